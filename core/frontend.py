@@ -1,0 +1,47 @@
+"""The contract between the core and a source format."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .model import Model
+from .options import ConvertOptions
+
+
+class Frontend:
+    """Turns one kind of source (a path, or an in-memory object) into a :data:`~tfjsconv.model.Model`.
+
+    Subclasses set ``name`` (the ``--input_format`` value), ``output_formats`` (the first is the
+    default) and implement :meth:`load`; :meth:`detect` lets ``--input_format`` be omitted and
+    :meth:`reference` lets ``tfjsconv verify`` compare with the source framework.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    output_formats: ClassVar[tuple[str, ...]] = ("tfjs_graph_model",)
+
+    def detect(self, source: Any) -> bool:
+        """Cheaply say whether ``source`` is ours (look at suffixes and magic bytes, not whole files)."""
+        return False
+
+    def load(self, source: Any, options: ConvertOptions) -> Model:
+        raise NotImplementedError
+
+    def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
+        """Run the source model in its own framework on ``inputs`` (keys: signature input names)."""
+        raise NotImplementedError(f"the {self.name} frontend has no reference runner")
+
+    def __repr__(self) -> str:
+        return f"<Frontend {self.name}>"
+
+
+def as_path(source: Any) -> Path | None:
+    """``source`` as a Path when it is a str/PathLike, else None (in-memory models)."""
+    if isinstance(source, (str, Path)):
+        return Path(source)
+    if hasattr(source, "__fspath__"):
+        return Path(source)
+    return None

@@ -1,0 +1,46 @@
+"""The ops TF.js can execute: definitions generated from @tensorflow/tfjs-converter's own op list.
+
+``registry.py`` loads the generated data (``data/tfjs_ops.json``) and custom ops from plugins;
+``scripts/generate_op_registry.py`` regenerates the data from the npm package.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+_MISSING: Any = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class InputDef:
+    """A tensor input of an op: positions ``start`` (inclusive) to ``end`` (exclusive; None = one, 0 = to the end)."""
+
+    name: str
+    start: int
+    end: int | None = None
+    type: str = "tensor"
+
+
+@dataclasses.dataclass(frozen=True)
+class AttrDef:
+    """An attr TF.js reads: ``tf_name`` in the GraphDef, ``name`` in the TF.js kernel."""
+
+    tf_name: str
+    name: str
+    type: str
+    default: Any = None
+    has_default: bool = False
+    not_supported: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class OpDef:
+    """One op TF.js runs. ``custom`` ops are implemented by the user in JS with ``tf.registerOp``."""
+
+    name: str
+    category: str = "custom"
+    inputs: tuple[InputDef, ...] = ()
+    attrs: tuple[AttrDef, ...] = ()
+    custom: bool = False
+    plugin: str | None = None
+    description: str = ""

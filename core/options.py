@@ -1,0 +1,78 @@
+"""Conversion options: the flags of ``tensorflowjs_converter``, with the same meanings, plus ours."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .errors import UsageError
+
+DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
+
+QuantizeSpec = bool | list[str] | None
+"""``None``: off; ``True``: every float32 weight not claimed by another dtype; a list: fnmatch patterns."""
+
+
+@dataclasses.dataclass
+class ConvertOptions:
+    input_format: str | None = None
+    output_format: str | None = None
+    signature_name: str | None = None
+    saved_model_tags: list[str] = dataclasses.field(default_factory=lambda: ["serve"])
+    quantize_float16: QuantizeSpec = None
+    quantize_uint8: QuantizeSpec = None
+    quantize_uint16: QuantizeSpec = None
+    weight_shard_size_bytes: int = DEFAULT_SHARD_SIZE
+    split_weights_by_layer: bool = False
+    skip_op_check: bool = False
+    strip_debug_ops: bool = True
+    control_flow_v2: bool = False
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    use_structured_outputs_names: bool = False
+    output_node_names: list[str] | None = None
+    overwrite: bool = False
+    allow_unsafe_deserialization: bool = False
+    #: Options only some plugin understands, keyed by the plugin's own names.
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> "ConvertOptions":
+        """Build from keyword arguments; unknown names go to ``extra`` (plugins read them there)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in kwargs.items() if k in fields}
+        extra = {k: v for k, v in kwargs.items() if k not in fields}
+        options = cls(**known)
+        options.extra.update(extra)
+        options.check()
+        return options
+
+    @property
+    def quantization(self) -> dict[str, bool | list[str]]:
+        """``{"float16": True | [patterns], ...}`` for the dtypes that are switched on."""
+        specs = {"float16": self.quantize_float16, "uint8": self.quantize_uint8, "uint16": self.quantize_uint16}
+        return {dtype: spec for dtype, spec in specs.items() if spec not in (None, False, [])}
+
+    def check(self) -> None:
+        """Reject contradictory options with one message naming all of them."""
+        problems = []
+        if not isinstance(self.weight_shard_size_bytes, int) or self.weight_shard_size_bytes <= 0:
+            problems.append(f"--weight_shard_size_bytes must be a positive integer, got {self.weight_shard_size_bytes!r}")
+        catch_all = [dtype for dtype, spec in self.quantization.items() if spec is True]
+        if len(catch_all) > 1:
+            problems.append("only one of --quantize_float16/--quantize_uint8/--quantize_uint16 may be given "
+                            f"without patterns (got {', '.join('--quantize_' + d for d in catch_all)})")
+        claimed: dict[str, str] = {}
+        for dtype, spec in self.quantization.items():
+            if isinstance(spec, list):
+                for pattern in spec:
+                    if pattern in claimed and claimed[pattern] != dtype:
+                        problems.append(f"pattern {pattern!r} is given to both --quantize_{claimed[pattern]} "
+                                        f"and --quantize_{dtype}")
+                    claimed[pattern] = dtype
+        if self.output_format == "tfjs_layers_model" and self.control_flow_v2:
+            problems.append("--control_flow_v2 applies to graph models only, not --output_format=tfjs_layers_model")
+        if self.output_format == "tfjs_graph_model" and self.split_weights_by_layer:
+            problems.append("--split_weights_by_layer applies to layers models only, not --output_format=tfjs_graph_model")
+        if self.output_node_names and self.input_format not in (None, "tf_frozen_model"):
+            problems.append("--output_node_names applies to --input_format=tf_frozen_model only")
+        if problems:
+            raise UsageError("contradictory options:\n  " + "\n  ".join(problems) if len(problems) > 1 else problems[0])
