@@ -36,3 +36,12 @@ def register_passes(register: Callable) -> None:
 @hookspec
 def register_writers(register: Callable) -> None:
     """Register output writers (:class:`tfjsconv.writers.Writer`), one per ``--output_format``."""
+
+
+@hookspec
+def register_options(register: Callable) -> None:
+    """Register extra ``tfjsconv convert`` flags: ``register("--input_layout", help=..., choices=..., default=...)``.
+
+    Their values reach frontends, passes and writers in ``ConvertOptions.extra`` under the flag's
+    name without dashes.
+    """

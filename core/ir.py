@@ -136,6 +136,8 @@ class Graph:
         self.outputs: dict[str, Value] = {}
         #: Free-form facts frontends want written to model.json's userDefinedMetadata.
         self.metadata: dict[str, Any] = {}
+        #: ``generatedBy`` in model.json: the source framework and version, e.g. ``"2.21.0"``.
+        self.generated_by: str | None = None
         #: Already-serialised FunctionDefs (control flow v2), written verbatim into ``library``.
         self.library: list[dict[str, Any]] = []
         self._counter = itertools.count()
@@ -333,6 +335,27 @@ class Graph:
             stuck = sorted(n.name for n, count in pending.items() if count > 0)
             raise GraphError(f"the graph has a cycle through: {', '.join(stuck)}")
         return result
+
+    def copy(self) -> "Graph":
+        """A structural copy that shares weight arrays (they are never mutated in place)."""
+        clone = Graph(self.name)
+        mapping: dict[Node, Node] = {}
+        for node in self.topological_order():
+            new = Node(clone, node.name, node.op, [], node.attrs, [])
+            new.inputs = [mapping[v.producer].output(v.index) for v in node.inputs]
+            new.control_inputs = [mapping[d] for d in node.control_inputs]
+            for value in node.outputs:
+                copied = new.output(value.index)
+                copied.dtype, copied.shape = value.dtype, value.shape
+            clone._nodes[new.name] = new
+            mapping[node] = new
+        clone._nodes = {name: clone._nodes[name] for name in self._nodes}
+        clone.inputs = {k: mapping[v.producer].output(v.index) for k, v in self.inputs.items()}
+        clone.outputs = {k: mapping[v.producer].output(v.index) for k, v in self.outputs.items()}
+        clone.metadata = dict(self.metadata)
+        clone.library = list(self.library)
+        clone.generated_by = self.generated_by
+        return clone
 
     def validate(self) -> None:
         """Raise one :class:`GraphError` listing every dangling input, cycle and bad output."""

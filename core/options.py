@@ -7,6 +7,8 @@ from typing import Any
 from .errors import UsageError
 
 DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
+#: Highest --optimization_level; the default runs every pass that is safe.
+MAX_OPTIMIZATION_LEVEL = 2
 
 QuantizeSpec = bool | list[str] | None
 """``None``: off; ``True``: every float32 weight not claimed by another dtype; a list: fnmatch patterns."""
@@ -29,6 +31,8 @@ class ConvertOptions:
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     use_structured_outputs_names: bool = False
     output_node_names: list[str] | None = None
+    optimization_level: int = MAX_OPTIMIZATION_LEVEL
+    skip_passes: list[str] = dataclasses.field(default_factory=list)
     overwrite: bool = False
     allow_unsafe_deserialization: bool = False
     #: Options only some plugin understands, keyed by the plugin's own names.
@@ -68,6 +72,8 @@ class ConvertOptions:
                         problems.append(f"pattern {pattern!r} is given to both --quantize_{claimed[pattern]} "
                                         f"and --quantize_{dtype}")
                     claimed[pattern] = dtype
+        if self.optimization_level not in range(MAX_OPTIMIZATION_LEVEL + 1):
+            problems.append(f"--optimization_level must be 0..{MAX_OPTIMIZATION_LEVEL}, got {self.optimization_level!r}")
         if self.output_format == "tfjs_layers_model" and self.control_flow_v2:
             problems.append("--control_flow_v2 applies to graph models only, not --output_format=tfjs_layers_model")
         if self.output_format == "tfjs_graph_model" and self.split_weights_by_layer:

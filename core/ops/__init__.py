@@ -31,6 +31,8 @@ class AttrDef:
     default: Any = None
     has_default: bool = False
     not_supported: bool = False
+    #: An older GraphDef name TF.js also accepts (``squeeze_dims`` for Squeeze's ``axis``).
+    tf_deprecated_name: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,3 +46,12 @@ class OpDef:
     custom: bool = False
     plugin: str | None = None
     description: str = ""
+    #: False for ops TF.js lists but does not load (4.22: the ragged and tfdf lists), which fail at runtime.
+    executable: bool = True
+    #: Named outputs, for the few ops whose op list gives them (StringNGrams, StringSplit).
+    outputs: tuple[str, ...] = ()
+
+
+from .registry import DEBUG_OPS, OpRegistry  # noqa: E402  (needs the dataclasses above)
+
+__all__ = ["AttrDef", "DEBUG_OPS", "InputDef", "OpDef", "OpRegistry"]

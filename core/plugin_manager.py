@@ -19,7 +19,7 @@ from .errors import PluginError
 ENTRY_POINT_GROUP = "tfjsconv"
 #: Comma-separated entry-point names to load (empty: none). Unset: load all.
 LOAD_PLUGINS_ENV = "TFJSCONV_LOAD_PLUGINS"
-INTERNAL_PLUGINS = ("tfjsconv.writers.builtin",)
+INTERNAL_PLUGINS = ("tfjsconv.builtin",)
 
 
 @dataclasses.dataclass
@@ -39,6 +39,13 @@ class OpMapping:
     plugin: str
 
 
+@dataclasses.dataclass
+class PluginOption:
+    flag: str
+    kwargs: dict[str, Any]
+    plugin: str
+
+
 class Registry:
     """Everything the plugins registered, collected once per manager."""
 
@@ -48,6 +55,7 @@ class Registry:
         self.passes: list[Any] = []
         self.ops: list[Any] = []
         self.op_mappings: dict[tuple[str, str], OpMapping] = {}
+        self.options: list[PluginOption] = []
 
 
 class PluginManager:
@@ -155,6 +163,13 @@ class PluginManager:
             call("register_ops", add_op)
             call("register_op_mappings", add_mapping)
             call("register_passes", reg.passes.append)
+
+            def add_option(flag: str, _p: str = plugin_name, **kwargs: Any) -> None:
+                if not flag.startswith("--"):
+                    raise PluginError(f"plugin {_p!r} registered option {flag!r}; options must start with --")
+                reg.options.append(PluginOption(flag, kwargs, _p))
+
+            call("register_options", add_option)
         return reg
 
 

@@ -1,0 +1,72 @@
+"""``tfjsconv verify [SOURCE] MODEL_DIR``: run the converted model in real TF.js and compare.
+
+With ``--inputs/--expected`` the reference comes from files; with a SOURCE model its frontend
+runs the source framework on the same inputs (random ones from the signature when not given).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError, VerificationError
+
+BACKENDS = ("cpu", "wasm")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("verify", help="run a converted model in TF.js (Node) and compare with a reference",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="[SOURCE] MODEL_DIR",
+                   help="the TF.js model folder, optionally preceded by the source model to compare against")
+    p.add_argument("--inputs", type=Path, help=".npz file of inputs, keyed by signature input name")
+    p.add_argument("--expected", type=Path, help=".npz file of expected outputs, keyed by output name")
+    p.add_argument("--backend", choices=(*BACKENDS, "all"), default="all", help="TF.js backend(s) (default all)")
+    p.add_argument("--rtol", type=float, default=None, help="tolerance relative to max |expected| per output")
+    p.add_argument("--atol", type=float, default=None, help="absolute tolerance")
+    p.add_argument("--input_format", help="format of SOURCE (detected when omitted)")
+    p.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..verify.compare import format_report, verify_model
+    from ..verify.inputs import input_specs, load_npz, random_inputs
+
+    if len(args.paths) > 2:
+        raise UsageError("verify takes MODEL_DIR, or SOURCE and MODEL_DIR")
+    source = args.paths[0] if len(args.paths) == 2 else None
+    model_dir = Path(args.paths[-1])
+    if source is None and args.expected is None:
+        raise UsageError("verify needs --expected Y.npz, or a SOURCE model to compute the reference",
+                         hint="e.g. tfjsconv verify model.h5 web_model/")
+    if source is None and args.inputs is None:
+        raise UsageError("verify with --expected also needs --inputs X.npz (the inputs that produced it)")
+    inputs = load_npz(args.inputs, "--inputs") if args.inputs else random_inputs(input_specs(model_dir), seed=args.seed)
+    if args.expected is not None:
+        expected = load_npz(args.expected, "--expected")
+    else:
+        expected = _reference(source, inputs, args.input_format)
+    backends = BACKENDS if args.backend == "all" else (args.backend,)
+    tolerances = {k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None}
+    report = verify_model(model_dir, inputs, expected, backends=backends, **tolerances)
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report), file=sys.stdout)
+    if not report.passed:
+        raise VerificationError("the TF.js outputs differ from the reference beyond tolerance")
+    return 0
+
+
+def _reference(source: str, inputs: dict[str, Any], input_format: str | None) -> dict[str, Any]:
+    from ..conversion import select_frontend
+    from ..options import ConvertOptions
+    from ..plugin_manager import get_plugin_manager
+
+    registry = get_plugin_manager().registry
+    frontend = select_frontend(source, input_format, registry)
+    options = ConvertOptions(input_format=frontend.name)
+    try:
+        return frontend.reference(source, inputs, options)
+    except NotImplementedError as err:
+        raise UsageError(str(err), hint="pass --inputs and --expected instead") from None

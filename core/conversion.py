@@ -1,0 +1,129 @@
+"""The one orchestration function the CLI and Python users call."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, UsageError
+from .frontend import Frontend, as_path
+from .ir import Graph
+from .model import LayersModel, Model
+from .options import ConvertOptions
+from .plugin_manager import PluginManager, Registry, get_plugin_manager
+from .writers import Writer, atomic_output_dir
+from .writers.atomic import check_output_dir
+
+@dataclasses.dataclass
+class ConversionResult:
+    """What a conversion did: where it wrote, with what, and what changed on the way."""
+
+    output_dir: Path
+    input_format: str
+    output_format: str
+    model_format: str
+    seconds: dict[str, float]
+    facts: dict[str, Any]
+    op_histogram: dict[str, int] | None = None
+    pass_report: Any = None
+
+
+def select_frontend(source: Any, input_format: str | None, registry: Registry) -> Frontend:
+    """The frontend named by ``input_format``, or the one that recognises ``source``."""
+    if input_format:
+        try:
+            return registry.frontends[input_format]
+        except KeyError:
+            known = ", ".join(sorted(registry.frontends)) or "none"
+            raise UsageError(f"unknown --input_format {input_format!r}", hint=f"installed formats: {known}") from None
+    path = as_path(source)
+    if path is not None and not path.exists():
+        raise InputError(f"input {path} does not exist")
+    matches = [f for f in registry.frontends.values() if f.detect(source)]
+    if len(matches) == 1:
+        return matches[0]
+    what = str(path) if path is not None else type(source).__name__
+    if not matches:
+        known = ", ".join(sorted(registry.frontends))
+        raise InputError(f"cannot tell what kind of model {what} is",
+                         hint=f"pass --input_format (installed: {known}); `tfjsconv plugins` lists the frontends")
+    names = ", ".join(sorted(f.name for f in matches))
+    raise UsageError(f"{what} could be any of: {names}", hint="pass --input_format to choose")
+
+
+def select_writer(frontend: Frontend, output_format: str | None, registry: Registry) -> Writer:
+    output_format = output_format or frontend.output_formats[0]
+    if output_format not in frontend.output_formats:
+        raise UsageError(f"--input_format={frontend.name} cannot be converted to --output_format={output_format}",
+                         hint=f"supported: {', '.join(frontend.output_formats)}")
+    try:
+        return registry.writers[output_format]
+    except KeyError:
+        raise UsageError(f"no writer for --output_format={output_format} is installed") from None
+
+
+def optimize_and_check(graph: Graph, options: ConvertOptions, registry: Registry) -> Any:
+    """Run the passes, then refuse ops TF.js cannot execute (naming all of them)."""
+    from .ops.registry import OpRegistry
+    from .passes import PassManager, select_passes
+
+    passes = select_passes(registry.passes, level=options.optimization_level, skip=options.skip_passes, options=options)
+    report = PassManager(passes).run(graph)
+    ops = OpRegistry.builtin().with_custom(registry.ops)
+    ops.check(graph, strip_debug_ops=options.strip_debug_ops, skip_op_check=options.skip_op_check)
+    return report
+
+
+def convert(
+    source: Any,
+    output_dir: str | Path,
+    *,
+    input_format: str | None = None,
+    output_format: str | None = None,
+    plugin_manager: PluginManager | None = None,
+    **options: Any,
+) -> ConversionResult:
+    """Convert ``source`` (a path or an in-memory model) into a TF.js model in ``output_dir``.
+
+    ``options`` are the converter flags as keyword arguments (``quantize_uint8=["conv/*"]``,
+    ``weight_shard_size_bytes=…``, ``overwrite=True`` …); see :class:`ConvertOptions`.
+    """
+    opts = options.pop("options", None) or ConvertOptions.from_kwargs(
+        input_format=input_format, output_format=output_format, **options)
+    registry = (plugin_manager or get_plugin_manager()).registry
+    output_dir = Path(output_dir)
+    frontend = select_frontend(source, opts.input_format, registry)
+    writer = select_writer(frontend, opts.output_format, registry)
+    opts.input_format, opts.output_format = frontend.name, writer.name
+    opts.check()
+    check_output_dir(output_dir, overwrite=opts.overwrite)
+
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    model: Model = frontend.load(source, opts)
+    seconds["load"] = time.perf_counter() - start
+    if not writer.accepts(model):
+        raise UsageError(f"the {frontend.name} frontend produced a {type(model).__name__}, "
+                         f"which {writer.name} cannot write")
+
+    pass_report = None
+    if isinstance(model, Graph):
+        start = time.perf_counter()
+        pass_report = optimize_and_check(model, opts, registry)
+        seconds["optimize"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    with atomic_output_dir(output_dir, overwrite=opts.overwrite) as staging:
+        facts = writer.write(model, staging, opts)
+    seconds["write"] = time.perf_counter() - start
+    return ConversionResult(
+        output_dir=output_dir,
+        input_format=frontend.name,
+        output_format=writer.name,
+        model_format="layers-model" if isinstance(model, LayersModel) else "graph-model",
+        seconds=seconds,
+        facts=facts,
+        op_histogram=model.op_histogram() if isinstance(model, Graph) else None,
+        pass_report=pass_report,
+    )

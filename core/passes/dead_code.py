@@ -1,0 +1,16 @@
+"""Remove nodes no output depends on."""
+from __future__ import annotations
+
+from ..ir import Graph
+from . import Pass
+
+
+class RemoveDeadNodes(Pass):
+    """Drop every node that neither feeds an output nor is an input."""
+
+    name = "dead_code"
+    level = 0
+    order = 1000
+
+    def run(self, graph: Graph) -> bool:
+        return bool(graph.remove_dead_nodes())

@@ -1,0 +1,40 @@
+"""Remove Assert, CheckNumerics and Print (``--strip_debug_ops``, on by default).
+
+Cases:
+1. ``CheckNumerics(x)``, ``Print(x, …)``: pass-through ops; readers of their output read ``x``.
+2. ``Assert``, ``PrintV2``: no data output; they are only reached through control edges, which are dropped.
+"""
+from __future__ import annotations
+
+from ..ir import Graph
+from . import Pass
+
+PASS_THROUGH = ("CheckNumerics", "Print")
+NO_OUTPUT = ("Assert", "PrintV2")
+
+
+class StripDebugOps(Pass):
+    name = "strip_debug_ops"
+    level = 0
+    order = 0
+
+    def enabled(self, options: object) -> bool:
+        return bool(getattr(options, "strip_debug_ops", True))
+
+    def run(self, graph: Graph) -> bool:
+        doomed = [n for n in graph if n.op in PASS_THROUGH + NO_OUTPUT]
+        if not doomed:
+            return False
+        doomed_set = set(doomed)
+        for node in doomed:
+            if node.op in PASS_THROUGH and node.inputs:
+                graph.replace_all_uses(node.output(0), node.inputs[0])
+        for node in graph:
+            if any(d in doomed_set for d in node.control_inputs):
+                kept = [d for d in node.control_inputs if d not in doomed_set]
+                node.control_inputs = kept
+        graph.remove_dead_nodes()
+        for node in doomed:
+            if node.name in graph:
+                graph.remove_node(node)
+        return True

@@ -1,0 +1,408 @@
+"""Compare TF.js outputs with reference outputs, and report the result.
+
+Tolerance rule (per output, per backend) for floating-point and complex outputs::
+
+    max |actual - expected|  <=  atol + rtol * max |expected|
+
+i.e. ``rtol`` is relative to the largest reference magnitude of *that output*, not to each element
+(element-wise relative error explodes next to zeros, which every ReLU network has). The defaults
+``rtol=1e-4``, ``atol=1e-6`` are the project's float32 bar: max abs err <= 1e-4 x max|reference|,
+with a tiny absolute floor for all-zero (or near-zero) outputs.
+
+Reported errors:
+
+* ``max_abs_err``: ``max |actual - expected|``;
+* ``max_rel_err``: ``max_abs_err / max |expected|`` — the quantity ``rtol`` bounds;
+* ``max_elem_rel_err``: ``max |actual - expected| / |expected|`` over elements with ``expected != 0``
+  (informational only; it is never used for pass/fail).
+
+NaN must meet NaN and ±inf the same infinity. Integer, bool and string outputs must match exactly.
+Shapes must be equal, and dtypes equal after TF.js's own narrowing (float64 -> float32,
+int64 -> int32, complex128 -> complex64), so an int64 reference matches an int32 TF.js output but a
+float32 output never matches an integer reference.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import VerificationError
+from .run import DEFAULT_BACKENDS, DEFAULT_TIMEOUT_S, BackendRun, run_model
+
+#: Allowed max abs err relative to max |reference| of each output.
+DEFAULT_RTOL = 1e-4
+#: Absolute floor of the allowed error (matters for outputs whose reference is ~0).
+DEFAULT_ATOL = 1e-6
+
+
+@dataclass
+class OutputComparison:
+    """One output of one backend against its reference."""
+
+    name: str
+    backend: str | None
+    passed: bool
+    #: The TF.js output compared (differs from ``name`` when matched by ``:0`` suffix or as the only output).
+    actual_name: str | None = None
+    shape: tuple[int, ...] | None = None
+    expected_shape: tuple[int, ...] | None = None
+    dtype: str | None = None
+    expected_dtype: str | None = None
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    max_elem_rel_err: float | None = None
+    #: The largest error allowed, ``atol + rtol * max|expected|`` (0 for exact comparisons).
+    allowed_abs_err: float | None = None
+    #: Elements outside the tolerance (including NaN/inf disagreements), out of ``size``.
+    mismatches: int = 0
+    size: int = 0
+    exact: bool = False
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        for key in ("shape", "expected_shape"):
+            if doc[key] is not None:
+                doc[key] = list(doc[key])
+        for key in ("max_abs_err", "max_rel_err", "max_elem_rel_err", "allowed_abs_err"):
+            value = doc[key]
+            if value is not None and not math.isfinite(value):
+                doc[key] = str(value)  # JSON has no inf/nan
+        return doc
+
+
+def compare(
+    outputs: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    *,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    backend: str | None = None,
+) -> list[OutputComparison]:
+    """Compare ``outputs`` with ``expected``; one :class:`OutputComparison` per expected output, in order.
+
+    Outputs are matched by name, then by name without a trailing ``:0``; when both sides hold
+    exactly one output they are paired whatever their names. Outputs without a reference are
+    ignored (see :func:`unmatched_outputs`).
+    """
+    if rtol < 0 or atol < 0:
+        raise ValueError("rtol and atol must be >= 0")
+    pairing = _pair_names(list(outputs), list(expected))
+    results = []
+    for name, ref in expected.items():
+        actual_name = pairing.get(name)
+        if actual_name is None:
+            results.append(OutputComparison(name, backend, passed=False, expected_shape=_shape_of(ref),
+                                            expected_dtype=_dtype_name(ref),
+                                            problem=f"TF.js has no output {name!r} (it has: {', '.join(map(repr, outputs)) or 'none'})"))
+            continue
+        result = _compare_one(np.asarray(outputs[actual_name]), np.asarray(ref), rtol=rtol, atol=atol)
+        result.name, result.backend, result.actual_name = name, backend, actual_name
+        results.append(result)
+    return results
+
+
+def unmatched_outputs(outputs: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
+    """Names of ``outputs`` that :func:`compare` does not check against any reference."""
+    used = set(_pair_names(list(outputs), list(expected)).values())
+    return [name for name in outputs if name not in used]
+
+
+def _pair_names(actual: list[str], expected: list[str]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    strip = lambda n: n[:-2] if n.endswith(":0") else n  # noqa: E731
+    stripped = {}
+    for name in actual:
+        stripped.setdefault(strip(name), name)
+    for name in expected:
+        if name in actual:
+            pairs[name] = name
+        elif strip(name) in stripped and stripped[strip(name)] not in pairs.values():
+            pairs[name] = stripped[strip(name)]
+    if not pairs and len(actual) == 1 and len(expected) == 1:
+        pairs[expected[0]] = actual[0]
+    return pairs
+
+
+def _shape_of(value: Any) -> tuple[int, ...]:
+    return tuple(np.shape(value))
+
+
+def _dtype_name(value: Any) -> str:
+    return str(np.asarray(value).dtype)
+
+
+def _tfjs_class(dtype: np.dtype) -> str:
+    """The TF.js dtype an array of ``dtype`` becomes (what the converter narrows it to)."""
+    kind = dtype.kind
+    return {"f": "float32", "i": "int32", "u": "int32", "b": "bool", "c": "complex64",
+            "U": "string", "S": "string", "O": "string"}.get(kind, str(dtype))
+
+
+def _compare_one(actual: np.ndarray, ref: np.ndarray, *, rtol: float, atol: float) -> OutputComparison:
+    out = OutputComparison("", None, passed=False, shape=actual.shape, expected_shape=ref.shape,
+                           dtype=_tfjs_class(actual.dtype), expected_dtype=str(ref.dtype), size=int(ref.size))
+    problems = []
+    if actual.shape != ref.shape:
+        out.problem = f"shape mismatch: got {list(actual.shape)}, expected {list(ref.shape)}"
+        out.mismatches = out.size
+        return out
+    a_cls, e_cls = _tfjs_class(actual.dtype), _tfjs_class(ref.dtype)
+    if a_cls != e_cls:
+        note = f" ({e_cls} in TF.js)" if e_cls != str(ref.dtype) else ""
+        problems.append(f"dtype mismatch: got {a_cls}, expected {ref.dtype}{note}")
+
+    if "string" in (a_cls, e_cls):
+        if a_cls == e_cls:
+            a_flat = [_text(v) for v in actual.reshape(-1).tolist()]
+            e_flat = [_text(v) for v in ref.reshape(-1).tolist()]
+            out.mismatches = sum(x != y for x, y in zip(a_flat, e_flat))
+        else:
+            out.mismatches = out.size
+        out.exact = True
+    elif a_cls == "bool" or e_cls == "bool":
+        out.exact = True
+        diff = actual.astype(bool) != ref.astype(bool) if a_cls == e_cls else np.ones(ref.shape, bool)
+        out.mismatches = int(np.count_nonzero(diff))
+        out.max_abs_err = 1.0 if out.mismatches else 0.0
+    else:
+        out.exact = a_cls == e_cls == "int32"
+        _numeric(out, actual, ref, rtol=rtol, atol=atol)
+    if out.mismatches:
+        problems.append(f"{out.mismatches} of {out.size} elements differ"
+                        + ("" if out.exact else f" by more than {out.allowed_abs_err:.3g}"))
+    out.passed = not problems
+    out.problem = "; ".join(problems) or None
+    return out
+
+
+def _numeric(out: OutputComparison, actual: np.ndarray, ref: np.ndarray, *, rtol: float, atol: float) -> None:
+    complex_ = actual.dtype.kind == "c" or ref.dtype.kind == "c"
+    work = np.complex128 if complex_ else np.float64
+    a = actual.astype(work).reshape(-1)
+    e = ref.astype(work).reshape(-1)
+    if out.exact:  # integers: compare exactly, as int64 (int32 fits)
+        diff_i = np.abs(actual.astype(np.int64).reshape(-1) - ref.astype(np.int64).reshape(-1))
+        out.mismatches = int(np.count_nonzero(diff_i))
+        out.max_abs_err = float(diff_i.max()) if diff_i.size else 0.0
+        scale = float(np.abs(e).max()) if e.size else 0.0
+        out.max_rel_err = _ratio(out.max_abs_err, scale)
+        out.max_elem_rel_err = _elem_rel(np.abs(a - e), np.abs(e))
+        out.allowed_abs_err = 0.0
+        return
+    a_nan, e_nan = np.isnan(a), np.isnan(e)
+    a_inf, e_inf = np.isinf(a), np.isinf(e)
+    finite = ~(a_nan | e_nan | a_inf | e_inf)
+    nan_bad = int(np.count_nonzero(a_nan != e_nan))
+    inf_bad = int(np.count_nonzero((a_inf | e_inf) & ~(a_nan | e_nan) & (a != e)))
+    diff = np.abs(a[finite] - e[finite])
+    e_abs = np.abs(e[np.isfinite(e)])
+    scale = float(e_abs.max()) if e_abs.size else 0.0
+    allowed = atol + rtol * scale
+    max_abs = float(diff.max()) if diff.size else 0.0
+    if inf_bad:
+        max_abs = math.inf
+    if nan_bad and not diff.size and not inf_bad:
+        max_abs = math.nan
+    out.max_abs_err = max_abs
+    out.max_rel_err = _ratio(max_abs, scale)
+    out.max_elem_rel_err = _elem_rel(diff, np.abs(e[finite]))
+    out.allowed_abs_err = allowed
+    out.mismatches = int(np.count_nonzero(diff > allowed)) + nan_bad + inf_bad
+
+
+def _ratio(err: float, scale: float) -> float:
+    if math.isnan(err):
+        return math.nan
+    if scale > 0:
+        return err / scale
+    return 0.0 if err == 0 else math.inf
+
+
+def _elem_rel(diff: np.ndarray, e_abs: np.ndarray) -> float | None:
+    nonzero = e_abs > 0
+    if not np.any(nonzero):
+        return None
+    return float((diff[nonzero] / e_abs[nonzero]).max())
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(value)
+    return value
+
+
+# -------------------------------------------------------------------------------------------------
+# verify_model / report
+
+
+@dataclass
+class VerifyReport:
+    """Every output of every backend against the reference, plus how each backend ran."""
+
+    model_dir: str
+    rtol: float
+    atol: float
+    comparisons: list[OutputComparison]
+    runs: dict[str, BackendRun]
+    tfjs_version: str | None = None
+    #: backend -> TF.js outputs that had no reference.
+    unchecked: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.comparisons) and all(c.passed for c in self.comparisons)
+
+    @property
+    def failures(self) -> list[OutputComparison]:
+        return [c for c in self.comparisons if not c.passed]
+
+    @property
+    def backends(self) -> list[str]:
+        return list(self.runs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(dict.fromkeys(c.name for c in self.comparisons))
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`VerificationError` (exit code 3) carrying :func:`format_report` when not passed."""
+        if not self.passed:
+            raise VerificationError(format_report(self))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "model_dir": self.model_dir,
+            "tfjs_version": self.tfjs_version,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "tolerance_rule": "max_abs_err <= atol + rtol * max|expected| per output; ints, bools, strings exact",
+            "comparisons": [c.to_json() for c in self.comparisons],
+            "backends": {b: run.to_json() for b, run in self.runs.items()},
+            "unchecked": {b: list(names) for b, names in self.unchecked.items()},
+        }
+
+
+def verify_model(
+    model_dir: str | Path,
+    inputs: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    *,
+    backends: Sequence[str] = DEFAULT_BACKENDS,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+    runs: int = 1,
+    warmup: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT_S,
+    quiet: bool = False,
+) -> VerifyReport:
+    """Run the TF.js model on ``inputs`` with each backend and compare with ``expected``.
+
+    A backend that fails to load or run the model yields failing rows (with its error) rather than
+    an exception; errors that stop every backend (no Node.js, no model.json, runner crash) raise
+    as in :func:`~tfjsconv.verify.run.run_model`. Call :meth:`VerifyReport.raise_if_failed` to turn
+    a failed verification into :class:`VerificationError`.
+    """
+    result = run_model(model_dir, inputs, backends=backends, runs=runs, warmup=warmup, timeout=timeout, quiet=quiet)
+    comparisons: list[OutputComparison] = []
+    unchecked: dict[str, list[str]] = {}
+    for backend, run in result.backends.items():
+        if not run.ok:
+            for name, ref in expected.items():
+                comparisons.append(OutputComparison(name, backend, passed=False, expected_shape=_shape_of(ref),
+                                                    expected_dtype=_dtype_name(ref),
+                                                    problem=f"the {backend} backend failed: {run.error}"))
+            continue
+        comparisons.extend(compare(run.outputs, expected, rtol=rtol, atol=atol, backend=backend))
+        extra = unmatched_outputs(run.outputs, expected)
+        if extra:
+            unchecked[backend] = extra
+    return VerifyReport(str(Path(model_dir)), rtol, atol, comparisons, dict(result.backends),
+                        tfjs_version=result.tfjs_version, unchecked=unchecked)
+
+
+def _fmt_err(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.2e}"
+
+
+def _fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+def _table_order(report: VerifyReport) -> list[OutputComparison]:
+    """Comparisons grouped by output (in reference order), then by backend (in run order)."""
+    outputs = {name: i for i, name in enumerate(report.output_names)}
+    backends = {name: i for i, name in enumerate(report.runs)}
+    return sorted(report.comparisons, key=lambda c: (outputs.get(c.name, 0), backends.get(c.backend or "", 0)))
+
+
+def format_report(report: VerifyReport) -> str:
+    """A plain-text table (one row per output and backend), notes, timings and a verdict line."""
+    header = ("output", "backend", "shape", "max abs err", "max rel err", "result")
+    rows = []
+    for c in _table_order(report):
+        shape = c.shape if c.shape is not None else c.expected_shape
+        rows.append((c.name, c.backend or "-", "-" if shape is None else str(list(shape)),
+                     _fmt_err(c.max_abs_err), _fmt_err(c.max_rel_err), "PASS" if c.passed else "FAIL"))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    numeric = {3, 4}
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
+                         for i, (cell, w) in enumerate(zip(cells, widths))).rstrip()
+
+    version = f"TF.js {report.tfjs_version}" if report.tfjs_version else "TF.js"
+    lines = [f"{version} verification of {report.model_dir}", line(header), line(["-" * w for w in widths])]
+    lines += [line(r) for r in rows]
+
+    notes = []
+    for c in _table_order(report):
+        if c.problem:
+            notes.append(f"  {c.name} [{c.backend or '-'}]: {c.problem}")
+        elif c.actual_name and c.actual_name != c.name:
+            notes.append(f"  {c.name} [{c.backend or '-'}]: compared with TF.js output {c.actual_name!r}")
+    for backend, names in report.unchecked.items():
+        notes.append(f"  [{backend}] outputs without a reference, not compared: {', '.join(names)}")
+    if notes:
+        lines += ["", "notes:"] + notes
+
+    timing = []
+    for backend, run in report.runs.items():
+        if run.ok:
+            text = f"  {backend}: load {_fmt_ms(run.load_ms)}, first run {_fmt_ms(run.first_ms)}"
+            if len(run.times_ms) > 1:
+                text += f", median {_fmt_ms(run.median_ms)} over {len(run.times_ms)} runs"
+            timing.append(text + (f" ({run.mode})" if run.mode else ""))
+    if timing:
+        lines += ["", "timing:"] + timing
+
+    n_out, n_back = len(report.output_names), len(report.runs)
+    tol = f"rtol={report.rtol:g} atol={report.atol:g} (max abs err <= atol + rtol x max|reference|)"
+    if report.passed:
+        verdict = (f"PASS: {n_out} output{'s' if n_out != 1 else ''} × {n_back} backend{'s' if n_back != 1 else ''} "
+                   f"within {tol}")
+    elif not report.comparisons:
+        verdict = "FAIL: nothing was compared (no reference outputs)"
+    else:
+        failed = report.failures
+        which = ", ".join(f"{c.name} [{c.backend}]" for c in failed[:4]) + (", …" if len(failed) > 4 else "")
+        verdict = f"FAIL: {len(failed)} of {len(report.comparisons)} checks failed ({which}); tolerance {tol}"
+    lines += ["", verdict]
+    return "\n".join(lines)

@@ -1,0 +1,98 @@
+"""Inputs for verification: read from ``.npz`` files, or made at random from a model's signature."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import DType
+from ..errors import InputError
+
+#: Unknown dimensions (batch, sequence length) get this size in random inputs.
+DEFAULT_DIM = 1
+
+
+def load_npz(path: Path | str, what: str) -> dict[str, np.ndarray]:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise InputError(f"{what} file {path} does not exist") from None
+    except (OSError, ValueError) as err:
+        raise InputError(f"{what} file {path} is not a readable .npz archive: {err}",
+                         hint="write it with numpy.savez(path, name=array, ...) (no pickled objects)") from None
+
+
+def input_specs(model_dir: Path | str) -> dict[str, tuple[DType, tuple[int | None, ...] | None]]:
+    """``{input name: (dtype, shape)}`` from a TF.js model.json (graph signature or Keras input layers)."""
+    model_json = Path(model_dir) / "model.json"
+    try:
+        doc = json.loads(model_json.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{model_dir} has no model.json: not a TF.js model folder") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"cannot read {model_json}: {err}") from None
+    if doc.get("format") == "layers-model" or "model_config" in doc.get("modelTopology", {}):
+        return _layers_inputs(doc["modelTopology"]["model_config"])
+    specs = {}
+    for key, info in (doc.get("signature") or {}).get("inputs", {}).items():
+        dtype = DType(info.get("dtype", "DT_FLOAT"))
+        shape_json = info.get("tensorShape")
+        specs[key] = (dtype, _shape(shape_json))
+    if not specs:
+        for node in doc.get("modelTopology", {}).get("node", []):
+            if node.get("op") == "Placeholder":
+                attr = node.get("attr", {})
+                specs[node["name"]] = (DType(attr.get("dtype", {}).get("type", "DT_FLOAT")),
+                                       _shape(attr.get("shape", {}).get("shape")))
+    return specs
+
+
+def _shape(shape_json: dict[str, Any] | None) -> tuple[int | None, ...] | None:
+    if shape_json is None or shape_json.get("unknownRank"):
+        return None
+    return tuple(None if int(d.get("size", -1)) < 0 else int(d["size"]) for d in shape_json.get("dim", []))
+
+
+def _layers_inputs(config: dict[str, Any]) -> dict[str, tuple[DType, tuple[int | None, ...] | None]]:
+    layers = config.get("config", {}).get("layers", [])
+    if config.get("class_name") == "Sequential":
+        first = layers[0]["config"] if layers else {}
+        shape = first.get("batch_input_shape") or first.get("batch_shape")
+        name = first.get("name", "input")
+        return {name: (DType.from_any(first.get("dtype", "float32") if isinstance(first.get("dtype"), str) else "float32"),
+                       tuple(shape) if shape else None)}
+    by_name = {layer.get("name") or layer["config"].get("name"): layer for layer in layers}
+    specs = {}
+    for entry in config.get("config", {}).get("input_layers", []):
+        layer = by_name[entry[0]]["config"]
+        shape = layer.get("batch_input_shape") or layer.get("batch_shape")
+        dtype = layer.get("dtype", "float32")
+        specs[entry[0]] = (DType.from_any(dtype if isinstance(dtype, str) else "float32"), tuple(shape) if shape else None)
+    return specs
+
+
+def random_inputs(specs: dict[str, tuple[DType, tuple[int | None, ...] | None]], *, seed: int = 0,
+                  dim: int = DEFAULT_DIM) -> dict[str, np.ndarray]:
+    """Deterministic random inputs matching ``specs`` (unknown dims become ``dim``)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (dtype, shape) in specs.items():
+        if shape is None:
+            raise InputError(f"input {name!r} has unknown rank; pass --inputs with real data")
+        concrete = tuple(dim if d is None else d for d in shape)
+        if dtype in (DType.FLOAT32, DType.FLOAT64, DType.FLOAT16):
+            out[name] = rng.standard_normal(concrete).astype(np.float32)
+        elif dtype in (DType.INT32, DType.INT64, DType.INT8, DType.INT16, DType.UINT8, DType.UINT16):
+            out[name] = rng.integers(0, 10, concrete).astype(np.int32)
+        elif dtype is DType.BOOL:
+            out[name] = rng.integers(0, 2, concrete).astype(bool)
+        elif dtype is DType.STRING:
+            words = np.array(["a", "b", "tf.js", ""], dtype=object)
+            out[name] = words[rng.integers(0, len(words), concrete)]
+        else:
+            raise InputError(f"cannot make random data for input {name!r} of type {dtype.short_name}")
+    return out

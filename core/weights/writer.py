@@ -1,0 +1,182 @@
+"""Writing weight groups as TF.js shard files, streamed so memory stays near the largest tensor.
+
+Each group's bytes are concatenated in order and cut into shards of exactly ``shard_size`` bytes
+(the last one smaller; weights may straddle shards), named ``group{g}-shard{i}of{n}.bin``. ``n`` is
+only known at the end of a group, so bytes go to numbered hidden part files as they arrive and are
+renamed at the end. LazyArrays are materialized one at a time and dropped once written. On any
+error every file this call created is removed again.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..errors import UsageError, WeightsError
+from ..ir import LazyArray, materialize
+from ..model import WeightGroup, WeightSource
+from ..options import DEFAULT_SHARD_SIZE
+from .encoding import CHUNK_BYTES, check_conversion, dtype_name, iter_encoded, tfjs_dtype
+from .manifest import weight_entry
+from .quantize import QuantizationPlan, Quantizer
+from .report import WeightsReport
+
+log = logging.getLogger(__name__)
+
+
+def shard_file_name(group: int, shard: int, count: int) -> str:
+    """``group{g}-shard{i}of{n}.bin``; all numbers 1-based."""
+    return f"group{group}-shard{shard}of{count}.bin"
+
+
+class _GroupShards:
+    """Cuts one group's byte stream into shard files of exactly ``shard_size`` bytes as it arrives."""
+
+    def __init__(self, out_dir: Path, group: int, shard_size: int, created: list[Path]) -> None:
+        self._out_dir = out_dir
+        self._group = group
+        self._shard_size = shard_size
+        self._created = created
+        self._parts: list[Path] = []
+        self._file: BinaryIO | None = None
+        self._room = 0
+        self.nbytes = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while len(view):
+            if self._room == 0:
+                self._next_part()
+            assert self._file is not None
+            take = min(self._room, len(view))
+            self._file.write(view[:take])
+            self._room -= take
+            self.nbytes += take
+            view = view[take:]
+
+    def _next_part(self) -> None:
+        self.close()
+        path = self._out_dir / f".group{self._group}-part{len(self._parts) + 1}.tmp"
+        self._created.append(path)
+        self._parts.append(path)
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._room = self._shard_size
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def finish(self) -> list[str]:
+        """Close and rename the parts to their final names; return those names in order."""
+        self.close()
+        names = [shard_file_name(self._group, i, len(self._parts)) for i in range(1, len(self._parts) + 1)]
+        for part, name in zip(self._parts, names):
+            final = self._out_dir / name
+            os.replace(part, final)
+            self._created[self._created.index(part)] = final
+        return names
+
+
+def _load(name: str, source: WeightSource | Any) -> np.ndarray:
+    """Materialize one weight and check a LazyArray delivered the shape it promised."""
+    if isinstance(source, np.ndarray):
+        return source
+    if isinstance(source, LazyArray):
+        array = materialize(source)
+        declared = tuple(int(d) for d in source.shape)
+        if tuple(array.shape) != declared:
+            raise WeightsError(f"weight {name!r} was declared with shape {list(declared)} "
+                               f"but loaded with shape {list(array.shape)}")
+        return array
+    return np.asarray(source)
+
+
+def _write_weight(name: str, source: WeightSource, shards: _GroupShards, plan: QuantizationPlan | None,
+                  report: WeightsReport, chunk_bytes: int) -> dict[str, Any]:
+    """Encode one weight into ``shards`` and return its manifest entry; its array dies with this frame."""
+    array = _load(name, source)
+    dtype = tfjs_dtype(array.dtype, name=name)
+    source_dtype = dtype_name(array.dtype)
+    if source_dtype != dtype:
+        note = check_conversion(name, array, dtype)
+        report.add_conversion(name, source_dtype, dtype)
+        log.info("weight %s: stored as %s instead of %s", name, dtype, source_dtype)
+        if note:
+            report.notes.append(note)
+            log.warning("%s", note)
+    quantize_to = plan.dtype_for(name) if plan else None
+    if quantize_to is not None and dtype == "float32":
+        quantizer = Quantizer(name, array, quantize_to)
+        for chunk in quantizer.chunks():
+            shards.write(chunk)
+        report.add_quantized(name, quantize_to, quantizer.max_abs_error, quantizer.max_rel_error,
+                             quantizer.bytes_before, quantizer.bytes_after)
+        if quantizer.max_abs_error == float("inf"):
+            report.notes.append(f"weight {name!r}: values outside the {quantize_to} range became ±inf")
+        return weight_entry(name, array.shape, dtype, quantizer.quantization)
+    for chunk in iter_encoded(array, dtype, chunk_bytes=chunk_bytes, name=name):
+        shards.write(chunk)
+    return weight_entry(name, array.shape, dtype)
+
+
+def _unpack(item: object, group: int) -> tuple[str, WeightSource]:
+    try:
+        name, source = item  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise WeightsError(f"group {group}: expected (name, array) pairs, got {type(item).__name__}") from None
+    if not isinstance(name, str) or not name:
+        raise WeightsError(f"group {group}: weight names must be non-empty strings, got {name!r}")
+    return name, source
+
+
+def write_weights(groups: Iterable[WeightGroup], out_dir: str | os.PathLike[str], *,
+                  shard_size: int = DEFAULT_SHARD_SIZE, plan: QuantizationPlan | None = None,
+                  report: WeightsReport | None = None) -> list[dict[str, Any]]:
+    """Write ``groups`` of ``(name, array_or_LazyArray)`` as shard files in ``out_dir``.
+
+    Returns the ``weightsManifest`` list. Conversions, quantization errors and sizes are added to
+    ``report`` when given. Raises :class:`WeightsError` for duplicate names, unstorable dtypes and
+    integers outside int32, and :class:`UsageError` for a bad ``shard_size`` or conflicting
+    quantization patterns; in every error case the files written so far are removed.
+    """
+    if not isinstance(shard_size, int) or isinstance(shard_size, bool) or shard_size <= 0:
+        raise UsageError(f"shard size must be a positive number of bytes, got {shard_size!r}")
+    report = report if report is not None else WeightsReport()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chunk_bytes = min(CHUNK_BYTES, max(shard_size, 64 * 1024))
+    created: list[Path] = []
+    manifest: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    shards: _GroupShards | None = None
+    try:
+        for group_index, group in enumerate(groups, start=1):
+            shards = _GroupShards(out, group_index, shard_size, created)
+            entries = []
+            for item in group:
+                name, source = _unpack(item, group_index)
+                if name in seen:
+                    raise WeightsError(f"weight name {name!r} appears twice; TF.js needs unique names")
+                seen.add(name)
+                entries.append(_write_weight(name, source, shards, plan, report, chunk_bytes))
+                del item, source
+            paths = shards.finish()
+            report.weight_count += len(entries)
+            report.total_bytes += shards.nbytes
+            report.shard_count += len(paths)
+            manifest.append({"paths": paths, "weights": entries})
+    except BaseException:
+        if shards is not None:
+            shards.close()
+        for path in created:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        raise
+    return manifest

@@ -1,0 +1,109 @@
+"""The TF.js graph-model writer: ``model.json`` (GraphDef as protobuf JSON) plus weight shards."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
+from ..ir import Graph, LazyArray, Node, Value
+from ..options import ConvertOptions
+from ..version import CONVERTED_BY
+from . import Writer
+from .protojson import attr_json, shape_json, tensor_meta_json
+
+MODEL_JSON = "model.json"
+
+
+def stored_dtype(array: np.ndarray | LazyArray) -> DType:
+    """The dtype a weight has once in the shards (TF.js stores only five)."""
+    dtype = DType.from_any(array.dtype)
+    return TFJS_WEIGHT_DOWNCASTS.get(dtype, dtype)
+
+
+def node_json(node: Node) -> dict[str, Any]:
+    """One NodeDef; a Const's tensor is reduced to dtype and shape (its bytes go to the shards)."""
+    out: dict[str, Any] = {"name": node.name, "op": node.op}
+    inputs = [v.name for v in node.inputs] + [f"^{dep.name}" for dep in node.control_inputs]
+    if inputs:
+        out["input"] = inputs
+    attrs: dict[str, Any] = {}
+    for key in sorted(node.attrs):
+        value = node.attrs[key]
+        if node.op == "Const" and key == "value":
+            attrs[key] = {"tensor": tensor_meta_json(stored_dtype(value), value.shape)}
+        elif node.op == "Const" and key == "dtype":
+            attrs[key] = {"type": stored_dtype(node.attrs["value"]).tf_name}
+        else:
+            attrs[key] = attr_json(value, f"node {node.name} ({node.op}) attr {key}")
+    if attrs:
+        out["attr"] = attrs
+    return out
+
+
+def graph_def_json(graph: Graph) -> dict[str, Any]:
+    topology: dict[str, Any] = {"node": [node_json(n) for n in graph.topological_order()]}
+    if graph.library:
+        topology["library"] = {"function": graph.library}
+    return topology
+
+
+def _tensor_info(value: Value) -> dict[str, Any]:
+    info: dict[str, Any] = {"name": value.tensor_name}
+    if value.dtype is not None:
+        info["dtype"] = value.dtype.tf_name
+    if value.shape is not None:
+        info["tensorShape"] = shape_json(value.shape)
+    return info
+
+
+def signature_json(graph: Graph) -> dict[str, Any]:
+    return {
+        "inputs": {key: _tensor_info(v) for key, v in graph.inputs.items()},
+        "outputs": {key: _tensor_info(v) for key, v in graph.outputs.items()},
+    }
+
+
+def model_json(graph: Graph, weights_manifest: list[dict[str, Any]], options: ConvertOptions) -> dict[str, Any]:
+    """The whole model.json, keys in the order the official converter writes them."""
+    doc: dict[str, Any] = {
+        "format": "graph-model",
+        "generatedBy": graph.generated_by or CONVERTED_BY,
+        "convertedBy": CONVERTED_BY,
+        "modelTopology": graph_def_json(graph),
+        "weightsManifest": weights_manifest,
+        "signature": signature_json(graph),
+    }
+    metadata = {**graph.metadata, **options.metadata}
+    if metadata:
+        doc["userDefinedMetadata"] = metadata
+    return doc
+
+
+def write_model_json(doc: dict[str, Any], folder: Path) -> Path:
+    path = folder / MODEL_JSON
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return path
+
+
+class GraphModelWriter(Writer):
+    name = "tfjs_graph_model"
+    description = "TF.js graph model (tf.loadGraphModel)"
+
+    def accepts(self, model: Any) -> bool:
+        return isinstance(model, Graph)
+
+    def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
+        from ..weights import QuantizationPlan, WeightsReport, write_weights
+
+        graph: Graph = model
+        graph.validate()
+        report = WeightsReport()
+        plan = QuantizationPlan.from_spec(options.quantization) if options.quantization else None
+        manifest = write_weights([graph.weights()], staging_dir, shard_size=options.weight_shard_size_bytes,
+                                 plan=plan, report=report)
+        write_model_json(model_json(graph, manifest, options), staging_dir)
+        return {"weights": report}

@@ -1,0 +1,53 @@
+"""The TF.js layers-model writer: Keras-2 style topology JSON plus weight shards."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..model import LayersModel
+from ..options import ConvertOptions
+from ..version import CONVERTED_BY
+from . import Writer
+from .graph_model import write_model_json
+
+
+def layers_model_json(model: LayersModel, weights_manifest: list[dict[str, Any]], options: ConvertOptions) -> dict[str, Any]:
+    topology: dict[str, Any] = {
+        "keras_version": model.keras_version,
+        "backend": model.backend,
+        "model_config": model.model_config,
+    }
+    if model.training_config is not None:
+        topology["training_config"] = model.training_config
+    doc: dict[str, Any] = {
+        "format": "layers-model",
+        "generatedBy": model.generated_by or f"keras v{model.keras_version}",
+        "convertedBy": CONVERTED_BY,
+        "modelTopology": topology,
+        "weightsManifest": weights_manifest,
+    }
+    metadata = {**model.metadata, **options.metadata}
+    if metadata:
+        doc["userDefinedMetadata"] = metadata
+    return doc
+
+
+class LayersModelWriter(Writer):
+    name = "tfjs_layers_model"
+    description = "TF.js layers model (tf.loadLayersModel)"
+
+    def accepts(self, model: Any) -> bool:
+        return isinstance(model, LayersModel)
+
+    def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
+        from ..weights import QuantizationPlan, WeightsReport, write_weights
+
+        report = WeightsReport()
+        plan = QuantizationPlan.from_spec(options.quantization) if options.quantization else None
+        groups = model.weight_groups
+        if not options.split_weights_by_layer:
+            groups = [[entry for group in groups for entry in group]]
+        manifest = write_weights(groups, staging_dir, shard_size=options.weight_shard_size_bytes,
+                                 plan=plan, report=report)
+        write_model_json(layers_model_json(model, manifest, options), staging_dir)
+        return {"weights": report}
