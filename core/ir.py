@@ -138,6 +138,8 @@ class Graph:
         self.metadata: dict[str, Any] = {}
         #: ``generatedBy`` in model.json: the source framework and version, e.g. ``"2.21.0"``.
         self.generated_by: str | None = None
+        #: GraphDef ``versions`` (``producer``, ``minConsumer``) from the source, when it has them.
+        self.versions: dict[str, int] = {}
         #: Already-serialised FunctionDefs (control flow v2), written verbatim into ``library``.
         self.library: list[dict[str, Any]] = []
         self._counter = itertools.count()
@@ -355,6 +357,7 @@ class Graph:
         clone.metadata = dict(self.metadata)
         clone.library = list(self.library)
         clone.generated_by = self.generated_by
+        clone.versions = dict(self.versions)
         return clone
 
     def validate(self) -> None:

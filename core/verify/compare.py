@@ -205,10 +205,10 @@ def _numeric(out: OutputComparison, actual: np.ndarray, ref: np.ndarray, *, rtol
     scale = float(e_abs.max()) if e_abs.size else 0.0
     allowed = atol + rtol * scale
     max_abs = float(diff.max()) if diff.size else 0.0
-    if inf_bad:
-        max_abs = math.inf
-    if nan_bad and not diff.size and not inf_bad:
+    if nan_bad:  # a NaN where a number was expected (or the reverse): the error is undefined
         max_abs = math.nan
+    elif inf_bad:
+        max_abs = math.inf
     out.max_abs_err = max_abs
     out.max_rel_err = _ratio(max_abs, scale)
     out.max_elem_rel_err = _elem_rel(diff, np.abs(e[finite]))

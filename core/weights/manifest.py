@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import WeightsError
-from .encoding import MANIFEST_DTYPES, STORAGE_DTYPES
+from .encoding import MANIFEST_DTYPES, STORAGE_DTYPES, STRING_LENGTH_DTYPE
 from .quantize import QUANTIZED_DTYPES
 
 
@@ -61,9 +61,9 @@ class GroupSpec:
     weights: tuple[WeightSpec, ...]
 
     @property
-    def fixed_nbytes(self) -> int:
-        """Bytes needed by the group's non-string weights (a lower bound when it has strings)."""
-        return sum(w.nbytes or 0 for w in self.weights)
+    def min_nbytes(self) -> int:
+        """Bytes the group's weights need: exact without strings, else a lower bound (4 per string element)."""
+        return sum(w.size * STRING_LENGTH_DTYPE.itemsize if w.nbytes is None else w.nbytes for w in self.weights)
 
     @property
     def has_strings(self) -> bool:

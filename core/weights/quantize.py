@@ -25,7 +25,7 @@ QUANTIZED_DTYPES = ("float16", "uint8", "uint16")
 _QMAX = {"uint8": 255, "uint16": 65535}
 
 #: Elements per step while quantizing: keeps the float64 temporaries to a few MB.
-QUANTIZE_CHUNK_ELEMENTS = 1 << 18
+QUANTIZE_CHUNK_ELEMENTS = 1 << 16
 
 
 @dataclasses.dataclass(frozen=True)

@@ -113,9 +113,10 @@ def _open_group(group: GroupSpec, root: Path) -> _ShardStream:
         if not path.is_file():
             raise WeightsError(f"{group.label}: shard file {relative!r} is missing from {root}")
         sizes.append(path.stat().st_size)
-    total, needed = sum(sizes), group.fixed_nbytes
+    total, needed = sum(sizes), group.min_nbytes
     if total < needed or (total != needed and not group.has_strings):
-        raise WeightsError(f"{group.label}: the weights need {needed} bytes but the shard files "
+        at_least = "at least " if group.has_strings else ""
+        raise WeightsError(f"{group.label}: the weights need {at_least}{needed} bytes but the shard files "
                            f"({', '.join(group.paths) or 'none'}) hold {total}")
     return _ShardStream(group, files, sizes)
 

@@ -26,11 +26,27 @@ def check_output_dir(target: Path, *, overwrite: bool) -> None:
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise OutputError(f"output folder {target} already exists and is not empty",
                           hint="pass --overwrite to replace it, or choose another folder")
-    parent = target.resolve().parent
-    if not parent.exists():
-        raise OutputError(f"the folder that should contain the output, {parent}, does not exist")
+    parent = _nearest_existing(target.resolve().parent)
+    if not parent.is_dir():
+        raise OutputError(f"cannot create the output folder under {parent}: it is not a folder")
     if not os.access(parent, os.W_OK):
         raise OutputError(f"cannot write into {parent}: permission denied")
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create missing ancestors of the output (like ``mkdir -p``); return them, deepest first."""
+    created = []
+    for ancestor in reversed([folder, *folder.parents]):
+        if not ancestor.exists():
+            ancestor.mkdir()
+            created.append(ancestor)
+    return created[::-1]
 
 
 @contextlib.contextmanager
@@ -39,12 +55,19 @@ def atomic_output_dir(target: Path | str, *, overwrite: bool = False) -> Iterato
     target = Path(target)
     check_output_dir(target, overwrite=overwrite)
     parent = target.resolve().parent
+    try:
+        created = _make_parents(parent)
+    except OSError as err:
+        raise OutputError(f"cannot create {parent}: {err.strerror or err}") from err
     staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX + target.name + "-", dir=parent))
     try:
         yield staging
         _replace(staging, target.resolve())
     except BaseException as err:
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # a failed run leaves no trace, not even empty parents
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
             raise OutputError(f"writing {target} failed: {err.strerror or err}; nothing was changed") from err
         raise

@@ -47,6 +47,8 @@ def graph_def_json(graph: Graph) -> dict[str, Any]:
     topology: dict[str, Any] = {"node": [node_json(n) for n in graph.topological_order()]}
     if graph.library:
         topology["library"] = {"function": graph.library}
+    # TF.js reads versions.producer unconditionally; protobuf JSON omits zero fields, hence {}.
+    topology["versions"] = dict(graph.versions)
     return topology
 
 

@@ -109,7 +109,9 @@ function localModel(tf, modelDir) {
     load: async () => tf.io.getModelArtifactsForJSON(JSON.parse(text), async (weightsManifest) => {
       const specs = [];
       for (const group of weightsManifest) specs.push(...group.weights);
-      return [specs, shards.length === 1 ? shards[0] : shards];
+      // One ArrayBuffer per shard, exactly as tf.io.http hands them over in a browser, so shard
+      // layouts TF.js mis-reads (e.g. a last shard larger than the others) fail here too.
+      return [specs, shards];
     }),
   };
   return { modelJSON, handler };
@@ -208,8 +210,10 @@ async function loadRunnable(tf, modelJSON, handler, request) {
   }
   if (format === 'layers-model') {
     const model = await tf.loadLayersModel(handler);
-    const inputNames = model.inputNames;
-    const outputNames = model.outputNames;
+    // A Sequential model keeps these names on its inner model: fall back to the layers'.
+    const layerName = (t) => t.sourceLayer?.name ?? t.name;
+    const inputNames = model.inputNames?.length ? model.inputNames : model.inputs.map(layerName);
+    const outputNames = model.outputNames?.length ? model.outputNames : model.outputs.map(layerName);
     return {
       mode: 'predict',
       run: async (inputs) => {
