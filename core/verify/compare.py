@@ -97,9 +97,10 @@ def compare(
     for name, ref in expected.items():
         actual_name = pairing.get(name)
         if actual_name is None:
+            have = ", ".join(map(repr, outputs)) or "none"
             results.append(OutputComparison(name, backend, passed=False, expected_shape=_shape_of(ref),
                                             expected_dtype=_dtype_name(ref),
-                                            problem=f"TF.js has no output {name!r} (it has: {', '.join(map(repr, outputs)) or 'none'})"))
+                                            problem=f"TF.js has no output {name!r} (it has: {have})"))
             continue
         result = _compare_one(np.asarray(outputs[actual_name]), np.asarray(ref), rtol=rtol, atol=atol)
         result.name, result.backend, result.actual_name = name, backend, actual_name

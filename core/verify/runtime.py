@@ -141,6 +141,7 @@ def ensure_runtime(*, quiet: bool = False) -> Path:
         started = time.monotonic()
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=root))
         try:
+            tmp.chmod(0o755)  # mkdtemp makes it private; the runtime itself is nothing secret
             _npm_ci(npm, tmp)
             marker = {
                 "tfjs": tfjs_version(),
