@@ -1,0 +1,63 @@
+"""ONNX element types as the IR (and TF.js) sees them, and the int64 -> int32 narrowing of weights.
+
+TF.js tensors are float32, int32, bool, string or complex64, so every ONNX float becomes float32
+and every integer int32. Constants are narrowed with a range check: a value outside int32 is an
+error, never a silent wraparound.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.errors import InputError
+
+_INT32 = np.iinfo(np.int32)
+
+
+def ir_dtype(np_dtype: np.dtype | None) -> DType | None:
+    """The TF.js dtype a tensor of numpy dtype ``np_dtype`` has once converted."""
+    if np_dtype is None:
+        return None
+    kind = np.dtype(np_dtype).kind
+    if kind == "f" or np_dtype == np.dtype("V2"):  # V2: bfloat16 as onnx's numpy helpers report it
+        return DType.FLOAT32
+    if kind in "iu":
+        return DType.INT32
+    if kind == "b":
+        return DType.BOOL
+    if kind in "USO":
+        return DType.STRING
+    if kind == "c":
+        return DType.COMPLEX64
+    return None
+
+
+def onnx_elem_to_numpy(elem_type: int) -> np.dtype | None:
+    """numpy dtype of an ONNX ``TensorProto.DataType`` (None when undefined/unknown)."""
+    from onnx import helper
+
+    if not elem_type:
+        return None
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def narrow(array: np.ndarray, what: str, notes: set[str] | None = None) -> np.ndarray:
+    """``array`` in a dtype TF.js stores; integers are range-checked, float64/float16 recorded in ``notes``."""
+    array = np.asarray(array)
+    kind = array.dtype.kind
+    if kind in "iu" and array.dtype != np.int32:
+        if array.size:
+            lo, hi = int(array.min()), int(array.max())
+            if lo < _INT32.min or hi > _INT32.max:
+                raise InputError(
+                    f"{what} holds {array.dtype} values in [{lo}, {hi}], outside the int32 range TF.js supports",
+                    hint="TF.js has no int64; change the model so the value fits in int32")
+        return array.astype(np.int32)
+    if kind == "f" and array.dtype != np.float32:
+        if notes is not None:
+            notes.add(f"{array.dtype} weights stored as float32")
+        return array.astype(np.float32)
+    return array
