@@ -68,24 +68,40 @@ def test_write_then_read_gives_identical_weights(tmp_path):
     assert len(doc["weightsManifest"][0]["paths"]) > 3  # the tiny shard size forced straddling
 
 
-@pytest.mark.parametrize("dtype, bound", [("float16", 1e-3), ("uint8", 0.5 / 255 * 2), ("uint16", 0.5 / 65535 * 2)])
-def test_quantized_graphs_load_and_stay_within_the_quantization_error(dtype, bound, tmp_path, tfjs_runtime):
-    from tfjsconv.verify.run import run_model
+#: Max error of one quantized weight relative to max |w|: half a step of the affine grid (the
+#: zero-point nudge can move the grid by up to one more half step), or float16's rounding.
+QUANT_BOUND = {"float16": 2.0 ** -11, "uint8": 1.0 / 255, "uint16": 1.0 / 65535}
 
-    graph = dense_relu()
+
+@pytest.mark.parametrize("dtype", sorted(QUANT_BOUND))
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_quantized_graphs_load_and_stay_within_the_quantization_error(name, dtype, tmp_path, tfjs_runtime):
+    """TF.js must compute exactly what the dequantized weights give, and those must be close to the originals."""
+    from tfjsconv.verify.compare import verify_model
+    from tfjsconv.weights import load_manifest_weights
+
+    graph = ALL[name]()
     inputs, exact = reference(graph)
     result = tfjsconv.convert(graph, tmp_path / "q", **{f"quantize_{dtype}": True})
-    quantized = result.facts["weights"].quantized
-    assert {q.name for q in quantized} == {"dense/kernel", "dense/bias"}
-    assert all(q.max_rel_error <= bound for q in quantized)
-    # The output error follows from the weight error: |dy| <= sum |x| |dW| + |db|.
-    weight_err = max(q.max_abs_error for q in quantized)
-    allowed = (np.abs(inputs["x"]).sum(axis=1).max() + 1) * weight_err
-    run = run_model(tmp_path / "q", inputs, backends=("cpu", "wasm"))
-    for backend in ("cpu", "wasm"):
-        got = run.outputs(backend)["y"]
-        err = np.abs(got - exact["y"]).max()
-        assert 0 < err <= allowed + 1e-6, (backend, err, allowed)
+    quantized = {q.name: q for q in result.facts["weights"].quantized}
+    float_weights = {n for n, w in graph.weights() if w.dtype == np.float32}
+    assert set(quantized) == float_weights  # only float32 weights are quantized
+    assert all(q.max_rel_error <= QUANT_BOUND[dtype] for q in quantized.values())
+
+    doc = json.loads((tmp_path / "q" / "model.json").read_text())
+    dequantized = load_manifest_weights(doc["weightsManifest"], tmp_path / "q")
+    as_loaded = graph.copy()
+    for node in as_loaded:
+        if node.op == "Const":
+            node.attrs["value"] = dequantized[node.name]
+    expected = run_graph(as_loaded, inputs)
+    report = verify_model(tmp_path / "q", inputs, expected, backends=("cpu", "wasm"), rtol=1e-5, atol=1e-6)
+    assert report.passed, report.failures
+    for key in exact:
+        if quantized and exact[key].dtype == np.float32:
+            assert not np.array_equal(expected[key], exact[key])  # quantization really happened
+        else:
+            assert np.array_equal(expected[key], exact[key])
 
 
 def test_quantization_patterns_choose_weights(tmp_path):

@@ -129,3 +129,16 @@ def test_plugin_with_unknown_hook_is_rejected():
 
     with pytest.raises(PluginError, match="register_frontend"):
         PluginManager(load_entry_points=False).register(Typo(), name="typo")
+
+
+@pytest.mark.node
+def test_verify_against_a_third_party_frontends_reference(with_example_plugin, tmp_path, tfjs_runtime):
+    """`tfjsconv verify SOURCE MODEL_DIR` asks the source's frontend for the reference, on random inputs."""
+    model = tmp_path / "relu.dense.json"
+    rng = np.random.default_rng(0)
+    model.write_text(json.dumps({"kernel": rng.standard_normal((4, 3)).tolist(),
+                                 "bias": rng.standard_normal(3).tolist(), "activation": "relu"}))
+    assert cli("convert", str(model), str(tmp_path / "web")).returncode == 0
+    out = cli("verify", str(model), str(tmp_path / "web"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("PASS") == 3  # two rows and the verdict

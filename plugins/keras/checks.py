@@ -1,0 +1,119 @@
+"""Refuse, with one message naming every problem, models a TF.js layers model cannot represent.
+
+Two kinds of problems, reported separately because the user's remedy differs:
+
+1. **Code** (:class:`~tfjsconv.errors.UnsafeInputError`): Lambda layers (marshalled Python
+   bytecode) and custom classes (a ``module`` outside ``keras``, a ``package>Name`` registered
+   name, or - in legacy ``.h5`` files that record no module - a class name Keras does not have).
+   Nothing from such a file is ever unmarshalled, imported or run.
+2. **TF.js gaps** (:class:`~tfjsconv.errors.InputError`): Keras built-in layers TF.js 4.22 lacks,
+   and options it would ignore or compute differently (see :mod:`.tfjs_support`).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tfjsconv.errors import InputError, UnsafeInputError
+
+from .configs import MODEL_CLASSES, NESTED_LAYER_KEYS, LayerEntry, iter_layers
+from .tfjs_support import (
+    CLASS_RENAMES,
+    GRAPH_MODEL_HINT,
+    KERAS_LAYERS_MISSING_IN_TFJS,
+    TFJS_LAYER_CLASSES,
+    option_problems,
+)
+
+log = logging.getLogger(__name__)
+
+#: Config key suffixes of objects that only matter for training (dropped when custom, see translate).
+TRAINING_ONLY_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
+
+
+def is_custom_object(obj: dict[str, Any]) -> bool:
+    """Whether a serialized Keras object names code outside Keras itself."""
+    module = obj.get("module")
+    if isinstance(module, str) and module and not (module == "keras" or module.startswith("keras.")):
+        return True
+    registered = obj.get("registered_name")
+    return isinstance(registered, str) and ">" in registered
+
+
+def _describe_custom(obj: dict[str, Any]) -> str:
+    parts = [f"class {obj.get('class_name')!r}"]
+    if obj.get("module"):
+        parts.append(f"module {obj['module']!r}")
+    if obj.get("registered_name"):
+        parts.append(f"registered as {obj['registered_name']!r}")
+    return ", ".join(parts)
+
+
+def _layer_code_problem(layer: LayerEntry, keras3_style: bool) -> str | None:
+    cls = layer.class_name
+    if cls == "Lambda":
+        return "a Lambda layer (its function is stored as Python bytecode)"
+    if is_custom_object(layer.entry):
+        return f"a custom layer ({_describe_custom(layer.entry)})"
+    known = cls in TFJS_LAYER_CLASSES or cls in CLASS_RENAMES or cls in KERAS_LAYERS_MISSING_IN_TFJS
+    if not known and not keras3_style:
+        return f"a layer class {cls!r} that Keras does not have (a custom layer?)"
+    return None
+
+
+def _value_code_problems(config: dict[str, Any]) -> list[str]:
+    """Custom activations and other code-bearing objects inside one layer's own config."""
+    problems = []
+    for key, value in config.items():
+        if key in NESTED_LAYER_KEYS or key == "layers" or not isinstance(value, dict):
+            continue
+        if key.endswith(TRAINING_ONLY_SUFFIXES):
+            continue  # never affects predictions; translate drops custom ones with a warning
+        if is_custom_object(value) or value.get("class_name") == "__lambda__":
+            problems.append(f"{key} is custom code ({_describe_custom(value)})")
+    return problems
+
+
+def check_model_config(model_config: dict[str, Any], *, source: str, keras3: bool,
+                       allow_unsafe: bool = False) -> None:
+    """Raise UnsafeInputError for code, else InputError for TF.js gaps, each naming every offender."""
+    keras3_style = keras3 or "module" in model_config
+    code: list[str] = []
+    gaps: list[str] = []
+    for layer in iter_layers(model_config):
+        where = f"layer {layer.name!r} ({layer.class_name})"
+        problem = _layer_code_problem(layer, keras3_style)
+        if problem:
+            code.append(f"{where}: {problem}")
+            continue
+        code += [f"{where}: {p}" for p in _value_code_problems(layer.config)]
+        cls = CLASS_RENAMES.get(layer.class_name, layer.class_name)
+        if cls not in TFJS_LAYER_CLASSES and cls not in MODEL_CLASSES:
+            gaps.append(f"{where}: TF.js 4.22 has no {cls} layer")
+            continue
+        gaps += [f"{where}: {p}" for p in option_problems(cls, layer.config, keras3=keras3)]
+    if code:
+        _raise_code(code, source, allow_unsafe)
+    if gaps:
+        raise InputError(f"{source} uses {_count(gaps, 'layer feature')} that TF.js 4.22's layers API lacks:\n"
+                         + _bullets(gaps), hint=GRAPH_MODEL_HINT + " (for Keras inputs that path is not available yet)")
+
+
+def _raise_code(code: list[str], source: str, allow_unsafe: bool) -> None:
+    message = (f"{source} contains {_count(code, 'piece')} of Python code or custom classes, "
+               f"which tfjsconv never loads or runs:\n" + _bullets(code))
+    if allow_unsafe:
+        raise UnsafeInputError(message, hint=(
+            "--allow_unsafe_deserialization is not yet supported for Keras files, and could not help a "
+            "layers model anyway: TF.js cannot run Python. Rebuild these parts from built-in Keras layers."))
+    raise UnsafeInputError(message, hint=(
+        "rebuild these parts from built-in Keras layers; --allow_unsafe_deserialization (only for files "
+        "you trust) is not yet supported for Keras files"))
+
+
+def _count(items: list[str], noun: str) -> str:
+    return f"{len(items)} {noun}{'s' if len(items) != 1 else ''}"
+
+
+def _bullets(items: list[str]) -> str:
+    return "\n".join(f"  - {item}" for item in items)

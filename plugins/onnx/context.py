@@ -1,0 +1,193 @@
+"""What an op mapping sees: one ONNX node, its inputs as IR Values (in the layout it asks for), and helpers.
+
+A mapping is ``fn(ctx: NodeContext)`` and returns its outputs: one item, or a list with one item per
+ONNX output. An item is an IR ``Value`` (in ONNX's own layout), ``ctx.laid(value, perm)`` (a value
+whose dimensions are ``perm`` of ONNX's, e.g. NHWC for an NCHW tensor), a numpy array (a value known
+at conversion time), an input's :class:`Tensor` (pass-through), or None (an output nobody uses).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.errors import InputError
+from tfjsconv.ir import Graph, Shape, Value
+
+from . import layout
+from .dtypes import ir_dtype
+from .layout import Perm
+
+if TYPE_CHECKING:
+    from .translate import Translator
+
+
+@dataclasses.dataclass
+class Tensor:
+    """An ONNX tensor during translation: its IR value and layout, or its value when known."""
+
+    name: str
+    value: Value | None = None
+    perm: Perm = None
+    const: np.ndarray | None = None
+    #: numpy dtype as in ONNX (int64 stays int64 here; it narrows when it becomes an IR value).
+    dtype: np.dtype | None = None
+    #: Shape in ONNX's layout (None: unknown rank; None dims: unknown size).
+    shape: Shape = None
+
+    @property
+    def rank(self) -> int | None:
+        return None if self.shape is None else len(self.shape)
+
+    @property
+    def known(self) -> bool:
+        """False for the outputs of nodes that could not be translated."""
+        return self.value is not None or self.const is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class Laid:
+    """A mapping output whose IR value is ``np.transpose(onnx_value, perm)``."""
+
+    value: Value
+    perm: Perm
+
+
+@functools.cache
+def _has_t_attr(op: str) -> bool:
+    from tfjsconv.ops import OpRegistry
+
+    registry = OpRegistry.builtin()
+    return op in registry and any(a.tf_name == "T" for a in registry.get(op).attrs)
+
+
+class NodeContext:
+    """The node being translated, and the API mappings use to build IR."""
+
+    def __init__(self, translator: Translator, node: Any, name: str, opset: int) -> None:
+        self._tr = translator
+        self.node = node
+        self.name = name
+        self.opset = opset
+        self.op_type: str = node.op_type
+        self.domain: str = node.domain
+        self.attrs: dict[str, Any] = translator.attributes(node)
+
+    # -- context ------------------------------------------------------------------------------
+    @property
+    def graph(self) -> Graph:
+        return self._tr.graph
+
+    @property
+    def options(self) -> Any:
+        return self._tr.options
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self.attrs.get(name, default)
+
+    def error(self, message: str, *, hint: str | None = None) -> InputError:
+        """An InputError naming this node; ``raise ctx.error(...)``."""
+        return InputError(f"ONNX node {self.name!r} ({self.op_type}, opset {self.opset}): {message}", hint=hint)
+
+    # -- inputs -------------------------------------------------------------------------------
+    @property
+    def num_inputs(self) -> int:
+        return len(self.node.input)
+
+    def has_input(self, i: int) -> bool:
+        return i < len(self.node.input) and self.node.input[i] != ""
+
+    def tensor(self, i: int) -> Tensor:
+        if not self.has_input(i):
+            raise self.error(f"input {i} is missing")
+        return self._tr.tensors[self.node.input[i]]
+
+    def const(self, i: int) -> np.ndarray | None:
+        """Input ``i`` as numpy (ONNX dtype) when it is known at conversion time, else None."""
+        if not self.has_input(i):
+            return None
+        return self.tensor(i).const
+
+    def require_const(self, i: int, what: str) -> np.ndarray:
+        value = self.const(i)
+        if value is None:
+            raise self.error(f"{what} (input {i}) must be a constant; computed values are not supported yet")
+        return value
+
+    def shape(self, i: int) -> Shape:
+        """Input ``i``'s shape in ONNX's layout."""
+        return self.tensor(i).shape
+
+    def rank(self, i: int) -> int:
+        rank = self.tensor(i).rank
+        if rank is None:
+            raise self.error(f"the rank of input {i} is unknown (ONNX shape inference could not tell)")
+        return rank
+
+    def dtype(self, i: int) -> DType | None:
+        """Input ``i``'s dtype as TF.js will see it."""
+        return ir_dtype(self.tensor(i).dtype)
+
+    def output_shape(self, j: int = 0) -> Shape:
+        return self._tr.inferred_shape(self.node.output[j]) if j < len(self.node.output) else None
+
+    def output_dtype(self, j: int = 0) -> DType | None:
+        return ir_dtype(self._tr.inferred_dtype(self.node.output[j])) if j < len(self.node.output) else None
+
+    def input(self, i: int) -> Value:
+        """Input ``i`` as an IR value in ONNX's layout (inserting a Transpose if it is laid out otherwise)."""
+        return self._tr.view(self.tensor(i), None)
+
+    def input_as(self, i: int, perm: Sequence[int] | None) -> Value:
+        """Input ``i`` laid out as ``perm`` of ONNX's dimensions."""
+        return self._tr.view(self.tensor(i), layout.normalize(perm))
+
+    def input_laid(self, i: int) -> tuple[Value, Perm]:
+        """Input ``i`` in whatever layout it already has: for ops that do not care (elementwise ops)."""
+        t = self.tensor(i)
+        if t.value is not None:
+            return t.value, t.perm
+        return self._tr.view(t, None), None
+
+    def input_for_reshape(self, i: int) -> Value:
+        """Input ``i`` with ONNX's memory order: as is when its layout differs only in size-1 dims."""
+        t = self.tensor(i)
+        if t.value is not None and layout.transpose_is_free(t.perm, t.shape):
+            return t.value
+        return self.input(i)
+
+    # -- building -----------------------------------------------------------------------------
+    def op(self, op: str, inputs: Sequence[Value], attrs: dict[str, Any] | None = None, *,
+           dtype: DType | None = None, shape: Shape = None, label: str | None = None) -> Value:
+        """Add a single-output IR node named after this ONNX node (``label`` tells helper nodes apart)."""
+        attrs = dict(attrs or {})
+        if dtype is None and inputs:
+            dtype = inputs[0].dtype
+        if "T" not in attrs and dtype is not None and _has_t_attr(op):
+            attrs["T"] = dtype
+        name = self.name if label is None else f"{self.name}/{label}"
+        return self.graph.add_op(op, inputs, attrs, name=self._tr.node_name(name), dtype=dtype, shape=shape)
+
+    def make_const(self, value: Any, *, label: str = "const", dtype: Any = None) -> Value:
+        """An IR Const (int64 narrowed to int32 with a range check, float64 to float32)."""
+        from .dtypes import narrow
+
+        array = np.asarray(value, dtype=dtype)
+        array = narrow(array, f"constant {label!r} of ONNX node {self.name!r}", self._tr.notes)
+        return self.graph.const(array, name=self._tr.node_name(f"{self.name}/{label}"))
+
+    def ints(self, values: Sequence[int], *, label: str = "ints") -> Value:
+        """An int32 vector Const (axes, shapes, perms)."""
+        return self.make_const(np.asarray(list(values), dtype=np.int64).astype(np.int32), label=label)
+
+    def scalar_like(self, value: float, like: Value, *, label: str = "scalar") -> Value:
+        """A scalar Const in ``like``'s dtype."""
+        dtype = like.dtype.numpy if like.dtype is not None else np.float32
+        return self.make_const(np.asarray(value, dtype=dtype), label=label)
+
+    def laid(self, value: Value, perm: Sequence[int] | None) -> Laid:
+        return Laid(value, layout.normalize(perm))

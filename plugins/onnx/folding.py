@@ -1,0 +1,39 @@
+"""Constant folding of ONNX nodes whose inputs are all known, with onnx's own reference evaluator.
+
+Shape subgraphs (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) disappear this way, and the
+ONNX semantics of every folded op are exactly the reference implementation's.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+#: Ops whose outputs are not a function of their inputs.
+NOT_FOLDABLE = frozenset({
+    "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli",
+    "If", "Loop", "Scan", "SequenceConstruct", "SequenceEmpty",
+})
+#: Do not materialise folded results larger than this many elements (they would bloat the weights).
+MAX_FOLDED_ELEMENTS = 1 << 22
+
+
+def try_fold(node: Any, inputs: Sequence[np.ndarray | None], opsets: dict[str, int]) -> list[np.ndarray] | None:
+    """The outputs of ``node`` computed in numpy, or None when it cannot (or should not) be folded."""
+    if node.op_type in NOT_FOLDABLE or node.domain not in ("", "ai.onnx"):
+        return None
+    if any(attr.type in (5, 10) for attr in node.attribute):  # GRAPH, GRAPHS
+        return None
+    from onnx.reference import ReferenceEvaluator
+
+    feeds = {name: np.asarray(value) for name, value in zip(node.input, inputs) if name}
+    try:
+        evaluator = ReferenceEvaluator(node, opsets={"": opsets.get("", 1)})
+        results = evaluator.run(None, feeds)
+    except Exception:  # not foldable by the reference runtime: the op mapping handles it
+        return None
+    arrays = [np.asarray(r) for r in results]
+    if any(a.size > MAX_FOLDED_ELEMENTS or a.dtype.kind not in "fiub" for a in arrays):
+        return None
+    return arrays

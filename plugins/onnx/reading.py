@@ -1,0 +1,117 @@
+"""Reading an ``.onnx`` file into a checked ModelProto, with clear errors for bad files.
+
+External-data initializers are not read here: the loader maps them from their files on demand
+(``numpy.memmap``), so a large model's weights are read once, when the writer copies them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.errors import InputError
+
+#: The ai.onnx opsets this frontend's mappings were written against (both ends included).
+MIN_OPSET = 7
+MAX_OPSET = 25
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+def read_model(path: Path) -> Any:
+    """The ModelProto at ``path`` (external data left on disk), or an InputError saying what is wrong."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if not path.is_file():
+        raise InputError(f"{path} does not exist or is not a file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except DecodeError as err:
+        raise InputError(f"{path} is not a valid ONNX model: the file is truncated or not ONNX protobuf data ({err})",
+                         hint="re-export the model, or check that the download/copy completed") from None
+    except Exception as err:  # onnx raises assorted errors for foreign bytes
+        raise InputError(f"{path} cannot be read as an ONNX model: {type(err).__name__}: {err}") from None
+    if model.ir_version <= 0 or not model.HasField("graph"):
+        raise InputError(f"{path} is not an ONNX model (no IR version or graph)",
+                         hint="the file may be truncated or another format; --input_format chooses the frontend")
+    check_versions(model, path)
+    try:
+        onnx.checker.check_model(model)
+    except Exception as err:
+        raise InputError(f"{path} is not a valid ONNX model: {err}".rstrip()) from None
+    return model
+
+
+def check_versions(model: Any, path: Path) -> None:
+    """Refuse IR versions and ai.onnx opsets outside what we (and the installed onnx) understand."""
+    import onnx
+
+    if model.ir_version > onnx.IR_VERSION:
+        raise InputError(f"{path} has ONNX IR version {model.ir_version}; the installed onnx {onnx.__version__} "
+                         f"reads up to {onnx.IR_VERSION}", hint="upgrade the onnx package or re-export the model")
+    opsets = {imp.domain: imp.version for imp in model.opset_import}
+    default = [opsets[d] for d in DEFAULT_DOMAINS if d in opsets]
+    if not default:
+        raise InputError(f"{path} imports no ai.onnx opset", hint="the model is incomplete or truncated")
+    version = max(default)
+    if not MIN_OPSET <= version <= MAX_OPSET:
+        newer = version > MAX_OPSET
+        raise InputError(
+            f"{path} uses ONNX opset {version}, which is {'newer' if newer else 'older'} than the opsets "
+            f"tfjsconv's ONNX frontend supports ({MIN_OPSET}..{MAX_OPSET})",
+            hint=(f"re-export with an opset <= {MAX_OPSET} (torch.onnx.export(..., opset_version={MAX_OPSET if newer else 17}))"
+                  if newer else "convert it to a newer opset with onnx.version_converter.convert_version"))
+
+
+def opset_map(model: Any) -> dict[str, int]:
+    """Domain -> opset version, with the standard domain under ``""``."""
+    result: dict[str, int] = {}
+    for imp in model.opset_import:
+        domain = "" if imp.domain in DEFAULT_DOMAINS else imp.domain
+        result[domain] = max(result.get(domain, 0), imp.version)
+    return result
+
+
+def infer_shapes(model: Any) -> tuple[Any, str | None]:
+    """The model with inferred value_info (or unchanged), and a note when inference failed."""
+    import onnx
+
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True), None
+    except Exception as err:  # inference is an aid; translation still works without it for most ops
+        return model, f"ONNX shape inference failed ({type(err).__name__}: {err}); shapes are partly unknown"
+
+
+def initializer_array(tensor: Any, base_dir: Path) -> np.ndarray:
+    """An initializer as numpy; external data is memory-mapped from its file rather than read."""
+    from onnx import numpy_helper
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    if not uses_external_data(tensor):
+        return numpy_helper.to_array(tensor)
+    info = ExternalDataInfo(tensor)
+    location = (base_dir / info.location).resolve()
+    if base_dir.resolve() not in location.parents and location != base_dir.resolve():
+        raise InputError(f"initializer {tensor.name!r} points outside the model folder: {info.location}")
+    if not location.is_file():
+        raise InputError(f"initializer {tensor.name!r} needs external data file {location}, which does not exist",
+                         hint="keep the .onnx file next to its external data files")
+    from .dtypes import onnx_elem_to_numpy
+
+    dtype = onnx_elem_to_numpy(tensor.data_type)
+    shape = tuple(int(d) for d in tensor.dims)
+    count = int(np.prod(shape, dtype=np.int64))
+    if dtype is None or dtype.kind not in "fiub" or dtype.itemsize == 0:
+        from onnx.external_data_helper import load_external_data_for_tensor
+
+        load_external_data_for_tensor(tensor, str(base_dir))
+        return numpy_helper.to_array(tensor)
+    offset = int(info.offset or 0)
+    needed = count * dtype.itemsize
+    if info.length and int(info.length) < needed or location.stat().st_size < offset + needed:
+        raise InputError(f"external data for initializer {tensor.name!r} in {location.name} is shorter than "
+                         f"its shape {list(shape)} needs (truncated file?)")
+    if count == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(location, dtype=dtype.newbyteorder("<"), mode="r", offset=offset, shape=shape)

@@ -1,0 +1,284 @@
+"""ONNX ModelProto -> IR Graph: inputs, initializers, one mapping call per node, outputs.
+
+The translation runs NHWC inside: each tensor carries a layout (see :mod:`.layout`), graph inputs
+start in the interface layout (NCHW by default, NHWC with ``input_layout="nhwc"``), convolutions
+ask for NHWC, and :meth:`Translator.view` inserts (and caches) a Transpose only where an op needs
+a layout the tensor does not have yet. Graph outputs are turned back to the interface layout.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.errors import InputError, TfjsconvError, UnsupportedOpsError, UsageError
+from tfjsconv.ir import Graph, Value
+
+from . import layout
+from .context import Laid, NodeContext, Tensor
+from .dtypes import ir_dtype, narrow, onnx_elem_to_numpy
+from .folding import try_fold
+from .layout import Perm
+from .mapping import VersionedMapping, lookup
+from .reading import infer_shapes, initializer_array, opset_map
+
+LAYOUTS = ("nchw", "nhwc")
+
+
+class UnsupportedOnnxOpsError(UnsupportedOpsError):
+    """ONNX op types with no mapping; ``ops`` maps op type -> node names (all of them, at once)."""
+
+    def __init__(self, ops: dict[str, list[str]]) -> None:
+        super().__init__(ops, hint="add a mapping from a plugin (docs/onnx.md, \"Adding an op mapping\"), "
+                                   "or change the model to avoid these ops")
+        lines = [f"{len(self.ops)} ONNX op type(s) have no TF.js mapping in tfjsconv:"]
+        for op, names in self.ops.items():
+            shown = ", ".join(names[:5]) + (f", ... ({len(names) - 5} more)" if len(names) > 5 else "")
+            lines.append(f"  {op}: {shown}")
+        self.message = "\n".join(lines)
+        self.args = (self.message,)
+
+
+_BAD_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-/]")
+
+
+def sanitize(name: str) -> str:
+    """A TF node name: no ``:`` (it separates the output index), no leading ``/`` or ``_``."""
+    cleaned = _BAD_NAME_CHARS.sub("_", name).strip("/")
+    if not cleaned or not (cleaned[0].isalnum() or cleaned[0] == "."):
+        cleaned = "t" + cleaned
+    return cleaned
+
+
+class Translator:
+    """Translates one ONNX model; holds the per-tensor state while it does."""
+
+    def __init__(self, model: Any, options: Any, op_mappings: dict[tuple[str, str], Any], *,
+                 base_dir: Path, input_layout: str = "nchw") -> None:
+        if input_layout not in LAYOUTS:
+            raise UsageError(f"--input_layout must be one of {', '.join(LAYOUTS)}, got {input_layout!r}")
+        self.model, shape_note = infer_shapes(model)
+        self.options = options
+        self.op_mappings = op_mappings
+        self.base_dir = base_dir
+        self.input_layout = input_layout
+        self.opsets = opset_map(model)
+        self.graph = Graph(sanitize(model.graph.name or "onnx_model"))
+        self.tensors: dict[str, Tensor] = {}
+        self.notes: set[str] = {shape_note} if shape_note else set()
+        self._views: dict[tuple[str, Perm], Value] = {}
+        self._info: dict[str, tuple[np.dtype | None, tuple | None]] = {}
+        self._collect_value_info()
+
+    # -- value info ---------------------------------------------------------------------------
+    def _collect_value_info(self) -> None:
+        g = self.model.graph
+        for vi in [*g.input, *g.value_info, *g.output]:
+            if not vi.type.HasField("tensor_type"):
+                continue
+            tt = vi.type.tensor_type
+            shape = None
+            if tt.HasField("shape"):
+                shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
+            self._info[vi.name] = (onnx_elem_to_numpy(tt.elem_type), shape)
+
+    def inferred_shape(self, name: str) -> tuple | None:
+        return self._info.get(name, (None, None))[1]
+
+    def inferred_dtype(self, name: str) -> np.dtype | None:
+        return self._info.get(name, (None, None))[0]
+
+    @staticmethod
+    def attributes(node: Any) -> dict[str, Any]:
+        from onnx import helper
+
+        attrs = {}
+        for attr in node.attribute:
+            value = helper.get_attribute_value(attr)
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            attrs[attr.name] = value
+        return attrs
+
+    def node_name(self, name: str) -> str:
+        return sanitize(name)
+
+    # -- layout views -------------------------------------------------------------------------
+    def view(self, t: Tensor, perm: Perm) -> Value:
+        """``t`` as an IR value laid out as ``perm`` (a Const for known values); cached per (tensor, perm)."""
+        key = (t.name, perm)
+        cached = self._views.get(key)
+        if cached is not None:
+            return cached
+        if t.const is not None:
+            array = t.const if perm is None else np.transpose(t.const, perm)
+            array = narrow(array, f"ONNX tensor {t.name!r}", self.notes)
+            suffix = "" if perm is None else "/" + _perm_label(perm)
+            value = self.graph.const(array, name=sanitize(t.name) + suffix)
+        elif t.value is None:
+            raise InputError(f"ONNX tensor {t.name!r} has no value (its producer could not be translated)")
+        elif t.perm == perm:
+            value = t.value
+        else:
+            rank = len(t.perm if t.perm is not None else perm)
+            rel = layout.relative(t.perm, perm, rank)
+            perm_const = self.graph.const(np.asarray(rel, dtype=np.int32), name=f"{sanitize(t.name)}/perm")
+            value = self.graph.add_op(
+                "Transpose", [t.value, perm_const], {"T": t.value.dtype, "Tperm": perm_const.dtype},
+                name=f"{sanitize(t.name)}/{_perm_label(perm)}", dtype=t.value.dtype,
+                shape=layout.permute(t.shape, perm))
+        self._views[key] = value
+        return value
+
+    # -- the translation ----------------------------------------------------------------------
+    def run(self) -> Graph:
+        g = self.model.graph
+        initializers = {init.name for init in g.initializer}
+        for init in g.initializer:
+            array = initializer_array(init, self.base_dir)
+            self.tensors[init.name] = Tensor(init.name, const=array, dtype=array.dtype, shape=tuple(array.shape))
+        layouts: dict[str, dict[str, str]] = {"inputs": {}, "outputs": {}}
+        for vi in g.input:
+            if vi.name in initializers:
+                continue
+            self._add_input(vi.name, layouts)
+        unsupported: dict[str, list[str]] = {}
+        used = {name for node in g.node for name in node.input} | {o.name for o in g.output}
+        for index, node in enumerate(g.node):
+            self._translate(node, index, unsupported, used)
+        if unsupported:
+            raise UnsupportedOnnxOpsError(unsupported)
+        for vi in g.output:
+            self._add_output(vi.name, layouts)
+        self.graph.metadata["onnx"] = {
+            "opset": self.opsets.get("", 0),
+            "producer": " ".join(p for p in (self.model.producer_name, self.model.producer_version) if p) or None,
+            "layout": layouts,
+            **({"notes": sorted(self.notes)} if self.notes else {}),
+        }
+        self.graph.generated_by = (" ".join(p for p in (self.model.producer_name, self.model.producer_version) if p)
+                                   or "onnx")
+        return self.graph
+
+    def _add_input(self, name: str, layouts: dict[str, dict[str, str]]) -> None:
+        np_dtype, shape = self._info.get(name, (None, None))
+        dtype = ir_dtype(np_dtype)
+        if dtype is None:
+            raise InputError(f"graph input {name!r} is not a tensor of a type TF.js supports")
+        perm = layout.channels_last(4) if self.input_layout == "nhwc" and shape is not None and len(shape) == 4 else None
+        value = self.graph.placeholder(sanitize(name), dtype, layout.permute(shape, perm), key=name)
+        self.tensors[name] = Tensor(name, value=value, perm=perm, dtype=np_dtype, shape=shape)
+        if shape is not None and len(shape) == 4:
+            layouts["inputs"][name] = "NHWC" if perm else "NCHW"
+
+    def _add_output(self, name: str, layouts: dict[str, dict[str, str]]) -> None:
+        t = self.tensors.get(name)
+        if t is None or not t.known:
+            raise InputError(f"graph output {name!r} is not produced by any node")
+        rank = t.rank
+        if rank is None and t.value is not None and t.value.shape is not None:
+            rank = len(t.value.shape)
+        target = layout.channels_last(4) if self.input_layout == "nhwc" and rank == 4 else None
+        self.graph.set_output(name, self.view(t, target))
+        if rank == 4:
+            layouts["outputs"][name] = "NHWC" if target else "NCHW"
+
+    def _translate(self, node: Any, index: int, unsupported: dict[str, list[str]], used: set[str]) -> None:
+        name = node.name or f"{node.op_type}_{index}"
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        opset = self.opsets.get(domain, 1)
+        op_label = node.op_type if not domain else f"{domain}:{node.op_type}"
+        entry = lookup(self.op_mappings, domain, node.op_type)
+        fn = entry.function if entry is not None else None
+        if isinstance(fn, VersionedMapping) and not fn.supports(opset):
+            unsupported.setdefault(f"{op_label} (opset {opset}; mapped from opset {fn.min_opset})", []).append(name)
+            fn = None
+        elif fn is None:
+            unsupported.setdefault(op_label, []).append(name)
+        inputs = []
+        for input_name in node.input:
+            if not input_name:
+                inputs.append(None)
+                continue
+            if input_name not in self.tensors:
+                raise InputError(f"ONNX node {name!r} reads {input_name!r}, which no node or input produces "
+                                 "(the graph is not in topological order or is incomplete)")
+            inputs.append(self.tensors[input_name])
+        if fn is None or any(t is not None and not t.known for t in inputs):
+            self._mark_unknown(node)
+            return
+        present = [t for t in inputs if t is not None]
+        if present and all(t.const is not None for t in present):
+            folded = try_fold(node, [t.const if t is not None else None for t in inputs], self.opsets)
+            if folded is not None:
+                for out_name, array in zip(node.output, folded):
+                    if out_name:
+                        self.tensors[out_name] = Tensor(out_name, const=array, dtype=array.dtype,
+                                                        shape=tuple(array.shape))
+                return
+        ctx = NodeContext(self, node, name, opset)
+        try:
+            result = fn(ctx)
+        except TfjsconvError:
+            if unsupported:  # most likely a consequence of an op we could not translate
+                self._mark_unknown(node)
+                return
+            raise
+        except Exception as err:
+            if unsupported:
+                self._mark_unknown(node)
+                return
+            err.add_note(f"while translating ONNX node {name!r} ({op_label}, opset {opset})")
+            raise
+        self._store_outputs(ctx, node, result, used)
+
+    def _mark_unknown(self, node: Any) -> None:
+        for out_name in node.output:
+            if out_name:
+                self.tensors[out_name] = Tensor(out_name)
+
+    def _store_outputs(self, ctx: NodeContext, node: Any, result: Any, used: set[str]) -> None:
+        items = list(result) if isinstance(result, list) else [result]
+        for j, out_name in enumerate(node.output):
+            if not out_name:
+                continue
+            item = items[j] if j < len(items) else None
+            if item is None:
+                if out_name in used:
+                    raise ctx.error(f"output {j} ({out_name!r}) is not supported")
+                continue
+            self.tensors[out_name] = self._as_tensor(out_name, item)
+
+    def _as_tensor(self, name: str, item: Any) -> Tensor:
+        np_dtype, shape = self._info.get(name, (None, None))
+        if isinstance(item, Tensor):
+            return Tensor(name, value=item.value, perm=item.perm, const=item.const,
+                          dtype=item.dtype if item.dtype is not None else np_dtype,
+                          shape=item.shape if item.shape is not None else shape)
+        if isinstance(item, (np.ndarray, np.generic)):
+            array = np.asarray(item)
+            return Tensor(name, const=array, dtype=array.dtype, shape=tuple(array.shape))
+        if isinstance(item, Value):
+            item = Laid(item, None)
+        if not isinstance(item, Laid):
+            raise TypeError(f"an ONNX op mapping returned {type(item).__name__} for {name!r}; expected a Value, "
+                            "ctx.laid(...), a numpy array or None")
+        value, perm = item.value, item.perm
+        if shape is None and value.shape is not None:
+            shape = tuple(value.shape) if perm is None else layout.permute(value.shape, layout.inverse(perm))
+        if value.shape is None and shape is not None:
+            value.shape = layout.permute(shape, perm)
+        if value.dtype is None:
+            value.dtype = ir_dtype(np_dtype)
+        return Tensor(name, value=value, perm=perm, dtype=np_dtype, shape=shape)
+
+
+def _perm_label(perm: Sequence[int] | None) -> str:
+    if perm is None:
+        return "to_onnx_layout"
+    if tuple(perm) == layout.channels_last(len(perm)):
+        return "to_channels_last"
+    return "transpose_" + "".join(str(p) for p in perm)
