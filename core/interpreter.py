@@ -108,6 +108,7 @@ _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Rsqrt": lambda x: (1.0 / np.sqrt(x)).astype(x.dtype), "Square": np.square,
     "LogicalNot": np.logical_not,
     "Elu": lambda x: np.where(x > 0, x, np.expm1(x)).astype(x.dtype),
+    "Real": np.real, "Imag": np.imag,
 }
 
 

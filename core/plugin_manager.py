@@ -123,6 +123,7 @@ class PluginManager:
         return self._registry
 
     def _collect(self) -> Registry:
+        from .frontend import Frontend
         from .ops import OpDef
         from .writers import Writer
 
@@ -135,18 +136,14 @@ class PluginManager:
                     getattr(plugin, hook)(register=register)
 
             def add_frontend(frontend: Any, _p: str = plugin_name) -> None:
-                if not getattr(frontend, "name", ""):
-                    raise PluginError(f"plugin {_p!r} registered a frontend without a name")
-                if frontend.name in reg.frontends:
-                    raise PluginError(f"plugin {_p!r} registers input format {frontend.name!r}, which is taken")
-                reg.frontends[frontend.name] = frontend
+                if not isinstance(frontend, Frontend) or not frontend.name:
+                    raise PluginError(f"plugin {_p!r} registered {frontend!r}, which is not a named Frontend")
+                _add_unique(reg.frontends, frontend, "input format", _p)
 
             def add_writer(writer: Any, _p: str = plugin_name) -> None:
-                if not isinstance(writer, Writer):
-                    raise PluginError(f"plugin {_p!r} registered {writer!r}, which is not a Writer")
-                if writer.name in reg.writers:
-                    raise PluginError(f"plugin {_p!r} registers output format {writer.name!r}, which is taken")
-                reg.writers[writer.name] = writer
+                if not isinstance(writer, Writer) or not writer.name:
+                    raise PluginError(f"plugin {_p!r} registered {writer!r}, which is not a named Writer")
+                _add_unique(reg.writers, writer, "output format", _p)
 
             def add_op(op: Any, _p: str = plugin_name) -> None:
                 if not isinstance(op, OpDef):
@@ -171,6 +168,12 @@ class PluginManager:
 
             call("register_options", add_option)
         return reg
+
+
+def _add_unique(table: dict[str, Any], item: Any, kind: str, plugin: str) -> None:
+    if item.name in table:
+        raise PluginError(f"plugin {plugin!r} registers {kind} {item.name!r}, which another plugin already registered")
+    table[item.name] = item
 
 
 _default: PluginManager | None = None

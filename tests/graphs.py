@@ -59,12 +59,26 @@ def mixed_dtypes() -> Graph:
     return g
 
 
+def complex_parts() -> Graph:
+    """A complex64 constant and its real/imaginary parts (TF.js 4.22 runs complex only on cpu)."""
+    g = Graph("complex_parts")
+    scale = g.placeholder("scale", DType.FLOAT32, (3,))
+    waves = g.const(np.array([1 + 2j, -3.5 - 0.25j, 0j], dtype=np.complex64), name="waves")
+    real = g.add_op("Real", [waves], {"T": DType.COMPLEX64, "Tout": DType.FLOAT32}, name="real")
+    g.set_output("waves_real", g.add_op("Mul", [real, scale], name="waves_real", dtype=DType.FLOAT32, shape=(3,)))
+    g.set_output("waves_imag", g.add_op("Imag", [waves], {"T": DType.COMPLEX64, "Tout": DType.FLOAT32},
+                                        name="waves_imag", dtype=DType.FLOAT32, shape=(3,)))
+    return g
+
+
 def example_inputs(graph: Graph, seed: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     if graph.name == "dense_relu":
         return {"x": rng.standard_normal((5, 8)).astype(np.float32)}
     if graph.name == "conv_pool_softmax":
         return {"image": rng.standard_normal((1, 8, 8, 3)).astype(np.float32)}
+    if graph.name == "complex_parts":
+        return {"scale": np.array([1.0, -2.0, 0.5], dtype=np.float32)}
     if graph.name == "mixed_dtypes":
         return {"counts": np.array([1, 2, 3], dtype=np.int32), "flags": np.array([True, True, False, True])}
     raise KeyError(graph.name)

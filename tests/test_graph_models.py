@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tfjsconv
-from graphs import ALL, conv_pool_softmax, dense_relu, example_inputs, mixed_dtypes
+from graphs import ALL, complex_parts, conv_pool_softmax, dense_relu, example_inputs, mixed_dtypes
 from tfjsconv.dtypes import DType
 from tfjsconv.errors import GraphError, OutputError, UnsupportedOpsError
 from tfjsconv.interpreter import run_graph
@@ -35,6 +35,16 @@ def test_graph_runs_in_tfjs_like_numpy(name, tmp_path, tfjs_runtime):
     report = verify_model(tmp_path / "model", inputs, expected, backends=("cpu", "wasm"), rtol=1e-6, atol=1e-6)
     assert report.passed, report.failures
     assert {c.backend for c in report.comparisons} == {"cpu", "wasm"}
+
+
+def test_complex64_weights_run_on_the_cpu_backend(tmp_path, tfjs_runtime):
+    from tfjsconv.verify.compare import verify_model
+
+    graph = complex_parts()
+    inputs, expected = reference(graph)
+    tfjsconv.convert(graph, tmp_path / "model")
+    report = verify_model(tmp_path / "model", inputs, expected, backends=("cpu",), rtol=1e-6, atol=1e-6)
+    assert report.passed, report.failures
 
 
 def test_model_json_follows_the_protobuf_json_conventions(tmp_path):

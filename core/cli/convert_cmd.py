@@ -9,10 +9,19 @@ from ..errors import UsageError
 from ..options import DEFAULT_SHARD_SIZE, MAX_OPTIMIZATION_LEVEL
 from .flags import normalize_argv, parse_bool, parse_list, parse_metadata, parse_patterns
 
-BOOL_FLAGS = {
-    "--strip_debug_ops", "--control_flow_v2", "--use_structured_outputs_names", "--skip_op_check",
-    "--split_weights_by_layer", "--overwrite", "--allow_unsafe_deserialization", "--experiments",
+#: flag -> (default, help). All take true/false, or nothing for true.
+BOOL_OPTIONS: dict[str, tuple[bool, str]] = {
+    "--split_weights_by_layer": (False, "one weight group per layer (layers models)"),
+    "--skip_op_check": (False, "write the model even if TF.js lacks some ops (they fail in the browser instead)"),
+    "--strip_debug_ops": (True, "remove Assert, CheckNumerics and Print (default true)"),
+    "--control_flow_v2": (False, "keep functional While/If instead of lowering them (graph models)"),
+    "--use_structured_outputs_names": (False, "name outputs by the SavedModel's structured output keys"),
+    "--overwrite": (False, "replace an existing output folder"),
+    "--allow_unsafe_deserialization": (False, "allow loading code stored in the model (Keras Lambda, pickles); "
+                                              "only for files you trust"),
+    "--experiments": (False, argparse.SUPPRESS),
 }
+BOOL_FLAGS = set(BOOL_OPTIONS)
 PATTERN_FLAGS = {"--quantize_float16", "--quantize_uint8", "--quantize_uint16"}
 INPUT_FORMAT_HELP = ("keras, keras_keras, keras_saved_model, tf_saved_model, tf_hub, tf_frozen_model, "
                      "tfjs_layers_model, onnx, torch_export, … (detected when omitted; `tfjsconv plugins` lists them)")
@@ -44,27 +53,15 @@ def add_parser(sub: Any) -> None:
                    help="deprecated: 1 is --quantize_uint8, 2 is --quantize_uint16, for all weights")
     p.add_argument("--weight_shard_size_bytes", type=int, default=DEFAULT_SHARD_SIZE,
                    help=f"shard size in bytes (default {DEFAULT_SHARD_SIZE})")
-    p.add_argument("--split_weights_by_layer", type=parse_bool, default=False, metavar="BOOL",
-                   help="one weight group per layer (layers models)")
-    p.add_argument("--skip_op_check", type=parse_bool, default=False, metavar="BOOL",
-                   help="write the model even if TF.js lacks some ops (they fail in the browser instead)")
-    p.add_argument("--strip_debug_ops", type=parse_bool, default=True, metavar="BOOL",
-                   help="remove Assert, CheckNumerics and Print (default true)")
-    p.add_argument("--control_flow_v2", type=parse_bool, default=False, metavar="BOOL",
-                   help="keep functional While/If instead of lowering them (graph models)")
-    p.add_argument("--experiments", type=parse_bool, default=False, metavar="BOOL", help=argparse.SUPPRESS)
     p.add_argument("--metadata", type=parse_metadata, default=None, metavar="KEY:FILE.json[,…]",
                    help="JSON files to store in model.json under userDefinedMetadata")
-    p.add_argument("--use_structured_outputs_names", type=parse_bool, default=False, metavar="BOOL",
-                   help="name outputs by the SavedModel's structured output keys")
     p.add_argument("--output_node_names", type=parse_list, default=None, metavar="NAMES",
                    help="comma-separated output nodes (frozen GraphDefs)")
     p.add_argument("--optimization_level", type=int, default=MAX_OPTIMIZATION_LEVEL,
                    choices=range(MAX_OPTIMIZATION_LEVEL + 1), help="0: only required passes; 2 (default): all safe passes")
     p.add_argument("--skip_passes", type=parse_list, default=None, metavar="NAMES", help="comma-separated passes to turn off")
-    p.add_argument("--overwrite", type=parse_bool, default=False, metavar="BOOL", help="replace an existing output folder")
-    p.add_argument("--allow_unsafe_deserialization", type=parse_bool, default=False, metavar="BOOL",
-                   help="allow loading code stored in the model (Keras Lambda, pickles); only for files you trust")
+    for flag, (default, help_text) in BOOL_OPTIONS.items():
+        p.add_argument(flag, type=parse_bool, default=default, metavar="BOOL", help=help_text)
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.add_argument("--verbose", action="store_true", help="print op counts before/after the passes")
     _add_plugin_options(p)

@@ -58,20 +58,19 @@ def _shape(shape_json: dict[str, Any] | None) -> tuple[int | None, ...] | None:
 
 
 def _layers_inputs(config: dict[str, Any]) -> dict[str, tuple[DType, tuple[int | None, ...] | None]]:
+    """Input specs of a Keras-2 style topology: the first layer of a Sequential, else the input layers."""
     layers = config.get("config", {}).get("layers", [])
     if config.get("class_name") == "Sequential":
-        first = layers[0]["config"] if layers else {}
-        shape = first.get("batch_input_shape") or first.get("batch_shape")
-        name = first.get("name", "input")
-        return {name: (DType.from_any(first.get("dtype", "float32") if isinstance(first.get("dtype"), str) else "float32"),
-                       tuple(shape) if shape else None)}
-    by_name = {layer.get("name") or layer["config"].get("name"): layer for layer in layers}
+        chosen = [layers[0]["config"]] if layers else []
+    else:
+        by_name = {layer.get("name") or layer["config"].get("name"): layer["config"] for layer in layers}
+        chosen = [by_name[entry[0]] for entry in config.get("config", {}).get("input_layers", [])]
     specs = {}
-    for entry in config.get("config", {}).get("input_layers", []):
-        layer = by_name[entry[0]]["config"]
+    for layer in chosen:
         shape = layer.get("batch_input_shape") or layer.get("batch_shape")
-        dtype = layer.get("dtype", "float32")
-        specs[entry[0]] = (DType.from_any(dtype if isinstance(dtype, str) else "float32"), tuple(shape) if shape else None)
+        dtype = layer.get("dtype")
+        specs[layer.get("name", "input")] = (DType.from_any(dtype if isinstance(dtype, str) else "float32"),
+                                            tuple(shape) if shape else None)
     return specs
 
 

@@ -29,4 +29,20 @@ class Writer:
         return f"<Writer {self.name}>"
 
 
-__all__ = ["Writer", "atomic_output_dir"]
+def write_weights_then_json(groups: Any, staging_dir: Path, options: ConvertOptions,
+                            make_json: Any) -> dict[str, Any]:
+    """Stream ``groups`` into shards, then write ``make_json(manifest)`` as model.json.
+
+    model.json is written last so that a model folder with a model.json is always complete.
+    """
+    from ..weights import QuantizationPlan, WeightsReport, write_weights
+    from .graph_model import write_model_json
+
+    report = WeightsReport()
+    plan = QuantizationPlan.from_spec(options.quantization) if options.quantization else None
+    manifest = write_weights(groups, staging_dir, shard_size=options.weight_shard_size_bytes, plan=plan, report=report)
+    write_model_json(make_json(manifest), staging_dir)
+    return {"weights": report}
+
+
+__all__ = ["Writer", "atomic_output_dir", "write_weights_then_json"]

@@ -11,7 +11,7 @@ from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
 from ..ir import Graph, LazyArray, Node, Value
 from ..options import ConvertOptions
 from ..version import CONVERTED_BY
-from . import Writer
+from . import Writer, write_weights_then_json
 from .protojson import attr_json, shape_json, tensor_meta_json
 
 MODEL_JSON = "model.json"
@@ -99,13 +99,6 @@ class GraphModelWriter(Writer):
         return isinstance(model, Graph)
 
     def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
-        from ..weights import QuantizationPlan, WeightsReport, write_weights
-
-        graph: Graph = model
-        graph.validate()
-        report = WeightsReport()
-        plan = QuantizationPlan.from_spec(options.quantization) if options.quantization else None
-        manifest = write_weights([graph.weights()], staging_dir, shard_size=options.weight_shard_size_bytes,
-                                 plan=plan, report=report)
-        write_model_json(model_json(graph, manifest, options), staging_dir)
-        return {"weights": report}
+        model.validate()
+        return write_weights_then_json([model.weights()], staging_dir, options,
+                                       lambda manifest: model_json(model, manifest, options))

@@ -7,8 +7,7 @@ from typing import Any
 from ..model import LayersModel
 from ..options import ConvertOptions
 from ..version import CONVERTED_BY
-from . import Writer
-from .graph_model import write_model_json
+from . import Writer, write_weights_then_json
 
 
 def layers_model_json(model: LayersModel, weights_manifest: list[dict[str, Any]], options: ConvertOptions) -> dict[str, Any]:
@@ -40,14 +39,8 @@ class LayersModelWriter(Writer):
         return isinstance(model, LayersModel)
 
     def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
-        from ..weights import QuantizationPlan, WeightsReport, write_weights
-
-        report = WeightsReport()
-        plan = QuantizationPlan.from_spec(options.quantization) if options.quantization else None
         groups = model.weight_groups
         if not options.split_weights_by_layer:
             groups = [[entry for group in groups for entry in group]]
-        manifest = write_weights(groups, staging_dir, shard_size=options.weight_shard_size_bytes,
-                                 plan=plan, report=report)
-        write_model_json(layers_model_json(model, manifest, options), staging_dir)
-        return {"weights": report}
+        return write_weights_then_json(groups, staging_dir, options,
+                                       lambda manifest: layers_model_json(model, manifest, options))
