@@ -96,6 +96,7 @@ def convert(
     frontend = select_frontend(source, opts.input_format, registry)
     writer = select_writer(frontend, opts.output_format, registry)
     opts.input_format, opts.output_format = frontend.name, writer.name
+    opts.registry = registry
     opts.check()
     check_output_dir(output_dir, overwrite=opts.overwrite)
 

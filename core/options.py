@@ -37,6 +37,9 @@ class ConvertOptions:
     allow_unsafe_deserialization: bool = False
     #: Options only some plugin understands, keyed by the plugin's own names.
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The plugin registry of this conversion (set by ``convert``), so frontends look up op
+    #: mappings in the manager the caller chose rather than the process-wide one.
+    registry: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "ConvertOptions":

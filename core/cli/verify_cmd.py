@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.expected is not None:
         expected = load_npz(args.expected, "--expected")
     else:
-        expected = _reference(source, inputs, args.input_format)
+        expected = _reference(source, model_dir, inputs, args.input_format)
     backends = BACKENDS if args.backend == "all" else (args.backend,)
     tolerances = {k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None}
     report = verify_model(model_dir, inputs, expected, backends=backends, **tolerances)
@@ -58,14 +58,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reference(source: str, inputs: dict[str, Any], input_format: str | None) -> dict[str, Any]:
+def _reference(source: str, model_dir: Path, inputs: dict[str, Any], input_format: str | None) -> dict[str, Any]:
     from ..conversion import select_frontend
     from ..options import ConvertOptions
     from ..plugin_manager import get_plugin_manager
 
     registry = get_plugin_manager().registry
     frontend = select_frontend(source, input_format, registry)
-    options = ConvertOptions(input_format=frontend.name)
+    # The frontend may need to know how the model was converted (e.g. ONNX's input layout).
+    options = ConvertOptions(input_format=frontend.name, extra={"model_dir": str(model_dir)}, registry=registry)
     try:
         return frontend.reference(source, inputs, options)
     except NotImplementedError as err:

@@ -1,4 +1,33 @@
 """ONNX frontend: ONNX models to TF.js graph models, NHWC inside, with no TensorFlow.
 
-Not implemented yet; the plugin is registered so that the entry point and `tfjsconv plugins` work.
+This module only declares hooks; onnx is imported when a model is loaded, so ``tfjsconv --help``
+stays light. Op mappings live in ``ops/`` (one decorated function per ONNX op); another plugin
+adds or overrides one with ``register("onnx", "OpType", fn, domain=...)`` (see docs/onnx.md).
 """
+from __future__ import annotations
+
+from typing import Callable
+
+from tfjsconv.hookspecs import hookimpl
+
+
+@hookimpl
+def register_frontends(register: Callable) -> None:
+    from .frontend import OnnxFrontend
+
+    register(OnnxFrontend())
+
+
+@hookimpl
+def register_op_mappings(register: Callable) -> None:
+    from .mapping import FRONTEND, builtin_mappings
+
+    for op_type, mapping in builtin_mappings().items():
+        register(FRONTEND, op_type, mapping, domain="")
+
+
+@hookimpl
+def register_options(register: Callable) -> None:
+    register("--input_layout", choices=["nchw", "nhwc"], default="nchw",
+             help="layout of 4-D model inputs and outputs for ONNX models: nchw (as exported, default) or "
+                  "nhwc (what tf.browser.fromPixels gives; no boundary transposes)")

@@ -106,6 +106,10 @@ class NodeContext:
             raise self.error(f"input {i} is missing")
         return self._tr.tensors[self.node.input[i]]
 
+    def single_use(self, i: int) -> bool:
+        """Whether this node is the only reader of input ``i`` (and it is not a graph output)."""
+        return self._tr.uses[self.node.input[i]] == 1
+
     def const(self, i: int) -> np.ndarray | None:
         """Input ``i`` as numpy (ONNX dtype) when it is known at conversion time, else None."""
         if not self.has_input(i):
@@ -153,6 +157,10 @@ class NodeContext:
             return t.value, t.perm
         return self._tr.view(t, None), None
 
+    def transposes_needed(self, i: int, perm: Sequence[int] | None) -> int:
+        """1 if getting input ``i`` laid out as ``perm`` would add a Transpose, else 0."""
+        return 0 if self._tr.has_view(self.tensor(i), layout.normalize(perm)) else 1
+
     def input_for_reshape(self, i: int) -> Value:
         """Input ``i`` with ONNX's memory order: as is when its layout differs only in size-1 dims."""
         t = self.tensor(i)
@@ -165,10 +173,11 @@ class NodeContext:
            dtype: DType | None = None, shape: Shape = None, label: str | None = None) -> Value:
         """Add a single-output IR node named after this ONNX node (``label`` tells helper nodes apart)."""
         attrs = dict(attrs or {})
-        if dtype is None and inputs:
-            dtype = inputs[0].dtype
-        if "T" not in attrs and dtype is not None and _has_t_attr(op):
-            attrs["T"] = dtype
+        in_dtype = inputs[0].dtype if inputs else dtype
+        if dtype is None:
+            dtype = in_dtype
+        if "T" not in attrs and in_dtype is not None and _has_t_attr(op):
+            attrs["T"] = in_dtype
         name = self.name if label is None else f"{self.name}/{label}"
         return self.graph.add_op(op, inputs, attrs, name=self._tr.node_name(name), dtype=dtype, shape=shape)
 

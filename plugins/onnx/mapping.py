@@ -72,6 +72,8 @@ def collect(modules: Iterable[ModuleType]) -> dict[str, VersionedMapping]:
     found: dict[str, VersionedMapping] = {}
     for module in modules:
         for fn in vars(module).values():
+            if getattr(fn, "__module__", None) != module.__name__:
+                continue  # imported from elsewhere: registered by its own module
             for op_type, since in getattr(fn, "_onnx_ops", ()):
                 found.setdefault(op_type, VersionedMapping(op_type)).add(since, fn)
     return found

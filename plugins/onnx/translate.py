@@ -8,6 +8,7 @@ a layout the tensor does not have yet. Graph outputs are turned back to the inte
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from .dtypes import ir_dtype, narrow, onnx_elem_to_numpy
 from .folding import try_fold
 from .layout import Perm
 from .mapping import VersionedMapping, lookup
-from .reading import infer_shapes, initializer_array, opset_map
+from .reading import checker_note, infer_shapes, initializer_array, opset_map
 
 LAYOUTS = ("nchw", "nhwc")
 
@@ -31,13 +32,16 @@ LAYOUTS = ("nchw", "nhwc")
 class UnsupportedOnnxOpsError(UnsupportedOpsError):
     """ONNX op types with no mapping; ``ops`` maps op type -> node names (all of them, at once)."""
 
-    def __init__(self, ops: dict[str, list[str]]) -> None:
+    def __init__(self, ops: dict[str, list[str]], also: Sequence[TfjsconvError] = ()) -> None:
         super().__init__(ops, hint="add a mapping from a plugin (docs/onnx.md, \"Adding an op mapping\"), "
                                    "or change the model to avoid these ops")
         lines = [f"{len(self.ops)} ONNX op type(s) have no TF.js mapping in tfjsconv:"]
         for op, names in self.ops.items():
             shown = ", ".join(names[:5]) + (f", ... ({len(names) - 5} more)" if len(names) > 5 else "")
             lines.append(f"  {op}: {shown}")
+        if also:
+            lines.append("and these nodes cannot be converted:")
+            lines.extend(f"  {err.message}" for err in also)
         self.message = "\n".join(lines)
         self.args = (self.message,)
 
@@ -68,9 +72,11 @@ class Translator:
         self.opsets = opset_map(model)
         self.graph = Graph(sanitize(model.graph.name or "onnx_model"))
         self.tensors: dict[str, Tensor] = {}
-        self.notes: set[str] = {shape_note} if shape_note else set()
-        self._views: dict[tuple[str, Perm], Value] = {}
+        self.notes: set[str] = {n for n in (shape_note, checker_note(model)) if n}
+        self._views: dict[tuple[Any, Perm], Value] = {}
         self._info: dict[str, tuple[np.dtype | None, tuple | None]] = {}
+        #: How many times each ONNX tensor is read (graph outputs count as a read).
+        self.uses: Counter[str] = Counter()
         self._collect_value_info()
 
     # -- value info ---------------------------------------------------------------------------
@@ -107,9 +113,22 @@ class Translator:
         return sanitize(name)
 
     # -- layout views -------------------------------------------------------------------------
+    def has_view(self, t: Tensor, perm: Perm) -> bool:
+        """Whether ``t`` is available laid out as ``perm`` without a new Transpose."""
+        if t.const is not None or t.value is None or t.perm == perm:
+            return True
+        rel = layout.relative(t.perm, perm, len(t.perm if t.perm is not None else perm))
+        return (t.value, rel) in self._views
+
     def view(self, t: Tensor, perm: Perm) -> Value:
         """``t`` as an IR value laid out as ``perm`` (a Const for known values); cached per (tensor, perm)."""
-        key = (t.name, perm)
+        if t.const is None and t.value is not None:
+            if t.perm == perm:
+                return t.value
+            rel = layout.relative(t.perm, perm, len(t.perm if t.perm is not None else perm))
+            key: tuple[Any, Perm] = (t.value, rel)  # the same value transposed the same way: one Transpose
+        else:
+            key = (t.name, perm)
         cached = self._views.get(key)
         if cached is not None:
             return cached
@@ -120,11 +139,7 @@ class Translator:
             value = self.graph.const(array, name=sanitize(t.name) + suffix)
         elif t.value is None:
             raise InputError(f"ONNX tensor {t.name!r} has no value (its producer could not be translated)")
-        elif t.perm == perm:
-            value = t.value
         else:
-            rank = len(t.perm if t.perm is not None else perm)
-            rel = layout.relative(t.perm, perm, rank)
             perm_const = self.graph.const(np.asarray(rel, dtype=np.int32), name=f"{sanitize(t.name)}/perm")
             value = self.graph.add_op(
                 "Transpose", [t.value, perm_const], {"T": t.value.dtype, "Tperm": perm_const.dtype},
@@ -146,11 +161,20 @@ class Translator:
                 continue
             self._add_input(vi.name, layouts)
         unsupported: dict[str, list[str]] = {}
-        used = {name for node in g.node for name in node.input} | {o.name for o in g.output}
+        failures: list[TfjsconvError] = []
+        self.uses = Counter(name for node in g.node for name in node.input if name)
+        self.uses.update(o.name for o in g.output)
+        used = set(self.uses)
         for index, node in enumerate(g.node):
-            self._translate(node, index, unsupported, used)
+            self._translate(node, index, unsupported, failures, used)
         if unsupported:
-            raise UnsupportedOnnxOpsError(unsupported)
+            raise UnsupportedOnnxOpsError(unsupported, also=failures)
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            raise InputError(f"{len(failures)} ONNX nodes cannot be converted:\n  "
+                             + "\n  ".join(err.message for err in failures),
+                             hint="; ".join(dict.fromkeys(err.hint for err in failures if err.hint)) or None)
         for vi in g.output:
             self._add_output(vi.name, layouts)
         self.graph.metadata["onnx"] = {
@@ -169,7 +193,8 @@ class Translator:
         if dtype is None:
             raise InputError(f"graph input {name!r} is not a tensor of a type TF.js supports")
         perm = layout.channels_last(4) if self.input_layout == "nhwc" and shape is not None and len(shape) == 4 else None
-        value = self.graph.placeholder(sanitize(name), dtype, layout.permute(shape, perm), key=name)
+        value = self.graph.placeholder(self.graph.unique_name(sanitize(name)), dtype, layout.permute(shape, perm),
+                                       key=name)
         self.tensors[name] = Tensor(name, value=value, perm=perm, dtype=np_dtype, shape=shape)
         if shape is not None and len(shape) == 4:
             layouts["inputs"][name] = "NHWC" if perm else "NCHW"
@@ -186,18 +211,13 @@ class Translator:
         if rank == 4:
             layouts["outputs"][name] = "NHWC" if target else "NCHW"
 
-    def _translate(self, node: Any, index: int, unsupported: dict[str, list[str]], used: set[str]) -> None:
+    def _translate(self, node: Any, index: int, unsupported: dict[str, list[str]],
+                   failures: list[TfjsconvError], used: set[str]) -> None:
+        """Fold or map one node; problems are collected (not raised) so that all of them are reported."""
         name = node.name or f"{node.op_type}_{index}"
         domain = "" if node.domain in ("", "ai.onnx") else node.domain
         opset = self.opsets.get(domain, 1)
         op_label = node.op_type if not domain else f"{domain}:{node.op_type}"
-        entry = lookup(self.op_mappings, domain, node.op_type)
-        fn = entry.function if entry is not None else None
-        if isinstance(fn, VersionedMapping) and not fn.supports(opset):
-            unsupported.setdefault(f"{op_label} (opset {opset}; mapped from opset {fn.min_opset})", []).append(name)
-            fn = None
-        elif fn is None:
-            unsupported.setdefault(op_label, []).append(name)
         inputs = []
         for input_name in node.input:
             if not input_name:
@@ -207,11 +227,8 @@ class Translator:
                 raise InputError(f"ONNX node {name!r} reads {input_name!r}, which no node or input produces "
                                  "(the graph is not in topological order or is incomplete)")
             inputs.append(self.tensors[input_name])
-        if fn is None or any(t is not None and not t.known for t in inputs):
-            self._mark_unknown(node)
-            return
         present = [t for t in inputs if t is not None]
-        if present and all(t.const is not None for t in present):
+        if present and all(t.const is not None for t in present):  # folded even without a mapping
             folded = try_fold(node, [t.const if t is not None else None for t in inputs], self.opsets)
             if folded is not None:
                 for out_name, array in zip(node.output, folded):
@@ -219,21 +236,62 @@ class Translator:
                         self.tensors[out_name] = Tensor(out_name, const=array, dtype=array.dtype,
                                                         shape=tuple(array.shape))
                 return
+        entry = lookup(self.op_mappings, domain, node.op_type)
+        fn = entry.function if entry is not None else None
+        if isinstance(fn, VersionedMapping) and not fn.supports(opset):
+            unsupported.setdefault(f"{op_label} (opset {opset}; mapped from opset {fn.min_opset})", []).append(name)
+            fn = None
+        elif fn is None:
+            unsupported.setdefault(op_label, []).append(name)
+        if fn is None or any(t is not None and not t.known for t in inputs):
+            self._mark_unknown(node)
+            return
+        self._refine_shapes(node, inputs)
         ctx = NodeContext(self, node, name, opset)
         try:
             result = fn(ctx)
-        except TfjsconvError:
-            if unsupported:  # most likely a consequence of an op we could not translate
-                self._mark_unknown(node)
-                return
-            raise
+            self._store_outputs(ctx, node, result, used)
+        except TfjsconvError as err:
+            failures.append(err)
+            self._mark_unknown(node)
         except Exception as err:
-            if unsupported:
+            if unsupported or failures:  # most likely a consequence of a problem already reported
                 self._mark_unknown(node)
                 return
             err.add_note(f"while translating ONNX node {name!r} ({op_label}, opset {opset})")
             raise
-        self._store_outputs(ctx, node, result, used)
+
+    def _refine_shapes(self, node: Any, inputs: Sequence[Tensor | None]) -> None:
+        """Infer this node's output shapes from what translation knows (folded constants included).
+
+        Whole-model inference cannot see through computed shapes (Shape -> ... -> Reshape); once
+        those are folded, per-node inference can.
+        """
+        wanted = [o for o in node.output if o and _unknown(self.inferred_shape(o))]
+        if not wanted or node.domain not in ("", "ai.onnx"):
+            return
+        import onnx
+        from onnx import helper, numpy_helper, shape_inference
+
+        try:
+            schema = onnx.defs.get_schema(node.op_type, self.opsets.get("", 1), "")
+            types, data = {}, {}
+            for name, t in zip(node.input, inputs):
+                if t is None or t.dtype is None:
+                    continue
+                types[name] = helper.make_tensor_type_proto(helper.np_dtype_to_tensor_dtype(t.dtype), t.shape)
+                if t.const is not None and t.const.size <= 4096:
+                    data[name] = numpy_helper.from_array(np.asarray(t.const), name)
+            inferred = shape_inference.infer_node_outputs(schema, node, types, data,
+                                                          opset_imports=list(self.model.opset_import))
+        except Exception:  # an aid only: mappings cope with unknown shapes or say what they need
+            return
+        for name in wanted:
+            tp = inferred.get(name)
+            if tp is None or not tp.HasField("tensor_type") or not tp.tensor_type.HasField("shape"):
+                continue
+            dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tp.tensor_type.shape.dim)
+            self._info[name] = (onnx_elem_to_numpy(tp.tensor_type.elem_type) or self.inferred_dtype(name), dims)
 
     def _mark_unknown(self, node: Any) -> None:
         for out_name in node.output:
@@ -241,7 +299,7 @@ class Translator:
                 self.tensors[out_name] = Tensor(out_name)
 
     def _store_outputs(self, ctx: NodeContext, node: Any, result: Any, used: set[str]) -> None:
-        items = list(result) if isinstance(result, list) else [result]
+        items = list(result) if isinstance(result, (list, tuple)) else [result]
         for j, out_name in enumerate(node.output):
             if not out_name:
                 continue
@@ -274,6 +332,10 @@ class Translator:
         if value.dtype is None:
             value.dtype = ir_dtype(np_dtype)
         return Tensor(name, value=value, perm=perm, dtype=np_dtype, shape=shape)
+
+
+def _unknown(shape: tuple | None) -> bool:
+    return shape is None or any(d is None for d in shape)
 
 
 def _perm_label(perm: Sequence[int] | None) -> str:

@@ -167,7 +167,12 @@ async function writeOutput(tf, tensor, name, file) {
     for (let k = 0; k < r.length; k++) { both[2 * k] = r[k]; both[2 * k + 1] = i[k]; }
     fs.writeFileSync(file, new Uint8Array(both.buffer));
   } else {
-    const data = await tensor.data(); // Float32Array | Int32Array | Uint8Array (bool)
+    // TF.js may hand back a buffer of another type than the dtype says (cpu's int32->float32 Cast
+    // keeps the Int32Array), so convert to the dtype's own typed array before writing raw bytes.
+    const Typed = { float32: Float32Array, int32: Int32Array, bool: Uint8Array }[dtype];
+    if (Typed == null) throw new RunnerError(`output ${name}: unsupported dtype ${dtype}`, 'run');
+    const raw = await tensor.data();
+    const data = raw instanceof Typed ? raw : Typed.from(raw);
     fs.writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
   return { name, dtype, shape: tensor.shape, file };

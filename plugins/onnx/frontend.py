@@ -1,0 +1,67 @@
+"""The ``onnx`` input format: detection, loading (via the translator) and the onnxruntime reference."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.errors import InputError
+from tfjsconv.frontend import Frontend, as_path
+from tfjsconv.ir import Graph
+from tfjsconv.options import ConvertOptions
+
+#: ModelProto field tags that may follow ``ir_version`` (field 1) in a serialized model.
+_MODEL_FIELD_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}
+
+
+def looks_like_onnx(path: Path) -> bool:
+    """A cheap sniff of a file without the .onnx suffix: ModelProto starts with a small ir_version varint."""
+    if path.suffix in (".pb", ".pbtxt") or not path.is_file():  # TF's protobufs start the same way
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(3)
+    except OSError:
+        return False
+    return len(head) == 3 and head[0] == 0x08 and 3 <= head[1] <= 15 and head[2] in _MODEL_FIELD_TAGS
+
+
+class OnnxFrontend(Frontend):
+    name = "onnx"
+    description = "ONNX model (.onnx), translated NHWC-inside (no TensorFlow needed)"
+    output_formats = ("tfjs_graph_model",)
+
+    def detect(self, source: Any) -> bool:
+        path = as_path(source)
+        if path is None:
+            return False
+        return path.suffix.lower() == ".onnx" or looks_like_onnx(path)
+
+    def load(self, source: Any, options: ConvertOptions) -> Graph:
+        from tfjsconv.plugin_manager import get_plugin_manager
+
+        from .reading import read_model
+        from .translate import Translator
+
+        path = _path(source)
+        model = read_model(path)
+        # Mappings are looked up now, not at import: plugins registered since (even in-process) count.
+        registry = options.registry or get_plugin_manager().registry
+        translator = Translator(model, options, registry.op_mappings, base_dir=path.parent,
+                                input_layout=str(options.extra.get("input_layout") or "nchw").lower())
+        return translator.run()
+
+    def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
+        from .reference import layout_from_model_dir, run_onnxruntime
+
+        layout = options.extra.get("input_layout") or layout_from_model_dir(options.extra.get("model_dir"))
+        return run_onnxruntime(_path(source), inputs, input_layout=str(layout).lower() if layout else None)
+
+
+def _path(source: Any) -> Path:
+    path = as_path(source)
+    if path is None:
+        raise InputError(f"the onnx frontend reads .onnx files, not {type(source).__name__} objects")
+    return path

@@ -1,0 +1,114 @@
+"""Helpers shared by the op mappings: elementwise ops in any layout, axis handling, reductions."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .. import layout
+from ..context import Laid, NodeContext
+from ..layout import Perm
+
+
+def norm_axis(ctx: NodeContext, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise ctx.error(f"axis {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def unary(ctx: NodeContext, tf_op: str, attrs: dict | None = None) -> Laid:
+    """A layout-agnostic one-input op: the output keeps the input's layout."""
+    x, perm = ctx.input_laid(0)
+    return ctx.laid(ctx.op(tf_op, [x], attrs), perm)
+
+
+def common_layout(ctx: NodeContext, indices: Sequence[int]) -> tuple[list[Value], Perm]:
+    """The inputs of a broadcasting elementwise op in one layout, and that layout.
+
+    The layout is the inputs' own that costs the fewest Transposes (:func:`choose_layout`);
+    constants are transposed in numpy, so ``Add(conv_nhwc, bias[C,1,1])`` needs no Transpose. A
+    lower-rank computed input would need a reshape first, so then everything uses ONNX's layout.
+    """
+    tensors = [ctx.tensor(i) for i in indices]
+    ranks = [t.rank for t in tensors]
+    target: Perm = None
+    if all(r is not None for r in ranks):
+        rank = max(ranks)  # type: ignore[type-var]
+        if not any(t.const is None and t.rank != rank for t in tensors):
+            target = choose_layout(ctx, indices)
+    values = []
+    for i, t in zip(indices, tensors):
+        if target is not None and t.const is not None and t.rank != len(target):
+            array = np.asarray(t.const)
+            array = array.reshape((1,) * (len(target) - array.ndim) + array.shape).transpose(target)
+            while array.ndim and array.shape[0] == 1:
+                array = array[0]
+            values.append(ctx.make_const(array, label=f"input{i}"))
+        else:
+            values.append(ctx.input_as(i, target))
+    return values, target
+
+
+def choose_layout(ctx: NodeContext, indices: Sequence[int]) -> Perm:
+    """The layout among the inputs' own that needs the fewest new Transposes (ties: NHWC for 4-D, else ONNX's)."""
+    computed = [i for i in indices if ctx.tensor(i).const is None]
+    if not computed:
+        return None
+    rank = ctx.tensor(computed[0]).rank
+    candidates = list(dict.fromkeys([None, *(ctx.tensor(i).perm for i in computed)]))
+    preferred = layout.channels_last(4) if rank == 4 else None
+
+    def cost(perm: Perm) -> tuple[int, bool]:
+        return sum(ctx.transposes_needed(i, perm) for i in computed), perm != preferred
+
+    return min(candidates, key=cost)
+
+
+def reshape_laid(ctx: NodeContext, i: int, target: Sequence[int | None] | None) -> Laid:
+    """ONNX reshape of input ``i`` to ``target``: in the input's own layout when the merged/split
+    axes stay contiguous there (see ``layout.reshape_in_layout``), else after restoring ONNX's order."""
+    t = ctx.tensor(i)
+    if t.value is not None and t.perm is not None and t.shape is not None and target is not None:
+        plan = layout.reshape_in_layout(t.perm, t.shape, target)
+        if plan is not None and static_target(plan[0]) is not None:
+            return ctx.laid(reshape_to(ctx, t.value, plan[0]), plan[1])
+    return ctx.laid(reshape_to(ctx, ctx.input_for_reshape(i), target), None)
+
+
+def binary(ctx: NodeContext, tf_op: str, *, dtype: DType | None = None) -> Laid:
+    values, perm = common_layout(ctx, [0, 1])
+    return ctx.laid(ctx.op(tf_op, values, dtype=dtype), perm)
+
+
+def reduce(ctx: NodeContext, tf_op: str, axes: Sequence[int] | None, keepdims: bool) -> Laid:
+    """A reduction over ONNX ``axes`` (None: all), done in the input's layout."""
+    rank = ctx.rank(0)
+    axes = list(range(rank)) if axes is None else sorted({norm_axis(ctx, int(a), rank) for a in axes})
+    x, perm = ctx.input_laid(0)
+    ir_axes = sorted(layout.ir_axis(perm, a) for a in axes)
+    out = ctx.op(tf_op, [x, ctx.ints(ir_axes, label="axes")], {"keep_dims": bool(keepdims), "Tidx": DType.INT32})
+    return ctx.laid(out, perm if keepdims else layout.after_removing(perm, rank, axes))
+
+
+def static_target(shape: Sequence[int | None] | None) -> list[int] | None:
+    """``shape`` as a Reshape target: unknown dims as -1 when at most one is unknown, else None."""
+    if shape is None:
+        return None
+    unknown = [d for d in shape if d is None or d < 0]
+    if len(unknown) > 1:
+        return None
+    return [-1 if d is None or d < 0 else int(d) for d in shape]
+
+
+def reshape_to(ctx: NodeContext, x: Value, shape: Sequence[int | None] | None, *, label: str | None = None) -> Value:
+    """Reshape ``x`` to a (mostly) static ONNX shape, or fail clearly."""
+    target = static_target(shape)
+    if target is None:
+        raise ctx.error(f"the output shape {list(shape) if shape is not None else '?'} has more than one unknown "
+                        "dimension; dynamic reshapes are not supported yet",
+                        hint="export the model with static input shapes (or only a dynamic batch)")
+    return ctx.op("Reshape", [x, ctx.ints(target, label=f"{label or 'reshape'}/shape")], {"Tshape": DType.INT32},
+                  label=label, shape=tuple(None if d < 0 else d for d in target))

@@ -1,0 +1,175 @@
+"""Elementwise arithmetic, comparisons, matrix products and reductions."""
+from __future__ import annotations
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from ..context import Laid, NodeContext, Tensor
+from ..dtypes import ir_dtype
+from ..mapping import onnx_op
+from .common import binary, common_layout, reduce, unary
+
+_BINARY = {"Add": "AddV2", "Sub": "Sub", "Mul": "Mul", "Div": "RealDiv"}
+_COMPARE = {"Equal": "Equal", "Greater": "Greater", "Less": "Less", "GreaterOrEqual": "GreaterEqual",
+            "LessOrEqual": "LessEqual", "And": "LogicalAnd", "Or": "LogicalOr", "Xor": "NotEqual"}
+_UNARY = {"Sqrt": "Sqrt", "Exp": "Exp", "Log": "Log", "Neg": "Neg", "Abs": "Abs", "Erf": "Erf", "Floor": "Floor",
+          "Ceil": "Ceil", "Reciprocal": "Reciprocal", "Sin": "Sin", "Cos": "Cos", "Sign": "Sign", "Round": "Round",
+          "Not": "LogicalNot"}
+_VARIADIC = {"Sum": "AddV2", "Max": "Maximum", "Min": "Minimum", "Mean": "AddV2"}
+
+
+@onnx_op(*_BINARY)
+def arithmetic(ctx: NodeContext) -> Laid:
+    """Broadcasting arithmetic. Integer Div floors in TF.js (ONNX truncates): equal for non-negative values."""
+    return binary(ctx, _BINARY[ctx.op_type])
+
+
+@onnx_op(*_COMPARE)
+def compare(ctx: NodeContext) -> Laid:
+    return binary(ctx, _COMPARE[ctx.op_type], dtype=DType.BOOL)
+
+
+@onnx_op(*_UNARY)
+def unary_math(ctx: NodeContext) -> Laid:
+    return unary(ctx, _UNARY[ctx.op_type])
+
+
+@onnx_op(*_VARIADIC)
+def variadic(ctx: NodeContext) -> Laid | Tensor:
+    """Sum/Max/Min/Mean of any number of broadcasting inputs, as a chain of binary ops."""
+    indices = [i for i in range(ctx.num_inputs) if ctx.has_input(i)]
+    if len(indices) == 1:
+        return ctx.tensor(indices[0])
+    values, perm = common_layout(ctx, indices)
+    tf_op = _VARIADIC[ctx.op_type]
+    out = values[0]
+    for k, value in enumerate(values[1:], 1):
+        out = ctx.op(tf_op, [out, value], label=None if k == len(values) - 1 and ctx.op_type != "Mean" else f"step{k}")
+    if ctx.op_type == "Mean":
+        out = ctx.op("Mul", [out, ctx.scalar_like(1.0 / len(values), out, label="inv_count")])
+    return ctx.laid(out, perm)
+
+
+@onnx_op("Where", since=9)
+def where(ctx: NodeContext) -> Laid:
+    values, perm = common_layout(ctx, [0, 1, 2])
+    return ctx.laid(ctx.op("SelectV2", values, dtype=values[1].dtype, attrs={"T": values[1].dtype}), perm)
+
+
+@onnx_op("Pow")
+def power(ctx: NodeContext) -> Laid:
+    """Square/Sqrt/Identity for the exponents 2, 0.5 and 1 (exact and fast), else Pow."""
+    exponent = ctx.const(1)
+    if exponent is not None and exponent.size == 1:
+        e = float(exponent.reshape(-1)[0])
+        special = {2.0: "Square", 0.5: "Sqrt", 1.0: None}
+        if e in special:
+            x, perm = ctx.input_laid(0)
+            return ctx.laid(x if special[e] is None else ctx.op(special[e], [x]), perm)
+        if ctx.dtype(0) == DType.FLOAT32:
+            x, perm = ctx.input_laid(0)
+            return ctx.laid(ctx.op("Pow", [x, ctx.scalar_like(e, x, label="exponent")]), perm)
+    return binary(ctx, "Pow")
+
+
+@onnx_op("Cast")
+def cast(ctx: NodeContext) -> Laid:
+    from ..dtypes import onnx_elem_to_numpy
+
+    target = ir_dtype(onnx_elem_to_numpy(int(ctx.attr("to"))))
+    if target is None:
+        raise ctx.error(f"cannot cast to ONNX type {ctx.attr('to')}, which TF.js does not have")
+    x, perm = ctx.input_laid(0)
+    if x.dtype == target:
+        return ctx.laid(x, perm)
+    return ctx.laid(ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": target, "Truncate": False}, dtype=target), perm)
+
+
+# -- matrix products ------------------------------------------------------------------------------
+def _operand(ctx: NodeContext, i: int, rank: int) -> tuple[Value, bool]:
+    """Input ``i`` of a matrix product, and whether it is held with its last two axes swapped.
+
+    A tensor laid out that way (e.g. after an absorbed ONNX Transpose) feeds MatMul's transpose
+    flag instead of a Transpose node.
+    """
+    t = ctx.tensor(i)
+    swapped = (*range(rank - 2), rank - 1, rank - 2)
+    if rank >= 2 and t.value is not None and t.perm == swapped and ctx.transposes_needed(i, None):
+        return t.value, True
+    return ctx.input(i), False
+
+
+@onnx_op("MatMul")
+def matmul(ctx: NodeContext) -> Value:
+    """MatMul for rank 2 (TF.js's MatMul is 2-D only), BatchMatMulV2 (broadcasting batch dims) above."""
+    ra, rb = ctx.rank(0), ctx.rank(1)
+    a, adj_a = _operand(ctx, 0, ra)
+    b, adj_b = _operand(ctx, 1, rb)
+    if ra == 1:
+        a = ctx.op("ExpandDims", [a, ctx.make_const(np.int32(0), label="a_axis")], label="a_2d", dtype=a.dtype)
+    if rb == 1:
+        b = ctx.op("ExpandDims", [b, ctx.make_const(np.int32(-1), label="b_axis")], label="b_2d", dtype=b.dtype)
+    label = "matmul" if 1 in (ra, rb) else None
+    if max(ra, rb) <= 2:
+        out = ctx.op("MatMul", [a, b], {"transpose_a": adj_a, "transpose_b": adj_b}, label=label)
+    else:
+        out = ctx.op("BatchMatMulV2", [a, b], {"adj_x": adj_a, "adj_y": adj_b}, label=label)
+    squeeze = ([-2] if ra == 1 else []) + ([-1] if rb == 1 else [])
+    if squeeze:
+        out = ctx.op("Squeeze", [out], {"squeeze_dims": squeeze})
+    return out
+
+
+@onnx_op("Gemm")
+def gemm(ctx: NodeContext) -> Value:
+    """alpha * A' @ B' + beta * C, with alpha/beta folded into constant B/C and a 1-D C as BiasAdd."""
+    alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))
+    trans_a, trans_b = bool(ctx.attr("transA", 0)), bool(ctx.attr("transB", 0))
+    a = ctx.input(0)
+    b_const = ctx.const(1)
+    if b_const is not None and alpha != 1.0:
+        b = ctx.make_const((b_const * alpha).astype(b_const.dtype), label="scaled_B")
+        alpha = 1.0
+    else:
+        b = ctx.input(1)
+    has_c = ctx.has_input(2)
+    out = ctx.op("MatMul", [a, b], {"transpose_a": trans_a, "transpose_b": trans_b},
+                 label="matmul" if has_c or alpha != 1.0 else None)
+    if alpha != 1.0:
+        out = ctx.op("Mul", [out, ctx.scalar_like(alpha, out, label="alpha")], label="alpha_mul" if has_c else None)
+    if not has_c:
+        return out
+    c = ctx.const(2)
+    if c is not None:
+        c = (c * beta).astype(c.dtype) if beta != 1.0 else c
+        n = ctx.output_shape(0)[1] if ctx.output_shape(0) else None
+        if c.ndim <= 2 and c.size > 1 and c.shape[-1] == c.size and (n is None or c.size == n):
+            return ctx.op("BiasAdd", [out, ctx.make_const(c.reshape(-1), label="bias")], {"data_format": "NHWC"})
+        return ctx.op("AddV2", [out, ctx.make_const(c, label="C")])
+    c_value = ctx.input(2)
+    if beta != 1.0:
+        c_value = ctx.op("Mul", [c_value, ctx.scalar_like(beta, c_value, label="beta")], label="beta_mul")
+    return ctx.op("AddV2", [out, c_value])
+
+
+# -- reductions -----------------------------------------------------------------------------------
+_REDUCE = {"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max", "ReduceMin": "Min", "ReduceProd": "Prod"}
+
+
+@onnx_op(*_REDUCE, since=1)
+def reduce_axes_attr(ctx: NodeContext) -> Laid:
+    axes = ctx.attr("axes")
+    return reduce(ctx, _REDUCE[ctx.op_type], None if axes is None else list(axes), bool(ctx.attr("keepdims", 1)))
+
+
+@onnx_op("ReduceSum", since=13)
+@onnx_op("ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", since=18)
+def reduce_axes_input(ctx: NodeContext) -> Laid | Tensor:
+    axes = ctx.require_const(1, "axes").reshape(-1).tolist() if ctx.has_input(1) else []
+    if not axes:
+        if ctx.attr("noop_with_empty_axes", 0):
+            return ctx.tensor(0)
+        axes = None
+    return reduce(ctx, _REDUCE[ctx.op_type], axes, bool(ctx.attr("keepdims", 1)))

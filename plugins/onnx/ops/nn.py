@@ -1,0 +1,287 @@
+"""Convolutions, pooling and batch normalization: NHWC inside, as TF.js requires."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value, materialize
+
+from .. import layout
+from ..context import Laid, NodeContext
+from ..mapping import onnx_op
+from .common import reduce
+
+NHWC = layout.channels_last(4)
+
+
+# -- padding ----------------------------------------------------------------------------------------
+def _effective(kernel: int, dilation: int) -> int:
+    return (kernel - 1) * dilation + 1
+
+
+def onnx_pads(ctx: NodeContext, sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
+              dilations: Sequence[int]) -> tuple[list[int], list[int]]:
+    """(begin, end) padding per spatial dim, resolving ``auto_pad``."""
+    n = len(kernel)
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if any(s is None for s in sizes):
+            if auto_pad == "SAME_UPPER":
+                return [-1] * n, [-1] * n  # TF's SAME, whatever the size (resolved by tf_padding)
+            raise ctx.error("auto_pad=SAME_LOWER needs static spatial dimensions")
+        begin, end = [], []
+        for size, k, s, d in zip(sizes, kernel, strides, dilations):
+            total = max((math.ceil(size / s) - 1) * s + _effective(k, d) - size, 0)
+            small = total // 2
+            begin.append(small if auto_pad == "SAME_UPPER" else total - small)
+            end.append(total - begin[-1])
+        return begin, end
+    if auto_pad == "VALID":
+        return [0] * n, [0] * n
+    if auto_pad not in ("NOTSET", ""):
+        raise ctx.error(f"unknown auto_pad {auto_pad!r}")
+    pads = [int(p) for p in ctx.attr("pads", [0] * (2 * n))]
+    if any(p < 0 for p in pads):
+        raise ctx.error(f"negative pads {pads} are not supported")
+    return pads[:n], pads[n:]
+
+
+def tf_padding(sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
+               dilations: Sequence[int], begin: Sequence[int], end: Sequence[int]) -> str | None:
+    """"VALID" or "SAME" when TF's rule gives exactly these pads, else None (explicit padding needed)."""
+    if all(p == -1 for p in begin):
+        return "SAME"
+    if not any(begin) and not any(end):
+        return "VALID"
+    if any(s is None for s in sizes):
+        return None
+    for size, k, s, d, b, e in zip(sizes, kernel, strides, dilations, begin, end):
+        total = max((math.ceil(size / s) - 1) * s + _effective(k, d) - size, 0)
+        if (b, e) != (total // 2, total - total // 2):
+            return None
+    return "SAME"
+
+
+def _spatial(ctx: NodeContext) -> list[int | None]:
+    shape = ctx.shape(0)
+    return [None] * (ctx.rank(0) - 2) if shape is None else list(shape[2:])
+
+
+# -- convolution ------------------------------------------------------------------------------------
+@onnx_op("Conv")
+def conv(ctx: NodeContext) -> Laid:
+    """Conv2D / DepthwiseConv2dNative (NHWC, HWIO / HWCM filters); other groups as Split + Conv2D + Concat."""
+    if ctx.rank(0) != 4:
+        raise ctx.error(f"only 2-D convolutions (rank-4 inputs) are supported, got rank {ctx.rank(0)}")
+    weight = ctx.require_const(1, "the weight")
+    out_ch, in_per_group, kh, kw = weight.shape
+    group = int(ctx.attr("group", 1))
+    strides = [int(s) for s in ctx.attr("strides", [1, 1])]
+    dilations = [int(d) for d in ctx.attr("dilations", [1, 1])]
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+        raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
+    sizes = _spatial(ctx)
+    begin, end = onnx_pads(ctx, sizes, [kh, kw], strides, dilations)
+    padding = tf_padding(sizes, [kh, kw], strides, dilations, begin, end)
+    attrs = {"strides": [1, *strides, 1], "dilations": [1, *dilations, 1], "data_format": "NHWC",
+             "padding": padding or "EXPLICIT"}
+    if padding is None:
+        attrs["explicit_paddings"] = [0, 0, begin[0], end[0], begin[1], end[1], 0, 0]
+    x = ctx.input_as(0, NHWC)
+    channels = in_per_group * group
+    label = "conv" if ctx.has_input(2) else None
+    if group == 1:
+        filt = ctx.make_const(weight.transpose(2, 3, 1, 0), label="filter")
+        y = ctx.op("Conv2D", [x, filt], {**attrs, "use_cudnn_on_gpu": True}, label=label)
+    elif in_per_group == 1 and out_ch % group == 0:
+        mult = out_ch // group
+        filt = ctx.make_const(weight.reshape(group, mult, kh, kw).transpose(2, 3, 0, 1), label="filter")
+        y = ctx.op("DepthwiseConv2dNative", [x, filt], attrs, label=label)
+    else:
+        y = _grouped_conv(ctx, x, weight, group, channels, attrs, label)
+    if ctx.has_input(2):
+        bias = ctx.input(2)
+        y = ctx.op("BiasAdd", [y, bias], {"data_format": "NHWC"})
+    return ctx.laid(y, NHWC)
+
+
+def _grouped_conv(ctx: NodeContext, x: Value, weight: np.ndarray, group: int, channels: int,
+                  attrs: dict, label: str | None) -> Value:
+    """Split the channels into ``group`` parts, convolve each, concatenate."""
+    out_ch = weight.shape[0]
+    if channels % group or out_ch % group:
+        raise ctx.error(f"group={group} does not divide {channels} input / {out_ch} output channels")
+    split = ctx.graph.add_node("Split", [ctx.make_const(np.int32(3), label="split_axis"), x],
+                               {"num_split": group, "T": x.dtype}, name=ctx.graph.unique_name(f"{ctx.name}/split"),
+                               num_outputs=group)
+    per_out = out_ch // group
+    parts = []
+    for g in range(group):
+        part = split.output(g)
+        part.dtype = x.dtype
+        filt = ctx.make_const(weight[g * per_out:(g + 1) * per_out].transpose(2, 3, 1, 0), label=f"filter{g}")
+        parts.append(ctx.op("Conv2D", [part, filt], {**attrs, "use_cudnn_on_gpu": True}, label=f"group{g}"))
+    axis = ctx.make_const(np.int32(3), label="concat_axis")
+    return ctx.op("ConcatV2", [*parts, axis], {"N": group, "Tidx": DType.INT32}, label=label)
+
+
+# -- pooling ------------------------------------------------------------------------------------------
+def _pool(ctx: NodeContext, kind: str) -> Laid:
+    if ctx.rank(0) != 4:
+        raise ctx.error(f"only 2-D pooling (rank-4 inputs) is supported, got rank {ctx.rank(0)}")
+    kernel = [int(k) for k in ctx.attr("kernel_shape")]
+    strides = [int(s) for s in ctx.attr("strides", [1, 1])]
+    dilations = [int(d) for d in ctx.attr("dilations", [1, 1])]
+    if any(d != 1 for d in dilations):
+        raise ctx.error(f"dilated pooling (dilations {dilations}) is not supported")
+    if ctx.attr("storage_order", 0):
+        raise ctx.error("storage_order=1 is not supported")
+    ceil_mode = bool(ctx.attr("ceil_mode", 0))
+    count_include_pad = bool(ctx.attr("count_include_pad", 0))
+    sizes = _spatial(ctx)
+    begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
+    padding = tf_padding(sizes, kernel, strides, dilations, begin, end)
+    out_sizes = None
+    if ceil_mode:
+        out_sizes = _ceil_out_sizes(ctx, sizes, kernel, strides, begin, end)
+        extra = [max((o - 1) * s + k - (n + b + e), 0)
+                 for o, s, k, n, b, e in zip(out_sizes, strides, kernel, sizes, begin, end)]  # type: ignore[operator]
+        if any(extra):
+            end = [e + x for e, x in zip(end, extra)]
+            padding = None
+    if padding == "SAME" and kind == "avg" and count_include_pad:
+        padding = None
+    tf_op = "MaxPool" if kind == "max" else "AvgPool"
+    attrs = {"ksize": [1, *kernel, 1], "strides": [1, *strides, 1], "data_format": "NHWC"}
+    x = ctx.input_as(0, NHWC)
+    if padding is not None:
+        return ctx.laid(ctx.op(tf_op, [x], {**attrs, "padding": padding}), NHWC)
+    static = all(s is not None for s in sizes)
+    if -1 in begin or (kind == "avg" and not count_include_pad and not static):
+        raise ctx.error("these pooling pads need static spatial dimensions")
+    paddings = ctx.make_const(np.array([[0, 0], [begin[0], end[0]], [begin[1], end[1]], [0, 0]], np.int32),
+                              label="paddings")
+    if kind == "max":
+        lowest = ctx.scalar_like(float(np.finfo(np.float32).min), x, label="lowest")
+        padded = ctx.op("PadV2", [x, paddings, lowest], {"Tpaddings": DType.INT32}, label="pad")
+    else:
+        padded = ctx.op("Pad", [x, paddings], {"Tpaddings": DType.INT32}, label="pad")
+    correction = None if kind == "max" or not static else _avg_correction(
+        sizes, kernel, strides, begin, end, out_sizes, count_include_pad)  # dynamic: ones (checked above)
+    y = ctx.op(tf_op, [padded], {**attrs, "padding": "VALID"}, label="pool" if correction is not None else None)
+    if correction is not None:
+        y = ctx.op("Mul", [y, ctx.make_const(correction, label="divisor_fix")])
+    return ctx.laid(y, NHWC)
+
+
+def _ceil_out_sizes(ctx: NodeContext, sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
+                    begin: Sequence[int], end: Sequence[int]) -> list[int]:
+    """ONNX's ceil_mode output sizes; a last window starting in the end padding is dropped."""
+    if any(s is None for s in sizes) or -1 in begin:
+        raise ctx.error("ceil_mode=1 needs static spatial dimensions")
+    out = []
+    for n, k, s, b, e in zip(sizes, kernel, strides, begin, end):
+        o = math.ceil((n + b + e - k) / s) + 1  # type: ignore[operator]
+        if (o - 1) * s >= n + b:  # type: ignore[operator]
+            o -= 1
+        out.append(o)
+    return out
+
+
+def _avg_correction(sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
+                    begin: Sequence[int], end: Sequence[int], out_sizes: Sequence[int] | None,
+                    count_include_pad: bool) -> np.ndarray | None:
+    """kernel area / ONNX divisor for each output pixel, shaped [OH, OW, 1]; None when all ones.
+
+    A VALID AvgPool over the zero-padded input divides by the kernel area everywhere; ONNX divides
+    by the number of real elements (or, with count_include_pad, of real and explicitly padded ones).
+    """
+    factors = []
+    for axis, (n, k, s, b, e) in enumerate(zip(sizes, kernel, strides, begin, end)):
+        o = out_sizes[axis] if out_sizes else (n + b + e - k) // s + 1  # type: ignore[operator]
+        starts = np.arange(o) * s - b
+        lo, hi = (-b, n + e) if count_include_pad else (0, n)  # type: ignore[operator]
+        counts = np.minimum(starts + k, hi) - np.maximum(starts, lo)
+        factors.append(k / counts.astype(np.float64))
+    fix = np.outer(factors[0], factors[1])
+    if np.allclose(fix, 1.0, rtol=0, atol=0):
+        return None
+    return fix.astype(np.float32)[:, :, None]
+
+
+@onnx_op("MaxPool")
+def max_pool(ctx: NodeContext) -> Laid:
+    return _pool(ctx, "max")
+
+
+@onnx_op("AveragePool")
+def average_pool(ctx: NodeContext) -> Laid:
+    return _pool(ctx, "avg")
+
+
+@onnx_op("GlobalAveragePool", "GlobalMaxPool")
+def global_pool(ctx: NodeContext) -> Laid:
+    """Mean/Max over the spatial axes, keeping dims, in whatever layout the input has."""
+    tf_op = "Mean" if ctx.op_type == "GlobalAveragePool" else "Max"
+    return reduce(ctx, tf_op, list(range(2, ctx.rank(0))), keepdims=True)
+
+
+# -- normalization ------------------------------------------------------------------------------------
+@onnx_op("BatchNormalization")
+def batch_norm(ctx: NodeContext) -> Laid:
+    """Inference batch norm folded into one multiply and one add over the channel axis (any layout)."""
+    if ctx.attr("training_mode", 0):
+        raise ctx.error("training_mode=1 is not supported (convert the model for inference)")
+    eps = float(ctx.attr("epsilon", 1e-5))
+    scale, bias, mean, var = (ctx.require_const(i, name).astype(np.float64)
+                              for i, name in ((1, "scale"), (2, "B"), (3, "mean"), (4, "var")))
+    mult = scale / np.sqrt(var + eps)
+    shift = bias - mean * mult
+    rank = ctx.rank(0)
+    x, perm = ctx.input_laid(0)
+    folded = _fold_into_conv(ctx, x, perm, mult, shift)
+    if folded is not None:
+        return ctx.laid(folded, perm)
+    axis = layout.ir_axis(perm, 1) if rank > 1 else 0
+    shape = (-1,) + (1,) * (rank - 1 - axis)
+    dtype = x.dtype.numpy if x.dtype is not None else np.float32
+    y = ctx.op("Mul", [x, ctx.make_const(mult.reshape(shape).astype(dtype), label="scale")], label="scale_mul")
+    y = ctx.op("AddV2", [y, ctx.make_const(shift.reshape(shape).astype(dtype), label="shift")])
+    return ctx.laid(y, perm)
+
+
+def _fold_into_conv(ctx: NodeContext, x: Value, perm: layout.Perm, mult: np.ndarray, shift: np.ndarray
+                    ) -> Value | None:
+    """Fold the batch norm into the convolution that feeds only it: scaled filter, adjusted bias.
+
+    Saves a Mul and an AddV2 per conv; onnxruntime makes the same fusion, so results stay as close.
+    """
+    if perm != NHWC or not ctx.single_use(0):
+        return None
+    conv_node, bias_node = x.producer, None
+    if conv_node.op == "BiasAdd":
+        bias_node, conv_node = conv_node, conv_node.inputs[0].producer
+    if conv_node.op not in ("Conv2D", "DepthwiseConv2dNative") or conv_node.inputs[1].producer.op != "Const":
+        return None
+    if bias_node is not None and bias_node.inputs[1].producer.op != "Const":
+        return None
+    readers = ctx.graph.consumers()
+    chain = [conv_node.output(0)] + ([bias_node.output(0)] if bias_node else [])
+    if any(len(readers.get(v, [])) > (1 if v is not x else 0) for v in chain):
+        return None
+    weight = materialize(conv_node.inputs[1].producer.value).astype(np.float64)
+    if conv_node.op == "Conv2D":
+        weight = weight * mult
+    else:  # HWCM: output channel c * M + m
+        weight = weight * mult.reshape(weight.shape[2], weight.shape[3])
+    bias = materialize(bias_node.inputs[1].producer.value).astype(np.float64) if bias_node else 0.0
+    dtype = x.dtype.numpy if x.dtype is not None else np.float32
+    conv_node.inputs[1] = ctx.make_const(weight.astype(dtype), label="folded_filter")
+    new_bias = ctx.make_const((bias * mult + shift).astype(dtype), label="folded_bias")
+    if bias_node is not None:
+        bias_node.inputs[1] = new_bias
+        return x
+    return ctx.op("BiasAdd", [x, new_bias], {"data_format": "NHWC"})
