@@ -3,7 +3,7 @@
 Two kinds of problems, reported separately because the user's remedy differs:
 
 1. **Code** (:class:`~tfjsconv.errors.UnsafeInputError`): Lambda layers (marshalled Python
-   bytecode) and custom classes (a ``module`` outside ``keras``, a ``package>Name`` registered
+   bytecode) and custom classes (a ``module`` outside ``keras``/``tf_keras``, a ``package>Name`` registered
    name, or - in legacy ``.h5`` files that record no module - a class name Keras does not have).
    Nothing from such a file is ever unmarshalled, imported or run.
 2. **TF.js gaps** (:class:`~tfjsconv.errors.InputError`): Keras built-in layers TF.js 4.22 lacks,
@@ -27,6 +27,8 @@ from .tfjs_support import (
 
 log = logging.getLogger(__name__)
 
+#: Top-level packages whose classes are Keras built-ins (tf_keras writes its own name in .keras files).
+KERAS_MODULES = frozenset({"keras", "tf_keras"})
 #: Config key suffixes of objects that only matter for training (dropped when custom, see translate).
 TRAINING_ONLY_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 
@@ -34,7 +36,7 @@ TRAINING_ONLY_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 def is_custom_object(obj: dict[str, Any]) -> bool:
     """Whether a serialized Keras object names code outside Keras itself."""
     module = obj.get("module")
-    if isinstance(module, str) and module and not (module == "keras" or module.startswith("keras.")):
+    if isinstance(module, str) and module and module.split(".")[0] not in KERAS_MODULES:
         return True
     registered = obj.get("registered_name")
     return isinstance(registered, str) and ">" in registered
@@ -81,7 +83,7 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
     code: list[str] = []
     gaps: list[str] = []
     for layer in iter_layers(model_config):
-        where = f"layer {layer.name!r} ({layer.class_name})"
+        where = f"layer {layer.qualified_name!r} ({layer.class_name})"
         problem = _layer_code_problem(layer, keras3_style)
         if problem:
             code.append(f"{where}: {problem}")
@@ -96,7 +98,7 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
         _raise_code(code, source, allow_unsafe)
     if gaps:
         raise InputError(f"{source} uses {_count(gaps, 'layer feature')} that TF.js 4.22's layers API lacks:\n"
-                         + _bullets(gaps), hint=GRAPH_MODEL_HINT + " (for Keras inputs that path is not available yet)")
+                         + _bullets(gaps), hint=GRAPH_MODEL_HINT)
 
 
 def _raise_code(code: list[str], source: str, allow_unsafe: bool) -> None:

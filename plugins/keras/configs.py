@@ -18,7 +18,7 @@ NESTED_LAYER_KEYS = ("layer", "forward_layer", "backward_layer", "cell", "cells"
 
 @dataclass(frozen=True)
 class LayerEntry:
-    """One layer config found in a model config; ``path`` names it for error messages (``model/lstm/cell``)."""
+    """One layer config found in a model config; ``path`` names the layers around it (``inner/bidi``)."""
 
     entry: dict[str, Any]
     path: str
@@ -36,33 +36,78 @@ class LayerEntry:
     def name(self) -> str:
         return str(self.config.get("name") or self.entry.get("name") or self.class_name)
 
+    @property
+    def qualified_name(self) -> str:
+        """The name, prefixed with the enclosing layers' for nested layers (the root model left out)."""
+        return f"{self.path}/{self.name}" if self.path else self.name
+
 
 def is_layer_entry(value: Any) -> bool:
     return isinstance(value, dict) and isinstance(value.get("class_name"), str) and "config" in value
 
 
-def iter_layers(model_config: dict[str, Any], path: str = "") -> Iterator[LayerEntry]:
+def iter_layers(model_config: dict[str, Any], path: str | None = None) -> Iterator[LayerEntry]:
     """Every layer entry in ``model_config`` (itself included), parents before children."""
-    entry = LayerEntry(model_config, path)
+    entry = LayerEntry(model_config, path or "")
     yield entry
-    here = f"{path}/{entry.name}" if path else entry.name
+    here = "" if path is None else entry.qualified_name
     config = entry.config
-    if entry.class_name in MODEL_CLASSES or isinstance(config.get("layers"), list):
-        for child in config.get("layers") or []:
-            if is_layer_entry(child):
-                yield from iter_layers(child, here)
+    children = list(top_level_layers(model_config)) if is_model(model_config) else []
     for key in NESTED_LAYER_KEYS:
         value = config.get(key)
-        children = value if isinstance(value, list) else [value]
-        for child in children:
-            if is_layer_entry(child):
-                yield from iter_layers(child, here)
+        children += [v for v in (value if isinstance(value, list) else [value]) if is_layer_entry(v)]
+    for child in children:
+        yield from iter_layers(child, here)
 
 
 def top_level_layers(model_config: dict[str, Any]) -> list[dict[str, Any]]:
     """The layer entries a model lists directly (empty for a plain layer)."""
     layers = (model_config.get("config") or {}).get("layers")
     return [entry for entry in layers or [] if is_layer_entry(entry)]
+
+
+def is_model(entry: dict[str, Any]) -> bool:
+    return entry.get("class_name") in MODEL_CLASSES or isinstance((entry.get("config") or {}).get("layers"), list)
+
+
+def leaf_layers(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The non-model layers of a (possibly nested) model, in order; ``[entry]`` for a plain layer.
+
+    TF.js names the weights of a nested model's layers like top-level ones (``inner_dense/kernel``).
+    """
+    if not is_model(entry):
+        return [entry]
+    return [leaf for child in top_level_layers(entry) for leaf in leaf_layers(child)]
+
+
+def entry_name(entry: dict[str, Any]) -> str:
+    """A layer entry's name (Functional entries repeat it outside ``config``; Sequential ones do not)."""
+    return str(entry.get("name") or (entry.get("config") or {}).get("name") or "")
+
+
+#: Serialization bookkeeping Keras 3 adds to objects; meaningless to TF.js.
+BOOKKEEPING_KEYS = frozenset({"module", "registered_name", "shared_object_id", "build_config", "compile_config"})
+
+
+def plain(value: Any) -> Any:
+    """JSON data without Keras 3's bookkeeping keys, and with ``__tuple__`` wrappers as lists."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__tuple__":
+            return [plain(v) for v in (value.get("config") or {}).get("value") or []]
+        return {k: plain(v) for k, v in value.items() if k not in BOOKKEEPING_KEYS}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def bidirectional_base_name(config: dict[str, Any]) -> str:
+    """The wrapped layer's name as TF.js wants it: TF.js prefixes ``forward_``/``backward_`` itself.
+
+    Keras 3 saves the already-prefixed forward layer (``forward_lstm``) as ``layer``.
+    """
+    inner = config.get("layer") or {}
+    name = str((inner.get("config") or {}).get("name") or "")
+    return name[len("forward_"):] if name.startswith("forward_") and "backward_layer" in config else name
 
 
 def keras_major(version: str | None) -> int:

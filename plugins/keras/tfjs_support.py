@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .configs import plain
+
 #: Layer classes ``tf.loadLayersModel`` can deserialize (models included).
 TFJS_LAYER_CLASSES = frozenset("""
 Activation Add AlphaDropout Average AveragePooling1D AveragePooling2D AveragePooling3D BatchNormalization
@@ -32,8 +34,8 @@ TFJS_INITIALIZERS = {
 TFJS_CONSTRAINTS = frozenset("MaxNorm MinMaxNorm NonNeg UnitNorm".split())
 
 #: Activation identifiers TF.js accepts (Keras snake_case; TF.js camel-cases them when loading).
-TFJS_ACTIVATIONS = frozenset(
-    "elu selu relu relu6 linear sigmoid hard_sigmoid softplus softsign tanh softmax log_softmax gelu mish swish".split())
+TFJS_ACTIVATIONS = frozenset("elu selu relu relu6 linear sigmoid hard_sigmoid softplus softsign tanh softmax "
+                             "log_softmax gelu mish swish".split())
 #: Keras spellings of a TF.js activation under another name (Keras 3 saves ``swish`` as ``silu``).
 ACTIVATION_ALIASES = {"silu": "swish"}
 #: Activations whose Keras 3 definition differs from TF.js's (and Keras 2's) one of the same name.
@@ -61,8 +63,8 @@ TFOpLambda SlicingOpLambda TorchModuleWrapper UnitNormalization UpSampling1D UpS
 ZeroPadding3D
 """.split())
 
-GRAPH_MODEL_HINT = ("convert to a graph model instead: --output_format=tfjs_graph_model "
-                    "(it runs the model's ops rather than TF.js's Keras layer re-implementations)")
+GRAPH_MODEL_HINT = ("a graph model (--output_format=tfjs_graph_model) runs the model's own ops instead of "
+                    "TF.js's re-implementations of Keras layers; tfjsconv cannot yet write one from Keras files")
 
 
 def tfjs_activation(name: str, *, keras3: bool) -> tuple[str | None, str | None]:
@@ -90,17 +92,37 @@ _GROUPS = _not_one("groups", "TF.js convolutions have no grouped mode")
 _RESET_AFTER = _truthy("reset_after", "TF.js's GRU only implements reset_after=False "
                                       "(reset_after=True is the Keras default)")
 
+def _mirrored_backward_layer(config: dict[str, Any]) -> str | None:
+    """TF.js's Bidirectional always mirrors the forward layer; a different backward layer would be lost."""
+    forward, backward = config.get("layer"), config.get("backward_layer")
+    if not isinstance(forward, dict) or not isinstance(backward, dict):
+        return None
+
+    def essence(entry: dict[str, Any]) -> Any:
+        layer_config = {k: v for k, v in (entry.get("config") or {}).items() if k not in ("name", "go_backwards")}
+        return entry.get("class_name"), plain(layer_config)
+
+    if essence(forward) != essence(backward):
+        return "backward_layer: differs from the forward layer, but TF.js always mirrors the forward layer"
+    return None
+
+
 OPTION_CHECKS: dict[str, list[Callable[[dict[str, Any]], str | None]]] = {
+    "Bidirectional": [_mirrored_backward_layer],
     "Dense": [_LORA, _QUANTIZED],
     "Embedding": [_LORA, _QUANTIZED],
     "Conv1D": [_GROUPS, _LORA], "Conv2D": [_GROUPS, _LORA], "Conv3D": [_GROUPS, _LORA],
     "GRU": [_RESET_AFTER], "GRUCell": [_RESET_AFTER],
     "BatchNormalization": [_truthy("renorm", "batch renormalization is not implemented in TF.js")],
     "LayerNormalization": [_truthy("rms_scaling", "RMS scaling is not implemented in TF.js")],
+    "ReLU": [_truthy("negative_slope", "TF.js's ReLU layer only has max_value"),
+             _truthy("threshold", "TF.js's ReLU layer only has max_value")],
     "InputLayer": [_truthy("sparse", "TF.js has no sparse inputs"), _truthy("ragged", "TF.js has no ragged inputs")],
     **{name: [_KEEPDIMS] for name in ("GlobalAveragePooling1D", "GlobalAveragePooling2D",
                                      "GlobalMaxPooling1D", "GlobalMaxPooling2D")},
 }
+#: Keras dtype policy classes that only name a dtype (quantized policies change the weights).
+DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "Policy", "FloatDTypePolicy"})
 #: Config keys that hold an activation identifier.
 ACTIVATION_KEYS = ("activation", "recurrent_activation")
 
@@ -108,6 +130,9 @@ ACTIVATION_KEYS = ("activation", "recurrent_activation")
 def option_problems(class_name: str, config: dict[str, Any], *, keras3: bool) -> list[str]:
     """Options of one layer that TF.js 4.22 would ignore, reject or compute differently."""
     problems = [p for check in OPTION_CHECKS.get(class_name, []) if (p := check(config))]
+    dtype = config.get("dtype")
+    if isinstance(dtype, dict) and dtype.get("class_name") not in DTYPE_POLICY_CLASSES:
+        problems.append(f"dtype policy {dtype.get('class_name')!r}: TF.js layers only compute in plain dtypes")
     for key in ACTIVATION_KEYS:
         if key not in config or config[key] is None:
             continue
