@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -400,16 +400,3 @@ def validate_graph(graph: Graph) -> None:
             problems.append(err.message)
     if problems:
         raise GraphError("invalid graph:\n  " + "\n  ".join(problems))
-
-
-def walk_values(values: Iterable[Value]) -> Iterator[Node]:
-    """Producers of ``values`` and everything upstream, each once (depth-first)."""
-    seen: set[Node] = set()
-    stack = [v.producer for v in values]
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        yield node
-        stack.extend(v.producer for v in node.inputs)

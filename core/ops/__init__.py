@@ -8,9 +8,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-_MISSING: Any = object()
-
-
 @dataclasses.dataclass(frozen=True)
 class InputDef:
     """A tensor input of an op: positions ``start`` (inclusive) to ``end`` (exclusive; None = one, 0 = to the end)."""
