@@ -30,6 +30,14 @@ class Frontend:
     def load(self, source: Any, options: ConvertOptions) -> Model:
         raise NotImplementedError
 
+    def describe(self, source: Any, options: ConvertOptions) -> dict[str, Any]:
+        """Facts about the source that its graph does not show (``tfjsconv inspect`` prints them).
+
+        E.g. a SavedModel's tags and signatures, or a Keras file's Keras version. JSON-able values
+        only; the default has none.
+        """
+        return {}
+
     def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
         """Run the source model in its own framework on ``inputs`` (keys: signature input names)."""
         raise NotImplementedError(f"the {self.name} frontend has no reference runner")
