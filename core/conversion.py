@@ -82,12 +82,14 @@ def convert(
     input_format: str | None = None,
     output_format: str | None = None,
     plugin_manager: PluginManager | None = None,
+    progress: Any = None,
     **options: Any,
 ) -> ConversionResult:
     """Convert ``source`` (a path or an in-memory model) into a TF.js model in ``output_dir``.
 
     ``options`` are the converter flags as keyword arguments (``quantize_uint8=["conv/*"]``,
     ``weight_shard_size_bytes=…``, ``overwrite=True`` …); see :class:`ConvertOptions`.
+    ``progress``: a :class:`tfjsconv.progress.Progress` to show load/passes/shards on a terminal.
     """
     opts = options.pop("options", None) or ConvertOptions.from_kwargs(
         input_format=input_format, output_format=output_format, **options)
@@ -99,10 +101,23 @@ def convert(
     opts.registry = registry
     opts.check()
     check_output_dir(output_dir, overwrite=opts.overwrite)
+    from .progress import Progress, using
+
+    progress = progress or Progress(enabled=False)
+    with using(progress):
+        return _convert_stages(source, output_dir, frontend, writer, opts, registry, progress)
+
+
+def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: Writer, opts: ConvertOptions,
+                    registry: Registry, progress: Any) -> ConversionResult:
+    from .progress import weight_bytes
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    model: Model = frontend.load(source, opts)
+    from .input_guard import input_errors
+
+    with progress.stage("load"), input_errors(as_path(source) or type(source).__name__, frontend.name):
+        model: Model = frontend.load(source, opts)
     seconds["load"] = time.perf_counter() - start
     if not writer.accepts(model):
         raise UsageError(f"the {frontend.name} frontend produced a {type(model).__name__}, "
@@ -111,11 +126,13 @@ def convert(
     pass_report = None
     if isinstance(model, Graph):
         start = time.perf_counter()
-        pass_report = optimize_and_check(model, opts, registry)
+        with progress.stage("optimize"):
+            pass_report = optimize_and_check(model, opts, registry)
         seconds["optimize"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    with atomic_output_dir(output_dir, overwrite=opts.overwrite) as staging:
+    with progress.stage("write", total=weight_bytes(model)), \
+            atomic_output_dir(output_dir, overwrite=opts.overwrite) as staging:
         facts = writer.write(model, staging, opts)
     seconds["write"] = time.perf_counter() - start
     return ConversionResult(

@@ -142,6 +142,14 @@ class Graph:
         self.versions: dict[str, int] = {}
         #: Already-serialised FunctionDefs (control flow v2), written verbatim into ``library``.
         self.library: list[dict[str, Any]] = []
+        #: Weights of the Consts inside ``library`` functions (stripped from the FunctionDefs), keyed
+        #: ``<function>/<node>`` as TF.js looks them up; written after the graph's own weights.
+        self.library_weights: dict[str, np.ndarray | LazyArray] = {}
+        #: A graph TF.js runs once at load time to create resources (hash tables): ``modelInitializer``.
+        #: Its outputs are the resource handles; each is matched to a main-graph input by resource id.
+        self.initializer: Graph | None = None
+        #: Signature key (of ``inputs``, or of an initializer's ``outputs``) -> ``resourceId`` in model.json.
+        self.resource_ids: dict[str, int] = {}
         self._counter = itertools.count()
 
     # -- building -----------------------------------------------------------------------------
@@ -317,7 +325,7 @@ class Graph:
         pending = {node: 0 for node in self._nodes.values()}
         readers: dict[Node, list[Node]] = {node: [] for node in self._nodes.values()}
         for node in self._nodes.values():
-            deps = {v.producer for v in node.inputs} | set(node.control_inputs)
+            deps = {v.producer for v in node.inputs if not is_loop_back_edge(node, v)} | set(node.control_inputs)
             for dep in deps:
                 if dep in readers:
                     readers[dep].append(node)
@@ -342,20 +350,24 @@ class Graph:
         """A structural copy that shares weight arrays (they are never mutated in place)."""
         clone = Graph(self.name)
         mapping: dict[Node, Node] = {}
-        for node in self.topological_order():
+        for node in self._nodes.values():
             new = Node(clone, node.name, node.op, [], node.attrs, [])
-            new.inputs = [mapping[v.producer].output(v.index) for v in node.inputs]
-            new.control_inputs = [mapping[d] for d in node.control_inputs]
             for value in node.outputs:
                 copied = new.output(value.index)
                 copied.dtype, copied.shape = value.dtype, value.shape
             clone._nodes[new.name] = new
             mapping[node] = new
-        clone._nodes = {name: clone._nodes[name] for name in self._nodes}
+        # Wired in a second sweep: v1 loops (NextIteration -> Merge) have no producer-first order.
+        for node, new in mapping.items():
+            new.inputs = [mapping[v.producer].output(v.index) for v in node.inputs]
+            new.control_inputs = [mapping[d] for d in node.control_inputs]
         clone.inputs = {k: mapping[v.producer].output(v.index) for k, v in self.inputs.items()}
         clone.outputs = {k: mapping[v.producer].output(v.index) for k, v in self.outputs.items()}
         clone.metadata = dict(self.metadata)
         clone.library = list(self.library)
+        clone.library_weights = dict(self.library_weights)
+        clone.initializer = self.initializer.copy() if self.initializer is not None else None
+        clone.resource_ids = dict(self.resource_ids)
         clone.generated_by = self.generated_by
         clone.versions = dict(self.versions)
         return clone
@@ -366,6 +378,14 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, {len(self._nodes)} nodes)"
+
+
+def is_loop_back_edge(node: Node, value: Value) -> bool:
+    """A TF v1 while loop's back edge (``NextIteration`` into ``Merge``): the one cycle a graph may have.
+
+    Topological order ignores it, as TF does, so lowered control flow can be ordered and written.
+    """
+    return node.op == "Merge" and value.producer.op == "NextIteration"
 
 
 def validate_graph(graph: Graph) -> None:

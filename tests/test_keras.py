@@ -1,17 +1,15 @@
-"""Keras frontend, end to end: models built here, saved three ways, converted, run in real TF.js.
+"""Keras frontend, end to end: models built here, saved four ways, converted, run in real TF.js.
 
-Each model is built once per module with Keras 3 and once with tf_keras (random weights, fixed
-seeds, random BatchNorm statistics), saved as ``.keras`` and ``.h5`` by each, and its
-``model.predict`` outputs kept as the reference. TF.js (cpu and wasm) must match
-them to 1e-5 x max|reference|.
+Each model (``tests/keras_models.py``) is built once per session with Keras 3 and once with
+tf_keras (random weights, fixed seeds, random BatchNorm statistics), saved as ``.keras`` and
+``.h5`` by each, and its ``model.predict`` outputs kept as the reference. TF.js (cpu and wasm)
+must match them to 1e-5 x max|reference|.
 """
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -24,199 +22,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras3 = pytest.importorskip("keras")
 tf_keras = pytest.importorskip("tf_keras")
 
+from keras_models import BUILDERS, FLAVORS, Saved, build_cnn, build_gru, make_inputs, randomize, saved_model
+
 RTOL = 1e-5
-FLAVORS = ("keras3.keras", "keras3.h5", "tf_keras.h5", "tf_keras.keras")
-BATCH = 3
 
 
-def _leaky(k: Any, slope: float) -> Any:
-    if k is keras3:
-        return k.layers.LeakyReLU(negative_slope=slope)
-    return k.layers.LeakyReLU(alpha=slope)
+class _SavedModels:
+    def __getitem__(self, key: tuple[str, str]) -> Saved:
+        return saved_model(*key)
 
 
-def build_mlp(k: Any) -> Any:
-    """Sequential without an Input: the input shape only comes from build()."""
-    model = k.Sequential([k.layers.Dense(16, activation="relu"), k.layers.Dropout(0.2),
-                          k.layers.Dense(8, activation="tanh"), k.layers.Dense(3, activation="softmax")])
-    model.build((None, 10))
-    return model
-
-
-def build_cnn(k: Any) -> Any:
-    L = k.layers
-    inp = k.Input((16, 16, 3), name="image")
-    x = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
-    x = L.BatchNormalization()(x)
-    x = L.MaxPooling2D()(x)
-    x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
-    x = L.BatchNormalization(center=False)(x)
-    x = L.GlobalAveragePooling2D()(x)
-    out = L.Dense(5, activation="softmax")(x)
-    return k.Model(inp, out)
-
-
-def build_lstm(k: Any) -> Any:
-    L = k.layers
-    inp = k.Input((12,), dtype="int32", name="tokens")
-    x = L.Embedding(50, 8)(inp)
-    x = L.LSTM(16, return_sequences=True)(x)
-    x = L.LSTM(8)(x)
-    return k.Model(inp, L.Dense(4, activation="softmax")(x))
-
-
-def build_gru(k: Any, reset_after: bool = False) -> Any:
-    L = k.layers
-    inp = k.Input((12,), dtype="int32", name="tokens")
-    x = L.Embedding(50, 8)(inp)
-    x = L.GRU(16, reset_after=reset_after, name="gru")(x)
-    return k.Model(inp, L.Dense(3)(x))
-
-
-def build_wrappers(k: Any) -> Any:
-    """Bidirectional and TimeDistributed over recurrent and dense layers."""
-    L = k.layers
-    inp = k.Input((10,), dtype="int32", name="tokens")
-    x = L.Embedding(50, 6)(inp)
-    x = L.Bidirectional(L.LSTM(5, return_sequences=True), name="bidi_lstm")(x)
-    x = L.TimeDistributed(L.Dense(4, activation="relu"), name="per_step")(x)
-    x = L.Bidirectional(L.GRU(3, reset_after=False), merge_mode="sum", name="bidi_gru")(x)
-    return k.Model(inp, L.Dense(2)(x))
-
-
-def build_misc(k: Any) -> Any:
-    """The other weighted layers of the name table, and shape-only layers."""
-    L = k.layers
-    inp = k.Input((8, 8, 3), name="image")
-    x = L.Rescaling(1 / 4.0, offset=-0.5)(inp)
-    x = L.ZeroPadding2D(1)(x)
-    x = L.SeparableConv2D(6, 3, activation="relu6")(x)
-    x = L.Conv2DTranspose(4, 3, strides=2, padding="same")(x)
-    x = L.AveragePooling2D(2)(x)
-    x = L.UpSampling2D()(x)
-    x = L.ReLU(max_value=6.0)(x)
-    x = L.Conv2D(4, 3, dilation_rate=2, padding="same", use_bias=False)(x)
-    x = L.PReLU()(x)
-    x = L.Reshape((256, 4))(x)
-    x = L.Conv1D(3, 3, strides=2)(x)
-    x = L.LayerNormalization()(x)
-    x = L.SimpleRNN(5, return_sequences=True)(x)
-    x = L.Permute((2, 1))(x)
-    x = L.Flatten()(x)
-    x = L.RepeatVector(2)(L.Dense(4)(x))
-    return k.Model(inp, L.Softmax()(L.Flatten()(x)))
-
-
-def build_multi(k: Any) -> Any:
-    """Two inputs, three outputs, and most activations TF.js has."""
-    L = k.layers
-    a, b = k.Input((6,), name="a"), k.Input((4,), name="b")
-    x = L.Dense(8, activation="relu")(a)
-    y = L.Dense(8, activation="tanh")(b)
-    c = L.Concatenate()([x, y])
-    d = L.Dense(8, activation="elu")(c)
-    e = L.Dense(8, activation="selu")(d)
-    f = L.Add()([d, e])
-    g = L.Dense(8, activation="gelu")(L.Multiply()([f, d]))
-    h = _leaky(k, 0.2)(g)
-    probs = L.Dense(3, activation="softmax", name="probs")(h)
-    score = L.Dense(1, activation="sigmoid", name="score")(h)
-    emb = L.Dense(4, activation="swish", name="emb")(L.Dense(6, activation="softplus")(e))
-    return k.Model([a, b], [probs, score, emb])
-
-
-def build_nested(k: Any) -> Any:
-    """A Sequential and a Functional model used as layers, the Functional one called twice."""
-    L = k.layers
-    inner = k.Sequential([k.Input((5,)), L.Dense(4, activation="relu", name="inner_dense"),
-                          L.BatchNormalization(name="inner_bn")], name="inner")
-    i2 = k.Input((4,))
-    shared = k.Model(i2, L.Dense(3, activation="tanh", name="f_dense")(i2), name="shared")
-    inp = k.Input((5,), name="x")
-    first, second = shared(inner(inp)), shared(L.Dense(4, name="side")(inp))
-    return k.Model(inp, [L.Dense(2, name="head")(L.Add()([first, second])), second])
-
-
-def build_transfer(k: Any) -> Any:
-    """The transfer-learning shape: a functional base model inside a Sequential."""
-    L = k.layers
-    i = k.Input((8, 8, 3))
-    base = k.Model(i, L.Conv2D(4, 3, activation="relu", name="base_conv")(i), name="base")
-    return k.Sequential([k.Input((8, 8, 3)), base, L.GlobalAveragePooling2D(), L.Dense(2, name="top")])
-
-
-BUILDERS: dict[str, Callable[[Any], Any]] = {
-    "mlp": build_mlp, "cnn": build_cnn, "lstm": build_lstm, "gru": build_gru, "multi": build_multi,
-    "wrappers": build_wrappers, "misc": build_misc, "nested": build_nested, "transfer": build_transfer,
-}
-
-
-def randomize(model: Any, seed: int) -> None:
-    """Random weights everywhere, including BatchNorm statistics (variances kept positive)."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for w in model.weights:
-        name = getattr(w, "path", None) or w.name
-        shape = tuple(w.shape)
-        if "moving_variance" in name:
-            values.append(rng.uniform(0.5, 2.0, shape))
-        elif "gamma" in name:
-            values.append(1.0 + 0.2 * rng.standard_normal(shape))
-        else:
-            values.append(0.4 * rng.standard_normal(shape))
-    model.set_weights([v.astype("float32") for v in values])
-
-
-def make_inputs(model: Any, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    inputs = {}
-    for t in model.inputs:
-        shape = (BATCH, *tuple(t.shape)[1:])
-        name = t.name.split(":")[0]
-        if "int" in str(t.dtype):
-            inputs[name] = rng.integers(0, 50, shape).astype("int32")
-        else:
-            inputs[name] = rng.standard_normal(shape).astype("float32")
-    return inputs
-
-
-def output_names(model: Any) -> list[str]:
-    return [name.split("/")[0] for name in model.output_names] if len(model.outputs) > 1 else ["output"]
-
-
-class Saved:
-    """One saved model file with its reference inputs and outputs."""
-
-    def __init__(self, path: Path, inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
-        self.path, self.inputs, self.expected = path, inputs, expected
-
-
-def _save(k: Any, builder: str, folder: Path, seed: int) -> dict[str, Saved]:
-    k.utils.set_random_seed(seed)
-    model = BUILDERS[builder](k)
-    randomize(model, seed)
-    inputs = make_inputs(model, seed + 1)
-    predicted = model.predict(list(inputs.values()) if len(inputs) > 1 else next(iter(inputs.values())), verbose=0)
-    predicted = predicted if isinstance(predicted, list) else [predicted]
-    expected = dict(zip(output_names(model), (np.asarray(p) for p in predicted), strict=True))
-    saved = {}
-    flavor = "keras3" if k is keras3 else "tf_keras"
-    for suffix in (".keras", ".h5"):
-        path = folder / f"{builder}_{flavor}{suffix}"
-        model.save(path)
-        saved[f"{flavor}{suffix}"] = Saved(path, inputs, expected)
-    return saved
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Saved]:
-    folder = tmp_path_factory.mktemp("keras_models")
-    result: dict[tuple[str, str], Saved] = {}
-    for i, builder in enumerate(BUILDERS):
-        for k in (keras3, tf_keras):
-            for flavor, saved in _save(k, builder, folder, seed=10 * i).items():
-                result[builder, flavor] = saved
-    return result
+@pytest.fixture
+def models() -> _SavedModels:
+    """``models[builder, flavor]``: the session's saved model (built on first use)."""
+    return _SavedModels()
 
 
 def _verify(out: Path, saved: Saved, *, rtol: float = RTOL, backends: tuple[str, ...] = ("cpu", "wasm"),
@@ -329,3 +148,40 @@ def test_reference_runs_the_file_in_keras(models, flavor):
     assert list(outputs) == list(saved.expected)
     for name, value in saved.expected.items():
         np.testing.assert_allclose(outputs[name], value, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.node
+def test_demo_converts_and_verifies_the_bundled_model(tfjs_runtime):
+    """``make demo`` (examples/demo.py) on the committed examples/demo_cnn.keras."""
+    import subprocess
+    import sys
+
+    demo = Path(__file__).parent.parent / "examples" / "demo.py"
+    proc = subprocess.run([sys.executable, str(demo)], check=False, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "keras_keras -> tfjs_layers_model" in proc.stdout
+    assert proc.stdout.count("PASS") == 3 and "FAIL" not in proc.stdout
+
+
+@pytest.mark.node
+def test_custom_initializers_are_dropped_and_the_model_still_loads(tmp_path, tfjs_runtime):
+    """Initializers only make the first weights, which TF.js replaces with the loaded ones (docs/keras.md)."""
+
+    @keras3.saving.register_keras_serializable(package="tfjsconv_test")
+    class HalfOnes(keras3.initializers.Initializer):
+        def __call__(self, shape, dtype=None):
+            return keras3.ops.ones(shape, dtype=dtype) * 0.5
+
+    inp = keras3.Input((4,), name="x")
+    model = keras3.Model(inp, keras3.layers.Dense(3, kernel_initializer=HalfOnes(), bias_initializer=HalfOnes(),
+                                                  kernel_regularizer=keras3.regularizers.L2(0.1))(inp))
+    randomize(model, 11)
+    inputs = make_inputs(model, 12)
+    expected = {"output": model.predict(inputs["x"], verbose=0)}
+    model.save(tmp_path / "init.keras")
+    tfjsconv.convert(tmp_path / "init.keras", tmp_path / "out")
+    config = json.loads((tmp_path / "out" / "model.json").read_text())["modelTopology"]["model_config"]
+    dense = config["config"]["layers"][1]["config"]
+    assert dense["kernel_initializer"] is None and dense["bias_initializer"] is None
+    assert dense["kernel_regularizer"] == {"class_name": "L1L2", "config": {"l1": 0.0, "l2": pytest.approx(0.1)}}
+    _verify(tmp_path / "out", Saved(tmp_path, inputs, expected))

@@ -151,7 +151,7 @@ def test_lambda_layers_are_refused_and_never_run(tmp_path, flavor):
             tfjsconv.convert(path, tmp_path / "out", allow_unsafe_deserialization=allow)
         message = str(err.value)
         assert "'canary_lambda' (Lambda)" in message and "--allow_unsafe_deserialization" in message
-        assert ("not yet supported" in message) and ("cannot run Python" in message) == allow
+        assert "--output_format=tfjs_graph_model" in message and ("cannot run Python" in message) == allow
     frontend = KerasV3Frontend() if flavor.endswith(".keras") else KerasH5Frontend()
     with pytest.raises(UnsafeInputError):  # verify's reference path refuses before Keras sees the file
         frontend.reference(path, {"x": np.zeros((1, 4), "float32")}, ConvertOptions())

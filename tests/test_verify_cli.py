@@ -82,3 +82,77 @@ def test_not_a_model_folder(tmp_path):
     np.savez(tmp_path / "x.npz", x=np.zeros(2))
     out = verify(str(tmp_path), "--inputs", str(tmp_path / "x.npz"), "--expected", str(tmp_path / "x.npz"))
     assert out.returncode == 2 and "model.json" in out.stderr
+
+
+# -- convert --verify, quantized models, progress ------------------------------------------------
+def _tiny_onnx(path):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "conv.weight"),
+             numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "conv.bias"),
+             numpy_helper.from_array(rng.standard_normal((4, 6)).astype(np.float32), "fc.weight")]
+    nodes = [helper.make_node("Conv", ["x", "conv.weight", "conv.bias"], ["c"], kernel_shape=[3, 3], pads=[1] * 4),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("MatMul", ["f", "fc.weight"], ["y"])]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    return path
+
+
+def convert_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tfjsconv", "convert", *args], capture_output=True, text=True)
+
+
+def test_convert_verify_checks_against_the_source(tmp_path, tfjs_runtime):
+    source = _tiny_onnx(tmp_path / "tiny.onnx")
+    out = convert_cli(str(source), str(tmp_path / "out"), "--verify")
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines() if line.startswith("y ")]
+    assert [(r[1], r[-1]) for r in rows] == [("cpu", "PASS"), ("wasm", "PASS")]
+    assert out.stdout.strip().splitlines()[-1].startswith("PASS: 1 output × 2 backends")
+    assert out.stderr == ""  # not a terminal: no progress output
+
+
+def test_quantized_model_reports_error_against_float32_and_source(tmp_path, tfjs_runtime):
+    source = _tiny_onnx(tmp_path / "tiny.onnx")
+    out = convert_cli(str(source), str(tmp_path / "q"), "--quantize_uint8", "--verify")
+    assert out.returncode == 0, out.stderr
+    assert "quantization (uint8 weights" in out.stdout and "float32 vs source" in out.stdout
+    res = verify(str(source), str(tmp_path / "q"), "--json")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    q = doc["quantization"]
+    assert q["dtypes"] == ["uint8"] and q["quantized_rtol"] == 0.1 and q["passed"]
+    assert all(c["passed"] and c["max_rel_err"] < 1e-4 for c in q["float32_vs_source"])
+    vs_float = [c["max_rel_err"] for c in q["quantized_vs_float32"]]
+    assert len(vs_float) == 2 and all(0 < e < 0.1 for e in vs_float)  # uint8 costs something, not everything
+    vs_source = [c["max_rel_err"] for c in doc["comparisons"]]
+    assert vs_source == pytest.approx(vs_float, rel=0.1, abs=1e-5)
+    strict = verify(str(source), str(tmp_path / "q"), "--quantized_rtol", "1e-9", "--backend", "cpu")
+    assert strict.returncode == 3 and "FAIL" in strict.stdout
+
+
+def test_progress_on_a_terminal_only(tmp_path):
+    import io
+
+    from graphs import conv_pool_softmax
+    from tfjsconv.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    tfjsconv.convert(conv_pool_softmax(), tmp_path / "a", progress=Progress(screen))
+    lines = [line.split("\r\x1b[K")[-1] for line in screen.getvalue().split("\n") if line]
+    assert [line.split()[0] for line in lines] == ["load", "optimize", "write"]
+    assert "440 B" in lines[-1] and "shard 1" in lines[-1]
+    pipe = io.StringIO()
+    tfjsconv.convert(conv_pool_softmax(), tmp_path / "b", progress=Progress(pipe))
+    assert pipe.getvalue() == ""

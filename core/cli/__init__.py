@@ -1,4 +1,4 @@
-"""The ``tfjsconv`` command: ``convert | verify | plugins | ops``.
+"""The ``tfjsconv`` command: ``convert | verify | inspect | bench | serve | plugins | ops``.
 
 Every expected failure is a :class:`~tfjsconv.errors.TfjsconvError`, printed as one short block
 with exit code 2 (3 for a failed verification); ``--debug`` shows the traceback. Anything else is a
@@ -6,18 +6,23 @@ bug: a short report with versions and exit code 1.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from ..errors import TfjsconvError
 from ..version import __version__
-from . import convert_cmd, ops_cmd, plugins_cmd, verify_cmd
+from . import bench_cmd, convert_cmd, inspect_cmd, ops_cmd, plugins_cmd, serve_cmd, verify_cmd
 from .flags import ClearArgumentParser
 
-COMMANDS = {"convert": convert_cmd, "verify": verify_cmd, "plugins": plugins_cmd, "ops": ops_cmd}
+COMMANDS = {"convert": convert_cmd, "verify": verify_cmd, "inspect": inspect_cmd, "bench": bench_cmd,
+            "serve": serve_cmd, "plugins": plugins_cmd, "ops": ops_cmd}
 
 
 def build_parser() -> ClearArgumentParser:
@@ -46,15 +51,62 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return argv
 
 
+#: Distributions named in a bug report when installed (read from metadata; nothing is imported).
+REPORTED_DISTRIBUTIONS = ("numpy", "h5py", "onnx", "onnxruntime", "tensorflow", "tensorflow-cpu", "tf_keras",
+                          "keras", "torch", "protobuf", "pluggy")
+
+
+def installed_versions() -> dict[str, str]:
+    """``{distribution: version}`` for the libraries a conversion may have used."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in REPORTED_DISTRIBUTIONS:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
 def _bug_report(err: BaseException) -> str:
+    where = ""
+    tb = traceback.extract_tb(err.__traceback__)
+    if tb:
+        where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})"
+    text = str(err).strip().splitlines()[0][:500] if str(err).strip() else ""
+    libraries = ", ".join(f"{k} {v}" for k, v in installed_versions().items()) or "none"
     return (
-        f"tfjsconv {__version__} hit an unexpected error: {type(err).__name__}: {err}\n"
+        f"tfjsconv {__version__} hit an unexpected error: {type(err).__name__}: {text}{where}\n"
         f"  python {platform.python_version()} on {platform.platform()}\n"
+        f"  libraries: {libraries}\n"
         "  This is a bug in tfjsconv or a plugin; rerun with --debug for the traceback and report it."
     )
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a CI timeout) unwinds like Ctrl-C, so a half-written output is cleaned up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with _sigterm_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("TFJSCONV_DEBUG"))
     try:
@@ -70,6 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # the machine, not the model or tfjsconv: a missing/unreadable file, a full disk
+        if debug:
+            traceback.print_exc()
+        where = f" {err.filename}" if err.filename else ""
+        print(f"error: cannot access{where}: {err.strerror or err}\n"
+              "  hint: check the path, its permissions and the free disk space", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)
         return 130

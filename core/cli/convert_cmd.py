@@ -62,7 +62,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--skip_passes", type=parse_list, default=None, metavar="NAMES", help="comma-separated passes to turn off")
     for flag, (default, help_text) in BOOL_OPTIONS.items():
         p.add_argument(flag, type=parse_bool, default=default, metavar="BOOL", help=help_text)
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success (no progress either)")
+    p.add_argument("--verify", action="store_true",
+                   help="then run the model in TF.js (cpu, wasm) on random inputs and compare with the source")
     p.add_argument("--verbose", action="store_true", help="print op counts before/after the passes")
     _add_plugin_options(p)
 
@@ -119,7 +121,28 @@ def run(args: argparse.Namespace) -> int:
     from ..conversion import convert
     from .report import format_conversion
 
-    result = convert(args.input_path, args.output_path, **options_from_args(args))
+    from ..progress import Progress
+
+    options = options_from_args(args)
+    progress = Progress(enabled=False) if args.quiet else Progress()  # shown only when stderr is a terminal
+    result = convert(args.input_path, args.output_path, progress=progress, **options)
     if not args.quiet:
-        print(format_conversion(result, verbose=args.verbose), file=sys.stdout)
+        print(format_conversion(result, verbose=args.verbose), file=sys.stdout, flush=True)
+    if args.verify:
+        _verify(args, result, options)
     return 0
+
+
+def _verify(args: argparse.Namespace, result: Any, options: dict[str, Any]) -> None:
+    """``--verify``: the converted model against the frontend's reference run, on random inputs."""
+    from ..errors import VerificationError
+    from ..verify.compare import format_report
+    from ..verify.source_check import verify_against_source
+
+    report = verify_against_source(args.input_path, result.output_dir, input_format=result.input_format,
+                                   convert_options=options, quiet=args.quiet)
+    if not args.quiet or not report.passed:
+        print("\n" + format_report(report), file=sys.stdout, flush=True)
+    if not report.passed:
+        raise VerificationError(f"the model was written to {result.output_dir}, but its TF.js outputs differ "
+                                "from the source model's beyond tolerance")

@@ -27,6 +27,13 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def _is_number(value: Any) -> bool:
+    """Numbers, and cells formatted from numbers ("1.25", "-" for none), are right-aligned."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value == "-"
+        return True
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -47,6 +54,6 @@ def format_pass_report(report: Any) -> str:
     ops = sorted(set(report.ops_before) | set(report.ops_after))
     rows = [[op, report.ops_before.get(op, 0), report.ops_after.get(op, 0)] for op in ops]
     rows.append(["(total)", sum(report.ops_before.values()), sum(report.ops_after.values())])
-    passes = [[s.name, s.runs, s.changes] for s in report.stats]
+    passes = [[s.name, s.runs, s.changes, f"{getattr(s, 'seconds', 0.0) * 1000:.1f}"] for s in report.stats]
     return ("\nops before/after the passes:\n" + table(["op", "before", "after"], rows) +
-            f"\n\npasses ({report.sweeps} sweep(s)):\n" + table(["pass", "runs", "changed"], passes))
+            f"\n\npasses ({report.sweeps} sweep(s)):\n" + table(["pass", "runs", "changes", "ms"], passes))

@@ -28,6 +28,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--atol", type=float, default=None, help="absolute tolerance")
     p.add_argument("--input_format", help="format of SOURCE (detected when omitted)")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    p.add_argument("--quantized_rtol", type=float, default=None,
+                   help="tolerance of a quantized model against SOURCE (default by dtype: float16 and uint16 "
+                        "1e-2, uint8 1e-1); the float32 model is always held to --rtol")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -45,29 +48,19 @@ def run(args: argparse.Namespace) -> int:
     if source is None and args.inputs is None:
         raise UsageError("verify with --expected also needs --inputs X.npz (the inputs that produced it)")
     inputs = load_npz(args.inputs, "--inputs") if args.inputs else random_inputs(input_specs(model_dir), seed=args.seed)
-    if args.expected is not None:
-        expected = load_npz(args.expected, "--expected")
-    else:
-        expected = _reference(source, model_dir, inputs, args.input_format)
     backends = BACKENDS if args.backend == "all" else (args.backend,)
     tolerances = {k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None}
-    report = verify_model(model_dir, inputs, expected, backends=backends, **tolerances)
+    if args.expected is not None:
+        report = verify_model(model_dir, inputs, load_npz(args.expected, "--expected"), backends=backends,
+                              quiet=args.json, **tolerances)
+    else:
+        from ..verify.source_check import verify_against_source
+
+        report = verify_against_source(source, model_dir, input_format=args.input_format, inputs=inputs,
+                                       backends=backends, quantized_rtol=args.quantized_rtol, quiet=args.json,
+                                       **tolerances)
     print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report), file=sys.stdout)
     if not report.passed:
         raise VerificationError("the TF.js outputs differ from the reference beyond tolerance")
     return 0
 
-
-def _reference(source: str, model_dir: Path, inputs: dict[str, Any], input_format: str | None) -> dict[str, Any]:
-    from ..conversion import select_frontend
-    from ..options import ConvertOptions
-    from ..plugin_manager import get_plugin_manager
-
-    registry = get_plugin_manager().registry
-    frontend = select_frontend(source, input_format, registry)
-    # The frontend may need to know how the model was converted (e.g. ONNX's input layout).
-    options = ConvertOptions(input_format=frontend.name, extra={"model_dir": str(model_dir)}, registry=registry)
-    try:
-        return frontend.reference(source, inputs, options)
-    except NotImplementedError as err:
-        raise UsageError(str(err), hint="pass --inputs and --expected instead") from None

@@ -257,10 +257,13 @@ class VerifyReport:
     tfjs_version: str | None = None
     #: backend -> TF.js outputs that had no reference.
     unchecked: dict[str, list[str]] = field(default_factory=dict)
+    #: For quantized models: the float32 model's check (see :mod:`tfjsconv.verify.source_check`).
+    quantization: Any = None
 
     @property
     def passed(self) -> bool:
-        return bool(self.comparisons) and all(c.passed for c in self.comparisons)
+        own = bool(self.comparisons) and all(c.passed for c in self.comparisons)
+        return own and (self.quantization is None or self.quantization.passed)
 
     @property
     def failures(self) -> list[OutputComparison]:
@@ -290,6 +293,7 @@ class VerifyReport:
             "comparisons": [c.to_json() for c in self.comparisons],
             "backends": {b: run.to_json() for b, run in self.runs.items()},
             "unchecked": {b: list(names) for b, names in self.unchecked.items()},
+            "quantization": self.quantization.to_json() if self.quantization is not None else None,
         }
 
 
@@ -393,12 +397,18 @@ def format_report(report: VerifyReport) -> str:
             timing.append(text + (f" ({run.mode})" if run.mode else ""))
     if timing:
         lines += ["", "timing:"] + timing
+    if report.quantization is not None:
+        lines += [""] + report.quantization.format_lines()
 
     n_out, n_back = len(report.output_names), len(report.runs)
     tol = f"rtol={report.rtol:g} atol={report.atol:g} (max abs err <= atol + rtol x max|reference|)"
-    if report.passed:
+    if report.quantization is not None and not report.quantization.passed and all(c.passed for c in report.comparisons):
+        verdict = f"FAIL: {report.quantization.failure}"
+    elif report.passed:
         verdict = (f"PASS: {n_out} output{'s' if n_out != 1 else ''} × {n_back} backend{'s' if n_back != 1 else ''} "
                    f"within {tol}")
+        if report.quantization is not None:
+            verdict += "; the float32 model matches the source within the float32 tolerance"
     elif not report.comparisons:
         verdict = "FAIL: nothing was compared (no reference outputs)"
     else:

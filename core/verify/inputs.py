@@ -39,6 +39,8 @@ def input_specs(model_dir: Path | str) -> dict[str, tuple[DType, tuple[int | Non
         return _layers_inputs(doc["modelTopology"]["model_config"])
     specs = {}
     for key, info in (doc.get("signature") or {}).get("inputs", {}).items():
+        if "resourceId" in info:  # fed by TF.js from modelInitializer (a hash table), not by the caller
+            continue
         dtype = DType(info.get("dtype", "DT_FLOAT"))
         shape_json = info.get("tensorShape")
         specs[key] = (dtype, _shape(shape_json))

@@ -55,6 +55,8 @@ class BackendRun:
     times_ms: list[float] = field(default_factory=list)
     #: "execute", "executeAsync" (graph models) or "predict" (layers models).
     mode: str | None = None
+    #: Backend facts from the runner (wasm: ``simd``, ``threads``).
+    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def median_ms(self) -> float | None:
@@ -69,6 +71,7 @@ class BackendRun:
             "load_ms": self.load_ms,
             "first_ms": self.first_ms,
             "times_ms": list(self.times_ms),
+            "info": dict(self.info),
             "outputs": {name: {"dtype": _tfjs_dtype_name(a), "shape": list(a.shape)} for name, a in self.outputs.items()},
         }
 
@@ -79,6 +82,8 @@ class RunResult:
 
     backends: dict[str, BackendRun]
     tfjs_version: str | None = None
+    #: Where it ran: Node.js version, platform, CPU.
+    environment: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, backend: str) -> BackendRun:
         return self.backends[backend]
@@ -108,6 +113,7 @@ def run_model(
     timeout: float | None = DEFAULT_TIMEOUT_S,
     output_names: Sequence[str] | None = None,
     quiet: bool = False,
+    write_outputs: bool = True,
 ) -> RunResult:
     """Run the TF.js model in ``model_dir`` on ``inputs`` with each of ``backends``.
 
@@ -116,6 +122,7 @@ def run_model(
     executes ``max(1, warmup + runs)`` times per backend; ``first_ms`` times the first execution and
     ``times_ms`` the last ``runs``; the outputs are those of the first execution. ``output_names``
     overrides which graph-model outputs are fetched. ``quiet`` silences the one-time install message.
+    ``write_outputs=False`` returns timings only (no outputs).
 
     Raises :class:`InputError` (no model.json), :class:`UsageError` (bad input arrays),
     :class:`RuntimeMissingError` (no Node.js/npm, or the runtime cannot be installed) and
@@ -125,6 +132,9 @@ def run_model(
     if not (model_dir / "model.json").is_file():
         what = "does not exist" if not model_dir.exists() else "has no model.json"
         raise InputError(f"{model_dir} {what}; expected a TF.js model folder (model.json + weight shards).")
+    from ..weights.reader import read_model_json
+
+    read_model_json(model_dir)  # shard paths confined to the folder before Node reads any of them
     if not backends:
         raise UsageError("no TF.js backends given; use e.g. backends=('cpu', 'wasm')")
     if runs < 0 or warmup < 0:
@@ -152,6 +162,8 @@ def run_model(
         }
         if output_names:
             request["output_names"] = list(output_names)
+        if not write_outputs:  # benchmarks need timings only
+            request["write_outputs"] = False
         request_file = workdir / "request.json"
         request_file.write_text(json.dumps(request), encoding="utf-8")
         doc = _call_runner(node, request_file, timeout)
@@ -273,6 +285,7 @@ def _parse_result(doc: dict[str, Any], backends: list[str]) -> RunResult:
             first_ms=entry.get("first_ms"),
             times_ms=list(entry.get("times_ms") or []),
             mode=entry.get("mode"),
+            info=dict(entry.get("info") or {}),
         )
         if run.ok:
             for out in entry.get("outputs") or []:
@@ -281,4 +294,4 @@ def _parse_result(doc: dict[str, Any], backends: list[str]) -> RunResult:
                     name = f"{name}#{len(run.outputs)}"
                 run.outputs[name] = _read_array(Path(out["file"]), out["dtype"], list(out["shape"]))
         runs[backend] = run
-    return RunResult(runs, tfjs_version=doc.get("tfjs_version"))
+    return RunResult(runs, tfjs_version=doc.get("tfjs_version"), environment=dict(doc.get("environment") or {}))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from .encoding import decode_array, encode_array, iter_encoded, tfjs_dtype
 from .manifest import GroupSpec, WeightSpec, parse_manifest
 from .quantize import QuantizationPlan, dequantize
-from .reader import load_manifest_weights, read_weights
+from .reader import load_manifest_weights, read_model_json, read_weights
 from .report import DtypeConversion, QuantizedWeight, WeightsReport
 from .writer import shard_file_name, write_weights
 
@@ -36,6 +36,7 @@ __all__ = [
     "encode_array",
     "iter_encoded",
     "load_manifest_weights",
+    "read_model_json",
     "parse_manifest",
     "read_weights",
     "shard_file_name",

@@ -174,3 +174,37 @@ def load_manifest_weights(manifest: Any, model_dir: str | os.PathLike[str], *,
         if missing:
             raise WeightsError(f"the weights manifest has no weight(s) named {', '.join(map(repr, missing))}")
     return result
+
+
+#: Largest model.json read into memory (topologies are kilobytes to a few megabytes).
+MAX_MODEL_JSON_BYTES = 256 * 1024 * 1024
+
+
+def read_model_json(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked ``model.json`` of a TF.js model folder that came from elsewhere.
+
+    Checked before anything else touches the folder: valid UTF-8 JSON holding an object with a
+    ``modelTopology``, a well-formed ``weightsManifest`` whose shard paths stay inside the folder,
+    exist, and hold the bytes the weights need (sizes only; no shard is read here).
+    """
+    from ..errors import InputError
+
+    root = Path(model_dir)
+    path = root / "model.json"
+    if not path.is_file():
+        what = "does not exist" if not root.exists() else "has no model.json"
+        raise InputError(f"{root} {what}; expected a TF.js model folder (model.json + weight shards)")
+    if path.stat().st_size > MAX_MODEL_JSON_BYTES:
+        raise InputError(f"{path} is larger than {MAX_MODEL_JSON_BYTES} bytes; refusing to read it")
+    try:
+        import json
+
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise InputError(f"{path} is not valid JSON: {str(err)[:200]}",
+                         hint="the file may be truncated; copy or convert the model again") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("modelTopology"), dict):
+        raise InputError(f"{path} is not a TF.js model.json (no modelTopology object)")
+    for group in parse_manifest(doc.get("weightsManifest", [])):
+        _open_group(group, root).close()
+    return doc

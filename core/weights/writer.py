@@ -20,7 +20,9 @@ from ..errors import UsageError, WeightsError
 from ..ir import LazyArray, materialize
 from ..model import WeightGroup, WeightSource
 from ..options import DEFAULT_SHARD_SIZE
+from ..progress import current as current_progress
 from .encoding import CHUNK_BYTES, check_conversion, dtype_name, iter_encoded, tfjs_dtype
+from .finite import nan_note
 from .manifest import weight_entry
 from .quantize import QuantizationPlan, Quantizer
 from .report import WeightsReport
@@ -57,6 +59,10 @@ class _GroupShards:
             self._room -= take
             self.nbytes += take
             view = view[take:]
+
+    @property
+    def shard_count(self) -> int:
+        return len(self._parts)
 
     def _next_part(self) -> None:
         self.close()
@@ -100,6 +106,10 @@ def _write_weight(name: str, source: WeightSource, shards: _GroupShards, plan: Q
                   report: WeightsReport, chunk_bytes: int) -> dict[str, Any]:
     """Encode one weight into ``shards`` and return its manifest entry; its array dies with this frame."""
     array = _load(name, source)
+    nan = nan_note(name, array)
+    if nan:
+        report.notes.append(nan)
+        log.warning("%s", nan)
     dtype = tfjs_dtype(array.dtype, name=name)
     source_dtype = dtype_name(array.dtype)
     if source_dtype != dtype:
@@ -154,6 +164,7 @@ def write_weights(groups: Iterable[WeightGroup], out_dir: str | os.PathLike[str]
     manifest: list[dict[str, Any]] = []
     seen: set[str] = set()
     shards: _GroupShards | None = None
+    progress = current_progress()
     try:
         for group_index, group in enumerate(groups, start=1):
             shards = _GroupShards(out, group_index, shard_size, created)
@@ -165,6 +176,8 @@ def write_weights(groups: Iterable[WeightGroup], out_dir: str | os.PathLike[str]
                 seen.add(name)
                 entries.append(_write_weight(name, source, shards, plan, report, chunk_bytes))
                 del item, source
+                progress.advance(report.total_bytes + shards.nbytes,
+                                 detail=f"{report.weight_count + len(entries)} tensors, shard {shards.shard_count}")
             paths = shards.finish()
             report.weight_count += len(entries)
             report.total_bytes += shards.nbytes

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,20 +53,31 @@ def graph_def_json(graph: Graph) -> dict[str, Any]:
     return topology
 
 
-def _tensor_info(value: Value) -> dict[str, Any]:
+def _tensor_info(value: Value, resource_id: int | None = None) -> dict[str, Any]:
     info: dict[str, Any] = {"name": value.tensor_name}
     if value.dtype is not None:
         info["dtype"] = value.dtype.tf_name
     if value.shape is not None:
         info["tensorShape"] = shape_json(value.shape)
+    if resource_id is not None:
+        info["resourceId"] = resource_id
     return info
 
 
 def signature_json(graph: Graph) -> dict[str, Any]:
+    ids = graph.resource_ids
     return {
-        "inputs": {key: _tensor_info(v) for key, v in graph.inputs.items()},
-        "outputs": {key: _tensor_info(v) for key, v in graph.outputs.items()},
+        "inputs": {key: _tensor_info(v, ids.get(key)) for key, v in graph.inputs.items()},
+        "outputs": {key: _tensor_info(v, ids.get(key)) for key, v in graph.outputs.items()},
     }
+
+
+def all_weights(graph: Graph) -> Iterator[tuple[str, np.ndarray | LazyArray]]:
+    """The graph's weights, then its library functions' and its initializer's (one group, as TF.js expects)."""
+    yield from graph.weights()
+    yield from graph.library_weights.items()
+    if graph.initializer is not None:
+        yield from graph.initializer.weights()
 
 
 def model_json(graph: Graph, weights_manifest: list[dict[str, Any]], options: ConvertOptions) -> dict[str, Any]:
@@ -78,6 +90,9 @@ def model_json(graph: Graph, weights_manifest: list[dict[str, Any]], options: Co
         "weightsManifest": weights_manifest,
         "signature": signature_json(graph),
     }
+    if graph.initializer is not None:  # resources (hash tables) TF.js creates once at load time
+        doc["modelInitializer"] = graph_def_json(graph.initializer)
+        doc["initializerSignature"] = {"outputs": signature_json(graph.initializer)["outputs"]}
     metadata = {**graph.metadata, **options.metadata}
     if metadata:
         doc["userDefinedMetadata"] = metadata
@@ -86,8 +101,15 @@ def model_json(graph: Graph, weights_manifest: list[dict[str, Any]], options: Co
 
 def write_model_json(doc: dict[str, Any], folder: Path) -> Path:
     path = folder / MODEL_JSON
+    try:
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as err:  # NaN/Infinity in a config taken from the input: not representable in JSON
+        from ..errors import InputError
+
+        raise InputError(f"the model's configuration holds a value JSON cannot represent ({err})",
+                         hint="TF.js reads model.json as strict JSON; fix the value in the source model") from None
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(doc, f, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        f.write(text)
     return path
 
 
@@ -100,5 +122,7 @@ class GraphModelWriter(Writer):
 
     def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
         model.validate()
-        return write_weights_then_json([model.weights()], staging_dir, options,
+        if model.initializer is not None:
+            model.initializer.validate()
+        return write_weights_then_json([all_weights(model)], staging_dir, options,
                                        lambda manifest: model_json(model, manifest, options))

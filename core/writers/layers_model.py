@@ -39,7 +39,10 @@ class LayersModelWriter(Writer):
         return isinstance(model, LayersModel)
 
     def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
-        groups = model.weight_groups
+        from ..weights.finite import FiniteWeight
+
+        # NaN/Inf in a layers model's weights is refused when each weight is loaded (docs/reliability.md).
+        groups = [[(name, FiniteWeight(name, source)) for name, source in group] for group in model.weight_groups]
         if not options.split_weights_by_layer:
             groups = [[entry for group in groups for entry in group]]
         return write_weights_then_json(groups, staging_dir, options,

@@ -77,13 +77,19 @@ def _value_code_problems(config: dict[str, Any]) -> list[str]:
 
 
 def check_model_config(model_config: dict[str, Any], *, source: str, keras3: bool,
-                       allow_unsafe: bool = False) -> None:
-    """Raise UnsafeInputError for code, else InputError for TF.js gaps, each naming every offender."""
+                       allow_unsafe: bool = False, output_format: str = "tfjs_layers_model") -> None:
+    """Raise UnsafeInputError for code, else InputError for TF.js gaps, each naming every offender.
+
+    For a graph model (``output_format="tfjs_graph_model"``) only code matters (the model's own ops
+    run, not TF.js's layer classes), and ``allow_unsafe`` lets it through: Keras then loads the file.
+    """
+    layers_model = output_format != "tfjs_graph_model"
     keras3_style = keras3 or "module" in model_config
     code: list[str] = []
     gaps: list[str] = []
     for layer in iter_layers(model_config):
         where = f"layer {layer.qualified_name!r} ({layer.class_name})"
+        _check_input_shapes(layer.config, where, source)
         problem = _layer_code_problem(layer, keras3_style)
         if problem:
             code.append(f"{where}: {problem}")
@@ -94,23 +100,46 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
             gaps.append(f"{where}: TF.js 4.22 has no {cls} layer")
             continue
         gaps += [f"{where}: {p}" for p in option_problems(cls, layer.config, keras3=keras3)]
-    if code:
-        _raise_code(code, source, allow_unsafe)
-    if gaps:
+    if code and (layers_model or not allow_unsafe):
+        _raise_code(code, source, allow_unsafe, layers_model)
+    if gaps and layers_model:
         raise InputError(f"{source} uses {_count(gaps, 'layer feature')} that TF.js 4.22's layers API lacks:\n"
                          + _bullets(gaps), hint=GRAPH_MODEL_HINT)
 
 
-def _raise_code(code: list[str], source: str, allow_unsafe: bool) -> None:
+def _check_input_shapes(config: dict[str, Any], where: str, source: str) -> None:
+    """Declared input shapes hold None or non-negative integers (a corrupt or hand-edited config otherwise)."""
+    for key in ("batch_shape", "batch_input_shape", "input_shape"):
+        shape = config.get(key)
+        if shape is None:
+            continue
+        if not _valid_shape(shape):
+            raise InputError(f"{source}: {where} has an invalid {key} {shape!r}; expected a list of "
+                             "non-negative integers or null", hint="the file is corrupt or was edited by hand")
+
+
+def _valid_shape(shape: Any) -> bool:
+    """A list of None / non-negative ints, or a list of such lists (layers with several inputs)."""
+    if not isinstance(shape, list):
+        return False
+    return all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
+               or (isinstance(d, list) and _valid_shape(d)) for d in shape)
+
+
+def _raise_code(code: list[str], source: str, allow_unsafe: bool, layers_model: bool) -> None:
     message = (f"{source} contains {_count(code, 'piece')} of Python code or custom classes, "
-               f"which tfjsconv never loads or runs:\n" + _bullets(code))
-    if allow_unsafe:
-        raise UnsafeInputError(message, hint=(
-            "--allow_unsafe_deserialization is not yet supported for Keras files, and could not help a "
-            "layers model anyway: TF.js cannot run Python. Rebuild these parts from built-in Keras layers."))
-    raise UnsafeInputError(message, hint=(
-        "rebuild these parts from built-in Keras layers; --allow_unsafe_deserialization (only for files "
-        "you trust) is not yet supported for Keras files"))
+               f"which tfjsconv does not load or run unless told to:\n" + _bullets(code))
+    graph_flags = "--output_format=tfjs_graph_model --allow_unsafe_deserialization"
+    if layers_model and allow_unsafe:
+        hint = ("a layers model cannot hold Python code (TF.js cannot run Python); for a file you trust, "
+                f"{graph_flags} lets Keras load it and traces the code into TF ops")
+    elif layers_model:
+        hint = ("rebuild these parts from built-in Keras layers; or, only for a file you trust, "
+                f"{graph_flags} lets Keras load it (running its code) and traces it into TF ops")
+    else:
+        hint = ("only for a file you trust: --allow_unsafe_deserialization lets Keras load it (running its code; "
+                "custom classes must be importable and registered with Keras)")
+    raise UnsafeInputError(message, hint=hint)
 
 
 def _count(items: list[str], noun: str) -> str:

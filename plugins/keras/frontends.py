@@ -1,11 +1,15 @@
-"""The ``keras`` (``.h5``) and ``keras_keras`` (``.keras``) frontends: files -> TF.js layers models.
+"""The ``keras`` (``.h5``) and ``keras_keras`` (``.keras``) frontends: files -> TF.js layers or graph models.
 
-Both read the files with h5py alone (never TensorFlow or Keras), refuse code and TF.js gaps with
-one message (:mod:`.checks`), translate the config (:mod:`.translate`) and hand the weights to the
-writer as lazy arrays, so the weights stream from the file into the shards one at a time.
+Layers models (the default) are made from the files with h5py alone (never TensorFlow or Keras):
+code and TF.js gaps are refused with one message (:mod:`.checks`), the config is translated
+(:mod:`.translate`) and the weights go to the writer as lazy arrays, so they stream from the file
+into the shards one at a time. Graph models (``--output_format=tfjs_graph_model``) need Keras and
+TensorFlow: after the same code check, Keras loads the file in safe mode and the SavedModel
+plugin traces it (:mod:`.keras_graph`).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +18,8 @@ from typing import Any
 import numpy as np
 from tfjsconv.errors import InputError, UsageError
 from tfjsconv.frontend import Frontend, as_path
-from tfjsconv.model import LayersModel
+from tfjsconv.ir import Graph
+from tfjsconv.model import LayersModel, Model
 from tfjsconv.options import ConvertOptions
 
 from .checks import check_model_config
@@ -22,6 +27,7 @@ from .configs import keras_major
 from .translate import to_tfjs_model_config
 
 H5_SUFFIXES = (".h5", ".hdf5")
+GRAPH_MODEL = "tfjs_graph_model"
 
 
 def _input_path(source: Any, frontend: str) -> Path:
@@ -34,41 +40,91 @@ def _input_path(source: Any, frontend: str) -> Path:
     return path
 
 
-def build_layers_model(model_config: Any, *, source: str, keras_version: str, backend: str,
-                       options: ConvertOptions, training_config: dict[str, Any] | None = None) -> LayersModel:
-    """Check and translate a model config (weights are attached by the caller once this passed)."""
+@dataclasses.dataclass
+class KerasFileInfo:
+    """What a Keras file says about its model, read without its weights."""
+
+    model_config: dict[str, Any]
+    keras_version: str
+    backend: str = "tensorflow"
+    training_config: dict[str, Any] | None = None
+
+    @property
+    def keras3(self) -> bool:
+        return keras_major(self.keras_version) >= 3
+
+
+def _checked_config(model_config: Any, source: str) -> dict[str, Any]:
     if not isinstance(model_config, dict) or not isinstance(model_config.get("class_name"), str):
         raise InputError(f"{source}: the model config is not a Keras model config")
-    keras3 = keras_major(keras_version) >= 3
-    check_model_config(model_config, source=source, keras3=keras3, allow_unsafe=options.allow_unsafe_deserialization)
+    return model_config
+
+
+def build_layers_model(info: KerasFileInfo, *, source: str, options: ConvertOptions) -> LayersModel:
+    """Check and translate a model config (weights are attached by the caller once this passed)."""
+    try:  # the config is untrusted JSON: a wrong type or a missing key anywhere means a malformed file
+        check_model_config(info.model_config, source=source, keras3=info.keras3,
+                           allow_unsafe=options.allow_unsafe_deserialization)
+        model_config = to_tfjs_model_config(info.model_config, keras3=info.keras3)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:
+        raise InputError(f"{source}: the model config is malformed ({type(err).__name__}: {str(err)[:200]})",
+                         hint="the file is corrupt or was edited; if Keras saved it as is, this is a tfjsconv "
+                              "bug: rerun with --debug and report it") from err
     return LayersModel(
-        model_config=to_tfjs_model_config(model_config, keras3=keras3),
+        model_config=model_config,
         weight_groups=[],
-        keras_version=keras_version,
-        backend=backend,
-        training_config=training_config,
+        keras_version=info.keras_version,
+        backend=info.backend,
+        training_config=info.training_config,
     )
 
 
 class _KerasFileFrontend(Frontend):
-    """What both Keras file frontends share: the output format and Keras as the reference."""
+    """What both Keras file frontends share: the graph-model path, and Keras as the reference."""
 
-    output_formats = ("tfjs_layers_model",)
+    output_formats = ("tfjs_layers_model", GRAPH_MODEL)
+
+    def read_info(self, path: Path) -> KerasFileInfo:
+        raise NotImplementedError
+
+    def load_layers_model(self, path: Path, options: ConvertOptions) -> LayersModel:
+        raise NotImplementedError
+
+    def load(self, source: Any, options: ConvertOptions) -> Model:
+        path = _input_path(source, self.name)
+        if options.output_format == GRAPH_MODEL:
+            return self.load_graph_model(path, options)
+        return self.load_layers_model(path, options)
+
+    def load_graph_model(self, path: Path, options: ConvertOptions) -> Graph:
+        from .keras_graph import graph_from_keras_file
+
+        info = self.read_info(path)
+        allow_unsafe = options.allow_unsafe_deserialization
+        check_model_config(info.model_config, source=str(path), keras3=info.keras3, allow_unsafe=allow_unsafe,
+                           output_format=GRAPH_MODEL)
+        return graph_from_keras_file(path, keras3=info.keras3, options=options)
+
+    def describe(self, source: Any, options: ConvertOptions) -> dict[str, Any]:
+        info = self.read_info(_input_path(source, self.name))
+        return {"keras_version": info.keras_version, "model_class": info.model_config.get("class_name")}
 
     def reference(self, source: Any, inputs: Mapping[str, np.ndarray],
                   options: ConvertOptions) -> dict[str, np.ndarray]:
-        """Keras's own outputs; the file must pass the conversion's checks first (no code reaches Keras)."""
-        from .reference import keras_reference
+        """Keras's own outputs; the file must pass the code checks first (no code reaches Keras)."""
+        from .reference import keras_reference, load_keras_model
 
-        model = self.load(source, options)
-        return keras_reference(_input_path(source, self.name), inputs, keras3=keras_major(model.keras_version) >= 3)
+        path = _input_path(source, self.name)
+        info = self.read_info(path)
+        check_model_config(info.model_config, source=str(path), keras3=info.keras3, output_format=GRAPH_MODEL)
+        return keras_reference(load_keras_model(path, keras3=info.keras3), inputs)
 
 
 class KerasH5Frontend(_KerasFileFrontend):
     """Whole-model HDF5 files from Keras 2 (tf_keras) or Keras 3 (``model.save("m.h5")``)."""
 
     name = "keras"
-    description = "Keras .h5 model (Keras 2 or 3), read with h5py alone"
+    description = "Keras .h5 model (Keras 2 or 3): layers model with h5py alone, or graph model"
 
     def detect(self, source: Any) -> bool:
         from .h5source import has_hdf5_magic
@@ -76,27 +132,43 @@ class KerasH5Frontend(_KerasFileFrontend):
         path = as_path(source)
         return path is not None and path.is_file() and (path.suffix.lower() in H5_SUFFIXES or has_hdf5_magic(path))
 
-    def load(self, source: Any, options: ConvertOptions) -> LayersModel:
-        from .h5_weights import h5_weight_groups
-        from .h5source import H5Source, attr_text
+    def read_info(self, path: Path) -> KerasFileInfo:
+        from .h5source import H5Source
 
-        path = _input_path(source, self.name)
         h5 = H5Source(path)
         try:
-            root = h5.file
-            config_text = attr_text(root, "model_config")
-            if config_text is None:
-                raise _not_a_model(path, root)
-            model_config = _parse_json(config_text, f"{path}: model_config")
-            weights_group = root.get("model_weights", root)
-            keras_version = attr_text(root, "keras_version") or attr_text(weights_group, "keras_version") or "2"
-            backend = attr_text(root, "backend") or attr_text(weights_group, "backend") or "tensorflow"
-            training_text = attr_text(root, "training_config")
-            training_config = _parse_json(training_text, "") if training_text else None
-            model = build_layers_model(model_config, source=str(path), keras_version=keras_version,
-                                       backend=backend, options=options,
-                                       training_config=training_config if isinstance(training_config, dict) else None)
-            model.weight_groups = h5_weight_groups(h5, model_config, keras3=keras_major(keras_version) >= 3)
+            return self._info(h5)
+        finally:
+            h5.close()
+
+    @staticmethod
+    def _info(h5: Any) -> KerasFileInfo:
+        from .h5source import attr_text
+
+        root = h5.file
+        config_text = attr_text(root, "model_config")
+        if config_text is None:
+            raise _not_a_model(h5.path, root)
+        model_config = _checked_config(_parse_json(config_text, f"{h5.path}: model_config"), str(h5.path))
+        weights_group = root.get("model_weights", root)
+        training_text = attr_text(root, "training_config")
+        training_config = _parse_json(training_text, "") if training_text else None
+        return KerasFileInfo(
+            model_config=model_config,
+            keras_version=attr_text(root, "keras_version") or attr_text(weights_group, "keras_version") or "2",
+            backend=attr_text(root, "backend") or attr_text(weights_group, "backend") or "tensorflow",
+            training_config=training_config if isinstance(training_config, dict) else None,
+        )
+
+    def load_layers_model(self, path: Path, options: ConvertOptions) -> LayersModel:
+        from .h5_weights import h5_weight_groups
+        from .h5source import H5Source
+
+        h5 = H5Source(path)
+        try:
+            info = self._info(h5)
+            model = build_layers_model(info, source=str(path), options=options)
+            model.weight_groups = h5_weight_groups(h5, info.model_config, keras3=info.keras3)
         except BaseException:
             h5.close()
             raise
@@ -107,22 +179,30 @@ class KerasV3Frontend(_KerasFileFrontend):
     """Keras 3 ``.keras`` archives (config.json + metadata.json + model.weights.h5)."""
 
     name = "keras_keras"
-    description = "Keras 3 .keras archive, read with zipfile and h5py alone"
+    description = "Keras 3 .keras archive: layers model with zipfile and h5py alone, or graph model"
 
     def detect(self, source: Any) -> bool:
         path = as_path(source)
         return path is not None and path.is_file() and path.suffix.lower() == ".keras"
 
-    def load(self, source: Any, options: ConvertOptions) -> LayersModel:
+    def read_info(self, path: Path) -> KerasFileInfo:
+        from .keras_archive import read_keras_archive
+
+        return self._info(read_keras_archive(path, with_weights=False), path)
+
+    @staticmethod
+    def _info(archive: Any, path: Path) -> KerasFileInfo:
+        return KerasFileInfo(model_config=_checked_config(archive.config, str(path)),
+                             keras_version=str(archive.metadata.get("keras_version") or "3"))
+
+    def load_layers_model(self, path: Path, options: ConvertOptions) -> LayersModel:
         from .keras_archive import read_keras_archive
         from .v3_weights import v3_weight_groups
 
-        path = _input_path(source, self.name)
         archive = read_keras_archive(path)
         try:
-            keras_version = str(archive.metadata.get("keras_version") or "3")
-            model = build_layers_model(archive.config, source=str(path), keras_version=keras_version,
-                                       backend="tensorflow", options=options)
+            info = self._info(archive, path)
+            model = build_layers_model(info, source=str(path), options=options)
             if archive.weights is not None:
                 model.weight_groups = v3_weight_groups(archive.weights, archive.config)
         except BaseException:
@@ -135,10 +215,10 @@ class KerasV3Frontend(_KerasFileFrontend):
 def _parse_json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:  # RecursionError: nested too deeply
         if not what:
             return None
-        raise InputError(f"{what} is not valid JSON: {err}") from None
+        raise InputError(f"{what} is not valid JSON: {str(err)[:200]}") from None
 
 
 def _not_a_model(path: Path, root: Any) -> InputError:

@@ -70,9 +70,15 @@ class H5Source:
             ds = self.file[path]
             shape, dtype = tuple(int(d) for d in ds.shape), np.dtype(ds.dtype)
             offset = ds.id.get_offset()
-            end = None if offset is None else offset + ds.id.get_storage_size()
+            stored = ds.id.get_storage_size()
+            end = None if offset is None else offset + stored
+            compressed = bool(ds.compression) or ds.id.get_create_plist().get_nfilters() > 0
         except Exception as err:
             raise InputError(f"{self.display}: cannot read weight {path!r}: {_reason(err)}") from None
+        needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if not compressed and stored < needed:  # unwritten chunks would be invented (fill value), maybe terabytes
+            raise InputError(f"{self.display}: weight {path!r} has shape {list(shape)} ({needed} bytes) but the file "
+                             f"holds fewer bytes for it ({stored})", hint=CORRUPT_HINT)
         if end is not None and end > self._size:
             raise InputError(f"{self.display} is truncated: weight {path!r} ends at byte {end}, "
                              f"but the file has {self._size} bytes", hint="copy or save the file again")

@@ -59,8 +59,9 @@ def unsafe_member_names(names: list[str]) -> list[str]:
     return bad
 
 
-def read_keras_archive(path: Path, *, display: str | None = None,
-                       max_weights_bytes: int = MAX_WEIGHTS_BYTES) -> KerasArchive:
+def read_keras_archive(path: Path, *, display: str | None = None, max_weights_bytes: int = MAX_WEIGHTS_BYTES,
+                       with_weights: bool = True) -> KerasArchive:
+    """The archive's config and metadata, and (``with_weights``) its weights file, opened from a private copy."""
     display = display or str(path)
     try:
         archive = zipfile.ZipFile(path)
@@ -85,7 +86,7 @@ def read_keras_archive(path: Path, *, display: str | None = None,
         config = _read_json(archive, members[CONFIG_NAME], display)
         metadata = _read_json(archive, members[METADATA_NAME], display) if METADATA_NAME in members else {}
         weights = None
-        if WEIGHTS_NAME in members:
+        if with_weights and WEIGHTS_NAME in members:
             weights = _extract_weights(archive, members[WEIGHTS_NAME], display, max_weights_bytes)
     if not isinstance(config, dict) or not isinstance(metadata, dict):
         raise InputError(f"{display}: {CONFIG_NAME} and {METADATA_NAME} must hold JSON objects")
@@ -96,8 +97,8 @@ def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo, display: str) ->
     data = _read_limited(archive, info, display, MAX_JSON_BYTES)
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{display}: {info.filename} is not valid JSON: {err}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:  # RecursionError: nested too deeply
+        raise InputError(f"{display}: {info.filename} is not valid JSON: {str(err)[:200]}") from None
 
 
 def _read_limited(archive: zipfile.ZipFile, info: zipfile.ZipInfo, display: str, limit: int) -> bytes:

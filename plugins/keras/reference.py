@@ -1,13 +1,15 @@
-"""Reference outputs from Keras itself, for ``tfjsconv verify model.h5 web_model/``.
+"""Loading a Keras file with Keras itself: for reference outputs (``tfjsconv verify``) and graph models.
 
 This is the one place the plugin imports Keras (Keras 3 for Keras 3 files, tf_keras for Keras 2
-files), and only after the file passed the same checks as a conversion: no Lambda layer or custom
-class reaches Keras's loader, and Keras 3 loads with ``safe_mode=True`` besides.
+files), and only after the file passed the code checks of :mod:`.checks`: no Lambda layer or custom
+class reaches Keras's loader unless the user passed ``--allow_unsafe_deserialization``. Keras
+loads in its safe mode besides (Keras 3 for every file, tf_keras for ``.keras`` archives).
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +17,52 @@ import numpy as np
 from tfjsconv.errors import InputError
 
 
-def _import_keras(keras3: bool) -> Any:
+def import_keras(keras3: bool) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     name = "keras" if keras3 else "tf_keras"
     try:
         return __import__(name)
     except ImportError:
         package = "keras (Keras 3) with a backend such as tensorflow" if keras3 else "tf_keras (Keras 2)"
-        raise InputError(f"computing reference outputs for this file needs {package}",
+        raise InputError(f"loading this file with Keras needs {package}",
                          hint="pip install " + ("keras tensorflow" if keras3 else "tf_keras")) from None
 
 
-def keras_reference(path: Path, inputs: Mapping[str, np.ndarray], *, keras3: bool) -> dict[str, np.ndarray]:
-    """Run the model in ``path`` with Keras on ``inputs`` (keyed by input layer name)."""
-    keras = _import_keras(keras3)
-    extra = {"safe_mode": True} if keras3 else {}
-    model = keras.models.load_model(path, compile=False, **extra)
-    names = [str(getattr(t, "name", "")).split(":")[0] for t in model.inputs]
+@contextlib.contextmanager
+def _keras3_safe_mode(safe: bool) -> Iterator[None]:
+    """Keras 3's safe mode for every loader it has (its legacy .h5 loader ignores ``safe_mode=``)."""
+    try:
+        from keras.src.saving.serialization_lib import SafeModeScope
+    except ImportError:  # pragma: no cover - older Keras 3
+        yield
+        return
+    with SafeModeScope(safe):
+        yield
+
+
+def load_keras_model(path: Path, *, keras3: bool, allow_unsafe: bool = False) -> Any:
+    """The Keras model in ``path``, uncompiled; Keras errors become one :class:`InputError`."""
+    keras = import_keras(keras3)
+    safe = not allow_unsafe
+    try:
+        if keras3:
+            with _keras3_safe_mode(safe):
+                return keras.models.load_model(path, compile=False, safe_mode=safe)
+        extra = {"safe_mode": safe} if path.suffix.lower() == ".keras" else {}
+        return keras.models.load_model(path, compile=False, **extra)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, ImportError, NotImplementedError) as err:
+        text = (str(err).strip() or type(err).__name__).splitlines()[0][:400]
+        raise InputError(f"{'Keras 3' if keras3 else 'tf_keras'} could not load {path}: {text}",
+                         hint="custom classes must be importable and registered with Keras") from None
+
+
+def input_names(model: Any) -> list[str]:
+    return [str(getattr(t, "name", "")).split(":")[0] for t in model.inputs]
+
+
+def keras_reference(model: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run ``model`` on ``inputs`` (keyed by input layer name; any name for a single input)."""
+    names = input_names(model)
     if len(names) == 1 and len(inputs) == 1:
         arrays = list(inputs.values())
     else:

@@ -63,8 +63,8 @@ TFOpLambda SlicingOpLambda TorchModuleWrapper UnitNormalization UpSampling1D UpS
 ZeroPadding3D
 """.split())
 
-GRAPH_MODEL_HINT = ("a graph model (--output_format=tfjs_graph_model) runs the model's own ops instead of "
-                    "TF.js's re-implementations of Keras layers; tfjsconv cannot yet write one from Keras files")
+GRAPH_MODEL_HINT = ("use --output_format=tfjs_graph_model: a graph model runs the model's own TF ops instead of "
+                    "TF.js's re-implementations of Keras layers (needs TensorFlow and Keras installed)")
 
 
 def tfjs_activation(name: str, *, keras3: bool) -> tuple[str | None, str | None]:

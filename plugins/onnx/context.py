@@ -181,11 +181,26 @@ class NodeContext:
         name = self.name if label is None else f"{self.name}/{label}"
         return self.graph.add_op(op, inputs, attrs, name=self._tr.node_name(name), dtype=dtype, shape=shape)
 
+    def multi_op(self, op: str, inputs: Sequence[Value], attrs: dict[str, Any] | None, num_outputs: int, *,
+                 dtypes: Sequence[DType | None] | None = None, label: str | None = None) -> list[Value]:
+        """Add a node with ``num_outputs`` outputs (Split, TopKV2, Unpack …); returns them all."""
+        attrs = dict(attrs or {})
+        in_dtype = inputs[0].dtype if inputs else None
+        if "T" not in attrs and in_dtype is not None and _has_t_attr(op):
+            attrs["T"] = in_dtype
+        name = self.name if label is None else f"{self.name}/{label}"
+        node = self.graph.add_node(op, inputs, attrs, name=self._tr.node_name(name), num_outputs=num_outputs)
+        outs = [node.output(k) for k in range(num_outputs)]
+        for k, out in enumerate(outs):
+            out.dtype = dtypes[k] if dtypes is not None else in_dtype
+        return outs
+
     def make_const(self, value: Any, *, label: str = "const", dtype: Any = None) -> Value:
         """An IR Const (int64 narrowed to int32 with a range check, float64 to float32)."""
         from .dtypes import narrow
 
-        array = np.asarray(value, dtype=dtype)
+        lazy = dtype is None and not isinstance(value, np.ndarray) and hasattr(value, "load")
+        array = value if lazy else np.asarray(value, dtype=dtype)  # an ExternalArray stays unread
         array = narrow(array, f"constant {label!r} of ONNX node {self.name!r}", self._tr.notes)
         return self.graph.const(array, name=self._tr.node_name(f"{self.name}/{label}"))
 

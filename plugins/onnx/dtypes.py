@@ -46,6 +46,13 @@ def onnx_elem_to_numpy(elem_type: int) -> np.dtype | None:
 
 def narrow(array: np.ndarray, what: str, notes: set[str] | None = None) -> np.ndarray:
     """``array`` in a dtype TF.js stores; integers are range-checked, float64/float16 recorded in ``notes``."""
+    if not isinstance(array, np.ndarray) and hasattr(array, "load"):  # an ExternalArray: stay lazy
+        if array.dtype.kind == "f" and array.dtype != np.float32:
+            if notes is not None:
+                notes.add(f"{array.dtype} weights stored as float32")
+            return array.astype(np.float32)
+        if array.dtype.kind not in "iu" or array.dtype == np.int32:
+            return array
     array = np.asarray(array)
     kind = array.dtype.kind
     if kind in "iu" and array.dtype != np.int32:

@@ -40,24 +40,29 @@ class OnnxFrontend(Frontend):
         return path.suffix.lower() == ".onnx" or looks_like_onnx(path)
 
     def load(self, source: Any, options: ConvertOptions) -> Graph:
-        from tfjsconv.plugin_manager import get_plugin_manager
-
         from .reading import read_model
-        from .translate import Translator
 
         path = _path(source)
-        model = read_model(path)
-        # Mappings are looked up now, not at import: plugins registered since (even in-process) count.
-        registry = options.registry or get_plugin_manager().registry
-        translator = Translator(model, options, registry.op_mappings, base_dir=path.parent,
-                                input_layout=str(options.extra.get("input_layout") or "nchw").lower())
-        return translator.run()
+        return translate_model(read_model(path), options, base_dir=path.parent)
 
     def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
         from .reference import layout_from_model_dir, run_onnxruntime
 
         layout = options.extra.get("input_layout") or layout_from_model_dir(options.extra.get("model_dir"))
         return run_onnxruntime(_path(source), inputs, input_layout=str(layout).lower() if layout else None)
+
+
+def translate_model(model: Any, options: ConvertOptions, *, base_dir: Path) -> Graph:
+    """An already-read (and version-checked) ModelProto as an IR graph; the PyTorch frontend uses this too."""
+    from tfjsconv.plugin_manager import get_plugin_manager
+
+    from .translate import Translator
+
+    # Mappings are looked up now, not at import: plugins registered since (even in-process) count.
+    registry = options.registry or get_plugin_manager().registry
+    translator = Translator(model, options, registry.op_mappings, base_dir=base_dir,
+                            input_layout=str(options.extra.get("input_layout") or "nchw").lower())
+    return translator.run()
 
 
 def _path(source: Any) -> Path:

@@ -1,7 +1,7 @@
 """Reading an ``.onnx`` file into a checked ModelProto, with clear errors for bad files.
 
-External-data initializers are not read here: the loader maps them from their files on demand
-(``numpy.memmap``), so a large model's weights are read once, when the writer copies them.
+External-data initializers are not read here: they become :class:`~.external.ExternalArray`
+LazyArrays, so a large model's weights are read once, when the writer copies them.
 """
 from __future__ import annotations
 
@@ -39,7 +39,22 @@ def read_model(path: Path) -> Any:
         raise InputError(f"{path} is not an ONNX model (no IR version or graph)",
                          hint="the file may be truncated or another format; --input_format chooses the frontend")
     check_versions(model, path)
+    check_text_fields(model, path)
     return model
+
+
+def check_text_fields(model: Any, path: Path) -> None:
+    """Refuse names that are not UTF-8 (protobuf then hands out bytes, which nothing downstream expects)."""
+    g = model.graph
+    texts = [model.producer_name, model.producer_version, model.domain, g.name,
+             *(imp.domain for imp in model.opset_import)]
+    for node in g.node:
+        texts += [node.name, node.op_type, node.domain, *node.input, *node.output, *(a.name for a in node.attribute)]
+    texts += [t.name for t in g.initializer] + [v.name for v in (*g.input, *g.output, *g.value_info)]
+    bad = [t for t in texts if not isinstance(t, str)]
+    if bad:
+        raise InputError(f"{path} holds {len(bad)} name(s) that are not valid UTF-8 text (e.g. {bad[0][:40]!r})",
+                         hint="the file is corrupt; re-export the model")
 
 
 def checker_note(model: Any) -> str | None:
@@ -95,13 +110,20 @@ def infer_shapes(model: Any) -> tuple[Any, str | None]:
         return model, f"ONNX shape inference failed ({type(err).__name__}: {err}); shapes are partly unknown"
 
 
-def initializer_array(tensor: Any, base_dir: Path) -> np.ndarray:
-    """An initializer as numpy; external data is memory-mapped from its file rather than read."""
+def initializer_array(tensor: Any, base_dir: Path) -> Any:
+    """An initializer as numpy, or as an ExternalArray (read only when written) for external data."""
     from onnx import numpy_helper
     from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
+    if any(d < 0 for d in tensor.dims):
+        raise InputError(f"initializer {tensor.name!r} has a negative dimension in its shape {list(tensor.dims)}",
+                         hint="the file is corrupt or was not written by an ONNX exporter")
     if not uses_external_data(tensor):
-        return numpy_helper.to_array(tensor)
+        try:
+            return numpy_helper.to_array(tensor)
+        except (ValueError, TypeError, OverflowError) as err:  # data and dims disagree
+            raise InputError(f"initializer {tensor.name!r} is corrupt: its data does not fit its shape "
+                             f"{list(tensor.dims)} ({str(err)[:200]})") from None
     info = ExternalDataInfo(tensor)
     location = (base_dir / info.location).resolve()
     if base_dir.resolve() not in location.parents and location != base_dir.resolve():
@@ -126,4 +148,6 @@ def initializer_array(tensor: Any, base_dir: Path) -> np.ndarray:
                          f"its shape {list(shape)} needs (truncated file?)")
     if count == 0:
         return np.zeros(shape, dtype=dtype)
-    return np.memmap(location, dtype=dtype.newbyteorder("<"), mode="r", offset=offset, shape=shape)
+    from .external import ExternalArray
+
+    return ExternalArray(location, offset, dtype, shape)

@@ -106,6 +106,8 @@ class Translator:
             value = helper.get_attribute_value(attr)
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
+            elif isinstance(value, list) and value and isinstance(value[0], bytes):
+                value = [v.decode("utf-8", "replace") for v in value]
             attrs[attr.name] = value
         return attrs
 
@@ -192,12 +194,13 @@ class Translator:
         dtype = ir_dtype(np_dtype)
         if dtype is None:
             raise InputError(f"graph input {name!r} is not a tensor of a type TF.js supports")
+        if shape is not None and any(d is not None and d < 0 for d in shape):
+            raise InputError(f"graph input {name!r} has a negative dimension in its shape {list(shape)}")
         perm = layout.channels_last(4) if self.input_layout == "nhwc" and shape is not None and len(shape) == 4 else None
         value = self.graph.placeholder(self.graph.unique_name(sanitize(name)), dtype, layout.permute(shape, perm),
                                        key=name)
         self.tensors[name] = Tensor(name, value=value, perm=perm, dtype=np_dtype, shape=shape)
-        if shape is not None and len(shape) == 4:
-            layouts["inputs"][name] = "NHWC" if perm else "NCHW"
+        layouts["inputs"][name] = _layout_name(perm, None if shape is None else len(shape))
 
     def _add_output(self, name: str, layouts: dict[str, dict[str, str]]) -> None:
         t = self.tensors.get(name)
@@ -208,8 +211,7 @@ class Translator:
             rank = len(t.value.shape)
         target = layout.channels_last(4) if self.input_layout == "nhwc" and rank == 4 else None
         self.graph.set_output(name, self.view(t, target))
-        if rank == 4:
-            layouts["outputs"][name] = "NHWC" if target else "NCHW"
+        layouts["outputs"][name] = _layout_name(target, rank)
 
     def _translate(self, node: Any, index: int, unsupported: dict[str, list[str]],
                    failures: list[TfjsconvError], used: set[str]) -> None:
@@ -228,7 +230,8 @@ class Translator:
                                  "(the graph is not in topological order or is incomplete)")
             inputs.append(self.tensors[input_name])
         present = [t for t in inputs if t is not None]
-        if present and all(t.const is not None for t in present):  # folded even without a mapping
+        if (present and all(t.const is not None for t in present)  # folded even without a mapping,
+                and all(isinstance(t.const, np.ndarray) for t in present)):  # but external weights stay unread
             folded = try_fold(node, [t.const if t is not None else None for t in inputs], self.opsets)
             if folded is not None:
                 for out_name, array in zip(node.output, folded):
@@ -239,10 +242,11 @@ class Translator:
         entry = lookup(self.op_mappings, domain, node.op_type)
         fn = entry.function if entry is not None else None
         if isinstance(fn, VersionedMapping) and not fn.supports(opset):
-            unsupported.setdefault(f"{op_label} (opset {opset}; mapped from opset {fn.min_opset})", []).append(name)
+            unsupported.setdefault(f"{op_label} (opset {opset}; mapped from opset {fn.min_opset})", []).append(
+                describe_node(node, name))
             fn = None
         elif fn is None:
-            unsupported.setdefault(op_label, []).append(name)
+            unsupported.setdefault(op_label, []).append(describe_node(node, name))
         if fn is None or any(t is not None and not t.known for t in inputs):
             self._mark_unknown(node)
             return
@@ -291,6 +295,9 @@ class Translator:
             if tp is None or not tp.HasField("tensor_type") or not tp.tensor_type.HasField("shape"):
                 continue
             dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tp.tensor_type.shape.dim)
+            known = self.inferred_shape(name)
+            if known is not None and len(known) == len(dims):  # keep what whole-model inference knew
+                dims = tuple(k if k is not None else d for k, d in zip(known, dims))
             self._info[name] = (onnx_elem_to_numpy(tp.tensor_type.elem_type) or self.inferred_dtype(name), dims)
 
     def _mark_unknown(self, node: Any) -> None:
@@ -332,6 +339,24 @@ class Translator:
         if value.dtype is None:
             value.dtype = ir_dtype(np_dtype)
         return Tensor(name, value=value, perm=perm, dtype=np_dtype, shape=shape)
+
+
+def _layout_name(perm: Perm, rank: int | None) -> str:
+    """What model.json records per input/output: NCHW/NHWC for images, "ONNX" (as exported) otherwise."""
+    if rank == 4:
+        return "NHWC" if perm else "NCHW"
+    return "ONNX"
+
+
+def describe_node(node: Any, name: str) -> str:
+    """The node's name, with the torch module it came from when the exporter recorded it."""
+    for prop in getattr(node, "metadata_props", ()):
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            scopes = [s.strip(" '\"") for s in prop.value.strip("[]").split(",")]
+            path = ".".join(s for s in scopes[-2:-1] if s)  # the last scope is the op itself
+            if path:
+                return f"{name} (torch module {path})"
+    return name
 
 
 def _unknown(shape: tuple | None) -> bool:

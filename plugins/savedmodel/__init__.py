@@ -1,4 +1,20 @@
 """TensorFlow frontends: SavedModel, frozen GraphDef and TF Hub module folders (needs TensorFlow).
 
-Not implemented yet; the plugin is registered so that the entry point and `tfjsconv plugins` work.
+This module only declares hooks; TensorFlow is imported when one of these formats is loaded, so
+``tfjsconv --help`` and the ONNX/Keras paths stay light. The Python API for live TF objects
+(concrete functions, Keras models) is :mod:`tfjsconv.plugins.savedmodel.api`.
 """
+from __future__ import annotations
+
+from typing import Callable
+
+from tfjsconv.hookspecs import hookimpl
+
+
+@hookimpl
+def register_frontends(register: Callable) -> None:
+    from .frontends import FrozenModelFrontend, SavedModelFrontend, TfHubFrontend
+
+    register(SavedModelFrontend())
+    register(FrozenModelFrontend())
+    register(TfHubFrontend())

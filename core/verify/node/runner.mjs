@@ -295,8 +295,9 @@ async function runBackend(tf, backend, modelJSON, handler, request) {
     }
     entry.times_ms = times;
     entry.mode = runnable.mode;
+    entry.info = await backendInfo(tf, backend);
     entry.outputs = [];
-    for (let i = 0; i < first.length; i++) {
+    for (let i = 0; i < (request.write_outputs === false ? 0 : first.length); i++) {
       const [name, tensor] = first[i];
       const ext = tensor.dtype === 'string' ? 'json' : 'bin';
       const file = path.join(request.output_dir, `${backend}-output${i}.${ext}`);
@@ -313,6 +314,17 @@ async function runBackend(tf, backend, modelJSON, handler, request) {
     try { runnable?.dispose(); } catch { /* already failed */ }
   }
   return entry;
+}
+
+/** Facts that explain a backend's speed (wasm: SIMD and threads). */
+async function backendInfo(tf, backend) {
+  const info = {};
+  if (backend === 'wasm') {
+    for (const [key, flag] of [['simd', 'WASM_HAS_SIMD_SUPPORT'], ['threads', 'WASM_HAS_MULTITHREAD_SUPPORT']]) {
+      try { info[key] = await tf.env().getAsync(flag); } catch { /* flag unknown in this version */ }
+    }
+  }
+  return info;
 }
 
 function loadTfjs(runtimeDir) {
@@ -339,7 +351,12 @@ async function main() {
   const { modelJSON, handler } = localModel(tf, request.model_dir);
   fs.mkdirSync(request.output_dir, { recursive: true });
 
-  const result = { tfjs_version: tf.version?.tfjs ?? null, backends: {} };
+  const result = {
+    tfjs_version: tf.version?.tfjs ?? null,
+    environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`,
+                   cpu: `${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}` },
+    backends: {},
+  };
   for (const backend of request.backends) {
     if (backend === 'wasm' && !tf.findBackendFactory('wasm')) {
       try {

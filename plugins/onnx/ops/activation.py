@@ -134,3 +134,65 @@ def softmax_v13(ctx: NodeContext) -> Laid:
     return _softmax_last(ctx, tf_op, norm_axis(ctx, int(ctx.attr("axis", -1)), ctx.rank(0)))
 
 
+@onnx_op("Gelu", since=20)
+def gelu(ctx: NodeContext) -> Laid:
+    """0.5 x (1 + erf(x / sqrt 2)), or with approximate="tanh" 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    x, perm = ctx.input_laid(0)
+    if ctx.attr("approximate", "none") == "tanh":
+        cube = ctx.op("Mul", [ctx.op("Square", [x], label="square"), x], label="cube")
+        inner = ctx.op("AddV2", [x, ctx.op("Mul", [cube, ctx.scalar_like(0.044715, x, label="c")], label="cube_c")],
+                       label="inner")
+        inner = ctx.op("Mul", [inner, ctx.scalar_like(float(np.sqrt(2.0 / np.pi)), x, label="k")], label="scaled")
+        core = ctx.op("Tanh", [inner], label="tanh")
+    else:
+        core = ctx.op("Erf", [ctx.op("Mul", [x, ctx.scalar_like(float(1.0 / np.sqrt(2.0)), x, label="rsqrt2")],
+                                     label="scaled")], label="erf")
+    one_plus = ctx.op("AddV2", [core, ctx.scalar_like(1.0, x, label="one")], label="one_plus")
+    half_x = ctx.op("Mul", [x, ctx.scalar_like(0.5, x, label="half")], label="half_x")
+    return ctx.laid(ctx.op("Mul", [half_x, one_plus]), perm)
+
+
+@onnx_op("Selu", since=6)
+def selu(ctx: NodeContext) -> Laid:
+    alpha, gamma = float(ctx.attr("alpha", 1.67326319217681884765625)), float(ctx.attr("gamma", 1.05070102214813232421875))
+    if abs(alpha - 1.6732632423543772) < 1e-6 and abs(gamma - 1.0507009873554805) < 1e-6:
+        return unary(ctx, "Selu")
+    x, perm = ctx.input_laid(0)  # gamma * (alpha * elu(x) below zero, x above)
+    elu = ctx.op("Elu", [x], label="elu")
+    neg = ctx.op("Mul", [ctx.op("Minimum", [elu, ctx.scalar_like(0.0, x, label="zero")], label="negative"),
+                         ctx.scalar_like(alpha, x, label="alpha")], label="scaled_negative")
+    pos = ctx.op("Relu", [x], label="positive")
+    return ctx.laid(ctx.op("Mul", [ctx.op("AddV2", [pos, neg], label="sum"), ctx.scalar_like(gamma, x, label="gamma")]),
+                    perm)
+
+
+@onnx_op("Mish", since=18)
+def mish(ctx: NodeContext) -> Laid:
+    x, perm = ctx.input_laid(0)
+    return ctx.laid(ctx.op("Mul", [x, ctx.op("Tanh", [ctx.op("Softplus", [x], label="softplus")], label="tanh")]), perm)
+
+
+@onnx_op("Softsign")
+def softsign(ctx: NodeContext) -> Laid:
+    x, perm = ctx.input_laid(0)
+    denom = ctx.op("AddV2", [ctx.op("Abs", [x], label="abs"), ctx.scalar_like(1.0, x, label="one")], label="denom")
+    return ctx.laid(ctx.op("RealDiv", [x, denom]), perm)
+
+
+@onnx_op("ThresholdedRelu", since=10)
+def thresholded_relu(ctx: NodeContext) -> Laid:
+    x, perm = ctx.input_laid(0)
+    above = ctx.op("Greater", [x, ctx.scalar_like(float(ctx.attr("alpha", 1.0)), x, label="alpha")], dtype=DType.BOOL,
+                   label="above")
+    zeros = ctx.op("ZerosLike", [x], label="zeros")
+    return ctx.laid(ctx.op("SelectV2", [above, x, zeros], {"T": x.dtype}, dtype=x.dtype), perm)
+
+
+@onnx_op("Celu", since=12)
+def celu(ctx: NodeContext) -> Laid:
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)) = alpha * elu(x / alpha) for alpha > 0."""
+    alpha = float(ctx.attr("alpha", 1.0))
+    x, perm = ctx.input_laid(0)
+    y = ctx.op("Elu", [ctx.op("Mul", [x, ctx.scalar_like(1.0 / alpha, x, label="inv_alpha")], label="scaled")],
+               label="elu")
+    return ctx.laid(ctx.op("Mul", [y, ctx.scalar_like(alpha, x, label="alpha")]), perm)

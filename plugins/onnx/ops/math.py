@@ -6,17 +6,19 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
+from .. import layout
 from ..context import Laid, NodeContext, Tensor
 from ..dtypes import ir_dtype
 from ..mapping import onnx_op
-from .common import binary, common_layout, reduce, unary
+from .common import binary, common_layout, norm_axis, reduce, unary
 
 _BINARY = {"Add": "AddV2", "Sub": "Sub", "Mul": "Mul", "Div": "RealDiv"}
 _COMPARE = {"Equal": "Equal", "Greater": "Greater", "Less": "Less", "GreaterOrEqual": "GreaterEqual",
             "LessOrEqual": "LessEqual", "And": "LogicalAnd", "Or": "LogicalOr", "Xor": "NotEqual"}
 _UNARY = {"Sqrt": "Sqrt", "Exp": "Exp", "Log": "Log", "Neg": "Neg", "Abs": "Abs", "Erf": "Erf", "Floor": "Floor",
           "Ceil": "Ceil", "Reciprocal": "Reciprocal", "Sin": "Sin", "Cos": "Cos", "Sign": "Sign", "Round": "Round",
-          "Not": "LogicalNot"}
+          "Not": "LogicalNot", "Tan": "Tan", "Asin": "Asin", "Acos": "Acos", "Atan": "Atan", "Sinh": "Sinh",
+          "Cosh": "Cosh", "Asinh": "Asinh", "Acosh": "Acosh", "Atanh": "Atanh", "IsNaN": "IsNan"}
 _VARIADIC = {"Sum": "AddV2", "Max": "Maximum", "Min": "Minimum", "Mean": "AddV2"}
 
 
@@ -84,6 +86,8 @@ def cast(ctx: NodeContext) -> Laid:
     x, perm = ctx.input_laid(0)
     if x.dtype == target:
         return ctx.laid(x, perm)
+    if target == DType.BOOL:  # x != 0: TF.js-wasm's Cast to bool keeps values other than 0 and 1
+        return ctx.laid(ctx.op("NotEqual", [x, ctx.scalar_like(0, x, label="zero")], dtype=DType.BOOL), perm)
     return ctx.laid(ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": target, "Truncate": False}, dtype=target), perm)
 
 
@@ -129,9 +133,13 @@ def gemm(ctx: NodeContext) -> Value:
     trans_a, trans_b = bool(ctx.attr("transA", 0)), bool(ctx.attr("transB", 0))
     a = ctx.input(0)
     b_const = ctx.const(1)
-    if b_const is not None and alpha != 1.0:
-        b = ctx.make_const((b_const * alpha).astype(b_const.dtype), label="scaled_B")
-        alpha = 1.0
+    if b_const is not None and (alpha != 1.0 or trans_b):  # scale and transpose a constant B in numpy
+        if alpha != 1.0:
+            b_const = (np.asarray(b_const) * alpha).astype(b_const.dtype)
+        if trans_b:
+            b_const = b_const.transpose()
+        b = ctx.make_const(b_const, label="B")
+        alpha, trans_b = 1.0, False
     else:
         b = ctx.input(1)
     has_c = ctx.has_input(2)
@@ -155,21 +163,56 @@ def gemm(ctx: NodeContext) -> Value:
 
 
 # -- reductions -----------------------------------------------------------------------------------
-_REDUCE = {"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max", "ReduceMin": "Min", "ReduceProd": "Prod"}
+_REDUCE = {"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max", "ReduceMin": "Min", "ReduceProd": "Prod",
+           "ReduceL1": "Sum", "ReduceL2": "Sum", "ReduceSumSquare": "Sum", "ReduceLogSum": "Sum",
+           "ReduceLogSumExp": "Sum"}
+#: What a reduction does to its input first, and to the reduced result.
+_BEFORE = {"ReduceL1": "Abs", "ReduceL2": "Square", "ReduceSumSquare": "Square"}
+_AFTER = {"ReduceL2": "Sqrt", "ReduceLogSum": "Log"}
+
+
+def _reduce(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid:
+    """Sum/Mean/Max/… and the composite reductions (L1, L2, sum of squares, log-sum, log-sum-exp)."""
+    op = ctx.op_type
+    if op not in _BEFORE and op not in _AFTER and op != "ReduceLogSumExp":
+        return reduce(ctx, _REDUCE[op], axes, keepdims)
+    rank = ctx.rank(0)
+    full_axes = list(range(rank)) if axes is None else sorted({norm_axis(ctx, int(a), rank) for a in axes})
+    x, perm = ctx.input_laid(0)
+    ir_axes = sorted(layout.ir_axis(perm, a) for a in full_axes)
+    out_perm = perm if keepdims else layout.after_removing(perm, rank, full_axes)
+
+    def reduced(value: Value, tf_op: str, keep: bool, label: str) -> Value:
+        return ctx.op(tf_op, [value, ctx.ints(ir_axes, label=f"{label}/axes")],
+                      {"keep_dims": keep, "Tidx": DType.INT32}, label=label)
+
+    if op == "ReduceLogSumExp":  # max-shifted for stability: m + log(sum(exp(x - m)))
+        peak = reduced(x, "Max", True, "peak")
+        total = reduced(ctx.op("Exp", [ctx.op("Sub", [x, peak], label="shifted")], label="exp"), "Sum", keepdims, "sum")
+        if not keepdims:
+            peak = ctx.op("Squeeze", [peak], {"squeeze_dims": ir_axes}, label="peak_flat")
+        return ctx.laid(ctx.op("AddV2", [ctx.op("Log", [total], label="log"), peak]), out_perm)
+    if op in _BEFORE:
+        x = ctx.op(_BEFORE[op], [x], label="before")
+    out = reduced(x, "Sum", keepdims, "sum")
+    if op in _AFTER:
+        out = ctx.op(_AFTER[op], [out])
+    return ctx.laid(out, out_perm)
 
 
 @onnx_op(*_REDUCE, since=1)
 def reduce_axes_attr(ctx: NodeContext) -> Laid:
     axes = ctx.attr("axes")
-    return reduce(ctx, _REDUCE[ctx.op_type], None if axes is None else list(axes), bool(ctx.attr("keepdims", 1)))
+    return _reduce(ctx, None if axes is None else list(axes), bool(ctx.attr("keepdims", 1)))
 
 
 @onnx_op("ReduceSum", since=13)
-@onnx_op("ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", since=18)
+@onnx_op("ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+         "ReduceLogSum", "ReduceLogSumExp", since=18)
 def reduce_axes_input(ctx: NodeContext) -> Laid | Tensor:
     axes = ctx.require_const(1, "axes").reshape(-1).tolist() if ctx.has_input(1) else []
     if not axes:
         if ctx.attr("noop_with_empty_axes", 0):
             return ctx.tensor(0)
         axes = None
-    return reduce(ctx, _REDUCE[ctx.op_type], axes, bool(ctx.attr("keepdims", 1)))
+    return _reduce(ctx, axes, bool(ctx.attr("keepdims", 1)))

@@ -15,6 +15,7 @@ from ..mapping import onnx_op
 from .common import reduce
 
 NHWC = layout.channels_last(4)
+NWC = layout.channels_last(3)
 
 
 # -- padding ----------------------------------------------------------------------------------------
@@ -73,39 +74,64 @@ def _spatial(ctx: NodeContext) -> list[int | None]:
 # -- convolution ------------------------------------------------------------------------------------
 @onnx_op("Conv")
 def conv(ctx: NodeContext) -> Laid:
-    """Conv2D / DepthwiseConv2dNative (NHWC, HWIO / HWCM filters); other groups as Split + Conv2D + Concat."""
-    if ctx.rank(0) != 4:
-        raise ctx.error(f"only 2-D convolutions (rank-4 inputs) are supported, got rank {ctx.rank(0)}")
+    """Conv2D / DepthwiseConv2dNative (NHWC, HWIO / HWCM filters); other groups as Split + Conv2D + Concat.
+
+    1-D convolutions run as 2-D ones over a height of 1 (NWC inside); 3-D ones as Conv3D (NDHWC).
+    """
+    rank = ctx.rank(0)
+    if rank == 5:
+        from .conv_nd import conv3d
+
+        return conv3d(ctx)
+    if rank not in (3, 4):
+        raise ctx.error(f"only 1-D, 2-D and 3-D convolutions are supported, got rank {rank}")
     weight = ctx.require_const(1, "the weight")
-    out_ch, in_per_group, kh, kw = weight.shape
+    one_d = rank == 3
+    n = rank - 2
     group = int(ctx.attr("group", 1))
-    strides = [int(s) for s in ctx.attr("strides", [1, 1])]
-    dilations = [int(d) for d in ctx.attr("dilations", [1, 1])]
+    kernel = list(weight.shape[2:])
+    strides = [int(s) for s in ctx.attr("strides", [1] * n)]
+    dilations = [int(d) for d in ctx.attr("dilations", [1] * n)]
     if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
         raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
     sizes = _spatial(ctx)
-    begin, end = onnx_pads(ctx, sizes, [kh, kw], strides, dilations)
+    begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
+    if one_d:  # [N, C, W] as [N, 1, W, C]: a 2-D convolution over a height of 1
+        weight = weight[:, :, None, :]
+        kernel, strides, dilations, sizes = [1, *kernel], [1, *strides], [1, *dilations], [1, *sizes]
+        begin, end = [0 if begin[0] != -1 else -1, *begin], [0 if end[0] != -1 else -1, *end]
+        x = ctx.op("ExpandDims", [ctx.input_as(0, NWC), ctx.make_const(np.int32(1), label="height_axis")],
+                   label="as_2d")
+    else:
+        x = ctx.input_as(0, NHWC)
+    y = conv2d_nhwc(ctx, x, weight, group, strides, dilations, begin, end, sizes,
+                    label="conv" if ctx.has_input(2) or one_d else None)
+    if one_d:
+        y = ctx.op("Squeeze", [y], {"squeeze_dims": [1]}, label="as_1d" if ctx.has_input(2) else None)
+    if ctx.has_input(2):
+        y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
+    return ctx.laid(y, NWC if one_d else NHWC)
+
+
+def conv2d_nhwc(ctx: NodeContext, x: Value, weight: np.ndarray, group: int, strides: Sequence[int],
+                dilations: Sequence[int], begin: Sequence[int], end: Sequence[int], sizes: Sequence[int | None],
+                *, label: str | None) -> Value:
+    """An ONNX OIHW 2-D convolution of an NHWC value (no bias)."""
+    out_ch, in_per_group, kh, kw = weight.shape
     padding = tf_padding(sizes, [kh, kw], strides, dilations, begin, end)
     attrs = {"strides": [1, *strides, 1], "dilations": [1, *dilations, 1], "data_format": "NHWC",
              "padding": padding or "EXPLICIT"}
     if padding is None:
         attrs["explicit_paddings"] = [0, 0, begin[0], end[0], begin[1], end[1], 0, 0]
-    x = ctx.input_as(0, NHWC)
     channels = in_per_group * group
-    label = "conv" if ctx.has_input(2) else None
     if group == 1:
         filt = ctx.make_const(weight.transpose(2, 3, 1, 0), label="filter")
-        y = ctx.op("Conv2D", [x, filt], {**attrs, "use_cudnn_on_gpu": True}, label=label)
-    elif in_per_group == 1 and out_ch % group == 0:
+        return ctx.op("Conv2D", [x, filt], {**attrs, "use_cudnn_on_gpu": True}, label=label)
+    if in_per_group == 1 and out_ch % group == 0:
         mult = out_ch // group
         filt = ctx.make_const(weight.reshape(group, mult, kh, kw).transpose(2, 3, 0, 1), label="filter")
-        y = ctx.op("DepthwiseConv2dNative", [x, filt], attrs, label=label)
-    else:
-        y = _grouped_conv(ctx, x, weight, group, channels, attrs, label)
-    if ctx.has_input(2):
-        bias = ctx.input(2)
-        y = ctx.op("BiasAdd", [y, bias], {"data_format": "NHWC"})
-    return ctx.laid(y, NHWC)
+        return ctx.op("DepthwiseConv2dNative", [x, filt], attrs, label=label)
+    return _grouped_conv(ctx, x, weight, group, channels, attrs, label)
 
 
 def _grouped_conv(ctx: NodeContext, x: Value, weight: np.ndarray, group: int, channels: int,

@@ -250,6 +250,25 @@ def pad(ctx: NodeContext) -> Laid:
             out = ctx.op("PadV2", [x, paddings, ctx.scalar_like(value, x, label="value")], {"Tpaddings": DType.INT32})
     elif mode == "reflect":
         out = ctx.op("MirrorPad", [x, paddings], {"mode": "REFLECT", "Tpaddings": DType.INT32})
+    elif mode == "edge":
+        out = _edge_pad(ctx, x, perm, rank, begin, end)
     else:
-        raise ctx.error(f"pad mode {mode!r} is not supported (constant and reflect are)")
+        raise ctx.error(f"pad mode {mode!r} is not supported (constant, reflect and edge are)")
     return ctx.laid(out, perm)
+
+
+def _edge_pad(ctx: NodeContext, x: Value, perm: layout.Perm, rank: int, begin: list[int], end: list[int]) -> Value:
+    """Edge padding as one GatherV2 per padded axis, with indices that repeat the first and last element."""
+    dims = ctx.shape(0)
+    padded = [a for a in range(rank) if begin[a] or end[a]]
+    if dims is None or any(dims[a] is None for a in padded):
+        raise ctx.error("edge padding needs the padded axes' sizes")
+    for k, a in enumerate(padded):
+        n = int(dims[a])
+        index = np.concatenate([np.zeros(begin[a], np.int32), np.arange(n, dtype=np.int32),
+                                np.full(end[a], n - 1, np.int32)])
+        x = ctx.op("GatherV2", [x, ctx.make_const(index, label=f"edge{a}"),
+                                ctx.make_const(np.int32(layout.ir_axis(perm, a)), label=f"edge_axis{a}")],
+                   {"batch_dims": 0, "Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32},
+                   label=None if k == len(padded) - 1 else f"edge_pad{a}")
+    return x

@@ -1,0 +1,114 @@
+"""Inspecting a source model (any format a frontend reads) through that frontend.
+
+The frontend loads the model exactly as ``convert`` would (so inspect never executes code a
+conversion would refuse), then the IR graph or layers model is summarized. No weight bytes are
+read: lazy weights report their shape and dtype.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..ir import Graph
+from ..model import LayersModel
+from ..options import ConvertOptions
+from .tfjs_model import layer_histogram, layouts_from_metadata
+from .weights import WeightInfo, summarize
+
+
+def _dtype_name(dtype: Any) -> str:
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
+
+
+def _weight_info(name: str, array: Any) -> WeightInfo:
+    dtype = getattr(array, "dtype", None)
+    name_of = "string" if dtype is not None and np.dtype(dtype).kind in "OSU" else _dtype_name(dtype)
+    return WeightInfo(name, tuple(int(d) for d in array.shape), name_of)
+
+
+def _graph_signature(graph: Graph) -> dict[str, list[dict[str, Any]]]:
+    layouts = layouts_from_metadata(graph.metadata)
+
+    def entry(side: str, key: str, value: Any) -> dict[str, Any]:
+        doc: dict[str, Any] = {"name": key, "dtype": value.dtype.short_name if value.dtype else None,
+                               "shape": None if value.shape is None else list(value.shape)}
+        if (side, key) in layouts:
+            doc["layout"] = layouts[(side, key)]
+        return doc
+
+    return {"inputs": [entry("inputs", k, v) for k, v in graph.inputs.items()],
+            "outputs": [entry("outputs", k, v) for k, v in graph.outputs.items()]}
+
+
+def _layers_signature(model: LayersModel) -> dict[str, list[dict[str, Any]]]:
+    from ..verify.inputs import _layers_inputs
+
+    config = model.model_config
+    inputs = [{"name": name, "dtype": dtype.short_name, "shape": None if shape is None else list(shape)}
+              for name, (dtype, shape) in _layers_inputs(config).items()]
+    layers = config.get("config", {}).get("layers", [])
+    if config.get("class_name") == "Sequential":
+        names = [layers[-1]["config"].get("name")] if layers else []
+    else:
+        names = [entry[0] for entry in config.get("config", {}).get("output_layers", [])]
+    return {"inputs": inputs, "outputs": [{"name": n, "dtype": None, "shape": None} for n in names]}
+
+
+def _unsupported(graph: Graph, registry: Any) -> dict[str, list[str]]:
+    from ..ops.registry import OpRegistry
+
+    return OpRegistry.builtin().with_custom(registry.ops).unsupported(graph, strip_debug_ops=True)
+
+
+def _optimize(graph: Graph, options: ConvertOptions, registry: Any) -> None:
+    """Run the conversion's passes, so the histogram shows the ops TF.js would get."""
+    from ..passes import PassManager, select_passes
+
+    passes = select_passes(registry.passes, level=options.optimization_level, skip=options.skip_passes, options=options)
+    PassManager(passes).run(graph)
+
+
+def inspect_source(source: str | Path, *, input_format: str | None = None, depth: int = 1,
+                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The inspect document of a source model (schema: docs/inspect.md)."""
+    from ..conversion import select_frontend
+    from ..plugin_manager import get_plugin_manager
+
+    registry = get_plugin_manager().registry
+    frontend = select_frontend(source, input_format, registry)
+    options = ConvertOptions(input_format=frontend.name, extra=dict(extra or {}), registry=registry)
+    model = frontend.load(source, options)
+    result: dict[str, Any] = {
+        "path": str(source),
+        "kind": "source",
+        "format": frontend.name,
+        "model_type": "layers-model" if isinstance(model, LayersModel) else "graph-model",
+        "generated_by": model.generated_by,
+        "converted_by": None,
+    }
+    if isinstance(model, Graph):
+        _optimize(model, options, registry)
+        result["signature"] = _graph_signature(model)
+        histogram = model.op_histogram()
+        result["ops"] = {"nodes": sum(histogram.values()), "histogram": histogram,
+                         "unsupported": _unsupported(model, registry)}
+        weights = [_weight_info(name, array) for name, array in model.weights()]
+    else:
+        result["signature"] = _layers_signature(model)
+        histogram = layer_histogram(model.model_config)
+        result["layers"] = {"count": sum(histogram.values()), "histogram": histogram}
+        weights = [_weight_info(name, array) for group in model.weight_groups for name, array in group]
+        result["details_keras"] = {"keras_version": model.keras_version, "backend": model.backend}
+    result["weights"] = summarize(weights, depth=depth)
+    result["shards"] = []
+    details = dict(frontend.describe(source, options) or {})
+    details.update(result.pop("details_keras", {}))
+    if isinstance(model, Graph) and model.metadata:
+        details.setdefault("metadata", model.metadata)
+    result["details"] = details
+    return result

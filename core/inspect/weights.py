@@ -1,0 +1,85 @@
+"""Weight statistics for ``tfjsconv inspect``: totals by dtype and by layer (name prefix).
+
+Works from shapes and dtypes only, so inspecting a model never reads its weight bytes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from typing import Any
+
+#: Bytes per element of the dtypes weights are stored in (strings have no fixed size).
+ITEMSIZE = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4, "int16": 2,
+            "int8": 1, "uint64": 8, "uint32": 4, "uint16": 2, "uint8": 1, "bool": 1, "complex64": 8,
+            "complex128": 16}
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightInfo:
+    """One weight as inspect sees it: no values, just what it costs."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    #: The dtype of the stored bytes when quantized (``uint8``, ``uint16``, ``float16``), else None.
+    quantized_as: str | None = None
+
+    @property
+    def parameters(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int | None:
+        size = ITEMSIZE.get(self.quantized_as or self.dtype)
+        return None if size is None else self.parameters * size
+
+
+def layer_prefix(name: str, depth: int = 1) -> str:
+    """The layer a weight belongs to: its first ``depth`` ``/``-separated parts (``dense/kernel`` ->
+    ``dense``), or for dotted names (PyTorch: ``features.0.weight``) everything before the last dot."""
+    if "/" in name:
+        parts = name.split("/")
+        return "/".join(parts[:min(depth, len(parts) - 1)])
+    if "." in name:
+        return name.rsplit(".", 1)[0]
+    return name
+
+
+def summarize(weights: Iterable[WeightInfo], *, depth: int = 1) -> dict[str, Any]:
+    """The ``weights`` section of the inspect document (see docs/inspect.md for the schema)."""
+    by_dtype: dict[tuple[str, str | None], dict[str, Any]] = {}
+    by_prefix: dict[str, dict[str, Any]] = {}
+    count = parameters = nbytes = 0
+    unknown_size = 0
+    for w in weights:
+        count += 1
+        parameters += w.parameters
+        size = w.nbytes
+        if size is None:
+            unknown_size += 1
+        else:
+            nbytes += size
+        row = by_dtype.setdefault((w.dtype, w.quantized_as), {
+            "dtype": w.dtype, "stored_as": w.quantized_as or w.dtype, "count": 0, "parameters": 0, "bytes": 0})
+        row["count"] += 1
+        row["parameters"] += w.parameters
+        row["bytes"] += size or 0
+        prefix = layer_prefix(w.name, depth)
+        group = by_prefix.setdefault(prefix, {"prefix": prefix, "count": 0, "parameters": 0, "bytes": 0,
+                                              "dtypes": [], "quantized_as": []})
+        group["count"] += 1
+        group["parameters"] += w.parameters
+        group["bytes"] += size or 0
+        if w.dtype not in group["dtypes"]:
+            group["dtypes"].append(w.dtype)
+        if w.quantized_as and w.quantized_as not in group["quantized_as"]:
+            group["quantized_as"].append(w.quantized_as)
+    return {
+        "count": count,
+        "parameters": parameters,
+        "bytes": nbytes,
+        "unsized": unknown_size,
+        "by_dtype": sorted(by_dtype.values(), key=lambda r: -r["bytes"]),
+        "by_prefix": sorted(by_prefix.values(), key=lambda r: (-r["bytes"], r["prefix"])),
+    }

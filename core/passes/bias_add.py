@@ -1,0 +1,91 @@
+"""``Add``/``AddV2`` of a per-channel constant after a conv or matmul becomes ``BiasAdd``.
+
+Then a ``BiasAdd`` (or such an ``Add``) on top of another ``BiasAdd`` is merged into one, so
+``Conv → BiasAdd → Add(shift)`` (what BatchNorm folding leaves behind) ends as ``Conv → BiasAdd``,
+ready for fusion. The constant must broadcast along the channel (last) axis only and not add
+dimensions: ``(C,)``, ``(1, 1, 1, C)`` or a scalar, which becomes a length-C vector.
+"""
+from __future__ import annotations
+
+from ..dtypes import DType
+from ..ir import Graph, Node, Value
+from . import Pass
+from .graph_edit import Uses, attr_text, channel_vector, const_array, make_const, rewrite
+
+#: Ops whose last output axis is the channel axis, with where to read the channel count.
+LINEAR_OPS = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
+
+
+def output_channels(node: Node) -> int | None:
+    """Channel count of a conv/matmul with a constant weight (None when unknown)."""
+    weight = const_array(node.inputs[1]) if len(node.inputs) > 1 else None
+    if weight is None or weight.ndim not in (2, 4):
+        return None
+    if node.op == "Conv2D" and weight.ndim == 4:
+        return int(weight.shape[3])
+    if node.op == "DepthwiseConv2dNative" and weight.ndim == 4:
+        return int(weight.shape[2] * weight.shape[3])
+    if node.op == "MatMul" and weight.ndim == 2:
+        return int(weight.shape[0] if node.attrs.get("transpose_b") else weight.shape[1])
+    return None
+
+
+def producer_channels(value: Value) -> tuple[int, int] | None:
+    """(channels, rank) when ``value`` comes from a conv/matmul or a BiasAdd over one (NHWC)."""
+    node = value.producer
+    if value.index != 0:
+        return None
+    if node.op == "BiasAdd":
+        if attr_text(node, "data_format", "NHWC") != "NHWC":
+            return None
+        bias = const_array(node.inputs[1])
+        inner = producer_channels(node.inputs[0])
+        if bias is None or inner is None:
+            return None
+        return inner
+    if node.op in LINEAR_OPS:
+        if attr_text(node, "data_format", "NHWC") != "NHWC":
+            return None
+        channels = output_channels(node)
+        return None if channels is None else (channels, 2 if node.op == "MatMul" else 4)
+    return None
+
+
+class AddToBiasAdd(Pass):
+    name = "bias_add"
+    level = 1
+    order = 55
+
+    def run(self, graph: Graph) -> int:
+        uses = Uses(graph)
+        changed = 0
+        for node in graph.topological_order():
+            if node.op not in ("Add", "AddV2", "BiasAdd") or len(node.inputs) != 2 or node.control_inputs:
+                continue
+            if node.op == "BiasAdd" and attr_text(node, "data_format", "NHWC") != "NHWC":
+                continue
+            x, c = node.inputs
+            if node.op != "BiasAdd" and const_array(x) is not None and const_array(c) is None:
+                x, c = c, x
+            constant = const_array(c)
+            found = producer_channels(x)
+            if constant is None or found is None or x.dtype not in (None, DType.FLOAT32):
+                continue
+            channels, rank = found
+            vector = channel_vector(constant, channels, rank)
+            if vector is None or vector.dtype.kind != "f":
+                continue
+            vector = vector.astype(x.dtype.numpy if x.dtype else constant.dtype)
+            inner = x.producer
+            if inner.op == "BiasAdd" and uses.only_reader(x) is node and not inner.control_inputs:
+                merged = const_array(inner.inputs[1]) + vector  # (x + b1) + b2 == x + (b1 + b2) up to rounding
+                bias = make_const(graph, merged.astype(vector.dtype), f"{node.name}/bias")
+                uses.drop_reader(x, node)
+                rewrite(node, "BiasAdd", [inner.inputs[0], bias],
+                        {"T": DType.FLOAT32, "data_format": "NHWC"})
+                changed += 1
+            elif node.op != "BiasAdd":
+                bias = make_const(graph, vector, f"{node.name}/bias")
+                rewrite(node, "BiasAdd", [x, bias], {"T": DType.FLOAT32, "data_format": "NHWC"})
+                changed += 1
+        return changed

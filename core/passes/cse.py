@@ -1,0 +1,91 @@
+"""Common-subexpression elimination: two nodes with the same op, inputs and attrs become one.
+
+Small constants with equal dtype, shape and bytes are merged too (shape vectors, axes, scalars
+repeat a lot); big weights are not hashed, to keep the pass cheap. Nodes with control edges,
+placeholders and random/stateful ops are never merged. When one of the duplicates is a graph
+output, that one is kept, so output names do not change.
+"""
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import DType
+from ..ir import Graph, LazyArray, Node, TensorShapeAttr
+from . import Pass
+from .constant_folding import NOT_FOLDABLE
+from .graph_edit import Uses
+
+#: Constants up to this many bytes are compared by value.
+MAX_CONST_BYTES = 1 << 12
+
+
+def _freeze(value: Any) -> Hashable:
+    if isinstance(value, (str, bytes, int, float, bool, DType)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, np.ndarray):
+        if value.nbytes > MAX_CONST_BYTES or value.dtype == object:
+            raise TypeError("too big to compare")
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, LazyArray):
+        raise TypeError("lazy weights are not compared")
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, TensorShapeAttr):
+        return ("shape", value.dims)
+    hash(value)
+    return value
+
+
+def node_key(node: Node) -> Hashable | None:
+    """What makes two nodes compute the same thing, or None when the node must not be merged."""
+    if node.control_inputs or (node.op in NOT_FOLDABLE and node.op != "Const"):
+        return None
+    if node.op == "Const":
+        value = node.attrs.get("value")
+        if not isinstance(value, np.ndarray) or value.nbytes > MAX_CONST_BYTES:
+            return None  # lazy or big weights are not compared
+    try:
+        attrs = _freeze(node.attrs)
+    except TypeError:
+        return None
+    inputs = tuple((id(v.producer), v.index) for v in node.inputs)
+    return node.op, inputs, attrs, len(node.outputs)
+
+
+class EliminateCommonSubexpressions(Pass):
+    name = "cse"
+    level = 1
+    order = 30
+
+    def run(self, graph: Graph) -> int:
+        uses = Uses(graph)
+        seen: dict[Hashable, Node] = {}
+        merged = 0
+        for node in graph.topological_order():
+            if node in uses.control_anchors:
+                continue
+            key = node_key(node)
+            if key is None:
+                continue
+            kept = seen.get(key)
+            if kept is None:
+                seen[key] = node
+                continue
+            node_is_output = any(v in uses.outputs for v in node.outputs)
+            if node_is_output:
+                if any(v in uses.outputs for v in kept.outputs):
+                    continue  # both are outputs: merging would rename one
+                seen[key], kept, node = node, node, kept
+            for value in list(node.outputs):
+                uses.replace(graph, value, kept.output(value.index))
+            for value in node.inputs:
+                uses.drop_reader(value, node)
+            merged += 1
+        return merged

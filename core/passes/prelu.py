@@ -1,0 +1,115 @@
+"""Recognise the ways frameworks spell PReLU and emit one ``Prelu`` (which fusion can then absorb).
+
+``Add(pos, neg)`` (either order) or ``Sub(pos, neg')`` where ``pos`` is ``Relu(x)`` or
+``Maximum(x, 0)`` and the negative part is one of:
+
+- ``Mul(k, Relu(Neg(x)))`` → alpha = −k   (Keras: ``-alpha * relu(-x)`` after constant folding)
+- ``Neg(Mul(a, Relu(Neg(x))))`` → alpha = a
+- ``Mul(a, Minimum(x, 0))`` → alpha = a
+- for ``Sub``: ``Mul(a, Relu(Neg(x)))`` → alpha = a
+
+``a``/``k`` must be constants that broadcast against ``x`` without changing its shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Graph, Node, Value
+from . import Pass
+from .graph_edit import const_array, make_const, rewrite
+from .shapes import infer_shapes
+
+
+def _zero(value: Value) -> bool:
+    array = const_array(value)
+    return array is not None and array.size == 1 and float(array.reshape(-1)[0]) == 0.0
+
+
+def positive_part(value: Value) -> Value | None:
+    node = value.producer
+    if node.op == "Relu":
+        return node.inputs[0]
+    if node.op == "Maximum":
+        a, b = node.inputs
+        return a if _zero(b) else b if _zero(a) else None
+    return None
+
+
+def _const_and_other(node: Node) -> tuple[np.ndarray, Value] | None:
+    if node.op != "Mul":
+        return None
+    a, b = node.inputs
+    for c, other in ((a, b), (b, a)):
+        array = const_array(c)
+        if array is not None:
+            return array, other
+    return None
+
+
+def _relu_of_neg(value: Value) -> Value | None:
+    node = value.producer
+    if node.op == "Relu" and node.inputs[0].producer.op == "Neg":
+        return node.inputs[0].producer.inputs[0]
+    return None
+
+
+def negative_part(value: Value, subtracted: bool) -> tuple[Value, np.ndarray] | None:
+    """(x, alpha) for the forms listed in the module docstring."""
+    node = value.producer
+    if node.op == "Neg" and not subtracted:
+        found = _const_and_other(node.inputs[0].producer)
+        if found is not None and (x := _relu_of_neg(found[1])) is not None:
+            return x, found[0]
+        return None
+    found = _const_and_other(node)
+    if found is None:
+        return None
+    constant, other = found
+    x = _relu_of_neg(other)
+    if x is not None:
+        return x, (constant if subtracted else -constant)
+    inner = other.producer
+    if not subtracted and inner.op == "Minimum":
+        a, b = inner.inputs
+        x = a if _zero(b) else b if _zero(a) else None
+        if x is not None:
+            return x, constant
+    return None
+
+
+def broadcasts_into(small: tuple, shape: tuple | None) -> bool:
+    """Whether ``small`` broadcasts against ``shape`` without changing it (sizes must be known)."""
+    if shape is None or len(small) > len(shape):
+        return False
+    tail = shape[len(shape) - len(small):]
+    return all(a == 1 or a == d for a, d in zip(small, tail))
+
+
+class FusePrelu(Pass):
+    name = "prelu"
+    level = 1
+    order = 50
+
+    def run(self, graph: Graph) -> int:
+        if not any(n.op in ("Relu", "Maximum") for n in graph):
+            return 0
+        shapes = infer_shapes(graph)
+        found = 0
+        for node in graph.topological_order():
+            if node.op not in ("Add", "AddV2", "Sub") or len(node.inputs) != 2 or node.control_inputs:
+                continue
+            orders = [node.inputs] if node.op == "Sub" else [node.inputs, node.inputs[::-1]]
+            for pos, neg in orders:
+                x = positive_part(pos)
+                match = negative_part(neg, node.op == "Sub") if x is not None else None
+                if match is None or match[0] is not x or match[1].dtype.kind != "f":
+                    continue
+                alpha = match[1]
+                if not broadcasts_into(alpha.shape, shapes.get(x)):
+                    continue
+                dtype = x.dtype.numpy if x.dtype is not None else alpha.dtype
+                rewrite(node, "Prelu", [x, make_const(graph, alpha.astype(dtype), f"{node.name}/alpha")],
+                        {"T": x.dtype} if x.dtype is not None else {})
+                found += 1
+                break
+        return found

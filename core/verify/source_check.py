@@ -1,0 +1,164 @@
+"""Verification against the source model: random inputs from the signature, the frontend's reference.
+
+Used by ``tfjsconv verify SOURCE MODEL_DIR`` and ``tfjsconv convert --verify``. For a quantized
+model two questions are kept apart:
+
+* is the *conversion* right? The same source converted without quantization (float32) must match
+  the source within the float32 tolerance; this decides PASS/FAIL;
+* what did *quantization* cost? The quantized model's error against the source is checked with a
+  looser tolerance per quantized dtype (:data:`QUANTIZED_RTOL`, or ``quantized_rtol``), and its
+  error against the float32 model is reported.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import TfjsconvError, UsageError
+from .compare import DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, VerifyReport, compare, verify_model
+from .run import DEFAULT_BACKENDS
+
+#: Default tolerance (relative to max |reference|) for a model quantized to each dtype.
+QUANTIZED_RTOL = {"float16": 1e-2, "uint16": 1e-2, "uint8": 1e-1}
+
+
+@dataclass
+class QuantizationCheck:
+    """The float32 model against the source, and the quantized model against the float32 model."""
+
+    dtypes: list[str]
+    rtol: float
+    float_comparisons: list[OutputComparison] = field(default_factory=list)
+    vs_float: list[OutputComparison] = field(default_factory=list)
+    unavailable: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.unavailable is not None or all(c.passed for c in self.float_comparisons)
+
+    @property
+    def failure(self) -> str:
+        failed = [f"{c.name} [{c.backend}]" for c in self.float_comparisons if not c.passed]
+        return ("the float32 model (same source, not quantized) differs from the source: "
+                + ", ".join(failed) + "; the conversion itself is wrong")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dtypes": list(self.dtypes), "quantized_rtol": self.rtol, "passed": self.passed,
+                "unavailable": self.unavailable,
+                "float32_vs_source": [c.to_json() for c in self.float_comparisons],
+                "quantized_vs_float32": [c.to_json() for c in self.vs_float]}
+
+    def format_lines(self) -> list[str]:
+        from ..cli.report import table
+
+        head = f"quantization ({', '.join(self.dtypes)} weights; quantized model checked with rtol={self.rtol:g}):"
+        if self.unavailable:
+            return [head, f"  float32 comparison unavailable: {self.unavailable}"]
+        rows = []
+        vs_float = {(c.name, c.backend): c for c in self.vs_float}
+        for c in self.float_comparisons:
+            q = vs_float.get((c.name, c.backend))
+            rows.append([c.name, c.backend or "-", _err(c.max_rel_err), "PASS" if c.passed else "FAIL",
+                         _err(q.max_abs_err if q else None), _err(q.max_rel_err if q else None)])
+        text = table(["output", "backend", "float32 vs source", "result", "quantized vs float32 (abs)", "(rel)"], rows)
+        return [head] + ["  " + line for line in text.splitlines()]
+
+
+def _err(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def quantized_dtypes(model_dir: Path) -> list[str]:
+    """The dtypes weights of ``model_dir`` are quantized to (empty when none are)."""
+    doc = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+    found = {w["quantization"]["dtype"] for g in doc.get("weightsManifest") or [] for w in g.get("weights", [])
+             if isinstance(w.get("quantization"), dict) and "dtype" in w["quantization"]}
+    return sorted(found)
+
+
+def source_reference(source: str | Path, model_dir: Path, inputs: Mapping[str, np.ndarray],
+                     input_format: str | None, extra: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """The frontend's own run of ``source`` on ``inputs``."""
+    from ..conversion import select_frontend
+    from ..options import ConvertOptions
+    from ..plugin_manager import get_plugin_manager
+
+    registry = get_plugin_manager().registry
+    frontend = select_frontend(source, input_format, registry)
+    # The frontend may need to know how the model was converted (e.g. ONNX's input layout).
+    options = ConvertOptions(input_format=frontend.name, extra={**(extra or {}), "model_dir": str(model_dir)},
+                             registry=registry)
+    try:
+        return frontend.reference(source, inputs, options)
+    except NotImplementedError as err:
+        raise UsageError(str(err), hint="pass --inputs and --expected instead") from None
+
+
+def verify_against_source(source: str | Path, model_dir: str | Path, *, input_format: str | None = None,
+                          inputs: Mapping[str, np.ndarray] | None = None, seed: int = 0,
+                          backends: Sequence[str] = DEFAULT_BACKENDS, rtol: float = DEFAULT_RTOL,
+                          atol: float = DEFAULT_ATOL, quantized_rtol: float | None = None,
+                          convert_options: Mapping[str, Any] | None = None, quiet: bool = False) -> VerifyReport:
+    """Run ``model_dir`` in TF.js and compare with ``source`` run by its frontend.
+
+    ``convert_options``: the options ``model_dir`` was converted with (``convert --verify`` knows
+    them); a quantized model's float32 twin is converted with the same options minus quantization.
+    """
+    from .inputs import input_specs, random_inputs
+
+    model_dir = Path(model_dir)
+    inputs = dict(inputs) if inputs is not None else random_inputs(input_specs(model_dir), seed=seed)
+    extra = {k: v for k, v in (convert_options or {}).items() if k == "input_layout" and v is not None}
+    expected = source_reference(source, model_dir, inputs, input_format, extra)
+    dtypes = quantized_dtypes(model_dir)
+    if not dtypes:
+        return verify_model(model_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=quiet)
+
+    q_rtol = quantized_rtol if quantized_rtol is not None else max(QUANTIZED_RTOL.get(d, 1e-1) for d in dtypes)
+    report = verify_model(model_dir, inputs, expected, backends=backends, rtol=q_rtol, atol=atol, quiet=quiet)
+    check = QuantizationCheck(dtypes, q_rtol)
+    report.quantization = check
+    if convert_options is None:
+        convert_options = _recorded_options(model_dir)
+    workdir = Path(tempfile.mkdtemp(prefix="tfjsconv-float32-"))
+    try:
+        float_dir = workdir / "float32"
+        try:
+            _convert_float32(source, float_dir, input_format, convert_options)
+        except TfjsconvError as err:
+            check.unavailable = f"converting the source without quantization failed: {err.message}"
+            return report
+        float_report = verify_model(float_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=True)
+        check.float_comparisons = float_report.comparisons
+        for backend, run in report.runs.items():
+            float_run = float_report.runs.get(backend)
+            if run.ok and float_run is not None and float_run.ok:
+                check.vs_float.extend(compare(run.outputs, float_run.outputs, rtol=q_rtol, atol=atol, backend=backend))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+def _recorded_options(model_dir: Path) -> dict[str, Any]:
+    """Conversion options model.json records (today: an NHWC input layout), for the float32 twin."""
+    from ..inspect.tfjs_model import layouts_from_metadata
+
+    doc = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    layouts = layouts_from_metadata(doc.get("userDefinedMetadata"))
+    return {"input_layout": "nhwc"} if any(side == "inputs" and v == "NHWC" for (side, _), v in layouts.items()) else {}
+
+
+def _convert_float32(source: str | Path, out: Path, input_format: str | None,
+                     convert_options: Mapping[str, Any] | None) -> None:
+    from ..conversion import convert
+
+    options = {k: v for k, v in (convert_options or {}).items()
+               if not k.startswith("quantiz") and k not in ("overwrite", "input_format")}
+    convert(source, out, input_format=input_format, **options)

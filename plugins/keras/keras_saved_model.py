@@ -1,0 +1,120 @@
+"""The ``keras_saved_model`` frontend: a tf_keras SavedModel folder (``model.save(dir, save_format="tf")``).
+
+The folder's ``keras_metadata.pb`` holds the model config; it is checked for code (Lambda layers,
+custom classes) *before* tf_keras loads anything, exactly like a ``.h5`` file. Then tf_keras loads
+the folder; a layers model reuses the config translation of the file frontends with the loaded
+weights, a graph model is traced by the SavedModel plugin. Needs TensorFlow and tf_keras. Not
+detected automatically: every Keras SavedModel is also a SavedModel (``tf_saved_model``), so pass
+``--input_format=keras_saved_model``.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tfjsconv.errors import InputError, UsageError
+from tfjsconv.frontend import Frontend, as_path
+from tfjsconv.ir import Graph
+from tfjsconv.model import LayersModel, Model
+from tfjsconv.options import ConvertOptions
+
+from .checks import check_model_config
+from .frontends import GRAPH_MODEL, KerasFileInfo, build_layers_model
+from .tfjs_layers import layer_weight_groups
+
+METADATA_FILE = "keras_metadata.pb"
+
+
+def _folder(source: Any) -> Path:
+    path = as_path(source)
+    if path is None:
+        raise UsageError(f"the keras_saved_model frontend reads folders; got a {type(source).__name__}")
+    if not (path / "saved_model.pb").is_file():
+        raise InputError(f"{path} is not a SavedModel folder (no saved_model.pb)")
+    if not (path / METADATA_FILE).is_file():
+        raise InputError(f"{path} is a SavedModel but not a Keras one (no {METADATA_FILE})",
+                         hint="convert it with --input_format=tf_saved_model")
+    return path
+
+
+def _tuples_as_lists(value: Any) -> Any:
+    """The metadata's ``{"class_name": "__tuple__", "items": [...]}`` as plain lists."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__tuple__" and "items" in value:
+            return [_tuples_as_lists(v) for v in value["items"]]
+        return {k: _tuples_as_lists(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tuples_as_lists(v) for v in value]
+    return value
+
+
+def read_metadata_config(path: Path) -> dict[str, Any]:
+    """The root model's config from ``keras_metadata.pb`` (read with tf_keras's own proto class)."""
+    from .reference import import_keras
+
+    import_keras(keras3=False)
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    metadata = saved_metadata_pb2.SavedMetadata()
+    try:
+        metadata.ParseFromString((path / METADATA_FILE).read_bytes())
+        root = next(node for node in metadata.nodes if node.node_path == "root")
+        doc = json.loads(root.metadata)
+    except (StopIteration, ValueError, OSError) as err:
+        raise InputError(f"{path / METADATA_FILE} is not readable Keras metadata: {err}") from None
+    if not isinstance(doc.get("config"), dict) or not isinstance(doc.get("class_name"), str):
+        raise InputError(f"{path} holds a subclassed Keras model without a config; TF.js layers models need one",
+                         hint="convert it with --output_format=tfjs_graph_model")
+    return _tuples_as_lists({"class_name": doc["class_name"], "config": doc["config"]})
+
+
+def load_keras_saved_model(path: Path, *, allow_unsafe: bool) -> Any:
+    from .reference import load_keras_model
+
+    return load_keras_model(path, keras3=False, allow_unsafe=allow_unsafe)
+
+
+class KerasSavedModelFrontend(Frontend):
+    """tf_keras SavedModel folders -> layers models (the default) or graph models."""
+
+    name = "keras_saved_model"
+    description = "tf_keras SavedModel folder (with keras_metadata.pb); needs TensorFlow and tf_keras"
+    output_formats = ("tfjs_layers_model", GRAPH_MODEL)
+
+    def load(self, source: Any, options: ConvertOptions) -> Model:
+        path = _folder(source)
+        config = read_metadata_config(path)
+        allow_unsafe = options.allow_unsafe_deserialization
+        if options.output_format == GRAPH_MODEL:
+            check_model_config(config, source=str(path), keras3=False, allow_unsafe=allow_unsafe,
+                               output_format=GRAPH_MODEL)
+            return self._graph(path, options)
+        check_model_config(config, source=str(path), keras3=False, allow_unsafe=allow_unsafe)
+        model = load_keras_saved_model(path, allow_unsafe=allow_unsafe)
+        import tf_keras
+
+        saved = json.loads(model.to_json())
+        info = KerasFileInfo(model_config={"class_name": saved["class_name"], "config": saved["config"]},
+                             keras_version=str(saved.get("keras_version") or tf_keras.__version__))
+        layers = build_layers_model(info, source=str(path), options=options)
+        entries = [(w.name.split(":")[0], np.asarray(w.numpy())) for w in model.weights]
+        layers.weight_groups = layer_weight_groups(entries)
+        return layers
+
+    @staticmethod
+    def _graph(path: Path, options: ConvertOptions) -> Graph:
+        from .keras_graph import graph_from_keras_model
+
+        return graph_from_keras_model(load_keras_saved_model(path, allow_unsafe=options.allow_unsafe_deserialization),
+                                      options)
+
+    def reference(self, source: Any, inputs: Mapping[str, np.ndarray],
+                  options: ConvertOptions) -> dict[str, np.ndarray]:
+        from .reference import keras_reference
+
+        path = _folder(source)
+        check_model_config(read_metadata_config(path), source=str(path), keras3=False, output_format=GRAPH_MODEL)
+        return keras_reference(load_keras_saved_model(path, allow_unsafe=False), inputs)

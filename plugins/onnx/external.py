@@ -1,0 +1,132 @@
+"""Initializers stored in external data files, as LazyArrays: read once, when the writer needs them.
+
+A model over 2 GB keeps its weights beside the ``.onnx`` file. Memory-mapping them would leave
+every page the writer touched resident until the conversion ends; an :class:`ExternalArray`
+instead reads its bytes with one positioned read in :meth:`~ExternalArray.load`, and the writer
+drops the result once it is in a shard. Mappings may transpose, reshape or cast it without
+reading (the operations are recorded and replayed on load); anything else (``np.asarray``, maths)
+reads it then.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: How many times any ExternalArray has been read (tests check that nothing is read twice).
+READS: dict[tuple[str, int], int] = {}
+
+
+class ExternalArray:
+    """``shape``/``dtype`` of an external tensor, and :meth:`load` to read it (then apply recorded ops)."""
+
+    def __init__(self, path: Path, offset: int, dtype: np.dtype, shape: Sequence[int],
+                 ops: tuple[Callable[[np.ndarray], np.ndarray], ...] = (), *, base_shape: Sequence[int] | None = None,
+                 base_dtype: np.dtype | None = None) -> None:
+        self.path = Path(path)
+        self.offset = int(offset)
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(int(d) for d in shape)
+        self._ops = ops
+        self._base_shape = tuple(base_shape) if base_shape is not None else self.shape
+        self._base_dtype = np.dtype(base_dtype) if base_dtype is not None else self.dtype
+
+    # -- numpy-like surface -------------------------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def _derive(self, op: Callable[[np.ndarray], np.ndarray], shape: Sequence[int], dtype: Any) -> ExternalArray:
+        return ExternalArray(self.path, self.offset, dtype, shape, (*self._ops, op),
+                             base_shape=self._base_shape, base_dtype=self._base_dtype)
+
+    def transpose(self, *axes: Any) -> ExternalArray:
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        order = tuple(reversed(range(self.ndim))) if not axes else tuple(int(a) for a in axes)
+        return self._derive(lambda a: np.transpose(a, order), [self.shape[a] for a in order], self.dtype)
+
+    def reshape(self, *shape: Any) -> ExternalArray:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        target = _resolve(self.shape, [int(d) for d in shape])
+        return self._derive(lambda a: a.reshape(target), target, self.dtype)
+
+    def astype(self, dtype: Any, copy: bool = True) -> ExternalArray | np.ndarray:
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        return self._derive(lambda a: a.astype(dtype), self.shape, dtype)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return self.load()[index]
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """Maths reads the data: the mapping wants numbers, not a file reference."""
+        inputs = tuple(x.load() if isinstance(x, ExternalArray) else x for x in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self.load()
+        return array if dtype is None else array.astype(dtype)
+
+    # -- LazyArray -----------------------------------------------------------------------------
+    def load(self) -> np.ndarray:
+        """Read the bytes (one positioned read, no mapping kept) and apply the recorded operations."""
+        key = (str(self.path), self.offset)
+        READS[key] = READS.get(key, 0) + 1
+        count = int(np.prod(self._base_shape, dtype=np.int64))
+        dtype = self._base_dtype.newbyteorder("<")
+        buffer = bytearray(count * dtype.itemsize)
+        with open(self.path, "rb", buffering=0) as f:
+            view = memoryview(buffer)
+            done = 0
+            while done < len(buffer):
+                n = os.preadv(f.fileno(), [view[done:]], self.offset + done) if hasattr(os, "preadv") else None
+                if n is None:
+                    f.seek(self.offset + done)
+                    n = f.readinto(view[done:])
+                if not n:
+                    raise OSError(f"{self.path} ended early (offset {self.offset + done})")
+                done += n
+        array = np.frombuffer(buffer, dtype=dtype).reshape(self._base_shape)
+        if not dtype.isnative:
+            array = array.astype(dtype.newbyteorder("="))
+        for op in self._ops:
+            array = op(array)
+        return np.ascontiguousarray(array)
+
+    def _maths(name: str) -> Callable[..., Any]:  # type: ignore[misc]
+        def apply(self: ExternalArray, *others: Any) -> Any:
+            return getattr(np.ndarray, name)(self.load(), *others)
+
+        return apply
+
+    for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+                  "__rtruediv__", "__pow__", "__neg__", "__lt__", "__gt__", "__le__", "__ge__"):
+        locals()[_name] = _maths(_name)
+    del _name, _maths
+
+    def __repr__(self) -> str:
+        return f"ExternalArray({self.path.name}@{self.offset}, {self.dtype}, {list(self.shape)})"
+
+
+def _resolve(shape: Sequence[int], target: list[int]) -> tuple[int, ...]:
+    total = int(np.prod(shape, dtype=np.int64))
+    if -1 in target:
+        known = int(np.prod([d for d in target if d != -1], dtype=np.int64)) or 1
+        target = [total // known if d == -1 else d for d in target]
+    if int(np.prod(target, dtype=np.int64)) != total:
+        raise ValueError(f"cannot reshape {list(shape)} to {target}")
+    return tuple(target)

@@ -1,0 +1,154 @@
+"""ConvTranspose (1-D and 2-D) and 3-D convolutions, channels-last inside."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .. import layout
+from ..context import Laid, NodeContext
+from ..mapping import onnx_op
+from .nn import NHWC, NWC, onnx_pads, tf_padding
+
+NDHWC = layout.channels_last(5)
+
+
+def conv3d(ctx: NodeContext) -> Laid:
+    """Conv3D (NDHWC, DHWIO filter); pads TF's SAME/VALID cannot express become a Pad first."""
+    weight = ctx.require_const(1, "the weight")
+    if int(ctx.attr("group", 1)) != 1:
+        raise ctx.error("grouped 3-D convolutions are not supported")
+    kernel = list(weight.shape[2:])
+    strides = [int(s) for s in ctx.attr("strides", [1, 1, 1])]
+    dilations = [int(d) for d in ctx.attr("dilations", [1, 1, 1])]
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+        raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
+    sizes = list(ctx.shape(0)[2:]) if ctx.shape(0) is not None else [None] * 3
+    begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
+    padding = tf_padding(sizes, kernel, strides, dilations, begin, end)
+    x = ctx.input_as(0, NDHWC)
+    if padding is None:
+        paddings = np.array([[0, 0], *zip(begin, end), [0, 0]], dtype=np.int32)
+        x = ctx.op("Pad", [x, ctx.make_const(paddings, label="paddings")], {"Tpaddings": DType.INT32}, label="pad")
+        padding = "VALID"
+    filt = ctx.make_const(weight.transpose(2, 3, 4, 1, 0), label="filter")
+    y = ctx.op("Conv3D", [x, filt], {"strides": [1, *strides, 1], "dilations": [1, *dilations, 1],
+                                     "data_format": "NDHWC", "padding": padding},
+               label="conv" if ctx.has_input(2) else None)
+    if ctx.has_input(2):
+        y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
+    return ctx.laid(y, NDHWC)
+
+
+def _transpose_pads(ctx: NodeContext, sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
+                    dilations: Sequence[int], out_pad: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
+    """(begin pads, end pads, output sizes) of an ONNX ConvTranspose."""
+    n = len(kernel)
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    full = [s * (i - 1) + o + e for s, i, o, e in zip(strides, sizes, out_pad, eff)]
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    output_shape = ctx.attr("output_shape")
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        wanted = ([int(v) for v in output_shape][-n:] if output_shape is not None
+                  else [i * s for i, s in zip(sizes, strides)])
+        total = [f - w for f, w in zip(full, wanted)]
+        if any(t < 0 for t in total):
+            raise ctx.error(f"output_shape {wanted} is larger than the transposed convolution can produce")
+        if auto_pad == "SAME_UPPER":
+            begin = [t // 2 for t in total]
+        else:
+            begin = [t - t // 2 for t in total]
+        return begin, [t - b for t, b in zip(total, begin)], wanted
+    if auto_pad == "VALID":
+        pads = [0] * (2 * n)
+    else:
+        pads = [int(p) for p in ctx.attr("pads", [0] * (2 * n))]
+    begin, end = pads[:n], pads[n:]
+    return begin, end, [f - b - e for f, b, e in zip(full, begin, end)]
+
+
+@onnx_op("ConvTranspose")
+def conv_transpose(ctx: NodeContext) -> Laid:
+    """Conv2DBackpropInput per group (NHWC, HWOI filter); dilations become a zero-dilated filter.
+
+    1-D runs as 2-D over a height of 1. TF.js has no 3-D transposed convolution kernel in every backend.
+    """
+    rank = ctx.rank(0)
+    if rank not in (3, 4):
+        raise ctx.error(f"only 1-D and 2-D transposed convolutions are supported, got rank {rank}")
+    one_d = rank == 3
+    n = rank - 2
+    weight = np.asarray(ctx.require_const(1, "the weight"))
+    group = int(ctx.attr("group", 1))
+    kernel = list(weight.shape[2:])
+    strides = [int(s) for s in ctx.attr("strides", [1] * n)]
+    dilations = [int(d) for d in ctx.attr("dilations", [1] * n)]
+    out_pad = [int(p) for p in ctx.attr("output_padding", [0] * n)]
+    dims = ctx.shape(0)
+    if dims is None or None in dims[2:]:
+        raise ctx.error("transposed convolutions need static spatial dimensions")
+    sizes = [int(d) for d in dims[2:]]
+    begin, end, outs = _transpose_pads(ctx, sizes, kernel, strides, dilations, out_pad)
+    if any(p < 0 for p in begin + end):
+        raise ctx.error(f"negative pads {begin + end} are not supported")
+    if one_d:
+        weight = weight[:, :, None, :]
+        kernel, strides, dilations, sizes = [1, *kernel], [1, *strides], [1, *dilations], [1, *sizes]
+        begin, end, outs = [0, *begin], [0, *end], [1, *outs]
+    if any(d > 1 for d in dilations):  # zero-insert the filter: a dilated kernel is a sparse larger one
+        c_in, m, kh, kw = weight.shape
+        dilated = np.zeros((c_in, m, (kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1), weight.dtype)
+        dilated[:, :, ::dilations[0], ::dilations[1]] = weight
+        weight = dilated
+    c_in, per_group_out = weight.shape[:2]
+    if c_in % group:
+        raise ctx.error(f"group={group} does not divide {c_in} input channels")
+    x = ctx.input_as(0, NWC) if one_d else ctx.input_as(0, NHWC)
+    if one_d:
+        x = ctx.op("ExpandDims", [x, ctx.make_const(np.int32(1), label="height_axis")], label="as_2d")
+    batch = dims[0]
+    attrs = {"strides": [1, *strides, 1], "padding": "EXPLICIT", "data_format": "NHWC",
+             "explicit_paddings": [0, 0, begin[0], end[0], begin[1], end[1], 0, 0], "dilations": [1, 1, 1, 1],
+             "T": x.dtype}
+    if not any(begin + end):
+        attrs["padding"] = "VALID"
+        del attrs["explicit_paddings"]
+    if group == 1:
+        parts = [x]
+    else:
+        parts = ctx.multi_op("Split", [ctx.make_const(np.int32(3), label="split_axis"), x], {"num_split": group},
+                             group, label="split")
+    per_in = c_in // group
+    outputs = []
+    for g, part in enumerate(parts):
+        w = weight[g * per_in:(g + 1) * per_in]  # [I/g, O/g, kh, kw] -> [kh, kw, O/g, I/g]
+        shape = _output_shape(ctx, part, batch, outs, per_group_out, g)
+        filt = ctx.make_const(np.ascontiguousarray(w.transpose(2, 3, 1, 0)), label=f"filter{g}" if group > 1 else "filter")
+        last = group == 1 and not ctx.has_input(2) and not one_d
+        outputs.append(ctx.op("Conv2DBackpropInput", [shape, filt, part], attrs,
+                              label=None if last else f"deconv{g}" if group > 1 else "deconv", dtype=x.dtype))
+    y = outputs[0] if group == 1 else ctx.op(
+        "ConcatV2", [*outputs, ctx.make_const(np.int32(3), label="concat_axis")], {"N": group, "Tidx": DType.INT32},
+        label="concat" if ctx.has_input(2) or one_d else None)
+    if one_d:
+        y = ctx.op("Squeeze", [y], {"squeeze_dims": [1]}, label="as_1d" if ctx.has_input(2) else None)
+    if ctx.has_input(2):
+        y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
+    return ctx.laid(y, NWC if one_d else NHWC)
+
+
+def _output_shape(ctx: NodeContext, x: Value, batch: int | None, outs: Sequence[int], channels: int, g: int) -> Value:
+    """Conv2DBackpropInput's input_sizes: constant, or [batch from the input, H, W, C] for a dynamic batch."""
+    if batch is not None:
+        return ctx.ints([batch, *outs, channels], label=f"output_shape{g}")
+    shape = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"in_shape{g}")
+    n = ctx.op("StridedSlice", [shape, ctx.ints([0], label=f"b0_{g}"), ctx.ints([1], label=f"b1_{g}"),
+                                ctx.ints([1], label=f"b2_{g}")],
+               {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                "shrink_axis_mask": 0}, dtype=DType.INT32, label=f"batch{g}")
+    return ctx.op("ConcatV2", [n, ctx.ints([*outs, channels], label=f"rest{g}"),
+                               ctx.make_const(np.int32(0), label=f"cat_axis{g}")],
+                  {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"output_shape{g}")

@@ -1,0 +1,166 @@
+"""Slicing, splitting, broadcasting and creation ops; axes follow the input's layout where they can."""
+from __future__ import annotations
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .. import layout
+from ..context import Laid, NodeContext
+from ..dtypes import ir_dtype
+from ..mapping import onnx_op
+from .common import norm_axis
+
+_INT32 = np.iinfo(np.int32)
+_SLICE_ATTRS = {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                "shrink_axis_mask": 0}
+
+
+def _clamp32(values: list[int]) -> list[int]:
+    """ONNX uses INT64_MAX for "to the end": clamped to int32, TF's StridedSlice clamps the rest like ONNX."""
+    return [int(min(max(v, _INT32.min + 1), _INT32.max)) for v in values]
+
+
+def _slice_params(ctx: NodeContext) -> tuple[list[int], list[int], list[int], list[int]]:
+    rank = ctx.rank(0)
+    if ctx.opset < 10:
+        starts, ends = list(ctx.attr("starts")), list(ctx.attr("ends"))
+        axes = list(ctx.attr("axes", range(len(starts))))
+        steps = [1] * len(starts)
+    else:
+        starts = ctx.require_const(1, "starts").reshape(-1).tolist()
+        ends = ctx.require_const(2, "ends").reshape(-1).tolist()
+        axes = ctx.require_const(3, "axes").reshape(-1).tolist() if ctx.has_input(3) else list(range(len(starts)))
+        steps = ctx.require_const(4, "steps").reshape(-1).tolist() if ctx.has_input(4) else [1] * len(starts)
+    axes = [norm_axis(ctx, int(a), rank) for a in axes]
+    if 0 in steps:
+        raise ctx.error("a slice step of 0 is invalid")
+    return [int(s) for s in starts], [int(e) for e in ends], axes, [int(s) for s in steps]
+
+
+@onnx_op("Slice")
+def slice_(ctx: NodeContext) -> Laid:
+    """StridedSlice over every axis of the input's own layout (python slicing semantics, as ONNX's)."""
+    starts, ends, axes, steps = _slice_params(ctx)
+    rank = ctx.rank(0)
+    x, perm = ctx.input_laid(0)
+    full = layout.full(perm, rank)
+    begin, end, stride = [0] * rank, [0] * rank, [1] * rank
+    mask = 0
+    sliced = dict(zip(axes, zip(starts, ends, steps)))
+    for k, a in enumerate(full):
+        if a in sliced:
+            begin[k], end[k], stride[k] = sliced[a]
+        else:
+            mask |= 1 << k  # whole axis
+    out = ctx.op("StridedSlice", [x, ctx.ints(_clamp32(begin), label="begin"), ctx.ints(_clamp32(end), label="end"),
+                                  ctx.ints(stride, label="strides")],
+                 {**_SLICE_ATTRS, "begin_mask": mask, "end_mask": mask})
+    return ctx.laid(out, perm)
+
+
+def _split_sizes(ctx: NodeContext, axis: int) -> list[int]:
+    dims = ctx.shape(0)
+    size = dims[axis] if dims is not None else None
+    outputs = len(ctx.node.output)
+    if ctx.opset < 13 and ctx.attr("split") is not None:
+        return [int(s) for s in ctx.attr("split")]
+    if ctx.opset >= 13 and ctx.has_input(1):
+        return [int(s) for s in ctx.require_const(1, "split").reshape(-1)]
+    count = int(ctx.attr("num_outputs", outputs))
+    if size is None:
+        raise ctx.error("splitting an axis of unknown size into equal parts is not supported")
+    chunk = -(-size // count)  # opset 18: the last chunk may be smaller
+    sizes = [chunk] * (size // chunk) + ([size % chunk] if size % chunk else [])
+    if len(sizes) != count:
+        raise ctx.error(f"cannot split {size} into {count} parts")
+    return sizes
+
+
+@onnx_op("Split")
+def split(ctx: NodeContext) -> list[Laid]:
+    rank = ctx.rank(0)
+    axis = norm_axis(ctx, int(ctx.attr("axis", 0)), rank)
+    sizes = _split_sizes(ctx, axis)
+    x, perm = ctx.input_laid(0)
+    ir_axis = layout.ir_axis(perm, axis)
+    outs = ctx.multi_op("SplitV", [x, ctx.ints(sizes, label="sizes"), ctx.make_const(np.int32(ir_axis), label="axis")],
+                        {"num_split": len(sizes), "Tlen": DType.INT32}, len(sizes))
+    return [ctx.laid(o, perm) for o in outs]
+
+
+def _ones_like_shape(ctx: NodeContext, shape: Value, dtype: DType) -> Value:
+    one = ctx.make_const(np.ones((), dtype=dtype.numpy if dtype != DType.BOOL else np.bool_), label="one")
+    return ctx.op("Fill", [shape, one], {"index_type": DType.INT32, "T": dtype}, dtype=dtype, label="ones")
+
+
+@onnx_op("Expand", since=8)
+def expand(ctx: NodeContext) -> Laid | Value:
+    """BroadcastTo the static result shape (in the input's layout); a computed shape multiplies by ones."""
+    out_shape = ctx.output_shape(0)
+    target = ctx.const(1)
+    in_shape = ctx.shape(0)
+    if target is not None and in_shape is not None and (out_shape is None or None in out_shape):
+        padded = (1,) * (len(target) - len(in_shape)) + tuple(in_shape)
+        dims = []
+        for a, b in zip(padded, (1,) * (len(in_shape) - len(target)) + tuple(int(d) for d in target.reshape(-1))):
+            dims.append(b if a == 1 else a)  # None stays None (unknown input size, target 1)
+        out_shape = tuple(dims)
+    if out_shape is not None and all(d is not None for d in out_shape):
+        t = ctx.tensor(0)
+        if t.value is not None and t.perm is not None and t.rank == len(out_shape):
+            return ctx.laid(ctx.op("BroadcastTo", [t.value, ctx.ints(layout.permute(out_shape, t.perm), label="shape")],
+                                   {"Tidx": DType.INT32}), t.perm)
+        return ctx.op("BroadcastTo", [ctx.input(0), ctx.ints(list(out_shape), label="shape")], {"Tidx": DType.INT32})
+    x = ctx.input(0)
+    ones = _ones_like_shape(ctx, ctx.input(1), x.dtype)
+    return ctx.op("LogicalAnd" if x.dtype == DType.BOOL else "Mul", [x, ones])
+
+
+@onnx_op("Tile", since=6)
+def tile(ctx: NodeContext) -> Laid | Value:
+    repeats = ctx.const(1)
+    if repeats is None:
+        return ctx.op("Tile", [ctx.input(0), ctx.input(1)], {"Tmultiples": DType.INT32})
+    x, perm = ctx.input_laid(0)
+    reps = [int(r) for r in repeats.reshape(-1)]
+    return ctx.laid(ctx.op("Tile", [x, ctx.ints(layout.permute(reps, perm), label="multiples")],
+                           {"Tmultiples": DType.INT32}), perm)
+
+
+@onnx_op("ConstantOfShape", since=9)
+def constant_of_shape(ctx: NodeContext) -> Value:
+    """Fill of a computed shape (a constant shape is folded before any mapping runs)."""
+    from onnx import numpy_helper
+
+    value = ctx.attr("value")
+    array = numpy_helper.to_array(value).reshape(-1) if value is not None else np.zeros(1, np.float32)
+    dtype = ir_dtype(array.dtype)
+    fill = ctx.make_const(array.reshape(()), label="value")
+    return ctx.op("Fill", [ctx.input(0), fill], {"index_type": DType.INT32, "T": dtype}, dtype=dtype)
+
+
+@onnx_op("Range", since=11)
+def range_(ctx: NodeContext) -> Value:
+    start, limit, delta = ctx.input(0), ctx.input(1), ctx.input(2)
+    return ctx.op("Range", [start, limit, delta], {"Tidx": start.dtype}, dtype=start.dtype)
+
+
+@onnx_op("Size")
+def size(ctx: NodeContext) -> np.ndarray | Value:
+    dims = ctx.shape(0)
+    if dims is not None and all(d is not None for d in dims):
+        return np.asarray(int(np.prod(dims, dtype=np.int64)), dtype=np.int64)
+    x, _ = ctx.input_laid(0)
+    return ctx.op("Size", [x], {"out_type": DType.INT32}, dtype=DType.INT32)
+
+
+@onnx_op("Upsample", since=7)
+def upsample(ctx: NodeContext) -> Laid:
+    """The deprecated Resize: scales as attribute (opset 7-8) or input (9), asymmetric coordinates."""
+    from .resize import resize_to
+
+    scales = ctx.attr("scales") if ctx.opset < 9 else ctx.require_const(1, "scales").reshape(-1).tolist()
+    mode = ctx.attr("mode", "nearest")
+    return resize_to(ctx, [float(s) for s in scales], None, mode=mode, transform="asymmetric", nearest_mode="floor")

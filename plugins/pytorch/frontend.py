@@ -1,0 +1,210 @@
+"""The ``pytorch`` (Module objects), ``torch_export`` (``.pt2``) and ``torch_pickle`` (``.pt``/``.pth``) formats."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.errors import InputError, UsageError
+from tfjsconv.frontend import Frontend, as_path
+from tfjsconv.ir import Graph
+from tfjsconv.options import ConvertOptions
+
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+
+
+def is_torch_module(source: Any) -> bool:
+    """True for a ``torch.nn.Module``, checked without importing torch (a Module implies torch is loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(source, torch.nn.Module)
+
+
+def _translate(model_proto: Any, options: ConvertOptions, notes: list[str]) -> Graph:
+    from tfjsconv.plugins.onnx.frontend import translate_model
+    from tfjsconv.plugins.onnx.reading import check_versions
+
+    check_versions(model_proto, Path("<torch.onnx.export>"))
+    graph = translate_model(model_proto, options, base_dir=Path.cwd())
+    import torch
+
+    graph.metadata.setdefault("onnx", {})["torch"] = {"version": torch.__version__, "export": notes}
+    graph.generated_by = f"torch {torch.__version__} (via ONNX)"
+    return graph
+
+
+def _torch_inputs(inputs: Mapping[str, np.ndarray], names: list[str], examples: tuple) -> list[Any]:
+    """The reference's inputs as tensors in signature order, in the dtypes of the example inputs."""
+    import torch
+
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise UsageError(f"no value given for input(s) {', '.join(missing)}")
+    tensors = []
+    for k, name in enumerate(names):
+        tensor = torch.from_numpy(np.ascontiguousarray(inputs[name]))
+        if k < len(examples) and isinstance(examples[k], torch.Tensor):
+            tensor = tensor.to(examples[k].dtype)
+        tensors.append(tensor)
+    return tensors
+
+
+def _flatten(result: Any) -> list[Any]:
+    import torch
+
+    if isinstance(result, torch.Tensor):
+        return [result]
+    if isinstance(result, (list, tuple)):
+        return [t for item in result for t in _flatten(item)]
+    if isinstance(result, Mapping):
+        return [t for item in result.values() for t in _flatten(item)]
+    raise InputError(f"the module returned a {type(result).__name__}; tensors (or tuples of them) are needed")
+
+
+def _run(callable_: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions, examples: tuple
+         ) -> dict[str, np.ndarray]:
+    """Run the torch callable on TF.js's inputs and key the outputs like the converted model's signature."""
+    import torch
+
+    doc = _model_json(options.extra.get("model_dir"))
+    names = list((doc.get("signature") or {}).get("inputs", {})) if doc else list(inputs)
+    names = [n.split(":")[0] for n in names] or list(inputs)
+    layouts = ((doc.get("userDefinedMetadata") or {}).get("onnx", {}).get("layout", {}) if doc else {}) or {}
+    arrays = {}
+    for name in names:
+        array = np.asarray(inputs[name]) if name in inputs else None
+        if array is not None and layouts.get("inputs", {}).get(name) == "NHWC":
+            array = array.transpose(0, 3, 1, 2)
+        arrays[name] = array
+    with torch.no_grad():
+        outputs = _flatten(callable_(*_torch_inputs(arrays, names, examples)))
+    out_names = [n.split(":")[0] for n in (doc.get("signature") or {}).get("outputs", {})] if doc else []
+    if len(out_names) != len(outputs):
+        out_names = options.extra.get("output_names") or [f"output_{i}" for i in range(len(outputs))]
+    result = {}
+    for name, tensor in zip(out_names, outputs):
+        array = tensor.detach().cpu().numpy()
+        if layouts.get("outputs", {}).get(name) == "NHWC":
+            array = array.transpose(0, 2, 3, 1)
+        result[name] = array
+    return result
+
+
+def _model_json(model_dir: Any) -> dict:
+    import json
+
+    if not model_dir:
+        return {}
+    try:
+        return json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+class TorchModuleFrontend(Frontend):
+    """``tfjsconv.convert(module, out, example_inputs=..., input_names=..., output_names=..., dynamic_batch=True)``."""
+
+    name = "pytorch"
+    description = "torch.nn.Module objects (Python API), exported with torch.onnx.export in memory"
+    output_formats = ("tfjs_graph_model",)
+
+    def detect(self, source: Any) -> bool:
+        return is_torch_module(source)
+
+    def load(self, source: Any, options: ConvertOptions) -> Graph:
+        from .export import as_tuple, export_to_onnx
+
+        if not is_torch_module(source):
+            raise InputError(f"the pytorch format takes torch.nn.Module objects, not {type(source).__name__}",
+                             hint="for files use .pt2 (torch.export.save) or .onnx")
+        extra = options.extra
+        source.eval()
+        proto, notes = export_to_onnx(source, as_tuple(extra.get("example_inputs")),
+                                      input_names=extra.get("input_names"), output_names=extra.get("output_names"),
+                                      dynamic_batch=bool(extra.get("dynamic_batch", True)), exporter=extra.get("exporter"))
+        return _translate(proto, options, notes)
+
+    def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
+        from .export import as_tuple
+
+        return _run(source.eval(), inputs, options, as_tuple(options.extra.get("example_inputs")))
+
+
+class TorchExportFrontend(Frontend):
+    """``.pt2`` archives written by ``torch.export.save``: a traced graph, no pickled Python code."""
+
+    name = "torch_export"
+    description = "torch.export programs saved with torch.export.save (.pt2)"
+    output_formats = ("tfjs_graph_model",)
+
+    def detect(self, source: Any) -> bool:
+        path = as_path(source)
+        return path is not None and path.suffix.lower() == ".pt2"
+
+    def _program(self, source: Any) -> Any:
+        path = as_path(source)
+        if path is None or not path.is_file():
+            raise InputError(f"{source} is not a .pt2 file")
+        try:
+            import torch
+        except ImportError:
+            raise UsageError("reading .pt2 files needs torch", hint="pip install 'tfjsconv[pytorch]'") from None
+        try:
+            return torch.export.load(str(path))
+        except Exception as err:
+            raise InputError(f"{path} cannot be read by torch.export.load: {type(err).__name__}: "
+                             f"{(str(err).splitlines() or [''])[0][:300]}",
+                             hint="write it with torch.export.save(torch.export.export(module, args), path)") from None
+
+    def load(self, source: Any, options: ConvertOptions) -> Graph:
+        from .export import export_to_onnx
+
+        program = self._program(source)
+        args = tuple(program.example_inputs[0]) if program.example_inputs else ()
+        proto, notes = export_to_onnx(program, args, input_names=options.extra.get("input_names"),
+                                      output_names=options.extra.get("output_names"), dynamic_batch=False,
+                                      exporter="dynamo")
+        return _translate(proto, options, notes)
+
+    def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
+        program = self._program(source)
+        examples = tuple(program.example_inputs[0]) if program.example_inputs else ()
+        return _run(program.module(), inputs, options, examples)
+
+
+class TorchPickleFrontend(Frontend):
+    """``.pt``/``.pth`` pickles: refused by default, since unpickling can run arbitrary code."""
+
+    name = "torch_pickle"
+    description = "torch.save pickles (.pt/.pth): only with --allow_unsafe_deserialization"
+    output_formats = ("tfjs_graph_model",)
+
+    def detect(self, source: Any) -> bool:
+        path = as_path(source)
+        return path is not None and path.suffix.lower() in (".pt", ".pth")
+
+    def load(self, source: Any, options: ConvertOptions) -> Graph:
+        path = as_path(source)
+        if not options.allow_unsafe_deserialization:
+            raise InputError(
+                f"{path} is a Python pickle (torch.save); loading it can run arbitrary code, so tfjsconv refuses it",
+                hint="save the model with torch.export.save(torch.export.export(model, args), 'model.pt2') or export "
+                     "ONNX; or, if you trust the file, pass --allow_unsafe_deserialization (then torch.load runs "
+                     "with weights_only=True first and only falls back to full unpickling for a whole module)")
+        import torch
+
+        try:  # weights_only refuses code; it succeeds for state_dicts, which hold no architecture
+            loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception:
+            loaded = torch.load(str(path), map_location="cpu", weights_only=False)  # allowed explicitly
+        if not isinstance(loaded, torch.nn.Module):
+            raise InputError(f"{path} holds a {type(loaded).__name__} (weights only, no architecture)",
+                             hint="build the module in Python, load_state_dict, and call "
+                                  "tfjsconv.convert(module, 'out/', example_inputs=(...))")
+        example = options.extra.get("example_inputs")
+        if example is None:
+            raise UsageError("a pickled module needs example inputs to be traced; convert it from Python with "
+                             "tfjsconv.convert(module, 'out/', example_inputs=(...))")
+        return TorchModuleFrontend().load(loaded, options)

@@ -1,0 +1,51 @@
+"""The public Python API of the TensorFlow frontends: SavedModels, concrete functions, Keras models.
+
+Each returns a :class:`tfjsconv.ir.Graph` in TF ops, frozen and ready for the core passes and the
+graph-model writer (``tfjsconv.convert(graph, out_dir)`` writes it)::
+
+    from tfjsconv.plugins.savedmodel.api import graph_from_keras_model
+    graph = graph_from_keras_model(model, ConvertOptions())
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tfjsconv.ir import Graph
+from tfjsconv.options import ConvertOptions
+
+
+def graph_from_saved_model(path: str | Path, options: ConvertOptions | None = None) -> Graph:
+    """Load the SavedModel at ``path`` (``options.saved_model_tags``, ``options.signature_name``) and freeze it."""
+    from .loading import load_signature
+    from .pipeline import graph_from_function
+
+    options = options or ConvertOptions()
+    with load_signature(Path(path), options) as fn:
+        return graph_from_function(fn, options, name=Path(path).name or "saved_model")
+
+
+def graph_from_concrete_function(concrete_fn: Any, options: ConvertOptions | None = None, *,
+                                 input_names: Sequence[str] | None = None,
+                                 output_names: Sequence[str] | None = None) -> Graph:
+    """Freeze a ``tf.function``'s ConcreteFunction; the names override the signature keys it would get."""
+    from .pipeline import graph_from_function
+    from .tfimport import import_tf
+
+    import_tf()
+    return graph_from_function(concrete_fn, options or ConvertOptions(), input_names=input_names,
+                               output_names=output_names, name=getattr(concrete_fn, "name", "function"))
+
+
+def graph_from_keras_model(model: Any, options: ConvertOptions | None = None) -> Graph:
+    """Trace a tf_keras or Keras 3 model (inference mode, batch size unknown) and freeze it.
+
+    Input keys are the model's input names; output keys its output names.
+    """
+    from .keras_trace import trace_keras_model
+    from .pipeline import graph_from_function
+
+    fn, input_names, output_names = trace_keras_model(model)
+    return graph_from_function(fn, options or ConvertOptions(), input_names=input_names,
+                               output_names=output_names, name=getattr(model, "name", "keras_model"))

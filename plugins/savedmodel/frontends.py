@@ -1,0 +1,103 @@
+"""The three TensorFlow input formats: ``tf_saved_model``, ``tf_frozen_model`` and ``tf_hub``."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.errors import InputError
+from tfjsconv.frontend import Frontend, as_path
+from tfjsconv.ir import Graph
+from tfjsconv.options import ConvertOptions
+
+from .source import HUB_MODULE_FILE, is_hub_module_dir, is_saved_model_dir
+
+
+def _path(source: Any, frontend: str) -> Path:
+    from .loading import reject_urls
+
+    reject_urls(source)
+    path = as_path(source)
+    if path is None:
+        raise InputError(f"the {frontend} frontend reads folders and files, not {type(source).__name__} objects",
+                         hint="for a live tf.function or Keras model use tfjsconv.plugins.savedmodel.api")
+    if not path.exists():
+        raise InputError(f"input {path} does not exist")
+    return path
+
+
+class SavedModelFrontend(Frontend):
+    name = "tf_saved_model"
+    description = "TensorFlow SavedModel folder (saved_model.pb + variables/)"
+    output_formats = ("tfjs_graph_model",)
+    hub = False
+
+    def detect(self, source: Any) -> bool:
+        path = as_path(source)
+        return path is not None and is_saved_model_dir(path) and not is_hub_module_dir(path)
+
+    def load(self, source: Any, options: ConvertOptions) -> Graph:
+        from .loading import load_signature
+        from .pipeline import graph_from_function
+
+        path = _path(source, self.name)
+        with load_signature(path, options, hub=self.hub) as fn:
+            return graph_from_function(fn, options, name=path.name or "saved_model")
+
+    def describe(self, source: Any, options: ConvertOptions) -> dict[str, Any]:
+        from .source import describe, read_saved_model
+
+        return describe(read_saved_model(_path(source, self.name)))
+
+    def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
+        from .reference import run_signature
+
+        return run_signature(_path(source, self.name), inputs, options, hub=self.hub)
+
+
+class TfHubFrontend(SavedModelFrontend):
+    name = "tf_hub"
+    description = "TensorFlow Hub module, downloaded to a local folder (TF2 SavedModel or TF1 hub format)"
+    hub = True
+
+    def detect(self, source: Any) -> bool:
+        path = as_path(source)
+        return path is not None and is_hub_module_dir(path)
+
+
+class FrozenModelFrontend(Frontend):
+    name = "tf_frozen_model"
+    description = "frozen TensorFlow GraphDef (.pb), with --output_node_names"
+    output_formats = ("tfjs_graph_model",)
+
+    def detect(self, source: Any) -> bool:
+        path = as_path(source)
+        return (path is not None and path.is_file() and path.suffix == ".pb"
+                and path.name not in ("saved_model.pb", HUB_MODULE_FILE))
+
+    def load(self, source: Any, options: ConvertOptions) -> Graph:
+        from .frozen_model import graph_from_frozen_model
+
+        return graph_from_frozen_model(_path(source, self.name), options)
+
+    def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
+        from .frozen_model import run_frozen_model
+
+        names = list(options.output_node_names or _outputs_from_model_dir(options.extra.get("model_dir")))
+        if not names:
+            raise InputError("the frozen-model reference needs the output node names",
+                             hint="pass the converted model folder, whose signature lists them")
+        return run_frozen_model(_path(source, self.name), dict(inputs), names)
+
+
+def _outputs_from_model_dir(model_dir: Any) -> list[str]:
+    if not model_dir:
+        return []
+    try:
+        doc = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return list((doc.get("signature") or {}).get("outputs", {}))

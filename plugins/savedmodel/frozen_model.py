@@ -1,0 +1,83 @@
+"""A frozen GraphDef (``.pb``): its Placeholders are the inputs, ``--output_node_names`` the outputs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tfjsconv.errors import InputError, UsageError
+from tfjsconv.ir import Graph
+from tfjsconv.options import ConvertOptions
+
+from .rewrites import rewrite_for_tfjs
+from .tfimport import import_tf
+from .translate import graph_from_tf_graph
+
+
+def read_graph_def(path: Path) -> Any:
+    from tensorflow.core.framework import graph_pb2
+
+    if not path.is_file():
+        raise InputError(f"{path} is not a file: a frozen model is one GraphDef .pb file")
+    graph_def = graph_pb2.GraphDef()
+    try:
+        graph_def.ParseFromString(path.read_bytes())
+    except Exception as err:
+        raise InputError(f"{path} is not a readable GraphDef (truncated or corrupt: {err})") from None
+    if not graph_def.node:
+        raise InputError(f"{path} holds no graph nodes (empty, or not a frozen GraphDef)")
+    return graph_def
+
+
+def tensor_name(name: str) -> str:
+    return name if ":" in name else f"{name}:0"
+
+
+def import_graph_def(graph_def: Any, path: Path) -> Any:
+    tf = import_tf()
+    tf_graph = tf.Graph()
+    try:
+        with tf_graph.as_default():
+            tf.graph_util.import_graph_def(graph_def, name="")
+    except Exception as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"TensorFlow cannot import the GraphDef in {path}: {first}") from None
+    return tf_graph
+
+
+def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
+    names = [n.strip() for n in (options.output_node_names or []) if n.strip()]
+    if not names:
+        raise UsageError("--input_format=tf_frozen_model needs --output_node_names",
+                         hint="e.g. --output_node_names=logits,probabilities")
+    import_tf()
+    graph_def = read_graph_def(path)
+    known = {n.name for n in graph_def.node}
+    missing = [n for n in names if n.split(":")[0] not in known]
+    if missing:
+        raise InputError(f"--output_node_names names node(s) not in {path.name}: {', '.join(missing)}")
+    tf_graph = import_graph_def(graph_def, path)
+    outputs = {n: tensor_name(n) for n in names}
+    graph = graph_from_tf_graph(tf_graph, {}, outputs, name=path.stem)
+    graph.remove_dead_nodes()
+    for node in graph.topological_order():
+        if node.op == "Placeholder":
+            graph.inputs[node.name] = node.output(0)
+    import tensorflow as tf
+
+    graph.generated_by = tf.__version__
+    graph.versions = {"producer": int(graph_def.versions.producer)} if graph_def.versions.producer else {}
+    rewrite_for_tfjs(graph)
+    return graph
+
+
+def run_frozen_model(path: Path, inputs: dict[str, Any], output_names: list[str]) -> dict[str, Any]:
+    """Reference outputs: the GraphDef run in a TF1 session on ``inputs`` (keys: Placeholder names)."""
+    tf = import_tf()
+    tf_graph = import_graph_def(read_graph_def(path), path)
+    feeds = {}
+    for key, value in inputs.items():
+        tensor = tf_graph.get_tensor_by_name(tensor_name(key))
+        feeds[tensor] = value.astype(tensor.dtype.as_numpy_dtype) if tensor.dtype != tf.string else value
+    with tf.compat.v1.Session(graph=tf_graph) as session:
+        results = session.run([tensor_name(n) for n in output_names], feed_dict=feeds)
+    return dict(zip(output_names, results))

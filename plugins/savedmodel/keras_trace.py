@@ -1,0 +1,37 @@
+"""A Keras model (tf_keras or Keras 3) as a ConcreteFunction with an input signature."""
+from __future__ import annotations
+
+from typing import Any
+
+from tfjsconv.errors import InputError
+
+from .tfimport import import_tf
+
+
+def _dtype_name(dtype: Any) -> str:
+    return getattr(dtype, "name", None) or str(dtype)
+
+
+def trace_keras_model(model: Any) -> tuple[Any, list[str], list[str] | None]:
+    """``(concrete function, input names, output names)``; the batch dimension is left unknown."""
+    tf = import_tf()
+    inputs = list(getattr(model, "inputs", None) or [])
+    if not inputs:
+        raise InputError(f"the Keras model {getattr(model, 'name', model)!r} has no defined inputs",
+                         hint="build it first (call it on data, or give its first layer an input shape)")
+    names = [str(getattr(t, "name", f"input_{i}")).split(":")[0] for i, t in enumerate(inputs)]
+    specs = [tf.TensorSpec([None, *list(t.shape)[1:]], tf.as_dtype(_dtype_name(t.dtype)), name=name)
+             for t, name in zip(inputs, names)]
+
+    @tf.function(input_signature=specs, autograph=False)
+    def serve(*args):
+        return model(list(args) if len(args) > 1 else args[0], training=False)
+
+    fn = serve.get_concrete_function()
+    flat = tf.nest.flatten(fn.structured_outputs)
+    output_names = list(getattr(model, "output_names", None) or [])
+    if isinstance(fn.structured_outputs, dict):
+        output_names = sorted(fn.structured_outputs)
+    if len(output_names) != len(flat) or len(set(output_names)) != len(output_names):
+        output_names = None
+    return fn, names, output_names

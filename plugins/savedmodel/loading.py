@@ -1,0 +1,54 @@
+"""Load one signature of a SavedModel (or a hub module folder) with TensorFlow, checked first."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tfjsconv.errors import InputError
+from tfjsconv.options import ConvertOptions
+
+from .source import DEFAULT_SIGNATURE, HUB_DEFAULT_SIGNATURE, SavedModelInfo, check_loadable, read_saved_model
+from .tfimport import import_tf
+
+HUB_URL_PREFIXES = ("http://", "https://", "tfhub.dev/", "www.kaggle.com/", "kaggle.com/")
+
+
+def reject_urls(source: Any) -> None:
+    """There is no network at conversion time: a hub URL or handle must be downloaded first."""
+    text = str(source)
+    if text.startswith(HUB_URL_PREFIXES) or text.startswith(("http:/", "https:/")):
+        raise InputError(f"{text} is a URL; tfjsconv converts local files only",
+                         hint="download the module first (e.g. with tensorflow_hub's resolve(), or the "
+                              "'Download' link, then untar it) and pass the local folder")
+
+
+def resolve_tags(info: SavedModelInfo, options: ConvertOptions, *, hub: bool) -> list[str]:
+    """``--saved_model_tags``; a hub module without the default ``serve`` tag-set falls back to no tags."""
+    tags = list(options.saved_model_tags or [])
+    if hub and tags == ["serve"] and ["serve"] not in info.tag_sets and [] in info.tag_sets:
+        return []
+    return tags
+
+
+@contextlib.contextmanager
+def load_signature(path: Path, options: ConvertOptions, *, hub: bool = False) -> Iterator[Any]:
+    """Yield the signature's ConcreteFunction; the loaded object lives until the block ends."""
+    reject_urls(path)
+    info = read_saved_model(path)
+    tags = resolve_tags(info, options, hub=hub)
+    name = options.signature_name or (HUB_DEFAULT_SIGNATURE if hub else DEFAULT_SIGNATURE)
+    check_loadable(info, tags, name)
+    tf = import_tf()
+    try:
+        loaded = tf.saved_model.load(str(path), tags=tags)
+    except Exception as err:  # TF's errors are long; keep the first line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"TensorFlow cannot load the SavedModel {path}: {first}") from None
+    signatures = getattr(loaded, "signatures", {}) or {}
+    if name not in signatures:
+        raise InputError(f"{path} has no signature {name!r}",
+                         hint=f"signatures: {', '.join(sorted(signatures)) or 'none'}; pass --signature_name")
+    yield signatures[name]
+    del loaded

@@ -1,0 +1,168 @@
+"""Rewrite the TF ops TF.js lacks into exact equivalents it has, and drop inference-time no-ops.
+
+Only exact rewrites live here; anything else is left for the op check, which names every op TF.js
+cannot run. Fusion and folding are the core passes' job (``tfjsconv.passes``), not this module's.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from tfjsconv.ir import Graph, Node
+
+#: Ops of v1 control flow: Identities next to them carry frame semantics and are kept.
+CONTROL_FLOW_OPS = frozenset({"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefEnter",
+                              "RefSwitch", "RefMerge", "RefExit", "RefNextIteration"})
+
+
+def _rename_op(new_op: str, drop: tuple[str, ...] = ()) -> Callable[[Graph, Node], bool]:
+    def rewrite(graph: Graph, node: Node) -> bool:
+        node.op = new_op
+        for key in drop:
+            node.attrs.pop(key, None)
+        return True
+    return rewrite
+
+
+def _batch_matmul_v3(graph: Graph, node: Node) -> bool:
+    """BatchMatMulV3 with one element type is BatchMatMulV2 (V3 only adds mixed input types)."""
+    ta, tb, tout = node.attrs.get("Ta"), node.attrs.get("Tb"), node.attrs.get("Tout")
+    if not (ta == tb == tout):
+        return False
+    node.op = "BatchMatMulV2"
+    for key in ("Ta", "Tb", "Tout", "grad_x", "grad_y"):
+        node.attrs.pop(key, None)
+    node.attrs["T"] = ta
+    return True
+
+
+def _softsign(graph: Graph, node: Node) -> bool:
+    """softsign(x) = x / (1 + |x|)."""
+    x = node.inputs[0]
+    dtype = node.attrs.get("T")
+    if dtype is None or x.dtype is None:
+        return False
+    one = graph.const(np.asarray(1, dtype=dtype.numpy), name=f"{node.name}/one")
+    absx = graph.add_op("Abs", [x], {"T": dtype}, name=f"{node.name}/abs", dtype=dtype, shape=x.shape)
+    denom = graph.add_op("AddV2", [one, absx], {"T": dtype}, name=f"{node.name}/denominator", dtype=dtype, shape=x.shape)
+    node.op = "RealDiv"
+    node.inputs = [x, denom]
+    return True
+
+
+def _max_pool_v2(graph: Graph, node: Node) -> bool:
+    """MaxPoolV2 with constant ksize/strides is MaxPool."""
+    ksize, strides = node.inputs[1].producer, node.inputs[2].producer
+    if ksize.op != "Const" or strides.op != "Const":
+        return False
+    node.op = "MaxPool"
+    node.attrs["ksize"] = [int(v) for v in np.asarray(ksize.value).ravel()]
+    node.attrs["strides"] = [int(v) for v in np.asarray(strides.value).ravel()]
+    node.inputs = node.inputs[:1]
+    return True
+
+
+def _erfc(graph: Graph, node: Node) -> bool:
+    """erfc(x) = 1 - erf(x) (exact in real arithmetic; in float32 the absolute error stays below 1e-7,
+    which is what the exact-GELU activation, its usual source, needs)."""
+    x = node.inputs[0]
+    dtype = node.attrs.get("T")
+    if dtype is None:
+        return False
+    one = graph.const(np.asarray(1, dtype=dtype.numpy), name=f"{node.name}/one")
+    erf = graph.add_op("Erf", [x], {"T": dtype}, name=f"{node.name}/erf", dtype=dtype, shape=x.shape)
+    node.op = "Sub"
+    node.inputs = [one, erf]
+    return True
+
+
+REWRITES: dict[str, Callable[[Graph, Node], bool]] = {
+    "BatchMatMulV3": _batch_matmul_v3,
+    "Softsign": _softsign,
+    "Erfc": _erfc,
+    "MaxPoolV2": _max_pool_v2,
+    "CheckNumericsV2": _rename_op("CheckNumerics"),
+    "PreventGradient": _rename_op("Identity", drop=("message",)),
+    "Rint": _rename_op("Round"),
+}
+
+
+def remove_no_ops(graph: Graph) -> int:
+    """Drop NoOp nodes; whoever waited on one now waits on what the NoOp waited on."""
+    no_ops = [n for n in graph if n.op == "NoOp"]
+    if not no_ops:
+        return 0
+    doomed = set(no_ops)
+
+    def expand(deps: list[Node], seen: set[Node]) -> list[Node]:
+        out: list[Node] = []
+        for dep in deps:
+            if dep in doomed:
+                if dep not in seen:
+                    seen.add(dep)
+                    out.extend(expand(dep.control_inputs, seen))
+            elif dep not in out:
+                out.append(dep)
+        return out
+
+    for node in graph:
+        if node not in doomed and any(d in doomed for d in node.control_inputs):
+            node.control_inputs = expand(node.control_inputs, set())
+    for node in no_ops:
+        node.control_inputs = []
+    for node in no_ops:
+        graph.remove_node(node)
+    return len(no_ops)
+
+
+def bypass_identities(graph: Graph) -> int:
+    """Readers of a plain ``Identity`` read its input instead (freezing leaves one per variable read).
+
+    Kept: Identities that are graph outputs (their names are the signature), that carry or receive
+    control edges, or that sit next to v1 control flow (where they mark branches).
+    """
+    controlled = {dep for node in graph for dep in node.control_inputs}
+    outputs = {v.producer for v in graph.outputs.values()}
+    consumers = graph.consumers()
+    count = 0
+    for node in graph:
+        if node.op != "Identity" or node in controlled or node in outputs or node.control_inputs:
+            continue
+        source = node.inputs[0]
+        if source.producer.op in CONTROL_FLOW_OPS:
+            continue
+        readers = consumers.get(node.output(0), [])
+        if any(r.op in CONTROL_FLOW_OPS for r in readers):
+            continue
+        graph.replace_all_uses(node.output(0), source)
+        graph.remove_node(node)
+        count += 1
+    return count
+
+
+def drop_control_edges(graph: Graph) -> int:
+    """Remove every control input: a frozen inference graph has no side effects left to order.
+
+    TF.js reads ``^x`` as an ordinary input, so a control edge from a v1 Switch makes the reader
+    wait for a branch that may be dead; TF's own frames need them, TF.js does not.
+    """
+    count = 0
+    for node in graph:
+        count += len(node.control_inputs)
+        node.control_inputs = []
+    return count
+
+
+def rewrite_for_tfjs(graph: Graph) -> dict[str, int]:
+    """Apply every rewrite; return how many nodes each changed (for reports and tests)."""
+    counts: dict[str, int] = {"control edges": drop_control_edges(graph)}
+    for node in graph:
+        rewrite = REWRITES.get(node.op)
+        if rewrite is not None:
+            op = node.op
+            if rewrite(graph, node):
+                counts[op] = counts.get(op, 0) + 1
+    counts["NoOp"] = remove_no_ops(graph)
+    counts["Identity"] = bypass_identities(graph)
+    return {k: v for k, v in counts.items() if v}

@@ -1,0 +1,86 @@
+"""Hash tables: the tables a model captured become TF.js's ``modelInitializer`` graph.
+
+A frozen function reads each table through a resource Placeholder. TF.js creates tables once at
+load time by running ``modelInitializer``; its outputs (``initializerSignature``) and the
+Placeholders (``signature.inputs``) share a ``resourceId``, which is how TF.js feeds one into the
+other. The table contents are read back from the live table with the public ``LookupTableExportV2``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tfjsconv.dtypes import DType
+from tfjsconv.errors import InputError
+from tfjsconv.ir import Graph, Node
+
+TABLE_READERS = ("LookupTableFindV2", "LookupTableSizeV2", "LookupTableFind", "LookupTableSize")
+
+
+def _table_dtypes(graph: Graph, placeholder: Node) -> tuple[DType, DType]:
+    handles = {placeholder}
+    for node in graph.topological_order():  # the handle may pass through Identity nodes
+        if node.op == "Identity" and node.inputs[0].producer in handles:
+            handles.add(node)
+    for node in graph:
+        if node.op in ("LookupTableFindV2", "LookupTableFind") and node.inputs and node.inputs[0].producer in handles:
+            return node.attrs["Tin"], node.attrs["Tout"]
+    users = sorted({n.op for n in graph if any(v.producer is placeholder for v in n.inputs)})
+    raise InputError(f"resource input {placeholder.name} is used by {', '.join(users) or 'nothing'}; "
+                     "only hash-table lookups (LookupTableFindV2) can be converted")
+
+
+def export_table(handle: Any, key_dtype: DType, value_dtype: DType, name: str) -> tuple[Any, Any]:
+    """(keys, values) of a live hash table as numpy arrays."""
+    import tensorflow as tf
+
+    try:
+        keys, values = tf.raw_ops.LookupTableExportV2(table_handle=handle, Tkeys=tf.as_dtype(key_dtype.numpy
+                                                      if key_dtype is not DType.STRING else tf.string),
+                                                      Tvalues=tf.as_dtype(value_dtype.numpy
+                                                      if value_dtype is not DType.STRING else tf.string))
+    except Exception as err:
+        raise InputError(f"cannot read the contents of resource {name} (only hash tables can be converted): {err}") from None
+    return keys.numpy(), values.numpy()
+
+
+def attach_hash_tables(graph: Graph, resources: dict[str, Any]) -> int:
+    """Move every captured table into ``graph.initializer``; return how many there were."""
+    placeholders = [n for n in graph if n.op == "Placeholder" and n.attrs.get("dtype") is DType.RESOURCE
+                    and n.outputs[0] not in graph.inputs.values()]
+    if not placeholders:
+        return 0
+    init = graph.initializer or Graph(f"{graph.name}_initializer")
+    for resource_id, placeholder in enumerate(placeholders):
+        if placeholder.name not in resources:
+            raise InputError(f"resource input {placeholder.name} is not bound to any table or variable")
+        key_dtype, value_dtype = _table_dtypes(graph, placeholder)
+        keys, values = export_table(resources[placeholder.name], key_dtype, value_dtype, placeholder.name)
+        base = f"{placeholder.name}_init"
+        table = init.add_node("HashTableV2", (), {
+            "key_dtype": key_dtype, "value_dtype": value_dtype, "container": "", "shared_name": "",
+            "use_node_name_sharing": False}, name=_free(graph, init, f"{base}/table"))
+        table.output(0).dtype = DType.RESOURCE
+        table.output(0).shape = ()
+        key_const = init.const(keys, name=_free(graph, init, f"{base}/keys"), dtype=key_dtype)
+        value_const = init.const(values, name=_free(graph, init, f"{base}/values"), dtype=value_dtype)
+        load = init.add_node("LookupTableImportV2", (table.output(0), key_const, value_const),
+                             {"Tin": key_dtype, "Tout": value_dtype}, name=_free(graph, init, f"{base}/import"),
+                             num_outputs=0)
+        handle = init.add_op("Identity", (table.output(0),), {"T": DType.RESOURCE},
+                             name=_free(graph, init, f"{base}/handle"), dtype=DType.RESOURCE, shape=())
+        handle.producer.control_inputs.append(load)
+        init.set_output(handle.producer.name, handle)
+        init.resource_ids[handle.producer.name] = resource_id
+        graph.inputs[placeholder.name] = placeholder.output(0)
+        graph.resource_ids[placeholder.name] = resource_id
+    graph.initializer = init
+    return len(placeholders)
+
+
+def _free(graph: Graph, init: Graph, base: str) -> str:
+    """A name free in both graphs: TF.js keeps their weights in one map."""
+    name, i = base, 0
+    while name in graph or name in init:
+        i += 1
+        name = f"{base}_{i}"
+    return name
