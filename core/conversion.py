@@ -39,6 +39,9 @@ def select_frontend(source: Any, input_format: str | None, registry: Registry) -
             raise UsageError(f"unknown --input_format {input_format!r}", hint=f"installed formats: {known}") from None
     path = as_path(source)
     if path is not None and not path.exists():
+        claimed = [f for f in registry.frontends.values() if f.claims_remote(source)]
+        if len(claimed) == 1:
+            return claimed[0]
         raise InputError(f"input {path} does not exist")
     matches = [f for f in registry.frontends.values() if f.detect(source)]
     if len(matches) == 1:

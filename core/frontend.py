@@ -27,6 +27,15 @@ class Frontend:
         """Cheaply say whether ``source`` is ours (look at suffixes and magic bytes, not whole files)."""
         return False
 
+    def claims_remote(self, source: Any) -> bool:
+        """Whether ``source`` is a remote address (a URL, a hub handle) this format is published at.
+
+        Asked only for a source that is not an existing path; a frontend that claims it is selected,
+        so that its :meth:`load` can say what to do (e.g. download it first) instead of the core's
+        "does not exist".
+        """
+        return False
+
     def load(self, source: Any, options: ConvertOptions) -> Model:
         raise NotImplementedError
 

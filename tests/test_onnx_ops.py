@@ -81,6 +81,10 @@ def transformer_ops() -> onnx.ModelProto:
         b.op("Softmax", [c], axis=2),
         b.op("LogSoftmax", [seq], axis=1),
         b.op("MatMul", [b.op("Unsqueeze", [seq, b.const(np.array([0], np.int64), "u0")]), b.weight(2, 3, 16, 5)]),
+        b.op("Einsum", [seq, b.weight(16, 5)], equation="btd,de->bte"),
+        b.op("Einsum", [seq, seq], equation="bqd,bkd->bqk"),  # attention scores
+        b.op("Einsum", [seq, b.weight(7, 3)], equation="bid,ib->db"),  # contraction and a transposed output
+        b.op("Einsum", [seq], equation="btd->db"),
     ]
     return b.model(outs, opset=20)
 

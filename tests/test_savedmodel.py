@@ -78,8 +78,11 @@ def test_keras_saved_models_match_tf(kind, flavour, models, tmp_path, tfjs_runti
     source = models(f"{kind}:{flavour}")
     result, doc = convert_and_verify(source, tmp_path / "web")
     assert result.input_format == "tf_saved_model"
-    ops = {n["op"] for n in doc["modelTopology"]["node"]}
+    nodes = doc["modelTopology"]["node"]
+    ops = {n["op"] for n in nodes}
     assert not ops & {"StatefulPartitionedCall", "PartitionedCall", "ReadVariableOp", "VarHandleOp", "NoOp"}
+    # TF.js sees a loop-invariant Enter's value in the first iteration only
+    assert not [n for n in nodes if n["op"] == "Enter" and n.get("attr", {}).get("is_constant", {}).get("b")]
     if kind == "multi_io":
         assert len(doc["signature"]["inputs"]) == 2 and len(doc["signature"]["outputs"]) == 2
 
@@ -134,6 +137,37 @@ def test_verify_cli_runs_the_saved_model_as_reference(models, tmp_path, tfjs_run
     assert main(["convert", str(source), str(tmp_path / "web")]) == 0
     assert main(["verify", str(source), str(tmp_path / "web"), "--rtol", "1e-5", "--atol", "0"]) == 0
     assert "PASS" in capsys.readouterr().out
+
+
+def test_verify_uses_the_recorded_tags_and_signature(models, tmp_path, tfjs_runtime, capsys):
+    source = models("hub_v2")  # a plain SavedModel whose only signature is 'default'
+    assert main(["convert", str(source), str(tmp_path / "web"), "--signature_name=default"]) == 0
+    doc = json.loads((tmp_path / "web" / "model.json").read_text())
+    assert doc["userDefinedMetadata"]["signatureName"] == "default"
+    assert doc["userDefinedMetadata"]["savedModelTags"] == ["serve"]
+    capsys.readouterr()
+    assert main(["verify", str(source), str(tmp_path / "web"), "--rtol", "1e-5", "--atol", "0"]) == 0
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_keras_saved_models_are_read_from_the_files(models):
+    """The direct path: no TF object loading; variables are read from the checkpoint when needed."""
+    from tfjsconv.plugins.savedmodel.direct import CheckpointTensor
+    from tfjsconv.plugins.savedmodel.pipeline import graph_from_saved_model_dir
+
+    graph = graph_from_saved_model_dir(models("cnn:tf_keras"), ConvertOptions())
+    lazy = {n.attrs["value"].key for n in graph if n.op == "Const" and isinstance(n.attrs["value"], CheckpointTensor)}
+    assert len(lazy) == 16  # 4 kernels, 4 biases, 2 x 4 BatchNorm weights and statistics
+    assert not {n.op for n in graph} & {"VarHandleOp", "ReadVariableOp", "StatefulPartitionedCall"}
+
+
+def test_hash_tables_fall_back_to_loading_with_tf(models, caplog):
+    from tfjsconv.plugins.savedmodel.pipeline import graph_from_saved_model_dir
+
+    with caplog.at_level("INFO", logger="tfjsconv.plugins.savedmodel.pipeline"):
+        graph = graph_from_saved_model_dir(models("hash_table"), ConvertOptions())
+    assert "HashTableV2" in caplog.text
+    assert sum(n.op == "LookupTableFindV2" for n in graph) == 2
 
 
 def test_structured_output_names(models, tmp_path):

@@ -66,11 +66,18 @@ def test_missing_variables(saved_model, tmp_path, capsys):
     assert "missing its variables" in err
 
 
+@pytest.mark.parametrize("flags", [["--input_format=tf_hub"], []], ids=["tf_hub", "detected"])
 @pytest.mark.parametrize("url", ["https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5",
+                                 "tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5",
                                  "https://www.kaggle.com/models/google/mobilenet-v2/frameworks/tensorFlow2"])
-def test_hub_urls_ask_for_a_download(url, tmp_path, capsys):
-    err = run([url, "--input_format=tf_hub"], tmp_path, capsys)
-    assert "download the module first" in err
+def test_hub_urls_ask_for_a_download(url, flags, tmp_path, capsys):
+    err = run([url, *flags], tmp_path, capsys)
+    assert "download the module first" in err and "does not exist" not in err
+
+
+def test_a_missing_local_path_still_does_not_exist(tmp_path, capsys):
+    err = run([tmp_path / "no_such_model"], tmp_path, capsys)
+    assert "does not exist" in err
 
 
 def test_frozen_model_needs_output_node_names(tmp_path, capsys):

@@ -18,12 +18,9 @@ from tfjsconv.options import ConvertOptions
 
 def graph_from_saved_model(path: str | Path, options: ConvertOptions | None = None) -> Graph:
     """Load the SavedModel at ``path`` (``options.saved_model_tags``, ``options.signature_name``) and freeze it."""
-    from .loading import load_signature
-    from .pipeline import graph_from_function
+    from .pipeline import graph_from_saved_model_dir
 
-    options = options or ConvertOptions()
-    with load_signature(Path(path), options) as fn:
-        return graph_from_function(fn, options, name=Path(path).name or "saved_model")
+    return graph_from_saved_model_dir(Path(path), options or ConvertOptions())
 
 
 def graph_from_concrete_function(concrete_fn: Any, options: ConvertOptions | None = None, *,

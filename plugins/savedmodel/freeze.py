@@ -31,6 +31,8 @@ class FrozenFunction:
     resources: dict[str, Any]
     #: FunctionDefLibrary proto of the frozen graph (bodies of kept While/If)
     library: Any
+    #: VarHandleOp name -> its value read lazily from the checkpoint (the direct path, :mod:`.direct`)
+    variables: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def input_keys(fn: Any, input_names: Sequence[str] | None) -> list[str]:

@@ -40,12 +40,9 @@ class SavedModelFrontend(Frontend):
         return path is not None and is_saved_model_dir(path) and not is_hub_module_dir(path)
 
     def load(self, source: Any, options: ConvertOptions) -> Graph:
-        from .loading import load_signature
-        from .pipeline import graph_from_function
+        from .pipeline import graph_from_saved_model_dir
 
-        path = _path(source, self.name)
-        with load_signature(path, options, hub=self.hub) as fn:
-            return graph_from_function(fn, options, name=path.name or "saved_model")
+        return graph_from_saved_model_dir(_path(source, self.name), options, hub=self.hub)
 
     def describe(self, source: Any, options: ConvertOptions) -> dict[str, Any]:
         from .source import describe, read_saved_model
@@ -55,6 +52,7 @@ class SavedModelFrontend(Frontend):
     def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
         from .reference import run_signature
 
+        options = with_recorded_signature(options, options.extra.get("model_dir"))
         return run_signature(_path(source, self.name), inputs, options, hub=self.hub)
 
 
@@ -66,6 +64,11 @@ class TfHubFrontend(SavedModelFrontend):
     def detect(self, source: Any) -> bool:
         path = as_path(source)
         return path is not None and is_hub_module_dir(path)
+
+    def claims_remote(self, source: Any) -> bool:
+        from .loading import is_hub_url
+
+        return is_hub_url(source)
 
 
 class FrozenModelFrontend(Frontend):
@@ -93,11 +96,33 @@ class FrozenModelFrontend(Frontend):
         return run_frozen_model(_path(source, self.name), dict(inputs), names)
 
 
-def _outputs_from_model_dir(model_dir: Any) -> list[str]:
+def _model_json(model_dir: Any) -> dict[str, Any]:
     if not model_dir:
-        return []
+        return {}
     try:
         doc = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    return list((doc.get("signature") or {}).get("outputs", {}))
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _outputs_from_model_dir(model_dir: Any) -> list[str]:
+    return list((_model_json(model_dir).get("signature") or {}).get("outputs", {}))
+
+
+def with_recorded_signature(options: ConvertOptions, model_dir: Any) -> ConvertOptions:
+    """``options`` with the tag-set and signature the converted model records in its model.json.
+
+    The converter writes them to ``userDefinedMetadata`` (``savedModelTags``, ``signatureName``),
+    so ``tfjsconv verify SAVED_MODEL_DIR MODEL_DIR`` runs the same signature without being told.
+    """
+    import dataclasses
+
+    metadata = _model_json(model_dir).get("userDefinedMetadata") or {}
+    tags, signature = metadata.get("savedModelTags"), metadata.get("signatureName")
+    changes: dict[str, Any] = {}
+    if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+        changes["saved_model_tags"] = list(tags)
+    if isinstance(signature, str) and signature:
+        changes["signature_name"] = signature
+    return dataclasses.replace(options, **changes) if changes else options

@@ -15,10 +15,18 @@ from .tfimport import import_tf
 HUB_URL_PREFIXES = ("http://", "https://", "tfhub.dev/", "www.kaggle.com/", "kaggle.com/")
 
 
+def is_hub_url(source: Any) -> bool:
+    """A URL (``https://tfhub.dev/…``, ``https://www.kaggle.com/models/…``) or a ``tfhub.dev/…`` handle."""
+    if not isinstance(source, (str, Path)):
+        return False
+    text = str(source)
+    return text.startswith(HUB_URL_PREFIXES) or text.startswith(("http:/", "https:/"))
+
+
 def reject_urls(source: Any) -> None:
     """There is no network at conversion time: a hub URL or handle must be downloaded first."""
     text = str(source)
-    if text.startswith(HUB_URL_PREFIXES) or text.startswith(("http:/", "https:/")):
+    if is_hub_url(source):
         raise InputError(f"{text} is a URL; tfjsconv converts local files only",
                          hint="download the module first (e.g. with tensorflow_hub's resolve(), or the "
                               "'Download' link, then untar it) and pass the local folder")
@@ -32,14 +40,20 @@ def resolve_tags(info: SavedModelInfo, options: ConvertOptions, *, hub: bool) ->
     return tags
 
 
-@contextlib.contextmanager
-def load_signature(path: Path, options: ConvertOptions, *, hub: bool = False) -> Iterator[Any]:
-    """Yield the signature's ConcreteFunction; the loaded object lives until the block ends."""
+def resolve_signature(path: Path, options: ConvertOptions, *, hub: bool = False) -> tuple[SavedModelInfo, list[str], str]:
+    """(the SavedModel, the tag-set, the signature name) the options select, checked before TF loads it."""
     reject_urls(path)
     info = read_saved_model(path)
     tags = resolve_tags(info, options, hub=hub)
     name = options.signature_name or (HUB_DEFAULT_SIGNATURE if hub else DEFAULT_SIGNATURE)
     check_loadable(info, tags, name)
+    return info, tags, name
+
+
+@contextlib.contextmanager
+def load_signature(path: Path, options: ConvertOptions, *, hub: bool = False) -> Iterator[Any]:
+    """Yield the signature's ConcreteFunction; the loaded object lives until the block ends."""
+    info, tags, name = resolve_signature(path, options, hub=hub)
     tf = import_tf()
     try:
         loaded = tf.saved_model.load(str(path), tags=tags)

@@ -1,7 +1,9 @@
 """Concrete function -> frozen graph -> IR graph, shared by every TensorFlow entry point."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tfjsconv.ir import Graph
@@ -13,12 +15,18 @@ from .rewrites import rewrite_for_tfjs
 from .tables import attach_hash_tables
 from .translate import graph_from_tf_graph
 
+log = logging.getLogger(__name__)
+
 
 def graph_from_frozen(frozen: FrozenFunction, options: ConvertOptions, *, name: str = "graph") -> Graph:
     """The IR of a frozen function: ops rewritten for TF.js, tables in the initializer, library attached."""
     import tensorflow as tf
 
     graph = graph_from_tf_graph(frozen.graph, frozen.inputs, frozen.outputs, name=name)
+    if frozen.variables:
+        from .direct import bind_variables
+
+        bind_variables(graph, frozen.variables)
     graph.generated_by = tf.__version__
     versions = frozen.graph.graph_def_versions
     graph.versions = {"producer": int(versions.producer)}
@@ -38,3 +46,31 @@ def graph_from_function(fn: Any, options: ConvertOptions, *, input_names: Sequen
     frozen = freeze(fn, control_flow_v2=options.control_flow_v2, input_names=input_names,
                     output_names=output_names)
     return graph_from_frozen(frozen, options, name=name)
+
+
+def graph_from_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool = False,
+                               direct: bool = True) -> Graph:
+    """The IR of a SavedModel signature: read straight from the files when possible (:mod:`.direct`),
+    else loaded and frozen by TensorFlow. ``model.json`` records the tags and signature used."""
+    from .loading import load_signature, resolve_signature
+
+    info, tags, signature_name = resolve_signature(path, options, hub=hub)
+    name = path.name or "saved_model"
+    graph = None
+    if direct:
+        from .direct import NotDirect, freeze_from_files
+        from .tfimport import import_tf
+
+        import_tf()
+        try:
+            frozen = freeze_from_files(path, info.meta_graph(tags), info.signature(tags, signature_name),
+                                       control_flow_v2=options.control_flow_v2)
+            graph = graph_from_frozen(frozen, options, name=name)
+        except NotDirect as why:
+            log.info("loading %s with TensorFlow: %s", path, why)
+    if graph is None:
+        with load_signature(path, options, hub=hub) as fn:
+            graph = graph_from_function(fn, options, name=name)
+    graph.metadata["savedModelTags"] = list(tags)
+    graph.metadata["signatureName"] = signature_name
+    return graph

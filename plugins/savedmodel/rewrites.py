@@ -154,6 +154,51 @@ def drop_control_edges(graph: Graph) -> int:
     return count
 
 
+def bypass_constant_enters(graph: Graph) -> int:
+    """Loop-invariant ``Enter`` (``is_constant``): its readers read the value from outside the loop.
+
+    TF.js ignores ``is_constant``: it keeps the Enter's output in the loop's first iteration only,
+    so a body node reading it in the second iteration waits forever ("cannot compute the
+    outputs"). A tensor from an enclosing frame is visible in every iteration, which is what
+    ``is_constant`` means. Grappler's loop-invariant Enters of variables hit this.
+    """
+    consumers = graph.consumers()
+    count = 0
+    for node in graph:
+        if node.op not in ("Enter", "RefEnter") or not node.attrs.get("is_constant"):
+            continue
+        readers = consumers.get(node.output(0), [])
+        if any(r.op in CONTROL_FLOW_OPS for r in readers) or node.output(0) in graph.outputs.values():
+            continue
+        source = node.inputs[0]
+        for reader in readers:
+            reader.inputs = [source if v is node.output(0) else v for v in reader.inputs]
+        count += 1
+    return count
+
+
+def unwrap_output_identity_n(graph: Graph) -> int:
+    """Outputs read from an ``IdentityN`` (what Grappler leaves of an inlined call) read its inputs.
+
+    Kept when the input is a graph input or already another output: the IdentityN then gives it
+    its own name. Once no output reads it, the IdentityN is dead and the passes remove it.
+    """
+    count = 0
+    taken = set(graph.outputs.values())
+    inputs = set(graph.inputs.values())
+    for key, value in list(graph.outputs.items()):
+        node = value.producer
+        if node.op != "IdentityN" or node.control_inputs:
+            continue
+        source = node.inputs[value.index]
+        if source in inputs or source in taken:
+            continue
+        graph.outputs[key] = source
+        taken.add(source)
+        count += 1
+    return count
+
+
 def rewrite_for_tfjs(graph: Graph) -> dict[str, int]:
     """Apply every rewrite; return how many nodes each changed (for reports and tests)."""
     counts: dict[str, int] = {"control edges": drop_control_edges(graph)}
@@ -164,5 +209,7 @@ def rewrite_for_tfjs(graph: Graph) -> dict[str, int]:
             if rewrite(graph, node):
                 counts[op] = counts.get(op, 0) + 1
     counts["NoOp"] = remove_no_ops(graph)
+    counts["constant Enter"] = bypass_constant_enters(graph)
     counts["Identity"] = bypass_identities(graph)
+    counts["IdentityN output"] = unwrap_output_identity_n(graph)
     return {k: v for k, v in counts.items() if v}

@@ -216,3 +216,70 @@ def reduce_axes_input(ctx: NodeContext) -> Laid | Tensor:
             return ctx.tensor(0)
         axes = None
     return _reduce(ctx, axes, bool(ctx.attr("keepdims", 1)))
+
+
+# -- einsum -----------------------------------------------------------------------------------------
+def _parse_einsum(ctx: NodeContext, equation: str, count: int) -> tuple[list[str], str]:
+    eq = equation.replace(" ", "")
+    if "..." in eq:
+        raise ctx.error(f"einsum with an ellipsis ({equation!r}) is not supported")
+    lhs, _, out = eq.partition("->")
+    terms = lhs.split(",")
+    if not _:
+        seen = "".join(terms)
+        out = "".join(sorted(c for c in set(seen) if seen.count(c) == 1))
+    if len(terms) != count or any(len(set(t)) != len(t) for t in terms):
+        raise ctx.error(f"einsum {equation!r}: only one or two operands without repeated labels are supported")
+    return terms, out
+
+
+@onnx_op("Einsum", since=12)
+def einsum(ctx: NodeContext) -> Value:
+    """One or two operands as Transpose/Reshape/BatchMatMulV2/Sum (TF.js's own Einsum has no wasm kernel)."""
+    terms, out = _parse_einsum(ctx, str(ctx.attr("equation")), ctx.num_inputs)
+    values = [ctx.input(i) for i in range(len(terms))]
+    shapes = [ctx.shape(i) for i in range(len(terms))]
+    if any(s is None or None in s for s in shapes):
+        raise ctx.error("einsum needs static input shapes")
+    size = {c: int(d) for t, s in zip(terms, shapes) for c, d in zip(t, s)}
+
+    def summed(value: Value, term: str, keep: set[str], label: str) -> tuple[Value, str]:
+        drop = [i for i, c in enumerate(term) if c not in keep]
+        if not drop:
+            return value, term
+        value = ctx.op("Sum", [value, ctx.ints(drop, label=f"{label}/axes")], {"keep_dims": False, "Tidx": DType.INT32},
+                       label=label)
+        return value, "".join(c for c in term if c in keep)
+
+    def arranged(value: Value, term: str, order: str, shape: list[int], label: str) -> Value:
+        if term != order:
+            value = ctx.op("Transpose", [value, ctx.ints([term.index(c) for c in order], label=f"{label}/perm")],
+                           {"Tperm": DType.INT32}, label=label)
+        return ctx.op("Reshape", [value, ctx.ints(shape, label=f"{label}/shape")], {"Tshape": DType.INT32},
+                      label=f"{label}_3d")
+
+    if len(terms) == 1:
+        value, term = summed(values[0], terms[0], set(out), "sum")
+        if term == out:
+            return value
+        return ctx.op("Transpose", [value, ctx.ints([term.index(c) for c in out], label="perm")], {"Tperm": DType.INT32})
+    (a, ta), (b, tb) = (summed(values[0], terms[0], set(terms[1]) | set(out), "sum_a"),
+                        summed(values[1], terms[1], set(terms[0]) | set(out), "sum_b"))
+    batch = [c for c in ta if c in tb and c in out]
+    contract = [c for c in ta if c in tb and c not in out]
+    a_free = [c for c in ta if c not in tb]
+    b_free = [c for c in tb if c not in ta]
+
+    def prod(labels: list[str]) -> int:
+        return int(np.prod([size[c] for c in labels], dtype=np.int64))
+
+    a3 = arranged(a, ta, "".join(batch + a_free + contract), [prod(batch), prod(a_free), prod(contract)], "a")
+    b3 = arranged(b, tb, "".join(batch + contract + b_free), [prod(batch), prod(contract), prod(b_free)], "b")
+    product = ctx.op("BatchMatMulV2", [a3, b3], {"adj_x": False, "adj_y": False}, label="matmul")
+    order = batch + a_free + b_free
+    result = ctx.op("Reshape", [product, ctx.ints([size[c] for c in order], label="out_shape")], {"Tshape": DType.INT32},
+                    label="unflatten" if "".join(order) != out else None)
+    if "".join(order) == out:
+        return result
+    return ctx.op("Transpose", [result, ctx.ints([order.index(c) for c in out], label="out_perm")],
+                  {"Tperm": DType.INT32})

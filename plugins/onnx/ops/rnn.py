@@ -93,7 +93,7 @@ def _check_lengths(ctx: NodeContext, seq: int) -> None:
                         hint="pad the sequences and drop sequence_lens, or mask the outputs")
 
 
-def _recurrent(ctx: NodeContext) -> list[Value]:
+def _recurrent(ctx: NodeContext) -> list:
     kind = ctx.op_type
     gates = _GATES[kind]
     w = np.asarray(ctx.require_const(1, "W"), dtype=np.float32)
@@ -116,7 +116,10 @@ def _recurrent(ctx: NodeContext) -> list[Value]:
     _check_lengths(ctx, seq)
     if kind == "LSTM" and ctx.has_input(7) and ctx.const(7) is None:
         raise ctx.error("the peephole weights P must be constants")
-    x = ctx.input(0)
+    t = ctx.tensor(0)
+    swapped = t.value is not None and t.perm == (1, 0, 2)  # already [batch, seq] where ONNX has [seq, batch]
+    x = t.value if swapped else ctx.input(0)
+    major_batch = batch_first != swapped  # whether the IR input (and the steps we build) is batch-major
     flat = ctx.op("Reshape", [x, ctx.ints([-1, input_size], label="flat_shape")], {"Tshape": DType.INT32},
                   label="inputs_2d")
     h0 = _initial(ctx, 5, num_dir, batch_first)
@@ -135,10 +138,10 @@ def _recurrent(ctx: NodeContext) -> list[Value]:
                       {"transpose_a": False, "transpose_b": False}, label=f"d{d}/input_proj")
         proj = ctx.op("BiasAdd", [proj, ctx.make_const(x_bias, label=f"d{d}/bias")], {"data_format": "NHWC"},
                       label=f"d{d}/input_bias")
-        dims = [-1, seq, gates * hidden] if batch_first else [seq, -1, gates * hidden]
+        dims = [-1, seq, gates * hidden] if major_batch else [seq, -1, gates * hidden]
         proj = ctx.op("Reshape", [proj, ctx.ints(dims, label=f"d{d}/steps_shape")], {"Tshape": DType.INT32},
                       label=f"d{d}/steps")
-        steps = ctx.multi_op("Unpack", [proj], {"num": seq, "axis": 1 if batch_first else 0}, seq,
+        steps = ctx.multi_op("Unpack", [proj], {"num": seq, "axis": 1 if major_batch else 0}, seq,
                              label=f"d{d}/unstack")
         step_fn = _STEP[kind]
         h, c = h0[d], c0[d]
@@ -146,11 +149,11 @@ def _recurrent(ctx: NodeContext) -> list[Value]:
         for t in (reversed(range(seq)) if reverse else range(seq)):
             h, c = step_fn(ctx, cell, steps[t], h, c, r[d], rec_bias, hidden, f"d{d}/t{t}")
             outputs[t] = h
-        axis = 1 if batch_first else 0
+        axis = 1 if major_batch else 0
         ys.append(ctx.op("Pack", outputs, {"N": seq, "axis": axis}, label=f"d{d}/outputs"))
         hs.append(h)
         cs.append(c)
-    dir_axis = 2 if batch_first else 1
+    dir_axis = 2  # Y is built [seq, batch, dir, h] or [batch, seq, dir, h] (as a layout of ONNX's Y)
     state_axis = 1 if batch_first else 0
 
     def stack(values: list[Value], axis: int, label: str) -> Value:
@@ -158,7 +161,13 @@ def _recurrent(ctx: NodeContext) -> list[Value]:
             return ctx.op("ExpandDims", [values[0], ctx.make_const(np.int32(axis), label=f"{label}_axis")], label=label)
         return ctx.op("Pack", values, {"N": len(values), "axis": axis}, label=label)
 
-    results = [stack(ys, dir_axis, "Y"), stack(hs, state_axis, "Y_h")]
+    # ONNX's Y is [seq, dir, batch, h] (layout 0) or [batch, seq, dir, h] (layout 1); ours keeps
+    # the steps' order, so a following Transpose/Reshape to [batch, seq, dir * h] costs nothing.
+    if batch_first:
+        y_perm = (0, 1, 2, 3) if major_batch else (1, 0, 2, 3)
+    else:
+        y_perm = (2, 0, 1, 3) if major_batch else (0, 2, 1, 3)
+    results = [ctx.laid(stack(ys, dir_axis, "Y"), y_perm), stack(hs, state_axis, "Y_h")]
     if kind == "LSTM":
         results.append(stack(cs, state_axis, "Y_c"))
     return results
@@ -240,5 +249,5 @@ _STEP: dict[str, Callable] = {"LSTM": _lstm_step, "GRU": _gru_step, "RNN": _rnn_
 
 
 @onnx_op("LSTM", "GRU", "RNN", since=7)
-def recurrent(ctx: NodeContext) -> list[Value]:
+def recurrent(ctx: NodeContext) -> list:
     return _recurrent(ctx)

@@ -1,0 +1,310 @@
+"""A TF2 SavedModel signature straight from its files: no Python objects revived, no weight copies.
+
+``tf.saved_model.load`` rebuilds every object and function of the model and reads every variable
+into memory; freezing then copies each weight into a GraphDef, Grappler copies it again, and the
+IR makes a fourth copy. For a SavedModel written by ``tf.saved_model.save`` (tf_keras, Keras 3
+``model.export()``, TF Hub TF2 modules) none of that is needed:
+
+1. the MetaGraph's ``graph_def`` calls the signature function with the signature's Placeholders and
+   one ``VarHandleOp`` per variable;
+2. the SavedModel's restore function (``saver_def.restore_op_name``) says which checkpoint key
+   fills each ``VarHandleOp``;
+3. Grappler inlines the signature function (and lowers While/If) on this weight-free graph;
+4. in the IR, each ``VarHandleOp`` becomes a ``Const`` whose value is read from the checkpoint only
+   when a pass or the writer needs it (:class:`CheckpointTensor`), and ``ReadVariableOp`` an Identity.
+
+Anything outside that shape (hash tables, TF1 savers, ``--control_flow_v2``, ops that write or
+gather through a resource in ways not handled here) raises :class:`NotDirect`, and the caller
+falls back to loading the model with TensorFlow (:mod:`.loading` + :mod:`.freeze`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Graph, Node, Value
+
+from .freeze import FrozenFunction, import_graph_def
+
+#: Ops the signature's part of the MetaGraph may hold (everything else goes the slow way).
+OUTER_OPS = frozenset({"Placeholder", "VarHandleOp", "StatefulPartitionedCall", "PartitionedCall",
+                       "Identity", "IdentityN", "Const"})
+#: Ops in the signature's functions that the direct path cannot freeze.
+UNSUPPORTED_INNER_OPS = frozenset({
+    "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "HashTableV2", "MutableHashTableV2",
+    "MutableHashTableOfTensorsV2", "MutableDenseHashTableV2", "VarHandleOp", "VariableV2",
+    "ResourceScatterUpdate", "ResourceScatterAdd", "DestroyResourceOp"})
+#: Ops that forward a resource handle unchanged (their ``T`` becomes the variable's dtype).
+FORWARDING_OPS = frozenset({"Identity", "Enter", "Exit", "Switch", "Merge", "NextIteration", "RefEnter"})
+#: Grappler on the weight-free graph: inline (and lower control flow), then clean up without fusion.
+OPTIMIZERS = ("function", "pruning", "dependency", "constfold", "dependency")
+
+
+class NotDirect(Exception):
+    """This SavedModel needs the slow path; the message says why (for ``--verbose`` and tests)."""
+
+
+class CheckpointTensor:
+    """A variable's value, read from the checkpoint when needed (a :class:`tfjsconv.ir.LazyArray`)."""
+
+    def __init__(self, reader: Any, key: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.reader, self.key, self.shape, self.dtype = reader, key, shape, dtype
+
+    def load(self) -> np.ndarray:
+        array = np.asarray(self.reader.get_tensor(self.key))
+        return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+
+    def __repr__(self) -> str:
+        return f"CheckpointTensor({self.key!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _ref(ref: str) -> tuple[str, int]:
+    """A function-body input (``node:out:0``, ``node``, ``arg``) as (node or arg name, output index)."""
+    parts = ref.lstrip("^").split(":")
+    return parts[0], int(parts[-1]) if len(parts) == 3 else 0
+
+
+def _graph_ref(ref: str) -> str:
+    """A graph input (``node:1``, ``^node``) as the node name."""
+    return ref.lstrip("^").split(":")[0]
+
+
+def variable_keys(meta_graph: Any) -> dict[str, str]:
+    """``VarHandleOp`` name -> checkpoint key, read from the SavedModel's restore function.
+
+    The restore function takes the file prefix and one handle per variable, and does
+    ``AssignVariableOp(handle, Identity(RestoreV2(prefix, names, ...)[i]))``; ``names[i]`` is the key.
+    """
+    graph_def = meta_graph.graph_def
+    restore_name = meta_graph.saver_def.restore_op_name
+    outer = {n.name: n for n in graph_def.node}
+    restore = outer.get(restore_name)
+    if restore is None or restore.op not in ("StatefulPartitionedCall", "PartitionedCall"):
+        raise NotDirect("the SavedModel has no TF2 restore function (a TF1 saver)")
+    functions = {f.signature.name: f for f in graph_def.library.function}
+    fdef = functions.get(restore.attr["f"].func.name)
+    if fdef is None:
+        raise NotDirect("the restore function is missing from the library")
+    handle_of_arg = {arg.name: _graph_ref(ref)
+                     for arg, ref in zip(fdef.signature.input_arg, restore.input) if not ref.startswith("^")}
+    nodes = {n.name: n for n in fdef.node_def}
+    keys: dict[str, str] = {}
+    for node in fdef.node_def:
+        if node.op != "AssignVariableOp":
+            continue
+        source, index = _ref(node.input[1])
+        while source in nodes and nodes[source].op == "Identity":
+            source, index = _ref(nodes[source].input[0])
+        restore_node = nodes.get(source)
+        if restore_node is None or restore_node.op != "RestoreV2":
+            raise NotDirect(f"variable {node.input[0]} is not restored by RestoreV2")
+        names_node = nodes.get(_ref(restore_node.input[1])[0])
+        if names_node is None or names_node.op != "Const":
+            raise NotDirect("RestoreV2 tensor names are not a constant")
+        names = names_node.attr["value"].tensor.string_val
+        handle = handle_of_arg.get(_ref(node.input[0])[0])
+        if handle is not None:
+            keys[handle] = names[index].decode("utf-8")
+    return keys
+
+
+def _functions_called(node: Any) -> list[str]:
+    names = [node.op]
+    for value in node.attr.values():
+        kind = value.WhichOneof("value")
+        if kind == "func":
+            names.append(value.func.name)
+        elif kind == "list":
+            names.extend(f.name for f in value.list.func)
+    return names
+
+
+def reachable_library(graph_def: Any, roots: list[Any]) -> Any:
+    """The functions ``roots`` (NodeDefs) call, transitively, with ``api_implements`` dropped.
+
+    ``api_implements`` lets Grappler swap in a device-specific body (the CuDNN LSTM); TF's own
+    freezing drops it too so that every call gets inlined.
+    """
+    from tensorflow.core.framework import function_pb2
+
+    functions = {f.signature.name: f for f in graph_def.library.function}
+    seen: list[str] = []
+    stack = [name for node in roots for name in _functions_called(node) if name in functions]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        for node in functions[name].node_def:
+            if node.op in UNSUPPORTED_INNER_OPS:
+                raise NotDirect(f"function {name} uses {node.op}")
+            stack.extend(n for n in _functions_called(node) if n in functions and n not in seen)
+    library = function_pb2.FunctionDefLibrary()
+    for name in seen:
+        fdef = library.function.add()
+        fdef.CopyFrom(functions[name])
+        if "api_implements" in fdef.attr:
+            del fdef.attr["api_implements"]
+    names = set(seen)
+    library.gradient.extend(g for g in graph_def.library.gradient if g.function_name in names)
+    return library
+
+
+def signature_graph_def(meta_graph: Any, signature: Any, keys: dict[str, str]) -> Any:
+    """The part of the MetaGraph the signature reads, with only the functions it calls (no weights)."""
+    from tensorflow.core.framework import graph_pb2
+
+    graph_def = meta_graph.graph_def
+    outer = {n.name: n for n in graph_def.node}
+    wanted = [_graph_ref(t.name) for t in signature.outputs.values()]
+    wanted += [_graph_ref(t.name) for t in signature.inputs.values()]
+    needed: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name in needed:
+            continue
+        node = outer.get(name)
+        if node is None:
+            raise NotDirect(f"the signature reads {name}, which is not in the graph")
+        if node.op not in OUTER_OPS:
+            raise NotDirect(f"the signature reads a {node.op} ({name})")
+        if node.op == "VarHandleOp" and name not in keys:
+            raise NotDirect(f"variable {name} is not in the restore function")
+        needed.add(name)
+        wanted.extend(_graph_ref(ref) for ref in node.input if not ref.startswith("^"))
+    out = graph_pb2.GraphDef()
+    out.versions.CopyFrom(graph_def.versions)
+    roots = []
+    for node in graph_def.node:
+        if node.name in needed:
+            copy = out.node.add()
+            copy.CopyFrom(node)
+            del copy.input[:]
+            copy.input.extend(ref for ref in node.input if not ref.startswith("^"))
+            roots.append(copy)
+    out.library.CopyFrom(reachable_library(graph_def, roots))
+    return out
+
+
+def inline(graph_def: Any, fetches: list[str]) -> Any:
+    """Grappler: inline every call, lower While/If to v1 control flow, prune, fold shapes."""
+    from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, rewriter_config_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    meta_graph = meta_graph_pb2.MetaGraphDef()
+    meta_graph.graph_def.CopyFrom(graph_def)
+    meta_graph.collection_def["train_op"].node_list.value.extend(fetches)
+    config = config_pb2.ConfigProto()
+    rewriter = config.graph_options.rewrite_options
+    rewriter.min_graph_nodes = -1
+    rewriter.optimizers.extend(OPTIMIZERS)
+    rewriter.function_optimization = rewriter_config_pb2.RewriterConfig.AGGRESSIVE
+    rewriter.meta_optimizer_iterations = rewriter_config_pb2.RewriterConfig.ONE
+    return tf_optimizer.OptimizeGraph(config, meta_graph)
+
+
+def freeze_from_files(path: Path, meta_graph: Any, signature: Any, *, control_flow_v2: bool) -> FrozenFunction:
+    """The signature as a weight-free inlined graph plus lazily read variables (see the module doc)."""
+    if control_flow_v2:
+        raise NotDirect("--control_flow_v2 keeps functions, whose variable reads the direct path cannot bind")
+    keys = variable_keys(meta_graph)
+    graph_def = signature_graph_def(meta_graph, signature, keys)
+    values = checkpoint_values(path, {k: v for k, v in keys.items()
+                                      if any(n.name == k for n in graph_def.node)})
+    inputs = {key: signature.inputs[key].name for key in sorted(signature.inputs)}
+    outputs = {key: signature.outputs[key].name for key in sorted(signature.outputs)}
+    try:
+        optimized = inline(graph_def, [*outputs.values(), *inputs.values()])
+    except Exception as err:  # Grappler's errors: let TF's own loader have a go
+        raise NotDirect(f"Grappler cannot inline the signature: {err}") from None
+    return FrozenFunction(graph=import_graph_def(optimized), inputs=inputs, outputs=outputs,
+                          structured_output_keys=list(outputs), resources={}, library=optimized.library,
+                          variables=values)
+
+
+def checkpoint_values(path: Path, keys: dict[str, str]) -> dict[str, CheckpointTensor]:
+    """``VarHandleOp`` name -> its lazily read value."""
+    import tensorflow as tf
+
+    prefix = str(path / "variables" / "variables")
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except Exception as err:
+        raise NotDirect(f"cannot open the checkpoint: {err}") from None
+    shapes, dtypes = reader.get_variable_to_shape_map(), reader.get_variable_to_dtype_map()
+    values = {}
+    for handle, key in keys.items():
+        if key not in shapes:
+            raise NotDirect(f"checkpoint key {key} is missing")
+        dtype = dtypes[key]
+        if dtype == tf.string or dtype == tf.resource:
+            raise NotDirect(f"variable {handle} holds {dtype.name}")
+        values[handle] = CheckpointTensor(reader, key, tuple(int(d) for d in shapes[key]),
+                                          np.dtype(dtype.as_numpy_dtype))
+    return values
+
+
+def bind_variables(graph: Graph, values: dict[str, CheckpointTensor]) -> int:
+    """Each ``VarHandleOp`` a Const of its value; what reads it through the handle reads the value."""
+    consumers = graph.consumers()
+    count = 0
+    for node in list(graph):
+        if node.op != "VarHandleOp":
+            continue
+        if node.name not in values:
+            raise NotDirect(f"variable {node.name} has no checkpoint value")
+        value = values[node.name]
+        dtype = DType.from_any(value.dtype)
+        node.op = "Const"
+        node.attrs = {"dtype": dtype, "value": value}
+        node.outputs[0].dtype, node.outputs[0].shape = dtype, value.shape
+        _retype_readers(graph, node.output(0), dtype, value.shape, consumers)
+        count += 1
+    return count
+
+
+def _retype_readers(graph: Graph, handle: Value, dtype: DType, shape: tuple[int, ...],
+                    consumers: dict[Value, list[Node]]) -> None:
+    """Follow the handle through forwarding ops; reads become Identities of the value."""
+    stack, seen = [handle], {handle}
+    while stack:
+        value = stack.pop()
+        for reader in consumers.get(value, []):
+            if reader.op == "ReadVariableOp":
+                reader.op, reader.attrs = "Identity", {"T": dtype}
+                reader.outputs[0].dtype, reader.outputs[0].shape = dtype, shape
+            elif reader.op == "ResourceGather":
+                _gather(graph, reader, dtype)
+            elif reader.op == "VariableShape":
+                _variable_shape(graph, reader, shape)
+            elif reader.op in FORWARDING_OPS:
+                reader.attrs["T"] = dtype
+                for out in reader.outputs[:1] if reader.op != "Switch" else reader.outputs:
+                    out.dtype, out.shape = dtype, shape
+                    if out not in seen:
+                        seen.add(out)
+                        stack.append(out)
+            else:
+                raise NotDirect(f"{reader.op} {reader.name} uses a variable handle")
+
+
+def _gather(graph: Graph, node: Node, dtype: DType) -> None:
+    """``ResourceGather(handle, ids)`` is ``GatherV2(value, ids, axis=batch_dims)``."""
+    batch_dims = int(node.attrs.get("batch_dims", 0))
+    axis = graph.const(np.asarray(batch_dims, np.int32), name=f"{node.name}/axis")
+    node.op = "GatherV2"
+    node.inputs = [node.inputs[0], node.inputs[1], axis]
+    node.attrs = {"Tparams": dtype, "Tindices": node.attrs["Tindices"], "Taxis": DType.INT32,
+                  "batch_dims": batch_dims}
+
+
+def _variable_shape(graph: Graph, node: Node, shape: tuple[int, ...]) -> None:
+    out_type = node.attrs.get("out_type", DType.INT32)
+    node.op = "Const"
+    node.inputs = []
+    node.attrs = {"dtype": out_type, "value": np.asarray(shape, dtype=out_type.numpy)}
+    node.outputs[0].shape = (len(shape),)
+
