@@ -9,7 +9,8 @@ shapes) and converted, each converter in its own process so that import times co
 - tfjsconv: ``python -m tfjsconv convert model.onnx out/`` (NCHW interface as exported, and ``nhwc``);
 - onnx2tf (if ``bench/setup_onnx2tf.sh`` set up ``bench/.venv-onnx2tf``): ``onnx2tf -i model.onnx``, then
   the official ``tensorflowjs_converter`` (``bench/setup_official_converter.sh``) on its SavedModel. It
-  is given the legacy export first (it handles opset 17 best), the dynamo export if that fails.
+  is given the legacy export first (it handles opset 17 best), the dynamo export if that fails. It wants
+  to download sample images from GitHub; the script gives it random ones of the same shape instead.
 
 Columns: conversion wall time, Transpose count, compute nodes (everything but Const, Placeholder,
 Identity, NoOp), TF.js wasm median latency. Results: bench/results/onnx_vs_onnx2tf.{json,md}.
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 ONNX2TF = HERE / ".venv-onnx2tf" / "bin" / "onnx2tf"
 TFJS_CONVERTER = HERE / ".venv-official" / "bin" / "tensorflowjs_converter"
 NOT_COMPUTE = {"Const", "Placeholder", "Identity", "NoOp"}
+CALIBRATION = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 
 def export(name: str, size: str, folder: Path) -> dict[str, Path]:
@@ -57,10 +59,10 @@ def export(name: str, size: str, folder: Path) -> dict[str, Path]:
     return paths
 
 
-def run(cmd: list[str], env: dict | None = None) -> tuple[bool, float, str]:
+def run(cmd: list[str], cwd: Path | None = None) -> tuple[bool, float, str]:
     start = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-                                                                  **(env or {})})
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     return out.returncode == 0, time.perf_counter() - start, out.stderr[-1500:]
 
 
@@ -92,13 +94,18 @@ def ours(path: Path, folder: Path, runs: int, layout: str) -> dict:
 def onnx2tf(paths: dict[str, Path], folder: Path, runs: int) -> dict:
     if not (ONNX2TF.exists() and TFJS_CONVERTER.exists()):
         return {"error": "not set up (bench/setup_onnx2tf.sh, bench/setup_official_converter.sh)"}
+    # onnx2tf checks 4-D models on sample images it downloads from GitHub unless the file is in its
+    # working directory; offline, give it random images of the same shape (only its self-check reads them).
+    import numpy as np
+
+    np.save(folder / CALIBRATION, np.random.default_rng(0).random((20, 128, 128, 3), dtype=np.float32))
     errors = []
     for exporter in ("legacy", "dynamo"):
         if exporter not in paths:
             continue
         saved, out = folder / f"{paths[exporter].stem}_onnx2tf_sm", folder / f"{paths[exporter].stem}_onnx2tf_tfjs"
         shutil.rmtree(saved, ignore_errors=True)
-        ok, t1, err = run([str(ONNX2TF), "-i", str(paths[exporter]), "-o", str(saved), "-nuo"])
+        ok, t1, err = run([str(ONNX2TF), "-i", str(paths[exporter]), "-o", str(saved), "-nuo"], cwd=folder)
         if not ok:
             errors.append(f"{exporter}: onnx2tf: {err.strip().splitlines()[-1] if err.strip() else 'failed'}")
             continue

@@ -109,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("TFJSCONV_DEBUG"))
+    argv = [a for a in argv if a != "--debug"]  # accepted anywhere: `tfjsconv convert a b --debug`
     try:
         argv = convert_cmd.normalize(_with_default_command(argv))
         parser = build_parser()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
 from . import Pass
-from .graph_edit import Uses, attr_text, channel_vector, const_array, make_const, rewrite
+from .graph_edit import Uses, attr_text, channel_vector, const_array, is_const, make_const, rewrite
 
 #: Ops whose last output axis is the channel axis, with where to read the channel count.
 LINEAR_OPS = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
@@ -18,15 +18,15 @@ LINEAR_OPS = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
 
 def output_channels(node: Node) -> int | None:
     """Channel count of a conv/matmul with a constant weight (None when unknown)."""
-    weight = const_array(node.inputs[1]) if len(node.inputs) > 1 else None
-    if weight is None or weight.ndim not in (2, 4):
+    if len(node.inputs) < 2 or not is_const(node.inputs[1]):
         return None
-    if node.op == "Conv2D" and weight.ndim == 4:
-        return int(weight.shape[3])
-    if node.op == "DepthwiseConv2dNative" and weight.ndim == 4:
-        return int(weight.shape[2] * weight.shape[3])
-    if node.op == "MatMul" and weight.ndim == 2:
-        return int(weight.shape[0] if node.attrs.get("transpose_b") else weight.shape[1])
+    shape = tuple(node.inputs[1].producer.attrs["value"].shape)  # the shape only: never load the weight
+    if node.op == "Conv2D" and len(shape) == 4:
+        return int(shape[3])
+    if node.op == "DepthwiseConv2dNative" and len(shape) == 4:
+        return int(shape[2] * shape[3])
+    if node.op == "MatMul" and len(shape) == 2:
+        return int(shape[0] if node.attrs.get("transpose_b") else shape[1])
     return None
 
 
@@ -38,9 +38,8 @@ def producer_channels(value: Value) -> tuple[int, int] | None:
     if node.op == "BiasAdd":
         if attr_text(node, "data_format", "NHWC") != "NHWC":
             return None
-        bias = const_array(node.inputs[1])
         inner = producer_channels(node.inputs[0])
-        if bias is None or inner is None:
+        if not is_const(node.inputs[1]) or inner is None:
             return None
         return inner
     if node.op in LINEAR_OPS:
@@ -65,7 +64,7 @@ class AddToBiasAdd(Pass):
             if node.op == "BiasAdd" and attr_text(node, "data_format", "NHWC") != "NHWC":
                 continue
             x, c = node.inputs
-            if node.op != "BiasAdd" and const_array(x) is not None and const_array(c) is None:
+            if node.op != "BiasAdd" and is_const(x) and not is_const(c):
                 x, c = c, x
             constant = const_array(c)
             found = producer_channels(x)

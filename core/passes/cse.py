@@ -4,6 +4,12 @@ Small constants with equal dtype, shape and bytes are merged too (shape vectors,
 repeat a lot); big weights are not hashed, to keep the pass cheap. Nodes with control edges,
 placeholders and random/stateful ops are never merged. When one of the duplicates is a graph
 output, that one is kept, so output names do not change.
+
+Nor are ops whose output is a fresh object or a frame entry, even when TF calls them pure: TF.js's
+TensorLists, TensorArrays and hash tables are mutable objects (``TensorListSetItem`` writes into
+the list in place), so two equal ``TensorListReserve`` of a Bidirectional RNN merged into one made
+the forward and backward loops write into the same list. ``Enter``/``Exit`` are kept apart like
+Grappler does (each one is a loop variable's own way into or out of a frame).
 """
 from __future__ import annotations
 
@@ -20,6 +26,17 @@ from .graph_edit import Uses
 
 #: Constants up to this many bytes are compared by value.
 MAX_CONST_BYTES = 1 << 12
+#: Loop-frame ops, never merged (as in Grappler's common subgraph elimination).
+FRAME_OPS = frozenset({"Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration"})
+#: Op families that create or touch a mutable TF.js object (a TensorList, TensorArray, hash table).
+MUTABLE_OBJECT_PREFIXES = ("TensorList", "EmptyTensorList", "TensorArray", "HashTable", "MutableHashTable",
+                           "MutableDenseHashTable", "InitializeTable", "LookupTable", "VarHandleOp",
+                           "ReadVariableOp", "AssignVariableOp")
+
+
+def never_merged(op: str) -> bool:
+    """Ops that must stay distinct even when their inputs and attrs are equal."""
+    return op in FRAME_OPS or op.startswith(MUTABLE_OBJECT_PREFIXES)
 
 
 def _freeze(value: Any) -> Hashable:
@@ -45,7 +62,7 @@ def _freeze(value: Any) -> Hashable:
 
 def node_key(node: Node) -> Hashable | None:
     """What makes two nodes compute the same thing, or None when the node must not be merged."""
-    if node.control_inputs or (node.op in NOT_FOLDABLE and node.op != "Const"):
+    if node.control_inputs or (node.op in NOT_FOLDABLE and node.op != "Const") or never_merged(node.op):
         return None
     if node.op == "Const":
         value = node.attrs.get("value")

@@ -18,7 +18,7 @@ from ..dtypes import DType
 from ..ir import Graph, Node, Value
 from . import Pass
 from .bias_add import LINEAR_OPS, output_channels
-from .graph_edit import Uses, attr_text, channel_vector, const_array, make_const, rewrite
+from .graph_edit import Uses, attr_text, channel_vector, const_array, is_const, make_const, rewrite
 
 BATCH_NORMS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
 
@@ -60,7 +60,7 @@ def linear_chain(value: Value, reader: Node, uses: Uses) -> tuple[Node, Node | N
         return None
     bias_node = None
     if node.op == "BiasAdd":
-        if attr_text(node, "data_format", "NHWC") != "NHWC" or const_array(node.inputs[1]) is None:
+        if attr_text(node, "data_format", "NHWC") != "NHWC" or not is_const(node.inputs[1]):
             return None
         bias_node, inner = node, node.inputs[0]
         if inner.index != 0 or uses.only_reader(inner) is not node:

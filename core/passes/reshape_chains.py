@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..ir import Graph
 from . import Pass
-from .graph_edit import Uses, const_array
+from .graph_edit import Uses, is_const
 from .shapes import infer_shapes, is_static
 
 SHAPE_ONLY = frozenset({"Reshape", "Squeeze", "ExpandDims"})
@@ -31,7 +31,7 @@ class SimplifyReshapes(Pass):
             source = node.inputs[0]
             inner = source.producer
             if (inner.op in SHAPE_ONLY and source.index == 0 and not inner.control_inputs
-                    and const_array(node.inputs[1]) is not None):
+                    and is_const(node.inputs[1])):
                 uses.drop_reader(source, node)
                 node.inputs[0] = inner.inputs[0]
                 uses.readers.setdefault(inner.inputs[0], []).append(node)

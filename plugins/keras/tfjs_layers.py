@@ -136,7 +136,8 @@ class TfjsLayersFrontend(Frontend):
             raise InputError(f"{folder} has no {MODEL_JSON}; expected a TF.js layers model folder"
                              if folder.is_dir() else f"{path} does not exist")
         doc = read_model_json(path)
-        if doc.get("format") == "graph-model" or (topology_config(doc) is None and "node" in (doc.get("modelTopology") or {})):
+        if doc.get("format") == "graph-model" or (topology_config(doc) is None and isinstance(doc.get("modelTopology"), dict)
+                                                and "node" in doc["modelTopology"]):
             raise InputError(f"{path} is a TF.js graph model; only layers models can be read back",
                              hint="convert the original model again (graph models cannot be converted further)")
         config = topology_config(doc)

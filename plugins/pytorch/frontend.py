@@ -13,7 +13,6 @@ from tfjsconv.frontend import Frontend, as_path
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
-PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 
 def is_torch_module(source: Any) -> bool:

@@ -37,6 +37,9 @@ UNSUPPORTED_INNER_OPS = frozenset({
     "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "HashTableV2", "MutableHashTableV2",
     "MutableHashTableOfTensorsV2", "MutableDenseHashTableV2", "VarHandleOp", "VariableV2",
     "ResourceScatterUpdate", "ResourceScatterAdd", "DestroyResourceOp"})
+#: Ops that call a function: none may be left after inlining and lowering.
+CALL_OPS = frozenset({"StatefulPartitionedCall", "PartitionedCall", "While", "StatelessWhile", "If", "StatelessIf",
+                      "Case", "StatelessCase"})
 #: Ops that forward a resource handle unchanged (their ``T`` becomes the variable's dtype).
 FORWARDING_OPS = frozenset({"Identity", "Enter", "Exit", "Switch", "Merge", "NextIteration", "RefEnter"})
 #: Grappler on the weight-free graph: inline (and lower control flow), then clean up without fusion.
@@ -220,6 +223,10 @@ def freeze_from_files(path: Path, meta_graph: Any, signature: Any, *, control_fl
         optimized = inline(graph_def, [*outputs.values(), *inputs.values()])
     except Exception as err:  # Grappler's errors: let TF's own loader have a go
         raise NotDirect(f"Grappler cannot inline the signature: {err}") from None
+    functions = {f.signature.name for f in optimized.library.function}
+    calls = sorted({n.op for n in optimized.node if n.op in CALL_OPS or n.op in functions})
+    if calls:
+        raise NotDirect(f"Grappler left function calls in the graph ({', '.join(calls)})")
     return FrozenFunction(graph=import_graph_def(optimized), inputs=inputs, outputs=outputs,
                           structured_output_keys=list(outputs), resources={}, library=optimized.library,
                           variables=values)
