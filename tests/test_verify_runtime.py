@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfjsconv.errors import InputError, RuntimeMissingError, UsageError, VerificationError
+from tfjsconv.errors import InputError, RuntimeMissingError, UsageError, VerificationError, WeightsError
 from tfjsconv.verify import (
     BackendRun,
     OutputComparison,
@@ -328,10 +328,10 @@ def test_wrong_input_name_fails_that_run_not_the_process(runtime, tmp_path):
 
 
 @pytest.mark.node
-def test_missing_weight_shard_is_an_input_error(runtime, tmp_path):
+def test_missing_weight_shard_is_a_clear_error_before_node_runs(runtime, tmp_path):
     model = write_graph_model(tmp_path / "graph")
     (model / "group1-shard1of1.bin").unlink()
-    with pytest.raises(InputError, match="group1-shard1of1.bin"):
+    with pytest.raises(WeightsError, match="group1-shard1of1.bin"):
         run_model(model, {"x": X})
 
 
@@ -405,7 +405,9 @@ def test_cache_root_precedence(monkeypatch, tmp_path):
 def test_package_json_and_lock_are_pinned_and_portable():
     package = json.loads((NODE_DIR / "package.json").read_text())
     assert package["private"] is True
-    assert package["dependencies"] == {"@tensorflow/tfjs": "4.22.0", "@tensorflow/tfjs-backend-wasm": "4.22.0"}
+    # exact pins: TF.js for the runner, playwright-core for `bench --browser` and `serve` tests
+    assert package["dependencies"] == {"@tensorflow/tfjs": "4.22.0", "@tensorflow/tfjs-backend-wasm": "4.22.0",
+                                       "playwright-core": "1.61.1"}
     lock = json.loads((NODE_DIR / "package-lock.json").read_text())
     assert lock["packages"][""]["dependencies"] == package["dependencies"]
     packages = {k: v for k, v in lock["packages"].items() if k}

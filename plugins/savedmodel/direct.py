@@ -47,7 +47,7 @@ OPTIMIZERS = ("function", "pruning", "dependency", "constfold", "dependency")
 
 
 class NotDirect(Exception):
-    """This SavedModel needs the slow path; the message says why (for ``--verbose`` and tests)."""
+    """This SavedModel needs the TensorFlow loading path; the message (logged at INFO) says why."""
 
 
 class CheckpointTensor:

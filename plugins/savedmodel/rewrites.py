@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tfjsconv.dtypes import DType
 from tfjsconv.ir import Graph, Node
 
 #: Ops of v1 control flow: Identities next to them carry frame semantics and are kept.
@@ -77,11 +78,55 @@ def _erfc(graph: Graph, node: Node) -> bool:
     return True
 
 
+def _training_batch_norm(graph: Graph, node: Node) -> bool:
+    """A FusedBatchNorm with ``is_training=True`` normalises with the batch's own moments: lowered
+    to ``Mean``/``SquaredDifference``/``Rsqrt``, as TF computes it. TF.js ignores ``is_training``
+    and divides by the (empty) mean/variance inputs: NaN. tf_keras ``LayerNormalization`` is one
+    (a reshape to NCHW and a training-mode batch norm over each row). Only ``y`` may be read."""
+    if not node.attrs.get("is_training") or len(node.inputs) < 3:
+        return False
+    readers = graph.consumers()
+    if any(readers.get(v) or v in graph.outputs.values() for v in node.outputs[1:]):
+        return False
+    x, scale, offset = node.inputs[:3]
+    layout = node.attrs.get("data_format", "NHWC")
+    layout = layout.decode() if isinstance(layout, bytes) else str(layout)
+    rank = len(x.shape) if x.shape is not None else len(layout)
+    if rank != len(layout) or layout not in ("NHWC", "NCHW", "NDHWC", "NCDHW"):
+        return False
+    channel = layout.index("C")
+    dtype = node.attrs.get("T")
+    t = {"T": dtype} if dtype is not None else {}
+    name = node.name
+    axes = graph.const(np.asarray([a for a in range(rank) if a != channel], np.int32), name=f"{name}/axes")
+    mean = graph.add_op("Mean", [x, axes], {**t, "Tidx": DType.INT32, "keep_dims": True}, name=f"{name}/mean",
+                        dtype=x.dtype)
+    centered = graph.add_op("Sub", [x, mean], t, name=f"{name}/centered", dtype=x.dtype, shape=x.shape)
+    squares = graph.add_op("SquaredDifference", [x, mean], t, name=f"{name}/squares", dtype=x.dtype, shape=x.shape)
+    variance = graph.add_op("Mean", [squares, axes], {**t, "Tidx": DType.INT32, "keep_dims": True},
+                            name=f"{name}/variance", dtype=x.dtype)
+    eps = graph.const(np.asarray(node.attrs.get("epsilon", 1e-4), np.float32), name=f"{name}/epsilon")
+    inv = graph.add_op("Rsqrt", [graph.add_op("AddV2", [variance, eps], t, name=f"{name}/variance_eps",
+                                              dtype=x.dtype)], t, name=f"{name}/rsqrt", dtype=x.dtype)
+    if channel != rank - 1:  # per-channel vectors broadcast along the channel axis
+        shape = graph.const(np.asarray([-1] + [1] * (rank - 1 - channel), np.int32), name=f"{name}/channel_shape")
+        scale, offset = (graph.add_op("Reshape", [v, shape], {**t, "Tshape": DType.INT32}, name=f"{name}/{label}",
+                                      dtype=v.dtype) for v, label in ((scale, "scale"), (offset, "offset")))
+    factor = graph.add_op("Mul", [inv, scale], t, name=f"{name}/factor", dtype=x.dtype)
+    scaled = graph.add_op("Mul", [centered, factor], t, name=f"{name}/scaled", dtype=x.dtype, shape=x.shape)
+    node.op, node.inputs, node.attrs = "AddV2", [scaled, offset], dict(t)
+    del node.outputs[1:]
+    return True
+
+
 REWRITES: dict[str, Callable[[Graph, Node], bool]] = {
     "BatchMatMulV3": _batch_matmul_v3,
     "Softsign": _softsign,
     "Erfc": _erfc,
     "MaxPoolV2": _max_pool_v2,
+    "FusedBatchNorm": _training_batch_norm,
+    "FusedBatchNormV2": _training_batch_norm,
+    "FusedBatchNormV3": _training_batch_norm,
     "CheckNumericsV2": _rename_op("CheckNumerics"),
     "PreventGradient": _rename_op("Identity", drop=("message",)),
     "Rint": _rename_op("Round"),
