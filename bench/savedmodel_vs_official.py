@@ -1,13 +1,13 @@
 """Convert Keras-application SavedModels with tfjsconv and with the official converter, side by side.
 
     .venv/bin/python bench/savedmodel_vs_official.py [--models ResNet50,MobileNetV2]
-        [--flavours tf_keras,keras3] [--runs 10] [--tf-loader]
+        [--flavours tf_keras,keras3] [--runs 10] [--rounds 4] [--tf-loader]
 
 Needs ``bench/setup_official_converter.sh`` (tensorflowjs 4.22 in bench/.venv-official). Each model is
 built here with random weights and random BatchNorm statistics (nothing is downloaded) and saved
 twice: with tf_keras (``tf.saved_model.save``) and with Keras 3 (``model.export()``). Each converter
 runs in its own process; the table gives wall time, peak RSS (of the converter process), graph node
-count and the TF.js wasm median latency (two alternating rounds, the lower median of each side),
+count and the TF.js wasm median latency (``--rounds`` alternating rounds, the lowest median of each side),
 with tfjsconv / official ratios. tfjsconv's model is checked against TensorFlow itself on the TF.js
 cpu and wasm backends (max abs err / max|reference|, must be <= 1e-5). A converter that fails is
 recorded with its error. ``--tf-loader`` also times tfjsconv with the TensorFlow loading path
@@ -113,7 +113,7 @@ def check_against_tf(saved: Path, model_dir: Path) -> dict:
     return {"passed": report.passed, "rel_err": rel, "problems": problems}
 
 
-def bench_one(name: str, flavour: str, folder: Path, runs: int, tf_loader: bool) -> dict:
+def bench_one(name: str, flavour: str, folder: Path, runs: int, rounds: int, tf_loader: bool) -> dict:
     import numpy as np
 
     from tfjsconv.verify.inputs import input_specs, random_inputs
@@ -144,7 +144,7 @@ def bench_one(name: str, flavour: str, folder: Path, runs: int, tf_loader: bool)
     row["official_nodes"] = node_count(official_dir)
     official_inputs = dict(zip(input_specs(official_dir), inputs.values()))
     ours_ms, official_ms = [], []
-    for _ in range(2):  # alternate, so that a busy spell on the machine hits both sides
+    for _ in range(rounds):  # alternate, so that a busy spell on the machine hits both sides
         ms, ours_out = wasm_median(ours_dir, inputs, runs)
         ours_ms.append(ms)
         try:
@@ -206,7 +206,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--flavours", default=",".join(FLAVOURS))
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=10, help="timed TF.js runs per round (after 2 warm-up runs)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternating latency rounds per converter; the lowest round median counts")
     parser.add_argument("--tf-loader", action="store_true", help="also time tfjsconv's TensorFlow loading path")
     parser.add_argument("--out", default=str(HERE / "results" / "savedmodel_vs_official"),
                         help="results path without suffix (.json and .md are written)")
@@ -220,7 +222,7 @@ def main() -> None:
         for name in args.models.split(","):
             for flavour in args.flavours.split(","):
                 started = time.perf_counter()
-                rows.append(bench_one(name.strip(), flavour.strip(), Path(tmp), args.runs, args.tf_loader))
+                rows.append(bench_one(name.strip(), flavour.strip(), Path(tmp), args.runs, args.rounds, args.tf_loader))
                 print(f"{name} ({flavour}): done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
                 out.with_suffix(".json").write_text(json.dumps(rows, indent=2))  # partial results survive
                 for path in Path(tmp).iterdir():  # keep the disk small: models are rebuilt per row

@@ -135,11 +135,70 @@ def rnn_ops() -> onnx.ModelProto:
                direction="reverse", linear_before_reset=0)
     rnn = b.op("RNN", [x, w(1, h, 3), w(1, h, h), w(1, 2 * h)], outputs=2, hidden_size=h, activations=["Relu"])
     coupled = b.op("LSTM", [x, w(1, 4 * h, 3), w(1, 4 * h, h)], outputs=3, hidden_size=h, input_forget=1)
-    return b.model([lstm, lstm + "_1", lstm + "_2", gru, gru + "_1", rnn, rnn + "_1", coupled, coupled + "_2"],
-                   opset=14)
+    # both directions unrolled together ([2, batch, hidden] states), with initial states and clip
+    joint_lstm = b.op("LSTM", [x, w(2, 4 * h, 3), w(2, 4 * h, h), w(2, 8 * h), "", w(2, 2, h), w(2, 2, h)],
+                      outputs=3, hidden_size=h, direction="bidirectional", clip=1.5)
+    joint_gru = b.op("GRU", [x, w(2, 3 * h, 3), w(2, 3 * h, h), w(2, 6 * h), "", w(2, 2, h)], outputs=2,
+                     hidden_size=h, direction="bidirectional", linear_before_reset=1)
+    joint_gru0 = b.op("GRU", [x, w(2, 3 * h, 3), w(2, 3 * h, h), w(2, 6 * h)], outputs=2, hidden_size=h,
+                      direction="bidirectional")
+    mixed = b.op("RNN", [x, w(2, h, 3), w(2, h, h), w(2, 2 * h)], outputs=2, hidden_size=h,
+                 direction="bidirectional", activations=["Relu", "Tanh"])  # unrolled apart
+    outs = [lstm, lstm + "_1", lstm + "_2", gru, gru + "_1", rnn, rnn + "_1", coupled, coupled + "_2"]
+    outs += [joint_lstm, joint_lstm + "_1", joint_lstm + "_2", joint_gru, joint_gru + "_1", joint_gru0,
+             joint_gru0 + "_1", mixed, mixed + "_1"]
+    return b.model(outs, opset=14)
 
 
-MODELS = {"tensor_ops": tensor_ops, "transformer_ops": transformer_ops, "conv_ops": conv_ops, "rnn_ops": rnn_ops}
+def pool_ops() -> onnx.ModelProto:
+    """1-D pools (as 2-D over a height of 1), 3-D pools (MaxPool3D/AvgPool3D) and LpPool in 1-3 D."""
+    b = Builder(15)
+    s = b.input("s", [2, 3, 11])
+    x = b.input("x", [1, 3, 7, 6])
+    v = b.input("v", [1, 2, 6, 7, 5])
+    outs = [
+        b.op("MaxPool", [s], kernel_shape=[3], strides=[2], pads=[1, 1]),
+        b.op("AveragePool", [s], kernel_shape=[4], pads=[1, 2]),
+        b.op("AveragePool", [s], kernel_shape=[3], strides=[2], ceil_mode=1, count_include_pad=1, pads=[1, 0]),
+        b.op("MaxPool", [v], kernel_shape=[2, 3, 2], strides=[2, 2, 1]),
+        b.op("MaxPool", [v], kernel_shape=[3, 3, 3], pads=[1, 1, 1, 1, 1, 1]),
+        b.op("AveragePool", [v], kernel_shape=[2, 2, 3], pads=[1, 0, 0, 1, 1, 1]),
+        b.op("AveragePool", [v], kernel_shape=[3, 3, 3], strides=[2, 2, 2], auto_pad="SAME_UPPER"),
+        b.op("AveragePool", [v], kernel_shape=[2, 2, 2], strides=[2, 2, 2], ceil_mode=1),
+        b.op("LpPool", [x], kernel_shape=[3, 3], pads=[1, 1, 1, 1], p=2),
+        b.op("LpPool", [x], kernel_shape=[2, 3], strides=[2, 1], p=3),
+        b.op("LpPool", [s], kernel_shape=[3], strides=[2], p=1),
+        b.op("LpPool", [v], kernel_shape=[2, 2, 2], p=2),
+        b.op("GlobalLpPool", [x], p=2),
+        b.op("GlobalLpPool", [s], p=1),
+    ]
+    return b.model(outs, opset=18)
+
+
+def attention_ops() -> onnx.ModelProto:
+    """ONNX Attention (opset 23, what the dynamo exporter emits for sdpa at opset 23): masks, causal,
+    grouped-query heads, 3-D inputs, softcap and a KV cache."""
+    b = Builder(16)
+    q = b.input("q", [2, 4, 5, 8])
+    kv = b.input("kv", [2, 4, 7, 8])
+    kv2 = b.input("kv2", [2, 2, 7, 8])  # two KV heads for four query heads
+    s3 = b.input("s3", [2, 5, 12])  # 3-D: 3 heads of 4
+    past = b.input("past", [2, 4, 3, 8])
+    m = b.input("m", [2, 1, 5, 7])
+    keep = b.op("Greater", [m, b.const(np.float32(-0.8), "thr")])  # a computed bool mask
+    bias = b.weight(5, 7)
+    y1 = b.op("Attention", [q, kv, kv, keep], outputs=4, qk_matmul_output_mode=3)
+    outs = [y1, y1 + "_3"]
+    outs.append(b.op("Attention", [q, q, q], is_causal=1, scale=0.3))
+    outs.append(b.op("Attention", [q, kv2, kv2, bias]))
+    outs.append(b.op("Attention", [s3, s3, s3], q_num_heads=3, kv_num_heads=3, softcap=2.0, is_causal=1))
+    cached = b.op("Attention", [q, kv, kv, "", past, past], outputs=3, is_causal=1)
+    outs += [cached, cached + "_1", cached + "_2"]
+    return b.model(outs, opset=23)
+
+
+MODELS = {"tensor_ops": tensor_ops, "transformer_ops": transformer_ops, "conv_ops": conv_ops, "rnn_ops": rnn_ops,
+          "pool_ops": pool_ops, "attention_ops": attention_ops}
 
 
 @pytest.mark.node
@@ -177,13 +236,39 @@ def test_resize_that_tfjs_cannot_do_exactly_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_dynamic_sequence_length_is_a_clear_error(tmp_path):
-    b = Builder()
+def dynamic_rnn_ops() -> onnx.ModelProto:
+    """Recurrent layers over a sequence length known only at run time: While loops."""
+    b = Builder(17)
     x = b.input("x", ["time", 2, 3])
-    y = b.op("GRU", [x, b.weight(1, 12, 3), b.weight(1, 12, 4)], outputs=2, hidden_size=4)
-    path = save(b.model([y + "_1"], opset=14), tmp_path, "gru")
-    with pytest.raises(InputError, match="sequence length must be static"):
-        tfjsconv.convert(path, tmp_path / "out")
+    h = 4
+    w = lambda *shape: b.weight(*shape, scale=0.4)  # noqa: E731
+    lstm = b.op("LSTM", [x, w(1, 4 * h, 3), w(1, 4 * h, h), w(1, 8 * h), "", w(1, 2, h), w(1, 2, h)], outputs=3,
+                hidden_size=h)
+    bi_gru = b.op("GRU", [x, w(2, 3 * h, 3), w(2, 3 * h, h), w(2, 6 * h)], outputs=2, hidden_size=h,
+                  direction="bidirectional", linear_before_reset=1)
+    rnn = b.op("RNN", [x, w(1, h, 3), w(1, h, h)], outputs=2, hidden_size=h, direction="reverse")
+    bi_lstm = b.op("LSTM", [x, w(2, 4 * h, 3), w(2, 4 * h, h), w(2, 8 * h)], outputs=3, hidden_size=h,
+                   direction="bidirectional")
+    outs = [lstm, lstm + "_1", lstm + "_2", bi_gru, bi_gru + "_1", rnn, rnn + "_1", bi_lstm, bi_lstm + "_2"]
+    return b.model(outs, opset=14)
+
+
+@pytest.mark.node
+def test_dynamic_sequence_length_runs_a_while_loop(tmp_path, tfjs_runtime):
+    from tfjsconv.options import ConvertOptions
+    from tfjsconv.plugins.onnx.frontend import OnnxFrontend
+    from tfjsconv.verify.compare import format_report, verify_model
+
+    path = save(dynamic_rnn_ops(), tmp_path, "dynamic_rnn")
+    tfjsconv.convert(path, tmp_path / "out")
+    ops = ops_of(tmp_path / "out")
+    assert {"Enter", "Merge", "Switch", "LoopCond", "NextIteration", "Exit"} <= set(ops)
+    assert ops.count("LoopCond") == 4  # one loop per node: both directions of a layer share theirs
+    for length in (5, 1):
+        x = np.random.default_rng(length).standard_normal((length, 2, 3)).astype(np.float32)
+        expected = OnnxFrontend().reference(path, {"x": x}, ConvertOptions())
+        report = verify_model(tmp_path / "out", {"x": x}, expected, backends=("cpu", "wasm"), rtol=1e-5, quiet=True)
+        assert report.passed, format_report(report)
 
 
 def test_rnn_is_unrolled_without_loops(tmp_path):

@@ -233,3 +233,52 @@ def test_detecting_a_module_does_not_import_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("name", ["hf_bert", "hf_gpt2"])
+def test_attention_mask_with_values_other_than_0_and_1(name, built, tmp_path, tfjs_runtime):
+    """transformers reads the mask as bool (x != 0): a cast to bool is NotEqual(x, 0) in TF.js, since
+    TF.js-wasm's bool Cast would keep a 2 as 2 and break the masking arithmetic after it."""
+    from tfjsconv.verify.compare import format_report, verify_model
+
+    model = built(name)
+    doc = convert(model, "dynamo", tmp_path / "out")
+    ids, mask = model.args
+    mask = mask.clone()
+    mask[0, 1], mask[0, 3], mask[1, 0] = 2, 7, 3
+    with torch.no_grad():
+        expected = model.module(ids, mask).numpy()
+    feeds = {"input_ids": ids.numpy().astype(np.int32), "attention_mask": mask.numpy().astype(np.int32)}
+    key = next(iter(doc["signature"]["outputs"]))
+    report = verify_model(tmp_path / "out", feeds, {key: expected}, backends=("cpu", "wasm"), rtol=RTOL, atol=0.0,
+                          quiet=True)
+    assert report.passed, format_report(report)
+    assert "Cast" not in [n["op"] for n in doc["modelTopology"]["node"]
+                          if n.get("attr", {}).get("DstT", {}).get("type") == "DT_BOOL"]
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("name", ["hf_bert", "hf_vit", "hf_gpt2"])
+def test_sdpa_attention_exported_at_opset_23(name, tmp_path, tfjs_runtime):
+    """With sdpa attention and opset 23 the dynamo exporter writes ONNX ``Attention`` nodes."""
+    import onnx
+
+    module, args = torch_models.BUILDERS[name]()
+    module = torch_models.with_sdpa(module)
+    names = torch_models.INPUT_NAMES.get(name) or [f"input_{i}" for i in range(len(args))]
+    path = tmp_path / f"{name}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, dynamo=True, opset_version=23, input_names=names, verbose=False).save(str(path))
+    assert "Attention" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    tfjsconv.convert(path, tmp_path / "out")
+    from tfjsconv.verify.compare import format_report, verify_model
+
+    with torch.no_grad():
+        expected = module(*args).numpy()
+    doc = json.loads((tmp_path / "out" / "model.json").read_text())
+    feeds = {n: (a.numpy().astype(np.int32) if a.dtype == torch.int64 else a.numpy()) for n, a in zip(names, args)}
+    report = verify_model(tmp_path / "out", feeds, {next(iter(doc["signature"]["outputs"])): expected},
+                          backends=("cpu", "wasm"), rtol=RTOL, atol=0.0, quiet=True)
+    assert report.passed, format_report(report)

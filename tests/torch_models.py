@@ -93,6 +93,13 @@ def _hf_wrapper(model: Any, output: str, arg_names: tuple[str, ...] = ("pixel_va
     return Wrapper().eval()
 
 
+def with_sdpa(wrapped: Any) -> Any:
+    """A transformers test model switched to "sdpa" attention (F.scaled_dot_product_attention), which
+    the dynamo exporter writes as one ONNX ``Attention`` node at opset 23."""
+    wrapped.model.config._attn_implementation = "sdpa"
+    return wrapped
+
+
 def hf_resnet(size: str = "test") -> tuple[Any, tuple]:
     import torch
     from transformers import ResNetConfig, ResNetModel

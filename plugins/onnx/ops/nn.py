@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -155,52 +155,133 @@ def _grouped_conv(ctx: NodeContext, x: Value, weight: np.ndarray, group: int, ch
 
 
 # -- pooling ------------------------------------------------------------------------------------------
-def _pool(ctx: NodeContext, kind: str) -> Laid:
-    if ctx.rank(0) != 4:
-        raise ctx.error(f"only 2-D pooling (rank-4 inputs) is supported, got rank {ctx.rank(0)}")
+_POOL_LAYOUT = {3: NWC, 4: NHWC, 5: layout.channels_last(5)}
+
+
+def _pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None = None) -> Laid:
+    """MaxPool/AveragePool (``kind`` max/avg) or the window sums of LpPool (``sum``), channels-last.
+
+    2-D is MaxPool/AvgPool, 3-D MaxPool3D/AvgPool3D, 1-D a 2-D pool over a height of 1. Pads TF's
+    SAME/VALID cannot express become a Pad/PadV2 and a VALID pool; an average's divisor is then
+    fixed by one constant Mul (a sum's undone by the kernel area). ``prepare`` maps the
+    channels-last input first (LpPool pools |x|^p).
+    """
+    rank = ctx.rank(0)
+    if rank not in _POOL_LAYOUT:
+        raise ctx.error(f"only 1-D, 2-D and 3-D pooling (rank 3-5 inputs) is supported, got rank {rank}")
+    n = rank - 2
     kernel = [int(k) for k in ctx.attr("kernel_shape")]
-    strides = [int(s) for s in ctx.attr("strides", [1, 1])]
-    dilations = [int(d) for d in ctx.attr("dilations", [1, 1])]
+    strides = [int(s) for s in ctx.attr("strides", [1] * n)]
+    dilations = [int(d) for d in ctx.attr("dilations", [1] * n)]
     if any(d != 1 for d in dilations):
         raise ctx.error(f"dilated pooling (dilations {dilations}) is not supported")
     if ctx.attr("storage_order", 0):
         raise ctx.error("storage_order=1 is not supported")
     ceil_mode = bool(ctx.attr("ceil_mode", 0))
-    count_include_pad = bool(ctx.attr("count_include_pad", 0))
+    count_include_pad = bool(ctx.attr("count_include_pad", 0)) or kind == "sum"
     sizes = _spatial(ctx)
     begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
     padding = tf_padding(sizes, kernel, strides, dilations, begin, end)
     out_sizes = None
+    divisor_end = end  # count_include_pad counts ONNX's pads, not the overflow of a ceil_mode window
     if ceil_mode:
         out_sizes = _ceil_out_sizes(ctx, sizes, kernel, strides, begin, end)
-        extra = [max((o - 1) * s + k - (n + b + e), 0)
-                 for o, s, k, n, b, e in zip(out_sizes, strides, kernel, sizes, begin, end)]  # type: ignore[operator]
+        extra = [max((o - 1) * s + k - (size + b + e), 0)
+                 for o, s, k, size, b, e in zip(out_sizes, strides, kernel, sizes, begin, end)]  # type: ignore[operator]
         if any(extra):
             end = [e + x for e, x in zip(end, extra)]
             padding = None
-    if padding == "SAME" and kind == "avg" and count_include_pad:
+    if padding == "SAME" and kind != "max" and count_include_pad:
         padding = None
-    tf_op = "MaxPool" if kind == "max" else "AvgPool"
-    attrs = {"ksize": [1, *kernel, 1], "strides": [1, *strides, 1], "data_format": "NHWC"}
-    x = ctx.input_as(0, NHWC)
+    perm = _POOL_LAYOUT[rank]
+    x = ctx.input_as(0, perm)
+    if prepare is not None:
+        x = prepare(x)
+    if n == 1:  # [N, W, C] as [N, 1, W, C]
+        x = ctx.op("ExpandDims", [x, ctx.make_const(np.int32(1), label="height_axis")], label="as_2d")
+        kernel, strides, sizes = [1, *kernel], [1, *strides], [1, *sizes]
+        begin, end = [0 if begin[0] != -1 else -1, *begin], [0 if end[0] != -1 else -1, *end]
+        out_sizes = None if out_sizes is None else [1, *out_sizes]
+        divisor_end = [0, *divisor_end]
+    y = _pool_nhwc(ctx, kind, x, kernel, strides, sizes, begin, end, divisor_end, padding, out_sizes,
+                   count_include_pad, last=n != 1)
+    if n == 1:
+        y = ctx.op("Squeeze", [y], {"squeeze_dims": [1]})
+    return ctx.laid(y, perm)
+
+
+def _pool_nhwc(ctx: NodeContext, kind: str, x: Value, kernel: list[int], strides: list[int],
+               sizes: list[int | None], begin: list[int], end: list[int], divisor_end: list[int],
+               padding: str | None, out_sizes: list[int] | None, count_include_pad: bool, *, last: bool) -> Value:
+    """One 2-D or 3-D channels-last pool (see :func:`_pool`)."""
+    area = float(np.prod(kernel))
     if padding is not None:
-        return ctx.laid(ctx.op(tf_op, [x], {**attrs, "padding": padding}), NHWC)
+        y = _window_op(ctx, kind, x, kernel, strides, sizes, padding, label=None if last and kind != "sum" else "pool")
+        if kind == "sum":
+            y = ctx.op("Mul", [y, ctx.scalar_like(area, y, label="area")], label=None if last else "sum")
+        return y
     static = all(s is not None for s in sizes)
     if -1 in begin or (kind == "avg" and not count_include_pad and not static):
         raise ctx.error("these pooling pads need static spatial dimensions")
-    paddings = ctx.make_const(np.array([[0, 0], [begin[0], end[0]], [begin[1], end[1]], [0, 0]], np.int32),
-                              label="paddings")
+    paddings = ctx.make_const(np.array([[0, 0], *zip(begin, end), [0, 0]], np.int32), label="paddings")
     if kind == "max":
         lowest = ctx.scalar_like(float(np.finfo(np.float32).min), x, label="lowest")
         padded = ctx.op("PadV2", [x, paddings, lowest], {"Tpaddings": DType.INT32}, label="pad")
     else:
         padded = ctx.op("Pad", [x, paddings], {"Tpaddings": DType.INT32}, label="pad")
-    correction = None if kind == "max" or not static else _avg_correction(
-        sizes, kernel, strides, begin, end, out_sizes, count_include_pad)  # dynamic: ones (checked above)
-    y = ctx.op(tf_op, [padded], {**attrs, "padding": "VALID"}, label="pool" if correction is not None else None)
+    correction = None
+    if kind == "sum":
+        correction = np.float32(area)
+    elif kind == "avg" and static:  # dynamic: all ones (checked above)
+        correction = _avg_correction(sizes, kernel, strides, begin, divisor_end, out_sizes, count_include_pad)
+    padded_sizes = [None if n is None else n + b + e for n, b, e in zip(sizes, begin, end)]
+    y = _window_op(ctx, kind, padded, kernel, strides, padded_sizes, "VALID",
+                   label="pool" if correction is not None or not last else None)
     if correction is not None:
-        y = ctx.op("Mul", [y, ctx.make_const(correction, label="divisor_fix")])
-    return ctx.laid(y, NHWC)
+        y = ctx.op("Mul", [y, ctx.make_const(correction, label="divisor_fix")], label=None if last else "fix")
+    return y
+
+
+def _window_op(ctx: NodeContext, kind: str, x: Value, kernel: list[int], strides: list[int],
+               sizes: list[int | None], padding: str, *, label: str | None) -> Value:
+    """MaxPool/AvgPool (2-D) or AvgPool3D, and 3-D max pooling as two 2-D MaxPools.
+
+    TF.js-wasm's MaxPool3D starts its maximum at FLT_MIN (the smallest positive float), so a window
+    of negative values comes out as 1.2e-38. A max over a box is the max over depth of the max over
+    height and width: a MaxPool over [N*D, H, W, C], then one over [N, D, OH*OW, C].
+    """
+    three_d = len(kernel) == 3
+    if three_d and kind == "max":
+        return _max_pool_3d(ctx, x, kernel, strides, sizes, padding, label=label)
+    tf_op = ("MaxPool" if kind == "max" else "AvgPool") + ("3D" if three_d else "")
+    attrs = {"ksize": [1, *kernel, 1], "strides": [1, *strides, 1], "data_format": "NDHWC" if three_d else "NHWC",
+             "padding": padding}
+    return ctx.op(tf_op, [x], attrs, label=label)
+
+
+def _max_pool_3d(ctx: NodeContext, x: Value, kernel: list[int], strides: list[int], sizes: list[int | None],
+                 padding: str, *, label: str | None) -> Value:
+    channels = ctx.shape(0)[1] if ctx.shape(0) is not None else None
+    if any(s is None for s in [*sizes, channels]):
+        raise ctx.error("3-D max pooling needs static spatial dimensions and channels")
+    depth, height, width = sizes
+    if padding == "SAME":
+        outs = [math.ceil(n / s) for n, s in zip(sizes, strides)]  # type: ignore[operator]
+    else:
+        outs = [(n - k) // s + 1 for n, k, s in zip(sizes, kernel, strides)]  # type: ignore[operator]
+
+    def reshape(v: Value, dims: list[int], name: str) -> Value:
+        return ctx.op("Reshape", [v, ctx.ints(dims, label=f"{name}_shape")], {"Tshape": DType.INT32}, label=name)
+
+    def pool(v: Value, k: list[int], st: list[int], name: str | None) -> Value:
+        return ctx.op("MaxPool", [v], {"ksize": [1, *k, 1], "strides": [1, *st, 1], "data_format": "NHWC",
+                                       "padding": padding}, label=name)
+
+    planes = reshape(x, [-1, height, width, channels], "planes")
+    y = pool(planes, kernel[1:], strides[1:], "pool_hw")
+    y = reshape(y, [-1, depth, outs[1] * outs[2], channels], "columns")
+    y = pool(y, [kernel[0], 1], [strides[0], 1], "pool_d")
+    return reshape(y, [-1, *outs, channels], label or "pool")
 
 
 def _ceil_out_sizes(ctx: NodeContext, sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
@@ -220,7 +301,7 @@ def _ceil_out_sizes(ctx: NodeContext, sizes: Sequence[int | None], kernel: Seque
 def _avg_correction(sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
                     begin: Sequence[int], end: Sequence[int], out_sizes: Sequence[int] | None,
                     count_include_pad: bool) -> np.ndarray | None:
-    """kernel area / ONNX divisor for each output pixel, shaped [OH, OW, 1]; None when all ones.
+    """kernel area / ONNX divisor for each output pixel, shaped [(OD,) OH, OW, 1]; None when all ones.
 
     A VALID AvgPool over the zero-padded input divides by the kernel area everywhere; ONNX divides
     by the number of real elements (or, with count_include_pad, of real and explicitly padded ones).
@@ -232,10 +313,12 @@ def _avg_correction(sizes: Sequence[int | None], kernel: Sequence[int], strides:
         lo, hi = (-b, n + e) if count_include_pad else (0, n)  # type: ignore[operator]
         counts = np.minimum(starts + k, hi) - np.maximum(starts, lo)
         factors.append(k / counts.astype(np.float64))
-    fix = np.outer(factors[0], factors[1])
+    fix = factors[0]
+    for factor in factors[1:]:
+        fix = np.multiply.outer(fix, factor)
     if np.allclose(fix, 1.0, rtol=0, atol=0):
         return None
-    return fix.astype(np.float32)[:, :, None]
+    return fix.astype(np.float32)[..., None]
 
 
 @onnx_op("MaxPool")
@@ -246,6 +329,44 @@ def max_pool(ctx: NodeContext) -> Laid:
 @onnx_op("AveragePool")
 def average_pool(ctx: NodeContext) -> Laid:
     return _pool(ctx, "avg")
+
+
+def _powered(ctx: NodeContext, x: Value, p: float) -> Value:
+    """|x|^p (Square for p=2, Abs for p=1)."""
+    if p == 2:
+        return ctx.op("Square", [x], label="pow_p")
+    magnitude = ctx.op("Abs", [x], label="abs")
+    if p == 1:
+        return magnitude
+    return ctx.op("Pow", [magnitude, ctx.scalar_like(p, magnitude, label="p")], label="pow_p")
+
+
+def _root(ctx: NodeContext, y: Value, p: float) -> Value:
+    if p == 2:
+        return ctx.op("Sqrt", [y])
+    if p == 1:
+        return ctx.op("Identity", [y])
+    return ctx.op("Pow", [y, ctx.scalar_like(1.0 / p, y, label="inv_p")])
+
+
+@onnx_op("LpPool")
+def lp_pool(ctx: NodeContext) -> Laid:
+    """(sum over the window of |x|^p)^(1/p): the window sum is a (padded) average times the area."""
+    p = float(ctx.attr("p", 2))
+    if p <= 0:
+        raise ctx.error(f"p={p} must be positive")
+    summed = _pool(ctx, "sum", prepare=lambda x: _powered(ctx, x, p))
+    return ctx.laid(_root(ctx, summed.value, p), summed.perm)
+
+
+@onnx_op("GlobalLpPool")
+def global_lp_pool(ctx: NodeContext) -> Laid:
+    p = float(ctx.attr("p", 2))
+    x, perm = ctx.input_laid(0)
+    x = _powered(ctx, x, p)
+    axes = sorted(layout.ir_axis(perm, a) for a in range(2, ctx.rank(0)))
+    y = ctx.op("Sum", [x, ctx.ints(axes, label="axes")], {"keep_dims": True, "Tidx": DType.INT32}, label="sum")
+    return ctx.laid(_root(ctx, y, p), perm)
 
 
 @onnx_op("GlobalAveragePool", "GlobalMaxPool")

@@ -1,17 +1,24 @@
 """LSTM, GRU and RNN with a static sequence length, unrolled into straight-line TF.js ops.
 
 No While loop means the model runs on every backend (wasm included) with ``model.execute``. The
-input projections of all time steps are one MatMul; each step adds one recurrent MatMul and the
-gate arithmetic. A step whose previous state is known to be zero skips the recurrent terms.
+unrolled graph is kept small:
+
+- the input projections of all time steps are one MatMul, sliced per step by one ``Unpack``;
+- a bidirectional layer runs both directions in the same steps: the states are ``[2, batch, hidden]``,
+  the recurrent product is one ``BatchMatMulV2``, and the backward direction reads the input reversed
+  in time, so each step costs one set of ops instead of two;
+- gates that share an activation are activated together (LSTM's i, o, f: one ``Sigmoid``; GRU's z, r).
+
+A step whose previous state is known to be zero skips the recurrent terms.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from tfjsconv.dtypes import DType
-from tfjsconv.ir import Value
+from tfjsconv.ir import Node, Value
 
 from ..context import NodeContext
 from ..mapping import onnx_op
@@ -21,67 +28,102 @@ _DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", 
 _ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}
 
 
-class _Cell:
-    """The per-direction constants and helpers of one recurrent node."""
+def _activations(ctx: NodeContext, direction: int) -> tuple[str, ...]:
+    kind = ctx.op_type
+    count = len(_DEFAULT_ACTIVATIONS[kind])
+    names = ctx.attr("activations") or _DEFAULT_ACTIVATIONS[kind] * 2
+    names = list(names)[count * direction:count * (direction + 1)] or _DEFAULT_ACTIVATIONS[kind]
+    if ctx.attr("activation_alpha") or ctx.attr("activation_beta"):
+        raise ctx.error("activations with alpha/beta parameters are not supported")
+    for name in names:
+        if name.lower() not in _ACTIVATIONS:
+            raise ctx.error(f"activation {name!r} is not supported (Sigmoid, Tanh and Relu are)")
+    return tuple(_ACTIVATIONS[name.lower()] for name in names)
 
-    def __init__(self, ctx: NodeContext, direction: int) -> None:
+
+class _Unit:
+    """The directions unrolled together (one, or both of a bidirectional node) and their constants.
+
+    With both directions (``joint``) every state and step tensor has a leading direction axis, and
+    the weights are stacked along it; otherwise tensors are ``[batch, features]``.
+    """
+
+    def __init__(self, ctx: NodeContext, dirs: Sequence[int], hidden: int) -> None:
         self.ctx = ctx
-        self.d = direction
-        kind = ctx.op_type
-        count = len(_DEFAULT_ACTIVATIONS[kind])
-        names = ctx.attr("activations") or _DEFAULT_ACTIVATIONS[kind] * 2
-        names = list(names)[count * direction:count * (direction + 1)] or _DEFAULT_ACTIVATIONS[kind]
-        if ctx.attr("activation_alpha") or ctx.attr("activation_beta"):
-            raise ctx.error("activations with alpha/beta parameters are not supported")
-        self.acts = []
-        for name in names:
-            if name.lower() not in _ACTIVATIONS:
-                raise ctx.error(f"activation {name!r} is not supported (Sigmoid, Tanh and Relu are)")
-            self.acts.append(_ACTIVATIONS[name.lower()])
+        self.dirs = list(dirs)
+        self.joint = len(self.dirs) > 1
+        self.hidden = hidden
+        self.acts = _activations(ctx, self.dirs[0])
         clip = ctx.attr("clip")
         self.clip = None if clip is None else float(clip)
+        self.tag = "d" + "".join(str(d) for d in self.dirs)
         self._consts: dict[str, Value] = {}
 
-    def const(self, name: str, array: np.ndarray) -> Value:
-        """A weight shared by all time steps (created once)."""
+    @property
+    def axis(self) -> int:
+        """The feature axis of step tensors."""
+        return 2 if self.joint else 1
+
+    def const(self, name: str, per_dir: Callable[[int], np.ndarray], *, vector: bool = False) -> Value:
+        """A constant shared by all time steps; ``vector`` ones broadcast over the batch."""
         if name not in self._consts:
-            self._consts[name] = self.ctx.make_const(np.ascontiguousarray(array, dtype=np.float32),
-                                                     label=f"d{self.d}/{name}")
+            arrays = [np.asarray(per_dir(d), dtype=np.float32) for d in self.dirs]
+            if self.joint:
+                array = np.stack([a[None] if vector else a for a in arrays])  # [2, 1, n] or [2, ...]
+            else:
+                array = arrays[0]
+            self._consts[name] = self.ctx.make_const(np.ascontiguousarray(array), label=f"{self.tag}/{name}")
+        return self._consts[name]
+
+    def scalar(self, name: str, value: float) -> Value:
+        if name not in self._consts:
+            self._consts[name] = self.ctx.make_const(np.float32(value), label=f"{self.tag}/{name}")
+        return self._consts[name]
+
+    def op(self, op: str, inputs: list[Value], label: str, attrs: dict | None = None) -> Value:
+        return self.ctx.op(op, inputs, attrs, label=label)
+
+    def matmul(self, x: Value, name: str, weight: Callable[[int], np.ndarray], label: str) -> Value:
+        """``x @ weight(d).T`` per direction (ONNX stores W and R as [out, in])."""
+        w = self.const(name, lambda d: weight(d).T)
+        if self.joint:
+            return self.op("BatchMatMulV2", [x, w], label, {"adj_x": False, "adj_y": False})
+        return self.op("MatMul", [x, w], label, {"transpose_a": False, "transpose_b": False})
+
+    def add_bias(self, x: Value, name: str, bias: Callable[[int], np.ndarray], label: str) -> Value:
+        b = self.const(name, bias, vector=True)
+        if self.joint:
+            return self.op("AddV2", [x, b], label)
+        return self.op("BiasAdd", [x, b], label, {"data_format": "NHWC"})
+
+    def split(self, x: Value, sizes: Sequence[int], label: str) -> list[Value]:
+        """Slices of the feature axis: Split when equal, SplitV otherwise."""
+        ctx = self.ctx
+        axis = self.scalar_int("feature_axis", self.axis)
+        if len(set(sizes)) == 1:
+            return ctx.multi_op("Split", [axis, x], {"num_split": len(sizes)}, len(sizes), label=label)
+        return ctx.multi_op("SplitV", [x, self.ints("sizes_" + "_".join(map(str, sizes)), sizes), axis],
+                            {"num_split": len(sizes), "Tlen": DType.INT32}, len(sizes), label=label)
+
+    def scalar_int(self, name: str, value: int) -> Value:
+        if name not in self._consts:
+            self._consts[name] = self.ctx.make_const(np.int32(value), label=f"{self.tag}/{name}")
+        return self._consts[name]
+
+    def ints(self, name: str, values: Sequence[int]) -> Value:
+        if name not in self._consts:
+            self._consts[name] = self.ctx.ints(values, label=f"{self.tag}/{name}")
         return self._consts[name]
 
     def act(self, k: int, x: Value, label: str) -> Value:
-        return self.ctx.op(self.acts[k], [x], label=label)
+        return self.op(self.acts[k], [x], label)
 
     def pre(self, x: Value, label: str) -> Value:
         """A gate's pre-activation, clipped when the node says so."""
         if self.clip is None:
             return x
-        ctx = self.ctx
-        lo, hi = self.const("clip_lo", np.float32(-self.clip)), self.const("clip_hi", np.float32(self.clip))
-        return ctx.op("ClipByValue", [x, lo, hi], label=f"{label}_clip")
-
-
-def _op(ctx: NodeContext, op: str, inputs: list[Value], label: str, attrs: dict | None = None) -> Value:
-    return ctx.op(op, inputs, attrs, label=label)
-
-
-def _split(ctx: NodeContext, x: Value, parts: int, label: str) -> list[Value]:
-    if parts == 1:
-        return [x]
-    axis = ctx.make_const(np.int32(1), label="split_axis")
-    return ctx.multi_op("Split", [axis, x], {"num_split": parts}, parts, label=label)
-
-
-def _initial(ctx: NodeContext, i: int, num_dir: int, batch_first: bool) -> list[Value | None]:
-    """Per-direction initial states ([batch, hidden] each), None where the state is zero or absent."""
-    if not ctx.has_input(i):
-        return [None] * num_dir
-    known = ctx.const(i)
-    if known is not None and not np.any(known):
-        return [None] * num_dir
-    state = ctx.input(i)
-    axis = 1 if batch_first else 0
-    return ctx.multi_op("Unpack", [state], {"num": num_dir, "axis": axis}, num_dir, label=f"initial{i}")
+        lo, hi = self.scalar("clip_lo", -self.clip), self.scalar("clip_hi", self.clip)
+        return self.op("ClipByValue", [x, lo, hi], f"{label}_clip")
 
 
 def _check_lengths(ctx: NodeContext, seq: int) -> None:
@@ -93,68 +135,98 @@ def _check_lengths(ctx: NodeContext, seq: int) -> None:
                         hint="pad the sequences and drop sequence_lens, or mask the outputs")
 
 
+class _Weights:
+    """W, R, B and P of the node as numpy, with the bias split the way the steps use it."""
+
+    def __init__(self, ctx: NodeContext) -> None:
+        kind = ctx.op_type
+        gates = _GATES[kind]
+        self.w = np.asarray(ctx.require_const(1, "W"), dtype=np.float32)
+        self.r = np.asarray(ctx.require_const(2, "R"), dtype=np.float32)
+        self.num_dir, _, self.input_size = self.w.shape
+        self.hidden = hidden = int(ctx.attr("hidden_size", self.r.shape[-1]))
+        if ctx.has_input(3) and ctx.const(3) is None:
+            raise ctx.error("the bias B must be a constant")
+        self.b = (np.asarray(ctx.const(3), dtype=np.float32) if ctx.has_input(3)
+                  else np.zeros((self.num_dir, 2 * gates * hidden), np.float32))
+        if kind == "LSTM" and ctx.has_input(7) and ctx.const(7) is None:
+            raise ctx.error("the peephole weights P must be constants")
+        self.p = np.asarray(ctx.const(7), dtype=np.float32) if kind == "LSTM" and ctx.has_input(7) else None
+        self.linear_before_reset = kind == "GRU" and bool(ctx.attr("linear_before_reset", 0))
+        self.gates = gates
+
+    def x_bias(self, d: int) -> np.ndarray:
+        """The bias added to the input projection: Wb + Rb, except GRU's Rbh with linear_before_reset."""
+        h, g = self.hidden, self.gates
+        wb, rb = self.b[d, :g * h], self.b[d, g * h:]
+        if self.linear_before_reset:
+            return wb + np.concatenate([rb[:2 * h], np.zeros(h, np.float32)])
+        return wb + rb
+
+    def rec_bias_h(self, d: int) -> np.ndarray:
+        """GRU's Rbh (added to the recurrent product before the reset gate multiplies it)."""
+        h, g = self.hidden, self.gates
+        return self.b[d, g * h + 2 * h:]
+
+
+def _initial(ctx: NodeContext, i: int, num_dir: int, batch_first: bool, joint: bool) -> list[Value | None]:
+    """Initial states: one [2, batch, hidden] value (joint) or one [batch, hidden] per direction;
+    None where the state is zero or absent."""
+    if not ctx.has_input(i):
+        return [None] * num_dir
+    known = ctx.const(i)
+    if known is not None and not np.any(known):
+        return [None] * num_dir
+    if joint:  # ONNX: [dir, batch, hidden], or [batch, dir, hidden] with layout=1
+        return [ctx.input_as(i, (1, 0, 2) if batch_first else None)]
+    state = ctx.input(i)
+    axis = 1 if batch_first else 0
+    return ctx.multi_op("Unpack", [state], {"num": num_dir, "axis": axis}, num_dir, label=f"initial{i}")
+
+
 def _recurrent(ctx: NodeContext) -> list:
     kind = ctx.op_type
-    gates = _GATES[kind]
-    w = np.asarray(ctx.require_const(1, "W"), dtype=np.float32)
-    r = np.asarray(ctx.require_const(2, "R"), dtype=np.float32)
-    num_dir, _, input_size = w.shape
-    hidden = int(ctx.attr("hidden_size", r.shape[-1]))
-    b = np.asarray(ctx.const(3), dtype=np.float32) if ctx.has_input(3) else np.zeros((num_dir, 2 * gates * hidden),
-                                                                                       np.float32)
-    if ctx.has_input(3) and ctx.const(3) is None:
-        raise ctx.error("the bias B must be a constant")
+    wts = _Weights(ctx)
+    hidden, num_dir = wts.hidden, wts.num_dir
     direction = ctx.attr("direction", "forward")
     if direction not in ("forward", "reverse", "bidirectional"):
         raise ctx.error(f"unknown direction {direction!r}")
     batch_first = bool(ctx.attr("layout", 0))
     shape = ctx.shape(0)
-    seq = None if shape is None else shape[1 if batch_first else 0]
-    if seq is None:
-        raise ctx.error("the sequence length must be static: recurrent layers are unrolled",
-                        hint="export with a fixed sequence length (dynamic batch is fine)")
+    if shape is None:
+        raise ctx.error("the rank of the input X is unknown")
+    seq = shape[1 if batch_first else 0]
     _check_lengths(ctx, seq)
-    if kind == "LSTM" and ctx.has_input(7) and ctx.const(7) is None:
-        raise ctx.error("the peephole weights P must be constants")
     t = ctx.tensor(0)
     swapped = t.value is not None and t.perm == (1, 0, 2)  # already [batch, seq] where ONNX has [seq, batch]
     x = t.value if swapped else ctx.input(0)
     major_batch = batch_first != swapped  # whether the IR input (and the steps we build) is batch-major
-    flat = ctx.op("Reshape", [x, ctx.ints([-1, input_size], label="flat_shape")], {"Tshape": DType.INT32},
-                  label="inputs_2d")
-    h0 = _initial(ctx, 5, num_dir, batch_first)
-    c0 = _initial(ctx, 6, num_dir, batch_first) if kind == "LSTM" else [None] * num_dir
-    ys, hs, cs = [], [], []
-    for d in range(num_dir):
-        cell = _Cell(ctx, d)
-        reverse = direction == "reverse" or d == 1
-        wb, rb = b[d, :gates * hidden], b[d, gates * hidden:]
-        if kind == "GRU" and ctx.attr("linear_before_reset", 0):
-            x_bias = wb + np.concatenate([rb[:2 * hidden], np.zeros(hidden, np.float32)])
-            rec_bias = np.concatenate([np.zeros(2 * hidden, np.float32), rb[2 * hidden:]])
+    time_axis = 1 if major_batch else 0
+    joint = num_dir == 2 and _activations(ctx, 0) == _activations(ctx, 1)
+    groups = [[0, 1]] if joint else [[d] for d in range(num_dir)]
+    h0 = _initial(ctx, 5, num_dir, batch_first, joint)
+    c0 = _initial(ctx, 6, num_dir, batch_first, joint) if kind == "LSTM" else [None] * num_dir
+    flat: list[Value] = []  # the [seq * batch, input] view of x, made once
+
+    ys: list[Value] = []  # per direction, [seq, batch, hidden] (or batch-major)
+    hs: list[Value] = []  # per unit: [batch, hidden], or [2, batch, hidden] when joint
+    cs: list[Value | None] = []
+    for dirs in groups:
+        unit = _Unit(ctx, dirs, hidden)
+        reverse = not unit.joint and (direction == "reverse" or dirs[0] == 1)
+        h, c = h0[dirs[0]], c0[dirs[0]]
+        if seq is None:
+            outputs, h, c = _looped(ctx, unit, wts, x, time_axis, reverse, h, c)
         else:
-            x_bias, rec_bias = wb + rb, None
-        proj = ctx.op("MatMul", [flat, ctx.make_const(w[d].T.copy(), label=f"d{d}/W")],
-                      {"transpose_a": False, "transpose_b": False}, label=f"d{d}/input_proj")
-        proj = ctx.op("BiasAdd", [proj, ctx.make_const(x_bias, label=f"d{d}/bias")], {"data_format": "NHWC"},
-                      label=f"d{d}/input_bias")
-        dims = [-1, seq, gates * hidden] if major_batch else [seq, -1, gates * hidden]
-        proj = ctx.op("Reshape", [proj, ctx.ints(dims, label=f"d{d}/steps_shape")], {"Tshape": DType.INT32},
-                      label=f"d{d}/steps")
-        steps = ctx.multi_op("Unpack", [proj], {"num": seq, "axis": 1 if major_batch else 0}, seq,
-                             label=f"d{d}/unstack")
-        step_fn = _STEP[kind]
-        h, c = h0[d], c0[d]
-        outputs: list[Value | None] = [None] * seq
-        for t in (reversed(range(seq)) if reverse else range(seq)):
-            h, c = step_fn(ctx, cell, steps[t], h, c, r[d], rec_bias, hidden, f"d{d}/t{t}")
-            outputs[t] = h
-        axis = 1 if major_batch else 0
-        ys.append(ctx.op("Pack", outputs, {"N": seq, "axis": axis}, label=f"d{d}/outputs"))
+            outputs, h, c = _unrolled(ctx, unit, wts, x, flat, seq, time_axis, reverse, h, c)
         hs.append(h)
         cs.append(c)
-    dir_axis = 2  # Y is built [seq, batch, dir, h] or [batch, seq, dir, h] (as a layout of ONNX's Y)
-    state_axis = 1 if batch_first else 0
+        if not unit.joint:
+            ys.append(outputs)
+            continue
+        # joint step s holds the forward output of time s and the backward one of time seq-1-s
+        forward, backward = ctx.multi_op("Unpack", [outputs], {"num": 2, "axis": 0}, 2, label=f"{unit.tag}/dirs")
+        ys += [forward, _reverse_time(ctx, backward, time_axis, f"{unit.tag}/backward_outputs")]
 
     def stack(values: list[Value], axis: int, label: str) -> Value:
         if len(values) == 1:
@@ -167,82 +239,301 @@ def _recurrent(ctx: NodeContext) -> list:
         y_perm = (0, 1, 2, 3) if major_batch else (1, 0, 2, 3)
     else:
         y_perm = (2, 0, 1, 3) if major_batch else (0, 2, 1, 3)
-    results = [ctx.laid(stack(ys, dir_axis, "Y"), y_perm), stack(hs, state_axis, "Y_h")]
+    state_perm = (1, 0, 2) if batch_first else None  # a joint state is [dir, batch, h]
+
+    def final(states: list, label: str) -> object:
+        if joint:
+            return ctx.laid(states[0], state_perm)
+        return stack(states, 1 if batch_first else 0, label)
+
+    results = [ctx.laid(stack(ys, 2, "Y"), y_perm), final(hs, "Y_h")]
     if kind == "LSTM":
-        results.append(stack(cs, state_axis, "Y_c"))
+        results.append(final(cs, "Y_c"))
     return results
 
 
-def _matmul(ctx: NodeContext, cell: _Cell, h: Value, weight: np.ndarray, label: str, name: str) -> Value:
-    return ctx.op("MatMul", [h, cell.const(name, weight.T)], {"transpose_a": False, "transpose_b": False}, label=label)
+def _unrolled(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, flat: list[Value], seq: int, time_axis: int,
+              reverse: bool, h: Value | None, c: Value | None) -> tuple[Value, Value, Value | None]:
+    """The steps as straight-line ops; returns (outputs stacked over time, last h, last c)."""
+    steps = _step_inputs(ctx, unit, wts, x, flat, seq, time_axis)
+    step_fn = _STEP[ctx.op_type]
+    outputs: list[Value | None] = [None] * seq
+    for s in (reversed(range(seq)) if reverse else range(seq)):
+        h, c = step_fn(unit, wts, [part[s] for part in steps], h, c, f"{unit.tag}/t{s}")
+        outputs[s] = h
+    axis = time_axis + (1 if unit.joint else 0)
+    return ctx.op("Pack", outputs, {"N": seq, "axis": axis}, label=f"{unit.tag}/outputs"), h, c
 
 
-def _lstm_step(ctx: NodeContext, cell: _Cell, xw: Value, h: Value | None, c: Value | None, r: np.ndarray,
-               _rec_bias: np.ndarray | None, hidden: int, at: str) -> tuple[Value, Value]:
-    gates = xw if h is None else _op(ctx, "AddV2", [xw, _matmul(ctx, cell, h, r, f"{at}/rec", "R")], f"{at}/gates")
-    i, o, f, g = _split(ctx, gates, 4, f"{at}/split")
-    p = ctx.const(7) if ctx.has_input(7) else None
-    peep = None if p is None else np.asarray(p, dtype=np.float32)[cell.d]
-    if peep is not None and c is not None:
-        i = _op(ctx, "AddV2", [i, _op(ctx, "Mul", [c, cell.const("Pi", peep[:hidden])], f"{at}/pi")], f"{at}/i_p")
-        f = _op(ctx, "AddV2", [f, _op(ctx, "Mul", [c, cell.const("Pf", peep[2 * hidden:])], f"{at}/pf")],
-                f"{at}/f_p")
-    i = cell.act(0, cell.pre(i, f"{at}/i"), f"{at}/i")
-    g = cell.act(1, cell.pre(g, f"{at}/g"), f"{at}/g")
-    new_c = _op(ctx, "Mul", [i, g], f"{at}/ig")
-    if c is not None:
-        if ctx.attr("input_forget", 0):
-            f = _op(ctx, "Sub", [cell.const("one", np.float32(1.0)), i], f"{at}/f")
-        else:
-            f = cell.act(0, cell.pre(f, f"{at}/f"), f"{at}/f")
-        new_c = _op(ctx, "AddV2", [_op(ctx, "Mul", [f, c], f"{at}/fc"), new_c], f"{at}/c")
-    if peep is not None:
-        o = _op(ctx, "AddV2", [o, _op(ctx, "Mul", [new_c, cell.const("Po", peep[hidden:2 * hidden])],
-                                      f"{at}/po")], f"{at}/o_p")
-    o = cell.act(0, cell.pre(o, f"{at}/o"), f"{at}/o")
-    new_h = _op(ctx, "Mul", [o, cell.act(2, new_c, f"{at}/c_act")], f"{at}/h")
-    return new_h, new_c
+def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: int, reverse: bool,
+            h: Value | None, c: Value | None) -> tuple[Value, Value, Value | None]:
+    """A dynamic sequence length: the step in a TF v1 while loop (Enter/Merge/Switch/NextIteration/Exit).
 
+    The input projections are still one MatMul before the loop; each iteration gathers its time
+    step, runs the same step ops as the unrolled form and appends its output to an accumulator
+    (``ConcatV2``). Body ops read weights and projections from outside the loop directly, which
+    TF.js resolves through the enclosing frame. TF.js runs such a model with ``executeAsync``.
+    """
+    joint = 1 if unit.joint else 0
+    step_axis = time_axis + joint
+    parts = _projections(ctx, unit, wts, x, time_axis)
+    tag = unit.tag
+    # Everything the loop starts from is computed from the projections, so that no body op can be
+    # ready before the projections it reads from outside: TF.js's executeAsync schedules a node when
+    # its last input arrives, and a root tensor arriving after the loop's own would be missed.
+    steps_shape = ctx.op("Shape", [parts[0]], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{tag}/steps_dims")
+    length = _slice(ctx, steps_shape, step_axis, f"{tag}/length", scalar=True)
+    batch = _slice(ctx, steps_shape, 1 - time_axis + joint, f"{tag}/batch")
 
-def _gru_step(ctx: NodeContext, cell: _Cell, xw: Value, h: Value | None, _c: None, r: np.ndarray,
-              rec_bias: np.ndarray | None, hidden: int, at: str) -> tuple[Value, None]:
-    xz, xr, xh = _split(ctx, xw, 3, f"{at}/split_x")
-    before_reset = rec_bias is not None
-    hh: Value | None = None
+    def zeros(lead: list[int], mid: list[Value | list[int]], label: str) -> Value:
+        pieces = [ctx.ints(p, label=f"{label}_dims{k}") if isinstance(p, list) else p
+                  for k, p in enumerate([lead, *mid, [wts.hidden]]) if not isinstance(p, list) or p]
+        dims = ctx.op("ConcatV2", [*pieces, ctx.make_const(np.int32(0), label=f"{label}_axis")],
+                      {"N": len(pieces), "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{label}_shape")
+        return ctx.op("Fill", [dims, ctx.make_const(np.float32(0), label=f"{label}_zero")], {"index_type": DType.INT32},
+                      dtype=DType.FLOAT32, label=label)
+
+    lead = [2] if joint else []
     if h is None:
-        z_in, r_in = xz, xr
-        if before_reset:
-            hh = cell.const("Rbh", rec_bias[2 * hidden:])
-    elif before_reset:
-        rec = _matmul(ctx, cell, h, r, f"{at}/rec", "R")
-        rec = ctx.op("BiasAdd", [rec, cell.const("Rb", rec_bias)], {"data_format": "NHWC"},
-                     label=f"{at}/rec_bias")
-        hz, hr, hh = _split(ctx, rec, 3, f"{at}/split_h")
-        z_in, r_in = _op(ctx, "AddV2", [xz, hz], f"{at}/z_in"), _op(ctx, "AddV2", [xr, hr], f"{at}/r_in")
+        h = zeros(lead, [batch], f"{tag}/h0")
+    if c is None and ctx.op_type == "LSTM":
+        c = zeros(lead, [batch], f"{tag}/c0")
+    acc = zeros(lead, [[0], batch] if time_axis == 0 else [batch, [0]], f"{tag}/outputs0")
+    loop = _WhileLoop(ctx, f"{tag}/while")
+    inits = {"i": ctx.op("ZerosLike", [length], label=f"{tag}/i0"), "h": h, "acc": acc}
+    if c is not None:
+        inits["c"] = c
+    merged = loop.start(inits)
+    body = loop.body(ctx.op("Less", [merged["i"], length], dtype=DType.BOOL, label=f"{tag}/while/more"))
+    i = body["i"]
+    t = ctx.op("Sub", [ctx.op("Sub", [length, i], label=f"{tag}/while/from_end"),
+                       ctx.make_const(np.int32(1), label=f"{tag}/one")], label=f"{tag}/while/t") if reverse else i
+    axis = ctx.make_const(np.int32(step_axis), label=f"{tag}/step_axis")
+    xw = [ctx.op("GatherV2", [part, t, axis], {"batch_dims": 0, "Tindices": DType.INT32, "Tparams": DType.FLOAT32,
+                                               "Taxis": DType.INT32}, dtype=DType.FLOAT32, label=f"{tag}/while/x{k}")
+          for k, part in enumerate(parts)]
+    new_h, new_c = _STEP[ctx.op_type](unit, wts, xw, body["h"], body.get("c"), f"{tag}/while")
+    out = ctx.op("ExpandDims", [new_h, axis], label=f"{tag}/while/output")
+    pair = [out, body["acc"]] if reverse else [body["acc"], out]
+    new_acc = ctx.op("ConcatV2", [*pair, axis], {"N": 2, "Tidx": DType.INT32}, label=f"{tag}/while/outputs")
+    next_i = ctx.op("AddV2", [i, ctx.make_const(np.int32(1), label=f"{tag}/step")], label=f"{tag}/while/next_i")
+    done = loop.close({"i": next_i, "h": new_h, "acc": new_acc, **({"c": new_c} if c is not None else {})})
+    return done["acc"], done["h"], done.get("c")
+
+
+class _WhileLoop:
+    """One TF v1 while loop: :meth:`start` (Enter, Merge), :meth:`body` (LoopCond, Switch, Exit),
+    :meth:`close` (NextIteration back into each Merge: the one cycle the IR allows)."""
+
+    def __init__(self, ctx: NodeContext, label: str) -> None:
+        self.ctx = ctx
+        self.label = label
+        self.frame = ctx.graph.unique_name(f"{ctx.name}/{label}")
+        self._merges: dict[str, Node] = {}
+        self._exits: dict[str, Value] = {}
+
+    def _node(self, op: str, inputs: list[Value], attrs: dict, name: str, num_outputs: int) -> Node:
+        ctx = self.ctx
+        return ctx.graph.add_node(op, inputs, attrs, name=ctx._tr.node_name(f"{ctx.name}/{self.label}/{name}"),
+                                  num_outputs=num_outputs)
+
+    def start(self, inits: dict[str, Value]) -> dict[str, Value]:
+        """Each loop variable entered into the frame and merged with its (later) next value."""
+        merged = {}
+        for name, init in inits.items():
+            entered = self.ctx.op("Enter", [init], {"T": init.dtype, "frame_name": self.frame, "is_constant": False,
+                                                    "parallel_iterations": 1}, label=f"{self.label}/{name}_enter")
+            node = self._node("Merge", [entered, entered], {"T": init.dtype, "N": 2}, f"{name}_merge", 2)
+            node.output(0).dtype, node.output(1).dtype = init.dtype, DType.INT32
+            self._merges[name] = node
+            merged[name] = node.output(0)
+        return merged
+
+    def body(self, predicate: Value) -> dict[str, Value]:
+        """The loop variables inside the body; their values leave through Exit once ``predicate`` is false."""
+        cond = self.ctx.op("LoopCond", [predicate], dtype=DType.BOOL, label=f"{self.label}/cond")
+        inside = {}
+        for name, merge in self._merges.items():
+            value = merge.output(0)
+            switch = self._node("Switch", [value, cond], {"T": value.dtype}, f"{name}_switch", 2)
+            switch.output(0).dtype = switch.output(1).dtype = value.dtype
+            self._exits[name] = self.ctx.op("Exit", [switch.output(0)], {"T": value.dtype},
+                                            label=f"{self.label}/{name}_exit")
+            inside[name] = self.ctx.op("Identity", [switch.output(1)], {"T": value.dtype},
+                                       label=f"{self.label}/{name}_body")
+        return inside
+
+    def close(self, updates: dict[str, Value]) -> dict[str, Value]:
+        """Each variable's next value back into its Merge; returns the values after the loop."""
+        for name, value in updates.items():
+            nxt = self.ctx.op("NextIteration", [value], {"T": value.dtype}, label=f"{self.label}/{name}_next")
+            self._merges[name].inputs[1] = nxt
+        return dict(self._exits)
+
+
+def _slice(ctx: NodeContext, vector: Value, index: int, label: str, *, scalar: bool = False) -> Value:
+    """``vector[index]`` (a scalar with ``scalar``, else a 1-element vector)."""
+    return ctx.op("StridedSlice", [vector, ctx.ints([index], label=f"{label}_begin"),
+                                   ctx.ints([index + 1], label=f"{label}_end"), ctx.ints([1], label=f"{label}_stride")],
+                  {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                   "shrink_axis_mask": 1 if scalar else 0}, dtype=DType.INT32, label=label)
+
+
+def _projections(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: int) -> list[Value]:
+    """Every step's input projection + bias at once, shaped like x with gates * hidden features
+    (stacked [2, ...] with the time-reversed input when joint); GRU's split into z/r and candidate."""
+    tag = unit.tag
+    source = x
+    if unit.joint:
+        source = ctx.op("Pack", [x, _reverse_time(ctx, x, time_axis, f"{tag}/reversed_inputs")], {"N": 2, "axis": 0},
+                        label=f"{tag}/inputs")
+    rows_shape = [2, -1, wts.input_size] if unit.joint else [-1, wts.input_size]
+    rows = ctx.op("Reshape", [source, ctx.ints(rows_shape, label=f"{tag}/rows_shape")], {"Tshape": DType.INT32},
+                  label=f"{tag}/rows")
+    proj = unit.matmul(rows, "W", lambda d: wts.w[d], f"{tag}/input_proj")
+    proj = unit.add_bias(proj, "bias", wts.x_bias, f"{tag}/input_bias")
+    shape = ctx.op("Shape", [source], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{tag}/source_shape")
+    rank = 4 if unit.joint else 3
+    lead = ctx.op("StridedSlice", [shape, ctx.ints([0], label=f"{tag}/lead_begin"),
+                                   ctx.ints([rank - 1], label=f"{tag}/lead_end"), ctx.ints([1], label=f"{tag}/lead_stride")],
+                  {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                   "shrink_axis_mask": 0}, dtype=DType.INT32, label=f"{tag}/lead_dims")
+    target = ctx.op("ConcatV2", [lead, ctx.ints([wts.gates * wts.hidden], label=f"{tag}/gate_dims"),
+                                 ctx.make_const(np.int32(0), label=f"{tag}/target_axis")],
+                    {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{tag}/steps_shape")
+    proj = ctx.op("Reshape", [proj, target], {"Tshape": DType.INT32}, label=f"{tag}/steps")
+    if ctx.op_type != "GRU":
+        return [proj]
+    h = wts.hidden
+    return ctx.multi_op("SplitV", [proj, ctx.ints([2 * h, h], label=f"{tag}/zr_h_sizes"),
+                                   ctx.make_const(np.int32(rank - 1), label=f"{tag}/zr_h_axis")],
+                        {"num_split": 2, "Tlen": DType.INT32}, 2, label=f"{tag}/zr_h")
+
+
+def _reverse_time(ctx: NodeContext, x: Value, time_axis: int, label: str) -> Value:
+    return ctx.op("ReverseV2", [x, ctx.ints([time_axis], label=f"{label}_axis")], {"Tidx": DType.INT32}, label=label)
+
+
+def _step_inputs(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, flat: list[Value], seq: int,
+                 time_axis: int) -> list[list[Value]]:
+    """The input projections (+ bias) of every step: one MatMul, then Unpack over time.
+
+    GRU's are split into the z/r part and the candidate part once, before the Unpack, so the steps
+    need no Split for them. Joint directions stack x with x reversed in time, so step ``s`` holds
+    time ``s`` for the forward direction and ``seq - 1 - s`` for the backward one.
+    """
+    size, gh = wts.input_size, wts.gates * wts.hidden
+    if unit.joint:
+        both = ctx.op("Pack", [x, _reverse_time(ctx, x, time_axis, f"{unit.tag}/reversed_inputs")],
+                      {"N": 2, "axis": 0}, label=f"{unit.tag}/inputs")
+        rows = ctx.op("Reshape", [both, ctx.ints([2, -1, size], label=f"{unit.tag}/rows_shape")],
+                      {"Tshape": DType.INT32}, label=f"{unit.tag}/rows")
     else:
-        rec = _matmul(ctx, cell, h, r[:2 * hidden], f"{at}/rec", "R_zr")
-        hz, hr = _split(ctx, rec, 2, f"{at}/split_h")
-        z_in, r_in = _op(ctx, "AddV2", [xz, hz], f"{at}/z_in"), _op(ctx, "AddV2", [xr, hr], f"{at}/r_in")
-    z = cell.act(0, cell.pre(z_in, f"{at}/z"), f"{at}/z")
-    reset = cell.act(0, cell.pre(r_in, f"{at}/r"), f"{at}/r")
-    if before_reset:
-        h_in = _op(ctx, "AddV2", [xh, _op(ctx, "Mul", [reset, hh], f"{at}/r_hh")], f"{at}/h_in")
+        if not flat:
+            flat.append(ctx.op("Reshape", [x, ctx.ints([-1, size], label="flat_shape")], {"Tshape": DType.INT32},
+                               label="inputs_2d"))
+        rows = flat[0]
+    proj = unit.matmul(rows, "W", lambda d: wts.w[d], f"{unit.tag}/input_proj")
+    proj = unit.add_bias(proj, "bias", wts.x_bias, f"{unit.tag}/input_bias")
+    dims = [seq, -1, gh] if time_axis == 0 else [-1, seq, gh]
+    if unit.joint:
+        dims = [2, *dims]
+    proj = ctx.op("Reshape", [proj, ctx.ints(dims, label=f"{unit.tag}/steps_shape")], {"Tshape": DType.INT32},
+                  label=f"{unit.tag}/steps")
+    parts = [proj]
+    if ctx.op_type == "GRU":
+        h = wts.hidden
+        axis = ctx.make_const(np.int32(len(dims) - 1), label=f"{unit.tag}/zr_h_axis")
+        parts = ctx.multi_op("SplitV", [proj, ctx.ints([2 * h, h], label=f"{unit.tag}/zr_h_sizes"), axis],
+                             {"num_split": 2, "Tlen": DType.INT32}, 2, label=f"{unit.tag}/zr_h")
+    unpack_axis = time_axis + (1 if unit.joint else 0)
+    return [ctx.multi_op("Unpack", [part], {"num": seq, "axis": unpack_axis}, seq, label=f"{unit.tag}/unstack{k}")
+            for k, part in enumerate(parts)]
+
+
+def _lstm_step(unit: _Unit, wts: _Weights, xw: list[Value], h: Value | None, c: Value | None,
+               at: str) -> tuple[Value, Value]:
+    gates = xw[0]
+    if h is not None:
+        gates = unit.op("AddV2", [gates, unit.matmul(h, "R", lambda d: wts.r[d], f"{at}/rec")], f"{at}/gates")
+    hidden = wts.hidden
+    if wts.p is not None:
+        return _lstm_peephole_gates(unit, wts, gates, c, at)
+    gates = unit.pre(gates, f"{at}/gates")
+    iof, g = unit.split(gates, [3 * hidden, hidden], f"{at}/split")  # ONNX's gate order: i, o, f, c
+    i, o, f = unit.split(unit.act(0, iof, f"{at}/iof"), [hidden] * 3, f"{at}/split_iof")
+    g = unit.act(1, g, f"{at}/g")
+    new_c = unit.op("Mul", [i, g], f"{at}/ig")
+    if c is not None:
+        if unit.ctx.attr("input_forget", 0):
+            f = unit.op("Sub", [unit.scalar("one", 1.0), i], f"{at}/f")
+        new_c = unit.op("AddV2", [unit.op("Mul", [f, c], f"{at}/fc"), new_c], f"{at}/c")
+    return unit.op("Mul", [o, unit.act(2, new_c, f"{at}/c_act")], f"{at}/h"), new_c
+
+
+def _lstm_peephole_gates(unit: _Unit, wts: _Weights, gates: Value, c: Value | None, at: str) -> tuple[Value, Value]:
+    """An LSTM step with peepholes: i and f see c, o sees the new c, so the gates are activated apart."""
+    hidden = wts.hidden
+    p = wts.p
+    i, o, f, g = unit.split(gates, [hidden] * 4, f"{at}/split")
+    if c is not None:
+        i = unit.op("AddV2", [i, unit.op("Mul", [c, unit.const("Pi", lambda d: p[d, :hidden], vector=True)],
+                                         f"{at}/pi")], f"{at}/i_p")
+        f = unit.op("AddV2", [f, unit.op("Mul", [c, unit.const("Pf", lambda d: p[d, 2 * hidden:], vector=True)],
+                                         f"{at}/pf")], f"{at}/f_p")
+    i = unit.act(0, unit.pre(i, f"{at}/i"), f"{at}/i")
+    g = unit.act(1, unit.pre(g, f"{at}/g"), f"{at}/g")
+    new_c = unit.op("Mul", [i, g], f"{at}/ig")
+    if c is not None:
+        if unit.ctx.attr("input_forget", 0):
+            f = unit.op("Sub", [unit.scalar("one", 1.0), i], f"{at}/f")
+        else:
+            f = unit.act(0, unit.pre(f, f"{at}/f"), f"{at}/f")
+        new_c = unit.op("AddV2", [unit.op("Mul", [f, c], f"{at}/fc"), new_c], f"{at}/c")
+    po = unit.const("Po", lambda d: p[d, hidden:2 * hidden], vector=True)
+    o = unit.op("AddV2", [o, unit.op("Mul", [new_c, po], f"{at}/po")], f"{at}/o_p")
+    o = unit.act(0, unit.pre(o, f"{at}/o"), f"{at}/o")
+    return unit.op("Mul", [o, unit.act(2, new_c, f"{at}/c_act")], f"{at}/h"), new_c
+
+
+def _gru_step(unit: _Unit, wts: _Weights, xw: list[Value], h: Value | None, _c: None, at: str) -> tuple[Value, None]:
+    x_zr, x_h = xw
+    hidden = wts.hidden
+    hh: Value | None = None  # the candidate's recurrent term before the reset gate (linear_before_reset)
+    if h is None:
+        zr_in = x_zr
+        if wts.linear_before_reset:
+            hh = unit.const("Rbh", wts.rec_bias_h, vector=True)
+    elif wts.linear_before_reset:
+        rec = unit.matmul(h, "R", lambda d: wts.r[d], f"{at}/rec")
+        rec = unit.add_bias(rec, "Rb", lambda d: np.concatenate([np.zeros(2 * hidden, np.float32),
+                                                                 wts.rec_bias_h(d)]), f"{at}/rec_bias")
+        h_zr, hh = unit.split(rec, [2 * hidden, hidden], f"{at}/split_h")
+        zr_in = unit.op("AddV2", [x_zr, h_zr], f"{at}/zr_in")
+    else:
+        h_zr = unit.matmul(h, "R_zr", lambda d: wts.r[d, :2 * hidden], f"{at}/rec")
+        zr_in = unit.op("AddV2", [x_zr, h_zr], f"{at}/zr_in")
+    z, reset = unit.split(unit.act(0, unit.pre(zr_in, f"{at}/zr"), f"{at}/zr"), [hidden] * 2, f"{at}/split_zr")
+    if hh is not None:
+        h_in = unit.op("AddV2", [x_h, unit.op("Mul", [reset, hh], f"{at}/r_hh")], f"{at}/h_in")
     elif h is None:
-        h_in = xh
+        h_in = x_h
     else:
-        gated = _matmul(ctx, cell, _op(ctx, "Mul", [reset, h], f"{at}/r_h"), r[2 * hidden:], f"{at}/rec_h", "R_h")
-        h_in = _op(ctx, "AddV2", [xh, gated], f"{at}/h_in")
-    candidate = cell.act(1, cell.pre(h_in, f"{at}/cand"), f"{at}/cand")
+        gated = unit.matmul(unit.op("Mul", [reset, h], f"{at}/r_h"), "R_h", lambda d: wts.r[d, 2 * hidden:],
+                            f"{at}/rec_h")
+        h_in = unit.op("AddV2", [x_h, gated], f"{at}/h_in")
+    candidate = unit.act(1, unit.pre(h_in, f"{at}/cand"), f"{at}/cand")
     if h is None:  # (1 - z) * candidate
-        return _op(ctx, "Sub", [candidate, _op(ctx, "Mul", [z, candidate], f"{at}/z_cand")], f"{at}/h"), None
-    delta = _op(ctx, "Sub", [h, candidate], f"{at}/delta")  # candidate + z * (h - candidate)
-    return _op(ctx, "AddV2", [candidate, _op(ctx, "Mul", [z, delta], f"{at}/z_delta")], f"{at}/h"), None
+        return unit.op("Sub", [candidate, unit.op("Mul", [z, candidate], f"{at}/z_cand")], f"{at}/h"), None
+    delta = unit.op("Sub", [h, candidate], f"{at}/delta")  # candidate + z * (h - candidate)
+    return unit.op("AddV2", [candidate, unit.op("Mul", [z, delta], f"{at}/z_delta")], f"{at}/h"), None
 
 
-def _rnn_step(ctx: NodeContext, cell: _Cell, xw: Value, h: Value | None, _c: None, r: np.ndarray,
-              _rec_bias: None, hidden: int, at: str) -> tuple[Value, None]:
-    pre = xw if h is None else _op(ctx, "AddV2", [xw, _matmul(ctx, cell, h, r, f"{at}/rec", "R")], f"{at}/pre")
-    return cell.act(0, cell.pre(pre, f"{at}/h"), f"{at}/h"), None
+def _rnn_step(unit: _Unit, wts: _Weights, xw: list[Value], h: Value | None, _c: None, at: str) -> tuple[Value, None]:
+    pre = xw[0]
+    if h is not None:
+        pre = unit.op("AddV2", [pre, unit.matmul(h, "R", lambda d: wts.r[d], f"{at}/rec")], f"{at}/pre")
+    return unit.act(0, unit.pre(pre, f"{at}/h"), f"{at}/h"), None
 
 
 _STEP: dict[str, Callable] = {"LSTM": _lstm_step, "GRU": _gru_step, "RNN": _rnn_step}

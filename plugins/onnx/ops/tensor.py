@@ -150,27 +150,45 @@ def gather(ctx: NodeContext) -> Laid:
     axis = norm_axis(ctx, int(ctx.attr("axis", 0)), rank)
     dims = ctx.shape(0)
     idx = ctx.const(1)
-    if idx is not None:
-        idx = np.asarray(idx).astype(np.int64)
-        if (idx < 0).any():
-            size = dims[axis] if dims is not None else None
-            if size is None:
-                raise ctx.error("negative indices on an axis of unknown size are not supported")
-            idx = np.where(idx < 0, idx + size, idx)
-        indices = ctx.make_const(idx.astype(np.int32), label="indices")
-        q = idx.ndim
-    else:
-        indices = ctx.input(1)
-        q = ctx.rank(1)
+    q = np.ndim(idx) if idx is not None else ctx.rank(1)
     t = ctx.tensor(0)
     if t.value is not None and t.perm is not None and q <= 1:
         x, perm = t.value, t.perm
         out_perm = perm if q == 1 else layout.after_removing(perm, rank, [axis])
     else:
         x, perm, out_perm = ctx.input(0), None, None
-    out = ctx.op("GatherV2", [x, indices, ctx.make_const(np.int32(layout.ir_axis(perm, axis)), label="axis")],
+    ir_axis = layout.ir_axis(perm, axis)
+    if idx is not None:
+        idx = np.asarray(idx).astype(np.int64)
+        indices = None
+        if (idx < 0).any():
+            size = dims[axis] if dims is not None else None
+            # The exporter's value_info can pin a dimension the graph computes at run time (a dynamic
+            # sequence length): then count from the end of the actual axis, at run time.
+            if size is None or (x.shape is not None and x.shape[ir_axis] is None):
+                indices = _wrap_at_run_time(ctx, x, ir_axis, idx)
+            else:
+                idx = np.where(idx < 0, idx + size, idx)
+        if indices is None:
+            indices = ctx.make_const(idx.astype(np.int32), label="indices")
+    else:
+        indices = ctx.input(1)
+    out = ctx.op("GatherV2", [x, indices, ctx.make_const(np.int32(ir_axis), label="axis")],
                  {"batch_dims": 0, "Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32})
     return ctx.laid(out, out_perm)
+
+
+def _wrap_at_run_time(ctx: NodeContext, x: Value, axis: int, idx: np.ndarray) -> Value:
+    """``idx`` with the axis' run-time size added to its negative entries."""
+    shape = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="data_shape")
+    size = ctx.op("StridedSlice", [shape, ctx.ints([axis], label="size_begin"), ctx.ints([axis + 1], label="size_end"),
+                                   ctx.ints([1], label="size_stride")],
+                  {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                   "shrink_axis_mask": 1}, dtype=DType.INT32, label="axis_size")
+    negative = (idx < 0).astype(np.int32)
+    offset = size if negative.all() else ctx.op("Mul", [size, ctx.make_const(negative, label="negative")],
+                                                 label="offsets")
+    return ctx.op("AddV2", [ctx.make_const(idx.astype(np.int32), label="indices"), offset], label="wrapped_indices")
 
 
 def _axes(ctx: NodeContext, since_input: int) -> list[int] | None:
