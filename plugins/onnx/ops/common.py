@@ -71,11 +71,48 @@ def reshape_laid(ctx: NodeContext, i: int, target: Sequence[int | None] | None) 
     """ONNX reshape of input ``i`` to ``target``: in the input's own layout when the merged/split
     axes stay contiguous there (see ``layout.reshape_in_layout``), else after restoring ONNX's order."""
     t = ctx.tensor(i)
-    if t.value is not None and t.perm is not None and t.shape is not None and target is not None:
+    if t.value is not None and t.shape is not None and target is not None:
         plan = layout.reshape_in_layout(t.perm, t.shape, target)
         if plan is not None and static_target(plan[0]) is not None:
-            return ctx.laid(reshape_to(ctx, t.value, plan[0]), plan[1])
+            if t.perm is not None:
+                return ctx.laid(reshape_to(ctx, t.value, plan[0]), plan[1])
+        elif plan is not None:  # several unknown dims, each carried over from one input dim
+            shape = _carried_shape(ctx, t.value, t.perm, t.shape, target, plan)
+            if shape is not None:
+                return ctx.laid(ctx.op("Reshape", [t.value, shape], {"Tshape": DType.INT32}), plan[1])
     return ctx.laid(reshape_to(ctx, ctx.input_for_reshape(i), target), None)
+
+
+def _carried_shape(ctx: NodeContext, x: Value, perm: Perm, src: Sequence[int | None], dst: Sequence[int | None],
+                   plan: tuple) -> Value | None:
+    """A run-time Reshape target when unknown dims (a dynamic batch and sequence) pass through unchanged:
+    each is read from ``Shape(x)``, except one left as -1. None if an unknown dim is merged or split."""
+    groups = layout.reshape_groups(src, dst)
+    if groups is None:
+        return None
+    origin = {}
+    for axes, outs in groups:
+        for b in outs:
+            if dst[b] is None:
+                if len(axes) != 1 or len(outs) != 1 or src[axes[0]] is not None:
+                    return None
+                origin[b] = layout.ir_axis(perm, axes[0])
+    out_axes = layout.full(plan[1], len(dst))
+    unknown = [k for k, b in enumerate(out_axes) if dst[b] is None]
+    shape = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="input_shape")
+    pieces = []
+    for k, b in enumerate(out_axes):
+        if dst[b] is not None or k == unknown[-1]:
+            pieces.append(ctx.ints([-1 if dst[b] is None else int(dst[b])], label=f"dim{k}"))
+            continue
+        a = origin[b]
+        pieces.append(ctx.op("StridedSlice", [shape, ctx.ints([a], label=f"dim{k}_begin"),
+                                              ctx.ints([a + 1], label=f"dim{k}_end"),
+                                              ctx.ints([1], label=f"dim{k}_stride")],
+                             {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0,
+                              "new_axis_mask": 0, "shrink_axis_mask": 0}, dtype=DType.INT32, label=f"dim{k}"))
+    return ctx.op("ConcatV2", [*pieces, ctx.make_const(np.int32(0), label="shape_axis")],
+                  {"N": len(pieces), "Tidx": DType.INT32}, dtype=DType.INT32, label="target_shape")
 
 
 def binary(ctx: NodeContext, tf_op: str, *, dtype: DType | None = None) -> Laid:

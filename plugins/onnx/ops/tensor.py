@@ -58,11 +58,16 @@ def _target_shape(ctx: NodeContext, requested: list[int]) -> list[int | None]:
             dims.append(in_shape[i] if in_shape is not None and i < len(in_shape) else None)
         else:
             dims.append(None if d == -1 else d)
-    unknown = [i for i, d in enumerate(dims) if d is None]
-    if len(unknown) == 1 and in_shape is not None and all(d is not None for d in in_shape):
-        known = int(np.prod([d for d in dims if d is not None], dtype=np.int64))
-        if known:
-            dims[unknown[0]] = int(np.prod(in_shape, dtype=np.int64)) // known
+    if -1 in requested and in_shape is not None:
+        # the -1: what is left of the input once the copied dims (0) cancel out, which works
+        # even when the copied dims are unknown (a dynamic batch and sequence length)
+        copied = {i for i, d in enumerate(requested) if d == 0 and not allowzero and i < len(in_shape)}
+        rest = [d for i, d in enumerate(in_shape) if i not in copied]
+        others = [d for i, d in enumerate(dims) if i not in copied and requested[i] != -1]
+        if all(d is not None for d in rest + others):
+            known = int(np.prod(others, dtype=np.int64))
+            if known:
+                dims[requested.index(-1)] = int(np.prod(rest, dtype=np.int64)) // known
     return dims
 
 
