@@ -35,6 +35,7 @@ ONNX2TF = HERE / ".venv-onnx2tf" / "bin" / "onnx2tf"
 TFJS_CONVERTER = HERE / ".venv-official" / "bin" / "tensorflowjs_converter"
 NOT_COMPUTE = {"Const", "Placeholder", "Identity", "NoOp"}
 CALIBRATION = "calibration_image_sample_data_20x128x128x3_float32.npy"
+ONNX2TF_LABEL = "onnx2tf + tensorflowjs_converter"
 
 
 def export(name: str, size: str, folder: Path) -> dict[str, Path]:
@@ -91,8 +92,25 @@ def ours(path: Path, folder: Path, runs: int, layout: str) -> dict:
     return {"seconds": seconds, **graph_facts(out, runs)}
 
 
+def onnx2tf_ready() -> bool:
+    """Both tools installed, and their virtualenvs' interpreters still there."""
+    return all(tool.exists() and (tool.parent / "python3").exists() for tool in (ONNX2TF, TFJS_CONVERTER))
+
+
+def previous_onnx2tf(name: str) -> dict | None:
+    """onnx2tf's figures for ``name`` from the last results file (its side does not change with ours)."""
+    path = HERE / "results" / "onnx_vs_onnx2tf.json"
+    if not path.exists():
+        return None
+    for row in json.loads(path.read_text()):
+        facts = row["results"].get(ONNX2TF_LABEL) or row["results"].get(f"{ONNX2TF_LABEL} (previous run)")
+        if row["model"] == name and facts is not None:
+            return {**facts, "reused": True}
+    return None
+
+
 def onnx2tf(paths: dict[str, Path], folder: Path, runs: int) -> dict:
-    if not (ONNX2TF.exists() and TFJS_CONVERTER.exists()):
+    if not onnx2tf_ready():
         return {"error": "not set up (bench/setup_onnx2tf.sh, bench/setup_official_converter.sh)"}
     # onnx2tf checks 4-D models on sample images it downloads from GitHub unless the file is in its
     # working directory; offline, give it random images of the same shape (only its self-check reads them).
@@ -141,6 +159,8 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(torch_models.BUILDERS))
     parser.add_argument("--size", choices=("bench", "test"), default="bench")
     parser.add_argument("--runs", type=int, default=10, help="timed wasm runs per model (after 2 warm-ups)")
+    parser.add_argument("--reuse-onnx2tf", action="store_true",
+                        help="when onnx2tf is not set up, copy its figures from the last results file")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,7 +175,9 @@ def main() -> None:
                 first = paths.get("dynamo") or paths["legacy"]
                 results[f"tfjsconv ({'dynamo' if 'dynamo' in paths else 'legacy'}, nhwc)"] = ours(first, folder,
                                                                                                   args.runs, "nhwc")
-                results["onnx2tf + tensorflowjs_converter"] = onnx2tf(paths, folder, args.runs)
+                reused = None if onnx2tf_ready() or not args.reuse_onnx2tf else previous_onnx2tf(name)
+                results[ONNX2TF_LABEL + (" (previous run)" if reused else "")] = reused or onnx2tf(paths, folder,
+                                                                                                 args.runs)
             rows.append({"model": name, "size": args.size, "results": results})
             print(table(rows[-1:]), file=sys.stderr)
     text = table(rows)

@@ -87,8 +87,11 @@ def measure(cmd: list[str]) -> tuple[float, float] | str:
     out = subprocess.run([sys.executable, "-c", RSS_PROBE, *cmd], capture_output=True, text=True, env=env())
     code, seconds, rss_kb = out.stdout.split()
     if code != "0":
-        lines = [ln for ln in out.stderr.strip().splitlines() if ln.strip()]
-        return next((ln for ln in reversed(lines) if "Error" in ln or "error" in ln), lines[-1] if lines else code)
+        lines = [ln.strip() for ln in out.stderr.strip().splitlines() if ln.strip()]
+        at = next((i for i in reversed(range(len(lines))) if "Error" in lines[i] or "error" in lines[i]), None)
+        if at is None:
+            return lines[-1] if lines else code
+        return " ".join(lines[at:at + 3])  # the official converter lists unsupported ops after the error
     return float(seconds), int(rss_kb) / 1024
 
 
@@ -229,7 +232,11 @@ def main() -> None:
                     shutil.rmtree(path, ignore_errors=True)
     text = table(rows)
     print(text)
-    out.with_suffix(".md").write_text(text + "\n")
+    command = " ".join([".venv/bin/python", "bench/savedmodel_vs_official.py", *sys.argv[1:]])
+    header = (f"# SavedModel: tfjsconv vs the official converter (tensorflowjs 4.22)\n\n"
+              f"`{command}` ({time.strftime('%Y-%m-%d')}; ratios are tfjsconv / official, lower is better; "
+              f"the error column is tfjsconv's model in TF.js against TensorFlow, limit {RTOL:g}).\n\n")
+    out.with_suffix(".md").write_text(header + text + "\n")
 
 
 if __name__ == "__main__":

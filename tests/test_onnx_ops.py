@@ -105,6 +105,11 @@ def conv_ops() -> onnx.ModelProto:
         b.op("ConvTranspose", [s, w(3, 2, 4)], strides=[3], pads=[1, 1]),
         b.op("Conv", [v, w(3, 2, 3, 3, 2), w(3, scale=0.1)], pads=[1, 0, 1, 1, 1, 0]),
         b.op("Conv", [v, w(3, 2, 1, 3, 3)], strides=[1, 2, 2], auto_pad="SAME_UPPER"),
+        # 3-D transposed convolutions: Conv3D over the zero-upsampled input
+        b.op("ConvTranspose", [v, w(2, 3, 3, 3, 2), w(3, scale=0.1)], strides=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1]),
+        b.op("ConvTranspose", [v, w(2, 2, 2, 3, 3)], strides=[3, 2, 1], output_padding=[1, 1, 0], dilations=[1, 1, 2]),
+        b.op("ConvTranspose", [v, w(2, 3, 3, 3, 3)], strides=[2, 2, 2], auto_pad="SAME_UPPER"),
+        b.op("ConvTranspose", [v, w(2, 2, 3, 1, 3)], pads=[2, 0, 1, 1, 0, 2]),
     ]
     empty = b.const(np.zeros(0, np.float32), "no_roi")
     scales = lambda sy, sx, name: b.const(np.array([1, 1, sy, sx], np.float32), name)  # noqa: E731

@@ -16,8 +16,12 @@ from .tfjs_model import inspect_tfjs, is_tfjs_model
 SCHEMA = "tfjsconv.inspect/1"
 
 
-def inspect_model(path: str | Path, *, input_format: str | None = None, depth: int = 1) -> dict[str, Any]:
-    """Inspect a TF.js model folder (or its model.json) or any source model a frontend reads."""
+def inspect_model(path: str | Path, *, input_format: str | None = None, depth: int = 1,
+                  output_node_names: list[str] | None = None) -> dict[str, Any]:
+    """Inspect a TF.js model folder (or its model.json) or any source model a frontend reads.
+
+    ``output_node_names``: the outputs of a frozen GraphDef (``tf_frozen_model`` needs them).
+    """
     target = Path(path)
     if not target.exists():
         raise InputError(f"{target} does not exist")
@@ -26,7 +30,7 @@ def inspect_model(path: str | Path, *, input_format: str | None = None, depth: i
     else:
         from .source_model import inspect_source
 
-        doc = inspect_source(target, input_format=input_format, depth=depth)
+        doc = inspect_source(target, input_format=input_format, depth=depth, output_node_names=output_node_names)
     return {"schema": SCHEMA, **doc}
 
 

@@ -74,14 +74,15 @@ def _optimize(graph: Graph, options: ConvertOptions, registry: Any) -> None:
 
 
 def inspect_source(source: str | Path, *, input_format: str | None = None, depth: int = 1,
-                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                   extra: dict[str, Any] | None = None, output_node_names: list[str] | None = None) -> dict[str, Any]:
     """The inspect document of a source model (schema: docs/inspect.md)."""
     from ..conversion import select_frontend
     from ..plugin_manager import get_plugin_manager
 
     registry = get_plugin_manager().registry
     frontend = select_frontend(source, input_format, registry)
-    options = ConvertOptions(input_format=frontend.name, extra=dict(extra or {}), registry=registry)
+    options = ConvertOptions(input_format=frontend.name, extra=dict(extra or {}), registry=registry,
+                             output_node_names=output_node_names)
     model = frontend.load(source, options)
     result: dict[str, Any] = {
         "path": str(source),

@@ -85,10 +85,31 @@ def format_inspection(doc: dict[str, Any], *, limit: int = MAX_ROWS) -> str:
             lines.append(more)
 
     details = {k: v for k, v in doc.get("details", {}).items() if k != "metadata" and k != "userDefinedMetadata"}
+    if isinstance(details.get("meta_graphs"), list):
+        lines += _meta_graphs(details.pop("meta_graphs"))
+        details.pop("format", None)
     if details:
         lines += ["", "details:"]
         lines += _details(details, "  ")
     return "\n".join(lines)
+
+
+def _meta_graphs(meta_graphs: list[dict[str, Any]]) -> list[str]:
+    """A SavedModel's tag-sets, each with its signatures' tensors as one table."""
+    lines = ["", f"SavedModel meta graphs ({len(meta_graphs)}):"]
+    for mg in meta_graphs:
+        version = f" (TensorFlow {mg['tensorflow_version']})" if mg.get("tensorflow_version") else ""
+        lines.append(f"  tags: {','.join(mg.get('tags') or []) or '(none)'}{version}")
+        signatures = mg.get("signatures") or {}
+        if not signatures:
+            lines.append("    no signatures")
+        for key, sig in signatures.items():
+            lines.append(f"    signature {key}" + (f" ({sig['method_name']})" if sig.get("method_name") else ""))
+            rows = [[side[:-1], name, t.get("dtype") or "?", _shape(t.get("shape")), t.get("name", "")]
+                    for side in ("inputs", "outputs") for name, t in (sig.get(side) or {}).items()]
+            if rows:
+                lines.append(_indent(_indent(_indent(table(["side", "key", "dtype", "shape", "tensor"], rows)))))
+    return lines
 
 
 def _details(value: Any, indent: str) -> list[str]:

@@ -104,6 +104,12 @@ class KerasSavedModelFrontend(Frontend):
         layers.weight_groups = layer_weight_groups(entries)
         return layers
 
+    def describe(self, source: Any, options: ConvertOptions) -> dict[str, Any]:
+        """The SavedModel's tags and signatures (read from saved_model.pb, nothing loaded)."""
+        from tfjsconv.plugins.savedmodel.source import describe, read_saved_model
+
+        return describe(read_saved_model(_folder(source)))
+
     @staticmethod
     def _graph(path: Path, options: ConvertOptions) -> Graph:
         from .keras_graph import graph_from_keras_model

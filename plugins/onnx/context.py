@@ -38,6 +38,8 @@ class Tensor:
     dtype: np.dtype | None = None
     #: Shape in ONNX's layout (None: unknown rank; None dims: unknown size).
     shape: Shape = None
+    #: For a computed shape vector: what each element is (see :mod:`.symbolic`), when known.
+    elements: tuple | None = None
 
     @property
     def rank(self) -> int | None:

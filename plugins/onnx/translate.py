@@ -18,7 +18,7 @@ import numpy as np
 from tfjsconv.errors import InputError, TfjsconvError, UnsupportedOpsError, UsageError
 from tfjsconv.ir import Graph, Value
 
-from . import layout
+from . import layout, symbolic
 from .context import Laid, NodeContext, Tensor
 from .dtypes import ir_dtype, narrow, onnx_elem_to_numpy
 from .folding import try_fold
@@ -255,6 +255,7 @@ class Translator:
         try:
             result = fn(ctx)
             self._store_outputs(ctx, node, result, used)
+            self._track_elements(node, inputs, ctx.attrs)
         except TfjsconvError as err:
             failures.append(err)
             self._mark_unknown(node)
@@ -299,6 +300,15 @@ class Translator:
             if known is not None and len(known) == len(dims):  # keep what whole-model inference knew
                 dims = tuple(k if k is not None else d for k, d in zip(known, dims))
             self._info[name] = (onnx_elem_to_numpy(tp.tensor_type.elem_type) or self.inferred_dtype(name), dims)
+
+    def _track_elements(self, node: Any, inputs: Sequence[Tensor | None], attrs: dict) -> None:
+        """Record what a computed shape vector holds (a number or an input's dim, per element)."""
+        out = self.tensors.get(node.output[0]) if node.output and node.output[0] else None
+        if out is None or out.value is None:
+            return
+        elements = symbolic.infer(node, inputs, attrs)
+        if elements is not None:
+            out.elements = tuple(elements)
 
     def _mark_unknown(self, node: Any) -> None:
         for out_name in node.output:

@@ -28,6 +28,12 @@ def read_graph_def(path: Path) -> Any:
     return graph_def
 
 
+def unconsumed_nodes(graph_def: Any) -> list[str]:
+    """Nodes whose outputs no other node reads (the likely outputs), in file order."""
+    used = {ref.lstrip("^").split(":")[0] for node in graph_def.node for ref in node.input}
+    return [n.name for n in graph_def.node if n.name not in used and n.op not in ("NoOp", "Placeholder", "Const")]
+
+
 def tensor_name(name: str) -> str:
     return name if ":" in name else f"{name}:0"
 
@@ -47,8 +53,10 @@ def import_graph_def(graph_def: Any, path: Path) -> Any:
 def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
     names = [n.strip() for n in (options.output_node_names or []) if n.strip()]
     if not names:
+        sinks = ",".join(unconsumed_nodes(read_graph_def(path))[:8])
         raise UsageError("--input_format=tf_frozen_model needs --output_node_names",
-                         hint="e.g. --output_node_names=logits,probabilities")
+                         hint=f"nodes nothing consumes in {path.name}: --output_node_names={sinks}" if sinks
+                         else "e.g. --output_node_names=logits,probabilities")
     import_tf()
     graph_def = read_graph_def(path)
     known = {n.name for n in graph_def.node}

@@ -67,45 +67,59 @@ def choose_layout(ctx: NodeContext, indices: Sequence[int]) -> Perm:
     return min(candidates, key=cost)
 
 
-def reshape_laid(ctx: NodeContext, i: int, target: Sequence[int | None] | None) -> Laid:
+def reshape_laid(ctx: NodeContext, i: int, target: Sequence[int | None] | None,
+                 copies: dict[int, int] | None = None) -> Laid:
     """ONNX reshape of input ``i`` to ``target``: in the input's own layout when the merged/split
-    axes stay contiguous there (see ``layout.reshape_in_layout``), else after restoring ONNX's order."""
+    axes stay contiguous there (see ``layout.reshape_in_layout``), else after restoring ONNX's order.
+
+    ``copies`` (target dim -> input dim) says which unknown target dims are input dims passed through:
+    with several unknown dims the target is then built from the input's run-time shape.
+    """
     t = ctx.tensor(i)
     if t.value is not None and t.shape is not None and target is not None:
         plan = layout.reshape_in_layout(t.perm, t.shape, target)
         if plan is not None and static_target(plan[0]) is not None:
             if t.perm is not None:
                 return ctx.laid(reshape_to(ctx, t.value, plan[0]), plan[1])
-        elif plan is not None:  # several unknown dims, each carried over from one input dim
-            shape = _carried_shape(ctx, t.value, t.perm, t.shape, target, plan)
+        elif plan is not None and copies:
+            shape = _carried_shape(ctx, t.value, t.perm, t.shape, target, copies, plan[1])
             if shape is not None:
                 return ctx.laid(ctx.op("Reshape", [t.value, shape], {"Tshape": DType.INT32}), plan[1])
+    if static_target(target) is None and copies and t.shape is not None:
+        x = ctx.input_for_reshape(i)
+        shape = _carried_shape(ctx, x, None, t.shape, target, copies, None)
+        if shape is not None:
+            return ctx.laid(ctx.op("Reshape", [x, shape], {"Tshape": DType.INT32}), None)
     return ctx.laid(reshape_to(ctx, ctx.input_for_reshape(i), target), None)
 
 
 def _carried_shape(ctx: NodeContext, x: Value, perm: Perm, src: Sequence[int | None], dst: Sequence[int | None],
-                   plan: tuple) -> Value | None:
-    """A run-time Reshape target when unknown dims (a dynamic batch and sequence) pass through unchanged:
-    each is read from ``Shape(x)``, except one left as -1. None if an unknown dim is merged or split."""
-    groups = layout.reshape_groups(src, dst)
-    if groups is None:
+                   copies: dict[int, int], out_perm: Perm) -> Value | None:
+    """A run-time Reshape target for ``x`` (laid out as ``perm``) whose unknown dims are input dims
+    passed through (``copies``): each is read from ``Shape(x)``, except one left as -1. The result is
+    laid out as ``out_perm``. None when an unknown dim is not a plain copy, or the layout would
+    merge or split it."""
+    non_copies = [b for b, d in enumerate(dst) if d is None and b not in copies]
+    if len(non_copies) > 1:  # only one dim can be left to Reshape's -1
         return None
-    origin = {}
-    for axes, outs in groups:
-        for b in outs:
-            if dst[b] is None:
-                if len(axes) != 1 or len(outs) != 1 or src[axes[0]] is not None:
+    if out_perm is not None:  # the layout plan must move each copied dim as a whole
+        groups = layout.reshape_groups(src, dst)
+        if groups is None:
+            return None
+        for axes, outs in groups:
+            for b in outs:
+                if b in copies and dst[b] is None and (list(axes) != [copies[b]] or len(outs) != 1):
                     return None
-                origin[b] = layout.ir_axis(perm, axes[0])
-    out_axes = layout.full(plan[1], len(dst))
+    out_axes = layout.full(out_perm, len(dst))
     unknown = [k for k, b in enumerate(out_axes) if dst[b] is None]
+    free = [k for k in unknown if out_axes[k] not in copies] or unknown[-1:]
     shape = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="input_shape")
     pieces = []
     for k, b in enumerate(out_axes):
-        if dst[b] is not None or k == unknown[-1]:
+        if dst[b] is not None or k == free[0]:
             pieces.append(ctx.ints([-1 if dst[b] is None else int(dst[b])], label=f"dim{k}"))
             continue
-        a = origin[b]
+        a = layout.ir_axis(perm, copies[b])
         pieces.append(ctx.op("StridedSlice", [shape, ctx.ints([a], label=f"dim{k}_begin"),
                                               ctx.ints([a + 1], label=f"dim{k}_end"),
                                               ctx.ints([1], label=f"dim{k}_stride")],

@@ -74,11 +74,14 @@ def _transpose_pads(ctx: NodeContext, sizes: Sequence[int], kernel: Sequence[int
 def conv_transpose(ctx: NodeContext) -> Laid:
     """Conv2DBackpropInput per group (NHWC, HWOI filter); dilations become a zero-dilated filter.
 
-    1-D runs as 2-D over a height of 1. TF.js has no 3-D transposed convolution kernel in every backend.
+    1-D runs as 2-D over a height of 1; 3-D as a Conv3D over the zero-upsampled input
+    (:func:`conv_transpose_3d`), since TF.js graph models have no Conv3DBackpropInputV2.
     """
     rank = ctx.rank(0)
+    if rank == 5:
+        return conv_transpose_3d(ctx)
     if rank not in (3, 4):
-        raise ctx.error(f"only 1-D and 2-D transposed convolutions are supported, got rank {rank}")
+        raise ctx.error(f"only 1-D, 2-D and 3-D transposed convolutions are supported, got rank {rank}")
     one_d = rank == 3
     n = rank - 2
     weight = np.asarray(ctx.require_const(1, "the weight"))
@@ -152,3 +155,69 @@ def _output_shape(ctx: NodeContext, x: Value, batch: int | None, outs: Sequence[
     return ctx.op("ConcatV2", [n, ctx.ints([*outs, channels], label=f"rest{g}"),
                                ctx.make_const(np.int32(0), label=f"cat_axis{g}")],
                   {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"output_shape{g}")
+
+
+def conv_transpose_3d(ctx: NodeContext) -> Laid:
+    """A 3-D transposed convolution as the convolution it is the adjoint of.
+
+    Insert ``stride - 1`` zeros between input elements along each spatial axis (ExpandDims, Pad,
+    Reshape per strided axis), pad by the dilated kernel size minus one minus ONNX's pads (cropping
+    where that is negative, adding ``output_padding`` at the end), then a VALID Conv3D with the
+    kernel flipped in space and its channel axes swapped. Exact: the zeros add nothing.
+    """
+    weight = np.asarray(ctx.require_const(1, "the weight"))
+    if int(ctx.attr("group", 1)) != 1:
+        raise ctx.error("grouped 3-D transposed convolutions are not supported")
+    dims = ctx.shape(0)
+    if dims is None or None in dims[1:]:
+        raise ctx.error("3-D transposed convolutions need static channels and spatial dimensions")
+    channels, sizes = int(dims[1]), [int(d) for d in dims[2:]]
+    kernel = list(weight.shape[2:])
+    strides = [int(s) for s in ctx.attr("strides", [1, 1, 1])]
+    dilations = [int(d) for d in ctx.attr("dilations", [1, 1, 1])]
+    out_pad = [int(p) for p in ctx.attr("output_padding", [0, 0, 0])]
+    begin, end, _ = _transpose_pads(ctx, sizes, kernel, strides, dilations, out_pad)
+    x = ctx.input_as(0, NDHWC)
+    grown = list(sizes)
+    for axis, stride in enumerate(strides):
+        if stride == 1:
+            continue
+        x = _interleave_zeros(ctx, x, axis, stride, grown, channels)
+        grown[axis] *= stride  # with stride - 1 trailing zeros, which the pads below take back
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    trail = [s - 1 for s in strides]  # zeros after the last element, still in x
+    lo = [e - 1 - b for e, b in zip(eff, begin)]
+    hi = [e - 1 - b_end + op - t for e, b_end, op, t in zip(eff, end, out_pad, trail)]
+    if any(lo) or any(hi):
+        pads = np.array([[0, 0], *[[max(a, 0), max(b, 0)] for a, b in zip(lo, hi)], [0, 0]], np.int32)
+        if pads.any():
+            x = ctx.op("Pad", [x, ctx.make_const(pads, label="paddings")], {"Tpaddings": DType.INT32}, label="pad")
+        if any(v < 0 for v in lo + hi):
+            starts = [0, *[max(-a, 0) for a in lo], 0]
+            stops = [0, *[n + max(a, 0) + b for n, a, b in zip(grown, lo, hi)], 0]
+            x = ctx.op("StridedSlice", [x, ctx.ints(starts, label="crop_begin"), ctx.ints(stops, label="crop_end"),
+                                        ctx.ints([1] * 5, label="crop_strides")],
+                       {"Index": DType.INT32, "begin_mask": 0b10001, "end_mask": 0b10001, "ellipsis_mask": 0,
+                        "new_axis_mask": 0, "shrink_axis_mask": 0}, label="crop")
+    # ONNX [C_in, C_out, kd, kh, kw] -> Conv3D [kd, kh, kw, C_in, C_out], flipped in space
+    filt = np.ascontiguousarray(weight[:, :, ::-1, ::-1, ::-1].transpose(2, 3, 4, 0, 1))
+    y = ctx.op("Conv3D", [x, ctx.make_const(filt, label="filter")],
+               {"strides": [1, 1, 1, 1, 1], "dilations": [1, *dilations, 1], "data_format": "NDHWC",
+                "padding": "VALID"}, label="conv" if ctx.has_input(2) else None)
+    if ctx.has_input(2):
+        y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
+    return ctx.laid(y, NDHWC)
+
+
+def _interleave_zeros(ctx: NodeContext, x: Value, axis: int, stride: int, sizes: list[int], channels: int) -> Value:
+    """``stride - 1`` zeros after every element along spatial ``axis`` of an NDHWC tensor."""
+    at = axis + 2  # the new axis right after the spatial one
+    x = ctx.op("ExpandDims", [x, ctx.make_const(np.int32(at), label=f"zeros{axis}_axis")], label=f"zeros{axis}_expand")
+    pads = np.zeros((6, 2), np.int32)
+    pads[at, 1] = stride - 1
+    x = ctx.op("Pad", [x, ctx.make_const(pads, label=f"zeros{axis}_pads")], {"Tpaddings": DType.INT32},
+               label=f"zeros{axis}_pad")
+    merged = list(sizes)
+    merged[axis] *= stride
+    return ctx.op("Reshape", [x, ctx.ints([-1, *merged, channels], label=f"zeros{axis}_shape")],
+                  {"Tshape": DType.INT32}, label=f"zeros{axis}")

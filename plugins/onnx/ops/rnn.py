@@ -1,12 +1,14 @@
-"""LSTM, GRU and RNN with a static sequence length, unrolled into straight-line TF.js ops.
+"""LSTM, GRU and RNN as TF.js ops: unrolled for a static sequence length, a While loop for a dynamic one.
 
-No While loop means the model runs on every backend (wasm included) with ``model.execute``. The
-unrolled graph is kept small:
+Unrolled, the model runs on every backend (wasm included) with ``model.execute``. The unrolled
+graph is kept small:
 
 - the input projections of all time steps are one MatMul, sliced per step by one ``Unpack``;
-- a bidirectional layer runs both directions in the same steps: the states are ``[2, batch, hidden]``,
-  the recurrent product is one ``BatchMatMulV2``, and the backward direction reads the input reversed
-  in time, so each step costs one set of ops instead of two;
+- a bidirectional layer runs both directions in the same steps, as one state ``[batch, 2 * hidden]``
+  (forward and backward halves): the weights are laid out so that each gate's columns hold both
+  directions, and the recurrent weights are block-diagonal, so each step is still one plain
+  ``MatMul`` (TF.js-wasm's fastest product) and one set of gate ops, not two. The backward half
+  reads the input reversed in time;
 - gates that share an activation are activated together (LSTM's i, o, f: one ``Sigmoid``; GRU's z, r).
 
 A step whose previous state is known to be zero skips the recurrent terms.
@@ -44,36 +46,54 @@ def _activations(ctx: NodeContext, direction: int) -> tuple[str, ...]:
 class _Unit:
     """The directions unrolled together (one, or both of a bidirectional node) and their constants.
 
-    With both directions (``joint``) every state and step tensor has a leading direction axis, and
-    the weights are stacked along it; otherwise tensors are ``[batch, features]``.
+    With both directions (``joint``) a state is ``[batch, 2 * hidden]``: the forward half, then the
+    backward half. Every gate's columns are laid out the same way ([i_fw, i_bw, o_fw, o_bw, ...]),
+    so splitting the gates gives states' halves in place, and the weights are block matrices.
     """
 
     def __init__(self, ctx: NodeContext, dirs: Sequence[int], hidden: int) -> None:
         self.ctx = ctx
         self.dirs = list(dirs)
         self.joint = len(self.dirs) > 1
-        self.hidden = hidden
+        self.per_dir = hidden
+        #: The state width: hidden, or 2 * hidden when joint.
+        self.hidden = hidden * len(self.dirs)
         self.acts = _activations(ctx, self.dirs[0])
         clip = ctx.attr("clip")
         self.clip = None if clip is None else float(clip)
         self.tag = "d" + "".join(str(d) for d in self.dirs)
         self._consts: dict[str, Value] = {}
 
-    @property
-    def axis(self) -> int:
-        """The feature axis of step tensors."""
-        return 2 if self.joint else 1
-
-    def const(self, name: str, per_dir: Callable[[int], np.ndarray], *, vector: bool = False) -> Value:
-        """A constant shared by all time steps; ``vector`` ones broadcast over the batch."""
+    def _cached(self, name: str, make: Callable[[], np.ndarray]) -> Value:
         if name not in self._consts:
-            arrays = [np.asarray(per_dir(d), dtype=np.float32) for d in self.dirs]
-            if self.joint:
-                array = np.stack([a[None] if vector else a for a in arrays])  # [2, 1, n] or [2, ...]
-            else:
-                array = arrays[0]
-            self._consts[name] = self.ctx.make_const(np.ascontiguousarray(array), label=f"{self.tag}/{name}")
+            self._consts[name] = self.ctx.make_const(np.ascontiguousarray(make(), dtype=np.float32),
+                                                     label=f"{self.tag}/{name}")
         return self._consts[name]
+
+    def vector(self, name: str, per_dir: Callable[[int], np.ndarray], gates: int = 1) -> Value:
+        """Per-direction [gates * hidden] vectors as one, each gate's block holding every direction's."""
+        def make() -> np.ndarray:
+            h = self.per_dir
+            parts = [np.asarray(per_dir(d), np.float32).reshape(gates, h) for d in self.dirs]
+            return np.stack(parts, axis=1).reshape(-1)  # [gate, direction, unit]
+
+        return self._cached(name, make)
+
+    def matrix(self, name: str, per_dir: Callable[[int], np.ndarray], gates: int) -> Value:
+        """``x @ M`` weights: per-direction ONNX [gates * hidden, in] matrices as one
+        [sum of in, gates * width * hidden] matrix; direction d's rows only feed its own columns."""
+        def make() -> np.ndarray:
+            h, width = self.per_dir, len(self.dirs)
+            mats = [np.asarray(per_dir(d), np.float32).T for d in self.dirs]  # [in, gates * h]
+            rows = sum(m.shape[0] for m in mats)
+            big = np.zeros((rows, gates, width, h), np.float32)
+            top = 0
+            for k, m in enumerate(mats):
+                big[top:top + m.shape[0], :, k, :] = m.reshape(m.shape[0], gates, h)
+                top += m.shape[0]
+            return big.reshape(rows, gates * width * h)
+
+        return self._cached(name, make)
 
     def scalar(self, name: str, value: float) -> Value:
         if name not in self._consts:
@@ -83,23 +103,18 @@ class _Unit:
     def op(self, op: str, inputs: list[Value], label: str, attrs: dict | None = None) -> Value:
         return self.ctx.op(op, inputs, attrs, label=label)
 
-    def matmul(self, x: Value, name: str, weight: Callable[[int], np.ndarray], label: str) -> Value:
-        """``x @ weight(d).T`` per direction (ONNX stores W and R as [out, in])."""
-        w = self.const(name, lambda d: weight(d).T)
-        if self.joint:
-            return self.op("BatchMatMulV2", [x, w], label, {"adj_x": False, "adj_y": False})
-        return self.op("MatMul", [x, w], label, {"transpose_a": False, "transpose_b": False})
+    def matmul(self, x: Value, name: str, weight: Callable[[int], np.ndarray], gates: int, label: str) -> Value:
+        """``x @ weight(d).T`` for every direction at once (ONNX stores W and R as [out, in])."""
+        return self.op("MatMul", [x, self.matrix(name, weight, gates)], label,
+                       {"transpose_a": False, "transpose_b": False})
 
-    def add_bias(self, x: Value, name: str, bias: Callable[[int], np.ndarray], label: str) -> Value:
-        b = self.const(name, bias, vector=True)
-        if self.joint:
-            return self.op("AddV2", [x, b], label)
-        return self.op("BiasAdd", [x, b], label, {"data_format": "NHWC"})
+    def add_bias(self, x: Value, name: str, bias: Callable[[int], np.ndarray], gates: int, label: str) -> Value:
+        return self.op("BiasAdd", [x, self.vector(name, bias, gates)], label, {"data_format": "NHWC"})
 
     def split(self, x: Value, sizes: Sequence[int], label: str) -> list[Value]:
         """Slices of the feature axis: Split when equal, SplitV otherwise."""
         ctx = self.ctx
-        axis = self.scalar_int("feature_axis", self.axis)
+        axis = self.scalar_int("feature_axis", 1)
         if len(set(sizes)) == 1:
             return ctx.multi_op("Split", [axis, x], {"num_split": len(sizes)}, len(sizes), label=label)
         return ctx.multi_op("SplitV", [x, self.ints("sizes_" + "_".join(map(str, sizes)), sizes), axis],
@@ -169,8 +184,9 @@ class _Weights:
         return self.b[d, g * h + 2 * h:]
 
 
-def _initial(ctx: NodeContext, i: int, num_dir: int, batch_first: bool, joint: bool) -> list[Value | None]:
-    """Initial states: one [2, batch, hidden] value (joint) or one [batch, hidden] per direction;
+def _initial(ctx: NodeContext, i: int, num_dir: int, batch_first: bool, joint: bool,
+             hidden: int) -> list[Value | None]:
+    """Initial states: one [batch, 2 * hidden] value (joint) or one [batch, hidden] per direction;
     None where the state is zero or absent."""
     if not ctx.has_input(i):
         return [None] * num_dir
@@ -178,7 +194,9 @@ def _initial(ctx: NodeContext, i: int, num_dir: int, batch_first: bool, joint: b
     if known is not None and not np.any(known):
         return [None] * num_dir
     if joint:  # ONNX: [dir, batch, hidden], or [batch, dir, hidden] with layout=1
-        return [ctx.input_as(i, (1, 0, 2) if batch_first else None)]
+        state = ctx.input_as(i, None if batch_first else (1, 0, 2))
+        return [ctx.op("Reshape", [state, ctx.ints([-1, 2 * hidden], label=f"initial{i}_shape")],
+                       {"Tshape": DType.INT32}, label=f"initial{i}")]
     state = ctx.input(i)
     axis = 1 if batch_first else 0
     return ctx.multi_op("Unpack", [state], {"num": num_dir, "axis": axis}, num_dir, label=f"initial{i}")
@@ -204,12 +222,12 @@ def _recurrent(ctx: NodeContext) -> list:
     time_axis = 1 if major_batch else 0
     joint = num_dir == 2 and _activations(ctx, 0) == _activations(ctx, 1)
     groups = [[0, 1]] if joint else [[d] for d in range(num_dir)]
-    h0 = _initial(ctx, 5, num_dir, batch_first, joint)
-    c0 = _initial(ctx, 6, num_dir, batch_first, joint) if kind == "LSTM" else [None] * num_dir
+    h0 = _initial(ctx, 5, num_dir, batch_first, joint, hidden)
+    c0 = _initial(ctx, 6, num_dir, batch_first, joint, hidden) if kind == "LSTM" else [None] * num_dir
     flat: list[Value] = []  # the [seq * batch, input] view of x, made once
 
     ys: list[Value] = []  # per direction, [seq, batch, hidden] (or batch-major)
-    hs: list[Value] = []  # per unit: [batch, hidden], or [2, batch, hidden] when joint
+    hs: list[Value] = []  # per unit: [batch, hidden], or [batch, 2 * hidden] when joint
     cs: list[Value | None] = []
     for dirs in groups:
         unit = _Unit(ctx, dirs, hidden)
@@ -225,7 +243,8 @@ def _recurrent(ctx: NodeContext) -> list:
             ys.append(outputs)
             continue
         # joint step s holds the forward output of time s and the backward one of time seq-1-s
-        forward, backward = ctx.multi_op("Unpack", [outputs], {"num": 2, "axis": 0}, 2, label=f"{unit.tag}/dirs")
+        forward, backward = ctx.multi_op("Split", [ctx.make_const(np.int32(2), label=f"{unit.tag}/dirs_axis"), outputs],
+                                         {"num_split": 2}, 2, label=f"{unit.tag}/dirs")
         ys += [forward, _reverse_time(ctx, backward, time_axis, f"{unit.tag}/backward_outputs")]
 
     def stack(values: list[Value], axis: int, label: str) -> Value:
@@ -239,11 +258,12 @@ def _recurrent(ctx: NodeContext) -> list:
         y_perm = (0, 1, 2, 3) if major_batch else (1, 0, 2, 3)
     else:
         y_perm = (2, 0, 1, 3) if major_batch else (0, 2, 1, 3)
-    state_perm = (1, 0, 2) if batch_first else None  # a joint state is [dir, batch, h]
 
     def final(states: list, label: str) -> object:
-        if joint:
-            return ctx.laid(states[0], state_perm)
+        if joint:  # [batch, 2 * h] as [batch, dir, h]: ONNX's [dir, batch, h] laid out (1, 0, 2)
+            split = ctx.op("Reshape", [states[0], ctx.ints([-1, 2, hidden], label=f"{label}_shape")],
+                           {"Tshape": DType.INT32}, label=label)
+            return ctx.laid(split, None if batch_first else (1, 0, 2))
         return stack(states, 1 if batch_first else 0, label)
 
     results = [ctx.laid(stack(ys, 2, "Y"), y_perm), final(hs, "Y_h")]
@@ -261,8 +281,7 @@ def _unrolled(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, flat: list
     for s in (reversed(range(seq)) if reverse else range(seq)):
         h, c = step_fn(unit, wts, [part[s] for part in steps], h, c, f"{unit.tag}/t{s}")
         outputs[s] = h
-    axis = time_axis + (1 if unit.joint else 0)
-    return ctx.op("Pack", outputs, {"N": seq, "axis": axis}, label=f"{unit.tag}/outputs"), h, c
+    return ctx.op("Pack", outputs, {"N": seq, "axis": time_axis}, label=f"{unit.tag}/outputs"), h, c
 
 
 def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: int, reverse: bool,
@@ -274,31 +293,28 @@ def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: i
     (``ConcatV2``). Body ops read weights and projections from outside the loop directly, which
     TF.js resolves through the enclosing frame. TF.js runs such a model with ``executeAsync``.
     """
-    joint = 1 if unit.joint else 0
-    step_axis = time_axis + joint
     parts = _projections(ctx, unit, wts, x, time_axis)
     tag = unit.tag
     # Everything the loop starts from is computed from the projections, so that no body op can be
     # ready before the projections it reads from outside: TF.js's executeAsync schedules a node when
     # its last input arrives, and a root tensor arriving after the loop's own would be missed.
     steps_shape = ctx.op("Shape", [parts[0]], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{tag}/steps_dims")
-    length = _slice(ctx, steps_shape, step_axis, f"{tag}/length", scalar=True)
-    batch = _slice(ctx, steps_shape, 1 - time_axis + joint, f"{tag}/batch")
+    length = _slice(ctx, steps_shape, time_axis, f"{tag}/length", scalar=True)
+    batch = _slice(ctx, steps_shape, 1 - time_axis, f"{tag}/batch")
 
-    def zeros(lead: list[int], mid: list[Value | list[int]], label: str) -> Value:
-        pieces = [ctx.ints(p, label=f"{label}_dims{k}") if isinstance(p, list) else p
-                  for k, p in enumerate([lead, *mid, [wts.hidden]]) if not isinstance(p, list) or p]
-        dims = ctx.op("ConcatV2", [*pieces, ctx.make_const(np.int32(0), label=f"{label}_axis")],
-                      {"N": len(pieces), "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{label}_shape")
-        return ctx.op("Fill", [dims, ctx.make_const(np.float32(0), label=f"{label}_zero")], {"index_type": DType.INT32},
-                      dtype=DType.FLOAT32, label=label)
+    def zeros(dims: list[Value | list[int]], label: str) -> Value:
+        pieces = [ctx.ints(p, label=f"{label}_dims{k}") if isinstance(p, list) else p for k, p in enumerate(dims)]
+        shape = ctx.op("ConcatV2", [*pieces, ctx.make_const(np.int32(0), label=f"{label}_axis")],
+                       {"N": len(pieces), "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{label}_shape")
+        return ctx.op("Fill", [shape, ctx.make_const(np.float32(0), label=f"{label}_zero")],
+                      {"index_type": DType.INT32}, dtype=DType.FLOAT32, label=label)
 
-    lead = [2] if joint else []
+    width = [unit.hidden]
     if h is None:
-        h = zeros(lead, [batch], f"{tag}/h0")
+        h = zeros([batch, width], f"{tag}/h0")
     if c is None and ctx.op_type == "LSTM":
-        c = zeros(lead, [batch], f"{tag}/c0")
-    acc = zeros(lead, [[0], batch] if time_axis == 0 else [batch, [0]], f"{tag}/outputs0")
+        c = zeros([batch, width], f"{tag}/c0")
+    acc = zeros([[0], batch, width] if time_axis == 0 else [batch, [0], width], f"{tag}/outputs0")
     loop = _WhileLoop(ctx, f"{tag}/while")
     inits = {"i": ctx.op("ZerosLike", [length], label=f"{tag}/i0"), "h": h, "acc": acc}
     if c is not None:
@@ -308,7 +324,7 @@ def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: i
     i = body["i"]
     t = ctx.op("Sub", [ctx.op("Sub", [length, i], label=f"{tag}/while/from_end"),
                        ctx.make_const(np.int32(1), label=f"{tag}/one")], label=f"{tag}/while/t") if reverse else i
-    axis = ctx.make_const(np.int32(step_axis), label=f"{tag}/step_axis")
+    axis = ctx.make_const(np.int32(time_axis), label=f"{tag}/time_axis")
     xw = [ctx.op("GatherV2", [part, t, axis], {"batch_dims": 0, "Tindices": DType.INT32, "Tparams": DType.FLOAT32,
                                                "Taxis": DType.INT32}, dtype=DType.FLOAT32, label=f"{tag}/while/x{k}")
           for k, part in enumerate(parts)]
@@ -380,34 +396,39 @@ def _slice(ctx: NodeContext, vector: Value, index: int, label: str, *, scalar: b
 
 
 def _projections(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: int) -> list[Value]:
-    """Every step's input projection + bias at once, shaped like x with gates * hidden features
-    (stacked [2, ...] with the time-reversed input when joint); GRU's split into z/r and candidate."""
+    """Every step's input projection + bias at once, shaped like x with gates * width features
+    (a joint unit reads x and x reversed in time side by side); GRU's split into z/r and candidate."""
     tag = unit.tag
-    source = x
-    if unit.joint:
-        source = ctx.op("Pack", [x, _reverse_time(ctx, x, time_axis, f"{tag}/reversed_inputs")], {"N": 2, "axis": 0},
-                        label=f"{tag}/inputs")
-    rows_shape = [2, -1, wts.input_size] if unit.joint else [-1, wts.input_size]
-    rows = ctx.op("Reshape", [source, ctx.ints(rows_shape, label=f"{tag}/rows_shape")], {"Tshape": DType.INT32},
+    source = _joint_inputs(ctx, unit, x, time_axis)
+    size = wts.input_size * len(unit.dirs)
+    rows = ctx.op("Reshape", [source, ctx.ints([-1, size], label=f"{tag}/rows_shape")], {"Tshape": DType.INT32},
                   label=f"{tag}/rows")
-    proj = unit.matmul(rows, "W", lambda d: wts.w[d], f"{tag}/input_proj")
-    proj = unit.add_bias(proj, "bias", wts.x_bias, f"{tag}/input_bias")
+    proj = unit.matmul(rows, "W", lambda d: wts.w[d], wts.gates, f"{tag}/input_proj")
+    proj = unit.add_bias(proj, "bias", wts.x_bias, wts.gates, f"{tag}/input_bias")
     shape = ctx.op("Shape", [source], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{tag}/source_shape")
-    rank = 4 if unit.joint else 3
     lead = ctx.op("StridedSlice", [shape, ctx.ints([0], label=f"{tag}/lead_begin"),
-                                   ctx.ints([rank - 1], label=f"{tag}/lead_end"), ctx.ints([1], label=f"{tag}/lead_stride")],
+                                   ctx.ints([2], label=f"{tag}/lead_end"), ctx.ints([1], label=f"{tag}/lead_stride")],
                   {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
                    "shrink_axis_mask": 0}, dtype=DType.INT32, label=f"{tag}/lead_dims")
-    target = ctx.op("ConcatV2", [lead, ctx.ints([wts.gates * wts.hidden], label=f"{tag}/gate_dims"),
+    target = ctx.op("ConcatV2", [lead, ctx.ints([wts.gates * unit.hidden], label=f"{tag}/gate_dims"),
                                  ctx.make_const(np.int32(0), label=f"{tag}/target_axis")],
                     {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{tag}/steps_shape")
     proj = ctx.op("Reshape", [proj, target], {"Tshape": DType.INT32}, label=f"{tag}/steps")
     if ctx.op_type != "GRU":
         return [proj]
-    h = wts.hidden
+    h = unit.hidden
     return ctx.multi_op("SplitV", [proj, ctx.ints([2 * h, h], label=f"{tag}/zr_h_sizes"),
-                                   ctx.make_const(np.int32(rank - 1), label=f"{tag}/zr_h_axis")],
+                                   ctx.make_const(np.int32(2), label=f"{tag}/zr_h_axis")],
                         {"num_split": 2, "Tlen": DType.INT32}, 2, label=f"{tag}/zr_h")
+
+
+def _joint_inputs(ctx: NodeContext, unit: _Unit, x: Value, time_axis: int) -> Value:
+    """x, or for a joint unit x and x reversed in time side by side (the backward half's inputs)."""
+    if not unit.joint:
+        return x
+    reversed_x = _reverse_time(ctx, x, time_axis, f"{unit.tag}/reversed_inputs")
+    return ctx.op("ConcatV2", [x, reversed_x, ctx.make_const(np.int32(2), label=f"{unit.tag}/inputs_axis")],
+                  {"N": 2, "Tidx": DType.INT32}, label=f"{unit.tag}/inputs")
 
 
 def _reverse_time(ctx: NodeContext, x: Value, time_axis: int, label: str) -> Value:
@@ -419,35 +440,32 @@ def _step_inputs(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, flat: l
     """The input projections (+ bias) of every step: one MatMul, then Unpack over time.
 
     GRU's are split into the z/r part and the candidate part once, before the Unpack, so the steps
-    need no Split for them. Joint directions stack x with x reversed in time, so step ``s`` holds
-    time ``s`` for the forward direction and ``seq - 1 - s`` for the backward one.
+    need no Split for them. A joint unit reads x and x reversed in time side by side, so step ``s``
+    holds time ``s`` for the forward direction and ``seq - 1 - s`` for the backward one.
     """
-    size, gh = wts.input_size, wts.gates * wts.hidden
+    tag = unit.tag
     if unit.joint:
-        both = ctx.op("Pack", [x, _reverse_time(ctx, x, time_axis, f"{unit.tag}/reversed_inputs")],
-                      {"N": 2, "axis": 0}, label=f"{unit.tag}/inputs")
-        rows = ctx.op("Reshape", [both, ctx.ints([2, -1, size], label=f"{unit.tag}/rows_shape")],
-                      {"Tshape": DType.INT32}, label=f"{unit.tag}/rows")
+        source = _joint_inputs(ctx, unit, x, time_axis)
+        rows = ctx.op("Reshape", [source, ctx.ints([-1, 2 * wts.input_size], label=f"{tag}/rows_shape")],
+                      {"Tshape": DType.INT32}, label=f"{tag}/rows")
     else:
         if not flat:
-            flat.append(ctx.op("Reshape", [x, ctx.ints([-1, size], label="flat_shape")], {"Tshape": DType.INT32},
-                               label="inputs_2d"))
+            flat.append(ctx.op("Reshape", [x, ctx.ints([-1, wts.input_size], label="flat_shape")],
+                               {"Tshape": DType.INT32}, label="inputs_2d"))
         rows = flat[0]
-    proj = unit.matmul(rows, "W", lambda d: wts.w[d], f"{unit.tag}/input_proj")
-    proj = unit.add_bias(proj, "bias", wts.x_bias, f"{unit.tag}/input_bias")
+    proj = unit.matmul(rows, "W", lambda d: wts.w[d], wts.gates, f"{tag}/input_proj")
+    proj = unit.add_bias(proj, "bias", wts.x_bias, wts.gates, f"{tag}/input_bias")
+    gh = wts.gates * unit.hidden
     dims = [seq, -1, gh] if time_axis == 0 else [-1, seq, gh]
-    if unit.joint:
-        dims = [2, *dims]
-    proj = ctx.op("Reshape", [proj, ctx.ints(dims, label=f"{unit.tag}/steps_shape")], {"Tshape": DType.INT32},
-                  label=f"{unit.tag}/steps")
+    proj = ctx.op("Reshape", [proj, ctx.ints(dims, label=f"{tag}/steps_shape")], {"Tshape": DType.INT32},
+                  label=f"{tag}/steps")
     parts = [proj]
     if ctx.op_type == "GRU":
-        h = wts.hidden
-        axis = ctx.make_const(np.int32(len(dims) - 1), label=f"{unit.tag}/zr_h_axis")
-        parts = ctx.multi_op("SplitV", [proj, ctx.ints([2 * h, h], label=f"{unit.tag}/zr_h_sizes"), axis],
-                             {"num_split": 2, "Tlen": DType.INT32}, 2, label=f"{unit.tag}/zr_h")
-    unpack_axis = time_axis + (1 if unit.joint else 0)
-    return [ctx.multi_op("Unpack", [part], {"num": seq, "axis": unpack_axis}, seq, label=f"{unit.tag}/unstack{k}")
+        h = unit.hidden
+        axis = ctx.make_const(np.int32(2), label=f"{tag}/zr_h_axis")
+        parts = ctx.multi_op("SplitV", [proj, ctx.ints([2 * h, h], label=f"{tag}/zr_h_sizes"), axis],
+                             {"num_split": 2, "Tlen": DType.INT32}, 2, label=f"{tag}/zr_h")
+    return [ctx.multi_op("Unpack", [part], {"num": seq, "axis": time_axis}, seq, label=f"{tag}/unstack{k}")
             for k, part in enumerate(parts)]
 
 
@@ -455,10 +473,10 @@ def _lstm_step(unit: _Unit, wts: _Weights, xw: list[Value], h: Value | None, c: 
                at: str) -> tuple[Value, Value]:
     gates = xw[0]
     if h is not None:
-        gates = unit.op("AddV2", [gates, unit.matmul(h, "R", lambda d: wts.r[d], f"{at}/rec")], f"{at}/gates")
-    hidden = wts.hidden
+        gates = unit.op("AddV2", [gates, unit.matmul(h, "R", lambda d: wts.r[d], 4, f"{at}/rec")], f"{at}/gates")
     if wts.p is not None:
         return _lstm_peephole_gates(unit, wts, gates, c, at)
+    hidden = unit.hidden
     gates = unit.pre(gates, f"{at}/gates")
     iof, g = unit.split(gates, [3 * hidden, hidden], f"{at}/split")  # ONNX's gate order: i, o, f, c
     i, o, f = unit.split(unit.act(0, iof, f"{at}/iof"), [hidden] * 3, f"{at}/split_iof")
@@ -473,14 +491,13 @@ def _lstm_step(unit: _Unit, wts: _Weights, xw: list[Value], h: Value | None, c: 
 
 def _lstm_peephole_gates(unit: _Unit, wts: _Weights, gates: Value, c: Value | None, at: str) -> tuple[Value, Value]:
     """An LSTM step with peepholes: i and f see c, o sees the new c, so the gates are activated apart."""
-    hidden = wts.hidden
+    hidden, h = unit.hidden, wts.hidden
     p = wts.p
     i, o, f, g = unit.split(gates, [hidden] * 4, f"{at}/split")
     if c is not None:
-        i = unit.op("AddV2", [i, unit.op("Mul", [c, unit.const("Pi", lambda d: p[d, :hidden], vector=True)],
-                                         f"{at}/pi")], f"{at}/i_p")
-        f = unit.op("AddV2", [f, unit.op("Mul", [c, unit.const("Pf", lambda d: p[d, 2 * hidden:], vector=True)],
-                                         f"{at}/pf")], f"{at}/f_p")
+        i = unit.op("AddV2", [i, unit.op("Mul", [c, unit.vector("Pi", lambda d: p[d, :h])], f"{at}/pi")], f"{at}/i_p")
+        f = unit.op("AddV2", [f, unit.op("Mul", [c, unit.vector("Pf", lambda d: p[d, 2 * h:])], f"{at}/pf")],
+                    f"{at}/f_p")
     i = unit.act(0, unit.pre(i, f"{at}/i"), f"{at}/i")
     g = unit.act(1, unit.pre(g, f"{at}/g"), f"{at}/g")
     new_c = unit.op("Mul", [i, g], f"{at}/ig")
@@ -490,7 +507,7 @@ def _lstm_peephole_gates(unit: _Unit, wts: _Weights, gates: Value, c: Value | No
         else:
             f = unit.act(0, unit.pre(f, f"{at}/f"), f"{at}/f")
         new_c = unit.op("AddV2", [unit.op("Mul", [f, c], f"{at}/fc"), new_c], f"{at}/c")
-    po = unit.const("Po", lambda d: p[d, hidden:2 * hidden], vector=True)
+    po = unit.vector("Po", lambda d: p[d, h:2 * h])
     o = unit.op("AddV2", [o, unit.op("Mul", [new_c, po], f"{at}/po")], f"{at}/o_p")
     o = unit.act(0, unit.pre(o, f"{at}/o"), f"{at}/o")
     return unit.op("Mul", [o, unit.act(2, new_c, f"{at}/c_act")], f"{at}/h"), new_c
@@ -498,20 +515,20 @@ def _lstm_peephole_gates(unit: _Unit, wts: _Weights, gates: Value, c: Value | No
 
 def _gru_step(unit: _Unit, wts: _Weights, xw: list[Value], h: Value | None, _c: None, at: str) -> tuple[Value, None]:
     x_zr, x_h = xw
-    hidden = wts.hidden
+    hidden, per = unit.hidden, wts.hidden
     hh: Value | None = None  # the candidate's recurrent term before the reset gate (linear_before_reset)
     if h is None:
         zr_in = x_zr
         if wts.linear_before_reset:
-            hh = unit.const("Rbh", wts.rec_bias_h, vector=True)
+            hh = unit.vector("Rbh", wts.rec_bias_h)
     elif wts.linear_before_reset:
-        rec = unit.matmul(h, "R", lambda d: wts.r[d], f"{at}/rec")
-        rec = unit.add_bias(rec, "Rb", lambda d: np.concatenate([np.zeros(2 * hidden, np.float32),
-                                                                 wts.rec_bias_h(d)]), f"{at}/rec_bias")
+        rec = unit.matmul(h, "R", lambda d: wts.r[d], 3, f"{at}/rec")
+        rec = unit.add_bias(rec, "Rb", lambda d: np.concatenate([np.zeros(2 * per, np.float32), wts.rec_bias_h(d)]),
+                            3, f"{at}/rec_bias")
         h_zr, hh = unit.split(rec, [2 * hidden, hidden], f"{at}/split_h")
         zr_in = unit.op("AddV2", [x_zr, h_zr], f"{at}/zr_in")
     else:
-        h_zr = unit.matmul(h, "R_zr", lambda d: wts.r[d, :2 * hidden], f"{at}/rec")
+        h_zr = unit.matmul(h, "R_zr", lambda d: wts.r[d, :2 * per], 2, f"{at}/rec")
         zr_in = unit.op("AddV2", [x_zr, h_zr], f"{at}/zr_in")
     z, reset = unit.split(unit.act(0, unit.pre(zr_in, f"{at}/zr"), f"{at}/zr"), [hidden] * 2, f"{at}/split_zr")
     if hh is not None:
@@ -519,7 +536,7 @@ def _gru_step(unit: _Unit, wts: _Weights, xw: list[Value], h: Value | None, _c: 
     elif h is None:
         h_in = x_h
     else:
-        gated = unit.matmul(unit.op("Mul", [reset, h], f"{at}/r_h"), "R_h", lambda d: wts.r[d, 2 * hidden:],
+        gated = unit.matmul(unit.op("Mul", [reset, h], f"{at}/r_h"), "R_h", lambda d: wts.r[d, 2 * per:], 1,
                             f"{at}/rec_h")
         h_in = unit.op("AddV2", [x_h, gated], f"{at}/h_in")
     candidate = unit.act(1, unit.pre(h_in, f"{at}/cand"), f"{at}/cand")
@@ -532,7 +549,7 @@ def _gru_step(unit: _Unit, wts: _Weights, xw: list[Value], h: Value | None, _c: 
 def _rnn_step(unit: _Unit, wts: _Weights, xw: list[Value], h: Value | None, _c: None, at: str) -> tuple[Value, None]:
     pre = xw[0]
     if h is not None:
-        pre = unit.op("AddV2", [pre, unit.matmul(h, "R", lambda d: wts.r[d], f"{at}/rec")], f"{at}/pre")
+        pre = unit.op("AddV2", [pre, unit.matmul(h, "R", lambda d: wts.r[d], 1, f"{at}/rec")], f"{at}/pre")
     return unit.act(0, unit.pre(pre, f"{at}/h"), f"{at}/h"), None
 
 

@@ -45,30 +45,36 @@ def constant(ctx: NodeContext) -> np.ndarray:
     raise ctx.error(f"Constant with {', '.join(attrs) or 'no value'} is not supported")
 
 
-def _target_shape(ctx: NodeContext, requested: list[int]) -> list[int | None]:
-    """ONNX Reshape's target with 0 (copy a dim, unless allowzero) and -1 resolved where shapes are known."""
+def _target_shape(ctx: NodeContext, requested: list) -> tuple[list[int | None], dict[int, int]]:
+    """ONNX Reshape's target with 0 (copy a dim, unless allowzero) and -1 resolved where shapes are known.
+
+    ``requested`` entries are numbers or ``("copy", axis)`` (a dim of the input read at run time).
+    Also returns which target dims copy which input dims, for targets with several unknown dims.
+    """
     inferred = ctx.output_shape(0)
-    if inferred is not None and len(inferred) == len(requested) and static_target(inferred) is not None:
-        return list(inferred)
     in_shape = ctx.shape(0)
     allowzero = bool(ctx.attr("allowzero", 0))
+    copies = {i: i for i, d in enumerate(requested) if isinstance(d, int) and d == 0 and not allowzero}
+    copies.update({i: d[1] for i, d in enumerate(requested) if isinstance(d, tuple)})
+    copies = {i: a for i, a in copies.items() if in_shape is not None and a < len(in_shape)}
+    if inferred is not None and len(inferred) == len(requested) and static_target(inferred) is not None:
+        return list(inferred), copies
     dims: list[int | None] = []
     for i, d in enumerate(requested):
-        if d == 0 and not allowzero:
-            dims.append(in_shape[i] if in_shape is not None and i < len(in_shape) else None)
+        if i in copies:
+            dims.append(in_shape[copies[i]])
         else:
             dims.append(None if d == -1 else d)
     if -1 in requested and in_shape is not None:
-        # the -1: what is left of the input once the copied dims (0) cancel out, which works
-        # even when the copied dims are unknown (a dynamic batch and sequence length)
-        copied = {i for i, d in enumerate(requested) if d == 0 and not allowzero and i < len(in_shape)}
-        rest = [d for i, d in enumerate(in_shape) if i not in copied]
-        others = [d for i, d in enumerate(dims) if i not in copied and requested[i] != -1]
+        # the -1: what is left of the input once the copied dims cancel out, which works even when
+        # the copied dims are unknown (a dynamic batch and sequence length)
+        rest = [d for a, d in enumerate(in_shape) if a not in copies.values()]
+        others = [d for i, d in enumerate(dims) if i not in copies and requested[i] != -1]
         if all(d is not None for d in rest + others):
             known = int(np.prod(others, dtype=np.int64))
             if known:
                 dims[requested.index(-1)] = int(np.prod(rest, dtype=np.int64)) // known
-    return dims
+    return dims, copies
 
 
 @onnx_op("Reshape", since=5)
@@ -80,8 +86,30 @@ def reshape(ctx: NodeContext) -> Laid | Value:
         target = ctx.output_shape(0)
         if target is not None and static_target(target) is not None:
             return reshape_laid(ctx, 0, target)
-        return ctx.op("Reshape", [ctx.input_for_reshape(0), ctx.input(1)], {"Tshape": DType.INT32})
-    return reshape_laid(ctx, 0, _target_shape(ctx, [int(d) for d in requested.reshape(-1)]))
+        entries = _symbolic_target(ctx)
+        if entries is None:
+            return ctx.op("Reshape", [ctx.input_for_reshape(0), ctx.input(1)], {"Tshape": DType.INT32})
+        return reshape_laid(ctx, 0, *_target_shape(ctx, entries))
+    return reshape_laid(ctx, 0, *_target_shape(ctx, [int(d) for d in requested.reshape(-1)]))
+
+
+def _symbolic_target(ctx: NodeContext) -> list[int | tuple[str, int]] | None:
+    """A computed target whose elements are all numbers or dims of the reshaped tensor (which the
+    exporter read with Shape): those dims become copies, ``("copy", axis)``. None otherwise."""
+    from ..symbolic import Dim, elements_of
+
+    elements = elements_of(ctx.tensor(1))
+    if elements is None:
+        return None
+    entries: list[int | tuple[str, int]] = []
+    for e in elements:
+        if isinstance(e, Dim) and e.tensor == ctx.node.input[0]:
+            entries.append(("copy", e.axis))
+        elif isinstance(e, int) and (e > 0 or e == -1):
+            entries.append(e)
+        else:
+            return None
+    return entries
 
 
 @onnx_op("Flatten")
