@@ -17,3 +17,12 @@ def test_corpus_input_ends_cleanly(fmt, entry):
 
 def test_the_corpus_is_not_empty():
     assert len(ENTRIES) >= 5
+
+
+def test_savedmodel_corpus_ends_cleanly():
+    """SavedModels that once crashed or aborted TensorFlow, replayed in child processes (one batch)."""
+    pytest.importorskip("tensorflow")
+    from fuzz.replay import replay_savedmodels, savedmodel_entries
+
+    assert savedmodel_entries(), "tests/corpus/savedmodel/ is empty"
+    replay_savedmodels()

@@ -2,6 +2,7 @@
 
 With ``--inputs/--expected`` the reference comes from files; with a SOURCE model its frontend
 runs the source framework on the same inputs (random ones from the signature when not given).
+``--browser`` adds the webgl backend, run in headless Chromium (WebGL on SwiftShader).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from ..errors import UsageError, VerificationError
 
 BACKENDS = ("cpu", "wasm")
+BROWSER_BACKENDS = ("webgl",)
 
 
 def add_parser(sub: Any) -> None:
@@ -23,7 +25,14 @@ def add_parser(sub: Any) -> None:
                    help="the TF.js model folder, optionally preceded by the source model to compare against")
     p.add_argument("--inputs", type=Path, help=".npz file of inputs, keyed by signature input name")
     p.add_argument("--expected", type=Path, help=".npz file of expected outputs, keyed by output name")
-    p.add_argument("--backend", choices=(*BACKENDS, "all"), default="all", help="TF.js backend(s) (default all)")
+    p.add_argument("--backend", choices=(*BACKENDS, *BROWSER_BACKENDS, "all"), default="all",
+                   help="TF.js backend(s) (default all: cpu and wasm, plus webgl with --browser)")
+    p.add_argument("--browser", action="store_true", help="also run on webgl, in headless Chromium")
+    p.add_argument("--webgl_rtol", type=float, default=None,
+                   help="tolerance of the webgl backend (default: --rtol with float32 textures, "
+                        "the larger of --rtol and 1e-2 with float16 ones)")
+    p.add_argument("--webgl_f16", action="store_true",
+                   help="run webgl with float16 textures, as GPUs without float32 render targets (many phones) do")
     p.add_argument("--rtol", type=float, default=None, help="tolerance relative to max |expected| per output")
     p.add_argument("--atol", type=float, default=None, help="absolute tolerance")
     p.add_argument("--input_format", help="format of SOURCE (detected when omitted)")
@@ -48,8 +57,14 @@ def run(args: argparse.Namespace) -> int:
     if source is None and args.inputs is None:
         raise UsageError("verify with --expected also needs --inputs X.npz (the inputs that produced it)")
     inputs = load_npz(args.inputs, "--inputs") if args.inputs else random_inputs(input_specs(model_dir), seed=args.seed)
-    backends = BACKENDS if args.backend == "all" else (args.backend,)
-    tolerances = {k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None}
+    backends = (*BACKENDS, *(BROWSER_BACKENDS if args.browser else ())) if args.backend == "all" else (args.backend,)
+    tolerances: dict = {k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None}
+    if args.webgl_rtol is not None:
+        tolerances["backend_rtol"] = {"webgl": args.webgl_rtol}
+    if args.webgl_f16:
+        if "webgl" not in backends:
+            raise UsageError("--webgl_f16 needs the webgl backend", hint="add --browser (or --backend webgl)")
+        tolerances["browser_flags"] = {"WEBGL_FORCE_F16_TEXTURES": True}
     if args.expected is not None:
         report = verify_model(model_dir, inputs, load_npz(args.expected, "--expected"), backends=backends,
                               quiet=args.json, **tolerances)

@@ -22,9 +22,9 @@ Derived from the TF.js 4.22.0 sources (the packages the verify runtime installs)
   ``transpose_b`` is set (found by tests/test_passes_backend.py; plain ``MatMul`` is right), so a
   MatMul is fused only without transposes (``fuse_ops`` pre-transposes a constant ``b``).
 
-tests/test_backend_support.py runs every allowed combination in real TF.js on the cpu and wasm
-backends. webgl cannot run under Node (no WebGL context), so its column comes from the source
-reading above only.
+tests/test_passes_backend.py runs every allowed combination in real TF.js on the cpu and wasm
+backends; webgl has no context under Node, so tests/test_browser_backends.py runs the same graphs
+(and a transposed ``_FusedMatMul``, the webgl-only claim) on webgl in headless Chromium.
 """
 from __future__ import annotations
 

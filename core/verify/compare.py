@@ -38,6 +38,10 @@ from .run import DEFAULT_BACKENDS, DEFAULT_TIMEOUT_S, BackendRun, run_model
 DEFAULT_RTOL = 1e-4
 #: Absolute floor of the allowed error (matters for outputs whose reference is ~0).
 DEFAULT_ATOL = 1e-6
+#: webgl's bar when it has no float32 render targets (``WEBGL_RENDER_FLOAT32_ENABLED`` false: float16
+#: textures, 11-bit significands). With float32 targets (SwiftShader, desktop GPUs) webgl is held to
+#: ``rtol`` like cpu and wasm. Measured facts behind both: docs/verify.md.
+WEBGL_F16_RTOL = 1e-2
 
 
 @dataclass
@@ -259,6 +263,8 @@ class VerifyReport:
     unchecked: dict[str, list[str]] = field(default_factory=dict)
     #: For quantized models: the float32 model's check (see :mod:`tfjsconv.verify.source_check`).
     quantization: Any = None
+    #: Backends held to their own rtol instead of ``rtol`` (webgl).
+    backend_rtol: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -289,6 +295,7 @@ class VerifyReport:
             "tfjs_version": self.tfjs_version,
             "rtol": self.rtol,
             "atol": self.atol,
+            "backend_rtol": dict(self.backend_rtol),
             "tolerance_rule": "max_abs_err <= atol + rtol * max|expected| per output; ints, bools, strings exact",
             "comparisons": [c.to_json() for c in self.comparisons],
             "backends": {b: run.to_json() for b, run in self.runs.items()},
@@ -309,30 +316,63 @@ def verify_model(
     warmup: int = 0,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     quiet: bool = False,
+    backend_rtol: Mapping[str, float] | None = None,
+    browser_session: Any = None,
+    browser_flags: Mapping[str, Any] | None = None,
 ) -> VerifyReport:
     """Run the TF.js model on ``inputs`` with each backend and compare with ``expected``.
+
+    ``webgl`` in ``backends`` runs in headless Chromium (:mod:`tfjsconv.serve.browser`; reusing
+    ``browser_session`` when given; ``browser_flags`` are TF.js flags for the page), the others in
+    Node. ``backend_rtol`` overrides ``rtol`` per backend; by default webgl gets ``rtol`` when it
+    rendered to float32 textures and ``max(rtol, WEBGL_F16_RTOL)`` when it fell back to float16.
 
     A backend that fails to load or run the model yields failing rows (with its error) rather than
     an exception; errors that stop every backend (no Node.js, no model.json, runner crash) raise
     as in :func:`~tfjsconv.verify.run.run_model`. Call :meth:`VerifyReport.raise_if_failed` to turn
     a failed verification into :class:`VerificationError`.
     """
-    result = run_model(model_dir, inputs, backends=backends, runs=runs, warmup=warmup, timeout=timeout, quiet=quiet)
+    from ..serve.browser import BROWSER_ONLY_BACKENDS
+
+    in_browser = [b for b in backends if b in BROWSER_ONLY_BACKENDS]
+    in_node = [b for b in backends if b not in BROWSER_ONLY_BACKENDS]
+    runs_by_backend: dict[str, BackendRun] = {}
+    tfjs_version = None
+    if in_node:
+        result = run_model(model_dir, inputs, backends=in_node, runs=runs, warmup=warmup, timeout=timeout,
+                           quiet=quiet)
+        runs_by_backend.update(result.backends)
+        tfjs_version = result.tfjs_version
+    if in_browser:
+        from ..serve.browser import run_backends_in_browser
+
+        browser_runs, facts = run_backends_in_browser(model_dir, inputs, backends=in_browser, session=browser_session,
+                                                      flags=browser_flags)
+        runs_by_backend.update(browser_runs)
+        tfjs_version = tfjs_version or facts.get("tfjs_version")
+    runs_by_backend = {b: runs_by_backend[b] for b in backends}
+    if backend_rtol is None:
+        webgl = runs_by_backend.get("webgl")
+        half = webgl is not None and webgl.info.get("render_float32") is False
+        own_rtol = {"webgl": max(rtol, WEBGL_F16_RTOL)} if half else {}
+    else:
+        own_rtol = {b: r for b, r in backend_rtol.items() if b in runs_by_backend}
     comparisons: list[OutputComparison] = []
     unchecked: dict[str, list[str]] = {}
-    for backend, run in result.backends.items():
+    for backend, run in runs_by_backend.items():
         if not run.ok:
             for name, ref in expected.items():
                 comparisons.append(OutputComparison(name, backend, passed=False, expected_shape=_shape_of(ref),
                                                     expected_dtype=_dtype_name(ref),
                                                     problem=f"the {backend} backend failed: {run.error}"))
             continue
-        comparisons.extend(compare(run.outputs, expected, rtol=rtol, atol=atol, backend=backend))
+        comparisons.extend(compare(run.outputs, expected, rtol=own_rtol.get(backend, rtol), atol=atol,
+                                   backend=backend))
         extra = unmatched_outputs(run.outputs, expected)
         if extra:
             unchecked[backend] = extra
-    return VerifyReport(str(Path(model_dir)), rtol, atol, comparisons, dict(result.backends),
-                        tfjs_version=result.tfjs_version, unchecked=unchecked)
+    return VerifyReport(str(Path(model_dir)), rtol, atol, comparisons, runs_by_backend,
+                        tfjs_version=tfjs_version, unchecked=unchecked, backend_rtol=own_rtol)
 
 
 def _fmt_err(value: float | None) -> str:
@@ -394,6 +434,8 @@ def format_report(report: VerifyReport) -> str:
             text = f"  {backend}: load {_fmt_ms(run.load_ms)}, first run {_fmt_ms(run.first_ms)}"
             if len(run.times_ms) > 1:
                 text += f", median {_fmt_ms(run.median_ms)} over {len(run.times_ms)} runs"
+            if "render_float32" in run.info:  # webgl: what its numerics rest on
+                text += f", float{32 if run.info['render_float32'] else 16} textures"
             timing.append(text + (f" ({run.mode})" if run.mode else ""))
     if timing:
         lines += ["", "timing:"] + timing
@@ -401,7 +443,8 @@ def format_report(report: VerifyReport) -> str:
         lines += [""] + report.quantization.format_lines()
 
     n_out, n_back = len(report.output_names), len(report.runs)
-    tol = f"rtol={report.rtol:g} atol={report.atol:g} (max abs err <= atol + rtol x max|reference|)"
+    own = "".join(f", {b} rtol={r:g}" for b, r in report.backend_rtol.items())
+    tol = f"rtol={report.rtol:g}{own} atol={report.atol:g} (max abs err <= atol + rtol x max|reference|)"
     if report.quantization is not None and not report.quantization.passed and all(c.passed for c in report.comparisons):
         verdict = f"FAIL: {report.quantization.failure}"
     elif report.passed:

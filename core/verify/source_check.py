@@ -105,7 +105,9 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
                           inputs: Mapping[str, np.ndarray] | None = None, seed: int = 0,
                           backends: Sequence[str] = DEFAULT_BACKENDS, rtol: float = DEFAULT_RTOL,
                           atol: float = DEFAULT_ATOL, quantized_rtol: float | None = None,
-                          convert_options: Mapping[str, Any] | None = None, quiet: bool = False) -> VerifyReport:
+                          convert_options: Mapping[str, Any] | None = None, quiet: bool = False,
+                          backend_rtol: Mapping[str, float] | None = None,
+                          browser_flags: Mapping[str, Any] | None = None) -> VerifyReport:
     """Run ``model_dir`` in TF.js and compare with ``source`` run by its frontend.
 
     ``convert_options``: the options ``model_dir`` was converted with (``convert --verify`` knows
@@ -119,10 +121,12 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
     expected = source_reference(source, model_dir, inputs, input_format, extra)
     dtypes = quantized_dtypes(model_dir)
     if not dtypes:
-        return verify_model(model_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=quiet)
+        return verify_model(model_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=quiet,
+                            backend_rtol=backend_rtol, browser_flags=browser_flags)
 
     q_rtol = quantized_rtol if quantized_rtol is not None else max(QUANTIZED_RTOL.get(d, 1e-1) for d in dtypes)
-    report = verify_model(model_dir, inputs, expected, backends=backends, rtol=q_rtol, atol=atol, quiet=quiet)
+    report = verify_model(model_dir, inputs, expected, backends=backends, rtol=q_rtol, atol=atol, quiet=quiet,
+                          backend_rtol=backend_rtol, browser_flags=browser_flags)
     check = QuantizationCheck(dtypes, q_rtol)
     report.quantization = check
     if convert_options is None:
@@ -135,7 +139,8 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
         except TfjsconvError as err:
             check.unavailable = f"converting the source without quantization failed: {err.message}"
             return report
-        float_report = verify_model(float_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=True)
+        float_report = verify_model(float_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=True,
+                                    backend_rtol=backend_rtol, browser_flags=browser_flags)
         check.float_comparisons = float_report.comparisons
         for backend, run in report.runs.items():
             float_run = float_report.runs.get(backend)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from tfjsconv.dtypes import DType
+from tfjsconv.errors import InputError
 from tfjsconv.ir import Graph, Node, Value
 
 from .freeze import FrozenFunction, import_graph_def
@@ -57,7 +58,12 @@ class CheckpointTensor:
         self.reader, self.key, self.shape, self.dtype = reader, key, shape, dtype
 
     def load(self) -> np.ndarray:
-        array = np.asarray(self.reader.get_tensor(self.key))
+        try:
+            array = np.asarray(self.reader.get_tensor(self.key))
+        except Exception as err:  # tf.errors.OpError: a corrupt or truncated variables file
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            raise InputError(f"the SavedModel's variable {self.key} cannot be read: {first}",
+                             hint="variables/ is corrupt or truncated; copy the whole SavedModel folder again") from None
         return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
     def __repr__(self) -> str:
@@ -227,7 +233,11 @@ def freeze_from_files(path: Path, meta_graph: Any, signature: Any, *, control_fl
     calls = sorted({n.op for n in optimized.node if n.op in CALL_OPS or n.op in functions})
     if calls:
         raise NotDirect(f"Grappler left function calls in the graph ({', '.join(calls)})")
-    return FrozenFunction(graph=import_graph_def(optimized), inputs=inputs, outputs=outputs,
+    try:
+        graph = import_graph_def(optimized)
+    except ValueError as err:  # e.g. _output_shapes that contradict the graph: let TF's own loader judge
+        raise NotDirect(f"TensorFlow cannot import the inlined signature: {err}") from None
+    return FrozenFunction(graph=graph, inputs=inputs, outputs=outputs,
                           structured_output_keys=list(outputs), resources={}, library=optimized.library,
                           variables=values)
 

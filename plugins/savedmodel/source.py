@@ -98,7 +98,8 @@ def read_saved_model(path: Path) -> SavedModelInfo:
 
 def check_loadable(info: SavedModelInfo, tags: list[str], signature_name: str | None) -> None:
     """Refuse what TF would fail on later with a long traceback: bad tags/signature, missing variables."""
-    info.meta_graph(tags)
+    check_graph_values(info.path, info.meta_graph(tags))
+    check_node_attrs(info.path, info.meta_graph(tags))
     if signature_name is not None:
         info.signature(tags, signature_name)
     if info.needs_variables(tags):
@@ -110,6 +111,110 @@ def check_loadable(info: SavedModelInfo, tags: list[str], signature_name: str | 
         if not shards:
             raise InputError(f"{info.path} is missing its variable data (variables/variables.data-* not found)",
                              hint="copy the whole SavedModel folder, including variables/")
+
+
+#: TensorFlow's own limit on dimensions (``TensorShape::MaxDimensions``).
+MAX_RANK = 254
+#: Elements a constant may declare beyond what it stores (TF repeats its last value to fill it).
+MAX_UNSTORED_ELEMENTS = 1 << 28
+
+
+def _messages(message: Any, owner: str) -> Any:
+    """Every message under ``message`` with the node (or part) it belongs to, for the error message."""
+    if message.DESCRIPTOR.full_name == "tensorflow.NodeDef":
+        owner = f"node {message.name!r} ({message.op})"
+    yield message, owner
+    for field, value in message.ListFields():
+        if field.type != field.TYPE_MESSAGE:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            if field.message_type.fields_by_name["value"].type == field.TYPE_MESSAGE:
+                for key in value:
+                    yield from _messages(value[key], owner)
+        elif getattr(field, "is_repeated", None) or getattr(field, "label", 0) == 3:
+            for item in value:
+                yield from _messages(item, owner)
+        else:
+            yield from _messages(value, owner)
+
+
+def check_graph_values(path: Path, meta_graph: Any) -> None:
+    """Refuse dtypes and shapes that TensorFlow's C++ code aborts the process on (CHECK failures).
+
+    Invalid DataType numbers, ranks above 254, dimensions below -1, element counts that overflow
+    int64, and constants declaring far more elements than they store are checked in every node,
+    function, signature and object of the MetaGraph before TensorFlow sees it.
+    """
+    from tensorflow.core.framework import types_pb2
+
+    valid_dtypes = set(types_pb2.DataType.values())
+    for message, owner in _messages(meta_graph, "the MetaGraph"):
+        for field, value in message.ListFields():
+            if field.type == field.TYPE_ENUM and field.enum_type.full_name == "tensorflow.DataType":
+                bad = [v for v in (value if not isinstance(value, int) else [value]) if v not in valid_dtypes]
+                if bad:
+                    raise InputError(f"{path / 'saved_model.pb'}: {owner} has an invalid dtype number {bad[0]}",
+                                     hint="the file is corrupt or was not written by TensorFlow")
+        name = message.DESCRIPTOR.full_name
+        if name == "tensorflow.TensorShapeProto":
+            _check_shape(path, owner, [d.size for d in message.dim])
+        elif name == "tensorflow.TensorProto":
+            dims = [d.size for d in message.tensor_shape.dim]
+            elements = _check_shape(path, owner, dims)
+            if any(d < 0 for d in dims):
+                raise InputError(f"{path / 'saved_model.pb'}: {owner} holds a constant of unknown shape {dims}")
+            if not message.tensor_content and elements > MAX_UNSTORED_ELEMENTS:
+                raise InputError(f"{path / 'saved_model.pb'}: {owner} declares a constant of {elements} elements "
+                                 "without storing them", hint="the file is corrupt or hostile")
+
+
+#: AttrValue field for each OpDef attr type (``list(...)`` types use ``list``).
+_ATTR_KINDS = {"string": "s", "int": "i", "float": "f", "bool": "b", "type": "type", "shape": "shape",
+               "tensor": "tensor", "func": "func"}
+
+
+def check_node_attrs(path: Path, meta_graph: Any) -> None:
+    """Every node of a registered op has the attrs its OpDef requires, each of the right kind.
+
+    Grappler reads attrs with ``at()``, which aborts the process when one is missing (a ``Const``
+    without ``value``); function bodies may also use ``placeholder`` attrs, which are allowed.
+    """
+    from tensorflow.python.framework import op_def_registry
+
+    graph = meta_graph.graph_def
+    nodes = [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
+    for node in nodes:
+        op_def = op_def_registry.get(node.op)
+        if op_def is None:  # a function call, or an op TensorFlow refuses itself
+            continue
+        for attr in op_def.attr:
+            value = node.attr.get(attr.name)
+            if value is None:
+                if not attr.HasField("default_value"):
+                    raise InputError(f"{path / 'saved_model.pb'}: node {node.name!r} ({node.op}) lacks "
+                                     f"its {attr.name!r} attr", hint="the file is corrupt or was edited")
+                continue
+            kind = value.WhichOneof("value")
+            wanted = "list" if attr.type.startswith("list(") else _ATTR_KINDS.get(attr.type)
+            if kind not in (None, "placeholder", wanted) and wanted is not None:
+                raise InputError(f"{path / 'saved_model.pb'}: node {node.name!r} ({node.op}) has a {kind!r} "
+                                 f"value for its {attr.name!r} attr, which must be a {attr.type}",
+                                 hint="the file is corrupt or was edited")
+
+
+def _check_shape(path: Path, owner: str, dims: list[int]) -> int:
+    """The element count of ``dims`` (unknown dimensions skipped); an InputError for impossible shapes."""
+    where = f"{path / 'saved_model.pb'}: {owner}"
+    if len(dims) > MAX_RANK:
+        raise InputError(f"{where} has a shape of rank {len(dims)} (TensorFlow allows {MAX_RANK})")
+    elements = 1
+    for size in dims:
+        if size < -1:
+            raise InputError(f"{where} has a negative dimension {size}")
+        elements *= max(size, 0) if size != -1 else 1
+        if elements >= 1 << 63:
+            raise InputError(f"{where} has a shape whose element count overflows int64: {dims[:8]}")
+    return elements
 
 
 def describe_tensor_info(info: Any) -> dict[str, Any]:

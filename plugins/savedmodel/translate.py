@@ -135,6 +135,7 @@ def graph_from_tf_graph(tf_graph: Any, inputs: Mapping[str, str], outputs: Mappi
 
 def _value(nodes: Mapping[str, Node], tensor_name: str) -> Value:
     node_name, _, index = tensor_name.partition(":")
-    if node_name not in nodes:
+    position = int(index) if index.isdigit() else -1 if index else 0
+    if node_name not in nodes or not 0 <= position < len(nodes[node_name].outputs):
         raise InputError(f"the graph has no tensor {tensor_name!r}")
-    return nodes[node_name].output(int(index or 0))
+    return nodes[node_name].output(position)

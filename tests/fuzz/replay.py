@@ -43,6 +43,22 @@ RUNNERS: dict[str, list[Callable[[Path, Path], None]]] = {
 }
 
 
+def savedmodel_entries() -> list[Path]:
+    """SavedModel folders under tests/corpus/savedmodel/: replayed in child processes (TF may abort)."""
+    folder = CORPUS / "savedmodel"
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def replay_savedmodels() -> None:
+    from .savedmodel_runner import problem, run_batch
+
+    entries = savedmodel_entries()
+    outcomes = run_batch(entries)
+    bad = [f"{Path(o['folder']).name}: {why}" for o in outcomes if (why := problem(o))]
+    if bad or len(outcomes) != len(entries):
+        raise AssertionError("\n".join(bad))
+
+
 def corpus_entries() -> Iterator[tuple[str, Path]]:
     for fmt in sorted(RUNNERS):
         folder = CORPUS / fmt
@@ -98,4 +114,5 @@ if __name__ == "__main__":
     else:
         for fmt, entry in corpus_entries():
             replay(fmt, entry)
+        replay_savedmodels()
         print("corpus replayed cleanly")

@@ -44,7 +44,7 @@ def problem(outcome: dict[str, Any]) -> str | None:
         if len(errors) != 1:
             return f"exit 2 with {len(errors)} 'error:' lines"
         if outcome["traceback"]:
-            return "exit 2 with a traceback"
+            return f"exit 2 with a traceback: {outcome.get('stderr', '')[-600:]}"
         if outcome["left_behind"]:
             return f"exit 2 but left {outcome['left_behind']}"
         return None
@@ -111,6 +111,7 @@ def _run_worker(folders: list[str], scratch: Path, extra_args: Sequence[str]) ->
 # -- the worker ---------------------------------------------------------------------------------------
 def _worker(manifest_path: str, results_path: str) -> None:
     import contextlib
+    import gc
     import io
     import resource
     import shutil
@@ -153,6 +154,10 @@ def _worker(manifest_path: str, results_path: str) -> None:
                 except Exception as err:  # noqa: BLE001 -- reported as the crash it is
                     outcome["loaded"], outcome["load_error"] = False, f"{type(err).__name__}: {err}"
             shutil.rmtree(out_parent, ignore_errors=True)
+            with contextlib.redirect_stderr(io.StringIO()):
+                # Objects of this example die now, not in the next one: TF's finalizers complain when a
+                # later model loaded functions of the same names, which only happens in a batch.
+                gc.collect()
             record(outcome)
 
 

@@ -183,8 +183,24 @@ function glRenderer() {
   const gl = canvas.getContext('webgl2') || canvas.getContext('webgl');
   if (!gl) return null;
   const ext = gl.getExtension('WEBGL_debug_renderer_info');
-  return String(ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+  const precision = gl.getShaderPrecisionFormat(gl.FRAGMENT_SHADER, gl.HIGH_FLOAT);
+  return { renderer: String(ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER)),
+           highp_bits: precision ? precision.precision : null };
 }
+
+// What decides WebGL's numerics: float32 or float16 render targets, and the shaders' highp mantissa.
+function webglFacts() {
+  const gl = glRenderer();
+  state.renderer = gl?.renderer ?? null;
+  return { gl_renderer: state.renderer, highp_mantissa_bits: gl?.highp_bits ?? null,
+           webgl_version: tf.env().getNumber('WEBGL_VERSION'),
+           render_float32: tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED'),
+           download_float: tf.env().getBool('WEBGL_DOWNLOAD_FLOAT_ENABLED'),
+           packed: tf.env().getBool('WEBGL_PACK') };
+}
+
+// JSON has no NaN/Infinity: those travel as the strings "NaN", "Infinity", "-Infinity".
+const jsonValue = (v) => (typeof v === 'number' ? (Number.isFinite(v) ? v : String(v)) : String(v));
 
 async function runBackend(backend, runs, warmup) {
   const entry = { backend, ok: false, times_ms: [], info: {} };
@@ -195,7 +211,7 @@ async function runBackend(backend, runs, warmup) {
       throw new Error(`the ${backend} backend failed to initialize`);
     }
     await tf.ready();
-    if (backend === 'webgl') entry.info.gl_renderer = state.renderer = glRenderer();
+    if (backend === 'webgl') Object.assign(entry.info, webglFacts());
     if (backend === 'wasm') {
       entry.info.simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
       entry.info.threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
@@ -213,7 +229,7 @@ async function runBackend(backend, runs, warmup) {
       if (k === 0) {
         entry.first_ms = elapsed;
         entry.outputs = Object.fromEntries(results.map(([name, t], i) =>
-          [name, { dtype: t.dtype, shape: t.shape, values: Array.from(values[i], (v) => (typeof v === 'number' ? v : String(v))) }]));
+          [name, { dtype: t.dtype, shape: t.shape, values: Array.from(values[i], jsonValue) }]));
       }
       if (k >= total - runs) entry.times_ms.push(elapsed);
       results.forEach(([, t]) => t.dispose());
@@ -229,8 +245,10 @@ async function runBackend(backend, runs, warmup) {
   return entry;
 }
 
-async function run({ backends, runs = 10, warmup = 2 } = {}) {
+async function run({ backends, runs = 10, warmup = 2, flags = {} } = {}) {
   backends = backends ?? [...document.querySelectorAll('input[name=backend]:checked')].map((b) => b.value);
+  // TF.js environment flags, set before any backend starts (e.g. WEBGL_FORCE_F16_TEXTURES).
+  for (const [name, value] of Object.entries(flags)) tf.env().set(name, value);
   // Show what runs, also when a script (bench --browser, the tests) calls run() directly.
   document.querySelectorAll('input[name=backend]').forEach((b) => { b.checked = backends.includes(b.value); });
   $('runs').value = runs;

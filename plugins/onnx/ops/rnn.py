@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tfjsconv.dtypes import DType
-from tfjsconv.ir import Node, Value
+from tfjsconv.ir import Node, Value, materialize
 
 from ..context import NodeContext
 from ..mapping import onnx_op
@@ -191,15 +191,38 @@ def _initial(ctx: NodeContext, i: int, num_dir: int, batch_first: bool, joint: b
     if not ctx.has_input(i):
         return [None] * num_dir
     known = ctx.const(i)
-    if known is not None and not np.any(known):
+    if (known is not None and not np.any(known)) or (known is None and _is_zeros(ctx.tensor(i).value)):
         return [None] * num_dir
-    if joint:  # ONNX: [dir, batch, hidden], or [batch, dir, hidden] with layout=1
-        state = ctx.input_as(i, None if batch_first else (1, 0, 2))
-        return [ctx.op("Reshape", [state, ctx.ints([-1, 2 * hidden], label=f"initial{i}_shape")],
-                       {"Tshape": DType.INT32}, label=f"initial{i}")]
     state = ctx.input(i)
     axis = 1 if batch_first else 0
-    return ctx.multi_op("Unpack", [state], {"num": num_dir, "axis": axis}, num_dir, label=f"initial{i}")
+    per_dir = ctx.multi_op("Unpack", [state], {"num": num_dir, "axis": axis}, num_dir, label=f"initial{i}")
+    if not joint:
+        return per_dir
+    return [ctx.op("ConcatV2", [*per_dir, ctx.make_const(np.int32(1), label=f"initial{i}_axis")],
+                   {"N": 2, "Tidx": DType.INT32}, label=f"initial{i}_joint")]
+
+
+#: Ops that only move or repeat their first input's elements.
+_MOVES = frozenset({"Identity", "Reshape", "StridedSlice", "Slice", "ExpandDims", "Squeeze", "Transpose",
+                    "BroadcastTo", "Tile", "GatherV2", "Pack", "ConcatV2"})
+
+
+def _is_zeros(value: Value | None, depth: int = 8) -> bool:
+    """Whether a computed tensor is all zeros by construction (torch's initial states with a dynamic
+    batch: zeros broadcast to a computed shape), so the first step can skip the recurrent terms."""
+    if value is None or depth == 0:
+        return False
+    node = value.producer
+    if node.op == "Const":
+        return not np.any(materialize(node.value))
+    if node.op == "Fill":
+        return _is_zeros(node.inputs[1], depth - 1)
+    if node.op in ("Pack", "ConcatV2"):
+        data = node.inputs if node.op == "Pack" else node.inputs[:-1]
+        return all(_is_zeros(v, depth - 1) for v in data)
+    if node.op in _MOVES:
+        return _is_zeros(node.inputs[0], depth - 1)
+    return False
 
 
 def _recurrent(ctx: NodeContext) -> list:
@@ -260,10 +283,12 @@ def _recurrent(ctx: NodeContext) -> list:
         y_perm = (2, 0, 1, 3) if major_batch else (0, 2, 1, 3)
 
     def final(states: list, label: str) -> object:
-        if joint:  # [batch, 2 * h] as [batch, dir, h]: ONNX's [dir, batch, h] laid out (1, 0, 2)
-            split = ctx.op("Reshape", [states[0], ctx.ints([-1, 2, hidden], label=f"{label}_shape")],
-                           {"Tshape": DType.INT32}, label=label)
-            return ctx.laid(split, None if batch_first else (1, 0, 2))
+        if joint and batch_first:  # [batch, 2 * h] is ONNX's [batch, dir, h]
+            return ctx.op("Reshape", [states[0], ctx.ints([-1, 2, hidden], label=f"{label}_shape")],
+                          {"Tshape": DType.INT32}, label=label)
+        if joint:  # the two halves stacked: [dir, batch, h]
+            states = ctx.multi_op("Split", [ctx.make_const(np.int32(1), label=f"{label}_axis"), states[0]],
+                                  {"num_split": 2}, 2, label=f"{label}_dirs")
         return stack(states, 1 if batch_first else 0, label)
 
     results = [ctx.laid(stack(ys, 2, "Y"), y_perm), final(hs, "Y_h")]
