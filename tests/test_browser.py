@@ -28,8 +28,9 @@ from tfjsconv.verify.inputs import input_specs, random_inputs
 pytestmark = pytest.mark.node
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-#: WebGL computes in float32 on SwiftShader, but with different summation orders and exp/log.
-RTOL = {"wasm": 1e-5, "webgl": 1e-3}
+#: SwiftShader's WebGL 2 renders float32 textures with 23-bit mantissas (docs/verify.md): measured
+#: errors are below 4e-7 x max|reference|, so webgl is held to the same tolerance as wasm.
+RTOL = {"wasm": 1e-5, "webgl": 1e-5}
 
 
 def _chromium() -> str | None:
