@@ -6,7 +6,6 @@ import os
 from collections import Counter
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

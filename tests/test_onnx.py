@@ -383,7 +383,7 @@ def test_unknown_ops_are_all_listed_with_node_names(tmp_path):
 
 def test_all_problems_are_reported_at_once(tmp_path):
     b = Builder()
-    x, seq = b.input("x", [1, 2, 4, 4]), b.input("seq", [1, 2, 8])
+    x, _ = b.input("x", [1, 2, 4, 4]), b.input("seq", [1, 2, 8])
     padded = b.op("Pad", [x, b.const(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "p")], mode="wrap")
     resized = b.op("Resize", [x, b.const(np.zeros(0, np.float32), "roi"),
                               b.const(np.array([1, 1, 1.5, 1.5], np.float32), "sc")], mode="cubic")

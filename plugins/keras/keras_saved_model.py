@@ -18,7 +18,7 @@ import numpy as np
 from tfjsconv.errors import InputError, UsageError
 from tfjsconv.frontend import Frontend, as_path
 from tfjsconv.ir import Graph
-from tfjsconv.model import LayersModel, Model
+from tfjsconv.model import Model
 from tfjsconv.options import ConvertOptions
 
 from .checks import check_model_config

@@ -15,7 +15,7 @@ OPTIMIZERS = ("pruning", "dependency", "constfold", "dependency")
 def optimize(graph_def: Any, fetch_names: list[str]) -> Any:
     """The graph_def after Grappler; ``fetch_names`` (tensor names) are kept."""
     import tensorflow as tf
-    from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+    from tensorflow.core.protobuf import config_pb2
     from tensorflow.python.grappler import tf_optimizer
     from tensorflow.python.training.saver import export_meta_graph
 

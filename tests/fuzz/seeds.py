@@ -17,7 +17,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # -- ONNX ----------------------------------------------------------------------------------------
 def onnx_mlp(seed: int = 0, *, weights: dict[str, np.ndarray] | None = None, opset: int = 13) -> Any:
     """x[2, 8] -> MatMul -> Add -> Relu -> MatMul -> y[2, 3]; ``weights`` replaces initializers by name."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
