@@ -85,3 +85,18 @@ def example_inputs(graph: Graph, seed: int = 1) -> dict[str, np.ndarray]:
 
 
 ALL = {"dense_relu": dense_relu, "conv_pool_softmax": conv_pool_softmax, "mixed_dtypes": mixed_dtypes}
+
+
+def save_tiny_onnx_cnn(path) -> None:
+    """Conv(3→4, 3x3) + Relu as an ONNX file: x[1, 3, 6, 6] (NCHW) -> y[1, 4, 4, 4]."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "conv1.weight"),
+             numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "conv1.bias")]
+    nodes = [helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["c"], kernel_shape=[3, 3]),
+             helper.make_node("Relu", ["c"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)

@@ -7,7 +7,6 @@ from collections import Counter
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import tfjsconv
@@ -68,18 +67,10 @@ def test_json_output_is_the_document(models):
 
 
 def test_onnx_source(tmp_path):
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
+    pytest.importorskip("onnx")
+    from graphs import save_tiny_onnx_cnn
 
-    rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "conv1.weight"),
-             numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "conv1.bias")]
-    nodes = [helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["c"], kernel_shape=[3, 3]),
-             helper.make_node("Relu", ["c"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    onnx.save(model, tmp_path / "tiny.onnx")
+    save_tiny_onnx_cnn(tmp_path / "tiny.onnx")
     doc = inspect_model(tmp_path / "tiny.onnx")
     assert doc["kind"] == "source" and doc["format"] == "onnx" and doc["model_type"] == "graph-model"
     assert doc["signature"]["inputs"] == [{"name": "x", "dtype": "float32", "shape": [1, 3, 6, 6], "layout": "NCHW"}]

@@ -98,18 +98,11 @@ def _tf_hub(root: Path) -> Source:
 
 
 def _onnx(root: Path) -> Source:
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
+    pytest.importorskip("onnx")
+    from graphs import save_tiny_onnx_cnn
 
-    rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "conv1.weight"),
-             numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "conv1.bias")]
-    nodes = [helper.make_node("Conv", ["x", "conv1.weight", "conv1.bias"], ["c"], kernel_shape=[3, 3]),
-             helper.make_node("Relu", ["c"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])], inits)
     path = root / "tiny.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+    save_tiny_onnx_cnn(path)
     return Source(path, "onnx", "graph-model")
 
 
