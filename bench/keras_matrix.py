@@ -167,6 +167,16 @@ def run_case(model: str, flavor: str, work: Path) -> dict:
     return case
 
 
+def _merge_results(path: Path, cases: list[dict]) -> None:
+    """Replace this run's (model, flavor) rows in the results file and keep the others, in matrix order."""
+    rows = {(c["model"], c["flavor"]): c for c in (json.loads(path.read_text()) if path.exists() else [])}
+    rows.update({(c["model"], c["flavor"]): c for c in cases})
+    order = {(m, f): i for i, (m, f) in enumerate((m, f) for m in BUILDERS for f in FLAVORS)}
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(sorted(rows.values(), key=lambda c: order.get((c["model"], c["flavor"]), 1 << 30)),
+                               indent=2))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(BUILDERS))
@@ -184,8 +194,7 @@ def main() -> int:
                 print(f"{status}  {model:<15} {flavor:<13} {case.get('path', '-'):<22} {detail}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "keras_matrix.json").write_text(json.dumps(cases, indent=2))
+    _merge_results(HERE / "results" / "keras_matrix.json", cases)
     print(f"\n{sum(c['passed'] for c in cases)} of {len(cases)} cases pass")
     return 0 if all(c["passed"] for c in cases) else 1
 
