@@ -13,17 +13,11 @@ import time
 from collections.abc import Iterator
 from typing import TextIO
 
+from .cli.report import human_bytes
+
 #: Minimum seconds between two redraws of the live line.
 REDRAW_INTERVAL_S = 0.1
 _BAR_WIDTH = 24
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 class Progress:
@@ -69,9 +63,9 @@ class Progress:
             fraction = min(1.0, done / total)
             filled = int(fraction * _BAR_WIDTH)
             bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-            text = f"{self._stage:<9} [{bar}] {fraction:4.0%}  {_size(done)} / {_size(total)}"
+            text = f"{self._stage:<9} [{bar}] {fraction:4.0%}  {human_bytes(done)} / {human_bytes(total)}"
         else:
-            text = f"{self._stage:<9} {_size(done)}"
+            text = f"{self._stage:<9} {human_bytes(done)}"
         self._draw(text + (f"  {detail}" if detail else ""))
 
     def _summary(self, name: str) -> str:
@@ -79,7 +73,7 @@ class Progress:
         if done is None:
             return ""
         self._done = None
-        return f"  {_size(done[0])}" + (f", {done[1]}" if done[1] else "")
+        return f"  {human_bytes(done[0])}" + (f", {done[1]}" if done[1] else "")
 
     def _draw(self, text: str, *, force: bool = False) -> None:
         if not self.enabled:

@@ -227,9 +227,9 @@ def bench_browser(model_dir: str | Path, *, backends: Sequence[str] = ("cpu", "w
     benches = {}
     for name in backends:
         r = doc["results"].get(name) or {"ok": False, "error": "the page reported nothing for this backend"}
-        benches[name] = BackendBench(name, bool(r.get("ok")), r.get("error"), r.get("load_ms"), r.get("first_ms"),
-                                     list(r.get("times_ms") or []), None,
-                                     {k: v for k, v in (r.get("info") or {}).items() if v is not None})
+        benches[name] = BackendBench(name, bool(r.get("ok")), r.get("error"), load_ms=r.get("load_ms"),
+                                     first_ms=r.get("first_ms"), times_ms=list(r.get("times_ms") or []),
+                                     info={k: v for k, v in (r.get("info") or {}).items() if v is not None})
     environment = {"browser": f"Chromium {doc.get('browser_version')}" if doc.get("browser_version") else None,
                    "user_agent": doc.get("user_agent")}
     return BenchReport(str(model_dir), "browser", runs, warmup, benches, describe_inputs(inputs),

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from .run import BackendRun, run_model
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -24,18 +25,13 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 @dataclass
-class BackendBench:
-    """Timings of one backend, in milliseconds."""
+class BackendBench(BackendRun):
+    """Timings of one backend, in milliseconds: a :class:`BackendRun` whose outputs are not kept."""
 
-    backend: str
-    ok: bool
-    error: str | None = None
-    load_ms: float | None = None
-    first_ms: float | None = None
-    times_ms: list[float] = field(default_factory=list)
-    mode: str | None = None
-    #: Backend facts: e.g. the WebGL renderer string, wasm SIMD/threads.
-    info: dict[str, Any] = field(default_factory=dict)
+    @classmethod
+    def from_run(cls, run: BackendRun) -> "BackendBench":
+        return cls(run.backend, run.ok, run.error, load_ms=run.load_ms, first_ms=run.first_ms,
+                   times_ms=list(run.times_ms), mode=run.mode, info=dict(run.info))
 
     @property
     def stats(self) -> dict[str, float | None]:
@@ -87,16 +83,11 @@ def describe_inputs(inputs: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any
 def bench_node(model_dir: str | Path, *, backends: Sequence[str] = ("cpu", "wasm"), runs: int = 10, warmup: int = 2,
                inputs: Mapping[str, np.ndarray] | None = None, quiet: bool = False) -> BenchReport:
     """Benchmark in Node.js: each backend loads the model, runs ``warmup + runs`` times."""
-    from .run import run_model
-
     _check_counts(runs, warmup)
     inputs = dict(inputs) if inputs is not None else bench_inputs(model_dir)
     result = run_model(model_dir, inputs, backends=backends, runs=runs, warmup=warmup, quiet=quiet,
                        write_outputs=False)
-    benches = {}
-    for name, run in result.backends.items():
-        benches[name] = BackendBench(name, run.ok, run.error, run.load_ms, run.first_ms, list(run.times_ms),
-                                     run.mode, dict(run.info))
+    benches = {name: BackendBench.from_run(run) for name, run in result.backends.items()}
     return BenchReport(str(model_dir), "node", runs, warmup, benches, describe_inputs(inputs),
                        tfjs_version=result.tfjs_version, environment=dict(result.environment))
 
