@@ -66,13 +66,19 @@ def select_writer(frontend: Frontend, output_format: str | None, registry: Regis
         raise UsageError(f"no writer for --output_format={output_format} is installed") from None
 
 
-def optimize_and_check(graph: Graph, options: ConvertOptions, registry: Registry) -> Any:
-    """Run the passes, then refuse ops TF.js cannot execute (naming all of them)."""
-    from .ops.registry import OpRegistry
+def run_passes(graph: Graph, options: ConvertOptions, registry: Registry) -> Any:
+    """Run the passes ``options`` select (level, ``--skip_passes``) to a fixed point; return their report."""
     from .passes import PassManager, select_passes
 
     passes = select_passes(registry.passes, level=options.optimization_level, skip=options.skip_passes, options=options)
-    report = PassManager(passes).run(graph)
+    return PassManager(passes).run(graph)
+
+
+def optimize_and_check(graph: Graph, options: ConvertOptions, registry: Registry) -> Any:
+    """Run the passes, then refuse ops TF.js cannot execute (naming all of them)."""
+    from .ops.registry import OpRegistry
+
+    report = run_passes(graph, options, registry)
     ops = OpRegistry.builtin().with_custom(registry.ops)
     ops.check(graph, strip_debug_ops=options.strip_debug_ops, skip_op_check=options.skip_op_check)
     return report

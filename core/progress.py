@@ -51,7 +51,7 @@ class Progress:
         finally:
             self._stage = None
         self._clear()
-        self._print(f"{name:<9} {time.perf_counter() - self._started:6.2f} s" + self._summary(name))
+        self._print(f"{name:<9} {time.perf_counter() - self._started:6.2f} s" + self._summary())
 
     def advance(self, done: float, *, detail: str = "") -> None:
         """Report ``done`` bytes of the current stage (drawn at most every 0.1 s)."""
@@ -68,7 +68,7 @@ class Progress:
             text = f"{self._stage:<9} {human_bytes(done)}"
         self._draw(text + (f"  {detail}" if detail else ""))
 
-    def _summary(self, name: str) -> str:
+    def _summary(self) -> str:
         done = self._done
         if done is None:
             return ""

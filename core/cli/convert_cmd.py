@@ -119,9 +119,8 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from ..conversion import convert
-    from .report import format_conversion
-
     from ..progress import Progress
+    from .report import format_conversion
 
     options = options_from_args(args)
     progress = Progress(enabled=False) if args.quiet else Progress()  # shown only when stderr is a terminal

@@ -14,21 +14,13 @@ import numpy as np
 from ..ir import Graph
 from ..model import LayersModel
 from ..options import ConvertOptions
-from .tfjs_model import layer_histogram, layouts_from_metadata
+from .tfjs_model import layer_histogram, layers_output_names, layouts_from_metadata
 from .weights import WeightInfo, summarize
 
 
-def _dtype_name(dtype: Any) -> str:
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return str(dtype)
-
-
 def _weight_info(name: str, array: Any) -> WeightInfo:
-    dtype = getattr(array, "dtype", None)
-    name_of = "string" if dtype is not None and np.dtype(dtype).kind in "OSU" else _dtype_name(dtype)
-    return WeightInfo(name, tuple(int(d) for d in array.shape), name_of)
+    dtype = np.dtype(getattr(array, "dtype", None))
+    return WeightInfo(name, tuple(int(d) for d in array.shape), "string" if dtype.kind in "OSU" else dtype.name)
 
 
 def _graph_signature(graph: Graph) -> dict[str, list[dict[str, Any]]]:
@@ -51,12 +43,8 @@ def _layers_signature(model: LayersModel) -> dict[str, list[dict[str, Any]]]:
     config = model.model_config
     inputs = [{"name": name, "dtype": dtype.short_name, "shape": None if shape is None else list(shape)}
               for name, (dtype, shape) in _layers_inputs(config).items()]
-    layers = config.get("config", {}).get("layers", [])
-    if config.get("class_name") == "Sequential":
-        names = [layers[-1]["config"].get("name")] if layers else []
-    else:
-        names = [entry[0] for entry in config.get("config", {}).get("output_layers", [])]
-    return {"inputs": inputs, "outputs": [{"name": n, "dtype": None, "shape": None} for n in names]}
+    return {"inputs": inputs,
+            "outputs": [{"name": n, "dtype": None, "shape": None} for n in layers_output_names(config)]}
 
 
 def _unsupported(graph: Graph, registry: Any) -> dict[str, list[str]]:
@@ -65,18 +53,10 @@ def _unsupported(graph: Graph, registry: Any) -> dict[str, list[str]]:
     return OpRegistry.builtin().with_custom(registry.ops).unsupported(graph, strip_debug_ops=True)
 
 
-def _optimize(graph: Graph, options: ConvertOptions, registry: Any) -> None:
-    """Run the conversion's passes, so the histogram shows the ops TF.js would get."""
-    from ..passes import PassManager, select_passes
-
-    passes = select_passes(registry.passes, level=options.optimization_level, skip=options.skip_passes, options=options)
-    PassManager(passes).run(graph)
-
-
 def inspect_source(source: str | Path, *, input_format: str | None = None, depth: int = 1,
                    extra: dict[str, Any] | None = None, output_node_names: list[str] | None = None) -> dict[str, Any]:
     """The inspect document of a source model (schema: docs/inspect.md)."""
-    from ..conversion import select_frontend
+    from ..conversion import run_passes, select_frontend
     from ..plugin_manager import get_plugin_manager
 
     registry = get_plugin_manager().registry
@@ -93,7 +73,7 @@ def inspect_source(source: str | Path, *, input_format: str | None = None, depth
         "converted_by": None,
     }
     if isinstance(model, Graph):
-        _optimize(model, options, registry)
+        run_passes(model, options, registry)  # the histogram shows the ops TF.js would get
         result["signature"] = _graph_signature(model)
         histogram = model.op_histogram()
         result["ops"] = {"nodes": sum(histogram.values()), "histogram": histogram,

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..dtypes import DType
 from ..errors import InputError, WeightsError
-from ..verify.inputs import input_specs
+from ..verify.inputs import _shape, input_specs
 from ..weights.manifest import parse_manifest
 from ..weights.reader import resolve_shard_path
 from .weights import WeightInfo, summarize
@@ -93,14 +93,16 @@ def _signature(doc: dict[str, Any], folder: Path, kind: str) -> dict[str, list[d
             dtype = DType(info["dtype"]).short_name if info.get("dtype") else None
             outputs.append(_entry(name, dtype, _shape(info.get("tensorShape")), layouts.get(("outputs", name))))
     else:
-        config = doc["modelTopology"]["model_config"]
-        layers = config.get("config", {}).get("layers", [])
-        if config.get("class_name") == "Sequential":
-            names = [layers[-1]["config"].get("name")] if layers else []
-        else:
-            names = [entry[0] for entry in config.get("config", {}).get("output_layers", [])]
-        outputs = [_entry(name, None, None, None) for name in names]
+        outputs = [_entry(name, None, None, None) for name in layers_output_names(doc["modelTopology"]["model_config"])]
     return {"inputs": inputs, "outputs": outputs}
+
+
+def layers_output_names(config: dict[str, Any]) -> list[str]:
+    """Output layer names of a Keras-2 style topology: the last layer of a Sequential, else ``output_layers``."""
+    layers = config.get("config", {}).get("layers", [])
+    if config.get("class_name") == "Sequential":
+        return [layers[-1]["config"].get("name")] if layers else []
+    return [entry[0] for entry in config.get("config", {}).get("output_layers", [])]
 
 
 def _entry(name: str, dtype: str | None, shape: Any, layout: str | None) -> dict[str, Any]:
@@ -108,12 +110,6 @@ def _entry(name: str, dtype: str | None, shape: Any, layout: str | None) -> dict
     if layout:
         entry["layout"] = layout
     return entry
-
-
-def _shape(shape_json: dict[str, Any] | None) -> list[int | None] | None:
-    if shape_json is None or shape_json.get("unknownRank"):
-        return None
-    return [None if int(d.get("size", -1)) < 0 else int(d["size"]) for d in shape_json.get("dim", [])]
 
 
 def layouts_from_metadata(metadata: Any) -> dict[tuple[str, str], str]:

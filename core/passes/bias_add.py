@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
 from . import Pass
-from .graph_edit import Uses, attr_text, channel_vector, const_array, is_const, make_const, rewrite
+from .graph_edit import Uses, attr_text, channel_vector, const_array, float_dtype, is_const, make_const, rewrite
 
 #: Ops whose last output axis is the channel axis, with where to read the channel count.
 LINEAR_OPS = frozenset({"Conv2D", "DepthwiseConv2dNative", "MatMul"})
@@ -68,7 +68,7 @@ class AddToBiasAdd(Pass):
                 x, c = c, x
             constant = const_array(c)
             found = producer_channels(x)
-            if constant is None or found is None or x.dtype not in (None, DType.FLOAT32):
+            if constant is None or found is None or not float_dtype(x):
                 continue
             channels, rank = found
             vector = channel_vector(constant, channels, rank)

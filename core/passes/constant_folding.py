@@ -16,7 +16,7 @@ from ..dtypes import DType
 from ..interpreter import KERNELS, evaluate_node
 from ..ir import Graph, Node
 from . import Pass
-from .graph_edit import Uses, const_array, is_const
+from .graph_edit import Uses, become_const, const_array, is_const
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +107,11 @@ class FoldConstants(Pass):
         for value in node.inputs:
             uses.drop_reader(value, node)
         if len(results) == 1 and len(node.outputs) <= 1:
-            array = results[0]
-            node.op, node.inputs, node.control_inputs = "Const", [], []
-            dtype = DType.STRING if array.dtype == object else DType.from_any(array.dtype)
-            node.attrs = {"dtype": dtype, "value": array}
-            out = node.output(0)
-            out.dtype, out.shape = dtype, tuple(array.shape)
+            become_const(node, results[0], DType.from_any(results[0].dtype))
             return
         for index, array in enumerate(results):
             value = node.output(index)
             if uses.count(value) == 0:
                 continue
-            dtype = DType.STRING if array.dtype == object else DType.from_any(array.dtype)
-            const = graph.const(array, name=graph.unique_name(f"{node.name}/out{index}"), dtype=dtype)
+            const = graph.const(array, name=f"{node.name}/out{index}", dtype=DType.from_any(array.dtype))
             uses.replace(graph, value, const)

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..interpreter.registry import attr_strings
 from ..ir import Graph, Node
 from . import Pass
 from .backend_support import FUSED_OPS, can_fuse
-from .graph_edit import Uses, attr_text, channel_vector, const_array, make_const, rewrite
+from .graph_edit import Uses, attr_text, channel_vector, const_array, float_dtype, make_const, rewrite
 from .shapes import infer_shapes
 
 FUSED_TO_BASE = {support.graph_op: base for base, support in FUSED_OPS.items()}
-
-
-def _strings(node: Node, key: str) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in node.attrs.get(key, [])]
 
 
 class FuseOps(Pass):
@@ -58,7 +55,7 @@ class FuseOps(Pass):
             return 0
         if attr_text(node, "data_format", "NHWC") != "NHWC" or attr_text(base, "data_format", "NHWC") != "NHWC":
             return 0
-        if any(v.dtype not in (None,) and v.dtype.short_name != "float32" for v in base.inputs):
+        if not all(float_dtype(v) for v in base.inputs):
             return 0
         out_shape = shapes.get(x)
         if out_shape is None or not out_shape or out_shape[-1] != bias.shape[0]:
@@ -84,7 +81,7 @@ class FuseOps(Pass):
         fused_value = node.inputs[0]
         fused = fused_value.producer
         base_op = FUSED_TO_BASE[fused.op]
-        if (_strings(fused, "fused_ops") != ["BiasAdd"] or uses.only_reader(fused_value) is not node
+        if (attr_strings(fused, "fused_ops") != ["BiasAdd"] or uses.only_reader(fused_value) is not node
                 or fused in uses.control_anchors or fused.control_inputs):
             return 0
         if not can_fuse(base_op, node.op, 1):

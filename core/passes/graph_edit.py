@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import DType
+from ..interpreter.registry import attr_str
 from ..ir import Graph, Node, Value, materialize
 
 
@@ -75,7 +76,15 @@ def is_const(value: Value) -> bool:
 
 
 def make_const(graph: Graph, array: np.ndarray, name: str) -> Value:
-    return graph.const(np.ascontiguousarray(array), name=graph.unique_name(name))
+    return graph.const(np.ascontiguousarray(array), name=name)  # add_node makes the name unique
+
+
+def become_const(node: Node, array: np.ndarray, dtype: DType) -> None:
+    """Turn ``node`` into a Const holding ``array``, keeping its name and output Value."""
+    node.op, node.inputs, node.control_inputs = "Const", [], []
+    node.attrs = {"dtype": dtype, "value": array}
+    out = node.output(0)
+    out.dtype, out.shape = dtype, tuple(array.shape)
 
 
 def rewrite(node: Node, op: str, inputs: list[Value], attrs: dict[str, Any]) -> None:
@@ -102,6 +111,5 @@ def channel_vector(array: np.ndarray, channels: int, rank: int) -> np.ndarray | 
     return np.broadcast_to(array.reshape(-1), (channels,)).copy()
 
 
-def attr_text(node: Node, key: str, default: str = "") -> str:
-    value = node.attrs.get(key, default)
-    return value.decode() if isinstance(value, bytes) else str(value)
+#: A string attr as ``str`` (bytes decoded); the interpreter's helper under the passes' name.
+attr_text = attr_str

@@ -11,7 +11,7 @@ import numpy as np
 from ..dtypes import DType
 from ..ir import Graph
 from . import Pass
-from .graph_edit import Uses
+from .graph_edit import Uses, become_const
 from .shapes import infer_shapes, is_static
 
 SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank"})
@@ -49,13 +49,10 @@ class FoldShapes(Pass):
             for value in node.inputs:
                 uses.drop_reader(value, node)
             if len(arrays) == 1 and node.op != "ShapeN":
-                node.op, node.inputs = "Const", []
-                node.attrs = {"dtype": DType.INT32, "value": arrays[0]}
-                out = node.output(0)
-                out.dtype, out.shape = DType.INT32, arrays[0].shape
+                become_const(node, arrays[0], DType.INT32)
             else:
                 for index, array in enumerate(arrays):
-                    const = graph.const(array, name=graph.unique_name(f"{node.name}/out{index}"))
+                    const = graph.const(array, name=f"{node.name}/out{index}")
                     uses.replace(graph, node.output(index), const)
             folded += 1
         return folded

@@ -56,9 +56,9 @@ class ModelServer:
         #: When set, the page's "random" inputs are these (``bench --browser --inputs``).
         self.fixed_inputs = inputs
         self.files = {"model.json": self.model_dir / "model.json"}
-        for shard in self.inspection["shards"]:
-            from ..weights.reader import resolve_shard_path
+        from ..weights.reader import resolve_shard_path
 
+        for shard in self.inspection["shards"]:
             self.files[shard["path"]] = resolve_shard_path(self.model_dir, shard["path"])
         if runtime_dir is None:
             from ..verify.runtime import ensure_runtime

@@ -199,20 +199,6 @@ def _iter_string_chunks(array: np.ndarray, chunk_bytes: int, name: str) -> Itera
         yield memoryview(bytes(buffer))
 
 
-def string_byte_length(data: bytes | bytearray | memoryview, count: int, offset: int = 0) -> int:
-    """Bytes taken by ``count`` string elements starting at ``offset``: found only by walking the prefixes."""
-    view = memoryview(data).cast("B")
-    position = offset
-    for index in range(count):
-        if position + _PREFIX > len(view):
-            raise WeightsError(f"string data ends inside the length prefix of element {index} of {count}")
-        length = int.from_bytes(view[position:position + _PREFIX], "little")
-        position += _PREFIX + length
-        if position > len(view):
-            raise WeightsError(f"string element {index} of {count} claims {length} bytes, past the end of the data")
-    return position - offset
-
-
 def decode_string_element(data: bytes, strings: Literal["str", "bytes"] = "str") -> str | bytes:
     """One string element: ``str`` when it is UTF-8 (and ``strings="str"``), else the raw ``bytes``."""
     if strings == "bytes":

@@ -53,8 +53,7 @@ class FiniteWeight:
         self.dtype = np.dtype(source.dtype)
 
     def load(self) -> np.ndarray:
-        array = materialize(self.source) if not isinstance(self.source, np.ndarray) else self.source
-        array = np.asarray(array)
+        array = np.asarray(materialize(self.source))
         nan, inf = count_nonfinite(array)
         if nan or inf:
             raise InputError(
