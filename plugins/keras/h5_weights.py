@@ -18,6 +18,7 @@ from tfjsconv.errors import InputError
 
 from .configs import entry_name, leaf_layers, top_level_layers
 from .h5source import H5Array, H5Source, attr_list
+from .tfjs_layers import layer_weight_groups
 from .weight_names import innermost_class, keras3_basename, layer_weight_names
 
 WeightGroup = list[tuple[str, H5Array]]
@@ -47,20 +48,12 @@ def h5_weight_groups(h5: H5Source, model_config: dict[str, Any], *, keras3: bool
             tfjs_names = _keras3_names(h5, layer, layers.get(layer), names)
         else:
             tfjs_names = [_TF_SUFFIX.sub("", name) for name in names]
-        groups += _split_by_layer(list(zip(tfjs_names, arrays, strict=True)))
+        groups += layer_weight_groups(list(zip(tfjs_names, arrays, strict=True)))  # nested models: per inner layer
     extra = "top_level_model_weights"
     if extra in weights and attr_list(weights[extra], "weight_names"):
         raise InputError(f"{h5.display}: the model holds weights outside its layers ({extra}), "
                          "which TF.js layers models cannot represent")
     return groups
-
-
-def _split_by_layer(group: WeightGroup) -> list[WeightGroup]:
-    """A nested model's group split into one group per inner layer (by the name's layer prefix)."""
-    by_layer: dict[str, WeightGroup] = {}
-    for name, array in group:
-        by_layer.setdefault(name.split("/", 1)[0], []).append((name, array))
-    return list(by_layer.values())
 
 
 def _keras3_names(h5: H5Source, layer: str, entry: dict[str, Any] | None, names: list[str]) -> list[str]:

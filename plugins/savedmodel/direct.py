@@ -221,8 +221,8 @@ def freeze_from_files(path: Path, meta_graph: Any, signature: Any, *, control_fl
         raise NotDirect("--control_flow_v2 keeps functions, whose variable reads the direct path cannot bind")
     keys = variable_keys(meta_graph)
     graph_def = signature_graph_def(meta_graph, signature, keys)
-    values = checkpoint_values(path, {k: v for k, v in keys.items()
-                                      if any(n.name == k for n in graph_def.node)})
+    used = {n.name for n in graph_def.node}
+    values = checkpoint_values(path, {k: v for k, v in keys.items() if k in used})
     inputs = {key: signature.inputs[key].name for key in sorted(signature.inputs)}
     outputs = {key: signature.outputs[key].name for key in sorted(signature.outputs)}
     try:

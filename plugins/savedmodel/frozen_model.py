@@ -8,6 +8,7 @@ from tfjsconv.errors import InputError, UsageError
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
+from . import freeze
 from .rewrites import rewrite_for_tfjs
 from .tfimport import import_tf
 from .translate import graph_from_tf_graph
@@ -39,15 +40,12 @@ def tensor_name(name: str) -> str:
 
 
 def import_graph_def(graph_def: Any, path: Path) -> Any:
-    tf = import_tf()
-    tf_graph = tf.Graph()
+    import_tf()
     try:
-        with tf_graph.as_default():
-            tf.graph_util.import_graph_def(graph_def, name="")
+        return freeze.import_graph_def(graph_def)
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"TensorFlow cannot import the GraphDef in {path}: {first}") from None
-    return tf_graph
 
 
 def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
@@ -57,7 +55,7 @@ def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
         raise UsageError("--input_format=tf_frozen_model needs --output_node_names",
                          hint=f"nodes nothing consumes in {path.name}: --output_node_names={sinks}" if sinks
                          else "e.g. --output_node_names=logits,probabilities")
-    import_tf()
+    tf = import_tf()
     graph_def = read_graph_def(path)
     known = {n.name for n in graph_def.node}
     missing = [n for n in names if n.split(":")[0] not in known]
@@ -70,8 +68,6 @@ def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
     for node in graph.topological_order():
         if node.op == "Placeholder":
             graph.inputs[node.name] = node.output(0)
-    import tensorflow as tf
-
     graph.generated_by = tf.__version__
     graph.versions = {"producer": int(graph_def.versions.producer)} if graph_def.versions.producer else {}
     rewrite_for_tfjs(graph)

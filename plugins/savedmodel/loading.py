@@ -53,7 +53,14 @@ def resolve_signature(path: Path, options: ConvertOptions, *, hub: bool = False)
 @contextlib.contextmanager
 def load_signature(path: Path, options: ConvertOptions, *, hub: bool = False) -> Iterator[Any]:
     """Yield the signature's ConcreteFunction; the loaded object lives until the block ends."""
-    info, tags, name = resolve_signature(path, options, hub=hub)
+    _, tags, name = resolve_signature(path, options, hub=hub)
+    with load_resolved_signature(path, tags, name) as fn:
+        yield fn
+
+
+@contextlib.contextmanager
+def load_resolved_signature(path: Path, tags: list[str], name: str) -> Iterator[Any]:
+    """:func:`load_signature` for a tag-set and signature :func:`resolve_signature` already checked."""
     tf = import_tf()
     try:
         loaded = tf.saved_model.load(str(path), tags=tags)

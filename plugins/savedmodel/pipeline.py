@@ -52,7 +52,7 @@ def graph_from_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool
                                direct: bool = True) -> Graph:
     """The IR of a SavedModel signature: read straight from the files when possible (:mod:`.direct`),
     else loaded and frozen by TensorFlow. ``model.json`` records the tags and signature used."""
-    from .loading import load_signature, resolve_signature
+    from .loading import load_resolved_signature, resolve_signature
 
     info, tags, signature_name = resolve_signature(path, options, hub=hub)
     name = path.name or "saved_model"
@@ -69,7 +69,7 @@ def graph_from_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool
         except NotDirect as why:
             log.info("loading %s with TensorFlow: %s", path, why)
     if graph is None:
-        with load_signature(path, options, hub=hub) as fn:
+        with load_resolved_signature(path, tags, signature_name) as fn:
             graph = graph_from_function(fn, options, name=name)
     graph.metadata["savedModelTags"] = list(tags)
     graph.metadata["signatureName"] = signature_name

@@ -98,8 +98,9 @@ def read_saved_model(path: Path) -> SavedModelInfo:
 
 def check_loadable(info: SavedModelInfo, tags: list[str], signature_name: str | None) -> None:
     """Refuse what TF would fail on later with a long traceback: bad tags/signature, missing variables."""
-    check_graph_values(info.path, info.meta_graph(tags))
-    check_node_attrs(info.path, info.meta_graph(tags))
+    meta_graph = info.meta_graph(tags)
+    check_graph_values(info.path, meta_graph)
+    check_node_attrs(info.path, meta_graph)
     if signature_name is not None:
         info.signature(tags, signature_name)
     if info.needs_variables(tags):
@@ -219,15 +220,12 @@ def _check_shape(path: Path, owner: str, dims: list[int]) -> int:
 
 def describe_tensor_info(info: Any) -> dict[str, Any]:
     """A TensorInfo as JSON: tensor name, dtype, shape (None for unknown dims)."""
-    from tfjsconv.dtypes import DType
+    from .translate import dtype_from_enum, shape_from_proto
 
-    try:
-        dtype = DType(_DT_NAMES.get(info.dtype, "")).short_name
-    except ValueError:
-        dtype = str(info.dtype)
-    shape = None if info.tensor_shape.unknown_rank else [
-        None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim]
-    return {"name": info.name, "dtype": dtype, "shape": shape}
+    dtype = dtype_from_enum(info.dtype)
+    shape = shape_from_proto(info.tensor_shape)
+    return {"name": info.name, "dtype": dtype.short_name if dtype is not None else str(info.dtype),
+            "shape": None if shape is None else list(shape)}
 
 
 def describe(info: SavedModelInfo) -> dict[str, Any]:
@@ -248,9 +246,3 @@ def describe(info: SavedModelInfo) -> dict[str, Any]:
                             "tensorflow_version": mg.meta_info_def.tensorflow_version or None,
                             "signatures": signatures})
     return {"format": "SavedModel", "meta_graphs": meta_graphs}
-
-
-_DT_NAMES = {1: "DT_FLOAT", 2: "DT_DOUBLE", 3: "DT_INT32", 4: "DT_UINT8", 5: "DT_INT16", 6: "DT_INT8",
-             7: "DT_STRING", 9: "DT_INT64", 10: "DT_BOOL", 14: "DT_BFLOAT16", 17: "DT_UINT16",
-             19: "DT_HALF", 20: "DT_RESOURCE", 21: "DT_VARIANT", 22: "DT_UINT32", 23: "DT_UINT64",
-             8: "DT_COMPLEX64", 18: "DT_COMPLEX128"}
