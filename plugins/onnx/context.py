@@ -16,7 +16,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.errors import InputError
-from tfjsconv.ir import Graph, Shape, Value
+from tfjsconv.ir import Graph, LazyArray, Shape, Value
 
 from . import layout
 from .dtypes import ir_dtype
@@ -201,7 +201,7 @@ class NodeContext:
         """An IR Const (int64 narrowed to int32 with a range check, float64 to float32)."""
         from .dtypes import narrow
 
-        lazy = dtype is None and not isinstance(value, np.ndarray) and hasattr(value, "load")
+        lazy = dtype is None and isinstance(value, LazyArray)
         array = value if lazy else np.asarray(value, dtype=dtype)  # an ExternalArray stays unread
         array = narrow(array, f"constant {label!r} of ONNX node {self.name!r}", self._tr.notes)
         return self.graph.const(array, name=self._tr.node_name(f"{self.name}/{label}"))

@@ -10,6 +10,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.errors import InputError
+from tfjsconv.ir import LazyArray
 
 _INT32 = np.iinfo(np.int32)
 
@@ -46,7 +47,7 @@ def onnx_elem_to_numpy(elem_type: int) -> np.dtype | None:
 
 def narrow(array: np.ndarray, what: str, notes: set[str] | None = None) -> np.ndarray:
     """``array`` in a dtype TF.js stores; integers are range-checked, float64/float16 recorded in ``notes``."""
-    if not isinstance(array, np.ndarray) and hasattr(array, "load"):  # an ExternalArray: stay lazy
+    if isinstance(array, LazyArray):  # an ExternalArray: stay lazy
         if array.dtype.kind == "f" and array.dtype != np.float32:
             if notes is not None:
                 notes.add(f"{array.dtype} weights stored as float32")

@@ -13,12 +13,13 @@ import numpy as np
 
 from tfjsconv.errors import InputError
 
+from .mapping import DEFAULT_DOMAINS
+
 log = logging.getLogger(__name__)
 
 #: The ai.onnx opsets this frontend's mappings were written against (both ends included).
 MIN_OPSET = 7
 MAX_OPSET = 25
-DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
 def read_model(path: Path) -> Any:

@@ -5,10 +5,9 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 
-from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
-from .common import binary, norm_axis, reshape_to, unary
+from .common import axis_last, binary, norm_axis, reshape_to, unary
 
 _SIMPLE = {"Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Softplus": "Softplus"}
 
@@ -95,14 +94,7 @@ def hard_swish(ctx: NodeContext) -> Laid:
 
 def _softmax_last(ctx: NodeContext, tf_op: str, axis: int) -> Laid:
     """Softmax over one ONNX axis: TF.js reduces the last IR axis, so lay the tensor out with ``axis`` last."""
-    rank = ctx.rank(0)
-    t = ctx.tensor(0)
-    current = layout.full(t.perm, rank) if t.value is not None else tuple(range(rank))
-    if current[-1] == axis:
-        x, perm = ctx.input_laid(0)
-    else:
-        perm = layout.normalize([a for a in current if a != axis] + [axis])
-        x = ctx.input_as(0, perm)
+    x, perm = axis_last(ctx, axis)
     return ctx.laid(ctx.op(tf_op, [x]), perm)
 
 

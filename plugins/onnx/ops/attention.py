@@ -17,6 +17,7 @@ from tfjsconv.ir import Value
 
 from ..context import NodeContext
 from ..mapping import onnx_op
+from .common import SLICE_ATTRS
 
 _LOWEST = float(np.finfo(np.float32).min)
 
@@ -52,8 +53,7 @@ def _repeat_heads(ctx: NodeContext, x: Value, reps: int, name: str) -> Value:
                                            label=f"{name}_shape"),
                                     ctx.ints([0], label=f"{name}_b0"), ctx.ints([1], label=f"{name}_b1"),
                                     ctx.ints([1], label=f"{name}_b2")],
-                   {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
-                    "shrink_axis_mask": 0}, dtype=DType.INT32, label=f"{name}_batch")
+                   SLICE_ATTRS, dtype=DType.INT32, label=f"{name}_batch")
     target = ctx.op("ConcatV2", [batch, ctx.ints([h, reps, s, d], label=f"{name}_rest"),
                                  ctx.make_const(np.int32(0), label=f"{name}_cat_axis")],
                     {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{name}_target")

@@ -13,10 +13,37 @@ from ..context import Laid, NodeContext
 from ..layout import Perm
 
 
+#: StridedSlice's attrs with every mask off (override the masks a slice needs).
+SLICE_ATTRS = {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+               "shrink_axis_mask": 0}
+
+
 def norm_axis(ctx: NodeContext, axis: int, rank: int) -> int:
     if not -rank <= axis < rank:
         raise ctx.error(f"axis {axis} is out of range for rank {rank}")
     return axis % rank
+
+
+def laid_const(array: np.ndarray, rank: int, perm: Perm) -> np.ndarray:
+    """A constant that broadcasts against an ONNX rank-``rank`` tensor, laid out like a tensor of ``perm``."""
+    array = np.asarray(array)
+    array = array.reshape((1,) * (rank - array.ndim) + array.shape)
+    if perm is not None:
+        array = array.transpose(perm)
+    while array.ndim and array.shape[0] == 1:
+        array = array[0]
+    return array
+
+
+def axis_last(ctx: NodeContext, axis: int) -> tuple[Value, Perm]:
+    """Input 0 laid out with ONNX ``axis`` last, reusing its current layout when it already is."""
+    rank = ctx.rank(0)
+    t = ctx.tensor(0)
+    current = layout.full(t.perm, rank) if t.value is not None else tuple(range(rank))
+    if current[-1] == axis:
+        return ctx.input_laid(0)
+    perm = layout.normalize([a for a in current if a != axis] + [axis])
+    return ctx.input_as(0, perm), perm
 
 
 def unary(ctx: NodeContext, tf_op: str, attrs: dict | None = None) -> Laid:
@@ -42,11 +69,7 @@ def common_layout(ctx: NodeContext, indices: Sequence[int]) -> tuple[list[Value]
     values = []
     for i, t in zip(indices, tensors):
         if target is not None and t.const is not None and t.rank != len(target):
-            array = np.asarray(t.const)
-            array = array.reshape((1,) * (len(target) - array.ndim) + array.shape).transpose(target)
-            while array.ndim and array.shape[0] == 1:
-                array = array[0]
-            values.append(ctx.make_const(array, label=f"input{i}"))
+            values.append(ctx.make_const(laid_const(t.const, len(target), target), label=f"input{i}"))
         else:
             values.append(ctx.input_as(i, target))
     return values, target
@@ -123,8 +146,7 @@ def _carried_shape(ctx: NodeContext, x: Value, perm: Perm, src: Sequence[int | N
         pieces.append(ctx.op("StridedSlice", [shape, ctx.ints([a], label=f"dim{k}_begin"),
                                               ctx.ints([a + 1], label=f"dim{k}_end"),
                                               ctx.ints([1], label=f"dim{k}_stride")],
-                             {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0,
-                              "new_axis_mask": 0, "shrink_axis_mask": 0}, dtype=DType.INT32, label=f"dim{k}"))
+                             SLICE_ATTRS, dtype=DType.INT32, label=f"dim{k}"))
     return ctx.op("ConcatV2", [*pieces, ctx.make_const(np.int32(0), label="shape_axis")],
                   {"N": len(pieces), "Tidx": DType.INT32}, dtype=DType.INT32, label="target_shape")
 

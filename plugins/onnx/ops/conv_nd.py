@@ -11,6 +11,7 @@ from tfjsconv.ir import Value
 from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
+from .common import SLICE_ATTRS
 from .nn import NHWC, NWC, onnx_pads, tf_padding
 
 NDHWC = layout.channels_last(5)
@@ -150,8 +151,7 @@ def _output_shape(ctx: NodeContext, x: Value, batch: int | None, outs: Sequence[
     shape = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"in_shape{g}")
     n = ctx.op("StridedSlice", [shape, ctx.ints([0], label=f"b0_{g}"), ctx.ints([1], label=f"b1_{g}"),
                                 ctx.ints([1], label=f"b2_{g}")],
-               {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
-                "shrink_axis_mask": 0}, dtype=DType.INT32, label=f"batch{g}")
+               SLICE_ATTRS, dtype=DType.INT32, label=f"batch{g}")
     return ctx.op("ConcatV2", [n, ctx.ints([*outs, channels], label=f"rest{g}"),
                                ctx.make_const(np.int32(0), label=f"cat_axis{g}")],
                   {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"output_shape{g}")
@@ -197,8 +197,7 @@ def conv_transpose_3d(ctx: NodeContext) -> Laid:
             stops = [0, *[n + max(a, 0) + b for n, a, b in zip(grown, lo, hi)], 0]
             x = ctx.op("StridedSlice", [x, ctx.ints(starts, label="crop_begin"), ctx.ints(stops, label="crop_end"),
                                         ctx.ints([1] * 5, label="crop_strides")],
-                       {"Index": DType.INT32, "begin_mask": 0b10001, "end_mask": 0b10001, "ellipsis_mask": 0,
-                        "new_axis_mask": 0, "shrink_axis_mask": 0}, label="crop")
+                       {**SLICE_ATTRS, "begin_mask": 0b10001, "end_mask": 0b10001}, label="crop")
     # ONNX [C_in, C_out, kd, kh, kw] -> Conv3D [kd, kh, kw, C_in, C_out], flipped in space
     filt = np.ascontiguousarray(weight[:, :, ::-1, ::-1, ::-1].transpose(2, 3, 4, 0, 1))
     y = ctx.op("Conv3D", [x, ctx.make_const(filt, label="filter")],

@@ -9,7 +9,7 @@ from tfjsconv.ir import Value
 from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
-from .common import norm_axis
+from .common import axis_last, norm_axis
 
 _GATHER_ATTRS = {"Tindices": DType.INT32}
 
@@ -108,24 +108,13 @@ def scatter_nd(ctx: NodeContext) -> Value:
     return ctx.op("SelectV2", [mask, scattered, data], {"T": data.dtype}, dtype=data.dtype)
 
 
-def _axis_last(ctx: NodeContext, axis: int) -> tuple[Value, layout.Perm]:
-    """Input 0 laid out with ONNX ``axis`` last, reusing its current layout when it already is."""
-    rank = ctx.rank(0)
-    t = ctx.tensor(0)
-    current = layout.full(t.perm, rank) if t.value is not None else tuple(range(rank))
-    if current[-1] == axis:
-        return ctx.input_laid(0)
-    perm = layout.normalize([a for a in current if a != axis] + [axis])
-    return ctx.input_as(0, perm), perm
-
-
 @onnx_op("TopK", since=1)
 def top_k(ctx: NodeContext) -> list[Laid]:
     rank = ctx.rank(0)
     axis = norm_axis(ctx, int(ctx.attr("axis", -1)), rank)
     k = int(ctx.attr("k")) if ctx.opset < 10 else int(ctx.require_const(1, "K").reshape(-1)[0])
     largest = bool(ctx.attr("largest", 1))
-    x, perm = _axis_last(ctx, axis)
+    x, perm = axis_last(ctx, axis)
     if not largest:
         x = ctx.op("Neg", [x], label="negate")
     values, indices = ctx.multi_op("TopKV2", [x, ctx.make_const(np.int32(k), label="k")], {"sorted": True}, 2,

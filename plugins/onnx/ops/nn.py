@@ -97,7 +97,7 @@ def conv(ctx: NodeContext) -> Laid:
     sizes = _spatial(ctx)
     begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
     if one_d:  # [N, C, W] as [N, 1, W, C]: a 2-D convolution over a height of 1
-        weight = weight[:, :, None, :]
+        weight = weight.reshape(*weight.shape[:2], 1, weight.shape[2])  # a reshape keeps external weights unread
         kernel, strides, dilations, sizes = [1, *kernel], [1, *strides], [1, *dilations], [1, *sizes]
         begin, end = [0 if begin[0] != -1 else -1, *begin], [0 if end[0] != -1 else -1, *end]
         x = ctx.op("ExpandDims", [ctx.input_as(0, NWC), ctx.make_const(np.int32(1), label="height_axis")],
@@ -137,6 +137,7 @@ def conv2d_nhwc(ctx: NodeContext, x: Value, weight: np.ndarray, group: int, stri
 def _grouped_conv(ctx: NodeContext, x: Value, weight: np.ndarray, group: int, channels: int,
                   attrs: dict, label: str | None) -> Value:
     """Split the channels into ``group`` parts, convolve each, concatenate."""
+    weight = materialize(weight)  # read external weights once, not once per group's slice
     out_ch = weight.shape[0]
     if channels % group or out_ch % group:
         raise ctx.error(f"group={group} does not divide {channels} input / {out_ch} output channels")

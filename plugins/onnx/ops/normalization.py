@@ -11,18 +11,7 @@ from tfjsconv.ir import Value
 from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
-from .common import norm_axis
-
-
-def laid_const(array: np.ndarray, rank: int, perm: layout.Perm) -> np.ndarray:
-    """A constant that broadcasts against an ONNX rank-``rank`` tensor, laid out like a tensor of ``perm``."""
-    array = np.asarray(array)
-    array = array.reshape((1,) * (rank - array.ndim) + array.shape)
-    if perm is not None:
-        array = array.transpose(perm)
-    while array.ndim and array.shape[0] == 1:
-        array = array[0]
-    return array
+from .common import laid_const, norm_axis
 
 
 def normalize(ctx: NodeContext, x: Value, ir_axes: Sequence[int], eps: float) -> Value:

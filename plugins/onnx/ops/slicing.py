@@ -10,11 +10,9 @@ from .. import layout
 from ..context import Laid, NodeContext
 from ..dtypes import ir_dtype
 from ..mapping import onnx_op
-from .common import norm_axis
+from .common import SLICE_ATTRS, norm_axis
 
 _INT32 = np.iinfo(np.int32)
-_SLICE_ATTRS = {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
-                "shrink_axis_mask": 0}
 
 
 def _clamp32(values: list[int]) -> list[int]:
@@ -56,7 +54,7 @@ def slice_(ctx: NodeContext) -> Laid:
             mask |= 1 << k  # whole axis
     out = ctx.op("StridedSlice", [x, ctx.ints(_clamp32(begin), label="begin"), ctx.ints(_clamp32(end), label="end"),
                                   ctx.ints(stride, label="strides")],
-                 {**_SLICE_ATTRS, "begin_mask": mask, "end_mask": mask})
+                 {**SLICE_ATTRS, "begin_mask": mask, "end_mask": mask})
     return ctx.laid(out, perm)
 
 

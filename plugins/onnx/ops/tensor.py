@@ -9,7 +9,7 @@ from tfjsconv.ir import Value
 from .. import layout
 from ..context import Laid, NodeContext, Tensor
 from ..mapping import onnx_op
-from .common import choose_layout, norm_axis, reshape_laid, static_target
+from .common import SLICE_ATTRS, choose_layout, norm_axis, reshape_laid, static_target
 
 
 @onnx_op("Identity")
@@ -171,9 +171,8 @@ def shape(ctx: NodeContext) -> np.ndarray | Value:
     begin, stop = range(rank)[sl].start, range(rank)[sl].stop
     if (begin, stop) == (0, rank):
         return out
-    return ctx.op("StridedSlice", [out, ctx.ints([begin]), ctx.ints([stop]), ctx.ints([1])],
-                  {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0,
-                   "new_axis_mask": 0, "shrink_axis_mask": 0}, dtype=DType.INT32)
+    return ctx.op("StridedSlice", [out, ctx.ints([begin]), ctx.ints([stop]), ctx.ints([1])], SLICE_ATTRS,
+                  dtype=DType.INT32)
 
 
 @onnx_op("Gather")
@@ -216,8 +215,7 @@ def _wrap_at_run_time(ctx: NodeContext, x: Value, axis: int, idx: np.ndarray) ->
     shape = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="data_shape")
     size = ctx.op("StridedSlice", [shape, ctx.ints([axis], label="size_begin"), ctx.ints([axis + 1], label="size_end"),
                                    ctx.ints([1], label="size_stride")],
-                  {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
-                   "shrink_axis_mask": 1}, dtype=DType.INT32, label="axis_size")
+                  {**SLICE_ATTRS, "shrink_axis_mask": 1}, dtype=DType.INT32, label="axis_size")
     negative = (idx < 0).astype(np.int32)
     offset = size if negative.all() else ctx.op("Mul", [size, ctx.make_const(negative, label="negative")],
                                                  label="offsets")
