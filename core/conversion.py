@@ -66,6 +66,12 @@ def select_writer(frontend: Frontend, output_format: str | None, registry: Regis
         raise UsageError(f"no writer for --output_format={output_format} is installed") from None
 
 
+def input_paths(source: Any) -> list[Path]:
+    """The files or folders a conversion of ``source`` reads (the output may not overlap them)."""
+    path = as_path(source)
+    return [path] if path is not None and (path.exists() or path.is_symlink()) else []
+
+
 def run_passes(graph: Graph, options: ConvertOptions, registry: Registry) -> Any:
     """Run the passes ``options`` select (level, ``--skip_passes``) to a fixed point; return their report."""
     from .passes import PassManager, select_passes
@@ -81,7 +87,15 @@ def optimize_and_check(graph: Graph, options: ConvertOptions, registry: Registry
     report = run_passes(graph, options, registry)
     ops = OpRegistry.builtin().with_custom(registry.ops)
     ops.check(graph, strip_debug_ops=options.strip_debug_ops, skip_op_check=options.skip_op_check)
+    check_backends(graph, options)
     return report
+
+
+def check_backends(graph: Graph, options: ConvertOptions) -> Any:
+    """Refuse nodes a ``--target_backends`` backend cannot run (missing kernel, dtype, attr), naming all."""
+    from .ops.backends import BackendContract
+
+    return BackendContract.load().check(graph, options.target_backends, skip_op_check=options.skip_op_check)
 
 
 def convert(
@@ -109,7 +123,7 @@ def convert(
     opts.input_format, opts.output_format = frontend.name, writer.name
     opts.registry = registry
     opts.check()
-    check_output_dir(output_dir, overwrite=opts.overwrite)
+    check_output_dir(output_dir, overwrite=opts.overwrite, inputs=input_paths(source))
     from .progress import Progress, using
 
     progress = progress or Progress(enabled=False)
@@ -134,6 +148,11 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
 
     pass_report = None
     if isinstance(model, Graph):
+        from .limits import check_limit
+
+        # The frontends refuse oversized inputs before building anything; this is the net for the rest.
+        check_limit("max_nodes", len(model) + sum(len(f) for f in getattr(model, "functions", {}).values()),
+                    opts.limits, f"the graph of {as_path(source) or type(source).__name__} has too many nodes")
         start = time.perf_counter()
         with progress.stage("optimize"):
             pass_report = optimize_and_check(model, opts, registry)
@@ -141,7 +160,7 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
 
     start = time.perf_counter()
     with progress.stage("write", total=weight_bytes(model)), \
-            atomic_output_dir(output_dir, overwrite=opts.overwrite) as staging:
+            atomic_output_dir(output_dir, overwrite=opts.overwrite, inputs=input_paths(source)) as staging:
         facts = writer.write(model, staging, opts)
     seconds["write"] = time.perf_counter() - start
     return ConversionResult(

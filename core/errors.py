@@ -73,3 +73,34 @@ class VerificationError(TfjsconvError):
     """
 
     exit_code = 3
+
+
+class BackendUnsupportedError(TfjsconvError):
+    """TF.js knows every op, but some nodes cannot run on a target backend (missing kernel, dtype, attr).
+
+    ``problems`` is a list of :class:`tfjsconv.ops.backends.Problem` (op, node, backend, reason).
+    """
+
+    def __init__(self, problems: list, *, backends: tuple[str, ...] = ()) -> None:
+        self.problems = sorted(problems)
+        self.backends = tuple(backends)
+        failing = sorted({p.backend for p in self.problems})
+        backends_of: dict[tuple[str, str, str], list[str]] = {}
+        for p in self.problems:
+            backends_of.setdefault((p.op, p.node, p.reason), []).append(p.backend)
+        nodes_of: dict[tuple[str, str, str], list[str]] = {}
+        for (op, node, reason), bs in backends_of.items():
+            nodes_of.setdefault((op, "/".join(sorted(bs)), reason), []).append(node)
+        parts = []
+        for (op, backends_text, reason), nodes in sorted(nodes_of.items()):
+            more = f", ... ({len(nodes) - 5} more)" if len(nodes) > 5 else ""
+            parts.append(f"{op} on {backends_text} ({reason}): {', '.join(sorted(nodes)[:5])}{more}")
+        shown = "; ".join(parts)
+        message = (f"{len({p.node for p in self.problems})} node(s) cannot run on target backend(s) "
+                   f"{', '.join(failing)} of TensorFlow.js 4.22: {shown}")
+        runnable = [b for b in self.backends if b not in failing] or (["cpu"] if "cpu" not in failing else [])
+        narrow = (f"convert for the backends that run it (--target_backends={','.join(runnable)}), "
+                  if runnable else "")
+        hint = (f"{narrow}change the model, or pass --skip_op_check to write it anyway (it then fails on "
+                "those backends at run time); see docs/backends.md")
+        super().__init__(message, hint=hint)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -145,6 +145,9 @@ class Graph:
         #: Weights of the Consts inside ``library`` functions (stripped from the FunctionDefs), keyed
         #: ``<function>/<node>`` as TF.js looks them up; written after the graph's own weights.
         self.library_weights: dict[str, np.ndarray | LazyArray] = {}
+        #: IR bodies of the functions that call nodes (``PartitionedCall`` …) still reference, by name;
+        #: inputs/outputs in argument order. The ``inline_functions`` pass expands the calls.
+        self.functions: dict[str, Graph] = {}
         #: A graph TF.js runs once at load time to create resources (hash tables): ``modelInitializer``.
         #: Its outputs are the resource handles; each is matched to a main-graph input by resource id.
         self.initializer: Graph | None = None
@@ -288,6 +291,26 @@ class Graph:
         for key in [k for k, v in self.inputs.items() if v.producer is node]:
             del self.inputs[key]
 
+    def remove_nodes(self, nodes: Iterable[Node]) -> None:
+        """Remove several nodes in one pass over the graph (linear, where a loop of
+        :meth:`remove_node` is quadratic); it is an error if a node that stays still uses one."""
+        doomed = {node for node in nodes if self._nodes.get(node.name) is node}
+        if not doomed:
+            return
+        for other in self._nodes.values():
+            if other in doomed:
+                continue
+            for used in [v.producer for v in other.inputs] + list(other.control_inputs):
+                if used in doomed:
+                    raise GraphError(f"cannot remove {used.name}: {other.name} still uses it")
+        for value in self.outputs.values():
+            if value.producer in doomed:
+                raise GraphError(f"cannot remove {value.producer.name}: it is a graph output")
+        for node in doomed:
+            del self._nodes[node.name]
+        for key in [k for k, v in self.inputs.items() if v.producer in doomed]:
+            del self.inputs[key]
+
     def rename_node(self, node: Node, new_name: str) -> None:
         if new_name in self._nodes and self._nodes[new_name] is not node:
             raise GraphError(f"cannot rename {node.name} to {new_name!r}: name taken")
@@ -366,6 +389,7 @@ class Graph:
         clone.metadata = dict(self.metadata)
         clone.library = list(self.library)
         clone.library_weights = dict(self.library_weights)
+        clone.functions = dict(self.functions)
         clone.initializer = self.initializer.copy() if self.initializer is not None else None
         clone.resource_ids = dict(self.resource_ids)
         clone.generated_by = self.generated_by

@@ -5,6 +5,7 @@ import dataclasses
 from typing import Any
 
 from .errors import UsageError
+from .limits import Limits
 
 DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
 #: Highest --optimization_level; the default runs every pass that is safe.
@@ -26,6 +27,8 @@ class ConvertOptions:
     weight_shard_size_bytes: int = DEFAULT_SHARD_SIZE
     split_weights_by_layer: bool = False
     skip_op_check: bool = False
+    #: TF.js backends the model must run on; every node is checked against each (docs/backends.md).
+    target_backends: list[str] = dataclasses.field(default_factory=lambda: ["cpu", "wasm", "webgl"])
     strip_debug_ops: bool = True
     control_flow_v2: bool = False
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -35,6 +38,8 @@ class ConvertOptions:
     skip_passes: list[str] = dataclasses.field(default_factory=list)
     overwrite: bool = False
     allow_unsafe_deserialization: bool = False
+    #: Bounds on the work an input may ask for (``max_nodes=…`` etc. as keyword arguments; see limits.py).
+    limits: Limits = dataclasses.field(default_factory=Limits)
     #: Options only some plugin understands, keyed by the plugin's own names.
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: The plugin registry of this conversion (set by ``convert``), so frontends look up op
@@ -45,6 +50,9 @@ class ConvertOptions:
     def from_kwargs(cls, **kwargs: Any) -> "ConvertOptions":
         """Build from keyword arguments; unknown names go to ``extra`` (plugins read them there)."""
         fields = {f.name for f in dataclasses.fields(cls)}
+        bounds = {k: kwargs.pop(k) for k in Limits.names() if k in kwargs}
+        if bounds:
+            kwargs["limits"] = Limits(**bounds)
         known = {k: v for k, v in kwargs.items() if k in fields}
         extra = {k: v for k, v in kwargs.items() if k not in fields}
         options = cls(**known)
@@ -63,6 +71,7 @@ class ConvertOptions:
         problems = []
         if not isinstance(self.weight_shard_size_bytes, int) or self.weight_shard_size_bytes <= 0:
             problems.append(f"--weight_shard_size_bytes must be a positive integer, got {self.weight_shard_size_bytes!r}")
+        problems += self.limits.problems()
         catch_all = [dtype for dtype, spec in self.quantization.items() if spec is True]
         if len(catch_all) > 1:
             problems.append("only one of --quantize_float16/--quantize_uint8/--quantize_uint16 may be given "
@@ -81,6 +90,12 @@ class ConvertOptions:
             problems.append("--control_flow_v2 applies to graph models only, not --output_format=tfjs_layers_model")
         if self.output_format == "tfjs_graph_model" and self.split_weights_by_layer:
             problems.append("--split_weights_by_layer applies to layers models only, not --output_format=tfjs_graph_model")
+        if isinstance(self.target_backends, str):
+            self.target_backends = [b.strip() for b in self.target_backends.split(",") if b.strip()]
+        unknown_backends = [b for b in self.target_backends if b not in ("cpu", "wasm", "webgl")]
+        if unknown_backends or not self.target_backends:
+            problems.append(f"--target_backends takes a comma-separated subset of cpu, wasm, webgl, got "
+                            f"{','.join(self.target_backends) or 'nothing'}")
         if self.output_node_names and self.input_format not in (None, "tf_frozen_model"):
             problems.append("--output_node_names applies to --input_format=tf_frozen_model only")
         if problems:

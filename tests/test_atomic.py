@@ -7,6 +7,7 @@ the shard writer or from model.json, simulated in-process), and SIGINT/SIGTERM d
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -135,15 +136,20 @@ def test_full_disk_via_the_cli_exits_2(tmp_path, monkeypatch, capsys):
     del onnx
 
 
+def _model_files(folder: Path, shard: str) -> None:
+    (folder / shard).write_bytes(b"\0" * 8)
+    (folder / "model.json").write_text(json.dumps({"weightsManifest": [{"paths": [shard], "weights": []}]}))
+
+
 def test_atomic_output_dir_replaces_in_one_step(tmp_path):
     target = tmp_path / "model"
     with atomic_output_dir(target) as staging:
-        (staging / "a.txt").write_text("one")
+        _model_files(staging, "one.bin")
     with atomic_output_dir(target, overwrite=True) as staging:
-        assert not (staging / "a.txt").exists()  # a fresh, empty folder; the old output is still in place
-        assert (target / "a.txt").read_text() == "one"
-        (staging / "b.txt").write_text("two")
-    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+        assert not (staging / "one.bin").exists()  # a fresh, empty folder; the old output is still in place
+        assert (target / "one.bin").exists()
+        _model_files(staging, "two.bin")
+    assert sorted(p.name for p in target.iterdir()) == ["model.json", "two.bin"]
     assert oct(target.stat().st_mode & 0o777) == "0o755"
     assert leftovers(tmp_path) == []
 
@@ -246,3 +252,50 @@ def test_signal_mid_write_keeps_the_previous_output(previous, tmp_path, sig, cod
     assert "interrupted; nothing was written" in err and "Traceback" not in err, err
     assert snapshot(out) == before
     assert leftovers(out.parent) == []
+
+
+# -- the output never touches the input or files tfjsconv did not write (issue 21) -------------------
+def test_overwrite_through_a_symlink_replaces_a_previous_output_only(previous, tmp_path):
+    out, _ = previous
+    link = tmp_path / "link"
+    os.symlink(out, link)
+    tfjsconv.convert(dense_relu(seed=3), link, overwrite=True)
+    assert link.is_symlink() and (out / "model.json").is_file() and leftovers(tmp_path) == []
+    (out / "notes.txt").write_text("mine")  # now the folder holds a file tfjsconv did not write
+    before = snapshot(out)
+    with pytest.raises(OutputError, match="not part of the model: notes.txt"):
+        tfjsconv.convert(dense_relu(seed=4), link, overwrite=True)
+    assert snapshot(out) == before
+
+
+def test_overwrite_refuses_a_model_json_listing_paths_outside(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.json").write_text(json.dumps({"weightsManifest": [{"paths": ["../secret.bin"], "weights": []}]}))
+    with pytest.raises(OutputError, match="outside the folder"):
+        tfjsconv.convert(dense_relu(seed=1), out, overwrite=True)
+
+
+def test_dangling_symlink_output_is_refused(tmp_path):
+    os.symlink(tmp_path / "nowhere" / "model", tmp_path / "out")
+    with pytest.raises(OutputError, match="does not exist"):
+        tfjsconv.convert(dense_relu(seed=1), tmp_path / "out")
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("layout", ["same", "output_holds_input", "output_inside_input", "symlink_to_input"])
+def test_output_overlapping_the_input_is_refused_before_loading(tmp_path, layout):
+    onnx = pytest.importorskip("onnx")
+    from fuzz import seeds
+
+    folder = tmp_path / "models"
+    model = seeds.save_onnx(seeds.onnx_mlp(), (folder.mkdir() or folder) / "mlp.onnx")
+    out = {"same": model, "output_holds_input": folder, "output_inside_input": model / "web",
+           "symlink_to_input": tmp_path / "link"}[layout]
+    if layout == "symlink_to_input":
+        os.symlink(folder, out)
+    before = snapshot(tmp_path)
+    with pytest.raises(OutputError, match="input"):
+        tfjsconv.convert(model, out, overwrite=True)
+    assert snapshot(tmp_path) == before and model.is_file()
+    del onnx

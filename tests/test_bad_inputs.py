@@ -2,8 +2,10 @@
 
 Every row builds its bad input in ``tmp_path`` from a small valid model (built here, random
 weights), runs ``tfjsconv.cli.main`` and checks the contract: exit code 2, one ``error:`` block
-that contains the expected phrase, no traceback, no output folder, and - for inputs that carry
-code (Keras Lambda bytecode, pickles) - a canary file proving nothing from the file ran.
+that contains the expected phrase, no traceback, no output folder, no file under ``tmp_path``
+changed or deleted (hashed before and after: inputs stay intact even when the output path points
+at them), and - for inputs that carry code (Keras Lambda bytecode, pickles) - a canary file
+proving nothing from the file ran.
 TF.js model folders are inputs of ``tfjsconv verify``, which checks them before Node reads a byte.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 
 from canary import Canary
 from fuzz import seeds
+from hostile_models import tree_digest
 
 h5py = pytest.importorskip("h5py")
 onnx = pytest.importorskip("onnx")
@@ -413,6 +416,121 @@ def tfjs_huge_dims(c): return c.verify(_tfjs(c, _first_weight(shape=[1 << 30, 1 
 def tfjs_unknown_dtype(c): return c.verify(_tfjs(c, _first_weight(dtype="float128")))
 
 
+# -- Keras: HDF5 links out of the file, weights that contradict the config, broken graphs, huge zips --
+def _hostile():
+    import keras_hostile
+    return keras_hostile
+
+
+def _h5_pointing_out(c: Ctx, kind: str) -> list[str]:
+    h = _hostile()
+    return c.convert(h.edit_h5(c.keras["tk.h5"], c.tmp / "m.h5", h.replace_with(kind, h.secret_h5(c.tmp))))
+
+
+def _h5_config(c: Ctx, key: str, edit: Callable[[dict], None]) -> list[str]:
+    return c.convert(_hostile().edit_h5_config(c.keras[key], c.tmp / "m.h5", edit))
+
+
+def _weight(path_suffix: str, value: Callable[[np.ndarray], np.ndarray]) -> Callable:
+    def edit(f):
+        name = sorted(n for n in _datasets(f) if n.endswith(path_suffix))[0]
+        data = value(f[name][()])
+        del f[name]
+        f[name] = data
+    return edit
+
+
+def _set_units(units: int) -> Callable[[dict], None]:
+    def edit(config):
+        config["config"]["layers"][-1]["config"]["units"] = units
+    return edit
+
+
+@row("external link to")
+def h5_external_link_to_secret(c): return _h5_pointing_out(c, "external_link")
+@row("not in the file")
+def h5_soft_link_out_of_file(c): return _h5_pointing_out(c, "soft_link")
+@row("virtual dataset")
+def h5_virtual_dataset(c): return _h5_pointing_out(c, "virtual")
+@row("external files")
+def h5_external_storage(c): return _h5_pointing_out(c, "external_storage")
+@row("external link to")
+def keras_weights_external_link(c):
+    h = _hostile()
+    return c.convert(h.edit_keras_weights(c.keras["k3.keras"], c.tmp / "m.keras", h.replace_with("external_link", h.secret_h5(c.tmp))))
+@row("virtual dataset")
+def keras_weights_virtual_dataset_graph_model(c):  # Keras itself would read it: checked before Keras loads the file
+    h = _hostile()
+    path = h.edit_keras_weights(c.keras["k3.keras"], c.tmp / "m.keras", h.replace_with("virtual", h.secret_h5(c.tmp)))
+    return c.convert(path) + ["--output_format", "tfjs_graph_model"]
+@row("config implies [4, 3]")
+def h5_kernel_transposed(c): return c.convert(_h5_edit(c, "tk.h5", "m.h5", _weight("kernel:0", np.transpose)))
+@row("config implies [3]")
+def h5_bias_wrong_length(c): return c.convert(_h5_edit(c, "tk.h5", "m.h5", _weight("bias:0", lambda b: np.zeros(5, b.dtype))))
+@row("config implies [3, 1000000000]")
+def h5_units_billion(c): return _h5_config(c, "tk.h5", _set_units(10**9))
+@row("config implies [3, 1000000000]")
+def keras3_h5_units_billion(c): return _h5_config(c, "k3.h5", _set_units(10**9))
+@row("form a cycle")
+def h5_inbound_nodes_cycle(c): return _h5_config(c, "tk.h5", _hostile().make_cycle)
+@row("form a cycle")
+def h5_inbound_nodes_cycle_graph_model(c): return _h5_config(c, "tk.h5", _hostile().make_cycle) + ["--output_format", "tfjs_graph_model"]
+@row("which the model does not have")
+def h5_inbound_missing_layer(c): return _h5_config(c, "tk.h5", _hostile().make_missing_ref)
+@row("form a cycle")
+def tfjs_layers_inbound_nodes_cycle(c):
+    return c.convert(_tfjs_layers(c, lambda doc, folder: _hostile().make_cycle(doc["modelTopology"]["model_config"])))
+@row("config implies")
+def tfjs_layers_kernel_transposed(c):
+    def edit(doc, folder):
+        spec = next(w for w in doc["weightsManifest"][0]["weights"] if w["name"].endswith("kernel"))
+        spec["shape"] = spec["shape"][::-1]
+    return c.convert(_tfjs_layers(c, edit))
+@row("--max_archive_members")
+def keras_200k_members(c): return c.convert(_hostile().many_member_zip(c.tmp / "m.keras", 200_000))
+
+
+# -- hostile inputs, round two: code in .pt2 archives, outputs over inputs, bounded work (issue 21) -------
+def _h():
+    import hostile_models
+    return hostile_models
+
+
+@row("--allow_unsafe_deserialization", needs_frontend="pytorch")
+def torch_pt2_pickled_sample_input(c):
+    return c.convert(_h().pt2_with_pickled_sample_input(c.tmp / "m.pt2", c.canary.pickle_payload()))
+@row("--allow_unsafe_deserialization", needs_frontend="pytorch")
+def torch_pt2_pickled_weight(c):
+    return c.convert(_h().pt2_with_pickled_weight(c.tmp / "m.pt2", c.canary.pickle_payload()))
+@row("is the input")
+def overwrite_output_is_the_saved_model(c): return c.convert(_h().saved_model(c.out))[:2] + [str(c.out), "--overwrite"]
+@row("contains the input")
+def overwrite_output_holds_the_h5(c):
+    c.out.mkdir()
+    return c.convert(c.copy("tk.h5", "out/m.h5"))[:2] + [str(c.out), "--overwrite"]
+@row("not part of the model")
+def overwrite_symlink_to_unrelated_files(c):
+    (c.tmp / "elsewhere").mkdir()
+    (c.tmp / "elsewhere" / "notes.txt").write_text("not a model")
+    (c.tmp / "elsewhere" / "model.json").write_text('{"weightsManifest": []}')
+    os.symlink(c.tmp / "elsewhere", c.out)
+    return c.convert(_onnx_file(c, seeds.onnx_mlp())) + ["--overwrite"]
+@row("calls itself")
+def saved_model_recursive_function(c): return c.convert(_h().recursive_saved_model(c.tmp / "sm"))
+@row("--max_nodes")
+def saved_model_500k_nodes(c): return c.convert(_h().huge_saved_model(c.tmp / "sm", 500_000))
+@row("--max_graph_depth")  # a 40,000-node chain: Grappler recursed along it and crashed (SIGSEGV)
+def saved_model_40k_deep_chain(c): return c.convert(_h().huge_saved_model(c.tmp / "sm", 40_000))
+@row("--max_nodes")
+def frozen_graph_500k_nodes(c):
+    return c.convert(_h().huge_frozen_graph(c.tmp / "g.pb", 500_000)) + ["--output_node_names=chain_499999"]
+@row("--max_nodes")
+def onnx_500k_identity_nodes(c): return c.convert(_h().huge_onnx(c.tmp / "m.onnx", 500_000))
+@row("--max_weights")
+def tfjs_layers_million_weights(c):
+    return c.convert(_h().tfjs_layers_with_many_weights(_tfjs_layers(c), 1_000_000))
+
+
 # -- the table -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def keras_seed_files(tmp_path_factory) -> tuple[dict[str, Path], Canary]:
@@ -440,11 +558,14 @@ def test_bad_input_is_refused_cleanly(bad: Row, tmp_path, keras_seed_files, caps
                                               strict=True))
     c = Ctx(tmp_path, files, canary.arm())
     argv = bad.make(c)
+    output_was_there = c.out.exists() or c.out.is_symlink()  # rows where the output is (or holds) the input
+    inputs_before = tree_digest(tmp_path)
     capsys.readouterr()
     code = main(argv)
     err = capsys.readouterr().err
     canary.assert_not_run()
-    assert not c.out.exists(), "a failed conversion left an output folder"
+    assert tree_digest(tmp_path) == inputs_before, "a failed conversion changed or deleted files"
+    assert output_was_there or not c.out.exists(), "a failed conversion left an output folder"
     assert not list(tmp_path.glob(".tfjsconv-*")), "a failed conversion left a temporary folder"
     assert "Traceback" not in err
     assert code == 2, err

@@ -212,3 +212,30 @@ def test_verify_cli_adds_webgl_with_browser(browser, tmp_path):
     assert list(doc["backends"]) == ["cpu", "wasm", "webgl"] and doc["passed"]
     assert {c["backend"] for c in doc["comparisons"]} == {"cpu", "wasm", "webgl"}
     assert doc["backends"]["webgl"]["info"]["render_float32"] is True and doc["backend_rtol"] == {}
+
+
+# -------------------------------------------------------------------------------------------------
+# (c) the TF-graph rewrites (tests/test_tf_rewrites.py runs them on cpu and wasm)
+
+
+@pytest.mark.parametrize("case", ["nchw", "truncating_division"])
+def test_tf_rewrites_on_webgl(case, browser, tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    import test_tf_rewrites as rw
+
+    if case == "nchw":
+        graph = tf.Graph()
+        with graph.as_default():
+            rw.nchw_graph("NCHW", tf.compat.v1.placeholder(tf.float32, [1, 4, 9, 9], name="images"))
+        (tmp_path / "nchw.pb").write_bytes(graph.as_graph_def().SerializeToString())
+        inputs = {"images": rw.randn(1, 4, 9, 9)}
+        nhwc = rw.nchw_graph("NHWC", tf.constant(inputs["images"].transpose(0, 2, 3, 1)))
+        expected = {k: v.numpy().transpose(0, 3, 1, 2) for k, v in nhwc.items()}
+        tfjsconv.convert(tmp_path / "nchw.pb", tmp_path / "m", output_node_names=list(expected))
+    else:
+        tf.saved_model.save(rw.Arithmetic(), str(tmp_path / "arith"))
+        inputs = rw.arithmetic_inputs()
+        tfjsconv.convert(tmp_path / "arith", tmp_path / "m")
+        outputs = rw.Arithmetic()(**{k: tf.constant(v) for k, v in inputs.items()})
+        expected = {k: v.numpy() for k, v in outputs.items()}
+    _on_webgl(browser, tmp_path / "m", inputs, expected)

@@ -62,6 +62,7 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
     (["convert", "a", "b", "--weight_shard_size_bytes=0"], "positive integer"),
     (["convert", "a", "b", "--metadata", "nocolon"], "key:path.json"),
     (["convert", "a", "b", "--input_format=klingon"], "unknown --input_format 'klingon'"),
+    (["convert", "a", "b", "--target_backends=cpu,webgpu"], "--target_backends takes a comma-separated subset"),
     (["convert", "/no/such/model", "b"], "does not exist"),
 ])
 def test_bad_flags_give_one_clear_message_and_exit_2(argv, message):
@@ -87,8 +88,14 @@ def test_convert_refuses_existing_output_unless_overwrite(tmp_path, monkeypatch,
     assert main(["convert", "graph", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "precious"
-    assert main(["convert", "graph", str(out), "--overwrite"]) == 0
-    assert not (out / "keep.txt").exists() and (out / "model.json").exists()
+    assert main(["convert", "graph", str(out), "--overwrite"]) == 2  # not a previous output: never deleted
+    assert "--overwrite refuses to replace" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "precious"
+    (out / "keep.txt").unlink()
+    assert main(["convert", "graph", str(out)]) == 0
+    assert main(["convert", "graph", str(out)]) == 2
+    assert main(["convert", "graph", str(out), "--overwrite"]) == 0  # a previous output is replaced
+    assert (out / "model.json").exists()
 
 
 class _GraphByName:

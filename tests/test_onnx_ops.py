@@ -85,6 +85,8 @@ def transformer_ops() -> onnx.ModelProto:
         b.op("Einsum", [seq, seq], equation="bqd,bkd->bqk"),  # attention scores
         b.op("Einsum", [seq, b.weight(7, 3)], equation="bid,ib->db"),  # contraction and a transposed output
         b.op("Einsum", [seq], equation="btd->db"),
+        b.op("Einsum", [seq, b.weight(16, 5)], equation="...d,de->...e"),  # an ellipsis
+        b.op("Einsum", [b.op("Einsum", [seq, seq], equation="bqd,bkd->bqk")], equation="bqq->bq"),  # a diagonal
     ]
     return b.model(outs, opset=20)
 
@@ -283,3 +285,21 @@ def test_rnn_is_unrolled_without_loops(tmp_path):
     assert not {"While", "Enter", "Exit", "LoopCond"} & set(ops)
     assert ops.count("Unpack") >= 4  # the per-step slices of the input projections
 
+
+
+@pytest.mark.node
+def test_integer_div_truncates_like_onnx(tmp_path, tfjs_runtime):
+    """ONNX's integer Div truncates (-7 / 2 = -3); TF.js floors unless the core's truncating_division rewrites it."""
+    import onnxruntime as ort
+
+    from tfjsconv.verify.compare import verify_model
+
+    io = [helper.make_tensor_value_info(n, TensorProto.INT32, [6]) for n in ("a", "b", "y")]
+    graph = helper.make_graph([helper.make_node("Div", ["a", "b"], ["y"])], "int_div", io[:2], io[2:])
+    path = tmp_path / "div.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    feeds = {"a": np.array([-7, 7, -7, 7, -6, 5], np.int32), "b": np.array([2, -2, -2, 2, 3, -7], np.int32)}
+    expected = {"y": ort.InferenceSession(str(path)).run(None, feeds)[0]}
+    tfjsconv.convert(path, tmp_path / "out")
+    report = verify_model(tmp_path / "out", feeds, expected, backends=("cpu", "wasm"), rtol=0.0, atol=0.0)
+    assert report.passed, report.failures

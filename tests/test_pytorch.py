@@ -156,12 +156,38 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_pt2_file_converts_and_verifies_against_torch(built, tmp_path, tfjs_runtime):
     model = built("plain_cnn")
     path = tmp_path / "cnn.pt2"
-    torch.export.save(torch.export.export(model.module, model.args), str(path))
+    program = torch.export.export(model.module, model.args)
+    program.example_inputs = None  # a pickle-free archive: nothing for torch.export.load to unpickle
+    torch.export.save(program, str(path))
     out = cli("convert", str(path), str(tmp_path / "out"))
     assert out.returncode == 0, out.stderr
     out = cli("verify", str(path), str(tmp_path / "out"), "--rtol", str(RTOL))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "PASS" in out.stdout
+
+
+def test_pt2_with_pickled_sample_inputs_needs_the_flag(built, tmp_path):
+    """torch.export.save pickles the example inputs, and torch.export.load may unpickle them fully."""
+    model = built("plain_cnn")
+    path = tmp_path / "cnn.pt2"
+    torch.export.save(torch.export.export(model.module, model.args), str(path))
+    out = cli("convert", str(path), str(tmp_path / "out"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "data/sample_inputs/model.pt" in out.stderr and "--allow_unsafe_deserialization" in out.stderr
+    assert "in memory" in out.stderr and not (tmp_path / "out").exists()
+    tfjsconv.convert(path, tmp_path / "out", allow_unsafe_deserialization=True)
+    assert (tmp_path / "out" / "model.json").is_file()
+
+
+@pytest.mark.node
+def test_trusted_pt2_converts_and_verifies_with_the_flag(built, tmp_path, tfjs_runtime):
+    """The flag reaches the reference run of ``convert --verify`` too (torch loads the program again)."""
+    model = built("plain_cnn")
+    path = tmp_path / "cnn.pt2"
+    torch.export.save(torch.export.export(model.module, model.args), str(path))
+    out = cli("convert", str(path), str(tmp_path / "out"), "--allow_unsafe_deserialization", "--verify",
+              "--quiet")
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_pickles_are_refused_without_the_flag(built, tmp_path):

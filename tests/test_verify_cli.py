@@ -156,3 +156,42 @@ def test_progress_on_a_terminal_only(tmp_path):
     pipe = io.StringIO()
     tfjsconv.convert(conv_pool_softmax(), tmp_path / "b", progress=Progress(pipe))
     assert pipe.getvalue() == ""
+
+
+def _complex_abs_graph():
+    """|x + iy| through Complex and ComplexAbs: TF.js has cpu kernels for both, wasm has none."""
+    from tfjsconv.ir import Graph
+
+    g = Graph()
+    x = g.placeholder("x", "DT_FLOAT", (6,))
+    y = g.placeholder("y", "DT_FLOAT", (6,))
+    z = g.add_op("Complex", [x, y], {"T": x.dtype, "Tout": "DT_COMPLEX64"}, name="z", dtype="DT_COMPLEX64", shape=(6,))
+    r = g.add_op("ComplexAbs", [z], {"T": z.dtype, "Tout": x.dtype}, name="r", dtype=x.dtype, shape=(6,))
+    g.set_output("r", r)
+    return g
+
+
+def test_a_backend_that_cannot_run_the_model_is_a_crash_not_a_mismatch(tmp_path, tfjs_runtime):
+    tf = pytest.importorskip("tensorflow")
+    # target_backends=cpu: the conversion-time check would (rightly) refuse it for wasm
+    tfjsconv.convert(_complex_abs_graph(), tmp_path / "m", target_backends=["cpu"])
+    x, y = np.arange(6, dtype=np.float32) - 2.5, np.linspace(-1, 2, 6, dtype=np.float32)
+    expected = tf.raw_ops.ComplexAbs(x=tf.complex(x, y)).numpy()
+    np.savez(tmp_path / "in.npz", x=x, y=y)
+    np.savez(tmp_path / "want.npz", r=expected)
+    args = (str(tmp_path / "m"), "--inputs", str(tmp_path / "in.npz"), "--expected", str(tmp_path / "want.npz"))
+    out = verify(*args)
+    assert out.returncode == 3, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines() if line.startswith("r ")]
+    assert [(r[1], r[-1]) for r in rows] == [("cpu", "PASS"), ("wasm", "CRASH")]
+    verdict = out.stdout.strip().splitlines()[-1]
+    assert verdict.startswith("CRASH: the wasm backend failed to run the model (op Complex): "), verdict
+    assert "'wasm'" in verdict and "differ" not in verdict
+    assert "could not run the model on wasm" in out.stderr
+
+    out = verify(*args, "--json")
+    assert out.returncode == 3
+    doc = json.loads(out.stdout)
+    assert doc["status"] == "CRASH" and doc["passed"] is False
+    assert doc["crashes"]["wasm"]["op"] == "Complex" and doc["crashes"]["wasm"]["stage"] == "run"
+    assert [c["status"] for c in doc["comparisons"]] == ["PASS", "CRASH"]

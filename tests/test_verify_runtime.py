@@ -316,8 +316,9 @@ def test_backend_failure_is_reported_per_backend(runtime, tmp_path):
     report = verify_model(model, {"x": X}, {"y": X @ W}, backends=("cpu", "no-such-backend"))
     assert [c.passed for c in report.comparisons] == [True, False]
     text = format_report(report)
-    assert "the no-such-backend backend failed" in text
-    assert text.splitlines()[-1].startswith("FAIL: 1 of 2 checks failed (y [no-such-backend])")
+    assert "the no-such-backend backend failed to start" in text
+    assert [c.status for c in report.comparisons] == ["PASS", "CRASH"] and report.status == "CRASH"
+    assert text.splitlines()[-1].startswith("CRASH: the no-such-backend backend failed to start")
 
 
 @pytest.mark.node
@@ -608,6 +609,67 @@ def test_compare_nan_inf_exact_types():
     assert c.passed and c.max_abs_err == pytest.approx(1e-5, rel=1e-2)
 
 
+def test_compare_element_rule_catches_a_wrong_small_class():
+    """A softmax whose 1e-5 class is 100% wrong passes the scale rule alone, not the element rule."""
+    ref = np.array([0.97, 0.02, 0.00999, 1e-5, 0.0], np.float64)
+    got = ref.astype(np.float32).copy()
+    got[3] = 2e-5  # the small class 100% wrong; abs err 1e-5 < atol + rtol * 0.97
+    [c] = compare({"p": got}, {"p": ref}, elem_rtol=None)
+    assert c.passed  # what the old rule said
+    [c] = compare({"p": got}, {"p": ref})
+    assert not c.passed and c.mismatches == c.elem_mismatches == 1
+    assert c.elem_floor_abs == pytest.approx(0.97e-5)
+    assert "1 by more than 0.25 x |expected| where |expected| >= 9.7e-06" in c.problem
+    assert c.to_json()["status"] == "FAIL"
+    # float32 accumulation noise (~1e-6 of max|e|) passes everywhere, even on near-zero elements
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=4096) * np.abs(rng.normal(size=4096)) ** 4
+    noisy = ref + rng.normal(size=ref.size) * 1e-6 * np.abs(ref).max() / 3
+    [c] = compare({"y": noisy.astype(np.float32)}, {"y": ref})
+    assert c.passed, c.problem
+    # a 30% error on an element above the floor fails; below the floor it is the scale rule's
+    ref = np.array([1.0, 1e-4, 1e-6])
+    [c] = compare({"y": np.array([1.0, 1.3e-4, 1.3e-6], np.float32)}, {"y": ref})
+    assert not c.passed and c.elem_mismatches == 1
+    [c] = compare({"y": np.array([1.0, 1.2e-4, 2e-6], np.float32)}, {"y": ref})
+    assert c.passed
+    [c] = compare({"y": np.array([1.0, 1.3e-4], np.float32)}, {"y": ref[:2]}, elem_rtol=0.5)
+    assert c.passed
+    # the floor follows the reference's resolution: float16 references are held above 8 eps(float16)
+    [c] = compare({"y": np.array([1.0, 1.3e-4], np.float32)}, {"y": ref[:2].astype(np.float16)})
+    assert c.passed and c.elem_floor_abs == pytest.approx(8 * float(np.finfo(np.float16).eps))
+
+
+def test_the_op_a_tfjs_error_names_is_read():
+    from tfjsconv.verify.crash import op_named_in
+
+    assert op_named_in("Kernel 'Einsum' not registered for backend 'wasm'") == "Einsum"
+    assert op_named_in("'Einsum' not yet implemented or not found in the registry. This kernel may not be "
+                       "supported by the tfjs backend you have chosen") == "Einsum"
+    assert op_named_in("Tensorflow Op is not supported: FancyOp") == "FancyOp"
+    assert op_named_in("Error in resizeBilinear: x must be rank 3 or 4, but got rank 1.") == "resizeBilinear"
+    assert op_named_in("the layers model takes inputs [\"a\"], got [\"b\"]") is None
+
+
+def test_format_report_crash_is_not_a_mismatch():
+    comparisons = compare({"y": np.ones(2, np.float32)}, {"y": np.ones(2)}, backend="cpu")
+    comparisons.append(OutputComparison("y", "wasm", passed=False, crashed=True, problem="boom"))
+    runs = {"cpu": BackendRun("cpu", ok=True),
+            "wasm": BackendRun("wasm", ok=False, stage="run",
+                               error="Kernel 'Einsum' not registered for backend 'wasm'")}
+    report = VerifyReport("/models/m", 1e-4, 1e-6, comparisons, runs, tfjs_version="4.22.0")
+    text = format_report(report)
+    assert [line.split()[-1] for line in text.splitlines()[3:5]] == ["PASS", "CRASH"]
+    assert text.splitlines()[-1] == ("CRASH: the wasm backend failed to run the model (op Einsum): "
+                                     "Kernel 'Einsum' not registered for backend 'wasm'")
+    doc = report.to_json()
+    assert doc["status"] == "CRASH" and doc["passed"] is False
+    assert doc["crashes"] == {"wasm": {"stage": "run", "op": "Einsum",
+                                       "error": "Kernel 'Einsum' not registered for backend 'wasm'"}}
+    assert [c["status"] for c in doc["comparisons"]] == ["PASS", "CRASH"]
+    assert doc["backends"]["wasm"]["failed_op"] == "Einsum"
+
+
 def _report(comparisons, backends=("cpu", "wasm")):
     runs = {b: BackendRun(b, ok=True, load_ms=12.5, first_ms=3.25, times_ms=[1.0, 2.0, 3.0], mode="execute")
             for b in backends}
@@ -630,7 +692,8 @@ def test_format_report_pass():
     assert "1.00e-07" in lines[3] and "[1, 2]" in lines[3]
     assert "cpu: load 12.5 ms, first run 3.2 ms, median 2.0 ms over 3 runs (execute)" in text
     assert lines[-1] == ("PASS: 2 outputs × 2 backends within rtol=0.0001 atol=1e-06 "
-                         "(max abs err <= atol + rtol x max|reference|)")
+                         "(max abs err <= atol + rtol x max|reference|), "
+                         "elem_rtol=0.25 where |reference| >= 1e-05 x max|reference|")
     assert report.passed
     json.dumps(report.to_json(), allow_nan=False)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from ..errors import UsageError
 from ..options import DEFAULT_SHARD_SIZE, MAX_OPTIMIZATION_LEVEL
-from .flags import normalize_argv, parse_bool, parse_list, parse_metadata, parse_patterns
+from .flags import (add_limit_flags, limit_options, normalize_argv, parse_bool, parse_list, parse_metadata,
+                    parse_patterns)
 
 #: flag -> (default, help). All take true/false, or nothing for true.
 BOOL_OPTIONS: dict[str, tuple[bool, str]] = {
@@ -62,9 +63,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--skip_passes", type=parse_list, default=None, metavar="NAMES", help="comma-separated passes to turn off")
     for flag, (default, help_text) in BOOL_OPTIONS.items():
         p.add_argument(flag, type=parse_bool, default=default, metavar="BOOL", help=help_text)
+    add_limit_flags(p)
+    p.add_argument("--target_backends", type=parse_list, default=None, metavar="BACKENDS",
+                   help="comma-separated TF.js backends the model must run on (default cpu,wasm,webgl); "
+                        "nodes one of them cannot run are refused")
     p.add_argument("--quiet", action="store_true", help="print nothing on success (no progress either)")
     p.add_argument("--verify", action="store_true",
-                   help="then run the model in TF.js (cpu, wasm) on random inputs and compare with the source")
+                   help="then run the model in TF.js (cpu and wasm, those among --target_backends) on random inputs "
+                        "and compare with the source")
     p.add_argument("--verbose", action="store_true", help="print op counts before/after the passes")
     _add_plugin_options(p)
 
@@ -111,6 +117,9 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.saved_model_tags is not None:
         options["saved_model_tags"] = args.saved_model_tags
+    options.update(limit_options(args))
+    if args.target_backends is not None:
+        options["target_backends"] = args.target_backends
     for key, value in vars(args).items():
         if key.startswith("plugin__") and value is not None:
             options[key[len("plugin__"):]] = value
@@ -136,12 +145,23 @@ def _verify(args: argparse.Namespace, result: Any, options: dict[str, Any]) -> N
     """``--verify``: the converted model against the frontend's reference run, on random inputs."""
     from ..errors import VerificationError
     from ..verify.compare import format_report
+    from ..verify.run import DEFAULT_BACKENDS
     from ..verify.source_check import verify_against_source
 
+    # Node runs cpu and wasm; a model converted for narrower targets is verified on those only.
+    targets = options.get("target_backends")
+    backends = [b for b in DEFAULT_BACKENDS if b in targets] if targets else list(DEFAULT_BACKENDS)
+    if not backends:
+        print(f"\n--verify: no Node backend among --target_backends={','.join(targets)}; "
+              "use `tfjsconv verify --browser` for webgl", file=sys.stdout, flush=True)
+        return
     report = verify_against_source(args.input_path, result.output_dir, input_format=result.input_format,
-                                   convert_options=options, quiet=args.quiet)
+                                   convert_options=options, backends=backends, quiet=args.quiet)
     if not args.quiet or not report.passed:
         print("\n" + format_report(report), file=sys.stdout, flush=True)
+    if report.crashes:
+        raise VerificationError(f"the model was written to {result.output_dir}, but TF.js could not run it on "
+                                f"{', '.join(report.crashes)} (see CRASH above)")
     if not report.passed:
         raise VerificationError(f"the model was written to {result.output_dir}, but its TF.js outputs differ "
                                 "from the source model's beyond tolerance")

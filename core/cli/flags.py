@@ -89,3 +89,20 @@ class ClearArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}", hint=f"run `{self.prog} --help` for the flags")
+
+
+def add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """``--max_nodes`` etc.: one flag per field of :class:`tfjsconv.limits.Limits` (docs/reliability.md)."""
+    from ..limits import DEFAULT_LIMITS, Limits
+
+    group = parser.add_argument_group("limits (a hostile input is refused instead of hanging; raise for huge models)")
+    for name in Limits.names():
+        group.add_argument(f"--{name}", type=int, default=None, metavar="N",
+                           help=f"default {getattr(DEFAULT_LIMITS, name):,}")
+
+
+def limit_options(args: argparse.Namespace) -> dict[str, int]:
+    """The limit flags that were given, as ``convert`` keyword arguments."""
+    from ..limits import Limits
+
+    return {name: getattr(args, name) for name in Limits.names() if getattr(args, name, None) is not None}

@@ -35,6 +35,12 @@ def add_parser(sub: Any) -> None:
                    help="run webgl with float16 textures, as GPUs without float32 render targets (many phones) do")
     p.add_argument("--rtol", type=float, default=None, help="tolerance relative to max |expected| per output")
     p.add_argument("--atol", type=float, default=None, help="absolute tolerance")
+    p.add_argument("--elem_rtol", type=float, default=None,
+                   help="allowed error relative to each element's own magnitude, for elements above "
+                        "--elem_floor (default 0.25; 0 turns this element rule off)")
+    p.add_argument("--elem_floor", type=float, default=None,
+                   help="elements with |expected| >= this fraction of max|expected| are held to --elem_rtol "
+                        "(default 1e-5)")
     p.add_argument("--input_format", help="format of SOURCE (detected when omitted)")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     p.add_argument("--quantized_rtol", type=float, default=None,
@@ -58,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("verify with --expected also needs --inputs X.npz (the inputs that produced it)")
     inputs = load_npz(args.inputs, "--inputs") if args.inputs else random_inputs(input_specs(model_dir), seed=args.seed)
     backends = (*BACKENDS, *(BROWSER_BACKENDS if args.browser else ())) if args.backend == "all" else (args.backend,)
-    tolerances: dict = {k: v for k, v in (("rtol", args.rtol), ("atol", args.atol)) if v is not None}
+    tolerances: dict = {k: v for k, v in (("rtol", args.rtol), ("atol", args.atol), ("elem_rtol", args.elem_rtol),
+                                          ("elem_floor", args.elem_floor)) if v is not None}
     if args.webgl_rtol is not None:
         tolerances["backend_rtol"] = {"webgl": args.webgl_rtol}
     if args.webgl_f16:
@@ -75,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
                                        backends=backends, quantized_rtol=args.quantized_rtol, quiet=args.json,
                                        **tolerances)
     print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report), file=sys.stdout)
+    if report.crashes:
+        raise VerificationError(f"TF.js could not run the model on {', '.join(report.crashes)} (see CRASH above)")
     if not report.passed:
         raise VerificationError("the TF.js outputs differ from the reference beyond tolerance")
     return 0

@@ -78,6 +78,9 @@ def inspect_source(source: str | Path, *, input_format: str | None = None, depth
         histogram = model.op_histogram()
         result["ops"] = {"nodes": sum(histogram.values()), "histogram": histogram,
                          "unsupported": _unsupported(model, registry)}
+        from ..ops.backends import BackendContract
+
+        result["backends"] = BackendContract.load().report(model)
         weights = [_weight_info(name, array) for name, array in model.weights()]
     else:
         result["signature"] = _layers_signature(model)

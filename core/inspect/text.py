@@ -52,6 +52,16 @@ def format_inspection(doc: dict[str, Any], *, limit: int = MAX_ROWS) -> str:
                 lines.append(f"  {op}: {names}")
         else:
             lines.append("  all ops are supported by TF.js 4.22")
+    if "backends" in doc:
+        lines += ["", "backends (docs/backends.md):"]
+        for backend, entry in doc["backends"].items():
+            if entry["runs"]:
+                lines.append(f"  {backend:<6} runs")
+                continue
+            problems = entry["problems"]
+            shown = "; ".join(f"{p['op']} {p['node']} ({p['reason']})" for p in problems[:limit])
+            more = f"; … ({len(problems) - limit} more)" if len(problems) > limit else ""
+            lines.append(f"  {backend:<6} cannot run: {shown}{more}")
     if "layers" in doc:
         layers = doc["layers"]
         rows = [[cls, n] for cls, n in sorted(layers["histogram"].items(), key=lambda kv: (-kv[1], kv[0]))]

@@ -186,6 +186,9 @@ def inspect_tfjs(path: Path, *, depth: int = 1) -> dict[str, Any]:
         counts, nodes = _graph_ops(topology)
         result["ops"] = {"nodes": sum(counts.values()), "histogram": dict(sorted(counts.items())),
                          "unsupported": _unsupported(nodes)}
+        from ..ops.backends import BackendContract
+
+        result["backends"] = BackendContract.load().report(topology)
     else:
         histogram = layer_histogram(topology["model_config"])
         result["layers"] = {"count": sum(histogram.values()), "histogram": histogram}

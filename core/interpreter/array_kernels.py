@@ -151,11 +151,20 @@ def _strided_slice(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
 def _gather(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
     x, indices = xs[0], xs[1]
     axis = ints(xs[2])[0] if len(xs) > 2 else 0
-    if int(node.attrs.get("batch_dims", 0)):
-        raise unsupported(node, "batch_dims")
+    axis = axis % max(x.ndim, 1)
+    batch_dims = int(node.attrs.get("batch_dims", 0))
+    batch_dims = batch_dims + indices.ndim if batch_dims < 0 else batch_dims
     if np.any(indices < 0) or np.any(indices >= x.shape[axis]):
         raise unsupported(node, "indices out of range")
-    return [np.take(x, indices, axis=axis)]
+    if not batch_dims:
+        return [np.take(x, indices, axis=axis)]
+    if batch_dims > axis or x.shape[:batch_dims] != indices.shape[:batch_dims] or not x.size:
+        raise unsupported(node, f"batch_dims {batch_dims} with axis {axis}")
+    # one gather per batch element: out[b…, i…, rest] = x[b…, …, indices[b…, i…], …]
+    flat_x = x.reshape((-1,) + x.shape[batch_dims:])
+    flat_i = indices.reshape((-1,) + indices.shape[batch_dims:])
+    out = np.stack([np.take(flat_x[k], flat_i[k], axis=axis - batch_dims) for k in range(flat_x.shape[0])])
+    return [out.reshape(x.shape[:batch_dims] + out.shape[1:])]
 
 
 @kernel("Pad", "PadV2", "MirrorPad")

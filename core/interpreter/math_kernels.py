@@ -19,10 +19,25 @@ def _keep_dtype(out: np.ndarray, like: np.ndarray) -> np.ndarray:
     return out
 
 
+def _truncate_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Division rounded toward zero (C semantics): TF's ``TruncateDiv``, and ``Div`` on integers."""
+    if np.issubdtype(a.dtype, np.integer):
+        floor = np.floor_divide(a, b)
+        return floor + ((np.mod(a, b) != 0) & ((a < 0) != (b < 0))).astype(floor.dtype)
+    return np.trunc(np.divide(a, b))
+
+
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if np.issubdtype(a.dtype, np.integer):
-        return np.floor_divide(a, b)  # TF Div on integers rounds toward -inf like FloorDiv
+        return _truncate_div(a, b)  # TF Div on integers truncates (-7 / 2 = -3), unlike FloorDiv
     return np.divide(a, b)
+
+
+def _floor_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """TF's FloorDiv: floor(a / b) for floats (so inf // 1 is inf, where numpy's floor_divide gives NaN)."""
+    if np.issubdtype(a.dtype, np.integer):
+        return np.floor_divide(a, b)
+    return np.floor(np.divide(a, b))
 
 
 def _div_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -32,8 +47,11 @@ def _div_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply,
-    "RealDiv": np.divide, "Div": _div, "DivNoNan": _div_no_nan, "FloorDiv": np.floor_divide,
-    "FloorMod": np.mod, "Mod": np.mod, "Maximum": np.maximum, "Minimum": np.minimum, "Pow": np.power,
+    "RealDiv": np.divide, "Div": _div, "DivNoNan": _div_no_nan, "FloorDiv": _floor_div,
+    "TruncateDiv": _truncate_div,
+    # Mod and TruncateMod take the sign of the dividend (C's fmod); FloorMod that of the divisor
+    "FloorMod": np.mod, "Mod": np.fmod, "TruncateMod": np.fmod,
+    "Maximum": np.maximum, "Minimum": np.minimum, "Pow": np.power,
     "SquaredDifference": lambda a, b: np.square(a - b), "Atan2": np.arctan2,
     "LogicalAnd": np.logical_and, "LogicalOr": np.logical_or,
     "Equal": np.equal, "NotEqual": np.not_equal, "Greater": np.greater, "GreaterEqual": np.greater_equal,
@@ -161,8 +179,10 @@ def _batch_matmul(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
 @kernel("Softmax")
 def _softmax(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
     x = xs[0]
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return [(e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)]
+    with np.errstate(invalid="ignore"):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        # TF gives 0 where exp underflows to 0 even when the row's sum is NaN (a +inf logit)
+        return [np.where(e == 0, 0, e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)]
 
 
 @kernel("LogSoftmax")
@@ -182,10 +202,15 @@ def _reduce(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
     x, axes = xs
     axis = tuple(a % max(x.ndim, 1) for a in ints(axes))
     keep = bool(node.attrs.get("keep_dims", node.attrs.get("keepDims", False)))
-    if x.size == 0 and node.op in ("Max", "Min"):
-        raise unsupported(node, "reduction of an empty tensor")
+    extra = {}
+    if x.size == 0 and node.op in ("Max", "Min"):  # TF reduces an empty axis to the identity (-inf, INT_MAX …)
+        if x.dtype.kind not in "fi":
+            raise unsupported(node, "reduction of an empty tensor")
+        high = np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).max
+        low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        extra["initial"] = low if node.op == "Max" else high
     work = x.astype(np.float64) if x.dtype.kind == "f" and node.op in ("Sum", "Mean", "Prod") else x
-    out = np.asarray(REDUCTIONS[node.op](work, axis=axis, keepdims=keep))
+    out = np.asarray(REDUCTIONS[node.op](work, axis=axis, keepdims=keep, **extra))
     return [out if out.dtype == np.bool_ else out.astype(x.dtype)]
 
 
@@ -197,5 +222,7 @@ for _op in REDUCTIONS:
 def _arg(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
     x, axis = xs
     fn = np.argmax if node.op == "ArgMax" else np.argmin
+    if x.dtype.kind == "f":  # TF never picks a NaN (unless nothing else is there): it compares with > / <
+        x = np.where(np.isnan(x), -np.inf if node.op == "ArgMax" else np.inf, x)
     out_type = DType.from_any(node.attrs.get("output_type", DType.INT64)).numpy
     return [fn(x, axis=ints(axis)[0]).astype(out_type)]

@@ -1,6 +1,7 @@
-"""Convolutions (plain and fused), batch norm and pooling: NHWC, TensorFlow's padding rules."""
+"""Convolutions (plain and fused), batch norm and pooling: NHWC (plain ops also NCHW), TF's padding rules."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import numpy as np
@@ -39,6 +40,27 @@ def _check_nhwc(node: Node) -> None:
         raise unsupported(node, "only NHWC convolutions")
 
 
+def _nhwc_view(node: Node) -> Node | None:
+    """An NCHW conv/pool node seen as NHWC (strides, dilations, ksize, explicit_paddings permuted), else None."""
+    if attr_str(node, "data_format", "NHWC") != "NCHW":
+        return None
+    attrs = dict(node.attrs, data_format="NHWC")
+    for key in ("strides", "dilations", "ksize"):
+        values = attr_list(node, key)
+        if len(values) == 4:
+            attrs[key] = [values[i] for i in _NCHW_TO_NHWC]
+    pads = [int(p) for p in attr_list(node, "explicit_paddings")]
+    if len(pads) == 8:
+        attrs["explicit_paddings"] = [pads[2 * i + j] for i in _NCHW_TO_NHWC for j in (0, 1)]
+    view = copy.copy(node)
+    view.attrs = attrs
+    return view
+
+
+_NCHW_TO_NHWC = (0, 2, 3, 1)
+_NHWC_TO_NCHW = (0, 3, 1, 2)
+
+
 def _windows(xp: np.ndarray, kh: int, kw: int, strides: list[int], dilations: list[int]):
     """Yield (i, j, patch) where patch[n, oh, ow, c] is the input under filter tap (i, j)."""
     oh = (xp.shape[1] - (kh - 1) * dilations[1] - 1) // strides[1] + 1
@@ -53,6 +75,9 @@ def _windows(xp: np.ndarray, kh: int, kw: int, strides: list[int], dilations: li
 
 def conv2d(node: Node, x: np.ndarray, w: np.ndarray, *, depthwise: bool) -> np.ndarray:
     """Conv2D (w: HWIO) or depthwise (w: H, W, in, multiplier) in float64, cast back to x's dtype."""
+    view = _nhwc_view(node)
+    if view is not None:
+        return conv2d(view, x.transpose(_NCHW_TO_NHWC), w, depthwise=depthwise).transpose(_NHWC_TO_NCHW)
     _check_nhwc(node)
     strides = [int(s) for s in attr_list(node, "strides", [1, 1, 1, 1])]
     dilations = [int(d) for d in attr_list(node, "dilations", [1, 1, 1, 1])] or [1, 1, 1, 1]
@@ -60,12 +85,17 @@ def conv2d(node: Node, x: np.ndarray, w: np.ndarray, *, depthwise: bool) -> np.n
     pads = spatial_padding(node, (x.shape[1], x.shape[2]), (kh, kw), strides, dilations)
     xp = np.pad(x.astype(np.float64), ((0, 0), pads[0], pads[1], (0, 0)))
     w64 = w.astype(np.float64)
+    groups = 1 if depthwise else x.shape[3] // max(w.shape[2], 1)
+    if not depthwise and (groups < 1 or groups * w.shape[2] != x.shape[3] or w.shape[3] % groups):
+        raise unsupported(node, f"input channels {x.shape[3]} do not fit filter {list(w.shape)}")
     out = None
     for i, j, patch in _windows(xp, kh, kw, strides, dilations):
         if depthwise:
             term = (patch[..., :, None] * w64[i, j]).reshape(patch.shape[:3] + (-1,))
-        else:
-            term = np.einsum("nhwc,co->nhwo", patch, w64[i, j])
+        else:  # grouped when the filter has fewer input channels than x: group g sees its slice only
+            grouped = patch.reshape(patch.shape[:3] + (groups, w.shape[2]))
+            taps = w64[i, j].reshape(w.shape[2], groups, w.shape[3] // groups)
+            term = np.einsum("nhwgc,cgo->nhwgo", grouped, taps).reshape(patch.shape[:3] + (w.shape[3],))
         out = term if out is None else out + term
     return out.astype(x.dtype)
 
@@ -116,11 +146,13 @@ def apply_activation(node: Node, y: np.ndarray, activation: str, alpha: np.ndarr
 
 @kernel("_FusedConv2D")
 def _fused_conv2d(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
+    _check_nhwc(node)  # the bias of the fused tail is added on the last axis
     return [fused_tail(node, conv2d(node, xs[0], xs[1], depthwise=False), xs[2:])]
 
 
 @kernel("FusedDepthwiseConv2dNative")
 def _fused_depthwise(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
+    _check_nhwc(node)  # the bias of the fused tail is added on the last axis
     return [fused_tail(node, conv2d(node, xs[0], xs[1], depthwise=True), xs[2:])]
 
 
@@ -146,6 +178,9 @@ def _fused_batch_norm(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
 
 def _pool(node: Node, x: np.ndarray, reduce: Callable[..., np.ndarray]) -> np.ndarray:
     """Window reduction; padding is NaN so that SAME windows reduce over real elements only, as TF does."""
+    view = _nhwc_view(node)
+    if view is not None:
+        return _pool(view, x.transpose(_NCHW_TO_NHWC), reduce).transpose(_NHWC_TO_NCHW)
     _check_nhwc(node)
     ksize = [int(k) for k in attr_list(node, "ksize", [1, 1, 1, 1])]
     strides = [int(s) for s in attr_list(node, "strides", [1, 1, 1, 1])]

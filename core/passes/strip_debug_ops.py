@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..ir import Graph
 from . import Pass
+from .graph_edit import Uses
 
 PASS_THROUGH = ("CheckNumerics", "Print")
 NO_OUTPUT = ("Assert", "PrintV2")
@@ -26,15 +27,14 @@ class StripDebugOps(Pass):
         if not doomed:
             return False
         doomed_set = set(doomed)
+        uses = Uses(graph)  # per-reader rewiring: linear, where graph.replace_all_uses per node is quadratic
         for node in doomed:
             if node.op in PASS_THROUGH and node.inputs:
-                graph.replace_all_uses(node.output(0), node.inputs[0])
+                uses.replace(graph, node.output(0), node.inputs[0])
         for node in graph:
             if any(d in doomed_set for d in node.control_inputs):
                 kept = [d for d in node.control_inputs if d not in doomed_set]
                 node.control_inputs = kept
         graph.remove_dead_nodes()
-        for node in doomed:
-            if node.name in graph:
-                graph.remove_node(node)
+        graph.remove_nodes(doomed)
         return True

@@ -3,12 +3,15 @@
 * :func:`run_model` — run a TF.js model folder on numpy inputs with the ``cpu`` and ``wasm`` backends
   of pure ``@tensorflow/tfjs`` 4.22.0 (installed once into a user cache by :func:`ensure_runtime`);
 * :func:`compare` / :func:`verify_model` / :func:`format_report` — per-output error statistics,
-  pass/fail against ``atol + rtol * max|reference|``, and a readable table.
+  pass/fail against ``atol + rtol * max|reference|`` and a per-element bound
+  (see :mod:`tfjsconv.verify.compare`), and a readable table.
 """
 from __future__ import annotations
 
 from .compare import (
     DEFAULT_ATOL,
+    DEFAULT_ELEM_FLOOR,
+    DEFAULT_ELEM_RTOL,
     DEFAULT_RTOL,
     OutputComparison,
     VerifyReport,
@@ -23,6 +26,8 @@ from .runtime import cache_root, ensure_runtime, find_node, find_npm, runtime_di
 __all__ = [
     "DEFAULT_ATOL",
     "DEFAULT_BACKENDS",
+    "DEFAULT_ELEM_FLOOR",
+    "DEFAULT_ELEM_RTOL",
     "DEFAULT_RTOL",
     "BackendRun",
     "OutputComparison",

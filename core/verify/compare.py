@@ -1,20 +1,26 @@
 """Compare TF.js outputs with reference outputs, and report the result.
 
-Tolerance rule (per output, per backend) for floating-point and complex outputs::
+Tolerance rule (per output, per backend) for floating-point and complex outputs; every element
+must meet both::
 
-    max |actual - expected|  <=  atol + rtol * max |expected|
+    |actual - expected|  <=  atol + rtol * max |expected|                          (scale rule)
+    |actual - expected|  <=  atol + elem_rtol * |expected|   where |expected| >= floor   (element rule)
+    floor = max(elem_floor, 8 * eps(dtype)) * max |expected|
 
-i.e. ``rtol`` is relative to the largest reference magnitude of *that output*, not to each element
-(element-wise relative error explodes next to zeros, which every ReLU network has). The defaults
-``rtol=1e-4``, ``atol=1e-6`` are the project's float32 bar: max abs err <= 1e-4 x max|reference|,
-with a tiny absolute floor for all-zero (or near-zero) outputs.
+The scale rule is relative to the largest reference magnitude of *that output*, not to each element
+(element-wise relative error explodes next to zeros, which every ReLU network has, and near zeros
+float32 accumulation noise is ~1e-6 of max|expected|). Alone it lets a small but meaningful element
+be entirely wrong (a softmax class of 1e-5 when the top class is ~1), hence the element rule for
+elements that are not tiny. Defaults: ``rtol=1e-4``, ``atol=1e-6``, ``elem_rtol=0.25``,
+``elem_floor=1e-5``; ``elem_rtol=None`` (or 0) turns the element rule off, as lossy comparisons
+(quantized weights, webgl on float16 textures) do.
 
 Reported errors:
 
 * ``max_abs_err``: ``max |actual - expected|``;
 * ``max_rel_err``: ``max_abs_err / max |expected|`` — the quantity ``rtol`` bounds;
 * ``max_elem_rel_err``: ``max |actual - expected| / |expected|`` over elements with ``expected != 0``
-  (informational only; it is never used for pass/fail).
+  (informational; the element rule bounds it only above the floor).
 
 NaN must meet NaN and ±inf the same infinity. Integer, bool and string outputs must match exactly.
 Shapes must be equal, and dtypes equal after TF.js's own narrowing (float64 -> float32,
@@ -42,6 +48,14 @@ DEFAULT_ATOL = 1e-6
 #: textures, 11-bit significands). With float32 targets (SwiftShader, desktop GPUs) webgl is held to
 #: ``rtol`` like cpu and wasm. Measured facts behind both: docs/verify.md.
 WEBGL_F16_RTOL = 1e-2
+#: Element rule: allowed error relative to each element's own magnitude...
+DEFAULT_ELEM_RTOL = 0.25
+#: ...for elements with |expected| >= this fraction of max|expected| (and >= 8 eps of the dtype).
+DEFAULT_ELEM_FLOOR = 1e-5
+TOLERANCE_RULE = ("per element: |a-e| <= atol + rtol * max|e|, and |a-e| <= atol + elem_rtol * |e| where "
+                  "|e| >= max(elem_floor, 8 eps) * max|e|; ints, bools, strings exact")
+#: Result of a comparison: within tolerance, outside it, or no outputs because the backend failed.
+PASS, FAIL, CRASH = "PASS", "FAIL", "CRASH"
 
 
 @dataclass
@@ -64,16 +78,27 @@ class OutputComparison:
     allowed_abs_err: float | None = None
     #: Elements outside the tolerance (including NaN/inf disagreements), out of ``size``.
     mismatches: int = 0
+    #: Of ``mismatches``, those the element rule alone rejects (within the scale rule).
+    elem_mismatches: int = 0
+    #: The element rule's floor, an absolute magnitude (None: rule off or not numeric).
+    elem_floor_abs: float | None = None
     size: int = 0
     exact: bool = False
     problem: str | None = None
+    #: The backend failed to load or run the model, so there was nothing to compare.
+    crashed: bool = False
+
+    @property
+    def status(self) -> str:
+        return CRASH if self.crashed else PASS if self.passed else FAIL
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
+        doc["status"] = self.status
         for key in ("shape", "expected_shape"):
             if doc[key] is not None:
                 doc[key] = list(doc[key])
-        for key in ("max_abs_err", "max_rel_err", "max_elem_rel_err", "allowed_abs_err"):
+        for key in ("max_abs_err", "max_rel_err", "max_elem_rel_err", "allowed_abs_err", "elem_floor_abs"):
             value = doc[key]
             if value is not None and not math.isfinite(value):
                 doc[key] = str(value)  # JSON has no inf/nan
@@ -87,6 +112,8 @@ def compare(
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     backend: str | None = None,
+    elem_rtol: float | None = DEFAULT_ELEM_RTOL,
+    elem_floor: float = DEFAULT_ELEM_FLOOR,
 ) -> list[OutputComparison]:
     """Compare ``outputs`` with ``expected``; one :class:`OutputComparison` per expected output, in order.
 
@@ -94,8 +121,8 @@ def compare(
     exactly one output they are paired whatever their names. Outputs without a reference are
     ignored (see :func:`unmatched_outputs`).
     """
-    if rtol < 0 or atol < 0:
-        raise ValueError("rtol and atol must be >= 0")
+    if rtol < 0 or atol < 0 or (elem_rtol or 0) < 0 or elem_floor < 0:
+        raise ValueError("rtol, atol, elem_rtol and elem_floor must be >= 0")
     pairing = _pair_names(list(outputs), list(expected))
     results = []
     for name, ref in expected.items():
@@ -106,7 +133,8 @@ def compare(
                                             expected_dtype=_dtype_name(ref),
                                             problem=f"TF.js has no output {name!r} (it has: {have})"))
             continue
-        result = _compare_one(np.asarray(outputs[actual_name]), np.asarray(ref), rtol=rtol, atol=atol)
+        result = _compare_one(np.asarray(outputs[actual_name]), np.asarray(ref), rtol=rtol, atol=atol,
+                              elem_rtol=elem_rtol or None, elem_floor=elem_floor)
         result.name, result.backend, result.actual_name = name, backend, actual_name
         results.append(result)
     return results
@@ -149,7 +177,8 @@ def _tfjs_class(dtype: np.dtype) -> str:
             "U": "string", "S": "string", "O": "string"}.get(kind, str(dtype))
 
 
-def _compare_one(actual: np.ndarray, ref: np.ndarray, *, rtol: float, atol: float) -> OutputComparison:
+def _compare_one(actual: np.ndarray, ref: np.ndarray, *, rtol: float, atol: float, elem_rtol: float | None = None,
+                 elem_floor: float = DEFAULT_ELEM_FLOOR) -> OutputComparison:
     out = OutputComparison("", None, passed=False, shape=actual.shape, expected_shape=ref.shape,
                            dtype=_tfjs_class(actual.dtype), expected_dtype=str(ref.dtype), size=int(ref.size))
     problems = []
@@ -177,16 +206,25 @@ def _compare_one(actual: np.ndarray, ref: np.ndarray, *, rtol: float, atol: floa
         out.max_abs_err = 1.0 if out.mismatches else 0.0
     else:
         out.exact = a_cls == e_cls == "int32"
-        _numeric(out, actual, ref, rtol=rtol, atol=atol)
+        _numeric(out, actual, ref, rtol=rtol, atol=atol, elem_rtol=elem_rtol, elem_floor=elem_floor)
     if out.mismatches:
-        problems.append(f"{out.mismatches} of {out.size} elements differ"
-                        + ("" if out.exact else f" by more than {out.allowed_abs_err:.3g}"))
+        problem = f"{out.mismatches} of {out.size} elements differ"
+        if not out.exact:
+            scale_bad = out.mismatches - out.elem_mismatches
+            problem += f" ({scale_bad} by more than {out.allowed_abs_err:.3g}" if scale_bad else " ("
+            if out.elem_mismatches:
+                problem += ("; " if scale_bad else "") + (
+                    f"{out.elem_mismatches} by more than {elem_rtol:g} x |expected| where |expected| >= "
+                    f"{out.elem_floor_abs:.3g}")
+            problem += ")"
+        problems.append(problem)
     out.passed = not problems
     out.problem = "; ".join(problems) or None
     return out
 
 
-def _numeric(out: OutputComparison, actual: np.ndarray, ref: np.ndarray, *, rtol: float, atol: float) -> None:
+def _numeric(out: OutputComparison, actual: np.ndarray, ref: np.ndarray, *, rtol: float, atol: float,
+             elem_rtol: float | None, elem_floor: float) -> None:
     complex_ = actual.dtype.kind == "c" or ref.dtype.kind == "c"
     work = np.complex128 if complex_ else np.float64
     a = actual.astype(work).reshape(-1)
@@ -218,7 +256,21 @@ def _numeric(out: OutputComparison, actual: np.ndarray, ref: np.ndarray, *, rtol
     out.max_rel_err = _ratio(max_abs, scale)
     out.max_elem_rel_err = _elem_rel(diff, np.abs(e[finite]))
     out.allowed_abs_err = allowed
-    out.mismatches = int(np.count_nonzero(diff > allowed)) + nan_bad + inf_bad
+    scale_bad = diff > allowed
+    elem_bad = np.zeros_like(scale_bad)
+    if elem_rtol is not None:
+        out.elem_floor_abs = max(elem_floor, 8 * _resolution(ref.dtype)) * scale
+        e_fin = np.abs(e[finite])
+        elem_bad = (e_fin >= out.elem_floor_abs) & (diff > atol + elem_rtol * e_fin) & ~scale_bad
+    out.elem_mismatches = int(np.count_nonzero(elem_bad))
+    out.mismatches = int(np.count_nonzero(scale_bad)) + out.elem_mismatches + nan_bad + inf_bad
+
+
+def _resolution(dtype: np.dtype) -> float:
+    """Machine epsilon of what the reference holds once narrowed as TF.js does (float64 -> float32)."""
+    if dtype.kind == "f" and dtype.itemsize < 4:
+        return float(np.finfo(dtype).eps)
+    return float(np.finfo(np.float32).eps)
 
 
 def _ratio(err: float, scale: float) -> float:
@@ -265,6 +317,19 @@ class VerifyReport:
     quantization: Any = None
     #: Backends held to their own rtol instead of ``rtol`` (webgl).
     backend_rtol: dict[str, float] = field(default_factory=dict)
+    #: The element rule (None: off); backends with a looser own rtol are compared without it.
+    elem_rtol: float | None = DEFAULT_ELEM_RTOL
+    elem_floor: float = DEFAULT_ELEM_FLOOR
+
+    @property
+    def crashes(self) -> dict[str, BackendRun]:
+        """Backends that failed to load or run the model (nothing of theirs was compared)."""
+        return {b: run for b, run in self.runs.items() if not run.ok}
+
+    @property
+    def status(self) -> str:
+        """CRASH when a backend failed to load or run the model, else PASS or FAIL."""
+        return CRASH if self.crashes else PASS if self.passed else FAIL
 
     @property
     def passed(self) -> bool:
@@ -291,12 +356,17 @@ class VerifyReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
+            "status": self.status,
             "model_dir": self.model_dir,
             "tfjs_version": self.tfjs_version,
             "rtol": self.rtol,
             "atol": self.atol,
             "backend_rtol": dict(self.backend_rtol),
-            "tolerance_rule": "max_abs_err <= atol + rtol * max|expected| per output; ints, bools, strings exact",
+            "elem_rtol": self.elem_rtol,
+            "elem_floor": self.elem_floor,
+            "tolerance_rule": TOLERANCE_RULE,
+            "crashes": {b: {"stage": run.stage, "op": run.failed_op, "error": run.error}
+                        for b, run in self.crashes.items()},
             "comparisons": [c.to_json() for c in self.comparisons],
             "backends": {b: run.to_json() for b, run in self.runs.items()},
             "unchecked": {b: list(names) for b, names in self.unchecked.items()},
@@ -319,6 +389,8 @@ def verify_model(
     backend_rtol: Mapping[str, float] | None = None,
     browser_session: Any = None,
     browser_flags: Mapping[str, Any] | None = None,
+    elem_rtol: float | None = DEFAULT_ELEM_RTOL,
+    elem_floor: float = DEFAULT_ELEM_FLOOR,
 ) -> VerifyReport:
     """Run the TF.js model on ``inputs`` with each backend and compare with ``expected``.
 
@@ -326,6 +398,8 @@ def verify_model(
     ``browser_session`` when given; ``browser_flags`` are TF.js flags for the page), the others in
     Node. ``backend_rtol`` overrides ``rtol`` per backend; by default webgl gets ``rtol`` when it
     rendered to float32 textures and ``max(rtol, WEBGL_F16_RTOL)`` when it fell back to float16.
+    ``elem_rtol``/``elem_floor``: the element rule (module docstring); a backend held to a looser
+    rtol than ``rtol`` is compared without it.
 
     A backend that fails to load or run the model yields failing rows (with its error) rather than
     an exception; errors that stop every backend (no Node.js, no model.json, runner crash) raise
@@ -363,16 +437,28 @@ def verify_model(
         if not run.ok:
             for name, ref in expected.items():
                 comparisons.append(OutputComparison(name, backend, passed=False, expected_shape=_shape_of(ref),
-                                                    expected_dtype=_dtype_name(ref),
-                                                    problem=f"the {backend} backend failed: {run.error}"))
+                                                    expected_dtype=_dtype_name(ref), crashed=True,
+                                                    problem=crash_text(run)))
             continue
-        comparisons.extend(compare(run.outputs, expected, rtol=own_rtol.get(backend, rtol), atol=atol,
-                                   backend=backend))
+        b_rtol = own_rtol.get(backend, rtol)
+        comparisons.extend(compare(run.outputs, expected, rtol=b_rtol, atol=atol, backend=backend,
+                                   elem_rtol=elem_rtol if b_rtol <= rtol else None, elem_floor=elem_floor))
         extra = unmatched_outputs(run.outputs, expected)
         if extra:
             unchecked[backend] = extra
     return VerifyReport(str(Path(model_dir)), rtol, atol, comparisons, runs_by_backend,
-                        tfjs_version=tfjs_version, unchecked=unchecked, backend_rtol=own_rtol)
+                        tfjs_version=tfjs_version, unchecked=unchecked, backend_rtol=own_rtol,
+                        elem_rtol=elem_rtol or None, elem_floor=elem_floor)
+
+
+_STAGE_TEXT = {"init": "failed to start", "load": "failed to load the model", "run": "failed to run the model"}
+
+
+def crash_text(run: BackendRun) -> str:
+    """One line: which backend failed, at which stage, on which op, with TF.js's own message."""
+    what = _STAGE_TEXT.get(run.stage or "", "failed")
+    op = run.failed_op
+    return f"the {run.backend} backend {what}" + (f" (op {op})" if op else "") + f": {run.error}"
 
 
 def _fmt_err(value: float | None) -> str:
@@ -405,7 +491,7 @@ def format_report(report: VerifyReport) -> str:
     for c in _table_order(report):
         shape = c.shape if c.shape is not None else c.expected_shape
         rows.append((c.name, c.backend or "-", "-" if shape is None else str(list(shape)),
-                     _fmt_err(c.max_abs_err), _fmt_err(c.max_rel_err), "PASS" if c.passed else "FAIL"))
+                     _fmt_err(c.max_abs_err), _fmt_err(c.max_rel_err), c.status))
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     numeric = {3, 4}
 
@@ -445,7 +531,14 @@ def format_report(report: VerifyReport) -> str:
     n_out, n_back = len(report.output_names), len(report.runs)
     own = "".join(f", {b} rtol={r:g}" for b, r in report.backend_rtol.items())
     tol = f"rtol={report.rtol:g}{own} atol={report.atol:g} (max abs err <= atol + rtol x max|reference|)"
-    if report.quantization is not None and not report.quantization.passed and all(c.passed for c in report.comparisons):
+    if report.elem_rtol:
+        tol += f", elem_rtol={report.elem_rtol:g} where |reference| >= {report.elem_floor:g} x max|reference|"
+    crashes = report.crashes
+    if crashes:
+        said = "; ".join(crash_text(run) for run in crashes.values())
+        others = [c for c in report.failures if not c.crashed]
+        verdict = f"CRASH: {said}" + (f"; and {len(others)} check(s) on other backends differ" if others else "")
+    elif report.quantization is not None and not report.quantization.passed and all(c.passed for c in report.comparisons):
         verdict = f"FAIL: {report.quantization.failure}"
     elif report.passed:
         verdict = (f"PASS: {n_out} output{'s' if n_out != 1 else ''} × {n_back} backend{'s' if n_back != 1 else ''} "

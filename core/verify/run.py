@@ -29,6 +29,8 @@ from .runtime import RUNNER_SCRIPT, ensure_runtime, find_node
 
 #: Backends of pure @tensorflow/tfjs that work under Node.js.
 DEFAULT_BACKENDS = ("cpu", "wasm")
+#: Ways to call a graph model (``run_model(call_style=...)``); layers models are always ``predict``ed.
+CALL_STYLES = ("execute", "executeAsync", "predict")
 #: Default limit for one runner invocation (all backends), in seconds.
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -57,6 +59,15 @@ class BackendRun:
     mode: str | None = None
     #: Backend facts from the runner (wasm: ``simd``, ``threads``).
     info: dict[str, Any] = field(default_factory=dict)
+    #: Where a failed backend stopped: "init" (the backend), "load" (the model) or "run".
+    stage: str | None = None
+
+    @property
+    def failed_op(self) -> str | None:
+        """The op (kernel) TF.js's error names, when the backend failed and the message names one."""
+        from .crash import op_named_in
+
+        return None if self.ok else op_named_in(self.error or "")
 
     @property
     def median_ms(self) -> float | None:
@@ -67,6 +78,8 @@ class BackendRun:
             "backend": self.backend,
             "ok": self.ok,
             "error": self.error,
+            "stage": self.stage,
+            "failed_op": self.failed_op,
             "mode": self.mode,
             "load_ms": self.load_ms,
             "first_ms": self.first_ms,
@@ -114,6 +127,7 @@ def run_model(
     output_names: Sequence[str] | None = None,
     quiet: bool = False,
     write_outputs: bool = True,
+    call_style: str | None = None,
 ) -> RunResult:
     """Run the TF.js model in ``model_dir`` on ``inputs`` with each of ``backends``.
 
@@ -122,7 +136,9 @@ def run_model(
     executes ``max(1, warmup + runs)`` times per backend; ``first_ms`` times the first execution and
     ``times_ms`` the last ``runs``; the outputs are those of the first execution. ``output_names``
     overrides which graph-model outputs are fetched. ``quiet`` silences the one-time install message.
-    ``write_outputs=False`` returns timings only (no outputs).
+    ``write_outputs=False`` returns timings only (no outputs). ``call_style`` forces how a graph
+    model is called: ``"execute"``, ``"executeAsync"`` or ``"predict"`` (default: ``execute``, falling
+    back to ``executeAsync`` when TF.js asks for it).
 
     Raises :class:`InputError` (no model.json), :class:`UsageError` (bad input arrays),
     :class:`RuntimeMissingError` (no Node.js/npm, or the runtime cannot be installed) and
@@ -139,6 +155,8 @@ def run_model(
         raise UsageError("no TF.js backends given; use e.g. backends=('cpu', 'wasm')")
     if runs < 0 or warmup < 0:
         raise UsageError("runs and warmup must be >= 0")
+    if call_style not in (None, *CALL_STYLES):
+        raise UsageError(f"call_style must be one of {', '.join(CALL_STYLES)}, got {call_style!r}")
     converted = {str(name): to_tfjs_array(name, value) for name, value in inputs.items()}
 
     node = find_node()
@@ -162,6 +180,8 @@ def run_model(
         }
         if output_names:
             request["output_names"] = list(output_names)
+        if call_style is not None:
+            request["call_style"] = call_style
         if not write_outputs:  # benchmarks need timings only
             request["write_outputs"] = False
         request_file = workdir / "request.json"
@@ -173,22 +193,25 @@ def run_model(
 
 
 def to_tfjs_array(name: str, value: Any) -> np.ndarray:
-    """``value`` as an array TF.js can hold: float32, int32, bool, complex64 or an object array of str."""
+    """``value`` as an array TF.js can hold: float32, int32, bool, complex64 or an object array of str.
+
+    Its shape is kept exactly, scalars included (``np.ascontiguousarray`` would make a ``()`` input ``[1]``).
+    """
     array = value if isinstance(value, np.ndarray) else np.asarray(value)
     kind = array.dtype.kind
     if kind == "f":
-        return np.ascontiguousarray(array, dtype="<f4")
+        return np.asarray(array, dtype="<f4", order="C")
     if kind in "iu":
         if array.dtype.itemsize >= 4 and array.size:
             lo, hi = int(array.min()), int(array.max())
             if lo < _INT32.min or hi > _INT32.max:
                 raise UsageError(f"input {name!r} has values in [{lo}, {hi}], outside TF.js int32 range",
                                  hint="TF.js has no int64; rescale or clip the values")
-        return np.ascontiguousarray(array, dtype="<i4")
+        return np.asarray(array, dtype="<i4", order="C")
     if kind == "b":
-        return np.ascontiguousarray(array, dtype=bool)
+        return np.asarray(array, dtype=bool, order="C")
     if kind == "c":
-        return np.ascontiguousarray(array, dtype="<c8")
+        return np.asarray(array, dtype="<c8", order="C")
     if kind in "USO":
         flat = [_as_text(name, v) for v in array.reshape(-1).tolist()]
         return np.array(flat, dtype=object).reshape(array.shape)
@@ -286,6 +309,7 @@ def _parse_result(doc: dict[str, Any], backends: list[str]) -> RunResult:
             times_ms=list(entry.get("times_ms") or []),
             mode=entry.get("mode"),
             info=dict(entry.get("info") or {}),
+            stage=None if entry.get("ok") else entry.get("stage"),
         )
         if run.ok:
             for out in entry.get("outputs") or []:

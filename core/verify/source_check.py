@@ -22,7 +22,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import TfjsconvError, UsageError
-from .compare import DEFAULT_ATOL, DEFAULT_RTOL, OutputComparison, VerifyReport, compare, verify_model
+from .compare import (
+    DEFAULT_ATOL,
+    DEFAULT_ELEM_FLOOR,
+    DEFAULT_ELEM_RTOL,
+    DEFAULT_RTOL,
+    OutputComparison,
+    VerifyReport,
+    compare,
+    verify_model,
+)
 from .run import DEFAULT_BACKENDS
 
 #: Default tolerance (relative to max |reference|) for a model quantized to each dtype.
@@ -84,8 +93,10 @@ def quantized_dtypes(model_dir: Path) -> list[str]:
 
 
 def source_reference(source: str | Path, model_dir: Path, inputs: Mapping[str, np.ndarray],
-                     input_format: str | None, extra: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
-    """The frontend's own run of ``source`` on ``inputs``."""
+                     input_format: str | None, extra: Mapping[str, Any] | None = None, *,
+                     allow_unsafe_deserialization: bool = False) -> dict[str, np.ndarray]:
+    """The frontend's own run of ``source`` on ``inputs`` (loading code from it only if the
+    conversion was allowed to: ``convert --allow_unsafe_deserialization --verify``)."""
     from ..conversion import select_frontend
     from ..options import ConvertOptions
     from ..plugin_manager import get_plugin_manager
@@ -94,7 +105,7 @@ def source_reference(source: str | Path, model_dir: Path, inputs: Mapping[str, n
     frontend = select_frontend(source, input_format, registry)
     # The frontend may need to know how the model was converted (e.g. ONNX's input layout).
     options = ConvertOptions(input_format=frontend.name, extra={**(extra or {}), "model_dir": str(model_dir)},
-                             registry=registry)
+                             registry=registry, allow_unsafe_deserialization=allow_unsafe_deserialization)
     try:
         return frontend.reference(source, inputs, options)
     except NotImplementedError as err:
@@ -107,26 +118,32 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
                           atol: float = DEFAULT_ATOL, quantized_rtol: float | None = None,
                           convert_options: Mapping[str, Any] | None = None, quiet: bool = False,
                           backend_rtol: Mapping[str, float] | None = None,
-                          browser_flags: Mapping[str, Any] | None = None) -> VerifyReport:
+                          browser_flags: Mapping[str, Any] | None = None,
+                          elem_rtol: float | None = DEFAULT_ELEM_RTOL,
+                          elem_floor: float = DEFAULT_ELEM_FLOOR) -> VerifyReport:
     """Run ``model_dir`` in TF.js and compare with ``source`` run by its frontend.
 
     ``convert_options``: the options ``model_dir`` was converted with (``convert --verify`` knows
     them); a quantized model's float32 twin is converted with the same options minus quantization.
+    The element rule (``elem_rtol``) holds the float32 model; quantized weights are lossy by design,
+    so the quantized model is compared with the scale rule only.
     """
     from .inputs import input_specs, random_inputs
 
     model_dir = Path(model_dir)
     inputs = dict(inputs) if inputs is not None else random_inputs(input_specs(model_dir), seed=seed)
     extra = {k: v for k, v in (convert_options or {}).items() if k == "input_layout" and v is not None}
-    expected = source_reference(source, model_dir, inputs, input_format, extra)
+    expected = source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=bool(
+        (convert_options or {}).get("allow_unsafe_deserialization")))
     dtypes = quantized_dtypes(model_dir)
     if not dtypes:
         return verify_model(model_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=quiet,
-                            backend_rtol=backend_rtol, browser_flags=browser_flags)
+                            backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=elem_rtol,
+                            elem_floor=elem_floor)
 
     q_rtol = quantized_rtol if quantized_rtol is not None else max(QUANTIZED_RTOL.get(d, 1e-1) for d in dtypes)
     report = verify_model(model_dir, inputs, expected, backends=backends, rtol=q_rtol, atol=atol, quiet=quiet,
-                          backend_rtol=backend_rtol, browser_flags=browser_flags)
+                          backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=None)
     check = QuantizationCheck(dtypes, q_rtol)
     report.quantization = check
     if convert_options is None:
@@ -140,12 +157,14 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
             check.unavailable = f"converting the source without quantization failed: {err.message}"
             return report
         float_report = verify_model(float_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=True,
-                                    backend_rtol=backend_rtol, browser_flags=browser_flags)
+                                    backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=elem_rtol,
+                                    elem_floor=elem_floor)
         check.float_comparisons = float_report.comparisons
         for backend, run in report.runs.items():
             float_run = float_report.runs.get(backend)
             if run.ok and float_run is not None and float_run.ok:
-                check.vs_float.extend(compare(run.outputs, float_run.outputs, rtol=q_rtol, atol=atol, backend=backend))
+                check.vs_float.extend(compare(run.outputs, float_run.outputs, rtol=q_rtol, atol=atol, backend=backend,
+                                              elem_rtol=None))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return report

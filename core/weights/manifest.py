@@ -115,6 +115,22 @@ def _parse_weight(where: str, raw: object) -> WeightSpec:
     return WeightSpec(name, tuple(shape), dtype, quantization)
 
 
+def weight_count(manifest: object) -> int:
+    """How many weight entries a (possibly malformed) manifest lists, without checking them."""
+    if not isinstance(manifest, Sequence) or isinstance(manifest, (str, bytes)):
+        return 0
+    return sum(len(group["weights"]) for group in manifest
+               if isinstance(group, Mapping) and isinstance(group.get("weights"), list))
+
+
+def check_weight_count(manifest: object, limits: Any, where: str) -> None:
+    """Refuse more than ``--max_weights`` entries: TF.js 4.22 fails to load such a model
+    ("Maximum call stack size exceeded" from about 10^5 weights in Node; browsers have smaller stacks)."""
+    from ..limits import check_limit
+
+    check_limit("max_weights", weight_count(manifest), limits, f"{where} lists too many weights")
+
+
 def parse_manifest(manifest: object) -> list[GroupSpec]:
     """Check a ``weightsManifest`` list and return it as :class:`GroupSpec` objects.
 

@@ -205,6 +205,10 @@ def read_model_json(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
                          hint="the file may be truncated; copy or convert the model again") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("modelTopology"), dict):
         raise InputError(f"{path} is not a TF.js model.json (no modelTopology object)")
+    from ..limits import DEFAULT_LIMITS
+    from .manifest import check_weight_count
+
+    check_weight_count(doc.get("weightsManifest", []), DEFAULT_LIMITS, str(path))
     for group in parse_manifest(doc.get("weightsManifest", [])):
         _open_group(group, root).close()
     return doc

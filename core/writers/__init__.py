@@ -41,6 +41,9 @@ def write_weights_then_json(groups: Any, staging_dir: Path, options: ConvertOpti
     report = WeightsReport()
     plan = QuantizationPlan.from_spec(options.quantization) if options.quantization else None
     manifest = write_weights(groups, staging_dir, shard_size=options.weight_shard_size_bytes, plan=plan, report=report)
+    from ..weights.manifest import check_weight_count
+
+    check_weight_count(manifest, options.limits, "the converted model")  # TF.js could not load it
     write_model_json(make_json(manifest), staging_dir)
     return {"weights": report}
 

@@ -11,6 +11,7 @@ import numpy as np
 from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
 from ..ir import Graph, LazyArray, Node, Value
 from ..options import ConvertOptions
+from ..passes.distinct_outputs import give_outputs_own_nodes
 from ..version import CONVERTED_BY
 from . import Writer, write_weights_then_json
 from .protojson import attr_json, shape_json, tensor_meta_json
@@ -121,6 +122,7 @@ class GraphModelWriter(Writer):
         return isinstance(model, Graph)
 
     def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
+        give_outputs_own_nodes(model)  # after every pass, so none can undo it
         model.validate()
         if model.initializer is not None:
             model.initializer.validate()

@@ -17,10 +17,12 @@ from typing import Any
 from tfjsconv.errors import InputError, UnsafeInputError
 
 from .configs import MODEL_CLASSES, NESTED_LAYER_KEYS, LayerEntry, iter_layers
+from .shape_flow import layer_input_shapes
 from .tfjs_support import (
     CLASS_RENAMES,
     GRAPH_MODEL_HINT,
     KERAS_LAYERS_MISSING_IN_TFJS,
+    RANK_DEPENDENT_CLASSES,
     TFJS_LAYER_CLASSES,
     option_problems,
 )
@@ -87,6 +89,7 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
     keras3_style = keras3 or "module" in model_config
     code: list[str] = []
     gaps: list[str] = []
+    input_shapes: dict[int, Any] | None = None  # propagated lazily, for files that record no build_config
     for layer in iter_layers(model_config):
         where = f"layer {layer.qualified_name!r} ({layer.class_name})"
         _check_input_shapes(layer.config, where, source)
@@ -99,7 +102,15 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
         if cls not in TFJS_LAYER_CLASSES and cls not in MODEL_CLASSES:
             gaps.append(f"{where}: TF.js 4.22 has no {cls} layer")
             continue
-        gaps += [f"{where}: {p}" for p in option_problems(cls, layer.config, keras3=keras3)]
+        config = layer.config  # build_config (the input shape) sits beside the config in .keras files
+        if isinstance(layer.entry.get("build_config"), dict):
+            config = {**config, "build_config": layer.entry["build_config"]}
+        elif cls in RANK_DEPENDENT_CLASSES:  # legacy .h5 / SavedModel metadata: carry shapes from the inputs
+            if input_shapes is None:
+                input_shapes = layer_input_shapes(model_config)
+            shape = input_shapes.get(id(layer.entry))
+            config = {**config, "build_config": {"input_shape": list(shape) if shape is not None else None}}
+        gaps += [f"{where}: {p}" for p in option_problems(cls, config, keras3=keras3)]
     if code and (layers_model or not allow_unsafe):
         _raise_code(code, source, allow_unsafe, layers_model)
     if gaps and layers_model:

@@ -19,12 +19,15 @@ import numpy as np
 from tfjsconv.errors import InputError, UsageError
 from tfjsconv.frontend import Frontend, as_path
 from tfjsconv.ir import Graph
+from tfjsconv.limits import limits_of
 from tfjsconv.model import LayersModel, Model
 from tfjsconv.options import ConvertOptions
 
 from .checks import check_model_config
 from .configs import keras_major
+from .model_graph import check_model_graph
 from .translate import to_tfjs_model_config
+from .weight_shapes import check_weight_shapes
 
 H5_SUFFIXES = (".h5", ".hdf5")
 GRAPH_MODEL = "tfjs_graph_model"
@@ -65,6 +68,7 @@ def build_layers_model(info: KerasFileInfo, *, source: str, options: ConvertOpti
     try:  # the config is untrusted JSON: a wrong type or a missing key anywhere means a malformed file
         check_model_config(info.model_config, source=source, keras3=info.keras3,
                            allow_unsafe=options.allow_unsafe_deserialization)
+        check_model_graph(info.model_config, source=source)
         model_config = to_tfjs_model_config(info.model_config, keras3=info.keras3)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:
         raise InputError(f"{source}: the model config is malformed ({type(err).__name__}: {str(err)[:200]})",
@@ -90,6 +94,12 @@ class _KerasFileFrontend(Frontend):
     def load_layers_model(self, path: Path, options: ConvertOptions) -> LayersModel:
         raise NotImplementedError
 
+    def check_before_keras(self, path: Path, options: ConvertOptions) -> KerasFileInfo:
+        """The file's info, once everything Keras would read is known safe (no links out, a sane graph)."""
+        info = self.read_info(path)
+        check_model_graph(info.model_config, source=str(path))
+        return info
+
     def load(self, source: Any, options: ConvertOptions) -> Model:
         path = _input_path(source, self.name)
         if options.output_format == GRAPH_MODEL:
@@ -99,7 +109,7 @@ class _KerasFileFrontend(Frontend):
     def load_graph_model(self, path: Path, options: ConvertOptions) -> Graph:
         from .keras_graph import graph_from_keras_file
 
-        info = self.read_info(path)
+        info = self.check_before_keras(path, options)
         allow_unsafe = options.allow_unsafe_deserialization
         check_model_config(info.model_config, source=str(path), keras3=info.keras3, allow_unsafe=allow_unsafe,
                            output_format=GRAPH_MODEL)
@@ -115,7 +125,7 @@ class _KerasFileFrontend(Frontend):
         from .reference import keras_reference, load_keras_model
 
         path = _input_path(source, self.name)
-        info = self.read_info(path)
+        info = self.check_before_keras(path, options)
         check_model_config(info.model_config, source=str(path), keras3=info.keras3, output_format=GRAPH_MODEL)
         return keras_reference(load_keras_model(path, keras3=info.keras3), inputs)
 
@@ -169,6 +179,7 @@ class KerasH5Frontend(_KerasFileFrontend):
             info = self._info(h5)
             model = build_layers_model(info, source=str(path), options=options)
             model.weight_groups = h5_weight_groups(h5, info.model_config, keras3=info.keras3)
+            check_weight_shapes(model.model_config, model.weight_groups, source=str(path))
         except BaseException:
             h5.close()
             raise
@@ -190,6 +201,17 @@ class KerasV3Frontend(_KerasFileFrontend):
 
         return self._info(read_keras_archive(path, with_weights=False), path)
 
+    def check_before_keras(self, path: Path, options: ConvertOptions) -> KerasFileInfo:
+        """Also opens model.weights.h5 (which checks it for links out of the file) before Keras reads it."""
+        from .keras_archive import read_keras_archive
+
+        archive = read_keras_archive(path, max_members=limits_of(options).max_archive_members)
+        if archive.weights is not None:
+            archive.weights.close()
+        info = self._info(archive, path)
+        check_model_graph(info.model_config, source=str(path))
+        return info
+
     @staticmethod
     def _info(archive: Any, path: Path) -> KerasFileInfo:
         return KerasFileInfo(model_config=_checked_config(archive.config, str(path)),
@@ -199,12 +221,13 @@ class KerasV3Frontend(_KerasFileFrontend):
         from .keras_archive import read_keras_archive
         from .v3_weights import v3_weight_groups
 
-        archive = read_keras_archive(path)
+        archive = read_keras_archive(path, max_members=limits_of(options).max_archive_members)
         try:
             info = self._info(archive, path)
             model = build_layers_model(info, source=str(path), options=options)
             if archive.weights is not None:
                 model.weight_groups = v3_weight_groups(archive.weights, archive.config)
+            check_weight_shapes(model.model_config, model.weight_groups, source=str(path))
         except BaseException:
             if archive.weights is not None:
                 archive.weights.close()

@@ -2,7 +2,9 @@
 
 h5py is imported here, when a file is opened, never at plugin import. Every h5py failure becomes an
 :class:`~tfjsconv.errors.InputError` that names the file, including failures while the writer
-streams the weights out (so a truncated file never surfaces as a confusing output error).
+streams the weights out (so a truncated file never surfaces as a confusing output error). A file
+that points outside itself (external links, virtual datasets) is refused when it is opened
+(:mod:`.h5_links`), so no reader ever follows such a link.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from typing import Any
 
 import numpy as np
 from tfjsconv.errors import InputError
+
+from .h5_links import check_self_contained
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 CORRUPT_HINT = "the file may be truncated or corrupt"
@@ -60,6 +64,11 @@ class H5Source:
                              hint=CORRUPT_HINT + "; save the model again with model.save()") from None
         self._size = os.path.getsize(self.path)
         self._finalizer = weakref.finalize(self, _close, self.file, cleanup)
+        try:  # before anything is read: h5py would follow links out of the file
+            check_self_contained(self.file, self.display)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         self._finalizer()

@@ -6,12 +6,16 @@ h5py can open them, and that folder is removed once the weights are no longer re
 these three members are ever read, under names we choose, but an archive whose member names
 would escape a folder (``../x``, ``/etc/x``, ``C:\\x``) is refused outright: nobody writes such a
 file by accident. Sizes are limited before and while reading (a zip's declared sizes can lie),
-so a zip bomb cannot fill memory or disk.
+so a zip bomb cannot fill memory or disk, and so is the member count (``--max_archive_members``),
+so a zip of millions of empty members cannot stall the reader.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shutil
+import struct
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tfjsconv.errors import InputError
+from tfjsconv.limits import DEFAULT_LIMITS, check_limit
 
 from .h5source import CORRUPT_HINT, H5Source
 
@@ -28,6 +33,11 @@ CONFIG_NAME, METADATA_NAME, WEIGHTS_NAME = "config.json", "metadata.json", "mode
 MAX_JSON_BYTES = 64 * 1024 * 1024
 #: Largest model.weights.h5 copied out of the archive (far above any model TF.js could run).
 MAX_WEIGHTS_BYTES = 64 * 1024 ** 3
+#: The member count (``--max_archive_members``, see ``tfjsconv.limits``; Keras writes 3) is checked
+#: from the end record before the central directory is parsed (zipfile spends ~8 us per member),
+#: and again after, since the end record can understate it.
+_EOCD, _EOCD64_LOCATOR = b"PK\x05\x06", b"PK\x06\x07"
+_EOCD_SIZE, _MAX_COMMENT = 22, 0xFFFF
 _COPY_CHUNK = 1024 * 1024
 
 
@@ -47,6 +57,45 @@ def has_zip_magic(path: Path) -> bool:
         return False
 
 
+def declared_member_count(path: Path) -> int | None:
+    """The member count the zip's end-of-central-directory record declares (zip64 too); None if not found."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - _EOCD_SIZE - _MAX_COMMENT)
+            f.seek(start)
+            tail = f.read()
+            at = tail.rfind(_EOCD)
+            if at < 0 or len(tail) - at < _EOCD_SIZE:
+                return None
+            count = struct.unpack_from("<H", tail, at + 10)[0]
+            locator = at - 20
+            if count == 0xFFFF and locator >= 0 and tail[locator:locator + 4] == _EOCD64_LOCATOR:
+                record = struct.unpack_from("<Q", tail, locator + 8)[0]
+                f.seek(record)
+                head = f.read(56)
+                if len(head) == 56 and head[:4] == b"PK\x06\x06":
+                    count = struct.unpack_from("<Q", head, 32)[0]
+            return int(count)
+    except OSError:
+        return None
+
+
+def _check_member_count(count: int | None, display: str, max_members: int) -> None:
+    if count is not None:
+        check_limit("max_archive_members", count, dataclasses.replace(DEFAULT_LIMITS, max_archive_members=max_members),
+                    f"{display} holds too many members for a .keras archive (Keras writes 3)")
+
+
+def duplicate_member_names(names: list[str]) -> list[str]:
+    """Names that occur more than once, sorted (linear: a set, not a count per name)."""
+    seen: set[str] = set()
+    duplicates: set[str] = set()
+    for name in names:
+        (duplicates if name in seen else seen).add(name)
+    return sorted(duplicates)
+
+
 def unsafe_member_names(names: list[str]) -> list[str]:
     """Member names that would land outside the extraction folder (zip-slip)."""
     bad = []
@@ -60,9 +109,11 @@ def unsafe_member_names(names: list[str]) -> list[str]:
 
 
 def read_keras_archive(path: Path, *, display: str | None = None, max_weights_bytes: int = MAX_WEIGHTS_BYTES,
-                       with_weights: bool = True) -> KerasArchive:
+                       with_weights: bool = True,
+                       max_members: int = DEFAULT_LIMITS.max_archive_members) -> KerasArchive:
     """The archive's config and metadata, and (``with_weights``) its weights file, opened from a private copy."""
     display = display or str(path)
+    _check_member_count(declared_member_count(path), display, max_members)
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as err:
@@ -70,14 +121,16 @@ def read_keras_archive(path: Path, *, display: str | None = None, max_weights_by
                          hint=CORRUPT_HINT + "; save the model again with model.save('m.keras')") from None
     with archive:
         infos = archive.infolist()
+        _check_member_count(len(infos), display, max_members)  # the end record can understate the count
         names = [info.filename for info in infos]
         bad = unsafe_member_names(names)
         if bad:
             raise InputError(f"{display} is refused: its member name(s) {', '.join(map(repr, bad[:5]))} point "
                              "outside the archive folder (a zip-slip attack); Keras never writes such files")
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = duplicate_member_names(names)
         if duplicates:
-            raise InputError(f"{display} is refused: it holds several members named {', '.join(map(repr, duplicates))}")
+            raise InputError(f"{display} is refused: it holds several members named "
+                             f"{', '.join(map(repr, duplicates[:5]))}{' ...' if len(duplicates) > 5 else ''}")
         members = {info.filename: info for info in infos}
         if CONFIG_NAME not in members:
             raise InputError(f"{display} has no {CONFIG_NAME}; it is not a Keras 3 .keras model",

@@ -24,6 +24,7 @@ from tfjsconv.options import ConvertOptions
 from .checks import check_model_config
 from .frontends import GRAPH_MODEL, KerasFileInfo, build_layers_model
 from .tfjs_layers import layer_weight_groups
+from .weight_shapes import check_weight_shapes
 
 METADATA_FILE = "keras_metadata.pb"
 
@@ -87,6 +88,9 @@ class KerasSavedModelFrontend(Frontend):
     def load(self, source: Any, options: ConvertOptions) -> Model:
         path = _folder(source)
         config = read_metadata_config(path)
+        from tfjsconv.plugins.savedmodel.loading import check_saved_model_bounds
+
+        check_saved_model_bounds(path, options)  # tf_keras revives every function: no recursion, bounded size
         allow_unsafe = options.allow_unsafe_deserialization
         if options.output_format == GRAPH_MODEL:
             check_model_config(config, source=str(path), keras3=False, allow_unsafe=allow_unsafe,
@@ -102,6 +106,7 @@ class KerasSavedModelFrontend(Frontend):
         layers = build_layers_model(info, source=str(path), options=options)
         entries = [(w.name.split(":")[0], np.asarray(w.numpy())) for w in model.weights]
         layers.weight_groups = layer_weight_groups(entries)
+        check_weight_shapes(layers.model_config, layers.weight_groups, source=str(path))
         return layers
 
     def describe(self, source: Any, options: ConvertOptions) -> dict[str, Any]:

@@ -143,7 +143,14 @@ class TfjsLayersFrontend(Frontend):
         config = topology_config(doc)
         if config is None or not is_layers_model(doc):
             raise InputError(f"{path} is not a TF.js layers model (no modelTopology with a Keras model config)")
+        from .model_graph import check_model_graph
+
+        check_model_graph(config, source=str(path))
         manifest = doc.get("weightsManifest", [])
+        from tfjsconv.limits import limits_of
+        from tfjsconv.weights.manifest import check_weight_count
+
+        check_weight_count(manifest, limits_of(options), str(path))
         groups = parse_manifest(manifest)
         model_dir = path.parent
         for group in groups:
@@ -153,6 +160,9 @@ class TfjsLayersFrontend(Frontend):
         weights = ManifestWeights(manifest, model_dir)
         entries = [(spec.name, ManifestArray(weights, spec.name, spec.shape, spec.dtype))
                    for group in groups for spec in group.weights]
+        from .weight_shapes import check_weight_shapes
+
+        check_weight_shapes(config, layer_weight_groups(entries), source=str(path))
         topology = doc["modelTopology"]
         return LayersModel(
             model_config=config,

@@ -107,13 +107,98 @@ def _mirrored_backward_layer(config: dict[str, Any]) -> str | None:
     return None
 
 
+def _equals(key: str, default: Any, allowed: tuple[Any, ...], why: str) -> Callable[[dict[str, Any]], str | None]:
+    """A problem when ``config[key]`` (``default`` when absent) is not one of ``allowed``."""
+    def check(config: dict[str, Any]) -> str | None:
+        value = config.get(key, default)
+        value = value[0] if isinstance(value, list) and len(value) == 1 else value
+        return None if value in allowed else f"{key}={config.get(key, default)!r}: {why}"
+    return check
+
+
+def _always(why: str) -> Callable[[dict[str, Any]], str | None]:
+    return lambda config: why
+
+
+def _spatial_ones(key: str, why: str) -> Callable[[dict[str, Any]], str | None]:
+    def check(config: dict[str, Any]) -> str | None:
+        value = config.get(key)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        return None if all(v in (1, None) for v in values) else f"{key}={value!r}: {why}"
+    return check
+
+
+# Found by differential tests against Keras in TF.js 4.22 (tests/test_silent_wrong.py): each of these
+# loaded and computed something else, or loaded and then failed at run time.
+_BILINEAR_UPSAMPLING = _equals("interpolation", "nearest", ("nearest",),
+                               "Keras resizes with half-pixel centers, TF.js's UpSampling2D without "
+                               "(outputs off by tens of percent)")
+_CONV_TRANSPOSE = [_truthy("output_padding", "TF.js's transposed convolutions ignore output_padding (wrong shape)"),
+                   _spatial_ones("dilation_rate", "TF.js's transposed convolutions ignore dilation_rate (wrong shape)")]
+_NOT_LAST_AXIS = "TF.js computes it along the last axis only"
+
+
+def _input_rank(config: dict[str, Any]) -> int | None:
+    """The layer's input rank when the file records it (``build_config`` of .keras files, a batch shape)."""
+    build = config.get("build_config")
+    shape = (build.get("input_shape") if isinstance(build, dict) else None) or config.get("batch_input_shape") \
+        or config.get("batch_shape")
+    return len(shape) if isinstance(shape, list) and not any(isinstance(d, list) for d in shape) else None
+
+
+def _flatten_rank(config: dict[str, Any]) -> str | None:
+    rank = _input_rank(config)
+    return "a rank-2 input: TF.js's Flatten refuses inputs of rank < 3 when loading" if rank == 2 else None
+
+
+def _batchnorm_axis(config: dict[str, Any]) -> str | None:
+    """BatchNormalization off the last axis (e.g. channels-first) is wrong in TF.js's layer.
+
+    tf_keras saves the axis as a positive index (``[3]`` for the last of four), so the input rank is
+    needed: from ``build_config`` (``.keras`` files, or the shapes :mod:`.shape_flow` carries through
+    legacy ``.h5`` configs) or the layer's own batch shape. When no rank can be told, any axis but
+    ``-1`` is refused: it cannot be shown to be the last one.
+    """
+    axis = config.get("axis", -1)
+    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+    if axis == -1:
+        return None
+    rank = _input_rank(config)
+    if not isinstance(axis, int):
+        return f"axis={config.get('axis')!r}: {_NOT_LAST_AXIS}"
+    if rank is None:
+        return (f"axis={config.get('axis')!r} on an input whose rank the file does not tell: "
+                f"{_NOT_LAST_AXIS}, and this axis cannot be shown to be the last")
+    if -rank <= axis < rank and axis % rank == rank - 1:
+        return None
+    return f"axis={config.get('axis')!r} on a rank-{rank} input: TF.js normalizes it wrongly ({_NOT_LAST_AXIS})"
+
+#: Classes whose checks need the layer's input rank (see ``_input_rank``).
+RANK_DEPENDENT_CLASSES = frozenset({"BatchNormalization", "Flatten"})
+
 OPTION_CHECKS: dict[str, list[Callable[[dict[str, Any]], str | None]]] = {
+    "UpSampling2D": [_BILINEAR_UPSAMPLING],
+    "Conv2DTranspose": _CONV_TRANSPOSE, "Conv3DTranspose": _CONV_TRANSPOSE,
+    "Conv1D": [_GROUPS, _LORA, _equals("padding", "valid", ("valid", "same"),
+                                       "TF.js's Conv1D fails at run time with causal padding"),
+               _equals("data_format", "channels_last", ("channels_last", None),
+                       "TF.js's Conv1D ignores it (channels-last output: wrong shape)")],
+    "DepthwiseConv2D": [_spatial_ones("dilation_rate", "TF.js's DepthwiseConv2D layer computes it wrongly "
+                                                       "(off by more than the output's range)")],
+    "SeparableConv2D": [_equals("data_format", "channels_last", ("channels_last", None),
+                                "TF.js's SeparableConv2D fails at run time (its bias is added channels-last)")],
+    "Softmax": [_equals("axis", -1, (-1,), "TF.js's Softmax layer fails at run time on any axis but the last")],
+    "ELU": [_equals("alpha", 1.0, (1.0,), "TF.js's ELU layer refuses alpha other than 1 when loading")],
+    "Flatten": [_flatten_rank],
+    "Resizing": [_always("TF.js 4.22's Resizing layer fails at run time ('x must be rank 3 or 4, but got rank 1')")],
+    "CenterCrop": [_always("TF.js 4.22's CenterCrop layer rejects its own input shape at run time")],
     "Bidirectional": [_mirrored_backward_layer],
     "Dense": [_LORA, _QUANTIZED],
     "Embedding": [_LORA, _QUANTIZED],
-    "Conv1D": [_GROUPS, _LORA], "Conv2D": [_GROUPS, _LORA], "Conv3D": [_GROUPS, _LORA],
+    "Conv2D": [_GROUPS, _LORA], "Conv3D": [_GROUPS, _LORA],
     "GRU": [_RESET_AFTER], "GRUCell": [_RESET_AFTER],
-    "BatchNormalization": [_truthy("renorm", "batch renormalization is not implemented in TF.js")],
+    "BatchNormalization": [_truthy("renorm", "batch renormalization is not implemented in TF.js"),
+                           _batchnorm_axis],
     "LayerNormalization": [_truthy("rms_scaling", "RMS scaling is not implemented in TF.js")],
     "ReLU": [_truthy("negative_slope", "TF.js's ReLU layer only has max_value"),
              _truthy("threshold", "TF.js's ReLU layer only has max_value")],

@@ -59,6 +59,12 @@ class Laid:
     perm: Perm
 
 
+def _data_input(op: str, inputs: Sequence[Value]) -> Value:
+    """The input whose dtype is the op's ``T`` and output dtype: TF's Split and Fill take it second
+    (after the axis / the shape), so their outputs are not int32 (the backend check reads these dtypes)."""
+    return inputs[1] if op in ("Split", "Fill") and len(inputs) > 1 else inputs[0]
+
+
 @functools.cache
 def _has_t_attr(op: str) -> bool:
     from tfjsconv.ops import OpRegistry
@@ -175,7 +181,7 @@ class NodeContext:
            dtype: DType | None = None, shape: Shape = None, label: str | None = None) -> Value:
         """Add a single-output IR node named after this ONNX node (``label`` tells helper nodes apart)."""
         attrs = dict(attrs or {})
-        in_dtype = inputs[0].dtype if inputs else dtype
+        in_dtype = _data_input(op, inputs).dtype if inputs else dtype
         if dtype is None:
             dtype = in_dtype
         if "T" not in attrs and in_dtype is not None and _has_t_attr(op):
@@ -187,7 +193,7 @@ class NodeContext:
                  dtypes: Sequence[DType | None] | None = None, label: str | None = None) -> list[Value]:
         """Add a node with ``num_outputs`` outputs (Split, TopKV2, Unpack …); returns them all."""
         attrs = dict(attrs or {})
-        in_dtype = inputs[0].dtype if inputs else None
+        in_dtype = _data_input(op, inputs).dtype if inputs else None
         if "T" not in attrs and in_dtype is not None and _has_t_attr(op):
             attrs["T"] = in_dtype
         name = self.name if label is None else f"{self.name}/{label}"

@@ -20,7 +20,8 @@ def ir_dtype(np_dtype: np.dtype | None) -> DType | None:
     if np_dtype is None:
         return None
     kind = np.dtype(np_dtype).kind
-    if kind == "f" or np_dtype == np.dtype("V2"):  # V2: bfloat16 as onnx's numpy helpers report it
+    # float8_e5m2 is the one 1-byte float ml_dtypes reports as kind "f": a Cast to it must round, so no float32.
+    if (kind == "f" and np.dtype(np_dtype).itemsize >= 2) or np_dtype == np.dtype("V2"):  # V2: bfloat16
         return DType.FLOAT32
     if kind in "iu":
         return DType.INT32

@@ -43,7 +43,7 @@ class OnnxFrontend(Frontend):
         from .reading import read_model
 
         path = _path(source)
-        return translate_model(read_model(path), options, base_dir=path.parent)
+        return translate_model(read_model(path, options), options, base_dir=path.parent)
 
     def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
         from .reference import layout_from_model_dir, run_onnxruntime
@@ -58,11 +58,31 @@ def translate_model(model: Any, options: ConvertOptions, *, base_dir: Path) -> G
 
     from .translate import Translator
 
+    check_node_count(model, options)
     # Mappings are looked up now, not at import: plugins registered since (even in-process) count.
     registry = options.registry or get_plugin_manager().registry
     translator = Translator(model, options, registry.op_mappings, base_dir=base_dir,
                             input_layout=str(options.extra.get("input_layout") or "nchw").lower())
     return translator.run()
+
+
+def check_node_count(model: Any, options: ConvertOptions) -> None:
+    """Refuse more than ``--max_nodes`` nodes (subgraphs of If/Loop/Scan included) before translating."""
+    from tfjsconv.limits import check_limit, limits_of
+
+    limits = limits_of(options)
+    what = "the ONNX model has too many nodes"
+    check_limit("max_nodes", len(model.graph.node), limits, what)
+    count, graphs = 0, [model.graph]
+    while graphs:  # iterative: subgraphs nest
+        graph = graphs.pop()
+        count += len(graph.node)
+        check_limit("max_nodes", count, limits, what)
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    graphs.append(attr.g)
+                graphs.extend(attr.graphs)
 
 
 def _path(source: Any) -> Path:

@@ -22,8 +22,10 @@ MIN_OPSET = 7
 MAX_OPSET = 25
 
 
-def read_model(path: Path) -> Any:
-    """The ModelProto at ``path`` (external data left on disk), or an InputError saying what is wrong."""
+def read_model(path: Path, options: Any = None) -> Any:
+    """The ModelProto at ``path`` (external data left on disk), or an InputError saying what is wrong.
+
+    ``options``: the ConvertOptions whose ``--max_nodes`` bounds the work (checked before any walk)."""
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -39,6 +41,9 @@ def read_model(path: Path) -> Any:
     if model.ir_version <= 0 or not model.HasField("graph"):
         raise InputError(f"{path} is not an ONNX model (no IR version or graph)",
                          hint="the file may be truncated or another format; --input_format chooses the frontend")
+    from .frontend import check_node_count
+
+    check_node_count(model, options)
     check_versions(model, path)
     check_text_fields(model, path)
     return model

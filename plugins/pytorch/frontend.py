@@ -132,7 +132,7 @@ class TorchModuleFrontend(Frontend):
 
 
 class TorchExportFrontend(Frontend):
-    """``.pt2`` archives written by ``torch.export.save``: a traced graph, no pickled Python code."""
+    """``.pt2`` archives written by ``torch.export.save``: refused if ``torch.export.load`` would unpickle anything."""
 
     name = "torch_export"
     description = "torch.export programs saved with torch.export.save (.pt2)"
@@ -142,16 +142,29 @@ class TorchExportFrontend(Frontend):
         path = as_path(source)
         return path is not None and path.suffix.lower() == ".pt2"
 
-    def _program(self, source: Any) -> Any:
+    def _program(self, source: Any, options: ConvertOptions) -> Any:
+        """The ExportedProgram; an archive holding anything ``torch.export.load`` would unpickle is
+        refused unless --allow_unsafe_deserialization (see :mod:`.pt2_archive`)."""
+        import io
+
+        from tfjsconv.limits import limits_of
+
+        from .pt2_archive import read_checked, refuse_unsafe
+
         path = as_path(source)
         if path is None or not path.is_file():
             raise InputError(f"{source} is not a .pt2 file")
+        data, unsafe = read_checked(path, limits_of(options))
+        if unsafe and not options.allow_unsafe_deserialization:
+            refuse_unsafe(path, unsafe)
         try:
             import torch
         except ImportError:
             raise UsageError("reading .pt2 files needs torch", hint="pip install 'tfjsconv[pytorch]'") from None
+        if not unsafe:
+            _same_members_for_torch(torch, path, data)
         try:
-            return torch.export.load(str(path))
+            return torch.export.load(io.BytesIO(data))
         except Exception as err:
             raise InputError(f"{path} cannot be read by torch.export.load: {type(err).__name__}: "
                              f"{(str(err).splitlines() or [''])[0][:300]}",
@@ -160,17 +173,58 @@ class TorchExportFrontend(Frontend):
     def load(self, source: Any, options: ConvertOptions) -> Graph:
         from .export import export_to_onnx
 
-        program = self._program(source)
-        args = tuple(program.example_inputs[0]) if program.example_inputs else ()
+        program = self._program(source, options)
+        args = example_args(program)
         proto, notes = export_to_onnx(program, args, input_names=options.extra.get("input_names"),
                                       output_names=options.extra.get("output_names"), dynamic_batch=False,
                                       exporter="dynamo")
         return _translate(proto, options, notes)
 
     def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
-        program = self._program(source)
-        examples = tuple(program.example_inputs[0]) if program.example_inputs else ()
+        program = self._program(source, options)
+        examples = example_args(program)
         return _run(program.module(), inputs, options, examples)
+
+
+def _same_members_for_torch(torch: Any, path: Path, data: bytes) -> None:
+    """torch reads zips with its own (miniz) reader: it must see the members Python's zipfile checked."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = archive.namelist()
+    root = names[0].split("/", 1)[0]
+    checked = {name[len(root) + 1:] for name in names}
+    try:
+        reader = torch._C.PyTorchFileReader(io.BytesIO(data))
+        records = set(reader.get_all_records())
+        sample_size = reader.get_record_size("data/sample_inputs/model.pt") if reader.has_record(
+            "data/sample_inputs/model.pt") else 0
+    except Exception as err:
+        raise InputError(f"{path} cannot be read as a .pt2 archive: {type(err).__name__}") from None
+    if records != checked or sample_size:
+        raise InputError(f"{path} is a zip that reads differently depending on the reader; refused",
+                         hint="the file is corrupt or crafted; write it again with torch.export.save")
+
+
+def example_args(program: Any) -> tuple:
+    """The program's example inputs; without saved ones (a pickle-free .pt2), zeros shaped like its inputs."""
+    import torch
+
+    if program.example_inputs:
+        return tuple(program.example_inputs[0])
+    user_inputs = set(program.graph_signature.user_inputs)
+    args = []
+    for node in program.graph.nodes:
+        if node.op != "placeholder" or node.name not in user_inputs:
+            continue
+        value = node.meta.get("val")
+        if not isinstance(value, torch.Tensor) or not all(isinstance(d, int) for d in value.shape):
+            raise InputError(f"input {node.name} of the .pt2 program has no static shape to build an example from",
+                             hint="save the program with its example inputs and pass --allow_unsafe_deserialization "
+                                  "if you trust the file, or convert the module in memory")
+        args.append(torch.zeros(tuple(value.shape), dtype=value.dtype))
+    return tuple(args)
 
 
 class TorchPickleFrontend(Frontend):

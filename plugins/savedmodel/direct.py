@@ -229,8 +229,9 @@ def freeze_from_files(path: Path, meta_graph: Any, signature: Any, *, control_fl
         optimized = inline(graph_def, [*outputs.values(), *inputs.values()])
     except Exception as err:  # Grappler's errors: let TF's own loader have a go
         raise NotDirect(f"Grappler cannot inline the signature: {err}") from None
-    functions = {f.signature.name for f in optimized.library.function}
-    calls = sorted({n.op for n in optimized.node if n.op in CALL_OPS or n.op in functions})
+    functions = {f.signature.name: f for f in optimized.library.function}
+    calls = sorted({n.op for n in optimized.node
+                    if (n.op in CALL_OPS or n.op in functions) and not inlinable_call(n, functions)})
     if calls:
         raise NotDirect(f"Grappler left function calls in the graph ({', '.join(calls)})")
     try:
@@ -240,6 +241,31 @@ def freeze_from_files(path: Path, meta_graph: Any, signature: Any, *, control_fl
     return FrozenFunction(graph=graph, inputs=inputs, outputs=outputs,
                           structured_output_keys=list(outputs), resources={}, library=optimized.library,
                           variables=values)
+
+
+def inlinable_call(node: Any, functions: dict[str, Any]) -> bool:
+    """A call Grappler keeps (a ``jit_compile`` function: tf_keras's grouped Conv2D) that the core pass
+    ``inline_functions`` can expand: it and its callees take no resources and hold no other calls."""
+    if node.op not in ("PartitionedCall", "StatefulPartitionedCall"):
+        return False
+    from tensorflow.core.framework import types_pb2
+
+    pending, seen = [node.attr["f"].func.name], set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        fdef = functions.get(name)
+        if fdef is None or any(arg.type == types_pb2.DT_RESOURCE for arg in fdef.signature.input_arg):
+            return False
+        for inner in fdef.node_def:
+            if inner.op in UNSUPPORTED_INNER_OPS or inner.op in functions or (
+                    inner.op in CALL_OPS and inner.op not in ("PartitionedCall", "StatefulPartitionedCall")):
+                return False
+            if inner.op in ("PartitionedCall", "StatefulPartitionedCall"):
+                pending.append(inner.attr["f"].func.name)
+    return True
 
 
 def checkpoint_values(path: Path, keys: dict[str, str]) -> dict[str, CheckpointTensor]:

@@ -9,6 +9,7 @@ from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
 from . import freeze
+from .functions import attach_function_bodies
 from .rewrites import rewrite_for_tfjs
 from .tfimport import import_tf
 from .translate import graph_from_tf_graph
@@ -57,6 +58,11 @@ def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
                          else "e.g. --output_node_names=logits,probabilities")
     tf = import_tf()
     graph_def = read_graph_def(path)
+    from tfjsconv.limits import limits_of
+
+    from .bounds import check_graph_def
+
+    check_graph_def(graph_def, limits_of(options), str(path))
     known = {n.name for n in graph_def.node}
     missing = [n for n in names if n.split(":")[0] not in known]
     if missing:
@@ -71,6 +77,7 @@ def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
     graph.generated_by = tf.__version__
     graph.versions = {"producer": int(graph_def.versions.producer)} if graph_def.versions.producer else {}
     rewrite_for_tfjs(graph)
+    attach_function_bodies(graph, graph_def.library)
     return graph
 
 

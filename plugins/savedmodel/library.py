@@ -51,10 +51,48 @@ def function_json(fdef: Any, weights: dict[str, Any]) -> dict[str, Any]:
         weights[node["name"]] = array
     if "ret" in doc:
         doc["ret"] = {k: _rename_input(v, renames) for k, v in doc["ret"].items()}
+        split_shared_returns(doc)
     return doc
+
+
+def split_shared_returns(doc: dict[str, Any]) -> int:
+    """Give each function output read from a multi-output node its own ``Identity``.
+
+    TF.js keeps one output index per node for a function's outputs (``defaultOutput``), so two
+    outputs of one node (a nested ``While`` returning a loop's accumulator and its counter) both
+    came back as the last one. Returns how many Identities were added.
+    """
+    by_node: dict[str, set[str]] = {}
+    for ref in doc["ret"].values():
+        parts = ref.split(":")
+        if len(parts) == 3:
+            by_node.setdefault(parts[0], set()).add(ref)
+    shared = {node for node, refs in by_node.items() if len(refs) > 1}
+    if not shared:
+        return 0
+    types = {arg["name"]: arg.get("type") for arg in doc.get("signature", {}).get("outputArg", [])}
+    taken = {node["name"] for node in doc.get("nodeDef", [])}
+    added = 0
+    for key, ref in sorted(doc["ret"].items()):
+        node = ref.split(":")[0]
+        if node not in shared or not types.get(key):
+            continue
+        name, i = f"{node}/ret_{key}", 0
+        while name in taken:
+            i += 1
+            name = f"{node}/ret_{key}_{i}"
+        taken.add(name)
+        doc.setdefault("nodeDef", []).append({"name": name, "op": "Identity", "input": [ref],
+                                              "attr": {"T": {"type": types[key]}}})
+        doc["ret"][key] = f"{name}:output:0"
+        added += 1
+    return added
 
 
 def attach_library(graph: Graph, library: Any) -> None:
     """Serialise the functions of ``library`` (a FunctionDefLibrary) into ``graph``."""
+    from .loop_writes import keep_loop_writes_alive
+
     for fdef in library.function:
         graph.library.append(function_json(fdef, graph.library_weights))
+    keep_loop_writes_alive(graph)  # TF.js would dispose values a While body writes into a TensorList

@@ -46,8 +46,31 @@ def resolve_signature(path: Path, options: ConvertOptions, *, hub: bool = False)
     info = read_saved_model(path)
     tags = resolve_tags(info, options, hub=hub)
     name = options.signature_name or (HUB_DEFAULT_SIGNATURE if hub else DEFAULT_SIGNATURE)
+    _check_bounds(path, info, tags, name, options)  # first: the other checks walk every node
     check_loadable(info, tags, name)
     return info, tags, name
+
+
+def check_saved_model_bounds(path: Path, options: ConvertOptions) -> None:
+    """:func:`_check_bounds` for every MetaGraph, for loaders that revive the whole SavedModel (tf_keras)."""
+    from tfjsconv.limits import limits_of
+
+    from .bounds import check_graph_def
+
+    for meta_graph in read_saved_model(path).proto.meta_graphs:
+        check_graph_def(meta_graph.graph_def, limits_of(options), str(path))
+
+
+def _check_bounds(path: Path, info: SavedModelInfo, tags: list[str], name: str, options: ConvertOptions) -> None:
+    """Refuse recursive, too deeply nested or too large function libraries before TensorFlow inlines them."""
+    from tfjsconv.limits import limits_of
+
+    from .bounds import check_graph_def, signature_roots
+
+    graph_def = info.meta_graph(tags).graph_def
+    signature = info.signature(tags, name)
+    tensors = [t.name for t in (*signature.inputs.values(), *signature.outputs.values())]
+    check_graph_def(graph_def, limits_of(options), str(path), roots=signature_roots(graph_def, tensors))
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
 from .freeze import FrozenFunction, freeze
+from .functions import attach_function_bodies
 from .library import attach_library
 from .rewrites import rewrite_for_tfjs
 from .tables import attach_hash_tables
@@ -34,6 +35,7 @@ def graph_from_frozen(frozen: FrozenFunction, options: ConvertOptions, *, name: 
         graph.versions["minConsumer"] = int(versions.min_consumer)
     rewrite_for_tfjs(graph)
     attach_hash_tables(graph, frozen.resources)
+    attach_function_bodies(graph, frozen.library)
     if options.control_flow_v2:
         attach_library(graph, frozen.library)
     if options.use_structured_outputs_names and frozen.structured_output_keys:
@@ -68,6 +70,12 @@ def graph_from_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool
             graph = graph_from_frozen(frozen, options, name=name)
         except NotDirect as why:
             log.info("loading %s with TensorFlow: %s", path, why)
+    if graph is None:
+        from .freeze_v1 import freeze_tf1_session, is_tf1_with_tables
+
+        if is_tf1_with_tables(info.meta_graph(tags)):  # TF2's loader cannot freeze TF1 tables
+            log.info("freezing %s in a TF1 session: a TF1 SavedModel with hash tables", path)
+            graph = graph_from_frozen(freeze_tf1_session(path, tags, signature_name), options, name=name)
     if graph is None:
         with load_resolved_signature(path, tags, signature_name) as fn:
             graph = graph_from_function(fn, options, name=name)

@@ -12,6 +12,8 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Graph, Node
 
+from .frames import anchor_loop_bodies, control_gates, loop_frames
+
 #: Ops of v1 control flow: Identities next to them carry frame semantics and are kept.
 CONTROL_FLOW_OPS = frozenset({"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefEnter",
                               "RefSwitch", "RefMerge", "RefExit", "RefNextIteration"})
@@ -156,8 +158,7 @@ def remove_no_ops(graph: Graph) -> int:
             node.control_inputs = expand(node.control_inputs, set())
     for node in no_ops:
         node.control_inputs = []
-    for node in no_ops:
-        graph.remove_node(node)
+    graph.remove_nodes(no_ops)
     return len(no_ops)
 
 
@@ -167,30 +168,34 @@ def bypass_identities(graph: Graph) -> int:
     Kept: Identities that are graph outputs (their names are the signature), that carry or receive
     control edges, or that sit next to v1 control flow (where they mark branches).
     """
+    from tfjsconv.passes.graph_edit import Uses
+
     controlled = {dep for node in graph for dep in node.control_inputs}
     outputs = {v.producer for v in graph.outputs.values()}
-    consumers = graph.consumers()
-    count = 0
+    uses = Uses(graph)  # kept up to date, so that a chain of 10^5 Identities is bypassed in linear time
+    bypassed = []
     for node in graph:
         if node.op != "Identity" or node in controlled or node in outputs or node.control_inputs:
             continue
         source = node.inputs[0]
         if source.producer.op in CONTROL_FLOW_OPS:
             continue
-        readers = consumers.get(node.output(0), [])
+        readers = uses.readers.get(node.output(0), [])
         if any(r.op in CONTROL_FLOW_OPS for r in readers):
             continue
-        graph.replace_all_uses(node.output(0), source)
-        graph.remove_node(node)
-        count += 1
-    return count
+        uses.replace(graph, node.output(0), source)
+        uses.drop_reader(source, node)
+        bypassed.append(node)
+    graph.remove_nodes(bypassed)
+    return len(bypassed)
 
 
 def drop_control_edges(graph: Graph) -> int:
     """Remove every control input: a frozen inference graph has no side effects left to order.
 
     TF.js reads ``^x`` as an ordinary input, so a control edge from a v1 Switch makes the reader
-    wait for a branch that may be dead; TF's own frames need them, TF.js does not.
+    wait for a branch that may be dead; TF's own frames need them, TF.js does not. The one job they
+    did that TF.js needs, placing nodes in a loop body, is redone by :func:`.frames.anchor_loop_bodies`.
     """
     count = 0
     for node in graph:
@@ -246,6 +251,7 @@ def unwrap_output_identity_n(graph: Graph) -> int:
 
 def rewrite_for_tfjs(graph: Graph) -> dict[str, int]:
     """Apply every rewrite; return how many nodes each changed (for reports and tests)."""
+    frames, gates = loop_frames(graph), control_gates(graph)  # before the control edges that place body nodes go
     counts: dict[str, int] = {"control edges": drop_control_edges(graph)}
     for node in graph:
         rewrite = REWRITES.get(node.op)
@@ -254,6 +260,7 @@ def rewrite_for_tfjs(graph: Graph) -> dict[str, int]:
             if rewrite(graph, node):
                 counts[op] = counts.get(op, 0) + 1
     counts["NoOp"] = remove_no_ops(graph)
+    counts["loop body anchor"] = anchor_loop_bodies(graph, frames, gates)
     counts["constant Enter"] = bypass_constant_enters(graph)
     counts["Identity"] = bypass_identities(graph)
     counts["IdentityN output"] = unwrap_output_identity_n(graph)

@@ -7,6 +7,7 @@ other. The table contents are read back from the live table with the public ``Lo
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tfjsconv.dtypes import DType
@@ -14,6 +15,14 @@ from tfjsconv.errors import InputError
 from tfjsconv.ir import Graph, Node
 
 TABLE_READERS = ("LookupTableFindV2", "LookupTableSizeV2", "LookupTableFind", "LookupTableSize")
+
+
+@dataclasses.dataclass
+class TableContents:
+    """A table's contents already read (a TF1 session's table, :mod:`.freeze_v1`), not a live handle."""
+
+    keys: Any
+    values: Any
 
 
 def _table_dtypes(graph: Graph, placeholder: Node) -> tuple[DType, DType]:
@@ -54,7 +63,11 @@ def attach_hash_tables(graph: Graph, resources: dict[str, Any]) -> int:
         if placeholder.name not in resources:
             raise InputError(f"resource input {placeholder.name} is not bound to any table or variable")
         key_dtype, value_dtype = _table_dtypes(graph, placeholder)
-        keys, values = export_table(resources[placeholder.name], key_dtype, value_dtype, placeholder.name)
+        resource = resources[placeholder.name]
+        if isinstance(resource, TableContents):
+            keys, values = resource.keys, resource.values
+        else:
+            keys, values = export_table(resource, key_dtype, value_dtype, placeholder.name)
         base = f"{placeholder.name}_init"
         table = init.add_node("HashTableV2", (), {
             "key_dtype": key_dtype, "value_dtype": value_dtype, "container": "", "shared_name": "",

@@ -7,6 +7,7 @@
 //   { "model_dir": "...", "backends": ["cpu", "wasm"], "output_dir": "...",
 //     "inputs": [{"name": "x", "dtype": "float32", "shape": [1, 3], "file": "..."}],
 //     "runs": 1, "warmup": 0, "output_names": ["y"],          // output_names is optional
+//     "call_style": "execute" | "executeAsync" | "predict",    // optional, graph models: force one call
 //     "runtime_dir": "..." }   // folder with node_modules/@tensorflow/tfjs (default: next to this file)
 //
 // Data files are raw little-endian element data (float32, int32, bool as one byte per element,
@@ -16,7 +17,7 @@
 //   { "tfjs_version": "4.22.0",
 //     "backends": { "cpu": { "ok": true, "load_ms": .., "first_ms": .., "times_ms": [..],
 //                            "outputs": [{"name", "dtype", "shape", "file"}] },
-//                   "wasm": { "ok": false, "error": "..." } } }
+//                   "wasm": { "ok": false, "stage": "init" | "load" | "run", "error": "..." } } }
 // or, when nothing could run at all: { "error": "...", "kind": "request" | "model" } (exit code 2).
 //
 // Runs: the model executes max(1, warmup + runs) times per backend. first_ms is the first
@@ -194,11 +195,24 @@ async function loadRunnable(tf, modelJSON, handler, request) {
     }
     // execute() is synchronous and what most apps call; models with control flow or dynamic
     // shapes refuse it ("... please use model.executeAsync() instead"), then executeAsync is used.
+    // request.call_style forces one call, made as an app makes it (no fallback): 'predict',
+    // 'execute' or 'executeAsync' — the latter two without output names unless output_names is given,
+    // so TF.js picks the model's outputs itself. Results are named by signature order.
+    const style = request.call_style ?? null;
+    if (style != null && !['execute', 'executeAsync', 'predict'].includes(style)) {
+      throw new RunnerError(`unknown call_style ${JSON.stringify(style)}`, 'request');
+    }
+    const given = request.output_names?.length ? request.output_names : undefined;
+    const keys = signatureOutputs != null ? Object.keys(signatureOutputs) : [];
+    const ownNames = keys.length === model.outputNodes.length ? keys : model.outputNodes;
     const runnable = {
-      mode: 'execute',
+      mode: style ?? 'execute',
       run: async (inputs) => {
         const named = {};
         for (const [name, t] of inputs) named[name] = t;
+        if (style === 'predict') return nameResults(model.predict(named), ownNames);
+        if (style === 'execute') return nameResults(model.execute(named, given), given ?? ownNames);
+        if (style === 'executeAsync') return nameResults(await model.executeAsync(named, given), given ?? ownNames);
         if (runnable.mode === 'execute') {
           try {
             return nameResults(model.execute(named, outputNames), outputNames);
@@ -261,7 +275,8 @@ function disposeAll(pairs) {
 }
 
 async function runBackend(tf, backend, modelJSON, handler, request) {
-  const entry = { ok: false };
+  // stage: where a failure happened — 'init' (the backend), 'load' (the model), 'run' (executing it).
+  const entry = { ok: false, stage: 'init' };
   let runnable = null;
   let inputs = [];
   try {
@@ -270,9 +285,11 @@ async function runBackend(tf, backend, modelJSON, handler, request) {
     if (!ok || tf.getBackend() !== backend) {
       throw new Error(`the ${backend} backend failed to initialize (see the runner's stderr)`);
     }
+    entry.stage = 'load';
     let t0 = performance.now();
     runnable = await loadRunnable(tf, modelJSON, handler, request);
     entry.load_ms = performance.now() - t0;
+    entry.stage = 'run';
     inputs = request.inputs.map((spec) => [spec.name, readInput(tf, spec)]);
 
     const warmup = Math.max(0, request.warmup ?? 0);
@@ -305,6 +322,7 @@ async function runBackend(tf, backend, modelJSON, handler, request) {
     }
     disposeAll(first);
     entry.ok = true;
+    delete entry.stage;
   } catch (e) {
     entry.ok = false;
     entry.error = (e && e.message) ? e.message : String(e);

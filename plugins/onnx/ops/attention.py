@@ -4,7 +4,8 @@
 ``F.scaled_dot_product_attention`` call (transformers' "sdpa" attention). TF.js has no fused kernel,
 so it is spelled out: ``softmax(Q·Kᵀ·scale [softcap] [+ mask]) · V``, with Kᵀ through the
 product's ``adj_y`` flag, a boolean or causal mask as ``SelectV2`` against the lowest float (a
-masked score then has probability exactly 0), grouped-query heads repeated by ``BroadcastTo``.
+masked score then has probability exactly 0; a row with every key masked is zeroed, as the spec
+says), grouped-query heads repeated by ``BroadcastTo``.
 """
 from __future__ import annotations
 
@@ -82,6 +83,43 @@ def _mask(ctx: NodeContext, scores: Value, q_len: int | None, kv_len: int | None
     return ctx.op("AddV2", [scores, mask], label="masked")
 
 
+def _zero_dead_rows(ctx: NodeContext, probs: Value, q_len: int | None, kv_len: int | None, past: int) -> Value:
+    """ONNX gives a query row whose keys are all masked zero probabilities (so Y = 0); a softmax over
+    scores that are all the lowest float gives a uniform row (Y = mean of V), over all -inf NaN.
+
+    A key is masked when the causal mask, a bool mask (False) or a float mask (-inf) says so; rows with
+    every key masked are zeroed. Skipped where no row can be (no mask, a causal mask alone, a
+    constant mask that leaves every row a key), so the common paths are unchanged.
+    """
+    masked: list[Value] = []
+    allowed = None
+    if int(ctx.attr("is_causal", 0)) and q_len is not None and kv_len is not None:
+        allowed = np.arange(kv_len)[None, :] <= np.arange(q_len)[:, None] + past
+    if ctx.has_input(3):
+        const = ctx.const(3)
+        if const is not None:
+            blocked = ~const.astype(bool) if const.dtype == np.bool_ else np.isneginf(const)
+            if allowed is not None:
+                blocked = blocked | ~allowed
+            if not blocked.all(axis=-1).any():
+                return probs
+        mask = ctx.input(3)
+        if mask.dtype == DType.BOOL:
+            masked.append(ctx.op("LogicalNot", [mask], dtype=DType.BOOL, label="blocked"))
+        else:
+            masked.append(ctx.op("Equal", [mask, ctx.scalar_like(-np.inf, mask, label="neg_inf")], dtype=DType.BOOL,
+                                 label="blocked"))
+    if not masked:
+        return probs
+    if allowed is not None:
+        masked.append(ctx.make_const(~allowed, label="causal_blocked"))
+    blocked = masked[0] if len(masked) == 1 else ctx.op("LogicalOr", masked, dtype=DType.BOOL, label="all_blocked")
+    dead = ctx.op("All", [blocked, ctx.ints([-1], label="dead_axis")], {"keep_dims": True, "Tidx": DType.INT32},
+                  dtype=DType.BOOL, label="dead_rows")
+    zero = ctx.scalar_like(0.0, probs, label="dead_zero")
+    return ctx.op("SelectV2", [dead, zero, probs], {"T": probs.dtype}, dtype=probs.dtype, label="probs_live")
+
+
 @onnx_op("Attention", since=23)
 def attention(ctx: NodeContext) -> list:
     if ctx.has_input(6):
@@ -131,7 +169,7 @@ def attention(ctx: NodeContext) -> list:
         scores = ctx.op("Mul", [capped, ctx.scalar_like(softcap, scores, label="cap")], label="softcapped")
     raw = scores
     biased = _mask(ctx, scores, q_len, kv_len, past or 0)
-    probs = ctx.op("Softmax", [biased], label="probs")
+    probs = _zero_dead_rows(ctx, ctx.op("Softmax", [biased], label="probs"), q_len, kv_len, past or 0)
     y = ctx.op("BatchMatMulV2", [probs, values], {"adj_x": False, "adj_y": False}, label="attend")
     if three_d:
         y = ctx.op("Transpose", [y, ctx.ints([0, 2, 1, 3], label="out_perm")], {"Tperm": DType.INT32},

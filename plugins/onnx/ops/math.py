@@ -24,7 +24,8 @@ _VARIADIC = {"Sum": "AddV2", "Max": "Maximum", "Min": "Minimum", "Mean": "AddV2"
 
 @onnx_op(*_BINARY)
 def arithmetic(ctx: NodeContext) -> Laid:
-    """Broadcasting arithmetic. Integer Div floors in TF.js (ONNX truncates): equal for non-negative values."""
+    """Broadcasting arithmetic. Integer Div becomes an integer RealDiv, which the core pass
+    ``truncating_division`` makes truncate as ONNX does (TF.js alone would floor)."""
     return binary(ctx, _BINARY[ctx.op_type])
 
 
@@ -64,16 +65,38 @@ def where(ctx: NodeContext) -> Laid:
 def power(ctx: NodeContext) -> Laid:
     """Square/Sqrt/Identity for the exponents 2, 0.5 and 1 (exact and fast), else Pow."""
     exponent = ctx.const(1)
+    if ctx.dtype(0) == DType.INT32 and ctx.dtype(1) != DType.INT32:
+        return _integer_power(ctx, exponent)
     if exponent is not None and exponent.size == 1:
         e = float(exponent.reshape(-1)[0])
         special = {2.0: "Square", 0.5: "Sqrt", 1.0: None}
         if e in special:
             x, perm = ctx.input_laid(0)
+            if e == 2.0 and x.dtype != DType.FLOAT32:  # TF.js-cpu's int32 Square rounds through float32
+                return ctx.laid(ctx.op("Mul", [x, x]), perm)
             return ctx.laid(x if special[e] is None else ctx.op(special[e], [x]), perm)
         if ctx.dtype(0) == DType.FLOAT32:
             x, perm = ctx.input_laid(0)
             return ctx.laid(ctx.op("Pow", [x, ctx.scalar_like(e, x, label="exponent")]), perm)
     return binary(ctx, "Pow")
+
+
+def _integer_power(ctx: NodeContext, exponent: np.ndarray | None) -> Laid:
+    """Pow(int, float) keeps the base's integer type in ONNX: onnxruntime truncates the power
+    (5 ** 1.5 = 11). Computed in float32 and cast back (a truncation); with integral constant
+    exponents the exact result is an integer, so it is rounded first against float32 error; 1 and 2
+    stay in int32 (identity, x·x), exact beyond float32's 2**24."""
+    if exponent is not None and exponent.size == 1 and float(exponent.reshape(-1)[0]) in (1.0, 2.0):
+        x, perm = ctx.input_laid(0)
+        return ctx.laid(x if float(exponent.reshape(-1)[0]) == 1.0 else ctx.op("Mul", [x, x]), perm)
+    values, perm = common_layout(ctx, [0, 1])
+    base = ctx.op("Cast", [values[0]], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
+                  dtype=DType.FLOAT32, label="base_float")
+    out = ctx.op("Pow", [base, values[1]], label="power")
+    if exponent is not None and np.all(np.asarray(exponent) == np.round(exponent)):
+        out = ctx.op("Round", [out], label="rounded")
+    return ctx.laid(ctx.op("Cast", [out], {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False},
+                           dtype=DType.INT32), perm)
 
 
 @onnx_op("Cast")
@@ -116,6 +139,8 @@ def matmul(ctx: NodeContext) -> Value:
     if rb == 1:
         b = ctx.op("ExpandDims", [b, ctx.make_const(np.int32(-1), label="b_axis")], label="b_2d", dtype=b.dtype)
     label = "matmul" if 1 in (ra, rb) else None
+    if max(ra, rb) > 2:
+        a, b = _batch_broadcast(ctx, a, b, adj_a, adj_b)
     if max(ra, rb) <= 2:
         out = ctx.op("MatMul", [a, b], {"transpose_a": adj_a, "transpose_b": adj_b}, label=label)
     else:
@@ -124,6 +149,58 @@ def matmul(ctx: NodeContext) -> Value:
     if squeeze:
         out = ctx.op("Squeeze", [out], {"squeeze_dims": squeeze})
     return out
+
+
+def _needs_batch_broadcast(batch: list, full: list) -> bool:
+    """Whether TF.js's BatchMatMul would read this operand wrongly: it flattens the batch dims and
+    indexes each operand modulo its own batch size, which is right only when the operand's batch
+    dims, past its leading 1s, equal the result's (``[3,1]`` against ``[3,2]`` is wrong).
+    Unknown sizes count as equal to anything but a static 1."""
+    k = 0
+    while k < len(batch) and batch[k] == 1:
+        k += 1
+    return any(d == 1 and f != 1 for d, f in zip(batch[k:], full[k:]))
+
+
+def _batch_broadcast(ctx: NodeContext, a: Value, b: Value, adj_a: bool, adj_b: bool) -> tuple[Value, Value]:
+    """Broadcast an operand's batch dims to the result's where TF.js's BatchMatMul would not."""
+    sa, sb = ctx.shape(0), ctx.shape(1)
+    if sa is None or sb is None:
+        return a, b
+    sa = list(sa) if len(sa) > 1 else [1, *sa]  # a rank-1 operand is already a [1, k] row here
+    sb = list(sb) if len(sb) > 1 else [*sb, 1]
+    n = max(len(sa), len(sb)) - 2
+    ba, bb = [1] * (n - len(sa) + 2) + sa[:-2], [1] * (n - len(sb) + 2) + sb[:-2]
+    full = [x if y == 1 else y if x == 1 else (x if x is not None else y) for x, y in zip(ba, bb)]
+    out = []
+    for i, (value, batch, shape, adj) in enumerate(((a, ba, sa, adj_a), (b, bb, sb, adj_b))):
+        if not _needs_batch_broadcast(batch, full):
+            out.append(value)
+            continue
+        name = "ab"[i]
+        if None not in full:
+            batch_shape = ctx.ints(full, label=f"{name}_batch")
+        else:
+            batch_shape = ctx.op("BroadcastArgs", [_shape_part(ctx, a, 0, -2, "a"), _shape_part(ctx, b, 0, -2, "b")],
+                                 {"T": DType.INT32}, dtype=DType.INT32, label=f"{name}_batch")
+        matrix = shape[-2:][::-1] if adj else shape[-2:]  # as held: a swapped operand is [.., k, m]
+        matrix = ctx.ints(list(matrix), label=f"{name}_matrix") if None not in matrix else \
+            _shape_part(ctx, value, -2, 0, name)
+        target = ctx.op("ConcatV2", [batch_shape, matrix, ctx.make_const(np.int32(0), label=f"{name}_cat_axis")],
+                        {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{name}_target")
+        out.append(ctx.op("BroadcastTo", [value, target], {"Tidx": DType.INT32}, label=f"{name}_broadcast"))
+    return out[0], out[1]
+
+
+def _shape_part(ctx: NodeContext, value: Value, begin: int, end: int, name: str) -> Value:
+    """``Shape(value)[begin:end]`` at run time (``end`` 0: to the end)."""
+    from .common import SLICE_ATTRS
+
+    shape = ctx.op("Shape", [value], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{name}_shape{begin}")
+    attrs = dict(SLICE_ATTRS, end_mask=1 if end == 0 else 0)
+    return ctx.op("StridedSlice", [shape, ctx.ints([begin], label=f"{name}_s{begin}_begin"),
+                                   ctx.ints([end], label=f"{name}_s{begin}_end"), ctx.ints([1], label=f"{name}_s{begin}_step")],
+                  attrs, dtype=DType.INT32, label=f"{name}_shape{begin}_part")
 
 
 @onnx_op("Gemm")
@@ -174,6 +251,11 @@ _AFTER = {"ReduceL2": "Sqrt", "ReduceLogSum": "Log"}
 def _reduce(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid:
     """Sum/Mean/Max/… and the composite reductions (L1, L2, sum of squares, log-sum, log-sum-exp)."""
     op = ctx.op_type
+    empty = _empty_reduction(ctx, axes, keepdims)
+    if empty is not None:
+        return empty
+    if op in ("ReduceMax", "ReduceMin") and ctx.dtype(0) == DType.BOOL:  # TF.js-wasm's bool Max is wrong
+        return reduce(ctx, "Any" if op == "ReduceMax" else "All", axes, keepdims)
     if op not in _BEFORE and op not in _AFTER and op != "ReduceLogSumExp":
         return reduce(ctx, _REDUCE[op], axes, keepdims)
     rank = ctx.rank(0)
@@ -200,6 +282,44 @@ def _reduce(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid:
     return ctx.laid(out, out_perm)
 
 
+def _identity(op: str, dtype: DType) -> object | None:
+    """What a reduction over nothing gives in ONNX (its identity element), None where left to TF.js."""
+    np_dtype = dtype.numpy
+    if op in ("ReduceMax", "ReduceMin"):
+        high = op == "ReduceMin"
+        if dtype == DType.BOOL:
+            return high
+        if np.issubdtype(np_dtype, np.integer):
+            info = np.iinfo(np_dtype)
+            return info.max if high else info.min
+        return np.inf if high else -np.inf
+    if op in ("ReduceLogSum", "ReduceLogSumExp"):
+        return -np.inf
+    return {"ReduceProd": 1, "ReduceSum": 0, "ReduceL1": 0, "ReduceL2": 0, "ReduceSumSquare": 0}.get(op)
+
+
+def _empty_reduction(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid | Value | None:
+    """A reduction over an axis statically of size 0 is its identity element everywhere: TF.js's Max/Min
+    give NaN there and wasm's Prod 0. A Const (a Fill of the reduced shape when other dims are unknown)."""
+    shape, dtype = ctx.shape(0), ctx.dtype(0)
+    if shape is None or dtype is None:
+        return None
+    rank = len(shape)
+    full_axes = list(range(rank)) if axes is None else sorted({norm_axis(ctx, int(a), rank) for a in axes})
+    ident = _identity(ctx.op_type, dtype)
+    if ident is None or not any(shape[a] == 0 for a in full_axes):
+        return None
+    out_shape = [1 if a in full_axes else d for a, d in enumerate(shape)] if keepdims else \
+        [d for a, d in enumerate(shape) if a not in full_axes]
+    value = np.asarray(ident, dtype=dtype.numpy)
+    if None not in out_shape:
+        return ctx.make_const(np.full(out_shape, value), label="empty_reduction")
+    reduced = reduce(ctx, "Sum" if dtype != DType.BOOL else "Any", axes, keepdims)
+    dims = ctx.op("Shape", [reduced.value], {"out_type": DType.INT32}, dtype=DType.INT32, label="reduced_shape")
+    return ctx.laid(ctx.op("Fill", [dims, ctx.make_const(value, label="identity")],
+                           {"index_type": DType.INT32, "T": dtype}, dtype=dtype), reduced.perm)
+
+
 @onnx_op(*_REDUCE, since=1)
 def reduce_axes_attr(ctx: NodeContext) -> Laid:
     axes = ctx.attr("axes")
@@ -219,67 +339,15 @@ def reduce_axes_input(ctx: NodeContext) -> Laid | Tensor:
 
 
 # -- einsum -----------------------------------------------------------------------------------------
-def _parse_einsum(ctx: NodeContext, equation: str, count: int) -> tuple[list[str], str]:
-    eq = equation.replace(" ", "")
-    if "..." in eq:
-        raise ctx.error(f"einsum with an ellipsis ({equation!r}) is not supported")
-    lhs, _, out = eq.partition("->")
-    terms = lhs.split(",")
-    if not _:
-        seen = "".join(terms)
-        out = "".join(sorted(c for c in set(seen) if seen.count(c) == 1))
-    if len(terms) != count or any(len(set(t)) != len(t) for t in terms):
-        raise ctx.error(f"einsum {equation!r}: only one or two operands without repeated labels are supported")
-    return terms, out
-
-
 @onnx_op("Einsum", since=12)
 def einsum(ctx: NodeContext) -> Value:
-    """One or two operands as Transpose/Reshape/BatchMatMulV2/Sum (TF.js's own Einsum has no wasm kernel)."""
-    terms, out = _parse_einsum(ctx, str(ctx.attr("equation")), ctx.num_inputs)
-    values = [ctx.input(i) for i in range(len(terms))]
-    shapes = [ctx.shape(i) for i in range(len(terms))]
-    if any(s is None or None in s for s in shapes):
-        raise ctx.error("einsum needs static input shapes")
-    size = {c: int(d) for t, s in zip(terms, shapes) for c, d in zip(t, s)}
+    """Transpose/Reshape/BatchMatMulV2/Sum, by the core's lowering (TF.js's own Einsum has no wasm kernel)."""
+    from tfjsconv.passes.einsum import lower_einsum
 
-    def summed(value: Value, term: str, keep: set[str], label: str) -> tuple[Value, str]:
-        drop = [i for i, c in enumerate(term) if c not in keep]
-        if not drop:
-            return value, term
-        value = ctx.op("Sum", [value, ctx.ints(drop, label=f"{label}/axes")], {"keep_dims": False, "Tidx": DType.INT32},
-                       label=label)
-        return value, "".join(c for c in term if c in keep)
-
-    def arranged(value: Value, term: str, order: str, shape: list[int], label: str) -> Value:
-        if term != order:
-            value = ctx.op("Transpose", [value, ctx.ints([term.index(c) for c in order], label=f"{label}/perm")],
-                           {"Tperm": DType.INT32}, label=label)
-        return ctx.op("Reshape", [value, ctx.ints(shape, label=f"{label}/shape")], {"Tshape": DType.INT32},
-                      label=f"{label}_3d")
-
-    if len(terms) == 1:
-        value, term = summed(values[0], terms[0], set(out), "sum")
-        if term == out:
-            return value
-        return ctx.op("Transpose", [value, ctx.ints([term.index(c) for c in out], label="perm")], {"Tperm": DType.INT32})
-    (a, ta), (b, tb) = (summed(values[0], terms[0], set(terms[1]) | set(out), "sum_a"),
-                        summed(values[1], terms[1], set(terms[0]) | set(out), "sum_b"))
-    batch = [c for c in ta if c in tb and c in out]
-    contract = [c for c in ta if c in tb and c not in out]
-    a_free = [c for c in ta if c not in tb]
-    b_free = [c for c in tb if c not in ta]
-
-    def prod(labels: list[str]) -> int:
-        return int(np.prod([size[c] for c in labels], dtype=np.int64))
-
-    a3 = arranged(a, ta, "".join(batch + a_free + contract), [prod(batch), prod(a_free), prod(contract)], "a")
-    b3 = arranged(b, tb, "".join(batch + contract + b_free), [prod(batch), prod(contract), prod(b_free)], "b")
-    product = ctx.op("BatchMatMulV2", [a3, b3], {"adj_x": False, "adj_y": False}, label="matmul")
-    order = batch + a_free + b_free
-    result = ctx.op("Reshape", [product, ctx.ints([size[c] for c in order], label="out_shape")], {"Tshape": DType.INT32},
-                    label="unflatten" if "".join(order) != out else None)
-    if "".join(order) == out:
-        return result
-    return ctx.op("Transpose", [result, ctx.ints([order.index(c) for c in out], label="out_perm")],
-                  {"Tperm": DType.INT32})
+    equation = str(ctx.attr("equation"))
+    values = [ctx.input(i) for i in range(ctx.num_inputs)]
+    result = lower_einsum(ctx, equation, values, [ctx.shape(i) for i in range(ctx.num_inputs)])
+    if result is None:
+        raise ctx.error(f"einsum {equation!r} cannot be lowered: only one or two operands whose repeated labels "
+                        "have known sizes are supported")
+    return result

@@ -3,7 +3,8 @@
 TF.js resizes with three coordinate rules (plain, ``align_corners``, ``half_pixel_centers``). For a
 static size the frontend works out, per output pixel, the source index (nearest) or source
 coordinate (linear) ONNX's attributes ask for, and uses the TF.js rule that gives the same; when
-none does, it says so rather than converting approximately.
+none does, it says so rather than converting approximately. Scales or sizes known only at run
+time are computed in the graph instead (:mod:`.resize_runtime`).
 """
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-
 from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
+from .resize_runtime import resize_at_run_time
 
 NHWC = layout.channels_last(4)
 #: TF.js options: (align_corners, half_pixel_centers).
@@ -124,6 +124,15 @@ def resize_to(ctx: NodeContext, scales: Sequence[float] | None, sizes: Sequence[
     return ctx.laid(out, NHWC)
 
 
+def _runtime_input(ctx: NodeContext) -> int | None:
+    """3 (sizes) or 2 (scales) when that input is computed at run time, else None."""
+    if ctx.has_input(3) and ctx.const(3) is None:
+        return 3
+    if ctx.has_input(2) and ctx.const(2) is None and not (ctx.has_input(3) and ctx.const(3).size):
+        return 2
+    return None
+
+
 @onnx_op("Resize", since=10)
 def resize(ctx: NodeContext) -> Laid:
     if ctx.attr("antialias", 0):
@@ -133,10 +142,20 @@ def resize(ctx: NodeContext) -> Laid:
     mode = ctx.attr("mode", "nearest")
     if ctx.opset < 11:
         transform, nearest_mode = "asymmetric", "floor"
+        if ctx.const(1) is None:
+            return resize_at_run_time(ctx, scales_input=1, sizes_input=None, mode=mode, transform=transform,
+                                      nearest_mode=nearest_mode)
         scales, sizes = ctx.require_const(1, "scales").reshape(-1).tolist(), None
     else:
         transform = ctx.attr("coordinate_transformation_mode", "half_pixel")
         nearest_mode = ctx.attr("nearest_mode", "round_prefer_floor")
+        runtime = _runtime_input(ctx)
+        if runtime is not None:  # never the output shape ONNX inferred or declared: it may not hold at run time
+            if transform == "tf_crop_and_resize":
+                raise ctx.error("coordinate_transformation_mode='tf_crop_and_resize' is not supported")
+            return resize_at_run_time(ctx, scales_input=runtime if runtime == 2 else None,
+                                      sizes_input=runtime if runtime == 3 else None, mode=mode,
+                                      transform=transform, nearest_mode=nearest_mode)
         scales = ctx.const(2) if ctx.has_input(2) else None
         sizes = ctx.const(3) if ctx.has_input(3) else None
         if scales is not None and scales.size == 0:

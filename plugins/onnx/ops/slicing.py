@@ -158,7 +158,11 @@ def size(ctx: NodeContext) -> np.ndarray | Value:
 def upsample(ctx: NodeContext) -> Laid:
     """The deprecated Resize: scales as attribute (opset 7-8) or input (9), asymmetric coordinates."""
     from .resize import resize_to
+    from .resize_runtime import resize_at_run_time
 
-    scales = ctx.attr("scales") if ctx.opset < 9 else ctx.require_const(1, "scales").reshape(-1).tolist()
     mode = ctx.attr("mode", "nearest")
+    if ctx.opset >= 9 and ctx.const(1) is None:  # scales computed at run time
+        return resize_at_run_time(ctx, scales_input=1, sizes_input=None, mode=mode, transform="asymmetric",
+                                  nearest_mode="floor")
+    scales = ctx.attr("scales") if ctx.opset < 9 else ctx.require_const(1, "scales").reshape(-1).tolist()
     return resize_to(ctx, [float(s) for s in scales], None, mode=mode, transform="asymmetric", nearest_mode="floor")

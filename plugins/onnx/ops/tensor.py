@@ -19,8 +19,11 @@ def identity(ctx: NodeContext) -> Tensor:
 
 @onnx_op("Dropout")
 def dropout(ctx: NodeContext) -> list[Tensor | None]:
-    """Inference: the input passes through; the mask output is not supported."""
-    training = ctx.const(2) if ctx.opset >= 12 else None
+    """Inference: the input passes through; the mask output is not supported.
+
+    A ``training_mode`` computed at run time is refused: passing the input through is only right when it is false.
+    """
+    training = ctx.require_const(2, "training_mode") if ctx.opset >= 12 and ctx.has_input(2) else None
     if (training is not None and bool(np.asarray(training).reshape(-1)[0])) or (
             ctx.opset < 7 and not ctx.attr("is_test", 0)):
         raise ctx.error("training mode is not supported (convert the model for inference)")

@@ -1,0 +1,98 @@
+"""Reductions over an axis that is statically empty become their identity element, as TF computes it.
+
+Measured in TF.js 4.22 against TF (``tests/test_tf_rewrites.py``): over zero elements ``Max``/``Min``
+give NaN on cpu and ±inf of the wrong sign on wasm (TF: -inf/+inf for floats, the dtype's lowest /
+highest for integers), wasm's ``Prod`` gives 0 (TF: 1). The result there does not depend on the data,
+so the node becomes a Const of its (static) shape, or a ``Fill`` of the reduction's run-time shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dtypes import DType
+from ..ir import Graph, Node, Value
+from . import Pass
+from .graph_edit import const_array, rewrite
+from .shapes import infer_shapes, is_static
+
+REDUCTIONS = ("Max", "Min", "Prod", "Sum", "All", "Any")
+
+
+def identity(op: str, dtype: DType) -> np.ndarray | None:
+    """What TF's ``op`` gives over no elements, in ``dtype``; None for a dtype it does not reduce."""
+    if dtype == DType.BOOL:
+        return np.asarray(op == "All") if op in ("All", "Any") else None
+    np_dtype = dtype.numpy
+    if op in ("Max", "Min"):
+        if np.issubdtype(np_dtype, np.integer):
+            info = np.iinfo(np_dtype)
+            return np.asarray(info.min if op == "Max" else info.max, np_dtype)
+        if np.issubdtype(np_dtype, np.floating):
+            return np.asarray(-np.inf if op == "Max" else np.inf, np_dtype)
+        return None
+    if op in ("Prod", "Sum"):
+        return np.asarray(1 if op == "Prod" else 0, np_dtype)
+    return None
+
+
+def _reduces_nothing(node: Node, shapes: dict) -> bool:
+    """Whether some axis ``node`` reduces over has size 0 (known at conversion time)."""
+    in_shape = shapes.get(node.inputs[0])
+    axes = const_array(node.inputs[1]) if len(node.inputs) > 1 else None
+    if in_shape is None or axes is None or not in_shape:
+        return False
+    return any(in_shape[int(a) % len(in_shape)] == 0 for a in np.asarray(axes).reshape(-1))
+
+
+def _run_time_shape(graph: Graph, node: Node, shapes: dict) -> Value:
+    """The reduction's output shape from its input's run-time shape (not from the reduction itself, which
+    this pass would rewrite again): reduced axes become 1 (keep_dims) or are gathered away."""
+    x = node.inputs[0]
+    rank = len(shapes[x])
+    axes = {int(a) % rank for a in np.asarray(const_array(node.inputs[1])).reshape(-1)}
+    dims = graph.add_op("Shape", [x], {"T": x.dtype, "out_type": DType.INT32}, name=f"{node.name}/input_shape",
+                        dtype=DType.INT32)
+    if node.attrs.get("keep_dims", False):
+        kept = graph.const(np.asarray([a not in axes for a in range(rank)], np.int32), name=f"{node.name}/kept")
+        ones = graph.const(np.asarray([a in axes for a in range(rank)], np.int32), name=f"{node.name}/reduced")
+        scaled = graph.add_op("Mul", [dims, kept], {"T": DType.INT32}, name=f"{node.name}/kept_dims",
+                              dtype=DType.INT32)
+        return graph.add_op("AddV2", [scaled, ones], {"T": DType.INT32}, name=f"{node.name}/output_shape",
+                            dtype=DType.INT32)
+    kept = graph.const(np.asarray([a for a in range(rank) if a not in axes], np.int32), name=f"{node.name}/kept")
+    return graph.add_op("GatherV2", [dims, kept, graph.const(np.int32(0), name=f"{node.name}/gather_axis")],
+                        {"Tparams": DType.INT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                        name=f"{node.name}/output_shape", dtype=DType.INT32)
+
+
+class EmptyReductions(Pass):
+    """``Max``/``Min``/``Prod``/``Sum``/``All``/``Any`` over a statically empty axis → their identity."""
+
+    name = "empty_reductions"
+    level = 0
+    order = 4
+
+    def run(self, graph: Graph) -> int:
+        shapes: dict | None = None
+        count = 0
+        for node in graph.nodes:
+            if node.op not in REDUCTIONS or len(node.inputs) < 2:
+                continue
+            dtype = node.attrs.get("T") or node.output(0).dtype
+            value = identity(node.op, dtype) if isinstance(dtype, DType) else None
+            if value is None:
+                continue
+            shapes = shapes if shapes is not None else infer_shapes(graph)
+            if not _reduces_nothing(node, shapes):
+                continue
+            out_shape = shapes.get(node.output(0))
+            if is_static(out_shape):
+                rewrite(node, "Const", [], {"dtype": dtype, "value": np.full(out_shape, value)})
+                node.output(0).shape = tuple(out_shape)
+            else:
+                dims = _run_time_shape(graph, node, shapes)
+                fill = graph.const(value, name=f"{node.name}/identity")
+                rewrite(node, "Fill", [dims, fill], {"T": dtype, "index_type": DType.INT32})
+            node.output(0).dtype = dtype
+            count += 1
+        return count

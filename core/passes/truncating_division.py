@@ -1,0 +1,133 @@
+"""TF's truncating integer arithmetic in the ops TF.js has, which floor.
+
+Measured TF (``tf.raw_ops``) against TF.js 4.22 on cpu and wasm on int32 and float32
+(tests/test_tf_rewrites.py keeps the ops that differ, with INT_MIN, ±Inf, NaN and -0):
+
+- ``Mod`` (int and float) truncates in TF (sign of the dividend) and floors in TF.js;
+- ``Div`` on integers truncates in TF (-7 / 2 = -3) and floors in TF.js (-4); so does ``RealDiv``
+  (TF has no CPU kernel for integer RealDiv; the ONNX frontend emits it for ONNX's truncating Div);
+- ``TruncateDiv`` and ``TruncateMod`` are missing from TF.js;
+- ``Mean`` on integers truncates in TF and returns a float32 mean in TF.js.
+
+Everything else (FloorDiv, FloorMod, RealDiv on floats, Sum, Prod, Cumsum …) agrees.
+
+Integers: TF.js's integer ``Abs`` goes through float32 (``|16777217|`` is 16777216, ``|INT_MIN|``
+wraps), so the integer rewrites never take ``|a|``. Flooring and truncating differ by one step
+exactly where the floored remainder ``r = floormod(a, b)`` is non-zero with a sign other than a's:
+``k = floordiv(|sign(r) − sign(a)|, 2)`` is 1 there and 0 elsewhere, and
+``truncmod = r − k·b``, ``truncdiv = floordiv(a, b) + k`` (exact on cpu for every int32; on wasm
+only as exact as TF.js's own FloorDiv, which divides in float32 beyond 2^24).
+
+Floats: ``truncmod(a, b) = sign(a)·floormod(|a|, |b|)`` (TF.js's FloorMod of two non-negative
+numbers is the plain remainder; ±Inf and NaN give what C's fmod gives), with a zero remainder
+written ``a·0`` so that it keeps a's sign (``fmod(-6, 3)`` is -0); ``truncdiv = sign(q)·floor(|q|)``
+of the real quotient ``q``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dtypes import DType
+from ..ir import Graph, Node, Value
+from . import Pass
+from .graph_edit import rewrite
+from .shapes import infer_shapes, is_static
+
+INTEGERS = frozenset({DType.INT32, DType.INT64, DType.INT16, DType.INT8, DType.UINT8})
+
+
+class _Ops:
+    """Adds ``<node>/<label>`` helper nodes of ``node``'s dtype."""
+
+    def __init__(self, graph: Graph, node: Node, dtype: DType) -> None:
+        self.graph, self.node, self.dtype = graph, node, dtype
+
+    def __call__(self, op: str, inputs: list[Value], label: str, *, attrs: dict | None = None) -> Value:
+        return self.graph.add_op(op, inputs, {"T": inputs[0].dtype or self.dtype, **(attrs or {})},
+                                 name=f"{self.node.name}/{label}", dtype=self.dtype)
+
+
+def _dtype(node: Node) -> DType | None:
+    dtype = node.attrs.get("T") or node.output(0).dtype
+    return dtype if isinstance(dtype, DType) else None
+
+
+def _floor_overshoot(graph: Graph, node: Node, dtype: DType) -> tuple[Value, Value]:
+    """(``floormod(a, b)``, ``k``): ``k`` is 1 where floor and truncation differ by a step, else 0."""
+    a, b = node.inputs[:2]
+    ops = _Ops(graph, node, dtype)
+    remainder = ops("FloorMod", [a, b], "floor_mod")
+    gap = ops("Sub", [ops("Sign", [remainder], "sign_remainder"), ops("Sign", [a], "sign_a")], "sign_gap")
+    two = graph.const(np.asarray(2, dtype.numpy), name=f"{node.name}/two")
+    return remainder, ops("FloorDiv", [ops("Abs", [gap], "abs_gap"), two], "overshoot")
+
+
+def truncate_mod(graph: Graph, node: Node, dtype: DType) -> None:
+    a, b = node.inputs[:2]
+    ops = _Ops(graph, node, dtype)
+    if dtype in INTEGERS:
+        remainder, overshoot = _floor_overshoot(graph, node, dtype)
+        rewrite(node, "Sub", [remainder, ops("Mul", [overshoot, b], "step")], {"T": dtype})
+        return
+    remainder = ops("FloorMod", [ops("Abs", [a], "abs_a"), ops("Abs", [b], "abs_b")], "remainder")
+    signed = ops("Mul", [ops("Sign", [a], "sign"), remainder], "signed")
+    zero = graph.const(np.asarray(0, dtype.numpy), name=f"{node.name}/zero")
+    is_zero = graph.add_op("Equal", [remainder, zero], {"T": dtype}, name=f"{node.name}/is_zero",
+                           dtype=DType.BOOL)
+    rewrite(node, "SelectV2", [is_zero, ops("Mul", [a, zero], "signed_zero"), signed], {"T": dtype})
+
+
+def truncate_div(graph: Graph, node: Node, dtype: DType) -> None:
+    a, b = node.inputs[:2]
+    ops = _Ops(graph, node, dtype)
+    if dtype in INTEGERS:
+        _, overshoot = _floor_overshoot(graph, node, dtype)
+        rewrite(node, "AddV2", [ops("FloorDiv", [a, b], "floor_div"), overshoot], {"T": dtype})
+        return
+    quotient = ops("RealDiv", [a, b], "quotient")
+    magnitude = ops("Floor", [ops("Abs", [quotient], "abs")], "floor")
+    rewrite(node, "Mul", [ops("Sign", [quotient], "sign"), magnitude], {"T": dtype})
+
+
+def integer_mean(graph: Graph, node: Node, dtype: DType, shapes: dict) -> None:
+    """``Sum`` divided (truncating) by the number of elements reduced."""
+    x, axes = node.inputs[:2]
+    ops = _Ops(graph, node, dtype)
+    total = ops("Sum", [x, axes], "sum", attrs={k: v for k, v in node.attrs.items() if k != "T"})
+    out_shape, in_shape = shapes.get(node.output(0)), shapes.get(x)
+    if is_static(in_shape) and is_static(out_shape) and np.prod(out_shape, dtype=np.int64) > 0:
+        count = graph.const(np.asarray(np.prod(in_shape, dtype=np.int64) // np.prod(out_shape, dtype=np.int64),
+                                       dtype.numpy), name=f"{node.name}/count")
+    else:  # the sizes are int32, like every integer TF.js holds
+        size_of = {"out_type": DType.INT32}
+        count = ops("FloorDiv", [ops("Size", [x], "size_in", attrs=size_of),
+                                 ops("Size", [total], "size_out", attrs=size_of)], "count")
+    rewrite(node, "TruncateDiv", [total, count], {"T": dtype})
+    truncate_div(graph, node, dtype)
+
+
+class TruncatingDivision(Pass):
+    """``Mod``, ``TruncateMod``, ``TruncateDiv``, integer ``Div``/``RealDiv``/``Mean`` → TF's results in TF.js ops."""
+
+    name = "truncating_division"
+    level = 0
+    order = 4
+
+    def run(self, graph: Graph) -> int:
+        shapes: dict | None = None
+        count = 0
+        for node in graph.nodes:
+            dtype = _dtype(node)
+            if dtype is None or len(node.inputs) < 2:
+                continue
+            if node.op in ("Mod", "TruncateMod"):
+                truncate_mod(graph, node, dtype)
+            elif node.op == "TruncateDiv" or (node.op in ("Div", "RealDiv") and dtype in INTEGERS):
+                truncate_div(graph, node, dtype)
+            elif node.op == "Mean" and dtype in INTEGERS:
+                shapes = shapes if shapes is not None else infer_shapes(graph)
+                integer_mean(graph, node, dtype, shapes)
+            else:
+                continue
+            count += 1
+        return count
