@@ -25,6 +25,7 @@ def register_frontends(register: Callable) -> None:
 @hookimpl
 def register_passes(register: Callable) -> None:
     """The built-in passes (docs/passes.md); a plugin registers its own through the same hook."""
+    from .passes.batch_matmul_broadcast import BroadcastBatchMatMul
     from .passes.batchnorm_global import BatchNormGlobalToFused
     from .passes.batchnorm_to_mul_add import BatchNormToMulAdd
     from .passes.bias_add import AddToBiasAdd
@@ -33,19 +34,23 @@ def register_passes(register: Callable) -> None:
     from .passes.dead_code import RemoveDeadNodes
     from .passes.einsum import LowerEinsum
     from .passes.empty_reductions import EmptyReductions
+    from .passes.float_floor_division import FloatFloorDivision
     from .passes.fold_batchnorm import FoldBatchNorm
     from .passes.fuse_ops import FuseOps
     from .passes.grouped_conv import LowerGroupedConv
     from .passes.identity import RemoveIdentities
     from .passes.inline_functions import InlineFunctions
     from .passes.nchw_to_nhwc import ChannelsLast
+    from .passes.one_hot import NormalizeOneHot
     from .passes.pad_into_conv import FoldPadIntoConv
     from .passes.prelu import FusePrelu
     from .passes.reshape_chains import SimplifyReshapes
+    from .passes.select_rows import SelectRowsToSelectV2
     from .passes.shape_folding import FoldShapes
     from .passes.strided_slice import NormalizeStridedSlice
     from .passes.strip_debug_ops import StripDebugOps
     from .passes.transpose_chains import SimplifyTransposes
+    from .passes.tfjs_pass_through import TfjsPassThrough
     from .passes.truncating_division import TruncatingDivision
 
     for pass_ in (StripDebugOps(), RemoveIdentities(), FoldConstants(), FoldShapes(), EliminateCommonSubexpressions(),
@@ -53,6 +58,7 @@ def register_passes(register: Callable) -> None:
                   BatchNormToMulAdd(), FoldPadIntoConv(), FuseOps(), RemoveDeadNodes()):
         register(pass_)
     # rewrites TF graphs need so that TF.js computes what TF computes (they run at every level)
-    for pass_ in (InlineFunctions(), LowerEinsum(), TruncatingDivision(), NormalizeStridedSlice(), EmptyReductions(), ChannelsLast(),
-                  LowerGroupedConv(), BatchNormGlobalToFused()):
+    for pass_ in (InlineFunctions(), LowerEinsum(), TruncatingDivision(), NormalizeStridedSlice(),
+                  BroadcastBatchMatMul(), SelectRowsToSelectV2(), NormalizeOneHot(), FloatFloorDivision(),
+                  TfjsPassThrough(), EmptyReductions(), ChannelsLast(), LowerGroupedConv(), BatchNormGlobalToFused()):
         register(pass_)

@@ -12,7 +12,8 @@ is skipped. A backend that throws, or answers differently from TF, is a limit, r
 ``tfjs_backends.json``. Selectors: ``input:N`` (that input's TF.js dtype), ``rank:N`` (its rank),
 ``attr:NAME`` (an attr; lists comma-joined), ``nonunit:N`` (whether constant input N has a value other
 than 1, e.g. StridedSlice's strides), ``nonunit:NAME``/``uniform:NAME`` (a window attr with a spatial
-entry other than 1 / with all spatial entries equal). A case's ``when`` is a selector class; see
+entry other than 1 / with all spatial entries equal), ``lessthan:ksize,strides`` (a window smaller than
+its stride on some axis). A case's ``when`` is a selector class; see
 ``_window_when`` for how classes are probed. Value-dependent differences (0/0) are ``quirks``, not limits.
 
 Usage (slow: one TF.js run per case, a few minutes; not run in CI)::
@@ -225,8 +226,8 @@ def layout_cases() -> list[Case]:
 
 # -- attribute variants ----------------------------------------------------------------------------
 def _window_when(dt: str, attrs: dict[str, Any]) -> dict[str, list[str]]:
-    """The selector class of a pooling/conv case: dtype, padding, square/cubic window (pools) or unit/non-unit
-    strides and dilations (convs).
+    """The selector class of a pooling/conv case: dtype, padding, square/cubic window and whether it is smaller
+    than its stride somewhere (pools), or unit/non-unit strides and dilations (convs).
 
     Each class is probed with several members (unit, square and non-square strides; windows that differ in
     different axes), and one failing member makes the whole class a limit: coarse classes err on the
@@ -234,7 +235,9 @@ def _window_when(dt: str, attrs: dict[str, Any]) -> dict[str, list[str]]:
     """
     when = {"input:0": [dt], "attr:padding": [attrs["padding"]]}
     if "ksize" in attrs:
-        when["uniform:ksize"] = [json.dumps(len(set(attrs["ksize"][1:-1])) == 1)]
+        window, strides = attrs["ksize"][1:-1], attrs["strides"][1:-1]
+        when["uniform:ksize"] = [json.dumps(len(set(window)) == 1)]
+        when["lessthan:ksize,strides"] = [json.dumps(any(k < s for k, s in zip(window, strides)))]
         return when
     for name in ("strides", "dilations"):
         when[f"nonunit:{name}"] = [json.dumps(any(v != 1 for v in attrs[name][1:-1]))]
@@ -260,10 +263,12 @@ def pool_cases() -> list[Case]:
     found = []
     img2, img3 = sample(F32, (1, 7, 5, 3), 30), sample(F32, (1, 5, 7, 6, 2), 31)
     for op, arg, img, windows, strides in (
-            ("MaxPool", "input", img2, ((2, 2), (3, 2), (2, 3)), ((1, 1), (2, 2), (1, 2))),
-            ("AvgPool", "value", img2, ((2, 2), (3, 2), (2, 3)), ((1, 1), (2, 2), (1, 2))),
-            ("MaxPool3D", "input", img3, ((2, 2, 2), (1, 2, 3), (2, 2, 1)), ((1, 1, 1), (2, 2, 2), (2, 1, 1))),
-            ("AvgPool3D", "input", img3, ((2, 2, 2), (1, 2, 3), (2, 2, 1)), ((1, 1, 1), (2, 2, 2), (2, 1, 1)))):
+            ("MaxPool", "input", img2, ((2, 2), (3, 2), (2, 3), (1, 1)), ((1, 1), (2, 2), (1, 2), (3, 3))),
+            ("AvgPool", "value", img2, ((2, 2), (3, 2), (2, 3), (1, 1)), ((1, 1), (2, 2), (1, 2), (3, 3))),
+            ("MaxPool3D", "input", img3, ((2, 2, 2), (1, 2, 3), (2, 2, 1), (1, 1, 1)),
+             ((1, 1, 1), (2, 2, 2), (2, 1, 1), (3, 3, 3))),
+            ("AvgPool3D", "input", img3, ((2, 2, 2), (1, 2, 3), (2, 2, 1), (1, 1, 1)),
+             ((1, 1, 1), (2, 2, 2), (2, 1, 1), (3, 3, 3)))):
         fmt = "NHWC" if img.ndim == 4 else "NDHWC"
         for window in windows:
             for stride in strides:
@@ -271,6 +276,16 @@ def pool_cases() -> list[Case]:
                     attrs = {"ksize": [1, *window, 1], "strides": [1, *stride, 1], "padding": padding,
                              "data_format": fmt}
                     found.append(Case(op, [(arg, img, True)], attrs, when=_window_when(F32, attrs)))
+    # all-negative windows: wasm's MaxPool3D starts its running max at FLT_MIN (1.2e-38), not -inf, so any
+    # window without a positive value comes out as 1.2e-38 whatever its shape (the 2-D and avg pools as controls)
+    negative = -np.abs(sample(F32, (1, 4, 4, 4, 2), 32)) - 0.1
+    for op, arg, img, window in (("MaxPool3D", "input", negative, [1, 2, 2, 2, 1]),
+                                 ("AvgPool3D", "input", negative, [1, 2, 2, 2, 1]),
+                                 ("MaxPool", "input", negative[0], [1, 2, 2, 1]),
+                                 ("AvgPool", "value", negative[0], [1, 2, 2, 1])):
+        found.append(Case(op, [(arg, img, True)], {"ksize": window, "strides": window, "padding": "VALID",
+                                                   "data_format": "NDHWC" if img.ndim == 5 else "NHWC"},
+                          when={"input:0": [F32]}))
     return found
 
 

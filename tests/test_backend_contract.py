@@ -85,10 +85,11 @@ def test_a_probe_subset_reproduces_the_committed_limits(tfjs_runtime):
     wanted = {("Cast", '{"attr:DstT": ["bool"], "input:0": ["float32"]}'), ("MaxPool", '{"input:0": ["int32"]}'),
               ("StridedSlice", '{"input:0": ["int32"], "nonunit:3": ["false"]}'),
               ("StridedSlice", '{"input:0": ["int32"], "nonunit:3": ["true"]}'),
-              ("MaxPool3D", '{"attr:padding": ["VALID"], "input:0": ["float32"], "uniform:ksize": ["false"]}'),
-              ("MaxPool3D", '{"attr:padding": ["VALID"], "input:0": ["float32"], "uniform:ksize": ["true"]}')}
+              ("MaxPool3D", '{"attr:padding": ["VALID"], "input:0": ["float32"], "lessthan:ksize,strides": ["false"], '
+                            '"uniform:ksize": ["false"]}'),
+              ("MaxPool3D", '{"input:0": ["float32"]}')}
     cases = {}
-    for c in probe.cases():  # the first case of each selector class (a 1x2x3 window for MaxPool3D)
+    for c in probe.cases():  # the first case of each class (a 1x2x3 window; all-negative windows for MaxPool3D)
         cases.setdefault((c.op, json.dumps(c.when, sort_keys=True)), c)
     cases = [c for key, c in cases.items() if key in wanted]
     assert len(cases) == len(wanted)
@@ -100,7 +101,7 @@ def test_a_probe_subset_reproduces_the_committed_limits(tfjs_runtime):
     assert {key(l) for l in found} == expected
     assert {(l["op"], l["backend"]) for l in found} == {("Cast", "wasm"), ("MaxPool", "wasm"), ("StridedSlice", "wasm"),
                                                         ("MaxPool3D", "wasm")}
-    assert [l["when"]["uniform:ksize"] for l in found if l["op"] == "MaxPool3D"] == [["false"]]  # cubic VALID is right
+    assert sorted(len(l["when"]) for l in found if l["op"] == "MaxPool3D") == [1, 4]  # both classes fail on wasm
 
 
 def test_the_five_known_limits_are_in_the_data(contract):
@@ -173,6 +174,7 @@ def test_window_and_list_selectors():
     nchw = NodeFacts("MaxPool", {"ksize": [1, 1, 3, 3], "strides": [1, 1, 1, 2], "data_format": "NCHW"}, [])
     assert (nchw.select("uniform:ksize"), nchw.select("uniform:strides"), nchw.select("nonunit:strides")) \
         == ("true", "false", "true")
+    assert (facts.select("lessthan:ksize,strides"), nchw.select("lessthan:ksize,strides")) == ("true", "false")
     assert _json_attr({"list": {"i": ["1", "2", "2", "1"]}}) == [1, 2, 2, 1]
     assert _json_attr({"list": {"s": ["Qmlhc0FkZA==", "UmVsdQ=="]}}) == ["BiasAdd", "Relu"]
 
@@ -219,25 +221,28 @@ def test_refused_naming_every_op_node_and_backend(tmp_path, build, ops):
     assert not (tmp_path / "out").exists()
 
 
-def pool3d_graph(window: tuple[int, int, int], padding: str = "VALID") -> Graph:
+def pool3d_graph(window: tuple[int, int, int], padding: str = "VALID", stride: int = 1) -> Graph:
     """One MaxPool3D: wasm's kernel answers wrongly for a non-cubic window (and for SAME padding)."""
     g = Graph("pool3d")
     x = g.placeholder("x", DType.FLOAT32, (1, 5, 7, 6, 2))
     g.set_output("y", g.add_op("MaxPool3D", [x], {"T": DType.FLOAT32, "ksize": [1, *window, 1],
-                                                  "strides": [1, 1, 1, 1, 1], "padding": padding,
+                                                  "strides": [1, stride, stride, stride, 1], "padding": padding,
                                                   "data_format": "NDHWC"}, name="pool"))
     return g
 
 
 def test_probed_window_limits_are_precise(contract, tmp_path):
-    """MaxPool3D on wasm: refused for a non-cubic window or SAME padding, not for a cubic VALID one; and a
-    Conv3D with strides and dilations both above 1 is refused everywhere (tfjs-core asserts)."""
+    """MaxPool3D: refused on wasm whatever the window (all-negative windows give 1.2e-38), on every backend
+    for SAME padding with a window smaller than its stride; a Conv3D with strides and dilations both above 1
+    is refused everywhere (tfjs-core asserts)."""
     with pytest.raises(BackendUnsupportedError) as info:
         tfjsconv.convert(pool3d_graph((1, 2, 3)), tmp_path / "out")
     assert {(p.op, p.node, p.backend) for p in info.value.problems} == {("MaxPool3D", "pool", "wasm")}
     assert "MaxPool3D on wasm (" in str(info.value) and "uniform:ksize=false" in str(info.value)
-    assert contract.unsupported(pool3d_graph((2, 2, 2))) == []
-    assert [p.backend for p in contract.unsupported(pool3d_graph((2, 2, 2), "SAME"))] == ["wasm"]
+    assert {p.backend for p in contract.unsupported(pool3d_graph((2, 2, 2)))} == {"wasm"}
+    assert {p.backend for p in contract.unsupported(pool3d_graph((2, 2, 2), "SAME", stride=2))} == {"wasm"}
+    # a window smaller than its stride with SAME padding: wrong on every backend, cubic or not
+    assert {p.backend for p in contract.unsupported(pool3d_graph((2, 2, 2), "SAME", stride=3))} == {"cpu", "wasm", "webgl"}
     conv = {"padding": "SAME", "data_format": "NDHWC", "strides": [1, 2, 2, 2, 1]}
     assert not contract.runs_on("Conv3D", "cpu", "float32", {**conv, "dilations": [1, 2, 2, 2, 1]})
     assert contract.runs_on("Conv3D", "wasm", "float32", {**conv, "dilations": [1, 1, 1, 1, 1]})

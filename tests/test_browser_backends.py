@@ -9,7 +9,9 @@ render targets) through :class:`tfjsconv.serve.browser.BrowserSession`:
 - one small model per graph frontend, against the source framework: a SavedModel CNN with BatchNorm
   and a depthwise conv, a Keras GRU converted as a graph, a tiny BERT and a GPT-2 from PyTorch via
   ONNX, and a bidirectional LSTM unrolled from ONNX;
-- the float16-texture mode of GPUs without float32 render targets, and ``tfjsconv verify --browser``.
+- the float16-texture mode of GPUs without float32 render targets, and ``tfjsconv verify --browser``;
+- the TF-graph rewrites and silent-wrong cases (multi-output nodes, runtime ONNX Resize, lowered
+  Einsum, nested v1 loops), against TF, Keras and onnxruntime.
 
 SwiftShader's WebGL renders to float32 textures with 23-bit-mantissa shaders, and measured errors are
 float32 rounding (<= 3.2e-7 x max|reference|), so webgl is held to the project's float32 bar, 1e-5,
@@ -105,7 +107,8 @@ def test_fused_matmul_with_transposes_is_right_on_webgl(browser, tmp_path):
                                                     "leakyrelu_alpha": 0.2}, shape=(3, 4))
         b.output("y", y)
     feeds = plain.feeds()
-    tfjsconv.convert(fused.g, tmp_path / "m", optimization_level=0)
+    # the backend contract refuses it for wasm (the same bug), so target the backends that run it
+    tfjsconv.convert(fused.g, tmp_path / "m", optimization_level=0, target_backends=["cpu", "webgl"])
     [node] = [n for n in json.loads((tmp_path / "m" / "model.json").read_text())["modelTopology"]["node"]
               if n["op"] == "_FusedMatMul"]
     assert node["attr"]["transpose_a"] == {"b": True} and node["attr"]["transpose_b"] == {"b": True}, node["attr"]
@@ -239,3 +242,72 @@ def test_tf_rewrites_on_webgl(case, browser, tmp_path):
         outputs = rw.Arithmetic()(**{k: tf.constant(v) for k, v in inputs.items()})
         expected = {k: v.numpy() for k, v in outputs.items()}
     _on_webgl(browser, tmp_path / "m", inputs, expected)
+
+
+# -------------------------------------------------------------------------------------------------
+# (d) the silent-wrong cases of tests/test_silent_wrong.py (cpu and wasm there), on webgl
+
+
+def test_outputs_of_one_multi_output_node_on_webgl(browser, tmp_path):
+    """Split and TopK outputs, each returned as itself (not output 0) by the webgl backend too."""
+    tf = pytest.importorskip("tensorflow")
+
+    class SplitTopK(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([2, 6], tf.float32, name="x")])
+        def __call__(self, x):
+            a, b, c = tf.split(x * 2.0, 3, axis=1)
+            values, indices = tf.math.top_k(x, k=3)
+            return {"a": a, "b": b, "c": c, "values": values, "indices": indices}
+
+    module = SplitTopK()
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": module.__call__})
+    tfjsconv.convert(tmp_path / "sm", tmp_path / "m")
+    x = np.random.default_rng(0).permutation(12).astype(np.float32).reshape(2, 6)
+    expected = {k: v.numpy() for k, v in module(tf.constant(x)).items()}
+    _on_webgl(browser, tmp_path / "m", {"x": x}, expected)
+
+
+def test_onnx_resize_with_runtime_scales_on_webgl(browser, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    import test_silent_wrong as sw
+
+    path = sw._runtime_resize_model(tmp_path / "resize.onnx", "scales")
+    tfjsconv.convert(path, tmp_path / "m")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs = {"x": np.random.default_rng(3).standard_normal((1, 3, 4, 5)).astype(np.float32),
+              "scales": np.array([1, 1, 1.5, 0.6], np.float32)}
+    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs)))
+    _on_webgl(browser, tmp_path / "m", inputs, expected)
+
+
+def test_keras_multi_head_attention_einsum_lowered_on_webgl(browser, tmp_path):
+    """Keras 3 MultiHeadAttention (Einsum in TF, lowered to MatMul by the einsum pass) against Keras."""
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((5, 8), name="tokens")
+    out = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(inp, inp)
+    model = keras.Model(inp, out)
+    model.save(tmp_path / "mha.keras")
+    tfjsconv.convert(tmp_path / "mha.keras", tmp_path / "m", output_format="tfjs_graph_model")
+    ops = {n["op"] for n in json.loads((tmp_path / "m" / "model.json").read_text())["modelTopology"]["node"]}
+    assert "Einsum" not in ops
+    x = np.random.default_rng(1).standard_normal((2, 5, 8)).astype(np.float32)
+    signature = _signature(tmp_path / "m")
+    (input_name,) = signature["inputs"]
+    (output_name,) = signature["outputs"]
+    _on_webgl(browser, tmp_path / "m", {input_name: x}, {output_name: np.asarray(model(x))})
+
+
+def test_nested_while_loops_on_webgl(browser, tmp_path):
+    """Nested v1 loops (frames anchored to their bodies' pivots) against TF, on webgl."""
+    pytest.importorskip("tensorflow")
+    import test_savedmodel_control_flow as cf
+    from tfjsconv.options import ConvertOptions
+    from tfjsconv.plugin_manager import get_plugin_manager
+
+    source = cf.nested_loops(tmp_path / "nested")
+    tfjsconv.convert(source, tmp_path / "m")
+    x = np.random.default_rng(5).normal(size=(2, 3)).astype(np.float32)
+    options = ConvertOptions.from_kwargs()
+    options.extra["model_dir"] = str(tmp_path / "m")
+    expected = get_plugin_manager().registry.frontends["tf_saved_model"].reference(source, {"x": x}, options)
+    _on_webgl(browser, tmp_path / "m", {"x": x}, expected)

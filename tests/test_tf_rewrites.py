@@ -4,8 +4,11 @@ Each model is a real TF model built here (frozen GraphDef or SavedModel); it is 
 TF.js on cpu and wasm, and compared with TensorFlow's own outputs (rtol 1e-5 × max|reference|):
 NCHW convs/pools/biases/batch norms (``nchw_to_nhwc``), Keras MultiHeadAttention's Einsums
 (``lower_einsum``), tf_keras grouped convolutions left as function calls (``inline_functions``,
-``grouped_conv``), truncating Mod/Div (``truncating_division``) and BatchNormWithGlobalNormalization
-(``batchnorm_global``).
+``grouped_conv``), truncating Mod/Div (``truncating_division``), BatchNormWithGlobalNormalization
+(``batchnorm_global``), and the TF op conformance run's findings: StridedSlice masks (``strided_slice``),
+BatchMatMul broadcasting (``batch_matmul_broadcast``), Select rows (``select_rows``), OneHot axis/depth 1
+(``one_hot``), float FloorDiv/FloorMod (``float_floor_division``), EnsureShape/PreventGradient/NMS V5
+(``tfjs_pass_through``).
 """
 from __future__ import annotations
 
@@ -440,9 +443,9 @@ def frozen_graph(tmp_path, name: str, build, feeds: dict[str, np.ndarray]):
     return source, expected
 
 
-def run_frozen(tmp_path, name: str, build, feeds: dict[str, np.ndarray]):
+def run_frozen(tmp_path, name: str, build, feeds: dict[str, np.ndarray], **flags):
     source, expected = frozen_graph(tmp_path, name, build, feeds)
-    return convert_and_verify(source, tmp_path / "web", feeds, expected, output_node_names=list(expected))
+    return convert_and_verify(source, tmp_path / "web", feeds, expected, output_node_names=list(expected), **flags)
 
 
 def test_strided_slices_tfjs_misreads_become_plain_slices(tmp_path, tfjs_runtime):
@@ -466,3 +469,89 @@ def test_strided_slices_tfjs_misreads_become_plain_slices(tmp_path, tfjs_runtime
         if node["op"] == "StridedSlice":
             attrs = node.get("attr", {})
             assert all(int(attrs.get(m, {}).get("i", 0)) == 0 for m in ("new_axis_mask", "shrink_axis_mask"))
+
+
+def test_batch_matmul_broadcasting_is_made_explicit(tmp_path, tfjs_runtime):
+    """TF.js's BatchMatMul indexes each operand's flattened batch modulo its size, wrong for ``(2,1)``
+    against ``(2,3)``: ``batch_matmul_broadcast`` inserts BroadcastTo (static, or BroadcastArgs of the
+    run-time shapes when the batch is dynamic)."""
+    raw = tf.raw_ops
+
+    def build(a, b, c, d, e):
+        return {"ranks": raw.BatchMatMulV2(x=a, y=b), "rank5": raw.BatchMatMulV2(x=c, y=d, adj_y=True),
+                "dynamic": raw.BatchMatMulV2(x=e, y=b)}
+
+    feeds = {"a": randn(2, 1, 3, 4), "b": randn(3, 4, 5), "c": randn(2, 1, 2, 3, 4), "d": randn(1, 3, 1, 2, 4),
+             "e": randn(2, 1, 3, 4)}
+    source, expected = frozen_graph(tmp_path, "bmm", build, feeds)
+    # the same graph with e's leading dim unknown: the target shape is computed at run time
+    graph_def = tf.compat.v1.GraphDef.FromString(source.read_bytes())
+    shape = next(n for n in graph_def.node if n.name == "e").attr["shape"].shape
+    shape.dim[0].size = -1
+    source.write_bytes(graph_def.SerializeToString())
+    result, doc = convert_and_verify(source, tmp_path / "web", feeds, expected,
+                                     output_node_names=list(expected))
+    stats = {s.name: s.changes for s in result.pass_report.stats}
+    assert stats["batch_matmul_broadcast"] == 3
+    assert {"BroadcastTo", "BroadcastArgs"} <= ops_of(doc)
+
+
+def test_select_rows_and_one_hot_forms_match_tf(tmp_path, tfjs_runtime):
+    """TF1 Select with a vector condition picks rows (``select_rows`` → SelectV2 on ``[n, 1, 1]``);
+    TF.js's oneHot ignores ``axis`` on cpu and refuses depth 1 (``one_hot`` → last axis + Transpose,
+    depth 1 → SelectV2)."""
+    raw = tf.raw_ops
+
+    def build(cond, t, e, idx):
+        return {"rows": raw.Select(condition=cond, x=t, y=e),
+                "axis0": raw.OneHot(indices=idx, depth=4, on_value=np.int32(5), off_value=np.int32(-2), axis=0),
+                "axis1": raw.OneHot(indices=idx, depth=3, on_value=np.int32(1), off_value=np.int32(0), axis=1),
+                "depth1": raw.OneHot(indices=idx, depth=1, on_value=np.float32(2), off_value=np.float32(-1)),
+                "depth1_axis0": raw.OneHot(indices=idx, depth=1, on_value=np.float32(3), off_value=np.float32(0),
+                                           axis=0)}
+
+    feeds = {"cond": np.array([True, False, True]), "t": randn(3, 2, 4), "e": randn(3, 2, 4),
+             "idx": np.array([[0, -1, 3], [1, 0, 2]], np.int32)}
+    result, doc = run_frozen(tmp_path, "select_onehot", build, feeds)
+    stats = {s.name: s.changes for s in result.pass_report.stats}
+    assert stats["select_rows"] == 1 and stats["one_hot"] == 4
+    assert "Select" not in ops_of(doc)
+    assert all(n["attr"].get("axis", {}).get("i", "-1") in ("-1", -1) for n in nodes(doc) if n["op"] == "OneHot")
+
+
+def test_float_floor_division_matches_tf(tmp_path, tfjs_runtime):
+    """TF.js's cpu floorDiv returns int32 for floats; its mod is NaN for a ±Inf divisor and -0 for
+    ``mod(1, -1e30)``: ``float_floor_division`` writes ``Floor(RealDiv)`` and TF's ``fmod + b`` form."""
+    special = np.float32([0.0, -0.0, 1.0, -1.0, 2.5, -3.7, 1e-30, -1e-30, 1e30, -1e30, np.nan, np.inf, -np.inf])
+    a, b = np.repeat(special, special.size), np.tile(special, special.size)
+    raw = tf.raw_ops
+
+    def build(a, b, m, v):
+        return {"div": raw.FloorDiv(x=a, y=b), "mod": raw.FloorMod(x=a, y=b),
+                "div_broadcast": raw.FloorDiv(x=m, y=v), "mod_broadcast": raw.FloorMod(x=m, y=v)}
+
+    feeds = {"a": a, "b": b, "m": randn(2, 3, 1, scale=3), "v": randn(4, scale=3)}
+    result, doc = run_frozen(tmp_path, "floor", build, feeds)
+    assert "FloorDiv" not in ops_of(doc)
+    stats = {s.name: s.changes for s in result.pass_report.stats}
+    assert stats["float_floor_division"] == 4
+
+
+def test_pass_through_ops_and_nms_valid_outputs(tmp_path, tfjs_runtime):
+    """TF.js's EnsureShape reads a 2nd input TF's op lacks, PreventGradient has no TF.js op, and TF.js's
+    NonMaxSuppressionV5 has no ``valid_outputs``: ``tfjs_pass_through`` (also at level 0, where
+    ``remove_identity`` does not run) makes them Identity and ``Size(indices)``."""
+    raw = tf.raw_ops
+
+    def build(x, boxes, scores):
+        selected, _, valid = raw.NonMaxSuppressionV5(boxes=boxes, scores=scores, max_output_size=4,
+                                                     iou_threshold=0.5, score_threshold=0.1, soft_nms_sigma=0.0)
+        return {"ensured": raw.EnsureShape(input=x, shape=[2, 3]) * 2.0,
+                "no_grad": raw.PreventGradient(input=x) + 1.0, "selected": selected, "valid": valid}
+
+    corners = rng.uniform(0, 1, (6, 2)).astype(np.float32)
+    boxes = np.concatenate([corners, corners + rng.uniform(0.1, 0.5, (6, 2)).astype(np.float32)], axis=1)
+    feeds = {"x": randn(2, 3), "boxes": boxes, "scores": rng.uniform(0, 1, 6).astype(np.float32)}
+    result, doc = run_frozen(tmp_path, "pass_through", build, feeds, optimization_level=0)
+    assert not {"EnsureShape", "PreventGradient"} & ops_of(doc)
+    assert "Size" in ops_of(doc)

@@ -1,4 +1,4 @@
-// Batch runner for conformance sweeps: many small converted graph models in ONE Node process, with
+// Batch runner for conformance sweeps: many small converted graph (or layers) models in ONE Node process, with
 // the same pinned TF.js runtime as tfjsconv's verify runner (core/verify/node/runner.mjs), which
 // starts one process per model. One process per ONNX node test would cost ~1 s each.
 //
@@ -80,6 +80,24 @@ async function runJob(tf, backend, job) {
   let outputs = [];
   try {
     const { modelJSON, handler } = handlerFor(tf, job.model_dir);
+    if ((modelJSON.format ?? (modelJSON.modelTopology?.node != null ? 'graph-model' : 'layers-model')) === 'layers-model') {
+      // Layers models (the Keras conformance run): inputs in job order, as model.predict takes them.
+      model = await tf.loadLayersModel(handler);
+      result.stage = 'run';
+      const given = job.inputs.map((spec) => readInput(tf, spec));
+      given.forEach((t, i) => { inputs[`input${i}`] = t; });
+      result.mode = 'predict';
+      const predicted = model.predict(given.length === 1 ? given[0] : given);
+      outputs = Array.isArray(predicted) ? predicted : [predicted];
+      fs.mkdirSync(job.output_dir, { recursive: true });
+      result.outputs = [];
+      for (let i = 0; i < outputs.length; i++) {
+        result.outputs.push(await writeOutput(outputs[i], `output_${i}`, path.join(job.output_dir, `${backend}-output${i}.bin`)));
+      }
+      result.ok = true;
+      delete result.stage;
+      return result;
+    }
     model = await tf.loadGraphModel(handler);
     result.stage = 'run';
     for (const spec of job.inputs) inputs[spec.name] = readInput(tf, spec);

@@ -115,10 +115,12 @@ class NodeFacts:
     def select(self, selector: str) -> str | None:
         """The selector's value as text, None if unknown.
 
-        ``input:N``: input N's TF.js dtype; ``rank:N``: input N's rank; ``attr:NAME``: the attr as text (dtypes as TF.js names, strings
-        upper-cased, lists comma-joined); ``nonunit:N``: whether constant input N holds a value other than 1;
+        ``input:N``: input N's TF.js dtype; ``rank:N``: input N's rank; ``attr:NAME``: the attr as text
+        (dtypes as TF.js names, strings upper-cased, lists comma-joined); ``nonunit:N``: whether constant
+        input N holds a value other than 1;
         ``nonunit:NAME``/``uniform:NAME``: whether a window attr (ksize, strides, dilations) has a spatial
-        entry other than 1 / has all spatial entries equal (a square or cubic window).
+        entry other than 1 / has all spatial entries equal (a square or cubic window); ``lessthan:A,B``:
+        whether window attr A has a spatial entry below B's (``ksize,strides``: a window that skips inputs).
         """
         kind, _, key = selector.partition(":")
         if kind == "input":
@@ -133,6 +135,12 @@ class NodeFacts:
         if kind == "nonunit" and key.isdigit():
             value = self.const_inputs.get(int(key))
             return None if value is None else json.dumps(bool(np.any(np.asarray(value) != 1)))
+        if kind == "lessthan":  # lessthan:ksize,strides: a window smaller than its stride somewhere
+            first, _, second = key.partition(",")
+            a, b = _spatial(self.attrs, first), _spatial(self.attrs, second)
+            if a is None or b is None or len(a) != len(b):
+                return None
+            return json.dumps(any(x < y for x, y in zip(a, b)))
         if kind in ("nonunit", "uniform"):
             spatial = _spatial(self.attrs, key)
             if spatial is None:

@@ -9,7 +9,9 @@ Measured TF (``tf.raw_ops``) against TF.js 4.22 on cpu and wasm on int32 and flo
 - ``TruncateDiv`` and ``TruncateMod`` are missing from TF.js;
 - ``Mean`` on integers truncates in TF and returns a float32 mean in TF.js.
 
-Everything else (FloorDiv, FloorMod, RealDiv on floats, Sum, Prod, Cumsum …) agrees.
+The other division ops agree on ordinary values (RealDiv on floats, integer FloorDiv/FloorMod); float
+``FloorDiv``/``FloorMod`` differ at ±Inf divisors and tiny quotients, which the
+``float_floor_division`` pass rewrites (it also rewrites the float FloorMod emitted here).
 
 Integers: TF.js's integer ``Abs`` goes through float32 (``|16777217|`` is 16777216, ``|INT_MIN|``
 wraps), so the integer rewrites never take ``|a|``. Flooring and truncating differ by one step

@@ -1,0 +1,68 @@
+"""``OneHot`` forms TF.js does not run as TF does: an ``axis`` other than -1, and depth 1.
+
+Measured against ``tf.raw_ops`` (TF op conformance run): TF.js's cpu ``oneHot`` ignores the
+``axis`` attr (always last), and ``oneHot`` refuses depth 1 (TF allows it). An axis ``a`` becomes
+``OneHot(axis=-1)`` + ``Transpose`` moving the new last axis to ``a`` (the indices' rank must be
+known); a constant depth 1 becomes ``SelectV2(ExpandDims(indices, -1) == 0, on, off)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dtypes import DType
+from ..ir import Graph, Node
+from . import Pass
+from .graph_edit import const_array, rewrite
+from .shapes import infer_shapes
+
+
+def depth_one(graph: Graph, node: Node) -> None:
+    """The last-axis one-hot of depth 1: ``on`` where the index is 0, else ``off``."""
+    indices, _, on, off = node.inputs[:4]
+    index_dtype = indices.dtype or node.attrs.get("TI") or DType.INT32
+    axis = graph.const(np.asarray(-1, np.int32), name=f"{node.name}/last_axis")
+    column = graph.add_op("ExpandDims", [indices, axis], {"T": index_dtype, "Tdim": DType.INT32},
+                          name=f"{node.name}/column", dtype=index_dtype)
+    zero = graph.const(np.asarray(0, index_dtype.numpy), name=f"{node.name}/zero")
+    hit = graph.add_op("Equal", [column, zero], {"T": index_dtype}, name=f"{node.name}/hit", dtype=DType.BOOL)
+    rewrite(node, "SelectV2", [hit, on, off], {"T": node.attrs.get("T", on.dtype)})
+
+
+class NormalizeOneHot(Pass):
+    """``OneHot(axis≠-1)`` → ``OneHot(axis=-1)`` + ``Transpose``; constant depth 1 → ``SelectV2``."""
+
+    name = "one_hot"
+    level = 0
+    order = 4
+
+    def run(self, graph: Graph) -> int:
+        shapes = None
+        count = 0
+        for node in list(graph.nodes):
+            if node.op != "OneHot" or len(node.inputs) != 4:
+                continue
+            axis = int(node.attrs.get("axis", -1))
+            depth = const_array(node.inputs[1])
+            is_depth_one = depth is not None and depth.size == 1 and int(depth.reshape(())) == 1
+            if axis == -1 and not is_depth_one:
+                continue
+            if axis != -1:
+                shapes = shapes if shapes is not None else infer_shapes(graph)
+                indices_shape = shapes.get(node.inputs[0])
+                if indices_shape is None:
+                    continue
+                rank = len(indices_shape)
+                axis = axis + rank + 1 if axis < 0 else axis
+                last = graph.add_node("OneHot", list(node.inputs), {**node.attrs, "axis": -1},
+                                      name=f"{node.name}/last_axis")
+                last.output(0).dtype = node.output(0).dtype
+                if is_depth_one:
+                    depth_one(graph, last)
+                perm = graph.const(np.asarray([*range(axis), rank, *range(axis, rank)], np.int32),
+                                   name=f"{node.name}/perm")
+                rewrite(node, "Transpose", [last.output(0), perm],
+                        {"T": node.attrs.get("T", node.output(0).dtype), "Tperm": DType.INT32})
+            else:
+                depth_one(graph, node)
+            count += 1
+        return count

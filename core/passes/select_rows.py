@@ -1,0 +1,43 @@
+"""TF1 ``Select`` with a rank-1 condition on higher-rank branches → ``SelectV2`` on reshaped rows.
+
+TF's ``Select`` (v1) reads a vector condition as choosing whole rows (``cond[i]`` picks ``t[i, …]``
+or ``e[i, …]``); TF.js's ``select()`` wants the condition to broadcast like an elementwise op and
+throws (TF op conformance run). ``SelectV2`` broadcasts, so the condition reshaped to
+``[n, 1, 1, …]`` says the same thing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dtypes import DType
+from ..ir import Graph
+from . import Pass
+from .graph_edit import rewrite
+from .shapes import infer_shapes
+
+
+class SelectRowsToSelectV2(Pass):
+    """``Select(cond[n], t[n, …], e[n, …])`` → ``SelectV2(Reshape(cond, [n, 1, …]), t, e)``."""
+
+    name = "select_rows"
+    level = 0
+    order = 4
+
+    def run(self, graph: Graph) -> int:
+        shapes = None
+        count = 0
+        for node in list(graph.nodes):
+            if node.op != "Select" or len(node.inputs) != 3:
+                continue
+            shapes = shapes if shapes is not None else infer_shapes(graph)
+            cond, then, other = node.inputs
+            cond_shape = shapes.get(cond)
+            rank = max((len(s) for s in (shapes.get(then), shapes.get(other)) if s is not None), default=None)
+            if cond_shape is None or len(cond_shape) != 1 or rank is None or rank < 2:
+                continue
+            target = graph.const(np.asarray([-1] + [1] * (rank - 1), np.int32), name=f"{node.name}/row_shape")
+            rows = graph.add_op("Reshape", [cond, target], {"T": DType.BOOL, "Tshape": DType.INT32},
+                                name=f"{node.name}/rows", dtype=DType.BOOL)
+            rewrite(node, "SelectV2", [rows, then, other], {"T": node.attrs.get("T", then.dtype)})
+            count += 1
+        return count
