@@ -31,7 +31,9 @@ def register_passes(register: Callable) -> None:
     from .passes.bias_add import AddToBiasAdd
     from .passes.constant_folding import FoldConstants
     from .passes.cse import EliminateCommonSubexpressions
+    from .passes.cumulative_axis import NonNegativeCumulativeAxis
     from .passes.dead_code import RemoveDeadNodes
+    from .passes.dilated_transposed_conv import UndilateTransposedConv
     from .passes.einsum import LowerEinsum
     from .passes.empty_reductions import EmptyReductions
     from .passes.float_floor_division import FloatFloorDivision
@@ -40,6 +42,7 @@ def register_passes(register: Callable) -> None:
     from .passes.grouped_conv import LowerGroupedConv
     from .passes.identity import RemoveIdentities
     from .passes.inline_functions import InlineFunctions
+    from .passes.lookup_shape import RestoreLookupShape
     from .passes.nchw_to_nhwc import ChannelsLast
     from .passes.one_hot import NormalizeOneHot
     from .passes.pad_into_conv import FoldPadIntoConv
@@ -60,5 +63,6 @@ def register_passes(register: Callable) -> None:
     # rewrites TF graphs need so that TF.js computes what TF computes (they run at every level)
     for pass_ in (InlineFunctions(), LowerEinsum(), TruncatingDivision(), NormalizeStridedSlice(),
                   BroadcastBatchMatMul(), SelectRowsToSelectV2(), NormalizeOneHot(), FloatFloorDivision(),
-                  TfjsPassThrough(), EmptyReductions(), ChannelsLast(), LowerGroupedConv(), BatchNormGlobalToFused()):
+                  TfjsPassThrough(), EmptyReductions(), ChannelsLast(), LowerGroupedConv(), UndilateTransposedConv(),
+                  RestoreLookupShape(), NonNegativeCumulativeAxis(), BatchNormGlobalToFused()):
         register(pass_)

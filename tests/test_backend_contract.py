@@ -266,6 +266,29 @@ def test_probed_rank_and_list_attr_limits(contract):
     assert contract.runs_on("_FusedMatMul", "cpu", "float32", {"transpose_a": True, "transpose_b": False})
 
 
+def test_constant_input_selectors_refuse_only_the_wrong_band_and_norm(contract):
+    """``other:N,V`` (MatrixBandPart's bounds ≠ -1) and ``empty:N`` (EuclideanNorm's ``axes=[]``) read constant
+    inputs: the identity band and a real axis list still convert; a non-constant bound is unknown, not refused."""
+    g = Graph("band")
+    x = g.placeholder("x", DType.FLOAT32, (2, 4, 5))
+    bound = g.placeholder("bound", DType.INT32, ())
+    minus_one, one = g.const(np.int32(-1)), g.const(np.int32(1))
+    band = {"T": DType.FLOAT32, "Tindex": DType.INT32}
+    g.set_output("a", g.add_op("MatrixBandPart", [x, minus_one, minus_one], band, name="identity"))
+    g.set_output("b", g.add_op("MatrixBandPart", [x, minus_one, one], band, name="upper1"))
+    g.set_output("c", g.add_op("MatrixBandPart", [x, bound, minus_one], band, name="fed"))
+    norm = {"T": DType.FLOAT32, "Tidx": DType.INT32, "keep_dims": False}
+    g.set_output("d", g.add_op("EuclideanNorm", [x, g.const(np.zeros(0, np.int32))], norm, name="no_axes"))
+    g.set_output("e", g.add_op("EuclideanNorm", [x, g.const(np.array([1], np.int32))], norm, name="axis1"))
+    refused = {(p.node, p.backend) for p in contract.unsupported(g, ["cpu", "wasm"])}
+    assert refused == {("upper1", "cpu"), ("upper1", "wasm"), ("no_axes", "cpu"), ("no_axes", "wasm")}
+    from tfjsconv.ops.backends import NodeFacts
+
+    facts = NodeFacts("MatrixBandPart", {}, [], {1: np.int32(-1), 2: np.zeros(0, np.int32)})
+    assert [facts.select(s) for s in ("other:1,-1", "other:1,0", "empty:2", "empty:1", "empty:3")] \
+        == ["false", "true", "true", "false", None]
+
+
 @pytest.mark.node
 def test_a_refused_pool3d_converts_for_cpu_and_matches_tf(tmp_path, tfjs_runtime):
     import tensorflow as tf

@@ -415,18 +415,18 @@ class EmptyReductions(tf.Module):
                                   tf.TensorSpec([None, 0, 3], tf.int32, name="n")])
     def __call__(self, x, n):
         return {"max": tf.reduce_max(x, axis=1), "min": tf.reduce_min(x, axis=[1, 2], keepdims=True),
-                "prod": tf.reduce_prod(x, axis=1), "int_max": tf.reduce_max(n, axis=1),
+                "prod": tf.reduce_prod(x, axis=1), "mean": tf.reduce_mean(x, axis=1), "int_max": tf.reduce_max(n, axis=1),
                 "int_min": tf.reduce_min(n, axis=[1, 2], keepdims=True), "int_prod": tf.reduce_prod(n, axis=1)}
 
 
 def test_reductions_over_an_empty_axis_match_tf(tmp_path, tfjs_runtime):
-    """TF.js's Max/Min over zero elements give NaN (cpu) or the wrong infinity (wasm), wasm's Prod 0:
-    ``empty_reductions`` writes TF's identity (a Fill of the run-time shape when the batch is dynamic)."""
+    """TF.js's Max/Min over zero elements give NaN (cpu) or the wrong infinity (wasm), wasm's Prod 0, Mean 0
+    or garbage (TF: NaN): ``empty_reductions`` writes TF's result (a Fill of the run-time shape when dynamic)."""
     tf.saved_model.save(EmptyReductions(), str(tmp_path / "empty"))
     inputs = {"x": np.zeros((2, 0, 4), np.float32), "n": np.zeros((3, 0, 3), np.int32)}
     result, doc = convert_and_verify(tmp_path / "empty", tmp_path / "web", inputs)
-    assert {"Max", "Min", "Prod"} <= set(result.pass_report.ops_before)
-    assert not {"Max", "Min", "Prod"} & ops_of(doc)
+    assert {"Max", "Min", "Prod", "Mean"} <= set(result.pass_report.ops_before)
+    assert not {"Max", "Min", "Prod", "Mean"} & ops_of(doc)
     assert "Fill" in ops_of(doc)
 
 

@@ -52,7 +52,7 @@ _known("ActivityRegularization/inference", '(ActivityRegularization): TF.js 4.22
 _known("AdaptiveAveragePooling2D/4x4->2x2", '(AdaptiveAveragePooling2D): TF.js 4.22 has no AdaptiveAveragePooling2D layer', flavors=("keras3",), layers="refused → graph")
 _known("AdaptiveMaxPooling1D/6->3", '(AdaptiveMaxPooling1D): TF.js 4.22 has no AdaptiveMaxPooling1D layer', flavors=("keras3",), layers="refused → graph")
 _known("AdditiveAttention/default", '(AdditiveAttention): TF.js 4.22 has no AdditiveAttention layer', layers="refused → graph")
-_known("Attention/causal_scale", '(Attention): TF.js 4.22 has no Attention layer', flavors=("keras3",), layers="refused → graph")
+_known("Attention/causal_scale", '(Attention): TF.js 4.22 has no Attention layer', layers="refused → graph")
 _known("Attention/default", '(Attention): TF.js 4.22 has no Attention layer', layers="refused → graph")
 _known("BatchNormalization/axis1_eps", '(BatchNormalization): axis=1 on a rank-4 input: TF.js normalizes it wrongly (TF.js computes it along t…', layers="refused → graph")
 _known("Bidirectional/GRU_sum", "(GRU): reset_after=True: TF.js's GRU only implements reset_after=False (reset_after=True is the Keras …", layers="refused → graph")
@@ -62,7 +62,7 @@ _known("Conv1D/channels_first", "(Conv1D): data_format='channels_first': TF.js's
 _known("Conv1D/groups", '(Conv1D): groups=2: TF.js convolutions have no grouped mode', layers="refused → graph")
 _known("Conv1DTranspose/valid_s2", '(Conv1DTranspose): TF.js 4.22 has no Conv1DTranspose layer', layers="refused → graph")
 _known("Conv2D/groups", '(Conv2D): groups=2: TF.js convolutions have no grouped mode', layers="refused → graph")
-_known("Conv2DTranspose/dil2", "(Conv2DTranspose): dilation_rate=[2, 2]: TF.js's transposed convolutions ignore dilation_rate (wrong s…", flavors=("tf_keras",), layers="refused → graph")
+_known("Conv2DTranspose/dil2", "(Conv2DTranspose): dilation_rate=[2, 2]: TF.js's transposed convolutions ignore dilation_rate (wrong s…", layers="refused → graph")
 _known("Conv2DTranspose/output_padding", "(Conv2DTranspose): output_padding=[1, 1]: TF.js's transposed convolutions ignore output_padding (wrong…", layers="refused → graph")
 _known("ConvLSTM1D/same", '(ConvLSTM1D): TF.js 4.22 has no ConvLSTM1D layer', layers="refused → graph")
 _known("Cropping1D/(1,2)", '(Cropping1D): TF.js 4.22 has no Cropping1D layer', layers="refused → graph")
@@ -76,7 +76,8 @@ _known("Embedding/mask_zero+LSTM", '(NotEqual): TF.js 4.22 has no NotEqual layer
 _known("GRU/reset_after", "(GRU): reset_after=True: TF.js's GRU only implements reset_after=False (reset_after=True is the Keras …", layers="refused → graph")
 _known("GRU/reset_after_backwards", "(GRU): reset_after=True: TF.js's GRU only implements reset_after=False (reset_after=True is the Keras …", layers="refused → graph")
 _known("GRU/return_state", "(GRU): reset_after=True: TF.js's GRU only implements reset_after=False (reset_after=True is the Keras …", layers="refused → graph")
-_known("GlobalAveragePooling1D/masked", '(NotEqual): TF.js 4.22 has no NotEqual layer; (Any): TF.js 4.22 has no Any layer', flavors=("keras3",), layers="refused → graph")
+_known("GlobalAveragePooling1D/masked", "(GlobalAveragePooling1D): receives the mask of a Masking/Embedding layer, which TF.js "
+       "ignores (Keras 3's file also has NotEqual/Any layers)", layers="refused → graph")
 _known("GlobalAveragePooling2D/keepdims", '(GlobalAveragePooling2D): keepdims=True: TF.js global pooling layers always drop the pooled axes', layers="refused → graph")
 _known("GlobalAveragePooling3D/default", '(GlobalAveragePooling3D): TF.js 4.22 has no GlobalAveragePooling3D layer', layers="refused → graph")
 _known("GlobalMaxPooling3D/default", '(GlobalMaxPooling3D): TF.js 4.22 has no GlobalMaxPooling3D layer', layers="refused → graph")
@@ -84,6 +85,7 @@ _known("GroupNormalization/groups2", '(GroupNormalization): TF.js 4.22 has no Gr
 _known("GroupQueryAttention/4q2kv", '(GroupQueryAttention): TF.js 4.22 has no GroupQueryAttention layer', flavors=("keras3",), layers="refused → graph")
 _known("Hashing/bins4", '(Hashing): TF.js 4.22 has no Hashing layer; 1 op type(s) are not supported by TensorFlow.js 4.22:', layers="refused → graph", graph="refused")
 _known("Identity/default", '(Identity): TF.js 4.22 has no Identity layer', flavors=("keras3",), layers="refused → graph")
+_known("IntegerLookup/vocab", '(IntegerLookup): TF.js 4.22 has no IntegerLookup layer', layers="refused → graph")
 _known("LSTM/relu_hard_sigmoid", "(LSTM): recurrent_activation: activation 'hard_sigmoid': Keras 3 computes relu6(x + 3) / 6, TF.js comp…", flavors=("keras3",), layers="refused → graph")
 _known("LayerNormalization/rms_scaling", "(LayerNormalization): rms_scaling=True: RMS scaling is not implemented in TF.js",
        flavors=("keras3",), layers="refused → graph")
@@ -93,7 +95,7 @@ _known("Masking/LSTM", '(NotEqual): TF.js 4.22 has no NotEqual layer; (Any): TF.
 _known("MultiHeadAttention/2heads", '(MultiHeadAttention): TF.js 4.22 has no MultiHeadAttention layer', layers="refused → graph")
 _known("Normalization/mean_variance", '(Normalization): TF.js 4.22 has no Normalization layer', layers="refused → graph")
 _known("RMSNormalization/default", '(RMSNormalization): TF.js 4.22 has no RMSNormalization layer', flavors=("keras3",), layers="refused → graph")
-_known("RNN/LSTMCell", "model.keras (model.weights.h5): layer 'rnn' (RNN) has 3 weights; tfjsconv does not know how TF.js names the we…", flavors=("keras3",), layers="refused")
+_known("RNN/LSTMCell", "model.keras (model.weights.h5): layer 'rnn' (RNN) has 3 weights; tfjsconv does not know how TF.js names the we…", flavors=("keras3",), layers="refused → graph")
 _known("RNN/stacked_cells", "(GRUCell): reset_after=True: TF.js's GRU only implements reset_after=False (reset_after=True is the Ke…", layers="refused → graph")
 _known("RandomBrightness/inference", '(RandomBrightness): TF.js 4.22 has no RandomBrightness layer', layers="refused → graph")
 _known("RandomContrast/inference", '(RandomContrast): TF.js 4.22 has no RandomContrast layer', layers="refused → graph")
@@ -119,29 +121,14 @@ _known("ZeroPadding1D/(1,2)", '(ZeroPadding1D): TF.js 4.22 has no ZeroPadding1D 
 _known("ZeroPadding3D/1", '(ZeroPadding3D): TF.js 4.22 has no ZeroPadding3D layer', layers="refused → graph")
 
 # -- silent-wrong bugs (wrong numbers or shapes) and TF.js errors: each one to fix or to refuse -------------
-_known("Attention/causal_scale", "layers: TF.js has no Attention layer (refused → graph); graph: tf_keras's "
-       "Attention(use_scale=True)(…, use_causal_mask=True) from .h5 gives wrong numbers on cpu and a wasm memory "
-       "fault (Keras 3's .keras passes)", flavors=("tf_keras",), layers="refused → graph", graph_cpu="wrong",
-       graph_wasm="error")
-_known("CategoryEncoding/one_hot", "layers: the written model's input shape is the output's ([null,5]), so TF.js "
-       "rejects the real [batch,1] input at predict; graph wasm: OneHot with a float32 on-value is refused",
-       flavors=("keras3",), layers="error", graph_wasm="refused")
-_known("CategoryEncoding/one_hot", "layers: the written model's input shape is the output's ([null,5]), so TF.js "
-       "rejects the real [batch,1] input at predict", flavors=("tf_keras",), layers="error")
-_known("CategoryEncoding/multi_hot", "layers: the written model's input shape is the output's ([null,5]), so TF.js "
-       "rejects the real [batch,3] input at predict", layers="error")
-_known("Conv2DTranspose/dil2", "layers: refused (TF.js ignores dilation_rate); graph: Keras 3's dilated "
-       "Conv2DTranspose becomes a dilated Conv2DBackpropInput that TF.js computes wrongly (cpu NaN, wasm other "
-       "numbers) — should be refused or rewritten", flavors=("keras3",), layers="refused → graph", graph="wrong")
-_known("Conv3DTranspose/same_s2", "layers: TF.js wasm's conv3dTranspose gives other numbers (cpu passes), and the "
-       "layers writer does not refuse it for wasm; graph: Conv3DBackpropInputV2 is not in TF.js (refused)",
-       layers_wasm="wrong", graph="refused")
-_known("GlobalAveragePooling1D/masked", "layers: TF.js's GlobalAveragePooling1D ignores the Masking mask, Keras "
-       "averages over unmasked steps only (Keras 3's file is refused → graph: NotEqual/Any layers)",
-       flavors=("tf_keras",), layers="wrong")
-_known("IntegerLookup/vocab", "layers: TF.js has no IntegerLookup layer (refused → graph); graph: the output "
-       "comes back flat ([8] instead of [2, 4]): the lookup's reshape is lost", layers="refused → graph",
-       graph="wrong")
-_known("MaxPooling3D/same", "layers: TF.js wasm's maxPool3d pads 'same' windows with ~0 (1.2e-38) instead of "
-       "ignoring them, and the layers writer does not refuse it for wasm; graph: MaxPool3D on wasm refused",
-       layers_wasm="wrong", graph_wasm="refused")
+_known("CategoryEncoding/one_hot", "layers: refused → graph (TF.js's CategoryEncoding overwrites its input's shape "
+       "with its output's, so TF.js rejects the real input); graph wasm: OneHot with a float32 on-value is refused",
+       flavors=("keras3",), layers="refused → graph", graph_wasm="refused")
+_known("CategoryEncoding/one_hot", "(CategoryEncoding): TF.js 4.22's CategoryEncoding layer overwrites its input's "
+       "shape with its output's…", flavors=("tf_keras",), layers="refused → graph")
+_known("CategoryEncoding/multi_hot", "(CategoryEncoding): TF.js 4.22's CategoryEncoding layer overwrites its input's "
+       "shape with its output's…", layers="refused → graph")
+_known("Conv3DTranspose/same_s2", "layers wasm: refused (TF.js wasm's conv3dTranspose gives other numbers; cpu "
+       "passes); graph: Conv3DBackpropInputV2 is not in TF.js (refused)", layers_wasm="refused", graph="refused")
+_known("MaxPooling3D/same", "wasm: MaxPool3D on wasm refused for layers and graph models (wasm's maxPool3d "
+       "pads 'same' windows with ~0, 1.2e-38, instead of ignoring them)", layers_wasm="refused", graph_wasm="refused")

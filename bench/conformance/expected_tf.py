@@ -39,26 +39,11 @@ _known("Mul/i32_overflow", cpu="wrong: TF.js cpu int32 multiply goes through flo
 _known("FloorDiv/i32_signs", wasm="wrong: wasm INT32_MAX // 1 gives INT32_MIN (float32 round trip)")
 _known("TruncateDiv/i32_signs", wasm="wrong: wasm INT32_MAX / 1 gives INT32_MIN (float32 round trip)")
 _known("Div/i32_signs", wasm="wrong: wasm INT32_MAX / 1 gives INT32_MIN (float32 round trip)")
-_known("Cumsum/i32_exclusive_rev", cpu="error: TF.js cpu cumsum(int32, exclusive, reverse, axis -1) returns a shape "
-       "holding null", wasm="error: wasm cumsum(int32, exclusive, reverse, axis -1) crashes (memory access out of bounds)")
-_known("ResizeNearestNeighbor/i32_up2", wasm="wrong: wasm resizeNearestNeighbor returns float32 for int32 images")
-# -- empty tensors ----------------------------------------------------------------------------------
-_known("Mean/empty_reduced", cpu="wrong: TF.js cpu mean over an empty axis is 0, TF gives NaN",
-       wasm="wrong: wasm mean over an empty axis returns uninitialised memory, TF gives NaN")
 # -- mappings tfjsconv emits that TF.js reads differently -----------------------------------------------
+# (wrong GatherV2 batch_dims, MatrixBandPart, FakeQuant, EuclideanNorm, nearest ImageProjectiveTransformV3,
+# MaxPoolWithArgmax/Dilation2D on wasm, int32 Cumsum/ResizeNearestNeighbor: refused by the backend contract;
+# Mean over an empty axis: rewritten to NaN by empty_reductions)
 _known("TopKV2/nan_inf", both="wrong: TF.js topk ranks NaN below +Inf, TF ranks NaN first")
-_known("GatherV2/batch_dims1", wasm="wrong: wasm gather with batch_dims=1 picks wrong rows")
-_known("GatherV2/batch_dims1_axis2", wasm="wrong: wasm gather with batch_dims=1 picks wrong rows")
-_known("MatrixBandPart/lower1_upper0", both="wrong: TF.js bandPart keeps elements outside the band")
-_known("MatrixBandPart/all_lower", both="wrong: TF.js bandPart keeps elements outside the band")
-_known("EuclideanNorm/no_axes", both="error: TF.js norm() rejects an empty axis list (TF: identity on |x|)")
-_known("EuclideanNorm/i32", both="error: TF.js euclideanNorm on int32 calls sqrt on int32 and throws")
-_known("FakeQuantWithMinMaxVars/8bit", both="wrong: TF.js fakeQuantWithMinMaxVars does not clamp to [min, max] (2.99 stays, TF gives 1.5)")
-_known("FakeQuantWithMinMaxVars/narrow", both="wrong: TF.js fakeQuantWithMinMaxVars does not clamp to [min, max] (2.99 stays, TF gives 1.5)")
-_known("ImageProjectiveTransformV3/nearest", cpu="wrong: TF.js nearest transform samples points TF fills with fill_value")
-_known("MaxPoolWithArgmax/same", wasm="wrong: wasm maxPoolWithArgmax starts the max at FLT_MIN, so all-negative windows give 1.2e-38")
-_known("MaxPoolWithArgmax/batch_in_index", wasm="wrong: wasm maxPoolWithArgmax starts the max at FLT_MIN, so all-negative windows give 1.2e-38")
-_known("Dilation2D/same", wasm="wrong: wasm dilation2d starts the max at FLT_MIN, so all-negative windows give 1.2e-38")
 
 SAFE_STATUSES = frozenset({"pass", "refused", "unsupported", "no kernel", "skipped"})
 

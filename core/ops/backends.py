@@ -117,7 +117,8 @@ class NodeFacts:
 
         ``input:N``: input N's TF.js dtype; ``rank:N``: input N's rank; ``attr:NAME``: the attr as text
         (dtypes as TF.js names, strings upper-cased, lists comma-joined); ``nonunit:N``: whether constant
-        input N holds a value other than 1;
+        input N holds a value other than 1; ``empty:N``: whether constant input N holds no values;
+        ``other:N,V``: whether constant input N holds a value other than V;
         ``nonunit:NAME``/``uniform:NAME``: whether a window attr (ksize, strides, dilations) has a spatial
         entry other than 1 / has all spatial entries equal (a square or cubic window); ``lessthan:A,B``:
         whether window attr A has a spatial entry below B's (``ksize,strides``: a window that skips inputs).
@@ -135,6 +136,13 @@ class NodeFacts:
         if kind == "nonunit" and key.isdigit():
             value = self.const_inputs.get(int(key))
             return None if value is None else json.dumps(bool(np.any(np.asarray(value) != 1)))
+        if kind == "empty":  # empty:N: constant input N holds no values (EuclideanNorm's axes=[])
+            value = self.const_inputs.get(int(key))
+            return None if value is None else json.dumps(np.asarray(value).size == 0)
+        if kind == "other":  # other:N,V: constant input N holds a value other than V (MatrixBandPart's -1)
+            index, _, expected = key.partition(",")
+            value = self.const_inputs.get(int(index))
+            return None if value is None else json.dumps(bool(np.any(np.asarray(value) != float(expected))))
         if kind == "lessthan":  # lessthan:ksize,strides: a window smaller than its stride somewhere
             first, _, second = key.partition(",")
             a, b = _spatial(self.attrs, first), _spatial(self.attrs, second)

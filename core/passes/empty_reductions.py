@@ -2,7 +2,8 @@
 
 Measured in TF.js 4.22 against TF (``tests/test_tf_rewrites.py``): over zero elements ``Max``/``Min``
 give NaN on cpu and ±inf of the wrong sign on wasm (TF: -inf/+inf for floats, the dtype's lowest /
-highest for integers), wasm's ``Prod`` gives 0 (TF: 1). The result there does not depend on the data,
+highest for integers), wasm's ``Prod`` gives 0 (TF: 1), float ``Mean`` gives 0 on cpu and uninitialised
+memory on wasm (TF: NaN, 0/0). The result there does not depend on the data,
 so the node becomes a Const of its (static) shape, or a ``Fill`` of the reduction's run-time shape.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from . import Pass
 from .graph_edit import const_array, rewrite
 from .shapes import infer_shapes, is_static
 
-REDUCTIONS = ("Max", "Min", "Prod", "Sum", "All", "Any")
+REDUCTIONS = ("Max", "Min", "Prod", "Sum", "Mean", "All", "Any")
 
 
 def identity(op: str, dtype: DType) -> np.ndarray | None:
@@ -32,6 +33,8 @@ def identity(op: str, dtype: DType) -> np.ndarray | None:
         return None
     if op in ("Prod", "Sum"):
         return np.asarray(1 if op == "Prod" else 0, np_dtype)
+    if op == "Mean" and np.issubdtype(np_dtype, np.floating):  # 0/0; an integer mean over nothing is left alone
+        return np.asarray(np.nan, np_dtype)
     return None
 
 
@@ -66,7 +69,7 @@ def _run_time_shape(graph: Graph, node: Node, shapes: dict) -> Value:
 
 
 class EmptyReductions(Pass):
-    """``Max``/``Min``/``Prod``/``Sum``/``All``/``Any`` over a statically empty axis → their identity."""
+    """``Max``/``Min``/``Prod``/``Sum``/``Mean``/``All``/``Any`` over a statically empty axis → what TF gives."""
 
     name = "empty_reductions"
     level = 0

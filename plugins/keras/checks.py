@@ -17,6 +17,7 @@ from typing import Any
 from tfjsconv.errors import InputError, UnsafeInputError
 
 from .configs import MODEL_CLASSES, NESTED_LAYER_KEYS, LayerEntry, iter_layers
+from .mask_flow import ignored_masks
 from .shape_flow import layer_input_shapes
 from .tfjs_support import (
     CLASS_RENAMES,
@@ -111,6 +112,8 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
             shape = input_shapes.get(id(layer.entry))
             config = {**config, "build_config": {"input_shape": list(shape) if shape is not None else None}}
         gaps += [f"{where}: {p}" for p in option_problems(cls, config, keras3=keras3)]
+    if layers_model and not code:
+        gaps += ignored_masks(model_config)
     if code and (layers_model or not allow_unsafe):
         _raise_code(code, source, allow_unsafe, layers_model)
     if gaps and layers_model:

@@ -24,6 +24,7 @@ from tfjsconv.model import LayersModel, Model
 from tfjsconv.options import ConvertOptions
 
 from .checks import check_model_config
+from .layer_backends import check_layer_backends
 from .configs import keras_major
 from .model_graph import check_model_graph
 from .translate import to_tfjs_model_config
@@ -69,6 +70,8 @@ def build_layers_model(info: KerasFileInfo, *, source: str, options: ConvertOpti
         check_model_config(info.model_config, source=source, keras3=info.keras3,
                            allow_unsafe=options.allow_unsafe_deserialization)
         check_model_graph(info.model_config, source=source)
+        check_layer_backends(info.model_config, options.target_backends, source=source,
+                             skip_op_check=options.skip_op_check)
         model_config = to_tfjs_model_config(info.model_config, keras3=info.keras3)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:
         raise InputError(f"{source}: the model config is malformed ({type(err).__name__}: {str(err)[:200]})",

@@ -18,6 +18,7 @@ from tfjsconv.errors import InputError
 
 from .configs import entry_name, leaf_layers, top_level_layers
 from .h5source import H5Array, H5Source, attr_list
+from .tfjs_support import GRAPH_MODEL_HINT
 from .tfjs_layers import layer_weight_groups
 from .weight_names import innermost_class, keras3_basename, layer_weight_names
 
@@ -80,7 +81,8 @@ def _keras3_names(h5: H5Source, layer: str, entry: dict[str, Any] | None, names:
         expected = layer_weight_names(leaves[owner])
         if expected is None:
             raise InputError(f"{h5.display}: layer {owner!r} ({cls}) has weights {found}; tfjsconv does not know "
-                             f"how TF.js names the weights of {cls} layers from Keras 3 files yet")
+                             f"how TF.js names the weights of {cls} layers from Keras 3 files yet",
+                             hint=GRAPH_MODEL_HINT)
         if sorted(found) != sorted(expected):
             raise InputError(f"{h5.display}: layer {owner!r} ({cls}) has weights {found}, but TF.js expects {expected}")
     return [f"{owner}/{base}" for owner, base in owners]

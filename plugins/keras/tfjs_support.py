@@ -192,6 +192,8 @@ OPTION_CHECKS: dict[str, list[Callable[[dict[str, Any]], str | None]]] = {
     "Flatten": [_flatten_rank],
     "Resizing": [_always("TF.js 4.22's Resizing layer fails at run time ('x must be rank 3 or 4, but got rank 1')")],
     "CenterCrop": [_always("TF.js 4.22's CenterCrop layer rejects its own input shape at run time")],
+    "CategoryEncoding": [_always("TF.js 4.22's CategoryEncoding layer overwrites its input's shape with its output's "
+                                 "when the model is built, so TF.js rejects the real input at predict")],
     "Bidirectional": [_mirrored_backward_layer],
     "Dense": [_LORA, _QUANTIZED],
     "Embedding": [_LORA, _QUANTIZED],

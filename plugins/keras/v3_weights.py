@@ -18,6 +18,7 @@ from tfjsconv.errors import InputError
 
 from .configs import entry_name, is_model, leaf_layers, top_level_layers
 from .h5source import H5Array, H5Source, attr_text
+from .tfjs_support import GRAPH_MODEL_HINT
 from .weight_names import layer_weight_names, tfjs_weight_names
 
 WeightGroup = list[tuple[str, H5Array]]
@@ -108,7 +109,8 @@ def _layer_group(h5: H5Source, entry: dict[str, Any], path: str | None) -> Weigh
         return []
     if expected is None:
         raise InputError(f"{h5.display}: layer {name!r} ({cls}) has {len(arrays)} weights; tfjsconv does not "
-                         f"know how TF.js names the weights of {cls} layers from Keras 3 files yet")
+                         f"know how TF.js names the weights of {cls} layers from Keras 3 files yet",
+                         hint=GRAPH_MODEL_HINT)
     if len(expected) != len(arrays):
         raise InputError(f"{h5.display}: layer {name!r} ({cls}) has {len(arrays)} weights, "
                          f"but TF.js expects {len(expected)}: {expected}")

@@ -1,0 +1,108 @@
+"""Refuse layers models whose layers run a TF.js kernel that a target backend computes wrongly or lacks.
+
+A TF.js layers model runs TF.js's own kernels (``MaxPooling3D`` calls ``maxPool3d``...), so the backend
+contract of :mod:`tfjsconv.ops.backends` applies to it as to a graph model. Each layer class is mapped to
+the graph op it dispatches to, with the attributes its config implies (TF.js layers run channels-last
+kernels and transpose channels-first data around them), and the contract is asked. Kernels the graph
+converter does not know (so the contract holds no limits for them) carry curated limits, each found by
+the Keras conformance run (``bench/conformance/keras_layers.py``).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from tfjsconv.errors import BackendUnsupportedError
+from tfjsconv.ops.backends import BackendContract, NodeFacts, Problem
+
+from .configs import iter_layers
+
+log = logging.getLogger(__name__)
+
+
+def _spatial(config: dict[str, Any], key: str, rank: int, default: Any) -> list[int]:
+    value = config.get(key, default)
+    if value is None:
+        value = default
+    if isinstance(value, int):
+        value = [value] * rank
+    return [int(v) for v in value]
+
+
+def _window_facts(op: str, rank: int, size_key: str, default_size: Any) -> Callable[[dict[str, Any]], NodeFacts]:
+    """Facts of a pooling layer: ksize and strides (strides default to the pool size, as in Keras)."""
+    def facts(config: dict[str, Any]) -> NodeFacts:
+        size = _spatial(config, size_key, rank, default_size)
+        strides = _spatial(config, "strides", rank, size)
+        attrs = {"ksize": [1, *size, 1], "strides": [1, *strides, 1],
+                 "padding": str(config.get("padding", "valid")).upper(),
+                 "data_format": "NDHWC" if rank == 3 else "NHWC"}
+        return NodeFacts(op, attrs, ["float32"])
+    return facts
+
+
+def _conv_facts(op: str, rank: int) -> Callable[[dict[str, Any]], NodeFacts]:
+    def facts(config: dict[str, Any]) -> NodeFacts:
+        attrs = {"strides": [1, *_spatial(config, "strides", rank, 1), 1],
+                 "dilations": [1, *_spatial(config, "dilation_rate", rank, 1), 1],
+                 "padding": str(config.get("padding", "valid")).upper(),
+                 "data_format": "NDHWC" if rank == 3 else "NHWC"}
+        return NodeFacts(op, attrs, ["float32", "float32"])
+    return facts
+
+
+#: Layer class -> the facts of the graph op its TF.js implementation dispatches to (float32 data).
+LAYER_KERNEL_FACTS: dict[str, Callable[[dict[str, Any]], NodeFacts]] = {
+    "MaxPooling3D": _window_facts("MaxPool3D", 3, "pool_size", 2),
+    "AveragePooling3D": _window_facts("AvgPool3D", 3, "pool_size", 2),
+    "MaxPooling2D": _window_facts("MaxPool", 2, "pool_size", 2),
+    "AveragePooling2D": _window_facts("AvgPool", 2, "pool_size", 2),
+    "Conv3D": _conv_facts("Conv3D", 3),
+    "Conv3DTranspose": _conv_facts("Conv3DBackpropInputV2", 3),
+}
+
+#: Limits of kernels the backend contract does not cover (ops the graph converter never emits):
+#: (graph op, backend) -> reason.
+CURATED_LIMITS: dict[tuple[str, str], str] = {
+    ("Conv3DBackpropInputV2", "wasm"): "the wasm conv3dTranspose kernel gives a wrong answer "
+                                       "(848/864 values differ for strides=2, padding='same')",
+}
+
+
+def layer_backend_problems(model_config: dict[str, Any], backends: Iterable[str],
+                           contract: BackendContract | None = None) -> list[Problem]:
+    """Every (layer, backend) whose TF.js kernel cannot run correctly, as contract :class:`Problem` s."""
+    contract = contract or BackendContract.load()
+    backends = contract.check_backends(backends)
+    problems: list[Problem] = []
+    for layer in iter_layers(model_config):
+        facts_of = LAYER_KERNEL_FACTS.get(layer.class_name)
+        if facts_of is None:
+            continue
+        facts = facts_of(layer.config)
+        for backend in backends:
+            reasons = contract.reasons(facts, backend)
+            curated = CURATED_LIMITS.get((facts.op, backend))
+            reasons += [curated] if curated else []
+            if reasons:  # the first reason is enough to tell the user; the message stays short
+                problems.append(Problem(f"{layer.class_name} ({facts.op})", layer.qualified_name, backend, reasons[0]))
+    return sorted(set(problems))
+
+
+def check_layer_backends(model_config: dict[str, Any], backends: Iterable[str], *, source: str,
+                         skip_op_check: bool = False) -> None:
+    """Raise :class:`BackendUnsupportedError` (one line, every layer and backend) for a layers model."""
+    backends = tuple(backends)
+    problems = layer_backend_problems(model_config, backends)
+    if not problems:
+        return
+    if skip_op_check:
+        log.warning(
+            "--skip_op_check: the layers model will be wrong or fail on some target backends: %s",
+            "; ".join(f"layer {p.node} {p.op} on {p.backend} ({p.reason})" for p in problems))
+        return
+    error = BackendUnsupportedError(problems, backends=backends)
+    error.message = f"{source}: layers model: {error.message}".replace(" node(s) ", " layer(s) ", 1)
+    error.args = (error.message,)
+    raise error
