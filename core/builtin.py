@@ -30,6 +30,7 @@ def register_passes(register: Callable) -> None:
     from .passes.batchnorm_to_mul_add import BatchNormToMulAdd
     from .passes.bias_add import AddToBiasAdd
     from .passes.constant_folding import FoldConstants
+    from .passes.conv3d_transpose import Conv3DTransposeAsConv3D
     from .passes.cse import EliminateCommonSubexpressions
     from .passes.cumulative_axis import NonNegativeCumulativeAxis
     from .passes.dead_code import RemoveDeadNodes
@@ -45,11 +46,14 @@ def register_passes(register: Callable) -> None:
     from .passes.lookup_shape import RestoreLookupShape
     from .passes.nchw_to_nhwc import ChannelsLast
     from .passes.one_hot import NormalizeOneHot
+    from .passes.pad_rank import LowerPadRank
+    from .passes.pool_3d import SplitPool3D
     from .passes.pad_into_conv import FoldPadIntoConv
     from .passes.prelu import FusePrelu
     from .passes.reshape_chains import SimplifyReshapes
     from .passes.select_rows import SelectRowsToSelectV2
     from .passes.shape_folding import FoldShapes
+    from .passes.special_values import ExactSpecialValues
     from .passes.strided_slice import NormalizeStridedSlice
     from .passes.strip_debug_ops import StripDebugOps
     from .passes.transpose_chains import SimplifyTransposes
@@ -64,5 +68,7 @@ def register_passes(register: Callable) -> None:
     for pass_ in (InlineFunctions(), LowerEinsum(), TruncatingDivision(), NormalizeStridedSlice(),
                   BroadcastBatchMatMul(), SelectRowsToSelectV2(), NormalizeOneHot(), FloatFloorDivision(),
                   TfjsPassThrough(), EmptyReductions(), ChannelsLast(), LowerGroupedConv(), UndilateTransposedConv(),
-                  RestoreLookupShape(), NonNegativeCumulativeAxis(), BatchNormGlobalToFused()):
+                  RestoreLookupShape(), NonNegativeCumulativeAxis(), BatchNormGlobalToFused(), SplitPool3D(),
+                  Conv3DTransposeAsConv3D(), LowerPadRank()):
         register(pass_)
+    register(ExactSpecialValues())  # opt-in (--exact_special_values): TF's NaN/Inf results on deviating backends

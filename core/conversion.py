@@ -27,6 +27,8 @@ class ConversionResult:
     facts: dict[str, Any]
     op_histogram: dict[str, int] | None = None
     pass_report: Any = None
+    #: One-line notes the summary prints (special-value deviations on the target backends).
+    notices: list[str] = dataclasses.field(default_factory=list)
 
 
 def select_frontend(source: Any, input_format: str | None, registry: Registry) -> Frontend:
@@ -98,6 +100,13 @@ def check_backends(graph: Graph, options: ConvertOptions) -> Any:
     return BackendContract.load().check(graph, options.target_backends, skip_op_check=options.skip_op_check)
 
 
+def special_value_notice(graph: Graph, options: ConvertOptions) -> str | None:
+    """One line naming the ops of ``graph`` whose TF.js kernels give other results than TF on special values."""
+    from .ops.special_values import found_in, notice
+
+    return notice(found_in(graph, options.target_backends), exact=options.exact_special_values)
+
+
 def convert(
     source: Any,
     output_dir: str | Path,
@@ -146,7 +155,7 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
         raise UsageError(f"the {frontend.name} frontend produced a {type(model).__name__}, "
                          f"which {writer.name} cannot write")
 
-    pass_report = None
+    pass_report, notices = None, []
     if isinstance(model, Graph):
         from .limits import check_limit
 
@@ -157,6 +166,7 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
         with progress.stage("optimize"):
             pass_report = optimize_and_check(model, opts, registry)
         seconds["optimize"] = time.perf_counter() - start
+        notices = [line for line in [special_value_notice(model, opts)] if line]
 
     start = time.perf_counter()
     with progress.stage("write", total=weight_bytes(model)), \
@@ -172,4 +182,5 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
         facts=facts,
         op_histogram=model.op_histogram() if isinstance(model, Graph) else None,
         pass_report=pass_report,
+        notices=notices,
     )

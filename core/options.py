@@ -29,6 +29,8 @@ class ConvertOptions:
     skip_op_check: bool = False
     #: TF.js backends the model must run on; every node is checked against each (docs/backends.md).
     target_backends: list[str] = dataclasses.field(default_factory=lambda: ["cpu", "wasm", "webgl"])
+    #: Rewrite ops whose TF.js kernels mishandle NaN/±Inf on a target backend (docs/backends.md, "Special values").
+    exact_special_values: bool = False
     strip_debug_ops: bool = True
     control_flow_v2: bool = False
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -92,9 +94,9 @@ class ConvertOptions:
             problems.append("--split_weights_by_layer applies to layers models only, not --output_format=tfjs_graph_model")
         if isinstance(self.target_backends, str):
             self.target_backends = [b.strip() for b in self.target_backends.split(",") if b.strip()]
-        unknown_backends = [b for b in self.target_backends if b not in ("cpu", "wasm", "webgl")]
+        unknown_backends = [b for b in self.target_backends if b not in ("cpu", "wasm", "webgl", "webgpu")]
         if unknown_backends or not self.target_backends:
-            problems.append(f"--target_backends takes a comma-separated subset of cpu, wasm, webgl, got "
+            problems.append(f"--target_backends takes a comma-separated subset of cpu, wasm, webgl, webgpu, got "
                             f"{','.join(self.target_backends) or 'nothing'}")
         if self.output_node_names and self.input_format not in (None, "tf_frozen_model"):
             problems.append("--output_node_names applies to --input_format=tf_frozen_model only")

@@ -21,6 +21,13 @@ the file by where it comes from:
    ``scripts/probe_backends.py`` runs ops on each backend and commits its findings to
    ``core/ops/data/tfjs_backend_probe.json``; the generator copies them in. ``CURATED_LIMITS`` holds
    the few that come from reading the kernel sources, each with its reason.
+4. ``backends.webgpu`` (generated, registrations only): the kernels ``@tensorflow/tfjs-backend-webgpu``
+   registers, read under Node from the package (installed once into the tfjsconv cache, or
+   ``--webgpu_runtime``). It cannot run headless here, so it has no probe column; its limits
+   (``source: inferred``) are those cpu, wasm and webgl all share.
+5. ``deviations`` (curated): special-value differences (NaN/±Inf, int32 past 2^24) the TF op conformance
+   run measured, from ``_DEVIATION_ROWS`` below. Conversions name them in one line and
+   ``--exact_special_values`` rewrites those marked exact (docs/backends.md, "Special values").
 
 Usage::
 
@@ -44,6 +51,11 @@ DEFAULT_OUTPUT = REPO_ROOT / "core" / "ops" / "data" / "tfjs_backends.json"
 PROBE_FILE = REPO_ROOT / "core" / "ops" / "data" / "tfjs_backend_probe.json"
 BACKENDS = ("cpu", "wasm", "webgl")
 VERSION = "4.22.0"
+#: A backend known only by its kernel registrations: ``@tensorflow/tfjs-backend-webgpu`` installs and
+#: registers its kernels under Node, but nothing here can run it (no WebGPU adapter headless), so it has
+#: no probe column. Not a default target; ``--target_backends=webgpu`` checks against this list.
+WEBGPU = "webgpu"
+WEBGPU_PACKAGE = "@tensorflow/tfjs-backend-webgpu"
 
 #: Reviewed: (tfjs-core op module, kernel) pairs that run only for complex64 tensors (``abs`` runs
 #: ``ComplexAbs``, ``zeros``/``ones`` build a ``Complex``, ``transpose`` splits into ``Real``/``Imag``).
@@ -66,6 +78,19 @@ CURATED_LIMITS: list[dict[str, Any]] = [
      "reason": "the wasm Conv2D kernel supports only NHWC (tfjs-backend-wasm kernels/Conv2D.ts)"},
     {"op": "_FusedConv2D", "backend": "wasm", "when": {"attr:data_format": ["NCHW"]}, "outcome": "throws",
      "reason": "the wasm FusedConv2D kernel supports only NHWC (tfjs-backend-wasm kernels/FusedConv2D.ts)"},
+    # the strided_slice pass rewrites new_axis + shrink with constant begin/end/strides; what is left
+    # (computed begin/end/strides) TF.js reads wrongly on every backend (tests/test_tf_rewrites.py)
+    *({"op": "StridedSlice", "backend": backend,
+       "when": {"nonzero:new_axis_mask": ["true"], "nonzero:shrink_axis_mask": ["true"]}, "outcome": "wrong",
+       "reason": "new_axis_mask with shrink_axis_mask reads the wrong elements (x[None, 1, ::2]); "
+                 "the strided_slice pass rewrites it when begin/end/strides are constant"}
+      for backend in BACKENDS),
+    # measured in headless Chromium by the Keras conformance run (bench/conformance/keras_layers.py --webgl:
+    # ZeroPadding3D, Keras 3's zero-stuffed Conv3DTranspose): webgl's pad and mirrorPad shaders (packed and
+    # unpacked) do not compile for rank 5 and up; TF.js throws at the first predict
+    *({"op": op, "backend": "webgl", "when": {"rank:0": ["5", "6", "7", "8"]}, "outcome": "throws",
+       "reason": "webgl's pad shader fails to compile for rank 5 and up ('Failed to compile fragment shader')"}
+      for op in ("Pad", "PadV2", "MirrorPad")),
 ]
 
 _KERNEL_SNIPPET = r"""
@@ -81,6 +106,65 @@ for (const name of process.argv.slice(3)) {
 process.stdout.write(JSON.stringify(out));
 """
 
+
+#: Value-dependent wrong answers (NaN/±Inf, int32 past 2^24, huge trig arguments) measured by the TF op
+#: conformance run (``bench/conformance/tf_ops.py``; the ``cases`` it shows them in). No dtype/attr
+#: selector can refuse them, so they are not limits: a conversion names them in one line, and
+#: ``--exact_special_values`` rewrites those marked ``exact`` (``core/passes/special_values.py``).
+#: ``dtype``: the input dtype the deviation needs. webgl is not measured by that run.
+_DEVIATION_ROWS: list[tuple[Any, ...]] = [
+    # (op, backends, dtype, what TF.js does vs TF, rewritten exactly, conformance cases showing it[, when:
+    # contract selectors, as in limits, that the node must match])
+    ("ArgMax", "cpu,wasm", "float32", "picks a NaN ([NaN, 0, 0] -> 0); TF never picks NaN (-> 1)", True,
+     "ArgMax/nan ArgMax/nan_neg_inf_rows"),
+    ("ArgMin", "cpu,wasm", "float32", "picks a NaN ([NaN, 0, 0] -> 0); TF never picks NaN (-> 1)", True,
+     "ArgMin/nan ArgMin/nan_pos_inf_rows"),
+    ("ClipByValue", "wasm", "float32", "clip(NaN) gives the lower bound; TF gives NaN. A NaN bound throws; TF "
+     "ignores it", True, "ClipByValue/f32_scalar_bounds ClipByValue/nan_bounds"),
+    ("ClipByValue", "cpu", "float32", "a NaN bound throws (min must be <= max); TF ignores it", True,
+     "ClipByValue/nan_bounds"),
+    ("MaxPool", "wasm", "float32", "a window holding NaN gives -Inf or garbage; TF takes the max of the rest "
+     "(-FLT_MAX for an all-NaN or all -Inf window)", True, "MaxPool/neg_inf_nan MaxPool/nan_and_neg_inf_windows"),
+    ("MaxPool", "cpu", "float32", "an all-NaN or all -Inf window gives NaN/-Inf; TF gives -FLT_MAX", True,
+     "MaxPool/nan_and_neg_inf_windows"),
+    ("Maximum", "wasm", "float32", "maximum(x, NaN) drops the NaN; TF propagates it", True,
+     "Maximum/special Maximum/nan_broadcast"),
+    ("Minimum", "wasm", "float32", "minimum(x, NaN) drops the NaN; TF propagates it", True, "Minimum/special"),
+    ("Pow", "cpu", "float32", "pow(1, NaN) and pow(±1, ±Inf) are NaN (JS Math.pow); TF gives 1", True, "Pow/special"),
+    ("Relu6", "wasm", "float32", "relu6(NaN) is 0; TF gives NaN", True, "Relu6/special"),
+    ("Sign", "cpu", "float32", "sign(NaN) is 0; TF gives NaN", True, "Sign/special"),
+    ("Sign", "wasm", "float32", "sign(NaN) is 0, and sign(±1e-30) is 0; TF gives NaN and ±1", True, "Sign/special"),
+    ("Softmax", "cpu,wasm", "float32", "a row holding +Inf is all NaN; TF gives NaN at the +Inf, 0 elsewhere",
+     True, "Softmax/large_and_inf Softmax/several_inf"),
+    ("Where", "wasm", "float32", "NaN counts as false; TF: NaN is non-zero, so true", True, "Where/f32_2d"),
+    ("TopKV2", "cpu,wasm", "float32", "ranks NaN below +Inf; TF ranks NaN first", False, "TopKV2/nan_inf"),
+    # fused activations (fuse_ops makes them; not TF raw ops, measured by tests/test_special_values.py)
+    ("_FusedConv2D", "wasm", "float32", "a fused Relu6 turns NaN into 0; TF's Relu6 keeps NaN", True, "",
+     {"attr:fused_ops": ["BIASADD,RELU6"]}),
+    ("_FusedMatMul", "wasm", "float32", "a fused Relu or Relu6 turns NaN into 0; TF's keep NaN", True, "",
+     {"attr:fused_ops": ["BIASADD,RELU", "BIASADD,RELU6"]}),
+    ("DepthwiseConv2dNative", "wasm", "float32", "a window holding NaN gives a number (-Inf, 0…); TF gives NaN "
+     "(a NaN made inside the window, Inf - Inf, is dropped as well, so no input mask can fix it)", False,
+     "DepthwiseConv2dNative/nan_inf"),
+    ("FusedDepthwiseConv2dNative", "wasm", "float32", "inferred from the same wasm depthwise kernel (not a TF raw op, "
+     "so not in the conformance table): a window holding NaN gives a number", False, ""),
+    ("Sin", "wasm", "float32", "sin(±1e30) is off (float32 argument reduction)", False, "Sin/special"),
+    ("Cos", "wasm", "float32", "cos(±1e30) is off (float32 argument reduction)", False, "Cos/special"),
+    ("Abs", "cpu,wasm", "int32", "abs(INT32_MAX) gives INT32_MIN (float32 round trip)", False, "Abs/i32"),
+    ("Neg", "wasm", "int32", "neg(INT32_MAX) gives INT32_MIN (float32 round trip)", False, "Neg/i32"),
+    ("Square", "cpu", "int32", "squares past 2^24 lose low bits (float32); TF wraps modulo 2^32", False, "Square/i32"),
+    ("Mul", "cpu", "int32", "products past 2^24 go through float32; TF wraps modulo 2^32", False,
+     "Mul/i32_overflow"),
+    ("FloorDiv", "wasm", "int32", "INT32_MAX // 1 gives INT32_MIN (float32 round trip)", False, "FloorDiv/i32_signs"),
+    ("TruncateDiv", "wasm", "int32", "INT32_MAX / 1 gives INT32_MIN (float32 round trip)", False,
+     "TruncateDiv/i32_signs"),
+    ("Div", "wasm", "int32", "INT32_MAX / 1 gives INT32_MIN (float32 round trip)", False, "Div/i32_signs"),
+]
+SPECIAL_VALUE_DEVIATIONS: list[dict[str, Any]] = sorted(
+    ({"op": op, "backend": backend, "dtype": dtype, "reason": reason, "exact_special_values": exact,
+      "cases": cases.split(), **({"when": when[0]} if when else {})}
+     for op, backends, dtype, reason, exact, cases, *when in _DEVIATION_ROWS for backend in backends.split(",")),
+    key=lambda d: (d["op"], d["backend"]))
 
 class GenerateError(Exception):
     """The runtime or node is not what the generator needs; the message says what to do."""
@@ -100,6 +184,79 @@ def backend_kernels(runtime: Path, node: str = "node") -> dict[str, Any]:
     if proc.returncode != 0:
         raise GenerateError(f"node failed to list the kernels:\n{proc.stderr.strip()[-2000:]}")
     return json.loads(proc.stdout)
+
+
+_WEBGPU_SNIPPET = r"""
+import { createRequire } from 'node:module';
+const require = createRequire(process.argv[2] + '/package.json');
+console.log = console.error; console.warn = console.error; console.info = console.error;
+const tf = require('@tensorflow/tfjs-core');
+require('@tensorflow/tfjs-backend-webgpu');  // registers its kernels on import; no adapter needed for that
+const version = require('@tensorflow/tfjs-backend-webgpu/package.json').version;
+process.stdout.write(JSON.stringify({ core: tf.version_core, webgpu: version,
+  kernels: tf.getKernelsForBackend('webgpu').map(k => k.kernelName).sort() }));
+"""
+
+
+def webgpu_folder(runtime: Path, npm: str = "npm") -> Path:
+    """A folder whose node_modules holds ``@tensorflow/tfjs-backend-webgpu`` 4.22.0 (installed once into the cache)."""
+    if (runtime / "node_modules" / "@tensorflow" / "tfjs-backend-webgpu" / "package.json").is_file():
+        return runtime
+    sys.path.insert(0, str(REPO_ROOT))
+    from tfjsconv.verify.runtime import cache_root
+
+    folder = cache_root() / f"webgpu-kernels-{VERSION}"
+    if (folder / "node_modules" / "@tensorflow" / "tfjs-backend-webgpu" / "package.json").is_file():
+        return folder
+    npm_path = shutil.which(npm)
+    if npm_path is None:
+        raise GenerateError("npm not found on PATH; it installs @tensorflow/tfjs-backend-webgpu for its kernel list")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    (tmp / "package.json").write_text('{"private": true}\n', encoding="utf-8")
+    proc = subprocess.run([npm_path, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=warn",
+                           f"{WEBGPU_PACKAGE}@{VERSION}"], cwd=tmp, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise GenerateError(f"npm could not install {WEBGPU_PACKAGE}@{VERSION}:\n{proc.stderr.strip()[-2000:]}")
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process installed it meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def webgpu_kernels(folder: Path, node: str = "node") -> list[str]:
+    """The kernels ``@tensorflow/tfjs-backend-webgpu`` registers (read under Node; the backend itself cannot start)."""
+    node_path = shutil.which(node)
+    if node_path is None:
+        raise GenerateError("node not found on PATH; install Node.js (>= 18)")
+    with tempfile.TemporaryDirectory(prefix="tfjsconv-webgpu-") as tmp:
+        script = Path(tmp) / "webgpu.mjs"
+        script.write_text(_WEBGPU_SNIPPET, encoding="utf-8")
+        proc = subprocess.run([node_path, str(script), str(folder)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise GenerateError(f"node failed to list the webgpu kernels:\n{proc.stderr.strip()[-2000:]}")
+    found = json.loads(proc.stdout)
+    if found["core"] != VERSION or found["webgpu"] != VERSION:
+        raise GenerateError(f"{folder}: tfjs-core {found['core']} / tfjs-backend-webgpu {found['webgpu']}, not {VERSION}")
+    return found["kernels"]
+
+
+def inferred_webgpu_limits(limits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Limits every probed backend shares (the converter's or tfjs-core's doing, e.g. OneHot's ignored axis),
+    assumed for webgpu too; backend-specific ones cannot be, since webgpu is never run."""
+    by_case: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for limit in limits:
+        by_case.setdefault((limit["op"], json.dumps(limit["when"], sort_keys=True)), {})[limit["backend"]] = limit
+    inferred = []
+    for (op, _), per_backend in sorted(by_case.items()):
+        if set(BACKENDS) <= set(per_backend):
+            first = per_backend[BACKENDS[0]]
+            inferred.append({"op": op, "backend": WEBGPU, "when": first["when"], "outcome": first["outcome"],
+                             "reason": f"on cpu, wasm and webgl alike (tfjs-core or the converter): {first['reason']}",
+                             "source": "inferred"})
+    return inferred
 
 
 # -- static walk of the JS modules ----------------------------------------------------------------
@@ -315,13 +472,16 @@ def load_probe(path: Path = PROBE_FILE) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def generate(runtime: Path, *, probe: dict[str, Any] | None = None, node: str = "node") -> dict[str, Any]:
+def generate(runtime: Path, *, probe: dict[str, Any] | None = None, node: str = "node",
+             webgpu_runtime: Path | None = None) -> dict[str, Any]:
     packages = find_packages(runtime)
     kernels = backend_kernels(runtime, node=node)
+    kernels[WEBGPU] = webgpu_kernels(webgpu_runtime or webgpu_folder(runtime), node=node)
     ops = op_kernels(packages["tfjs-converter"], packages["tfjs-core"])
     probe = load_probe() if probe is None else probe
     limits = [dict(limit, source="curated") for limit in CURATED_LIMITS]
     limits += [dict(limit, source="probe") for limit in probe.get("limits", [])]
+    limits += inferred_webgpu_limits(limits)
     limits.sort(key=lambda l: (l["op"], l["backend"], json.dumps(l, sort_keys=True)))
     return {
         "header": {
@@ -333,14 +493,20 @@ def generate(runtime: Path, *, probe: dict[str, Any] | None = None, node: str = 
                      "tfjs-core's ops (generated; conditional_kernels from a reviewed table); limits: "
                      "source=curated from the kernel sources, source=probe from scripts/probe_backends.py; "
                      "quirks: value-dependent differences the probe found (0/0, int32 overflow), which no "
-                     "dtype/attr selector can refuse: documented, never checked"),
-            "webgpu": "not included: the verify runtime does not install @tensorflow/tfjs-backend-webgpu",
+                     "dtype/attr selector can refuse: documented, never checked; deviations: special-value "
+                     "differences the TF op conformance run measured (curated), named by every conversion "
+                     "and rewritten by --exact_special_values where exact"),
+            "webgpu": (f"registrations only: the kernels {WEBGPU_PACKAGE}@{VERSION} registers (read under Node), "
+                       "no probe column (no WebGPU adapter headless here); limits: source=inferred copies the "
+                       "limits cpu, wasm and webgl all share; not a default target"),
             "probe": probe.get("header", {}),
         },
-        "backends": {name: {"kernels": kernels[name]} for name in BACKENDS},
+        "backends": {**{name: {"kernels": kernels[name]} for name in BACKENDS},
+                     WEBGPU: {"kernels": kernels[WEBGPU], "probed": False}},
         "ops": ops,
         "limits": limits,
         "quirks": probe.get("quirks", []),
+        "deviations": SPECIAL_VALUE_DEVIATIONS,
     }
 
 
@@ -360,9 +526,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime", type=Path, help="folder with node_modules/@tensorflow (default: the verify runtime)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--check", action="store_true", help="compare with --output instead of writing it")
+    parser.add_argument("--webgpu_runtime", type=Path,
+                        help=f"folder with node_modules/{WEBGPU_PACKAGE} (default: installed once into the cache)")
     args = parser.parse_args(argv)
     try:
-        document = generate(args.runtime or default_runtime())
+        document = generate(args.runtime or default_runtime(), webgpu_runtime=args.webgpu_runtime)
     except GenerateError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

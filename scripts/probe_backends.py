@@ -14,8 +14,8 @@ is skipped. A backend that throws, or answers differently from TF, is a limit, r
 than 1, e.g. StridedSlice's strides), ``nonunit:NAME``/``uniform:NAME`` (a window attr with a spatial
 entry other than 1 / with all spatial entries equal), ``lessthan:ksize,strides`` (a window smaller than
 its stride on some axis). A case's ``when`` is a selector class; see
-``_window_when`` for how classes are probed. ``empty:N`` (constant input N holds no values) and ``other:N,V``
-(constant input N holds a value other than V) select constant inputs. Value-dependent differences (0/0) are ``quirks``, not limits.
+``_window_when`` for how classes are probed. ``empty:N`` (constant input N holds no values), ``other:N,V``
+(constant input N holds a value other than V) and ``negative:N`` (a negative value) select constant inputs. Value-dependent differences (0/0) are ``quirks``, not limits.
 
 Usage (slow: one TF.js run per case, a few minutes; not run in CI)::
 
@@ -64,6 +64,9 @@ class Case:
     #: For what TF's CPU kernels lack (dilated Conv3D, the grappler-only ``_Fused*`` ops): TF computing
     #: the same value another way (a zero-dilated filter; Conv2D + BiasAdd + activation).
     tf_equivalent: Callable[[], np.ndarray] | None = None
+    #: The op's definition in numpy, used only where TF's CPU kernel refuses the case (TF broadcasts at
+    #: most 5 collapsed dimensions; TF.js must still compute a rank-8 broadcast add right).
+    spec: Callable[[], np.ndarray] | None = None
     #: Which output of the op is compared (TopKV2's indices show how ties are ordered).
     output: int = 0
     #: The op leaves the order along the last axis unspecified (TopKV2 with sorted=false): compare sorted.
@@ -535,7 +538,15 @@ def wrong_number_cases() -> list[Case]:
                           {"num_bits": 8, "narrow_range": narrow}, when={"input:0": [F32]}))
     found.append(Case("Cumsum", [("x", sample(I32, (2, 4), 73), True), ("axis", np.array(-1, np.int32), False)],
                       {"exclusive": True, "reverse": True},
-                      when={"input:0": [I32], "attr:exclusive": ["true"], "attr:reverse": ["true"]}))
+                      when={"negative:1": ["true"]}))
+    for dt in (F32, I32):  # one class, a negative axis (the cumulative_axis pass makes a constant one non-negative)
+        x = sample(dt, (2, 3, 4), 75)
+        for op in ("Cumsum", "Cumprod"):
+            for exclusive, reverse in ((False, False), (True, False), (False, True), (True, True)):
+                for axis in (-1, -2):
+                    found.append(Case(op, [("x", x, True), ("axis", np.array(axis, np.int32), False)],
+                                      {"exclusive": exclusive, "reverse": reverse},
+                                      when={"negative:1": ["true"]}))
     x = sample(F32, (2, 3, 4), 74)
     found.append(Case("EuclideanNorm", [("input", x, True), ("axis", np.zeros(0, np.int32), False)],
                       {"keep_dims": False}, when={"empty:1": ["true"]}))
@@ -564,8 +575,110 @@ def wrong_number_cases() -> list[Case]:
 def variant_cases() -> list[Case]:
     """Attribute variants of the ops real models use, beyond the per-dtype cases above."""
     return [*pool_cases(), *conv_cases(), *resize_cases(), *shape_variant_cases(), *math_variant_cases(),
-            *fused_cases(), *wrong_number_cases()]
+            *fused_cases(), *wrong_number_cases(), *high_rank_cases()]
 
+
+# -- high ranks ---------------------------------------------------------------------------------
+#: The rank class the high-rank cases probe: ``maxrank:7`` is "some input or output has rank ≥ 7".
+HIGH_RANK = 7
+HIGH_RANK_BINARY = {"AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply, "RealDiv": np.divide,
+                    "Maximum": np.maximum, "Minimum": np.minimum, "Pow": np.power, "Equal": np.equal,
+                    "SquaredDifference": lambda a, b: np.square(a - b), "Add": np.add, "Div": np.divide,
+                    "DivNoNan": np.divide, "FloorDiv": np.floor_divide}
+
+
+def _ones_at(shape: tuple[int, ...], axes: Any) -> tuple[int, ...]:
+    return tuple(1 if axis in axes else size for axis, size in enumerate(shape))
+
+
+def high_rank_cases() -> list[Case]:
+    """Rank 5-8 shape, broadcast, reduction and matmul ops, each in the class "rank ≥ 7" or not.
+
+    A colleague's rank-7 graph came back wrong from wasm with no error; these find which ops. TF's CPU
+    broadcasting stops at 5 collapsed dimensions, so binary cases carry their numpy definition as ``spec``.
+    """
+    found: list[Case] = []
+    for rank in (5, 6, 7, 8):
+        when = {f"maxrank:{HIGH_RANK}": [json.dumps(rank >= HIGH_RANK)]}
+        shape = (2, 3, 2, 3, 2, 2, 3, 2)[:rank]
+        x = sample(F32, shape, 80 + rank)
+        rng = np.random.default_rng(rank)
+        perms = [list(range(rank))[::-1], rng.permutation(rank).tolist(), [1, 0, *range(2, rank)],
+                 [rank - 1, *range(rank - 1)]]
+        for perm in perms:
+            found.append(Case("Transpose", [("x", x, True), ("perm", np.array(perm, np.int32), False)], when=when))
+        found.append(Case("Transpose", [("x", sample(I32, shape, 81), True),
+                                        ("perm", np.array(perms[1], np.int32), False)], when=when))
+        patterns = [("same", shape, shape), ("alternate", shape, _ones_at(shape, range(1, rank, 2))),
+                    ("both", _ones_at(shape, (0, rank - 2)), _ones_at(shape, (1, rank - 1))),
+                    ("trailing", shape, shape[-2:])]
+        for op, fn in HIGH_RANK_BINARY.items():  # float32 and int32 run different wasm kernels
+            for dt, chosen in ((F32, patterns if op in ("AddV2", "Mul") else patterns[1:3]), (I32, patterns[2:3])):
+                for label, xs, ys in chosen:
+                    a = sample(dt, xs, 82, positive=op == "Pow")
+                    b = sample(dt, ys, 83, positive=op in ("Pow", "RealDiv", "Div", "DivNoNan", "FloorDiv"))
+                    if op == "Equal":  # whole numbers, so that some elements are equal
+                        a, b = np.round(a), np.round(b)
+                    found.append(Case(op, [("x", a, True), ("y", b, True)], when={**when, "input:0": [dt]},
+                                      spec=lambda f=fn, a=a, b=b: np.asarray(f(a, b))))
+        cond = sample(BOOL, _ones_at(shape, (1,)), 86)
+        other = sample(F32, shape[-1:], 87)
+        found.append(Case("SelectV2", [("condition", cond, True), ("t", x, True), ("e", other, True)], when=when,
+                          spec=lambda c=cond, t=x, e=other: np.where(c, t, e)))
+        found.append(Case("Neg", [("x", x, True)], when=when))  # elementwise control
+        found.append(Case("Tile", [("input", x, True), ("multiples", np.array([2, *[1] * (rank - 2), 2], np.int32),
+                                                                          False)], when=when))
+        for axis in (0, 3, rank - 1):
+            found.append(Case("ConcatV2", [("values", [x, x[..., :1] if axis == rank - 1 else x], True),
+                                           ("axis", np.array(axis, np.int32), False)], when=when))
+        found.append(Case("Slice", [("input", x, True), ("begin", np.array([1, 0, 1, *[0] * (rank - 3)], np.int32), False),
+                                    ("size", np.array([-1, 2, -1, *[-1] * (rank - 4), 1], np.int32), False)], when=when))
+        for step in (1, 2):
+            found.append(Case("StridedSlice", [("input", x, True),
+                                               ("begin", np.array([0, 1, *[0] * (rank - 2)], np.int32), False),
+                                               ("end", np.array(shape, np.int32), False),
+                                               ("strides", np.array([1, 1, *[1] * (rank - 3), step], np.int32), False)],
+                              {"begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                               "shrink_axis_mask": 0}, when={**when, "nonunit:3": [json.dumps(step != 1)]}))
+        pads = np.zeros((rank, 2), np.int32)
+        pads[1], pads[rank - 1] = (1, 0), (0, 2)
+        for dt in (F32, I32):
+            padded = sample(dt, shape, 93)
+            found.append(Case("Pad", [("input", padded, True), ("paddings", pads, False)],
+                              when={**when, "input:0": [dt]}))
+            found.append(Case("PadV2", [("input", padded, True), ("paddings", pads, False),
+                                        ("constant_values", np.array(2, _NP[dt]), False)], when={**when, "input:0": [dt]}))
+        found.append(Case("MirrorPad", [("input", x, True), ("paddings", np.minimum(pads, 1), False)], {"mode": "REFLECT"},
+                          when=when))
+        found.append(Case("BiasAdd", [("value", x, True), ("bias", sample(F32, shape[-1:], 94), False)],
+                          {"data_format": "NHWC"}, when=when))
+        for op in ("Sum", "Max", "Mean", "Prod"):
+            for axes in ([1, 3], [rank - 1], list(range(rank))):
+                found.append(Case(op, [("input", x, True), ("axis", np.array(axes, np.int32), False)],
+                                  {"keep_dims": False}, when=when))
+        for axis in (0, rank - 2):
+            found.append(Case("GatherV2", [("params", x, True), ("indices", np.array([1, 0, 1], np.int32), False),
+                                           ("axis", np.array(axis, np.int32), False)], when=when))
+        for axes in ([0, rank - 1], [2]):
+            found.append(Case("ReverseV2", [("tensor", x, True), ("axis", np.array(axes, np.int32), False)], when=when))
+        for small in (_ones_at(shape, (0, 2, rank - 1)), shape[-2:]):
+            s = sample(F32, small, 88)
+            found.append(Case("BroadcastTo", [("input", s, True), ("shape", np.array(shape, np.int32), False)],
+                              when=when, spec=lambda s=s, shape=shape: np.broadcast_to(s, shape)))
+        for src, dst in ((F32, I32), (I32, F32)):
+            found.append(Case("Cast", [("x", sample(src, shape, 89), True)], {"DstT": dst}, when=when))
+        indices = np.random.default_rng(90).integers(0, 2, size=shape[:-1]).astype(np.int32)
+        found.append(Case("OneHot", [("indices", indices, True), ("depth", np.array(shape[-1], np.int32), False),
+                                     ("on_value", np.array(3, np.int32), False),  # wasm's float32 OneHot is a
+                                     ("off_value", np.array(-1, np.int32), False)],  # dtype limit of its own
+                          {"axis": -1}, when=when))
+        batch = shape[:-2]
+        # leading 1s only: other batch broadcasts are TF.js's own limit at every rank (batch_matmul_broadcast pass)
+        for lhs_batch, rhs_batch in ((batch, batch), (batch, (1, 1, *batch[2:]))):
+            found.append(Case("BatchMatMulV2", [("x", sample(F32, (*lhs_batch, 3, 4), 91), True),
+                                                ("y", sample(F32, (*rhs_batch, 4, 2), 92), True)],
+                              {"adj_x": False, "adj_y": False}, when=when))
+    return found
 
 # -- running ------------------------------------------------------------------------------------
 def tf_reference(case: Case) -> np.ndarray:
@@ -665,7 +778,10 @@ def run_case(case: Case, backends: list[str], session: Any = None) -> dict[str, 
     try:
         expected = tf_reference(case)
     except Exception as err:  # TF has no CPU kernel for this dtype/attr: nothing to compare against
-        raise LookupError(f"TF cannot run {case.label}: {type(err).__name__}") from err
+        if case.spec is not None:
+            expected = case.spec()
+        else:
+            raise LookupError(f"TF cannot run {case.label}: {type(err).__name__}") from err
     graph, feeds = ir_graph(case)
     outcome: dict[str, str | None] = {}
     with tempfile.TemporaryDirectory(prefix="tfjsconv-probe-") as tmp:

@@ -65,7 +65,7 @@ def complex_parts() -> Graph:
     scale = g.placeholder("scale", DType.FLOAT32, (3,))
     waves = g.const(np.array([1 + 2j, -3.5 - 0.25j, 0j], dtype=np.complex64), name="waves")
     real = g.add_op("Real", [waves], {"T": DType.COMPLEX64, "Tout": DType.FLOAT32}, name="real")
-    g.set_output("waves_real", g.add_op("Mul", [real, scale], name="waves_real", dtype=DType.FLOAT32, shape=(3,)))
+    g.set_output("waves_real", g.add_op("Mul", [real, scale], {"T": DType.FLOAT32}, name="waves_real", dtype=DType.FLOAT32, shape=(3,)))
     g.set_output("waves_imag", g.add_op("Imag", [waves], {"T": DType.COMPLEX64, "Tout": DType.FLOAT32},
                                         name="waves_imag", dtype=DType.FLOAT32, shape=(3,)))
     return g

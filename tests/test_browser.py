@@ -20,7 +20,7 @@ import pytest
 
 import tfjsconv
 from graphs import conv_pool_softmax
-from tfjsconv.interpreter import run_graph
+from tf_reference import reference as tf_reference
 from tfjsconv.verify.compare import compare
 from tfjsconv.verify.inputs import input_specs, random_inputs
 
@@ -59,7 +59,7 @@ def cnn(tmp_path_factory):
     graph = conv_pool_softmax()
     tfjsconv.convert(graph, folder)
     inputs = random_inputs(input_specs(folder), seed=0)  # what the page's "random (seed 0)" holds
-    return folder, inputs, run_graph(graph, inputs)
+    return folder, inputs, tf_reference(graph, inputs)
 
 
 def test_page_runs_the_model_on_wasm_and_webgl_and_matches_the_reference(chromium, cnn, tfjs_runtime):

@@ -33,6 +33,7 @@ import pytest
 import tfjsconv
 from test_passes_backend import fusion_graph
 from tfjsconv.interpreter import run_graph
+from tf_reference import reference as tf_reference
 from tfjsconv.passes.backend_support import FUSED_OPS
 from tfjsconv.verify.compare import WEBGL_F16_RTOL, format_report, verify_model
 
@@ -81,7 +82,7 @@ def _signature(model_dir: Path) -> dict:
 def test_every_allowed_fusion_runs_on_webgl(base, browser, tmp_path):
     b, expected = fusion_graph(base, seed=3)
     feeds = b.feeds()
-    reference = run_graph(b.g, feeds)
+    reference = tf_reference(b.g, feeds)
     tfjsconv.convert(b.g, tmp_path / "m")
     nodes = json.loads((tmp_path / "m" / "model.json").read_text())["modelTopology"]["node"]
     fused = [n for n in nodes if n["op"] == FUSED_OPS[base].graph_op]
@@ -112,14 +113,14 @@ def test_fused_matmul_with_transposes_is_right_on_webgl(browser, tmp_path):
     [node] = [n for n in json.loads((tmp_path / "m" / "model.json").read_text())["modelTopology"]["node"]
               if n["op"] == "_FusedMatMul"]
     assert node["attr"]["transpose_a"] == {"b": True} and node["attr"]["transpose_b"] == {"b": True}, node["attr"]
-    _on_webgl(browser, tmp_path / "m", feeds, run_graph(plain.g, feeds))
+    _on_webgl(browser, tmp_path / "m", feeds, tf_reference(plain.g, feeds))
 
 
 def test_float16_textures_get_their_own_tolerance(browser, tmp_path):
     """A GPU without float32 render targets: the webgl tolerance follows WEBGL_RENDER_FLOAT32_ENABLED."""
     b, _ = fusion_graph("Conv2D", seed=3)
     feeds = b.feeds()
-    reference = run_graph(b.g, feeds)
+    reference = tf_reference(b.g, feeds)
     tfjsconv.convert(b.g, tmp_path / "m")
     report = verify_model(tmp_path / "m", feeds, reference, backends=("webgl",), rtol=RTOL, browser_session=browser,
                           browser_flags={"WEBGL_FORCE_F16_TEXTURES": True})

@@ -2,7 +2,9 @@
 
 Every interpreter kernel with a case is checked on every case; TF.js (cpu and wasm) runs a sample
 holding at least one case of every op (today: every case), in one Node process per backend, with
-the cases known to make TF.js throw run on their own. Anything but a match (or a
+the cases known to make TF.js throw run on their own; every case of an op with a recorded special-value
+deviation runs again converted with ``--exact_special_values`` and must then match, unless the
+deviation is one the flag cannot rewrite. Anything but a match (or a
 loud refusal) must be listed, with its reason, in ``bench/conformance/expected_tf.py``; the full run
 is ``python bench/conformance/tf_ops.py`` (it writes ``docs/conformance/tf_ops.md``).
 """
@@ -19,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench" / "conformance"))
 
 from cases_tf import CASES, NOT_STANDALONE  # noqa: E402
-from expected_tf import EXPECTED_FAILURES, unexpected  # noqa: E402
+from expected_tf import EXPECTED_FAILURES, unexpected, unexpected_exact  # noqa: E402
 from expected_tf import crashes_tfjs as known_crash  # noqa: E402
 
 tf = pytest.importorskip("tensorflow")
@@ -57,7 +59,31 @@ def problems(results, engines) -> list[str]:
             why = unexpected(result.case.key, engine, outcome.status if outcome else "skipped")
             if why:
                 found.append(f"{result.case.key} [{engine}] {why}: {outcome.detail if outcome else ''}")
+        for engine, outcome in result.exact.items():  # the same case converted with --exact_special_values
+            deviation = special_value_cases().get((result.case.key, engine))
+            why = unexpected_exact(result.case.key, engine, outcome.status,
+                                   rewritten=None if deviation is None else deviation.exact)
+            if why:
+                found.append(f"{result.case.key} [{engine} --exact_special_values] {why}: {outcome.detail}")
     return found
+
+
+def special_value_cases() -> dict:
+    """(case key, backend) -> the contract's special-value deviation that case shows."""
+    from tfjsconv.ops.special_values import deviations
+
+    return {(case, d.backend): d for d in deviations() for case in d.cases}
+
+
+def test_every_tfjs_mismatch_is_a_recorded_special_value_deviation():
+    """Issue 13: nothing the table shows as wrong on cpu/wasm is emitted silently. Every listed TF.js
+    mismatch is a deviation of the contract (which conversions name, and --exact_special_values rewrites
+    where it can), and every deviation names listed cases of its own op."""
+    recorded = special_value_cases()
+    listed = {(key, engine) for key, engines in EXPECTED_FAILURES.items() for engine in engines if engine in TFJS_ENGINES}
+    assert listed == set(recorded), (sorted(listed - set(recorded)), sorted(set(recorded) - listed))
+    for (key, _), deviation in recorded.items():
+        assert key.split("/")[0] == deviation.op and deviation.reason, (key, deviation)
 
 
 def test_expected_failures_name_real_cases_with_reasons():
@@ -98,6 +124,8 @@ def test_tfjs_matches_tensorflow_on_a_sample_of_every_op(tfjs_runtime):
     results = run_cases(cases, isolate=crashes_tfjs)
     ran = {engine: sum(engine in r.tfjs and r.tfjs[engine].status != "refused" for r in results) for engine in TFJS_ENGINES}
     assert ran["cpu"] > 0.9 * len(cases) and ran["wasm"] > 0.85 * len(cases), ran
+    exact = {(r.case.key, b) for r in results for b, o in r.exact.items() if o.status == "pass"}
+    assert {k for k, d in special_value_cases().items() if d.exact} <= exact  # the flag makes each of them right
     assert not problems(results, TFJS_ENGINES)
 
 

@@ -142,10 +142,10 @@ def _torch_export(root: Path) -> Source:
 
 def _ir(root: Path) -> Source:
     from graphs import conv_pool_softmax
-    from tfjsconv.interpreter import run_graph
+    from tf_reference import reference as tf_reference
 
     graph = conv_pool_softmax()
-    return Source(graph, "ir", "graph-model", reference=lambda inputs: run_graph(graph, inputs))
+    return Source(graph, "ir", "graph-model", reference=lambda inputs: tf_reference(graph, inputs))
 
 
 BUILDERS: dict[str, Callable[[Path], Source]] = {

@@ -357,7 +357,9 @@ def test_opset_too_new_is_named(tmp_path):
     model.opset_import[0].version = 99
     path = tmp_path / "future.onnx"
     onnx.save(model, str(path))
-    with pytest.raises(InputError, match=r"opset 99.*\(7\.\.25\)"):
+    from tfjsconv.plugins.onnx.reading import MAX_OPSET, MIN_OPSET
+
+    with pytest.raises(InputError, match=rf"opset 99.*\({MIN_OPSET}\.\.{MAX_OPSET}\)"):
         tfjsconv.convert(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -384,16 +386,17 @@ def test_unknown_ops_are_all_listed_with_node_names(tmp_path):
 def test_all_problems_are_reported_at_once(tmp_path):
     b = Builder()
     x, _ = b.input("x", [1, 2, 4, 4]), b.input("seq", [1, 2, 8])
-    padded = b.op("Pad", [x, b.const(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "p")], mode="wrap")
+    padded = b.op("Dropout", [x, b.const(np.array(0.5, np.float32), "ratio"), b.const(np.array(True), "training")])
     resized = b.op("Resize", [x, b.const(np.zeros(0, np.float32), "roi"),
-                              b.const(np.array([1, 1, 1.5, 1.5], np.float32), "sc")], mode="cubic")
+                              b.const(np.array([1, 1, 1.5, 1.5], np.float32), "sc")],
+                   coordinate_transformation_mode="tf_crop_and_resize")  # with an empty roi
     path = save(b.model([b.op("Relu", [padded]), resized, b.op("Frobnicate", [x])], opset=18), tmp_path, "problems")
     with pytest.raises(UnsupportedOpsError) as info:
         tfjsconv.convert(path, tmp_path / "out")
     message = str(info.value)
     assert "Frobnicate: Frobnicate_4" in message
-    assert "'Pad_1' (Pad, opset 18): pad mode 'wrap'" in message
-    assert "'Resize_2' (Resize, opset 18): mode='cubic' is not supported" in message
+    assert "'Dropout_1' (Dropout, opset 18): training mode is not supported" in message
+    assert "'Resize_2' (Resize, opset 18): tf_crop_and_resize needs the roi" in message
 
 
 def test_int64_weight_outside_int32_is_an_error(tmp_path):

@@ -13,7 +13,6 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import tfjsconv  # noqa: E402
 from test_onnx import Builder, convert_and_verify, ops_of, save  # noqa: E402
-from tfjsconv.errors import InputError  # noqa: E402
 
 
 def typed_model(b: Builder, outputs: list[str], opset: int) -> onnx.ModelProto:
@@ -231,16 +230,17 @@ def test_dynamic_shapes_use_computed_ops(tmp_path, tfjs_runtime):
     assert {"Fill", "Range"} <= set(ops)
 
 
-def test_resize_that_tfjs_cannot_do_exactly_is_refused(tmp_path):
+@pytest.mark.node
+def test_resize_that_tfjs_cannot_do_natively_is_composed_exactly(tmp_path, tfjs_runtime):
+    """No TF.js resize rule rounds like round_prefer_ceil here: gathers with ONNX's own indices instead."""
     b = Builder()
     x = b.input("x", [1, 2, 6, 6])
     empty = b.const(np.zeros(0, np.float32), "roi")
     y = b.op("Resize", [x, empty, b.const(np.array([1, 1, 3, 3], np.float32), "x3")], mode="nearest",
              coordinate_transformation_mode="asymmetric", nearest_mode="round_prefer_ceil")
     path = save(b.model([y], opset=18), tmp_path, "resize")
-    with pytest.raises(InputError, match="cannot resize .* exactly"):
-        tfjsconv.convert(path, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    ops = convert_and_verify(path, tmp_path / "out")
+    assert "ResizeNearestNeighbor" not in ops and "GatherV2" in ops
 
 
 def dynamic_rnn_ops() -> onnx.ModelProto:

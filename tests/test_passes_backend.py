@@ -14,7 +14,7 @@ import pytest
 
 import tfjsconv
 from random_graphs import Builder, optimize
-from tfjsconv.interpreter import run_graph
+from tf_reference import reference as tf_reference
 from tfjsconv.passes.backend_support import ACTIVATIONS, BACKENDS, FUSED_OPS, can_fuse
 
 ACT_OPS = {name: op for op, name in ACTIVATIONS.items()}
@@ -74,7 +74,7 @@ def test_every_allowed_fusion_runs_in_tfjs(base, tmp_path, tfjs_runtime):
 
     b, expected = fusion_graph(base, seed=3)
     feeds = b.feeds()
-    reference = run_graph(b.g, feeds)
+    reference = tf_reference(b.g, feeds)
     tfjsconv.convert(b.g, tmp_path / "m")
     doc = json.loads((tmp_path / "m" / "model.json").read_text())
     fused = [n for n in doc["modelTopology"]["node"] if n["op"] == FUSED_OPS[base].graph_op]

@@ -7,7 +7,7 @@ import pytest
 import tfjsconv
 from random_graphs import Builder
 from tfjsconv.errors import UsageError
-from tfjsconv.interpreter import run_graph
+from tf_reference import reference as tf_reference
 
 # --- the docs/passes.md example, verbatim -------------------------------------------------------
 from tfjsconv.hookspecs import hookimpl
@@ -77,7 +77,7 @@ def test_plugin_pass_output_runs_in_tfjs(with_pass, tmp_path, tfjs_runtime):
     b = graph()
     feeds = b.feeds()
     tfjsconv.convert(b.g, tmp_path / "m")
-    report = verify_model(tmp_path / "m", feeds, run_graph(b.g, feeds), backends=("cpu", "wasm"))
+    report = verify_model(tmp_path / "m", feeds, tf_reference(b.g, feeds), backends=("cpu", "wasm"))
     assert report.passed, report.failures
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import tfjsconv
 from graphs import dense_relu, example_inputs
-from tfjsconv.interpreter import run_graph
+from tf_reference import reference as tf_reference
 
 pytestmark = pytest.mark.node
 
@@ -23,7 +23,7 @@ def converted(tmp_path_factory):
     inputs = example_inputs(graph)
     tfjsconv.convert(graph, folder / "model dir")
     np.savez(folder / "inputs.npz", **inputs)
-    np.savez(folder / "expected.npz", **run_graph(graph, inputs))
+    np.savez(folder / "expected.npz", **tf_reference(graph, inputs))
     return folder
 
 

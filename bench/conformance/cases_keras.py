@@ -12,7 +12,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-FLAVORS = ("keras3", "tf_keras")
+#: Keras 3 saved as ``.keras``, Keras 3 saved as legacy ``.h5``, tf_keras saved as ``.h5``.
+FLAVORS = ("keras3", "keras3_h5", "tf_keras")
 
 
 @dataclasses.dataclass

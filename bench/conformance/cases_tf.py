@@ -469,6 +469,23 @@ case("StringNGrams", "bigrams", [np.array([b"a", b"b", b"c", b"d", b"e"], object
 case("CheckNumerics", "finite", [f32(2, 3)], {"message": "bad"})
 case("PreventGradient", "f32", [f32(2, 3)])
 
+# -- special values: TF's exact rules, which --exact_special_values must reproduce (docs/backends.md) ---------
+_F_MAX = np.finfo(np.float32).max
+case("ArgMax", "nan_neg_inf_rows", [np.float32([[NAN, -INF, -INF], [-INF, NAN, -INF], [NAN, NAN, NAN], [NAN, 5, NAN],
+                                                [-INF, -_F_MAX, 1]]), np.int32(1)], {"output_type": "int32"}, consts=(1,))
+case("ArgMin", "nan_pos_inf_rows", [np.float32([[NAN, INF, INF], [INF, NAN, INF], [NAN, NAN, NAN], [NAN, 5, NAN],
+                                                [INF, _F_MAX, -1]]), np.int32(1)], {"output_type": "int32"}, consts=(1,))
+case("MaxPool", "nan_and_neg_inf_windows", [np.float32([NAN, NAN, -INF, -INF, NAN, -INF, 1, NAN, NAN, NAN, -INF, 7,
+                                                        NAN, -INF, -_F_MAX, 2]).reshape(1, 4, 4, 1)],
+     {"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1], "padding": "VALID"})
+case("Softmax", "several_inf", [np.float32([[INF, INF, 0, -INF], [INF, -INF, 1, 2], [-INF, -INF, 0, 1]])])
+case("ClipByValue", "nan_bounds", [SPECIAL, np.float32(NAN), np.float32(3)])
+case("DepthwiseConv2dNative", "nan_inf", [np.float32([NAN, 1, -2, INF, -INF, 3, 0.5, NAN]).reshape(1, 2, 2, 2),
+                                          f32(1, 1, 2, 1)], conv_attrs("VALID"), consts=(1,))
+case("Conv2D", "nan_inf", [np.float32([NAN, 1, -2, INF, -INF, 3, 0.5, NAN]).reshape(1, 2, 2, 2), f32(1, 1, 2, 2)],
+     conv_attrs("VALID"), consts=(1,))
+case("Maximum", "nan_broadcast", [np.float32([[NAN], [1], [-INF]]), np.float32([NAN, 0, 2, INF])])
+
 #: Ops of the TF.js registry with no case, and why (anything not here and without a case is "no case yet").
 NOT_STANDALONE = {
     **{op: "control flow: needs a graph around it (covered by the control-flow tests)" for op in (

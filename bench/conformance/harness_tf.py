@@ -75,6 +75,8 @@ class CaseResult:
     tf_error: str | None = None
     interpreter: Outcome = dataclasses.field(default_factory=lambda: Outcome("skipped"))
     tfjs: dict[str, Outcome] = dataclasses.field(default_factory=dict)
+    #: The same case converted with ``--exact_special_values`` (only ops with a special-value deviation).
+    exact: dict[str, Outcome] = dataclasses.field(default_factory=dict)
 
 
 # -- TensorFlow ----------------------------------------------------------------------------------
@@ -267,10 +269,17 @@ def run_interpreter(case: Case, want: list[np.ndarray]) -> Outcome:
 
 
 # -- TF.js ---------------------------------------------------------------------------------------
-def _convert(graph: Any, folder: Path, backends: Sequence[str]) -> None:
+def special_value_deviations() -> tuple[Any, ...]:
+    """The contract's special-value deviations (``tfjsconv.ops.special_values``): op, backend, exact…"""
+    from tfjsconv.ops.special_values import deviations
+
+    return deviations()
+
+
+def _convert(graph: Any, folder: Path, backends: Sequence[str], exact: bool = False) -> None:
     import tfjsconv
 
-    tfjsconv.convert(graph, folder, target_backends=list(backends), overwrite=True)
+    tfjsconv.convert(graph, folder, target_backends=list(backends), overwrite=True, exact_special_values=exact)
 
 
 def conversion_targets(case: Case, workdir: Path) -> tuple[list[str], dict[str, Outcome]]:
@@ -301,18 +310,19 @@ def conversion_targets(case: Case, workdir: Path) -> tuple[list[str], dict[str, 
     return [], refused
 
 
-def _run_batch(cases: Sequence[Case], ids: Sequence[int], backend: str, workdir: Path) -> tuple[bool, Any]:
+def _run_batch(cases: Sequence[Case], ids: Sequence[int], backend: str, workdir: Path,
+               exact: bool = False) -> tuple[bool, Any]:
     from tfjsconv.verify.run import run_model
 
     graph, feeds = ir_graph(cases, ids)
-    folder = workdir / f"batch_{backend}"
-    _convert(graph, folder, [backend])
+    folder = workdir / f"batch_{backend}{'_exact' if exact else ''}"
+    _convert(graph, folder, [backend], exact)
     run = run_model(folder, feeds, backends=[backend], quiet=True)[backend]
     return run.ok, (run.outputs if run.ok else _short(run.error or "failed", 220))
 
 
 def run_tfjs(items: list[tuple[int, Case, list[np.ndarray]]], backend: str, workdir: Path,
-             isolate: Callable[[Case], bool] = lambda case: False) -> dict[int, Outcome]:
+             isolate: Callable[[Case], bool] = lambda case: False, exact: bool = False) -> dict[int, Outcome]:
     """Run ``(id, case, expected)`` items on one backend, bisecting failed batches; Outcome per id.
 
     ``isolate(case)`` marks cases expected to crash the backend: they run alone, so the rest need
@@ -327,7 +337,7 @@ def run_tfjs(items: list[tuple[int, Case, list[np.ndarray]]], backend: str, work
     while queue:
         batch = queue.pop()
         try:
-            ok, value = _run_batch([c for _, c, _ in batch], [i for i, _, _ in batch], backend, workdir)
+            ok, value = _run_batch([c for _, c, _ in batch], [i for i, _, _ in batch], backend, workdir, exact)
         except Exception as exc:  # noqa: BLE001 - the conversion of the batch or the runner failed
             ok, value = False, _short(f"{type(exc).__name__}: {exc}", 220)
         if ok:
@@ -373,6 +383,13 @@ def run_cases(cases: Sequence[Case], *, tfjs: bool = True, isolate: Callable[[Ca
                 progress(f"TF.js {backend}: {len(items)} cases")
             for cid, outcome in run_tfjs(items, backend, workdir, isolate).items():
                 results[cid].tfjs[backend] = outcome
+            # every case of an op with a special-value deviation on this backend, again with the rewrite
+            deviating = {d.op for d in special_value_deviations() if d.backend == backend}
+            flagged = [item for item in items if item[1].op in deviating]
+            if progress and flagged:
+                progress(f"TF.js {backend} --exact_special_values: {len(flagged)} cases")
+            for cid, outcome in run_tfjs(flagged, backend, workdir, isolate, exact=True).items():
+                results[cid].exact[backend] = outcome
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results

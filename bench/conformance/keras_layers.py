@@ -1,11 +1,12 @@
 """Keras layer conformance: every case of ``cases_keras.py``, converted as a layers and a graph model, in real TF.js.
 
-    python bench/conformance/keras_layers.py [--layers LSTM,Conv2D] [--flavors keras3] [--output docs/conformance/keras_layers.md]
+    python bench/conformance/keras_layers.py [--layers LSTM,Conv2D] [--flavors keras3] [--webgl] [--output docs/conformance/keras_layers.md]
 
-Each case's model (random seeded weights) is saved (``.keras`` for Keras 3, ``.h5`` for tf_keras), the reloaded
-file's ``model(x, training=False)`` outputs kept as the oracle, then converted by tfjsconv twice — as a layers model
-and with ``output_format="tfjs_graph_model"`` — and run in TF.js 4.22 on cpu and wasm (all models of one
-backend in one Node process, ``batch_runner.mjs``). Each cell is ``pass``, ``wrong`` (numbers or shape
+Each case's model (random seeded weights) is saved (Keras 3 as ``.keras`` and as legacy ``.h5``, tf_keras as
+``.h5``), the reloaded file's ``model(x, training=False)`` outputs kept as the oracle, then converted by tfjsconv
+twice — as a layers model and with ``output_format="tfjs_graph_model"`` — and run in TF.js 4.22 on cpu and wasm
+(all models of one backend in one Node process, ``batch_runner.mjs``); with ``--webgl`` the conversions also
+target webgl and every model runs on webgl too, all in one headless Chromium page (``webgl_batch.mjs``). Each cell is ``pass``, ``wrong`` (numbers or shape
 differ: a silent-wrong bug), ``error`` (TF.js or the converter threw) or ``refused`` (a tfjsconv error class;
 ``refused → graph`` when the refusal points at the graph-model route). Known outcomes: ``expected_keras.py``.
 """
@@ -36,8 +37,15 @@ from cases_keras import CASES, FLAVORS, NOT_COVERED, KerasCase  # noqa: E402
 
 DEFAULT_OUTPUT = REPO / "docs" / "conformance" / "keras_layers.md"
 BACKENDS = ("cpu", "wasm")
+WEBGL_BACKENDS = ("cpu", "wasm", "webgl")
 FORMATS = ("layers", "graph")
-COLUMNS = tuple(f"{f}-{b}" for f in FORMATS for b in BACKENDS)
+
+
+def columns_for(backends: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f"{f}-{b}" for f in FORMATS for b in backends)
+
+
+COLUMNS = columns_for(BACKENDS)
 BATCH = 2
 
 
@@ -46,6 +54,8 @@ class Result:
     case: KerasCase
     flavor: str
     build_error: str | None = None
+    #: Keras could not load the file it had just saved: the oracle is then the model that saved it.
+    reload_error: str | None = None
     cells: dict[str, str] = dataclasses.field(default_factory=dict)  # column -> "status" or "status: detail"
 
     @property
@@ -64,11 +74,18 @@ def _short(text: Any, limit: int = 150) -> str:
 def keras_module(flavor: str) -> Any:
     import importlib
 
-    return importlib.import_module("keras" if flavor == "keras3" else "tf_keras")
+    return importlib.import_module("tf_keras" if flavor == "tf_keras" else "keras")
 
 
-def build(case: KerasCase, flavor: str, folder: Path) -> tuple[Path, list[np.ndarray], list[np.ndarray], list[str]] | None:
-    """Build, randomize and save the case's model: (file, inputs, expected outputs, input names), or None."""
+def saved_name(flavor: str) -> str:
+    """The file each flavor saves: Keras 3's ``.keras`` archive, or a (Keras 3 or tf_keras) legacy ``.h5``."""
+    return "model.keras" if flavor == "keras3" else "model.h5"
+
+
+def build(case: KerasCase, flavor: str,
+          folder: Path) -> tuple[Path, list[np.ndarray], list[np.ndarray], list[str], str | None] | None:
+    """Build, randomize and save the case's model: (file, inputs, expected outputs, input names, reload error),
+    or None when that Keras has no such case."""
     from keras_models import randomize
 
     k = keras_module(flavor)
@@ -88,24 +105,30 @@ def build(case: KerasCase, flavor: str, folder: Path) -> tuple[Path, list[np.nda
             if case.zero_tail:
                 x[:, -case.zero_tail:] = 0.0
             inputs.append(x)
-    path = folder / f"model{'.keras' if flavor == 'keras3' else '.h5'}"
+    path = folder / saved_name(flavor)
     model.save(path)
     # The oracle is the file reloaded, not the model that saved it (what tfjsconv converts; see docs/keras.md).
-    extra = {"safe_mode": False} if flavor == "keras3" else {}
-    reloaded = k.models.load_model(path, compile=False, **extra)
-    got = reloaded(inputs if len(inputs) > 1 else inputs[0], training=False)
+    extra = {"safe_mode": False} if flavor != "tf_keras" else {}
+    # Keras 3 cannot reload some of its own legacy .h5 files; tfjsconv may still convert them, so the
+    # case runs against the model that saved the file, and the table says so.
+    reload_error = None
+    try:
+        oracle = k.models.load_model(path, compile=False, **extra)
+    except Exception as exc:  # noqa: BLE001 - reported in the table
+        oracle, reload_error = model, _short(f"{type(exc).__name__}: {exc}", 110)
+    got = oracle(inputs if len(inputs) > 1 else inputs[0], training=False)
     expected = [np.asarray(t) for t in (got if isinstance(got, (list, tuple)) else [got])]
     names = [t.name.split(":")[0] for t in model.inputs]
-    return path, inputs, expected, names
+    return path, inputs, expected, names, reload_error
 
 
-def convert(path: Path, out: Path, fmt: str) -> tuple[list[str], dict[str, str]]:
-    """Convert for cpu and wasm: the backends written, and a cell for each backend refused or crashed."""
+def convert(path: Path, out: Path, fmt: str, backends: Sequence[str] = BACKENDS) -> tuple[list[str], dict[str, str]]:
+    """Convert for ``backends``: the backends written, and a cell for each backend refused or crashed."""
     import tfjsconv
     from tfjsconv.errors import BackendUnsupportedError, TfjsconvError
 
     cells: dict[str, str] = {}
-    targets = list(BACKENDS)
+    targets = list(backends)
     extra = {"output_format": "tfjs_graph_model"} if fmt == "graph" else {}
     while targets:
         try:
@@ -156,19 +179,23 @@ def compare_outputs(expected: list[np.ndarray], got: dict[str, np.ndarray], abs_
     return "pass"
 
 
-def run_cases(cases: Sequence[KerasCase], flavors: Sequence[str] = FLAVORS, *,
-              progress: Callable[[str], None] | None = None) -> list[Result]:
+def run_cases(cases: Sequence[KerasCase], flavors: Sequence[str] = FLAVORS, *, backends: Sequence[str] = BACKENDS,
+              progress: Callable[[str], None] | None = None, facts: dict[str, Any] | None = None) -> list[Result]:
     """Build, convert and run every case on every flavor, format and backend."""
-    return run_items([(case, flavor) for flavor in flavors for case in cases], progress=progress)
+    return run_items([(case, flavor) for flavor in flavors for case in cases], backends=backends,
+                     progress=progress, facts=facts)
 
 
-def run_items(items: Sequence[tuple[KerasCase, str]], *, progress: Callable[[str], None] | None = None) -> list[Result]:
-    """Build, convert and run each (case, flavor) as a layers and a graph model on every backend."""
+def run_items(items: Sequence[tuple[KerasCase, str]], *, backends: Sequence[str] = BACKENDS,
+              progress: Callable[[str], None] | None = None, facts: dict[str, Any] | None = None) -> list[Result]:
+    """Build, convert and run each (case, flavor) as a layers and a graph model on every backend.
+
+    ``facts`` (when given) receives what the webgl page reported about its renderer."""
     from onnx_backend import read_outputs, run_jobs, write_job
 
     work = Path(tempfile.mkdtemp(prefix="tfjsconv-keras-conformance-"))
     results: list[Result] = []
-    jobs: dict[str, list] = {c: [] for c in COLUMNS}
+    jobs: dict[str, list] = {c: [] for c in columns_for(backends)}
     pending: dict[str, tuple[Result, str, list[np.ndarray], float | None]] = {}
     try:
         for index, (case, flavor) in enumerate(items):
@@ -184,10 +211,10 @@ def run_items(items: Sequence[tuple[KerasCase, str]], *, progress: Callable[[str
             if built is None:
                 continue
             results.append(result)
-            path, inputs, expected, names = built
+            path, inputs, expected, names, result.reload_error = built
             for fmt in FORMATS:
                 out = folder / fmt
-                targets, cells = convert(path, out, fmt)
+                targets, cells = convert(path, out, fmt, backends)
                 result.cells.update({f"{fmt}-{b}": cell for b, cell in cells.items()})
                 if not targets:
                     continue
@@ -205,8 +232,14 @@ def run_items(items: Sequence[tuple[KerasCase, str]], *, progress: Callable[[str
                 progress(f"TF.js {column}: {len(column_jobs)} models")
             if not column_jobs:
                 continue
-            # one process per backend and column; a crashing job costs only a restart
-            docs = run_jobs(column_jobs, backend, work)
+            if backend == "webgl":  # one Chromium page for the column; a job that hangs or crashes costs a reload
+                from webgl_runner import run_webgl_jobs
+
+                docs, webgl_facts = run_webgl_jobs(column_jobs, work)
+                if facts is not None:
+                    facts.update(webgl_facts)
+            else:  # one process per backend and column; a crashing job costs only a restart
+                docs = run_jobs(column_jobs, backend, work)
             # A wasm fault ("memory access out of bounds") can poison the jobs after it in the same
             # process: rerun each such job alone, so only the one that really faults keeps the error.
             for job in column_jobs:
@@ -236,9 +269,9 @@ def _cell(text: str, limit: int = 120) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def summary_line(results: list[Result]) -> str:
+def summary_line(results: list[Result], columns: Sequence[str] = COLUMNS) -> str:
     parts = []
-    for column in COLUMNS:
+    for column in columns:
         c = Counter(r.status(column) for r in results if not r.build_error)
         parts.append(f"{column}: " + ", ".join(f"{n} {s}" for s, n in sorted(c.items(), key=lambda kv: -kv[1])))
     layers = {r.case.layer for r in results}
@@ -246,20 +279,32 @@ def summary_line(results: list[Result]) -> str:
             f"{len(results)} models over {', '.join(sorted({r.flavor for r in results}))}. " + "; ".join(parts) + ".")
 
 
-def render(results: list[Result], seconds: float) -> str:
+def render(results: list[Result], seconds: float, columns: Sequence[str] = COLUMNS,
+           facts: dict[str, Any] | None = None) -> str:
     from expected_keras import KNOWN
+
+    webgl = any(c.endswith("-webgl") for c in columns)
+    webgl_text = ""
+    if webgl:
+        facts = facts or {}
+        webgl_text = (" With `--webgl` the conversions also target webgl and each model runs on webgl in headless "
+                      f"Chromium {facts.get('browser_version', '?')} (all models in one page; renderer "
+                      f"{facts.get('renderer', '?')}, float32 render targets: {facts.get('render_float32', '?')}), "
+                      "held to the same tolerance.")
 
     lines = [
         "# Keras layer conformance: TF.js layers and graph models against Keras",
         "",
         "<!-- generated by `python bench/conformance/keras_layers.py`; do not edit by hand -->",
         "",
-        summary_line(results),
+        summary_line(results, columns),
         "",
         "Each row is one small model (one layer with one set of options, random seeded weights) built in Keras 3 "
-        "(saved as `.keras`) or tf_keras (`.h5`); the oracle is the saved file reloaded in that Keras, `model(x, training=False)`. tfjsconv "
+        "and saved as `.keras` (`keras3`) or as legacy `.h5` (`keras3_h5`), or built in tf_keras and saved as `.h5` "
+        "(`tf_keras`); the oracle is the saved file reloaded in that Keras, `model(x, training=False)` (when Keras "
+        "cannot reload its own file, the model that saved it, as the notes say). tfjsconv "
         "converts it as a **layers** model and as a **graph** model (`output_format=\"tfjs_graph_model\"`), and "
-        "each runs in `@tensorflow/tfjs` 4.22 under Node on cpu and wasm.",
+        "each runs in `@tensorflow/tfjs` 4.22 under Node on cpu and wasm." + webgl_text,
         "",
         "Statuses: `pass`; **wrong** (numbers or shape differ — a silent-wrong bug); **error** (TF.js threw, or "
         "the converter crashed); `refused` (a clear tfjsconv error); `refused → graph` (the layers-model refusal "
@@ -270,16 +315,18 @@ def render(results: list[Result], seconds: float) -> str:
         "",
         f"Run time: {seconds:.0f} s.",
         "",
-        "| Layer | option | Keras | layers-cpu | layers-wasm | graph-cpu | graph-wasm | notes |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| Layer | option | Keras | {' | '.join(columns)} | notes |",
+        "|---|---|---|" + "---|" * len(columns) + "---|",
     ]
     for r in sorted(results, key=lambda r: (r.case.layer, r.case.option, r.flavor)):
         note = KNOWN.get(r.key, {}).get("why", "")
+        if r.reload_error:
+            note = f"Keras cannot reload its own file ({r.reload_error}); oracle: the model that saved it. {note}"
         if r.build_error:
-            cells = ["Keras rejects the case"] * 4
+            cells = ["Keras rejects the case"] * len(columns)
             note = r.build_error
         else:
-            cells = [_cell(r.cells.get(c, "skipped")) for c in COLUMNS]
+            cells = [_cell(r.cells.get(c, "skipped")) for c in columns]
         lines.append(f"| {r.case.layer} | {r.case.option} | {r.flavor} | {' | '.join(cells)} | "
                      f"{note.replace('|', '/')} |")
     lines += ["", "## Built-in layers without a case", "",
@@ -293,21 +340,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flavors", default=",".join(FLAVORS))
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--record", type=Path, help="write the command and wall time as JSON here")
+    parser.add_argument("--webgl", action="store_true",
+                        help="also target webgl and run every model on it in headless Chromium (layers-webgl, graph-webgl)")
     args = parser.parse_args(argv)
+    backends = BACKENDS
+    if args.webgl:
+        from webgl_runner import webgl_available
+
+        why = webgl_available()
+        if why:
+            parser.error(f"--webgl: {why}")
+        backends = WEBGL_BACKENDS
+    columns = columns_for(backends)
+    facts: dict[str, Any] = {}
     cases = CASES
     if args.layers:
         wanted = set(args.layers.split(","))
         cases = [c for c in CASES if c.layer in wanted]
     start = time.perf_counter()
-    results = run_cases(cases, args.flavors.split(","), progress=lambda m: print(m, file=sys.stderr, flush=True))
+    results = run_cases(cases, args.flavors.split(","), backends=backends, facts=facts,
+                        progress=lambda m: print(m, file=sys.stderr, flush=True))
     seconds = time.perf_counter() - start
-    text = render(results, seconds)
+    text = render(results, seconds, columns, facts)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     print(text.splitlines()[4])
     from expected_keras import unexpected
 
-    problems = [f"{r.key} [{c}] {why}: {r.cells.get(c, '')}" for r in results for c in COLUMNS
+    problems = [f"{r.key} [{c}] {why}: {r.cells.get(c, '')}" for r in results for c in columns
                 if (why := unexpected(r.key, c, r.status(c), r.build_error))]
     print(f"{len(problems)} outcome(s) differ from expected_keras.py")
     for line in problems:

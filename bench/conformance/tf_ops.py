@@ -20,8 +20,8 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 from cases_tf import CASES, NOT_STANDALONE  # noqa: E402
-from expected_tf import EXPECTED_FAILURES, crashes_tfjs, unexpected  # noqa: E402
-from harness_tf import BACKENDS, CaseResult, run_cases  # noqa: E402
+from expected_tf import EXPECTED_FAILURES, crashes_tfjs, unexpected, unexpected_exact  # noqa: E402
+from harness_tf import BACKENDS, CaseResult, run_cases, special_value_deviations  # noqa: E402
 
 DEFAULT_OUTPUT = REPO / "docs" / "conformance" / "tf_ops.md"
 ENGINES = ("interpreter", *BACKENDS)
@@ -44,16 +44,41 @@ def outcome_of(result: CaseResult, engine: str):
     return result.tfjs.get(engine, Outcome("skipped"))
 
 
-def _cell(outcome, limit: int = 110) -> str:
+def deviations() -> dict[tuple[str, str], object]:
+    """(case key, backend) -> the contract's special-value deviation shown by that case."""
+    return {(case, d.backend): d for d in special_value_deviations() for case in d.cases}
+
+
+def deviates(result: CaseResult, engine: str) -> bool:
+    """A wrong (or throwing) TF.js answer that is a recorded special-value deviation (named by every conversion)."""
+    return outcome_of(result, engine).status in ("wrong", "error") and (result.case.key, engine) in deviations()
+
+
+def _cell(outcome, limit: int = 110, deviation: bool = False) -> str:
     text = str(outcome)
-    if outcome.status in ("wrong", "error"):
+    if deviation:
+        text = "deviates (special values)" + (f": {outcome.detail}" if outcome.detail else "")
+    elif outcome.status in ("wrong", "error"):
         text = f"**{outcome.status}**" + (f": {outcome.detail}" if outcome.detail else "")
     text = text if len(text) <= limit else text[: limit - 1] + "…"
     return text.replace("|", "\\|").replace("\n", " ")
 
 
 def counts(results: list[CaseResult], engine: str) -> Counter:
-    return Counter(outcome_of(r, engine).status for r in results if not r.tf_error)
+    return Counter("deviate on special values" if deviates(r, engine) else outcome_of(r, engine).status
+                   for r in results if not r.tf_error)
+
+
+def exact_cell(result: CaseResult) -> str:
+    """The outcome with ``--exact_special_values`` per backend ("" when the case was not run with it)."""
+    if not result.exact:
+        return ""
+    statuses = {b: result.exact[b] for b in BACKENDS if b in result.exact}
+    if all(o.status == "pass" for o in statuses.values()):
+        return "pass"
+    left = {b for b in statuses if (dev := deviations().get((result.case.key, b))) is not None and not dev.exact}
+    return "; ".join(f"{b}: " + ("not rewritable, still named" if b in left and o.status != "pass" else _cell(o, 70))
+                     for b, o in statuses.items())
 
 
 def render(results: list[CaseResult], *, tfjs: bool, seconds: float) -> str:
@@ -63,6 +88,7 @@ def render(results: list[CaseResult], *, tfjs: bool, seconds: float) -> str:
     loaded = set(registry_ops(executable_only=True))
     raw = [op for op in registry if hasattr(tf.raw_ops, op) and op in loaded]
     by_op: dict[str, list[CaseResult]] = {}
+    by_key = {result.case.key: result for result in results}
     for result in results:
         by_op.setdefault(result.case.op, []).append(result)
     with_cases = [op for op in raw if op in by_op]
@@ -71,7 +97,14 @@ def render(results: list[CaseResult], *, tfjs: bool, seconds: float) -> str:
 
     def summary(engine: str) -> str:
         c = counts(results, engine)
-        return ", ".join(f"{n} {status}" for status, n in sorted(c.items(), key=lambda kv: -kv[1]))
+        deviating = c.pop("deviate on special values", 0)
+        text = ", ".join(f"{n} {status}" for status, n in sorted(c.items(), key=lambda kv: -kv[1]))
+        if not deviating:
+            return text
+        fixed = sum(1 for r in results if not r.tf_error and deviates(r, engine)
+                    and r.exact.get(engine) is not None and r.exact[engine].status == "pass")
+        return (text + f", {deviating} deviate on special values (named by the conversion; {fixed} exact with "
+                "`--exact_special_values`)")
 
     lines = [
         "# TF op conformance: interpreter and TF.js against TensorFlow",
@@ -93,6 +126,9 @@ def render(results: list[CaseResult], *, tfjs: bool, seconds: float) -> str:
         "under Node. webgl is not measured here yet (a later step; see `tests/test_browser_backends.py`).",
         "",
         "Statuses: `pass`; **wrong** (numbers, shape or dtype differ); **error** (the engine raised); "
+        "`deviates (special values)` (wrong for NaN/±Inf, int32 past 2^24 or huge trig arguments: a deviation the "
+        "contract records, which every conversion names in one line; the last column runs the case again "
+        "converted with `--exact_special_values`, see [backends.md](../backends.md#special-values)); "
         "`refused` (tfjsconv refuses the conversion, for that backend or at all — a loud, safe outcome); "
         "`unsupported` / `no kernel` (the interpreter declines, so constant folding leaves the node to TF.js). "
         "Floats match when |got − ref| ≤ 1e-5·max|ref| and, for |ref| ≥ 1e-3·max|ref|, ≤ 1e-3·|ref|; "
@@ -104,15 +140,19 @@ def render(results: list[CaseResult], *, tfjs: bool, seconds: float) -> str:
         "",
         f"## Known mismatches ({len(EXPECTED_FAILURES)} cases)",
         "",
-        "Each is a mapping to rewrite or a refusal to add to the backend contract (interpreter: a kernel to fix).",
+        "Each is a special-value deviation the conversion names (and `--exact_special_values` rewrites where it "
+        "can: result after the arrow), a mapping to rewrite or a refusal to add to the backend contract "
+        "(interpreter: a kernel to fix).",
         "",
         *[f"- `{key}` — " + "; ".join(f"{engine}: {why}" for engine, why in engines.items())
+          + (f" → with `--exact_special_values`: {exact_cell(by_key[key])}" if key in by_key and by_key[key].exact
+             else "")
           for key, engines in sorted(EXPECTED_FAILURES.items())],
         "",
         "## All cases",
         "",
-        "| Op | case | interpreter vs TF | TF.js cpu vs TF | TF.js wasm vs TF | notes |",
-        "|---|---|---|---|---|---|",
+        "| Op | case | interpreter vs TF | TF.js cpu vs TF | TF.js wasm vs TF | with `--exact_special_values` | notes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for op in [*with_cases, *outside]:
         for result in by_op[op]:
@@ -121,23 +161,24 @@ def render(results: list[CaseResult], *, tfjs: bool, seconds: float) -> str:
             if op in outside:
                 notes = ("not in the TF.js registry; " + notes).rstrip("; ")
             if result.tf_error:
-                cells = ["TF rejects the case"] * 3
+                cells = ["TF rejects the case"] * 3 + [""]
                 notes = (notes + "; " if notes else "") + result.tf_error
             else:
-                cells = [_cell(outcome_of(result, e)) for e in ENGINES]
+                cells = [_cell(outcome_of(result, e), deviation=e != "interpreter" and deviates(result, e))
+                         for e in ENGINES] + [exact_cell(result)]
                 if not tfjs:
-                    cells[1:] = ["not run"] * 2
+                    cells[1:] = ["not run"] * 3
             lines.append(f"| {op} | {result.case.group} | {' | '.join(cells)} | {notes.replace('|', '/')} |")
     for op in no_case:
-        lines.append(f"| {op} | — | no case yet | no case yet | no case yet | |")
+        lines.append(f"| {op} | — | no case yet | no case yet | no case yet | | |")
     for op in raw:
         if op in NOT_STANDALONE and op not in by_op:
-            lines.append(f"| {op} | — | not standalone | not standalone | not standalone | {NOT_STANDALONE[op]} |")
+            lines.append(f"| {op} | — | not standalone | not standalone | not standalone | | {NOT_STANDALONE[op]} |")
     for op in registry:
         if op not in raw and op not in by_op:
             why = ("TF.js 4.22 does not load this op's module" if op not in loaded
                    else f"no `tf.raw_ops.{op}` (TF.js-internal or fused op)")
-            lines.append(f"| {op} | — | — | — | — | {why} |")
+            lines.append(f"| {op} | — | — | — | — | | {why} |")
     from tfjsconv.interpreter import KERNELS
 
     unchecked = sorted(op for op in KERNELS if op not in by_op and op not in ("Const", "Placeholder")
@@ -175,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
             why = unexpected(result.case.key, engine, outcome.status)
             if why:
                 problems.append(f"{result.case.key} [{engine}] {why}: {outcome.detail}")
+        for engine, outcome in result.exact.items():
+            deviation = deviations().get((result.case.key, engine))
+            why = unexpected_exact(result.case.key, engine, outcome.status,
+                                   rewritten=None if deviation is None else deviation.exact)
+            if why:
+                problems.append(f"{result.case.key} [{engine} --exact_special_values] {why}: {outcome.detail}")
     print(f"{len(problems)} unexpected outcome(s)")
     for line in problems:
         print("  " + line)

@@ -20,6 +20,8 @@ BOOL_OPTIONS: dict[str, tuple[bool, str]] = {
     "--overwrite": (False, "replace an existing output folder"),
     "--allow_unsafe_deserialization": (False, "allow loading code stored in the model (Keras Lambda, pickles); "
                                               "only for files you trust"),
+    "--exact_special_values": (False, "rewrite ops whose TF.js kernels mishandle NaN/Inf on a target backend "
+                                      "(Maximum, Relu6, ArgMax, Softmax… on wasm/cpu) so they give TF's results"),
     "--experiments": (False, argparse.SUPPRESS),
 }
 BOOL_FLAGS = set(BOOL_OPTIONS)
@@ -120,6 +122,8 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     options.update(limit_options(args))
     if args.target_backends is not None:
         options["target_backends"] = args.target_backends
+    if args.exact_special_values:
+        options["exact_special_values"] = True
     for key, value in vars(args).items():
         if key.startswith("plugin__") and value is not None:
             options[key[len("plugin__"):]] = value

@@ -81,6 +81,9 @@ def inspect_source(source: str | Path, *, input_format: str | None = None, depth
         from ..ops.backends import BackendContract
 
         result["backends"] = BackendContract.load().report(model)
+        from ..ops.special_values import found_in, notice
+
+        result["special_values"] = notice(found_in(model, BackendContract.load().backends), exact=False)
         weights = [_weight_info(name, array) for name, array in model.weights()]
     else:
         result["signature"] = _layers_signature(model)

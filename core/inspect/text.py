@@ -62,6 +62,8 @@ def format_inspection(doc: dict[str, Any], *, limit: int = MAX_ROWS) -> str:
             shown = "; ".join(f"{p['op']} {p['node']} ({p['reason']})" for p in problems[:limit])
             more = f"; … ({len(problems) - limit} more)" if len(problems) > limit else ""
             lines.append(f"  {backend:<6} cannot run: {shown}{more}")
+        if doc.get("special_values"):
+            lines.append(f"  {doc['special_values']}")
     if "layers" in doc:
         layers = doc["layers"]
         rows = [[cls, n] for cls, n in sorted(layers["histogram"].items(), key=lambda kv: (-kv[1], kv[0]))]

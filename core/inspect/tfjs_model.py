@@ -189,6 +189,9 @@ def inspect_tfjs(path: Path, *, depth: int = 1) -> dict[str, Any]:
         from ..ops.backends import BackendContract
 
         result["backends"] = BackendContract.load().report(topology)
+        from ..ops.special_values import found_in, notice
+
+        result["special_values"] = notice(found_in(topology, BackendContract.load().backends), exact=False)
     else:
         histogram = layer_histogram(topology["model_config"])
         result["layers"] = {"count": sum(histogram.values()), "histogram": histogram}

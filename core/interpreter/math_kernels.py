@@ -123,8 +123,10 @@ def _prelu(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
 
 @kernel("ClipByValue")
 def _clip(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """TF's ``min(max(x, lo), hi)`` with ``max(x, lo) = x < lo ? lo : x``: NaN stays, a NaN bound is ignored."""
     x, lo, hi = xs
-    return [np.minimum(np.maximum(x, lo), hi).astype(x.dtype)]
+    raised = np.where(x < lo, lo, x)
+    return [np.where(hi < raised, hi, raised).astype(x.dtype)]
 
 
 @kernel("AddN")

@@ -192,7 +192,14 @@ def _pool(node: Node, x: np.ndarray, reduce: Callable[..., np.ndarray]) -> np.nd
 
 @kernel("MaxPool")
 def _max_pool(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
-    return [_pool(node, xs[0], np.nanmax)]
+    """TF's window max starts at the dtype's lowest value and skips NaN: an all-NaN or all -Inf window is -FLT_MAX."""
+    x = xs[0]
+    lowest = np.finfo(x.dtype).min if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+
+    def tf_max(windows: np.ndarray, axis: int) -> np.ndarray:
+        return np.fmax(np.fmax.reduce(windows, axis=axis), lowest)  # fmax ignores NaN (padding included)
+
+    return [_pool(node, x, tf_max)]
 
 
 @kernel("AvgPool")

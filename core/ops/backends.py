@@ -92,7 +92,8 @@ class NodeFacts:
 
     def __init__(self, op: str, attrs: Mapping[str, Any], input_dtypes: Sequence[str | None],
                  const_inputs: Mapping[int, Any] | None = None,
-                 input_ranks: Sequence[int | None] | None = None) -> None:
+                 input_ranks: Sequence[int | None] | None = None,
+                 output_ranks: Sequence[int | None] | None = None) -> None:
         self.op = op
         self.attrs = dict(attrs)
         self.input_dtypes = list(input_dtypes)
@@ -100,6 +101,8 @@ class NodeFacts:
         self.const_inputs = dict(const_inputs or {})
         #: Each input's rank, None where the shape is not annotated.
         self.input_ranks = list(input_ranks or [])
+        #: Each output's rank, None where the shape is not annotated (BroadcastTo, OneHot raise the rank).
+        self.output_ranks = list(output_ranks or [])
 
     @classmethod
     def of(cls, node: Node) -> NodeFacts:
@@ -110,15 +113,18 @@ class NodeFacts:
                     and producer.attrs["value"].size <= 16:
                 consts[index] = producer.attrs["value"]
         ranks = [len(value.shape) if value.shape is not None else None for value in node.inputs]
-        return cls(node.op, node.attrs, [_value_dtype(value) for value in node.inputs], consts, ranks)
+        outputs = [len(value.shape) if value.shape is not None else None for value in node.outputs]
+        return cls(node.op, node.attrs, [_value_dtype(value) for value in node.inputs], consts, ranks, outputs)
 
     def select(self, selector: str) -> str | None:
         """The selector's value as text, None if unknown.
 
-        ``input:N``: input N's TF.js dtype; ``rank:N``: input N's rank; ``attr:NAME``: the attr as text
+        ``input:N``: input N's TF.js dtype; ``rank:N``: input N's rank; ``maxrank:N``: whether some input
+        or output has rank N or more (a rank class: "rank ≥ 7 is wrong on wasm"); ``attr:NAME``: the attr as text
         (dtypes as TF.js names, strings upper-cased, lists comma-joined); ``nonunit:N``: whether constant
         input N holds a value other than 1; ``empty:N``: whether constant input N holds no values;
-        ``other:N,V``: whether constant input N holds a value other than V;
+        ``other:N,V``: whether constant input N holds a value other than V; ``negative:N``: whether
+        constant input N holds a negative value; ``nonzero:NAME``: whether integer attr NAME is not 0;
         ``nonunit:NAME``/``uniform:NAME``: whether a window attr (ksize, strides, dilations) has a spatial
         entry other than 1 / has all spatial entries equal (a square or cubic window); ``lessthan:A,B``:
         whether window attr A has a spatial entry below B's (``ksize,strides``: a window that skips inputs).
@@ -133,12 +139,20 @@ class NodeFacts:
             index = int(key)
             rank = self.input_ranks[index] if index < len(self.input_ranks) else None
             return None if rank is None else str(rank)
+        if kind == "maxrank":  # maxrank:N: some input or output has rank >= N (wasm's rank-7 binary ops)
+            return self._rank_at_least(int(key))
         if kind == "nonunit" and key.isdigit():
             value = self.const_inputs.get(int(key))
             return None if value is None else json.dumps(bool(np.any(np.asarray(value) != 1)))
         if kind == "empty":  # empty:N: constant input N holds no values (EuclideanNorm's axes=[])
             value = self.const_inputs.get(int(key))
             return None if value is None else json.dumps(np.asarray(value).size == 0)
+        if kind == "negative":  # negative:N: constant input N holds a negative value (Cumsum's axis -1)
+            value = self.const_inputs.get(int(key))
+            return None if value is None else json.dumps(bool(np.any(np.asarray(value) < 0)))
+        if kind == "nonzero":  # nonzero:NAME: an integer attr other than 0 (StridedSlice's masks)
+            value = self.attrs.get(key)
+            return json.dumps(bool(value)) if isinstance(value, int) and not isinstance(value, bool) else None
         if kind == "other":  # other:N,V: constant input N holds a value other than V (MatrixBandPart's -1)
             index, _, expected = key.partition(",")
             value = self.const_inputs.get(int(index))
@@ -155,6 +169,13 @@ class NodeFacts:
                 return None
             return json.dumps(any(v != 1 for v in spatial) if kind == "nonunit" else len(set(spatial)) == 1)
         return None
+
+    def _rank_at_least(self, rank: int) -> str | None:
+        """"true" if a known input/output rank is >= ``rank``, "false" if all are known and below, else None."""
+        ranks = self.input_ranks + self.output_ranks
+        if any(r is not None and r >= rank for r in ranks):
+            return "true"
+        return "false" if ranks and None not in ranks else None
 
     def has_dtype(self, dtype: str) -> bool | None:
         """Whether any input or dtype attr is ``dtype``; None when nothing is known."""
@@ -212,6 +233,13 @@ class BackendContract:
 
     @property
     def backends(self) -> tuple[str, ...]:
+        """The probed backends (cpu, wasm, webgl): what ``report`` shows by default."""
+        probed = [b for b in self.header.get("backends", self.kernels) if b in self.kernels]
+        return tuple(probed)
+
+    @property
+    def known_backends(self) -> tuple[str, ...]:
+        """Every backend ``--target_backends`` may name: the probed ones and webgpu (registrations only)."""
         return tuple(self.kernels)
 
     def check_backends(self, backends: Iterable[str]) -> tuple[str, ...]:

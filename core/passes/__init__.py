@@ -30,6 +30,10 @@ class Pass:
         """Whether this pass applies under the given conversion options (beyond its level)."""
         return True
 
+    def configured(self, options: object) -> "Pass":
+        """The pass to run for these options (a pass that reads them, e.g. the target backends, returns a copy)."""
+        return self
+
     def run(self, graph: Graph) -> bool | int:
         raise NotImplementedError
 
@@ -93,4 +97,5 @@ def select_passes(available: Iterable[Pass], *, level: int, skip: Iterable[str] 
         raise UsageError(f"--skip_passes names unknown pass(es): {', '.join(unknown)}",
                          hint=f"known passes: {', '.join(sorted(names))}")
     skip = set(skip)
-    return [p for p in available if p.level <= level and p.name not in skip and p.enabled(options)]
+    chosen = [p for p in available if p.level <= level and p.name not in skip and p.enabled(options)]
+    return [p.configured(options) if hasattr(p, "configured") else p for p in chosen]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..interpreter.registry import attr_strings
 from ..ir import Graph, Node
+from ..ops.special_values import GUARD_INPUT_SUFFIX
 from . import Pass
 from .backend_support import FUSED_OPS, can_fuse
 from .graph_edit import Uses, attr_text, channel_vector, const_array, float_dtype, make_const, rewrite
@@ -83,6 +84,8 @@ class FuseOps(Pass):
         base_op = FUSED_TO_BASE[fused.op]
         if (attr_strings(fused, "fused_ops") != ["BiasAdd"] or uses.only_reader(fused_value) is not node
                 or fused in uses.control_anchors or fused.control_inputs):
+            return 0
+        if fused.name.endswith(GUARD_INPUT_SUFFIX):  # split off by exact_special_values: the fused form mishandles NaN
             return 0
         if not can_fuse(base_op, node.op, 1):
             return 0

@@ -51,6 +51,11 @@ class VersionedMapping:
     def min_opset(self) -> int:
         return self._since[0]
 
+    @property
+    def since_versions(self) -> tuple[int, ...]:
+        """The opsets at which a mapping version starts (docs/onnx.md lists them)."""
+        return tuple(self._since)
+
     def supports(self, opset: int) -> bool:
         return bool(self._since) and opset >= self._since[0]
 

@@ -18,8 +18,11 @@ from .mapping import DEFAULT_DOMAINS
 log = logging.getLogger(__name__)
 
 #: The ai.onnx opsets this frontend's mappings were written against (both ends included).
+#: MAX_OPSET is the newest opset of onnx 1.23 (a test checks it against the installed onnx): every
+#: op whose schema changed up to it was reviewed (docs/onnx.md, "Opsets"). A model older than
+#: MIN_OPSET is read when each of its ops has the same schema as at MIN_OPSET (:func:`older_ops`).
 MIN_OPSET = 7
-MAX_OPSET = 25
+MAX_OPSET = 28
 
 
 def read_model(path: Path, options: Any = None) -> Any:
@@ -86,15 +89,40 @@ def check_versions(model: Any, path: Path) -> None:
     opsets = {imp.domain: imp.version for imp in model.opset_import}
     default = [opsets[d] for d in DEFAULT_DOMAINS if d in opsets]
     if not default:
-        raise InputError(f"{path} imports no ai.onnx opset", hint="the model is incomplete or truncated")
+        if any(node.domain in DEFAULT_DOMAINS for node in model.graph.node):
+            raise InputError(f"{path} imports no ai.onnx opset but has ai.onnx nodes",
+                             hint="the model is incomplete or truncated")
+        return  # only other domains (ai.onnx.ml, ...): their ops are reported as unmapped, all at once
     version = max(default)
-    if not MIN_OPSET <= version <= MAX_OPSET:
-        newer = version > MAX_OPSET
+    if version > MAX_OPSET:
         raise InputError(
-            f"{path} uses ONNX opset {version}, which is {'newer' if newer else 'older'} than the opsets "
-            f"tfjsconv's ONNX frontend supports ({MIN_OPSET}..{MAX_OPSET})",
-            hint=(f"re-export with an opset <= {MAX_OPSET} (torch.onnx.export(..., opset_version={MAX_OPSET if newer else 17}))"
-                  if newer else "convert it to a newer opset with onnx.version_converter.convert_version"))
+            f"{path} uses ONNX opset {version}, which is newer than the opsets tfjsconv's ONNX frontend "
+            f"supports ({MIN_OPSET}..{MAX_OPSET})",
+            hint=f"re-export with an opset <= {MAX_OPSET} (torch.onnx.export(..., opset_version={MAX_OPSET}))")
+    if version < MIN_OPSET:
+        changed = older_ops(model, version)
+        if changed:
+            raise InputError(
+                f"{path} uses ONNX opset {version}, older than the opsets tfjsconv's ONNX frontend supports "
+                f"({MIN_OPSET}..{MAX_OPSET}), and these ops meant something else then: {', '.join(changed)}",
+                hint="convert it to a newer opset with onnx.version_converter.convert_version")
+
+
+def older_ops(model: Any, version: int) -> list[str]:
+    """The ai.onnx op types of ``model`` whose schema at opset ``version`` is not the one in force at
+    MIN_OPSET (changed since, or unknown): a mapping written for MIN_OPSET and up is right for the others."""
+    import onnx
+
+    changed = []
+    for op_type in sorted({node.op_type for node in model.graph.node if node.domain in DEFAULT_DOMAINS}):
+        try:
+            same = (onnx.defs.get_schema(op_type, version, "").since_version
+                    == onnx.defs.get_schema(op_type, MIN_OPSET, "").since_version)
+        except Exception:  # onnx.defs.SchemaError: no such op at that opset
+            same = False
+        if not same:
+            changed.append(op_type)
+    return changed
 
 
 def opset_map(model: Any) -> dict[str, int]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
 
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
-from .common import axis_last, binary, norm_axis, reshape_to, unary
+from .common import axis_last, binary, common_layout, norm_axis, reshape_to, unary
 
 _SIMPLE = {"Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Softplus": "Softplus"}
 
@@ -44,24 +45,44 @@ def _clip_bounds(ctx: NodeContext) -> tuple[float | None, float | None]:
     if ctx.opset < 11:
         lo, hi = ctx.attr("min"), ctx.attr("max")
     else:
-        lo = ctx.require_const(1, "the minimum").item() if ctx.has_input(1) else None
-        hi = ctx.require_const(2, "the maximum").item() if ctx.has_input(2) else None
+        lo = ctx.const(1).item() if ctx.has_input(1) else None
+        hi = ctx.const(2).item() if ctx.has_input(2) else None
     lo = None if lo is None or lo <= lowest else lo
     hi = None if hi is None or hi >= highest else hi
     return lo, hi
 
 
+def _clip_at_run_time(ctx: NodeContext) -> Laid:
+    """min(max(x, lo), hi) with bounds computed at run time (a bound above the other gives ``hi``, as
+    ONNX says; TF.js's ClipByValue would throw there)."""
+    x, perm = ctx.input_laid(0)
+    out = x
+    for i, op, label in ((1, "Maximum", "at_least_min"), (2, "Minimum", None)):
+        if ctx.has_input(i):
+            bound = ctx.input(i)
+            if bound.dtype != x.dtype:
+                bound = ctx.op("Cast", [bound], {"SrcT": bound.dtype, "DstT": x.dtype, "Truncate": False},
+                               dtype=x.dtype, label=f"bound{i}")
+            out = ctx.op(op, [out, bound], label=label if ctx.has_input(2) else None)
+    return ctx.laid(out, perm)
+
+
 @onnx_op("Clip")
 def clip(ctx: NodeContext) -> Laid:
     """Relu6 for [0, 6], Relu for [0, inf), ClipByValue, or one-sided Maximum/Minimum."""
+    if ctx.opset >= 11 and any(ctx.has_input(i) and ctx.const(i) is None for i in (1, 2)):
+        return _clip_at_run_time(ctx)
     lo, hi = _clip_bounds(ctx)
     x, perm = ctx.input_laid(0)
     if lo == 0 and hi == 6:
         return ctx.laid(ctx.op("Relu6", [x]), perm)
     if lo == 0 and hi is None and x.dtype == DType.FLOAT32:
         return ctx.laid(ctx.op("Relu", [x]), perm)
-    if lo is not None and hi is not None:
+    if lo is not None and hi is not None and lo <= hi:
         out = ctx.op("ClipByValue", [x, ctx.scalar_like(lo, x, label="min"), ctx.scalar_like(hi, x, label="max")])
+    elif lo is not None and hi is not None:  # min > max: every value becomes max (ClipByValue would throw)
+        out = ctx.op("Minimum", [ctx.op("Maximum", [x, ctx.scalar_like(lo, x, label="min")], label="at_least_min"),
+                                 ctx.scalar_like(hi, x, label="max")])
     elif lo is not None:
         out = ctx.op("Maximum", [x, ctx.scalar_like(lo, x, label="min")])
     elif hi is not None:
@@ -188,3 +209,82 @@ def celu(ctx: NodeContext) -> Laid:
     y = ctx.op("Elu", [ctx.op("Mul", [x, ctx.scalar_like(1.0 / alpha, x, label="inv_alpha")], label="scaled")],
                label="elu")
     return ctx.laid(ctx.op("Mul", [y, ctx.scalar_like(alpha, x, label="alpha")]), perm)
+
+
+def _swish(ctx: NodeContext, x: Value, alpha: float) -> Value:
+    """x * sigmoid(alpha * x)."""
+    scaled = x if alpha == 1.0 else ctx.op("Mul", [x, ctx.scalar_like(alpha, x, label="alpha")], label="alpha_x")
+    return ctx.op("Mul", [x, ctx.op("Sigmoid", [scaled], label="sigmoid")], label="swish")
+
+
+@onnx_op("Swish", since=24)
+def swish(ctx: NodeContext) -> Laid:
+    x, perm = ctx.input_laid(0)
+    return ctx.laid(_swish(ctx, x, float(ctx.attr("alpha", 1.0))), perm)
+
+
+@onnx_op("SwiGLU", since=28)
+def swiglu(ctx: NodeContext) -> Laid:
+    """Swish(A) * B; A and B have one shape (no broadcasting), so any common layout will do."""
+    (a, b), perm = common_layout(ctx, [0, 1])
+    return ctx.laid(ctx.op("Mul", [_swish(ctx, a, float(ctx.attr("alpha", 1.0))), b]), perm)
+
+
+@onnx_op("Shrink", since=9)
+def shrink(ctx: NodeContext) -> Laid:
+    """x + bias below -lambd, x - bias above lambd, else 0; integers are computed in float32 and
+    truncated back, as ONNX's own definition does."""
+    lambd, bias = float(ctx.attr("lambd", 0.5)), float(ctx.attr("bias", 0.0))
+    x, perm = ctx.input_laid(0)
+    dtype = x.dtype
+    if dtype != DType.FLOAT32:
+        x = ctx.op("Cast", [x], {"SrcT": dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
+                   label="as_float")
+    below = ctx.op("Less", [x, ctx.scalar_like(-lambd, x, label="minus_lambd")], dtype=DType.BOOL, label="below")
+    above = ctx.op("Greater", [x, ctx.scalar_like(lambd, x, label="lambd")], dtype=DType.BOOL, label="above")
+    zeros = ctx.op("ZerosLike", [x], label="zeros")
+    plus = ctx.op("AddV2", [x, ctx.scalar_like(bias, x, label="bias")], label="plus_bias")
+    minus = ctx.op("Sub", [x, ctx.scalar_like(bias, x, label="bias2")], label="minus_bias")
+    attrs = {"T": DType.FLOAT32}
+    y = ctx.op("SelectV2", [above, minus, zeros], attrs, dtype=DType.FLOAT32, label="upper")
+    last = dtype == DType.FLOAT32
+    y = ctx.op("SelectV2", [below, plus, y], attrs, dtype=DType.FLOAT32, label=None if last else "shrunk")
+    if not last:
+        y = ctx.op("Cast", [y], {"SrcT": DType.FLOAT32, "DstT": dtype, "Truncate": False}, dtype=dtype)
+    return ctx.laid(y, perm)
+
+
+def _hardmax_last(ctx: NodeContext, x: Value, rank: int) -> Value:
+    """One-hot of the first maximum along the last axis: (x == max) and a running count of 1."""
+    last = ctx.ints([rank - 1], label="last_axis")
+    peak = ctx.op("Max", [x, last], {"keep_dims": True, "Tidx": DType.INT32}, label="max")
+    hits = ctx.op("Cast", [ctx.op("Equal", [x, peak], dtype=DType.BOOL, label="is_max")],
+                  {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32, label="hits")
+    seen = ctx.op("Cumsum", [hits, ctx.make_const(np.int32(rank - 1), label="cumsum_axis")],
+                  {"exclusive": False, "reverse": False, "Tidx": DType.INT32}, label="hits_so_far")
+    first = ctx.op("Equal", [seen, ctx.scalar_like(1.0, seen, label="one")], dtype=DType.BOOL, label="first")
+    return ctx.op("Mul", [hits, ctx.op("Cast", [first], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32,
+                                                         "Truncate": False}, dtype=DType.FLOAT32, label="first_f")])
+
+
+@onnx_op("Hardmax", since=1)
+def hardmax_v1(ctx: NodeContext) -> Laid:
+    """Opsets < 13: over the input flattened to 2-D at ``axis`` (default 1)."""
+    rank = ctx.rank(0)
+    axis = norm_axis(ctx, int(ctx.attr("axis", 1)), rank)
+    if axis == rank - 1:
+        x, perm = axis_last(ctx, axis)
+        return ctx.laid(_hardmax_last(ctx, x, rank), perm)
+    shape = ctx.shape(0)
+    inner = shape[axis:] if shape is not None else None
+    if inner is None or any(d is None for d in inner):
+        raise ctx.error("the dimensions from the hardmax axis on must be static")
+    flat = reshape_to(ctx, ctx.input_for_reshape(0), [None, int(np.prod(inner))], label="flatten")
+    return ctx.laid(reshape_to(ctx, _hardmax_last(ctx, flat, 2), shape), None)
+
+
+@onnx_op("Hardmax", since=13)
+def hardmax_v13(ctx: NodeContext) -> Laid:
+    rank = ctx.rank(0)
+    x, perm = axis_last(ctx, norm_axis(ctx, int(ctx.attr("axis", -1)), rank))
+    return ctx.laid(_hardmax_last(ctx, x, rank), perm)

@@ -44,34 +44,90 @@ def _heads_first(ctx: NodeContext, i: int, heads: int | None, name: str) -> Valu
                   label=f"{name}_heads_first")
 
 
-def _repeat_heads(ctx: NodeContext, x: Value, reps: int, name: str) -> Value:
-    """Grouped-query attention: each KV head repeated ``reps`` times in place ([h0, h0, h1, h1, ...])."""
-    b, h, s, d = x.shape if x.shape is not None else (None,) * 4
-    if None in (h, s, d):
-        raise ctx.error("grouped-query attention needs static head, sequence and head sizes")
+def _repeat_heads(ctx: NodeContext, x: Value, heads: int, reps: int, name: str) -> Value:
+    """Grouped-query attention: each of the ``heads`` KV heads repeated ``reps`` times in place
+    ([h0, h0, h1, h1, ...]); the batch, sequence and head sizes are read at run time."""
+    dims = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{name}_shape")
+
+    def part(begin: int, end: int, label: str) -> Value:
+        return ctx.op("StridedSlice", [dims, ctx.ints([begin], label=f"{name}_{label}0"),
+                                       ctx.ints([end], label=f"{name}_{label}1"), ctx.ints([1], label=f"{name}_{label}2")],
+                      SLICE_ATTRS, dtype=DType.INT32, label=f"{name}_{label}")
+
+    def concat(pieces: list[Value], label: str) -> Value:
+        return ctx.op("ConcatV2", [*pieces, ctx.make_const(np.int32(0), label=f"{label}_axis")],
+                      {"N": len(pieces), "Tidx": DType.INT32}, dtype=DType.INT32, label=label)
+
+    batch, rest = part(0, 1, "batch"), part(2, 4, "rest")
     grown = ctx.op("ExpandDims", [x, ctx.make_const(np.int32(2), label=f"{name}_axis")], label=f"{name}_expand")
-    batch = ctx.op("StridedSlice", [ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32,
-                                           label=f"{name}_shape"),
-                                    ctx.ints([0], label=f"{name}_b0"), ctx.ints([1], label=f"{name}_b1"),
-                                    ctx.ints([1], label=f"{name}_b2")],
-                   SLICE_ATTRS, dtype=DType.INT32, label=f"{name}_batch")
-    target = ctx.op("ConcatV2", [batch, ctx.ints([h, reps, s, d], label=f"{name}_rest"),
-                                 ctx.make_const(np.int32(0), label=f"{name}_cat_axis")],
-                    {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{name}_target")
+    target = concat([batch, ctx.ints([heads, reps], label=f"{name}_heads"), rest], f"{name}_target")
     tiled = ctx.op("BroadcastTo", [grown, target], {"Tidx": DType.INT32}, label=f"{name}_tiled")
-    return ctx.op("Reshape", [tiled, ctx.ints([-1, h * reps, s, d], label=f"{name}_merged_shape")],
-                  {"Tshape": DType.INT32}, label=f"{name}_repeated")
+    merged = concat([batch, ctx.ints([heads * reps], label=f"{name}_all_heads"), rest], f"{name}_merged_shape")
+    return ctx.op("Reshape", [tiled, merged], {"Tshape": DType.INT32}, label=f"{name}_repeated")
 
 
-def _mask(ctx: NodeContext, scores: Value, q_len: int | None, kv_len: int | None, past: int) -> Value:
-    """Apply attn_mask (bool: keep where True; float: added) and is_causal to the scores."""
+def _positional(ctx: NodeContext, q_len: int | None, kv_len: int | None, past: int) -> np.ndarray | Value | None:
+    """Which keys each query may attend by position alone: ``is_causal`` (bottom-right aligned with a
+    cache), the sliding window (``left_window_size``/``right_window_size``) and, with
+    ``nonpad_kv_seqlen``, only each batch's first keys (the causal/window offset then being that
+    length minus the query length). A [q, kv] numpy array when static, a bool [batch, 1, q|1, kv]
+    value with ``nonpad_kv_seqlen``, None when nothing restricts."""
+    causal = bool(int(ctx.attr("is_causal", 0)))
+    left, right = int(ctx.attr("left_window_size", -1)), int(ctx.attr("right_window_size", -1))
+    nonpad = ctx.has_input(6)
+    if not (causal or left >= 0 or right >= 0 or nonpad):
+        return None
+    if q_len is None or kv_len is None:
+        raise ctx.error("is_causal, sliding windows and nonpad_kv_seqlen need static query and key lengths")
+    diff = np.arange(q_len)[:, None] - np.arange(kv_len)[None, :]  # query position - key position
+    if not nonpad:
+        diff = diff + past
+        allowed = np.ones((q_len, kv_len), bool)
+        if causal:
+            allowed &= diff >= 0
+        if left >= 0:
+            allowed &= diff <= left
+        if right >= 0:
+            allowed &= -diff <= right
+        return allowed
+    if ctx.has_input(4):
+        raise ctx.error("nonpad_kv_seqlen cannot be combined with past_key/past_value")
+    lens = ctx.input(6)
+    if lens.dtype != DType.INT32:
+        lens = ctx.op("Cast", [lens], {"SrcT": lens.dtype, "DstT": DType.INT32, "Truncate": False},
+                      dtype=DType.INT32, label="nonpad_int")
+    lens = ctx.op("Reshape", [lens, ctx.ints([-1, 1, 1, 1], label="nonpad_shape")], {"Tshape": DType.INT32},
+                  dtype=DType.INT32, label="nonpad_lens")
+    keys = ctx.make_const(np.arange(kv_len, dtype=np.int32).reshape(1, 1, 1, kv_len), label="key_positions")
+    conds = [ctx.op("Less", [keys, lens], dtype=DType.BOOL, label="not_padding")]
+    if causal or left >= 0 or right >= 0:
+        offset = ctx.op("Sub", [lens, ctx.make_const(np.int32(q_len), label="q_len")], dtype=DType.INT32,
+                        label="offset")
+        rel = ctx.op("AddV2", [ctx.make_const(diff.astype(np.int32)[None, None], label="relative"), offset],
+                     dtype=DType.INT32, label="distance")
+        bounds = []
+        if causal:
+            bounds.append(("GreaterEqual", 0, "causal"))
+        if left >= 0:
+            bounds.append(("LessEqual", left, "left_window"))
+        if right >= 0:
+            bounds.append(("GreaterEqual", -right, "right_window"))
+        for op, bound, label in bounds:
+            conds.append(ctx.op(op, [rel, ctx.make_const(np.int32(bound), label=f"{label}_bound")],
+                                dtype=DType.BOOL, label=label))
+    allowed = conds[0]
+    for k, cond in enumerate(conds[1:]):
+        allowed = ctx.op("LogicalAnd", [allowed, cond], dtype=DType.BOOL, label=f"allowed{k}")
+    return allowed
+
+
+def _mask(ctx: NodeContext, scores: Value, kv_len: int | None, allowed: np.ndarray | Value | None) -> Value:
+    """Apply the positional restrictions and attn_mask (bool: keep where True; float: added) to the scores."""
     lowest = ctx.scalar_like(_LOWEST, scores, label="lowest")
-    if int(ctx.attr("is_causal", 0)):
-        if q_len is None or kv_len is None:
-            raise ctx.error("is_causal needs static query and key lengths")
-        allowed = np.arange(kv_len)[None, :] <= np.arange(q_len)[:, None] + past  # bottom-right with a cache
-        scores = ctx.op("SelectV2", [ctx.make_const(allowed, label="causal"), scores, lowest], {"T": scores.dtype},
-                        dtype=scores.dtype, label="causal_mask")
+    if allowed is not None:
+        keep = ctx.make_const(allowed, label="positional") if isinstance(allowed, np.ndarray) else allowed
+        scores = ctx.op("SelectV2", [keep, scores, lowest], {"T": scores.dtype}, dtype=scores.dtype,
+                        label="positional_mask")
     if not ctx.has_input(3):
         return scores
     mask = ctx.input(3)
@@ -83,49 +139,43 @@ def _mask(ctx: NodeContext, scores: Value, q_len: int | None, kv_len: int | None
     return ctx.op("AddV2", [scores, mask], label="masked")
 
 
-def _zero_dead_rows(ctx: NodeContext, probs: Value, q_len: int | None, kv_len: int | None, past: int) -> Value:
+def _zero_dead_rows(ctx: NodeContext, probs: Value, allowed: np.ndarray | Value | None) -> Value:
     """ONNX gives a query row whose keys are all masked zero probabilities (so Y = 0); a softmax over
     scores that are all the lowest float gives a uniform row (Y = mean of V), over all -inf NaN.
 
-    A key is masked when the causal mask, a bool mask (False) or a float mask (-inf) says so; rows with
-    every key masked are zeroed. Skipped where no row can be (no mask, a causal mask alone, a
-    constant mask that leaves every row a key), so the common paths are unchanged.
+    A key is masked when the positional restrictions, a bool mask (False) or a float mask (-inf) say
+    so; rows with every key masked are zeroed. Skipped where no row can be (no mask, a causal mask
+    alone, constant masks that leave every row a key), so the common paths are unchanged.
     """
-    masked: list[Value] = []
-    allowed = None
-    if int(ctx.attr("is_causal", 0)) and q_len is not None and kv_len is not None:
-        allowed = np.arange(kv_len)[None, :] <= np.arange(q_len)[:, None] + past
-    if ctx.has_input(3):
-        const = ctx.const(3)
-        if const is not None:
-            blocked = ~const.astype(bool) if const.dtype == np.bool_ else np.isneginf(const)
-            if allowed is not None:
-                blocked = blocked | ~allowed
-            if not blocked.all(axis=-1).any():
+    const = ctx.const(3) if ctx.has_input(3) else None
+    if isinstance(allowed, np.ndarray) or allowed is None:
+        static = np.ones((1, 1), bool) if allowed is None else allowed
+        if not ctx.has_input(3):
+            if static.any(axis=-1).all():
                 return probs
+        elif const is not None:
+            keeps = const.astype(bool) if const.dtype == np.bool_ else ~np.isneginf(const)
+            if (static & keeps).any(axis=-1).all():
+                return probs
+    live: list[Value] = []
+    if allowed is not None:
+        live.append(ctx.make_const(allowed, label="positional_live") if isinstance(allowed, np.ndarray) else allowed)
+    if ctx.has_input(3):
         mask = ctx.input(3)
         if mask.dtype == DType.BOOL:
-            masked.append(ctx.op("LogicalNot", [mask], dtype=DType.BOOL, label="blocked"))
+            live.append(mask)
         else:
-            masked.append(ctx.op("Equal", [mask, ctx.scalar_like(-np.inf, mask, label="neg_inf")], dtype=DType.BOOL,
-                                 label="blocked"))
-    if not masked:
-        return probs
-    if allowed is not None:
-        masked.append(ctx.make_const(~allowed, label="causal_blocked"))
-    blocked = masked[0] if len(masked) == 1 else ctx.op("LogicalOr", masked, dtype=DType.BOOL, label="all_blocked")
-    dead = ctx.op("All", [blocked, ctx.ints([-1], label="dead_axis")], {"keep_dims": True, "Tidx": DType.INT32},
-                  dtype=DType.BOOL, label="dead_rows")
+            live.append(ctx.op("NotEqual", [mask, ctx.scalar_like(-np.inf, mask, label="neg_inf")], dtype=DType.BOOL,
+                               label="mask_live"))
+    keep = live[0] if len(live) == 1 else ctx.op("LogicalAnd", live, dtype=DType.BOOL, label="all_live")
+    any_live = ctx.op("Any", [keep, ctx.ints([-1], label="live_axis")], {"keep_dims": True, "Tidx": DType.INT32},
+                      dtype=DType.BOOL, label="live_rows")
     zero = ctx.scalar_like(0.0, probs, label="dead_zero")
-    return ctx.op("SelectV2", [dead, zero, probs], {"T": probs.dtype}, dtype=probs.dtype, label="probs_live")
+    return ctx.op("SelectV2", [any_live, probs, zero], {"T": probs.dtype}, dtype=probs.dtype, label="probs_live")
 
 
 @onnx_op("Attention", since=23)
 def attention(ctx: NodeContext) -> list:
-    if ctx.has_input(6):
-        raise ctx.error("nonpad_kv_seqlen is not supported")
-    if ctx.attr("left_window_size", -1) != -1 or ctx.attr("right_window_size", -1) != -1:
-        raise ctx.error("sliding-window attention is not supported")
     if ctx.has_input(4) != ctx.has_input(5):
         raise ctx.error("past_key and past_value must be given together")
     three_d = ctx.rank(0) == 3
@@ -158,8 +208,8 @@ def attention(ctx: NodeContext) -> list:
     if num_q and num_kv and num_q != num_kv:
         if num_q % num_kv:
             raise ctx.error(f"{num_q} query heads are not a multiple of {num_kv} key/value heads")
-        keys = _repeat_heads(ctx, keys, num_q // num_kv, "k_rep")
-        values = _repeat_heads(ctx, values, num_q // num_kv, "v_rep")
+        keys = _repeat_heads(ctx, keys, num_kv, num_q // num_kv, "k_rep")
+        values = _repeat_heads(ctx, values, num_kv, num_q // num_kv, "v_rep")
     scores = ctx.op("BatchMatMulV2", [q, keys], {"adj_x": False, "adj_y": True}, label="scores")
     scores = ctx.op("Mul", [scores, ctx.scalar_like(float(scale), scores, label="scale")], label="scaled")
     softcap = float(ctx.attr("softcap", 0.0) or 0.0)
@@ -168,8 +218,9 @@ def attention(ctx: NodeContext) -> list:
                                         label="capped_in")], label="capped")
         scores = ctx.op("Mul", [capped, ctx.scalar_like(softcap, scores, label="cap")], label="softcapped")
     raw = scores
-    biased = _mask(ctx, scores, q_len, kv_len, past or 0)
-    probs = _zero_dead_rows(ctx, ctx.op("Softmax", [biased], label="probs"), q_len, kv_len, past or 0)
+    allowed = _positional(ctx, q_len, kv_len, past or 0)
+    biased = _mask(ctx, scores, kv_len, allowed)
+    probs = _zero_dead_rows(ctx, ctx.op("Softmax", [biased], label="probs"), allowed)
     y = ctx.op("BatchMatMulV2", [probs, values], {"adj_x": False, "adj_y": False}, label="attend")
     if three_d:
         y = ctx.op("Transpose", [y, ctx.ints([0, 2, 1, 3], label="out_perm")], {"Tperm": DType.INT32},

@@ -12,16 +12,22 @@ from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
 from .common import SLICE_ATTRS
+from .filters import Filter
 from .nn import NHWC, NWC, onnx_pads, tf_padding
+from .pad_low_rank import pad
 
 NDHWC = layout.channels_last(5)
 
 
 def conv3d(ctx: NodeContext) -> Laid:
-    """Conv3D (NDHWC, DHWIO filter); pads TF's SAME/VALID cannot express become a Pad first."""
-    weight = ctx.require_const(1, "the weight")
-    if int(ctx.attr("group", 1)) != 1:
-        raise ctx.error("grouped 3-D convolutions are not supported")
+    """Conv3D (NDHWC, DHWIO filter); pads TF's SAME/VALID cannot express become a Pad first.
+
+    Groups: Split the channels, one Conv3D per group, ConcatV2 (TF.js's Conv3D has no groups)."""
+    weight = Filter.from_input(ctx, 1)
+    group = int(ctx.attr("group", 1))
+    out_ch, per_group = weight.shape[:2]
+    if group < 1 or out_ch % group:
+        raise ctx.error(f"group={group} does not divide {out_ch} output channels")
     kernel = list(weight.shape[2:])
     strides = [int(s) for s in ctx.attr("strides", [1, 1, 1])]
     dilations = [int(d) for d in ctx.attr("dilations", [1, 1, 1])]
@@ -32,13 +38,23 @@ def conv3d(ctx: NodeContext) -> Laid:
     padding = tf_padding(sizes, kernel, strides, dilations, begin, end)
     x = ctx.input_as(0, NDHWC)
     if padding is None:
-        paddings = np.array([[0, 0], *zip(begin, end), [0, 0]], dtype=np.int32)
-        x = ctx.op("Pad", [x, ctx.make_const(paddings, label="paddings")], {"Tpaddings": DType.INT32}, label="pad")
+        shape = ctx.shape(0)
+        x = pad(ctx, x, [None, *sizes, None if shape is None else shape[1]], [(0, 0), *zip(begin, end), (0, 0)])
         padding = "VALID"
-    filt = ctx.make_const(weight.transpose(2, 3, 4, 1, 0), label="filter")
-    y = ctx.op("Conv3D", [x, filt], {"strides": [1, *strides, 1], "dilations": [1, *dilations, 1],
-                                     "data_format": "NDHWC", "padding": padding},
-               label="conv" if ctx.has_input(2) else None)
+    attrs = {"strides": [1, *strides, 1], "dilations": [1, *dilations, 1], "data_format": "NDHWC",
+             "padding": padding}
+    if group == 1:
+        filt = weight.transpose([2, 3, 4, 1, 0], "filter").emit("filter")
+        y = ctx.op("Conv3D", [x, filt], attrs, label="conv" if ctx.has_input(2) else None)
+    else:
+        if weight.is_const:
+            weight = Filter(ctx, array=np.asarray(weight.array))  # read external weights once
+        parts = ctx.multi_op("Split", [ctx.make_const(np.int32(4), label="split_axis"), x], {"num_split": group},
+                             group, label="split")
+        outs = [ctx.op("Conv3D", [part, weight.part(0, g, group, f"weight{g}").transpose([2, 3, 4, 1, 0], f"filter{g}")
+                                  .emit(f"filter{g}")], attrs, label=f"group{g}") for g, part in enumerate(parts)]
+        y = ctx.op("ConcatV2", [*outs, ctx.make_const(np.int32(4), label="concat_axis")],
+                   {"N": group, "Tidx": DType.INT32}, label="conv" if ctx.has_input(2) else None)
     if ctx.has_input(2):
         y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
     return ctx.laid(y, NDHWC)
@@ -56,8 +72,12 @@ def _transpose_pads(ctx: NodeContext, sizes: Sequence[int], kernel: Sequence[int
         wanted = ([int(v) for v in output_shape][-n:] if output_shape is not None
                   else [i * s for i, s in zip(sizes, strides)])
         total = [f - w for f, w in zip(full, wanted)]
-        if any(t < 0 for t in total):
+        if any(o - min(t, 0) >= s for t, s, o in zip(total, strides, out_pad)):  # TF grows the output by < a stride
             raise ctx.error(f"output_shape {wanted} is larger than the transposed convolution can produce")
+        if any(t < 0 for t in total):  # an output larger by less than a stride: trailing zeros, as output_padding
+            total = [max(t, 0) for t in total]
+            begin = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in total]
+            return begin, [t - b for t, b in zip(total, begin)], wanted
         if auto_pad == "SAME_UPPER":
             begin = [t // 2 for t in total]
         else:
@@ -85,7 +105,9 @@ def conv_transpose(ctx: NodeContext) -> Laid:
         raise ctx.error(f"only 1-D, 2-D and 3-D transposed convolutions are supported, got rank {rank}")
     one_d = rank == 3
     n = rank - 2
-    weight = np.asarray(ctx.require_const(1, "the weight"))
+    weight = Filter.from_input(ctx, 1)
+    if weight.is_const:
+        weight = Filter(ctx, array=np.asarray(weight.array))
     group = int(ctx.attr("group", 1))
     kernel = list(weight.shape[2:])
     strides = [int(s) for s in ctx.attr("strides", [1] * n)]
@@ -99,14 +121,10 @@ def conv_transpose(ctx: NodeContext) -> Laid:
     if any(p < 0 for p in begin + end):
         raise ctx.error(f"negative pads {begin + end} are not supported")
     if one_d:
-        weight = weight[:, :, None, :]
+        weight = weight.reshape([*weight.shape[:2], 1, weight.shape[2]], "weight_2d")
         kernel, strides, dilations, sizes = [1, *kernel], [1, *strides], [1, *dilations], [1, *sizes]
         begin, end, outs = [0, *begin], [0, *end], [1, *outs]
-    if any(d > 1 for d in dilations):  # zero-insert the filter: a dilated kernel is a sparse larger one
-        c_in, m, kh, kw = weight.shape
-        dilated = np.zeros((c_in, m, (kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1), weight.dtype)
-        dilated[:, :, ::dilations[0], ::dilations[1]] = weight
-        weight = dilated
+    weight = weight.dilate([2, 3], dilations, "dilated")  # a dilated kernel is a sparse larger one
     c_in, per_group_out = weight.shape[:2]
     if c_in % group:
         raise ctx.error(f"group={group} does not divide {c_in} input channels")
@@ -125,12 +143,12 @@ def conv_transpose(ctx: NodeContext) -> Laid:
     else:
         parts = ctx.multi_op("Split", [ctx.make_const(np.int32(3), label="split_axis"), x], {"num_split": group},
                              group, label="split")
-    per_in = c_in // group
     outputs = []
     for g, part in enumerate(parts):
-        w = weight[g * per_in:(g + 1) * per_in]  # [I/g, O/g, kh, kw] -> [kh, kw, O/g, I/g]
+        w = weight if group == 1 else weight.part(0, g, group, f"weight{g}")  # [I/g, O/g, kh, kw] -> [kh, kw, O/g, I/g]
         shape = _output_shape(ctx, part, batch, outs, per_group_out, g)
-        filt = ctx.make_const(np.ascontiguousarray(w.transpose(2, 3, 1, 0)), label=f"filter{g}" if group > 1 else "filter")
+        name = f"filter{g}" if group > 1 else "filter"
+        filt = w.transpose([2, 3, 1, 0], name).emit(name)
         last = group == 1 and not ctx.has_input(2) and not one_d
         outputs.append(ctx.op("Conv2DBackpropInput", [shape, filt, part], attrs,
                               label=None if last else f"deconv{g}" if group > 1 else "deconv", dtype=x.dtype))
@@ -165,9 +183,10 @@ def conv_transpose_3d(ctx: NodeContext) -> Laid:
     where that is negative, adding ``output_padding`` at the end), then a VALID Conv3D with the
     kernel flipped in space and its channel axes swapped. Exact: the zeros add nothing.
     """
-    weight = np.asarray(ctx.require_const(1, "the weight"))
-    if int(ctx.attr("group", 1)) != 1:
-        raise ctx.error("grouped 3-D transposed convolutions are not supported")
+    weight = Filter.from_input(ctx, 1)
+    group = int(ctx.attr("group", 1))
+    if group < 1 or weight.shape[0] % group:
+        raise ctx.error(f"group={group} does not divide {weight.shape[0]} input channels")
     dims = ctx.shape(0)
     if dims is None or None in dims[1:]:
         raise ctx.error("3-D transposed convolutions need static channels and spatial dimensions")
@@ -189,9 +208,8 @@ def conv_transpose_3d(ctx: NodeContext) -> Laid:
     lo = [e - 1 - b for e, b in zip(eff, begin)]
     hi = [e - 1 - b_end + op - t for e, b_end, op, t in zip(eff, end, out_pad, trail)]
     if any(lo) or any(hi):
-        pads = np.array([[0, 0], *[[max(a, 0), max(b, 0)] for a, b in zip(lo, hi)], [0, 0]], np.int32)
-        if pads.any():
-            x = ctx.op("Pad", [x, ctx.make_const(pads, label="paddings")], {"Tpaddings": DType.INT32}, label="pad")
+        pads = [(0, 0), *[(max(a, 0), max(b, 0)) for a, b in zip(lo, hi)], (0, 0)]
+        x = pad(ctx, x, [None, *grown, channels], pads)
         if any(v < 0 for v in lo + hi):
             starts = [0, *[max(-a, 0) for a in lo], 0]
             stops = [0, *[n + max(a, 0) + b for n, a, b in zip(grown, lo, hi)], 0]
@@ -199,21 +217,35 @@ def conv_transpose_3d(ctx: NodeContext) -> Laid:
                                         ctx.ints([1] * 5, label="crop_strides")],
                        {**SLICE_ATTRS, "begin_mask": 0b10001, "end_mask": 0b10001}, label="crop")
     # ONNX [C_in, C_out, kd, kh, kw] -> Conv3D [kd, kh, kw, C_in, C_out], flipped in space
-    filt = np.ascontiguousarray(weight[:, :, ::-1, ::-1, ::-1].transpose(2, 3, 4, 0, 1))
-    y = ctx.op("Conv3D", [x, ctx.make_const(filt, label="filter")],
-               {"strides": [1, 1, 1, 1, 1], "dilations": [1, *dilations, 1], "data_format": "NDHWC",
-                "padding": "VALID"}, label="conv" if ctx.has_input(2) else None)
+    attrs = {"strides": [1, 1, 1, 1, 1], "dilations": [1, *dilations, 1], "data_format": "NDHWC", "padding": "VALID"}
+    if group == 1:
+        filt = weight.flip([2, 3, 4], "flipped").transpose([2, 3, 4, 0, 1], "filter").emit("filter")
+        y = ctx.op("Conv3D", [x, filt], attrs, label="conv" if ctx.has_input(2) else None)
+    else:  # one Conv3D per group of input channels, outputs concatenated
+        if weight.is_const:
+            weight = Filter(ctx, array=np.asarray(weight.array))
+        parts = ctx.multi_op("Split", [ctx.make_const(np.int32(4), label="split_axis"), x], {"num_split": group},
+                             group, label="split")
+        outs = []
+        for g, part in enumerate(parts):
+            filt = (weight.part(0, g, group, f"weight{g}").flip([2, 3, 4], f"flipped{g}")
+                    .transpose([2, 3, 4, 0, 1], f"filter{g}").emit(f"filter{g}"))
+            outs.append(ctx.op("Conv3D", [part, filt], attrs, label=f"group{g}"))
+        y = ctx.op("ConcatV2", [*outs, ctx.make_const(np.int32(4), label="concat_axis")],
+                   {"N": group, "Tidx": DType.INT32}, label="conv" if ctx.has_input(2) else None)
     if ctx.has_input(2):
         y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
     return ctx.laid(y, NDHWC)
 
 
 def _interleave_zeros(ctx: NodeContext, x: Value, axis: int, stride: int, sizes: list[int], channels: int) -> Value:
-    """``stride - 1`` zeros after every element along spatial ``axis`` of an NDHWC tensor."""
-    at = axis + 2  # the new axis right after the spatial one
-    x = ctx.op("ExpandDims", [x, ctx.make_const(np.int32(at), label=f"zeros{axis}_axis")], label=f"zeros{axis}_expand")
-    pads = np.zeros((6, 2), np.int32)
-    pads[at, 1] = stride - 1
+    """``stride - 1`` zeros after every element along spatial ``axis`` of an NDHWC tensor.
+
+    As [N * (dims up to axis), 1, rest] padded to [.., stride, ..]: a rank-3 Pad (webgl's fails at rank 5+)."""
+    rest = int(np.prod(sizes[axis + 1:])) * channels
+    x = ctx.op("Reshape", [x, ctx.ints([-1, 1, rest], label=f"zeros{axis}_flat_shape")], {"Tshape": DType.INT32},
+               label=f"zeros{axis}_flat")
+    pads = np.array([[0, 0], [0, stride - 1], [0, 0]], np.int32)
     x = ctx.op("Pad", [x, ctx.make_const(pads, label=f"zeros{axis}_pads")], {"Tpaddings": DType.INT32},
                label=f"zeros{axis}_pad")
     merged = list(sizes)

@@ -9,19 +9,10 @@ from tfjsconv.ir import Value
 from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
-from .common import axis_last, norm_axis
+from . import run_time
+from .common import SLICE_ATTRS, axis_last, norm_axis
 
 _GATHER_ATTRS = {"Tindices": DType.INT32}
-
-
-def _wrap_negative(ctx: NodeContext, idx: Value, size: int | None) -> Value:
-    """``idx + size`` where ``idx < 0`` (ONNX allows negative indices, TF's gathers do not)."""
-    if size is None:
-        raise ctx.error("computed indices into an axis of unknown size are not supported")
-    zero = ctx.make_const(np.int32(0), label="zero")
-    negative = ctx.op("Less", [idx, zero], dtype=DType.BOOL, label="negative")
-    shifted = ctx.op("AddV2", [idx, ctx.make_const(np.int32(size), label="size")], label="wrapped")
-    return ctx.op("SelectV2", [negative, shifted, idx], {"T": DType.INT32}, dtype=DType.INT32, label="indices")
 
 
 def _const_indices(ctx: NodeContext, i: int, sizes: np.ndarray | int | None) -> np.ndarray | None:
@@ -57,7 +48,8 @@ def gather_elements(ctx: NodeContext) -> Value:
         coords = np.stack([grids[a] for a in order], axis=-1)
         return ctx.op("GatherNd", [data, ctx.make_const(coords, label="coords")], {"Tparams": data.dtype, **_GATHER_ATTRS},
                       dtype=data.dtype)
-    computed = _wrap_negative(ctx, ctx.input(1), size)
+    axis_size = run_time.axis_size(ctx, data, layout.ir_axis(perm, axis), size)
+    computed = run_time.wrap(ctx, run_time.as_int32(ctx, ctx.input(1), "indices_int"), axis_size, "indices")
     parts = [computed if a == axis else ctx.make_const(grids[a], label=f"grid{a}") for a in order]
     coords = ctx.op("Pack", parts, {"N": rank, "axis": -1, "T": DType.INT32}, dtype=DType.INT32, label="coords")
     return ctx.op("GatherNd", [data, coords], {"Tparams": data.dtype, **_GATHER_ATTRS}, dtype=data.dtype)
@@ -65,59 +57,167 @@ def gather_elements(ctx: NodeContext) -> Value:
 
 @onnx_op("GatherND", since=11)
 def gather_nd(ctx: NodeContext) -> Value:
-    if int(ctx.attr("batch_dims", 0)):
-        raise ctx.error("batch_dims > 0 is not supported")
+    """GatherNd; ``batch_dims`` > 0 prepends each index row's batch position to it (static index shape)."""
+    batch = int(ctx.attr("batch_dims", 0))
     data = ctx.input(0)
+    indices = _nd_indices(ctx, data, batch)
+    if batch:
+        ishape = ctx.shape(1)
+        if ishape is None or None in ishape[:-1]:
+            raise ctx.error("batch_dims > 0 needs indices of a static shape")
+        grids = np.indices(tuple(ishape[:-1]), dtype=np.int32)[:batch]
+        positions = ctx.make_const(np.stack(list(grids), axis=-1), label="batch_positions")
+        indices = ctx.op("ConcatV2", [positions, indices, ctx.make_const(np.int32(-1), label="rows_axis")],
+                         {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label="full_indices")
+    return ctx.op("GatherNd", [data, indices], {"Tparams": data.dtype, **_GATHER_ATTRS}, dtype=data.dtype)
+
+
+def _nd_indices(ctx: NodeContext, data: Value, skip: int = 0) -> Value:
+    """GatherND/ScatterND's index rows (input 1) with negative entries counted from the end of the
+    axes they index (data axes ``skip`` .. ``skip + depth``): in numpy when constant, else in the graph."""
     dims = ctx.shape(0)
+    ishape = ctx.shape(1)
     idx = ctx.const(1)
     if idx is not None:
         idx = np.asarray(idx).astype(np.int64)
         depth = idx.shape[-1]
         if (idx < 0).any():
-            if dims is None or None in dims[:depth]:
+            if dims is None or None in dims[skip:skip + depth]:
                 raise ctx.error("negative indices into axes of unknown size are not supported")
-            idx = np.where(idx < 0, idx + np.asarray(dims[:depth], dtype=np.int64), idx)
-        indices = ctx.make_const(idx.astype(np.int32), label="indices")
+            idx = np.where(idx < 0, idx + np.asarray(dims[skip:skip + depth], dtype=np.int64), idx)
+        return ctx.make_const(idx.astype(np.int32), label="indices")
+    if ishape is None or ishape[-1] is None:
+        raise ctx.error("computed indices need a static index depth (last dimension)")
+    depth = int(ishape[-1])
+    if dims is not None and None not in dims[skip:skip + depth]:
+        sizes: Value = ctx.ints(list(dims[skip:skip + depth]), label="index_sizes")
     else:
-        indices = ctx.input(1)  # computed indices are taken as non-negative
-    return ctx.op("GatherNd", [data, indices], {"Tparams": data.dtype, **_GATHER_ATTRS}, dtype=data.dtype)
+        sizes = ctx.op("StridedSlice", [run_time.shape_of(ctx, data, "data_shape"), ctx.ints([skip], label="sizes_begin"),
+                                        ctx.ints([skip + depth], label="sizes_end"), ctx.ints([1], label="sizes_step")],
+                       SLICE_ATTRS, dtype=DType.INT32, label="index_sizes")
+    return run_time.wrap(ctx, run_time.as_int32(ctx, ctx.input(1), "indices_int"), sizes, "indices")
 
 
-@onnx_op("ScatterND", since=11)
-def scatter_nd(ctx: NodeContext) -> Value:
-    if ctx.attr("reduction", "none") != "none":
-        raise ctx.error(f"reduction={ctx.attr('reduction')!r} is not supported (TF.js scatters replace only)")
-    data = ctx.input(0)
-    idx = ctx.const(1)
-    indices = ctx.make_const(np.asarray(idx).astype(np.int32), label="indices") if idx is not None else ctx.input(1)
-    updates = ctx.input(2)
-    # Not TensorScatterUpdate: TF.js-cpu's kernel writes into its input tensor, corrupting other
-    # readers of ``data``. Scatter the updates and a mask into fresh tensors and select instead.
+#: ScatterND/ScatterElements reductions that combine each update with the element it lands on.
+_COMBINE = {"mul": "Mul", "max": "Maximum", "min": "Minimum"}
+#: Index rows a combining scatter is spelled out for (one ScatterNd pair per row).
+MAX_COMBINED_ROWS = 256
+
+
+def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, reduction: str, rows: int | None,
+             depth: int) -> Value:
+    """ONNX's scatter of index rows ``indices`` (``[..., depth]``) into ``data``, by ``reduction``.
+
+    Not TensorScatterUpdate: TF.js-cpu's kernel writes into its input tensor, corrupting other readers
+    of ``data``. The updates (and a mask of the elements hit) scatter into fresh tensors and a select
+    picks; ``add`` adds the scattered sum (ScatterNd sums rows that hit one element); ``mul``/``max``/
+    ``min`` apply one row at a time, in order, as ONNX does (rows known statically, at most
+    :data:`MAX_COMBINED_ROWS`)."""
+    if reduction not in ("none", "add", *_COMBINE):
+        raise ctx.error(f"reduction={reduction!r} is not supported")
+    if data.dtype == DType.BOOL and reduction != "none":
+        raise ctx.error(f"reduction={reduction!r} on bool data is not supported")
     dims = ctx.shape(0)
     if dims is not None and None not in dims:
         shape = ctx.ints(list(dims), label="shape")
     else:
-        shape = ctx.op("Shape", [data], {"out_type": DType.INT32}, dtype=DType.INT32, label="shape")
-    attrs = {"Tindices": DType.INT32}
-    scattered = ctx.op("ScatterNd", [indices, updates, shape], {**attrs, "T": updates.dtype}, dtype=updates.dtype,
-                       label="scattered")
-    ones = ctx.op("OnesLike", [updates], label="ones")
-    hits = ctx.op("ScatterNd", [indices, ones, shape], {**attrs, "T": updates.dtype}, dtype=updates.dtype,
-                  label="hits")
-    mask = ctx.op("NotEqual", [hits, ctx.scalar_like(0, hits, label="zero")], dtype=DType.BOOL, label="mask")
-    return ctx.op("SelectV2", [mask, scattered, data], {"T": data.dtype}, dtype=data.dtype)
+        shape = run_time.shape_of(ctx, data, "shape")
+    attrs = {"Tindices": DType.INT32, "T": updates.dtype}
+
+    def scatter(idx: Value, values: Value, label: str) -> Value:
+        return ctx.op("ScatterNd", [idx, values, shape], attrs, dtype=updates.dtype, label=label)
+
+    def hit(idx: Value, values: Value, label: str) -> Value:
+        ones = ctx.op("OnesLike", [values], label=f"{label}_ones")
+        hits = scatter(idx, ones, f"{label}_count")
+        return ctx.op("NotEqual", [hits, ctx.scalar_like(0, hits, label=f"{label}_zero")], dtype=DType.BOOL, label=label)
+
+    if reduction == "add":
+        return ctx.op("AddV2", [data, scatter(indices, updates, "scattered")])
+    if reduction == "none":
+        return ctx.op("SelectV2", [hit(indices, updates, "mask"), scatter(indices, updates, "scattered"), data],
+                      {"T": data.dtype}, dtype=data.dtype)
+    if rows is None or rows > MAX_COMBINED_ROWS:
+        raise ctx.error(f"reduction={reduction!r} needs a static number of index rows (at most {MAX_COMBINED_ROWS}); "
+                        f"this one has {'an unknown number' if rows is None else rows}")
+    flat_idx = ctx.op("Reshape", [indices, ctx.ints([rows, depth], label="rows_shape")], {"Tshape": DType.INT32},
+                      dtype=DType.INT32, label="rows")
+    slice_dims = ctx.op("StridedSlice", [run_time.shape_of(ctx, data, "data_shape"), ctx.ints([depth], label="sl_b"),
+                                         ctx.ints([0], label="sl_e"), ctx.ints([1], label="sl_s")],
+                        {**SLICE_ATTRS, "end_mask": 1}, dtype=DType.INT32, label="slice_dims")
+    target = ctx.op("ConcatV2", [ctx.ints([rows], label="row_count"), slice_dims, run_time.i32(ctx, 0, "cat_axis")],
+                    {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label="updates_shape")
+    flat_upd = ctx.op("Reshape", [updates, target], {"Tshape": DType.INT32}, label="update_rows")
+    out = data
+    for i in range(rows):
+        idx_i = ctx.op("StridedSlice", [flat_idx, ctx.ints([i], label=f"r{i}/b"), ctx.ints([i + 1], label=f"r{i}/e"),
+                                        ctx.ints([1], label=f"r{i}/s")], SLICE_ATTRS, dtype=DType.INT32,
+                       label=f"r{i}/index")
+        upd_i = ctx.op("StridedSlice", [flat_upd, ctx.ints([i], label=f"r{i}/ub"), ctx.ints([i + 1], label=f"r{i}/ue"),
+                                        ctx.ints([1], label=f"r{i}/us")], SLICE_ATTRS, label=f"r{i}/update")
+        combined = ctx.op(_COMBINE[reduction], [out, scatter(idx_i, upd_i, f"r{i}/scattered")], label=f"r{i}/combined")
+        out = ctx.op("SelectV2", [hit(idx_i, upd_i, f"r{i}/mask"), combined, out], {"T": data.dtype}, dtype=data.dtype,
+                     label=None if i == rows - 1 else f"r{i}/out")
+    return out
+
+
+def _row_count(shape: tuple | None) -> int | None:
+    if shape is None or None in shape:
+        return None
+    return int(np.prod(shape, dtype=np.int64))
+
+
+@onnx_op("ScatterND", since=11)
+def scatter_nd(ctx: NodeContext) -> Value:
+    data = ctx.input(0)
+    indices = _nd_indices(ctx, data)
+    ishape = ctx.shape(1)
+    depth = int(ishape[-1]) if ishape is not None and ishape[-1] is not None else 0
+    rows = _row_count(ishape[:-1]) if ishape is not None else None
+    return _scatter(ctx, data, indices, ctx.input(2), str(ctx.attr("reduction", "none")), rows, depth)
+
+
+@onnx_op("ScatterElements", since=11)
+@onnx_op("Scatter", since=9)
+def scatter_elements(ctx: NodeContext) -> Value:
+    """ScatterND with full coordinates: ``indices`` along ``axis``, each element's own position elsewhere."""
+    rank = ctx.rank(0)
+    axis = norm_axis(ctx, int(ctx.attr("axis", 0)), rank)
+    ishape = ctx.shape(1)
+    if ishape is None or None in ishape:
+        raise ctx.error(f"{ctx.op_type} needs indices of a static shape")
+    dims = ctx.shape(0)
+    data = ctx.input(0)
+    grids = np.indices(ishape, dtype=np.int32)
+    idx = _const_indices(ctx, 1, dims[axis] if dims is not None else None)
+    if idx is not None:
+        grids[axis] = idx
+        coords = ctx.make_const(np.stack(list(grids), axis=-1), label="coords")
+    else:
+        size = run_time.axis_size(ctx, data, axis, dims[axis] if dims is not None else None)
+        computed = run_time.wrap(ctx, run_time.as_int32(ctx, ctx.input(1), "indices_int"), size, "indices")
+        parts = [computed if a == axis else ctx.make_const(grids[a], label=f"grid{a}") for a in range(rank)]
+        coords = ctx.op("Pack", parts, {"N": rank, "axis": -1, "T": DType.INT32}, dtype=DType.INT32, label="coords")
+    return _scatter(ctx, data, coords, ctx.input(2), str(ctx.attr("reduction", "none")), _row_count(tuple(ishape)),
+                    rank)
 
 
 @onnx_op("TopK", since=1)
 def top_k(ctx: NodeContext) -> list[Laid]:
     rank = ctx.rank(0)
     axis = norm_axis(ctx, int(ctx.attr("axis", -1)), rank)
-    k = int(ctx.attr("k")) if ctx.opset < 10 else int(ctx.require_const(1, "K").reshape(-1)[0])
+    if ctx.opset >= 10 and ctx.const(1) is None:  # TF.js's TopKV2 reads k from a tensor at run time
+        k_value = run_time.scalar(ctx, ctx.op("Reshape", [run_time.input_int32(ctx, 1, "k_int"),
+                                                          ctx.ints([-1], label="k_flat")],
+                                              {"Tshape": DType.INT32}, dtype=DType.INT32, label="k_vector"), label="k")
+    else:
+        k = int(ctx.attr("k")) if ctx.opset < 10 else int(ctx.const(1).reshape(-1)[0])
+        k_value = ctx.make_const(np.int32(k), label="k")
     largest = bool(ctx.attr("largest", 1))
     x, perm = axis_last(ctx, axis)
     if not largest:
         x = ctx.op("Neg", [x], label="negate")
-    values, indices = ctx.multi_op("TopKV2", [x, ctx.make_const(np.int32(k), label="k")], {"sorted": True}, 2,
+    values, indices = ctx.multi_op("TopKV2", [x, k_value], {"sorted": True}, 2,
                                    dtypes=[x.dtype, DType.INT32])
     if not largest:
         values = ctx.op("Neg", [values], label="values")
@@ -152,9 +252,62 @@ def arg_extreme(ctx: NodeContext) -> Laid:
 @onnx_op("CumSum", since=11)
 def cumsum(ctx: NodeContext) -> Laid:
     rank = ctx.rank(0)
-    axis = norm_axis(ctx, int(ctx.require_const(1, "axis").reshape(-1)[0]), rank)
     x, perm = ctx.input_laid(0)
-    out = ctx.op("Cumsum", [x, ctx.make_const(np.int32(layout.ir_axis(perm, axis)), label="axis")],
+    if ctx.const(1) is None:  # read at run time by TF.js; wrapped here (its kernel does not wrap a negative axis)
+        flat = ctx.op("Reshape", [run_time.input_int32(ctx, 1, "axis_int"), ctx.ints([-1], label="axis_flat")],
+                      {"Tshape": DType.INT32}, dtype=DType.INT32, label="axis_vector")
+        axis_value = run_time.scalar(ctx, run_time.to_ir_axes(ctx, run_time.wrap(ctx, flat, rank, "axis_wrapped"), perm,
+                                                              rank), label="axis")
+    else:
+        axis = norm_axis(ctx, int(ctx.const(1).reshape(-1)[0]), rank)
+        axis_value = ctx.make_const(np.int32(layout.ir_axis(perm, axis)), label="axis")
+    out = ctx.op("Cumsum", [x, axis_value],
                  {"exclusive": bool(ctx.attr("exclusive", 0)), "reverse": bool(ctx.attr("reverse", 0)),
                   "Tidx": DType.INT32})
     return ctx.laid(out, perm)
+
+
+@onnx_op("TensorScatter", since=24)
+def tensor_scatter(ctx: NodeContext) -> Value:
+    """The KV-cache write: each cache position ``p`` along ``axis`` of sample ``b`` takes
+    ``update[b, .., p - write_indices[b], ..]`` (modulo the cache length when circular) where that is
+    in range, else keeps the cache. A GatherNd of the update (its axis moved next to the batch) at
+    ``(b, clamped offset)``, and a select; shapes must be static."""
+    mode = str(ctx.attr("mode", "linear"))
+    if mode not in ("linear", "circular"):
+        raise ctx.error(f"mode {mode!r} is not supported")
+    rank = ctx.rank(0)
+    axis = norm_axis(ctx, int(ctx.attr("axis", -2)), rank)
+    dims, udims = ctx.shape(0), ctx.shape(1)
+    if axis == 0 or dims is None or udims is None or None in dims or None in udims:
+        raise ctx.error("TensorScatter needs static cache and update shapes and a sequence axis after the batch")
+    batch, length, seq = int(dims[0]), int(dims[axis]), int(udims[axis])
+    i32 = DType.INT32
+    cache, update = ctx.input(0), ctx.input(1)
+    if ctx.has_input(2):
+        starts = ctx.op("Reshape", [run_time.input_int32(ctx, 2, "starts_int"), ctx.ints([batch, 1], label="starts_col")],
+                        {"Tshape": i32}, dtype=i32, label="starts")
+    else:
+        starts = ctx.ints(np.zeros((batch, 1), np.int64), label="starts")
+    offset = ctx.op("Sub", [ctx.ints(list(range(length)), label="positions"), starts], dtype=i32, label="offset")
+    if mode == "circular":
+        offset = ctx.op("FloorMod", [offset, run_time.i32(ctx, length, "length")], dtype=i32, label="offset_wrapped")
+    valid = ctx.op("LogicalAnd", [
+        ctx.op("GreaterEqual", [offset, run_time.i32(ctx, 0, "zero")], dtype=DType.BOOL, label="from_start"),
+        ctx.op("Less", [offset, run_time.i32(ctx, seq, "seq")], dtype=DType.BOOL, label="before_end")],
+        dtype=DType.BOOL, label="written")
+    clamped = ctx.op("Minimum", [ctx.op("Maximum", [offset, run_time.i32(ctx, 0, "low")], dtype=i32, label="off_low"),
+                                 run_time.i32(ctx, seq - 1, "high")], dtype=i32, label="source")
+    rows = ctx.make_const(np.broadcast_to(np.arange(batch, dtype=np.int32)[:, None], (batch, length)).copy(),
+                          label="samples")
+    coords = ctx.op("Pack", [rows, clamped], {"N": 2, "axis": -1, "T": i32}, dtype=i32, label="coords")
+    order = [0, axis, *[a for a in range(1, rank) if a != axis]]  # update as [batch, seq, rest...]
+    moved = ctx.op("Transpose", [update, ctx.ints(order, label="to_rows")], {"Tperm": i32}, label="update_rows")
+    picked = ctx.op("GatherNd", [moved, coords], {"Tparams": update.dtype, **_GATHER_ATTRS}, dtype=update.dtype,
+                    label="picked")
+    back = ctx.op("Transpose", [picked, ctx.ints(layout.inverse(order), label="from_rows")], {"Tperm": i32},
+                  label="written_values")
+    mask_shape = [batch if a == 0 else length if a == axis else 1 for a in range(rank)]
+    mask = ctx.op("Reshape", [valid, ctx.ints(mask_shape, label="mask_shape")], {"Tshape": i32}, dtype=DType.BOOL,
+                  label="mask")
+    return ctx.op("SelectV2", [mask, back, cache], {"T": cache.dtype}, dtype=cache.dtype)

@@ -10,6 +10,7 @@ from .. import layout
 from ..context import Laid, NodeContext, Tensor
 from ..dtypes import ir_dtype
 from ..mapping import onnx_op
+from . import run_time
 from .common import binary, common_layout, norm_axis, reduce, unary
 
 _BINARY = {"Add": "AddV2", "Sub": "Sub", "Mul": "Mul", "Div": "RealDiv"}
@@ -330,12 +331,98 @@ def reduce_axes_attr(ctx: NodeContext) -> Laid:
 @onnx_op("ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
          "ReduceLogSum", "ReduceLogSumExp", since=18)
 def reduce_axes_input(ctx: NodeContext) -> Laid | Tensor:
-    axes = ctx.require_const(1, "axes").reshape(-1).tolist() if ctx.has_input(1) else []
+    if ctx.has_input(1) and ctx.const(1) is None and run_time.length(ctx, 1) != 0:
+        return _reduce_run_time(ctx, bool(ctx.attr("keepdims", 1)), bool(ctx.attr("noop_with_empty_axes", 0)))
+    axes = ctx.const(1).reshape(-1).tolist() if ctx.const(1) is not None else []  # none, or an empty run-time tensor
     if not axes:
         if ctx.attr("noop_with_empty_axes", 0):
             return ctx.tensor(0)
         axes = None
     return _reduce(ctx, axes, bool(ctx.attr("keepdims", 1)))
+
+
+def _reduce_run_time(ctx: NodeContext, keepdims: bool, noop: bool) -> Laid:
+    """A reduction over axes computed at run time: TF.js's reductions read their axes tensor while running.
+
+    Negative axes are wrapped in the graph and, with ``keepdims``, moved to the input's layout (without it
+    the result's layout would depend on the axes, so the input is reduced in ONNX's layout). An axes
+    tensor of unknown length that turns out empty means every axis (ONNX's default) unless
+    ``noop_with_empty_axes``; then TF.js, reducing over no axis, passes the data through, which is ONNX's
+    no-op only for the plain reductions (the composite ones would still square/abs/log it: refused).
+    Over a statically empty input the result is the reduction's identity, a Fill of the reduced shape.
+    """
+    op = ctx.op_type
+    rank = ctx.rank(0)
+    known_length = run_time.length(ctx, 1)
+    if noop and known_length is None and op not in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd"):
+        raise ctx.error("noop_with_empty_axes=1 with axes computed at run time (of unknown length) is not supported "
+                        f"for {op}: an empty axes tensor would have to leave the data untouched")
+    axes = run_time.axes(ctx, 1, rank)
+    if not noop and known_length is None:  # an empty axes tensor: append every axis
+        count = ctx.op("Size", [axes], {"out_type": DType.INT32}, dtype=DType.INT32, label="axes_count")
+        empty = ctx.op("Cast", [ctx.op("Equal", [count, run_time.i32(ctx, 0, "no_axes")], dtype=DType.BOOL,
+                                       label="axes_empty")],
+                       {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
+                       label="axes_empty_int")
+        limit = ctx.op("Mul", [empty, run_time.i32(ctx, rank, "rank")], dtype=DType.INT32, label="all_limit")
+        every = ctx.op("Range", [run_time.i32(ctx, 0, "all_start"), limit, run_time.i32(ctx, 1, "all_delta")],
+                       {"Tidx": DType.INT32}, dtype=DType.INT32, label="all_axes")
+        axes = ctx.op("ConcatV2", [axes, every, run_time.i32(ctx, 0, "axes_concat")], {"N": 2, "Tidx": DType.INT32},
+                      dtype=DType.INT32, label="axes_or_all")
+    x, perm = ctx.input_laid(0)
+    if perm is not None and not keepdims:
+        x, perm = ctx.input(0), None
+    ir_axes = run_time.to_ir_axes(ctx, axes, perm, rank)
+
+    def reduced(value: Value, tf_op: str, keep: bool, label: str | None) -> Value:
+        return ctx.op(tf_op, [value, ir_axes], {"keep_dims": keep, "Tidx": DType.INT32}, label=label)
+
+    dtype = ctx.dtype(0)
+    shape = ctx.shape(0)
+    if shape is not None and 0 in shape and dtype is not None:
+        ident = _identity(op, dtype)
+        if ident is None and op == "ReduceMean" and dtype == DType.FLOAT32:
+            ident = np.nan
+        if ident is not None:  # the reduced shape built from the input's (webgl's reductions crash on empty inputs)
+            dims = _reduced_shape(ctx, x, ir_axes, rank, keepdims, known_length)
+            value = ctx.make_const(np.asarray(ident, dtype=dtype.numpy), label="identity")
+            return ctx.laid(ctx.op("Fill", [dims, value], {"index_type": DType.INT32, "T": dtype}, dtype=dtype), perm)
+    if op in ("ReduceMax", "ReduceMin") and dtype == DType.BOOL:
+        return ctx.laid(reduced(x, "Any" if op == "ReduceMax" else "All", keepdims, None), perm)
+    if op == "ReduceLogSumExp":  # max-shifted for stability: m + log(sum(exp(x - m)))
+        peak = reduced(x, "Max", True, "peak")
+        total = reduced(ctx.op("Exp", [ctx.op("Sub", [x, peak], label="shifted")], label="exp"), "Sum", keepdims, "sum")
+        if not keepdims:
+            peak = reduced(x, "Max", False, "peak_flat")
+        return ctx.laid(ctx.op("AddV2", [ctx.op("Log", [total], label="log"), peak]), perm)
+    if op not in _BEFORE and op not in _AFTER:
+        return ctx.laid(reduced(x, _REDUCE[op], keepdims, None), perm)
+    if op in _BEFORE:
+        x = ctx.op(_BEFORE[op], [x], label="before")
+    out = reduced(x, "Sum", keepdims, "sum" if op in _AFTER else None)
+    if op in _AFTER:
+        out = ctx.op(_AFTER[op], [out])
+    return ctx.laid(out, perm)
+
+
+def _reduced_shape(ctx: NodeContext, x: Value, ir_axes: Value, rank: int, keepdims: bool,
+                   count: int | None) -> Value:
+    """The shape a reduction of ``x`` over run-time ``ir_axes`` gives: the reduced dims become 1s, or are
+    left out without ``keepdims`` (picked in order by a TopKV2 on ``rank - position``, which needs the
+    number of axes)."""
+    reduced_here = run_time.member_mask(ctx, ir_axes, rank, "reduced_axes")
+    dims = run_time.shape_of(ctx, x, "input_shape")
+    if keepdims:
+        return ctx.op("SelectV2", [reduced_here, ctx.ints([1] * rank, label="ones"), dims], {"T": DType.INT32},
+                      dtype=DType.INT32, label="reduced_shape")
+    if count is None:
+        raise ctx.error("a reduction of an empty input without keepdims needs axes of a static length")
+    scores = ctx.op("SelectV2", [reduced_here, ctx.make_const(np.zeros(rank, np.float32), label="gone"),
+                                 ctx.make_const(np.arange(rank, 0, -1, dtype=np.float32), label="order")],
+                    {"T": DType.FLOAT32}, dtype=DType.FLOAT32, label="kept_scores")
+    _, kept = ctx.multi_op("TopKV2", [scores, run_time.i32(ctx, rank - count, "kept_count")], {"sorted": True}, 2,
+                           dtypes=[DType.FLOAT32, DType.INT32], label="kept")
+    return run_time.gather(ctx, dims, kept, label="reduced_shape")
 
 
 # -- einsum -----------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
 from .common import reduce
+from .filters import Filter
 
 NHWC = layout.channels_last(4)
 NWC = layout.channels_last(3)
@@ -85,7 +86,7 @@ def conv(ctx: NodeContext) -> Laid:
         return conv3d(ctx)
     if rank not in (3, 4):
         raise ctx.error(f"only 1-D, 2-D and 3-D convolutions are supported, got rank {rank}")
-    weight = ctx.require_const(1, "the weight")
+    weight = Filter.from_input(ctx, 1)
     one_d = rank == 3
     n = rank - 2
     group = int(ctx.attr("group", 1))
@@ -97,7 +98,7 @@ def conv(ctx: NodeContext) -> Laid:
     sizes = _spatial(ctx)
     begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
     if one_d:  # [N, C, W] as [N, 1, W, C]: a 2-D convolution over a height of 1
-        weight = weight.reshape(*weight.shape[:2], 1, weight.shape[2])  # a reshape keeps external weights unread
+        weight = weight.reshape([*weight.shape[:2], 1, weight.shape[2]], "filter_2d")  # external weights stay unread
         kernel, strides, dilations, sizes = [1, *kernel], [1, *strides], [1, *dilations], [1, *sizes]
         begin, end = [0 if begin[0] != -1 else -1, *begin], [0 if end[0] != -1 else -1, *end]
         x = ctx.op("ExpandDims", [ctx.input_as(0, NWC), ctx.make_const(np.int32(1), label="height_axis")],
@@ -113,7 +114,7 @@ def conv(ctx: NodeContext) -> Laid:
     return ctx.laid(y, NWC if one_d else NHWC)
 
 
-def conv2d_nhwc(ctx: NodeContext, x: Value, weight: np.ndarray, group: int, strides: Sequence[int],
+def conv2d_nhwc(ctx: NodeContext, x: Value, weight: Filter, group: int, strides: Sequence[int],
                 dilations: Sequence[int], begin: Sequence[int], end: Sequence[int], sizes: Sequence[int | None],
                 *, label: str | None) -> Value:
     """An ONNX OIHW 2-D convolution of an NHWC value (no bias)."""
@@ -125,31 +126,31 @@ def conv2d_nhwc(ctx: NodeContext, x: Value, weight: np.ndarray, group: int, stri
         attrs["explicit_paddings"] = [0, 0, begin[0], end[0], begin[1], end[1], 0, 0]
     channels = in_per_group * group
     if group == 1:
-        filt = ctx.make_const(weight.transpose(2, 3, 1, 0), label="filter")
+        filt = weight.transpose([2, 3, 1, 0], "filter").emit("filter")
         return ctx.op("Conv2D", [x, filt], {**attrs, "use_cudnn_on_gpu": True}, label=label)
     if in_per_group == 1 and out_ch % group == 0:
         mult = out_ch // group
-        filt = ctx.make_const(weight.reshape(group, mult, kh, kw).transpose(2, 3, 0, 1), label="filter")
+        filt = weight.reshape([group, mult, kh, kw], "filter_groups").transpose([2, 3, 0, 1], "filter").emit("filter")
         return ctx.op("DepthwiseConv2dNative", [x, filt], attrs, label=label)
     return _grouped_conv(ctx, x, weight, group, channels, attrs, label)
 
 
-def _grouped_conv(ctx: NodeContext, x: Value, weight: np.ndarray, group: int, channels: int,
+def _grouped_conv(ctx: NodeContext, x: Value, weight: Filter, group: int, channels: int,
                   attrs: dict, label: str | None) -> Value:
     """Split the channels into ``group`` parts, convolve each, concatenate."""
-    weight = materialize(weight)  # read external weights once, not once per group's slice
+    if weight.is_const:
+        weight = Filter(ctx, array=materialize(weight.array))  # read external weights once, not once per group
     out_ch = weight.shape[0]
     if channels % group or out_ch % group:
         raise ctx.error(f"group={group} does not divide {channels} input / {out_ch} output channels")
     split = ctx.graph.add_node("Split", [ctx.make_const(np.int32(3), label="split_axis"), x],
                                {"num_split": group, "T": x.dtype}, name=ctx.graph.unique_name(f"{ctx.name}/split"),
                                num_outputs=group)
-    per_out = out_ch // group
     parts = []
     for g in range(group):
         part = split.output(g)
         part.dtype = x.dtype
-        filt = ctx.make_const(weight[g * per_out:(g + 1) * per_out].transpose(2, 3, 1, 0), label=f"filter{g}")
+        filt = weight.part(0, g, group, f"weight{g}").transpose([2, 3, 1, 0], f"filter{g}").emit(f"filter{g}")
         parts.append(ctx.op("Conv2D", [part, filt], {**attrs, "use_cudnn_on_gpu": True}, label=f"group{g}"))
     axis = ctx.make_const(np.int32(3), label="concat_axis")
     return ctx.op("ConcatV2", [*parts, axis], {"N": group, "Tidx": DType.INT32}, label=label)
@@ -174,14 +175,14 @@ def _pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None 
     kernel = [int(k) for k in ctx.attr("kernel_shape")]
     strides = [int(s) for s in ctx.attr("strides", [1] * n)]
     dilations = [int(d) for d in ctx.attr("dilations", [1] * n)]
-    if any(d != 1 for d in dilations):
-        raise ctx.error(f"dilated pooling (dilations {dilations}) is not supported")
-    if ctx.attr("storage_order", 0):
-        raise ctx.error("storage_order=1 is not supported")
     ceil_mode = bool(ctx.attr("ceil_mode", 0))
     count_include_pad = bool(ctx.attr("count_include_pad", 0)) or kind == "sum"
     sizes = _spatial(ctx)
     begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
+    with_indices = kind == "max" and len(ctx.node.output) > 1 and ctx.node.output[1] != ""
+    if any(d != 1 for d in dilations) or with_indices:
+        return _tap_pool(ctx, kind, prepare, sizes, kernel, strides, dilations, begin, end, ceil_mode,
+                         count_include_pad, with_indices)
     padding = tf_padding(sizes, kernel, strides, dilations, begin, end)
     out_sizes = None
     divisor_end = end  # count_include_pad counts ONNX's pads, not the overflow of a ceil_mode window
@@ -198,6 +199,7 @@ def _pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None 
     x = ctx.input_as(0, perm)
     if prepare is not None:
         x = prepare(x)
+    x, int_dtype = _small_ints_as_float(ctx, x)
     if n == 1:  # [N, W, C] as [N, 1, W, C]
         x = ctx.op("ExpandDims", [x, ctx.make_const(np.int32(1), label="height_axis")], label="as_2d")
         kernel, strides, sizes = [1, *kernel], [1, *strides], [1, *sizes]
@@ -208,7 +210,52 @@ def _pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None 
                    count_include_pad, last=n != 1)
     if n == 1:
         y = ctx.op("Squeeze", [y], {"squeeze_dims": [1]})
+    if int_dtype is not None:
+        y = _cast(ctx, y, int_dtype, "as_int")
     return ctx.laid(y, perm)
+
+
+def _cast(ctx: NodeContext, x: Value, dtype: DType, label: str) -> Value:
+    return ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, label=label)
+
+
+def _small_ints_as_float(ctx: NodeContext, x: Value) -> tuple[Value, DType | None]:
+    """An 8/16-bit integer input as float32 when wasm is a target (its MaxPool and strided slices
+    take no int32); exact, since float32 holds every such integer. Returns the dtype to cast back to."""
+    onnx_dtype = ctx.tensor(0).dtype
+    if onnx_dtype is None or np.dtype(onnx_dtype).kind not in "iu" or np.dtype(onnx_dtype).itemsize > 2:
+        return x, None
+    if "wasm" not in (getattr(ctx.options, "target_backends", None) or ["wasm"]):
+        return x, None
+    return _cast(ctx, x, DType.FLOAT32, "as_float"), x.dtype
+
+
+def _tap_pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None, sizes: list[int | None],
+              kernel: list[int], strides: list[int], dilations: list[int], begin: list[int], end: list[int],
+              ceil_mode: bool, count_include_pad: bool, with_indices: bool) -> Laid | list[Laid]:
+    """A pool with dilations or MaxPool's Indices, built from its window taps (:mod:`.pool_windows`)."""
+    from .pool_windows import tap_pool
+
+    if any(s is None for s in sizes) or -1 in begin:
+        raise ctx.error("dilated pooling and MaxPool's Indices need static spatial dimensions")
+    if any(d != 1 for d in dilations) and ctx.attr("auto_pad", "NOTSET") in ("SAME_UPPER", "SAME_LOWER"):
+        raise ctx.error(f"auto_pad={ctx.attr('auto_pad')} with dilations {dilations}: onnxruntime pads such a pool "
+                        "differently from the ONNX spec (other output size), so the result would be ambiguous",
+                        hint="give explicit pads")
+    perm = _POOL_LAYOUT[ctx.rank(0)]
+    x = ctx.input_as(0, perm)
+    if prepare is not None:
+        x = prepare(x)
+    x, int_dtype = _small_ints_as_float(ctx, x)
+    shape = ctx.shape(0) or [None] * ctx.rank(0)
+    y, indices = tap_pool(ctx, kind, x, sizes, kernel, strides, dilations, begin, end,  # type: ignore[arg-type]
+                          ceil_mode, count_include_pad, indices=with_indices,
+                          storage_order=int(ctx.attr("storage_order", 0)), batch=shape[0], channels=shape[1])
+    if int_dtype is not None:
+        y = _cast(ctx, y, int_dtype, "as_int")
+    if indices is None:
+        return ctx.laid(y, perm)
+    return [ctx.laid(y, perm), ctx.laid(indices, perm)]
 
 
 def _pool_nhwc(ctx: NodeContext, kind: str, x: Value, kernel: list[int], strides: list[int],
@@ -224,12 +271,12 @@ def _pool_nhwc(ctx: NodeContext, kind: str, x: Value, kernel: list[int], strides
     static = all(s is not None for s in sizes)
     if -1 in begin or (kind == "avg" and not count_include_pad and not static):
         raise ctx.error("these pooling pads need static spatial dimensions")
-    paddings = ctx.make_const(np.array([[0, 0], *zip(begin, end), [0, 0]], np.int32), label="paddings")
-    if kind == "max":
-        lowest = ctx.scalar_like(float(np.finfo(np.float32).min), x, label="lowest")
-        padded = ctx.op("PadV2", [x, paddings, lowest], {"Tpaddings": DType.INT32}, label="pad")
-    else:
-        padded = ctx.op("Pad", [x, paddings], {"Tpaddings": DType.INT32}, label="pad")
+    from .pad_low_rank import pad
+
+    lowest = ctx.scalar_like(float(np.finfo(np.float32).min), x, label="lowest") if kind == "max" else None
+    shape = ctx.shape(0)
+    padded = pad(ctx, x, [None, *sizes, None if shape is None else shape[1]], [(0, 0), *zip(begin, end), (0, 0)],
+                 value=lowest, label="pad")
     correction = None
     if kind == "sum":
         correction = np.float32(area)
@@ -380,9 +427,14 @@ def global_pool(ctx: NodeContext) -> Laid:
 # -- normalization ------------------------------------------------------------------------------------
 @onnx_op("BatchNormalization")
 def batch_norm(ctx: NodeContext) -> Laid:
-    """Inference batch norm folded into one multiply and one add over the channel axis (any layout)."""
-    if ctx.attr("training_mode", 0):
-        raise ctx.error("training_mode=1 is not supported (convert the model for inference)")
+    """Inference batch norm folded into one multiply and one add over the channel axis (any layout).
+
+    Parameters computed at run time, and training mode, are composed (:mod:`.batch_norm_runtime`).
+    """
+    if ctx.attr("training_mode", 0) or any(ctx.const(i) is None for i in range(1, 5)):
+        from .batch_norm_runtime import batch_norm_composed
+
+        return batch_norm_composed(ctx)
     eps = float(ctx.attr("epsilon", 1e-5))
     scale, bias, mean, var = (ctx.require_const(i, name).astype(np.float64)
                               for i, name in ((1, "scale"), (2, "B"), (3, "mean"), (4, "var")))

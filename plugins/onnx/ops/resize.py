@@ -1,10 +1,12 @@
-"""Resize (and Upsample) as ResizeNearestNeighbor / ResizeBilinear, when TF.js computes exactly ONNX's result.
+"""Resize (and Upsample): ResizeNearestNeighbor / ResizeBilinear when TF.js computes exactly ONNX's result,
+else an exact composition.
 
 TF.js resizes with three coordinate rules (plain, ``align_corners``, ``half_pixel_centers``). For a
 static size the frontend works out, per output pixel, the source index (nearest) or source
 coordinate (linear) ONNX's attributes ask for, and uses the TF.js rule that gives the same; when
-none does, it says so rather than converting approximately. Scales or sizes known only at run
-time are computed in the graph instead (:mod:`.resize_runtime`).
+none does (or for cubic, antialias, tf_crop_and_resize, the ``axes`` attribute, other ranks) each
+axis becomes gathers with weights computed at conversion time (:mod:`.resize_taps`). Scales or
+sizes known only at run time are computed in the graph instead (:mod:`.resize_runtime`).
 """
 from __future__ import annotations
 
@@ -15,11 +17,15 @@ import numpy as np
 from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
+from .common import norm_axis
 from .resize_runtime import resize_at_run_time
+from .resize_taps import Interpolation, resize_by_taps
 
 NHWC = layout.channels_last(4)
 #: TF.js options: (align_corners, half_pixel_centers).
 _TF_RULES = ((False, False), (False, True), (True, False))
+_TRANSFORMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
+               "half_pixel_symmetric", "tf_crop_and_resize")
 
 
 def _onnx_coords(out: int, size: int, scale: float, transform: str) -> np.ndarray:
@@ -133,44 +139,122 @@ def _runtime_input(ctx: NodeContext) -> int | None:
     return None
 
 
+def _interpolation(ctx: NodeContext, mode: str, transform: str, nearest_mode: str) -> Interpolation:
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+    if mode not in ("nearest", "linear", "cubic"):
+        raise ctx.error(f"mode={mode!r} is not supported (nearest, linear and cubic are)")
+    if transform not in _TRANSFORMS:
+        raise ctx.error(f"coordinate_transformation_mode={transform!r} is not supported")
+    if mode == "nearest" and nearest_mode not in ("floor", "ceil", "round_prefer_floor", "round_prefer_ceil"):
+        raise ctx.error(f"nearest_mode={nearest_mode!r} is not supported")
+    return Interpolation(mode, transform, nearest_mode, float(ctx.attr("cubic_coeff_a", -0.75)),
+                         bool(ctx.attr("exclude_outside", 0)), bool(ctx.attr("antialias", 0)) and mode != "nearest",
+                         float(ctx.attr("extrapolation_value", 0.0)))
+
+
+def _static_plan(ctx: NodeContext, axes: list[int], scales: list[float] | None, sizes: list[int] | None
+                 ) -> tuple[list[int], list[float]]:
+    """Output lengths and per-axis scales of the resized ``axes``, as ONNX derives them."""
+    dims = ctx.shape(0)
+    if dims is None or any(dims[a] is None for a in axes):
+        raise ctx.error("resizing needs the resized axes' sizes at conversion time")
+    have = [int(dims[a]) for a in axes]
+    if sizes is not None:
+        if len(sizes) != len(axes):
+            raise ctx.error(f"{len(sizes)} sizes for {len(axes)} axes")
+        policy = ctx.attr("keep_aspect_ratio_policy", "stretch")
+        ratios = [np.float32(o) / np.float32(h) for o, h in zip(sizes, have)]
+        if policy == "stretch":
+            return [int(o) for o in sizes], [float(r) for r in ratios]
+        if policy not in ("not_larger", "not_smaller"):
+            raise ctx.error(f"keep_aspect_ratio_policy={policy!r} is not supported")
+        common = min(ratios) if policy == "not_larger" else max(ratios)
+        return [int(np.floor(float(common) * h + 0.5)) for h in have], [float(common)] * len(axes)
+    if len(scales) != len(axes):  # type: ignore[arg-type]
+        raise ctx.error(f"{len(scales)} scales for {len(axes)} axes")  # type: ignore[arg-type]
+    return [int(np.floor(h * float(np.float32(f)))) for h, f in zip(have, scales)], \
+        [float(f) for f in scales]  # type: ignore[union-attr]
+
+
+def _native(ctx: NodeContext, axes: list[int], outs: list[int], scales: list[float], how: Interpolation) -> Laid | None:
+    """ResizeNearestNeighbor / ResizeBilinear when one of TF.js's rules gives exactly ONNX's answer, else None."""
+    if ctx.rank(0) != 4 or how.mode == "cubic" or how.antialias or how.transform == "tf_crop_and_resize":
+        return None
+    dims = ctx.shape(0)
+    if dims is None or None in dims[2:]:
+        return None
+    full_out = [int(d) if d is not None else None for d in dims]
+    full_scale = [1.0] * 4
+    for a, o, f in zip(axes, outs, scales):
+        full_out[a], full_scale[a] = o, f
+    if full_out[:2] != list(dims[:2]) or full_scale[:2] != [1.0, 1.0]:
+        return None
+    spatial = [int(d) for d in dims[2:]]
+    rule = _matching_rule(how.mode, how.transform, how.nearest_mode, spatial, full_out[2:], full_scale[2:])
+    if rule is None:
+        return None
+    align, half = rule
+    x = ctx.input_as(0, NHWC)
+    op = "ResizeNearestNeighbor" if how.mode == "nearest" else "ResizeBilinear"
+    out = ctx.op(op, [x, ctx.ints(full_out[2:], label="size")], {"align_corners": align, "half_pixel_centers": half})
+    return ctx.laid(out, NHWC)
+
+
+def _const_vector(ctx: NodeContext, i: int) -> np.ndarray | None:
+    """Input ``i`` as a flat array when it is given, known and not empty."""
+    if not ctx.has_input(i):
+        return None
+    value = ctx.const(i)
+    return None if value is None or value.size == 0 else value.reshape(-1)
+
+
 @onnx_op("Resize", since=10)
 def resize(ctx: NodeContext) -> Laid:
-    if ctx.attr("antialias", 0):
-        raise ctx.error("antialias=1 is not supported")
-    if ctx.attr("axes") is not None or ctx.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
-        raise ctx.error("the axes and keep_aspect_ratio_policy attributes are not supported")
     mode = ctx.attr("mode", "nearest")
+    rank = ctx.rank(0)
+    axes_attr = ctx.attr("axes")
+    axes = list(range(rank)) if axes_attr is None else [norm_axis(ctx, int(a), rank) for a in axes_attr]
     if ctx.opset < 11:
-        transform, nearest_mode = "asymmetric", "floor"
+        how = _interpolation(ctx, mode, "asymmetric", "floor")
         if ctx.const(1) is None:
-            return resize_at_run_time(ctx, scales_input=1, sizes_input=None, mode=mode, transform=transform,
-                                      nearest_mode=nearest_mode)
+            return resize_at_run_time(ctx, scales_input=1, sizes_input=None, mode=how.mode, transform=how.transform,
+                                      nearest_mode=how.nearest_mode)
         scales, sizes = ctx.require_const(1, "scales").reshape(-1).tolist(), None
+        rois = None
     else:
         transform = ctx.attr("coordinate_transformation_mode", "half_pixel")
-        nearest_mode = ctx.attr("nearest_mode", "round_prefer_floor")
+        how = _interpolation(ctx, mode, transform, ctx.attr("nearest_mode", "round_prefer_floor"))
         runtime = _runtime_input(ctx)
         if runtime is not None:  # never the output shape ONNX inferred or declared: it may not hold at run time
-            if transform == "tf_crop_and_resize":
-                raise ctx.error("coordinate_transformation_mode='tf_crop_and_resize' is not supported")
+            if how.transform == "tf_crop_and_resize" and (not ctx.has_input(1) or (
+                    ctx.const(1) is not None and ctx.const(1).size == 0)):
+                raise ctx.error("coordinate_transformation_mode='tf_crop_and_resize' needs the roi (input 1)")
             return resize_at_run_time(ctx, scales_input=runtime if runtime == 2 else None,
-                                      sizes_input=runtime if runtime == 3 else None, mode=mode,
-                                      transform=transform, nearest_mode=nearest_mode)
-        scales = ctx.const(2) if ctx.has_input(2) else None
-        sizes = ctx.const(3) if ctx.has_input(3) else None
-        if scales is not None and scales.size == 0:
-            scales = None
+                                      sizes_input=runtime if runtime == 3 else None, mode=how.mode,
+                                      transform=how.transform, nearest_mode=how.nearest_mode,
+                                      cubic_a=how.cubic_a, exclude_outside=how.exclude_outside,
+                                      axes=None if axes_attr is None else axes,
+                                      policy=ctx.attr("keep_aspect_ratio_policy", "stretch"),
+                                      roi_input=1 if how.transform == "tf_crop_and_resize" else None,
+                                      extrapolation=how.extrapolation, antialias=how.antialias)
+        scale_values, size_values = _const_vector(ctx, 2), _const_vector(ctx, 3)
+        scales = None if scale_values is None else scale_values.tolist()
+        sizes = None if size_values is None else [int(v) for v in size_values]
         if scales is None and sizes is None:
-            if ctx.output_shape(0) is not None and None not in ctx.output_shape(0):
-                sizes = np.asarray(ctx.output_shape(0))
-            else:
+            shape = ctx.output_shape(0)
+            if shape is None or None in shape or axes_attr is not None:
                 raise ctx.error("the scales or sizes must be constants")
-        scales = None if scales is None else scales.reshape(-1).tolist()
-        sizes = None if sizes is None else [int(s) for s in sizes.reshape(-1)]
-    if transform == "tf_crop_and_resize":
-        raise ctx.error("coordinate_transformation_mode='tf_crop_and_resize' is not supported")
-    return resize_to(ctx, scales, sizes if scales is None else None, mode=mode, transform=transform,
-                     nearest_mode=nearest_mode)
-
-
-
+            sizes = [int(d) for d in shape]
+        rois = None
+        if how.transform == "tf_crop_and_resize":
+            roi = _const_vector(ctx, 1)
+            if roi is None:
+                raise ctx.error("tf_crop_and_resize needs the roi (input 1) as a constant")
+            if roi.size != 2 * len(axes):
+                raise ctx.error(f"roi has {roi.size} values for {len(axes)} axes")
+            rois = [(float(roi[k]), float(roi[len(axes) + k])) for k in range(len(axes))]
+    outs, axis_scales = _static_plan(ctx, axes, scales, sizes if scales is None else None)
+    native = _native(ctx, axes, outs, axis_scales, how)
+    if native is not None:
+        return native
+    return resize_by_taps(ctx, axes, outs, axis_scales, how, rois)

@@ -11,7 +11,9 @@ graph is kept small:
   reads the input reversed in time;
 - gates that share an activation are activated together (LSTM's i, o, f: one ``Sigmoid``; GRU's z, r).
 
-A step whose previous state is known to be zero skips the recurrent terms.
+A step whose previous state is known to be zero skips the recurrent terms. Weights computed at run
+time are sliced in the graph and multiplied with ``MatMul``'s ``transpose_b`` (each direction then its
+own unit); ``sequence_lens`` masks the unrolled steps (state kept, output zero past a sequence's end).
 """
 from __future__ import annotations
 
@@ -63,6 +65,8 @@ class _Unit:
         self.clip = None if clip is None else float(clip)
         self.tag = "d" + "".join(str(d) for d in self.dirs)
         self._consts: dict[str, Value] = {}
+        #: Weights computed at run time: ONNX's [out, in] matrices as they are (MatMul's transpose_b).
+        self._transposed_b: set[str] = set()
 
     def _cached(self, name: str, make: Callable[[], np.ndarray]) -> Value:
         if name not in self._consts:
@@ -70,8 +74,24 @@ class _Unit:
                                                      label=f"{self.tag}/{name}")
         return self._consts[name]
 
+    def _run_time(self, name: str, per_dir: Callable[[int], object]) -> bool:
+        """Whether the weight ``name`` is computed at run time (a :class:`_Sym`); caches its value."""
+        if name in self._consts:
+            return name in self._transposed_b
+        if self.joint:  # a joint unit is only built from constant weights
+            return False
+        weight = per_dir(self.dirs[0])
+        if not isinstance(weight, _Sym):
+            return False
+        self._consts[name] = weight.value
+        self._transposed_b.add(name)
+        return True
+
     def vector(self, name: str, per_dir: Callable[[int], np.ndarray], gates: int = 1) -> Value:
         """Per-direction [gates * hidden] vectors as one, each gate's block holding every direction's."""
+        if self._run_time(name, per_dir):
+            return self._consts[name]
+
         def make() -> np.ndarray:
             h = self.per_dir
             parts = [np.asarray(per_dir(d), np.float32).reshape(gates, h) for d in self.dirs]
@@ -105,8 +125,9 @@ class _Unit:
 
     def matmul(self, x: Value, name: str, weight: Callable[[int], np.ndarray], gates: int, label: str) -> Value:
         """``x @ weight(d).T`` for every direction at once (ONNX stores W and R as [out, in])."""
-        return self.op("MatMul", [x, self.matrix(name, weight, gates)], label,
-                       {"transpose_a": False, "transpose_b": False})
+        run_time = self._run_time(name, weight)
+        matrix = self._consts[name] if run_time else self.matrix(name, weight, gates)
+        return self.op("MatMul", [x, matrix], label, {"transpose_a": False, "transpose_b": run_time})
 
     def add_bias(self, x: Value, name: str, bias: Callable[[int], np.ndarray], gates: int, label: str) -> Value:
         return self.op("BiasAdd", [x, self.vector(name, bias, gates)], label, {"data_format": "NHWC"})
@@ -141,32 +162,97 @@ class _Unit:
         return self.op("ClipByValue", [x, lo, hi], f"{label}_clip")
 
 
-def _check_lengths(ctx: NodeContext, seq: int) -> None:
+def _lengths(ctx: NodeContext, seq: int | None) -> Value | None:
+    """sequence_lens as an int32 [batch] value when it can be shorter than ``seq``; None when it is
+    absent or known to be the full length. The unrolled steps then mask with it."""
     if not ctx.has_input(4):
-        return
+        return None
     lengths = ctx.const(4)
-    if lengths is None or np.any(np.asarray(lengths) != seq):
-        raise ctx.error("sequence_lens other than the full (static) length are not supported",
-                        hint="pad the sequences and drop sequence_lens, or mask the outputs")
+    if lengths is not None and not np.any(np.asarray(lengths) != seq):
+        return None
+    if seq is None:
+        raise ctx.error("sequence_lens with a dynamic sequence length is not supported",
+                        hint="pad the sequences to a static length")
+    value = ctx.input(4)
+    if value.dtype != DType.INT32:
+        value = ctx.op("Cast", [value], {"SrcT": value.dtype, "DstT": DType.INT32, "Truncate": False},
+                       dtype=DType.INT32, label="sequence_lens")
+    return value
+
+
+class _Sym:
+    """A weight computed at run time (or a part of it), indexed and combined like the numpy arrays of
+    constant weights, so the step builders serve both: ``w[d]``, ``b[d, a:b]``, ``+``, ``* mask``."""
+
+    def __init__(self, ctx: NodeContext, value: Value, shape: tuple[int, ...], label: str) -> None:
+        self.ctx, self.value, self.shape, self.label = ctx, value, tuple(shape), label
+
+    def __getitem__(self, key: object) -> _Sym:
+        keys = key if isinstance(key, tuple) else (key,)
+        begin, end, strides, shape = [], [], [], []
+        begin_mask = end_mask = shrink = 0
+        for axis, size in enumerate(self.shape):
+            k = keys[axis] if axis < len(keys) else slice(None)
+            if isinstance(k, (int, np.integer)):
+                begin.append(int(k))
+                end.append(int(k) + 1)
+                shrink |= 1 << axis
+            else:
+                start, stop, step = k.indices(size)
+                if step != 1:
+                    raise ValueError("strided weight slices are not used")
+                begin.append(start)
+                end.append(stop)
+                shape.append(stop - start)
+            strides.append(1)
+        label = f"{self.label}_{'_'.join(map(str, begin))}_{'_'.join(map(str, end))}"
+        ctx = self.ctx
+        value = ctx.op("StridedSlice", [self.value, ctx.ints(begin, label=f"{label}_begin"),
+                                        ctx.ints(end, label=f"{label}_end"), ctx.ints(strides, label=f"{label}_strides")],
+                       {"Index": DType.INT32, "begin_mask": begin_mask, "end_mask": end_mask, "ellipsis_mask": 0,
+                        "new_axis_mask": 0, "shrink_axis_mask": shrink}, label=label)
+        return _Sym(ctx, value, tuple(shape), label)
+
+    def __add__(self, other: _Sym) -> _Sym:
+        value = self.ctx.op("AddV2", [self.value, other.value], label=f"{self.label}_plus")
+        return _Sym(self.ctx, value, self.shape, f"{self.label}_plus")
+
+    def __mul__(self, mask: np.ndarray) -> _Sym:
+        const = self.ctx.make_const(np.asarray(mask, np.float32), label=f"{self.label}_mask")
+        return _Sym(self.ctx, self.ctx.op("Mul", [self.value, const], label=f"{self.label}_masked"), self.shape,
+                    f"{self.label}_masked")
+
+
+def _weight(ctx: NodeContext, i: int, name: str) -> np.ndarray | _Sym:
+    """Input ``i`` as numpy when known at conversion time, else a :class:`_Sym` (its shape must be static)."""
+    known = ctx.const(i)
+    if known is not None:
+        return np.asarray(known, dtype=np.float32)
+    shape = ctx.shape(i)
+    if shape is None or any(d is None for d in shape):
+        raise ctx.error(f"{name} (input {i}) is computed at run time and needs a static shape")
+    value = ctx.input(i)
+    if value.dtype != DType.FLOAT32:
+        raise ctx.error(f"{name} (input {i}) must be float")
+    return _Sym(ctx, value, tuple(int(d) for d in shape), name)
 
 
 class _Weights:
-    """W, R, B and P of the node as numpy, with the bias split the way the steps use it."""
+    """W, R, B and P of the node (numpy, or :class:`_Sym` when computed at run time), with the bias split
+    the way the steps use it."""
 
     def __init__(self, ctx: NodeContext) -> None:
         kind = ctx.op_type
         gates = _GATES[kind]
-        self.w = np.asarray(ctx.require_const(1, "W"), dtype=np.float32)
-        self.r = np.asarray(ctx.require_const(2, "R"), dtype=np.float32)
+        self.w = _weight(ctx, 1, "W")
+        self.r = _weight(ctx, 2, "R")
         self.num_dir, _, self.input_size = self.w.shape
         self.hidden = hidden = int(ctx.attr("hidden_size", self.r.shape[-1]))
-        if ctx.has_input(3) and ctx.const(3) is None:
-            raise ctx.error("the bias B must be a constant")
-        self.b = (np.asarray(ctx.const(3), dtype=np.float32) if ctx.has_input(3)
+        self.b = (_weight(ctx, 3, "B") if ctx.has_input(3)
                   else np.zeros((self.num_dir, 2 * gates * hidden), np.float32))
-        if kind == "LSTM" and ctx.has_input(7) and ctx.const(7) is None:
-            raise ctx.error("the peephole weights P must be constants")
-        self.p = np.asarray(ctx.const(7), dtype=np.float32) if kind == "LSTM" and ctx.has_input(7) else None
+        self.p = _weight(ctx, 7, "P") if kind == "LSTM" and ctx.has_input(7) else None
+        #: Whether every weight is known at conversion time (a joint bidirectional unit needs that).
+        self.static = not any(isinstance(v, _Sym) for v in (self.w, self.r, self.b, self.p))
         self.linear_before_reset = kind == "GRU" and bool(ctx.attr("linear_before_reset", 0))
         self.gates = gates
 
@@ -175,8 +261,13 @@ class _Weights:
         h, g = self.hidden, self.gates
         wb, rb = self.b[d, :g * h], self.b[d, g * h:]
         if self.linear_before_reset:
-            return wb + np.concatenate([rb[:2 * h], np.zeros(h, np.float32)])
+            return wb + rb * np.concatenate([np.ones(2 * h, np.float32), np.zeros(h, np.float32)])
         return wb + rb
+
+    def rec_bias(self, d: int) -> np.ndarray:
+        """GRU's recurrent bias with only Rbh kept: [0, 0, Rbh] (linear_before_reset)."""
+        h, g = self.hidden, self.gates
+        return self.b[d, g * h:] * np.concatenate([np.zeros(2 * h, np.float32), np.ones(h, np.float32)])
 
     def rec_bias_h(self, d: int) -> np.ndarray:
         """GRU's Rbh (added to the recurrent product before the reset gate multiplies it)."""
@@ -237,13 +328,13 @@ def _recurrent(ctx: NodeContext) -> list:
     if shape is None:
         raise ctx.error("the rank of the input X is unknown")
     seq = shape[1 if batch_first else 0]
-    _check_lengths(ctx, seq)
+    lengths = _lengths(ctx, seq)
     t = ctx.tensor(0)
     swapped = t.value is not None and t.perm == (1, 0, 2)  # already [batch, seq] where ONNX has [seq, batch]
     x = t.value if swapped else ctx.input(0)
     major_batch = batch_first != swapped  # whether the IR input (and the steps we build) is batch-major
     time_axis = 1 if major_batch else 0
-    joint = num_dir == 2 and _activations(ctx, 0) == _activations(ctx, 1)
+    joint = num_dir == 2 and wts.static and lengths is None and _activations(ctx, 0) == _activations(ctx, 1)
     groups = [[0, 1]] if joint else [[d] for d in range(num_dir)]
     h0 = _initial(ctx, 5, num_dir, batch_first, joint, hidden)
     c0 = _initial(ctx, 6, num_dir, batch_first, joint, hidden) if kind == "LSTM" else [None] * num_dir
@@ -259,7 +350,7 @@ def _recurrent(ctx: NodeContext) -> list:
         if seq is None:
             outputs, h, c = _looped(ctx, unit, wts, x, time_axis, reverse, h, c)
         else:
-            outputs, h, c = _unrolled(ctx, unit, wts, x, flat, seq, time_axis, reverse, h, c)
+            outputs, h, c = _unrolled(ctx, unit, wts, x, flat, seq, time_axis, reverse, h, c, lengths)
         hs.append(h)
         cs.append(c)
         if not unit.joint:
@@ -298,14 +389,42 @@ def _recurrent(ctx: NodeContext) -> list:
 
 
 def _unrolled(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, flat: list[Value], seq: int, time_axis: int,
-              reverse: bool, h: Value | None, c: Value | None) -> tuple[Value, Value, Value | None]:
-    """The steps as straight-line ops; returns (outputs stacked over time, last h, last c)."""
+              reverse: bool, h: Value | None, c: Value | None,
+              lengths: Value | None = None) -> tuple[Value, Value, Value | None]:
+    """The steps as straight-line ops; returns (outputs stacked over time, last h, last c).
+
+    With ``lengths`` (sequence_lens), a step at or past a sequence's length leaves its state as it
+    was and outputs zeros; a reverse direction thus starts at each sequence's own last element.
+    """
     steps = _step_inputs(ctx, unit, wts, x, flat, seq, time_axis)
     step_fn = _STEP[ctx.op_type]
     outputs: list[Value | None] = [None] * seq
     for s in (reversed(range(seq)) if reverse else range(seq)):
-        h, c = step_fn(unit, wts, [part[s] for part in steps], h, c, f"{unit.tag}/t{s}")
-        outputs[s] = h
+        at = f"{unit.tag}/t{s}"
+        new_h, new_c = step_fn(unit, wts, [part[s] for part in steps], h, c, at)
+        if lengths is None:
+            h, c = new_h, new_c
+            outputs[s] = h
+            continue
+        live = ctx.op("ExpandDims", [ctx.op("Less", [unit.scalar_int(f"time{s}", s), lengths], dtype=DType.BOOL,
+                                            label=f"{at}/live"), unit.scalar_int("batch_column", -1)],
+                      {"Tdim": DType.INT32}, dtype=DType.BOOL, label=f"{at}/live_column")
+        zero = ctx.op("ZerosLike", [new_h], label=f"{at}/zeros")
+        f32 = {"T": DType.FLOAT32}
+        outputs[s] = ctx.op("SelectV2", [live, new_h, zero], f32, dtype=DType.FLOAT32, label=f"{at}/output")
+        h = ctx.op("SelectV2", [live, new_h, zero if h is None else h], f32, dtype=DType.FLOAT32, label=f"{at}/h_kept")
+        if new_c is not None:
+            c = ctx.op("SelectV2", [live, new_c, zero if c is None else c], f32, dtype=DType.FLOAT32,
+                       label=f"{at}/c_kept")
+    if lengths is not None:  # as onnxruntime: an empty sequence's final states are zeros, not the initial ones
+        f32 = {"T": DType.FLOAT32}
+        started = ctx.op("ExpandDims", [ctx.op("Greater", [lengths, unit.scalar_int("time0", 0)], dtype=DType.BOOL,
+                                               label=f"{unit.tag}/non_empty"), unit.scalar_int("batch_column", -1)],
+                         {"Tdim": DType.INT32}, dtype=DType.BOOL, label=f"{unit.tag}/non_empty_column")
+        zero = ctx.op("ZerosLike", [h], label=f"{unit.tag}/final_zeros")
+        h = ctx.op("SelectV2", [started, h, zero], f32, dtype=DType.FLOAT32, label=f"{unit.tag}/final_h")
+        if c is not None:
+            c = ctx.op("SelectV2", [started, c, zero], f32, dtype=DType.FLOAT32, label=f"{unit.tag}/final_c")
     return ctx.op("Pack", outputs, {"N": seq, "axis": time_axis}, label=f"{unit.tag}/outputs"), h, c
 
 
@@ -548,8 +667,7 @@ def _gru_step(unit: _Unit, wts: _Weights, xw: list[Value], h: Value | None, _c: 
             hh = unit.vector("Rbh", wts.rec_bias_h)
     elif wts.linear_before_reset:
         rec = unit.matmul(h, "R", lambda d: wts.r[d], 3, f"{at}/rec")
-        rec = unit.add_bias(rec, "Rb", lambda d: np.concatenate([np.zeros(2 * per, np.float32), wts.rec_bias_h(d)]),
-                            3, f"{at}/rec_bias")
+        rec = unit.add_bias(rec, "Rb", wts.rec_bias, 3, f"{at}/rec_bias")
         h_zr, hh = unit.split(rec, [2 * hidden, hidden], f"{at}/split_h")
         zr_in = unit.op("AddV2", [x_zr, h_zr], f"{at}/zr_in")
     else:

@@ -10,6 +10,7 @@ from .. import layout
 from ..context import Laid, NodeContext
 from ..dtypes import ir_dtype
 from ..mapping import onnx_op
+from . import run_time
 from .common import SLICE_ATTRS, norm_axis
 
 _INT32 = np.iinfo(np.int32)
@@ -40,6 +41,8 @@ def _slice_params(ctx: NodeContext) -> tuple[list[int], list[int], list[int], li
 @onnx_op("Slice")
 def slice_(ctx: NodeContext) -> Laid:
     """StridedSlice over every axis of the input's own layout (python slicing semantics, as ONNX's)."""
+    if ctx.opset >= 10 and any(ctx.has_input(i) and ctx.const(i) is None for i in range(1, 5)):
+        return _slice_run_time(ctx)
     starts, ends, axes, steps = _slice_params(ctx)
     rank = ctx.rank(0)
     x, perm = ctx.input_laid(0)
@@ -55,6 +58,71 @@ def slice_(ctx: NodeContext) -> Laid:
     out = ctx.op("StridedSlice", [x, ctx.ints(_clamp32(begin), label="begin"), ctx.ints(_clamp32(end), label="end"),
                                   ctx.ints(stride, label="strides")],
                  {**SLICE_ATTRS, "begin_mask": mask, "end_mask": mask})
+    return ctx.laid(out, perm)
+
+
+def _slice_run_time(ctx: NodeContext) -> Laid:
+    """Slice with starts/ends/axes/steps known only at run time: per sliced axis, ONNX's clamping of
+    start and end (python's ``slice.indices``) computed in the graph, then a GatherV2 of
+    ``Range(start, end, step)`` along that axis (TF.js's GatherV2 reads the axis at run time, so the
+    axes may be computed too). Exact for every in-int32 value, including empty and reversed slices."""
+    rank = ctx.rank(0)
+    count = run_time.length(ctx, 1)
+    if count is None:
+        raise ctx.error("starts computed at run time need a static length")
+    x, perm = ctx.input_laid(0)
+
+    def vector(i: int, default: list[int], label: str) -> Value:
+        if not ctx.has_input(i):
+            return ctx.ints(default, label=label)
+        value = ctx.const(i)
+        if value is not None:
+            return ctx.ints(_clamp32([int(v) for v in np.asarray(value).reshape(-1)]), label=label)
+        return run_time.input_int32(ctx, i, label)
+
+    starts, ends = vector(1, [], "starts"), vector(2, [], "ends")
+    axes = run_time.to_ir_axes(ctx, run_time.wrap(ctx, vector(3, list(range(count)), "axes_given"), rank, "axes"),
+                               perm, rank)
+    steps = vector(4, [1] * count, "steps")
+    dims = run_time.shape_of(ctx, x, "input_shape")
+    zero, one = run_time.i32(ctx, 0, "zero"), run_time.i32(ctx, 1, "one")
+    sizes = dims
+    for k in range(count):
+        def op(name: str, inputs: list, label: str, dtype: DType = DType.INT32) -> Value:
+            return ctx.op(name, inputs, dtype=dtype, label=f"s{k}/{label}")
+
+        axis = run_time.scalar(ctx, axes, k, label=f"s{k}/axis")
+        size = run_time.gather(ctx, dims, axis, label=f"s{k}/size")
+        step = run_time.scalar(ctx, steps, k, label=f"s{k}/step")
+        backwards = op("Less", [step, zero], "backwards", DType.BOOL)
+        lower = ctx.op("SelectV2", [backwards, run_time.i32(ctx, -1, f"s{k}/minus_one"), zero], {"T": DType.INT32},
+                       dtype=DType.INT32, label=f"s{k}/lower")
+        upper = ctx.op("SelectV2", [backwards, op("Sub", [size, one], "last"), size], {"T": DType.INT32},
+                       dtype=DType.INT32, label=f"s{k}/upper")
+
+        def bound(vec: Value, name: str) -> Value:
+            value = run_time.wrap(ctx, run_time.scalar(ctx, vec, k, label=f"s{k}/{name}_given"), size, f"s{k}/{name}")
+            return op("Minimum", [op("Maximum", [value, lower], f"{name}_low"), upper], f"{name}_clamped")
+
+        start, end = bound(starts, "start"), bound(ends, "end")
+        end = ctx.op("SelectV2", [backwards, op("Minimum", [end, start], "end_back"),
+                                  op("Maximum", [end, start], "end_fwd")], {"T": DType.INT32}, dtype=DType.INT32,
+                     label=f"s{k}/end_ordered")
+        index = ctx.op("Range", [start, end, step], {"Tidx": DType.INT32}, dtype=DType.INT32, label=f"s{k}/index")
+        # TF.js-wasm's GatherV2 gives a wrongly shaped result for an empty input: never gather an empty
+        # index vector (take [0] instead) and cut the result to its true sizes at the end
+        taken = ctx.op("Size", [index], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"s{k}/taken")
+        padded = ctx.op("ConcatV2", [index, ctx.ints([0], label=f"s{k}/filler"), zero], {"N": 2, "Tidx": DType.INT32},
+                        dtype=DType.INT32, label=f"s{k}/padded")
+        nonempty = ctx.op("Reshape", [op("Maximum", [taken, one], "nonempty_count"), ctx.ints([1], label=f"s{k}/vec")],
+                          {"Tshape": DType.INT32}, dtype=DType.INT32, label=f"s{k}/nonempty_end")
+        index = ctx.op("StridedSlice", [padded, ctx.ints([0], label=f"s{k}/b"), nonempty, ctx.ints([1], label=f"s{k}/s")],
+                       SLICE_ATTRS, dtype=DType.INT32, label=f"s{k}/nonempty")
+        x = run_time.gather(ctx, x, index, axis, label=f"s{k}/sliced")
+        sizes = ctx.op("SelectV2", [op("Equal", [ctx.ints(list(range(rank)), label=f"s{k}/positions"), axis],
+                                       "is_axis", DType.BOOL), taken, sizes], {"T": DType.INT32}, dtype=DType.INT32,
+                       label=f"s{k}/sizes")
+    out = ctx.op("Slice", [x, ctx.ints([0] * rank, label="origin"), sizes], {"Index": DType.INT32})
     return ctx.laid(out, perm)
 
 
@@ -76,15 +144,49 @@ def _split_sizes(ctx: NodeContext, axis: int) -> list[int]:
     return sizes
 
 
+def _equal_parts_of_unknown_axis(ctx: NodeContext, axis: int) -> bool:
+    dims = ctx.shape(0)
+    no_sizes = ctx.attr("split") is None if ctx.opset < 13 else not ctx.has_input(1)
+    return no_sizes and (dims is None or dims[axis] is None)
+
+
+def _equal_sizes_at_run_time(ctx: NodeContext, x: Value, ir_axis: int, count: int) -> Value:
+    """``count`` parts of an axis whose size is known at run time: ``ceil(size / count)`` each, the
+    last one what is left (ONNX 18's rule; earlier opsets require the size to divide evenly)."""
+    size = run_time.scalar(ctx, run_time.shape_of(ctx, x, "input_shape"), ir_axis, label="axis_size")
+    chunk = ctx.op("FloorDiv", [ctx.op("AddV2", [size, run_time.i32(ctx, count - 1, "round_up")], dtype=DType.INT32,
+                                       label="size_up"), run_time.i32(ctx, count, "count")], dtype=DType.INT32,
+                   label="chunk")
+    rest = ctx.op("Sub", [size, ctx.op("Mul", [chunk, run_time.i32(ctx, count - 1, "others")], dtype=DType.INT32,
+                                       label="taken")], dtype=DType.INT32, label="last")
+    parts = ctx.op("Fill", [ctx.ints([count - 1], label="first_count"), chunk], {"index_type": DType.INT32,
+                                                                                  "T": DType.INT32},
+                   dtype=DType.INT32, label="firsts")
+    last = ctx.op("Reshape", [rest, ctx.ints([1], label="last_vec")], {"Tshape": DType.INT32}, dtype=DType.INT32,
+                  label="last_part")
+    return ctx.op("ConcatV2", [parts, last, run_time.i32(ctx, 0, "sizes_axis")], {"N": 2, "Tidx": DType.INT32},
+                  dtype=DType.INT32, label="sizes")
+
+
 @onnx_op("Split")
 def split(ctx: NodeContext) -> list[Laid]:
+    """SplitV; sizes computed at run time feed it as they are (TF.js reads them while it runs), and
+    equal parts of an axis of unknown size are sized in the graph."""
     rank = ctx.rank(0)
     axis = norm_axis(ctx, int(ctx.attr("axis", 0)), rank)
-    sizes = _split_sizes(ctx, axis)
     x, perm = ctx.input_laid(0)
     ir_axis = layout.ir_axis(perm, axis)
-    outs = ctx.multi_op("SplitV", [x, ctx.ints(sizes, label="sizes"), ctx.make_const(np.int32(ir_axis), label="axis")],
-                        {"num_split": len(sizes), "Tlen": DType.INT32}, len(sizes))
+    if ctx.opset >= 13 and ctx.has_input(1) and ctx.const(1) is None:
+        count = len(ctx.node.output)
+        sizes_value = run_time.input_int32(ctx, 1, "sizes")
+    elif _equal_parts_of_unknown_axis(ctx, axis):
+        count = int(ctx.attr("num_outputs", len(ctx.node.output)))
+        sizes_value = _equal_sizes_at_run_time(ctx, x, ir_axis, count)
+    else:
+        sizes = _split_sizes(ctx, axis)
+        count, sizes_value = len(sizes), ctx.ints(sizes, label="sizes")
+    outs = ctx.multi_op("SplitV", [x, sizes_value, ctx.make_const(np.int32(ir_axis), label="axis")],
+                        {"num_split": count, "Tlen": DType.INT32}, count)
     return [ctx.laid(o, perm) for o in outs]
 
 

@@ -9,6 +9,7 @@ from tfjsconv.ir import Value
 from .. import layout
 from ..context import Laid, NodeContext, Tensor
 from ..mapping import onnx_op
+from . import run_time
 from .common import SLICE_ATTRS, choose_layout, norm_axis, reshape_laid, static_target
 
 
@@ -18,16 +19,31 @@ def identity(ctx: NodeContext) -> Tensor:
 
 
 @onnx_op("Dropout")
-def dropout(ctx: NodeContext) -> list[Tensor | None]:
-    """Inference: the input passes through; the mask output is not supported.
+def dropout(ctx: NodeContext) -> list[Tensor | Laid | None]:
+    """Inference: the input passes through, and the (bool, opset 10+) mask output is all true.
 
-    A ``training_mode`` computed at run time is refused: passing the input through is only right when it is false.
+    Training mode drops at random, which a conversion cannot reproduce: refused unless the ratio is a
+    constant 0 (then training is the identity too). A ``training_mode`` computed at run time is refused
+    for the same reason, as passing the input through is only right when it turns out false.
     """
-    training = ctx.require_const(2, "training_mode") if ctx.opset >= 12 and ctx.has_input(2) else None
-    if (training is not None and bool(np.asarray(training).reshape(-1)[0])) or (
-            ctx.opset < 7 and not ctx.attr("is_test", 0)):
+    if ctx.opset >= 12 and ctx.has_input(2):
+        training = ctx.const(2)
+        ratio = ctx.const(1) if ctx.has_input(1) else np.asarray(0.5)
+        no_drop = ratio is not None and float(np.asarray(ratio).reshape(-1)[0]) == 0.0
+        if training is None and not no_drop:
+            raise ctx.error("training_mode computed at run time is not supported: the input passes through only when "
+                            "it is false, which cannot be known before running (a constant false converts)")
+        if training is not None and bool(np.asarray(training).reshape(-1)[0]) and not no_drop:
+            raise ctx.error("training mode is not supported (convert the model for inference)")
+    elif ctx.opset < 7 and not ctx.attr("is_test", 0):
         raise ctx.error("training mode is not supported (convert the model for inference)")
-    return [ctx.tensor(0), None]
+    if len(ctx.node.output) < 2 or not ctx.node.output[1] or ctx.opset < 10:
+        # before opset 10 the mask has the input's type, and onnxruntime fills it with zeros: not given
+        return [ctx.tensor(0), None]
+    x, perm = ctx.input_laid(0)
+    mask = ctx.op("Fill", [run_time.shape_of(ctx, x, "mask_shape"), ctx.make_const(np.asarray(True), label="true")],
+                  {"index_type": DType.INT32, "T": DType.BOOL}, dtype=DType.BOOL, label="mask")
+    return [ctx.tensor(0), ctx.laid(mask, perm)]
 
 
 @onnx_op("Constant")
@@ -206,8 +222,10 @@ def gather(ctx: NodeContext) -> Laid:
                 idx = np.where(idx < 0, idx + size, idx)
         if indices is None:
             indices = ctx.make_const(idx.astype(np.int32), label="indices")
-    else:
-        indices = ctx.input(1)
+    else:  # ONNX counts negative indices from the end; TF.js's GatherV2 rejects them
+        size = dims[axis] if dims is not None else None
+        indices = run_time.wrap(ctx, run_time.as_int32(ctx, ctx.input(1), "indices_int"),
+                                run_time.axis_size(ctx, x, ir_axis, size), "indices")
     out = ctx.op("GatherV2", [x, indices, ctx.make_const(np.int32(ir_axis), label="axis")],
                  {"batch_dims": 0, "Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32})
     return ctx.laid(out, out_perm)
@@ -236,6 +254,8 @@ def _axes(ctx: NodeContext, since_input: int) -> list[int] | None:
 
 @onnx_op("Unsqueeze")
 def unsqueeze(ctx: NodeContext) -> Laid | Value:
+    if _run_time_axes(ctx, 13):
+        return _unsqueeze_run_time(ctx)
     axes = _axes(ctx, 13)
     if not axes:
         raise ctx.error("Unsqueeze needs axes")
@@ -254,6 +274,8 @@ def unsqueeze(ctx: NodeContext) -> Laid | Value:
 @onnx_op("Squeeze")
 def squeeze(ctx: NodeContext) -> Laid:
     rank = ctx.rank(0)
+    if _run_time_axes(ctx, 13):
+        return _squeeze_run_time(ctx, rank)
     axes = _axes(ctx, 13)
     dims = ctx.shape(0)
     if axes is None:
@@ -267,11 +289,72 @@ def squeeze(ctx: NodeContext) -> Laid:
     return ctx.laid(out, layout.after_removing(perm, rank, axes))
 
 
+def _run_time_axes(ctx: NodeContext, since_input: int) -> bool:
+    return ctx.opset >= since_input and ctx.has_input(1) and ctx.const(1) is None
+
+
+def _count_axes(ctx: NodeContext) -> int:
+    count = run_time.length(ctx, 1)
+    if count is None:
+        raise ctx.error("axes computed at run time need a static length (the output rank depends on it)")
+    return count
+
+
+def _unsqueeze_run_time(ctx: NodeContext) -> Laid:
+    """Unsqueeze by axes known at run time: a Reshape to a shape built in the graph (the input's dims
+    with 1s at the new positions), or to the static output shape ONNX inference gives."""
+    out_rank = ctx.rank(0) + _count_axes(ctx)
+    target = ctx.output_shape(0)
+    if target is not None and len(target) == out_rank and None not in target:
+        return reshape_laid(ctx, 0, target)
+    rank = ctx.rank(0)
+    new = run_time.member_mask(ctx, run_time.axes(ctx, 1, out_rank), out_rank, "new_axes")
+    new_int = ctx.op("Cast", [new], {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
+                     label="new_axes_int")
+    before = ctx.op("Cumsum", [new_int, run_time.i32(ctx, 0, "count_axis")],
+                    {"exclusive": False, "reverse": False, "Tidx": DType.INT32}, dtype=DType.INT32, label="new_before")
+    source = ctx.op("Sub", [ctx.ints(list(range(out_rank)), label="positions"), before], dtype=DType.INT32,
+                    label="source_axis")
+    source = ctx.op("Minimum", [ctx.op("Maximum", [source, run_time.i32(ctx, 0, "lowest")], dtype=DType.INT32,
+                                       label="source_low"), run_time.i32(ctx, rank, "highest")],
+                    dtype=DType.INT32, label="source_clamped")
+    x = ctx.input_for_reshape(0)
+    dims = ctx.op("ConcatV2", [run_time.shape_of(ctx, x), ctx.ints([1], label="one"), run_time.i32(ctx, 0, "cat")],
+                  {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label="dims_and_one")
+    kept = run_time.gather(ctx, dims, source, label="kept_dims")
+    shape = ctx.op("SelectV2", [new, ctx.ints([1] * out_rank, label="ones"), kept], {"T": DType.INT32},
+                   dtype=DType.INT32, label="target_shape")
+    return ctx.laid(ctx.op("Reshape", [x, shape], {"Tshape": DType.INT32}), None)
+
+
+def _squeeze_run_time(ctx: NodeContext, rank: int) -> Laid:
+    """Squeeze by axes known at run time (TF.js's Squeeze takes them as an attribute): a Reshape to the
+    input's dims with those axes left out, picked in order by a TopKV2 on ``rank - position`` over the
+    kept positions; or to the static output shape ONNX inference gives."""
+    out_rank = rank - _count_axes(ctx)
+    target = ctx.output_shape(0)
+    if target is not None and len(target) == out_rank and None not in target:
+        return reshape_laid(ctx, 0, target)
+    removed = run_time.member_mask(ctx, run_time.axes(ctx, 1, rank), rank, "removed")
+    scores = ctx.op("SelectV2", [removed, ctx.make_const(np.zeros(rank, np.float32), label="gone"),
+                                 ctx.make_const(np.arange(rank, 0, -1, dtype=np.float32), label="order")],
+                    {"T": DType.FLOAT32}, dtype=DType.FLOAT32, label="scores")
+    _, kept = ctx.multi_op("TopKV2", [scores, run_time.i32(ctx, out_rank, "kept_count")], {"sorted": True}, 2,
+                           dtypes=[DType.FLOAT32, DType.INT32], label="kept")
+    x = ctx.input_for_reshape(0)
+    shape = run_time.gather(ctx, run_time.shape_of(ctx, x), kept, label="target_shape")
+    return ctx.laid(ctx.op("Reshape", [x, shape], {"Tshape": DType.INT32}), None)
+
+
 @onnx_op("Pad")
 def pad(ctx: NodeContext) -> Laid:
     """Pad/PadV2 (constant) or MirrorPad (reflect), with the pads remapped to the input's layout."""
     mode = ctx.attr("mode", "constant")
     rank = ctx.rank(0)
+    computed = any(ctx.has_input(i) and ctx.const(i) is None for i in (1, 2, 3))
+    cropping = ctx.const(1) is not None and bool((np.asarray(ctx.const(1)) < 0).any())
+    if ctx.opset >= 11 and (mode == "wrap" or computed or cropping):
+        return _pad_run_time(ctx, mode, rank)
     if ctx.opset < 11:
         pads = [int(p) for p in ctx.attr("pads")]
         value = float(ctx.attr("value", 0.0))
@@ -324,3 +407,103 @@ def _edge_pad(ctx: NodeContext, x: Value, perm: layout.Perm, rank: int, begin: l
                    {"batch_dims": 0, "Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32},
                    label=None if k == len(padded) - 1 else f"edge_pad{a}")
     return x
+
+
+def _pad_run_time(ctx: NodeContext, mode: str, rank: int) -> Laid:
+    """Pad whose pads, value or axes are computed (or whose mode is wrap): TF.js's Pad/PadV2/MirrorPad
+    read their paddings tensor at run time, so the ONNX pads become a ``[rank, 2]`` paddings tensor in
+    the input's layout (a ScatterNd of the per-axis pairs). Negative pads crop: the positive part is
+    padded, then a Slice removes the rest. Edge and wrap gather each axis with clamped / wrapped
+    indices of ``Range(-begin, size + end)``, which crops by itself."""
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        raise ctx.error(f"pad mode {mode!r} is not supported (constant, reflect, edge and wrap are)")
+    i32 = DType.INT32
+    count = run_time.length(ctx, 3) if ctx.has_input(3) else rank
+    if count is None:
+        raise ctx.error("axes computed at run time need a static length")
+    x, perm = ctx.input_laid(0)
+
+    def ints_input(i: int, label: str) -> Value:
+        value = ctx.const(i)
+        if value is not None:
+            return ctx.ints([int(v) for v in np.asarray(value).reshape(-1)], label=label)
+        return run_time.input_int32(ctx, i, label)
+
+    onnx_axes = (run_time.wrap(ctx, ints_input(3, "axes_given"), rank, "axes") if ctx.has_input(3)
+                 else ctx.ints(list(range(rank)), label="axes"))
+    ir_axes = run_time.to_ir_axes(ctx, onnx_axes, perm, rank)
+    pairs = ctx.op("Transpose", [ctx.op("Reshape", [ints_input(1, "pads"), ctx.ints([2, count], label="pads_2n")],
+                                        {"Tshape": i32}, dtype=i32, label="pads_by_side"),
+                                 ctx.ints([1, 0], label="pairs_perm")], {"Tperm": i32}, dtype=i32, label="pairs")
+    where = ctx.op("Reshape", [ir_axes, ctx.ints([count, 1], label="where_shape")], {"Tshape": i32}, dtype=i32,
+                   label="where")
+    paddings = ctx.op("ScatterNd", [where, pairs, ctx.ints([rank, 2], label="paddings_shape")],
+                      {"Tindices": i32, "T": i32}, dtype=i32, label="paddings")
+    if mode in ("edge", "wrap"):
+        return ctx.laid(_gather_pad(ctx, x, paddings, rank, mode), perm)
+    zero = run_time.i32(ctx, 0, "zero")
+    grow = ctx.op("Maximum", [paddings, zero], dtype=i32, label="grow")
+    if mode == "reflect":
+        out = ctx.op("MirrorPad", [x, grow], {"mode": "REFLECT", "Tpaddings": i32}, label="padded")
+    elif ctx.has_input(2):
+        value = ctx.op("Reshape", [ctx.input(2), ctx.ints([], label="value_shape")], {"Tshape": i32}, label="value")
+        if value.dtype != x.dtype:
+            value = ctx.op("Cast", [value], {"SrcT": value.dtype, "DstT": x.dtype, "Truncate": False}, dtype=x.dtype,
+                           label="value_cast")
+        out = ctx.op("PadV2", [x, grow, value], {"Tpaddings": i32}, label="padded")
+    else:
+        out = ctx.op("Pad", [x, grow], {"Tpaddings": i32}, label="padded")
+    crop = ctx.op("Maximum", [ctx.op("Neg", [paddings], dtype=i32, label="negated"), zero], dtype=i32, label="crop")
+    begin = ctx.op("StridedSlice", [crop, ctx.ints([0, 0], label="crop_b0"), ctx.ints([0, 1], label="crop_b1"),
+                                    ctx.ints([1, 1], label="crop_b2")],
+                   {**SLICE_ATTRS, "begin_mask": 1, "end_mask": 1, "shrink_axis_mask": 2}, dtype=i32, label="begin")
+    removed = ctx.op("Sum", [crop, run_time.i32(ctx, 1, "crop_axis")], {"keep_dims": False, "Tidx": i32}, dtype=i32,
+                     label="removed")
+    size = ctx.op("Sub", [run_time.shape_of(ctx, out, "padded_shape"), removed], dtype=i32, label="size")
+    return ctx.laid(ctx.op("Slice", [out, begin, size], {"Index": i32}), perm)
+
+
+def _gather_pad(ctx: NodeContext, x: Value, paddings: Value, rank: int, mode: str) -> Value:
+    """Edge (clamped) or wrap (modulo) padding, one GatherV2 per axis of the IR layout."""
+    i32 = DType.INT32
+    flat = ctx.op("Reshape", [paddings, ctx.ints([-1], label="flat_shape")], {"Tshape": i32}, dtype=i32, label="flat")
+    dims = run_time.shape_of(ctx, x, "input_shape")
+    for k in range(rank):
+        begin = run_time.scalar(ctx, flat, 2 * k, label=f"a{k}/begin")
+        end = run_time.scalar(ctx, flat, 2 * k + 1, label=f"a{k}/end")
+        size = run_time.scalar(ctx, dims, k, label=f"a{k}/size")
+        if mode == "edge":  # Range(-begin, size + end), clamped: negative pads crop by themselves
+            first = ctx.op("Neg", [begin], dtype=i32, label=f"a{k}/first")
+            stop = ctx.op("AddV2", [size, end], dtype=i32, label=f"a{k}/stop")
+            stop = ctx.op("Maximum", [stop, first], dtype=i32, label=f"a{k}/stop_ordered")
+            index = ctx.op("Range", [first, stop, run_time.i32(ctx, 1, f"a{k}/step")], {"Tidx": i32}, dtype=i32,
+                           label=f"a{k}/positions")
+            last = ctx.op("Sub", [size, run_time.i32(ctx, 1, f"a{k}/one")], dtype=i32, label=f"a{k}/last")
+            index = ctx.op("Minimum", [ctx.op("Maximum", [index, run_time.i32(ctx, 0, f"a{k}/zero")], dtype=i32,
+                                              label=f"a{k}/low"), last], dtype=i32, label=f"a{k}/index")
+        else:  # crop first, then wrap round what is left (as onnxruntime does with negative pads)
+            index = _wrapped_index(ctx, begin, end, size, f"a{k}")
+        x = run_time.gather(ctx, x, index, k, label=None if k == rank - 1 else f"a{k}/padded")
+    return x
+
+
+def _wrapped_index(ctx: NodeContext, begin: Value, end: Value, size: Value, label: str) -> Value:
+    """Wrap padding's source positions along one axis: ``begin``/``end`` may be negative (a crop)."""
+    i32 = DType.INT32
+    zero = run_time.i32(ctx, 0, f"{label}/w_zero")
+
+    def part(value: Value, negate: bool, name: str) -> Value:
+        if negate:
+            value = ctx.op("Neg", [value], dtype=i32, label=f"{label}/{name}_neg")
+        return ctx.op("Maximum", [value, zero], dtype=i32, label=f"{label}/{name}")
+
+    cut_begin, cut_end = part(begin, True, "cut_begin"), part(end, True, "cut_end")
+    grow_begin, grow_end = part(begin, False, "grow_begin"), part(end, False, "grow_end")
+    inner = ctx.op("Sub", [ctx.op("Sub", [size, cut_begin], dtype=i32, label=f"{label}/inner_begin"), cut_end],
+                   dtype=i32, label=f"{label}/inner")
+    positions = ctx.op("Range", [ctx.op("Neg", [grow_begin], dtype=i32, label=f"{label}/w_first"),
+                                 ctx.op("AddV2", [inner, grow_end], dtype=i32, label=f"{label}/w_stop"),
+                                 run_time.i32(ctx, 1, f"{label}/w_step")], {"Tidx": i32}, dtype=i32,
+                       label=f"{label}/w_positions")
+    return ctx.op("AddV2", [ctx.op("FloorMod", [positions, inner], dtype=i32, label=f"{label}/wrapped"), cut_begin],
+                  dtype=i32, label=f"{label}/index")

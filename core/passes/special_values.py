@@ -1,0 +1,213 @@
+"""``--exact_special_values``: rewrite ops whose TF.js kernels mishandle NaN/±Inf into ops that give TF's result.
+
+Only for the target backends the contract's ``deviations`` name (``tfjsconv.ops.special_values``) and
+only float nodes. Each rewrite keeps TF's exact rule, measured with ``tf.raw_ops`` (TF 2.21, CPU):
+
+* ``Maximum``/``Minimum``: NaN if either side is NaN → ``SelectV2(IsNan(a) ∨ IsNan(b), a + b, op(a, b))``.
+* ``Relu6``: NaN stays NaN → ``SelectV2(IsNan(x), x, Relu6(x))``.
+* ``Sign``: NaN stays NaN, and wasm's kernel also gives 0 for tiny values (1e-30) → no Sign kernel:
+  ``SelectV2(x > 0, 1, SelectV2(x < 0, -1, x - x))`` (``x - x``: 0 for ±0, NaN for NaN).
+* ``ClipByValue``: TF computes ``min(max(x, lo), hi)`` with ``max(x, lo) = x < lo ? lo : x`` (so NaN
+  stays, a NaN bound is ignored) → two ``SelectV2(Less)``; no clip kernel left.
+* ``Pow``: C's ``pow(1, y) = pow(x, ±0) = pow(±1, ±Inf) = 1`` even for NaN, where TF.js cpu (JS
+  ``Math.pow``) gives NaN → ``SelectV2(x == 1 ∨ y == 0 ∨ (|x| == 1 ∧ |y| == Inf), 1, Pow)``.
+* ``ArgMax``/``ArgMin``: TF's reduction starts at (index 0, lowest/highest float) and takes an element
+  only when strictly greater/less: NaN is never taken, nor -Inf/-FLT_MAX (ArgMax), and a row with
+  nothing better gives 0 → the op on ``SelectV2(x > lowest, x, -Inf)`` (ArgMin: ``x < highest``, +Inf),
+  whose ties TF.js resolves to the first index as TF does.
+* ``MaxPool``: TF's window max starts at -FLT_MAX and skips NaN (an all-NaN or all -Inf window is
+  -FLT_MAX) → ``MaxPool(SelectV2(x > lowest, x, lowest))``.
+* ``Softmax``: a row holding +Inf (or NaN) is NaN there and 0 elsewhere in TF; TF.js makes the whole row
+  NaN → ``SelectV2(any(bad, -1), SelectV2(bad, NaN, 0), Softmax(x))``. (TF's own result for a NaN row
+  depends on oneDNN's vector lanes; +Inf is exact.)
+* ``Where``: NaN is true → ``Where(x != 0)``.
+* ``_FusedConv2D`` [BiasAdd, Relu6], ``_FusedMatMul`` [BiasAdd, Relu or Relu6] (wasm's fused activation
+  turns NaN into 0): split into the op with its bias only and the activation unfused.
+
+The op kept inside a rewrite is named ``<node>/exact_special_values`` (the guard before an op kept in
+place ``<node>/exact_special_values_input``), so it is neither rewritten again nor reported.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import DType
+from ..interpreter.registry import attr_strings
+from ..ir import Graph, Node, Value
+from ..ops.backends import NodeFacts
+from ..ops.special_values import GUARD_INPUT_SUFFIX, GUARDED_SUFFIX, for_op
+from . import Pass
+from .graph_edit import rewrite
+
+FLOATS = frozenset({DType.FLOAT32, DType.FLOAT16, DType.FLOAT64})
+LOWEST, HIGHEST = float(np.finfo(np.float32).min), float(np.finfo(np.float32).max)
+
+
+def _float(node: Node) -> DType | None:
+    dtype = node.attrs.get("T") or (node.inputs[0].dtype if node.inputs else None)
+    return dtype if dtype in FLOATS else None
+
+
+class _Builder:
+    """Adds the helper nodes of one rewrite, named ``<node>/<label>``."""
+
+    def __init__(self, graph: Graph, node: Node, dtype: DType) -> None:
+        self.graph, self.node, self.dtype = graph, node, dtype
+
+    def op(self, op: str, inputs: Sequence[Value], label: str, *, out: DType | None = None,
+           attrs: dict[str, Any] | None = None) -> Value:
+        attrs = {"T": self.dtype} if attrs is None else attrs
+        return self.graph.add_op(op, list(inputs), attrs, name=f"{self.node.name}/{label}", dtype=out or self.dtype)
+
+    def const(self, value: float, label: str) -> Value:
+        return self.graph.const(np.asarray(value, self.dtype.numpy), name=f"{self.node.name}/{label}", dtype=self.dtype)
+
+    def is_nan(self, x: Value, label: str) -> Value:
+        return self.op("IsNan", [x], label, out=DType.BOOL)
+
+    def either(self, a: Value, b: Value, label: str) -> Value:
+        return self.op("LogicalOr", [a, b], label, out=DType.BOOL, attrs={})
+
+    def kept(self) -> Value:
+        """The original op on the original inputs, marked as guarded."""
+        return self.op(self.node.op, self.node.inputs, GUARDED_SUFFIX.lstrip("/"), attrs=dict(self.node.attrs))
+
+    def select(self, cond: Value, then: Value, other: Value) -> None:
+        rewrite(self.node, "SelectV2", [cond, then, other], {"T": self.dtype})
+
+
+def _nan_propagating_pair(b: _Builder) -> None:  # Maximum, Minimum
+    x, y = b.node.inputs[:2]
+    kept = b.kept()
+    b.select(b.either(b.is_nan(x, "x_is_nan"), b.is_nan(y, "y_is_nan"), "any_nan"),
+             b.op("AddV2", [x, y], "nan_sum"), kept)
+
+
+def _relu6(b: _Builder) -> None:
+    x = b.node.inputs[0]
+    kept = b.kept()
+    b.select(b.is_nan(x, "is_nan"), x, kept)
+
+
+def _sign(b: _Builder) -> None:
+    x = b.node.inputs[0]
+    zero = b.const(0.0, "zero")
+    rest = b.op("SelectV2", [b.op("Less", [x, zero], "negative", out=DType.BOOL), b.const(-1.0, "minus_one"),
+                             b.op("Sub", [x, x], "zero_or_nan")], "non_positive")
+    b.select(b.op("Greater", [x, zero], "positive", out=DType.BOOL), b.const(1.0, "one"), rest)
+
+
+def _clip(b: _Builder) -> None:
+    x, lo, hi = b.node.inputs[:3]
+    raised = b.op("SelectV2", [b.op("Less", [x, lo], "below", out=DType.BOOL), lo, x], "raised")
+    b.select(b.op("Less", [hi, raised], "above", out=DType.BOOL), hi, raised)
+
+
+def _pow(b: _Builder) -> None:
+    x, y = b.node.inputs[:2]
+    kept = b.kept()
+    one, inf = b.const(1.0, "one"), b.const(np.inf, "inf")
+    unit_to_inf = b.op("LogicalAnd", [b.op("Equal", [b.op("Abs", [x], "abs_base"), one], "unit_base", out=DType.BOOL),
+                                      b.op("Equal", [b.op("Abs", [y], "abs_exponent"), inf], "infinite_exponent",
+                                           out=DType.BOOL)], "unit_to_inf", out=DType.BOOL, attrs={})
+    trivial = b.either(b.op("Equal", [x, one], "base_is_one", out=DType.BOOL),
+                       b.op("Equal", [y, b.const(0.0, "zero")], "exponent_is_zero", out=DType.BOOL), "trivial")
+    b.select(b.either(trivial, unit_to_inf, "is_one"), one, kept)
+
+
+def _clean_input(b: _Builder, compare: str, bound: float, replacement: float) -> None:
+    """Keep the op in place, on ``SelectV2(compare(x, bound), x, replacement)``."""
+    x = b.node.inputs[0]
+    ok = b.op(compare, [x, b.const(bound, "bound")], "in_range", out=DType.BOOL)
+    b.node.inputs[0] = b.op("SelectV2", [ok, x, b.const(replacement, "replacement")], GUARD_INPUT_SUFFIX.lstrip("/"))
+
+
+def _argmax(b: _Builder) -> None:
+    _clean_input(b, "Greater", LOWEST, -np.inf)
+
+
+def _argmin(b: _Builder) -> None:
+    _clean_input(b, "Less", HIGHEST, np.inf)
+
+
+def _max_pool(b: _Builder) -> None:
+    _clean_input(b, "Greater", LOWEST, LOWEST)
+
+
+def _softmax(b: _Builder) -> None:
+    x = b.node.inputs[0]
+    kept = b.kept()
+    bad = b.either(b.is_nan(x, "is_nan"), b.op("Equal", [x, b.const(np.inf, "inf")], "is_inf", out=DType.BOOL),
+                   "nan_or_inf")
+    axis = b.graph.const(np.int32(-1), name=f"{b.node.name}/last_axis", dtype=DType.INT32)
+    row_bad = b.op("Any", [bad, axis], "row_has_inf", out=DType.BOOL, attrs={"keep_dims": True, "Tidx": DType.INT32})
+    nan = b.op("Sub", [x, x], "nan")  # NaN where bad (Inf - Inf, NaN - NaN): no NaN weight to warn about
+    special = b.op("SelectV2", [bad, nan, b.const(0.0, "zero")], "inf_row")
+    b.select(row_bad, special, kept)
+
+
+def _split_fused_activation(b: _Builder) -> None:
+    """``_FusedConv2D``/``_FusedMatMul`` [BiasAdd, Relu|Relu6] → the op with the bias only, then the activation
+    unfused (Relu6 guarded as above); ``fuse_ops`` leaves the split op alone (its name is the guard's)."""
+    node = b.node
+    activation = attr_strings(node, "fused_ops")[-1]
+    attrs = dict(node.attrs, fused_ops=["BiasAdd"], num_args=1)
+    biased = b.graph.add_op(node.op, list(node.inputs[:3]), attrs, name=f"{node.name}{GUARD_INPUT_SUFFIX}",
+                            dtype=b.dtype)
+    if activation == "Relu6":
+        kept = b.op("Relu6", [biased], GUARDED_SUFFIX.lstrip("/"))
+        b.select(b.is_nan(biased, "is_nan"), biased, kept)
+    else:
+        rewrite(node, activation, [biased], {"T": b.dtype})
+
+
+def _where(b: _Builder) -> None:
+    x = b.node.inputs[0]
+    b.node.inputs[0] = b.op("NotEqual", [x, b.const(0.0, "zero")], "non_zero", out=DType.BOOL)
+    b.node.attrs["T"] = DType.BOOL
+
+
+REWRITES = {"Maximum": _nan_propagating_pair, "Minimum": _nan_propagating_pair, "Relu6": _relu6,
+            "Sign": _sign, "ClipByValue": _clip, "Pow": _pow, "ArgMax": _argmax, "ArgMin": _argmin,
+            "MaxPool": _max_pool, "Softmax": _softmax, "Where": _where,
+            "_FusedConv2D": _split_fused_activation, "_FusedMatMul": _split_fused_activation}
+
+
+def _guarded(node: Node) -> bool:
+    return node.name.endswith(GUARDED_SUFFIX) or (
+        bool(node.inputs) and node.inputs[0].producer.name.endswith(GUARD_INPUT_SUFFIX))
+
+
+class ExactSpecialValues(Pass):
+    """Ops the contract's ``deviations`` mark exact, on the targeted backends that deviate, rewritten."""
+
+    name = "exact_special_values"
+    level = 0
+    order = 8  # after the TF rewrites (4–7: NCHW pools are NHWC by now), before fusion and PReLU matching
+
+    def __init__(self, backends: Sequence[str] = ()) -> None:
+        self.backends = tuple(backends)
+
+    def enabled(self, options: object) -> bool:
+        return bool(getattr(options, "exact_special_values", False))
+
+    def configured(self, options: object) -> Pass:
+        return ExactSpecialValues(getattr(options, "target_backends", None) or ("cpu", "wasm", "webgl"))
+
+    def run(self, graph: Graph) -> int:
+        count = 0
+        for node in list(graph.nodes):
+            rewrite_ = REWRITES.get(node.op)
+            if rewrite_ is None or _guarded(node):
+                continue
+            dtype = _float(node)
+            if dtype is None or not any(d.exact and d.matches(NodeFacts.of(node)) for d in for_op(node.op, self.backends)):
+                continue
+            if node.op == "MaxPool" and node.attrs.get("data_format", b"NHWC") not in (b"NHWC", "NHWC"):
+                continue
+            rewrite_(_Builder(graph, node, dtype))
+            count += 1
+        return count

@@ -1,0 +1,82 @@
+"""ConvInteger: an integer convolution, computed exactly in float32 where the sums stay below 2^24."""
+from __future__ import annotations
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value, materialize
+
+from ..context import Laid, NodeContext
+from ..mapping import onnx_op
+from .filters import Filter
+from .nn import NHWC, _spatial, conv2d_nhwc, onnx_pads
+
+#: float32 holds every integer up to 2^24 exactly, so a sum that stays below it is exact in any order.
+EXACT = 1 << 24
+
+
+@onnx_op("ConvInteger", since=10)
+def conv_integer(ctx: NodeContext) -> Laid:
+    """(x - x_zero_point) conv (w - w_zero_point) as a float32 Conv2D, cast to int32.
+
+    8-bit operands differ from their zero points by at most 255, so every product and partial sum is
+    an integer; the model is refused when (C / group) · kh · kw · 255² could reach 2^24.
+    """
+    if ctx.rank(0) != 4:
+        raise ctx.error(f"only 2-D ConvInteger (rank-4 input) is supported, got rank {ctx.rank(0)}")
+    w_shape = ctx.shape(1)
+    if w_shape is None or None in w_shape:
+        raise ctx.error("ConvInteger needs a static weight shape")
+    out_ch, per_group, kh, kw = (int(d) for d in w_shape)
+    if per_group * kh * kw * 255 * 255 >= EXACT:
+        raise ctx.error(f"{per_group}·{kh}·{kw} products of 8-bit values could exceed 2^24, beyond float32's exact "
+                        "integers (TF.js convolves in float32 only)")
+    group = int(ctx.attr("group", 1))
+    strides = [int(s) for s in ctx.attr("strides", [1, 1])]
+    dilations = [int(d) for d in ctx.attr("dilations", [1, 1])]
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+        raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
+    sizes = _spatial(ctx)
+    begin, end = onnx_pads(ctx, sizes, [kh, kw], strides, dilations)
+    x = _centred(ctx, ctx.input_as(0, NHWC), 2, "x")
+    y = conv2d_nhwc(ctx, x, _weight(ctx, out_ch), group, strides, dilations, begin, end, sizes, label="conv")
+    return ctx.laid(ctx.op("Cast", [y], {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False},
+                           dtype=DType.INT32), NHWC)
+
+
+def _as_float(ctx: NodeContext, v: Value, label: str) -> Value:
+    return ctx.op("Cast", [v], {"SrcT": v.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
+                  label=label)
+
+
+def _centred(ctx: NodeContext, x: Value, zp_index: int, name: str) -> Value:
+    """``x`` as float32 minus its (scalar) zero point."""
+    x = _as_float(ctx, x, f"{name}_float")
+    if not ctx.has_input(zp_index):
+        return x
+    const = ctx.const(zp_index)
+    if const is not None:
+        if np.asarray(const).size != 1:
+            raise ctx.error(f"{name}_zero_point must be a scalar, got shape {list(np.shape(const))}")
+        zp = ctx.make_const(np.asarray(const, np.float32).reshape(()), label=f"{name}_zero_point")
+    else:
+        zp = _as_float(ctx, ctx.input(zp_index), f"{name}_zero_point")
+    return ctx.op("Sub", [x, zp], label=f"{name}_centred")
+
+
+def _weight(ctx: NodeContext, out_ch: int) -> Filter:
+    """w - w_zero_point (scalar or one per output channel), in ONNX's OIHW order."""
+    w, zp = ctx.const(1), ctx.const(3) if ctx.has_input(3) else np.zeros(())
+    if w is not None and zp is not None:
+        zp = np.asarray(zp, np.float32)
+        zp = zp.reshape(-1, 1, 1, 1) if zp.size == out_ch and zp.size != 1 else zp.reshape(())
+        return Filter(ctx, array=materialize(w).astype(np.float32) - zp)
+    value = _as_float(ctx, ctx.input(1), "w_float")
+    if ctx.has_input(3):
+        zp_value = _as_float(ctx, ctx.input(3), "w_zero_point")
+        zp_shape = ctx.shape(3)
+        if zp_shape and int(np.prod([d or 0 for d in zp_shape])) == out_ch and out_ch != 1:
+            zp_value = ctx.op("Reshape", [zp_value, ctx.ints([-1, 1, 1, 1], label="w_zp_shape")],
+                              {"Tshape": DType.INT32}, label="w_zero_point_per_channel")
+        value = ctx.op("Sub", [value, zp_value], label="w_centred")
+    return Filter(ctx, value=value, shape=ctx.shape(1))

@@ -1,0 +1,172 @@
+"""Pooling spelled out window tap by window tap: dilated pools and MaxPool's Indices output.
+
+TF.js's MaxPool/AvgPool take no dilations and return no argmax that every backend runs, so a
+pool that needs either is built from its taps: the (padded) channels-last input is cut into one
+strided slice per kernel offset (each slice holds that tap of every window), and the slices are
+combined: Maximum for max, AddN for sums, and for averages a constant 1/count per output pixel.
+MaxPool's Indices follow onnxruntime: the first tap holding the maximum wins (strictly greater
+replaces), indices count in the NCHW input without padding (row- or column-major spatially).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from ..context import NodeContext
+from .common import SLICE_ATTRS
+
+#: Above this many taps the graph gets too large to be worth it.
+MAX_TAPS = 343
+
+
+def out_sizes(sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+              begin: Sequence[int], end: Sequence[int], ceil_mode: bool) -> list[int]:
+    """ONNX's output sizes; with ceil_mode a last window that starts in the end padding is dropped."""
+    outs = []
+    for n, k, s, d, b, e in zip(sizes, kernel, strides, dilations, begin, end):
+        span = n + b + e - ((k - 1) * d + 1)
+        o = (math.ceil(span / s) if ceil_mode else span // s) + 1
+        if ceil_mode and (o - 1) * s >= n + b:
+            o -= 1
+        outs.append(o)
+    return outs
+
+
+def tap_pool(ctx: NodeContext, kind: str, x: Value, sizes: Sequence[int], kernel: Sequence[int],
+             strides: Sequence[int], dilations: Sequence[int], begin: Sequence[int], end: Sequence[int],
+             ceil_mode: bool, count_include_pad: bool, *, indices: bool = False, storage_order: int = 0,
+             batch: int | None = None, channels: int | None = None) -> tuple[Value, Value | None]:
+    """Pool a channels-last ``x`` ([N, *sizes, C]); ``kind`` is max, avg or sum. Returns (y, indices or None)."""
+    n = len(kernel)
+    outs = out_sizes(sizes, kernel, strides, dilations, begin, end, ceil_mode)
+    if any(o <= 0 for o in outs):
+        raise ctx.error(f"the pooling output would be empty (output sizes {outs})")
+    taps = list(itertools.product(*[range(k) for k in kernel]))
+    if len(taps) > MAX_TAPS:
+        raise ctx.error(f"a kernel of {len(taps)} taps is too large to spell out (dilated pooling / Indices)")
+    reach = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(outs, strides, kernel, dilations)]
+    tail = [max(r - (sz + b), 0) for r, sz, b in zip(reach, sizes, begin)]  # end pads the windows reach
+    padded = _pad(ctx, kind, x, [batch, *sizes, channels], begin, tail)
+    padded_sizes = [sz + b + t for sz, b, t in zip(sizes, begin, tail)]
+    if n == 3:
+        if channels is None:
+            raise ctx.error("3-D dilated pooling needs a static channel count")
+        slices = _taps_3d(ctx, padded, padded_sizes, channels, taps, kernel, outs, strides, dilations)
+    else:
+        slices = [_strided(ctx, padded, [i * d for i, d in zip(tap, dilations)], outs, strides, f"tap{t}")
+                  for t, tap in enumerate(taps)]
+
+    def finish(v: Value, label: str) -> Value:  # 3-D taps are [N * OD, OH, OW, C]
+        if n != 3:
+            return v
+        return ctx.op("Reshape", [v, ctx.ints([-1, *outs, channels], label=f"{label}_shape")],  # type: ignore[list-item]
+                      {"Tshape": DType.INT32}, label=label)
+
+    if kind == "max" and indices:
+        if batch is None or channels is None:
+            raise ctx.error("MaxPool's Indices output needs a static batch size and channel count")
+        if batch * channels * int(np.prod(sizes)) > np.iinfo(np.int32).max:
+            raise ctx.error("MaxPool's Indices would not fit in int32")
+        grid = _index_grid(batch, channels, sizes, begin, tail, storage_order)
+        best, where = _argmax(ctx, slices, taps, grid, outs, strides, dilations)
+        return finish(best, "max_5d"), finish(where, "argmax_5d")
+    if kind == "max":
+        y = slices[0]
+        for t, s in enumerate(slices[1:], 1):
+            y = ctx.op("Maximum", [y, s], label=f"max{t}")
+        return finish(y, "max_5d"), None
+    y = slices[0] if len(slices) == 1 else ctx.op("AddN", slices, {"N": len(slices)}, label="window_sum")
+    y = finish(y, "sum_5d")
+    if kind == "avg":
+        lo_hi = [(-b, sz + e) if count_include_pad else (0, sz) for sz, b, e in zip(sizes, begin, end)]
+        factor = np.ones((), np.float64)
+        for (lo, hi), o, s, k, d, b in zip(lo_hi, outs, strides, kernel, dilations, begin):
+            positions = (np.arange(o) * s - b)[:, None] + np.arange(k)[None, :] * d
+            counts = ((positions >= lo) & (positions < hi)).sum(axis=1)
+            factor = np.multiply.outer(factor, 1.0 / np.maximum(counts, 1))
+        dtype = x.dtype.numpy if x.dtype is not None else np.float32
+        y = ctx.op("Mul", [y, ctx.make_const(factor.astype(dtype)[..., None], label="divisor")], label="average")
+    return y, None
+
+
+def _strided(ctx: NodeContext, x: Value, starts: Sequence[int], outs: Sequence[int], strides: Sequence[int],
+             label: str) -> Value:
+    """x[:, starts[0] :: strides[0] (outs[0] of them), ..., :] for a channels-last x."""
+    n = len(starts)
+    stops = [st + (o - 1) * s + 1 for st, o, s in zip(starts, outs, strides)]
+    mask = 1 | 1 << (n + 1)
+    return ctx.op("StridedSlice", [x, ctx.ints([0, *starts, 0], label=f"{label}_begin"),
+                                   ctx.ints([0, *stops, 0], label=f"{label}_end"),
+                                   ctx.ints([1, *strides, 1], label=f"{label}_strides")],
+                  {**SLICE_ATTRS, "begin_mask": mask, "end_mask": mask}, label=label)
+
+
+def _taps_3d(ctx: NodeContext, padded: Value, sizes: Sequence[int], channels: int, taps: list[tuple[int, ...]],
+             kernel: Sequence[int], outs: Sequence[int], strides: Sequence[int], dilations: Sequence[int]
+             ) -> list[Value]:
+    """3-D taps as [N * OD, OH, OW, C]: the depth taps are strided slices of [N, D, H * W * C], the
+    others of [N * OD, H, W, C] (webgl's strided slice fails to compile at rank 5 with strides)."""
+    depth, height, width = sizes
+    flat = ctx.op("Reshape", [padded, ctx.ints([-1, depth, height * width * channels], label="depth_major_shape")],
+                  {"Tshape": DType.INT32}, label="depth_major")
+    planes = {}
+    for a in range(kernel[0]):
+        sliced = _strided(ctx, flat, [a * dilations[0]], outs[:1], strides[:1], f"depth{a}")
+        planes[a] = ctx.op("Reshape", [sliced, ctx.ints([-1, height, width, channels], label=f"planes{a}_shape")],
+                           {"Tshape": DType.INT32}, label=f"planes{a}")
+    return [_strided(ctx, planes[tap[0]], [tap[1] * dilations[1], tap[2] * dilations[2]], outs[1:], strides[1:],
+                     f"tap{t}") for t, tap in enumerate(taps)]
+
+
+def _pad(ctx: NodeContext, kind: str, x: Value, shape: Sequence[int | None], begin: Sequence[int],
+         end: Sequence[int]) -> Value:
+    from .pad_low_rank import pad
+
+    value = None
+    if kind == "max":
+        dtype = np.dtype(x.dtype.numpy if x.dtype is not None else np.float32)
+        low = np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min
+        value = ctx.make_const(np.asarray(low, dtype), label="lowest")
+    return pad(ctx, x, shape, [(0, 0), *zip(begin, end), (0, 0)], value=value, label="pad")
+
+
+def _index_grid(batch: int, channels: int, sizes: Sequence[int], begin: Sequence[int], end: Sequence[int],
+                storage_order: int) -> np.ndarray:
+    """ONNX's flat NCHW index of every element of the padded channels-last input (pads: -1)."""
+    spatial = int(np.prod(sizes))
+    grids = np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij")
+    if storage_order:  # column-major: the first spatial axis varies fastest
+        weights = np.cumprod([1, *sizes[:-1]])
+    else:
+        weights = np.cumprod([1, *sizes[::-1][:-1]])[::-1]
+    flat = sum(g * w for g, w in zip(grids, weights))
+    index = (np.arange(batch)[:, None, None] * channels * spatial + np.arange(channels)[None, :, None] * spatial
+             + flat.reshape(1, 1, -1)).reshape(batch, channels, *sizes)
+    index = np.moveaxis(index, 1, -1)
+    return np.pad(index, [(0, 0), *zip(begin, end), (0, 0)], constant_values=-1).astype(np.int32)
+
+
+def _argmax(ctx: NodeContext, slices: list[Value], taps: list[tuple[int, ...]], grid: np.ndarray,
+            outs: Sequence[int], strides: Sequence[int], dilations: Sequence[int]) -> tuple[Value, Value]:
+    """Running max and the index of its first occurrence (Greater + two Selects per tap)."""
+    def grid_tap(tap: tuple[int, ...]) -> np.ndarray:
+        index = tuple(slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in zip(tap, dilations, outs, strides))
+        sliced = grid[(slice(None), *index, slice(None))]
+        if len(tap) == 3:  # laid out like the 3-D taps: [N * OD, OH, OW, C]
+            sliced = sliced.reshape(-1, *sliced.shape[2:])
+        return np.ascontiguousarray(sliced)
+
+    best = slices[0]
+    where = ctx.make_const(grid_tap(taps[0]), label="index0")
+    for t, (value, tap) in enumerate(zip(slices[1:], taps[1:]), 1):
+        take = ctx.op("Greater", [value, best], dtype=DType.BOOL, label=f"greater{t}")
+        best = ctx.op("SelectV2", [take, value, best], {"T": value.dtype}, dtype=value.dtype, label=f"max{t}")
+        where = ctx.op("SelectV2", [take, ctx.make_const(grid_tap(tap), label=f"index{t}"), where],
+                       {"T": DType.INT32}, dtype=DType.INT32, label=f"argmax{t}")
+    return best, where

@@ -1,0 +1,382 @@
+"""ONNX's linear quantization ops in float32 and int32 TF.js ops, exact against onnxruntime.
+
+TF.js holds every integer as int32, so a uint8/int8/uint16/int16 tensor is an int32 tensor of the
+same values (int4, float8 and the like are refused: TF.js has no such types). The rule, as
+onnxruntime computes it:
+
+- ``QuantizeLinear``: ``clip(round_half_even(x / scale) + zero_point, lo, hi)``, in float32
+  (TF.js's ``Round`` rounds half to even), then cast to int32; ``lo``/``hi`` are the saturation
+  bounds of the zero point's type (uint8 when there is none).
+- ``DequantizeLinear``: ``(x − zero_point) · scale`` in float32 (``x`` and the zero point are 16-bit
+  at most, so the difference is exact).
+- Scale and zero point are per tensor (a scalar), per axis (1-D along ``axis``) or blocked
+  (``block_size`` along ``axis``: each value repeated ``block_size`` times).
+- Integer products (``MatMulInteger``, ``ConvInteger``, ``QLinearMatMul``, ``QLinearConv``) run as
+  float32 ``MatMul``/``Conv2D`` of ``x − zero_point`` (TF.js's wasm has no int32 MatMul and no
+  backend an int32 Conv2D). A float32 sum is exact while every partial sum stays below 2^24: the
+  bound ``K · max|a'| · max|b'|`` (with a constant weight, each output's actual ``Σ|w'|``) is checked
+  at conversion time; above it the activation is split into ``16·hi + lo`` (two products, each
+  exact, added as int32; not on webgl, whose int32 is float32: refused there), and beyond that the
+  node is refused. ``QLinear*`` then requantize the
+  int32 sum (plus the int32 bias) as onnxruntime does: ``float(acc) · (a_scale · b_scale / y_scale)``
+  rounded half to even, plus ``y_zero_point``, saturated.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value, materialize
+
+from .. import layout
+from ..context import Laid, NodeContext
+from ..dtypes import onnx_elem_to_numpy
+from ..mapping import onnx_op
+from .common import laid_const, norm_axis
+from .filters import Filter
+from .nn import NHWC, _spatial, conv2d_nhwc, onnx_pads
+
+F32, I32 = DType.FLOAT32, DType.INT32
+#: Saturation bounds of the quantized types TF.js can hold (as int32).
+RANGES = {np.dtype(np.uint8): (0, 255), np.dtype(np.int8): (-128, 127),
+          np.dtype(np.uint16): (0, 65535), np.dtype(np.int16): (-32768, 32767)}
+#: The largest integer below which every float32 integer sum is exact.
+EXACT = 1 << 24
+
+
+# -- small pieces ---------------------------------------------------------------------------------
+def _f32(ctx: NodeContext, x: Value, label: str) -> Value:
+    if x.dtype == F32:
+        return x
+    return ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": F32, "Truncate": False}, dtype=F32, label=label)
+
+
+def _i32(ctx: NodeContext, x: Value, label: str) -> Value:
+    return ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": I32, "Truncate": False}, dtype=I32, label=label)
+
+
+def _onnx_dtype(ctx: NodeContext, i: int) -> np.dtype | None:
+    t = ctx.tensor(i)
+    return None if t.dtype is None else np.dtype(t.dtype)
+
+
+def _bounds(ctx: NodeContext, dtype: np.dtype | None, what: str) -> tuple[int, int]:
+    if dtype is None or np.dtype(dtype) not in RANGES:
+        raise ctx.error(f"{what} of type {dtype} is not supported: TF.js holds integers as int32 and has no "
+                        "4-bit, 2-bit or float8 types (uint8, int8, uint16 and int16 are supported)")
+    return RANGES[np.dtype(dtype)]
+
+
+def _quantized_type(ctx: NodeContext, zp_index: int) -> np.dtype | None:
+    """The type QuantizeLinear produces: its zero point's, else ``output_dtype``, else uint8."""
+    if ctx.has_input(zp_index):
+        return _onnx_dtype(ctx, zp_index)
+    out = int(ctx.attr("output_dtype", 0) or 0)
+    return onnx_elem_to_numpy(out) if out else np.dtype(np.uint8)
+
+
+def _check_scale(ctx: NodeContext, i: int) -> None:
+    if ctx.dtype(i) != F32:
+        raise ctx.error(f"the scale (input {i}) must be a float, got {ctx.dtype(i)}")
+
+
+def _scalar(ctx: NodeContext, i: int, label: str) -> Value:
+    """Input ``i`` (one value) as a float32 scalar."""
+    known = ctx.const(i)
+    if known is not None:
+        if known.size != 1:
+            raise ctx.error(f"input {i} must hold one value here, got shape {list(known.shape)}")
+        return ctx.make_const(np.float32(np.asarray(known, np.float32).reshape(())), label=label)
+    shape = ctx.shape(i)
+    if shape is None or any(d != 1 for d in shape):
+        raise ctx.error(f"input {i} must hold one value here (per-tensor), got shape {shape}")
+    x = ctx.op("Reshape", [ctx.input(i), ctx.ints([], label=f"{label}_shape")], {"Tshape": I32}, label=f"{label}_1")
+    return _f32(ctx, x, label)
+
+
+def _requantize(ctx: NodeContext, acc: Value, multiplier: Value, zp: Value | None, bounds: tuple[int, int]) -> Value:
+    """``clip(round(float(acc) · multiplier) + zp, lo, hi)`` as int32 (onnxruntime's requantization)."""
+    q = ctx.op("Round", [ctx.op("Mul", [_f32(ctx, acc, "acc_float"), multiplier], label="scaled")], label="rounded")
+    return _saturate(ctx, q, zp, bounds)
+
+
+def _saturate(ctx: NodeContext, q: Value, zp: Value | None, bounds: tuple[int, int]) -> Value:
+    if zp is not None:
+        q = ctx.op("AddV2", [q, zp], label="shifted")
+    lo, hi = bounds  # saturated in float32, before the cast to int32
+    q = ctx.op("Minimum", [q, ctx.make_const(np.float32(hi), label="q_max")], label="below_max")
+    q = ctx.op("Maximum", [q, ctx.make_const(np.float32(lo), label="q_min")], label="saturated")
+    return _i32(ctx, q, "quantized")
+
+
+# -- QuantizeLinear / DequantizeLinear ------------------------------------------------------------
+def _param(ctx: NodeContext, i: int, axis: int, block: int, perm: layout.Perm, label: str) -> Value:
+    """Scale or zero point (input ``i``) as float32, broadcasting against input 0 laid out as ``perm``."""
+    shape = ctx.shape(0)
+    rank = len(shape)
+    known = ctx.const(i)
+    prank = ctx.rank(i)
+    size = None if ctx.shape(i) is None else int(np.prod([d if d is not None else -1 for d in ctx.shape(i)]))
+    if not block and (prank == 0 or size == 1):
+        return _scalar(ctx, i, label)
+    axis = norm_axis(ctx, axis, rank)
+    if block:
+        if prank != rank:
+            raise ctx.error(f"a blocked scale/zero point must have the input's rank {rank}, got rank {prank}")
+        if shape[axis] is None:
+            raise ctx.error("blocked quantization needs a static size along the quantization axis")
+        picks = np.arange(shape[axis]) // block
+        if known is not None:
+            return ctx.make_const(laid_const(np.take(np.asarray(known, np.float32), picks, axis=axis), rank, perm),
+                                  label=label)
+        v = ctx.op("GatherV2", [ctx.input(i), ctx.ints(picks, label=f"{label}_picks"),
+                                ctx.make_const(np.int32(axis), label=f"{label}_axis")],
+                   {"batch_dims": 0, "Tparams": ctx.dtype(i), "Tindices": I32, "Taxis": I32}, label=f"{label}_blocks")
+        return _f32(ctx, v, label)
+    if prank != 1:
+        raise ctx.error(f"the scale/zero point must be a scalar, 1-D (per axis) or blocked, got rank {prank}")
+    column = [-1] + [1] * (rank - 1 - axis)
+    if known is not None:
+        return ctx.make_const(laid_const(np.asarray(known, np.float32).reshape(column), rank, perm), label=label)
+    v = ctx.op("Reshape", [ctx.input(i), ctx.ints(column, label=f"{label}_shape")], {"Tshape": I32},
+               label=f"{label}_column")
+    return _f32(ctx, v, label)
+
+
+def _linear_setup(ctx: NodeContext) -> tuple[Value, layout.Perm, int, int]:
+    """Input 0 (in its own layout when the parameters allow), the axis and the block size."""
+    ctx.rank(0)  # refuses an input of unknown rank
+    block = int(ctx.attr("block_size", 0) or 0)
+    axis = int(ctx.attr("axis", 1))  # normalized by _param, where the scale is per axis or blocked
+    own_layout = all(not ctx.has_input(i) or ctx.const(i) is not None or ctx.rank(i) == 0 for i in (1, 2))
+    x, perm = ctx.input_laid(0) if own_layout else (ctx.input(0), None)
+    return x, perm, axis, block
+
+
+@onnx_op("QuantizeLinear", since=10)
+def quantize_linear(ctx: NodeContext) -> Laid:
+    bounds = _bounds(ctx, _quantized_type(ctx, 2), "quantizing to a type")
+    _check_scale(ctx, 1)
+    x, perm, axis, block = _linear_setup(ctx)
+    scale = _param(ctx, 1, axis, block, perm, "scale")
+    zp = _param(ctx, 2, axis, block, perm, "zero_point") if ctx.has_input(2) else None
+    q = ctx.op("Round", [ctx.op("RealDiv", [_f32(ctx, x, "x_float"), scale], label="scaled")], label="rounded")
+    return ctx.laid(_saturate(ctx, q, zp, bounds), perm)
+
+
+@onnx_op("DequantizeLinear", since=10)
+def dequantize_linear(ctx: NodeContext) -> Laid:
+    source = _onnx_dtype(ctx, 0)
+    if source != np.dtype(np.int32):
+        _bounds(ctx, source, "dequantizing a type")
+    _check_scale(ctx, 1)
+    x, perm, axis, block = _linear_setup(ctx)
+    x = _f32(ctx, x, "x_float")
+    if ctx.has_input(2):
+        x = ctx.op("Sub", [x, _param(ctx, 2, axis, block, perm, "zero_point")], label="centered")
+    return ctx.laid(ctx.op("Mul", [x, _param(ctx, 1, axis, block, perm, "scale")]), perm)
+
+
+@onnx_op("DynamicQuantizeLinear", since=11)
+def dynamic_quantize_linear(ctx: NodeContext) -> list[Value]:
+    """uint8, as the spec: the range [min(x, 0), max(x, 0)] over 255 steps (scale 1 for an all-zero x,
+    as onnxruntime), the zero point ``round(clip(−min / scale, 0, 255))``."""
+    if ctx.dtype(0) != F32:
+        raise ctx.error(f"the input must be a float tensor, got {ctx.dtype(0)}")
+    x = ctx.input(0)
+    every = ctx.ints(list(range(ctx.rank(0))), label="all_axes")
+    zero = ctx.make_const(np.float32(0), label="zero")
+    low = ctx.op("Minimum", [ctx.op("Min", [x, every], {"keep_dims": False, "Tidx": I32}, label="min"), zero],
+                 label="low")
+    high = ctx.op("Maximum", [ctx.op("Max", [x, every], {"keep_dims": False, "Tidx": I32}, label="max"), zero],
+                  label="high")
+    span = ctx.op("Sub", [high, low], label="span")
+    scale = ctx.op("RealDiv", [span, ctx.make_const(np.float32(255), label="steps")], label="scale_raw")
+    flat = ctx.op("Equal", [span, zero], dtype=DType.BOOL, label="flat")
+    scale = ctx.op("SelectV2", [flat, ctx.make_const(np.float32(1), label="unit"), scale], {"T": F32}, dtype=F32,
+                   label="scale")
+    start = ctx.op("Neg", [ctx.op("RealDiv", [low, scale], label="low_steps")], label="zero_point_raw")
+    start = ctx.op("Minimum", [start, ctx.make_const(np.float32(255), label="zp_max")], label="zp_below_max")
+    start = ctx.op("Maximum", [start, zero], label="zp_saturated")
+    zp = ctx.op("Round", [start], label="zero_point_float")
+    q = ctx.op("Round", [ctx.op("RealDiv", [x, scale], label="scaled")], label="rounded")
+    return [_saturate(ctx, q, zp, (0, 255)), scale, _i32(ctx, zp, "zero_point")]
+
+
+# -- integer products -----------------------------------------------------------------------------
+def _centered(ctx: NodeContext, x: Value, zp_index: int | None, column: list[int] | None, label: str) -> Value:
+    """``float(x) − float(zero_point)`` (a scalar, or a 1-D one reshaped to ``column``)."""
+    x = _f32(ctx, x, f"{label}_float")
+    if zp_index is None or not ctx.has_input(zp_index):
+        return x
+    known = ctx.const(zp_index)
+    size = known.size if known is not None else None
+    if known is not None:
+        zp = np.asarray(known, np.float32)
+        zp = zp.reshape(()) if size == 1 else zp.reshape(column) if column else zp
+        zp_value = ctx.make_const(zp, label=f"{label}_zero_point")
+    elif ctx.rank(zp_index) == 0 or ctx.shape(zp_index) == (1,):
+        zp_value = _scalar(ctx, zp_index, f"{label}_zero_point")
+    else:
+        zp_value = ctx.input(zp_index)
+        if column:
+            zp_value = ctx.op("Reshape", [zp_value, ctx.ints(column, label=f"{label}_zp_shape")], {"Tshape": I32},
+                              label=f"{label}_zp_column")
+        zp_value = _f32(ctx, zp_value, f"{label}_zero_point")
+    return ctx.op("Sub", [x, zp_value], label=f"{label}_centered")
+
+
+def _span(ctx: NodeContext, i: int, what: str) -> int:
+    """The largest ``|x − zero_point|`` input ``i``'s type allows."""
+    lo, hi = _bounds(ctx, _onnx_dtype(ctx, i), what)
+    return hi - lo
+
+
+def _exact_product(ctx: NodeContext, a: Value, a_span: int, bound_per_unit: int, product) -> Value:
+    """``product(a)`` as int32, exact: one float32 product when ``a_span · bound_per_unit`` stays below
+    2^24, else ``16·product(hi) + product(lo)`` with ``a = 16·hi + lo`` (|hi| ≤ 16, 0 ≤ lo < 16)."""
+    if a_span * bound_per_unit < EXACT:
+        return _i32(ctx, product(a, ""), "acc")
+    if "webgl" in (getattr(ctx.options, "target_backends", None) or ["webgl"]):
+        raise ctx.error(f"the integer sums may reach {a_span * bound_per_unit}, past 2^24: webgl computes int32 in "
+                        "float32, so they would not be exact there",
+                        hint="convert for the other backends (--target_backends=cpu,wasm)")
+    if 16 * bound_per_unit >= EXACT or a_span * bound_per_unit >= 1 << 31:
+        raise ctx.error(f"the integer sums may reach {a_span * bound_per_unit}: float32 products hold integers "
+                        "exactly only below 2^24, even with the activation split in two 4-bit halves")
+    sixteen = ctx.make_const(np.float32(16), label="sixteen")
+    hi = ctx.op("Floor", [ctx.op("RealDiv", [a, sixteen], label="a_over_16")], label="a_hi")
+    lo = ctx.op("Sub", [a, ctx.op("Mul", [hi, sixteen], label="a_hi_16")], label="a_lo")
+    high = _i32(ctx, product(hi, "_hi"), "acc_hi")
+    low = _i32(ctx, product(lo, "_lo"), "acc_lo")
+    return ctx.op("AddV2", [ctx.op("Mul", [high, ctx.make_const(np.int32(16), label="sixteen_int")], label="acc_hi_16"),
+                            low], label="acc")
+
+
+def _matmul_shapes(ctx: NodeContext, ia: int, ib: int) -> tuple[list, list]:
+    sa, sb = ctx.shape(ia), ctx.shape(ib)
+    if sa is None or sb is None or len(sa) < 2 or len(sb) < 2:
+        raise ctx.error("both matrix operands must have rank 2 or more and known shapes")
+    return list(sa), list(sb)
+
+
+def _float_matmul(ctx: NodeContext, a: Value, b: Value, sa: list, sb: list, label: str) -> Value:
+    """ONNX MatMul of two float32 values of rank ≥ 2; batch dims broadcast statically (TF.js's BatchMatMul
+    indexes each operand modulo its own batch size)."""
+    if len(sa) == len(sb) == 2:
+        return ctx.op("MatMul", [a, b], {"transpose_a": False, "transpose_b": False}, label=f"matmul{label}")
+    n = max(len(sa), len(sb)) - 2
+    ba, bb = [1] * (n - len(sa) + 2) + sa[:-2], [1] * (n - len(sb) + 2) + sb[:-2]
+    if None in ba or None in bb:
+        if ba != bb:
+            raise ctx.error("broadcasting batch dims of unknown size is not supported here")
+    else:
+        full = [max(x, y) for x, y in zip(ba, bb)]
+        if ba != full:
+            a = ctx.op("BroadcastTo", [a, ctx.ints(full + sa[-2:], label=f"a_full{label}")], {"Tidx": I32},
+                       label=f"a_broadcast{label}")
+        if bb != full:
+            b = ctx.op("BroadcastTo", [b, ctx.ints(full + sb[-2:], label=f"b_full{label}")], {"Tidx": I32},
+                       label=f"b_broadcast{label}")
+    return ctx.op("BatchMatMulV2", [a, b], {"adj_x": False, "adj_y": False}, label=f"matmul{label}")
+
+
+def _integer_matmul(ctx: NodeContext, ia: int, ia_zp: int, ib: int, ib_zp: int) -> Value:
+    """``(A − a_zp) @ (B − b_zp)`` as int32 (a 1-D a_zp is per row, a 1-D b_zp per column)."""
+    sa, sb = _matmul_shapes(ctx, ia, ib)
+    a = _centered(ctx, ctx.input(ia), ia_zp, [-1, 1], "a")
+    b = _centered(ctx, ctx.input(ib), ib_zp, None, "b")
+    depth = sa[-1] if sa[-1] is not None else sb[-2]
+    if depth is None:
+        raise ctx.error("the inner dimension of the product must be static")
+    b_span = _span(ctx, ib, "the second operand")
+    known = ctx.const(ib)
+    if known is not None and (not ctx.has_input(ib_zp) or ctx.const(ib_zp) is not None):
+        zp = np.asarray(ctx.const(ib_zp), np.int64) if ctx.has_input(ib_zp) else np.int64(0)
+        centered = np.asarray(known, np.int64) - zp
+        bound = int(np.abs(centered).sum(axis=-2).max()) if centered.size else 0
+    else:
+        bound = depth * b_span
+    return _exact_product(ctx, a, _span(ctx, ia, "the first operand"), bound,
+                          lambda part, label: _float_matmul(ctx, part, b, sa, sb, label))
+
+
+@onnx_op("MatMulInteger", since=10)
+def matmul_integer(ctx: NodeContext) -> Value:
+    return _integer_matmul(ctx, 0, 2, 1, 3)
+
+
+def _multiplier(ctx: NodeContext, ia_scale: int, ib_scale: int, iy_scale: int, column: list[int] | None) -> Value:
+    """``a_scale · b_scale / y_scale`` in float32 (b_scale may be per output channel: shaped ``column``)."""
+    for i in (ia_scale, ib_scale, iy_scale):
+        _check_scale(ctx, i)
+    a, b, y = (ctx.const(i) for i in (ia_scale, ib_scale, iy_scale))
+    if a is not None and b is not None and y is not None:
+        b = np.asarray(b, np.float32)
+        b = b.reshape(()) if b.size == 1 else b.reshape(column) if column else b
+        m = np.float32(np.asarray(a, np.float32).reshape(())) * b / np.float32(np.asarray(y, np.float32).reshape(()))
+        return ctx.make_const(np.asarray(m, np.float32), label="multiplier")
+    b_shape = ctx.shape(ib_scale)
+    if b_shape is None or len(b_shape) > 1:
+        raise ctx.error(f"the weight scale (input {ib_scale}) must be a scalar or 1-D, got shape {b_shape}")
+    b_value = _scalar(ctx, ib_scale, "b_scale") if tuple(b_shape) in ((), (1,)) else \
+        _f32(ctx, ctx.input(ib_scale), "b_scale")
+    product = ctx.op("Mul", [_scalar(ctx, ia_scale, "a_scale"), b_value], label="scales")
+    return ctx.op("RealDiv", [product, _scalar(ctx, iy_scale, "y_scale")], label="multiplier")
+
+
+def _y_zero_point(ctx: NodeContext, i: int) -> tuple[Value | None, tuple[int, int]]:
+    bounds = _bounds(ctx, _quantized_type(ctx, i), "a quantized output")
+    return (_scalar(ctx, i, "y_zero_point") if ctx.has_input(i) else None), bounds
+
+
+@onnx_op("QLinearMatMul", since=10)
+def qlinear_matmul(ctx: NodeContext) -> Value:
+    acc = _integer_matmul(ctx, 0, 2, 3, 5)
+    zp, bounds = _y_zero_point(ctx, 7)
+    return _requantize(ctx, acc, _multiplier(ctx, 1, 4, 6, None), zp, bounds)
+
+
+# -- integer convolutions -------------------------------------------------------------------------
+def _integer_conv(ctx: NodeContext, iw: int, ix_zp: int | None, iw_zp: int | None) -> Value:
+    """``conv(x − x_zp, w − w_zp)`` as int32, NHWC (2-D convolutions; 1-D and 3-D are refused)."""
+    if ctx.rank(0) != 4:
+        raise ctx.error(f"only 2-D integer convolutions are supported, got an input of rank {ctx.rank(0)}")
+    shape = ctx.shape(iw)
+    if shape is None or any(d is None for d in shape):
+        raise ctx.error("the weight's shape must be static")
+    out_ch, in_per_group, kh, kw = (int(d) for d in shape)
+    x_span = _span(ctx, 0, "the input")
+    w_span = _span(ctx, iw, "the weight")
+    known = ctx.const(iw)
+    zp_known = None if iw_zp is None or not ctx.has_input(iw_zp) else ctx.const(iw_zp)
+    if known is not None and (iw_zp is None or not ctx.has_input(iw_zp) or zp_known is not None):
+        zp = np.zeros((), np.int64) if zp_known is None else np.asarray(zp_known, np.int64)
+        zp = zp.reshape(()) if zp.size == 1 else zp.reshape(-1, 1, 1, 1)
+        centered = np.asarray(materialize(known), np.int64) - zp
+        weight = Filter(ctx, array=centered.astype(np.float32))
+        bound = int(np.abs(centered).reshape(out_ch, -1).sum(axis=1).max()) if centered.size else 0
+    else:
+        w = _centered(ctx, ctx.input(iw), iw_zp, [-1, 1, 1, 1], "w")
+        weight = Filter(ctx, value=w, shape=shape)
+        bound = in_per_group * kh * kw * w_span
+    group = int(ctx.attr("group", 1))
+    strides = [int(s) for s in ctx.attr("strides", [1, 1])]
+    dilations = [int(d) for d in ctx.attr("dilations", [1, 1])]
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+        raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
+    sizes = _spatial(ctx)
+    begin, end = onnx_pads(ctx, sizes, [kh, kw], strides, dilations)
+    x = _centered(ctx, ctx.input_as(0, NHWC), ix_zp, None, "x")  # padding with 0 is padding with x's zero point
+    return _exact_product(ctx, x, x_span, bound, lambda part, label: conv2d_nhwc(
+        ctx, part, weight, group, strides, dilations, begin, end, sizes, label=f"conv{label}"))
+
+
+@onnx_op("QLinearConv", since=10)
+def qlinear_conv(ctx: NodeContext) -> Laid:
+    acc = _integer_conv(ctx, 3, 2, 5)
+    if ctx.has_input(8):
+        bias = ctx.input(8) if ctx.dtype(8) == I32 else _i32(ctx, ctx.input(8), "bias_int")
+        acc = ctx.op("AddV2", [acc, bias], label="biased")  # [M] against NHWC's last axis
+    zp, bounds = _y_zero_point(ctx, 7)
+    return ctx.laid(_requantize(ctx, acc, _multiplier(ctx, 1, 4, 6, None), zp, bounds), NHWC)

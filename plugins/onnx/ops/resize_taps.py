@@ -1,0 +1,187 @@
+"""ONNX Resize with sizes known at conversion time, as per-axis gathers and weights (any mode, any axes).
+
+Resize is separable: along one axis it is a linear map ``y = M x`` whose [out, in] matrix follows from
+the mode (nearest, linear, cubic), the coordinate transform, ``nearest_mode``, ``cubic_coeff_a``,
+``exclude_outside`` and ``antialias``. The frontend computes M with onnxruntime's arithmetic
+(coordinates in float32, the integer output length in ``align_corners``) and applies it as a few
+GatherV2s along the axis, each times a weight vector: exact, on every backend, in any layout. Used
+when TF.js's own ResizeBilinear / ResizeNearestNeighbor rules do not give ONNX's answer.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .. import layout
+from ..context import Laid, NodeContext
+
+F32, I32 = DType.FLOAT32, DType.INT32
+
+
+@dataclasses.dataclass(frozen=True)
+class Interpolation:
+    """The attributes of one Resize that decide its per-axis weights."""
+
+    mode: str  # nearest | linear | cubic
+    transform: str
+    nearest_mode: str = "round_prefer_floor"
+    cubic_a: float = -0.75
+    exclude_outside: bool = False
+    antialias: bool = False
+    extrapolation: float = 0.0
+
+
+def source_coords(out: int, size: int, scale: float, transform: str, roi: tuple[float, float] | None
+                  ) -> np.ndarray:
+    """ONNX's source coordinate of every output index along one axis, in float32 as onnxruntime computes it."""
+    f = np.float32
+    x = np.arange(out, dtype=f)
+    s = f(scale)
+    if transform == "half_pixel":
+        return (x + f(0.5)) / s - f(0.5)
+    if transform == "pytorch_half_pixel":
+        return (x + f(0.5)) / s - f(0.5) if out > 1 else np.zeros(out, f)
+    if transform == "align_corners":
+        return x * f(size - 1) / f(out - 1) if out > 1 else np.zeros(out, f)
+    if transform == "asymmetric":
+        return x / s
+    if transform == "tf_half_pixel_for_nn":
+        return (x + f(0.5)) / s
+    if transform == "half_pixel_symmetric":
+        adjustment = f(out) / (f(size) * s)
+        center = f(size) / f(2)
+        return center * (f(1) - adjustment) + (x + f(0.5)) / s - f(0.5)
+    if transform == "tf_crop_and_resize":
+        start, end = (f(v) for v in roi)  # type: ignore[union-attr]
+        if out > 1:
+            return x * (end - start) * f(size - 1) / f(out - 1) + start * f(size - 1)
+        return np.full(out, (end - start) * f(size - 1) / f(2) + start * f(size - 1), f)
+    raise ValueError(transform)
+
+
+def _round(coords: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "floor":
+        return np.floor(coords)
+    if mode == "ceil":
+        return np.ceil(coords)
+    if mode == "round_prefer_floor":
+        return np.ceil(coords - np.float32(0.5))
+    if mode == "round_prefer_ceil":
+        return np.floor(coords + np.float32(0.5))
+    raise ValueError(mode)
+
+
+def _cubic(d: np.ndarray, a: float) -> np.ndarray:
+    d = np.abs(d)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+
+def axis_matrix(size: int, out: int, scale: float, how: Interpolation, roi: tuple[float, float] | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The [out, size] resize matrix of one axis, and which outputs take the extrapolation value (or None)."""
+    coords = source_coords(out, size, scale, how.transform, roi)
+    outside = None
+    if how.transform == "tf_crop_and_resize":
+        outside = (coords < 0) | (coords > size - 1)
+    matrix = np.zeros((out, size), dtype=np.float64)
+    rows = np.arange(out)
+    if how.mode == "nearest":
+        index = np.clip(_round(coords, how.nearest_mode), 0, size - 1).astype(np.int64)
+        matrix[rows, index] = 1.0
+    else:
+        x = coords.astype(np.float64)
+        if how.mode == "linear" and not how.antialias:
+            x = np.clip(x, 0, size - 1)
+        base = np.floor(x)
+        t = x - base
+        s = min(float(scale), 1.0) if how.antialias else 1.0
+        if how.mode == "linear":
+            start = int(np.floor(-1 / s) + 1)
+            offsets = np.arange(start, 2 - start)
+            weights = np.clip(1 - np.abs((offsets[None, :] - t[:, None]) * s), 0, 1)
+        else:
+            start = int(np.floor(-2 / s) + 1)
+            offsets = np.arange(start, 2 - start)
+            weights = _cubic((offsets[None, :] - t[:, None]) * s, how.cubic_a)
+        if how.antialias:
+            weights = weights / weights.sum(axis=1, keepdims=True)
+        taps = base[:, None].astype(np.int64) + offsets[None, :]
+        if how.exclude_outside:
+            weights = np.where((taps < 0) | (taps >= size), 0.0, weights)
+            weights = weights / weights.sum(axis=1, keepdims=True)
+        np.add.at(matrix, (np.repeat(rows, taps.shape[1]), np.clip(taps, 0, size - 1).reshape(-1)),
+                  weights.reshape(-1))
+    if outside is not None:
+        matrix[outside] = 0.0
+    return matrix, outside
+
+
+def _taps(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The matrix as K (index, weight) columns: [out, K] int32 indices and float32 weights."""
+    nonzero = [np.flatnonzero(row) for row in matrix]
+    k = max(1, max(len(n) for n in nonzero))
+    index = np.zeros((matrix.shape[0], k), np.int32)
+    weight = np.zeros((matrix.shape[0], k), np.float32)
+    for r, cols in enumerate(nonzero):
+        index[r, :len(cols)] = cols
+        weight[r, :len(cols)] = matrix[r, cols]
+    return index, weight
+
+
+def resize_by_taps(ctx: NodeContext, axes: Sequence[int], outs: Sequence[int], scales: Sequence[float],
+                   how: Interpolation, rois: Sequence[tuple[float, float]] | None = None) -> Laid:
+    """Resize input 0 along ONNX ``axes`` to ``outs`` (static) with the per-axis ``scales`` ONNX uses."""
+    dims = ctx.shape(0)
+    rank = ctx.rank(0)
+    if dims is None or any(dims[a] is None for a in axes):
+        raise ctx.error("resizing needs the resized axes' sizes at conversion time")
+    x, perm = ctx.input_laid(0)
+    if rank == 4 and perm is None and 1 not in axes:
+        x, perm = ctx.input_as(0, layout.channels_last(4)), layout.channels_last(4)
+    dtype = x.dtype or F32
+    selecting = how.mode == "nearest" and how.transform != "tf_crop_and_resize"
+    if not selecting and dtype != F32:
+        raise ctx.error(f"{how.mode} resizing of {dtype.tf_name} tensors is not supported (float32 is)")
+    outside_mask: Value | None = None
+    for j, (axis, out, scale) in enumerate(zip(axes, outs, scales)):
+        size = int(dims[axis])
+        matrix, outside = axis_matrix(size, int(out), float(scale), how, rois[j] if rois else None)
+        if (outside is None or not outside.any()) and matrix.shape == (size, size) and np.array_equal(
+                matrix, np.eye(size)):
+            continue  # this axis stays as it is
+        ir_axis = layout.ir_axis(perm, axis)
+        label = f"axis{axis}"
+        axis_v = ctx.make_const(np.int32(ir_axis), label=f"{label}/axis")
+        gather = {"batch_dims": 0, "Tindices": I32, "Tparams": dtype, "Taxis": I32}
+        index, weight = _taps(matrix)
+        if selecting:
+            x = ctx.op("GatherV2", [x, ctx.make_const(index[:, 0], label=f"{label}/index"), axis_v], gather,
+                       dtype=dtype, label=f"{label}/gather")
+            continue
+        shape = [1] * rank
+        shape[ir_axis] = -1
+        total = None
+        for k in range(index.shape[1]):
+            picked = ctx.op("GatherV2", [x, ctx.make_const(index[:, k], label=f"{label}/index{k}"), axis_v], gather,
+                            dtype=dtype, label=f"{label}/gather{k}")
+            w = ctx.make_const(weight[:, k].reshape(shape), label=f"{label}/weight{k}")
+            term = ctx.op("Mul", [picked, w], label=f"{label}/weighted{k}")
+            total = term if total is None else ctx.op("AddV2", [total, term], label=f"{label}/sum{k}")
+        x = total  # type: ignore[assignment]
+        if outside is not None and outside.any():
+            m = ctx.make_const(outside.astype(np.float32).reshape(shape), label=f"{label}/outside")
+            outside_mask = m if outside_mask is None else ctx.op(
+                "Maximum", [outside_mask, m], label=f"{label}/outside_any")
+    if outside_mask is not None:  # tf_crop_and_resize: outputs whose source lies outside take the value
+        keep = ctx.op("Sub", [ctx.make_const(np.float32(1.0), label="one"), outside_mask], label="inside")
+        fill = ctx.op("Mul", [outside_mask, ctx.make_const(np.float32(how.extrapolation), label="extrapolation")],
+                      label="fill")
+        x = ctx.op("AddV2", [ctx.op("Mul", [x, keep], label="kept"), fill], label="extrapolated")
+    return ctx.laid(x, perm)
