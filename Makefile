@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 EXTRAS ?= test
 
-.PHONY: demo test venv browser clean
+.PHONY: demo test venv browser conformance clean
 
 $(VENV)/.installed-$(EXTRAS): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ browser:
 
 test: venv browser
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The three conformance tables (docs/conformance/*.md and bench/results/), against TF, Keras and
+# ONNX's node tests, webgl included; about 15 minutes on the 2-core machine.
+conformance: venv browser
+	$(VENV)/bin/python bench/conformance/tf_ops.py --webgl
+	$(VENV)/bin/python bench/conformance/keras_layers.py --webgl --record bench/results/keras_layers_conformance_run.json
+	$(VENV)/bin/python bench/conformance/onnx_ops.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -29,6 +29,8 @@ class ConversionResult:
     pass_report: Any = None
     #: One-line notes the summary prints (special-value deviations on the target backends).
     notices: list[str] = dataclasses.field(default_factory=list)
+    #: How the frontend built the graph (``Graph.notes``); the summary prints them with ``--verbose``.
+    details: list[str] = dataclasses.field(default_factory=list)
 
 
 def select_frontend(source: Any, input_format: str | None, registry: Registry) -> Frontend:
@@ -167,6 +169,8 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
             pass_report = optimize_and_check(model, opts, registry)
         seconds["optimize"] = time.perf_counter() - start
         notices = [line for line in [special_value_notice(model, opts)] if line]
+    elif isinstance(model, LayersModel):
+        notices = list(model.notices)
 
     start = time.perf_counter()
     with progress.stage("write", total=weight_bytes(model)), \
@@ -183,4 +187,5 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
         op_histogram=model.op_histogram() if isinstance(model, Graph) else None,
         pass_report=pass_report,
         notices=notices,
+        details=list(getattr(model, "notes", [])),
     )

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-
-from .model import Model
 from .options import ConvertOptions
+
+if TYPE_CHECKING:  # annotations only: declaring a frontend (tfjsconv.lazy) must not import numpy
+    import numpy as np
+
+    from .model import Model
 
 
 class Frontend:

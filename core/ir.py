@@ -153,6 +153,8 @@ class Graph:
         self.initializer: Graph | None = None
         #: Signature key (of ``inputs``, or of an initializer's ``outputs``) -> ``resourceId`` in model.json.
         self.resource_ids: dict[str, int] = {}
+        #: One-line facts about how the frontend built the graph (which loader, and why); ``--verbose`` prints them.
+        self.notes: list[str] = []
         self._counter = itertools.count()
 
     # -- building -----------------------------------------------------------------------------
@@ -392,6 +394,7 @@ class Graph:
         clone.functions = dict(self.functions)
         clone.initializer = self.initializer.copy() if self.initializer is not None else None
         clone.resource_ids = dict(self.resource_ids)
+        clone.notes = list(self.notes)
         clone.generated_by = self.generated_by
         clone.versions = dict(self.versions)
         return clone

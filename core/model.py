@@ -29,6 +29,8 @@ class LayersModel:
     training_config: dict[str, Any] | None = None
     generated_by: str | None = None
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: One-line notices for the conversion report (the special-values line of a graph model's conversion).
+    notices: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def format(self) -> str:

@@ -47,15 +47,37 @@ class PluginOption:
 
 
 class Registry:
-    """Everything the plugins registered, collected once per manager."""
+    """Everything the plugins registered, collected per table on first use.
 
-    def __init__(self) -> None:
-        self.frontends: dict[str, Any] = {}
-        self.writers: dict[str, Any] = {}
-        self.passes: list[Any] = []
-        self.ops: list[Any] = []
-        self.op_mappings: dict[tuple[str, str], OpMapping] = {}
-        self.options: list[PluginOption] = []
+    Each table calls only its own hook (``options`` -> ``register_options``), so building the CLI
+    parser asks for flags without loading any frontend, pass or op mapping.
+    """
+
+    #: table -> the hook that fills it
+    HOOKS = {"frontends": "register_frontends", "writers": "register_writers", "ops": "register_ops",
+             "op_mappings": "register_op_mappings", "passes": "register_passes", "options": "register_options"}
+
+    frontends: dict[str, Any]
+    writers: dict[str, Any]
+    passes: list[Any]
+    ops: list[Any]
+    op_mappings: dict[tuple[str, str], OpMapping]
+    options: list[PluginOption]
+
+    def __init__(self, collect: Callable[[str], Any] | None = None) -> None:
+        self._collect_table = collect
+
+    def __getattr__(self, table: str) -> Any:  # called once per table: the value is then an attribute
+        if table not in Registry.HOOKS:
+            raise AttributeError(table)
+        collect = self.__dict__.get("_collect_table")
+        value = collect(table) if collect is not None else _empty(table)
+        setattr(self, table, value)
+        return value
+
+
+def _empty(table: str) -> Any:
+    return {} if table in ("frontends", "writers", "op_mappings") else []
 
 
 class PluginManager:
@@ -117,57 +139,67 @@ class PluginManager:
 
     @property
     def registry(self) -> Registry:
-        """Call every ``register_*`` hook once and collect the results."""
+        """What the plugins registered; each ``register_*`` hook is called once, when its table is first read."""
         if self._registry is None:
             self._registry = self._collect()
         return self._registry
 
     def _collect(self) -> Registry:
-        from .frontend import Frontend
-        from .ops import OpDef
-        from .writers import Writer
+        return Registry(self._collect_table)
 
-        reg = Registry()
+    def _collect_table(self, table: str) -> Any:
+        """Call one ``register_*`` hook of every plugin, in load order, and validate what they register."""
+        hook = Registry.HOOKS[table]
+        value = _empty(table)
         for plugin_name, plugin in self.pm.list_name_plugin():
-            hook_names = {h.name for h in self.pm.get_hookcallers(plugin) or []}
+            if hook in {h.name for h in self.pm.get_hookcallers(plugin) or []}:
+                getattr(plugin, hook)(register=_adder(table, value, plugin_name))
+        return value
 
-            def call(hook: str, register: Callable) -> None:
-                if hook in hook_names:
-                    getattr(plugin, hook)(register=register)
 
-            def add_frontend(frontend: Any, _p: str = plugin_name) -> None:
-                if not isinstance(frontend, Frontend) or not frontend.name:
-                    raise PluginError(f"plugin {_p!r} registered {frontend!r}, which is not a named Frontend")
-                _add_unique(reg.frontends, frontend, "input format", _p)
+def _adder(table: str, value: Any, plugin: str) -> Callable:
+    """The ``register`` callback one plugin's hook gets for ``table``."""
+    if table == "frontends":
+        def add_frontend(frontend: Any) -> None:
+            from .frontend import Frontend
 
-            def add_writer(writer: Any, _p: str = plugin_name) -> None:
-                if not isinstance(writer, Writer) or not writer.name:
-                    raise PluginError(f"plugin {_p!r} registered {writer!r}, which is not a named Writer")
-                _add_unique(reg.writers, writer, "output format", _p)
+            if not isinstance(frontend, Frontend) or not frontend.name:
+                raise PluginError(f"plugin {plugin!r} registered {frontend!r}, which is not a named Frontend")
+            _add_unique(value, frontend, "input format", plugin)
+        return add_frontend
+    if table == "writers":
+        def add_writer(writer: Any) -> None:
+            from .lazy import LazyWriter
 
-            def add_op(op: Any, _p: str = plugin_name) -> None:
-                if not isinstance(op, OpDef):
-                    raise PluginError(f"plugin {_p!r} registered {op!r}, which is not an OpDef")
-                reg.ops.append(dataclasses.replace(op, plugin=_p))
+            if isinstance(writer, LazyWriter):
+                _add_unique(value, writer, "output format", plugin)
+                return
+            from .writers import Writer
 
-            def add_mapping(frontend: str, op_type: str, function: Callable, _p: str = plugin_name, **opts: Any) -> None:
-                key = (frontend, op_type)
-                # later registrations (third-party plugins load after built-ins) override earlier ones
-                reg.op_mappings[key] = OpMapping(frontend, op_type, function, opts, _p)
+            if not isinstance(writer, Writer) or not writer.name:
+                raise PluginError(f"plugin {plugin!r} registered {writer!r}, which is not a named Writer")
+            _add_unique(value, writer, "output format", plugin)
+        return add_writer
+    if table == "ops":
+        def add_op(op: Any) -> None:
+            from .ops import OpDef
 
-            call("register_frontends", add_frontend)
-            call("register_writers", add_writer)
-            call("register_ops", add_op)
-            call("register_op_mappings", add_mapping)
-            call("register_passes", reg.passes.append)
-
-            def add_option(flag: str, _p: str = plugin_name, **kwargs: Any) -> None:
-                if not flag.startswith("--"):
-                    raise PluginError(f"plugin {_p!r} registered option {flag!r}; options must start with --")
-                reg.options.append(PluginOption(flag, kwargs, _p))
-
-            call("register_options", add_option)
-        return reg
+            if not isinstance(op, OpDef):
+                raise PluginError(f"plugin {plugin!r} registered {op!r}, which is not an OpDef")
+            value.append(dataclasses.replace(op, plugin=plugin))
+        return add_op
+    if table == "op_mappings":
+        def add_mapping(frontend: str, op_type: str, function: Callable, **opts: Any) -> None:
+            # later registrations (third-party plugins load after built-ins) override earlier ones
+            value[(frontend, op_type)] = OpMapping(frontend, op_type, function, opts, plugin)
+        return add_mapping
+    if table == "options":
+        def add_option(flag: str, **kwargs: Any) -> None:
+            if not flag.startswith("--"):
+                raise PluginError(f"plugin {plugin!r} registered option {flag!r}; options must start with --")
+            value.append(PluginOption(flag, kwargs, plugin))
+        return add_option
+    return value.append  # passes: a Pass or a tfjsconv.lazy.LazyPass
 
 
 def _add_unique(table: dict[str, Any], item: Any, kind: str, plugin: str) -> None:

@@ -91,6 +91,21 @@ CURATED_LIMITS: list[dict[str, Any]] = [
     *({"op": op, "backend": "webgl", "when": {"rank:0": ["5", "6", "7", "8"]}, "outcome": "throws",
        "reason": "webgl's pad shader fails to compile for rank 5 and up ('Failed to compile fragment shader')"}
       for op in ("Pad", "PadV2", "MirrorPad")),
+    # measured in headless Chromium (bench/conformance/tf_ops.py --webgl, and one-op graphs at ranks 4-7):
+    # webgl's Reverse program stops at rank 4; its StridedSlice program (non-unit strides; unit strides are a
+    # plain slice) fails to compile from rank 5 (for some shapes only: (2,3,2,3,4) with strides (1,1,1,2,3)); its
+    # MaxPoolWithArgmax returns the indices as float32; its CropAndResize gets flipped boxes and boxes reaching
+    # outside the image wrong
+    {"op": "ReverseV2", "backend": "webgl", "when": {"rank:0": ["5", "6", "7", "8"]}, "outcome": "throws",
+     "reason": "webgl's reverse supports rank 4 at most ('Reverse of rank-5 tensor is not yet supported')"},
+    {"op": "StridedSlice", "backend": "webgl", "when": {"rank:0": ["5", "6", "7", "8"], "nonunit:3": ["true"]},
+     "outcome": "throws", "reason": "webgl's strided-slice shader fails to compile for rank 5 and up with "
+                                   "non-unit strides ('Failed to compile fragment shader')"},
+    {"op": "MaxPoolWithArgmax", "backend": "webgl", "when": {}, "outcome": "wrong",
+     "reason": "webgl returns the argmax indices as float32, not int32"},
+    {"op": "CropAndResize", "backend": "webgl", "when": {}, "outcome": "wrong",
+     "reason": "webgl gives a constant for flipped boxes (y1 > y2) and wrong edge values for boxes reaching "
+               "outside the image (box values are known only at run time)"},
 ]
 
 _KERNEL_SNIPPET = r"""
@@ -111,7 +126,67 @@ process.stdout.write(JSON.stringify(out));
 #: conformance run (``bench/conformance/tf_ops.py``; the ``cases`` it shows them in). No dtype/attr
 #: selector can refuse them, so they are not limits: a conversion names them in one line, and
 #: ``--exact_special_values`` rewrites those marked ``exact`` (``core/passes/special_values.py``).
-#: ``dtype``: the input dtype the deviation needs. webgl is not measured by that run.
+#: ``dtype``: the input dtype the deviation needs. webgl rows come from ``tf_ops.py --webgl`` (headless Chromium,
+#: SwiftShader): webgl holds int32 as float32, its shaders special-case NaN/Inf their own way, and its GLSL
+#: sin/cos are ~2e-4 off (a GPU-dependent precision, also in its FFTs).
+_WEBGL_ROWS_F32 = [  # (op, what webgl gives vs TF, rewritten exactly, cases)
+    ("ArgMax", "picks a NaN ([NaN, 0, 0] -> 0); TF never picks NaN (-> 1)", True, "ArgMax/nan ArgMax/nan_neg_inf_rows"),
+    ("ArgMin", "picks a NaN ([NaN, 0, 0] -> 0); TF never picks NaN (-> 1)", True, "ArgMin/nan ArgMin/nan_pos_inf_rows"),
+    ("ClipByValue", "clip(-1e30, -2, 3) gives -1e30; a NaN bound throws; TF gives -2 and ignores a NaN bound", True,
+     "ClipByValue/f32_scalar_bounds ClipByValue/nan_bounds"),
+    ("MaxPool", "its window max starts at -1e20: an all-NaN or all -Inf window gives -1e20; TF gives -FLT_MAX", False,
+     "MaxPool/nan_and_neg_inf_windows"),
+    ("Pow", "pow(±Inf, y), pow(x, NaN) and pow(-0, negative) differ from C's pow", False,
+     "Pow/special Pow/neg_base_frac"),  # not exact: webgl's own pow(NaN/Inf) rules remain after the rewrite
+    ("Relu6", "relu6(-Inf) is NaN; TF gives 0", False, "Relu6/special"),
+    ("Sign", "sign(NaN) is 0; TF gives NaN", True, "Sign/special"),
+    ("Softmax", "a row holding +Inf is all NaN; TF gives NaN at the +Inf, 0 elsewhere", True,
+     "Softmax/large_and_inf Softmax/several_inf"),
+    ("TopKV2", "ranks NaN below +Inf; TF ranks NaN first", False, "TopKV2/nan_inf"),
+    ("Relu", "relu(-Inf) is NaN; TF gives 0", False, "Relu/special"),
+    ("LeakyRelu", "leaky_relu(NaN) or of ±Inf differs", False, "LeakyRelu/special"),
+    ("Elu", "elu(NaN) or of ±Inf differs", False, "Elu/special"),
+    ("Selu", "selu(NaN) or of ±Inf differs", False, "Selu/special"),
+    ("Softplus", "softplus(NaN) or of ±Inf differs", False, "Softplus/special"),
+    ("Sinh", "sinh(NaN) is Inf", False, "Sinh/special"),
+    ("Cosh", "cosh(NaN) is Inf", False, "Cosh/special"),
+    ("Asinh", "asinh(±1e30) overflows to ±Inf (TF: ±69.8)", False, "Asinh/special"),
+    ("Acosh", "acosh(1e30) overflows to Inf (TF: 69.8)", False, "Acosh/special"),
+    ("Atanh", "atanh(±1) is finite; TF gives ±Inf", False, "Atanh/special"),
+    ("Log1p", "log1p(x < -1) is a number; TF gives NaN", False, "Log1p/f32 Log1p/special"),
+    ("Div", "x / x is 1 for NaN and ±Inf (and 0 / 0); TF gives NaN", False, "Div/special"),
+    ("RealDiv", "x / x is 1 for NaN and ±Inf (and 0 / 0); TF gives NaN", False, "RealDiv/special"),
+    ("FloorDiv", "x // x is 1 for NaN and ±Inf; TF gives NaN", False, "FloorDiv/special"),
+    ("DivNoNan", "x / x is 1 for NaN and ±Inf; TF gives NaN", False, "DivNoNan/special"),
+    ("FloorMod", "mod by ±Inf or of NaN differs", False, "FloorMod/special"),
+    ("Mod", "mod by ±Inf or of NaN differs", False, "Mod/special"),
+    ("TruncateMod", "mod by ±Inf or of NaN differs", False, "TruncateMod/special"),
+    ("Atan2", "atan2 of ±0 and ±Inf pairs differs", False, "Atan2/special"),
+    ("EuclideanNorm", "the norm of a row holding NaN is Inf; TF gives NaN", False, "EuclideanNorm/nan"),
+    ("Sin", "sin is ~2e-4 off (GLSL sin; GPU-dependent), and sin(±1e30) is wrong", False, "Sin/f32 Sin/special"),
+    ("Cos", "cos is ~2e-4 off (GLSL cos; GPU-dependent), and cos(±1e30) is wrong", False, "Cos/f32 Cos/special"),
+    ("Tan", "tan is ~1e-4 off near its poles (GLSL), and tan(±1e30) is wrong", False, "Tan/f32 Tan/special"),
+    ("Acos", "acos is ~5e-5 off (GLSL; GPU-dependent)", False, "Acos/f32 Acos/special Acos/domain"),
+    ("FFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "FFT/c64"),
+    ("IFFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "IFFT/c64"),
+    ("RFFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "RFFT/f32"),
+    ("IRFFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "IRFFT/c64"),
+]
+_WEBGL_ROWS_I32 = [  # webgl holds int32 as float32: past 2^24 low bits go, INT32_MAX rounds to 2^31
+    ("Abs", "abs(INT32_MAX) gives INT32_MIN", "Abs/i32"),
+    ("Relu", "relu(INT32_MAX) gives INT32_MIN", "Relu/i32"),
+    ("Square", "squares past 2^24 lose low bits; TF wraps modulo 2^32", "Square/i32"),
+    ("Mul", "products past 2^24 lose low bits; TF wraps modulo 2^32", "Mul/i32_overflow"),
+    ("Sum", "sums past 2^24 lose low bits; TF wraps modulo 2^32", "Sum/i32_overflow"),
+    ("FloorDiv", "INT32_MIN // -1 and INT32_MAX // 1 go through float32", "FloorDiv/i32_signs"),
+    ("TruncateDiv", "INT32_MIN / -1 and INT32_MAX / 1 go through float32", "TruncateDiv/i32_signs"),
+    ("Div", "INT32_MIN / -1 and INT32_MAX / 1 go through float32", "Div/i32_signs"),
+]
+_WEBGL_DEVIATION_ROWS: list[tuple[Any, ...]] = [
+    *((op, "webgl", "float32" if op not in ("FFT", "IFFT", "IRFFT") else "complex64", why, exact, cases)
+      for op, why, exact, cases in _WEBGL_ROWS_F32),
+    *((op, "webgl", "int32", f"{why} (webgl holds int32 as float32)", False, cases) for op, why, cases in _WEBGL_ROWS_I32),
+]
 _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     # (op, backends, dtype, what TF.js does vs TF, rewritten exactly, conformance cases showing it[, when:
     # contract selectors, as in limits, that the node must match])
@@ -159,6 +234,7 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     ("TruncateDiv", "wasm", "int32", "INT32_MAX / 1 gives INT32_MIN (float32 round trip)", False,
      "TruncateDiv/i32_signs"),
     ("Div", "wasm", "int32", "INT32_MAX / 1 gives INT32_MIN (float32 round trip)", False, "Div/i32_signs"),
+    *_WEBGL_DEVIATION_ROWS,
 ]
 SPECIAL_VALUE_DEVIATIONS: list[dict[str, Any]] = sorted(
     ({"op": op, "backend": backend, "dtype": dtype, "reason": reason, "exact_special_values": exact,

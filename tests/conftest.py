@@ -25,3 +25,23 @@ def _fresh_plugin_manager():
     reset_plugin_manager()
     yield
     reset_plugin_manager()
+
+
+@pytest.fixture(scope="module")
+def browser(tfjs_runtime):
+    """One headless Chromium (WebGL2 on SwiftShader) per test module: starting it costs ~2 s, each model
+    then ~1 s. Skipped without Chromium, unless TFJSCONV_REQUIRE_BROWSER=1 (CI) makes that a failure."""
+    import os
+
+    from tfjsconv.errors import RuntimeMissingError
+    from tfjsconv.serve.browser import BrowserSession, find_chromium
+
+    try:
+        find_chromium()
+    except RuntimeMissingError as err:
+        reason = f"{err.message}; the webgl tests need Chromium (apt-get install chromium)"
+        if os.environ.get("TFJSCONV_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + " and TFJSCONV_REQUIRE_BROWSER=1 requires them to run")
+        pytest.skip(reason)
+    with BrowserSession(timeout=120) as session:
+        yield session

@@ -394,3 +394,37 @@ def test_inspect_reports_each_backend(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "m")]) == 0
     text = capsys.readouterr().out
     assert "cpu    runs" in text and "wasm   cannot run: Complex z (no Complex kernel)" in text
+
+
+@pytest.mark.node
+def test_webgl_high_rank_reverse_and_strided_slice_refused_for_webgl_only(tmp_path, capsys, tfjs_runtime):
+    """webgl's Reverse stops at rank 4 and its strided-slice shader fails to compile at rank 5 (measured in
+    Chromium, ``tf_ops.py --webgl``): refused for webgl at once, converted and right for cpu and wasm."""
+    import tensorflow as tf
+
+    from tfjsconv.cli import main
+    from tfjsconv.verify.run import run_model
+
+    @tf.function(input_signature=[tf.TensorSpec([2, 3, 2, 3, 2], tf.float32, name="x"),
+                                  tf.TensorSpec([2, 3, 2, 3, 4], tf.float32, name="z")])
+    def f(x, z):
+        return (tf.reverse(x * 2.0, axis=[1, 4], name="flipped"),
+                tf.identity(z[:, 1:, :, ::2, ::3] + 1.0, name="strided"))
+
+    pb = tmp_path / "high_rank.pb"
+    pb.write_bytes(f.get_concrete_function().graph.as_graph_def().SerializeToString())
+    base = ["convert", str(pb), "--output_node_names=flipped,strided", "--quiet"]
+    assert main([*base, str(tmp_path / "refused"), "--target_backends=cpu,wasm,webgl"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "ReverseV2 on webgl" in err and "StridedSlice on webgl" in err, err
+    assert "on cpu" not in err and "on wasm" not in err and not (tmp_path / "refused").exists()
+    assert main([*base, str(tmp_path / "ok"), "--target_backends=cpu,wasm"]) == 0
+    rng = np.random.default_rng(5)
+    feeds = {"x": rng.standard_normal((2, 3, 2, 3, 2)).astype(np.float32),
+             "z": rng.standard_normal((2, 3, 2, 3, 4)).astype(np.float32)}
+    expected = [t.numpy() for t in f(**feeds)]
+    run = run_model(tmp_path / "ok", feeds, backends=["cpu", "wasm"], quiet=True)
+    for backend in ("cpu", "wasm"):
+        outputs = run.outputs(backend)
+        np.testing.assert_array_equal(outputs["flipped"], expected[0])
+        np.testing.assert_array_equal(outputs["strided"], expected[1])

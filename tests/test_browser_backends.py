@@ -21,7 +21,6 @@ Without Chromium these tests skip, saying why; with TFJSCONV_REQUIRE_BROWSER=1 (
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import warnings
@@ -39,23 +38,6 @@ from tfjsconv.verify.compare import WEBGL_F16_RTOL, format_report, verify_model
 
 pytestmark = pytest.mark.node
 RTOL = 1e-5  # max abs err <= 1e-5 x max|reference|: issue 3's float32 bar, met on webgl too
-
-
-@pytest.fixture(scope="module")
-def browser(tfjs_runtime):
-    """One Chromium for the whole module (starting it costs ~2 s; each model then ~1 s)."""
-    from tfjsconv.errors import RuntimeMissingError
-    from tfjsconv.serve.browser import BrowserSession, find_chromium
-
-    try:
-        find_chromium()
-    except RuntimeMissingError as err:
-        reason = f"{err.message}; the webgl tests need Chromium (apt-get install chromium)"
-        if os.environ.get("TFJSCONV_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + " and TFJSCONV_REQUIRE_BROWSER=1 requires them to run")
-        pytest.skip(reason)
-    with BrowserSession(timeout=120) as session:
-        yield session
 
 
 def _on_webgl(browser, model_dir: Path, inputs: dict, expected: dict, **options) -> None:
@@ -216,6 +198,25 @@ def test_verify_cli_adds_webgl_with_browser(browser, tmp_path):
     assert list(doc["backends"]) == ["cpu", "wasm", "webgl"] and doc["passed"]
     assert {c["backend"] for c in doc["comparisons"]} == {"cpu", "wasm", "webgl"}
     assert doc["backends"]["webgl"]["info"]["render_float32"] is True and doc["backend_rtol"] == {}
+
+
+def test_non_finite_values_round_trip_through_the_page(browser, tmp_path):
+    """±Inf, NaN and -0 in an input reach webgl and come back bit for bit (JSON has no such numbers)."""
+    from random_graphs import Builder
+    from tf_reference import tf_outputs
+    from tfjsconv.serve.browser import run_backends_in_browser
+
+    b = Builder("non_finite")
+    x = b.input("x", (2, 4))
+    b.output("doubled", b.op("Mul", [x, b.const(np.float32(2.0), "two")]))
+    b.output("same", b.op("Identity", [x]))
+    feeds = {"x": np.array([[np.inf, -np.inf, np.nan, -0.0], [1.5, -2.25, 3e38, 0.0]], np.float32)}
+    tfjsconv.convert(b.g, tmp_path / "m", optimization_level=0)
+    runs, _ = run_backends_in_browser(tmp_path / "m", feeds, session=browser)
+    assert runs["webgl"].ok, runs["webgl"].error  # was "no value for input x": the page's JSON.parse failed
+    for name, want in tf_outputs(b.g, feeds).items():
+        got = runs["webgl"].outputs[name]
+        assert got.dtype == np.float32 and got.tobytes() == want.astype(np.float32).tobytes(), (name, got, want)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
     (["convert", "a", "b", "--weight_shard_size_bytes=0"], "positive integer"),
     (["convert", "a", "b", "--metadata", "nocolon"], "key:path.json"),
     (["convert", "a", "b", "--input_format=klingon"], "unknown --input_format 'klingon'"),
-    (["convert", "a", "b", "--target_backends=cpu,webgpu"], "--target_backends takes a comma-separated subset"),
+    (["convert", "a", "b", "--target_backends=cpu,webnn"], "--target_backends takes a comma-separated subset"),
     (["convert", "/no/such/model", "b"], "does not exist"),
 ])
 def test_bad_flags_give_one_clear_message_and_exit_2(argv, message):

@@ -115,3 +115,25 @@ def test_keras3_rnn_of_an_lstm_cell_points_at_the_graph_model(tmp_path, capsys):
     path, _, _ = _save(keras3, tmp_path, "rnn", (5, 3), keras3.layers.RNN(keras3.layers.LSTMCell(4), name="rnn"))
     err = _refused(capsys, [str(path), str(tmp_path / "out")])
     assert "'rnn' (RNN)" in err and "--output_format=tfjs_graph_model" in err, err
+
+
+@pytest.mark.node
+def test_layers_model_names_special_value_deviations_of_its_kernels(tmp_path, tfjs_runtime):
+    """A layers model runs TF.js's kernels as a graph model does, so it gets the special-values line too:
+    Dense(relu) runs wasm's fused matmul+relu, which turns NaN into 0 where Keras keeps NaN (measured here)."""
+    import tfjsconv
+    from tfjsconv.verify.run import run_model
+
+    path, inputs, _ = _save(keras3, tmp_path, "dense_relu", (3,), keras3.layers.Dense(4, activation="relu", name="hidden"))
+    result = tfjsconv.convert(path, tmp_path / "m", target_backends=["cpu", "wasm"])
+    assert result.model_format == "layers-model" and len(result.notices) == 1, result.notices
+    assert "_FusedMatMul (wasm)" in result.notices[0] and "hidden" in result.notices[0], result.notices[0]
+    assert "--output_format=tfjs_graph_model" in result.notices[0]
+    assert tfjsconv.convert(path, tmp_path / "cpu", target_backends=["cpu"]).notices == []  # cpu keeps NaN
+    data = np.array([[np.nan, 1.0, -2.0], [0.5, -1.0, 2.0]], np.float32)
+    model = keras3.models.load_model(path)
+    expected = np.asarray(model(data, training=False))
+    runs = run_model(tmp_path / "m", {"in0": data}, backends=["cpu", "wasm"], quiet=True)
+    got = {b: next(iter(runs[b].outputs.values())) for b in ("cpu", "wasm")}
+    assert np.isnan(expected[0]).all() and np.isnan(got["cpu"][0]).all()  # NaN through Dense: NaN everywhere
+    assert not np.isnan(got["wasm"][0]).all()  # the deviation the notice names is real

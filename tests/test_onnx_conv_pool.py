@@ -13,9 +13,10 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 
 import tfjsconv  # noqa: E402
+from onnx_models import matches_onnxruntime, onnx_model  # noqa: E402
 from tfjsconv.errors import TfjsconvError  # noqa: E402
 
 BACKENDS = ("cpu", "wasm")
@@ -25,30 +26,13 @@ F = TensorProto.FLOAT
 def _model(tmp_path: Path, nodes: list, inputs: dict, outputs: list[str], *, opset: int = 18,
            initializers: dict | None = None) -> Path:
     """A graph of ``nodes`` with typed inputs (name -> (elem type, shape)); output types left to inference."""
-    graph = helper.make_graph(
-        nodes, "conv_pool", [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()],
-        [helper.make_empty_tensor_value_info(o) for o in outputs],
-        [numpy_helper.from_array(v, k) for k, v in (initializers or {}).items()])
-    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]))
-    inferred = {v.name: v for v in model.graph.value_info}
-    for out in model.graph.output:
-        out.CopyFrom(inferred.get(out.name, out))
-    path = tmp_path / "model.onnx"
-    onnx.save(model, str(path))
-    return path
+    return onnx_model(tmp_path / "model.onnx", nodes, inputs, outputs, opset=opset, initializers=initializers,
+                      name="conv_pool")
 
 
 def _matches_onnxruntime(path: Path, feeds: dict[str, np.ndarray], tmp_path: Path, **options) -> dict:
     """Convert, run on cpu and wasm, compare with onnxruntime; returns onnxruntime's outputs."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
-    tfjsconv.convert(path, tmp_path / "out", **options)
-    report = verify_model(tmp_path / "out", feeds, expected, backends=options.get("target_backends", BACKENDS),
-                          rtol=1e-5, quiet=True)
-    assert report.passed, format_report(report)
-    return expected
+    return matches_onnxruntime(path, feeds, tmp_path / "out", **options)
 
 
 def _feeds(inputs: dict, seed: int = 0) -> dict[str, np.ndarray]:
@@ -245,4 +229,14 @@ def test_conv_integer_beyond_float32_exact_integers_is_refused(tmp_path):
     inputs = {"x": (TensorProto.UINT8, [1, 300, 3, 3]), "w": (TensorProto.UINT8, [1, 300, 1, 1])}
     path = _model(tmp_path, [helper.make_node("ConvInteger", ["x", "w"], ["y"])], inputs, ["y"], opset=10)
     with pytest.raises(TfjsconvError, match="could exceed 2\\^24"):
+        tfjsconv.convert(path, tmp_path / "out")
+
+
+def test_conv_integer_with_a_misshapen_weight_zero_point_is_refused(tmp_path):
+    """w_zero_point holds one value or one per output channel; two for four channels is a clear refusal."""
+    inputs = {"x": (TensorProto.UINT8, [1, 2, 3, 3])}
+    consts = {"w": np.ones((4, 2, 1, 1), np.uint8), "wz": np.array([1, 2], np.uint8)}
+    path = _model(tmp_path, [helper.make_node("ConvInteger", ["x", "w", "", "wz"], ["y"])], inputs, ["y"], opset=10,
+                  initializers=consts)
+    with pytest.raises(TfjsconvError, match="w_zero_point has 2 values; it needs 1 or one per output channel"):
         tfjsconv.convert(path, tmp_path / "out")

@@ -12,9 +12,10 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 
 import tfjsconv  # noqa: E402
+from onnx_models import matches_onnxruntime, onnx_model  # noqa: E402
 from tfjsconv.errors import TfjsconvError  # noqa: E402
 
 BACKENDS = ("cpu", "wasm")
@@ -24,29 +25,13 @@ F, I32, I64, U8, I8 = TensorProto.FLOAT, TensorProto.INT32, TensorProto.INT64, T
 def _model(tmp_path: Path, nodes: list, inputs: dict, outputs: list[str], *, opset: int = 13,
            initializers: dict | None = None) -> Path:
     """A graph of ``nodes`` with typed inputs (name -> (elem type, shape)); output types left to inference."""
-    graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()],
-        [helper.make_empty_tensor_value_info(o) for o in outputs],
-        [numpy_helper.from_array(v, k) for k, v in (initializers or {}).items()])
-    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]))
-    inferred = {v.name: v for v in model.graph.value_info}
-    for out in model.graph.output:
-        out.CopyFrom(inferred.get(out.name, out))
-    path = tmp_path / "model.onnx"
-    onnx.save(model, str(path))
-    return path
+    return onnx_model(tmp_path / "model.onnx", nodes, inputs, outputs, opset=opset, initializers=initializers,
+                      name="g")
 
 
 def _matches_onnxruntime(path: Path, feeds: dict[str, np.ndarray], tmp_path: Path, **options) -> dict:
     """Convert, run on cpu and wasm, compare with onnxruntime; returns onnxruntime's outputs."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
-    tfjsconv.convert(path, tmp_path / "out", **options)
-    report = verify_model(tmp_path / "out", feeds, expected, backends=BACKENDS, rtol=1e-5, quiet=True)
-    assert report.passed, format_report(report)
-    return expected
+    return matches_onnxruntime(path, feeds, tmp_path / "out", **options)
 
 
 @pytest.mark.node

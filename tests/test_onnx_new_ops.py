@@ -13,9 +13,10 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 
 import tfjsconv  # noqa: E402
+from onnx_models import matches_onnxruntime, onnx_model  # noqa: E402
 from tfjsconv.errors import InputError  # noqa: E402
 
 BACKENDS = ("cpu", "wasm")
@@ -25,34 +26,16 @@ F, I64 = TensorProto.FLOAT, TensorProto.INT64
 def _model(tmp_path: Path, nodes: list, inputs: dict, outputs: list[str], *, opset: int = 18,
            initializers: dict | None = None, name: str = "model") -> Path:
     """A graph of ``nodes`` with typed inputs (name -> (elem type, shape)); output types left to inference."""
-    graph = helper.make_graph(
-        nodes, "new_ops", [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()],
-        [helper.make_empty_tensor_value_info(o) for o in outputs],
-        [numpy_helper.from_array(v, k) for k, v in (initializers or {}).items()])
-    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]))
-    inferred = {v.name: v for v in model.graph.value_info}
-    for out in model.graph.output:
-        out.CopyFrom(inferred.get(out.name, out))
-    path = tmp_path / f"{name}.onnx"
-    onnx.save(model, str(path))
-    return path
+    return onnx_model(tmp_path / f"{name}.onnx", nodes, inputs, outputs, opset=opset, initializers=initializers,
+                      name="new_ops")
 
 
 def _matches_onnxruntime(path: Path, feeds: dict[str, np.ndarray], tmp_path: Path, *, out: str = "out",
                          convert: bool = True, backends: tuple[str, ...] = BACKENDS, browser=None,
                          rtol: float = 1e-4) -> dict:
     """Convert, run on cpu and wasm (or ``backends``), compare with onnxruntime; returns onnxruntime's outputs."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
-    if convert:
-        tfjsconv.convert(path, tmp_path / out)
-    tfjs_feeds = {k: (v.astype(np.int32) if v.dtype == np.int64 else v) for k, v in feeds.items()}
-    report = verify_model(tmp_path / out, tfjs_feeds, expected, backends=backends, rtol=rtol, quiet=True,
-                          **({"browser_session": browser} if browser is not None else {}))
-    assert report.passed, format_report(report)
-    return expected
+    return matches_onnxruntime(path, feeds, tmp_path / out, convert=convert, backends=backends,
+                               browser_session=browser, rtol=rtol, narrow_int64_feeds=True)
 
 
 def _ops(out: Path) -> set[str]:
@@ -112,6 +95,28 @@ def test_grid_sample_modes_paddings_and_volumes(tmp_path, tfjs_runtime):
     path, feeds = _grid_sample_case(tmp_path)
     _matches_onnxruntime(path, feeds, tmp_path)
     assert "GatherNd" in _ops(tmp_path / "out")
+
+
+@pytest.mark.node
+def test_grid_sample_and_roi_align_of_sizes_known_only_at_run_time(tmp_path, tfjs_runtime):
+    """H and W read from the input's shape when the model runs: GridSample in every padding mode, including a
+    one-pixel-wide input with align_corners (reflection over an empty span), and RoiAlign, with two input sizes."""
+    nodes = [helper.make_node("GridSample", ["x", "grid"], [f"y{i}"], mode=mode, padding_mode=pad,
+                              align_corners=align)
+             for i, (mode, pad, align) in enumerate([("bilinear", "zeros", 0), ("bicubic", "border", 0),
+                                                     ("nearest", "reflection", 1), ("bilinear", "reflection", 0)])]
+    nodes.append(helper.make_node("RoiAlign", ["x", "rois", "idx"], ["roi"], output_height=2, output_width=2,
+                                  sampling_ratio=2, spatial_scale=0.5))
+    path = _model(tmp_path, nodes, {"x": (F, [1, 2, "h", "w"]), "grid": (F, [1, 3, 5, 2])},
+                  [f"y{i}" for i in range(4)] + ["roi"], opset=16,
+                  initializers={"rois": np.array([[0, 1, 9, 7], [3, -2, 6, 4]], np.float32),
+                                "idx": np.array([0, 0], np.int64)})
+    tfjsconv.convert(path, tmp_path / "out")
+    rng = np.random.default_rng(9)
+    for h, w in [(4, 6), (3, 1)]:
+        feeds = {"x": rng.standard_normal((1, 2, h, w)).astype(np.float32),
+                 "grid": rng.uniform(-1.6, 1.6, (1, 3, 5, 2)).astype(np.float32)}
+        _matches_onnxruntime(path, feeds, tmp_path, convert=False)
 
 
 @pytest.mark.node
@@ -369,20 +374,6 @@ def test_what_cannot_be_composed_is_refused_clearly(tmp_path):
         path = _model(tmp_path, [node], inputs, ["y"], opset=opset, name=f"refused{k}")
         with pytest.raises(InputError, match=message):
             tfjsconv.convert(path, tmp_path / f"out{k}")
-
-
-@pytest.fixture(scope="module")
-def browser(tfjs_runtime):
-    """One headless Chromium (WebGL2 on SwiftShader) for the webgl runs; skipped without Chromium."""
-    from tfjsconv.errors import RuntimeMissingError
-    from tfjsconv.serve.browser import BrowserSession, find_chromium
-
-    try:
-        find_chromium()
-    except RuntimeMissingError as err:
-        pytest.skip(f"{err.message}; the webgl run needs Chromium")
-    with BrowserSession(timeout=120) as session:
-        yield session
 
 
 @pytest.mark.node

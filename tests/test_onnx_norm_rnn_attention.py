@@ -12,9 +12,10 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 
 import tfjsconv  # noqa: E402
+from onnx_models import matches_onnxruntime, onnx_model  # noqa: E402
 
 BACKENDS = ("cpu", "wasm")
 F, I64 = TensorProto.FLOAT, TensorProto.INT64
@@ -23,31 +24,13 @@ F, I64 = TensorProto.FLOAT, TensorProto.INT64
 def _model(tmp_path: Path, nodes: list, inputs: dict, outputs: list[str], *, opset: int = 18,
            initializers: dict | None = None, name: str = "model") -> Path:
     """A graph of ``nodes`` with typed inputs (name -> (elem type, shape)); output types left to inference."""
-    graph = helper.make_graph(
-        nodes, "norms", [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()],
-        [helper.make_empty_tensor_value_info(o) for o in outputs],
-        [numpy_helper.from_array(v, k) for k, v in (initializers or {}).items()])
-    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]))
-    inferred = {v.name: v for v in model.graph.value_info}
-    for out in model.graph.output:
-        out.CopyFrom(inferred.get(out.name, out))
-    path = tmp_path / f"{name}.onnx"
-    onnx.save(model, str(path))
-    return path
+    return onnx_model(tmp_path / f"{name}.onnx", nodes, inputs, outputs, opset=opset, initializers=initializers,
+                      name="norms")
 
 
 def _matches_onnxruntime(path: Path, feeds: dict[str, np.ndarray], tmp_path: Path, **options) -> dict:
     """Convert, run on cpu and wasm, compare with onnxruntime; returns onnxruntime's outputs."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
-    out = tmp_path / f"{path.stem}_tfjs"
-    tfjsconv.convert(path, out, **options)
-    report = verify_model(out, feeds, expected, backends=options.get("target_backends", BACKENDS),
-                          rtol=1e-5, quiet=True)
-    assert report.passed, format_report(report)
-    return expected
+    return matches_onnxruntime(path, feeds, tmp_path / f"{path.stem}_tfjs", **options)
 
 
 def _ops(folder: Path) -> Counter:
@@ -102,6 +85,8 @@ def test_layer_norm_statistics_rms_lp_mvn_lrn(tmp_path, tfjs_runtime):
     ]
     feeds = {"x": _rand(rng, 2, 3, 4), "scale": _rand(rng, 3, 4), "bias": _rand(rng, 3, 4),
              "rms_scale": _rand(rng, 4), "img": _rand(rng, 2, 6, 3, 5)}
+    feeds["img"][0, :, 1, :] = 0.0  # all-zero vectors along both Lp axes: onnxruntime gives 0, not 0/0
+    feeds["img"][1, 2, 2, :] = 0.0
     path = _model(tmp_path, nodes, {"x": (F, [2, 3, 4]), "scale": (F, [3, 4]), "bias": (F, [3, 4]),
                                     "rms_scale": (F, [4]), "img": (F, [2, 6, 3, 5])},
                   ["ln", "mean", "inv_std", "rms", "l1", "l2", "mvn", "lrn"], opset=23)
@@ -153,9 +138,12 @@ class _PoolFormerBlock:
 
 
 @pytest.mark.node
-def test_poolformer_group_norms_need_no_transposes(tmp_path, tfjs_runtime):
+@pytest.mark.parametrize("dynamic_batch", [False, True])
+def test_poolformer_group_norms_need_no_transposes(tmp_path, tfjs_runtime, dynamic_batch):
     """torch exports nn.GroupNorm as Reshape → InstanceNormalization → Reshape → Mul → Add; computed
-    channels-last, a PoolFormer-like model keeps one Transpose per 4-D input and output (10 before)."""
+    channels-last, a PoolFormer-like model keeps one Transpose per 4-D input and output (10 before).
+    With a dynamic batch the Reshape back reads ``Shape(x)`` at run time (10 Transposes before too);
+    run with another batch size than the export's."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     nn = torch.nn
@@ -165,13 +153,37 @@ def test_poolformer_group_norms_need_no_transposes(tmp_path, tfjs_runtime):
         p.data.uniform_(-1, 1)
     x = torch.randn(1, 3, 16, 16)
     path = tmp_path / "poolformer.onnx"
-    torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["x"])
-    _matches_onnxruntime(path, {"x": x.numpy()}, tmp_path)
+    dynamic = {"dynamic_axes": {"x": {0: "n"}, "y": {0: "n"}}} if dynamic_batch else {}
+    torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["x"],
+                      output_names=["y"], **dynamic)
+    feed = torch.randn(3, 3, 16, 16) if dynamic_batch else x
+    _matches_onnxruntime(path, {"x": feed.numpy()}, tmp_path)
     ops = _ops(tmp_path / "poolformer_tfjs")
     assert ops["Transpose"] == 2, ops
     nhwc = tmp_path / "nhwc"
     tfjsconv.convert(path, nhwc, input_layout="nhwc")
     assert _ops(nhwc)["Transpose"] == 0
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("dynamic", ["hw", "nhw"])
+def test_group_norms_with_a_dynamic_image_size_need_no_transposes(tmp_path, tfjs_runtime, dynamic):
+    """torch's GroupNorm export with an unknown image size (and batch): the grouped Reshape reads
+    its sizes at run time, the Reshape back ``Shape(x)``; still one Transpose per 4-D input/output."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.GroupNorm(4, 8), nn.GELU(), nn.Conv2d(8, 8, 1),
+                          nn.GroupNorm(1, 8)).eval()
+    for p in model.parameters():
+        p.data.uniform_(-1, 1)
+    axes = {2: "h", 3: "w", **({0: "n"} if dynamic == "nhw" else {})}
+    path = tmp_path / "group_norms.onnx"
+    torch.onnx.export(model, (torch.randn(2, 3, 8, 8),), str(path), dynamo=False, opset_version=17,
+                      input_names=["x"], output_names=["y"], dynamic_axes={"x": axes, "y": dict(axes)})
+    batch = 3 if dynamic == "nhw" else 2
+    _matches_onnxruntime(path, {"x": torch.randn(batch, 3, 6, 10).numpy()}, tmp_path)
+    assert _ops(tmp_path / "group_norms_tfjs")["Transpose"] == 2
 
 
 # -- rotary embeddings ------------------------------------------------------------------------------
@@ -269,3 +281,20 @@ def test_attention_gqa_nonpad_and_sliding_windows(tmp_path, tfjs_runtime):
                   opset=25)
     expected = _matches_onnxruntime(path, feeds, tmp_path)
     assert not expected["padded"][1, :, :2].any() and expected["padded"][0].all()
+
+
+@pytest.mark.node
+def test_attention_qk_outputs_with_softcap_and_float_mask(tmp_path, tfjs_runtime):
+    """qk_matmul_output_mode 0-3 next to a softcap and a float mask: mode 0 is the scaled Q·Kᵀ before
+    the softcap (onnxruntime; 1 is softcapped, 2 also masked, 3 the probabilities)."""
+    rng = np.random.default_rng(7)
+    nodes = [helper.make_node("Attention", ["q", "k", "v", "mask"], ["y", "", "", f"qk{mode}"], softcap=2.0,
+                              qk_matmul_output_mode=mode) for mode in range(4)]
+    for n, node in enumerate(nodes):
+        node.output[0] = f"y{n}"
+    inputs = {"q": (F, [1, 2, 3, 4]), "k": (F, [1, 2, 5, 4]), "v": (F, [1, 2, 5, 4]), "mask": (F, [3, 5])}
+    feeds = {"q": _rand(rng, 1, 2, 3, 4) * 3, "k": _rand(rng, 1, 2, 5, 4) * 3, "v": _rand(rng, 1, 2, 5, 4),
+             "mask": _rand(rng, 3, 5)}
+    path = _model(tmp_path, nodes, inputs, ["y0", "qk0", "qk1", "qk2", "qk3"], opset=23)
+    expected = _matches_onnxruntime(path, feeds, tmp_path)
+    assert np.abs(expected["qk0"]).max() > 2.0 >= np.abs(expected["qk1"]).max()  # the softcap bounds mode 1 only

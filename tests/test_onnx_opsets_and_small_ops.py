@@ -12,9 +12,10 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 
 import tfjsconv  # noqa: E402
+from onnx_models import matches_onnxruntime, onnx_model  # noqa: E402
 from tfjsconv.errors import InputError, UnsupportedOpsError  # noqa: E402
 from tfjsconv.plugins.onnx.reading import MAX_OPSET, MIN_OPSET  # noqa: E402
 
@@ -27,32 +28,13 @@ F, I8, U8, I16, I32, I64 = (TensorProto.FLOAT, TensorProto.INT8, TensorProto.UIN
 def _model(tmp_path: Path, nodes: list, inputs: dict, outputs: list[str], *, opset: int = 18,
            initializers: dict | None = None, extra_opsets: tuple = ()) -> Path:
     """A graph of ``nodes`` with typed inputs (name -> (elem type, shape)); output types left to inference."""
-    graph = helper.make_graph(
-        nodes, "small_ops", [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()],
-        [helper.make_empty_tensor_value_info(o) for o in outputs],
-        [numpy_helper.from_array(v, k) for k, v in (initializers or {}).items()])
-    opsets = [helper.make_opsetid("", opset)] if opset else []
-    model = helper.make_model(graph, opset_imports=opsets + [helper.make_opsetid(d, v) for d, v in extra_opsets])
-    model = onnx.shape_inference.infer_shapes(model)
-    inferred = {v.name: v for v in model.graph.value_info}
-    for out in model.graph.output:
-        out.CopyFrom(inferred.get(out.name, out))
-    path = tmp_path / "model.onnx"
-    onnx.save(model, str(path))
-    return path
+    return onnx_model(tmp_path / "model.onnx", nodes, inputs, outputs, opset=opset, initializers=initializers,
+                      name="small_ops", extra_opsets=extra_opsets)
 
 
 def _matches_onnxruntime(path: Path, feeds: dict[str, np.ndarray], tmp_path: Path, **options) -> dict:
     """Convert, run on cpu and wasm, compare with onnxruntime; returns onnxruntime's outputs."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
-    tfjsconv.convert(path, tmp_path / "out", **options)
-    report = verify_model(tmp_path / "out", feeds, expected, backends=options.get("target_backends", BACKENDS),
-                          rtol=1e-5, quiet=True)
-    assert report.passed, format_report(report)
-    return expected
+    return matches_onnxruntime(path, feeds, tmp_path / "out", **options)
 
 
 # -- opsets ---------------------------------------------------------------------------------------
@@ -284,6 +266,31 @@ def test_clip_with_run_time_bounds_and_min_above_max(tmp_path, tfjs_runtime):
              "int_lo": np.array(-5, np.int8), "int_hi": np.array(50, np.int8)}
     expected = _matches_onnxruntime(path, feeds, tmp_path)
     assert np.all(expected["inverted"] == -1.0) and np.all(expected["both"] == np.float32(0.2))
+
+
+@pytest.mark.node
+def test_narrow_integer_results_wrap_like_onnxruntime(tmp_path, tfjs_runtime):
+    """8/16-bit integers are int32 in TF.js: Shrink's, Cast's and CastLike's out-of-range results must wrap into
+    the ONNX type (uint8 2 - 3 is 255, int32 300 as uint8 is 44, float 200 as int8 is -56)."""
+    nodes = [helper.make_node("Shrink", ["u8"], ["shrink_u8"], lambd=1.5, bias=3.0),
+             helper.make_node("Shrink", ["i8"], ["shrink_i8"], lambd=0.5, bias=-20.0),
+             helper.make_node("CastLike", ["i32", "like_u8"], ["i32_as_u8"]),
+             helper.make_node("CastLike", ["f", "like_i8"], ["f_as_i8"]),
+             helper.make_node("CastLike", ["i32", "like_i16"], ["i32_as_i16"]),
+             helper.make_node("CastLike", ["u8", "like_i16"], ["u8_as_i16"]),
+             helper.make_node("Cast", ["i32"], ["cast_i32_u8"], to=U8),
+             helper.make_node("Cast", ["f"], ["cast_f_i8"], to=I8),
+             helper.make_node("Cast", ["i32"], ["cast_i32_i16"], to=I16)]
+    inputs = {"u8": (U8, [6]), "i8": (I8, [6]), "i32": (I32, [5]), "f": (F, [5]), "like_u8": (U8, [1]),
+              "like_i8": (I8, [1]), "like_i16": (I16, [1])}
+    path = _model(tmp_path, nodes, inputs, [n.output[0] for n in nodes])
+    feeds = {"u8": np.array([0, 1, 2, 3, 4, 200], np.uint8), "i8": np.array([-128, -100, 0, 100, 110, 127], np.int8),
+             "i32": np.array([-1, 256, 300, 40000, -40000], np.int32),
+             "f": np.array([200.0, 300.7, -200.2, 255.0, -3.9], np.float32),
+             "like_u8": np.array([1], np.uint8), "like_i8": np.array([1], np.int8), "like_i16": np.array([1], np.int16)}
+    expected = _matches_onnxruntime(path, feeds, tmp_path)
+    assert expected["shrink_u8"][2] == 255 and expected["i32_as_u8"].tolist() == [255, 0, 44, 64, 192]
+    assert expected["cast_i32_u8"].tolist() == [255, 0, 44, 64, 192] and expected["cast_f_i8"][0] == -56
 
 
 # -- bitwise --------------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
 
 import tfjsconv  # noqa: E402
+from onnx_models import matches_onnxruntime, onnx_model  # noqa: E402
 from tfjsconv.errors import TfjsconvError  # noqa: E402
 
 BACKENDS = ("cpu", "wasm")
@@ -26,31 +27,15 @@ F, I64 = TensorProto.FLOAT, TensorProto.INT64
 def _model(tmp_path: Path, nodes: list, inputs: dict, outputs: list[str], *, opset: int = 18,
            initializers: dict | None = None) -> Path:
     """A graph of ``nodes`` with typed inputs (name -> (elem type, shape)); output types left to inference."""
-    graph = helper.make_graph(
-        nodes, "run_time_params", [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()],
-        [helper.make_empty_tensor_value_info(o) for o in outputs],
-        [numpy_helper.from_array(v, k) for k, v in (initializers or {}).items()])
-    model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]))
-    inferred = {v.name: v for v in model.graph.value_info}
-    for out in model.graph.output:
-        out.CopyFrom(inferred.get(out.name, out))
-    path = tmp_path / "model.onnx"
-    onnx.save(model, str(path))
-    return path
+    return onnx_model(tmp_path / "model.onnx", nodes, inputs, outputs, opset=opset, initializers=initializers,
+                      name="run_time_params")
 
 
 def _matches_onnxruntime(path: Path, feeds: dict[str, np.ndarray], tmp_path: Path, **options) -> dict:
     """Convert, run on cpu and wasm (on webgl instead while :data:`WEBGL` holds a browser session),
     compare with onnxruntime; returns onnxruntime's outputs."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
-    tfjsconv.convert(path, tmp_path / "out", **options)
     where = {"backends": ("webgl",), "browser_session": WEBGL[0]} if WEBGL else {"backends": BACKENDS}
-    report = verify_model(tmp_path / "out", feeds, expected, rtol=1e-5, atol=1e-6, quiet=True, **where)
-    assert report.passed, format_report(report)
-    return expected
+    return matches_onnxruntime(path, feeds, tmp_path / "out", rtol=1e-5, atol=1e-6, **where, **options)
 
 
 #: A browser session while the webgl pass runs (see ``test_every_case_on_webgl``).
@@ -272,24 +257,6 @@ def test_dropout_mask_and_training_mode(tmp_path, tfjs_runtime):
 #: empty input); every case passed on webgl when this was written, the rest are left out for time.
 _CASES = [test_reductions_over_an_empty_input_with_axes_at_run_time, test_slices_with_every_parameter_at_run_time,
           test_pads_at_run_time_in_every_mode, test_scatter_reductions_apply_every_update]
-
-
-@pytest.fixture(scope="module")
-def browser(tfjs_runtime):
-    """One headless Chromium for the webgl pass (as tests/test_browser_backends.py starts it)."""
-    import os
-
-    from tfjsconv.errors import RuntimeMissingError
-    from tfjsconv.serve.browser import BrowserSession, find_chromium
-
-    try:
-        find_chromium()
-    except RuntimeMissingError as err:
-        if os.environ.get("TFJSCONV_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{err.message}; TFJSCONV_REQUIRE_BROWSER=1 requires the webgl tests to run")
-        pytest.skip(f"{err.message}; the webgl tests need Chromium (apt-get install chromium)")
-    with BrowserSession(timeout=120) as session:
-        yield session
 
 
 @pytest.mark.node

@@ -9,9 +9,7 @@ skipped without it, failed with TFJSCONV_REQUIRE_BROWSER=1).
 from __future__ import annotations
 
 import json
-import os
 
-import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
@@ -30,21 +28,6 @@ def _pads(x, xv):
                                                                              [0, 0], [0, 2]],
                                          constant_values=1.5),
             "batch_and_channels": tf.pad(xv, [[1, 0], [0, 0], [0, 0], [0, 0], [2, 1]])}
-
-
-@pytest.fixture(scope="module")
-def browser(tfjs_runtime):
-    from tfjsconv.errors import RuntimeMissingError
-    from tfjsconv.serve.browser import BrowserSession, find_chromium
-
-    try:
-        find_chromium()
-    except RuntimeMissingError as err:
-        if os.environ.get("TFJSCONV_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{err.message}; TFJSCONV_REQUIRE_BROWSER=1 requires Chromium")
-        pytest.skip(f"{err.message}; the webgl check needs Chromium")
-    with BrowserSession(timeout=120) as session:
-        yield session
 
 
 def test_rank5_and_6_pads_are_lowered_and_match_tf_on_cpu_wasm_and_webgl(tmp_path, browser):

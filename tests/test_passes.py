@@ -173,6 +173,23 @@ def reshapes() -> Builder:
     return b.output("y", y) and b
 
 
+def run_time_reshapes() -> Builder:
+    """Reshapes back to a shape read at run time (a dynamic batch): ``Reshape(Reshape(x, [-1]), Shape(x))``
+    is ``x``; ``Shape(x)`` gathered in a transpose's order fits the transpose."""
+    b = Builder("run_time_reshapes")
+    x = b.op("Relu", [b.input("x", (None, 3, 4))], name="relu")
+    shape = b.op("Shape", [x], {"T": F, "out_type": DType.INT32}, name="shape", dtype=DType.INT32)
+    flat = b.op("Reshape", [x, b.const(np.array([-1], np.int32), "flat_shape")], name="flat")
+    back = b.op("Reshape", [flat, shape], name="back")
+    swapped = b.op("Transpose", [x, b.const(np.array([0, 2, 1], np.int32), "perm")], name="swapped")
+    order = b.op("GatherV2", [shape, b.const(np.array([0, 2, 1], np.int32), "order"), b.const(np.int32(0), "axis")],
+                 {"batch_dims": 0, "Tparams": DType.INT32, "Tindices": DType.INT32, "Taxis": DType.INT32},
+                 name="order", dtype=DType.INT32)
+    rows = b.op("Reshape", [swapped, b.const(np.array([-1, 3], np.int32), "rows_shape")], name="rows")
+    b.output("back", b.op("Neg", [back], name="neg"))
+    return b.output("swapped", b.op("Neg", [b.op("Reshape", [rows, order], name="unrows")], name="neg2")) and b
+
+
 #: name -> (builder, passes under test, ops that must be gone, ops that must be present)
 CASES = {
     "identity": (identities, ("remove_identity",), {"Identity", "StopGradient", "Snapshot", "IdentityN"}, {"Relu"}),
@@ -187,6 +204,7 @@ CASES = {
     "prelu": (prelus, ("prelu",), {"Neg", "Minimum"}, {"Prelu"}),
     "transpose_chains": (transposes, ("transpose_chains",), set(), {"Transpose"}),
     "reshape_chains": (reshapes, ("reshape_chains",), set(), {"Reshape"}),
+    "run_time_reshapes": (run_time_reshapes, ("reshape_chains",), {"Reshape"}, {"Transpose"}),
 }
 
 
@@ -335,6 +353,25 @@ def test_reshape_chain_collapses():
     g, _ = optimize(reshapes().g)
     assert g.op_histogram()["Reshape"] == 1
     assert g.outputs["y"].producer.inputs[0].producer.op == "Placeholder"
+
+
+def test_reshape_to_its_own_shape_with_a_dynamic_batch_goes():
+    """``[-1, 3, 4]`` of a ``[None, 3, 4]`` value is that value (the element count fixes -1); another
+    order of the same dims, or known dims multiplying to 0 (-1 undetermined), keep their Reshape."""
+    b = Builder()
+    x = b.input("x", (None, 3, 4))
+    z = b.input("z", (None, 0, 4))
+
+    def reshape(v: object, target: list[int], name: str) -> object:
+        return b.op("Neg", [b.op("Reshape", [b.op("Relu", [v], name=f"{name}_in"),
+                                             b.const(np.array(target, np.int32), f"{name}_shape")], name=name)],
+                    name=f"{name}_out")
+
+    b.output("same", reshape(x, [-1, 3, 4], "same"))
+    b.output("swapped", reshape(x, [-1, 4, 3], "swapped"))
+    b.output("empty", reshape(z, [-1, 0, 4], "empty"))
+    g, _ = optimize(b.g, only=("reshape_chains",))
+    assert {n.name for n in g if n.op == "Reshape"} == {"swapped", "empty"}
 
 
 # -- levels, --skip_passes, --verbose --------------------------------------------------------------

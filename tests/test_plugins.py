@@ -54,6 +54,19 @@ def test_third_party_frontend_and_custom_op_are_found(with_example_plugin):
     assert doc["custom_ops"] == ["ExampleSwish"]
 
 
+def test_third_party_lazy_frontend_loads_only_when_it_converts(with_example_plugin, tmp_path):
+    """The example declares its frontend with LazyFrontend: listing plugins or converting another format
+    never imports its module; converting a dense_json file does."""
+    probe = ("import sys\nfrom tfjsconv.cli import main\nmain({argv!r})\n"
+             "print('LOADED' if 'tfjsconv_example_plugin.dense_json' in sys.modules else 'NOT LOADED')")
+    model = tmp_path / "m.dense.json"
+    model.write_text(json.dumps({"kernel": [[1.0], [2.0]], "bias": [0.0]}))
+    for argv, loaded in ((["plugins"], False), ([str(model), str(tmp_path / "out"), "--quiet"], True)):
+        out = subprocess.run([sys.executable, "-c", probe.format(argv=argv)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip().splitlines()[-1] == ("LOADED" if loaded else "NOT LOADED"), argv
+
+
 def test_third_party_format_is_detected_and_custom_op_passes_the_op_check(with_example_plugin, tmp_path):
     model = tmp_path / "tiny model.dense.json"
     model.write_text(json.dumps({"kernel": [[1, 2], [3, 4], [5, 6]], "bias": [0.5, -1], "activation": "swish"}))

@@ -151,7 +151,5 @@ _known(["Masking/GRU_seq", "GlobalAveragePooling1D/masked"], _K3H5_UNLOADABLE.fo
 _known(["Attention/default", "Attention/causal_scale"],
        _K3H5_UNLOADABLE.format("Attention's config does not deserialize"), flavors=("keras3_h5",),
        layers="refused → graph", graph="refused")
-_known("LayerNormalization/axes12", _K3H5_UNLOADABLE.format("gamma saved with shape (4, 6), expected (6,)")
-       + "; the layers model passes", flavors=("keras3_h5",), graph="refused")
 _known("RandomBrightness/inference", "Keras 3 cannot save it as .h5 (TypeError: cannot pickle 'module' object)",
        flavors=("keras3_h5",), build="Keras rejects")

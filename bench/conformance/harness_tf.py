@@ -30,6 +30,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BACKENDS = ("cpu", "wasm")
+#: Run only with ``webgl=True`` (headless Chromium, ``webgl_runner.py``): one model per case, one page for all.
+WEBGL = "webgl"
 #: Float comparison: |got - want| <= ABS_TOL * max|want| everywhere, and <= REL_TOL * |want| where
 #: |want| >= TINY * max|want| (so small elements are not drowned by the scale of large ones).
 ABS_TOL, REL_TOL, TINY = 1e-5, 1e-3, 1e-3
@@ -282,12 +284,13 @@ def _convert(graph: Any, folder: Path, backends: Sequence[str], exact: bool = Fa
     tfjsconv.convert(graph, folder, target_backends=list(backends), overwrite=True, exact_special_values=exact)
 
 
-def conversion_targets(case: Case, workdir: Path) -> tuple[list[str], dict[str, Outcome]]:
+def conversion_targets(case: Case, workdir: Path,
+                       backends: Sequence[str] = BACKENDS) -> tuple[list[str], dict[str, Outcome]]:
     """The backends the single-op graph converts for, and an Outcome for each backend refused."""
     from tfjsconv.errors import BackendUnsupportedError, TfjsconvError
 
     refused: dict[str, Outcome] = {}
-    targets = list(BACKENDS)
+    targets = list(backends)
     while targets:
         graph, _ = ir_graph([case], [0])
         try:
@@ -353,9 +356,45 @@ def run_tfjs(items: list[tuple[int, Case, list[np.ndarray]]], backend: str, work
     return results
 
 
+def _outputs_of(cid: int, outputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Case ``cid``'s outputs (``c{cid}_o{index}``) in index order."""
+    return [outputs[k] for k in sorted((k for k in outputs if k.startswith(f"c{cid}_o")),
+                                       key=lambda k: int(k.rsplit("_o", 1)[1]))]
+
+
+def run_webgl(items: list[tuple[int, Case, list[np.ndarray]]], workdir: Path,
+              exact: bool = False) -> dict[int, Outcome]:
+    """Run ``(id, case, expected)`` items on webgl: one converted model per case, all in one Chromium page
+    (``webgl_runner.py``), so a case that throws or hangs costs only itself (no bisection, no browser restarts)."""
+    from onnx_backend import read_outputs, write_job
+    from webgl_runner import run_webgl_jobs
+
+    root = workdir / f"{WEBGL}{'_exact' if exact else ''}"
+    results: dict[int, Outcome] = {}
+    jobs = []
+    for cid, case, _ in items:
+        graph, feeds = ir_graph([case], [cid])
+        model = root / "models" / f"c{cid}"
+        try:
+            _convert(graph, model, [WEBGL], exact)
+            jobs.append(write_job(f"c{cid}", model, root / "jobs", list(feeds.items())))
+        except Exception as exc:  # noqa: BLE001 - refusals were sorted out before; anything else is a finding
+            results[cid] = Outcome("error", _short(f"{type(exc).__name__}: {exc}"))
+    docs, _ = run_webgl_jobs(jobs, root)
+    for cid, case, want in items:
+        if cid in results:
+            continue
+        doc = docs[f"c{cid}"]
+        if not doc.get("ok"):
+            results[cid] = Outcome("error", _short(doc.get("error") or f"failed at {doc.get('stage')}", 220))
+            continue
+        results[cid] = _compare_all(want, _outputs_of(cid, read_outputs(doc)), tfjs=True, abs_tol=case.abs_tol)
+    return results
+
+
 def run_cases(cases: Sequence[Case], *, tfjs: bool = True, isolate: Callable[[Case], bool] = lambda case: False,
-              progress: Callable[[str], None] | None = None) -> list[CaseResult]:
-    """Run every case on TF, the interpreter and (``tfjs``) TF.js cpu and wasm."""
+              progress: Callable[[str], None] | None = None, webgl: bool = False) -> list[CaseResult]:
+    """Run every case on TF, the interpreter and (``tfjs``) TF.js cpu and wasm (and, ``webgl``, webgl)."""
     results = [CaseResult(case) for case in cases]
     expected: dict[int, list[np.ndarray]] = {}
     for cid, result in enumerate(results):
@@ -372,23 +411,26 @@ def run_cases(cases: Sequence[Case], *, tfjs: bool = True, isolate: Callable[[Ca
         return results
     workdir = Path(tempfile.mkdtemp(prefix="tfjsconv-conformance-"))
     try:
-        per_backend: dict[str, list[tuple[int, Case, list[np.ndarray]]]] = {b: [] for b in BACKENDS}
+        backends = (*BACKENDS, WEBGL) if webgl else BACKENDS
+        per_backend: dict[str, list[tuple[int, Case, list[np.ndarray]]]] = {b: [] for b in backends}
         for cid, want in expected.items():
-            targets, refused = conversion_targets(results[cid].case, workdir)
+            targets, refused = conversion_targets(results[cid].case, workdir, backends)
             results[cid].tfjs.update(refused)
             for backend in targets:
                 per_backend[backend].append((cid, results[cid].case, want))
         for backend, items in per_backend.items():
             if progress:
                 progress(f"TF.js {backend}: {len(items)} cases")
-            for cid, outcome in run_tfjs(items, backend, workdir, isolate).items():
+            run = (lambda items, exact=False: run_webgl(items, workdir, exact)) if backend == WEBGL else (
+                lambda items, exact=False, backend=backend: run_tfjs(items, backend, workdir, isolate, exact))
+            for cid, outcome in run(items).items():
                 results[cid].tfjs[backend] = outcome
             # every case of an op with a special-value deviation on this backend, again with the rewrite
             deviating = {d.op for d in special_value_deviations() if d.backend == backend}
             flagged = [item for item in items if item[1].op in deviating]
             if progress and flagged:
                 progress(f"TF.js {backend} --exact_special_values: {len(flagged)} cases")
-            for cid, outcome in run_tfjs(flagged, backend, workdir, isolate, exact=True).items():
+            for cid, outcome in (run(flagged, exact=True) if flagged else {}).items():
                 results[cid].exact[backend] = outcome
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -429,7 +429,7 @@ def _run_process(node: str, runtime: Path, jobs: Sequence[_Job], backend: str, w
 
 def read_outputs(doc: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The arrays a successful batch-runner job wrote."""
-    types = {"float32": "<f4", "int32": "<i4", "bool": "u1"}
+    types = {"float32": "<f4", "int32": "<i4", "bool": "u1", "complex64": "<c8"}
     arrays = {}
     for spec in doc.get("outputs", []):
         file = Path(spec["file"])

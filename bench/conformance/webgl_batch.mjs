@@ -31,7 +31,9 @@ function payload(job) {
   for (const group of JSON.parse(text).weightsManifest ?? []) {
     for (const rel of group.paths ?? []) shards.push(b64(path.join(job.model_dir, rel)));
   }
-  const inputs = job.inputs.map((s) => ({ name: s.name, dtype: s.dtype, shape: s.shape, data: b64(s.file) }));
+  // strings travel as batch_runner.mjs's JSON lists; numbers as raw bytes (so NaN/±Inf/-0 arrive bit for bit)
+  const inputs = job.inputs.map((s) => ({ name: s.name, dtype: s.dtype, shape: s.shape,
+    ...(s.dtype === 'string' ? { values: JSON.parse(fs.readFileSync(s.file, 'utf8')) } : { data: b64(s.file) }) }));
   return { modelJSON: text, shards, inputs };
 }
 
@@ -59,7 +61,14 @@ async function runInPage(job) {
         return [specs, shards];
       }),
     };
-    const tensorOf = (s) => tf.tensor(new TYPED[s.dtype](fromB64(s.data)), s.shape, s.dtype);
+    const complexOf = (s) => {  // complex64 travels as interleaved re/im float32 (batch_runner.mjs's format)
+      const both = new Float32Array(fromB64(s.data));
+      const re = both.filter((_, i) => i % 2 === 0);
+      const im = both.filter((_, i) => i % 2 === 1);
+      return tf.tidy(() => tf.complex(tf.tensor(re, s.shape), tf.tensor(im, s.shape)));
+    };
+    const tensorOf = (s) => (s.dtype === 'string' ? tf.tensor(s.values, s.shape, 'string')
+      : s.dtype === 'complex64' ? complexOf(s) : tf.tensor(new TYPED[s.dtype](fromB64(s.data)), s.shape, s.dtype));
     const layers = (modelJSON.format ?? (modelJSON.modelTopology?.node != null ? 'graph-model' : 'layers-model'))
       === 'layers-model';
     let names;
@@ -95,6 +104,23 @@ async function runInPage(job) {
     result.outputs = [];
     for (let i = 0; i < outputs.length; i++) {
       const t = outputs[i];
+      if (t.dtype === 'string') {
+        result.outputs.push({ name: names[i] ?? `output_${i}`, dtype: t.dtype, shape: t.shape,
+                              values: Array.from(await t.data()) });
+        continue;
+      }
+      if (t.dtype === 'complex64') {
+        const [re, im] = await Promise.all([tf.real(t), tf.imag(t)].map(async (p) => {
+          const values = await p.data();
+          p.dispose();
+          return values;
+        }));
+        const both = new Float32Array(re.length * 2);
+        for (let k = 0; k < re.length; k++) { both[2 * k] = re[k]; both[2 * k + 1] = im[k]; }
+        result.outputs.push({ name: names[i] ?? `output_${i}`, dtype: t.dtype, shape: t.shape,
+                              data: toB64(new Uint8Array(both.buffer)) });
+        continue;
+      }
       if (TYPED[t.dtype] == null) throw new Error(`output ${names[i]}: unsupported dtype ${t.dtype}`);
       const raw = await t.data();
       const data = raw instanceof TYPED[t.dtype] ? raw : TYPED[t.dtype].from(raw);
@@ -165,8 +191,8 @@ async function main() {
       if (doc.ok) {
         fs.mkdirSync(job.output_dir, { recursive: true });
         doc.outputs = doc.outputs.map((o, i) => {
-          const file = path.join(job.output_dir, `webgl-output${i}.bin`);
-          fs.writeFileSync(file, Buffer.from(o.data, 'base64'));
+          const file = path.join(job.output_dir, `webgl-output${i}.${o.dtype === 'string' ? 'json' : 'bin'}`);
+          fs.writeFileSync(file, o.dtype === 'string' ? JSON.stringify(o.values) : Buffer.from(o.data, 'base64'));
           return { name: o.name, dtype: o.dtype, shape: o.shape, file };
         });
       }

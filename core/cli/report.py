@@ -46,6 +46,8 @@ def format_conversion(result: Any, *, verbose: bool = False) -> str:
     if result.op_histogram is not None:
         lines.append(f"  graph: {sum(result.op_histogram.values())} nodes, {len(result.op_histogram)} op types")
     lines.extend("  " + line for line in getattr(result, "notices", []))
+    if verbose:
+        lines.extend("  " + line for line in getattr(result, "details", []))
     if verbose and result.pass_report is not None:
         lines.append(format_pass_report(result.pass_report))
     return "\n".join(lines)

@@ -105,16 +105,18 @@ class NodeFacts:
         self.output_ranks = list(output_ranks or [])
 
     @classmethod
-    def of(cls, node: Node) -> NodeFacts:
+    def of(cls, node: Node, ranks: Mapping[Any, int | None] | None = None) -> NodeFacts:
+        """The facts of ``node``; ``ranks`` (``tfjsconv.shape_rank.infer_ranks``) fills ranks the IR lacks."""
+        from ..shape_rank import value_ranks
+
         consts = {}
         for index, value in enumerate(node.inputs):
             producer = value.producer
             if producer.op == "Const" and isinstance(producer.attrs.get("value"), np.ndarray) \
                     and producer.attrs["value"].size <= 16:
                 consts[index] = producer.attrs["value"]
-        ranks = [len(value.shape) if value.shape is not None else None for value in node.inputs]
-        outputs = [len(value.shape) if value.shape is not None else None for value in node.outputs]
-        return cls(node.op, node.attrs, [_value_dtype(value) for value in node.inputs], consts, ranks, outputs)
+        inputs, outputs = value_ranks(node, ranks)
+        return cls(node.op, node.attrs, [_value_dtype(value) for value in node.inputs], consts, inputs, outputs)
 
     def select(self, selector: str) -> str | None:
         """The selector's value as text, None if unknown.
@@ -324,8 +326,11 @@ def _builtin() -> BackendContract:
 
 def _graph_facts(graph: Graph) -> Iterator[tuple[str, NodeFacts]]:
     """(node name, facts) for every node of the graph and of its library functions."""
+    from ..shape_rank import infer_ranks
+
+    ranks = infer_ranks(graph)  # values no frontend or pass annotated still have a rank the limits need
     for node in graph.nodes:
-        yield node.name, NodeFacts.of(node)
+        yield node.name, NodeFacts.of(node, ranks)
     yield from _function_facts(graph.library)
 
 

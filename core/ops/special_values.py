@@ -47,7 +47,7 @@ class Deviation:
 
 @functools.cache
 def deviations() -> tuple[Deviation, ...]:
-    """Every recorded deviation of TF.js 4.22 (cpu and wasm; webgl is not measured)."""
+    """Every recorded deviation of TF.js 4.22 (cpu and wasm; webgl from ``tf_ops.py --webgl`` in Chromium)."""
     data = resources.files(__package__).joinpath("data").joinpath("tfjs_backends.json")
     rows = json.loads(data.read_text(encoding="utf-8")).get("deviations", [])
     return tuple(Deviation(r["op"], r["backend"], r["dtype"], r["reason"], bool(r["exact_special_values"]),
@@ -121,3 +121,19 @@ def notice(found: Iterable[Deviation], *, exact: bool) -> str | None:
             else "--exact_special_values cannot rewrite these")
     return (f"special values: TF.js gives other results than TF for NaN/Inf or int32 past 2^24 in "
             f"{_grouped(found)}; {hint}; see {DOCS}")
+
+
+def layers_notice(found: Iterable[Deviation], layers: list[str]) -> str | None:
+    """The line for a Keras layers model whose ``layers`` run kernels with the deviations ``found``.
+
+    A layers model holds no graph to rewrite, so the hint is the graph model, where ``--exact_special_values`` can."""
+    found = list(found)
+    if not found:
+        return None
+    fixable = sorted({d.op for d in found if d.exact})
+    hint = ("a layers model cannot be rewritten: convert it as a graph model (--output_format=tfjs_graph_model) "
+            f"with --exact_special_values to get TF's results for {', '.join(fixable)}" if fixable
+            else "no rewrite makes these exact")
+    named = ", ".join(layers[:6]) + (", …" if len(layers) > 6 else "")
+    return (f"special values: TF.js gives other results than TF for NaN/Inf or int32 past 2^24 in "
+            f"{_grouped(found)} (layers {named}); {hint}; see {DOCS}")

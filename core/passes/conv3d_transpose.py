@@ -116,9 +116,19 @@ class Conv3DTransposeAsConv3D(Pass):
         array = _constant(w)
         if array is not None:
             return make_const(graph, array[::-1, ::-1, ::-1].transpose(0, 1, 2, 4, 3), f"{node.name}/filter")
-        axes = graph.const(np.asarray([0, 1, 2], np.int32), name=f"{node.name}/flip_axes")
-        w = graph.add_op("ReverseV2", [w, axes], {"T": dtype, "Tidx": DType.INT32}, name=f"{node.name}/flip",
-                         dtype=dtype)
+        sizes = list(w.shape or [])[:3]
+        if len(sizes) == 3 and all(isinstance(k, int) and k > 0 for k in sizes):
+            # A Gather of the reversed positions per spatial axis: webgl has no rank-5 ReverseV2.
+            for axis, k in enumerate(sizes):
+                w = graph.add_op("GatherV2", [w, graph.const(np.arange(k - 1, -1, -1, dtype=np.int32),
+                                                             name=f"{node.name}/flip{axis}_positions"),
+                                              graph.const(np.asarray(axis, np.int32), name=f"{node.name}/flip{axis}_axis")],
+                                 {"Tparams": dtype, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                                 name=f"{node.name}/flip{axis}", dtype=dtype)
+        else:
+            axes = graph.const(np.asarray([0, 1, 2], np.int32), name=f"{node.name}/flip_axes")
+            w = graph.add_op("ReverseV2", [w, axes], {"T": dtype, "Tidx": DType.INT32}, name=f"{node.name}/flip",
+                             dtype=dtype)
         perm = graph.const(np.asarray([0, 1, 2, 4, 3], np.int32), name=f"{node.name}/swap_perm")
         return graph.add_op("Transpose", [w, perm], {"T": dtype, "Tperm": DType.INT32},
                             name=f"{node.name}/filter", dtype=dtype)

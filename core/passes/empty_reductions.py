@@ -3,7 +3,8 @@
 Measured in TF.js 4.22 against TF (``tests/test_tf_rewrites.py``): over zero elements ``Max``/``Min``
 give NaN on cpu and ±inf of the wrong sign on wasm (TF: -inf/+inf for floats, the dtype's lowest /
 highest for integers), wasm's ``Prod`` gives 0 (TF: 1), float ``Mean`` gives 0 on cpu and uninitialised
-memory on wasm (TF: NaN, 0/0). The result there does not depend on the data,
+memory on wasm (TF: NaN, 0/0); webgl throws for ``EuclideanNorm`` over zero elements (TF: 0) and for a
+``MatMul`` whose inner dimension is 0 (TF: zeros; ``tf_ops.py --webgl``). The result there does not depend on the data,
 so the node becomes a Const of its (static) shape, or a ``Fill`` of the reduction's run-time shape.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from . import Pass
 from .graph_edit import const_array, rewrite
 from .shapes import infer_shapes, is_static
 
-REDUCTIONS = ("Max", "Min", "Prod", "Sum", "Mean", "All", "Any")
+REDUCTIONS = ("Max", "Min", "Prod", "Sum", "Mean", "All", "Any", "EuclideanNorm")
 
 
 def identity(op: str, dtype: DType) -> np.ndarray | None:
@@ -31,7 +32,7 @@ def identity(op: str, dtype: DType) -> np.ndarray | None:
         if np.issubdtype(np_dtype, np.floating):
             return np.asarray(-np.inf if op == "Max" else np.inf, np_dtype)
         return None
-    if op in ("Prod", "Sum"):
+    if op in ("Prod", "Sum", "EuclideanNorm"):
         return np.asarray(1 if op == "Prod" else 0, np_dtype)
     if op == "Mean" and np.issubdtype(np_dtype, np.floating):  # 0/0; an integer mean over nothing is left alone
         return np.asarray(np.nan, np_dtype)
@@ -45,6 +46,16 @@ def _reduces_nothing(node: Node, shapes: dict) -> bool:
     if in_shape is None or axes is None or not in_shape:
         return False
     return any(in_shape[int(a) % len(in_shape)] == 0 for a in np.asarray(axes).reshape(-1))
+
+
+def _empty_matmul(node: Node, shapes: dict) -> tuple[int, ...] | None:
+    """The static output shape of a ``MatMul`` over an inner dimension of size 0 (a sum of nothing), else None."""
+    a, b = (shapes.get(v) for v in node.inputs[:2])
+    out = shapes.get(node.output(0))
+    if a is None or b is None or len(a) != 2 or len(b) != 2 or not is_static(out):
+        return None
+    inner = a[0] if node.attrs.get("transpose_a", False) else a[1]
+    return tuple(out) if inner == 0 else None
 
 
 def _run_time_shape(graph: Graph, node: Node, shapes: dict) -> Value:
@@ -69,7 +80,8 @@ def _run_time_shape(graph: Graph, node: Node, shapes: dict) -> Value:
 
 
 class EmptyReductions(Pass):
-    """``Max``/``Min``/``Prod``/``Sum``/``Mean``/``All``/``Any`` over a statically empty axis → what TF gives."""
+    """``Max``/``Min``/``Prod``/``Sum``/``Mean``/``All``/``Any``/``EuclideanNorm`` over a statically empty axis,
+    and ``MatMul`` over an empty inner dimension → what TF gives."""
 
     name = "empty_reductions"
     level = 0
@@ -79,6 +91,15 @@ class EmptyReductions(Pass):
         shapes: dict | None = None
         count = 0
         for node in graph.nodes:
+            if node.op == "MatMul" and isinstance(node.attrs.get("T"), DType) and node.attrs["T"] != DType.BOOL:
+                shapes = shapes if shapes is not None else infer_shapes(graph)
+                out_shape = _empty_matmul(node, shapes)
+                if out_shape is not None:
+                    dtype = node.attrs["T"]
+                    rewrite(node, "Const", [], {"dtype": dtype, "value": np.zeros(out_shape, dtype.numpy)})
+                    node.output(0).shape, node.output(0).dtype = out_shape, dtype
+                    count += 1
+                continue
             if node.op not in REDUCTIONS or len(node.inputs) < 2:
                 continue
             dtype = node.attrs.get("T") or node.output(0).dtype

@@ -73,10 +73,8 @@ class LowerPadRank(BackendGatedPass):
         if groups is None:
             return False
 
-        def size(axes: list[int], grow: bool) -> int:
-            if any(shape[a] is None for a in axes):
-                return -1
-            return int(np.prod([shape[a] + (pads[a].sum() if grow else 0) for a in axes]))
+        def size(axes: list[int]) -> int:
+            return -1 if any(shape[a] is None for a in axes) else int(np.prod([shape[a] for a in axes]))
 
         inner = [int(np.prod([shape[a] for a in group[1:]])) if all(shape[a] is not None for a in group[1:]) else None
                  for group in groups]
@@ -88,7 +86,7 @@ class LowerPadRank(BackendGatedPass):
         def ints(values: list, label: str) -> Value:
             return graph.const(np.asarray(values, np.int32), name=f"{name}/{label}")
 
-        x = graph.add_op("Reshape", [node.inputs[0], ints([size(g, False) for g in groups], "merged_shape")],
+        x = graph.add_op("Reshape", [node.inputs[0], ints([size(g) for g in groups], "merged_shape")],
                          {"T": dtype, "Tshape": DType.INT32}, name=f"{name}/merged", dtype=dtype)
         merged_pads = [[int(pads[g[0], 0]) * m, int(pads[g[0], 1]) * m] for g, m in zip(groups, inner)]
         padded = graph.add_op(node.op, [x, ints(merged_pads, "merged_pads"), *node.inputs[2:]],

@@ -1,5 +1,8 @@
 """Simplify reshapes: ``Reshape(Reshape(x, s1), s2)`` → ``Reshape(x, s2)``, and drop reshapes
-(and ``Squeeze``/``ExpandDims``) whose static output shape equals their static input shape.
+(and ``Squeeze``/``ExpandDims``) whose static output shape equals their static input shape, or
+whose constant target is the input's shape with its one unknown dim as ``-1`` (a dynamic batch:
+torch's ``GroupNorm`` export reshapes back to ``Shape(x)``, which the ONNX frontend resolves to
+``[-1, C, H, W]``; dropping it lets the Transpose pair around it cancel).
 
 A reshape keeps the element order, so only the last target shape matters; with ``-1`` in ``s2``
 the size is still determined by the (unchanged) element count.
@@ -84,6 +87,75 @@ def reduction_keeping_dims(node: Node, uses: Uses, shapes: dict) -> bool:
     return True
 
 
+def keeps_shape(node: Node, shapes: dict) -> bool:
+    """``Reshape(x, t)`` with a constant ``t`` that is ``x``'s shape, its one unknown dim as ``-1``
+    (a dynamic batch): the element count fixes ``-1`` to that dim, so the output is ``x`` itself.
+    Not when the known dims multiply to 0 (``-1`` is then undetermined)."""
+    shape, target = shapes.get(node.inputs[0]), const_array(node.inputs[1])
+    if shape is None or target is None or np.asarray(target).ndim != 1 or len(target) != len(shape):
+        return False
+    known = [d for d in shape if d is not None]
+    if len(shape) - len(known) != 1 or not all(isinstance(d, (int, np.integer)) and d > 0 for d in known):
+        return False
+    return [int(t) for t in target] == [-1 if d is None else d for d in shape]
+
+
+def _shape_of(value: Value, shapes: dict) -> tuple[Value, tuple[int, ...]] | None:
+    """``(w, p)`` with ``shape(value) == shape(w)[p]`` provably: a ``Reshape`` to a run-time shape
+    read from ``w`` (see :func:`_target_of`), a ``Transpose`` by a constant permutation of such a
+    value, else ``value`` itself (identity ``p``; its rank must be known)."""
+    node = value.producer
+    if node.op == "Reshape" and value.index == 0 and len(node.inputs) == 2:
+        found = _target_of(node.inputs[1], shapes)
+        if found is not None:
+            return found
+    if node.op == "Transpose" and value.index == 0 and len(node.inputs) == 2:
+        perm, inner = const_array(node.inputs[1]), _shape_of(node.inputs[0], shapes)
+        if perm is not None and inner is not None and sorted(np.ravel(perm).tolist()) == list(range(len(inner[1]))):
+            return inner[0], tuple(inner[1][int(a)] for a in np.ravel(perm))
+    shape = shapes.get(value)
+    return None if shape is None else (value, tuple(range(len(shape))))
+
+
+def _target_of(target: Value, shapes: dict) -> tuple[Value, tuple[int, ...]] | None:
+    """``(w, p)`` when the shape vector ``target`` is ``Shape(w)``, or that gathered by constant
+    indices (an NHWC value's dims put in ONNX's order), so that ``target == shape(w)[p]``."""
+    node = target.producer
+    if node.op == "Shape" and target.index == 0 and len(node.inputs) == 1:
+        return _shape_of(node.inputs[0], shapes)
+    if node.op == "GatherV2" and target.index == 0 and len(node.inputs) == 3 and not node.attrs.get("batch_dims", 0):
+        indices, axis = const_array(node.inputs[1]), const_array(node.inputs[2])
+        inner = _target_of(node.inputs[0], shapes)
+        if indices is None or axis is None or int(axis) != 0 or np.ndim(indices) != 1 or inner is None:
+            return None
+        rank = len(inner[1])
+        if any(not 0 <= int(i) < rank for i in indices):
+            return None
+        return inner[0], tuple(inner[1][int(i)] for i in indices)
+    return None
+
+
+def reshaped_to_own_shape(node: Node, shapes: dict) -> Value | None:
+    """For ``Reshape(x, t)`` with a run-time ``t``: a value ``v`` that ``x`` is a reshape chain of
+    (``x`` itself included) whose shape is provably ``t``, so the Reshape gives ``v`` (torch's
+    ``GroupNorm`` export reshapes back to ``Shape(input)`` with a dynamic batch and image size)."""
+    found = _target_of(node.inputs[1], shapes)
+    return None if found is None else reshape_source_shaped(node.inputs[0], *found, shapes)
+
+
+def reshape_source_shaped(value: Value, w: Value, perm: tuple[int, ...], shapes: dict) -> Value | None:
+    """``value`` or a value it is a chain of Reshape/Squeeze/ExpandDims of (same elements, same
+    order) whose shape is provably ``shape(w)[perm]``; None if there is none. ``shapes`` needs
+    at least ``w``'s rank."""
+    while True:
+        if _shape_of(value, shapes) == (w, tuple(perm)):
+            return value
+        inner = value.producer
+        if inner.op not in SHAPE_ONLY or value.index != 0 or inner.control_inputs:
+            return None
+        value = inner.inputs[0]
+
+
 class SimplifyReshapes(Pass):
     name = "reshape_chains"
     level = 1
@@ -117,8 +189,12 @@ class SimplifyReshapes(Pass):
             if node.op not in SHAPE_ONLY or node.control_inputs or node in uses.control_anchors:
                 continue
             source, out = node.inputs[0], node.output(0)
-            if not (is_static(shapes.get(source)) and shapes.get(source) == shapes.get(out)):
-                continue
+            same = is_static(shapes.get(source)) and shapes.get(source) == shapes.get(out)
+            reshape = node.op == "Reshape" and len(node.inputs) == 2
+            if not (same or (reshape and keeps_shape(node, shapes))):
+                source = reshaped_to_own_shape(node, shapes) if reshape and not is_const(node.inputs[1]) else None
+                if source is None:
+                    continue
             if out in uses.outputs:
                 continue  # keeps the output's tensor name
             uses.replace(graph, out, source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import mimetypes
 import threading
 from functools import partial
@@ -132,9 +133,14 @@ def encode_array(array: np.ndarray) -> dict[str, Any]:
         dtype, values = "int32", array.reshape(-1).astype(np.int64).tolist()
     elif array.dtype.kind in "OUS":
         dtype, values = "string", [str(v) for v in array.reshape(-1).tolist()]
-    else:
-        dtype, values = "float32", array.reshape(-1).astype(np.float64).tolist()
+    else:  # JSON has no NaN/Infinity (the page's JSON.parse rejects them): those travel as strings
+        dtype, values = "float32", [v if math.isfinite(v) else _NON_FINITE[str(v)]
+                                    for v in array.reshape(-1).astype(np.float64).tolist()]
     return {"dtype": dtype, "shape": list(array.shape), "values": values}
+
+
+#: Python's names of the non-finite floats -> the strings the page reads back with ``Number()``.
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -9,15 +9,38 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tfjsconv.hookspecs import hookimpl
+from tfjsconv.lazy import LazyFrontend
+
+from .detect import is_keras_archive, is_keras_h5, is_tfjs_layers_model
+
+_LAYERS_OR_GRAPH = ("tfjs_layers_model", "tfjs_graph_model")
 
 
 @hookimpl
 def register_frontends(register: Callable) -> None:
-    from .frontends import KerasH5Frontend, KerasV3Frontend
-    from .keras_saved_model import KerasSavedModelFrontend
-    from .tfjs_layers import TfjsLayersFrontend
+    # Declared lazily (docs/plugins.md): a frontend's module loads only when it converts something.
+    register(LazyFrontend("keras", f"{__name__}.frontends:KerasH5Frontend", output_formats=_LAYERS_OR_GRAPH,
+                          description="Keras .h5 model (Keras 2 or 3): layers model with h5py alone, or graph model",
+                          detect=is_keras_h5))
+    register(LazyFrontend("keras_keras", f"{__name__}.frontends:KerasV3Frontend", output_formats=_LAYERS_OR_GRAPH,
+                          description="Keras 3 .keras archive: layers model with zipfile and h5py alone, or graph model",
+                          detect=is_keras_archive))
+    register(LazyFrontend("tfjs_layers_model", f"{__name__}.tfjs_layers:TfjsLayersFrontend",
+                          output_formats=("tfjs_layers_model",),
+                          description="TF.js layers model (model.json + shards): re-shard / re-quantize",
+                          detect=is_tfjs_layers_model))
+    register(LazyFrontend("keras_saved_model", f"{__name__}.keras_saved_model:KerasSavedModelFrontend",
+                          output_formats=_LAYERS_OR_GRAPH, detect=_never,
+                          description="tf_keras SavedModel folder (with keras_metadata.pb); needs TensorFlow and tf_keras"))
 
-    register(KerasH5Frontend())
-    register(KerasV3Frontend())
-    register(TfjsLayersFrontend())
-    register(KerasSavedModelFrontend())
+
+@hookimpl
+def register_options(register: Callable) -> None:
+    register("--loader", choices=["auto", "tensorflow"], default="auto",
+             help="how Keras files become graph models: auto (default: lower the config to TF.js ops with h5py "
+                  "when every layer has a lowering, else trace with TensorFlow) or tensorflow (always trace)")
+
+
+def _never(source: object) -> bool:
+    """keras_saved_model is chosen with --input_format only (every Keras SavedModel is also a tf_saved_model)."""
+    return False

@@ -3,9 +3,10 @@
 Layers models (the default) are made from the files with h5py alone (never TensorFlow or Keras):
 code and TF.js gaps are refused with one message (:mod:`.checks`), the config is translated
 (:mod:`.translate`) and the weights go to the writer as lazy arrays, so they stream from the file
-into the shards one at a time. Graph models (``--output_format=tfjs_graph_model``) need Keras and
-TensorFlow: after the same code check, Keras loads the file in safe mode and the SavedModel
-plugin traces it (:mod:`.keras_graph`).
+into the shards one at a time. Graph models (``--output_format=tfjs_graph_model``) are lowered from
+the config with h5py too (:mod:`.lowering`) when every layer has a lowering; otherwise (or with
+``--loader=tensorflow``), after the same code check, Keras loads the file in safe mode and the
+SavedModel plugin traces it (:mod:`.keras_graph`).
 """
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ from tfjsconv.model import LayersModel, Model
 from tfjsconv.options import ConvertOptions
 
 from .checks import check_model_config
-from .layer_backends import check_layer_backends
+from .layer_backends import check_layer_backends, layer_special_value_notice
 from .configs import keras_major
 from .model_graph import check_model_graph
 from .translate import to_tfjs_model_config
 from .weight_shapes import check_weight_shapes
 
-H5_SUFFIXES = (".h5", ".hdf5")
+from .detect import H5_SUFFIXES, is_keras_archive, is_keras_h5  # noqa: F401 - H5_SUFFIXES: kept importable here
 GRAPH_MODEL = "tfjs_graph_model"
 
 
@@ -72,6 +73,7 @@ def build_layers_model(info: KerasFileInfo, *, source: str, options: ConvertOpti
         check_model_graph(info.model_config, source=source)
         check_layer_backends(info.model_config, options.target_backends, source=source,
                              skip_op_check=options.skip_op_check)
+        notice = layer_special_value_notice(info.model_config, options.target_backends)
         model_config = to_tfjs_model_config(info.model_config, keras3=info.keras3)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:
         raise InputError(f"{source}: the model config is malformed ({type(err).__name__}: {str(err)[:200]})",
@@ -83,6 +85,7 @@ def build_layers_model(info: KerasFileInfo, *, source: str, options: ConvertOpti
         keras_version=info.keras_version,
         backend=info.backend,
         training_config=info.training_config,
+        notices=[notice] if notice else [],
     )
 
 
@@ -110,13 +113,40 @@ class _KerasFileFrontend(Frontend):
         return self.load_layers_model(path, options)
 
     def load_graph_model(self, path: Path, options: ConvertOptions) -> Graph:
+        """The lowering (h5py only) when it covers every layer, else Keras + the TensorFlow tracer."""
         from .keras_graph import graph_from_keras_file
+        from .lowering import Unsupported, layer_gaps
+        from .model_graph import malformed_config
 
         info = self.check_before_keras(path, options)
         allow_unsafe = options.allow_unsafe_deserialization
         check_model_config(info.model_config, source=str(path), keras3=info.keras3, allow_unsafe=allow_unsafe,
                            output_format=GRAPH_MODEL)
-        return graph_from_keras_file(path, keras3=info.keras3, options=options)
+        if options.extra.get("loader") == "tensorflow":
+            why = "--loader=tensorflow"
+        else:
+            with malformed_config(str(path)):
+                gaps = layer_gaps(info.model_config)
+            more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
+            why = f"the lowering does not cover layer {gaps[0]}{more}" if gaps else ""
+            if not gaps:
+                try:
+                    with malformed_config(str(path)):
+                        graph = self.lower_graph(path, info, options)
+                    graph.notes.append("keras: lowered the model config to TF.js ops with h5py (no TensorFlow)")
+                    return graph
+                except Unsupported as err:
+                    why = f"the lowering does not cover {err}"
+        missing = _missing_tracer_packages(keras3=info.keras3)
+        if missing:
+            raise UsageError(f"{path}: {why}, and the TensorFlow path this model needs is not installed "
+                             f"({', '.join(missing)})", hint="pip install " + " ".join(missing))
+        graph = graph_from_keras_file(path, keras3=info.keras3, options=options)
+        graph.notes.append(f"keras: loaded with Keras and traced through TensorFlow: {why}")
+        return graph
+
+    def lower_graph(self, path: Path, info: KerasFileInfo, options: ConvertOptions) -> Graph:
+        raise NotImplementedError
 
     def describe(self, source: Any, options: ConvertOptions) -> dict[str, Any]:
         info = self.read_info(_input_path(source, self.name))
@@ -140,10 +170,7 @@ class KerasH5Frontend(_KerasFileFrontend):
     description = "Keras .h5 model (Keras 2 or 3): layers model with h5py alone, or graph model"
 
     def detect(self, source: Any) -> bool:
-        from .h5source import has_hdf5_magic
-
-        path = as_path(source)
-        return path is not None and path.is_file() and (path.suffix.lower() in H5_SUFFIXES or has_hdf5_magic(path))
+        return is_keras_h5(source)
 
     def read_info(self, path: Path) -> KerasFileInfo:
         from .h5source import H5Source
@@ -173,6 +200,17 @@ class KerasH5Frontend(_KerasFileFrontend):
             training_config=training_config if isinstance(training_config, dict) else None,
         )
 
+    def lower_graph(self, path: Path, info: KerasFileInfo, options: ConvertOptions) -> Graph:
+        from .h5source import H5Source
+        from .lowering import h5_layer_weights, lower_model
+
+        h5 = H5Source(path)
+        try:
+            return lower_model(info.model_config, h5_layer_weights(h5), keras3=info.keras3, source=str(path))
+        except BaseException:
+            h5.close()
+            raise
+
     def load_layers_model(self, path: Path, options: ConvertOptions) -> LayersModel:
         from .h5_weights import h5_weight_groups
         from .h5source import H5Source
@@ -196,8 +234,7 @@ class KerasV3Frontend(_KerasFileFrontend):
     description = "Keras 3 .keras archive: layers model with zipfile and h5py alone, or graph model"
 
     def detect(self, source: Any) -> bool:
-        path = as_path(source)
-        return path is not None and path.is_file() and path.suffix.lower() == ".keras"
+        return is_keras_archive(source)
 
     def read_info(self, path: Path) -> KerasFileInfo:
         from .keras_archive import read_keras_archive
@@ -220,6 +257,19 @@ class KerasV3Frontend(_KerasFileFrontend):
         return KerasFileInfo(model_config=_checked_config(archive.config, str(path)),
                              keras_version=str(archive.metadata.get("keras_version") or "3"))
 
+    def lower_graph(self, path: Path, info: KerasFileInfo, options: ConvertOptions) -> Graph:
+        from .keras_archive import read_keras_archive
+        from .lowering import lower_model, v3_layer_weights
+
+        archive = read_keras_archive(path, max_members=limits_of(options).max_archive_members)
+        try:
+            return lower_model(archive.config, v3_layer_weights(archive.weights, archive.config),
+                               keras3=info.keras3, source=str(path))  # tf_keras writes .keras files too
+        except BaseException:
+            if archive.weights is not None:
+                archive.weights.close()
+            raise
+
     def load_layers_model(self, path: Path, options: ConvertOptions) -> LayersModel:
         from .keras_archive import read_keras_archive
         from .v3_weights import v3_weight_groups
@@ -236,6 +286,21 @@ class KerasV3Frontend(_KerasFileFrontend):
                 archive.weights.close()
             raise
         return model
+
+
+def _missing_tracer_packages(*, keras3: bool) -> list[str]:
+    """The packages the TensorFlow path needs that cannot be imported (looked up, not imported)."""
+    import importlib.util
+
+    missing = []
+    for name in ("tensorflow", "keras" if keras3 else "tf_keras"):
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ValueError, ImportError):  # in sys.modules as None: imports of it fail
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def _parse_json(text: str, what: str) -> Any:

@@ -19,7 +19,7 @@ from tfjsconv.errors import InputError
 
 from .h5_links import check_self_contained
 
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+from .detect import HDF5_MAGIC, has_hdf5_magic  # noqa: F401 - the cheap check lives with the other detectors
 CORRUPT_HINT = "the file may be truncated or corrupt"
 
 
@@ -30,14 +30,6 @@ def import_h5py() -> Any:
         raise InputError("reading Keras files needs the h5py package",
                          hint="pip install 'tfjsconv[keras]' (h5py only; no TensorFlow needed)") from None
     return h5py
-
-
-def has_hdf5_magic(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(HDF5_MAGIC)) == HDF5_MAGIC
-    except OSError:
-        return False
 
 
 def _close(file: Any, cleanup: Callable[[], None] | None) -> None:

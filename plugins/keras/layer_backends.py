@@ -6,6 +6,10 @@ the graph op it dispatches to, with the attributes its config implies (TF.js lay
 kernels and transpose channels-first data around them), and the contract is asked. Kernels the graph
 converter does not know (so the contract holds no limits for them) carry curated limits, each found by
 the Keras conformance run (``bench/conformance/keras_layers.py``).
+
+Special values (NaN/±Inf, int32 past 2^24) are no reason to refuse, but a layers model runs the same TF.js
+kernels as a graph model, so :func:`layer_special_value_notice` names the layers whose kernels have a
+recorded deviation (:mod:`tfjsconv.ops.special_values`) on a target backend, as graph conversions do.
 """
 from __future__ import annotations
 
@@ -68,6 +72,60 @@ CURATED_LIMITS: dict[tuple[str, str], str] = {
     ("Conv3DBackpropInputV2", "wasm"): "the wasm conv3dTranspose kernel gives a wrong answer "
                                        "(848/864 values differ for strides=2, padding='same')",
 }
+
+
+#: Keras activation name -> the graph op of the TF.js kernel it runs (those with a possible deviation).
+ACTIVATION_OPS = {"relu": "Relu", "relu6": "Relu6", "elu": "Elu", "selu": "Selu", "softplus": "Softplus",
+                  "softmax": "Softmax", "leaky_relu": "LeakyRelu", "sin": "Sin", "cos": "Cos"}
+#: Layer class -> the graph op its TF.js implementation runs on float32 data (besides its activation).
+LAYER_OPS = {"Softmax": "Softmax", "ELU": "Elu", "LeakyReLU": "LeakyRelu", "MaxPooling1D": "MaxPool",
+             "MaxPooling2D": "MaxPool", "Maximum": "Maximum", "Minimum": "Minimum",
+             "DepthwiseConv2D": "DepthwiseConv2dNative", "SeparableConv2D": "DepthwiseConv2dNative",
+             "SeparableConv1D": "DepthwiseConv2dNative"}
+#: Layers whose TF.js implementation runs bias and activation in one fused kernel for the activations TF.js
+#: fuses (tfjs-layers ``mapActivationToFusedKernel``: relu, elu), so the fused kernel's deviations apply.
+FUSED_LAYERS = {"Dense": "_FusedMatMul", "Conv2D": "_FusedConv2D"}
+FUSED_ACTIVATIONS = {"relu": "Relu", "elu": "Elu"}
+
+
+def _activation(config: dict[str, Any]) -> str | None:
+    value = config.get("activation")
+    if isinstance(value, dict):  # Keras 3: {"module": "keras.activations", "class_name": ..., "config": ...}
+        value = value.get("config") if isinstance(value.get("config"), str) else value.get("class_name")
+    return str(value).lower() if isinstance(value, str) else None
+
+
+def layer_kernel_facts(class_name: str, config: dict[str, Any]) -> list[NodeFacts]:
+    """The graph ops (as contract facts, float32) a layer's TF.js implementation runs, as far as known."""
+    ops = [LAYER_OPS[class_name]] if class_name in LAYER_OPS else []
+    if class_name == "ReLU":
+        max_value, slope = config.get("max_value"), config.get("negative_slope") or 0
+        ops.append("LeakyRelu" if slope else "Relu6" if max_value == 6 else "Relu")
+    facts = [NodeFacts(op, {}, ["float32"]) for op in ops]
+    activation = _activation(config)
+    if class_name in FUSED_LAYERS and activation in FUSED_ACTIVATIONS:
+        fused = (["BiasAdd"] if config.get("use_bias", True) else []) + [FUSED_ACTIVATIONS[activation]]
+        facts.append(NodeFacts(FUSED_LAYERS[class_name], {"fused_ops": fused}, ["float32", "float32"]))
+    elif activation in ACTIVATION_OPS:
+        facts.append(NodeFacts(ACTIVATION_OPS[activation], {}, ["float32"]))
+    return facts
+
+
+def layer_special_value_notice(model_config: dict[str, Any], backends: Iterable[str]) -> str | None:
+    """One line naming the layers whose TF.js kernels give other results than TF on special values, or None.
+
+    A layers model cannot be rewritten, so the hint is the graph model, where ``--exact_special_values`` can."""
+    from tfjsconv.ops.special_values import for_op, layers_notice
+
+    backends = tuple(backends)
+    found, layers = set(), []
+    for layer in iter_layers(model_config):
+        hits = {d for facts in layer_kernel_facts(layer.class_name, layer.config)
+                for d in for_op(facts.op, backends) if d.matches(facts)}
+        if hits:
+            found |= hits
+            layers.append(layer.qualified_name)
+    return layers_notice(found, layers)
 
 
 def layer_backend_problems(model_config: dict[str, Any], backends: Iterable[str],

@@ -9,17 +9,22 @@ from __future__ import annotations
 from typing import Callable
 
 from tfjsconv.hookspecs import hookimpl
+from tfjsconv.lazy import LazyFrontend
+
+from .detect import is_onnx_model
 
 
 @hookimpl
 def register_frontends(register: Callable) -> None:
-    from .frontend import OnnxFrontend
-
-    register(OnnxFrontend())
+    # Declared lazily (docs/plugins.md): .frontend, the translator and onnx load only for an ONNX input.
+    register(LazyFrontend("onnx", f"{__name__}.frontend:OnnxFrontend", detect=is_onnx_model,
+                          description="ONNX model (.onnx), translated NHWC-inside (no TensorFlow needed)"))
 
 
 @hookimpl
 def register_op_mappings(register: Callable) -> None:
+    # Called only when the op-mapping table is first read (by the ONNX frontend), so the ops/ modules
+    # load with an ONNX conversion, never for --help or another format.
     from .mapping import FRONTEND, builtin_mappings
 
     for op_type, mapping in builtin_mappings().items():

@@ -176,6 +176,23 @@ class NodeContext:
             return t.value
         return self.input(i)
 
+    # -- neighbours (read only) ---------------------------------------------------------------
+    def producer(self, i: int) -> Any:
+        """The ONNX node of the main graph that computes input ``i``, or None (a graph input, an
+        initializer, a value of a subgraph): for mappings that recognise an exporter's node pattern."""
+        if not self.has_input(i):
+            return None
+        name = self.node.input[i]
+        return next((node for node in self._tr.model.graph.node if name in node.output), None)
+
+    def tensor_named(self, name: str) -> Tensor | None:
+        """The ONNX tensor ``name`` as translated so far (e.g. an input of :meth:`producer`), or None."""
+        return self._tr.tensors.get(name)
+
+    def unique_name(self, label: str) -> str:
+        """A graph-unique IR node name under this node's, for nodes built with ``graph.add_node``."""
+        return self._tr.node_name(f"{self.name}/{label}")
+
     # -- building -----------------------------------------------------------------------------
     def op(self, op: str, inputs: Sequence[Value], attrs: dict[str, Any] | None = None, *,
            dtype: DType | None = None, shape: Shape = None, label: str | None = None) -> Value:
@@ -203,6 +220,12 @@ class NodeContext:
             out.dtype = dtypes[k] if dtypes is not None else in_dtype
         return outs
 
+    def cast(self, x: Value, dtype: DType, *, label: str | None = None) -> Value:
+        """``x`` as ``dtype``: a Cast only when its dtype differs (an ONNX int64 is already int32 here)."""
+        if x.dtype == dtype:
+            return x
+        return self.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, label=label)
+
     def make_const(self, value: Any, *, label: str = "const", dtype: Any = None) -> Value:
         """An IR Const (int64 narrowed to int32 with a range check, float64 to float32)."""
         from .dtypes import narrow
@@ -215,6 +238,72 @@ class NodeContext:
     def ints(self, values: Sequence[int], *, label: str = "ints") -> Value:
         """An int32 vector Const (axes, shapes, perms)."""
         return self.make_const(np.asarray(list(values), dtype=np.int64).astype(np.int32), label=label)
+
+    def int32(self, value: int | Sequence[int], *, label: str = "int32") -> Value:
+        """An int32 Const, scalar or vector (an axis, a count, a Range bound, a shape piece)."""
+        return self.make_const(np.asarray(value, dtype=np.int32), label=label)
+
+    # -- small run-time shape and layout builders (int32 shapes, as TF.js reads them) ---------
+    def shape_of(self, x: Value, *, label: str = "shape") -> Value:
+        """``x``'s shape at run time as an int32 vector."""
+        return self.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label=label)
+
+    def shape_slice(self, shape: Value, begin: int, end: int | None = None, *, label: str) -> Value:
+        """``shape[begin:end]`` of an int32 vector (``end`` None: to the end), as a vector."""
+        return self._slice_vector(shape, begin, end, shrink=False, label=label)
+
+    def shape_entry(self, shape: Value, index: int, *, label: str) -> Value:
+        """``shape[index]`` of an int32 vector, as a scalar."""
+        return self._slice_vector(shape, index, index + 1, shrink=True, label=label)
+
+    def _slice_vector(self, vector: Value, begin: int, end: int | None, *, shrink: bool, label: str) -> Value:
+        attrs = {"Index": DType.INT32, "begin_mask": 0, "end_mask": 1 if end is None else 0, "ellipsis_mask": 0,
+                 "new_axis_mask": 0, "shrink_axis_mask": 1 if shrink else 0}
+        return self.op("StridedSlice", [vector, self.ints([begin], label=f"{label}/begin"),
+                                        self.ints([end or 0], label=f"{label}/end"), self.ints([1], label=f"{label}/stride")],
+                       attrs, dtype=DType.INT32, label=label)
+
+    def run_time_dims(self, x: Value, begin: int, end: int | None = None, *, label: str) -> Value:
+        """Dims ``begin:end`` of ``x`` (``end`` None: to the end) read at run time (Shape + StridedSlice):
+        for sizes ONNX shape inference leaves unknown (a dynamic batch)."""
+        return self.shape_slice(self.shape_of(x, label=f"{label}/shape"), begin, end, label=label)
+
+    def run_time_dim(self, x: Value, axis: int, *, label: str) -> Value:
+        """Dim ``axis`` (IR numbering, non-negative) of ``x`` read at run time, as an int32 scalar."""
+        return self.shape_entry(self.shape_of(x, label=f"{label}/shape"), axis, label=label)
+
+    def concat_shape(self, pieces: Sequence[Value | Sequence[int]], *, label: str) -> Value:
+        """An int32 vector (a shape, a list of axes) joined from run-time pieces and known ones (lists of ints)."""
+        values = [p if isinstance(p, Value) else self.ints(p, label=f"{label}/part{k}") for k, p in enumerate(pieces)]
+        return self.op("ConcatV2", [*values, self.int32(0, label=f"{label}/axis")],
+                       {"N": len(values), "Tidx": DType.INT32}, dtype=DType.INT32, label=label)
+
+    def reshape(self, x: Value, shape: Value | Sequence[int], *, label: str | None) -> Value:
+        """``Reshape(x, shape)``: ``shape`` an int32 Value or a static list (one -1 at most).
+        ``label`` None names the node after the ONNX node (its output); likewise below."""
+        target = shape if isinstance(shape, Value) else self.ints(shape, label=f"{label or 'reshape'}/shape")
+        return self.op("Reshape", [x, target], {"Tshape": DType.INT32}, label=label)
+
+    def expand_dims(self, x: Value, axis: int | Value, *, label: str | None) -> Value:
+        """``x`` with a size-1 axis inserted at IR axis ``axis``."""
+        where = axis if isinstance(axis, Value) else self.int32(axis, label=f"{label or 'expand'}/axis")
+        return self.op("ExpandDims", [x, where], {"Tdim": DType.INT32}, label=label)
+
+    def pad(self, x: Value, pads: Sequence[Sequence[int]] | np.ndarray, *, value: Value | None = None,
+            label: str) -> Value:
+        """``x`` padded by the constant ``pads`` (one (begin, end) row per IR dim) with zeros, or with the
+        scalar ``value`` (PadV2). Rank 5+ fails on webgl: see ``ops.pad_low_rank``."""
+        paddings = self.make_const(np.asarray(pads, dtype=np.int32), label=f"{label}_paddings")
+        if value is None:
+            return self.op("Pad", [x, paddings], {"Tpaddings": DType.INT32}, label=label)
+        return self.op("PadV2", [x, paddings, value], {"Tpaddings": DType.INT32}, label=label)
+
+    def gather(self, params: Value, indices: Value, axis: int | Value = 0, *, label: str | None) -> Value:
+        """``GatherV2(params, indices, axis)`` with batch_dims 0 (the attrs the backend contract reads)."""
+        where = axis if isinstance(axis, Value) else self.int32(axis, label=f"{label or 'gather'}/axis")
+        return self.op("GatherV2", [params, indices, where],
+                       {"batch_dims": 0, "Tparams": params.dtype, "Tindices": indices.dtype or DType.INT32,
+                        "Taxis": DType.INT32}, dtype=params.dtype, label=label)
 
     def scalar_like(self, value: float, like: Value, *, label: str = "scalar") -> Value:
         """A scalar Const in ``like``'s dtype."""

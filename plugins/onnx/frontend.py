@@ -12,20 +12,7 @@ from tfjsconv.frontend import Frontend, as_path
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
-#: ModelProto field tags that may follow ``ir_version`` (field 1) in a serialized model.
-_MODEL_FIELD_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42}
-
-
-def looks_like_onnx(path: Path) -> bool:
-    """A cheap sniff of a file without the .onnx suffix: ModelProto starts with a small ir_version varint."""
-    if path.suffix in (".pb", ".pbtxt") or not path.is_file():  # TF's protobufs start the same way
-        return False
-    try:
-        with open(path, "rb") as f:
-            head = f.read(3)
-    except OSError:
-        return False
-    return len(head) == 3 and head[0] == 0x08 and 3 <= head[1] <= 15 and head[2] in _MODEL_FIELD_TAGS
+from .detect import is_onnx_model, looks_like_onnx  # noqa: F401 - looks_like_onnx: kept importable from here
 
 
 class OnnxFrontend(Frontend):
@@ -34,10 +21,7 @@ class OnnxFrontend(Frontend):
     output_formats = ("tfjs_graph_model",)
 
     def detect(self, source: Any) -> bool:
-        path = as_path(source)
-        if path is None:
-            return False
-        return path.suffix.lower() == ".onnx" or looks_like_onnx(path)
+        return is_onnx_model(source)
 
     def load(self, source: Any, options: ConvertOptions) -> Graph:
         from .reading import read_model

@@ -11,15 +11,20 @@ from __future__ import annotations
 from typing import Callable
 
 from tfjsconv.hookspecs import hookimpl
+from tfjsconv.lazy import LazyFrontend
+
+from .detect import is_torch_export, is_torch_module, is_torch_pickle
 
 
 @hookimpl
 def register_frontends(register: Callable) -> None:
-    from .frontend import TorchExportFrontend, TorchModuleFrontend, TorchPickleFrontend
-
-    register(TorchModuleFrontend())
-    register(TorchExportFrontend())
-    register(TorchPickleFrontend())
+    # Declared lazily (docs/plugins.md): .frontend (and torch, onnx) load only for a PyTorch input.
+    register(LazyFrontend("pytorch", f"{__name__}.frontend:TorchModuleFrontend", detect=is_torch_module,
+                          description="torch.nn.Module objects (Python API), exported with torch.onnx.export in memory"))
+    register(LazyFrontend("torch_export", f"{__name__}.frontend:TorchExportFrontend", detect=is_torch_export,
+                          description="torch.export programs saved with torch.export.save (.pt2)"))
+    register(LazyFrontend("torch_pickle", f"{__name__}.frontend:TorchPickleFrontend", detect=is_torch_pickle,
+                          description="torch.save pickles (.pt/.pth): only with --allow_unsafe_deserialization"))
 
 
 @hookimpl

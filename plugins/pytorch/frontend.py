@@ -1,7 +1,6 @@
 """The ``pytorch`` (Module objects), ``torch_export`` (``.pt2``) and ``torch_pickle`` (``.pt``/``.pth``) formats."""
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,7 @@ from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
 
-
-def is_torch_module(source: Any) -> bool:
-    """True for a ``torch.nn.Module``, checked without importing torch (a Module implies torch is loaded)."""
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(source, torch.nn.Module)
+from .detect import is_torch_export, is_torch_module, is_torch_pickle
 
 
 def _translate(model_proto: Any, options: ConvertOptions, notes: list[str]) -> Graph:
@@ -139,8 +134,7 @@ class TorchExportFrontend(Frontend):
     output_formats = ("tfjs_graph_model",)
 
     def detect(self, source: Any) -> bool:
-        path = as_path(source)
-        return path is not None and path.suffix.lower() == ".pt2"
+        return is_torch_export(source)
 
     def _program(self, source: Any, options: ConvertOptions) -> Any:
         """The ExportedProgram; an archive holding anything ``torch.export.load`` would unpickle is
@@ -235,8 +229,7 @@ class TorchPickleFrontend(Frontend):
     output_formats = ("tfjs_graph_model",)
 
     def detect(self, source: Any) -> bool:
-        path = as_path(source)
-        return path is not None and path.suffix.lower() in (".pt", ".pth")
+        return is_torch_pickle(source)
 
     def load(self, source: Any, options: ConvertOptions) -> Graph:
         path = as_path(source)

@@ -9,12 +9,19 @@ from __future__ import annotations
 from typing import Callable
 
 from tfjsconv.hookspecs import hookimpl
+from tfjsconv.lazy import LazyFrontend
+
+from .detect import is_frozen_graph, is_hub_address, is_hub_module, is_saved_model
 
 
 @hookimpl
 def register_frontends(register: Callable) -> None:
-    from .frontends import FrozenModelFrontend, SavedModelFrontend, TfHubFrontend
-
-    register(SavedModelFrontend())
-    register(FrozenModelFrontend())
-    register(TfHubFrontend())
+    # Declared lazily (docs/plugins.md): .frontends loads only when one of these formats is converted.
+    register(LazyFrontend("tf_saved_model", f"{__name__}.frontends:SavedModelFrontend", detect=is_saved_model,
+                          description="TensorFlow SavedModel folder (saved_model.pb + variables/)"))
+    register(LazyFrontend("tf_frozen_model", f"{__name__}.frontends:FrozenModelFrontend", detect=is_frozen_graph,
+                          description="frozen TensorFlow GraphDef (.pb), with --output_node_names"))
+    register(LazyFrontend("tf_hub", f"{__name__}.frontends:TfHubFrontend", detect=is_hub_module,
+                          claims_remote=is_hub_address,
+                          description="TensorFlow Hub module, downloaded to a local folder (TF2 SavedModel or "
+                                      "TF1 hub format)"))

@@ -13,7 +13,7 @@ from tfjsconv.frontend import Frontend, as_path
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
-from .source import HUB_MODULE_FILE, is_hub_module_dir, is_saved_model_dir
+from .detect import is_frozen_graph, is_hub_address, is_hub_module, is_saved_model
 
 
 def _path(source: Any, frontend: str) -> Path:
@@ -36,8 +36,7 @@ class SavedModelFrontend(Frontend):
     hub = False
 
     def detect(self, source: Any) -> bool:
-        path = as_path(source)
-        return path is not None and is_saved_model_dir(path) and not is_hub_module_dir(path)
+        return is_saved_model(source)
 
     def load(self, source: Any, options: ConvertOptions) -> Graph:
         from .pipeline import graph_from_saved_model_dir
@@ -62,13 +61,10 @@ class TfHubFrontend(SavedModelFrontend):
     hub = True
 
     def detect(self, source: Any) -> bool:
-        path = as_path(source)
-        return path is not None and is_hub_module_dir(path)
+        return is_hub_module(source)
 
     def claims_remote(self, source: Any) -> bool:
-        from .loading import is_hub_url
-
-        return is_hub_url(source)
+        return is_hub_address(source)
 
 
 class FrozenModelFrontend(Frontend):
@@ -77,9 +73,7 @@ class FrozenModelFrontend(Frontend):
     output_formats = ("tfjs_graph_model",)
 
     def detect(self, source: Any) -> bool:
-        path = as_path(source)
-        return (path is not None and path.is_file() and path.suffix == ".pb"
-                and path.name not in ("saved_model.pb", HUB_MODULE_FILE))
+        return is_frozen_graph(source)
 
     def load(self, source: Any, options: ConvertOptions) -> Graph:
         from .frozen_model import graph_from_frozen_model

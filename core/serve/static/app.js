@@ -78,7 +78,11 @@ async function randomInputs(seed) {
   const response = await fetch(`/api/random?seed=${seed}`);
   const doc = await response.json();
   if (!response.ok) throw new Error(doc.error ?? `random inputs: HTTP ${response.status}`);
-  for (const [name, a] of Object.entries(doc)) state.inputs[name] = { ...a, source: `random (seed ${seed})` };
+  for (const [name, a] of Object.entries(doc)) {
+    // non-finite floats arrive as "NaN", "Infinity", "-Infinity" (JSON has no such numbers): Number() reads them
+    const values = a.dtype === 'float32' ? a.values.map(Number) : a.values;
+    state.inputs[name] = { ...a, values, source: `random (seed ${seed})` };
+  }
   renderInputs();
   return doc;
 }
@@ -200,7 +204,9 @@ function webglFacts() {
 }
 
 // JSON has no NaN/Infinity: those travel as the strings "NaN", "Infinity", "-Infinity".
-const jsonValue = (v) => (typeof v === 'number' ? (Number.isFinite(v) ? v : String(v)) : String(v));
+// -0 too, as "-0" (JSON.stringify(-0) is "0"), so every float comes back bit for bit.
+const jsonValue = (v) => (typeof v === 'number'
+  ? (Object.is(v, -0) ? '-0' : Number.isFinite(v) ? v : String(v)) : String(v));
 
 async function runBackend(backend, runs, warmup) {
   const entry = { backend, ok: false, times_ms: [], info: {} };

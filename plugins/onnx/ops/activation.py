@@ -60,9 +60,7 @@ def _clip_at_run_time(ctx: NodeContext) -> Laid:
     for i, op, label in ((1, "Maximum", "at_least_min"), (2, "Minimum", None)):
         if ctx.has_input(i):
             bound = ctx.input(i)
-            if bound.dtype != x.dtype:
-                bound = ctx.op("Cast", [bound], {"SrcT": bound.dtype, "DstT": x.dtype, "Truncate": False},
-                               dtype=x.dtype, label=f"bound{i}")
+            bound = ctx.cast(bound, x.dtype, label=f"bound{i}")
             out = ctx.op(op, [out, bound], label=label if ctx.has_input(2) else None)
     return ctx.laid(out, perm)
 
@@ -232,14 +230,15 @@ def swiglu(ctx: NodeContext) -> Laid:
 
 @onnx_op("Shrink", since=9)
 def shrink(ctx: NodeContext) -> Laid:
-    """x + bias below -lambd, x - bias above lambd, else 0; integers are computed in float32 and
-    truncated back, as ONNX's own definition does."""
+    """x + bias below -lambd, x - bias above lambd, else 0; integers are computed in float32,
+    truncated back and (8/16-bit ones, held as int32) wrapped into their type's range, as
+    onnxruntime's conversion does (uint8 2 - 3 is 255)."""
+    from .bitwise import wrap_to_width
+
     lambd, bias = float(ctx.attr("lambd", 0.5)), float(ctx.attr("bias", 0.0))
     x, perm = ctx.input_laid(0)
     dtype = x.dtype
-    if dtype != DType.FLOAT32:
-        x = ctx.op("Cast", [x], {"SrcT": dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
-                   label="as_float")
+    x = ctx.cast(x, DType.FLOAT32, label="as_float")
     below = ctx.op("Less", [x, ctx.scalar_like(-lambd, x, label="minus_lambd")], dtype=DType.BOOL, label="below")
     above = ctx.op("Greater", [x, ctx.scalar_like(lambd, x, label="lambd")], dtype=DType.BOOL, label="above")
     zeros = ctx.op("ZerosLike", [x], label="zeros")
@@ -250,7 +249,8 @@ def shrink(ctx: NodeContext) -> Laid:
     last = dtype == DType.FLOAT32
     y = ctx.op("SelectV2", [below, plus, y], attrs, dtype=DType.FLOAT32, label=None if last else "shrunk")
     if not last:
-        y = ctx.op("Cast", [y], {"SrcT": DType.FLOAT32, "DstT": dtype, "Truncate": False}, dtype=dtype)
+        y = ctx.cast(y, dtype, label="truncated")
+        y = wrap_to_width(ctx, y, ctx.tensor(0).dtype)
     return ctx.laid(y, perm)
 
 
@@ -258,13 +258,11 @@ def _hardmax_last(ctx: NodeContext, x: Value, rank: int) -> Value:
     """One-hot of the first maximum along the last axis: (x == max) and a running count of 1."""
     last = ctx.ints([rank - 1], label="last_axis")
     peak = ctx.op("Max", [x, last], {"keep_dims": True, "Tidx": DType.INT32}, label="max")
-    hits = ctx.op("Cast", [ctx.op("Equal", [x, peak], dtype=DType.BOOL, label="is_max")],
-                  {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32, label="hits")
-    seen = ctx.op("Cumsum", [hits, ctx.make_const(np.int32(rank - 1), label="cumsum_axis")],
+    hits = ctx.cast(ctx.op("Equal", [x, peak], dtype=DType.BOOL, label="is_max"), DType.FLOAT32, label="hits")
+    seen = ctx.op("Cumsum", [hits, ctx.int32(rank - 1, label="cumsum_axis")],
                   {"exclusive": False, "reverse": False, "Tidx": DType.INT32}, label="hits_so_far")
     first = ctx.op("Equal", [seen, ctx.scalar_like(1.0, seen, label="one")], dtype=DType.BOOL, label="first")
-    return ctx.op("Mul", [hits, ctx.op("Cast", [first], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32,
-                                                         "Truncate": False}, dtype=DType.FLOAT32, label="first_f")])
+    return ctx.op("Mul", [hits, ctx.cast(first, DType.FLOAT32, label="first_f")])
 
 
 @onnx_op("Hardmax", since=1)

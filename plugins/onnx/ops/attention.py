@@ -18,7 +18,6 @@ from tfjsconv.ir import Value
 
 from ..context import NodeContext
 from ..mapping import onnx_op
-from .common import SLICE_ATTRS
 
 _LOWEST = float(np.finfo(np.float32).min)
 
@@ -38,8 +37,7 @@ def _heads_first(ctx: NodeContext, i: int, heads: int | None, name: str) -> Valu
     _, seq, hidden = ctx.shape(i)
     if seq is None or hidden is None:
         raise ctx.error("3-D Q/K/V need a static sequence length and hidden size")
-    split = ctx.op("Reshape", [ctx.input(i), ctx.ints([-1, seq, heads, hidden // heads], label=f"{name}_heads_shape")],
-                   {"Tshape": DType.INT32}, label=f"{name}_heads")
+    split = ctx.reshape(ctx.input(i), [-1, seq, heads, hidden // heads], label=f"{name}_heads")
     return ctx.op("Transpose", [split, ctx.ints([0, 2, 1, 3], label=f"{name}_perm")], {"Tperm": DType.INT32},
                   label=f"{name}_heads_first")
 
@@ -47,23 +45,14 @@ def _heads_first(ctx: NodeContext, i: int, heads: int | None, name: str) -> Valu
 def _repeat_heads(ctx: NodeContext, x: Value, heads: int, reps: int, name: str) -> Value:
     """Grouped-query attention: each of the ``heads`` KV heads repeated ``reps`` times in place
     ([h0, h0, h1, h1, ...]); the batch, sequence and head sizes are read at run time."""
-    dims = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{name}_shape")
-
-    def part(begin: int, end: int, label: str) -> Value:
-        return ctx.op("StridedSlice", [dims, ctx.ints([begin], label=f"{name}_{label}0"),
-                                       ctx.ints([end], label=f"{name}_{label}1"), ctx.ints([1], label=f"{name}_{label}2")],
-                      SLICE_ATTRS, dtype=DType.INT32, label=f"{name}_{label}")
-
-    def concat(pieces: list[Value], label: str) -> Value:
-        return ctx.op("ConcatV2", [*pieces, ctx.make_const(np.int32(0), label=f"{label}_axis")],
-                      {"N": len(pieces), "Tidx": DType.INT32}, dtype=DType.INT32, label=label)
-
-    batch, rest = part(0, 1, "batch"), part(2, 4, "rest")
-    grown = ctx.op("ExpandDims", [x, ctx.make_const(np.int32(2), label=f"{name}_axis")], label=f"{name}_expand")
-    target = concat([batch, ctx.ints([heads, reps], label=f"{name}_heads"), rest], f"{name}_target")
+    dims = ctx.shape_of(x, label=f"{name}_shape")
+    batch = ctx.shape_slice(dims, 0, 1, label=f"{name}_batch")
+    rest = ctx.shape_slice(dims, 2, 4, label=f"{name}_rest")
+    grown = ctx.expand_dims(x, 2, label=f"{name}_expand")
+    target = ctx.concat_shape([batch, [heads, reps], rest], label=f"{name}_target")
     tiled = ctx.op("BroadcastTo", [grown, target], {"Tidx": DType.INT32}, label=f"{name}_tiled")
-    merged = concat([batch, ctx.ints([heads * reps], label=f"{name}_all_heads"), rest], f"{name}_merged_shape")
-    return ctx.op("Reshape", [tiled, merged], {"Tshape": DType.INT32}, label=f"{name}_repeated")
+    merged = ctx.concat_shape([batch, [heads * reps], rest], label=f"{name}_merged_shape")
+    return ctx.reshape(tiled, merged, label=f"{name}_repeated")
 
 
 def _positional(ctx: NodeContext, q_len: int | None, kv_len: int | None, past: int) -> np.ndarray | Value | None:
@@ -93,15 +82,13 @@ def _positional(ctx: NodeContext, q_len: int | None, kv_len: int | None, past: i
     if ctx.has_input(4):
         raise ctx.error("nonpad_kv_seqlen cannot be combined with past_key/past_value")
     lens = ctx.input(6)
-    if lens.dtype != DType.INT32:
-        lens = ctx.op("Cast", [lens], {"SrcT": lens.dtype, "DstT": DType.INT32, "Truncate": False},
-                      dtype=DType.INT32, label="nonpad_int")
+    lens = ctx.cast(lens, DType.INT32, label="nonpad_int")
     lens = ctx.op("Reshape", [lens, ctx.ints([-1, 1, 1, 1], label="nonpad_shape")], {"Tshape": DType.INT32},
                   dtype=DType.INT32, label="nonpad_lens")
     keys = ctx.make_const(np.arange(kv_len, dtype=np.int32).reshape(1, 1, 1, kv_len), label="key_positions")
     conds = [ctx.op("Less", [keys, lens], dtype=DType.BOOL, label="not_padding")]
     if causal or left >= 0 or right >= 0:
-        offset = ctx.op("Sub", [lens, ctx.make_const(np.int32(q_len), label="q_len")], dtype=DType.INT32,
+        offset = ctx.op("Sub", [lens, ctx.int32(q_len, label="q_len")], dtype=DType.INT32,
                         label="offset")
         rel = ctx.op("AddV2", [ctx.make_const(diff.astype(np.int32)[None, None], label="relative"), offset],
                      dtype=DType.INT32, label="distance")
@@ -113,7 +100,7 @@ def _positional(ctx: NodeContext, q_len: int | None, kv_len: int | None, past: i
         if right >= 0:
             bounds.append(("GreaterEqual", -right, "right_window"))
         for op, bound, label in bounds:
-            conds.append(ctx.op(op, [rel, ctx.make_const(np.int32(bound), label=f"{label}_bound")],
+            conds.append(ctx.op(op, [rel, ctx.int32(bound, label=f"{label}_bound")],
                                 dtype=DType.BOOL, label=label))
     allowed = conds[0]
     for k, cond in enumerate(conds[1:]):
@@ -188,7 +175,7 @@ def attention(ctx: NodeContext) -> list:
     if ctx.has_input(4):
         past_shape = ctx.shape(4)
         past = None if past_shape is None else past_shape[2]
-        axis = ctx.make_const(np.int32(2), label="cache_axis")
+        axis = ctx.int32(2, label="cache_axis")
         present_k = ctx.op("ConcatV2", [ctx.input(4), k, axis], {"N": 2, "Tidx": DType.INT32}, label="present_key")
         present_v = ctx.op("ConcatV2", [ctx.input(5), v, axis], {"N": 2, "Tidx": DType.INT32}, label="present_value")
     q_shape = ctx.shape(0)
@@ -212,6 +199,7 @@ def attention(ctx: NodeContext) -> list:
         values = _repeat_heads(ctx, values, num_kv, num_q // num_kv, "v_rep")
     scores = ctx.op("BatchMatMulV2", [q, keys], {"adj_x": False, "adj_y": True}, label="scores")
     scores = ctx.op("Mul", [scores, ctx.scalar_like(float(scale), scores, label="scale")], label="scaled")
+    scaled = scores  # qk_matmul_output_mode=0 gives the scores before the softcap (as onnxruntime does)
     softcap = float(ctx.attr("softcap", 0.0) or 0.0)
     if softcap > 0:
         capped = ctx.op("Tanh", [ctx.op("Mul", [scores, ctx.scalar_like(1.0 / softcap, scores, label="inv_cap")],
@@ -225,10 +213,9 @@ def attention(ctx: NodeContext) -> list:
     if three_d:
         y = ctx.op("Transpose", [y, ctx.ints([0, 2, 1, 3], label="out_perm")], {"Tperm": DType.INT32},
                    label="seq_first")
-        y = ctx.op("Reshape", [y, ctx.ints([-1, q_len, num_q * (ctx.shape(2)[-1] // num_kv)], label="out_shape")],
-                   {"Tshape": DType.INT32})
+        y = ctx.reshape(y, [-1, q_len, num_q * (ctx.shape(2)[-1] // num_kv)], label=None)
     mode = int(ctx.attr("qk_matmul_output_mode", 0))
-    qk = {0: raw, 1: raw, 2: biased, 3: probs}.get(mode)
+    qk = {0: scaled, 1: raw, 2: biased, 3: probs}.get(mode)  # onnxruntime's: 1 softcapped, 2 then masked
     if qk is None:
         raise ctx.error(f"qk_matmul_output_mode={mode} is not supported")
     return [y, present_k if ctx.has_input(4) else k, present_v if ctx.has_input(4) else v, qk]

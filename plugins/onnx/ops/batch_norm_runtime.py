@@ -30,8 +30,7 @@ def batch_norm_composed(ctx: NodeContext) -> Laid | list[Laid | None]:
         v = ctx.input(i)
         if trailing == 0:
             return v
-        return ctx.op("Reshape", [v, ctx.ints([-1, *[1] * trailing], label=f"{label}_shape")],
-                      {"Tshape": DType.INT32}, label=label)
+        return ctx.reshape(v, [-1, *[1] * trailing], label=label)
 
     scale, bias = per_channel(1, "scale"), per_channel(2, "bias")
     if training:
@@ -54,8 +53,7 @@ def batch_norm_composed(ctx: NodeContext) -> Laid | list[Laid | None]:
         if j >= len(ctx.node.output) or not ctx.node.output[j]:
             results.append(None)
             continue
-        flat = ctx.op("Reshape", [batch, ctx.ints([-1], label=f"{name}_flat_shape")], {"Tshape": DType.INT32},
-                      label=f"{name}_batch")
+        flat = ctx.reshape(batch, [-1], label=f"{name}_batch")
         kept = ctx.op("Mul", [ctx.input(i), ctx.scalar_like(momentum, flat, label=f"{name}_momentum")],
                       label=f"{name}_kept")
         new = ctx.op("Mul", [flat, ctx.scalar_like(1.0 - momentum, flat, label=f"{name}_rate")], label=f"{name}_new")

@@ -34,32 +34,41 @@ def _width(ctx: NodeContext, *, any_signed: bool = False) -> tuple[int, bool]:
     return bits, np.dtype(dtype).kind == "i"
 
 
-def _const(ctx: NodeContext, value: int | list[int], label: str) -> Value:
-    return ctx.make_const(np.asarray(value, dtype=np.int32), label=label)
-
-
 def _unsigned(ctx: NodeContext, x: Value, bits: int, label: str) -> Value:
     """x modulo 2**bits, in [0, 2**bits): the two's complement pattern of a signed x."""
-    return ctx.op("FloorMod", [x, _const(ctx, 1 << bits, f"{label}/modulus")], dtype=I32, label=label)
+    return ctx.op("FloorMod", [x, ctx.int32(1 << bits, label=f"{label}/modulus")], dtype=I32, label=label)
 
 
-def _signed(ctx: NodeContext, u: Value, bits: int, signed: bool) -> Value:
+def _signed(ctx: NodeContext, u: Value, bits: int, signed: bool, *, label: str | None = None) -> Value:
     """The value of the bit pattern ``u`` in [0, 2**bits) as the ONNX type (u - 2**bits above the sign bit)."""
     if not signed:
         return u
-    high = ctx.op("GreaterEqual", [u, _const(ctx, 1 << (bits - 1), "sign_bit")], dtype=DType.BOOL, label="negative")
-    wrapped = ctx.op("Sub", [u, _const(ctx, 1 << bits, "wrap")], dtype=I32, label="wrapped")
-    return ctx.op("SelectV2", [high, wrapped, u], {"T": I32}, dtype=I32)
+    at = "" if label is None else f"{label}/"
+    high = ctx.op("GreaterEqual", [u, ctx.int32(1 << (bits - 1), label=f"{at}sign_bit")], dtype=DType.BOOL,
+                  label=f"{at}negative")
+    wrapped = ctx.op("Sub", [u, ctx.int32(1 << bits, label=f"{at}wrap")], dtype=I32, label=f"{at}wrapped")
+    return ctx.op("SelectV2", [high, wrapped, u], {"T": I32}, dtype=I32, label=label)
+
+
+def wrap_to_width(ctx: NodeContext, x: Value, dtype: np.dtype | None, label: str = "wrapped") -> Value:
+    """An int32 ``x`` holding values of the ONNX integer ``dtype`` wrapped into its range, as C++'s
+    conversions (and so onnxruntime) wrap them: TF.js keeps 8/16-bit integers as int32, where e.g.
+    uint8 0 - 1 stays -1 instead of becoming 255. Other dtypes (and 32/64-bit ones) pass unchanged."""
+    if dtype is None or np.dtype(dtype).kind not in "iu" or np.dtype(dtype).itemsize > MAX_BITS // 8:
+        return x
+    bits = np.dtype(dtype).itemsize * 8
+    return _signed(ctx, _unsigned(ctx, x, bits, f"{label}/pattern"), bits, np.dtype(dtype).kind == "i",
+                   label=label)
 
 
 def _bits(ctx: NodeContext, x: Value, bits: int, label: str) -> Value:
     """[..., bits] of 0/1: bit k of x's pattern at index k of a new last axis (operands of different
     ranks still broadcast: the bit axis is last in both)."""
-    u = ctx.op("ExpandDims", [_unsigned(ctx, x, bits, f"{label}/pattern"), _const(ctx, -1, f"{label}/axis")],
+    u = ctx.op("ExpandDims", [_unsigned(ctx, x, bits, f"{label}/pattern"), ctx.int32(-1, label=f"{label}/axis")],
                dtype=I32, label=f"{label}/expanded")
-    shifted = ctx.op("FloorDiv", [u, _const(ctx, [1 << k for k in range(bits)], f"{label}/powers")], dtype=I32,
+    shifted = ctx.op("FloorDiv", [u, ctx.int32([1 << k for k in range(bits)], label=f"{label}/powers")], dtype=I32,
                      label=f"{label}/shifted")
-    return ctx.op("FloorMod", [shifted, _const(ctx, 2, f"{label}/two")], dtype=I32, label=label)
+    return ctx.op("FloorMod", [shifted, ctx.int32(2, label=f"{label}/two")], dtype=I32, label=label)
 
 
 @onnx_op("BitwiseAnd", "BitwiseOr", "BitwiseXor", since=18)
@@ -73,11 +82,11 @@ def bitwise_binary(ctx: NodeContext) -> Laid:
     else:
         either = ctx.op("AddV2", [abits, bbits], dtype=I32, label="sum_bits")
         twice = 1 if ctx.op_type == "BitwiseOr" else 2  # a | b = a + b - ab; a ^ b = a + b - 2ab
-        scaled = both if twice == 1 else ctx.op("Mul", [both, _const(ctx, 2, "two_both")], dtype=I32, label="two_ab")
+        scaled = both if twice == 1 else ctx.op("Mul", [both, ctx.int32(2, label="two_both")], dtype=I32, label="two_ab")
         out_bits = ctx.op("Sub", [either, scaled], dtype=I32, label="out_bits")
-    weighted = ctx.op("Mul", [out_bits, _const(ctx, [1 << k for k in range(bits)], "weights")], dtype=I32,
+    weighted = ctx.op("Mul", [out_bits, ctx.int32([1 << k for k in range(bits)], label="weights")], dtype=I32,
                       label="weighted")
-    u = ctx.op("Sum", [weighted, _const(ctx, [-1], "bit_axis")], {"keep_dims": False, "Tidx": I32}, dtype=I32,
+    u = ctx.op("Sum", [weighted, ctx.int32([-1], label="bit_axis")], {"keep_dims": False, "Tidx": I32}, dtype=I32,
                label="pattern")
     return ctx.laid(_signed(ctx, u, bits, signed), perm)
 
@@ -88,7 +97,7 @@ def bitwise_not(ctx: NodeContext) -> Laid:
     bits, signed = _width(ctx, any_signed=True)
     x, perm = ctx.input_laid(0)
     top = -1 if signed else (1 << bits) - 1
-    return ctx.laid(ctx.op("Sub", [_const(ctx, top, "top"), x], dtype=I32), perm)
+    return ctx.laid(ctx.op("Sub", [ctx.int32(top, label="top"), x], dtype=I32), perm)
 
 
 @onnx_op("BitShift", since=11)
@@ -97,18 +106,17 @@ def bit_shift(ctx: NodeContext) -> Laid:
     types). A shift below 0 or from W on gives 0 (-1 for a right shift of a negative value), as opset 28 says."""
     bits, signed = _width(ctx)
     (x, y), perm = common_layout(ctx, [0, 1])
-    negative = ctx.op("Less", [y, _const(ctx, 0, "zero")], dtype=DType.BOOL, label="negative_shift")
-    capped = ctx.op("Minimum", [y, _const(ctx, bits, "width")], dtype=I32, label="capped_shift")
-    shift = ctx.op("SelectV2", [negative, _const(ctx, bits, "width_for_negative"), capped], {"T": I32}, dtype=I32,
+    negative = ctx.op("Less", [y, ctx.int32(0, label="zero")], dtype=DType.BOOL, label="negative_shift")
+    capped = ctx.op("Minimum", [y, ctx.int32(bits, label="width")], dtype=I32, label="capped_shift")
+    shift = ctx.op("SelectV2", [negative, ctx.int32(bits, label="width_for_negative"), capped], {"T": I32}, dtype=I32,
                    label="shift")
-    table = _const(ctx, [1 << k for k in range(bits + 1)], "powers")
-    axis = _const(ctx, 0, "table_axis")
-    gather = {"batch_dims": 0, "Tparams": I32, "Tindices": I32, "Taxis": I32}
-    power = ctx.op("GatherV2", [table, shift, axis], gather, dtype=I32, label="power")
+    table = ctx.int32([1 << k for k in range(bits + 1)], label="powers")
+    axis = ctx.int32(0, label="table_axis")
+    power = ctx.gather(table, shift, axis, label="power")
     if str(ctx.attr("direction", "")).upper() == "RIGHT":
         return ctx.laid(ctx.op("FloorDiv", [x, power], dtype=I32), perm)
-    keep = ctx.op("GatherV2", [_const(ctx, [1 << (bits - k) for k in range(bits + 1)], "keep_moduli"), shift, axis],
-                  gather, dtype=I32, label="keep_modulus")
+    keep = ctx.gather(ctx.int32([1 << (bits - k) for k in range(bits + 1)], label="keep_moduli"), shift, axis,
+                      label="keep_modulus")
     kept = ctx.op("FloorMod", [_unsigned(ctx, x, bits, "pattern"), keep], dtype=I32, label="kept_bits")
     return ctx.laid(_signed(ctx, ctx.op("Mul", [kept, power], dtype=I32, label="shifted"), bits, signed), perm)
 
@@ -129,9 +137,9 @@ def bit_cast(ctx: NodeContext) -> Laid:
     x, perm = ctx.input_laid(0)
     bits, to_kind = np.dtype(target).itemsize * 8, np.dtype(target).kind
     if np.dtype(source).kind == "b":
-        x = ctx.op("Cast", [x], {"SrcT": DType.BOOL, "DstT": I32, "Truncate": False}, dtype=I32, label="as_int")
+        x = ctx.cast(x, I32, label="as_int")
     if to_kind == "b":  # a byte that is 0 or 1 (other patterns are not valid bools)
-        return ctx.laid(ctx.op("NotEqual", [x, _const(ctx, 0, "zero")], dtype=DType.BOOL), perm)
+        return ctx.laid(ctx.op("NotEqual", [x, ctx.int32(0, label="zero")], dtype=DType.BOOL), perm)
     if np.dtype(source).kind == to_kind:
         return ctx.laid(x, perm)
     return ctx.laid(_signed(ctx, _unsigned(ctx, x, bits, "pattern"), bits, to_kind == "i"), perm)

@@ -26,11 +26,9 @@ def _filter(ctx: NodeContext, channels: int, k: int) -> Value:
     if weight is not None:
         array = np.asarray(weight, np.float32).reshape(channels, k).T.reshape(1, k, channels, 1)
         return ctx.make_const(array, label="filter")
-    w = ctx.op("Reshape", [ctx.input(1), ctx.ints([channels, k], label="weight_2d/shape")], {"Tshape": DType.INT32},
-               label="weight_2d")
+    w = ctx.reshape(ctx.input(1), [channels, k], label="weight_2d")
     w = ctx.op("Transpose", [w, ctx.ints([1, 0], label="weight_kc/perm")], {"Tperm": DType.INT32}, label="weight_kc")
-    return ctx.op("Reshape", [w, ctx.ints([1, k, channels, 1], label="filter/shape")], {"Tshape": DType.INT32},
-                  label="filter")
+    return ctx.reshape(w, [1, k, channels, 1], label="filter")
 
 
 @onnx_op("CausalConvWithState", since=27)
@@ -46,12 +44,11 @@ def causal_conv_with_state(ctx: NodeContext) -> list[Laid]:
         raise ctx.error(f"activation {activation!r} is not none, silu or swish")
     x = ctx.input_as(0, NLC)
     if ctx.has_input(3):
-        padded = ctx.op("ConcatV2", [ctx.input_as(3, NLC), x, ctx.make_const(np.int32(1), label="time_axis")],
+        padded = ctx.op("ConcatV2", [ctx.input_as(3, NLC), x, ctx.int32(1, label="time_axis")],
                         {"N": 2, "Tidx": DType.INT32}, label="padded")
     else:
-        padded = ctx.op("Pad", [x, ctx.make_const(np.array([[0, 0], [k - 1, 0], [0, 0]], np.int32), label="pads")],
-                        {"Tpaddings": DType.INT32}, label="padded")
-    image = ctx.op("ExpandDims", [padded, ctx.make_const(np.int32(1), label="height_axis")], label="as_2d")
+        padded = ctx.pad(x, [[0, 0], [k - 1, 0], [0, 0]], label="padded")
+    image = ctx.expand_dims(padded, 1, label="as_2d")
     attrs = {"strides": [1, 1, 1, 1], "dilations": [1, 1, 1, 1], "data_format": "NHWC", "padding": "VALID"}
     y = ctx.op("DepthwiseConv2dNative", [image, _filter(ctx, channels, k)], attrs, label="conv")
     y = ctx.op("Squeeze", [y], {"squeeze_dims": [1]}, label="as_1d")

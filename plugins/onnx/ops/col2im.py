@@ -8,7 +8,7 @@ from tfjsconv.dtypes import DType
 from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
-from .conv_nd import _output_shape
+from .conv_nd import _output_shape, backprop_input_attrs
 from .filters import Filter
 from .nn import NHWC, NWC
 
@@ -62,10 +62,6 @@ def col2im(ctx: NodeContext) -> Laid:
     return ctx.laid(y, NHWC)
 
 
-def _reshape(ctx: NodeContext, x, dims: list[int], label: str):  # type: ignore[no-untyped-def]
-    return ctx.op("Reshape", [x, ctx.ints(dims, label=f"{label}_shape")], {"Tshape": DType.INT32}, label=label)
-
-
 def _is_tiling(image: list[int], block: list[int], strides: list[int], dilations: list[int], pads: list[int]) -> bool:
     """Blocks side by side that cover the image exactly once: per axis one block, or stride = block size."""
     if any(pads):
@@ -88,11 +84,11 @@ def _tiles(ctx: NodeContext, channels: int, block: list[int], blocks: list[int])
     if len(dims) > 6:
         raise ctx.error(f"Col2Im over {len(dims)} axes: TF.js transposes at most rank 6 on webgl")
     order = ["n", *[t for a in range(len(block)) for t in (("b", a), ("k", a)) if t in dims], "c"]
-    x = _reshape(ctx, ctx.input(0), [-1, channels, *[block[a] for a in ks], *[blocks[a] for a in bs]], "blocks")
+    x = ctx.reshape(ctx.input(0), [-1, channels, *[block[a] for a in ks], *[blocks[a] for a in bs]], label="blocks")
     perm = [dims.index(t) for t in order]
     if perm != list(range(len(perm))):
         x = ctx.op("Transpose", [x, ctx.ints(perm, label="tile_perm")], {"Tperm": DType.INT32}, label="tiles")
-    return _reshape(ctx, x, [-1, *[b * k for b, k in zip(blocks, block)], channels], "image")
+    return ctx.reshape(x, [-1, *[b * k for b, k in zip(blocks, block)], channels], label="image")
 
 
 def _overlapping(ctx: NodeContext, channels: int, block: list[int], blocks: list[int], image: list[int],  # type: ignore[no-untyped-def]
@@ -106,13 +102,8 @@ def _overlapping(ctx: NodeContext, channels: int, block: list[int], blocks: list
                 weight[c * k_area + i * kw + j, c, i, j] = 1.0
     filt = Filter(ctx, array=weight).dilate([2, 3], dilations, "dilated").transpose([2, 3, 1, 0], "filter")
     x = ctx.input_as(0, NWC)  # [N, L, C*K]
-    x = _reshape(ctx, x, [-1, *blocks, channels * k_area], "as_blocks")
-    attrs = {"strides": [1, *strides, 1], "padding": "EXPLICIT", "data_format": "NHWC",
-             "explicit_paddings": [0, 0, begin[0], end[0], begin[1], end[1], 0, 0], "dilations": [1, 1, 1, 1],
-             "T": x.dtype}
-    if not any(begin + end):
-        attrs["padding"] = "VALID"
-        del attrs["explicit_paddings"]
+    x = ctx.reshape(x, [-1, *blocks, channels * k_area], label="as_blocks")
+    attrs = backprop_input_attrs(x, strides, begin, end)
     out_shape = _output_shape(ctx, x, batch, image, channels, 0)
     return ctx.op("Conv2DBackpropInput", [out_shape, filt.emit("filter"), x], attrs, label="fold", dtype=x.dtype)
 

@@ -107,12 +107,12 @@ def reshape_laid(ctx: NodeContext, i: int, target: Sequence[int | None] | None,
         elif plan is not None and copies:
             shape = _carried_shape(ctx, t.value, t.perm, t.shape, target, copies, plan[1])
             if shape is not None:
-                return ctx.laid(ctx.op("Reshape", [t.value, shape], {"Tshape": DType.INT32}), plan[1])
+                return ctx.laid(ctx.reshape(t.value, shape, label=None), plan[1])
     if static_target(target) is None and copies and t.shape is not None:
         x = ctx.input_for_reshape(i)
         shape = _carried_shape(ctx, x, None, t.shape, target, copies, None)
         if shape is not None:
-            return ctx.laid(ctx.op("Reshape", [x, shape], {"Tshape": DType.INT32}), None)
+            return ctx.laid(ctx.reshape(x, shape, label=None), None)
     return ctx.laid(reshape_to(ctx, ctx.input_for_reshape(i), target), None)
 
 
@@ -136,19 +136,15 @@ def _carried_shape(ctx: NodeContext, x: Value, perm: Perm, src: Sequence[int | N
     out_axes = layout.full(out_perm, len(dst))
     unknown = [k for k, b in enumerate(out_axes) if dst[b] is None]
     free = [k for k in unknown if out_axes[k] not in copies] or unknown[-1:]
-    shape = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="input_shape")
-    pieces = []
+    shape = ctx.shape_of(x, label="input_shape")
+    pieces: list[Value | list[int]] = []
     for k, b in enumerate(out_axes):
         if dst[b] is not None or k == free[0]:
-            pieces.append(ctx.ints([-1 if dst[b] is None else int(dst[b])], label=f"dim{k}"))
+            pieces.append([-1 if dst[b] is None else int(dst[b])])
             continue
         a = layout.ir_axis(perm, copies[b])
-        pieces.append(ctx.op("StridedSlice", [shape, ctx.ints([a], label=f"dim{k}_begin"),
-                                              ctx.ints([a + 1], label=f"dim{k}_end"),
-                                              ctx.ints([1], label=f"dim{k}_stride")],
-                             SLICE_ATTRS, dtype=DType.INT32, label=f"dim{k}"))
-    return ctx.op("ConcatV2", [*pieces, ctx.make_const(np.int32(0), label="shape_axis")],
-                  {"N": len(pieces), "Tidx": DType.INT32}, dtype=DType.INT32, label="target_shape")
+        pieces.append(ctx.shape_slice(shape, a, a + 1, label=f"dim{k}"))
+    return ctx.concat_shape(pieces, label="target_shape")
 
 
 def binary(ctx: NodeContext, tf_op: str, *, dtype: DType | None = None) -> Laid:

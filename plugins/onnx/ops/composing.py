@@ -37,7 +37,7 @@ class Builder:
         return self.ctx.make_const(np.asarray(value, dtype=np.float32), label=self._label(label))
 
     def i32(self, value: int | Sequence[int] | np.ndarray, label: str = "i") -> Value:
-        return self.ctx.make_const(np.asarray(value, dtype=np.int32), label=self._label(label))
+        return self.ctx.int32(value, label=self._label(label))
 
     # arithmetic (float32 unless the inputs say otherwise)
     def add(self, a: Value, b: Value) -> Value:
@@ -72,21 +72,18 @@ class Builder:
 
     # shapes
     def shape(self, a: Value) -> Value:
-        return self.op("Shape", [a], {"out_type": I32}, dtype=I32, label="shape")
+        return self.ctx.shape_of(a, label=self._label("shape"))
 
     def reshape(self, a: Value, shape: Value | Sequence[int]) -> Value:
-        target = shape if isinstance(shape, Value) else self.i32(list(shape), "shape")
-        return self.op("Reshape", [a, target], {"Tshape": I32}, dtype=a.dtype, label="reshape")
+        return self.ctx.reshape(a, shape if isinstance(shape, Value) else list(shape), label=self._label("reshape"))
 
     def expand_dims(self, a: Value, axis: int) -> Value:
-        return self.op("ExpandDims", [a, self.i32(axis, "axis")], {"Tdim": I32}, dtype=a.dtype, label="expand")
+        return self.ctx.expand_dims(a, axis, label=self._label("expand"))
 
     def take(self, a: Value, index: int | Value, axis: int) -> Value:
         """``a`` indexed by a scalar (drops ``axis``) or a vector along ``axis`` (GatherV2, batch_dims 0)."""
         idx = self.i32(index, "index") if isinstance(index, int) else index
-        return self.op("GatherV2", [a, idx, self.i32(axis, "axis")],
-                       {"batch_dims": 0, "Tindices": I32, "Tparams": a.dtype, "Taxis": I32}, dtype=a.dtype,
-                       label="take")
+        return self.ctx.gather(a, idx, axis, label=self._label("take"))
 
     def gather_nd(self, a: Value, coords: Value) -> Value:
         return self.op("GatherNd", [a, coords], {"Tparams": a.dtype, "Tindices": I32}, dtype=a.dtype,

@@ -9,7 +9,7 @@ from tfjsconv.ir import Value, materialize
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
 from .filters import Filter
-from .nn import NHWC, _spatial, conv2d_nhwc, onnx_pads
+from .nn import NHWC, _spatial, conv2d_nhwc, conv_steps, onnx_pads
 
 #: float32 holds every integer up to 2^24 exactly, so a sum that stays below it is exact in any order.
 EXACT = 1 << 24
@@ -32,21 +32,16 @@ def conv_integer(ctx: NodeContext) -> Laid:
         raise ctx.error(f"{per_group}·{kh}·{kw} products of 8-bit values could exceed 2^24, beyond float32's exact "
                         "integers (TF.js convolves in float32 only)")
     group = int(ctx.attr("group", 1))
-    strides = [int(s) for s in ctx.attr("strides", [1, 1])]
-    dilations = [int(d) for d in ctx.attr("dilations", [1, 1])]
-    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
-        raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
+    strides, dilations = conv_steps(ctx, 2)
     sizes = _spatial(ctx)
     begin, end = onnx_pads(ctx, sizes, [kh, kw], strides, dilations)
     x = _centred(ctx, ctx.input_as(0, NHWC), 2, "x")
     y = conv2d_nhwc(ctx, x, _weight(ctx, out_ch), group, strides, dilations, begin, end, sizes, label="conv")
-    return ctx.laid(ctx.op("Cast", [y], {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False},
-                           dtype=DType.INT32), NHWC)
+    return ctx.laid(ctx.cast(y, DType.INT32), NHWC)
 
 
 def _as_float(ctx: NodeContext, v: Value, label: str) -> Value:
-    return ctx.op("Cast", [v], {"SrcT": v.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
-                  label=label)
+    return ctx.cast(v, DType.FLOAT32, label=label)
 
 
 def _centred(ctx: NodeContext, x: Value, zp_index: int, name: str) -> Value:
@@ -69,6 +64,8 @@ def _weight(ctx: NodeContext, out_ch: int) -> Filter:
     w, zp = ctx.const(1), ctx.const(3) if ctx.has_input(3) else np.zeros(())
     if w is not None and zp is not None:
         zp = np.asarray(zp, np.float32)
+        if zp.size not in (1, out_ch):
+            raise ctx.error(f"w_zero_point has {zp.size} values; it needs 1 or one per output channel ({out_ch})")
         zp = zp.reshape(-1, 1, 1, 1) if zp.size == out_ch and zp.size != 1 else zp.reshape(())
         return Filter(ctx, array=materialize(w).astype(np.float32) - zp)
     value = _as_float(ctx, ctx.input(1), "w_float")
@@ -76,7 +73,6 @@ def _weight(ctx: NodeContext, out_ch: int) -> Filter:
         zp_value = _as_float(ctx, ctx.input(3), "w_zero_point")
         zp_shape = ctx.shape(3)
         if zp_shape and int(np.prod([d or 0 for d in zp_shape])) == out_ch and out_ch != 1:
-            zp_value = ctx.op("Reshape", [zp_value, ctx.ints([-1, 1, 1, 1], label="w_zp_shape")],
-                              {"Tshape": DType.INT32}, label="w_zero_point_per_channel")
+            zp_value = ctx.reshape(zp_value, [-1, 1, 1, 1], label="w_zero_point_per_channel")
         value = ctx.op("Sub", [value, zp_value], label="w_centred")
     return Filter(ctx, value=value, shape=ctx.shape(1))

@@ -13,7 +13,7 @@ from ..context import Laid, NodeContext
 from ..mapping import onnx_op
 from .common import SLICE_ATTRS
 from .filters import Filter
-from .nn import NHWC, NWC, onnx_pads, tf_padding
+from .nn import NHWC, NWC, conv_steps, onnx_pads, tf_padding
 from .pad_low_rank import pad
 
 NDHWC = layout.channels_last(5)
@@ -29,10 +29,7 @@ def conv3d(ctx: NodeContext) -> Laid:
     if group < 1 or out_ch % group:
         raise ctx.error(f"group={group} does not divide {out_ch} output channels")
     kernel = list(weight.shape[2:])
-    strides = [int(s) for s in ctx.attr("strides", [1, 1, 1])]
-    dilations = [int(d) for d in ctx.attr("dilations", [1, 1, 1])]
-    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
-        raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
+    strides, dilations = conv_steps(ctx, 3)
     sizes = list(ctx.shape(0)[2:]) if ctx.shape(0) is not None else [None] * 3
     begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
     padding = tf_padding(sizes, kernel, strides, dilations, begin, end)
@@ -49,11 +46,11 @@ def conv3d(ctx: NodeContext) -> Laid:
     else:
         if weight.is_const:
             weight = Filter(ctx, array=np.asarray(weight.array))  # read external weights once
-        parts = ctx.multi_op("Split", [ctx.make_const(np.int32(4), label="split_axis"), x], {"num_split": group},
+        parts = ctx.multi_op("Split", [ctx.int32(4, label="split_axis"), x], {"num_split": group},
                              group, label="split")
         outs = [ctx.op("Conv3D", [part, weight.part(0, g, group, f"weight{g}").transpose([2, 3, 4, 1, 0], f"filter{g}")
                                   .emit(f"filter{g}")], attrs, label=f"group{g}") for g, part in enumerate(parts)]
-        y = ctx.op("ConcatV2", [*outs, ctx.make_const(np.int32(4), label="concat_axis")],
+        y = ctx.op("ConcatV2", [*outs, ctx.int32(4, label="concat_axis")],
                    {"N": group, "Tidx": DType.INT32}, label="conv" if ctx.has_input(2) else None)
     if ctx.has_input(2):
         y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
@@ -130,18 +127,13 @@ def conv_transpose(ctx: NodeContext) -> Laid:
         raise ctx.error(f"group={group} does not divide {c_in} input channels")
     x = ctx.input_as(0, NWC) if one_d else ctx.input_as(0, NHWC)
     if one_d:
-        x = ctx.op("ExpandDims", [x, ctx.make_const(np.int32(1), label="height_axis")], label="as_2d")
+        x = ctx.expand_dims(x, 1, label="as_2d")
     batch = dims[0]
-    attrs = {"strides": [1, *strides, 1], "padding": "EXPLICIT", "data_format": "NHWC",
-             "explicit_paddings": [0, 0, begin[0], end[0], begin[1], end[1], 0, 0], "dilations": [1, 1, 1, 1],
-             "T": x.dtype}
-    if not any(begin + end):
-        attrs["padding"] = "VALID"
-        del attrs["explicit_paddings"]
+    attrs = backprop_input_attrs(x, strides, begin, end)
     if group == 1:
         parts = [x]
     else:
-        parts = ctx.multi_op("Split", [ctx.make_const(np.int32(3), label="split_axis"), x], {"num_split": group},
+        parts = ctx.multi_op("Split", [ctx.int32(3, label="split_axis"), x], {"num_split": group},
                              group, label="split")
     outputs = []
     for g, part in enumerate(parts):
@@ -153,7 +145,7 @@ def conv_transpose(ctx: NodeContext) -> Laid:
         outputs.append(ctx.op("Conv2DBackpropInput", [shape, filt, part], attrs,
                               label=None if last else f"deconv{g}" if group > 1 else "deconv", dtype=x.dtype))
     y = outputs[0] if group == 1 else ctx.op(
-        "ConcatV2", [*outputs, ctx.make_const(np.int32(3), label="concat_axis")], {"N": group, "Tidx": DType.INT32},
+        "ConcatV2", [*outputs, ctx.int32(3, label="concat_axis")], {"N": group, "Tidx": DType.INT32},
         label="concat" if ctx.has_input(2) or one_d else None)
     if one_d:
         y = ctx.op("Squeeze", [y], {"squeeze_dims": [1]}, label="as_1d" if ctx.has_input(2) else None)
@@ -162,17 +154,24 @@ def conv_transpose(ctx: NodeContext) -> Laid:
     return ctx.laid(y, NWC if one_d else NHWC)
 
 
+def backprop_input_attrs(x: Value, strides: Sequence[int], begin: Sequence[int], end: Sequence[int]) -> dict:
+    """Conv2DBackpropInput's attrs for an NHWC ``x`` (undilated: a dilated kernel is passed as a larger
+    sparse one): the crop of the full output as EXPLICIT paddings, or VALID when there is none."""
+    attrs = {"strides": [1, *strides, 1], "padding": "EXPLICIT", "data_format": "NHWC",
+             "explicit_paddings": [0, 0, begin[0], end[0], begin[1], end[1], 0, 0], "dilations": [1, 1, 1, 1],
+             "T": x.dtype}
+    if not any(begin + end):
+        attrs["padding"] = "VALID"
+        del attrs["explicit_paddings"]
+    return attrs
+
+
 def _output_shape(ctx: NodeContext, x: Value, batch: int | None, outs: Sequence[int], channels: int, g: int) -> Value:
     """Conv2DBackpropInput's input_sizes: constant, or [batch from the input, H, W, C] for a dynamic batch."""
     if batch is not None:
         return ctx.ints([batch, *outs, channels], label=f"output_shape{g}")
-    shape = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"in_shape{g}")
-    n = ctx.op("StridedSlice", [shape, ctx.ints([0], label=f"b0_{g}"), ctx.ints([1], label=f"b1_{g}"),
-                                ctx.ints([1], label=f"b2_{g}")],
-               SLICE_ATTRS, dtype=DType.INT32, label=f"batch{g}")
-    return ctx.op("ConcatV2", [n, ctx.ints([*outs, channels], label=f"rest{g}"),
-                               ctx.make_const(np.int32(0), label=f"cat_axis{g}")],
-                  {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"output_shape{g}")
+    n = ctx.run_time_dims(x, 0, 1, label=f"batch{g}")
+    return ctx.concat_shape([n, [*outs, channels]], label=f"output_shape{g}")
 
 
 def conv_transpose_3d(ctx: NodeContext) -> Laid:
@@ -224,14 +223,14 @@ def conv_transpose_3d(ctx: NodeContext) -> Laid:
     else:  # one Conv3D per group of input channels, outputs concatenated
         if weight.is_const:
             weight = Filter(ctx, array=np.asarray(weight.array))
-        parts = ctx.multi_op("Split", [ctx.make_const(np.int32(4), label="split_axis"), x], {"num_split": group},
+        parts = ctx.multi_op("Split", [ctx.int32(4, label="split_axis"), x], {"num_split": group},
                              group, label="split")
         outs = []
         for g, part in enumerate(parts):
             filt = (weight.part(0, g, group, f"weight{g}").flip([2, 3, 4], f"flipped{g}")
                     .transpose([2, 3, 4, 0, 1], f"filter{g}").emit(f"filter{g}"))
             outs.append(ctx.op("Conv3D", [part, filt], attrs, label=f"group{g}"))
-        y = ctx.op("ConcatV2", [*outs, ctx.make_const(np.int32(4), label="concat_axis")],
+        y = ctx.op("ConcatV2", [*outs, ctx.int32(4, label="concat_axis")],
                    {"N": group, "Tidx": DType.INT32}, label="conv" if ctx.has_input(2) else None)
     if ctx.has_input(2):
         y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
@@ -243,12 +242,9 @@ def _interleave_zeros(ctx: NodeContext, x: Value, axis: int, stride: int, sizes:
 
     As [N * (dims up to axis), 1, rest] padded to [.., stride, ..]: a rank-3 Pad (webgl's fails at rank 5+)."""
     rest = int(np.prod(sizes[axis + 1:])) * channels
-    x = ctx.op("Reshape", [x, ctx.ints([-1, 1, rest], label=f"zeros{axis}_flat_shape")], {"Tshape": DType.INT32},
-               label=f"zeros{axis}_flat")
+    x = ctx.reshape(x, [-1, 1, rest], label=f"zeros{axis}_flat")
     pads = np.array([[0, 0], [0, stride - 1], [0, 0]], np.int32)
-    x = ctx.op("Pad", [x, ctx.make_const(pads, label=f"zeros{axis}_pads")], {"Tpaddings": DType.INT32},
-               label=f"zeros{axis}_pad")
+    x = ctx.pad(x, pads, label=f"zeros{axis}_pad")
     merged = list(sizes)
     merged[axis] *= stride
-    return ctx.op("Reshape", [x, ctx.ints([-1, *merged, channels], label=f"zeros{axis}_shape")],
-                  {"Tshape": DType.INT32}, label=f"zeros{axis}")
+    return ctx.reshape(x, [-1, *merged, channels], label=f"zeros{axis}")

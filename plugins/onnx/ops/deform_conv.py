@@ -99,7 +99,7 @@ def deform_conv(ctx: NodeContext) -> Laid:
     y = ctx.op("MatMul", [columns, matrix], {"transpose_a": False, "transpose_b": False}, label="conv")
     if ctx.has_input(3):
         y = ctx.op("BiasAdd", [y, ctx.input(3)], {"data_format": "NHWC"}, label="bias")
-    return ctx.laid(ctx.op("Reshape", [y, ctx.ints([n, oh, ow, oc], label="out_shape")], {"Tshape": I32}), NHWC)
+    return ctx.laid(ctx.reshape(y, [n, oh, ow, oc], label=None), NHWC)
 
 
 def _weight_matrix(ctx: NodeContext, group: int, oc: int, c: int, k: int) -> Value:
@@ -110,7 +110,7 @@ def _weight_matrix(ctx: NodeContext, group: int, oc: int, c: int, k: int) -> Val
             w = materialize(const).astype(np.float32)
             return ctx.make_const(np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(k * c, oc)), label="matrix")
         t = ctx.op("Transpose", [ctx.input(1), ctx.ints([2, 3, 1, 0], label="w_perm")], {"Tperm": I32}, label="w_hwio")
-        return ctx.op("Reshape", [t, ctx.ints([k * c, oc], label="w_shape")], {"Tshape": I32}, label="matrix")
+        return ctx.reshape(t, [k * c, oc], label="matrix")
     if const is None:
         raise ctx.error("a grouped DeformConv needs a constant weight")
     w = materialize(const).astype(np.float32)  # [OC, C/g, kh, kw]

@@ -27,9 +27,7 @@ def _crd_channels(block: int, channels: int) -> np.ndarray:
 
 
 def _gather_channels(ctx: NodeContext, x: Value, order: np.ndarray, label: str) -> Value:
-    return ctx.op("GatherV2", [x, ctx.ints(order.tolist(), label=f"{label}/order"),
-                               ctx.make_const(np.int32(3), label=f"{label}/axis")],
-                  {"batch_dims": 0, "Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32}, label=label)
+    return ctx.gather(x, ctx.ints(order.tolist(), label=f"{label}/order"), 3, label=label)
 
 
 def _static_dims(ctx: NodeContext, block: int, what: str) -> tuple[int | None, int | None, int | None, int | None]:

@@ -78,22 +78,24 @@ def non_max_suppression(ctx: NodeContext) -> Value:
             zero = b.op("Mul", [picked, b.i32(0, "zero")], dtype=I32, label="zeros")
             rows.append(b.pack([b.op("AddV2", [zero, b.i32(n, "batch")], dtype=I32, label="batch_col"),
                                 b.op("AddV2", [zero, b.i32(c, "class")], dtype=I32, label="class_col"), picked], 1))
-    return rows[0] if len(rows) == 1 else ctx.op("ConcatV2", [*rows, ctx.make_const(np.int32(0), label="axis")],
+    return rows[0] if len(rows) == 1 else ctx.op("ConcatV2", [*rows, ctx.int32(0, label="axis")],
                                                  {"N": len(rows), "Tidx": I32}, dtype=I32)
 
 
-def _roi_axis(b: Builder, start: Value, extent: Value, bins: int, ratio: int, size: int
+def _roi_axis(b: Builder, start: Value, extent: Value, bins: int, ratio: int, size: int | Value
               ) -> tuple[Value, Value, Value, Value, Value]:
-    """Sample positions along one axis of every roi ([R, bins·ratio]): (valid, low, high, w_low, w_high)."""
+    """Sample positions along one axis of every roi ([R, bins·ratio]): (valid, low, high, w_low, w_high).
+    ``size`` is the map's length, or a float32 scalar read at run time."""
     bin_size = b.div(extent, b.f32(float(bins)))  # [R, 1]
     offsets = (np.arange(bins)[:, None] + (np.arange(ratio)[None, :] + 0.5) / ratio).reshape(1, -1)
     pos = b.add(start, b.mul(bin_size, b.f32(offsets.astype(np.float32), "offsets")))
     valid = b.op("LogicalAnd", [b.compare("GreaterEqual", pos, b.f32(-1.0)),
-                                b.compare("LessEqual", pos, b.f32(float(size)))], dtype=BOOL, label="valid")
+                                b.compare("LessEqual", pos, size if isinstance(size, Value) else b.f32(float(size)))],
+                 dtype=BOOL, label="valid")
     pos = b.op("Maximum", [pos, b.f32(0.0)], label="at_least_0")
     low = b.unary("Floor", pos)
-    at_edge = b.compare("GreaterEqual", low, b.f32(size - 1.0))
-    last = b.f32(size - 1.0)
+    last = b.sub(size, b.f32(1.0)) if isinstance(size, Value) else b.f32(size - 1.0)
+    at_edge = b.compare("GreaterEqual", low, last)
     low = b.op("Minimum", [low, last], label="low")
     pos = b.select(at_edge, low, pos)
     high = b.op("Minimum", [b.add(low, b.f32(1.0)), last], label="high")
@@ -105,8 +107,8 @@ def _roi_axis(b: Builder, start: Value, extent: Value, bins: int, ratio: int, si
 @onnx_op("RoiAlign", since=10)
 def roi_align(ctx: NodeContext) -> Laid:
     dims = ctx.shape(0)
-    if dims is None or len(dims) != 4 or None in dims[2:]:
-        raise ctx.error("RoiAlign needs a 4-D input with static spatial sizes")
+    if dims is None or len(dims) != 4:
+        raise ctx.error("RoiAlign needs a 4-D input")
     if ctx.dtype(0) != F32:
         raise ctx.error(f"RoiAlign of {ctx.dtype(0)} data is not supported (float32 is)")
     mode = ctx.attr("mode", "avg")
@@ -119,11 +121,13 @@ def roi_align(ctx: NodeContext) -> Laid:
     if transform not in ("half_pixel", "output_half_pixel"):
         raise ctx.error(f"coordinate_transformation_mode={transform!r} is not supported")
     half_pixel = transform == "half_pixel"
-    height, width = int(dims[2]), int(dims[3])
     out_h, out_w = int(ctx.attr("output_height", 1)), int(ctx.attr("output_width", 1))
     scale = float(ctx.attr("spatial_scale", 1.0))
     b = Builder(ctx)
     x = ctx.input_as(0, layout.channels_last(4))  # [N, H, W, C]
+    shape = b.shape(x) if None in dims[2:] else None  # unknown map sizes are read when the model runs
+    height, width = (int(d) if d is not None else b.cast(b.take(shape, 1 + j, 0), F32)
+                     for j, d in enumerate(dims[2:]))
     rois = b.cast(ctx.input(1), F32)  # [R, 4]: x1, y1, x2, y2
     corner = [b.sub(b.mul(b.slice_axis(rois, 2, 1, k, k + 1), b.f32(scale)), b.f32(0.5 if half_pixel else 0.0))
               for k in range(4)]  # each [R, 1]

@@ -16,17 +16,24 @@ from .common import norm_axis
 
 @onnx_op("CastLike", since=15)
 def cast_like(ctx: NodeContext) -> Laid:
-    """Cast to the TF.js dtype of input 1 (types TF.js lacks are refused, like Cast's)."""
-    source = ctx.tensor(1).dtype
-    target = ir_dtype(source)
+    """Cast to the TF.js dtype of input 1 (types TF.js lacks are refused, like Cast's).
+
+    An 8/16-bit integer target is held as int32 in TF.js, so values outside its range are wrapped
+    into it afterwards (int32 -1 to uint8 is 255; a float is truncated first), as onnxruntime does."""
+    from .bitwise import wrap_to_width
+
+    source, like = ctx.tensor(0).dtype, ctx.tensor(1).dtype
+    target = ir_dtype(like)
     if target is None:
-        raise ctx.error(f"cannot cast to {source}, which TF.js does not have")
+        raise ctx.error(f"cannot cast to {like}, which TF.js does not have")
     x, perm = ctx.input_laid(0)
-    if x.dtype == target:
-        return ctx.laid(x, perm)
-    if target == DType.BOOL:  # x != 0: TF.js-wasm's Cast to bool keeps values other than 0 and 1
+    if target == DType.BOOL and x.dtype != DType.BOOL:  # x != 0: TF.js-wasm's Cast to bool keeps values other than 0 and 1
         return ctx.laid(ctx.op("NotEqual", [x, ctx.scalar_like(0, x, label="zero")], dtype=DType.BOOL), perm)
-    return ctx.laid(ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": target, "Truncate": False}, dtype=target), perm)
+    x = ctx.cast(x, target, label="cast" if target == DType.INT32 else None)
+    if target == DType.INT32 and source is not None and like is not None \
+            and not np.can_cast(np.dtype(source), np.dtype(like), "safe"):
+        x = wrap_to_width(ctx, x, np.dtype(like))
+    return ctx.laid(x, perm)
 
 
 @onnx_op("IsInf", since=10)
@@ -51,13 +58,12 @@ def cumprod(ctx: NodeContext) -> Laid:
              "Tidx": DType.INT32}
     if ctx.const(1) is None:
         x = ctx.input(0)
-        axis = ctx.op("Reshape", [ctx.input(1), ctx.ints([], label="axis/scalar")], {"Tshape": DType.INT32},
-                      label="axis_scalar")
-        axis = ctx.op("FloorMod", [axis, ctx.make_const(np.int32(rank), label="rank")], label="axis")
+        axis = ctx.reshape(ctx.input(1), [], label="axis_scalar")
+        axis = ctx.op("FloorMod", [axis, ctx.int32(rank, label="rank")], label="axis")
         return ctx.laid(ctx.op("Cumprod", [x, axis], attrs), None)
     axis = norm_axis(ctx, int(ctx.const(1).reshape(-1)[0]), rank)
     x, perm = ctx.input_laid(0)
-    out = ctx.op("Cumprod", [x, ctx.make_const(np.int32(layout.ir_axis(perm, axis)), label="axis")], attrs)
+    out = ctx.op("Cumprod", [x, ctx.int32(layout.ir_axis(perm, axis), label="axis")], attrs)
     return ctx.laid(out, perm)
 
 

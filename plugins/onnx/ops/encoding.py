@@ -19,12 +19,6 @@ from .common import SLICE_ATTRS, norm_axis
 I32 = DType.INT32
 
 
-def _as_int32(ctx: NodeContext, x: Value, label: str) -> Value:
-    if x.dtype == I32:
-        return x
-    return ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": I32, "Truncate": False}, dtype=I32, label=label)
-
-
 def _depth(ctx: NodeContext) -> tuple[Value, int | None]:
     """The depth as an int32 scalar value, and its value when known now."""
     known = ctx.const(1)
@@ -34,9 +28,9 @@ def _depth(ctx: NodeContext) -> tuple[Value, int | None]:
         depth = int(np.asarray(known).reshape(()).astype(np.int64))
         if depth < 1:
             raise ctx.error(f"depth must be positive, got {depth}")
-        return ctx.make_const(np.int32(depth), label="depth"), depth
-    depth = ctx.op("Reshape", [ctx.input(1), ctx.ints([], label="scalar_shape")], {"Tshape": I32}, label="depth_scalar")
-    return _as_int32(ctx, depth, "depth"), None
+        return ctx.int32(depth, label="depth"), depth
+    depth = ctx.reshape(ctx.input(1), [], label="depth_scalar")
+    return ctx.cast(depth, I32, label="depth"), None
 
 
 def _bfloat16(array: np.ndarray | None) -> bool:
@@ -50,8 +44,7 @@ def _value(ctx: NodeContext, index: int, label: str) -> Value:
     if known is not None:
         known = np.asarray(known, np.float32) if _bfloat16(known) else np.asarray(known)
         return ctx.make_const(known.reshape(-1)[index], label=label)
-    flat = ctx.op("Reshape", [ctx.input(2), ctx.ints([-1], label=f"{label}_flat_shape")], {"Tshape": I32},
-                  label=f"{label}_flat")
+    flat = ctx.reshape(ctx.input(2), [-1], label=f"{label}_flat")
     return ctx.op("StridedSlice", [flat, ctx.ints([index], label=f"{label}_begin"),
                                    ctx.ints([index + 1], label=f"{label}_end"), ctx.ints([1], label=f"{label}_stride")],
                   {**SLICE_ATTRS, "shrink_axis_mask": 1}, label=label)
@@ -64,22 +57,20 @@ def one_hot(ctx: NodeContext) -> Value:
     if ctx.dtype(2) not in (DType.FLOAT32, I32) and not _bfloat16(ctx.const(2)):
         raise ctx.error(f"values of type {ctx.tensor(2).dtype} are not supported (float or integer values are)")
     depth, depth_now = _depth(ctx)
-    indices = _as_int32(ctx, ctx.input(0), "indices_int")
-    zero = ctx.make_const(np.int32(0), label="zero")
+    indices = ctx.cast(ctx.input(0), I32, label="indices_int")
+    zero = ctx.int32(0, label="zero")
     negative = ctx.op("Less", [indices, zero], dtype=DType.BOOL, label="negative")
     indices = ctx.op("SelectV2", [negative, ctx.op("AddV2", [indices, depth], label="from_end"), indices],
                      {"T": I32}, dtype=I32, label="indices_wrapped")
     if depth_now is not None:
         classes = ctx.make_const(np.arange(depth_now, dtype=np.int32), label="classes")
     else:
-        classes = ctx.op("Range", [zero, depth, ctx.make_const(np.int32(1), label="one")], {"Tidx": I32},
+        classes = ctx.op("Range", [zero, depth, ctx.int32(1, label="one")], {"Tidx": I32},
                          dtype=I32, label="classes")
     trailing = rank - axis  # the class axis broadcasts against the index dims after it
     if trailing:
-        classes = ctx.op("Reshape", [classes, ctx.ints([-1] + [1] * trailing, label="classes_shape")],
-                         {"Tshape": I32}, label="classes_column")
-    expanded = ctx.op("ExpandDims", [indices, ctx.make_const(np.int32(axis), label="class_axis")],
-                      {"Tdim": I32}, label="indices_expanded")
+        classes = ctx.reshape(classes, [-1] + [1] * trailing, label="classes_column")
+    expanded = ctx.expand_dims(indices, axis, label="indices_expanded")
     hit = ctx.op("Equal", [expanded, classes], {"T": I32}, dtype=DType.BOOL, label="is_class")
     on, off = _value(ctx, 1, "on"), _value(ctx, 0, "off")
     return ctx.op("SelectV2", [hit, on, off], {"T": on.dtype}, dtype=on.dtype)

@@ -58,8 +58,7 @@ class Filter:
     def reshape(self, shape: Sequence[int], label: str) -> Filter:
         if self.is_const:
             return self._new(array=self.array.reshape(*shape))  # type: ignore[union-attr]
-        v = self.ctx.op("Reshape", [self.value, self.ctx.ints(shape, label=f"{label}_shape")],  # type: ignore[list-item]
-                        {"Tshape": DType.INT32}, label=label)
+        v = self.ctx.reshape(self.value, shape, label=label)
         return self._new(value=v, shape=shape)
 
     def part(self, axis: int, index: int, parts: int, label: str) -> Filter:
@@ -105,15 +104,12 @@ class Filter:
         ctx, rank, n = self.ctx, len(self.shape), self.shape[axis]
         # [.., n, ..] as [.. * n, 1, ..] padded to [.. * n, rate, ..]: a rank-3 Pad (webgl's fails at rank 5+)
         flat = [int(np.prod(self.shape[:axis + 1])), 1, int(np.prod(self.shape[axis + 1:]))]
-        v = ctx.op("Reshape", [self.value, ctx.ints(flat, label=f"{label}_flat_shape")],  # type: ignore[list-item]
-                   {"Tshape": DType.INT32}, label=f"{label}_flat")
+        v = ctx.reshape(self.value, flat, label=f"{label}_flat")
         pads = np.array([[0, 0], [0, rate - 1], [0, 0]], np.int32)
-        v = ctx.op("Pad", [v, ctx.make_const(pads, label=f"{label}_pads")], {"Tpaddings": DType.INT32},
-                   label=f"{label}_pad")
+        v = ctx.pad(v, pads, label=f"{label}_pad")
         merged = list(self.shape)
         merged[axis] = n * rate
-        v = ctx.op("Reshape", [v, ctx.ints(merged, label=f"{label}_merged")], {"Tshape": DType.INT32},
-                   label=f"{label}_merge")
+        v = ctx.reshape(v, merged, label=f"{label}_merge")
         kept = list(merged)
         kept[axis] = (n - 1) * rate + 1
         v = ctx.op("Slice", [v, ctx.ints([0] * rank, label=f"{label}_begin"), ctx.ints(kept, label=f"{label}_size")],
@@ -128,14 +124,12 @@ class Filter:
         v = self.value
         if lead > 1 and sorted(axes) == list(range(lead, len(self.shape))):
             merged = [int(np.prod(self.shape[:lead])), *self.shape[lead:]]
-            v = self.ctx.op("Reshape", [v, self.ctx.ints(merged, label=f"{label}_merged_shape")],  # type: ignore[list-item]
-                            {"Tshape": DType.INT32}, label=f"{label}_merged")
+            v = self.ctx.reshape(v, merged, label=f"{label}_merged")
             axes = [a - lead + 1 for a in axes]
         v = self.ctx.op("ReverseV2", [v, self.ctx.ints(axes, label=f"{label}_axes")],  # type: ignore[list-item]
                         {"Tidx": DType.INT32}, label=label if v is self.value else f"{label}_reversed")
         if v.producer.inputs[0] is not self.value:
-            v = self.ctx.op("Reshape", [v, self.ctx.ints(self.shape, label=f"{label}_shape")],
-                            {"Tshape": DType.INT32}, label=label)
+            v = self.ctx.reshape(v, self.shape, label=label)
         return self._new(value=v, shape=self.shape)
 
     def emit(self, label: str) -> Value:

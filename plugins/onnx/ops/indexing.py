@@ -1,6 +1,8 @@
 """Gathers, scatters, top-k, arg-max/min and cumulative sums."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from tfjsconv.dtypes import DType
@@ -30,29 +32,39 @@ def _const_indices(ctx: NodeContext, i: int, sizes: np.ndarray | int | None) -> 
 @onnx_op("GatherElements", since=11)
 def gather_elements(ctx: NodeContext) -> Value:
     """GatherNd with full coordinates: ``indices`` along ``axis``, the element's own position elsewhere."""
+    rank, axis, ishape, size = _elements_axis(ctx)
+    t = ctx.tensor(0)
+    perm = t.perm if t.value is not None else None
+    data = t.value if perm is not None else ctx.input(0)
+    coords = _element_coords(ctx, data, ishape, axis, size, layout.full(perm, rank))
+    return ctx.op("GatherNd", [data, coords], {"Tparams": data.dtype, **_GATHER_ATTRS}, dtype=data.dtype)
+
+
+def _elements_axis(ctx: NodeContext) -> tuple[int, int, tuple[int, ...], int | None]:
+    """GatherElements/ScatterElements: data's rank, the axis, the (static) indices shape, the axis' size."""
     rank = ctx.rank(0)
     axis = norm_axis(ctx, int(ctx.attr("axis", 0)), rank)
     ishape = ctx.shape(1)
     if ishape is None or None in ishape:
-        raise ctx.error("GatherElements needs indices of a static shape")
+        raise ctx.error(f"{ctx.op_type} needs indices of a static shape")
     dims = ctx.shape(0)
-    size = dims[axis] if dims is not None else None
-    t = ctx.tensor(0)
-    perm = t.perm if t.value is not None else None
-    order = layout.full(perm, rank)  # IR axis k holds ONNX axis order[k]
+    return rank, axis, tuple(int(d) for d in ishape), dims[axis] if dims is not None else None
+
+
+def _element_coords(ctx: NodeContext, data: Value, ishape: tuple[int, ...], axis: int, size: int | None,
+                    order: Sequence[int]) -> Value:
+    """Full coordinates into ``data`` of each element of ``indices`` (input 1): its index along ONNX
+    ``axis`` (negative ones wrapped), its own position elsewhere; listed as data's IR axes hold ONNX's
+    (``order[k]`` is the ONNX axis at IR axis k)."""
     grids = np.indices(ishape, dtype=np.int32)
     idx = _const_indices(ctx, 1, size)
-    data = t.value if perm is not None else ctx.input(0)
     if idx is not None:
         grids[axis] = idx
-        coords = np.stack([grids[a] for a in order], axis=-1)
-        return ctx.op("GatherNd", [data, ctx.make_const(coords, label="coords")], {"Tparams": data.dtype, **_GATHER_ATTRS},
-                      dtype=data.dtype)
-    axis_size = run_time.axis_size(ctx, data, layout.ir_axis(perm, axis), size)
-    computed = run_time.wrap(ctx, run_time.as_int32(ctx, ctx.input(1), "indices_int"), axis_size, "indices")
+        return ctx.make_const(np.stack([grids[a] for a in order], axis=-1), label="coords")
+    axis_size = run_time.axis_size(ctx, data, list(order).index(axis), size)
+    computed = run_time.wrap(ctx, ctx.cast(ctx.input(1), DType.INT32, label="indices_int"), axis_size, "indices")
     parts = [computed if a == axis else ctx.make_const(grids[a], label=f"grid{a}") for a in order]
-    coords = ctx.op("Pack", parts, {"N": rank, "axis": -1, "T": DType.INT32}, dtype=DType.INT32, label="coords")
-    return ctx.op("GatherNd", [data, coords], {"Tparams": data.dtype, **_GATHER_ATTRS}, dtype=data.dtype)
+    return ctx.op("Pack", parts, {"N": len(parts), "axis": -1, "T": DType.INT32}, dtype=DType.INT32, label="coords")
 
 
 @onnx_op("GatherND", since=11)
@@ -67,7 +79,7 @@ def gather_nd(ctx: NodeContext) -> Value:
             raise ctx.error("batch_dims > 0 needs indices of a static shape")
         grids = np.indices(tuple(ishape[:-1]), dtype=np.int32)[:batch]
         positions = ctx.make_const(np.stack(list(grids), axis=-1), label="batch_positions")
-        indices = ctx.op("ConcatV2", [positions, indices, ctx.make_const(np.int32(-1), label="rows_axis")],
+        indices = ctx.op("ConcatV2", [positions, indices, ctx.int32(-1, label="rows_axis")],
                          {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label="full_indices")
     return ctx.op("GatherNd", [data, indices], {"Tparams": data.dtype, **_GATHER_ATTRS}, dtype=data.dtype)
 
@@ -92,10 +104,8 @@ def _nd_indices(ctx: NodeContext, data: Value, skip: int = 0) -> Value:
     if dims is not None and None not in dims[skip:skip + depth]:
         sizes: Value = ctx.ints(list(dims[skip:skip + depth]), label="index_sizes")
     else:
-        sizes = ctx.op("StridedSlice", [run_time.shape_of(ctx, data, "data_shape"), ctx.ints([skip], label="sizes_begin"),
-                                        ctx.ints([skip + depth], label="sizes_end"), ctx.ints([1], label="sizes_step")],
-                       SLICE_ATTRS, dtype=DType.INT32, label="index_sizes")
-    return run_time.wrap(ctx, run_time.as_int32(ctx, ctx.input(1), "indices_int"), sizes, "indices")
+        sizes = ctx.run_time_dims(data, skip, skip + depth, label="index_sizes")
+    return run_time.wrap(ctx, ctx.cast(ctx.input(1), DType.INT32, label="indices_int"), sizes, "indices")
 
 
 #: ScatterND/ScatterElements reductions that combine each update with the element it lands on.
@@ -121,7 +131,7 @@ def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, redu
     if dims is not None and None not in dims:
         shape = ctx.ints(list(dims), label="shape")
     else:
-        shape = run_time.shape_of(ctx, data, "shape")
+        shape = ctx.shape_of(data, label="shape")
     attrs = {"Tindices": DType.INT32, "T": updates.dtype}
 
     def scatter(idx: Value, values: Value, label: str) -> Value:
@@ -142,12 +152,9 @@ def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, redu
                         f"this one has {'an unknown number' if rows is None else rows}")
     flat_idx = ctx.op("Reshape", [indices, ctx.ints([rows, depth], label="rows_shape")], {"Tshape": DType.INT32},
                       dtype=DType.INT32, label="rows")
-    slice_dims = ctx.op("StridedSlice", [run_time.shape_of(ctx, data, "data_shape"), ctx.ints([depth], label="sl_b"),
-                                         ctx.ints([0], label="sl_e"), ctx.ints([1], label="sl_s")],
-                        {**SLICE_ATTRS, "end_mask": 1}, dtype=DType.INT32, label="slice_dims")
-    target = ctx.op("ConcatV2", [ctx.ints([rows], label="row_count"), slice_dims, run_time.i32(ctx, 0, "cat_axis")],
-                    {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label="updates_shape")
-    flat_upd = ctx.op("Reshape", [updates, target], {"Tshape": DType.INT32}, label="update_rows")
+    slice_dims = ctx.run_time_dims(data, depth, label="slice_dims")
+    target = ctx.concat_shape([[rows], slice_dims], label="updates_shape")
+    flat_upd = ctx.reshape(updates, target, label="update_rows")
     out = data
     for i in range(rows):
         idx_i = ctx.op("StridedSlice", [flat_idx, ctx.ints([i], label=f"r{i}/b"), ctx.ints([i + 1], label=f"r{i}/e"),
@@ -181,25 +188,10 @@ def scatter_nd(ctx: NodeContext) -> Value:
 @onnx_op("Scatter", since=9)
 def scatter_elements(ctx: NodeContext) -> Value:
     """ScatterND with full coordinates: ``indices`` along ``axis``, each element's own position elsewhere."""
-    rank = ctx.rank(0)
-    axis = norm_axis(ctx, int(ctx.attr("axis", 0)), rank)
-    ishape = ctx.shape(1)
-    if ishape is None or None in ishape:
-        raise ctx.error(f"{ctx.op_type} needs indices of a static shape")
-    dims = ctx.shape(0)
+    rank, axis, ishape, size = _elements_axis(ctx)
     data = ctx.input(0)
-    grids = np.indices(ishape, dtype=np.int32)
-    idx = _const_indices(ctx, 1, dims[axis] if dims is not None else None)
-    if idx is not None:
-        grids[axis] = idx
-        coords = ctx.make_const(np.stack(list(grids), axis=-1), label="coords")
-    else:
-        size = run_time.axis_size(ctx, data, axis, dims[axis] if dims is not None else None)
-        computed = run_time.wrap(ctx, run_time.as_int32(ctx, ctx.input(1), "indices_int"), size, "indices")
-        parts = [computed if a == axis else ctx.make_const(grids[a], label=f"grid{a}") for a in range(rank)]
-        coords = ctx.op("Pack", parts, {"N": rank, "axis": -1, "T": DType.INT32}, dtype=DType.INT32, label="coords")
-    return _scatter(ctx, data, coords, ctx.input(2), str(ctx.attr("reduction", "none")), _row_count(tuple(ishape)),
-                    rank)
+    coords = _element_coords(ctx, data, ishape, axis, size, range(rank))
+    return _scatter(ctx, data, coords, ctx.input(2), str(ctx.attr("reduction", "none")), _row_count(ishape), rank)
 
 
 @onnx_op("TopK", since=1)
@@ -212,7 +204,7 @@ def top_k(ctx: NodeContext) -> list[Laid]:
                                               {"Tshape": DType.INT32}, dtype=DType.INT32, label="k_vector"), label="k")
     else:
         k = int(ctx.attr("k")) if ctx.opset < 10 else int(ctx.const(1).reshape(-1)[0])
-        k_value = ctx.make_const(np.int32(k), label="k")
+        k_value = ctx.int32(k, label="k")
     largest = bool(ctx.attr("largest", 1))
     x, perm = axis_last(ctx, axis)
     if not largest:
@@ -234,17 +226,17 @@ def arg_extreme(ctx: NodeContext) -> Laid:
     last = bool(ctx.attr("select_last_index", 0))
     if last:
         x = ctx.op("ReverseV2", [x, ctx.ints([ir_axis], label="reverse_axis")], {"Tidx": DType.INT32}, label="reversed")
-    out = ctx.op(ctx.op_type, [x, ctx.make_const(np.int32(ir_axis), label="axis")],
+    out = ctx.op(ctx.op_type, [x, ctx.int32(ir_axis, label="axis")],
                  {"output_type": DType.INT32, "Tidx": DType.INT32}, dtype=DType.INT32,
                  label="arg" if keepdims or last else None)
     if last:
         dims = ctx.shape(0)
         if dims is None or dims[axis] is None:
             raise ctx.error("select_last_index=1 needs the axis size")
-        out = ctx.op("Sub", [ctx.make_const(np.int32(dims[axis] - 1), label="last"), out], dtype=DType.INT32,
+        out = ctx.op("Sub", [ctx.int32(dims[axis] - 1, label="last"), out], dtype=DType.INT32,
                      label="from_end" if keepdims else None)
     if keepdims:
-        out = ctx.op("ExpandDims", [out, ctx.make_const(np.int32(ir_axis), label="keep_axis")], dtype=DType.INT32)
+        out = ctx.op("ExpandDims", [out, ctx.int32(ir_axis, label="keep_axis")], dtype=DType.INT32)
         return ctx.laid(out, perm)
     return ctx.laid(out, layout.after_removing(perm, rank, [axis]))
 
@@ -260,7 +252,7 @@ def cumsum(ctx: NodeContext) -> Laid:
                                                               rank), label="axis")
     else:
         axis = norm_axis(ctx, int(ctx.const(1).reshape(-1)[0]), rank)
-        axis_value = ctx.make_const(np.int32(layout.ir_axis(perm, axis)), label="axis")
+        axis_value = ctx.int32(layout.ir_axis(perm, axis), label="axis")
     out = ctx.op("Cumsum", [x, axis_value],
                  {"exclusive": bool(ctx.attr("exclusive", 0)), "reverse": bool(ctx.attr("reverse", 0)),
                   "Tidx": DType.INT32})
@@ -291,13 +283,13 @@ def tensor_scatter(ctx: NodeContext) -> Value:
         starts = ctx.ints(np.zeros((batch, 1), np.int64), label="starts")
     offset = ctx.op("Sub", [ctx.ints(list(range(length)), label="positions"), starts], dtype=i32, label="offset")
     if mode == "circular":
-        offset = ctx.op("FloorMod", [offset, run_time.i32(ctx, length, "length")], dtype=i32, label="offset_wrapped")
+        offset = ctx.op("FloorMod", [offset, ctx.int32(length, label="length")], dtype=i32, label="offset_wrapped")
     valid = ctx.op("LogicalAnd", [
-        ctx.op("GreaterEqual", [offset, run_time.i32(ctx, 0, "zero")], dtype=DType.BOOL, label="from_start"),
-        ctx.op("Less", [offset, run_time.i32(ctx, seq, "seq")], dtype=DType.BOOL, label="before_end")],
+        ctx.op("GreaterEqual", [offset, ctx.int32(0, label="zero")], dtype=DType.BOOL, label="from_start"),
+        ctx.op("Less", [offset, ctx.int32(seq, label="seq")], dtype=DType.BOOL, label="before_end")],
         dtype=DType.BOOL, label="written")
-    clamped = ctx.op("Minimum", [ctx.op("Maximum", [offset, run_time.i32(ctx, 0, "low")], dtype=i32, label="off_low"),
-                                 run_time.i32(ctx, seq - 1, "high")], dtype=i32, label="source")
+    clamped = ctx.op("Minimum", [ctx.op("Maximum", [offset, ctx.int32(0, label="low")], dtype=i32, label="off_low"),
+                                 ctx.int32(seq - 1, label="high")], dtype=i32, label="source")
     rows = ctx.make_const(np.broadcast_to(np.arange(batch, dtype=np.int32)[:, None], (batch, length)).copy(),
                           label="samples")
     coords = ctx.op("Pack", [rows, clamped], {"N": 2, "axis": -1, "T": i32}, dtype=i32, label="coords")

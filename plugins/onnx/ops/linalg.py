@@ -5,7 +5,6 @@ import itertools
 
 import numpy as np
 
-from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from ..context import NodeContext
@@ -34,12 +33,10 @@ def det(ctx: NodeContext) -> Value:
     batch = list(shape[:-2])
     flat = reshape_to(ctx, ctx.input_for_reshape(0), [None if None in batch else int(np.prod(batch, dtype=np.int64)),
                                                       size * size], label="entries")
-    one = ctx.make_const(np.int32(1), label="entry_axis")
+    one = ctx.int32(1, label="entry_axis")
 
     def entry(r: int, c: int) -> Value:
-        return ctx.op("GatherV2", [flat, ctx.make_const(np.int32(r * size + c), label=f"e{r}{c}/index"), one],
-                      {"batch_dims": 0, "Tparams": DType.FLOAT32, "Tindices": DType.INT32, "Taxis": DType.INT32},
-                      label=f"e{r}{c}")
+        return ctx.gather(flat, ctx.int32(r * size + c, label=f"e{r}{c}/index"), one, label=f"e{r}{c}")
 
     entries = {(r, c): entry(r, c) for r in range(size) for c in range(size)}
     total = None

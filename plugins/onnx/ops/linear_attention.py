@@ -27,17 +27,10 @@ class _Builder:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
 
-    def reshape(self, x: Value, shape: list[int], label: str) -> Value:
-        return self.ctx.op("Reshape", [x, self.ctx.ints(shape, label=f"{label}/shape")], {"Tshape": DType.INT32},
-                           label=label)
-
     def heads(self, x: Value, t: int, heads: int, dim: int, label: str) -> list[Value]:
         """[B, T, H*D] -> T values [B, H, D] (one per token)."""
-        x = self.reshape(x, [-1, t, heads, dim], f"{label}_4d")
+        x = self.ctx.reshape(x, [-1, t, heads, dim], label=f"{label}_4d")
         return self.ctx.multi_op("Unpack", [x], {"num": t, "axis": 1}, t, label=f"{label}_tokens")
-
-    def expand(self, x: Value, axis: int, label: str) -> Value:
-        return self.ctx.op("ExpandDims", [x, self.ctx.make_const(np.int32(axis), label=f"{label}/axis")], label=label)
 
     def op(self, op: str, inputs: list[Value], label: str, attrs: dict | None = None) -> Value:
         return self.ctx.op(op, inputs, attrs, label=label)
@@ -79,7 +72,7 @@ def linear_attention(ctx: NodeContext) -> list[Value]:
         per = 1 if last == hkv else dk
         if last not in (hkv, hkv * dk):
             raise ctx.error(f"decay's last dim {last} is not kv_num_heads ({hkv}) or kv_num_heads*d_k ({hkv * dk})")
-        decay = [b.expand(b.op("Exp", [g], f"decay{i}"), 3, f"decay{i}_col")
+        decay = [ctx.expand_dims(b.op("Exp", [g], f"decay{i}"), 3, label=f"decay{i}_col")
                  for i, g in enumerate(b.heads(ctx.input(4), t, hkv, per, "g"))]
     if delta:  # [B, T, H_kv or 1] -> T x [B, H_kv or 1, 1]
         last = int(_dims(ctx, 5, "beta")[2])
@@ -95,17 +88,17 @@ def linear_attention(ctx: NodeContext) -> list[Value]:
             state = b.op("Mul", [state, decay[i]], f"step{i}/decayed")
         if delta:
             if state is not None:
-                kept = b.op("Mul", [state, b.expand(k[i], 3, f"step{i}/k_col")], f"step{i}/weighted")
+                kept = b.op("Mul", [state, ctx.expand_dims(k[i], 3, label=f"step{i}/k_col")], f"step{i}/weighted")
                 retrieved = b.op("Sum", [kept, ctx.ints([2], label=f"step{i}/dk_axis")], f"step{i}/retrieved",
                                  {"keep_dims": False, "Tidx": DType.INT32})
                 v_t = b.op("Sub", [v_t, retrieved], f"step{i}/residual")
             v_t = b.op("Mul", [beta[i], v_t], f"step{i}/update")  # type: ignore[index]
-        outer = b.op("Mul", [b.expand(k[i], 3, f"step{i}/k_outer"), b.expand(v_t, 2, f"step{i}/v_outer")],
-                     f"step{i}/outer")
+        outer = b.op("Mul", [ctx.expand_dims(k[i], 3, label=f"step{i}/k_outer"),
+                             ctx.expand_dims(v_t, 2, label=f"step{i}/v_outer")], f"step{i}/outer")
         state = outer if state is None else b.op("AddV2", [state, outer], f"step{i}/state")
-        q_t = b.reshape(q[i], [-1, hkv, group, dk], f"step{i}/q_groups")
+        q_t = ctx.reshape(q[i], [-1, hkv, group, dk], label=f"step{i}/q_groups")
         read = b.op("BatchMatMulV2", [q_t, state], f"step{i}/read", {"adj_x": False, "adj_y": False})
-        outputs.append(b.op("Mul", [b.reshape(read, [-1, hq, dv], f"step{i}/read_heads"), scale_const],
+        outputs.append(b.op("Mul", [ctx.reshape(read, [-1, hq, dv], label=f"step{i}/read_heads"), scale_const],
                             f"step{i}/output"))
     packed = ctx.op("Pack", outputs, {"N": t, "axis": 1}, label="tokens")
-    return [b.reshape(packed, [-1, t, hq * dv], "output"), state]
+    return [ctx.reshape(packed, [-1, t, hq * dv], label="output"), state]

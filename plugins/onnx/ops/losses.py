@@ -58,24 +58,21 @@ def _loss(ctx: NodeContext, log_prob: Value) -> Value:
     classes = ctx.shape(0)[1]
     labels = ctx.input(1)
     if len(ctx.shape(1)) != 1:
-        labels = ctx.op("Reshape", [labels, ctx.ints([-1], label="flat")], {"Tshape": DType.INT32}, label="labels_flat")
-    if labels.dtype != DType.INT32:
-        labels = ctx.op("Cast", [labels], {"SrcT": labels.dtype, "DstT": DType.INT32, "Truncate": False},
-                        dtype=DType.INT32, label="labels_int")
+        labels = ctx.reshape(labels, [-1], label="labels_flat")
+    labels = ctx.cast(labels, DType.INT32, label="labels_int")
     valid = None
     ignore = ctx.attr("ignore_index")
     if ignore is not None:
-        ignored = ctx.make_const(np.int32(ignore), label="ignore_index")
+        ignored = ctx.int32(ignore, label="ignore_index")
         valid = ctx.op("NotEqual", [labels, ignored], {"T": DType.INT32}, dtype=DType.BOOL, label="valid")
-        labels = ctx.op("SelectV2", [valid, labels, ctx.make_const(np.int32(0), label="class0")],
+        labels = ctx.op("SelectV2", [valid, labels, ctx.int32(0, label="class0")],
                         {"T": DType.INT32}, dtype=DType.INT32, label="safe_labels")
     # Equal against the class numbers, not OneHot: TF.js-wasm's float OneHot is wrong.
-    expanded = ctx.op("ExpandDims", [labels, ctx.make_const(np.int32(-1), label="label_axis")],
+    expanded = ctx.op("ExpandDims", [labels, ctx.int32(-1, label="label_axis")],
                       {"Tdim": DType.INT32}, dtype=DType.INT32, label="labels_column")
     hit = ctx.op("Equal", [expanded, ctx.make_const(np.arange(classes, dtype=np.int32), label="classes")],
                  {"T": DType.INT32}, dtype=DType.BOOL, label="is_label")
-    one_hot = ctx.op("Cast", [hit], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
-                     dtype=DType.FLOAT32, label="one_hot")
+    one_hot = ctx.cast(hit, DType.FLOAT32, label="one_hot")
     last = ctx.ints([-1], label="class_axis")
     picked = ctx.op("Sum", [ctx.op("Mul", [one_hot, log_prob], label="picked_all"), last],
                     {"keep_dims": False, "Tidx": DType.INT32}, label="picked")
@@ -84,8 +81,7 @@ def _loss(ctx: NodeContext, log_prob: Value) -> Value:
         weight = ctx.op("Sum", [ctx.op("Mul", [one_hot, ctx.input(2)], label="weights_all"), last],
                         {"keep_dims": False, "Tidx": DType.INT32}, label="weight")
     if valid is not None:
-        keep = ctx.op("Cast", [valid], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
-                      dtype=DType.FLOAT32, label="keep")
+        keep = ctx.cast(valid, DType.FLOAT32, label="keep")
         weight = keep if weight is None else ctx.op("Mul", [weight, keep], label="weight_kept")
     loss = ctx.op("Neg", [picked], label="nll")
     if weight is not None:
@@ -100,8 +96,7 @@ def _loss(ctx: NodeContext, log_prob: Value) -> Value:
         count = float(np.prod(ctx.shape(1))) if all(d is not None for d in ctx.shape(1)) else None
         if count is None:
             size = ctx.op("Size", [loss], {"out_type": DType.INT32}, dtype=DType.INT32, label="count_int")
-            denom = ctx.op("Cast", [size], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
-                           dtype=DType.FLOAT32, label="count")
+            denom = ctx.cast(size, DType.FLOAT32, label="count")
         else:
             denom = ctx.make_const(np.float32(count), label="count")
     else:

@@ -104,15 +104,23 @@ def _integer_power(ctx: NodeContext, exponent: np.ndarray | None) -> Laid:
 def cast(ctx: NodeContext) -> Laid:
     from ..dtypes import onnx_elem_to_numpy
 
-    target = ir_dtype(onnx_elem_to_numpy(int(ctx.attr("to"))))
+    from .bitwise import wrap_to_width
+
+    wanted = onnx_elem_to_numpy(int(ctx.attr("to")))
+    target = ir_dtype(wanted)
     if target is None:
         raise ctx.error(f"cannot cast to ONNX type {ctx.attr('to')}, which TF.js does not have")
+    source = ctx.tensor(0).dtype
     x, perm = ctx.input_laid(0)
-    if x.dtype == target:
-        return ctx.laid(x, perm)
-    if target == DType.BOOL:  # x != 0: TF.js-wasm's Cast to bool keeps values other than 0 and 1
+    if target == DType.BOOL and x.dtype != DType.BOOL:  # x != 0: TF.js-wasm's Cast to bool keeps values other than 0 and 1
         return ctx.laid(ctx.op("NotEqual", [x, ctx.scalar_like(0, x, label="zero")], dtype=DType.BOOL), perm)
-    return ctx.laid(ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": target, "Truncate": False}, dtype=target), perm)
+    if x.dtype != target:
+        x = ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": target, "Truncate": False}, dtype=target)
+    # An 8/16-bit integer target is held as int32: wrap values outside its range as onnxruntime does
+    # (int32 300 -> uint8 44, float 200.0 -> int8 -56).
+    if target == DType.INT32 and source is not None and not np.can_cast(np.dtype(source), np.dtype(wanted), "safe"):
+        x = wrap_to_width(ctx, x, np.dtype(wanted), label="wrapped")
+    return ctx.laid(x, perm)
 
 
 # -- matrix products ------------------------------------------------------------------------------
@@ -136,9 +144,9 @@ def matmul(ctx: NodeContext) -> Value:
     a, adj_a = _operand(ctx, 0, ra)
     b, adj_b = _operand(ctx, 1, rb)
     if ra == 1:
-        a = ctx.op("ExpandDims", [a, ctx.make_const(np.int32(0), label="a_axis")], label="a_2d", dtype=a.dtype)
+        a = ctx.op("ExpandDims", [a, ctx.int32(0, label="a_axis")], label="a_2d", dtype=a.dtype)
     if rb == 1:
-        b = ctx.op("ExpandDims", [b, ctx.make_const(np.int32(-1), label="b_axis")], label="b_2d", dtype=b.dtype)
+        b = ctx.op("ExpandDims", [b, ctx.int32(-1, label="b_axis")], label="b_2d", dtype=b.dtype)
     label = "matmul" if 1 in (ra, rb) else None
     if max(ra, rb) > 2:
         a, b = _batch_broadcast(ctx, a, b, adj_a, adj_b)
@@ -182,26 +190,15 @@ def _batch_broadcast(ctx: NodeContext, a: Value, b: Value, adj_a: bool, adj_b: b
         if None not in full:
             batch_shape = ctx.ints(full, label=f"{name}_batch")
         else:
-            batch_shape = ctx.op("BroadcastArgs", [_shape_part(ctx, a, 0, -2, "a"), _shape_part(ctx, b, 0, -2, "b")],
+            batch_shape = ctx.op("BroadcastArgs", [ctx.run_time_dims(a, 0, -2, label="a_batch_dims"),
+                                                   ctx.run_time_dims(b, 0, -2, label="b_batch_dims")],
                                  {"T": DType.INT32}, dtype=DType.INT32, label=f"{name}_batch")
         matrix = shape[-2:][::-1] if adj else shape[-2:]  # as held: a swapped operand is [.., k, m]
         matrix = ctx.ints(list(matrix), label=f"{name}_matrix") if None not in matrix else \
-            _shape_part(ctx, value, -2, 0, name)
-        target = ctx.op("ConcatV2", [batch_shape, matrix, ctx.make_const(np.int32(0), label=f"{name}_cat_axis")],
-                        {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{name}_target")
+            ctx.run_time_dims(value, -2, label=f"{name}_matrix_dims")
+        target = ctx.concat_shape([batch_shape, matrix], label=f"{name}_target")
         out.append(ctx.op("BroadcastTo", [value, target], {"Tidx": DType.INT32}, label=f"{name}_broadcast"))
     return out[0], out[1]
-
-
-def _shape_part(ctx: NodeContext, value: Value, begin: int, end: int, name: str) -> Value:
-    """``Shape(value)[begin:end]`` at run time (``end`` 0: to the end)."""
-    from .common import SLICE_ATTRS
-
-    shape = ctx.op("Shape", [value], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{name}_shape{begin}")
-    attrs = dict(SLICE_ATTRS, end_mask=1 if end == 0 else 0)
-    return ctx.op("StridedSlice", [shape, ctx.ints([begin], label=f"{name}_s{begin}_begin"),
-                                   ctx.ints([end], label=f"{name}_s{begin}_end"), ctx.ints([1], label=f"{name}_s{begin}_step")],
-                  attrs, dtype=DType.INT32, label=f"{name}_shape{begin}_part")
 
 
 @onnx_op("Gemm")
@@ -316,7 +313,7 @@ def _empty_reduction(ctx: NodeContext, axes: list | None, keepdims: bool) -> Lai
     if None not in out_shape:
         return ctx.make_const(np.full(out_shape, value), label="empty_reduction")
     reduced = reduce(ctx, "Sum" if dtype != DType.BOOL else "Any", axes, keepdims)
-    dims = ctx.op("Shape", [reduced.value], {"out_type": DType.INT32}, dtype=DType.INT32, label="reduced_shape")
+    dims = ctx.shape_of(reduced.value, label="reduced_shape")
     return ctx.laid(ctx.op("Fill", [dims, ctx.make_const(value, label="identity")],
                            {"index_type": DType.INT32, "T": dtype}, dtype=dtype), reduced.perm)
 
@@ -360,15 +357,14 @@ def _reduce_run_time(ctx: NodeContext, keepdims: bool, noop: bool) -> Laid:
     axes = run_time.axes(ctx, 1, rank)
     if not noop and known_length is None:  # an empty axes tensor: append every axis
         count = ctx.op("Size", [axes], {"out_type": DType.INT32}, dtype=DType.INT32, label="axes_count")
-        empty = ctx.op("Cast", [ctx.op("Equal", [count, run_time.i32(ctx, 0, "no_axes")], dtype=DType.BOOL,
+        empty = ctx.op("Cast", [ctx.op("Equal", [count, ctx.int32(0, label="no_axes")], dtype=DType.BOOL,
                                        label="axes_empty")],
                        {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
                        label="axes_empty_int")
-        limit = ctx.op("Mul", [empty, run_time.i32(ctx, rank, "rank")], dtype=DType.INT32, label="all_limit")
-        every = ctx.op("Range", [run_time.i32(ctx, 0, "all_start"), limit, run_time.i32(ctx, 1, "all_delta")],
+        limit = ctx.op("Mul", [empty, ctx.int32(rank, label="rank")], dtype=DType.INT32, label="all_limit")
+        every = ctx.op("Range", [ctx.int32(0, label="all_start"), limit, ctx.int32(1, label="all_delta")],
                        {"Tidx": DType.INT32}, dtype=DType.INT32, label="all_axes")
-        axes = ctx.op("ConcatV2", [axes, every, run_time.i32(ctx, 0, "axes_concat")], {"N": 2, "Tidx": DType.INT32},
-                      dtype=DType.INT32, label="axes_or_all")
+        axes = ctx.concat_shape([axes, every], label="axes_or_all")
     x, perm = ctx.input_laid(0)
     if perm is not None and not keepdims:
         x, perm = ctx.input(0), None
@@ -411,7 +407,7 @@ def _reduced_shape(ctx: NodeContext, x: Value, ir_axes: Value, rank: int, keepdi
     left out without ``keepdims`` (picked in order by a TopKV2 on ``rank - position``, which needs the
     number of axes)."""
     reduced_here = run_time.member_mask(ctx, ir_axes, rank, "reduced_axes")
-    dims = run_time.shape_of(ctx, x, "input_shape")
+    dims = ctx.shape_of(x, label="input_shape")
     if keepdims:
         return ctx.op("SelectV2", [reduced_here, ctx.ints([1] * rank, label="ones"), dims], {"T": DType.INT32},
                       dtype=DType.INT32, label="reduced_shape")
@@ -420,9 +416,9 @@ def _reduced_shape(ctx: NodeContext, x: Value, ir_axes: Value, rank: int, keepdi
     scores = ctx.op("SelectV2", [reduced_here, ctx.make_const(np.zeros(rank, np.float32), label="gone"),
                                  ctx.make_const(np.arange(rank, 0, -1, dtype=np.float32), label="order")],
                     {"T": DType.FLOAT32}, dtype=DType.FLOAT32, label="kept_scores")
-    _, kept = ctx.multi_op("TopKV2", [scores, run_time.i32(ctx, rank - count, "kept_count")], {"sorted": True}, 2,
+    _, kept = ctx.multi_op("TopKV2", [scores, ctx.int32(rank - count, label="kept_count")], {"sorted": True}, 2,
                            dtypes=[DType.FLOAT32, DType.INT32], label="kept")
-    return run_time.gather(ctx, dims, kept, label="reduced_shape")
+    return ctx.gather(dims, kept, label="reduced_shape")
 
 
 # -- einsum -----------------------------------------------------------------------------------------

@@ -24,6 +24,16 @@ def _effective(kernel: int, dilation: int) -> int:
     return (kernel - 1) * dilation + 1
 
 
+def conv_steps(ctx: NodeContext, n: int) -> tuple[list[int], list[int]]:
+    """A convolution's ``strides`` and ``dilations`` over ``n`` spatial axes; refused when both exceed 1
+    (TF.js's convolutions need one of them to be 1)."""
+    strides = [int(s) for s in ctx.attr("strides", [1] * n)]
+    dilations = [int(d) for d in ctx.attr("dilations", [1] * n)]
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+        raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
+    return strides, dilations
+
+
 def onnx_pads(ctx: NodeContext, sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
               dilations: Sequence[int]) -> tuple[list[int], list[int]]:
     """(begin, end) padding per spatial dim, resolving ``auto_pad``."""
@@ -91,18 +101,14 @@ def conv(ctx: NodeContext) -> Laid:
     n = rank - 2
     group = int(ctx.attr("group", 1))
     kernel = list(weight.shape[2:])
-    strides = [int(s) for s in ctx.attr("strides", [1] * n)]
-    dilations = [int(d) for d in ctx.attr("dilations", [1] * n)]
-    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
-        raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
+    strides, dilations = conv_steps(ctx, n)
     sizes = _spatial(ctx)
     begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
     if one_d:  # [N, C, W] as [N, 1, W, C]: a 2-D convolution over a height of 1
         weight = weight.reshape([*weight.shape[:2], 1, weight.shape[2]], "filter_2d")  # external weights stay unread
         kernel, strides, dilations, sizes = [1, *kernel], [1, *strides], [1, *dilations], [1, *sizes]
         begin, end = [0 if begin[0] != -1 else -1, *begin], [0 if end[0] != -1 else -1, *end]
-        x = ctx.op("ExpandDims", [ctx.input_as(0, NWC), ctx.make_const(np.int32(1), label="height_axis")],
-                   label="as_2d")
+        x = ctx.expand_dims(ctx.input_as(0, NWC), 1, label="as_2d")
     else:
         x = ctx.input_as(0, NHWC)
     y = conv2d_nhwc(ctx, x, weight, group, strides, dilations, begin, end, sizes,
@@ -143,7 +149,7 @@ def _grouped_conv(ctx: NodeContext, x: Value, weight: Filter, group: int, channe
     out_ch = weight.shape[0]
     if channels % group or out_ch % group:
         raise ctx.error(f"group={group} does not divide {channels} input / {out_ch} output channels")
-    split = ctx.graph.add_node("Split", [ctx.make_const(np.int32(3), label="split_axis"), x],
+    split = ctx.graph.add_node("Split", [ctx.int32(3, label="split_axis"), x],
                                {"num_split": group, "T": x.dtype}, name=ctx.graph.unique_name(f"{ctx.name}/split"),
                                num_outputs=group)
     parts = []
@@ -152,7 +158,7 @@ def _grouped_conv(ctx: NodeContext, x: Value, weight: Filter, group: int, channe
         part.dtype = x.dtype
         filt = weight.part(0, g, group, f"weight{g}").transpose([2, 3, 1, 0], f"filter{g}").emit(f"filter{g}")
         parts.append(ctx.op("Conv2D", [part, filt], {**attrs, "use_cudnn_on_gpu": True}, label=f"group{g}"))
-    axis = ctx.make_const(np.int32(3), label="concat_axis")
+    axis = ctx.int32(3, label="concat_axis")
     return ctx.op("ConcatV2", [*parts, axis], {"N": group, "Tidx": DType.INT32}, label=label)
 
 
@@ -201,7 +207,7 @@ def _pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None 
         x = prepare(x)
     x, int_dtype = _small_ints_as_float(ctx, x)
     if n == 1:  # [N, W, C] as [N, 1, W, C]
-        x = ctx.op("ExpandDims", [x, ctx.make_const(np.int32(1), label="height_axis")], label="as_2d")
+        x = ctx.expand_dims(x, 1, label="as_2d")
         kernel, strides, sizes = [1, *kernel], [1, *strides], [1, *sizes]
         begin, end = [0 if begin[0] != -1 else -1, *begin], [0 if end[0] != -1 else -1, *end]
         out_sizes = None if out_sizes is None else [1, *out_sizes]
@@ -211,12 +217,8 @@ def _pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None 
     if n == 1:
         y = ctx.op("Squeeze", [y], {"squeeze_dims": [1]})
     if int_dtype is not None:
-        y = _cast(ctx, y, int_dtype, "as_int")
+        y = ctx.cast(y, int_dtype, label="as_int")
     return ctx.laid(y, perm)
-
-
-def _cast(ctx: NodeContext, x: Value, dtype: DType, label: str) -> Value:
-    return ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, label=label)
 
 
 def _small_ints_as_float(ctx: NodeContext, x: Value) -> tuple[Value, DType | None]:
@@ -227,7 +229,7 @@ def _small_ints_as_float(ctx: NodeContext, x: Value) -> tuple[Value, DType | Non
         return x, None
     if "wasm" not in (getattr(ctx.options, "target_backends", None) or ["wasm"]):
         return x, None
-    return _cast(ctx, x, DType.FLOAT32, "as_float"), x.dtype
+    return ctx.cast(x, DType.FLOAT32, label="as_float"), x.dtype
 
 
 def _tap_pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None, sizes: list[int | None],
@@ -252,7 +254,7 @@ def _tap_pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | N
                           ceil_mode, count_include_pad, indices=with_indices,
                           storage_order=int(ctx.attr("storage_order", 0)), batch=shape[0], channels=shape[1])
     if int_dtype is not None:
-        y = _cast(ctx, y, int_dtype, "as_int")
+        y = ctx.cast(y, int_dtype, label="as_int")
     if indices is None:
         return ctx.laid(y, perm)
     return [ctx.laid(y, perm), ctx.laid(indices, perm)]
@@ -318,18 +320,15 @@ def _max_pool_3d(ctx: NodeContext, x: Value, kernel: list[int], strides: list[in
     else:
         outs = [(n - k) // s + 1 for n, k, s in zip(sizes, kernel, strides)]  # type: ignore[operator]
 
-    def reshape(v: Value, dims: list[int], name: str) -> Value:
-        return ctx.op("Reshape", [v, ctx.ints(dims, label=f"{name}_shape")], {"Tshape": DType.INT32}, label=name)
-
     def pool(v: Value, k: list[int], st: list[int], name: str | None) -> Value:
         return ctx.op("MaxPool", [v], {"ksize": [1, *k, 1], "strides": [1, *st, 1], "data_format": "NHWC",
                                        "padding": padding}, label=name)
 
-    planes = reshape(x, [-1, height, width, channels], "planes")
+    planes = ctx.reshape(x, [-1, height, width, channels], label="planes")
     y = pool(planes, kernel[1:], strides[1:], "pool_hw")
-    y = reshape(y, [-1, depth, outs[1] * outs[2], channels], "columns")
+    y = ctx.reshape(y, [-1, depth, outs[1] * outs[2], channels], label="columns")
     y = pool(y, [kernel[0], 1], [strides[0], 1], "pool_d")
-    return reshape(y, [-1, *outs, channels], label or "pool")
+    return ctx.reshape(y, [-1, *outs, channels], label=label or "pool")
 
 
 def _ceil_out_sizes(ctx: NodeContext, sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],

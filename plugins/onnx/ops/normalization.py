@@ -17,7 +17,7 @@ from tfjsconv.ir import Value
 from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
-from .common import SLICE_ATTRS, laid_const, norm_axis
+from .common import laid_const, norm_axis
 
 _KEEP = {"keep_dims": True, "Tidx": DType.INT32}
 
@@ -117,8 +117,7 @@ def _channel_param(ctx: NodeContext, i: int, rank: int, perm: layout.Perm, name:
     if axis == rank - 1:
         return value
     shape = [-1] + [1] * (rank - 1 - axis)
-    return ctx.op("Reshape", [value, ctx.ints(shape, label=f"{name}_shape")], {"Tshape": DType.INT32},
-                  label=f"{name}_column")
+    return ctx.reshape(value, shape, label=f"{name}_column")
 
 
 @onnx_op("InstanceNormalization", since=6)
@@ -150,19 +149,15 @@ def _group_norm_cl(ctx: NodeContext, x: Value, shape: Sequence[int | None], grou
     if size is not None:
         target: Value = ctx.ints([-1, size, groups, per], label="grouped_shape")
     else:
-        dims = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="input_shape")
-        batch = ctx.op("StridedSlice", [dims, ctx.ints([0], label="b0"), ctx.ints([1], label="b1"),
-                                        ctx.ints([1], label="b2")], SLICE_ATTRS, dtype=DType.INT32, label="batch")
-        target = ctx.op("ConcatV2", [batch, ctx.ints([-1, groups, per], label="group_dims"),
-                                     ctx.make_const(np.int32(0), label="shape_axis")],
-                        {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label="grouped_shape")
-    g = ctx.op("Reshape", [x, target], {"Tshape": DType.INT32}, label="grouped")
+        batch = ctx.run_time_dims(x, 0, 1, label="batch")
+        target = ctx.concat_shape([batch, [-1, groups, per]], label="grouped_shape")
+    g = ctx.reshape(x, target, label="grouped")
     y = _affine(ctx, normalize(ctx, g, [1, 3], eps), group_scale, group_bias)
     if size is not None:
         back: Value = ctx.ints([-1, *spatial, channels], label="back_shape")
     else:
-        back = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="back_shape")
-    return ctx.op("Reshape", [y, back], {"Tshape": DType.INT32}, label="ungrouped")
+        back = ctx.shape_of(x, label="back_shape")
+    return ctx.reshape(y, back, label="ungrouped")
 
 
 def _group_param(ctx: NodeContext, i: int, groups: int, name: str) -> Value | None:
@@ -172,8 +167,7 @@ def _group_param(ctx: NodeContext, i: int, groups: int, name: str) -> Value | No
     c = ctx.const(i)
     if c is not None:
         return ctx.make_const(np.asarray(c, np.float32).reshape(groups, 1), label=name)
-    return ctx.op("Reshape", [ctx.input(i), ctx.ints([groups, 1], label=f"{name}_shape")], {"Tshape": DType.INT32},
-                  label=f"{name}_column")
+    return ctx.reshape(ctx.input(i), [groups, 1], label=f"{name}_column")
 
 
 def _channels_last_input(ctx: NodeContext, rank: int) -> Value:
@@ -203,40 +197,53 @@ def group_norm(ctx: NodeContext) -> Laid:
     return ctx.laid(y, layout.channels_last(rank))
 
 
-def _producer(ctx: NodeContext, name: str):  # noqa: ANN202 - an onnx NodeProto
-    for node in ctx._tr.model.graph.node:  # the translator's model, read only
-        if name in node.output:
-            return node
-    return None
-
-
 def _torch_group_norm(ctx: NodeContext, eps: float) -> Laid | None:
     """torch's GroupNorm export, ``InstanceNormalization(Reshape(x, [N, G, -1]))`` of a channels-last
     ``x``: computed channels-last from ``x`` itself (the Transpose the Reshape needed is then unused),
     and given back in ONNX's [N, G, L] order, which the ``Reshape`` back to x's shape undoes (the
     graph passes cancel Reshape pairs and Transpose pairs). None when the pattern does not hold."""
-    source = _producer(ctx, ctx.node.input[0])
+    source = ctx.producer(0)
     if source is None or source.op_type != "Reshape" or source.domain not in ("", "ai.onnx"):
         return None
-    t = ctx._tr.tensors.get(source.input[0])
+    t = ctx.tensor_named(source.input[0])
     here = ctx.shape(0)
     if t is None or t.value is None or t.shape is None or here is None or len(here) != 3:
         return None
     rank = len(t.shape)
-    if rank < 3 or t.perm != layout.channels_last(rank) or any(d is None for d in t.shape[1:]):
+    if rank < 3 or t.perm != layout.channels_last(rank) or t.shape[1] is None:
         return None
     channels, groups = t.shape[1], here[1]
-    if groups is None or here[2] is None or channels % groups or here[2] * groups != int(np.prod(t.shape[1:])):
+    if groups is None or channels % groups:
         return None
-    if here[0] != t.shape[0]:
+    if all(d is not None for d in t.shape[2:]):
+        if here[2] is None or here[2] * groups != int(np.prod(t.shape[1:])) or here[0] != t.shape[0]:
+            return None
+    elif not _splits_into_groups(ctx, source, groups, t.shape[0]):
         return None
     scale = _group_param(ctx, 1, groups, "scale")
     bias = _group_param(ctx, 2, groups, "bias")
     y = _group_norm_cl(ctx, t.value, t.shape, groups, eps, scale, bias)
     nchw = ctx.op("Transpose", [y, ctx.ints(layout.inverse(layout.channels_last(rank)), label="to_onnx_perm")],
                   {"Tperm": DType.INT32}, label="to_onnx_layout")
-    return ctx.laid(ctx.op("Reshape", [nchw, ctx.ints([-1, groups, here[2]], label="groups_shape")],
-                           {"Tshape": DType.INT32}, label="groups"), None)
+    if here[2] is not None:
+        target: Value | list[int] = [-1, groups, here[2]]
+    elif here[0] is not None:
+        target = [here[0], groups, -1]
+    else:  # a dynamic batch and image size: the batch read from y
+        target = ctx.concat_shape([ctx.run_time_dims(y, 0, 1, label="batch"), [groups, -1]], label="groups_shape")
+    return ctx.laid(ctx.reshape(nchw, target, label="groups"), None)
+
+
+def _splits_into_groups(ctx: NodeContext, reshape, groups: int, batch: int | None) -> bool:  # noqa: ANN001 - a NodeProto
+    """The ``Reshape`` (ONNX node) targets the constant [0, G, -1] (0 copies the batch) or [N, G, -1]:
+    what torch exports, and the only check possible when the image size is unknown."""
+    target = ctx.tensor_named(reshape.input[1]) if len(reshape.input) > 1 else None
+    if target is None or target.const is None:
+        return False
+    allowzero = any(a.name == "allowzero" and a.i for a in reshape.attribute)
+    first, *rest = [int(v) for v in np.ravel(target.const)] or [None]
+    copies_batch = (first == 0 and not allowzero) or (batch is not None and first == batch)
+    return copies_batch and rest == [groups, -1]
 
 
 # -- other normalizations -----------------------------------------------------------------------------
@@ -255,7 +262,11 @@ def lp_norm(ctx: NodeContext) -> Laid:
     else:
         norm = ctx.op("Sqrt", [ctx.op("Sum", [ctx.op("Square", [x], label="squared"), axes], _KEEP,
                                       label="sum_squares")], label="norm")
-    return ctx.laid(ctx.op("RealDiv", [x, norm], label="normalized"), perm)
+    # onnxruntime gives 0 for an all-zero vector (0/0): divide by 1 there.
+    zero = ctx.op("Equal", [norm, ctx.scalar_like(0.0, x, label="zero")], dtype=DType.BOOL, label="norm_is_zero")
+    safe = ctx.op("SelectV2", [zero, ctx.scalar_like(1.0, x, label="one"), norm], {"T": norm.dtype},
+                  dtype=norm.dtype, label="safe_norm")
+    return ctx.laid(ctx.op("RealDiv", [x, safe], label="normalized"), perm)
 
 
 @onnx_op("MeanVarianceNormalization", since=9)
@@ -288,15 +299,12 @@ def lrn(ctx: NodeContext) -> Laid:
         raise ctx.error("LRN needs a [N, C, ...] input with a static channel count")
     x = _channels_last_input(ctx, rank)
     lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2  # ONNX: channels c - floor((size-1)/2) .. c + ceil((size-1)/2)
-    columns = ctx.op("Reshape", [ctx.op("Square", [x], label="squared"),
-                                 ctx.ints([-1, 1, shape[1], 1], label="col_shape")], {"Tshape": DType.INT32},
-                     label="columns")
-    padded = ctx.op("Pad", [columns, ctx.make_const(np.array([[0, 0], [0, 0], [lo, hi], [0, 0]], np.int32), label="pads")], {"Tpaddings": DType.INT32},
-                    label="padded")
+    columns = ctx.reshape(ctx.op("Square", [x], label="squared"), [-1, 1, shape[1], 1], label="columns")
+    padded = ctx.pad(columns, [[0, 0], [0, 0], [lo, hi], [0, 0]], label="padded")
     window = ctx.op("AvgPool", [padded], {"ksize": [1, 1, size, 1], "strides": [1, 1, 1, 1], "padding": "VALID",
                                           "data_format": "NHWC"}, label="window_mean")
-    dims = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="input_shape")
-    window = ctx.op("Reshape", [window, dims], {"Tshape": DType.INT32}, label="window")
+    dims = ctx.shape_of(x, label="input_shape")
+    window = ctx.reshape(window, dims, label="window")
     scaled = ctx.op("AddV2", [ctx.op("Mul", [window, ctx.scalar_like(alpha, x, label="alpha")], label="alpha_sum"),
                               ctx.scalar_like(bias, x, label="bias")], label="base")
     denom = ctx.op("Pow", [scaled, ctx.scalar_like(beta, x, label="beta")], label="denominator")

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from ..context import NodeContext
@@ -20,7 +19,7 @@ def pad(ctx: NodeContext, x: Value, shape: Sequence[int | None], pads: Sequence[
     if not any(b or e for b, e in pads):
         return x
     if rank <= 4:
-        return _pad(ctx, x, np.array(pads, np.int32), value, label)
+        return ctx.pad(x, np.array(pads, np.int32), value=value, label=label)
     if any(d is None for d in shape[1:]):
         raise ctx.error("padding a rank-5 tensor needs static dimensions after the batch")
     dims = [-1 if shape[0] is None else int(shape[0]), *[int(d) for d in shape[1:]]]
@@ -31,17 +30,8 @@ def pad(ctx: NodeContext, x: Value, shape: Sequence[int | None], pads: Sequence[
             raise ctx.error("padding the batch axis of a rank-5 tensor is not supported")
         before = -1 if dims[0] == -1 else int(np.prod(dims[:axis]))
         after = int(np.prod(dims[axis + 1:]))
-        flat = ctx.op("Reshape", [x, ctx.ints([before, dims[axis], after], label=f"{label}{axis}_in")],
-                      {"Tshape": DType.INT32}, label=f"{label}{axis}_flat")
-        padded = _pad(ctx, flat, np.array([[0, 0], [b, e], [0, 0]], np.int32), value, f"{label}{axis}")
+        flat = ctx.reshape(x, [before, dims[axis], after], label=f"{label}{axis}_flat")
+        padded = ctx.pad(flat, np.array([[0, 0], [b, e], [0, 0]], np.int32), value=value, label=f"{label}{axis}")
         dims[axis] += b + e
-        x = ctx.op("Reshape", [padded, ctx.ints(dims, label=f"{label}{axis}_out")], {"Tshape": DType.INT32},
-                   label=f"{label}{axis}_back")
+        x = ctx.reshape(padded, dims, label=f"{label}{axis}_back")
     return x
-
-
-def _pad(ctx: NodeContext, x: Value, pads: np.ndarray, value: Value | None, label: str) -> Value:
-    paddings = ctx.make_const(pads, label=f"{label}_paddings")
-    if value is None:
-        return ctx.op("Pad", [x, paddings], {"Tpaddings": DType.INT32}, label=label)
-    return ctx.op("PadV2", [x, paddings, value], {"Tpaddings": DType.INT32}, label=label)

@@ -65,8 +65,7 @@ def tap_pool(ctx: NodeContext, kind: str, x: Value, sizes: Sequence[int], kernel
     def finish(v: Value, label: str) -> Value:  # 3-D taps are [N * OD, OH, OW, C]
         if n != 3:
             return v
-        return ctx.op("Reshape", [v, ctx.ints([-1, *outs, channels], label=f"{label}_shape")],  # type: ignore[list-item]
-                      {"Tshape": DType.INT32}, label=label)
+        return ctx.reshape(v, [-1, *outs, channels], label=label)
 
     if kind == "max" and indices:
         if batch is None or channels is None:
@@ -113,13 +112,11 @@ def _taps_3d(ctx: NodeContext, padded: Value, sizes: Sequence[int], channels: in
     """3-D taps as [N * OD, OH, OW, C]: the depth taps are strided slices of [N, D, H * W * C], the
     others of [N * OD, H, W, C] (webgl's strided slice fails to compile at rank 5 with strides)."""
     depth, height, width = sizes
-    flat = ctx.op("Reshape", [padded, ctx.ints([-1, depth, height * width * channels], label="depth_major_shape")],
-                  {"Tshape": DType.INT32}, label="depth_major")
+    flat = ctx.reshape(padded, [-1, depth, height * width * channels], label="depth_major")
     planes = {}
     for a in range(kernel[0]):
         sliced = _strided(ctx, flat, [a * dilations[0]], outs[:1], strides[:1], f"depth{a}")
-        planes[a] = ctx.op("Reshape", [sliced, ctx.ints([-1, height, width, channels], label=f"planes{a}_shape")],
-                           {"Tshape": DType.INT32}, label=f"planes{a}")
+        planes[a] = ctx.reshape(sliced, [-1, height, width, channels], label=f"planes{a}")
     return [_strided(ctx, planes[tap[0]], [tap[1] * dilations[1], tap[2] * dilations[2]], outs[1:], strides[1:],
                      f"tap{t}") for t, tap in enumerate(taps)]
 

@@ -34,7 +34,7 @@ from ..dtypes import onnx_elem_to_numpy
 from ..mapping import onnx_op
 from .common import laid_const, norm_axis
 from .filters import Filter
-from .nn import NHWC, _spatial, conv2d_nhwc, onnx_pads
+from .nn import NHWC, _spatial, conv2d_nhwc, conv_steps, onnx_pads
 
 F32, I32 = DType.FLOAT32, DType.INT32
 #: Saturation bounds of the quantized types TF.js can hold (as int32).
@@ -90,7 +90,7 @@ def _scalar(ctx: NodeContext, i: int, label: str) -> Value:
     shape = ctx.shape(i)
     if shape is None or any(d != 1 for d in shape):
         raise ctx.error(f"input {i} must hold one value here (per-tensor), got shape {shape}")
-    x = ctx.op("Reshape", [ctx.input(i), ctx.ints([], label=f"{label}_shape")], {"Tshape": I32}, label=f"{label}_1")
+    x = ctx.reshape(ctx.input(i), [], label=f"{label}_1")
     return _f32(ctx, x, label)
 
 
@@ -129,17 +129,14 @@ def _param(ctx: NodeContext, i: int, axis: int, block: int, perm: layout.Perm, l
         if known is not None:
             return ctx.make_const(laid_const(np.take(np.asarray(known, np.float32), picks, axis=axis), rank, perm),
                                   label=label)
-        v = ctx.op("GatherV2", [ctx.input(i), ctx.ints(picks, label=f"{label}_picks"),
-                                ctx.make_const(np.int32(axis), label=f"{label}_axis")],
-                   {"batch_dims": 0, "Tparams": ctx.dtype(i), "Tindices": I32, "Taxis": I32}, label=f"{label}_blocks")
+        v = ctx.gather(ctx.input(i), ctx.ints(picks, label=f"{label}_picks"), axis, label=f"{label}_blocks")
         return _f32(ctx, v, label)
     if prank != 1:
         raise ctx.error(f"the scale/zero point must be a scalar, 1-D (per axis) or blocked, got rank {prank}")
     column = [-1] + [1] * (rank - 1 - axis)
     if known is not None:
         return ctx.make_const(laid_const(np.asarray(known, np.float32).reshape(column), rank, perm), label=label)
-    v = ctx.op("Reshape", [ctx.input(i), ctx.ints(column, label=f"{label}_shape")], {"Tshape": I32},
-               label=f"{label}_column")
+    v = ctx.reshape(ctx.input(i), column, label=f"{label}_column")
     return _f32(ctx, v, label)
 
 
@@ -220,8 +217,7 @@ def _centered(ctx: NodeContext, x: Value, zp_index: int | None, column: list[int
     else:
         zp_value = ctx.input(zp_index)
         if column:
-            zp_value = ctx.op("Reshape", [zp_value, ctx.ints(column, label=f"{label}_zp_shape")], {"Tshape": I32},
-                              label=f"{label}_zp_column")
+            zp_value = ctx.reshape(zp_value, column, label=f"{label}_zp_column")
         zp_value = _f32(ctx, zp_value, f"{label}_zero_point")
     return ctx.op("Sub", [x, zp_value], label=f"{label}_centered")
 
@@ -249,7 +245,7 @@ def _exact_product(ctx: NodeContext, a: Value, a_span: int, bound_per_unit: int,
     lo = ctx.op("Sub", [a, ctx.op("Mul", [hi, sixteen], label="a_hi_16")], label="a_lo")
     high = _i32(ctx, product(hi, "_hi"), "acc_hi")
     low = _i32(ctx, product(lo, "_lo"), "acc_lo")
-    return ctx.op("AddV2", [ctx.op("Mul", [high, ctx.make_const(np.int32(16), label="sixteen_int")], label="acc_hi_16"),
+    return ctx.op("AddV2", [ctx.op("Mul", [high, ctx.int32(16, label="sixteen_int")], label="acc_hi_16"),
                             low], label="acc")
 
 
@@ -361,10 +357,7 @@ def _integer_conv(ctx: NodeContext, iw: int, ix_zp: int | None, iw_zp: int | Non
         weight = Filter(ctx, value=w, shape=shape)
         bound = in_per_group * kh * kw * w_span
     group = int(ctx.attr("group", 1))
-    strides = [int(s) for s in ctx.attr("strides", [1, 1])]
-    dilations = [int(d) for d in ctx.attr("dilations", [1, 1])]
-    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
-        raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
+    strides, dilations = conv_steps(ctx, 2)
     sizes = _spatial(ctx)
     begin, end = onnx_pads(ctx, sizes, [kh, kw], strides, dilations)
     x = _centered(ctx, ctx.input_as(0, NHWC), ix_zp, None, "x")  # padding with 0 is padding with x's zero point

@@ -47,7 +47,7 @@ class _Axis:
         return self.ctx.make_const(np.float32(value), label=f"{'hw'[self.k]}/{label}")
 
     def i32(self, value: int, label: str) -> object:
-        return self.ctx.make_const(np.int32(value), label=f"{'hw'[self.k]}/{label}")
+        return self.ctx.int32(value, label=f"{'hw'[self.k]}/{label}")
 
     def pick(self, vector: object, index: int, dtype: DType, label: str) -> object:
         """vector[index] as a scalar."""
@@ -170,7 +170,7 @@ def resize_at_run_time(ctx: NodeContext, *, scales_input: int | None, sizes_inpu
     dtype = y.dtype or F32
     if mode != "nearest" and dtype != F32:
         raise ctx.error(f"{mode} resizing of {dtype.tf_name} tensors is not supported (float32 is)")
-    shape = ctx.op("Shape", [y], {"out_type": I32}, dtype=I32, label="in_shape")
+    shape = ctx.shape_of(y, label="in_shape")
     sizes = ctx.input(sizes_input) if sizes_input is not None else None
     scales = ctx.input(scales_input) if scales_input is not None else None
     if sizes is not None and sizes.dtype != I32:
@@ -321,7 +321,7 @@ def _antialias_axis(a: _Axis, y: object, coord: object, scale: object, mode: str
                  label="aa_total")
     matrix = a.op("RealDiv", [matrix, total], label="aa_normalized")
     # apply along NHWC axis 1 + k: [B, in, R] -> [B, out, R] with the matrix broadcast over B
-    shape = ctx.op("Shape", [y], {"out_type": I32}, dtype=I32, label=f"{'hw'[k]}/aa_in_shape")
+    shape = ctx.shape_of(y, label=f"{'hw'[k]}/aa_in_shape")
     lead = 1 + k
     flat = a.op("Reshape", [y, _flat_target(a, shape, lead)], {"Tshape": I32}, label="aa_flat")
     mixed = a.op("BatchMatMulV2", [a.op("ExpandDims", [matrix, a.i32(0, "aa_batch")], label="aa_matrix_b"), flat],

@@ -158,7 +158,7 @@ def resize_by_taps(ctx: NodeContext, axes: Sequence[int], outs: Sequence[int], s
             continue  # this axis stays as it is
         ir_axis = layout.ir_axis(perm, axis)
         label = f"axis{axis}"
-        axis_v = ctx.make_const(np.int32(ir_axis), label=f"{label}/axis")
+        axis_v = ctx.int32(ir_axis, label=f"{label}/axis")
         gather = {"batch_dims": 0, "Tindices": I32, "Tparams": dtype, "Taxis": I32}
         index, weight = _taps(matrix)
         if selecting:

@@ -143,7 +143,7 @@ class _Unit:
 
     def scalar_int(self, name: str, value: int) -> Value:
         if name not in self._consts:
-            self._consts[name] = self.ctx.make_const(np.int32(value), label=f"{self.tag}/{name}")
+            self._consts[name] = self.ctx.int32(value, label=f"{self.tag}/{name}")
         return self._consts[name]
 
     def ints(self, name: str, values: Sequence[int]) -> Value:
@@ -174,10 +174,7 @@ def _lengths(ctx: NodeContext, seq: int | None) -> Value | None:
         raise ctx.error("sequence_lens with a dynamic sequence length is not supported",
                         hint="pad the sequences to a static length")
     value = ctx.input(4)
-    if value.dtype != DType.INT32:
-        value = ctx.op("Cast", [value], {"SrcT": value.dtype, "DstT": DType.INT32, "Truncate": False},
-                       dtype=DType.INT32, label="sequence_lens")
-    return value
+    return ctx.cast(value, DType.INT32, label="sequence_lens")
 
 
 class _Sym:
@@ -289,7 +286,7 @@ def _initial(ctx: NodeContext, i: int, num_dir: int, batch_first: bool, joint: b
     per_dir = ctx.multi_op("Unpack", [state], {"num": num_dir, "axis": axis}, num_dir, label=f"initial{i}")
     if not joint:
         return per_dir
-    return [ctx.op("ConcatV2", [*per_dir, ctx.make_const(np.int32(1), label=f"initial{i}_axis")],
+    return [ctx.op("ConcatV2", [*per_dir, ctx.int32(1, label=f"initial{i}_axis")],
                    {"N": 2, "Tidx": DType.INT32}, label=f"initial{i}_joint")]
 
 
@@ -357,13 +354,13 @@ def _recurrent(ctx: NodeContext) -> list:
             ys.append(outputs)
             continue
         # joint step s holds the forward output of time s and the backward one of time seq-1-s
-        forward, backward = ctx.multi_op("Split", [ctx.make_const(np.int32(2), label=f"{unit.tag}/dirs_axis"), outputs],
+        forward, backward = ctx.multi_op("Split", [ctx.int32(2, label=f"{unit.tag}/dirs_axis"), outputs],
                                          {"num_split": 2}, 2, label=f"{unit.tag}/dirs")
         ys += [forward, _reverse_time(ctx, backward, time_axis, f"{unit.tag}/backward_outputs")]
 
     def stack(values: list[Value], axis: int, label: str) -> Value:
         if len(values) == 1:
-            return ctx.op("ExpandDims", [values[0], ctx.make_const(np.int32(axis), label=f"{label}_axis")], label=label)
+            return ctx.expand_dims(values[0], axis, label=label)
         return ctx.op("Pack", values, {"N": len(values), "axis": axis}, label=label)
 
     # ONNX's Y is [seq, dir, batch, h] (layout 0) or [batch, seq, dir, h] (layout 1); ours keeps
@@ -375,10 +372,9 @@ def _recurrent(ctx: NodeContext) -> list:
 
     def final(states: list, label: str) -> object:
         if joint and batch_first:  # [batch, 2 * h] is ONNX's [batch, dir, h]
-            return ctx.op("Reshape", [states[0], ctx.ints([-1, 2, hidden], label=f"{label}_shape")],
-                          {"Tshape": DType.INT32}, label=label)
+            return ctx.reshape(states[0], [-1, 2, hidden], label=label)
         if joint:  # the two halves stacked: [dir, batch, h]
-            states = ctx.multi_op("Split", [ctx.make_const(np.int32(1), label=f"{label}_axis"), states[0]],
+            states = ctx.multi_op("Split", [ctx.int32(1, label=f"{label}_axis"), states[0]],
                                   {"num_split": 2}, 2, label=f"{label}_dirs")
         return stack(states, 1 if batch_first else 0, label)
 
@@ -442,14 +438,12 @@ def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: i
     # Everything the loop starts from is computed from the projections, so that no body op can be
     # ready before the projections it reads from outside: TF.js's executeAsync schedules a node when
     # its last input arrives, and a root tensor arriving after the loop's own would be missed.
-    steps_shape = ctx.op("Shape", [parts[0]], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{tag}/steps_dims")
-    length = _slice(ctx, steps_shape, time_axis, f"{tag}/length", scalar=True)
-    batch = _slice(ctx, steps_shape, 1 - time_axis, f"{tag}/batch")
+    steps_shape = ctx.shape_of(parts[0], label=f"{tag}/steps_dims")
+    length = ctx.shape_entry(steps_shape, time_axis, label=f"{tag}/length")
+    batch = ctx.shape_slice(steps_shape, 1 - time_axis, 1 - time_axis + 1, label=f"{tag}/batch")
 
     def zeros(dims: list[Value | list[int]], label: str) -> Value:
-        pieces = [ctx.ints(p, label=f"{label}_dims{k}") if isinstance(p, list) else p for k, p in enumerate(dims)]
-        shape = ctx.op("ConcatV2", [*pieces, ctx.make_const(np.int32(0), label=f"{label}_axis")],
-                       {"N": len(pieces), "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{label}_shape")
+        shape = ctx.concat_shape(dims, label=f"{label}_shape")
         return ctx.op("Fill", [shape, ctx.make_const(np.float32(0), label=f"{label}_zero")],
                       {"index_type": DType.INT32}, dtype=DType.FLOAT32, label=label)
 
@@ -467,16 +461,14 @@ def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: i
     body = loop.body(ctx.op("Less", [merged["i"], length], dtype=DType.BOOL, label=f"{tag}/while/more"))
     i = body["i"]
     t = ctx.op("Sub", [ctx.op("Sub", [length, i], label=f"{tag}/while/from_end"),
-                       ctx.make_const(np.int32(1), label=f"{tag}/one")], label=f"{tag}/while/t") if reverse else i
-    axis = ctx.make_const(np.int32(time_axis), label=f"{tag}/time_axis")
-    xw = [ctx.op("GatherV2", [part, t, axis], {"batch_dims": 0, "Tindices": DType.INT32, "Tparams": DType.FLOAT32,
-                                               "Taxis": DType.INT32}, dtype=DType.FLOAT32, label=f"{tag}/while/x{k}")
-          for k, part in enumerate(parts)]
+                       ctx.int32(1, label=f"{tag}/one")], label=f"{tag}/while/t") if reverse else i
+    axis = ctx.int32(time_axis, label=f"{tag}/time_axis")
+    xw = [ctx.gather(part, t, axis, label=f"{tag}/while/x{k}") for k, part in enumerate(parts)]
     new_h, new_c = _STEP[ctx.op_type](unit, wts, xw, body["h"], body.get("c"), f"{tag}/while")
-    out = ctx.op("ExpandDims", [new_h, axis], label=f"{tag}/while/output")
+    out = ctx.expand_dims(new_h, axis, label=f"{tag}/while/output")
     pair = [out, body["acc"]] if reverse else [body["acc"], out]
     new_acc = ctx.op("ConcatV2", [*pair, axis], {"N": 2, "Tidx": DType.INT32}, label=f"{tag}/while/outputs")
-    next_i = ctx.op("AddV2", [i, ctx.make_const(np.int32(1), label=f"{tag}/step")], label=f"{tag}/while/next_i")
+    next_i = ctx.op("AddV2", [i, ctx.int32(1, label=f"{tag}/step")], label=f"{tag}/while/next_i")
     done = loop.close({"i": next_i, "h": new_h, "acc": new_acc, **({"c": new_c} if c is not None else {})})
     return done["acc"], done["h"], done.get("c")
 
@@ -494,7 +486,7 @@ class _WhileLoop:
 
     def _node(self, op: str, inputs: list[Value], attrs: dict, name: str, num_outputs: int) -> Node:
         ctx = self.ctx
-        return ctx.graph.add_node(op, inputs, attrs, name=ctx._tr.node_name(f"{ctx.name}/{self.label}/{name}"),
+        return ctx.graph.add_node(op, inputs, attrs, name=ctx.unique_name(f"{self.label}/{name}"),
                                   num_outputs=num_outputs)
 
     def start(self, inits: dict[str, Value]) -> dict[str, Value]:
@@ -531,38 +523,23 @@ class _WhileLoop:
         return dict(self._exits)
 
 
-def _slice(ctx: NodeContext, vector: Value, index: int, label: str, *, scalar: bool = False) -> Value:
-    """``vector[index]`` (a scalar with ``scalar``, else a 1-element vector)."""
-    return ctx.op("StridedSlice", [vector, ctx.ints([index], label=f"{label}_begin"),
-                                   ctx.ints([index + 1], label=f"{label}_end"), ctx.ints([1], label=f"{label}_stride")],
-                  {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
-                   "shrink_axis_mask": 1 if scalar else 0}, dtype=DType.INT32, label=label)
-
-
 def _projections(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: int) -> list[Value]:
     """Every step's input projection + bias at once, shaped like x with gates * width features
     (a joint unit reads x and x reversed in time side by side); GRU's split into z/r and candidate."""
     tag = unit.tag
     source = _joint_inputs(ctx, unit, x, time_axis)
     size = wts.input_size * len(unit.dirs)
-    rows = ctx.op("Reshape", [source, ctx.ints([-1, size], label=f"{tag}/rows_shape")], {"Tshape": DType.INT32},
-                  label=f"{tag}/rows")
+    rows = ctx.reshape(source, [-1, size], label=f"{tag}/rows")
     proj = unit.matmul(rows, "W", lambda d: wts.w[d], wts.gates, f"{tag}/input_proj")
     proj = unit.add_bias(proj, "bias", wts.x_bias, wts.gates, f"{tag}/input_bias")
-    shape = ctx.op("Shape", [source], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{tag}/source_shape")
-    lead = ctx.op("StridedSlice", [shape, ctx.ints([0], label=f"{tag}/lead_begin"),
-                                   ctx.ints([2], label=f"{tag}/lead_end"), ctx.ints([1], label=f"{tag}/lead_stride")],
-                  {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
-                   "shrink_axis_mask": 0}, dtype=DType.INT32, label=f"{tag}/lead_dims")
-    target = ctx.op("ConcatV2", [lead, ctx.ints([wts.gates * unit.hidden], label=f"{tag}/gate_dims"),
-                                 ctx.make_const(np.int32(0), label=f"{tag}/target_axis")],
-                    {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label=f"{tag}/steps_shape")
-    proj = ctx.op("Reshape", [proj, target], {"Tshape": DType.INT32}, label=f"{tag}/steps")
+    lead = ctx.run_time_dims(source, 0, 2, label=f"{tag}/lead_dims")
+    target = ctx.concat_shape([lead, [wts.gates * unit.hidden]], label=f"{tag}/steps_shape")
+    proj = ctx.reshape(proj, target, label=f"{tag}/steps")
     if ctx.op_type != "GRU":
         return [proj]
     h = unit.hidden
     return ctx.multi_op("SplitV", [proj, ctx.ints([2 * h, h], label=f"{tag}/zr_h_sizes"),
-                                   ctx.make_const(np.int32(2), label=f"{tag}/zr_h_axis")],
+                                   ctx.int32(2, label=f"{tag}/zr_h_axis")],
                         {"num_split": 2, "Tlen": DType.INT32}, 2, label=f"{tag}/zr_h")
 
 
@@ -571,7 +548,7 @@ def _joint_inputs(ctx: NodeContext, unit: _Unit, x: Value, time_axis: int) -> Va
     if not unit.joint:
         return x
     reversed_x = _reverse_time(ctx, x, time_axis, f"{unit.tag}/reversed_inputs")
-    return ctx.op("ConcatV2", [x, reversed_x, ctx.make_const(np.int32(2), label=f"{unit.tag}/inputs_axis")],
+    return ctx.op("ConcatV2", [x, reversed_x, ctx.int32(2, label=f"{unit.tag}/inputs_axis")],
                   {"N": 2, "Tidx": DType.INT32}, label=f"{unit.tag}/inputs")
 
 
@@ -590,23 +567,20 @@ def _step_inputs(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, flat: l
     tag = unit.tag
     if unit.joint:
         source = _joint_inputs(ctx, unit, x, time_axis)
-        rows = ctx.op("Reshape", [source, ctx.ints([-1, 2 * wts.input_size], label=f"{tag}/rows_shape")],
-                      {"Tshape": DType.INT32}, label=f"{tag}/rows")
+        rows = ctx.reshape(source, [-1, 2 * wts.input_size], label=f"{tag}/rows")
     else:
         if not flat:
-            flat.append(ctx.op("Reshape", [x, ctx.ints([-1, wts.input_size], label="flat_shape")],
-                               {"Tshape": DType.INT32}, label="inputs_2d"))
+            flat.append(ctx.reshape(x, [-1, wts.input_size], label="inputs_2d"))
         rows = flat[0]
     proj = unit.matmul(rows, "W", lambda d: wts.w[d], wts.gates, f"{tag}/input_proj")
     proj = unit.add_bias(proj, "bias", wts.x_bias, wts.gates, f"{tag}/input_bias")
     gh = wts.gates * unit.hidden
     dims = [seq, -1, gh] if time_axis == 0 else [-1, seq, gh]
-    proj = ctx.op("Reshape", [proj, ctx.ints(dims, label=f"{tag}/steps_shape")], {"Tshape": DType.INT32},
-                  label=f"{tag}/steps")
+    proj = ctx.reshape(proj, dims, label=f"{tag}/steps")
     parts = [proj]
     if ctx.op_type == "GRU":
         h = unit.hidden
-        axis = ctx.make_const(np.int32(2), label=f"{tag}/zr_h_axis")
+        axis = ctx.int32(2, label=f"{tag}/zr_h_axis")
         parts = ctx.multi_op("SplitV", [proj, ctx.ints([2 * h, h], label=f"{tag}/zr_h_sizes"), axis],
                              {"num_split": 2, "Tlen": DType.INT32}, 2, label=f"{tag}/zr_h")
     return [ctx.multi_op("Unpack", [part], {"num": seq, "axis": time_axis}, seq, label=f"{tag}/unstack{k}")

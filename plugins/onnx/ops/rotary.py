@@ -7,7 +7,6 @@ A 4-D input [batch, heads, seq, head] is used as is (cos/sin broadcast over the 
 """
 from __future__ import annotations
 
-import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
@@ -32,11 +31,8 @@ def _cache(ctx: NodeContext, i: int, heads_axis: int, name: str) -> Value:
     cache = ctx.input(i)
     if ctx.has_input(3):
         positions = ctx.input(3)
-        cache = ctx.op("GatherV2", [cache, positions, ctx.make_const(np.int32(0), label=f"{name}_axis")],
-                       {"batch_dims": 0, "Tparams": cache.dtype, "Tindices": positions.dtype, "Taxis": DType.INT32},
-                       dtype=cache.dtype, label=f"{name}_at_positions")
-    return ctx.op("ExpandDims", [cache, ctx.make_const(np.int32(heads_axis), label=f"{name}_heads_axis")],
-                  {"Tdim": DType.INT32}, label=f"{name}_per_head")
+        cache = ctx.gather(cache, positions, 0, label=f"{name}_at_positions")
+    return ctx.expand_dims(cache, heads_axis, label=f"{name}_per_head")
 
 
 @onnx_op("RotaryEmbedding", since=23)
@@ -51,14 +47,9 @@ def rotary_embedding(ctx: NodeContext) -> Value:
         if not heads or shape[2] is None or shape[2] % heads:
             raise ctx.error("a 3-D input needs num_heads and a static hidden size that it divides")
         head = shape[2] // heads
-        dims = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="input_shape")
-        lead = ctx.op("StridedSlice", [dims, ctx.ints([0], label="lead_begin"), ctx.ints([2], label="lead_end"),
-                                       ctx.ints([1], label="lead_stride")], SLICE_ATTRS, dtype=DType.INT32,
-                      label="batch_seq")
-        target = ctx.op("ConcatV2", [lead, ctx.ints([heads, head], label="heads_shape"),
-                                     ctx.make_const(np.int32(0), label="concat_axis")],
-                        {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label="split_shape")
-        x = ctx.op("Reshape", [x, target], {"Tshape": DType.INT32}, label="heads")
+        lead = ctx.run_time_dims(x, 0, 2, label="batch_seq")
+        target = ctx.concat_shape([lead, [heads, head]], label="split_shape")
+        x = ctx.reshape(x, target, label="heads")
         heads_axis = 2
     else:
         head = shape[3]
@@ -79,18 +70,15 @@ def rotary_embedding(ctx: NodeContext) -> Value:
                   label="real")
     imag = ctx.op("AddV2", [ctx.op("Mul", [sin, x1], label="sin_x1"), ctx.op("Mul", [cos, x2], label="cos_x2")],
                   label="imag")
-    last = ctx.make_const(np.int32(3), label="last_axis")
+    last = ctx.int32(3, label="last_axis")
     if int(ctx.attr("interleaved", 0)):
         pairs = ctx.op("Pack", [real, imag], {"N": 2, "axis": 4}, label="pairs")
-        rotated = ctx.op("Reshape", [pairs, ctx.op("Shape", [rotate], {"out_type": DType.INT32}, dtype=DType.INT32,
-                                                   label="rotate_shape")], {"Tshape": DType.INT32}, label="rotated")
+        rotated = ctx.reshape(pairs, ctx.shape_of(rotate, label="rotate_shape"), label="rotated")
     else:
         rotated = ctx.op("ConcatV2", [real, imag, last], {"N": 2, "Tidx": DType.INT32}, label="rotated")
     if rotary < head:
         rest = _last_axis(ctx, x, rotary, head, 1, "pass_through")
         rotated = ctx.op("ConcatV2", [rotated, rest, last], {"N": 2, "Tidx": DType.INT32}, label="joined")
     if rank == 3:
-        rotated = ctx.op("Reshape", [rotated, ctx.op("Shape", [ctx.input(0)], {"out_type": DType.INT32},
-                                                     dtype=DType.INT32, label="output_shape")],
-                         {"Tshape": DType.INT32}, label="merged")
+        rotated = ctx.reshape(rotated, ctx.shape_of(ctx.input(0), label="output_shape"), label="merged")
     return rotated

@@ -6,8 +6,8 @@ the 1 (nearest), 2 (linear) or 4 (cubic, A = -0.75) neighbours per axis with a G
 channels-last input, each neighbour's index fixed up by ``padding_mode`` (zeros: weight 0 outside;
 border: clamped; reflection: folded into the borders). ONNX's reference also moves an out-of-range
 coordinate first, which gives the same answer except for cubic with border padding, where
-onnxruntime and PyTorch are followed. Any number of spatial axes (2-D images, 3-D volumes); the
-input's spatial sizes must be static.
+onnxruntime and PyTorch are followed. Any number of spatial axes (2-D images, 3-D volumes); spatial
+sizes unknown at conversion time are read from the input's shape when the model runs.
 """
 from __future__ import annotations
 
@@ -27,13 +27,18 @@ _MODES = {"bilinear": "linear", "linear": "linear", "nearest": "nearest", "bicub
 _CUBIC_A = -0.75
 
 
-def _reflect(b: Builder, x: Value, low: float, high: float) -> Value:
+def _reflect(b: Builder, x: Value, low: float, high: float | Value) -> Value:
     """Fold ``x`` into [low, high] as ONNX's reflection does (a triangle wave of period 2·(high-low))."""
-    span = high - low
-    if span <= 0:
-        return b.op("ZerosLike", [x], label="reflect_zero")
-    m = b.op("FloorMod", [b.sub(x, b.f32(low)), b.f32(2 * span)], label="fold")
-    return b.add(b.f32(low + span), b.op("Neg", [b.unary("Abs", b.sub(m, b.f32(span)))], label="neg"))
+    if not isinstance(high, Value):
+        span = high - low
+        if span <= 0:
+            return b.op("ZerosLike", [x], label="reflect_zero")
+        m = b.op("FloorMod", [b.sub(x, b.f32(low)), b.f32(2 * span)], label="fold")
+        return b.add(b.f32(low + span), b.op("Neg", [b.unary("Abs", b.sub(m, b.f32(span)))], label="neg"))
+    # run-time size: a span of 0 (one pixel, align_corners) folds everything onto ``low``
+    span = b.op("Maximum", [b.sub(high, b.f32(low)), b.f32(1e-6)], label="span")
+    m = b.op("FloorMod", [b.sub(x, b.f32(low)), b.mul(span, b.f32(2.0))], label="fold")
+    return b.add(b.add(b.f32(low), span), b.op("Neg", [b.unary("Abs", b.sub(m, span))], label="neg"))
 
 
 def _cubic_weights(b: Builder, t: Value) -> list[Value]:
@@ -52,11 +57,17 @@ def _cubic_weights(b: Builder, t: Value) -> list[Value]:
     return [far(b.add(t, one)), near(t), near(b.sub(one, t)), far(b.sub(b.f32(2.0), t))]
 
 
-def _axis_taps(b: Builder, coord: Value, size: int, mode: str, padding: str, align: bool
+def _axis_taps(b: Builder, coord: Value, size: int | Value, mode: str, padding: str, align: bool
                ) -> list[tuple[Value, Value]]:
     """(int32 index, float32 weight) per neighbour read along one axis, the padding applied to each
-    neighbour's index (as onnxruntime and PyTorch do; the coordinate itself is not moved)."""
-    low, high = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
+    neighbour's index (as onnxruntime and PyTorch do; the coordinate itself is not moved). ``size`` is
+    the axis length, or a float32 scalar computed at run time."""
+    if isinstance(size, Value):
+        last = b.sub(size, b.f32(1.0))
+        low, high = (0.0, last) if align else (-0.5, b.sub(size, b.f32(0.5)))
+    else:
+        last = b.f32(size - 1.0)
+        low, high = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
     x = coord
     if mode == "nearest":
         taps = [(b.unary("Round", x), None)]
@@ -72,16 +83,16 @@ def _axis_taps(b: Builder, coord: Value, size: int, mode: str, padding: str, ali
     for pos, weight in taps:
         if padding == "zeros":
             inside = b.op("LogicalAnd", [b.compare("GreaterEqual", pos, b.f32(0.0)),
-                                         b.compare("LessEqual", pos, b.f32(size - 1.0))],
+                                         b.compare("LessEqual", pos, last)],
                           dtype=BOOL, label="inside")
             mask = b.cast(inside, F32)
             weight = mask if weight is None else b.mul(weight, mask)
-            index = b.clip(pos, b.f32(0.0), b.f32(size - 1.0))
+            index = b.clip(pos, b.f32(0.0), last)
         elif padding == "border":
-            index = b.clip(pos, b.f32(0.0), b.f32(size - 1.0))
+            index = b.clip(pos, b.f32(0.0), last)
         else:  # reflect the index, then truncate toward zero (it is >= low >= -0.5: floor of max(x, 0))
             index = b.clip(b.unary("Floor", b.op("Maximum", [_reflect(b, pos, low, high), b.f32(0.0)],
-                                                 label="nonneg")), b.f32(0.0), b.f32(size - 1.0))
+                                                 label="nonneg")), b.f32(0.0), last)
         out.append((b.cast(index, I32), weight))
     return out
 
@@ -97,21 +108,32 @@ def grid_sample(ctx: NodeContext) -> Laid:
         raise ctx.error(f"padding_mode={padding!r} is not supported")
     rank = ctx.rank(0)
     dims = ctx.shape(0)
-    if rank < 3 or dims is None or None in dims[2:]:
-        raise ctx.error("GridSample needs the input's spatial sizes at conversion time")
+    if rank < 3:
+        raise ctx.error(f"GridSample needs spatial axes, got rank {rank}")
     if ctx.dtype(0) != F32:
         raise ctx.error(f"GridSample of {ctx.dtype(0)} data is not supported (float32 is)")
-    sizes = [int(d) for d in dims[2:]]
-    k = len(sizes)
+    k = rank - 2
     perm = layout.channels_last(rank)
     b = Builder(ctx)
     x = ctx.input_as(0, perm)  # [N, *spatial, C]
+    shape = None
+    sizes: list[int | Value] = []
+    for axis in range(k):
+        if dims is not None and dims[2 + axis] is not None:
+            sizes.append(int(dims[2 + axis]))
+            continue
+        shape = shape if shape is not None else b.shape(x)  # sizes read when the model runs
+        sizes.append(b.cast(b.take(shape, 1 + axis, 0), F32))
     grid = b.cast(ctx.input(1), F32)  # [N, *out, k], coordinates in (x, y, z) order: last axis first
     coords = []
     for axis, size in enumerate(sizes):
         n = b.take(grid, k - 1 - axis, rank - 1)
-        coords.append(b.mul(b.sub(b.mul(b.add(n, b.f32(1.0)), b.f32(size - 1.0 if align else size)),
-                                  b.f32(0.0 if align else 1.0)), b.f32(0.5)))
+        if isinstance(size, Value):
+            extent = b.sub(size, b.f32(1.0)) if align else size
+        else:
+            extent = b.f32(size - 1.0 if align else size)
+        coords.append(b.mul(b.sub(b.mul(b.add(n, b.f32(1.0)), extent), b.f32(0.0 if align else 1.0)),
+                            b.f32(0.5)))
     ones = b.op("OnesLike", [coords[0]], label="ones")
     batch = b.cast(b.op("Cumsum", [ones, b.i32(0, "batch_axis")], {"exclusive": True, "reverse": False,
                                                                      "Tidx": I32}, label="batch_f"), I32)

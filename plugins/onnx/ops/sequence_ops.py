@@ -13,13 +13,8 @@ from tfjsconv.ir import Value
 
 from ..context import NodeContext
 from ..mapping import onnx_op
-from .encoding import _as_int32
 
 I32 = DType.INT32
-
-
-def _reshape(ctx: NodeContext, x: Value, shape: list[int], label: str) -> Value:
-    return ctx.op("Reshape", [x, ctx.ints(shape, label=f"{label}_shape")], {"Tshape": I32}, label=label)
 
 
 @onnx_op("ReverseSequence", since=10)
@@ -38,19 +33,17 @@ def reverse_sequence(ctx: NodeContext) -> Value:
     swap = [1, 0, *range(2, rank)]
     if batch_axis == 1:
         x = ctx.op("Transpose", [x, ctx.ints(swap, label="batch_first_perm")], {"Tperm": I32}, label="batch_first")
-    rows = _reshape(ctx, x, [b * t, *rest], "rows")
-    lengths = _reshape(ctx, _as_int32(ctx, ctx.input(1), "lengths_int"), [b, 1], "lengths")
+    rows = ctx.reshape(x, [b * t, *rest], label="rows")
+    lengths = ctx.reshape(ctx.cast(ctx.input(1), I32, label="lengths_int"), [b, 1], label="lengths")
     steps = ctx.make_const(np.arange(t, dtype=np.int32).reshape(1, t), label="steps")
     inside = ctx.op("Less", [steps, lengths], {"T": I32}, dtype=DType.BOOL, label="inside")
-    mirrored = ctx.op("Sub", [ctx.op("Sub", [lengths, ctx.make_const(np.int32(1), label="one")], label="last"), steps],
+    mirrored = ctx.op("Sub", [ctx.op("Sub", [lengths, ctx.int32(1, label="one")], label="last"), steps],
                       label="mirrored")
     source = ctx.op("SelectV2", [inside, mirrored, steps], {"T": I32}, dtype=I32, label="source_step")
     offsets = ctx.make_const((np.arange(b, dtype=np.int32) * t).reshape(b, 1), label="row_offsets")
-    index = _reshape(ctx, ctx.op("AddV2", [source, offsets], label="source_rows_2d"), [b * t], "source_rows")
-    gathered = ctx.op("GatherV2", [rows, index, ctx.make_const(np.int32(0), label="gather_axis")],
-                      {"Tparams": rows.dtype, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=rows.dtype,
-                      label="gathered")
-    y = _reshape(ctx, gathered, [b, t, *rest], "unrows")
+    index = ctx.reshape(ctx.op("AddV2", [source, offsets], label="source_rows_2d"), [b * t], label="source_rows")
+    gathered = ctx.gather(rows, index, 0, label="gathered")
+    y = ctx.reshape(gathered, [b, t, *rest], label="unrows")
     if batch_axis == 1:
         y = ctx.op("Transpose", [y, ctx.ints(swap, label="back_perm")], {"Tperm": I32})
     return y

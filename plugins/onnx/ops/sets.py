@@ -35,13 +35,11 @@ def compress(ctx: NodeContext) -> Laid | Value:
     axis = ctx.attr("axis")
     if axis is None:
         flat = b.reshape(ctx.input_for_reshape(0), [-1])
-        return ctx.op("GatherV2", [flat, picked, ctx.make_const(0, label="axis", dtype="int32")],
-                      {"batch_dims": 0, "Tindices": I32, "Tparams": flat.dtype, "Taxis": I32}, dtype=flat.dtype)
+        return ctx.gather(flat, picked, 0, label=None)
     rank = ctx.rank(0)
     axis = norm_axis(ctx, int(axis), rank)
     x, perm = ctx.input_laid(0)
-    out = ctx.op("GatherV2", [x, picked, ctx.make_const(layout.ir_axis(perm, axis), label="axis", dtype="int32")],
-                 {"batch_dims": 0, "Tindices": I32, "Tparams": x.dtype, "Taxis": I32}, dtype=x.dtype)
+    out = ctx.gather(x, picked, layout.ir_axis(perm, axis), label=None)
     return ctx.laid(out, perm)
 
 

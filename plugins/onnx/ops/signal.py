@@ -265,7 +265,7 @@ def dft(ctx: NodeContext) -> Value:
                                rank=inner)
         re, im = from_last(re), from_last(im)
     if im is None:
-        return ctx.op("ExpandDims", [re, ctx.make_const(np.int32(-1), label="channel_axis")], dtype=F32)
+        return ctx.op("ExpandDims", [re, ctx.int32(-1, label="channel_axis")], dtype=F32)
     return ctx.op("Pack", [re, im], {"N": 2, "axis": -1, "T": F32}, dtype=F32)
 
 

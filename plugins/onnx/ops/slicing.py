@@ -84,18 +84,18 @@ def _slice_run_time(ctx: NodeContext) -> Laid:
     axes = run_time.to_ir_axes(ctx, run_time.wrap(ctx, vector(3, list(range(count)), "axes_given"), rank, "axes"),
                                perm, rank)
     steps = vector(4, [1] * count, "steps")
-    dims = run_time.shape_of(ctx, x, "input_shape")
-    zero, one = run_time.i32(ctx, 0, "zero"), run_time.i32(ctx, 1, "one")
+    dims = ctx.shape_of(x, label="input_shape")
+    zero, one = ctx.int32(0, label="zero"), ctx.int32(1, label="one")
     sizes = dims
     for k in range(count):
         def op(name: str, inputs: list, label: str, dtype: DType = DType.INT32) -> Value:
             return ctx.op(name, inputs, dtype=dtype, label=f"s{k}/{label}")
 
         axis = run_time.scalar(ctx, axes, k, label=f"s{k}/axis")
-        size = run_time.gather(ctx, dims, axis, label=f"s{k}/size")
+        size = ctx.gather(dims, axis, label=f"s{k}/size")
         step = run_time.scalar(ctx, steps, k, label=f"s{k}/step")
         backwards = op("Less", [step, zero], "backwards", DType.BOOL)
-        lower = ctx.op("SelectV2", [backwards, run_time.i32(ctx, -1, f"s{k}/minus_one"), zero], {"T": DType.INT32},
+        lower = ctx.op("SelectV2", [backwards, ctx.int32(-1, label=f"s{k}/minus_one"), zero], {"T": DType.INT32},
                        dtype=DType.INT32, label=f"s{k}/lower")
         upper = ctx.op("SelectV2", [backwards, op("Sub", [size, one], "last"), size], {"T": DType.INT32},
                        dtype=DType.INT32, label=f"s{k}/upper")
@@ -118,7 +118,7 @@ def _slice_run_time(ctx: NodeContext) -> Laid:
                           {"Tshape": DType.INT32}, dtype=DType.INT32, label=f"s{k}/nonempty_end")
         index = ctx.op("StridedSlice", [padded, ctx.ints([0], label=f"s{k}/b"), nonempty, ctx.ints([1], label=f"s{k}/s")],
                        SLICE_ATTRS, dtype=DType.INT32, label=f"s{k}/nonempty")
-        x = run_time.gather(ctx, x, index, axis, label=f"s{k}/sliced")
+        x = ctx.gather(x, index, axis, label=f"s{k}/sliced")
         sizes = ctx.op("SelectV2", [op("Equal", [ctx.ints(list(range(rank)), label=f"s{k}/positions"), axis],
                                        "is_axis", DType.BOOL), taken, sizes], {"T": DType.INT32}, dtype=DType.INT32,
                        label=f"s{k}/sizes")
@@ -153,19 +153,18 @@ def _equal_parts_of_unknown_axis(ctx: NodeContext, axis: int) -> bool:
 def _equal_sizes_at_run_time(ctx: NodeContext, x: Value, ir_axis: int, count: int) -> Value:
     """``count`` parts of an axis whose size is known at run time: ``ceil(size / count)`` each, the
     last one what is left (ONNX 18's rule; earlier opsets require the size to divide evenly)."""
-    size = run_time.scalar(ctx, run_time.shape_of(ctx, x, "input_shape"), ir_axis, label="axis_size")
-    chunk = ctx.op("FloorDiv", [ctx.op("AddV2", [size, run_time.i32(ctx, count - 1, "round_up")], dtype=DType.INT32,
-                                       label="size_up"), run_time.i32(ctx, count, "count")], dtype=DType.INT32,
+    size = ctx.run_time_dim(x, ir_axis, label="axis_size")
+    chunk = ctx.op("FloorDiv", [ctx.op("AddV2", [size, ctx.int32(count - 1, label="round_up")], dtype=DType.INT32,
+                                       label="size_up"), ctx.int32(count, label="count")], dtype=DType.INT32,
                    label="chunk")
-    rest = ctx.op("Sub", [size, ctx.op("Mul", [chunk, run_time.i32(ctx, count - 1, "others")], dtype=DType.INT32,
+    rest = ctx.op("Sub", [size, ctx.op("Mul", [chunk, ctx.int32(count - 1, label="others")], dtype=DType.INT32,
                                        label="taken")], dtype=DType.INT32, label="last")
     parts = ctx.op("Fill", [ctx.ints([count - 1], label="first_count"), chunk], {"index_type": DType.INT32,
                                                                                   "T": DType.INT32},
                    dtype=DType.INT32, label="firsts")
     last = ctx.op("Reshape", [rest, ctx.ints([1], label="last_vec")], {"Tshape": DType.INT32}, dtype=DType.INT32,
                   label="last_part")
-    return ctx.op("ConcatV2", [parts, last, run_time.i32(ctx, 0, "sizes_axis")], {"N": 2, "Tidx": DType.INT32},
-                  dtype=DType.INT32, label="sizes")
+    return ctx.concat_shape([parts, last], label="sizes")
 
 
 @onnx_op("Split")
@@ -185,7 +184,7 @@ def split(ctx: NodeContext) -> list[Laid]:
     else:
         sizes = _split_sizes(ctx, axis)
         count, sizes_value = len(sizes), ctx.ints(sizes, label="sizes")
-    outs = ctx.multi_op("SplitV", [x, sizes_value, ctx.make_const(np.int32(ir_axis), label="axis")],
+    outs = ctx.multi_op("SplitV", [x, sizes_value, ctx.int32(ir_axis, label="axis")],
                         {"num_split": count, "Tlen": DType.INT32}, count)
     return [ctx.laid(o, perm) for o in outs]
 

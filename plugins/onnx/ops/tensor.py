@@ -11,6 +11,7 @@ from ..context import Laid, NodeContext, Tensor
 from ..mapping import onnx_op
 from . import run_time
 from .common import SLICE_ATTRS, choose_layout, norm_axis, reshape_laid, static_target
+from .reshape_to_shape_of import reshape_to_shape_of
 
 
 @onnx_op("Identity")
@@ -41,7 +42,7 @@ def dropout(ctx: NodeContext) -> list[Tensor | Laid | None]:
         # before opset 10 the mask has the input's type, and onnxruntime fills it with zeros: not given
         return [ctx.tensor(0), None]
     x, perm = ctx.input_laid(0)
-    mask = ctx.op("Fill", [run_time.shape_of(ctx, x, "mask_shape"), ctx.make_const(np.asarray(True), label="true")],
+    mask = ctx.op("Fill", [ctx.shape_of(x, label="mask_shape"), ctx.make_const(np.asarray(True), label="true")],
                   {"index_type": DType.INT32, "T": DType.BOOL}, dtype=DType.BOOL, label="mask")
     return [ctx.tensor(0), ctx.laid(mask, perm)]
 
@@ -107,7 +108,10 @@ def reshape(ctx: NodeContext) -> Laid | Value:
             return reshape_laid(ctx, 0, target)
         entries = _symbolic_target(ctx)
         if entries is None:
-            return ctx.op("Reshape", [ctx.input_for_reshape(0), ctx.input(1)], {"Tshape": DType.INT32})
+            same = reshape_to_shape_of(ctx)  # torch's GroupNorm export: back to Shape(input)
+            if same is not None:
+                return same
+            return ctx.reshape(ctx.input_for_reshape(0), ctx.input(1), label=None)
         return reshape_laid(ctx, 0, *_target_shape(ctx, entries))
     return reshape_laid(ctx, 0, *_target_shape(ctx, [int(d) for d in requested.reshape(-1)]))
 
@@ -165,7 +169,7 @@ def concat(ctx: NodeContext) -> Laid | Tensor:
     axis = norm_axis(ctx, int(ctx.attr("axis")), rank)
     target = choose_layout(ctx, indices)
     values = [ctx.input_as(i, target) for i in indices]
-    axis_value = ctx.make_const(np.int32(layout.ir_axis(target, axis)), label="axis")
+    axis_value = ctx.int32(layout.ir_axis(target, axis), label="axis")
     out = ctx.op("ConcatV2", [*values, axis_value], {"N": len(values), "Tidx": DType.INT32})
     return ctx.laid(out, target)
 
@@ -181,12 +185,9 @@ def shape(ctx: NodeContext) -> np.ndarray | Value:
     if dims is not None and all(d is not None for d in dims[sl]):
         return np.asarray(dims[sl], dtype=np.int64)
     x, perm = ctx.input_laid(0)
-    out = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="shape")
+    out = ctx.shape_of(x, label="shape")
     if perm is not None:
-        out = ctx.op("GatherV2", [out, ctx.ints(layout.inverse(perm), label="order"),
-                                  ctx.make_const(np.int32(0), label="gather_axis")],
-                     {"batch_dims": 0, "Tparams": DType.INT32, "Tindices": DType.INT32, "Taxis": DType.INT32},
-                     dtype=DType.INT32, label="onnx_order")
+        out = ctx.gather(out, ctx.ints(layout.inverse(perm), label="order"), 0, label="onnx_order")
     begin, stop = range(rank)[sl].start, range(rank)[sl].stop
     if (begin, stop) == (0, rank):
         return out
@@ -224,19 +225,15 @@ def gather(ctx: NodeContext) -> Laid:
             indices = ctx.make_const(idx.astype(np.int32), label="indices")
     else:  # ONNX counts negative indices from the end; TF.js's GatherV2 rejects them
         size = dims[axis] if dims is not None else None
-        indices = run_time.wrap(ctx, run_time.as_int32(ctx, ctx.input(1), "indices_int"),
+        indices = run_time.wrap(ctx, ctx.cast(ctx.input(1), DType.INT32, label="indices_int"),
                                 run_time.axis_size(ctx, x, ir_axis, size), "indices")
-    out = ctx.op("GatherV2", [x, indices, ctx.make_const(np.int32(ir_axis), label="axis")],
-                 {"batch_dims": 0, "Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32})
+    out = ctx.gather(x, indices, ir_axis, label=None)
     return ctx.laid(out, out_perm)
 
 
 def _wrap_at_run_time(ctx: NodeContext, x: Value, axis: int, idx: np.ndarray) -> Value:
     """``idx`` with the axis' run-time size added to its negative entries."""
-    shape = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label="data_shape")
-    size = ctx.op("StridedSlice", [shape, ctx.ints([axis], label="size_begin"), ctx.ints([axis + 1], label="size_end"),
-                                   ctx.ints([1], label="size_stride")],
-                  {**SLICE_ATTRS, "shrink_axis_mask": 1}, dtype=DType.INT32, label="axis_size")
+    size = ctx.run_time_dim(x, axis, label="axis_size")
     negative = (idx < 0).astype(np.int32)
     offset = size if negative.all() else ctx.op("Mul", [size, ctx.make_const(negative, label="negative")],
                                                  label="offsets")
@@ -266,8 +263,7 @@ def unsqueeze(ctx: NodeContext) -> Laid | Value:
         return reshape_laid(ctx, 0, target)
     out = ctx.input(0)
     for k, axis in enumerate(axes):
-        out = ctx.op("ExpandDims", [out, ctx.make_const(np.int32(axis), label=f"axis{k}")],
-                     label=None if k == len(axes) - 1 else f"expand{k}")
+        out = ctx.expand_dims(out, axis, label=None if k == len(axes) - 1 else f"expand{k}")
     return out
 
 
@@ -311,20 +307,19 @@ def _unsqueeze_run_time(ctx: NodeContext) -> Laid:
     new = run_time.member_mask(ctx, run_time.axes(ctx, 1, out_rank), out_rank, "new_axes")
     new_int = ctx.op("Cast", [new], {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
                      label="new_axes_int")
-    before = ctx.op("Cumsum", [new_int, run_time.i32(ctx, 0, "count_axis")],
+    before = ctx.op("Cumsum", [new_int, ctx.int32(0, label="count_axis")],
                     {"exclusive": False, "reverse": False, "Tidx": DType.INT32}, dtype=DType.INT32, label="new_before")
     source = ctx.op("Sub", [ctx.ints(list(range(out_rank)), label="positions"), before], dtype=DType.INT32,
                     label="source_axis")
-    source = ctx.op("Minimum", [ctx.op("Maximum", [source, run_time.i32(ctx, 0, "lowest")], dtype=DType.INT32,
-                                       label="source_low"), run_time.i32(ctx, rank, "highest")],
+    source = ctx.op("Minimum", [ctx.op("Maximum", [source, ctx.int32(0, label="lowest")], dtype=DType.INT32,
+                                       label="source_low"), ctx.int32(rank, label="highest")],
                     dtype=DType.INT32, label="source_clamped")
     x = ctx.input_for_reshape(0)
-    dims = ctx.op("ConcatV2", [run_time.shape_of(ctx, x), ctx.ints([1], label="one"), run_time.i32(ctx, 0, "cat")],
-                  {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32, label="dims_and_one")
-    kept = run_time.gather(ctx, dims, source, label="kept_dims")
+    dims = ctx.concat_shape([ctx.shape_of(x), [1]], label="dims_and_one")
+    kept = ctx.gather(dims, source, label="kept_dims")
     shape = ctx.op("SelectV2", [new, ctx.ints([1] * out_rank, label="ones"), kept], {"T": DType.INT32},
                    dtype=DType.INT32, label="target_shape")
-    return ctx.laid(ctx.op("Reshape", [x, shape], {"Tshape": DType.INT32}), None)
+    return ctx.laid(ctx.reshape(x, shape, label=None), None)
 
 
 def _squeeze_run_time(ctx: NodeContext, rank: int) -> Laid:
@@ -339,11 +334,11 @@ def _squeeze_run_time(ctx: NodeContext, rank: int) -> Laid:
     scores = ctx.op("SelectV2", [removed, ctx.make_const(np.zeros(rank, np.float32), label="gone"),
                                  ctx.make_const(np.arange(rank, 0, -1, dtype=np.float32), label="order")],
                     {"T": DType.FLOAT32}, dtype=DType.FLOAT32, label="scores")
-    _, kept = ctx.multi_op("TopKV2", [scores, run_time.i32(ctx, out_rank, "kept_count")], {"sorted": True}, 2,
+    _, kept = ctx.multi_op("TopKV2", [scores, ctx.int32(out_rank, label="kept_count")], {"sorted": True}, 2,
                            dtypes=[DType.FLOAT32, DType.INT32], label="kept")
     x = ctx.input_for_reshape(0)
-    shape = run_time.gather(ctx, run_time.shape_of(ctx, x), kept, label="target_shape")
-    return ctx.laid(ctx.op("Reshape", [x, shape], {"Tshape": DType.INT32}), None)
+    shape = ctx.gather(ctx.shape_of(x), kept, label="target_shape")
+    return ctx.laid(ctx.reshape(x, shape, label=None), None)
 
 
 @onnx_op("Pad")
@@ -402,10 +397,8 @@ def _edge_pad(ctx: NodeContext, x: Value, perm: layout.Perm, rank: int, begin: l
         n = int(dims[a])
         index = np.concatenate([np.zeros(begin[a], np.int32), np.arange(n, dtype=np.int32),
                                 np.full(end[a], n - 1, np.int32)])
-        x = ctx.op("GatherV2", [x, ctx.make_const(index, label=f"edge{a}"),
-                                ctx.make_const(np.int32(layout.ir_axis(perm, a)), label=f"edge_axis{a}")],
-                   {"batch_dims": 0, "Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32},
-                   label=None if k == len(padded) - 1 else f"edge_pad{a}")
+        x = ctx.gather(x, ctx.make_const(index, label=f"edge{a}"), layout.ir_axis(perm, a),
+                       label=None if k == len(padded) - 1 else f"edge_pad{a}")
     return x
 
 
@@ -441,12 +434,12 @@ def _pad_run_time(ctx: NodeContext, mode: str, rank: int) -> Laid:
                       {"Tindices": i32, "T": i32}, dtype=i32, label="paddings")
     if mode in ("edge", "wrap"):
         return ctx.laid(_gather_pad(ctx, x, paddings, rank, mode), perm)
-    zero = run_time.i32(ctx, 0, "zero")
+    zero = ctx.int32(0, label="zero")
     grow = ctx.op("Maximum", [paddings, zero], dtype=i32, label="grow")
     if mode == "reflect":
         out = ctx.op("MirrorPad", [x, grow], {"mode": "REFLECT", "Tpaddings": i32}, label="padded")
     elif ctx.has_input(2):
-        value = ctx.op("Reshape", [ctx.input(2), ctx.ints([], label="value_shape")], {"Tshape": i32}, label="value")
+        value = ctx.reshape(ctx.input(2), [], label="value")
         if value.dtype != x.dtype:
             value = ctx.op("Cast", [value], {"SrcT": value.dtype, "DstT": x.dtype, "Truncate": False}, dtype=x.dtype,
                            label="value_cast")
@@ -457,9 +450,9 @@ def _pad_run_time(ctx: NodeContext, mode: str, rank: int) -> Laid:
     begin = ctx.op("StridedSlice", [crop, ctx.ints([0, 0], label="crop_b0"), ctx.ints([0, 1], label="crop_b1"),
                                     ctx.ints([1, 1], label="crop_b2")],
                    {**SLICE_ATTRS, "begin_mask": 1, "end_mask": 1, "shrink_axis_mask": 2}, dtype=i32, label="begin")
-    removed = ctx.op("Sum", [crop, run_time.i32(ctx, 1, "crop_axis")], {"keep_dims": False, "Tidx": i32}, dtype=i32,
+    removed = ctx.op("Sum", [crop, ctx.int32(1, label="crop_axis")], {"keep_dims": False, "Tidx": i32}, dtype=i32,
                      label="removed")
-    size = ctx.op("Sub", [run_time.shape_of(ctx, out, "padded_shape"), removed], dtype=i32, label="size")
+    size = ctx.op("Sub", [ctx.shape_of(out, label="padded_shape"), removed], dtype=i32, label="size")
     return ctx.laid(ctx.op("Slice", [out, begin, size], {"Index": i32}), perm)
 
 
@@ -467,7 +460,7 @@ def _gather_pad(ctx: NodeContext, x: Value, paddings: Value, rank: int, mode: st
     """Edge (clamped) or wrap (modulo) padding, one GatherV2 per axis of the IR layout."""
     i32 = DType.INT32
     flat = ctx.op("Reshape", [paddings, ctx.ints([-1], label="flat_shape")], {"Tshape": i32}, dtype=i32, label="flat")
-    dims = run_time.shape_of(ctx, x, "input_shape")
+    dims = ctx.shape_of(x, label="input_shape")
     for k in range(rank):
         begin = run_time.scalar(ctx, flat, 2 * k, label=f"a{k}/begin")
         end = run_time.scalar(ctx, flat, 2 * k + 1, label=f"a{k}/end")
@@ -476,21 +469,21 @@ def _gather_pad(ctx: NodeContext, x: Value, paddings: Value, rank: int, mode: st
             first = ctx.op("Neg", [begin], dtype=i32, label=f"a{k}/first")
             stop = ctx.op("AddV2", [size, end], dtype=i32, label=f"a{k}/stop")
             stop = ctx.op("Maximum", [stop, first], dtype=i32, label=f"a{k}/stop_ordered")
-            index = ctx.op("Range", [first, stop, run_time.i32(ctx, 1, f"a{k}/step")], {"Tidx": i32}, dtype=i32,
+            index = ctx.op("Range", [first, stop, ctx.int32(1, label=f"a{k}/step")], {"Tidx": i32}, dtype=i32,
                            label=f"a{k}/positions")
-            last = ctx.op("Sub", [size, run_time.i32(ctx, 1, f"a{k}/one")], dtype=i32, label=f"a{k}/last")
-            index = ctx.op("Minimum", [ctx.op("Maximum", [index, run_time.i32(ctx, 0, f"a{k}/zero")], dtype=i32,
+            last = ctx.op("Sub", [size, ctx.int32(1, label=f"a{k}/one")], dtype=i32, label=f"a{k}/last")
+            index = ctx.op("Minimum", [ctx.op("Maximum", [index, ctx.int32(0, label=f"a{k}/zero")], dtype=i32,
                                               label=f"a{k}/low"), last], dtype=i32, label=f"a{k}/index")
         else:  # crop first, then wrap round what is left (as onnxruntime does with negative pads)
             index = _wrapped_index(ctx, begin, end, size, f"a{k}")
-        x = run_time.gather(ctx, x, index, k, label=None if k == rank - 1 else f"a{k}/padded")
+        x = ctx.gather(x, index, k, label=None if k == rank - 1 else f"a{k}/padded")
     return x
 
 
 def _wrapped_index(ctx: NodeContext, begin: Value, end: Value, size: Value, label: str) -> Value:
     """Wrap padding's source positions along one axis: ``begin``/``end`` may be negative (a crop)."""
     i32 = DType.INT32
-    zero = run_time.i32(ctx, 0, f"{label}/w_zero")
+    zero = ctx.int32(0, label=f"{label}/w_zero")
 
     def part(value: Value, negate: bool, name: str) -> Value:
         if negate:
@@ -503,7 +496,7 @@ def _wrapped_index(ctx: NodeContext, begin: Value, end: Value, size: Value, labe
                    dtype=i32, label=f"{label}/inner")
     positions = ctx.op("Range", [ctx.op("Neg", [grow_begin], dtype=i32, label=f"{label}/w_first"),
                                  ctx.op("AddV2", [inner, grow_end], dtype=i32, label=f"{label}/w_stop"),
-                                 run_time.i32(ctx, 1, f"{label}/w_step")], {"Tidx": i32}, dtype=i32,
+                                 ctx.int32(1, label=f"{label}/w_step")], {"Tidx": i32}, dtype=i32,
                        label=f"{label}/w_positions")
     return ctx.op("AddV2", [ctx.op("FloorMod", [positions, inner], dtype=i32, label=f"{label}/wrapped"), cut_begin],
                   dtype=i32, label=f"{label}/index")

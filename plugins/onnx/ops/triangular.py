@@ -13,18 +13,13 @@ from tfjsconv.ir import Value
 from ..context import NodeContext
 from ..dtypes import ir_dtype, onnx_elem_to_numpy
 from ..mapping import onnx_op
-from .common import SLICE_ATTRS
 
 
 def _dim(ctx: NodeContext, x: Value, shape: tuple, axis: int, label: str) -> Value:
     """Dim ``axis`` (negative: from the end) of ``x`` as an int32 scalar: a Const when known."""
     if shape[axis] is not None:
-        return ctx.make_const(np.int32(shape[axis]), label=label)
-    dims = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, label=f"{label}/shape")
-    a = axis % len(shape)
-    return ctx.op("StridedSlice", [dims, ctx.ints([a], label=f"{label}/begin"), ctx.ints([a + 1], label=f"{label}/end"),
-                                   ctx.ints([1], label=f"{label}/stride")],
-                  {**SLICE_ATTRS, "shrink_axis_mask": 1}, dtype=DType.INT32, label=label)
+        return ctx.int32(shape[axis], label=label)
+    return ctx.run_time_dim(x, axis % len(shape), label=label)
 
 
 def _column_minus_row(ctx: NodeContext, x: Value, shape: tuple) -> Value:
@@ -33,12 +28,12 @@ def _column_minus_row(ctx: NodeContext, x: Value, shape: tuple) -> Value:
     if rows is not None and cols is not None:
         return ctx.make_const((np.arange(cols)[None, :] - np.arange(rows)[:, None]).astype(np.int32),
                               label="column_minus_row")
-    zero, one = ctx.make_const(np.int32(0), label="zero"), ctx.make_const(np.int32(1), label="one")
+    zero, one = ctx.int32(0, label="zero"), ctx.int32(1, label="one")
     ranges = []
     for axis, name, expand in ((-2, "row", 1), (-1, "column", 0)):
         index = ctx.op("Range", [zero, _dim(ctx, x, shape, axis, f"{name}s"), one], {"Tidx": DType.INT32},
                        dtype=DType.INT32, label=f"{name}_index")
-        ranges.append(ctx.op("ExpandDims", [index, ctx.make_const(np.int32(expand), label=f"{name}_axis")],
+        ranges.append(ctx.op("ExpandDims", [index, ctx.int32(expand, label=f"{name}_axis")],
                              dtype=DType.INT32, label=f"{name}_index_2d"))
     return ctx.op("Sub", [ranges[1], ranges[0]], dtype=DType.INT32, label="column_minus_row")
 
@@ -51,7 +46,7 @@ def _offset(ctx: NodeContext, i: int) -> Value | int:
     if k is not None:
         return int(np.asarray(k).reshape(-1)[0])
     value = ctx.input(i)
-    return ctx.op("Reshape", [value, ctx.ints([], label="k/scalar")], {"Tshape": DType.INT32}, label="k")
+    return ctx.reshape(value, [], label="k")
 
 
 @onnx_op("Trilu", since=14)
@@ -64,7 +59,7 @@ def trilu(ctx: NodeContext) -> Value:
     diff = _column_minus_row(ctx, x, shape)
     k = _offset(ctx, 1)
     if isinstance(k, int):
-        k = ctx.make_const(np.int32(np.clip(k, -2**31, 2**31 - 1)), label="k")
+        k = ctx.int32(np.clip(k, -2**31, 2**31 - 1), label="k")
     keep = ctx.op("GreaterEqual" if ctx.attr("upper", 1) else "LessEqual", [diff, k], dtype=DType.BOOL, label="keep")
     zeros = ctx.op("ZerosLike", [x], label="zeros")
     return ctx.op("SelectV2", [keep, x, zeros], {"T": x.dtype}, dtype=x.dtype)
@@ -84,7 +79,7 @@ def eye_like(ctx: NodeContext) -> np.ndarray | Value:
     if None not in shape:
         return np.eye(shape[0], shape[1], k, dtype=np_dtype)
     diff = _column_minus_row(ctx, ctx.input(0), shape)
-    hit = ctx.op("Equal", [diff, ctx.make_const(np.int32(k), label="k")], dtype=DType.BOOL, label="diagonal")
+    hit = ctx.op("Equal", [diff, ctx.int32(k, label="k")], dtype=DType.BOOL, label="diagonal")
     if dtype == DType.BOOL:
         return hit
     return ctx.op("Cast", [hit], {"SrcT": DType.BOOL, "DstT": dtype, "Truncate": False}, dtype=dtype)

@@ -24,14 +24,10 @@ def max_unpool(ctx: NodeContext) -> Value:
         raise ctx.error(f"MaxUnpool needs an [N, C, ...] input, got rank {rank}")
     out_shape = _output_shape(ctx, n)
     dtype = ctx.dtype(0) or DType.FLOAT32
-    values = ctx.op("Reshape", [ctx.input(0), ctx.ints([-1], label="flat_values_shape")], {"Tshape": DType.INT32},
-                    label="flat_values")
+    values = ctx.reshape(ctx.input(0), [-1], label="flat_values")
     index = ctx.input(1)
-    if index.dtype != DType.INT32:
-        index = ctx.op("Cast", [index], {"SrcT": index.dtype, "DstT": DType.INT32, "Truncate": False},
-                       dtype=DType.INT32, label="index_int32")
-    index = ctx.op("Reshape", [index, ctx.ints([-1, 1], label="index_shape")], {"Tshape": DType.INT32},
-                   label="flat_index")
+    index = ctx.cast(index, DType.INT32, label="index_int32")
+    index = ctx.reshape(index, [-1, 1], label="flat_index")
     if isinstance(out_shape, list):
         total: Value = ctx.ints([int(np.prod(out_shape))], label="total")
         target: Value = ctx.ints(out_shape, label="output_shape")
@@ -46,7 +42,7 @@ def max_unpool(ctx: NodeContext) -> Value:
                     label="counts")
     safe = ctx.op("Maximum", [counts, ctx.make_const(np.asarray(1, dtype.numpy), label="one")], label="safe_counts")
     flat = ctx.op("RealDiv", [summed, safe], label="unpooled")
-    return ctx.op("Reshape", [flat, target], {"Tshape": DType.INT32})
+    return ctx.reshape(flat, target, label=None)
 
 
 def _output_shape(ctx: NodeContext, n: int) -> list[int] | Value:
@@ -56,10 +52,7 @@ def _output_shape(ctx: NodeContext, n: int) -> list[int] | Value:
         if const is not None:
             return [int(v) for v in const]
         value = ctx.input(2)
-        if value.dtype != DType.INT32:
-            value = ctx.op("Cast", [value], {"SrcT": value.dtype, "DstT": DType.INT32, "Truncate": False},
-                           dtype=DType.INT32, label="output_shape_int32")
-        return value
+        return ctx.cast(value, DType.INT32, label="output_shape_int32")
     shape = ctx.shape(0)
     if shape is None or any(d is None for d in shape):
         raise ctx.error("MaxUnpool without output_shape needs a static input shape")

@@ -1,0 +1,304 @@
+"""Ranks (not sizes) for the values of a graph, including those no frontend or pass annotated.
+
+The backend contract refuses nodes by rank ("float32 AddV2 of rank >= 7 is wrong on wasm"); a value
+created without a shape (a pass's new Pad, a control-flow body) would otherwise slip through with an
+unknown rank. ``infer_ranks`` propagates ranks by simple per-op rules. It returns a side map and never
+writes ``Value.shape``: writers put shapes into model.json's signature, and a guessed rank must not
+change the model. An op without a rule leaves its unannotated outputs unknown.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .ir import Graph, Node, Value
+
+Ranks = Sequence["int | None"]
+RankRule = Callable[["Node", Ranks, "RankContext"], "list[int | None] | int | None"]
+RANK_RULES: dict[str, RankRule] = {}
+
+#: Ops whose every output has the rank of input 0.
+SAME_AS_FIRST = frozenset({
+    "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "LeakyRelu", "Exp", "Expm1", "Log", "Log1p", "Neg", "Abs",
+    "Sqrt", "Rsqrt", "Square", "Reciprocal", "Floor", "Ceil", "Round", "Rint", "Sign", "Sin", "Cos", "Tan", "Asin",
+    "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Erf", "Softplus", "Softsign", "LogicalNot", "IsNan",
+    "IsInf", "IsFinite", "Cast", "Identity", "StopGradient", "Snapshot", "PreventGradient", "Softmax", "LogSoftmax",
+    "ZerosLike", "OnesLike", "CheckNumerics", "EnsureShape", "Enter", "Exit", "NextIteration", "LoopCond",
+    "Switch", "BiasAdd", "ClipByValue", "LRN", "Cumsum", "Cumprod", "Transpose", "Pad", "PadV2", "MirrorPad",
+    "ReverseV2", "Slice", "Tile", "Conv2D", "Conv3D", "_FusedConv2D", "DepthwiseConv2dNative",
+    "FusedDepthwiseConv2dNative", "MaxPool", "AvgPool", "MaxPool3D", "AvgPool3D", "MaxPoolV2", "Dilation2D",
+    "ResizeBilinear", "ResizeNearestNeighbor", "SpaceToDepth", "DepthToSpace", "SpaceToBatchND", "BatchToSpaceND",
+    "MatrixBandPart", "MatrixDiag", "TensorScatterUpdate", "TensorScatterAdd", "Relu1", "Mish", "Swish",
+    "FakeQuantWithMinMaxArgs", "Bitcast", "QuantizeAndDequantizeV2", "QuantizeAndDequantizeV3",
+    "QuantizeAndDequantizeV4", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "TopKV2", "Split",
+    "SplitV", "ImageProjectiveTransformV3", "CropAndResize",
+})
+#: Ops whose output has the broadcast rank of their inputs (the largest input rank).
+BROADCASTING = frozenset({
+    "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "DivNoNan", "FloorDiv", "FloorMod", "Mod", "TruncateDiv",
+    "TruncateMod", "Maximum", "Minimum", "Pow", "SquaredDifference", "Equal", "NotEqual", "Greater",
+    "GreaterEqual", "Less", "LessEqual", "LogicalAnd", "LogicalOr", "Prelu", "Atan2", "AddN", "Select", "SelectV2",
+    "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "_FusedBatchMatMul", "BitwiseAnd", "BitwiseOr", "BitwiseXor",
+    "LeftShift", "RightShift", "Xdivy", "Xlogy",
+})
+#: Ops whose output is a scalar or a vector whatever their inputs.
+FIXED_RANK = {"Shape": 1, "ShapeN": 1, "Size": 0, "Rank": 0, "Range": 1, "Where": 2, "NonMaxSuppressionV3": 1,
+              "NonMaxSuppressionV4": 1, "NonMaxSuppressionV5": 1, "MatMul": 2, "_FusedMatMul": 2, "Unique": 1,
+              "LinSpace": 1, "Multinomial": 2, "Conv3DBackpropInputV2": 5, "Conv2DBackpropInput": 4}
+#: Reductions: input rank, minus the reduced axes unless ``keep_dims``.
+REDUCTIONS = frozenset({"Sum", "Mean", "Max", "Min", "Prod", "All", "Any", "EuclideanNorm"})
+#: Ops whose output rank is the length of a shape-like input (index).
+SHAPE_INPUT = {"Reshape": 1, "Fill": 0, "BroadcastTo": 1, "ScatterNd": 2, "RandomUniform": 0,
+               "RandomStandardNormal": 0, "TruncatedNormal": 0, "RandomUniformInt": 0, "Zeros": 0}
+#: Small constants (axes, masks, shapes) are read; a larger Const only contributes its rank.
+_SMALL = 64
+
+
+class RankContext:
+    """What rules may ask beyond the input ranks: a small constant input's values, a vector input's length."""
+
+    def __init__(self, ranks: dict[Value, int | None]) -> None:
+        self.ranks = ranks
+
+    def const_ints(self, node: Node, index: int) -> list[int] | None:
+        """The values of Const input ``index`` when it is small, else None."""
+        if index >= len(node.inputs):
+            return None
+        value = node.inputs[index]
+        producer = value.producer
+        array = producer.attrs.get("value") if producer.op == "Const" and value.index == 0 else None
+        if array is None or int(np.prod(array.shape)) > _SMALL:
+            return None
+        return [int(v) for v in np.asarray(array if isinstance(array, np.ndarray) else array.load()).reshape(-1)]
+
+    def vector_length(self, value: Value) -> int | None:
+        """How many entries a 1-D ``value`` (a shape or an axes list) holds, when that is known."""
+        producer = value.producer
+        if producer.op == "Const" and value.index == 0:
+            shape = producer.attrs["value"].shape
+            return int(shape[0]) if len(shape) == 1 else (1 if len(shape) == 0 else None)
+        if value.shape is not None and len(value.shape) == 1 and isinstance(value.shape[0], int) \
+                and value.shape[0] >= 0:
+            return value.shape[0]
+        if producer.op == "Shape" and producer.inputs:
+            return self.ranks.get(producer.inputs[0])
+        if producer.op == "Pack":
+            return len(producer.inputs)
+        if producer.op in ("ConcatV2", "Concat"):
+            parts = producer.inputs[:-1] if producer.op == "ConcatV2" else producer.inputs[1:]
+            lengths = [self.vector_length(p) for p in parts]
+            return None if None in lengths else sum(lengths)
+        if producer.op in ("Identity", "Cast", "StopGradient"):
+            return self.vector_length(producer.inputs[0])
+        return None
+
+
+def rank_rule(*ops: str) -> Callable[[RankRule], RankRule]:
+    def wrap(fn: RankRule) -> RankRule:
+        for op in ops:
+            RANK_RULES[op] = fn
+        return fn
+    return wrap
+
+
+def annotated_rank(value: Value) -> int | None:
+    return len(value.shape) if value.shape is not None else None
+
+
+def infer_ranks(graph: Graph) -> dict[Value, int | None]:
+    """The rank of every value of ``graph`` (its annotation, else the rules' answer; None when unknown).
+
+    Never raises on an op or attr it does not understand: that value stays unknown.
+    """
+    ranks: dict[Value, int | None] = {}
+    context = RankContext(ranks)
+    for node in graph.topological_order():
+        inferred: list[int | None] = []
+        if any(v.shape is None for v in node.outputs):
+            inputs = [ranks.get(v, annotated_rank(v)) for v in node.inputs]
+            try:
+                inferred = _outputs(node, inputs, context)
+            except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError):
+                inferred = []
+        for value in node.outputs:
+            rank = annotated_rank(value)
+            if rank is None and value.index < len(inferred):
+                rank = inferred[value.index]
+            ranks[value] = rank if rank is None or rank >= 0 else None
+    return ranks
+
+
+def _outputs(node: Node, inputs: Ranks, context: RankContext) -> list[int | None]:
+    count = max(len(node.outputs), 1)
+    op = node.op
+    if op in FIXED_RANK:
+        return [FIXED_RANK[op]] * count
+    if op in SAME_AS_FIRST:
+        first = inputs[0] if inputs else None
+        if op.startswith("FusedBatchNorm"):
+            return [first] + [1] * (count - 1)
+        if op == "TopKV2" or op == "Switch" or op.startswith("Split"):
+            data = inputs[1] if op == "Split" and len(inputs) > 1 else first
+            return [data] * count
+        return [first] * count
+    if op in BROADCASTING:
+        if op in ("Select",) and len(inputs) == 3:  # v1 Select: the condition may be a rank-1 row mask
+            inputs = inputs[1:]
+        return [None if not inputs or None in inputs else max(inputs)]
+    if op in SHAPE_INPUT:
+        index = SHAPE_INPUT[op]
+        length = context.vector_length(node.inputs[index]) if index < len(node.inputs) else None
+        if op == "BroadcastTo" and length is not None and inputs and inputs[0] is not None:
+            length = max(length, inputs[0])
+        return [length]
+    if op in REDUCTIONS:
+        return [_reduction(node, inputs, context)]
+    fn = RANK_RULES.get(op)
+    if fn is None:
+        return []
+    result = fn(node, inputs, context)
+    return result if isinstance(result, list) else [result] * count
+
+
+def _reduction(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    rank = inputs[0]
+    if rank is None:
+        return None
+    if node.attrs.get("keep_dims") or node.attrs.get("keepdims"):
+        return rank
+    axes = context.const_ints(node, 1)
+    if axes is None:
+        return None
+    return rank - len({a % rank for a in axes}) if rank else 0
+
+
+@rank_rule("Const")
+def _const(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    value = node.attrs.get("value")
+    return len(value.shape) if value is not None and hasattr(value, "shape") else None
+
+
+@rank_rule("Placeholder", "PlaceholderWithDefault")
+def _placeholder(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    dims = getattr(node.attrs.get("shape"), "dims", None)
+    if dims is not None:
+        return len(dims)
+    return inputs[0] if inputs else None
+
+
+@rank_rule("ArgMax", "ArgMin")
+def _arg_reduce(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    return None if inputs[0] is None else max(inputs[0] - 1, 0)
+
+
+@rank_rule("ExpandDims")
+def _expand_dims(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    return None if inputs[0] is None else inputs[0] + 1
+
+
+@rank_rule("Squeeze")
+def _squeeze(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    rank = inputs[0]
+    axes = list(node.attrs.get("squeeze_dims", []) or node.attrs.get("axis", []) or [])
+    if rank is None:
+        return None
+    if axes:
+        return rank - len({int(a) % rank for a in axes})
+    shape = node.inputs[0].shape  # squeeze every size-1 axis: needs the sizes
+    if shape is not None and all(isinstance(d, int) for d in shape):
+        return sum(1 for d in shape if d != 1)
+    return None
+
+
+@rank_rule("StridedSlice")
+def _strided_slice(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    """Input rank, plus one per new axis, minus one per shrunk axis (bits past the spec are ignored)."""
+    rank = inputs[0]
+    if rank is None:
+        return None
+    spec = context.vector_length(node.inputs[1]) if len(node.inputs) > 1 else None
+    if spec is None:
+        return None
+    bits = range(spec)
+    ellipsis = int(node.attrs.get("ellipsis_mask", 0) or 0)
+    new_axis = int(node.attrs.get("new_axis_mask", 0) or 0)
+    shrink = int(node.attrs.get("shrink_axis_mask", 0) or 0)
+    added = sum(1 for i in bits if new_axis >> i & 1 and not ellipsis >> i & 1)
+    removed = sum(1 for i in bits if shrink >> i & 1 and not new_axis >> i & 1 and not ellipsis >> i & 1)
+    return rank + added - removed
+
+
+@rank_rule("ConcatV2", "Concat")
+def _concat(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    parts = inputs[:-1] if node.op == "ConcatV2" else inputs[1:]
+    known = [r for r in parts if r is not None]
+    return max(known) if known else None
+
+
+@rank_rule("Pack")
+def _pack(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    known = [r for r in inputs if r is not None]
+    return max(known) + 1 if known else None
+
+
+@rank_rule("Unpack")
+def _unpack(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    return None if inputs[0] is None else inputs[0] - 1
+
+
+@rank_rule("GatherV2", "Gather", "ResourceGather")
+def _gather(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    params, indices = inputs[0], inputs[1]
+    if params is None or indices is None:
+        return None
+    batch_dims = int(node.attrs.get("batch_dims", 0) or 0)
+    if batch_dims < 0:
+        batch_dims += indices
+    return params + indices - 1 - batch_dims
+
+
+@rank_rule("GatherNd")
+def _gather_nd(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    params, indices = inputs[0], inputs[1]
+    shape = node.inputs[1].shape
+    depth = shape[-1] if shape else None
+    if params is None or indices is None or not isinstance(depth, int):
+        return None
+    return indices - 1 + params - depth
+
+
+@rank_rule("OneHot")
+def _one_hot(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    return None if inputs[0] is None else inputs[0] + 1
+
+
+@rank_rule("Merge")
+def _merge(node: Node, inputs: Ranks, context: RankContext) -> list[int | None]:
+    known = {r for r in inputs if r is not None}
+    return [known.pop() if len(known) == 1 else None, 0]
+
+
+@rank_rule("IdentityN")
+def _identity_n(node: Node, inputs: Ranks, context: RankContext) -> list[int | None]:
+    return list(inputs)
+
+
+@rank_rule("Einsum")
+def _einsum(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    equation = node.attrs.get("equation")
+    if isinstance(equation, bytes):
+        equation = equation.decode()
+    if not isinstance(equation, str) or "->" not in equation or "." in equation:
+        return None
+    return len(equation.split("->")[1].strip())
+
+
+def value_ranks(node: Node, ranks: Mapping[Value, int | None] | None) -> tuple[list[Any], list[Any]]:
+    """(input ranks, output ranks) of ``node``: annotations first, then ``ranks`` (from :func:`infer_ranks`)."""
+    def rank(value: Value) -> int | None:
+        known = annotated_rank(value)
+        return known if known is not None or ranks is None else ranks.get(value)
+    return [rank(v) for v in node.inputs], [rank(v) for v in node.outputs]

@@ -1,0 +1,23 @@
+"""Keras model configs lowered to IR graphs of TF.js ops, with h5py alone (no TensorFlow, no Keras).
+
+:func:`layer_gaps` says (from the config alone) whether every layer has a lowering;
+:func:`lower_model` builds the graph, streaming weights from the HDF5 file. A model with a gap goes
+through the TensorFlow tracer instead (``keras_graph``). One module per layer family registers its
+lowerings in :mod:`.registry`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tfjsconv.ir import Graph
+
+from .model_walk import ModelLowering, layer_gaps
+from .registry import Unsupported
+from .weights import LayerWeights, h5_layer_weights, v3_layer_weights
+
+__all__ = ["Unsupported", "layer_gaps", "lower_model", "h5_layer_weights", "v3_layer_weights"]
+
+
+def lower_model(model_config: dict[str, Any], weights: LayerWeights, *, keras3: bool, source: str) -> Graph:
+    """The IR graph of a Functional or Sequential config; raises :class:`Unsupported` on a gap."""
+    return ModelLowering(model_config, weights, keras3=keras3, source=source).lower()

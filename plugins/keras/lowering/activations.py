@@ -1,0 +1,236 @@
+"""Keras activation functions and activation layers as TF.js ops.
+
+``hard_sigmoid`` differs between Keras versions (tf_keras: ``clip(0.2x + 0.5, 0, 1)``; Keras 3:
+``relu6(x + 3) / 6``), so the file's Keras version picks the formula. An activation not listed here
+makes the layer unsupported, and the model goes through TensorFlow instead.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from ..tfjs_support import activation_name
+from .context import LayerContext
+from .registry import Unsupported, lowers
+
+Act = Callable[[LayerContext, Value, str], Value]
+
+
+def _op(name: str) -> Act:
+    return lambda ctx, x, label: ctx.unary(name, x, label=label)
+
+
+def _swish(ctx: LayerContext, x: Value, label: str) -> Value:
+    return ctx.binary("Mul", x, ctx.unary("Sigmoid", x, label=f"{label}_sigmoid"), label=label)
+
+
+def _gelu(ctx: LayerContext, x: Value, label: str) -> Value:
+    erf = ctx.unary("Erf", ctx.scalar_op("Mul", x, 1 / math.sqrt(2.0), f"{label}_scaled"), label=f"{label}_erf")
+    half = ctx.scalar_op("Mul", ctx.scalar_op("AddV2", erf, 1.0, f"{label}_one_plus"), 0.5, f"{label}_half")
+    return ctx.binary("Mul", x, half, label=label)
+
+
+def _gelu_tanh(ctx: LayerContext, x: Value, label: str) -> Value:
+    cube = ctx.scalar_op("Mul", ctx.binary("Mul", ctx.unary("Square", x, label=f"{label}_sq"), x, f"{label}_cube"),
+                         0.044715, f"{label}_cube_scaled")
+    inner = ctx.scalar_op("Mul", ctx.binary("AddV2", x, cube, f"{label}_sum"), math.sqrt(2 / math.pi), f"{label}_in")
+    half = ctx.scalar_op("Mul", ctx.scalar_op("AddV2", ctx.unary("Tanh", inner, label=f"{label}_tanh"), 1.0,
+                                              f"{label}_one_plus"), 0.5, f"{label}_half")
+    return ctx.binary("Mul", x, half, label=label)
+
+
+def _hard_sigmoid_v3(ctx: LayerContext, x: Value, label: str) -> Value:
+    return ctx.scalar_op("Mul", ctx.unary("Relu6", ctx.scalar_op("AddV2", x, 3.0, f"{label}_plus3"),
+                                          label=f"{label}_relu6"), 1 / 6, label)
+
+
+def _hard_sigmoid_v2(ctx: LayerContext, x: Value, label: str) -> Value:
+    y = ctx.scalar_op("AddV2", ctx.scalar_op("Mul", x, 0.2, f"{label}_scaled"), 0.5, f"{label}_shifted")
+    return _clip(ctx, y, 0.0, 1.0, label)
+
+
+def _clip(ctx: LayerContext, x: Value, low: float, high: float, label: str) -> Value:
+    return ctx.scalar_op("Minimum", ctx.scalar_op("Maximum", x, low, f"{label}_low"), high, label)
+
+
+def _hard_swish(ctx: LayerContext, x: Value, label: str) -> Value:
+    return ctx.binary("Mul", x, _hard_sigmoid_v3(ctx, x, f"{label}_gate"), label=label)
+
+
+def _softsign(ctx: LayerContext, x: Value, label: str) -> Value:
+    denominator = ctx.scalar_op("AddV2", ctx.unary("Abs", x, label=f"{label}_abs"), 1.0, f"{label}_den")
+    return ctx.binary("RealDiv", x, denominator, label=label)
+
+
+def _mish(ctx: LayerContext, x: Value, label: str) -> Value:
+    soft = ctx.unary("Softplus", x, label=f"{label}_softplus")
+    return ctx.binary("Mul", x, ctx.unary("Tanh", soft, label=f"{label}_tanh"), label=label)
+
+
+def _log_sigmoid(ctx: LayerContext, x: Value, label: str) -> Value:
+    soft = ctx.unary("Softplus", ctx.unary("Neg", x, label=f"{label}_neg"), label=f"{label}_softplus")
+    return ctx.unary("Neg", soft, label=label)
+
+
+def _tanh_shrink(ctx: LayerContext, x: Value, label: str) -> Value:
+    return ctx.binary("Sub", x, ctx.unary("Tanh", x, label=f"{label}_tanh"), label=label)
+
+
+def _soft_shrink(ctx: LayerContext, x: Value, label: str) -> Value:
+    return ctx.binary("Sub", x, _clip(ctx, x, -0.5, 0.5, f"{label}_clip"), label=label)
+
+
+def _hard_shrink(ctx: LayerContext, x: Value, label: str) -> Value:
+    keep = ctx.scalar_op("Greater", ctx.unary("Abs", x, label=f"{label}_abs"), 0.5, f"{label}_keep")
+    keep.dtype = DType.BOOL
+    mask = ctx.op("Cast", [keep], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
+                  shape=x.shape, dtype=DType.FLOAT32, label=f"{label}_mask")
+    return ctx.binary("Mul", x, mask, label=label)
+
+
+def _squareplus(ctx: LayerContext, x: Value, label: str) -> Value:
+    root = ctx.unary("Sqrt", ctx.scalar_op("AddV2", ctx.unary("Square", x, label=f"{label}_sq"), 4.0,
+                                           f"{label}_plus_b"), label=f"{label}_sqrt")
+    return ctx.scalar_op("Mul", ctx.binary("AddV2", x, root, f"{label}_sum"), 0.5, label)
+
+
+def _sparse_plus(ctx: LayerContext, x: Value, label: str) -> Value:
+    """``relu(x - 1) + (clip(x, -1, 1) + 1)² / 4``: 0 below -1, x above 1, the parabola between."""
+    clipped = _clip(ctx, x, -1.0, 1.0, f"{label}_clip")
+    parabola = ctx.scalar_op("Mul", ctx.unary("Square", ctx.scalar_op("AddV2", clipped, 1.0, f"{label}_plus1"),
+                                              label=f"{label}_sq"), 0.25, f"{label}_quarter")
+    tail = ctx.unary("Relu", ctx.scalar_op("Sub", x, 1.0, f"{label}_minus1"), label=f"{label}_tail")
+    return ctx.binary("AddV2", tail, parabola, label=label)
+
+
+def _sparse_sigmoid(ctx: LayerContext, x: Value, label: str) -> Value:
+    """``clip((x + 1) / 2, 0, 1)``."""
+    return _clip(ctx, ctx.scalar_op("Mul", ctx.scalar_op("AddV2", x, 1.0, f"{label}_plus1"), 0.5, f"{label}_half"),
+                 0.0, 1.0, label)
+
+
+def _leaky(alpha: float) -> Act:
+    return lambda ctx, x, label: ctx.unary("LeakyRelu", x, {"alpha": float(alpha)}, label=label)
+
+
+def _last_axis(op: str) -> Act:
+    return lambda ctx, x, label: ctx.unary(op, x, label=label)
+
+
+ACTIVATIONS: dict[str, Act] = {
+    "relu": _op("Relu"), "relu6": _op("Relu6"), "elu": _op("Elu"), "celu": _op("Elu"), "selu": _op("Selu"),
+    "softplus": _op("Softplus"), "softsign": _softsign, "sigmoid": _op("Sigmoid"), "tanh": _op("Tanh"),
+    "exponential": _op("Exp"), "swish": _swish, "silu": _swish, "gelu": _gelu, "hard_silu": _hard_swish,
+    "hard_swish": _hard_swish, "softmax": _last_axis("Softmax"), "log_softmax": _last_axis("LogSoftmax"),
+    "leaky_relu": _leaky(0.2), "mish": _mish, "log_sigmoid": _log_sigmoid, "tanh_shrink": _tanh_shrink,
+    "hard_tanh": lambda ctx, x, label: _clip(ctx, x, -1.0, 1.0, label), "soft_shrink": _soft_shrink,
+    "hard_shrink": _hard_shrink, "squareplus": _squareplus, "sparse_plus": _sparse_plus,
+    "sparse_sigmoid": _sparse_sigmoid,
+}
+
+
+def activation_gap(value: Any) -> str | None:
+    """Why the activation ``value`` (a name or a serialized function) cannot be lowered, or None."""
+    name = activation_name(value) if value is not None else "linear"
+    if name is None:
+        return f"activation {str(value)[:60]}"
+    if name in ("linear", "hard_sigmoid") or name in ACTIVATIONS:
+        return None
+    return f"activation {name!r}"
+
+
+def apply_activation(ctx: LayerContext, x: Value, value: Any, *, keras3: bool, label: str = "activation") -> Value:
+    """``x`` through the Keras activation ``value`` (None and ``linear`` leave it as is)."""
+    name = activation_name(value) if value is not None else "linear"
+    if name == "linear":
+        return x
+    if name == "hard_sigmoid":
+        return (_hard_sigmoid_v3 if keras3 else _hard_sigmoid_v2)(ctx, x, label)
+    if name not in ACTIVATIONS:
+        raise Unsupported(f"layer {ctx.name!r}: activation {name!r}")
+    return ACTIVATIONS[name](ctx, x, label)
+
+
+def activation_check(config: dict[str, Any]) -> str | None:
+    return activation_gap(config.get("activation"))
+
+
+# -- activation layers --------------------------------------------------------------------------------
+@lowers("Activation", check=activation_check)
+def activation_layer(ctx: LayerContext) -> Value:
+    return apply_activation(ctx, ctx.x, ctx.config.get("activation"), keras3=ctx.keras3, label="act")
+
+
+@lowers("ReLU")
+def relu_layer(ctx: LayerContext) -> Value:
+    """Keras's ReLU: ``x`` from ``threshold`` up to ``max_value``, ``negative_slope · (x - threshold)`` below."""
+    config = ctx.config
+    max_value = config.get("max_value")
+    slope = float(config.get("negative_slope") or 0.0)
+    threshold = float(config.get("threshold") or 0.0)
+    x = ctx.x
+    if threshold == 0.0 and slope == 0.0 and max_value is not None and float(max_value) == 6.0:
+        return ctx.unary("Relu6", x)
+    if threshold == 0.0:
+        y = ctx.unary("LeakyRelu", x, {"alpha": slope}) if slope else ctx.unary("Relu", x)
+    else:
+        keep = ctx.scalar_op("GreaterEqual", x, threshold, "keep")
+        keep.dtype = DType.BOOL
+        below = ctx.scalar_op("Mul", ctx.scalar_op("Sub", x, threshold, "shifted"), slope, "below")
+        y = ctx.op("SelectV2", [keep, x, below], shape=x.shape, dtype=x.dtype, attrs={"T": x.dtype})
+    if max_value is not None:
+        y = ctx.scalar_op("Minimum", y, float(max_value), "max_value")
+    return y
+
+
+@lowers("LeakyReLU")
+def leaky_relu_layer(ctx: LayerContext) -> Value:
+    alpha = ctx.config.get("negative_slope", ctx.config.get("alpha", 0.3))
+    return ctx.unary("LeakyRelu", ctx.x, {"alpha": float(alpha)})
+
+
+@lowers("ELU")
+def elu_layer(ctx: LayerContext) -> Value:
+    alpha = float(ctx.config.get("alpha", 1.0))
+    elu = ctx.unary("Elu", ctx.x, label="Elu" if alpha == 1.0 else "elu_unit")
+    if alpha == 1.0:
+        return elu
+    negative = ctx.scalar_op("Mul", ctx.scalar_op("Minimum", elu, 0.0, "negative_part"), alpha, "scaled")
+    return ctx.binary("AddV2", ctx.unary("Relu", ctx.x, label="positive_part"), negative)
+
+
+def _softmax_check(config: dict[str, Any]) -> str | None:
+    axis = config.get("axis", -1)
+    return None if axis == -1 or axis == [-1] else f"Softmax axis={axis}"
+
+
+@lowers("Softmax", check=_softmax_check)
+def softmax_layer(ctx: LayerContext) -> Value:
+    return ctx.unary("Softmax", ctx.x)
+
+
+@lowers("ThresholdedReLU")
+def thresholded_relu_layer(ctx: LayerContext) -> Value:
+    x = ctx.x
+    keep = ctx.scalar_op("Greater", x, float(ctx.config.get("theta", 1.0)), "keep")
+    keep.dtype = DType.BOOL
+    mask = ctx.op("Cast", [keep], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
+                  shape=x.shape, dtype=DType.FLOAT32, label="mask")
+    return ctx.binary("Mul", x, mask)
+
+
+@lowers("PReLU")
+def prelu_layer(ctx: LayerContext) -> Value:
+    """``relu(x) + alpha · min(x, 0)``; alpha has the input's shape without the batch (1 on shared axes)."""
+    (alpha,) = ctx.expect_weights("alpha")
+    shape = ctx.shape()
+    if len(alpha.shape) != len(shape) - 1:
+        raise ctx.error(f"has an alpha of shape {list(alpha.shape)} for an input of rank {len(shape)}")
+    negative = ctx.binary("Mul", ctx.weight(alpha, "alpha"), ctx.scalar_op("Minimum", ctx.x, 0.0, "negative_part"),
+                          label="scaled")
+    return ctx.binary("AddV2", ctx.unary("Relu", ctx.x, label="positive_part"), negative)
+

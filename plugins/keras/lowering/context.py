@@ -1,0 +1,161 @@
+"""What a layer lowering sees: the layer's config, its input Values, its weights, and IR-building helpers.
+
+Values carry static shapes (batch dimension ``None``) that each lowering sets on its output, so the
+next layer knows its input rank without running anything. Every node is named ``<layer>/<op>``.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.errors import InputError
+from tfjsconv.ir import Graph, LazyArray, Shape, Value, materialize
+
+from .lazy import Float32Array, ReshapedArray
+from .registry import Unsupported
+
+F32 = DType.FLOAT32
+
+
+@functools.cache
+def _has_t_attr(op: str) -> bool:
+    from tfjsconv.ops import OpRegistry
+
+    registry = OpRegistry.builtin()
+    return op in registry and any(a.tf_name == "T" for a in registry.get(op).attrs)
+
+
+class LayerContext:
+    """One call of one layer: ``inputs`` are its input tensors, ``weights`` its arrays in Keras's order."""
+
+    def __init__(self, graph: Graph, name: str, class_name: str, config: dict[str, Any],
+                 inputs: Sequence[Value], weights: Sequence[np.ndarray | LazyArray], source: str, *, keras3: bool,
+                 weight_consts: dict[tuple[str, int], Value] | None = None) -> None:
+        self.graph = graph
+        self.name = name
+        self.class_name = class_name
+        self.config = config
+        self.inputs = list(inputs)
+        self.weights = list(weights)
+        self.source = source
+        #: tf_keras and Keras 3 differ in a few formulas (``hard_sigmoid``).
+        self.keras3 = keras3
+        #: The layer's weight Consts by (label, array), shared by all calls of a shared layer.
+        self.weight_consts = {} if weight_consts is None else weight_consts
+
+    # -- facts --------------------------------------------------------------------------------------------
+    @property
+    def x(self) -> Value:
+        """The single input of a one-input layer."""
+        if len(self.inputs) != 1:
+            raise self.error(f"expects one input, got {len(self.inputs)}")
+        return self.inputs[0]
+
+    def shape(self, value: Value | None = None) -> tuple[int | None, ...]:
+        shape = (value or self.x).shape
+        if shape is None:
+            raise Unsupported(f"layer {self.name!r} ({self.class_name}): input rank unknown")
+        return tuple(shape)
+
+    def error(self, message: str) -> InputError:
+        return InputError(f"{self.source}: layer {self.name!r} ({self.class_name}) {message}",
+                          hint="the file is corrupt or was edited; save the model again with Keras")
+
+    def expect_weights(self, *names: str) -> list[np.ndarray | LazyArray]:
+        """The layer's weights, checked to be exactly ``names`` in count (a layer whose weights do not fit)."""
+        if len(self.weights) != len(names):
+            raise self.error(f"has {len(self.weights)} weights, but its config needs {len(names)} "
+                             f"({', '.join(names) or 'none'})")
+        return [w if np.dtype(w.dtype) == np.float32 else Float32Array(w) for w in self.weights]
+
+    def check_shape(self, array: np.ndarray | LazyArray, shape: Sequence[int | None], what: str) -> None:
+        if len(array.shape) != len(shape) or any(s is not None and a != s for a, s in zip(array.shape, shape)):
+            raise self.error(f"has a {what} of shape {list(array.shape)}, expected {list(shape)}")
+
+    # -- building -----------------------------------------------------------------------------------------
+    def op(self, op: str, inputs: Sequence[Value], attrs: dict[str, Any] | None = None, *,
+           shape: Shape = None, dtype: DType | None = None, label: str | None = None) -> Value:
+        attrs = dict(attrs or {})
+        dtype = dtype or (inputs[0].dtype if inputs else F32)
+        if "T" not in attrs and _has_t_attr(op):
+            attrs["T"] = inputs[0].dtype if inputs else dtype
+        name = f"{self.name}/{label or op}"
+        return self.graph.add_op(op, inputs, attrs, name=name, dtype=dtype, shape=shape)
+
+    def const(self, array: np.ndarray | LazyArray, label: str) -> Value:
+        return self.graph.const(array, name=f"{self.name}/{label}")
+
+    def weight(self, array: np.ndarray | LazyArray, label: str) -> Value:
+        """The Const of one of the layer's weights; a shared layer's calls all read the same one."""
+        key = (label, id(_unwrapped(array)))
+        if key not in self.weight_consts:
+            self.weight_consts[key] = self.const(array, label)
+        return self.weight_consts[key]
+
+    def floats(self, values: Any, label: str) -> Value:
+        return self.const(np.asarray(values, dtype=np.float32), label)
+
+    def ints(self, values: Any, label: str) -> Value:
+        return self.const(np.asarray(values, dtype=np.int32), label)
+
+    def small(self, array: np.ndarray | LazyArray) -> np.ndarray:
+        """A small weight (a norm's statistics) read now, as float64 for exact folding."""
+        return materialize(array).astype(np.float64)
+
+    # -- common ops ---------------------------------------------------------------------------------------
+    def reshape(self, x: Value, dims: Sequence[int | None], label: str = "Reshape") -> Value:
+        """Reshape to ``dims`` (one ``None``, the batch, becomes -1)."""
+        target = [-1 if d is None else int(d) for d in dims]
+        if target.count(-1) > 1:
+            raise Unsupported(f"layer {self.name!r} ({self.class_name}): reshape to {list(dims)} needs static sizes")
+        return self.op("Reshape", [x, self.ints(target, f"{label}_shape")], {"Tshape": DType.INT32},
+                       shape=tuple(dims), label=label)
+
+    def transpose(self, x: Value, perm: Sequence[int], label: str = "Transpose") -> Value:
+        shape = self.shape(x)
+        return self.op("Transpose", [x, self.ints(list(perm), f"{label}_perm")], {"Tperm": DType.INT32},
+                       shape=tuple(shape[p] for p in perm), label=label)
+
+    def binary(self, op: str, a: Value, b: Value, label: str | None = None) -> Value:
+        return self.op(op, [a, b], shape=broadcast_shape(a.shape, b.shape), label=label)
+
+    def scalar_op(self, op: str, x: Value, scalar: float, label: str) -> Value:
+        return self.op(op, [x, self.floats(scalar, f"{label}_value")], shape=x.shape, label=label)
+
+    def unary(self, op: str, x: Value, attrs: dict[str, Any] | None = None, label: str | None = None) -> Value:
+        return self.op(op, [x], attrs, shape=x.shape, label=label)
+
+    def expand_dims(self, x: Value, axis: int, label: str) -> Value:
+        shape = list(self.shape(x))
+        shape.insert(axis, 1)
+        return self.op("ExpandDims", [x, self.ints(axis, f"{label}_axis")], {"Tdim": DType.INT32},
+                       shape=tuple(shape), label=label)
+
+    def squeeze(self, x: Value, axis: int, label: str) -> Value:
+        shape = list(self.shape(x))
+        del shape[axis]
+        return self.op("Squeeze", [x], {"squeeze_dims": [axis]}, shape=tuple(shape), label=label)
+
+
+def _unwrapped(array: Any) -> Any:
+    """The file's array behind the lowering's float32 / reshape views of it."""
+    while isinstance(array, (Float32Array, ReshapedArray)):
+        array = array.source
+    return array
+
+
+def broadcast_shape(a: Shape, b: Shape) -> Shape:
+    """NumPy broadcasting of two partial shapes (None where a size is unknown)."""
+    if a is None or b is None:
+        return None
+    rank = max(len(a), len(b))
+    a = (1,) * (rank - len(a)) + tuple(a)
+    b = (1,) * (rank - len(b)) + tuple(b)
+    out: list[int | None] = []
+    for x, y in zip(a, b):
+        out.append(y if x == 1 else x if y == 1 else x if x == y else None if None in (x, y) else max(x, y))
+    return tuple(out)

@@ -1,0 +1,194 @@
+"""Convolutions: Conv1D/2D (dilation, groups, same/valid/causal), DepthwiseConv2D, SeparableConv2D and
+Conv2DTranspose, NHWC as Keras's channels_last. Keras kernels are already in TF's layout (HWIO, and
+HW·out·in for transposed convs), so the weights stream from the file unchanged; a Conv1D runs as a
+Conv2D over a height of 1 (``ExpandDims`` / ``Squeeze``), as TF does. Grouped convs are left to the
+``grouped_conv`` pass, which splits them the way TF.js can run.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .activations import activation_gap, apply_activation
+from .context import LayerContext
+from .lazy import ReshapedArray
+from .registry import Unsupported, channels_last_only, lowers
+
+
+def _ints(value: Any, n: int) -> list[int]:
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * n
+    if len(values) != n or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+        raise ValueError(f"expected {n} positive integers, got {value!r}")
+    return [int(v) for v in values]
+
+
+def conv_check(config: dict[str, Any]) -> str | None:
+    gap = channels_last_only(config) or activation_gap(config.get("activation"))
+    if gap:
+        return gap
+    if config.get("padding", "valid") not in ("valid", "same", "causal"):
+        return f"padding={config.get('padding')!r}"
+    return None
+
+
+def transpose_check(config: dict[str, Any]) -> str | None:
+    gap = conv_check(config)
+    if gap:
+        return gap
+    if any(d != 1 for d in _ints(config.get("dilation_rate", 1), 2)):
+        return "a dilated transposed convolution"
+    return None
+
+
+def out_size(size: int | None, kernel: int, stride: int, dilation: int, padding: str) -> int | None:
+    """Keras's ``conv_output_length``."""
+    if size is None:
+        return None
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - ((kernel - 1) * dilation + 1)) // stride + 1
+
+
+def _conv2d(ctx: LayerContext, x: Value, kernel: Value, kernel_shape: Sequence[int], strides: list[int],
+            dilations: list[int], padding: str, *, depthwise: bool = False, label: str = "Conv2D") -> Value:
+    _, h, w, _ = ctx.shape(x)
+    kh, kw = kernel_shape[:2]
+    channels = kernel_shape[2] * kernel_shape[3] if depthwise else kernel_shape[3]
+    shape = (None, out_size(h, kh, strides[0], dilations[0], padding),
+             out_size(w, kw, strides[1], dilations[1], padding), channels)
+    attrs = {"strides": [1, *strides, 1], "dilations": [1, *dilations, 1], "data_format": "NHWC",
+             "padding": padding.upper(), "explicit_paddings": []}
+    op = "DepthwiseConv2dNative" if depthwise else "Conv2D"
+    if not depthwise:
+        attrs["use_cudnn_on_gpu"] = True
+    return ctx.op(op, [x, kernel], attrs, shape=shape, label=label)
+
+
+def _finish(ctx: LayerContext, y: Value, bias: Any | None) -> Value:
+    if bias is not None:
+        ctx.check_shape(bias, [ctx.shape(y)[-1]], "bias")
+        y = ctx.op("BiasAdd", [y, ctx.weight(bias, "bias")], {"data_format": "NHWC"}, shape=y.shape)
+    return apply_activation(ctx, y, ctx.config.get("activation"), keras3=ctx.keras3)
+
+
+def _weights(ctx: LayerContext, *names: str) -> tuple[list[Any], Any | None]:
+    use_bias = ctx.config.get("use_bias", True)
+    arrays = ctx.expect_weights(*names, *(["bias"] if use_bias else []))
+    return arrays[:len(names)], arrays[len(names)] if use_bias else None
+
+
+@lowers("Conv1D", "Conv2D", "Convolution1D", "Convolution2D", check=conv_check)
+def conv(ctx: LayerContext) -> Value:
+    one_d = ctx.class_name in ("Conv1D", "Convolution1D")
+    n = 1 if one_d else 2
+    config = ctx.config
+    sizes, strides = _ints(config["kernel_size"], n), _ints(config.get("strides", 1), n)
+    dilations, groups = _ints(config.get("dilation_rate", 1), n), int(config.get("groups", 1) or 1)
+    padding = config.get("padding", "valid")
+    shape = ctx.shape()
+    if len(shape) != n + 2:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(shape)} input")
+    (kernel,), bias = _weights(ctx, "kernel")
+    channels = shape[-1]
+    ctx.check_shape(kernel, [*sizes, None if channels is None else channels // groups, config["filters"]], "kernel")
+    if channels is not None and channels % groups:
+        raise ctx.error(f"has {channels} input channels, which {groups} groups do not divide")
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+        raise Unsupported(f"layer {ctx.name!r}: strides together with dilation")
+    x = ctx.x
+    if padding == "causal":
+        if not one_d:
+            raise ctx.error("has causal padding, which only Conv1D has")
+        left = dilations[0] * (sizes[0] - 1)
+        width = None if shape[1] is None else shape[1] + left
+        x = ctx.op("Pad", [x, ctx.ints([[0, 0], [left, 0], [0, 0]], "causal_pads")], {"Tpaddings": DType.INT32},
+                   shape=(shape[0], width, shape[2]), label="causal_pad")
+        padding = "valid"
+    if one_d:
+        x = ctx.expand_dims(x, 1, "as_2d")
+        kernel = ReshapedArray(kernel, (1, *kernel.shape))
+        sizes, strides, dilations = [1, *sizes], [1, *strides], [1, *dilations]
+    y = _conv2d(ctx, x, ctx.weight(kernel, "kernel"), kernel.shape, strides, dilations, padding)
+    if one_d:
+        y = ctx.squeeze(y, 1, "as_1d")
+    return _finish(ctx, y, bias)
+
+
+@lowers("DepthwiseConv2D", check=conv_check)
+def depthwise_conv(ctx: LayerContext) -> Value:
+    config = ctx.config
+    sizes, strides = _ints(config["kernel_size"], 2), _ints(config.get("strides", 1), 2)
+    dilations = _ints(config.get("dilation_rate", 1), 2)
+    shape = ctx.shape()
+    if len(shape) != 4 or config.get("padding", "valid") == "causal":
+        raise Unsupported(f"layer {ctx.name!r} (DepthwiseConv2D) on a rank-{len(shape)} input")
+    (kernel,), bias = _weights(ctx, "depthwise_kernel")
+    ctx.check_shape(kernel, [*sizes, shape[-1], int(config.get("depth_multiplier", 1))], "depthwise kernel")
+    y = _conv2d(ctx, ctx.x, ctx.weight(kernel, "depthwise_kernel"), kernel.shape, strides, dilations,
+                config.get("padding", "valid"), depthwise=True, label="DepthwiseConv2dNative")
+    return _finish(ctx, y, bias)
+
+
+@lowers("SeparableConv2D", "SeparableConvolution2D", check=conv_check)
+def separable_conv(ctx: LayerContext) -> Value:
+    config = ctx.config
+    sizes, strides = _ints(config["kernel_size"], 2), _ints(config.get("strides", 1), 2)
+    dilations = _ints(config.get("dilation_rate", 1), 2)
+    shape = ctx.shape()
+    if len(shape) != 4 or config.get("padding", "valid") == "causal":
+        raise Unsupported(f"layer {ctx.name!r} (SeparableConv2D) on a rank-{len(shape)} input")
+    (depthwise, pointwise), bias = _weights(ctx, "depthwise_kernel", "pointwise_kernel")
+    multiplier = int(config.get("depth_multiplier", 1))
+    ctx.check_shape(depthwise, [*sizes, shape[-1], multiplier], "depthwise kernel")
+    ctx.check_shape(pointwise, [1, 1, None if shape[-1] is None else shape[-1] * multiplier, config["filters"]],
+                    "pointwise kernel")
+    y = _conv2d(ctx, ctx.x, ctx.weight(depthwise, "depthwise_kernel"), depthwise.shape, strides, dilations,
+                config.get("padding", "valid"), depthwise=True, label="depthwise")
+    y = _conv2d(ctx, y, ctx.weight(pointwise, "pointwise_kernel"), pointwise.shape, [1, 1], [1, 1], "valid",
+                label="pointwise")
+    return _finish(ctx, y, bias)
+
+
+def transposed_size(size: int, kernel: int, stride: int, padding: str, output_padding: int | None) -> int:
+    """Keras's ``deconv_output_length`` (tf_keras and Keras 3 agree), without dilation."""
+    if output_padding is None:
+        return size * stride if padding == "same" else size * stride + max(kernel - stride, 0)
+    return (size - 1) * stride + (kernel % 2 if padding == "same" else kernel) + output_padding
+
+
+@lowers("Conv2DTranspose", "Convolution2DTranspose", check=transpose_check)
+def conv_transpose(ctx: LayerContext) -> Value:
+    """``Conv2DBackpropInput``, whose output size is built from the input's batch at run time."""
+    config = ctx.config
+    sizes, strides = _ints(config["kernel_size"], 2), _ints(config.get("strides", 1), 2)
+    padding = config.get("padding", "valid")
+    shape = ctx.shape()
+    if len(shape) != 4 or None in shape[1:3] or padding == "causal":
+        raise Unsupported(f"layer {ctx.name!r} (Conv2DTranspose) needs a rank-4 input with static height and width")
+    (kernel,), bias = _weights(ctx, "kernel")
+    filters = int(config["filters"])
+    ctx.check_shape(kernel, [*sizes, filters, shape[-1]], "kernel")
+    extra = config.get("output_padding")
+    extra = [None, None] if extra is None else [int(v) for v in (extra if isinstance(extra, list) else [extra] * 2)]
+    if len(extra) != 2 or any(e is not None and not 0 <= e < st for e, st in zip(extra, strides)):
+        raise ctx.error(f"has output_padding {config.get('output_padding')} for strides {strides}")
+    out_h, out_w = (transposed_size(s, k, st, padding, e) for s, k, st, e in zip(shape[1:3], sizes, strides, extra))
+    batch = ctx.op("StridedSlice", [ctx.op("Shape", [ctx.x], {"out_type": DType.INT32}, dtype=DType.INT32,
+                                           shape=(4,), label="input_shape"),
+                                    ctx.ints([0], "batch_begin"), ctx.ints([1], "batch_end"),
+                                    ctx.ints([1], "batch_stride")],
+                   {"T": DType.INT32, "Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0,
+                    "new_axis_mask": 0, "shrink_axis_mask": 0}, dtype=DType.INT32, shape=(1,), label="batch")
+    sizes_value = ctx.op("ConcatV2", [batch, ctx.ints([out_h, out_w, filters], "spatial_size"),
+                                      ctx.ints(0, "concat_axis")],
+                         {"N": 2, "T": DType.INT32, "Tidx": DType.INT32}, dtype=DType.INT32, shape=(4,),
+                         label="output_size")
+    y = ctx.op("Conv2DBackpropInput", [sizes_value, ctx.weight(kernel, "kernel"), ctx.x],
+               {"T": DType.FLOAT32, "strides": [1, *strides, 1], "dilations": [1, 1, 1, 1], "data_format": "NHWC",
+                "padding": padding.upper(), "explicit_paddings": [], "use_cudnn_on_gpu": True},
+               dtype=DType.FLOAT32, shape=(None, out_h, out_w, filters))
+    return _finish(ctx, y, bias)

@@ -1,0 +1,55 @@
+"""Which Keras layer classes lower to IR ops, and how: one function per class, registered by family module.
+
+A lowering is ``fn(ctx: LayerContext) -> Value``. An optional ``check(config) -> str | None`` names
+an option the lowering does not cover yet (``data_format='channels_first'``), so the frontend can
+fall back to the TensorFlow path before it opens the weights. A lowering may still raise
+:class:`Unsupported` when only the shapes show a gap; the caller then falls back too.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tfjsconv.ir import Value
+
+    from .context import LayerContext
+
+Check = Callable[[dict[str, Any]], "str | None"]
+
+
+class Unsupported(Exception):
+    """A layer (or an option of one) the lowering does not cover: convert through TensorFlow instead."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerLowering:
+    lower: Callable[["LayerContext"], "Value"]
+    check: Check | None = None
+
+
+LOWERINGS: dict[str, LayerLowering] = {}
+
+
+def lowers(*class_names: str, check: Check | None = None) -> Callable:
+    """Register the decorated function as the lowering of ``class_names``."""
+    def register(fn: Callable) -> Callable:
+        for name in class_names:
+            LOWERINGS[name] = LayerLowering(fn, check)
+        return fn
+    return register
+
+
+def loaded_lowerings() -> dict[str, LayerLowering]:
+    """The registry, with every family module imported (each registers its classes on import)."""
+    from . import activations, conv, core, merging, normalization, pooling, preprocessing, reshaping  # noqa: F401
+
+    return LOWERINGS
+
+
+def channels_last_only(config: dict[str, Any]) -> str | None:
+    """Keras is channels_last by default; channels_first layers are left to the TensorFlow path for now."""
+    if config.get("data_format", "channels_last") not in (None, "channels_last"):
+        return f"data_format={config.get('data_format')!r}"
+    return None

@@ -1,0 +1,119 @@
+"""Reshaping layers: Flatten, Reshape, Permute, ZeroPadding1D/2D, Cropping1D/2D, UpSampling2D.
+
+Shapes that depend on sizes the config does not record (a Flatten after an unknown height) are
+unsupported here, and the model goes through TensorFlow instead.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .context import LayerContext
+from .registry import Unsupported, channels_last_only, lowers
+
+
+def _static(ctx: LayerContext, dims: Any) -> list[int]:
+    if any(d is None for d in dims):
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on an input of unknown sizes {list(dims)}")
+    return [int(d) for d in dims]
+
+
+@lowers("Flatten", check=channels_last_only)
+def flatten(ctx: LayerContext) -> Value:
+    inner = _static(ctx, ctx.shape()[1:])
+    return ctx.reshape(ctx.x, [None, math.prod(inner)])
+
+
+@lowers("Reshape")
+def reshape(ctx: LayerContext) -> Value:
+    target = [int(d) for d in ctx.config["target_shape"]]
+    if target.count(-1) > 1 or any(d < -1 for d in target):
+        raise ctx.error(f"has target_shape {target}")
+    if -1 in target:
+        total = math.prod(_static(ctx, ctx.shape()[1:]))
+        known = math.prod(d for d in target if d != -1)
+        if known == 0 or total % known:
+            raise ctx.error(f"cannot reshape {list(ctx.shape()[1:])} to {target}")
+        target[target.index(-1)] = total // known
+    elif None not in ctx.shape()[1:] and math.prod(ctx.shape()[1:]) != math.prod(target):
+        raise ctx.error(f"cannot reshape {list(ctx.shape()[1:])} to {target}")
+    return ctx.reshape(ctx.x, [None, *target])
+
+
+@lowers("Permute")
+def permute(ctx: LayerContext) -> Value:
+    dims = [int(d) for d in ctx.config["dims"]]
+    if sorted(dims) != list(range(1, len(ctx.shape()))):
+        raise ctx.error(f"has dims {dims} for a rank-{len(ctx.shape())} input")
+    return ctx.transpose(ctx.x, [0, *dims])
+
+
+def _pairs(value: Any, n: int) -> list[tuple[int, int]]:
+    """Keras's padding/cropping spec (an int, one int per dim, or (before, after) per dim)."""
+    if isinstance(value, int):
+        return [(value, value)] * n
+    items = list(value)
+    if n == 1 and len(items) == 2 and all(isinstance(v, int) for v in items):
+        return [(int(items[0]), int(items[1]))]
+    if len(items) != n:
+        raise ValueError(f"expected {n} entries, got {value!r}")
+    return [(int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1])) for v in items]
+
+
+def _spatial_rank(ctx: LayerContext) -> int:
+    n = int(ctx.class_name[-2])
+    if len(ctx.shape()) != n + 2:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(ctx.shape())} input")
+    return n
+
+
+@lowers("ZeroPadding1D", "ZeroPadding2D", check=channels_last_only)
+def zero_padding(ctx: LayerContext) -> Value:
+    n = _spatial_rank(ctx)
+    pads = _pairs(ctx.config.get("padding", 1), n)
+    shape = ctx.shape()
+    out = (shape[0], *[None if s is None else s + a + b for s, (a, b) in zip(shape[1:-1], pads)], shape[-1])
+    return ctx.op("Pad", [ctx.x, ctx.ints([[0, 0], *pads, [0, 0]], "paddings")], {"Tpaddings": DType.INT32},
+                  shape=out)
+
+
+@lowers("Cropping1D", "Cropping2D", check=channels_last_only)
+def cropping(ctx: LayerContext) -> Value:
+    n = _spatial_rank(ctx)
+    crops = _pairs(ctx.config.get("cropping", 1 if n == 1 else 0), n)
+    shape = ctx.shape()
+    sizes = _static(ctx, shape[1:-1])
+    kept = [s - a - b for s, (a, b) in zip(sizes, crops)]
+    if any(k <= 0 for k in kept):
+        raise ctx.error(f"crops {crops} from sizes {sizes}, leaving nothing")
+    begin = [0, *(a for a, _ in crops), 0]
+    return ctx.op("Slice", [ctx.x, ctx.ints(begin, "begin"), ctx.ints([-1, *kept, -1], "size")],
+                  {"Index": DType.INT32}, shape=(shape[0], *kept, shape[-1]))
+
+
+def _upsampling_check(config: dict[str, Any]) -> str | None:
+    gap = channels_last_only(config)
+    if gap:
+        return gap
+    method = config.get("interpolation", "nearest")
+    return None if method in ("nearest", "bilinear") else f"interpolation={method!r}"
+
+
+@lowers("UpSampling2D", check=_upsampling_check)
+def upsampling(ctx: LayerContext) -> Value:
+    """Nearest (pixel repetition) or bilinear with half-pixel centres, as ``tf.image.resize`` does."""
+    _spatial_rank(ctx)
+    factors = ctx.config.get("size", 2)
+    fh, fw = (factors, factors) if isinstance(factors, int) else (int(factors[0]), int(factors[1]))
+    shape = ctx.shape()
+    h, w = _static(ctx, shape[1:3])
+    size = ctx.ints([h * fh, w * fw], "size")
+    out = (shape[0], h * fh, w * fw, shape[-1])
+    if ctx.config.get("interpolation", "nearest") == "bilinear":
+        return ctx.op("ResizeBilinear", [ctx.x, size], {"align_corners": False, "half_pixel_centers": True},
+                      shape=out)
+    return ctx.op("ResizeNearestNeighbor", [ctx.x, size], {"align_corners": False, "half_pixel_centers": False},
+                  shape=out)
