@@ -104,6 +104,8 @@ class Node:
         self.attrs: dict[str, Any] = dict(attrs or {})
         self.control_inputs: list[Node] = list(control_inputs)
         self.outputs: list[Value] = []
+        #: Names of the source nodes this node was translated from (see :mod:`tfjsconv.provenance`).
+        self.provenance: tuple[str, ...] = ()
 
     def output(self, index: int = 0) -> Value:
         """The ``index``-th output, created on demand (ops such as Split have attr-dependent arity)."""
@@ -155,6 +157,10 @@ class Graph:
         self.resource_ids: dict[str, int] = {}
         #: One-line facts about how the frontend built the graph (which loader, and why); ``--verbose`` prints them.
         self.notes: list[str] = []
+        #: Sources every node added now records: a frontend sets it per source node (``provenance.scope``).
+        self.provenance_scope: tuple[str, ...] = ()
+        #: Source node name -> the framework module that made it (PyTorch module paths from the ONNX export).
+        self.source_modules: dict[str, str] = {}
         self._counter = itertools.count()
 
     # -- building -----------------------------------------------------------------------------
@@ -187,6 +193,7 @@ class Graph:
             if not isinstance(value, Value):
                 raise TypeError(f"input of {name} must be a Value, got {type(value).__name__}")
         node = Node(self, name, op, inputs, attrs, control_inputs)
+        node.provenance = self.provenance_scope
         for index in range(num_outputs):
             node.output(index)
         self._nodes[name] = node
@@ -205,6 +212,7 @@ class Graph:
         dtype = DType.from_any(dtype)
         node = self.add_node("Placeholder", (), {"dtype": dtype, "shape": TensorShapeAttr(shape)},
                              name=name, exact_name=True)
+        node.provenance = node.provenance or (name,)
         value = node.output(0)
         value.dtype, value.shape = dtype, shape
         self.inputs[key or name] = value
@@ -268,6 +276,9 @@ class Graph:
     # -- editing ------------------------------------------------------------------------------
     def replace_all_uses(self, old: Value, new: Value) -> int:
         """Point every reader of ``old`` (nodes and graph outputs) at ``new``; return the count."""
+        from .provenance import adopt
+
+        adopt(new, old)
         count = 0
         for node in self._nodes.values():
             for i, value in enumerate(node.inputs):
@@ -377,6 +388,7 @@ class Graph:
         mapping: dict[Node, Node] = {}
         for node in self._nodes.values():
             new = Node(clone, node.name, node.op, [], node.attrs, [])
+            new.provenance = node.provenance
             for value in node.outputs:
                 copied = new.output(value.index)
                 copied.dtype, copied.shape = value.dtype, value.shape
@@ -395,6 +407,7 @@ class Graph:
         clone.initializer = self.initializer.copy() if self.initializer is not None else None
         clone.resource_ids = dict(self.resource_ids)
         clone.notes = list(self.notes)
+        clone.source_modules = dict(self.source_modules)
         clone.generated_by = self.generated_by
         clone.versions = dict(self.versions)
         return clone

@@ -11,6 +11,10 @@ DEFAULT_SHARD_SIZE = 4 * 1024 * 1024
 #: Highest --optimization_level; the default runs every pass that is safe.
 MAX_OPTIMIZATION_LEVEL = 2
 
+#: Why ``--quantize_int8`` is refused for layers models.
+INT8_LAYERS_MESSAGE = ("--quantize_int8 applies to graph models only: a layers model has no place for the "
+                       "per-channel rescale (use --output_format=tfjs_graph_model, or --quantize_uint8)")
+
 QuantizeSpec = bool | list[str] | None
 """``None``: off; ``True``: every float32 weight not claimed by another dtype; a list: fnmatch patterns."""
 
@@ -24,8 +28,12 @@ class ConvertOptions:
     quantize_float16: QuantizeSpec = None
     quantize_uint8: QuantizeSpec = None
     quantize_uint16: QuantizeSpec = None
+    #: Per-channel symmetric int8 for conv/matmul kernels (graph models; docs/quantization.md).
+    quantize_int8: QuantizeSpec = None
     weight_shard_size_bytes: int = DEFAULT_SHARD_SIZE
     split_weights_by_layer: bool = False
+    #: Write provenance.json: each TF.js node's source nodes (docs/provenance.md).
+    keep_provenance: bool = False
     skip_op_check: bool = False
     #: TF.js backends the model must run on; every node is checked against each (docs/backends.md).
     target_backends: list[str] = dataclasses.field(default_factory=lambda: ["cpu", "wasm", "webgl"])
@@ -90,6 +98,8 @@ class ConvertOptions:
             problems.append(f"--optimization_level must be 0..{MAX_OPTIMIZATION_LEVEL}, got {self.optimization_level!r}")
         if self.output_format == "tfjs_layers_model" and self.control_flow_v2:
             problems.append("--control_flow_v2 applies to graph models only, not --output_format=tfjs_layers_model")
+        if self.output_format == "tfjs_layers_model" and self.quantize_int8 not in (None, False, []):
+            problems.append(INT8_LAYERS_MESSAGE)
         if self.output_format == "tfjs_graph_model" and self.split_weights_by_layer:
             problems.append("--split_weights_by_layer applies to layers models only, not --output_format=tfjs_graph_model")
         if isinstance(self.target_backends, str):

@@ -34,7 +34,8 @@ SAME_AS_FIRST = frozenset({
     "MatrixBandPart", "MatrixDiag", "TensorScatterUpdate", "TensorScatterAdd", "Relu1", "Mish", "Swish",
     "FakeQuantWithMinMaxArgs", "Bitcast", "QuantizeAndDequantizeV2", "QuantizeAndDequantizeV3",
     "QuantizeAndDequantizeV4", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "TopKV2", "Split",
-    "SplitV", "ImageProjectiveTransformV3", "CropAndResize",
+    "SplitV", "ImageProjectiveTransformV3", "CropAndResize", "StringToHashBucketFast", "Bucketize", "StringLower",
+    "StringUpper", "StaticRegexReplace", "AsString", "StringStrip", "Complex", "Real", "Imag", "ComplexAbs",
 })
 #: Ops whose output has the broadcast rank of their inputs (the largest input rank).
 BROADCASTING = frozenset({
@@ -47,7 +48,7 @@ BROADCASTING = frozenset({
 #: Ops whose output is a scalar or a vector whatever their inputs.
 FIXED_RANK = {"Shape": 1, "ShapeN": 1, "Size": 0, "Rank": 0, "Range": 1, "Where": 2, "NonMaxSuppressionV3": 1,
               "NonMaxSuppressionV4": 1, "NonMaxSuppressionV5": 1, "MatMul": 2, "_FusedMatMul": 2, "Unique": 1,
-              "LinSpace": 1, "Multinomial": 2, "Conv3DBackpropInputV2": 5, "Conv2DBackpropInput": 4}
+              "LinSpace": 1, "BroadcastArgs": 1, "BroadcastGradientArgs": 1, "Multinomial": 2, "Conv3DBackpropInputV2": 5, "Conv2DBackpropInput": 4}
 #: Reductions: input rank, minus the reduced axes unless ``keep_dims``.
 REDUCTIONS = frozenset({"Sum", "Mean", "Max", "Min", "Prod", "All", "Any", "EuclideanNorm"})
 #: Ops whose output rank is the length of a shape-like input (index).
@@ -93,6 +94,69 @@ class RankContext:
             return None if None in lengths else sum(lengths)
         if producer.op in ("Identity", "Cast", "StopGradient"):
             return self.vector_length(producer.inputs[0])
+        if producer.op in REDUCTIONS and (producer.attrs.get("keep_dims") or producer.attrs.get("keepdims")) \
+                and self.ranks.get(producer.inputs[0], annotated_rank(producer.inputs[0])) == 1:
+            return 1  # e.g. Prod of a shape vector, kept as [1]: a total size
+        if producer.op == "Reshape":
+            target, source = self.const_ints(producer, 1), producer.inputs[0].shape
+            if target is None or len(target) != 1:
+                return None
+            if target[0] >= 0:
+                return target[0]
+            static = source is not None and all(isinstance(d, int) and d >= 0 for d in source)
+            return int(np.prod(source, dtype=np.int64)) if static else None
+        if producer.op in ("Slice", "StridedSlice", "GatherV2", "BroadcastArgs") or producer.op in BROADCASTING:
+            return self._derived_length(producer)
+        return None
+
+    def _derived_length(self, producer: Node) -> int | None:
+        """The length of a 1-D value computed from other 1-D values (a slice of a shape, a broadcast shape)."""
+        op = producer.op
+        if op == "GatherV2":
+            indices = self.const_ints(producer, 1)
+            return len(indices) if indices is not None and self.ranks.get(producer.inputs[1]) == 1 else None
+        if op in ("BroadcastArgs",) or op in BROADCASTING:
+            lengths = [self.vector_length(v) for v in producer.inputs]
+            if None in lengths or not lengths:
+                return None
+            return max(lengths) if op == "BroadcastArgs" or len(set(lengths) - {1}) <= 1 else None
+        length = self.vector_length(producer.inputs[0])
+        if length is None:
+            return None
+        if op == "Slice":
+            begin, size = self.const_ints(producer, 1), self.const_ints(producer, 2)
+            if begin is None or size is None or len(size) != 1:
+                return None
+            return length - begin[0] if size[0] == -1 else size[0]
+        begin, end, strides = (self.const_ints(producer, i) for i in (1, 2, 3))
+        attrs = producer.attrs
+        if begin is None or end is None or strides is None or len(begin) != 1 or any(
+                int(attrs.get(mask, 0) or 0) for mask in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask")):
+            return None
+        start = None if int(attrs.get("begin_mask", 0) or 0) & 1 else begin[0]
+        stop = None if int(attrs.get("end_mask", 0) or 0) & 1 else end[0]
+        return len(range(length)[slice(start, stop, strides[0])])
+
+
+    def last_size(self, value: Value) -> int | None:
+        """The size of ``value``'s last axis (GatherNd's index depth), when annotations or producers tell."""
+        if value.shape:
+            last = value.shape[-1]
+            return last if isinstance(last, int) and last >= 0 else None
+        producer, rank = value.producer, self.ranks.get(value)
+        if producer.op == "Const" and value.index == 0:
+            shape = producer.attrs["value"].shape
+            return int(shape[-1]) if len(shape) else None
+        if producer.op == "Pack" and rank is not None and int(producer.attrs.get("axis", 0)) in (-1, rank - 1):
+            return len(producer.inputs)
+        if producer.op == "ConcatV2" and rank:
+            axis = producer.inputs[-1].producer.attrs.get("value") if producer.inputs[-1].producer.op == "Const" \
+                else None
+            if axis is not None and int(np.asarray(axis)) in (-1, rank - 1):
+                sizes = [self.last_size(part) for part in producer.inputs[:-1]]
+                return None if None in sizes else sum(sizes)
+        if producer.op in ("Identity", "Cast", "StopGradient") and producer.inputs:
+            return self.last_size(producer.inputs[0])
         return None
 
 
@@ -108,12 +172,36 @@ def annotated_rank(value: Value) -> int | None:
     return len(value.shape) if value.shape is not None else None
 
 
-def infer_ranks(graph: Graph) -> dict[Value, int | None]:
+class RankMap(dict):
+    """Value -> rank (None: unknown), and which values descend from a model input of unknown rank.
+
+    An unknown rank there is the user's to choose (a TF1 ``placeholder`` without a shape), not a gap in
+    the rules; the contract does not refuse for it (docs/backends.md).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input_dependent: set[Value] = set()
+        #: Value of unknown rank -> a bound its rank cannot exceed (a reduction over axes fed at run time
+        #: keeps at most its input's rank): enough to rule out a "rank at least N" limit.
+        self.bounds: dict[Value, int] = {}
+
+    def bound(self, value: Value) -> int | None:
+        """``value``'s rank if known, else its upper bound, else None."""
+        rank = self.get(value, annotated_rank(value))
+        return rank if rank is not None else self.bounds.get(value)
+
+    def unknown_by_rules(self, value: Value) -> bool:
+        """Whether ``value``'s rank is unknown though no unknown-rank model input decides it."""
+        return self.get(value, annotated_rank(value)) is None and value not in self.input_dependent
+
+
+def infer_ranks(graph: Graph) -> RankMap:
     """The rank of every value of ``graph`` (its annotation, else the rules' answer; None when unknown).
 
     Never raises on an op or attr it does not understand: that value stays unknown.
     """
-    ranks: dict[Value, int | None] = {}
+    ranks = RankMap()
     context = RankContext(ranks)
     for node in graph.topological_order():
         inferred: list[int | None] = []
@@ -128,7 +216,25 @@ def infer_ranks(graph: Graph) -> dict[Value, int | None]:
             if rank is None and value.index < len(inferred):
                 rank = inferred[value.index]
             ranks[value] = rank if rank is None or rank >= 0 else None
+            if ranks[value] is None:
+                bound = _upper_bound(node, ranks)
+                if bound is not None:
+                    ranks.bounds[value] = bound
+            dependent = (node.op in ("Placeholder", "PlaceholderWithDefault") and ranks[value] is None) \
+                or any(v in ranks.input_dependent for v in node.inputs)
+            if dependent:
+                ranks.input_dependent.add(value)
     return ranks
+
+
+def _upper_bound(node: Node, ranks: RankMap) -> int | None:
+    """A bound on the rank of ``node``'s outputs when the rules cannot tell it exactly."""
+    if node.op in REDUCTIONS or node.op in ("Squeeze", "ArgMax", "ArgMin"):
+        return ranks.bound(node.inputs[0]) if node.inputs else None
+    if node.op in BROADCASTING or node.op in SAME_AS_FIRST:
+        bounds = [ranks.bound(v) for v in node.inputs]
+        return None if not bounds or None in bounds else max(bounds)
+    return None
 
 
 def _outputs(node: Node, inputs: Ranks, context: RankContext) -> list[int | None]:
@@ -158,9 +264,29 @@ def _outputs(node: Node, inputs: Ranks, context: RankContext) -> list[int | None
         return [_reduction(node, inputs, context)]
     fn = RANK_RULES.get(op)
     if fn is None:
-        return []
+        return _declared_output_ranks(node)
     result = fn(node, inputs, context)
     return result if isinstance(result, list) else [result] * count
+
+
+def _declared_output_ranks(node: Node) -> list[int | None]:
+    """Ranks from an ``output_shapes``/``_output_shapes`` attr (If/While, TF's own annotation), if any."""
+    for attr in ("_output_shapes", "output_shapes"):
+        shapes = node.attrs.get(attr)
+        if isinstance(shapes, (list, tuple)) and len(shapes) == len(node.outputs):
+            dims = [getattr(shape, "dims", shape) for shape in shapes]
+            return [len(d) if isinstance(d, (list, tuple)) else None for d in dims]
+    return []
+
+
+@rank_rule("UniqueV2", "UniqueWithCountsV2")
+def _unique_v2(node: Node, inputs: Ranks, context: RankContext) -> list[int | None]:
+    return [inputs[0]] + [1] * (len(node.outputs) - 1)
+
+
+@rank_rule("LookupTableFind", "LookupTableFindV2")
+def _lookup(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    return inputs[1] if len(inputs) > 1 else None  # one value per key
 
 
 def _reduction(node: Node, inputs: Ranks, context: RankContext) -> int | None:
@@ -170,8 +296,9 @@ def _reduction(node: Node, inputs: Ranks, context: RankContext) -> int | None:
     if node.attrs.get("keep_dims") or node.attrs.get("keepdims"):
         return rank
     axes = context.const_ints(node, 1)
-    if axes is None:
-        return None
+    if axes is None:  # axes read at run time: TF rejects duplicates, so each of them drops one dimension
+        length = context.vector_length(node.inputs[1]) if len(node.inputs) > 1 else None
+        return None if length is None or length > rank else rank - length
     return rank - len({a % rank for a in axes}) if rank else 0
 
 
@@ -263,9 +390,8 @@ def _gather(node: Node, inputs: Ranks, context: RankContext) -> int | None:
 @rank_rule("GatherNd")
 def _gather_nd(node: Node, inputs: Ranks, context: RankContext) -> int | None:
     params, indices = inputs[0], inputs[1]
-    shape = node.inputs[1].shape
-    depth = shape[-1] if shape else None
-    if params is None or indices is None or not isinstance(depth, int):
+    depth = context.last_size(node.inputs[1])
+    if params is None or indices is None or depth is None:
         return None
     return indices - 1 + params - depth
 

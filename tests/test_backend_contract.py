@@ -182,7 +182,8 @@ def test_window_and_list_selectors():
 def test_unknown_dtypes_never_refuse(contract):
     g = Graph("unknown")
     x = g.placeholder("x", DType.FLOAT32, (6,))
-    unknown = g.add_op("SomethingCustom", [x], name="custom")  # no dtype annotation, no T attr
+    # no dtype annotation, no T attr; the rank is annotated (an unknown rank refuses: test_contract_ranks.py)
+    unknown = g.add_op("SomethingCustom", [x], name="custom", shape=(6,))
     g.set_output("pool", g.add_op("Cast", [unknown], {"DstT": DType.BOOL}, name="cast"))
     assert contract.unsupported(g) == []
 

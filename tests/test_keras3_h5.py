@@ -4,8 +4,8 @@ Keras 3 still writes ``model.save("m.h5")``, with a Keras 3 config in an HDF5 fi
 :mod:`tfjsconv.plugins.keras`). The conformance run (``bench/conformance/keras_layers.py``, flavor
 ``keras3_h5``) found no model that converts to something else; the differences are files Keras 3
 cannot load back itself. The layers route (h5py only) does not need Keras to load them and must still
-match Keras — the model that saved the file — in TF.js; the graph route loads the file in Keras and
-must refuse with Keras's reason, never write a model.
+match Keras — the model that saved the file — in TF.js; so must the graph route's h5py-only lowering,
+while its TensorFlow route loads the file in Keras and must refuse with Keras's reason, never write a model.
 """
 from __future__ import annotations
 
@@ -51,12 +51,24 @@ def test_layer_norm_over_two_axes_converts_although_keras3_cannot_reload_its_h5(
     assert np.ptp(model.layers[-1].gamma.numpy(), axis=0).max() > 0.1
 
 
-def test_graph_model_of_a_keras3_h5_keras_cannot_load_is_refused(tmp_path):
-    _layer_norm_over_two_axes(tmp_path / "ln.h5")
+@pytest.mark.node
+def test_graph_model_of_a_keras3_h5_keras_cannot_load(tmp_path, tfjs_runtime):
+    """The h5py-only lowering (the default graph route) reads the file Keras 3 rejects and matches the model
+    that saved it; the TensorFlow route (``loader="tensorflow"``) needs Keras to load it and refuses."""
+    from tfjsconv.verify.compare import format_report, verify_model
+
+    model = _layer_norm_over_two_axes(tmp_path / "ln.h5")
     with pytest.raises(InputError) as err:
-        tfjsconv.convert(tmp_path / "ln.h5", tmp_path / "out", output_format="tfjs_graph_model")
+        tfjsconv.convert(tmp_path / "ln.h5", tmp_path / "traced", output_format="tfjs_graph_model",
+                         loader="tensorflow")
     assert "Keras 3 could not load" in str(err.value) and "ln.h5" in str(err.value)
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "traced").exists()
+    x = np.random.default_rng(3).standard_normal((2, 4, 6)).astype("float32")
+    expected = {"output_0": np.asarray(model(x, training=False))}
+    tfjsconv.convert(tmp_path / "ln.h5", tmp_path / "lowered", output_format="tfjs_graph_model",
+                     target_backends=["cpu", "wasm"])
+    report = verify_model(tmp_path / "lowered", {"x": x}, expected, backends=("cpu", "wasm"), rtol=RTOL, quiet=True)
+    assert report.passed, format_report(report)
 
 
 def test_keras3_h5_mask_layers_are_refused_for_both_formats(tmp_path):

@@ -22,10 +22,11 @@ BOOL_OPTIONS: dict[str, tuple[bool, str]] = {
                                               "only for files you trust"),
     "--exact_special_values": (False, "rewrite ops whose TF.js kernels mishandle NaN/Inf on a target backend "
                                       "(Maximum, Relu6, ArgMax, Softmax… on wasm/cpu) so they give TF's results"),
+    "--keep_provenance": (False, "write provenance.json: the source nodes/layers of every TF.js node"),
     "--experiments": (False, argparse.SUPPRESS),
 }
 BOOL_FLAGS = set(BOOL_OPTIONS)
-PATTERN_FLAGS = {"--quantize_float16", "--quantize_uint8", "--quantize_uint16"}
+PATTERN_FLAGS = {"--quantize_float16", "--quantize_uint8", "--quantize_uint16", "--quantize_int8"}
 INPUT_FORMAT_HELP = ("keras, keras_keras, keras_saved_model, tf_saved_model, tf_hub, tf_frozen_model, "
                      "tfjs_layers_model, onnx, torch_export, … (detected when omitted; `tfjsconv plugins` lists them)")
 
@@ -52,6 +53,9 @@ def add_parser(sub: Any) -> None:
     for dtype in ("float16", "uint8", "uint16"):
         q.add_argument(f"--quantize_{dtype}", type=parse_patterns, default=None, metavar="PATTERNS",
                        help=f"store matching weights as {dtype} (no value: all weights)")
+    q.add_argument("--quantize_int8", type=parse_patterns, default=None, metavar="PATTERNS",
+                   help="per-channel symmetric int8 for matching conv/matmul kernels, 1 byte each (no value: "
+                        "all of them; graph models only)")
     q.add_argument("--quantization_bytes", type=int, choices=(1, 2),
                    help="deprecated: 1 is --quantize_uint8, 2 is --quantize_uint16, for all weights")
     p.add_argument("--weight_shard_size_bytes", type=int, default=DEFAULT_SHARD_SIZE,
@@ -115,7 +119,9 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "skip_passes": args.skip_passes or [],
         "overwrite": args.overwrite,
         "allow_unsafe_deserialization": args.allow_unsafe_deserialization,
+        "keep_provenance": args.keep_provenance,
         **{f"quantize_{d}": v for d, v in quantize.items()},
+        "quantize_int8": args.quantize_int8,
     }
     if args.saved_model_tags is not None:
         options["saved_model_tags"] = args.saved_model_tags

@@ -96,6 +96,17 @@ def format_inspection(doc: dict[str, Any], *, limit: int = MAX_ROWS) -> str:
         if more:
             lines.append(more)
 
+    if doc.get("provenance"):
+        nodes = doc["provenance"]["nodes"]
+        modules = doc["provenance"].get("modules") or {}
+        rows = [[name, ", ".join(f"{s} ({modules[s]})" if s in modules else s for s in sources)]
+                for name, sources in nodes.items()]
+        lines += ["", f"provenance ({doc['provenance'].get('frontend')}, {len(rows)} nodes):"]
+        shown, more = _limited(rows, "nodes", limit)
+        lines.append(_indent(table(["node", "sources"], shown)))
+        if more:
+            lines.append(more)
+
     details = {k: v for k, v in doc.get("details", {}).items() if k != "metadata" and k != "userDefinedMetadata"}
     if isinstance(details.get("meta_graphs"), list):
         lines += _meta_graphs(details.pop("meta_graphs"))

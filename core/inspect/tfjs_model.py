@@ -198,4 +198,9 @@ def inspect_tfjs(path: Path, *, depth: int = 1) -> dict[str, Any]:
     result["weights"] = summarize(weights, depth=depth)
     result["shards"] = shards
     result["details"] = {"userDefinedMetadata": doc["userDefinedMetadata"]} if doc.get("userDefinedMetadata") else {}
+    from ..provenance import read_provenance
+
+    provenance = read_provenance(folder)
+    if provenance is not None:  # written by --keep_provenance (docs/provenance.md)
+        result["provenance"] = {k: provenance.get(k) for k in ("frontend", "nodes", "modules") if k in provenance}
     return result

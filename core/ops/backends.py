@@ -7,7 +7,8 @@ and the limits ``scripts/probe_backends.py`` found by running ops on each backen
 
 A node fails on a backend when a kernel it always dispatches to is not registered there, when it
 needs a complex64-only kernel the backend lacks and has a complex64 tensor, or when a recorded limit
-matches its dtypes/attributes. A dtype or attribute the IR does not know never causes a refusal.
+matches its dtypes/attributes. A dtype or attribute the IR does not know never causes a refusal; a rank
+the IR lacks is inferred (``tfjsconv.shape_rank``), and one that stays unknown refuses (docs/backends.md).
 """
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ class NodeFacts:
     def __init__(self, op: str, attrs: Mapping[str, Any], input_dtypes: Sequence[str | None],
                  const_inputs: Mapping[int, Any] | None = None,
                  input_ranks: Sequence[int | None] | None = None,
-                 output_ranks: Sequence[int | None] | None = None) -> None:
+                 output_ranks: Sequence[int | None] | None = None, *, refuse_unknown_rank: bool = False) -> None:
         self.op = op
         self.attrs = dict(attrs)
         self.input_dtypes = list(input_dtypes)
@@ -103,6 +104,11 @@ class NodeFacts:
         self.input_ranks = list(input_ranks or [])
         #: Each output's rank, None where the shape is not annotated (BroadcastTo, OneHot raise the rank).
         self.output_ranks = list(output_ranks or [])
+        #: A rank limit whose other selectors match but whose rank is unknown refuses: set for IR graphs when
+        #: rank inference left a rank unknown that no unknown-rank model input decides (shape_rank.RankMap).
+        self.refuse_unknown_rank = refuse_unknown_rank
+        #: A bound no input/output rank exceeds, where some rank is unknown (shape_rank.RankMap.bounds).
+        self.rank_bound: int | None = None
 
     @classmethod
     def of(cls, node: Node, ranks: Mapping[Any, int | None] | None = None) -> NodeFacts:
@@ -116,7 +122,15 @@ class NodeFacts:
                     and producer.attrs["value"].size <= 16:
                 consts[index] = producer.attrs["value"]
         inputs, outputs = value_ranks(node, ranks)
-        return cls(node.op, node.attrs, [_value_dtype(value) for value in node.inputs], consts, inputs, outputs)
+        unknown_by_rules = getattr(ranks, "unknown_by_rules", None)
+        refuse = unknown_by_rules is not None and any(unknown_by_rules(v) for v in [*node.inputs, *node.outputs])
+        facts = cls(node.op, node.attrs, [_value_dtype(value) for value in node.inputs], consts, inputs, outputs,
+                    refuse_unknown_rank=refuse)
+        bound = getattr(ranks, "bound", None)
+        if bound is not None:
+            bounds = [bound(v) for v in [*node.inputs, *node.outputs]]
+            facts.rank_bound = None if None in bounds or not bounds else max(bounds)
+        return facts
 
     def select(self, selector: str) -> str | None:
         """The selector's value as text, None if unknown.
@@ -173,11 +187,13 @@ class NodeFacts:
         return None
 
     def _rank_at_least(self, rank: int) -> str | None:
-        """"true" if a known input/output rank is >= ``rank``, "false" if all are known and below, else None."""
+        """"true" if a known input/output rank is >= ``rank``, "false" if all are known (or bounded) below it, else None."""
         ranks = self.input_ranks + self.output_ranks
         if any(r is not None and r >= rank for r in ranks):
             return "true"
-        return "false" if ranks and None not in ranks else None
+        if ranks and None not in ranks:
+            return "false"
+        return "false" if self.rank_bound is not None and self.rank_bound < rank else None
 
     def has_dtype(self, dtype: str) -> bool | None:
         """Whether any input or dtype attr is ``dtype``; None when nothing is known."""
@@ -273,6 +289,11 @@ class BackendContract:
                                   for sel, value in selected.items())
                 outcome = "gives a wrong answer" if limit.get("outcome") == "wrong" else "throws"
                 reasons.append(f"{shown} {outcome}")
+            elif facts.refuse_unknown_rank and _only_rank_unknown(limit["when"], selected):
+                outcome = "gives a wrong answer" if limit.get("outcome") == "wrong" else "throws"
+                ranks = " and ".join(f"{sel}={'/'.join(limit['when'][sel])}" for sel, value in selected.items()
+                                     if value is None)
+                reasons.append(f"rank unknown (at {ranks} it {outcome})")
         return list(dict.fromkeys(reasons))  # a curated limit the probe also found is one reason
 
     def runs_on(self, op: str, backend: str, dtype: str | None = None,
@@ -316,6 +337,13 @@ class BackendContract:
         return {b: {"runs": not any(p.backend == b for p in problems),
                     "problems": [{"op": p.op, "node": p.node, "reason": p.reason} for p in problems if p.backend == b]}
                 for b in backends}
+
+
+def _only_rank_unknown(when: Mapping[str, Sequence[str]], selected: Mapping[str, str | None]) -> bool:
+    """Whether a limit fails to match only because a rank selector is unknown (every other one matches)."""
+    unknown = [sel for sel, value in selected.items() if value is None]
+    return bool(unknown) and all(sel.startswith(("rank:", "maxrank:")) for sel in unknown) \
+        and all(value in when[sel] for sel, value in selected.items() if value is not None)
 
 
 @functools.cache

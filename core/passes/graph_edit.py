@@ -13,6 +13,7 @@ import numpy as np
 from ..dtypes import DType
 from ..interpreter.registry import attr_str
 from ..ir import Graph, Node, Value, materialize
+from ..provenance import absorb, adopt
 
 
 class Uses:
@@ -38,6 +39,7 @@ class Uses:
 
         Touches only the readers, unlike ``Graph.replace_all_uses``, so passes stay linear.
         """
+        adopt(new, old)
         moved = self.readers.pop(old, [])
         for reader in dict.fromkeys(moved):
             reader.inputs = [new if v is old else v for v in reader.inputs]
@@ -88,10 +90,13 @@ def become_const(node: Node, array: np.ndarray, dtype: DType) -> None:
 
 
 def rewrite(node: Node, op: str, inputs: list[Value], attrs: dict[str, Any]) -> None:
-    """Turn ``node`` into ``op(inputs)`` keeping its name and output Values."""
+    """Turn ``node`` into ``op(inputs)`` keeping its name, output Values and sources (plus those of the
+    producers it absorbs)."""
+    old_inputs = node.inputs
     node.op = op
     node.inputs = list(inputs)
     node.attrs = dict(attrs)
+    absorb(node, old_inputs)
 
 
 def float_dtype(value: Value) -> bool:

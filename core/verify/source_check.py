@@ -87,9 +87,16 @@ def _err(value: float | None) -> str:
 def quantized_dtypes(model_dir: Path) -> list[str]:
     """The dtypes weights of ``model_dir`` are quantized to (empty when none are)."""
     doc = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
-    found = {w["quantization"]["dtype"] for g in doc.get("weightsManifest") or [] for w in g.get("weights", [])
-             if isinstance(w.get("quantization"), dict) and "dtype" in w["quantization"]}
+    found = {_quantization_label(w["quantization"]) for g in doc.get("weightsManifest") or []
+             for w in g.get("weights", []) if isinstance(w.get("quantization"), dict) and "dtype" in w["quantization"]}
     return sorted(found)
+
+
+def _quantization_label(quantization: Mapping[str, Any]) -> str:
+    """The dtype, with ``--quantize_int8`` kernels (uint8 with scale 1, min -128) named int8."""
+    if quantization["dtype"] == "uint8" and quantization.get("scale") == 1 and quantization.get("min") == -128:
+        return "int8"
+    return str(quantization["dtype"])
 
 
 def source_reference(source: str | Path, model_dir: Path, inputs: Mapping[str, np.ndarray],

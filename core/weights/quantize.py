@@ -23,6 +23,8 @@ from .encoding import STORAGE_DTYPES, iter_flat_chunks
 #: The dtypes weights can be quantized to, in flag order.
 QUANTIZED_DTYPES = ("float16", "uint8", "uint16")
 _QMAX = {"uint8": 255, "uint16": 65535}
+#: ``--quantize_int8``: per-channel int8 kernels (weights.int8); not a manifest dtype, stored as uint8.
+INT8_DTYPE = "int8"
 
 #: Elements per step while quantizing: keeps the float64 temporaries to a few MB.
 QUANTIZE_CHUNK_ELEMENTS = 1 << 16
@@ -38,6 +40,11 @@ class QuantizationPlan:
 
     patterns: tuple[tuple[str, tuple[str, ...]], ...] = ()
     fallthrough: str | None = None
+    #: Kernels already quantized to int8 values (``--quantize_int8``): name -> (max abs, max rel) error
+    #: against the float kernel, measured when they were quantized; they win over every other dtype.
+    int8: Mapping[str, tuple[float, float]] = dataclasses.field(default_factory=dict, compare=False)
+    #: Weights no flag may quantize (the int8 kernels' per-channel scales: a per-tensor range would undo them).
+    exempt: frozenset[str] = frozenset()
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, bool | Sequence[str] | None] | None) -> QuantizationPlan:
@@ -72,13 +79,17 @@ class QuantizationPlan:
         return cls(tuple(patterns), catch_all[0] if catch_all else None)
 
     def __bool__(self) -> bool:
-        return bool(self.patterns) or self.fallthrough is not None
+        return bool(self.patterns) or self.fallthrough is not None or bool(self.int8)
 
     def dtype_for(self, name: str) -> str | None:
         """The quantized dtype for weight ``name``, or ``None`` to leave it alone.
 
         Raises :class:`UsageError` when patterns of two different dtypes match the name.
         """
+        if name in self.int8:
+            return INT8_DTYPE
+        if name in self.exempt:
+            return None
         matches = {}
         for dtype, patterns in self.patterns:
             hit = next((p for p in patterns if fnmatchcase(name, p)), None)
@@ -172,6 +183,12 @@ class Quantizer:
     """
 
     def __init__(self, name: str, array: np.ndarray, dtype: str) -> None:
+        if dtype == INT8_DTYPE:  # already int8 values (weights.int8): stored as bytes decoding to -128..127
+            self.name, self.dtype, self.array = name, dtype, array
+            self.params = AffineParams("uint8", -128.0, 127.0, 1.0)
+            self.max_abs_error = 0.0
+            self._max_abs_value = 0.0
+            return
         if dtype not in QUANTIZED_DTYPES:
             raise UsageError(f"cannot quantize to {dtype!r}; choose from {', '.join(QUANTIZED_DTYPES)}")
         self.name = name
@@ -207,7 +224,7 @@ class Quantizer:
 
     @property
     def bytes_after(self) -> int:
-        return self.array.size * STORAGE_DTYPES[self.dtype].itemsize
+        return self.array.size * STORAGE_DTYPES["uint8" if self.dtype == INT8_DTYPE else self.dtype].itemsize
 
     @property
     def max_rel_error(self) -> float:

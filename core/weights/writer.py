@@ -124,8 +124,10 @@ def _write_weight(name: str, source: WeightSource, shards: _GroupShards, plan: Q
         quantizer = Quantizer(name, array, quantize_to)
         for chunk in quantizer.chunks():
             shards.write(chunk)
-        report.add_quantized(name, quantize_to, quantizer.max_abs_error, quantizer.max_rel_error,
-                             quantizer.bytes_before, quantizer.bytes_after)
+        abs_error, rel_error = quantizer.max_abs_error, quantizer.max_rel_error
+        if plan is not None and name in plan.int8:  # the int8 values are exact; the loss was the rounding
+            abs_error, rel_error = plan.int8[name]
+        report.add_quantized(name, quantize_to, abs_error, rel_error, quantizer.bytes_before, quantizer.bytes_after)
         if quantizer.max_abs_error == float("inf"):
             report.notes.append(f"weight {name!r}: values outside the {quantize_to} range became ±inf")
         return weight_entry(name, array.shape, dtype, quantizer.quantization)

@@ -30,16 +30,22 @@ class Writer:
 
 
 def write_weights_then_json(groups: Any, staging_dir: Path, options: ConvertOptions,
-                            make_json: Any) -> dict[str, Any]:
+                            make_json: Any, int8: Any = None) -> dict[str, Any]:
     """Stream ``groups`` into shards, then write ``make_json(manifest)`` as model.json.
 
     model.json is written last so that a model folder with a model.json is always complete.
+    ``int8`` is the :class:`~tfjsconv.writers.int8_kernels.Int8Result` of ``--quantize_int8``, if any.
     """
+    import dataclasses
+
     from ..weights import QuantizationPlan, WeightsReport, write_weights
     from .graph_model import write_model_json
 
     report = WeightsReport()
     plan = QuantizationPlan.from_spec(options.quantization) if options.quantization else None
+    if int8 is not None:
+        plan = dataclasses.replace(plan or QuantizationPlan(), int8=int8.errors, exempt=frozenset(int8.scales))
+        report.notes.extend(f"--quantize_int8 left {s} in float32" for s in int8.skipped)
     manifest = write_weights(groups, staging_dir, shard_size=options.weight_shard_size_bytes, plan=plan, report=report)
     from ..weights.manifest import check_weight_count
 

@@ -122,9 +122,20 @@ class GraphModelWriter(Writer):
         return isinstance(model, Graph)
 
     def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
+        int8 = None
+        if options.quantize_int8 not in (None, False, []):  # after every pass, so none folds the rescale back
+            from .int8_kernels import check_int8_conflicts, rewrite_int8_kernels
+
+            int8 = rewrite_int8_kernels(model, options.quantize_int8)
+            check_int8_conflicts(list(int8.errors), options.quantization)
         give_outputs_own_nodes(model)  # after every pass, so none can undo it
         model.validate()
         if model.initializer is not None:
             model.initializer.validate()
-        return write_weights_then_json([all_weights(model)], staging_dir, options,
-                                       lambda manifest: model_json(model, manifest, options))
+        result = write_weights_then_json([all_weights(model)], staging_dir, options,
+                                         lambda manifest: model_json(model, manifest, options), int8=int8)
+        if options.keep_provenance:
+            from ..provenance import write_provenance
+
+            write_provenance(model, staging_dir, frontend=options.input_format)
+        return result

@@ -39,7 +39,12 @@ class LayersModelWriter(Writer):
         return isinstance(model, LayersModel)
 
     def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
+        from ..errors import UsageError
+        from ..options import INT8_LAYERS_MESSAGE
         from ..weights.finite import FiniteWeight
+
+        if options.quantize_int8 not in (None, False, []):  # the output format was inferred, not given
+            raise UsageError(INT8_LAYERS_MESSAGE)
 
         # NaN/Inf in a layers model's weights is refused when each weight is loaded (docs/reliability.md).
         groups = [[(name, FiniteWeight(name, source)) for name, source in group] for group in model.weight_groups]

@@ -5,9 +5,15 @@ h5py is imported here, when a file is opened, never at plugin import. Every h5py
 streams the weights out (so a truncated file never surfaces as a confusing output error). A file
 that points outside itself (external links, virtual datasets) is refused when it is opened
 (:mod:`.h5_links`), so no reader ever follows such a link.
+
+Weights are read without a copy where the file allows it: a contiguous, unfiltered dataset is a
+run of bytes at a known offset, so :meth:`H5Source.map` maps it (``mmap``, copy-on-write, one
+mapping per weight, gone with its array) and the shard writer streams straight from the page cache.
+Chunked or compressed datasets are read through h5py.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import weakref
 from collections.abc import Callable
@@ -32,8 +38,10 @@ def import_h5py() -> Any:
     return h5py
 
 
-def _close(file: Any, cleanup: Callable[[], None] | None) -> None:
+def _close(file: Any, raw: Any, cleanup: Callable[[], None] | None) -> None:
     try:
+        if raw is not None:
+            raw.close()
         file.close()
     finally:
         if cleanup is not None:
@@ -55,7 +63,12 @@ class H5Source:
             raise InputError(f"{self.display} is not a readable HDF5 file: {_reason(err)}",
                              hint=CORRUPT_HINT + "; save the model again with model.save()") from None
         self._size = os.path.getsize(self.path)
-        self._finalizer = weakref.finalize(self, _close, self.file, cleanup)
+        try:
+            self._raw = open(self.path, "rb", buffering=0)  # noqa: SIM115 - plain datasets are mapped from it
+        except OSError as err:
+            _close(self.file, None, cleanup)
+            raise InputError(f"{self.display} cannot be opened: {_reason(err)}") from None
+        self._finalizer = weakref.finalize(self, _close, self.file, self._raw, cleanup)
         try:  # before anything is read: h5py would follow links out of the file
             check_self_contained(self.file, self.display)
         except BaseException:
@@ -74,6 +87,7 @@ class H5Source:
             stored = ds.id.get_storage_size()
             end = None if offset is None else offset + stored
             compressed = bool(ds.compression) or ds.id.get_create_plist().get_nfilters() > 0
+            plain = plain_offset(ds)
         except Exception as err:
             raise InputError(f"{self.display}: cannot read weight {path!r}: {_reason(err)}") from None
         needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -83,30 +97,73 @@ class H5Source:
         if end is not None and end > self._size:
             raise InputError(f"{self.display} is truncated: weight {path!r} ends at byte {end}, "
                              f"but the file has {self._size} bytes", hint="copy or save the file again")
-        return H5Array(self, path, shape, dtype)
+        return H5Array(self, path, shape, dtype, plain)
 
     def read(self, path: str) -> np.ndarray:
+        """The dataset's values: a mapped view of the file when stored plainly, else read by h5py."""
         try:
-            return np.asarray(self.file[path][()])
+            ds = self.file[path]
+            offset = plain_offset(ds)
+            if offset is not None:
+                return self.map(path, offset, tuple(int(d) for d in ds.shape), np.dtype(ds.dtype))
+            return np.asarray(ds[()])
+        except InputError:
+            raise
         except Exception as err:
             raise InputError(f"{self.display}: cannot read weight {path!r}: {_reason(err)}",
                              hint=CORRUPT_HINT) from None
+
+    def map(self, path: str, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A copy-on-write view of the ``shape`` x ``dtype`` bytes at ``offset`` (unmapped when the array
+        dies). The range is checked against the file's current size first: mapping past the end would
+        crash with SIGBUS on first access instead of raising."""
+        count = int(np.prod(shape, dtype=np.int64))
+        end = offset + count * dtype.itemsize
+        try:
+            size = os.fstat(self._raw.fileno()).st_size
+            if end > size:
+                raise InputError(f"{self.display} is truncated: weight {path!r} ends at byte {end}, "
+                                 f"but the file has {size} bytes", hint="copy or save the file again")
+            start = offset - offset % mmap.ALLOCATIONGRANULARITY
+            view = mmap.mmap(self._raw.fileno(), end - start, access=mmap.ACCESS_COPY, offset=start)
+        except (OSError, ValueError) as err:
+            raise InputError(f"{self.display}: cannot read weight {path!r}: {_reason(err)}",
+                             hint=CORRUPT_HINT) from None
+        return np.frombuffer(view, dtype=dtype, count=count, offset=offset - start).reshape(shape)
 
 
 class H5Array:
     """A weight that stays in the HDF5 file until the writer asks for it (``tfjsconv.ir.LazyArray``)."""
 
-    def __init__(self, source: H5Source, path: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    def __init__(self, source: H5Source, path: str, shape: tuple[int, ...], dtype: np.dtype,
+                 offset: int | None = None) -> None:
         self.source = source
         self.path = path
         self.shape = shape
         self.dtype = dtype
+        self.offset = offset  # where the bytes lie plainly in the file (mapped on load), else None
 
     def load(self) -> np.ndarray:
+        if self.offset is not None:
+            return self.source.map(self.path, self.offset, self.shape, self.dtype)
         return self.source.read(self.path)
 
     def __repr__(self) -> str:
         return f"<H5Array {self.path} {self.dtype} {list(self.shape)}>"
+
+
+def plain_offset(ds: Any) -> int | None:
+    """Where a dataset's bytes start in the file, if they lie there plainly (contiguous, no filter,
+    not external, fixed-size numbers, not empty); ``None`` means h5py must read it."""
+    if ds.chunks is not None or ds.compression is not None or ds.size == 0:
+        return None
+    if ds.dtype.kind not in "iufc" or ds.dtype.fields is not None or ds.dtype.subdtype is not None:
+        return None
+    plist = ds.id.get_create_plist()
+    if plist.get_nfilters() > 0 or plist.get_external_count() > 0 or ds.is_virtual:
+        return None
+    offset = ds.id.get_offset()  # None when the dataset was never written (fill value only)
+    return None if offset is None else int(offset)
 
 
 def attr_text(obj: Any, name: str) -> str | None:

@@ -1,9 +1,9 @@
 """Initializers stored in external data files, as LazyArrays: read once, when the writer needs them.
 
-A model over 2 GB keeps its weights beside the ``.onnx`` file. Memory-mapping them would leave
-every page the writer touched resident until the conversion ends; an :class:`ExternalArray`
-instead reads its bytes with one positioned read in :meth:`~ExternalArray.load`, and the writer
-drops the result once it is in a shard. Mappings may transpose, reshape or cast it without
+A model over 2 GB keeps its weights beside the ``.onnx`` file. An :class:`ExternalArray` maps its
+bytes (``numpy.memmap``, copy-on-write) only in :meth:`~ExternalArray.load`, so the writer streams
+them from the page cache without a copy, and the mapping dies with the array once it is in a shard
+(no page stays mapped until the conversion ends). Mappings may transpose, reshape or cast it without
 reading (the operations are recorded and replayed on load); anything else (``np.asarray``, maths)
 reads it then.
 """
@@ -83,24 +83,20 @@ class ExternalArray:
 
     # -- LazyArray -----------------------------------------------------------------------------
     def load(self) -> np.ndarray:
-        """Read the bytes (one positioned read, no mapping kept) and apply the recorded operations."""
+        """Map the bytes (a view, no copy) and apply the recorded operations (which may copy)."""
         key = (str(self.path), self.offset)
         READS[key] = READS.get(key, 0) + 1
         count = int(np.prod(self._base_shape, dtype=np.int64))
         dtype = self._base_dtype.newbyteorder("<")
-        buffer = bytearray(count * dtype.itemsize)
-        with open(self.path, "rb", buffering=0) as f:
-            view = memoryview(buffer)
-            done = 0
-            while done < len(buffer):
-                n = os.preadv(f.fileno(), [view[done:]], self.offset + done) if hasattr(os, "preadv") else None
-                if n is None:
-                    f.seek(self.offset + done)
-                    n = f.readinto(view[done:])
-                if not n:
-                    raise OSError(f"{self.path} ended early (offset {self.offset + done})")
-                done += n
-        array = np.frombuffer(buffer, dtype=dtype).reshape(self._base_shape)
+        end = self.offset + count * dtype.itemsize
+        size = os.path.getsize(self.path)
+        if end > size:  # mapping past the end would crash (SIGBUS) on first access, not raise
+            raise OSError(f"{self.path} ended early (weight ends at byte {end}, the file has {size})")
+        if count == 0:
+            array = np.zeros(self._base_shape, dtype=dtype)
+        else:
+            array = np.asarray(np.memmap(self.path, dtype=dtype, mode="c", offset=self.offset,
+                                         shape=self._base_shape))
         if not dtype.isnative:
             array = array.astype(dtype.newbyteorder("="))
         for op in self._ops:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tfjsconv.errors import InputError, TfjsconvError, UnsupportedOpsError, UsageError
+from tfjsconv import provenance
 from tfjsconv.ir import Graph, Value
 
 from . import layout, symbolic
@@ -179,6 +180,7 @@ class Translator:
                              hint="; ".join(dict.fromkeys(err.hint for err in failures if err.hint)) or None)
         for vi in g.output:
             self._add_output(vi.name, layouts)
+        self.graph.source_modules = provenance.torch_module_paths(g.node)
         self.graph.metadata["onnx"] = {
             "opset": self.opsets.get("", 0),
             "producer": " ".join(p for p in (self.model.producer_name, self.model.producer_version) if p) or None,
@@ -253,8 +255,9 @@ class Translator:
         self._refine_shapes(node, inputs)
         ctx = NodeContext(self, node, name, opset)
         try:
-            result = fn(ctx)
-            self._store_outputs(ctx, node, result, used)
+            with provenance.scope(self.graph, name):
+                result = fn(ctx)
+                self._store_outputs(ctx, node, result, used)
             self._track_elements(node, inputs, ctx.attrs)
         except TfjsconvError as err:
             failures.append(err)

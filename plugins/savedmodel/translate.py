@@ -111,6 +111,7 @@ def graph_from_tf_graph(tf_graph: Any, inputs: Mapping[str, str], outputs: Mappi
     for op in ops:
         attrs = node_attrs(op.node_def)
         node = graph.add_node(op.type, (), attrs, name=op.name, num_outputs=len(op.outputs), exact_name=True)
+        node.provenance = (op.name,)
         for tensor, value in zip(op.outputs, node.outputs):
             value.dtype = dtype_from_enum(tensor.dtype.as_datatype_enum)
             value.shape = shape_from_tf(tensor.shape)

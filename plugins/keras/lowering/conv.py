@@ -1,5 +1,5 @@
-"""Convolutions: Conv1D/2D (dilation, groups, same/valid/causal), DepthwiseConv2D, SeparableConv2D and
-Conv2DTranspose, NHWC as Keras's channels_last. Keras kernels are already in TF's layout (HWIO, and
+"""Convolutions: Conv1D/2D/3D (dilation, groups, same/valid/causal), DepthwiseConv2D, SeparableConv2D and
+Conv2D/3DTranspose (dilated too), NHWC as Keras's channels_last. Keras kernels are already in TF's layout (HWIO, and
 HW·out·in for transposed convs), so the weights stream from the file unchanged; a Conv1D runs as a
 Conv2D over a height of 1 (``ExpandDims`` / ``Squeeze``), as TF does. Grouped convs are left to the
 ``grouped_conv`` pass, which splits them the way TF.js can run.
@@ -39,8 +39,8 @@ def transpose_check(config: dict[str, Any]) -> str | None:
     gap = conv_check(config)
     if gap:
         return gap
-    if any(d != 1 for d in _ints(config.get("dilation_rate", 1), 2)):
-        return "a dilated transposed convolution"
+    if config.get("padding", "valid") == "causal":
+        return "padding='causal'"
     return None
 
 
@@ -81,7 +81,7 @@ def _weights(ctx: LayerContext, *names: str) -> tuple[list[Any], Any | None]:
     return arrays[:len(names)], arrays[len(names)] if use_bias else None
 
 
-@lowers("Conv1D", "Conv2D", "Convolution1D", "Convolution2D", check=conv_check)
+@lowers("Conv1D", "Conv2D", "Convolution1D", "Convolution2D", check=conv_check, channels_first=True)
 def conv(ctx: LayerContext) -> Value:
     one_d = ctx.class_name in ("Conv1D", "Convolution1D")
     n = 1 if one_d else 2
@@ -118,7 +118,7 @@ def conv(ctx: LayerContext) -> Value:
     return _finish(ctx, y, bias)
 
 
-@lowers("DepthwiseConv2D", check=conv_check)
+@lowers("DepthwiseConv2D", check=conv_check, channels_first=True)
 def depthwise_conv(ctx: LayerContext) -> Value:
     config = ctx.config
     sizes, strides = _ints(config["kernel_size"], 2), _ints(config.get("strides", 1), 2)
@@ -133,7 +133,7 @@ def depthwise_conv(ctx: LayerContext) -> Value:
     return _finish(ctx, y, bias)
 
 
-@lowers("SeparableConv2D", "SeparableConvolution2D", check=conv_check)
+@lowers("SeparableConv2D", "SeparableConvolution2D", check=conv_check, channels_first=True)
 def separable_conv(ctx: LayerContext) -> Value:
     config = ctx.config
     sizes, strides = _ints(config["kernel_size"], 2), _ints(config.get("strides", 1), 2)
@@ -153,42 +153,109 @@ def separable_conv(ctx: LayerContext) -> Value:
     return _finish(ctx, y, bias)
 
 
-def transposed_size(size: int, kernel: int, stride: int, padding: str, output_padding: int | None) -> int:
-    """Keras's ``deconv_output_length`` (tf_keras and Keras 3 agree), without dilation."""
+def transposed_size(size: int, kernel: int, stride: int, padding: str, output_padding: int | None,
+                    dilation: int = 1) -> int:
+    """Keras's ``deconv_output_length`` (tf_keras and Keras 3 agree); dilation widens the kernel."""
+    kernel = (kernel - 1) * dilation + 1
     if output_padding is None:
         return size * stride if padding == "same" else size * stride + max(kernel - stride, 0)
     return (size - 1) * stride + (kernel % 2 if padding == "same" else kernel) + output_padding
 
 
-@lowers("Conv2DTranspose", "Convolution2DTranspose", check=transpose_check)
+@lowers("Conv2DTranspose", "Convolution2DTranspose", "Conv3DTranspose", "Convolution3DTranspose",
+        check=transpose_check, channels_first=True)
 def conv_transpose(ctx: LayerContext) -> Value:
-    """``Conv2DBackpropInput``, whose output size is built from the input's batch at run time."""
+    """``Conv2DBackpropInput`` / ``Conv3DBackpropInputV2``, the output size built from the batch at run time."""
     config = ctx.config
-    sizes, strides = _ints(config["kernel_size"], 2), _ints(config.get("strides", 1), 2)
+    n = 3 if ctx.class_name.startswith(("Conv3D", "Convolution3D")) else 2
+    sizes, strides = _ints(config["kernel_size"], n), _ints(config.get("strides", 1), n)
+    dilations = _ints(config.get("dilation_rate", 1), n)
     padding = config.get("padding", "valid")
     shape = ctx.shape()
-    if len(shape) != 4 or None in shape[1:3] or padding == "causal":
-        raise Unsupported(f"layer {ctx.name!r} (Conv2DTranspose) needs a rank-4 input with static height and width")
+    if len(shape) != n + 2 or None in shape[1:n + 1] or padding == "causal":
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-{n + 2} input with static "
+                          "spatial sizes")
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+        raise Unsupported(f"layer {ctx.name!r}: strides together with dilation")
     (kernel,), bias = _weights(ctx, "kernel")
     filters = int(config["filters"])
     ctx.check_shape(kernel, [*sizes, filters, shape[-1]], "kernel")
     extra = config.get("output_padding")
-    extra = [None, None] if extra is None else [int(v) for v in (extra if isinstance(extra, list) else [extra] * 2)]
-    if len(extra) != 2 or any(e is not None and not 0 <= e < st for e, st in zip(extra, strides)):
+    extra = [None] * n if extra is None else [int(v) for v in (extra if isinstance(extra, list) else [extra] * n)]
+    if len(extra) != n or any(e is not None and not 0 <= e < max(st, d) for e, st, d in zip(extra, strides, dilations)):
         raise ctx.error(f"has output_padding {config.get('output_padding')} for strides {strides}")
-    out_h, out_w = (transposed_size(s, k, st, padding, e) for s, k, st, e in zip(shape[1:3], sizes, strides, extra))
+    spatial = [transposed_size(s, k, st, padding, e, d)
+               for s, k, st, e, d in zip(shape[1:n + 1], sizes, strides, extra, dilations)]
     batch = ctx.op("StridedSlice", [ctx.op("Shape", [ctx.x], {"out_type": DType.INT32}, dtype=DType.INT32,
                                            shape=(4,), label="input_shape"),
                                     ctx.ints([0], "batch_begin"), ctx.ints([1], "batch_end"),
                                     ctx.ints([1], "batch_stride")],
                    {"T": DType.INT32, "Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0,
                     "new_axis_mask": 0, "shrink_axis_mask": 0}, dtype=DType.INT32, shape=(1,), label="batch")
-    sizes_value = ctx.op("ConcatV2", [batch, ctx.ints([out_h, out_w, filters], "spatial_size"),
+    sizes_value = ctx.op("ConcatV2", [batch, ctx.ints([*spatial, filters], "spatial_size"),
                                       ctx.ints(0, "concat_axis")],
-                         {"N": 2, "T": DType.INT32, "Tidx": DType.INT32}, dtype=DType.INT32, shape=(4,),
+                         {"N": 2, "T": DType.INT32, "Tidx": DType.INT32}, dtype=DType.INT32, shape=(n + 2,),
                          label="output_size")
-    y = ctx.op("Conv2DBackpropInput", [sizes_value, ctx.weight(kernel, "kernel"), ctx.x],
-               {"T": DType.FLOAT32, "strides": [1, *strides, 1], "dilations": [1, 1, 1, 1], "data_format": "NHWC",
-                "padding": padding.upper(), "explicit_paddings": [], "use_cudnn_on_gpu": True},
-               dtype=DType.FLOAT32, shape=(None, out_h, out_w, filters))
+    attrs = {"T": DType.FLOAT32, "strides": [1, *strides, 1], "dilations": [1, *dilations, 1],
+             "padding": padding.upper()}
+    if n == 2:  # dilations > 1 are undone by the ``dilated_transposed_conv`` pass
+        op = "Conv2DBackpropInput"
+        attrs.update(data_format="NHWC", explicit_paddings=[], use_cudnn_on_gpu=True)
+    else:  # rewritten to Conv3D by the ``conv3d_transpose`` pass (TF.js has no such op)
+        op = "Conv3DBackpropInputV2"
+        attrs.update(data_format="NDHWC", Tshape=DType.INT32)
+    y = ctx.op(op, [sizes_value, ctx.weight(kernel, "kernel"), ctx.x], attrs,
+               dtype=DType.FLOAT32, shape=(None, *spatial, filters))
     return _finish(ctx, y, bias)
+
+
+@lowers("Conv3D", "Convolution3D", check=conv_check, channels_first=True)
+def conv3d(ctx: LayerContext) -> Value:
+    """``Conv3D`` NDHWC (the backend contract decides where TF.js runs it)."""
+    config = ctx.config
+    sizes, strides = _ints(config["kernel_size"], 3), _ints(config.get("strides", 1), 3)
+    dilations, groups = _ints(config.get("dilation_rate", 1), 3), int(config.get("groups", 1) or 1)
+    padding = config.get("padding", "valid")
+    shape = ctx.shape()
+    if len(shape) != 5 or groups != 1 or padding == "causal":
+        raise Unsupported(f"layer {ctx.name!r} (Conv3D): rank {len(shape)}, groups {groups}, padding {padding!r}")
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+        raise Unsupported(f"layer {ctx.name!r}: strides together with dilation")
+    (kernel,), bias = _weights(ctx, "kernel")
+    ctx.check_shape(kernel, [*sizes, shape[-1], config["filters"]], "kernel")
+    out = (None, *(out_size(s, k, st, d, padding) for s, k, st, d in zip(shape[1:4], sizes, strides, dilations)),
+           int(config["filters"]))
+    y = ctx.op("Conv3D", [ctx.x, ctx.weight(kernel, "kernel")],
+               {"strides": [1, *strides, 1], "dilations": [1, *dilations, 1], "padding": padding.upper(),
+                "data_format": "NDHWC"}, shape=out)
+    return _finish(ctx, y, bias)
+
+
+def _one_d_as_two_d(lower: Any) -> Any:
+    """A 1-D layer as its 2-D lowering over a height of 1: ExpandDims, kernels ``(1, …)``, Squeeze."""
+    def lowering(ctx: LayerContext) -> Value:
+        if len(ctx.shape()) != 3:
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(ctx.shape())} input")
+        config = dict(ctx.config)
+        for key in ("kernel_size", "strides", "dilation_rate"):
+            if config.get(key) is not None:
+                config[key] = [1, *_ints(config[key], 1)]
+        extra = config.get("output_padding")
+        if extra is not None:
+            config["output_padding"] = [0, int(extra[0] if isinstance(extra, (list, tuple)) else extra)]
+        ctx.config = config
+        ctx.inputs = [ctx.expand_dims(ctx.x, 1, "as_2d")]
+        ctx.weights = [ReshapedArray(w, (1, *w.shape)) if len(w.shape) == 3 else w for w in ctx.weights]
+        return ctx.squeeze(lower(ctx), 1, "as_1d")
+    return lowering
+
+
+def _no_causal(config: dict[str, Any]) -> str | None:
+    return conv_check(config) or ("padding='causal'" if config.get("padding") == "causal" else None)
+
+
+lowers("DepthwiseConv1D", check=_no_causal, channels_first=True)(_one_d_as_two_d(depthwise_conv))
+lowers("SeparableConv1D", "SeparableConvolution1D", check=_no_causal, channels_first=True)(
+    _one_d_as_two_d(separable_conv))
+lowers("Conv1DTranspose", "Convolution1DTranspose", check=transpose_check, channels_first=True)(
+    _one_d_as_two_d(conv_transpose))

@@ -1,6 +1,10 @@
-"""Core layers: Dense, and the layers that are the identity at inference (dropout and noise)."""
+"""Core layers: Dense, EinsumDense, Embedding, and the layers that are the identity at inference."""
 from __future__ import annotations
 
+import re
+from typing import Any
+
+from tfjsconv.dtypes import DType
 
 from tfjsconv.ir import Value
 
@@ -10,7 +14,10 @@ from .registry import Unsupported, lowers
 
 #: Active only in training: ``model(x, training=False)`` passes the input through.
 INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-                      "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity")
+                      "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity",
+                      # image augmentation: random in training, ``return inputs`` at inference
+                      "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+                      "RandomBrightness")
 
 
 @lowers(*INFERENCE_IDENTITY)
@@ -44,3 +51,63 @@ def dense(ctx: LayerContext) -> Value:
     return apply_activation(ctx, y, ctx.config.get("activation"), keras3=ctx.keras3)
 
 
+
+
+def _embedding_check(config: dict[str, Any]) -> str | None:
+    if config.get("mask_zero"):  # the mask changes what later layers (pools, RNNs) compute
+        return "mask_zero=True"
+    if config.get("sparse"):
+        return "sparse=True"
+    return None
+
+
+@lowers("Embedding", check=_embedding_check)
+def embedding(ctx: LayerContext) -> Value:
+    """Rows of the table: ``GatherV2`` on the ids cast to int32 (Keras casts float ids the same way)."""
+    (table,) = ctx.expect_weights("embeddings")
+    ctx.check_shape(table, [int(ctx.config["input_dim"]), int(ctx.config["output_dim"])], "embeddings table")
+    ids = ctx.x
+    if ids.dtype != DType.INT32:
+        ids = ctx.op("Cast", [ids], {"SrcT": ids.dtype, "DstT": DType.INT32, "Truncate": False},
+                     dtype=DType.INT32, shape=ids.shape, label="ids")
+    return ctx.op("GatherV2", [ctx.weight(table, "embeddings"), ids, ctx.ints(0, "axis")],
+                  {"Tparams": DType.FLOAT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                  dtype=DType.FLOAT32, shape=(*ctx.shape(ids), table.shape[1]))
+
+
+#: ``input,kernel->output`` with plain labels (an ellipsis goes through TensorFlow).
+EQUATION = re.compile(r"^([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$")
+
+
+def _einsum_check(config: dict[str, Any]) -> str | None:
+    return activation_check(config) or (None if EQUATION.match(str(config.get("equation", "")).replace(" ", ""))
+                                        else f"equation {config.get('equation')!r}")
+
+
+@lowers("EinsumDense", check=_einsum_check)
+def einsum_dense(ctx: LayerContext) -> Value:
+    """``Einsum(x, kernel)`` (the ``einsum`` pass turns it into Transpose/Reshape/BatchMatMul) + bias."""
+    equation = str(ctx.config["equation"]).replace(" ", "")
+    match = EQUATION.match(equation)
+    if match is None:
+        raise ctx.error(f"has equation {equation!r}")
+    x_labels, k_labels, out_labels = match.groups()
+    shape = ctx.shape()
+    if len(x_labels) != len(shape):
+        raise ctx.error(f"has equation {equation!r} for a rank-{len(shape)} input")
+    bias_axes = ctx.config.get("bias_axes")
+    weights = ctx.expect_weights("kernel", *(["bias"] if bias_axes else []))
+    if len(weights[0].shape) != len(k_labels):
+        raise ctx.error(f"has a kernel of shape {list(weights[0].shape)} for equation {equation!r}")
+    sizes: dict[str, int | None] = dict(zip(x_labels, shape))
+    for label, size in zip(k_labels, weights[0].shape):
+        if sizes.get(label) not in (None, size) and label in x_labels:
+            raise ctx.error(f"has a kernel of shape {list(weights[0].shape)} for an input of shape {list(shape)}")
+        sizes[label] = int(size)
+    if any(label not in sizes for label in out_labels):
+        raise ctx.error(f"has equation {equation!r} with an output label of no operand")
+    y = ctx.op("Einsum", [ctx.x, ctx.weight(weights[0], "kernel")], {"equation": equation, "N": 2},
+               shape=tuple(sizes[label] if i else shape[0] for i, label in enumerate(out_labels)))
+    if bias_axes:
+        y = ctx.binary("AddV2", y, ctx.weight(weights[1], "bias"), label="bias")
+    return apply_activation(ctx, y, ctx.config.get("activation"), keras3=ctx.keras3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfjsconv import provenance
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Graph, Value
 
@@ -19,6 +20,10 @@ from .weights import LayerWeights
 
 Ref = tuple[str, int, int]
 FLOAT_DTYPES = (None, "float32", "mixed_float16", "mixed_bfloat16")
+#: Layers that read integer inputs as they are (ids); every other layer gets them cast to float32.
+INTEGER_INPUT_LAYERS = frozenset({"Embedding"})
+#: Model input dtypes a placeholder can carry (TF.js narrows the wide integers to int32 on write).
+INPUT_DTYPES = (*FLOAT_DTYPES, "int32", "int64", "int16", "int8", "uint8", "uint16", "bool")
 
 
 def layer_gaps(model_config: dict[str, Any]) -> list[str]:
@@ -34,7 +39,7 @@ def layer_gaps(model_config: dict[str, Any]) -> list[str]:
         if is_model(entry):
             gaps.append(f"{name!r} (a nested {cls} model)")
         elif cls == "InputLayer":
-            if _dtype_name(config.get("dtype")) not in FLOAT_DTYPES or config.get("sparse") or config.get("ragged"):
+            if _dtype_name(config.get("dtype")) not in INPUT_DTYPES or config.get("sparse") or config.get("ragged"):
                 gaps.append(f"{name!r} (InputLayer: a {_dtype_name(config.get('dtype'))} input)")
         elif cls not in lowerings:
             gaps.append(f"{name!r} ({cls})")
@@ -80,7 +85,7 @@ class ModelLowering:
         return self.graph
 
     # -- one layer call ---------------------------------------------------------------------------------
-    def _call(self, entry: dict[str, Any], inputs: list[Value]) -> Value:
+    def _call(self, entry: dict[str, Any], inputs: list[Value]) -> Value | list[Value]:
         cls, name = entry["class_name"], entry_name(entry)
         lowering = self.lowerings.get(cls)
         if lowering is None:
@@ -88,15 +93,26 @@ class ModelLowering:
         if name not in self._layer_weights:
             self._layer_weights[name] = (self.weights(name), {})
         arrays, consts = self._layer_weights[name]
+        if cls not in INTEGER_INPUT_LAYERS:  # Keras computes float layers on int inputs in float32
+            inputs = [self._as_float(name, v) for v in inputs]
         ctx = LayerContext(self.graph, name, cls, entry.get("config") or {}, inputs, arrays, self.source,
                            keras3=self.keras3, weight_consts=consts)
-        return lowering.lower(ctx)
+        with provenance.scope(self.graph, name):
+            return lowering.lower(ctx)
 
-    def _placeholder(self, name: str, shape: Any) -> Value:
+    def _as_float(self, layer: str, value: Value) -> Value:
+        if value.dtype == DType.FLOAT32:
+            return value
+        return self.graph.add_op("Cast", [value], {"SrcT": value.dtype, "DstT": DType.FLOAT32, "Truncate": False},
+                                 name=f"{layer}/to_float", dtype=DType.FLOAT32, shape=value.shape)
+
+    def _placeholder(self, name: str, shape: Any, dtype: Any = None) -> Value:
         if not isinstance(shape, list) or not shape or any(d is not None and (not isinstance(d, int) or d < 0)
                                                            for d in shape):
             raise Unsupported(f"input {name!r} has no readable shape ({shape!r})")
-        return self.graph.placeholder(name, DType.FLOAT32, (None, *shape[1:]))
+        dtype = _dtype_name(dtype)
+        ir_dtype = DType.FLOAT32 if dtype in FLOAT_DTYPES else DType.from_any(dtype)
+        return self.graph.placeholder(name, ir_dtype, (None, *shape[1:]))
 
     # -- Sequential -------------------------------------------------------------------------------------
     def _sequential(self, layers: list[dict[str, Any]]) -> None:
@@ -105,7 +121,8 @@ class ModelLowering:
         first = layers[0]
         config = first.get("config") or {}
         if first["class_name"] == "InputLayer":
-            x = self._placeholder(entry_name(first), config.get("batch_shape") or config.get("batch_input_shape"))
+            x = self._placeholder(entry_name(first), config.get("batch_shape") or config.get("batch_input_shape"),
+                                  config.get("dtype"))
             layers = layers[1:]
         else:
             shape = config.get("batch_input_shape") or \
@@ -113,6 +130,8 @@ class ModelLowering:
             x = self._placeholder(f"{entry_name(first)}_input", list(shape) if shape else None)
         for entry in layers:
             x = self._call(entry, [x])
+            if isinstance(x, list):
+                raise Unsupported(f"layer {entry_name(entry)!r} of a Sequential model returns several tensors")
         self.graph.set_output(entry_name(layers[-1]) if layers else entry_name(first), x)
 
     # -- Functional -------------------------------------------------------------------------------------
@@ -124,7 +143,7 @@ class ModelLowering:
             entry = by_name[ref[0]]
             shape = (entry.get("config") or {}).get("batch_shape") or (entry.get("config") or {}).get(
                 "batch_input_shape")
-            values[ref] = self._placeholder(ref[0], shape)
+            values[ref] = self._placeholder(ref[0], shape, (entry.get("config") or {}).get("dtype"))
         pending = [(e, i, node) for e in layers if e["class_name"] != "InputLayer"
                    for i, node in enumerate(e.get("inbound_nodes") or [])]
         while pending:
@@ -132,7 +151,9 @@ class ModelLowering:
             for entry, index, node in pending:
                 refs = _node_refs(node, entry_name(entry))
                 if all(r in values for r in refs):
-                    values[(entry_name(entry), index, 0)] = self._call(entry, [values[r] for r in refs])
+                    produced = self._call(entry, [values[r] for r in refs])
+                    for tensor, value in enumerate(produced if isinstance(produced, list) else [produced]):
+                        values[(entry_name(entry), index, tensor)] = value
                 else:
                     waiting.append((entry, index, node))
             if len(waiting) == len(pending):

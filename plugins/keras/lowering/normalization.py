@@ -1,4 +1,4 @@
-"""BatchNormalization (inference: moving statistics) and LayerNormalization.
+"""BatchNormalization (inference: moving statistics), Layer-, Group- and UnitNormalization.
 
 Batch norm becomes ``x · m + s`` with per-channel constants folded in float64 from the file's
 statistics, which the ``fold_batchnorm`` pass then folds into a conv or matmul before it. Layer norm
@@ -88,3 +88,72 @@ def layer_norm(ctx: LayerContext) -> Value:
                 raise ctx.error(f"has a {name} of shape {list(array.shape)}, expected {dims}")
             y = ctx.binary(op, y, ctx.floats(ctx.small(array).reshape(dims), name), label=name)
     return y
+
+
+def _group_check(config: dict[str, Any]) -> str | None:
+    return None if config.get("axis", -1) == -1 else f"axis={config.get('axis')!r}"
+
+
+@lowers("GroupNormalization", check=_group_check)
+def group_norm(ctx: LayerContext) -> Value:
+    """Channels split into ``groups``; each group normalized over its channels and every spatial axis."""
+    config = ctx.config
+    shape = ctx.shape()
+    channels, groups = shape[-1], int(config.get("groups", 32))
+    if channels is None or any(d is None for d in shape[1:]):
+        raise Unsupported(f"layer {ctx.name!r} (GroupNormalization) on an input of unknown sizes")
+    if groups < 1 or channels % groups:
+        raise ctx.error(f"has {groups} groups for {channels} channels")
+    names = (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
+    weights = dict(zip(names, ctx.expect_weights(*names)))
+    grouped_shape = (None, *shape[1:-1], groups, channels // groups)
+    x = ctx.reshape(ctx.x, grouped_shape, "grouped")
+    axes = [i for i in range(1, len(grouped_shape)) if i != len(grouped_shape) - 2]
+    reduce = ctx.ints(axes, "axes")
+    stats_shape = tuple(1 if i in axes else d for i, d in enumerate(grouped_shape))
+    mean = ctx.op("Mean", [x, reduce], {"keep_dims": True, "Tidx": DType.INT32}, shape=stats_shape, label="mean")
+    centered = ctx.binary("Sub", x, mean, label="centered")
+    variance = ctx.op("Mean", [ctx.unary("Square", centered, label="squared"), reduce],
+                      {"keep_dims": True, "Tidx": DType.INT32}, shape=stats_shape, label="variance")
+    inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, float(config.get("epsilon", 1e-3)), "var_eps"),
+                        label="inverse_std")
+    y = ctx.reshape(ctx.binary("Mul", centered, inverse, label="normalized"), shape, "ungrouped")
+    for name, op in (("gamma", "Mul"), ("beta", "AddV2")):
+        if name in weights:
+            ctx.check_shape(weights[name], [channels], name)
+            y = ctx.binary(op, y, ctx.floats(ctx.small(weights[name]), name), label=name)
+    return y
+
+
+@lowers("UnitNormalization")
+def unit_norm(ctx: LayerContext) -> Value:
+    """``x / ‖x‖₂`` over ``axis``: Keras 3 caps ``1/‖x‖`` at 1e12, tf_keras floors ``‖x‖²`` at 1e-12."""
+    shape = ctx.shape()
+    axes = norm_axes(ctx, ctx.config.get("axis", -1), len(shape))
+    x = ctx.x
+    square_sum = ctx.op("Sum", [ctx.unary("Square", x, label="squared"), ctx.ints(axes, "axes")],
+                        {"keep_dims": True, "Tidx": DType.INT32},
+                        shape=tuple(1 if i in axes else d for i, d in enumerate(shape)), label="square_sum")
+    if ctx.keras3:
+        inverse = ctx.scalar_op("Minimum", ctx.unary("Rsqrt", square_sum, label="inverse_norm"), 1e12, "capped")
+    else:
+        inverse = ctx.unary("Rsqrt", ctx.scalar_op("Maximum", square_sum, 1e-12, "floored"), label="inverse_norm")
+    return ctx.binary("Mul", x, inverse, label="normalized")
+
+
+@lowers("RMSNormalization")
+def rms_norm(ctx: LayerContext) -> Value:
+    """Keras 3: ``x · rsqrt(mean(x², axis) + epsilon) · scale`` (scale broadcast from the right, as Keras does)."""
+    shape = ctx.shape()
+    axes = norm_axes(ctx, ctx.config.get("axis", -1), len(shape))
+    _static_axes(ctx, shape, axes)
+    (scale,) = ctx.expect_weights("scale")
+    ctx.check_shape(scale, [shape[a] for a in axes], "scale")
+    x = ctx.x
+    mean_square = ctx.op("Mean", [ctx.unary("Square", x, label="squared"), ctx.ints(axes, "axes")],
+                         {"keep_dims": True, "Tidx": DType.INT32},
+                         shape=tuple(1 if i in axes else d for i, d in enumerate(shape)), label="mean_square")
+    inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", mean_square, float(ctx.config.get("epsilon", 1e-6)), "eps"),
+                        label="inverse_rms")
+    y = ctx.binary("Mul", x, inverse, label="normalized")
+    return ctx.binary("Mul", y, ctx.weight(scale, "scale"), label="scaled")

@@ -1,4 +1,7 @@
-"""Pooling: Max/AveragePooling 1D/2D (1-D as 2-D over a height of 1) and the global pools."""
+"""Pooling: Max/AveragePooling 1D/2D/3D (1-D as 2-D over a height of 1) and the global pools.
+
+3-D pools are ``MaxPool3D``/``AvgPool3D``; the ``pool_3d`` pass splits them where a backend gets them wrong.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +22,7 @@ def pool_check(config: dict[str, Any]) -> str | None:
 
 
 @lowers("MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "MaxPool1D", "MaxPool2D",
-        "AvgPool1D", "AvgPool2D", check=pool_check)
+        "AvgPool1D", "AvgPool2D", check=pool_check, channels_first=True)
 def pool(ctx: LayerContext) -> Value:
     one_d = ctx.class_name.endswith("1D")
     n = 1 if one_d else 2
@@ -44,7 +47,7 @@ def pool(ctx: LayerContext) -> Value:
 
 @lowers("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
         "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D",
-        "GlobalMaxPool2D", check=channels_last_only)
+        "GlobalMaxPool2D", "GlobalAvgPool3D", "GlobalMaxPool3D", check=channels_last_only, channels_first=True)
 def global_pool(ctx: LayerContext) -> Value:
     n = int(ctx.class_name[-2])
     shape = ctx.shape()
@@ -55,3 +58,18 @@ def global_pool(ctx: LayerContext) -> Value:
     out = (shape[0], *([1] * n), shape[-1]) if keep else (shape[0], shape[-1])
     op = "Max" if "Max" in ctx.class_name else "Mean"
     return ctx.op(op, [ctx.x, ctx.ints(axes, "axes")], {"keep_dims": keep, "Tidx": DType.INT32}, shape=out)
+
+
+@lowers("MaxPooling3D", "AveragePooling3D", "MaxPool3D", "AvgPool3D", check=pool_check, channels_first=True)
+def pool3d(ctx: LayerContext) -> Value:
+    config = ctx.config
+    kernel = _ints(config.get("pool_size", 2), 3)
+    strides = _ints(config.get("strides") or kernel, 3)
+    padding = config.get("padding", "valid")
+    shape = ctx.shape()
+    if len(shape) != 5:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(shape)} input")
+    out = (None, *(out_size(s, k, st, 1, padding) for s, k, st in zip(shape[1:4], kernel, strides)), shape[-1])
+    op = "MaxPool3D" if "Max" in ctx.class_name else "AvgPool3D"
+    return ctx.op(op, [ctx.x], {"ksize": [1, *kernel, 1], "strides": [1, *strides, 1], "padding": padding.upper(),
+                                "data_format": "NDHWC"}, shape=out)

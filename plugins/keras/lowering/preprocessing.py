@@ -1,15 +1,16 @@
-"""Preprocessing layers that run at inference: Rescaling and Normalization."""
+"""Preprocessing layers that run at inference: Rescaling, Normalization, Resizing and CenterCrop."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
+from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
 from .normalization import norm_axes, param_shape
-from .registry import Unsupported, lowers
+from .registry import Unsupported, channels_last_only, lowers
 
 #: ``keras.backend.epsilon()``: Keras's floor on the standard deviation.
 EPSILON = 1e-7
@@ -55,3 +56,70 @@ def normalization(ctx: LayerContext) -> Value:
     denominator = np.maximum(np.sqrt(stats[1]), EPSILON)
     centered = ctx.binary("Sub", ctx.x, ctx.floats(stats[0], "mean"), label="centered")
     return ctx.binary("RealDiv", centered, ctx.floats(denominator, "std"))
+
+
+def _resizing_check(config: dict[str, Any]) -> str | None:
+    gap = channels_last_only(config)
+    if gap:
+        return gap
+    if config.get("interpolation", "bilinear") not in ("bilinear", "nearest"):
+        return f"interpolation={config.get('interpolation')!r}"
+    for option in ("pad_to_aspect_ratio", "antialias"):
+        if config.get(option):
+            return f"{option}=True"
+    return None
+
+
+def _crop(ctx: LayerContext, x: Value, top: int, left: int, height: int, width: int) -> Value:
+    shape = ctx.shape(x)
+    if (top, left, height, width) == (0, 0, shape[1], shape[2]):
+        return x
+    return ctx.op("Slice", [x, ctx.ints([0, top, left, 0], "crop_begin"), ctx.ints([-1, height, width, -1], "crop_size")],
+                  {"Index": DType.INT32}, shape=(shape[0], height, width, shape[3]), label="crop")
+
+
+def _image_size(ctx: LayerContext) -> tuple[int, int]:
+    shape = ctx.shape()
+    if len(shape) != 4 or shape[1] is None or shape[2] is None:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-4 input of static height and width")
+    return int(shape[1]), int(shape[2])
+
+
+def _aspect_crop(ctx: LayerContext, x: Value, target: tuple[int, int]) -> Value:
+    """The centred crop to the target's aspect ratio, with Keras's float32 arithmetic and truncation."""
+    h, w = _image_size(ctx)
+    th, tw = target
+    crop_h = max(min(h, int(np.float32(w * th) / np.float32(tw))), 1)
+    crop_w = max(min(w, int(np.float32(h * tw) / np.float32(th))), 1)
+    return _crop(ctx, x, int(np.float32(h - crop_h) / 2), int(np.float32(w - crop_w) / 2), crop_h, crop_w)
+
+
+def _resize(ctx: LayerContext, x: Value, target: tuple[int, int], method: str) -> Value:
+    """``tf.image.resize`` (v2): half-pixel centres for both methods, no antialiasing."""
+    shape = ctx.shape(x)
+    if (shape[1], shape[2]) == target:
+        return x
+    op = "ResizeBilinear" if method == "bilinear" else "ResizeNearestNeighbor"
+    return ctx.op(op, [x, ctx.ints(list(target), "size")], {"align_corners": False, "half_pixel_centers": True},
+                  shape=(shape[0], *target, shape[3]))
+
+
+@lowers("Resizing", check=_resizing_check, channels_first=True)
+def resizing(ctx: LayerContext) -> Value:
+    target = (int(ctx.config["height"]), int(ctx.config["width"]))
+    x = ctx.x
+    if ctx.config.get("crop_to_aspect_ratio"):
+        x = _aspect_crop(ctx, x, target)
+    else:
+        _image_size(ctx)
+    return _resize(ctx, x, target, ctx.config.get("interpolation", "bilinear"))
+
+
+@lowers("CenterCrop", check=channels_last_only, channels_first=True)
+def center_crop(ctx: LayerContext) -> Value:
+    """The centred ``height × width`` window; a smaller input is aspect-cropped and resized (bilinear) as Keras does."""
+    target = (int(ctx.config["height"]), int(ctx.config["width"]))
+    h, w = _image_size(ctx)
+    if h >= target[0] and w >= target[1]:
+        return _crop(ctx, ctx.x, (h - target[0]) // 2, (w - target[1]) // 2, *target)
+    return _resize(ctx, _aspect_crop(ctx, ctx.x, target), target, "bilinear")

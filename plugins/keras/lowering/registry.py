@@ -32,18 +32,28 @@ class LayerLowering:
 LOWERINGS: dict[str, LayerLowering] = {}
 
 
-def lowers(*class_names: str, check: Check | None = None) -> Callable:
-    """Register the decorated function as the lowering of ``class_names``."""
+def lowers(*class_names: str, check: Check | None = None, channels_first: bool = False) -> Callable:
+    """Register the decorated function as the lowering of ``class_names``.
+
+    With ``channels_first``, the function is written for channels_last and a channels_first call of the
+    layer runs it between transposes (:func:`.data_format.through_channels_last`).
+    """
     def register(fn: Callable) -> Callable:
+        lowering, gate = fn, check
+        if channels_first:
+            from .data_format import through_channels_last, with_channels_last
+
+            lowering, gate = through_channels_last(fn), with_channels_last(check)
         for name in class_names:
-            LOWERINGS[name] = LayerLowering(fn, check)
+            LOWERINGS[name] = LayerLowering(lowering, gate)
         return fn
     return register
 
 
 def loaded_lowerings() -> dict[str, LayerLowering]:
     """The registry, with every family module imported (each registers its classes on import)."""
-    from . import activations, conv, core, merging, normalization, pooling, preprocessing, reshaping  # noqa: F401
+    from . import (activations, conv, core, merging, normalization, pooling, preprocessing,  # noqa: F401
+                   recurrent, reshaping)
 
     return LOWERINGS
 

@@ -1,4 +1,4 @@
-"""Reshaping layers: Flatten, Reshape, Permute, ZeroPadding1D/2D, Cropping1D/2D, UpSampling2D.
+"""Reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding/Cropping/UpSampling 1-3D.
 
 Shapes that depend on sizes the config does not record (a Flatten after an unknown height) are
 unsupported here, and the model goes through TensorFlow instead.
@@ -21,7 +21,7 @@ def _static(ctx: LayerContext, dims: Any) -> list[int]:
     return [int(d) for d in dims]
 
 
-@lowers("Flatten", check=channels_last_only)
+@lowers("Flatten", check=channels_last_only, channels_first=True)
 def flatten(ctx: LayerContext) -> Value:
     inner = _static(ctx, ctx.shape()[1:])
     return ctx.reshape(ctx.x, [None, math.prod(inner)])
@@ -70,7 +70,7 @@ def _spatial_rank(ctx: LayerContext) -> int:
     return n
 
 
-@lowers("ZeroPadding1D", "ZeroPadding2D", check=channels_last_only)
+@lowers("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", check=channels_last_only, channels_first=True)
 def zero_padding(ctx: LayerContext) -> Value:
     n = _spatial_rank(ctx)
     pads = _pairs(ctx.config.get("padding", 1), n)
@@ -80,7 +80,7 @@ def zero_padding(ctx: LayerContext) -> Value:
                   shape=out)
 
 
-@lowers("Cropping1D", "Cropping2D", check=channels_last_only)
+@lowers("Cropping1D", "Cropping2D", "Cropping3D", check=channels_last_only, channels_first=True)
 def cropping(ctx: LayerContext) -> Value:
     n = _spatial_rank(ctx)
     crops = _pairs(ctx.config.get("cropping", 1 if n == 1 else 0), n)
@@ -102,7 +102,7 @@ def _upsampling_check(config: dict[str, Any]) -> str | None:
     return None if method in ("nearest", "bilinear") else f"interpolation={method!r}"
 
 
-@lowers("UpSampling2D", check=_upsampling_check)
+@lowers("UpSampling2D", check=_upsampling_check, channels_first=True)
 def upsampling(ctx: LayerContext) -> Value:
     """Nearest (pixel repetition) or bilinear with half-pixel centres, as ``tf.image.resize`` does."""
     _spatial_rank(ctx)
@@ -117,3 +117,47 @@ def upsampling(ctx: LayerContext) -> Value:
                       shape=out)
     return ctx.op("ResizeNearestNeighbor", [ctx.x, size], {"align_corners": False, "half_pixel_centers": False},
                   shape=out)
+
+
+@lowers("RepeatVector")
+def repeat_vector(ctx: LayerContext) -> Value:
+    """``(batch, features)`` → ``(batch, n, features)``: ExpandDims, then Tile."""
+    shape = ctx.shape()
+    if len(shape) != 2:
+        raise ctx.error(f"expects a rank-2 input, got rank {len(shape)}")
+    n = int(ctx.config["n"])
+    y = ctx.expand_dims(ctx.x, 1, "as_rows")
+    return ctx.op("Tile", [y, ctx.ints([1, n, 1], "multiples")], {"Tmultiples": DType.INT32},
+                  shape=(shape[0], n, shape[1]))
+
+
+def repeat_axis(ctx: LayerContext, x: Value, axis: int, times: int) -> Value:
+    """Each element repeated ``times`` along ``axis`` (``np.repeat``): ExpandDims, Tile, Reshape."""
+    if times == 1:
+        return x
+    shape = ctx.shape(x)
+    _static(ctx, shape[1:])
+    y = ctx.expand_dims(x, axis + 1, f"repeat{axis}_expand")
+    multiples = [1] * (len(shape) + 1)
+    multiples[axis + 1] = times
+    tiled_shape = list(ctx.shape(y))
+    tiled_shape[axis + 1] = times
+    y = ctx.op("Tile", [y, ctx.ints(multiples, f"repeat{axis}_multiples")], {"Tmultiples": DType.INT32},
+               shape=tuple(tiled_shape), label=f"repeat{axis}_tile")
+    out = list(shape)
+    out[axis] = shape[axis] * times
+    return ctx.reshape(y, out, f"repeat{axis}")
+
+
+@lowers("UpSampling1D", "UpSampling3D", check=channels_last_only, channels_first=True)
+def upsampling_repeat(ctx: LayerContext) -> Value:
+    """Nearest upsampling as Keras does it: ``repeat`` along each spatial axis."""
+    n = _spatial_rank(ctx)
+    factors = ctx.config.get("size", 2)
+    factors = [int(factors)] * n if isinstance(factors, int) else [int(f) for f in factors]
+    if len(factors) != n:
+        raise ctx.error(f"has size {ctx.config.get('size')!r}")
+    x = ctx.x
+    for axis, times in enumerate(factors, start=1):
+        x = repeat_axis(ctx, x, axis, times)
+    return x

@@ -14,7 +14,7 @@ from tfjsconv.errors import InputError
 
 from ..configs import entry_name, top_level_layers
 from ..h5source import H5Array, H5Source, attr_list
-from ..v3_weights import _CONTAINERS, _count_vars, _layer_keys, _owned_vars
+from ..v3_weights import _CONTAINERS, _WRAPPER_SUBGROUPS, _count_vars, _layer_keys, _owned_vars
 
 LayerWeights = Callable[[str], list[H5Array]]
 
@@ -45,12 +45,16 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
     layers = top_level_layers(model_config)
     keys = _layer_keys(h5, container, layers, sequential=model_config.get("class_name") == "Sequential")
     paths = {entry_name(entry): f"{container}/{key}" for entry, key in zip(layers, keys, strict=True) if key}
+    classes = {entry_name(entry): entry.get("class_name") for entry in layers}
 
     def of(layer: str) -> list[H5Array]:
         path = paths.get(layer)
         if path is None:
             return []
         arrays = _owned_vars(h5, path)
+        for sub in _WRAPPER_SUBGROUPS.get(classes.get(layer), ()):  # Bidirectional: forward, then backward
+            if f"{path}/{sub}" in h5.file:
+                arrays += _owned_vars(h5, f"{path}/{sub}")
         if _count_vars(h5.file[path]) != len(arrays):
             raise InputError(f"{h5.display}: layer {layer!r} keeps weights in places the lowering does not read")
         return arrays

@@ -152,12 +152,15 @@ def _group_norm_cl(ctx: NodeContext, x: Value, shape: Sequence[int | None], grou
         batch = ctx.run_time_dims(x, 0, 1, label="batch")
         target = ctx.concat_shape([batch, [-1, groups, per]], label="grouped_shape")
     g = ctx.reshape(x, target, label="grouped")
+    g.shape = (shape[0], size, groups, per)  # the rank, also when the target is computed at run time
     y = _affine(ctx, normalize(ctx, g, [1, 3], eps), group_scale, group_bias)
     if size is not None:
         back: Value = ctx.ints([-1, *spatial, channels], label="back_shape")
     else:
         back = ctx.shape_of(x, label="back_shape")
-    return ctx.reshape(y, back, label="ungrouped")
+    out = ctx.reshape(y, back, label="ungrouped")
+    out.shape = (shape[0], *spatial, channels)
+    return out
 
 
 def _group_param(ctx: NodeContext, i: int, groups: int, name: str) -> Value | None:
@@ -231,7 +234,9 @@ def _torch_group_norm(ctx: NodeContext, eps: float) -> Laid | None:
         target = [here[0], groups, -1]
     else:  # a dynamic batch and image size: the batch read from y
         target = ctx.concat_shape([ctx.run_time_dims(y, 0, 1, label="batch"), [groups, -1]], label="groups_shape")
-    return ctx.laid(ctx.reshape(nchw, target, label="groups"), None)
+    out = ctx.reshape(nchw, target, label="groups")
+    out.shape = tuple(here)
+    return ctx.laid(out, None)
 
 
 def _splits_into_groups(ctx: NodeContext, reshape, groups: int, batch: int | None) -> bool:  # noqa: ANN001 - a NodeProto

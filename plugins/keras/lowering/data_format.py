@@ -1,0 +1,47 @@
+"""channels_first layers as their channels_last lowering between two transposes.
+
+The input goes ``NC…`` → ``N…C``, the channels_last lowering runs on it, and an output of the input's
+rank comes back ``N…C`` → ``NC…`` (a Flatten or a global pool without ``keepdims`` has no channel
+axis left to move). A chain of channels_first layers thus reads ``T⁻¹ · T``, which the transpose
+passes cancel, so only the model's edges keep a transpose.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tfjsconv.ir import Value
+
+    from .context import LayerContext
+    from .registry import Check
+
+CHANNELS_FIRST = "channels_first"
+
+
+def with_channels_last(check: "Check | None") -> "Check":
+    """``check`` applied to the config as if it were channels_last (channels_first is covered)."""
+    def gate(config: dict[str, Any]) -> str | None:
+        if config.get("data_format") == CHANNELS_FIRST:
+            config = {**config, "data_format": "channels_last"}
+        return check(config) if check else None
+    return gate
+
+
+def through_channels_last(lower: Callable[["LayerContext"], "Value"]) -> Callable[["LayerContext"], "Value"]:
+    @functools.wraps(lower)
+    def lowering(ctx: "LayerContext") -> "Value":
+        if ctx.config.get("data_format") != CHANNELS_FIRST:
+            return lower(ctx)
+        rank = len(ctx.shape())
+        if rank < 3:
+            return lower(ctx)
+        to_last = [0, *range(2, rank), 1]
+        ctx.inputs = [ctx.transpose(x, to_last, f"to_channels_last{i or ''}") for i, x in enumerate(ctx.inputs)]
+        ctx.config = {**ctx.config, "data_format": "channels_last"}
+        y = lower(ctx)
+        if y.shape is not None and len(y.shape) == rank:
+            y = ctx.transpose(y, [0, rank - 1, *range(1, rank - 1)], "to_channels_first")
+        return y
+    return lowering

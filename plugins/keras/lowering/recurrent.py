@@ -1,0 +1,220 @@
+"""SimpleRNN, LSTM, GRU (reset_after both ways) and Bidirectional, unrolled over a static time length.
+
+The input projection ``x·W + b`` runs once for all steps (one MatMul per gate over ``[batch·T, in]``);
+each step then slices its row (``StridedSlice``), adds ``h·U`` and applies the cell's formula. The
+first step has ``h = c = 0``, so its recurrent terms are left out (no zeros tensor of the run-time
+batch size is needed). ``go_backwards`` walks the steps in reverse and, like Keras, returns the
+sequence in the order walked. Masks (``Masking``, ``mask_zero``), ``initial_state`` tensors and
+stateful layers are not lowered: such models go through TensorFlow.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value, materialize
+
+from .activations import activation_gap, apply_activation
+from .context import LayerContext
+from .registry import Unsupported, lowers
+
+GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def rnn_check(config: dict[str, Any]) -> str | None:
+    for option in ("stateful", "time_major"):
+        if config.get(option):
+            return f"{option}=True"
+    for key in ("activation", "recurrent_activation"):
+        if key in config:
+            gap = activation_gap(config.get(key))
+            if gap:
+                return gap
+    return None
+
+
+def _bidirectional_check(config: dict[str, Any]) -> str | None:
+    inner = config.get("layer") or {}
+    if inner.get("class_name") not in GATES:
+        return f"a wrapped {inner.get('class_name')}"
+    backward = config.get("backward_layer")
+    if backward:  # Keras 3 always saves it; the lowering runs it as given
+        if backward.get("class_name") not in GATES:
+            return f"a backward {backward.get('class_name')}"
+        gap = rnn_check(backward.get("config") or {})
+        if gap:
+            return gap
+    if config.get("merge_mode", "concat") not in ("concat", "sum", "mul", "ave", None):
+        return f"merge_mode={config.get('merge_mode')!r}"
+    return rnn_check(inner.get("config") or {})
+
+
+class _Cell:
+    """One RNN layer's weights as per-gate float32 Consts, and the per-step formulas."""
+
+    def __init__(self, ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any], prefix: str) -> None:
+        self.ctx, self.kind, self.config, self.prefix = ctx, kind, config, prefix
+        self.units = int(config["units"])
+        self.gates = GATES[kind]
+        use_bias = config.get("use_bias", True)
+        if len(arrays) != 2 + use_bias:
+            raise ctx.error(f"has {len(arrays)} {prefix or ''}weights, but its config needs {2 + use_bias}")
+        kernel, recurrent = (materialize(a).astype(np.float32) for a in arrays[:2])
+        features = ctx.shape()[-1]
+        width = self.gates * self.units
+        ctx.check_shape(kernel, [features, width], f"{prefix}kernel")
+        ctx.check_shape(recurrent, [self.units, width], f"{prefix}recurrent kernel")
+        self.reset_after = kind == "GRU" and bool(config.get("reset_after", True))
+        bias = materialize(arrays[2]).astype(np.float32) if use_bias else None
+        if bias is not None:
+            ctx.check_shape(bias, [2, width] if self.reset_after else [width], f"{prefix}bias")
+        input_bias = None if bias is None else (bias[0] if self.reset_after else bias)
+        self.recurrent_bias = None if bias is None or not self.reset_after else bias[1]
+        self.kernel = [kernel[:, g * self.units:(g + 1) * self.units] for g in range(self.gates)]
+        self.recurrent = [ctx.const(recurrent[:, g * self.units:(g + 1) * self.units], f"{prefix}recurrent_{g}")
+                          for g in range(self.gates)]
+        self.input_bias = [None if input_bias is None else input_bias[g * self.units:(g + 1) * self.units]
+                           for g in range(self.gates)]
+
+    def _act(self, x: Value, key: str, default: str) -> Value:
+        return apply_activation(self.ctx, x, self.config.get(key, default), keras3=self.ctx.keras3,
+                                label=f"{self.prefix}{key}")
+
+    def project(self, x: Value, steps: int) -> list[Value]:
+        """``x·W_g + b_g`` for every gate, as ``[batch, T, units]``."""
+        ctx, features = self.ctx, ctx_features(self.ctx, x)
+        flat = ctx.reshape(x, [None, features], f"{self.prefix}flat_steps")
+        out = []
+        for g, kernel in enumerate(self.kernel):
+            y = ctx.op("MatMul", [flat, ctx.const(kernel, f"{self.prefix}kernel_{g}")],
+                       {"transpose_a": False, "transpose_b": False}, shape=(None, self.units),
+                       label=f"{self.prefix}input_{g}")
+            if self.input_bias[g] is not None:
+                y = ctx.op("BiasAdd", [y, ctx.const(self.input_bias[g], f"{self.prefix}bias_{g}")],
+                           {"data_format": "NHWC"}, shape=y.shape, label=f"{self.prefix}input_bias_{g}")
+            out.append(ctx.reshape(y, [None, steps, self.units], f"{self.prefix}input_steps_{g}"))
+        return out
+
+    def recurrent_term(self, h: Value | None, g: int, gate_input: Value | None = None) -> Value | None:
+        """``h·U_g`` (plus the GRU's recurrent bias); None on the first step, where ``h = 0``."""
+        ctx = self.ctx
+        term = None
+        if h is not None:
+            term = ctx.op("MatMul", [gate_input if gate_input is not None else h, self.recurrent[g]],
+                          {"transpose_a": False, "transpose_b": False}, shape=(None, self.units),
+                          label=f"{self.prefix}recurrent_{g}")
+        if self.recurrent_bias is not None and (term is not None or self.reset_after):
+            bias = ctx.const(self.recurrent_bias[g * self.units:(g + 1) * self.units], f"{self.prefix}rbias_{g}")
+            term = bias if term is None else ctx.op("BiasAdd", [term, bias], {"data_format": "NHWC"},
+                                                    shape=term.shape, label=f"{self.prefix}recurrent_bias_{g}")
+        return term
+
+    def _plus(self, a: Value, b: Value | None) -> Value:
+        return a if b is None else self.ctx.binary("AddV2", a, b, label=f"{self.prefix}sum")
+
+    def step(self, xs: list[Value], h: Value | None, c: Value | None) -> tuple[Value, Value | None]:
+        ctx, p = self.ctx, self.prefix
+        if self.kind == "SimpleRNN":
+            return self._act(self._plus(xs[0], self.recurrent_term(h, 0)), "activation", "tanh"), None
+        if self.kind == "LSTM":
+            i, f, g, o = (self._plus(xs[k], self.recurrent_term(h, k)) for k in range(4))
+            i, f, o = (self._act(v, "recurrent_activation", "sigmoid") for v in (i, f, o))
+            new_c = ctx.binary("Mul", i, self._act(g, "activation", "tanh"), label=f"{p}input_gate")
+            if c is not None:
+                new_c = ctx.binary("AddV2", ctx.binary("Mul", f, c, label=f"{p}forget"), new_c, label=f"{p}cell")
+            return ctx.binary("Mul", o, self._act(new_c, "activation", "tanh"), label=f"{p}hidden"), new_c
+        z = self._act(self._plus(xs[0], self.recurrent_term(h, 0)), "recurrent_activation", "sigmoid")
+        r = self._act(self._plus(xs[1], self.recurrent_term(h, 1)), "recurrent_activation", "sigmoid")
+        if self.reset_after:
+            candidate_term = self.recurrent_term(h, 2)
+            if candidate_term is not None:
+                candidate_term = ctx.binary("Mul", r, candidate_term, label=f"{p}reset")
+        else:
+            candidate_term = None if h is None else \
+                self.recurrent_term(h, 2, ctx.binary("Mul", r, h, label=f"{p}reset"))
+        candidate = self._act(self._plus(xs[2], candidate_term), "activation", "tanh")
+        # h = z·h_prev + (1 - z)·candidate = candidate + z·(h_prev - candidate)
+        if h is None:
+            keep = ctx.op("Sub", [ctx.floats(1.0, f"{p}one"), z], shape=z.shape, label=f"{p}update")
+            return ctx.binary("Mul", keep, candidate, label=f"{p}hidden"), None
+        delta = ctx.binary("Sub", h, candidate, label=f"{p}delta")
+        return ctx.binary("AddV2", candidate, ctx.binary("Mul", z, delta, label=f"{p}blend"), label=f"{p}hidden"), None
+
+
+def ctx_features(ctx: LayerContext, x: Value) -> int:
+    features = ctx.shape(x)[-1]
+    if features is None:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): input features of unknown size")
+    return int(features)
+
+
+def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any], prefix: str,
+         backwards: bool) -> tuple[Value, list[Value]]:
+    """The layer's output (last state or sequence) and its final states."""
+    shape = ctx.shape()
+    if len(shape) != 3 or shape[1] is None:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-3 input with a static time length")
+    steps = int(shape[1])
+    if steps < 1:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) over zero time steps")
+    cell = _Cell(ctx, kind, config, arrays, prefix)
+    projected = cell.project(ctx.x, steps)
+    h = c = None
+    sequence = []
+    for t in (reversed(range(steps)) if backwards else range(steps)):
+        xs = [ctx.op("StridedSlice", [p, ctx.ints([0, t, 0], f"{prefix}begin_{t}"),
+                                      ctx.ints([0, t + 1, 0], f"{prefix}end_{t}"), ctx.ints([1, 1, 1], f"{prefix}stride")],
+                     {"Index": DType.INT32, "begin_mask": 5, "end_mask": 5, "ellipsis_mask": 0, "new_axis_mask": 0,
+                      "shrink_axis_mask": 2}, shape=(None, cell.units), label=f"{prefix}step_{t}")
+              for p in projected]
+        h, c = cell.step(xs, h, c)
+        sequence.append(h)
+    states = [h] if c is None else [h, c]
+    if config.get("return_sequences"):
+        out = ctx.op("Pack", sequence, {"N": steps, "axis": 1}, shape=(None, steps, cell.units),
+                     label=f"{prefix}sequence")
+        return out, states
+    return h, states
+
+
+@lowers("SimpleRNN", "LSTM", "GRU", check=rnn_check)
+def recurrent(ctx: LayerContext) -> Value | list[Value]:
+    output, states = _run(ctx, ctx.class_name, ctx.config, ctx.weights, "", bool(ctx.config.get("go_backwards")))
+    return [output, *states] if ctx.config.get("return_state") else output
+
+
+@lowers("Bidirectional", check=_bidirectional_check)
+def bidirectional(ctx: LayerContext) -> Value | list[Value]:
+    """The forward layer and the backward one (saved, or a copy with ``go_backwards`` flipped), whose sequence
+    is reversed back, merged."""
+    inner = ctx.config["layer"]
+    kind, config = inner["class_name"], dict(inner.get("config") or {})
+    half = len(ctx.weights) // 2
+    if len(ctx.weights) % 2:
+        raise ctx.error(f"has {len(ctx.weights)} weights, not two equal halves")
+    saved = ctx.config.get("backward_layer")
+    b_kind, b_config = (saved["class_name"], dict(saved.get("config") or {})) if saved else \
+        (kind, {**config, "go_backwards": not config.get("go_backwards")})
+    for option in ("return_sequences", "return_state"):
+        if bool(config.get(option)) != bool(b_config.get(option)):
+            raise ctx.error(f"has forward and backward layers that differ in {option}")
+    forward, f_states = _run(ctx, kind, config, ctx.weights[:half], "forward/", bool(config.get("go_backwards")))
+    backward, b_states = _run(ctx, b_kind, b_config, ctx.weights[half:], "backward/",
+                              bool(b_config.get("go_backwards")))
+    if config.get("return_sequences"):
+        backward = ctx.op("ReverseV2", [backward, ctx.ints([1], "time_axis")], {"Tidx": DType.INT32},
+                          shape=backward.shape, label="backward/reversed")
+    mode = ctx.config.get("merge_mode", "concat")
+    if mode is None:
+        outputs = [forward, backward]
+    elif mode == "concat":
+        shape = ctx.shape(forward)
+        outputs = [ctx.op("ConcatV2", [forward, backward, ctx.ints(-1, "concat_axis")], {"N": 2, "Tidx": DType.INT32},
+                          shape=(*shape[:-1], 2 * shape[-1]), label="merged")]
+    else:
+        merged = ctx.binary("Mul" if mode == "mul" else "AddV2", forward, backward, label="merged")
+        outputs = [ctx.scalar_op("Mul", merged, 0.5, "average") if mode == "ave" else merged]
+    return [*outputs, *f_states, *b_states] if config.get("return_state") else \
+        (outputs[0] if len(outputs) == 1 else outputs)
