@@ -8,11 +8,15 @@ speed matters little; every length and offset is checked, and a bad stream is a 
 from __future__ import annotations
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
+def varint(data: bytes, pos: int, limit: int | None = None, *, max_shift: int = 28,
+           error: str = "snappy: bad length preamble") -> tuple[int, int]:
+    """A little-endian base-128 varint at ``pos`` (before ``limit``), and the position after it: the
+    encoding of snappy's length preamble and of LevelDB table block handles and entry lengths."""
+    limit = len(data) if limit is None else limit
     result = shift = 0
     while True:
-        if pos >= len(data) or shift > 28:
-            raise ValueError("snappy: bad length preamble")
+        if pos >= limit or shift > max_shift:
+            raise ValueError(error)
         byte = data[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
@@ -24,7 +28,7 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 def decompress(data: bytes) -> bytes:
     """The bytes that ``data`` (one raw snappy block) encodes."""
     data = bytes(data)
-    size, pos = _varint(data, 0)
+    size, pos = varint(data, 0)
     out = bytearray()
     end = len(data)
     while pos < end:

@@ -28,16 +28,10 @@ class TableError(ValueError):
 
 
 def _varint(data: bytes, pos: int, limit: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= limit or shift > 63:
-            raise TableError("a varint runs past the end of its block")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
+    try:
+        return snappy.varint(data, pos, limit, max_shift=63)
+    except ValueError:
+        raise TableError("a varint runs past the end of its block") from None
 
 
 def block_handle(data: bytes, pos: int, limit: int) -> tuple[tuple[int, int], int]:
