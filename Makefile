@@ -25,7 +25,7 @@ browser:
 	@scripts/install_chromium.sh
 
 test: venv browser
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest --durations=15 $(PYTEST_ARGS)
 
 # The three conformance tables (docs/conformance/*.md and bench/results/), against TF, Keras and
 # ONNX's node tests, webgl included; about 15 minutes on the 2-core machine.

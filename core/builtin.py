@@ -28,50 +28,65 @@ def register_frontends(register: Callable) -> None:
                           description="a tfjsconv.ir.Graph built in Python"))
 
 
-# The built-in passes (docs/passes.md), declared cheaply: (module in tfjsconv.passes, class, name, level, order).
-# A pass's module is imported only when a conversion runs it; LazyPass checks the declaration on load.
-#: optimizations (levels 1-2) and the dead-code sweep
-OPTIMIZATION_PASSES = (
-    ("strip_debug_ops", "StripDebugOps", "strip_debug_ops", 0, 0),
-    ("identity", "RemoveIdentities", "remove_identity", 1, 10),
-    ("constant_folding", "FoldConstants", "constant_folding", 1, 20),
-    ("shape_folding", "FoldShapes", "shape_folding", 1, 25),
-    ("cse", "EliminateCommonSubexpressions", "cse", 1, 30),
-    ("transpose_chains", "SimplifyTransposes", "transpose_chains", 1, 40),
-    ("reshape_chains", "SimplifyReshapes", "reshape_chains", 1, 45),
-    ("prelu", "FusePrelu", "prelu", 1, 50),
-    ("bias_add", "AddToBiasAdd", "bias_add", 1, 55),
-    ("fold_batchnorm", "FoldBatchNorm", "fold_batchnorm", 1, 60),
-    ("batchnorm_to_mul_add", "BatchNormToMulAdd", "batchnorm_to_mul_add", 1, 65),
-    ("pad_into_conv", "FoldPadIntoConv", "pad_into_conv", 2, 70),
-    ("fuse_ops", "FuseOps", "fuse_ops", 2, 80),
-    ("dead_code", "RemoveDeadNodes", "dead_code", 0, 1000),
+# The built-in passes (docs/passes.md), declared cheaply: (module in tfjsconv.passes, class, name, level,
+# after, before). Registration order is the table order (FIRST, REQUIRED, OPTIMIZATION); after/before
+# name the passes each must follow or precede (tfjsconv.passes.ordering). A pass's module is imported
+# only when a conversion runs it; LazyPass checks the declaration against the class on load.
+#: the TF-semantics normalizations that run once functions are inlined and einsum is lowered
+_NORMALIZATIONS = ("batch_matmul_broadcast", "empty_reductions", "float_floor_division", "one_hot", "select_rows",
+                   "strided_slice", "switch_n", "tfjs_pass_through", "truncating_division")
+#: lowerings of NHWC ops TF.js lacks (after channels-last)
+_NHWC_LOWERINGS = ("conv3d_transpose", "cumulative_axis", "dilated_transposed_conv", "grouped_conv", "lookup_shape",
+                   "pool_3d")
+#: lowerings whose input the ones above may produce
+_SHAPE_LOWERINGS = ("batchnorm_global", "pad_rank")
+#: runs before anything else reads the graph
+FIRST_PASSES = (
+    ("strip_debug_ops", "StripDebugOps", "strip_debug_ops", 0, (), ("lower_control_flow",)),
 )
 #: rewrites TF graphs need so that TF.js computes what TF computes (they run at every level)
 REQUIRED_PASSES = (
-    ("inline_functions", "InlineFunctions", "inline_functions", 0, 2),
-    ("einsum", "LowerEinsum", "lower_einsum", 0, 3),
-    ("truncating_division", "TruncatingDivision", "truncating_division", 0, 4),
-    ("strided_slice", "NormalizeStridedSlice", "strided_slice", 0, 4),
-    ("batch_matmul_broadcast", "BroadcastBatchMatMul", "batch_matmul_broadcast", 0, 4),
-    ("select_rows", "SelectRowsToSelectV2", "select_rows", 0, 4),
-    ("one_hot", "NormalizeOneHot", "one_hot", 0, 4),
-    ("float_floor_division", "FloatFloorDivision", "float_floor_division", 0, 4),
-    ("tfjs_pass_through", "TfjsPassThrough", "tfjs_pass_through", 0, 4),
-    ("empty_reductions", "EmptyReductions", "empty_reductions", 0, 4),
-    ("nchw_to_nhwc", "ChannelsLast", "nchw_to_nhwc", 0, 5),
-    ("grouped_conv", "LowerGroupedConv", "grouped_conv", 0, 6),
-    ("dilated_transposed_conv", "UndilateTransposedConv", "dilated_transposed_conv", 0, 6),
-    ("lookup_shape", "RestoreLookupShape", "lookup_shape", 0, 6),
-    ("cumulative_axis", "NonNegativeCumulativeAxis", "cumulative_axis", 0, 6),
-    ("batchnorm_global", "BatchNormGlobalToFused", "batchnorm_global", 0, 7),
-    ("pool_3d", "SplitPool3D", "pool_3d", 0, 6),
-    ("conv3d_transpose", "Conv3DTransposeAsConv3D", "conv3d_transpose", 0, 6),
-    ("pad_rank", "LowerPadRank", "pad_rank", 0, 7),
-    ("binary_rank", "LowerBinaryRank", "binary_rank", 0, 8),
-    ("transpose_rank", "LowerTransposeRank", "transpose_rank", 0, 8),
+    ("lower_control_flow", "LowerControlFlow", "lower_control_flow", 0, (), ()),
+    ("inline_functions", "InlineFunctions", "inline_functions", 0, ("lower_control_flow",), ()),
+    ("einsum", "LowerEinsum", "lower_einsum", 0, ("inline_functions",), ()),
+    ("batch_matmul_broadcast", "BroadcastBatchMatMul", "batch_matmul_broadcast", 0, ("lower_einsum",), ()),
+    ("empty_reductions", "EmptyReductions", "empty_reductions", 0, ("lower_einsum",), ()),
+    ("float_floor_division", "FloatFloorDivision", "float_floor_division", 0, ("lower_einsum",), ()),
+    ("one_hot", "NormalizeOneHot", "one_hot", 0, ("lower_einsum",), ()),
+    ("select_rows", "SelectRowsToSelectV2", "select_rows", 0, ("lower_einsum",), ()),
+    ("strided_slice", "NormalizeStridedSlice", "strided_slice", 0, ("lower_einsum",), ()),
+    ("switch_n", "SwitchNToSwitches", "switch_n", 0, ("lower_einsum",), ()),
+    ("tfjs_pass_through", "TfjsPassThrough", "tfjs_pass_through", 0, ("lower_einsum",), ()),
+    ("truncating_division", "TruncatingDivision", "truncating_division", 0, ("lower_einsum",), ()),
+    ("nchw_to_nhwc", "ChannelsLast", "nchw_to_nhwc", 0, _NORMALIZATIONS, ()),
+    ("conv3d_transpose", "Conv3DTransposeAsConv3D", "conv3d_transpose", 0, ("nchw_to_nhwc",), ()),
+    ("cumulative_axis", "NonNegativeCumulativeAxis", "cumulative_axis", 0, ("nchw_to_nhwc",), ()),
+    ("dilated_transposed_conv", "UndilateTransposedConv", "dilated_transposed_conv", 0, ("nchw_to_nhwc",), ()),
+    ("grouped_conv", "LowerGroupedConv", "grouped_conv", 0, ("nchw_to_nhwc",), ()),
+    ("lookup_shape", "RestoreLookupShape", "lookup_shape", 0, ("nchw_to_nhwc",), ()),
+    ("pool_3d", "SplitPool3D", "pool_3d", 0, ("nchw_to_nhwc",), ()),
+    ("batchnorm_global", "BatchNormGlobalToFused", "batchnorm_global", 0, _NHWC_LOWERINGS, ()),
+    ("pad_rank", "LowerPadRank", "pad_rank", 0, _NHWC_LOWERINGS, ()),
+    ("binary_rank", "LowerBinaryRank", "binary_rank", 0, _SHAPE_LOWERINGS, ()),
     # opt-in (--exact_special_values): TF's NaN/Inf results on deviating backends
-    ("special_values", "ExactSpecialValues", "exact_special_values", 0, 8),
+    ("special_values", "ExactSpecialValues", "exact_special_values", 0, _SHAPE_LOWERINGS, ()),
+    ("transpose_rank", "LowerTransposeRank", "transpose_rank", 0, _SHAPE_LOWERINGS, ()),
+)
+#: optimizations (levels 1-2) and the dead-code sweep
+OPTIMIZATION_PASSES = (
+    ("identity", "RemoveIdentities", "remove_identity", 1, (), ()),
+    ("constant_folding", "FoldConstants", "constant_folding", 1, (), ()),
+    ("shape_folding", "FoldShapes", "shape_folding", 1, ("constant_folding",), ()),
+    ("cse", "EliminateCommonSubexpressions", "cse", 1, (), ()),
+    ("transpose_chains", "SimplifyTransposes", "transpose_chains", 1, (), ()),
+    ("reshape_chains", "SimplifyReshapes", "reshape_chains", 1, (), ()),
+    ("prelu", "FusePrelu", "prelu", 1, (), ()),
+    ("bias_add", "AddToBiasAdd", "bias_add", 1, (), ()),
+    ("fold_batchnorm", "FoldBatchNorm", "fold_batchnorm", 1, (), ()),
+    ("batchnorm_to_mul_add", "BatchNormToMulAdd", "batchnorm_to_mul_add", 1, ("fold_batchnorm",), ()),
+    ("pad_into_conv", "FoldPadIntoConv", "pad_into_conv", 2, (), ()),
+    ("fuse_ops", "FuseOps", "fuse_ops", 2, ("pad_into_conv",), ()),
+    ("dead_code", "RemoveDeadNodes", "dead_code", 0, (), ()),
 )
 #: passes that a conversion option switches off: not even imported then
 PASS_GATES = {"strip_debug_ops": option_is_set("strip_debug_ops", default=True),
@@ -81,6 +96,6 @@ PASS_GATES = {"strip_debug_ops": option_is_set("strip_debug_ops", default=True),
 @hookimpl
 def register_passes(register: Callable) -> None:
     """The built-in passes; a plugin registers its own through the same hook (a Pass or a LazyPass)."""
-    for module, cls, name, level, order in OPTIMIZATION_PASSES + REQUIRED_PASSES:
-        register(LazyPass(name, f"tfjsconv.passes.{module}:{cls}", level=level, order=order,
+    for module, cls, name, level, after, before in FIRST_PASSES + REQUIRED_PASSES + OPTIMIZATION_PASSES:
+        register(LazyPass(name, f"tfjsconv.passes.{module}:{cls}", level=level, after=after, before=before,
                           enabled_when=PASS_GATES.get(name)))

@@ -26,6 +26,14 @@ class UsageError(TfjsconvError):
     """Bad or contradictory flags / arguments."""
 
 
+class MissingInputsError(UsageError):
+    """A source model's reference run lacks values for some of its inputs (``missing`` names them)."""
+
+    def __init__(self, message: str, missing: list[str], **kwargs: object) -> None:
+        super().__init__(message, **kwargs)
+        self.missing = list(missing)
+
+
 class InputError(TfjsconvError):
     """The input model is missing, unreadable, corrupt or of an unknown format."""
 

@@ -1,7 +1,7 @@
 """The contract between the core and a source format."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -52,6 +52,13 @@ class Frontend:
     def reference(self, source: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptions) -> dict[str, np.ndarray]:
         """Run the source model in its own framework on ``inputs`` (keys: signature input names)."""
         raise NotImplementedError(f"the {self.name} frontend has no reference runner")
+
+    def trace_reference(self, source: Any, inputs: Mapping[str, np.ndarray], sources: Sequence[str],
+                        options: ConvertOptions) -> dict[str, list[np.ndarray]]:
+        """The values the source framework computes for the source nodes ``sources`` (the names
+        provenance records: TF nodes, ONNX nodes, Keras layers), each as its outputs in order, in the
+        source's own layout. Names it does not know are left out. Used by ``verify --trace``."""
+        raise NotImplementedError(f"the {self.name} frontend cannot expose intermediate tensors for --trace")
 
     def __repr__(self) -> str:
         return f"<Frontend {self.name}>"

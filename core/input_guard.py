@@ -1,10 +1,12 @@
 """One net under every frontend's ``load``: a parser library choking on a hostile file is the file's fault.
 
 Frontends turn the failures they expect into :class:`~tfjsconv.errors.InputError` themselves. What
-they miss - h5py, protobuf, onnx, zipfile or json raising deep inside a corrupt file, a declared
-size too large to allocate, nesting too deep to walk - still means "this input is broken", so it
-becomes one InputError naming the file and the library instead of a bug report. Exceptions raised
-by tfjsconv's own code stay bugs (exit 1): those are for fuzzing to find and for us to fix.
+they miss - h5py, protobuf, onnx, zipfile or json rejecting a corrupt file, a declared size too
+large to allocate, nesting too deep to walk - still means "this input is broken", so it becomes one
+InputError naming the file and the library instead of a bug report. Blame goes by the exception's
+type and the library that raised it (:data:`PARSE_ERRORS`), never by location alone: a TypeError
+from ``json.dumps`` called by our own code, or a KeyError in a plugin's callback, stays a bug
+(exit 1), for fuzzing to find and for us to fix.
 """
 from __future__ import annotations
 
@@ -14,9 +16,24 @@ from typing import Any
 
 from .errors import InputError, TfjsconvError
 
-#: Top-level modules that parse untrusted bytes; an exception raised inside them is the input's.
-PARSER_MODULES = frozenset({"h5py", "google", "onnx", "zipfile", "json", "zlib", "gzip", "tarfile", "struct",
-                            "safetensors"})
+#: Per parsing library (top-level module), the exception types it raises for bytes it cannot parse.
+#: An exception is the input's only when it is one of these types AND the innermost Python frame
+#: that raised it is that library's: a TypeError from ``json.dumps`` on our own data stays a bug.
+PARSE_ERRORS: dict[str, tuple[str, ...]] = {
+    "h5py": ("OSError", "KeyError", "ValueError", "IndexError", "RuntimeError"),
+    "google": ("DecodeError", "ValueError"),  # protobuf (EncodeError is ours: a message we built)
+    "onnx": ("DecodeError", "ValidationError", "InferenceError", "ValueError"),
+    "zipfile": ("BadZipFile", "LargeZipFile", "EOFError", "ValueError", "OSError"),
+    "json": ("JSONDecodeError",),
+    "gzip": ("BadGzipFile", "EOFError", "error"),
+    "tarfile": ("TarError", "ReadError", "HeaderError", "EOFError"),
+    "safetensors": ("SafetensorError", "ValueError"),
+}
+#: Raised by C decoders called straight on the input's bytes (no Python frame of their own), told apart
+#: from our own misuse of the same module by the call named in the message: ``struct.error`` from an
+#: *unpack* (a buffer shorter than its declared layout; a failing ``pack`` is ours), ``zlib.error`` from
+#: *decompressing* (corrupt deflate data).
+DECODER_ERRORS = {"struct.error": "unpack", "zlib.error": "decompress"}
 
 
 def _raised_in(err: BaseException) -> str | None:
@@ -27,6 +44,21 @@ def _raised_in(err: BaseException) -> str | None:
         name = tb.tb_frame.f_globals.get("__name__")
         tb = tb.tb_next
     return str(name).split(".")[0] if name else None
+
+
+def _type_names(err: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(err).__mro__}
+
+
+def blamed_library(err: BaseException) -> str | None:
+    """The parsing library that rejected the input's bytes, or None when ``err`` is a bug (ours or a plugin's)."""
+    kind = f"{type(err).__module__}.{type(err).__name__}"
+    if kind in DECODER_ERRORS:
+        return type(err).__module__ if DECODER_ERRORS[kind] in str(err) else None
+    library = _raised_in(err)
+    if library in PARSE_ERRORS and _type_names(err) & set(PARSE_ERRORS[library]):
+        return library
+    return None
 
 
 def _reason(err: BaseException) -> str:
@@ -49,8 +81,8 @@ def input_errors(source: Any, frontend: str) -> Iterator[None]:
         raise InputError(f"{source} is nested too deeply to read as {frontend}",
                          hint="the file may be corrupt or hostile") from None
     except Exception as err:
-        library = _raised_in(err)
-        if library not in PARSER_MODULES:
+        library = blamed_library(err)
+        if library is None:
             raise
         raise InputError(f"{source} cannot be read as {frontend}: {library} failed with {_reason(err)}",
                          hint="the file is truncated, corrupt, or not this kind of model") from err

@@ -161,6 +161,12 @@ class Graph:
         self.provenance_scope: tuple[str, ...] = ()
         #: Source node name -> the framework module that made it (PyTorch module paths from the ONNX export).
         self.source_modules: dict[str, str] = {}
+        #: Source node name -> per output, the permutation from the source's layout to the IR's (ONNX's
+        #: NHWC-inside translation), or None when the same; ``verify --trace`` pairs values with it.
+        self.source_layouts: dict[str, list[list[int] | None]] = {}
+        #: Weights the source stores quantized (``tfjsconv.weights.int8.QuantizedWeight``): the graph-model
+        #: writer keeps them at one byte each after every pass (``tfjsconv.writers.quantized_weights``).
+        self.quantized_weights: list[Any] = []
         self._counter = itertools.count()
 
     # -- building -----------------------------------------------------------------------------
@@ -408,6 +414,8 @@ class Graph:
         clone.resource_ids = dict(self.resource_ids)
         clone.notes = list(self.notes)
         clone.source_modules = dict(self.source_modules)
+        clone.source_layouts = dict(self.source_layouts)
+        clone.quantized_weights = list(self.quantized_weights)
         clone.generated_by = self.generated_by
         clone.versions = dict(self.versions)
         return clone

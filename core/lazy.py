@@ -94,6 +94,10 @@ class LazyFrontend(Frontend):
     def reference(self, source: Any, inputs: Mapping[str, Any], options: ConvertOptions) -> dict[str, Any]:
         return self.real.reference(source, inputs, options)
 
+    def trace_reference(self, source: Any, inputs: Mapping[str, Any], sources: Any,
+                        options: ConvertOptions) -> dict[str, Any]:
+        return self.real.trace_reference(source, inputs, sources, options)
+
     def __getattr__(self, attr: str) -> Any:  # only for attributes not found above (e.g. a frontend's helpers)
         if attr.startswith("__") or attr in ("_real", "target", "_detect", "_claims_remote"):
             raise AttributeError(attr)
@@ -141,19 +145,25 @@ class LazyWriter:
 
 
 class LazyPass:
-    """A pass declared by name, level and order (what selecting passes reads); its module loads only if it runs.
+    """A pass declared by name, level and place (what selection and ordering read); its module loads only if it runs.
 
     ``enabled_when(options) -> bool`` is an optional cheap gate (e.g. a flag) checked before loading;
     a pass it turns off is never imported. Once loaded, the real pass's own ``enabled`` and
-    ``configured`` decide as before. The real pass must have the declared name, level and order.
+    ``configured`` decide as before. The real pass must have the declared name, level, ``after`` and
+    ``before`` (and ``order``, deprecated, when one is given here).
     """
 
-    def __init__(self, name: str, target: str, *, level: int = 1, order: int = 100,
+    def __init__(self, name: str, target: str, *, level: int = 1, after: tuple[str, ...] | str = (),
+                 before: tuple[str, ...] | str = (), order: int | None = None,
                  enabled_when: Callable[[Any], bool] | None = None) -> None:
         self.name = name
         self.target = target
         self.level = level
-        self.order = order
+        self.after = _as_names(after)
+        self.before = _as_names(before)
+        #: deprecated integer place (third-party passes, one more release): only breaks ties
+        self.order = 100 if order is None else order
+        self._declared_order = order is not None
         self.enabled_when = enabled_when
         self._real: Any = None
 
@@ -167,9 +177,12 @@ class LazyPass:
             real = _instance(self.target)
             if not callable(getattr(real, "run", None)):
                 raise PluginError(f"{self.target} (declared as pass {self.name!r}) is not a Pass")
-            declared, actual = (self.name, self.level, self.order), (real.name, real.level, real.order)
+            fields = ["name", "level", "after", "before"] + (["order"] if self._declared_order else [])
+            declared = tuple(getattr(self, f) for f in fields)
+            actual = tuple(_as_names(getattr(real, f, ())) if f in ("after", "before") else getattr(real, f, None)
+                           for f in fields)
             if declared != actual:
-                raise PluginError(f"{self.target} is pass (name, level, order) = {actual}, but was declared as "
+                raise PluginError(f"{self.target} is pass ({', '.join(fields)}) = {actual}, but was declared as "
                                   f"{declared}; make the declaration match")
             self._real = real
         return self._real
@@ -182,11 +195,17 @@ class LazyPass:
     def configured(self, options: object) -> Any:
         return self.load().configured(options)
 
-    def run(self, graph: Any) -> bool | int:
+    def run(self, graph: Any) -> Any:
+        """The real pass's result (a PassResult; a third-party pass may still return a bool or int)."""
         return self.load().run(graph)
 
     def __repr__(self) -> str:
         return f"<Pass {self.name} (lazy: {'loaded' if self._real is not None else self.target})>"
+
+
+def _as_names(names: Any) -> tuple[str, ...]:
+    """A pass's ``after``/``before`` as a tuple (a bare string is one name)."""
+    return (names,) if isinstance(names, str) else tuple(names or ())
 
 
 def option_is_set(name: str, default: bool = False) -> Callable[[Any], bool]:

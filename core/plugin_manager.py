@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -148,13 +149,49 @@ class PluginManager:
         return Registry(self._collect_table)
 
     def _collect_table(self, table: str) -> Any:
-        """Call one ``register_*`` hook of every plugin, in load order, and validate what they register."""
-        hook = Registry.HOOKS[table]
+        """Call one ``register_*`` hook through pluggy and validate what each plugin registers.
+
+        Going through ``pm.hook`` keeps pluggy's semantics (``tryfirst``/``trylast``, hook wrappers);
+        each registration is credited to the plugin whose hook implementation made the call.
+        """
+        caller = getattr(self.pm.hook, Registry.HOOKS[table])
+        owners: dict[Any, list[tuple[Any, str]]] = {}
+        for impl in caller.get_hookimpls():
+            owners.setdefault(_code_of(impl.function), []).append((impl.plugin, impl.plugin_name))
         value = _empty(table)
-        for plugin_name, plugin in self.pm.list_name_plugin():
-            if hook in {h.name for h in self.pm.get_hookcallers(plugin) or []}:
-                getattr(plugin, hook)(register=_adder(table, value, plugin_name))
-        return value
+        adders: dict[str, Callable] = {}
+
+        def register(*args: Any, **kwargs: Any) -> None:
+            plugin = _calling_plugin(owners)
+            if plugin not in adders:
+                adders[plugin] = _adder(table, value, plugin)
+            adders[plugin](*args, **kwargs)
+
+        caller(register=register)
+        return _resolved(table, value)
+
+
+def _code_of(function: Callable) -> Any:
+    return getattr(getattr(function, "__func__", function), "__code__", None)
+
+
+def _calling_plugin(owners: dict[Any, list[tuple[Any, str]]]) -> str:
+    """The plugin whose hook implementation is on the stack (its helpers may make the call).
+
+    Two instances of one plugin class share the method's code; ``self`` tells them apart.
+    """
+    frame = sys._getframe(2)
+    while frame is not None:
+        candidates = owners.get(frame.f_code)
+        if candidates:
+            if len(candidates) == 1:
+                return candidates[0][1]
+            this = frame.f_locals.get("self")
+            for plugin, name in candidates:
+                if plugin is this:
+                    return name
+        frame = frame.f_back
+    return "<unknown plugin>"
 
 
 def _adder(table: str, value: Any, plugin: str) -> Callable:
@@ -189,9 +226,10 @@ def _adder(table: str, value: Any, plugin: str) -> Callable:
             value.append(dataclasses.replace(op, plugin=plugin))
         return add_op
     if table == "op_mappings":
-        def add_mapping(frontend: str, op_type: str, function: Callable, **opts: Any) -> None:
-            # later registrations (third-party plugins load after built-ins) override earlier ones
-            value[(frontend, op_type)] = OpMapping(frontend, op_type, function, opts, plugin)
+        def add_mapping(frontend: str, op_type: str, function: Callable, *, override: bool = False,
+                        **opts: Any) -> None:
+            value.setdefault((frontend, op_type), []).append(
+                (override, OpMapping(frontend, op_type, function, opts, plugin)))
         return add_mapping
     if table == "options":
         def add_option(flag: str, **kwargs: Any) -> None:
@@ -199,7 +237,46 @@ def _adder(table: str, value: Any, plugin: str) -> Callable:
                 raise PluginError(f"plugin {plugin!r} registered option {flag!r}; options must start with --")
             value.append(PluginOption(flag, kwargs, plugin))
         return add_option
-    return value.append  # passes: a Pass or a tfjsconv.lazy.LazyPass
+    def add_pass(pass_: Any, *, override: bool = False) -> None:  # a Pass or a tfjsconv.lazy.LazyPass
+        name = getattr(pass_, "name", "")
+        if not name:
+            raise PluginError(f"plugin {plugin!r} registered {pass_!r}, which is not a named Pass")
+        value.append((override, plugin, pass_))
+    return add_pass
+
+
+def _resolved(table: str, value: Any) -> Any:
+    """Same-named passes and op mappings: one must say ``override=True``, else both plugins are named."""
+    if table == "passes":
+        chosen: dict[str, tuple[bool, str, Any]] = {}
+        for entry in value:
+            name = entry[2].name
+            chosen[name] = _winner(chosen[name], entry, f"pass {name!r}") if name in chosen else entry
+        return [entry[2] for entry in chosen.values()]
+    if table == "op_mappings":
+        resolved = {}
+        for key, entries in value.items():
+            winner = entries[0]
+            for entry in entries[1:]:
+                winner = _winner((winner[0], winner[1].plugin, winner[1]), (entry[0], entry[1].plugin, entry[1]),
+                                 f"the {key[0]} op mapping {key[1]!r}")
+                winner = (winner[0], winner[2])
+            resolved[key] = winner[1]
+        return resolved
+    return value
+
+
+def _winner(first: tuple[bool, str, Any], second: tuple[bool, str, Any], what: str) -> tuple[bool, str, Any]:
+    """Of two registrations of one name, the one marked ``override=True``; anything else is an error."""
+    if first[0] != second[0]:
+        return first if first[0] else second
+    if first[1] == second[1]:
+        raise PluginError(f"plugin {first[1]!r} registers {what} twice")
+    if first[0]:
+        raise PluginError(f"plugins {first[1]!r} and {second[1]!r} both override {what}",
+                          hint="uninstall one of them, or set TFJSCONV_LOAD_PLUGINS to the plugins you want")
+    raise PluginError(f"plugins {first[1]!r} and {second[1]!r} both register {what}",
+                      hint="the one that should replace the other registers it with override=True")
 
 
 def _add_unique(table: dict[str, Any], item: Any, kind: str, plugin: str) -> None:

@@ -141,6 +141,9 @@ def provenance_doc(graph: Graph, *, frontend: str | None) -> dict[str, object]:
     doc: dict[str, object] = {"format": FORMAT, "version": 1, "frontend": frontend, "nodes": nodes}
     if modules:
         doc["modules"] = modules
+    layouts = {k: v for k, v in sorted(graph.source_layouts.items()) if k in used}
+    if layouts:
+        doc["layouts"] = layouts
     return doc
 
 

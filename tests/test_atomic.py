@@ -224,6 +224,12 @@ SLOW_PLUGIN = textwrap.dedent('''
 ''')
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT as an interactive shell leaves it, also when pytest runs as a background job
+    (which ignores SIGINT, and Python then keeps ignoring it instead of raising KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_write_keeps_the_previous_output(previous, tmp_path, sig, code):
     out, before = previous
@@ -234,7 +240,7 @@ def test_signal_mid_write_keeps_the_previous_output(previous, tmp_path, sig, cod
     ready = tmp_path / "ready"
     proc = subprocess.Popen([sys.executable, str(script), str(ready), "convert", str(source), str(out),
                              "--overwrite", "--weight_shard_size_bytes=65536"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 120
         while not ready.exists():

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import tfjsconv
@@ -37,7 +38,11 @@ def test_json_report_discards_the_warmup(model, tfjs_runtime):
     for b in doc["backends"].values():
         assert b["ok"] and b["runs"] == 4 and len(b["times_ms"]) == 4
         assert b["load_ms"] > 0 and b["first_ms"] > 0
-        assert b["min_ms"] == min(b["times_ms"]) and b["min_ms"] <= b["median_ms"] <= b["p90_ms"]
+        # 3 warm-up executions ran, the first of them is first_ms, and none is in the statistics
+        assert len(b["warmup_ms"]) == 3 and b["warmup_ms"][0] == b["first_ms"]
+        assert b["first_ms"] not in b["times_ms"]
+        assert b["min_ms"] == min(b["times_ms"]) and b["median_ms"] == pytest.approx(np.median(b["times_ms"]))
+        assert b["min_ms"] <= b["median_ms"] <= b["p90_ms"]
     assert doc["backends"]["wasm"]["info"]["simd"] in (True, False)
     assert doc["environment"]["node"].startswith("v")
 
@@ -58,7 +63,7 @@ def test_stats():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--runs", "0"], "--runs must be >= 1"),
+    (["--runs", "0"], "--runs: expected a whole number >= 1"),
     (["--backend", "webgl"], "needs a browser"),
 ])
 def test_bad_flags(model, args, message):

@@ -31,6 +31,8 @@ def loaded_after(body: str) -> list[str]:
     "from tfjsconv.cli import main\ntry:\n    main(['convert', '--help'])\nexcept SystemExit:\n    pass",
     "from tfjsconv.cli import main\nmain(['plugins'])",
     "import tfjsconv.plugins.savedmodel.schema, tfjsconv.plugins.savedmodel.tensor_bundle",
+    "import tfjsconv.plugins.savedmodel.tf_free, tfjsconv.plugins.savedmodel.pipeline, "
+    "tfjsconv.plugins.savedmodel.frozen_model",
 ])
 def test_no_heavy_imports(body):
     assert loaded_after(body) == []

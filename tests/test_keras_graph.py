@@ -122,7 +122,7 @@ def test_lambda_needs_allow_unsafe_deserialization_for_graphs(tmp_path, tfjs_run
         tfjsconv.convert(path, tmp_path / "refused", **GRAPH)
     assert "'canary_lambda' (Lambda)" in str(err.value) and "--allow_unsafe_deserialization" in str(err.value)
     assert not canary.exists() and not (tmp_path / "refused").exists()
-    tfjsconv.convert(path, tmp_path / "graph", allow_unsafe_deserialization=True, **GRAPH)
+    tfjsconv.convert(path, tmp_path / "graph", allow_unsafe_deserialization=True, loader="tensorflow", **GRAPH)
     assert canary.exists()  # Keras traced the function: that is what the flag allows
     _verify(tmp_path / "graph", inputs, expected, backends=("cpu",))
 

@@ -217,13 +217,13 @@ def test_uncovered_layer_without_tensorflow_names_the_layer(tmp_path):
 
     L = keras.layers
     inp = keras.Input((5, 3), name="seq")
-    keras.Model(inp, L.TimeDistributed(L.Dense(2), name="td")(inp)).save(tmp_path / "gru.keras")
+    keras.Model(inp, L.RNN([L.SimpleRNNCell(2)] * 2, name="td")(inp)).save(tmp_path / "gru.keras")
     code = POISONED.split("for path")[0] + "tfjsconv.convert(sys.argv[1], sys.argv[1] + '.out', " \
                                             "output_format='tfjs_graph_model')\n"
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "gru.keras")], capture_output=True, text=True)
     assert out.returncode != 0
     assert UsageError.__name__ in out.stderr
-    assert "the lowering does not cover layer 'td' (TimeDistributed), and the TensorFlow path this model needs is not " \
+    assert "the lowering does not cover layer 'td' (RNN: stacked cells (StackedRNNCells)), and the TensorFlow path this model needs is not " \
            "installed (tensorflow, keras)" in out.stderr, out.stderr[-1500:]
 
 
@@ -231,13 +231,14 @@ def test_uncovered_layer_falls_back_to_tensorflow(tmp_path):
     pytest.importorskip("tensorflow")
     L = keras.layers
     inp = keras.Input((5, 3), name="seq")
-    per_step = L.TimeDistributed(L.Dense(3), name="td")(L.Dense(3, name="pre")(inp))
+    per_step = L.RNN([L.SimpleRNNCell(3), L.SimpleRNNCell(3)], return_sequences=True, name="td")(
+        L.Dense(3, name="pre")(inp))
     model = keras.Model(inp, L.Dense(2, name="head")(L.GRU(4, name="gru")(per_step)))
     randomize(model, 3)
     model.save(tmp_path / "gru.keras")
     result = tfjsconv.convert(tmp_path / "gru.keras", tmp_path / "out", output_format="tfjs_graph_model")
     assert result.details == ["keras: loaded with Keras and traced through TensorFlow: "
-                              "the lowering does not cover layer 'td' (TimeDistributed)"]
+                              "the lowering does not cover layer 'td' (RNN: stacked cells (StackedRNNCells))"]
     assert (tmp_path / "out" / "model.json").is_file()
 
 
@@ -249,11 +250,12 @@ def test_lowering_gaps_are_named_from_the_config():
     x = L.Resizing(4, 4, interpolation="bicubic", name="bicubic")(inp)
     x = L.Dense(2, activation="glu", name="glu_dense")(x)
     x = L.Dense(2, lora_rank=1, name="lora")(x)
-    x = L.LSTM(2, name="lstm")(L.TimeDistributed(L.Dense(2), name="td")(L.Reshape((-1, 2))(x)))
+    x = L.LSTM(2, name="lstm")(L.RNN([L.SimpleRNNCell(2), L.GRUCell(2)], return_sequences=True, name="td")(
+        L.Reshape((-1, 2))(x)))
     config = json.loads(keras.Model(inp, x).to_json())
     assert layer_gaps(config) == ["'bicubic' (Resizing: interpolation='bicubic')",
                                   "'glu_dense' (Dense: activation 'glu')", "'lora' (Dense: lora_rank)",
-                                  "'td' (TimeDistributed)"]
+                                  "'td' (RNN: stacked cells (StackedRNNCells))"]
 
 
 def _edit_config(path: Path, edit) -> None:

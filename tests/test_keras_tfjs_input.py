@@ -230,3 +230,68 @@ def test_detection(cnn_tfjs, tmp_path):
     assert frontend.detect(web) and frontend.detect(web / "model.json") and frontend.detect(str(web))
     assert not frontend.detect(saved.path) and not frontend.detect(tmp_path) and not frontend.detect(object())
 
+
+
+def _official_layers_model(folder: Path, *, quantize_uint8: bool) -> tuple[object, dict[str, np.ndarray]]:
+    """A model.json + shards hand-built in the layout tensorflowjs_converter 4.22 writes for a tf_keras model
+    (the converter itself is not installed in the test environment; ``bench/setup_official_converter.sh``).
+
+    Its ``modelTopology`` is Keras's own JSON config (``keras_version``/``backend``/``model_config``/
+    ``training_config``), weights are named ``layer/kernel`` (no ``:0``), one group's bytes are cut
+    into ``group1-shardNof2.bin`` files, and ``--quantize_uint8`` stores ``{"dtype": "uint8", "scale",
+    "min"}`` per weight (the converter also nudges ``min`` so that 0 is exact; a reader only applies
+    ``q * scale + min``, which is what this checks). Returns the tf_keras model holding the weights TF.js
+    computes with.
+    """
+    import tf_keras
+
+    rng = np.random.default_rng(3)
+    model = tf_keras.Sequential([tf_keras.Input((6,)), tf_keras.layers.Dense(8, activation="relu", name="hidden"),
+                                 tf_keras.layers.Dense(3, activation="softmax", name="probs")])
+    entries, blobs, used = [], [], []
+    for weight in model.weights:
+        value = rng.standard_normal(weight.shape).astype(np.float32)
+        entry = {"name": weight.name.split(":")[0], "shape": list(weight.shape), "dtype": "float32"}
+        if quantize_uint8:
+            low, high = float(value.min()), float(value.max())
+            scale = (high - low) / 255
+            q = np.round((value - low) / scale).astype(np.uint8)
+            entry["quantization"] = {"dtype": "uint8", "scale": scale, "min": low}
+            blobs.append(q.tobytes())
+            value = (q.astype(np.float32) * np.float32(scale) + np.float32(low)).astype(np.float32)
+        else:
+            blobs.append(value.tobytes())
+        entries.append(entry)
+        used.append(value)
+    model.set_weights(used)
+    data = b"".join(blobs)
+    half = len(data) // 2
+    folder.mkdir(parents=True)
+    (folder / "group1-shard1of2.bin").write_bytes(data[:half])
+    (folder / "group1-shard2of2.bin").write_bytes(data[half:])
+    doc = {"format": "layers-model", "generatedBy": "keras v2.21.0", "convertedBy": "TensorFlow.js Converter v4.22.0",
+           "modelTopology": {"keras_version": "2.21.0", "backend": "tensorflow",
+                             "model_config": json.loads(model.to_json()),
+                             "training_config": {"loss": "categorical_crossentropy", "metrics": [],
+                                                 "weighted_metrics": None, "loss_weights": None,
+                                                 "optimizer_config": {"class_name": "Adam", "config": {}}}},
+           "weightsManifest": [{"paths": ["group1-shard1of2.bin", "group1-shard2of2.bin"], "weights": entries}]}
+    (folder / "model.json").write_text(json.dumps(doc))
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    return model, {"x": x}
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("quantize_uint8", [False, True], ids=["float32", "uint8"])
+def test_a_model_json_in_the_official_converters_layout_is_accepted(tmp_path, tfjs_runtime, quantize_uint8):
+    model, inputs = _official_layers_model(tmp_path / "official", quantize_uint8=quantize_uint8)
+    result = tfjsconv.convert(tmp_path / "official", tmp_path / "out")
+    assert result.input_format == "tfjs_layers_model"
+    doc = json.loads((tmp_path / "out" / "model.json").read_text())
+    weights = [w for g in doc["weightsManifest"] for w in g["weights"]]
+    assert [w["name"] for w in weights] == ["hidden/kernel", "hidden/bias", "probs/kernel", "probs/bias"]
+    assert all("quantization" not in w for w in weights)  # dequantized once when read, written as float32
+    from tfjsconv.verify.inputs import input_specs
+
+    [input_name] = list(input_specs(tmp_path / "out"))
+    _verify(tmp_path / "out", {input_name: inputs["x"]}, {"probs": model.predict(inputs["x"], verbose=0)})

@@ -26,7 +26,7 @@ def test_builtin_declarations_match_the_classes_they_name():
         assert isinstance(writer, LazyWriter) and writer.real.description == writer.description
     for pass_ in reg.passes:
         assert isinstance(pass_, LazyPass), pass_
-        pass_.load()  # raises PluginError when name, level or order differ
+        pass_.load()  # raises PluginError when name, level, after or before differ
 
 
 def test_every_pass_module_is_registered():
@@ -49,7 +49,7 @@ def test_every_pass_module_is_registered():
 
 def test_a_declaration_that_does_not_match_is_refused():
     with pytest.raises(PluginError, match="declared as"):
-        LazyPass("dead_code", "tfjsconv.passes.dead_code:RemoveDeadNodes", level=1, order=1000).load()
+        LazyPass("dead_code", "tfjsconv.passes.dead_code:RemoveDeadNodes", level=0, after=("fuse_ops",)).load()
     with pytest.raises(PluginError, match="declared as"):
         _ = LazyFrontend("onnx", "tfjsconv.plugins.onnx.frontend:OnnxFrontend",
                          output_formats=("tfjs_layers_model",)).real

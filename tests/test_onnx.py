@@ -16,7 +16,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import tfjsconv  # noqa: E402
-from tfjsconv.errors import InputError, UnsupportedOpsError  # noqa: E402
+from tfjsconv.errors import InputError, PluginError, UnsupportedOpsError  # noqa: E402
 from tfjsconv.hookspecs import hookimpl  # noqa: E402
 
 RTOL = 1e-5  # max abs err <= 1e-5 x max|reference|, per output and backend
@@ -459,17 +459,24 @@ def test_third_party_op_mapping_is_used(tmp_path, tfjs_runtime):
 
 
 def test_builtin_mapping_can_be_overridden(tmp_path):
-    """A plugin registering ("onnx", "Relu") replaces ours, looked up at load time."""
-    from tfjsconv.plugin_manager import get_plugin_manager
+    """A plugin registering ("onnx", "Relu") with override=True replaces ours, looked up at load time."""
+    from tfjsconv.plugin_manager import get_plugin_manager, reset_plugin_manager
 
-    class Relu6Everywhere:
-        @hookimpl
-        def register_op_mappings(self, register):
-            register("onnx", "Relu", lambda ctx: ctx.op("Relu6", [ctx.input(0)]))
+    def relu6_plugin(override):
+        class Relu6Everywhere:
+            @hookimpl
+            def register_op_mappings(self, register):
+                register("onnx", "Relu", lambda ctx: ctx.op("Relu6", [ctx.input(0)]), override=override)
+        return Relu6Everywhere()
 
     b = Builder()
     path = save(b.model([b.op("Relu", [b.input("x", [2, 3])])]), tmp_path, "relu")
-    get_plugin_manager().register(Relu6Everywhere(), name="relu6")
+    get_plugin_manager().register(relu6_plugin(False), name="relu6")
+    with pytest.raises(PluginError, match="'relu6'.*'onnx'|'onnx'.*'relu6'"):
+        tfjsconv.convert(path, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    reset_plugin_manager()
+    get_plugin_manager().register(relu6_plugin(True), name="relu6")
     tfjsconv.convert(path, tmp_path / "out")
     assert "Relu6" in ops_of(tmp_path / "out")
 

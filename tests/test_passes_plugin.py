@@ -12,7 +12,7 @@ from tf_reference import reference as tf_reference
 # --- the docs/passes.md example, verbatim -------------------------------------------------------
 from tfjsconv.hookspecs import hookimpl
 from tfjsconv.ir import Graph
-from tfjsconv.passes import Pass
+from tfjsconv.passes import Pass, PassResult
 from tfjsconv.passes.graph_edit import Uses, const_array
 from tfjsconv.passes.shapes import infer_shapes
 
@@ -22,9 +22,9 @@ class RemoveMultiplyByOne(Pass):
 
     name = "remove_multiply_by_one"
     level = 1     # runs at --optimization_level 1 and 2
-    order = 35    # after constant folding (20) and CSE (30), before fusion (80)
+    after = ("cse",)  # runs right after CSE (so after constant folding); names of passes not selected are ignored
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         uses, shapes, removed = Uses(graph), infer_shapes(graph), 0
         for node in graph.topological_order():
             if node.op != "Mul" or node.control_inputs:
@@ -36,7 +36,7 @@ class RemoveMultiplyByOne(Pass):
                 continue
             uses.replace(graph, out, x)  # every reader of the Mul now reads x; dead_code drops the Mul
             removed += 1
-        return removed
+        return PassResult(removed)
 
 
 class MyPlugin:
@@ -68,6 +68,8 @@ def test_plugin_pass_runs_in_convert(with_pass, tmp_path):
     assert result.op_histogram["Mul"] == 1  # the broadcasting one stays
     stats = {s.name: s.changes for s in result.pass_report.stats}
     assert stats["remove_multiply_by_one"] == 1
+    ran = [s.name for s in result.pass_report.stats]
+    assert ran[ran.index("cse") + 1] == "remove_multiply_by_one"  # its after=("cse",)
 
 
 @pytest.mark.node

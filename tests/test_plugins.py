@@ -155,3 +155,107 @@ def test_verify_against_a_third_party_frontends_reference(with_example_plugin, t
     out = cli("verify", str(model), str(tmp_path / "web"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("PASS") == 3  # two rows and the verdict
+
+
+# -- pluggy used as pluggy: ordering, wrappers, explicit overrides ----------------------------------
+def _pass_named(name, marker):
+    from tfjsconv.passes import Pass
+
+    class Named(Pass):
+        def run(self, graph):
+            return False
+
+    Named.name, Named.marker = name, marker
+    return Named()
+
+
+def _plugin(hook_name, body, **marks):
+    """A plugin object whose ``hook_name`` implementation runs ``body(register)`` (a generator for wrappers)."""
+    from tfjsconv.hookspecs import hookimpl
+
+    class Plugin:
+        pass
+
+    if marks.get("wrapper"):
+        def implementation(self, register):
+            return (yield from body(register))
+    else:
+        def implementation(self, register):
+            return body(register)
+    setattr(Plugin, hook_name, hookimpl(**marks)(implementation))
+    return Plugin()
+
+
+def test_same_named_pass_from_two_plugins_is_an_error_naming_both():
+    from tfjsconv.errors import PluginError
+    from tfjsconv.plugin_manager import PluginManager
+
+    pm = PluginManager()
+    pm.register(_plugin("register_passes", lambda register: register(_pass_named("cse", "mine"))), name="my-cse")
+    with pytest.raises(PluginError, match="'my-cse'.*'tfjsconv.builtin'|'tfjsconv.builtin'.*'my-cse'") as err:
+        pm.registry.passes
+    assert "override=True" in str(err.value.hint)
+
+
+def test_a_pass_marked_override_replaces_the_builtin_one():
+    from tfjsconv.plugin_manager import PluginManager
+
+    pm = PluginManager()
+    mine = _pass_named("cse", "mine")
+    pm.register(_plugin("register_passes", lambda register: register(mine, override=True)), name="my-cse")
+    named_cse = [p for p in pm.registry.passes if p.name == "cse"]
+    assert named_cse == [mine]
+
+
+def test_two_overrides_of_one_op_mapping_are_an_error():
+    from tfjsconv.errors import PluginError
+    from tfjsconv.plugin_manager import PluginManager
+
+    pm = PluginManager()
+    for name in ("first", "second"):
+        pm.register(_plugin("register_op_mappings",
+                            lambda register: register("onnx", "Relu", lambda ctx: None, override=True)), name=name)
+    with pytest.raises(PluginError, match="'first'.*'second'|'second'.*'first'"):
+        pm.registry.op_mappings
+
+
+def test_hooks_run_through_pluggy_so_wrappers_and_tryfirst_work():
+    """A hook wrapper sees every registration; tryfirst puts a plugin's call before the built-ins'."""
+    from tfjsconv.plugin_manager import PluginManager
+
+    calls = []
+
+    def wrapper_body(register):
+        calls.append("wrapper before")
+        yield
+        calls.append("wrapper after")
+
+    def first_body(register):
+        calls.append("first")
+        register("--from-first", help="registered by a tryfirst plugin")
+
+    pm = PluginManager()
+    pm.register(_plugin("register_options", wrapper_body, wrapper=True), name="wrapping")
+    pm.register(_plugin("register_options", first_body, tryfirst=True), name="early")
+    options = pm.registry.options
+    assert calls == ["wrapper before", "first", "wrapper after"]
+    assert options[0].flag == "--from-first" and options[0].plugin == "early"
+    assert any(o.plugin == "onnx" for o in options)  # built-ins are credited to themselves
+
+
+def test_collect_registers_a_reexported_mapping_once(tmp_path, monkeypatch):
+    """An @onnx_op function re-exported by a second module is neither lost nor registered twice."""
+    from tfjsconv.plugins.onnx.mapping import collect
+
+    (tmp_path / "defining_ops.py").write_text(
+        "from tfjsconv.plugins.onnx.mapping import onnx_op\n\n@onnx_op('MyOp', since=1)\ndef my_op(ctx):\n    return None\n")
+    (tmp_path / "reexporting_ops.py").write_text("from defining_ops import my_op  # noqa: F401\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("defining_ops", "reexporting_ops"):  # forgotten again after the test
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import reexporting_ops
+
+    found = collect([reexporting_ops])
+    assert "MyOp" in found
+    found_twice = collect([reexporting_ops, sys.modules["defining_ops"]])
+    assert found_twice["MyOp"].since_versions == found["MyOp"].since_versions == (1,)

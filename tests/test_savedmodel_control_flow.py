@@ -194,11 +194,12 @@ def test_tensor_array_in_an_inner_loop(saved_models, tmp_path, tfjs_runtime):
 
 
 def test_anchoring_keeps_tf_frames(saved_models):
-    """The IR: each anchored node sits in the frame of its pivot, as TF placed it."""
+    """The IR: each anchored node sits in the frame of its pivot, as TF placed it (Grappler's lowering: the
+    TF-free reader lowers loops itself, tests/test_savedmodel_tf_free_control_flow.py)."""
     from tfjsconv.plugins.savedmodel.frames import loop_frames
     from tfjsconv.plugins.savedmodel.pipeline import graph_from_saved_model_dir
 
-    graph = graph_from_saved_model_dir(saved_models("nested"), ConvertOptions())
+    graph = graph_from_saved_model_dir(saved_models("nested"), ConvertOptions.from_kwargs(loader="tensorflow"))
     frames = loop_frames(graph)  # control edges now: only the anchors
     anchored = [n for n in graph if n.control_inputs]
     assert anchored and {n.op for n in anchored} <= {"Enter", "NextIteration"}

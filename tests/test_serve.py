@@ -68,7 +68,8 @@ def test_nothing_else_is_served(model, path, tfjs_runtime):
 
 def test_cli_serves_until_interrupted(model, tfjs_runtime):
     proc = subprocess.Popen([sys.executable, "-m", "tfjsconv", "serve", str(model), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal has it
     try:
         line = proc.stdout.readline()
         assert line.startswith("Serving small cnn at http://127.0.0.1:"), line

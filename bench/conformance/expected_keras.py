@@ -74,7 +74,10 @@ _known("Cropping1D/(1,2)", '(Cropping1D): TF.js 4.22 has no Cropping1D layer', l
 _known("Cropping3D/1", '(Cropping3D): TF.js 4.22 has no Cropping3D layer', layers="refused → graph")
 _known("DepthwiseConv1D/same", '(DepthwiseConv1D): TF.js 4.22 has no DepthwiseConv1D layer', flavors=("keras3",), layers="refused → graph")
 _known("DepthwiseConv2D/dil2", "(DepthwiseConv2D): dilation_rate=[2, 2]: TF.js's DepthwiseConv2D layer computes it wrongly (off by mor…", layers="refused → graph")
-_known("Discretization/bins", '(Discretization): TF.js 4.22 has no Discretization layer; 1 op type(s) are not supported by TensorFlow.js 4.22:', layers="refused → graph", graph="refused")
+_known("Discretization/bins", '(Discretization): TF.js 4.22 has no Discretization layer', flavors=("keras3",), layers="refused → graph")
+_known("Discretization/bins", '(Discretization): TF.js 4.22 has no Discretization layer; 1 op type(s) are not supported by TensorFlow.js 4.22: '
+       '(saved with an int64 dtype, the layer goes through TensorFlow, whose Bucketize TF.js lacks)',
+       flavors=("tf_keras", "keras3_h5"), layers="refused → graph", graph="refused")
 _known("ELU/alpha0.5", "(ELU): alpha=0.5: TF.js's ELU layer refuses alpha other than 1 when loading", layers="refused → graph")
 _known("EinsumDense/abc,cd->abd", '(EinsumDense): TF.js 4.22 has no EinsumDense layer', layers="refused → graph")
 _known("Embedding/mask_zero+LSTM", '(NotEqual): TF.js 4.22 has no NotEqual layer', flavors=("keras3",), layers="refused → graph")
@@ -127,8 +130,7 @@ _known("ZeroPadding3D/1", '(ZeroPadding3D): TF.js 4.22 has no ZeroPadding3D laye
 
 # -- silent-wrong bugs (wrong numbers or shapes) and TF.js errors: each one to fix or to refuse -------------
 _known("CategoryEncoding/one_hot", "layers: refused → graph (TF.js's CategoryEncoding overwrites its input's shape "
-       "with its output's, so TF.js rejects the real input); graph wasm: OneHot with a float32 on-value is refused",
-       flavors=("keras3",), layers="refused → graph", graph_wasm="refused")
+       "with its output's, so TF.js rejects the real input)", flavors=("keras3",), layers="refused → graph")
 _known("CategoryEncoding/one_hot", "(CategoryEncoding): TF.js 4.22's CategoryEncoding layer overwrites its input's "
        "shape with its output's…", flavors=("tf_keras",), layers="refused → graph")
 _known("CategoryEncoding/multi_hot", "(CategoryEncoding): TF.js 4.22's CategoryEncoding layer overwrites its input's "
@@ -149,7 +151,7 @@ _known(["Embedding/mask_zero+LSTM", "Masking/LSTM"], _K3H5_UNLOADABLE.format("Un
 _known(["Masking/GRU_seq", "GlobalAveragePooling1D/masked"], _K3H5_UNLOADABLE.format("Unknown layer: 'NotEqual'"),
        flavors=("keras3_h5",), layers="refused → graph", graph="refused")
 _known(["Attention/default", "Attention/causal_scale"],
-       _K3H5_UNLOADABLE.format("Attention's config does not deserialize"), flavors=("keras3_h5",),
-       layers="refused → graph", graph="refused")
+       "Keras 3 cannot reload its own .h5 (Attention's config does not deserialize); the graph model is lowered "
+       "without Keras", flavors=("keras3_h5",), layers="refused → graph")
 _known("RandomBrightness/inference", "Keras 3 cannot save it as .h5 (TypeError: cannot pickle 'module' object)",
        flavors=("keras3_h5",), build="Keras rejects")

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..errors import TfjsconvError
+from ..errors import TfjsconvError, UsageError
 from ..version import __version__
 from . import bench_cmd, convert_cmd, inspect_cmd, ops_cmd, plugins_cmd, serve_cmd, verify_cmd
 from .flags import ClearArgumentParser
@@ -47,8 +47,21 @@ def _with_default_command(argv: list[str]) -> list[str]:
             continue
         if token in COMMANDS:
             return argv
+        _refuse_misspelt_command(token)
         return argv[:i] + ["convert"] + argv[i:]
     return argv
+
+
+def _refuse_misspelt_command(token: str) -> None:
+    """``tfjsconv covert a.keras out``: a near-miss of a command that is no file is a typo, not an input."""
+    import difflib
+
+    if token.startswith("-") or os.path.exists(token) or os.sep in token or "." in token:
+        return
+    close = difflib.get_close_matches(token, list(COMMANDS), n=1, cutoff=0.6)
+    if close:
+        raise UsageError(f"unknown command {token!r}; did you mean {close[0]!r}?",
+                         hint=f"commands: {', '.join(COMMANDS)}; `tfjsconv INPUT OUTPUT` converts")
 
 
 #: Distributions named in a bug report when installed (read from metadata; nothing is imported).
@@ -84,6 +97,28 @@ def _bug_report(err: BaseException) -> str:
     )
 
 
+def _silence_stdout() -> None:
+    """After a broken pipe, Python's exit-time flush of stdout would fail again: point it at devnull."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _os_error_message(err: OSError) -> str:
+    """A file operation names its file; a full disk says so; other system errors are just reported."""
+    import errno
+
+    if err.filename:
+        where = f" {err.filename}" + (f" -> {err.filename2}" if err.filename2 else "")
+        return (f"error: cannot access{where}: {err.strerror or err}\n"
+                "  hint: check the path, its permissions and the free disk space")
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"error: the disk is full: {err.strerror or err}\n  hint: free some space or write elsewhere"
+    return f"error: the system refused an operation: {err.strerror or err}"
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -102,7 +137,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    with _sigterm_as_interrupt():
+    from .quiet_stderr import filtered_stderr
+
+    # Before anything can import TF (a user's own value wins); TF 2.21 still prints its start-up lines,
+    # which filtered_stderr() keeps off the terminal.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _sigterm_as_interrupt(), filtered_stderr():
         return _main(argv)
 
 
@@ -123,12 +163,13 @@ def _main(argv: Sequence[str] | None) -> int:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # `tfjsconv ops | head`: the reader has all it wanted
+        _silence_stdout()
+        return 0
     except OSError as err:  # the machine, not the model or tfjsconv: a missing/unreadable file, a full disk
         if debug:
             traceback.print_exc()
-        where = f" {err.filename}" if err.filename else ""
-        print(f"error: cannot access{where}: {err.strerror or err}\n"
-              "  hint: check the path, its permissions and the free disk space", file=sys.stderr)
+        print(_os_error_message(err), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)

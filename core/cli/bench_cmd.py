@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .flags import non_negative_int, positive_int
+
 NODE_BACKENDS = ("cpu", "wasm")
 BROWSER_BACKENDS = ("cpu", "wasm", "webgl")
 
@@ -22,8 +24,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("model_dir", help="the TF.js model folder (model.json + shards)")
     p.add_argument("--backend", choices=(*BROWSER_BACKENDS, "all"), default="all",
                    help="backend(s) to time (default all: cpu+wasm in Node, cpu+wasm+webgl with --browser)")
-    p.add_argument("--runs", type=int, default=10, help="timed runs after the warm-up (default 10)")
-    p.add_argument("--warmup", type=int, default=2, help="runs discarded before timing (default 2)")
+    p.add_argument("--runs", type=positive_int, default=10, help="timed runs after the warm-up (default 10)")
+    p.add_argument("--warmup", type=non_negative_int, default=2, help="runs discarded before timing (default 2)")
     p.add_argument("--browser", action="store_true", help="run in headless Chromium (adds webgl)")
     p.add_argument("--inputs", type=Path, help=".npz of inputs (default: random from the signature)")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import UsageError
@@ -33,6 +34,34 @@ def parse_patterns(text: str) -> bool | list[str]:
     if not patterns:
         raise argparse.ArgumentTypeError("expected comma-separated weight name patterns")
     return patterns
+
+
+def non_negative_float(text: str) -> float:
+    """A tolerance: checked while parsing, before any framework loads."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type for whole numbers >= ``low`` (counts: checked while parsing, before any framework loads)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
+        return value
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
 
 
 def parse_list(text: str) -> list[str]:

@@ -57,6 +57,8 @@ def format_pass_report(report: Any) -> str:
     ops = sorted(set(report.ops_before) | set(report.ops_after))
     rows = [[op, report.ops_before.get(op, 0), report.ops_after.get(op, 0)] for op in ops]
     rows.append(["(total)", sum(report.ops_before.values()), sum(report.ops_after.values())])
-    passes = [[s.name, s.runs, s.changes, f"{getattr(s, 'seconds', 0.0) * 1000:.1f}"] for s in report.stats]
+    passes = [[s.name, s.runs, s.changes, f"{getattr(s, 'seconds', 0.0) * 1000:.1f}",
+               ", ".join(f"{kind}={n}" for kind, n in sorted(getattr(s, "counts", {}).items()))]
+              for s in report.stats]
     return ("\nops before/after the passes:\n" + table(["op", "before", "after"], rows) +
-            f"\n\npasses ({report.sweeps} sweep(s)):\n" + table(["pass", "runs", "changes", "ms"], passes))
+            f"\n\npasses ({report.sweeps} sweep(s)):\n" + table(["pass", "runs", "changes", "ms", "by kind"], passes))

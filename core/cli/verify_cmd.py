@@ -2,7 +2,8 @@
 
 With ``--inputs/--expected`` the reference comes from files; with a SOURCE model its frontend
 runs the source framework on the same inputs (random ones from the signature when not given).
-``--browser`` adds the webgl backend, run in headless Chromium (WebGL on SwiftShader).
+``--browser`` adds the webgl backend, run in headless Chromium (WebGL on SwiftShader). ``--trace``
+compares node by node (layer by layer) and names the first that differs (:mod:`tfjsconv.verify.trace`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, VerificationError
+from .flags import non_negative_float, positive_int
 
 BACKENDS = ("cpu", "wasm")
 BROWSER_BACKENDS = ("webgl",)
@@ -28,25 +30,31 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--backend", choices=(*BACKENDS, *BROWSER_BACKENDS, "all"), default="all",
                    help="TF.js backend(s) (default all: cpu and wasm, plus webgl with --browser)")
     p.add_argument("--browser", action="store_true", help="also run on webgl, in headless Chromium")
-    p.add_argument("--webgl_rtol", type=float, default=None,
+    p.add_argument("--webgl_rtol", type=non_negative_float, default=None,
                    help="tolerance of the webgl backend (default: --rtol with float32 textures, "
                         "the larger of --rtol and 1e-2 with float16 ones)")
     p.add_argument("--webgl_f16", action="store_true",
                    help="run webgl with float16 textures, as GPUs without float32 render targets (many phones) do")
-    p.add_argument("--rtol", type=float, default=None, help="tolerance relative to max |expected| per output")
-    p.add_argument("--atol", type=float, default=None, help="absolute tolerance")
-    p.add_argument("--elem_rtol", type=float, default=None,
+    p.add_argument("--rtol", type=non_negative_float, default=None, help="tolerance relative to max |expected| per output")
+    p.add_argument("--atol", type=non_negative_float, default=None, help="absolute tolerance")
+    p.add_argument("--elem_rtol", type=non_negative_float, default=None,
                    help="allowed error relative to each element's own magnitude, for elements above "
                         "--elem_floor (default 0.25; 0 turns this element rule off)")
-    p.add_argument("--elem_floor", type=float, default=None,
+    p.add_argument("--elem_floor", type=non_negative_float, default=None,
                    help="elements with |expected| >= this fraction of max|expected| are held to --elem_rtol "
                         "(default 1e-5)")
     p.add_argument("--input_format", help="format of SOURCE (detected when omitted)")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs")
-    p.add_argument("--quantized_rtol", type=float, default=None,
+    p.add_argument("--quantized_rtol", type=non_negative_float, default=None,
                    help="tolerance of a quantized model against SOURCE (default by dtype: float16 and uint16 "
                         "1e-2, uint8 1e-1); the float32 model is always held to --rtol")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--trace", action="store_true",
+                   help="compare every node (graph models, through provenance.json) or layer with SOURCE and "
+                        "name the first that differs")
+    p.add_argument("--trace_limit", type=positive_int, default=None,
+                   help="most tensors --trace fetches per run (default 2000: every node of smaller graphs; "
+                        "larger ones are bisected)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         if "webgl" not in backends:
             raise UsageError("--webgl_f16 needs the webgl backend", hint="add --browser (or --backend webgl)")
         tolerances["browser_flags"] = {"WEBGL_FORCE_F16_TEXTURES": True}
+    if args.trace:
+        return _trace(args, source, model_dir, inputs, backends, tolerances)
     if args.expected is not None:
         report = verify_model(model_dir, inputs, load_npz(args.expected, "--expected"), backends=backends,
                               quiet=args.json, **tolerances)
@@ -88,3 +98,34 @@ def run(args: argparse.Namespace) -> int:
         raise VerificationError("the TF.js outputs differ from the reference beyond tolerance")
     return 0
 
+
+def _trace(args: argparse.Namespace, source: str | None, model_dir: Path, inputs: dict, backends: tuple,
+           tolerances: dict) -> int:
+    """``verify SOURCE MODEL_DIR --trace``: node-by-node comparison, first differing node named."""
+    from ..verify.trace import DEFAULT_TRACE_LIMIT, trace_model
+    from ..verify.trace_format import format_trace
+
+    if source is None:
+        raise UsageError("--trace needs the SOURCE model", hint="tfjsconv verify model.onnx web_model/ --trace")
+    if "webgl" in backends:
+        raise UsageError("--trace runs on cpu and wasm (in Node) only", hint="drop --browser or use --backend cpu")
+    from ..verify.source_check import QUANTIZED_RTOL, quantized_dtypes
+
+    tol = {k: v for k, v in tolerances.items() if k in ("rtol", "atol", "elem_rtol", "elem_floor")}
+    dtypes = quantized_dtypes(model_dir)
+    if dtypes:  # every node then carries the weights' quantization error: hold nodes to the quantized tolerance
+        quantized = args.quantized_rtol if args.quantized_rtol is not None else max(
+            QUANTIZED_RTOL.get(d, QUANTIZED_RTOL["uint8"]) for d in dtypes)
+        tol["rtol"] = max(tol.get("rtol", 0.0), quantized)
+        print(f"note: {', '.join(dtypes)} weights: nodes are held to rtol={tol['rtol']:g} (--quantized_rtol)",
+              file=sys.stderr)
+    report = trace_model(source, model_dir, inputs=inputs, input_format=args.input_format, backends=backends,
+                         limit=args.trace_limit or DEFAULT_TRACE_LIMIT, quiet=args.json, **tol)
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_trace(report), file=sys.stdout)
+    if not report.passed:
+        bad = report.first_failure
+        if bad is None:
+            raise VerificationError("--trace paired no TF.js node with a source node, so it compared nothing")
+        raise VerificationError(f"TF.js node {bad.node!r} ({bad.op}) is the first to differ from the source "
+                                f"({', '.join(bad.sources)})")
+    return 0

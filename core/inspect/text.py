@@ -87,6 +87,15 @@ def format_inspection(doc: dict[str, Any], *, limit: int = MAX_ROWS) -> str:
         lines.append(_indent(table(["layer", "tensors", "parameters", "size", "dtype", "quantized"], shown)))
         if more:
             lines.append(more)
+    if weights.get("quantized"):
+        rows = [[q["name"], _shape(q["shape"]), q["scheme"], human_bytes(q["bytes"] or 0),
+                 human_bytes(q["unquantized_bytes"])] for q in weights["quantized"]]
+        lines += ["", f"quantized weights ({len(rows)}):"]
+        shown, more = _limited(rows, "quantized weights", limit)
+        lines.append(_indent(table(["weight", "shape", "stored as", "size", f"as {weights['quantized'][0]['dtype']}"],
+                                   shown)))
+        if more:
+            lines.append(more)
 
     if doc["shards"]:
         rows = [[s["group"], s["path"], human_bytes(s["bytes"])] for s in doc["shards"]]

@@ -28,6 +28,9 @@ def is_tfjs_model(path: Path) -> bool:
 
 def read_model_json(path: Path) -> tuple[Path, dict[str, Any]]:
     """``(model folder, parsed model.json)``; a clear :class:`InputError` for anything that is not one."""
+    if path.is_file() and path.name != MODEL_JSON:
+        raise InputError(f"{path} is a file, not a TF.js model folder (model.json + weight shards)",
+                         hint="convert it first: tfjsconv convert SOURCE OUT_DIR, then pass OUT_DIR")
     folder = path if path.is_dir() else path.parent
     model_json = folder / MODEL_JSON
     if not model_json.is_file():
@@ -79,7 +82,8 @@ def shard_list(folder: Path, manifest: Any) -> tuple[list[dict[str, Any]], list[
                              hint="the shards do not belong to this model.json, or were truncated")
         for spec in group.weights:
             quantized = spec.quantization["dtype"] if spec.quantization else None
-            weights.append(WeightInfo(spec.name, spec.shape, spec.dtype, quantized))
+            weights.append(WeightInfo(spec.name, spec.shape, spec.dtype, quantized,
+                                      dict(spec.quantization) if spec.quantization else None))
     return shards, weights
 
 

@@ -24,6 +24,8 @@ class WeightInfo:
     dtype: str
     #: The dtype of the stored bytes when quantized (``uint8``, ``uint16``, ``float16``), else None.
     quantized_as: str | None = None
+    #: The manifest's ``quantization`` entry (``dtype``, ``scale``, ``min`` …) when quantized.
+    quantization: dict[str, Any] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def parameters(self) -> int:
@@ -33,6 +35,18 @@ class WeightInfo:
     def nbytes(self) -> int | None:
         size = ITEMSIZE.get(self.quantized_as or self.dtype)
         return None if size is None else self.parameters * size
+
+
+def quantization_scheme(quantization: dict[str, Any]) -> str:
+    """How a quantized weight's bytes decode, in words: ``int8 (q · 1 − 128)`` for ``--quantize_int8`` kernels
+    and a source's int8/uint8 weights (scale 1, integer min), ``uint8 affine (scale …, min …)``, ``float16``."""
+    dtype = str(quantization.get("dtype"))
+    if dtype == "float16":
+        return "float16"
+    scale, low = quantization.get("scale"), quantization.get("min")
+    if scale == 1 and isinstance(low, (int, float)) and float(low).is_integer():
+        return f"integers: byte {'+' if low >= 0 else '−'} {abs(int(low))}, scale in the graph"
+    return f"{dtype} affine: q × {scale:.6g} + {low:.6g}" if scale is not None and low is not None else dtype
 
 
 def layer_prefix(name: str, depth: int = 1) -> str:
@@ -52,7 +66,8 @@ def summarize(weights: Iterable[WeightInfo], *, depth: int = 1) -> dict[str, Any
     by_prefix: dict[str, dict[str, Any]] = {}
     count = parameters = nbytes = 0
     unknown_size = 0
-    for w in weights:
+    weights_seen = list(weights)
+    for w in weights_seen:
         count += 1
         parameters += w.parameters
         size = w.nbytes
@@ -75,7 +90,13 @@ def summarize(weights: Iterable[WeightInfo], *, depth: int = 1) -> dict[str, Any
             group["dtypes"].append(w.dtype)
         if w.quantized_as and w.quantized_as not in group["quantized_as"]:
             group["quantized_as"].append(w.quantized_as)
+    quantized = [{"name": w.name, "shape": list(w.shape), "dtype": w.dtype, "stored_as": w.quantized_as,
+                  "scheme": quantization_scheme(w.quantization or {"dtype": w.quantized_as}),
+                  "quantization": w.quantization, "bytes": w.nbytes,
+                  "unquantized_bytes": w.parameters * ITEMSIZE.get(w.dtype, 4)}
+                 for w in weights_seen if w.quantized_as]
     return {
+        "quantized": quantized,
         "count": count,
         "parameters": parameters,
         "bytes": nbytes,

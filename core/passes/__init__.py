@@ -1,29 +1,70 @@
 """Graph passes and the manager that runs them to a fixed point.
 
 A pass is a small object with a ``name``, a ``level`` (the lowest ``--optimization_level`` that
-runs it) and ``run(graph) -> changed``. ``changed`` may be a bool or the number of rewrites made
-(``--verbose`` prints the sums). Plugins add passes through ``register_passes``; docs/passes.md
-lists the built-in ones.
+runs it), its place by name (``after``/``before``: passes.ordering) and ``run(graph) -> PassResult``
+(the rewrites made, optionally per kind; ``--verbose`` prints the sums). A third-party pass that
+returns a bare bool or int is still accepted (``PassResult.of``). Plugins add passes through
+``register_passes``; docs/passes.md lists the built-in ones.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import numbers
 import time
-from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from ..ir import Graph
 
 log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True)
+class PassResult:
+    """What one run of a pass did: the rewrites it made, optionally split by kind (e.g. folded/removed).
+
+    Truthy when the graph changed, so ``if p.run(graph):`` reads naturally.
+    """
+
+    rewrites: int = 0
+    counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def modified(self) -> bool:
+        return self.rewrites > 0
+
+    def __bool__(self) -> bool:
+        return self.modified
+
+    @classmethod
+    def from_counts(cls, **counts: int) -> "PassResult":
+        """A result whose rewrites are the sum of per-kind ``counts`` (kinds with 0 are dropped)."""
+        kept = {kind: int(n) for kind, n in counts.items() if n}
+        return cls(sum(kept.values()), kept)
+
+    @classmethod
+    def of(cls, value: Any) -> "PassResult":
+        """A pass's return value as a result: a PassResult, or (compatibility) a bool, an int or None."""
+        if isinstance(value, PassResult):
+            return value
+        if value is None or isinstance(value, numbers.Integral):
+            return cls(int(value or 0))
+        raise TypeError(f"a pass returned {type(value).__name__}; expected a PassResult (or a bool/int)")
+
+
 class Pass:
-    """Base class: override :meth:`run`; return True when the graph changed."""
+    """Base class: override :meth:`run` and return a :class:`PassResult`.
+
+    ``after``/``before`` name the passes this one must run after/before (passes.ordering). ``order``
+    is deprecated (kept one release for third-party passes): it only breaks ties, lower first.
+    """
 
     name: ClassVar[str] = ""
     level: ClassVar[int] = 1
-    #: Passes with a lower order run first within one sweep.
+    after: ClassVar[tuple[str, ...]] = ()
+    before: ClassVar[tuple[str, ...]] = ()
+    #: Deprecated: ties between passes the after/before constraints leave free run lower order first.
     order: ClassVar[int] = 100
 
     def enabled(self, options: object) -> bool:
@@ -34,7 +75,7 @@ class Pass:
         """The pass to run for these options (a pass that reads them, e.g. the target backends, returns a copy)."""
         return self
 
-    def run(self, graph: Graph) -> bool | int:
+    def run(self, graph: Graph) -> PassResult:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -45,9 +86,16 @@ class Pass:
 class PassStats:
     name: str
     runs: int = 0
-    #: Rewrites made, summed over sweeps (a pass returning True counts one).
+    #: Rewrites made, summed over sweeps (a third-party pass returning True counts one).
     changes: int = 0
     seconds: float = 0.0
+    #: Rewrites per kind, summed over sweeps (for passes whose results name kinds).
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def add(self, result: PassResult) -> None:
+        self.changes += result.rewrites
+        for kind, n in result.counts.items():
+            self.counts[kind] = self.counts.get(kind, 0) + n
 
 
 @dataclasses.dataclass
@@ -59,10 +107,12 @@ class PassReport:
 
 
 class PassManager:
-    """Runs passes in order, sweep after sweep, until a sweep changes nothing (or ``max_sweeps``)."""
+    """Runs passes in their declared order, sweep after sweep, until a sweep changes nothing (or ``max_sweeps``)."""
 
     def __init__(self, passes: Sequence[Pass], *, max_sweeps: int = 20) -> None:
-        self.passes = sorted(passes, key=lambda p: (p.order, p.name))
+        from .ordering import order_passes
+
+        self.passes = order_passes(passes)
         self.max_sweeps = max_sweeps
 
     def run(self, graph: Graph) -> PassReport:
@@ -75,10 +125,10 @@ class PassManager:
                 stat = stats[p.name]
                 stat.runs += 1
                 start = time.perf_counter()
-                result = p.run(graph)
+                result = PassResult.of(p.run(graph))
                 stat.seconds += time.perf_counter() - start
-                if result:
-                    stat.changes += int(result)
+                if result.modified:
+                    stat.add(result)
                     changed = True
                     log.debug("pass %s changed the graph (sweep %d)", p.name, sweeps)
             if not changed:

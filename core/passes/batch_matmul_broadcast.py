@@ -14,7 +14,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .shapes import infer_shapes
 
 OPS = frozenset({"BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"})
@@ -88,9 +88,9 @@ class BroadcastBatchMatMul(Pass):
 
     name = "batch_matmul_broadcast"
     level = 0
-    order = 4
+    after = ("lower_einsum",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         shapes = None
         count = 0
         for node in list(graph.nodes):
@@ -99,4 +99,4 @@ class BroadcastBatchMatMul(Pass):
             shapes = shapes if shapes is not None else infer_shapes(graph)
             if broadcast_operands(graph, node, shapes):
                 count += 1
-        return count
+        return PassResult(count)

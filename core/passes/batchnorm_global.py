@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from ..dtypes import DType
 from ..ir import Graph
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import rewrite
 
 
 class BatchNormGlobalToFused(Pass):
     name = "batchnorm_global"
     level = 0
-    order = 7
+    after = ("conv3d_transpose", "cumulative_axis", "dilated_transposed_conv", "grouped_conv", "lookup_shape",
+             "pool_3d")
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         count = 0
         for node in graph.nodes:
             if node.op != "BatchNormWithGlobalNormalization" or len(node.inputs) != 5:
@@ -31,4 +32,4 @@ class BatchNormGlobalToFused(Pass):
                     {"T": dtype, "U": DType.FLOAT32, "epsilon": float(node.attrs.get("variance_epsilon", 0.001)),
                      "data_format": "NHWC", "is_training": False, "exponential_avg_factor": 1.0})
             count += 1
-        return count
+        return PassResult(count)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph
-from . import Pass
+from . import Pass, PassResult
 from .fold_batchnorm import BATCH_NORMS, batchnorm_affine, only_main_output_used
 from .graph_edit import Uses, attr_text, make_const, rewrite
 
@@ -18,9 +18,9 @@ from .graph_edit import Uses, attr_text, make_const, rewrite
 class BatchNormToMulAdd(Pass):
     name = "batchnorm_to_mul_add"
     level = 1
-    order = 65
+    after = ("fold_batchnorm",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         uses = Uses(graph)
         lowered = 0
         for node in graph.topological_order():
@@ -49,4 +49,4 @@ class BatchNormToMulAdd(Pass):
                     {"T": x.dtype} if x.dtype else {})
             del node.outputs[1:]
             lowered += 1
-        return lowered
+        return PassResult(lowered)

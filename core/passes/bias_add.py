@@ -1,6 +1,7 @@
 """``Add``/``AddV2`` of a per-channel constant after a conv or matmul becomes ``BiasAdd``.
 
-Then a ``BiasAdd`` (or such an ``Add``) on top of another ``BiasAdd`` is merged into one, so
+An ``Add`` is rewritten only where the conv/matmul feeds nothing else (so ``fuse_ops`` can fold the
+``BiasAdd`` into it). Then a ``BiasAdd`` (or such an ``Add``) on top of another ``BiasAdd`` is merged into one, so
 ``Conv → BiasAdd → Add(shift)`` (what BatchNorm folding leaves behind) ends as ``Conv → BiasAdd``,
 ready for fusion. The constant must broadcast along the channel (last) axis only and not add
 dimensions: ``(C,)``, ``(1, 1, 1, C)`` or a scalar, which becomes a length-C vector.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses, attr_text, channel_vector, const_array, float_dtype, is_const, make_const, rewrite
 
 #: Ops whose last output axis is the channel axis, with where to read the channel count.
@@ -53,11 +54,10 @@ def producer_channels(value: Value) -> tuple[int, int] | None:
 class AddToBiasAdd(Pass):
     name = "bias_add"
     level = 1
-    order = 55
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         uses = Uses(graph)
-        changed = 0
+        merged_biases = adds = 0
         for node in graph.topological_order():
             if node.op not in ("Add", "AddV2", "BiasAdd") or len(node.inputs) != 2 or node.control_inputs:
                 continue
@@ -82,9 +82,11 @@ class AddToBiasAdd(Pass):
                 uses.drop_reader(x, node)
                 rewrite(node, "BiasAdd", [inner.inputs[0], bias],
                         {"T": DType.FLOAT32, "data_format": "NHWC"})
-                changed += 1
-            elif node.op != "BiasAdd":
+                merged_biases += 1
+            elif node.op != "BiasAdd" and inner.op in LINEAR_OPS and uses.only_reader(x) is node:
+                # only where fuse_ops can then fold it into the conv/matmul: elsewhere a BiasAdd is the
+                # same one node as the Add, with a per-channel constant in place of a (shared) scalar one
                 bias = make_const(graph, vector, f"{node.name}/bias")
                 rewrite(node, "BiasAdd", [x, bias], {"T": DType.FLOAT32, "data_format": "NHWC"})
-                changed += 1
-        return changed
+                adds += 1
+        return PassResult.from_counts(merged_biases=merged_biases, adds_to_bias_add=adds)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
+from . import PassResult
 from .backend_gated import BackendGatedPass
 from .graph_edit import rewrite
 from .shapes import broadcast, infer_shapes
@@ -73,12 +74,12 @@ class LowerBinaryRank(BackendGatedPass):
 
     name = "binary_rank"
     level = 0
-    order = 8  # after pad_rank (order 7)
+    after = ("batchnorm_global", "pad_rank")
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         nodes = [n for n in graph.nodes if n.op in OPS and len(n.inputs) == 2]
         if not nodes:
-            return 0
+            return PassResult(0)
         shapes, count = infer_shapes(graph), 0
         for node in nodes:
             a, b = (shapes.get(v, v.shape) for v in node.inputs)
@@ -88,7 +89,7 @@ class LowerBinaryRank(BackendGatedPass):
             if merged is not None and self._refused(node, len(a), len(b)):
                 self._rewrite(graph, node, *merged, list(broadcast(tuple(a), tuple(b))))
                 count += 1
-        return count
+        return PassResult(count)
 
     def _refused(self, node: Node, rank_a: int, rank_b: int) -> bool:
         from ..ops.backends import DEFAULT_TARGET_BACKENDS, BackendContract, NodeFacts, tfjs_dtype

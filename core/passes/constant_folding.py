@@ -15,7 +15,7 @@ import numpy as np
 from ..dtypes import DType
 from ..interpreter import KERNELS, evaluate_node
 from ..ir import Graph, Node
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses, become_const, const_array, is_const
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,8 @@ def storable(array: np.ndarray, declared: DType | None) -> np.ndarray | None:
 class FoldConstants(Pass):
     name = "constant_folding"
     level = 1
-    order = 20
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         uses = Uses(graph)
         folded = 0
         for node in graph.topological_order():
@@ -82,7 +81,7 @@ class FoldConstants(Pass):
                 continue
             self._replace(graph, node, results, uses)
             folded += 1
-        return folded
+        return PassResult(folded)
 
     def _evaluate(self, node: Node, arrays: list[np.ndarray]) -> list[np.ndarray] | None:
         try:

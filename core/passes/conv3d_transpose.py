@@ -17,7 +17,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .dilated_transposed_conv import _constant
 from .graph_edit import attr_text, make_const, rewrite
 from .shapes import infer_shapes
@@ -47,14 +47,14 @@ class Conv3DTransposeAsConv3D(Pass):
 
     name = "conv3d_transpose"
     level = 0
-    order = 6
+    after = ("nchw_to_nhwc",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         nodes = [n for n in graph.nodes if n.op == OP and len(n.inputs) == 3]
         if not nodes:
-            return 0
+            return PassResult(0)
         shapes = infer_shapes(graph)
-        return sum(self._rewrite(graph, node, shapes) for node in nodes)
+        return PassResult(sum(self._rewrite(graph, node, shapes) for node in nodes))
 
     def _rewrite(self, graph: Graph, node: Node, shapes: dict) -> bool:
         _, w, x = node.inputs

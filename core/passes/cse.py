@@ -20,7 +20,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, LazyArray, Node, TensorShapeAttr
-from . import Pass
+from . import Pass, PassResult
 from .constant_folding import NOT_FOLDABLE
 from .graph_edit import Uses
 
@@ -79,9 +79,8 @@ def node_key(node: Node) -> Hashable | None:
 class EliminateCommonSubexpressions(Pass):
     name = "cse"
     level = 1
-    order = 30
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         uses = Uses(graph)
         seen: dict[Hashable, Node] = {}
         merged = 0
@@ -105,4 +104,4 @@ class EliminateCommonSubexpressions(Pass):
             for value in node.inputs:
                 uses.drop_reader(value, node)
             merged += 1
-        return merged
+        return PassResult(merged)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import const_array
 from .shapes import infer_shapes
 
@@ -23,16 +23,16 @@ class NonNegativeCumulativeAxis(Pass):
 
     name = "cumulative_axis"
     level = 0
-    order = 6
+    after = ("nchw_to_nhwc",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         nodes = []
         for node in graph.nodes:
             axis = const_array(node.inputs[1]) if node.op in CUMULATIVE_OPS and len(node.inputs) > 1 else None
             if axis is not None and axis.size == 1 and int(axis.reshape(())) < 0:
                 nodes.append((node, int(axis.reshape(()))))
         if not nodes:
-            return 0
+            return PassResult(0)
         shapes = infer_shapes(graph)
         for node, axis in nodes:
             x = node.inputs[0]
@@ -49,4 +49,4 @@ class NonNegativeCumulativeAxis(Pass):
                 if dtype is not DType.INT32:
                     node.attrs["Tidx"] = DType.INT32
             node.inputs = [x, new_axis, *node.inputs[2:]]
-        return len(nodes)
+        return PassResult(len(nodes))

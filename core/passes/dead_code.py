@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..ir import Graph
-from . import Pass
+from . import Pass, PassResult
 
 
 class RemoveDeadNodes(Pass):
@@ -10,7 +10,6 @@ class RemoveDeadNodes(Pass):
 
     name = "dead_code"
     level = 0
-    order = 1000
 
-    def run(self, graph: Graph) -> bool:
-        return bool(graph.remove_dead_nodes())
+    def run(self, graph: Graph) -> PassResult:
+        return PassResult(len(graph.remove_dead_nodes()))

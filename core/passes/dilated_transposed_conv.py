@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import attr_text, const_array, make_const, rewrite
 
 PASS_THROUGH = frozenset({"Identity", "ReadVariableOp", "Snapshot", "StopGradient"})
@@ -46,9 +46,9 @@ class UndilateTransposedConv(Pass):
 
     name = "dilated_transposed_conv"
     level = 0
-    order = 6
+    after = ("nchw_to_nhwc",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         count = 0
         for node in [n for n in graph.nodes if n.op == "Conv2DBackpropInput"]:
             rates = _rates(node)
@@ -60,4 +60,4 @@ class UndilateTransposedConv(Pass):
             inputs[1] = new
             rewrite(node, node.op, inputs, {**node.attrs, "dilations": [1, 1, 1, 1]})
             count += 1
-        return count
+        return PassResult(count)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Shape, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import attr_text, rewrite
 
 
@@ -215,14 +215,14 @@ class LowerEinsum(Pass):
 
     name = "lower_einsum"
     level = 0
-    order = 3
+    after = ("inline_functions",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         from .shapes import infer_shapes
 
         einsums = [n for n in graph.nodes if n.op == "Einsum"]
         if not einsums:
-            return 0
+            return PassResult(0)
         shapes, lowered = infer_shapes(graph), 0
         for node in einsums:
             equation = attr_text(node, "equation", "")
@@ -234,4 +234,4 @@ class LowerEinsum(Pass):
             # until remove_identity hands it to the result's producer
             rewrite(node, "Identity", [result], {"T": node.attrs["T"]} if "T" in node.attrs else {})
             lowered += 1
-        return lowered
+        return PassResult(lowered)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import const_array, rewrite
 from .shapes import infer_shapes, is_static
 
@@ -85,9 +85,9 @@ class EmptyReductions(Pass):
 
     name = "empty_reductions"
     level = 0
-    order = 4
+    after = ("lower_einsum",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         shapes: dict | None = None
         count = 0
         for node in graph.nodes:
@@ -119,4 +119,4 @@ class EmptyReductions(Pass):
                 rewrite(node, "Fill", [dims, fill], {"T": dtype, "index_type": DType.INT32})
             node.output(0).dtype = dtype
             count += 1
-        return count
+        return PassResult(count)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import rewrite
 
 #: The label of the FloorMod this pass keeps inside its rewrite (not rewritten again).
@@ -60,9 +60,9 @@ class FloatFloorDivision(Pass):
 
     name = "float_floor_division"
     level = 0
-    order = 4
+    after = ("lower_einsum",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         count = 0
         for node in list(graph.nodes):
             if node.op not in ("FloorDiv", "FloorMod") or len(node.inputs) < 2:
@@ -72,4 +72,4 @@ class FloatFloorDivision(Pass):
                 continue
             (floor_div if node.op == "FloorDiv" else floor_mod)(graph, node, dtype)
             count += 1
-        return count
+        return PassResult(count)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .bias_add import LINEAR_OPS, output_channels
 from .graph_edit import Uses, attr_text, channel_vector, const_array, is_const, make_const, rewrite
 
@@ -101,9 +101,8 @@ def fold_into(graph: Graph, target: Node, linear: Node, bias_node: Node | None,
 class FoldBatchNorm(Pass):
     name = "fold_batchnorm"
     level = 1
-    order = 60
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         uses = Uses(graph)
         folded = 0
         for node in graph.topological_order():
@@ -131,4 +130,4 @@ class FoldBatchNorm(Pass):
                         folded += 1
                         uses = Uses(graph)
                         break
-        return folded
+        return PassResult(folded)

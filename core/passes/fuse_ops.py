@@ -19,7 +19,7 @@ import numpy as np
 from ..interpreter.registry import attr_strings
 from ..ir import Graph, Node
 from ..ops.special_values import GUARD_INPUT_SUFFIX
-from . import Pass
+from . import Pass, PassResult
 from .backend_support import FUSED_OPS, can_fuse
 from .graph_edit import Uses, attr_text, channel_vector, const_array, float_dtype, make_const, rewrite
 from .shapes import infer_shapes
@@ -30,9 +30,9 @@ FUSED_TO_BASE = {support.graph_op: base for base, support in FUSED_OPS.items()}
 class FuseOps(Pass):
     name = "fuse_ops"
     level = 2
-    order = 80
+    after = ("pad_into_conv",)  # pads folded into convs first; bias_add precedes it by registration
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         uses = Uses(graph)
         shapes = None
         fused = 0
@@ -45,7 +45,7 @@ class FuseOps(Pass):
                 fused += self._fuse_bias(graph, node, uses, shapes)
             elif node.inputs[0].producer.op in FUSED_TO_BASE:
                 fused += self._fuse_activation(graph, node, uses)
-        return fused
+        return PassResult(fused)
 
     def _fuse_bias(self, graph: Graph, node: Node, uses: Uses, shapes: dict) -> int:
         x, b = node.inputs

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import attr_text, const_array, make_const, rewrite
 from .shapes import infer_shapes
 
@@ -80,16 +80,16 @@ class LowerGroupedConv(Pass):
 
     name = "grouped_conv"
     level = 0
-    order = 6
+    after = ("nchw_to_nhwc",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         convs = [n for n in graph.nodes if n.op == "Conv2D"]
         if not convs:
-            return 0
+            return PassResult(0)
         shapes, count = infer_shapes(graph), 0
         for node in convs:
             found = groups_of(node, shapes)
             if found is not None:
                 lower_grouped_conv(graph, node, *found)
                 count += 1
-        return count
+        return PassResult(count)

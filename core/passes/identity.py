@@ -8,7 +8,7 @@ node stays.
 from __future__ import annotations
 
 from ..ir import Graph
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses
 
 PASS_THROUGH = frozenset({"Identity", "StopGradient", "Snapshot", "PreventGradient"})
@@ -17,9 +17,8 @@ PASS_THROUGH = frozenset({"Identity", "StopGradient", "Snapshot", "PreventGradie
 class RemoveIdentities(Pass):
     name = "remove_identity"
     level = 1
-    order = 10
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         uses = Uses(graph)
         graph_inputs = {v.producer for v in graph.inputs.values()}
         removed = 0
@@ -52,4 +51,4 @@ class RemoveIdentities(Pass):
                 uses.replace(graph, node.output(0), source)
                 uses.drop_reader(source, node)
             removed += 1
-        return removed
+        return PassResult(removed)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from ..errors import InputError
 from ..ir import FuncAttr, Graph, Node
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses
 
 CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
@@ -67,6 +67,8 @@ def inline_call(graph: Graph, call: Node, body: Graph, uses: Uses) -> None:
         for value, new in zip(node.outputs, copy.outputs):
             new.dtype, new.shape = value.dtype, value.shape
             mapped[value] = new
+        # Its source is the body node, named as inlining names it (TF's own inliner does the same).
+        copy.provenance = tuple(f"{call.name}/{source}" for source in (node.provenance or (node.name,)))
         copies[node] = copy
     for node, copy in copies.items():
         copy.inputs = [mapped[v] for v in node.inputs]
@@ -83,16 +85,16 @@ class InlineFunctions(Pass):
 
     name = "inline_functions"
     level = 0
-    order = 2
+    after = ("lower_control_flow",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         if not graph.functions:
-            return 0
+            return PassResult(0)
         calls = [n for n in graph.nodes if callee(n, graph.functions)]
         if not calls:
-            return 0
+            return PassResult(0)
         check_no_recursion(graph)
         uses = Uses(graph)
         for call in calls:
             inline_call(graph, call, graph.functions[callee(call, graph.functions)], uses)
-        return len(calls)
+        return PassResult(len(calls))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..dtypes import DType
 from ..ir import Graph, Node
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import rewrite
 
 LOOKUP_OPS = frozenset({"LookupTableFindV2", "LookupTableFind"})
@@ -26,9 +26,9 @@ class RestoreLookupShape(Pass):
 
     name = "lookup_shape"
     level = 0
-    order = 6
+    after = ("nchw_to_nhwc",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         count = 0
         for node in [n for n in graph.nodes if n.op in LOOKUP_OPS and _needs_reshape(n)]:
             keys = node.inputs[1]
@@ -38,4 +38,4 @@ class RestoreLookupShape(Pass):
                                  name=f"{node.name}/keys_shape", dtype=DType.INT32)
             rewrite(node, "Reshape", [flat, shape], {"T": dtype, "Tshape": DType.INT32})
             count += 1
-        return count
+        return PassResult(count)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses, attr_text, const_array, make_const, rewrite
 from .shapes import infer_shapes
 
@@ -75,13 +75,14 @@ class ChannelsLast(Pass):
 
     name = "nchw_to_nhwc"
     level = 0
-    order = 5
+    after = ("batch_matmul_broadcast", "empty_reductions", "float_floor_division", "one_hot", "select_rows",
+             "strided_slice", "switch_n", "tfjs_pass_through", "truncating_division")
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         todo = [n for n in graph.nodes
                 if n.op in OPS and attr_text(n, "data_format", "NHWC") in CHANNELS_FIRST]
         if not todo:
-            return 0
+            return PassResult(0)
         uses, shapes, count = Uses(graph), None, 0
         for node in todo:
             layout = attr_text(node, "data_format")
@@ -117,4 +118,4 @@ class ChannelsLast(Pass):
                                                                     dtype=DType.INT32)],
                     {"T": node.attrs.get("T", x.dtype), "Tperm": DType.INT32})
             count += 1
-        return count
+        return PassResult(count)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import const_array, rewrite
 from .shapes import infer_shapes
 
@@ -33,9 +33,9 @@ class NormalizeOneHot(Pass):
 
     name = "one_hot"
     level = 0
-    order = 4
+    after = ("lower_einsum",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         shapes = None
         count = 0
         for node in list(graph.nodes):
@@ -65,4 +65,4 @@ class NormalizeOneHot(Pass):
             else:
                 depth_one(graph, node)
             count += 1
-        return count
+        return PassResult(count)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..interpreter.nn_kernels import same_padding
 from ..ir import Graph, Node
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses, attr_text, const_array
 from .shapes import infer_shapes
 
@@ -76,12 +76,11 @@ def set_padding(conv: Node, pads: list[int], in_hw: tuple, window: tuple) -> Non
 class FoldPadIntoConv(Pass):
     name = "pad_into_conv"
     level = 2
-    order = 70
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         candidates = [n for n in graph if n.op in CONVS and n.inputs and n.inputs[0].producer.op in ("Pad", "PadV2")]
         if not candidates:
-            return 0
+            return PassResult(0)
         shapes = infer_shapes(graph)
         uses = Uses(graph)
         folded = 0
@@ -107,4 +106,4 @@ class FoldPadIntoConv(Pass):
             conv.inputs[0] = x
             set_padding(conv, total, original_hw, window)
             folded += 1
-        return folded
+        return PassResult(folded)

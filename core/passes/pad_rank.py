@@ -17,6 +17,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
+from . import PassResult
 from .backend_gated import BackendGatedPass
 from .dilated_transposed_conv import _constant
 from .graph_edit import rewrite
@@ -42,19 +43,21 @@ class LowerPadRank(BackendGatedPass):
 
     name = "pad_rank"
     level = 0
-    order = 7  # after conv3d_transpose (order 6), whose zero-stuffing pads are rank 6
+    # after conv3d_transpose, whose zero-stuffing pads are rank 6
+    after = ("conv3d_transpose", "cumulative_axis", "dilated_transposed_conv", "grouped_conv", "lookup_shape",
+             "pool_3d")
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         pads = [n for n in graph.nodes if n.op in OPS and len(n.inputs) >= 2 and _constant(n.inputs[1]) is not None]
         if not pads:
-            return 0
+            return PassResult(0)
         shapes, count = infer_shapes(graph), 0
         for node in pads:
             shape = shapes.get(node.inputs[0], node.inputs[0].shape)
             if shape is None or len(shape) <= MAX_RANK or not self._refused(node, len(shape)):
                 continue
             count += self._rewrite(graph, node, list(shape))
-        return count
+        return PassResult(count)
 
     def _refused(self, node: Node, rank: int) -> bool:
         from ..ops.backends import DEFAULT_TARGET_BACKENDS, BackendContract, NodeFacts, tfjs_dtype

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
+from . import PassResult
 from .backend_gated import BackendGatedPass
 from .graph_edit import attr_text, rewrite
 from .shapes import infer_shapes
@@ -76,20 +77,20 @@ class SplitPool3D(BackendGatedPass):
 
     name = "pool_3d"
     level = 0
-    order = 6
+    after = ("nchw_to_nhwc",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         from ..ops.backends import tfjs_dtype
 
         pools = [n for n in graph.nodes if n.op in POOLS_2D and attr_text(n, "data_format", "NDHWC") == "NDHWC"
                  and tfjs_dtype(n.attrs.get("T", n.inputs[0].dtype if n.inputs else None)) == "float32"]
         pools = [n for n in pools if self.refused_on(n)]
         if not pools:
-            return 0
+            return PassResult(0)
         shapes, count = infer_shapes(graph), 0
         for node in pools:
             shape = shapes.get(node.inputs[0], node.inputs[0].shape)
             if shape is None or len(shape) != 5 or any(d is None for d in shape[1:]):
                 continue
             count += split_pool_3d(graph, node, tuple(int(d) for d in shape[1:]))
-        return count
+        return PassResult(count)

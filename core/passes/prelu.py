@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import const_array, make_const, rewrite
 from .shapes import infer_shapes
 
@@ -88,11 +88,10 @@ def broadcasts_into(small: tuple, shape: tuple | None) -> bool:
 class FusePrelu(Pass):
     name = "prelu"
     level = 1
-    order = 50
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         if not any(n.op in ("Relu", "Maximum") for n in graph):
-            return 0
+            return PassResult(0)
         shapes = infer_shapes(graph)
         found = 0
         for node in graph.topological_order():
@@ -112,4 +111,4 @@ class FusePrelu(Pass):
                         {"T": x.dtype} if x.dtype is not None else {})
                 found += 1
                 break
-        return found
+        return PassResult(found)

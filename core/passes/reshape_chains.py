@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses, const_array, is_const, make_const
 from .shapes import infer_shapes, is_static
 
@@ -159,14 +159,13 @@ def reshape_source_shaped(value: Value, w: Value, perm: tuple[int, ...], shapes:
 class SimplifyReshapes(Pass):
     name = "reshape_chains"
     level = 1
-    order = 45
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         candidates = [n for n in graph if n.op in SHAPE_ONLY]
         if not candidates:
-            return 0
+            return PassResult(0)
         uses = Uses(graph)
-        changed = 0
+        chains = batch_targets = keep_dims = removed = 0
         for node in graph.topological_order():
             if node.op != "Reshape" or node.control_inputs or len(node.inputs) != 2:
                 continue
@@ -177,14 +176,14 @@ class SimplifyReshapes(Pass):
                 uses.drop_reader(source, node)
                 node.inputs[0] = inner.inputs[0]
                 uses.readers.setdefault(inner.inputs[0], []).append(node)
-                changed += 1
+                chains += 1
         for node in graph.topological_order():
             if node.op == "Reshape" and not node.control_inputs and len(node.inputs) == 2:
-                changed += batch_preserving_target(graph, node, uses)
+                batch_targets += batch_preserving_target(graph, node, uses)
         shapes = infer_shapes(graph)
         for node in graph.topological_order():
             if node.op == "Reshape" and not node.control_inputs and len(node.inputs) == 2:
-                changed += reduction_keeping_dims(node, uses, shapes)
+                keep_dims += reduction_keeping_dims(node, uses, shapes)
         for node in graph.topological_order():
             if node.op not in SHAPE_ONLY or node.control_inputs or node in uses.control_anchors:
                 continue
@@ -200,6 +199,7 @@ class SimplifyReshapes(Pass):
             uses.replace(graph, out, source)
             for value in node.inputs:
                 uses.drop_reader(value, node)
-            changed += 1
-        return changed
+            removed += 1
+        return PassResult.from_counts(merged_chains=chains, batch_preserving_targets=batch_targets,
+                                      reductions_keeping_dims=keep_dims, removed_no_ops=removed)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import rewrite
 from .shapes import infer_shapes
 
@@ -21,9 +21,9 @@ class SelectRowsToSelectV2(Pass):
 
     name = "select_rows"
     level = 0
-    order = 4
+    after = ("lower_einsum",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         shapes = None
         count = 0
         for node in list(graph.nodes):
@@ -40,4 +40,4 @@ class SelectRowsToSelectV2(Pass):
                                 name=f"{node.name}/rows", dtype=DType.BOOL)
             rewrite(node, "SelectV2", [rows, then, other], {"T": node.attrs.get("T", then.dtype)})
             count += 1
-        return count
+        return PassResult(count)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses, become_const
 from .shapes import infer_shapes, is_static
 
@@ -20,12 +20,12 @@ SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank"})
 class FoldShapes(Pass):
     name = "shape_folding"
     level = 1
-    order = 25
+    after = ("constant_folding",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         candidates = [n for n in graph if n.op in SHAPE_OPS and not n.control_inputs]
         if not candidates:
-            return 0
+            return PassResult(0)
         shapes = infer_shapes(graph)
         uses = Uses(graph)
         folded = 0
@@ -55,4 +55,4 @@ class FoldShapes(Pass):
                     const = graph.const(array, name=f"{node.name}/out{index}")
                     uses.replace(graph, node.output(index), const)
             folded += 1
-        return folded
+        return PassResult(folded)

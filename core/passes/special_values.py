@@ -39,7 +39,7 @@ from ..interpreter.registry import attr_strings
 from ..ir import Graph, Node, Value
 from ..ops.backends import NodeFacts
 from ..ops.special_values import GUARD_INPUT_SUFFIX, GUARDED_SUFFIX, for_op
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import rewrite
 
 FLOATS = frozenset({DType.FLOAT32, DType.FLOAT16, DType.FLOAT64})
@@ -186,7 +186,8 @@ class ExactSpecialValues(Pass):
 
     name = "exact_special_values"
     level = 0
-    order = 8  # after the TF rewrites (4–7: NCHW pools are NHWC by now), before fusion and PReLU matching
+    # after the TF rewrites (NCHW pools are NHWC by now), before fusion and PReLU matching
+    after = ("batchnorm_global", "pad_rank")
 
     def __init__(self, backends: Sequence[str] = ()) -> None:
         self.backends = tuple(backends)
@@ -197,7 +198,7 @@ class ExactSpecialValues(Pass):
     def configured(self, options: object) -> Pass:
         return ExactSpecialValues(getattr(options, "target_backends", None) or ("cpu", "wasm", "webgl"))
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         count = 0
         for node in list(graph.nodes):
             rewrite_ = REWRITES.get(node.op)
@@ -210,4 +211,4 @@ class ExactSpecialValues(Pass):
                 continue
             rewrite_(_Builder(graph, node, dtype))
             count += 1
-        return count
+        return PassResult(count)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import const_array, rewrite
 from .shapes import infer_shapes, is_static
 
@@ -196,18 +196,18 @@ class NormalizeStridedSlice(Pass):
 
     name = "strided_slice"
     level = 0
-    order = 4
+    after = ("lower_einsum",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         shapes = None
-        count = 0
+        static = dynamic = 0
         for node in list(graph.nodes):
             if node.op != "StridedSlice" or len(node.inputs) != 4:
                 continue
             shapes = shapes if shapes is not None else infer_shapes(graph)
             shape = shapes.get(node.inputs[0])
             if is_static(shape) and normalize(graph, node, tuple(shape)):
-                count += 1
+                static += 1
             elif not is_static(shape) and unknown_shape_slice(graph, node):
-                count += 1
-        return count
+                dynamic += 1
+        return PassResult.from_counts(static_shape=static, run_time_shape=dynamic)

@@ -7,7 +7,7 @@ Cases:
 from __future__ import annotations
 
 from ..ir import Graph
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses
 
 PASS_THROUGH = ("CheckNumerics", "Print")
@@ -17,15 +17,15 @@ NO_OUTPUT = ("Assert", "PrintV2")
 class StripDebugOps(Pass):
     name = "strip_debug_ops"
     level = 0
-    order = 0
+    before = ("lower_control_flow",)
 
     def enabled(self, options: object) -> bool:
         return bool(getattr(options, "strip_debug_ops", True))
 
-    def run(self, graph: Graph) -> bool:
+    def run(self, graph: Graph) -> PassResult:
         doomed = [n for n in graph if n.op in PASS_THROUGH + NO_OUTPUT]
         if not doomed:
-            return False
+            return PassResult(0)
         doomed_set = set(doomed)
         uses = Uses(graph)  # per-reader rewiring: linear, where graph.replace_all_uses per node is quadratic
         for node in doomed:
@@ -35,6 +35,6 @@ class StripDebugOps(Pass):
             if any(d in doomed_set for d in node.control_inputs):
                 kept = [d for d in node.control_inputs if d not in doomed_set]
                 node.control_inputs = kept
-        graph.remove_dead_nodes()
+        dead = graph.remove_dead_nodes()
         graph.remove_nodes(doomed)
-        return True
+        return PassResult.from_counts(removed_debug_ops=len(doomed), removed_dead=len(dead))

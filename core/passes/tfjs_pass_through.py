@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..dtypes import DType
 from ..ir import Graph, Node
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses, rewrite
 
 PASS_THROUGH = frozenset({"EnsureShape", "PreventGradient"})
@@ -32,17 +32,17 @@ class TfjsPassThrough(Pass):
 
     name = "tfjs_pass_through"
     level = 0
-    order = 4
+    after = ("lower_einsum",)
 
-    def run(self, graph: Graph) -> int:
-        count = 0
+    def run(self, graph: Graph) -> PassResult:
+        to_identity = valid_outputs = 0
         uses: Uses | None = None
         for node in list(graph.nodes):
             if node.op in PASS_THROUGH and node.inputs:
                 x = node.inputs[0]
                 rewrite(node, "Identity", [x], {"T": node.attrs.get("T", x.dtype)})
-                count += 1
+                to_identity += 1
             elif node.op == "NonMaxSuppressionV5":
                 uses = uses if uses is not None else Uses(graph)
-                count += valid_outputs_as_size(graph, node, uses)
-        return count
+                valid_outputs += valid_outputs_as_size(graph, node, uses)
+        return PassResult.from_counts(to_identity=to_identity, nms_valid_outputs=valid_outputs)

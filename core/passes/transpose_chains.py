@@ -16,7 +16,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import Uses, const_array, make_const, rewrite
 
 UNARY = frozenset({
@@ -44,21 +44,21 @@ def _perm_const(graph: Graph, perm: list[int], name: str) -> Value:
 class SimplifyTransposes(Pass):
     name = "transpose_chains"
     level = 1
-    order = 40
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         uses = Uses(graph)
-        changed = 0
+        simplified = pushed_through_unary = pushed_through_binary = 0
         for node in graph.topological_order():
             if node.control_inputs or node in uses.control_anchors:
                 continue
             if node.op == "Transpose":
-                changed += self._simplify(graph, node, uses)
+                simplified += self._simplify(graph, node, uses)
             elif node.op in UNARY and node.inputs:
-                changed += self._push_unary(graph, node, uses)
+                pushed_through_unary += self._push_unary(graph, node, uses)
             elif node.op in BINARY and len(node.inputs) == 2:
-                changed += self._push_binary(graph, node, uses)
-        return changed
+                pushed_through_binary += self._push_binary(graph, node, uses)
+        return PassResult.from_counts(simplified=simplified, pushed_through_unary=pushed_through_unary,
+                                      pushed_through_binary=pushed_through_binary)
 
     def _simplify(self, graph: Graph, node: Node, uses: Uses) -> int:
         perm = perm_of(node)

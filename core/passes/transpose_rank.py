@@ -13,6 +13,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
+from . import PassResult
 from .backend_gated import BackendGatedPass
 from .dilated_transposed_conv import _constant
 from .graph_edit import rewrite
@@ -49,12 +50,12 @@ class LowerTransposeRank(BackendGatedPass):
 
     name = "transpose_rank"
     level = 0
-    order = 8
+    after = ("batchnorm_global", "pad_rank")
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         nodes = [n for n in graph.nodes if n.op == "Transpose" and len(n.inputs) == 2]
         if not nodes:
-            return 0
+            return PassResult(0)
         shapes, count = infer_shapes(graph), 0
         for node in nodes:
             shape, perm = shapes.get(node.inputs[0], node.inputs[0].shape), _constant(node.inputs[1])
@@ -65,7 +66,7 @@ class LowerTransposeRank(BackendGatedPass):
             if merged is not None and self._refused(node, len(shape)):
                 self._rewrite(graph, node, *merged, [shape[p] for p in perm])
                 count += 1
-        return count
+        return PassResult(count)
 
     def _refused(self, node: Node, rank: int) -> bool:
         from ..ops.backends import DEFAULT_TARGET_BACKENDS, BackendContract, NodeFacts, tfjs_dtype

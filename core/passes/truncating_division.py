@@ -31,7 +31,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass
+from . import Pass, PassResult
 from .graph_edit import rewrite
 from .shapes import infer_shapes, is_static
 
@@ -113,9 +113,9 @@ class TruncatingDivision(Pass):
 
     name = "truncating_division"
     level = 0
-    order = 4
+    after = ("lower_einsum",)
 
-    def run(self, graph: Graph) -> int:
+    def run(self, graph: Graph) -> PassResult:
         shapes: dict | None = None
         count = 0
         for node in graph.nodes:
@@ -132,4 +132,4 @@ class TruncatingDivision(Pass):
             else:
                 continue
             count += 1
-        return count
+        return PassResult(count)

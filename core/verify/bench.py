@@ -31,7 +31,7 @@ class BackendBench(BackendRun):
     @classmethod
     def from_run(cls, run: BackendRun) -> "BackendBench":
         return cls(run.backend, run.ok, run.error, load_ms=run.load_ms, first_ms=run.first_ms,
-                   times_ms=list(run.times_ms), mode=run.mode, info=dict(run.info))
+                   times_ms=list(run.times_ms), warmup_ms=list(run.warmup_ms), mode=run.mode, info=dict(run.info))
 
     @property
     def stats(self) -> dict[str, float | None]:
@@ -44,7 +44,7 @@ class BackendBench(BackendRun):
     def to_json(self) -> dict[str, Any]:
         return {"backend": self.backend, "ok": self.ok, "error": self.error, "mode": self.mode,
                 "load_ms": self.load_ms, "first_ms": self.first_ms, **self.stats, "runs": len(self.times_ms),
-                "times_ms": list(self.times_ms), "info": dict(self.info)}
+                "times_ms": list(self.times_ms), "warmup_ms": list(self.warmup_ms), "info": dict(self.info)}
 
 
 @dataclass

@@ -55,6 +55,8 @@ class BackendRun:
     load_ms: float | None = None
     first_ms: float | None = None
     times_ms: list[float] = field(default_factory=list)
+    #: The warm-up executions' times (the first one included), never part of ``times_ms``.
+    warmup_ms: list[float] = field(default_factory=list)
     #: "execute", "executeAsync" (graph models) or "predict" (layers models).
     mode: str | None = None
     #: Backend facts from the runner (wasm: ``simd``, ``threads``).
@@ -128,6 +130,7 @@ def run_model(
     quiet: bool = False,
     write_outputs: bool = True,
     call_style: str | None = None,
+    layer_outputs: Sequence[str] | None = None,
 ) -> RunResult:
     """Run the TF.js model in ``model_dir`` on ``inputs`` with each of ``backends``.
 
@@ -138,7 +141,8 @@ def run_model(
     overrides which graph-model outputs are fetched. ``quiet`` silences the one-time install message.
     ``write_outputs=False`` returns timings only (no outputs). ``call_style`` forces how a graph
     model is called: ``"execute"``, ``"executeAsync"`` or ``"predict"`` (default: ``execute``, falling
-    back to ``executeAsync`` when TF.js asks for it).
+    back to ``executeAsync`` when TF.js asks for it). ``layer_outputs`` (layers models): return these
+    layers' outputs instead, through a sub-model (``verify --trace``).
 
     Raises :class:`InputError` (no model.json), :class:`UsageError` (bad input arrays),
     :class:`RuntimeMissingError` (no Node.js/npm, or the runtime cannot be installed) and
@@ -182,6 +186,8 @@ def run_model(
             request["output_names"] = list(output_names)
         if call_style is not None:
             request["call_style"] = call_style
+        if layer_outputs:
+            request["layer_outputs"] = list(layer_outputs)
         if not write_outputs:  # benchmarks need timings only
             request["write_outputs"] = False
         request_file = workdir / "request.json"
@@ -307,6 +313,7 @@ def _parse_result(doc: dict[str, Any], backends: list[str]) -> RunResult:
             load_ms=entry.get("load_ms"),
             first_ms=entry.get("first_ms"),
             times_ms=list(entry.get("times_ms") or []),
+            warmup_ms=list(entry.get("warmup_ms") or []),
             mode=entry.get("mode"),
             info=dict(entry.get("info") or {}),
             stage=None if entry.get("ok") else entry.get("stage"),

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import TfjsconvError, UsageError
+from ..errors import MissingInputsError, TfjsconvError, UsageError
 from .compare import (
     DEFAULT_ATOL,
     DEFAULT_ELEM_FLOOR,
@@ -117,6 +117,13 @@ def source_reference(source: str | Path, model_dir: Path, inputs: Mapping[str, n
         return frontend.reference(source, inputs, options)
     except NotImplementedError as err:
         raise UsageError(str(err), hint="pass --inputs and --expected instead") from None
+    except MissingInputsError as err:
+        given = ", ".join(sorted(inputs)) or "none"
+        raise UsageError(f"{source} and {model_dir} do not take the same inputs: the source's "
+                         f"{', '.join(err.missing)} {'is' if len(err.missing) == 1 else 'are'} not among the "
+                         f"TF.js model's ({given})",
+                         hint="was MODEL_DIR converted from SOURCE? Otherwise pass --inputs X.npz and "
+                              "--expected Y.npz") from None
 
 
 def verify_against_source(source: str | Path, model_dir: str | Path, *, input_format: str | None = None,

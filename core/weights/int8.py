@@ -52,3 +52,72 @@ def quantize_per_channel(name: str, kernel: np.ndarray, reduce_axes: Sequence[in
     top = float(np.abs(w).max()) if w.size else 0.0
     max_rel = max_abs / top if top > 0 else 0.0
     return Int8Kernel(q.astype(np.float32), np.squeeze(scale, axis=axes).astype(np.float32), max_abs, max_rel)
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizedWeight:
+    """A weight the source model stores quantized: ``(q - zero_point) * scale`` with 8-bit ``q``.
+
+    Recorded by a frontend (e.g. ONNX ``DequantizeLinear`` of an int8 initializer) so that the writer can
+    store ``q - zero_point`` at one byte each instead of the dequantized float32 values. ``scale`` and
+    ``zero_point`` are 1-D: one value (per tensor) or one per channel along some axis; integer products
+    (``MatMulInteger`` …) record ``scale == [1]``: their float32 weight already is ``q - zero_point``.
+    """
+
+    source: str  # the source node, for messages
+    size: int  # number of elements of the weight
+    scale: np.ndarray  # float32, 1-D
+    zero_point: np.ndarray  # int64, 1-D (one value, or one per channel like ``scale``)
+    bounds: tuple[int, int]  # the range of q (-128..127 or 0..255)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecoveredWeight:
+    """A float32 weight split exactly into integers and a scale: ``float32(values * scale) == weight``."""
+
+    values: np.ndarray  # float32 integers ``q - zero_point``, the weight's shape
+    scale: np.ndarray  # float32, broadcasting against ``values`` (all ones: nothing to multiply)
+    offset: float  # the manifest ``min`` (scale 1) under which one byte per value decodes to ``values``
+    hint: QuantizedWeight
+
+    @property
+    def integer(self) -> bool:
+        return bool(np.all(self.scale == 1))
+
+
+def recover_quantized(weight: np.ndarray, hint: QuantizedWeight) -> RecoveredWeight | None:
+    """Split ``weight`` by ``hint`` if it is exactly ``float32((q - zp) * scale)`` (per tensor, or per
+    channel along any axis of the right length, whatever layout the passes gave the weight); else None.
+
+    Exactness (bit for bit) is the test, so a weight a pass changed, or that is not this hint's, is
+    never mistaken for it.
+    """
+    if weight.dtype != np.float32 or weight.size != hint.size or weight.size == 0:
+        return None
+    channels = max(hint.scale.size, hint.zero_point.size)
+    if any(size not in (1, channels) for size in (hint.scale.size, hint.zero_point.size)):
+        return None
+    axes: list[int | None] = [None] if channels == 1 else [a for a in range(weight.ndim) if weight.shape[a] == channels]
+    lo, hi = hint.bounds
+    for axis in axes:
+        shape = [1] * weight.ndim
+        if axis is not None:
+            shape[axis] = channels
+        scale = np.broadcast_to(hint.scale.astype(np.float32).reshape(-1), (channels,)).reshape(shape)
+        zero_point = hint.zero_point.astype(np.int64)
+        zero_point = zero_point.reshape(()) if zero_point.size == 1 else zero_point.reshape(shape)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            values = np.rint(weight.astype(np.float64) / scale.astype(np.float64))
+            if not np.all(np.isfinite(values)) or not np.array_equal(values.astype(np.float32) * scale, weight):
+                continue
+        q = values + zero_point
+        if q.min() < lo or q.max() > hi:
+            continue
+        if np.unique(hint.zero_point).size == 1:  # the stored byte is q - lo, as in the source
+            offset = float(lo - int(hint.zero_point.reshape(-1)[0]))
+        elif values.max() - values.min() <= 255:
+            offset = float(values.min())
+        else:
+            continue
+        return RecoveredWeight(values.astype(np.float32), scale, offset, hint)
+    return None

@@ -45,6 +45,8 @@ class QuantizationPlan:
     int8: Mapping[str, tuple[float, float]] = dataclasses.field(default_factory=dict, compare=False)
     #: Weights no flag may quantize (the int8 kernels' per-channel scales: a per-tensor range would undo them).
     exempt: frozenset[str] = frozenset()
+    #: int8 weights whose bytes decode with another ``min`` than -128 (a source's uint8 weights: ``-zero_point``).
+    int8_offsets: Mapping[str, float] = dataclasses.field(default_factory=dict, compare=False)
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, bool | Sequence[str] | None] | None) -> QuantizationPlan:
@@ -182,10 +184,10 @@ class Quantizer:
     :meth:`chunks` is exhausted, :attr:`max_abs_error` and :attr:`max_rel_error` hold the result.
     """
 
-    def __init__(self, name: str, array: np.ndarray, dtype: str) -> None:
-        if dtype == INT8_DTYPE:  # already int8 values (weights.int8): stored as bytes decoding to -128..127
+    def __init__(self, name: str, array: np.ndarray, dtype: str, *, int8_offset: float = -128.0) -> None:
+        if dtype == INT8_DTYPE:  # already integer values (weights.int8): stored as bytes decoding to offset + 0..255
             self.name, self.dtype, self.array = name, dtype, array
-            self.params = AffineParams("uint8", -128.0, 127.0, 1.0)
+            self.params = AffineParams("uint8", int8_offset, int8_offset + 255.0, 1.0)
             self.max_abs_error = 0.0
             self._max_abs_value = 0.0
             return

@@ -121,7 +121,8 @@ def _write_weight(name: str, source: WeightSource, shards: _GroupShards, plan: Q
             log.warning("%s", note)
     quantize_to = plan.dtype_for(name) if plan else None
     if quantize_to is not None and dtype == "float32":
-        quantizer = Quantizer(name, array, quantize_to)
+        offset = plan.int8_offsets.get(name, -128.0) if plan is not None else -128.0
+        quantizer = Quantizer(name, array, quantize_to, int8_offset=offset)
         for chunk in quantizer.chunks():
             shards.write(chunk)
         abs_error, rel_error = quantizer.max_abs_error, quantizer.max_rel_error

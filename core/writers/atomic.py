@@ -92,8 +92,11 @@ def previous_output_files(folder: Path) -> list[str]:
         raise OutputError(refuse + f"its model.json is not a TF.js model ({type(err).__name__})", hint=hint) from None
     if not all(isinstance(p, str) and p and "/" not in p and "\\" not in p and p not in (".", "..") for p in shards):
         raise OutputError(refuse + "its model.json lists weight files outside the folder", hint=hint)
+    from ..provenance import PROVENANCE_JSON  # the side file --keep_provenance writes is part of the output
+
+    own = shards | {PROVENANCE_JSON}
     foreign = sorted(name for name, entry in entries.items()
-                     if name != "model.json" and (name not in shards or not entry.is_file(follow_symlinks=False)))
+                     if name != "model.json" and (name not in own or not entry.is_file(follow_symlinks=False)))
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" … ({len(foreign) - 5} more)" if len(foreign) > 5 else "")
         raise OutputError(refuse + f"it holds files that are not part of the model: {shown}", hint=hint)

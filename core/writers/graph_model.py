@@ -123,11 +123,16 @@ class GraphModelWriter(Writer):
 
     def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
         int8 = None
+        if model.quantized_weights:  # first: --quantize_int8 must not re-quantize them from float
+            from .quantized_weights import keep_quantized_weights
+
+            int8 = keep_quantized_weights(model)
         if options.quantize_int8 not in (None, False, []):  # after every pass, so none folds the rescale back
             from .int8_kernels import check_int8_conflicts, rewrite_int8_kernels
 
-            int8 = rewrite_int8_kernels(model, options.quantize_int8)
-            check_int8_conflicts(list(int8.errors), options.quantization)
+            rewritten = rewrite_int8_kernels(model, options.quantize_int8, keep=int8.errors if int8 else ())
+            check_int8_conflicts(list(rewritten.errors), options.quantization)
+            int8 = rewritten.merged(int8)
         give_outputs_own_nodes(model)  # after every pass, so none can undo it
         model.validate()
         if model.initializer is not None:

@@ -12,6 +12,7 @@ Runs in the graph-model writer, after every pass, so no pass can fold the rescal
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from fnmatch import fnmatchcase
 
 import numpy as np
@@ -38,6 +39,17 @@ class Int8Result:
     skipped: list[str] = dataclasses.field(default_factory=list)
     #: The rescale constants' names; they stay float32 whatever the other --quantize_* flags say.
     scales: list[str] = dataclasses.field(default_factory=list)
+    #: Weight -> the manifest ``min`` its bytes decode with (scale 1); -128 (int8 values) when absent.
+    offsets: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: Report lines, as they are (``skipped`` are prefixed with the --quantize_int8 flag).
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def merged(self, other: "Int8Result | None") -> "Int8Result":
+        """Both results in one (``other`` may be None)."""
+        if other is None:
+            return self
+        return Int8Result({**self.errors, **other.errors}, self.skipped + other.skipped, self.scales + other.scales,
+                          {**self.offsets, **other.offsets}, self.notes + other.notes)
 
 
 def _selected(name: str, spec: bool | list[str]) -> bool:
@@ -62,8 +74,9 @@ def _layout(node: Node, kernel: np.ndarray) -> tuple[tuple[int, ...], tuple[int,
     return ((1,) if transposed else (0,)), (kernel.shape[0] if transposed else kernel.shape[1],)
 
 
-def rewrite_int8_kernels(graph: Graph, spec: bool | list[str]) -> Int8Result:
-    """Quantize the kernels of ``graph`` selected by ``spec`` (``True``: all; else fnmatch patterns)."""
+def rewrite_int8_kernels(graph: Graph, spec: bool | list[str], keep: Collection[str] = ()) -> Int8Result:
+    """Quantize the kernels of ``graph`` selected by ``spec`` (``True``: all; else fnmatch patterns);
+    ``keep``: weights already integers (a quantized source's), never quantized again."""
     result = Int8Result()
     uses = Uses(graph)
     for node in list(graph.topological_order()):
@@ -72,7 +85,7 @@ def rewrite_int8_kernels(graph: Graph, spec: bool | list[str]) -> Int8Result:
             continue
         kernel_value = node.inputs[index]
         const = kernel_value.producer
-        if const.op != "Const" or kernel_value.index != 0 or not _selected(const.name, spec):
+        if const.op != "Const" or kernel_value.index != 0 or const.name in keep or not _selected(const.name, spec):
             continue
         if uses.only_reader(kernel_value) is not node:
             result.skipped.append(f"{const.name} (read by more than one node)")

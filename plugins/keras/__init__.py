@@ -34,11 +34,8 @@ def register_frontends(register: Callable) -> None:
                           description="tf_keras SavedModel folder (with keras_metadata.pb); needs TensorFlow and tf_keras"))
 
 
-@hookimpl
-def register_options(register: Callable) -> None:
-    register("--loader", choices=["auto", "tensorflow"], default="auto",
-             help="how Keras files become graph models: auto (default: lower the config to TF.js ops with h5py "
-                  "when every layer has a lowering, else trace with TensorFlow) or tensorflow (always trace)")
+# ``--loader`` (auto | tensorflow) is shared with the TensorFlow frontends and registered once, by
+# tfjsconv.plugins.savedmodel; this plugin reads it from ``options.extra["loader"]``.
 
 
 def _never(source: object) -> bool:

@@ -6,13 +6,14 @@ code and TF.js gaps are refused with one message (:mod:`.checks`), the config is
 into the shards one at a time. Graph models (``--output_format=tfjs_graph_model``) are lowered from
 the config with h5py too (:mod:`.lowering`) when every layer has a lowering; otherwise (or with
 ``--loader=tensorflow``), after the same code check, Keras loads the file in safe mode and the
-SavedModel plugin traces it (:mod:`.keras_graph`).
+SavedModel plugin traces it (:mod:`.keras_graph`). With :data:`LOWERING_ONLY` (issue 16's default, for
+the lead to switch on), a lowering gap is refused instead, naming every uncovered layer.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ from .weight_shapes import check_weight_shapes
 
 from .detect import H5_SUFFIXES, is_keras_archive, is_keras_h5  # noqa: F401 - H5_SUFFIXES: kept importable here
 GRAPH_MODEL = "tfjs_graph_model"
+#: Issue 16, item 3 (the lead's switch at integration). True: a Keras graph model comes from the lowering
+#: alone, the TensorFlow tracer runs only with ``--loader=tensorflow``, and a lowering gap is refused
+#: naming every uncovered layer. False: a gap still falls back to the tracer (the behaviour before).
+LOWERING_ONLY = False
 
 
 def _input_path(source: Any, frontend: str) -> Path:
@@ -126,7 +131,7 @@ class _KerasFileFrontend(Frontend):
             why = "--loader=tensorflow"
         else:
             with malformed_config(str(path)):
-                gaps = layer_gaps(info.model_config)
+                gaps = layer_gaps(info.model_config, str(path))
             more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
             why = f"the lowering does not cover layer {gaps[0]}{more}" if gaps else ""
             if not gaps:
@@ -137,6 +142,9 @@ class _KerasFileFrontend(Frontend):
                     return graph
                 except Unsupported as err:
                     why = f"the lowering does not cover {err}"
+                    gaps = [str(err)]
+            if LOWERING_ONLY:
+                raise lowering_refusal(path, gaps, keras3=info.keras3)
         missing = _missing_tracer_packages(keras3=info.keras3)
         if missing:
             raise UsageError(f"{path}: {why}, and the TensorFlow path this model needs is not installed "
@@ -161,6 +169,16 @@ class _KerasFileFrontend(Frontend):
         info = self.check_before_keras(path, options)
         check_model_config(info.model_config, source=str(path), keras3=info.keras3, output_format=GRAPH_MODEL)
         return keras_reference(load_keras_model(path, keras3=info.keras3), inputs)
+
+    def trace_reference(self, source: Any, inputs: Mapping[str, np.ndarray], sources: Sequence[str],
+                        options: ConvertOptions) -> dict[str, list[np.ndarray]]:
+        """Each layer's outputs, from a Keras sub-model (same code checks as :meth:`reference`)."""
+        from .reference import keras_layer_outputs, load_keras_model
+
+        path = _input_path(source, self.name)
+        info = self.check_before_keras(path, options)
+        check_model_config(info.model_config, source=str(path), keras3=info.keras3, output_format=GRAPH_MODEL)
+        return keras_layer_outputs(load_keras_model(path, keras3=info.keras3), inputs, list(sources))
 
 
 class KerasH5Frontend(_KerasFileFrontend):
@@ -286,6 +304,15 @@ class KerasV3Frontend(_KerasFileFrontend):
                 archive.weights.close()
             raise
         return model
+
+
+def lowering_refusal(path: Path, gaps: list[str], *, keras3: bool) -> UsageError:
+    """The one-line refusal of a graph model the lowering does not cover: every gap, and the way out."""
+    missing = _missing_tracer_packages(keras3=keras3)
+    hint = ("convert it with --loader=tensorflow (Keras loads the file and TensorFlow traces it)" if not missing else
+            f"these layers need the TensorFlow tracer: pip install {' '.join(missing)}, then use --loader=tensorflow")
+    return UsageError(f"{path}: the graph-model lowering (h5py, no TensorFlow) does not cover "
+                      f"{len(gaps)} layer(s): {', '.join(gaps)}", hint=hint)
 
 
 def _missing_tracer_packages(*, keras3: bool) -> list[str]:

@@ -1,9 +1,12 @@
 """The ``keras_saved_model`` frontend: a tf_keras SavedModel folder (``model.save(dir, save_format="tf")``).
 
-The folder's ``keras_metadata.pb`` holds the model config; it is checked for code (Lambda layers,
-custom classes) *before* tf_keras loads anything, exactly like a ``.h5`` file. Then tf_keras loads
-the folder; a layers model reuses the config translation of the file frontends with the loaded
-weights, a graph model is traced by the SavedModel plugin. Needs TensorFlow and tf_keras. Not
+The folder's ``keras_metadata.pb`` holds the model config (decoded without TensorFlow); it is checked
+for code (Lambda layers, custom classes) *before* anything is loaded, exactly like a ``.h5`` file. A
+graph model whose every layer has a lowering is lowered from that config, with the weights read from
+the checkpoint by the SavedModel plugin's TF-free ``tensor_bundle.BundleReader`` (its only import from
+that plugin on this path). Otherwise tf_keras loads the folder: a layers model reuses the config
+translation of the file frontends with the loaded weights, a graph model is traced by the SavedModel
+plugin (those need TensorFlow and tf_keras). Not
 detected automatically: every Keras SavedModel is also a SavedModel (``tf_saved_model``), so pass
 ``--input_format=keras_saved_model``.
 """
@@ -27,6 +30,7 @@ from .tfjs_layers import layer_weight_groups
 from .weight_shapes import check_weight_shapes
 
 METADATA_FILE = "keras_metadata.pb"
+SAVED_MODEL_LOWERED = "keras: lowered the model config to TF.js ops without TensorFlow (keras_metadata.pb, checkpoint)"
 
 
 def _folder(source: Any) -> Path:
@@ -53,20 +57,15 @@ def _tuples_as_lists(value: Any) -> Any:
 
 
 def read_metadata_config(path: Path) -> dict[str, Any]:
-    """The root model's config from ``keras_metadata.pb`` (read with tf_keras's own proto class)."""
-    from .reference import import_keras
+    """The root model's config from ``keras_metadata.pb`` (decoded without TensorFlow, :mod:`.keras_metadata`)."""
+    from .keras_metadata import read_root_metadata
 
-    import_keras(keras3=False)
-    from tf_keras.protobuf import saved_metadata_pb2
-
-    metadata = saved_metadata_pb2.SavedMetadata()
     try:
-        metadata.ParseFromString((path / METADATA_FILE).read_bytes())
-        root = next(node for node in metadata.nodes if node.node_path == "root")
-        doc = json.loads(root.metadata)
-    except (StopIteration, ValueError, OSError) as err:
-        raise InputError(f"{path / METADATA_FILE} is not readable Keras metadata: {err}") from None
-    if not isinstance(doc.get("config"), dict) or not isinstance(doc.get("class_name"), str):
+        doc = json.loads(read_root_metadata(path))
+    except (ValueError, RecursionError) as err:
+        raise InputError(f"{path / METADATA_FILE} is not readable Keras metadata: {str(err)[:200]}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict) or \
+            not isinstance(doc.get("class_name"), str):
         raise InputError(f"{path} holds a subclassed Keras model without a config; TF.js layers models need one",
                          hint="convert it with --output_format=tfjs_graph_model")
     return _tuples_as_lists({"class_name": doc["class_name"], "config": doc["config"]})
@@ -76,6 +75,40 @@ def load_keras_saved_model(path: Path, *, allow_unsafe: bool) -> Any:
     from .reference import load_keras_model
 
     return load_keras_model(path, keras3=False, allow_unsafe=allow_unsafe)
+
+
+def lowered_graph(path: Path, config: dict[str, Any], options: ConvertOptions) -> Graph | None:
+    """The graph model lowered from the metadata's config and the checkpoint (no TensorFlow), or None when
+    the lowering does not cover the model (then tf_keras loads it)."""
+    from tfjsconv.plugins.savedmodel.api import BundleReader
+
+    from .keras_metadata import OBJECT_GRAPH_KEY, WireError, checkpoint_variables
+    from .lowering import Unsupported, layer_gaps, lower_model
+    from .lowering.weights import bundle_layer_weights
+    from .model_graph import check_model_graph, malformed_config
+
+    source = str(path)
+    check_model_graph(config, source=source)
+    check_model_config(config, source=source, keras3=False, allow_unsafe=options.allow_unsafe_deserialization,
+                       output_format=GRAPH_MODEL)
+    with malformed_config(source):
+        if layer_gaps(config, source):
+            return None
+    reader = BundleReader(path / "variables" / "variables")
+    if not reader.has_tensor(OBJECT_GRAPH_KEY):
+        raise InputError(f"{path}/variables holds no object graph; it is not a Keras SavedModel's checkpoint")
+    try:
+        variables = checkpoint_variables(reader.get_tensor(OBJECT_GRAPH_KEY).item())
+    except (WireError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}/variables: the checkpoint's object graph is unreadable ({err})") from None
+    try:
+        with malformed_config(source):
+            graph = lower_model(config, bundle_layer_weights(reader, variables, config, source), keras3=False,
+                                source=source)
+    except Unsupported:
+        return None
+    graph.notes.append(SAVED_MODEL_LOWERED)
+    return graph
 
 
 class KerasSavedModelFrontend(Frontend):
@@ -88,7 +121,11 @@ class KerasSavedModelFrontend(Frontend):
     def load(self, source: Any, options: ConvertOptions) -> Model:
         path = _folder(source)
         config = read_metadata_config(path)
-        from tfjsconv.plugins.savedmodel.loading import check_saved_model_bounds
+        if options.output_format == GRAPH_MODEL and options.extra.get("loader") != "tensorflow":
+            graph = lowered_graph(path, config, options)
+            if graph is not None:
+                return graph
+        from tfjsconv.plugins.savedmodel.api import check_saved_model_bounds
 
         check_saved_model_bounds(path, options)  # tf_keras revives every function: no recursion, bounded size
         allow_unsafe = options.allow_unsafe_deserialization
@@ -111,7 +148,7 @@ class KerasSavedModelFrontend(Frontend):
 
     def describe(self, source: Any, options: ConvertOptions) -> dict[str, Any]:
         """The SavedModel's tags and signatures (read from saved_model.pb, nothing loaded)."""
-        from tfjsconv.plugins.savedmodel.source import describe, read_saved_model
+        from tfjsconv.plugins.savedmodel.api import describe, read_saved_model
 
         return describe(read_saved_model(_folder(source)))
 

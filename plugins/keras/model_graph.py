@@ -18,6 +18,7 @@ from typing import Any
 from tfjsconv.errors import InputError
 
 from .configs import entry_name, is_layer_entry, is_model, iter_layers, top_level_layers
+from .op_calls import TF_OP_LAYERS, call_refs
 from .tfjs_support import CLASS_RENAMES, TFJS_LAYER_CLASSES
 
 _SHOWN = 10
@@ -66,7 +67,7 @@ def _model_problems(model: dict[str, Any]) -> list[str]:
             continue
         shift = 1 if is_model(entry) and nodes and isinstance(nodes[0], list) else 0
         for index, node in enumerate(nodes):
-            refs = _node_refs(node)
+            refs = _op_call_refs(node) if entry.get("class_name") in TF_OP_LAYERS else _node_refs(node)
             if refs is None:
                 problems.append(f"layer {name!r} has an unreadable inbound node {str(node)[:80]!r}")
                 continue
@@ -83,6 +84,14 @@ def _model_problems(model: dict[str, Any]) -> list[str]:
     if not problems:
         problems += [f"layers {' -> '.join(cycle)} form a cycle" for cycle in _cycles(deps)[:1]]
     return problems
+
+
+def _op_call_refs(node: Any) -> list[Ref] | None:
+    """The tensors a tf_keras op layer's recorded call reads (its kwargs hold tensors too)."""
+    try:
+        return call_refs(node)
+    except ValueError:
+        return None
 
 
 def _node_refs(node: Any) -> list[Ref] | None:

@@ -62,6 +62,13 @@ def input_names(model: Any) -> list[str]:
 
 def keras_reference(model: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run ``model`` on ``inputs`` (keyed by input layer name; any name for a single input)."""
+    outputs = _predict(model, inputs)
+    out_names = [str(n) for n in getattr(model, "output_names", [])] or [f"output_{i}" for i in range(len(outputs))]
+    return {name: np.asarray(value) for name, value in zip(out_names, outputs, strict=True)}
+
+
+def _predict(model: Any, inputs: Mapping[str, np.ndarray]) -> list[Any]:
+    """The model's outputs, as a list, on ``inputs`` ordered as its input layers."""
     names = input_names(model)
     if len(names) == 1 and len(inputs) == 1:
         arrays = list(inputs.values())
@@ -71,6 +78,36 @@ def keras_reference(model: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, n
             raise InputError(f"the model takes inputs {names}; got {sorted(inputs)}")
         arrays = [inputs[n] for n in names]
     outputs = model.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    out_names = [str(n) for n in getattr(model, "output_names", [])] or [f"output_{i}" for i in range(len(outputs))]
-    return {name: np.asarray(value) for name, value in zip(out_names, outputs, strict=True)}
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def keras_layer_outputs(model: Any, inputs: Mapping[str, np.ndarray], layer_names: list[str]
+                        ) -> dict[str, list[np.ndarray]]:
+    """Layer name -> its outputs, from one sub-model whose outputs are the chosen layers' (``verify --trace``).
+
+    Layers Keras cannot give one symbolic output for (shared layers, nested models' inner layers,
+    unknown names) are left out; input layers are the inputs themselves.
+    """
+    keras = import_keras(keras3=type(model).__module__.split(".")[0] == "keras")
+    by_name = {layer.name: layer for layer in model.layers}
+    chosen, tensors = [], []
+    for name in dict.fromkeys(layer_names):
+        layer = by_name.get(name)
+        if layer is None or type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            output = layer.output
+        except (AttributeError, ValueError, RuntimeError):  # a shared layer has no single output
+            continue
+        outs = list(output) if isinstance(output, (list, tuple)) else [output]
+        chosen.append((name, len(outs)))
+        tensors.extend(outs)
+    if not tensors:
+        return {}
+    sub = keras.Model(model.inputs, tensors)
+    flat = [np.asarray(v) for v in _predict(sub, inputs)]
+    result, k = {}, 0
+    for name, count in chosen:
+        result[name] = flat[k:k + count]
+        k += count
+    return result

@@ -138,8 +138,8 @@ class TfjsLayersFrontend(Frontend):
         doc = read_model_json(path)
         if doc.get("format") == "graph-model" or (topology_config(doc) is None and isinstance(doc.get("modelTopology"), dict)
                                                 and "node" in doc["modelTopology"]):
-            raise InputError(f"{path} is a TF.js graph model; only layers models can be read back",
-                             hint="convert the original model again (graph models cannot be converted further)")
+            raise InputError(f"{path} is a TF.js graph model, not a layers model",
+                             hint="read it with --input_format=tfjs_graph_model (the default for graph models)")
         config = topology_config(doc)
         if config is None or not is_layers_model(doc):
             raise InputError(f"{path} is not a TF.js layers model (no modelTopology with a Keras model config)")

@@ -63,8 +63,9 @@ TFOpLambda SlicingOpLambda TorchModuleWrapper UnitNormalization UpSampling1D UpS
 ZeroPadding3D
 """.split())
 
-GRAPH_MODEL_HINT = ("use --output_format=tfjs_graph_model: a graph model runs the model's own TF ops instead of "
-                    "TF.js's re-implementations of Keras layers (needs TensorFlow and Keras installed)")
+GRAPH_MODEL_HINT = ("use --output_format=tfjs_graph_model: a graph model runs TF ops lowered from the model config "
+                    "with h5py alone (no TensorFlow or Keras needed) instead of TF.js's re-implementations of Keras "
+                    "layers; a layer the lowering does not cover is named, and then needs --loader=tensorflow")
 
 
 def tfjs_activation(name: str, *, keras3: bool) -> tuple[str | None, str | None]:

@@ -34,16 +34,27 @@ def ir_dtype(np_dtype: np.dtype | None) -> DType | None:
     return None
 
 
+#: ONNX ``TensorProto.DataType`` numbers -> numpy dtypes (the types onnx itself maps them to).
+_NUMPY_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64,
+                8: np.object_, 9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64,
+                14: np.complex64, 15: np.complex128}
+#: ... and those numpy lacks, by their ml_dtypes names (imported only for a model that uses one).
+_ML_DTYPES = {16: "bfloat16", 17: "float8_e4m3fn", 18: "float8_e4m3fnuz", 19: "float8_e5m2", 20: "float8_e5m2fnuz",
+              21: "uint4", 22: "int4", 23: "float4_e2m1fn", 24: "float8_e8m0fnu", 25: "uint2", 26: "int2",
+              27: "float6_e2m3fn", 28: "float6_e3m2fn"}
+
+
 def onnx_elem_to_numpy(elem_type: int) -> np.dtype | None:
     """numpy dtype of an ONNX ``TensorProto.DataType`` (None when undefined/unknown)."""
-    from onnx import helper
+    if elem_type in _NUMPY_TYPES:
+        return np.dtype(_NUMPY_TYPES[elem_type])
+    name = _ML_DTYPES.get(elem_type)
+    if name is None:
+        return None
+    import ml_dtypes
 
-    if not elem_type:
-        return None
-    try:
-        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
-    except (KeyError, TypeError, ValueError):
-        return None
+    kind = getattr(ml_dtypes, name, None)
+    return np.dtype(kind) if kind is not None else None
 
 
 def narrow(array: np.ndarray, what: str, notes: set[str] | None = None) -> np.ndarray:

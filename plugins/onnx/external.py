@@ -25,8 +25,11 @@ class ExternalArray:
 
     def __init__(self, path: Path, offset: int, dtype: np.dtype, shape: Sequence[int],
                  ops: tuple[Callable[[np.ndarray], np.ndarray], ...] = (), *, base_shape: Sequence[int] | None = None,
-                 base_dtype: np.dtype | None = None) -> None:
+                 base_dtype: np.dtype | None = None, in_model: bool = False) -> None:
         self.path = Path(path)
+        #: The bytes are a raw initializer inside the .onnx file (see :mod:`.wire`), not an external
+        #: file: such a weight was in memory before, so folding may read it.
+        self.in_model = in_model
         self.offset = int(offset)
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(d) for d in shape)
@@ -49,7 +52,7 @@ class ExternalArray:
 
     def _derive(self, op: Callable[[np.ndarray], np.ndarray], shape: Sequence[int], dtype: Any) -> ExternalArray:
         return ExternalArray(self.path, self.offset, dtype, shape, (*self._ops, op),
-                             base_shape=self._base_shape, base_dtype=self._base_dtype)
+                             base_shape=self._base_shape, base_dtype=self._base_dtype, in_model=self.in_model)
 
     def transpose(self, *axes: Any) -> ExternalArray:
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):

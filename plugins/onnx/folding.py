@@ -1,7 +1,8 @@
 """Constant folding of ONNX nodes whose inputs are all known, with onnx's own reference evaluator.
 
 Shape subgraphs (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) disappear this way, and the
-ONNX semantics of every folded op are exactly the reference implementation's.
+ONNX semantics of every folded op are exactly the reference implementation's. onnx is imported only
+when a model has such a node (the node's bytes go to onnx's NodeProto).
 """
 from __future__ import annotations
 
@@ -25,11 +26,18 @@ def try_fold(node: Any, inputs: Sequence[np.ndarray | None], opsets: dict[str, i
         return None
     if any(attr.type in (5, 10) for attr in node.attribute):  # GRAPH, GRAPHS
         return None
-    from onnx.reference import ReferenceEvaluator
+    if node.op_type == "Identity" and len(inputs) == 1 and inputs[0] is not None:
+        return [inputs[0]]  # exporters alias shared weights this way: no onnx needed, and a lazy weight stays lazy
+    try:
+        from onnx.reference import ReferenceEvaluator
+    except ImportError:  # without onnx the op mapping computes it in the graph instead
+        return None
+
+    from .schema import to_onnx
 
     feeds = {name: np.asarray(value) for name, value in zip(node.input, inputs) if name}
     try:
-        evaluator = ReferenceEvaluator(node, opsets={"": opsets.get("", 1)})
+        evaluator = ReferenceEvaluator(to_onnx(node), opsets={"": opsets.get("", 1)})
         results = evaluator.run(None, feeds)
     except Exception:  # not foldable by the reference runtime: the op mapping handles it
         return None

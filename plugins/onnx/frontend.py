@@ -1,7 +1,7 @@
 """The ``onnx`` input format: detection, loading (via the translator) and the onnxruntime reference."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,13 @@ class OnnxFrontend(Frontend):
         layout = options.extra.get("input_layout") or layout_from_model_dir(options.extra.get("model_dir"))
         return run_onnxruntime(_path(source), inputs, input_layout=str(layout).lower() if layout else None)
 
+    def trace_reference(self, source: Any, inputs: Mapping[str, np.ndarray], sources: Sequence[str],
+                        options: ConvertOptions) -> dict[str, list[np.ndarray]]:
+        from .reference import layout_from_model_dir, onnx_intermediates
+
+        layout = options.extra.get("input_layout") or layout_from_model_dir(options.extra.get("model_dir"))
+        return onnx_intermediates(_path(source), inputs, sources, input_layout=str(layout).lower() if layout else None)
+
 
 def translate_model(model: Any, options: ConvertOptions, *, base_dir: Path) -> Graph:
     """An already-read (and version-checked) ModelProto as an IR graph; the PyTorch frontend uses this too."""
@@ -43,11 +50,16 @@ def translate_model(model: Any, options: ConvertOptions, *, base_dir: Path) -> G
     from .translate import Translator
 
     check_node_count(model, options)
+    from .ops.quantized import scan_quantized_weights
+
+    quantized_weights = scan_quantized_weights(model)  # refuses bad scales/zero points/axes up front
     # Mappings are looked up now, not at import: plugins registered since (even in-process) count.
     registry = options.registry or get_plugin_manager().registry
     translator = Translator(model, options, registry.op_mappings, base_dir=base_dir,
                             input_layout=str(options.extra.get("input_layout") or "nchw").lower())
-    return translator.run()
+    graph = translator.run()
+    graph.quantized_weights = quantized_weights  # kept 1 byte by the graph-model writer
+    return graph
 
 
 def check_node_count(model: Any, options: ConvertOptions) -> None:

@@ -75,11 +75,13 @@ class VersionedMapping:
 def collect(modules: Iterable[ModuleType]) -> dict[str, VersionedMapping]:
     """Every :func:`onnx_op`-decorated function of ``modules``, grouped by op type."""
     found: dict[str, VersionedMapping] = {}
+    seen: set[int] = set()  # a function re-exported by another module is registered once, wherever found
     for module in modules:
         for fn in vars(module).values():
-            if getattr(fn, "__module__", None) != module.__name__:
-                continue  # imported from elsewhere: registered by its own module
-            for op_type, since in getattr(fn, "_onnx_ops", ()):
+            if id(fn) in seen or not getattr(fn, "_onnx_ops", ()):
+                continue
+            seen.add(id(fn))
+            for op_type, since in fn._onnx_ops:
                 found.setdefault(op_type, VersionedMapping(op_type)).add(since, fn)
     return found
 

@@ -1,11 +1,14 @@
-"""Reading an ``.onnx`` file into a checked ModelProto, with clear errors for bad files.
+"""Reading an ``.onnx`` file into a checked ModelProto, with clear errors for bad files; no ``onnx`` import.
 
-External-data initializers are not read here: they become :class:`~.external.ExternalArray`
-LazyArrays, so a large model's weights are read once, when the writer copies them.
+The ModelProto is our own minimal schema (:mod:`.schema`). Initializers are not read here: external
+data, and raw data of at least ``wire.MIN_BYTES`` (left in the file by :mod:`.wire`), become
+:class:`~.external.ExternalArray` LazyArrays, so a model's weights are read once, when the writer
+copies them. ``onnx`` is imported only when a feature needs it: shape inference for a graph that
+lacks shapes, the schema check of a model older than MIN_OPSET, and folding (:mod:`.folding`).
 """
 from __future__ import annotations
 
-import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,6 @@ from tfjsconv.errors import InputError
 
 from .mapping import DEFAULT_DOMAINS
 
-log = logging.getLogger(__name__)
 
 #: The ai.onnx opsets this frontend's mappings were written against (both ends included).
 #: MAX_OPSET is the newest opset of onnx 1.23 (a test checks it against the installed onnx): every
@@ -23,23 +25,27 @@ log = logging.getLogger(__name__)
 #: MIN_OPSET is read when each of its ops has the same schema as at MIN_OPSET (:func:`older_ops`).
 MIN_OPSET = 7
 MAX_OPSET = 28
+#: The newest ONNX IR version this frontend reads (that of onnx 1.23; a test checks it).
+MAX_IR_VERSION = 14
 
 
 def read_model(path: Path, options: Any = None) -> Any:
     """The ModelProto at ``path`` (external data left on disk), or an InputError saying what is wrong.
 
     ``options``: the ConvertOptions whose ``--max_nodes`` bounds the work (checked before any walk)."""
-    import onnx
     from google.protobuf.message import DecodeError
+
+    from .schema import ModelProto
+    from .wire import model_bytes
 
     if not path.is_file():
         raise InputError(f"{path} does not exist or is not a file")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = ModelProto.FromString(model_bytes(path))
     except DecodeError as err:
         raise InputError(f"{path} is not a valid ONNX model: the file is truncated or not ONNX protobuf data ({err})",
                          hint="re-export the model, or check that the download/copy completed") from None
-    except Exception as err:  # onnx raises assorted errors for foreign bytes
+    except Exception as err:  # protobuf raises assorted errors for foreign bytes
         raise InputError(f"{path} cannot be read as an ONNX model: {type(err).__name__}: {err}") from None
     if model.ir_version <= 0 or not model.HasField("graph"):
         raise InputError(f"{path} is not an ONNX model (no IR version or graph)",
@@ -66,26 +72,11 @@ def check_text_fields(model: Any, path: Path) -> None:
                          hint="the file is corrupt; re-export the model")
 
 
-def checker_note(model: Any) -> str | None:
-    """onnx.checker's complaint, if any, as a note: it is stricter than onnxruntime (e.g. outputs
-    without shapes), so a complaint is reported, not fatal; real problems fail in translation."""
-    import onnx
-
-    try:
-        onnx.checker.check_model(model)
-    except Exception as err:
-        log.info("onnx.checker: %s", err)
-        return f"onnx.checker: {err}".strip()
-    return None
-
-
 def check_versions(model: Any, path: Path) -> None:
-    """Refuse IR versions and ai.onnx opsets outside what we (and the installed onnx) understand."""
-    import onnx
-
-    if model.ir_version > onnx.IR_VERSION:
-        raise InputError(f"{path} has ONNX IR version {model.ir_version}; the installed onnx {onnx.__version__} "
-                         f"reads up to {onnx.IR_VERSION}", hint="upgrade the onnx package or re-export the model")
+    """Refuse IR versions and ai.onnx opsets outside what we understand."""
+    if model.ir_version > MAX_IR_VERSION:
+        raise InputError(f"{path} has ONNX IR version {model.ir_version}; tfjsconv reads up to {MAX_IR_VERSION}",
+                         hint="re-export the model with an older onnx, or upgrade tfjsconv")
     opsets = {imp.domain: imp.version for imp in model.opset_import}
     default = [opsets[d] for d in DEFAULT_DOMAINS if d in opsets]
     if not default:
@@ -135,53 +126,93 @@ def opset_map(model: Any) -> dict[str, int]:
 
 
 def infer_shapes(model: Any) -> tuple[Any, str | None]:
-    """The model with inferred value_info (or unchanged), and a note when inference failed."""
-    import onnx
+    """The model with inferred value_info when it lacks shapes (else unchanged), and a note when
+    inference failed. Only this imports onnx: the bytes go through onnx's ModelProto and back."""
+    if not lacks_shapes(model):
+        return model, None
+    from .schema import from_onnx, to_onnx
 
     try:
-        return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True), None
+        import onnx
+
+        inferred = onnx.shape_inference.infer_shapes(to_onnx(model), check_type=False, strict_mode=False,
+                                                     data_prop=True)
     except Exception as err:  # inference is an aid; translation still works without it for most ops
         return model, f"ONNX shape inference failed ({type(err).__name__}: {err}); shapes are partly unknown"
+    return from_onnx(inferred, like=model), None
+
+
+def lacks_shapes(model: Any) -> bool:
+    """Whether some node output of the main graph has no declared tensor type with a full shape
+    (every dim a number or a symbol): then shape inference is worth its cost (importing onnx)."""
+    g = model.graph
+    typed = {vi.name for vi in (*g.input, *g.value_info, *g.output) if has_full_shape(vi.type)}
+    return any(out and out not in typed for node in g.node for out in node.output)
+
+
+def has_full_shape(type_proto: Any) -> bool:
+    """A tensor type with an element type and a shape whose every dim is a number or a named symbol."""
+    if not type_proto.HasField("tensor_type"):
+        return False
+    tt = type_proto.tensor_type
+    return bool(tt.elem_type) and tt.HasField("shape") and all(
+        d.HasField("dim_value") or d.HasField("dim_param") for d in tt.shape.dim)
 
 
 def initializer_array(tensor: Any, base_dir: Path) -> Any:
-    """An initializer as numpy, or as an ExternalArray (read only when written) for external data."""
-    from onnx import numpy_helper
-    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+    """An initializer as numpy, or as an ExternalArray (read only when written) for data in a file."""
+    from .tensors import external_data_info, raw_to_array, tensor_to_array, uses_external_data
+    from .wire import IN_MODEL_KEY, IN_MODEL_TOKEN
 
     if any(d < 0 for d in tensor.dims):
         raise InputError(f"initializer {tensor.name!r} has a negative dimension in its shape {list(tensor.dims)}",
                          hint="the file is corrupt or was not written by an ONNX exporter")
     if not uses_external_data(tensor):
         try:
-            return numpy_helper.to_array(tensor)
+            return tensor_to_array(tensor)
         except (ValueError, TypeError, OverflowError) as err:  # data and dims disagree
-            raise InputError(f"initializer {tensor.name!r} is corrupt: its data does not fit its shape "
-                             f"{list(tensor.dims)} ({str(err)[:200]})") from None
-    info = ExternalDataInfo(tensor)
-    location = (base_dir / info.location).resolve()
-    if base_dir.resolve() not in location.parents and location != base_dir.resolve():
-        raise InputError(f"initializer {tensor.name!r} points outside the model folder: {info.location}")
+            raise _corrupt(tensor, err) from None
+    if tensor.HasField("segment"):
+        raise _corrupt(tensor, ValueError("segmented tensors are not supported"))
+    info = external_data_info(tensor)
+    in_model = info.get(IN_MODEL_KEY) == IN_MODEL_TOKEN  # raw_data that .wire left in the model file
+    location = (base_dir / info.get("location", "")).resolve()
+    if not in_model and base_dir.resolve() not in location.parents and location != base_dir.resolve():
+        raise InputError(f"initializer {tensor.name!r} points outside the model folder: {info.get('location', '')}")
     if not location.is_file():
         raise InputError(f"initializer {tensor.name!r} needs external data file {location}, which does not exist",
                          hint="keep the .onnx file next to its external data files")
     from .dtypes import onnx_elem_to_numpy
 
+    try:
+        offset, length = int(info.get("offset") or 0), int(info["length"]) if info.get("length") else None
+    except ValueError:
+        raise InputError(f"initializer {tensor.name!r} has an external data offset or length that is not a "
+                         f"number: {info.get('offset')!r}, {info.get('length')!r}") from None
     dtype = onnx_elem_to_numpy(tensor.data_type)
     shape = tuple(int(d) for d in tensor.dims)
-    count = int(np.prod(shape, dtype=np.int64))
-    if dtype is None or dtype.kind not in "fiub" or dtype.itemsize == 0:
-        from onnx.external_data_helper import load_external_data_for_tensor
-
-        load_external_data_for_tensor(tensor, str(base_dir))
-        return numpy_helper.to_array(tensor)
-    offset = int(info.offset or 0)
+    if dtype is None or dtype.kind not in "fiub" or dtype.itemsize == 0:  # strings, packed or exotic types
+        with open(location, "rb") as f:
+            f.seek(offset)
+            data = f.read(-1 if length is None else length)
+        try:
+            return raw_to_array(data, tensor.data_type, shape)
+        except (ValueError, TypeError, OverflowError) as err:
+            raise _corrupt(tensor, err) from None
+    count = math.prod(shape)
     needed = count * dtype.itemsize
-    if info.length and int(info.length) < needed or location.stat().st_size < offset + needed:
+    if in_model and length != needed:
+        raise _corrupt(tensor, ValueError(f"{length} bytes of raw data for {count} elements of {dtype}"))
+    if length is not None and length < needed or location.stat().st_size < offset + needed:
         raise InputError(f"external data for initializer {tensor.name!r} in {location.name} is shorter than "
                          f"its shape {list(shape)} needs (truncated file?)")
     if count == 0:
         return np.zeros(shape, dtype=dtype)
     from .external import ExternalArray
 
-    return ExternalArray(location, offset, dtype, shape)
+    return ExternalArray(location, offset, dtype, shape, in_model=in_model)
+
+
+def _corrupt(tensor: Any, err: Exception) -> InputError:
+    return InputError(f"initializer {tensor.name!r} is corrupt: its data does not fit its shape "
+                      f"{list(tensor.dims)} ({str(err)[:200]})")

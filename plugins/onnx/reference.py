@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tfjsconv.errors import InputError, UsageError
+from tfjsconv.errors import InputError, MissingInputsError, UsageError
 
 _ORT_TYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -32,18 +32,7 @@ def run_onnxruntime(path: Path, inputs: Mapping[str, np.ndarray], *, input_layou
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as err:
         raise InputError(f"onnxruntime cannot load {path}: {err}") from None
-    expected = session.get_inputs()
-    missing = [i.name for i in expected if i.name not in inputs]
-    if missing:
-        raise UsageError(f"no value given for ONNX input(s) {', '.join(missing)}")
-    arrays = {info.name: np.asarray(inputs[info.name]) for info in expected}
-    nhwc = input_layout == "nhwc" if input_layout else _looks_nhwc(expected, arrays)
-    feeds = {}
-    for info in expected:
-        array = arrays[info.name]
-        if nhwc and array.ndim == 4:
-            array = array.transpose(0, 3, 1, 2)
-        feeds[info.name] = np.ascontiguousarray(array.astype(_ORT_TYPES.get(info.type, array.dtype), copy=False))
+    feeds, nhwc = _feeds(session, inputs, input_layout)
     names = [o.name for o in session.get_outputs()]
     try:
         results = session.run(names, feeds)
@@ -55,6 +44,73 @@ def run_onnxruntime(path: Path, inputs: Mapping[str, np.ndarray], *, input_layou
         array = np.asarray(array)
         out[name] = array.transpose(0, 2, 3, 1) if nhwc and array.ndim == 4 else array
     return out
+
+
+def _feeds(session: Any, inputs: Mapping[str, np.ndarray], input_layout: str | None
+           ) -> tuple[dict[str, np.ndarray], bool]:
+    """onnxruntime's feeds (NCHW, ONNX dtypes) from TF.js's inputs, and whether those were NHWC."""
+    expected = session.get_inputs()
+    missing = [i.name for i in expected if i.name not in inputs]
+    if missing:
+        raise MissingInputsError(f"no value given for ONNX input(s) {', '.join(missing)}", missing)
+    arrays = {info.name: np.asarray(inputs[info.name]) for info in expected}
+    nhwc = input_layout == "nhwc" if input_layout else _looks_nhwc(expected, arrays)
+    feeds = {}
+    for info in expected:
+        array = arrays[info.name]
+        if nhwc and array.ndim == 4:
+            array = array.transpose(0, 3, 1, 2)
+        feeds[info.name] = np.ascontiguousarray(array.astype(_ORT_TYPES.get(info.type, array.dtype), copy=False))
+    return feeds, nhwc
+
+
+def onnx_intermediates(model: Any, inputs: Mapping[str, np.ndarray], sources: Sequence[str], *,
+                       input_layout: str | None = None, base_dir: Path | None = None) -> dict[str, list[np.ndarray]]:
+    """ONNX node name -> its outputs as onnxruntime computes them (ONNX layout), for ``verify --trace``.
+
+    ``model`` is a path or a ModelProto. The chosen nodes' outputs become graph outputs of a copy of
+    the model (nodes are named as the translator names them: ``node.name`` or ``OpType_index``);
+    nodes inside subgraphs and unknown names are left out.
+    """
+    import onnx
+
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UsageError("the ONNX reference runner needs onnxruntime", hint="pip install 'tfjsconv[onnx]'") from None
+    if isinstance(model, (str, Path)):
+        base_dir = Path(model).parent
+        model = onnx.load(str(model), load_external_data=False)
+        from onnx.external_data_helper import load_external_data_for_model
+
+        load_external_data_for_model(model, str(base_dir))
+    else:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        model = copy
+    wanted = set(sources)
+    outputs: dict[str, list[str]] = {}
+    for index, node in enumerate(model.graph.node):
+        name = node.name or f"{node.op_type}_{index}"
+        if name in wanted:
+            outputs[name] = list(node.output)
+    present = {o.name for o in model.graph.output}
+    for names in outputs.values():
+        for out in names:
+            if out and out not in present:
+                model.graph.output.append(onnx.ValueInfoProto(name=out))
+                present.add(out)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as err:
+        raise InputError(f"onnxruntime cannot load the model with its intermediate values as outputs: {err}") from None
+    feeds, _ = _feeds(session, inputs, input_layout)
+    fetch = [n for names in outputs.values() for n in names if n]
+    try:
+        values = dict(zip(fetch, session.run(fetch, feeds)))
+    except Exception as err:
+        raise InputError(f"onnxruntime cannot run the model on these inputs: {err}") from None
+    return {node: [np.asarray(values[o]) for o in names if o] for node, names in outputs.items()}
 
 
 def _fits(shape: Sequence[Any], dims: Sequence[int]) -> bool:

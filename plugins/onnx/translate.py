@@ -25,7 +25,8 @@ from .dtypes import ir_dtype, narrow, onnx_elem_to_numpy
 from .folding import try_fold
 from .layout import Perm
 from .mapping import VersionedMapping, lookup
-from .reading import checker_note, infer_shapes, initializer_array, opset_map
+from .reading import has_full_shape, infer_shapes, initializer_array, opset_map
+from .tensors import attribute_value
 
 LAYOUTS = ("nchw", "nhwc")
 
@@ -65,6 +66,10 @@ class Translator:
                  base_dir: Path, input_layout: str = "nchw") -> None:
         if input_layout not in LAYOUTS:
             raise UsageError(f"--input_layout must be one of {', '.join(LAYOUTS)}, got {input_layout!r}")
+        g = model.graph
+        #: Values whose shape the file declares in full (dims numbers or symbols): a symbol there is a
+        #: dynamic size, so per-node inference (which imports onnx) is not tried on them.
+        self._declared = {vi.name for vi in (*g.input, *g.value_info, *g.output) if has_full_shape(vi.type)}
         self.model, shape_note = infer_shapes(model)
         self.options = options
         self.op_mappings = op_mappings
@@ -73,7 +78,7 @@ class Translator:
         self.opsets = opset_map(model)
         self.graph = Graph(sanitize(model.graph.name or "onnx_model"))
         self.tensors: dict[str, Tensor] = {}
-        self.notes: set[str] = {n for n in (shape_note, checker_note(model)) if n}
+        self.notes: set[str] = {shape_note} if shape_note else set()
         self._views: dict[tuple[Any, Perm], Value] = {}
         self._info: dict[str, tuple[np.dtype | None, tuple | None]] = {}
         #: How many times each ONNX tensor is read (graph outputs count as a read).
@@ -100,11 +105,9 @@ class Translator:
 
     @staticmethod
     def attributes(node: Any) -> dict[str, Any]:
-        from onnx import helper
-
         attrs = {}
         for attr in node.attribute:
-            value = helper.get_attribute_value(attr)
+            value = attribute_value(attr)
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
             elif isinstance(value, list) and value and isinstance(value[0], bytes):
@@ -233,7 +236,7 @@ class Translator:
             inputs.append(self.tensors[input_name])
         present = [t for t in inputs if t is not None]
         if (present and all(t.const is not None for t in present)  # folded even without a mapping,
-                and all(isinstance(t.const, np.ndarray) for t in present)):  # but external weights stay unread
+                and all(_foldable(t.const) for t in present)):  # but external weights stay unread
             folded = try_fold(node, [t.const if t is not None else None for t in inputs], self.opsets)
             if folded is not None:
                 for out_name, array in zip(node.output, folded):
@@ -275,13 +278,13 @@ class Translator:
         Whole-model inference cannot see through computed shapes (Shape -> ... -> Reshape); once
         those are folded, per-node inference can.
         """
-        wanted = [o for o in node.output if o and _unknown(self.inferred_shape(o))]
+        wanted = [o for o in node.output if o and _unknown(self.inferred_shape(o)) and o not in self._declared]
         if not wanted or node.domain not in ("", "ai.onnx"):
             return
-        import onnx
-        from onnx import helper, numpy_helper, shape_inference
+        try:  # only here (a value the file leaves unshaped) does translation itself need onnx
+            import onnx
+            from onnx import helper, numpy_helper, shape_inference
 
-        try:
             schema = onnx.defs.get_schema(node.op_type, self.opsets.get("", 1), "")
             types, data = {}, {}
             for name, t in zip(node.input, inputs):
@@ -320,6 +323,9 @@ class Translator:
 
     def _store_outputs(self, ctx: NodeContext, node: Any, result: Any, used: set[str]) -> None:
         items = list(result) if isinstance(result, (list, tuple)) else [result]
+        perms = [getattr(item, "perm", None) for item in items[:len(node.output)]]
+        if any(perms):  # the IR value is np.transpose(ONNX value, perm): verify --trace undoes it
+            self.graph.source_layouts[ctx.name] = [list(p) if p else None for p in perms]
         for j, out_name in enumerate(node.output):
             if not out_name:
                 continue
@@ -370,6 +376,11 @@ def describe_node(node: Any, name: str) -> str:
             if path:
                 return f"{name} (torch module {path})"
     return name
+
+
+def _foldable(const: Any) -> bool:
+    """numpy, or a raw initializer the reader left in the model file (it was in memory before)."""
+    return isinstance(const, np.ndarray) or getattr(const, "in_model", False)
 
 
 def _unknown(shape: tuple | None) -> bool:

@@ -1,13 +1,13 @@
 """The ``pytorch`` (Module objects), ``torch_export`` (``.pt2``) and ``torch_pickle`` (``.pt``/``.pth``) formats."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfjsconv.errors import InputError, UsageError
+from tfjsconv.errors import InputError, MissingInputsError, UsageError
 from tfjsconv.frontend import Frontend, as_path
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
@@ -17,8 +17,7 @@ from .detect import is_torch_export, is_torch_module, is_torch_pickle
 
 
 def _translate(model_proto: Any, options: ConvertOptions, notes: list[str]) -> Graph:
-    from tfjsconv.plugins.onnx.frontend import translate_model
-    from tfjsconv.plugins.onnx.reading import check_versions
+    from tfjsconv.plugins.onnx.api import check_versions, translate_model
 
     check_versions(model_proto, Path("<torch.onnx.export>"))
     graph = translate_model(model_proto, options, base_dir=Path.cwd())
@@ -35,7 +34,7 @@ def _torch_inputs(inputs: Mapping[str, np.ndarray], names: list[str], examples: 
 
     missing = [n for n in names if n not in inputs]
     if missing:
-        raise UsageError(f"no value given for input(s) {', '.join(missing)}")
+        raise MissingInputsError(f"no value given for input(s) {', '.join(missing)}", missing)
     tensors = []
     for k, name in enumerate(names):
         tensor = torch.from_numpy(np.ascontiguousarray(inputs[name]))
@@ -97,6 +96,15 @@ def _model_json(model_dir: Any) -> dict:
         return {}
 
 
+def _trace(proto: Any, inputs: Mapping[str, np.ndarray], sources: Sequence[str], options: ConvertOptions
+           ) -> dict[str, list[np.ndarray]]:
+    """The ONNX export's intermediate values (its node names are the provenance of a torch conversion)."""
+    from tfjsconv.plugins.onnx.api import layout_from_model_dir, onnx_intermediates
+
+    layout = options.extra.get("input_layout") or layout_from_model_dir(options.extra.get("model_dir"))
+    return onnx_intermediates(proto, inputs, sources, input_layout=str(layout).lower() if layout else None)
+
+
 class TorchModuleFrontend(Frontend):
     """``tfjsconv.convert(module, out, example_inputs=..., input_names=..., output_names=..., dynamic_batch=True)``."""
 
@@ -124,6 +132,17 @@ class TorchModuleFrontend(Frontend):
         from .export import as_tuple
 
         return _run(source.eval(), inputs, options, as_tuple(options.extra.get("example_inputs")))
+
+    def trace_reference(self, source: Any, inputs: Mapping[str, np.ndarray], sources: Sequence[str],
+                        options: ConvertOptions) -> dict[str, list[np.ndarray]]:
+        """Through the same ONNX export as the conversion (same exporter, so the same node names)."""
+        from .export import as_tuple, export_to_onnx
+
+        extra = options.extra
+        proto, _ = export_to_onnx(source.eval(), as_tuple(extra.get("example_inputs")),
+                                  input_names=extra.get("input_names"), output_names=extra.get("output_names"),
+                                  dynamic_batch=bool(extra.get("dynamic_batch", True)), exporter=extra.get("exporter"))
+        return _trace(proto, inputs, sources, options)
 
 
 class TorchExportFrontend(Frontend):
@@ -178,6 +197,16 @@ class TorchExportFrontend(Frontend):
         program = self._program(source, options)
         examples = example_args(program)
         return _run(program.module(), inputs, options, examples)
+
+    def trace_reference(self, source: Any, inputs: Mapping[str, np.ndarray], sources: Sequence[str],
+                        options: ConvertOptions) -> dict[str, list[np.ndarray]]:
+        from .export import export_to_onnx
+
+        program = self._program(source, options)
+        proto, _ = export_to_onnx(program, example_args(program), input_names=options.extra.get("input_names"),
+                                  output_names=options.extra.get("output_names"), dynamic_batch=False,
+                                  exporter="dynamo")
+        return _trace(proto, inputs, sources, options)
 
 
 def _same_members_for_torch(torch: Any, path: Path, data: bytes) -> None:

@@ -11,7 +11,7 @@ from typing import Callable
 from tfjsconv.hookspecs import hookimpl
 from tfjsconv.lazy import LazyFrontend
 
-from .detect import is_frozen_graph, is_hub_address, is_hub_module, is_saved_model
+from .detect import is_frozen_graph, is_hub_address, is_hub_module, is_saved_model, is_tfjs_graph_model
 
 
 @hookimpl
@@ -25,3 +25,15 @@ def register_frontends(register: Callable) -> None:
                           claims_remote=is_hub_address,
                           description="TensorFlow Hub module, downloaded to a local folder (TF2 SavedModel or "
                                       "TF1 hub format)"))
+    register(LazyFrontend("tfjs_graph_model", f"{__name__}.tfjs_graph_model:TfjsGraphModelFrontend",
+                          detect=is_tfjs_graph_model, output_formats=("tfjs_graph_model",),
+                          description="TF.js graph model (model.json + shards): re-shard / re-quantize / optimize again"))
+
+
+@hookimpl
+def register_options(register: Callable) -> None:
+    # One flag for both plugins (the keras plugin reads it too).
+    register("--loader", choices=["auto", "tensorflow"], default="auto",
+             help="auto (default): read SavedModels and frozen graphs without TensorFlow when the TF-free "
+                  "reader covers them, and lower Keras files to TF.js ops with h5py when every layer has a "
+                  "lowering; otherwise (and always with 'tensorflow') load and trace with TensorFlow")

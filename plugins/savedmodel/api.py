@@ -15,6 +15,12 @@ from typing import Any
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
+# What another plugin reads of a SavedModel without converting it (the Keras plugin's tf_keras
+# SavedModel frontend: its config lives in keras_metadata.pb, its weights in the same checkpoint).
+from .loading import check_saved_model_bounds
+from .source import describe, read_saved_model
+from .tensor_bundle import BundleReader
+
 
 def graph_from_saved_model(path: str | Path, options: ConvertOptions | None = None) -> Graph:
     """Load the SavedModel at ``path`` (``options.saved_model_tags``, ``options.signature_name``) and freeze it."""
@@ -46,3 +52,7 @@ def graph_from_keras_model(model: Any, options: ConvertOptions | None = None) ->
     fn, input_names, output_names = trace_keras_model(model)
     return graph_from_function(fn, options or ConvertOptions(), input_names=input_names,
                                output_names=output_names, name=getattr(model, "name", "keras_model"))
+
+
+__all__ = ["BundleReader", "check_saved_model_bounds", "describe", "graph_from_concrete_function",
+           "graph_from_keras_model", "graph_from_saved_model", "read_saved_model"]

@@ -130,8 +130,34 @@ def _register_of_units(data: np.ndarray) -> int:
     return int(values[0]) if values.size else 0
 
 
+def _native() -> object | None:
+    """The optional ``google-crc32c`` wheel (hardware CRC, GB/s), when installed and compiled."""
+    try:
+        import google_crc32c
+    except ImportError:
+        return None
+    return google_crc32c if getattr(google_crc32c, "implementation", "") == "c" else None
+
+
+NATIVE = _native()
+
+
 def extend(crc: int, data: bytes | bytearray | memoryview | np.ndarray) -> int:
-    """The CRC-32C of what ``crc`` covered followed by ``data`` (``extend(0, b)`` is the CRC of ``b``)."""
+    """The CRC-32C of what ``crc`` covered followed by ``data`` (``extend(0, b)`` is the CRC of ``b``).
+
+    Uses ``google-crc32c`` when installed (``pip install tfjsconv[savedmodel]``), else numpy."""
+    if NATIVE is not None:
+        if isinstance(data, bytes):
+            return NATIVE.extend(crc, data)
+        array = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
+        for start in range(0, array.size, WINDOW):  # it takes bytes only: copy a window at a time
+            crc = NATIVE.extend(crc, array[start:start + WINDOW].tobytes())
+        return crc
+    return numpy_extend(crc, data)
+
+
+def numpy_extend(crc: int, data: bytes | bytearray | memoryview | np.ndarray) -> int:
+    """:func:`extend` in numpy alone (the fallback without ``google-crc32c``)."""
     array = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1).view(np.uint8)
     register = crc ^ 0xFFFFFFFF
     body = array.size - array.size % UNIT if array.size >= SMALL else 0

@@ -29,3 +29,30 @@ def is_frozen_graph(source: Any) -> bool:
     path = as_path(source)
     return (path is not None and path.is_file() and path.suffix == ".pb"
             and path.name not in ("saved_model.pb", HUB_MODULE_FILE))
+
+
+#: model.json files larger than this are not parsed by detection (real ones are far smaller).
+_MODEL_JSON_DETECT_LIMIT = 64 * 1024 * 1024
+
+
+def is_graph_model_doc(doc: Any) -> bool:
+    """A graph model.json: ``format: graph-model``, or (older files) a topology with a ``node`` list."""
+    topology = doc.get("modelTopology") if isinstance(doc, dict) else None
+    return isinstance(topology, dict) and (doc.get("format") == "graph-model"
+                                           or (doc.get("format") is None and "node" in topology))
+
+
+def is_tfjs_graph_model(source: Any) -> bool:
+    """A TF.js graph model folder or its ``model.json`` (read as JSON only when the name fits)."""
+    import json
+
+    path = as_path(source)
+    if path is None:
+        return False
+    path = path / "model.json" if path.is_dir() else path
+    try:
+        if path.name != "model.json" or not path.is_file() or path.stat().st_size > _MODEL_JSON_DETECT_LIMIT:
+            return False
+        return is_graph_model_doc(json.loads(path.read_bytes().decode("utf-8")))
+    except (OSError, ValueError, RecursionError):
+        return False

@@ -60,6 +60,9 @@ class CheckpointTensor:
     def load(self) -> np.ndarray:
         try:
             array = np.asarray(self.reader.get_tensor(self.key))
+        except InputError as err:  # our reader: corrupt checkpoint (names the variable), missing shard
+            raise InputError(f"the SavedModel's variable {self.key} cannot be read: {err.message}",
+                             hint=err.hint) from None
         except Exception as err:  # tf.errors.OpError: a corrupt or truncated variables file
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
             raise InputError(f"the SavedModel's variable {self.key} cannot be read: {first}",
@@ -215,10 +218,22 @@ def inline(graph_def: Any, fetches: list[str]) -> Any:
     return tf_optimizer.OptimizeGraph(config, meta_graph)
 
 
+def as_tf_protos(meta_graph: Any, signature: Any) -> tuple[Any, Any]:
+    """TensorFlow's own message classes for a MetaGraphDef and SignatureDef read with :mod:`.schema`
+    (Grappler and ``import_graph_def`` take only those); lossless, as unknown fields are kept."""
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    if isinstance(meta_graph, meta_graph_pb2.MetaGraphDef):
+        return meta_graph, signature
+    return (meta_graph_pb2.MetaGraphDef.FromString(meta_graph.SerializeToString()),
+            meta_graph_pb2.SignatureDef.FromString(signature.SerializeToString()))
+
+
 def freeze_from_files(path: Path, meta_graph: Any, signature: Any, *, control_flow_v2: bool) -> FrozenFunction:
     """The signature as a weight-free inlined graph plus lazily read variables (see the module doc)."""
     if control_flow_v2:
         raise NotDirect("--control_flow_v2 keeps functions, whose variable reads the direct path cannot bind")
+    meta_graph, signature = as_tf_protos(meta_graph, signature)
     keys = variable_keys(meta_graph)
     graph_def = signature_graph_def(meta_graph, signature, keys)
     used = {n.name for n in graph_def.node}
@@ -287,6 +302,34 @@ def checkpoint_values(path: Path, keys: dict[str, str]) -> dict[str, CheckpointT
             raise NotDirect(f"variable {handle} holds {dtype.name}")
         values[handle] = CheckpointTensor(reader, key, tuple(int(d) for d in shapes[key]),
                                           np.dtype(dtype.as_numpy_dtype))
+    return values
+
+
+def checkpoint_values_tf_free(path: Path, keys: dict[str, str]) -> dict[str, CheckpointTensor]:
+    """:func:`checkpoint_values` through our TensorBundle reader (:mod:`.tensor_bundle`, no TF).
+
+    What that reader cannot return (partitioned or string variables, exotic dtypes, an index it
+    cannot open) raises :class:`NotDirect`; a corrupt entry is an InputError when it is read.
+    """
+    from .tensor_bundle import DT_STRING, BundleReader
+
+    try:
+        reader = BundleReader(path / "variables" / "variables")
+    except InputError as err:
+        if "corrupt checkpoint" in err.message:
+            raise
+        raise NotDirect(f"cannot open the checkpoint: {err.message}") from None
+    values = {}
+    for handle, key in keys.items():
+        entry = reader.entries.get(key)
+        if entry is None:
+            raise NotDirect(f"checkpoint key {key} is missing")
+        dtype = reader.dtype(key)
+        if dtype is None or entry.dtype == DT_STRING:
+            raise NotDirect(f"variable {handle} holds {reader.dtype_name(key)}")
+        if entry.slices:
+            raise NotDirect(f"variable {handle} is partitioned ({len(entry.slices)} slices)")
+        values[handle] = CheckpointTensor(reader, key, reader.shape(key), dtype)
     return values
 
 

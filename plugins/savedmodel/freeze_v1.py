@@ -107,8 +107,7 @@ def _tables_as_placeholders(graph_def: Any, names: set[str]) -> Any:
     """``graph_def`` with each named table op replaced by a resource Placeholder of the same name."""
     from tensorflow.core.framework import graph_pb2, types_pb2
 
-    out = graph_pb2.GraphDef()
-    out.CopyFrom(graph_def)
+    out = graph_pb2.GraphDef.FromString(graph_def.SerializeToString())  # also from a schema.GraphDef
     for node in out.node:
         if node.name in names:
             node.op = "Placeholder"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,13 @@ class SavedModelFrontend(Frontend):
         options = with_recorded_signature(options, options.extra.get("model_dir"))
         return run_signature(_path(source, self.name), inputs, options, hub=self.hub)
 
+    def trace_reference(self, source: Any, inputs: Mapping[str, np.ndarray], sources: Sequence[str],
+                        options: ConvertOptions) -> dict[str, list[np.ndarray]]:
+        from .reference import trace_signature
+
+        options = with_recorded_signature(options, options.extra.get("model_dir"))
+        return trace_signature(_path(source, self.name), inputs, list(sources), options, hub=self.hub)
+
 
 class TfHubFrontend(SavedModelFrontend):
     name = "tf_hub"
@@ -88,6 +95,14 @@ class FrozenModelFrontend(Frontend):
             raise InputError("the frozen-model reference needs the output node names",
                              hint="pass the converted model folder, whose signature lists them")
         return run_frozen_model(_path(source, self.name), dict(inputs), names)
+
+    def trace_reference(self, source: Any, inputs: Mapping[str, np.ndarray], sources: Sequence[str],
+                        options: ConvertOptions) -> dict[str, list[np.ndarray]]:
+        from .frozen_model import import_graph_def, read_graph_def
+        from .reference import run_graph_tensors
+
+        path = _path(source, self.name)
+        return run_graph_tensors(import_graph_def(read_graph_def(path), path), dict(inputs), list(sources))
 
 
 def _model_json(model_dir: Any) -> dict[str, Any]:

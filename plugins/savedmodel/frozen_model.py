@@ -1,6 +1,7 @@
 """A frozen GraphDef (``.pb``): its Placeholders are the inputs, ``--output_node_names`` the outputs."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,16 @@ from .rewrites import rewrite_for_tfjs
 from .tfimport import import_tf
 from .translate import graph_from_tf_graph
 
+log = logging.getLogger(__name__)
+
 
 def read_graph_def(path: Path) -> Any:
-    from tensorflow.core.framework import graph_pb2
+    """The GraphDef in ``path``, parsed with our own schema (no TensorFlow import)."""
+    from .schema import GraphDef
 
     if not path.is_file():
         raise InputError(f"{path} is not a file: a frozen model is one GraphDef .pb file")
-    graph_def = graph_pb2.GraphDef()
+    graph_def = GraphDef()
     try:
         graph_def.ParseFromString(path.read_bytes())
     except Exception as err:
@@ -42,6 +46,10 @@ def tensor_name(name: str) -> str:
 
 def import_graph_def(graph_def: Any, path: Path) -> Any:
     import_tf()
+    from tensorflow.core.framework import graph_pb2
+
+    if not isinstance(graph_def, graph_pb2.GraphDef):  # read with our schema: TF's class, losslessly
+        graph_def = graph_pb2.GraphDef.FromString(graph_def.SerializeToString())
     try:
         return freeze.import_graph_def(graph_def)
     except Exception as err:
@@ -56,7 +64,6 @@ def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
         raise UsageError("--input_format=tf_frozen_model needs --output_node_names",
                          hint=f"nodes nothing consumes in {path.name}: --output_node_names={sinks}" if sinks
                          else "e.g. --output_node_names=logits,probabilities")
-    tf = import_tf()
     graph_def = read_graph_def(path)
     from tfjsconv.limits import limits_of
 
@@ -67,6 +74,15 @@ def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
     missing = [n for n in names if n.split(":")[0] not in known]
     if missing:
         raise InputError(f"--output_node_names names node(s) not in {path.name}: {', '.join(missing)}")
+    if options.extra.get("loader") != "tensorflow":
+        from .graphdef_ir import NotTfFree
+        from .tf_free import graph_from_graph_def
+
+        try:
+            return graph_from_graph_def(graph_def, names, name=path.stem)
+        except NotTfFree as why:
+            log.info("loading %s with TensorFlow: the TF-free reader lacks %s (%s)", path, why.feature, why.detail)
+    tf = import_tf()
     tf_graph = import_graph_def(graph_def, path)
     outputs = {n: tensor_name(n) for n in names}
     graph = graph_from_tf_graph(tf_graph, {}, outputs, name=path.stem)

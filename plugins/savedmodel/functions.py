@@ -48,3 +48,22 @@ def attach_function_bodies(graph: Graph, library: Any) -> None:
         body = function_body(fdefs[name], library)
         graph.functions[name] = body
         pending.extend(n for n in called_functions(body, fdefs) if n not in graph.functions)
+
+
+def attach_control_flow_bodies(graph: Graph, library: Any) -> int:
+    """Also give ``graph.functions`` the IR bodies of the functions its ``While``/``If``/``Case`` nodes
+    run (transitively), so the core ``lower_control_flow`` can lower a ``--control_flow_v2`` graph
+    without Grappler (how the TF-free reader will). Returns how many bodies were added."""
+    from tfjsconv.passes.lower_control_flow import referenced_functions
+
+    fdefs = {f.signature.name: f for f in library.function}
+    pending, added = referenced_functions(graph, fdefs), 0
+    while pending:
+        name = pending.pop()
+        if name in graph.functions:
+            continue
+        body = function_body(fdefs[name], library)
+        graph.functions[name] = body
+        added += 1
+        pending.extend(n for n in referenced_functions(body, fdefs) if n not in graph.functions)
+    return added

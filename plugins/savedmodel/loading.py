@@ -10,7 +10,7 @@ from tfjsconv.errors import InputError
 from tfjsconv.options import ConvertOptions
 
 from .source import DEFAULT_SIGNATURE, HUB_DEFAULT_SIGNATURE, SavedModelInfo, check_loadable, read_saved_model
-from .tfimport import import_tf
+from .tfimport import import_tf  # light: TensorFlow itself is imported when import_tf() is called
 
 HUB_URL_PREFIXES = ("http://", "https://", "tfhub.dev/", "www.kaggle.com/", "kaggle.com/")
 
@@ -40,14 +40,16 @@ def resolve_tags(info: SavedModelInfo, options: ConvertOptions, *, hub: bool) ->
     return tags
 
 
-def resolve_signature(path: Path, options: ConvertOptions, *, hub: bool = False) -> tuple[SavedModelInfo, list[str], str]:
-    """(the SavedModel, the tag-set, the signature name) the options select, checked before TF loads it."""
+def resolve_signature(path: Path, options: ConvertOptions, *, hub: bool = False,
+                      tf_checks: bool = True) -> tuple[SavedModelInfo, list[str], str]:
+    """(the SavedModel, the tag-set, the signature name) the options select, checked before TF loads it
+    (``tf_checks=False``: without the checks that need TF's op registry, for the TF-free reader)."""
     reject_urls(path)
     info = read_saved_model(path)
     tags = resolve_tags(info, options, hub=hub)
     name = options.signature_name or (HUB_DEFAULT_SIGNATURE if hub else DEFAULT_SIGNATURE)
     _check_bounds(path, info, tags, name, options)  # first: the other checks walk every node
-    check_loadable(info, tags, name)
+    check_loadable(info, tags, name, tf_checks=tf_checks)
     return info, tags, name
 
 

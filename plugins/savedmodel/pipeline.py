@@ -53,32 +53,54 @@ def graph_from_function(fn: Any, options: ConvertOptions, *, input_names: Sequen
 def graph_from_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool = False,
                                direct: bool = True) -> Graph:
     """The IR of a SavedModel signature: read straight from the files when possible (:mod:`.direct`),
-    else loaded and frozen by TensorFlow. ``model.json`` records the tags and signature used."""
+    else loaded and frozen by TensorFlow. ``model.json`` records the tags and signature used.
+    The common case is read with no TensorFlow at all (:mod:`.tf_free`) unless ``--loader=tensorflow``."""
+    left_tf_free = None
+    if direct and options.extra.get("loader") != "tensorflow":
+        from .graphdef_ir import NotTfFree
+        from .tf_free import saved_model_graph
+
+        try:
+            return saved_model_graph(path, options, hub=hub)
+        except NotTfFree as why:  # today: TensorFlow's path; once the reader covers all, a refusal
+            left_tf_free = f"the TF-free reader lacks {why.feature} ({why.detail})"
+    from .direct import NotDirect
+
+    frozen, tags, signature_name = freeze_saved_model_dir(path, options, hub=hub, direct=direct)
+    try:
+        graph = graph_from_frozen(frozen, options, name=path.name or "saved_model")
+    except NotDirect as why:  # a variable without a checkpoint value: TensorFlow loads it instead
+        log.info("loading %s with TensorFlow: %s", path, why)
+        frozen, tags, signature_name = freeze_saved_model_dir(path, options, hub=hub, direct=False)
+        graph = graph_from_frozen(frozen, options, name=path.name or "saved_model")
+    if left_tf_free:
+        graph.notes.append(f"loaded with TensorFlow: {left_tf_free}")
+    graph.metadata["savedModelTags"] = list(tags)
+    graph.metadata["signatureName"] = signature_name
+    return graph
+
+
+def freeze_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool = False,
+                           direct: bool = True) -> tuple[FrozenFunction, list[str], str]:
+    """The frozen signature the conversion translates (its node names are the provenance), its tags
+    and signature name; ``verify --trace`` runs the same frozen graph."""
     from .loading import load_resolved_signature, resolve_signature
 
     info, tags, signature_name = resolve_signature(path, options, hub=hub)
-    name = path.name or "saved_model"
-    graph = None
     if direct:
         from .direct import NotDirect, freeze_from_files
         from .tfimport import import_tf
 
         import_tf()
         try:
-            frozen = freeze_from_files(path, info.meta_graph(tags), info.signature(tags, signature_name),
-                                       control_flow_v2=options.control_flow_v2)
-            graph = graph_from_frozen(frozen, options, name=name)
+            return (freeze_from_files(path, info.meta_graph(tags), info.signature(tags, signature_name),
+                                      control_flow_v2=options.control_flow_v2), tags, signature_name)
         except NotDirect as why:
             log.info("loading %s with TensorFlow: %s", path, why)
-    if graph is None:
-        from .freeze_v1 import freeze_tf1_session, is_tf1_with_tables
+    from .freeze_v1 import freeze_tf1_session, is_tf1_with_tables
 
-        if is_tf1_with_tables(info.meta_graph(tags)):  # TF2's loader cannot freeze TF1 tables
-            log.info("freezing %s in a TF1 session: a TF1 SavedModel with hash tables", path)
-            graph = graph_from_frozen(freeze_tf1_session(path, tags, signature_name), options, name=name)
-    if graph is None:
-        with load_resolved_signature(path, tags, signature_name) as fn:
-            graph = graph_from_function(fn, options, name=name)
-    graph.metadata["savedModelTags"] = list(tags)
-    graph.metadata["signatureName"] = signature_name
-    return graph
+    if is_tf1_with_tables(info.meta_graph(tags)):  # TF2's loader cannot freeze TF1 tables
+        log.info("freezing %s in a TF1 session: a TF1 SavedModel with hash tables", path)
+        return freeze_tf1_session(path, tags, signature_name), tags, signature_name
+    with load_resolved_signature(path, tags, signature_name) as fn:
+        return freeze(fn, control_flow_v2=options.control_flow_v2), tags, signature_name

@@ -1,7 +1,7 @@
 """Find and check a SavedModel on disk before TensorFlow loads it, so bad input gets a clear message.
 
-Reads ``saved_model.pb`` with TF's protobuf classes only (no graph is built): the tag-sets and
-signatures it offers, and whether the variables it needs are present.
+Reads ``saved_model.pb`` with our own protobuf schema (:mod:`.schema`, no TensorFlow import, no
+graph built): the tag-sets and signatures it offers, and whether the variables it needs are present.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class SavedModelInfo:
     """What a SavedModel offers: one entry per MetaGraph (tag-set) with its signatures."""
 
     path: Path
-    proto: Any  # saved_model_pb2.SavedModel
+    proto: Any  # schema.SavedModel (field-compatible with TF's saved_model_pb2.SavedModel)
 
     @property
     def tag_sets(self) -> list[list[str]]:
@@ -65,14 +65,14 @@ class SavedModelInfo:
 
 def read_saved_model(path: Path) -> SavedModelInfo:
     """Parse ``saved_model.pb``/``.pbtxt``; a missing, truncated or corrupt file is an InputError."""
-    from tensorflow.core.protobuf import saved_model_pb2
+    from .schema import SavedModel
 
     if not path.exists():
         raise InputError(f"input {path} does not exist")
     if not path.is_dir():
         raise InputError(f"{path} is not a folder: a SavedModel is a folder with saved_model.pb and variables/",
                          hint="for a frozen GraphDef .pb use --input_format=tf_frozen_model")
-    proto = saved_model_pb2.SavedModel()
+    proto = SavedModel()
     if (path / "saved_model.pb").is_file():
         data = (path / "saved_model.pb").read_bytes()
         try:
@@ -96,11 +96,20 @@ def read_saved_model(path: Path) -> SavedModelInfo:
     return SavedModelInfo(path, proto)
 
 
-def check_loadable(info: SavedModelInfo, tags: list[str], signature_name: str | None) -> None:
-    """Refuse what TF would fail on later with a long traceback: bad tags/signature, missing variables."""
+def check_loadable(info: SavedModelInfo, tags: list[str], signature_name: str | None, *,
+                   tf_checks: bool = True) -> None:
+    """Refuse what TF would fail on later with a long traceback: bad tags/signature, missing variables.
+
+    ``tf_checks``: also check every node's attrs against TF's op registry (imports TensorFlow; only
+    needed before TensorFlow's own loader or Grappler sees the graph)."""
     meta_graph = info.meta_graph(tags)
+    if tf_checks:  # TF's classes: its loader also reads the fields our schema leaves undeclared
+        from tensorflow.core.protobuf import meta_graph_pb2
+
+        meta_graph = meta_graph_pb2.MetaGraphDef.FromString(meta_graph.SerializeToString())
     check_graph_values(info.path, meta_graph)
-    check_node_attrs(info.path, meta_graph)
+    if tf_checks:
+        check_node_attrs(info.path, meta_graph)
     if signature_name is not None:
         info.signature(tags, signature_name)
     if info.needs_variables(tags):
@@ -121,22 +130,26 @@ MAX_UNSTORED_ELEMENTS = 1 << 28
 
 
 def _messages(message: Any, owner: str) -> Any:
-    """Every message under ``message`` with the node (or part) it belongs to, for the error message."""
-    if message.DESCRIPTOR.full_name == "tensorflow.NodeDef":
-        owner = f"node {message.name!r} ({message.op})"
-    yield message, owner
-    for field, value in message.ListFields():
-        if field.type != field.TYPE_MESSAGE:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            if field.message_type.fields_by_name["value"].type == field.TYPE_MESSAGE:
-                for key in value:
-                    yield from _messages(value[key], owner)
-        elif getattr(field, "is_repeated", None) or getattr(field, "label", 0) == 3:
-            for item in value:
-                yield from _messages(item, owner)
-        else:
-            yield from _messages(value, owner)
+    """Every message under ``message`` with the node (or part) it belongs to, for the error message.
+
+    An explicit stack, not nested generators: a ResNet50 MetaGraph holds ~100,000 messages, and
+    each level of ``yield from`` would re-yield every one of them."""
+    stack = [(message, owner)]
+    while stack:
+        message, owner = stack.pop()
+        if message.DESCRIPTOR.full_name == "tensorflow.NodeDef":
+            owner = f"node {message.name!r} ({message.op})"
+        yield message, owner
+        for field, value in message.ListFields():
+            if field.type != field.TYPE_MESSAGE:
+                continue
+            if field.message_type.GetOptions().map_entry:
+                if field.message_type.fields_by_name["value"].type == field.TYPE_MESSAGE:
+                    stack.extend((value[key], owner) for key in value)
+            elif getattr(field, "is_repeated", None) or getattr(field, "label", 0) == 3:
+                stack.extend((item, owner) for item in value)
+            else:
+                stack.append((value, owner))
 
 
 def check_graph_values(path: Path, meta_graph: Any) -> None:
@@ -146,9 +159,9 @@ def check_graph_values(path: Path, meta_graph: Any) -> None:
     int64, and constants declaring far more elements than they store are checked in every node,
     function, signature and object of the MetaGraph before TensorFlow sees it.
     """
-    from tensorflow.core.framework import types_pb2
+    from .schema import DATA_TYPES
 
-    valid_dtypes = set(types_pb2.DataType.values())
+    valid_dtypes = set(DATA_TYPES.values())
     for message, owner in _messages(meta_graph, "the MetaGraph"):
         for field, value in message.ListFields():
             if field.type == field.TYPE_ENUM and field.enum_type.full_name == "tensorflow.DataType":

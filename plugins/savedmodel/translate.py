@@ -18,12 +18,9 @@ from tfjsconv.ir import FuncAttr, Graph, Node, TensorShapeAttr, Value
 
 def dtype_from_enum(enum: int) -> DType | None:
     """A ``types_pb2.DataType`` number as a DType; None for types the IR does not know (quantized, refs)."""
-    from tensorflow.core.framework import types_pb2
+    from .graphdef_ir import dtype_from_enum as from_schema  # our own DataType table: no TF import
 
-    try:
-        return DType(types_pb2.DataType.Name(enum))
-    except ValueError:
-        return None
+    return from_schema(enum)
 
 
 def shape_from_tf(shape: Any) -> tuple[int | None, ...] | None:
@@ -40,6 +37,12 @@ def shape_from_proto(proto: Any) -> tuple[int | None, ...] | None:
 
 
 def tensor_from_proto(proto: Any) -> np.ndarray:
+    from . import schema
+
+    if proto.DESCRIPTOR.file.pool is schema.POOL:  # read with our own schema: decode without TF
+        from .graphdef_ir import tensor_from_proto as from_schema
+
+        return from_schema(proto)
     from tensorflow.python.framework import tensor_util
 
     array = tensor_util.MakeNdarray(proto)
@@ -62,9 +65,9 @@ def _scalar_attr(kind: str, value: Any, where: str) -> Any:
     if kind == "type":
         dtype = dtype_from_enum(value)
         if dtype is None:
-            from tensorflow.core.framework import types_pb2
+            from .schema import data_type_name
 
-            raise InputError(f"{where}: data type {types_pb2.DataType.Name(value)} is not supported by TF.js")
+            raise InputError(f"{where}: data type {data_type_name(value) or value} is not supported by TF.js")
         return dtype
     if kind == "shape":
         return TensorShapeAttr(shape_from_proto(value))

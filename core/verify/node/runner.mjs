@@ -8,6 +8,7 @@
 //     "inputs": [{"name": "x", "dtype": "float32", "shape": [1, 3], "file": "..."}],
 //     "runs": 1, "warmup": 0, "output_names": ["y"],          // output_names is optional
 //     "call_style": "execute" | "executeAsync" | "predict",    // optional, graph models: force one call
+//     "layer_outputs": ["dense_1"],                             // optional, layers models: these layers' outputs
 //     "runtime_dir": "..." }   // folder with node_modules/@tensorflow/tfjs (default: next to this file)
 //
 // Data files are raw little-endian element data (float32, int32, bool as one byte per element,
@@ -232,12 +233,22 @@ async function loadRunnable(tf, modelJSON, handler, request) {
     // A Sequential model keeps these names on its inner model: fall back to the layers'.
     const layerName = (t) => t.sourceLayer?.name ?? t.name;
     const inputNames = model.inputNames?.length ? model.inputNames : model.inputs.map(layerName);
-    const outputNames = model.outputNames?.length ? model.outputNames : model.outputs.map(layerName);
+    let outputNames = model.outputNames?.length ? model.outputNames : model.outputs.map(layerName);
+    let predictor = model;
+    if (request.layer_outputs?.length) {
+      // verify --trace: a sub-model whose outputs are the named layers' (first output of each).
+      const outputs = request.layer_outputs.map((name) => {
+        const out = model.getLayer(name).output;
+        return out instanceof Array ? out[0] : out;
+      });
+      predictor = tf.model({ inputs: model.inputs, outputs });
+      outputNames = request.layer_outputs;
+    }
     return {
       mode: 'predict',
       run: async (inputs) => {
         const ordered = orderLayersInputs(inputNames, inputs);
-        const result = model.predict(ordered.length === 1 ? ordered[0] : ordered);
+        const result = predictor.predict(ordered.length === 1 ? ordered[0] : ordered);
         return nameResults(result, outputNames);
       },
       dispose: () => model.dispose(),
@@ -296,6 +307,7 @@ async function runBackend(tf, backend, modelJSON, handler, request) {
     const runs = Math.max(0, request.runs ?? 1);
     const total = Math.max(1, warmup + runs);
     const times = [];
+    const discarded = []; // the warm-up executions' times: reported, never in the statistics
     let first = null;
     for (let k = 0; k < total; k++) {
       t0 = performance.now();
@@ -309,8 +321,10 @@ async function runBackend(tf, backend, modelJSON, handler, request) {
         disposeAll(results);
       }
       if (k >= total - runs) times.push(ms);
+      else discarded.push(ms);
     }
     entry.times_ms = times;
+    entry.warmup_ms = discarded;
     entry.mode = runnable.mode;
     entry.info = await backendInfo(tf, backend);
     entry.outputs = [];

@@ -11,7 +11,9 @@ from typing import Any
 
 from tfjsconv.ir import Graph
 
-from .model_walk import ModelLowering, layer_gaps
+from ..op_calls import with_plain_op_nodes
+from .model_walk import ModelLowering
+from .model_walk import layer_gaps as _layer_gaps
 from .registry import Unsupported
 from .weights import LayerWeights, h5_layer_weights, v3_layer_weights
 
@@ -20,4 +22,12 @@ __all__ = ["Unsupported", "layer_gaps", "lower_model", "h5_layer_weights", "v3_l
 
 def lower_model(model_config: dict[str, Any], weights: LayerWeights, *, keras3: bool, source: str) -> Graph:
     """The IR graph of a Functional or Sequential config; raises :class:`Unsupported` on a gap."""
-    return ModelLowering(model_config, weights, keras3=keras3, source=source).lower()
+    return ModelLowering(with_plain_op_nodes(model_config), weights, keras3=keras3, source=source).lower()
+
+
+def layer_gaps(model_config: dict[str, Any], source: str | None = None) -> list[str]:
+    """Every layer (as ``'name' (Class: why)``) the lowering does not cover; empty when it covers the model.
+
+    Op layers (``TFOpLambda``, Keras 3 operations) are read through :func:`with_plain_op_nodes`, as
+    :func:`lower_model` reads them."""
+    return _layer_gaps(with_plain_op_nodes(model_config), source)

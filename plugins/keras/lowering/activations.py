@@ -205,12 +205,42 @@ def elu_layer(ctx: LayerContext) -> Value:
 
 def _softmax_check(config: dict[str, Any]) -> str | None:
     axis = config.get("axis", -1)
-    return None if axis == -1 or axis == [-1] else f"Softmax axis={axis}"
+    axes = [axis] if isinstance(axis, int) else axis
+    ok = isinstance(axes, (list, tuple)) and axes and all(isinstance(a, int) for a in axes)
+    return None if ok else f"Softmax axis={axis!r}"
 
 
 @lowers("Softmax", check=_softmax_check)
 def softmax_layer(ctx: LayerContext) -> Value:
-    return ctx.unary("Softmax", ctx.x)
+    """TF.js's Softmax is last-axis only: another single axis is swapped to the end and back; several axes
+    are ``exp(x - max) / sum(exp(x - max))`` over them (as Keras 3 and tf_keras compute a multi-axis softmax)."""
+    axis = ctx.config.get("axis", -1)
+    shape = ctx.shape()
+    rank = len(shape)
+    given = [axis] if isinstance(axis, int) else list(axis)
+    if any(not -rank <= a < rank for a in given):
+        raise ctx.error(f"applies softmax over axis {axis} of a rank-{rank} input")
+    axes = sorted({a % rank for a in given})
+    if axes == [rank - 1]:
+        return ctx.unary("Softmax", ctx.x)
+    if len(axes) == 1:
+        perm = list(range(rank))
+        perm[axes[0]], perm[-1] = rank - 1, axes[0]
+        moved = ctx.transpose(ctx.x, perm, "axis_last")
+        return ctx.transpose(ctx.unary("Softmax", moved), perm, "axis_back")
+    return stable_softmax(ctx, ctx.x, axes, "softmax")
+
+
+def stable_softmax(ctx: LayerContext, x: Value, axes: list[int], label: str) -> Value:
+    """``exp(x - max) / sum(exp(x - max))`` over ``axes`` (kept dims), from ops every TF.js backend runs."""
+    shape = ctx.shape(x)
+    reduced = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    attrs = {"keep_dims": True, "Tidx": DType.INT32}
+    reduce = ctx.ints(axes, f"{label}_axes")
+    peak = ctx.op("Max", [x, reduce], attrs, shape=reduced, label=f"{label}_max")
+    exp = ctx.unary("Exp", ctx.binary("Sub", x, peak, label=f"{label}_shifted"), label=f"{label}_exp")
+    total = ctx.op("Sum", [exp, reduce], attrs, shape=reduced, label=f"{label}_sum")
+    return ctx.binary("RealDiv", exp, total, label=label)
 
 
 @lowers("ThresholdedReLU")

@@ -34,7 +34,8 @@ class LayerContext:
 
     def __init__(self, graph: Graph, name: str, class_name: str, config: dict[str, Any],
                  inputs: Sequence[Value], weights: Sequence[np.ndarray | LazyArray], source: str, *, keras3: bool,
-                 weight_consts: dict[tuple[str, int], Value] | None = None) -> None:
+                 weight_consts: dict[tuple[str, int], Value] | None = None,
+                 call_kwargs: dict[str, Any] | None = None) -> None:
         self.graph = graph
         self.name = name
         self.class_name = class_name
@@ -46,6 +47,10 @@ class LayerContext:
         self.keras3 = keras3
         #: The layer's weight Consts by (label, array), shared by all calls of a shared layer.
         self.weight_consts = {} if weight_consts is None else weight_consts
+        #: The call's keyword arguments (``use_causal_mask``; tensors the lowering declared as Values).
+        self.call_kwargs = dict(call_kwargs or {})
+        #: The bool ``[batch, steps]`` Keras mask of the input, for the layers that read one (see ``.masking``).
+        self.mask: Value | None = None
 
     # -- facts --------------------------------------------------------------------------------------------
     @property

@@ -54,8 +54,6 @@ def dense(ctx: LayerContext) -> Value:
 
 
 def _embedding_check(config: dict[str, Any]) -> str | None:
-    if config.get("mask_zero"):  # the mask changes what later layers (pools, RNNs) compute
-        return "mask_zero=True"
     if config.get("sparse"):
         return "sparse=True"
     return None

@@ -62,9 +62,11 @@ def batch_norm(ctx: LayerContext) -> Value:
     return ctx.binary("AddV2", scaled, ctx.floats(shift.reshape(dims), "shift"))
 
 
-@lowers("LayerNormalization", check=lambda c: "rms_scaling" if c.get("rms_scaling") else None)
+@lowers("LayerNormalization")
 def layer_norm(ctx: LayerContext) -> Value:
     config = ctx.config
+    if config.get("rms_scaling"):
+        return _rms_scaled_layer_norm(ctx)
     shape = ctx.shape()
     axes = norm_axes(ctx, config.get("axis", -1), len(shape))
     _static_axes(ctx, shape, axes)
@@ -88,6 +90,30 @@ def layer_norm(ctx: LayerContext) -> Value:
                 raise ctx.error(f"has a {name} of shape {list(array.shape)}, expected {dims}")
             y = ctx.binary(op, y, ctx.floats(ctx.small(array).reshape(dims), name), label=name)
     return y
+
+
+def _rms_scaled_layer_norm(ctx: LayerContext) -> Value:
+    """Keras 3's ``rms_scaling=True``: ``x · rsqrt(var(x) + epsilon) · gamma`` — the variance (centred), not the
+    mean square, and ``x`` itself is not centred; gamma always exists, beta never (Keras's own formula)."""
+    config = ctx.config
+    shape = ctx.shape()
+    axes = norm_axes(ctx, config.get("axis", -1), len(shape))
+    _static_axes(ctx, shape, axes)
+    (gamma,) = ctx.expect_weights("gamma")
+    dims = param_shape(shape, axes)
+    if int(np.prod(gamma.shape)) != int(np.prod(dims)):
+        raise ctx.error(f"has a gamma of shape {list(gamma.shape)}, expected {dims}")
+    x = ctx.x
+    reduce = ctx.ints(axes, "axes")
+    stats = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    mean = ctx.op("Mean", [x, reduce], {"keep_dims": True, "Tidx": DType.INT32}, shape=stats, label="mean")
+    centered = ctx.binary("Sub", x, mean, label="centered")
+    variance = ctx.op("Mean", [ctx.unary("Square", centered, label="squared"), reduce],
+                      {"keep_dims": True, "Tidx": DType.INT32}, shape=stats, label="variance")
+    inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, float(config.get("epsilon", 1e-3)), "var_eps"),
+                        label="inverse_std")
+    y = ctx.binary("Mul", x, inverse, label="scaled")
+    return ctx.binary("Mul", y, ctx.floats(ctx.small(gamma).reshape(dims), "gamma"), label="gamma")
 
 
 def _group_check(config: dict[str, Any]) -> str | None:

@@ -4,7 +4,9 @@ The input projection ``x·W + b`` runs once for all steps (one MatMul per gate o
 each step then slices its row (``StridedSlice``), adds ``h·U`` and applies the cell's formula. The
 first step has ``h = c = 0``, so its recurrent terms are left out (no zeros tensor of the run-time
 batch size is needed). ``go_backwards`` walks the steps in reverse and, like Keras, returns the
-sequence in the order walked. Masks (``Masking``, ``mask_zero``), ``initial_state`` tensors and
+sequence in the order walked. With a mask (``ctx.mask``, see :mod:`.masking`), a masked step keeps
+the previous states, and outputs the previous output (or zeros with ``zero_output_for_mask``, which
+Bidirectional sets when it returns sequences), as Keras's ``rnn`` does. ``initial_state`` tensors and
 stateful layers are not lowered: such models go through TensorFlow.
 """
 from __future__ import annotations
@@ -151,8 +153,8 @@ def ctx_features(ctx: LayerContext, x: Value) -> int:
 
 
 def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any], prefix: str,
-         backwards: bool) -> tuple[Value, list[Value]]:
-    """The layer's output (last state or sequence) and its final states."""
+         backwards: bool, zero_output_for_mask: bool = False) -> tuple[Value, list[Value]]:
+    """The layer's output (last output or sequence) and its final states."""
     shape = ctx.shape()
     if len(shape) != 3 or shape[1] is None:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-3 input with a static time length")
@@ -169,19 +171,45 @@ def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any]
                      {"Index": DType.INT32, "begin_mask": 5, "end_mask": 5, "ellipsis_mask": 0, "new_axis_mask": 0,
                       "shrink_axis_mask": 2}, shape=(None, cell.units), label=f"{prefix}step_{t}")
               for p in projected]
-        h, c = cell.step(xs, h, c)
-        sequence.append(h)
+        if ctx.mask is None:
+            h, c = cell.step(xs, h, c)
+            sequence.append(h)
+            continue
+        new_h, new_c = cell.step(xs, h, c)
+        keep = _step_mask(ctx, prefix, t)
+        output = _select(ctx, keep, new_h, None, f"{prefix}output_{t}") if zero_output_for_mask else None
+        h = _select(ctx, keep, new_h, h, f"{prefix}h_{t}")
+        c = None if new_c is None else _select(ctx, keep, new_c, c, f"{prefix}c_{t}")
+        sequence.append(output if output is not None else h)
     states = [h] if c is None else [h, c]
     if config.get("return_sequences"):
         out = ctx.op("Pack", sequence, {"N": steps, "axis": 1}, shape=(None, steps, cell.units),
                      label=f"{prefix}sequence")
         return out, states
-    return h, states
+    return sequence[-1], states
+
+
+def _step_mask(ctx: LayerContext, prefix: str, t: int) -> Value:
+    """Step ``t`` of the ``[batch, steps]`` mask, as ``[batch, 1]``."""
+    mask = ctx.mask
+    return ctx.op("StridedSlice", [mask, ctx.ints([0, t], f"{prefix}mask_begin_{t}"),
+                                   ctx.ints([0, t + 1], f"{prefix}mask_end_{t}"), ctx.ints([1, 1], f"{prefix}mask_stride")],
+                  {"Index": DType.INT32, "begin_mask": 1, "end_mask": 1, "ellipsis_mask": 0, "new_axis_mask": 0,
+                   "shrink_axis_mask": 0}, dtype=DType.BOOL, shape=(None, 1), label=f"{prefix}mask_{t}")
+
+
+def _select(ctx: LayerContext, keep: Value, new: Value, old: Value | None, label: str) -> Value:
+    """``where(keep, new, old)``; ``old`` None is zeros (the first step's state, or a zeroed output)."""
+    if old is None:
+        old = ctx.op("ZerosLike", [new], shape=new.shape, label=f"{label}_zeros")
+    return ctx.op("SelectV2", [keep, new, old], {"T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=new.shape,
+                  label=label)
 
 
 @lowers("SimpleRNN", "LSTM", "GRU", check=rnn_check)
 def recurrent(ctx: LayerContext) -> Value | list[Value]:
-    output, states = _run(ctx, ctx.class_name, ctx.config, ctx.weights, "", bool(ctx.config.get("go_backwards")))
+    output, states = _run(ctx, ctx.class_name, ctx.config, ctx.weights, "", bool(ctx.config.get("go_backwards")),
+                          bool(ctx.config.get("zero_output_for_mask")))
     return [output, *states] if ctx.config.get("return_state") else output
 
 
@@ -200,9 +228,11 @@ def bidirectional(ctx: LayerContext) -> Value | list[Value]:
     for option in ("return_sequences", "return_state"):
         if bool(config.get(option)) != bool(b_config.get(option)):
             raise ctx.error(f"has forward and backward layers that differ in {option}")
-    forward, f_states = _run(ctx, kind, config, ctx.weights[:half], "forward/", bool(config.get("go_backwards")))
+    zero = bool(config.get("return_sequences"))  # Keras forces zero_output_for_mask = return_sequences
+    forward, f_states = _run(ctx, kind, config, ctx.weights[:half], "forward/", bool(config.get("go_backwards")),
+                             zero)
     backward, b_states = _run(ctx, b_kind, b_config, ctx.weights[half:], "backward/",
-                              bool(b_config.get("go_backwards")))
+                              bool(b_config.get("go_backwards")), zero)
     if config.get("return_sequences"):
         backward = ctx.op("ReverseV2", [backward, ctx.ints([1], "time_axis")], {"Tidx": DType.INT32},
                           shape=backward.shape, label="backward/reversed")

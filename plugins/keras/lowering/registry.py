@@ -27,16 +27,20 @@ class Unsupported(Exception):
 class LayerLowering:
     lower: Callable[["LayerContext"], "Value"]
     check: Check | None = None
+    #: Call keyword arguments the lowering reads as tensors (``attention_mask``); see ``LayerContext.call_kwargs``.
+    keywords: tuple[str, ...] = ()
 
 
 LOWERINGS: dict[str, LayerLowering] = {}
 
 
-def lowers(*class_names: str, check: Check | None = None, channels_first: bool = False) -> Callable:
+def lowers(*class_names: str, check: Check | None = None, channels_first: bool = False,
+           keywords: tuple[str, ...] = ()) -> Callable:
     """Register the decorated function as the lowering of ``class_names``.
 
     With ``channels_first``, the function is written for channels_last and a channels_first call of the
-    layer runs it between transposes (:func:`.data_format.through_channels_last`).
+    layer runs it between transposes (:func:`.data_format.through_channels_last`). ``keywords`` names the
+    call keyword arguments the lowering takes as tensors (others passed as tensors make the walk fall back).
     """
     def register(fn: Callable) -> Callable:
         lowering, gate = fn, check
@@ -45,7 +49,7 @@ def lowers(*class_names: str, check: Check | None = None, channels_first: bool =
 
             lowering, gate = through_channels_last(fn), with_channels_last(check)
         for name in class_names:
-            LOWERINGS[name] = LayerLowering(lowering, gate)
+            LOWERINGS[name] = LayerLowering(lowering, gate, tuple(keywords))
         return fn
     return register
 
@@ -54,6 +58,10 @@ def loaded_lowerings() -> dict[str, LayerLowering]:
     """The registry, with every family module imported (each registers its classes on import)."""
     from . import (activations, conv, core, merging, normalization, pooling, preprocessing,  # noqa: F401
                    recurrent, reshaping)
+    from . import attention, conv_lstm, lookups, wrappers  # noqa: F401
+    from . import op_layers  # noqa: F401
+    from . import masking  # noqa: F401
+    from . import adaptive_pooling, rnn_cells  # noqa: F401
 
     return LOWERINGS
 

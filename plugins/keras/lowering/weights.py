@@ -10,52 +10,156 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from tfjsconv.errors import InputError
 
-from ..configs import entry_name, top_level_layers
-from ..h5source import H5Array, H5Source, attr_list
+from ..configs import entry_name, leaf_layers, plain, top_level_layers
+from ..h5source import H5Array, H5Source, attr_list, attr_text
+from .registry import Unsupported
 from ..v3_weights import _CONTAINERS, _WRAPPER_SUBGROUPS, _count_vars, _layer_keys, _owned_vars
 
-LayerWeights = Callable[[str], list[H5Array]]
+#: A layer's arrays by its path: ``("dense",)``, or ``("inner_model", "dense")`` for a nested model's layer.
+LayerWeights = Callable[[tuple[str, ...]], list[H5Array]]
 
 
 def h5_layer_weights(h5: H5Source) -> LayerWeights:
-    """Weights of a layer of a whole-model ``.h5`` file, by layer name."""
+    """Weights of a layer of a whole-model ``.h5`` file, by layer path.
+
+    A nested model's group lists the weights of all its layers (tf_keras: ``dense/kernel:0``; Keras 3:
+    ``inner/dense/kernel``): a weight belongs to the innermost path component that names one of the
+    nested model's layers.
+    """
     root = h5.file
     if "model_weights" not in root:
         raise InputError(f"{h5.display} has a model config but no model_weights group",
                          hint="save the model again with model.save('model.h5')")
     weights = root["model_weights"]
+    nested: dict[str, dict[str, list[str]]] = {}
 
-    def of(layer: str) -> list[H5Array]:
-        if layer not in weights:
-            return []
-        names = attr_list(weights[layer], "weight_names") or []
-        return [h5.dataset(f"model_weights/{layer}/{name}") for name in names]
+    def names_of(top: str) -> list[str]:
+        return list(attr_list(weights[top], "weight_names") or []) if top in weights else []
+
+    def of(path: str | tuple[str, ...]) -> list[H5Array]:
+        path = (path,) if isinstance(path, str) else tuple(path)
+        names = names_of(path[0])
+        if len(path) > 1:
+            if path[0] not in nested:
+                nested[path[0]] = _by_owner(h5, path[0], names)
+            names = nested[path[0]].get(path[-1], [])
+        return [h5.dataset(f"model_weights/{path[0]}/{name}") for name in names]
     return of
 
 
+def _by_owner(h5: H5Source, top: str, names: list[str]) -> dict[str, list[str]]:
+    """The weight names of nested model ``top``, by the layer that owns each (in the file's order)."""
+    return names_by_owner(names, _nested_leaf_names(h5, top), f"{h5.display}: nested model {top!r}")
+
+
+def names_by_owner(names: list[str], leaves: list[str], where: str) -> dict[str, list[str]]:
+    """Weight names (``inner_dense/kernel``, ``m/bidi/forward_lstm/lstm_cell/kernel``) by owning layer: the
+    innermost path component that names one of ``leaves``."""
+    if len(set(leaves)) != len(leaves):
+        raise Unsupported(f"{where} has several layers of one name")
+    owned: dict[str, list[str]] = {}
+    for name in names:
+        owner = next((p for p in reversed(name.split("/")[:-1]) if p in leaves), None)
+        if owner is None:
+            raise InputError(f"{where}: cannot tell which layer weight {name!r} belongs to")
+        owned.setdefault(owner, []).append(name)
+    return owned
+
+
+def _nested_leaf_names(h5: H5Source, top: str) -> list[str]:
+    import json
+
+    config = plain(json.loads(attr_text(h5.file, "model_config") or "{}"))
+    entry = next((e for e in top_level_layers(config) if entry_name(e) == top), None)
+    return [entry_name(leaf) for leaf in leaf_layers(entry)] if entry is not None else []
+
+
 def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> LayerWeights:
-    """Weights of a layer of a ``.keras`` archive's ``model.weights.h5``, by layer name."""
+    """Weights of a layer of a ``.keras`` archive's ``model.weights.h5``, by layer path.
+
+    Nested models keep their layers' groups under ``<model key>/layers``, keyed as at the top level.
+    """
     if h5 is None:
-        return lambda layer: []
+        return lambda path: []
     container = next((c for c in _CONTAINERS if c in h5.file), None)
     if container is None:
-        return lambda layer: []
-    layers = top_level_layers(model_config)
-    keys = _layer_keys(h5, container, layers, sequential=model_config.get("class_name") == "Sequential")
-    paths = {entry_name(entry): f"{container}/{key}" for entry, key in zip(layers, keys, strict=True) if key}
-    classes = {entry_name(entry): entry.get("class_name") for entry in layers}
+        return lambda path: []
+    config = plain(model_config)
 
-    def of(layer: str) -> list[H5Array]:
-        path = paths.get(layer)
-        if path is None:
+    def group_of(path: tuple[str, ...]) -> tuple[str | None, dict[str, Any] | None]:
+        model, where, entry = config, container, None
+        for depth, name in enumerate(path):
+            if entry is not None:
+                model, where = entry, f"{where}/layers"
+            layers = top_level_layers(model)
+            if where not in h5.file:
+                return None, None
+            keys = _layer_keys(h5, where, layers, sequential=model.get("class_name") == "Sequential")
+            found = [(e, k) for e, k in zip(layers, keys, strict=True) if entry_name(e) == name]
+            if not found or not found[0][1]:
+                return None, found[0][0] if found else None
+            entry, key = found[0]
+            where = f"{where}/{key}"
+        return where, entry
+
+    def of(path: str | tuple[str, ...]) -> list[H5Array]:
+        path = (path,) if isinstance(path, str) else tuple(path)
+        where, entry = group_of(path)
+        if where is None:
             return []
-        arrays = _owned_vars(h5, path)
-        for sub in _WRAPPER_SUBGROUPS.get(classes.get(layer), ()):  # Bidirectional: forward, then backward
-            if f"{path}/{sub}" in h5.file:
-                arrays += _owned_vars(h5, f"{path}/{sub}")
-        if _count_vars(h5.file[path]) != len(arrays):
-            raise InputError(f"{h5.display}: layer {layer!r} keeps weights in places the lowering does not read")
+        arrays = _owned_vars(h5, where)
+        for sub in _WRAPPER_SUBGROUPS.get((entry or {}).get("class_name"), ()):  # Bidirectional: forward, backward
+            if f"{where}/{sub}" in h5.file:
+                arrays += _owned_vars(h5, f"{where}/{sub}")
+        if _count_vars(h5.file[where]) != len(arrays):
+            raise InputError(f"{h5.display}: layer {'/'.join(path)!r} keeps weights in places the lowering does "
+                             "not read")
         return arrays
+    return of
+
+
+class _BundleArray:
+    """One checkpoint variable, read (and CRC-checked) by the bundle reader when written."""
+
+    def __init__(self, reader: Any, key: str) -> None:
+        self.reader, self.key = reader, key
+        self.shape = tuple(int(d) for d in reader.shape(key))
+        self.dtype = np.dtype(reader.dtype(key) or "float32")
+
+    def load(self) -> np.ndarray:
+        return self.reader.get_tensor(self.key)
+
+
+def bundle_layer_weights(reader: Any, variables: list[tuple[str, str]], model_config: dict[str, Any],
+                         source: str) -> LayerWeights:
+    """Weights of a layer of a tf_keras SavedModel, by layer path, from its checkpoint's ``model.variables``
+    (``(full name, checkpoint key)`` in order; full names as a tf_keras ``.h5`` file's ``weight_names``)."""
+    config = plain(model_config)
+    tops = {entry_name(e): e for e in top_level_layers(config)}
+    owner_of = {}
+    for name, entry in tops.items():
+        for leaf in leaf_layers(entry):
+            owner_of.setdefault(entry_name(leaf), name)
+    keys = dict(variables)
+    by_top: dict[str, list[str]] = {}
+    for full_name, _ in variables:
+        top = owner_of.get(full_name.split("/")[0])
+        if top is None:
+            raise InputError(f"{source}: variable {full_name!r} belongs to no layer of the model config")
+        by_top.setdefault(top, []).append(full_name)
+    nested: dict[str, dict[str, list[str]]] = {}
+
+    def of(path: str | tuple[str, ...]) -> list[Any]:
+        path = (path,) if isinstance(path, str) else tuple(path)
+        names = by_top.get(path[0], [])
+        if len(path) > 1:
+            if path[0] not in nested:
+                leaves = [entry_name(leaf) for leaf in leaf_layers(tops[path[0]])]
+                nested[path[0]] = names_by_owner(names, leaves, f"{source}: nested model {path[0]!r}")
+            names = nested[path[0]].get(path[-1], [])
+        return [_BundleArray(reader, keys[name]) for name in names]
     return of

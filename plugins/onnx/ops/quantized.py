@@ -269,12 +269,20 @@ def _float_matmul(ctx: NodeContext, a: Value, b: Value, sa: list, sb: list, labe
     else:
         full = [max(x, y) for x, y in zip(ba, bb)]
         if ba != full:
-            a = ctx.op("BroadcastTo", [a, ctx.ints(full + sa[-2:], label=f"a_full{label}")], {"Tidx": I32},
-                       label=f"a_broadcast{label}")
+            a = _batch_to(ctx, a, ba, sa, full, f"a{label}")
         if bb != full:
-            b = ctx.op("BroadcastTo", [b, ctx.ints(full + sb[-2:], label=f"b_full{label}")], {"Tidx": I32},
-                       label=f"b_broadcast{label}")
+            b = _batch_to(ctx, b, bb, sb, full, f"b{label}")
     return ctx.op("BatchMatMulV2", [a, b], {"adj_x": False, "adj_y": False}, label=f"matmul{label}")
+
+
+def _batch_to(ctx: NodeContext, x: Value, batch: list, shape: list, full: list, label: str) -> Value:
+    """``x`` with batch dims ``full``: a batch of one only gains leading 1s (every backend reads batch
+    index 0 for it; a weight is not copied per batch), any other is broadcast."""
+    if all(d == 1 for d in batch):
+        return x if len(shape) == len(full) + 2 else ctx.reshape(x, [1] * len(full) + shape[-2:],
+                                                                  label=f"{label}_batched")
+    return ctx.op("BroadcastTo", [x, ctx.ints(full + shape[-2:], label=f"{label}_full")], {"Tidx": I32},
+                  label=f"{label}_broadcast")
 
 
 def _integer_matmul(ctx: NodeContext, ia: int, ia_zp: int, ib: int, ib_zp: int) -> Value:
@@ -373,3 +381,132 @@ def qlinear_conv(ctx: NodeContext) -> Laid:
         acc = ctx.op("AddV2", [acc, bias], label="biased")  # [M] against NHWC's last axis
     zp, bounds = _y_zero_point(ctx, 7)
     return ctx.laid(_requantize(ctx, acc, _multiplier(ctx, 1, 4, 6, None), zp, bounds), NHWC)
+
+
+# -- quantized weights: checked before translation, kept 1 byte by the writer ----------------------
+#: op -> (weight input, its scale input or None for integer products, its zero-point input).
+_WEIGHTS = {"DequantizeLinear": (0, 1, 2), "MatMulInteger": (1, None, 3), "ConvInteger": (1, None, 3),
+            "QLinearMatMul": (3, 4, 5), "QLinearConv": (3, 4, 5)}
+#: op -> the inputs that are scales / zero points.
+_SCALES = {"QuantizeLinear": (1,), "DequantizeLinear": (1,), "QLinearMatMul": (1, 4, 6), "QLinearConv": (1, 4, 6)}
+_ZERO_POINTS = {"QuantizeLinear": (2,), "DequantizeLinear": (2,), "MatMulInteger": (2, 3), "ConvInteger": (2, 3),
+                "QLinearMatMul": (2, 5, 7), "QLinearConv": (2, 5, 7)}
+
+
+def scan_quantized_weights(model) -> list:
+    """Check the constant quantization parameters of every node of ``model``'s main graph and record its
+    8-bit weights (:class:`tfjsconv.weights.int8.QuantizedWeight`) so that they stay 1 byte in the shards.
+
+    Raises one :class:`InputError` naming every node with a scale of 0, NaN or infinity, a zero point
+    outside its type's range, a per-axis parameter of the wrong length or an axis out of range:
+    onnxruntime would compute garbage (or refuse) and a converted model must not do either silently.
+    """
+    from tfjsconv.errors import InputError
+
+    from ..tensors import tensor_to_array, uses_external_data
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in list(graph.input) + list(graph.value_info)
+             if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
+    ranks.update({name: len(t.dims) for name, t in inits.items()})
+    problems: list[str] = []
+    hints: list = []
+
+    def value(name: str) -> np.ndarray | None:
+        tensor = inits.get(name)
+        if tensor is None or uses_external_data(tensor):  # in a file (or left in the .onnx file by .wire)
+            return None
+        return tensor_to_array(tensor)
+
+    for index, node in enumerate(graph.node):
+        if node.domain not in ("", "ai.onnx") or node.op_type not in _SCALES | _ZERO_POINTS:
+            continue
+        label = f"{node.name or f'{node.op_type}_{index}'!r} ({node.op_type})"
+        inputs = list(node.input) + [""] * 9
+
+        def bad(message: str) -> None:
+            problems.append(f"{label}: {message}")
+
+        for i in _SCALES.get(node.op_type, ()):
+            scale = value(inputs[i]) if inputs[i] else None
+            if scale is not None and scale.dtype.kind == "f":
+                wrong = [v for v in np.asarray(scale, np.float64).reshape(-1) if not np.isfinite(v) or v == 0]
+                if wrong:
+                    bad(f"scale {inputs[i]!r} holds {', '.join(sorted({repr(float(v)) for v in wrong}))}")
+        for i in _ZERO_POINTS.get(node.op_type, ()):
+            tensor = inits.get(inputs[i]) if inputs[i] else None
+            dtype = None if tensor is None else _ZP_TYPES.get(tensor.data_type)
+            if dtype is not None and tensor.int32_data:  # 8/16-bit values are held as int32: may lie
+                lo, hi = RANGES[dtype]
+                wrong = sorted({v for v in tensor.int32_data if not lo <= v <= hi})
+                if wrong:
+                    bad(f"zero point {inputs[i]!r} holds {', '.join(map(str, wrong[:5]))}, outside "
+                        f"{dtype.name}'s {lo}..{hi}")
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            _check_axis(node, inputs, ranks, value, bad, inits)
+        weight = _WEIGHTS.get(node.op_type)
+        if weight is None:
+            continue
+        w_index, s_index, zp_index = weight
+        hint = _weight_hint(node, label, inputs[w_index], inputs[s_index] if s_index is not None else None,
+                            inputs[zp_index], inits, value)
+        if hint is not None:
+            hints.append(hint)
+    if problems:
+        raise InputError("invalid quantization parameters: " + "; ".join(problems),
+                         hint="a scale must be finite and non-zero, a zero point within its type's range, "
+                              "an axis within the input's rank")
+    return hints
+
+
+_ZP_TYPES = {2: np.dtype(np.uint8), 3: np.dtype(np.int8), 4: np.dtype(np.uint16), 5: np.dtype(np.int16)}
+
+
+def _check_axis(node, inputs: list[str], ranks: dict[str, int], value, bad, inits: dict | None = None) -> None:
+    """A per-axis (1-D) scale needs an axis within the input's rank and one value per index along it."""
+    attrs = {a.name: a for a in node.attribute}
+    if "block_size" in attrs and attrs["block_size"].i:
+        return
+    scale = value(inputs[1])
+    rank = ranks.get(inputs[0])
+    if scale is None or scale.size <= 1 or rank is None:
+        return
+    axis = attrs["axis"].i if "axis" in attrs else 1
+    if not -rank <= axis < rank:
+        bad(f"axis {axis} is out of range for an input of rank {rank}")
+        return
+    x = inits.get(inputs[0]) if inits else None  # its dims: its data may be in a file (external, or .wire's)
+    if x is not None and x.dims[axis] != scale.size:
+        bad(f"the scale has {scale.size} values for the {x.dims[axis]} indices along axis {axis}")
+    zero_point = value(inputs[2]) if inputs[2] else None
+    if zero_point is not None and zero_point.size != scale.size:
+        bad(f"the zero point has {zero_point.size} values for the scale's {scale.size}")
+
+
+def _weight_hint(node, label: str, w_name: str, scale_name: str | None, zp_name: str, inits, value):
+    """The :class:`QuantizedWeight` of an 8-bit initializer weight with constant parameters, else None."""
+    from tfjsconv.weights.int8 import QuantizedWeight
+
+    tensor = inits.get(w_name)
+    dtype = None if tensor is None else _ZP_TYPES.get(tensor.data_type)
+    if dtype is None or dtype.itemsize != 1:
+        return None
+    attrs = {a.name: a for a in node.attribute}
+    if "block_size" in attrs and attrs["block_size"].i:
+        return None  # blocked: the scale repeats along an axis; stays float32
+    if scale_name is None:
+        scale = np.ones(1, np.float32)
+    else:
+        scale = value(scale_name) if scale_name else None
+        if scale is None or scale.dtype != np.float32:
+            return None
+        scale = np.ones(1, np.float32) if node.op_type.startswith("QLinear") else scale.reshape(-1)
+    zero_point = np.zeros(1, np.int64)
+    if zp_name:
+        zp = value(zp_name)
+        if zp is None:
+            return None
+        zero_point = np.asarray(zp, np.int64).reshape(-1)
+    size = int(np.prod(tensor.dims, dtype=np.int64))
+    return QuantizedWeight(label, size, scale, zero_point, RANGES[dtype])

@@ -231,10 +231,10 @@ def tile(ctx: NodeContext) -> Laid | Value:
 @onnx_op("ConstantOfShape", since=9)
 def constant_of_shape(ctx: NodeContext) -> Value:
     """Fill of a computed shape (a constant shape is folded before any mapping runs)."""
-    from onnx import numpy_helper
+    from ..tensors import tensor_to_array
 
     value = ctx.attr("value")
-    array = numpy_helper.to_array(value).reshape(-1) if value is not None else np.zeros(1, np.float32)
+    array = tensor_to_array(value).reshape(-1) if value is not None else np.zeros(1, np.float32)
     dtype = ir_dtype(array.dtype)
     fill = ctx.make_const(array.reshape(()), label="value")
     return ctx.op("Fill", [ctx.input(0), fill], {"index_type": DType.INT32, "T": dtype}, dtype=dtype)

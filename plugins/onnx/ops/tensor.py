@@ -49,11 +49,17 @@ def dropout(ctx: NodeContext) -> list[Tensor | Laid | None]:
 
 @onnx_op("Constant")
 def constant(ctx: NodeContext) -> np.ndarray:
-    from onnx import numpy_helper
+    from ..tensors import tensor_to_array, uses_external_data
 
     attrs = ctx.attrs
     if "value" in attrs:
-        return numpy_helper.to_array(attrs["value"])
+        if uses_external_data(attrs["value"]):
+            raise ctx.error("a Constant whose value is in an external data file is not supported",
+                            hint="store the value in the model, or make it an initializer")
+        try:
+            return tensor_to_array(attrs["value"])
+        except (ValueError, TypeError, OverflowError) as err:
+            raise ctx.error(f"its value is corrupt: the data does not fit the shape ({str(err)[:200]})") from None
     if "value_float" in attrs:
         return np.asarray(attrs["value_float"], dtype=np.float32)
     if "value_floats" in attrs:

@@ -1,0 +1,279 @@
+"""MultiHeadAttention, Attention and AdditiveAttention, built from MatMul/BatchMatMulV2 and Softmax (never Einsum).
+
+MultiHeadAttention's query/key/value/output projections are EinsumDense layers whose kernels
+(``[dim, heads, key_dim]``, output ``[heads, value_dim, out]``) are the same bytes as the 2-D kernels
+``[dim, heads·key_dim]`` / ``[heads·value_dim, out]``, so each projection is one MatMul over
+``[batch·T, dim]``; heads are split with Reshape + Transpose and attended with BatchMatMulV2.
+
+Masks follow the Keras that saved the file: Keras 3's fused path (no dropout, no returned scores) keeps
+masked logits with ``where(mask, logits, -large)``; its explicit path and tf_keras go through the Softmax
+layer (Keras 3: ``where`` and a zeroed fully-masked row; tf_keras: ``+ (1 - mask)·-1e9``). Keras's
+implicit masks (``Masking``, ``mask_zero``) are not lowered here: a mask kwarg makes the lowering refuse.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .context import LayerContext
+from .lazy import ReshapedArray
+from .registry import Unsupported, lowers
+
+#: Keras's large negative number for float32 masked logits (``_large_negative_number``, tf_keras's too).
+LARGE_NEGATIVE = -1e9
+#: Call keyword arguments that change nothing at inference when they have these values.
+NEUTRAL_KWARGS = {"training": (None, False), "return_attention_scores": (None, False),
+                  "use_causal_mask": (None, False)}
+
+
+def check_call_kwargs(ctx: LayerContext, handled: tuple[str, ...]) -> None:
+    """Refuse (fall back) on a call keyword argument the lowering does not implement (``mask`` tensors)."""
+    for key, value in ctx.call_kwargs.items():
+        if key in handled or value in NEUTRAL_KWARGS.get(key, (None,)):
+            continue
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {key}={_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 40 else text[:37] + "..."
+
+
+def _static(ctx: LayerContext, value: Value, rank: int, what: str) -> tuple[int | None, ...]:
+    shape = ctx.shape(value)
+    if len(shape) != rank or any(d is None for d in shape[1:]):
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-{rank} {what} of static sizes "
+                          f"(got {list(shape)})")
+    return shape
+
+
+def causal_keep(rows: int, cols: int) -> np.ndarray:
+    """Keras's causal mask: query step ``i`` sees key steps ``j <= i`` (``band_part(ones, -1, 0)``)."""
+    return np.tril(np.ones((rows, cols), dtype=bool))
+
+
+def as_bool(ctx: LayerContext, mask: Value, *, label: str) -> Value:
+    """A mask tensor as bool, nonzero kept (``cast(mask, bool)``)."""
+    if mask.dtype == DType.BOOL:
+        return mask
+    zero = ctx.const(np.asarray(0, dtype=mask.dtype.numpy), f"{label}_zero")
+    return ctx.op("NotEqual", [mask, zero], {"incompatible_shape_error": True}, shape=mask.shape, dtype=DType.BOOL,
+                  label=label)
+
+
+def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, style: str) -> Value:
+    """Softmax over the last axis of ``scores`` with ``keep`` (bool, broadcastable) applied Keras's way.
+
+    ``style``: ``"where"`` (Keras 3 fused attention), ``"where_zero"`` (Keras 3's Softmax layer, which also
+    zeroes fully masked rows) or ``"adder"`` (tf_keras's Softmax layer).
+    """
+    if keep is not None:
+        if style == "adder":
+            keep_f = ctx.op("Cast", [keep], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
+                            dtype=DType.FLOAT32, shape=keep.shape, label="mask_float")
+            dropped = ctx.op("Sub", [ctx.floats(1.0, "one"), keep_f], shape=keep.shape, label="mask_dropped")
+            scores = ctx.binary("AddV2", scores, ctx.scalar_op("Mul", dropped, LARGE_NEGATIVE, "mask_adder"),
+                                label="masked_scores")
+        else:
+            scores = ctx.op("SelectV2", [keep, scores, ctx.floats(LARGE_NEGATIVE, "large_negative")],
+                            {"T": DType.FLOAT32}, shape=scores.shape, dtype=DType.FLOAT32, label="masked_scores")
+    probs = ctx.unary("Softmax", scores, label="softmax")
+    if keep is not None and style == "where_zero":
+        probs = ctx.op("SelectV2", [keep, probs, ctx.floats(0.0, "zero")], {"T": DType.FLOAT32},
+                       shape=probs.shape, dtype=DType.FLOAT32,
+                       label="masked_probs")
+    return probs
+
+
+def batch_matmul(ctx: LayerContext, a: Value, b: Value, shape: tuple, *, adj_y: bool = False,
+                 label: str = "BatchMatMulV2") -> Value:
+    return ctx.op("BatchMatMulV2", [a, b], {"adj_x": False, "adj_y": adj_y}, shape=shape, label=label)
+
+
+# -- MultiHeadAttention --------------------------------------------------------------------------------------
+def _mha_check(config: dict[str, Any]) -> str | None:
+    axes = config.get("attention_axes")
+    if axes is not None and list(axes if isinstance(axes, (list, tuple)) else [axes]) not in ([1], [-2]):
+        return f"attention_axes={axes!r}"
+    for option in ("use_gate", "sliding_window"):
+        if config.get(option):
+            return f"{option}={config.get(option)!r}"
+    if config.get("flash_attention"):
+        return "flash_attention=True"
+    return None
+
+
+def _project(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, steps: int,
+             label: str) -> Value:
+    """An EinsumDense ``abc,cde->abde`` projection as ``[batch, heads, steps, size]``."""
+    features = int(ctx.shape(x)[-1])
+    ctx.check_shape(kernel, [features, heads, size], f"{label} kernel")
+    flat = ctx.reshape(x, [None, features], f"{label}/flat")
+    y = ctx.op("MatMul", [flat, ctx.weight(ReshapedArray(kernel, (features, heads * size)), f"{label}/kernel")],
+               {"transpose_a": False, "transpose_b": False}, shape=(None, heads * size), label=f"{label}/MatMul")
+    if bias is not None:
+        ctx.check_shape(bias, [heads, size], f"{label} bias")
+        y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), f"{label}/bias")],
+                   {"data_format": "NHWC"}, shape=y.shape, label=f"{label}/BiasAdd")
+    y = ctx.reshape(y, [None, steps, heads, size], f"{label}/heads")
+    return ctx.transpose(y, [0, 2, 1, 3], f"{label}/heads_first")
+
+
+def _output_dims(ctx: LayerContext, query_features: int) -> tuple[int, ...]:
+    out = ctx.config.get("output_shape")
+    if out is None:
+        return (query_features,)
+    dims = tuple(int(d) for d in (out if isinstance(out, (list, tuple)) else [out]))
+    if not dims or any(d <= 0 for d in dims):
+        raise ctx.error(f"has output_shape={out!r}")
+    return dims
+
+
+@lowers("MultiHeadAttention", check=_mha_check, keywords=("query", "value", "key", "attention_mask"))
+def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
+    """``softmax(q·kᵀ/√key_dim [masked])·v`` per head, then the output projection."""
+    check_call_kwargs(ctx, ("query", "value", "key", "attention_mask", "use_causal_mask", "return_attention_scores"))
+    kwargs = ctx.call_kwargs
+    inputs = list(ctx.inputs)
+    if isinstance(kwargs.get("query"), Value):
+        inputs.insert(0, kwargs["query"])
+    for name in ("value", "key"):  # tf_keras passes them as keyword arguments
+        if isinstance(kwargs.get(name), Value):
+            inputs.append(kwargs[name])
+    if len(inputs) not in (2, 3):
+        raise Unsupported(f"layer {ctx.name!r} (MultiHeadAttention) called with {len(inputs)} tensors")
+    query, value = inputs[0], inputs[1]
+    key = inputs[2] if len(inputs) == 3 else value
+    q_shape, v_shape = _static(ctx, query, 3, "query"), _static(ctx, value, 3, "value")
+    k_shape = _static(ctx, key, 3, "key")
+    if k_shape[1] != v_shape[1]:
+        raise ctx.error(f"has key and value of different lengths ({k_shape[1]} and {v_shape[1]})")
+    heads, key_dim = int(ctx.config["num_heads"]), int(ctx.config["key_dim"])
+    value_dim = int(ctx.config.get("value_dim") or key_dim)
+    use_bias = ctx.config.get("use_bias", True)
+    names = [f"{part}_{w}" for part in ("query", "key", "value", "output") for w in (("kernel", "bias") if use_bias
+                                                                                    else ("kernel",))]
+    weights = ctx.expect_weights(*names)
+    per = 2 if use_bias else 1
+    (qk, qb), (kk, kb), (vk, vb), (ok, ob) = [(weights[i * per], weights[i * per + 1] if use_bias else None)
+                                              for i in range(4)]
+    t_q, t_k = int(q_shape[1]), int(v_shape[1])
+    q = _project(ctx, query, qk, qb, heads, key_dim, t_q, "query")
+    k = _project(ctx, key, kk, kb, heads, key_dim, t_k, "key")
+    v = _project(ctx, value, vk, vb, heads, value_dim, t_k, "value")
+
+    return_scores = bool(kwargs.get("return_attention_scores"))
+    fused = ctx.keras3 and not return_scores and not float(ctx.config.get("dropout") or 0.0) > 0.0
+    scale = 1.0 / math.sqrt(float(key_dim))
+    scores_shape = (None, heads, t_q, t_k)
+    if fused:  # Keras 3's dot_product_attention scales the logits
+        scores = ctx.scalar_op("Mul", batch_matmul(ctx, q, k, scores_shape, adj_y=True, label="logits"), scale,
+                               "scaled_logits")
+    else:  # Keras 3's explicit path and tf_keras scale the query
+        scores = batch_matmul(ctx, ctx.scalar_op("Mul", q, scale, "scaled_query"), k, scores_shape, adj_y=True,
+                              label="logits")
+
+    keep = _mha_keep(ctx, kwargs.get("attention_mask"), bool(kwargs.get("use_causal_mask")), t_q, t_k)
+    probs = masked_softmax(ctx, scores, keep, style="where" if fused else "where_zero" if ctx.keras3 else "adder")
+    attended = batch_matmul(ctx, probs, v, (None, heads, t_q, value_dim), label="attended")
+    attended = ctx.transpose(attended, [0, 2, 1, 3], "steps_first")
+    flat = ctx.reshape(attended, [None, heads * value_dim], "output/flat")
+    dims = _output_dims(ctx, int(q_shape[-1]))
+    width = int(np.prod(dims))
+    ctx.check_shape(ok, [heads, value_dim, *dims], "output kernel")
+    y = ctx.op("MatMul", [flat, ctx.weight(ReshapedArray(ok, (heads * value_dim, width)), "output/kernel")],
+               {"transpose_a": False, "transpose_b": False}, shape=(None, width), label="output/MatMul")
+    if ob is not None:
+        ctx.check_shape(ob, list(dims), "output bias")
+        y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(ob, (width,)), "output/bias")], {"data_format": "NHWC"},
+                   shape=y.shape, label="output/BiasAdd")
+    y = ctx.reshape(y, [None, t_q, *dims], "output")
+    return [y, probs] if return_scores else y
+
+
+def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k: int) -> Value | None:
+    """The bool ``[batch|1, 1, T, S]`` mask of kept logits (attention_mask and the causal mask), or None."""
+    keep = None
+    if mask is not None:
+        shape = ctx.shape(mask)
+        if len(shape) != 3 or tuple(shape[1:]) != (t_q, t_k):
+            raise Unsupported(f"layer {ctx.name!r} (MultiHeadAttention): attention_mask of shape {list(shape)}")
+        # Keras 3 and tf_keras (with a causal mask) read a non-bool mask as ``cast(mask, bool)``
+        keep = ctx.expand_dims(as_bool(ctx, mask, label="attention_mask"), 1, "mask_heads")
+        if not ctx.keras3:  # tf_keras's adder reads the mask as floats: cast(bool) only with a causal mask
+            if mask.dtype != DType.BOOL and not causal:
+                raise Unsupported(f"layer {ctx.name!r} (MultiHeadAttention): a non-bool attention_mask in tf_keras")
+    if causal:
+        tril = ctx.const(causal_keep(t_q, t_k), "causal_mask")
+        keep = tril if keep is None else ctx.op("LogicalAnd", [keep, tril], shape=(None, 1, t_q, t_k),
+                                                dtype=DType.BOOL, label="mask_and_causal")
+    return keep
+
+
+# -- Attention / AdditiveAttention ---------------------------------------------------------------------------
+def _attention_check(config: dict[str, Any]) -> str | None:
+    if config.get("score_mode", "dot") not in ("dot", "concat"):
+        return f"score_mode={config.get('score_mode')!r}"
+    return None
+
+
+def _qvk(ctx: LayerContext) -> tuple[Value, Value, Value, int, int]:
+    if len(ctx.inputs) not in (2, 3):
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {len(ctx.inputs)} tensors")
+    query, value = ctx.inputs[0], ctx.inputs[1]
+    key = ctx.inputs[2] if len(ctx.inputs) == 3 else value
+    q_shape, v_shape, k_shape = (_static(ctx, t, 3, what) for t, what in ((query, "query"), (value, "value"),
+                                                                         (key, "key")))
+    if q_shape[-1] != k_shape[-1] or k_shape[1] != v_shape[1]:
+        raise ctx.error(f"has query {list(q_shape)}, value {list(v_shape)} and key {list(k_shape)} that do not fit")
+    return query, value, key, int(q_shape[1]), int(v_shape[1])
+
+
+def _pairwise_tanh_sum(ctx: LayerContext, query: Value, key: Value, t_q: int, t_k: int, scale: Value | None,
+                       scale_inside: bool) -> Value:
+    """``sum(tanh(scale·(q + k)), -1)`` (``scale_inside``) or ``sum(scale·tanh(q + k), -1)`` over all pairs."""
+    pairs = ctx.binary("AddV2", ctx.expand_dims(query, 2, "query_pairs"), ctx.expand_dims(key, 1, "key_pairs"),
+                       label="pairs")
+    if scale is not None and scale_inside:
+        pairs = ctx.binary("Mul", scale, pairs, label="scaled_pairs")
+    y = ctx.unary("Tanh", pairs, label="tanh")
+    if scale is not None and not scale_inside:
+        y = ctx.binary("Mul", scale, y, label="scaled_tanh")
+    return ctx.op("Sum", [y, ctx.ints(-1, "sum_axis")], {"keep_dims": False, "Tidx": DType.INT32},
+                  shape=(None, t_q, t_k), label="scores")
+
+
+@lowers("Attention", "AdditiveAttention", check=_attention_check)
+def attention(ctx: LayerContext) -> Value | list[Value]:
+    """Luong (``dot``/``concat``) and Bahdanau attention: ``softmax(scores [- 1e9 where causal])·value``."""
+    check_call_kwargs(ctx, ("use_causal_mask", "return_attention_scores"))
+    query, value, key, t_q, t_k = _qvk(ctx)
+    additive = ctx.class_name == "AdditiveAttention"
+    use_scale = bool(ctx.config.get("use_scale", additive))
+    mode = "additive" if additive else ctx.config.get("score_mode", "dot")
+    names = (["scale"] if use_scale else []) + (["concat_score_weight"] if mode == "concat" else [])
+    weights = ctx.expect_weights(*names)
+    scale = weights[0] if use_scale else None
+    if scale is not None:
+        ctx.check_shape(scale, [int(ctx.shape(query)[-1])] if additive else [], "scale")
+    if mode == "dot":
+        scores = batch_matmul(ctx, query, key, (None, t_q, t_k), adj_y=True, label="scores")
+        if scale is not None:
+            scores = ctx.binary("Mul", scores, ctx.weight(scale, "scale"), label="scaled_scores")
+    else:
+        scale_value = None if scale is None else ctx.weight(scale, "scale")
+        scores = _pairwise_tanh_sum(ctx, query, key, t_q, t_k, scale_value, scale_inside=not additive)
+        if mode == "concat":
+            ctx.check_shape(weights[-1], [], "concat_score_weight")
+            scores = ctx.binary("Mul", ctx.weight(weights[-1], "concat_score_weight"), scores, label="weighted_scores")
+    if ctx.call_kwargs.get("use_causal_mask") or ctx.config.get("causal"):
+        padding = (~causal_keep(t_q, t_k)).astype(np.float32) * np.float32(-LARGE_NEGATIVE)
+        scores = ctx.binary("Sub", scores, ctx.floats(padding, "causal_padding"), label="causal_scores")
+    probs = ctx.unary("Softmax", scores, label="softmax")
+    out = batch_matmul(ctx, probs, value, (None, t_q, ctx.shape(value)[-1]), label="attended")
+    return [out, probs] if ctx.call_kwargs.get("return_attention_scores") else out

@@ -1,0 +1,138 @@
+"""ConvLSTM1D, ConvLSTM2D and ConvLSTM3D, unrolled over a static time length like :mod:`.recurrent`'s LSTM.
+
+The input convolution (all four gates, ``4·filters`` channels) runs once over ``[batch·T, ...]``;
+each step slices its row, adds the recurrent convolution of the previous ``h`` (``same`` padding,
+stride 1, as Keras) and splits the gates (i, f, c, o) by channel slices. The first step has
+``h = c = 0``, so its recurrent terms are left out. ConvLSTM1D runs as a 2-D convolution over a height
+of 1, ConvLSTM3D as ``Conv3D`` (NDHWC). ``go_backwards`` walks the steps in reverse and returns the
+sequence in the order walked (Keras).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .activations import activation_gap, apply_activation
+from .attention import check_call_kwargs
+from .context import LayerContext
+from .conv import _conv2d, _ints, out_size
+from .lazy import ReshapedArray
+from .registry import Unsupported, channels_last_only, lowers
+
+RANKS = {"ConvLSTM1D": 1, "ConvLSTM2D": 2, "ConvLSTM3D": 3}
+
+
+def _check(config: dict[str, Any]) -> str | None:
+    gap = channels_last_only(config)
+    if gap:
+        return gap
+    for option in ("stateful", "time_major", "unroll_dynamic"):
+        if config.get(option):
+            return f"{option}=True"
+    if str(config.get("padding", "valid")).lower() not in ("valid", "same"):
+        return f"padding={config.get('padding')!r}"
+    for key in ("activation", "recurrent_activation"):
+        gap = activation_gap(config.get(key)) if key in config else None
+        if gap:
+            return gap
+    return None
+
+
+def _conv(ctx: LayerContext, x: Value, kernel: Value, kernel_shape: tuple[int, ...], strides: list[int],
+          dilations: list[int], padding: str, label: str) -> Value:
+    """A 2-D (NHWC) or 3-D (NDHWC) convolution, by the kernel's rank."""
+    if len(kernel_shape) == 4:
+        return _conv2d(ctx, x, kernel, kernel_shape, strides, dilations, padding, label=label)
+    shape = ctx.shape(x)
+    out = (None, *(out_size(n, k, s, d, padding) for n, k, s, d in zip(shape[1:4], kernel_shape, strides, dilations)),
+           kernel_shape[-1])
+    return ctx.op("Conv3D", [x, kernel], {"strides": [1, *strides, 1], "dilations": [1, *dilations, 1],
+                                          "padding": padding.upper(), "data_format": "NDHWC"}, shape=out, label=label)
+
+
+def _act(ctx: LayerContext, x: Value, key: str, default: str, t: int) -> Value:
+    return apply_activation(ctx, x, ctx.config.get(key, default), keras3=ctx.keras3, label=f"{key}_{t}")
+
+
+@lowers("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", check=_check)
+def conv_lstm(ctx: LayerContext) -> Value | list[Value]:
+    check_call_kwargs(ctx, ())
+    rank, config = RANKS[ctx.class_name], ctx.config
+    shape = ctx.shape()
+    if len(shape) != rank + 3 or any(d is None for d in shape[1:]):
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-{rank + 3} input of static sizes "
+                          f"(a static time length; got {list(shape)})")
+    steps, spatial, channels = int(shape[1]), [int(d) for d in shape[2:-1]], int(shape[-1])
+    if steps < 1:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) over zero time steps")
+    filters = int(config["filters"])
+    try:
+        kernel_size, strides, dilations = (_ints(config.get(k, 1), rank) for k in
+                                           ("kernel_size", "strides", "dilation_rate"))
+    except ValueError as exc:
+        raise ctx.error(f"has {exc}") from None
+    use_bias = config.get("use_bias", True)
+    weights = ctx.expect_weights("kernel", "recurrent_kernel", *(["bias"] if use_bias else []))
+    ctx.check_shape(weights[0], [*kernel_size, channels, 4 * filters], "kernel")
+    ctx.check_shape(weights[1], [*kernel_size, filters, 4 * filters], "recurrent kernel")
+    if use_bias:
+        ctx.check_shape(weights[2], [4 * filters], "bias")
+    kernel, recurrent = weights[0], weights[1]
+    if rank == 1:  # a height of 1
+        kernel = ReshapedArray(kernel, (1, *kernel.shape))
+        recurrent = ReshapedArray(recurrent, (1, *recurrent.shape))
+        spatial, kernel_size, strides, dilations = [1, *spatial], [1, *kernel_size], [1, *strides], [1, *dilations]
+    padding = str(config.get("padding", "valid")).lower()
+
+    folded = ctx.reshape(ctx.x, [None, *spatial, channels], "fold_time")
+    inputs = _conv(ctx, folded, ctx.weight(kernel, "kernel"), kernel.shape, strides, dilations, padding,
+                   "input_conv")
+    if use_bias:
+        inputs = ctx.op("BiasAdd", [inputs, ctx.weight(weights[2], "bias")], {"data_format": "NHWC"},
+                        shape=inputs.shape, label="input_bias")
+    out_spatial = tuple(ctx.shape(inputs)[1:-1])
+    inputs = ctx.reshape(inputs, [None, steps, *out_spatial, 4 * filters], "unfold_time")
+    recurrent_kernel = ctx.weight(recurrent, "recurrent_kernel")
+    state_shape = (None, *out_spatial, filters)
+    rank_in = len(out_spatial) + 3  # [batch, T, *spatial, 4·filters]
+    all_but_time = sum(1 << axis for axis in range(rank_in) if axis != 1)
+    ones = [1] * len(out_spatial)
+
+    h = c = None
+    sequence = []
+    for t in (reversed(range(steps)) if config.get("go_backwards") else range(steps)):
+        begin, end = [0] * rank_in, [0] * rank_in
+        begin[1], end[1] = t, t + 1
+        z = ctx.op("StridedSlice", [inputs, ctx.ints(begin, f"begin_{t}"), ctx.ints(end, f"end_{t}"),
+                                    ctx.ints([1] * rank_in, "stride")],
+                   {"Index": DType.INT32, "begin_mask": all_but_time, "end_mask": all_but_time, "ellipsis_mask": 0,
+                    "new_axis_mask": 0, "shrink_axis_mask": 2}, shape=(None, *out_spatial, 4 * filters),
+                   label=f"step_{t}")
+        if h is not None:
+            term = _conv(ctx, h, recurrent_kernel, recurrent.shape, ones, ones, "same", f"recurrent_conv_{t}")
+            z = ctx.binary("AddV2", z, term, label=f"gates_{t}")
+        i, f, g, o = (ctx.op("Slice", [z, ctx.ints([0, *[0] * len(ones), k * filters], f"gate_begin_{k}"),
+                                       ctx.ints([-1, *[-1] * len(ones), filters], "gate_size")],
+                             {"Index": DType.INT32}, shape=state_shape, label=f"gate_{k}_{t}") for k in range(4))
+        i, f, o = (_act(ctx, v, "recurrent_activation", "sigmoid", t) for v in (i, f, o))
+        new_c = ctx.binary("Mul", i, _act(ctx, g, "activation", "tanh", t), label=f"input_gate_{t}")
+        if c is not None:
+            new_c = ctx.binary("AddV2", ctx.binary("Mul", f, c, label=f"forget_{t}"), new_c, label=f"cell_{t}")
+        c = new_c
+        h = ctx.binary("Mul", o, _act(ctx, c, "activation", "tanh", t), label=f"hidden_{t}")
+        sequence.append(h)
+
+    def unpadded(v: Value, label: str) -> Value:  # ConvLSTM1D: drop the height of 1
+        return ctx.squeeze(v, len(ctx.shape(v)) - 3, label) if rank == 1 else v
+
+    if config.get("return_sequences"):
+        out = ctx.op("Pack", sequence, {"N": steps, "axis": 1}, shape=(None, steps, *state_shape[1:]),
+                     label="sequence")
+        out = unpadded(out, "sequence_1d")
+    else:
+        out = unpadded(h, "output_1d")
+    if config.get("return_state"):
+        return [out, unpadded(h, "state_h"), unpadded(c, "state_c")]
+    return out

@@ -1,0 +1,170 @@
+"""Inference preprocessing on ids and buckets: CategoryEncoding, Discretization and IntegerLookup (inline vocabulary).
+
+All three are exact in int32/bool arithmetic with no hash table: one-hot rows are ``Equal`` against the
+class numbers (TF.js's wasm ``OneHot`` is wrong for float values), reduced with ``Max``/``Sum``;
+buckets are ``Σ [x >= boundary]`` (``Bucketize``'s bisect-right); a lookup is one ``Equal`` per
+vocabulary entry reduced to the entry's index. Left to the TensorFlow path: StringLookup and Hashing
+(string inputs, which the walk does not take; Hashing saves an int64 dtype; salted hashing has no
+TF.js op and integers are hashed through ``AsString``, which TF.js lacks), vocabularies kept outside
+the config (adapted, in ``.keras`` assets or files), several OOV buckets, ``invert`` and the
+non-``int`` output modes of IntegerLookup.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .attention import check_call_kwargs
+from .context import LayerContext
+from .registry import Unsupported, lowers
+
+INT32 = np.iinfo(np.int32)
+
+
+def raw_ids(ctx: LayerContext) -> Value:
+    """The layer's input before the walk's float32 cast (which it gives every layer but Embedding), as int32.
+
+    Casting the float back would round ids past 2^24, so the Cast's own input is read instead.
+    """
+    x = ctx.x
+    producer = x.producer
+    if producer is not None and producer.op == "Cast" and producer.name.endswith("/to_float") and producer.inputs:
+        x = producer.inputs[0]
+    if x.dtype == DType.INT32:
+        return x
+    if x.dtype in (DType.INT64, DType.INT16, DType.INT8, DType.UINT8, DType.UINT16):
+        return ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
+                      shape=x.shape, label="ids")
+    raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a {x.dtype.name.lower()} input (it takes integer ids)")
+
+
+def _one_hot(ctx: LayerContext, ids: Value, depth: int, label: str) -> Value:
+    """``[id == k]`` for k < depth, as float32 (not TF.js's ``OneHot``, whose wasm kernel is wrong for floats)."""
+    shape = ctx.shape(ids)
+    hot = ctx.op("Equal", [ctx.expand_dims(ids, len(shape), f"{label}_column"), ctx.ints(np.arange(depth), f"{label}_classes")],
+                 {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=(*shape, depth), label=f"{label}_match")
+    return ctx.op("Cast", [hot], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
+                  shape=(*shape, depth), label=label)
+
+
+def encode(ctx: LayerContext, ids: Value, mode: str, depth: int) -> Value:
+    """Keras's ``encode_categorical_inputs`` for int32 ids: one_hot, multi_hot or count, as float32."""
+    shape = ctx.shape(ids)
+    if mode == "one_hot":
+        if len(shape) == 2 and shape[1] == 1:
+            ids = ctx.squeeze(ids, 1, "squeezed")
+        elif len(shape) < 1:
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a scalar")
+        return _one_hot(ctx, ids, depth, "one_hot")
+    if len(shape) != 2:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) {mode} on a rank-{len(shape)} input")
+    hot = _one_hot(ctx, ids, depth, "one_hot")
+    op = "Max" if mode == "multi_hot" else "Sum"
+    return ctx.op(op, [hot, ctx.ints([1], "ids_axis")], {"keep_dims": False, "Tidx": DType.INT32},
+                  shape=(shape[0], depth), label=mode)
+
+
+def _encoding_check(config: dict[str, Any]) -> str | None:
+    if config.get("sparse"):
+        return "sparse=True"
+    if config.get("output_mode", "multi_hot") not in ("one_hot", "multi_hot", "count"):
+        return f"output_mode={config.get('output_mode')!r}"
+    return None
+
+
+@lowers("CategoryEncoding", check=_encoding_check)
+def category_encoding(ctx: LayerContext) -> Value:
+    check_call_kwargs(ctx, ())
+    return encode(ctx, raw_ids(ctx), ctx.config.get("output_mode", "multi_hot"), int(ctx.config["num_tokens"]))
+
+
+def _discretization_check(config: dict[str, Any]) -> str | None:
+    if config.get("sparse"):
+        return "sparse=True"
+    if not config.get("bin_boundaries"):
+        return "no bin_boundaries in its config"
+    if config.get("output_mode", "int") not in ("int", "one_hot", "multi_hot", "count"):
+        return f"output_mode={config.get('output_mode')!r}"
+    return None
+
+
+@lowers("Discretization", check=_discretization_check)
+def discretization(ctx: LayerContext) -> Value:
+    """``Bucketize``: the bucket of ``x`` is the number of boundaries ``<= x`` (``Σ [x >= b]``, in int32)."""
+    check_call_kwargs(ctx, ())
+    boundaries = np.asarray(ctx.config["bin_boundaries"], dtype=np.float64)
+    if boundaries.ndim != 1 or np.any(np.diff(boundaries) < 0) or not np.all(np.isfinite(boundaries)):
+        raise ctx.error("has bin_boundaries that are not a sorted list of numbers")
+    x = ctx.x
+    shape = ctx.shape(x)
+    above = ctx.op("GreaterEqual", [ctx.expand_dims(x, len(shape), "values"),
+                                    ctx.floats(boundaries, "bin_boundaries")],  # float32, as Bucketize's
+                   dtype=DType.BOOL, shape=(*shape, len(boundaries)), label="above")
+    counts = ctx.op("Cast", [above], {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False},
+                    dtype=DType.INT32, shape=ctx.shape(above), label="above_int")
+    buckets = ctx.op("Sum", [counts, ctx.ints([len(shape)], "boundaries_axis")],
+                     {"keep_dims": False, "Tidx": DType.INT32}, dtype=DType.INT32, shape=shape, label="bucket")
+    mode = ctx.config.get("output_mode", "int")
+    return buckets if mode == "int" else encode(ctx, buckets, mode, len(boundaries) + 1)
+
+
+def _lookup_check(config: dict[str, Any]) -> str | None:
+    for option in ("invert", "sparse", "pad_to_max_tokens"):
+        if config.get(option):
+            return f"{option}=True"
+    if config.get("output_mode", "int") != "int":
+        return f"output_mode={config.get('output_mode')!r}"
+    if int(config.get("num_oov_indices", 1)) != 1:
+        return f"num_oov_indices={config.get('num_oov_indices')}"
+    vocabulary = config.get("vocabulary")
+    if not isinstance(vocabulary, list) or not vocabulary:
+        return "a vocabulary outside its config (adapted or a file)"
+    return None
+
+
+@lowers("IntegerLookup", check=_lookup_check)
+def integer_lookup(ctx: LayerContext) -> Value:
+    """Index of each id in the vocabulary: ``Σ [id == v_i]·index_i``; unmatched ids get the OOV index.
+
+    Indices follow Keras: the mask token (if any) is 0, the one OOV bucket next, then the vocabulary.
+    """
+    check_call_kwargs(ctx, ())
+    config = ctx.config
+    vocabulary = np.asarray(config["vocabulary"])
+    mask_token = config.get("mask_token")
+    if vocabulary.ndim != 1 or vocabulary.dtype.kind not in "iu" or len(set(vocabulary.tolist())) != len(vocabulary):
+        raise ctx.error("has a vocabulary that is not a list of distinct integers")
+    if vocabulary.min() < INT32.min or vocabulary.max() > INT32.max:
+        raise Unsupported(f"layer {ctx.name!r} (IntegerLookup): vocabulary ids outside int32 (TF.js's integers)")
+    if mask_token is not None and (not isinstance(mask_token, int) or not INT32.min <= mask_token <= INT32.max):
+        raise Unsupported(f"layer {ctx.name!r} (IntegerLookup): mask_token={mask_token!r}")
+    ids = raw_ids(ctx)
+    shape = ctx.shape(ids)
+    axis = len(shape)
+    masked = mask_token is not None
+    oov_index = 1 if masked else 0
+    first = oov_index + 1
+    matches = ctx.op("Equal", [ctx.expand_dims(ids, axis, "ids_column"), ctx.ints(vocabulary, "vocabulary")],
+                     {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=(*shape, len(vocabulary)),
+                     label="matches")
+    hits = ctx.op("Cast", [matches], {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False},
+                  dtype=DType.INT32, shape=ctx.shape(matches), label="hits")
+    positions = ctx.ints(np.arange(first, first + len(vocabulary)), "indices")
+    index = ctx.op("Sum", [ctx.binary("Mul", hits, positions, label="hit_indices"), ctx.ints([axis], "vocab_axis")],
+                   {"keep_dims": False, "Tidx": DType.INT32}, dtype=DType.INT32, shape=shape, label="index")
+    if not masked:  # an unmatched id sums to 0, the OOV index
+        return index
+    found = ctx.op("Sum", [hits, ctx.ints([axis], "found_axis")], {"keep_dims": False, "Tidx": DType.INT32},
+                   dtype=DType.INT32, shape=shape, label="found")
+    is_mask = ctx.op("Cast", [ctx.op("Equal", [ids, ctx.ints(mask_token, "mask_token")],
+                                     {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=shape,
+                                     label="is_mask")],
+                     {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32, shape=shape,
+                     label="is_mask_int")
+    # unmatched and not the mask token: the OOV index 1 (the mask token itself stays 0)
+    oov = ctx.binary("Sub", ctx.binary("Sub", ctx.ints(1, "one"), found, label="unmatched"), is_mask, label="oov")
+    return ctx.binary("AddV2", index, oov, label="lookup")

@@ -1,0 +1,257 @@
+"""The layer calls of one model config, in the order they can run: what the walk lowers, and gaps read.
+
+A Functional config lists each layer once with its calls (``inbound_nodes``); other calls refer to a
+call's outputs as ``(layer, node, tensor)``. The plan orders the calls (Kahn's algorithm: no recursion,
+so a chain of thousands of layers is fine; a cycle or a reference to nothing is an :class:`InputError`)
+and keeps only the calls the outputs need: Keras 3 records the ops that compute masks (``NotEqual``,
+``Any``) as layers whose outputs only reach ``mask`` keyword arguments; the walk tracks masks itself
+(:mod:`.masking`), so those calls are left out.
+
+Node numbering: in Keras 2's list form a model used as a layer counts its building node first, so its
+``inbound_nodes[k]`` is node ``k + 1``; Keras 3's dict form numbers calls from 0, except in
+``output_layers``, where a nested Functional counts its building node too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from typing import Any
+
+from tfjsconv.errors import InputError
+
+from ..configs import entry_name, is_model, top_level_layers
+
+Ref = tuple[str, int, int]
+#: How deep models may nest inside one another (Keras applications nest one or two levels).
+MAX_NESTING = 32
+#: The keyword argument under which Keras 3 records a call's mask (tracked by the walk, not read).
+MASK_KEYWORD = "mask"
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerCall:
+    """One call of one layer: ``key`` is the node index other calls use to read its outputs."""
+
+    entry: dict[str, Any]
+    key: int
+    node: Any  # the inbound node as saved (None in a Sequential model)
+
+    @property
+    def name(self) -> str:
+        return entry_name(self.entry)
+
+    @property
+    def class_name(self) -> str:
+        return str(self.entry["class_name"])
+
+    @property
+    def recorded_masks(self) -> list[Ref]:
+        """The mask tensors Keras 3 passed this call (``kwargs.mask``)."""
+        if not isinstance(self.node, dict):
+            return []
+        found: list[Ref] = []
+        tensor_refs((self.node.get("kwargs") or {}).get(MASK_KEYWORD), found)
+        return found
+
+
+@dataclasses.dataclass
+class ModelPlan:
+    """A model's inputs (InputLayer names and configs), its calls in run order, and its outputs."""
+
+    sequential: bool
+    inputs: list[tuple[Ref, dict[str, Any]]]
+    calls: list[LayerCall]
+    outputs: list[Ref]
+    #: Every call by ``(layer, node)``, the ones the outputs do not need too (Keras 3's mask ops).
+    producers: dict[tuple[str, int], LayerCall] = dataclasses.field(default_factory=dict)
+
+    def output_names(self) -> list[str]:
+        """Keras's output names: the output layers' names, repeats made unique as tf_keras does (``x_1``)."""
+        names: list[str] = []
+        counts: dict[str, int] = {}
+        for layer, _, _ in self.outputs:
+            proposal = layer
+            while proposal in names:
+                count = counts.get(layer, 1)
+                proposal, counts[layer] = f"{layer}_{count}", count + 1
+            names.append(proposal)
+        return names
+
+
+def is_functional(model: dict[str, Any]) -> bool:
+    layers = top_level_layers(model)
+    return model.get("class_name") != "Sequential" and any("inbound_nodes" in e for e in layers)
+
+
+def model_plan(model: dict[str, Any], *, source: str) -> ModelPlan:
+    """The plan of a Functional or Sequential config (nested models stay single calls)."""
+    layers = top_level_layers(model)
+    if not is_functional(model):
+        first = layers[0] if layers else None
+        calls = [LayerCall(e, 0, None) for e in layers if e is not first or e["class_name"] != "InputLayer"]
+        inputs = [((entry_name(first), 0, 0), first.get("config") or {})] if first is not None and \
+            first["class_name"] == "InputLayer" else []
+        return ModelPlan(True, inputs, calls, [(entry_name(calls[-1].entry), 0, 0)] if calls else [])
+    config = model.get("config") or {}
+    by_name = {entry_name(e): e for e in layers}
+    inputs = []
+    for ref in layer_refs(config.get("input_layers")):
+        entry = by_name.get(ref[0])
+        if entry is None:
+            raise InputError(f"{source}: input_layers refers to layer {ref[0]!r}, which the model does not have")
+        inputs.append((ref, entry.get("config") or {}))
+    producers: dict[tuple[str, int], LayerCall] = {}
+    for entry in layers:
+        if entry["class_name"] == "InputLayer":
+            continue
+        nodes = entry.get("inbound_nodes") or []
+        for index, node in enumerate(nodes):
+            shift = 1 if is_model(entry) and isinstance(node, list) else 0
+            call = LayerCall(entry, index + shift, node)
+            producers[(call.name, call.key)] = call
+    outputs = [_output_ref(ref, by_name) for ref in layer_refs(config.get("output_layers"))]
+    return ModelPlan(False, inputs, _ordered(producers, {(r[0], r[1]) for r, _ in inputs}, outputs, source), outputs,
+                     producers)
+
+
+def _output_ref(ref: Ref, by_name: dict[str, dict[str, Any]]) -> Ref:
+    """An ``output_layers`` ref in the numbering of inbound refs: Keras 3 counts a nested Functional's
+    building node there (and only there), like Keras 2 does everywhere (see the module docstring)."""
+    entry = by_name.get(ref[0])
+    nodes = (entry or {}).get("inbound_nodes") or []
+    if entry is not None and is_model(entry) and entry.get("class_name") != "Sequential" and nodes and \
+            isinstance(nodes[0], dict):
+        return ref[0], ref[1] - 1, ref[2]
+    return ref
+
+
+def _ordered(producers: dict[tuple[str, int], LayerCall], given: set[tuple[str, int]], outputs: list[Ref],
+             source: str) -> list[LayerCall]:
+    """The calls the outputs need, each after the calls it reads (Kahn's algorithm, no recursion)."""
+    deps: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    needed: list[tuple[str, int]] = []
+    todo = [(r[0], r[1]) for r in outputs]
+    while todo:
+        key = todo.pop()
+        if key in deps or key in given:
+            continue
+        call = producers.get(key)
+        if call is None:
+            raise InputError(f"{source}: the model reads node {key[1]} of layer {key[0]!r}, which no layer call "
+                             "produces", hint="the file is corrupt or was edited by hand")
+        deps[key] = [(r[0], r[1]) for r in call_inputs(call.node)]
+        needed.append(key)
+        todo += deps[key]
+    waiting = {key: sum(d not in given for d in deps[key]) for key in needed}
+    readers: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for key in needed:
+        for dep in deps[key]:
+            if dep not in given:
+                readers.setdefault(dep, []).append(key)
+    position = {key: i for i, key in enumerate(producers)}  # ties run in config order
+    ready = [(position[key], key) for key in needed if waiting[key] == 0]
+    heapq.heapify(ready)
+    order: list[LayerCall] = []
+    while ready:
+        key = heapq.heappop(ready)[1]
+        order.append(producers[key])
+        for reader in readers.get(key, ()):
+            waiting[reader] -= 1
+            if waiting[reader] == 0:
+                heapq.heappush(ready, (position[reader], reader))
+    if len(order) != len(needed):
+        loop = _one_cycle({k for k in needed if waiting[k] > 0}, deps)
+        raise InputError(f"{source}: the model's layer calls form a cycle ({' -> '.join(repr(k[0]) for k in loop)})",
+                         hint="the file is corrupt or was edited by hand; save the model again with Keras")
+    return order
+
+
+def _one_cycle(stuck: set[tuple[str, int]], deps: dict[tuple[str, int], list[tuple[str, int]]]) -> list:
+    """A cycle among the calls Kahn's algorithm could not order (each reads another of them)."""
+    key = min(stuck)
+    seen: dict[tuple[str, int], int] = {}
+    path: list[tuple[str, int]] = []
+    while key not in seen:
+        seen[key] = len(path)
+        path.append(key)
+        key = next(d for d in deps[key] if d in stuck)
+    return [*path[seen[key]:], key]
+
+
+def call_inputs(node: Any) -> list[Ref]:
+    """Every tensor a call reads (positional and keyword), except the ``mask`` Keras 3 records."""
+    if isinstance(node, list):
+        return [(item[0], int(item[1]), int(item[2])) for item in node]
+    if not isinstance(node, dict):
+        return []
+    refs: list[Ref] = []
+    tensor_refs(node.get("args"), refs)
+    tensor_refs({k: v for k, v in (node.get("kwargs") or {}).items() if k != MASK_KEYWORD}, refs)
+    return refs
+
+
+def layer_refs(value: Any) -> list[Ref]:
+    """``input_layers`` / ``output_layers``: one ``[name, node, tensor]``, or lists / dicts of them."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, list) or not value:
+        return []
+    if isinstance(value[0], str):
+        return [(value[0], int(value[1]), int(value[2]))]
+    return [ref for item in value for ref in layer_refs(item)]
+
+
+def tensor_refs(value: Any, refs: list[Ref]) -> None:
+    """The ``keras_history`` of every Keras 3 tensor in ``value`` (iterative: nesting depth is untrusted)."""
+    stack = [value]
+    found: list[Ref] = []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("class_name") == "__keras_tensor__":
+                history = (item.get("config") or {}).get("keras_history")
+                found.append((history[0], int(history[1]), int(history[2])))
+            else:
+                stack += reversed(list(item.values()))
+        elif isinstance(item, list):
+            stack += reversed(item)
+    refs += found
+
+
+def shared_paths(model_config: dict[str, Any]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Paths of a layer object that a Keras 3 config lists again (``shared_object_id``), mapped to its first path.
+
+    A model used both at the top and inside a nested model is listed twice; its weights are saved once, where
+    Keras's saving walk (the layers in order, depth first) meets it first. Keras does not always put the id on
+    that first listing, so an entry with an id also matches an earlier one of the same name and class.
+    """
+    first: dict[Any, tuple[str, ...]] = {}
+    aliases: dict[tuple[str, ...], tuple[str, ...]] = {}
+    stack: list[tuple[dict[str, Any], tuple[str, ...]]] = [(model_config, ())]
+    while stack:
+        model, path = stack.pop()
+        children = []
+        for entry in top_level_layers(model):
+            here = (*path, entry_name(entry))
+            shared = entry.get("shared_object_id")
+            named = (entry_name(entry), entry.get("class_name"))
+            if shared is not None and (shared in first or named in first):  # the first listing may lack the id
+                aliases[here] = first.get(shared) or first[named]
+                continue  # its layers are found under the first path
+            if shared is not None:
+                first[shared] = here
+            first.setdefault(named, here)
+            if is_model(entry):
+                children.append((entry, here))
+        stack += reversed(children)
+    return aliases
+
+
+def canonical_path(path: tuple[str, ...], aliases: dict[tuple[str, ...], tuple[str, ...]]) -> tuple[str, ...]:
+    """``path`` with its longest listed-again prefix replaced by the first path of that object."""
+    for _ in range(len(path) + len(aliases) + 1):  # each step moves to an earlier listing: bounded
+        prefix = next((path[:i] for i in range(len(path), 0, -1) if path[:i] in aliases), None)
+        if prefix is None:
+            return path
+        path = (*aliases[prefix], *path[len(prefix):])
+    return path

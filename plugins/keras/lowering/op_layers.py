@@ -1,0 +1,645 @@
+"""Op layers: tf_keras ``TFOpLambda``/``SlicingOpLambda`` and Keras 3 operations (``keras.ops.*`` on
+symbolic tensors), lowered from the recorded function name and arguments to TF ops.
+
+Nothing is executed: the function name picks an entry of :data:`TF_FUNCTIONS` (tf_keras, e.g.
+``math.add``, ``__operators__.getitem``) or :data:`KERAS_OPS` (Keras 3 class names, e.g. ``Add``,
+``GetItem``); an unknown name is a gap named by function. Each entry lists the function's positional
+parameters, so recorded positional arguments, keyword arguments and (Keras 3) the operation's config
+bind to names the same way. :func:`~tfjsconv.plugins.keras.op_calls.with_plain_op_nodes` has kept the
+recorded call in the config, and the walker hands the call's tensors as ``ctx.inputs`` in
+:func:`~tfjsconv.plugins.keras.op_calls.call_refs` order.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, TF_OP_LAYERS, TensorArg, parse_call
+from .activations import ACTIVATIONS, _gelu_tanh, _hard_sigmoid_v3, _hard_swish
+from .context import LayerContext
+from .registry import Unsupported, lowers
+
+#: Keras 3 operation config keys that are not arguments of the call.
+_KERAS_OP_BOOKKEEPING = ("name",)
+_REQUIRED = object()
+
+
+class OpCall:
+    """One recorded call: arguments bound to parameter names, tensors as the call's input Values."""
+
+    def __init__(self, ctx: LayerContext, function: str, arguments: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.function = function
+        self.arguments = arguments
+
+    def gap(self, why: str) -> Unsupported:
+        return Unsupported(f"layer {self.ctx.name!r} ({self.function}): {why}")
+
+    def has(self, name: str) -> bool:
+        return self.arguments.get(name) is not None
+
+    def value(self, name: str, default: Any = _REQUIRED) -> Any:
+        """A constant argument (a tensor there is a gap: its value is known only at run time)."""
+        if name not in self.arguments or self.arguments[name] is None:
+            if default is _REQUIRED:
+                raise self.gap(f"argument {name!r} is missing")
+            return default
+        value = self.arguments[name]
+        if _holds_tensor(value):
+            raise self.gap(f"argument {name!r} is a tensor")
+        return value
+
+    def tensor(self, name: str, like: Value | None = None) -> Value:
+        """A tensor argument; a constant becomes a Const of ``like``'s dtype (float32 when none)."""
+        value = self.arguments.get(name)
+        if isinstance(value, TensorArg):
+            return self.ctx.inputs[value.index]
+        if value is None or _holds_tensor(value):
+            raise self.gap(f"argument {name!r} is {'missing' if value is None else 'a nested tensor'}")
+        dtype = like.dtype if like is not None else DType.FLOAT32
+        array = np.asarray(value)
+        if array.dtype.kind == "f" and dtype.numpy.kind != "f":
+            raise self.gap(f"argument {name!r} ({value!r}) is a float for a {dtype.value} tensor")
+        return self.ctx.const(array.astype(dtype.numpy), f"{name}_value")
+
+    def tensors(self, name: str) -> list[Value]:
+        value = self.arguments.get(name)
+        if not isinstance(value, list) or not all(isinstance(v, TensorArg) for v in value):
+            raise self.gap(f"argument {name!r} is not a list of tensors")
+        return [self.ctx.inputs[v.index] for v in value]
+
+    def pair(self, a: str, b: str) -> tuple[Value, Value]:
+        """Two operands of a binary op; a constant one takes the other's dtype."""
+        first, second = self.arguments.get(a), self.arguments.get(b)
+        if isinstance(first, TensorArg):
+            x = self.tensor(a)
+            return x, self.tensor(b, like=x)
+        if isinstance(second, TensorArg):
+            y = self.tensor(b)
+            return self.tensor(a, like=y), y
+        raise self.gap("no tensor operand")
+
+
+def _holds_tensor(value: Any) -> bool:
+    if isinstance(value, TensorArg):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_tensor(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_tensor(v) for v in value)
+    if isinstance(value, slice):
+        return _holds_tensor([value.start, value.stop, value.step])
+    return False
+
+
+@dataclasses.dataclass(frozen=True)
+class OpSpec:
+    """A function's positional parameters, keyword options the lowering reads, and its lowering."""
+
+    params: tuple[str, ...]
+    lower: Callable[[OpCall], Value]
+    options: tuple[str, ...] = ()
+
+
+# -- elementwise ------------------------------------------------------------------------------------------
+def _unary(op: str) -> Callable[[OpCall], Value]:
+    return lambda c: c.ctx.unary(op, c.tensor("x"))
+
+
+def _activation(name: str) -> Callable[[OpCall], Value]:
+    return lambda c: ACTIVATIONS[name](c.ctx, c.tensor("x"), "act")
+
+
+def _binary(op: str, *, boolean: bool = False) -> Callable[[OpCall], Value]:
+    def lower(c: OpCall) -> Value:
+        x, y = c.pair("x", "y")
+        if x.dtype != y.dtype:
+            raise c.gap(f"operands of dtypes {x.dtype.value} and {y.dtype.value}")
+        out = c.ctx.binary(op, x, y)
+        if boolean:
+            out.dtype = DType.BOOL
+        return out
+    return lower
+
+
+def _divide(c: OpCall) -> Value:
+    x, y = c.pair("x", "y")
+    if x.dtype.numpy.kind != "f":
+        raise c.gap(f"division of {x.dtype.value} tensors")
+    return c.ctx.binary("RealDiv", x, y)
+
+
+def _clip(c: OpCall, low: str, high: str) -> Value:
+    x = c.tensor("x")
+    y = c.ctx.binary("Maximum", x, c.tensor(low, like=x), label="clip_low")
+    return c.ctx.binary("Minimum", y, c.tensor(high, like=x), label="clip_high")
+
+
+def _elu(c: OpCall) -> Value:
+    """``elu(x)`` for x > 0, ``alpha · (exp(x) - 1)`` below: ``relu(x) + alpha · min(elu(x), 0)``."""
+    x = c.tensor("x")
+    alpha = float(c.value("alpha", 1.0))
+    elu = c.ctx.unary("Elu", x, label="Elu" if alpha == 1.0 else "elu_unit")
+    if alpha == 1.0:
+        return elu
+    negative = c.ctx.scalar_op("Mul", c.ctx.scalar_op("Minimum", elu, 0.0, "negative_part"), alpha, "scaled")
+    return c.ctx.binary("AddV2", c.ctx.unary("Relu", x, label="positive_part"), negative)
+
+
+def _pad(c: OpCall, key: str, mode_key: str, value_key: str) -> Value:
+    x = c.tensor("x")
+    shape = c.ctx.shape(x)
+    pads = c.value(key)
+    if not (isinstance(pads, list) and len(pads) == len(shape) and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                                        for v in p) for p in pads)):
+        raise c.gap(f"{key}={pads!r}")
+    if str(c.value(mode_key, "constant")).lower() != "constant":
+        raise c.gap(f"mode={c.value(mode_key)!r}")
+    out = tuple(None if d is None else d + a + b for d, (a, b) in zip(shape, pads))
+    fill = c.value(value_key, 0) or 0
+    paddings = c.ctx.ints(pads, "paddings")
+    if fill == 0:
+        return c.ctx.op("Pad", [x, paddings], {"Tpaddings": DType.INT32}, shape=out)
+    return c.ctx.op("PadV2", [x, paddings, c.tensor(value_key, like=x)], {"Tpaddings": DType.INT32}, shape=out)
+
+
+def _depth_to_space(c: OpCall) -> Value:
+    x = c.tensor("x")
+    shape = c.ctx.shape(x)
+    block = int(c.value("block_size"))
+    if len(shape) != 4 or c.value("data_format", "NHWC") != "NHWC" or block < 2 or \
+            (shape[3] is not None and shape[3] % (block * block)):
+        raise c.gap(f"block_size={block} on shape {list(shape)}")
+    out = (shape[0], *(None if d is None else d * block for d in shape[1:3]),
+           None if shape[3] is None else shape[3] // (block * block))
+    return c.ctx.op("DepthToSpace", [x], {"block_size": block, "data_format": "NHWC"}, shape=out)
+
+
+# -- shapes -----------------------------------------------------------------------------------------------
+def _axis(c: OpCall, axis: Any, rank: int) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -rank <= axis < rank:
+        raise c.gap(f"axis {axis!r} for a rank-{rank} tensor")
+    return axis + rank if axis < 0 else axis
+
+
+def _ints(c: OpCall, name: str, default: Any = _REQUIRED) -> list[int] | None:
+    value = c.value(name, default)
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise c.gap(f"argument {name!r} = {value!r}")
+    return [int(v) for v in items]
+
+
+def _reshape(c: OpCall, key: str) -> Value:
+    x = c.tensor("x")
+    target = _ints(c, key)
+    if target.count(-1) > 1 or any(d < -1 for d in target):
+        raise c.gap(f"shape {target}")
+    shape = c.ctx.shape(x)
+    dims: list[int | None] = [None if d == -1 else d for d in target]
+    if -1 in target and None not in shape:
+        known = math.prod(d for d in target if d != -1)
+        dims[target.index(-1)] = math.prod(shape) // known if known else None
+    return c.ctx.op("Reshape", [x, c.ctx.ints(target, "shape")], {"Tshape": DType.INT32}, shape=tuple(dims))
+
+
+def _transpose(c: OpCall, key: str) -> Value:
+    x = c.tensor("x")
+    rank = len(c.ctx.shape(x))
+    perm = _ints(c, key, None)
+    perm = list(range(rank))[::-1] if perm is None else [_axis(c, p, rank) for p in perm]
+    if sorted(perm) != list(range(rank)):
+        raise c.gap(f"permutation {perm} of a rank-{rank} tensor")
+    return c.ctx.transpose(x, perm)
+
+
+def _concat(c: OpCall) -> Value:
+    values = c.tensors("values")
+    shapes = [c.ctx.shape(v) for v in values]
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes) or len({v.dtype for v in values}) != 1:
+        raise c.gap("tensors of different ranks or dtypes")
+    axis = _axis(c, c.value("axis", 0), rank)
+    out = list(shapes[0])
+    sizes = [s[axis] for s in shapes]
+    out[axis] = None if None in sizes else sum(sizes)
+    for d in range(rank):
+        if d != axis and out[d] is None:
+            out[d] = next((s[d] for s in shapes if s[d] is not None), None)
+    return c.ctx.op("ConcatV2", [*values, c.ctx.ints(axis, "axis")], {"N": len(values), "Tidx": DType.INT32},
+                    shape=tuple(out))
+
+
+def _stack(c: OpCall) -> Value:
+    values = c.tensors("values")
+    shape = list(c.ctx.shape(values[0]))
+    axis = _axis(c, c.value("axis", 0), len(shape) + 1)
+    shape.insert(axis, len(values))
+    return c.ctx.op("Pack", values, {"N": len(values), "axis": axis}, shape=tuple(shape))
+
+
+def _expand_dims(c: OpCall) -> Value:
+    x = c.tensor("x")
+    return c.ctx.expand_dims(x, _axis(c, c.value("axis"), len(c.ctx.shape(x)) + 1), "expand")
+
+
+def _squeeze(c: OpCall) -> Value:
+    x = c.tensor("x")
+    shape = c.ctx.shape(x)
+    axes = _ints(c, "axis", None)
+    if axes is None:
+        if None in shape:
+            raise c.gap("squeeze of every size-1 axis of a tensor of unknown sizes")
+        axes = [i for i, d in enumerate(shape) if d == 1]
+    axes = sorted(_axis(c, a, len(shape)) for a in axes)
+    if any(shape[a] not in (1, None) for a in axes):
+        raise c.gap(f"squeeze of axes {axes} of shape {list(shape)}")
+    return c.ctx.op("Squeeze", [x], {"squeeze_dims": axes},
+                    shape=tuple(d for i, d in enumerate(shape) if i not in axes))
+
+
+def _reduce(op: str, key: str = "axis", keep_key: str = "keepdims") -> Callable[[OpCall], Value]:
+    def lower(c: OpCall) -> Value:
+        x = c.tensor("x")
+        shape = c.ctx.shape(x)
+        axes = _ints(c, key, None)
+        axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
+        keep = bool(c.value(keep_key, False))
+        for unused in ("initial", "dtype"):  # Keras 3 Max/Min/Prod record them; set, they change the result
+            if c.value(unused, None) is not None:
+                raise c.gap(f"{unused}={c.value(unused)!r}")
+        out = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keep else \
+            tuple(d for i, d in enumerate(shape) if i not in axes)
+        return c.ctx.op(op, [x, c.ctx.ints(axes, "axes")], {"keep_dims": keep, "Tidx": DType.INT32}, shape=out)
+    return lower
+
+
+def _cast(c: OpCall) -> Value:
+    x = c.tensor("x")
+    try:
+        dtype = DType.from_any(str(c.value("dtype")))
+    except TypeError:
+        raise c.gap(f"dtype {c.value('dtype')!r}") from None
+    if dtype not in (DType.FLOAT32, DType.INT32, DType.BOOL):
+        raise c.gap(f"a cast to {dtype.value}")
+    if dtype == x.dtype:
+        return c.ctx.unary("Identity", x)
+    return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape)
+
+
+def _matmul(c: OpCall, ta: str | None = None, tb: str | None = None) -> Value:
+    a, b = c.pair("a", "b")
+    flip_a = bool(c.value(ta, False)) if ta else False
+    flip_b = bool(c.value(tb, False)) if tb else False
+    for flag in ("adjoint_a", "adjoint_b", "a_is_sparse", "b_is_sparse", "output_type"):
+        if c.value(flag, None):
+            raise c.gap(f"{flag}={c.value(flag)!r}")
+    sa, sb = c.ctx.shape(a), c.ctx.shape(b)
+    if len(sa) < 2 or len(sb) < 2:
+        raise c.gap(f"matmul of ranks {len(sa)} and {len(sb)}")
+    m = sa[-1] if flip_a else sa[-2]
+    n = sb[-2] if flip_b else sb[-1]
+    if len(sa) == len(sb) == 2:
+        return c.ctx.op("MatMul", [a, b], {"transpose_a": flip_a, "transpose_b": flip_b}, shape=(m, n))
+    from .context import broadcast_shape
+
+    outer = broadcast_shape(sa[:-2], sb[:-2])
+    return c.ctx.op("BatchMatMulV2", [a, b], {"adj_x": flip_a, "adj_y": flip_b},
+                    shape=None if outer is None else (*outer, m, n))
+
+
+def _shape(c: OpCall) -> Value:
+    x = c.tensor("x")
+    dtype = DType.from_any(str(c.value("out_type", "int32")))
+    if dtype != DType.INT32:
+        raise c.gap(f"out_type={dtype.value}")
+    return c.ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, shape=(len(c.ctx.shape(x)),))
+
+
+def _resize(c: OpCall, method_key: str, nearest_half_pixel: bool) -> Value:
+    x = c.tensor("x")
+    shape = c.ctx.shape(x)
+    size = _ints(c, "size")
+    method = c.value(method_key, "bilinear")
+    if len(shape) != 4 or len(size) != 2 or method not in ("bilinear", "nearest"):
+        raise c.gap(f"a {method!r} resize of a rank-{len(shape)} tensor to {size}")
+    for flag in ("preserve_aspect_ratio", "antialias", "crop_to_aspect_ratio", "pad_to_aspect_ratio"):
+        if flag in c.arguments and c.value(flag, False):
+            raise c.gap(f"{flag}=True")
+    if c.value("data_format", "channels_last") not in ("channels_last", None):
+        raise c.gap(f"data_format={c.value('data_format')!r}")
+    op = "ResizeBilinear" if method == "bilinear" else "ResizeNearestNeighbor"
+    half = True if method == "bilinear" else nearest_half_pixel
+    return c.ctx.op(op, [x, c.ctx.ints(size, "size")], {"align_corners": False, "half_pixel_centers": half},
+                    shape=(shape[0], size[0], size[1], shape[3]))
+
+
+def _tile(c: OpCall, key: str) -> Value:
+    x = c.tensor("x")
+    shape = c.ctx.shape(x)
+    multiples = _ints(c, key)
+    if len(multiples) != len(shape):
+        raise c.gap(f"multiples {multiples} for a rank-{len(shape)} tensor")
+    out = tuple(None if d is None else d * m for d, m in zip(shape, multiples))
+    return c.ctx.op("Tile", [x, c.ctx.ints(multiples, "multiples")], {"Tmultiples": DType.INT32}, shape=out)
+
+
+def _bias_add(c: OpCall) -> Value:
+    x = c.tensor("x")
+    if c.value("data_format", "NHWC") not in ("NHWC", "N...C", None):
+        raise c.gap(f"data_format={c.value('data_format')!r}")
+    return c.ctx.op("BiasAdd", [x, c.tensor("bias", like=x)], {"data_format": "NHWC"}, shape=x.shape)
+
+
+# -- getitem: basic indexing as one StridedSlice ----------------------------------------------------------
+def _getitem(c: OpCall) -> Value:
+    x = c.tensor("x")
+    key = c.value("key")
+    spec = key if isinstance(key, list) else [key]
+    if c.ctx.class_name.startswith(KERAS_OP_PREFIX) and len(spec) > 1 and \
+            all(isinstance(i, int) and not isinstance(i, bool) for i in spec):
+        raise c.gap(f"index {spec} (saved alike for x[{spec}], a gather, and x[{', '.join(map(str, spec))}])")
+    shape = c.ctx.shape(x)
+    if spec.count(Ellipsis) > 1:
+        raise c.gap("several ellipses")
+    consumed = sum(1 for item in spec if item is not None and item is not Ellipsis)
+    if consumed > len(shape):
+        raise c.gap(f"{consumed} indices for a rank-{len(shape)} tensor")
+    begin, end, strides = [], [], []
+    masks = {"begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0}
+    out: list[int | None] = []
+    dim = 0
+    for i, item in enumerate(spec):
+        bit = 1 << i
+        if item is Ellipsis:
+            masks["ellipsis_mask"] |= bit
+            skipped = len(shape) - consumed
+            out += shape[dim:dim + skipped]
+            dim += skipped
+            begin.append(0), end.append(0), strides.append(1)
+        elif item is None:
+            masks["new_axis_mask"] |= bit
+            out.append(1)
+            begin.append(0), end.append(0), strides.append(1)
+        elif isinstance(item, bool) or not isinstance(item, (int, slice)):
+            raise c.gap(f"index {item!r}")
+        elif isinstance(item, int):
+            size = shape[dim]
+            if size is not None and not -size <= item < size:
+                raise c.gap(f"index {item} out of range for size {size}")
+            masks["shrink_axis_mask"] |= bit
+            begin.append(item), end.append(item + 1 if item != -1 else 0), strides.append(1)
+            dim += 1
+        else:
+            start, stop, step = item.start, item.stop, item.step
+            if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (start, stop, step)):
+                raise c.gap(f"slice {start}:{stop}:{step}")
+            if step == 0:
+                raise c.gap("a slice step of 0")
+            if start is None:
+                masks["begin_mask"] |= bit
+            if stop is None:
+                masks["end_mask"] |= bit
+            begin.append(start or 0), end.append(stop or 0), strides.append(step or 1)
+            size = shape[dim]
+            out.append(None if size is None else len(range(*slice(start, stop, step).indices(size))))
+            dim += 1
+    out += shape[dim:]
+    if x.dtype not in (DType.FLOAT32, DType.INT32, DType.BOOL):
+        raise c.gap(f"slicing a {x.dtype.value} tensor")
+    return c.ctx.op("StridedSlice", [x, c.ctx.ints(begin, "begin"), c.ctx.ints(end, "end"),
+                                     c.ctx.ints(strides, "strides")], {"Index": DType.INT32, **masks},
+                    shape=tuple(out))
+
+
+# -- the tables -------------------------------------------------------------------------------------------
+def _table(entries: dict[tuple[str, ...], OpSpec]) -> dict[str, OpSpec]:
+    return {name: spec for names, spec in entries.items() for name in names}
+
+
+_X, _XY = ("x",), ("x", "y")
+_REDUCE_OPTIONS = ("axis", "keepdims", "initial", "dtype")
+TF_FUNCTIONS: dict[str, OpSpec] = _table({
+    ("math.add", "__operators__.add", "math.add_v2"): OpSpec(_XY, _binary("AddV2")),
+    ("math.subtract", "__operators__.sub"): OpSpec(_XY, _binary("Sub")),
+    ("math.multiply", "__operators__.mul"): OpSpec(_XY, _binary("Mul")),
+    ("math.truediv", "math.divide", "__operators__.truediv"): OpSpec(_XY, _divide),
+    ("math.maximum",): OpSpec(_XY, _binary("Maximum")), ("math.minimum",): OpSpec(_XY, _binary("Minimum")),
+    ("math.pow",): OpSpec(_XY, _binary("Pow")),
+    ("math.squared_difference",): OpSpec(_XY, _binary("SquaredDifference")),
+    ("math.greater",): OpSpec(_XY, _binary("Greater", boolean=True)),
+    ("math.greater_equal",): OpSpec(_XY, _binary("GreaterEqual", boolean=True)),
+    ("math.less",): OpSpec(_XY, _binary("Less", boolean=True)),
+    ("math.less_equal",): OpSpec(_XY, _binary("LessEqual", boolean=True)),
+    ("math.equal", "__operators__.eq"): OpSpec(_XY, _binary("Equal", boolean=True)),
+    ("math.not_equal", "__operators__.ne"): OpSpec(_XY, _binary("NotEqual", boolean=True)),
+    ("math.negative",): OpSpec(_X, _unary("Neg")), ("math.abs",): OpSpec(_X, _unary("Abs")),
+    ("math.exp",): OpSpec(_X, _unary("Exp")), ("math.log",): OpSpec(_X, _unary("Log")),
+    ("math.sqrt",): OpSpec(_X, _unary("Sqrt")), ("math.rsqrt",): OpSpec(_X, _unary("Rsqrt")),
+    ("math.square",): OpSpec(_X, _unary("Square")), ("math.reciprocal",): OpSpec(_X, _unary("Reciprocal")),
+    ("math.floor",): OpSpec(_X, _unary("Floor")), ("math.ceil",): OpSpec(_X, _unary("Ceil")),
+    ("math.sin",): OpSpec(_X, _unary("Sin")), ("math.cos",): OpSpec(_X, _unary("Cos")),
+    ("math.erf",): OpSpec(_X, _unary("Erf")), ("math.sign",): OpSpec(_X, _unary("Sign")),
+    ("math.log1p",): OpSpec(_X, _unary("Log1p")),
+    ("math.sigmoid", "nn.sigmoid", "sigmoid"): OpSpec(_X, _unary("Sigmoid")),
+    ("math.tanh", "nn.tanh"): OpSpec(_X, _unary("Tanh")),
+    ("nn.relu",): OpSpec(("features",), lambda c: c.ctx.unary("Relu", c.tensor("features"))),
+    ("nn.relu6",): OpSpec(("features",), lambda c: c.ctx.unary("Relu6", c.tensor("features"))),
+    ("nn.elu",): OpSpec(("features",), lambda c: c.ctx.unary("Elu", c.tensor("features"))),
+    ("nn.selu",): OpSpec(("features",), lambda c: c.ctx.unary("Selu", c.tensor("features"))),
+    ("math.softplus", "nn.softplus"): OpSpec(("features",), lambda c: c.ctx.unary("Softplus", c.tensor("features"))),
+    ("nn.softsign", "math.softsign"): OpSpec(("features",),
+                                             lambda c: ACTIVATIONS["softsign"](c.ctx, c.tensor("features"), "act")),
+    ("nn.silu", "nn.swish"): OpSpec(("features", "beta"), lambda c: _silu(c, "features")),
+    ("nn.gelu",): OpSpec(("features", "approximate"), lambda c: _gelu_of(c, "features")),
+    ("nn.leaky_relu",): OpSpec(("features", "alpha"), lambda c: _leaky_of(c, "features", "alpha", 0.2)),
+    ("nn.softmax", "math.softmax"): OpSpec(("logits", "axis"), lambda c: _softmax_of(c, "logits", "Softmax")),
+    ("nn.log_softmax", "math.log_softmax"): OpSpec(("logits", "axis"),
+                                                   lambda c: _softmax_of(c, "logits", "LogSoftmax")),
+    ("nn.bias_add",): OpSpec(("x", "bias", "data_format"), _bias_add),
+    ("reshape",): OpSpec(("x", "shape"), lambda c: _reshape(c, "shape")),
+    ("transpose", "compat.v1.transpose"): OpSpec(("x", "perm", "conjugate"), lambda c: _transpose(c, "perm")),
+    ("concat",): OpSpec(("values", "axis"), _concat),
+    ("stack",): OpSpec(("values", "axis"), _stack),
+    ("expand_dims",): OpSpec(("x", "axis"), _expand_dims),
+    ("squeeze", "compat.v1.squeeze"): OpSpec(("x", "axis"), _squeeze),
+    ("cast", "dtypes.cast"): OpSpec(("x", "dtype"), _cast),
+    ("clip_by_value",): OpSpec(("x", "clip_value_min", "clip_value_max"),
+                               lambda c: _clip(c, "clip_value_min", "clip_value_max")),
+    ("linalg.matmul", "matmul"): OpSpec(("a", "b", "transpose_a", "transpose_b", "adjoint_a", "adjoint_b",
+                                         "a_is_sparse", "b_is_sparse", "output_type"),
+                                        lambda c: _matmul(c, "transpose_a", "transpose_b")),
+    ("shape", "compat.v1.shape"): OpSpec(("x", "out_type"), _shape),
+    ("image.resize",): OpSpec(("x", "size", "method", "preserve_aspect_ratio", "antialias"),
+                              lambda c: _resize(c, "method", nearest_half_pixel=True)),
+    ("tile",): OpSpec(("x", "multiples"), lambda c: _tile(c, "multiples")),
+    ("pad", "compat.v1.pad"): OpSpec(("x", "paddings", "mode", "constant_values"),
+                     lambda c: _pad(c, "paddings", "mode", "constant_values")),
+    ("nn.depth_to_space",): OpSpec(("x", "block_size", "data_format"), _depth_to_space),
+    ("__operators__.getitem",): OpSpec(("x", "key"), _getitem),
+    **{(f"math.reduce_{r}", f"reduce_{r}"): OpSpec(("x", "axis", "keepdims"), _reduce(op))
+       for r, op in (("sum", "Sum"), ("mean", "Mean"), ("max", "Max"), ("min", "Min"), ("prod", "Prod"))},
+})
+#: tf_keras records some parameters under TF's own names; these are the lowering's names for them.
+_TF_RENAMES = {"input": "x", "input_tensor": "x", "tensor": "x", "a": "a", "t": "x", "images": "x",
+               "slice_spec": "key", "features": "features", "value": "x"}
+
+
+def _silu(c: OpCall, key: str) -> Value:
+    if float(c.value("beta", 1.0)) != 1.0:
+        raise c.gap(f"beta={c.value('beta')}")
+    return ACTIVATIONS["silu"](c.ctx, c.tensor(key), "act")
+
+
+def _gelu_of(c: OpCall, key: str) -> Value:
+    fn = _gelu_tanh if c.value("approximate", False) else ACTIVATIONS["gelu"]
+    return fn(c.ctx, c.tensor(key), "gelu")
+
+
+def _leaky_of(c: OpCall, key: str, alpha: str, default: float) -> Value:
+    return c.ctx.unary("LeakyRelu", c.tensor(key), {"alpha": float(c.value(alpha, default))})
+
+
+def _softmax_of(c: OpCall, key: str, op: str) -> Value:
+    x = c.tensor(key)
+    axis = c.value("axis", -1)
+    axes = axis if isinstance(axis, list) else [axis]
+    rank = len(c.ctx.shape(x))
+    if len(axes) != 1 or _axis(c, axes[0], rank) != rank - 1:
+        raise c.gap(f"axis={axis}")
+    return c.ctx.unary(op, x)
+
+
+_K2 = ("x1", "x2")
+#: Keras 3 Resize records every option; fill_mode/fill_value only matter with pad_to_aspect_ratio (refused).
+_RESIZE_OPTIONS = ("size", "interpolation", "antialias", "crop_to_aspect_ratio", "pad_to_aspect_ratio", "fill_mode",
+                   "fill_value", "data_format")
+KERAS_OPS: dict[str, OpSpec] = _table({
+    ("Add",): OpSpec(_K2, lambda c: _k3_binary(c, "AddV2")),
+    ("Subtract",): OpSpec(_K2, lambda c: _k3_binary(c, "Sub")),
+    ("Multiply",): OpSpec(_K2, lambda c: _k3_binary(c, "Mul")),
+    ("Divide", "TrueDivide"): OpSpec(_K2, lambda c: _k3_binary(c, "RealDiv")),
+    ("Maximum",): OpSpec(_K2, lambda c: _k3_binary(c, "Maximum")),
+    ("Minimum",): OpSpec(_K2, lambda c: _k3_binary(c, "Minimum")),
+    ("Power",): OpSpec(_K2, lambda c: _k3_binary(c, "Pow")),
+    ("Greater",): OpSpec(_K2, lambda c: _k3_binary(c, "Greater", boolean=True)),
+    ("GreaterEqual",): OpSpec(_K2, lambda c: _k3_binary(c, "GreaterEqual", boolean=True)),
+    ("Less",): OpSpec(_K2, lambda c: _k3_binary(c, "Less", boolean=True)),
+    ("LessEqual",): OpSpec(_K2, lambda c: _k3_binary(c, "LessEqual", boolean=True)),
+    ("Equal",): OpSpec(_K2, lambda c: _k3_binary(c, "Equal", boolean=True)),
+    ("NotEqual",): OpSpec(_K2, lambda c: _k3_binary(c, "NotEqual", boolean=True)),
+    ("Negative",): OpSpec(_X, _unary("Neg")), ("Absolute", "Abs"): OpSpec(_X, _unary("Abs")),
+    ("Exp",): OpSpec(_X, _unary("Exp")), ("Log",): OpSpec(_X, _unary("Log")),
+    ("Sqrt",): OpSpec(_X, _unary("Sqrt")), ("Rsqrt",): OpSpec(_X, _unary("Rsqrt")),
+    ("Square",): OpSpec(_X, _unary("Square")), ("Reciprocal",): OpSpec(_X, _unary("Reciprocal")),
+    ("Floor",): OpSpec(_X, _unary("Floor")), ("Ceil",): OpSpec(_X, _unary("Ceil")),
+    ("Sin",): OpSpec(_X, _unary("Sin")), ("Cos",): OpSpec(_X, _unary("Cos")),
+    ("Erf",): OpSpec(_X, _unary("Erf")), ("Sign",): OpSpec(_X, _unary("Sign")),
+    ("Log1p",): OpSpec(_X, _unary("Log1p")),
+    ("Tanh",): OpSpec(_X, _unary("Tanh")), ("Sigmoid",): OpSpec(_X, _unary("Sigmoid")),
+    ("Relu",): OpSpec(_X, _unary("Relu")), ("Relu6",): OpSpec(_X, _unary("Relu6")),
+    ("Selu",): OpSpec(_X, _unary("Selu")), ("Softplus",): OpSpec(_X, _unary("Softplus")),
+    ("Softsign",): OpSpec(_X, _activation("softsign")), ("Silu", "Swish"): OpSpec(_X, _activation("silu")),
+    ("HardSigmoid",): OpSpec(_X, lambda c: _hard_sigmoid_v3(c.ctx, c.tensor("x"), "act")),
+    ("HardSilu", "HardSwish"): OpSpec(_X, lambda c: _hard_swish(c.ctx, c.tensor("x"), "act")),
+    ("Mish",): OpSpec(_X, _activation("mish")), ("LogSigmoid",): OpSpec(_X, _activation("log_sigmoid")),
+    ("LeakyRelu",): OpSpec(_X, lambda c: _leaky_of(c, "x", "negative_slope", 0.2), ("negative_slope",)),
+    ("Elu",): OpSpec(_X, _elu, ("alpha",)),
+    ("Gelu",): OpSpec(_X, lambda c: _gelu_of(c, "x"), ("approximate",)),
+    ("Softmax",): OpSpec(_X, lambda c: _softmax_of(c, "x", "Softmax"), ("axis",)),
+    ("LogSoftmax",): OpSpec(_X, lambda c: _softmax_of(c, "x", "LogSoftmax"), ("axis",)),
+    ("Reshape",): OpSpec(_X, lambda c: _reshape(c, "newshape"), ("newshape",)),
+    ("Transpose",): OpSpec(_X, lambda c: _transpose(c, "axes"), ("axes",)),
+    ("Concatenate",): OpSpec(("values",), _concat, ("axis",)),
+    ("Stack",): OpSpec(("values",), _stack, ("axis",)),
+    ("ExpandDims",): OpSpec(_X, _expand_dims, ("axis",)),
+    ("Squeeze",): OpSpec(_X, _squeeze, ("axis",)),
+    ("Cast",): OpSpec(_X, _cast, ("dtype",)),
+    ("Clip",): OpSpec(_X, lambda c: _clip(c, "x_min", "x_max"), ("x_min", "x_max")),
+    ("Matmul",): OpSpec(("a", "b"), _matmul),
+    ("Resize",): OpSpec(_X, lambda c: _resize(c, "interpolation", nearest_half_pixel=True), _RESIZE_OPTIONS),
+    ("Tile",): OpSpec(_X, lambda c: _tile(c, "repeats"), ("repeats",)),
+    ("Pad",): OpSpec(("x", "constant_values"), lambda c: _pad(c, "pad_width", "mode", "constant_values"),
+                     ("pad_width", "mode")),
+    ("GetItem",): OpSpec(("x", "key"), _getitem),
+    **{(name,): OpSpec(_X, _reduce(op), _REDUCE_OPTIONS) for name, op in (("Sum", "Sum"), ("Mean", "Mean"), ("Max", "Max"),
+                                                          ("Min", "Min"), ("Prod", "Prod"))},
+})
+
+
+def _k3_binary(c: OpCall, op: str, *, boolean: bool = False) -> Value:
+    c.arguments.setdefault("x", c.arguments.pop("x1", None))
+    c.arguments.setdefault("y", c.arguments.pop("x2", None))
+    if op == "RealDiv":
+        return _divide(c)
+    return _binary(op, boolean=boolean)(c)
+
+
+# -- registration -----------------------------------------------------------------------------------------
+def _spec(class_name: str, config: dict[str, Any]) -> tuple[str, OpSpec | None]:
+    """The function an op layer records, and its lowering (None when there is none)."""
+    if class_name.startswith(KERAS_OP_PREFIX):
+        name = class_name[len(KERAS_OP_PREFIX):]
+        return name, KERAS_OPS.get(name)
+    function = str(config.get("function") or "")
+    return function, TF_FUNCTIONS.get(function)
+
+
+def op_layer_check(config: dict[str, Any], class_name: str = "TFOpLambda") -> str | None:
+    function, spec = _spec(class_name, config)
+    return None if spec is not None else f"function {function!r}"
+
+
+def _bind(c_name: str, spec: OpSpec, args: Sequence[Any], kwargs: dict[str, Any], extra: dict[str, Any],
+          renames: dict[str, str]) -> dict[str, Any]:
+    """Arguments by parameter name; an argument the lowering does not read is a gap (it may matter)."""
+    if len(args) > len(spec.params):
+        raise Unsupported(f"{c_name}: {len(args)} positional arguments")
+    bound = dict(zip(spec.params, args))
+    for key, value in [*extra.items(), *kwargs.items()]:
+        if key == "name":
+            continue
+        key = renames.get(key, key)
+        if key not in spec.params and key not in spec.options:
+            raise Unsupported(f"{c_name}: argument {key!r}")
+        bound[key] = value
+    return bound
+
+
+def lower_op_layer(ctx: LayerContext) -> Value:
+    function, spec = _spec(ctx.class_name, ctx.config)
+    if spec is None:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): function {function!r}")
+    calls = ctx.config.get(CALLS_KEY)
+    if not isinstance(calls, list) or len(calls) != 1:
+        raise Unsupported(f"layer {ctx.name!r} ({function}): {len(calls or [])} recorded calls (op layers have one)")
+    try:
+        args, kwargs = parse_call(calls[0])
+    except ValueError as err:
+        raise ctx.error(f"has {err}") from None
+    keras3 = ctx.class_name.startswith(KERAS_OP_PREFIX)
+    extra = dict(ctx.config.get(OP_ARGUMENTS_KEY) or {}) if keras3 else {}
+    extra = {k: v for k, v in extra.items() if k not in _KERAS_OP_BOOKKEEPING}
+    label = f"layer {ctx.name!r} ({function})"
+    call = OpCall(ctx, function, _bind(label, spec, args, kwargs, extra, {} if keras3 else _TF_RENAMES))
+    return spec.lower(call)
+
+
+@lowers(*TF_OP_LAYERS, check=op_layer_check)
+def tf_op_layer(ctx: LayerContext) -> Value:
+    return lower_op_layer(ctx)
+
+
+for _name in KERAS_OPS:
+    lowers(KERAS_OP_PREFIX + _name, check=lambda config, _cls=KERAS_OP_PREFIX + _name: op_layer_check(
+        config, _cls))(lower_op_layer)

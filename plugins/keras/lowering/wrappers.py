@@ -1,0 +1,118 @@
+"""Dot (batch_dot over given axes, optionally L2-normalized) and TimeDistributed (any lowered layer per step).
+
+TimeDistributed folds time into the batch (``[batch·T, ...]``), runs the wrapped layer's own lowering
+on that (its weights are the wrapper's: Keras 3 keeps them under ``layer``, ``.h5`` files list them
+under the wrapper), and unfolds the result, as Keras does for layers without a time-aware call.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .attention import check_call_kwargs
+from .context import LayerContext
+from .registry import LOWERINGS, Unsupported, lowers
+
+#: ``keras.backend.epsilon()``; Keras 3 caps ``1/‖x‖`` at ``1/epsilon``.
+EPSILON = 1e-7
+
+
+# -- Dot ------------------------------------------------------------------------------------------------------
+def _axes(ctx: LayerContext, ranks: list[int]) -> list[int]:
+    axes = ctx.config.get("axes")
+    pair = list(axes) if isinstance(axes, (list, tuple)) else [axes, axes]
+    if len(pair) != 2 or not all(isinstance(a, int) for a in pair):
+        raise ctx.error(f"has axes={axes!r}")
+    out = [a % rank if a < 0 else a for a, rank in zip(pair, ranks)]
+    if any(not 1 <= a < rank for a, rank in zip(out, ranks)):
+        raise ctx.error(f"has axes={axes!r} for inputs of ranks {ranks}")
+    return out
+
+
+def _l2_normalize(ctx: LayerContext, x: Value, axis: int, label: str) -> Value:
+    """Keras 3: ``x · min(rsqrt(Σx²), 1/ε)``; tf_keras (``tf.linalg.l2_normalize``): ``x · rsqrt(max(Σx², 1e-12))``."""
+    shape = ctx.shape(x)
+    square_sum = ctx.op("Sum", [ctx.unary("Square", x, label=f"{label}/squared"), ctx.ints([axis], f"{label}/axis")],
+                        {"keep_dims": True, "Tidx": DType.INT32},
+                        shape=tuple(1 if i == axis else d for i, d in enumerate(shape)), label=f"{label}/square_sum")
+    if ctx.keras3:
+        inverse = ctx.scalar_op("Minimum", ctx.unary("Rsqrt", square_sum, label=f"{label}/rsqrt"), 1.0 / EPSILON,
+                                f"{label}/capped")
+    else:
+        inverse = ctx.unary("Rsqrt", ctx.scalar_op("Maximum", square_sum, 1e-12, f"{label}/floored"),
+                            label=f"{label}/rsqrt")
+    return ctx.binary("Mul", x, inverse, label=label)
+
+
+@lowers("Dot")
+def dot(ctx: LayerContext) -> Value:
+    """``batch_dot`` of two rank-2 (``Σ x·y`` kept as ``[batch, 1]``) or two rank-3 tensors (BatchMatMulV2)."""
+    check_call_kwargs(ctx, ())
+    if len(ctx.inputs) != 2:
+        raise ctx.error(f"takes exactly 2 tensors, got {len(ctx.inputs)}")
+    x, y = ctx.inputs
+    shapes = [ctx.shape(x), ctx.shape(y)]
+    ranks = [len(s) for s in shapes]
+    a, b = _axes(ctx, ranks)
+    if shapes[0][a] is not None and shapes[1][b] is not None and shapes[0][a] != shapes[1][b]:
+        raise ctx.error(f"contracts sizes {shapes[0][a]} and {shapes[1][b]}")
+    if ctx.config.get("normalize"):
+        x, y = _l2_normalize(ctx, x, a, "normalized_0"), _l2_normalize(ctx, y, b, "normalized_1")
+    if ranks == [2, 2]:
+        product = ctx.binary("Mul", x, y, label="products")
+        return ctx.op("Sum", [product, ctx.ints([1], "sum_axis")], {"keep_dims": True, "Tidx": DType.INT32},
+                      shape=(None, 1), label="dot")
+    if ranks == [3, 3]:
+        rows = shapes[0][2 if a == 1 else 1]
+        cols = shapes[1][2 if b == 1 else 1]
+        return ctx.op("BatchMatMulV2", [x, y], {"adj_x": a == 1, "adj_y": b == 2}, shape=(None, rows, cols),
+                      label="dot")
+    raise Unsupported(f"layer {ctx.name!r} (Dot) on inputs of ranks {ranks}")
+
+
+# -- TimeDistributed ------------------------------------------------------------------------------------------
+def _inner(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    inner = config.get("layer") or {}
+    return str(inner.get("class_name")), dict(inner.get("config") or {})
+
+
+def _time_distributed_check(config: dict[str, Any]) -> str | None:
+    cls, inner = _inner(config)
+    lowering = LOWERINGS.get(cls)
+    if lowering is None or cls in ("TimeDistributed", "Bidirectional") or lowering.keywords:
+        return f"a wrapped {cls}"
+    dtype = inner.get("dtype")
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name")
+    if dtype not in (None, "float32"):
+        return f"a wrapped {cls} of dtype {dtype}"
+    if inner.get("lora_rank"):
+        return f"a wrapped {cls} with lora_rank"
+    gap = lowering.check(inner) if lowering.check else None
+    return f"wrapped {cls}: {gap}" if gap else None
+
+
+@lowers("TimeDistributed", check=_time_distributed_check)
+def time_distributed(ctx: LayerContext) -> Value:
+    check_call_kwargs(ctx, ())
+    cls, config = _inner(ctx.config)
+    lowering = LOWERINGS.get(cls)
+    if lowering is None:
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) wraps {cls}")
+    shape = ctx.shape()
+    if len(shape) < 3 or any(d is None for d in shape[1:]):
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) needs an input of static sizes (got {list(shape)})")
+    steps = int(shape[1])
+    folded = ctx.reshape(ctx.x, [None, *shape[2:]], "fold_time")
+    inner_name = str(config.get("name") or cls)
+    inner_ctx = LayerContext(ctx.graph, f"{ctx.name}/{inner_name}", cls, config, [folded], ctx.weights, ctx.source,
+                             keras3=ctx.keras3, weight_consts=ctx.weight_consts)
+    y = lowering.lower(inner_ctx)
+    if isinstance(y, list):
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) wraps a {cls} that returns several tensors")
+    out = ctx.shape(y)
+    if any(d is None for d in out[1:]):
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed): the wrapped {cls} gives unknown sizes {list(out)}")
+    return ctx.reshape(y, [None, steps, *out[1:]], "unfold_time")

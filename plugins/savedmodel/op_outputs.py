@@ -1,0 +1,148 @@
+"""How many outputs a TF node has, their dtypes, and where each named output arg starts.
+
+A FunctionDef body refers to a node's output as ``node:out_arg:i`` (the ``i``-th tensor of output
+arg ``out_arg``); the IR, like a GraphDef, numbers outputs flat. For that we need each op's output
+args in order and how many tensors each holds. Most ops have one output arg: its ``i`` is the flat
+index. The table below lists the ops with several output args or list outputs sized by attrs,
+written from TensorFlow's documented op signatures. An op that is not listed and whose
+``_output_shapes`` attr says it has several outputs cannot be laid out: the caller leaves the
+TF-free path (feature ``op_output_layout``) rather than guess.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from tfjsconv.dtypes import DType
+
+#: An output arg: (name, count, dtype). ``count`` is 1, an int attr name (``num_split``) or
+#: ``"len:<attr>"`` (the length of a list-of-types attr, whose entries are then the dtypes); ``dtype``
+#: is a type attr name or a fixed DType.
+ArgSpec = tuple[str, Any, Any]
+
+_U = "U"
+MULTI_OUTPUT_OPS: dict[str, list[ArgSpec]] = {
+    "Split": [("output", "num_split", "T")],
+    "SplitV": [("output", "num_split", "T")],
+    "Unpack": [("output", "num", "T")],
+    "DynamicPartition": [("outputs", "num_partitions", "T")],
+    "ShapeN": [("output", "N", "out_type")],
+    "IdentityN": [("output", "len:T", "T")],
+    "PartitionedCall": [("output", "len:Tout", "Tout")],
+    "StatefulPartitionedCall": [("output", "len:Tout", "Tout")],
+    # functional control flow: one list output arg (``while:output:3`` is flat output 3)
+    "While": [("output", "len:T", "T")],
+    "StatelessWhile": [("output", "len:T", "T")],
+    "If": [("output", "len:Tout", "Tout")],
+    "StatelessIf": [("output", "len:Tout", "Tout")],
+    "Case": [("output", "len:Tout", "Tout")],
+    "StatelessCase": [("output", "len:Tout", "Tout")],
+    "FusedBatchNorm": [("y", 1, "T"), ("batch_mean", 1, "T"), ("batch_variance", 1, "T"),
+                       ("reserve_space_1", 1, "T"), ("reserve_space_2", 1, "T")],
+    "FusedBatchNormV2": [("y", 1, "T"), ("batch_mean", 1, _U), ("batch_variance", 1, _U),
+                         ("reserve_space_1", 1, _U), ("reserve_space_2", 1, _U)],
+    "FusedBatchNormV3": [("y", 1, "T"), ("batch_mean", 1, _U), ("batch_variance", 1, _U),
+                         ("reserve_space_1", 1, _U), ("reserve_space_2", 1, _U), ("reserve_space_3", 1, _U)],
+    "TopKV2": [("values", 1, "T"), ("indices", 1, "index_type")],
+    "TopK": [("values", 1, "T"), ("indices", 1, DType.INT32)],
+    "Unique": [("y", 1, "T"), ("idx", 1, "out_idx")],
+    "UniqueV2": [("y", 1, "T"), ("idx", 1, "out_idx")],
+    "UniqueWithCounts": [("y", 1, "T"), ("idx", 1, "out_idx"), ("count", 1, "out_idx")],
+    "Switch": [("output_false", 1, "T"), ("output_true", 1, "T")],
+    "Merge": [("output", 1, "T"), ("value_index", 1, DType.INT32)],
+    "BroadcastGradientArgs": [("r0", 1, "T"), ("r1", 1, "T")],
+    "MaxPoolWithArgmax": [("output", 1, "T"), ("argmax", 1, "Targmax")],
+    "NonMaxSuppressionV4": [("selected_indices", 1, DType.INT32), ("valid_outputs", 1, DType.INT32)],
+    "NonMaxSuppressionV5": [("selected_indices", 1, DType.INT32), ("selected_scores", 1, "T"),
+                            ("valid_outputs", 1, DType.INT32)],
+    "LSTMBlockCell": [(name, 1, "T") for name in ("i", "cs", "f", "o", "ci", "co", "h")],
+}
+
+#: Single-output ops whose output type is fixed (their ``T`` is the input's).
+FIXED_OUTPUT_DTYPES = {
+    **{op: DType.BOOL for op in ("Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalAnd",
+                                 "LogicalOr", "LogicalNot", "IsNan", "IsInf", "IsFinite", "ApproximateEqual",
+                                 "InTopKV2", "IsVariableInitialized")},
+    "Rank": DType.INT32, "Where": DType.INT64, "VarHandleOp": DType.RESOURCE, "StringLength": DType.INT32,
+    "StaticRegexFullMatch": DType.BOOL, "RegexFullMatch": DType.BOOL, "StringJoin": DType.STRING,
+    "ShardedFilename": DType.STRING, "StringFormat": DType.STRING, "AsString": DType.STRING,
+}
+#: For other single-output ops, the first of these attrs present names the output type.
+OUTPUT_TYPE_ATTRS = ("out_type", "output_type", "DstT", "Tout", "dtype", "T", "Tparams", "Tidx")
+
+
+class UnknownLayout(Exception):
+    """The op's output args cannot be laid out from the table (see the module doc)."""
+
+
+@dataclasses.dataclass
+class Layout:
+    """A node's outputs: each output arg's first flat index and count, and every output's dtype."""
+
+    starts: dict[str, int]
+    counts: dict[str, int]
+    dtypes: list[DType | None]
+    #: One output assumed (an unlisted op without ``_output_shapes``): its arg names cannot be checked.
+    assumed: bool = False
+
+    @property
+    def total(self) -> int:
+        return len(self.dtypes)
+
+    def flat_index(self, arg: str, index: int) -> int:
+        if self.assumed:
+            raise UnknownLayout("the op is not in the output-arg table and has no _output_shapes")
+        if arg not in self.starts:
+            if len(self.starts) == 1:  # one output arg: its name does not matter
+                return index
+            raise UnknownLayout(f"no output arg {arg!r}")
+        if not 0 <= index < self.counts[arg]:
+            raise UnknownLayout(f"output arg {arg!r} has {self.counts[arg]} tensor(s), not {index + 1}")
+        return self.starts[arg] + index
+
+
+def _resolve_dtype(spec: Any, attrs: Mapping[str, Any]) -> DType | None:
+    if isinstance(spec, DType):
+        return spec
+    value = attrs.get(spec)
+    return value if isinstance(value, DType) else None
+
+
+def layout(op: str, attrs: Mapping[str, Any], functions: Mapping[str, Any], declared: int | None) -> Layout:
+    """The outputs of an ``op`` node with IR ``attrs``; ``functions`` maps library names to FunctionDefs
+    (an op may be a function); ``declared`` is the node's ``_output_shapes`` length, if it has one."""
+    if op in functions:
+        fdef = functions[op]
+        from .graphdef_ir import dtype_from_enum
+
+        args = [(arg.name, 1, dtype_from_enum(arg.type)) for arg in fdef.signature.output_arg]
+    elif op in MULTI_OUTPUT_OPS:
+        args = MULTI_OUTPUT_OPS[op]
+    elif declared is not None and declared > 1:
+        raise UnknownLayout(f"{op} has {declared} outputs and is not in the output-arg table")
+    elif declared == 0:
+        return Layout({}, {}, [])
+    else:
+        fixed = FIXED_OUTPUT_DTYPES.get(op)
+        dtype = fixed or next((attrs[a] for a in OUTPUT_TYPE_ATTRS if isinstance(attrs.get(a), DType)), None)
+        return Layout({"output": 0}, {"output": 1}, [dtype], assumed=declared is None)
+    starts: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    dtypes: list[DType | None] = []
+    for name, count, dtype in args:
+        starts[name] = len(dtypes)
+        if isinstance(count, str) and count.startswith("len:"):
+            types = attrs.get(count[4:]) or []
+            types = types if isinstance(types, list) else [types]
+            counts[name] = len(types)
+            dtypes.extend(t if isinstance(t, DType) else None for t in types)
+            continue
+        n = count if isinstance(count, int) else attrs.get(count)
+        if not isinstance(n, int) or n < 0:
+            raise UnknownLayout(f"{op} lacks its {count!r} attr")
+        counts[name] = n
+        dtypes.extend([_resolve_dtype(dtype, attrs)] * n)
+    if declared is not None and declared != len(dtypes):
+        raise UnknownLayout(f"{op} declares {declared} outputs, its signature gives {len(dtypes)}")
+    return Layout(starts, counts, dtypes)

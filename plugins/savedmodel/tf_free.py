@@ -1,0 +1,237 @@
+"""The common SavedModel and frozen GraphDef straight into the IR, with no TensorFlow at all.
+
+The common case: a TF2 SavedModel written by ``tf.saved_model.save`` (a ``tf.Module`` with
+``tf.function``s, Keras 3 ``model.export()``, tf_keras ``model.save(..., save_format="tf")``) with
+resource variables, no control flow and no hash tables; and a frozen ``.pb``. The files are read
+with our own protobuf schema (:mod:`.schema`) and checkpoint reader (:mod:`.tensor_bundle`):
+
+1. the signature's part of the MetaGraph (Placeholders, one ``VarHandleOp`` per variable, the call
+   of the signature function) and every function it calls become IR graphs (:mod:`.graphdef_ir`);
+2. the core pass ``inline_functions`` expands the calls;
+3. each ``VarHandleOp`` becomes a Const read lazily from the checkpoint (``direct.bind_variables``).
+
+Anything else raises :class:`NotTfFree` naming the feature (``control_flow``, ``hash_table``, ...);
+the caller then takes the TensorFlow path (later: refuses and suggests ``--loader=tensorflow``).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from tfjsconv.errors import InputError
+from tfjsconv.ir import Graph
+from tfjsconv.options import ConvertOptions
+
+from .direct import NotDirect, bind_variables, variable_keys
+from .graphdef_ir import NotTfFree, add_nodes, function_body
+
+log = logging.getLogger(__name__)
+
+#: Ops the signature's part of the MetaGraph may hold.
+OUTER_OPS = frozenset({"Placeholder", "VarHandleOp", "StatefulPartitionedCall", "PartitionedCall",
+                       "Identity", "IdentityN", "Const"})
+#: Functional control flow: its bodies stay in ``graph.functions`` and are lowered to v1 frames
+#: (:mod:`.tf_free_control_flow`).
+FUNCTIONAL_CONTROL_FLOW = frozenset({"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase"})
+#: Ops in a function body that take the model off the TF-free path, by feature name.
+FEATURES = {
+    **dict.fromkeys(("Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond"), "control_flow"),
+    **dict.fromkeys(("HashTableV2", "MutableHashTableV2", "MutableHashTableOfTensorsV2", "MutableDenseHashTableV2",
+                     "InitializeTableV2", "InitializeTableFromTextFileV2", "LookupTableFindV2",
+                     "LookupTableSizeV2"), "hash_table"),
+    **dict.fromkeys(("AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "ResourceScatterUpdate",
+                     "ResourceScatterAdd", "DestroyResourceOp", "VarHandleOp", "VariableV2"), "variable_write"),
+}
+#: Call ops the inliner expands.
+CALLS = frozenset({"StatefulPartitionedCall", "PartitionedCall"})
+
+
+def _node_name(ref: str) -> str:
+    return ref.lstrip("^").split(":")[0]
+
+
+def _called(node_def: Any, functions: dict[str, Any]) -> list[str]:
+    names = [node_def.op] if node_def.op in functions else []
+    for value in node_def.attr.values():
+        kind = value.WhichOneof("value")
+        if kind == "func":
+            names.append(value.func.name)
+        elif kind == "list":
+            names.extend(f.name for f in value.list.func)
+    return [n for n in names if n in functions]
+
+
+def reachable_functions(roots: list[Any], functions: dict[str, Any]) -> list[str]:
+    """Names of the functions ``roots`` call, transitively; a feature we lack raises NotTfFree."""
+    seen: list[str] = []
+    stack = [name for node in roots for name in _called(node, functions)]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        for node in functions[name].node_def:
+            feature = FEATURES.get(node.op)
+            if feature:
+                raise NotTfFree(feature, f"function {name} uses {node.op} ({node.name})")
+            stack.extend(n for n in _called(node, functions) if n not in seen)
+    return seen
+
+
+def signature_nodes(graph_def: Any, tensors: list[str], keys: dict[str, str]) -> list[Any]:
+    """The MetaGraph nodes the signature's tensors depend on, in file order."""
+    outer = {n.name: n for n in graph_def.node}
+    wanted, needed = [_node_name(t) for t in tensors], set()
+    while wanted:
+        name = wanted.pop()
+        if name in needed:
+            continue
+        node = outer.get(name)
+        if node is None:
+            raise InputError(f"the signature reads {name}, which is not in the graph")
+        if node.op not in OUTER_OPS:
+            raise NotTfFree(FEATURES.get(node.op, "outer_op"), f"the signature reads a {node.op} ({name})")
+        if node.op == "VarHandleOp" and name not in keys:
+            raise NotTfFree("unrestored_variable", f"variable {name} is not in the restore function")
+        needed.add(name)
+        wanted.extend(_node_name(ref) for ref in node.input if not ref.startswith("^"))
+    return [n for n in graph_def.node if n.name in needed]
+
+
+def _expand_calls(graph: Graph) -> None:
+    """Expand every call of ``graph`` (the core pass, to a fixed point) with ``graph.functions``."""
+    from tfjsconv.passes.inline_functions import InlineFunctions
+
+    inliner = InlineFunctions()
+    for _ in range(len(graph.functions) + 2):  # each sweep expands one level of nesting
+        if not inliner.run(graph):
+            break
+        graph.remove_dead_nodes()
+    left = sorted({n.op for n in graph if n.op in CALLS or n.op in graph.functions})
+    if left:
+        raise NotTfFree("nested_calls", f"calls left after inlining: {', '.join(left)}")
+
+
+def inline_all(graph: Graph) -> None:
+    """Expand every call, then drop the called bodies and dead nodes; the bodies of ``While``/``If``/
+    ``Case`` nodes stay in ``graph.functions``, their own calls expanded (:mod:`.tf_free_control_flow`)."""
+    from .tf_free_control_flow import keep_bodies
+
+    _expand_calls(graph)
+    keep_bodies(graph, _expand_calls)
+    graph.remove_dead_nodes()
+
+
+def graph_from_saved_model_files(path: Path, meta_graph: Any, signature: Any, options: ConvertOptions, *,
+                                 name: str) -> Graph:
+    """The IR of one SavedModel signature, read from the files (see the module doc)."""
+    from .direct import checkpoint_values_tf_free
+    from .grappler_parity import match_grappler_constfold
+    from .rewrites import rewrite_for_tfjs
+    from .tf_free_control_flow import lower as lower_control_flow
+    from .tf_free_control_flow import pass_variable_values, rewrite_bodies
+
+    if options.control_flow_v2:
+        raise NotTfFree("control_flow_v2", "--control_flow_v2 keeps functions the TF-free path inlines")
+    try:
+        keys = variable_keys(meta_graph)
+    except NotDirect as why:
+        raise NotTfFree("tf1_saver", str(why)) from None
+    graph_def = meta_graph.graph_def
+    functions = {f.signature.name: f for f in graph_def.library.function}
+    inputs = {key: signature.inputs[key].name for key in sorted(signature.inputs)}
+    outputs = {key: signature.outputs[key].name for key in sorted(signature.outputs)}
+    roots = signature_nodes(graph_def, [*inputs.values(), *outputs.values()], keys)
+    graph = Graph(name)
+    nodes = add_nodes(graph, roots, functions, keep_control=False)
+    for called in reachable_functions(roots, functions):
+        graph.functions[called] = function_body(functions[called], functions)
+    for key, tensor in inputs.items():
+        value = _tensor(nodes, tensor)
+        if value.producer.op != "Placeholder":
+            raise InputError(f"input {key!r} ({tensor}) is produced by a {value.producer.op}, not a Placeholder")
+        graph.inputs[key] = value
+    for key, tensor in outputs.items():
+        graph.set_output(key, _tensor(nodes, tensor))
+    inline_all(graph)
+    used = {n.name for n in graph if n.op == "VarHandleOp"}
+    try:
+        values = checkpoint_values_tf_free(path, {k: v for k, v in keys.items() if k in used})
+    except NotDirect as why:
+        raise NotTfFree("checkpoint", str(why)) from None
+    pass_variable_values(graph, values)  # loops and branches take the values of the variables they read
+    try:
+        bind_variables(graph, values)
+    except NotDirect as why:
+        raise NotTfFree("resource_use", str(why)) from None
+    _record_versions(graph, graph_def, meta_graph.meta_info_def.tensorflow_version)
+    match_grappler_constfold(graph)  # what the TF path's Grappler does, for the same graph
+    rewrite_bodies(graph)
+    rewrite_for_tfjs(graph)
+    if graph.functions:  # after rewrite_for_tfjs, which drops control edges (the lowering's anchors)
+        lower_control_flow(graph, options.limits.max_nodes)
+    if options.use_structured_outputs_names:
+        graph.metadata["structuredOutputKeys"] = list(outputs)
+    graph.notes.append("read from the files without TensorFlow (the TF-free SavedModel reader)")
+    return graph
+
+
+def graph_from_graph_def(graph_def: Any, output_names: list[str], *, name: str) -> Graph:
+    """A frozen GraphDef's IR: its Placeholders are the inputs, ``output_names`` (``node[:i]``) the outputs."""
+    from .rewrites import rewrite_for_tfjs
+
+    functions = {f.signature.name: f for f in graph_def.library.function}
+    for node in graph_def.node:
+        feature = "control_flow" if node.op in FUNCTIONAL_CONTROL_FLOW else (
+            FEATURES.get(node.op) if node.op not in ("Switch", "Merge", "Enter", "Exit", "NextIteration",
+                                                     "LoopCond") else None)
+        if feature and feature != "variable_write":
+            raise NotTfFree(feature, f"the graph uses {node.op} ({node.name})")
+    graph = Graph(name)
+    nodes = add_nodes(graph, list(graph_def.node), functions)
+    for called in reachable_functions(list(graph_def.node), functions):
+        graph.functions[called] = function_body(functions[called], functions)
+    for out in output_names:
+        graph.set_output(out, _tensor(nodes, out))
+    graph.remove_dead_nodes()
+    for node in graph.topological_order():
+        if node.op == "Placeholder":
+            graph.inputs[node.name] = node.output(0)
+    _record_versions(graph, graph_def, None)
+    rewrite_for_tfjs(graph)
+    return graph
+
+
+def _tensor(nodes: dict, tensor: str):
+    node_name, _, index = tensor.partition(":")
+    node = nodes.get(node_name)
+    position = int(index) if index.isdigit() else 0
+    if node is None or not 0 <= position < len(node.outputs):
+        raise InputError(f"the graph has no tensor {tensor!r}")
+    return node.output(position)
+
+
+def _record_versions(graph: Graph, graph_def: Any, tf_version: str | None) -> None:
+    graph.generated_by = tf_version or None
+    versions = graph_def.versions
+    graph.versions = {"producer": int(versions.producer)} if versions.producer else {}
+    if versions.min_consumer:
+        graph.versions["minConsumer"] = int(versions.min_consumer)
+
+
+def saved_model_graph(path: Path, options: ConvertOptions, *, hub: bool = False) -> Graph:
+    """The signature's IR read without TensorFlow, tags and signature recorded; :class:`NotTfFree`
+    (logged, naming the feature that is missing) when the model needs the TensorFlow path."""
+    from .loading import resolve_signature
+
+    info, tags, signature_name = resolve_signature(path, options, hub=hub, tf_checks=False)
+    try:
+        graph = graph_from_saved_model_files(path, info.meta_graph(tags), info.signature(tags, signature_name),
+                                             options, name=path.name or "saved_model")
+    except NotTfFree as why:
+        log.info("loading %s with TensorFlow: the TF-free reader lacks %s (%s)", path, why.feature, why.detail)
+        raise
+    graph.metadata["savedModelTags"] = list(tags)
+    graph.metadata["signatureName"] = signature_name
+    return graph

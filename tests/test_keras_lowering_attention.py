@@ -1,0 +1,246 @@
+"""Keras attention, wrappers, ConvLSTM and inference preprocessing layers lowered to TF.js ops with h5py.
+
+As in ``test_keras_lowering.py``: small models with random weights, saved by Keras, converted through
+the lowering with TensorFlow, Keras and tf_keras poisoned (one subprocess converts every file), then run
+in real TF.js (cpu and wasm); expected values are Keras's own ``model(x, training=False)``.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("h5py")
+keras = pytest.importorskip("keras")
+
+from keras_models import randomize  # noqa: E402
+from test_keras_lowering import LOWERED, POISONED, _module, _verify  # noqa: E402
+
+
+# -- models (``k`` is keras or tf_keras) ---------------------------------------------------------------------
+def multi_head_attention(k):
+    L = k.layers
+    q = k.Input((4, 6), name="query")
+    v = k.Input((5, 3), name="value")
+    key = k.Input((5, 2), name="key")
+    mask = k.Input((4, 5), dtype="bool", name="mask")
+    cross = L.MultiHeadAttention(2, 3, value_dim=2, name="cross")(q, v, key)
+    masked = L.MultiHeadAttention(3, 2, use_bias=False, name="masked")(q, v, attention_mask=mask)
+    causal = L.MultiHeadAttention(2, 4, output_shape=5, name="causal")(q, q, use_causal_mask=True)
+    both = L.MultiHeadAttention(1, 3, dropout=0.2, name="both")(query=q, value=v, attention_mask=mask,
+                                                                use_causal_mask=True)
+    scored, scores = L.MultiHeadAttention(2, 2, name="scored")(q, v, attention_mask=mask,
+                                                              return_attention_scores=True)
+    outputs = [L.Concatenate(name="out")([cross, masked, both, scored]), causal, scores]
+    if k is not keras:  # tf_keras adds a non-bool mask as floats, which the lowering leaves to TensorFlow
+        return k.Model([q, v, key, mask], outputs)
+    int_mask = k.Input((4, 5), dtype="int32", name="int_mask")
+    float_mask = k.Input((4, 5), name="float_mask")  # Keras 3 keeps its nonzero entries
+    fused = L.MultiHeadAttention(2, 3, name="int_masked")(q, v, attention_mask=int_mask)
+    explicit, explicit_scores = L.MultiHeadAttention(2, 3, name="float_masked")(q, v, attention_mask=float_mask,
+                                                                               return_attention_scores=True)
+    return k.Model([q, v, key, mask, int_mask, float_mask], [*outputs, fused, explicit, explicit_scores])
+
+
+def dot_attention(k):
+    L = k.layers
+    q = k.Input((4, 3), name="query")
+    v = k.Input((6, 3), name="value")
+    key = k.Input((6, 3), name="key")
+    plain = L.Attention(name="dot")([q, v])
+    scaled = L.Attention(use_scale=True, name="dot_scaled")([q, v, key])
+    concat = L.Attention(score_mode="concat", name="concat")([q, v])
+    concat_scaled = L.Attention(use_scale=True, score_mode="concat", name="concat_scaled")([q, v, key])
+    causal = L.Attention(use_scale=True, name="causal")([q, q], use_causal_mask=True)
+    additive = L.AdditiveAttention(name="additive")([q, v, key])
+    additive_raw = L.AdditiveAttention(use_scale=False, name="additive_raw")([q, v])
+    additive_causal = L.AdditiveAttention(name="additive_causal")([q, q], use_causal_mask=True)
+    out, scores = L.Attention(name="scored")([q, v], return_attention_scores=True)
+    return k.Model([q, v, key], [L.Concatenate(name="out")([plain, scaled, concat, concat_scaled, causal, additive,
+                                                           additive_raw, additive_causal, out]), scores])
+
+
+def wrappers(k):
+    L = k.layers
+    seq = k.Input((4, 5), name="seq")
+    other = k.Input((6, 5), name="other")
+    frames = k.Input((3, 6, 6, 2), name="frames")
+    vec = k.Input((5,), name="vec")
+    per_step = L.TimeDistributed(L.Dense(3, activation="tanh"), name="td_dense")(seq)
+    convs = L.TimeDistributed(L.Conv2D(3, 3, strides=2, padding="same"), name="td_conv")(frames)
+    pooled = L.TimeDistributed(L.GlobalAveragePooling2D(), name="td_pool")(
+        L.TimeDistributed(L.BatchNormalization(), name="td_bn")(convs))
+    shared = L.TimeDistributed(L.Dense(2), name="td_shared")
+    steps = L.Concatenate(axis=1, name="steps")([shared(per_step), shared(pooled)])
+    dots = [L.Dot(axes=2, name="dot_last")([seq, other]),
+            L.Dot(axes=(1, 1), normalize=True, name="dot_time")([seq, L.Reshape((4, 5), name="r")(L.Flatten()(seq))]),
+            L.Dot(axes=(2, 2), normalize=True, name="dot_cos")([seq, other])]
+    pair = L.Dot(axes=1, name="dot_vec")([vec, L.Dense(5, name="proj")(vec)])
+    return k.Model([seq, other, frames, vec], [L.Concatenate(name="dots")([L.Flatten()(d) for d in dots]), steps,
+                                               L.Dot(axes=-1, normalize=True, name="cos_vec")([vec, vec]), pair])
+
+
+def conv_lstm(k):
+    L = k.layers
+    frames = k.Input((3, 7, 6, 2), name="frames")
+    rows = k.Input((4, 8, 3), name="rows")
+    a = L.ConvLSTM2D(3, 3, padding="same", return_sequences=True, name="clstm_seq")(frames)
+    b, h, c = L.ConvLSTM2D(2, (2, 3), strides=(2, 1), return_state=True, go_backwards=True,
+                           recurrent_activation="hard_sigmoid", name="clstm_state")(a)
+    d = L.ConvLSTM1D(4, 3, dilation_rate=2, padding="same", return_sequences=True, go_backwards=True,
+                     name="clstm1d_seq")(rows)
+    e = L.ConvLSTM1D(2, 2, use_bias=False, activation="relu", name="clstm1d")(d)
+    volumes = k.Input((2, 4, 4, 3, 2), name="volumes")
+    f = L.ConvLSTM3D(2, 2, padding="same", return_sequences=True, name="clstm3d_seq")(volumes)
+    g = L.ConvLSTM3D(3, (2, 2, 1), strides=(2, 1, 1), name="clstm3d")(f)
+    return k.Model([frames, rows, volumes], [L.Concatenate(name="states")([L.Flatten()(t) for t in (b, h, c)]), d, e,
+                                             g])
+
+
+def lookups(k):
+    L = k.layers
+    ids = k.Input((3,), dtype="int32", name="ids")
+    one = k.Input((1,), dtype="int32", name="one_id")
+    x = k.Input((4,), name="x")
+    encoded = [L.CategoryEncoding(12, output_mode="multi_hot", name="multi_hot")(ids),
+               L.CategoryEncoding(12, output_mode="count", name="count")(ids),
+               L.CategoryEncoding(12, output_mode="one_hot", name="one_hot")(one)]
+    outputs = [L.Concatenate(name="encoded")(encoded)]
+    if k is keras:  # tf_keras saves these layers with an int64 dtype, which the lowering leaves to TensorFlow
+        outputs += [L.Discretization(bin_boundaries=[-1.0, -0.25, 0.0, 0.5, 1.5], name="buckets")(x),
+                    L.Discretization(bin_boundaries=[0.0, 1.0], output_mode="one_hot", name="bucket_hot")(x),
+                    L.IntegerLookup(vocabulary=[3, 7, 1, 11, 0], name="lookup")(ids),
+                    L.IntegerLookup(vocabulary=[5, 2, 9], mask_token=0, name="masked_lookup")(ids)]
+    return k.Model([ids, one, x], outputs)
+
+
+FAMILIES = {"multi_head_attention": multi_head_attention, "dot_attention": dot_attention, "wrappers": wrappers,
+            "conv_lstm": conv_lstm, "lookups": lookups}
+CASES = [(family, "keras3.keras") for family in FAMILIES] + [
+    ("multi_head_attention", "tf_keras.h5"), ("dot_attention", "tf_keras.h5"), ("multi_head_attention", "keras3.h5"),
+    ("wrappers", "tf_keras.h5"), ("conv_lstm", "tf_keras.h5"), ("lookups", "tf_keras.h5")]
+
+
+def _inputs(model, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for t in model.inputs:
+        shape = (2, *tuple(t.shape)[1:])
+        dtype = str(getattr(t.dtype, "name", t.dtype))
+        name = t.name.split(":")[0]
+        if "mask" in name:  # attention masks (bool, int or float): every query step keeps its first key step
+            value = (rng.random(shape) > 0.4) * rng.choice([1.0, 0.3, 3.0], shape)
+            value[..., 0] = 1
+            value = value.astype(dtype)
+        elif "int" in dtype:
+            value = rng.integers(0, 12, shape).astype(dtype)
+        else:
+            value = rng.standard_normal(shape).astype("float32")
+        inputs[name] = value
+    return inputs
+
+
+def _save(family: str, flavor: str, folder: Path, seed: int = 5):
+    model = FAMILIES[family](_module(flavor))
+    randomize(model, seed)
+    inputs = _inputs(model, seed + 1)
+    outputs = model([*inputs.values()] if len(inputs) > 1 else next(iter(inputs.values())), training=False)
+    outputs = [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+    path = folder / f"{family}-{flavor.replace('.', '-')}{flavor[flavor.index('.'):]}"
+    model.save(path)
+    return path, inputs, outputs
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """Every case saved by Keras, then converted in one subprocess with TensorFlow, Keras and tf_keras poisoned."""
+    folder = tmp_path_factory.mktemp("attention")
+    saved = {case: _save(*case, folder) for case in CASES}
+    out = subprocess.run([sys.executable, "-c", POISONED, *(str(p) for p, _, _ in saved.values())],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count(LOWERED) == len(CASES), out.stdout
+    assert out.stdout.rstrip().endswith("LOADED:"), out.stdout
+    return saved
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
+def test_layer_lowers_without_tensorflow_and_matches_keras(converted, tfjs_runtime, family, flavor):
+    path, inputs, outputs = converted[(family, flavor)]
+    _verify(Path(f"{path}.out"), inputs, outputs)
+
+
+def test_options_the_lowering_does_not_cover_are_named():
+    from tfjsconv.plugins.keras.lowering import layer_gaps
+
+    L = keras.layers
+    image = keras.Input((3, 4, 5, 2), name="frames")
+    ids = keras.Input((3,), dtype="int32", name="ids")
+    outputs = [L.MultiHeadAttention(2, 2, attention_axes=(2, 3), name="mha_axes")(image, image),
+               L.ConvLSTM2D(2, 2, data_format="channels_first", name="clstm_cf")(image),
+               L.TimeDistributed(L.Dense(2, activation="glu"), name="td_glu")(image),
+               L.TimeDistributed(L.RNN([L.SimpleRNNCell(2)] * 2), name="td_rnn")(image),
+               L.IntegerLookup(vocabulary=[1, 2], num_oov_indices=2, name="two_oov")(ids),
+               L.IntegerLookup(vocabulary=[1, 2], output_mode="multi_hot", name="lookup_hot")(ids),
+               L.IntegerLookup(name="adapted")(ids), L.Hashing(4, name="hash")(ids)]
+    gaps = layer_gaps(json.loads(keras.Model([image, ids], outputs).to_json()))
+    assert gaps == ["'mha_axes' (MultiHeadAttention: attention_axes=[2, 3])",
+                    "'clstm_cf' (ConvLSTM2D: data_format='channels_first')",
+                    "'td_glu' (TimeDistributed: wrapped Dense: activation 'glu')", "'td_rnn' (TimeDistributed: wrapped RNN: stacked cells (StackedRNNCells))",
+                    "'two_oov' (IntegerLookup: num_oov_indices=2)",
+                    "'lookup_hot' (IntegerLookup: output_mode='multi_hot')",
+                    "'adapted' (IntegerLookup: a vocabulary outside its config (adapted or a file))",
+                    "'hash' (Hashing)"], gaps
+
+
+def test_call_options_the_lowering_does_not_cover_fall_back_with_their_name(tmp_path):
+    """Options seen only in a call (a dynamic time length, a tf_keras mask list) fall back to TensorFlow, named."""
+    pytest.importorskip("tensorflow")
+    import tfjsconv
+
+    L = keras.layers
+    frames = keras.Input((None, 4, 4, 2), name="frames")
+    model = keras.Model(frames, L.ConvLSTM2D(2, 3, name="clstm")(frames))
+    model.save(tmp_path / "dynamic.keras")
+    result = tfjsconv.convert(tmp_path / "dynamic.keras", tmp_path / "out", output_format="tfjs_graph_model")
+    assert len(result.details) == 1 and "traced through TensorFlow" in result.details[0], result.details
+    assert "'clstm' (ConvLSTM2D) needs a rank-5 input of static sizes" in result.details[0], result.details
+
+
+def _weights_model(k):
+    L = k.layers
+    q = k.Input((4, 6), name="query")
+    rows = k.Input((3, 5, 2), name="rows")
+    x = L.MultiHeadAttention(2, 3, name="mha")(q, q)
+    y = L.ConvLSTM1D(2, 3, name="clstm")(rows)
+    z = L.TimeDistributed(L.Dense(2, name="inner"), name="td")(q)
+    return k.Model([q, rows], [x, y, z])
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda layers: layers["mha"].update(key_dim=4), "layer 'mha' (MultiHeadAttention) has a query kernel of shape "
+                                                     "[6, 2, 3], expected [6, 2, 4]"),
+    (lambda layers: layers["mha"].update(use_bias=False), "layer 'mha' (MultiHeadAttention) has 8 weights, but its "
+                                                          "config needs 4"),
+    (lambda layers: layers["clstm"].update(filters=3), "layer 'clstm' (ConvLSTM1D) has a kernel of shape [3, 2, 8], "
+                                                       "expected [3, 2, 12]"),
+    (lambda layers: layers["td"]["layer"]["config"].update(units=3), "layer 'td/inner' (Dense) has a kernel of shape "
+                                                                     "[6, 2], expected [6, 3]"),
+])
+def test_weights_that_do_not_fit_the_config_are_refused(tmp_path, edit, needle):
+    import tfjsconv
+    from tfjsconv.errors import InputError
+    from test_keras_lowering import _edit_config
+
+    path = tmp_path / "model.h5"
+    _weights_model(keras).save(path)
+    _edit_config(path, edit)
+    with pytest.raises(InputError) as err:
+        tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")
+    assert needle in str(err.value)
+    assert not (tmp_path / "out").exists()

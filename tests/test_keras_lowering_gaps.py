@@ -1,0 +1,147 @@
+"""The last Keras lowering gaps: Softmax on any axis, LayerNormalization(rms_scaling), adaptive pooling, RNN(cell).
+
+As in ``test_keras_lowering_attention.py``: small models with random weights, saved by Keras, converted through
+the lowering with TensorFlow, Keras and tf_keras poisoned (one subprocess converts every file), then run in real
+TF.js (cpu and wasm); expected values are Keras's own ``model(x, training=False)``.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("h5py")
+keras = pytest.importorskip("keras")
+
+from keras_models import randomize  # noqa: E402
+from test_keras_lowering import LOWERED, POISONED, _module, _verify  # noqa: E402
+
+
+# -- models (``k`` is keras or tf_keras) ---------------------------------------------------------------------
+def softmax_axes(k):
+    L = k.layers
+    x = k.Input((3, 4, 5), name="x")
+    outputs = [L.Softmax(axis=1, name="axis1")(x), L.Softmax(axis=-2, name="axis_minus2")(x),
+               L.Softmax(axis=[1, 3], name="axes13")(x), L.Softmax(axis=[-1], name="last_list")(x)]
+    return k.Model(x, outputs)
+
+
+def rms_layer_norm(k):
+    L = k.layers
+    x = k.Input((4, 6), name="x")
+    return k.Model(x, [L.LayerNormalization(rms_scaling=True, epsilon=0.1, name="rms_last")(x),
+                       L.LayerNormalization(axis=[1, 2], rms_scaling=True, name="rms_both")(x),
+                       L.LayerNormalization(rms_scaling=True, scale=False, center=False, name="rms_bare")(x)])
+
+
+def adaptive_pooling(k):
+    L = k.layers
+    seq = k.Input((7, 3), name="seq")
+    image = k.Input((5, 6, 2), name="image")
+    volume = k.Input((4, 5, 3, 2), name="volume")
+    return k.Model([seq, image, volume], [
+        L.AdaptiveAveragePooling1D(3, name="avg1d")(seq), L.AdaptiveMaxPooling1D(4, name="max1d")(seq),
+        L.AdaptiveMaxPooling1D(9, name="max1d_up")(seq),
+        L.AdaptiveAveragePooling2D((3, 4), name="avg2d")(image), L.AdaptiveMaxPooling2D(2, name="max2d")(image),
+        L.AdaptiveAveragePooling3D((2, 3, 2), name="avg3d")(volume),
+        L.AdaptiveMaxPooling3D((3, 2, 2), name="max3d")(volume)])
+
+
+def rnn_cells(k):
+    L = k.layers
+    seq = k.Input((5, 3), name="seq")
+    simple = L.RNN(L.SimpleRNNCell(4, activation="relu"), return_sequences=True, name="simple")(seq)
+    lstm, h, c = L.RNN(L.LSTMCell(3), return_state=True, go_backwards=True, name="lstm")(simple)
+    gru = L.RNN(L.GRUCell(4, reset_after=False), name="gru")(seq)
+    return k.Model(seq, [L.Concatenate(name="last")([lstm, h, c, gru])])
+
+
+FAMILIES = {"softmax_axes": softmax_axes, "rms_layer_norm": rms_layer_norm, "adaptive_pooling": adaptive_pooling,
+            "rnn_cells": rnn_cells}
+CASES = [(family, "keras3.keras") for family in FAMILIES] + [
+    ("softmax_axes", "tf_keras.h5"), ("rnn_cells", "tf_keras.h5"), ("rms_layer_norm", "keras3.h5")]
+
+
+def _save(family: str, flavor: str, folder: Path, seed: int = 11):
+    model = FAMILIES[family](_module(flavor))
+    randomize(model, seed)
+    rng = np.random.default_rng(seed + 1)
+    inputs = {t.name.split(":")[0]: (3 * rng.standard_normal((2, *tuple(t.shape)[1:]))).astype("float32")
+              for t in model.inputs}
+    outputs = model([*inputs.values()] if len(inputs) > 1 else next(iter(inputs.values())), training=False)
+    outputs = [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+    path = folder / f"{family}-{flavor.replace('.', '-')}{flavor[flavor.index('.'):]}"
+    model.save(path)
+    return path, inputs, outputs
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """Every case saved by Keras, then converted in one subprocess with TensorFlow, Keras and tf_keras poisoned."""
+    folder = tmp_path_factory.mktemp("gaps")
+    saved = {case: _save(*case, folder) for case in CASES}
+    out = subprocess.run([sys.executable, "-c", POISONED, *(str(p) for p, _, _ in saved.values())],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count(LOWERED) == len(CASES), out.stdout
+    assert out.stdout.rstrip().endswith("LOADED:"), out.stdout
+    return saved
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
+def test_gap_lowers_without_tensorflow_and_matches_keras(converted, tfjs_runtime, family, flavor):
+    path, inputs, outputs = converted[(family, flavor)]
+    _verify(Path(f"{path}.out"), inputs, outputs)
+
+
+def test_softmax_off_the_last_axis_never_emits_a_non_last_axis_softmax(converted):
+    """TF.js's Softmax is last-axis only: every Softmax node must see its axis last (or be a composition)."""
+    path = converted[("softmax_axes", "keras3.keras")][0]
+    nodes = json.loads((Path(f"{path}.out") / "model.json").read_text())["modelTopology"]["node"]
+    ops = [n["op"] for n in nodes]
+    assert ops.count("Softmax") == 3 and "Transpose" in ops and "Exp" in ops, ops
+
+
+def test_what_the_lowering_still_leaves_to_tensorflow_is_named():
+    from tfjsconv.plugins.keras.lowering import layer_gaps
+
+    L = keras.layers
+    seq = keras.Input((5, 3), name="seq")
+    image = keras.Input((None, 6, 2), name="image")
+
+    class Cell(L.SimpleRNNCell):
+        pass
+
+    outputs = [L.RNN(L.SimpleRNNCell(2), stateful=False, unroll=True, name="fine")(seq),
+               L.RNN(L.GRUCell(2, activation="glu"), name="glu_cell")(seq),
+               L.RNN([L.SimpleRNNCell(2), Cell(2)], name="custom_cell")(seq),
+               L.RNN([L.GRUCell(2), L.LSTMCell(2)], name="stacked")(seq),
+               L.AdaptiveAveragePooling2D(2, data_format="channels_first", name="cf")(image)]
+    gaps = layer_gaps(json.loads(keras.Model([seq, image], outputs).to_json()))
+    assert gaps == ["'glu_cell' (RNN: activation 'glu')", "'custom_cell' (RNN: a Cell cell)",
+                    "'stacked' (RNN: stacked cells (StackedRNNCells))"], gaps
+
+
+def test_adaptive_pooling_of_an_unknown_size_is_refused_by_name(tmp_path):
+    """Keras cannot build one, but an edited file can say so: the lowering names the layer, guessing nothing."""
+    from test_keras_lowering import _edit_config
+
+    L = keras.layers
+    image = keras.Input((5, 6, 2), name="image")
+    keras.Model(image, L.AdaptiveMaxPooling2D(2, name="adaptive")(image)).save(tmp_path / "m.h5")
+
+    def unknown_height(layers):
+        config = layers["image"]
+        config["batch_shape" if "batch_shape" in config else "batch_input_shape"][1] = None
+    _edit_config(tmp_path / "m.h5", unknown_height)
+    code = POISONED.split("for path")[0] + "tfjsconv.convert(sys.argv[1], sys.argv[1] + '.out', " \
+                                            "output_format='tfjs_graph_model')\n"
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.h5")], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "'adaptive' (AdaptiveMaxPooling2D) needs static spatial sizes" in out.stderr, out.stderr[-1500:]
+    assert not Path(f"{tmp_path / 'm.h5'}.out").exists()

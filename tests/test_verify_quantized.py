@@ -1,0 +1,79 @@
+"""``verify`` of quantized models: against the source and against the float32 twin (the same source
+converted again without quantization), for --quantize_int8, a re-quantized TF.js graph model and a
+quantized ONNX model; ``inspect`` lists each quantized weight with its scheme and bytes."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import tfjsconv
+from tfjsconv.verify.source_check import verify_against_source
+
+pytest.importorskip("onnxruntime")
+from test_graph_model_input import _onnx_cnn  # noqa: E402
+
+BACKENDS = ("cpu", "wasm")
+
+
+def _errors(report) -> tuple[list[float], list[float]]:
+    q = report.quantization
+    assert q is not None and q.unavailable is None and q.passed
+    assert all(c.max_rel_err < 1e-4 for c in q.float_comparisons)  # the conversion itself is right
+    return [c.max_rel_err for c in report.comparisons], [c.max_rel_err for c in q.vs_float]
+
+
+@pytest.mark.node
+def test_int8_kernels_against_source_and_float32_twin(tmp_path, tfjs_runtime):
+    source, feeds, _ = _onnx_cnn(tmp_path)
+    tfjsconv.convert(source, tmp_path / "q", quantize_int8=True)
+    report = verify_against_source(source, tmp_path / "q", inputs=feeds, backends=BACKENDS, quiet=True)
+    assert report.passed and report.quantization.dtypes == ["int8"]
+    vs_source, vs_float = _errors(report)
+    assert len(vs_float) == 2 and all(0 < e < 3e-2 for e in vs_float)  # int8 costs something, not much
+    assert vs_source == pytest.approx(vs_float, rel=0.2, abs=1e-5)
+
+
+@pytest.mark.node
+def test_requantized_graph_model_against_its_tfjs_source(tmp_path, tfjs_runtime):
+    source, feeds, _ = _onnx_cnn(tmp_path)
+    tfjsconv.convert(source, tmp_path / "float")
+    tfjsconv.convert(tmp_path / "float", tmp_path / "q", quantize_uint16=True)
+    report = verify_against_source(tmp_path / "float", tmp_path / "q", inputs=feeds, backends=BACKENDS, quiet=True)
+    assert report.passed and report.quantization.dtypes == ["uint16"]
+    _, vs_float = _errors(report)
+    assert all(0 < e < 1e-3 for e in vs_float)
+
+
+@pytest.mark.node
+def test_quantized_onnx_source_costs_nothing_more(tmp_path, tfjs_runtime):
+    """A QDQ model's weights are the source's own integers: the twin is the same model, and TF.js matches
+    onnxruntime; inspect shows each weight as integers with the scale in the graph, at 1 byte each."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    source, feeds, _ = _onnx_cnn(tmp_path)
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(4)
+            self.items = iter([{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(4)])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    quantized = tmp_path / "qdq.onnx"
+    quantization.quantize_static(str(source), str(quantized), Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                 per_channel=True)
+    tfjsconv.convert(quantized, tmp_path / "q")
+    report = verify_against_source(quantized, tmp_path / "q", inputs=feeds, backends=BACKENDS, quiet=True)
+    assert report.passed and report.quantization.dtypes == ["int8"]
+    _, vs_float = _errors(report)
+    assert vs_float == [0.0, 0.0]
+    from tfjsconv.inspect import inspect_model
+
+    inspected = inspect_model(tmp_path / "q")
+    rows = inspected["weights"]["quantized"]
+    assert len(rows) == 3
+    for row in rows:
+        assert row["scheme"].startswith("integers: byte − 128") and row["bytes"] * 4 == row["unquantized_bytes"]
+    json.dumps(inspected)  # the --json document stays serialisable
