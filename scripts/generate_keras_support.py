@@ -13,10 +13,12 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import inspect
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # doc_section sits beside this script, however it is run
+import doc_section  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DOC = REPO_ROOT / "docs" / "keras.md"
@@ -57,32 +59,10 @@ def render() -> str:
     return "\n".join(lines)
 
 
-def updated(text: str, section: str) -> str:
-    """``text`` with its generated section replaced (appended when the markers are missing)."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        return text.rstrip("\n") + "\n\n" + section + "\n"
-    return text[:start] + section + text[end + len(END):]
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="the page to update (default: %(default)s)")
-    parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the section is out of date")
-    args = parser.parse_args(argv)
-    text = args.doc.read_text(encoding="utf-8")
-    new = updated(text, render())
-    if args.check:
-        if new == text:
-            print(f"{args.doc}: the Keras lowering section is up to date")
-            return 0
-        print(f"{args.doc}: the Keras lowering section is out of date; run scripts/generate_keras_support.py",
-              file=sys.stderr)
-        return 1
-    if new != text:
-        args.doc.write_text(new, encoding="utf-8")
-    print(f"{args.doc}: Keras lowering section written")
-    return 0
+    """Rewrite (or with ``--check`` only check) the generated section."""
+    return doc_section.main(argv, description=__doc__.splitlines()[0], default_doc=DEFAULT_DOC, begin=BEGIN,
+                            end=END, render=render, what="Keras lowering section", script="scripts/generate_keras_support.py")
 
 
 if __name__ == "__main__":

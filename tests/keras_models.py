@@ -186,6 +186,14 @@ def make_inputs(model: Any, seed: int) -> dict[str, np.ndarray]:
     return inputs
 
 
+def save_with_outputs(model: Any, inputs: dict[str, np.ndarray], path: Path) -> tuple[Path, dict, list[np.ndarray]]:
+    """Keras's outputs for ``inputs`` (the expected values), then ``model`` saved at ``path``."""
+    outputs = model([*inputs.values()] if len(inputs) > 1 else next(iter(inputs.values())), training=False)
+    outputs = [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+    model.save(path)
+    return path, inputs, outputs
+
+
 def output_names(model: Any) -> list[str]:
     return [name.split("/")[0] for name in model.output_names] if len(model.outputs) > 1 else ["output"]
 

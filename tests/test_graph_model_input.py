@@ -14,6 +14,7 @@ import pytest
 import tfjsconv
 from tfjsconv.errors import TfjsconvError
 from tfjsconv.verify.compare import format_report, verify_model
+from tfjsconv.verify.run import run_model
 
 BACKENDS = ("cpu", "wasm")
 #: Output tolerance (x max|reference|) per re-quantization, against the float source.
@@ -71,12 +72,26 @@ def test_requantize_a_model_tfjsconv_wrote(tmp_path, tfjs_runtime, dtype, caplog
     assert len(kernels) == 3
     for w in kernels:
         assert w["quantization"]["dtype"] == ("uint8" if dtype == "int8" else dtype), w
-        assert (dtype == "int8") == (w["quantization"].get("min") == -128 and w["quantization"]["scale"] == 1), w
-    # Reading a quantized model back dequantizes once, with a warning.
+        if dtype == "int8":
+            assert w["quantization"]["min"] == -128 and w["quantization"]["scale"] == 1, w
+        else:
+            assert not (w["quantization"].get("min") == -128 and w["quantization"].get("scale") == 1), w
+    names = [n["name"] for n in doc["modelTopology"]["node"]]
+    assert (dtype == "int8") == (sum(name.endswith("/int8_rescale") for name in names) == 3), names
+    # Reading a quantized model back (plain re-shard) dequantizes once, with a warning naming the scheme;
+    # int8's integers stay one byte each, and the copy computes what the first model computes in TF.js.
     with caplog.at_level(logging.WARNING):
-        tfjsconv.convert(tmp_path / "q", tmp_path / "again")
-    assert "quantizing them again compounds the error" in caplog.text
-    _check(tmp_path / "again", feeds, expected, RTOL[dtype])
+        tfjsconv.convert(tmp_path / "q", tmp_path / "again", weight_shard_size_bytes=512)
+    assert f"were quantized ({dtype})" in caplog.text and "quantizing them again compounds" in caplog.text
+    first = run_model(tmp_path / "q", feeds, backends=("cpu",), quiet=True).outputs()
+    _check(tmp_path / "again", feeds, first, 1e-6)
+    again = [w for w in _manifest(tmp_path / "again") if int(np.prod(w["shape"])) >= 64]
+    if dtype == "int8":
+        assert [(w["quantization"]["dtype"], w["quantization"]["min"], w["quantization"]["scale"])
+                for w in again] == [("uint8", -128, 1)] * 3, again
+        entries = _manifest(tmp_path / "again")
+        stored = sum(int(np.prod(w["shape"])) * (1 if "quantization" in w else 4) for w in entries)
+        assert sum(p.stat().st_size for p in (tmp_path / "again").glob("*.bin")) == stored
 
 
 def _official_layout(folder: Path, w: np.ndarray, b: np.ndarray, *, shard_path: str = "group1-shard1of1.bin") -> Path:
@@ -164,6 +179,60 @@ def test_a_const_without_a_weight_is_refused(tmp_path):
     (source / "group1-shard1of1.bin").write_bytes(bytes(48))
     with pytest.raises(TfjsconvError, match=r"no weight for Const node\(s\) StatefulPartitionedCall/dense/BiasAdd"):
         tfjsconv.convert(source, tmp_path / "q")
+
+
+def _hostile_library(doc: dict) -> None:
+    doc["modelTopology"]["library"] = []
+
+
+def _hostile_signature_entry(doc: dict) -> None:
+    doc["signature"]["inputs"]["x:0"] = "x:0"
+
+
+def _hostile_signature(doc: dict) -> None:
+    doc["signature"] = ["x:0"]
+
+
+def _hostile_metadata(doc: dict) -> None:
+    doc["userDefinedMetadata"] = [1, 2]
+
+
+def _hostile_output_index(doc: dict) -> None:
+    doc["signature"]["outputs"]["Identity:0"]["name"] = "Identity:first"
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (_hostile_library, "library must be an object, got list"),
+    (_hostile_signature_entry, "signature entry 'x:0' must be an object"),
+    (_hostile_signature, "signature must be an object, got list"),
+    (_hostile_metadata, "userDefinedMetadata must be an object, got list"),
+    (_hostile_output_index, "the signature names 'Identity:first', which is not a node")],
+    ids=["library_list", "signature_entry_string", "signature_list", "metadata_list", "output_index"])
+def test_hostile_model_json_fields_are_refused_with_exit_2(tmp_path, mutate, message):
+    source = _official_layout(tmp_path / "official", np.zeros((4, 3), np.float32), np.zeros(3, np.float32))
+    doc = json.loads((source / "model.json").read_text())
+    mutate(doc)
+    (source / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(TfjsconvError, match=message) as caught:
+        tfjsconv.convert(source, tmp_path / "q", input_format="tfjs_graph_model")
+    assert caught.value.exit_code == 2
+    assert not (tmp_path / "q").exists()
+
+
+def test_reference_of_a_non_folder_is_a_usage_error(tmp_path):
+    from tfjsconv.errors import UsageError
+    from tfjsconv.options import ConvertOptions
+    from tfjsconv.plugins.savedmodel.tfjs_graph_model import TfjsGraphModelFrontend
+
+    with pytest.raises(UsageError, match="reads a model folder or its model.json"):
+        TfjsGraphModelFrontend().reference(tmp_path / "weights.bin", {}, ConvertOptions())
+
+
+def test_detection_reads_what_the_reader_accepts():
+    from tfjsconv.plugins.savedmodel.detect import _MODEL_JSON_DETECT_LIMIT
+    from tfjsconv.weights.reader import MAX_MODEL_JSON_BYTES
+
+    assert _MODEL_JSON_DETECT_LIMIT == MAX_MODEL_JSON_BYTES
 
 
 def test_cli_requantizes_a_graph_model_and_warns_about_compounding(tmp_path, capsys, caplog):

@@ -21,7 +21,7 @@ import tfjsconv
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
+from keras_models import randomize, save_with_outputs  # noqa: E402
 
 RTOL = 1e-5
 LOWERED = "keras: lowered the model config to TF.js ops with h5py (no TensorFlow)"
@@ -157,11 +157,7 @@ def _save(family: str, flavor: str, folder: Path, seed: int = 7):
               for t in model.inputs}
     if family == "preprocessing":
         inputs = {name: (v * 60 + 128).astype("float32") for name, v in inputs.items()}
-    outputs = model([*inputs.values()] if len(inputs) > 1 else next(iter(inputs.values())), training=False)
-    outputs = [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
-    path = folder / f"{family}{flavor[flavor.index('.'):]}"
-    model.save(path)
-    return path, inputs, outputs
+    return save_with_outputs(model, inputs, folder / f"{family}{flavor[flavor.index('.'):]}")
 
 
 def _verify(out: Path, inputs: dict[str, np.ndarray], outputs: list[np.ndarray]) -> None:
@@ -203,12 +199,17 @@ print("LOADED:" + ",".join(m for m in sys.modules if m.split(".")[0] in ("tensor
 """
 
 
+def convert_poisoned(paths: list[Path]) -> None:
+    """Convert ``paths`` in one subprocess where TensorFlow, Keras and tf_keras cannot be imported: each must lower."""
+    out = subprocess.run([sys.executable, "-c", POISONED, *map(str, paths)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count(LOWERED) == len(paths), out.stdout
+    assert out.stdout.rstrip().endswith("LOADED:"), out.stdout
+
+
 def test_covered_files_convert_without_tensorflow_or_keras(tmp_path):
     paths = [_save("conv", "keras3.keras", tmp_path)[0], _save("normalization", "keras3.h5", tmp_path)[0]]
-    out = subprocess.run([sys.executable, "-c", POISONED, *map(str, paths)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.count(LOWERED) == 2, out.stdout
-    assert out.stdout.rstrip().endswith("LOADED:"), out.stdout
+    convert_poisoned(paths)
     assert all((Path(f"{p}.out") / "model.json").is_file() for p in paths)
 
 
@@ -223,12 +224,16 @@ def test_uncovered_layer_without_tensorflow_names_the_layer(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "gru.keras")], capture_output=True, text=True)
     assert out.returncode != 0
     assert UsageError.__name__ in out.stderr
-    assert "the lowering does not cover layer 'td' (RNN: stacked cells (StackedRNNCells)), and the TensorFlow path this model needs is not " \
-           "installed (tensorflow, keras)" in out.stderr, out.stderr[-1500:]
+    assert "does not cover 1 layer(s): 'td' (RNN: stacked cells (StackedRNNCells))" in out.stderr, out.stderr[-1500:]
+    assert "hint: these layers need the TensorFlow tracer: pip install tensorflow keras, then use " \
+           "--loader=tensorflow" in out.stderr
 
 
-def test_uncovered_layer_falls_back_to_tensorflow(tmp_path):
+def test_uncovered_layer_is_refused_and_traced_with_the_loader_flag(tmp_path):
+    """The lowering is the graph path; a gap is named with the way out, --loader=tensorflow, which traces."""
     pytest.importorskip("tensorflow")
+    from tfjsconv.errors import UsageError
+
     L = keras.layers
     inp = keras.Input((5, 3), name="seq")
     per_step = L.RNN([L.SimpleRNNCell(3), L.SimpleRNNCell(3)], return_sequences=True, name="td")(
@@ -236,9 +241,13 @@ def test_uncovered_layer_falls_back_to_tensorflow(tmp_path):
     model = keras.Model(inp, L.Dense(2, name="head")(L.GRU(4, name="gru")(per_step)))
     randomize(model, 3)
     model.save(tmp_path / "gru.keras")
-    result = tfjsconv.convert(tmp_path / "gru.keras", tmp_path / "out", output_format="tfjs_graph_model")
-    assert result.details == ["keras: loaded with Keras and traced through TensorFlow: "
-                              "the lowering does not cover layer 'td' (RNN: stacked cells (StackedRNNCells))"]
+    with pytest.raises(UsageError, match=r"does not cover 1 layer\(s\): 'td' \(RNN: stacked cells") as err:
+        tfjsconv.convert(tmp_path / "gru.keras", tmp_path / "refused", output_format="tfjs_graph_model")
+    assert "--loader=tensorflow" in str(err.value.hint)
+    assert not (tmp_path / "refused").exists()
+    result = tfjsconv.convert(tmp_path / "gru.keras", tmp_path / "out", output_format="tfjs_graph_model",
+                              loader="tensorflow")
+    assert result.details == ["keras: loaded with Keras and traced through TensorFlow: --loader=tensorflow"]
     assert (tmp_path / "out" / "model.json").is_file()
 
 

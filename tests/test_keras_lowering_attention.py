@@ -7,8 +7,6 @@ in real TF.js (cpu and wasm); expected values are Keras's own ``model(x, trainin
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +15,8 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
-from test_keras_lowering import LOWERED, POISONED, _module, _verify  # noqa: E402
+from keras_models import randomize, save_with_outputs  # noqa: E402
+from test_keras_lowering import LOWERED, _module, _verify, convert_poisoned  # noqa: E402
 
 
 # -- models (``k`` is keras or tf_keras) ---------------------------------------------------------------------
@@ -114,8 +112,25 @@ def lookups(k):
         outputs += [L.Discretization(bin_boundaries=[-1.0, -0.25, 0.0, 0.5, 1.5], name="buckets")(x),
                     L.Discretization(bin_boundaries=[0.0, 1.0], output_mode="one_hot", name="bucket_hot")(x),
                     L.IntegerLookup(vocabulary=[3, 7, 1, 11, 0], name="lookup")(ids),
-                    L.IntegerLookup(vocabulary=[5, 2, 9], mask_token=0, name="masked_lookup")(ids)]
+                    L.IntegerLookup(vocabulary=[5, 2, 9], mask_token=0, name="masked_lookup")(ids),
+                    # Keras 3 drops ids >= num_tokens (as the lowering does; negative ids make it raise)
+                    L.CategoryEncoding(8, output_mode="count", name="count_in_range")(ids)]
+        signed = k.Input((6,), dtype="int32", name="signed_ids")
+        outputs += _lookups_from_vocabulary(k, signed)
+        return k.Model([ids, one, x, signed], outputs)
     return k.Model([ids, one, x], outputs)
+
+
+def _lookups_from_vocabulary(k, ids):
+    """``vocabulary=other.get_vocabulary()``: Keras strips the leading mask and OOV tokens it lists."""
+    L = k.layers
+    dtype = {} if k is keras else {"dtype": "int32"}
+    plain = L.IntegerLookup(vocabulary=[5, 7, 2], **dtype)
+    masked = L.IntegerLookup(vocabulary=[5, 7, 2], mask_token=0, **dtype)
+    return [L.IntegerLookup(vocabulary=plain.get_vocabulary(), name="from_vocab", **dtype)(ids),
+            L.IntegerLookup(vocabulary=masked.get_vocabulary(), mask_token=0, name="masked_from_vocab", **dtype)(ids),
+            # not leading, the OOV token is an ordinary token to Keras
+            L.IntegerLookup(vocabulary=[5, -1, 7], name="oov_token_inside", **dtype)(ids)]
 
 
 FAMILIES = {"multi_head_attention": multi_head_attention, "dot_attention": dot_attention, "wrappers": wrappers,
@@ -135,11 +150,17 @@ def _inputs(model, seed: int) -> dict[str, np.ndarray]:
         if "mask" in name:  # attention masks (bool, int or float): every query step keeps its first key step
             value = (rng.random(shape) > 0.4) * rng.choice([1.0, 0.3, 3.0], shape)
             value[..., 0] = 1
+            value[0, 1] = 0  # but one: a fully masked row, where the Keras 3 fused / explicit and tf_keras styles differ
             value = value.astype(dtype)
+        elif name == "signed_ids":  # the OOV token -1, the mask token 0 and the vocabulary's ids, and others
+            value = rng.integers(-2, 12, shape).astype(dtype)
+            value[0, :6] = [-1, 0, 5, 7, 2, 9]
         elif "int" in dtype:
             value = rng.integers(0, 12, shape).astype(dtype)
         else:
             value = rng.standard_normal(shape).astype("float32")
+            if name == "x":  # Discretization: TF's Bucketize puts NaN past the last boundary
+                value[0, :3] = [np.nan, np.inf, -np.inf]
         inputs[name] = value
     return inputs
 
@@ -148,11 +169,7 @@ def _save(family: str, flavor: str, folder: Path, seed: int = 5):
     model = FAMILIES[family](_module(flavor))
     randomize(model, seed)
     inputs = _inputs(model, seed + 1)
-    outputs = model([*inputs.values()] if len(inputs) > 1 else next(iter(inputs.values())), training=False)
-    outputs = [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
-    path = folder / f"{family}-{flavor.replace('.', '-')}{flavor[flavor.index('.'):]}"
-    model.save(path)
-    return path, inputs, outputs
+    return save_with_outputs(model, inputs, folder / f"{family}-{flavor.replace('.', '-')}{flavor[flavor.index('.'):]}")
 
 
 @pytest.fixture(scope="module")
@@ -160,11 +177,7 @@ def converted(tmp_path_factory):
     """Every case saved by Keras, then converted in one subprocess with TensorFlow, Keras and tf_keras poisoned."""
     folder = tmp_path_factory.mktemp("attention")
     saved = {case: _save(*case, folder) for case in CASES}
-    out = subprocess.run([sys.executable, "-c", POISONED, *(str(p) for p, _, _ in saved.values())],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.count(LOWERED) == len(CASES), out.stdout
-    assert out.stdout.rstrip().endswith("LOADED:"), out.stdout
+    convert_poisoned([p for p, _, _ in saved.values()])
     return saved
 
 
@@ -198,18 +211,19 @@ def test_options_the_lowering_does_not_cover_are_named():
                     "'hash' (Hashing)"], gaps
 
 
-def test_call_options_the_lowering_does_not_cover_fall_back_with_their_name(tmp_path):
-    """Options seen only in a call (a dynamic time length, a tf_keras mask list) fall back to TensorFlow, named."""
-    pytest.importorskip("tensorflow")
+def test_call_options_the_lowering_does_not_cover_are_refused_with_their_name(tmp_path):
+    """Options seen only in a call (a dynamic time length) are refused, named, with ``--loader=tensorflow`` as the way out."""
     import tfjsconv
+    from tfjsconv.errors import UsageError
 
     L = keras.layers
     frames = keras.Input((None, 4, 4, 2), name="frames")
     model = keras.Model(frames, L.ConvLSTM2D(2, 3, name="clstm")(frames))
     model.save(tmp_path / "dynamic.keras")
-    result = tfjsconv.convert(tmp_path / "dynamic.keras", tmp_path / "out", output_format="tfjs_graph_model")
-    assert len(result.details) == 1 and "traced through TensorFlow" in result.details[0], result.details
-    assert "'clstm' (ConvLSTM2D) needs a rank-5 input of static sizes" in result.details[0], result.details
+    with pytest.raises(UsageError, match=r"'clstm' \(ConvLSTM2D\) needs a rank-5 input of static sizes") as err:
+        tfjsconv.convert(tmp_path / "dynamic.keras", tmp_path / "out", output_format="tfjs_graph_model")
+    assert "--loader=tensorflow" in str(err.value.hint)
+    assert not (tmp_path / "out").exists()
 
 
 def _weights_model(k):
@@ -244,3 +258,56 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path, edit, needle):
         tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")
     assert needle in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.node
+def test_tf_keras_lookup_of_a_vocabulary_with_its_special_tokens_matches(tmp_path, tfjs_runtime):
+    """tf_keras strips ``get_vocabulary()``'s leading tokens too; its int layer dtype (which the walk leaves to
+    TensorFlow) is edited to float32 so that the lowering reads tf_keras's own vocabulary config."""
+    import tfjsconv
+    from test_keras_lowering import _edit_config
+
+    tf_keras = _module("tf_keras.h5")
+    ids = tf_keras.Input((6,), dtype="int32", name="signed_ids")
+    model = tf_keras.Model(ids, _lookups_from_vocabulary(tf_keras, ids))
+    inputs = _inputs(model, 3)
+    outputs = [np.asarray(o) for o in model(inputs["signed_ids"])]
+    model.save(tmp_path / "lookups.h5")
+    _edit_config(tmp_path / "lookups.h5",
+                 lambda layers: [c.update(dtype="float32") for name, c in layers.items() if name != "signed_ids"])
+    result = tfjsconv.convert(tmp_path / "lookups.h5", tmp_path / "out", output_format="tfjs_graph_model")
+    assert result.details == [LOWERED]
+    _verify(tmp_path / "out", inputs, outputs)
+
+
+def test_lookup_vocabularies_keras_would_refuse_are_gaps():
+    """A mask token past the leading special tokens makes Keras raise; only special tokens leave no vocabulary."""
+    from tfjsconv.plugins.keras.lowering import layer_gaps
+
+    ids = keras.Input((3,), dtype="int32", name="ids")
+    outputs = [keras.layers.IntegerLookup(vocabulary=[5, 7], mask_token=0, name=name)(ids)
+               for name in ("mask_inside", "only_special")]
+    config = json.loads(keras.Model(ids, outputs).to_json())
+    layers = {layer["config"]["name"]: layer["config"] for layer in config["config"]["layers"]}
+    layers["mask_inside"]["vocabulary"] = [0, 5, -1, 7]  # not the [mask, oov] prefix
+    layers["only_special"]["vocabulary"] = [0, -1]
+    assert layer_gaps(config) == ["'mask_inside' (IntegerLookup: mask_token=0 inside its vocabulary)",
+                                  "'only_special' (IntegerLookup: no vocabulary besides its mask and OOV tokens)"]
+
+
+@pytest.mark.parametrize("flavor", ["keras3.h5", "tf_keras.h5"])
+def test_attention_masks_are_gaps(tmp_path, flavor):
+    """A fully masked query row reaches Attention / AdditiveAttention only through ``mask=``, which the lowering
+    does not take (a gap named with the layer; ``--loader=tensorflow`` traces it)."""
+    import h5py
+
+    from tfjsconv.plugins.keras.lowering import Unsupported, h5_layer_weights, lower_model
+
+    k = _module(flavor)
+    q, v = k.Input((3, 2), name="query"), k.Input((4, 2), name="value")
+    value_mask = k.Input((4,), dtype="bool", name="value_mask")
+    model = k.Model([q, v, value_mask], k.layers.Attention(name="att")([q, v], mask=[None, value_mask]))
+    model.save(tmp_path / "model.h5")
+    with h5py.File(tmp_path / "model.h5") as h5, pytest.raises(Unsupported, match=r"'att' \(Attention\b.*mask"):
+        lower_model(json.loads(h5.attrs["model_config"]), h5_layer_weights(h5), keras3=k is keras,
+                    source="model.h5")

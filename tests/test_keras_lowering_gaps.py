@@ -1,4 +1,5 @@
-"""The last Keras lowering gaps: Softmax on any axis, LayerNormalization(rms_scaling), adaptive pooling, RNN(cell).
+"""The last Keras lowering gaps: Softmax on any axis, LayerNormalization(rms_scaling), adaptive pooling, RNN(cell),
+GroupQueryAttention.
 
 As in ``test_keras_lowering_attention.py``: small models with random weights, saved by Keras, converted through
 the lowering with TensorFlow, Keras and tf_keras poisoned (one subprocess converts every file), then run in real
@@ -17,8 +18,8 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
-from test_keras_lowering import LOWERED, POISONED, _module, _verify  # noqa: E402
+from keras_models import randomize, save_with_outputs  # noqa: E402
+from test_keras_lowering import POISONED, _module, _verify, convert_poisoned  # noqa: E402
 
 
 # -- models (``k`` is keras or tf_keras) ---------------------------------------------------------------------
@@ -48,7 +49,8 @@ def adaptive_pooling(k):
         L.AdaptiveMaxPooling1D(9, name="max1d_up")(seq),
         L.AdaptiveAveragePooling2D((3, 4), name="avg2d")(image), L.AdaptiveMaxPooling2D(2, name="max2d")(image),
         L.AdaptiveAveragePooling3D((2, 3, 2), name="avg3d")(volume),
-        L.AdaptiveMaxPooling3D((3, 2, 2), name="max3d")(volume)])
+        L.AdaptiveMaxPooling3D((3, 2, 2), name="max3d")(volume),
+        L.AdaptiveAveragePooling2D((2, 4), data_format="channels_first", name="avg2d_cf")(image)])
 
 
 def rnn_cells(k):
@@ -60,10 +62,23 @@ def rnn_cells(k):
     return k.Model(seq, [L.Concatenate(name="last")([lstm, h, c, gru])])
 
 
+def grouped_query_attention(k):
+    L = k.layers
+    q = k.Input((4, 6), name="query")
+    v = k.Input((5, 6), name="value")
+    key = k.Input((5, 6), name="key")
+    grouped = L.GroupQueryAttention(3, 4, 2, name="grouped")(q, v)
+    single, scores = L.GroupQueryAttention(2, 3, 1, use_bias=False, name="single_kv")(
+        q, v, key, return_attention_scores=True)
+    per_head = L.GroupQueryAttention(2, 2, 2, name="per_head")(q, q)
+    return k.Model([q, v, key], [L.Concatenate(name="out")([grouped, single, per_head]), scores])
+
+
 FAMILIES = {"softmax_axes": softmax_axes, "rms_layer_norm": rms_layer_norm, "adaptive_pooling": adaptive_pooling,
-            "rnn_cells": rnn_cells}
+            "rnn_cells": rnn_cells, "grouped_query_attention": grouped_query_attention}
 CASES = [(family, "keras3.keras") for family in FAMILIES] + [
-    ("softmax_axes", "tf_keras.h5"), ("rnn_cells", "tf_keras.h5"), ("rms_layer_norm", "keras3.h5")]
+    ("softmax_axes", "tf_keras.h5"), ("rnn_cells", "tf_keras.h5"), ("rms_layer_norm", "keras3.h5"),
+    ("grouped_query_attention", "keras3.h5")]
 
 
 def _save(family: str, flavor: str, folder: Path, seed: int = 11):
@@ -72,11 +87,7 @@ def _save(family: str, flavor: str, folder: Path, seed: int = 11):
     rng = np.random.default_rng(seed + 1)
     inputs = {t.name.split(":")[0]: (3 * rng.standard_normal((2, *tuple(t.shape)[1:]))).astype("float32")
               for t in model.inputs}
-    outputs = model([*inputs.values()] if len(inputs) > 1 else next(iter(inputs.values())), training=False)
-    outputs = [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
-    path = folder / f"{family}-{flavor.replace('.', '-')}{flavor[flavor.index('.'):]}"
-    model.save(path)
-    return path, inputs, outputs
+    return save_with_outputs(model, inputs, folder / f"{family}-{flavor.replace('.', '-')}{flavor[flavor.index('.'):]}")
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +95,7 @@ def converted(tmp_path_factory):
     """Every case saved by Keras, then converted in one subprocess with TensorFlow, Keras and tf_keras poisoned."""
     folder = tmp_path_factory.mktemp("gaps")
     saved = {case: _save(*case, folder) for case in CASES}
-    out = subprocess.run([sys.executable, "-c", POISONED, *(str(p) for p, _, _ in saved.values())],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.count(LOWERED) == len(CASES), out.stdout
-    assert out.stdout.rstrip().endswith("LOADED:"), out.stdout
+    convert_poisoned([p for p, _, _ in saved.values()])
     return saved
 
 
@@ -121,10 +128,11 @@ def test_what_the_lowering_still_leaves_to_tensorflow_is_named():
                L.RNN(L.GRUCell(2, activation="glu"), name="glu_cell")(seq),
                L.RNN([L.SimpleRNNCell(2), Cell(2)], name="custom_cell")(seq),
                L.RNN([L.GRUCell(2), L.LSTMCell(2)], name="stacked")(seq),
+               L.GroupQueryAttention(2, 2, 1, use_gate=True, name="gated")(seq, seq),
                L.AdaptiveAveragePooling2D(2, data_format="channels_first", name="cf")(image)]
     gaps = layer_gaps(json.loads(keras.Model([seq, image], outputs).to_json()))
     assert gaps == ["'glu_cell' (RNN: activation 'glu')", "'custom_cell' (RNN: a Cell cell)",
-                    "'stacked' (RNN: stacked cells (StackedRNNCells))"], gaps
+                    "'stacked' (RNN: stacked cells (StackedRNNCells))", "'gated' (GroupQueryAttention: use_gate=True)"], gaps
 
 
 def test_adaptive_pooling_of_an_unknown_size_is_refused_by_name(tmp_path):

@@ -20,7 +20,7 @@ import tfjsconv
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
+from keras_models import randomize, save_with_outputs  # noqa: E402
 from test_keras_lowering import LOWERED, POISONED, _module, _verify  # noqa: E402
 
 
@@ -100,12 +100,8 @@ def _save(family: str, flavor: str, folder: Path, seed: int = 5):
     model = FAMILIES[family](_module(flavor))
     randomize(model, seed)
     inputs = _inputs(model, seed + 1)
-    outputs = model([*inputs.values()] if len(inputs) > 1 else next(iter(inputs.values())), training=False)
-    outputs = [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{family}{flavor[flavor.index('.'):]}"
-    model.save(path)
-    return path, inputs, outputs, model
+    return (*save_with_outputs(model, inputs, folder / f"{family}{flavor[flavor.index('.'):]}"), model)
 
 
 @pytest.fixture(scope="module")

@@ -120,3 +120,16 @@ def test_a_stateful_op_in_a_loop_body_takes_the_tensorflow_path(tmp_path):
     with pytest.raises(NotTfFree) as why:
         saved_model_graph(tmp_path / "counter", ConvertOptions())
     assert why.value.feature in ("control_flow", "variable_write")
+
+
+def test_functional_control_flow_outputs_are_one_list_arg():
+    """``while:output:3`` is flat output 3: While/If/Case have one output arg, a list of their types."""
+    from tfjsconv.dtypes import DType
+    from tfjsconv.plugins.savedmodel.op_outputs import layout
+
+    types = [DType.INT32, DType.INT32, DType.FLOAT32, DType.FLOAT32]
+    loop = layout("StatelessWhile", {"T": types}, {}, None)
+    assert loop.total == 4 and loop.flat_index("output", 3) == 3 and loop.dtypes == types
+    branch = layout("StatelessIf", {"Tout": types[2:]}, {}, 2)
+    assert branch.flat_index("output", 1) == 1 and branch.dtypes == types[2:]
+    assert layout("Case", {"Tout": [DType.FLOAT32]}, {}, None).total == 1

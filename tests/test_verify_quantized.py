@@ -9,12 +9,37 @@ import numpy as np
 import pytest
 
 import tfjsconv
+from tfjsconv.verify.compare import DEFAULT_RTOL
 from tfjsconv.verify.source_check import verify_against_source
 
 pytest.importorskip("onnxruntime")
 from test_graph_model_input import _onnx_cnn  # noqa: E402
 
 BACKENDS = ("cpu", "wasm")
+
+
+def _scale_last(folder, suffix: str, factor: float) -> None:
+    """Multiply the last float32 weight named ``*suffix`` by ``factor``, in place in the shards."""
+    doc = json.loads((folder / "model.json").read_text())
+    for group in doc["weightsManifest"]:
+        paths = [folder / p for p in group["paths"]]
+        sizes = [p.stat().st_size for p in paths]
+        data = bytearray(b"".join(p.read_bytes() for p in paths))
+        offset, target = 0, None
+        for w in group["weights"]:
+            n = int(np.prod(w["shape"])) * (1 if "quantization" in w else 4)  # uint8 or float32 here
+            if w["name"].endswith(suffix) and "quantization" not in w:
+                target = (offset, n)
+            offset += n
+        if target is not None:
+            start, n = target
+            values = np.frombuffer(bytes(data[start:start + n]), "<f4") * np.float32(factor)
+            data[start:start + n] = values.astype("<f4").tobytes()
+            for path, size in zip(paths, sizes):
+                path.write_bytes(bytes(data[:size]))
+                data = data[size:]
+            return
+    raise AssertionError(f"no float32 weight named *{suffix}")
 
 
 def _errors(report) -> tuple[list[float], list[float]]:
@@ -67,8 +92,14 @@ def test_quantized_onnx_source_costs_nothing_more(tmp_path, tfjs_runtime):
     tfjsconv.convert(quantized, tmp_path / "q")
     report = verify_against_source(quantized, tmp_path / "q", inputs=feeds, backends=BACKENDS, quiet=True)
     assert report.passed and report.quantization.dtypes == ["int8"]
+    assert report.quantization.from_source and report.quantization.rtol == DEFAULT_RTOL  # not the 10 % of uint8
     _, vs_float = _errors(report)
     assert vs_float == [0.0, 0.0]
+    # A 5 % error in the converted model (one dequantization scale off) is a wrong conversion: it fails.
+    _scale_last(tmp_path / "q", "/dequant_scale", 1.05)
+    wrong = verify_against_source(quantized, tmp_path / "q", inputs=feeds, backends=BACKENDS, quiet=True)
+    assert not wrong.passed
+    assert all(1e-2 < c.max_rel_err < 1e-1 for c in wrong.comparisons)  # the old 10 % rule would have passed it
     from tfjsconv.inspect import inspect_model
 
     inspected = inspect_model(tmp_path / "q")

@@ -142,14 +142,11 @@ _known("MaxPooling3D/same", "layers wasm: refused (wasm's maxPool3d pads 'same' 
        "of ignoring them); graph models pass (the 3-D pool is rewritten into 2-D pools)", layers_wasm="refused")
 
 # -- Keras 3's legacy .h5 (flavor keras3_h5): where it differs from Keras 3's .keras ---------------------------
-# Keras 3 cannot load these .h5 files it saved itself, so the graph route (which loads the file in Keras) is
-# refused with Keras's error; the layers route (h5py only) gives its usual outcome, checked against the model
-# that saved the file.
-_K3H5_UNLOADABLE = "Keras 3 cannot reload its own .h5 ({}): graph model refused (it needs Keras to load the file)"
-_known(["Embedding/mask_zero+LSTM", "Masking/LSTM"], _K3H5_UNLOADABLE.format("Unknown layer: 'NotEqual'"),
-       flavors=("keras3_h5",), layers="refused → graph", graph="refused")
-_known(["Masking/GRU_seq", "GlobalAveragePooling1D/masked"], _K3H5_UNLOADABLE.format("Unknown layer: 'NotEqual'"),
-       flavors=("keras3_h5",), layers="refused → graph", graph="refused")
+# Keras 3 cannot load some .h5 files it saved itself; the graph route lowers them with h5py (no Keras needed),
+# and both routes are checked against the model that saved the file.
+_known(["Embedding/mask_zero+LSTM", "Masking/LSTM", "Masking/GRU_seq", "GlobalAveragePooling1D/masked"],
+       "Keras 3 cannot reload its own .h5 (Unknown layer: 'NotEqual'); the graph model is lowered without Keras "
+       "(the recorded NotEqual/Any mask ops are read as the mask)", flavors=("keras3_h5",), layers="refused → graph")
 _known(["Attention/default", "Attention/causal_scale"],
        "Keras 3 cannot reload its own .h5 (Attention's config does not deserialize); the graph model is lowered "
        "without Keras", flavors=("keras3_h5",), layers="refused → graph")

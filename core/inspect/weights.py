@@ -38,8 +38,9 @@ class WeightInfo:
 
 
 def quantization_scheme(quantization: dict[str, Any]) -> str:
-    """How a quantized weight's bytes decode, in words: ``int8 (q · 1 − 128)`` for ``--quantize_int8`` kernels
-    and a source's int8/uint8 weights (scale 1, integer min), ``uint8 affine (scale …, min …)``, ``float16``."""
+    """How a quantized weight's bytes decode, in words: ``integers: byte − 128, scale in the graph`` for
+    ``--quantize_int8`` kernels and a source's int8/uint8 weights (scale 1, integer min: exact integers, any
+    scale is a separate op), ``uint8 affine: q × scale + min``, ``float16``."""
     dtype = str(quantization.get("dtype"))
     if dtype == "float16":
         return "float16"

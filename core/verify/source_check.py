@@ -7,7 +7,9 @@ model two questions are kept apart:
   the source within the float32 tolerance; this decides PASS/FAIL;
 * what did *quantization* cost? The quantized model's error against the source is checked with a
   looser tolerance per quantized dtype (:data:`QUANTIZED_RTOL`, or ``quantized_rtol``), and its
-  error against the float32 model is reported.
+  error against the float32 model is reported. When the twin holds the very same quantized weights
+  (a quantized ONNX source: no --quantize flag added any), the conversion adds no error and the
+  model is held to the float32 tolerance against the source.
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ class QuantizationCheck:
     float_comparisons: list[OutputComparison] = field(default_factory=list)
     vs_float: list[OutputComparison] = field(default_factory=list)
     unavailable: str | None = None
+    #: Every quantized weight is the source's own (no --quantize flag added any): held to the float rtol.
+    from_source: bool = False
 
     @property
     def passed(self) -> bool:
@@ -60,14 +64,16 @@ class QuantizationCheck:
 
     def to_json(self) -> dict[str, Any]:
         return {"dtypes": list(self.dtypes), "quantized_rtol": self.rtol, "passed": self.passed,
-                "unavailable": self.unavailable,
+                "unavailable": self.unavailable, "quantized_by_source": self.from_source,
                 "float32_vs_source": [c.to_json() for c in self.float_comparisons],
                 "quantized_vs_float32": [c.to_json() for c in self.vs_float]}
 
     def format_lines(self) -> list[str]:
         from ..cli.report import table
 
-        head = f"quantization ({', '.join(self.dtypes)} weights; quantized model checked with rtol={self.rtol:g}):"
+        origin = "the source's own integers, " if self.from_source else ""
+        head = (f"quantization ({', '.join(self.dtypes)} weights; {origin}quantized model checked with "
+                f"rtol={self.rtol:g}):")
         if self.unavailable:
             return [head, f"  float32 comparison unavailable: {self.unavailable}"]
         rows = []
@@ -156,10 +162,7 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
                             elem_floor=elem_floor)
 
     q_rtol = quantized_rtol if quantized_rtol is not None else max(QUANTIZED_RTOL.get(d, 1e-1) for d in dtypes)
-    report = verify_model(model_dir, inputs, expected, backends=backends, rtol=q_rtol, atol=atol, quiet=quiet,
-                          backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=None)
     check = QuantizationCheck(dtypes, q_rtol)
-    report.quantization = check
     if convert_options is None:
         convert_options = _recorded_options(model_dir)
     workdir = Path(tempfile.mkdtemp(prefix="tfjsconv-float32-"))
@@ -169,6 +172,15 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
             _convert_float32(source, float_dir, input_format, convert_options)
         except TfjsconvError as err:
             check.unavailable = f"converting the source without quantization failed: {err.message}"
+        if check.unavailable is None and quantized_rtol is None and not _quantized_by_flags(model_dir, float_dir):
+            # Every quantized weight is the source's own (a quantized ONNX model): the conversion adds no
+            # error, so the model is held to the float tolerance against the source.
+            check.rtol = q_rtol = rtol
+            check.from_source = True
+        report = verify_model(model_dir, inputs, expected, backends=backends, rtol=q_rtol, atol=atol, quiet=quiet,
+                              backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=None)
+        report.quantization = check
+        if check.unavailable is not None:
             return report
         float_report = verify_model(float_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=True,
                                     backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=elem_rtol,
@@ -182,6 +194,18 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return report
+
+
+def _quantized_entries(model_dir: Path) -> set[tuple[str, str]]:
+    doc = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+    return {(w.get("name"), _quantization_label(w["quantization"])) for g in doc.get("weightsManifest") or []
+            for w in g.get("weights", []) if isinstance(w.get("quantization"), dict) and "dtype" in w["quantization"]}
+
+
+def _quantized_by_flags(model_dir: Path, float_dir: Path) -> bool:
+    """Whether ``model_dir`` has quantized weights its float32 twin (converted with no --quantize flag) lacks:
+    those a flag quantized. None means the integers all came from the source."""
+    return bool(_quantized_entries(model_dir) - _quantized_entries(float_dir))
 
 
 def _recorded_options(model_dir: Path) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def quantize_per_channel(name: str, kernel: np.ndarray, reduce_axes: Sequence[in
     return Int8Kernel(q.astype(np.float32), np.squeeze(scale, axis=axes).astype(np.float32), max_abs, max_rel)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # compared by identity: its fields are arrays
 class QuantizedWeight:
     """A weight the source model stores quantized: ``(q - zero_point) * scale`` with 8-bit ``q``.
 
@@ -85,6 +85,17 @@ class RecoveredWeight:
         return bool(np.all(self.scale == 1))
 
 
+#: Elements checked before the full, float64 check of a (weight, hint, axis) triple.
+_SAMPLE = 64
+
+
+def _splits(weight: np.ndarray, scale: np.ndarray) -> bool:
+    """Whether every element of ``weight`` is ``float32(integer * scale)`` (same shapes)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        values = np.rint(weight.astype(np.float64) / scale.astype(np.float64))
+        return bool(np.all(np.isfinite(values)) and np.array_equal(values.astype(np.float32) * scale, weight))
+
+
 def recover_quantized(weight: np.ndarray, hint: QuantizedWeight) -> RecoveredWeight | None:
     """Split ``weight`` by ``hint`` if it is exactly ``float32((q - zp) * scale)`` (per tensor, or per
     channel along any axis of the right length, whatever layout the passes gave the weight); else None.
@@ -99,11 +110,15 @@ def recover_quantized(weight: np.ndarray, hint: QuantizedWeight) -> RecoveredWei
         return None
     axes: list[int | None] = [None] if channels == 1 else [a for a in range(weight.ndim) if weight.shape[a] == channels]
     lo, hi = hint.bounds
+    picks = np.linspace(0, weight.size - 1, min(_SAMPLE, weight.size)).astype(np.int64)
+    sample = np.unravel_index(picks, weight.shape) if weight.ndim else ...
     for axis in axes:
         shape = [1] * weight.ndim
         if axis is not None:
             shape[axis] = channels
         scale = np.broadcast_to(hint.scale.astype(np.float32).reshape(-1), (channels,)).reshape(shape)
+        if not _splits(np.asarray(weight[sample]), np.asarray(np.broadcast_to(scale, weight.shape)[sample])):
+            continue  # cheap: most (weight, hint, axis) triples that fail, fail on a few elements
         zero_point = hint.zero_point.astype(np.int64)
         zero_point = zero_point.reshape(()) if zero_point.size == 1 else zero_point.reshape(shape)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

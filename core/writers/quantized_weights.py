@@ -48,7 +48,8 @@ def keep_quantized_weights(graph: Graph) -> Int8Result:
             continue
         found.add(id(recovered.hint))
         _split(graph, uses, node, recovered, result)
-    lost = [h.source for h in hints if id(h) not in found]
+    kept = {h.source for h in hints if id(h) in found}  # a source may have alternative hints (one is enough)
+    lost = list(dict.fromkeys(h.source for h in hints if h.source not in kept))
     if lost:
         result.notes.append(f"{len(lost)} quantized weight(s) of the source stay float32 (a pass changed them, "
                             f"e.g. folded a BatchNorm in): {', '.join(lost[:10])}{' …' if len(lost) > 10 else ''}")

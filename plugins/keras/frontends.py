@@ -4,10 +4,10 @@ Layers models (the default) are made from the files with h5py alone (never Tenso
 code and TF.js gaps are refused with one message (:mod:`.checks`), the config is translated
 (:mod:`.translate`) and the weights go to the writer as lazy arrays, so they stream from the file
 into the shards one at a time. Graph models (``--output_format=tfjs_graph_model``) are lowered from
-the config with h5py too (:mod:`.lowering`) when every layer has a lowering; otherwise (or with
-``--loader=tensorflow``), after the same code check, Keras loads the file in safe mode and the
-SavedModel plugin traces it (:mod:`.keras_graph`). With :data:`LOWERING_ONLY` (issue 16's default, for
-the lead to switch on), a lowering gap is refused instead, naming every uncovered layer.
+the config with h5py too (:mod:`.lowering`); a layer it does not cover is refused, naming every
+uncovered layer, with the way out: ``--loader=tensorflow``, where after the same code check Keras
+loads the file in safe mode and the SavedModel plugin traces it (:mod:`.keras_graph`), the only path
+that runs code (custom layers a user registers). :data:`LOWERING_ONLY` False restores the old fallback.
 """
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ from .weight_shapes import check_weight_shapes
 
 from .detect import H5_SUFFIXES, is_keras_archive, is_keras_h5  # noqa: F401 - H5_SUFFIXES: kept importable here
 GRAPH_MODEL = "tfjs_graph_model"
-#: Issue 16, item 3 (the lead's switch at integration). True: a Keras graph model comes from the lowering
-#: alone, the TensorFlow tracer runs only with ``--loader=tensorflow``, and a lowering gap is refused
-#: naming every uncovered layer. False: a gap still falls back to the tracer (the behaviour before).
-LOWERING_ONLY = False
+#: True (the default since issue 16): a Keras graph model comes from the lowering alone, the TensorFlow
+#: tracer runs only with ``--loader=tensorflow``, and a lowering gap is refused naming every uncovered
+#: layer. False: a gap falls back to the tracer silently (the behaviour before).
+LOWERING_ONLY = True
 
 
 def _input_path(source: Any, frontend: str) -> Path:

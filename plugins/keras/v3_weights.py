@@ -29,7 +29,9 @@ _OWNED_SUBGROUPS = ("cell",)
 _WRAPPER_SUBGROUPS = {"TimeDistributed": ("layer",), "Bidirectional": ("forward_layer", "backward_layer"),
                       # query, key, value, output projections (Keras 3.0-3.3 kept the underscored attribute names)
                       "MultiHeadAttention": ("query_dense", "_query_dense", "key_dense", "_key_dense", "value_dense",
-                                             "_value_dense", "output_dense", "_output_dense")}
+                                             "_value_dense", "output_dense", "_output_dense"),
+                      "GroupQueryAttention": ("_query_dense", "_key_dense", "_value_dense", "_output_dense"),
+                      "GroupedQueryAttention": ("_query_dense", "_key_dense", "_value_dense", "_output_dense")}
 
 
 def to_snake_case(name: str) -> str:

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .mapping import DEFAULT_DOMAINS
+
 #: Ops whose outputs are not a function of their inputs.
 NOT_FOLDABLE = frozenset({
     "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli",
@@ -22,7 +24,7 @@ MAX_FOLDED_ELEMENTS = 1 << 22
 
 def try_fold(node: Any, inputs: Sequence[np.ndarray | None], opsets: dict[str, int]) -> list[np.ndarray] | None:
     """The outputs of ``node`` computed in numpy, or None when it cannot (or should not) be folded."""
-    if node.op_type in NOT_FOLDABLE or node.domain not in ("", "ai.onnx"):
+    if node.op_type in NOT_FOLDABLE or node.domain not in DEFAULT_DOMAINS:
         return None
     if any(attr.type in (5, 10) for attr in node.attribute):  # GRAPH, GRAPHS
         return None

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .mapping import DEFAULT_DOMAINS
+
 Element = Any  # int | Dim | None
 #: Longest vector tracked: shape vectors are short.
 MAX_ELEMENTS = 8
@@ -124,7 +126,7 @@ RULES: dict[str, Callable] = {
 
 def infer(node: Any, inputs: Sequence[Any], attrs: dict) -> list[Element] | None:
     """The output elements of a standard-domain node, when its rule can tell (first output only)."""
-    if node.domain not in ("", "ai.onnx"):
+    if node.domain not in DEFAULT_DOMAINS:
         return None
     rule = RULES.get(node.op_type)
     if rule is None:

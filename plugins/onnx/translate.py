@@ -24,7 +24,7 @@ from .context import Laid, NodeContext, Tensor
 from .dtypes import ir_dtype, narrow, onnx_elem_to_numpy
 from .folding import try_fold
 from .layout import Perm
-from .mapping import VersionedMapping, lookup
+from .mapping import DEFAULT_DOMAINS, VersionedMapping, lookup
 from .reading import has_full_shape, infer_shapes, initializer_array, opset_map
 from .tensors import attribute_value
 
@@ -222,7 +222,7 @@ class Translator:
                    failures: list[TfjsconvError], used: set[str]) -> None:
         """Fold or map one node; problems are collected (not raised) so that all of them are reported."""
         name = node.name or f"{node.op_type}_{index}"
-        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        domain = "" if node.domain in DEFAULT_DOMAINS else node.domain
         opset = self.opsets.get(domain, 1)
         op_label = node.op_type if not domain else f"{domain}:{node.op_type}"
         inputs = []
@@ -279,7 +279,7 @@ class Translator:
         those are folded, per-node inference can.
         """
         wanted = [o for o in node.output if o and _unknown(self.inferred_shape(o)) and o not in self._declared]
-        if not wanted or node.domain not in ("", "ai.onnx"):
+        if not wanted or node.domain not in DEFAULT_DOMAINS:
             return
         try:  # only here (a value the file leaves unshaped) does translation itself need onnx
             import onnx

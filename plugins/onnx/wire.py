@@ -15,6 +15,8 @@ import mmap
 import os
 from pathlib import Path
 
+from tfjsconv.varint import read_varint
+
 #: Raw initializers smaller than this stay in the message as numpy arrays (shapes, axes, scales).
 MIN_BYTES = 64 * 1024
 #: external_data key marking data that is the tensor's own raw_data inside the model file; its value is
@@ -43,16 +45,7 @@ def model_bytes(path: Path) -> bytes:
 
 
 def _varint(data: mmap.mmap | bytes, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise WireError("bad varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
+    return read_varint(data, pos, end, error=WireError)
 
 
 def _encode_varint(value: int) -> bytes:

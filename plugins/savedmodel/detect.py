@@ -31,8 +31,10 @@ def is_frozen_graph(source: Any) -> bool:
             and path.name not in ("saved_model.pb", HUB_MODULE_FILE))
 
 
-#: model.json files larger than this are not parsed by detection (real ones are far smaller).
-_MODEL_JSON_DETECT_LIMIT = 64 * 1024 * 1024
+#: model.json files larger than this are not parsed by detection: the reader's own limit
+#: (``tfjsconv.weights.reader.MAX_MODEL_JSON_BYTES``, not imported: it brings numpy), so a file detection
+#: passes over is one the reader would refuse anyway.
+_MODEL_JSON_DETECT_LIMIT = 256 * 1024 * 1024
 
 
 def is_graph_model_doc(doc: Any) -> bool:

@@ -19,6 +19,7 @@ falls back to loading the model with TensorFlow (:mod:`.loading` + :mod:`.freeze
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,8 @@ def variable_keys(meta_graph: Any) -> dict[str, str]:
     return keys
 
 
-def _functions_called(node: Any) -> list[str]:
+def functions_called(node: Any) -> list[str]:
+    """The op and every ``func`` attr of ``node``: the names it may call (filter by the library's names)."""
     names = [node.op]
     for value in node.attr.values():
         kind = value.WhichOneof("value")
@@ -144,7 +146,7 @@ def reachable_library(graph_def: Any, roots: list[Any]) -> Any:
 
     functions = {f.signature.name: f for f in graph_def.library.function}
     seen: list[str] = []
-    stack = [name for node in roots for name in _functions_called(node) if name in functions]
+    stack = [name for node in roots for name in functions_called(node) if name in functions]
     while stack:
         name = stack.pop()
         if name in seen:
@@ -153,7 +155,7 @@ def reachable_library(graph_def: Any, roots: list[Any]) -> Any:
         for node in functions[name].node_def:
             if node.op in UNSUPPORTED_INNER_OPS:
                 raise NotDirect(f"function {name} uses {node.op}")
-            stack.extend(n for n in _functions_called(node) if n in functions and n not in seen)
+            stack.extend(n for n in functions_called(node) if n in functions and n not in seen)
     library = function_pb2.FunctionDefLibrary()
     for name in seen:
         fdef = library.function.add()
@@ -165,28 +167,36 @@ def reachable_library(graph_def: Any, roots: list[Any]) -> Any:
     return library
 
 
-def signature_graph_def(meta_graph: Any, signature: Any, keys: dict[str, str]) -> Any:
-    """The part of the MetaGraph the signature reads, with only the functions it calls (no weights)."""
-    from tensorflow.core.framework import graph_pb2
-
-    graph_def = meta_graph.graph_def
+def signature_closure(graph_def: Any, tensors: list[str], keys: dict[str, str],
+                      refuse: Callable[[str, str, str], Exception]) -> set[str]:
+    """Names of the MetaGraph nodes ``tensors`` depend on. ``refuse(what, op, message)`` is the error raised
+    for a node that is ``"missing"``, not an outer ``"op"``, or an unrestored ``"variable"``: the direct
+    and the TF-free readers name these differently."""
     outer = {n.name: n for n in graph_def.node}
-    wanted = [_graph_ref(t.name) for t in signature.outputs.values()]
-    wanted += [_graph_ref(t.name) for t in signature.inputs.values()]
-    needed: set[str] = set()
+    wanted, needed = [_graph_ref(t) for t in tensors], set()
     while wanted:
         name = wanted.pop()
         if name in needed:
             continue
         node = outer.get(name)
         if node is None:
-            raise NotDirect(f"the signature reads {name}, which is not in the graph")
+            raise refuse("missing", "", f"the signature reads {name}, which is not in the graph")
         if node.op not in OUTER_OPS:
-            raise NotDirect(f"the signature reads a {node.op} ({name})")
+            raise refuse("op", node.op, f"the signature reads a {node.op} ({name})")
         if node.op == "VarHandleOp" and name not in keys:
-            raise NotDirect(f"variable {name} is not in the restore function")
+            raise refuse("variable", node.op, f"variable {name} is not in the restore function")
         needed.add(name)
         wanted.extend(_graph_ref(ref) for ref in node.input if not ref.startswith("^"))
+    return needed
+
+
+def signature_graph_def(meta_graph: Any, signature: Any, keys: dict[str, str]) -> Any:
+    """The part of the MetaGraph the signature reads, with only the functions it calls (no weights)."""
+    from tensorflow.core.framework import graph_pb2
+
+    graph_def = meta_graph.graph_def
+    tensors = [t.name for t in signature.outputs.values()] + [t.name for t in signature.inputs.values()]
+    needed = signature_closure(graph_def, tensors, keys, lambda _what, _op, message: NotDirect(message))
     out = graph_pb2.GraphDef()
     out.versions.CopyFrom(graph_def.versions)
     roots = []

@@ -7,6 +7,7 @@ IR graph (arguments as Placeholders, outputs in the signature's order) in ``grap
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tfjsconv.ir import Graph
@@ -39,15 +40,23 @@ def attach_function_bodies(graph: Graph, library: Any) -> None:
 
     A function that calls itself is converted once; ``inline_functions`` refuses the cycle.
     """
+    _attach_bodies(graph, library, called_functions)
+
+
+def _attach_bodies(graph: Graph, library: Any, referenced: Callable[[Graph, dict], list[str]]) -> int:
+    """Convert every function ``referenced(graph, fdefs)`` names, transitively, into ``graph.functions``
+    (each once, so self-calls end); returns how many bodies were added."""
     fdefs = {f.signature.name: f for f in library.function}
-    pending = called_functions(graph, fdefs)
+    pending, added = referenced(graph, fdefs), 0
     while pending:
         name = pending.pop()
         if name in graph.functions:
             continue
         body = function_body(fdefs[name], library)
         graph.functions[name] = body
-        pending.extend(n for n in called_functions(body, fdefs) if n not in graph.functions)
+        added += 1
+        pending.extend(n for n in referenced(body, fdefs) if n not in graph.functions)
+    return added
 
 
 def attach_control_flow_bodies(graph: Graph, library: Any) -> int:
@@ -56,14 +65,4 @@ def attach_control_flow_bodies(graph: Graph, library: Any) -> int:
     without Grappler (how the TF-free reader will). Returns how many bodies were added."""
     from tfjsconv.passes.lower_control_flow import referenced_functions
 
-    fdefs = {f.signature.name: f for f in library.function}
-    pending, added = referenced_functions(graph, fdefs), 0
-    while pending:
-        name = pending.pop()
-        if name in graph.functions:
-            continue
-        body = function_body(fdefs[name], library)
-        graph.functions[name] = body
-        added += 1
-        pending.extend(n for n in referenced_functions(body, fdefs) if n not in graph.functions)
-    return added
+    return _attach_bodies(graph, library, referenced_functions)

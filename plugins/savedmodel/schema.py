@@ -12,12 +12,8 @@ Use ``schema.SavedModel()``, ``schema.GraphDef()``, ... like the ``*_pb2`` class
 """
 from __future__ import annotations
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-_F = descriptor_pb2.FieldDescriptorProto
-STRING, BYTES, BOOL, FLOAT, DOUBLE = _F.TYPE_STRING, _F.TYPE_BYTES, _F.TYPE_BOOL, _F.TYPE_FLOAT, _F.TYPE_DOUBLE
-INT32, INT64, UINT32, UINT64, FIXED32 = _F.TYPE_INT32, _F.TYPE_INT64, _F.TYPE_UINT32, _F.TYPE_UINT64, _F.TYPE_FIXED32
-ONE, MANY, MAP = "optional", "repeated", "map"
+from tfjsconv.protoschema import (
+    BOOL, BYTES, DOUBLE, FIXED32, FLOAT, INT32, INT64, MANY, MAP, ONE, STRING, UINT32, UINT64, Schema)
 
 #: ``types.proto`` DataType numbers (the ``_REF`` variants are these plus 100).
 DATA_TYPES = {
@@ -178,73 +174,13 @@ MESSAGES: dict[str, list[tuple]] = {
 }
 
 PACKAGE = "tensorflow"
-_LABEL = {ONE: _F.LABEL_OPTIONAL, MANY: _F.LABEL_REPEATED, MAP: _F.LABEL_REPEATED}
-
-
-def _entry_name(field: str) -> str:
-    return "".join(part.capitalize() for part in field.split("_")) + "Entry"
-
-
-def _set_type(field: descriptor_pb2.FieldDescriptorProto, kind: object) -> None:
-    if isinstance(kind, int):
-        field.type = kind
-    elif kind in ENUMS:
-        field.type, field.type_name = _F.TYPE_ENUM, f".{PACKAGE}.{kind}"
-    else:
-        field.type, field.type_name = _F.TYPE_MESSAGE, f".{PACKAGE}.{kind}"
-
-
-def _add_fields(message: descriptor_pb2.DescriptorProto, name: str, fields: list[tuple]) -> None:
-    oneofs: list[str] = []
-    for spec in fields:
-        field_name, number, label, kind = spec[:4]
-        field = message.field.add(name=field_name, number=number, label=_LABEL[label])
-        if label == MAP:
-            entry = message.nested_type.add(name=_entry_name(field_name))
-            entry.options.map_entry = True
-            for sub_name, sub_number, sub_kind in (("key", 1, kind[0]), ("value", 2, kind[1])):
-                sub = entry.field.add(name=sub_name, number=sub_number, label=_F.LABEL_OPTIONAL)
-                _set_type(sub, sub_kind)
-            field.type, field.type_name = _F.TYPE_MESSAGE, f".{PACKAGE}.{name}.{entry.name}"
-        else:
-            _set_type(field, kind)
-        if len(spec) > 4:
-            if spec[4] not in oneofs:
-                oneofs.append(spec[4])
-                message.oneof_decl.add(name=spec[4])
-            field.oneof_index = oneofs.index(spec[4])
-
-
-def file_descriptor() -> descriptor_pb2.FileDescriptorProto:
-    """Every message and enum above in one proto3 file of package ``tensorflow``."""
-    file = descriptor_pb2.FileDescriptorProto(name="tfjsconv/savedmodel_schema.proto", package=PACKAGE,
-                                              syntax="proto3")
-    containers: dict[str, descriptor_pb2.DescriptorProto] = {}
-
-    def container(name: str) -> descriptor_pb2.DescriptorProto:
-        if name not in containers:
-            parent, _, leaf = name.rpartition(".")
-            holder = container(parent).nested_type if parent else file.message_type
-            containers[name] = holder.add(name=leaf)
-        return containers[name]
-
-    for name, fields in MESSAGES.items():
-        _add_fields(container(name), name, fields)
-    for name, values in ENUMS.items():
-        parent, _, leaf = name.rpartition(".")
-        enum = (container(parent).enum_type if parent else file.enum_type).add(name=leaf)
-        for value_name, number in values.items():
-            enum.value.add(name=value_name, number=number)
-    return file
-
-
-POOL = descriptor_pool.DescriptorPool()
-POOL.Add(file_descriptor())
+_SCHEMA = Schema("tfjsconv/savedmodel_schema.proto", PACKAGE, "proto3", MESSAGES, ENUMS)
+POOL = _SCHEMA.pool
 
 
 def message_class(name: str) -> type:
     """The message class of ``tensorflow.<name>`` (nested names with dots: ``OpDef.ArgDef``)."""
-    return message_factory.GetMessageClass(POOL.FindMessageTypeByName(f"{PACKAGE}.{name}"))
+    return _SCHEMA.message(name)
 
 
 DATA_TYPE = POOL.FindEnumTypeByName(f"{PACKAGE}.DataType")

@@ -7,28 +7,13 @@ speed matters little; every length and offset is checked, and a bad stream is a 
 """
 from __future__ import annotations
 
-
-def varint(data: bytes, pos: int, limit: int | None = None, *, max_shift: int = 28,
-           error: str = "snappy: bad length preamble") -> tuple[int, int]:
-    """A little-endian base-128 varint at ``pos`` (before ``limit``), and the position after it: the
-    encoding of snappy's length preamble and of LevelDB table block handles and entry lengths."""
-    limit = len(data) if limit is None else limit
-    result = shift = 0
-    while True:
-        if pos >= limit or shift > max_shift:
-            raise ValueError(error)
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
+from tfjsconv.varint import read_varint
 
 
 def decompress(data: bytes) -> bytes:
     """The bytes that ``data`` (one raw snappy block) encodes."""
     data = bytes(data)
-    size, pos = varint(data, 0)
+    size, pos = read_varint(data, 0, max_shift=28, message="snappy: bad length preamble")
     out = bytearray()
     end = len(data)
     while pos < end:

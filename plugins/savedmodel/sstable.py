@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tfjsconv.varint import read_varint
+
 from . import crc32c, snappy
 
 MAGIC = 0xDB4775248B80FB57
@@ -28,10 +30,7 @@ class TableError(ValueError):
 
 
 def _varint(data: bytes, pos: int, limit: int) -> tuple[int, int]:
-    try:
-        return snappy.varint(data, pos, limit, max_shift=63)
-    except ValueError:
-        raise TableError("a varint runs past the end of its block") from None
+    return read_varint(data, pos, limit, error=TableError, message="a varint runs past the end of its block")
 
 
 def block_handle(data: bytes, pos: int, limit: int) -> tuple[tuple[int, int], int]:

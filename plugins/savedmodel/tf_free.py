@@ -2,7 +2,8 @@
 
 The common case: a TF2 SavedModel written by ``tf.saved_model.save`` (a ``tf.Module`` with
 ``tf.function``s, Keras 3 ``model.export()``, tf_keras ``model.save(..., save_format="tf")``) with
-resource variables, no control flow and no hash tables; and a frozen ``.pb``. The files are read
+resource variables and no hash tables (``While``/``If``/``Case`` included: their bodies are lowered to
+v1 frames by :mod:`.tf_free_control_flow`); and a frozen ``.pb``. The files are read
 with our own protobuf schema (:mod:`.schema`) and checkpoint reader (:mod:`.tensor_bundle`):
 
 1. the signature's part of the MetaGraph (Placeholders, one ``VarHandleOp`` per variable, the call
@@ -23,14 +24,11 @@ from tfjsconv.errors import InputError
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
-from .direct import NotDirect, bind_variables, variable_keys
+from .direct import NotDirect, bind_variables, functions_called, signature_closure, variable_keys
 from .graphdef_ir import NotTfFree, add_nodes, function_body
 
 log = logging.getLogger(__name__)
 
-#: Ops the signature's part of the MetaGraph may hold.
-OUTER_OPS = frozenset({"Placeholder", "VarHandleOp", "StatefulPartitionedCall", "PartitionedCall",
-                       "Identity", "IdentityN", "Const"})
 #: Functional control flow: its bodies stay in ``graph.functions`` and are lowered to v1 frames
 #: (:mod:`.tf_free_control_flow`).
 FUNCTIONAL_CONTROL_FLOW = frozenset({"While", "StatelessWhile", "If", "StatelessIf", "Case", "StatelessCase"})
@@ -47,19 +45,8 @@ FEATURES = {
 CALLS = frozenset({"StatefulPartitionedCall", "PartitionedCall"})
 
 
-def _node_name(ref: str) -> str:
-    return ref.lstrip("^").split(":")[0]
-
-
 def _called(node_def: Any, functions: dict[str, Any]) -> list[str]:
-    names = [node_def.op] if node_def.op in functions else []
-    for value in node_def.attr.values():
-        kind = value.WhichOneof("value")
-        if kind == "func":
-            names.append(value.func.name)
-        elif kind == "list":
-            names.extend(f.name for f in value.list.func)
-    return [n for n in names if n in functions]
+    return [n for n in functions_called(node_def) if n in functions]
 
 
 def reachable_functions(roots: list[Any], functions: dict[str, Any]) -> list[str]:
@@ -79,23 +66,15 @@ def reachable_functions(roots: list[Any], functions: dict[str, Any]) -> list[str
     return seen
 
 
+def _refusal(what: str, op: str, message: str) -> Exception:
+    if what == "missing":
+        return InputError(message)
+    return NotTfFree(FEATURES.get(op, "outer_op") if what == "op" else "unrestored_variable", message)
+
+
 def signature_nodes(graph_def: Any, tensors: list[str], keys: dict[str, str]) -> list[Any]:
     """The MetaGraph nodes the signature's tensors depend on, in file order."""
-    outer = {n.name: n for n in graph_def.node}
-    wanted, needed = [_node_name(t) for t in tensors], set()
-    while wanted:
-        name = wanted.pop()
-        if name in needed:
-            continue
-        node = outer.get(name)
-        if node is None:
-            raise InputError(f"the signature reads {name}, which is not in the graph")
-        if node.op not in OUTER_OPS:
-            raise NotTfFree(FEATURES.get(node.op, "outer_op"), f"the signature reads a {node.op} ({name})")
-        if node.op == "VarHandleOp" and name not in keys:
-            raise NotTfFree("unrestored_variable", f"variable {name} is not in the restore function")
-        needed.add(name)
-        wanted.extend(_node_name(ref) for ref in node.input if not ref.startswith("^"))
+    needed = signature_closure(graph_def, tensors, keys, _refusal)
     return [n for n in graph_def.node if n.name in needed]
 
 

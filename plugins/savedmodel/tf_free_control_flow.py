@@ -12,6 +12,8 @@ main graph would at that point:
 - each body gets the same rewrites as the main graph, *before* lowering: ``rewrite_for_tfjs`` drops
   control edges, which would remove the anchors the lowering places.
 
+After lowering, two clean-ups bring the graph to Grappler's size or below (:func:`freeze_dead_loop_variables`,
+:func:`drop_redundant_branch_anchors`), and loop-invariant ``Enter`` nodes are bypassed as on the TF path.
 Whatever this cannot do exactly raises ``NotTfFree("control_flow", why)``: the caller then takes the
 TensorFlow path, never a wrong model.
 """
@@ -286,6 +288,8 @@ def lower(graph: Graph, max_nodes: int | None) -> int:
     """The functional nodes → v1 frames (:mod:`tfjsconv.passes.lower_control_flow`); returns how many."""
     from tfjsconv.passes.lower_control_flow import ControlFlowLoweringError, lower_control_flow
 
+    from .rewrites import bypass_constant_enters
+
     freeze_dead_loop_variables(graph)
     try:
         count = lower_control_flow(graph, max_nodes=max_nodes)
@@ -294,4 +298,6 @@ def lower(graph: Graph, max_nodes: int | None) -> int:
     graph.functions.clear()
     graph.remove_dead_nodes()
     drop_redundant_branch_anchors(graph)
+    bypass_constant_enters(graph)  # as rewrite_for_tfjs does on the TF path: body nodes read the outer value
+    graph.remove_dead_nodes()
     return count

@@ -5,7 +5,8 @@
 (:mod:`.graphdef_ir`); each Const gets its weight (by node name) from the manifest, read with the
 core's reader, which confines shard paths to the model folder and dequantizes. Weights that were
 quantized are dequantized once here, and a warning says that quantizing them again compounds the
-error. Works for tfjsconv's output and the official converter's layout alike.
+error; integer-stored ones (uint8, scale 1, integer min: int8 kernels, a quantized source's integers)
+are recorded as quantized weights, so that the writer keeps them one byte each. Works for tfjsconv's output and the official converter's layout alike.
 """
 from __future__ import annotations
 
@@ -57,17 +58,23 @@ class TfjsGraphModelFrontend(Frontend):
         if not is_graph_model_doc(doc):
             raise InputError(f"{folder / MODEL_JSON} is not a TF.js graph model (no modelTopology.node)")
         unsupported = [key for key in ("modelInitializer",) if doc.get(key)]
-        if doc["modelTopology"].get("library", {}).get("function"):
+        library = doc["modelTopology"].get("library")
+        library = {} if library is None else library
+        if not isinstance(library, dict):
+            raise InputError(f"{folder / MODEL_JSON}: modelTopology.library must be an object, got "
+                             f"{type(library).__name__}")
+        if library.get("function"):
             unsupported.append("modelTopology.library (control flow functions)")
         if unsupported:
             raise InputError(f"{folder / MODEL_JSON}: reading graph models with {', '.join(unsupported)} is not "
                              "supported yet", hint="convert the original model instead")
         manifest = doc.get("weightsManifest", [])
         check_weight_count(manifest, limits_of(options), str(folder / MODEL_JSON))
-        quantized = sorted({str(spec.quantization.get("dtype")) for group in parse_manifest(manifest)
-                            for spec in group.weights if spec.quantization})
+        specs = [spec for group in parse_manifest(manifest) for spec in group.weights if spec.quantization]
+        quantized = sorted({_scheme(spec.quantization) for spec in specs})
         weights = load_manifest_weights(manifest, folder)
         graph = _graph(doc, weights, folder.name)
+        graph.quantized_weights = _integer_hints(graph, specs)
         if quantized:
             note = (f"the input's weights were quantized ({', '.join(quantized)}) and are dequantized once when "
                     "read; quantizing them again compounds the error")
@@ -80,7 +87,55 @@ class TfjsGraphModelFrontend(Frontend):
         """The source model's own outputs in TF.js (cpu), so a re-quantized copy can be checked against it."""
         from tfjsconv.verify.run import run_model
 
-        return dict(run_model(_model_dir(source), inputs, backends=("cpu",), quiet=True).outputs())
+        folder = _model_dir(source)
+        if folder is None:
+            raise UsageError(f"the {TfjsGraphModelFrontend.name} frontend reads a model folder or its model.json, "
+                             f"got {source!r}")
+        return dict(run_model(folder, inputs, backends=("cpu",), quiet=True).outputs())
+
+
+def _is_integer_storage(quantization: dict[str, Any]) -> bool:
+    """uint8 with scale 1 and an integer min: each byte decodes to an exact integer (``--quantize_int8``'s
+    kernels, a quantized source's ``q - zero_point``), which the writer can keep at one byte."""
+    scale, low = quantization.get("scale"), quantization.get("min")
+    return (quantization.get("dtype") == "uint8" and scale == 1 and isinstance(low, (int, float))
+            and float(low).is_integer() and -255 <= low <= 255)
+
+
+def _scheme(quantization: dict[str, Any]) -> str:
+    """The scheme's name for messages: int8 storage is uint8 with scale 1 and min -128."""
+    if _is_integer_storage(quantization):
+        return "int8" if quantization.get("min") == -128 else "uint8 integers"
+    return str(quantization.get("dtype"))
+
+
+def _integer_hints(graph: Graph, specs: list) -> list:
+    """:class:`QuantizedWeight` hints for the integer-stored weights, so that re-sharding keeps them one byte
+    (byte ``b`` decodes to ``b + min``: ``q = b`` in 0..255 with zero point ``-min``).
+
+    A weight a ``Mul`` by a constant scale reads (a quantized source's ``…/dequantized``) gets a second hint
+    with that scale, under the same source name: constant folding merges the two into one float32 weight,
+    which the writer then splits back exactly.
+    """
+    from tfjsconv.ir import materialize
+    from tfjsconv.weights.int8 import QuantizedWeight
+
+    integer = {spec.name: spec for spec in specs if _is_integer_storage(spec.quantization)}
+    hints = [QuantizedWeight(name, spec.size, np.ones(1, np.float32),
+                             np.array([-int(spec.quantization["min"])], np.int64), (0, 255))
+             for name, spec in integer.items()]
+    for node in graph.nodes:
+        if node.op != "Mul" or len(node.inputs) != 2:
+            continue
+        for weight, scale in (node.inputs, node.inputs[::-1]):
+            spec = integer.get(weight.producer.name) if weight.producer.op == "Const" else None
+            if spec is None or scale.producer.op != "Const":
+                continue
+            factor = np.asarray(materialize(scale.producer.attrs["value"]))
+            if factor.dtype == np.float32 and sum(d != 1 for d in factor.shape) <= 1:
+                hints.append(QuantizedWeight(spec.name, spec.size, factor.reshape(-1),
+                                             np.array([-int(spec.quantization["min"])], np.int64), (0, 255)))
+    return hints
 
 
 def _graph(doc: dict[str, Any], weights: dict[str, np.ndarray], name: str) -> Graph:
@@ -111,12 +166,21 @@ def _graph(doc: dict[str, Any], weights: dict[str, np.ndarray], name: str) -> Gr
             node.attrs["value"] = array
             node.attrs["dtype"] = DType.from_any(array.dtype) if array.dtype != object else DType.STRING
             node.outputs[0].dtype, node.outputs[0].shape = node.attrs["dtype"], tuple(array.shape)
-    _signature(graph, doc.get("signature") or {}, nodes)
-    graph.metadata = dict(doc.get("userDefinedMetadata") or {})
+    _signature(graph, _object(doc, "signature"), nodes)
+    graph.metadata = dict(_object(doc, "userDefinedMetadata"))
     graph.generated_by = doc.get("generatedBy")
     if graph_def.versions.producer:
         graph.versions = {"producer": int(graph_def.versions.producer)}
     return graph
+
+
+def _object(doc: dict[str, Any], key: str, where: str = "") -> dict[str, Any]:
+    """``doc[key]`` when it is a JSON object ({} when absent): a hostile list or string is an InputError."""
+    value = doc.get(key)
+    value = {} if value is None else value
+    if not isinstance(value, dict):
+        raise InputError(f"the graph model's {where}{key} must be an object, got {type(value).__name__}")
+    return value
 
 
 def _signature(graph: Graph, signature: dict[str, Any], nodes: dict[str, Any]) -> None:
@@ -124,16 +188,16 @@ def _signature(graph: Graph, signature: dict[str, Any], nodes: dict[str, Any]) -
     the nodes nothing reads."""
     def value(tensor: str):
         node_name, _, index = tensor.partition(":")
-        if node_name not in nodes:
+        if node_name not in nodes or not (index or "0").isdigit():
             raise InputError(f"the signature names {tensor!r}, which is not a node of the graph")
         return nodes[node_name].output(int(index or 0))
 
-    inputs, outputs = signature.get("inputs") or {}, signature.get("outputs") or {}
+    inputs, outputs = _object(signature, "inputs", "signature."), _object(signature, "outputs", "signature.")
     if inputs and outputs:
         for key, info in inputs.items():
-            graph.inputs[key] = value(info.get("name", key))
+            graph.inputs[key] = value(_tensor_name(key, info))
         for key, info in outputs.items():
-            graph.set_output(key, value(info.get("name", key)))
+            graph.set_output(key, value(_tensor_name(key, info)))
         return
     read = {v.producer.name for n in nodes.values() for v in n.inputs} | {d.name for n in nodes.values()
                                                                           for d in n.control_inputs}
@@ -142,3 +206,11 @@ def _signature(graph: Graph, signature: dict[str, Any], nodes: dict[str, Any]) -
             graph.inputs[node.name] = node.output(0)
         elif node.name not in read and node.op not in ("Const", "NoOp") and node.outputs:
             graph.set_output(node.name, node.output(0))
+
+
+def _tensor_name(key: str, info: Any) -> str:
+    """The tensor a signature entry names (its ``name``, else its key); anything but an object is refused."""
+    if not isinstance(info, dict) or not isinstance(info.get("name", key), str):
+        raise InputError(f"the graph model's signature entry {key!r} must be an object with a string name, "
+                         f"got {str(info)[:80]!r}")
+    return info.get("name", key)

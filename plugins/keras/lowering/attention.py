@@ -5,10 +5,12 @@ MultiHeadAttention's query/key/value/output projections are EinsumDense layers w
 ``[dim, heads·key_dim]`` / ``[heads·value_dim, out]``, so each projection is one MatMul over
 ``[batch·T, dim]``; heads are split with Reshape + Transpose and attended with BatchMatMulV2.
 
-Masks follow the Keras that saved the file: Keras 3's fused path (no dropout, no returned scores) keeps
-masked logits with ``where(mask, logits, -large)``; its explicit path and tf_keras go through the Softmax
-layer (Keras 3: ``where`` and a zeroed fully-masked row; tf_keras: ``+ (1 - mask)·-1e9``). Keras's
-implicit masks (``Masking``, ``mask_zero``) are not lowered here: a mask kwarg makes the lowering refuse.
+Masks follow the Keras flavour that saved the file (Keras 3 or tf_keras), which decides what a fully masked
+query row gives. Keras 3's fused path (no dropout, no returned scores) uses ``where(mask, logits,
+-0.7·3.38953e38)`` (a uniform row: the mean of the values); its explicit path goes through the Softmax
+layer (``where(mask, logits, -1e9)``, then masked probabilities zeroed: a zero row); tf_keras's Softmax
+layer adds ``(1 - mask)·-1e9`` (a uniform row). Keras's implicit masks (``Masking``, ``mask_zero``) are not
+lowered here: a mask kwarg makes the lowering refuse.
 """
 from __future__ import annotations
 
@@ -20,29 +22,15 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .context import LayerContext
+from .context import LayerContext, check_call_kwargs  # noqa: F401 (also imported from here)
 from .lazy import ReshapedArray
 from .registry import Unsupported, lowers
 
-#: Keras's large negative number for float32 masked logits (``_large_negative_number``, tf_keras's too).
+#: Keras's large negative number for float32 masked logits in the Softmax layer and Attention's causal mask
+#: (``_large_negative_number``, tf_keras's too).
 LARGE_NEGATIVE = -1e9
-#: Call keyword arguments that change nothing at inference when they have these values.
-NEUTRAL_KWARGS = {"training": (None, False), "return_attention_scores": (None, False),
-                  "use_causal_mask": (None, False)}
-
-
-def check_call_kwargs(ctx: LayerContext, handled: tuple[str, ...]) -> None:
-    """Refuse (fall back) on a call keyword argument the lowering does not implement (``mask`` tensors)."""
-    for key, value in ctx.call_kwargs.items():
-        if key in handled or value in NEUTRAL_KWARGS.get(key, (None,)):
-            continue
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {key}={_short(value)}")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) < 40 else text[:37] + "..."
-
+#: Keras 3's fused ``dot_product_attention`` fill for masked logits (TF backend ``_get_large_negative``).
+FUSED_LARGE_NEGATIVE = float(np.float32(3.38953e38 * -0.7))
 
 def _static(ctx: LayerContext, value: Value, rank: int, what: str) -> tuple[int | None, ...]:
     shape = ctx.shape(value)
@@ -80,7 +68,8 @@ def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, styl
             scores = ctx.binary("AddV2", scores, ctx.scalar_op("Mul", dropped, LARGE_NEGATIVE, "mask_adder"),
                                 label="masked_scores")
         else:
-            scores = ctx.op("SelectV2", [keep, scores, ctx.floats(LARGE_NEGATIVE, "large_negative")],
+            fill = FUSED_LARGE_NEGATIVE if style == "where" else LARGE_NEGATIVE
+            scores = ctx.op("SelectV2", [keep, scores, ctx.floats(fill, "large_negative")],
                             {"T": DType.FLOAT32}, shape=scores.shape, dtype=DType.FLOAT32, label="masked_scores")
     probs = ctx.unary("Softmax", scores, label="softmax")
     if keep is not None and style == "where_zero":

@@ -146,6 +146,21 @@ class LayerContext:
         return self.op("Squeeze", [x], {"squeeze_dims": [axis]}, shape=tuple(shape), label=label)
 
 
+#: Call keyword arguments that change nothing at inference when they have these values.
+NEUTRAL_KWARGS = {"training": (None, False), "return_attention_scores": (None, False),
+                  "use_causal_mask": (None, False)}
+
+
+def check_call_kwargs(ctx: LayerContext, handled: tuple[str, ...]) -> None:
+    """Refuse (fall back) on a call keyword argument the lowering does not implement (``mask`` tensors)."""
+    for key, value in ctx.call_kwargs.items():
+        if key in handled or value in NEUTRAL_KWARGS.get(key, (None,)):
+            continue
+        text = repr(value)
+        shown = text if len(text) < 40 else text[:37] + "..."
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {key}={shown}")
+
+
 def _unwrapped(array: Any) -> Any:
     """The file's array behind the lowering's float32 / reshape views of it."""
     while isinstance(array, (Float32Array, ReshapedArray)):

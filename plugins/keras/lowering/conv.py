@@ -19,11 +19,15 @@ from .lazy import ReshapedArray
 from .registry import Unsupported, channels_last_only, lowers
 
 
-def _ints(value: Any, n: int) -> list[int]:
+def positive_ints(value: Any, n: int) -> list[int]:
+    """A Keras size option (one int or ``n`` of them) as ``n`` positive ints; ValueError otherwise."""
     values = list(value) if isinstance(value, (list, tuple)) else [value] * n
     if len(values) != n or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
         raise ValueError(f"expected {n} positive integers, got {value!r}")
     return [int(v) for v in values]
+
+
+_ints = positive_ints  # the old private name, still used here and in pooling.py
 
 
 def conv_check(config: dict[str, Any]) -> str | None:
@@ -53,8 +57,8 @@ def out_size(size: int | None, kernel: int, stride: int, dilation: int, padding:
     return (size - ((kernel - 1) * dilation + 1)) // stride + 1
 
 
-def _conv2d(ctx: LayerContext, x: Value, kernel: Value, kernel_shape: Sequence[int], strides: list[int],
-            dilations: list[int], padding: str, *, depthwise: bool = False, label: str = "Conv2D") -> Value:
+def conv2d(ctx: LayerContext, x: Value, kernel: Value, kernel_shape: Sequence[int], strides: list[int],
+           dilations: list[int], padding: str, *, depthwise: bool = False, label: str = "Conv2D") -> Value:
     _, h, w, _ = ctx.shape(x)
     kh, kw = kernel_shape[:2]
     channels = kernel_shape[2] * kernel_shape[3] if depthwise else kernel_shape[3]
@@ -66,6 +70,9 @@ def _conv2d(ctx: LayerContext, x: Value, kernel: Value, kernel_shape: Sequence[i
     if not depthwise:
         attrs["use_cudnn_on_gpu"] = True
     return ctx.op(op, [x, kernel], attrs, shape=shape, label=label)
+
+
+_conv2d = conv2d  # the old private name, still used here
 
 
 def _finish(ctx: LayerContext, y: Value, bias: Any | None) -> Value:

@@ -15,9 +15,8 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .activations import activation_gap, apply_activation
-from .attention import check_call_kwargs
-from .context import LayerContext
-from .conv import _conv2d, _ints, out_size
+from .context import LayerContext, check_call_kwargs
+from .conv import conv2d, out_size, positive_ints
 from .lazy import ReshapedArray
 from .registry import Unsupported, channels_last_only, lowers
 
@@ -44,7 +43,7 @@ def _conv(ctx: LayerContext, x: Value, kernel: Value, kernel_shape: tuple[int, .
           dilations: list[int], padding: str, label: str) -> Value:
     """A 2-D (NHWC) or 3-D (NDHWC) convolution, by the kernel's rank."""
     if len(kernel_shape) == 4:
-        return _conv2d(ctx, x, kernel, kernel_shape, strides, dilations, padding, label=label)
+        return conv2d(ctx, x, kernel, kernel_shape, strides, dilations, padding, label=label)
     shape = ctx.shape(x)
     out = (None, *(out_size(n, k, s, d, padding) for n, k, s, d in zip(shape[1:4], kernel_shape, strides, dilations)),
            kernel_shape[-1])
@@ -69,7 +68,7 @@ def conv_lstm(ctx: LayerContext) -> Value | list[Value]:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) over zero time steps")
     filters = int(config["filters"])
     try:
-        kernel_size, strides, dilations = (_ints(config.get(k, 1), rank) for k in
+        kernel_size, strides, dilations = (positive_ints(config.get(k, 1), rank) for k in
                                            ("kernel_size", "strides", "dilation_rate"))
     except ValueError as exc:
         raise ctx.error(f"has {exc}") from None

@@ -2,12 +2,16 @@
 
 All three are exact in int32/bool arithmetic with no hash table: one-hot rows are ``Equal`` against the
 class numbers (TF.js's wasm ``OneHot`` is wrong for float values), reduced with ``Max``/``Sum``;
-buckets are ``Σ [x >= boundary]`` (``Bucketize``'s bisect-right); a lookup is one ``Equal`` per
+buckets are ``n - Σ [x < boundary]`` (``Bucketize``'s bisect-right, NaN in the last bucket); a lookup is one ``Equal`` per
 vocabulary entry reduced to the entry's index. Left to the TensorFlow path: StringLookup and Hashing
 (string inputs, which the walk does not take; Hashing saves an int64 dtype; salted hashing has no
 TF.js op and integers are hashed through ``AsString``, which TF.js lacks), vocabularies kept outside
 the config (adapted, in ``.keras`` assets or files), several OOV buckets, ``invert`` and the
 non-``int`` output modes of IntegerLookup.
+
+One deviation: ``multi_hot``/``count`` ids outside ``[0, num_tokens)`` count for nothing. Keras 3 drops
+ids ``>= num_tokens`` the same way but raises on negative ids, and tf_keras raises on both; a TF.js
+model cannot raise, so such inputs give the zero contribution instead of an error.
 """
 from __future__ import annotations
 
@@ -18,8 +22,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .attention import check_call_kwargs
-from .context import LayerContext
+from .context import LayerContext, check_call_kwargs
 from .registry import Unsupported, lowers
 
 INT32 = np.iinfo(np.int32)
@@ -94,20 +97,24 @@ def _discretization_check(config: dict[str, Any]) -> str | None:
 
 @lowers("Discretization", check=_discretization_check)
 def discretization(ctx: LayerContext) -> Value:
-    """``Bucketize``: the bucket of ``x`` is the number of boundaries ``<= x`` (``Σ [x >= b]``, in int32)."""
+    """``Bucketize``: the bucket of ``x`` is the number of boundaries ``<= x``, counted as ``n - Σ [x < b]``.
+
+    Counting ``x < b`` (not ``x >= b``) puts NaN past every boundary, in bucket ``n``, as TF's bisect-right does.
+    """
     check_call_kwargs(ctx, ())
     boundaries = np.asarray(ctx.config["bin_boundaries"], dtype=np.float64)
     if boundaries.ndim != 1 or np.any(np.diff(boundaries) < 0) or not np.all(np.isfinite(boundaries)):
         raise ctx.error("has bin_boundaries that are not a sorted list of numbers")
     x = ctx.x
     shape = ctx.shape(x)
-    above = ctx.op("GreaterEqual", [ctx.expand_dims(x, len(shape), "values"),
-                                    ctx.floats(boundaries, "bin_boundaries")],  # float32, as Bucketize's
-                   dtype=DType.BOOL, shape=(*shape, len(boundaries)), label="above")
-    counts = ctx.op("Cast", [above], {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False},
-                    dtype=DType.INT32, shape=ctx.shape(above), label="above_int")
-    buckets = ctx.op("Sum", [counts, ctx.ints([len(shape)], "boundaries_axis")],
-                     {"keep_dims": False, "Tidx": DType.INT32}, dtype=DType.INT32, shape=shape, label="bucket")
+    below = ctx.op("Less", [ctx.expand_dims(x, len(shape), "values"),
+                            ctx.floats(boundaries, "bin_boundaries")],  # float32, as Bucketize's
+                   dtype=DType.BOOL, shape=(*shape, len(boundaries)), label="below")
+    counts = ctx.op("Cast", [below], {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False},
+                    dtype=DType.INT32, shape=ctx.shape(below), label="below_int")
+    above = ctx.op("Sum", [counts, ctx.ints([len(shape)], "boundaries_axis")],
+                   {"keep_dims": False, "Tidx": DType.INT32}, dtype=DType.INT32, shape=shape, label="boundaries_above")
+    buckets = ctx.binary("Sub", ctx.ints(len(boundaries), "boundary_count"), above, label="bucket")
     mode = ctx.config.get("output_mode", "int")
     return buckets if mode == "int" else encode(ctx, buckets, mode, len(boundaries) + 1)
 
@@ -123,18 +130,38 @@ def _lookup_check(config: dict[str, Any]) -> str | None:
     vocabulary = config.get("vocabulary")
     if not isinstance(vocabulary, list) or not vocabulary:
         return "a vocabulary outside its config (adapted or a file)"
+    tokens = lookup_tokens(config)
+    if config.get("mask_token") is not None and config["mask_token"] in tokens:
+        return f"mask_token={config['mask_token']!r} inside its vocabulary"
+    if not tokens:
+        return "no vocabulary besides its mask and OOV tokens"
     return None
+
+
+def lookup_tokens(config: dict[str, Any]) -> list[Any]:
+    """The vocabulary without its leading special tokens, as Keras's ``set_vocabulary`` strips them.
+
+    ``vocabulary=other.get_vocabulary()`` starts with ``[mask_token]`` (when set) and ``[oov_token]``; Keras
+    (3 and tf_keras alike, one OOV index) drops that exact prefix and numbers the rest from after the OOV
+    index. An OOV token elsewhere is an ordinary token to Keras (its lookup finds it); a mask token
+    elsewhere makes Keras raise, so ``_lookup_check`` refuses it.
+    """
+    vocabulary = list(config["vocabulary"])
+    mask_token = config.get("mask_token")
+    special = ([mask_token] if mask_token is not None else []) + [config.get("oov_token", -1)]
+    return vocabulary[len(special):] if vocabulary[:len(special)] == special else vocabulary
 
 
 @lowers("IntegerLookup", check=_lookup_check)
 def integer_lookup(ctx: LayerContext) -> Value:
     """Index of each id in the vocabulary: ``Σ [id == v_i]·index_i``; unmatched ids get the OOV index.
 
-    Indices follow Keras: the mask token (if any) is 0, the one OOV bucket next, then the vocabulary.
+    Indices follow Keras: the mask token (if any) is 0, the one OOV bucket next, then the vocabulary
+    (without the special tokens ``get_vocabulary()`` puts first, see :func:`lookup_tokens`).
     """
     check_call_kwargs(ctx, ())
     config = ctx.config
-    vocabulary = np.asarray(config["vocabulary"])
+    vocabulary = np.asarray(lookup_tokens(config))
     mask_token = config.get("mask_token")
     if vocabulary.ndim != 1 or vocabulary.dtype.kind not in "iu" or len(set(vocabulary.tolist())) != len(vocabulary):
         raise ctx.error("has a vocabulary that is not a list of distinct integers")

@@ -61,7 +61,7 @@ def loaded_lowerings() -> dict[str, LayerLowering]:
     from . import attention, conv_lstm, lookups, wrappers  # noqa: F401
     from . import op_layers  # noqa: F401
     from . import masking  # noqa: F401
-    from . import adaptive_pooling, rnn_cells  # noqa: F401
+    from . import adaptive_pooling, grouped_query_attention, rnn_cells  # noqa: F401
 
     return LOWERINGS
 

@@ -11,8 +11,7 @@ from typing import Any
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .attention import check_call_kwargs
-from .context import LayerContext
+from .context import LayerContext, check_call_kwargs
 from .registry import LOWERINGS, Unsupported, lowers
 
 #: ``keras.backend.epsilon()``; Keras 3 caps ``1/‖x‖`` at ``1/epsilon``.

@@ -16,7 +16,7 @@ from tfjsconv.ir import Value
 
 from .. import layout
 from ..context import Laid, NodeContext
-from ..mapping import onnx_op
+from ..mapping import DEFAULT_DOMAINS, onnx_op
 from .common import laid_const, norm_axis
 
 _KEEP = {"keep_dims": True, "Tidx": DType.INT32}
@@ -206,7 +206,7 @@ def _torch_group_norm(ctx: NodeContext, eps: float) -> Laid | None:
     and given back in ONNX's [N, G, L] order, which the ``Reshape`` back to x's shape undoes (the
     graph passes cancel Reshape pairs and Transpose pairs). None when the pattern does not hold."""
     source = ctx.producer(0)
-    if source is None or source.op_type != "Reshape" or source.domain not in ("", "ai.onnx"):
+    if source is None or source.op_type != "Reshape" or source.domain not in DEFAULT_DOMAINS:
         return None
     t = ctx.tensor_named(source.input[0])
     here = ctx.shape(0)

@@ -31,7 +31,7 @@ from tfjsconv.ir import Value, materialize
 from .. import layout
 from ..context import Laid, NodeContext
 from ..dtypes import onnx_elem_to_numpy
-from ..mapping import onnx_op
+from ..mapping import DEFAULT_DOMAINS, onnx_op
 from .common import laid_const, norm_axis
 from .filters import Filter
 from .nn import NHWC, _spatial, conv2d_nhwc, conv_steps, onnx_pads
@@ -76,8 +76,16 @@ def _quantized_type(ctx: NodeContext, zp_index: int) -> np.dtype | None:
 
 
 def _check_scale(ctx: NodeContext, i: int) -> None:
+    """A float scale; a constant one (however it was made: the up-front scan sees only initializers and
+    Constant nodes) finite and non-zero."""
     if ctx.dtype(i) != F32:
         raise ctx.error(f"the scale (input {i}) must be a float, got {ctx.dtype(i)}")
+    known = ctx.const(i)
+    if known is not None:
+        values = np.asarray(known, np.float64).reshape(-1)
+        wrong = sorted({repr(float(v)) for v in values if not np.isfinite(v) or v == 0})
+        if wrong:
+            raise ctx.error(f"the scale (input {i}) holds {', '.join(wrong)}: it must be finite and non-zero")
 
 
 def _scalar(ctx: NodeContext, i: int, label: str) -> Value:
@@ -406,7 +414,7 @@ def scan_quantized_weights(model) -> list:
     from ..tensors import tensor_to_array, uses_external_data
 
     graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
+    inits = {**_constant_nodes(graph), **{t.name: t for t in graph.initializer}}
     ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in list(graph.input) + list(graph.value_info)
              if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
     ranks.update({name: len(t.dims) for name, t in inits.items()})
@@ -420,7 +428,7 @@ def scan_quantized_weights(model) -> list:
         return tensor_to_array(tensor)
 
     for index, node in enumerate(graph.node):
-        if node.domain not in ("", "ai.onnx") or node.op_type not in _SCALES | _ZERO_POINTS:
+        if node.domain not in DEFAULT_DOMAINS or node.op_type not in _SCALES | _ZERO_POINTS:
             continue
         label = f"{node.name or f'{node.op_type}_{index}'!r} ({node.op_type})"
         inputs = list(node.input) + [""] * 9
@@ -458,6 +466,25 @@ def scan_quantized_weights(model) -> list:
                          hint="a scale must be finite and non-zero, a zero point within its type's range, "
                               "an axis within the input's rank")
     return hints
+
+
+def _constant_nodes(graph) -> dict:
+    """``Constant`` nodes' values as TensorProtos by output name: their scales and zero points are checked
+    like initializers' (a NaN scale in a Constant is as wrong as in an initializer)."""
+    from ..schema import TensorProto  # not onnx's: the conversion path imports no onnx (tests/test_onnx_light.py)
+
+    found = {}
+    for node in graph.node:
+        if node.op_type != "Constant" or node.domain not in DEFAULT_DOMAINS or not node.output:
+            continue
+        for attr in node.attribute:
+            if attr.name == "value" and attr.HasField("t"):
+                found[node.output[0]] = attr.t
+            elif attr.name in ("value_float", "value_floats"):
+                values = [attr.f] if attr.name == "value_float" else list(attr.floats)
+                dims = [] if attr.name == "value_float" else [len(values)]
+                found[node.output[0]] = TensorProto(name=node.output[0], data_type=1, dims=dims, float_data=values)
+    return found
 
 
 _ZP_TYPES = {2: np.dtype(np.uint8), 3: np.dtype(np.int8), 4: np.dtype(np.uint16), 5: np.dtype(np.int16)}
