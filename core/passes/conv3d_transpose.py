@@ -9,7 +9,8 @@ flipped in space and its channel axes swapped (``ReverseV2`` + ``Transpose`` unl
 and TF's dilations. Exact: the zeros add nothing. ``pad_before`` is TF's: 0 for VALID, half (rounded
 down) of ``max((I-1)·s + k_eff - O, 0)`` for SAME. The ONNX frontend does the same for its 3-D
 ``ConvTranspose``. Needs NDHWC, static spatial sizes and channels of the gradient input, and the
-output's spatial sizes (constant ``input_sizes`` or inferred); otherwise the op stays and is refused.
+output's spatial sizes (constant ``input_sizes``, a ``Pack`` of a run-time batch and constant sizes, as Keras
+builds it, or inferred); otherwise the op stays and is refused.
 """
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ def _output_sizes(node: Node, shapes: dict) -> list[int] | None:
     sizes = _constant(node.inputs[0])
     if sizes is not None and sizes.shape == (5,):
         return [int(v) for v in sizes[1:4]]
+    packed = node.inputs[0].producer
+    if packed.op == "Pack" and len(packed.inputs) == 5 and int(packed.attrs.get("axis", 0) or 0) == 0:
+        # Keras builds input_sizes as stack([shape(x)[0], d, h, w, c]): the batch is dynamic, the rest constant
+        parts = [_constant(v) for v in packed.inputs[1:4]]
+        if all(p is not None and np.size(p) == 1 for p in parts):
+            return [int(np.reshape(p, ())) for p in parts]
     shape = shapes.get(node.output(0), node.output(0).shape)
     if shape is not None and len(shape) == 5 and all(d is not None for d in shape[1:4]):
         return [int(d) for d in shape[1:4]]
@@ -105,18 +112,18 @@ class Conv3DTransposeAsConv3D(Pass):
             x = graph.add_op("StridedSlice", [x, ints(begin, "crop_begin"), ints(end, "crop_end"),
                                               ints([1] * 5, "crop_strides")],
                              {"T": dtype, "Index": DType.INT32, **masks}, name=f"{name}/crop", dtype=dtype)
-        rewrite(node, "Conv3D", [x, self._flipped(graph, node, w, dtype)],
+        rewrite(node, "Conv3D", [x, self._flipped(graph, node, w, dtype, w_shape)],
                 {"T": dtype, "strides": [1] * 5, "dilations": [1, *dilations, 1], "padding": "VALID",
                  "data_format": "NDHWC"})
         return True
 
     @staticmethod
-    def _flipped(graph: Graph, node: Node, w: Value, dtype: DType) -> Value:
-        """``[kd, kh, kw, out, in]`` → flipped in space, ``[kd, kh, kw, in, out]``."""
+    def _flipped(graph: Graph, node: Node, w: Value, dtype: DType, w_shape: tuple) -> Value:
+        """``[kd, kh, kw, out, in]`` → flipped in space, ``[kd, kh, kw, in, out]`` (``w_shape``: inferred)."""
         array = _constant(w)
         if array is not None:
             return make_const(graph, array[::-1, ::-1, ::-1].transpose(0, 1, 2, 4, 3), f"{node.name}/filter")
-        sizes = list(w.shape or [])[:3]
+        sizes = list(w_shape or [])[:3]
         if len(sizes) == 3 and all(isinstance(k, int) and k > 0 for k in sizes):
             # A Gather of the reversed positions per spatial axis: webgl has no rank-5 ReverseV2.
             for axis, k in enumerate(sizes):

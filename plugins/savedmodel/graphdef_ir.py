@@ -133,7 +133,9 @@ def add_nodes(graph: Graph, node_defs: Sequence[Any], functions: Mapping[str, An
             value.dtype = node_layout.dtypes[index] if index < len(node_layout.dtypes) else None
             value.shape = shapes[index] if index < len(shapes) else None
         if node_def.op == "Const":
-            array = attrs["value"]
+            array = attrs.get("value")
+            if not isinstance(array, np.ndarray):
+                raise InputError(f"Const node {node_def.name!r} has no tensor value: the graph is corrupt")
             node.attrs["dtype"] = DType.from_any(array.dtype) if array.dtype != object else DType.STRING
             node.outputs[0].dtype = node.attrs["dtype"]
             node.outputs[0].shape = tuple(int(d) for d in array.shape)
