@@ -123,21 +123,26 @@ def _output_dims(ctx: LayerContext, query_features: int) -> tuple[int, ...]:
     return dims
 
 
+def query_value_key(ctx: LayerContext) -> tuple[Value, Value, Value]:
+    """The call's query, value and key (key defaults to value), given by position or by keyword (tf_keras)."""
+    kwargs = ctx.call_kwargs
+    inputs = list(ctx.inputs)
+    if isinstance(kwargs.get("query"), Value):
+        inputs.insert(0, kwargs["query"])
+    for name in ("value", "key"):
+        if isinstance(kwargs.get(name), Value):
+            inputs.append(kwargs[name])
+    if len(inputs) not in (2, 3):
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {len(inputs)} tensors")
+    return inputs[0], inputs[1], inputs[2] if len(inputs) == 3 else inputs[1]
+
+
 @lowers("MultiHeadAttention", check=_mha_check, keywords=("query", "value", "key", "attention_mask"))
 def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
     """``softmax(q·kᵀ/√key_dim [masked])·v`` per head, then the output projection."""
     check_call_kwargs(ctx, ("query", "value", "key", "attention_mask", "use_causal_mask", "return_attention_scores"))
     kwargs = ctx.call_kwargs
-    inputs = list(ctx.inputs)
-    if isinstance(kwargs.get("query"), Value):
-        inputs.insert(0, kwargs["query"])
-    for name in ("value", "key"):  # tf_keras passes them as keyword arguments
-        if isinstance(kwargs.get(name), Value):
-            inputs.append(kwargs[name])
-    if len(inputs) not in (2, 3):
-        raise Unsupported(f"layer {ctx.name!r} (MultiHeadAttention) called with {len(inputs)} tensors")
-    query, value = inputs[0], inputs[1]
-    key = inputs[2] if len(inputs) == 3 else value
+    query, value, key = query_value_key(ctx)
     q_shape, v_shape = _static(ctx, query, 3, "query"), _static(ctx, value, 3, "value")
     k_shape = _static(ctx, key, 3, "key")
     if k_shape[1] != v_shape[1]:

@@ -15,10 +15,10 @@ from typing import Any
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .attention import _project, _static, batch_matmul, check_call_kwargs
+from .attention import _project, _static, batch_matmul, check_call_kwargs, query_value_key
 from .context import LayerContext
 from .lazy import ReshapedArray
-from .registry import Unsupported, lowers
+from .registry import lowers
 
 
 def _gqa_check(config: dict[str, Any]) -> str | None:
@@ -43,16 +43,7 @@ def grouped_query_attention(ctx: LayerContext) -> Value | list[Value]:
     """``softmax(q·kᵀ/√head_dim)·v`` per query head, key/value heads shared by groups, then the output projection."""
     check_call_kwargs(ctx, ("query", "value", "key", "return_attention_scores"))
     kwargs = ctx.call_kwargs
-    inputs = list(ctx.inputs)
-    if isinstance(kwargs.get("query"), Value):
-        inputs.insert(0, kwargs["query"])
-    for name in ("value", "key"):
-        if isinstance(kwargs.get(name), Value):
-            inputs.append(kwargs[name])
-    if len(inputs) not in (2, 3):
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {len(inputs)} tensors")
-    query, value = inputs[0], inputs[1]
-    key = inputs[2] if len(inputs) == 3 else value
+    query, value, key = query_value_key(ctx)
     q_shape, v_shape, k_shape = (_static(ctx, t, 3, what) for t, what in ((query, "query"), (value, "value"),
                                                                          (key, "key")))
     if k_shape[1] != v_shape[1]:

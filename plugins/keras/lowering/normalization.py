@@ -62,6 +62,19 @@ def batch_norm(ctx: LayerContext) -> Value:
     return ctx.binary("AddV2", scaled, ctx.floats(shift.reshape(dims), "shift"))
 
 
+def _moments(ctx: LayerContext, x: Value, axes: list[int], shape: Sequence[int | None]) -> tuple[Value, Value]:
+    """``(x - mean, 1 / sqrt(variance + epsilon))`` over ``axes``, as Keras's normalization layers compute them."""
+    reduce = ctx.ints(axes, "axes")
+    stats = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    mean = ctx.op("Mean", [x, reduce], {"keep_dims": True, "Tidx": DType.INT32}, shape=stats, label="mean")
+    centered = ctx.binary("Sub", x, mean, label="centered")
+    variance = ctx.op("Mean", [ctx.unary("Square", centered, label="squared"), reduce],
+                      {"keep_dims": True, "Tidx": DType.INT32}, shape=stats, label="variance")
+    inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, float(ctx.config.get("epsilon", 1e-3)), "var_eps"),
+                        label="inverse_std")
+    return centered, inverse
+
+
 @lowers("LayerNormalization")
 def layer_norm(ctx: LayerContext) -> Value:
     config = ctx.config
@@ -73,15 +86,7 @@ def layer_norm(ctx: LayerContext) -> Value:
     names = (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
     weights = dict(zip(names, ctx.expect_weights(*names)))
     dims = param_shape(shape, axes)
-    x = ctx.x
-    reduce = ctx.ints(axes, "axes")
-    mean = ctx.op("Mean", [x, reduce], {"keep_dims": True, "Tidx": DType.INT32},
-                  shape=tuple(1 if i in axes else d for i, d in enumerate(shape)), label="mean")
-    centered = ctx.binary("Sub", x, mean, label="centered")
-    variance = ctx.op("Mean", [ctx.unary("Square", centered, label="squared"), reduce],
-                      {"keep_dims": True, "Tidx": DType.INT32}, shape=mean.shape, label="variance")
-    inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, float(config.get("epsilon", 1e-3)), "var_eps"),
-                        label="inverse_std")
+    centered, inverse = _moments(ctx, ctx.x, axes, shape)
     y = ctx.binary("Mul", centered, inverse, label="normalized")
     for name, op in (("gamma", "Mul"), ("beta", "AddV2")):
         if name in weights:
@@ -104,14 +109,7 @@ def _rms_scaled_layer_norm(ctx: LayerContext) -> Value:
     if int(np.prod(gamma.shape)) != int(np.prod(dims)):
         raise ctx.error(f"has a gamma of shape {list(gamma.shape)}, expected {dims}")
     x = ctx.x
-    reduce = ctx.ints(axes, "axes")
-    stats = tuple(1 if i in axes else d for i, d in enumerate(shape))
-    mean = ctx.op("Mean", [x, reduce], {"keep_dims": True, "Tidx": DType.INT32}, shape=stats, label="mean")
-    centered = ctx.binary("Sub", x, mean, label="centered")
-    variance = ctx.op("Mean", [ctx.unary("Square", centered, label="squared"), reduce],
-                      {"keep_dims": True, "Tidx": DType.INT32}, shape=stats, label="variance")
-    inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, float(config.get("epsilon", 1e-3)), "var_eps"),
-                        label="inverse_std")
+    _, inverse = _moments(ctx, x, axes, shape)
     y = ctx.binary("Mul", x, inverse, label="scaled")
     return ctx.binary("Mul", y, ctx.floats(ctx.small(gamma).reshape(dims), "gamma"), label="gamma")
 
@@ -135,14 +133,7 @@ def group_norm(ctx: LayerContext) -> Value:
     grouped_shape = (None, *shape[1:-1], groups, channels // groups)
     x = ctx.reshape(ctx.x, grouped_shape, "grouped")
     axes = [i for i in range(1, len(grouped_shape)) if i != len(grouped_shape) - 2]
-    reduce = ctx.ints(axes, "axes")
-    stats_shape = tuple(1 if i in axes else d for i, d in enumerate(grouped_shape))
-    mean = ctx.op("Mean", [x, reduce], {"keep_dims": True, "Tidx": DType.INT32}, shape=stats_shape, label="mean")
-    centered = ctx.binary("Sub", x, mean, label="centered")
-    variance = ctx.op("Mean", [ctx.unary("Square", centered, label="squared"), reduce],
-                      {"keep_dims": True, "Tidx": DType.INT32}, shape=stats_shape, label="variance")
-    inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, float(config.get("epsilon", 1e-3)), "var_eps"),
-                        label="inverse_std")
+    centered, inverse = _moments(ctx, x, axes, grouped_shape)
     y = ctx.reshape(ctx.binary("Mul", centered, inverse, label="normalized"), shape, "ungrouped")
     for name, op in (("gamma", "Mul"), ("beta", "AddV2")):
         if name in weights:
