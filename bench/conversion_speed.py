@@ -128,7 +128,8 @@ def cases(sizes: list[str]) -> list[dict]:
         h5 = keras_h5(size)
         found.append(dict(case="keras_h5_layers", size=size, source=h5, ours=[], official=["--input_format=keras"]))
         found.append(dict(case="keras_h5_graph", size=size, source=h5, ours=["--output_format", "tfjs_graph_model"],
-                          official=["--input_format=keras", "--output_format=tfjs_graph_model"]))
+                          official=["--input_format=keras", "--output_format=tfjs_graph_model"],
+                          traced=["--output_format", "tfjs_graph_model", "--loader", "tensorflow"]))
         found.append(dict(case="keras3_keras", size=size, source=keras3_file(size), ours=[],
                           official=["--input_format=keras_keras", "--output_format=tfjs_layers_model"]))
         found.append(dict(case="saved_model", size=size, source=saved_model(size), ours=[],
@@ -160,6 +161,8 @@ def bench_case(case: dict, rounds: int, official: str | None, work: Path, trees:
     for label, tree in (trees or {}).items():  # another checkout of tfjsconv, first on PYTHONPATH
         commands[f"tfjsconv@{label}"] = ["env", f"PYTHONPATH={tree}", *OURS, *case["ours"], str(case["source"]),
                                          str(work / "ours")]
+    if case.get("traced"):  # the same conversion through tfjsconv's TensorFlow tracer (issue 16's baseline)
+        commands["traced"] = [*OURS, *case["traced"], str(case["source"]), str(work / "ours")]
     if official and case["official"] is not None:
         commands["official"] = [official, *case["official"], str(case["source"]), str(work / "official")]
     if case["case"] == "onnx" and ONNX2TF.exists():
@@ -178,7 +181,7 @@ def bench_case(case: dict, rounds: int, official: str | None, work: Path, trees:
             runs[name].append(measure(command))
     row = {"case": case["case"], "size": case["size"], "input_mb": round(_size(case["source"]) / 1e6, 1)}
     row.update({name: median_of(r) for name, r in runs.items()})
-    for other in ("official", "onnx2tf", *(f"tfjsconv@{label}" for label in trees or {})):
+    for other in ("official", "traced", "onnx2tf", *(f"tfjsconv@{label}" for label in trees or {})):
         if "median_s" in row.get(other, {}) and "median_s" in row["tfjsconv"]:
             ratios = [b["seconds"] / a["seconds"] for a, b in zip(runs["tfjsconv"], runs[other])]
             row[f"{other}_over_tfjsconv"] = round(statistics.median(ratios), 2)
@@ -207,7 +210,7 @@ def table(rows: list[dict]) -> str:
                  if "official_over_tfjsconv" in r else "–")
         lines.append(f"| {r['case']} | {r['size']} | {r['input_mb']} | {_cell(r['tfjsconv'])} | "
                      f"{_cell(r.get('official'))} | {ratio} |")
-        for key in [k for k in r if k.startswith("tfjsconv@") and not k.endswith(("_tfjsconv", "_cpu"))]:
+        for key in [k for k in r if k.startswith(("tfjsconv@", "traced")) and not k.endswith(("_tfjsconv", "_cpu"))]:
             theirs = (f"**{r[key + '_over_tfjsconv']:.1f}x** ({r[key + '_over_tfjsconv_cpu']:.1f}x)"
                       if key + "_over_tfjsconv" in r else "–")
             lines.append(f"| ↳ {key} | | | | {_cell(r[key])} | {theirs} |")

@@ -80,6 +80,7 @@ OPTIMIZATION_PASSES = (
     ("cse", "EliminateCommonSubexpressions", "cse", 1, (), ()),
     ("transpose_chains", "SimplifyTransposes", "transpose_chains", 1, (), ()),
     ("reshape_chains", "SimplifyReshapes", "reshape_chains", 1, (), ()),
+    ("concat_chains", "FlattenConcats", "concat_chains", 1, (), ()),
     ("prelu", "FusePrelu", "prelu", 1, (), ()),
     ("bias_add", "AddToBiasAdd", "bias_add", 1, (), ()),
     ("fold_batchnorm", "FoldBatchNorm", "fold_batchnorm", 1, (), ()),

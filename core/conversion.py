@@ -128,6 +128,10 @@ def convert(
     opts = options.pop("options", None) or ConvertOptions.from_kwargs(
         input_format=input_format, output_format=output_format, **options)
     registry = (plugin_manager or get_plugin_manager()).registry
+    if opts.skip_passes:  # a misspelt or required pass is a usage error before any framework loads
+        from .passes import check_skip_names
+
+        check_skip_names(registry.passes, opts.skip_passes)
     output_dir = Path(output_dir)
     frontend = select_frontend(source, opts.input_format, registry)
     writer = select_writer(frontend, opts.output_format, registry)
@@ -150,7 +154,10 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
     start = time.perf_counter()
     from .input_guard import input_errors
 
-    with progress.stage("load"), input_errors(as_path(source) or type(source).__name__, frontend.name):
+    from .pass_session import frontend_pass_session
+
+    with progress.stage("load"), input_errors(as_path(source) or type(source).__name__, frontend.name), \
+            frontend_pass_session(opts, registry) as frontend_pass_stats:
         model: Model = frontend.load(source, opts)
     seconds["load"] = time.perf_counter() - start
     if not writer.accepts(model):
@@ -167,6 +174,7 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
         start = time.perf_counter()
         with progress.stage("optimize"):
             pass_report = optimize_and_check(model, opts, registry)
+        pass_report.stats[:0] = frontend_pass_stats  # --verbose: the frontend passes first, as they ran
         seconds["optimize"] = time.perf_counter() - start
         notices = [line for line in [special_value_notice(model, opts)] if line]
     elif isinstance(model, LayersModel):

@@ -149,16 +149,19 @@ class LazyPass:
 
     ``enabled_when(options) -> bool`` is an optional cheap gate (e.g. a flag) checked before loading;
     a pass it turns off is never imported. Once loaded, the real pass's own ``enabled`` and
-    ``configured`` decide as before. The real pass must have the declared name, level, ``after`` and
-    ``before`` (and ``order``, deprecated, when one is given here).
+    ``configured`` decide as before. The real pass must have the declared name, level, ``after``,
+    ``before``, ``stage`` and ``required`` (and ``order``, deprecated, when one is given here).
     """
 
     def __init__(self, name: str, target: str, *, level: int = 1, after: tuple[str, ...] | str = (),
                  before: tuple[str, ...] | str = (), order: int | None = None,
-                 enabled_when: Callable[[Any], bool] | None = None) -> None:
+                 enabled_when: Callable[[Any], bool] | None = None, stage: str = "pipeline",
+                 required: bool = False) -> None:
         self.name = name
         self.target = target
         self.level = level
+        self.stage = stage
+        self.required = required
         self.after = _as_names(after)
         self.before = _as_names(before)
         #: deprecated integer place (third-party passes, one more release): only breaks ties
@@ -177,10 +180,12 @@ class LazyPass:
             real = _instance(self.target)
             if not callable(getattr(real, "run", None)):
                 raise PluginError(f"{self.target} (declared as pass {self.name!r}) is not a Pass")
-            fields = ["name", "level", "after", "before"] + (["order"] if self._declared_order else [])
+            fields = ["name", "level", "after", "before", "stage", "required"]
+            fields += ["order"] if self._declared_order else []
             declared = tuple(getattr(self, f) for f in fields)
-            actual = tuple(_as_names(getattr(real, f, ())) if f in ("after", "before") else getattr(real, f, None)
-                           for f in fields)
+            defaults = {"stage": "pipeline", "required": False}
+            actual = tuple(_as_names(getattr(real, f, ())) if f in ("after", "before")
+                           else getattr(real, f, defaults.get(f)) for f in fields)
             if declared != actual:
                 raise PluginError(f"{self.target} is pass ({', '.join(fields)}) = {actual}, but was declared as "
                                   f"{declared}; make the declaration match")

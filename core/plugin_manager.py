@@ -6,7 +6,7 @@ passes are registered as an internal plugin first, like pytest's and tox's defau
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -15,6 +15,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .entry_points import EntryPoint, entry_points
 from .errors import PluginError
 
 ENTRY_POINT_GROUP = "tfjsconv"
@@ -115,17 +116,15 @@ class PluginManager:
         wanted = os.environ.get(LOAD_PLUGINS_ENV)
         allowed = None if wanted is None else {n.strip() for n in wanted.split(",") if n.strip()}
         # Our own built-ins first, then third parties, so a third party's op mapping overrides ours.
-        def order(ep: importlib.metadata.EntryPoint) -> tuple[bool, str]:
-            dist = getattr(ep, "dist", None)
-            return (dist is None or dist.name != "tfjsconv", ep.name)
+        def order(ep: EntryPoint) -> tuple[bool, str]:
+            return (ep.dist_name != "tfjsconv", ep.name)
 
-        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=order):
+        for ep in sorted(entry_points(ENTRY_POINT_GROUP), key=order):
             if allowed is not None and ep.name not in allowed:
                 continue
             if self.pm.has_plugin(ep.name):
                 continue
-            dist = getattr(ep, "dist", None)
-            dist_label = f"{dist.name} {dist.version}" if dist else "unknown distribution"
+            dist_label = f"{ep.dist_name} {ep.dist_version}" if ep.dist_name else "unknown distribution"
             try:
                 plugin = ep.load()
             except Exception as err:  # a plugin's import error must name the plugin, not crash anonymously
@@ -133,7 +132,7 @@ class PluginManager:
                     f"plugin {ep.name!r} ({ep.value}, from {dist_label}) failed to load: {type(err).__name__}: {err}",
                     hint=f"fix or uninstall it, or set {LOAD_PLUGINS_ENV} to the plugins you want",
                 ) from err
-            self.register(plugin, name=ep.name, version=dist.version if dist else None)
+            self.register(plugin, name=ep.name, version=ep.dist_version)
 
     def plugins(self) -> list[PluginInfo]:
         return list(self._info.values())

@@ -838,7 +838,7 @@ def _node_runs(model: Path, feeds: dict[str, np.ndarray], backends: list[str]) -
 def _all_passes() -> list[str]:
     from tfjsconv.plugin_manager import get_plugin_manager
 
-    return [p.name for p in get_plugin_manager().registry.passes]
+    return [p.name for p in get_plugin_manager().registry.passes if not getattr(p, "required", False)]
 
 
 def to_limits(results: list[tuple[Case, dict[str, str | None]]], *, quirks: bool = False) -> list[dict[str, Any]]:

@@ -99,13 +99,13 @@ def test_full_disk_is_a_clear_output_error(previous, monkeypatch, where):
 
         monkeypatch.setattr(writer._GroupShards, "write", write)
     else:
-        from tfjsconv.writers import graph_model
+        from tfjsconv.writers import model_json
 
         def full(doc, folder):
             (folder / "model.json").write_bytes(b'{"format": "gra')
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-        monkeypatch.setattr(graph_model, "write_model_json", full)
+        monkeypatch.setattr(model_json, "write_model_json", full)
     graph = dense_relu(seed=2)
     with pytest.raises(OutputError, match="No space left on device") as err:
         tfjsconv.convert(graph, out, overwrite=True, weight_shard_size_bytes=64)

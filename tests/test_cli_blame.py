@@ -106,6 +106,20 @@ def test_bad_tolerance_is_a_usage_error_before_any_framework_loads(tmp_path):
     assert "--rtol: expected a finite number >= 0, got '-1'" in done.stderr
 
 
+@pytest.mark.parametrize("skip, message", [("cse,no_such_pass", "--skip_passes names unknown pass(es): no_such_pass"),
+                                           ("tf_op_rewrites", "cannot skip required pass(es): tf_op_rewrites")])
+def test_bad_skip_passes_is_a_usage_error_before_any_framework_loads(tmp_path, skip, message):
+    model = tmp_path / "saved_model"
+    model.mkdir()
+    (model / "saved_model.pb").write_bytes(b"")  # never read: the flag is refused first
+    code = ("import sys; from tfjsconv.cli import main; "
+            f"rc = main(['convert', {str(model)!r}, {str(tmp_path / 'out')!r}, '--skip_passes', {skip!r}]); "
+            "print(rc, sorted(m for m in ('tensorflow', 'keras', 'onnx', 'torch', 'h5py') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split("\n")[0] == "2 []", done.stdout + done.stderr
+    assert message in done.stderr and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["bench", "--runs", "0", "x"], "--runs: expected a whole number >= 1"),
     (["verify", "--atol", "nan", "x"], "--atol: expected a finite number >= 0"),

@@ -159,7 +159,7 @@ def test_existing_output_folder_is_refused_and_kept(tmp_path):
 
 @pytest.mark.parametrize("fail_at", ["weights", "model_json"])
 def test_failing_write_leaves_previous_output_and_no_temp_folder(fail_at, tmp_path, monkeypatch):
-    import tfjsconv.writers.graph_model as gm
+    import tfjsconv.writers.model_json as gm
 
     out = tmp_path / "out"
     tfjsconv.convert(dense_relu(seed=1), out)
@@ -198,7 +198,7 @@ def test_failing_write_leaves_previous_output_and_no_temp_folder(fail_at, tmp_pa
 
 
 def test_interrupt_during_write_leaves_nothing(tmp_path, monkeypatch):
-    import tfjsconv.writers.graph_model as gm
+    import tfjsconv.writers.model_json as gm
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -169,7 +169,7 @@ def test_tf_keras_conv1d_layernorm_simplernn_graph_model_matches_keras(tmp_path,
 def test_training_batch_norm_lowered_to_batch_moments(layout, shape):
     """The rewrite, in the numpy interpreter, against TF's own training-mode batch norm."""
     tf = pytest.importorskip("tensorflow")
-    from tfjsconv.plugins.savedmodel.rewrites import rewrite_for_tfjs
+    from tfjsconv.plugins.savedmodel.op_rewrites import RewriteTfOps
 
     channels = shape[layout.index("C")]
     rng = np.random.default_rng(5)
@@ -183,8 +183,8 @@ def test_training_batch_norm_lowered_to_batch_moments(layout, shape):
                          "is_training": True}, name="bn", num_outputs=6)
     node.output(0).dtype, node.output(0).shape = F, shape
     b.g.set_output("y", node.output(0))
-    counts = rewrite_for_tfjs(b.g)
-    assert counts.get("FusedBatchNormV3") == 1 and "FusedBatchNormV3" not in b.g.op_histogram()
+    result = RewriteTfOps().run(b.g)
+    assert result.counts.get("FusedBatchNormV3") == 1 and "FusedBatchNormV3" not in b.g.op_histogram()
     got = run_graph(b.g, {"x": x})["y"]
     want = tf.raw_ops.FusedBatchNormV3(x=x, scale=scale, offset=offset, mean=np.zeros(0, np.float32),
                                        variance=np.zeros(0, np.float32), epsilon=1e-3, data_format=layout,
@@ -194,7 +194,7 @@ def test_training_batch_norm_lowered_to_batch_moments(layout, shape):
 
 def test_training_batch_norm_with_statistics_read_is_left_alone():
     pytest.importorskip("tensorflow")
-    from tfjsconv.plugins.savedmodel.rewrites import rewrite_for_tfjs
+    from tfjsconv.plugins.savedmodel.op_rewrites import RewriteTfOps
 
     b = Builder("bn_stats")
     x = b.input("x", (2, 2, 2, 3))
@@ -204,7 +204,7 @@ def test_training_batch_norm_with_statistics_read_is_left_alone():
                         name="bn", num_outputs=6)
     b.g.set_output("y", node.output(0))
     b.g.set_output("batch_mean", node.output(1))  # the lowering computes y only
-    rewrite_for_tfjs(b.g)
+    assert not RewriteTfOps().run(b.g)
     assert b.g.node("bn").op == "FusedBatchNormV3"
 
 

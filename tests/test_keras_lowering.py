@@ -218,13 +218,15 @@ def test_uncovered_layer_without_tensorflow_names_the_layer(tmp_path):
 
     L = keras.layers
     inp = keras.Input((5, 3), name="seq")
-    keras.Model(inp, L.RNN([L.SimpleRNNCell(2)] * 2, name="td")(inp)).save(tmp_path / "gru.keras")
+    cell = L.SimpleRNNCell(2, name="shared_cell")  # one cell twice in a stack: its weights are saved once
+    keras.Model(inp, L.RNN([cell, cell], name="td")(inp)).save(tmp_path / "gru.keras")
     code = POISONED.split("for path")[0] + "tfjsconv.convert(sys.argv[1], sys.argv[1] + '.out', " \
                                             "output_format='tfjs_graph_model')\n"
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "gru.keras")], capture_output=True, text=True)
     assert out.returncode != 0
     assert UsageError.__name__ in out.stderr
-    assert "does not cover 1 layer(s): 'td' (RNN: stacked cells (StackedRNNCells))" in out.stderr, out.stderr[-1500:]
+    assert "does not cover 1 layer(s): 'td' (RNN: the cell 'shared_cell' twice in one stack)" in out.stderr, \
+        out.stderr[-1500:]
     assert "hint: these layers need the TensorFlow tracer: pip install tensorflow keras, then use " \
            "--loader=tensorflow" in out.stderr
 
@@ -236,12 +238,13 @@ def test_uncovered_layer_is_refused_and_traced_with_the_loader_flag(tmp_path):
 
     L = keras.layers
     inp = keras.Input((5, 3), name="seq")
-    per_step = L.RNN([L.SimpleRNNCell(3), L.SimpleRNNCell(3)], return_sequences=True, name="td")(
+    cell = L.SimpleRNNCell(3, name="shared_cell")
+    per_step = L.RNN([cell, cell], return_sequences=True, name="td")(
         L.Dense(3, name="pre")(inp))
     model = keras.Model(inp, L.Dense(2, name="head")(L.GRU(4, name="gru")(per_step)))
     randomize(model, 3)
     model.save(tmp_path / "gru.keras")
-    with pytest.raises(UsageError, match=r"does not cover 1 layer\(s\): 'td' \(RNN: stacked cells") as err:
+    with pytest.raises(UsageError, match=r"does not cover 1 layer\(s\): 'td' \(RNN: the cell 'shared_cell' twice") as err:
         tfjsconv.convert(tmp_path / "gru.keras", tmp_path / "refused", output_format="tfjs_graph_model")
     assert "--loader=tensorflow" in str(err.value.hint)
     assert not (tmp_path / "refused").exists()
@@ -259,12 +262,13 @@ def test_lowering_gaps_are_named_from_the_config():
     x = L.Resizing(4, 4, interpolation="bicubic", name="bicubic")(inp)
     x = L.Dense(2, activation="glu", name="glu_dense")(x)
     x = L.Dense(2, lora_rank=1, name="lora")(x)
-    x = L.LSTM(2, name="lstm")(L.RNN([L.SimpleRNNCell(2), L.GRUCell(2)], return_sequences=True, name="td")(
+    cell = L.GRUCell(2, name="shared_cell")
+    x = L.LSTM(2, name="lstm")(L.RNN([cell, cell], return_sequences=True, name="td")(
         L.Reshape((-1, 2))(x)))
     config = json.loads(keras.Model(inp, x).to_json())
     assert layer_gaps(config) == ["'bicubic' (Resizing: interpolation='bicubic')",
                                   "'glu_dense' (Dense: activation 'glu')", "'lora' (Dense: lora_rank)",
-                                  "'td' (RNN: stacked cells (StackedRNNCells))"]
+                                  "'td' (RNN: the cell 'shared_cell' twice in one stack)"]
 
 
 def _edit_config(path: Path, edit) -> None:

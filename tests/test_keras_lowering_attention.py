@@ -194,21 +194,22 @@ def test_options_the_lowering_does_not_cover_are_named():
     L = keras.layers
     image = keras.Input((3, 4, 5, 2), name="frames")
     ids = keras.Input((3,), dtype="int32", name="ids")
+    shared_cell = L.SimpleRNNCell(2, name="shared_cell")
     outputs = [L.MultiHeadAttention(2, 2, attention_axes=(2, 3), name="mha_axes")(image, image),
                L.ConvLSTM2D(2, 2, data_format="channels_first", name="clstm_cf")(image),
                L.TimeDistributed(L.Dense(2, activation="glu"), name="td_glu")(image),
-               L.TimeDistributed(L.RNN([L.SimpleRNNCell(2)] * 2), name="td_rnn")(image),
-               L.IntegerLookup(vocabulary=[1, 2], num_oov_indices=2, name="two_oov")(ids),
-               L.IntegerLookup(vocabulary=[1, 2], output_mode="multi_hot", name="lookup_hot")(ids),
-               L.IntegerLookup(name="adapted")(ids), L.Hashing(4, name="hash")(ids)]
+               L.TimeDistributed(L.RNN([shared_cell, shared_cell]), name="td_rnn")(image),
+               L.IntegerLookup(vocabulary=[1, 2], num_oov_indices=2, oov_method="farmhash", name="two_oov")(ids),
+               L.IntegerLookup(vocabulary=[1, 2], output_mode="multi_hot", sparse=True, name="lookup_hot")(ids),
+               L.IntegerLookup(name="adapted")(ids), L.Hashing(4, salt=3, name="hash")(ids)]
     gaps = layer_gaps(json.loads(keras.Model([image, ids], outputs).to_json()))
     assert gaps == ["'mha_axes' (MultiHeadAttention: attention_axes=[2, 3])",
                     "'clstm_cf' (ConvLSTM2D: data_format='channels_first')",
-                    "'td_glu' (TimeDistributed: wrapped Dense: activation 'glu')", "'td_rnn' (TimeDistributed: wrapped RNN: stacked cells (StackedRNNCells))",
-                    "'two_oov' (IntegerLookup: num_oov_indices=2)",
-                    "'lookup_hot' (IntegerLookup: output_mode='multi_hot')",
+                    "'td_glu' (TimeDistributed: wrapped Dense: activation 'glu')", "'td_rnn' (TimeDistributed: wrapped RNN: the cell 'shared_cell' twice in one stack)",
+                    "'two_oov' (IntegerLookup: oov_method='farmhash' on integers (AsString))",
+                    "'lookup_hot' (IntegerLookup: sparse=True)",
                     "'adapted' (IntegerLookup: a vocabulary outside its config (adapted or a file))",
-                    "'hash' (Hashing)"], gaps
+                    "'hash' (Hashing: a salt (StringToHashBucketStrong, which TF.js lacks))"], gaps
 
 
 def test_call_options_the_lowering_does_not_cover_are_refused_with_their_name(tmp_path):
@@ -296,9 +297,9 @@ def test_lookup_vocabularies_keras_would_refuse_are_gaps():
 
 
 @pytest.mark.parametrize("flavor", ["keras3.h5", "tf_keras.h5"])
-def test_attention_masks_are_gaps(tmp_path, flavor):
-    """A fully masked query row reaches Attention / AdditiveAttention only through ``mask=``, which the lowering
-    does not take (a gap named with the layer; ``--loader=tensorflow`` traces it)."""
+def test_attention_masks_not_from_model_inputs_are_gaps(tmp_path, flavor):
+    """``mask=[query_mask, value_mask]`` is lowered from bool model inputs (``test_keras_lowering_masks.py``); a
+    mask computed by a layer is a gap named with the layer (``--loader=tensorflow`` traces it)."""
     import h5py
 
     from tfjsconv.plugins.keras.lowering import Unsupported, h5_layer_weights, lower_model
@@ -306,8 +307,10 @@ def test_attention_masks_are_gaps(tmp_path, flavor):
     k = _module(flavor)
     q, v = k.Input((3, 2), name="query"), k.Input((4, 2), name="value")
     value_mask = k.Input((4,), dtype="bool", name="value_mask")
-    model = k.Model([q, v, value_mask], k.layers.Attention(name="att")([q, v], mask=[None, value_mask]))
+    kept = k.layers.Identity(name="kept")(value_mask) if k is keras else \
+        k.layers.Activation("linear", name="kept")(value_mask)
+    model = k.Model([q, v, value_mask], k.layers.Attention(name="att")([q, v], mask=[None, kept]))
     model.save(tmp_path / "model.h5")
-    with h5py.File(tmp_path / "model.h5") as h5, pytest.raises(Unsupported, match=r"'att' \(Attention\b.*mask"):
+    with h5py.File(tmp_path / "model.h5") as h5, pytest.raises(Unsupported, match=r"'att' \(Attention: a mask argument"):
         lower_model(json.loads(h5.attrs["model_config"]), h5_layer_weights(h5), keras3=k is keras,
                     source="model.h5")

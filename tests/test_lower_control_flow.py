@@ -124,7 +124,7 @@ def functional_ir(fn, frozen: bool = True) -> Graph:
     from tfjsconv.plugins.savedmodel.freeze import freeze
     from tfjsconv.plugins.savedmodel.functions import attach_control_flow_bodies
     from tfjsconv.plugins.savedmodel.pipeline import graph_from_frozen
-    from tfjsconv.plugins.savedmodel.rewrites import rewrite_for_tfjs
+    from tfjsconv.passes.frontend import run_frontend_passes
     from tfjsconv.plugins.savedmodel.translate import graph_from_tf_graph
 
     concrete = fn.get_concrete_function()
@@ -136,7 +136,7 @@ def functional_ir(fn, frozen: bool = True) -> Graph:
     assert not concrete.captured_inputs
     outputs = dict(zip(sorted(concrete.structured_outputs), (t.name for t in concrete.outputs)))
     graph = graph_from_tf_graph(concrete.graph, {t.op.name: t.name for t in concrete.inputs}, outputs)
-    rewrite_for_tfjs(graph)
+    run_frontend_passes(graph)
     attach_control_flow_bodies(graph, concrete.graph.as_graph_def().library)
     return graph
 

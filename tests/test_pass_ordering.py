@@ -26,7 +26,7 @@ OLD_ORDER = [
     ("lookup_shape", 6), ("cumulative_axis", 6), ("batchnorm_global", 7), ("pool_3d", 6),
     ("conv3d_transpose", 6), ("pad_rank", 7), ("binary_rank", 8), ("transpose_rank", 8),
     ("exact_special_values", 8), ("remove_identity", 10), ("constant_folding", 20), ("shape_folding", 25),
-    ("cse", 30), ("transpose_chains", 40), ("reshape_chains", 45), ("prelu", 50), ("bias_add", 55),
+    ("cse", 30), ("transpose_chains", 40), ("reshape_chains", 45), ("concat_chains", 46), ("prelu", 50), ("bias_add", 55),
     ("fold_batchnorm", 60), ("batchnorm_to_mul_add", 65), ("pad_into_conv", 70), ("fuse_ops", 80),
     ("dead_code", 1000),
 ]
@@ -173,3 +173,33 @@ def test_a_lazy_declaration_must_match_after_and_before():
         LazyPass("cse", target, level=1, after=("constant_folding",)).load()
     with pytest.raises(PluginError, match="declared as"):
         LazyPass("shape_folding", "tfjsconv.passes.shape_folding:FoldShapes", level=1).load()
+
+
+#: The savedmodel plugin's frontend passes (stage "frontend"), in the order the former
+#: rewrite_for_tfjs applied its rules.
+FRONTEND_SEQUENCE = ["drop_control_edges", "tf_op_rewrites", "remove_no_ops", "bypass_constant_enters",
+                     "unwrap_output_identity_n"]
+
+
+def test_frontend_passes_keep_their_order_and_stay_out_of_the_pipeline():
+    from tfjsconv.passes import select_passes
+
+    passes = PluginManager().registry.passes  # with the savedmodel plugin
+    frontend = [p for p in passes if p.stage == "frontend"]
+    assert _names(order_passes(frontend)) == FRONTEND_SEQUENCE
+    assert _names(order_passes(select_passes(passes, level=0, stage="frontend"))) == FRONTEND_SEQUENCE
+    pipeline = select_passes(passes, level=2)
+    assert not set(_names(pipeline)) & set(FRONTEND_SEQUENCE)
+    assert [n for n in _names(order_passes(pipeline)) if n in OLD_SEQUENCE] == [
+        n for n in OLD_SEQUENCE if n in set(_names(pipeline))]
+    assert {p.name for p in frontend if p.required} == {"drop_control_edges", "tf_op_rewrites",
+                                                        "bypass_constant_enters"}
+
+
+def test_a_lazy_declaration_must_match_stage_and_required():
+    target = "tfjsconv.plugins.savedmodel.frontend_passes:BypassConstantEnters"
+    LazyPass("bypass_constant_enters", target, level=0, after="remove_no_ops", stage="frontend", required=True).load()
+    with pytest.raises(PluginError, match="declared as"):
+        LazyPass("bypass_constant_enters", target, level=0, after="remove_no_ops", stage="frontend").load()
+    with pytest.raises(PluginError, match="declared as"):
+        LazyPass("bypass_constant_enters", target, level=0, after="remove_no_ops", required=True).load()

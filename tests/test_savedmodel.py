@@ -162,10 +162,13 @@ def test_keras_saved_models_are_read_from_the_files(models):
 
 
 def test_hash_tables_fall_back_to_loading_with_tf(models, caplog):
+    """With --loader=tensorflow, the direct path leaves tables to TF's loader (TF-free: test_tf_free_tables.py)."""
     from tfjsconv.plugins.savedmodel.pipeline import graph_from_saved_model_dir
 
+    options = ConvertOptions()
+    options.extra["loader"] = "tensorflow"
     with caplog.at_level("INFO", logger="tfjsconv.plugins.savedmodel.pipeline"):
-        graph = graph_from_saved_model_dir(models("hash_table"), ConvertOptions())
+        graph = graph_from_saved_model_dir(models("hash_table"), options)
     assert "HashTableV2" in caplog.text
     assert sum(n.op == "LookupTableFindV2" for n in graph) == 2
 

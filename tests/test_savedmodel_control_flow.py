@@ -200,8 +200,10 @@ def test_anchoring_keeps_tf_frames(saved_models):
     from tfjsconv.plugins.savedmodel.pipeline import graph_from_saved_model_dir
 
     graph = graph_from_saved_model_dir(saved_models("nested"), ConvertOptions.from_kwargs(loader="tensorflow"))
-    frames = loop_frames(graph)  # control edges now: only the anchors
-    anchored = [n for n in graph if n.control_inputs]
+    frames = loop_frames(graph)  # control edges now: only the anchors (and tf.cond constants' gates)
+    gates = [n for n in graph if n.name.endswith("/branch_gate")]
+    assert all(n.op == "Identity" and n.inputs[0].producer.op == "Const" for n in gates)
+    anchored = [n for n in graph if n.control_inputs and n not in gates]
     assert anchored and {n.op for n in anchored} <= {"Enter", "NextIteration"}
     for node in anchored:
         run_frame = frames[node][:-1] if node.op == "Enter" else frames[node]

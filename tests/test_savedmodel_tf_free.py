@@ -82,6 +82,8 @@ def models(tmp_path_factory):
         "multi_io:keras3": tf_models.multi_io(root / "multi_io_keras3", "keras3"),
         "tf_module": tf_module(root / "tf_module"),
         "frozen": tf_models.frozen_graph(root / "frozen.pb"),
+        "text_rnn:gru": tf_models.text_rnn(root / "text_gru", "tf_keras", "gru"),
+        "hub_v2": tf_models.hub_v2(root / "hub_v2"),
     }
 
 
@@ -90,43 +92,49 @@ def _histogram(out: Path) -> dict[str, int]:
     return dict(collections.Counter(n["op"] for n in doc["modelTopology"]["node"]))
 
 
-@pytest.mark.parametrize("name", ["cnn:tf_keras", "multi_io:keras3", "tf_module", "frozen"])
+@pytest.mark.parametrize("name", ["cnn:tf_keras", "multi_io:keras3", "tf_module", "frozen", "text_rnn:gru", "hub_v2"])
 def test_converts_without_tensorflow_like_tf(name, models, tmp_path, tfjs_runtime):
     from tfjsconv.plugin_manager import get_plugin_manager
     from tfjsconv.verify.compare import verify_model
     from tfjsconv.verify.inputs import input_specs, random_inputs
 
     source = models[name]
-    flags = ["--output_node_names=logits,probs"] if name == "frozen" else []
+    flags = {"frozen": ["--output_node_names=logits,probs"], "hub_v2": ["--input_format=tf_hub"]}.get(name, [])
     out = tmp_path / "free"
     run = convert_without_tf(str(source), str(out), *flags)
     assert run.returncode == 0, run.stderr
     options = ConvertOptions.from_kwargs(output_node_names=["logits", "probs"] if name == "frozen" else None)
     options.extra["model_dir"] = str(out)
-    fmt = "tf_frozen_model" if name == "frozen" else "tf_saved_model"
+    fmt = {"frozen": "tf_frozen_model", "hub_v2": "tf_hub"}.get(name, "tf_saved_model")
     inputs = random_inputs(input_specs(out), seed=5, dim=3)
     expected = get_plugin_manager().registry.frontends[fmt].reference(source, inputs, options)
     report = verify_model(out, inputs, expected, backends=("cpu", "wasm"), rtol=RTOL, atol=ATOL)
     assert report.passed, report.failures
     assert {c.backend for c in report.comparisons} == {"cpu", "wasm"}
     # parity: the TensorFlow path gives the same graph
-    tfjsconv.convert(source, tmp_path / "tf", loader="tensorflow",
+    tfjsconv.convert(source, tmp_path / "tf", loader="tensorflow", input_format=fmt,
                      **({"output_node_names": ["logits", "probs"]} if name == "frozen" else {}))
-    assert _histogram(out) == _histogram(tmp_path / "tf")
+    if name.startswith("text_rnn"):  # a loop: the TF-free lowering keeps fewer frame nodes than Grappler, and its
+        # loop-invariant weights are plain constants, so MatMul+BiasAdd fuse inside the body too
+        ours, theirs = _histogram(out), _histogram(tmp_path / "tf")
+        assert sum(ours.values()) < sum(theirs.values()), str((ours, theirs))
+        assert set(ours) - FRAME_OPS <= set(theirs) | {"_FusedMatMul"}, str((ours, theirs))
+    else:
+        assert _histogram(out) == _histogram(tmp_path / "tf")
 
 
-def test_hash_tables_leave_the_tf_free_path_with_a_named_feature(tmp_path):
-    """(Control flow no longer leaves it: tests/test_savedmodel_tf_free_control_flow.py.)"""
-    from tfjsconv.plugins.savedmodel.graphdef_ir import NotTfFree
-    from tfjsconv.plugins.savedmodel.pipeline import graph_from_saved_model_dir
+#: What a v1 loop is made of besides its computation (counts differ between the two lowerings).
+FRAME_OPS = {"Const", "Identity", "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond"}
+
+
+def test_hash_tables_stay_on_the_tf_free_path(tmp_path):
+    """(Nor does control flow: tests/test_savedmodel_tf_free_control_flow.py; tables in TF.js:
+    tests/test_tf_free_tables.py.)"""
     from tfjsconv.plugins.savedmodel.tf_free import saved_model_graph
 
-    source = tf_models.hash_table(tmp_path / "table")
-    with pytest.raises(NotTfFree) as why:
-        saved_model_graph(source, ConvertOptions())
-    assert why.value.feature == "hash_table" and "HashTableV2" in why.value.detail
-    graph = graph_from_saved_model_dir(source, ConvertOptions())  # today: TensorFlow's path, noted
-    assert any(n.startswith("loaded with TensorFlow: the TF-free reader lacks hash_table") for n in graph.notes)
+    graph = saved_model_graph(tf_models.hash_table(tmp_path / "table"), ConvertOptions())
+    assert sum(n.op == "HashTableV2" for n in graph.initializer) == 2
+    assert not any(n.startswith("loaded with TensorFlow") for n in graph.notes)
 
 
 def _copy(source: Path, target: Path) -> Path:

@@ -96,12 +96,13 @@ def test_control_flow_converts_without_tensorflow_like_tf(name, signature, extra
     assert ops["LoopCond"] == theirs["LoopCond"] and ops["Exit"] <= theirs["Exit"]
 
 
-def test_a_stateful_op_in_a_loop_body_takes_the_tensorflow_path(tmp_path):
-    """A body that assigns a variable cannot become frames exactly: the feature is named, TF takes over."""
+def test_a_variable_write_in_a_loop_body_is_refused_by_name(tmp_path):
+    """A body that assigns a variable cannot become frames exactly (nor can TF's freezing do it): refused,
+    naming the op and the node (tests/test_tf_free_control_flow_more.py runs the CLI: exit 2)."""
     import tensorflow as tf
 
-    from tfjsconv.plugins.savedmodel.graphdef_ir import NotTfFree
     from tfjsconv.plugins.savedmodel.tf_free import saved_model_graph
+    from tfjsconv.plugins.savedmodel.tf_free_control_flow import VariableWriteError
 
     class Counter(tf.Module):
         def __init__(self):
@@ -117,9 +118,9 @@ def test_a_stateful_op_in_a_loop_body_takes_the_tensorflow_path(tmp_path):
 
     module = Counter()
     tf.saved_model.save(module, str(tmp_path / "counter"), signatures={"serving_default": module.__call__})
-    with pytest.raises(NotTfFree) as why:
+    with pytest.raises(VariableWriteError) as why:
         saved_model_graph(tmp_path / "counter", ConvertOptions())
-    assert why.value.feature in ("control_flow", "variable_write")
+    assert list(why.value.ops) == ["AssignAddVariableOp"] and "/AssignAddVariableOp" in str(why.value)
 
 
 def test_functional_control_flow_outputs_are_one_list_arg():

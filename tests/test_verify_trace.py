@@ -15,6 +15,7 @@ import pytest
 
 import tfjsconv
 from tfjsconv.cli import main
+from tfjsconv.verify.compare import DEFAULT_RTOL
 
 pytestmark = pytest.mark.node
 
@@ -155,7 +156,7 @@ def _convert_saved(source: Path, out: Path) -> None:
 
 
 def test_savedmodel_sign_flip_is_named_with_its_source(saved_cnn, tmp_path, monkeypatch, capsys, tfjs_runtime):
-    from tfjsconv.plugins.savedmodel import rewrites
+    from tfjsconv.plugins.savedmodel import op_rewrites
 
     def flip(graph, node):
         out = node.output(0)
@@ -164,7 +165,7 @@ def test_savedmodel_sign_flip_is_named_with_its_source(saved_cnn, tmp_path, monk
         neg.inputs = [out]
         return True
 
-    monkeypatch.setitem(rewrites.REWRITES, "Tanh", flip)
+    monkeypatch.setitem(op_rewrites.REWRITES, "Tanh", flip)
     _convert_saved(saved_cnn, tmp_path / "out")
     code, doc, text = trace(saved_cnn, tmp_path / "out")
     assert code == 3
@@ -177,13 +178,13 @@ def test_savedmodel_sign_flip_is_named_with_its_source(saved_cnn, tmp_path, monk
 
 def test_fused_node_is_reported_with_all_its_sources(saved_cnn, tmp_path, monkeypatch, capsys, tfjs_runtime):
     """Relu made Elu: the passes still fuse Conv2D+BiasAdd+activation, and the trace names that fused node."""
-    from tfjsconv.plugins.savedmodel import rewrites
+    from tfjsconv.plugins.savedmodel import op_rewrites
 
     def relu_to_elu(graph, node):
         node.op = "Elu"
         return True
 
-    monkeypatch.setitem(rewrites.REWRITES, "Relu", relu_to_elu)
+    monkeypatch.setitem(op_rewrites.REWRITES, "Relu", relu_to_elu)
     _convert_saved(saved_cnn, tmp_path / "out")
     code, doc, text = trace(saved_cnn, tmp_path / "out")
     assert code == 3
@@ -320,3 +321,31 @@ def test_a_trace_that_pairs_nothing_does_not_pass():
                             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
                          | {"rows": [row], "backends": ["cpu"]})
     assert report.first_failure is None and not report.passed
+
+
+def test_quantized_onnx_source_is_traced_at_the_float_tolerance(onnx_cnn, tmp_path, capsys, tfjs_runtime):
+    """A QDQ model's integers are the source's own: its nodes are held to the float tolerance, as plain verify
+    holds it; weights quantized by a flag are held to the quantized tolerance."""
+    quantization = pytest.importorskip("onnxruntime.quantization")
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self) -> None:
+            rng = np.random.default_rng(4)
+            self.items = iter([{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(4)])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    quantized = tmp_path / "qdq.onnx"
+    quantization.quantize_static(str(onnx_cnn), str(quantized), Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                 per_channel=True)
+    tfjsconv.convert(quantized, tmp_path / "q", keep_provenance=True)
+    capsys.readouterr()
+    assert main(["verify", str(quantized), str(tmp_path / "q"), "--trace", "--json", "--backend", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "the source's own" in captured.err
+    assert json.loads(captured.out)["rtol"] == DEFAULT_RTOL
+    tfjsconv.convert(onnx_cnn, tmp_path / "u8", quantize_uint8=["*"], keep_provenance=True)
+    main(["verify", str(onnx_cnn), str(tmp_path / "u8"), "--trace", "--json", "--backend", "cpu"])
+    captured = capsys.readouterr()
+    assert "held to rtol" in captured.err and json.loads(captured.out)["rtol"] >= 1e-2

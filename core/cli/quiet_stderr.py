@@ -11,7 +11,6 @@ once, so progress output (``\\r`` updates) is not delayed. Runs that never load 
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
 import os
 import re
 import sys
@@ -107,8 +106,11 @@ def _wait(pid: int, *, timeout: float) -> None:
         time.sleep(0.01)
 
 
-class _StartOnTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Starts the filter when TensorFlow is first imported, then lets the normal finders find it."""
+class _StartOnTensorFlowImport:
+    """Starts the filter when TensorFlow is first imported, then lets the normal finders find it.
+
+    A meta path finder needs only ``find_spec`` (importlib.abc's base class would import importlib.resources).
+    """
 
     def __init__(self, stderr_filter: _Filter) -> None:
         self.filter = stderr_filter

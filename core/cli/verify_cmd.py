@@ -109,11 +109,15 @@ def _trace(args: argparse.Namespace, source: str | None, model_dir: Path, inputs
         raise UsageError("--trace needs the SOURCE model", hint="tfjsconv verify model.onnx web_model/ --trace")
     if "webgl" in backends:
         raise UsageError("--trace runs on cpu and wasm (in Node) only", hint="drop --browser or use --backend cpu")
-    from ..verify.source_check import QUANTIZED_RTOL, quantized_dtypes
+    from ..verify.source_check import QUANTIZED_RTOL, quantized_dtypes, quantized_only_by_source
 
     tol = {k: v for k, v in tolerances.items() if k in ("rtol", "atol", "elem_rtol", "elem_floor")}
     dtypes = quantized_dtypes(model_dir)
-    if dtypes:  # every node then carries the weights' quantization error: hold nodes to the quantized tolerance
+    if dtypes and args.quantized_rtol is None and quantized_only_by_source(source, model_dir, args.input_format):
+        # the source's own integers (a quantized ONNX model): the conversion adds no error, as plain verify says
+        print(f"note: {', '.join(dtypes)} weights are the source's own: nodes are held to the float tolerance",
+              file=sys.stderr)
+    elif dtypes:  # every node then carries the weights' quantization error: hold nodes to the quantized tolerance
         quantized = args.quantized_rtol if args.quantized_rtol is not None else max(
             QUANTIZED_RTOL.get(d, QUANTIZED_RTOL["uint8"]) for d in dtypes)
         tol["rtol"] = max(tol.get("rtol", 0.0), quantized)

@@ -46,7 +46,8 @@ def quantization_scheme(quantization: dict[str, Any]) -> str:
         return "float16"
     scale, low = quantization.get("scale"), quantization.get("min")
     if scale == 1 and isinstance(low, (int, float)) and float(low).is_integer():
-        return f"integers: byte {'+' if low >= 0 else '−'} {abs(int(low))}, scale in the graph"
+        unit = "byte" if dtype == "uint8" else f"{dtype} value"  # a 16-bit source's integers: 2 bytes each
+        return f"integers: {unit} {'+' if low >= 0 else '−'} {abs(int(low))}, scale in the graph"
     return f"{dtype} affine: q × {scale:.6g} + {low:.6g}" if scale is not None and low is not None else dtype
 
 

@@ -17,13 +17,13 @@ import functools
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
 from ..errors import BackendUnsupportedError, UsageError
+from .data_files import read_data_text
 
 if TYPE_CHECKING:
     from ..ir import Graph, Node
@@ -348,8 +348,7 @@ def _only_rank_unknown(when: Mapping[str, Sequence[str]], selected: Mapping[str,
 
 @functools.cache
 def _builtin() -> BackendContract:
-    data = resources.files(__package__).joinpath("data").joinpath(DATA_FILE)
-    return BackendContract(json.loads(data.read_text(encoding="utf-8")))
+    return BackendContract(json.loads(read_data_text(DATA_FILE)))
 
 
 def _graph_facts(graph: Graph) -> Iterator[tuple[str, NodeFacts]]:

@@ -12,11 +12,11 @@ import functools
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PluginError, UnsupportedOpsError
 from . import AttrDef, InputDef, OpDef
+from .data_files import read_data_text
 
 if TYPE_CHECKING:
     from ..ir import Graph
@@ -69,9 +69,7 @@ def _opdef_from_json(entry: dict[str, Any]) -> OpDef:
 
 
 def _read_builtin_document() -> dict[str, Any]:
-    # importlib.resources rather than __file__, so this also works from a zipped install.
-    data = resources.files(__package__).joinpath("data").joinpath(DATA_FILE)
-    return json.loads(data.read_text(encoding="utf-8"))
+    return json.loads(read_data_text(DATA_FILE))  # also works from a zipped install
 
 
 @functools.cache

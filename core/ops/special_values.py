@@ -13,8 +13,9 @@ import dataclasses
 import functools
 import json
 from collections.abc import Iterable, Mapping
-from importlib import resources
 from typing import TYPE_CHECKING, Any
+
+from .data_files import read_data_text
 
 if TYPE_CHECKING:
     from ..ir import Graph
@@ -48,8 +49,7 @@ class Deviation:
 @functools.cache
 def deviations() -> tuple[Deviation, ...]:
     """Every recorded deviation of TF.js 4.22 (cpu and wasm; webgl from ``tf_ops.py --webgl`` in Chromium)."""
-    data = resources.files(__package__).joinpath("data").joinpath("tfjs_backends.json")
-    rows = json.loads(data.read_text(encoding="utf-8")).get("deviations", [])
+    rows = json.loads(read_data_text("tfjs_backends.json")).get("deviations", [])
     return tuple(Deviation(r["op"], r["backend"], r["dtype"], r["reason"], bool(r["exact_special_values"]),
                            tuple(r["cases"]), tuple((k, tuple(v)) for k, v in sorted(r.get("when", {}).items())))
                  for r in rows)

@@ -4,7 +4,8 @@ A pass is a small object with a ``name``, a ``level`` (the lowest ``--optimizati
 runs it), its place by name (``after``/``before``: passes.ordering) and ``run(graph) -> PassResult``
 (the rewrites made, optionally per kind; ``--verbose`` prints the sums). A third-party pass that
 returns a bare bool or int is still accepted (``PassResult.of``). Plugins add passes through
-``register_passes``; docs/passes.md lists the built-in ones.
+``register_passes``; docs/passes.md lists the built-in ones. A pass with ``stage = "frontend"`` is
+run by a frontend on the graphs it builds (passes.frontend), never by the PassManager.
 """
 from __future__ import annotations
 
@@ -66,6 +67,12 @@ class Pass:
     before: ClassVar[tuple[str, ...]] = ()
     #: Deprecated: ties between passes the after/before constraints leave free run lower order first.
     order: ClassVar[int] = 100
+    #: ``"pipeline"``: run by the PassManager after loading. ``"frontend"``: run once per graph by the
+    #: frontend that builds it (``passes.frontend.run_frontend_passes``), e.g. before it lowers control flow.
+    stage: ClassVar[str] = "pipeline"
+    #: Skipping it would give a model TF.js cannot run or that computes something else: ``--skip_passes``
+    #: naming it is refused.
+    required: ClassVar[bool] = False
 
     def enabled(self, options: object) -> bool:
         """Whether this pass applies under the given conversion options (beyond its level)."""
@@ -136,8 +143,9 @@ class PassManager:
         return PassReport(before, graph.op_histogram(), list(stats.values()), sweeps)
 
 
-def select_passes(available: Iterable[Pass], *, level: int, skip: Iterable[str] = (), options: object = None) -> list[Pass]:
-    """The passes to run at ``level``, minus ``skip`` (unknown names are an error, not ignored)."""
+def check_skip_names(available: Iterable[Pass], skip: Iterable[str]) -> None:
+    """``--skip_passes`` names must be known passes (of any stage) and none may be required: a usage
+    error otherwise, raised before any framework loads (``convert`` checks it first)."""
     from ..errors import UsageError
 
     available = list(available)
@@ -146,6 +154,19 @@ def select_passes(available: Iterable[Pass], *, level: int, skip: Iterable[str] 
     if unknown:
         raise UsageError(f"--skip_passes names unknown pass(es): {', '.join(unknown)}",
                          hint=f"known passes: {', '.join(sorted(names))}")
+    required = sorted(p.name for p in available if p.name in set(skip) and getattr(p, "required", False))
+    if required:
+        raise UsageError(f"--skip_passes cannot skip required pass(es): {', '.join(required)}",
+                         hint="without them TF.js cannot run the model or computes something else (docs/passes.md)")
+
+
+def select_passes(available: Iterable[Pass], *, level: int, skip: Iterable[str] = (), options: object = None,
+                  stage: str = "pipeline") -> list[Pass]:
+    """The passes of ``stage`` to run at ``level``, minus ``skip`` (names of any stage; unknown names,
+    and required passes, are an error, not ignored)."""
+    available = list(available)
+    check_skip_names(available, skip)
     skip = set(skip)
-    chosen = [p for p in available if p.level <= level and p.name not in skip and p.enabled(options)]
+    chosen = [p for p in available if getattr(p, "stage", "pipeline") == stage and p.level <= level
+              and p.name not in skip and p.enabled(options)]
     return [p.configured(options) if hasattr(p, "configured") else p for p in chosen]

@@ -5,7 +5,8 @@ Two steps, each a local rewrite so the fixed point composes them:
 1. ``BiasAdd(P(x, w), b)`` → ``_FusedConv2D``/``FusedDepthwiseConv2dNative``/``_FusedMatMul`` with
    ``fused_ops=["BiasAdd"]``;
 2. ``Act(F)`` with ``F`` fused with only a bias → ``fused_ops=["BiasAdd", Act]`` (``Prelu`` adds its
-   alpha as the second argument, ``LeakyRelu`` its ``leakyrelu_alpha``).
+   alpha as the second argument, ``LeakyRelu`` its ``leakyrelu_alpha``);
+3. a fused op left with only an all-zero bias goes back to the plain op (``x + 0`` is ``x``).
 
 What may be fused comes from :mod:`.backend_support` (all of cpu, wasm and webgl must run it):
 never ``Tanh``, never LeakyRelu into the depthwise op, only rank-1 biases with one value per
@@ -45,7 +46,25 @@ class FuseOps(Pass):
                 fused += self._fuse_bias(graph, node, uses, shapes)
             elif node.inputs[0].producer.op in FUSED_TO_BASE:
                 fused += self._fuse_activation(graph, node, uses)
-        return PassResult(fused)
+        return PassResult(fused + self._drop_zero_biases(graph))
+
+    @staticmethod
+    def _drop_zero_biases(graph: Graph) -> int:
+        """A fused op whose only extra is an all-zero bias (Keras initializes biases to zeros) goes back to the
+        plain op, one Const fewer, as Grappler drops the zero ``BiasAdd`` in the traced path. ``x + 0`` is
+        ``x`` except that -0 becomes +0. Run after the activation fusion of the sweep, which a bias enables."""
+        dropped = 0
+        for node in list(graph.nodes):
+            if node.op not in FUSED_TO_BASE or attr_strings(node, "fused_ops") != ["BiasAdd"] or len(node.inputs) != 3:
+                continue
+            bias = const_array(node.inputs[2])
+            if bias is None or bias.size == 0 or np.any(bias):
+                continue
+            attrs = {k: v for k, v in node.attrs.items()
+                     if k not in ("fused_ops", "num_args", "epsilon", "leakyrelu_alpha")}
+            rewrite(node, FUSED_TO_BASE[node.op], node.inputs[:2], attrs)
+            dropped += 1
+        return dropped
 
     def _fuse_bias(self, graph: Graph, node: Node, uses: Uses, shapes: dict) -> int:
         x, b = node.inputs

@@ -512,7 +512,7 @@ def lower_control_flow(graph: Graph, *, max_nodes: int | None = None) -> int:
 
     For a frontend (the TF-free SavedModel reader): call it once the graph is final except for calls
     (``inline_functions`` may run after it, and expands calls copied out of the bodies), and *after*
-    ``plugins.savedmodel.rewrites.rewrite_for_tfjs``, whose ``drop_control_edges`` would remove the
+    the frontend passes (``passes.frontend.run_frontend_passes``), whose ``drop_control_edges`` would remove the
     anchors placed here; rewrite each body before (the TF path's ``functions.function_body`` does). Or
     leave the functional nodes and their bodies in ``graph.functions``: the registered pass lowers them.
     """

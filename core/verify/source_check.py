@@ -208,6 +208,20 @@ def _quantized_by_flags(model_dir: Path, float_dir: Path) -> bool:
     return bool(_quantized_entries(model_dir) - _quantized_entries(float_dir))
 
 
+def quantized_only_by_source(source: str | Path, model_dir: Path, input_format: str | None) -> bool:
+    """Whether every quantized weight of ``model_dir`` is the source's own (a quantized ONNX model, no
+    --quantize flag): its float32 twin, converted here, holds the same quantized weights. False when
+    the twin cannot be converted (then the quantized tolerance is the safe reading)."""
+    workdir = Path(tempfile.mkdtemp(prefix="tfjsconv-float32-"))
+    try:
+        _convert_float32(source, workdir / "float32", input_format, _recorded_options(model_dir))
+        return not _quantized_by_flags(model_dir, workdir / "float32")
+    except TfjsconvError:
+        return False
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _recorded_options(model_dir: Path) -> dict[str, Any]:
     """Conversion options model.json records (today: an NHWC input layout), for the float32 twin."""
     from ..inspect.tfjs_model import layouts_from_metadata

@@ -24,6 +24,8 @@ def count_nonfinite(array: np.ndarray) -> tuple[int, int]:
     nan = inf = 0
     for start in range(0, flat.size, _CHUNK_ELEMENTS):
         chunk = flat[start:start + _CHUNK_ELEMENTS]
+        if np.isfinite(chunk).all():  # the common case in one pass over the chunk
+            continue
         nan += int(np.count_nonzero(np.isnan(chunk)))
         inf += int(np.count_nonzero(np.isinf(chunk)))
     return nan, inf

@@ -56,7 +56,7 @@ def quantize_per_channel(name: str, kernel: np.ndarray, reduce_axes: Sequence[in
 
 @dataclasses.dataclass(frozen=True, eq=False)  # compared by identity: its fields are arrays
 class QuantizedWeight:
-    """A weight the source model stores quantized: ``(q - zero_point) * scale`` with 8-bit ``q``.
+    """A weight the source model stores quantized: ``(q - zero_point) * scale`` with 8- or 16-bit ``q``.
 
     Recorded by a frontend (e.g. ONNX ``DequantizeLinear`` of an int8 initializer) so that the writer can
     store ``q - zero_point`` at one byte each instead of the dequantized float32 values. ``scale`` and
@@ -66,9 +66,13 @@ class QuantizedWeight:
 
     source: str  # the source node, for messages
     size: int  # number of elements of the weight
-    scale: np.ndarray  # float32, 1-D
-    zero_point: np.ndarray  # int64, 1-D (one value, or one per channel like ``scale``)
-    bounds: tuple[int, int]  # the range of q (-128..127 or 0..255)
+    scale: np.ndarray  # float32, 1-D (blocked: the source's scale, shaped like the weight but ``blocks`` on the axis)
+    zero_point: np.ndarray  # int64, 1-D (one value, or one per channel like ``scale``; blocked: like ``scale``)
+    bounds: tuple[int, int]  # the range of q (-128..127, 0..255, or 16-bit: stored 2 bytes each)
+    #: Blocked quantization (ONNX ``block_size``): ``(axis, block_size)`` in the source's layout; else None.
+    block: tuple[int, int] | None = None
+    #: The weight's shape in the source (needed for blocked weights, which passes may transpose).
+    shape: tuple[int, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +83,22 @@ class RecoveredWeight:
     scale: np.ndarray  # float32, broadcasting against ``values`` (all ones: nothing to multiply)
     offset: float  # the manifest ``min`` (scale 1) under which one byte per value decodes to ``values``
     hint: QuantizedWeight
+    #: Blocked: ``(axis, block_size)`` in ``values``' layout; ``scale`` then has ``ceil(size / block_size)`` along
+    #: that axis and ``values`` is padded (edge values) to whole blocks. None: ``scale`` broadcasts as is.
+    block: tuple[int, int] | None = None
+    #: Blocked only, when ``q - zp`` spans more than the storage holds: ``values`` are ``q`` itself and this
+    #: (float32, shaped like ``scale``) is subtracted in the graph before the scale.
+    zero_point: np.ndarray | None = None
+
+    @property
+    def wide(self) -> bool:
+        """16-bit source integers: stored as the manifest's uint16 (2 bytes each), else uint8."""
+        lo, hi = self.hint.bounds
+        return hi - lo > 255
 
     @property
     def integer(self) -> bool:
-        return bool(np.all(self.scale == 1))
+        return self.block is None and bool(np.all(self.scale == 1))
 
 
 #: Elements checked before the full, float64 check of a (weight, hint, axis) triple.
@@ -105,6 +121,10 @@ def recover_quantized(weight: np.ndarray, hint: QuantizedWeight) -> RecoveredWei
     """
     if weight.dtype != np.float32 or weight.size != hint.size or weight.size == 0:
         return None
+    if hint.block is not None:
+        from .blocked import recover_blocked
+
+        return recover_blocked(weight, hint)
     channels = max(hint.scale.size, hint.zero_point.size)
     if any(size not in (1, channels) for size in (hint.scale.size, hint.zero_point.size)):
         return None
@@ -130,7 +150,7 @@ def recover_quantized(weight: np.ndarray, hint: QuantizedWeight) -> RecoveredWei
             continue
         if np.unique(hint.zero_point).size == 1:  # the stored byte is q - lo, as in the source
             offset = float(lo - int(hint.zero_point.reshape(-1)[0]))
-        elif values.max() - values.min() <= 255:
+        elif values.max() - values.min() <= hi - lo:
             offset = float(values.min())
         else:
             continue

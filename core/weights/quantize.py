@@ -25,6 +25,8 @@ QUANTIZED_DTYPES = ("float16", "uint8", "uint16")
 _QMAX = {"uint8": 255, "uint16": 65535}
 #: ``--quantize_int8``: per-channel int8 kernels (weights.int8); not a manifest dtype, stored as uint8.
 INT8_DTYPE = "int8"
+#: A quantized source's 16-bit integers: not a manifest dtype, stored as uint16 with scale 1 (exact).
+INT16_DTYPE = "int16"
 
 #: Elements per step while quantizing: keeps the float64 temporaries to a few MB.
 QUANTIZE_CHUNK_ELEMENTS = 1 << 16
@@ -47,6 +49,8 @@ class QuantizationPlan:
     exempt: frozenset[str] = frozenset()
     #: int8 weights whose bytes decode with another ``min`` than -128 (a source's uint8 weights: ``-zero_point``).
     int8_offsets: Mapping[str, float] = dataclasses.field(default_factory=dict, compare=False)
+    #: The ``int8`` weights that hold 16-bit integers (a source's int16/uint16): stored 2 bytes each.
+    int16: frozenset[str] = frozenset()
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, bool | Sequence[str] | None] | None) -> QuantizationPlan:
@@ -89,7 +93,7 @@ class QuantizationPlan:
         Raises :class:`UsageError` when patterns of two different dtypes match the name.
         """
         if name in self.int8:
-            return INT8_DTYPE
+            return INT16_DTYPE if name in self.int16 else INT8_DTYPE
         if name in self.exempt:
             return None
         matches = {}
@@ -177,6 +181,10 @@ def dequantize(values: np.ndarray, quantization: Mapping[str, object]) -> np.nda
     return result
 
 
+#: Integer weights' storage dtype (scale 1): ``--quantize_int8`` kernels and a source's 8-bit integers, 16-bit ones.
+_INTEGER_STORAGE = {INT8_DTYPE: "uint8", INT16_DTYPE: "uint16"}
+
+
 class Quantizer:
     """Quantizes one float weight chunk by chunk, measuring the error as the bytes go by.
 
@@ -185,9 +193,10 @@ class Quantizer:
     """
 
     def __init__(self, name: str, array: np.ndarray, dtype: str, *, int8_offset: float = -128.0) -> None:
-        if dtype == INT8_DTYPE:  # already integer values (weights.int8): stored as bytes decoding to offset + 0..255
+        if dtype in _INTEGER_STORAGE:  # integer values (weights.int8): stored as uint8/uint16 decoding to offset + q
             self.name, self.dtype, self.array = name, dtype, array
-            self.params = AffineParams("uint8", int8_offset, int8_offset + 255.0, 1.0)
+            storage = _INTEGER_STORAGE[dtype]
+            self.params = AffineParams(storage, int8_offset, int8_offset + float(_QMAX[storage]), 1.0)
             self.max_abs_error = 0.0
             self._max_abs_value = 0.0
             return
@@ -226,7 +235,7 @@ class Quantizer:
 
     @property
     def bytes_after(self) -> int:
-        return self.array.size * STORAGE_DTYPES["uint8" if self.dtype == INT8_DTYPE else self.dtype].itemsize
+        return self.array.size * STORAGE_DTYPES[_INTEGER_STORAGE.get(self.dtype, self.dtype)].itemsize
 
     @property
     def max_rel_error(self) -> float:

@@ -22,7 +22,7 @@ from ..model import WeightGroup, WeightSource
 from ..options import DEFAULT_SHARD_SIZE
 from ..progress import current as current_progress
 from .encoding import CHUNK_BYTES, check_conversion, dtype_name, iter_encoded, tfjs_dtype
-from .finite import nan_note
+from .finite import FiniteWeight, nan_note
 from .manifest import weight_entry
 from .quantize import QuantizationPlan, Quantizer
 from .report import WeightsReport
@@ -106,7 +106,7 @@ def _write_weight(name: str, source: WeightSource, shards: _GroupShards, plan: Q
                   report: WeightsReport, chunk_bytes: int) -> dict[str, Any]:
     """Encode one weight into ``shards`` and return its manifest entry; its array dies with this frame."""
     array = _load(name, source)
-    nan = nan_note(name, array)
+    nan = None if isinstance(source, FiniteWeight) else nan_note(name, array)  # its load refused NaN already
     if nan:
         report.notes.append(nan)
         log.warning("%s", nan)

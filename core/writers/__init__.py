@@ -39,13 +39,13 @@ def write_weights_then_json(groups: Any, staging_dir: Path, options: ConvertOpti
     import dataclasses
 
     from ..weights import QuantizationPlan, WeightsReport, write_weights
-    from .graph_model import write_model_json
+    from .model_json import write_model_json
 
     report = WeightsReport()
     plan = QuantizationPlan.from_spec(options.quantization) if options.quantization else None
     if int8 is not None:
         plan = dataclasses.replace(plan or QuantizationPlan(), int8=int8.errors, exempt=frozenset(int8.scales),
-                                   int8_offsets=int8.offsets)
+                                   int8_offsets=int8.offsets, int16=frozenset(int8.wide))
         report.notes.extend(f"--quantize_int8 left {s} in float32" for s in dict.fromkeys(int8.skipped))
         report.notes.extend(int8.notes)
     manifest = write_weights(groups, staging_dir, shard_size=options.weight_shard_size_bytes, plan=plan, report=report)

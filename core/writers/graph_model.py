@@ -1,7 +1,6 @@
 """The TF.js graph-model writer: ``model.json`` (GraphDef as protobuf JSON) plus weight shards."""
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from ..passes.distinct_outputs import give_outputs_own_nodes
 from ..version import CONVERTED_BY
 from . import Writer, write_weights_then_json
 from .protojson import attr_json, shape_json, tensor_meta_json
+from .model_json import MODEL_JSON, write_model_json  # noqa: F401 - importable from here too
 
-MODEL_JSON = "model.json"
 
 
 def stored_dtype(array: np.ndarray | LazyArray) -> DType:
@@ -98,20 +97,6 @@ def model_json(graph: Graph, weights_manifest: list[dict[str, Any]], options: Co
     if metadata:
         doc["userDefinedMetadata"] = metadata
     return doc
-
-
-def write_model_json(doc: dict[str, Any], folder: Path) -> Path:
-    path = folder / MODEL_JSON
-    try:
-        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except ValueError as err:  # NaN/Infinity in a config taken from the input: not representable in JSON
-        from ..errors import InputError
-
-        raise InputError(f"the model's configuration holds a value JSON cannot represent ({err})",
-                         hint="TF.js reads model.json as strict JSON; fix the value in the source model") from None
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    return path
 
 
 class GraphModelWriter(Writer):

@@ -43,13 +43,15 @@ class Int8Result:
     offsets: dict[str, float] = dataclasses.field(default_factory=dict)
     #: Report lines, as they are (``skipped`` are prefixed with the --quantize_int8 flag).
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: Weights holding 16-bit integers (a source's int16/uint16): stored as uint16, 2 bytes each.
+    wide: list[str] = dataclasses.field(default_factory=list)
 
     def merged(self, other: "Int8Result | None") -> "Int8Result":
         """Both results in one (``other`` may be None)."""
         if other is None:
             return self
         return Int8Result({**self.errors, **other.errors}, self.skipped + other.skipped, self.scales + other.scales,
-                          {**self.offsets, **other.offsets}, self.notes + other.notes)
+                          {**self.offsets, **other.offsets}, self.notes + other.notes, self.wide + other.wide)
 
 
 def _selected(name: str, spec: bool | list[str]) -> bool:

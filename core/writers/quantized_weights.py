@@ -57,10 +57,16 @@ def keep_quantized_weights(graph: Graph) -> Int8Result:
 
 
 def _split(graph: Graph, uses: Uses, node, recovered: RecoveredWeight, result: Int8Result) -> None:
+    shape = tuple(int(d) for d in node.attrs["value"].shape)
     node.attrs["value"] = recovered.values
     result.errors[node.name] = (0.0, 0.0)  # exact: the bytes decode to the source's own values
     result.offsets[node.name] = recovered.offset
+    if recovered.wide:
+        result.wide.append(node.name)
     if recovered.integer:
+        return
+    if recovered.block is not None:
+        _apply_blocks(graph, uses, node, shape, recovered, result)
         return
     out = node.output(0)
     scale = recovered.scale if recovered.scale.size > 1 else recovered.scale.reshape(())
@@ -68,4 +74,46 @@ def _split(graph: Graph, uses: Uses, node, recovered: RecoveredWeight, result: I
     product = graph.add_op("Mul", [out, scale_value], {"T": DType.FLOAT32}, name=f"{node.name}/dequantized",
                            dtype=DType.FLOAT32, shape=out.shape)
     uses.replace(graph, out, product)  # ``uses`` predates the Mul, so the Mul keeps reading ``out``
+    result.scales.append(scale_value.producer.name)
+
+
+def _apply_blocks(graph: Graph, uses: Uses, node, shape: tuple[int, ...], recovered: RecoveredWeight,
+                  result: Int8Result) -> None:
+    """Blocked scales, applied without a full-size float constant: the integers (padded to whole blocks)
+    reshaped to ``[outer · blocks, block_size, inner]`` (minus the zero point ``[outer · blocks, 1, inner]``
+    when the integers are ``q``), times the scale ``[outer · blocks, 1, inner]``,
+    reshaped back (and sliced to the weight's size when the last block is short). Rank 3 whatever the
+    weight's rank, so no backend's rank limit applies."""
+    out = node.output(0)
+    padded = tuple(int(d) for d in recovered.values.shape)
+    out.shape = padded
+    axis, block = recovered.block
+    outer = int(np.prod(padded[:axis], dtype=np.int64)) * (padded[axis] // block)
+    inner = int(np.prod(padded[axis + 1:], dtype=np.int64))
+    name = node.name
+
+    def ints(values, label: str):
+        return graph.const(np.asarray(values, np.int32), name=f"{name}/{label}")
+
+    reshape = {"T": DType.FLOAT32, "Tshape": DType.INT32}
+    blocks = graph.add_op("Reshape", [out, ints([outer, block, inner], "blocks_shape")], reshape,
+                          name=f"{name}/blocks", dtype=DType.FLOAT32, shape=(outer, block, inner))
+    if recovered.zero_point is not None:
+        zero_point = graph.const(np.ascontiguousarray(recovered.zero_point, np.float32).reshape(outer, 1, inner),
+                                 name=f"{name}/dequant_zero_point")
+        blocks = graph.add_op("Sub", [blocks, zero_point], {"T": DType.FLOAT32}, name=f"{name}/centered_blocks",
+                              dtype=DType.FLOAT32, shape=(outer, block, inner))
+        result.scales.append(zero_point.producer.name)
+    scale = np.ascontiguousarray(recovered.scale, dtype=np.float32).reshape(outer, 1, inner)
+    scale_value = graph.const(scale, name=f"{name}/dequant_scale")
+    product = graph.add_op("Mul", [blocks, scale_value], {"T": DType.FLOAT32}, name=f"{name}/dequantized_blocks",
+                           dtype=DType.FLOAT32, shape=(outer, block, inner))
+    weight = graph.add_op("Reshape", [product, ints(list(padded), "padded_shape")], reshape,
+                          name=f"{name}/dequantized" if padded == shape else f"{name}/dequantized_padded",
+                          dtype=DType.FLOAT32, shape=padded)
+    if padded != shape:
+        weight = graph.add_op("Slice", [weight, ints([0] * len(shape), "begin"), ints(list(shape), "size")],
+                              {"T": DType.FLOAT32, "Index": DType.INT32}, name=f"{name}/dequantized",
+                              dtype=DType.FLOAT32, shape=shape)
+    uses.replace(graph, out, weight)  # ``uses`` predates the new nodes, so the first Reshape keeps reading ``out``
     result.scales.append(scale_value.producer.name)

@@ -131,7 +131,7 @@ class _KerasFileFrontend(Frontend):
             why = "--loader=tensorflow"
         else:
             with malformed_config(str(path)):
-                gaps = layer_gaps(info.model_config, str(path))
+                gaps = layer_gaps(info.model_config, str(path), keras3=info.keras3)
             more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
             why = f"the lowering does not cover layer {gaps[0]}{more}" if gaps else ""
             if not gaps:
@@ -272,16 +272,22 @@ class KerasV3Frontend(_KerasFileFrontend):
 
     @staticmethod
     def _info(archive: Any, path: Path) -> KerasFileInfo:
-        return KerasFileInfo(model_config=_checked_config(archive.config, str(path)),
+        from .lowering.lookup_assets import with_asset_vocabularies
+
+        return KerasFileInfo(model_config=_checked_config(with_asset_vocabularies(archive.config, archive.assets),
+                                                          str(path)),
                              keras_version=str(archive.metadata.get("keras_version") or "3"))
 
     def lower_graph(self, path: Path, info: KerasFileInfo, options: ConvertOptions) -> Graph:
         from .keras_archive import read_keras_archive
         from .lowering import lower_model, v3_layer_weights
 
+        from .lowering.lookup_assets import with_asset_vocabularies
+
         archive = read_keras_archive(path, max_members=limits_of(options).max_archive_members)
         try:
-            return lower_model(archive.config, v3_layer_weights(archive.weights, archive.config),
+            config = with_asset_vocabularies(archive.config, archive.assets)  # adapted lookups
+            return lower_model(config, v3_layer_weights(archive.weights, config),
                                keras3=info.keras3, source=str(path))  # tf_keras writes .keras files too
         except BaseException:
             if archive.weights is not None:

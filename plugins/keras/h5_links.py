@@ -9,6 +9,7 @@ reference, ``inspect``) then only ever sees a self-contained file. The walk read
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from tfjsconv.errors import InputError
@@ -18,10 +19,12 @@ MAX_H5_LINKS = 1_000_000
 _SHOWN = 10
 
 
-def check_self_contained(file: Any, display: str) -> None:
+def check_self_contained(file: Any, display: str) -> dict[str, tuple[Any, Any]]:
     """Raise :class:`InputError` naming every link or dataset of ``file`` that reaches outside it.
 
     Uses h5py's low-level visits: ``Group.visititems_links`` looks every name up again (10x slower).
+    Returns the datasets it opened, ``{path: (dataset id, creation property list)}``, so that readers
+    need not open them again (one hard-linked name per dataset; other paths are simply not in it).
     """
     from h5py import h5d, h5l, h5o
 
@@ -54,8 +57,12 @@ def check_self_contained(file: Any, display: str) -> None:
         raise InputError(f"{display} holds more than {MAX_H5_LINKS} HDF5 links; a Keras file has a few per "
                          "weight, so it is refused rather than walked", hint="the file is corrupt or hostile")
     h5o.visit(file.id, visit_object, info=True)
+    opened: dict[str, tuple[Any, Any]] = {}
     for name in datasets:
-        plist = h5d.open(file.id, name).get_create_plist()
+        dsid = h5d.open(file.id, name)
+        plist = dsid.get_create_plist()
+        with contextlib.suppress(UnicodeDecodeError):  # a name no reader can ask for is not kept
+            opened[name.decode("utf-8")] = (dsid, plist)
         if plist.get_layout() == h5d.VIRTUAL:
             problems.append(f"{_text(name)!r} is a virtual dataset (its data comes from other files)")
         elif plist.get_external_count() > 0:
@@ -69,6 +76,7 @@ def check_self_contained(file: Any, display: str) -> None:
         raise InputError(f"{display} is refused: it points outside itself (to other files' data), which Keras "
                          f"never writes: {'; '.join(shown)}",
                          hint="save the model again with model.save(); tfjsconv only reads self-contained files")
+    return opened
 
 
 def _text(value: Any) -> str:

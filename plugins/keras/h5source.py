@@ -13,12 +13,13 @@ Chunked or compressed datasets are read through h5py.
 """
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from tfjsconv.errors import InputError
@@ -70,7 +71,7 @@ class H5Source:
             raise InputError(f"{self.display} cannot be opened: {_reason(err)}") from None
         self._finalizer = weakref.finalize(self, _close, self.file, self._raw, cleanup)
         try:  # before anything is read: h5py would follow links out of the file
-            check_self_contained(self.file, self.display)
+            self._opened = check_self_contained(self.file, self.display)  # reused: opening costs per weight
         except BaseException:
             self.close()
             raise
@@ -81,16 +82,13 @@ class H5Source:
     def dataset(self, path: str) -> H5Array:
         """A lazy array for the dataset at ``path``, checked to lie within the file."""
         try:
-            ds = self.file[path]
-            shape, dtype = tuple(int(d) for d in ds.shape), np.dtype(ds.dtype)
-            offset = ds.id.get_offset()
-            stored = ds.id.get_storage_size()
-            end = None if offset is None else offset + stored
-            compressed = bool(ds.compression) or ds.id.get_create_plist().get_nfilters() > 0
-            plain = plain_offset(ds)
+            opened = self._opened.get(path)
+            info = _layout_of(*opened) if opened is not None else _layout(self.file[path])
         except Exception as err:
             raise InputError(f"{self.display}: cannot read weight {path!r}: {_reason(err)}") from None
-        needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        shape, dtype, stored, compressed, plain = info.shape, info.dtype, info.stored, info.filtered, info.plain
+        end = None if info.offset is None else info.offset + stored
+        needed = math.prod(shape) * dtype.itemsize
         if not compressed and stored < needed:  # unwritten chunks would be invented (fill value), maybe terabytes
             raise InputError(f"{self.display}: weight {path!r} has shape {list(shape)} ({needed} bytes) but the file "
                              f"holds fewer bytes for it ({stored})", hint=CORRUPT_HINT)
@@ -152,18 +150,39 @@ class H5Array:
         return f"<H5Array {self.path} {self.dtype} {list(self.shape)}>"
 
 
+class _Layout(NamedTuple):
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    offset: int | None  # where the stored bytes start (None: nothing written, or not in one piece)
+    stored: int  # bytes the file holds for the dataset
+    filtered: bool  # compressed or otherwise filtered
+    plain: int | None  # ``offset`` when the bytes can be mapped as they are, else None
+
+
+def _layout(ds: Any) -> _Layout:
+    """A dataset's storage, read through h5py's low-level API with one property list (the high-level
+    properties re-open it for each question: this is per weight on every conversion)."""
+    return _layout_of(ds.id, ds.id.get_create_plist())
+
+
+def _layout_of(dsid: Any, dcpl: Any) -> _Layout:
+    """:func:`_layout` from an open dataset id and its creation property list."""
+    from h5py import h5d  # already imported: ``dsid`` is an h5py object
+
+    shape, dtype = tuple(int(d) for d in dsid.shape), np.dtype(dsid.dtype)
+    offset = dsid.get_offset()  # None when the dataset was never written (fill value only)
+    filtered = dcpl.get_nfilters() > 0
+    plain = (offset is not None and not filtered and dcpl.get_layout() == h5d.CONTIGUOUS
+             and dcpl.get_external_count() == 0 and math.prod(shape) > 0
+             and dtype.kind in "iufc" and dtype.fields is None and dtype.subdtype is None)
+    return _Layout(shape, dtype, None if offset is None else int(offset), int(dsid.get_storage_size()), filtered,
+                   int(offset) if plain else None)
+
+
 def plain_offset(ds: Any) -> int | None:
     """Where a dataset's bytes start in the file, if they lie there plainly (contiguous, no filter,
     not external, fixed-size numbers, not empty); ``None`` means h5py must read it."""
-    if ds.chunks is not None or ds.compression is not None or ds.size == 0:
-        return None
-    if ds.dtype.kind not in "iufc" or ds.dtype.fields is not None or ds.dtype.subdtype is not None:
-        return None
-    plist = ds.id.get_create_plist()
-    if plist.get_nfilters() > 0 or plist.get_external_count() > 0 or ds.is_virtual:
-        return None
-    offset = ds.id.get_offset()  # None when the dataset was never written (fill value only)
-    return None if offset is None else int(offset)
+    return _layout(ds).plain
 
 
 def attr_text(obj: Any, name: str) -> str | None:

@@ -3,7 +3,8 @@
 A ``.keras`` file is a zip of ``config.json``, ``metadata.json`` and ``model.weights.h5``. The JSON
 members are read into memory; the weights are copied to a private temporary folder (mode 0700) so
 h5py can open them, and that folder is removed once the weights are no longer referenced. Only
-these three members are ever read, under names we choose, but an archive whose member names
+these three members (and adapted lookups' ``assets/.../vocabulary.txt``, into memory) are ever read,
+under names we choose, but an archive whose member names
 would escape a folder (``../x``, ``/etc/x``, ``C:\\x``) is refused outright: nobody writes such a
 file by accident. Sizes are limited before and while reading (a zip's declared sizes can lie),
 so a zip bomb cannot fill memory or disk, and so is the member count (``--max_archive_members``),
@@ -29,6 +30,8 @@ from .h5source import CORRUPT_HINT, H5Source
 
 ZIP_MAGIC = b"PK\x03\x04"
 CONFIG_NAME, METADATA_NAME, WEIGHTS_NAME = "config.json", "metadata.json", "model.weights.h5"
+#: The one kind of asset read (an adapted StringLookup / IntegerLookup's vocabulary, one token a line).
+ASSET_VOCABULARY = "vocabulary.txt"
 #: Largest config.json / metadata.json read into memory.
 MAX_JSON_BYTES = 64 * 1024 * 1024
 #: Largest model.weights.h5 copied out of the archive (far above any model TF.js could run).
@@ -47,6 +50,8 @@ class KerasArchive:
     metadata: dict[str, Any]
     #: None when the archive holds no weights file (a model without weights).
     weights: H5Source | None
+    #: Adapted lookup vocabularies (``assets/<layer path>/vocabulary.txt`` -> bytes), read like the JSON members.
+    assets: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
 
 def has_zip_magic(path: Path) -> bool:
@@ -138,12 +143,24 @@ def read_keras_archive(path: Path, *, display: str | None = None, max_weights_by
                                   "model.save('m.keras')")
         config = _read_json(archive, members[CONFIG_NAME], display)
         metadata = _read_json(archive, members[METADATA_NAME], display) if METADATA_NAME in members else {}
+        assets = _read_vocabularies(archive, members, display)
         weights = None
         if with_weights and WEIGHTS_NAME in members:
             weights = _extract_weights(archive, members[WEIGHTS_NAME], display, max_weights_bytes)
     if not isinstance(config, dict) or not isinstance(metadata, dict):
         raise InputError(f"{display}: {CONFIG_NAME} and {METADATA_NAME} must hold JSON objects")
-    return KerasArchive(config, metadata, weights)
+    return KerasArchive(config, metadata, weights, assets)
+
+
+def _read_vocabularies(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], display: str) -> dict[str, bytes]:
+    """Every ``assets/.../vocabulary.txt``, together at most :data:`MAX_JSON_BYTES`."""
+    assets: dict[str, bytes] = {}
+    left = MAX_JSON_BYTES
+    for name, info in members.items():
+        if name.startswith("assets/") and name.endswith("/" + ASSET_VOCABULARY):
+            assets[name] = _read_limited(archive, info, display, left)
+            left -= len(assets[name])
+    return assets
 
 
 def _read_json(archive: zipfile.ZipFile, info: zipfile.ZipInfo, display: str) -> Any:

@@ -199,6 +199,8 @@ def _output_count(entry: dict[str, Any]) -> int | None:
                           if isinstance(config.get(k), dict)]
     if any(c.get("return_state") for c in wrapped if isinstance(c, dict)) or not is_layer_entry(entry):
         return None  # RNNs (also inside Bidirectional) that return their states have several outputs
+    if entry["class_name"] == "Bidirectional" and "merge_mode" in config and config["merge_mode"] is None:
+        return 2  # the forward and the backward outputs, unmerged
     cls = CLASS_RENAMES.get(entry["class_name"], entry["class_name"])
     return 1 if cls in TFJS_LAYER_CLASSES else None
 

@@ -26,6 +26,10 @@ KERAS_OP_PREFIX = "keras.ops."
 _CONSTANT_VALUE = "_CONSTANT_VALUE"
 
 Ref = tuple[str, int, int]
+#: Keras 3 layers whose ``get_config`` skips the base config, so their configs lack ``trainable`` as an
+#: operation's do; no Keras 3 operation has these class names.
+LAYERS_WITHOUT_TRAINABLE = frozenset({"SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Discretization",
+                                      "HashedCrossing"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +50,8 @@ def is_keras_op_entry(entry: dict[str, Any]) -> bool:
     module = entry.get("module")
     if isinstance(module, str):
         return module == KERAS_OPS_MODULE or module.startswith(KERAS_OPS_MODULE + ".")
+    if entry.get("class_name") in LAYERS_WITHOUT_TRAINABLE:
+        return False
     nodes = entry.get("inbound_nodes")
     config = entry.get("config")
     return (isinstance(config, dict) and "trainable" not in config and isinstance(nodes, list) and bool(nodes)

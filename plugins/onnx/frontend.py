@@ -52,7 +52,7 @@ def translate_model(model: Any, options: ConvertOptions, *, base_dir: Path) -> G
     check_node_count(model, options)
     from .ops.quantized import scan_quantized_weights
 
-    quantized_weights = scan_quantized_weights(model)  # refuses bad scales/zero points/axes up front
+    quantized_weights = scan_quantized_weights(model, base_dir)  # refuses bad scales/zero points/axes up front
     # Mappings are looked up now, not at import: plugins registered since (even in-process) count.
     registry = options.registry or get_plugin_manager().registry
     translator = Translator(model, options, registry.op_mappings, base_dir=base_dir,

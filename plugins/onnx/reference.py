@@ -17,6 +17,32 @@ _ORT_TYPES = {
 }
 
 
+#: onnxruntime fuses ``DequantizeLinear`` (8-bit or 4-bit weight) + ``MatMul`` into ``MatMulNBits`` and by default
+#: runs it with int8-quantized activations (accuracy level 4): ≈ 0.5 % off the model's float product, which
+#: no TF.js model reproduces. Level 1 (float32 activations) keeps the fusion and computes what the model says.
+_MATMUL_NBITS_ACCURACY = ("session.qdq_matmulnbits_accuracy_level", "1")
+
+
+def _session_options(ort: Any, path: Path | None = None) -> Any:
+    """Float32 activations for fused weight-only ``MatMulNBits`` (above); one intra-op thread for a model
+    with ``DynamicQuantizeLSTM``: with several, onnxruntime splits the batch among its threads and quantizes
+    each part's hidden state with its own range, so the outputs would depend on the machine
+    (docs/quantization.md). Found by its name in the file's bytes (mapped, not read)."""
+    import mmap
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry(*_MATMUL_NBITS_ACCURACY)
+    if path is None:
+        return options
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data.find(b"DynamicQuantizeLSTM") >= 0:
+                options.intra_op_num_threads = 1
+    except (OSError, ValueError):  # an empty or unreadable file: onnxruntime's own error says why
+        pass
+    return options
+
+
 def run_onnxruntime(path: Path, inputs: Mapping[str, np.ndarray], *, input_layout: str | None = None
                     ) -> dict[str, np.ndarray]:
     """Outputs keyed by ONNX output name. With ``input_layout="nhwc"`` 4-D inputs/outputs are NHWC, as in TF.js.
@@ -29,7 +55,7 @@ def run_onnxruntime(path: Path, inputs: Mapping[str, np.ndarray], *, input_layou
     except ImportError:
         raise UsageError("the ONNX reference runner needs onnxruntime", hint="pip install 'tfjsconv[onnx]'") from None
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), _session_options(ort, path), providers=["CPUExecutionProvider"])
     except Exception as err:
         raise InputError(f"onnxruntime cannot load {path}: {err}") from None
     feeds, nhwc = _feeds(session, inputs, input_layout)
@@ -101,7 +127,8 @@ def onnx_intermediates(model: Any, inputs: Mapping[str, np.ndarray], sources: Se
                 model.graph.output.append(onnx.ValueInfoProto(name=out))
                 present.add(out)
     try:
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(model.SerializeToString(), _session_options(ort),
+                                       providers=["CPUExecutionProvider"])
     except Exception as err:
         raise InputError(f"onnxruntime cannot load the model with its intermediate values as outputs: {err}") from None
     feeds, _ = _feeds(session, inputs, input_layout)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from tfjsconv.hookspecs import hookimpl
-from tfjsconv.lazy import LazyFrontend
+from tfjsconv.lazy import LazyFrontend, LazyPass
 
 from .detect import is_frozen_graph, is_hub_address, is_hub_module, is_saved_model, is_tfjs_graph_model
 
@@ -28,6 +28,25 @@ def register_frontends(register: Callable) -> None:
     register(LazyFrontend("tfjs_graph_model", f"{__name__}.tfjs_graph_model:TfjsGraphModelFrontend",
                           detect=is_tfjs_graph_model, output_formats=("tfjs_graph_model",),
                           description="TF.js graph model (model.json + shards): re-shard / re-quantize / optimize again"))
+
+
+#: The frontend passes the TensorFlow frontends run on each graph and body they build, before control
+#: flow is lowered (docs/passes.md, "Frontend passes"): (module, class, name, required, after).
+FRONTEND_PASSES = (
+    ("frontend_passes", "DropControlEdges", "drop_control_edges", True, ()),
+    ("op_rewrites", "RewriteTfOps", "tf_op_rewrites", True, ("drop_control_edges",)),
+    ("frontend_passes", "RemoveNoOps", "remove_no_ops", False, ("tf_op_rewrites",)),
+    ("frontend_passes", "BypassConstantEnters", "bypass_constant_enters", True, ("remove_no_ops",)),
+    ("frontend_passes", "UnwrapOutputIdentityN", "unwrap_output_identity_n", False,
+     ("bypass_constant_enters",)),
+)
+
+
+@hookimpl
+def register_passes(register: Callable) -> None:
+    for module, cls, name, required, after in FRONTEND_PASSES:
+        register(LazyPass(name, f"{__name__}.{module}:{cls}", level=0, after=after, stage="frontend",
+                          required=required))
 
 
 @hookimpl

@@ -21,6 +21,10 @@ from .loading import check_saved_model_bounds
 from .source import describe, read_saved_model
 from .tensor_bundle import BundleReader
 
+# TF.js's table format (a HashTable filled by ``modelInitializer``), which the Keras lowering's lookup
+# layers write too.
+from .tables import bind_table
+
 
 def graph_from_saved_model(path: str | Path, options: ConvertOptions | None = None) -> Graph:
     """Load the SavedModel at ``path`` (``options.saved_model_tags``, ``options.signature_name``) and freeze it."""
@@ -54,5 +58,5 @@ def graph_from_keras_model(model: Any, options: ConvertOptions | None = None) ->
                                output_names=output_names, name=getattr(model, "name", "keras_model"))
 
 
-__all__ = ["BundleReader", "check_saved_model_bounds", "describe", "graph_from_concrete_function",
+__all__ = ["BundleReader", "bind_table", "check_saved_model_bounds", "describe", "graph_from_concrete_function",
            "graph_from_keras_model", "graph_from_saved_model", "read_saved_model"]

@@ -388,12 +388,15 @@ def _retype_readers(graph: Graph, handle: Value, dtype: DType, shape: tuple[int,
 
 
 def _gather(graph: Graph, node: Node, dtype: DType) -> None:
-    """``ResourceGather(handle, ids)`` is ``GatherV2(value, ids, axis=batch_dims)``."""
+    """``ResourceGather(handle, ids)`` is ``GatherV2(value, ids, axis=batch_dims)``, the axis of the ids'
+    dtype as TF's freezing makes it (so it merges with the graph's other constants as on the TF path)."""
     batch_dims = int(node.attrs.get("batch_dims", 0))
-    axis = graph.const(np.asarray(batch_dims, np.int32), name=f"{node.name}/axis")
+    index_dtype = node.attrs.get("Tindices", DType.INT32)
+    index_dtype = index_dtype if index_dtype in (DType.INT32, DType.INT64) else DType.INT32
+    axis = graph.const(np.asarray(batch_dims, index_dtype.numpy), name=f"{node.name}/axis")
     node.op = "GatherV2"
     node.inputs = [node.inputs[0], node.inputs[1], axis]
-    node.attrs = {"Tparams": dtype, "Tindices": node.attrs["Tindices"], "Taxis": DType.INT32,
+    node.attrs = {"Tparams": dtype, "Tindices": node.attrs["Tindices"], "Taxis": index_dtype,
                   "batch_dims": batch_dims}
 
 

@@ -4,8 +4,8 @@ TF places a node in a loop frame through its inputs, control edges included: a c
 loop body is a ``Const`` with a control edge from the loop's pivot (``Identity(Switch:1)``).
 TF.js does not work that way. Its ``executeAsync`` runs a node when the last of its inputs is
 produced, in the frame and iteration of that input, and it runs every ``Const`` once, in the root
-frame. So once :func:`rewrites.drop_control_edges` has removed the pivot edges, the ``Enter`` of
-an inner loop whose initial value is such a constant (a loop counter starting at 0) runs once in
+frame. So once the frontend pass ``drop_control_edges`` (:mod:`.frontend_passes`) has removed the
+pivot edges, the ``Enter`` of an inner loop whose initial value is such a constant (a loop counter starting at 0) runs once in
 the root frame instead of once per iteration of the outer loop: the inner loop gets two frames
 and TF.js fails (``Cannot read properties of undefined (reading 'id')``). Constant folding and CSE
 can turn any loop-invariant body value into a root ``Const`` later, with the same effect.
@@ -61,7 +61,7 @@ def loop_frames(graph: Graph) -> dict[Node, Frame]:
 def control_gates(graph: Graph) -> dict[Node, list[Node]]:
     """What TF waits for before running each node: its control inputs and those of the constants it
     reads (a body constant's control edge is what puts it in the body, or in a ``tf.cond`` branch
-    there). Read before :func:`rewrites.drop_control_edges`."""
+    there). Read before ``drop_control_edges`` drops them."""
     gates: dict[Node, list[Node]] = {}
     for node in graph:
         found = list(node.control_inputs)

@@ -8,10 +8,10 @@ from typing import Any
 from tfjsconv.errors import InputError, UsageError
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
+from tfjsconv.passes.frontend import run_frontend_passes
 
 from . import freeze
-from .functions import attach_function_bodies
-from .rewrites import rewrite_for_tfjs
+from .functions import attach_control_flow_bodies, attach_function_bodies
 from .tfimport import import_tf
 from .translate import graph_from_tf_graph
 
@@ -79,9 +79,9 @@ def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
         from .tf_free import graph_from_graph_def
 
         try:
-            return graph_from_graph_def(graph_def, names, name=path.stem)
-        except NotTfFree as why:
-            log.info("loading %s with TensorFlow: the TF-free reader lacks %s (%s)", path, why.feature, why.detail)
+            return graph_from_graph_def(graph_def, names, name=path.stem, options=options)
+        except NotTfFree as why:  # TensorFlow only when asked for: the refusal names the flag
+            raise why.refusal(path) from None
     tf = import_tf()
     tf_graph = import_graph_def(graph_def, path)
     outputs = {n: tensor_name(n) for n in names}
@@ -92,8 +92,13 @@ def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
             graph.inputs[node.name] = node.output(0)
     graph.generated_by = tf.__version__
     graph.versions = {"producer": int(graph_def.versions.producer)} if graph_def.versions.producer else {}
-    rewrite_for_tfjs(graph)
-    attach_function_bodies(graph, graph_def.library)
+    run_frontend_passes(graph)
+    from tensorflow.core.framework import function_pb2
+
+    # read with our schema: TensorFlow's message class, which function_body needs
+    library = function_pb2.FunctionDefLibrary.FromString(graph_def.library.SerializeToString())
+    attach_function_bodies(graph, library)
+    attach_control_flow_bodies(graph, library)  # functional While/If/Case: lowered by the core pass
     return graph
 
 

@@ -11,15 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from tfjsconv.ir import Graph
+from tfjsconv.passes.frontend import run_frontend_passes
 from tfjsconv.passes.inline_functions import called_functions
 
 
 def function_body(fdef: Any, library: Any) -> Graph:
-    """One FunctionDef as an IR graph, rewritten for TF.js like the main graph."""
+    """One FunctionDef as an IR graph, rewritten for TF.js like the main graph (the same frontend passes)."""
     from tensorflow.python.framework.function_def_to_graph import function_def_to_graph_def
 
     from .freeze import import_graph_def
-    from .rewrites import rewrite_for_tfjs
     from .translate import graph_from_tf_graph
 
     graph_def, flat_names = function_def_to_graph_def(fdef)
@@ -31,7 +31,7 @@ def function_body(fdef: Any, library: Any) -> Graph:
         outputs[arg.name] = flat_names.get(ref, ref if ":" in ref else f"{ref}:0")
     body = graph_from_tf_graph(import_graph_def(graph_def), inputs, outputs, name=fdef.signature.name)
     body.remove_dead_nodes()
-    rewrite_for_tfjs(body)
+    run_frontend_passes(body)
     return body
 
 

@@ -24,11 +24,23 @@ from .translate import node_attrs, shape_from_proto
 
 class NotTfFree(Exception):
     """This graph needs a feature the TF-free reader lacks; ``feature`` names it (one word), the
-    message says where. Today the caller falls back to TensorFlow; later it will refuse with this."""
+    message says where. The caller refuses with :meth:`refusal`: TensorFlow is never loaded unasked."""
 
     def __init__(self, feature: str, detail: str) -> None:
         super().__init__(f"{feature}: {detail}")
         self.feature, self.detail = feature, detail
+
+    def refusal(self, path: Any) -> InputError:
+        """The one-line error for ``path``, with the way out: ``--loader=tensorflow`` (and, when TensorFlow
+        is not installed, the extra that installs it)."""
+        import importlib.util
+
+        installed = importlib.util.find_spec("tensorflow") is not None
+        hint = ("convert with --loader=tensorflow, which loads the model with TensorFlow" if installed else
+                "convert with --loader=tensorflow after pip install 'tfjsconv[tensorflow]' (it loads the model "
+                "with TensorFlow)")
+        return InputError(f"{getattr(path, 'name', path) or path}: the TF-free reader does not cover "
+                          f"{self.feature.replace('_', ' ')} ({self.detail})", hint=hint)
 
 
 def dtype_from_enum(number: int) -> DType | None:

@@ -67,7 +67,24 @@ FIXED_OUTPUT_DTYPES = {
     "Rank": DType.INT32, "Where": DType.INT64, "VarHandleOp": DType.RESOURCE, "StringLength": DType.INT32,
     "StaticRegexFullMatch": DType.BOOL, "RegexFullMatch": DType.BOOL, "StringJoin": DType.STRING,
     "ShardedFilename": DType.STRING, "StringFormat": DType.STRING, "AsString": DType.STRING,
+    **{op: DType.VARIANT for op in ("TensorListReserve", "TensorListSetItem", "TensorListPushBack",
+                                    "TensorListFromTensor", "EmptyTensorList", "TensorListSplit")},
 }
+#: Ops with exactly one output (one output arg, one tensor), from TensorFlow's op signatures: their
+#: ``node:arg:0`` is flat output 0 even without ``_output_shapes`` (a frozen ``.pb``'s function bodies).
+SINGLE_OUTPUT_OPS = frozenset({
+    "Identity", "Snapshot", "StopGradient", "Const", "Placeholder", "Cast", "Reshape", "Transpose", "ExpandDims",
+    "Squeeze", "ConcatV2", "Pack", "Tile", "Fill", "Slice", "StridedSlice", "GatherV2", "Select", "SelectV2",
+    "Shape", "Size", "Rank", "Range", "ZerosLike", "OnesLike", "BiasAdd", "MatMul", "BatchMatMulV2",
+    "BatchMatMulV3", "Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool", "Softmax", "LogSoftmax",
+    "Sum", "Mean", "Max", "Min", "Prod", "All", "Any", "ArgMax", "ArgMin", "Cumsum",
+    "Add", "AddV2", "AddN", "Sub", "Mul", "RealDiv", "Div", "DivNoNan", "FloorDiv", "FloorMod", "Mod",
+    "Maximum", "Minimum", "Pow", "SquaredDifference", "Less", "LessEqual", "Greater", "GreaterEqual", "Equal",
+    "NotEqual", "LogicalAnd", "LogicalOr", "LogicalNot", "Neg", "Abs", "Exp", "Log", "Log1p", "Sqrt", "Rsqrt",
+    "Square", "Tanh", "Sigmoid", "Sin", "Cos", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Erf",
+    "Relu", "Relu6", "Elu", "Selu", "Softplus", "LeakyRelu", "IsNan", "IsFinite", "ClipByValue",
+    "TensorListReserve", "TensorListSetItem", "TensorListGetItem", "TensorListStack", "TensorListFromTensor",
+})
 #: For other single-output ops, the first of these attrs present names the output type.
 OUTPUT_TYPE_ATTRS = ("out_type", "output_type", "DstT", "Tout", "dtype", "T", "Tparams", "Tidx")
 
@@ -126,7 +143,7 @@ def layout(op: str, attrs: Mapping[str, Any], functions: Mapping[str, Any], decl
     else:
         fixed = FIXED_OUTPUT_DTYPES.get(op)
         dtype = fixed or next((attrs[a] for a in OUTPUT_TYPE_ATTRS if isinstance(attrs.get(a), DType)), None)
-        return Layout({"output": 0}, {"output": 1}, [dtype], assumed=declared is None)
+        return Layout({"output": 0}, {"output": 1}, [dtype], assumed=declared is None and op not in SINGLE_OUTPUT_OPS)
     starts: dict[str, int] = {}
     counts: dict[str, int] = {}
     dtypes: list[DType | None] = []

@@ -8,11 +8,11 @@ from typing import Any
 
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
+from tfjsconv.passes.frontend import run_frontend_passes
 
 from .freeze import FrozenFunction, freeze
 from .functions import attach_function_bodies
 from .library import attach_library
-from .rewrites import rewrite_for_tfjs
 from .tables import attach_hash_tables
 from .translate import graph_from_tf_graph
 
@@ -33,7 +33,7 @@ def graph_from_frozen(frozen: FrozenFunction, options: ConvertOptions, *, name: 
     graph.versions = {"producer": int(versions.producer)}
     if versions.min_consumer:
         graph.versions["minConsumer"] = int(versions.min_consumer)
-    rewrite_for_tfjs(graph)
+    run_frontend_passes(graph)
     attach_hash_tables(graph, frozen.resources)
     attach_function_bodies(graph, frozen.library)
     if options.control_flow_v2:
@@ -52,18 +52,18 @@ def graph_from_function(fn: Any, options: ConvertOptions, *, input_names: Sequen
 
 def graph_from_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool = False,
                                direct: bool = True) -> Graph:
-    """The IR of a SavedModel signature: read straight from the files when possible (:mod:`.direct`),
-    else loaded and frozen by TensorFlow. ``model.json`` records the tags and signature used.
-    The common case is read with no TensorFlow at all (:mod:`.tf_free`) unless ``--loader=tensorflow``."""
-    left_tf_free = None
+    """The IR of a SavedModel signature, read with no TensorFlow at all (:mod:`.tf_free`); what that reader
+    does not cover is refused, naming the feature and ``--loader=tensorflow``. With that flag, TensorFlow
+    loads and freezes it (the files read directly where possible, :mod:`.direct`). ``model.json``
+    records the tags and signature used."""
     if direct and options.extra.get("loader") != "tensorflow":
         from .graphdef_ir import NotTfFree
         from .tf_free import saved_model_graph
 
         try:
             return saved_model_graph(path, options, hub=hub)
-        except NotTfFree as why:  # today: TensorFlow's path; once the reader covers all, a refusal
-            left_tf_free = f"the TF-free reader lacks {why.feature} ({why.detail})"
+        except NotTfFree as why:  # TensorFlow only when asked for: the refusal names the flag
+            raise why.refusal(path) from None
     from .direct import NotDirect
 
     frozen, tags, signature_name = freeze_saved_model_dir(path, options, hub=hub, direct=direct)
@@ -73,8 +73,6 @@ def graph_from_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool
         log.info("loading %s with TensorFlow: %s", path, why)
         frozen, tags, signature_name = freeze_saved_model_dir(path, options, hub=hub, direct=False)
         graph = graph_from_frozen(frozen, options, name=path.name or "saved_model")
-    if left_tf_free:
-        graph.notes.append(f"loaded with TensorFlow: {left_tf_free}")
     graph.metadata["savedModelTags"] = list(tags)
     graph.metadata["signatureName"] = signature_name
     return graph

@@ -164,6 +164,11 @@ MESSAGES: dict[str, list[tuple]] = {
     "TrackableObjectGraph.TrackableObject.SlotVariableReference": [
         ("original_variable_node_id", 1, ONE, INT32), ("slot_name", 2, ONE, STRING),
         ("slot_variable_node_id", 3, ONE, INT32)],
+    # variable.proto (a TF1 MetaGraph's "variables" collection: what TF's default Saver restores)
+    "VariableDef": [("variable_name", 1, ONE, STRING), ("save_slice_info_def", 4, ONE, "SaveSliceInfoDef"),
+                    ("is_resource", 5, ONE, BOOL)],
+    "SaveSliceInfoDef": [("full_name", 1, ONE, STRING), ("full_shape", 2, MANY, INT64),
+                         ("var_offset", 3, MANY, INT64), ("var_shape", 4, MANY, INT64)],
     # tensor_bundle.proto (the variables.index values)
     "BundleHeaderProto": [("num_shards", 1, ONE, INT32), ("endianness", 2, ONE, "BundleHeaderProto.Endianness"),
                           ("version", 3, ONE, "VersionDef")],
@@ -201,6 +206,7 @@ TensorInfo = message_class("TensorInfo")
 SaverDef = message_class("SaverDef")
 SavedObjectGraph = message_class("SavedObjectGraph")
 TrackableObjectGraph = message_class("TrackableObjectGraph")
+VariableDef = message_class("VariableDef")
 BundleHeaderProto = message_class("BundleHeaderProto")
 BundleEntryProto = message_class("BundleEntryProto")
 TensorSliceProto = message_class("TensorSliceProto")

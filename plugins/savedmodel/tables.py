@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
 from tfjsconv.dtypes import DType
 from tfjsconv.errors import InputError
 from tfjsconv.ir import Graph, Node
@@ -59,7 +61,8 @@ def attach_hash_tables(graph: Graph, resources: dict[str, Any]) -> int:
     if not placeholders:
         return 0
     init = graph.initializer or Graph(f"{graph.name}_initializer")
-    for resource_id, placeholder in enumerate(placeholders):
+    contents = {}
+    for placeholder in placeholders:
         if placeholder.name not in resources:
             raise InputError(f"resource input {placeholder.name} is not bound to any table or variable")
         key_dtype, value_dtype = _table_dtypes(graph, placeholder)
@@ -68,26 +71,78 @@ def attach_hash_tables(graph: Graph, resources: dict[str, Any]) -> int:
             keys, values = resource.keys, resource.values
         else:
             keys, values = export_table(resource, key_dtype, value_dtype, placeholder.name)
-        base = f"{placeholder.name}_init"
-        table = init.add_node("HashTableV2", (), {
-            "key_dtype": key_dtype, "value_dtype": value_dtype, "container": "", "shared_name": "",
-            "use_node_name_sharing": False}, name=_free(graph, init, f"{base}/table"))
-        table.output(0).dtype = DType.RESOURCE
-        table.output(0).shape = ()
-        key_const = init.const(keys, name=_free(graph, init, f"{base}/keys"), dtype=key_dtype)
-        value_const = init.const(values, name=_free(graph, init, f"{base}/values"), dtype=value_dtype)
-        load = init.add_node("LookupTableImportV2", (table.output(0), key_const, value_const),
-                             {"Tin": key_dtype, "Tout": value_dtype}, name=_free(graph, init, f"{base}/import"),
-                             num_outputs=0)
-        handle = init.add_op("Identity", (table.output(0),), {"T": DType.RESOURCE},
-                             name=_free(graph, init, f"{base}/handle"), dtype=DType.RESOURCE, shape=())
-        handle.producer.control_inputs.append(load)
-        init.set_output(handle.producer.name, handle)
-        init.resource_ids[handle.producer.name] = resource_id
-        graph.inputs[placeholder.name] = placeholder.output(0)
-        graph.resource_ids[placeholder.name] = resource_id
-    graph.initializer = init
+        contents[placeholder.name] = (keys, values, key_dtype, value_dtype)
+    refuse_altered_strings(contents)  # every such table named at once
+    for resource_id, placeholder in enumerate(placeholders):
+        graph.initializer = init
+        bind_table(graph, placeholder, *contents[placeholder.name], resource_id)
     return len(placeholders)
+
+
+def bind_table(graph: Graph, placeholder: Node, keys: Any, values: Any, key_dtype: DType, value_dtype: DType,
+               resource_id: int) -> None:
+    """Create a table of ``keys -> values`` in ``graph.initializer`` and feed it to resource ``placeholder``.
+
+    The initializer's output and the placeholder (a signature input) share ``resource_id``, which is how
+    TF.js hands the table it built at load time to the model.
+    """
+    refuse_altered_strings({placeholder.name: (keys, values, key_dtype, value_dtype)})
+    init = graph.initializer
+    if init is None:
+        init = graph.initializer = Graph(f"{graph.name}_initializer")
+    base = f"{placeholder.name}_init"
+    table = init.add_node("HashTableV2", (), {
+        "key_dtype": key_dtype, "value_dtype": value_dtype, "container": "", "shared_name": "",
+        "use_node_name_sharing": False}, name=_free(graph, init, f"{base}/table"))
+    table.output(0).dtype = DType.RESOURCE
+    table.output(0).shape = ()
+    key_const = init.const(keys, name=_free(graph, init, f"{base}/keys"), dtype=key_dtype)
+    value_const = init.const(values, name=_free(graph, init, f"{base}/values"), dtype=value_dtype)
+    load = init.add_node("LookupTableImportV2", (table.output(0), key_const, value_const),
+                         {"Tin": key_dtype, "Tout": value_dtype}, name=_free(graph, init, f"{base}/import"),
+                         num_outputs=0)
+    handle = init.add_op("Identity", (table.output(0),), {"T": DType.RESOURCE},
+                         name=_free(graph, init, f"{base}/handle"), dtype=DType.RESOURCE, shape=())
+    handle.producer.control_inputs.append(load)
+    init.set_output(handle.producer.name, handle)
+    init.resource_ids[handle.producer.name] = resource_id
+    graph.inputs[placeholder.name] = placeholder.output(0)
+    graph.resource_ids[placeholder.name] = resource_id
+
+
+def _strings_tfjs_alters(strings: Any) -> list[bytes]:
+    """The strings TF.js would not read back as they are. It decodes every string as UTF-8
+    (``TextDecoder``): a leading byte-order mark is dropped and invalid bytes become U+FFFD, so a key
+    ``"\\ufeffword"`` (a vocabulary file saved with a BOM) would match ``"word"``, which TF's does not,
+    and two invalid keys may become one."""
+    altered = []
+    for item in np.asarray(strings, dtype=object).reshape(-1).tolist():
+        data = item if isinstance(item, bytes) else str(item).encode()
+        try:
+            valid = not data.decode("utf-8").startswith("\ufeff")
+        except UnicodeDecodeError:
+            valid = False
+        if not valid:
+            altered.append(data)
+    return altered
+
+
+def refuse_altered_strings(tables: dict[str, tuple[Any, Any, DType, DType]]) -> None:
+    """Refuse, naming every table at once, tables (name -> keys, values, key and value dtypes) holding
+    strings TF.js would alter: its lookups would answer differently from TensorFlow's."""
+    found = []
+    for name, (keys, values, key_dtype, value_dtype) in tables.items():
+        for role, array, dtype in (("key", keys, key_dtype), ("value", values, value_dtype)):
+            altered = _strings_tfjs_alters(array) if dtype is DType.STRING else []
+            if altered:
+                more = f" and {len(altered) - 3} more" if len(altered) > 3 else ""
+                found.append(f"table {name}: {len(altered)} {role}(s) ({', '.join(repr(a[:40]) for a in altered[:3])}"
+                             f"{more})")
+    if found:
+        raise InputError(f"TF.js would read these table strings altered (not UTF-8, or starting with a byte-order "
+                         f"mark): {'; '.join(found)}",
+                         hint="TF.js decodes strings as UTF-8 and drops a leading BOM, so its lookups would differ "
+                              "from TensorFlow's; e.g. remove the BOM from the vocabulary file")
 
 
 def _free(graph: Graph, init: Graph, base: str) -> str:

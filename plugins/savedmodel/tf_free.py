@@ -2,8 +2,8 @@
 
 The common case: a TF2 SavedModel written by ``tf.saved_model.save`` (a ``tf.Module`` with
 ``tf.function``s, Keras 3 ``model.export()``, tf_keras ``model.save(..., save_format="tf")``) with
-resource variables and no hash tables (``While``/``If``/``Case`` included: their bodies are lowered to
-v1 frames by :mod:`.tf_free_control_flow`); and a frozen ``.pb``. The files are read
+resource variables and static hash tables (:mod:`.tf_free_tables`; ``While``/``If``/``Case`` included:
+their bodies are lowered to v1 frames by :mod:`.tf_free_control_flow`); and a frozen ``.pb``. The files are read
 with our own protobuf schema (:mod:`.schema`) and checkpoint reader (:mod:`.tensor_bundle`):
 
 1. the signature's part of the MetaGraph (Placeholders, one ``VarHandleOp`` per variable, the call
@@ -12,7 +12,7 @@ with our own protobuf schema (:mod:`.schema`) and checkpoint reader (:mod:`.tens
 3. each ``VarHandleOp`` becomes a Const read lazily from the checkpoint (``direct.bind_variables``).
 
 Anything else raises :class:`NotTfFree` naming the feature (``control_flow``, ``hash_table``, ...);
-the caller then takes the TensorFlow path (later: refuses and suggests ``--loader=tensorflow``).
+the caller refuses in one line that names it and suggests ``--loader=tensorflow`` (never automatic).
 """
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ FUNCTIONAL_CONTROL_FLOW = frozenset({"While", "StatelessWhile", "If", "Stateless
 FEATURES = {
     **dict.fromkeys(("Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond"), "control_flow"),
     **dict.fromkeys(("HashTableV2", "MutableHashTableV2", "MutableHashTableOfTensorsV2", "MutableDenseHashTableV2",
-                     "InitializeTableV2", "InitializeTableFromTextFileV2", "LookupTableFindV2",
-                     "LookupTableSizeV2"), "hash_table"),
+                     "InitializeTableV2", "InitializeTableFromTextFileV2"), "hash_table"),  # in a body: not
+    # the MetaGraph's tables, which :mod:`.tf_free_tables` reads (their lookups are plain ops here)
     **dict.fromkeys(("AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "ResourceScatterUpdate",
                      "ResourceScatterAdd", "DestroyResourceOp", "VarHandleOp", "VariableV2"), "variable_write"),
 }
@@ -107,21 +107,26 @@ def graph_from_saved_model_files(path: Path, meta_graph: Any, signature: Any, op
     """The IR of one SavedModel signature, read from the files (see the module doc)."""
     from .direct import checkpoint_values_tf_free
     from .grappler_parity import match_grappler_constfold
-    from .rewrites import rewrite_for_tfjs
-    from .tf_free_control_flow import lower as lower_control_flow
+    from tfjsconv.passes.frontend import run_frontend_passes
+    from .tf_free_control_flow import lower_or_keep_control_flow, refuse_variable_writes
     from .tf_free_control_flow import pass_variable_values, rewrite_bodies
+    from .tf_free_tables import TableSource
 
-    if options.control_flow_v2:
-        raise NotTfFree("control_flow_v2", "--control_flow_v2 keeps functions the TF-free path inlines")
     try:
         keys = variable_keys(meta_graph)
     except NotDirect as why:
+        from .tf_free_tf1 import graph_from_tf1_meta_graph, is_tf1
+
+        if is_tf1(meta_graph):  # a TF1 saver (tf.compat.v1 builder, simple_save, TF1 hub module)
+            return graph_from_tf1_meta_graph(path, meta_graph, signature, options, name=name)
         raise NotTfFree("tf1_saver", str(why)) from None
     graph_def = meta_graph.graph_def
     functions = {f.signature.name: f for f in graph_def.library.function}
     inputs = {key: signature.inputs[key].name for key in sorted(signature.inputs)}
     outputs = {key: signature.outputs[key].name for key in sorted(signature.outputs)}
-    roots = signature_nodes(graph_def, [*inputs.values(), *outputs.values()], keys)
+    tables = TableSource(path, meta_graph)  # its HashTableV2 nodes as resource Placeholders
+    roots = signature_nodes(tables.graph_def, [*inputs.values(), *outputs.values()], keys)
+    refuse_variable_writes(roots, functions)  # TF.js has no variables to write: every write named, exit 2
     graph = Graph(name)
     nodes = add_nodes(graph, roots, functions, keep_control=False)
     for called in reachable_functions(roots, functions):
@@ -147,24 +152,25 @@ def graph_from_saved_model_files(path: Path, meta_graph: Any, signature: Any, op
     _record_versions(graph, graph_def, meta_graph.meta_info_def.tensorflow_version)
     match_grappler_constfold(graph)  # what the TF path's Grappler does, for the same graph
     rewrite_bodies(graph)
-    rewrite_for_tfjs(graph)
-    if graph.functions:  # after rewrite_for_tfjs, which drops control edges (the lowering's anchors)
-        lower_control_flow(graph, options.limits.max_nodes)
+    run_frontend_passes(graph)
+    if graph.functions:  # after the frontend passes, whose drop_control_edges would remove the lowering's anchors
+        lower_or_keep_control_flow(graph, options)  # --control_flow_v2 keeps While/If as library functions
+    tables.attach(graph)  # the tables it reads into modelInitializer, as the TF path does
     if options.use_structured_outputs_names:
         graph.metadata["structuredOutputKeys"] = list(outputs)
     graph.notes.append("read from the files without TensorFlow (the TF-free SavedModel reader)")
     return graph
 
 
-def graph_from_graph_def(graph_def: Any, output_names: list[str], *, name: str) -> Graph:
+def graph_from_graph_def(graph_def: Any, output_names: list[str], *, name: str,
+                         options: ConvertOptions | None = None) -> Graph:
     """A frozen GraphDef's IR: its Placeholders are the inputs, ``output_names`` (``node[:i]``) the outputs."""
-    from .rewrites import rewrite_for_tfjs
+    from tfjsconv.passes.frontend import run_frontend_passes
 
     functions = {f.signature.name: f for f in graph_def.library.function}
     for node in graph_def.node:
-        feature = "control_flow" if node.op in FUNCTIONAL_CONTROL_FLOW else (
-            FEATURES.get(node.op) if node.op not in ("Switch", "Merge", "Enter", "Exit", "NextIteration",
-                                                     "LoopCond") else None)
+        feature = FEATURES.get(node.op) if node.op not in ("Switch", "Merge", "Enter", "Exit", "NextIteration",
+                                                           "LoopCond") else None
         if feature and feature != "variable_write":
             raise NotTfFree(feature, f"the graph uses {node.op} ({node.name})")
     graph = Graph(name)
@@ -178,7 +184,15 @@ def graph_from_graph_def(graph_def: Any, output_names: list[str], *, name: str) 
         if node.op == "Placeholder":
             graph.inputs[node.name] = node.output(0)
     _record_versions(graph, graph_def, None)
-    rewrite_for_tfjs(graph)
+    functional = any(n.op in FUNCTIONAL_CONTROL_FLOW for n in graph)  # lowered as for SavedModels
+    if functional:
+        from .tf_free_control_flow import lower_or_keep_control_flow, rewrite_bodies
+
+        inline_all(graph)
+        rewrite_bodies(graph)
+    run_frontend_passes(graph)
+    if functional:
+        lower_or_keep_control_flow(graph, options or ConvertOptions())
     return graph
 
 
@@ -200,17 +214,13 @@ def _record_versions(graph: Graph, graph_def: Any, tf_version: str | None) -> No
 
 
 def saved_model_graph(path: Path, options: ConvertOptions, *, hub: bool = False) -> Graph:
-    """The signature's IR read without TensorFlow, tags and signature recorded; :class:`NotTfFree`
-    (logged, naming the feature that is missing) when the model needs the TensorFlow path."""
+    """The signature's IR read without TensorFlow, tags and signature recorded; :class:`NotTfFree`,
+    naming the feature that is missing, when only ``--loader=tensorflow`` can read it."""
     from .loading import resolve_signature
 
     info, tags, signature_name = resolve_signature(path, options, hub=hub, tf_checks=False)
-    try:
-        graph = graph_from_saved_model_files(path, info.meta_graph(tags), info.signature(tags, signature_name),
-                                             options, name=path.name or "saved_model")
-    except NotTfFree as why:
-        log.info("loading %s with TensorFlow: the TF-free reader lacks %s (%s)", path, why.feature, why.detail)
-        raise
+    graph = graph_from_saved_model_files(path, info.meta_graph(tags), info.signature(tags, signature_name),
+                                         options, name=path.name or "saved_model")
     graph.metadata["savedModelTags"] = list(tags)
     graph.metadata["signatureName"] = signature_name
     return graph

@@ -9,13 +9,15 @@ main graph would at that point:
 - a variable captured by a loop or branch reaches the body as a resource argument; TF.js has no
   resources, so the node gets the variable's value instead and the body's ``ReadVariableOp`` of it
   becomes an ``Identity`` (:func:`pass_variable_values`), as freezing does on the TF path;
-- each body gets the same rewrites as the main graph, *before* lowering: ``rewrite_for_tfjs`` drops
-  control edges, which would remove the anchors the lowering places.
+- each body gets the same rewrites as the main graph (the frontend passes), *before* lowering:
+  ``drop_control_edges`` would remove the anchors the lowering places.
 
 After lowering, two clean-ups bring the graph to Grappler's size or below (:func:`freeze_dead_loop_variables`,
 :func:`drop_redundant_branch_anchors`), and loop-invariant ``Enter`` nodes are bypassed as on the TF path.
-Whatever this cannot do exactly raises ``NotTfFree("control_flow", why)``: the caller then takes the
-TensorFlow path, never a wrong model.
+Whatever this cannot do exactly raises ``NotTfFree("control_flow", why)``: the caller refuses it,
+naming ``--loader=tensorflow``, never a wrong model. With ``--control_flow_v2`` the prepared bodies are written into the
+model's ``library`` instead of lowered (:func:`lower_or_keep_control_flow`, :mod:`.tf_free_library`). A
+variable write the signature reaches is refused, naming every one (:func:`refuse_variable_writes`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tfjsconv.dtypes import DType
+from tfjsconv.errors import TfjsconvError, UnsupportedOpsError
 from tfjsconv.ir import Graph, Node, Value
 
 from .graphdef_ir import NotTfFree
@@ -170,12 +173,12 @@ def pass_variable_values(graph: Graph, values: Mapping[str, Any]) -> int:
 def rewrite_bodies(graph: Graph) -> None:
     """The main graph's rewrites (Grappler parity, TF.js rewrites) on every body, before lowering."""
     from .grappler_parity import match_grappler_constfold
-    from .rewrites import rewrite_for_tfjs
+    from tfjsconv.passes.frontend import run_frontend_passes
 
     for body in graph.functions.values():
         body.remove_dead_nodes()
         match_grappler_constfold(body)
-        rewrite_for_tfjs(body)
+        run_frontend_passes(body)
 
 
 def _read(graph: Graph, value: Value, consumers: Mapping[Value, list[Node]]) -> bool:
@@ -288,7 +291,7 @@ def lower(graph: Graph, max_nodes: int | None) -> int:
     """The functional nodes → v1 frames (:mod:`tfjsconv.passes.lower_control_flow`); returns how many."""
     from tfjsconv.passes.lower_control_flow import ControlFlowLoweringError, lower_control_flow
 
-    from .rewrites import bypass_constant_enters
+    from tfjsconv.passes.frontend import run_frontend_passes
 
     freeze_dead_loop_variables(graph)
     try:
@@ -298,6 +301,59 @@ def lower(graph: Graph, max_nodes: int | None) -> int:
     graph.functions.clear()
     graph.remove_dead_nodes()
     drop_redundant_branch_anchors(graph)
-    bypass_constant_enters(graph)  # as rewrite_for_tfjs does on the TF path: body nodes read the outer value
+    run_frontend_passes(graph, only=("bypass_constant_enters",))  # as on the TF path: body nodes read the outer value
     graph.remove_dead_nodes()
     return count
+
+
+def lower_or_keep_control_flow(graph: Graph, options: Any) -> int:
+    """Lower the bodies to v1 frames (:func:`lower`), or with ``--control_flow_v2`` keep ``While``/``If``
+    functional, their bodies in model.json's ``library`` (:mod:`.tf_free_library`); returns how many."""
+    if getattr(options, "control_flow_v2", False):
+        from .tf_free_library import keep_functional
+
+        return keep_functional(graph, options.limits.max_nodes)
+    return lower(graph, options.limits.max_nodes)
+
+
+#: Ops that change a variable: a TF.js graph model has no variables, only the values frozen into it.
+VARIABLE_WRITE_OPS = frozenset({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
+                                "ResourceScatterUpdate", "ResourceScatterAdd", "ResourceScatterSub"})
+
+
+class VariableWriteError(UnsupportedOpsError):
+    """The signature writes variables (in a loop body or not): refused, every write named at once."""
+
+    def __init__(self, writes: dict[str, list[str]]) -> None:
+        self.ops = {op: sorted(names) for op, names in sorted(writes.items())}
+        where = "; ".join(f"{op} at {', '.join(names)}" for op, names in self.ops.items())
+        TfjsconvError.__init__(self, f"the signature writes variables, which a TF.js graph model cannot: {where}",
+                               hint="TF.js runs the variables' saved values as constants; export a signature "
+                                    "that only reads them (TensorFlow's freezing refuses the writes too)")
+
+
+def refuse_variable_writes(roots: list[Any], functions: Mapping[str, Any]) -> None:
+    """Raise :class:`VariableWriteError` naming every variable write (``function/node``) the signature's
+    nodes ``roots`` (NodeDefs) reach through calls, loop bodies and branches; nothing when there is none.
+
+    A write is exact in TF.js only as a value threaded through the graph (the variable as one more loop
+    variable), which needs the order of the reads and writes (their control edges): not done yet."""
+    from .direct import functions_called
+
+    writes: dict[str, list[str]] = {}
+    for node in roots:
+        if node.op in VARIABLE_WRITE_OPS:
+            writes.setdefault(node.op, []).append(node.name)
+    seen: set[str] = set()
+    stack = [n for node in roots for n in functions_called(node) if n in functions]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in functions[name].node_def:
+            if node.op in VARIABLE_WRITE_OPS:
+                writes.setdefault(node.op, []).append(f"{name}/{node.name}")
+            stack.extend(n for n in functions_called(node) if n in functions and n not in seen)
+    if writes:
+        raise VariableWriteError(writes)

@@ -63,8 +63,7 @@ class TfjsGraphModelFrontend(Frontend):
         if not isinstance(library, dict):
             raise InputError(f"{folder / MODEL_JSON}: modelTopology.library must be an object, got "
                              f"{type(library).__name__}")
-        if library.get("function"):
-            unsupported.append("modelTopology.library (control flow functions)")
+        functions = _functions(library, folder / MODEL_JSON)
         if unsupported:
             raise InputError(f"{folder / MODEL_JSON}: reading graph models with {', '.join(unsupported)} is not "
                              "supported yet", hint="convert the original model instead")
@@ -74,6 +73,8 @@ class TfjsGraphModelFrontend(Frontend):
         quantized = sorted({_scheme(spec.quantization) for spec in specs})
         weights = load_manifest_weights(manifest, folder)
         graph = _graph(doc, weights, folder.name)
+        if functions:
+            _keep_library(graph, functions, weights, folder / MODEL_JSON)
         graph.quantized_weights = _integer_hints(graph, specs)
         if quantized:
             note = (f"the input's weights were quantized ({', '.join(quantized)}) and are dequantized once when "
@@ -94,17 +95,25 @@ class TfjsGraphModelFrontend(Frontend):
         return dict(run_model(folder, inputs, backends=("cpu",), quiet=True).outputs())
 
 
+#: Integer storage (scale 1): the manifest dtype -> the range of its stored values.
+_INTEGER_RANGES = {"uint8": (0, 255), "uint16": (0, 65535)}
+
+
 def _is_integer_storage(quantization: dict[str, Any]) -> bool:
-    """uint8 with scale 1 and an integer min: each byte decodes to an exact integer (``--quantize_int8``'s
-    kernels, a quantized source's ``q - zero_point``), which the writer can keep at one byte."""
+    """uint8/uint16 with scale 1 and an integer min: each value decodes to an exact integer
+    (``--quantize_int8``'s kernels, a quantized source's 8- or 16-bit ``q - zero_point``), which the writer
+    can keep at one (two) bytes."""
     scale, low = quantization.get("scale"), quantization.get("min")
-    return (quantization.get("dtype") == "uint8" and scale == 1 and isinstance(low, (int, float))
-            and float(low).is_integer() and -255 <= low <= 255)
+    bounds = _INTEGER_RANGES.get(quantization.get("dtype"))
+    return (bounds is not None and scale == 1 and isinstance(low, (int, float))
+            and float(low).is_integer() and -bounds[1] <= low <= bounds[1])
 
 
 def _scheme(quantization: dict[str, Any]) -> str:
     """The scheme's name for messages: int8 storage is uint8 with scale 1 and min -128."""
     if _is_integer_storage(quantization):
+        if quantization.get("dtype") == "uint16":
+            return "16-bit integers"
         return "int8" if quantization.get("min") == -128 else "uint8 integers"
     return str(quantization.get("dtype"))
 
@@ -122,7 +131,8 @@ def _integer_hints(graph: Graph, specs: list) -> list:
 
     integer = {spec.name: spec for spec in specs if _is_integer_storage(spec.quantization)}
     hints = [QuantizedWeight(name, spec.size, np.ones(1, np.float32),
-                             np.array([-int(spec.quantization["min"])], np.int64), (0, 255))
+                             np.array([-int(spec.quantization["min"])], np.int64),
+                             _INTEGER_RANGES[spec.quantization["dtype"]])
              for name, spec in integer.items()]
     for node in graph.nodes:
         if node.op != "Mul" or len(node.inputs) != 2:
@@ -134,8 +144,79 @@ def _integer_hints(graph: Graph, specs: list) -> list:
             factor = np.asarray(materialize(scale.producer.attrs["value"]))
             if factor.dtype == np.float32 and sum(d != 1 for d in factor.shape) <= 1:
                 hints.append(QuantizedWeight(spec.name, spec.size, factor.reshape(-1),
-                                             np.array([-int(spec.quantization["min"])], np.int64), (0, 255)))
+                                             np.array([-int(spec.quantization["min"])], np.int64),
+                                             _INTEGER_RANGES[spec.quantization["dtype"]]))
+    return hints + _blocked_hints(graph, integer)
+
+
+def _const(value) -> np.ndarray | None:
+    from tfjsconv.ir import materialize
+
+    producer = value.producer
+    return np.asarray(materialize(producer.attrs["value"])) if producer.op == "Const" else None
+
+
+def _blocked_hints(graph: Graph, integer: dict) -> list:
+    """Blocked hints for the writer's blocked dequantization (``core/writers/quantized_weights.py``): integers
+    ``Reshape``d to ``[outer · blocks, block, inner]``, maybe minus a zero point, times a scale
+    ``[outer · blocks, 1, inner]``, ``Reshape``d back and maybe ``Slice``d. Constant folding merges the chain
+    into one float32 weight; with these hints the writer splits it back to 1 (2) byte(s) per value instead
+    of keeping it float32. One hint per axis that fits the shapes (exactness decides)."""
+    from tfjsconv.weights.int8 import QuantizedWeight
+
+    readers = graph.consumers()
+    hints = []
+    for node in graph.nodes:
+        if node.op != "Mul" or len(node.inputs) != 2:
+            continue
+        blocks, scale = node.inputs
+        factor, zero_point = _const(scale), None
+        if factor is None or factor.dtype != np.float32 or factor.ndim != 3 or factor.shape[1] != 1:
+            continue
+        if blocks.producer.op == "Sub" and len(blocks.producer.inputs) == 2:
+            zero_point = _const(blocks.producer.inputs[1])
+            blocks = blocks.producer.inputs[0]
+            if (zero_point is None or zero_point.shape != factor.shape or not np.all(np.isfinite(zero_point))
+                    or np.any(zero_point != np.rint(zero_point))):
+                continue
+        if blocks.producer.op != "Reshape" or len(blocks.producer.inputs) != 2:
+            continue
+        ints = blocks.producer.inputs[0]
+        spec = integer.get(ints.producer.name) if ints.producer.op == "Const" else None
+        split = _const(blocks.producer.inputs[1])
+        if spec is None or split is None or split.shape != (3,):
+            continue
+        padded = tuple(int(d) for d in ints.producer.attrs["value"].shape)
+        outer, block, inner = (int(d) for d in split)
+        if (outer, inner) != (factor.shape[0], factor.shape[2]) or block <= 0:
+            continue
+        shape = _unpadded(readers, node.output(0), padded)
+        low = int(spec.quantization["min"])
+        for axis in range(len(padded)):
+            if (padded[axis] % block or int(np.prod(padded[:axis], dtype=np.int64)) * (padded[axis] // block) != outer
+                    or int(np.prod(padded[axis + 1:], dtype=np.int64)) != inner or padded[axis] - shape[axis] >= block
+                    or any(shape[a] != padded[a] for a in range(len(padded)) if a != axis)):
+                continue  # a Slice that cuts another axis (or more than a block) is not the writer's
+            blocked = padded[:axis] + (padded[axis] // block,) + padded[axis + 1:]
+            zp = (np.zeros(blocked, np.int64) if zero_point is None else zero_point.astype(np.int64).reshape(blocked))
+            hints.append(QuantizedWeight(spec.name, int(np.prod(shape, dtype=np.int64)), factor.reshape(blocked),
+                                         zp - low, _INTEGER_RANGES[spec.quantization["dtype"]], block=(axis, block),
+                                         shape=shape))
     return hints
+
+
+def _unpadded(readers: dict, product, padded: tuple[int, ...]) -> tuple[int, ...]:
+    """The weight's shape after ``Reshape`` back to ``padded`` and the ``Slice`` that drops a short last block's
+    padding (``padded`` when there is none)."""
+    back = readers.get(product, [])
+    if len(back) != 1 or back[0].op != "Reshape":
+        return padded
+    sliced = readers.get(back[0].output(0), [])
+    if len(sliced) == 1 and sliced[0].op == "Slice" and len(sliced[0].inputs) == 3:
+        size = _const(sliced[0].inputs[2])
+        if size is not None and size.shape == (len(padded),) and np.all(size >= 0) and np.all(size <= padded):
+            return tuple(int(d) for d in size)
+    return padded
 
 
 def _graph(doc: dict[str, Any], weights: dict[str, np.ndarray], name: str) -> Graph:
@@ -172,6 +253,30 @@ def _graph(doc: dict[str, Any], weights: dict[str, np.ndarray], name: str) -> Gr
     if graph_def.versions.producer:
         graph.versions = {"producer": int(graph_def.versions.producer)}
     return graph
+
+
+def _functions(library: dict[str, Any], where: Path) -> list[dict[str, Any]]:
+    """``library.function``: a list of FunctionDef objects (control flow v2 bodies), each with a name."""
+    functions = library.get("function") or []
+    if not isinstance(functions, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("signature"), dict) and isinstance(f["signature"].get("name"), str)
+            and isinstance(f.get("nodeDef", []), list) and all(isinstance(n, dict) for n in f.get("nodeDef", []))
+            for f in functions):
+        raise InputError(f"{where}: modelTopology.library.function must be a list of FunctionDef objects, each "
+                         "with a signature name and a nodeDef list")
+    return functions
+
+
+def _keep_library(graph: Graph, functions: list[dict[str, Any]], weights: dict[str, Any], where: Path) -> None:
+    """Pass the control-flow functions through as they are (the passes leave a function they have no IR body
+    of alone), with the weights of their Const nodes, which TF.js looks up by the node's name."""
+    consts = [node.get("name") for f in functions for node in f.get("nodeDef", []) if node.get("op") == "Const"]
+    missing = [name for name in consts if not isinstance(name, str) or name not in weights]
+    if missing:
+        raise InputError(f"{where}: the weights manifest has no weight for the library's Const node(s) "
+                         f"{', '.join(map(str, missing[:10]))}")
+    graph.library = functions
+    graph.library_weights = {name: weights[name] for name in consts}
 
 
 def _object(doc: dict[str, Any], key: str, where: str = "") -> dict[str, Any]:

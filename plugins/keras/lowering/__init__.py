@@ -25,9 +25,10 @@ def lower_model(model_config: dict[str, Any], weights: LayerWeights, *, keras3: 
     return ModelLowering(with_plain_op_nodes(model_config), weights, keras3=keras3, source=source).lower()
 
 
-def layer_gaps(model_config: dict[str, Any], source: str | None = None) -> list[str]:
+def layer_gaps(model_config: dict[str, Any], source: str | None = None, *, keras3: bool | None = None) -> list[str]:
     """Every layer (as ``'name' (Class: why)``) the lowering does not cover; empty when it covers the model.
 
     Op layers (``TFOpLambda``, Keras 3 operations) are read through :func:`with_plain_op_nodes`, as
-    :func:`lower_model` reads them."""
-    return _layer_gaps(with_plain_op_nodes(model_config), source)
+    :func:`lower_model` reads them. ``keras3`` is the flavour that saved the file (masks merge differently);
+    None reads it from the config where it can."""
+    return _layer_gaps(with_plain_op_nodes(model_config), source, keras3=keras3)

@@ -9,8 +9,10 @@ Masks follow the Keras flavour that saved the file (Keras 3 or tf_keras), which 
 query row gives. Keras 3's fused path (no dropout, no returned scores) uses ``where(mask, logits,
 -0.7·3.38953e38)`` (a uniform row: the mean of the values); its explicit path goes through the Softmax
 layer (``where(mask, logits, -1e9)``, then masked probabilities zeroed: a zero row); tf_keras's Softmax
-layer adds ``(1 - mask)·-1e9`` (a uniform row). Keras's implicit masks (``Masking``, ``mask_zero``) are not
-lowered here: a mask kwarg makes the lowering refuse.
+layer adds ``(1 - mask)·-1e9`` (a uniform row). Keras masks (``Masking``, ``mask_zero``, see :mod:`.masking`)
+reaching MultiHeadAttention join its attention mask as Keras computes it (query ``[B, T, 1]`` AND value / key
+``[B, 1, S]``). Attention / AdditiveAttention read ``mask=[query_mask, value_mask]`` (given, or the inputs'
+Keras masks): ``scores - 1e9`` at dropped value steps (a fully masked row is uniform), zeros at masked query steps.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .context import LayerContext, check_call_kwargs  # noqa: F401 (also imported from here)
+from .context import LayerContext, broadcast_shape, check_call_kwargs  # noqa: F401 (also imported from here)
 from .lazy import ReshapedArray
 from .registry import Unsupported, lowers
 
@@ -172,7 +174,8 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
         scores = batch_matmul(ctx, ctx.scalar_op("Mul", q, scale, "scaled_query"), k, scores_shape, adj_y=True,
                               label="logits")
 
-    keep = _mha_keep(ctx, kwargs.get("attention_mask"), bool(kwargs.get("use_causal_mask")), t_q, t_k)
+    keep = _mha_keep(ctx, kwargs.get("attention_mask"), bool(kwargs.get("use_causal_mask")), t_q, t_k,
+                     query_value_key_masks(ctx))
     probs = masked_softmax(ctx, scores, keep, style="where" if fused else "where_zero" if ctx.keras3 else "adder")
     attended = batch_matmul(ctx, probs, v, (None, heads, t_q, value_dim), label="attended")
     attended = ctx.transpose(attended, [0, 2, 1, 3], "steps_first")
@@ -190,23 +193,44 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
     return [y, probs] if return_scores else y
 
 
-def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k: int) -> Value | None:
-    """The bool ``[batch|1, 1, T, S]`` mask of kept logits (attention_mask and the causal mask), or None."""
-    keep = None
+def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k: int,
+              input_masks: tuple[Value | None, ...] = ()) -> Value | None:
+    """The bool mask of kept logits, broadcastable to ``[batch, heads, T, S]``, or None: ``attention_mask``, the
+    query's / value's / key's Keras masks (``[B, T, 1]``, ``[B, 1, S]``) and the causal mask, ANDed as Keras does."""
+    parts: list[Value] = []
     if mask is not None:
         shape = ctx.shape(mask)
         if len(shape) != 3 or tuple(shape[1:]) != (t_q, t_k):
-            raise Unsupported(f"layer {ctx.name!r} (MultiHeadAttention): attention_mask of shape {list(shape)}")
-        # Keras 3 and tf_keras (with a causal mask) read a non-bool mask as ``cast(mask, bool)``
-        keep = ctx.expand_dims(as_bool(ctx, mask, label="attention_mask"), 1, "mask_heads")
-        if not ctx.keras3:  # tf_keras's adder reads the mask as floats: cast(bool) only with a causal mask
-            if mask.dtype != DType.BOOL and not causal:
-                raise Unsupported(f"layer {ctx.name!r} (MultiHeadAttention): a non-bool attention_mask in tf_keras")
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): attention_mask of shape {list(shape)}")
+        # Keras 3 and tf_keras (with a causal or Keras mask) read a non-bool mask as ``cast(mask, bool)``
+        if not ctx.keras3 and mask.dtype != DType.BOOL and not causal and not any(m is not None for m in input_masks):
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a non-bool attention_mask in tf_keras")
+        parts.append(as_bool(ctx, mask, label="attention_mask"))
+    for m, axis, label in zip(input_masks, (2, 1, 1), ("query_mask", "value_mask", "key_mask")):
+        if m is not None:
+            parts.append(ctx.expand_dims(as_bool(ctx, m, label=f"{label}_bool"), axis, f"{label}_steps"))
     if causal:
-        tril = ctx.const(causal_keep(t_q, t_k), "causal_mask")
-        keep = tril if keep is None else ctx.op("LogicalAnd", [keep, tril], shape=(None, 1, t_q, t_k),
-                                                dtype=DType.BOOL, label="mask_and_causal")
-    return keep
+        parts.append(ctx.const(causal_keep(t_q, t_k), "causal_mask"))
+    if not parts:
+        return None
+    keep = parts[0]
+    for i, part in enumerate(parts[1:]):
+        keep = ctx.op("LogicalAnd", [keep, part], shape=broadcast_shape(keep.shape, part.shape), dtype=DType.BOOL,
+                      label=f"mask_and_{i}")
+    return ctx.expand_dims(keep, 1, "mask_heads") if len(ctx.shape(keep)) == 3 else keep
+
+
+def query_value_key_masks(ctx: LayerContext) -> tuple[Value | None, Value | None, Value | None]:
+    """The Keras masks of the call's query, value and key (in :func:`query_value_key`'s order); the key's only
+    when the key is given (Keras reads the value's for a missing key: ANDing it twice changes nothing)."""
+    kwargs, masks = ctx.call_kwargs, list(ctx.masks)
+    if isinstance(kwargs.get("query"), Value):
+        masks.insert(0, ctx.keyword_masks.get("query"))
+    for name in ("value", "key"):
+        if isinstance(kwargs.get(name), Value):
+            masks.append(ctx.keyword_masks.get(name))
+    masks += [None] * (3 - len(masks))
+    return masks[0], masks[1], masks[2]
 
 
 # -- Attention / AdditiveAttention ---------------------------------------------------------------------------
@@ -245,8 +269,10 @@ def _pairwise_tanh_sum(ctx: LayerContext, query: Value, key: Value, t_q: int, t_
 @lowers("Attention", "AdditiveAttention", check=_attention_check)
 def attention(ctx: LayerContext) -> Value | list[Value]:
     """Luong (``dot``/``concat``) and Bahdanau attention: ``softmax(scores [- 1e9 where causal])·value``."""
-    check_call_kwargs(ctx, ("use_causal_mask", "return_attention_scores"))
+    check_call_kwargs(ctx, ("use_causal_mask", "return_attention_scores", "mask"))
     query, value, key, t_q, t_k = _qvk(ctx)
+    masks = list(ctx.call_kwargs["mask"] if "mask" in ctx.call_kwargs else ctx.masks) + [None, None]
+    query_mask, value_mask = masks[0], masks[1]  # a key's mask is not read (Keras's ``mask=[q, v]``)
     additive = ctx.class_name == "AdditiveAttention"
     use_scale = bool(ctx.config.get("use_scale", additive))
     mode = "additive" if additive else ctx.config.get("score_mode", "dot")
@@ -265,9 +291,28 @@ def attention(ctx: LayerContext) -> Value | list[Value]:
         if mode == "concat":
             ctx.check_shape(weights[-1], [], "concat_score_weight")
             scores = ctx.binary("Mul", ctx.weight(weights[-1], "concat_score_weight"), scores, label="weighted_scores")
-    if ctx.call_kwargs.get("use_causal_mask") or ctx.config.get("causal"):
+    causal = bool(ctx.call_kwargs.get("use_causal_mask") or ctx.config.get("causal"))
+    if value_mask is not None:  # Keras: ``scores - 1e9`` where the value step (or the causal mask) drops it
+        keep = ctx.expand_dims(as_bool(ctx, value_mask, label="value_mask_bool"), 1, "value_mask_steps")
+        if causal:
+            keep = ctx.op("LogicalAnd", [keep, ctx.const(causal_keep(t_q, t_k), "causal_mask")], dtype=DType.BOOL,
+                          shape=(None, t_q, t_k), label="mask_and_causal")
+        dropped = ctx.scalar_op("Sub", scores, -LARGE_NEGATIVE, "dropped_scores")
+        scores = ctx.op("SelectV2", [keep, scores, dropped], {"T": DType.FLOAT32}, shape=scores.shape,
+                        dtype=DType.FLOAT32, label="masked_scores")
+    elif causal:
         padding = (~causal_keep(t_q, t_k)).astype(np.float32) * np.float32(-LARGE_NEGATIVE)
         scores = ctx.binary("Sub", scores, ctx.floats(padding, "causal_padding"), label="causal_scores")
     probs = ctx.unary("Softmax", scores, label="softmax")
     out = batch_matmul(ctx, probs, value, (None, t_q, ctx.shape(value)[-1]), label="attended")
+    if query_mask is not None:  # masked query steps give zeros (Keras 3: ``where``; tf_keras: ``* cast(mask)``)
+        keep_query = ctx.expand_dims(as_bool(ctx, query_mask, label="query_mask_bool"), 2, "query_mask_steps")
+        if ctx.keras3:
+            out = ctx.op("SelectV2", [keep_query, out, ctx.floats(0.0, "zero")], {"T": DType.FLOAT32},
+                         shape=out.shape, dtype=DType.FLOAT32, label="masked_output")
+        else:
+            out = ctx.binary("Mul", out, ctx.op("Cast", [keep_query], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32,
+                                                                       "Truncate": False},
+                                                dtype=DType.FLOAT32, shape=keep_query.shape, label="query_mask_float"),
+                             label="masked_output")
     return [out, probs] if ctx.call_kwargs.get("return_attention_scores") else out

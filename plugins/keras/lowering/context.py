@@ -47,10 +47,17 @@ class LayerContext:
         self.keras3 = keras3
         #: The layer's weight Consts by (label, array), shared by all calls of a shared layer.
         self.weight_consts = {} if weight_consts is None else weight_consts
-        #: The call's keyword arguments (``use_causal_mask``; tensors the lowering declared as Values).
-        self.call_kwargs = dict(call_kwargs or {})
+        #: The call's keyword arguments (``use_causal_mask``; tensors the lowering declared as Values); the walk
+        #: refuses the call if one the lowering never looked at would change the result (:func:`check_kwargs_read`).
+        self.call_kwargs = CallKwargs(call_kwargs or {})
         #: The bool ``[batch, steps]`` Keras mask of the input, for the layers that read one (see ``.masking``).
         self.mask: Value | None = None
+        #: Each positional input's Keras mask (None where it has none), for the layers that take several.
+        self.masks: list[Value | None] = [None] * len(self.inputs)
+        #: The Keras masks of the tensors given as keyword arguments (tf_keras's ``value=``), by keyword.
+        self.keyword_masks: dict[str, Value | None] = {}
+        #: What the lowering returned (set by the walk, which then builds the output's mask beside it).
+        self.outputs: Value | list[Value] | None = None
 
     # -- facts --------------------------------------------------------------------------------------------
     @property
@@ -151,10 +158,43 @@ NEUTRAL_KWARGS = {"training": (None, False), "return_attention_scores": (None, F
                   "use_causal_mask": (None, False)}
 
 
+class CallKwargs(dict):
+    """A call's keyword arguments that remember which ones the lowering read (``get``, ``[]``, ``in``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(str(key))
+        return super().__contains__(key)
+
+
 def check_call_kwargs(ctx: LayerContext, handled: tuple[str, ...]) -> None:
     """Refuse (fall back) on a call keyword argument the lowering does not implement (``mask`` tensors)."""
-    for key, value in ctx.call_kwargs.items():
-        if key in handled or value in NEUTRAL_KWARGS.get(key, (None,)):
+    _refuse_kwargs(ctx, [k for k in ctx.call_kwargs if k not in handled])
+    ctx.call_kwargs.read.update(ctx.call_kwargs.keys())
+
+
+def check_kwargs_read(ctx: LayerContext, walked: tuple[str, ...] = ("mask",)) -> None:
+    """After the lowering: refuse a call keyword argument it never read (``initial_state=`` a constant, a
+    ``training=True`` Dropout), unless neutral or ``walked`` (the mask, which the walk itself follows)."""
+    read = ctx.call_kwargs.read if isinstance(ctx.call_kwargs, CallKwargs) else set(ctx.call_kwargs)
+    _refuse_kwargs(ctx, [k for k in ctx.call_kwargs if k not in read and k not in walked])
+
+
+def _refuse_kwargs(ctx: LayerContext, keys: list[str]) -> None:
+    for key in keys:
+        value = dict.__getitem__(ctx.call_kwargs, key)
+        if any(value is v or (type(value) is type(v) and value == v) for v in NEUTRAL_KWARGS.get(key, (None,))):
             continue
         text = repr(value)
         shown = text if len(text) < 40 else text[:37] + "..."

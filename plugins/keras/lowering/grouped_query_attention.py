@@ -1,11 +1,12 @@
-"""Keras 3's GroupedQueryAttention (``GroupQueryAttention``) without masks, from :mod:`.attention`'s pieces.
+"""Keras 3's GroupedQueryAttention (``GroupQueryAttention``), from :mod:`.attention`'s pieces.
 
 Keras projects the query to ``num_query_heads`` heads and key/value to ``num_key_value_heads``, repeats
 each key/value head ``num_query_heads / num_key_value_heads`` times in place (``ops.repeat`` on the
 heads axis: head ``j`` serves query heads ``j·r … j·r + r - 1``), then attends per head as
 MultiHeadAttention does and projects ``[heads, head_dim]`` back to the query's features. The repeat is
-``ExpandDims`` + ``Tile`` + ``Reshape``. Masks (``attention_mask``, ``use_causal_mask``), ``sliding_window``
-and ``use_gate`` are left to TensorFlow.
+``ExpandDims`` + ``Tile`` + ``Reshape``. Masks (``attention_mask``, ``use_causal_mask``, the inputs' Keras masks)
+are MultiHeadAttention's (Keras 3's fused path fills masked logits with its large negative; with dropout or returned
+scores the Softmax layer zeroes fully masked rows). ``sliding_window`` and ``use_gate`` are left to TensorFlow.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import Any
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .attention import _project, _static, batch_matmul, check_call_kwargs, query_value_key
+from .attention import (_mha_keep, _project, _static, batch_matmul, check_call_kwargs, masked_softmax,
+                        query_value_key, query_value_key_masks)
 from .context import LayerContext
 from .lazy import ReshapedArray
 from .registry import lowers
@@ -38,10 +40,12 @@ def _repeat_heads(ctx: LayerContext, x: Value, heads: int, repeats: int, steps: 
     return ctx.reshape(tiled, [None, heads * repeats, steps, size], f"{label}/repeated")
 
 
-@lowers("GroupedQueryAttention", "GroupQueryAttention", check=_gqa_check, keywords=("query", "value", "key"))
+@lowers("GroupedQueryAttention", "GroupQueryAttention", check=_gqa_check,
+        keywords=("query", "value", "key", "attention_mask"))
 def grouped_query_attention(ctx: LayerContext) -> Value | list[Value]:
-    """``softmax(q·kᵀ/√head_dim)·v`` per query head, key/value heads shared by groups, then the output projection."""
-    check_call_kwargs(ctx, ("query", "value", "key", "return_attention_scores"))
+    """``softmax(q·kᵀ/√head_dim [masked])·v`` per query head, key/value heads shared by groups, then the output
+    projection."""
+    check_call_kwargs(ctx, ("query", "value", "key", "attention_mask", "use_causal_mask", "return_attention_scores"))
     kwargs = ctx.call_kwargs
     query, value, key = query_value_key(ctx)
     q_shape, v_shape, k_shape = (_static(ctx, t, 3, what) for t, what in ((query, "query"), (value, "value"),
@@ -63,9 +67,18 @@ def grouped_query_attention(ctx: LayerContext) -> Value | list[Value]:
     v = _project(ctx, value, weights["value_kernel"], weights.get("value_bias"), kv_heads, size, t_k, "value")
     k = _repeat_heads(ctx, k, kv_heads, repeats, t_k, size, "key")
     v = _repeat_heads(ctx, v, kv_heads, repeats, t_k, size, "value")
-    scaled = ctx.scalar_op("Mul", q, 1.0 / math.sqrt(float(size)), "scaled_query")
-    scores = batch_matmul(ctx, scaled, k, (None, q_heads, t_q, t_k), adj_y=True, label="logits")
-    probs = ctx.unary("Softmax", scores, label="softmax")
+    scale = 1.0 / math.sqrt(float(size))
+    return_scores = bool(kwargs.get("return_attention_scores"))
+    fused = not return_scores and not float(config.get("dropout") or 0.0) > 0.0
+    if fused:  # Keras's dot_product_attention scales the logits
+        scores = ctx.scalar_op("Mul", batch_matmul(ctx, q, k, (None, q_heads, t_q, t_k), adj_y=True, label="logits"),
+                               scale, "scaled_logits")
+    else:  # its explicit path scales the query, then runs the Softmax layer
+        scores = batch_matmul(ctx, ctx.scalar_op("Mul", q, scale, "scaled_query"), k, (None, q_heads, t_q, t_k),
+                              adj_y=True, label="logits")
+    keep = _mha_keep(ctx, kwargs.get("attention_mask"), bool(kwargs.get("use_causal_mask")), t_q, t_k,
+                     query_value_key_masks(ctx))
+    probs = masked_softmax(ctx, scores, keep, style="where" if fused else "where_zero")
     attended = ctx.transpose(batch_matmul(ctx, probs, v, (None, q_heads, t_q, size), label="attended"),
                              [0, 2, 1, 3], "steps_first")
     flat = ctx.reshape(attended, [None, q_heads * size], "output/flat")
@@ -78,4 +91,4 @@ def grouped_query_attention(ctx: LayerContext) -> Value | list[Value]:
         y = ctx.op("BiasAdd", [y, ctx.weight(weights["output_bias"], "output/bias")], {"data_format": "NHWC"},
                    shape=y.shape, label="output/BiasAdd")
     y = ctx.reshape(y, [None, t_q, features], "output")
-    return [y, probs] if kwargs.get("return_attention_scores") else y
+    return [y, probs] if return_scores else y

@@ -24,7 +24,8 @@ _OTHER_KERAS_LAYERS = frozenset("""
 InputLayer Layer TFSMLayer FlaxLayer JaxLayer AdaptiveAveragePooling1D AdaptiveAveragePooling2D
 AdaptiveAveragePooling3D AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D AugMix CutMix
 ContrastLimitedAdaptiveHistogramEqualization RandomHeight AbstractRNNCell
-""".split())
+LayerScale
+""".split())  # LayerScale: ConvNeXt's (keras.applications), not lowered: the traced path converts it
 
 
 def is_keras_layer_class(class_name: str, lowerings: dict[str, Any]) -> bool:

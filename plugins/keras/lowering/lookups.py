@@ -3,11 +3,10 @@
 All three are exact in int32/bool arithmetic with no hash table: one-hot rows are ``Equal`` against the
 class numbers (TF.js's wasm ``OneHot`` is wrong for float values), reduced with ``Max``/``Sum``;
 buckets are ``n - Σ [x < boundary]`` (``Bucketize``'s bisect-right, NaN in the last bucket); a lookup is one ``Equal`` per
-vocabulary entry reduced to the entry's index. Left to the TensorFlow path: StringLookup and Hashing
-(string inputs, which the walk does not take; Hashing saves an int64 dtype; salted hashing has no
-TF.js op and integers are hashed through ``AsString``, which TF.js lacks), vocabularies kept outside
-the config (adapted, in ``.keras`` assets or files), several OOV buckets, ``invert`` and the
-non-``int`` output modes of IntegerLookup.
+vocabulary entry reduced to the entry's index. IntegerLookup's other options (several OOV buckets,
+``invert``, the non-``int`` output modes), StringLookup and Hashing go through hash tables
+(:mod:`.lookup_tables`); vocabularies kept outside the config (adapted, in ``.keras`` assets or files)
+are left to the TensorFlow path.
 
 One deviation: ``multi_hot``/``count`` ids outside ``[0, num_tokens)`` count for nothing. Keras 3 drops
 ids ``>= num_tokens`` the same way but raises on negative ids, and tf_keras raises on both; a TF.js
@@ -120,6 +119,15 @@ def discretization(ctx: LayerContext) -> Value:
 
 
 def _lookup_check(config: dict[str, Any]) -> str | None:
+    """None when the inline lookup or the hash-table one (:mod:`.lookup_tables`) covers the config."""
+    from .lookup_tables import table_lookup_gap
+
+    if _inline_lookup_gap(config) is None:
+        return None
+    return table_lookup_gap(config, strings=False)
+
+
+def _inline_lookup_gap(config: dict[str, Any]) -> str | None:
     for option in ("invert", "sparse", "pad_to_max_tokens"):
         if config.get(option):
             return f"{option}=True"
@@ -157,8 +165,13 @@ def integer_lookup(ctx: LayerContext) -> Value:
     """Index of each id in the vocabulary: ``Σ [id == v_i]·index_i``; unmatched ids get the OOV index.
 
     Indices follow Keras: the mask token (if any) is 0, the one OOV bucket next, then the vocabulary
-    (without the special tokens ``get_vocabulary()`` puts first, see :func:`lookup_tokens`).
+    (without the special tokens ``get_vocabulary()`` puts first, see :func:`lookup_tokens`). Other options
+    (several OOV buckets, encoded outputs, ``invert``) go through a hash table (:mod:`.lookup_tables`).
     """
+    if _inline_lookup_gap(ctx.config) is not None:
+        from .lookup_tables import index_lookup
+
+        return index_lookup(ctx, strings=False)
     check_call_kwargs(ctx, ())
     config = ctx.config
     vocabulary = np.asarray(lookup_tokens(config))

@@ -1,26 +1,37 @@
-"""Keras masks in the lowering: which layers make one, pass it on, or read it; everything else refuses it.
+"""Keras masks in the lowering: which layers make one, pass it on, merge or read it; everything else refuses it.
 
 A mask is a bool ``[batch, steps]`` tensor that Keras carries beside a layer's output. ``Masking`` and
 ``Embedding(mask_zero=True)`` make one; layers that compute the same with or without it pass it on
-(Keras's ``supports_masking`` layers whose ``call`` takes no mask: Dense, activations, dropout, layer
-norm); RNNs, Bidirectional and GlobalAveragePooling1D read it (``ctx.mask``; an RNN that returns
-sequences passes it on). A mask reaching any other layer is a gap (``mask into X``): the model then
-goes through TensorFlow, so no layer silently ignores a mask Keras would use. Nested models do not
-take masks from outside (a gap too) but may make them inside.
+(Keras's ``supports_masking`` layers with the default ``compute_mask``: Dense, activations, dropout,
+normalizations); RNNs, Bidirectional and GlobalAveragePooling1D read it (``ctx.mask``; an RNN that returns
+sequences passes it on). Several inputs' masks (``ctx.masks``) meet in merge layers, which combine them as
+the flavour that saved the file does (:func:`merged_mask`; Keras 3 ORs, tf_keras ANDs), and in attention
+layers, whose output keeps the query's mask (:mod:`.attention` reads them). A mask reaching any other layer is
+a gap (``mask into X``): the model then goes through TensorFlow, so no layer silently ignores a mask Keras
+would use. Nested models do not take masks from outside (a gap too) but may make them inside. Where each
+tracked mask comes from, and the check of Keras 3's recorded mask ops, is :mod:`.mask_origins`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
-from .registry import lowers
+from .mask_origins import MaskOrigin
+from .registry import Unsupported, lowers
 
-#: Layers that compute the same with or without a mask and hand it on unchanged (both Keras versions).
+#: Layers that compute the same with or without a mask and hand it on unchanged (``supports_masking`` with the
+#: default ``compute_mask``, and a mask at most read in training: BatchNormalization's statistics). A layer
+#: listed for one Keras flavour only cannot take a mask in the other (tf_keras raises), so no file has that case.
 PASSES_MASK = frozenset({"Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Dropout", "SpatialDropout1D",
-                         "GaussianNoise", "GaussianDropout", "AlphaDropout", "LayerNormalization"})
+                         "GaussianNoise", "GaussianDropout", "AlphaDropout", "LayerNormalization",
+                         "BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2", "UnitNormalization",
+                         "ActivityRegularization", "Identity", "Rescaling", "Normalization", "ThresholdedReLU"})
+#: Layers that read no mask and make their output unmasked (``compute_mask`` returns None).
+ENDS_MASK = frozenset({"Dot"})
 _RNN = frozenset({"SimpleRNN", "LSTM", "GRU"})
 
 
@@ -28,12 +39,32 @@ def makes_mask(class_name: str, config: dict[str, Any]) -> bool:
     return class_name == "Masking" or (class_name == "Embedding" and bool(config.get("mask_zero")))
 
 
-def masked_outputs(class_name: str, config: dict[str, Any], masked_input: bool) -> set[int] | None:
-    """The output indices that carry a mask after one call, or None when the layer cannot take the mask."""
+#: Merge layers that combine their inputs elementwise (their masks too).
+ELEMENTWISE_MERGES = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"})
+#: Attention layers whose output carries the query's mask (``Attention``'s ``compute_mask``; MultiHeadAttention's
+#: default and Keras 3's ``set_keras_mask(output, query_mask)``).
+QUERY_MASKED = frozenset({"Attention", "AdditiveAttention", "MultiHeadAttention", "GroupedQueryAttention",
+                          "GroupQueryAttention"})
+
+
+def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[bool],
+                   keras3: bool | None = None) -> set[int] | None:
+    """The output indices that carry a mask after one call whose inputs carry ``masked``, or None when the
+    layer cannot take those masks. ``keras3`` None (flavour unknown) answers as if any flavour could mask."""
     if makes_mask(class_name, config):
-        return None if masked_input else {0}
-    if not masked_input:
+        return None if any(masked) else {0}
+    if not any(masked):
         return set()
+    if class_name in ELEMENTWISE_MERGES:  # Keras 3: OR, only when every input is masked; tf_keras: AND of those given
+        return {0} if all(masked) or keras3 is not True else set()
+    if class_name == "Concatenate":
+        return {0}
+    if class_name in ENDS_MASK:
+        return set()
+    if class_name in QUERY_MASKED:
+        return {0} if masked[0] else set()
+    if len(masked) != 1:
+        return None
     if class_name in PASSES_MASK:
         return {0}
     if class_name in _RNN:
@@ -48,27 +79,18 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked_input: bool) 
     return None
 
 
-#: Where a mask was made: ``(class, input ref, in a Sequential model)``, or ``("nested", model name)``.
-MaskOrigin = tuple
-
-
-def is_recorded_mask(plan: Any, recorded: list[Any], origin: MaskOrigin) -> bool:
-    """Whether the mask Keras 3 recorded for a call is the one this walk tracks: Keras computes
-    Embedding's as ``NotEqual(ids)`` and Masking's as ``Any(NotEqual(x))``, recorded as op layers."""
-    from .model_plan import call_inputs
-
-    if len(recorded) != 1 or origin[0] not in ("Embedding", "Masking") or origin[2]:
-        return False
-
-    def producer(ref: Any, op: str) -> Any:
-        call = plan.producers.get((ref[0], ref[1]))
-        return call if call is not None and call.class_name.rsplit(".", 1)[-1] == op and ref[2] == 0 else None
-
-    compared = producer(recorded[0], "NotEqual" if origin[0] == "Embedding" else "Any")
-    if compared is not None and origin[0] == "Masking":
-        refs = call_inputs(compared.node)
-        compared = producer(refs[0], "NotEqual") if len(refs) == 1 else None
-    return compared is not None and call_inputs(compared.node) == [origin[1]]
+def output_origin(class_name: str, config: dict[str, Any], refs: Sequence[Any], origins: Sequence[MaskOrigin | None],
+                  sequential: bool) -> MaskOrigin | None:
+    """The origin (see :mod:`.mask_origins`) of the mask a call's masked outputs carry."""
+    if makes_mask(class_name, config):
+        return (class_name, refs[0], sequential)
+    if class_name in ELEMENTWISE_MERGES:  # tf_keras's AND of some inputs' masks is never recorded (no Keras 3 ops)
+        return ("or", tuple(origins)) if all(o is not None for o in origins) else ("and", tuple(origins))
+    if class_name == "Concatenate":
+        return ("concat", config.get("axis", -1), tuple(zip(origins, refs)))
+    if class_name in ("Attention", "AdditiveAttention"):
+        return ("convert", origins[0])
+    return next((o for o in origins if o is not None), None)
 
 
 def mask_gap(name: str, class_name: str) -> str:
@@ -128,3 +150,84 @@ def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
                    {"keep_dims": bool(ctx.config.get("keepdims")), "Tidx": DType.INT32},
                    shape=(shape[0], 1, 1) if ctx.config.get("keepdims") else (shape[0], 1), label="count")
     return ctx.binary("RealDiv", total, count, label="mean")
+
+
+def merged_mask(ctx: LayerContext, masks: Sequence[Value | None]) -> Value:
+    """The mask a merge layer's output carries, as the flavour that saved the file computes it: Keras 3 ORs
+    the inputs' masks (``compute_mask``), tf_keras ANDs the ones given (``all`` of them stacked)."""
+    if ctx.class_name == "Concatenate":
+        return _concatenated_mask(ctx, masks)
+    return _chain(ctx, "LogicalOr" if ctx.keras3 else "LogicalAnd", [m for m in masks if m is not None], "out_mask")
+
+
+def _chain(ctx: LayerContext, op: str, masks: Sequence[Value], label: str) -> Value:
+    out = masks[0]
+    for i, mask in enumerate(masks[1:]):
+        out = ctx.op(op, [out, mask], dtype=DType.BOOL, shape=out.shape, label=f"{label}_{i}")
+    return out
+
+
+def _concatenated_mask(ctx: LayerContext, masks: Sequence[Value | None]) -> Value:
+    """Keras concatenates the masks broadcast over features (all-True for an unmasked input) on the layer's axis,
+    then reduces the features: ``any`` in Keras 3, ``all`` in tf_keras. Masks are ``[batch, steps]`` of rank-3
+    inputs; on the steps axis that is the masks concatenated, on the features axis one OR (AND) of them."""
+    shapes = [ctx.shape(x) for x in ctx.inputs]
+    if any(len(s) != 3 for s in shapes) or any(m is not None and len(ctx.shape(m)) != 2 for m in masks):
+        raise Unsupported(f"layer {ctx.name!r} (Concatenate): masks on inputs of ranks {[len(s) for s in shapes]}")
+    axis = int(ctx.config.get("axis", -1))
+    axis = axis + 3 if axis < 0 else axis
+    present = [m for m in masks if m is not None]
+    if axis == 2:
+        if ctx.keras3 and len(present) < len(masks):  # any() over an all-True part: every step kept
+            kept = ctx.op("LogicalNot", [present[0]], dtype=DType.BOOL, shape=present[0].shape, label="out_mask_not")
+            return ctx.op("LogicalOr", [present[0], kept], dtype=DType.BOOL, shape=present[0].shape,
+                          label="out_mask")
+        return _chain(ctx, "LogicalOr" if ctx.keras3 else "LogicalAnd", present, "out_mask")
+    if axis != 1:
+        raise Unsupported(f"layer {ctx.name!r} (Concatenate): masks concatenated on axis {axis}")
+    parts = [m if m is not None else _all_kept(ctx, x, f"out_mask_ones_{i}") for i, (m, x) in
+             enumerate(zip(masks, ctx.inputs))]
+    steps = [s[1] for s in shapes]
+    return ctx.op("ConcatV2", [*parts, ctx.ints(1, "out_mask_axis")], {"N": len(parts), "Tidx": DType.INT32},
+                  dtype=DType.BOOL, shape=(None, None if None in steps else sum(steps)), label="out_mask")
+
+
+def _all_kept(ctx: LayerContext, x: Value, label: str) -> Value:
+    """An all-True ``[batch, steps]`` mask for the rank-3 ``x`` (Keras's ``ones_like`` of an unmasked input)."""
+    zeros = ctx.unary("ZerosLike", x, label=f"{label}_zeros")
+    equal = ctx.op("Equal", [zeros, ctx.floats(0.0, f"{label}_zero")], {"incompatible_shape_error": True},
+                   dtype=DType.BOOL, shape=x.shape, label=f"{label}_equal")
+    return ctx.op("All", [equal, ctx.ints(-1, f"{label}_axis")], {"keep_dims": False, "Tidx": DType.INT32},
+                  dtype=DType.BOOL, shape=tuple(ctx.shape(x)[:2]), label=label)
+
+
+#: Layers that take ``mask=[query_mask, value_mask]`` as an explicit call argument the lowering reads.
+EXPLICIT_MASK_LAYERS = frozenset({"Attention", "AdditiveAttention"})
+#: Layers that read a mask given in the call (``LSTM(x, mask=m)``; a bool model input), as the inputs' mask.
+GIVEN_MASK_READERS = _RNN | {"Bidirectional", "GlobalAveragePooling1D"}
+
+
+def explicit_masks(node: Any) -> list[tuple[str, int, int] | None] | None:
+    """The ``mask=[...]`` list an Attention call was given (refs, None entries kept), or None without one.
+
+    Raises ValueError for a mask argument that is not a list of model tensors and Nones."""
+    if isinstance(node, list):  # Keras 2: every inbound item repeats the call's kwargs, refs as [layer, node, tensor]
+        kwargs = node[0][3] if node and isinstance(node[0], list) and len(node[0]) > 3 and \
+            isinstance(node[0][3], dict) else {}
+        value = kwargs.get("mask")
+        is_ref = lambda item: isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str)  # noqa: E731
+        as_ref = lambda item: (item[0], int(item[1]), int(item[2]))  # noqa: E731
+    elif isinstance(node, dict):
+        value = (node.get("kwargs") or {}).get("mask")
+        is_ref = lambda item: isinstance(item, dict) and item.get("class_name") == "__keras_tensor__"  # noqa: E731
+        as_ref = lambda item: tuple((item.get("config") or {}).get("keras_history", ())[:3])  # noqa: E731
+    else:
+        return None
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(item is None or is_ref(item) for item in value):
+        raise ValueError(f"mask={value!r}"[:60])
+    refs = [None if item is None else as_ref(item) for item in value]
+    if any(r is not None and len(r) != 3 for r in refs):
+        raise ValueError("a mask tensor without its history")
+    return [None if r is None else (str(r[0]), int(r[1]), int(r[2])) for r in refs]

@@ -1,4 +1,9 @@
-"""Merging layers: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate."""
+"""Merging layers: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate.
+
+Their output masks are :func:`.masking.merged_mask`. Keras 3's Multiply, Maximum and Minimum also read their
+inputs' masks for the values (``_merge_function``): Multiply takes 1 at an input's masked steps and zeroes the
+steps no input keeps (when every input is masked); Maximum / Minimum take, step by step, the inputs that keep it.
+"""
 from __future__ import annotations
 
 from functools import reduce
@@ -6,7 +11,7 @@ from functools import reduce
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .context import LayerContext
+from .context import LayerContext, broadcast_shape
 from .registry import Unsupported, lowers
 
 _BINARY = {"Add": "AddV2", "Multiply": "Mul", "Maximum": "Maximum", "Minimum": "Minimum", "Average": "AddV2"}
@@ -22,6 +27,8 @@ def _inputs(ctx: LayerContext, at_least: int = 2) -> list[Value]:
 def elementwise(ctx: LayerContext) -> Value:
     inputs = _inputs(ctx)
     op = _BINARY[ctx.class_name]
+    if ctx.keras3 and any(m is not None for m in ctx.masks) and ctx.class_name in _MASK_READING:
+        return _MASK_READING[ctx.class_name](ctx, inputs, op)
     steps = iter(range(len(inputs)))
     y = reduce(lambda a, b: ctx.binary(op, a, b, label=f"{op}_{next(steps)}"), inputs)
     if ctx.class_name == "Average":
@@ -52,3 +59,59 @@ def concatenate(ctx: LayerContext) -> Value:
     out[axis] = None if None in sizes else sum(sizes)
     return ctx.op("ConcatV2", [*inputs, ctx.ints(axis, "axis")], {"N": len(inputs), "Tidx": DType.INT32},
                   shape=tuple(out))
+
+
+def _step_keep(ctx: LayerContext, mask: Value, label: str) -> Value:
+    """A ``[batch, steps]`` mask as ``[batch, steps, 1]``, to select over a rank-3 input's features."""
+    return ctx.expand_dims(mask, 2, label)
+
+
+def _check_rank3(ctx: LayerContext, inputs: list[Value]) -> None:
+    if any(len(ctx.shape(x)) != 3 for x in inputs) or any(m is not None and len(ctx.shape(m)) != 2
+                                                          for m in ctx.masks):
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): masks on inputs of ranks "
+                          f"{[len(ctx.shape(x)) for x in inputs]}")
+
+
+def _select(ctx: LayerContext, keep: Value, a: Value, b: Value, label: str) -> Value:
+    return ctx.op("SelectV2", [keep, a, b], {"T": DType.FLOAT32}, dtype=DType.FLOAT32,
+                  shape=broadcast_shape(broadcast_shape(keep.shape, a.shape), b.shape), label=label)
+
+
+def _masked_multiply(ctx: LayerContext, inputs: list[Value], op: str) -> Value:
+    """Keras 3's ``Multiply``: ``where(mask, x, 1)`` per input, then ``where(any mask, product, 0)`` if all are masked."""
+    _check_rank3(ctx, inputs)
+    every = all(m is not None for m in ctx.masks)
+    out, out_keep = None, None
+    for i, (x, mask) in enumerate(zip(inputs, ctx.masks)):
+        if mask is not None:
+            keep = _step_keep(ctx, mask, f"keep_{i}")
+            x = _select(ctx, keep, x, ctx.floats(1.0, f"one_{i}"), f"ones_outside_{i}")
+            if every:
+                out_keep = keep if out_keep is None else ctx.op("LogicalOr", [out_keep, keep], dtype=DType.BOOL,
+                                                               shape=keep.shape, label=f"kept_{i}")
+        out = x if out is None else ctx.binary(op, out, x, label=f"{op}_{i}")
+    if every:
+        out = _select(ctx, out_keep, out, ctx.floats(0.0, "zero"), "zeros_outside")
+    return out
+
+
+def _masked_extremum(ctx: LayerContext, inputs: list[Value], op: str) -> Value:
+    """Keras 3's ``_apply_merge_op_and_or_mask`` (Maximum, Minimum), step by step as Keras loops."""
+    _check_rank3(ctx, inputs)
+    out, out_keep = inputs[0], None
+    if ctx.masks[0] is not None:
+        out_keep = _step_keep(ctx, ctx.masks[0], "keep_0")
+    for i, (x, mask) in enumerate(zip(inputs[1:], ctx.masks[1:]), start=1):
+        keep = _step_keep(ctx, mask, f"keep_{i}") if mask is not None else None
+        if keep is not None:
+            x = _select(ctx, keep, x, out, f"input_{i}_kept")
+        if out_keep is not None:
+            out = _select(ctx, out_keep, out, x, f"output_{i}_kept")
+        out_keep = ctx.op("LogicalOr", [out_keep, keep], dtype=DType.BOOL, shape=keep.shape, label=f"kept_{i}") \
+            if keep is not None and out_keep is not None else None
+        out = ctx.binary(op, out, x, label=f"{op}_{i}")
+    return out
+
+
+_MASK_READING = {"Multiply": _masked_multiply, "Maximum": _masked_extremum, "Minimum": _masked_extremum}

@@ -46,7 +46,18 @@ class LayerCall:
 
     @property
     def recorded_masks(self) -> list[Ref]:
-        """The mask tensors Keras 3 passed this call (``kwargs.mask``)."""
+        """The mask tensors Keras 3 passed this call (``kwargs.mask``), or tf_keras an explicit ``mask=``."""
+        if isinstance(self.node, list):  # Keras 2 records only a mask given in the call, as [layer, node, tensor]
+            kwargs = self.node[0][3] if self.node and len(self.node[0]) > 3 and isinstance(self.node[0][3], dict) \
+                else {}
+            stack, refs = [kwargs.get(MASK_KEYWORD)], []
+            while stack:
+                item = stack.pop()
+                if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str):
+                    refs.append((item[0], int(item[1]), int(item[2])))
+                elif isinstance(item, list):
+                    stack += reversed(item)
+            return refs
         if not isinstance(self.node, dict):
             return []
         found: list[Ref] = []
@@ -180,8 +191,12 @@ def _one_cycle(stuck: set[tuple[str, int]], deps: dict[tuple[str, int], list[tup
 
 def call_inputs(node: Any) -> list[Ref]:
     """Every tensor a call reads (positional and keyword), except the ``mask`` Keras 3 records."""
-    if isinstance(node, list):
-        return [(item[0], int(item[1]), int(item[2])) for item in node]
+    if isinstance(node, list):  # Keras 2: keyword tensors (tf_keras's ``value=``) are [layer, node, tensor] too
+        kwargs = node[0][3] if node and len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
+        keyword = [(v[0], int(v[1]), int(v[2])) for k, v in kwargs.items() if k != MASK_KEYWORD and
+                   isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and
+                   all(isinstance(i, int) for i in v[1:])]
+        return [(item[0], int(item[1]), int(item[2])) for item in node] + keyword
     if not isinstance(node, dict):
         return []
     refs: list[Ref] = []

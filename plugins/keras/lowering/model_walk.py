@@ -18,10 +18,12 @@ from tfjsconv.errors import InputError
 
 from ..configs import MODEL_CLASSES, entry_name, is_model, plain, top_level_layers
 from ..op_calls import is_op_layer
-from .context import LayerContext
+from .context import LayerContext, check_kwargs_read
 from .keras_names import is_keras_layer_class, unknown_activations
-from .masking import (MaskOrigin, is_recorded_mask, make_mask, mask_gap, masked_global_average_1d, makes_mask,
-                      masked_outputs)
+from .mask_origins import MaskOrigin, is_recorded_mask
+from .masking import (ELEMENTWISE_MERGES, EXPLICIT_MASK_LAYERS, GIVEN_MASK_READERS, QUERY_MASKED, explicit_masks,
+                      make_mask, mask_gap, masked_global_average_1d, makes_mask, masked_outputs, merged_mask,
+                      output_origin)
 from .model_plan import (MASK_KEYWORD, MAX_NESTING, LayerCall, ModelPlan, call_inputs, canonical_path, model_plan,
                          shared_paths)
 from .registry import Unsupported, loaded_lowerings
@@ -29,13 +31,15 @@ from .weights import LayerWeights
 
 Ref = tuple[str, int, int]
 FLOAT_DTYPES = (None, "float32", "mixed_float16", "mixed_bfloat16")
-#: Layers that read integer inputs as they are (ids); every other layer gets them cast to float32.
-INTEGER_INPUT_LAYERS = frozenset({"Embedding"})
+#: Layers that read their inputs as they are (ids, strings); every other layer gets integers cast to float32.
+INTEGER_INPUT_LAYERS = frozenset({"Embedding", "StringLookup", "Hashing"})
+#: Layers whose saved ``dtype`` is their (integer) output's, which their lowerings produce as int32.
+INTEGER_OUTPUT_LAYERS = frozenset({"StringLookup", "IntegerLookup", "Hashing"})
 #: Model input dtypes a placeholder can carry (TF.js narrows the wide integers to int32 on write).
-INPUT_DTYPES = (*FLOAT_DTYPES, "int32", "int64", "int16", "int8", "uint8", "uint16", "bool")
+INPUT_DTYPES = (*FLOAT_DTYPES, "int32", "int64", "int16", "int8", "uint8", "uint16", "bool", "string")
 
 
-def layer_gaps(model_config: dict[str, Any], source: str | None = None) -> list[str]:
+def layer_gaps(model_config: dict[str, Any], source: str | None = None, *, keras3: bool | None = None) -> list[str]:
     """Every layer (as ``'name' (Class: why)``) the lowering does not cover; empty when it covers the model.
 
     Nested models are looked into (their layers named ``outer/inner``); a mask that reaches a layer
@@ -45,14 +49,16 @@ def layer_gaps(model_config: dict[str, Any], source: str | None = None) -> list[
     cls = model_config.get("class_name")
     if cls not in MODEL_CLASSES:
         return [f"a {cls} model"]
-    return _Gaps(loaded_lowerings()).of(plain(model_config), source)
+    return _Gaps(loaded_lowerings(), keras3).of(plain(model_config), source)
 
 
 class _Gaps:
     """The gaps of a model and of the models nested in it, with the masks each model's outputs carry."""
 
-    def __init__(self, lowerings: dict[str, Any]) -> None:
+    def __init__(self, lowerings: dict[str, Any], keras3: bool | None = None) -> None:
         self.lowerings = lowerings
+        #: The Keras flavour that saved the model (merge masks differ); None: unknown, masks counted for either.
+        self.keras3 = keras3
         self.gaps: list[str] = []
         #: Names Keras itself does not have: no path can load them, so they are refused, not left to TensorFlow.
         self.unknown: list[str] = []
@@ -60,6 +66,8 @@ class _Gaps:
 
     def of(self, model: dict[str, Any], source: str | None) -> list[str]:
         self.source = source or "the model config"
+        if self.keras3 is None:
+            self.keras3 = _saved_by_keras3(model)
         _check_nesting(model, source or "the model")
         self._model(model, "")
         if self.unknown:
@@ -88,14 +96,24 @@ class _Gaps:
                                                     for flag in self._model(call.entry, f"{name}/")]
             else:
                 self._layer(name, cls, config)
-                flags = masked_outputs(cls, config, bool(origins))
+                in_origins = [masked.get(r) for r in refs]
+                explicit = self._explicit_masks(plan, name, cls, call) if cls in EXPLICIT_MASK_LAYERS else None
+                if explicit is not None:  # mask=[...] replaces the inputs' masks
+                    in_origins = [None if r is None else ("input", r) for r in explicit[:len(refs)]]
+                    in_origins += [None] * (len(refs) - len(in_origins))
+                given = _given_mask(plan, call) if cls in GIVEN_MASK_READERS and len(refs) == 1 else None
+                if given is not None:  # mask=m from a bool model input replaces the input's mask
+                    in_origins = [("input", given)]
+                flags = masked_outputs(cls, config, [o is not None for o in in_origins], self.keras3)
                 if flags is None:
                     self.gaps.append(mask_gap(name, cls))
                     flags = set()
-                elif call.recorded_masks and not (len(origins) == 1 and
-                                                  is_recorded_mask(plan, call.recorded_masks, origins[0])):
+                elif explicit is None and given is None and call.recorded_masks and not (
+                        len(origins) == 1 and is_recorded_mask(plan, call.recorded_masks, origins[0])):
                     self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
-                origin = (cls, refs[0], plan.sequential) if makes_mask(cls, config) else (origins or [None])[0]
+                if origins and cls == "MultiHeadAttention" and self.keras3 is not False:
+                    self._cleared_masks(plan, name, call, refs, masked)
+                origin = output_origin(cls, config, refs, in_origins, plan.sequential) if flags else None
                 outputs = [origin if i in flags else None for i in range(max(flags, default=0) + 1)]
             if plan.sequential:
                 masked[("", 0, 0)] = outputs[0] if outputs else None
@@ -106,6 +124,30 @@ class _Gaps:
         self._masked_outputs[id(model)] = result
         return result
 
+    def _explicit_masks(self, plan: ModelPlan, name: str, cls: str, call: LayerCall) -> list[Ref | None] | None:
+        """An Attention call's ``mask=[...]``: each entry None or a bool model input (else a gap)."""
+        try:
+            refs = explicit_masks(call.node)
+        except ValueError as err:
+            self.gaps.append(f"{name!r} ({cls}: {err})")
+            return None
+        inputs = {ref: config for ref, config in plan.inputs}
+        for ref in refs or []:
+            if ref is not None and _dtype_name((inputs.get(ref) or {}).get("dtype")) != "bool":
+                self.gaps.append(f"{name!r} ({cls}: a mask argument that is no bool model input)")
+        return refs
+
+    def _cleared_masks(self, plan: ModelPlan, name: str, call: LayerCall, refs: list[Ref],
+                       masked: dict[Ref, MaskOrigin | None]) -> None:
+        """Keras 3's MultiHeadAttention deletes its inputs' masks (``set_keras_mask(x, None)``): another reader of
+        such a tensor would see a mask or none depending on Keras's run order, so that is a gap."""
+        for ref in {r for r in refs if masked.get(r) is not None}:
+            readers = [c for c in plan.calls if c is not call and not c.recorded_masks and ref in
+                       ([("", 0, 0)] if plan.sequential else call_inputs(c.node))]
+            if readers:
+                self.gaps.append(f"{name!r} (MultiHeadAttention: Keras 3 deletes the mask of {ref[0]!r}, "
+                                 f"which {readers[0].name!r} reads too)")
+
     def _layer(self, name: str, cls: str, config: dict[str, Any]) -> None:
         if not is_keras_layer_class(cls, self.lowerings):
             self.unknown.append(f"layer {name!r} has class {cls!r}, which Keras does not have")
@@ -113,7 +155,8 @@ class _Gaps:
                          for what in unknown_activations(config)]
         if cls not in self.lowerings:
             self.gaps.append(f"{name!r} ({cls})")
-        elif _dtype_name(config.get("dtype")) not in FLOAT_DTYPES[:2]:
+        elif _dtype_name(config.get("dtype")) not in FLOAT_DTYPES[:2] and not (
+                cls in INTEGER_OUTPUT_LAYERS and _dtype_name(config.get("dtype")) in ("int32", "int64")):
             self.gaps.append(f"{name!r} ({cls}: dtype {_dtype_name(config.get('dtype'))})")
         elif config.get("lora_rank"):  # Keras 3 LoRA adds kernel factors the lowerings do not read yet
             self.gaps.append(f"{name!r} ({cls}: lora_rank)")
@@ -122,6 +165,24 @@ class _Gaps:
             why = check(config) if check else None
             if why:
                 self.gaps.append(f"{name!r} ({cls}: {why})")
+
+
+def _given_mask(plan: ModelPlan, call: LayerCall) -> Ref | None:
+    """The bool model input a call was given as ``mask=`` (Keras 3 records it, tf_keras keeps it in kwargs)."""
+    recorded = call.recorded_masks
+    inputs = {ref: config for ref, config in plan.inputs}
+    if len(recorded) == 1 and recorded[0] in inputs and _dtype_name(inputs[recorded[0]].get("dtype")) == "bool":
+        return recorded[0]
+    return None
+
+
+def _saved_by_keras3(model: dict[str, Any]) -> bool | None:
+    """Keras 3 saves inbound nodes as dicts (``args``/``kwargs``), Keras 2 as lists; None when no layer says."""
+    for entry in top_level_layers(model):
+        nodes = entry.get("inbound_nodes") or []
+        if nodes and not is_op_layer(entry.get("class_name")):  # op layers' nodes are made plain lists
+            return isinstance(nodes[0], dict)
+    return None
 
 
 def _check_nesting(model: dict[str, Any], what: str) -> None:
@@ -164,7 +225,7 @@ class ModelLowering:
         self._aliases = shared_paths(model_config)
 
     def lower(self) -> Graph:
-        gaps = _Gaps(self.lowerings).of(self.config, self.source)  # the same verdict as layer_gaps, always
+        gaps = _Gaps(self.lowerings, self.keras3).of(self.config, self.source)  # the same verdict as layer_gaps, always
         if gaps:
             raise Unsupported(f"layer {gaps[0]}" + (f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""))
         plan = self._plan(self.config)
@@ -212,9 +273,17 @@ class ModelLowering:
             keywords = lowering.keywords if lowering else ()
             refs = _node_refs(call.node, call.name, keywords)
             kwargs = _call_kwargs(call.node, keywords)
+            keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
             kwargs = {k: values[v][0] if isinstance(v, tuple) else v for k, v in kwargs.items()}
-            produced, produced_masks = self._lower_call(call, path, prefix, [values[r][0] for r in refs],
-                                                        [values[r][1] for r in refs], kwargs)
+            explicit = explicit_masks(call.node) if call.class_name in EXPLICIT_MASK_LAYERS else None
+            if explicit is not None:  # mask=[...]: model inputs (checked by _Gaps), replacing the inputs' masks
+                kwargs["mask"] = [None if r is None else values[r][0] for r in explicit]
+            masks = [values[r][1] for r in refs]
+            given = _given_mask(plan, call) if call.class_name in GIVEN_MASK_READERS else None
+            if given is not None and len(refs) == 1:  # mask=m (a bool model input, see _Gaps)
+                masks = [values[given][0]]
+            produced, produced_masks = self._lower_call(call, path, prefix, [values[r][0] for r in refs], masks,
+                                                        kwargs, keyword_masks)
             for tensor, (value, mask) in enumerate(zip(produced, produced_masks)):
                 values[(call.name, call.key, tensor)] = (value, mask)
         missing = [ref for ref in plan.outputs if ref not in values]
@@ -224,36 +293,45 @@ class ModelLowering:
 
     # -- one layer call ---------------------------------------------------------------------------------
     def _lower_call(self, call: LayerCall, path: tuple[str, ...], prefix: str, inputs: list[Value],
-                    masks: list[Value | None], kwargs: dict[str, Any]) -> tuple[list[Value], list[Value | None]]:
+                    masks: list[Value | None], kwargs: dict[str, Any],
+                    keyword_masks: dict[str, Value | None] | None = None) -> tuple[list[Value], list[Value | None]]:
         """One call: its output Values and the mask each carries."""
         name, cls, config = call.name, call.class_name, call.entry.get("config") or {}
+        keyword_masks = keyword_masks or {}
         if is_model(call.entry):
-            if any(m is not None for m in masks):
+            if any(m is not None for m in [*masks, *keyword_masks.values()]):
                 raise Unsupported(mask_gap(prefix + name, f"nested {cls} model"))
             nested_prefix = f"{prefix}{name}/"
             return self._run(self._plan(call.entry), (*path, name), nested_prefix, inputs, [None] * len(inputs))
-        present = [m for m in masks if m is not None]
-        if len(present) > 1 or (present and len(inputs) != 1):
-            raise Unsupported(mask_gap(prefix + name, cls))
-        mask = present[0] if present else None
-        flags = masked_outputs(cls, config, mask is not None)
+        given = kwargs["mask"] + [None] * (len(masks) - len(kwargs["mask"])) if "mask" in kwargs and \
+            cls in EXPLICIT_MASK_LAYERS else [*masks, *keyword_masks.values()]
+        flags = masked_outputs(cls, config, [m is not None for m in given], self.keras3)
         if flags is None:
             raise Unsupported(mask_gap(prefix + name, cls))
-        produced = self._call(call.entry, (*path, name), prefix + name, inputs, kwargs, mask)
-        outputs = produced if isinstance(produced, list) else [produced]
-        out_masks: list[Value | None] = [mask if i in flags else None for i in range(len(outputs))]
-        if makes_mask(cls, config):
-            out_masks[0] = self._make_mask(call.entry, prefix + name, inputs)
+        ctx = self._call(call.entry, (*path, name), prefix + name, inputs, kwargs, masks, keyword_masks)
+        outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
+        out_masks: list[Value | None] = [None] * len(outputs)
+        if flags:
+            with provenance.scope(self.graph, prefix + name):
+                out_masks[0] = self._out_mask(ctx, given)
+            for i in flags - {0}:  # Bidirectional(merge_mode=None): both directions carry the input's mask
+                out_masks[i] = out_masks[0]
         return outputs, out_masks
 
-    def _make_mask(self, entry: dict[str, Any], name: str, inputs: list[Value]) -> Value:
-        ctx = LayerContext(self.graph, name, entry["class_name"], entry.get("config") or {}, inputs, [],
-                           self.source, keras3=self.keras3)
-        with provenance.scope(self.graph, name):
+    def _out_mask(self, ctx: LayerContext, given: list[Value | None]) -> Value:
+        """The mask of a call's first output (see :func:`.masking.masked_outputs` for which calls have one)."""
+        if makes_mask(ctx.class_name, ctx.config):
             return make_mask(ctx)
+        if ctx.class_name in ELEMENTWISE_MERGES or ctx.class_name == "Concatenate":
+            return merged_mask(ctx, given)
+        if ctx.class_name in QUERY_MASKED:  # the query's (tf_keras may give the query by keyword)
+            return ctx.keyword_masks["query"] if "query" in ctx.keyword_masks else given[0]
+        return next(m for m in given if m is not None)
 
     def _call(self, entry: dict[str, Any], path: tuple[str, ...], name: str, inputs: list[Value],
-              call_kwargs: dict[str, Any] | None = None, mask: Value | None = None) -> Value | list[Value]:
+              call_kwargs: dict[str, Any], masks: list[Value | None],
+              keyword_masks: dict[str, Value | None]) -> LayerContext:
+        """Lower one call; its output Value(s) are ``ctx.outputs`` of the context returned."""
         cls = entry["class_name"]
         lowering = self.lowerings.get(cls)
         if lowering is None:
@@ -263,18 +341,25 @@ class ModelLowering:
             self._layer_weights[path] = (self.weights(path), {})
         arrays, consts = self._layer_weights[path]
         if cls not in INTEGER_INPUT_LAYERS and not is_op_layer(cls):  # Keras: float layers on ints in float32
-            inputs = [self._as_float(name, v) for v in inputs]
+            inputs = [self._as_float(name, cls, v) for v in inputs]
         ctx = LayerContext(self.graph, name, cls, entry.get("config") or {}, inputs, arrays, self.source,
                            keras3=self.keras3, weight_consts=consts, call_kwargs=call_kwargs)
-        ctx.mask = mask
+        ctx.masks, ctx.keyword_masks = list(masks), dict(keyword_masks)
+        ctx.mask = masks[0] if len(masks) == 1 else None
         with provenance.scope(self.graph, name):
-            if mask is not None and cls == "GlobalAveragePooling1D":
-                return masked_global_average_1d(ctx, mask)
-            return lowering.lower(ctx)
+            if ctx.mask is not None and cls == "GlobalAveragePooling1D":
+                ctx.outputs = masked_global_average_1d(ctx, ctx.mask)
+            else:
+                ctx.outputs = lowering.lower(ctx)
+        # Keras 3's model(x, training=False) and predict() override a call's saved training=True; tf_keras's do not
+        check_kwargs_read(ctx, (MASK_KEYWORD, "training") if self.keras3 else (MASK_KEYWORD,))
+        return ctx
 
-    def _as_float(self, layer: str, value: Value) -> Value:
+    def _as_float(self, layer: str, cls: str, value: Value) -> Value:
         if value.dtype == DType.FLOAT32:
             return value
+        if value.dtype == DType.STRING:  # TF.js's Cast rejects strings: the model would not run
+            raise Unsupported(f"layer {layer!r} ({cls}) on a string input (only StringLookup and Hashing take strings)")
         return self.graph.add_op("Cast", [value], {"SrcT": value.dtype, "DstT": DType.FLOAT32, "Truncate": False},
                                  name=f"{layer}/to_float", dtype=DType.FLOAT32, shape=value.shape)
 

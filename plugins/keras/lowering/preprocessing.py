@@ -18,11 +18,17 @@ EPSILON = 1e-7
 
 @lowers("Rescaling")
 def rescaling(ctx: LayerContext) -> Value:
-    """``x · scale + offset`` (either may be a per-channel list)."""
+    """``x · scale + offset`` (either may be a per-channel list). A single scale of 1 or offset of 0 is left
+    out (``x · 1`` is ``x``; ``x + 0`` too but for -0), as Grappler does in the traced graph: EfficientNet's
+    ``Rescaling(1/255)`` is then one op."""
     scale = np.asarray(ctx.config.get("scale", 1.0), dtype=np.float32)
     offset = np.asarray(ctx.config.get("offset", 0.0), dtype=np.float32)
-    y = ctx.binary("Mul", ctx.x, ctx.floats(scale, "scale"))
-    return ctx.binary("AddV2", y, ctx.floats(offset, "offset"))
+    floats = ctx.x.dtype in (None, DType.FLOAT32)
+    no_scale, no_offset = (floats and a.size == 1 and a.item() == v for a, v in ((scale, 1), (offset, 0)))
+    if no_scale and no_offset:
+        return ctx.unary("Identity", ctx.x)
+    y = ctx.x if no_scale else ctx.binary("Mul", ctx.x, ctx.floats(scale, "scale"))
+    return y if no_offset else ctx.binary("AddV2", y, ctx.floats(offset, "offset"))
 
 
 def _normalization_check(config: dict[str, Any]) -> str | None:

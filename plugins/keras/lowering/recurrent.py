@@ -206,8 +206,15 @@ def _select(ctx: LayerContext, keep: Value, new: Value, old: Value | None, label
                   label=label)
 
 
+def refuse_initial_state(ctx: LayerContext) -> None:
+    """tf_keras lists ``initial_state`` tensors as more inputs (Keras 3 as keyword tensors, refused by the walk)."""
+    if len(ctx.inputs) > 1:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with initial_state")
+
+
 @lowers("SimpleRNN", "LSTM", "GRU", check=rnn_check)
 def recurrent(ctx: LayerContext) -> Value | list[Value]:
+    refuse_initial_state(ctx)
     output, states = _run(ctx, ctx.class_name, ctx.config, ctx.weights, "", bool(ctx.config.get("go_backwards")),
                           bool(ctx.config.get("zero_output_for_mask")))
     return [output, *states] if ctx.config.get("return_state") else output
@@ -217,6 +224,7 @@ def recurrent(ctx: LayerContext) -> Value | list[Value]:
 def bidirectional(ctx: LayerContext) -> Value | list[Value]:
     """The forward layer and the backward one (saved, or a copy with ``go_backwards`` flipped), whose sequence
     is reversed back, merged."""
+    refuse_initial_state(ctx)
     inner = ctx.config["layer"]
     kind, config = inner["class_name"], dict(inner.get("config") or {})
     half = len(ctx.weights) // 2

@@ -90,8 +90,20 @@ def cropping(ctx: LayerContext) -> Value:
     if any(k <= 0 for k in kept):
         raise ctx.error(f"crops {crops} from sizes {sizes}, leaving nothing")
     begin = [0, *(a for a, _ in crops), 0]
-    return ctx.op("Slice", [ctx.x, ctx.ints(begin, "begin"), ctx.ints([-1, *kept, -1], "size")],
-                  {"Index": DType.INT32}, shape=(shape[0], *kept, shape[-1]))
+    out = (shape[0], *kept, shape[-1])
+    if n == 3:
+        return ctx.op("Slice", [ctx.x, ctx.ints(begin, "begin"), ctx.ints([-1, *kept, -1], "size")],
+                      {"Index": DType.INT32}, shape=out)
+    # ends counted from the end, as Keras and the traced graph do: equal crops share their constants
+    # whatever the sizes (NASNet crops four tensors alike)
+    rank = n + 2
+    outer = 1 | 1 << (rank - 1)  # the batch and channel axes: whole
+    end_mask = outer | sum(1 << (i + 1) for i, (_, b) in enumerate(crops) if b == 0)
+    attrs = {"Index": DType.INT32, "begin_mask": outer, "end_mask": end_mask, "ellipsis_mask": 0,
+             "new_axis_mask": 0, "shrink_axis_mask": 0}
+    end = [0, *(-b for _, b in crops), 0]
+    return ctx.op("StridedSlice", [ctx.x, ctx.ints(begin, "begin"), ctx.ints(end, "end"),
+                                   ctx.ints([1] * rank, "strides")], attrs, shape=out)
 
 
 def _upsampling_check(config: dict[str, Any]) -> str | None:

@@ -4,10 +4,9 @@ Each cell computes what the matching layer (SimpleRNN, LSTM, GRU) computes, so t
 unrolled layer lowering of :mod:`.recurrent` per cell. Stacked cells feed each step's output to the next
 cell; unrolled over a static length that is the same as stacking the layers with whole sequences in
 between: the first cell walks backwards when the RNN does (its sequence comes out in walked order), the
-others walk that sequence forwards. The final states are every cell's, in order. The check still
-leaves stacked cells to TensorFlow: Keras 3 archives keep their weights under ``cell/cells/<cell name>``,
-which the weight readers (``weights.py``, ``v3_weights.py``) do not map yet; a stacked LSTMCell's
-``[h, c]`` state is also a nested output the walk would have to map for ``return_state``.
+others walk that sequence forwards. The final states are every cell's, in order, flat (``h, c`` for an
+LSTMCell), as Keras numbers a stacked RNN's nested ``return_state`` outputs. Keras 3 archives keep stacked
+weights under ``cell/cells/<cell key>``, which :func:`.weights._stacked_cell_vars` reads in the cells' order.
 """
 from __future__ import annotations
 
@@ -16,8 +15,8 @@ from typing import Any
 from tfjsconv.ir import Value
 
 from .context import LayerContext
-from .recurrent import _run, rnn_check
-from .registry import lowers
+from .recurrent import _run, refuse_initial_state, rnn_check
+from .registry import Unsupported, lowers
 
 #: The layer whose unrolled lowering computes each cell.
 CELL_LAYERS = {"SimpleRNNCell": "SimpleRNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
@@ -42,8 +41,10 @@ def _rnn_cell_check(config: dict[str, Any]) -> str | None:
     cells = _cells(config)
     if isinstance(cells, str):
         return cells
-    if len(cells) > 1:  # Keras 3 keeps them under cell/cells/<cell name>, which the weight readers do not map yet
-        return "stacked cells (StackedRNNCells)"
+    names = [(c.get("config") or {}).get("name") for c in cells]
+    twice = sorted({n for n in names if names.count(n) > 1}, key=str)
+    if twice:  # one cell object listed twice: its weights are saved once
+        return f"the cell {twice[0]!r} twice in one stack"
     for options in (config, *(c.get("config") or {} for c in cells)):
         gap = rnn_check(options)
         if gap:
@@ -53,6 +54,7 @@ def _rnn_cell_check(config: dict[str, Any]) -> str | None:
 
 @lowers("RNN", check=_rnn_cell_check)
 def rnn_layer(ctx: LayerContext) -> Value | list[Value]:
+    refuse_initial_state(ctx)
     cells = _cells(ctx.config)
     assert not isinstance(cells, str)  # the check has refused the rest
     weights = list(ctx.weights)
@@ -65,8 +67,11 @@ def rnn_layer(ctx: LayerContext) -> Value | list[Value]:
         last = i == len(cells) - 1
         config = {**(cell.get("config") or {}), "return_sequences": return_sequences if last else True}
         if i:
+            if ctx.mask is not None and ctx.config.get("go_backwards"):  # later cells would need the mask reversed
+                raise Unsupported(f"layer {ctx.name!r} (RNN): stacked cells with go_backwards over a masked input")
             step_ctx = LayerContext(ctx.graph, ctx.name, ctx.class_name, ctx.config, [output], [], ctx.source,
                                     keras3=ctx.keras3, weight_consts=ctx.weight_consts)
+            step_ctx.mask = ctx.mask
         prefix = f"cell_{i}/" if len(cells) > 1 else ""
         backwards = bool(ctx.config.get("go_backwards")) and i == 0
         output, cell_states = _run(step_ctx, CELL_LAYERS[cell["class_name"]], config, weights[:count], prefix,

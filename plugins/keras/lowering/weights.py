@@ -89,6 +89,14 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
     if container is None:
         return lambda path: []
     config = plain(model_config)
+    # each layer asks; scanning a container's groups once per model keeps that linear in the layers
+    keys_in: dict[tuple[str, int], list[str | None]] = {}
+
+    def layer_keys(where: str, model: dict[str, Any], layers: list[dict[str, Any]]) -> list[str | None]:
+        if (where, id(model)) not in keys_in:
+            keys_in[where, id(model)] = _layer_keys(h5, where, layers,
+                                                    sequential=model.get("class_name") == "Sequential")
+        return keys_in[where, id(model)]
 
     def group_of(path: tuple[str, ...]) -> tuple[str | None, dict[str, Any] | None]:
         model, where, entry = config, container, None
@@ -98,7 +106,7 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
             layers = top_level_layers(model)
             if where not in h5.file:
                 return None, None
-            keys = _layer_keys(h5, where, layers, sequential=model.get("class_name") == "Sequential")
+            keys = layer_keys(where, model, layers)
             found = [(e, k) for e, k in zip(layers, keys, strict=True) if entry_name(e) == name]
             if not found or not found[0][1]:
                 return None, found[0][0] if found else None
@@ -115,11 +123,31 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
         for sub in _WRAPPER_SUBGROUPS.get((entry or {}).get("class_name"), ()):  # Bidirectional: forward, backward
             if f"{where}/{sub}" in h5.file:
                 arrays += _owned_vars(h5, f"{where}/{sub}")
+        arrays += _stacked_cell_vars(h5, where, entry or {})
         if _count_vars(h5.file[where]) != len(arrays):
             raise InputError(f"{h5.display}: layer {'/'.join(path)!r} keeps weights in places the lowering does "
                              "not read")
         return arrays
     return of
+
+
+def _stacked_cell_vars(h5: H5Source, where: str, entry: dict[str, Any]) -> list[H5Array]:
+    """An ``RNN(StackedRNNCells)``'s cell weights, cell by cell in the config's order.
+
+    Keras 3 keeps them under ``cell/cells/<key>``, keyed like layers (by the class counter, ``gru_cell_1``, or
+    by the ``name`` recorded on the ``vars`` group), so the group order (alphabetical) is not the cells' order.
+    """
+    if entry.get("class_name") == "TimeDistributed":  # Keras 3 keeps the wrapped RNN under ``layer``
+        entry, where = (entry.get("config") or {}).get("layer") or {}, f"{where}/layer"
+    cell = (entry.get("config") or {}).get("cell") if entry.get("class_name") == "RNN" else None
+    if not isinstance(cell, dict) or cell.get("class_name") != "StackedRNNCells" or f"{where}/cell/cells" not in h5.file:
+        return []
+    cells = [c for c in (cell.get("config") or {}).get("cells") or [] if isinstance(c, dict)]
+    arrays = []
+    for key in _layer_keys(h5, f"{where}/cell/cells", cells, sequential=False):
+        if key is not None:
+            arrays += _owned_vars(h5, f"{where}/cell/cells/{key}")
+    return arrays
 
 
 class _BundleArray:

@@ -23,6 +23,8 @@ onnxruntime computes it:
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from tfjsconv.dtypes import DType
@@ -133,6 +135,11 @@ def _param(ctx: NodeContext, i: int, axis: int, block: int, perm: layout.Perm, l
             raise ctx.error(f"a blocked scale/zero point must have the input's rank {rank}, got rank {prank}")
         if shape[axis] is None:
             raise ctx.error("blocked quantization needs a static size along the quantization axis")
+        blocks = -(-shape[axis] // block) if block > 0 else None
+        param_shape = ctx.shape(i)
+        if blocks is None or (param_shape is not None and param_shape[axis] not in (None, blocks)):
+            raise ctx.error(f"block_size {block} along axis {axis} (size {shape[axis]}) needs {blocks} blocks, the "
+                            f"scale/zero point has shape {list(param_shape or [])}")
         picks = np.arange(shape[axis]) // block
         if known is not None:
             return ctx.make_const(laid_const(np.take(np.asarray(known, np.float32), picks, axis=axis), rank, perm),
@@ -401,9 +408,11 @@ _ZERO_POINTS = {"QuantizeLinear": (2,), "DequantizeLinear": (2,), "MatMulInteger
                 "QLinearMatMul": (2, 5, 7), "QLinearConv": (2, 5, 7)}
 
 
-def scan_quantized_weights(model) -> list:
+def scan_quantized_weights(model, base_dir=None) -> list:
     """Check the constant quantization parameters of every node of ``model``'s main graph and record its
-    8-bit weights (:class:`tfjsconv.weights.int8.QuantizedWeight`) so that they stay 1 byte in the shards.
+    8- and 16-bit weights (:class:`tfjsconv.weights.int8.QuantizedWeight`) so that they stay 1 (2) bytes in
+    the shards. Scales and zero points held in external data files (beside the model in ``base_dir``) are
+    read here (they are small), so they count like inline ones; a missing file is an :class:`InputError`.
 
     Raises one :class:`InputError` naming every node with a scale of 0, NaN or infinity, a zero point
     outside its type's range, a per-axis parameter of the wrong length or an axis out of range:
@@ -423,11 +432,20 @@ def scan_quantized_weights(model) -> list:
 
     def value(name: str) -> np.ndarray | None:
         tensor = inits.get(name)
-        if tensor is None or uses_external_data(tensor):  # in a file (or left in the .onnx file by .wire)
+        if tensor is None:
             return None
+        if uses_external_data(tensor):  # in a file (or left in the .onnx file by .wire)
+            if base_dir is None or int(np.prod(tensor.dims, dtype=np.int64)) > _PARAMETER_ELEMENTS:
+                return None
+            from ..reading import initializer_array
+
+            return np.asarray(initializer_array(tensor, Path(base_dir)))
         return tensor_to_array(tensor)
 
     for index, node in enumerate(graph.node):
+        if node.domain == "com.microsoft" and node.op_type == "DynamicQuantizeLSTM":
+            hints.extend(_lstm_hints(node, index, inits, value))
+            continue
         if node.domain not in DEFAULT_DOMAINS or node.op_type not in _SCALES | _ZERO_POINTS:
             continue
         label = f"{node.name or f'{node.op_type}_{index}'!r} ({node.op_type})"
@@ -487,16 +505,20 @@ def _constant_nodes(graph) -> dict:
     return found
 
 
+#: Scales and zero points in external data files are read by the scan up to this size (they are small;
+#: a weight never is read here).
+_PARAMETER_ELEMENTS = 1 << 16
 _ZP_TYPES = {2: np.dtype(np.uint8), 3: np.dtype(np.int8), 4: np.dtype(np.uint16), 5: np.dtype(np.int16)}
 
 
 def _check_axis(node, inputs: list[str], ranks: dict[str, int], value, bad, inits: dict | None = None) -> None:
     """A per-axis (1-D) scale needs an axis within the input's rank and one value per index along it."""
     attrs = {a.name: a for a in node.attribute}
-    if "block_size" in attrs and attrs["block_size"].i:
-        return
     scale = value(inputs[1])
     rank = ranks.get(inputs[0])
+    if "block_size" in attrs and attrs["block_size"].i:
+        _check_blocks(attrs, inputs, rank, scale, value, bad, inits)
+        return
     if scale is None or scale.size <= 1 or rank is None:
         return
     axis = attrs["axis"].i if "axis" in attrs else 1
@@ -511,17 +533,48 @@ def _check_axis(node, inputs: list[str], ranks: dict[str, int], value, bad, init
         bad(f"the zero point has {zero_point.size} values for the scale's {scale.size}")
 
 
+def _check_blocks(attrs: dict, inputs: list[str], rank: int | None, scale, value, bad, inits: dict | None) -> None:
+    """A blocked scale has the input's rank and shape but ``ceil(D / block_size)`` along the axis (the last
+    block may be short, as onnxruntime allows); a zero point has the scale's shape."""
+    block = attrs["block_size"].i
+    if block < 0:
+        bad(f"block_size {block} must be positive")
+        return
+    if scale is None or rank is None:
+        return
+    axis = attrs["axis"].i if "axis" in attrs else 1
+    if not -rank <= axis < rank:
+        bad(f"axis {axis} is out of range for an input of rank {rank}")
+        return
+    axis %= rank
+    x = inits.get(inputs[0]) if inits else None
+    if scale.ndim != rank:
+        bad(f"a blocked scale must have the input's rank {rank}, got shape {list(scale.shape)}")
+        return
+    if x is not None:
+        dims = [int(d) for d in x.dims]
+        wanted = [-(-d // block) if i == axis else d for i, d in enumerate(dims)]
+        if list(scale.shape) != wanted:
+            bad(f"block_size {block} along axis {axis} of an input of shape {dims} needs a scale of shape "
+                f"{wanted}, got {list(scale.shape)}")
+            return
+    zero_point = value(inputs[2]) if inputs[2] else None
+    if zero_point is not None and zero_point.shape != scale.shape:
+        bad(f"the zero point has shape {list(zero_point.shape)}, the scale {list(scale.shape)}")
+
+
 def _weight_hint(node, label: str, w_name: str, scale_name: str | None, zp_name: str, inits, value):
-    """The :class:`QuantizedWeight` of an 8-bit initializer weight with constant parameters, else None."""
+    """The :class:`QuantizedWeight` of an 8- or 16-bit initializer weight with constant parameters, else None."""
     from tfjsconv.weights.int8 import QuantizedWeight
 
     tensor = inits.get(w_name)
     dtype = None if tensor is None else _ZP_TYPES.get(tensor.data_type)
-    if dtype is None or dtype.itemsize != 1:
+    if dtype is None:
         return None
     attrs = {a.name: a for a in node.attribute}
     if "block_size" in attrs and attrs["block_size"].i:
-        return None  # blocked: the scale repeats along an axis; stays float32
+        return _blocked_hint(label, tensor, dtype, attrs, value(scale_name) if scale_name else None,
+                             value(zp_name) if zp_name else None, zp_name)
     if scale_name is None:
         scale = np.ones(1, np.float32)
     else:
@@ -537,3 +590,40 @@ def _weight_hint(node, label: str, w_name: str, scale_name: str | None, zp_name:
         zero_point = np.asarray(zp, np.int64).reshape(-1)
     size = int(np.prod(tensor.dims, dtype=np.int64))
     return QuantizedWeight(label, size, scale, zero_point, RANGES[dtype])
+
+
+def _lstm_hints(node, index: int, inits: dict, value) -> list:
+    """``DynamicQuantizeLSTM``'s W and R (inputs 1 and 2, ``[dirs, in, 4·hidden]``): one integer-product hint
+    per direction (the unrolled steps hold each direction's ``w - zp`` as its own ``[in, 4·hidden]`` matrix)."""
+    from tfjsconv.weights.int8 import QuantizedWeight
+
+    label = f"{node.name or f'{node.op_type}_{index}'!r} ({node.op_type})"
+    inputs = list(node.input) + [""] * 12
+    hints = []
+    for w_index, zp_index in ((1, 9), (2, 11)):
+        tensor = inits.get(inputs[w_index])
+        dtype = None if tensor is None else _ZP_TYPES.get(tensor.data_type)
+        if dtype is None or len(tensor.dims) != 3:
+            continue
+        dirs = int(tensor.dims[0])
+        zp = value(inputs[zp_index]) if inputs[zp_index] else np.zeros(dirs, np.int64)
+        if zp is None or zp.size not in (dirs, dirs * int(tensor.dims[2])):
+            continue
+        zp = np.asarray(zp, np.int64).reshape(dirs, -1)
+        size = int(tensor.dims[1]) * int(tensor.dims[2])
+        hints += [QuantizedWeight(label, size, np.ones(1, np.float32), zp[d], RANGES[dtype]) for d in range(dirs)]
+    return hints
+
+
+def _blocked_hint(label: str, tensor, dtype: np.dtype, attrs: dict, scale, zero_point, zp_name: str):
+    """A blocked weight's hint (its scale and zero point kept in the source's blocked shape), else None."""
+    from tfjsconv.weights.int8 import QuantizedWeight
+
+    dims = tuple(int(d) for d in tensor.dims)
+    if scale is None or scale.dtype != np.float32 or scale.ndim != len(dims) or (zp_name and zero_point is None):
+        return None
+    axis = (attrs["axis"].i if "axis" in attrs else 1) % len(dims)
+    zero_point = np.zeros(scale.shape, np.int64) if zero_point is None else np.asarray(zero_point, np.int64)
+    size = int(np.prod(dims, dtype=np.int64))
+    return QuantizedWeight(label, size, scale, zero_point, RANGES[dtype], block=(axis, attrs["block_size"].i),
+                           shape=dims)

@@ -313,9 +313,12 @@ def _is_zeros(value: Value | None, depth: int = 8) -> bool:
     return False
 
 
-def _recurrent(ctx: NodeContext) -> list:
+def _recurrent(ctx: NodeContext, wts: _Weights | None = None, unit_type: type[_Unit] = _Unit,
+               joint_ok: bool = True) -> list:
+    """The node's outputs; ``wts``/``unit_type`` let a variant (``DynamicQuantizeLSTM``: integer weights,
+    quantized products) reuse the steps, ``joint_ok=False`` keeps the two directions' states apart."""
     kind = ctx.op_type
-    wts = _Weights(ctx)
+    wts = wts if wts is not None else _Weights(ctx)
     hidden, num_dir = wts.hidden, wts.num_dir
     direction = ctx.attr("direction", "forward")
     if direction not in ("forward", "reverse", "bidirectional"):
@@ -331,7 +334,8 @@ def _recurrent(ctx: NodeContext) -> list:
     x = t.value if swapped else ctx.input(0)
     major_batch = batch_first != swapped  # whether the IR input (and the steps we build) is batch-major
     time_axis = 1 if major_batch else 0
-    joint = num_dir == 2 and wts.static and lengths is None and _activations(ctx, 0) == _activations(ctx, 1)
+    joint = (joint_ok and num_dir == 2 and wts.static and lengths is None
+             and _activations(ctx, 0) == _activations(ctx, 1))
     groups = [[0, 1]] if joint else [[d] for d in range(num_dir)]
     h0 = _initial(ctx, 5, num_dir, batch_first, joint, hidden)
     c0 = _initial(ctx, 6, num_dir, batch_first, joint, hidden) if kind == "LSTM" else [None] * num_dir
@@ -341,7 +345,7 @@ def _recurrent(ctx: NodeContext) -> list:
     hs: list[Value] = []  # per unit: [batch, hidden], or [batch, 2 * hidden] when joint
     cs: list[Value | None] = []
     for dirs in groups:
-        unit = _Unit(ctx, dirs, hidden)
+        unit = unit_type(ctx, dirs, hidden)
         reverse = not unit.joint and (direction == "reverse" or dirs[0] == 1)
         h, c = h0[dirs[0]], c0[dirs[0]]
         if seq is None:
