@@ -88,6 +88,8 @@ class RankContext:
             return self.ranks.get(producer.inputs[0])
         if producer.op == "Pack":
             return len(producer.inputs)
+        if producer.op == "ExpandDims" and self.ranks.get(producer.inputs[0], annotated_rank(producer.inputs[0])) == 0:
+            return 1  # a scalar made a 1-vector (a batch size joined into a shape)
         if producer.op in ("ConcatV2", "Concat"):
             parts = producer.inputs[:-1] if producer.op == "ConcatV2" else producer.inputs[1:]
             lengths = [self.vector_length(p) for p in parts]
@@ -405,6 +407,38 @@ def _one_hot(node: Node, inputs: Ranks, context: RankContext) -> int | None:
 def _merge(node: Node, inputs: Ranks, context: RankContext) -> list[int | None]:
     known = {r for r in inputs if r is not None}
     return [known.pop() if len(known) == 1 else None, 0]
+
+
+def _tensor_array_element_rank(handle: Value, context: RankContext) -> int | None:
+    """The rank of a TF1 TensorArray's elements, found through the ``Enter``/``Identity`` a loop body reads the
+    handle through: its ``TensorArrayV3``'s ``element_shape`` (which every write must match), else, when its
+    elements must all have one shape (``identical_element_shapes``), one less than a ``TensorArrayScatterV3``'s
+    value (``dynamic_rnn`` unstacks its input so)."""
+    node = handle.producer
+    for _ in range(64):
+        if node.op not in ("Enter", "RefEnter", "Identity") or not node.inputs:
+            break
+        node = node.inputs[0].producer
+    if node.op != "TensorArrayV3":
+        return None
+    dims = getattr(node.attrs.get("element_shape"), "dims", None)
+    if dims is not None:
+        return len(dims)
+    if not node.attrs.get("identical_element_shapes"):
+        return None
+    scattered = {context.ranks.get(user.inputs[2]) for user in node.graph
+                 if user.op == "TensorArrayScatterV3" and len(user.inputs) == 4 and user.inputs[0] is node.outputs[0]}
+    scattered.discard(None)
+    return scattered.pop() - 1 if len(scattered) == 1 else None
+
+
+@rank_rule("TensorArrayReadV3", "TensorArrayGatherV3")
+def _tensor_array_read(node: Node, inputs: Ranks, context: RankContext) -> int | None:
+    dims = getattr(node.attrs.get("element_shape"), "dims", None)  # a gather's own (often unknown) shape
+    rank = len(dims) if dims is not None else _tensor_array_element_rank(node.inputs[0], context)
+    if rank is None:
+        return None
+    return rank + (node.op == "TensorArrayGatherV3")
 
 
 @rank_rule("IdentityN")

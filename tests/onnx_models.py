@@ -61,3 +61,21 @@ def matches_onnxruntime(path: Path, feeds: dict[str, np.ndarray], out: Path, *, 
                           rtol=rtol, quiet=True, **extra)
     assert report.passed, format_report(report)
     return expected
+
+
+def quantize_static_qdq(source: Path, target: Path, feeds: dict[str, tuple[int, ...]], *, seed: int = 4,
+                        batches: int = 4, per_channel: bool = True) -> Path:
+    """``source`` quantized by onnxruntime (static QDQ), calibrated on ``batches`` random normal batches."""
+    from onnxruntime import quantization
+
+    rng = np.random.default_rng(seed)
+    items = iter([{name: rng.standard_normal(shape).astype(np.float32) for name, shape in feeds.items()}
+                  for _ in range(batches)])
+
+    class Reader(quantization.CalibrationDataReader):
+        def get_next(self):
+            return next(items, None)
+
+    quantization.quantize_static(str(source), str(target), Reader(), quant_format=quantization.QuantFormat.QDQ,
+                                 per_channel=per_channel)
+    return target

@@ -17,6 +17,8 @@ import pytest
 
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
+import tfjsconv  # noqa: E402
+import tfjsconv.errors  # noqa: E402
 
 from keras_models import randomize, save_with_outputs  # noqa: E402
 from test_keras_lowering import POISONED, _module, _verify, convert_poisoned  # noqa: E402
@@ -133,6 +135,20 @@ def test_what_the_lowering_still_leaves_to_tensorflow_is_named():
     gaps = layer_gaps(json.loads(keras.Model([seq, image], outputs).to_json()))
     assert gaps == ["'glu_cell' (RNN: activation 'glu')", "'custom_cell' (RNN: a Cell cell)",
                     "'gated' (GroupQueryAttention: use_gate=True)"], gaps
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_pipeline_layer_is_a_gap_named_by_class_not_a_corrupt_model(tmp_path, suffix):
+    """Keras 3's Pipeline lists layers under ``layers`` like a model does, but it is a layer: it was read
+    as a functional model without outputs and called corrupt."""
+    L = keras.layers
+    x = keras.Input((4,), name="x")
+    pipe = L.Pipeline([L.Rescaling(2.0), L.Rescaling(0.5, offset=1.0)], name="pipe")
+    keras.Model(x, L.Dense(3, name="d")(pipe(x))).save(tmp_path / f"m{suffix}")
+    for fmt in ("tfjs_graph_model", "tfjs_layers_model"):
+        with pytest.raises(tfjsconv.errors.TfjsconvError) as why:
+            tfjsconv.convert(tmp_path / f"m{suffix}", tmp_path / fmt, output_format=fmt)
+        assert "'pipe' (Pipeline)" in str(why.value) and "corrupt" not in str(why.value)
 
 
 def test_adaptive_pooling_of_an_unknown_size_is_refused_by_name(tmp_path):

@@ -64,10 +64,18 @@ def _dropout_in_training(k):
     return k.Model(x, k.layers.Dropout(0.5, name="drop")(k.layers.Dense(8, name="dense")(x), training=True))
 
 
-def test_tf_keras_dropout_called_in_training_is_refused(tmp_path):
+@pytest.mark.parametrize("called", ["layer", "nested model"])
+def test_tf_keras_dropout_called_in_training_is_refused(tmp_path, called):
     """tf_keras keeps a call's ``training=True`` under ``model(x, training=False)``: dropout runs at inference."""
-    message = _refusal(_dropout_in_training(pytest.importorskip("tf_keras")), tmp_path / "drop.h5")
-    assert "layer 'drop' (Dropout) called with training=True" in message, message
+    k = pytest.importorskip("tf_keras")
+    if called == "layer":
+        model, named = _dropout_in_training(k), "layer 'drop' (Dropout)"
+    else:
+        x, inner = k.Input((4,), name="x"), _dropout_in_training(k)
+        inner = k.Model(inner.input, k.layers.Dropout(0.5, name="drop")(inner.get_layer("dense").output), name="inner")
+        model, named = k.Model(x, inner(x, training=True)), "layer 'inner' (Functional)"
+    message = _refusal(model, tmp_path / "drop.h5")
+    assert f"{named} called with training=True" in message, message
 
 
 def _bidirectional_unmerged(k):

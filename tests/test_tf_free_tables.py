@@ -262,7 +262,7 @@ def _edit_first_asset(source: Path, filename: str) -> None:
     (source / "saved_model.pb").write_bytes(model.SerializeToString())
 
 
-@pytest.mark.parametrize("escape", ["dotdot", "absolute", "symlink"])
+@pytest.mark.parametrize("escape", ["dotdot", "absolute", "symlink", "symlinked_assets_folder"])
 def test_an_asset_path_leaving_assets_is_refused(escape, models, tmp_path):
     source = Path(shutil.copytree(models["text_files"], tmp_path / "bad"))
     outside = tmp_path / "secret.txt"
@@ -272,6 +272,9 @@ def test_an_asset_path_leaving_assets_is_refused(escape, models, tmp_path):
         _edit_first_asset(source, "../secret.txt")
     elif escape == "absolute":
         _edit_first_asset(source, str(outside))
+    elif escape == "symlinked_assets_folder":  # the folder itself points out of the SavedModel
+        shutil.move(source / "assets", tmp_path / "elsewhere")
+        os.symlink(tmp_path / "elsewhere", source / "assets")
     else:
         for asset in (source / "assets").iterdir():
             asset.unlink()

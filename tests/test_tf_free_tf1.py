@@ -103,6 +103,43 @@ def tf1_ref_forwarding(path: Path) -> Path:
     return path
 
 
+def tf1_tensor_array_rnn(path: Path) -> Path:
+    """A recurrent cell over time as ``tf.compat.v1.nn.dynamic_rnn`` builds it: a v1 loop reading the input
+    through a ``TensorArrayV3`` (unstacked) and writing each step into another, stacked after the loop;
+    ``TensorArrayV3`` has two outputs (handle, flow), which the reader once refused to lay out; a ``Select``
+    of rows by a vector condition and a zero state shaped by ``ExpandDims`` of the batch size."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    was_v2 = v1.control_flow_v2_enabled()
+    v1.disable_control_flow_v2()
+    try:
+        rng = np.random.default_rng(9)
+        with tf.Graph().as_default() as graph, v1.Session(graph=graph) as session:
+            x = v1.placeholder(tf.float32, [None, 5, 3], name="x")
+            kernel = v1.get_variable("rnn/kernel", initializer=rng.normal(size=(7, 4)).astype(np.float32) * 0.5,
+                                     use_resource=False)
+            steps = tf.shape(x)[1]
+            inputs = v1.TensorArray(tf.float32, size=steps).unstack(tf.transpose(x, [1, 0, 2]))
+            outputs = v1.TensorArray(tf.float32, size=steps)
+
+            def body(t, h, out):
+                step = inputs.read(t)
+                new = tf.tanh(tf.matmul(tf.concat([step, h], 1), kernel))
+                h = v1.where(tf.reduce_sum(step, 1) > 0.0, new, h)  # v1 Select: a row mask (as with sequence_length)
+                return t + 1, h, out.write(t, h)
+
+            zeros = tf.zeros(tf.concat([tf.expand_dims(tf.shape(x)[0], 0), [4]], 0))  # as an RNN cell's zero_state
+            _, last, outputs = tf.while_loop(lambda t, h, out: t < steps, body, [tf.constant(0), zeros, outputs])
+            session.run(v1.global_variables_initializer())
+            v1.saved_model.simple_save(session, str(path), {"x": x},
+                                       {"out": tf.transpose(outputs.stack(), [1, 0, 2]), "last": last})
+    finally:
+        if was_v2:
+            v1.enable_control_flow_v2()
+    return path
+
+
 def tf1_table_and_variable(path: Path) -> Path:
     """A ``StaticHashTable`` of constants (filled by ``legacy_init_op``) beside a ref variable, ``simple_save``."""
     import tensorflow as tf
@@ -164,6 +201,7 @@ def models(tmp_path_factory):
         "used_tables": tf1_tables(root / "used_tables", used=True, saver="simple_save"),
         "ref_forwarding": tf1_ref_forwarding(root / "ref_forwarding"),
         "table_and_variable": tf1_table_and_variable(root / "table_and_variable"),
+        "ref_tensor_array_rnn": tf1_tensor_array_rnn(root / "ref_tensor_array_rnn"),
     }
 
 
@@ -178,6 +216,7 @@ CASES = {
     "used_tables": (["serve"], "serving_default", {}),
     "ref_forwarding": (["serve"], "serving_default", {"x": (4, 5)}),
     "table_and_variable": (["serve"], "serving_default", {"x": (4, 3)}),
+    "ref_tensor_array_rnn": (["serve"], "serving_default", {"x": (2, 5, 3)}),
 }
 
 
@@ -234,6 +273,10 @@ def test_tf1_saved_models_convert_without_tensorflow_like_tf(name, models, tmp_p
         assert list(expected["id"]) == [10, 30, -10, -10]
     if name == "ref_forwarding":
         return  # TensorFlow's freezing refuses RefEnter: no TF path to compare with
+    if name == "ref_tensor_array_rnn":  # the TF path refuses it (an unbound resource input from its freezing)
+        assert {"TensorArrayV3", "TensorArrayScatterV3", "TensorArrayReadV3", "TensorArrayWriteV3",
+                "TensorArrayGatherV3"} <= ops.keys()
+        return
     tfjsconv.convert(source, tmp_path / "tf", loader="tensorflow")
     theirs = _histogram(tmp_path / "tf")
     if name == "ref_functional_control_flow":  # our lowering computes nothing for the unread loop counter
@@ -321,3 +364,32 @@ def test_a_saver_the_reader_cannot_follow_is_named(models, tmp_path):
     with pytest.raises(NotTfFree) as why:
         saved_model_graph(source, ConvertOptions())
     assert why.value.feature == "tf1_saver" and "save/not_there" in why.value.detail
+
+
+def test_a_frozen_tf1_rnn_with_tensor_arrays_converts_without_tensorflow(models, tmp_path, tfjs_runtime):
+    """The TensorArray RNN frozen by TF1's ``convert_variables_to_constants`` (no ``_output_shapes``): the
+    ranks inside the v1 loop come from the rules (the scattered input, the zero state's shape), so the row
+    ``Select`` is rewritten and no op is refused for an unknown rank; TF.js gives TF's numbers."""
+    import tensorflow as tf
+
+    from tfjsconv.verify.compare import format_report, verify_model
+
+    v1 = tf.compat.v1
+    inputs = {"x": np.random.default_rng(3).normal(size=(3, 5, 3)).astype(np.float32)}
+    inputs["x"][1, 2:] = -np.abs(inputs["x"][1, 2:])  # rows the mask holds back
+    with tf.Graph().as_default() as graph, v1.Session(graph=graph) as session:
+        sig = v1.saved_model.loader.load(session, ["serve"], str(models["ref_tensor_array_rnn"])).signature_def
+        outputs = {key: info.name for key, info in sig["serving_default"].outputs.items()}
+        frozen = v1.graph_util.convert_variables_to_constants(session, graph.as_graph_def(),
+                                                              [name.split(":")[0] for name in outputs.values()])
+        expected = session.run(outputs, {sig["serving_default"].inputs["x"].name: inputs["x"]})
+    assert not any("_output_shapes" in node.attr for node in frozen.node)
+    (tmp_path / "rnn.pb").write_bytes(frozen.SerializeToString())
+    names = {key: name.split(":")[0] for key, name in outputs.items()}
+    run = convert_without_tf(str(tmp_path / "rnn.pb"), str(tmp_path / "out"), "--output_node_names=" + ",".join(names.values()))
+    assert run.returncode == 0, run.stderr
+    ops = _histogram(tmp_path / "out")
+    assert ops["SelectV2"] == 1 and "Select" not in ops and ops["TensorArrayV3"] == 2
+    report = verify_model(tmp_path / "out", {"x": inputs["x"]}, {names[k]: v for k, v in expected.items()},
+                          backends=("cpu", "wasm"), rtol=RTOL, atol=ATOL, quiet=True)
+    assert report.passed, format_report(report)

@@ -75,20 +75,11 @@ def test_requantized_graph_model_against_its_tfjs_source(tmp_path, tfjs_runtime)
 def test_quantized_onnx_source_costs_nothing_more(tmp_path, tfjs_runtime):
     """A QDQ model's weights are the source's own integers: the twin is the same model, and TF.js matches
     onnxruntime; inspect shows each weight as integers with the scale in the graph, at 1 byte each."""
-    quantization = pytest.importorskip("onnxruntime.quantization")
+    pytest.importorskip("onnxruntime.quantization")
+    from onnx_models import quantize_static_qdq
+
     source, feeds, _ = _onnx_cnn(tmp_path)
-
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self) -> None:
-            rng = np.random.default_rng(4)
-            self.items = iter([{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(4)])
-
-        def get_next(self):
-            return next(self.items, None)
-
-    quantized = tmp_path / "qdq.onnx"
-    quantization.quantize_static(str(source), str(quantized), Reader(), quant_format=quantization.QuantFormat.QDQ,
-                                 per_channel=True)
+    quantized = quantize_static_qdq(source, tmp_path / "qdq.onnx", {"x": (1, 3, 8, 8)})
     tfjsconv.convert(quantized, tmp_path / "q")
     report = verify_against_source(quantized, tmp_path / "q", inputs=feeds, backends=BACKENDS, quiet=True)
     assert report.passed and report.quantization.dtypes == ["int8"]

@@ -326,19 +326,10 @@ def test_a_trace_that_pairs_nothing_does_not_pass():
 def test_quantized_onnx_source_is_traced_at_the_float_tolerance(onnx_cnn, tmp_path, capsys, tfjs_runtime):
     """A QDQ model's integers are the source's own: its nodes are held to the float tolerance, as plain verify
     holds it; weights quantized by a flag are held to the quantized tolerance."""
-    quantization = pytest.importorskip("onnxruntime.quantization")
+    pytest.importorskip("onnxruntime.quantization")
+    from onnx_models import quantize_static_qdq
 
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self) -> None:
-            rng = np.random.default_rng(4)
-            self.items = iter([{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(4)])
-
-        def get_next(self):
-            return next(self.items, None)
-
-    quantized = tmp_path / "qdq.onnx"
-    quantization.quantize_static(str(onnx_cnn), str(quantized), Reader(), quant_format=quantization.QuantFormat.QDQ,
-                                 per_channel=True)
+    quantized = quantize_static_qdq(onnx_cnn, tmp_path / "qdq.onnx", {"x": (1, 3, 8, 8)})
     tfjsconv.convert(quantized, tmp_path / "q", keep_provenance=True)
     capsys.readouterr()
     assert main(["verify", str(quantized), str(tmp_path / "q"), "--trace", "--json", "--backend", "cpu"]) == 0

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph
+from ..shape_rank import infer_ranks
 from . import Pass, PassResult
 from .graph_edit import rewrite
 from .shapes import infer_shapes
@@ -24,7 +25,7 @@ class SelectRowsToSelectV2(Pass):
     after = ("lower_einsum",)
 
     def run(self, graph: Graph) -> PassResult:
-        shapes = None
+        shapes = ranks = None
         count = 0
         for node in list(graph.nodes):
             if node.op != "Select" or len(node.inputs) != 3:
@@ -33,7 +34,14 @@ class SelectRowsToSelectV2(Pass):
             cond, then, other = node.inputs
             cond_shape = shapes.get(cond)
             rank = max((len(s) for s in (shapes.get(then), shapes.get(other)) if s is not None), default=None)
-            if cond_shape is None or len(cond_shape) != 1 or rank is None or rank < 2:
+            if cond_shape is None or rank is None:  # inside a v1 loop (Switch/Merge) only the ranks are known
+                ranks = ranks if ranks is not None else infer_ranks(graph)
+                cond_rank = len(cond_shape) if cond_shape is not None else ranks.get(cond)
+                rank = rank if rank is not None else max((r for r in (ranks.get(then), ranks.get(other))
+                                                          if r is not None), default=None)
+            else:
+                cond_rank = len(cond_shape)
+            if cond_rank != 1 or rank is None or rank < 2:
                 continue
             target = graph.const(np.asarray([-1] + [1] * (rank - 1), np.int32), name=f"{node.name}/row_shape")
             rows = graph.add_op("Reshape", [cond, target], {"T": DType.BOOL, "Tshape": DType.INT32},

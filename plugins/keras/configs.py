@@ -14,6 +14,9 @@ from typing import Any
 MODEL_CLASSES = frozenset({"Functional", "Model", "Sequential"})
 #: Config keys under which a layer holds other layers (not as part of a model's layer list).
 NESTED_LAYER_KEYS = ("layer", "forward_layer", "backward_layer", "cell", "cells")
+#: Layers that list other layers under ``layers`` without being a model (Keras 3's ``Pipeline`` chains
+#: preprocessing layers): walked like nested layers, never read as a functional graph.
+LAYER_LISTS = frozenset({"Pipeline"})
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def iter_layers(model_config: dict[str, Any], path: str | None = None) -> Iterat
     here = "" if path is None else entry.qualified_name
     config = entry.config
     children = list(top_level_layers(model_config)) if is_model(model_config) else []
-    for key in NESTED_LAYER_KEYS:
+    for key in (*NESTED_LAYER_KEYS, "layers") if model_config.get("class_name") in LAYER_LISTS else NESTED_LAYER_KEYS:
         value = config.get(key)
         children += [v for v in (value if isinstance(value, list) else [value]) if is_layer_entry(v)]
     for child in children:
@@ -67,6 +70,8 @@ def top_level_layers(model_config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def is_model(entry: dict[str, Any]) -> bool:
+    if entry.get("class_name") in LAYER_LISTS:
+        return False
     return entry.get("class_name") in MODEL_CLASSES or isinstance((entry.get("config") or {}).get("layers"), list)
 
 

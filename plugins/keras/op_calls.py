@@ -29,7 +29,7 @@ Ref = tuple[str, int, int]
 #: Keras 3 layers whose ``get_config`` skips the base config, so their configs lack ``trainable`` as an
 #: operation's do; no Keras 3 operation has these class names.
 LAYERS_WITHOUT_TRAINABLE = frozenset({"SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Discretization",
-                                      "HashedCrossing"})
+                                      "HashedCrossing", "Pipeline"})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -70,17 +70,24 @@ def gate_branch_constants(graph: Graph, branch_constants: list[tuple[Node, Node]
     not taken is alive: ``Merge`` forwards the first live input and ``tf.cond(p, lambda: 1., lambda: 2.)``
     gives 1. whatever ``p``. An ``Identity`` waiting on the pivot is dead exactly when TF's constant was.
     """
-    consumers = graph.consumers()
+    from tfjsconv.provenance import adopt
+
+    consumers = graph.consumers()  # one map, not a graph walk per constant: models with many branches
     count = 0
     for const, pivot in branch_constants:
         value = const.output(0)
-        if not consumers.get(value) and value not in graph.outputs.values():
+        readers = list(dict.fromkeys(consumers.get(value, [])))
+        outputs = [key for key, v in graph.outputs.items() if v is value]
+        if not readers and not outputs:
             continue
         gate = graph.add_op("Identity", [value], {"T": const.attrs.get("dtype")}, name=f"{const.name}/branch_gate",
-                            dtype=value.dtype, shape=value.shape).producer
-        graph.replace_all_uses(value, gate.output(0))
-        gate.inputs = [value]
-        gate.control_inputs = [pivot]
+                            dtype=value.dtype, shape=value.shape)
+        adopt(gate, value)
+        for reader in readers:
+            reader.inputs = [gate if v is value else v for v in reader.inputs]
+        for key in outputs:
+            graph.outputs[key] = gate
+        gate.producer.control_inputs = [pivot]
         count += 1
     return count
 

@@ -35,7 +35,10 @@ class NotTfFree(Exception):
         is not installed, the extra that installs it)."""
         import importlib.util
 
-        installed = importlib.util.find_spec("tensorflow") is not None
+        try:
+            installed = importlib.util.find_spec("tensorflow") is not None
+        except (ImportError, ValueError):  # a broken install (or one blocked by an import hook) is no way out
+            installed = False
         hint = ("convert with --loader=tensorflow, which loads the model with TensorFlow" if installed else
                 "convert with --loader=tensorflow after pip install 'tfjsconv[tensorflow]' (it loads the model "
                 "with TensorFlow)")

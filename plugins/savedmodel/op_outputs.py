@@ -57,6 +57,9 @@ MULTI_OUTPUT_OPS: dict[str, list[ArgSpec]] = {
     "NonMaxSuppressionV5": [("selected_indices", 1, DType.INT32), ("selected_scores", 1, "T"),
                             ("valid_outputs", 1, DType.INT32)],
     "LSTMBlockCell": [(name, 1, "T") for name in ("i", "cs", "f", "o", "ci", "co", "h")],
+    # TF1 TensorArrays (``tf.compat.v1.nn.dynamic_rnn``'s loops): a handle and the float flow
+    "TensorArrayV3": [("handle", 1, DType.RESOURCE), ("flow", 1, DType.FLOAT32)],
+    "TensorArrayGradV3": [("grad_handle", 1, DType.RESOURCE), ("flow_out", 1, DType.FLOAT32)],
 }
 
 #: Single-output ops whose output type is fixed (their ``T`` is the input's).

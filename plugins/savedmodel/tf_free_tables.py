@@ -250,6 +250,8 @@ class TableSource:
                              f"{assets}", hint="copy the whole SavedModel folder, assets/ included") from None
         if not resolved.is_relative_to(root) or not resolved.is_file():
             raise outside
+        if not root.is_relative_to(self.path.resolve()):  # assets/ itself a symlink out of the SavedModel
+            raise outside
         return resolved
 
 

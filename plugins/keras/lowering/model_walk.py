@@ -301,6 +301,8 @@ class ModelLowering:
         if is_model(call.entry):
             if any(m is not None for m in [*masks, *keyword_masks.values()]):
                 raise Unsupported(mask_gap(prefix + name, f"nested {cls} model"))
+            self._check_kwargs(LayerContext(self.graph, prefix + name, cls, config, inputs, [], self.source,
+                                            keras3=self.keras3, call_kwargs=kwargs))  # inner(x, training=True)
             nested_prefix = f"{prefix}{name}/"
             return self._run(self._plan(call.entry), (*path, name), nested_prefix, inputs, [None] * len(inputs))
         given = kwargs["mask"] + [None] * (len(masks) - len(kwargs["mask"])) if "mask" in kwargs and \
@@ -351,9 +353,13 @@ class ModelLowering:
                 ctx.outputs = masked_global_average_1d(ctx, ctx.mask)
             else:
                 ctx.outputs = lowering.lower(ctx)
-        # Keras 3's model(x, training=False) and predict() override a call's saved training=True; tf_keras's do not
-        check_kwargs_read(ctx, (MASK_KEYWORD, "training") if self.keras3 else (MASK_KEYWORD,))
+        if not is_op_layer(cls):  # op layers bind every recorded argument themselves (.op_layers)
+            self._check_kwargs(ctx)
         return ctx
+
+    def _check_kwargs(self, ctx: LayerContext) -> None:
+        # Keras 3's model(x, training=False) and predict() override a saved training=True; tf_keras's do not
+        check_kwargs_read(ctx, (MASK_KEYWORD, "training") if self.keras3 else (MASK_KEYWORD,))
 
     def _as_float(self, layer: str, cls: str, value: Value) -> Value:
         if value.dtype == DType.FLOAT32:
