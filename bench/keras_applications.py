@@ -24,6 +24,7 @@ import argparse
 import collections
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -139,7 +140,7 @@ def resnet_speed(rounds: int, work: Path) -> dict:
         for path, extra in (("lowered", []), ("traced", TRACED)):
             runs[path].append(convert(h5, work / path, extra, None))
     result: dict = {"source": str(h5.relative_to(HERE.parent)), "h5_mb": round(h5.stat().st_size / 1e6, 1),
-                    "rounds": rounds}
+                    "rounds": rounds, "load_average": " ".join(f"{v:.1f}" for v in os.getloadavg())}
     for path, rows in runs.items():
         failed = [r for r in rows if "error" in r]
         if failed:
@@ -174,7 +175,9 @@ def markdown(rows: list[dict], resnet: dict | None, command: str, load: str, byt
         low, tr = r["lowered"], r["traced"]
         if "error" in low or "error" in tr:
             lines.append(f"| {r['app']} | {r['flavor']} | {r['side']} | lowered: {low.get('error', 'ok')}; "
-                         f"traced: {tr.get('error', 'ok')} | | | | |")
+                         f"traced: {tr.get('error', tr.get('nodes'))} | - / {_cell(tr, 'compute_nodes')} | "
+                         f"- / {_cell(tr, 'seconds')} | - / {_cell(tr, 'cpu_seconds')} | "
+                         f"- / {_cell(tr, 'max_rel_err', '{:.1e}')} |")
             continue
         flag = " **more**" if low["nodes"] > tr["nodes"] else ""
         lines.append(f"| {r['app']} | {r['flavor']} | {r['side']} | {low['nodes']} / {tr['nodes']}{flag} | "
@@ -184,7 +187,7 @@ def markdown(rows: list[dict], resnet: dict | None, command: str, load: str, byt
     if resnet:
         low, tr = resnet["lowered"], resnet["traced"]
         lines += ["", f"## ResNet50 `.h5` (tf_keras, 224x224, {resnet['h5_mb']} MB) -> graph model, "
-                      f"{resnet['rounds']} rounds alternated", "",
+                      f"{resnet['rounds']} rounds alternated (load average at start: {resnet.get('load_average', '-')})", "",
                   "| path | median wall s | best s | median CPU s | nodes |", "|---|---|---|---|---|"]
         for name, side in (("lowering (default)", low), ("traced (`--loader=tensorflow`)", tr)):
             lines.append(f"| {name} | {_cell(side, 'median_s')} | {_cell(side, 'best_s')} | "
@@ -217,7 +220,7 @@ def main() -> int:
     parser.add_argument("--merge", action="store_true",
                         help="keep the other rows (and the ResNet50 section, unless measured) of <out>'s JSON")
     args = parser.parse_args()
-    command = " ".join(["bench/keras_applications.py", *sys.argv[1:]])
+    command = shlex.join(["bench/keras_applications.py", *sys.argv[1:]])
     bytecode = with_bytecode_cache()
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())
     work = Path(tempfile.mkdtemp(prefix="tfjsconv-keras-apps-"))
@@ -241,8 +244,9 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.merge and (out / "keras_applications.json").is_file():
-        rows, resnet, command = _merged(json.loads((out / "keras_applications.json").read_text()), rows, resnet,
-                                        command)
+        old = json.loads((out / "keras_applications.json").read_text())
+        rows, resnet, command = _merged(old, rows, resnet, command)
+        load = f"{old['load_average']}, then {load}"
     payload = {"command": command, "load_average": load, "bytecode": bytecode, "applications": rows,
                "resnet50_speed": resnet}
     (out / "keras_applications.json").write_text(json.dumps(payload, indent=2))

@@ -153,3 +153,20 @@ def test_nested_concatenations_are_flattened(tmp_path, tfjs_runtime):
     concats = {n["name"].split("/")[0]: len(n["input"]) - 1 for n in nodes if n["op"] == "ConcatV2"}
     assert concats == {"outer": 6, "shown": 2, "across": 2, "rows": 2}, concats
     _verify(tmp_path / "out", inputs, outputs)
+
+
+@pytest.mark.node
+def test_convnext_layer_scale_lowers_and_matches_keras(tmp_path, tfjs_runtime):
+    """ConvNeXt's ``LayerScale`` (``keras.applications.convnext``, the one layer of the Keras 3 ConvNeXt
+    models the lowering lacked): ``x · gamma`` over the last axis, here with a gamma that is not constant."""
+    from keras.src.applications.convnext import LayerScale
+
+    L = keras.layers
+    inp = keras.Input((5, 5, 4), name="image")
+    x = LayerScale(1e-6, 4, name="layer_scale")(L.Conv2D(4, 3, padding="same", name="conv")(inp))
+    model = keras.Model(inp, L.Add(name="residual")([inp, x]))
+    model.get_layer("layer_scale").gamma.assign(np.linspace(-2.0, 3.0, 4).astype("float32"))
+    x_in = np.random.default_rng(1).standard_normal((2, 5, 5, 4)).astype("float32")
+    path, inputs, outputs = save_with_outputs(model, {"image": x_in}, tmp_path / "layer_scale.keras")
+    assert tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model").details == [LOWERED]
+    _verify(tmp_path / "out", inputs, outputs)

@@ -393,3 +393,43 @@ def test_a_frozen_tf1_rnn_with_tensor_arrays_converts_without_tensorflow(models,
     report = verify_model(tmp_path / "out", {"x": inputs["x"]}, {names[k]: v for k, v in expected.items()},
                           backends=("cpu", "wasm"), rtol=RTOL, atol=ATOL, quiet=True)
     assert report.passed, format_report(report)
+
+
+def test_a_tf1_signature_writing_variables_is_refused_naming_each_write(tmp_path):
+    """Refused in one line naming the feature, every write and ``--loader=tensorflow`` (never a crash, even
+    where an import hook blocks TensorFlow, as in this subprocess)."""
+    import tensorflow as tf
+
+    v1 = tf.compat.v1
+    with tf.Graph().as_default() as graph, v1.Session(graph=graph) as session:
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        count = v1.get_variable("count", initializer=np.float32(0), use_resource=False)
+        total = v1.get_variable("total", initializer=np.zeros(3, np.float32), use_resource=True)
+        y = x * v1.assign_add(count, 1.0, name="bump") + total.assign_sub(tf.reduce_mean(x, 0), name="drain")
+        session.run(v1.global_variables_initializer())
+        v1.saved_model.simple_save(session, str(tmp_path / "writes"), {"x": x}, {"y": y})
+    run = convert_without_tf(str(tmp_path / "writes"), str(tmp_path / "out"))
+    assert run.returncode == 2, run.stderr
+    first, hint = run.stderr.strip().splitlines()[:2]
+    assert "variable write" in first and "AssignAdd (bump)" in first and "AssignSubVariableOp (drain)" in first
+    assert "--loader=tensorflow" in hint and not (tmp_path / "out").exists()
+
+
+def test_control_flow_v2_keeps_a_tf1_graphs_functional_loops(models, tmp_path, tfjs_runtime):
+    """``--control_flow_v2`` on a TF1 graph with functional ``While``/``If``: kept as functions in model.json's
+    library, as the TF path keeps them (the TF1 reader once lowered them to v1 frames whatever the flag)."""
+    from tfjsconv.verify.compare import format_report, verify_model
+
+    source, out = models["ref_functional_control_flow"], tmp_path / "free"
+    run = convert_without_tf(str(source), str(out), "--control_flow_v2")
+    assert run.returncode == 0, run.stderr
+    inputs = _inputs("ref_functional_control_flow")
+    expected = tf1_session_outputs(source, ["serve"], "serving_default", inputs)
+    report = verify_model(out, inputs, expected, backends=("cpu", "wasm"), rtol=RTOL, atol=ATOL, quiet=True)
+    assert report.passed, format_report(report)
+    ops = _histogram(out)
+    assert ops["While"] + ops["StatelessWhile"] == 1 and not {"Merge", "Switch", "Enter"} & ops.keys()
+    tfjsconv.convert(source, tmp_path / "tf", loader="tensorflow", control_flow_v2=True)
+    assert ops == _histogram(tmp_path / "tf")
+    functions = [json.loads((d / "model.json").read_text())["modelTopology"]["library"]["function"] for d in (out, tmp_path / "tf")]
+    assert len(functions[0]) == len(functions[1]) == 4

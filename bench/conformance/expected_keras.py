@@ -77,7 +77,7 @@ _known("DepthwiseConv2D/dil2", "(DepthwiseConv2D): dilation_rate=[2, 2]: TF.js's
 _known("Discretization/bins", '(Discretization): TF.js 4.22 has no Discretization layer', flavors=("keras3",), layers="refused → graph")
 _known("Discretization/bins", '(Discretization): TF.js 4.22 has no Discretization layer; 1 op type(s) are not supported by TensorFlow.js 4.22: '
        '(saved with an int64 dtype, the layer goes through TensorFlow, whose Bucketize TF.js lacks)',
-       flavors=("tf_keras", "keras3_h5"), layers="refused → graph", graph="refused")
+       flavors=("tf_keras",), layers="refused → graph", graph="refused")
 _known("ELU/alpha0.5", "(ELU): alpha=0.5: TF.js's ELU layer refuses alpha other than 1 when loading", layers="refused → graph")
 _known("EinsumDense/abc,cd->abd", '(EinsumDense): TF.js 4.22 has no EinsumDense layer', layers="refused → graph")
 _known("Embedding/mask_zero+LSTM", '(NotEqual): TF.js 4.22 has no NotEqual layer', flavors=("keras3",), layers="refused → graph")

@@ -375,7 +375,7 @@ def graph_from_tf1_meta_graph(path: Path, meta_graph: Any, signature: Any, optio
 
     from .grappler_parity import match_grappler_constfold
     from .tf_free import _record_versions
-    from .tf_free_control_flow import lower as lower_control_flow
+    from .tf_free_control_flow import lower_or_keep_control_flow
     from .tf_free_control_flow import pass_variable_values, rewrite_bodies
     from .tf_free_tables import TableSource
 
@@ -398,7 +398,7 @@ def graph_from_tf1_meta_graph(path: Path, meta_graph: Any, signature: Any, optio
     rewrite_bodies(graph)
     run_frontend_passes(graph)
     if graph.functions:  # after the frontend passes: drop_control_edges would remove the lowering's anchors
-        lower_control_flow(graph, options.limits.max_nodes)
+        lower_or_keep_control_flow(graph, options)  # --control_flow_v2 keeps While/If as library functions
     tables.attach(graph)  # the tables it reads into modelInitializer, as the TF path does
     if options.use_structured_outputs_names:
         graph.metadata["structuredOutputKeys"] = list(outputs)

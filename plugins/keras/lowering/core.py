@@ -59,6 +59,19 @@ def _embedding_check(config: dict[str, Any]) -> str | None:
     return None
 
 
+@lowers("LayerScale")
+def layer_scale(ctx: LayerContext) -> Value:
+    """ConvNeXt's ``LayerScale`` (``keras.applications.convnext``): ``x · gamma`` over the last axis. Only
+    Keras's own class gets here: a user's class of that name lives in another module, which the checks
+    refuse as custom code before any lowering."""
+    (gamma,) = ctx.expect_weights("gamma")
+    shape = ctx.shape()
+    ctx.check_shape(gamma, [int(ctx.config["projection_dim"])], "gamma")
+    if not shape or shape[-1] not in (None, gamma.shape[0]):
+        raise ctx.error(f"scales a last axis of {shape[-1] if shape else 'a scalar'} by {gamma.shape[0]} values")
+    return ctx.binary("Mul", ctx.x, ctx.weight(gamma, "gamma"))
+
+
 @lowers("Embedding", check=_embedding_check)
 def embedding(ctx: LayerContext) -> Value:
     """Rows of the table: ``GatherV2`` on the ids cast to int32 (Keras casts float ids the same way)."""
