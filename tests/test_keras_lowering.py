@@ -207,6 +207,20 @@ def convert_poisoned(paths: list[Path]) -> None:
     assert out.stdout.rstrip().endswith("LOADED:"), out.stdout
 
 
+def case_file(folder: Path, family: str, flavor: str) -> Path:
+    """Where a ``(family, flavor)`` case is saved, e.g. ``conv-keras3-keras.keras``."""
+    return folder / f"{family}-{flavor.replace('.', '-')}{flavor[flavor.index('.'):]}"
+
+
+def saved_and_converted(tmp_path_factory, label: str, cases, save) -> dict:
+    """Every case saved by Keras (``save(family, flavor, folder)`` -> ``(path, inputs, outputs)``), then
+    converted in one subprocess with TensorFlow, Keras and tf_keras poisoned; keyed by case."""
+    folder = tmp_path_factory.mktemp(label)
+    saved = {case: save(*case, folder) for case in cases}
+    convert_poisoned([p for p, _, _ in saved.values()])
+    return saved
+
+
 def test_covered_files_convert_without_tensorflow_or_keras(tmp_path):
     paths = [_save("conv", "keras3.keras", tmp_path)[0], _save("normalization", "keras3.h5", tmp_path)[0]]
     convert_poisoned(paths)

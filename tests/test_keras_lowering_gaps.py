@@ -21,7 +21,7 @@ import tfjsconv  # noqa: E402
 import tfjsconv.errors  # noqa: E402
 
 from keras_models import randomize, save_with_outputs  # noqa: E402
-from test_keras_lowering import POISONED, _module, _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering import POISONED, _module, _verify, case_file, saved_and_converted  # noqa: E402
 
 
 # -- models (``k`` is keras or tf_keras) ---------------------------------------------------------------------
@@ -89,16 +89,12 @@ def _save(family: str, flavor: str, folder: Path, seed: int = 11):
     rng = np.random.default_rng(seed + 1)
     inputs = {t.name.split(":")[0]: (3 * rng.standard_normal((2, *tuple(t.shape)[1:]))).astype("float32")
               for t in model.inputs}
-    return save_with_outputs(model, inputs, folder / f"{family}-{flavor.replace('.', '-')}{flavor[flavor.index('.'):]}")
+    return save_with_outputs(model, inputs, case_file(folder, family, flavor))
 
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    """Every case saved by Keras, then converted in one subprocess with TensorFlow, Keras and tf_keras poisoned."""
-    folder = tmp_path_factory.mktemp("gaps")
-    saved = {case: _save(*case, folder) for case in CASES}
-    convert_poisoned([p for p, _, _ in saved.values()])
-    return saved
+    return saved_and_converted(tmp_path_factory, "gaps", CASES, _save)
 
 
 @pytest.mark.node

@@ -18,7 +18,7 @@ pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
 from keras_models import randomize, save_with_outputs  # noqa: E402
-from test_keras_lowering import _module, _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
 
 
 # -- models (``k`` is keras or tf_keras) ---------------------------------------------------------------------
@@ -147,16 +147,12 @@ def _save(family: str, flavor: str, folder: Path, seed: int = 11):
     model = FAMILIES[family](_module(flavor))
     randomize(model, seed)
     inputs = _inputs(model, seed + 1)
-    return save_with_outputs(model, inputs, folder / f"{family}-{flavor.replace('.', '-')}{flavor[flavor.index('.'):]}")
+    return save_with_outputs(model, inputs, case_file(folder, family, flavor))
 
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    """Every case saved by Keras, then converted in one subprocess with TensorFlow, Keras and tf_keras poisoned."""
-    folder = tmp_path_factory.mktemp("masks")
-    saved = {case: _save(*case, folder) for case in CASES}
-    convert_poisoned([p for p, _, _ in saved.values()])
-    return saved
+    return saved_and_converted(tmp_path_factory, "masks", CASES, _save)
 
 
 @pytest.mark.node

@@ -19,7 +19,7 @@ falls back to loading the model with TensorFlow (:mod:`.loading` + :mod:`.freeze
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,21 @@ def functions_called(node: Any) -> list[str]:
     return names
 
 
+def walk_functions(roots: list[Any], functions: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """``(name, FunctionDef)`` of every library function ``roots`` (NodeDefs) call, transitively, each
+    once, depth first; a body's own calls are followed after the caller has been yielded."""
+    seen: set[str] = set()
+    stack = [name for node in roots for name in functions_called(node) if name in functions]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        yield name, functions[name]
+        stack.extend(n for node in functions[name].node_def for n in functions_called(node)
+                     if n in functions and n not in seen)
+
+
 def reachable_library(graph_def: Any, roots: list[Any]) -> Any:
     """The functions ``roots`` (NodeDefs) call, transitively, with ``api_implements`` dropped.
 
@@ -146,16 +161,11 @@ def reachable_library(graph_def: Any, roots: list[Any]) -> Any:
 
     functions = {f.signature.name: f for f in graph_def.library.function}
     seen: list[str] = []
-    stack = [name for node in roots for name in functions_called(node) if name in functions]
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
+    for name, fdef in walk_functions(roots, functions):
         seen.append(name)
-        for node in functions[name].node_def:
+        for node in fdef.node_def:
             if node.op in UNSUPPORTED_INNER_OPS:
                 raise NotDirect(f"function {name} uses {node.op}")
-            stack.extend(n for n in functions_called(node) if n in functions and n not in seen)
     library = function_pb2.FunctionDefLibrary()
     for name in seen:
         fdef = library.function.add()

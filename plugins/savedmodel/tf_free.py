@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tfjsconv.errors import InputError
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
-from .direct import NotDirect, bind_variables, functions_called, signature_closure, variable_keys
+from .direct import NotDirect, bind_variables, signature_closure, variable_keys, walk_functions
 from .graphdef_ir import NotTfFree, add_nodes, function_body
 
 log = logging.getLogger(__name__)
@@ -45,24 +46,15 @@ FEATURES = {
 CALLS = frozenset({"StatefulPartitionedCall", "PartitionedCall"})
 
 
-def _called(node_def: Any, functions: dict[str, Any]) -> list[str]:
-    return [n for n in functions_called(node_def) if n in functions]
-
-
 def reachable_functions(roots: list[Any], functions: dict[str, Any]) -> list[str]:
     """Names of the functions ``roots`` call, transitively; a feature we lack raises NotTfFree."""
     seen: list[str] = []
-    stack = [name for node in roots for name in _called(node, functions)]
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
+    for name, fdef in walk_functions(roots, functions):
         seen.append(name)
-        for node in functions[name].node_def:
+        for node in fdef.node_def:
             feature = FEATURES.get(node.op)
             if feature:
                 raise NotTfFree(feature, f"function {name} uses {node.op} ({node.name})")
-            stack.extend(n for n in _called(node, functions) if n not in seen)
     return seen
 
 
@@ -102,14 +94,32 @@ def inline_all(graph: Graph) -> None:
     graph.remove_dead_nodes()
 
 
+def signature_graph(name: str, node_defs: list[Any], functions: dict[str, Any], inputs: dict[str, str],
+                    outputs: dict[str, str], called: Callable[[], Iterable[str]], *, keep_control: bool,
+                    placeholders: tuple[str, ...] = ("Placeholder",)) -> Graph:
+    """A signature's nodes as an IR graph: the bodies ``called()`` names, the inputs (each must be one of
+    ``placeholders``) and outputs bound, then every call expanded (``While``/``If``/``Case`` bodies kept
+    for lowering). The TF2 reader and the TF1 one (:mod:`.tf_free_tf1`) differ only in the arguments."""
+    graph = Graph(name)
+    nodes = add_nodes(graph, node_defs, functions, keep_control=keep_control)
+    for function in called():
+        graph.functions[function] = function_body(functions[function], functions)
+    for key, tensor in inputs.items():
+        value = _tensor(nodes, tensor)
+        if value.producer.op not in placeholders:
+            raise InputError(f"input {key!r} ({tensor}) is produced by a {value.producer.op}, not a Placeholder")
+        graph.inputs[key] = value
+    for key, tensor in outputs.items():
+        graph.set_output(key, _tensor(nodes, tensor))
+    inline_all(graph)
+    return graph
+
+
 def graph_from_saved_model_files(path: Path, meta_graph: Any, signature: Any, options: ConvertOptions, *,
                                  name: str) -> Graph:
     """The IR of one SavedModel signature, read from the files (see the module doc)."""
     from .direct import checkpoint_values_tf_free
-    from .grappler_parity import match_grappler_constfold
-    from tfjsconv.passes.frontend import run_frontend_passes
-    from .tf_free_control_flow import lower_or_keep_control_flow, refuse_variable_writes
-    from .tf_free_control_flow import pass_variable_values, rewrite_bodies
+    from .tf_free_control_flow import pass_variable_values, refuse_variable_writes
     from .tf_free_tables import TableSource
 
     try:
@@ -127,18 +137,8 @@ def graph_from_saved_model_files(path: Path, meta_graph: Any, signature: Any, op
     tables = TableSource(path, meta_graph)  # its HashTableV2 nodes as resource Placeholders
     roots = signature_nodes(tables.graph_def, [*inputs.values(), *outputs.values()], keys)
     refuse_variable_writes(roots, functions)  # TF.js has no variables to write: every write named, exit 2
-    graph = Graph(name)
-    nodes = add_nodes(graph, roots, functions, keep_control=False)
-    for called in reachable_functions(roots, functions):
-        graph.functions[called] = function_body(functions[called], functions)
-    for key, tensor in inputs.items():
-        value = _tensor(nodes, tensor)
-        if value.producer.op != "Placeholder":
-            raise InputError(f"input {key!r} ({tensor}) is produced by a {value.producer.op}, not a Placeholder")
-        graph.inputs[key] = value
-    for key, tensor in outputs.items():
-        graph.set_output(key, _tensor(nodes, tensor))
-    inline_all(graph)
+    graph = signature_graph(name, roots, functions, inputs, outputs, lambda: reachable_functions(roots, functions),
+                            keep_control=False)
     used = {n.name for n in graph if n.op == "VarHandleOp"}
     try:
         values = checkpoint_values_tf_free(path, {k: v for k, v in keys.items() if k in used})
@@ -150,15 +150,31 @@ def graph_from_saved_model_files(path: Path, meta_graph: Any, signature: Any, op
     except NotDirect as why:
         raise NotTfFree("resource_use", str(why)) from None
     _record_versions(graph, graph_def, meta_graph.meta_info_def.tensorflow_version)
-    match_grappler_constfold(graph)  # what the TF path's Grappler does, for the same graph
+    return finish_signature_graph(graph, options, tables, list(outputs), "the TF-free SavedModel reader")
+
+
+def finish_signature_graph(graph: Graph, options: ConvertOptions, tables: Any, output_keys: list[str], reader: str,
+                           *, grappler_steps: tuple[Callable[[Graph], Any], ...] = ()) -> Graph:
+    """The steps after the variables are bound, shared by the TF2 and TF1 readers: what the TF path's
+    Grappler does for the same graph (constant folding, then ``grappler_steps``), the frontend passes on
+    the bodies and the graph, control flow lowered (or kept with ``--control_flow_v2``), the tables
+    into ``modelInitializer``."""
+    from tfjsconv.passes.frontend import run_frontend_passes
+
+    from .grappler_parity import match_grappler_constfold
+    from .tf_free_control_flow import lower_or_keep_control_flow, rewrite_bodies
+
+    match_grappler_constfold(graph)
+    for step in grappler_steps:
+        step(graph)
     rewrite_bodies(graph)
     run_frontend_passes(graph)
     if graph.functions:  # after the frontend passes, whose drop_control_edges would remove the lowering's anchors
         lower_or_keep_control_flow(graph, options)  # --control_flow_v2 keeps While/If as library functions
     tables.attach(graph)  # the tables it reads into modelInitializer, as the TF path does
     if options.use_structured_outputs_names:
-        graph.metadata["structuredOutputKeys"] = list(outputs)
-    graph.notes.append("read from the files without TensorFlow (the TF-free SavedModel reader)")
+        graph.metadata["structuredOutputKeys"] = output_keys
+    graph.notes.append(f"read from the files without TensorFlow ({reader})")
     return graph
 
 

@@ -338,22 +338,15 @@ def refuse_variable_writes(roots: list[Any], functions: Mapping[str, Any]) -> No
 
     A write is exact in TF.js only as a value threaded through the graph (the variable as one more loop
     variable), which needs the order of the reads and writes (their control edges): not done yet."""
-    from .direct import functions_called
+    from .direct import walk_functions
 
     writes: dict[str, list[str]] = {}
     for node in roots:
         if node.op in VARIABLE_WRITE_OPS:
             writes.setdefault(node.op, []).append(node.name)
-    seen: set[str] = set()
-    stack = [n for node in roots for n in functions_called(node) if n in functions]
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for node in functions[name].node_def:
+    for name, fdef in walk_functions(roots, functions):
+        for node in fdef.node_def:
             if node.op in VARIABLE_WRITE_OPS:
                 writes.setdefault(node.op, []).append(f"{name}/{node.name}")
-            stack.extend(n for n in functions_called(node) if n in functions and n not in seen)
     if writes:
         raise VariableWriteError(writes)

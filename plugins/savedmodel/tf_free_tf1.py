@@ -37,7 +37,7 @@ from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
 
 from .direct import CheckpointTensor, NotDirect, bind_variables
-from .graphdef_ir import NotTfFree, add_nodes, function_body
+from .graphdef_ir import NotTfFree
 
 #: Variables of a TF1 graph: ref variables (bound here) and resource variables (``direct.bind_variables``).
 REF_VARIABLE_OPS = frozenset({"VariableV2", "Variable"})
@@ -335,23 +335,12 @@ def match_grappler_identities(graph: Graph) -> int:
 
 def _signature_graph(graph_def: Any, node_defs: list[Any], inputs: dict[str, str], outputs: dict[str, str],
                      name: str) -> Graph:
-    """The signature's nodes as an IR graph, calls expanded (``While``/``If`` bodies kept for lowering)."""
-    from .tf_free import _tensor, inline_all
+    """The signature's nodes as an IR graph, control edges kept (v1 frames need them), calls expanded."""
+    from .tf_free import signature_graph
 
     functions = {f.signature.name: f for f in graph_def.library.function}
-    graph = Graph(name)
-    nodes = add_nodes(graph, node_defs, functions, keep_control=True)
-    for called in _called(node_defs, functions):
-        graph.functions[called] = function_body(functions[called], functions)
-    for key, tensor in inputs.items():
-        value = _tensor(nodes, tensor)
-        if value.producer.op not in ("Placeholder", "PlaceholderWithDefault"):
-            raise InputError(f"input {key!r} ({tensor}) is produced by a {value.producer.op}, not a Placeholder")
-        graph.inputs[key] = value
-    for key, tensor in outputs.items():
-        graph.set_output(key, _tensor(nodes, tensor))
-    inline_all(graph)
-    return graph
+    return signature_graph(name, node_defs, functions, inputs, outputs, lambda: _called(node_defs, functions),
+                           keep_control=True, placeholders=("Placeholder", "PlaceholderWithDefault"))
 
 
 def variable_values(path: Path, meta_graph: Any, graph: Graph) -> dict[str, CheckpointTensor]:
@@ -371,12 +360,8 @@ def variable_values(path: Path, meta_graph: Any, graph: Graph) -> dict[str, Chec
 def graph_from_tf1_meta_graph(path: Path, meta_graph: Any, signature: Any, options: ConvertOptions, *,
                               name: str) -> Graph:
     """The IR of one signature of a TF1 MetaGraph, variables bound to the checkpoint (see the module doc)."""
-    from tfjsconv.passes.frontend import run_frontend_passes
-
-    from .grappler_parity import match_grappler_constfold
-    from .tf_free import _record_versions
-    from .tf_free_control_flow import lower_or_keep_control_flow
-    from .tf_free_control_flow import pass_variable_values, rewrite_bodies
+    from .tf_free import _record_versions, finish_signature_graph
+    from .tf_free_control_flow import pass_variable_values
     from .tf_free_tables import TableSource
 
     inputs = {key: signature.inputs[key].name for key in sorted(signature.inputs)}
@@ -393,14 +378,5 @@ def graph_from_tf1_meta_graph(path: Path, meta_graph: Any, signature: Any, optio
         raise NotTfFree("resource_use", str(why)) from None
     join_partitions(graph)
     _record_versions(graph, meta_graph.graph_def, meta_graph.meta_info_def.tensorflow_version)
-    match_grappler_constfold(graph)
-    match_grappler_identities(graph)
-    rewrite_bodies(graph)
-    run_frontend_passes(graph)
-    if graph.functions:  # after the frontend passes: drop_control_edges would remove the lowering's anchors
-        lower_or_keep_control_flow(graph, options)  # --control_flow_v2 keeps While/If as library functions
-    tables.attach(graph)  # the tables it reads into modelInitializer, as the TF path does
-    if options.use_structured_outputs_names:
-        graph.metadata["structuredOutputKeys"] = list(outputs)
-    graph.notes.append("read from the files without TensorFlow (the TF-free reader, TF1 saver)")
-    return graph
+    return finish_signature_graph(graph, options, tables, list(outputs), "the TF-free reader, TF1 saver",
+                                  grappler_steps=(match_grappler_identities,))
