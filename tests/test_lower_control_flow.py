@@ -92,14 +92,9 @@ def _functions():
     @tf.function(input_signature=[spec])
     def tensor_list(x):
         """An inner loop writing an outer loop variable, scaled, into a TensorArray the outer body creates."""
-        def outer(i, acc):
-            def inner(j, t):
-                return j + 1, t.write(j, acc * tf.cast(j + i + 1, tf.float32))
-            empty = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
-            _, ta = tf.while_loop(lambda j, t: j < 3 - i, inner, [tf.constant(0), empty])
-            return i + 1, tf.reduce_sum(ta.stack(), axis=0) * 0.5
-        _, y = tf.while_loop(lambda i, a: i < 3, outer, [tf.constant(0), x])
-        return {"y": y}
+        from tf_models import nested_tensor_array_loops
+
+        return {"y": nested_tensor_array_loops(x)}
 
     return {  # name -> (function, inputs to check, whether freezing keeps its functional ops)
         "loop_vars": (loop_vars, [{"x": x}], True),

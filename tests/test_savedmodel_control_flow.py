@@ -20,6 +20,8 @@ pytest.importorskip("tensorflow")
 import tfjsconv  # noqa: E402
 from tfjsconv.options import ConvertOptions  # noqa: E402
 
+import tf_models  # noqa: E402
+
 pytestmark = pytest.mark.node
 
 RTOL, ATOL = 1e-5, 0.0
@@ -80,14 +82,7 @@ def nested_loops(path: Path) -> Path:
         def tensor_array(self, x):
             """A growing TensorArray created in the outer body, written 3 - i times by the inner loop:
             one list shared by all outer iterations would keep rows of the previous ones."""
-            def outer(i, acc):
-                def inner(j, t):
-                    return j + 1, t.write(j, acc * tf.cast(j + i + 1, tf.float32))
-                empty = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
-                _, ta = tf.while_loop(lambda j, t: j < 3 - i, inner, [tf.constant(0), empty])
-                return i + 1, tf.reduce_sum(ta.stack(), axis=0) * 0.5
-            _, y = tf.while_loop(lambda i, a: i < 3, outer, [tf.constant(0), x])
-            return {"y": y}
+            return {"y": tf_models.nested_tensor_array_loops(x)}
 
     module = Nested()
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.__call__,

@@ -212,3 +212,19 @@ def hub_v2(path: Path) -> Path:
     module = Embed()
     tf.saved_model.save(module, str(path), signatures={"default": module.__call__})
     return path
+
+
+def nested_tensor_array_loops(x):
+    """Inside a ``tf.function``: an inner loop writing the outer loop variable, scaled, into a growing
+    TensorArray the outer body creates, ``3 - i`` times (one list shared by all outer iterations would
+    keep rows of the previous ones); the outer loop sums the rows, three times over."""
+    import tensorflow as tf
+
+    def outer(i, acc):
+        def inner(j, t):
+            return j + 1, t.write(j, acc * tf.cast(j + i + 1, tf.float32))
+        empty = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+        _, ta = tf.while_loop(lambda j, t: j < 3 - i, inner, [tf.constant(0), empty])
+        return i + 1, tf.reduce_sum(ta.stack(), axis=0) * 0.5
+    _, y = tf.while_loop(lambda i, a: i < 3, outer, [tf.constant(0), x])
+    return y
