@@ -75,3 +75,16 @@ def test_library_callers_of_main_are_not_exited():
             "code = main(['convert', '/nonexistent/m.h5', '/nonexistent/o']); print('returned', code)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "returned 2" in result.stdout
+
+
+@pytest.mark.parametrize(("argv", "code", "stream", "text"), [
+    (["--help"], 0, "stdout", "is short for"),
+    (["--version"], 0, "stdout", "tfjsconv "),
+    (["convert", "--bogus", "a", "b"], 2, "stderr", "unrecognized arguments: --bogus"),
+])
+def test_argparse_exits_keep_their_code_and_text(argv, code, stream, text):
+    """argparse ends ``--help``, ``--version`` and flag errors with SystemExit; the command still exits quickly
+    with argparse's code and complete output."""
+    result = _run(*argv)
+    assert result.returncode == code
+    assert text in getattr(result, stream)

@@ -186,8 +186,15 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def run() -> None:
-    """The ``tfjsconv`` console command: :func:`main`, then a quick exit."""
-    exit_now(main())
+    """The ``tfjsconv`` console command: :func:`main`, then a quick exit (also after argparse's own exits,
+    ``--help``, ``--version`` and flag errors)."""
+    try:
+        code = main()
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+        code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
+    exit_now(code)
 
 
 def exit_now(code: int) -> None:
