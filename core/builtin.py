@@ -70,6 +70,7 @@ REQUIRED_PASSES = (
     ("binary_rank", "LowerBinaryRank", "binary_rank", 0, _SHAPE_LOWERINGS, ()),
     # opt-in (--exact_special_values): TF's NaN/Inf results on deviating backends
     ("special_values", "ExactSpecialValues", "exact_special_values", 0, _SHAPE_LOWERINGS, ()),
+    ("strided_gather", "StridedSliceAsGather", "strided_gather", 0, _SHAPE_LOWERINGS, ()),
     ("transpose_rank", "LowerTransposeRank", "transpose_rank", 0, _SHAPE_LOWERINGS, ()),
 )
 #: optimizations (levels 1-2) and the dead-code sweep

@@ -133,9 +133,42 @@ def _lookups_from_vocabulary(k, ids):
             L.IntegerLookup(vocabulary=[5, -1, 7], name="oov_token_inside", **dtype)(ids)]
 
 
+def gated_windowed_attention(k):
+    """Keras 3's ``use_gate`` and ``sliding_window`` (windows 2, 4 and 6 on 4 query steps: shorter than, equal to and
+    longer than the sequence), alone and with causal, attention and Keras masks, on the fused and explicit paths."""
+    L = k.layers
+    q = k.Input((4, 6), name="query")
+    v = k.Input((5, 6), name="value")
+    key = k.Input((5, 3), name="key")
+    mask = k.Input((4, 5), dtype="bool", name="mask")
+    self_mask = k.Input((4, 4), dtype="bool", name="self_mask")
+    padded = k.Input((4, 6), name="padded")  # steps of zeros, masked by Masking
+    masked_q = L.Masking(0.0, name="masking")(padded)
+    mha, gqa = L.MultiHeadAttention, L.GroupQueryAttention
+    outputs = [
+        mha(2, 3, sliding_window=2, name="window_short")(q, q),
+        mha(2, 3, sliding_window=4, name="window_equal")(q, q, use_causal_mask=True),
+        mha(2, 3, sliding_window=6, name="window_long")(q, q, attention_mask=self_mask, use_causal_mask=True),
+        mha(2, 3, value_dim=2, sliding_window=2, use_gate=True, name="gated_cross")(q, v, key, attention_mask=mask),
+        mha(1, 2, use_gate=True, use_bias=False, output_shape=5, name="gated_plain")(q, v),
+        mha(2, 2, sliding_window=3, use_gate=True, dropout=0.2, name="explicit")(q, q, attention_mask=self_mask),
+        gqa(3, 4, 2, sliding_window=2, use_gate=True, name="gqa_gated_window")(q, v, attention_mask=mask),
+        gqa(2, 3, 1, sliding_window=4, name="gqa_causal_window")(q, q, use_causal_mask=True),
+        gqa(2, 2, 2, sliding_window=6, use_gate=True, use_bias=False, name="gqa_long")(q, q, attention_mask=self_mask,
+                                                                                        use_causal_mask=True)]
+    scored, scores = mha(2, 2, sliding_window=2, use_gate=True, name="scored")(q, q, attention_mask=self_mask,
+                                                                              return_attention_scores=True)
+    gqa_scored, gqa_scores = gqa(2, 3, 1, sliding_window=3, use_gate=True, name="gqa_scored")(
+        q, v, use_causal_mask=True, return_attention_scores=True)
+    keras_masked = mha(2, 3, sliding_window=2, name="keras_mask")(masked_q, masked_q)  # keeps the query's mask
+    flat = [L.Flatten(name=f"flat_{i}")(o) for i, o in enumerate([*outputs, scored, gqa_scored])]
+    return k.Model([q, v, key, mask, self_mask, padded], [L.Concatenate(name="out")(flat), scores, gqa_scores,
+                                                          keras_masked])
+
+
 FAMILIES = {"multi_head_attention": multi_head_attention, "dot_attention": dot_attention, "wrappers": wrappers,
-            "conv_lstm": conv_lstm, "lookups": lookups}
-CASES = [(family, "keras3.keras") for family in FAMILIES] + [
+            "conv_lstm": conv_lstm, "lookups": lookups, "gated_windowed_attention": gated_windowed_attention}
+CASES = [(family, "keras3.keras") for family in FAMILIES] + [("gated_windowed_attention", "keras3.h5"),
     ("multi_head_attention", "tf_keras.h5"), ("dot_attention", "tf_keras.h5"), ("multi_head_attention", "keras3.h5"),
     ("wrappers", "tf_keras.h5"), ("conv_lstm", "tf_keras.h5"), ("lookups", "tf_keras.h5")]
 
@@ -161,6 +194,8 @@ def _inputs(model, seed: int) -> dict[str, np.ndarray]:
             value = rng.standard_normal(shape).astype("float32")
             if name == "x":  # Discretization: TF's Bucketize puts NaN past the last boundary
                 value[0, :3] = [np.nan, np.inf, -np.inf]
+            if name == "padded":  # Masking drops these steps
+                value[:, -1] = value[0, 1] = 0
         inputs[name] = value
     return inputs
 

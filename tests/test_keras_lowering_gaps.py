@@ -1,5 +1,5 @@
 """The last Keras lowering gaps: Softmax on any axis, LayerNormalization(rms_scaling), adaptive pooling, RNN(cell),
-GroupQueryAttention.
+GroupQueryAttention, Keras 3's Pipeline.
 
 As in ``test_keras_lowering_attention.py``: small models with random weights, saved by Keras, converted through
 the lowering with TensorFlow, Keras and tf_keras poisoned (one subprocess converts every file), then run in real
@@ -76,9 +76,30 @@ def grouped_query_attention(k):
     return k.Model([q, v, key], [L.Concatenate(name="out")([grouped, single, per_head]), scores])
 
 
+def pipelines(k):
+    """Keras 3's Pipeline: inner layers with weights (Dense, LayerNormalization, Conv2D, BatchNormalization's moving
+    statistics),
+    one without (Rescaling), random augmentations (identity at inference), integer ids into an Embedding, and a
+    Pipeline called twice."""
+    L = k.layers
+    x = k.Input((4,), name="x")
+    image = k.Input((6, 6, 2), name="image")
+    ids = k.Input((5,), dtype="int32", name="ids")
+    norm = L.LayerNormalization(name="norm")
+    dense_pipe = L.Pipeline([L.Rescaling(2.0, name="double"), norm, L.Dense(3, activation="tanh", name="inner_dense"),
+                             L.Rescaling(0.5, offset=1.0, name="halve")], name="dense_pipe")
+    image_pipe = L.Pipeline([L.RandomFlip(name="flip"), L.Conv2D(3, 3, padding="same", name="conv"),
+                             L.BatchNormalization(name="bn"), L.GlobalAveragePooling2D(name="gap")], name="image_pipe")
+    id_pipe = L.Pipeline([L.Embedding(12, 3, name="embed"), L.Flatten(name="flat"), L.Dense(2, name="ids_dense")],
+                         name="id_pipe")
+    shared = L.Pipeline([L.Dense(4, name="shared_dense"), L.Activation("relu", name="shared_relu")], name="shared")
+    return k.Model([x, image, ids], [L.Dense(3, name="after")(dense_pipe(x)), image_pipe(image), id_pipe(ids),
+                                     shared(shared(x))])
+
+
 FAMILIES = {"softmax_axes": softmax_axes, "rms_layer_norm": rms_layer_norm, "adaptive_pooling": adaptive_pooling,
-            "rnn_cells": rnn_cells, "grouped_query_attention": grouped_query_attention}
-CASES = [(family, "keras3.keras") for family in FAMILIES] + [
+            "rnn_cells": rnn_cells, "grouped_query_attention": grouped_query_attention, "pipelines": pipelines}
+CASES = [(family, "keras3.keras") for family in FAMILIES] + [("pipelines", "keras3.h5"),
     ("softmax_axes", "tf_keras.h5"), ("rnn_cells", "tf_keras.h5"), ("rms_layer_norm", "keras3.h5"),
     ("grouped_query_attention", "keras3.h5")]
 
@@ -88,6 +109,7 @@ def _save(family: str, flavor: str, folder: Path, seed: int = 11):
     randomize(model, seed)
     rng = np.random.default_rng(seed + 1)
     inputs = {t.name.split(":")[0]: (3 * rng.standard_normal((2, *tuple(t.shape)[1:]))).astype("float32")
+              if "int" not in str(t.dtype) else rng.integers(0, 12, (2, *tuple(t.shape)[1:])).astype("int32")
               for t in model.inputs}
     return save_with_outputs(model, inputs, case_file(folder, family, flavor))
 
@@ -126,25 +148,41 @@ def test_what_the_lowering_still_leaves_to_tensorflow_is_named():
                L.RNN(L.GRUCell(2, activation="glu"), name="glu_cell")(seq),
                L.RNN([L.SimpleRNNCell(2), Cell(2)], name="custom_cell")(seq),
                L.RNN([L.GRUCell(2), L.LSTMCell(2)], name="stacked")(seq),  # lowered (test_keras_lowering_lookups)
-               L.GroupQueryAttention(2, 2, 1, use_gate=True, name="gated")(seq, seq),
+               # lowered (test_keras_lowering_attention's gated_windowed_attention)
+               L.GroupQueryAttention(2, 2, 1, use_gate=True, sliding_window=2, name="gated")(seq, seq),
+               L.MultiHeadAttention(2, 2, use_gate=True, sliding_window=3, name="mha_gated")(seq, seq),
+               L.Pipeline([L.Dense(2, name="piped")], name="pipe")(seq),  # lowered (the pipelines family)
                L.AdaptiveAveragePooling2D(2, data_format="channels_first", name="cf")(image)]
     gaps = layer_gaps(json.loads(keras.Model([seq, image], outputs).to_json()))
-    assert gaps == ["'glu_cell' (RNN: activation 'glu')", "'custom_cell' (RNN: a Cell cell)",
-                    "'gated' (GroupQueryAttention: use_gate=True)"], gaps
+    assert gaps == ["'glu_cell' (RNN: activation 'glu')", "'custom_cell' (RNN: a Cell cell)"], gaps
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_a_pipeline_layer_is_a_gap_named_by_class_not_a_corrupt_model(tmp_path, suffix):
+def test_a_pipeline_layer_is_named_by_class_not_a_corrupt_model_where_it_is_refused(tmp_path, suffix):
     """Keras 3's Pipeline lists layers under ``layers`` like a model does, but it is a layer: it was read
-    as a functional model without outputs and called corrupt."""
+    as a functional model without outputs and called corrupt. TF.js's layers API has no Pipeline."""
     L = keras.layers
     x = keras.Input((4,), name="x")
     pipe = L.Pipeline([L.Rescaling(2.0), L.Rescaling(0.5, offset=1.0)], name="pipe")
     keras.Model(x, L.Dense(3, name="d")(pipe(x))).save(tmp_path / f"m{suffix}")
-    for fmt in ("tfjs_graph_model", "tfjs_layers_model"):
-        with pytest.raises(tfjsconv.errors.TfjsconvError) as why:
-            tfjsconv.convert(tmp_path / f"m{suffix}", tmp_path / fmt, output_format=fmt)
-        assert "'pipe' (Pipeline)" in str(why.value) and "corrupt" not in str(why.value)
+    with pytest.raises(tfjsconv.errors.TfjsconvError) as why:
+        tfjsconv.convert(tmp_path / f"m{suffix}", tmp_path / "layers", output_format="tfjs_layers_model")
+    assert "'pipe' (Pipeline)" in str(why.value) and "corrupt" not in str(why.value)
+
+
+def test_a_pipeline_inner_layer_the_lowering_does_not_cover_is_named():
+    from tfjsconv.plugins.keras.lowering import layer_gaps
+
+    L = keras.layers
+    x = keras.Input((4,), name="x")
+    ids = keras.Input((4,), dtype="int32", name="ids")
+    outputs = [L.Pipeline([L.Rescaling(2.0), L.Dense(2, activation="glu", name="glu_dense")], name="glu_pipe")(x),
+               L.Pipeline([L.Embedding(5, 2, mask_zero=True, name="masking_embed"), L.Flatten()], name="mask_pipe")(ids),
+               L.Pipeline([L.Pipeline([L.Rescaling(2.0)], name="inner")], name="nested_pipe")(x)]
+    gaps = layer_gaps(json.loads(keras.Model([x, ids], outputs).to_json()))
+    assert gaps == ["'glu_pipe' (Pipeline: the inner layer 'glu_dense' (Dense: activation 'glu'))",
+                    "'mask_pipe' (Pipeline: the inner layer 'masking_embed' (Embedding) makes a mask)",
+                    "'nested_pipe' (Pipeline: the inner layer 'inner' (Pipeline))"], gaps
 
 
 def test_adaptive_pooling_of_an_unknown_size_is_refused_by_name(tmp_path):
@@ -165,3 +203,24 @@ def test_adaptive_pooling_of_an_unknown_size_is_refused_by_name(tmp_path):
     assert out.returncode != 0
     assert "'adaptive' (AdaptiveMaxPooling2D) needs static spatial sizes" in out.stderr, out.stderr[-1500:]
     assert not Path(f"{tmp_path / 'm.h5'}.out").exists()
+
+
+@pytest.mark.node
+def test_a_pipeline_of_lookups_reads_strings_and_ids_as_keras_does(tmp_path, tfjs_runtime):
+    """Keras does not convert a Pipeline's input: strings reach StringLookup and ids IntegerLookup as they are
+    (the walk would cast ids to float for any other layer), and a lookup table inside a Pipeline is filled."""
+    from test_keras_lowering import convert_poisoned
+
+    L = keras.layers
+    s = keras.Input((3,), dtype="string", name="s")
+    ids = keras.Input((4,), dtype="int32", name="ids")
+    words = L.Pipeline([L.StringLookup(vocabulary=["a", "bb", "c"], name="words"),
+                        L.CategoryEncoding(5, output_mode="count", name="word_counts")], name="word_pipe")
+    numbers = L.Pipeline([L.IntegerLookup(vocabulary=[1, 2, 4], name="numbers"),
+                          L.CategoryEncoding(5, output_mode="multi_hot", name="number_hot")], name="number_pipe")
+    model = keras.Model([s, ids], [words(s), numbers(ids)])
+    inputs = {"s": np.array([["a", "bb", "x"], ["c", "a", "q"]], dtype=object),
+              "ids": np.array([[1, 2, 3, 4], [5, 0, 7, 4]], dtype="int32")}
+    path, inputs, outputs = save_with_outputs(model, inputs, tmp_path / "lookups.keras")
+    convert_poisoned([path])
+    _verify(Path(f"{path}.out"), inputs, outputs)

@@ -253,20 +253,3 @@ def test_a_string_reaching_a_layer_that_casts_to_float_is_refused_by_name(tmp_pa
         tfjsconv.convert(tmp_path / "strings.keras", tmp_path / "out", output_format="tfjs_graph_model")
     assert "--loader=tensorflow" in str(err.value.hint)
     assert not (tmp_path / "out").exists()
-
-
-def test_tf_keras_initial_state_is_a_gap_not_a_corrupt_file(tmp_path):
-    """tf_keras lists ``initial_state`` tensors as more inputs of the RNN: refused by name with the TensorFlow
-    hint (it is a valid file), never lowered from zero states."""
-    import tfjsconv
-    from tfjsconv.errors import UsageError
-
-    tk = pytest.importorskip("tf_keras")
-    L = tk.layers
-    seq = tk.Input((4, 3), name="seq")
-    _, h_a, h_b = L.RNN([L.GRUCell(3), L.SimpleRNNCell(2)], return_state=True, name="encoder")(seq)
-    decoded = L.RNN([L.GRUCell(3), L.SimpleRNNCell(2)], name="decoder")(seq, initial_state=[h_a, h_b])
-    tk.Model(seq, decoded).save(tmp_path / "seq2seq.h5")
-    with pytest.raises(UsageError, match=r"'decoder' \(RNN\) called with initial_state") as err:
-        tfjsconv.convert(tmp_path / "seq2seq.h5", tmp_path / "out", output_format="tfjs_graph_model")
-    assert "--loader=tensorflow" in str(err.value.hint)

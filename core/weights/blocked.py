@@ -12,11 +12,12 @@ zero point is subtracted in the graph too (``float32(q - zp)`` is exact: the sam
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 
-from .int8 import _SAMPLE, QuantizedWeight, RecoveredWeight, _splits
+from .int8 import _SAMPLE, QuantizedWeight, RecoveredWeight, _splits, storage_span
 
 #: Axis orders tried beyond this rank: only the source's own (rank-7 weights are rare; 7! orders are many).
 _MAX_PERMUTED_RANK = 6
@@ -46,6 +47,16 @@ def recover_blocked(weight: np.ndarray, hint: QuantizedWeight) -> RecoveredWeigh
 
     None too when keeping the scale blocked saves nothing (``block_size`` 1: a scale per value)."""
     assert hint.block is not None and hint.shape is not None
+    lead = weight.ndim - len(hint.shape)
+    if lead > 0 and all(d == 1 for d in weight.shape[:lead]):  # a matmul weight given leading batch dims of 1
+        found = recover_blocked(weight.reshape(weight.shape[lead:]), hint)
+        if found is None:
+            return None
+        ones = (1,) * lead
+        zero_point = None if found.zero_point is None else found.zero_point.reshape(ones + found.zero_point.shape)
+        return dataclasses.replace(found, values=found.values.reshape(ones + found.values.shape),
+                                   scale=found.scale.reshape(ones + found.scale.shape),
+                                   block=(found.block[0] + lead, found.block[1]), zero_point=zero_point)
     axis, block = hint.block
     width = 2 if hint.bounds[1] - hint.bounds[0] > 255 else 1
     if hint.scale.size * 4 + weight.size * width >= weight.size * 4:
@@ -72,7 +83,7 @@ def recover_blocked(weight: np.ndarray, hint: QuantizedWeight) -> RecoveredWeigh
         subtract = None
         if np.unique(zero_point).size == 1:  # the stored integer is q - lo, as in the source
             offset = float(lo - int(zero_point.reshape(-1)[0]))
-        elif values.max() - values.min() <= hi - lo:
+        elif values.max() - values.min() <= storage_span(hint.bounds):
             offset = float(values.min())
         else:  # q - zp spans too much: store q, subtract the blocked zero point in the graph
             values, offset, subtract = q, float(lo), zero_point.astype(np.float32)

@@ -56,7 +56,8 @@ def quantize_per_channel(name: str, kernel: np.ndarray, reduce_axes: Sequence[in
 
 @dataclasses.dataclass(frozen=True, eq=False)  # compared by identity: its fields are arrays
 class QuantizedWeight:
-    """A weight the source model stores quantized: ``(q - zero_point) * scale`` with 8- or 16-bit ``q``.
+    """A weight the source model stores quantized: ``(q - zero_point) * scale`` with 4-, 8- or 16-bit ``q``
+    (4-bit integers are stored one byte each: TF.js has no 4-bit type).
 
     Recorded by a frontend (e.g. ONNX ``DequantizeLinear`` of an int8 initializer) so that the writer can
     store ``q - zero_point`` at one byte each instead of the dequantized float32 values. ``scale`` and
@@ -68,7 +69,7 @@ class QuantizedWeight:
     size: int  # number of elements of the weight
     scale: np.ndarray  # float32, 1-D (blocked: the source's scale, shaped like the weight but ``blocks`` on the axis)
     zero_point: np.ndarray  # int64, 1-D (one value, or one per channel like ``scale``; blocked: like ``scale``)
-    bounds: tuple[int, int]  # the range of q (-128..127, 0..255, or 16-bit: stored 2 bytes each)
+    bounds: tuple[int, int]  # the range of q (-8..7, 0..15, -128..127, 0..255, or 16-bit: stored 2 bytes each)
     #: Blocked quantization (ONNX ``block_size``): ``(axis, block_size)`` in the source's layout; else None.
     block: tuple[int, int] | None = None
     #: The weight's shape in the source (needed for blocked weights, which passes may transpose).
@@ -99,6 +100,12 @@ class RecoveredWeight:
     @property
     def integer(self) -> bool:
         return self.block is None and bool(np.all(self.scale == 1))
+
+
+def storage_span(bounds: tuple[int, int]) -> int:
+    """The span of integers one stored value holds for a source range: a byte (255) for 4- and 8-bit sources,
+    two (65535) for 16-bit ones. Wider than a 4-bit range, so ``q - zp`` with per-channel zero points fits."""
+    return 255 if bounds[1] - bounds[0] <= 255 else 65535
 
 
 #: Elements checked before the full, float64 check of a (weight, hint, axis) triple.
@@ -150,7 +157,7 @@ def recover_quantized(weight: np.ndarray, hint: QuantizedWeight) -> RecoveredWei
             continue
         if np.unique(hint.zero_point).size == 1:  # the stored byte is q - lo, as in the source
             offset = float(lo - int(hint.zero_point.reshape(-1)[0]))
-        elif values.max() - values.min() <= hi - lo:
+        elif values.max() - values.min() <= storage_span(hint.bounds):
             offset = float(values.min())
         else:
             continue

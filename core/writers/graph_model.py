@@ -11,6 +11,7 @@ from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
 from ..ir import Graph, LazyArray, Node, Value
 from ..options import ConvertOptions
 from ..passes.distinct_outputs import give_outputs_own_nodes
+from ..tfjs_strings import refuse_altered_string_constants
 from ..version import CONVERTED_BY
 from . import Writer, write_weights_then_json
 from .protojson import attr_json, shape_json, tensor_meta_json
@@ -107,6 +108,12 @@ class GraphModelWriter(Writer):
         return isinstance(model, Graph)
 
     def write(self, model: Any, staging_dir: Path, options: ConvertOptions) -> dict[str, Any]:
+        from .shared_weights import share_weights
+
+        shared = share_weights(model)  # before the splits below, so a weight held twice is split once
+        if shared.dropped:
+            model.notes.append(f"{len(shared.dropped)} weight(s) held twice stored once ({shared.bytes_saved} bytes "
+                               f"saved): {', '.join(list(shared.dropped)[:5])}{' …' if len(shared.dropped) > 5 else ''}")
         int8 = None
         if model.quantized_weights:  # first: --quantize_int8 must not re-quantize them from float
             from .quantized_weights import keep_quantized_weights
@@ -122,6 +129,7 @@ class GraphModelWriter(Writer):
         model.validate()
         if model.initializer is not None:
             model.initializer.validate()
+        refuse_altered_string_constants(model)  # TF.js would decode them to other strings: every one named
         result = write_weights_then_json([all_weights(model)], staging_dir, options,
                                          lambda manifest: model_json(model, manifest, options), int8=int8)
         if options.keep_provenance:

@@ -48,12 +48,37 @@ def keep_quantized_weights(graph: Graph) -> Int8Result:
             continue
         found.add(id(recovered.hint))
         _split(graph, uses, node, recovered, result)
+    _keep_library_integers(graph, by_size, found, result)
     kept = {h.source for h in hints if id(h) in found}  # a source may have alternative hints (one is enough)
     lost = list(dict.fromkeys(h.source for h in hints if h.source not in kept))
     if lost:
         result.notes.append(f"{len(lost)} quantized weight(s) of the source stay float32 (a pass changed them, "
                             f"e.g. folded a BatchNorm in): {', '.join(lost[:10])}{' …' if len(lost) > 10 else ''}")
     return result
+
+
+def _keep_library_integers(graph: Graph, by_size: dict[int, list[QuantizedWeight]], found: set[int],
+                           result: Int8Result) -> None:
+    """Function-library Consts (control flow v2 bodies, written as they are) holding a recorded weight's integers
+    keep their integer storage; the dtype TF.js sees is float32 either way, only the bytes change. One whose
+    recorded scale is not 1 would need a ``Mul`` inside the function: it stays float32 (exact)."""
+    for name, value in graph.library_weights.items():
+        if value.dtype != np.float32:
+            continue
+        candidates = by_size.get(int(np.prod(value.shape, dtype=np.int64)))
+        if not candidates:
+            continue
+        array = materialize(value)
+        ordered = sorted(candidates, key=lambda h: h.source != name)  # its own hint first (graph-model input)
+        recovered = next((r for r in (recover_quantized(array, h) for h in ordered) if r is not None and r.integer),
+                         None)
+        if recovered is None:
+            continue
+        found.add(id(recovered.hint))
+        result.errors[name] = (0.0, 0.0)
+        result.offsets[name] = recovered.offset
+        if recovered.wide:
+            result.wide.append(name)
 
 
 def _split(graph: Graph, uses: Uses, node, recovered: RecoveredWeight, result: Int8Result) -> None:

@@ -18,6 +18,7 @@ from tfjsconv.errors import InputError, UnsafeInputError
 
 from .configs import MODEL_CLASSES, NESTED_LAYER_KEYS, LayerEntry, iter_layers
 from .mask_flow import ignored_masks
+from .rnn_states import initial_state_problems
 from .shape_flow import layer_input_shapes
 from .tfjs_support import (
     CLASS_RENAMES,
@@ -113,7 +114,7 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
             config = {**config, "build_config": {"input_shape": list(shape) if shape is not None else None}}
         gaps += [f"{where}: {p}" for p in option_problems(cls, config, keras3=keras3)]
     if layers_model and not code:
-        gaps += ignored_masks(model_config)
+        gaps += ignored_masks(model_config) + initial_state_problems(model_config)
     if code and (layers_model or not allow_unsafe):
         _raise_code(code, source, allow_unsafe, layers_model)
     if gaps and layers_model:

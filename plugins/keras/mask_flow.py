@@ -60,19 +60,33 @@ def ignored_masks(model_config: dict[str, Any]) -> list[str]:
     for layer in iter_layers(model_config):
         if not is_model(layer.entry):
             continue
-        consumers = _consumers(layer.entry)
-        masked = [e for e in top_level_layers(layer.entry) if _makes_mask(e)]
-        seen: set[int] = set()
-        while masked:
-            entry = masked.pop()
-            for after in consumers.get(entry_name(entry), []):
-                if id(after) in seen:
-                    continue
-                seen.add(id(after))
-                cls = after.get("class_name")
-                if cls in TFJS_IGNORES_MASK:
-                    problems.append(f"layer {entry_name(after)!r} ({cls}): receives the mask of a Masking/Embedding "
-                                    f"layer, which TF.js ignores ({TFJS_IGNORES_MASK[cls]})")
-                if _passes_mask(after):
-                    masked.append(after)
+        for after in _reached(layer.entry):
+            cls = after.get("class_name")
+            if cls in TFJS_IGNORES_MASK:
+                problems.append(f"layer {entry_name(after)!r} ({cls}): receives the mask of a Masking/Embedding "
+                                f"layer, which TF.js ignores ({TFJS_IGNORES_MASK[cls]})")
     return list(dict.fromkeys(problems))
+
+
+def masked_layers(model: dict[str, Any]) -> set[str]:
+    """Names of the layers of ``model`` (one level) whose outputs may carry a Keras mask (conservative)."""
+    return {entry_name(e) for e in top_level_layers(model) if _makes_mask(e)} | \
+        {entry_name(e) for e in _reached(model) if _passes_mask(e)}
+
+
+def _reached(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """The layers of ``model`` that a mask made in it reaches, in the order the walk meets them."""
+    consumers = _consumers(model)
+    masked = [e for e in top_level_layers(model) if _makes_mask(e)]
+    seen: set[int] = set()
+    reached: list[dict[str, Any]] = []
+    while masked:
+        entry = masked.pop()
+        for after in consumers.get(entry_name(entry), []):
+            if id(after) in seen:
+                continue
+            seen.add(id(after))
+            reached.append(after)
+            if _passes_mask(after):
+                masked.append(after)
+    return reached

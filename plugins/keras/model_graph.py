@@ -98,7 +98,7 @@ def _node_refs(node: Any) -> list[Ref] | None:
     """The ``(layer, node_index, tensor_index)`` references of one inbound node, or None if unreadable."""
     refs: list[Ref] = []
     if isinstance(node, list):  # Keras 2 / TF.js: [[name, node, tensor, kwargs?], ...]
-        for item in node:
+        for item in _flat_items(node):
             ref = _ref(item)
             if ref is None:
                 return None
@@ -115,7 +115,7 @@ def node_inputs(node: Any) -> list[tuple[Ref | None, tuple[int | None, ...] | No
     """Each input tensor of one inbound node: its reference (None if unreadable) and, in Keras 3 nodes,
     the shape Keras recorded for it (else None)."""
     if isinstance(node, list):
-        return [(_ref(item), None) for item in node]
+        return [(_ref(item), None) for item in _flat_items(node)]
     if not isinstance(node, dict):
         return []
     tensors: list[Any] = []
@@ -142,6 +142,19 @@ def _collect(value: Any, refs: list[Any], *, whole: bool = False) -> None:
     elif isinstance(value, list):
         for item in value:
             _collect(item, refs, whole=whole)
+
+
+def _flat_items(node: list[Any]) -> list[Any]:
+    """A list-form node's items in order, with tf_keras's nested groups (a stacked RNN's ``initial_state=[[h, c],
+    g]``) flattened; iterative, as the nesting is untrusted."""
+    items, stack = [], list(reversed(node))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list) and item and isinstance(item[0], list):
+            stack += reversed(item)
+        else:
+            items.append(item)
+    return items
 
 
 def _ref(item: Any) -> Ref | None:

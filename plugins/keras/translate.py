@@ -42,6 +42,7 @@ from .tfjs_support import (
     ACTIVATION_KEYS,
     CLASS_RENAMES,
     DTYPE_POLICY_CLASSES,
+    GRAPH_MODEL_HINT,
     TFJS_CONSTRAINTS,
     TFJS_INITIALIZERS,
     activation_name,
@@ -206,7 +207,7 @@ def _inbound_node(node: Any, layer: str, scope: _Scope) -> Any:
         _collect_tensors(value, found, layer, None)
         if found:
             raise InputError(f"layer {layer!r} is called with a tensor as keyword argument {key!r}, "
-                             "which TF.js layers models cannot express")
+                             "which TF.js layers models cannot express", hint=GRAPH_MODEL_HINT)
         kwargs[key] = plain(value)
     return [[*ref, dict(kwargs)] for ref in refs]
 

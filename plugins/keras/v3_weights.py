@@ -27,11 +27,14 @@ _CONTAINERS = ("layers", "_layer_checkpoint_dependencies")
 _OWNED_SUBGROUPS = ("cell",)
 #: Where wrappers keep the wrapped layer(s), in the order TF.js lists their weights.
 _WRAPPER_SUBGROUPS = {"TimeDistributed": ("layer",), "Bidirectional": ("forward_layer", "backward_layer"),
-                      # query, key, value, output projections (Keras 3.0-3.3 kept the underscored attribute names)
-                      "MultiHeadAttention": ("query_dense", "_query_dense", "key_dense", "_key_dense", "value_dense",
-                                             "_value_dense", "output_dense", "_output_dense"),
-                      "GroupQueryAttention": ("_query_dense", "_key_dense", "_value_dense", "_output_dense"),
-                      "GroupedQueryAttention": ("_query_dense", "_key_dense", "_value_dense", "_output_dense")}
+                      # query, key, [gate,] value, output projections (Keras 3.0-3.3 kept the underscored attribute
+                      # names; ``use_gate``'s projection comes between key and value, as in ``layer.weights``)
+                      "MultiHeadAttention": ("query_dense", "_query_dense", "key_dense", "_key_dense", "_gate_dense",
+                                             "value_dense", "_value_dense", "output_dense", "_output_dense"),
+                      "GroupQueryAttention": ("_query_dense", "_key_dense", "_gate_dense", "_value_dense",
+                                              "_output_dense"),
+                      "GroupedQueryAttention": ("_query_dense", "_key_dense", "_gate_dense", "_value_dense",
+                                                "_output_dense")}
 
 
 def to_snake_case(name: str) -> str:

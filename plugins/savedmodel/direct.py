@@ -178,10 +178,11 @@ def reachable_library(graph_def: Any, roots: list[Any]) -> Any:
 
 
 def signature_closure(graph_def: Any, tensors: list[str], keys: dict[str, str],
-                      refuse: Callable[[str, str, str], Exception]) -> set[str]:
+                      refuse: Callable[[str, str, str], Exception], problems: list[Exception] | None = None) -> set[str]:
     """Names of the MetaGraph nodes ``tensors`` depend on. ``refuse(what, op, message)`` is the error raised
     for a node that is ``"missing"``, not an outer ``"op"``, or an unrestored ``"variable"``: the direct
-    and the TF-free readers name these differently."""
+    and the TF-free readers name these differently. With ``problems``, the errors of ``"op"`` and
+    ``"variable"`` nodes are appended to it instead (the walk goes on past them), so all are named."""
     outer = {n.name: n for n in graph_def.node}
     wanted, needed = [_graph_ref(t) for t in tensors], set()
     while wanted:
@@ -191,10 +192,15 @@ def signature_closure(graph_def: Any, tensors: list[str], keys: dict[str, str],
         node = outer.get(name)
         if node is None:
             raise refuse("missing", "", f"the signature reads {name}, which is not in the graph")
-        if node.op not in OUTER_OPS:
-            raise refuse("op", node.op, f"the signature reads a {node.op} ({name})")
-        if node.op == "VarHandleOp" and name not in keys:
-            raise refuse("variable", node.op, f"variable {name} is not in the restore function")
+        refused = (refuse("op", node.op, f"the signature reads a {node.op} ({name})") if node.op not in OUTER_OPS
+                   else refuse("variable", node.op, f"variable {name} is not in the restore function")
+                   if node.op == "VarHandleOp" and name not in keys else None)
+        if refused is not None:
+            if problems is None:
+                raise refused
+            problems.append(refused)
+            needed.add(name)
+            continue
         needed.add(name)
         wanted.extend(_graph_ref(ref) for ref in node.input if not ref.startswith("^"))
     return needed

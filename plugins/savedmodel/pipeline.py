@@ -24,6 +24,7 @@ def graph_from_frozen(frozen: FrozenFunction, options: ConvertOptions, *, name: 
     import tensorflow as tf
 
     graph = graph_from_tf_graph(frozen.graph, frozen.inputs, frozen.outputs, name=name)
+    drop_unread_placeholders(graph)
     if frozen.variables:
         from .direct import bind_variables
 
@@ -41,6 +42,21 @@ def graph_from_frozen(frozen: FrozenFunction, options: ConvertOptions, *, name: 
     if options.use_structured_outputs_names and frozen.structured_output_keys:
         graph.metadata["structuredOutputKeys"] = list(frozen.structured_output_keys)
     return graph
+
+
+def drop_unread_placeholders(graph: Graph) -> list[str]:
+    """Remove the Placeholders no node reads and no signature input names; return their names.
+
+    TensorFlow's loader of a TF1 SavedModel (``lift_to_graph``, when v1 control flow is on in the process)
+    leaves one ``unused_control_flow_input`` Placeholder per v1 loop edge it had to patch; a resource one
+    would look like a table no initializer fills."""
+    read = {value.producer for node in graph for value in node.inputs}
+    read |= {dep for node in graph for dep in node.control_inputs}
+    inputs = {value.producer for value in graph.inputs.values()}
+    outputs = {value.producer for value in graph.outputs.values()}
+    unread = [n for n in graph if n.op == "Placeholder" and n not in read | inputs | outputs]
+    graph.remove_nodes(unread)
+    return sorted(n.name for n in unread)
 
 
 def graph_from_function(fn: Any, options: ConvertOptions, *, input_names: Sequence[str] | None = None,
@@ -85,6 +101,7 @@ def freeze_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool = F
     from .loading import load_resolved_signature, resolve_signature
 
     info, tags, signature_name = resolve_signature(path, options, hub=hub)
+    refuse_signature_writes(info.meta_graph(tags), info.signature(tags, signature_name))
     if direct:
         from .direct import NotDirect, freeze_from_files
         from .tfimport import import_tf
@@ -102,3 +119,15 @@ def freeze_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool = F
         return freeze_tf1_session(path, tags, signature_name), tags, signature_name
     with load_resolved_signature(path, tags, signature_name) as fn:
         return freeze(fn, control_flow_v2=options.control_flow_v2), tags, signature_name
+
+
+def refuse_signature_writes(meta_graph: Any, signature: Any) -> None:
+    """Refuse a signature that writes variables before TensorFlow freezes it: its freezing fails on the
+    first write in its own words ("Input 0 of node .../AssignAddVariableOp was passed float"); this names
+    every write (:class:`.tf_free_control_flow.VariableWriteError`, exit 2), as the TF-free reader does."""
+    from .bounds import signature_roots
+    from .tf_free_control_flow import refuse_variable_writes
+
+    graph_def = meta_graph.graph_def
+    tensors = [t.name for t in (*signature.inputs.values(), *signature.outputs.values())]
+    refuse_variable_writes(signature_roots(graph_def, tensors), {f.signature.name: f for f in graph_def.library.function})

@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import numpy as np
-
 from tfjsconv.dtypes import DType
 from tfjsconv.errors import InputError
 from tfjsconv.ir import Graph, Node
+from tfjsconv.tfjs_strings import strings_tfjs_alters
 
 TABLE_READERS = ("LookupTableFindV2", "LookupTableSizeV2", "LookupTableFind", "LookupTableSize")
 
@@ -27,17 +26,23 @@ class TableContents:
     values: Any
 
 
+#: Ops that hand a table handle on unchanged: TF.js keeps the handle tensor (``tfc.keep``), so its ``Switch``
+#: (a lookup inside a lowered ``tf.cond``) passes the same tensor, whose id names the table (checked in TF.js
+#: by tests/test_savedmodel_tf_loader_resources.py; a loop's lookup reads the handle with no Enter between).
+HANDLE_FORWARDING = frozenset({"Identity", "Switch"})
+
+
 def _table_dtypes(graph: Graph, placeholder: Node) -> tuple[DType, DType]:
     handles = {placeholder}
-    for node in graph.topological_order():  # the handle may pass through Identity nodes
-        if node.op == "Identity" and node.inputs[0].producer in handles:
+    for node in graph.topological_order():  # the handle may pass through Identity and Switch nodes
+        if node.op in HANDLE_FORWARDING and node.inputs and node.inputs[0].producer in handles:
             handles.add(node)
     for node in graph:
         if node.op in ("LookupTableFindV2", "LookupTableFind") and node.inputs and node.inputs[0].producer in handles:
             return node.attrs["Tin"], node.attrs["Tout"]
     users = sorted({n.op for n in graph if any(v.producer is placeholder for v in n.inputs)})
-    raise InputError(f"resource input {placeholder.name} is used by {', '.join(users) or 'nothing'}; "
-                     "only hash-table lookups (LookupTableFindV2) can be converted")
+    raise InputError(f"resource input {placeholder.name} is used by {', '.join(users) or 'nothing'}, "
+                     "not by hash-table lookups (LookupTableFindV2)")
 
 
 def export_table(handle: Any, key_dtype: DType, value_dtype: DType, name: str) -> tuple[Any, Any]:
@@ -61,17 +66,27 @@ def attach_hash_tables(graph: Graph, resources: dict[str, Any]) -> int:
     if not placeholders:
         return 0
     init = graph.initializer or Graph(f"{graph.name}_initializer")
-    contents = {}
-    for placeholder in placeholders:
+    contents, unbound = {}, []
+    for placeholder in placeholders:  # every resource that cannot be bound named in one error
         if placeholder.name not in resources:
-            raise InputError(f"resource input {placeholder.name} is not bound to any table or variable")
-        key_dtype, value_dtype = _table_dtypes(graph, placeholder)
+            unbound.append(f"{placeholder.name} is not bound to any table or variable")
+            continue
+        try:
+            key_dtype, value_dtype = _table_dtypes(graph, placeholder)
+        except InputError as why:
+            unbound.append(why.message)
+            continue
         resource = resources[placeholder.name]
         if isinstance(resource, TableContents):
             keys, values = resource.keys, resource.values
         else:
             keys, values = export_table(resource, key_dtype, value_dtype, placeholder.name)
         contents[placeholder.name] = (keys, values, key_dtype, value_dtype)
+    if unbound:
+        more = f"; ... and {len(unbound) - 5} more" if len(unbound) > 5 else ""
+        raise InputError(f"{len(unbound)} resource input(s) cannot be converted: {'; '.join(unbound[:5])}{more}",
+                         hint="only static hash tables (read by LookupTableFindV2/LookupTableSizeV2) become TF.js "
+                              "tables")
     refuse_altered_strings(contents)  # every such table named at once
     for resource_id, placeholder in enumerate(placeholders):
         graph.initializer = init
@@ -110,30 +125,13 @@ def bind_table(graph: Graph, placeholder: Node, keys: Any, values: Any, key_dtyp
     graph.resource_ids[placeholder.name] = resource_id
 
 
-def _strings_tfjs_alters(strings: Any) -> list[bytes]:
-    """The strings TF.js would not read back as they are. It decodes every string as UTF-8
-    (``TextDecoder``): a leading byte-order mark is dropped and invalid bytes become U+FFFD, so a key
-    ``"\\ufeffword"`` (a vocabulary file saved with a BOM) would match ``"word"``, which TF's does not,
-    and two invalid keys may become one."""
-    altered = []
-    for item in np.asarray(strings, dtype=object).reshape(-1).tolist():
-        data = item if isinstance(item, bytes) else str(item).encode()
-        try:
-            valid = not data.decode("utf-8").startswith("\ufeff")
-        except UnicodeDecodeError:
-            valid = False
-        if not valid:
-            altered.append(data)
-    return altered
-
-
 def refuse_altered_strings(tables: dict[str, tuple[Any, Any, DType, DType]]) -> None:
     """Refuse, naming every table at once, tables (name -> keys, values, key and value dtypes) holding
     strings TF.js would alter: its lookups would answer differently from TensorFlow's."""
     found = []
     for name, (keys, values, key_dtype, value_dtype) in tables.items():
         for role, array, dtype in (("key", keys, key_dtype), ("value", values, value_dtype)):
-            altered = _strings_tfjs_alters(array) if dtype is DType.STRING else []
+            altered = strings_tfjs_alters(array) if dtype is DType.STRING else []
             if altered:
                 more = f" and {len(altered) - 3} more" if len(altered) > 3 else ""
                 found.append(f"table {name}: {len(altered)} {role}(s) ({', '.join(repr(a[:40]) for a in altered[:3])}"

@@ -46,15 +46,26 @@ FEATURES = {
 CALLS = frozenset({"StatefulPartitionedCall", "PartitionedCall"})
 
 
-def reachable_functions(roots: list[Any], functions: dict[str, Any]) -> list[str]:
-    """Names of the functions ``roots`` call, transitively; a feature we lack raises NotTfFree."""
+def reachable_functions(roots: list[Any], functions: dict[str, Any], *,
+                        skip: frozenset[str] = frozenset()) -> list[str]:
+    """Names of the functions ``roots`` call, transitively. The features we lack (but those in ``skip``,
+    already refused elsewhere) raise one NotTfFree naming every use (:class:`.refusals.RefusedFeatures`
+    when there are several)."""
+    from .refusals import RefusedFeatures
+
     seen: list[str] = []
+    found: dict[str, list[str]] = {}
     for name, fdef in walk_functions(roots, functions):
         seen.append(name)
         for node in fdef.node_def:
             feature = FEATURES.get(node.op)
-            if feature:
-                raise NotTfFree(feature, f"function {name} uses {node.op} ({node.name})")
+            if feature and feature not in skip:
+                found.setdefault(feature, []).append(f"function {name} uses {node.op} ({node.name})")
+    if len(found) == 1 and len(next(iter(found.values()))) == 1:
+        (feature, (detail,)), = found.items()
+        raise NotTfFree(feature, detail)
+    if found:
+        raise RefusedFeatures(found, tf_can=True)
     return seen
 
 
@@ -64,9 +75,14 @@ def _refusal(what: str, op: str, message: str) -> Exception:
     return NotTfFree(FEATURES.get(op, "outer_op") if what == "op" else "unrestored_variable", message)
 
 
-def signature_nodes(graph_def: Any, tensors: list[str], keys: dict[str, str]) -> list[Any]:
-    """The MetaGraph nodes the signature's tensors depend on, in file order."""
-    needed = signature_closure(graph_def, tensors, keys, _refusal)
+def signature_nodes(graph_def: Any, tensors: list[str], keys: dict[str, str],
+                    refusals: Any = None) -> list[Any]:
+    """The MetaGraph nodes the signature's tensors depend on, in file order; with ``refusals``
+    (:class:`.refusals.Refusals`) the outer nodes the reader refuses are kept there, not raised."""
+    problems: list[Exception] | None = None if refusals is None else []
+    needed = signature_closure(graph_def, tensors, keys, _refusal, problems)
+    for problem in problems or []:
+        refusals.keep(problem)
     return [n for n in graph_def.node if n.name in needed]
 
 
@@ -119,6 +135,7 @@ def graph_from_saved_model_files(path: Path, meta_graph: Any, signature: Any, op
                                  name: str) -> Graph:
     """The IR of one SavedModel signature, read from the files (see the module doc)."""
     from .direct import checkpoint_values_tf_free
+    from .refusals import Refusals
     from .tf_free_control_flow import pass_variable_values, refuse_variable_writes
     from .tf_free_tables import TableSource
 
@@ -135,10 +152,14 @@ def graph_from_saved_model_files(path: Path, meta_graph: Any, signature: Any, op
     inputs = {key: signature.inputs[key].name for key in sorted(signature.inputs)}
     outputs = {key: signature.outputs[key].name for key in sorted(signature.outputs)}
     tables = TableSource(path, meta_graph)  # its HashTableV2 nodes as resource Placeholders
-    roots = signature_nodes(tables.graph_def, [*inputs.values(), *outputs.values()], keys)
-    refuse_variable_writes(roots, functions)  # TF.js has no variables to write: every write named, exit 2
-    graph = signature_graph(name, roots, functions, inputs, outputs, lambda: reachable_functions(roots, functions),
-                            keep_control=False)
+    refusals = Refusals()  # every refused feature named in one error, not the first one met
+    roots = signature_nodes(tables.graph_def, [*inputs.values(), *outputs.values()], keys, refusals)
+    refusals.check(refuse_variable_writes, roots, functions)  # TF.js has no variables to write
+    written = frozenset({"variable_write"}) if "variable_write" in refusals.found else frozenset()
+    called = refusals.check(reachable_functions, roots, functions, skip=written)
+    tables.check(roots, refusals)  # the tables the signature reads, each filled by what the reader can read
+    refusals.raise_if_any()
+    graph = signature_graph(name, roots, functions, inputs, outputs, lambda: called, keep_control=False)
     used = {n.name for n in graph if n.op == "VarHandleOp"}
     try:
         values = checkpoint_values_tf_free(path, {k: v for k, v in keys.items() if k in used})
@@ -183,16 +204,25 @@ def graph_from_graph_def(graph_def: Any, output_names: list[str], *, name: str,
     """A frozen GraphDef's IR: its Placeholders are the inputs, ``output_names`` (``node[:i]``) the outputs."""
     from tfjsconv.passes.frontend import run_frontend_passes
 
+    from .refusals import Refusals
+
     functions = {f.signature.name: f for f in graph_def.library.function}
+    refusals = Refusals()  # every refused feature of the graph and its functions named at once
+    uses: dict[str, list[str]] = {}
     for node in graph_def.node:
         feature = FEATURES.get(node.op) if node.op not in ("Switch", "Merge", "Enter", "Exit", "NextIteration",
                                                            "LoopCond") else None
         if feature and feature != "variable_write":
-            raise NotTfFree(feature, f"the graph uses {node.op} ({node.name})")
+            uses.setdefault(feature, []).append(f"{node.op} ({node.name})")
+    for feature, found in uses.items():
+        more = f" ... and {len(found) - 8} more" if len(found) > 8 else ""
+        refusals.keep(NotTfFree(feature, f"the graph uses {', '.join(found[:8])}{more}"))
+    called = refusals.check(reachable_functions, list(graph_def.node), functions)
+    refusals.raise_if_any()
     graph = Graph(name)
     nodes = add_nodes(graph, list(graph_def.node), functions)
-    for called in reachable_functions(list(graph_def.node), functions):
-        graph.functions[called] = function_body(functions[called], functions)
+    for function in called or []:
+        graph.functions[function] = function_body(functions[function], functions)
     for out in output_names:
         graph.set_output(out, _tensor(nodes, out))
     graph.remove_dead_nodes()

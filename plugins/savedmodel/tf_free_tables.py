@@ -110,6 +110,14 @@ class TableSource:
         writes = self._initializers()
         return attach_hash_tables(graph, {name: self._contents(name, writes.get(name, [])) for name in used})
 
+    def check(self, roots: list[Any], refusals: Any) -> None:
+        """Read the contents of every table ``roots`` (the signature's outer NodeDefs) use; what the reader
+        cannot fill is kept in ``refusals`` (:class:`.refusals.Refusals`), every table checked."""
+        used = [n.name for n in roots if n.op == "Placeholder" and n.name in self.tables]
+        writes = refusals.check(self._initializers) if used else None
+        for name in used if writes is not None else []:
+            refusals.check(self._contents, name, writes.get(name, []))
+
     # -- finding what fills each table ---------------------------------------------------------------
     def _init_roots(self) -> list[str]:
         names = []

@@ -153,11 +153,19 @@ def _restored_slot(nodes: dict[str, Any], assign: Any) -> Slot:
 
 
 def _check_ops(node_defs: list[Any]) -> None:
-    """Every table or variable write the signature would run, named at once."""
+    """Every table or variable write the signature would run, named at once (both features when both)."""
+    from .refusals import RefusedFeatures
+
+    found = {}
     for feature, ops in (("hash_table", TABLE_OPS), ("variable_write", WRITE_OPS)):
-        found = sorted(f"{n.op} ({n.name})" for n in node_defs if n.op in ops)
-        if found:
-            raise NotTfFree(feature, f"the signature runs {', '.join(found[:8])}{' ...' if len(found) > 8 else ''}")
+        runs = sorted(f"{n.op} ({n.name})" for n in node_defs if n.op in ops)
+        if runs:
+            found[feature] = f"the signature runs {', '.join(runs[:8])}{f' ... and {len(runs) - 8} more' if len(runs) > 8 else ''}"
+    if len(found) == 1:
+        (feature, detail), = found.items()
+        raise NotTfFree(feature, detail)
+    if found:
+        raise RefusedFeatures({feature: [detail] for feature, detail in found.items()}, tf_can=True)
 
 
 def signature_node_defs(graph_def: Any, tensors: list[str]) -> list[Any]:

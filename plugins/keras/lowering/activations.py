@@ -210,25 +210,64 @@ def _softmax_check(config: dict[str, Any]) -> str | None:
     return None if ok else f"Softmax axis={axis!r}"
 
 
+#: The logit Keras gives masked positions before a softmax (float32; Keras 3's ``_large_negative_number``,
+#: tf_keras's ``_large_compatible_negative``).
+MASKED_LOGIT = -1e9
+
+
 @lowers("Softmax", check=_softmax_check)
 def softmax_layer(ctx: LayerContext) -> Value:
     """TF.js's Softmax is last-axis only: another single axis is swapped to the end and back; several axes
-    are ``exp(x - max) / sum(exp(x - max))`` over them (as Keras 3 and tf_keras compute a multi-axis softmax)."""
+    are ``exp(x - max) / sum(exp(x - max))`` over them (as Keras 3 and tf_keras compute a multi-axis softmax).
+    A mask (``ctx.mask``: the ``mask=`` the call was given) is applied as the saving flavour does."""
+    if ctx.mask is not None:
+        return _masked_softmax(ctx, ctx.mask)
+    return _softmax(ctx, ctx.x)
+
+
+def _softmax(ctx: LayerContext, x: Value) -> Value:
     axis = ctx.config.get("axis", -1)
-    shape = ctx.shape()
+    shape = ctx.shape(x)
     rank = len(shape)
     given = [axis] if isinstance(axis, int) else list(axis)
     if any(not -rank <= a < rank for a in given):
         raise ctx.error(f"applies softmax over axis {axis} of a rank-{rank} input")
     axes = sorted({a % rank for a in given})
     if axes == [rank - 1]:
-        return ctx.unary("Softmax", ctx.x)
+        return ctx.unary("Softmax", x)
     if len(axes) == 1:
         perm = list(range(rank))
         perm[axes[0]], perm[-1] = rank - 1, axes[0]
-        moved = ctx.transpose(ctx.x, perm, "axis_last")
+        moved = ctx.transpose(x, perm, "axis_last")
         return ctx.transpose(ctx.unary("Softmax", moved), perm, "axis_back")
-    return stable_softmax(ctx, ctx.x, axes, "softmax")
+    return stable_softmax(ctx, x, axes, "softmax")
+
+
+def _masked_softmax(ctx: LayerContext, mask: Value) -> Value:
+    """Keras 3: ``where(mask, softmax(where(mask, x, -1e9)), 0)`` (a float mask is ``mask > 0.5``; a fully
+    masked row gives zeros). tf_keras: ``softmax(x + (1 - float(mask)) * -1e9)`` (a fully masked row comes out
+    near uniform, as in TF), or with ``robust_masking`` ``softmax(where(mask > 0.5, x, -1e9))``."""
+    x, shape, mask_shape = ctx.x, ctx.shape(), ctx.shape(mask)
+    pairs = list(zip(reversed(mask_shape), reversed(shape)))
+    if len(mask_shape) > len(shape) or any(m != 1 and m != d for m, d in pairs if m is not None or d is not None):
+        raise Unsupported(f"layer {ctx.name!r} (Softmax): a mask of shape {list(mask_shape)} for an input of shape "
+                          f"{list(shape)} (Keras broadcasts it only where the sizes match or are 1)")
+    if ctx.keras3 or ctx.config.get("robust_masking"):
+        keep = mask if mask.dtype == DType.BOOL else ctx.op(
+            "Greater", [mask, ctx.floats(0.5, "mask_half")], dtype=DType.BOOL, shape=mask.shape, label="mask_kept")
+        logits = ctx.op("SelectV2", [keep, x, ctx.floats(MASKED_LOGIT, "masked_logit")], {"T": DType.FLOAT32},
+                        dtype=DType.FLOAT32, shape=shape, label="masked_logits")
+        out = _softmax(ctx, logits)
+        if not ctx.keras3:
+            return out
+        return ctx.op("SelectV2", [keep, out, ctx.floats(0.0, "masked_zero")], {"T": DType.FLOAT32},
+                      dtype=DType.FLOAT32, shape=shape, label="masked_out")
+    weight = mask if mask.dtype == DType.FLOAT32 else ctx.op(
+        "Cast", [mask], {"SrcT": mask.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
+        shape=mask.shape, label="mask_float")
+    dropped = ctx.op("Sub", [ctx.floats(1.0, "mask_one"), weight], shape=mask.shape, label="mask_dropped")
+    adder = ctx.scalar_op("Mul", dropped, MASKED_LOGIT, "mask_adder")
+    return _softmax(ctx, ctx.binary("AddV2", x, adder, label="masked_logits"))
 
 
 def stable_softmax(ctx: LayerContext, x: Value, axes: list[int], label: str) -> Value:

@@ -11,7 +11,9 @@ query row gives. Keras 3's fused path (no dropout, no returned scores) uses ``wh
 layer (``where(mask, logits, -1e9)``, then masked probabilities zeroed: a zero row); tf_keras's Softmax
 layer adds ``(1 - mask)·-1e9`` (a uniform row). Keras masks (``Masking``, ``mask_zero``, see :mod:`.masking`)
 reaching MultiHeadAttention join its attention mask as Keras computes it (query ``[B, T, 1]`` AND value / key
-``[B, 1, S]``). Attention / AdditiveAttention read ``mask=[query_mask, value_mask]`` (given, or the inputs'
+``[B, 1, S]``), and with them the causal mask and ``sliding_window``'s band (``|i - j| < window``, a constant
+``[T, S]``). ``use_gate`` multiplies the attended heads by ``sigmoid`` of one more projection of the query (Keras's
+``gate`` EinsumDense, saved between the key and value projections) before the output projection. Attention / AdditiveAttention read ``mask=[query_mask, value_mask]`` (given, or the inputs'
 Keras masks): ``scores - 1e9`` at dropped value steps (a fully masked row is uniform), zeros at masked query steps.
 """
 from __future__ import annotations
@@ -91,9 +93,9 @@ def _mha_check(config: dict[str, Any]) -> str | None:
     axes = config.get("attention_axes")
     if axes is not None and list(axes if isinstance(axes, (list, tuple)) else [axes]) not in ([1], [-2]):
         return f"attention_axes={axes!r}"
-    for option in ("use_gate", "sliding_window"):
-        if config.get(option):
-            return f"{option}={config.get(option)!r}"
+    window = config.get("sliding_window")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
+        return f"sliding_window={window!r}"
     if config.get("flash_attention"):
         return "flash_attention=True"
     return None
@@ -113,6 +115,33 @@ def _project(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, si
                    {"data_format": "NHWC"}, shape=y.shape, label=f"{label}/BiasAdd")
     y = ctx.reshape(y, [None, steps, heads, size], f"{label}/heads")
     return ctx.transpose(y, [0, 2, 1, 3], f"{label}/heads_first")
+
+
+def sliding_window_keep(rows: int, cols: int, window: int) -> np.ndarray:
+    """Keras's sliding-window band: query step ``i`` sees key steps ``j`` with ``|i - j| < window``."""
+    return np.abs(np.arange(rows)[:, None] - np.arange(cols)[None, :]) < window
+
+
+def gate_of(ctx: LayerContext, query: Value, kernel: Any, bias: Any, heads: int, size: int) -> Value:
+    """``use_gate``'s ``sigmoid(query·gate_kernel + gate_bias)`` as ``[batch·T, heads·size]`` (EinsumDense
+    ``abc,cde->abde`` with a sigmoid activation)."""
+    features = int(ctx.shape(query)[-1])
+    ctx.check_shape(kernel, [features, heads, size], "gate kernel")
+    flat = ctx.reshape(query, [None, features], "gate/flat")
+    y = ctx.op("MatMul", [flat, ctx.weight(ReshapedArray(kernel, (features, heads * size)), "gate/kernel")],
+               {"transpose_a": False, "transpose_b": False}, shape=(None, heads * size), label="gate/MatMul")
+    if bias is not None:
+        ctx.check_shape(bias, [heads, size], "gate bias")
+        y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), "gate/bias")],
+                   {"data_format": "NHWC"}, shape=y.shape, label="gate/BiasAdd")
+    return ctx.unary("Sigmoid", y, label="gate/Sigmoid")
+
+
+def projection_weights(ctx: LayerContext, use_bias: bool, use_gate: bool) -> dict[str, Any]:
+    """The projections' weights by name, in Keras's order (query, key, [gate,] value, output; kernel, bias)."""
+    parts = ("query", "key", *(("gate",) if use_gate else ()), "value", "output")
+    names = [f"{part}_{w}" for part in parts for w in (("kernel", "bias") if use_bias else ("kernel",))]
+    return dict(zip(names, ctx.expect_weights(*names)))
 
 
 def _output_dims(ctx: LayerContext, query_features: int) -> tuple[int, ...]:
@@ -151,13 +180,10 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
         raise ctx.error(f"has key and value of different lengths ({k_shape[1]} and {v_shape[1]})")
     heads, key_dim = int(ctx.config["num_heads"]), int(ctx.config["key_dim"])
     value_dim = int(ctx.config.get("value_dim") or key_dim)
-    use_bias = ctx.config.get("use_bias", True)
-    names = [f"{part}_{w}" for part in ("query", "key", "value", "output") for w in (("kernel", "bias") if use_bias
-                                                                                    else ("kernel",))]
-    weights = ctx.expect_weights(*names)
-    per = 2 if use_bias else 1
-    (qk, qb), (kk, kb), (vk, vb), (ok, ob) = [(weights[i * per], weights[i * per + 1] if use_bias else None)
-                                              for i in range(4)]
+    use_bias, use_gate = ctx.config.get("use_bias", True), bool(ctx.config.get("use_gate"))
+    weights = projection_weights(ctx, use_bias, use_gate)
+    (qk, qb), (kk, kb), (vk, vb), (ok, ob) = [(weights[f"{part}_kernel"], weights.get(f"{part}_bias"))
+                                              for part in ("query", "key", "value", "output")]
     t_q, t_k = int(q_shape[1]), int(v_shape[1])
     q = _project(ctx, query, qk, qb, heads, key_dim, t_q, "query")
     k = _project(ctx, key, kk, kb, heads, key_dim, t_k, "key")
@@ -175,11 +201,14 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
                               label="logits")
 
     keep = _mha_keep(ctx, kwargs.get("attention_mask"), bool(kwargs.get("use_causal_mask")), t_q, t_k,
-                     query_value_key_masks(ctx))
+                     query_value_key_masks(ctx), window=ctx.config.get("sliding_window"))
     probs = masked_softmax(ctx, scores, keep, style="where" if fused else "where_zero" if ctx.keras3 else "adder")
     attended = batch_matmul(ctx, probs, v, (None, heads, t_q, value_dim), label="attended")
     attended = ctx.transpose(attended, [0, 2, 1, 3], "steps_first")
     flat = ctx.reshape(attended, [None, heads * value_dim], "output/flat")
+    if use_gate:
+        flat = ctx.binary("Mul", flat, gate_of(ctx, query, weights["gate_kernel"], weights.get("gate_bias"), heads,
+                                               value_dim), label="gated")
     dims = _output_dims(ctx, int(q_shape[-1]))
     width = int(np.prod(dims))
     ctx.check_shape(ok, [heads, value_dim, *dims], "output kernel")
@@ -194,9 +223,10 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
 
 
 def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k: int,
-              input_masks: tuple[Value | None, ...] = ()) -> Value | None:
+              input_masks: tuple[Value | None, ...] = (), *, window: int | None = None) -> Value | None:
     """The bool mask of kept logits, broadcastable to ``[batch, heads, T, S]``, or None: ``attention_mask``, the
-    query's / value's / key's Keras masks (``[B, T, 1]``, ``[B, 1, S]``) and the causal mask, ANDed as Keras does."""
+    query's / value's / key's Keras masks (``[B, T, 1]``, ``[B, 1, S]``), the causal mask and the sliding window's
+    band, ANDed as Keras does."""
     parts: list[Value] = []
     if mask is not None:
         shape = ctx.shape(mask)
@@ -211,6 +241,8 @@ def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k
             parts.append(ctx.expand_dims(as_bool(ctx, m, label=f"{label}_bool"), axis, f"{label}_steps"))
     if causal:
         parts.append(ctx.const(causal_keep(t_q, t_k), "causal_mask"))
+    if window is not None:
+        parts.append(ctx.const(sliding_window_keep(t_q, t_k, int(window)), "sliding_window_mask"))
     if not parts:
         return None
     keep = parts[0]

@@ -56,6 +56,8 @@ class LayerContext:
         self.masks: list[Value | None] = [None] * len(self.inputs)
         #: The Keras masks of the tensors given as keyword arguments (tf_keras's ``value=``), by keyword.
         self.keyword_masks: dict[str, Value | None] = {}
+        #: Whether the saved call records a ``mask`` argument (Keras 3 records the mask the layer computes with).
+        self.mask_recorded = False
         #: What the lowering returned (set by the walk, which then builds the output's mask beside it).
         self.outputs: Value | list[Value] | None = None
 
@@ -152,6 +154,9 @@ class LayerContext:
         del shape[axis]
         return self.op("Squeeze", [x], {"squeeze_dims": [axis]}, shape=tuple(shape), label=label)
 
+
+#: The RNN call argument with the states to start from (tensors, or Keras 3's saved ``__numpy__`` constants).
+STATE_KEYWORD = "initial_state"
 
 #: Call keyword arguments that change nothing at inference when they have these values.
 NEUTRAL_KWARGS = {"training": (None, False), "return_attention_scores": (None, False),

@@ -6,7 +6,8 @@ heads axis: head ``j`` serves query heads ``j·r … j·r + r - 1``), then atten
 MultiHeadAttention does and projects ``[heads, head_dim]`` back to the query's features. The repeat is
 ``ExpandDims`` + ``Tile`` + ``Reshape``. Masks (``attention_mask``, ``use_causal_mask``, the inputs' Keras masks)
 are MultiHeadAttention's (Keras 3's fused path fills masked logits with its large negative; with dropout or returned
-scores the Softmax layer zeroes fully masked rows). ``sliding_window`` and ``use_gate`` are left to TensorFlow.
+scores the Softmax layer zeroes fully masked rows), with ``sliding_window``'s band ANDed in; ``use_gate`` multiplies the
+attended query heads by ``sigmoid`` of a ``gate`` projection of the query before the output projection.
 """
 from __future__ import annotations
 
@@ -16,18 +17,15 @@ from typing import Any
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .attention import (_mha_keep, _project, _static, batch_matmul, check_call_kwargs, masked_softmax,
-                        query_value_key, query_value_key_masks)
+from .attention import (_mha_check, _mha_keep, _project, _static, batch_matmul, check_call_kwargs, gate_of,
+                        masked_softmax, projection_weights, query_value_key, query_value_key_masks)
 from .context import LayerContext
 from .lazy import ReshapedArray
 from .registry import lowers
 
 
 def _gqa_check(config: dict[str, Any]) -> str | None:
-    for option in ("use_gate", "sliding_window"):
-        if config.get(option):
-            return f"{option}={config.get(option)!r}"
-    return None
+    return _mha_check({"sliding_window": config.get("sliding_window")})
 
 
 def _repeat_heads(ctx: LayerContext, x: Value, heads: int, repeats: int, steps: int, size: int, label: str) -> Value:
@@ -57,10 +55,8 @@ def grouped_query_attention(ctx: LayerContext) -> Value | list[Value]:
     if kv_heads < 1 or q_heads % kv_heads:
         raise ctx.error(f"has {q_heads} query heads for {kv_heads} key/value heads")
     repeats = q_heads // kv_heads
-    use_bias = config.get("use_bias", True)
-    names = [f"{part}_{w}" for part in ("query", "key", "value", "output")
-             for w in (("kernel", "bias") if use_bias else ("kernel",))]
-    weights = dict(zip(names, ctx.expect_weights(*names)))
+    use_bias, use_gate = config.get("use_bias", True), bool(config.get("use_gate"))
+    weights = projection_weights(ctx, use_bias, use_gate)
     t_q, t_k, features = int(q_shape[1]), int(v_shape[1]), int(q_shape[-1])
     q = _project(ctx, query, weights["query_kernel"], weights.get("query_bias"), q_heads, size, t_q, "query")
     k = _project(ctx, key, weights["key_kernel"], weights.get("key_bias"), kv_heads, size, t_k, "key")
@@ -77,11 +73,14 @@ def grouped_query_attention(ctx: LayerContext) -> Value | list[Value]:
         scores = batch_matmul(ctx, ctx.scalar_op("Mul", q, scale, "scaled_query"), k, (None, q_heads, t_q, t_k),
                               adj_y=True, label="logits")
     keep = _mha_keep(ctx, kwargs.get("attention_mask"), bool(kwargs.get("use_causal_mask")), t_q, t_k,
-                     query_value_key_masks(ctx))
+                     query_value_key_masks(ctx), window=config.get("sliding_window"))
     probs = masked_softmax(ctx, scores, keep, style="where" if fused else "where_zero")
     attended = ctx.transpose(batch_matmul(ctx, probs, v, (None, q_heads, t_q, size), label="attended"),
                              [0, 2, 1, 3], "steps_first")
     flat = ctx.reshape(attended, [None, q_heads * size], "output/flat")
+    if use_gate:
+        flat = ctx.binary("Mul", flat, gate_of(ctx, query, weights["gate_kernel"], weights.get("gate_bias"), q_heads,
+                                               size), label="gated")
     ctx.check_shape(weights["output_kernel"], [q_heads, size, features], "output kernel")
     y = ctx.op("MatMul", [flat, ctx.weight(ReshapedArray(weights["output_kernel"], (q_heads * size, features)),
                                            "output/kernel")],

@@ -7,7 +7,9 @@ The walk tracks each tensor's mask as an *origin*, an expression of how Keras co
 - ``("concat", axis, ((o or None, input ref), ...))``: ``Concatenate``'s mask;
 - ``("convert", o)``: ``Attention``'s mask, Keras 3's ``convert_to_tensor(query_mask)``;
 - ``("input", ref)``: a bool model input given as an explicit mask;
-- ``("nested", name)``: made inside a nested model (never matched: nested models take no masks).
+- ``("nested", name)``: the mask of a nested model's output (never matched: Keras 3 records none for it);
+- ``("outer", prefix)``: inside a nested model, a mask its caller gave (never matched);
+- ``("TimeDistributed", ref, sequential)``: tf_keras's TimeDistributed(Masking) (tf_keras records no mask ops).
 
 Keras 3 records the ops that compute a mask as op layers, and a layer whose ``call`` takes ``mask`` reads
 the recorded tensor (``kwargs.mask``). :func:`is_recorded_mask` checks that those ops compute exactly the

@@ -1,4 +1,4 @@
-"""Keras masks in the lowering: which layers make one, pass it on, merge or read it; everything else refuses it.
+"""Keras masks in the lowering: which layers make one, pass it on, drop, merge or read it; the rest refuse it.
 
 A mask is a bool ``[batch, steps]`` tensor that Keras carries beside a layer's output. ``Masking`` and
 ``Embedding(mask_zero=True)`` make one; layers that compute the same with or without it pass it on
@@ -6,10 +6,13 @@ A mask is a bool ``[batch, steps]`` tensor that Keras carries beside a layer's o
 normalizations); RNNs, Bidirectional and GlobalAveragePooling1D read it (``ctx.mask``; an RNN that returns
 sequences passes it on). Several inputs' masks (``ctx.masks``) meet in merge layers, which combine them as
 the flavour that saved the file does (:func:`merged_mask`; Keras 3 ORs, tf_keras ANDs), and in attention
-layers, whose output keeps the query's mask (:mod:`.attention` reads them). A mask reaching any other layer is
-a gap (``mask into X``): the model then goes through TensorFlow, so no layer silently ignores a mask Keras
-would use. Nested models do not take masks from outside (a gap too) but may make them inside. Where each
-tracked mask comes from, and the check of Keras 3's recorded mask ops, is :mod:`.mask_origins`.
+layers, whose output keeps the query's mask (:mod:`.attention` reads them). Layers without mask support whose
+call takes no mask drop it as Keras does (:func:`drops_mask`: computed unmasked, output unmasked). Softmax reads a
+``mask=`` it was given; ``RNN(cell)`` reads the mask like the RNN layers; TimeDistributed hands it on
+(:func:`_time_distributed_masked`); nested models get their inputs' masks and return their outputs' (the walk).
+A mask reaching any other layer is a gap (``mask into X``): the model then goes through TensorFlow, so no layer
+silently ignores a mask Keras would use. Where each tracked mask comes from, and the check of Keras 3's recorded
+mask ops, is :mod:`.mask_origins`.
 """
 from __future__ import annotations
 
@@ -19,20 +22,61 @@ from typing import Any
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
+from ..op_calls import is_op_layer
 from .context import LayerContext
 from .mask_origins import MaskOrigin
 from .registry import Unsupported, lowers
 
 #: Layers that compute the same with or without a mask and hand it on unchanged (``supports_masking`` with the
-#: default ``compute_mask``, and a mask at most read in training: BatchNormalization's statistics). A layer
-#: listed for one Keras flavour only cannot take a mask in the other (tf_keras raises), so no file has that case.
+#: default ``compute_mask``, and a mask at most read in training: BatchNormalization's statistics), in both flavours.
 PASSES_MASK = frozenset({"Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Dropout", "SpatialDropout1D",
                          "GaussianNoise", "GaussianDropout", "AlphaDropout", "LayerNormalization",
                          "BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2", "UnitNormalization",
-                         "ActivityRegularization", "Identity", "Rescaling", "Normalization", "ThresholdedReLU"})
+                         "ActivityRegularization", "ThresholdedReLU"})
+#: Layers that pass the mask on in Keras 3 only; tf_keras's versions do not support masking (they drop it), or
+#: read it (tf_keras's GroupNormalization weighs its moments by it: a gap there).
+PASSES_MASK_KERAS3 = frozenset({"Identity", "Rescaling", "Normalization", "GroupNormalization"})
+#: Layers without mask support whose call takes no mask, in both flavours: Keras computes them as without a mask
+#: and their output carries none (Keras 3 warns; tf_keras drops it silently, ``_set_mask_metadata``). Op layers
+#: (tf_keras's ``TFOpLambda``, Keras 3's operations) drop masks too.
+DROPS_MASK = frozenset({
+    "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1D",
+    "Convolution2D", "Convolution3D", "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose",
+    "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "DepthwiseConv1D",
+    "DepthwiseConv2D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D",
+    "AvgPool3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+    "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalMaxPooling2D", "GlobalMaxPool2D", "GlobalMaxPooling3D",
+    "GlobalMaxPool3D", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalAveragePooling3D", "GlobalAvgPool3D",
+    "Flatten", "Reshape", "Permute", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",
+    "ZeroPadding2D", "ZeroPadding3D", "UpSampling1D", "UpSampling2D", "UpSampling3D", "EinsumDense", "Resizing",
+    "CenterCrop", "Discretization", "CategoryEncoding", "RandomBrightness", "RandomContrast", "RandomFlip",
+    "RandomRotation", "RandomTranslation", "RandomZoom", "StringLookup", "IntegerLookup", "Hashing"})
+#: Layers that drop a mask in tf_keras only (Keras 3 hands it on).
+_DROPS_MASK_TF_KERAS = frozenset({"Identity", "Rescaling", "Normalization"})
+#: Layers that drop a mask in Keras 3 only (tf_keras has none of them, or passes the mask on).
+DROPS_MASK_KERAS3 = frozenset({"AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
+                               "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
+                               "RMSNormalization"})
 #: Layers that read no mask and make their output unmasked (``compute_mask`` returns None).
 ENDS_MASK = frozenset({"Dot"})
-_RNN = frozenset({"SimpleRNN", "LSTM", "GRU"})
+#: Recurrent layers that read the mask (``RNN`` with SimpleRNN/LSTM/GRU cells, stacked or not, too).
+_RNN = frozenset({"SimpleRNN", "LSTM", "GRU", "RNN"})
+#: Layers whose call reads a mask (Keras passes it to ``call``): TimeDistributed cannot wrap them over a mask.
+_CALL_READS_MASK = _RNN | {"Bidirectional", "GlobalAveragePooling1D", "GlobalAvgPool1D", "Softmax", "TimeDistributed",
+                           "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "GroupNormalization"} | {
+    "Attention", "AdditiveAttention", "MultiHeadAttention"}
+
+
+def passes_mask(class_name: str, keras3: bool | None) -> bool:
+    """Whether the layer hands its input's mask on unchanged (``keras3`` None: in either flavour)."""
+    return class_name in PASSES_MASK or (keras3 is True and class_name in PASSES_MASK_KERAS3)
+
+
+def drops_mask(class_name: str, keras3: bool | None) -> bool:
+    """Whether Keras computes the layer as without a mask and its output carries none (``keras3`` None: in either
+    flavour)."""
+    return class_name in DROPS_MASK or is_op_layer(class_name) or (keras3 is True and class_name in DROPS_MASK_KERAS3) \
+        or (keras3 is False and class_name in _DROPS_MASK_TF_KERAS)
 
 
 def makes_mask(class_name: str, config: dict[str, Any]) -> bool:
@@ -53,7 +97,12 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
     layer cannot take those masks. ``keras3`` None (flavour unknown) answers as if any flavour could mask."""
     if makes_mask(class_name, config):
         return None if any(masked) else {0}
+    if class_name == "TimeDistributed" and (time_distributed_makes_mask(config, keras3) or keras3 is None and
+                                            (config.get("layer") or {}).get("class_name") == "Masking"):
+        return None if any(masked) or keras3 is None else {0}
     if not any(masked):
+        return set()
+    if drops_mask(class_name, keras3):
         return set()
     if class_name in ELEMENTWISE_MERGES:  # Keras 3: OR, only when every input is masked; tf_keras: AND of those given
         return {0} if all(masked) or keras3 is not True else set()
@@ -65,10 +114,12 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
         return {0} if masked[0] else set()
     if len(masked) != 1:
         return None
-    if class_name in PASSES_MASK:
+    if passes_mask(class_name, keras3) or class_name == "Softmax":
         return {0}
     if class_name in _RNN:
         return {0} if config.get("return_sequences") else set()
+    if class_name == "TimeDistributed":
+        return _time_distributed_masked(config, keras3)
     if class_name == "Bidirectional":
         inner = (config.get("layer") or {}).get("config") or {}
         if not inner.get("return_sequences"):
@@ -77,6 +128,25 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
     if class_name == "GlobalAveragePooling1D":
         return None if config.get("data_format", "channels_last") not in (None, "channels_last") else set()
     return None
+
+
+def _time_distributed_masked(config: dict[str, Any], keras3: bool | None) -> set[int] | None:
+    """A masked TimeDistributed: Keras 3 hands the mask on (its ``compute_mask`` is the default) and passes each
+    step's mask to an inner call that takes one; tf_keras asks the inner layer's ``compute_mask`` (a layer
+    without mask support raises, so no file has that case). Inner layers that would read the mask are gaps."""
+    inner = config.get("layer") or {}
+    cls, inner_config = inner.get("class_name"), inner.get("config") or {}
+    if cls in _CALL_READS_MASK or makes_mask(str(cls), inner_config) or keras3 is None:
+        return None
+    if keras3 or passes_mask(str(cls), keras3):
+        return {0}
+    return None
+
+
+def time_distributed_makes_mask(config: dict[str, Any], keras3: bool | None) -> bool:
+    """tf_keras's TimeDistributed(Masking) makes its output's mask per step even of an unmasked input."""
+    inner = config.get("layer") or {}
+    return keras3 is False and inner.get("class_name") == "Masking"
 
 
 def output_origin(class_name: str, config: dict[str, Any], refs: Sequence[Any], origins: Sequence[MaskOrigin | None],
@@ -90,6 +160,8 @@ def output_origin(class_name: str, config: dict[str, Any], refs: Sequence[Any], 
         return ("concat", config.get("axis", -1), tuple(zip(origins, refs)))
     if class_name in ("Attention", "AdditiveAttention"):
         return ("convert", origins[0])
+    if class_name == "TimeDistributed" and all(o is None for o in origins):  # tf_keras's TimeDistributed(Masking)
+        return ("TimeDistributed", refs[0], sequential)
     return next((o for o in origins if o is not None), None)
 
 
@@ -111,6 +183,16 @@ def make_mask(ctx: LayerContext) -> Value:
     return _any_not_equal(ctx, x, keep_dims=False, label="mask")
 
 
+def any_not_equal(ctx: LayerContext, x: Value, value: float, *, keep_dims: bool, label: str) -> Value:
+    """``any(x != value, axis=-1)``: Masking's mask of ``x``."""
+    differs = ctx.op("NotEqual", [x, ctx.floats(value, f"{label}_value")], {"incompatible_shape_error": True},
+                     dtype=DType.BOOL, shape=x.shape, label=f"{label}_differs")
+    shape = ctx.shape(x)
+    out_shape = (*shape[:-1], 1) if keep_dims else shape[:-1]
+    return ctx.op("Any", [differs, ctx.ints(-1, f"{label}_axis")], {"keep_dims": keep_dims, "Tidx": DType.INT32},
+                  dtype=DType.BOOL, shape=out_shape, label=label)
+
+
 def _zero(dtype: DType) -> Any:
     import numpy as np
 
@@ -118,13 +200,7 @@ def _zero(dtype: DType) -> Any:
 
 
 def _any_not_equal(ctx: LayerContext, x: Value, *, keep_dims: bool, label: str) -> Value:
-    value = float(ctx.config.get("mask_value", 0.0))
-    differs = ctx.op("NotEqual", [x, ctx.floats(value, f"{label}_value")], {"incompatible_shape_error": True},
-                     dtype=DType.BOOL, shape=x.shape, label=f"{label}_differs")
-    shape = ctx.shape(x)
-    out_shape = (*shape[:-1], 1) if keep_dims else shape[:-1]
-    return ctx.op("Any", [differs, ctx.ints(-1, f"{label}_axis")], {"keep_dims": keep_dims, "Tidx": DType.INT32},
-                  dtype=DType.BOOL, shape=out_shape, label=label)
+    return any_not_equal(ctx, x, float(ctx.config.get("mask_value", 0.0)), keep_dims=keep_dims, label=label)
 
 
 def as_float(ctx: LayerContext, mask: Value, label: str) -> Value:
@@ -204,7 +280,7 @@ def _all_kept(ctx: LayerContext, x: Value, label: str) -> Value:
 #: Layers that take ``mask=[query_mask, value_mask]`` as an explicit call argument the lowering reads.
 EXPLICIT_MASK_LAYERS = frozenset({"Attention", "AdditiveAttention"})
 #: Layers that read a mask given in the call (``LSTM(x, mask=m)``; a bool model input), as the inputs' mask.
-GIVEN_MASK_READERS = _RNN | {"Bidirectional", "GlobalAveragePooling1D"}
+GIVEN_MASK_READERS = _RNN | {"Bidirectional", "GlobalAveragePooling1D", "Softmax"}
 
 
 def explicit_masks(node: Any) -> list[tuple[str, int, int] | None] | None:

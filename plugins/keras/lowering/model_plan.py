@@ -196,13 +196,30 @@ def call_inputs(node: Any) -> list[Ref]:
         keyword = [(v[0], int(v[1]), int(v[2])) for k, v in kwargs.items() if k != MASK_KEYWORD and
                    isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and
                    all(isinstance(i, int) for i in v[1:])]
-        return [(item[0], int(item[1]), int(item[2])) for item in node] + keyword
+        return [(item[0], int(item[1]), int(item[2])) for item in keras2_items(node)] + keyword
     if not isinstance(node, dict):
         return []
     refs: list[Ref] = []
     tensor_refs(node.get("args"), refs)
     tensor_refs({k: v for k, v in (node.get("kwargs") or {}).items() if k != MASK_KEYWORD}, refs)
     return refs
+
+
+def keras2_items(node: list[Any]) -> list[list[Any]]:
+    """A Keras 2 inbound node's ``[layer, node, tensor, kwargs]`` items, flat and in order: tf_keras nests the
+    items of a structured input (a stacked RNN's ``initial_state=[[h, c], h]``). Iterative: nesting is untrusted."""
+    items: list[list[Any]] = []
+    stack = list(reversed(node))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list) and item and isinstance(item[0], list):
+            stack += reversed(item)
+        elif isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str):
+            items.append(item)
+        else:
+            raise InputError(f"an inbound node item {str(item)[:60]!r} is no [layer, node, tensor] reference",
+                             hint="the file is corrupt or was edited by hand; save the model again with Keras")
+    return items
 
 
 def layer_refs(value: Any) -> list[Ref]:

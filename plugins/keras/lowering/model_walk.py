@@ -18,21 +18,22 @@ from tfjsconv.errors import InputError
 
 from ..configs import MODEL_CLASSES, entry_name, is_model, plain, top_level_layers
 from ..op_calls import is_op_layer
-from .context import LayerContext, check_kwargs_read
+from .context import STATE_KEYWORD, LayerContext, check_kwargs_read
 from .keras_names import is_keras_layer_class, unknown_activations
 from .mask_origins import MaskOrigin, is_recorded_mask
 from .masking import (ELEMENTWISE_MERGES, EXPLICIT_MASK_LAYERS, GIVEN_MASK_READERS, QUERY_MASKED, explicit_masks,
                       make_mask, mask_gap, masked_global_average_1d, makes_mask, masked_outputs, merged_mask,
-                      output_origin)
-from .model_plan import (MASK_KEYWORD, MAX_NESTING, LayerCall, ModelPlan, call_inputs, canonical_path, model_plan,
-                         shared_paths)
+                      output_origin, time_distributed_makes_mask)
+from .model_plan import (MASK_KEYWORD, MAX_NESTING, LayerCall, ModelPlan, call_inputs, canonical_path, keras2_items,
+                         model_plan, shared_paths)
 from .registry import Unsupported, loaded_lowerings
 from .weights import LayerWeights
+from .wrappers import time_distributed_mask
 
 Ref = tuple[str, int, int]
 FLOAT_DTYPES = (None, "float32", "mixed_float16", "mixed_bfloat16")
 #: Layers that read their inputs as they are (ids, strings); every other layer gets integers cast to float32.
-INTEGER_INPUT_LAYERS = frozenset({"Embedding", "StringLookup", "Hashing"})
+INTEGER_INPUT_LAYERS = frozenset({"Embedding", "StringLookup", "Hashing", "Pipeline"})  # Pipeline: per inner layer
 #: Layers whose saved ``dtype`` is their (integer) output's, which their lowerings produce as int32.
 INTEGER_OUTPUT_LAYERS = frozenset({"StringLookup", "IntegerLookup", "Hashing"})
 #: Model input dtypes a placeholder can carry (TF.js narrows the wide integers to int32 on write).
@@ -62,7 +63,7 @@ class _Gaps:
         self.gaps: list[str] = []
         #: Names Keras itself does not have: no path can load them, so they are refused, not left to TensorFlow.
         self.unknown: list[str] = []
-        self._masked_outputs: dict[int, list[bool]] = {}
+        self._masked_outputs: dict[tuple[int, tuple[bool, ...]], list[bool]] = {}
 
     def of(self, model: dict[str, Any], source: str | None) -> list[str]:
         self.source = source or "the model config"
@@ -75,25 +76,34 @@ class _Gaps:
                              hint="the file is corrupt or was edited by hand; save the model again with Keras")
         return list(dict.fromkeys(self.gaps))
 
-    def _model(self, model: dict[str, Any], prefix: str) -> list[bool]:
-        """Gaps of ``model`` (layers named with ``prefix``); returns which of its outputs carry a mask."""
-        if id(model) in self._masked_outputs:
-            return self._masked_outputs[id(model)]
+    def _model(self, model: dict[str, Any], prefix: str, in_masked: tuple[bool, ...] = ()) -> list[bool]:
+        """Gaps of ``model`` (layers named with ``prefix``) whose inputs carry masks where ``in_masked`` says;
+        returns which of its outputs carry a mask."""
+        key = (id(model), in_masked)
+        if key in self._masked_outputs:
+            return self._masked_outputs[key]
         plan = model_plan(model, source=self.source)
         for _, config in plan.inputs:
             dtype = _dtype_name(config.get("dtype"))
             if dtype not in INPUT_DTYPES or config.get("sparse") or config.get("ragged"):
                 self.gaps.append(f"{prefix}{config.get('name')!r} (InputLayer: a {dtype} input)")
         masked: dict[Ref, MaskOrigin | None] = {}  # the mask each tensor carries, by where it was made
+        if any(in_masked):  # masks from the calling model (never one that a call inside recorded)
+            refs_in = [("", 0, 0)] if plan.sequential else [ref for ref, _ in plan.inputs]
+            masked.update({ref: ("outer", prefix) for ref, flag in zip(refs_in, in_masked) if flag})
         for call in plan.calls:
             name, cls, config = f"{prefix}{call.name}", call.class_name, call.entry.get("config") or {}
             refs = [("", 0, 0)] if plan.sequential else call_inputs(call.node)
+            if _takes_states(self.lowerings, cls):
+                refs = refs[:1]  # an RNN reads the sequence's mask; its initial states' are not used
             origins = [masked[r] for r in refs if masked.get(r) is not None]
             if is_model(call.entry):
-                if origins:
-                    self.gaps.append(mask_gap(name, f"nested {cls} model"))
+                if call.recorded_masks and not (len(call.recorded_masks) == len(origins) and all(
+                        is_recorded_mask(plan, [r], o) for r, o in zip(call.recorded_masks, origins))):
+                    self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
+                in_flags = tuple(masked.get(r) is not None for r in refs)
                 outputs: list[MaskOrigin | None] = [("nested", name) if flag else None
-                                                    for flag in self._model(call.entry, f"{name}/")]
+                                                    for flag in self._model(call.entry, f"{name}/", in_flags)]
             else:
                 self._layer(name, cls, config)
                 in_origins = [masked.get(r) for r in refs]
@@ -105,6 +115,9 @@ class _Gaps:
                 if given is not None:  # mask=m from a bool model input replaces the input's mask
                     in_origins = [("input", given)]
                 flags = masked_outputs(cls, config, [o is not None for o in in_origins], self.keras3)
+                if cls == "Softmax" and given is None and origins:  # a propagated [batch, steps] mask does not
+                    # broadcast to Softmax's input (Keras fails); only a mask= the call was given is lowered
+                    flags = None
                 if flags is None:
                     self.gaps.append(mask_gap(name, cls))
                     flags = set()
@@ -121,7 +134,7 @@ class _Gaps:
                 for tensor, origin in enumerate(outputs):
                     masked[(call.name, call.key, tensor)] = origin
         result = [masked.get(r) is not None for r in ([("", 0, 0)] if plan.sequential else plan.outputs)]
-        self._masked_outputs[id(model)] = result
+        self._masked_outputs[key] = result
         return result
 
     def _explicit_masks(self, plan: ModelPlan, name: str, cls: str, call: LayerCall) -> list[Ref | None] | None:
@@ -167,11 +180,28 @@ class _Gaps:
                 self.gaps.append(f"{name!r} ({cls}: {why})")
 
 
+def _takes_states(lowerings: dict[str, Any], class_name: str) -> bool:
+    """An RNN layer whose lowering reads ``initial_state`` (tensors after the sequence, or a keyword)."""
+    lowering = lowerings.get(class_name)
+    return lowering is not None and STATE_KEYWORD in lowering.keywords
+
+
+def _resolved(value: Any, values: dict[Ref, tuple[Value, Value | None]]) -> Any:
+    """A keyword argument with its Refs (one, or a list of ``initial_state`` ones) replaced by their Values."""
+    if isinstance(value, tuple):
+        return values[value][0]
+    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
+        return [values[v][0] for v in value]
+    return value
+
+
 def _given_mask(plan: ModelPlan, call: LayerCall) -> Ref | None:
-    """The bool model input a call was given as ``mask=`` (Keras 3 records it, tf_keras keeps it in kwargs)."""
+    """The bool model input a call was given as ``mask=`` (Keras 3 records it, tf_keras keeps it in kwargs);
+    Softmax also takes a float32 one (a weight, ``> 0.5`` in Keras 3, ``1 - m`` scaled in tf_keras)."""
     recorded = call.recorded_masks
     inputs = {ref: config for ref, config in plan.inputs}
-    if len(recorded) == 1 and recorded[0] in inputs and _dtype_name(inputs[recorded[0]].get("dtype")) == "bool":
+    dtypes = ("bool", None, "float32") if call.class_name == "Softmax" else ("bool",)
+    if len(recorded) == 1 and recorded[0] in inputs and _dtype_name(inputs[recorded[0]].get("dtype")) in dtypes:
         return recorded[0]
     return None
 
@@ -272,15 +302,17 @@ class ModelLowering:
             lowering = self.lowerings.get(call.class_name)
             keywords = lowering.keywords if lowering else ()
             refs = _node_refs(call.node, call.name, keywords)
-            kwargs = _call_kwargs(call.node, keywords)
+            kwargs = _call_kwargs(call.node, keywords, call.name)
             keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
-            kwargs = {k: values[v][0] if isinstance(v, tuple) else v for k, v in kwargs.items()}
+            kwargs = {k: _resolved(v, values) for k, v in kwargs.items()}
             explicit = explicit_masks(call.node) if call.class_name in EXPLICIT_MASK_LAYERS else None
             if explicit is not None:  # mask=[...]: model inputs (checked by _Gaps), replacing the inputs' masks
                 kwargs["mask"] = [None if r is None else values[r][0] for r in explicit]
             masks = [values[r][1] for r in refs]
+            if _takes_states(self.lowerings, call.class_name):
+                masks = masks[:1]  # tf_keras's initial_state tensors follow the sequence; Keras uses its mask only
             given = _given_mask(plan, call) if call.class_name in GIVEN_MASK_READERS else None
-            if given is not None and len(refs) == 1:  # mask=m (a bool model input, see _Gaps)
+            if given is not None and len(masks) == 1:  # mask=m (a bool model input, see _Gaps)
                 masks = [values[given][0]]
             produced, produced_masks = self._lower_call(call, path, prefix, [values[r][0] for r in refs], masks,
                                                         kwargs, keyword_masks)
@@ -299,18 +331,19 @@ class ModelLowering:
         name, cls, config = call.name, call.class_name, call.entry.get("config") or {}
         keyword_masks = keyword_masks or {}
         if is_model(call.entry):
-            if any(m is not None for m in [*masks, *keyword_masks.values()]):
+            if any(m is not None for m in keyword_masks.values()):
                 raise Unsupported(mask_gap(prefix + name, f"nested {cls} model"))
             self._check_kwargs(LayerContext(self.graph, prefix + name, cls, config, inputs, [], self.source,
                                             keras3=self.keras3, call_kwargs=kwargs))  # inner(x, training=True)
-            nested_prefix = f"{prefix}{name}/"
-            return self._run(self._plan(call.entry), (*path, name), nested_prefix, inputs, [None] * len(inputs))
+            nested_prefix = f"{prefix}{name}/"  # Keras sets the inputs' masks on the inner model's inputs
+            return self._run(self._plan(call.entry), (*path, name), nested_prefix, inputs, list(masks))
         given = kwargs["mask"] + [None] * (len(masks) - len(kwargs["mask"])) if "mask" in kwargs and \
             cls in EXPLICIT_MASK_LAYERS else [*masks, *keyword_masks.values()]
         flags = masked_outputs(cls, config, [m is not None for m in given], self.keras3)
         if flags is None:
             raise Unsupported(mask_gap(prefix + name, cls))
-        ctx = self._call(call.entry, (*path, name), prefix + name, inputs, kwargs, masks, keyword_masks)
+        ctx = self._call(call.entry, (*path, name), prefix + name, inputs, kwargs, masks, keyword_masks,
+                         bool(call.recorded_masks))
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
         out_masks: list[Value | None] = [None] * len(outputs)
         if flags:
@@ -324,6 +357,8 @@ class ModelLowering:
         """The mask of a call's first output (see :func:`.masking.masked_outputs` for which calls have one)."""
         if makes_mask(ctx.class_name, ctx.config):
             return make_mask(ctx)
+        if ctx.class_name == "TimeDistributed" and time_distributed_makes_mask(ctx.config, self.keras3):
+            return time_distributed_mask(ctx)
         if ctx.class_name in ELEMENTWISE_MERGES or ctx.class_name == "Concatenate":
             return merged_mask(ctx, given)
         if ctx.class_name in QUERY_MASKED:  # the query's (tf_keras may give the query by keyword)
@@ -332,7 +367,7 @@ class ModelLowering:
 
     def _call(self, entry: dict[str, Any], path: tuple[str, ...], name: str, inputs: list[Value],
               call_kwargs: dict[str, Any], masks: list[Value | None],
-              keyword_masks: dict[str, Value | None]) -> LayerContext:
+              keyword_masks: dict[str, Value | None], mask_recorded: bool = False) -> LayerContext:
         """Lower one call; its output Value(s) are ``ctx.outputs`` of the context returned."""
         cls = entry["class_name"]
         lowering = self.lowerings.get(cls)
@@ -346,7 +381,7 @@ class ModelLowering:
             inputs = [self._as_float(name, cls, v) for v in inputs]
         ctx = LayerContext(self.graph, name, cls, entry.get("config") or {}, inputs, arrays, self.source,
                            keras3=self.keras3, weight_consts=consts, call_kwargs=call_kwargs)
-        ctx.masks, ctx.keyword_masks = list(masks), dict(keyword_masks)
+        ctx.masks, ctx.keyword_masks, ctx.mask_recorded = list(masks), dict(keyword_masks), mask_recorded
         ctx.mask = masks[0] if len(masks) == 1 else None
         with provenance.scope(self.graph, name):
             if ctx.mask is not None and cls == "GlobalAveragePooling1D":
@@ -382,7 +417,7 @@ def _node_refs(node: Any, layer: str, keywords: tuple[str, ...] = ()) -> list[Re
     """The input tensors of one call, in order; tensors passed as keyword arguments (masks) are covered only
     where the layer's lowering declares them (``keywords``, read by :func:`_call_kwargs`)."""
     if isinstance(node, list):
-        return [(item[0], int(item[1]), int(item[2])) for item in node]
+        return [(item[0], int(item[1]), int(item[2])) for item in keras2_items(node)]
     refs: list[Ref] = []
     _tensors(node.get("args"), refs)
     extra: list[Ref] = []
@@ -393,7 +428,7 @@ def _node_refs(node: Any, layer: str, keywords: tuple[str, ...] = ()) -> list[Re
     return refs
 
 
-def _call_kwargs(node: Any, keywords: tuple[str, ...]) -> dict[str, Any]:
+def _call_kwargs(node: Any, keywords: tuple[str, ...], layer: str = "") -> dict[str, Any]:
     """A call's keyword arguments: plain values as saved, the ``keywords`` tensors as Refs (tuples)."""
     if isinstance(node, list):  # Keras 2: every inbound item repeats the call's kwargs
         saved = node[0][3] if node and len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
@@ -402,13 +437,29 @@ def _call_kwargs(node: Any, keywords: tuple[str, ...]) -> dict[str, Any]:
     for key, value in (node.get("kwargs") or {}).items():
         found: list[Ref] = []
         _tensors(value, found)
-        if key in keywords and found:
+        if key == STATE_KEYWORD and key in keywords and found:
+            if not _only_tensors(value):  # a constant beside the tensors would be lost
+                raise Unsupported(f"layer {layer!r} is called with initial_state mixing tensors and constants")
+            out[key] = found  # every state, in Keras's flat order
+        elif key in keywords and found:
             if len(found) != 1:
                 raise Unsupported(f"keyword argument {key!r} holds {len(found)} tensors")
             out[key] = found[0]
         elif not found:
             out[key] = value
     return out
+
+
+def _only_tensors(value: Any) -> bool:
+    """A Keras 3 keyword value that is tensors only (one, or nested lists of them; iterative, depth is untrusted)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack += item
+        elif not (isinstance(item, dict) and item.get("class_name") == "__keras_tensor__"):
+            return False
+    return True
 
 
 def _keras2_ref(value: Any) -> Any:

@@ -6,8 +6,11 @@ first step has ``h = c = 0``, so its recurrent terms are left out (no zeros tens
 batch size is needed). ``go_backwards`` walks the steps in reverse and, like Keras, returns the
 sequence in the order walked. With a mask (``ctx.mask``, see :mod:`.masking`), a masked step keeps
 the previous states, and outputs the previous output (or zeros with ``zero_output_for_mask``, which
-Bidirectional sets when it returns sequences), as Keras's ``rnn`` does. ``initial_state`` tensors and
-stateful layers are not lowered: such models go through TensorFlow.
+Bidirectional sets when it returns sequences), as Keras's ``rnn`` does. ``initial_state`` (tf_keras's extra
+inputs after the sequence, Keras 3's keyword tensors or saved ``__numpy__`` constants; see :func:`initial_states`)
+starts the walk from those states: the first step then has its recurrent terms, and a masked step outputs the
+previous output, zeros before any, while the states hold (Keras 3 runs such a call unmasked unless it was given
+``mask=``: see :func:`sequence_context`). Stateful layers are not lowered.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value, materialize
 
 from .activations import activation_gap, apply_activation
-from .context import LayerContext
+from .context import STATE_KEYWORD, LayerContext
 from .registry import Unsupported, lowers
 
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
@@ -153,8 +156,9 @@ def ctx_features(ctx: LayerContext, x: Value) -> int:
 
 
 def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any], prefix: str,
-         backwards: bool, zero_output_for_mask: bool = False) -> tuple[Value, list[Value]]:
-    """The layer's output (last output or sequence) and its final states."""
+         backwards: bool, zero_output_for_mask: bool = False,
+         initial: list[Value] | None = None) -> tuple[Value, list[Value]]:
+    """The layer's output (last output or sequence) and its final states, from the ``initial`` states (None: zeros)."""
     shape = ctx.shape()
     if len(shape) != 3 or shape[1] is None:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-3 input with a static time length")
@@ -163,7 +167,8 @@ def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any]
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) over zero time steps")
     cell = _Cell(ctx, kind, config, arrays, prefix)
     projected = cell.project(ctx.x, steps)
-    h = c = None
+    h, c = (initial[0], initial[1] if kind == "LSTM" else None) if initial else (None, None)
+    previous = None  # the previous output, which a masked step repeats (zeros before any step)
     sequence = []
     for t in (reversed(range(steps)) if backwards else range(steps)):
         xs = [ctx.op("StridedSlice", [p, ctx.ints([0, t, 0], f"{prefix}begin_{t}"),
@@ -177,10 +182,13 @@ def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any]
             continue
         new_h, new_c = cell.step(xs, h, c)
         keep = _step_mask(ctx, prefix, t)
-        output = _select(ctx, keep, new_h, None, f"{prefix}output_{t}") if zero_output_for_mask else None
+        output = None
+        if zero_output_for_mask or (initial and previous is not h):  # else the previous output is the state h
+            output = _select(ctx, keep, new_h, None if zero_output_for_mask else previous, f"{prefix}output_{t}")
         h = _select(ctx, keep, new_h, h, f"{prefix}h_{t}")
         c = None if new_c is None else _select(ctx, keep, new_c, c, f"{prefix}c_{t}")
-        sequence.append(output if output is not None else h)
+        previous = output if output is not None else h
+        sequence.append(previous)
     states = [h] if c is None else [h, c]
     if config.get("return_sequences"):
         out = ctx.op("Pack", sequence, {"N": steps, "axis": 1}, shape=(None, steps, cell.units),
@@ -206,25 +214,88 @@ def _select(ctx: LayerContext, keep: Value, new: Value, old: Value | None, label
                   label=label)
 
 
-def refuse_initial_state(ctx: LayerContext) -> None:
-    """tf_keras lists ``initial_state`` tensors as more inputs (Keras 3 as keyword tensors, refused by the walk)."""
-    if len(ctx.inputs) > 1:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with initial_state")
+def state_count(kind: str) -> int:
+    """How many states a layer (or cell) of ``kind`` carries: ``h, c`` for an LSTM, ``h`` otherwise."""
+    return 2 if kind == "LSTM" else 1
 
 
-@lowers("SimpleRNN", "LSTM", "GRU", check=rnn_check)
+def initial_states(ctx: LayerContext, units: list[int]) -> list[Value] | None:
+    """The call's ``initial_state`` as Values of shape ``[batch or 1, units[i]]``, or None (start from zeros).
+
+    tf_keras lists the state tensors as more inputs after the sequence; Keras 3 keeps them in the
+    ``initial_state`` keyword, as tensors or as a saved ``__numpy__`` constant (made a Const). Anything else,
+    or states that do not fit the layer's (their count, rank, width), is refused by name: never dropped."""
+    given = ctx.call_kwargs.get(STATE_KEYWORD)
+    if given is not None and len(ctx.inputs) > 1:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with initial_state twice")
+    if given is None and len(ctx.inputs) == 1:
+        return None
+    states = list(ctx.inputs[1:]) if given is None else _state_values(ctx, given)
+    if len(states) != len(units):
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {len(states)} initial_state "
+                          f"tensor(s); it has {len(units)} states")
+    for i, (state, width) in enumerate(zip(states, units)):
+        shape = state.shape
+        if state.dtype != DType.FLOAT32 or shape is None or len(shape) != 2 or shape[1] != width:
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with an initial_state of shape "
+                              f"{None if shape is None else list(shape)} ({state.dtype.name.lower()}) for a state "
+                              f"[batch, {width}]")
+    return states
+
+
+def _state_values(ctx: LayerContext, given: Any) -> list[Value]:
+    """Keras 3's keyword value: Values (the walk resolved the tensors), or ``__numpy__`` constants, nested."""
+    items, stack = [], [given]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack += reversed(item)
+        elif isinstance(item, Value):
+            items.append(item)
+        elif isinstance(item, dict) and item.get("class_name") == "__numpy__":
+            config = item.get("config") or {}
+            try:
+                array = np.asarray(config.get("value"), dtype=np.dtype(config.get("dtype") or "float32"))
+            except (TypeError, ValueError):
+                raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with an unreadable initial_state")
+            if array.dtype.kind != "f":
+                raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with a {array.dtype} initial_state")
+            items.append(ctx.floats(array, f"initial_state_{len(items)}"))
+        else:
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with initial_state={str(item)[:40]}")
+    return items
+
+
+def sequence_context(ctx: LayerContext, initial: list[Value] | None) -> LayerContext:
+    """The call with its sequence as the only input (tf_keras's state inputs taken out) and the mask it runs with.
+
+    Keras 3 fills in a call's ``mask`` only when the call has one tensor argument: with ``initial_state`` (tensors
+    or constants) the RNN runs unmasked unless given ``mask=`` (then recorded), though its output still carries
+    the sequence's mask (the walk sets that). tf_keras passes the sequence's mask on (``mask[0]``)."""
+    mask = None if ctx.keras3 and initial is not None and not ctx.mask_recorded else ctx.mask
+    if len(ctx.inputs) == 1 and mask is ctx.mask:
+        return ctx
+    out = LayerContext(ctx.graph, ctx.name, ctx.class_name, ctx.config, ctx.inputs[:1], ctx.weights, ctx.source,
+                       keras3=ctx.keras3, weight_consts=ctx.weight_consts)
+    out.mask = mask
+    return out
+
+
+@lowers("SimpleRNN", "LSTM", "GRU", check=rnn_check, keywords=(STATE_KEYWORD,))
 def recurrent(ctx: LayerContext) -> Value | list[Value]:
-    refuse_initial_state(ctx)
-    output, states = _run(ctx, ctx.class_name, ctx.config, ctx.weights, "", bool(ctx.config.get("go_backwards")),
-                          bool(ctx.config.get("zero_output_for_mask")))
+    kind = ctx.class_name
+    initial = initial_states(ctx, [int(ctx.config["units"])] * state_count(kind))
+    output, states = _run(sequence_context(ctx, initial), kind, ctx.config, ctx.weights, "",
+                          bool(ctx.config.get("go_backwards")), bool(ctx.config.get("zero_output_for_mask")),
+                          initial)
     return [output, *states] if ctx.config.get("return_state") else output
 
 
-@lowers("Bidirectional", check=_bidirectional_check)
+@lowers("Bidirectional", check=_bidirectional_check, keywords=(STATE_KEYWORD,))
 def bidirectional(ctx: LayerContext) -> Value | list[Value]:
     """The forward layer and the backward one (saved, or a copy with ``go_backwards`` flipped), whose sequence
-    is reversed back, merged."""
-    refuse_initial_state(ctx)
+    is reversed back, merged. An ``initial_state`` is split as Keras splits it: the first half starts the
+    forward layer, the second the backward one."""
     inner = ctx.config["layer"]
     kind, config = inner["class_name"], dict(inner.get("config") or {})
     half = len(ctx.weights) // 2
@@ -237,10 +308,16 @@ def bidirectional(ctx: LayerContext) -> Value | list[Value]:
         if bool(config.get(option)) != bool(b_config.get(option)):
             raise ctx.error(f"has forward and backward layers that differ in {option}")
     zero = bool(config.get("return_sequences"))  # Keras forces zero_output_for_mask = return_sequences
-    forward, f_states = _run(ctx, kind, config, ctx.weights[:half], "forward/", bool(config.get("go_backwards")),
-                             zero)
-    backward, b_states = _run(ctx, b_kind, b_config, ctx.weights[half:], "backward/",
-                              bool(b_config.get("go_backwards")), zero)
+    units = [int(config["units"])] * state_count(kind) + [int(b_config["units"])] * state_count(b_kind)
+    initial = initial_states(ctx, units)
+    if initial and state_count(kind) != state_count(b_kind):  # Keras splits the states in halves
+        raise Unsupported(f"layer {ctx.name!r} (Bidirectional) called with initial_state for a {kind} and a {b_kind}")
+    f_initial, b_initial = (initial[:state_count(kind)], initial[state_count(kind):]) if initial else (None, None)
+    seq_ctx = sequence_context(ctx, initial)
+    forward, f_states = _run(seq_ctx, kind, config, ctx.weights[:half], "forward/",
+                             bool(config.get("go_backwards")), zero, f_initial)
+    backward, b_states = _run(seq_ctx, b_kind, b_config, ctx.weights[half:], "backward/",
+                              bool(b_config.get("go_backwards")), zero, b_initial)
     if config.get("return_sequences"):
         backward = ctx.op("ReverseV2", [backward, ctx.ints([1], "time_axis")], {"Tidx": DType.INT32},
                           shape=backward.shape, label="backward/reversed")

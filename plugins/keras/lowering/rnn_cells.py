@@ -5,18 +5,21 @@ unrolled layer lowering of :mod:`.recurrent` per cell. Stacked cells feed each s
 cell; unrolled over a static length that is the same as stacking the layers with whole sequences in
 between: the first cell walks backwards when the RNN does (its sequence comes out in walked order), the
 others walk that sequence forwards. The final states are every cell's, in order, flat (``h, c`` for an
-LSTMCell), as Keras numbers a stacked RNN's nested ``return_state`` outputs. Keras 3 archives keep stacked
+LSTMCell), as Keras numbers a stacked RNN's nested ``return_state`` outputs; an ``initial_state`` is read in
+that flat order too (tf_keras's nested ``[[h, c], h]`` inputs are flattened by the walk), each cell's part
+starting that cell. Keras 3 archives keep stacked
 weights under ``cell/cells/<cell key>``, which :func:`.weights._stacked_cell_vars` reads in the cells' order.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .context import LayerContext
-from .recurrent import _run, refuse_initial_state, rnn_check
-from .registry import Unsupported, lowers
+from .context import STATE_KEYWORD, LayerContext
+from .recurrent import _run, initial_states, rnn_check, sequence_context, state_count
+from .registry import lowers
 
 #: The layer whose unrolled lowering computes each cell.
 CELL_LAYERS = {"SimpleRNNCell": "SimpleRNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
@@ -52,9 +55,8 @@ def _rnn_cell_check(config: dict[str, Any]) -> str | None:
     return None
 
 
-@lowers("RNN", check=_rnn_cell_check)
+@lowers("RNN", check=_rnn_cell_check, keywords=(STATE_KEYWORD,))
 def rnn_layer(ctx: LayerContext) -> Value | list[Value]:
-    refuse_initial_state(ctx)
     cells = _cells(ctx.config)
     assert not isinstance(cells, str)  # the check has refused the rest
     weights = list(ctx.weights)
@@ -62,20 +64,39 @@ def rnn_layer(ctx: LayerContext) -> Value | list[Value]:
     if len(weights) != sum(counts):
         raise ctx.error(f"has {len(weights)} weights, but its cells need {sum(counts)}")
     return_sequences = bool(ctx.config.get("return_sequences"))
+    kinds = [CELL_LAYERS[c["class_name"]] for c in cells]
+    initial = initial_states(ctx, [int((c.get("config") or {})["units"]) for c, kind in zip(cells, kinds)
+                                   for _ in range(state_count(kind))])
+    ctx = sequence_context(ctx, initial)
     step_ctx, output, states = ctx, ctx.x, []
+    # later cells walk the first one's sequence, which comes out in walked order: so must their mask
+    later_mask = _reversed_mask(ctx, ctx.mask) if ctx.mask is not None and len(cells) > 1 and \
+        ctx.config.get("go_backwards") else ctx.mask
     for i, (cell, count) in enumerate(zip(cells, counts)):
         last = i == len(cells) - 1
         config = {**(cell.get("config") or {}), "return_sequences": return_sequences if last else True}
         if i:
-            if ctx.mask is not None and ctx.config.get("go_backwards"):  # later cells would need the mask reversed
-                raise Unsupported(f"layer {ctx.name!r} (RNN): stacked cells with go_backwards over a masked input")
             step_ctx = LayerContext(ctx.graph, ctx.name, ctx.class_name, ctx.config, [output], [], ctx.source,
                                     keras3=ctx.keras3, weight_consts=ctx.weight_consts)
-            step_ctx.mask = ctx.mask
+            step_ctx.mask = later_mask
         prefix = f"cell_{i}/" if len(cells) > 1 else ""
         backwards = bool(ctx.config.get("go_backwards")) and i == 0
-        output, cell_states = _run(step_ctx, CELL_LAYERS[cell["class_name"]], config, weights[:count], prefix,
-                                   backwards)
+        cell_initial = None
+        if initial:
+            cell_initial, initial = initial[:state_count(kinds[i])], initial[state_count(kinds[i]):]
+        zero_masked = last and bool(ctx.config.get("zero_output_for_mask"))  # the RNN's output only
+        output, cell_states = _run(step_ctx, kinds[i], config, weights[:count], prefix, backwards, zero_masked,
+                                   initial=cell_initial)
         weights = weights[count:]
         states += cell_states
     return [output, *states] if ctx.config.get("return_state") else output
+
+
+def _reversed_mask(ctx: LayerContext, mask: Value) -> Value:
+    """The ``[batch, steps]`` mask in reverse step order (reversed as float32: every backend reverses that)."""
+    as_float = ctx.op("Cast", [mask], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
+                      dtype=DType.FLOAT32, shape=mask.shape, label="walked_mask_float")
+    walked = ctx.op("ReverseV2", [as_float, ctx.ints([1], "walked_mask_axis")], {"Tidx": DType.INT32},
+                    shape=mask.shape, label="walked_mask_reversed")
+    return ctx.op("NotEqual", [walked, ctx.floats(0.0, "walked_mask_zero")], {"incompatible_shape_error": True},
+                  dtype=DType.BOOL, shape=mask.shape, label="walked_mask")

@@ -3,10 +3,12 @@
 Whole-model ``.h5`` files (tf_keras and Keras 3) list them in ``model_weights/<layer>/weight_names``;
 ``.keras`` archives number them under the layer's group (found as :mod:`..v3_weights` finds it).
 The lowerings check counts and shapes against the layer's config, so a file whose weights do not fit
-its config is refused with the layer's name.
+its config is refused with the layer's name. A layer that chains layers (Keras 3's ``Pipeline``,
+``configs.LAYER_LISTS``) gets one list per inner layer, in its config's order.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +16,7 @@ import numpy as np
 
 from tfjsconv.errors import InputError
 
-from ..configs import entry_name, leaf_layers, plain, top_level_layers
+from ..configs import LAYER_LISTS, entry_name, leaf_layers, plain, top_level_layers
 from ..h5source import H5Array, H5Source, attr_list, attr_text
 from .registry import Unsupported
 from ..v3_weights import _CONTAINERS, _WRAPPER_SUBGROUPS, _count_vars, _layer_keys, _owned_vars
@@ -40,6 +42,8 @@ def h5_layer_weights(h5: H5Source) -> LayerWeights:
     def names_of(top: str) -> list[str]:
         return list(attr_list(weights[top], "weight_names") or []) if top in weights else []
 
+    lists: list[dict[str, Any] | None] = []  # the model config, parsed only when it has a layer list
+
     def of(path: str | tuple[str, ...]) -> list[H5Array]:
         path = (path,) if isinstance(path, str) else tuple(path)
         names = names_of(path[0])
@@ -47,8 +51,28 @@ def h5_layer_weights(h5: H5Source) -> LayerWeights:
             if path[0] not in nested:
                 nested[path[0]] = _by_owner(h5, path[0], names)
             names = nested[path[0]].get(path[-1], [])
+        if not lists:
+            text = attr_text(h5.file, "model_config") or "{}"
+            lists.append(plain(json.loads(text)) if any(f'"{c}"' in text for c in LAYER_LISTS) else None)
+        entry = entry_at(lists[0], path) if lists[0] is not None else None
+        if entry is not None and entry.get("class_name") in LAYER_LISTS:  # names like ``pipe/inner_dense/kernel``
+            inner = [entry_name(e) for e in top_level_layers(entry)]
+            owned = names_by_owner(names, inner, f"{h5.display}: layer {'/'.join(path)!r}")
+            return [[h5.dataset(f"model_weights/{path[0]}/{name}") for name in owned.get(n, [])] for n in inner]
         return [h5.dataset(f"model_weights/{path[0]}/{name}") for name in names]
     return of
+
+
+def entry_at(model_config: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+    """The layer entry at ``path`` (layer names, through nested models and layer lists), or None."""
+    entry, model = None, model_config
+    for name in path:
+        if entry is not None:
+            model = entry
+        entry = next((e for e in top_level_layers(model) if entry_name(e) == name), None)
+        if entry is None:
+            return None
+    return entry
 
 
 def _by_owner(h5: H5Source, top: str, names: list[str]) -> dict[str, list[str]]:
@@ -117,6 +141,8 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
     def of(path: str | tuple[str, ...]) -> list[H5Array]:
         path = (path,) if isinstance(path, str) else tuple(path)
         where, entry = group_of(path)
+        if entry is not None and entry.get("class_name") in LAYER_LISTS:  # ``<pipeline>/layers/<key>`` each
+            return [of((*path, entry_name(e))) for e in top_level_layers(entry)]
         if where is None:
             return []
         arrays = _owned_vars(h5, where)

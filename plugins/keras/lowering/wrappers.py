@@ -2,7 +2,9 @@
 
 TimeDistributed folds time into the batch (``[batch·T, ...]``), runs the wrapped layer's own lowering
 on that (its weights are the wrapper's: Keras 3 keeps them under ``layer``, ``.h5`` files list them
-under the wrapper), and unfolds the result, as Keras does for layers without a time-aware call.
+under the wrapper), and unfolds the result, as Keras does for layers without a time-aware call. A mask passes
+by unchanged (the wrapped layer takes none: see :func:`.masking._time_distributed_masked`), and tf_keras's
+TimeDistributed(Masking) makes its own (:func:`time_distributed_mask`).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .context import LayerContext, check_call_kwargs
+from .context import STATE_KEYWORD, LayerContext, check_call_kwargs
 from .registry import LOWERINGS, Unsupported, lowers
 
 #: ``keras.backend.epsilon()``; Keras 3 caps ``1/‖x‖`` at ``1/epsilon``.
@@ -80,7 +82,8 @@ def _inner(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def _time_distributed_check(config: dict[str, Any]) -> str | None:
     cls, inner = _inner(config)
     lowering = LOWERINGS.get(cls)
-    if lowering is None or cls in ("TimeDistributed", "Bidirectional") or lowering.keywords:
+    # keyword tensors are not passed through the wrapper (an RNN's initial_state is simply never given)
+    if lowering is None or cls in ("TimeDistributed", "Bidirectional") or set(lowering.keywords) - {STATE_KEYWORD}:
         return f"a wrapped {cls}"
     dtype = inner.get("dtype")
     if isinstance(dtype, dict):
@@ -115,3 +118,15 @@ def time_distributed(ctx: LayerContext) -> Value:
     if any(d is None for d in out[1:]):
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed): the wrapped {cls} gives unknown sizes {list(out)}")
     return ctx.reshape(y, [None, steps, *out[1:]], "unfold_time")
+
+
+def time_distributed_mask(ctx: LayerContext) -> Value:
+    """tf_keras's mask of TimeDistributed(Masking): the inner layer's ``any(x != mask_value, -1)`` per step,
+    reshaped back to ``[batch, steps]``, which is the same reduction over the unfolded input."""
+    from .masking import any_not_equal
+
+    shape = ctx.shape()
+    if len(shape) != 3:
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed): a Masking mask of an input of rank {len(shape)}")
+    _, config = _inner(ctx.config)
+    return any_not_equal(ctx, ctx.x, float(config.get("mask_value", 0.0)), keep_dims=False, label="mask")

@@ -32,7 +32,7 @@ def _const_indices(ctx: NodeContext, i: int, sizes: np.ndarray | int | None) -> 
 @onnx_op("GatherElements", since=11)
 def gather_elements(ctx: NodeContext) -> Value:
     """GatherNd with full coordinates: ``indices`` along ``axis``, the element's own position elsewhere."""
-    rank, axis, ishape, size = _elements_axis(ctx)
+    rank, axis, ishape, size = _elements_axis(ctx, static=False)
     t = ctx.tensor(0)
     perm = t.perm if t.value is not None else None
     data = t.value if perm is not None else ctx.input(0)
@@ -40,15 +40,17 @@ def gather_elements(ctx: NodeContext) -> Value:
     return ctx.op("GatherNd", [data, coords], {"Tparams": data.dtype, **_GATHER_ATTRS}, dtype=data.dtype)
 
 
-def _elements_axis(ctx: NodeContext) -> tuple[int, int, tuple[int, ...], int | None]:
-    """GatherElements/ScatterElements: data's rank, the axis, the (static) indices shape, the axis' size."""
+def _elements_axis(ctx: NodeContext, static: bool = True) -> tuple[int, int, tuple[int | None, ...], int | None]:
+    """GatherElements/ScatterElements: data's rank, the axis, the indices shape (static unless ``static`` is
+    false: then only its rank is needed), the axis' size."""
     rank = ctx.rank(0)
     axis = norm_axis(ctx, int(ctx.attr("axis", 0)), rank)
     ishape = ctx.shape(1)
-    if ishape is None or None in ishape:
-        raise ctx.error(f"{ctx.op_type} needs indices of a static shape")
+    if ishape is None or (static and None in ishape):
+        raise ctx.error(f"{ctx.op_type} needs indices of a {'static shape' if static else 'known rank'}")
     dims = ctx.shape(0)
-    return rank, axis, tuple(int(d) for d in ishape), dims[axis] if dims is not None else None
+    return (rank, axis, tuple(None if d is None else int(d) for d in ishape),
+            dims[axis] if dims is not None else None)
 
 
 def _element_coords(ctx: NodeContext, data: Value, ishape: tuple[int, ...], axis: int, size: int | None,
@@ -56,6 +58,8 @@ def _element_coords(ctx: NodeContext, data: Value, ishape: tuple[int, ...], axis
     """Full coordinates into ``data`` of each element of ``indices`` (input 1): its index along ONNX
     ``axis`` (negative ones wrapped), its own position elsewhere; listed as data's IR axes hold ONNX's
     (``order[k]`` is the ONNX axis at IR axis k)."""
+    if None in ishape:  # a dynamic batch or sequence (BERT's token_type_ids gathered by position ids)
+        return _run_time_coords(ctx, data, len(ishape), axis, size, order)
     grids = np.indices(ishape, dtype=np.int32)
     idx = _const_indices(ctx, 1, size)
     if idx is not None:
@@ -64,6 +68,26 @@ def _element_coords(ctx: NodeContext, data: Value, ishape: tuple[int, ...], axis
     axis_size = run_time.axis_size(ctx, data, list(order).index(axis), size)
     computed = run_time.wrap(ctx, ctx.cast(ctx.input(1), DType.INT32, label="indices_int"), axis_size, "indices")
     parts = [computed if a == axis else ctx.make_const(grids[a], label=f"grid{a}") for a in order]
+    return ctx.op("Pack", parts, {"N": len(parts), "axis": -1, "T": DType.INT32}, dtype=DType.INT32, label="coords")
+
+
+def _run_time_coords(ctx: NodeContext, data: Value, rank: int, axis: int, size: int | None,
+                     order: Sequence[int]) -> Value:
+    """:func:`_element_coords` for indices whose shape is known only at run time: each other axis' position
+    is ``Range(dim)`` shaped to broadcast along that axis, added to zeros shaped like the indices."""
+    axis_size = run_time.axis_size(ctx, data, list(order).index(axis), size)
+    indices = run_time.wrap(ctx, ctx.cast(ctx.input(1), DType.INT32, label="indices_int"), axis_size, "indices")
+    zeros = ctx.op("ZerosLike", [indices], {"T": DType.INT32}, dtype=DType.INT32, label="zeros")
+    parts = []
+    for a in order:
+        if a == axis:
+            parts.append(indices)
+            continue
+        positions = ctx.op("Range", [ctx.int32(0, label=f"pos{a}_start"), ctx.run_time_dim(indices, a, label=f"dim{a}"),
+                                     ctx.int32(1, label=f"pos{a}_step")], {"Tidx": DType.INT32}, dtype=DType.INT32,
+                           label=f"pos{a}")
+        along = ctx.reshape(positions, [-1 if k == a else 1 for k in range(rank)], label=f"pos{a}_along")
+        parts.append(ctx.op("AddV2", [zeros, along], dtype=DType.INT32, label=f"grid{a}"))
     return ctx.op("Pack", parts, {"N": len(parts), "axis": -1, "T": DType.INT32}, dtype=DType.INT32, label="coords")
 
 

@@ -267,7 +267,7 @@ def _reduce(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid:
                       {"keep_dims": keep, "Tidx": DType.INT32}, label=label)
 
     if op == "ReduceLogSumExp":  # max-shifted for stability: m + log(sum(exp(x - m)))
-        peak = reduced(x, "Max", True, "peak")
+        peak = _finite_peak(ctx, reduced(x, "Max", True, "peak"), "peak")
         total = reduced(ctx.op("Exp", [ctx.op("Sub", [x, peak], label="shifted")], label="exp"), "Sum", keepdims, "sum")
         if not keepdims:
             peak = ctx.op("Squeeze", [peak], {"squeeze_dims": ir_axes}, label="peak_flat")
@@ -278,6 +278,15 @@ def _reduce(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid:
     if op in _AFTER:
         out = ctx.op(_AFTER[op], [out])
     return ctx.laid(out, out_perm)
+
+
+def _finite_peak(ctx: NodeContext, peak: Value, label: str) -> Value:
+    """The log-sum-exp shift with ±inf/NaN maxima replaced by 0: shifting by an infinite max makes
+    ``x - m`` NaN, so a row of all -inf (a fully masked one) gave NaN instead of ONNX's -inf."""
+    finite = ctx.op("IsFinite", [peak], dtype=DType.BOOL, label=f"{label}_finite")
+    dtype = peak.dtype or DType.FLOAT32
+    return ctx.op("SelectV2", [finite, peak, ctx.scalar_like(0.0, peak, label=f"{label}_zero")], {"T": dtype},
+                  dtype=dtype, label=f"{label}_safe")
 
 
 def _identity(op: str, dtype: DType) -> object | None:
@@ -386,10 +395,10 @@ def _reduce_run_time(ctx: NodeContext, keepdims: bool, noop: bool) -> Laid:
     if op in ("ReduceMax", "ReduceMin") and dtype == DType.BOOL:
         return ctx.laid(reduced(x, "Any" if op == "ReduceMax" else "All", keepdims, None), perm)
     if op == "ReduceLogSumExp":  # max-shifted for stability: m + log(sum(exp(x - m)))
-        peak = reduced(x, "Max", True, "peak")
+        peak = _finite_peak(ctx, reduced(x, "Max", True, "peak"), "peak")
         total = reduced(ctx.op("Exp", [ctx.op("Sub", [x, peak], label="shifted")], label="exp"), "Sum", keepdims, "sum")
         if not keepdims:
-            peak = reduced(x, "Max", False, "peak_flat")
+            peak = _finite_peak(ctx, reduced(x, "Max", False, "peak_flat"), "peak_flat")
         return ctx.laid(ctx.op("AddV2", [ctx.op("Log", [total], label="log"), peak]), perm)
     if op not in _BEFORE and op not in _AFTER:
         return ctx.laid(reduced(x, _REDUCE[op], keepdims, None), perm)

@@ -443,7 +443,14 @@ def scan_quantized_weights(model, base_dir=None) -> list:
         return tensor_to_array(tensor)
 
     for index, node in enumerate(graph.node):
+        if node.domain == "com.microsoft" and node.op_type == "MatMulNBits":
+            from .matmul_nbits import nbits_hint
+
+            hint = nbits_hint(node, f"{node.name or f'{node.op_type}_{index}'!r} ({node.op_type})", inits, value)
+            hints.extend([hint] if hint is not None else [])
+            continue
         if node.domain == "com.microsoft" and node.op_type == "DynamicQuantizeLSTM":
+            problems.extend(_lstm_zero_point_problems(node, index, value))
             hints.extend(_lstm_hints(node, index, inits, value))
             continue
         if node.domain not in DEFAULT_DOMAINS or node.op_type not in _SCALES | _ZERO_POINTS:
@@ -509,6 +516,9 @@ def _constant_nodes(graph) -> dict:
 #: a weight never is read here).
 _PARAMETER_ELEMENTS = 1 << 16
 _ZP_TYPES = {2: np.dtype(np.uint8), 3: np.dtype(np.int8), 4: np.dtype(np.uint16), 5: np.dtype(np.int16)}
+#: The range of a quantized weight's integers by ONNX element type: the 8/16-bit types', and the 4-bit ones
+#: (uint4 21, int4 22), which TF.js has no type for: their integers are stored one byte each.
+_WEIGHT_BOUNDS = {**{code: RANGES[dtype] for code, dtype in _ZP_TYPES.items()}, 21: (0, 15), 22: (-8, 7)}
 
 
 def _check_axis(node, inputs: list[str], ranks: dict[str, int], value, bad, inits: dict | None = None) -> None:
@@ -564,16 +574,16 @@ def _check_blocks(attrs: dict, inputs: list[str], rank: int | None, scale, value
 
 
 def _weight_hint(node, label: str, w_name: str, scale_name: str | None, zp_name: str, inits, value):
-    """The :class:`QuantizedWeight` of an 8- or 16-bit initializer weight with constant parameters, else None."""
+    """The :class:`QuantizedWeight` of a 4-, 8- or 16-bit initializer weight with constant parameters, else None."""
     from tfjsconv.weights.int8 import QuantizedWeight
 
     tensor = inits.get(w_name)
-    dtype = None if tensor is None else _ZP_TYPES.get(tensor.data_type)
-    if dtype is None:
+    bounds = None if tensor is None else _WEIGHT_BOUNDS.get(tensor.data_type)
+    if bounds is None:
         return None
     attrs = {a.name: a for a in node.attribute}
     if "block_size" in attrs and attrs["block_size"].i:
-        return _blocked_hint(label, tensor, dtype, attrs, value(scale_name) if scale_name else None,
+        return _blocked_hint(label, tensor, bounds, attrs, value(scale_name) if scale_name else None,
                              value(zp_name) if zp_name else None, zp_name)
     if scale_name is None:
         scale = np.ones(1, np.float32)
@@ -589,7 +599,22 @@ def _weight_hint(node, label: str, w_name: str, scale_name: str | None, zp_name:
             return None
         zero_point = np.asarray(zp, np.int64).reshape(-1)
     size = int(np.prod(tensor.dims, dtype=np.int64))
-    return QuantizedWeight(label, size, scale, zero_point, RANGES[dtype])
+    return QuantizedWeight(label, size, scale, zero_point, bounds)
+
+
+def _lstm_zero_point_problems(node, index: int, value) -> list[str]:
+    """onnxruntime refuses to run a ``DynamicQuantizeLSTM`` whose per-column (``[dirs, 4·hidden]``) W or R zero
+    point holds a nonzero value (``InputWeight zero point must be zero``), so such a model has no reference to
+    match: refused, naming the node and the input."""
+    label = f"{node.name or f'{node.op_type}_{index}'!r} ({node.op_type})"
+    inputs = list(node.input) + [""] * 12
+    problems = []
+    for what, zp_index in (("W", 9), ("R", 11)):
+        zp = value(inputs[zp_index]) if inputs[zp_index] else None
+        if zp is not None and zp.ndim == 2 and zp.shape[1] > 1 and np.any(np.asarray(zp, np.int64) != 0):
+            problems.append(f"{label}: {what}'s per-channel zero point {inputs[zp_index]!r} is not all zero, which "
+                            "onnxruntime refuses to run (no reference to match)")
+    return problems
 
 
 def _lstm_hints(node, index: int, inits: dict, value) -> list:
@@ -615,7 +640,7 @@ def _lstm_hints(node, index: int, inits: dict, value) -> list:
     return hints
 
 
-def _blocked_hint(label: str, tensor, dtype: np.dtype, attrs: dict, scale, zero_point, zp_name: str):
+def _blocked_hint(label: str, tensor, bounds: tuple[int, int], attrs: dict, scale, zero_point, zp_name: str):
     """A blocked weight's hint (its scale and zero point kept in the source's blocked shape), else None."""
     from tfjsconv.weights.int8 import QuantizedWeight
 
@@ -625,5 +650,5 @@ def _blocked_hint(label: str, tensor, dtype: np.dtype, attrs: dict, scale, zero_
     axis = (attrs["axis"].i if "axis" in attrs else 1) % len(dims)
     zero_point = np.zeros(scale.shape, np.int64) if zero_point is None else np.asarray(zero_point, np.int64)
     size = int(np.prod(dims, dtype=np.int64))
-    return QuantizedWeight(label, size, scale, zero_point, RANGES[dtype], block=(axis, attrs["block_size"].i),
+    return QuantizedWeight(label, size, scale, zero_point, bounds, block=(axis, attrs["block_size"].i),
                            shape=dims)

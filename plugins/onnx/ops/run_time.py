@@ -27,6 +27,12 @@ def wrap(ctx: NodeContext, values: Value, size: Value | int, label: str) -> Valu
     """``values + size`` where ``values < 0``: ONNX's negative axes and indices counted from the front."""
     size_value = ctx.int32(size, label=f"{label}_size") if isinstance(size, int) else size
     negative = ctx.op("Less", [values, ctx.int32(0, label=f"{label}_zero")], dtype=DType.BOOL, label=f"{label}_negative")
+    if values.shape is not None and len(values.shape) >= 5:
+        # webgl's SelectV2 throws from rank 5 (transformers' vmapped masks gather with rank-5 indices):
+        # add size × (values < 0) instead, exact in int32
+        flags = ctx.cast(negative, I32, label=f"{label}_negative_int")
+        offset = ctx.op("Mul", [flags, size_value], dtype=I32, label=f"{label}_offset")
+        return ctx.op("AddV2", [values, offset], dtype=I32, label=label)
     shifted = ctx.op("AddV2", [values, size_value], dtype=I32, label=f"{label}_shifted")
     return ctx.op("SelectV2", [negative, shifted, values], {"T": I32}, dtype=I32, label=label)
 

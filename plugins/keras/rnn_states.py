@@ -1,0 +1,57 @@
+"""RNN calls with ``initial_state`` that a TF.js 4.22 layers model would run differently from Keras.
+
+TF.js's RNN layers take a tf_keras call's state tensors (extra inbound items after the sequence) and match
+Keras, except: with a mask, TF.js's masked steps differ from Keras's (a masked step before any unmasked one
+outputs zeros in Keras), which is silently wrong; states nested per cell (tf_keras's stacked cells,
+``initial_state=[[h, c], g]``) never finish running; and Keras 3's saved constant states (``__numpy__`` in the
+call's kwargs) make TF.js fail to load the model. Each is a gap for the layers path (the graph model's
+lowering covers them). Keras 3's state tensors as keyword arguments are refused by the translation already.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .configs import entry_name, is_model, iter_layers, top_level_layers
+from .mask_flow import masked_layers
+
+#: Layers that take ``initial_state``.
+RNN_CLASSES = frozenset({"SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional"})
+
+
+def initial_state_problems(model_config: dict[str, Any]) -> list[str]:
+    """``"layer 'x' (Class): why"`` for every RNN call with initial states a TF.js layers model runs wrongly."""
+    problems: list[str] = []
+    for layer in iter_layers(model_config):
+        if not is_model(layer.entry):
+            continue
+        masked = masked_layers(layer.entry)
+        for entry in top_level_layers(layer.entry):
+            cls = entry.get("class_name")
+            if cls not in RNN_CLASSES:
+                continue
+            for node in entry.get("inbound_nodes") or []:
+                why = _problem(node, masked)
+                if why:
+                    problems.append(f"layer {entry_name(entry)!r} ({cls}): called with initial_state {why}")
+                    break
+    return list(dict.fromkeys(problems))
+
+
+def _problem(node: Any, masked: set[str]) -> str | None:
+    if isinstance(node, dict):  # Keras 3: tensors are refused by the translation; constants stay in kwargs
+        return "constants (Keras 3's __numpy__), which TF.js cannot load" if \
+            "__numpy__" in json.dumps((node.get("kwargs") or {}).get("initial_state")) else None
+    if not isinstance(node, list) or not node:
+        return None
+    kwargs = node[0][3] if isinstance(node[0], list) and len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
+    if kwargs.get("initial_state") is not None:
+        return "constants in the call, which TF.js cannot load"
+    if len(node) < 2:
+        return None
+    if any(isinstance(item, list) and item and isinstance(item[0], list) for item in node):
+        return "nested per cell (stacked cells), which TF.js 4.22 never finishes running"
+    first = node[0][0] if isinstance(node[0], list) and node[0] else None
+    if first in masked:
+        return "on a masked sequence, whose masked steps TF.js computes differently from Keras"
+    return None

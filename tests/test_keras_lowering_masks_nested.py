@@ -1,0 +1,181 @@
+"""Keras masks into nested models, TimeDistributed, Softmax(mask=) and RNN(cell), and masks that Keras drops (issue 16).
+
+As in ``test_keras_lowering_masks.py``: small models with random weights saved by Keras 3 (``.keras``) and tf_keras
+(``.h5``), converted in one subprocess with TensorFlow, Keras and tf_keras poisoned, run in real TF.js (cpu and
+wasm) and compared with Keras's own ``model(x, training=False)``. Ids are padded with zeros at the start, at the end,
+every other step and over a whole row; float sequences have all-zero steps for ``Masking``; explicit Softmax masks
+have a fully masked row and a fully masked batch item, so every mask changes the numbers downstream.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("h5py")
+keras = pytest.importorskip("keras")
+
+from keras_models import randomize, save_with_outputs  # noqa: E402
+from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
+from test_keras_lowering_masks import _padded_ids  # noqa: E402
+
+
+# -- models (``k`` is keras or tf_keras) ---------------------------------------------------------------------
+def nested(k):
+    """A masked sequence into nested Functional and Sequential models (which pass, read or merge the mask); their
+    outputs' masks read outside by RNNs and a masked pool."""
+    L = k.layers
+    ids, other = k.Input((6,), dtype="int32", name="ids"), k.Input((6,), dtype="int32", name="other")
+    a = L.Embedding(9, 4, mask_zero=True, name="emb")(ids)
+    b = L.Embedding(9, 4, mask_zero=True, name="emb_other")(other)
+    inner_in = k.Input((6, 4), name="inner_in")
+    passing = k.Model(inner_in, L.LayerNormalization(name="norm")(L.Dense(3, name="inner_dense")(inner_in)),
+                      name="passing")
+    stack = k.Sequential([k.Input((6, 4)), L.Dense(5, name="seq_dense"), L.Activation("tanh", name="seq_tanh")],
+                         name="stack")
+    read_in = k.Input((6, 4), name="read_in")
+    reading = k.Model(read_in, L.GRU(3, return_sequences=True, name="inner_gru")(read_in), name="reading")
+    left, right = k.Input((6, 4), name="left"), k.Input((6, 4), name="right")
+    merging = k.Model([left, right], L.Add(name="inner_add")([left, right]), name="merging")
+    return k.Model([ids, other], [
+        L.LSTM(2, name="lstm_passing")(passing(a)), L.GlobalAveragePooling1D(name="gap_stack")(stack(a)),
+        L.SimpleRNN(2, name="rnn_reading")(reading(a)), L.GRU(2, name="gru_merging")(merging([a, b])),
+        L.LSTM(2, name="lstm_again")(passing(b))])  # the same nested model called again, on another mask
+
+
+def time_distributed(k):
+    """TimeDistributed over masked sequences (the mask handed on to an RNN); Keras 3 hands it on even around
+    layers without mask support; tf_keras's TimeDistributed(Masking) makes a mask per step."""
+    L = k.layers
+    ids, steps = k.Input((6,), dtype="int32", name="ids"), k.Input((6, 3), name="steps")
+    a = L.Embedding(9, 4, mask_zero=True, name="emb")(ids)
+    outputs = [L.LSTM(2, name="lstm_dense")(L.TimeDistributed(L.Dense(3), name="td_dense")(a)),
+               L.GlobalAveragePooling1D(name="gap_norm")(L.TimeDistributed(L.LayerNormalization(),
+                                                                           name="td_norm")(a)),
+               L.GRU(2, name="gru_masking")(L.TimeDistributed(L.Masking(), name="td_masking")(steps))]
+    if k is keras:  # tf_keras raises: RepeatVector and Flatten do not support masking
+        repeated = L.TimeDistributed(L.RepeatVector(2), name="td_repeat")(a)
+        outputs.append(L.SimpleRNN(2, name="rnn_flat")(L.TimeDistributed(L.Flatten(), name="td_flat")(repeated)))
+    return k.Model([ids, steps], outputs)
+
+
+def softmax(k):
+    """Softmax given ``mask=``: bool (full and broadcast), float, over another axis; tf_keras's robust_masking."""
+    L = k.layers
+    x = k.Input((4, 5), name="scores")
+    full, rows = k.Input((4, 5), dtype="bool", name="full"), k.Input((1, 5), dtype="bool", name="rows")
+    weights = k.Input((4, 5), name="weights")
+    outputs = [L.Softmax(name="sm_full")(x, mask=full), L.Softmax(name="sm_rows")(x, mask=rows),
+               L.Softmax(name="sm_float")(x, mask=weights), L.Softmax(axis=1, name="sm_axis")(x, mask=full)]
+    if k is not keras:
+        outputs.append(L.Softmax(robust_masking=True, name="sm_robust")(x, mask=full))
+    return k.Model([x, full, rows, weights], outputs)
+
+
+def rnn_cells(k):
+    """``RNN(cell)`` and stacked cells over a masked sequence: go_backwards, zero_output_for_mask, states, mask=."""
+    L = k.layers
+    ids, m = k.Input((6,), dtype="int32", name="ids"), k.Input((6,), dtype="bool", name="m")
+    x = k.Input((6, 3), name="x")
+    a = L.Embedding(9, 3, mask_zero=True, name="emb")(ids)
+    backwards = L.RNN([L.LSTMCell(3), L.GRUCell(2)], go_backwards=True, return_sequences=True, name="stacked_back")(a)
+    zeroed = L.RNN([L.SimpleRNNCell(2), L.LSTMCell(3)], return_sequences=True, zero_output_for_mask=True,
+                   name="stacked_zero")(a)
+    last, h, c = L.RNN(L.LSTMCell(2), return_state=True, name="one_cell")(a)
+    return k.Model([ids, m, x], [
+        L.GlobalAveragePooling1D(name="gap_back")(backwards), zeroed, L.Concatenate(name="states")([last, h, c]),
+        L.RNN(L.GRUCell(2), name="given")(x, mask=m)])
+
+
+def dropped(k):
+    """Masks into layers without mask support and into op layers: Keras computes them unmasked and their outputs
+    carry no mask (Rescaling and Normalization hand it on in Keras 3 only, GroupNormalization too)."""
+    L = k.layers
+    ids = k.Input((6,), dtype="int32", name="ids")
+    a = L.Embedding(9, 4, mask_zero=True, name="emb")(ids)
+    flat = L.Flatten(name="flat")(a)
+    outputs = [
+        L.LSTM(2, name="lstm_conv")(L.Conv1D(3, 2, padding="same", name="conv")(a)),
+        L.GRU(2, name="gru_pool")(L.MaxPooling1D(1, name="pool")(a)), L.GlobalMaxPooling1D(name="gmp")(a),
+        L.Dense(2, name="dense_flat")(flat), L.SimpleRNN(2, name="rnn_rescaled")(L.Rescaling(0.5, name="rescale")(a)),
+        L.LSTM(2, name="lstm_normalized")(L.Normalization(mean=0.1, variance=2.0, name="normalize")(a)),
+        L.GRU(2, name="gru_op")(a * 2.0)]  # an op layer (TFOpLambda, a Keras 3 operation)
+    if k is keras:  # tf_keras's GroupNormalization weighs its moments by the mask (a gap)
+        outputs.append(L.LSTM(2, name="lstm_grouped")(L.GroupNormalization(2, name="grouped")(a)))
+    return k.Model(ids, outputs)
+
+
+FAMILIES = {"nested": nested, "time_distributed": time_distributed, "softmax": softmax, "rnn_cells": rnn_cells,
+            "dropped": dropped}
+CASES = [(family, flavor) for family in FAMILIES for flavor in ("keras3.keras", "tf_keras.h5")] + [
+    ("nested", "keras3.h5"), ("softmax", "keras3.h5")]
+
+
+def _inputs(model, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for i, t in enumerate(model.inputs):
+        shape, name = (4, *tuple(t.shape)[1:]), t.name.split(":")[0]
+        dtype = str(getattr(t.dtype, "name", t.dtype))
+        if "int" in dtype:
+            inputs[name] = _padded_ids(rng, shape, i)
+        elif dtype == "bool":  # a fully masked batch item, a fully masked row, a kept one
+            value = rng.random(shape) > 0.4
+            value[1] = False
+            value[0, 0] = False
+            value[2, 0] = True
+            inputs[name] = value
+        elif name == "weights":  # a float mask: Keras 3 keeps > 0.5, tf_keras weighs by 1 - m
+            inputs[name] = rng.choice(np.float32([0.0, 0.3, 0.7, 1.0]), shape)
+        else:  # Masking's all-zero steps: in the middle, at the end, a whole item
+            value = rng.standard_normal(shape).astype("float32")
+            value[0, 2] = value[0, -1] = value[1] = value[3, 1:3] = 0.0
+            inputs[name] = value
+    return inputs
+
+
+def _save(family: str, flavor: str, folder: Path, seed: int = 5):
+    model = FAMILIES[family](_module(flavor))
+    randomize(model, seed)
+    inputs = _inputs(model, seed + 1)
+    return save_with_outputs(model, inputs, case_file(folder, family, flavor))
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    return saved_and_converted(tmp_path_factory, "masks_nested", CASES, _save)
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
+def test_masks_lower_without_tensorflow_and_match_keras(converted, tfjs_runtime, family, flavor):
+    path, inputs, outputs = converted[(family, flavor)]
+    _verify(Path(f"{path}.out"), inputs, outputs)
+
+
+# -- what stays refused, named ---------------------------------------------------------------------------------
+def _gaps(model) -> list[str]:
+    from tfjsconv.plugins.keras.lowering import layer_gaps
+
+    return layer_gaps(json.loads(model.to_json()))
+
+
+def test_a_propagated_mask_into_softmax_and_mask_readers_inside_time_distributed_are_gaps():
+    """Keras 3 cannot broadcast a ``[batch, steps]`` mask to Softmax's ``[batch, steps, features]`` input, and
+    hands TimeDistributed's mask to an inner layer that reads it per step: neither is lowered."""
+    L = keras.layers
+    ids = keras.Input((5,), dtype="int32", name="ids")
+    x = L.Embedding(9, 4, mask_zero=True, name="emb")(ids)
+    model = keras.Model(ids, [L.Softmax(name="softmax")(x), L.TimeDistributed(L.Softmax(), name="td_softmax")(x)])
+    assert _gaps(model) == ["'softmax' (mask into Softmax)", "'td_softmax' (mask into TimeDistributed)"]
+
+
+def test_a_mask_given_to_a_nested_model_is_a_gap_unless_keras_made_it():
+    k = pytest.importorskip("tf_keras")
+    L = k.layers
+    x, m = k.Input((5, 3), name="x"), k.Input((5,), dtype="bool", name="m")
+    inner_in = k.Input((5, 3), name="inner_in")
+    inner = k.Model(inner_in, L.LSTM(2, name="inner_lstm")(inner_in), name="inner")
+    assert _gaps(k.Model([x, m], inner(x, mask=m))) == ["'inner' (Functional: a mask the lowering does not track)"]
