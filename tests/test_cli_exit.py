@@ -88,3 +88,12 @@ def test_argparse_exits_keep_their_code_and_text(argv, code, stream, text):
     result = _run(*argv)
     assert result.returncode == code
     assert text in getattr(result, stream)
+
+
+def test_a_profiler_still_writes_its_results(tmp_path):
+    """``python -m cProfile -m tfjsconv ...`` writes its stats after the command returns: no quick exit then."""
+    stats = tmp_path / "stats.out"
+    result = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), "-m", "tfjsconv", "--version"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert stats.stat().st_size > 0

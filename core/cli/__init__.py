@@ -202,7 +202,10 @@ def exit_now(code: int) -> None:
     milliseconds after a conversion, for nothing). Everything a normal exit must still do is done first:
     other threads are joined, the ``atexit`` functions run (temporary folders, ``weakref.finalize``
     cleanups, logging) and the standard streams flushed. Output files are closed and published before
-    :func:`main` returns, so none is left half-written."""
+    :func:`main` returns, so none is left half-written. Under a profiler or tracer (``python -m cProfile``,
+    coverage) the normal exit runs, so they can write their results."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        raise SystemExit(code)
     current = threading.current_thread()
     for thread in threading.enumerate():
         if thread is not current and not thread.daemon:

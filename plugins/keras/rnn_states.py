@@ -25,11 +25,10 @@ def initial_state_problems(model_config: dict[str, Any]) -> list[str]:
     for layer in iter_layers(model_config):
         if not is_model(layer.entry):
             continue
-        masked = masked_layers(layer.entry)
-        for entry in top_level_layers(layer.entry):
+        rnns = [entry for entry in top_level_layers(layer.entry) if entry.get("class_name") in RNN_CLASSES]
+        masked = masked_layers(layer.entry) if rnns else set()  # the mask walk costs; most models have no RNN
+        for entry in rnns:
             cls = entry.get("class_name")
-            if cls not in RNN_CLASSES:
-                continue
             for node in entry.get("inbound_nodes") or []:
                 why = _problem(node, masked)
                 if why:
