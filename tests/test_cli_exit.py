@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import zipfile
@@ -97,3 +98,42 @@ def test_a_profiler_still_writes_its_results(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert stats.stat().st_size > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the stderr filter is a forked process")
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_interrupt_to_the_whole_group_keeps_the_message(signame):
+    """Ctrl-C in a terminal (and ``kill -TERM -PGID``) reaches every process of the group, the forked stderr
+    filter too: it used to die of it, so "interrupted; nothing was written" went into a pipe nobody read."""
+    code = ("import os, signal, sys, time; from tfjsconv.cli import _raise_interrupt; "
+            "from tfjsconv.cli.quiet_stderr import _Filter; "
+            "signal.signal(signal.SIGTERM, _raise_interrupt); f = _Filter(); f.start(); time.sleep(0.2)\n"
+            "try:\n"
+            f"    os.killpg(0, signal.{signame}); time.sleep(2)\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted; nothing was written', file=sys.stderr)\n"
+            "f.stop()")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), timeout=60)
+    assert result.stderr == "interrupted; nothing was written\n"
+
+
+def test_output_lost_at_the_final_flush_is_not_success():
+    """Python's own exit gives 120 when its last flush of stdout fails (a full disk); the quick exit used to
+    swallow the error and report success for output that never arrived. The full disk is injected."""
+    code = ("import io, sys; from tfjsconv.cli import exit_now\n"
+            "class Full(io.RawIOBase):\n"
+            "    def writable(self): return True\n"
+            "    def write(self, data): raise OSError(28, 'No space left on device')\n"
+            "sys.stdout = io.TextIOWrapper(io.BufferedWriter(Full(), 1 << 16)); sys.stdout.write('report'); exit_now(0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 120
+
+
+def test_exit_now_stops_idle_thread_pools():
+    """An idle ``ThreadPoolExecutor`` (libraries keep one) has non-daemon workers that stop only when
+    threading's exit hook tells them to; joining them without it, the quick exit hung for ever."""
+    code = ("from concurrent.futures import ThreadPoolExecutor; from tfjsconv.cli import exit_now; "
+            "pool = ThreadPoolExecutor(2); print(pool.submit(lambda: 41 + 1).result()); exit_now(4)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (4, "42\n")

@@ -103,6 +103,28 @@ def test_a_mask_reaching_global_average_pooling_is_refused_but_one_reaching_an_l
     _matches(out, inputs, ref, ("cpu", "wasm"))
 
 
+@pytest.mark.node
+def test_a_mask_made_inside_a_nested_model_and_read_after_it_is_refused(tmp_path, capsys, tfjs_runtime):
+    """TF.js takes a nested model's output mask to be the one that went in: an LSTM after a nested model that
+    makes (or drops) a mask ran unmasked (masked): every number off. A mask made and read inside, or made outside
+    and handed on through a nested model, runs as in Keras."""
+    k, L = tf_keras, tf_keras.layers
+    path, _, _ = _save(k, tmp_path, "made", (5, 3), k.Sequential([L.Masking(0.0), L.Dense(4)], name="inner"),
+                       L.LSTM(2, name="lstm"), zero_tail=2)
+    err = _refused(capsys, [str(path), str(tmp_path / "out")], one_line=False)
+    assert "'lstm' (LSTM)" in err and "nested model 'inner'" in err and "--output_format=tfjs_graph_model" in err, err
+    # a Conv1D inside drops the outer mask in Keras; TF.js kept it after the nested model (every number off)
+    path, _, _ = _save(k, tmp_path, "dropped", (5, 3), L.Masking(0.0),
+                       k.Sequential([L.Conv1D(4, 2, padding="same")], name="conv"), L.LSTM(2, name="after"), zero_tail=2)
+    err = _refused(capsys, [str(path), str(tmp_path / "out2")], one_line=False)
+    assert "'after' (LSTM)" in err and "nested model 'conv'" in err, err
+    for name, layers in (("inside", (k.Sequential([L.Masking(0.0), L.LSTM(3)], name="reads"), L.Dense(2))),
+                         ("through", (L.Masking(0.0), k.Sequential([L.Dense(4)], name="passes"), L.LSTM(2)))):
+        path, inputs, ref = _save(k, tmp_path, name, (5, 3), *layers, zero_tail=2)
+        assert main(["convert", str(path), str(tmp_path / f"{name}_out")]) == 0
+        _matches(tmp_path / f"{name}_out", inputs, ref, ("cpu", "wasm"))
+
+
 @pytest.mark.parametrize("k", [keras3, tf_keras], ids=["keras3", "tf_keras"])
 def test_category_encoding_is_refused_with_the_graph_model_hint(k, tmp_path, capsys):
     path, _, _ = _save(k, tmp_path, "ce", (3,), k.layers.CategoryEncoding(5, output_mode="multi_hot", name="enc"),

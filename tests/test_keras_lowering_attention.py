@@ -236,7 +236,6 @@ def test_options_the_lowering_does_not_cover_are_named():
     gaps = layer_gaps(json.loads(keras.Model([image, ids], outputs).to_json()))
     assert gaps == ["'mha_axes' (MultiHeadAttention: attention_axes=[2, 3])",
                     "'clstm_cf' (ConvLSTM2D: data_format='channels_first')",
-                    "'td_glu' (TimeDistributed: wrapped Dense: activation 'glu')", "'td_rnn' (TimeDistributed: wrapped RNN: the cell 'shared_cell' twice in one stack)",
                     "'two_oov' (IntegerLookup: oov_method='farmhash' on integers (AsString))",
                     "'lookup_hot' (IntegerLookup: sparse=True)",
                     "'adapted' (IntegerLookup: a vocabulary outside its config (adapted or a file))",

@@ -221,7 +221,6 @@ def test_options_the_lowering_does_not_cover_are_named():
     config = json.loads(keras.Model(ids, L.EinsumDense("...b,bc->...c", output_shape=2, name="ellipsis")(x)).to_json())
     gaps = layer_gaps(config)  # the mask is lowered; Reshape drops it, as Keras does
     assert gaps == [
-        "'glu_gru' (GRU: activation 'glu')",
         "'padded' (Resizing: pad_to_aspect_ratio=True)", "'ellipsis' (EinsumDense: equation '...b,bc->...c')"]
 
 

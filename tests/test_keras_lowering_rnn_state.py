@@ -198,6 +198,47 @@ def test_layers_model_refuses_states_tfjs_would_run_wrongly(tmp_path, flavor):
     assert "tfjs_graph_model" in message, message
 
 
+def test_tf_keras_tensor_keyword_arguments_in_a_layers_model_are_refused_by_name(tmp_path):
+    """tf_keras saves ``mask=keep`` as ``[layer, node, tensor]`` in the node's kwargs; TF.js 4.22 passes that on
+    unresolved and runs the RNN unmasked (measured: silently different numbers, with or without initial states)."""
+    k = pytest.importorskip("tf_keras")
+    L = k.layers
+    x, h, keep = k.Input((5, 3), name="x"), k.Input((3,), name="h"), k.Input((5,), dtype="bool", name="keep")
+    model = k.Model([x, h, keep], [L.GRU(3, reset_after=False, name="gru")(x, mask=keep),
+                                   L.SimpleRNN(3, name="rnn")(x, initial_state=[h], mask=keep),
+                                   L.SimpleRNN(3, name="plain")(x)])
+    model.save(tmp_path / "mask.h5")
+    with pytest.raises(InputError) as info:
+        tfjsconv.convert(tmp_path / "mask.h5", tmp_path / "out", output_format="tfjs_layers_model")
+    message = str(info.value)
+    assert "uses 2 layer features" in message, message
+    for named in ("layer 'gru' (GRU)", "layer 'rnn' (SimpleRNN)"):
+        assert f"{named}: called with a tensor as keyword argument 'mask'" in message, message
+    assert "tfjs_graph_model" in message, message
+
+
+@pytest.mark.parametrize("flavor", ["keras3.keras", "tf_keras.h5"])
+def test_layers_model_refuses_unmasked_rnns_beside_a_mask(tmp_path, flavor):
+    """Measured in TF.js 4.22: with ``y -> Masking -> LSTM`` in the model, a GRU on another input (plain or started
+    from state inputs) gave every value off once ``y`` had masked steps; the LSTM the mask reaches matched."""
+    k = _module(flavor)
+    L = k.layers
+    x, y, h = k.Input((5, 3), name="x"), k.Input((5, 3), name="y"), k.Input((3,), name="h")
+    model = k.Model([x, y, h], [L.LSTM(3, name="masked")(L.Masking(name="mask")(y)),
+                                L.GRU(3, reset_after=False, name="plain")(x),
+                                L.SimpleRNN(3, name="started")(x, initial_state=h) if k is not keras else
+                                L.SimpleRNN(3, name="started")(L.Dense(3, name="dense")(x))])
+    path = tmp_path / f"leak{FLAVORS[flavor]}"
+    model.save(path)
+    with pytest.raises(InputError) as info:
+        tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_layers_model")
+    message = str(info.value)
+    assert "'masked' (LSTM)" not in message, message
+    for named in ("layer 'plain' (GRU)", "layer 'started' (SimpleRNN)"):
+        assert f"{named}: runs on an unmasked sequence in a model with a Masking/Embedding mask" in message, message
+    assert "tfjs_graph_model" in message, message
+
+
 def test_keras3_state_tensors_in_a_layers_model_are_refused_with_the_graph_model_hint(tmp_path):
     """Keras 3 keeps state tensors in the call's keywords, which a TF.js layers topology cannot hold."""
     x, h = keras.Input((5, 3), name="x"), keras.Input((3,), name="h")

@@ -132,3 +132,22 @@ def test_log_sum_exp_of_a_fully_masked_row_is_minus_inf(tmp_path, tfjs_runtime):
     expected = matches_onnxruntime(path, {"x": x, "axes": np.array([2], np.int64)}, tmp_path / "out",
                                    backends=("cpu", "wasm"), narrow_int64_feeds=True)
     assert expected["flat"][0, 1] == -np.inf and expected["flat"][1, 2] == np.inf
+
+
+@pytest.mark.node
+def test_log_sum_exp_of_rank_5_masked_rows_runs_on_webgl(tmp_path, tfjs_runtime, browser):
+    """The -inf-safe shift of ReduceLogSumExp must not refuse what converted before: a SelectV2 of the
+    peak (rank 5 here, as in vmapped attention scores) is one webgl cannot run, so the default targets
+    refused the model; clipping the peak to the finite range is exact on every backend."""
+    nodes = [helper.make_node("ReduceLogSumExp", ["x", "last"], ["flat"], keepdims=0),
+             helper.make_node("ReduceLogSumExp", ["x", "last"], ["kept"], keepdims=1)]
+    path = onnx_model(tmp_path / "logsumexp5.onnx", nodes, {"x": (F, ["B", 2, 3, 2, 5])}, ["flat", "kept"],
+                      opset=18, initializers={"last": np.array([-1], np.int64)}, name="masked_logsumexp_rank5")
+    x = np.random.default_rng(4).standard_normal((2, 2, 3, 2, 5)).astype(np.float32)
+    x[0, 1, 2, 0, :] = -np.inf
+    x[1, 0, 1, 1, 3] = np.inf
+    x[1, 1, 0, 0, :2] = -np.inf
+    out = tmp_path / "out"
+    expected = matches_onnxruntime(path, {"x": x}, out)  # default targets: webgl included
+    assert expected["flat"][0, 1, 2, 0] == -np.inf and expected["flat"][1, 0, 1, 1] == np.inf
+    matches_onnxruntime(path, {"x": x}, out, convert=False, backends=("webgl",), browser_session=browser)

@@ -200,24 +200,31 @@ def run() -> None:
 def exit_now(code: int) -> None:
     """Exit without the interpreter's teardown, which frees every module and object one by one (tens of
     milliseconds after a conversion, for nothing). Everything a normal exit must still do is done first:
-    other threads are joined, the ``atexit`` functions run (temporary folders, ``weakref.finalize``
-    cleanups, logging) and the standard streams flushed. Output files are closed and published before
+    other threads are stopped and joined (threading's exit hooks first), the ``atexit`` functions run
+    (temporary folders, ``weakref.finalize`` cleanups, logging) and the standard streams flushed. Output files are closed and published before
     :func:`main` returns, so none is left half-written. Under a profiler or tracer (``python -m cProfile``,
     coverage) the normal exit runs, so they can write their results."""
     if sys.getprofile() is not None or sys.gettrace() is not None:
         raise SystemExit(code)
     current = threading.current_thread()
-    for thread in threading.enumerate():
-        if thread is not current and not thread.daemon:
-            thread.join()
+    if current is threading.main_thread() and hasattr(threading, "_shutdown"):
+        # What Python's own exit does first: threading's exit hooks, then a join of every non-daemon thread.
+        # The hooks matter: an idle ThreadPoolExecutor's workers wait until its hook tells them to stop.
+        threading._shutdown()
+    else:
+        for thread in threading.enumerate():
+            if thread is not current and not thread.daemon:
+                thread.join()
     import atexit
 
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`tfjsconv ops | head`) has nothing left to receive
+        except (BrokenPipeError, ValueError):  # a closed pipe (`tfjsconv ops | head`) has nothing left to receive
             pass
+        except OSError:  # a full disk or an I/O error lost output: never exit 0 then (Python's own exit gives 120)
+            code = code or 120
     os._exit(code)
 
 

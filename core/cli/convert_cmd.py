@@ -18,7 +18,8 @@ BOOL_OPTIONS: dict[str, tuple[bool, str]] = {
     "--control_flow_v2": (False, "keep functional While/If instead of lowering them (graph models)"),
     "--use_structured_outputs_names": (False, "name outputs by the SavedModel's structured output keys"),
     "--overwrite": (False, "replace an existing output folder"),
-    "--allow_unsafe_deserialization": (False, "allow loading code stored in the model (Keras Lambda, pickles); "
+    "--allow_unsafe_deserialization": (False, "allow loading code stored in the model (Keras Lambda, pickles) "
+                                              "and reading files it names (Keras vocabulary paths); "
                                               "only for files you trust"),
     "--exact_special_values": (False, "rewrite ops whose TF.js kernels mishandle NaN/Inf on a target backend "
                                       "(Maximum, Relu6, ArgMax, Softmax… on wasm/cpu) so they give TF's results"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -72,13 +73,22 @@ class _Filter:
             sys.stderr.flush()
         read_fd, write_fd = os.pipe()
         saved = os.dup(2)
-        pid = os.fork()
+        # Ctrl-C (and `kill -TERM -PGID`) reaches the whole process group: the filter must outlive it, or the
+        # run's last words ("interrupted; …") go into a pipe nobody reads. The filter keeps both blocked for
+        # good (from any thread, unlike handlers) and ends at end of file, once the run's write ends close.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            raise
         if pid == 0:  # the filter: only raw fd work here, then leave without running Python's exit code
             try:
                 os.close(write_fd)
                 forward(read_fd, saved)
             finally:
                 os._exit(0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         os.close(read_fd)
         os.dup2(write_fd, 2)
         os.close(write_fd)

@@ -11,7 +11,7 @@ from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
 from ..ir import Graph, LazyArray, Node, Value
 from ..options import ConvertOptions
 from ..passes.distinct_outputs import give_outputs_own_nodes
-from ..tfjs_strings import refuse_altered_string_constants
+from ..tfjs_string_attrs import refuse_altered_strings
 from ..version import CONVERTED_BY
 from . import Writer, write_weights_then_json
 from .protojson import attr_json, shape_json, tensor_meta_json
@@ -129,7 +129,7 @@ class GraphModelWriter(Writer):
         model.validate()
         if model.initializer is not None:
             model.initializer.validate()
-        refuse_altered_string_constants(model)  # TF.js would decode them to other strings: every one named
+        refuse_altered_strings(model)  # constants TF.js decodes, attrs it lower-cases: every one named
         result = write_weights_then_json([all_weights(model)], staging_dir, options,
                                          lambda manifest: model_json(model, manifest, options), int8=int8)
         if options.keep_provenance:

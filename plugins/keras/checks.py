@@ -16,8 +16,10 @@ from typing import Any
 
 from tfjsconv.errors import InputError, UnsafeInputError
 
+from .call_tensors import tensor_kwarg_problems
 from .configs import MODEL_CLASSES, NESTED_LAYER_KEYS, LayerEntry, iter_layers
 from .mask_flow import ignored_masks
+from .mask_leaks import leaked_mask_problems
 from .rnn_states import initial_state_problems
 from .shape_flow import layer_input_shapes
 from .tfjs_support import (
@@ -28,6 +30,7 @@ from .tfjs_support import (
     TFJS_LAYER_CLASSES,
     option_problems,
 )
+from .vocabulary_files import vocabulary_files
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +117,16 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
             config = {**config, "build_config": {"input_shape": list(shape) if shape is not None else None}}
         gaps += [f"{where}: {p}" for p in option_problems(cls, config, keras3=keras3)]
     if layers_model and not code:
-        gaps += ignored_masks(model_config) + initial_state_problems(model_config)
+        gaps += ignored_masks(model_config) + initial_state_problems(model_config) + \
+            tensor_kwarg_problems(model_config) + leaked_mask_problems(model_config)
     if code and (layers_model or not allow_unsafe):
         _raise_code(code, source, allow_unsafe, layers_model)
+    files = vocabulary_files(model_config)
+    if files and not allow_unsafe:
+        raise UnsafeInputError(f"{source} names {_count(files, 'file')} on this machine that Keras would read into "
+                               "the model (a path saved in the file, not data inside it):\n" + _bullets(files),
+                               hint="only for a file you trust, and paths you mean to publish: "
+                                    "--allow_unsafe_deserialization lets the conversion read them")
     if gaps and layers_model:
         raise InputError(f"{source} uses {_count(gaps, 'layer feature')} that TF.js 4.22's layers API lacks:\n"
                          + _bullets(gaps), hint=GRAPH_MODEL_HINT)

@@ -122,11 +122,14 @@ class _KerasFileFrontend(Frontend):
         from .keras_graph import graph_from_keras_file
         from .lowering import Unsupported, layer_gaps
         from .model_graph import malformed_config
+        from .vocabulary_files import vocabulary_files, with_file_vocabularies
 
         info = self.check_before_keras(path, options)
         allow_unsafe = options.allow_unsafe_deserialization
         check_model_config(info.model_config, source=str(path), keras3=info.keras3, allow_unsafe=allow_unsafe,
                            output_format=GRAPH_MODEL)
+        if allow_unsafe and vocabulary_files(info.model_config):  # the user vouched for the paths it names
+            info = dataclasses.replace(info, model_config=with_file_vocabularies(info.model_config))
         if options.extra.get("loader") == "tensorflow":
             why = "--loader=tensorflow"
         else:

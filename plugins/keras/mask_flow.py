@@ -4,13 +4,18 @@ Keras carries a mask from ``Masking`` / ``Embedding(mask_zero=True)`` along the 
 some layers use it (``GlobalAveragePooling1D`` averages over the unmasked steps only). TF.js 4.22 passes
 masks to its RNN layers, but its ``GlobalAveragePooling1D`` ignores them. The walk is conservative: a mask
 goes on through every layer except those known to drop it, so an unknown layer never hides a problem.
+
+TF.js 4.22 takes a nested model's output mask to be the mask that went into it (none, or the outer one): right
+when every layer inside hands the mask on unchanged, wrong when the nested model makes a mask (its own
+``Masking`` / ``Embedding``) or changes one (a ``Conv1D`` inside drops it in Keras). A mask-reading layer after
+such a nested model is refused too.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .configs import entry_name, is_model, iter_layers, top_level_layers
-from .model_graph import _node_refs
+from .model_graph import _layer_refs, _node_refs
 
 #: Layers that use the mask in Keras but whose TF.js 4.22 implementation ignores it.
 TFJS_IGNORES_MASK = {
@@ -55,7 +60,8 @@ def _consumers(model: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def ignored_masks(model_config: dict[str, Any]) -> list[str]:
-    """``"layer 'x' (Class): why"`` for every layer that a Keras mask reaches but TF.js ignores it in."""
+    """``"layer 'x' (Class): why"`` for every layer that a Keras mask reaches but TF.js ignores it in (or, after
+    a nested model that makes it, never gets)."""
     problems: list[str] = []
     for layer in iter_layers(model_config):
         if not is_model(layer.entry):
@@ -65,7 +71,48 @@ def ignored_masks(model_config: dict[str, Any]) -> list[str]:
             if cls in TFJS_IGNORES_MASK:
                 problems.append(f"layer {entry_name(after)!r} ({cls}): receives the mask of a Masking/Embedding "
                                 f"layer, which TF.js ignores ({TFJS_IGNORES_MASK[cls]})")
+        reached = {id(entry) for entry in _reached(layer.entry)}
+        for nested in top_level_layers(layer.entry):
+            if not is_model(nested) or not (_output_mask_made_inside(nested) or
+                                            id(nested) in reached and not _keeps_mask(nested)):
+                continue
+            for after in _reached(layer.entry, [nested]):
+                cls = after.get("class_name")
+                if cls in _RECURRENT or is_model(after):
+                    problems.append(f"layer {entry_name(after)!r} ({cls}): reads the mask Keras computes inside the "
+                                    f"nested model {entry_name(nested)!r}, where TF.js keeps the mask that went in")
     return list(dict.fromkeys(problems))
+
+
+#: Layers whose Keras output carries their input's mask unchanged (and TF.js's too).
+_KEEPS_MASK = frozenset({"InputLayer", "Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU",
+                         "Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+                         "LayerNormalization", "BatchNormalization"})
+
+
+def _keeps_mask(entry: dict[str, Any]) -> bool:
+    """Whether a nested model of one input hands its input's mask on unchanged (every layer inside does)."""
+    if not is_model(entry):
+        return False
+    refs = _layer_refs((entry.get("config") or {}).get("input_layers"))
+    if refs is None or len(refs) > 1:
+        return False
+    for child in top_level_layers(entry):
+        cls = child.get("class_name")
+        if not (cls in _KEEPS_MASK or is_model(child) and _keeps_mask(child) or
+                cls in _RECURRENT and _passes_mask(child)):
+            return False
+    return True
+
+
+def _output_mask_made_inside(entry: dict[str, Any]) -> bool:
+    """Whether a nested model's output may carry a mask made by its own layers (conservative)."""
+    if not is_model(entry) or not any(_makes_mask(child) for child in top_level_layers(entry)):
+        return False
+    layers, masked = top_level_layers(entry), masked_layers(entry)
+    refs = _layer_refs((entry.get("config") or {}).get("output_layers"))
+    outputs = [ref[0] for ref in refs] if refs else [entry_name(layers[-1])] if layers else []
+    return refs is None or any(name in masked for name in outputs)
 
 
 def masked_layers(model: dict[str, Any]) -> set[str]:
@@ -74,10 +121,11 @@ def masked_layers(model: dict[str, Any]) -> set[str]:
         {entry_name(e) for e in _reached(model) if _passes_mask(e)}
 
 
-def _reached(model: dict[str, Any]) -> list[dict[str, Any]]:
-    """The layers of ``model`` that a mask made in it reaches, in the order the walk meets them."""
+def _reached(model: dict[str, Any], sources: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The layers of ``model`` that a mask made in it (by ``sources``: every layer that makes one) reaches, in
+    the order the walk meets them."""
     consumers = _consumers(model)
-    masked = [e for e in top_level_layers(model) if _makes_mask(e)]
+    masked = [e for e in top_level_layers(model) if _makes_mask(e)] if sources is None else list(sources)
     seen: set[int] = set()
     reached: list[dict[str, Any]] = []
     while masked:

@@ -113,6 +113,27 @@ def _sparse_sigmoid(ctx: LayerContext, x: Value, label: str) -> Value:
                  0.0, 1.0, label)
 
 
+def _glu(ctx: LayerContext, x: Value, label: str) -> Value:
+    """``a · sigmoid(b)`` of the last axis's halves (Keras 3's ``glu``): the output's last axis is halved, and
+    the ops after it broadcast as Keras's do (an RNN cell's ``[batch, 1]`` gate against ``[batch, 2]`` states)."""
+    shape = ctx.shape(x)
+    size = shape[-1] if shape else None
+    if size is None or size % 2:
+        raise Unsupported(f"layer {ctx.name!r}: activation 'glu' of a last axis of size {size}")
+    half, rank = size // 2, len(shape)
+    keep = (1 << (rank - 1)) - 1  # every axis but the last taken whole
+
+    def part(start: int, name: str) -> Value:
+        return ctx.op("StridedSlice", [x, ctx.ints([0] * (rank - 1) + [start], f"{label}_{name}_begin"),
+                                       ctx.ints([0] * (rank - 1) + [start + half], f"{label}_{name}_end"),
+                                       ctx.ints([1] * rank, f"{label}_{name}_strides")],
+                      {"Index": DType.INT32, "begin_mask": keep, "end_mask": keep, "ellipsis_mask": 0,
+                       "new_axis_mask": 0, "shrink_axis_mask": 0}, shape=(*shape[:-1], half), label=f"{label}_{name}")
+
+    gate = part(half, "b")
+    return ctx.binary("Mul", part(0, "a"), ctx.unary("Sigmoid", gate, label=f"{label}_sigmoid"), label=label)
+
+
 def _leaky(alpha: float) -> Act:
     return lambda ctx, x, label: ctx.unary("LeakyRelu", x, {"alpha": float(alpha)}, label=label)
 
@@ -129,7 +150,7 @@ ACTIVATIONS: dict[str, Act] = {
     "leaky_relu": _leaky(0.2), "mish": _mish, "log_sigmoid": _log_sigmoid, "tanh_shrink": _tanh_shrink,
     "hard_tanh": lambda ctx, x, label: _clip(ctx, x, -1.0, 1.0, label), "soft_shrink": _soft_shrink,
     "hard_shrink": _hard_shrink, "squareplus": _squareplus, "sparse_plus": _sparse_plus,
-    "sparse_sigmoid": _sparse_sigmoid,
+    "sparse_sigmoid": _sparse_sigmoid, "glu": _glu,
 }
 
 

@@ -143,7 +143,11 @@ class _Cell:
         # h = z·h_prev + (1 - z)·candidate = candidate + z·(h_prev - candidate)
         if h is None:
             keep = ctx.op("Sub", [ctx.floats(1.0, f"{p}one"), z], shape=z.shape, label=f"{p}update")
-            return ctx.binary("Mul", keep, candidate, label=f"{p}hidden"), None
+            hidden = ctx.binary("Mul", keep, candidate, label=f"{p}hidden")
+            if hidden.shape and hidden.shape[-1] != self.units:  # glu gates: Keras's z·0 term broadcasts to units
+                hidden = ctx.binary("AddV2", hidden, ctx.floats(np.zeros(self.units), f"{p}zero_state"),
+                                    label=f"{p}hidden_units")
+            return hidden, None
         delta = ctx.binary("Sub", h, candidate, label=f"{p}delta")
         return ctx.binary("AddV2", candidate, ctx.binary("Mul", z, delta, label=f"{p}blend"), label=f"{p}hidden"), None
 

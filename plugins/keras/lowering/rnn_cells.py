@@ -9,6 +9,7 @@ LSTMCell), as Keras numbers a stacked RNN's nested ``return_state`` outputs; an 
 that flat order too (tf_keras's nested ``[[h, c], h]`` inputs are flattened by the walk), each cell's part
 starting that cell. Keras 3 archives keep stacked
 weights under ``cell/cells/<cell key>``, which :func:`.weights._stacked_cell_vars` reads in the cells' order.
+One cell object listed twice (``RNN([cell, cell])``) is saved once; each of its positions runs those weights.
 """
 from __future__ import annotations
 
@@ -44,10 +45,6 @@ def _rnn_cell_check(config: dict[str, Any]) -> str | None:
     cells = _cells(config)
     if isinstance(cells, str):
         return cells
-    names = [(c.get("config") or {}).get("name") for c in cells]
-    twice = sorted({n for n in names if names.count(n) > 1}, key=str)
-    if twice:  # one cell object listed twice: its weights are saved once
-        return f"the cell {twice[0]!r} twice in one stack"
     for options in (config, *(c.get("config") or {} for c in cells)):
         gap = rnn_check(options)
         if gap:
@@ -59,10 +56,8 @@ def _rnn_cell_check(config: dict[str, Any]) -> str | None:
 def rnn_layer(ctx: LayerContext) -> Value | list[Value]:
     cells = _cells(ctx.config)
     assert not isinstance(cells, str)  # the check has refused the rest
-    weights = list(ctx.weights)
     counts = [2 + bool((c.get("config") or {}).get("use_bias", True)) for c in cells]
-    if len(weights) != sum(counts):
-        raise ctx.error(f"has {len(weights)} weights, but its cells need {sum(counts)}")
+    cell_weights = _weights_by_cell(ctx, cells, counts)
     return_sequences = bool(ctx.config.get("return_sequences"))
     kinds = [CELL_LAYERS[c["class_name"]] for c in cells]
     initial = initial_states(ctx, [int((c.get("config") or {})["units"]) for c, kind in zip(cells, kinds)
@@ -85,11 +80,30 @@ def rnn_layer(ctx: LayerContext) -> Value | list[Value]:
         if initial:
             cell_initial, initial = initial[:state_count(kinds[i])], initial[state_count(kinds[i]):]
         zero_masked = last and bool(ctx.config.get("zero_output_for_mask"))  # the RNN's output only
-        output, cell_states = _run(step_ctx, kinds[i], config, weights[:count], prefix, backwards, zero_masked,
+        output, cell_states = _run(step_ctx, kinds[i], config, cell_weights[i], prefix, backwards, zero_masked,
                                    initial=cell_initial)
-        weights = weights[count:]
         states += cell_states
     return [output, *states] if ctx.config.get("return_state") else output
+
+
+def _weights_by_cell(ctx: LayerContext, cells: list[dict[str, Any]], counts: list[int]) -> list[list[Any]]:
+    """Each position's weights. One cell object listed twice (``RNN([cell, cell])``, same name) has its weights
+    saved once, at its first position; the later positions reuse them, as Keras runs the same cell again."""
+    weights = list(ctx.weights)
+    names = [(c.get("config") or {}).get("name") for c in cells]
+    first = {name: names.index(name) for name in names}
+    shared = len(first) < len(cells) and len(weights) != sum(counts)  # else distinct cells of one name
+    needed = sum(count for i, count in enumerate(counts) if not shared or first[names[i]] == i)
+    if len(weights) != needed:
+        raise ctx.error(f"has {len(weights)} weights, but its cells need {needed}")
+    by_position: list[list[Any]] = []
+    for i, count in enumerate(counts):
+        if shared and first[names[i]] != i:
+            by_position.append(by_position[first[names[i]]])
+            continue
+        by_position.append(weights[:count])
+        weights = weights[count:]
+    return by_position
 
 
 def _reversed_mask(ctx: LayerContext, mask: Value) -> Value:

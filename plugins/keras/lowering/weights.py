@@ -169,9 +169,10 @@ def _stacked_cell_vars(h5: H5Source, where: str, entry: dict[str, Any]) -> list[
     if not isinstance(cell, dict) or cell.get("class_name") != "StackedRNNCells" or f"{where}/cell/cells" not in h5.file:
         return []
     cells = [c for c in (cell.get("config") or {}).get("cells") or [] if isinstance(c, dict)]
-    arrays = []
+    arrays, seen = [], set()
     for key in _layer_keys(h5, f"{where}/cell/cells", cells, sequential=False):
-        if key is not None:
+        if key is not None and key not in seen:  # one cell object listed twice is saved once
+            seen.add(key)
             arrays += _owned_vars(h5, f"{where}/cell/cells/{key}")
     return arrays
 

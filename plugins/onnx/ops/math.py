@@ -267,8 +267,9 @@ def _reduce(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid:
                       {"keep_dims": keep, "Tidx": DType.INT32}, label=label)
 
     if op == "ReduceLogSumExp":  # max-shifted for stability: m + log(sum(exp(x - m)))
-        peak = _finite_peak(ctx, reduced(x, "Max", True, "peak"), "peak")
-        total = reduced(ctx.op("Exp", [ctx.op("Sub", [x, peak], label="shifted")], label="exp"), "Sum", keepdims, "sum")
+        peak = reduced(x, "Max", True, "peak")  # added back unclipped: see _finite_peak
+        shift = _finite_peak(ctx, peak, "peak")
+        total = reduced(ctx.op("Exp", [ctx.op("Sub", [x, shift], label="shifted")], label="exp"), "Sum", keepdims, "sum")
         if not keepdims:
             peak = ctx.op("Squeeze", [peak], {"squeeze_dims": ir_axes}, label="peak_flat")
         return ctx.laid(ctx.op("AddV2", [ctx.op("Log", [total], label="log"), peak]), out_perm)
@@ -281,12 +282,15 @@ def _reduce(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid:
 
 
 def _finite_peak(ctx: NodeContext, peak: Value, label: str) -> Value:
-    """The log-sum-exp shift with ±inf/NaN maxima replaced by 0: shifting by an infinite max makes
-    ``x - m`` NaN, so a row of all -inf (a fully masked one) gave NaN instead of ONNX's -inf."""
-    finite = ctx.op("IsFinite", [peak], dtype=DType.BOOL, label=f"{label}_finite")
-    dtype = peak.dtype or DType.FLOAT32
-    return ctx.op("SelectV2", [finite, peak, ctx.scalar_like(0.0, peak, label=f"{label}_zero")], {"T": dtype},
-                  dtype=dtype, label=f"{label}_safe")
+    """The log-sum-exp shift clipped to the finite range: shifting by an infinite max makes ``x - m`` NaN, so
+    a row of all -inf (a fully masked one) gave NaN instead of ONNX's -inf. Shifted by ∓max-float, exp gives
+    0 resp. inf; NaN rows stay NaN. The unclipped max is what is added back (±inf rows stay ±inf): webgl's
+    Log of a summed 0 is about -88, not -inf, so only ``-88 + -inf`` gives a masked row's -inf there.
+    Minimum/Maximum, not a SelectV2, which webgl cannot run from rank 5."""
+    dtype = peak.dtype.numpy if peak.dtype is not None else np.float32
+    top = float(np.finfo(dtype).max) if np.issubdtype(dtype, np.floating) else float(np.finfo(np.float32).max)
+    floor = ctx.op("Maximum", [peak, ctx.scalar_like(-top, peak, label=f"{label}_lowest")], label=f"{label}_floor")
+    return ctx.op("Minimum", [floor, ctx.scalar_like(top, peak, label=f"{label}_highest")], label=f"{label}_safe")
 
 
 def _identity(op: str, dtype: DType) -> object | None:
@@ -395,10 +399,11 @@ def _reduce_run_time(ctx: NodeContext, keepdims: bool, noop: bool) -> Laid:
     if op in ("ReduceMax", "ReduceMin") and dtype == DType.BOOL:
         return ctx.laid(reduced(x, "Any" if op == "ReduceMax" else "All", keepdims, None), perm)
     if op == "ReduceLogSumExp":  # max-shifted for stability: m + log(sum(exp(x - m)))
-        peak = _finite_peak(ctx, reduced(x, "Max", True, "peak"), "peak")
-        total = reduced(ctx.op("Exp", [ctx.op("Sub", [x, peak], label="shifted")], label="exp"), "Sum", keepdims, "sum")
+        peak = reduced(x, "Max", True, "peak")  # added back unclipped: see _finite_peak
+        shift = _finite_peak(ctx, peak, "peak")
+        total = reduced(ctx.op("Exp", [ctx.op("Sub", [x, shift], label="shifted")], label="exp"), "Sum", keepdims, "sum")
         if not keepdims:
-            peak = _finite_peak(ctx, reduced(x, "Max", False, "peak_flat"), "peak_flat")
+            peak = reduced(x, "Max", False, "peak_flat")
         return ctx.laid(ctx.op("AddV2", [ctx.op("Log", [total], label="log"), peak]), perm)
     if op not in _BEFORE and op not in _AFTER:
         return ctx.laid(reduced(x, _REDUCE[op], keepdims, None), perm)
