@@ -17,8 +17,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize, save_with_outputs  # noqa: E402
-from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
+from test_keras_lowering import _module, _verify, family_saver, saved_and_converted  # noqa: E402
 
 
 # -- models (``k`` is keras or tf_keras) ---------------------------------------------------------------------
@@ -143,11 +142,7 @@ def _inputs(model, seed: int) -> dict[str, np.ndarray]:
     return inputs
 
 
-def _save(family: str, flavor: str, folder: Path, seed: int = 11):
-    model = FAMILIES[family](_module(flavor))
-    randomize(model, seed)
-    inputs = _inputs(model, seed + 1)
-    return save_with_outputs(model, inputs, case_file(folder, family, flavor))
+_save = family_saver(FAMILIES, _inputs, seed=11)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ keras = pytest.importorskip("keras")
 import tfjsconv  # noqa: E402
 from keras_models import randomize, save_with_outputs  # noqa: E402
 from tfjsconv.errors import InputError, UsageError  # noqa: E402
-from test_keras_lowering import LOWERED, _module, _verify, case_file, saved_and_converted  # noqa: E402
+from test_keras_lowering import LOWERED, _module, _verify, family_saver, saved_and_converted  # noqa: E402
 from test_keras_lowering_masks import _inputs  # noqa: E402
 
 FLAVORS = {"keras3.keras": ".keras", "keras3.h5": ".h5", "tf_keras.h5": ".h5"}
@@ -82,10 +82,7 @@ FAMILIES = {"seq2seq": seq2seq, "masked": masked, "stacked": stacked}
 CASES = [(family, flavor) for family in FAMILIES for flavor in FLAVORS]
 
 
-def _save(family: str, flavor: str, folder: Path, seed: int = 17):
-    model = FAMILIES[family](_module(flavor))
-    randomize(model, seed)
-    return save_with_outputs(model, _inputs(model, seed + 1), case_file(folder, family, flavor))
+_save = family_saver(FAMILIES, _inputs, seed=17)
 
 
 @pytest.fixture(scope="module")
