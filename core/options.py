@@ -108,6 +108,8 @@ class ConvertOptions:
         if unknown_backends or not self.target_backends:
             problems.append(f"--target_backends takes a comma-separated subset of cpu, wasm, webgl, webgpu, got "
                             f"{','.join(self.target_backends) or 'nothing'}")
+        if isinstance(self.output_node_names, str):  # the Python API's "a,b", as the flag takes it
+            self.output_node_names = [n.strip() for n in self.output_node_names.split(",") if n.strip()]
         if self.output_node_names and self.input_format not in (None, "tf_frozen_model"):
             problems.append("--output_node_names applies to --input_format=tf_frozen_model only")
         if problems:

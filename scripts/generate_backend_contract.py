@@ -20,7 +20,9 @@ the file by where it comes from:
 3. ``limits`` (probed and curated): dtype and attribute limits no package states.
    ``scripts/probe_backends.py`` runs ops on each backend and commits its findings to
    ``core/ops/data/tfjs_backend_probe.json``; the generator copies them in. ``CURATED_LIMITS`` holds
-   the few that come from reading the kernel sources, each with its reason.
+   the few that come from reading the kernel sources, each with its reason. ``string_limits`` derives
+   (``source: derived``) which graph ops tfjs-core refuses string tensors for: their op functions convert
+   every tensor argument as numeric (``convertToTensor(x, 'x', 'reverse')``).
 4. ``backends.webgpu`` (generated, registrations only): the kernels ``@tensorflow/tfjs-backend-webgpu``
    registers, read under Node from the package (installed once into the tfjsconv cache, or
    ``--webgpu_runtime``). It cannot run headless here, so it has no probe column; its limits
@@ -497,6 +499,41 @@ def executor_calls(converter_dir: Path) -> dict[str, list[str]]:
     return calls
 
 
+_CONVERT = re.compile(r"convertToTensor(?:Array)?\((.*)")
+#: The expected dtypes of a tfjs-core conversion that let a string tensor through (``assertDtype``); the default
+#: ``'numeric'`` and ``'int32'``/``'float32'``/``'bool'`` throw "must be numeric tensor, but got string tensor".
+_STRING_PARSE = re.compile(r"'(string_or_numeric|string)'\s*\)")
+
+
+def string_limits(converter_dir: Path, core_dir: Path) -> list[dict[str, Any]]:
+    """Graph ops whose tfjs-core functions refuse string tensors, as limits on every backend (``source: derived``).
+
+    tfjs-core checks each tensor argument in ``convertToTensor(x, name, fn, parseAs)``: only ``parseAs``
+    ``'string_or_numeric'`` or ``'string'`` lets a string tensor through. A graph op whose executor calls op
+    functions that convert their arguments, none of them that way, throws for any string input (``ReverseV2``,
+    ``Transpose``, ``GatherV2``, ``SelectV2``, ``AddV2`` ...). Ops the converter handles itself (Identity,
+    Const, the table and list ops) and functions that convert nothing are left alone: nothing says they fail.
+    """
+    graph = ModuleGraph(core_dir)
+    ops_module = core_dir / "dist" / "ops" / "ops.js"
+    limits = []
+    for op, functions in sorted(executor_calls(converter_dir).items()):
+        numeric, accepts = [], False
+        for function in functions:
+            target = (graph.namespace_member(ops_module, *function.split(".", 1)) if "." in function
+                      else graph.resolve(ops_module, function))
+            if target is None:
+                raise GenerateError(f"cannot find tfjs-core's ops.{function} (used by {op}); update ModuleGraph")
+            conversions = _CONVERT.findall(graph._read(target[0]))
+            accepts = accepts or any(_STRING_PARSE.search(c) for c in conversions)
+            numeric += [function] if conversions else []
+        if numeric and not accepts:
+            limits += [{"op": op, "backend": backend, "when": {"anyinput:string": ["true"]}, "outcome": "throws",
+                        "reason": f"tfjs-core's {'/'.join(numeric)} take numeric tensors only "
+                                  "('must be numeric tensor, but got string tensor')"} for backend in BACKENDS]
+    return limits
+
+
 def _is_gradient_kernel(kernel: str) -> bool:
     return kernel.endswith("Grad") or "Backprop" in kernel
 
@@ -557,6 +594,7 @@ def generate(runtime: Path, *, probe: dict[str, Any] | None = None, node: str = 
     probe = load_probe() if probe is None else probe
     limits = [dict(limit, source="curated") for limit in CURATED_LIMITS]
     limits += [dict(limit, source="probe") for limit in probe.get("limits", [])]
+    limits += [dict(limit, source="derived") for limit in string_limits(packages["tfjs-converter"], packages["tfjs-core"])]
     limits += inferred_webgpu_limits(limits)
     limits.sort(key=lambda l: (l["op"], l["backend"], json.dumps(l, sort_keys=True)))
     return {
@@ -567,7 +605,8 @@ def generate(runtime: Path, *, probe: dict[str, Any] | None = None, node: str = 
             "note": ("generated file, do not edit. backends: kernels each backend registers (generated); "
                      "ops: graph op -> kernels, from a static walk of tfjs-converter's executors into "
                      "tfjs-core's ops (generated; conditional_kernels from a reviewed table); limits: "
-                     "source=curated from the kernel sources, source=probe from scripts/probe_backends.py; "
+                     "source=curated from the kernel sources, source=probe from scripts/probe_backends.py, "
+                     "source=derived from tfjs-core's dtype checks (string tensors); "
                      "quirks: value-dependent differences the probe found (0/0, int32 overflow), which no "
                      "dtype/attr selector can refuse: documented, never checked; deviations: special-value "
                      "differences the TF op conformance run measured (curated), named by every conversion "

@@ -198,11 +198,19 @@ def test_masks_into_layers_that_do_not_take_them_stay_gaps():
 
 
 @pytest.mark.parametrize("flavor", ["keras3.keras", "tf_keras.h5"])
-def test_a_mask_given_by_a_layer_is_a_gap(flavor):
-    """``LSTM(x, mask=m)`` with ``m`` no bool model input: Keras 3 records the tensor, tf_keras the
-    ``[layer, node, tensor]`` in the call's kwargs; either way the lowering does not track it."""
+def test_a_mask_given_by_a_layer_that_is_not_bool_in_the_lowering_is_refused(flavor, tmp_path):
+    """``LSTM(x, mask=m)`` with ``m`` computed by a layer: Keras 3 records the tensor, tf_keras the
+    ``[layer, node, tensor]`` in the call's kwargs. The lowering reads it (``test_keras_lowering_masks_more.py``)
+    when it is bool; a float layer on the bool input (cast to float32 in the lowering) is refused by name."""
+    import tfjsconv
+    from tfjsconv.errors import UsageError
+
     k = _module(flavor)
     x, m = k.Input((5, 3), name="x"), k.Input((5,), dtype="bool", name="m")
     kept = k.layers.Identity(name="kept")(m) if k is keras else k.layers.Activation("linear", name="kept")(m)
     model = k.Model([x, m], k.layers.LSTM(2, name="lstm")(x, mask=kept))
-    assert _gaps(model) == ["'lstm' (LSTM: a mask the lowering does not track)"]
+    assert _gaps(model) == []
+    path = tmp_path / ("model.keras" if k is keras else "model.h5")
+    model.save(path)
+    with pytest.raises(UsageError, match=r"'lstm' \(LSTM\) is given a mask of dtype float32"):
+        tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")

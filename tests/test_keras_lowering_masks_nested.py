@@ -167,10 +167,13 @@ def test_a_propagated_mask_into_softmax_and_mask_readers_inside_time_distributed
     assert _gaps(model) == ["'softmax' (mask into Softmax)", "'td_softmax' (mask into TimeDistributed)"]
 
 
-def test_a_mask_given_to_a_nested_model_is_a_gap_unless_keras_made_it():
+def test_masks_given_to_some_inputs_of_a_nested_model_are_a_gap():
+    """A mask per input given to a nested model is lowered (``test_keras_lowering_masks_more.py``); ``mask=[m, None]``
+    is not (the recorded masks no longer say which input each belongs to)."""
     k = pytest.importorskip("tf_keras")
     L = k.layers
-    x, m = k.Input((5, 3), name="x"), k.Input((5,), dtype="bool", name="m")
-    inner_in = k.Input((5, 3), name="inner_in")
-    inner = k.Model(inner_in, L.LSTM(2, name="inner_lstm")(inner_in), name="inner")
-    assert _gaps(k.Model([x, m], inner(x, mask=m))) == ["'inner' (Functional: a mask the lowering does not track)"]
+    x, y, m = k.Input((5, 3), name="x"), k.Input((5, 3), name="y"), k.Input((5,), dtype="bool", name="m")
+    left, right = k.Input((5, 3), name="left"), k.Input((5, 3), name="right")
+    inner = k.Model([left, right], L.LSTM(2, name="inner_lstm")(L.Add(name="add")([left, right])), name="inner")
+    model = k.Model([x, y, m], inner([x, y], mask=[m, None]))
+    assert _gaps(model) == ["'inner' (Functional: a mask the lowering does not track)"]

@@ -192,3 +192,17 @@ def test_fused_activations_that_drop_nan_on_wasm(kind, activation, tmp_path, tfj
         else:
             assert got == {"cpu": [], "wasm": ["out"]} and ops.count(fused) == 1 and activation not in ops
             assert len(result.notices) == 1 and f"{fused} (wasm)" in result.notices[0]
+
+
+@pytest.mark.parametrize("summed, expected", [("DT_FLOAT", []), ("DT_INT32", ["Sum"])])
+def test_a_reduction_counts_by_what_it_sums_not_by_its_axis(summed, expected):
+    """Only int32 sums deviate on webgl (past 2**24); a float Sum's int32 axis input must not raise the notice."""
+    from tfjsconv.ops.special_values import found_in
+
+    topology = {"node": [
+        {"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": summed}}},
+        {"name": "axis", "op": "Const", "attr": {"dtype": {"type": "DT_INT32"}}},
+        {"name": "s", "op": "Sum", "input": ["x", "axis"],
+         "attr": {"T": {"type": summed}, "Tidx": {"type": "DT_INT32"}}},
+    ]}
+    assert [d.op for d in found_in(topology, ["webgl"])] == expected

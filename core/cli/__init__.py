@@ -123,6 +123,16 @@ def _os_error_message(err: OSError) -> str:
     return f"error: the system refused an operation: {err.strerror or err}"
 
 
+def _interrupted_message(command: str | None) -> str:
+    """What Ctrl-C leaves: ``convert`` publishes its output folder whole or not at all; the other commands
+    write nothing, so "nothing was written" would only say that a verify or inspect stopped without a result."""
+    if command in (None, "convert"):
+        return "interrupted; nothing was written"
+    if command == "verify":
+        return "interrupted; verify stopped before its verdict"
+    return f"interrupted; {command} stopped before it finished"
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -154,6 +164,7 @@ def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("TFJSCONV_DEBUG"))
     argv = [a for a in argv if a != "--debug"]  # accepted anywhere: `tfjsconv convert a b --debug`
+    command = None
     try:
         argv = convert_cmd.normalize(_with_default_command(argv))
         parser = build_parser()
@@ -161,7 +172,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if not args.command:
             parser.print_help()
             return 2
-        return COMMANDS[args.command].run(args)
+        command = args.command
+        return COMMANDS[command].run(args)
     except TfjsconvError as err:
         if debug:
             traceback.print_exc()
@@ -176,7 +188,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(_os_error_message(err), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
+        print(_interrupted_message(command), file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - the last line of defence prints a report, not a traceback
         if debug:

@@ -135,7 +135,8 @@ class NodeFacts:
     def select(self, selector: str) -> str | None:
         """The selector's value as text, None if unknown.
 
-        ``input:N``: input N's TF.js dtype; ``rank:N``: input N's rank; ``maxrank:N``: whether some input
+        ``input:N``: input N's TF.js dtype; ``anyinput:DTYPE``: whether some input has that TF.js dtype
+        (``anyinput:string``: string tensors, which most tfjs-core ops refuse); ``rank:N``: input N's rank; ``maxrank:N``: whether some input
         or output has rank N or more (a rank class: "rank ≥ 7 is wrong on wasm"); ``attr:NAME``: the attr as text
         (dtypes as TF.js names, strings upper-cased, lists comma-joined); ``nonunit:N``: whether constant
         input N holds a value other than 1; ``empty:N``: whether constant input N holds no values;
@@ -149,6 +150,8 @@ class NodeFacts:
         if kind == "input":
             index = int(key)
             return self.input_dtypes[index] if index < len(self.input_dtypes) else None
+        if kind == "anyinput":  # anyinput:string: some input is a string tensor (tfjs-core's numeric-only ops)
+            return self._any_input(key)
         if kind == "attr":
             return _attr_text(self.attrs[key]) if key in self.attrs else None
         if kind == "rank":
@@ -186,6 +189,16 @@ class NodeFacts:
             return json.dumps(any(v != 1 for v in spatial) if kind == "nonunit" else len(set(spatial)) == 1)
         return None
 
+    def _any_input(self, dtype: str) -> str | None:
+        """"true" if a known input dtype is ``dtype``, "false" if every input's is known and none is, else None.
+
+        The ``T`` attr stands in for the inputs the IR does not type (library-function nodes have only attrs):
+        in TF's op defs it types the op's data inputs (``ReverseV2``'s tensor, ``Fill``'s value ...).
+        """
+        if dtype in self.input_dtypes or tfjs_dtype(self.attrs.get("T")) == dtype:
+            return "true"
+        return "false" if self.input_dtypes and None not in self.input_dtypes else None
+
     def _rank_at_least(self, rank: int) -> str | None:
         """"true" if a known input/output rank is >= ``rank``, "false" if all are known (or bounded) below it, else None."""
         ranks = self.input_ranks + self.output_ranks
@@ -194,6 +207,12 @@ class NodeFacts:
         if ranks and None not in ranks:
             return "false"
         return "false" if self.rank_bound is not None and self.rank_bound < rank else None
+
+    def data_dtype_is(self, dtype: str) -> bool | None:
+        """Whether the op computes in ``dtype``: its ``T`` attr when it has one (``Sum``'s int32 axis is
+        not what it sums), else :meth:`has_dtype`."""
+        data = tfjs_dtype(self.attrs.get("T"))
+        return data == dtype if data is not None else self.has_dtype(dtype)
 
     def has_dtype(self, dtype: str) -> bool | None:
         """Whether any input or dtype attr is ``dtype``; None when nothing is known."""

@@ -42,7 +42,7 @@ class Deviation:
 
     def matches(self, facts: Any) -> bool:
         """Whether a node with these :class:`~tfjsconv.ops.backends.NodeFacts` can show the deviation."""
-        return facts.has_dtype(self.dtype) is not False and all(
+        return facts.data_dtype_is(self.dtype) is not False and all(
             facts.select(selector) in values for selector, values in self.when)
 
 

@@ -25,8 +25,10 @@ control flow itself. What TF.js's executor does, and so what the rewrite must gi
   index out of range, as in TF) and one ``Merge`` per output.
 
 Frame names are unique per lowered loop; ``parallel_iterations`` is kept on every ``Enter``.
-Refused at once, by node: a body with resource (variable or table) ops, a resource loop variable or
-branch argument, a body missing from ``graph.functions``, an ``If`` condition that is a string,
+A static table's handle may be an ``If``/``Case`` argument its branches only look up: it goes through the
+``Switch`` like any argument (TF.js follows the handle tensor, as in Grappler's lowering).
+Refused at once, by node: a body with other resource (variable or table) ops, a resource loop variable or
+other branch argument, a body missing from ``graph.functions``, an ``If`` condition that is a string,
 a function reaching itself (lowering would never end).
 """
 from __future__ import annotations
@@ -56,8 +58,16 @@ STATEFUL_RESOURCE_OPS = frozenset({
     "InitializeTableV2", "InitializeTableFromTextFileV2", "LookupTableInsertV2", "LookupTableRemoveV2",
     "LookupTableImportV2",
 })
+#: Hash-table reads a lowered ``If``/``Case`` branch may make of a table handle argument: TF.js follows the
+#: handle tensor through the argument's ``Switch`` (as in Grappler's lowering on the TF path).
+TABLE_READ_OPS = frozenset({"LookupTableFindV2", "LookupTableFind", "LookupTableSizeV2", "LookupTableSize"})
 #: Pass-through ops a body may put between an argument and the same output (still loop-invariant).
 _FORWARDING_OPS = frozenset({"Identity", "IdentityN", "Snapshot"})
+#: Ops whose TF.js mapping reads a run of inputs up to the end (or from it): TF.js reads a ``^x`` control
+#: input as one more tensor there (``Pack(c, ^pivot)`` stacks the pivot), so their anchor goes on an
+#: ``Identity`` of their first input instead.
+_LIST_INPUT_OPS = frozenset({"AddN", "Concat", "ConcatV2", "Einsum", "IdentityN", "Pack", "ShapeN", "RaggedGather",
+                             "RaggedTensorToTensor", "_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"})
 
 
 class ControlFlowLoweringError(UnsupportedOpsError):
@@ -108,6 +118,41 @@ def referenced_functions(graph: Graph, functions: Iterable[str]) -> list[str]:
 
 
 # -- checks -------------------------------------------------------------------------------------
+def _reads_table_argument(inner: Node, body: Graph) -> bool:
+    """Whether ``inner`` is a table read (or an Identity) of a resource argument of ``body``."""
+    if inner.op not in TABLE_READ_OPS and inner.op != "Identity" or not inner.inputs:
+        return False
+    handle, arguments = inner.inputs[0], set(body.inputs.values())
+    while handle not in arguments and handle.producer.op == "Identity" and handle.producer.inputs:
+        handle = handle.producer.inputs[0]
+    return handle in arguments and handle.dtype is DType.RESOURCE and not any(
+        v.dtype is DType.RESOURCE for v in inner.inputs[1:])
+
+
+def _handles_only_looked_up(node: Node, functions: Mapping[str, Graph]) -> bool:
+    """Whether every resource argument of branch node ``node`` is, in each branch, only read by table
+    lookups (through Identities) and never returned."""
+    for _, name in _func_names(node):
+        body = functions.get(name)
+        if body is None:
+            return False
+        if any(v.dtype is DType.RESOURCE for v in body.outputs.values()):
+            return False
+        consumers = body.consumers()
+        for argument in body.inputs.values():
+            if argument.dtype is not DType.RESOURCE:
+                continue
+            stack = [argument]
+            while stack:
+                value = stack.pop()
+                for reader in consumers.get(value, []):
+                    if reader.op == "Identity":
+                        stack.extend(reader.outputs)
+                    elif reader.op not in TABLE_READ_OPS or reader.inputs[0] is not value or value in reader.inputs[1:]:
+                        return False
+    return True
+
+
 def _problems(graph: Graph) -> dict[str, list[str]]:
     """Everything in ``graph``'s functional control flow (nested bodies included) that cannot be lowered."""
     problems: dict[str, list[str]] = {}
@@ -121,7 +166,13 @@ def _problems(graph: Graph) -> dict[str, list[str]]:
         for role, name in names:
             if name not in graph.functions:
                 add(node.op, f"{where}{node.name} ({role} function {name or '?'} has no IR body)")
-        if any(v.dtype is DType.RESOURCE for v in node.inputs):
+        branches = node.op in IF_OPS or node.op in CASE_OPS  # may pass table handles to table reads
+        if any(v.dtype is DType.RESOURCE for v in (node.inputs[1:] if branches else node.inputs)):
+            what = "a resource input other than a table handle read by lookups" if branches else \
+                "a resource input: a variable or table handle"
+            if not branches or not _handles_only_looked_up(node, graph.functions):
+                add(node.op, f"{where}{node.name} ({what})")
+        if branches and node.inputs and node.inputs[0].dtype is DType.RESOURCE:
             add(node.op, f"{where}{node.name} (a resource input: a variable or table handle)")
         if node.op in IF_OPS and node.inputs:
             cond = node.inputs[0]
@@ -146,6 +197,8 @@ def _problems(graph: Graph) -> dict[str, list[str]]:
                 continue
             checked.add(name)
             for inner in body:
+                if branches and _reads_table_argument(inner, body):
+                    continue  # checked with the node (_handles_only_looked_up)
                 if inner.op in STATEFUL_RESOURCE_OPS or any(v.dtype is DType.RESOURCE for v in inner.inputs):
                     add(inner.op, f"{name}/{inner.name} (a stateful resource op in {node.op} {node.name}'s {role})")
                 elif inner.op in FUNCTIONAL_OPS:
@@ -294,10 +347,21 @@ class _Inliner:
             if node.op in FUNCTIONAL_OPS and in_loop:
                 self.in_loop.add(copy)
             if node.op in FUNCTIONAL_OPS or not in_frame:
-                if anchor not in copy.control_inputs:
-                    copy.control_inputs.append(anchor)
+                self._anchor(copy, anchor)
             local.update(copy.outputs)
         return [mapped[v] for v in body.outputs.values()]
+
+    def _anchor(self, copy: Node, anchor: Node) -> None:
+        """Make ``copy`` wait for ``anchor``: a control input, or for :data:`_LIST_INPUT_OPS` one on an
+        ``Identity`` of its first input (a data input they read in TF.js)."""
+        if copy.op not in _LIST_INPUT_OPS or not copy.inputs:
+            if anchor not in copy.control_inputs:
+                copy.control_inputs.append(anchor)
+            return
+        first = copy.inputs[0]
+        carrier = _op(self.graph, "Identity", [first], {"T": first.dtype} if first.dtype else {},
+                      f"{copy.name}/anchored_input", first.dtype, first.shape, [anchor])
+        copy.inputs = [carrier.outputs[0], *copy.inputs[1:]]
 
 
 def _replace_node(graph: Graph, old: Node, results: list[Value], consumers: dict[Value, list[Node]],

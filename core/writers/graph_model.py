@@ -11,6 +11,7 @@ from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
 from ..ir import Graph, LazyArray, Node, Value
 from ..options import ConvertOptions
 from ..passes.distinct_outputs import give_outputs_own_nodes
+from ..passes.list_input_controls import move_list_input_controls
 from ..tfjs_string_attrs import refuse_altered_strings
 from ..version import CONVERTED_BY
 from . import Writer, write_weights_then_json
@@ -126,6 +127,9 @@ class GraphModelWriter(Writer):
             check_int8_conflicts(list(rewritten.errors), options.quantization)
             int8 = rewritten.merged(int8)
         give_outputs_own_nodes(model)  # after every pass, so none can undo it
+        for graph in (model, model.initializer):  # TF.js would read a ^control input of Pack/ConcatV2/... as data
+            if graph is not None:
+                move_list_input_controls(graph)
         model.validate()
         if model.initializer is not None:
             model.initializer.validate()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .configs import entry_name, is_model, iter_layers, top_level_layers
+from .configs import child_name, entry_name, is_model, iter_layers, top_level_layers
 
 
 def tensor_kwarg_problems(model_config: dict[str, Any]) -> list[str]:
@@ -22,7 +22,8 @@ def tensor_kwarg_problems(model_config: dict[str, Any]) -> list[str]:
         names = {entry_name(e) for e in entries}
         for entry in entries:
             for key in sorted({k for node in entry.get("inbound_nodes") or [] for k in _tensor_keys(node, names)}):
-                problems.append(f"layer {entry_name(entry)!r} ({entry.get('class_name')}): called with a tensor as "
+                problems.append(f"layer {child_name(model_config, layer, entry)!r} ({entry.get('class_name')}): "
+                                f"called with a tensor as "
                                 f"keyword argument {key!r}, which TF.js layers models ignore")
     return list(dict.fromkeys(problems))
 

@@ -4,7 +4,9 @@ Two kinds of problems, reported separately because the user's remedy differs:
 
 1. **Code** (:class:`~tfjsconv.errors.UnsafeInputError`): Lambda layers (marshalled Python
    bytecode) and custom classes (a ``module`` outside ``keras``/``tf_keras``, a ``package>Name`` registered
-   name, or - in legacy ``.h5`` files that record no module - a class name Keras does not have).
+   name, or - in legacy ``.h5`` files that record no module - a class name Keras does not have),
+   found at any depth of the config: Keras deserializes nested values too (tf_keras imports the
+   ``module`` of an object inside an Embedding's ``input_dim``, a Constant initializer's ``value``...).
    Nothing from such a file is ever unmarshalled, imported or run.
 2. **TF.js gaps** (:class:`~tfjsconv.errors.InputError`): Keras built-in layers TF.js 4.22 lacks,
    and options it would ignore or compute differently (see :mod:`.tfjs_support`).
@@ -17,7 +19,7 @@ from typing import Any
 from tfjsconv.errors import InputError, UnsafeInputError
 
 from .call_tensors import tensor_kwarg_problems
-from .configs import MODEL_CLASSES, NESTED_LAYER_KEYS, LayerEntry, iter_layers
+from .configs import MODEL_CLASSES, LayerEntry, iter_layers
 from .mask_flow import ignored_masks
 from .mask_leaks import leaked_mask_problems
 from .rnn_states import initial_state_problems
@@ -30,7 +32,7 @@ from .tfjs_support import (
     TFJS_LAYER_CLASSES,
     option_problems,
 )
-from .vocabulary_files import vocabulary_files
+from .vocabulary_files import special_vocabulary_files, vocabulary_files
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,15 @@ log = logging.getLogger(__name__)
 KERAS_MODULES = frozenset({"keras", "tf_keras"})
 #: Config key suffixes of objects that only matter for training (dropped when custom, see translate).
 TRAINING_ONLY_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
+#: A layer entry's own keys, judged by :func:`_layer_code_problem` (``config`` is walked on its own).
+_ENTRY_OWN_KEYS = frozenset({"class_name", "config", "module", "registered_name", "name"})
+#: Root keys Keras never reads on our paths (``load_model(compile=False)`` drops the root's compile_config).
+_UNREAD_ROOT_KEYS = frozenset({"compile_config"})
+#: TensorFlow's own initializer modules: tf_keras saves ``tf.constant_initializer(...)`` (Keras applications'
+#: EfficientNetV2 does) under these; Keras resolves the class name among its own initializers.
+_TF_INITIALIZER_MODULES = frozenset({"tensorflow.python.ops.init_ops_v2", "tensorflow.python.ops.init_ops"})
+#: tf_keras marks marshaled functions with ``function_type``/``output_shape_type``/... ``"lambda"``.
+_FUNCTION_TYPE_KEYS = ("_type",)
 
 
 def is_custom_object(obj: dict[str, Any]) -> bool:
@@ -70,27 +81,68 @@ def _layer_code_problem(layer: LayerEntry, keras3_style: bool) -> str | None:
     return None
 
 
-def _value_code_problems(config: dict[str, Any]) -> list[str]:
-    """Custom activations and other code-bearing objects inside one layer's own config."""
+def _value_code_problems(entry: dict[str, Any], layer_ids: set[int], keras_loads: bool, root: bool) -> list[str]:
+    """Code markers anywhere in one layer entry (every depth, lists and dicts), each with its path.
+
+    Keras deserializes nested values too (tf_keras imports any ``module`` named inside, e.g., an
+    Embedding's ``input_dim`` or a Constant initializer's ``value``), so nothing below the layer is
+    trusted. Nested layers that :func:`iter_layers` yields (``layer_ids``) are judged on their own turn.
+    Without Keras (the h5py layers path) training-only objects are dropped, so custom ones pass there.
+    """
     problems = []
-    for key, value in config.items():
-        if key in NESTED_LAYER_KEYS or key == "layers" or not isinstance(value, dict):
+    config = entry.get("config")
+    stack: list[tuple[str, Any]] = [(f"({k})", v) for k, v in entry.items()
+                                    if k not in _ENTRY_OWN_KEYS and not (root and k in _UNREAD_ROOT_KEYS)]
+    if isinstance(config, dict):
+        stack += [(str(k), v) for k, v in reversed(list(config.items()))]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(value))))
             continue
-        if key.endswith(TRAINING_ONLY_SUFFIXES):
+        if not isinstance(value, dict) or id(value) in layer_ids:
+            continue
+        if not keras_loads and "." not in path and "[" not in path and path.endswith(TRAINING_ONLY_SUFFIXES):
             continue  # never affects predictions; translate drops custom ones with a warning
-        if is_custom_object(value) or value.get("class_name") == "__lambda__":
-            problems.append(f"{key} is custom code ({_describe_custom(value)})")
+        marker = _code_marker(value)
+        if marker and value.get("module") in _TF_INITIALIZER_MODULES and path.endswith("_initializer") \
+                and "." not in path and "[" not in path and ">" not in str(value.get("registered_name") or ""):
+            marker = None  # TensorFlow's initializer as a layer's initializer: data, not code
+        if marker:
+            problems.append(f"{path} is {marker}")
+            continue
+        stack.extend((f"{path}.{k}", v) for k, v in reversed(list(value.items())))
     return problems
 
 
+def _code_marker(obj: dict[str, Any]) -> str | None:
+    """What makes ``obj`` code Keras would unmarshal, import or run, or None."""
+    cls = obj.get("class_name")
+    if cls == "__lambda__":
+        return "a marshaled Python lambda"
+    if cls == "Lambda" and "config" in obj:
+        return "a Lambda layer (its function is stored as Python bytecode)"
+    if is_custom_object(obj):
+        return f"custom code ({_describe_custom(obj)})"
+    lambdas = [k for k, v in obj.items() if v == "lambda" and isinstance(k, str) and k.endswith(_FUNCTION_TYPE_KEYS)]
+    if lambdas:
+        return f"a marshaled Python function ({lambdas[0]} 'lambda')"
+    return None
+
+
 def check_model_config(model_config: dict[str, Any], *, source: str, keras3: bool,
-                       allow_unsafe: bool = False, output_format: str = "tfjs_layers_model") -> None:
+                       allow_unsafe: bool = False, output_format: str = "tfjs_layers_model",
+                       keras_loads: bool | None = None) -> None:
     """Raise UnsafeInputError for code, else InputError for TF.js gaps, each naming every offender.
 
     For a graph model (``output_format="tfjs_graph_model"``) only code matters (the model's own ops
     run, not TF.js's layer classes), and ``allow_unsafe`` lets it through: Keras then loads the file.
+    ``keras_loads`` (default: for graph models) says Keras will deserialize the config, so custom
+    training-only objects (initializers...) count as code too.
     """
     layers_model = output_format != "tfjs_graph_model"
+    keras_loads = not layers_model if keras_loads is None else keras_loads
+    layer_ids = {id(layer.entry) for layer in iter_layers(model_config)}
     keras3_style = keras3 or "module" in model_config
     code: list[str] = []
     gaps: list[str] = []
@@ -102,7 +154,8 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
         if problem:
             code.append(f"{where}: {problem}")
             continue
-        code += [f"{where}: {p}" for p in _value_code_problems(layer.config)]
+        code += [f"{where}: {p}" for p in
+                 _value_code_problems(layer.entry, layer_ids, keras_loads, root=layer.entry is model_config)]
         cls = CLASS_RENAMES.get(layer.class_name, layer.class_name)
         if cls not in TFJS_LAYER_CLASSES and cls not in MODEL_CLASSES:
             gaps.append(f"{where}: TF.js 4.22 has no {cls} layer")
@@ -117,7 +170,7 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
             config = {**config, "build_config": {"input_shape": list(shape) if shape is not None else None}}
         gaps += [f"{where}: {p}" for p in option_problems(cls, config, keras3=keras3)]
     if layers_model and not code:
-        gaps += ignored_masks(model_config) + initial_state_problems(model_config) + \
+        gaps += ignored_masks(model_config, keras3) + initial_state_problems(model_config) + \
             tensor_kwarg_problems(model_config) + leaked_mask_problems(model_config)
     if code and (layers_model or not allow_unsafe):
         _raise_code(code, source, allow_unsafe, layers_model)
@@ -127,6 +180,10 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
                                "the model (a path saved in the file, not data inside it):\n" + _bullets(files),
                                hint="only for a file you trust, and paths you mean to publish: "
                                     "--allow_unsafe_deserialization lets the conversion read them")
+    special = special_vocabulary_files(model_config) if files else []
+    if special:  # TensorFlow would block on a FIFO or read a device forever, flag or not
+        raise InputError(f"{source} names {_count(special, 'path')} Keras would read as a vocabulary file:\n"
+                         + _bullets(special), hint="point the layers at regular files")
     if gaps and layers_model:
         raise InputError(f"{source} uses {_count(gaps, 'layer feature')} that TF.js 4.22's layers API lacks:\n"
                          + _bullets(gaps), hint=GRAPH_MODEL_HINT)

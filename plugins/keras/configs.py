@@ -90,6 +90,14 @@ def entry_name(entry: dict[str, Any]) -> str:
     return str(entry.get("name") or (entry.get("config") or {}).get("name") or "")
 
 
+def child_name(model_config: dict[str, Any], parent: LayerEntry, child: dict[str, Any]) -> str:
+    """``outer/inner/layer``: the name of ``child``, a layer that ``parent`` (a model from
+    ``iter_layers(model_config)``) lists, qualified as :attr:`LayerEntry.qualified_name` is, so that layers of
+    one name in two nested models are told apart."""
+    name = entry_name(child)
+    return name if parent.entry is model_config else f"{parent.qualified_name}/{name}"
+
+
 #: Serialization bookkeeping Keras 3 adds to objects; meaningless to TF.js.
 BOOKKEEPING_KEYS = frozenset({"module", "registered_name", "shared_object_id", "build_config", "compile_config"})
 

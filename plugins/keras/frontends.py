@@ -135,6 +135,8 @@ class _KerasFileFrontend(Frontend):
         else:
             with malformed_config(str(path)):
                 gaps = layer_gaps(info.model_config, str(path), keras3=info.keras3)
+            if gaps and LOWERING_ONLY:
+                gaps = self._every_gap(path, info, options, gaps)
             more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
             why = f"the lowering does not cover layer {gaps[0]}{more}" if gaps else ""
             if not gaps:
@@ -145,7 +147,7 @@ class _KerasFileFrontend(Frontend):
                     return graph
                 except Unsupported as err:
                     why = f"the lowering does not cover {err}"
-                    gaps = [str(err)]
+                    gaps = list(getattr(err, "gaps", None) or [str(err)])  # the walk names every gap it met
             if LOWERING_ONLY:
                 raise lowering_refusal(path, gaps, keras3=info.keras3)
         missing = _missing_tracer_packages(keras3=info.keras3)
@@ -156,7 +158,21 @@ class _KerasFileFrontend(Frontend):
         graph.notes.append(f"keras: loaded with Keras and traced through TensorFlow: {why}")
         return graph
 
-    def lower_graph(self, path: Path, info: KerasFileInfo, options: ConvertOptions) -> Graph:
+    def _every_gap(self, path: Path, info: KerasFileInfo, options: ConvertOptions, gaps: list[str]) -> list[str]:
+        """The config's gaps, then those the walk meets past them (a string into a float layer...), so that one
+        refusal names them all. Best effort: the model is refused whatever the walk finds."""
+        from .lowering import Unsupported
+
+        try:
+            self.lower_graph(path, info, options, walk_past_gaps=True)
+        except Unsupported as err:
+            return list(dict.fromkeys([*gaps, *(getattr(err, "gaps", None) or [str(err)])]))
+        except Exception:  # noqa: BLE001 - the walk past gaps only adds names; the refusal stands without them
+            return gaps
+        return gaps
+
+    def lower_graph(self, path: Path, info: KerasFileInfo, options: ConvertOptions,
+                    walk_past_gaps: bool = False) -> Graph:
         raise NotImplementedError
 
     def describe(self, source: Any, options: ConvertOptions) -> dict[str, Any]:
@@ -221,13 +237,15 @@ class KerasH5Frontend(_KerasFileFrontend):
             training_config=training_config if isinstance(training_config, dict) else None,
         )
 
-    def lower_graph(self, path: Path, info: KerasFileInfo, options: ConvertOptions) -> Graph:
+    def lower_graph(self, path: Path, info: KerasFileInfo, options: ConvertOptions,
+                    walk_past_gaps: bool = False) -> Graph:
         from .h5source import H5Source
         from .lowering import h5_layer_weights, lower_model
 
         h5 = H5Source(path)
         try:
-            return lower_model(info.model_config, h5_layer_weights(h5), keras3=info.keras3, source=str(path))
+            return lower_model(info.model_config, h5_layer_weights(h5), keras3=info.keras3, source=str(path),
+                               walk_past_gaps=walk_past_gaps)
         except BaseException:
             h5.close()
             raise
@@ -277,21 +295,20 @@ class KerasV3Frontend(_KerasFileFrontend):
     def _info(archive: Any, path: Path) -> KerasFileInfo:
         from .lowering.lookup_assets import with_asset_vocabularies
 
-        return KerasFileInfo(model_config=_checked_config(with_asset_vocabularies(archive.config, archive.assets),
-                                                          str(path)),
-                             keras_version=str(archive.metadata.get("keras_version") or "3"))
+        version = str(archive.metadata.get("keras_version") or "3")  # tf_keras splits its assets otherwise
+        config = with_asset_vocabularies(archive.config, archive.assets, keras3=keras_major(version) >= 3)
+        return KerasFileInfo(model_config=_checked_config(config, str(path)), keras_version=version)
 
-    def lower_graph(self, path: Path, info: KerasFileInfo, options: ConvertOptions) -> Graph:
+    def lower_graph(self, path: Path, info: KerasFileInfo, options: ConvertOptions,
+                    walk_past_gaps: bool = False) -> Graph:
         from .keras_archive import read_keras_archive
         from .lowering import lower_model, v3_layer_weights
 
-        from .lowering.lookup_assets import with_asset_vocabularies
-
         archive = read_keras_archive(path, max_members=limits_of(options).max_archive_members)
         try:
-            config = with_asset_vocabularies(archive.config, archive.assets)  # adapted lookups
-            return lower_model(config, v3_layer_weights(archive.weights, config),
-                               keras3=info.keras3, source=str(path))  # tf_keras writes .keras files too
+            config = info.model_config  # with the adapted lookups' assets and (if allowed) vocabulary files
+            return lower_model(config, v3_layer_weights(archive.weights, config), keras3=info.keras3,
+                               source=str(path), walk_past_gaps=walk_past_gaps)  # tf_keras writes .keras too
         except BaseException:
             if archive.weights is not None:
                 archive.weights.close()
@@ -320,8 +337,10 @@ def lowering_refusal(path: Path, gaps: list[str], *, keras3: bool) -> UsageError
     missing = _missing_tracer_packages(keras3=keras3)
     hint = ("convert it with --loader=tensorflow (Keras loads the file and TensorFlow traces it)" if not missing else
             f"these layers need the TensorFlow tracer: pip install {' '.join(missing)}, then use --loader=tensorflow")
+    from .lowering.registry import named_gaps
+
     return UsageError(f"{path}: the graph-model lowering (h5py, no TensorFlow) does not cover "
-                      f"{len(gaps)} layer(s): {', '.join(gaps)}", hint=hint)
+                      f"{len(gaps)} layer(s): {named_gaps(gaps)}", hint=hint)
 
 
 def _missing_tracer_packages(*, keras3: bool) -> list[str]:

@@ -39,9 +39,11 @@ def h5_weight_groups(h5: H5Source, model_config: dict[str, Any], *, keras3: bool
     layers = {entry_name(entry): entry for entry in top_level_layers(model_config)}
     groups: list[WeightGroup] = []
     for layer in layer_names:
-        if layer not in weights:
-            raise InputError(f"{h5.display}: model_weights lists layer {layer!r} but has no group for it")
-        names = attr_list(weights[layer], "weight_names") or []
+        try:
+            group = weights[layer]
+        except KeyError:
+            raise InputError(f"{h5.display}: model_weights lists layer {layer!r} but has no group for it") from None
+        names = attr_list(group, "weight_names") or []
         if not names:
             continue
         arrays = [h5.dataset(f"model_weights/{layer}/{name}") for name in names]

@@ -185,9 +185,27 @@ def plain_offset(ds: Any) -> int | None:
     return _layout(ds).plain
 
 
+def _attr(obj: Any, name: str) -> Any:
+    """Attribute ``name`` of an h5py object, or None. Fixed-length byte strings (what Keras writes for
+    layer and weight names) are read through the low-level API: h5py's ``attrs[...]`` costs several
+    times more, and a conversion reads one per layer."""
+    from h5py import h5a
+
+    key = name.encode("utf-8")
+    if not h5a.exists(obj.id, key):
+        return None
+    attr = h5a.open(obj.id, key)
+    dtype = attr.dtype
+    if dtype.kind != "S" or dtype.metadata or attr.shape is None:
+        return obj.attrs[name]  # variable-length strings, empty ones, anything else: h5py's own reading
+    value = np.empty(attr.shape, dtype=dtype)
+    attr.read(value)
+    return value
+
+
 def attr_text(obj: Any, name: str) -> str | None:
     """A string attribute, decoded whether h5py returns str or bytes."""
-    value = obj.attrs.get(name)
+    value = _attr(obj, name)
     if value is None:
         return None
     if isinstance(value, np.ndarray) and value.shape == ():
@@ -197,15 +215,16 @@ def attr_text(obj: Any, name: str) -> str | None:
 
 def attr_list(obj: Any, name: str) -> list[str] | None:
     """A list-of-strings attribute; Keras splits big ones into ``name0``, ``name1``, ... chunks."""
-    if name in obj.attrs:
-        chunks = [obj.attrs[name]]
-    elif f"{name}0" in obj.attrs:
-        chunks, i = [], 0
-        while f"{name}{i}" in obj.attrs:
-            chunks.append(obj.attrs[f"{name}{i}"])
-            i += 1
+    whole = _attr(obj, name)
+    if whole is not None:
+        chunks = [whole]
     else:
-        return None
+        chunks, i = [], 0
+        while (chunk := _attr(obj, f"{name}{i}")) is not None:
+            chunks.append(chunk)
+            i += 1
+        if not chunks:
+            return None
     return [v.decode("utf-8") if isinstance(v, (bytes, np.bytes_)) else str(v)
             for chunk in chunks for v in np.asarray(chunk).reshape(-1).tolist()]
 

@@ -91,6 +91,11 @@ def lowered_graph(path: Path, config: dict[str, Any], options: ConvertOptions) -
     check_model_graph(config, source=source)
     check_model_config(config, source=source, keras3=False, allow_unsafe=options.allow_unsafe_deserialization,
                        output_format=GRAPH_MODEL)
+    if options.allow_unsafe_deserialization:  # the user vouched for the vocabulary files the config names
+        from .saved_model_vocabularies import asset_locator
+        from .vocabulary_files import with_file_vocabularies
+
+        config = with_file_vocabularies(config, asset_locator(path))  # tf_keras reads its assets/ copy
     with malformed_config(source):
         if layer_gaps(config, source):
             return None
@@ -133,7 +138,7 @@ class KerasSavedModelFrontend(Frontend):
             check_model_config(config, source=str(path), keras3=False, allow_unsafe=allow_unsafe,
                                output_format=GRAPH_MODEL)
             return self._graph(path, options)
-        check_model_config(config, source=str(path), keras3=False, allow_unsafe=allow_unsafe)
+        check_model_config(config, source=str(path), keras3=False, allow_unsafe=allow_unsafe, keras_loads=True)
         model = load_keras_saved_model(path, allow_unsafe=allow_unsafe)
         import tf_keras
 

@@ -9,12 +9,16 @@ TF.js 4.22 takes a nested model's output mask to be the mask that went into it (
 when every layer inside hands the mask on unchanged, wrong when the nested model makes a mask (its own
 ``Masking`` / ``Embedding``) or changes one (a ``Conv1D`` inside drops it in Keras). A mask-reading layer after
 such a nested model is refused too.
+
+TF.js's TimeDistributed hands its input's mask unfolded (``[batch, steps, ...]``) to the wrapped layer's call, so a
+wrapped RNN or GlobalAveragePooling1D over a masked input fails or averages every step (Keras folds the mask per
+step), and it makes no mask from a wrapped ``Masking`` (tf_keras does): both are refused where a mask matters.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .configs import entry_name, is_model, iter_layers, top_level_layers
+from .configs import child_name, entry_name, is_model, iter_layers, top_level_layers
 from .model_graph import _layer_refs, _node_refs
 
 #: Layers that use the mask in Keras but whose TF.js 4.22 implementation ignores it.
@@ -24,6 +28,18 @@ TFJS_IGNORES_MASK = {
 #: Layers after which Keras carries no mask (a sequence reduced to one step, or flattened).
 _RECURRENT = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM2D"})
 _DROPS_MASK = frozenset({"GlobalMaxPooling1D", "GlobalAveragePooling1D", "Flatten", *TFJS_IGNORES_MASK})
+
+
+#: Layers whose Keras call reads the mask it gets.
+_READS_MASK = _RECURRENT | set(TFJS_IGNORES_MASK) | {
+    "ConvLSTM1D", "ConvLSTM3D", "GlobalAvgPool1D", "Softmax", "TimeDistributed", "Attention", "AdditiveAttention",
+    "MultiHeadAttention", "GroupNormalization"}
+
+
+def _wrapped(entry: dict[str, Any]) -> dict[str, Any]:
+    """The layer entry a wrapper (TimeDistributed) wraps, or ``{}``."""
+    inner = (entry.get("config") or {}).get("layer")
+    return inner if isinstance(inner, dict) else {}
 
 
 def _makes_mask(entry: dict[str, Any]) -> bool:
@@ -59,9 +75,9 @@ def _consumers(model: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return consumers
 
 
-def ignored_masks(model_config: dict[str, Any]) -> list[str]:
+def ignored_masks(model_config: dict[str, Any], keras3: bool | None = None) -> list[str]:
     """``"layer 'x' (Class): why"`` for every layer that a Keras mask reaches but TF.js ignores it in (or, after
-    a nested model that makes it, never gets)."""
+    a nested model that makes it, never gets). ``keras3`` None (flavour unknown): as if tf_keras saved the file."""
     problems: list[str] = []
     for layer in iter_layers(model_config):
         if not is_model(layer.entry):
@@ -69,8 +85,22 @@ def ignored_masks(model_config: dict[str, Any]) -> list[str]:
         for after in _reached(layer.entry):
             cls = after.get("class_name")
             if cls in TFJS_IGNORES_MASK:
-                problems.append(f"layer {entry_name(after)!r} ({cls}): receives the mask of a Masking/Embedding "
-                                f"layer, which TF.js ignores ({TFJS_IGNORES_MASK[cls]})")
+                problems.append(f"layer {child_name(model_config, layer, after)!r} ({cls}): receives the mask of a "
+                                f"Masking/Embedding layer, which TF.js ignores ({TFJS_IGNORES_MASK[cls]})")
+            if cls == "TimeDistributed" and _wrapped(after).get("class_name") in _READS_MASK:
+                problems.append(f"layer {child_name(model_config, layer, after)!r} ({cls}): wraps a "
+                                f"{_wrapped(after).get('class_name')} that a Masking/Embedding mask reaches, which "
+                                "TF.js's TimeDistributed hands on unfolded (Keras gives each step its own mask)")
+        for wrapper in top_level_layers(layer.entry):
+            if keras3 or wrapper.get("class_name") != "TimeDistributed" or not _makes_mask(_wrapped(wrapper)):
+                continue  # Keras 3's TimeDistributed makes no mask from a wrapped Masking, as TF.js's
+            readers = [after for after in _reached(layer.entry, [wrapper])
+                       if after.get("class_name") in _READS_MASK or is_model(after)]
+            if readers:
+                problems.append(f"layer {child_name(model_config, layer, readers[0])!r} "
+                                f"({readers[0].get('class_name')}): reads the mask tf_keras makes in "
+                                f"{child_name(model_config, layer, wrapper)!r} (TimeDistributed over "
+                                f"{_wrapped(wrapper).get('class_name')}), which TF.js does not make")
         reached = {id(entry) for entry in _reached(layer.entry)}
         for nested in top_level_layers(layer.entry):
             if not is_model(nested) or not (_output_mask_made_inside(nested) or
@@ -79,8 +109,9 @@ def ignored_masks(model_config: dict[str, Any]) -> list[str]:
             for after in _reached(layer.entry, [nested]):
                 cls = after.get("class_name")
                 if cls in _RECURRENT or is_model(after):
-                    problems.append(f"layer {entry_name(after)!r} ({cls}): reads the mask Keras computes inside the "
-                                    f"nested model {entry_name(nested)!r}, where TF.js keeps the mask that went in")
+                    problems.append(f"layer {child_name(model_config, layer, after)!r} ({cls}): reads the mask Keras "
+                                    f"computes inside the nested model {child_name(model_config, layer, nested)!r}, "
+                                    "where TF.js keeps the mask that went in")
     return list(dict.fromkeys(problems))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .configs import entry_name, is_model, iter_layers, top_level_layers
+from .configs import child_name, entry_name, is_model, iter_layers, top_level_layers
 from .mask_flow import _RECURRENT, _makes_mask, masked_layers
 from .model_graph import _node_refs
 
@@ -31,6 +31,7 @@ def leaked_mask_problems(model_config: dict[str, Any]) -> list[str]:
             sources = [entry_name(layers[i - 1])] if sequential and i else [] if sequential else \
                 [refs[0][0] if refs else None for refs in map(_node_refs, entry.get("inbound_nodes") or [])]
             if any(source not in masked for source in sources) or not sources:
-                problems.append(f"layer {entry_name(entry)!r} ({entry.get('class_name')}): runs on an unmasked "
+                problems.append(f"layer {child_name(model_config, layer, entry)!r} ({entry.get('class_name')}): "
+                                "runs on an unmasked "
                                 "sequence in a model with a Masking/Embedding mask, which TF.js 4.22 applies to it")
     return list(dict.fromkeys(problems))

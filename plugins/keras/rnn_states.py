@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .configs import entry_name, is_model, iter_layers, top_level_layers
+from .configs import child_name, is_model, iter_layers, top_level_layers
 from .mask_flow import masked_layers
 
 #: Layers that take ``initial_state``.
@@ -32,7 +32,8 @@ def initial_state_problems(model_config: dict[str, Any]) -> list[str]:
             for node in entry.get("inbound_nodes") or []:
                 why = _problem(node, masked)
                 if why:
-                    problems.append(f"layer {entry_name(entry)!r} ({cls}): called with initial_state {why}")
+                    problems.append(f"layer {child_name(model_config, layer, entry)!r} ({cls}): called with "
+                                    f"initial_state {why}")
                     break
     return list(dict.fromkeys(problems))
 

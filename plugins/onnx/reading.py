@@ -161,7 +161,7 @@ def has_full_shape(type_proto: Any) -> bool:
 
 def initializer_array(tensor: Any, base_dir: Path) -> Any:
     """An initializer as numpy, or as an ExternalArray (read only when written) for data in a file."""
-    from .tensors import external_data_info, raw_to_array, tensor_to_array, uses_external_data
+    from .tensors import escapes_folder, external_data_info, raw_to_array, tensor_to_array, uses_external_data
     from .wire import IN_MODEL_KEY, IN_MODEL_TOKEN
 
     if any(d < 0 for d in tensor.dims):
@@ -177,7 +177,7 @@ def initializer_array(tensor: Any, base_dir: Path) -> Any:
     info = external_data_info(tensor)
     in_model = info.get(IN_MODEL_KEY) == IN_MODEL_TOKEN  # raw_data that .wire left in the model file
     location = (base_dir / info.get("location", "")).resolve()
-    if not in_model and base_dir.resolve() not in location.parents and location != base_dir.resolve():
+    if not in_model and escapes_folder(info.get("location", ""), base_dir):
         raise InputError(f"initializer {tensor.name!r} points outside the model folder: {info.get('location', '')}")
     if not location.is_file():
         raise InputError(f"initializer {tensor.name!r} needs external data file {location}, which does not exist",

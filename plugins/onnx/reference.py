@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,23 +44,94 @@ def _session_options(ort: Any, path: Path | None = None) -> Any:
     return options
 
 
-def _float_activation_copy(path: Path) -> bytes | None:
+#: Where onnxruntime finds the external data files of a model given as bytes (:func:`_float_activation_copy`).
+_EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
+#: The first onnxruntime that reads it: earlier ones take any config key and read a buffer's external files
+#: from the working directory (a file of the same name there gave another reference, measured with 1.18 and 1.20).
+_EXTERNAL_DATA_FOLDER_SINCE = (1, 21)
+
+
+def _reads_external_data_folder(ort: Any) -> bool:
+    try:
+        return tuple(int(part) for part in ort.__version__.split(".")[:2]) >= _EXTERNAL_DATA_FOLDER_SINCE
+    except ValueError:  # a development build: assume a recent one
+        return True
+
+
+def import_onnxruntime() -> Any:
+    """onnxruntime, with its telemetry off unless the user chose (``ORT_DISABLE_TELEMETRY``): with it on,
+    importing onnxruntime leaves a ``.ses`` session file in ``$TMPDIR`` that nothing removes, and a
+    ``verify`` must leave nothing behind. The variable is set for the import only (onnxruntime reads it
+    then): the caller's environment, and the processes it starts later, keep what they had."""
+    chosen = "ORT_DISABLE_TELEMETRY" in os.environ
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UsageError("the ONNX reference runner needs onnxruntime", hint="pip install 'tfjsconv[onnx]'") from None
+    finally:
+        if not chosen:
+            os.environ.pop("ORT_DISABLE_TELEMETRY", None)
+    return onnxruntime
+
+
+def _float_activation_copy(path: Path, ort: Any) -> bytes | None:
     """The model with its ``MatMulNBits`` nodes' ``accuracy_level`` lowered to 1 (float32 activations; level 4
     quantizes them to int8, ≈ 0.5 % off the float product, the same gap as for the fused QDQ pair above), as
-    bytes; None when no node asks for less, or the model keeps data in external files (run as it is)."""
+    bytes (external data stays in its files: the session reads them from the model's folder); None when no
+    node asks for less, or the model has external data and onnxruntime is older than 1.21 (run as it is).
+    Refuses external data outside the model's folder first, as the converter's loader does (onnxruntime before
+    1.2x reads ``..`` and absolute locations); the file is parsed only when it holds either word.
+
+    ``accuracy_level`` is the *least* accuracy a node allows onnxruntime for A (4: int8 is good enough), not
+    a different function: ``Y = A @ dequant(B)`` is the same op at every level, so level 1 computes what the
+    model declares, exactly, and a model with external data is held to the same reference as an inline one."""
     import mmap
 
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if data.find(b"MatMulNBits") < 0:
-                return None
+            nbits, external = data.find(b"MatMulNBits") >= 0, data.find(b"location") >= 0
     except (OSError, ValueError):
+        return None
+    if not nbits and not external:
         return None
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+    external = _refuse_files_outside(model, path.parent)
+    if not _float_activations(model) or external and not _reads_external_data_folder(ort):
         return None
+    return model.SerializeToString()
+
+
+def _refuse_files_outside(model: Any, folder: Path) -> bool:
+    """Whether the model keeps data in external files; an :class:`InputError` naming every tensor whose file
+    lies outside ``folder``."""
+    from .tensors import escapes_folder, external_data_info, uses_external_data
+
+    locations = {t.name: external_data_info(t).get("location", "") for t in _tensors(model.graph)
+                 if uses_external_data(t)}
+    outside = [f"{name!r} ({location})" for name, location in locations.items() if escapes_folder(location, folder)]
+    if outside:
+        raise InputError(f"{len(outside)} tensor(s) point outside the model folder: {', '.join(outside)}",
+                         hint="keep the .onnx file next to its external data files")
+    return bool(locations)
+
+
+def _tensors(graph: Any) -> Any:
+    """Every TensorProto of ``graph``: initializers (sparse ones' parts too) and attributes, subgraphs included."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        for attr in node.attribute:
+            yield from ([attr.t] if attr.HasField("t") else []) + list(attr.tensors)
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _tensors(sub)
+
+
+def _float_activations(model: Any) -> bool:
+    """Lower every main-graph ``MatMulNBits`` node's ``accuracy_level`` above 1 to 1, in place; whether any was."""
     changed = False
     for node in model.graph.node:
         if node.op_type != "MatMulNBits" or node.domain != "com.microsoft":
@@ -67,7 +139,7 @@ def _float_activation_copy(path: Path) -> bytes | None:
         for attr in node.attribute:
             if attr.name == "accuracy_level" and attr.i > 1:
                 attr.i, changed = 1, True
-    return model.SerializeToString() if changed else None
+    return changed
 
 
 def run_onnxruntime(path: Path, inputs: Mapping[str, np.ndarray], *, input_layout: str | None = None
@@ -77,13 +149,18 @@ def run_onnxruntime(path: Path, inputs: Mapping[str, np.ndarray], *, input_layou
     ``None`` (e.g. ``tfjsconv verify``, which does not know the flag) means: NHWC when the 4-D inputs
     only fit the model that way, else NCHW.
     """
+    ort = import_onnxruntime()
     try:
-        import onnxruntime as ort
-    except ImportError:
-        raise UsageError("the ONNX reference runner needs onnxruntime", hint="pip install 'tfjsconv[onnx]'") from None
+        copy = _float_activation_copy(Path(path), ort)
+    except InputError:
+        raise
+    except Exception as err:
+        raise InputError(f"onnxruntime cannot load {path}: {err}") from None
     try:
-        model = _float_activation_copy(Path(path)) or str(path)
-        session = ort.InferenceSession(model, _session_options(ort, path), providers=["CPUExecutionProvider"])
+        options = _session_options(ort, path)
+        if copy is not None:
+            options.add_session_config_entry(_EXTERNAL_DATA_FOLDER, str(Path(path).resolve().parent))
+        session = ort.InferenceSession(copy or str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:
         raise InputError(f"onnxruntime cannot load {path}: {err}") from None
     feeds, nhwc = _feeds(session, inputs, input_layout)
@@ -128,13 +205,11 @@ def onnx_intermediates(model: Any, inputs: Mapping[str, np.ndarray], sources: Se
     """
     import onnx
 
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise UsageError("the ONNX reference runner needs onnxruntime", hint="pip install 'tfjsconv[onnx]'") from None
+    ort = import_onnxruntime()
     if isinstance(model, (str, Path)):
         base_dir = Path(model).parent
         model = onnx.load(str(model), load_external_data=False)
+        _refuse_files_outside(model, base_dir)
         from onnx.external_data_helper import load_external_data_for_model
 
         load_external_data_for_model(model, str(base_dir))
@@ -142,6 +217,7 @@ def onnx_intermediates(model: Any, inputs: Mapping[str, np.ndarray], sources: Se
         copy = onnx.ModelProto()
         copy.CopyFrom(model)
         model = copy
+    _float_activations(model)  # the reference verify compares with (above)
     wanted = set(sources)
     outputs: dict[str, list[str]] = {}
     for index, node in enumerate(model.graph.node):

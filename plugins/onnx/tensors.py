@@ -115,6 +115,16 @@ def external_data_info(tensor: Any) -> dict[str, str]:
     return {entry.key: entry.value for entry in tensor.external_data}
 
 
+def escapes_folder(location: str, folder: Any) -> bool:
+    """Whether an external data ``location`` leads outside the model's ``folder`` (``..``, an absolute path, a
+    symbolic link out): neither the converter nor its onnxruntime reference reads such a file."""
+    from pathlib import Path
+
+    base = Path(folder).resolve()
+    target = (base / location).resolve()
+    return target != base and base not in target.parents
+
+
 # -- attributes ------------------------------------------------------------------------------------
 _ATTR_FIELD = {schema.FLOAT_ATTR: "f", schema.INT_ATTR: "i", schema.STRING_ATTR: "s", schema.TENSOR_ATTR: "t",
                schema.SPARSE_TENSOR: "sparse_tensor", schema.GRAPH_ATTR: "g", schema.TYPE_PROTO: "tp"}

@@ -334,10 +334,11 @@ def checkpoint_values(path: Path, keys: dict[str, str]) -> dict[str, CheckpointT
 def checkpoint_values_tf_free(path: Path, keys: dict[str, str]) -> dict[str, CheckpointTensor]:
     """:func:`checkpoint_values` through our TensorBundle reader (:mod:`.tensor_bundle`, no TF).
 
-    What that reader cannot return (partitioned or string variables, exotic dtypes, an index it
-    cannot open) raises :class:`NotDirect`; a corrupt entry is an InputError when it is read.
+    What that reader cannot return (partitioned variables, exotic dtypes, an index it cannot open)
+    raises :class:`NotDirect`, every variable named at once; a corrupt entry is an InputError when it is
+    read. String variables are read (object arrays of bytes).
     """
-    from .tensor_bundle import DT_STRING, BundleReader
+    from .tensor_bundle import BundleReader
 
     try:
         reader = BundleReader(path / "variables" / "variables")
@@ -346,16 +347,21 @@ def checkpoint_values_tf_free(path: Path, keys: dict[str, str]) -> dict[str, Che
             raise
         raise NotDirect(f"cannot open the checkpoint: {err.message}") from None
     values = {}
+    problems: list[str] = []  # every variable the reader cannot return, named at once
     for handle, key in keys.items():
         entry = reader.entries.get(key)
         if entry is None:
-            raise NotDirect(f"checkpoint key {key} is missing")
+            problems.append(f"checkpoint key {key} is missing")
+            continue
         dtype = reader.dtype(key)
-        if dtype is None or entry.dtype == DT_STRING:
-            raise NotDirect(f"variable {handle} holds {reader.dtype_name(key)}")
-        if entry.slices:
-            raise NotDirect(f"variable {handle} is partitioned ({len(entry.slices)} slices)")
-        values[handle] = CheckpointTensor(reader, key, reader.shape(key), dtype)
+        if dtype is None:
+            problems.append(f"variable {handle} holds {reader.dtype_name(key)}")
+        elif entry.slices:
+            problems.append(f"variable {handle} is partitioned ({len(entry.slices)} slices)")
+        else:
+            values[handle] = CheckpointTensor(reader, key, reader.shape(key), dtype)
+    if problems:
+        raise NotDirect("; ".join(problems))
     return values
 
 
@@ -363,24 +369,29 @@ def bind_variables(graph: Graph, values: dict[str, CheckpointTensor]) -> int:
     """Each ``VarHandleOp`` a Const of its value; what reads it through the handle reads the value."""
     consumers = graph.consumers()
     count = 0
+    problems: list[str] = []  # every unbindable variable and handle use named at once
     for node in list(graph):
         if node.op != "VarHandleOp":
             continue
         if node.name not in values:
-            raise NotDirect(f"variable {node.name} has no checkpoint value")
+            problems.append(f"variable {node.name} has no checkpoint value")
+            continue
         value = values[node.name]
         dtype = DType.from_any(value.dtype)
         node.op = "Const"
         node.attrs = {"dtype": dtype, "value": value}
         node.outputs[0].dtype, node.outputs[0].shape = dtype, value.shape
-        _retype_readers(graph, node.output(0), dtype, value.shape, consumers)
+        _retype_readers(graph, node.output(0), dtype, value.shape, consumers, problems)
         count += 1
+    if problems:
+        raise NotDirect("; ".join(problems))
     return count
 
 
 def _retype_readers(graph: Graph, handle: Value, dtype: DType, shape: tuple[int, ...],
-                    consumers: dict[Value, list[Node]]) -> None:
-    """Follow the handle through forwarding ops; reads become Identities of the value."""
+                    consumers: dict[Value, list[Node]], problems: list[str]) -> None:
+    """Follow the handle through forwarding ops; reads become Identities of the value; a use that is
+    not a read goes into ``problems``."""
     stack, seen = [handle], {handle}
     while stack:
         value = stack.pop()
@@ -400,7 +411,7 @@ def _retype_readers(graph: Graph, handle: Value, dtype: DType, shape: tuple[int,
                         seen.add(out)
                         stack.append(out)
             else:
-                raise NotDirect(f"{reader.op} {reader.name} uses a variable handle")
+                problems.append(f"{reader.op} {reader.name} uses a variable handle")
 
 
 def _gather(graph: Graph, node: Node, dtype: DType) -> None:

@@ -60,6 +60,10 @@ MULTI_OUTPUT_OPS: dict[str, list[ArgSpec]] = {
     # TF1 TensorArrays (``tf.compat.v1.nn.dynamic_rnn``'s loops): a handle and the float flow
     "TensorArrayV3": [("handle", 1, DType.RESOURCE), ("flow", 1, DType.FLOAT32)],
     "TensorArrayGradV3": [("grad_handle", 1, DType.RESOURCE), ("flow_out", 1, DType.FLOAT32)],
+    # string ops (``tf.strings.ngrams``, ``tf.strings.split``): a ragged or sparse result
+    "StringNGrams": [("ngrams", 1, DType.STRING), ("ngrams_splits", 1, "Tsplits")],
+    "StringSplitV2": [("indices", 1, DType.INT64), ("values", 1, DType.STRING), ("shape", 1, DType.INT64)],
+    "StringSplit": [("indices", 1, DType.INT64), ("values", 1, DType.STRING), ("shape", 1, DType.INT64)],
 }
 
 #: Single-output ops whose output type is fixed (their ``T`` is the input's).
@@ -70,6 +74,9 @@ FIXED_OUTPUT_DTYPES = {
     "Rank": DType.INT32, "Where": DType.INT64, "VarHandleOp": DType.RESOURCE, "StringLength": DType.INT32,
     "StaticRegexFullMatch": DType.BOOL, "RegexFullMatch": DType.BOOL, "StringJoin": DType.STRING,
     "ShardedFilename": DType.STRING, "StringFormat": DType.STRING, "AsString": DType.STRING,
+    **dict.fromkeys(("StaticRegexReplace", "RegexReplace", "StringUpper", "StringLower", "StringStrip", "Substr",
+                     "ReduceJoin"), DType.STRING),
+    **dict.fromkeys(("StringToHashBucketFast", "StringToHashBucket", "StringToHashBucketStrong"), DType.INT64),
     **{op: DType.VARIANT for op in ("TensorListReserve", "TensorListSetItem", "TensorListPushBack",
                                     "TensorListFromTensor", "EmptyTensorList", "TensorListSplit")},
 }

@@ -116,6 +116,30 @@ def _training_batch_norm(graph: Graph, node: Node) -> bool:
     return True
 
 
+#: The bytes TF's ``StringSplitV2`` splits on when ``sep`` is empty (``absl::ascii_isspace``).
+ASCII_WHITESPACE = b" \t\n\x0b\x0c\r"
+
+
+def _string_split_v2(graph: Graph, node: Node) -> bool:
+    """``tf.strings.split(x)`` (``StringSplitV2``, empty ``sep``, a negative ``maxsplit``: no limit) splits on
+    runs of ASCII whitespace, dropping empty pieces: that is ``StringSplit`` on each whitespace byte with
+    ``skip_empty``, which TF.js has. A non-empty ``sep`` is not rewritten: V2 gives an empty string one empty
+    piece, where ``StringSplit`` gives it none, so the op check refuses it by name."""
+    if len(node.inputs) != 2 or int(node.attrs.get("maxsplit", -1)) >= 0:
+        return False
+    sep = node.inputs[1].producer
+    if sep.op != "Const" or np.asarray(sep.value).size != 1:
+        return False
+    value = np.asarray(sep.value).ravel()[0]
+    if (value.encode() if isinstance(value, str) else bytes(value)) != b"":
+        return False
+    whitespace = graph.const(np.asarray(ASCII_WHITESPACE, dtype=object), name=f"{node.name}/whitespace",
+                             dtype=DType.STRING)
+    node.op, node.attrs = "StringSplit", {"skip_empty": True}
+    node.inputs = [node.inputs[0], whitespace]
+    return True
+
+
 REWRITES: dict[str, Callable[[Graph, Node], bool]] = {
     "BatchMatMulV3": _batch_matmul_v3,
     "Softsign": _softsign,
@@ -127,6 +151,7 @@ REWRITES: dict[str, Callable[[Graph, Node], bool]] = {
     "CheckNumericsV2": _rename_op("CheckNumerics"),
     "PreventGradient": _rename_op("Identity", drop=("message",)),
     "Rint": _rename_op("Round"),
+    "StringSplitV2": _string_split_v2,
 }
 
 

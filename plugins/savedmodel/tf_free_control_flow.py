@@ -81,6 +81,21 @@ def _handle_source(value: Value) -> Node | None:
     return None
 
 
+def _is_table_handle(value: Value) -> bool:
+    """Whether ``value`` is a hash table's handle (the resource Placeholder :mod:`.tf_free_tables` makes of a
+    ``HashTableV2``), through Identities. An ``If``/``Case`` branch may read it: lowered, the handle passes
+    a ``Switch`` to the branch's lookups, which TF.js follows (:data:`.tables.HANDLE_FORWARDING`), as on
+    the TF path; the bodies' own handle checks (core ``lower_control_flow``) allow only table reads."""
+    for _ in range(1000):
+        producer = value.producer
+        if producer.op == "Placeholder":
+            return value.dtype is DType.RESOURCE
+        if producer.op not in _HANDLE_FORWARDING or not producer.inputs:
+            return False
+        value = producer.inputs[0]
+    return False
+
+
 def _arguments_offset(node: Node) -> int:
     """How many leading inputs of a functional node are not body arguments (If/Case: the selector)."""
     from tfjsconv.passes.lower_control_flow import WHILE_OPS
@@ -147,27 +162,57 @@ class _Retyper:
 def pass_variable_values(graph: Graph, values: Mapping[str, Any]) -> int:
     """Give each ``While``/``If``/``Case`` the value of the variables it takes as handles (see the module
     doc); ``values`` maps ``VarHandleOp`` names to checkpoint tensors. Returns how many inputs changed."""
+    from tfjsconv.passes.lower_control_flow import WHILE_OPS
+
     retyper = _Retyper(graph.functions)
     changed = 0
+    tables: set[tuple[str, int]] = set()  # (body, argument) that hold a table handle
+    problems: list[str] = []
     for node in _functional(graph):
         for index, x in enumerate(list(node.inputs)):
             if x.dtype is not DType.RESOURCE:
                 continue
+            if _is_table_handle(x) and node.op not in WHILE_OPS and index >= _arguments_offset(node):
+                tables.update((name, index - 1) for _, name in _bodies_of(node))  # see _is_table_handle
+                continue
             source = _handle_source(x)
             if source is None or source.name not in values:
-                raise NotTfFree("control_flow", f"{node.op} {node.name} takes a resource that is not a variable")
+                problems.append(f"{node.op} {node.name} takes a resource that is not a variable")
+                continue
             tensor = values[source.name]
             dtype, shape = DType.from_any(tensor.dtype), tuple(tensor.shape)
             read = graph.add_node("ReadVariableOp", [x], {"dtype": dtype}, name=f"{node.name}/read_{index}")
             read.outputs[0].dtype, read.outputs[0].shape = dtype, shape
             node.inputs[index] = read.outputs[0]
-            retyper.node_input(graph, node, index, dtype, shape)
+            try:
+                retyper.node_input(graph, node, index, dtype, shape)
+            except NotTfFree as why:
+                problems.append(why.detail)
             changed += 1
-    left = [f"{name}/{n.name}" for name, body in graph.functions.items() for n in body
-            if any(v.dtype is DType.RESOURCE for v in n.outputs)]
+    handles = _table_handles(graph, tables)
+    left = sorted(f"{name}/{n.name}" for name, body in graph.functions.items() for n in body
+                  if any(v.dtype is DType.RESOURCE and v not in handles for v in n.outputs))
     if left:
-        raise NotTfFree("control_flow", f"resources left in loop or branch bodies: {', '.join(sorted(left)[:5])}")
+        more = f" ... and {len(left) - 5} more" if len(left) > 5 else ""
+        problems.append(f"resources left in loop or branch bodies: {', '.join(left[:5])}{more}")
+    if problems:  # every node named at once, not the first one met
+        raise NotTfFree("control_flow", "; ".join(dict.fromkeys(problems)))
     return changed
+
+
+def _table_handles(graph: Graph, arguments: set[tuple[str, int]]) -> set[Value]:
+    """The values of the bodies that hold a table handle: the ``(body, position)`` arguments, through Identities."""
+    found: set[Value] = set()
+    for name, position in arguments:
+        body = graph.functions.get(name)
+        if body is None or position >= len(body.inputs):
+            continue
+        consumers, stack = body.consumers(), [list(body.inputs.values())[position]]
+        while stack:
+            value = stack.pop()
+            found.add(value)
+            stack.extend(r.outputs[0] for r in consumers.get(value, []) if r.op in _HANDLE_FORWARDING)
+    return found
 
 
 def rewrite_bodies(graph: Graph) -> None:

@@ -20,9 +20,14 @@ from .weights import LayerWeights, h5_layer_weights, v3_layer_weights
 __all__ = ["Unsupported", "layer_gaps", "lower_model", "h5_layer_weights", "v3_layer_weights"]
 
 
-def lower_model(model_config: dict[str, Any], weights: LayerWeights, *, keras3: bool, source: str) -> Graph:
-    """The IR graph of a Functional or Sequential config; raises :class:`Unsupported` on a gap."""
-    return ModelLowering(with_plain_op_nodes(model_config), weights, keras3=keras3, source=source).lower()
+def lower_model(model_config: dict[str, Any], weights: LayerWeights, *, keras3: bool, source: str,
+                walk_past_gaps: bool = False) -> Graph:
+    """The IR graph of a Functional or Sequential config; raises :class:`Unsupported` on a gap.
+
+    ``walk_past_gaps``: walk the model even where :func:`layer_gaps` finds gaps (skipping those calls), so that
+    the :class:`.registry.UncoveredLayers` raised names the walk's gaps too (always raised then)."""
+    return ModelLowering(with_plain_op_nodes(model_config), weights, keras3=keras3, source=source,
+                         walk_past_gaps=walk_past_gaps).lower()
 
 
 def layer_gaps(model_config: dict[str, Any], source: str | None = None, *, keras3: bool | None = None) -> list[str]:

@@ -3,15 +3,17 @@
 MultiHeadAttention's query/key/value/output projections are EinsumDense layers whose kernels
 (``[dim, heads, key_dim]``, output ``[heads, value_dim, out]``) are the same bytes as the 2-D kernels
 ``[dim, heads·key_dim]`` / ``[heads·value_dim, out]``, so each projection is one MatMul over
-``[batch·T, dim]``; heads are split with Reshape + Transpose and attended with BatchMatMulV2.
+``[batch·T, dim]``; heads are split with Reshape + Transpose and attended with BatchMatMulV2. Other
+``attention_axes`` fold into this rank-3 layout first (:mod:`.attention_layout`).
 
 Masks follow the Keras flavour that saved the file (Keras 3 or tf_keras), which decides what a fully masked
 query row gives. Keras 3's fused path (no dropout, no returned scores) uses ``where(mask, logits,
 -0.7·3.38953e38)`` (a uniform row: the mean of the values); its explicit path goes through the Softmax
 layer (``where(mask, logits, -1e9)``, then masked probabilities zeroed: a zero row); tf_keras's Softmax
-layer adds ``(1 - mask)·-1e9`` (a uniform row). Keras masks (``Masking``, ``mask_zero``, see :mod:`.masking`)
-reaching MultiHeadAttention join its attention mask as Keras computes it (query ``[B, T, 1]`` AND value / key
-``[B, 1, S]``), and with them the causal mask and ``sliding_window``'s band (``|i - j| < window``, a constant
+layer adds ``(1 - mask)·-1e9`` (a near-uniform row: large logits survive the rounding), or with
+``softmax_robust_masking`` uses ``where(mask, logits, -1e9)`` (an exactly uniform row). Keras masks
+(``Masking``, ``mask_zero``, see :mod:`.masking`) reaching MultiHeadAttention join its attention mask as Keras
+computes it (query ``[B, T, 1]`` AND value / key ``[B, 1, S]``), and with them the causal mask and ``sliding_window``'s band (``|i - j| < window``, a constant
 ``[T, S]``). ``use_gate`` multiplies the attended heads by ``sigmoid`` of one more projection of the query (Keras's
 ``gate`` EinsumDense, saved between the key and value projections) before the output projection. Attention / AdditiveAttention read ``mask=[query_mask, value_mask]`` (given, or the inputs'
 Keras masks): ``scores - 1e9`` at dropped value steps (a fully masked row is uniform), zeros at masked query steps.
@@ -26,6 +28,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
+from .attention_layout import AttentionLayout, attention_layout
 from .context import LayerContext, broadcast_shape, check_call_kwargs  # noqa: F401 (also imported from here)
 from .lazy import ReshapedArray
 from .registry import Unsupported, lowers
@@ -62,7 +65,8 @@ def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, styl
     """Softmax over the last axis of ``scores`` with ``keep`` (bool, broadcastable) applied Keras's way.
 
     ``style``: ``"where"`` (Keras 3 fused attention), ``"where_zero"`` (Keras 3's Softmax layer, which also
-    zeroes fully masked rows) or ``"adder"`` (tf_keras's Softmax layer).
+    zeroes fully masked rows), ``"adder"`` (tf_keras's Softmax layer) or ``"where_uniform"`` (tf_keras's Softmax
+    with ``robust_masking``: ``where(mask, x, -1e9)``, a fully masked row exactly uniform whatever its logits).
     """
     if keep is not None:
         if style == "adder":
@@ -72,6 +76,7 @@ def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, styl
             scores = ctx.binary("AddV2", scores, ctx.scalar_op("Mul", dropped, LARGE_NEGATIVE, "mask_adder"),
                                 label="masked_scores")
         else:
+            assert style in ("where", "where_zero", "where_uniform"), style
             fill = FUSED_LARGE_NEGATIVE if style == "where" else LARGE_NEGATIVE
             scores = ctx.op("SelectV2", [keep, scores, ctx.floats(fill, "large_negative")],
                             {"T": DType.FLOAT32}, shape=scores.shape, dtype=DType.FLOAT32, label="masked_scores")
@@ -90,8 +95,9 @@ def batch_matmul(ctx: LayerContext, a: Value, b: Value, shape: tuple, *, adj_y: 
 
 # -- MultiHeadAttention --------------------------------------------------------------------------------------
 def _mha_check(config: dict[str, Any]) -> str | None:
-    axes = config.get("attention_axes")
-    if axes is not None and list(axes if isinstance(axes, (list, tuple)) else [axes]) not in ([1], [-2]):
+    axes = config.get("attention_axes")  # which axes fit is checked at the call (attention_layout)
+    listed = axes if isinstance(axes, (list, tuple)) else [axes]
+    if axes is not None and (not listed or any(isinstance(a, bool) or not isinstance(a, int) for a in listed)):
         return f"attention_axes={axes!r}"
     window = config.get("sliding_window")
     if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window <= 0):
@@ -174,23 +180,27 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
     check_call_kwargs(ctx, ("query", "value", "key", "attention_mask", "use_causal_mask", "return_attention_scores"))
     kwargs = ctx.call_kwargs
     query, value, key = query_value_key(ctx)
-    q_shape, v_shape = _static(ctx, query, 3, "query"), _static(ctx, value, 3, "value")
-    k_shape = _static(ctx, key, 3, "key")
-    if k_shape[1] != v_shape[1]:
-        raise ctx.error(f"has key and value of different lengths ({k_shape[1]} and {v_shape[1]})")
+    if len(ctx.shape(query)) == 3 and len(ctx.shape(key)) == 3 and ctx.shape(key)[1] != ctx.shape(value)[1]:
+        raise ctx.error(f"has key and value of different lengths ({ctx.shape(key)[1]} and {ctx.shape(value)[1]})")
+    layout = attention_layout(ctx, query, value, key)
+    query_features = int(ctx.shape(query)[-1])
+    query = layout.fold(ctx, query, layout.query_dims, "query_in")
+    value = layout.fold(ctx, value, layout.key_dims, "value_in")
+    key = layout.fold(ctx, key, layout.key_dims, "key_in")
     heads, key_dim = int(ctx.config["num_heads"]), int(ctx.config["key_dim"])
     value_dim = int(ctx.config.get("value_dim") or key_dim)
     use_bias, use_gate = ctx.config.get("use_bias", True), bool(ctx.config.get("use_gate"))
     weights = projection_weights(ctx, use_bias, use_gate)
     (qk, qb), (kk, kb), (vk, vb), (ok, ob) = [(weights[f"{part}_kernel"], weights.get(f"{part}_bias"))
                                               for part in ("query", "key", "value", "output")]
-    t_q, t_k = int(q_shape[1]), int(v_shape[1])
+    t_q, t_k = layout.query_steps, layout.key_steps
     q = _project(ctx, query, qk, qb, heads, key_dim, t_q, "query")
     k = _project(ctx, key, kk, kb, heads, key_dim, t_k, "key")
     v = _project(ctx, value, vk, vb, heads, value_dim, t_k, "value")
 
     return_scores = bool(kwargs.get("return_attention_scores"))
-    fused = ctx.keras3 and not return_scores and not float(ctx.config.get("dropout") or 0.0) > 0.0
+    fused = ctx.keras3 and not return_scores and not float(ctx.config.get("dropout") or 0.0) > 0.0 \
+        and not layout.folded  # Keras 3 fuses only rank-3 queries
     scale = 1.0 / math.sqrt(float(key_dim))
     scores_shape = (None, heads, t_q, t_k)
     if fused:  # Keras 3's dot_product_attention scales the logits
@@ -200,16 +210,19 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
         scores = batch_matmul(ctx, ctx.scalar_op("Mul", q, scale, "scaled_query"), k, scores_shape, adj_y=True,
                               label="logits")
 
-    keep = _mha_keep(ctx, kwargs.get("attention_mask"), bool(kwargs.get("use_causal_mask")), t_q, t_k,
-                     query_value_key_masks(ctx), window=ctx.config.get("sliding_window"))
-    probs = masked_softmax(ctx, scores, keep, style="where" if fused else "where_zero" if ctx.keras3 else "adder")
+    mask, causal, input_masks = _folded_masks(ctx, layout)
+    keep = _mha_keep(ctx, mask, causal, t_q, t_k, input_masks, window=ctx.config.get("sliding_window"),
+                     band_steps=layout.band_steps)
+    style = "where" if fused else "where_zero" if ctx.keras3 else \
+        "where_uniform" if ctx.config.get("softmax_robust_masking") else "adder"  # tf_keras >= 2.13's option
+    probs = masked_softmax(ctx, scores, keep, style=style)
     attended = batch_matmul(ctx, probs, v, (None, heads, t_q, value_dim), label="attended")
     attended = ctx.transpose(attended, [0, 2, 1, 3], "steps_first")
     flat = ctx.reshape(attended, [None, heads * value_dim], "output/flat")
     if use_gate:
         flat = ctx.binary("Mul", flat, gate_of(ctx, query, weights["gate_kernel"], weights.get("gate_bias"), heads,
                                                value_dim), label="gated")
-    dims = _output_dims(ctx, int(q_shape[-1]))
+    dims = _output_dims(ctx, query_features)
     width = int(np.prod(dims))
     ctx.check_shape(ok, [heads, value_dim, *dims], "output kernel")
     y = ctx.op("MatMul", [flat, ctx.weight(ReshapedArray(ok, (heads * value_dim, width)), "output/kernel")],
@@ -218,15 +231,46 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
         ctx.check_shape(ob, list(dims), "output bias")
         y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(ob, (width,)), "output/bias")], {"data_format": "NHWC"},
                    shape=y.shape, label="output/BiasAdd")
-    y = ctx.reshape(y, [None, t_q, *dims], "output")
-    return [y, probs] if return_scores else y
+    y = layout.unfold_output(ctx, y, dims)
+    return [y, layout.unfold_scores(ctx, probs, heads)] if return_scores else y
+
+
+def _folded_masks(ctx: LayerContext, layout: AttentionLayout) -> tuple[Value | None, bool, tuple[Value | None, ...]]:
+    """The call's attention mask, causal flag and query / value / key Keras masks, as ``[batch', T, S]`` and
+    ``[batch', steps]`` for the folded attention. Keras lines its masks up with the scores from the right
+    (``[B, .., T, 1]``, ``[B, .., 1, S]``, ``[1, T0, S0]`` causal), which is the attention's layout only when a single
+    attention axis is given; other combinations are refused by name."""
+    mask, causal = ctx.call_kwargs.get("attention_mask"), bool(ctx.call_kwargs.get("use_causal_mask"))
+    input_masks = query_value_key_masks(ctx)
+    if not layout.folded:
+        return mask, causal, input_masks
+    if len(layout.axes) > 1 and (causal or ctx.config.get("sliding_window") is not None
+                                 or any(m is not None for m in input_masks)):
+        what = "use_causal_mask" if causal else "sliding_window" if ctx.config.get("sliding_window") is not None \
+            else "Keras masks"
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): {what} with attention_axes={list(layout.axes)} "
+                          f"(Keras applies its [T, S] masks to the last axes only)")
+    if any(m is not None for m in input_masks) and not (layout.last_axis_only and ctx.keras3):
+        # tf_keras expands them at axis 2 and 1 (``mask[:, :, None]``), Keras 3 at -1 and -2
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): Keras masks with attention_axes="
+                          f"{list(layout.axes)}{'' if ctx.keras3 else ' in tf_keras'} (Keras lines them up with "
+                          f"other axes of the scores)")
+    if mask is not None:
+        mask = layout.fold_attention_mask(ctx, mask)
+    dims = (layout.query_dims, layout.key_dims, layout.key_dims)
+    folded = tuple(None if m is None else layout.fold_input_mask(ctx, m, d, label)
+                   for m, d, label in zip(input_masks, dims, ("query_mask", "value_mask", "key_mask")))
+    return mask, causal, folded
 
 
 def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k: int,
-              input_masks: tuple[Value | None, ...] = (), *, window: int | None = None) -> Value | None:
+              input_masks: tuple[Value | None, ...] = (), *, window: int | None = None,
+              band_steps: tuple[int, int] | None = None) -> Value | None:
     """The bool mask of kept logits, broadcastable to ``[batch, heads, T, S]``, or None: ``attention_mask``, the
     query's / value's / key's Keras masks (``[B, T, 1]``, ``[B, 1, S]``), the causal mask and the sliding window's
-    band, ANDed as Keras does."""
+    band, ANDed as Keras does. ``band_steps``: the ``[T0, S0]`` Keras builds the causal and window bands over
+    (axis 1 of query and value; broadcast onto ``[T, S]`` as Keras does, else refused), by default ``(T, S)``."""
+    rows, cols = band_steps or (t_q, t_k)
     parts: list[Value] = []
     if mask is not None:
         shape = ctx.shape(mask)
@@ -240,9 +284,10 @@ def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k
         if m is not None:
             parts.append(ctx.expand_dims(as_bool(ctx, m, label=f"{label}_bool"), axis, f"{label}_steps"))
     if causal:
-        parts.append(ctx.const(causal_keep(t_q, t_k), "causal_mask"))
+        parts.append(ctx.const(_band(ctx, causal_keep(rows, cols), t_q, t_k), "causal_mask"))
     if window is not None:
-        parts.append(ctx.const(sliding_window_keep(t_q, t_k, int(window)), "sliding_window_mask"))
+        parts.append(ctx.const(_band(ctx, sliding_window_keep(rows, cols, int(window)), t_q, t_k),
+                               "sliding_window_mask"))
     if not parts:
         return None
     keep = parts[0]
@@ -250,6 +295,15 @@ def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k
         keep = ctx.op("LogicalAnd", [keep, part], shape=broadcast_shape(keep.shape, part.shape), dtype=DType.BOOL,
                       label=f"mask_and_{i}")
     return ctx.expand_dims(keep, 1, "mask_heads") if len(ctx.shape(keep)) == 3 else keep
+
+
+def _band(ctx: LayerContext, keep: np.ndarray, t_q: int, t_k: int) -> np.ndarray:
+    """Keras's ``[T0, S0]`` band broadcast onto the scores' ``[T, S]`` (what Keras cannot broadcast is refused)."""
+    try:
+        return np.ascontiguousarray(np.broadcast_to(keep, (t_q, t_k)))
+    except ValueError:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a causal or sliding-window mask of "
+                          f"{list(keep.shape)} for attention of {[t_q, t_k]} steps") from None
 
 
 def query_value_key_masks(ctx: LayerContext) -> tuple[Value | None, Value | None, Value | None]:

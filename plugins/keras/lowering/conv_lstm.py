@@ -6,6 +6,12 @@ stride 1, as Keras) and splits the gates (i, f, c, o) by channel slices. The fir
 ``h = c = 0``, so its recurrent terms are left out. ConvLSTM1D runs as a 2-D convolution over a height
 of 1, ConvLSTM3D as ``Conv3D`` (NDHWC). ``go_backwards`` walks the steps in reverse and returns the
 sequence in the order walked (Keras).
+
+A mask (Masking's ``[batch, T, *spatial]``, ``any`` over the channels) is read per step and per position, as
+Keras's ``rnn`` tiles it (``fixed_dim`` = the mask's rank): a masked position keeps its ``h`` and ``c`` (zeros
+before any step), and its output is the previous one, which is that ``h``. Keras fails on a mask whose positions
+are not the output's (``valid`` padding that shrinks them): refused. The selects run on rank-4 views (webgl has no
+rank-5 ``SelectV2``).
 """
 from __future__ import annotations
 
@@ -55,6 +61,52 @@ def _act(ctx: LayerContext, x: Value, key: str, default: str, t: int) -> Value:
     return apply_activation(ctx, x, ctx.config.get(key, default), keras3=ctx.keras3, label=f"{key}_{t}")
 
 
+def _positions_mask(ctx: LayerContext, steps: int, out_spatial: tuple[int, ...], rank: int) -> Value | None:
+    """The mask as ``[batch, T, *positions, 1]`` (ConvLSTM1D: a height of 1; ConvLSTM3D: depth·height folded into
+    one axis), or None without one. A ``[batch, T]`` mask (one flag per step) broadcasts over the positions."""
+    mask = ctx.mask
+    if mask is None:
+        return None
+    shape = ctx.shape(mask)
+    spatial = list(out_spatial[1:] if rank == 1 else out_spatial)
+    if list(shape[1:]) not in ([steps], [steps, *spatial]):
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask of shape {list(shape)} for outputs of "
+                          f"positions {spatial} (Keras fails on it)")
+    positions = [1] * len(out_spatial) if len(shape) == 2 else list(out_spatial)
+    if len(positions) == 3:
+        positions = [positions[0] * positions[1], positions[2]]
+    as_float = ctx.op("Cast", [mask], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
+                      dtype=DType.FLOAT32, shape=mask.shape, label="mask_float")
+    return ctx.reshape(as_float, [None, steps, *positions, 1], "mask_positions")
+
+
+def _step_mask(ctx: LayerContext, mask: Value, t: int) -> Value:
+    """Step ``t`` of the ``[batch, T, *positions, 1]`` float mask, as a bool ``[batch, *positions, 1]``."""
+    shape = ctx.shape(mask)
+    rank_in = len(shape)
+    all_but_time = sum(1 << axis for axis in range(rank_in) if axis != 1)
+    begin, end = [0] * rank_in, [0] * rank_in
+    begin[1], end[1] = t, t + 1
+    step = ctx.op("StridedSlice", [mask, ctx.ints(begin, f"mask_begin_{t}"), ctx.ints(end, f"mask_end_{t}"),
+                                   ctx.ints([1] * rank_in, "mask_stride")],
+                  {"Index": DType.INT32, "begin_mask": all_but_time, "end_mask": all_but_time, "ellipsis_mask": 0,
+                   "new_axis_mask": 0, "shrink_axis_mask": 2}, shape=(None, *shape[2:]), label=f"mask_{t}")
+    return ctx.op("NotEqual", [step, ctx.floats(0.0, "mask_zero")], {"incompatible_shape_error": True},
+                  dtype=DType.BOOL, shape=step.shape, label=f"keep_{t}")
+
+
+def _select(ctx: LayerContext, keep: Value, new: Value, old: Value | None, label: str) -> Value:
+    """``where(keep, new, old)`` per position (``old`` None: zeros), on a rank-4 view of a rank-5 state."""
+    if old is None:
+        old = ctx.op("ZerosLike", [new], shape=new.shape, label=f"{label}_zeros")
+    shape = ctx.shape(new)
+    view = shape if len(shape) <= 4 else (None, shape[1] * shape[2], *shape[3:])
+    if view != shape:
+        new, old = ctx.reshape(new, view, f"{label}_new_view"), ctx.reshape(old, view, f"{label}_old_view")
+    out = ctx.op("SelectV2", [keep, new, old], {"T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=view, label=label)
+    return out if view == shape else ctx.reshape(out, shape, f"{label}_state")
+
+
 @lowers("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", check=_check)
 def conv_lstm(ctx: LayerContext) -> Value | list[Value]:
     check_call_kwargs(ctx, ())
@@ -99,6 +151,7 @@ def conv_lstm(ctx: LayerContext) -> Value | list[Value]:
     all_but_time = sum(1 << axis for axis in range(rank_in) if axis != 1)
     ones = [1] * len(out_spatial)
 
+    mask = _positions_mask(ctx, steps, out_spatial, rank)
     h = c = None
     sequence = []
     for t in (reversed(range(steps)) if config.get("go_backwards") else range(steps)):
@@ -119,8 +172,13 @@ def conv_lstm(ctx: LayerContext) -> Value | list[Value]:
         new_c = ctx.binary("Mul", i, _act(ctx, g, "activation", "tanh", t), label=f"input_gate_{t}")
         if c is not None:
             new_c = ctx.binary("AddV2", ctx.binary("Mul", f, c, label=f"forget_{t}"), new_c, label=f"cell_{t}")
-        c = new_c
-        h = ctx.binary("Mul", o, _act(ctx, c, "activation", "tanh", t), label=f"hidden_{t}")
+        new_h = ctx.binary("Mul", o, _act(ctx, new_c, "activation", "tanh", t), label=f"hidden_{t}")
+        if mask is None:
+            h, c = new_h, new_c
+        else:
+            keep = _step_mask(ctx, mask, t)
+            h, c = (_select(ctx, keep, new, old, f"{label}_{t}") for new, old, label in
+                    ((new_h, h, "masked_h"), (new_c, c, "masked_c")))
         sequence.append(h)
 
     def unpadded(v: Value, label: str) -> Value:  # ConvLSTM1D: drop the height of 1

@@ -4,8 +4,10 @@ An adapted StringLookup / IntegerLookup saves ``vocabulary: null`` in its config
 ``assets/<layer path>/vocabulary.txt`` (one token per line, special tokens first), where the layer path
 is the one its weights have in ``model.weights.h5`` (``layers/string_lookup``, nested models'
 ``layers/<model key>/layers/<key>``; keys by Keras's class counter). Keras's ``load_assets`` reads the
-lines (dropping trailing empty ones) into ``set_vocabulary``; the lookup lowerings read the same list
-from the config, so these configs need nothing else.
+lines into ``set_vocabulary``; the lookup lowerings read the same list from the config, so these configs
+need nothing else. The two Kerases split the lines differently: Keras 3 with ``str.splitlines`` (also at
+``\x0c``, ``\x85``, ``\u2028``, ...) and drops trailing empty lines; tf_keras (``.keras`` files it wrote)
+splits the newline-translated text at ``\n`` only and keeps them.
 """
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ LOOKUP_CLASSES = frozenset({"StringLookup", "IntegerLookup"})
 VOCABULARY_FILE = "vocabulary.txt"
 
 
-def with_asset_vocabularies(model_config: dict[str, Any], assets: dict[str, bytes]) -> dict[str, Any]:
-    """A copy of ``model_config`` in which each lookup layer without a vocabulary gets its asset's, if any."""
+def with_asset_vocabularies(model_config: dict[str, Any], assets: dict[str, bytes], *,
+                            keras3: bool = True) -> dict[str, Any]:
+    """A copy of ``model_config`` in which each lookup layer without a vocabulary gets its asset's, if any,
+    split into lines as the Keras that loads the archive (``keras3``, else tf_keras) splits them."""
     if not assets:
         return model_config
     config = copy.deepcopy(model_config)
@@ -41,19 +45,26 @@ def with_asset_vocabularies(model_config: dict[str, Any], assets: dict[str, byte
                 continue
             layer = entry.get("config")
             text = assets.get(f"{key}/{VOCABULARY_FILE}")
-            if cls in LOOKUP_CLASSES and isinstance(layer, dict) and layer.get("vocabulary") is None and text is not None:
-                layer["vocabulary"] = _tokens(text, strings=cls == "StringLookup")
+            if cls not in LOOKUP_CLASSES or not isinstance(layer, dict) or text is None:
+                continue
+            # Keras 3 reloads the asset over a path too (it keeps neither as ``input_vocabulary``)
+            if layer.get("vocabulary") is None or keras3 and isinstance(layer.get("vocabulary"), str):
+                layer["vocabulary"] = _tokens(text, strings=cls == "StringLookup", keras3=keras3)
     return config
 
 
-def _tokens(text: bytes, *, strings: bool) -> list[Any] | None:
+def _tokens(text: bytes, *, strings: bool, keras3: bool) -> list[Any] | None:
     """The file's lines as Keras's ``load_assets`` reads them; None (left to TensorFlow) if unreadable."""
     try:
-        lines = text.decode("utf-8").splitlines()
+        decoded = text.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    while lines and lines[-1] == "":
-        lines.pop()
+    if keras3:  # open(..., "r").read().splitlines(), trailing empty lines dropped
+        lines = decoded.splitlines()
+        while lines and lines[-1] == "":
+            lines.pop()
+    else:  # tf_keras: open(..., "r").read().split("\n"), universal newlines
+        lines = decoded.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if strings:
         return lines
     try:

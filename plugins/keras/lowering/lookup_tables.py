@@ -11,7 +11,8 @@ with ``FloorMod``, as Keras does. ``invert=True`` is the reverse table ``index -
 Hashing: strings hashed by ``StringToHashBucketFast``; its ``mask_value`` is found through a one-entry
 table. Left to TensorFlow (named by the checks): a salt (``StringToHashBucketStrong``, SipHash, has no
 TF.js kernel), integer or float inputs (Keras hashes their decimal text, ``AsString``, which TF.js lacks),
-``oov_method='farmhash'`` on integers (the same), vocabularies outside the config, sparse outputs.
+``oov_method='farmhash'`` on integers (the same), vocabulary files it cannot read exactly (the
+reason from :func:`..vocabulary_files.file_vocabulary_gap`), sparse outputs.
 
 Deviation, as in :mod:`.lookups`: with ``num_oov_indices=0`` Keras raises on an unknown token; the model
 cannot raise, so the token gets -1 (and counts for nothing in the encoded modes).
@@ -46,6 +47,10 @@ def table_lookup_gap(config: dict[str, Any], *, strings: bool) -> str | None:
     if config.get("invert") and mode != "int":
         return f"invert=True with output_mode={mode!r}"
     vocabulary = config.get("vocabulary")
+    if isinstance(vocabulary, str):  # a path: read (or not) by ..vocabulary_files before the lowering
+        from ..vocabulary_files import file_vocabulary_gap
+
+        return file_vocabulary_gap(config)
     if not isinstance(vocabulary, list) or not vocabulary:
         return "a vocabulary outside its config (adapted or a file)"
     if any(not isinstance(t, str if strings else int) or isinstance(t, bool) for t in vocabulary):

@@ -5,8 +5,9 @@ class numbers (TF.js's wasm ``OneHot`` is wrong for float values), reduced with 
 buckets are ``n - Σ [x < boundary]`` (``Bucketize``'s bisect-right, NaN in the last bucket); a lookup is one ``Equal`` per
 vocabulary entry reduced to the entry's index. IntegerLookup's other options (several OOV buckets,
 ``invert``, the non-``int`` output modes), StringLookup and Hashing go through hash tables
-(:mod:`.lookup_tables`); vocabularies kept outside the config (adapted, in ``.keras`` assets or files)
-are left to the TensorFlow path.
+(:mod:`.lookup_tables`); vocabularies kept outside the config are put into it before the lowering:
+``.keras`` assets (:mod:`.lookup_assets`) and, with ``--allow_unsafe_deserialization``, files
+(``..vocabulary_files``).
 
 One deviation: ``multi_hot``/``count`` ids outside ``[0, num_tokens)`` count for nothing. Keras 3 drops
 ids ``>= num_tokens`` the same way but raises on negative ids, and tf_keras raises on both; a TF.js

@@ -1,15 +1,16 @@
 """Keras masks in the lowering: which layers make one, pass it on, drop, merge or read it; the rest refuse it.
 
 A mask is a bool ``[batch, steps]`` tensor that Keras carries beside a layer's output. ``Masking`` and
-``Embedding(mask_zero=True)`` make one; layers that compute the same with or without it pass it on
+``Embedding(mask_zero=True)`` make one (replacing their input's); layers that compute the same with or without it pass it on
 (Keras's ``supports_masking`` layers with the default ``compute_mask``: Dense, activations, dropout,
 normalizations); RNNs, Bidirectional and GlobalAveragePooling1D read it (``ctx.mask``; an RNN that returns
 sequences passes it on). Several inputs' masks (``ctx.masks``) meet in merge layers, which combine them as
 the flavour that saved the file does (:func:`merged_mask`; Keras 3 ORs, tf_keras ANDs), and in attention
 layers, whose output keeps the query's mask (:mod:`.attention` reads them). Layers without mask support whose
 call takes no mask drop it as Keras does (:func:`drops_mask`: computed unmasked, output unmasked). Softmax reads a
-``mask=`` it was given; ``RNN(cell)`` reads the mask like the RNN layers; TimeDistributed hands it on
-(:func:`_time_distributed_masked`); nested models get their inputs' masks and return their outputs' (the walk).
+``mask=`` it was given; ``RNN(cell)`` reads the mask like the RNN layers; TimeDistributed hands it on, or to the RNN or masked pool it
+wraps (:func:`_time_distributed_masked`); nested models get their inputs' masks, or the ones given by ``mask=``,
+and return their outputs' (the walk). A ``mask=`` computed by layers is read as the tensor they compute.
 A mask reaching any other layer is a gap (``mask into X``): the model then goes through TensorFlow, so no layer
 silently ignores a mask Keras would use. Where each tracked mask comes from, and the check of Keras 3's recorded
 mask ops, is :mod:`.mask_origins`.
@@ -19,8 +20,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.ops.special_values import GUARDED_SUFFIX
 
 from ..op_calls import is_op_layer
 from .context import LayerContext
@@ -61,9 +65,14 @@ DROPS_MASK_KERAS3 = frozenset({"AdaptiveAveragePooling1D", "AdaptiveAveragePooli
 ENDS_MASK = frozenset({"Dot"})
 #: Recurrent layers that read the mask (``RNN`` with SimpleRNN/LSTM/GRU cells, stacked or not, too).
 _RNN = frozenset({"SimpleRNN", "LSTM", "GRU", "RNN"})
+#: Convolutional LSTMs, which read the mask per step and position and hand it on when they return sequences.
+_CONV_LSTM = frozenset({"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
+GLOBAL_AVERAGE_1D = frozenset({"GlobalAveragePooling1D", "GlobalAvgPool1D"})
+#: Layers TimeDistributed hands each step's mask to, lowered with it (the other mask readers are gaps there).
+TIME_DISTRIBUTED_READERS = frozenset({"SimpleRNN", "LSTM", "GRU"}) | GLOBAL_AVERAGE_1D
 #: Layers whose call reads a mask (Keras passes it to ``call``): TimeDistributed cannot wrap them over a mask.
 _CALL_READS_MASK = _RNN | {"Bidirectional", "GlobalAveragePooling1D", "GlobalAvgPool1D", "Softmax", "TimeDistributed",
-                           "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "GroupNormalization"} | {
+                           *_CONV_LSTM, "GroupNormalization"} | {
     "Attention", "AdditiveAttention", "MultiHeadAttention"}
 
 
@@ -95,11 +104,11 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
                    keras3: bool | None = None) -> set[int] | None:
     """The output indices that carry a mask after one call whose inputs carry ``masked``, or None when the
     layer cannot take those masks. ``keras3`` None (flavour unknown) answers as if any flavour could mask."""
-    if makes_mask(class_name, config):
-        return None if any(masked) else {0}
+    if makes_mask(class_name, config):  # the new mask replaces the input's (compute_mask reads only the values)
+        return {0}
     if class_name == "TimeDistributed" and (time_distributed_makes_mask(config, keras3) or keras3 is None and
                                             (config.get("layer") or {}).get("class_name") == "Masking"):
-        return None if any(masked) or keras3 is None else {0}
+        return None if keras3 is None else {0}  # tf_keras's per-step mask replaces the input's
     if not any(masked):
         return set()
     if drops_mask(class_name, keras3):
@@ -116,7 +125,7 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
         return None
     if passes_mask(class_name, keras3) or class_name == "Softmax":
         return {0}
-    if class_name in _RNN:
+    if class_name in _RNN or class_name in _CONV_LSTM:  # ConvLSTM reads it per position (see .conv_lstm)
         return {0} if config.get("return_sequences") else set()
     if class_name == "TimeDistributed":
         return _time_distributed_masked(config, keras3)
@@ -133,12 +142,22 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
 def _time_distributed_masked(config: dict[str, Any], keras3: bool | None) -> set[int] | None:
     """A masked TimeDistributed: Keras 3 hands the mask on (its ``compute_mask`` is the default) and passes each
     step's mask to an inner call that takes one; tf_keras asks the inner layer's ``compute_mask`` (a layer
-    without mask support raises, so no file has that case). Inner layers that would read the mask are gaps."""
+    without mask support raises, so no file has that case). Inner RNNs and GlobalAveragePooling1D read each
+    step's mask (:data:`TIME_DISTRIBUTED_READERS`, the input of rank 4 or more, :func:`.wrappers.time_distributed`);
+    Keras 3's Masking and Embedding take none (the mask is handed on). Other inner layers that would read the mask
+    are gaps."""
     inner = config.get("layer") or {}
-    cls, inner_config = inner.get("class_name"), inner.get("config") or {}
-    if cls in _CALL_READS_MASK or makes_mask(str(cls), inner_config) or keras3 is None:
+    cls, inner_config = str(inner.get("class_name")), inner.get("config") or {}
+    if keras3 is None:
         return None
-    if keras3 or passes_mask(str(cls), keras3):
+    if cls in TIME_DISTRIBUTED_READERS:
+        return None if cls in GLOBAL_AVERAGE_1D and inner_config.get("data_format", "channels_last") not in (
+            None, "channels_last") else {0}
+    if keras3 and makes_mask(cls, inner_config):
+        return {0}
+    if cls in _CALL_READS_MASK or makes_mask(cls, inner_config):
+        return None
+    if keras3 or passes_mask(cls, keras3):
         return {0}
     return None
 
@@ -216,7 +235,10 @@ def masking(ctx: LayerContext) -> Value:
 
 
 def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
-    """Keras's masked mean over the steps: ``sum(x * m) / sum(m)`` (channels_last)."""
+    """Keras's masked mean over the steps: ``sum(x * m) / sum(m)`` (channels_last).
+
+    A fully masked row is ``0 / 0``, NaN in Keras; webgl's division shader gives 1 when both sides are equal,
+    so that row is selected as NaN (``count * Inf``) explicitly, and the division (now exact) is named as guarded."""
     shape = ctx.shape()
     weights = ctx.expand_dims(as_float(ctx, mask, "mask_float"), 2, "mask_steps")
     total = ctx.op("Sum", [ctx.binary("Mul", ctx.x, weights, label="masked"), ctx.ints(1, "steps_axis")],
@@ -225,7 +247,12 @@ def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
     count = ctx.op("Sum", [weights, ctx.ints(1, "count_axis")],
                    {"keep_dims": bool(ctx.config.get("keepdims")), "Tidx": DType.INT32},
                    shape=(shape[0], 1, 1) if ctx.config.get("keepdims") else (shape[0], 1), label="count")
-    return ctx.binary("RealDiv", total, count, label="mean")
+    mean = ctx.binary("RealDiv", total, count, label="mean" + GUARDED_SUFFIX)
+    empty = ctx.op("Equal", [count, ctx.floats(0.0, "no_steps")], {"incompatible_shape_error": True},
+                   dtype=DType.BOOL, shape=count.shape, label="empty")
+    nan = ctx.scalar_op("Mul", count, np.inf, "empty_mean")  # 0 * Inf: NaN without a NaN weight to warn about
+    return ctx.op("SelectV2", [empty, nan, mean], {"T": DType.FLOAT32},
+                  dtype=DType.FLOAT32, shape=mean.shape, label="mean")
 
 
 def merged_mask(ctx: LayerContext, masks: Sequence[Value | None]) -> Value:
@@ -279,6 +306,8 @@ def _all_kept(ctx: LayerContext, x: Value, label: str) -> Value:
 
 #: Layers that take ``mask=[query_mask, value_mask]`` as an explicit call argument the lowering reads.
 EXPLICIT_MASK_LAYERS = frozenset({"Attention", "AdditiveAttention"})
+#: Layers that read their mask as ``[batch, steps]`` (a mask of another rank reaching them is a gap).
+STEP_MASK_READERS = _RNN | {"Bidirectional", "GlobalAveragePooling1D", "GlobalAvgPool1D"}
 #: Layers that read a mask given in the call (``LSTM(x, mask=m)``; a bool model input), as the inputs' mask.
 GIVEN_MASK_READERS = _RNN | {"Bidirectional", "GlobalAveragePooling1D", "Softmax"}
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+from collections.abc import Callable
 from typing import Any
 
 from tfjsconv.errors import InputError
 
-from ..configs import entry_name, is_model, top_level_layers
+from ..configs import LAYER_LISTS, entry_name, is_model, top_level_layers
+from .registry import Unsupported
 
 Ref = tuple[str, int, int]
 #: How deep models may nest inside one another (Keras applications nest one or two levels).
@@ -153,6 +155,8 @@ def _ordered(producers: dict[tuple[str, int], LayerCall], given: set[tuple[str, 
         deps[key] = [(r[0], r[1]) for r in call_inputs(call.node)]
         needed.append(key)
         todo += deps[key]
+    outputs_need = set(needed)
+    _add_mask_chains(producers, given, deps, needed)
     waiting = {key: sum(d not in given for d in deps[key]) for key in needed}
     readers: dict[tuple[str, int], list[tuple[str, int]]] = {}
     for key in needed:
@@ -174,7 +178,26 @@ def _ordered(producers: dict[tuple[str, int], LayerCall], given: set[tuple[str, 
         loop = _one_cycle({k for k in needed if waiting[k] > 0}, deps)
         raise InputError(f"{source}: the model's layer calls form a cycle ({' -> '.join(repr(k[0]) for k in loop)})",
                          hint="the file is corrupt or was edited by hand; save the model again with Keras")
-    return order
+    return [call for call in order if (call.name, call.key) in outputs_need]
+
+
+def _add_mask_chains(producers: dict[tuple[str, int], LayerCall], given: set[tuple[str, int]],
+                     deps: dict[tuple[str, int], list[tuple[str, int]]], needed: list[tuple[str, int]]) -> None:
+    """Order each call after the calls that compute the masks it was given (``LSTM(x, mask=ops.not_equal(ids, 0))``,
+    and Keras 3's recorded mask ops): those calls are not in the plan (the walk lowers one only where a call reads
+    its mask, :meth:`.model_walk.ModelLowering._given_values`), but the calls they read run first."""
+    todo = list(needed)
+    while todo:
+        key = todo.pop()
+        call = producers[key]
+        extra = [(r[0], r[1]) for r in call.recorded_masks if (r[0], r[1]) in producers and (r[0], r[1]) not in given]
+        if key not in deps:
+            deps[key] = [(r[0], r[1]) for r in call_inputs(call.node)
+                         if (r[0], r[1]) in producers or (r[0], r[1]) in given]
+            needed.append(key)
+            todo += [d for d in deps[key] if d not in given]
+        deps[key] = list(dict.fromkeys(deps[key] + extra))
+        todo += [d for d in extra if d not in deps]
 
 
 def _one_cycle(stuck: set[tuple[str, int]], deps: dict[tuple[str, int], list[tuple[str, int]]]) -> list:
@@ -250,32 +273,47 @@ def tensor_refs(value: Any, refs: list[Ref]) -> None:
     refs += found
 
 
-def shared_paths(model_config: dict[str, Any]) -> dict[tuple[str, ...], tuple[str, ...]]:
+def shared_paths(model_config: dict[str, Any],
+                 holds: Callable[[tuple[str, ...]], bool] | None = None) -> dict[tuple[str, ...], tuple[str, ...]]:
     """Paths of a layer object that a Keras 3 config lists again (``shared_object_id``), mapped to its first path.
 
     A model used both at the top and inside a nested model is listed twice; its weights are saved once, where
-    Keras's saving walk (the layers in order, depth first) meets it first. Keras does not always put the id on
-    that first listing, so an entry with an id also matches an earlier one of the same name and class.
+    Keras's saving walk (the layers in order, depth first) meets it first. Keras does not put the id on a first
+    listing inside a nested model or Pipeline (that config is copied before the id is added), so an entry with an
+    unseen id may be a later listing of an earlier one of the same name and class that has no id, or the first
+    listing itself beside an unrelated layer of that name (custom names repeat across nested models). ``holds``
+    (whether the weights file keeps weights under a path) tells them apart; a name still matching several
+    unmarked layers is a gap (:class:`.registry.Unsupported`), never a guess.
     """
     first: dict[Any, tuple[str, ...]] = {}
+    unmarked: dict[tuple[str, Any], list[tuple[str, ...]]] = {}  # earlier listings without an id, by name and class
     aliases: dict[tuple[str, ...], tuple[str, ...]] = {}
-    stack: list[tuple[dict[str, Any], tuple[str, ...]]] = [(model_config, ())]
+    # each entry, then the layers inside it (a model's, a Pipeline's), then the entry after it: Keras's order
+    stack: list[tuple[dict[str, Any], tuple[str, ...]]] = [
+        (entry, (entry_name(entry),)) for entry in reversed(top_level_layers(model_config))]
     while stack:
-        model, path = stack.pop()
-        children = []
-        for entry in top_level_layers(model):
-            here = (*path, entry_name(entry))
-            shared = entry.get("shared_object_id")
-            named = (entry_name(entry), entry.get("class_name"))
-            if shared is not None and (shared in first or named in first):  # the first listing may lack the id
-                aliases[here] = first.get(shared) or first[named]
-                continue  # its layers are found under the first path
-            if shared is not None:
-                first[shared] = here
-            first.setdefault(named, here)
-            if is_model(entry):
-                children.append((entry, here))
-        stack += reversed(children)
+        entry, here = stack.pop()
+        shared = entry.get("shared_object_id")
+        named = (entry_name(entry), entry.get("class_name"))
+        if shared is not None and shared in first:
+            aliases[here] = first[shared]
+            continue  # its layers are found under the first path
+        candidates = unmarked.get(named, [])
+        if shared is not None and candidates and not (holds is not None and holds(here)):
+            if holds is not None:  # the unmarked listing the object's weights were saved under
+                candidates = [c for c in candidates if holds(c)] or candidates
+            if len(candidates) > 1:
+                raise Unsupported(f"{'/'.join(here)!r} ({named[1]}: a layer used in several places, whose weights "
+                                  f"Keras saved under one of {len(candidates)} layers named {named[0]!r})")
+            first[shared] = aliases[here] = candidates[0]
+            unmarked[named].remove(candidates[0])
+            continue
+        if shared is not None:
+            first[shared] = here
+        else:
+            unmarked.setdefault(named, []).append(here)
+        if is_model(entry) or entry.get("class_name") in LAYER_LISTS:  # a Pipeline's layers are walked too
+            stack += [(child, (*here, entry_name(child))) for child in reversed(top_level_layers(entry))]
     return aliases
 
 
@@ -287,3 +325,16 @@ def canonical_path(path: tuple[str, ...], aliases: dict[tuple[str, ...], tuple[s
             return path
         path = (*aliases[prefix], *path[len(prefix):])
     return path
+
+
+def mask_chain(plan: ModelPlan, ref: Ref, planned: set[tuple[str, int]]) -> list[LayerCall]:
+    """The calls outside the plan (not in ``planned``) that compute the mask tensor ``ref``, transitively."""
+    found: dict[tuple[str, int], LayerCall] = {}
+    todo = [(ref[0], ref[1])]
+    while todo:
+        key = todo.pop()
+        if key in found or key in planned or key not in plan.producers:
+            continue
+        found[key] = plan.producers[key]
+        todo += [(r[0], r[1]) for r in call_inputs(found[key].node)]
+    return list(found.values())

@@ -8,6 +8,8 @@ models are lowered inline (at most ``MAX_NESTING`` levels), masks travel beside 
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from tfjsconv import provenance
@@ -16,21 +18,24 @@ from tfjsconv.ir import Graph, Value
 
 from tfjsconv.errors import InputError
 
-from ..configs import MODEL_CLASSES, entry_name, is_model, plain, top_level_layers
+from ..configs import LAYER_LISTS, MODEL_CLASSES, entry_name, is_model, plain, top_level_layers
 from ..op_calls import is_op_layer
 from .context import STATE_KEYWORD, LayerContext, check_kwargs_read
 from .keras_names import is_keras_layer_class, unknown_activations
 from .mask_origins import MaskOrigin, is_recorded_mask
-from .masking import (ELEMENTWISE_MERGES, EXPLICIT_MASK_LAYERS, GIVEN_MASK_READERS, QUERY_MASKED, explicit_masks,
-                      make_mask, mask_gap, masked_global_average_1d, makes_mask, masked_outputs, merged_mask,
-                      output_origin, time_distributed_makes_mask)
+from .masking import (ELEMENTWISE_MERGES, EXPLICIT_MASK_LAYERS, GIVEN_MASK_READERS, QUERY_MASKED, STEP_MASK_READERS,
+                      explicit_masks, make_mask, mask_gap, masked_global_average_1d, makes_mask, masked_outputs,
+                      merged_mask, output_origin, time_distributed_makes_mask)
 from .model_plan import (MASK_KEYWORD, MAX_NESTING, LayerCall, ModelPlan, call_inputs, canonical_path, keras2_items,
-                         model_plan, shared_paths)
-from .registry import Unsupported, loaded_lowerings
+                         mask_chain, model_plan, shared_paths)
+from .registry import UncoveredLayers, Unsupported, loaded_lowerings
 from .weights import LayerWeights
-from .wrappers import time_distributed_mask
+from .wrappers import time_distributed_mask, time_distributed_out_mask
 
 Ref = tuple[str, int, int]
+#: The value of a tensor a gap left uncomputed: calls that read it are skipped (one gap is named once, not again
+#: for every layer downstream of it).
+UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
 FLOAT_DTYPES = (None, "float32", "mixed_float16", "mixed_bfloat16")
 #: Layers that read their inputs as they are (ids, strings); every other layer gets integers cast to float32.
 INTEGER_INPUT_LAYERS = frozenset({"Embedding", "StringLookup", "Hashing", "Pipeline"})  # Pipeline: per inner layer
@@ -97,11 +102,20 @@ class _Gaps:
             if _takes_states(self.lowerings, cls):
                 refs = refs[:1]  # an RNN reads the sequence's mask; its initial states' are not used
             origins = [masked[r] for r in refs if masked.get(r) is not None]
-            if is_model(call.entry):
-                if call.recorded_masks and not (len(call.recorded_masks) == len(origins) and all(
+            if _runs_layers(call.entry):
+                if cls in LAYER_LISTS:  # a Pipeline: its own check; its layers are walked as a Sequential model's
+                    self._layer(name, cls, config)
+                    if call.recorded_masks and not origins:  # Keras hands mask=m to the first inner layer only
+                        self.gaps.append(f"{name!r} ({cls}: a mask argument)")
+                given_in = _given_masks(plan, call, len(refs), True) if call.recorded_masks and not origins \
+                    else None  # inner(x, mask=m): Keras sets m on the inner model's inputs
+                if given_in is not None:
+                    self._shared_given_inputs(plan, name, call, refs)
+                    self._mask_chain_gaps(plan, prefix, given_in, masked)
+                elif call.recorded_masks and not (len(call.recorded_masks) == len(origins) and all(
                         is_recorded_mask(plan, [r], o) for r, o in zip(call.recorded_masks, origins))):
                     self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
-                in_flags = tuple(masked.get(r) is not None for r in refs)
+                in_flags = tuple(given_in is not None or masked.get(r) is not None for r in refs)
                 outputs: list[MaskOrigin | None] = [("nested", name) if flag else None
                                                     for flag in self._model(call.entry, f"{name}/", in_flags)]
             else:
@@ -111,8 +125,10 @@ class _Gaps:
                 if explicit is not None:  # mask=[...] replaces the inputs' masks
                     in_origins = [None if r is None else ("input", r) for r in explicit[:len(refs)]]
                     in_origins += [None] * (len(refs) - len(in_origins))
-                given = _given_mask(plan, call) if cls in GIVEN_MASK_READERS and len(refs) == 1 else None
-                if given is not None:  # mask=m from a bool model input replaces the input's mask
+                given = _given_mask(plan, call, not origins) if cls in GIVEN_MASK_READERS and len(refs) == 1 \
+                    else None
+                if given is not None:  # mask=m (a bool model input, or computed) replaces the input's mask
+                    self._mask_chain_gaps(plan, prefix, [given], masked)
                     in_origins = [("input", given)]
                 flags = masked_outputs(cls, config, [o is not None for o in in_origins], self.keras3)
                 if cls == "Softmax" and given is None and origins:  # a propagated [batch, steps] mask does not
@@ -150,6 +166,28 @@ class _Gaps:
                 self.gaps.append(f"{name!r} ({cls}: a mask argument that is no bool model input)")
         return refs
 
+    def _mask_chain_gaps(self, plan: ModelPlan, prefix: str, given: list[Ref],
+                         masked: dict[Ref, MaskOrigin | None] | None = None) -> None:
+        """The gaps of the layers outside the plan that compute masks a call was given (``ops.not_equal(ids, 0)``)."""
+        planned = {(c.name, c.key) for c in plan.calls}
+        for ref in given:
+            for call in mask_chain(plan, ref, planned):
+                if is_model(call.entry):  # a nested model computing the mask, walked with its inputs' masks
+                    self._model(call.entry, f"{prefix}{call.name}/",
+                                tuple((masked or {}).get(r) is not None for r in call_inputs(call.node)))
+                else:
+                    self._layer(f"{prefix}{call.name}", call.class_name, call.entry.get("config") or {})
+
+    def _shared_given_inputs(self, plan: ModelPlan, name: str, call: LayerCall, refs: list[Ref]) -> None:
+        """Keras sets a mask given to a nested model on the caller's own input tensors (``set_keras_mask(x, m)``,
+        tf_keras ``x._keras_mask = m``): another reader of such a tensor would see it or not depending on Keras's
+        run order, so that is a gap."""
+        for ref in dict.fromkeys(refs):
+            readers = [c for c in plan.calls if c is not call and ref in call_inputs(c.node)]
+            if readers:
+                self.gaps.append(f"{name!r} ({call.class_name}: Keras sets the mask it is given on {ref[0]!r}, "
+                                 f"which {readers[0].name!r} reads too)")
+
     def _cleared_masks(self, plan: ModelPlan, name: str, call: LayerCall, refs: list[Ref],
                        masked: dict[Ref, MaskOrigin | None]) -> None:
         """Keras 3's MultiHeadAttention deletes its inputs' masks (``set_keras_mask(x, None)``): another reader of
@@ -180,6 +218,25 @@ class _Gaps:
                 self.gaps.append(f"{name!r} ({cls}: {why})")
 
 
+class _Skipped(Exception):
+    """A call that reads a tensor a gap left uncomputed (not a gap itself)."""
+
+
+def _flat_values(value: Any) -> list[Any]:
+    """The Values among keyword arguments (one, or lists of them)."""
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _flat_values(item)]
+    if isinstance(value, list):
+        return [v for item in value for v in _flat_values(item)]
+    return [value] if value is UNKNOWN or isinstance(value, Value) else []
+
+
+def _runs_layers(entry: dict[str, Any]) -> bool:
+    """A nested model, or a Keras 3 Pipeline: it calls its layers in turn, each with the mask the one before left on
+    its output (Keras runs them eagerly), so it is walked as a Sequential model (weights under its path)."""
+    return is_model(entry) or entry.get("class_name") in LAYER_LISTS
+
+
 def _takes_states(lowerings: dict[str, Any], class_name: str) -> bool:
     """An RNN layer whose lowering reads ``initial_state`` (tensors after the sequence, or a keyword)."""
     lowering = lowerings.get(class_name)
@@ -195,15 +252,28 @@ def _resolved(value: Any, values: dict[Ref, tuple[Value, Value | None]]) -> Any:
     return value
 
 
-def _given_mask(plan: ModelPlan, call: LayerCall) -> Ref | None:
-    """The bool model input a call was given as ``mask=`` (Keras 3 records it, tf_keras keeps it in kwargs);
-    Softmax also takes a float32 one (a weight, ``> 0.5`` in Keras 3, ``1 - m`` scaled in tf_keras)."""
+def _given_mask(plan: ModelPlan, call: LayerCall, unmasked: bool = False) -> Ref | None:
+    """The tensor a call was given as ``mask=`` (Keras 3 records it, tf_keras keeps it in kwargs), see
+    :func:`_given_masks`; Softmax also takes a float32 model input (a weight, ``> 0.5`` in Keras 3, ``1 - m``
+    scaled in tf_keras)."""
+    given = _given_masks(plan, call, 1, unmasked)
+    return given[0] if given else None
+
+
+def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool) -> list[Ref] | None:
+    """The ``count`` tensors a call was given as ``mask=``, each a bool model input, or, when the call's inputs
+    carry no tracked mask (``unmasked``), a tensor a layer computed (``ops.not_equal(ids, 0)``, a TFOpLambda): Keras
+    passes exactly that tensor to ``call``, and the walk reads its lowered value (checked to be bool,
+    :meth:`ModelLowering._given_values`). A computed mask beside a tracked one stays a gap unless Keras 3 recorded
+    the tracked one (:func:`.mask_origins.is_recorded_mask`)."""
     recorded = call.recorded_masks
     inputs = {ref: config for ref, config in plan.inputs}
     dtypes = ("bool", None, "float32") if call.class_name == "Softmax" else ("bool",)
-    if len(recorded) == 1 and recorded[0] in inputs and _dtype_name(inputs[recorded[0]].get("dtype")) in dtypes:
-        return recorded[0]
-    return None
+    if len(recorded) != count or not all(
+            _dtype_name(inputs[r].get("dtype")) in dtypes if r in inputs else
+            unmasked and not plan.sequential and (r[0], r[1]) in plan.producers for r in recorded):
+        return None
+    return list(recorded)
 
 
 def _saved_by_keras3(model: dict[str, Any]) -> bool | None:
@@ -223,7 +293,8 @@ def _check_nesting(model: dict[str, Any], what: str) -> None:
         if depth > MAX_NESTING:
             raise InputError(f"{what} nests models more than {MAX_NESTING} levels deep; tfjsconv lowers at most "
                              f"{MAX_NESTING}", hint="the file is corrupt or was edited by hand")
-        stack += [(child, depth + 1) for child in top_level_layers(entry) if is_model(child)]
+        stack += [(child, depth + 1) for child in top_level_layers(entry)
+                  if is_model(child) or child.get("class_name") in LAYER_LISTS]  # Pipelines nest too
 
 
 def _dtype_name(dtype: Any) -> str | None:
@@ -241,7 +312,8 @@ class ModelLowering:
     models called several times).
     """
 
-    def __init__(self, model_config: dict[str, Any], weights: LayerWeights, *, keras3: bool, source: str) -> None:
+    def __init__(self, model_config: dict[str, Any], weights: LayerWeights, *, keras3: bool, source: str,
+                 walk_past_gaps: bool = False) -> None:
         self.config = plain(model_config)
         self.weights = weights
         self.keras3 = keras3
@@ -251,13 +323,23 @@ class ModelLowering:
         #: Per layer path: its arrays (read once) and the Consts made of them, shared by every call of the layer.
         self._layer_weights: dict[tuple[str, ...], tuple[list[Any], dict[tuple[str, int], Value]]] = {}
         self._plans: dict[int, ModelPlan] = {}
-        #: Keras 3 lists a layer used in two models twice; its weights are read where it is listed first.
-        self._aliases = shared_paths(model_config)
+        #: Keras 3 lists a layer used in two models twice; its weights are read where it is listed first (set by
+        #: :meth:`lower`, after the config's gaps: an ambiguous listing is a gap too).
+        self._aliases: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._saved_config = model_config  # with the ``shared_object_id``s that ``plain`` drops
+        #: The gaps found while walking (masks, keyword tensors, shapes...): the walk goes on past each one.
+        self._walk_gaps: list[str] = []
+        #: Walk a model whose config has gaps too (its calls with a gap skipped), to name the walk's gaps beside
+        #: them: the result is always :class:`UncoveredLayers`, never a graph.
+        self._walk_past_gaps = walk_past_gaps
+        self._config_gaps: list[str] = []
 
     def lower(self) -> Graph:
         gaps = _Gaps(self.lowerings, self.keras3).of(self.config, self.source)  # the same verdict as layer_gaps, always
-        if gaps:
-            raise Unsupported(f"layer {gaps[0]}" + (f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""))
+        if gaps and not self._walk_past_gaps:
+            raise UncoveredLayers(gaps)
+        self._config_gaps = gaps
+        self._aliases = shared_paths(self._saved_config, getattr(self.weights, "holds", None))  # where .keras saved
         plan = self._plan(self.config)
         if not plan.calls:
             raise Unsupported("an empty model")
@@ -270,6 +352,9 @@ class ModelLowering:
             inputs = [self._placeholder(ref[0], config.get("batch_shape") or config.get("batch_input_shape"),
                                         config.get("dtype")) for ref, config in plan.inputs]
         outputs, _ = self._run(plan, (), "", inputs, [None] * len(inputs))
+        if self._config_gaps or self._walk_gaps or any(v is UNKNOWN for v in outputs):  # a gap always refuses
+            raise UncoveredLayers(list(dict.fromkeys([*self._config_gaps, *self._walk_gaps])) or
+                                  ["an output the walk could not compute"])
         for key, value in zip(plan.output_names(), outputs, strict=True):
             self.graph.set_output(key, value)
         self.graph.validate()
@@ -288,49 +373,146 @@ class ModelLowering:
                 raise Unsupported(f"a Sequential model {prefix or ''}called on {len(inputs)} tensors")
             x, mask = inputs[0], masks[0]
             for call in plan.calls:
-                produced, produced_masks = self._lower_call(call, path, prefix, [x], [mask], {})
-                if len(produced) != 1:
-                    raise Unsupported(f"layer {prefix}{call.name!r} of a Sequential model returns several tensors")
-                x, mask = produced[0], produced_masks[0]
+                if x is UNKNOWN and not _runs_layers(call.entry):
+                    continue
+                with self._gap_of(call, prefix) as failed:
+                    produced, produced_masks = self._lower_call(call, path, prefix, [x], [mask], {})
+                    if len(produced) != 1:
+                        raise Unsupported(f"layer {prefix + call.name!r} of a Sequential model returns several "
+                                          "tensors")
+                x, mask = (UNKNOWN, None) if failed else (produced[0], produced_masks[0])
             return [x], [mask]
         if len(inputs) != len(plan.inputs):
             raise Unsupported(f"model {prefix or 'root'} called on {len(inputs)} tensors, "
                               f"but it has {len(plan.inputs)} inputs")
         values: dict[Ref, tuple[Value, Value | None]] = {
             ref: (value, mask) for (ref, _), value, mask in zip(plan.inputs, inputs, masks)}
+        skipped: set[tuple[str, int]] = set()  # calls a gap left uncomputed: every output of theirs is UNKNOWN
+        # calls with a gap inside (a nested model's, a Pipeline's): their outputs not produced are UNKNOWN too (a
+        # Pipeline whose last layer failed returns one UNKNOWN for all its outputs)
+        partial: set[tuple[str, int]] = set()
+
+        def unknown(ref: Ref) -> bool:
+            return (ref[0], ref[1]) in skipped or ((ref[0], ref[1]) in partial and ref not in values)
+
         for call in plan.calls:
-            lowering = self.lowerings.get(call.class_name)
-            keywords = lowering.keywords if lowering else ()
-            refs = _node_refs(call.node, call.name, keywords)
-            kwargs = _call_kwargs(call.node, keywords, call.name)
-            keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
-            kwargs = {k: _resolved(v, values) for k, v in kwargs.items()}
-            explicit = explicit_masks(call.node) if call.class_name in EXPLICIT_MASK_LAYERS else None
-            if explicit is not None:  # mask=[...]: model inputs (checked by _Gaps), replacing the inputs' masks
-                kwargs["mask"] = [None if r is None else values[r][0] for r in explicit]
-            masks = [values[r][1] for r in refs]
-            if _takes_states(self.lowerings, call.class_name):
-                masks = masks[:1]  # tf_keras's initial_state tensors follow the sequence; Keras uses its mask only
-            given = _given_mask(plan, call) if call.class_name in GIVEN_MASK_READERS else None
-            if given is not None and len(masks) == 1:  # mask=m (a bool model input, see _Gaps)
-                masks = [values[given][0]]
-            produced, produced_masks = self._lower_call(call, path, prefix, [values[r][0] for r in refs], masks,
-                                                        kwargs, keyword_masks)
+            read = call_inputs(call.node) + call.recorded_masks
+            if any(unknown(r) for r in read):  # a gap upstream, already named
+                skipped.add((call.name, call.key))
+                continue
+            with self._gap_of(call, prefix) as failed:
+                produced, produced_masks = self._lower_functional_call(plan, call, path, prefix, values)
+            if failed:
+                skipped.add((call.name, call.key))
+                continue
             for tensor, (value, mask) in enumerate(zip(produced, produced_masks)):
                 values[(call.name, call.key, tensor)] = (value, mask)
+            if any(value is UNKNOWN for value in produced):
+                partial.add((call.name, call.key))
+        for ref in plan.outputs:
+            if unknown(ref):
+                values[ref] = (UNKNOWN, None)
         missing = [ref for ref in plan.outputs if ref not in values]
         if missing:
             raise InputError(f"{self.source}: output {missing[0]} is not produced by any layer call")
         return [values[r][0] for r in plan.outputs], [values[r][1] for r in plan.outputs]
+
+    def _lower_functional_call(self, plan: ModelPlan, call: LayerCall, path: tuple[str, ...], prefix: str,
+                               values: dict[Ref, tuple[Value, Value | None]]) -> tuple[list[Value], list[Value | None]]:
+        """One call of a Functional model's layer, its inputs (and keyword tensors, masks) read from ``values``."""
+        self._skip_config_gap(call, prefix)
+        lowering = self.lowerings.get(call.class_name)
+        keywords = lowering.keywords if lowering else ()
+        refs = _node_refs(call.node, call.name, keywords)
+        kwargs = _call_kwargs(call.node, keywords, call.name)
+        keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
+        kwargs = {k: _resolved(v, values) for k, v in kwargs.items()}
+        explicit = explicit_masks(call.node) if call.class_name in EXPLICIT_MASK_LAYERS else None
+        if explicit is not None:  # mask=[...]: model inputs (checked by _Gaps), replacing the inputs' masks
+            kwargs["mask"] = [None if r is None else values[r][0] for r in explicit]
+        masks = [values[r][1] for r in refs]
+        if _takes_states(self.lowerings, call.class_name):
+            masks = masks[:1]  # tf_keras's initial_state tensors follow the sequence; Keras uses its mask only
+        unmasked = all(m is None for m in masks)
+        given = _given_mask(plan, call, unmasked) if call.class_name in GIVEN_MASK_READERS else None
+        if given is not None and len(masks) == 1:  # mask=m (a bool model input or a computed one, see _Gaps)
+            masks = self._given_values(plan, call, path, prefix, [given], values)
+        elif is_model(call.entry) and unmasked and call.recorded_masks:  # inner(x, mask=m): on the inner inputs
+            masks = self._given_values(plan, call, path, prefix, _given_masks(plan, call, len(refs), True) or [],
+                                        values)
+        inputs = [values[r][0] for r in refs]
+        if not _runs_layers(call.entry) and any(v is UNKNOWN for v in [*inputs, *_flat_values(kwargs)]):
+            raise _Skipped()  # a tensor a gap inside a nested model left uncomputed: named there already
+        return self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks)
+
+    def _lower_mask_chain(self, plan: ModelPlan, call: LayerCall, ref: Ref, path: tuple[str, ...], prefix: str,
+                          values: dict[Ref, tuple[Value, Value | None]]) -> None:
+        """Lower the calls that compute the mask ``ref`` a call was given and that the outputs do not need (so the
+        plan left them out, :func:`.model_plan._add_mask_chains`), each after the tensors it reads."""
+        planned = {(c.name, c.key) for c in plan.calls}
+        chain = mask_chain(plan, ref, planned)
+        while chain:
+            ready = [c for c in chain if all(r in values for r in call_inputs(c.node))]
+            if not ready:
+                missing = next(r for c in chain for r in call_inputs(c.node) if r not in values)
+                if (missing[0], missing[1]) in planned:
+                    raise _Skipped()  # a gap upstream, named already
+                raise Unsupported(f"layer {call.name!r} ({call.class_name}) is given a mask computed from "
+                                  f"{missing[0]!r}, which the lowering cannot compute")
+            for chained in ready:
+                produced, produced_masks = self._lower_functional_call(plan, chained, path, prefix, values)
+                for tensor, (value, mask) in enumerate(zip(produced, produced_masks)):
+                    values[(chained.name, chained.key, tensor)] = (value, mask)
+                chain.remove(chained)
+
+    def _given_values(self, plan: ModelPlan, call: LayerCall, path: tuple[str, ...], prefix: str, given: list[Ref],
+                      values: dict[Ref, tuple[Value, Value | None]]) -> list[Value]:
+        """The values of the masks a call was given (:func:`_given_masks`); a computed one must be a bool tensor
+        (Keras would use a float or integer one as it is, which the mask readers here do not express)."""
+        inputs = {ref for ref, _ in plan.inputs}
+        for ref in given:
+            if ref not in values:
+                self._lower_mask_chain(plan, call, ref, path, prefix, values)
+        masks = [values[r][0] for r in given]
+        for ref, mask in zip(given, masks):
+            if mask is UNKNOWN:
+                raise _Skipped()
+            if ref not in inputs and mask.dtype != DType.BOOL:
+                raise Unsupported(f"layer {prefix + call.name!r} ({call.class_name}) is given a mask of dtype "
+                                  f"{mask.dtype.name.lower()}")
+        return masks
+
+    @contextlib.contextmanager
+    def _gap_of(self, call: LayerCall, prefix: str) -> Iterator[list[bool]]:
+        """Run one call; a gap it raises is noted (named with the layer) and the walk goes on past it.
+
+        Yields a list that is ``[True]`` after a gap (the caller then marks the call's outputs UNKNOWN)."""
+        failed: list[bool] = []
+        try:
+            yield failed
+        except _Skipped:
+            failed.append(True)
+        except Unsupported as err:
+            name, message = prefix + call.name, str(err)
+            if repr(name) not in message and repr(call.name) in message:  # named without its model's path
+                message = message.replace(repr(call.name), repr(name), 1)
+            self._walk_gaps.append(message if repr(name) in message else f"{name!r} ({call.class_name}: {message})")
+            failed.append(True)
+
+    def _skip_config_gap(self, call: LayerCall, prefix: str) -> None:
+        """A call the config's gaps name already (``walk_past_gaps``): not lowered, its outputs unknown."""
+        if self._config_gaps and any(g.startswith(f"{prefix + call.name!r} (") for g in self._config_gaps):
+            raise _Skipped()
 
     # -- one layer call ---------------------------------------------------------------------------------
     def _lower_call(self, call: LayerCall, path: tuple[str, ...], prefix: str, inputs: list[Value],
                     masks: list[Value | None], kwargs: dict[str, Any],
                     keyword_masks: dict[str, Value | None] | None = None) -> tuple[list[Value], list[Value | None]]:
         """One call: its output Values and the mask each carries."""
+        self._skip_config_gap(call, prefix)
         name, cls, config = call.name, call.class_name, call.entry.get("config") or {}
         keyword_masks = keyword_masks or {}
-        if is_model(call.entry):
+        if _runs_layers(call.entry):
             if any(m is not None for m in keyword_masks.values()):
                 raise Unsupported(mask_gap(prefix + name, f"nested {cls} model"))
             self._check_kwargs(LayerContext(self.graph, prefix + name, cls, config, inputs, [], self.source,
@@ -342,6 +524,10 @@ class ModelLowering:
         flags = masked_outputs(cls, config, [m is not None for m in given], self.keras3)
         if flags is None:
             raise Unsupported(mask_gap(prefix + name, cls))
+        if cls in STEP_MASK_READERS and len(masks) == 1 and masks[0] is not None and \
+                (masks[0].shape is None or len(masks[0].shape) != 2):  # Masking of a rank-4 tensor, handed on
+            raise Unsupported(f"{prefix + name!r} ({cls}: a mask of shape {masks[0].shape} where Keras reads "
+                              "[batch, steps])")
         ctx = self._call(call.entry, (*path, name), prefix + name, inputs, kwargs, masks, keyword_masks,
                          bool(call.recorded_masks))
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
@@ -359,6 +545,8 @@ class ModelLowering:
             return make_mask(ctx)
         if ctx.class_name == "TimeDistributed" and time_distributed_makes_mask(ctx.config, self.keras3):
             return time_distributed_mask(ctx)
+        if ctx.class_name == "TimeDistributed":
+            return time_distributed_out_mask(ctx, next(m for m in given if m is not None))
         if ctx.class_name in ELEMENTWISE_MERGES or ctx.class_name == "Concatenate":
             return merged_mask(ctx, given)
         if ctx.class_name in QUERY_MASKED:  # the query's (tf_keras may give the query by keyword)

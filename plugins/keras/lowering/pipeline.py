@@ -1,23 +1,28 @@
-"""Keras 3's ``Pipeline``: a plain layer that calls its ``layers`` one after the other, lowered as that chain.
+"""Keras 3's ``Pipeline``: a plain layer that calls its ``layers`` one after the other.
 
-Each inner layer is lowered by its own lowering, with its own weights (:mod:`.weights` gives a Pipeline one list
-per inner layer, read where Keras saves them: ``<pipeline>/layers/<key>`` in ``.keras`` archives,
-``<pipeline>/<inner>/<weight>`` in ``.h5`` files). Keras does not convert a Pipeline's input
-(``_convert_input_args = False``): each inner layer casts it as it would alone, so integer inputs reach
-Embedding / Hashing / StringLookup unchanged and float layers see float32. Masks do not cross a Pipeline here: one
-made inside it (``Masking``, ``Embedding(mask_zero=True)``) would leave it in Keras, so such a Pipeline is a gap.
+The model walk lowers a Pipeline call as it lowers a nested Sequential model (``model_walk._runs_layers``): each
+inner layer by its own lowering, a Pipeline or a Functional/Sequential model inside it by the walk, with their weights
+read by their paths (:mod:`.weights`: ``<pipeline>/layers/<key>`` in ``.keras`` archives, the innermost layer named in
+a weight's name in ``.h5`` files). That matches Keras:
+
+- Keras does not convert a Pipeline's input (``_convert_input_args = False``): each inner layer casts it as it would
+  alone, so integer inputs reach Embedding / Hashing / StringLookup unchanged and float layers see float32; the walk
+  does the same for every layer of a nested model.
+- Keras runs the inner layers eagerly, and each output tensor carries the mask its layer left on it: a mask made
+  inside (``Masking``, ``Embedding(mask_zero=True)``, an inner model's) reaches the next inner layers and leaves the
+  Pipeline, and a mask on the Pipeline's input reaches its first layer, though the saved graph records none of this.
+  The walk's masks follow the same path.
+
+This module registers the class (so the walk knows it) and checks what a Pipeline cannot be walked with.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from ..configs import LAYER_LISTS, is_model
-from .context import STATE_KEYWORD, LayerContext, check_call_kwargs
-from .masking import makes_mask
-from .model_walk import INTEGER_INPUT_LAYERS, INTEGER_OUTPUT_LAYERS, _dtype_name
+from .context import STATE_KEYWORD, LayerContext
 from .registry import LOWERINGS, Unsupported, lowers
 
 
@@ -27,51 +32,23 @@ def _inner_entries(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _pipeline_check(config: dict[str, Any]) -> str | None:
+    """No layers, or an inner layer that reads keyword tensors (a Pipeline passes one tensor on); the walk checks
+    each inner layer's own options as it checks any layer's."""
     entries = _inner_entries(config)
     if not entries:
         return "no layers"
     for entry in entries:
-        cls, inner = str(entry.get("class_name")), dict(entry.get("config") or {})
-        name = str(inner.get("name") or cls)
+        cls = str(entry.get("class_name"))
         lowering = LOWERINGS.get(cls)
+        if is_model(entry) or cls in LAYER_LISTS or lowering is None:
+            continue
         # an RNN's initial_state is never given inside a Pipeline; other keyword tensors are not passed through
-        if lowering is None or is_model(entry) or cls in LAYER_LISTS or set(lowering.keywords) - {STATE_KEYWORD}:
-            return f"the inner layer {name!r} ({cls})"
-        if makes_mask(cls, inner):
-            return f"the inner layer {name!r} ({cls}) makes a mask"
-        dtype = _dtype_name(inner.get("dtype"))  # as the walk checks a layer (model_walk._Gaps._layer)
-        if dtype not in (None, "float32") and not (cls in INTEGER_OUTPUT_LAYERS and dtype in ("int32", "int64")):
-            return f"the inner layer {name!r} ({cls}: dtype {dtype})"
-        if inner.get("lora_rank"):
-            return f"the inner layer {name!r} ({cls}: lora_rank)"
-        gap = lowering.check(inner) if lowering.check else None
-        if gap:
-            return f"the inner layer {name!r} ({cls}: {gap})"
+        if set(lowering.keywords) - {STATE_KEYWORD}:
+            return f"the inner layer {str((entry.get('config') or {}).get('name') or cls)!r} ({cls})"
     return None
 
 
 @lowers("Pipeline", check=_pipeline_check)
 def pipeline(ctx: LayerContext) -> Value:
-    """``x = layer(x)`` for each inner layer, in order."""
-    check_call_kwargs(ctx, ("training",) if ctx.keras3 else ())  # Keras 3's model(x, training=False) overrides it
-    entries = _inner_entries(ctx.config)
-    if len(ctx.weights) != len(entries) or not all(isinstance(w, list) for w in ctx.weights):
-        raise ctx.error(f"has weights that do not fit its {len(entries)} inner layers")
-    if len(ctx.inputs) != 1:
-        raise Unsupported(f"layer {ctx.name!r} (Pipeline) called with {len(ctx.inputs)} tensors")
-    x = ctx.inputs[0]
-    for entry, arrays in zip(entries, ctx.weights):
-        cls, config = str(entry["class_name"]), dict(entry.get("config") or {})
-        name = str(config.get("name") or cls)
-        if cls not in INTEGER_INPUT_LAYERS and x.dtype != DType.FLOAT32:  # Keras: float layers cast to float32
-            if x.dtype == DType.STRING:
-                raise Unsupported(f"layer {ctx.name!r} (Pipeline): {name!r} ({cls}) on a string input")
-            x = ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
-                       shape=x.shape, label=f"{name}/to_float")
-        inner = LayerContext(ctx.graph, f"{ctx.name}/{name}", cls, config, [x], arrays, ctx.source,
-                             keras3=ctx.keras3, weight_consts=ctx.weight_consts)
-        y = LOWERINGS[cls].lower(inner)
-        if isinstance(y, list):
-            raise Unsupported(f"layer {ctx.name!r} (Pipeline): {name!r} ({cls}) returns several tensors")
-        x = y
-    return x
+    """Reached only from outside a model walk (a wrapper around a Pipeline): the walk lowers Pipelines itself."""
+    raise Unsupported(f"layer {ctx.name!r} (Pipeline) wrapped in another layer")

@@ -42,18 +42,27 @@ def rnn_check(config: dict[str, Any]) -> str | None:
 
 def _bidirectional_check(config: dict[str, Any]) -> str | None:
     inner = config.get("layer") or {}
-    if inner.get("class_name") not in GATES:
-        return f"a wrapped {inner.get('class_name')}"
     backward = config.get("backward_layer")
-    if backward:  # Keras 3 always saves it; the lowering runs it as given
-        if backward.get("class_name") not in GATES:
-            return f"a backward {backward.get('class_name')}"
-        gap = rnn_check(backward.get("config") or {})
+    for layer, which in ((inner, "wrapped"), *(((backward, "backward"),) if backward else ())):
+        # Keras 3 always saves the backward layer; the lowering runs it as given
+        gap = _wrapped_gap(layer, which)
         if gap:
             return gap
     if config.get("merge_mode", "concat") not in ("concat", "sum", "mul", "ave", None):
         return f"merge_mode={config.get('merge_mode')!r}"
-    return rnn_check(inner.get("config") or {})
+    return None
+
+
+def _wrapped_gap(layer: dict[str, Any], which: str) -> str | None:
+    """Why Bidirectional cannot lower its ``which`` layer: an RNN layer, or ``RNN`` over built-in cells."""
+    cls = layer.get("class_name")
+    if cls == "RNN":
+        from .rnn_cells import rnn_cell_check
+
+        return rnn_cell_check(layer.get("config") or {})
+    if cls not in GATES:
+        return f"a {which} {cls}"
+    return rnn_check(layer.get("config") or {})
 
 
 class _Cell:
@@ -298,8 +307,9 @@ def recurrent(ctx: LayerContext) -> Value | list[Value]:
 @lowers("Bidirectional", check=_bidirectional_check, keywords=(STATE_KEYWORD,))
 def bidirectional(ctx: LayerContext) -> Value | list[Value]:
     """The forward layer and the backward one (saved, or a copy with ``go_backwards`` flipped), whose sequence
-    is reversed back, merged. An ``initial_state`` is split as Keras splits it: the first half starts the
-    forward layer, the second the backward one."""
+    is reversed back, merged. Either is an RNN layer or an ``RNN(cell)`` over built-in cells (stacked or not). An
+    ``initial_state`` is split as Keras splits it: the first half starts the forward layer, the second the backward
+    one."""
     inner = ctx.config["layer"]
     kind, config = inner["class_name"], dict(inner.get("config") or {})
     half = len(ctx.weights) // 2
@@ -312,16 +322,15 @@ def bidirectional(ctx: LayerContext) -> Value | list[Value]:
         if bool(config.get(option)) != bool(b_config.get(option)):
             raise ctx.error(f"has forward and backward layers that differ in {option}")
     zero = bool(config.get("return_sequences"))  # Keras forces zero_output_for_mask = return_sequences
-    units = [int(config["units"])] * state_count(kind) + [int(b_config["units"])] * state_count(b_kind)
-    initial = initial_states(ctx, units)
-    if initial and state_count(kind) != state_count(b_kind):  # Keras splits the states in halves
-        raise Unsupported(f"layer {ctx.name!r} (Bidirectional) called with initial_state for a {kind} and a {b_kind}")
-    f_initial, b_initial = (initial[:state_count(kind)], initial[state_count(kind):]) if initial else (None, None)
+    f_units, b_units = _state_units(kind, config), _state_units(b_kind, b_config)
+    initial = initial_states(ctx, f_units + b_units)
+    if initial and len(f_units) != len(b_units):  # Keras splits the states in halves
+        raise Unsupported(f"layer {ctx.name!r} (Bidirectional) called with initial_state for a {kind} and a {b_kind} "
+                          f"of {len(f_units)} and {len(b_units)} states")
+    f_initial, b_initial = (initial[:len(f_units)], initial[len(f_units):]) if initial else (None, None)
     seq_ctx = sequence_context(ctx, initial)
-    forward, f_states = _run(seq_ctx, kind, config, ctx.weights[:half], "forward/",
-                             bool(config.get("go_backwards")), zero, f_initial)
-    backward, b_states = _run(seq_ctx, b_kind, b_config, ctx.weights[half:], "backward/",
-                              bool(b_config.get("go_backwards")), zero, b_initial)
+    forward, f_states = _run_layer(seq_ctx, kind, config, ctx.weights[:half], "forward/", zero, f_initial)
+    backward, b_states = _run_layer(seq_ctx, b_kind, b_config, ctx.weights[half:], "backward/", zero, b_initial)
     if config.get("return_sequences"):
         backward = ctx.op("ReverseV2", [backward, ctx.ints([1], "time_axis")], {"Tidx": DType.INT32},
                           shape=backward.shape, label="backward/reversed")
@@ -337,3 +346,23 @@ def bidirectional(ctx: LayerContext) -> Value | list[Value]:
         outputs = [ctx.scalar_op("Mul", merged, 0.5, "average") if mode == "ave" else merged]
     return [*outputs, *f_states, *b_states] if config.get("return_state") else \
         (outputs[0] if len(outputs) == 1 else outputs)
+
+
+def _state_units(kind: str, config: dict[str, Any]) -> list[int]:
+    """The width of each state of one direction of a Bidirectional: an RNN layer's, or an ``RNN(cell)``'s (flat)."""
+    if kind == "RNN":
+        from .rnn_cells import state_units
+
+        return state_units(config)
+    return [int(config["units"])] * state_count(kind)
+
+
+def _run_layer(ctx: LayerContext, kind: str, config: dict[str, Any], weights: list[Any], prefix: str, zero: bool,
+               initial: list[Value] | None) -> tuple[Value, list[Value]]:
+    """One direction of a Bidirectional: its output and its final states (flat)."""
+    backwards = bool(config.get("go_backwards"))
+    if kind == "RNN":
+        from .rnn_cells import run_cells
+
+        return run_cells(ctx, config, list(weights), prefix, backwards, zero, initial)
+    return _run(ctx, kind, config, weights, prefix, backwards, zero, initial)

@@ -23,6 +23,29 @@ class Unsupported(Exception):
     """A layer (or an option of one) the lowering does not cover: convert through TensorFlow instead."""
 
 
+#: How long the list of gaps in one refusal may grow before the rest is counted (``(and N more)``).
+GAPS_LINE_LIMIT = 600
+
+
+class UncoveredLayers(Unsupported):
+    """Every gap the walk found in one model (``gaps``), so that one refusal names them all."""
+
+    def __init__(self, gaps: list[str]) -> None:
+        self.gaps = list(gaps)
+        super().__init__(named_gaps(self.gaps))
+
+
+def named_gaps(gaps: list[str], limit: int = GAPS_LINE_LIMIT) -> str:
+    """``a, b (and N more)``: the gaps in order, as many as fit in ``limit`` characters (always the first)."""
+    shown: list[str] = []
+    for gap in gaps:
+        if shown and len(", ".join([*shown, gap])) > limit:
+            break
+        shown.append(gap)
+    rest = len(gaps) - len(shown)
+    return ", ".join(shown) + (f" (and {rest} more)" if rest else "")
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerLowering:
     lower: Callable[["LayerContext"], "Value"]

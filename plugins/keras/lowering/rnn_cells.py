@@ -10,6 +10,8 @@ that flat order too (tf_keras's nested ``[[h, c], h]`` inputs are flattened by t
 starting that cell. Keras 3 archives keep stacked
 weights under ``cell/cells/<cell key>``, which :func:`.weights._stacked_cell_vars` reads in the cells' order.
 One cell object listed twice (``RNN([cell, cell])``) is saved once; each of its positions runs those weights.
+Bidirectional runs each of its directions through :func:`run_cells` (Keras 3 rebuilds both from the config, so
+there the two positions are distinct cells of one name, each saved).
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def _cells(config: dict[str, Any]) -> list[dict[str, Any]] | str:
     return cells or "no cell"
 
 
-def _rnn_cell_check(config: dict[str, Any]) -> str | None:
+def rnn_cell_check(config: dict[str, Any]) -> str | None:
     cells = _cells(config)
     if isinstance(cells, str):
         return cells
@@ -52,44 +54,60 @@ def _rnn_cell_check(config: dict[str, Any]) -> str | None:
     return None
 
 
-@lowers("RNN", check=_rnn_cell_check, keywords=(STATE_KEYWORD,))
+@lowers("RNN", check=rnn_cell_check, keywords=(STATE_KEYWORD,))
 def rnn_layer(ctx: LayerContext) -> Value | list[Value]:
-    cells = _cells(ctx.config)
+    initial = initial_states(ctx, state_units(ctx.config))
+    output, states = run_cells(sequence_context(ctx, initial), ctx.config, list(ctx.weights), "",
+                               bool(ctx.config.get("go_backwards")), bool(ctx.config.get("zero_output_for_mask")),
+                               initial)
+    return [output, *states] if ctx.config.get("return_state") else output
+
+
+def state_units(config: dict[str, Any]) -> list[int]:
+    """The width of each state of an ``RNN(cell)`` layer, flat in Keras's order (``h, c`` for an LSTMCell)."""
+    cells = _cells(config)
+    assert not isinstance(cells, str)  # the check has refused the rest
+    return [int((c.get("config") or {})["units"]) for c in cells
+            for _ in range(state_count(CELL_LAYERS[c["class_name"]]))]
+
+
+def run_cells(ctx: LayerContext, config: dict[str, Any], weights: list[Any], prefix: str, backwards: bool,
+              zero_output_for_mask: bool, initial: list[Value] | None) -> tuple[Value, list[Value]]:
+    """An ``RNN(cell)`` layer of ``config`` over ``ctx``'s sequence (and mask): its output and flat final states.
+    ``prefix`` names its nodes (Bidirectional runs two); ``zero_output_for_mask`` zeroes the RNN's masked outputs."""
+    cells = _cells(config)
     assert not isinstance(cells, str)  # the check has refused the rest
     counts = [2 + bool((c.get("config") or {}).get("use_bias", True)) for c in cells]
-    cell_weights = _weights_by_cell(ctx, cells, counts)
-    return_sequences = bool(ctx.config.get("return_sequences"))
+    cell_weights = _weights_by_cell(ctx, cells, counts, weights)
+    return_sequences = bool(config.get("return_sequences"))
     kinds = [CELL_LAYERS[c["class_name"]] for c in cells]
-    initial = initial_states(ctx, [int((c.get("config") or {})["units"]) for c, kind in zip(cells, kinds)
-                                   for _ in range(state_count(kind))])
-    ctx = sequence_context(ctx, initial)
     step_ctx, output, states = ctx, ctx.x, []
     # later cells walk the first one's sequence, which comes out in walked order: so must their mask
-    later_mask = _reversed_mask(ctx, ctx.mask) if ctx.mask is not None and len(cells) > 1 and \
-        ctx.config.get("go_backwards") else ctx.mask
-    for i, (cell, count) in enumerate(zip(cells, counts)):
+    later_mask = _reversed_mask(ctx, ctx.mask, prefix) if ctx.mask is not None and len(cells) > 1 and backwards \
+        else ctx.mask
+    for i, cell in enumerate(cells):
         last = i == len(cells) - 1
-        config = {**(cell.get("config") or {}), "return_sequences": return_sequences if last else True}
+        cell_config = {**(cell.get("config") or {}), "return_sequences": return_sequences if last else True}
         if i:
             step_ctx = LayerContext(ctx.graph, ctx.name, ctx.class_name, ctx.config, [output], [], ctx.source,
                                     keras3=ctx.keras3, weight_consts=ctx.weight_consts)
             step_ctx.mask = later_mask
-        prefix = f"cell_{i}/" if len(cells) > 1 else ""
-        backwards = bool(ctx.config.get("go_backwards")) and i == 0
+        cell_prefix = f"{prefix}cell_{i}/" if len(cells) > 1 else prefix
         cell_initial = None
         if initial:
             cell_initial, initial = initial[:state_count(kinds[i])], initial[state_count(kinds[i]):]
-        zero_masked = last and bool(ctx.config.get("zero_output_for_mask"))  # the RNN's output only
-        output, cell_states = _run(step_ctx, kinds[i], config, cell_weights[i], prefix, backwards, zero_masked,
-                                   initial=cell_initial)
+        zero_masked = last and zero_output_for_mask  # the RNN's output only
+        output, cell_states = _run(step_ctx, kinds[i], cell_config, cell_weights[i], cell_prefix,
+                                   backwards and i == 0, zero_masked, initial=cell_initial)
         states += cell_states
-    return [output, *states] if ctx.config.get("return_state") else output
+    return output, states
 
 
-def _weights_by_cell(ctx: LayerContext, cells: list[dict[str, Any]], counts: list[int]) -> list[list[Any]]:
+def _weights_by_cell(ctx: LayerContext, cells: list[dict[str, Any]], counts: list[int],
+                     weights: list[Any]) -> list[list[Any]]:
     """Each position's weights. One cell object listed twice (``RNN([cell, cell])``, same name) has its weights
     saved once, at its first position; the later positions reuse them, as Keras runs the same cell again."""
-    weights = list(ctx.weights)
+    weights = list(weights)
     names = [(c.get("config") or {}).get("name") for c in cells]
     first = {name: names.index(name) for name in names}
     shared = len(first) < len(cells) and len(weights) != sum(counts)  # else distinct cells of one name
@@ -106,11 +124,11 @@ def _weights_by_cell(ctx: LayerContext, cells: list[dict[str, Any]], counts: lis
     return by_position
 
 
-def _reversed_mask(ctx: LayerContext, mask: Value) -> Value:
+def _reversed_mask(ctx: LayerContext, mask: Value, prefix: str = "") -> Value:
     """The ``[batch, steps]`` mask in reverse step order (reversed as float32: every backend reverses that)."""
     as_float = ctx.op("Cast", [mask], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
-                      dtype=DType.FLOAT32, shape=mask.shape, label="walked_mask_float")
-    walked = ctx.op("ReverseV2", [as_float, ctx.ints([1], "walked_mask_axis")], {"Tidx": DType.INT32},
-                    shape=mask.shape, label="walked_mask_reversed")
-    return ctx.op("NotEqual", [walked, ctx.floats(0.0, "walked_mask_zero")], {"incompatible_shape_error": True},
-                  dtype=DType.BOOL, shape=mask.shape, label="walked_mask")
+                      dtype=DType.FLOAT32, shape=mask.shape, label=f"{prefix}walked_mask_float")
+    walked = ctx.op("ReverseV2", [as_float, ctx.ints([1], f"{prefix}walked_mask_axis")], {"Tidx": DType.INT32},
+                    shape=mask.shape, label=f"{prefix}walked_mask_reversed")
+    return ctx.op("NotEqual", [walked, ctx.floats(0.0, f"{prefix}walked_mask_zero")],
+                  {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=mask.shape, label=f"{prefix}walked_mask")

@@ -16,10 +16,10 @@ import numpy as np
 
 from tfjsconv.errors import InputError
 
-from ..configs import LAYER_LISTS, entry_name, leaf_layers, plain, top_level_layers
+from ..configs import LAYER_LISTS, entry_name, is_model, leaf_layers, plain, top_level_layers
 from ..h5source import H5Array, H5Source, attr_list, attr_text
 from .registry import Unsupported
-from ..v3_weights import _CONTAINERS, _WRAPPER_SUBGROUPS, _count_vars, _layer_keys, _owned_vars
+from ..v3_weights import _CONTAINERS, _WRAPPER_SUBGROUPS, _count_vars, _layer_keys, _owned_vars, to_snake_case
 
 #: A layer's arrays by its path: ``("dense",)``, or ``("inner_model", "dense")`` for a nested model's layer.
 LayerWeights = Callable[[tuple[str, ...]], list[H5Array]]
@@ -56,11 +56,27 @@ def h5_layer_weights(h5: H5Source) -> LayerWeights:
             lists.append(plain(json.loads(text)) if any(f'"{c}"' in text for c in LAYER_LISTS) else None)
         entry = entry_at(lists[0], path) if lists[0] is not None else None
         if entry is not None and entry.get("class_name") in LAYER_LISTS:  # names like ``pipe/inner_dense/kernel``
-            inner = [entry_name(e) for e in top_level_layers(entry)]
-            owned = names_by_owner(names, inner, f"{h5.display}: layer {'/'.join(path)!r}")
-            return [[h5.dataset(f"model_weights/{path[0]}/{name}") for name in owned.get(n, [])] for n in inner]
+            return _per_inner_layer(entry, path, of)
         return [h5.dataset(f"model_weights/{path[0]}/{name}") for name in names]
+
+    # every top-level group keeps a copy of the weights of the layers under it, shared ones too: each listing of a
+    # shared layer reads its own (``model_plan.shared_paths`` needs no guess by name)
+    of.holds = lambda path: True  # type: ignore[attr-defined]
     return of
+
+
+def _per_inner_layer(entry: dict[str, Any], path: tuple[str, ...], of: LayerWeights) -> list[Any]:
+    """A Pipeline's weights: one list per inner layer (nested lists for a Pipeline inside it; none for a model
+    inside it, whose layers the walk reads by their own paths)."""
+    return [[] if is_model(e) else of((*path, entry_name(e))) for e in top_level_layers(entry)]
+
+
+def _weight_owners(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The layers that own weights in a (possibly nested) model or Pipeline, in order (nesting is bounded by
+    ``model_walk._check_nesting``)."""
+    if not is_model(entry) and entry.get("class_name") not in LAYER_LISTS:
+        return [entry]
+    return [leaf for child in top_level_layers(entry) for leaf in _weight_owners(child)]
 
 
 def entry_at(model_config: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
@@ -99,7 +115,7 @@ def _nested_leaf_names(h5: H5Source, top: str) -> list[str]:
 
     config = plain(json.loads(attr_text(h5.file, "model_config") or "{}"))
     entry = next((e for e in top_level_layers(config) if entry_name(e) == top), None)
-    return [entry_name(leaf) for leaf in leaf_layers(entry)] if entry is not None else []
+    return [entry_name(leaf) for leaf in _weight_owners(entry)] if entry is not None else []
 
 
 def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> LayerWeights:
@@ -142,7 +158,7 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
         path = (path,) if isinstance(path, str) else tuple(path)
         where, entry = group_of(path)
         if entry is not None and entry.get("class_name") in LAYER_LISTS:  # ``<pipeline>/layers/<key>`` each
-            return [of((*path, entry_name(e))) for e in top_level_layers(entry)]
+            return _per_inner_layer(entry, path, of)
         if where is None:
             return []
         arrays = _owned_vars(h5, where)
@@ -154,6 +170,14 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
             raise InputError(f"{h5.display}: layer {'/'.join(path)!r} keeps weights in places the lowering does "
                              "not read")
         return arrays
+
+    def holds(path: tuple[str, ...]) -> bool:
+        """Whether weights are saved under ``path``: Keras saves a layer listed twice once, under its first
+        listing (``model_plan.shared_paths`` reads this where the config does not say which listing that is)."""
+        where, _ = group_of(tuple(path))
+        return where is not None and where in h5.file and _count_vars(h5.file[where]) > 0
+
+    of.holds = holds  # type: ignore[attr-defined]
     return of
 
 
@@ -165,12 +189,28 @@ def _stacked_cell_vars(h5: H5Source, where: str, entry: dict[str, Any]) -> list[
     """
     if entry.get("class_name") == "TimeDistributed":  # Keras 3 keeps the wrapped RNN under ``layer``
         entry, where = (entry.get("config") or {}).get("layer") or {}, f"{where}/layer"
+    if entry.get("class_name") == "Bidirectional":  # each direction's RNN under ``forward_layer``/``backward_layer``
+        config = entry.get("config") or {}
+        return [*_stacked_cell_vars(h5, f"{where}/forward_layer", config.get("layer") or {}),
+                *_stacked_cell_vars(h5, f"{where}/backward_layer", config.get("backward_layer") or
+                                    config.get("layer") or {})]
     cell = (entry.get("config") or {}).get("cell") if entry.get("class_name") == "RNN" else None
     if not isinstance(cell, dict) or cell.get("class_name") != "StackedRNNCells" or f"{where}/cell/cells" not in h5.file:
         return []
     cells = [c for c in (cell.get("config") or {}).get("cells") or [] if isinstance(c, dict)]
+    keys = _layer_keys(h5, f"{where}/cell/cells", cells, sequential=False)
+    if len(set(keys)) < len(keys) and len(h5.file[f"{where}/cell/cells"]) == len(cells):
+        # cells of one recorded name saved each (Bidirectional's copies of RNN([cell, cell])): by class counter
+        counters: dict[str, int] = {}
+        counted = []
+        for c in cells:
+            base = to_snake_case(c["class_name"])
+            counters[base] = counters.get(base, -1) + 1
+            counted.append(base if counters[base] == 0 else f"{base}_{counters[base]}")
+        if all(key in h5.file[f"{where}/cell/cells"] for key in counted):
+            keys = counted
     arrays, seen = [], set()
-    for key in _layer_keys(h5, f"{where}/cell/cells", cells, sequential=False):
+    for key in keys:
         if key is not None and key not in seen:  # one cell object listed twice is saved once
             seen.add(key)
             arrays += _owned_vars(h5, f"{where}/cell/cells/{key}")

@@ -3,7 +3,8 @@
 TimeDistributed folds time into the batch (``[batch·T, ...]``), runs the wrapped layer's own lowering
 on that (its weights are the wrapper's: Keras 3 keeps them under ``layer``, ``.h5`` files list them
 under the wrapper), and unfolds the result, as Keras does for layers without a time-aware call. A mask passes
-by unchanged (the wrapped layer takes none: see :func:`.masking._time_distributed_masked`), and tf_keras's
+by (see :func:`.masking._time_distributed_masked`); wrapped RNNs and GlobalAveragePooling1D read it folded like the
+input (:func:`_folded_mask`), after which tf_keras reduces it (:func:`time_distributed_out_mask`); tf_keras's
 TimeDistributed(Masking) makes its own (:func:`time_distributed_mask`).
 """
 from __future__ import annotations
@@ -111,13 +112,46 @@ def time_distributed(ctx: LayerContext) -> Value:
     inner_name = str(config.get("name") or cls)
     inner_ctx = LayerContext(ctx.graph, f"{ctx.name}/{inner_name}", cls, config, [folded], ctx.weights, ctx.source,
                              keras3=ctx.keras3, weight_consts=ctx.weight_consts)
-    y = lowering.lower(inner_ctx)
+    from .masking import GLOBAL_AVERAGE_1D, TIME_DISTRIBUTED_READERS, masked_global_average_1d
+
+    if ctx.mask is not None and cls in TIME_DISTRIBUTED_READERS:
+        inner_ctx.mask = _folded_mask(ctx, ctx.mask, shape)
+        inner_ctx.masks = [inner_ctx.mask]
+    if inner_ctx.mask is not None and cls in GLOBAL_AVERAGE_1D:  # the walk's masked mean, per step
+        y = masked_global_average_1d(inner_ctx, inner_ctx.mask)
+    else:
+        y = lowering.lower(inner_ctx)
     if isinstance(y, list):
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) wraps a {cls} that returns several tensors")
     out = ctx.shape(y)
     if any(d is None for d in out[1:]):
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed): the wrapped {cls} gives unknown sizes {list(out)}")
     return ctx.reshape(y, [None, steps, *out[1:]], "unfold_time")
+
+
+def _folded_mask(ctx: LayerContext, mask: Value, shape: tuple[int | None, ...]) -> Value:
+    """Each step's mask for the inner layer, folded as its input is: Keras 3 hands ``mask[:, t]`` to the call of
+    step ``t``, tf_keras the mask reshaped to ``[batch·T, ...]``; both need one mask entry per inner step."""
+    mask_shape = ctx.shape(mask)
+    if len(mask_shape) != len(shape) - 1 or any(m is None or m != d for m, d in zip(mask_shape[1:], shape[1:])):
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed): a mask of shape {list(mask_shape)} into a wrapped "
+                          f"{_inner(ctx.config)[0]} on an input of shape {list(shape)}")
+    return ctx.reshape(mask, [None, *mask_shape[2:]], "fold_time_mask")
+
+
+def time_distributed_out_mask(ctx: LayerContext, mask: Value) -> Value:
+    """The mask of a masked TimeDistributed's output: Keras 3 hands the input's on; tf_keras asks the inner layer's
+    ``compute_mask`` and, where that gives none (GlobalAveragePooling1D, an RNN without sequences), reduces the
+    input's mask to ``[batch, steps]`` with ``any``."""
+    cls, config = _inner(ctx.config)
+    from .masking import TIME_DISTRIBUTED_READERS
+
+    mask_shape = ctx.shape(mask)
+    if ctx.keras3 or cls not in TIME_DISTRIBUTED_READERS or config.get("return_sequences") or len(mask_shape) <= 2:
+        return mask
+    axes = list(range(2, len(mask_shape)))
+    return ctx.op("Any", [mask, ctx.ints(axes, "out_mask_axes")], {"keep_dims": False, "Tidx": DType.INT32},
+                  dtype=DType.BOOL, shape=tuple(mask_shape[:2]), label="out_mask")
 
 
 def time_distributed_mask(ctx: LayerContext) -> Value:

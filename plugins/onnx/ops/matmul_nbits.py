@@ -69,13 +69,24 @@ def nbits_weight(q: np.ndarray, zp: np.ndarray, scale: np.ndarray, block: int) -
     return np.ascontiguousarray((centered * scale[:, picks]).T)
 
 
+def settings_problems(k: int, n: int, bits: int, block: int) -> list[str]:
+    """What is wrong with a node's ``K``, ``N``, ``bits`` and ``block_size``, all of it (empty when nothing)."""
+    problems = []
+    if bits not in BITS:
+        problems.append(f"bits={bits} is not supported (2, 4 and 8 are)")
+    if k <= 0 or n <= 0:
+        problems.append(f"K={k} and N={n} must be positive")
+    if block < 16 or block & (block - 1):
+        problems.append(f"block_size={block} must be a power of 2 from 16")
+    return problems
+
+
 def _settings(ctx: NodeContext) -> tuple[int, int, int, int]:
     k, n = int(ctx.attr("K", 0) or 0), int(ctx.attr("N", 0) or 0)
     bits, block = int(ctx.attr("bits", 4) or 4), int(ctx.attr("block_size", 0) or 0)
-    if bits not in BITS:
-        raise ctx.error(f"bits={bits} is not supported (2, 4 and 8 are)")
-    if k <= 0 or n <= 0 or block < 16 or block & (block - 1):
-        raise ctx.error(f"K={k}, N={n} and block_size={block} must be positive, block_size a power of 2 from 16")
+    problems = settings_problems(k, n, bits, block)
+    if problems:
+        raise ctx.error(", ".join(problems))
     return k, n, bits, block
 
 
@@ -99,7 +110,45 @@ def matmul_nbits(ctx: NodeContext) -> Value:
     y = _float_matmul(ctx, ctx.input(0), weight, list(sa), [k, n], "")
     if ctx.has_input(5):
         y = ctx.op("AddV2", [y, ctx.input(5)], label="biased")
+    if y.shape is None:  # ONNX infers no shapes after com.microsoft ops: the next node of a chain needs it
+        y.shape = (*sa[:-1], n)
     return y
+
+
+#: ONNX element type of B and zero_points (packed bytes).
+_UINT8 = 2
+
+
+def nbits_problems(node, inits: dict, value) -> list[str]:
+    """Every reason, known before translation, why the MatMulNBits ``node`` cannot be converted: its settings,
+    ``g_idx``, and B's and the zero points' element type and size when they are initializers (B's bytes are
+    not read). The scan reports them for all nodes at once: translation stops at the first of a chain of
+    nodes (those after it read an unknown value), so an LLM's refused layers would come one per run."""
+    attrs = {a.name: a.i for a in node.attribute}
+    k, n, bits, block = attrs.get("K", 0), attrs.get("N", 0), attrs.get("bits", 4), attrs.get("block_size", 0)
+    inputs = list(node.input) + [""] * 6
+    problems = settings_problems(k, n, bits, block)
+    if inputs[4]:
+        problems.append("g_idx (input 4, act-order column groups) is not supported")
+    for i, what in ((1, "B"), (3, "zero_points")):
+        tensor = inits.get(inputs[i]) if inputs[i] else None
+        if tensor is not None and tensor.data_type != _UINT8:
+            problems.append(f"{what} must be uint8 (packed" + ("; float zero points are not supported)" if i == 3 else ")"))
+    if problems:
+        return problems
+    b = inits.get(inputs[1])
+    blocks, blob = -(-k // block), block * bits // 8
+    if b is not None and int(np.prod(b.dims, dtype=np.int64)) != n * blocks * blob:
+        problems.append(f"B holds {int(np.prod(b.dims, dtype=np.int64))} bytes; K={k}, N={n}, bits={bits}, "
+                        f"block_size={block} need {n * blocks * blob} ([{n}, {blocks}, {blob}])")
+    scales = value(inputs[2]) if inputs[2] else None
+    zero_points = value(inputs[3]) if inputs[3] else None
+    if scales is not None and (zero_points is not None or not inputs[3]):
+        try:
+            nbits_params(scales, zero_points, k, n, bits, block)
+        except ValueError as err:
+            problems.append(str(err))
+    return problems
 
 
 def nbits_hint(node, label: str, inits: dict, value):

@@ -428,6 +428,7 @@ def scan_quantized_weights(model, base_dir=None) -> list:
              if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
     ranks.update({name: len(t.dims) for name, t in inits.items()})
     problems: list[str] = []
+    nbits_refused: list[str] = []
     hints: list = []
 
     def value(name: str) -> np.ndarray | None:
@@ -444,9 +445,12 @@ def scan_quantized_weights(model, base_dir=None) -> list:
 
     for index, node in enumerate(graph.node):
         if node.domain == "com.microsoft" and node.op_type == "MatMulNBits":
-            from .matmul_nbits import nbits_hint
+            from .matmul_nbits import nbits_hint, nbits_problems
 
-            hint = nbits_hint(node, f"{node.name or f'{node.op_type}_{index}'!r} ({node.op_type})", inits, value)
+            name = node.name or f"{node.op_type}_{index}"
+            nbits_refused.extend(f"{name!r}: {', '.join(found)}" for found in [nbits_problems(node, inits, value)]
+                                 if found)
+            hint = nbits_hint(node, f"{name!r} ({node.op_type})", inits, value)
             hints.extend([hint] if hint is not None else [])
             continue
         if node.domain == "com.microsoft" and node.op_type == "DynamicQuantizeLSTM":
@@ -486,6 +490,12 @@ def scan_quantized_weights(model, base_dir=None) -> list:
                             inputs[zp_index], inits, value)
         if hint is not None:
             hints.append(hint)
+    if nbits_refused:  # one line for every node (and any bad parameters of other nodes too)
+        also = f"; invalid quantization parameters: {'; '.join(problems)}" if problems else ""
+        raise InputError(f"{len(nbits_refused)} com.microsoft:MatMulNBits node(s) cannot be converted: "
+                         + "; ".join(nbits_refused) + also,
+                         hint="tfjsconv converts 2-, 4- and 8-bit MatMulNBits with block_size a power of 2 "
+                              "from 16 and no g_idx (docs/quantization.md)")
     if problems:
         raise InputError("invalid quantization parameters: " + "; ".join(problems),
                          hint="a scale must be finite and non-zero, a zero point within its type's range, "
