@@ -239,3 +239,22 @@ def test_identity_of_a_weight_folds_without_onnx_and_stays_lazy(tmp_path):
     [folded] = try_fold(model.graph.node[0], [weight], {"": 17})
     assert folded is weight and isinstance(folded, ExternalArray)
     np.testing.assert_array_equal(folded.load(), big)
+
+
+def test_every_initializer_outside_the_model_folder_is_named_at_once(tmp_path):
+    """Two initializers pointing out of the folder: one conversion refusal names both, not the first alone."""
+    import tfjsconv
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "in.bin").write_bytes(np.zeros(4, np.float32).tobytes())
+    tensors = []
+    for name, location in (("a", "../a.bin"), ("inside", "in.bin"), ("b", str(tmp_path / "b.bin"))):
+        tensor = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=[4], data_location=TensorProto.EXTERNAL)
+        tensor.external_data.add(key="location", value=location)
+        tensors.append(tensor)
+    path = _model_with(tensors, folder / "m.onnx", ["a", "inside", "b"])
+    with pytest.raises(InputError) as caught:
+        tfjsconv.convert(path, tmp_path / "out")
+    assert caught.value.message == (f"2 initializers point outside the model folder: 'a' (../a.bin), "
+                                    f"'b' ({tmp_path / 'b.bin'})")

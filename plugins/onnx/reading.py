@@ -159,6 +159,29 @@ def has_full_shape(type_proto: Any) -> bool:
         d.HasField("dim_value") or d.HasField("dim_param") for d in tt.shape.dim)
 
 
+def refuse_initializers_outside(initializers: Any, base_dir: Path) -> None:
+    """One :class:`InputError` naming every initializer whose external data file lies outside ``base_dir``
+    (checked before any is read, so a second one is not left for the next run)."""
+    from .tensors import escapes_folder, external_data_info, uses_external_data
+    from .wire import IN_MODEL_KEY, IN_MODEL_TOKEN
+
+    outside = []
+    for tensor in initializers:
+        if not uses_external_data(tensor):
+            continue
+        info = external_data_info(tensor)
+        location = info.get("location", "")
+        if info.get(IN_MODEL_KEY) != IN_MODEL_TOKEN and escapes_folder(location, base_dir):
+            outside.append((tensor.name, location))
+    hint = "keep the .onnx file next to its external data files"
+    if len(outside) == 1:
+        (name, location), = outside
+        raise InputError(f"initializer {name!r} points outside the model folder: {location}", hint=hint)
+    if outside:
+        named = ", ".join(f"{name!r} ({location})" for name, location in outside)
+        raise InputError(f"{len(outside)} initializers point outside the model folder: {named}", hint=hint)
+
+
 def initializer_array(tensor: Any, base_dir: Path) -> Any:
     """An initializer as numpy, or as an ExternalArray (read only when written) for data in a file."""
     from .tensors import escapes_folder, external_data_info, raw_to_array, tensor_to_array, uses_external_data

@@ -25,7 +25,7 @@ from .dtypes import ir_dtype, narrow, onnx_elem_to_numpy
 from .folding import try_fold
 from .layout import Perm
 from .mapping import DEFAULT_DOMAINS, VersionedMapping, lookup
-from .reading import has_full_shape, infer_shapes, initializer_array, opset_map
+from .reading import has_full_shape, infer_shapes, initializer_array, opset_map, refuse_initializers_outside
 from .tensors import attribute_value
 
 LAYOUTS = ("nchw", "nhwc")
@@ -158,6 +158,7 @@ class Translator:
     def run(self) -> Graph:
         g = self.model.graph
         initializers = {init.name for init in g.initializer}
+        refuse_initializers_outside(g.initializer, self.base_dir)
         for init in g.initializer:
             array = initializer_array(init, self.base_dir)
             self.tensors[init.name] = Tensor(init.name, const=array, dtype=array.dtype, shape=tuple(array.shape))
