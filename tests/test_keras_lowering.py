@@ -212,6 +212,13 @@ def case_file(folder: Path, family: str, flavor: str) -> Path:
     return folder / f"{family}-{flavor.replace('.', '-')}{flavor[flavor.index('.'):]}"
 
 
+def layer_gaps_of(model) -> list[str]:
+    """The lowering's config-level gaps of a built Keras model."""
+    from tfjsconv.plugins.keras.lowering import layer_gaps
+
+    return layer_gaps(json.loads(model.to_json()))
+
+
 def family_saver(families: dict, inputs_of, seed: int):
     """A ``save`` for :func:`saved_and_converted`: the family's model with random weights (``seed``), saved as
     ``flavor``, with inputs from ``inputs_of(model, seed + 1)`` and Keras's outputs for them."""

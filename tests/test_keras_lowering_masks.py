@@ -8,7 +8,6 @@ matters downstream (an RNN, a masked pool, softmax rows that are fully masked).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from test_keras_lowering import _module, _verify, family_saver, saved_and_converted  # noqa: E402
+from test_keras_lowering import layer_gaps_of, _module, _verify, family_saver, saved_and_converted  # noqa: E402
 
 
 # -- models (``k`` is keras or tf_keras) ---------------------------------------------------------------------
@@ -158,10 +157,7 @@ def test_masks_lower_without_tensorflow_and_match_keras(converted, tfjs_runtime,
 
 
 # -- gaps: what Keras computes in a way the lowering does not follow is refused, named ------------------------
-def _gaps(model) -> list[str]:
-    from tfjsconv.plugins.keras.lowering import layer_gaps
-
-    return layer_gaps(json.loads(model.to_json()))
+_gaps = layer_gaps_of
 
 
 @pytest.mark.parametrize("flavor", ["keras3.keras", "tf_keras.h5"])

@@ -9,7 +9,6 @@ batch item, a whole inner sequence of a rank-4 input) and all-one steps for a ``
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from test_keras_lowering import _verify, family_saver, saved_and_converted  # noqa: E402
+from test_keras_lowering import layer_gaps_of, _verify, family_saver, saved_and_converted  # noqa: E402
 from test_keras_lowering_masks import _padded_ids  # noqa: E402
 
 
@@ -149,10 +148,7 @@ def test_masks_lower_without_tensorflow_and_match_keras(converted, tfjs_runtime,
 
 
 # -- what stays refused, named ---------------------------------------------------------------------------------
-def _gaps(model) -> list[str]:
-    from tfjsconv.plugins.keras.lowering import layer_gaps
-
-    return layer_gaps(json.loads(model.to_json()))
+_gaps = layer_gaps_of
 
 
 def test_masks_keras_cannot_apply_stay_gaps():

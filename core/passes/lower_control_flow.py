@@ -43,6 +43,7 @@ from ..errors import TfjsconvError, UnsupportedOpsError
 from ..ir import FuncAttr, Graph, Node, Shape, Value
 from ..provenance import scope
 from . import Pass, PassResult
+from .list_input_controls import LIST_INPUT_OPS
 
 WHILE_OPS = frozenset({"While", "StatelessWhile"})
 IF_OPS = frozenset({"If", "StatelessIf"})
@@ -63,11 +64,11 @@ STATEFUL_RESOURCE_OPS = frozenset({
 TABLE_READ_OPS = frozenset({"LookupTableFindV2", "LookupTableFind", "LookupTableSizeV2", "LookupTableSize"})
 #: Pass-through ops a body may put between an argument and the same output (still loop-invariant).
 _FORWARDING_OPS = frozenset({"Identity", "IdentityN", "Snapshot"})
-#: Ops whose TF.js mapping reads a run of inputs up to the end (or from it): TF.js reads a ``^x`` control
-#: input as one more tensor there (``Pack(c, ^pivot)`` stacks the pivot), so their anchor goes on an
-#: ``Identity`` of their first input instead.
-_LIST_INPUT_OPS = frozenset({"AddN", "Concat", "ConcatV2", "Einsum", "IdentityN", "Pack", "ShapeN", "RaggedGather",
-                             "RaggedTensorToTensor", "_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul"})
+#: Ops whose TF.js mapping reads a run of inputs (``list_input_controls``): TF.js reads a ``^x`` control input
+#: as one more tensor there (``Pack(c, ^pivot)`` stacks the pivot), so their anchor goes on an ``Identity`` of
+#: their first input instead. Control flow and Print keep their anchors: an Identity before a Merge's first
+#: input breaks the frames of a nested lowered loop on wasm.
+_LIST_INPUT_OPS = LIST_INPUT_OPS - {"If", "StatelessIf", "While", "StatelessWhile", "Merge", "Print"}
 
 
 class ControlFlowLoweringError(UnsupportedOpsError):

@@ -162,17 +162,10 @@ def has_full_shape(type_proto: Any) -> bool:
 def refuse_initializers_outside(initializers: Any, base_dir: Path) -> None:
     """One :class:`InputError` naming every initializer whose external data file lies outside ``base_dir``
     (checked before any is read, so a second one is not left for the next run)."""
-    from .tensors import escapes_folder, external_data_info, uses_external_data
+    from .tensors import outside_folder
     from .wire import IN_MODEL_KEY, IN_MODEL_TOKEN
 
-    outside = []
-    for tensor in initializers:
-        if not uses_external_data(tensor):
-            continue
-        info = external_data_info(tensor)
-        location = info.get("location", "")
-        if info.get(IN_MODEL_KEY) != IN_MODEL_TOKEN and escapes_folder(location, base_dir):
-            outside.append((tensor.name, location))
+    outside = outside_folder(initializers, base_dir, skip=lambda info: info.get(IN_MODEL_KEY) == IN_MODEL_TOKEN)
     hint = "keep the .onnx file next to its external data files"
     if len(outside) == 1:
         (name, location), = outside

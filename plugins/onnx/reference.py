@@ -107,15 +107,14 @@ def _float_activation_copy(path: Path, ort: Any) -> bytes | None:
 def _refuse_files_outside(model: Any, folder: Path) -> bool:
     """Whether the model keeps data in external files; an :class:`InputError` naming every tensor whose file
     lies outside ``folder``."""
-    from .tensors import escapes_folder, external_data_info, uses_external_data
+    from .tensors import outside_folder, uses_external_data
 
-    locations = {t.name: external_data_info(t).get("location", "") for t in _tensors(model.graph)
-                 if uses_external_data(t)}
-    outside = [f"{name!r} ({location})" for name, location in locations.items() if escapes_folder(location, folder)]
+    tensors = list(_tensors(model.graph))
+    outside = [f"{name!r} ({location})" for name, location in outside_folder(tensors, folder)]
     if outside:
         raise InputError(f"{len(outside)} tensor(s) point outside the model folder: {', '.join(outside)}",
                          hint="keep the .onnx file next to its external data files")
-    return bool(locations)
+    return any(uses_external_data(t) for t in tensors)
 
 
 def _tensors(graph: Any) -> Any:

@@ -115,6 +115,20 @@ def external_data_info(tensor: Any) -> dict[str, str]:
     return {entry.key: entry.value for entry in tensor.external_data}
 
 
+def outside_folder(tensors: Any, folder: Any, *, skip: Any = None) -> list[tuple[str, str]]:
+    """``(name, location)`` of each tensor whose external data file lies outside ``folder`` (``skip(info)``:
+    entries to pass over), so that a refusal can name them all at once."""
+    found = []
+    for tensor in tensors:
+        if not uses_external_data(tensor):
+            continue
+        info = external_data_info(tensor)
+        location = info.get("location", "")
+        if not (skip and skip(info)) and escapes_folder(location, folder):
+            found.append((tensor.name, location))
+    return found
+
+
 def escapes_folder(location: str, folder: Any) -> bool:
     """Whether an external data ``location`` leads outside the model's ``folder`` (``..``, an absolute path, a
     symbolic link out): neither the converter nor its onnxruntime reference reads such a file."""
