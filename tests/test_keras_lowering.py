@@ -256,7 +256,7 @@ def test_uncovered_layer_without_tensorflow_names_the_layer(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "gru.keras")], capture_output=True, text=True)
     assert out.returncode != 0
     assert UsageError.__name__ in out.stderr
-    assert "does not cover 1 layer(s): 'td' (RNN: stateful=True)" in out.stderr, \
+    assert "does not cover 1 layer: 'td' (RNN: stateful=True)" in out.stderr, \
         out.stderr[-1500:]
     assert "hint: these layers need the TensorFlow tracer: pip install tensorflow keras, then use " \
            "--loader=tensorflow" in out.stderr
@@ -273,7 +273,7 @@ def test_uncovered_layer_is_refused_and_traced_with_the_loader_flag(tmp_path):
     model = keras.Model(inp, L.Dense(2, name="head")(L.GRU(4, name="gru")(per_step)))
     randomize(model, 3)
     model.save(tmp_path / "gru.keras")
-    with pytest.raises(UsageError, match=r"does not cover 1 layer\(s\): 'lora' \(Dense: lora_rank") as err:
+    with pytest.raises(UsageError, match=r"does not cover 1 layer: 'lora' \(Dense: lora_rank") as err:
         tfjsconv.convert(tmp_path / "gru.keras", tmp_path / "refused", output_format="tfjs_graph_model")
     assert "--loader=tensorflow" in str(err.value.hint)
     assert not (tmp_path / "refused").exists()

@@ -321,8 +321,9 @@ def test_lookup_vocabularies_keras_would_refuse_are_gaps():
 
 @pytest.mark.parametrize("flavor", ["keras3.h5", "tf_keras.h5"])
 def test_attention_masks_not_from_model_inputs_are_gaps(tmp_path, flavor):
-    """``mask=[query_mask, value_mask]`` is lowered from bool model inputs (``test_keras_lowering_masks.py``); a
-    mask computed by a layer is a gap named with the layer (``--loader=tensorflow`` traces it)."""
+    """``mask=[query_mask, value_mask]`` is lowered from bool model inputs (``test_keras_lowering_masks.py``) and bool
+    tensors layers computed (``test_keras_lowering_masks_ops.py``); one the lowering computes as float32 (Identity /
+    Activation cast their input) is a gap named with the layer (``--loader=tensorflow`` traces it)."""
     import h5py
 
     from tfjsconv.plugins.keras.lowering import Unsupported, h5_layer_weights, lower_model
@@ -334,6 +335,7 @@ def test_attention_masks_not_from_model_inputs_are_gaps(tmp_path, flavor):
         k.layers.Activation("linear", name="kept")(value_mask)
     model = k.Model([q, v, value_mask], k.layers.Attention(name="att")([q, v], mask=[None, kept]))
     model.save(tmp_path / "model.h5")
-    with h5py.File(tmp_path / "model.h5") as h5, pytest.raises(Unsupported, match=r"'att' \(Attention: a mask argument"):
+    refused = r"'att' \(Attention\) is given a mask the lowering computes as float32"
+    with h5py.File(tmp_path / "model.h5") as h5, pytest.raises(Unsupported, match=refused):
         lower_model(json.loads(h5.attrs["model_config"]), h5_layer_weights(h5), keras3=k is keras,
                     source="model.h5")

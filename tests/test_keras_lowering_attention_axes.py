@@ -3,7 +3,9 @@
 As in ``test_keras_lowering_attention.py``: small models with random weights, saved by Keras 3 (``.keras``) and
 tf_keras (``.h5``), converted with TensorFlow, Keras and tf_keras poisoned (one subprocess), run in real TF.js
 (cpu and wasm; one model also on webgl); expected values are Keras's own ``model(x, training=False)``, including
-the attention scores in Keras's layout. What Keras reads in another layout is refused by name.
+the attention scores in Keras's layout. A model Keras itself cannot call (masks it cannot broadcast against the
+scores, an axis it cannot read) is refused by name. Masks Keras lines up with other axes of the scores and
+attention over the heads: ``test_keras_lowering_attention_masks.py``.
 """
 from __future__ import annotations
 
@@ -72,14 +74,15 @@ def masks(k):
                                                            use_causal_mask=True),
     ]
     inputs = [grid, rows, patches, square, mask_w, mask_hw, mask_sq]
-    if k is keras:  # tf_keras does not normalise negative axes (it would attend over the heads) and lines Keras
-        # masks up with other axes (``mask[:, :, None]``)
+    if k is keras:  # in tf_keras -2 is the heads axis and its Keras masks line up with other axes of the scores
+        # (``mask[:, :, None]``), which these non-square shapes cannot broadcast: test_keras_lowering_attention_masks.py
         padded_rows = k.Input((3, 5, 4), name="padded_rows")
         inputs += [padded, padded_rows]
         outputs += [_mha(k, 2, 3, "keras_masked", attention_axes=(2,))(k.layers.Masking(name="masking")(padded),
                                                                         padded),
                     _mha(k, 2, 2, "keras_masked_both", attention_axes=(2,))(
-                        k.layers.Masking(name="masking_query")(padded), k.layers.Masking(name="masking_value")(padded_rows)),
+                        k.layers.Masking(name="masking_query")(padded),
+                        k.layers.Masking(name="masking_value")(padded_rows)),
                     _mha(k, 2, 2, "keras_masked_causal", attention_axes=(2,), sliding_window=2)(
                         k.layers.Masking(name="masking_square")(square), square, use_causal_mask=True),
                     _mha(k, 2, 2, "negative", attention_axes=(-2,))(grid, rows),
@@ -141,6 +144,21 @@ def test_attention_over_other_axes_runs_on_webgl(converted, browser, family):
     assert report.passed, format_report(report)
 
 
+def _with_attention_axes(saved: Path, edited: Path, saved_axes: list[int], axes: list[int]) -> Path:
+    """A copy of a Keras 3 ``.keras`` file whose layer ``mha`` lists ``axes`` (it saved ``saved_axes``)."""
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(edited, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                layer = next(la for la in config["config"]["layers"] if la["name"] == "mha")
+                assert layer["config"]["attention_axes"] == saved_axes
+                layer["config"]["attention_axes"] = axes
+                data = json.dumps(config).encode()
+            dst.writestr(item, data)
+    return edited
+
+
 def test_keras3_negative_axes_in_a_config_match_keras(tmp_path, tfjs_runtime):
     """Keras 3 saves the axes it normalised (``rank + a``); a config that lists them negative reads the same."""
     import tfjsconv
@@ -149,17 +167,7 @@ def test_keras3_negative_axes_in_a_config_match_keras(tmp_path, tfjs_runtime):
     model = keras.Model([grid, patches], _mha(keras, 2, 3, "mha", attention_axes=(1, 2))(grid, patches))
     randomize(model, 3)
     model.save(tmp_path / "saved.keras")
-    edited = tmp_path / "negative.keras"
-    with zipfile.ZipFile(tmp_path / "saved.keras") as src, zipfile.ZipFile(edited, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item.filename)
-            if item.filename == "config.json":
-                config = json.loads(data)
-                layer = next(la for la in config["config"]["layers"] if la["name"] == "mha")
-                assert layer["config"]["attention_axes"] == [1, 2]
-                layer["config"]["attention_axes"] = [-3, -2]
-                data = json.dumps(config).encode()
-            dst.writestr(item, data)
+    edited = _with_attention_axes(tmp_path / "saved.keras", tmp_path / "negative.keras", [1, 2], [-3, -2])
     reloaded = keras.models.load_model(edited)
     inputs = _inputs(model, 4)
     expected = np.asarray(reloaded(list(inputs.values()), training=False))
@@ -169,41 +177,47 @@ def test_keras3_negative_axes_in_a_config_match_keras(tmp_path, tfjs_runtime):
 
 
 def _refusal(k, case: str):
+    """Models Keras builds (Keras 3 from shapes alone, tf_keras without the Keras masks) but cannot call: its masks
+    do not broadcast against the scores (it raises), or only for some batch sizes; and an axis Keras cannot read."""
     L = k.layers
-    grid, patches = k.Input((3, 4, 6), name="grid"), k.Input((2, 5, 3), name="patches")
-    if case == "causal_two_axes":
+    grid = k.Input((3, 4, 6), name="grid")
+    if case == "causal_two_axes":  # Keras expands the [1, T0, S0] causal mask at axis -5
         return k.Model(grid, _mha(k, 2, 2, "mha", attention_axes=(1, 2))(grid, grid, use_causal_mask=True))
-    if case.startswith("keras_mask"):
+    if case.startswith("keras_mask"):  # [B, 3, 4, 4] lined up with scores [B, 4, heads, 3, 3] (axis 1)
         masked = L.Masking(name="masking")(grid)
         return k.Model(grid, _mha(k, 2, 2, "mha", attention_axes=(1 if "first" in case else 2,))(masked, masked))
-    if case == "partial_mask":  # Keras broadcasts a [B, T, S] mask over the other axes
-        mask = k.Input((4, 4), dtype="bool", name="mask")
-        return k.Model([grid, mask], _mha(k, 2, 2, "mha", attention_axes=(2,))(grid, grid, attention_mask=mask))
-    if case == "heads_axis":
-        return k.Model([grid, patches], _mha(k, 2, 2, "mha", attention_axes=(-1,))(grid, patches))
-    assert case == "tf_keras_negative"
-    return k.Model([grid, patches], _mha(k, 2, 2, "mha", attention_axes=(-2,))(grid, grid))
+    if case == "batch_dependent_mask":  # [B, 4, 3, 4] expanded to [1, 1, B, 4, 3, 4]: B meets the query's H
+        mask = k.Input((4, 3, 4), dtype="bool", name="mask")
+        return k.Model([grid, mask], _mha(k, 2, 2, "mha", attention_axes=(1, 2))(grid, grid, attention_mask=mask))
+    if case == "fused_two_axes":  # Keras 3 fuses a rank-3 query but expands its [B, T, S] mask at axis -5
+        seq, mask = k.Input((5, 6), name="seq"), k.Input((5, 5), dtype="bool", name="mask")
+        return k.Model([seq, mask], _mha(k, 2, 2, "mha", attention_axes=(1, 2))(seq, seq, attention_mask=mask))
+    assert case == "batch_axis", case  # written into the config: Keras cannot build it
+    return k.Model(grid, _mha(k, 2, 2, "mha", attention_axes=(1,))(grid, grid))
 
 
 @pytest.mark.parametrize("case,flavor,needle", [
-    ("causal_two_axes", "keras3.keras", r"use_causal_mask with attention_axes=\[1, 2\]"),
-    ("keras_mask_first_axis", "keras3.keras", r"Keras masks with attention_axes=\[1\] \("),
-    ("keras_mask_last_axis", "tf_keras.h5", r"Keras masks with attention_axes=\[2\] in tf_keras"),
-    ("partial_mask", "keras3.keras", r"attention_mask of shape \[None, 4, 4\] with attention_axes"),
-    ("heads_axis", "keras3.keras", r"attention_axes=\[(-1|3)\] on a rank-4 query"),  # Keras 3 saves it as 3
-    ("tf_keras_negative", "tf_keras.h5", r"negative attention_axes=\[-2\] in tf_keras"),
+    ("causal_two_axes", "keras3.keras", r"mask of shape \[1, 3, 3\] that Keras expands at axis -5 for 2 attention "
+                                        r"axes \(Keras raises\)"),
+    ("keras_mask_first_axis", "keras3.keras", r"mask of shape \[None, 3, 4, 4\] lined up as \[None, 3, 1, 4, 4\] "
+                                              r"with scores of shape \[None, 4, 2, 3, 3\]"),
+    ("keras_mask_last_axis", "tf_keras.h5", r"mask of shape \[None, 3, 3, 4\] lined up as \[None, 3, 1, 3, 4\]"),
+    ("batch_dependent_mask", "keras3.keras", r"mask of shape \[None, 4, 3, 4\] lined up as "
+                                             r"\[1, 1, None, 4, 3, 4\] .*for every batch size"),
+    ("fused_two_axes", "keras3.keras", r"mask of shape \[None, 5, 5\] that Keras expands at axis -5 for 2 "
+                                       r"attention axes \(Keras raises\)"),
+    ("batch_axis", "keras3.keras", r"attention_axes=\[0\] on a rank-4 query \(Keras attends over the axes between"),
 ])
 def test_layouts_keras_reads_otherwise_are_refused_by_name(tmp_path, case, flavor, needle):
     import tfjsconv
     from tfjsconv.errors import UsageError
 
     k = keras if flavor.startswith("keras3") else pytest.importorskip("tf_keras")
-    try:
-        model = _refusal(k, case)
-    except ValueError:  # this Keras version refuses the layout itself
-        pytest.skip(f"{flavor} refuses {case} when building the model")
+    model = _refusal(k, case)
     path = tmp_path / f"model{flavor[flavor.index('.'):]}"
     model.save(path)
+    if case == "batch_axis":
+        path = _with_attention_axes(path, tmp_path / "edited.keras", [1], [0])
     with pytest.raises(UsageError, match=r"'mha' \(MultiHeadAttention\)") as err:
         tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")
     assert re.search(needle, str(err.value)), str(err.value)

@@ -161,14 +161,23 @@ _gaps = layer_gaps_of
 
 
 @pytest.mark.parametrize("flavor", ["keras3.keras", "tf_keras.h5"])
-def test_explicit_attention_masks_that_are_no_bool_model_input_are_gaps(flavor):
+def test_explicit_attention_masks_the_lowering_computes_as_floats_are_gaps(flavor, tmp_path):
+    """Computed bool masks are lowered (``test_keras_lowering_masks_ops.py``); one the lowering computes as float32
+    (its Identity/Activation lowerings cast their inputs to float32, Keras keeps them bool) is refused by name."""
+    import tfjsconv
+    from tfjsconv.errors import UsageError
+
     k = _module(flavor)
     L = k.layers
     q, v = k.Input((3, 2), name="query"), k.Input((4, 2), name="value")
     value_mask = k.Input((4,), dtype="bool", name="value_mask")
     kept = L.Identity(name="kept")(value_mask) if k is keras else L.Activation("linear", name="kept")(value_mask)
     model = k.Model([q, v, value_mask], L.Attention(name="att")([q, v], mask=[None, kept]))
-    assert _gaps(model) == ["'att' (Attention: a mask argument that is no bool model input)"]
+    path = tmp_path / f"att{flavor[flavor.index('.'):]}"
+    model.save(path)
+    with pytest.raises(UsageError, match=r"does not cover 1 layer: 'att' \(Attention\) is given a mask the lowering "
+                                         r"computes as float32"):
+        tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")
 
 
 def test_keras3_multi_head_attention_deleting_a_read_mask_is_a_gap():
@@ -208,5 +217,5 @@ def test_a_mask_given_by_a_layer_that_is_not_bool_in_the_lowering_is_refused(fla
     assert _gaps(model) == []
     path = tmp_path / ("model.keras" if k is keras else "model.h5")
     model.save(path)
-    with pytest.raises(UsageError, match=r"'lstm' \(LSTM\) is given a mask of dtype float32"):
+    with pytest.raises(UsageError, match=r"'lstm' \(LSTM\) is given a mask the lowering computes as float32"):
         tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")

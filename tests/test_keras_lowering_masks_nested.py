@@ -163,13 +163,45 @@ def test_a_propagated_mask_into_softmax_and_mask_readers_inside_time_distributed
     assert _gaps(model) == ["'softmax' (mask into Softmax)", "'td_softmax' (mask into TimeDistributed)"]
 
 
-def test_masks_given_to_some_inputs_of_a_nested_model_are_a_gap():
-    """A mask per input given to a nested model is lowered (``test_keras_lowering_masks_more.py``); ``mask=[m, None]``
-    is not (the recorded masks no longer say which input each belongs to)."""
-    k = pytest.importorskip("tf_keras")
-    L = k.layers
-    x, y, m = k.Input((5, 3), name="x"), k.Input((5, 3), name="y"), k.Input((5,), dtype="bool", name="m")
-    left, right = k.Input((5, 3), name="left"), k.Input((5, 3), name="right")
-    inner = k.Model([left, right], L.LSTM(2, name="inner_lstm")(L.Add(name="add")([left, right])), name="inner")
-    model = k.Model([x, y, m], inner([x, y], mask=[m, None]))
-    assert _gaps(model) == ["'inner' (Functional: a mask the lowering does not track)"]
+def test_masks_given_to_some_inputs_of_a_nested_model_beside_computed_ones_are_a_gap():
+    """``mask=[m, None]`` is lowered with bool model inputs and, when the inputs carry no mask, computed tensors
+    (``test_keras_lowering_masks_ops.py``); a computed one beside a tracked mask is not (Keras 3 records the masks it
+    fills in itself as op layers too, so which is which is not read)."""
+    for k in (keras, pytest.importorskip("tf_keras")):
+        L = k.layers
+        x, y, ids = k.Input((5, 3), name="x"), k.Input((5, 3), name="y"), k.Input((5,), dtype="int32", name="ids")
+        left, right = k.Input((5, 3), name="left"), k.Input((5, 3), name="right")
+        inner = k.Model([left, right], L.LSTM(2, name="inner_lstm")(L.Add(name="add")([left, right])), name="inner")
+        keep = keras.ops.not_equal(ids, 0) if k is keras else __import__("tensorflow").math.not_equal(ids, 0)
+        model = k.Model([x, y, ids], inner([x, L.Masking(name="masking")(y)], mask=[keep, None]))
+        assert _gaps(model) == ["'inner' (Functional: a mask the lowering does not track)"], k.__name__
+
+
+def test_an_explicit_mask_none_in_tf_keras_is_a_gap():
+    """tf_keras records ``layer(x, mask=None)`` and passes None instead of ``x``'s mask (a nested model also sets None
+    on its input), so the layer runs unmasked; Keras 3 fills the input's mask in. The lowering read it as not given."""
+    tk = pytest.importorskip("tf_keras")
+    for k in (keras, tk):
+        L = k.layers
+        x, inner_in = k.Input((5, 3), name="x"), k.Input((5, 3), name="inner_in")
+        masked = L.Masking(name="masking")(x)
+        inner = k.Model(inner_in, L.LSTM(2, name="inner_lstm")(inner_in), name="inner")
+        model = k.Model(x, [inner(masked, mask=None), L.GRU(2, name="gru")(masked, mask=None)])
+        expected = [] if k is keras else [
+            "'inner' (Functional: mask=None given explicitly, which drops the mask its input carries in tf_keras)",
+            "'gru' (GRU: mask=None given explicitly, which drops the mask its input carries in tf_keras)"]
+        assert layer_gaps_of(model) == expected, k.__name__
+
+
+def test_one_tensor_given_twice_to_a_nested_model_with_different_masks_is_a_gap():
+    """``inner([y, y], mask=[m, None])``: Keras sets the masks on the one tensor in turn (tf_keras ends with None,
+    Keras 3 with ``m``), so neither input reads its own entry."""
+    for k in (keras, pytest.importorskip("tf_keras")):
+        L = k.layers
+        y, m = k.Input((5, 3), name="y"), k.Input((5,), dtype="bool", name="m")
+        left, right = k.Input((5, 3), name="left"), k.Input((5, 3), name="right")
+        inner = k.Model([left, right], [L.LSTM(2, name="l")(left), L.GRU(2, name="g")(right)], name="inner")
+        masked = L.Masking(name="masking")(y)
+        model = k.Model([y, m], inner([masked, masked], mask=[m, None]))
+        assert layer_gaps_of(model) == ["'inner' (Functional: one tensor given as several inputs with a mask list; "
+                                        "Keras sets the masks on that tensor in turn)"], k.__name__

@@ -104,9 +104,29 @@ def shared_beside_namesakes(k):
     return k.Model(x, [m1(x), p1(x), d(x), m2(x), p2(x)])
 
 
+def pipeline_given_masks(k):
+    """``pipe(x, mask=m)``: Keras 3 hands ``m`` to the first inner layer as ``layer(x, mask=m)`` when its call takes a
+    mask (an RNN, a nested model, through a Pipeline first in the Pipeline) and the mask goes on with the outputs
+    (into ``gru_after``); a first layer whose call takes none (Dense) drops it. ``m`` is a bool model input, or
+    computed (``ids != 0``)."""
+    L = k.layers
+    x1, x2, x3, x4 = (k.Input((6, 2), name=f"x{i}") for i in range(1, 5))
+    m, ids = k.Input((6,), dtype="bool", name="m"), k.Input((6,), dtype="int32", name="ids")
+    reading = L.Pipeline([L.LSTM(3, return_sequences=True, name="lstm_r"), L.Dense(2, name="dense_r")],
+                         name="reading")
+    dropping = L.Pipeline([L.Dense(3, name="dense_d"), L.LSTM(2, name="lstm_d")], name="dropping")
+    computed = L.Pipeline([L.Pipeline([L.GRU(2, go_backwards=True, name="gru_c")], name="first")], name="computed")
+    inner_in = k.Input((6, 2), name="inner_in")
+    inner = k.Model(inner_in, L.SimpleRNN(2, return_sequences=True, name="rnn_m")(inner_in), name="inner")
+    modelled = L.Pipeline([inner, L.GlobalAveragePooling1D(name="gap_m")], name="modelled")
+    return k.Model([x1, x2, x3, x4, m, ids], [
+        L.GRU(2, name="gru_after")(reading(x1, mask=m)), dropping(x2, mask=m),
+        computed(x3, mask=k.ops.not_equal(ids, 0)), modelled(x4, mask=m)])
+
+
 FAMILIES = {"nested_pipelines": nested_pipelines, "pipeline_masks": pipeline_masks,
             "shared_in_pipelines": shared_in_pipelines, "shared_in_a_model": shared_in_a_model,
-            "shared_beside_namesakes": shared_beside_namesakes}
+            "shared_beside_namesakes": shared_beside_namesakes, "pipeline_given_masks": pipeline_given_masks}
 CASES = [(family, flavor) for family in FAMILIES for flavor in ("keras3.keras", "keras3.h5")]
 
 
@@ -121,6 +141,10 @@ def _save(family: str, flavor: str, folder: Path, seed: int = 5):
         inputs["ids"] = inputs["ids"] % 8
         inputs["ids"][0, 4:], inputs["ids"][1, 2] = 0, 0
         inputs["x"][0, 3:], inputs["x"][1, 1] = 0.0, 0.0
+    if family == "pipeline_given_masks":  # masked steps at the start, in the middle, at the end
+        inputs["m"] = np.array([[False, True, True, False, True, False], [True, False, True, True, True, True]])
+        inputs["ids"] = inputs["ids"] % 4
+        inputs["ids"][0, :2], inputs["ids"][1, 3] = 0, 0
     return save_with_outputs(model, inputs, case_file(folder, family, flavor))
 
 
@@ -160,17 +184,17 @@ def test_the_masks_in_the_saved_pipeline_case_matter():
     assert np.abs(np.asarray(model(padded)) - np.asarray(unmasked(padded))).max() > 1e-3
 
 
-def test_a_pipeline_given_a_mask_argument_is_named():
-    """``pipe(x, mask=m)``: Keras hands ``m`` to the first inner layer only when that layer takes a mask argument;
-    the walk does not model that, so it is a gap."""
+def test_a_pipeline_given_a_mask_for_a_first_layer_the_walk_does_not_know_is_named():
+    """``pipe(x, mask=m)`` is lowered where the first inner layer's call takes a mask the walk reads, or none
+    (``pipeline_given_masks``); another first layer (TimeDistributed, whose call takes one) stays a gap."""
     from tfjsconv.plugins.keras.lowering import layer_gaps
 
     L = keras.layers
     x = keras.Input((5, 2), name="x")
     m = keras.Input((5,), dtype="bool", name="m")
-    pipe = L.Pipeline([L.LSTM(2, name="lstm")], name="pipe")
+    pipe = L.Pipeline([L.TimeDistributed(L.Dense(2), name="td"), L.LSTM(2, name="lstm")], name="pipe")
     gaps = layer_gaps(json.loads(keras.Model([x, m], pipe(x, mask=m)).to_json()))
-    assert gaps and all(g.startswith("'pipe' (Pipeline: ") for g in gaps), gaps
+    assert gaps == ["'pipe' (Pipeline: a mask argument for its first layer 'td' (TimeDistributed))"], gaps
 
 
 def test_a_gap_inside_a_model_inside_a_pipeline_is_named_with_its_path():
@@ -214,7 +238,7 @@ def test_the_refusal_names_every_gap_the_walk_meets_in_different_branches(tmp_pa
     outputs = [L.StringLookup(vocabulary=["a"], name="fine")(words), after, L.Dense(2, name="dense_after")(lstm),
                L.Add(name="sum")([lstm, gru]), inner(words), L.Dense(2, name="unaffected")(x)]
     message = _refusal(keras.Model([words, x, h], outputs), tmp_path / "gaps.keras")
-    assert "does not cover 4 layer(s): " in message, message
+    assert "does not cover 4 layers: " in message, message
     for named in ("'passed_on' (Identity) on a string input", "'lstm' is called with initial_state mixing tensors",
                   "'gru' (GRU) called with an initial_state of shape [2]",
                   "'inner/inner_identity' (Identity) on a string input"):
@@ -228,7 +252,7 @@ def test_a_long_list_of_gaps_is_cut_with_a_count(tmp_path):
     words = keras.Input((2,), dtype="string", name="words")
     outputs = [L.Identity(name=f"string_into_identity_{i}")(words) for i in range(30)]
     message = _refusal(keras.Model(words, outputs), tmp_path / "many.keras")
-    assert "does not cover 30 layer(s): layer 'string_into_identity_0' (Identity)" in message, message
+    assert "does not cover 30 layers: 'string_into_identity_0' (Identity)" in message, message
     shown = message.count("(Identity) on a string input")
     assert 1 < shown < 30 and message.endswith(f"(and {30 - shown} more)"), message
 
@@ -244,7 +268,7 @@ def test_a_shared_layer_that_could_be_one_of_several_namesakes_is_refused_by_nam
     d = L.Dense(4, name="d")
     m2 = keras.Model(m2_in, d(m2_in), name="m2")
     message = _refusal(keras.Model(x, [m1(x), m2(x), d(x)]), tmp_path / "namesakes.keras")
-    assert "does not cover 1 layer(s): 'd' (Dense: a layer used in several places, whose weights Keras saved " \
+    assert "does not cover 1 layer: 'd' (Dense: a layer used in several places, whose weights Keras saved " \
            "under one of 2 layers named 'd')" in message, message
 
 
@@ -257,8 +281,8 @@ def test_walk_gaps_in_a_nested_model_are_named_with_its_path(tmp_path):
     inner = keras.Model([ix, ih], L.LSTM(2, name="lstm")(ix, initial_state=[ih, state]), name="inner")
     model = keras.Model([x, h], [inner([x, h]), L.LSTM(2, name="lstm")(x, initial_state=[h, state])])
     message = _refusal(model, tmp_path / "nested.keras")
-    assert "does not cover 2 layer(s): layer 'inner/lstm' is called with initial_state mixing" in message, message
-    assert ", layer 'lstm' is called with initial_state mixing" in message, message
+    assert "does not cover 2 layers: 'inner/lstm' is called with initial_state mixing" in message, message
+    assert ", 'lstm' is called with initial_state mixing" in message, message
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
@@ -273,9 +297,9 @@ def test_config_gaps_do_not_hide_the_gaps_the_walk_meets(tmp_path, suffix):
     outputs = [L.Identity(name="strings_in")(words), L.Dense(2, lora_rank=1, name="lora")(x),
                L.Dense(2, name="after_sub")(sub(x))]
     message = _refusal(keras.Model([words, x], outputs), tmp_path / f"mixed{suffix}")
-    assert "does not cover 3 layer(s): " in message, message
+    assert "does not cover 3 layers: " in message, message
     for named in ("'lora' (Dense: lora_rank)", "'sub/sub_lora' (Dense: lora_rank)",
-                  "layer 'strings_in' (Identity) on a string input"):
+                  "'strings_in' (Identity) on a string input"):
         assert named in message, message
     assert "after" not in message, message
 
@@ -307,5 +331,100 @@ def test_a_pipeline_ending_in_several_tensors_is_a_gap_not_a_corrupt_file(tmp_pa
     out, h, c = L.Pipeline([L.Dense(3, name="dd"), L.LSTM(2, return_state=True, name="ls")], name="pipe")(x)
     message = _refusal(keras.Model(x, [L.Dense(2, name="after_h")(h), L.Add(name="add")([out, c])]),
                        tmp_path / "states.keras")
-    assert "does not cover 1 layer(s): layer 'pipe/ls' of a Sequential model returns several tensors" in message, \
+    assert "does not cover 1 layer: 'pipe/ls' of a Sequential model returns several tensors" in message, \
         message
+
+
+def _shared_across_nested(k, tail: bool):
+    """``shared_d`` used in models ``A`` and ``B``; in ``B`` a Dense of its class follows it (``tail``) or not."""
+    L = k.layers
+    shared = L.Dense(4, name="shared_d")
+    a_in, b_in, x = k.Input((3,), name="a_in"), k.Input((3,), name="b_in"), k.Input((3,), name="x")
+    a = k.Model(a_in, shared(a_in), name="A")
+    b_out = L.Dense(2, name="b_head")(shared(b_in)) if tail else L.Activation("tanh", name="b_tanh")(shared(b_in))
+    return k.Model(x, [a(x), k.Model(b_in, b_out, name="B")(x)])
+
+
+@pytest.mark.node
+def test_a_tf_keras_archive_renumbered_by_a_shared_layer_is_refused_with_what_happened(tmp_path, tfjs_runtime):
+    """tf_keras's ``.keras`` saving skips a layer saved already before counting its class, so ``B/b_head`` is filed
+    under the key of ``B/shared_d``: tf_keras cannot reload the file (a shape error), and the lowering says so rather
+    than reading one layer's weights for another (it named a kernel of the wrong shape). Without a layer of that class
+    after the shared one nothing shifts, and the model converts and matches tf_keras."""
+    from tfjsconv.errors import InputError
+
+    k = pytest.importorskip("tf_keras")
+    model = _shared_across_nested(k, tail=True)
+    model.save(tmp_path / "renumbered.keras")
+    with pytest.raises(ValueError, match="Shape mismatch"):  # the source framework cannot read it back either
+        k.models.load_model(tmp_path / "renumbered.keras")
+    for output_format in ("tfjs_graph_model", "tfjs_layers_model"):
+        with pytest.raises(InputError) as info:
+            tfjsconv.convert(tmp_path / "renumbered.keras", tmp_path / "out", output_format=output_format)
+        assert "layer 'B/shared_d' is the layer 'A/shared_d' used again; tf_keras saved its weights once and " \
+               "numbered the layers of its class after it in 'B' as if it were not there" in str(info.value), info.value
+        assert "kernel" not in str(info.value) and ".h5" in str(info.value.hint)
+        assert not (tmp_path / "out").exists()
+
+    model = _shared_across_nested(k, tail=False)
+    randomize(model, 5)
+    inputs = {"x": np.random.default_rng(6).standard_normal((3, 3)).astype("float32")}
+    path, inputs, outputs = save_with_outputs(model, inputs, tmp_path / "unshifted.keras")
+    tfjsconv.convert(path, tmp_path / "unshifted", output_format="tfjs_graph_model")
+    _verify(tmp_path / "unshifted", inputs, outputs)
+
+
+def test_a_tf_keras_archive_renumbered_by_a_layer_first_saved_inside_a_wrapper_is_refused_with_what_happened(
+        tmp_path):
+    """The shared layer is saved first where ``TimeDistributed`` wraps it (``A/td``), so ``B/b_head`` is filed under
+    the key of ``B/shared_d``: refused as renumbered, not as a file with a layer missing its weights."""
+    from tfjsconv.errors import InputError
+
+    k = pytest.importorskip("tf_keras")
+    L = k.layers
+    shared = L.Dense(4, name="shared_d")
+    x, a_in, b_in = (k.Input((3, 4), name=n) for n in ("x", "a_in", "b_in"))
+    a = k.Model(a_in, L.Dense(4, name="a_head")(L.TimeDistributed(shared, name="td")(a_in)), name="A")
+    b = k.Model(b_in, L.Dense(4, name="b_head")(shared(b_in)), name="B")
+    k.Model(x, [a(x), b(x)]).save(tmp_path / "wrapped.keras")
+    with pytest.raises(InputError, match=r"layer 'B/shared_d' is the layer 'A/td/shared_d' used again; tf_keras"):
+        tfjsconv.convert(tmp_path / "wrapped.keras", tmp_path / "out", output_format="tfjs_graph_model")
+
+
+@pytest.mark.node
+def test_a_tf_keras_archive_with_a_shared_weightless_layer_converts(tmp_path, tfjs_runtime):
+    """A shared Dropout shifts only the keys of the Dropouts after it, which hold nothing: tf_keras reloads the file,
+    and the lowering converts it (it refused it as renumbered)."""
+    k = pytest.importorskip("tf_keras")
+    L = k.layers
+    drop = L.Dropout(0.3, name="shared_drop")
+    x, a_in, b_in = (k.Input((3,), name=n) for n in ("x", "a_in", "b_in"))
+    a = k.Model(a_in, drop(L.Dense(4, name="a_d")(a_in)), name="A")
+    b = k.Model(b_in, L.Dropout(0.2, name="b_drop")(drop(L.Dense(4, name="b_d")(b_in))), name="B")
+    model = k.Model(x, [a(x), b(x)])
+    randomize(model, 5)
+    inputs = {"x": np.random.default_rng(6).standard_normal((3, 3)).astype("float32")}
+    path, inputs, outputs = save_with_outputs(model, inputs, tmp_path / "dropout.keras")
+    tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")
+    _verify(tmp_path / "out", inputs, outputs)
+
+
+@pytest.mark.parametrize("output_format", ["tfjs_graph_model", "tfjs_layers_model"])
+def test_a_tf_keras_archive_with_an_unhashable_shared_object_id_is_refused_as_malformed(tmp_path, output_format):
+    """A hand-edited ``shared_object_id`` (a list) gives an InputError on both paths, not a TypeError."""
+    import zipfile
+
+    from tfjsconv.errors import InputError
+
+    k = pytest.importorskip("tf_keras")
+    _shared_across_nested(k, tail=False).save(tmp_path / "saved.keras")
+    with zipfile.ZipFile(tmp_path / "saved.keras") as src, zipfile.ZipFile(tmp_path / "edited.keras", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                config["config"]["layers"][2]["config"]["layers"][1]["shared_object_id"] = [1]
+                data = json.dumps(config).encode()
+            dst.writestr(item, data)
+    with pytest.raises(InputError, match="malformed"):
+        tfjsconv.convert(tmp_path / "edited.keras", tmp_path / "out", output_format=output_format)

@@ -179,7 +179,7 @@ def test_conv_lstm_mask_of_other_positions_is_refused_by_name(tmp_path):
         tmp_path / "valid.keras")
     with pytest.raises(UsageError) as info:
         tfjsconv.convert(tmp_path / "valid.keras", tmp_path / "out", output_format="tfjs_graph_model")
-    assert "layer 'valid' (ConvLSTM1D): a mask of shape [None, 5, 4] for outputs of positions [2] (Keras fails on " \
+    assert "does not cover 1 layer: 'valid' (ConvLSTM1D): a mask of shape [None, 5, 4] for outputs of positions [2] (Keras fails on " \
            "it)" in str(info.value), str(info.value)
     assert "--loader=tensorflow" in str(info.value.hint)
     assert not (tmp_path / "out").exists()

@@ -130,7 +130,7 @@ def test_keras3_initial_state_keras_broadcasts_oddly_is_refused_by_name(tmp_path
     x = keras.Input((5, 3), name="x")
     model = keras.Model(x, keras.layers.GRU(2, name="gru")(x, initial_state=[np.ones((2,), "float32")]))
     message = _refusal(model, tmp_path / "rank1.keras")
-    assert "does not cover 1 layer(s): layer 'gru' (GRU) called with an initial_state of shape [2]" in message, \
+    assert "does not cover 1 layer: 'gru' (GRU) called with an initial_state of shape [2]" in message, \
         message
 
 
@@ -139,7 +139,7 @@ def test_keras3_initial_state_mixing_tensors_and_constants_is_refused_by_name(tm
     x, h = keras.Input((5, 3), name="x"), keras.Input((2,), name="h")
     model = keras.Model([x, h], keras.layers.LSTM(2, name="lstm")(x, initial_state=[h, np.ones((1, 2), "float32")]))
     message = _refusal(model, tmp_path / "mixed.keras")
-    assert "layer 'lstm' is called with initial_state mixing tensors and constants" in message, message
+    assert "does not cover 1 layer: 'lstm' is called with initial_state mixing tensors and constants" in message, message
 
 
 # -- the layers path: TF.js's RNN layers take tf_keras's state inputs; what they would run wrongly is refused ------
@@ -256,13 +256,13 @@ def test_tf_keras_dropout_called_in_training_is_refused(tmp_path, called):
     """tf_keras keeps a call's ``training=True`` under ``model(x, training=False)``: dropout runs at inference."""
     k = pytest.importorskip("tf_keras")
     if called == "layer":
-        model, named = _dropout_in_training(k), "layer 'drop' (Dropout)"
+        model, named = _dropout_in_training(k), "'drop' (Dropout)"
     else:
         x, inner = k.Input((4,), name="x"), _dropout_in_training(k)
         inner = k.Model(inner.input, k.layers.Dropout(0.5, name="drop")(inner.get_layer("dense").output), name="inner")
-        model, named = k.Model(x, inner(x, training=True)), "layer 'inner' (Functional)"
+        model, named = k.Model(x, inner(x, training=True)), "'inner' (Functional)"
     message = _refusal(model, tmp_path / "drop.h5")
-    assert f"{named} called with training=True" in message, message
+    assert f"does not cover 1 layer: {named} called with training=True" in message, message
 
 
 def _bidirectional_unmerged(k):

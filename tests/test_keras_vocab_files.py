@@ -4,9 +4,9 @@ Keras reads such a path while building the layer, so a hostile ``.h5`` naming ``
 lines into model.json. Both paths (the h5py lowering and ``--loader=tensorflow``) refuse it by default without
 opening the file (an audit hook in the converting process watches every ``open``); with
 ``--allow_unsafe_deserialization`` the lowering reads the file as TensorFlow's text-file table does (tf_keras
-``.h5``, ``.keras`` and SavedModel; StringLookup and IntegerLookup; CRLF, a leading OOV token, signs and spaces
-around integers), and TF.js (cpu, wasm) matches Keras's own ``model(x)``; a file TensorFlow fails on or TF.js
-would read otherwise is refused naming the layer, the path and why. Keras 3 keeps the vocabulary inside its
+``.h5``, ``.keras`` and SavedModel; StringLookup, IntegerLookup and TextVectorization; CRLF, a leading OOV token,
+signs and spaces around integers, a line holding the mask token), and TF.js (cpu, wasm) matches Keras's own
+``model(x)``; a file TensorFlow fails on or TF.js would read otherwise is refused naming the layer, the path and why. Keras 3 keeps the vocabulary inside its
 ``.keras`` archive (an asset): no outside file is opened. Also: a path in any layer class (a tf_keras
 ``IndexLookup`` root) or in a ``DenseFeatures`` feature column is refused (FIFOs: TensorFlow's open would
 block); a tf_keras SavedModel reads its own copies; each Keras splits its assets its own way.
@@ -103,7 +103,8 @@ def test_with_permission_the_lowering_reads_it_as_keras_does(saved, tfjs_runtime
 #: token (an ordinary token to the file, stripped from a config list), a ``\r`` inside a line and one
 #: of two before the newline (kept), no final newline, integers with spaces and a sign.
 QUIRKS = {"crlf": b"alpha\r\nbeta\r\n\xc3\xa9t\xc3\xa9\r\n", "oov_first": b"[UNK]\nalpha\nzulu",
-          "odd": b"alpha\na\rb\nbeta\r\r\n", "ints": b" 3\n+7\r\n-1\n42\n"}
+          "odd": b"alpha\na\rb\nbeta\r\r\n", "ints": b" 3\n+7\r\n-1\n42\n",
+          "mask_line": b"alpha\na\nzulu\n", "mask_int_line": b"7\n0\n42\n"}
 QUIRK_INPUTS = {"words": np.array([["alpha", "[UNK]", "a\rb", "a"], ["\u00e9t\u00e9", "beta\r", "zulu", "beta"]],
                                   dtype=object),
                 "ids": np.array([[3, 7, -1, 0], [42, 5, 3, -7]], dtype="int64"),
@@ -125,6 +126,20 @@ def quirk_lookups(k, files: dict[str, Path], *, keras3: bool = False):
                L.IntegerLookup(vocabulary=str(files["ints"]), num_oov_indices=2, name="int_two_oov")(ids)]
     if not keras3:  # Keras 3 reloads its asset with universal newlines: ``a\rb`` would be two tokens
         outputs.append(L.StringLookup(vocabulary=str(files["odd"]), name="odd")(words))
+    if not keras3:  # the mask token on a line: Keras checks lists (and assets) for it, not files
+        mask_line, mask_int_line = str(files["mask_line"]), str(files["mask_int_line"])
+        outputs += [L.StringLookup(vocabulary=mask_line, mask_token="a", name="mask_line")(words),
+                    L.StringLookup(vocabulary=mask_line, mask_token="a", output_mode="count", num_oov_indices=2,
+                                   name="mask_line_count")(words),
+                    L.StringLookup(vocabulary=mask_line, mask_token="a", invert=True, name="mask_line_inverse")(index),
+                    L.IntegerLookup(vocabulary=mask_int_line, mask_token=0, name="mask_int_line")(ids),
+                    L.IntegerLookup(vocabulary=mask_int_line, mask_token=0, output_mode="multi_hot",
+                                    name="mask_int_hot")(ids),
+                    # TextVectorization's StringLookup (mask_token "", which no file line can be)
+                    L.TextVectorization(vocabulary=str(files["oov_first"]), standardize=None, split=None,
+                                        name="tv_oov_first")(words),
+                    L.TextVectorization(vocabulary=str(files["crlf"]), standardize=None, split=None, ngrams=2,
+                                        output_mode="count", name="tv_crlf_count")(words)]
     return k.Model([words, ids, index], outputs)
 
 
@@ -454,3 +469,13 @@ def test_a_fifo_or_device_is_refused_even_with_permission(saved, tmp_path, loade
     for name in ("InputError: ", "'from_file' (StringLookup)", "'hot_from_file' (StringLookup)", repr(str(fifo)),
                  "'/dev/zero'", "is not a regular file"):
         assert name in outcome, outcome
+
+
+def test_a_config_cannot_claim_its_vocabulary_came_from_a_file():
+    """The marker that lets a file's mask-token line through is a value no JSON config can hold."""
+    from tfjsconv.plugins.keras.lowering.lookup_tables import _from_file
+    from tfjsconv.plugins.keras.vocabulary_files import FILE_READ_KEY, ReadFromFile
+
+    assert not _from_file({FILE_READ_KEY: True, "vocabulary": ["[UNK]", "a"]})
+    assert not _from_file({FILE_READ_KEY: "ReadFromFile"})
+    assert _from_file({FILE_READ_KEY: ReadFromFile})

@@ -158,6 +158,19 @@ def test_a_blocked_scale_of_the_wrong_shape_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_bad_quantization_parameters_and_unmapped_ops_are_named_in_one_refusal(tmp_path):
+    """The parameters are checked before translating; the refusal still lists the op types with no mapping."""
+    path = _blocked_model(tmp_path / "m.onnx", "matmul", 30, 8, zero_point=False, scale_blocks=3)
+    model = onnx.load(str(path))
+    model.graph.node.append(helper.make_node("NoSuchOp", ["y"], ["z"], name="mystery"))
+    model.graph.output[0].name = "z"
+    onnx.save(model, str(path))
+    with pytest.raises(Exception, match=r"(?s)NoSuchOp: mystery.*'dq_blocked'.*needs a scale of shape") as caught:
+        tfjsconv.convert(path, tmp_path / "out")
+    assert caught.value.exit_code == 2 and str(caught.value).count("'dq_blocked'") == 1  # not again as a failure
+    assert not (tmp_path / "out").exists()
+
+
 # -- 16-bit weights ---------------------------------------------------------------------------------
 @pytest.mark.node
 @pytest.mark.parametrize("weight_type,per_channel", [("QInt16", True), ("QUInt16", False)],

@@ -307,3 +307,80 @@ def test_onnx_external_data_shrunk_after_reading_is_an_error_not_a_crash(tmp_pat
     os.truncate(data, 1000)
     with pytest.raises(OSError, match="ended early"):
         lazy.load()
+
+
+# -- plain byte ranges copied through one buffer (tfjsconv.weights.file_ranges) -------------------------
+
+def _spread_nonfinite(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A 2.8 MB weight (three of the writer's 1 MiB pieces) with NaN and Inf in different pieces."""
+    values = RNG.standard_normal(700_000).astype("<f4")
+    values[[5, 300_000, 699_999]] = np.nan
+    values[400_000] = np.inf
+    path = tmp_path / "spread.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("w", data=values)
+    return path, values
+
+
+def test_plain_weight_is_copied_exactly_and_its_nan_counted_across_pieces(tmp_path: Path) -> None:
+    from tfjsconv.weights.file_ranges import BUFFER_BYTES, file_range_of
+    from tfjsconv.weights.report import WeightsReport
+
+    path, values = _spread_nonfinite(tmp_path)
+    lazy = H5Source(path).dataset("w")
+    assert file_range_of(lazy) is not None and values.nbytes > 2 * BUFFER_BYTES
+    report = WeightsReport()
+    out = tmp_path / "graph"
+    out.mkdir()
+    write_weights([[("w", lazy)]], out, shard_size=1_000_000, report=report)  # pieces straddle shards
+    assert _shard_bytes(out) == values.tobytes()
+    assert report.notes == ["weight 'w' holds 3 NaN values; the model's outputs may be NaN"]
+
+
+def test_layers_weight_with_nonfinite_values_is_refused_with_every_count(tmp_path: Path) -> None:
+    from tfjsconv.errors import InputError
+    from tfjsconv.weights.finite import FiniteWeight
+
+    path, _ = _spread_nonfinite(tmp_path)
+    out = tmp_path / "layers"
+    out.mkdir()
+    with pytest.raises(InputError, match=r"'w' holds 3 NaN values and 1 infinite value"):
+        write_weights([[("w", FiniteWeight("w", H5Source(path).dataset("w")))]], out)
+    assert list(out.iterdir()) == []  # the shards written before the last piece are gone
+
+
+def test_big_endian_and_converted_weights_are_not_copied_as_they_are(h5_file, tmp_path: Path) -> None:
+    """A range is only copied when the file's bytes are TF.js's bytes; others are decoded (and still exact)."""
+    path, values = h5_file
+    source = H5Source(path)
+    out = tmp_path / "out"
+    written = _write([(name, source.dataset(name)) for name in ("big_endian", "big_endian_int")], out)
+    assert written == values["big_endian"].astype("<f4").tobytes() + values["big_endian_int"].astype("<i4").tobytes()
+
+
+def test_a_range_that_ends_early_is_an_error_naming_the_weight(tmp_path: Path) -> None:
+    """Fault injection: the file shrinks between the size check and the read."""
+    from tfjsconv.errors import WeightsError
+    from tfjsconv.weights.file_ranges import FileRange
+
+    data = tmp_path / "short.bin"
+    data.write_bytes(np.arange(10, dtype="<f4").tobytes())
+
+    class Shrunk:
+        shape, dtype = (100,), np.dtype("<f4")
+
+        def __init__(self) -> None:
+            self.file = open(data, "rb", buffering=0)  # noqa: SIM115 - closed below
+
+        def file_range(self) -> FileRange:
+            return FileRange(self.file.fileno(), 0, 400)
+
+    shrunk = Shrunk()
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        with pytest.raises(WeightsError, match=r"weight 'x': its file ended 360 bytes early"):
+            write_weights([[("x", shrunk)]], out)
+    finally:
+        shrunk.file.close()
+    assert list(out.iterdir()) == []

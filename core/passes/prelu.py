@@ -85,6 +85,18 @@ def broadcasts_into(small: tuple, shape: tuple | None) -> bool:
     return all(a == 1 or a == d for a, d in zip(small, tail))
 
 
+def tiles_trailing_axes(alpha: tuple, shape: tuple | None) -> bool:
+    """Whether ``alpha`` is one value or, past its leading 1s, ``shape``'s trailing axes themselves: TF.js's wasm
+    ``Prelu`` reads ``alpha[i % alpha.size]`` without broadcasting, so an alpha with a 1 inside (Keras's PReLU
+    sharing a later axis, ``[steps, 1]``) would pair its values with the wrong elements there."""
+    dims = list(alpha)
+    while dims and dims[0] == 1:
+        dims.pop(0)
+    if not dims or int(np.prod(dims)) == 1:
+        return True
+    return shape is not None and list(shape[len(shape) - len(dims):]) == dims
+
+
 class FusePrelu(Pass):
     name = "prelu"
     level = 1
@@ -104,7 +116,7 @@ class FusePrelu(Pass):
                 if match is None or match[0] is not x or match[1].dtype.kind != "f":
                     continue
                 alpha = match[1]
-                if not broadcasts_into(alpha.shape, shapes.get(x)):
+                if not broadcasts_into(alpha.shape, shapes.get(x)) or not tiles_trailing_axes(alpha.shape, shapes.get(x)):
                     continue
                 dtype = x.dtype.numpy if x.dtype is not None else alpha.dtype
                 rewrite(node, "Prelu", [x, make_const(graph, alpha.astype(dtype), f"{node.name}/alpha")],

@@ -39,7 +39,11 @@ def describe_nonfinite(nan: int, inf: int) -> str:
 
 def nan_note(name: str, array: np.ndarray) -> str | None:
     """A report note for a weight holding NaN (graph models keep it; ±Inf alone is not noted)."""
-    nan, _ = count_nonfinite(array)
+    return nan_count_note(name, count_nonfinite(array)[0])
+
+
+def nan_count_note(name: str, nan: int) -> str | None:
+    """:func:`nan_note` from a count already made."""
     if not nan:
         return None
     return f"weight {name!r} holds {describe_nonfinite(nan, 0)}; the model's outputs may be NaN"
@@ -54,12 +58,21 @@ class FiniteWeight:
         self.shape = tuple(int(d) for d in source.shape)
         self.dtype = np.dtype(source.dtype)
 
+    @property
+    def plain_source(self) -> Any:
+        """The wrapped weight, for a writer that copies its bytes and counts them itself (then calls
+        :meth:`refuse`)."""
+        return self.source
+
     def load(self) -> np.ndarray:
         array = np.asarray(materialize(self.source))
-        nan, inf = count_nonfinite(array)
+        self.refuse(*count_nonfinite(array))
+        return array
+
+    def refuse(self, nan: int, inf: int) -> None:
+        """Raise :class:`InputError` when the weight held ``nan`` NaN or ``inf`` infinite values."""
         if nan or inf:
             raise InputError(
                 f"weight {self.name!r} holds {describe_nonfinite(nan, inf)}; a layers model with such weights "
                 "computes NaN", hint="the training diverged or the file is corrupt: fix the weights and save the "
                                      "model again (docs/reliability.md, 'NaN and Inf weights')")
-        return array

@@ -9,6 +9,7 @@ error every file this call created is removed again.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,8 +22,9 @@ from ..ir import LazyArray, materialize
 from ..model import WeightGroup, WeightSource
 from ..options import DEFAULT_SHARD_SIZE
 from ..progress import current as current_progress
-from .encoding import CHUNK_BYTES, check_conversion, dtype_name, iter_encoded, tfjs_dtype
-from .finite import FiniteWeight, nan_note
+from .encoding import CHUNK_BYTES, STORAGE_DTYPES, check_conversion, dtype_name, iter_encoded, tfjs_dtype
+from .file_ranges import BUFFER_BYTES, copy_range, file_range_of
+from .finite import FiniteWeight, nan_count_note, nan_note
 from .manifest import weight_entry
 from .quantize import QuantizationPlan, Quantizer
 from .report import WeightsReport
@@ -102,9 +104,38 @@ def _load(name: str, source: WeightSource | Any) -> np.ndarray:
     return np.asarray(source)
 
 
+def _copy_plain(name: str, source: WeightSource, shards: _GroupShards, plan: QuantizationPlan | None,
+                report: WeightsReport, buffer: bytearray) -> dict[str, Any] | None:
+    """Copy a weight whose file bytes are already what TF.js stores (see :mod:`.file_ranges`) and return its
+    manifest entry; ``None`` when it must be loaded and encoded instead."""
+    if isinstance(source, np.ndarray) or not hasattr(source, "shape"):
+        return None
+    dtype = np.dtype(source.dtype)  # type: ignore[union-attr]
+    stored = tfjs_dtype(dtype, name=name)
+    if STORAGE_DTYPES.get(stored) != dtype or (plan is not None and plan.dtype_for(name) is not None):
+        return None
+    where = file_range_of(source)
+    if where is None:
+        return None
+    shape = tuple(int(d) for d in source.shape)  # type: ignore[union-attr]
+    if where.nbytes != math.prod(shape) * dtype.itemsize:
+        raise WeightsError(f"weight {name!r} was declared with shape {list(shape)} but its file holds "
+                           f"{where.nbytes} bytes for it")
+    nan, inf = copy_range(name, where, dtype, shards.write, buffer)
+    if isinstance(source, FiniteWeight):
+        source.refuse(nan, inf)
+    elif note := nan_count_note(name, nan):
+        report.notes.append(note)
+        log.warning("%s", note)
+    return weight_entry(name, shape, stored)
+
+
 def _write_weight(name: str, source: WeightSource, shards: _GroupShards, plan: QuantizationPlan | None,
-                  report: WeightsReport, chunk_bytes: int) -> dict[str, Any]:
+                  report: WeightsReport, chunk_bytes: int, buffer: bytearray) -> dict[str, Any]:
     """Encode one weight into ``shards`` and return its manifest entry; its array dies with this frame."""
+    copied = _copy_plain(name, source, shards, plan, report, buffer)
+    if copied is not None:
+        return copied
     array = _load(name, source)
     nan = None if isinstance(source, FiniteWeight) else nan_note(name, array)  # its load refused NaN already
     if nan:
@@ -163,6 +194,7 @@ def write_weights(groups: Iterable[WeightGroup], out_dir: str | os.PathLike[str]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     chunk_bytes = min(CHUNK_BYTES, max(shard_size, 64 * 1024))
+    buffer = bytearray(BUFFER_BYTES)
     created: list[Path] = []
     manifest: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -177,7 +209,7 @@ def write_weights(groups: Iterable[WeightGroup], out_dir: str | os.PathLike[str]
                 if name in seen:
                     raise WeightsError(f"weight name {name!r} appears twice; TF.js needs unique names")
                 seen.add(name)
-                entries.append(_write_weight(name, source, shards, plan, report, chunk_bytes))
+                entries.append(_write_weight(name, source, shards, plan, report, chunk_bytes, buffer))
                 del item, source
                 progress.advance(report.total_bytes + shards.nbytes,
                                  detail=f"{report.weight_count + len(entries)} tensors, shard {shards.shard_count}")

@@ -322,6 +322,10 @@ class KerasV3Frontend(_KerasFileFrontend):
         try:
             info = self._info(archive, path)
             model = build_layers_model(info, source=str(path), options=options)
+            if archive.weights is not None and not info.keras3:  # tf_keras's archive: keys a shared layer shifted
+                from .lowering.model_plan import refuse_renumbered
+
+                refuse_renumbered(archive.config, str(path))
             if archive.weights is not None:
                 model.weight_groups = v3_weight_groups(archive.weights, archive.config)
             check_weight_shapes(model.model_config, model.weight_groups, source=str(path))
@@ -340,7 +344,7 @@ def lowering_refusal(path: Path, gaps: list[str], *, keras3: bool) -> UsageError
     from .lowering.registry import named_gaps
 
     return UsageError(f"{path}: the graph-model lowering (h5py, no TensorFlow) does not cover "
-                      f"{len(gaps)} layer(s): {named_gaps(gaps)}", hint=hint)
+                      f"{len(gaps)} layer{'' if len(gaps) == 1 else 's'}: {named_gaps(gaps)}", hint=hint)
 
 
 def _missing_tracer_packages(*, keras3: bool) -> list[str]:

@@ -20,6 +20,8 @@ from .vocabulary_files import FILE_LOOKUPS
 
 #: The object-graph children from a tf_keras lookup layer to the asset its table is initialised from.
 _TABLE_TO_ASSET = ("lookup_table", "_initializer", "_filename")
+#: Layers that keep that lookup one child further down (TextVectorization's StringLookup).
+_LOOKUP_CHILD = {"TextVectorization": ("_lookup_layer",)}
 
 
 def asset_locator(folder: Path) -> Callable[[LayerEntry, str], str]:
@@ -52,7 +54,7 @@ def _asset_files(folder: Path) -> dict[tuple[str, str], set[str | None]]:
     for node_id, metadata in _layer_metadata(folder):
         cls, name = metadata.get("class_name"), metadata.get("name")
         if cls in FILE_LOOKUPS and isinstance(name, str):
-            index = _asset_index(nodes, node_id)
+            index = _asset_index(nodes, node_id, _LOOKUP_CHILD.get(cls, ()) + _TABLE_TO_ASSET)
             found.setdefault((cls, name), set()).add(
                 assets[index].filename if index is not None and 0 <= index < len(assets) else None)
     return found
@@ -72,8 +74,8 @@ def _layer_metadata(folder: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise VocabularyFileGap(f"has no readable copy ({METADATA_FILE}: {err})") from err
 
 
-def _asset_index(nodes: Any, node_id: int) -> int | None:
-    for name in _TABLE_TO_ASSET:
+def _asset_index(nodes: Any, node_id: int, children: tuple[str, ...]) -> int | None:
+    for name in children:
         if not 0 <= node_id < len(nodes):
             return None
         child = next((ref.node_id for ref in nodes[node_id].children if ref.local_name == name), None)

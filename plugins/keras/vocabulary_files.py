@@ -21,10 +21,20 @@ VOCABULARY_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorizati
 #: feature columns a tf_keras ``DenseFeatures`` nests (``categorical_column_with_vocabulary_file``, an
 #: ``embedding_column`` initialised from a checkpoint), whose tables TensorFlow fills from the file.
 _PATH_KEYS = frozenset({"vocabulary", "idf_weights", "vocabulary_file", "ckpt_to_load_from"})
-#: The lookups whose vocabulary file the lowering reads (TextVectorization is not lowered).
-FILE_LOOKUPS = frozenset({"StringLookup", "IntegerLookup"})
+#: The lookups whose vocabulary file the lowering reads.
+FILE_LOOKUPS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
+#: Of those, the ones whose file holds strings (TextVectorization's StringLookup).
+STRING_FILE_LOOKUPS = frozenset({"StringLookup", "TextVectorization"})
 #: Set beside a ``vocabulary`` path the lowering could not read exactly: why, for the refusal.
 FILE_GAP_KEY = "tfjsconv_vocabulary_file_gap"
+#: Set on a config whose vocabulary list was read from a file: Keras checks a list for the mask token but not a
+#: file, whose mask-token line keeps its number while ``where(x == mask_token)`` maps the token to the mask value.
+FILE_READ_KEY = "tfjsconv_vocabulary_from_file"
+
+
+class ReadFromFile:
+    """:data:`FILE_READ_KEY`'s value: no JSON config can hold it (a file setting the key itself gains nothing), and
+    deep copies keep it (a class copies as itself)."""
 
 
 def vocabulary_files(model_config: dict[str, Any]) -> list[str]:
@@ -103,12 +113,13 @@ def with_file_vocabularies(model_config: dict[str, Any],
         try:
             _check_options(options)
             file = locate(layer, path) if locate is not None else path
-            tokens = read_vocabulary_file(file, strings=layer.class_name == "StringLookup")
+            tokens = read_vocabulary_file(file, strings=layer.class_name in STRING_FILE_LOOKUPS)
         except VocabularyFileGap as gap:
             options[FILE_GAP_KEY] = str(gap)
             continue
-        special = _special_tokens(options)
+        special = _special_tokens(_as_lookup(layer.class_name, options))
         options["vocabulary"] = special + tokens if tokens[:len(special)] == special else tokens
+        options[FILE_READ_KEY] = ReadFromFile
     return config
 
 
@@ -129,6 +140,15 @@ def _check_options(options: dict[str, Any]) -> None:
         raise VocabularyFileGap("with output_mode='tf_idf' (Keras refuses a vocabulary file for it)")
     if str(options.get("encoding", "utf-8")).lower().replace("_", "-") not in ("utf-8", "utf8"):
         raise VocabularyFileGap(f"with encoding={options.get('encoding')!r} (TF.js strings are UTF-8)")
+
+
+def _as_lookup(class_name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of the lookup holding the vocabulary: a TextVectorization's StringLookup has ``mask_token=""``."""
+    if class_name != "TextVectorization":
+        return options
+    from .lowering.text_vectorization import lookup_config
+
+    return lookup_config(options)
 
 
 def _special_tokens(options: dict[str, Any]) -> list[Any]:

@@ -1,13 +1,14 @@
 """The ``onnx`` input format: detection, loading (via the translator) and the onnxruntime reference."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfjsconv.errors import InputError
+from tfjsconv.errors import InputError, TfjsconvError
 from tfjsconv.frontend import Frontend, as_path
 from tfjsconv.ir import Graph
 from tfjsconv.options import ConvertOptions
@@ -52,14 +53,36 @@ def translate_model(model: Any, options: ConvertOptions, *, base_dir: Path) -> G
     check_node_count(model, options)
     from .ops.quantized import scan_quantized_weights
 
-    quantized_weights = scan_quantized_weights(model, base_dir)  # refuses bad scales/zero points/axes up front
     # Mappings are looked up now, not at import: plugins registered since (even in-process) count.
     registry = options.registry or get_plugin_manager().registry
-    translator = Translator(model, options, registry.op_mappings, base_dir=base_dir,
-                            input_layout=str(options.extra.get("input_layout") or "nchw").lower())
-    graph = translator.run()
+
+    def translator() -> Any:
+        return Translator(model, options, registry.op_mappings, base_dir=base_dir,
+                          input_layout=str(options.extra.get("input_layout") or "nchw").lower())
+
+    try:
+        quantized_weights = scan_quantized_weights(model, base_dir)  # refuses bad scales/zero points/axes up front
+    except TfjsconvError as bad_parameters:
+        raise _with_unmapped_ops(bad_parameters, translator) from None
+    graph = translator().run()
     graph.quantized_weights = quantized_weights  # kept 1 byte by the graph-model writer
     return graph
+
+
+def _with_unmapped_ops(error: TfjsconvError, translator: Callable[[], Any]) -> TfjsconvError:
+    """``error`` (bad quantization parameters, found before translating) joined with the op types that have no
+    mapping, so that one refusal names every problem at once; the translation is only run to list them."""
+    from .translate import UnsupportedOnnxOpsError
+
+    try:
+        translator().run()
+    except UnsupportedOnnxOpsError as unmapped:
+        named = set(re.findall(r"'([^']+)'", error.message))  # the translation fails on those nodes again
+        others = [e for e in unmapped.also if not named & set(re.findall(r"'([^']+)'", e.message))]
+        return UnsupportedOnnxOpsError(unmapped.ops, also=[error, *others])
+    except Exception:  # noqa: BLE001 - the parameters' error is the one to report
+        pass
+    return error
 
 
 def check_node_count(model: Any, options: ConvertOptions) -> None:

@@ -37,6 +37,7 @@ class UnsupportedOnnxOpsError(UnsupportedOpsError):
     def __init__(self, ops: dict[str, list[str]], also: Sequence[TfjsconvError] = ()) -> None:
         super().__init__(ops, hint="add a mapping from a plugin (docs/onnx.md, \"Adding an op mapping\"), "
                                    "or change the model to avoid these ops")
+        self.also = list(also)
         lines = [f"{len(self.ops)} ONNX op type(s) have no TF.js mapping in tfjsconv:"]
         for op, names in self.ops.items():
             shown = ", ".join(names[:5]) + (f", ... ({len(names) - 5} more)" if len(names) > 5 else "")

@@ -4,19 +4,25 @@ MultiHeadAttention's query/key/value/output projections are EinsumDense layers w
 (``[dim, heads, key_dim]``, output ``[heads, value_dim, out]``) are the same bytes as the 2-D kernels
 ``[dim, heads·key_dim]`` / ``[heads·value_dim, out]``, so each projection is one MatMul over
 ``[batch·T, dim]``; heads are split with Reshape + Transpose and attended with BatchMatMulV2. Other
-``attention_axes`` fold into this rank-3 layout first (:mod:`.attention_layout`).
+``attention_axes`` fold into this rank-3 layout first (:mod:`.attention_layout`), their masks lined up with the
+scores as Keras lines them up (:mod:`.attention_masks`); attention over the heads axis is :mod:`.attention_heads`.
+Keras 3 fuses a rank-3 query (no dropout, no returned scores) whatever its ``attention_axes``: the default then.
 
 Masks follow the Keras flavour that saved the file (Keras 3 or tf_keras), which decides what a fully masked
 query row gives. Keras 3's fused path (no dropout, no returned scores) uses ``where(mask, logits,
--0.7·3.38953e38)`` (a uniform row: the mean of the values); its explicit path goes through the Softmax
-layer (``where(mask, logits, -1e9)``, then masked probabilities zeroed: a zero row); tf_keras's Softmax
-layer adds ``(1 - mask)·-1e9`` (a near-uniform row: large logits survive the rounding), or with
-``softmax_robust_masking`` uses ``where(mask, logits, -1e9)`` (an exactly uniform row). Keras masks
-(``Masking``, ``mask_zero``, see :mod:`.masking`) reaching MultiHeadAttention join its attention mask as Keras
-computes it (query ``[B, T, 1]`` AND value / key ``[B, 1, S]``), and with them the causal mask and ``sliding_window``'s band (``|i - j| < window``, a constant
-``[T, S]``). ``use_gate`` multiplies the attended heads by ``sigmoid`` of one more projection of the query (Keras's
-``gate`` EinsumDense, saved between the key and value projections) before the output projection. Attention / AdditiveAttention read ``mask=[query_mask, value_mask]`` (given, or the inputs'
-Keras masks): ``scores - 1e9`` at dropped value steps (a fully masked row is uniform), zeros at masked query steps.
+-0.7·3.38953e38)`` (a uniform row: the mean of the values; filled with 0 instead, as webgl's ``Max`` stops at
+-1e20); its explicit path goes through the Softmax layer (``where(mask, logits, -1e9)``, then masked
+probabilities zeroed: a zero row); tf_keras's Softmax layer adds ``(1 - mask)·-1e9`` (a near-uniform row: large
+logits survive the rounding), or with ``softmax_robust_masking`` uses ``where(mask, logits, -1e9)`` (an exactly
+uniform row); over several attention axes tf_keras's Softmax is ``exp(x - logsumexp(x))`` (a fully masked row of
+small logits gives ones). Keras masks (``Masking``, ``mask_zero``, see :mod:`.masking`) reaching
+MultiHeadAttention join its attention mask as Keras computes it (query ``[B, T, 1]`` AND value / key
+``[B, 1, S]``), and with them the causal mask and ``sliding_window``'s band (``|i - j| < window``), lined up with
+the scores as Keras lines them up (:mod:`.attention_masks`). ``use_gate`` multiplies the attended heads by
+``sigmoid`` of one more projection of the query (Keras's ``gate`` EinsumDense, saved between the key and value
+projections) before the output projection. Attention / AdditiveAttention read ``mask=[query_mask, value_mask]``
+(given, or the inputs' Keras masks): ``scores - 1e9`` at dropped value steps (a fully masked row is uniform),
+zeros at masked query steps.
 """
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .attention_layout import AttentionLayout, attention_layout
+from .attention_masks import (ScoresGroups, as_bool, causal_keep, keras_keep, mha_mask_pieces,
+                              sliding_window_keep)
 from .context import LayerContext, broadcast_shape, check_call_kwargs  # noqa: F401 (also imported from here)
 from .lazy import ReshapedArray
 from .registry import Unsupported, lowers
@@ -47,26 +55,15 @@ def _static(ctx: LayerContext, value: Value, rank: int, what: str) -> tuple[int 
     return shape
 
 
-def causal_keep(rows: int, cols: int) -> np.ndarray:
-    """Keras's causal mask: query step ``i`` sees key steps ``j <= i`` (``band_part(ones, -1, 0)``)."""
-    return np.tril(np.ones((rows, cols), dtype=bool))
-
-
-def as_bool(ctx: LayerContext, mask: Value, *, label: str) -> Value:
-    """A mask tensor as bool, nonzero kept (``cast(mask, bool)``)."""
-    if mask.dtype == DType.BOOL:
-        return mask
-    zero = ctx.const(np.asarray(0, dtype=mask.dtype.numpy), f"{label}_zero")
-    return ctx.op("NotEqual", [mask, zero], {"incompatible_shape_error": True}, shape=mask.shape, dtype=DType.BOOL,
-                  label=label)
-
-
-def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, style: str) -> Value:
+def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, style: str,
+                   logsumexp: bool = False) -> Value:
     """Softmax over the last axis of ``scores`` with ``keep`` (bool, broadcastable) applied Keras's way.
 
     ``style``: ``"where"`` (Keras 3 fused attention), ``"where_zero"`` (Keras 3's Softmax layer, which also
     zeroes fully masked rows), ``"adder"`` (tf_keras's Softmax layer) or ``"where_uniform"`` (tf_keras's Softmax
     with ``robust_masking``: ``where(mask, x, -1e9)``, a fully masked row exactly uniform whatever its logits).
+    ``logsumexp``: tf_keras's Softmax over several axes, ``exp(x - reduce_logsumexp(x))``: a fully masked row
+    (logits all about -1e9) gives ones, not ``1/n``, as ``log(n)`` is lost in rounding beside -1e9.
     """
     if keep is not None:
         if style == "adder":
@@ -77,15 +74,38 @@ def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, styl
                                 label="masked_scores")
         else:
             assert style in ("where", "where_zero", "where_uniform"), style
-            fill = FUSED_LARGE_NEGATIVE if style == "where" else LARGE_NEGATIVE
-            scores = ctx.op("SelectV2", [keep, scores, ctx.floats(fill, "large_negative")],
-                            {"T": DType.FLOAT32}, shape=scores.shape, dtype=DType.FLOAT32, label="masked_scores")
-    probs = ctx.unary("Softmax", scores, label="softmax")
+            fill = ctx.floats(FUSED_LARGE_NEGATIVE if style == "where" else LARGE_NEGATIVE, "large_negative")
+            if style == "where":
+                fill = _fused_fill(ctx, keep, fill)
+            scores = ctx.op("SelectV2", [keep, scores, fill], {"T": DType.FLOAT32}, shape=scores.shape,
+                            dtype=DType.FLOAT32, label="masked_scores")
+    probs = _exp_minus_logsumexp(ctx, scores) if logsumexp else ctx.unary("Softmax", scores, label="softmax")
     if keep is not None and style == "where_zero":
         probs = ctx.op("SelectV2", [keep, probs, ctx.floats(0.0, "zero")], {"T": DType.FLOAT32},
                        shape=probs.shape, dtype=DType.FLOAT32,
                        label="masked_probs")
     return probs
+
+
+def _fused_fill(ctx: LayerContext, keep: Value, fill: Value) -> Value:
+    """Keras 3's fused fill, 0 in fully masked rows: their softmax is uniform either way, and webgl's ``Max`` (which
+    pads its windows with -1e20) would give -1e20 for a row of -2.37e38 fills, so ``exp(fill - max)`` all zeros."""
+    shape = (*ctx.shape(keep)[:-1], 1)
+    any_kept = ctx.op("Any", [keep, ctx.ints([-1], "row_axes")], {"keep_dims": True, "Tidx": DType.INT32},
+                      dtype=DType.BOOL, shape=shape, label="row_kept")
+    return ctx.op("SelectV2", [any_kept, fill, ctx.floats(0.0, "zero")], {"T": DType.FLOAT32}, shape=shape,
+                  dtype=DType.FLOAT32, label="row_fill")
+
+
+def _exp_minus_logsumexp(ctx: LayerContext, x: Value) -> Value:
+    """TensorFlow's ``exp(x - reduce_logsumexp(x, -1, keepdims=True))``: ``log(sum(exp(x - max))) + max``."""
+    attrs = {"keep_dims": True, "Tidx": DType.INT32}
+    reduced = (*ctx.shape(x)[:-1], 1)
+    peak = ctx.op("Max", [x, ctx.ints([-1], "softmax_axes")], attrs, shape=reduced, label="softmax_max")
+    shifted = ctx.unary("Exp", ctx.binary("Sub", x, peak, label="softmax_shifted"), label="softmax_shifted_exp")
+    total = ctx.op("Sum", [shifted, ctx.ints([-1], "softmax_sum_axes")], attrs, shape=reduced, label="softmax_sum")
+    lse = ctx.binary("AddV2", ctx.unary("Log", total, label="softmax_log"), peak, label="softmax_logsumexp")
+    return ctx.unary("Exp", ctx.binary("Sub", x, lse, label="softmax_centered"), label="softmax")
 
 
 def batch_matmul(ctx: LayerContext, a: Value, b: Value, shape: tuple, *, adj_y: bool = False,
@@ -107,9 +127,8 @@ def _mha_check(config: dict[str, Any]) -> str | None:
     return None
 
 
-def _project(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, steps: int,
-             label: str) -> Value:
-    """An EinsumDense ``abc,cde->abde`` projection as ``[batch, heads, steps, size]``."""
+def projected_flat(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, label: str) -> Value:
+    """An EinsumDense ``abc,cde->abde`` projection of every position as ``[batch·positions, heads·size]``."""
     features = int(ctx.shape(x)[-1])
     ctx.check_shape(kernel, [features, heads, size], f"{label} kernel")
     flat = ctx.reshape(x, [None, features], f"{label}/flat")
@@ -119,13 +138,15 @@ def _project(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, si
         ctx.check_shape(bias, [heads, size], f"{label} bias")
         y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), f"{label}/bias")],
                    {"data_format": "NHWC"}, shape=y.shape, label=f"{label}/BiasAdd")
-    y = ctx.reshape(y, [None, steps, heads, size], f"{label}/heads")
+    return y
+
+
+def _project(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, steps: int,
+             label: str) -> Value:
+    """An EinsumDense ``abc,cde->abde`` projection as ``[batch, heads, steps, size]``."""
+    y = ctx.reshape(projected_flat(ctx, x, kernel, bias, heads, size, label), [None, steps, heads, size],
+                    f"{label}/heads")
     return ctx.transpose(y, [0, 2, 1, 3], f"{label}/heads_first")
-
-
-def sliding_window_keep(rows: int, cols: int, window: int) -> np.ndarray:
-    """Keras's sliding-window band: query step ``i`` sees key steps ``j`` with ``|i - j| < window``."""
-    return np.abs(np.arange(rows)[:, None] - np.arange(cols)[None, :]) < window
 
 
 def gate_of(ctx: LayerContext, query: Value, kernel: Any, bias: Any, heads: int, size: int) -> Value:
@@ -182,48 +203,35 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
     query, value, key = query_value_key(ctx)
     if len(ctx.shape(query)) == 3 and len(ctx.shape(key)) == 3 and ctx.shape(key)[1] != ctx.shape(value)[1]:
         raise ctx.error(f"has key and value of different lengths ({ctx.shape(key)[1]} and {ctx.shape(value)[1]})")
-    layout = attention_layout(ctx, query, value, key)
+    return_scores = bool(kwargs.get("return_attention_scores"))
+    # Keras 3 fuses a rank-3 query (no dropout, no returned scores): its dot_product_attention reads axis 1 as the
+    # steps and axis 2 as the heads, whatever attention_axes says
+    fused = ctx.keras3 and not return_scores and not float(ctx.config.get("dropout") or 0.0) > 0.0 \
+        and len(ctx.shape(query)) == 3
+    layout = attention_layout(ctx, query, value, key, default=fused)
     query_features = int(ctx.shape(query)[-1])
-    query = layout.fold(ctx, query, layout.query_dims, "query_in")
-    value = layout.fold(ctx, value, layout.key_dims, "value_in")
-    key = layout.fold(ctx, key, layout.key_dims, "key_in")
     heads, key_dim = int(ctx.config["num_heads"]), int(ctx.config["key_dim"])
     value_dim = int(ctx.config.get("value_dim") or key_dim)
     use_bias, use_gate = ctx.config.get("use_bias", True), bool(ctx.config.get("use_gate"))
     weights = projection_weights(ctx, use_bias, use_gate)
-    (qk, qb), (kk, kb), (vk, vb), (ok, ob) = [(weights[f"{part}_kernel"], weights.get(f"{part}_bias"))
-                                              for part in ("query", "key", "value", "output")]
-    t_q, t_k = layout.query_steps, layout.key_steps
-    q = _project(ctx, query, qk, qb, heads, key_dim, t_q, "query")
-    k = _project(ctx, key, kk, kb, heads, key_dim, t_k, "key")
-    v = _project(ctx, value, vk, vb, heads, value_dim, t_k, "value")
-
-    return_scores = bool(kwargs.get("return_attention_scores"))
-    fused = ctx.keras3 and not return_scores and not float(ctx.config.get("dropout") or 0.0) > 0.0 \
-        and not layout.folded  # Keras 3 fuses only rank-3 queries
-    scale = 1.0 / math.sqrt(float(key_dim))
-    scores_shape = (None, heads, t_q, t_k)
-    if fused:  # Keras 3's dot_product_attention scales the logits
-        scores = ctx.scalar_op("Mul", batch_matmul(ctx, q, k, scores_shape, adj_y=True, label="logits"), scale,
-                               "scaled_logits")
-    else:  # Keras 3's explicit path and tf_keras scale the query
-        scores = batch_matmul(ctx, ctx.scalar_op("Mul", q, scale, "scaled_query"), k, scores_shape, adj_y=True,
-                              label="logits")
-
-    mask, causal, input_masks = _folded_masks(ctx, layout)
-    keep = _mha_keep(ctx, mask, causal, t_q, t_k, input_masks, window=ctx.config.get("sliding_window"),
-                     band_steps=layout.band_steps)
     style = "where" if fused else "where_zero" if ctx.keras3 else \
         "where_uniform" if ctx.config.get("softmax_robust_masking") else "adder"  # tf_keras >= 2.13's option
-    probs = masked_softmax(ctx, scores, keep, style=style)
-    attended = batch_matmul(ctx, probs, v, (None, heads, t_q, value_dim), label="attended")
-    attended = ctx.transpose(attended, [0, 2, 1, 3], "steps_first")
-    flat = ctx.reshape(attended, [None, heads * value_dim], "output/flat")
+    if layout.heads_attended:
+        from .attention_heads import attend_over_heads
+
+        flat, scores_out = attend_over_heads(ctx, layout, (query, value, key), weights, (heads, key_dim, value_dim),
+                                             style, return_scores)
+    else:
+        query = layout.fold(ctx, query, layout.query_dims, "query_in")
+        flat, scores_out = _attend_folded(ctx, layout, (query, layout.fold(ctx, value, layout.key_dims, "value_in"),
+                                                        layout.fold(ctx, key, layout.key_dims, "key_in")),
+                                          weights, (heads, key_dim, value_dim), style, fused, return_scores)
     if use_gate:
         flat = ctx.binary("Mul", flat, gate_of(ctx, query, weights["gate_kernel"], weights.get("gate_bias"), heads,
                                                value_dim), label="gated")
     dims = _output_dims(ctx, query_features)
     width = int(np.prod(dims))
+    ok, ob = weights["output_kernel"], weights.get("output_bias")
     ctx.check_shape(ok, [heads, value_dim, *dims], "output kernel")
     y = ctx.op("MatMul", [flat, ctx.weight(ReshapedArray(ok, (heads * value_dim, width)), "output/kernel")],
                {"transpose_a": False, "transpose_b": False}, shape=(None, width), label="output/MatMul")
@@ -232,45 +240,71 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
         y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(ob, (width,)), "output/bias")], {"data_format": "NHWC"},
                    shape=y.shape, label="output/BiasAdd")
     y = layout.unfold_output(ctx, y, dims)
-    return [y, layout.unfold_scores(ctx, probs, heads)] if return_scores else y
+    return [y, scores_out] if return_scores else y
 
 
-def _folded_masks(ctx: LayerContext, layout: AttentionLayout) -> tuple[Value | None, bool, tuple[Value | None, ...]]:
-    """The call's attention mask, causal flag and query / value / key Keras masks, as ``[batch', T, S]`` and
-    ``[batch', steps]`` for the folded attention. Keras lines its masks up with the scores from the right
-    (``[B, .., T, 1]``, ``[B, .., 1, S]``, ``[1, T0, S0]`` causal), which is the attention's layout only when a single
-    attention axis is given; other combinations are refused by name."""
-    mask, causal = ctx.call_kwargs.get("attention_mask"), bool(ctx.call_kwargs.get("use_causal_mask"))
-    input_masks = query_value_key_masks(ctx)
-    if not layout.folded:
-        return mask, causal, input_masks
-    if len(layout.axes) > 1 and (causal or ctx.config.get("sliding_window") is not None
-                                 or any(m is not None for m in input_masks)):
-        what = "use_causal_mask" if causal else "sliding_window" if ctx.config.get("sliding_window") is not None \
-            else "Keras masks"
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): {what} with attention_axes={list(layout.axes)} "
-                          f"(Keras applies its [T, S] masks to the last axes only)")
-    if any(m is not None for m in input_masks) and not (layout.last_axis_only and ctx.keras3):
-        # tf_keras expands them at axis 2 and 1 (``mask[:, :, None]``), Keras 3 at -1 and -2
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): Keras masks with attention_axes="
-                          f"{list(layout.axes)}{'' if ctx.keras3 else ' in tf_keras'} (Keras lines them up with "
-                          f"other axes of the scores)")
-    if mask is not None:
-        mask = layout.fold_attention_mask(ctx, mask)
-    dims = (layout.query_dims, layout.key_dims, layout.key_dims)
-    folded = tuple(None if m is None else layout.fold_input_mask(ctx, m, d, label)
-                   for m, d, label in zip(input_masks, dims, ("query_mask", "value_mask", "key_mask")))
-    return mask, causal, folded
+def _attend_folded(ctx: LayerContext, layout: AttentionLayout, qvk: tuple[Value, Value, Value],
+                   weights: dict[str, Any], sizes: tuple[int, int, int], style: str, fused: bool,
+                   return_scores: bool) -> tuple[Value, Value | None]:
+    """The attention of folded ``[batch', steps, features]`` inputs, heads split: the attended heads as
+    ``[batch'·T, heads·value_dim]`` and (``return_scores``) the scores in Keras's layout."""
+    (query, value, key), (heads, key_dim, value_dim) = qvk, sizes
+    t_q, t_k = layout.query_steps, layout.key_steps
+    q = _project(ctx, query, weights["query_kernel"], weights.get("query_bias"), heads, key_dim, t_q, "query")
+    k = _project(ctx, key, weights["key_kernel"], weights.get("key_bias"), heads, key_dim, t_k, "key")
+    v = _project(ctx, value, weights["value_kernel"], weights.get("value_bias"), heads, value_dim, t_k, "value")
+    scale = 1.0 / math.sqrt(float(key_dim))
+    scores_shape = (None, heads, t_q, t_k)
+    if fused:  # Keras 3's dot_product_attention scales the logits
+        scores = ctx.scalar_op("Mul", batch_matmul(ctx, q, k, scores_shape, adj_y=True, label="logits"), scale,
+                               "scaled_logits")
+    else:  # Keras 3's explicit path and tf_keras scale the query
+        scores = batch_matmul(ctx, ctx.scalar_op("Mul", q, scale, "scaled_query"), k, scores_shape, adj_y=True,
+                              label="logits")
+    # Keras's masks line up with its scores [B, <other axes>, heads, <query axes>, <key axes>]
+    groups = ScoresGroups((*layout.outer_dims, heads), layout.query_attended, layout.key_attended)
+    probs = keras_masked_probs(ctx, scores, groups, layout, style)
+    attended = batch_matmul(ctx, probs, v, (None, heads, t_q, value_dim), label="attended")
+    attended = ctx.transpose(attended, [0, 2, 1, 3], "steps_first")
+    flat = ctx.reshape(attended, [None, heads * value_dim], "output/flat")
+    return flat, layout.unfold_scores(ctx, probs, heads) if return_scores else None
+
+
+def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, layout: AttentionLayout,
+                       style: str) -> Value:
+    """Softmax of ``scores`` (``[.., T, S]``, the elements of Keras's ``[B, *groups.batch, <query axes>, <key
+    axes>]``) with Keras's masks lined up as Keras lines them up (:mod:`.attention_masks`)."""
+    kwargs = ctx.call_kwargs
+    causal = bool(kwargs.get("use_causal_mask"))
+    pieces = mha_mask_pieces(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), causal,
+                             ctx.config.get("sliding_window"), layout.band_steps)
+    keep = keras_keep(ctx, pieces, groups, _expansion_axes(ctx, layout, style, causal_only=causal and len(pieces) == 1))
+    if keep is None:
+        return masked_softmax(ctx, scores, None, style=style)
+    shape = ctx.shape(scores)
+    grouped = (None, int(np.prod(groups.batch, dtype=np.int64)), *shape[-2:])
+    if shape != grouped:  # the same elements as [B, G, T, S]
+        scores = ctx.reshape(scores, list(grouped), "scores/grouped")
+    # tf_keras's Softmax over several axes is exp(x - logsumexp(x)) (a fully masked row gives ones)
+    probs = masked_softmax(ctx, scores, keep, style=style, logsumexp=not ctx.keras3 and len(layout.axes) > 1)
+    return ctx.reshape(probs, list(shape), "probs/folded") if shape != grouped else probs
+
+
+def _expansion_axes(ctx: LayerContext, layout: AttentionLayout, style: str, *, causal_only: bool) -> int:
+    """How many attention axes Keras's mask expansion (``-2·n - 1``) counts: Keras 3's fused rank-3 attention
+    attends over the default axis but expands a mask by the *configured* ``attention_axes`` (two of them: it raises
+    on a rank-3 mask); a causal mask alone goes to its kernel as ``is_causal``, never expanded."""
+    axes = ctx.config.get("attention_axes")
+    if style != "where" or causal_only or axes is None:
+        return len(layout.axes)
+    return len(axes) if isinstance(axes, (list, tuple)) else 1
 
 
 def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k: int,
-              input_masks: tuple[Value | None, ...] = (), *, window: int | None = None,
-              band_steps: tuple[int, int] | None = None) -> Value | None:
-    """The bool mask of kept logits, broadcastable to ``[batch, heads, T, S]``, or None: ``attention_mask``, the
-    query's / value's / key's Keras masks (``[B, T, 1]``, ``[B, 1, S]``), the causal mask and the sliding window's
-    band, ANDed as Keras does. ``band_steps``: the ``[T0, S0]`` Keras builds the causal and window bands over
-    (axis 1 of query and value; broadcast onto ``[T, S]`` as Keras does, else refused), by default ``(T, S)``."""
-    rows, cols = band_steps or (t_q, t_k)
+              input_masks: tuple[Value | None, ...] = (), *, window: int | None = None) -> Value | None:
+    """The bool mask of kept logits of a rank-3 attention, broadcastable to ``[batch, heads, T, S]``, or None:
+    ``attention_mask``, the query's / value's / key's Keras masks (``[B, T, 1]``, ``[B, 1, S]``), the causal mask
+    and the sliding window's band, ANDed as Keras does (other ``attention_axes``: :mod:`.attention_masks`)."""
     parts: list[Value] = []
     if mask is not None:
         shape = ctx.shape(mask)
@@ -284,10 +318,9 @@ def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k
         if m is not None:
             parts.append(ctx.expand_dims(as_bool(ctx, m, label=f"{label}_bool"), axis, f"{label}_steps"))
     if causal:
-        parts.append(ctx.const(_band(ctx, causal_keep(rows, cols), t_q, t_k), "causal_mask"))
+        parts.append(ctx.const(causal_keep(t_q, t_k), "causal_mask"))
     if window is not None:
-        parts.append(ctx.const(_band(ctx, sliding_window_keep(rows, cols, int(window)), t_q, t_k),
-                               "sliding_window_mask"))
+        parts.append(ctx.const(sliding_window_keep(t_q, t_k, int(window)), "sliding_window_mask"))
     if not parts:
         return None
     keep = parts[0]
@@ -295,15 +328,6 @@ def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k
         keep = ctx.op("LogicalAnd", [keep, part], shape=broadcast_shape(keep.shape, part.shape), dtype=DType.BOOL,
                       label=f"mask_and_{i}")
     return ctx.expand_dims(keep, 1, "mask_heads") if len(ctx.shape(keep)) == 3 else keep
-
-
-def _band(ctx: LayerContext, keep: np.ndarray, t_q: int, t_k: int) -> np.ndarray:
-    """Keras's ``[T0, S0]`` band broadcast onto the scores' ``[T, S]`` (what Keras cannot broadcast is refused)."""
-    try:
-        return np.ascontiguousarray(np.broadcast_to(keep, (t_q, t_k)))
-    except ValueError:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a causal or sliding-window mask of "
-                          f"{list(keep.shape)} for attention of {[t_q, t_k]} steps") from None
 
 
 def query_value_key_masks(ctx: LayerContext) -> tuple[Value | None, Value | None, Value | None]:

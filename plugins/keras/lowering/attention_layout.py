@@ -6,9 +6,9 @@ move next to the batch (one Transpose of the input, before the per-position proj
 attention axes, in Keras's order, flatten into one steps axis: the attention is then the default computation
 ``[batch', heads, T, S]`` (rank 4, which every backend runs), and Reshape + Transpose undo the folding on the
 output. Keras's scores ``[batch, <other axes>, heads, <query attention axes>, <key attention axes>]`` are the same
-elements as ``[batch', heads, T, S]``, so they come back by one Reshape. Keras 3 reads a negative axis ``a`` as
-``rank + a`` (``-1`` is then the heads axis); tf_keras does not normalise it (its einsum would attend over the
-heads), so both stay refused.
+elements as ``[batch', heads, T, S]``, so they come back by one Reshape; Keras's masks line up with those scores
+(:mod:`.attention_masks`). Keras 3 reads a negative axis ``a`` as ``rank + a`` and tf_keras as ``rank + 1 + a``
+(``-1`` and ``-2`` are then the heads axis of the projections: attention over it is :mod:`.attention_heads`).
 """
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ class AttentionLayout:
         return len(self.query_dims) + 2
 
     @property
+    def heads_attended(self) -> bool:
+        """Whether an attention axis is the heads axis of the projections (``rank - 1``: Keras attends over heads)."""
+        return self.rank - 1 in self.axes
+
+    @property
     def folded(self) -> bool:
         """Whether the input is not already ``[batch, steps, features]``."""
         return self.rank != 3
@@ -57,10 +62,17 @@ class AttentionLayout:
         return self.query_dims[0], self.key_dims[0]
 
     @property
-    def last_axis_only(self) -> bool:
-        """Whether the only attention axis is the last before the features (where Keras's ``[B, .., T, 1]`` and
-        ``[B, .., 1, S]`` input masks line up with the scores)."""
-        return self.axes == (self.rank - 2,)
+    def outer_dims(self) -> tuple[int, ...]:
+        return tuple(self.query_dims[a - 1] for a in self.outer_axes)
+
+    @property
+    def query_attended(self) -> tuple[int, ...]:
+        """The query's sizes along the attention axes, in Keras's order."""
+        return tuple(self.query_dims[a - 1] for a in self.axes)
+
+    @property
+    def key_attended(self) -> tuple[int, ...]:
+        return tuple(self.key_dims[a - 1] for a in self.axes)
 
     def _order(self) -> list[int]:
         return [0, *self.outer_axes, *self.axes, self.rank - 1]
@@ -81,8 +93,8 @@ class AttentionLayout:
     def unfold_output(self, ctx: LayerContext, flat: Value, out_dims: tuple[int, ...]) -> Value:
         """The output projection ``[batch'·T, width]`` as Keras's ``[batch, *query_dims, *out_dims]``."""
         width = int(np.prod(out_dims, dtype=np.int64))
-        if not self.folded:
-            return ctx.reshape(flat, [None, self.query_dims[0], *out_dims], "output")
+        if not self.folded or self.heads_attended:  # (over the heads, the rows are the query's positions)
+            return ctx.reshape(flat, [None, *self.query_dims, *out_dims], "output")
         attended = [self.query_dims[a - 1] for a in self.axes]
         y = ctx.reshape(flat, [None, *self._outer(), *attended, width], "output/unfolded")
         order = self._order()
@@ -97,27 +109,6 @@ class AttentionLayout:
         return ctx.reshape(probs, [None, *self._outer(), heads, *(self.query_dims[a - 1] for a in self.axes),
                                    *(self.key_dims[a - 1] for a in self.axes)], "attention_scores")
 
-    def fold_attention_mask(self, ctx: LayerContext, mask: Value) -> Value:
-        """An ``attention_mask`` of Keras's full shape ``[batch, <other axes>, <query axes>, <key axes>]`` as
-        ``[batch', T, S]``; any other shape is refused (Keras would broadcast it)."""
-        if not self.folded:
-            return mask
-        full = (None, *self._outer(), *(self.query_dims[a - 1] for a in self.axes),
-                *(self.key_dims[a - 1] for a in self.axes))
-        if tuple(ctx.shape(mask)) != full:
-            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): attention_mask of shape "
-                              f"{list(ctx.shape(mask))} with attention_axes={self.axes} (only the full shape "
-                              f"{list(full)} is lowered)")
-        return ctx.reshape(mask, [None, self.query_steps, self.key_steps], "attention_mask/folded")
-
-    def fold_input_mask(self, ctx: LayerContext, mask: Value, dims: tuple[int, ...], label: str) -> Value:
-        """A Keras mask ``[batch, *dims]`` as ``[batch', steps]`` (only where it lines up, see ``last_axis_only``)."""
-        if not self.folded:
-            return mask
-        if tuple(ctx.shape(mask)) != (None, *dims):
-            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a {label} of shape {list(ctx.shape(mask))}")
-        return ctx.reshape(mask, [None, dims[-1]], f"{label}/folded")
-
 
 def _static_dims(ctx: LayerContext, value: Value, what: str) -> tuple[int, ...]:
     shape = ctx.shape(value)
@@ -127,16 +118,18 @@ def _static_dims(ctx: LayerContext, value: Value, what: str) -> tuple[int, ...]:
     return tuple(int(d) for d in shape[1:-1])
 
 
-def attention_layout(ctx: LayerContext, query: Value, value: Value, key: Value) -> AttentionLayout:
+def attention_layout(ctx: LayerContext, query: Value, value: Value, key: Value, *,
+                     default: bool = False) -> AttentionLayout:
     """The layout of the call, checked as Keras's einsums need it (the same other axes for query and value, the
-    same non-feature axes for key and value); what Keras would read differently is refused by name."""
+    same non-feature axes for key and value); what Keras would read differently is refused by name. ``default``:
+    the default axes whatever the config says (Keras 3's fused rank-3 attention)."""
     query_dims = _static_dims(ctx, query, "query")
     value_dims, key_dims = _static_dims(ctx, value, "value"), _static_dims(ctx, key, "key")
     rank = len(query_dims) + 2
     if len(value_dims) != len(query_dims) or key_dims != value_dims:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): query {list(ctx.shape(query))}, value "
                           f"{list(ctx.shape(value))} and key {list(ctx.shape(key))} of different layouts")
-    axes = _axes(ctx, ctx.config.get("attention_axes"), rank)
+    axes = _axes(ctx, None if default else ctx.config.get("attention_axes"), rank)
     outer = tuple(a for a in range(1, rank - 1) if a not in axes)
     if any(query_dims[a - 1] != value_dims[a - 1] for a in outer):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): query {list(ctx.shape(query))} and value "
@@ -145,14 +138,14 @@ def attention_layout(ctx: LayerContext, query: Value, value: Value, key: Value) 
 
 
 def _axes(ctx: LayerContext, config_axes: Any, rank: int) -> tuple[int, ...]:
+    """The attention axes as Keras reads them on a rank-``rank`` query: a negative axis ``a`` is ``rank + a`` in
+    Keras 3 and, on the projected ``[batch, .., heads, size]``, ``rank + 1 + a`` in tf_keras (its einsum indexes
+    from the right: ``-2`` is the heads axis there)."""
     if config_axes is None:
         return tuple(range(1, rank - 1))
     listed = tuple(config_axes) if isinstance(config_axes, (list, tuple)) else (config_axes,)
-    if any(a < 0 for a in listed) and not ctx.keras3:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): negative attention_axes={list(listed)} in "
-                          f"tf_keras (its einsum attends over the heads axis)")
-    axes = tuple(int(a) + rank if a < 0 else int(a) for a in listed)
-    if not axes or len(set(axes)) != len(axes) or any(not 1 <= a <= rank - 2 for a in axes):
+    axes = tuple(int(a) + rank + (0 if ctx.keras3 else 1) if a < 0 else int(a) for a in listed)
+    if not axes or len(set(axes)) != len(axes) or any(not 1 <= a <= rank - 1 for a in axes):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): attention_axes={list(listed)} on a rank-{rank} "
-                          f"query (only axes between the batch and the features are lowered)")
+                          f"query (Keras attends over the axes between the batch and the features, or the heads)")
     return axes

@@ -11,11 +11,16 @@ A mask (Masking's ``[batch, T, *spatial]``, ``any`` over the channels) is read p
 Keras's ``rnn`` tiles it (``fixed_dim`` = the mask's rank): a masked position keeps its ``h`` and ``c`` (zeros
 before any step), and its output is the previous one, which is that ``h``. Keras fails on a mask whose positions
 are not the output's (``valid`` padding that shrinks them): refused. The selects run on rank-4 views (webgl has no
-rank-5 ``SelectV2``).
+rank-5 ``SelectV2``). A ``mask=`` given in the call (a bool ``[batch, T]`` or ``[batch, T, *spatial]`` tensor, a
+model input or computed) is read the same way (the walk sets it); Keras 3's ``zero_output_for_mask`` zeroes masked
+outputs (tf_keras ignores it for ConvLSTMs, Bidirectional's forced one too).
+Bidirectional runs each direction through :func:`run_conv_lstm`.
 """
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
@@ -23,13 +28,14 @@ from tfjsconv.ir import Value
 from .activations import activation_gap, apply_activation
 from .context import LayerContext, check_call_kwargs
 from .conv import conv2d, out_size, positive_ints
-from .lazy import ReshapedArray
+from .lazy import Float32Array, ReshapedArray
+from .model_plan import MASK_KEYWORD
 from .registry import Unsupported, channels_last_only, lowers
 
 RANKS = {"ConvLSTM1D": 1, "ConvLSTM2D": 2, "ConvLSTM3D": 3}
 
 
-def _check(config: dict[str, Any]) -> str | None:
+def conv_lstm_check(config: dict[str, Any]) -> str | None:
     gap = channels_last_only(config)
     if gap:
         return gap
@@ -57,11 +63,12 @@ def _conv(ctx: LayerContext, x: Value, kernel: Value, kernel_shape: tuple[int, .
                                           "padding": padding.upper(), "data_format": "NDHWC"}, shape=out, label=label)
 
 
-def _act(ctx: LayerContext, x: Value, key: str, default: str, t: int) -> Value:
-    return apply_activation(ctx, x, ctx.config.get(key, default), keras3=ctx.keras3, label=f"{key}_{t}")
+def _act(ctx: LayerContext, config: dict[str, Any], x: Value, key: str, default: str, step: str) -> Value:
+    return apply_activation(ctx, x, config.get(key, default), keras3=ctx.keras3, label=f"{key}_{step}")
 
 
-def _positions_mask(ctx: LayerContext, steps: int, out_spatial: tuple[int, ...], rank: int) -> Value | None:
+def _positions_mask(ctx: LayerContext, steps: int, out_spatial: tuple[int, ...], rank: int,
+                    prefix: str = "") -> Value | None:
     """The mask as ``[batch, T, *positions, 1]`` (ConvLSTM1D: a height of 1; ConvLSTM3D: depth·height folded into
     one axis), or None without one. A ``[batch, T]`` mask (one flag per step) broadcasts over the positions."""
     mask = ctx.mask
@@ -72,27 +79,37 @@ def _positions_mask(ctx: LayerContext, steps: int, out_spatial: tuple[int, ...],
     if list(shape[1:]) not in ([steps], [steps, *spatial]):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask of shape {list(shape)} for outputs of "
                           f"positions {spatial} (Keras fails on it)")
+    if len(shape) > 2 and (ctx.config.get("unroll") or _wrapped_unroll(ctx.config)):
+        # Keras's unrolled rnn tiles a per-position mask past the positions (fixed_dim 1) and fails
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask of shape {list(shape)} per position with "
+                          "unroll=True (Keras fails on it)")
     positions = [1] * len(out_spatial) if len(shape) == 2 else list(out_spatial)
     if len(positions) == 3:
         positions = [positions[0] * positions[1], positions[2]]
     as_float = ctx.op("Cast", [mask], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
-                      dtype=DType.FLOAT32, shape=mask.shape, label="mask_float")
-    return ctx.reshape(as_float, [None, steps, *positions, 1], "mask_positions")
+                      dtype=DType.FLOAT32, shape=mask.shape, label=f"{prefix}mask_float")
+    return ctx.reshape(as_float, [None, steps, *positions, 1], f"{prefix}mask_positions")
 
 
-def _step_mask(ctx: LayerContext, mask: Value, t: int) -> Value:
+def _wrapped_unroll(config: dict[str, Any]) -> bool:
+    """Whether a Bidirectional's forward or backward ConvLSTM unrolls."""
+    return any(((config.get(key) or {}).get("config") or {}).get("unroll") for key in ("layer", "backward_layer"))
+
+
+def _step_mask(ctx: LayerContext, mask: Value, t: int, prefix: str = "") -> Value:
     """Step ``t`` of the ``[batch, T, *positions, 1]`` float mask, as a bool ``[batch, *positions, 1]``."""
     shape = ctx.shape(mask)
     rank_in = len(shape)
     all_but_time = sum(1 << axis for axis in range(rank_in) if axis != 1)
     begin, end = [0] * rank_in, [0] * rank_in
     begin[1], end[1] = t, t + 1
-    step = ctx.op("StridedSlice", [mask, ctx.ints(begin, f"mask_begin_{t}"), ctx.ints(end, f"mask_end_{t}"),
-                                   ctx.ints([1] * rank_in, "mask_stride")],
+    p = prefix
+    step = ctx.op("StridedSlice", [mask, ctx.ints(begin, f"{p}mask_begin_{t}"), ctx.ints(end, f"{p}mask_end_{t}"),
+                                   ctx.ints([1] * rank_in, f"{p}mask_stride")],
                   {"Index": DType.INT32, "begin_mask": all_but_time, "end_mask": all_but_time, "ellipsis_mask": 0,
-                   "new_axis_mask": 0, "shrink_axis_mask": 2}, shape=(None, *shape[2:]), label=f"mask_{t}")
-    return ctx.op("NotEqual", [step, ctx.floats(0.0, "mask_zero")], {"incompatible_shape_error": True},
-                  dtype=DType.BOOL, shape=step.shape, label=f"keep_{t}")
+                   "new_axis_mask": 0, "shrink_axis_mask": 2}, shape=(None, *shape[2:]), label=f"{p}mask_{t}")
+    return ctx.op("NotEqual", [step, ctx.floats(0.0, f"{p}mask_zero")], {"incompatible_shape_error": True},
+                  dtype=DType.BOOL, shape=step.shape, label=f"{p}keep_{t}")
 
 
 def _select(ctx: LayerContext, keep: Value, new: Value, old: Value | None, label: str) -> Value:
@@ -107,10 +124,24 @@ def _select(ctx: LayerContext, keep: Value, new: Value, old: Value | None, label
     return out if view == shape else ctx.reshape(out, shape, f"{label}_state")
 
 
-@lowers("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", check=_check)
+@lowers("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", check=conv_lstm_check)
 def conv_lstm(ctx: LayerContext) -> Value | list[Value]:
-    check_call_kwargs(ctx, ())
-    rank, config = RANKS[ctx.class_name], ctx.config
+    check_call_kwargs(ctx, (MASK_KEYWORD,))  # a mask= tensor is the walk's: it sets ctx.mask
+    weights = ctx.expect_weights("kernel", "recurrent_kernel", *(["bias"] if ctx.config.get("use_bias", True) else []))
+    out, states = run_conv_lstm(ctx, ctx.class_name, ctx.config, weights, "", bool(ctx.config.get("go_backwards")),
+                                zero_output_for_mask=bool(ctx.config.get("zero_output_for_mask")), flipped=False)
+    return [out, *states] if ctx.config.get("return_state") else out
+
+
+def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights: list[Any], prefix: str,
+                  backwards: bool, *, zero_output_for_mask: bool, flipped: bool) -> tuple[Value, list[Value]]:
+    """One ConvLSTM layer of ``kind`` and ``config`` over ``ctx``'s input and mask: its output (the sequence or the
+    last output) and its final ``h, c``. ``prefix`` names its nodes (Bidirectional runs two);
+    ``zero_output_for_mask`` zeroes masked outputs instead of repeating ``h`` (Bidirectional's, when it returns
+    sequences; Keras 3 only: tf_keras's ConvRNN leaves it out of its ``rnn`` call); ``flipped`` packs the returned
+    sequence in the reverse of the walk's order, as Bidirectional flips its backward layer's along time whichever way
+    that layer walks (packed so: no ``ReverseV2`` of rank 5, which webgl lacks)."""
+    rank = RANKS[kind]
     shape = ctx.shape()
     if len(shape) != rank + 3 or any(d is None for d in shape[1:]):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-{rank + 3} input of static sizes "
@@ -125,71 +156,79 @@ def conv_lstm(ctx: LayerContext) -> Value | list[Value]:
     except ValueError as exc:
         raise ctx.error(f"has {exc}") from None
     use_bias = config.get("use_bias", True)
-    weights = ctx.expect_weights("kernel", "recurrent_kernel", *(["bias"] if use_bias else []))
-    ctx.check_shape(weights[0], [*kernel_size, channels, 4 * filters], "kernel")
-    ctx.check_shape(weights[1], [*kernel_size, filters, 4 * filters], "recurrent kernel")
+    if len(weights) != 2 + bool(use_bias):
+        raise ctx.error(f"has {len(weights)} {prefix}weights, but its config needs {2 + bool(use_bias)}")
+    weights = [w if np.dtype(w.dtype) == np.float32 else Float32Array(w) for w in weights]
+    ctx.check_shape(weights[0], [*kernel_size, channels, 4 * filters], f"{prefix}kernel")
+    ctx.check_shape(weights[1], [*kernel_size, filters, 4 * filters], f"{prefix}recurrent kernel")
     if use_bias:
-        ctx.check_shape(weights[2], [4 * filters], "bias")
+        ctx.check_shape(weights[2], [4 * filters], f"{prefix}bias")
     kernel, recurrent = weights[0], weights[1]
     if rank == 1:  # a height of 1
         kernel = ReshapedArray(kernel, (1, *kernel.shape))
         recurrent = ReshapedArray(recurrent, (1, *recurrent.shape))
         spatial, kernel_size, strides, dilations = [1, *spatial], [1, *kernel_size], [1, *strides], [1, *dilations]
     padding = str(config.get("padding", "valid")).lower()
+    p = prefix
+    zero_output_for_mask = zero_output_for_mask and bool(ctx.keras3)  # tf_keras's ConvRNN never passes it to rnn
 
-    folded = ctx.reshape(ctx.x, [None, *spatial, channels], "fold_time")
-    inputs = _conv(ctx, folded, ctx.weight(kernel, "kernel"), kernel.shape, strides, dilations, padding,
-                   "input_conv")
+    folded = ctx.reshape(ctx.x, [None, *spatial, channels], f"{p}fold_time")
+    inputs = _conv(ctx, folded, ctx.weight(kernel, f"{p}kernel"), kernel.shape, strides, dilations, padding,
+                   f"{p}input_conv")
     if use_bias:
-        inputs = ctx.op("BiasAdd", [inputs, ctx.weight(weights[2], "bias")], {"data_format": "NHWC"},
-                        shape=inputs.shape, label="input_bias")
+        inputs = ctx.op("BiasAdd", [inputs, ctx.weight(weights[2], f"{p}bias")], {"data_format": "NHWC"},
+                        shape=inputs.shape, label=f"{p}input_bias")
     out_spatial = tuple(ctx.shape(inputs)[1:-1])
-    inputs = ctx.reshape(inputs, [None, steps, *out_spatial, 4 * filters], "unfold_time")
-    recurrent_kernel = ctx.weight(recurrent, "recurrent_kernel")
+    inputs = ctx.reshape(inputs, [None, steps, *out_spatial, 4 * filters], f"{p}unfold_time")
+    recurrent_kernel = ctx.weight(recurrent, f"{p}recurrent_kernel")
     state_shape = (None, *out_spatial, filters)
     rank_in = len(out_spatial) + 3  # [batch, T, *spatial, 4·filters]
     all_but_time = sum(1 << axis for axis in range(rank_in) if axis != 1)
     ones = [1] * len(out_spatial)
 
-    mask = _positions_mask(ctx, steps, out_spatial, rank)
+    mask = _positions_mask(ctx, steps, out_spatial, rank, p)
     h = c = None
     sequence = []
-    for t in (reversed(range(steps)) if config.get("go_backwards") else range(steps)):
+    walk = list(reversed(range(steps)) if backwards else range(steps))
+    for t in walk:
         begin, end = [0] * rank_in, [0] * rank_in
         begin[1], end[1] = t, t + 1
-        z = ctx.op("StridedSlice", [inputs, ctx.ints(begin, f"begin_{t}"), ctx.ints(end, f"end_{t}"),
-                                    ctx.ints([1] * rank_in, "stride")],
+        z = ctx.op("StridedSlice", [inputs, ctx.ints(begin, f"{p}begin_{t}"), ctx.ints(end, f"{p}end_{t}"),
+                                    ctx.ints([1] * rank_in, f"{p}stride")],
                    {"Index": DType.INT32, "begin_mask": all_but_time, "end_mask": all_but_time, "ellipsis_mask": 0,
                     "new_axis_mask": 0, "shrink_axis_mask": 2}, shape=(None, *out_spatial, 4 * filters),
-                   label=f"step_{t}")
+                   label=f"{p}step_{t}")
         if h is not None:
-            term = _conv(ctx, h, recurrent_kernel, recurrent.shape, ones, ones, "same", f"recurrent_conv_{t}")
-            z = ctx.binary("AddV2", z, term, label=f"gates_{t}")
-        i, f, g, o = (ctx.op("Slice", [z, ctx.ints([0, *[0] * len(ones), k * filters], f"gate_begin_{k}"),
-                                       ctx.ints([-1, *[-1] * len(ones), filters], "gate_size")],
-                             {"Index": DType.INT32}, shape=state_shape, label=f"gate_{k}_{t}") for k in range(4))
-        i, f, o = (_act(ctx, v, "recurrent_activation", "sigmoid", t) for v in (i, f, o))
-        new_c = ctx.binary("Mul", i, _act(ctx, g, "activation", "tanh", t), label=f"input_gate_{t}")
+            term = _conv(ctx, h, recurrent_kernel, recurrent.shape, ones, ones, "same", f"{p}recurrent_conv_{t}")
+            z = ctx.binary("AddV2", z, term, label=f"{p}gates_{t}")
+        i, f, g, o = (ctx.op("Slice", [z, ctx.ints([0, *[0] * len(ones), k * filters], f"{p}gate_begin_{k}"),
+                                       ctx.ints([-1, *[-1] * len(ones), filters], f"{p}gate_size")],
+                             {"Index": DType.INT32}, shape=state_shape, label=f"{p}gate_{k}_{t}") for k in range(4))
+        i, f, o = (_act(ctx, config, v, "recurrent_activation", "sigmoid", f"{p}{t}") for v in (i, f, o))
+        new_c = ctx.binary("Mul", i, _act(ctx, config, g, "activation", "tanh", f"{p}{t}"), label=f"{p}input_gate_{t}")
         if c is not None:
-            new_c = ctx.binary("AddV2", ctx.binary("Mul", f, c, label=f"forget_{t}"), new_c, label=f"cell_{t}")
-        new_h = ctx.binary("Mul", o, _act(ctx, new_c, "activation", "tanh", t), label=f"hidden_{t}")
+            new_c = ctx.binary("AddV2", ctx.binary("Mul", f, c, label=f"{p}forget_{t}"), new_c, label=f"{p}cell_{t}")
+        new_h = ctx.binary("Mul", o, _act(ctx, config, new_c, "activation", "tanh", f"{p}{t}"),
+                           label=f"{p}hidden_{t}")
         if mask is None:
             h, c = new_h, new_c
-        else:
-            keep = _step_mask(ctx, mask, t)
-            h, c = (_select(ctx, keep, new, old, f"{label}_{t}") for new, old, label in
-                    ((new_h, h, "masked_h"), (new_c, c, "masked_c")))
-        sequence.append(h)
+            sequence.append(h)
+            continue
+        keep = _step_mask(ctx, mask, t, p)
+        h, c = (_select(ctx, keep, new, old, f"{p}{label}_{t}") for new, old, label in
+                ((new_h, h, "masked_h"), (new_c, c, "masked_c")))
+        sequence.append(_select(ctx, keep, new_h, None, f"{p}zeroed_{t}") if zero_output_for_mask else h)
 
     def unpadded(v: Value, label: str) -> Value:  # ConvLSTM1D: drop the height of 1
-        return ctx.squeeze(v, len(ctx.shape(v)) - 3, label) if rank == 1 else v
+        return ctx.squeeze(v, len(ctx.shape(v)) - 3, f"{p}{label}") if rank == 1 else v
 
+    assert h is not None and c is not None
     if config.get("return_sequences"):
+        if flipped:
+            sequence = sequence[::-1]
         out = ctx.op("Pack", sequence, {"N": steps, "axis": 1}, shape=(None, steps, *state_shape[1:]),
-                     label="sequence")
+                     label=f"{p}sequence")
         out = unpadded(out, "sequence_1d")
     else:
-        out = unpadded(h, "output_1d")
-    if config.get("return_state"):
-        return [out, unpadded(h, "state_h"), unpadded(c, "state_c")]
-    return out
+        out = unpadded(sequence[-1], "output_1d")
+    return out, [unpadded(h, "state_h"), unpadded(c, "state_c")]

@@ -81,9 +81,50 @@ def embedding(ctx: LayerContext) -> Value:
     if ids.dtype != DType.INT32:
         ids = ctx.op("Cast", [ids], {"SrcT": ids.dtype, "DstT": DType.INT32, "Truncate": False},
                      dtype=DType.INT32, shape=ids.shape, label="ids")
+    if ctx.keras3:
+        ids = _wrap_negative_ids(ctx, ids, int(table.shape[0]))
     return ctx.op("GatherV2", [ctx.weight(table, "embeddings"), ids, ctx.ints(0, "axis")],
                   {"Tparams": DType.FLOAT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
                   dtype=DType.FLOAT32, shape=(*ctx.shape(ids), table.shape[1]))
+
+
+def _wrap_negative_ids(ctx: LayerContext, ids: Value, rows: int) -> Value:
+    """Keras 3's ``ops.take`` reads an id ``-rows <= i < 0`` as ``i + rows`` (numpy's and JAX's fill mode), where
+    ``GatherV2`` would fail: ``where(ids < 0, ids + rows, ids)`` (past rank 4, which webgl's ``SelectV2`` lacks,
+    ``ids + rows · (ids < 0)``). Ids out of range either way still fail in TF.js, as they do in TensorFlow."""
+    negative = ctx.op("Less", [ids, ctx.ints(0, "zero")], dtype=DType.BOOL, shape=ids.shape, label="negative_ids")
+    if len(ids.shape or ()) <= 4:
+        shifted = ctx.op("AddV2", [ids, ctx.ints(rows, "rows")], shape=ids.shape, label="shifted_ids")
+        return ctx.op("SelectV2", [negative, shifted, ids], {"T": DType.INT32}, dtype=DType.INT32, shape=ids.shape,
+                      label="wrapped_ids")
+    negative = ctx.op("Cast", [negative], {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False},
+                      dtype=DType.INT32, shape=ids.shape, label="negative_ids_int")
+    shift = ctx.op("Mul", [negative, ctx.ints(rows, "rows")], shape=ids.shape, label="negative_ids_shift")
+    return ctx.op("AddV2", [ids, shift], shape=ids.shape, label="wrapped_ids")
+
+
+def keras3_bias_add_gap(ctx: LayerContext, out_shape: tuple[int | None, ...], axis: int, size: int) -> None:
+    """Refuse a Keras 3 bias Keras adds on another axis than its own.
+
+    Keras 3's TensorFlow backend computes ``ops.add(x, bias)`` as ``tf.nn.bias_add`` whenever the bias squeezes to
+    one axis of length ``size`` equal to x's axis 1 or last axis: on the last axis when that one fits, else on axis
+    1, whatever axis the bias was shaped for (a channels_first conv whose last axis is as long as its filters, an
+    EinsumDense bias on a middle axis). Other backends add it where it belongs, so the file alone does not say which
+    numbers Keras gives; ``--loader=tensorflow`` reproduces the TensorFlow backend's.
+    """
+    rank = len(out_shape)
+    if not ctx.keras3 or size == 1 or rank < 2 or axis == rank - 1:
+        return
+    last, second = out_shape[-1], out_shape[1]
+    if last is None or last == size:
+        where = "the last axis" + (" (as long as the bias)" if last == size else f" when that one is {size} long")
+    elif axis != 1 and (second is None or second == size):
+        where = "axis 1" + (" (as long as the bias)" if second == size else f" when that one is {size} long")
+    else:
+        return
+    raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): Keras 3's TensorFlow backend adds its bias "
+                      f"(length {size}) on {where} (its `ops.add` takes it for a `bias_add`), not on axis {axis} "
+                      "as other backends do")
 
 
 #: ``input,kernel->output`` with plain labels (an ellipsis goes through TensorFlow).
@@ -120,5 +161,10 @@ def einsum_dense(ctx: LayerContext) -> Value:
     y = ctx.op("Einsum", [ctx.x, ctx.weight(weights[0], "kernel")], {"equation": equation, "N": 2},
                shape=tuple(sizes[label] if i else shape[0] for i, label in enumerate(out_labels)))
     if bias_axes:
+        bias_shape = [int(d) for d in weights[1].shape]
+        aligned = [1] * (len(y.shape) - len(bias_shape)) + bias_shape
+        wide = [i for i, d in enumerate(aligned) if d != 1]
+        if len(wide) == 1:
+            keras3_bias_add_gap(ctx, tuple(y.shape), wide[0], aligned[wide[0]])
         y = ctx.binary("AddV2", y, ctx.weight(weights[1], "bias"), label="bias")
     return apply_activation(ctx, y, ctx.config.get("activation"), keras3=ctx.keras3)

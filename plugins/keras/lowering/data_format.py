@@ -39,9 +39,30 @@ def through_channels_last(lower: Callable[["LayerContext"], "Value"]) -> Callabl
             return lower(ctx)
         to_last = [0, *range(2, rank), 1]
         ctx.inputs = [ctx.transpose(x, to_last, f"to_channels_last{i or ''}") for i, x in enumerate(ctx.inputs)]
-        ctx.config = {**ctx.config, "data_format": "channels_last"}
+        activation = ctx.config.get("activation")
+        moved = _reads_an_axis(activation)  # Keras applies it to the channels_first output: after the transpose
+        ctx.config = {**ctx.config, "data_format": "channels_last", **({"activation": "linear"} if moved else {})}
         y = lower(ctx)
+        if ctx.config.get("use_bias", True) and y.shape is not None and len(y.shape) == rank and y.shape[-1] is not None:
+            from .core import keras3_bias_add_gap  # Keras 3 may add a channels_first bias on the last axis
+
+            filters = int(y.shape[-1])
+            keras3_bias_add_gap(ctx, (y.shape[0], filters, *y.shape[1:-1]), 1, filters)
         if y.shape is not None and len(y.shape) == rank:
             y = ctx.transpose(y, [0, rank - 1, *range(1, rank - 1)], "to_channels_first")
+        if moved:
+            from .activations import apply_activation
+
+            y = apply_activation(ctx, y, activation, keras3=ctx.keras3)
         return y
     return lowering
+
+
+#: Activations over the last axis, not element by element: a channels_first layer's runs over its last spatial axis.
+AXIS_ACTIVATIONS = ("softmax", "log_softmax", "glu")
+
+
+def _reads_an_axis(activation: Any) -> bool:
+    from .activations import activation_name
+
+    return activation is not None and activation_name(activation) in AXIS_ACTIVATIONS

@@ -1,6 +1,6 @@
 """Adapted vocabularies of a ``.keras`` archive, put back into the lookup layers' configs.
 
-An adapted StringLookup / IntegerLookup saves ``vocabulary: null`` in its config and its vocabulary as
+An adapted StringLookup / IntegerLookup / TextVectorization saves ``vocabulary: null`` in its config and its vocabulary as
 ``assets/<layer path>/vocabulary.txt`` (one token per line, special tokens first), where the layer path
 is the one its weights have in ``model.weights.h5`` (``layers/string_lookup``, nested models'
 ``layers/<model key>/layers/<key>``; keys by Keras's class counter). Keras's ``load_assets`` reads the
@@ -17,8 +17,11 @@ from typing import Any
 from ..configs import is_model, top_level_layers
 from ..v3_weights import to_snake_case
 
-LOOKUP_CLASSES = frozenset({"StringLookup", "IntegerLookup"})
+LOOKUP_CLASSES = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
+STRING_CLASSES = frozenset({"StringLookup", "TextVectorization"})
 VOCABULARY_FILE = "vocabulary.txt"
+#: Where a TextVectorization's inner StringLookup saves its own copy of the asset.
+LOOKUP_CHILD = "_lookup_layer"
 
 
 def with_asset_vocabularies(model_config: dict[str, Any], assets: dict[str, bytes], *,
@@ -47,9 +50,11 @@ def with_asset_vocabularies(model_config: dict[str, Any], assets: dict[str, byte
             text = assets.get(f"{key}/{VOCABULARY_FILE}")
             if cls not in LOOKUP_CLASSES or not isinstance(layer, dict) or text is None:
                 continue
+            # a TextVectorization's StringLookup saves the asset again, and Keras loads that copy last
+            text = assets.get(f"{key}/{LOOKUP_CHILD}/{VOCABULARY_FILE}", text) if cls == "TextVectorization" else text
             # Keras 3 reloads the asset over a path too (it keeps neither as ``input_vocabulary``)
             if layer.get("vocabulary") is None or keras3 and isinstance(layer.get("vocabulary"), str):
-                layer["vocabulary"] = _tokens(text, strings=cls == "StringLookup", keras3=keras3)
+                layer["vocabulary"] = _tokens(text, strings=cls in STRING_CLASSES, keras3=keras3)
     return config
 
 

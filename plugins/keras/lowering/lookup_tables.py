@@ -3,7 +3,8 @@
 TF.js runs ``LookupTableFindV2`` on every backend (tables live in the executor, filled at load time by the
 ``modelInitializer`` graph: :func:`tfjsconv.plugins.savedmodel.tables.bind_table`), so a vocabulary becomes
 a table ``token -> index`` with the OOV index as its default, as Keras's ``StaticHashTable`` does. The mask
-token is one more entry of that table (Keras raises when it is inside the vocabulary), which replaces
+token is one more entry of that table (Keras raises when it is inside a vocabulary list; a vocabulary file's
+mask-token line keeps its number and its entry gets the mask value), which replaces
 Keras's ``where(x == mask_token)``: TF.js's wasm ``Equal`` is wrong on strings. Several OOV buckets hash
 strings with ``StringToHashBucketFast`` (FarmHash64, a TF.js kernel on cpu, wasm and webgl) and integers
 with ``FloorMod``, as Keras does. ``invert=True`` is the reverse table ``index -> token``.
@@ -31,6 +32,8 @@ from .lookups import INT32, encode, raw_ids
 from .registry import Unsupported, lowers
 
 OUTPUT_MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
+#: The widest encoding lowered (its classes are a constant: a hostile ``max_tokens`` must not allocate gigabytes).
+MAX_ENCODED_DEPTH = 1 << 24
 #: The value a mask token gets in the encoded modes: outside ``[0, depth)`` so it counts for nothing (Keras
 #: uses int64's max), and not -1, which marks an OOV token to hash.
 ENCODED_MASK = -2
@@ -64,9 +67,12 @@ def table_lookup_gap(config: dict[str, Any], *, strings: bool) -> str | None:
         return "a salt (StringToHashBucketStrong)"
     if mode != "int" and config.get("pad_to_max_tokens") and not isinstance(config.get("max_tokens"), int):
         return "pad_to_max_tokens without max_tokens"
+    if mode != "int" and config.get("pad_to_max_tokens") and not 0 < config["max_tokens"] <= MAX_ENCODED_DEPTH:
+        return f"pad_to_max_tokens with max_tokens={config['max_tokens']!r} (the lowering encodes at most " \
+               f"{MAX_ENCODED_DEPTH} classes)"
     spec = _Spec(config)
-    if config.get("mask_token") is not None and config["mask_token"] in spec.tokens:
-        return f"mask_token={config['mask_token']!r} inside its vocabulary"
+    if config.get("mask_token") is not None and config["mask_token"] in spec.tokens and not _from_file(config):
+        return f"mask_token={config['mask_token']!r} inside its vocabulary"  # Keras raises on such a list
     if config.get("invert") and config.get("oov_token") in spec.tokens:
         return f"oov_token={config.get('oov_token')!r} inside its vocabulary"
     if len(set(spec.tokens)) != len(spec.tokens):
@@ -74,6 +80,12 @@ def table_lookup_gap(config: dict[str, Any], *, strings: bool) -> str | None:
     if not spec.tokens:
         return "no vocabulary besides its mask and OOV tokens"
     return None
+
+
+def _from_file(config: dict[str, Any]) -> bool:
+    from ..vocabulary_files import FILE_READ_KEY, ReadFromFile
+
+    return config.get(FILE_READ_KEY) is ReadFromFile
 
 
 def _hashing_check(config: dict[str, Any]) -> str | None:
@@ -155,8 +167,9 @@ def _check_ints(ctx: LayerContext, values: list[int], what: str) -> None:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): {what} outside int32 (TF.js's integers)")
 
 
-def index_lookup(ctx: LayerContext, *, strings: bool) -> Value:
-    """StringLookup (``strings``) or IntegerLookup through a table, as Keras's ``IndexLookup`` computes it."""
+def index_lookup(ctx: LayerContext, *, strings: bool, encoded: bool = True) -> Value:
+    """StringLookup (``strings``) or IntegerLookup through a table, as Keras's ``IndexLookup`` computes it
+    (``encoded=False``: the ids in the encoded modes' layout, before :func:`encode`)."""
     check_call_kwargs(ctx, ())
     spec = _Spec(ctx.config)
     key_dtype = DType.STRING if strings else DType.INT32
@@ -171,15 +184,19 @@ def index_lookup(ctx: LayerContext, *, strings: bool) -> Value:
             _check_ints(ctx, [spec.mask_token], "mask_token")
     keys, values = list(spec.tokens), list(range(spec.token_start, spec.token_start + len(spec.tokens)))
     if spec.mask_token is not None:  # Keras: where(x == mask_token, mask value, lookup)
-        keys.append(spec.mask_token)
-        values.append(0 if spec.mode == "int" else ENCODED_MASK)
+        mask_value = 0 if spec.mode == "int" else ENCODED_MASK
+        if spec.mask_token in keys:  # a vocabulary file's line: its number stays taken, the token is masked
+            values[keys.index(spec.mask_token)] = mask_value
+        else:
+            keys.append(spec.mask_token)
+            values.append(mask_value)
     handle = table(ctx, _strings(keys) if strings else np.asarray(keys, np.int32), np.asarray(values, np.int32),
                    key_dtype, DType.INT32, "table")
     default = spec.oov_start if spec.num_oov == 1 else -1
     ids = find(ctx, handle, x, default, DType.INT32, "lookup")
     if spec.num_oov > 1:
         ids = _oov_buckets(ctx, x, ids, spec, strings)
-    if spec.mode == "int":
+    if spec.mode == "int" or not encoded:
         return ids
     return _encoded(ctx, ids, spec)
 
@@ -216,10 +233,20 @@ def _oov_buckets(ctx: LayerContext, x: Value, ids: Value, spec: _Spec, strings: 
                   label="with_oov")
 
 
+def lookup_spec(config: dict[str, Any]) -> _Spec:
+    """Keras's index layout (mask, OOV buckets, tokens, encoding depth) for a lookup config."""
+    return _Spec(config)
+
+
 def _encoded(ctx: LayerContext, ids: Value, spec: _Spec) -> Value:
     """one_hot / multi_hot / count (tf_idf: count times the layer's ``idf_weights``) in Keras's output dtype."""
+    return encoded_output(ctx, encode(ctx, ids, "count" if spec.mode == "tf_idf" else spec.mode, spec.depth), spec)
+
+
+def encoded_output(ctx: LayerContext, out: Value, spec: _Spec) -> Value:
+    """The float32 one_hot / multi_hot / count of the ids (count for tf_idf) as Keras outputs it: tf_idf times
+    the layer's ``idf_weights``, the others in Keras's output dtype."""
     mode = spec.mode
-    out = encode(ctx, ids, "count" if mode == "tf_idf" else mode, spec.depth)
     if mode == "tf_idf":
         idf = materialize(ctx.weights[0]).astype(np.float32) if ctx.weights else _padded_idf(ctx, spec)
         ctx.check_shape(idf, [spec.depth], "idf_weights")

@@ -69,7 +69,7 @@ _RNN = frozenset({"SimpleRNN", "LSTM", "GRU", "RNN"})
 _CONV_LSTM = frozenset({"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
 GLOBAL_AVERAGE_1D = frozenset({"GlobalAveragePooling1D", "GlobalAvgPool1D"})
 #: Layers TimeDistributed hands each step's mask to, lowered with it (the other mask readers are gaps there).
-TIME_DISTRIBUTED_READERS = frozenset({"SimpleRNN", "LSTM", "GRU"}) | GLOBAL_AVERAGE_1D
+TIME_DISTRIBUTED_READERS = _RNN | {"Bidirectional"} | _CONV_LSTM | GLOBAL_AVERAGE_1D
 #: Layers whose call reads a mask (Keras passes it to ``call``): TimeDistributed cannot wrap them over a mask.
 _CALL_READS_MASK = _RNN | {"Bidirectional", "GlobalAveragePooling1D", "GlobalAvgPool1D", "Softmax", "TimeDistributed",
                            *_CONV_LSTM, "GroupNormalization"} | {
@@ -106,8 +106,9 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
     layer cannot take those masks. ``keras3`` None (flavour unknown) answers as if any flavour could mask."""
     if makes_mask(class_name, config):  # the new mask replaces the input's (compute_mask reads only the values)
         return {0}
+    inner = config.get("layer") or {}
     if class_name == "TimeDistributed" and (time_distributed_makes_mask(config, keras3) or keras3 is None and
-                                            (config.get("layer") or {}).get("class_name") == "Masking"):
+                                            makes_mask(str(inner.get("class_name")), inner.get("config") or {})):
         return None if keras3 is None else {0}  # tf_keras's per-step mask replaces the input's
     if not any(masked):
         return set()
@@ -163,9 +164,10 @@ def _time_distributed_masked(config: dict[str, Any], keras3: bool | None) -> set
 
 
 def time_distributed_makes_mask(config: dict[str, Any], keras3: bool | None) -> bool:
-    """tf_keras's TimeDistributed(Masking) makes its output's mask per step even of an unmasked input."""
+    """tf_keras's TimeDistributed(Masking) and TimeDistributed(Embedding(mask_zero=True)) make their output's mask
+    per step even of an unmasked input (the inner layer's ``compute_mask``)."""
     inner = config.get("layer") or {}
-    return keras3 is False and inner.get("class_name") == "Masking"
+    return keras3 is False and makes_mask(str(inner.get("class_name")), inner.get("config") or {})
 
 
 def output_origin(class_name: str, config: dict[str, Any], refs: Sequence[Any], origins: Sequence[MaskOrigin | None],
@@ -309,7 +311,7 @@ EXPLICIT_MASK_LAYERS = frozenset({"Attention", "AdditiveAttention"})
 #: Layers that read their mask as ``[batch, steps]`` (a mask of another rank reaching them is a gap).
 STEP_MASK_READERS = _RNN | {"Bidirectional", "GlobalAveragePooling1D", "GlobalAvgPool1D"}
 #: Layers that read a mask given in the call (``LSTM(x, mask=m)``; a bool model input), as the inputs' mask.
-GIVEN_MASK_READERS = _RNN | {"Bidirectional", "GlobalAveragePooling1D", "Softmax"}
+GIVEN_MASK_READERS = _RNN | {"Bidirectional", "GlobalAveragePooling1D", "Softmax"} | _CONV_LSTM
 
 
 def explicit_masks(node: Any) -> list[tuple[str, int, int] | None] | None:

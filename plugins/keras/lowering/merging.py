@@ -23,12 +23,26 @@ def _inputs(ctx: LayerContext, at_least: int = 2) -> list[Value]:
     return ctx.inputs
 
 
+def _same_rank(ctx: LayerContext, inputs: list[Value]) -> list[Value]:
+    """Inputs of lower rank expanded at axis 1 until every rank is the highest, as Keras's ``Merge.call`` does
+    (``[batch, 4]`` against ``[batch, 3, 4]`` is ``[batch, 1, 4]``), not aligned at the right as broadcasting would
+    (which pairs the batch with the steps)."""
+    top = max(len(ctx.shape(x)) for x in inputs)
+    out = []
+    for i, x in enumerate(inputs):
+        for j in range(top - len(ctx.shape(x))):
+            x = ctx.expand_dims(x, 1, f"rank_{i}_{j}")
+        out.append(x)
+    return out
+
+
 @lowers(*_BINARY)
 def elementwise(ctx: LayerContext) -> Value:
     inputs = _inputs(ctx)
     op = _BINARY[ctx.class_name]
     if ctx.keras3 and any(m is not None for m in ctx.masks) and ctx.class_name in _MASK_READING:
         return _MASK_READING[ctx.class_name](ctx, inputs, op)
+    inputs = _same_rank(ctx, inputs)
     steps = iter(range(len(inputs)))
     y = reduce(lambda a, b: ctx.binary(op, a, b, label=f"{op}_{next(steps)}"), inputs)
     if ctx.class_name == "Average":
@@ -40,7 +54,7 @@ def elementwise(ctx: LayerContext) -> Value:
 def subtract(ctx: LayerContext) -> Value:
     if len(ctx.inputs) != 2:
         raise ctx.error(f"subtracts {len(ctx.inputs)} tensors (it takes exactly 2)")
-    return ctx.binary("Sub", *ctx.inputs)
+    return ctx.binary("Sub", *_same_rank(ctx, ctx.inputs))
 
 
 @lowers("Concatenate")

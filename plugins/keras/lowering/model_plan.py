@@ -317,6 +317,87 @@ def shared_paths(model_config: dict[str, Any],
     return aliases
 
 
+#: Layer classes that never hold weights: a shift of their keys moves nothing (a shared Dropout is harmless).
+_WEIGHTLESS = frozenset({
+    "InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
+    "ThresholdedReLU", "Flatten", "Reshape", "Permute", "RepeatVector", "Masking", "Add", "Subtract", "Multiply",
+    "Average", "Maximum", "Minimum", "Concatenate", "Dot", "TFOpLambda", "SlicingOpLambda",
+    *(f"{kind}{d}D" for kind in ("Cropping", "ZeroPadding", "UpSampling", "MaxPooling", "AveragePooling",
+                                  "GlobalMaxPooling", "GlobalAveragePooling") for d in (1, 2, 3))})
+
+
+def renumbered_by_shared(model_config: dict[str, Any]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Later listings of a layer object in a tf_keras ``.keras`` archive that shift its weight keys: ``(later, first)``
+    paths.
+
+    tf_keras's saving walk skips an object it saved already *before* counting its class (``dense``, ``dense_1``...),
+    Keras 3's after; so in a tf_keras archive every later layer of that class in the same model is saved under the key
+    the config order gives the one before it (``B/shared_d`` itself has no group, ``B/b_head`` sits under ``dense``).
+    tf_keras's own loader does not undo this (it fails on the shapes, or reads the wrong weights), and a later
+    listing that no layer of its class follows shifts nothing. A later listing is one whose ``shared_object_id`` was
+    seen before in the walk, or whose name and class an earlier listing without an id has (Keras leaves the id off
+    a first listing inside a nested model, see :func:`shared_paths`)."""
+    first: dict[Any, tuple[str, ...]] = {}
+    unmarked: dict[tuple[str, Any], tuple[str, ...]] = {}
+    later: dict[tuple[str, ...], tuple[str, ...]] = {}
+    containers: list[tuple[tuple[str, ...], list[dict[str, Any]]]] = [((), top_level_layers(model_config))]
+    # each entry, then the layers inside it, then the entry after it: Keras's saving order (as in shared_paths)
+    stack = [(entry, (entry_name(entry),)) for entry in reversed(top_level_layers(model_config))]
+    while stack:
+        entry, here = stack.pop()
+        shared = entry.get("shared_object_id")
+        earlier = None if shared is None else first.get(shared) or unmarked.get((entry_name(entry),
+                                                                                 entry.get("class_name")))
+        if earlier is not None:
+            later[here] = earlier
+            continue  # saved once, under its first listing: its layers are not walked again
+        if shared is not None:
+            first[shared] = here
+        else:
+            unmarked.setdefault((entry_name(entry), entry.get("class_name")), here)
+        wrapped, inside = (entry.get("config") or {}).get("layer"), here
+        for _ in range(MAX_NESTING):  # a wrapper saves the layer it wraps there and then (``td/layer``)
+            if not isinstance(wrapped, dict) or is_model(wrapped):
+                break
+            inside = (*inside, entry_name(wrapped))
+            if wrapped.get("shared_object_id") is not None:
+                first.setdefault(wrapped["shared_object_id"], inside)
+            unmarked.setdefault((entry_name(wrapped), wrapped.get("class_name")), inside)
+            wrapped = (wrapped.get("config") or {}).get("layer")
+        if is_model(entry) or entry.get("class_name") in LAYER_LISTS:
+            containers.append((here, top_level_layers(entry)))
+            stack += [(child, (*here, entry_name(child))) for child in reversed(top_level_layers(entry))]
+    found = []
+    for here, layers in containers:
+        for index, entry in enumerate(layers):
+            path = (*here, entry_name(entry))
+            if path in later and entry.get("class_name") not in _WEIGHTLESS and \
+                    any(e.get("class_name") == entry.get("class_name") for e in layers[index + 1:]):
+                found.append((path, later[path]))
+    return found
+
+
+def refuse_renumbered(model_config: dict[str, Any], source: str) -> None:
+    """A tf_keras ``.keras`` archive whose weight keys a layer shared by several models shifted
+    (:func:`renumbered_by_shared`): an InputError saying so, never weights read from another layer."""
+    try:
+        shifted = renumbered_by_shared(model_config)
+    except (TypeError, AttributeError) as err:  # an unhashable shared_object_id, an entry that is no dict...
+        raise InputError(f"{source}: the model config is malformed ({type(err).__name__}: {err})",
+                         hint="the file is corrupt or was edited by hand") from None
+    if shifted:
+        later, earlier = ("/".join(p) for p in shifted[0])
+        model = "/".join(shifted[0][0][:-1]) or "the model"
+        more = f" (and {len(shifted) - 1} more such layers)" if len(shifted) > 1 else ""
+        raise InputError(f"{source}: layer {later!r}{more} is the layer {earlier!r} used again; tf_keras saved its "
+                         f"weights once and numbered the layers of its class after it in {model!r} as if it were not "
+                         "there, so their weights are filed under the keys of the layers before them (tf_keras "
+                         "cannot load this archive back either)",
+                         hint="save the model with tf_keras as .h5 (model.save('model.h5')), or with Keras 3, and "
+                              "convert that file")
+
+
 def canonical_path(path: tuple[str, ...], aliases: dict[tuple[str, ...], tuple[str, ...]]) -> tuple[str, ...]:
     """``path`` with its longest listed-again prefix replaced by the first path of that object."""
     for _ in range(len(path) + len(aliases) + 1):  # each step moves to an earlier listing: bounded

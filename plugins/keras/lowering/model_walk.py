@@ -27,7 +27,9 @@ from .masking import (ELEMENTWISE_MERGES, EXPLICIT_MASK_LAYERS, GIVEN_MASK_READE
                       explicit_masks, make_mask, mask_gap, masked_global_average_1d, makes_mask, masked_outputs,
                       merged_mask, output_origin, time_distributed_makes_mask)
 from .model_plan import (MASK_KEYWORD, MAX_NESTING, LayerCall, ModelPlan, call_inputs, canonical_path, keras2_items,
-                         mask_chain, model_plan, shared_paths)
+                         mask_chain, model_plan, refuse_renumbered, shared_paths)
+from .pipeline import first_layer_reads_given_mask
+from .recurrent import wraps_conv_lstm
 from .registry import UncoveredLayers, Unsupported, loaded_lowerings
 from .weights import LayerWeights
 from .wrappers import time_distributed_mask, time_distributed_out_mask
@@ -38,9 +40,10 @@ Ref = tuple[str, int, int]
 UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
 FLOAT_DTYPES = (None, "float32", "mixed_float16", "mixed_bfloat16")
 #: Layers that read their inputs as they are (ids, strings); every other layer gets integers cast to float32.
-INTEGER_INPUT_LAYERS = frozenset({"Embedding", "StringLookup", "Hashing", "Pipeline"})  # Pipeline: per inner layer
+INTEGER_INPUT_LAYERS = frozenset({"Embedding", "StringLookup", "Hashing", "TextVectorization",
+                                  "Pipeline"})  # Pipeline: per inner layer
 #: Layers whose saved ``dtype`` is their (integer) output's, which their lowerings produce as int32.
-INTEGER_OUTPUT_LAYERS = frozenset({"StringLookup", "IntegerLookup", "Hashing"})
+INTEGER_OUTPUT_LAYERS = frozenset({"StringLookup", "IntegerLookup", "Hashing", "TextVectorization"})
 #: Model input dtypes a placeholder can carry (TF.js narrows the wide integers to int32 on write).
 INPUT_DTYPES = (*FLOAT_DTYPES, "int32", "int64", "int16", "int8", "uint8", "uint16", "bool", "string")
 
@@ -102,26 +105,45 @@ class _Gaps:
             if _takes_states(self.lowerings, cls):
                 refs = refs[:1]  # an RNN reads the sequence's mask; its initial states' are not used
             origins = [masked[r] for r in refs if masked.get(r) is not None]
+            if origins and self.keras3 is not True and _given_no_mask(call):
+                self.gaps.append(f"{name!r} ({cls}: mask=None given explicitly, which drops the mask its input "
+                                 "carries in tf_keras)")
+            if _runs_layers(call.entry) and _masks_differ_on_one_tensor(refs, _explicit_list(call.node)):
+                self.gaps.append(f"{name!r} ({cls}: one tensor given as several inputs with a mask list; Keras sets "
+                                 "the masks on that tensor in turn)")
             if _runs_layers(call.entry):
+                given_use: bool | str = True  # a nested model reads mask=m on its inputs
                 if cls in LAYER_LISTS:  # a Pipeline: its own check; its layers are walked as a Sequential model's
                     self._layer(name, cls, config)
                     if call.recorded_masks and not origins:  # Keras hands mask=m to the first inner layer only
-                        self.gaps.append(f"{name!r} ({cls}: a mask argument)")
-                given_in = _given_masks(plan, call, len(refs), True) if call.recorded_masks and not origins \
-                    else None  # inner(x, mask=m): Keras sets m on the inner model's inputs
-                if given_in is not None:
-                    self._shared_given_inputs(plan, name, call, refs)
-                    self._mask_chain_gaps(plan, prefix, given_in, masked)
-                elif call.recorded_masks and not (len(call.recorded_masks) == len(origins) and all(
-                        is_recorded_mask(plan, [r], o) for r, o in zip(call.recorded_masks, origins))):
+                        given_use = first_layer_reads_given_mask(config)
+                        if given_use is not True and given_use is not False:
+                            self.gaps.append(f"{name!r} ({cls}: {given_use})")
+                given_in = _given_per_input(plan, call, len(refs)) if call.recorded_masks and not origins \
+                    and given_use is True else None  # inner(x, mask=m): Keras sets m on the inner model's inputs
+                beside = _given_beside_tracked(plan, call, len(refs)) if origins and is_model(call.entry) \
+                    else None  # inner([x, y], mask=[m, None]) or mask=[None, None], y masked
+                if beside is not None:  # Keras 3 keeps y's mask for None; tf_keras sets None on y (the caller's)
+                    given_in = [g if g is not None or not self.keras3 else (r if masked.get(r) else None)
+                                for g, r in zip(beside, refs)]
+                    self._shared_given_inputs(plan, name, call, [r for r, g in zip(refs, beside) if g is not None or (
+                        not self.keras3 and masked.get(r) is not None)])
+                elif given_in is not None:
+                    self._shared_given_inputs(plan, name, call, [r for r, g in zip(refs, given_in) if g is not None])
+                    self._mask_chain_gaps(plan, prefix, [g for g in given_in if g is not None], masked)
+                elif given_use is True and call.recorded_masks and not (
+                        len(call.recorded_masks) == len(origins) and all(
+                            is_recorded_mask(plan, [r], o) for r, o in zip(call.recorded_masks, origins))):
                     self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
-                in_flags = tuple(given_in is not None or masked.get(r) is not None for r in refs)
+                in_flags = tuple(given_in[i] is not None if given_in is not None else masked.get(r) is not None
+                                 for i, r in enumerate(refs))
                 outputs: list[MaskOrigin | None] = [("nested", name) if flag else None
                                                     for flag in self._model(call.entry, f"{name}/", in_flags)]
             else:
                 self._layer(name, cls, config)
                 in_origins = [masked.get(r) for r in refs]
-                explicit = self._explicit_masks(plan, name, cls, call) if cls in EXPLICIT_MASK_LAYERS else None
+                explicit = self._explicit_masks(plan, prefix, name, cls, call, masked, not origins) \
+                    if cls in EXPLICIT_MASK_LAYERS else None
                 if explicit is not None:  # mask=[...] replaces the inputs' masks
                     in_origins = [None if r is None else ("input", r) for r in explicit[:len(refs)]]
                     in_origins += [None] * (len(refs) - len(in_origins))
@@ -153,8 +175,11 @@ class _Gaps:
         self._masked_outputs[key] = result
         return result
 
-    def _explicit_masks(self, plan: ModelPlan, name: str, cls: str, call: LayerCall) -> list[Ref | None] | None:
-        """An Attention call's ``mask=[...]``: each entry None or a bool model input (else a gap)."""
+    def _explicit_masks(self, plan: ModelPlan, prefix: str, name: str, cls: str, call: LayerCall,
+                        masked: dict[Ref, MaskOrigin | None], unmasked: bool) -> list[Ref | None] | None:
+        """An Attention call's ``mask=[...]``: each entry None, a bool model input, or, when the call's inputs carry
+        no tracked mask (``unmasked``), a tensor layers computed (``ops.not_equal(ids, 0)``, checked to be bool
+        when lowered); else a gap."""
         try:
             refs = explicit_masks(call.node)
         except ValueError as err:
@@ -162,8 +187,13 @@ class _Gaps:
             return None
         inputs = {ref: config for ref, config in plan.inputs}
         for ref in refs or []:
-            if ref is not None and _dtype_name((inputs.get(ref) or {}).get("dtype")) != "bool":
-                self.gaps.append(f"{name!r} ({cls}: a mask argument that is no bool model input)")
+            if ref is None or _dtype_name((inputs.get(ref) or {}).get("dtype")) == "bool":
+                continue
+            if ref not in inputs and unmasked and not plan.sequential and (ref[0], ref[1]) in plan.producers:
+                self._mask_chain_gaps(plan, prefix, [ref], masked)
+            else:
+                self.gaps.append(f"{name!r} ({cls}: a mask argument that is no bool model input"
+                                 f"{', beside a mask its inputs carry' if not unmasked else ''})")
         return refs
 
     def _mask_chain_gaps(self, plan: ModelPlan, prefix: str, given: list[Ref],
@@ -207,7 +237,8 @@ class _Gaps:
         if cls not in self.lowerings:
             self.gaps.append(f"{name!r} ({cls})")
         elif _dtype_name(config.get("dtype")) not in FLOAT_DTYPES[:2] and not (
-                cls in INTEGER_OUTPUT_LAYERS and _dtype_name(config.get("dtype")) in ("int32", "int64")):
+                cls in INTEGER_OUTPUT_LAYERS and _dtype_name(config.get("dtype")) in ("int32", "int64")
+                or cls == "TextVectorization" and _dtype_name(config.get("dtype")) == "string"):  # tf_keras's
             self.gaps.append(f"{name!r} ({cls}: dtype {_dtype_name(config.get('dtype'))})")
         elif config.get("lora_rank"):  # Keras 3 LoRA adds kernel factors the lowerings do not read yet
             self.gaps.append(f"{name!r} ({cls}: lora_rank)")
@@ -276,6 +307,70 @@ def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool) -
     return list(recorded)
 
 
+def _given_per_input(plan: ModelPlan, call: LayerCall, count: int) -> list[Ref | None] | None:
+    """The mask a nested model call (whose inputs carry no tracked mask) was given for each of its ``count`` inputs:
+    ``mask=m`` / ``mask=[m1, m2]`` (:func:`_given_masks`), or a list with None entries, ``mask=[m, None]``: both
+    flavours set each tensor on its input and leave a None one's input unmasked (Keras 3 skips it, tf_keras sets
+    None; its input carries no mask either way). None when the call was given something else (a gap)."""
+    try:
+        listed = explicit_masks(call.node)
+    except ValueError:  # one tensor, or nested lists
+        listed = None
+    if listed is None or None not in listed:
+        return _given_masks(plan, call, count, True)
+    inputs = {ref: config for ref, config in plan.inputs}
+    if len(listed) != count or all(r is None for r in listed) or not all(
+            r is None or (_dtype_name(inputs[r].get("dtype")) == "bool" if r in inputs else
+                          not plan.sequential and (r[0], r[1]) in plan.producers) for r in listed):
+        return None
+    return listed
+
+
+def _explicit_list(node: Any) -> list[Ref | None] | None:
+    """The ``mask=[...]`` list a call was given (None entries kept), None without one or for another value."""
+    try:
+        return explicit_masks(node)
+    except ValueError:
+        return None
+
+
+def _masks_differ_on_one_tensor(refs: list[Ref], listed: list[Ref | None] | None) -> bool:
+    """``inner([y, y], mask=[m, None])``: masks set in turn on one tensor, so each input reads the last one (or, in
+    Keras 3, the last given one), not its own."""
+    seen: dict[Ref, Ref | None] = {}
+    for ref, mask in zip(refs, listed or []):
+        if ref in seen and seen[ref] != mask:
+            return True
+        seen[ref] = mask
+    return False
+
+
+def _given_no_mask(call: LayerCall) -> bool:
+    """A tf_keras call given ``mask=None`` explicitly (recorded in its kwargs): tf_keras passes None instead of the
+    input's mask (a nested model also sets None on its inputs), where Keras 3 fills in the input's mask."""
+    node = call.node
+    if not isinstance(node, list) or not node or not isinstance(node[0], list) or len(node[0]) <= 3 or \
+            not isinstance(node[0][3], dict):
+        return False
+    return MASK_KEYWORD in node[0][3] and node[0][3][MASK_KEYWORD] is None
+
+
+def _given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int) -> list[Ref | None] | None:
+    """``inner([x, y], mask=[m, None])`` where an input carries a tracked mask: the list (None entries kept) when
+    its tensors are bool model inputs, else None. Keras 3 records a mask it fills in itself as the list of the inputs'
+    masks, never None for a masked input, and a model input in it is that input's mask either way; so a None entry
+    beside a tracked mask was given explicitly: Keras 3 then keeps that input's own mask, tf_keras sets None."""
+    try:
+        listed = explicit_masks(call.node)
+    except ValueError:
+        return None
+    inputs = {ref: config for ref, config in plan.inputs}
+    if listed is None or None not in listed or len(listed) != count or not all(
+            r is None or r in inputs and _dtype_name(inputs[r].get("dtype")) == "bool" for r in listed):
+        return None
+    return listed
+
+
 def _saved_by_keras3(model: dict[str, Any]) -> bool | None:
     """Keras 3 saves inbound nodes as dicts (``args``/``kwargs``), Keras 2 as lists; None when no layer says."""
     for entry in top_level_layers(model):
@@ -339,6 +434,8 @@ class ModelLowering:
         if gaps and not self._walk_past_gaps:
             raise UncoveredLayers(gaps)
         self._config_gaps = gaps
+        if self.keras3 is False and hasattr(self.weights, "holds"):  # tf_keras's .keras archive (model.weights.h5)
+            refuse_renumbered(self._saved_config, self.source)
         self._aliases = shared_paths(self._saved_config, getattr(self.weights, "holds", None))  # where .keras saved
         plan = self._plan(self.config)
         if not plan.calls:
@@ -428,8 +525,9 @@ class ModelLowering:
         keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
         kwargs = {k: _resolved(v, values) for k, v in kwargs.items()}
         explicit = explicit_masks(call.node) if call.class_name in EXPLICIT_MASK_LAYERS else None
-        if explicit is not None:  # mask=[...]: model inputs (checked by _Gaps), replacing the inputs' masks
-            kwargs["mask"] = [None if r is None else values[r][0] for r in explicit]
+        if explicit is not None:  # mask=[...]: model inputs or computed (checked by _Gaps), replacing the inputs'
+            found = iter(self._given_values(plan, call, path, prefix, [r for r in explicit if r is not None], values))
+            kwargs["mask"] = [None if r is None else next(found) for r in explicit]
         masks = [values[r][1] for r in refs]
         if _takes_states(self.lowerings, call.class_name):
             masks = masks[:1]  # tf_keras's initial_state tensors follow the sequence; Keras uses its mask only
@@ -437,9 +535,15 @@ class ModelLowering:
         given = _given_mask(plan, call, unmasked) if call.class_name in GIVEN_MASK_READERS else None
         if given is not None and len(masks) == 1:  # mask=m (a bool model input or a computed one, see _Gaps)
             masks = self._given_values(plan, call, path, prefix, [given], values)
-        elif is_model(call.entry) and unmasked and call.recorded_masks:  # inner(x, mask=m): on the inner inputs
-            masks = self._given_values(plan, call, path, prefix, _given_masks(plan, call, len(refs), True) or [],
-                                        values)
+        elif _runs_layers(call.entry) and unmasked and call.recorded_masks and (  # inner(x, mask=m): on its inputs
+                is_model(call.entry) or first_layer_reads_given_mask(call.entry.get("config") or {}) is True):
+            given = _given_per_input(plan, call, len(refs)) or []
+            found = iter(self._given_values(plan, call, path, prefix, [g for g in given if g is not None], values))
+            masks = [None if g is None else next(found) for g in given]
+        elif is_model(call.entry) and not unmasked and \
+                (beside := _given_beside_tracked(plan, call, len(refs))) is not None:  # mask=[m, None], y masked
+            masks = [values[g][0] if g is not None else mask if self.keras3 else None
+                     for g, mask in zip(beside, masks)]
         inputs = [values[r][0] for r in refs]
         if not _runs_layers(call.entry) and any(v is UNKNOWN for v in [*inputs, *_flat_values(kwargs)]):
             raise _Skipped()  # a tensor a gap inside a nested model left uncomputed: named there already
@@ -478,8 +582,8 @@ class ModelLowering:
             if mask is UNKNOWN:
                 raise _Skipped()
             if ref not in inputs and mask.dtype != DType.BOOL:
-                raise Unsupported(f"layer {prefix + call.name!r} ({call.class_name}) is given a mask of dtype "
-                                  f"{mask.dtype.name.lower()}")
+                raise Unsupported(f"layer {prefix + call.name!r} ({call.class_name}) is given a mask the lowering "
+                                  f"computes as {mask.dtype.name.lower()} (it lowers bool masks only)")
         return masks
 
     @contextlib.contextmanager
@@ -496,6 +600,8 @@ class ModelLowering:
             name, message = prefix + call.name, str(err)
             if repr(name) not in message and repr(call.name) in message:  # named without its model's path
                 message = message.replace(repr(call.name), repr(name), 1)
+            if message.startswith(f"layer {name!r}"):  # a gap list names layers: "'x' (...)", not "layer 'x'"
+                message = message[len("layer "):]
             self._walk_gaps.append(message if repr(name) in message else f"{name!r} ({call.class_name}: {message})")
             failed.append(True)
 
@@ -524,7 +630,7 @@ class ModelLowering:
         flags = masked_outputs(cls, config, [m is not None for m in given], self.keras3)
         if flags is None:
             raise Unsupported(mask_gap(prefix + name, cls))
-        if cls in STEP_MASK_READERS and len(masks) == 1 and masks[0] is not None and \
+        if cls in STEP_MASK_READERS and not wraps_conv_lstm(cls, config) and len(masks) == 1 and masks[0] is not None and \
                 (masks[0].shape is None or len(masks[0].shape) != 2):  # Masking of a rank-4 tensor, handed on
             raise Unsupported(f"{prefix + name!r} ({cls}: a mask of shape {masks[0].shape} where Keras reads "
                               "[batch, steps])")
@@ -588,7 +694,8 @@ class ModelLowering:
         if value.dtype == DType.FLOAT32:
             return value
         if value.dtype == DType.STRING:  # TF.js's Cast rejects strings: the model would not run
-            raise Unsupported(f"layer {layer!r} ({cls}) on a string input (only StringLookup and Hashing take strings)")
+            raise Unsupported(f"layer {layer!r} ({cls}) on a string input (only StringLookup, Hashing and "
+                              "TextVectorization take strings)")
         return self.graph.add_op("Cast", [value], {"SrcT": value.dtype, "DstT": DType.FLOAT32, "Truncate": False},
                                  name=f"{layer}/to_float", dtype=DType.FLOAT32, shape=value.shape)
 

@@ -268,9 +268,12 @@ def _squeeze(c: OpCall) -> Value:
                     shape=tuple(d for i, d in enumerate(shape) if i not in axes))
 
 
-def _reduce(op: str, key: str = "axis", keep_key: str = "keepdims") -> Callable[[OpCall], Value]:
+def _reduce(op: str, key: str = "axis", keep_key: str = "keepdims", *,
+            operand: Callable[[OpCall, Value], Value] | None = None,
+            dtype: DType | None = None) -> Callable[[OpCall], Value]:
     def lower(c: OpCall) -> Value:
         x = c.tensor("x")
+        x = operand(c, x) if operand is not None else x
         shape = c.ctx.shape(x)
         axes = _ints(c, key, None)
         axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
@@ -280,8 +283,57 @@ def _reduce(op: str, key: str = "axis", keep_key: str = "keepdims") -> Callable[
                 raise c.gap(f"{unused}={c.value(unused)!r}")
         out = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keep else \
             tuple(d for i, d in enumerate(shape) if i not in axes)
-        return c.ctx.op(op, [x, c.ctx.ints(axes, "axes")], {"keep_dims": keep, "Tidx": DType.INT32}, shape=out)
+        return c.ctx.op(op, [x, c.ctx.ints(axes, "axes")], {"keep_dims": keep, "Tidx": DType.INT32}, shape=out,
+                        dtype=dtype)
     return lower
+
+
+def _as_bool(c: OpCall, x: Value, label: str) -> Value:
+    """``x`` as bool: Keras 3's logical ops and ``any``/``all`` cast their operands first (``tf.cast``: non-zero is
+    True, NaN too: ``x != 0``); tf_keras's ``tf.math.logical_*``/``reduce_any`` take bool tensors only (TF raises
+    otherwise)."""
+    if x.dtype == DType.BOOL:
+        return x
+    if not c.ctx.class_name.startswith(KERAS_OP_PREFIX):
+        raise c.gap(f"a {x.dtype.value} operand (TF takes bool tensors only)")
+    return _not_zero(c, x, label)
+
+
+def _not_zero(c: OpCall, x: Value, label: str) -> Value:
+    """``x != 0``: TF's cast of a number to bool (NaN is True), without wasm's Cast to bool (wrong on floats)."""
+    zero = c.ctx.const(np.zeros((), x.dtype.numpy), f"{label}_zero")
+    return c.ctx.op("NotEqual", [x, zero], {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=x.shape,
+                    label=f"{label}_bool")
+
+
+def _logical(op: str) -> Callable[[OpCall], Value]:
+    """``logical_and``/``logical_or``/``logical_xor`` of two tensors (or a tensor and a constant), as bool."""
+    def lower(c: OpCall) -> Value:
+        x, y = c.pair("x", "y")
+        x, y = _as_bool(c, x, "x"), _as_bool(c, y, "y")
+        if op != "LogicalXor":
+            return c.ctx.op(op, [x, y], dtype=DType.BOOL, shape=_broadcast(x, y), label=op)
+        either = c.ctx.op("LogicalOr", [x, y], dtype=DType.BOOL, shape=_broadcast(x, y), label="either")
+        both = c.ctx.op("LogicalAnd", [x, y], dtype=DType.BOOL, shape=either.shape, label="both")
+        not_both = c.ctx.op("LogicalNot", [both], dtype=DType.BOOL, shape=both.shape, label="not_both")
+        return c.ctx.op("LogicalAnd", [either, not_both], dtype=DType.BOOL, shape=both.shape, label="xor")
+    return lower
+
+
+def _broadcast(x: Value, y: Value) -> Any:
+    from .context import broadcast_shape
+
+    return broadcast_shape(x.shape, y.shape)
+
+
+def _logical_not(c: OpCall) -> Value:
+    x = _as_bool(c, c.tensor("x"), "x")
+    return c.ctx.op("LogicalNot", [x], dtype=DType.BOOL, shape=x.shape, label="LogicalNot")
+
+
+def _bool_reduce(op: str) -> Callable[[OpCall], Value]:
+    """``any``/``all`` (``reduce_any``/``reduce_all``) over the operand cast to bool, as Keras computes them."""
+    return _reduce(op, operand=lambda c, x: _as_bool(c, x, "x"), dtype=DType.BOOL)
 
 
 def _cast(c: OpCall) -> Value:
@@ -294,6 +346,8 @@ def _cast(c: OpCall) -> Value:
         raise c.gap(f"a cast to {dtype.value}")
     if dtype == x.dtype:
         return c.ctx.unary("Identity", x)
+    if dtype == DType.BOOL:  # TF's cast to bool is x != 0 (NaN too); wasm's Cast of floats to bool is wrong
+        return _not_zero(c, x, "x")
     return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape)
 
 
@@ -487,6 +541,12 @@ TF_FUNCTIONS: dict[str, OpSpec] = _table({
                      lambda c: _pad(c, "paddings", "mode", "constant_values")),
     ("nn.depth_to_space",): OpSpec(("x", "block_size", "data_format"), _depth_to_space),
     ("__operators__.getitem",): OpSpec(("x", "key"), _getitem),
+    ("math.logical_and",): OpSpec(_XY, _logical("LogicalAnd")),
+    ("math.logical_or",): OpSpec(_XY, _logical("LogicalOr")),
+    ("math.logical_xor",): OpSpec(_XY, _logical("LogicalXor")),
+    ("math.logical_not",): OpSpec(_X, _logical_not),
+    ("math.reduce_any", "reduce_any"): OpSpec(("x", "axis", "keepdims"), _bool_reduce("Any")),
+    ("math.reduce_all", "reduce_all"): OpSpec(("x", "axis", "keepdims"), _bool_reduce("All")),
     **{(f"math.reduce_{r}", f"reduce_{r}"): OpSpec(("x", "axis", "keepdims"), _reduce(op))
        for r, op in (("sum", "Sum"), ("mean", "Mean"), ("max", "Max"), ("min", "Min"), ("prod", "Prod"))},
 })
@@ -572,6 +632,12 @@ KERAS_OPS: dict[str, OpSpec] = _table({
     ("Pad",): OpSpec(("x", "constant_values"), lambda c: _pad(c, "pad_width", "mode", "constant_values"),
                      ("pad_width", "mode")),
     ("GetItem",): OpSpec(("x", "key"), _getitem),
+    ("LogicalAnd",): OpSpec(_K2, lambda c: _k3_logical(c, "LogicalAnd")),
+    ("LogicalOr",): OpSpec(_K2, lambda c: _k3_logical(c, "LogicalOr")),
+    ("LogicalXor",): OpSpec(_K2, lambda c: _k3_logical(c, "LogicalXor")),
+    ("LogicalNot",): OpSpec(_X, _logical_not),
+    ("Any",): OpSpec(_X, _bool_reduce("Any"), ("axis", "keepdims")),
+    ("All",): OpSpec(_X, _bool_reduce("All"), ("axis", "keepdims")),
     **{(name,): OpSpec(_X, _reduce(op), _REDUCE_OPTIONS) for name, op in (("Sum", "Sum"), ("Mean", "Mean"), ("Max", "Max"),
                                                           ("Min", "Min"), ("Prod", "Prod"))},
 })
@@ -583,6 +649,12 @@ def _k3_binary(c: OpCall, op: str, *, boolean: bool = False) -> Value:
     if op == "RealDiv":
         return _divide(c)
     return _binary(op, boolean=boolean)(c)
+
+
+def _k3_logical(c: OpCall, op: str) -> Value:
+    c.arguments.setdefault("x", c.arguments.pop("x1", None))
+    c.arguments.setdefault("y", c.arguments.pop("x2", None))
+    return _logical(op)(c)
 
 
 # -- registration -----------------------------------------------------------------------------------------

@@ -21,9 +21,15 @@ from typing import Any
 
 from tfjsconv.ir import Value
 
-from ..configs import LAYER_LISTS, is_model
+from ..configs import LAYER_LISTS, entry_name, is_model
 from .context import STATE_KEYWORD, LayerContext
+from .masking import GIVEN_MASK_READERS, drops_mask, passes_mask
 from .registry import LOWERINGS, Unsupported, lowers
+
+#: How many Pipelines, each the first layer of the one around it, :func:`first_layer_reads_given_mask` looks into.
+MAX_PIPELINE_DEPTH = 32
+#: Keras 3 layers besides the mask readers whose ``call`` takes ``mask`` (BatchNormalization hands it on).
+_CALL_TAKES_MASK = frozenset({"BatchNormalization"})
 
 
 def _inner_entries(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,6 +52,30 @@ def _pipeline_check(config: dict[str, Any]) -> str | None:
         if set(lowering.keywords) - {STATE_KEYWORD}:
             return f"the inner layer {str((entry.get('config') or {}).get('name') or cls)!r} ({cls})"
     return None
+
+
+def first_layer_reads_given_mask(config: dict[str, Any]) -> bool | str:
+    """How Keras 3 runs a Pipeline called with ``mask=m``: ``Pipeline.call`` passes ``m`` to its first layer only
+    when that layer's ``call`` takes a mask (then as ``layer(x, mask=m)``; a nested model sets it on its inputs, a
+    nested Pipeline hands it to its own first layer by the same rule), and the layers after it get the mask each
+    output carries. True: the first layer reads ``m`` (an RNN, Bidirectional, GlobalAveragePooling1D, Softmax,
+    ConvLSTM, BatchNormalization, a nested model); False: its call takes no mask, so ``m`` is dropped (the layers the
+    mask tables know: Dense, Masking, Embedding, convolutions...); otherwise why it is neither (a gap)."""
+    for _ in range(MAX_PIPELINE_DEPTH):  # Pipelines first in Pipelines: iterative, the nesting is untrusted
+        entries = _inner_entries(config)
+        if not entries:
+            return "a mask argument for a Pipeline without layers"
+        first = entries[0]
+        cls = str(first.get("class_name"))
+        if cls in LAYER_LISTS:
+            config = first.get("config") or {}
+            continue
+        if is_model(first) or cls in GIVEN_MASK_READERS or cls in _CALL_TAKES_MASK:
+            return True
+        if cls in ("Masking", "Embedding") or passes_mask(cls, True) or drops_mask(cls, True):
+            return False
+        return f"a mask argument for its first layer {entry_name(first)!r} ({cls})"
+    return "a mask argument for Pipelines nested too deeply"
 
 
 @lowers("Pipeline", check=_pipeline_check)

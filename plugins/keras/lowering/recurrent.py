@@ -26,6 +26,7 @@ from .context import STATE_KEYWORD, LayerContext
 from .registry import Unsupported, lowers
 
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+CONV_LSTMS = frozenset({"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
 
 
 def rnn_check(config: dict[str, Any]) -> str | None:
@@ -53,9 +54,18 @@ def _bidirectional_check(config: dict[str, Any]) -> str | None:
     return None
 
 
+def wraps_conv_lstm(class_name: str, config: dict[str, Any]) -> bool:
+    """Whether a Bidirectional runs ConvLSTMs, which read a ``[batch, T, *positions]`` mask (not ``[batch, T]``)."""
+    return class_name == "Bidirectional" and (config.get("layer") or {}).get("class_name") in CONV_LSTMS
+
+
 def _wrapped_gap(layer: dict[str, Any], which: str) -> str | None:
     """Why Bidirectional cannot lower its ``which`` layer: an RNN layer, or ``RNN`` over built-in cells."""
     cls = layer.get("class_name")
+    if cls in CONV_LSTMS:
+        from .conv_lstm import conv_lstm_check
+
+        return conv_lstm_check(layer.get("config") or {})
     if cls == "RNN":
         from .rnn_cells import rnn_cell_check
 
@@ -321,7 +331,11 @@ def bidirectional(ctx: LayerContext) -> Value | list[Value]:
     for option in ("return_sequences", "return_state"):
         if bool(config.get(option)) != bool(b_config.get(option)):
             raise ctx.error(f"has forward and backward layers that differ in {option}")
+    if bool(config.get("go_backwards")) == bool(b_config.get("go_backwards")):  # Keras refuses to build it
+        raise ctx.error("has forward and backward layers that walk the same way (go_backwards)")
     zero = bool(config.get("return_sequences"))  # Keras forces zero_output_for_mask = return_sequences
+    if kind in CONV_LSTMS or b_kind in CONV_LSTMS:
+        return _bidirectional_conv_lstm(ctx, (kind, config), (b_kind, b_config), zero)
     f_units, b_units = _state_units(kind, config), _state_units(b_kind, b_config)
     initial = initial_states(ctx, f_units + b_units)
     if initial and len(f_units) != len(b_units):  # Keras splits the states in halves
@@ -334,6 +348,32 @@ def bidirectional(ctx: LayerContext) -> Value | list[Value]:
     if config.get("return_sequences"):
         backward = ctx.op("ReverseV2", [backward, ctx.ints([1], "time_axis")], {"Tidx": DType.INT32},
                           shape=backward.shape, label="backward/reversed")
+    return _merged(ctx, forward, backward, f_states + b_states if config.get("return_state") else None)
+
+
+def _bidirectional_conv_lstm(ctx: LayerContext, forward_layer: tuple[str, dict[str, Any]],
+                             backward_layer: tuple[str, dict[str, Any]], zero: bool) -> Value | list[Value]:
+    """Bidirectional over ConvLSTM1D/2D/3D: each direction as :func:`.conv_lstm.run_conv_lstm` runs it, the backward
+    layer's sequence packed reversed as Keras flips it, whichever way that layer walks (no rank-5 ``ReverseV2``),
+    merged as the RNN layers' directions."""
+    from .conv_lstm import run_conv_lstm
+
+    if ctx.call_kwargs.get(STATE_KEYWORD) is not None or len(ctx.inputs) > 1:
+        raise Unsupported(f"layer {ctx.name!r} (Bidirectional) called with initial_state for a {forward_layer[0]}")
+    if forward_layer[0] != backward_layer[0]:
+        raise Unsupported(f"layer {ctx.name!r} (Bidirectional) over a {forward_layer[0]} and a {backward_layer[0]}")
+    half = len(ctx.weights) // 2
+    forward, f_states = run_conv_lstm(ctx, *forward_layer, ctx.weights[:half], "forward/",
+                                      bool(forward_layer[1].get("go_backwards")), zero_output_for_mask=zero,
+                                      flipped=False)
+    backward, b_states = run_conv_lstm(ctx, *backward_layer, ctx.weights[half:], "backward/",
+                                       bool(backward_layer[1].get("go_backwards")), zero_output_for_mask=zero,
+                                       flipped=True)
+    return _merged(ctx, forward, backward, f_states + b_states if forward_layer[1].get("return_state") else None)
+
+
+def _merged(ctx: LayerContext, forward: Value, backward: Value, states: list[Value] | None) -> Value | list[Value]:
+    """The directions' outputs merged by ``merge_mode`` (None: both), then the states when it returns them."""
     mode = ctx.config.get("merge_mode", "concat")
     if mode is None:
         outputs = [forward, backward]
@@ -344,8 +384,7 @@ def bidirectional(ctx: LayerContext) -> Value | list[Value]:
     else:
         merged = ctx.binary("Mul" if mode == "mul" else "AddV2", forward, backward, label="merged")
         outputs = [ctx.scalar_op("Mul", merged, 0.5, "average") if mode == "ave" else merged]
-    return [*outputs, *f_states, *b_states] if config.get("return_state") else \
-        (outputs[0] if len(outputs) == 1 else outputs)
+    return [*outputs, *states] if states is not None else (outputs[0] if len(outputs) == 1 else outputs)
 
 
 def _state_units(kind: str, config: dict[str, Any]) -> list[int]:

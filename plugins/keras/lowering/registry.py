@@ -85,7 +85,7 @@ def loaded_lowerings() -> dict[str, LayerLowering]:
     from . import op_layers  # noqa: F401
     from . import masking  # noqa: F401
     from . import adaptive_pooling, grouped_query_attention, rnn_cells  # noqa: F401
-    from . import lookup_tables  # noqa: F401
+    from . import lookup_tables, text_vectorization  # noqa: F401
     from . import pipeline  # noqa: F401
 
     return LOWERINGS

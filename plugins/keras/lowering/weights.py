@@ -21,6 +21,9 @@ from ..h5source import H5Array, H5Source, attr_list, attr_text
 from .registry import Unsupported
 from ..v3_weights import _CONTAINERS, _WRAPPER_SUBGROUPS, _count_vars, _layer_keys, _owned_vars, to_snake_case
 
+#: Sub-layers whose variables repeat the layer's own, counted but not read (Keras 3's TextVectorization saves its
+#: idf weights in its ``vars`` and again in its StringLookup's).
+_REPEATED_SUBGROUPS = {"TextVectorization": ("_lookup_layer",)}
 #: A layer's arrays by its path: ``("dense",)``, or ``("inner_model", "dense")`` for a nested model's layer.
 LayerWeights = Callable[[tuple[str, ...]], list[H5Array]]
 
@@ -161,14 +164,16 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
             return _per_inner_layer(entry, path, of)
         if where is None:
             return []
-        arrays = _owned_vars(h5, where)
-        for sub in _WRAPPER_SUBGROUPS.get((entry or {}).get("class_name"), ()):  # Bidirectional: forward, backward
-            if f"{where}/{sub}" in h5.file:
-                arrays += _owned_vars(h5, f"{where}/{sub}")
+        arrays = _owned_vars(h5, where) + _wrapped_vars(h5, where, entry or {})
         arrays += _stacked_cell_vars(h5, where, entry or {})
-        if _count_vars(h5.file[where]) != len(arrays):
+        repeated = [f"{where}/{sub}" for sub in _REPEATED_SUBGROUPS.get((entry or {}).get("class_name"), ())]
+        if _count_vars(h5.file[where]) != len(arrays) + sum(_count_vars(h5.file[g]) for g in repeated if g in h5.file):
             raise InputError(f"{h5.display}: layer {'/'.join(path)!r} keeps weights in places the lowering does "
                              "not read")
+        for group in repeated:  # Keras loads the sub-layer's copy last: the lowering reads the layer's, the same
+            if group in h5.file and not _same_arrays(_owned_vars(h5, where), _owned_vars(h5, group)):
+                raise InputError(f"{h5.display}: layer {'/'.join(path)!r} keeps two different copies of its "
+                                 f"weights (Keras loads the one under {group.rsplit('/', 1)[-1]})")
         return arrays
 
     def holds(path: tuple[str, ...]) -> bool:
@@ -179,6 +184,25 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
 
     of.holds = holds  # type: ignore[attr-defined]
     return of
+
+
+def _same_arrays(first: list[H5Array], second: list[H5Array]) -> bool:
+    """Byte for byte (a NaN equals its copy)."""
+    return len(first) == len(second) and all(
+        a.shape == b.shape and np.asarray(a.load()).astype(a.dtype).tobytes() == np.asarray(b.load()).astype(a.dtype)
+        .tobytes() for a, b in zip(first, second, strict=True))
+
+
+def _wrapped_vars(h5: H5Source, where: str, entry: dict[str, Any]) -> list[H5Array]:
+    """A wrapper's wrapped layers' own variables (Bidirectional: forward, backward), through nested wrappers
+    (TimeDistributed(Bidirectional) keeps them under ``layer/forward_layer``, ``layer/backward_layer``)."""
+    arrays = []
+    for sub in _WRAPPER_SUBGROUPS.get(entry.get("class_name"), ()):
+        if f"{where}/{sub}" in h5.file:
+            arrays += _owned_vars(h5, f"{where}/{sub}")
+            if sub == "layer":
+                arrays += _wrapped_vars(h5, f"{where}/{sub}", (entry.get("config") or {}).get("layer") or {})
+    return arrays
 
 
 def _stacked_cell_vars(h5: H5Source, where: str, entry: dict[str, Any]) -> list[H5Array]:

@@ -3,9 +3,10 @@
 TimeDistributed folds time into the batch (``[batch·T, ...]``), runs the wrapped layer's own lowering
 on that (its weights are the wrapper's: Keras 3 keeps them under ``layer``, ``.h5`` files list them
 under the wrapper), and unfolds the result, as Keras does for layers without a time-aware call. A mask passes
-by (see :func:`.masking._time_distributed_masked`); wrapped RNNs and GlobalAveragePooling1D read it folded like the
-input (:func:`_folded_mask`), after which tf_keras reduces it (:func:`time_distributed_out_mask`); tf_keras's
-TimeDistributed(Masking) makes its own (:func:`time_distributed_mask`).
+by (see :func:`.masking._time_distributed_masked`); wrapped RNNs (``RNN(cell)``, Bidirectional and ConvLSTMs too) and
+GlobalAveragePooling1D read it folded like the input (:func:`_folded_mask`), after which tf_keras reduces it
+(:func:`time_distributed_out_mask`); tf_keras's TimeDistributed(Masking) and TimeDistributed(Embedding(mask_zero=True))
+make their own (:func:`time_distributed_mask`).
 """
 from __future__ import annotations
 
@@ -84,8 +85,10 @@ def _time_distributed_check(config: dict[str, Any]) -> str | None:
     cls, inner = _inner(config)
     lowering = LOWERINGS.get(cls)
     # keyword tensors are not passed through the wrapper (an RNN's initial_state is simply never given)
-    if lowering is None or cls in ("TimeDistributed", "Bidirectional") or set(lowering.keywords) - {STATE_KEYWORD}:
+    if lowering is None or cls == "TimeDistributed" or set(lowering.keywords) - {STATE_KEYWORD}:
         return f"a wrapped {cls}"
+    if _returns_several(cls, inner):  # Keras fails to build it (each step's list of outputs)
+        return f"a wrapped {cls} that returns several tensors"
     dtype = inner.get("dtype")
     if isinstance(dtype, dict):
         dtype = (dtype.get("config") or {}).get("name")
@@ -95,6 +98,14 @@ def _time_distributed_check(config: dict[str, Any]) -> str | None:
         return f"a wrapped {cls} with lora_rank"
     gap = lowering.check(inner) if lowering.check else None
     return f"wrapped {cls}: {gap}" if gap else None
+
+
+def _returns_several(cls: str, config: dict[str, Any]) -> bool:
+    """Whether the layer returns a list: ``return_state``, or Bidirectional's ``merge_mode=None``."""
+    if cls == "Bidirectional":
+        wrapped = (config.get("layer") or {}).get("config") or {}
+        return ("merge_mode" in config and config["merge_mode"] is None) or bool(wrapped.get("return_state"))
+    return bool(config.get("return_state"))
 
 
 @lowers("TimeDistributed", check=_time_distributed_check)
@@ -147,6 +158,8 @@ def time_distributed_out_mask(ctx: LayerContext, mask: Value) -> Value:
     from .masking import TIME_DISTRIBUTED_READERS
 
     mask_shape = ctx.shape(mask)
+    if cls == "Bidirectional":  # its compute_mask: the input's when it returns sequences (merged), else None
+        config = (config.get("layer") or {}).get("config") or {}
     if ctx.keras3 or cls not in TIME_DISTRIBUTED_READERS or config.get("return_sequences") or len(mask_shape) <= 2:
         return mask
     axes = list(range(2, len(mask_shape)))
@@ -155,12 +168,12 @@ def time_distributed_out_mask(ctx: LayerContext, mask: Value) -> Value:
 
 
 def time_distributed_mask(ctx: LayerContext) -> Value:
-    """tf_keras's mask of TimeDistributed(Masking): the inner layer's ``any(x != mask_value, -1)`` per step,
-    reshaped back to ``[batch, steps]``, which is the same reduction over the unfolded input."""
-    from .masking import any_not_equal
+    """tf_keras's mask of TimeDistributed(Masking) or TimeDistributed(Embedding(mask_zero=True)): the inner layer's
+    ``compute_mask`` of the folded input (``any(x != mask_value, -1)``; ``ids != 0``), reshaped back to
+    ``[batch, steps, ...]``, which is the same computation on the unfolded input."""
+    from .masking import make_mask
 
-    shape = ctx.shape()
-    if len(shape) != 3:
-        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed): a Masking mask of an input of rank {len(shape)}")
-    _, config = _inner(ctx.config)
-    return any_not_equal(ctx, ctx.x, float(config.get("mask_value", 0.0)), keep_dims=False, label="mask")
+    cls, config = _inner(ctx.config)
+    inner_ctx = LayerContext(ctx.graph, ctx.name, cls, config, [ctx.x], [], ctx.source, keras3=ctx.keras3,
+                             weight_consts=ctx.weight_consts)
+    return make_mask(inner_ctx)

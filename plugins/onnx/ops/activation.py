@@ -5,10 +5,13 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.passes.prelu import tiles_trailing_axes
 
+from .. import layout
 from ..context import Laid, NodeContext
+from ..layout import Perm
 from ..mapping import onnx_op
-from .common import axis_last, binary, common_layout, norm_axis, reshape_to, unary
+from .common import axis_last, common_layout, laid_const, norm_axis, reshape_to, unary
 
 _SIMPLE = {"Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Softplus": "Softplus"}
 
@@ -35,9 +38,43 @@ def elu(ctx: NodeContext) -> Laid:
     return ctx.laid(ctx.op("AddV2", [elu, scaled]), perm)
 
 
+def _slope_tiling_x(ctx: NodeContext, x: Value, alpha: Value, perm: Perm) -> Value:
+    """The slope as TF.js's wasm ``Prelu`` needs it: that kernel reads ``alpha[i % alpha.size]`` without
+    broadcasting, so a slope that is neither one value nor ``x``'s trailing axes (``[C, 1, 1]`` on an NCHW
+    ``x``, ``[H, 1]``) is broadcast first. A constant one to ``x``'s axes from its first non-1 axis on
+    (constant folding stores it when small), a computed one (or one of unknown size) to ``x``'s shape."""
+    rank = ctx.rank(0)
+    x_shape = layout.permute(ctx.shape(0), perm)
+    constant = ctx.const(1)
+    slope_shape = constant.shape if constant is not None else ctx.shape(1)
+    if slope_shape is not None and len(slope_shape) > rank:
+        raise ctx.error(f"the slope has more dimensions ({len(slope_shape)}) than X ({rank}); ONNX broadcasts it "
+                        "to X's shape only")
+    known = None
+    if slope_shape is not None and None not in slope_shape and x_shape is not None:
+        known = layout.permute((1,) * (rank - len(slope_shape)) + tuple(slope_shape), perm)
+        if any(a != 1 and d is not None and a != d for a, d in zip(known, x_shape)):
+            raise ctx.error(f"the slope's shape {list(slope_shape)} does not broadcast to X's {list(ctx.shape(0))}")
+        if tiles_trailing_axes(known, x_shape):
+            return alpha
+    if constant is not None and known is not None:
+        first = next(k for k, d in enumerate(known) if d != 1)
+        tail = x_shape[first:]
+        slope = ctx.make_const(laid_const(constant, rank, perm).reshape(known[first:]), label="slope")
+        target = ctx.ints(tail, label="slope_shape") if None not in tail else \
+            ctx.run_time_dims(x, first, label="slope_shape")
+    else:
+        slope = alpha
+        target = ctx.ints(x_shape, label="slope_shape") if x_shape is not None and None not in x_shape else \
+            ctx.shape_of(x, label="slope_shape")
+    return ctx.op("BroadcastTo", [slope, target], {"Tidx": DType.INT32}, label="slope_broadcast")
+
+
 @onnx_op("PRelu")
 def prelu(ctx: NodeContext) -> Laid:
-    return binary(ctx, "Prelu")
+    """x above zero, slope * x elsewhere: TF.js's ``Prelu``, with a slope every backend reads right."""
+    (x, alpha), perm = common_layout(ctx, [0, 1])
+    return ctx.laid(ctx.op("Prelu", [x, _slope_tiling_x(ctx, x, alpha, perm)]), perm)
 
 
 def _clip_bounds(ctx: NodeContext) -> tuple[float | None, float | None]:

@@ -1,0 +1,1469 @@
+"""Random Keras models against the h5py-only lowering: hunting silent-wrong graph-model conversions (issue 16).
+
+    .venv/bin/python bench/keras_random_models.py [--count 160] [--seed 0] [--flavors keras3.keras,tf_keras.h5]
+        [--minimize] [--output bench/results/keras_random_models]
+
+A seeded generator draws small random-but-valid Keras models (a *recipe*: inputs, then steps that each apply one
+layer, op or nested model to earlier tensors) from what ``docs/keras.md`` lists as lowered: sequences, images, ids
+with ``Embedding(mask_zero)``, ``Masking``, channels_first, dilation and strides, shared layers, nested models,
+several outputs, casts, broadcasting merges, integer inputs. A step Keras itself rejects is dropped (its build error
+is caught). Every weight is random (BatchNorm variances positive), the inputs have padding zeros for the masks, and
+Keras's ``model(x, training=False)`` is the reference. Each model is saved (Keras 3 ``.keras`` or ``.h5``, tf_keras
+``.h5``), converted with ``python -m tfjsconv convert ... --output_format tfjs_graph_model`` (a fresh process: the
+lowering, no TensorFlow) and run in TF.js 4.22 cpu and wasm (one Node process per backend,
+``conformance/batch_runner.mjs``). Each model is:
+
+- ``pass``: every output within 1e-5 × max|reference| on both backends;
+- ``refused``: the converter exits 2 (a gap named, or a backend contract refusal);
+- ``WRONG``: numbers or shapes differ. A wrong model is checked again through ``--loader=tensorflow`` (Keras loads
+  it, TensorFlow traces it): when the traced graph is as far from Keras in TF.js, the difference is float32
+  round-off of an ill-conditioned model, not the lowering (``wrong (noise)``), else it is a lowering bug;
+- ``TF.js error``: TF.js failed to load or run the converted model; ``crash``: the converter failed otherwise.
+
+``--minimize`` shrinks each WRONG / TF.js-error model to a smallest recipe that still fails the same way (outputs
+dropped, steps bypassed), and prints its builder code. Results: ``<output>.json`` and ``<output>.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE / "conformance"))
+
+FLAVORS = ("keras3.keras", "tf_keras.h5", "keras3.h5")
+DEFAULT_OUTPUT = HERE / "results" / "keras_random_models"
+BACKENDS = ("cpu", "wasm")
+RTOL = 1e-5
+BATCH = 3
+VOCAB = 12
+PYTHON = sys.executable
+#: A folder holding a ``tfjsconv`` package to convert with instead of the installed one (``--snapshot``).
+SNAPSHOT: str | None = None
+
+KERAS3_ACTIVATIONS = ["relu", "relu6", "elu", "selu", "softplus", "softsign", "sigmoid", "tanh", "silu", "gelu",
+                      "hard_sigmoid", "hard_silu", "softmax", "log_softmax", "leaky_relu", "mish", "linear",
+                      "celu", "log_sigmoid", "tanh_shrink", "hard_tanh", "soft_shrink", "squareplus"]
+TF_KERAS_ACTIVATIONS = ["relu", "elu", "selu", "softplus", "softsign", "sigmoid", "tanh", "swish", "gelu",
+                        "hard_sigmoid", "softmax", "linear", "exponential"]
+
+
+class Skip(Exception):
+    """The drawn step does not fit here (or Keras rejects it): drop it."""
+
+
+def keras_of(flavor: str) -> Any:
+    import importlib
+
+    return importlib.import_module("keras" if flavor.startswith("keras3") else "tf_keras")
+
+
+def is_k3(k: Any) -> bool:
+    return k.__name__ == "keras"
+
+
+# -- the ops: draw(rng, shapes, flavor) -> params; make(k, params, shapes) -> callable on the input tensors -----------
+@dataclass
+class Op:
+    name: str
+    ranks: tuple[int, ...]          # ranks (with batch) of the first input it takes
+    draw: Callable[..., dict]
+    make: Callable[..., Any]
+    arity: int = 1
+    ints: bool = False              # takes an integer tensor
+    weight: float = 1.0
+
+
+OPS: dict[str, Op] = {}
+
+
+def op(name: str, ranks: tuple[int, ...], arity: int = 1, ints: bool = False, weight: float = 1.0):
+    def register(pair):
+        draw, make = pair
+        OPS[name] = Op(name, ranks, draw, make, arity, ints, weight)
+        return pair
+    return register
+
+
+def pick(rng, items):
+    return items[int(rng.integers(len(items)))]
+
+
+def activation(rng, flavor: str) -> str:
+    return pick(rng, KERAS3_ACTIVATIONS if flavor.startswith("keras3") else TF_KERAS_ACTIVATIONS)
+
+
+def _units(rng, shape) -> int:
+    """Often the input's own width, so that merges find partners."""
+    return int(shape[-1]) if rng.random() < 0.5 else int(rng.integers(2, 7))
+
+
+def leaky(k, slope):
+    return k.layers.LeakyReLU(negative_slope=slope) if is_k3(k) else k.layers.LeakyReLU(alpha=slope)
+
+
+op("dense", (2, 3, 4), weight=3)((
+    lambda rng, s, f: {"units": _units(rng, s[0]), "activation": activation(rng, f) if rng.random() < 0.6 else None,
+                       "use_bias": bool(rng.random() < 0.8)},
+    lambda k, p, s: k.layers.Dense(p["units"], activation=p["activation"], use_bias=p["use_bias"])))
+op("activation", (2, 3, 4), weight=2)((
+    lambda rng, s, f: {"activation": activation(rng, f)},
+    lambda k, p, s: k.layers.Activation(p["activation"])))
+op("relu", (2, 3, 4))((
+    lambda rng, s, f: pick(rng, [{}, {"max_value": 0.7}, {"negative_slope": 0.2, "threshold": 0.1},
+                                 {"max_value": 1.5, "negative_slope": 0.1, "threshold": -0.2}]),
+    lambda k, p, s: k.layers.ReLU(**p)))
+op("leaky_relu", (2, 3, 4))((
+    lambda rng, s, f: {"slope": float(pick(rng, [0.1, 0.3]))},
+    lambda k, p, s: leaky(k, p["slope"])))
+op("elu", (2, 3, 4))((
+    lambda rng, s, f: {"alpha": float(pick(rng, [0.5, 1.0, 1.7]))},
+    lambda k, p, s: k.layers.ELU(alpha=p["alpha"])))
+op("prelu", (2, 3, 4))((
+    lambda rng, s, f: {"shared_axes": pick(rng, [None, [1], [len(s[0])]]) if len(s[0]) >= 2 else None},
+    lambda k, p, s: k.layers.PReLU(shared_axes=p["shared_axes"])))
+op("softmax", (2, 3, 4))((
+    lambda rng, s, f: {"axis": pick(rng, [-1, 1] + ([[1, 2]] if len(s[0]) >= 3 and f.startswith("keras3") else []))},
+    lambda k, p, s: k.layers.Softmax(axis=p["axis"])))
+op("dropout", (2, 3, 4))((
+    lambda rng, s, f: {"kind": pick(rng, ["Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+                                          "SpatialDropout"])},
+    lambda k, p, s: (getattr(k.layers, f"SpatialDropout{len(s[0]) - 1}D")(0.3) if p["kind"] == "SpatialDropout"
+                     else getattr(k.layers, p["kind"])(0.3))))
+op("batch_norm", (2, 3, 4), weight=2)((
+    lambda rng, s, f: {"axis": int(pick(rng, [-1, 1] if len(s[0]) >= 2 else [-1])),
+                       "center": bool(rng.random() < 0.8), "scale": bool(rng.random() < 0.8),
+                       "epsilon": float(pick(rng, [1e-3, 0.1]))},
+    lambda k, p, s: k.layers.BatchNormalization(**p)))
+
+
+def _ln_draw(rng, s, f):
+    rank = len(s[0]) + 1
+    axes = pick(rng, [-1, [-1], list(range(1, rank))] + ([[1]] if rank >= 3 else []) + ([[2, 3]] if rank == 4 else []))
+    p = {"axis": axes, "center": bool(rng.random() < 0.8), "scale": bool(rng.random() < 0.8)}
+    if f.startswith("keras3") and rng.random() < 0.25:
+        p["rms_scaling"] = True
+    return p
+
+
+op("layer_norm", (2, 3, 4), weight=2)((_ln_draw, lambda k, p, s: k.layers.LayerNormalization(**p)))
+op("unit_norm", (2, 3, 4))((
+    lambda rng, s, f: {"axis": pick(rng, [-1, 1])},
+    lambda k, p, s: k.layers.UnitNormalization(axis=p["axis"])))
+op("rescaling", (2, 3, 4))((
+    lambda rng, s, f: {"scale": float(pick(rng, [0.5, -2.0, 1 / 3])), "offset": float(pick(rng, [0.0, 0.25]))},
+    lambda k, p, s: k.layers.Rescaling(p["scale"], offset=p["offset"])))
+op("normalization", (2, 3, 4))((
+    lambda rng, s, f: {"mean": [round(float(v), 3) for v in rng.standard_normal(int(s[0][-1]))],
+                       "variance": [round(float(v), 3) for v in rng.uniform(0.5, 2.0, int(s[0][-1]))]},
+    lambda k, p, s: k.layers.Normalization(axis=-1, mean=p["mean"], variance=p["variance"])))
+op("identity", (2, 3, 4), weight=0.3)((lambda rng, s, f: {}, lambda k, p, s: k.layers.Identity()))
+
+
+# -- op layers (keras.ops / tf.* on symbolic tensors) --
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+UNARY_FUNCS = ["sigmoid", "tanh", "abs", "square", "negative", "relu", "softplus", "scale", "shift", "clip", "exp_neg",
+               "sqrt_abs", "log1p_abs", "erf", "floor", "sin", "pow", "divide", "greater_cast", "leaky", "gelu",
+               "selu", "log_softmax", "softmax", "minimum"]
+
+
+def _unary_fn(k, name: str):
+    if is_k3(k):
+        o = k.ops
+        table = {"sigmoid": o.sigmoid, "tanh": o.tanh, "abs": o.abs, "square": o.square, "negative": o.negative,
+                 "relu": o.relu, "softplus": o.softplus, "scale": lambda x: x * 1.5, "shift": lambda x: x - 0.25,
+                 "clip": lambda x: o.clip(x, -0.5, 0.8), "exp_neg": lambda x: o.exp(o.negative(o.abs(x))),
+                 "sqrt_abs": lambda x: o.sqrt(o.abs(x)), "log1p_abs": lambda x: o.log1p(o.abs(x)),
+                 "erf": o.erf, "floor": lambda x: o.floor(x * 2.0), "sin": o.sin,
+                 "pow": lambda x: o.power(o.abs(x), 1.5), "divide": lambda x: o.divide(x, 1.0 + o.square(x)),
+                 "greater_cast": lambda x: o.cast(o.greater(x, 0.1), "float32"),
+                 "leaky": lambda x: o.leaky_relu(x, 0.3), "gelu": o.gelu, "selu": o.selu,
+                 "log_softmax": o.log_softmax, "softmax": lambda x: o.softmax(x, axis=1),
+                 "minimum": lambda x: o.minimum(x, 0.3)}
+    else:
+        tf = _tf()
+        table = {"sigmoid": tf.math.sigmoid, "tanh": tf.math.tanh, "abs": tf.math.abs, "square": tf.math.square,
+                 "negative": tf.math.negative, "relu": tf.nn.relu, "softplus": tf.math.softplus,
+                 "scale": lambda x: x * 1.5, "shift": lambda x: x - 0.25,
+                 "clip": lambda x: tf.clip_by_value(x, -0.5, 0.8),
+                 "exp_neg": lambda x: tf.math.exp(tf.math.negative(tf.math.abs(x))),
+                 "sqrt_abs": lambda x: tf.math.sqrt(tf.math.abs(x)), "log1p_abs": lambda x: tf.math.log1p(tf.math.abs(x)),
+                 "erf": tf.math.erf, "floor": lambda x: tf.math.floor(x * 2.0), "sin": tf.math.sin,
+                 "pow": lambda x: tf.math.pow(tf.math.abs(x), 1.5),
+                 "divide": lambda x: tf.math.divide(x, 1.0 + tf.math.square(x)),
+                 "greater_cast": lambda x: tf.cast(tf.math.greater(x, 0.1), tf.float32),
+                 "leaky": lambda x: tf.nn.leaky_relu(x, 0.3), "gelu": tf.nn.gelu, "selu": tf.nn.selu,
+                 "log_softmax": tf.nn.log_softmax, "softmax": lambda x: tf.nn.softmax(x, axis=1),
+                 "minimum": lambda x: tf.math.minimum(x, 0.3)}
+    return table[name]
+
+
+op("op_unary", (2, 3, 4), weight=1.5)((
+    lambda rng, s, f: {"fn": pick(rng, UNARY_FUNCS)},
+    lambda k, p, s: _unary_fn(k, p["fn"])))
+
+
+def _reduce_make(k, p, s):
+    if is_k3(k):
+        fn = {"mean": k.ops.mean, "sum": k.ops.sum, "max": k.ops.max}[p["fn"]]
+    else:
+        tf = _tf()
+        fn = {"mean": tf.reduce_mean, "sum": tf.reduce_sum, "max": tf.reduce_max}[p["fn"]]
+    return lambda x: fn(x, axis=p["axis"], keepdims=p["keepdims"])
+
+
+op("op_reduce", (3, 4))((
+    lambda rng, s, f: {"fn": pick(rng, ["mean", "sum", "max"]), "axis": int(pick(rng, [1, -1])),
+                       "keepdims": bool(rng.random() < 0.5)},
+    _reduce_make))
+
+
+def _transpose_make(k, p, s):
+    perm = p["perm"]
+    return (lambda x: k.ops.transpose(x, perm)) if is_k3(k) else (lambda x: _tf().transpose(x, perm))
+
+
+op("op_transpose", (3, 4))((
+    lambda rng, s, f: {"perm": [0] + [int(i) + 1 for i in rng.permutation(len(s[0]))]},
+    _transpose_make))
+
+
+def _slice_make(k, p, s):
+    start, step = p["start"], p["step"]
+    if p["axis"] == 1:
+        return lambda x: x[:, start::step]
+    return lambda x: x[..., start::step]
+
+
+op("op_slice", (3, 4))((
+    lambda rng, s, f: {"axis": int(pick(rng, [1, -1])), "start": int(rng.integers(0, 2)),
+                       "step": int(pick(rng, [1, 2]))},
+    _slice_make))
+
+
+SHAPE_FUNCS = ["reverse_steps", "newaxis", "ellipsis_last", "negative_index", "tile", "pad", "reshape_flat",
+               "stack", "concat_self", "matmul_self", "expand_squeeze", "prod_min"]
+
+
+def _shape_fn(k, name: str):
+    if is_k3(k):
+        o = k.ops
+        table = {"tile": lambda x: o.tile(x, [1, 2] + [1] * (len(x.shape) - 2)),
+                 "pad": lambda x: o.pad(x, [[0, 0], [1, 2]] + [[0, 0]] * (len(x.shape) - 2)),
+                 "reshape_flat": lambda x: o.reshape(x, (-1, int(np.prod(x.shape[1:]))) if None not in x.shape[1:]
+                                                     else (-1, x.shape[-1])),
+                 "stack": lambda x: o.stack([x, o.sigmoid(x)], axis=1),
+                 "concat_self": lambda x: o.concatenate([x, o.tanh(x)], axis=-1),
+                 "matmul_self": lambda x: o.matmul(x, o.swapaxes(x, -1, -2)) if len(x.shape) >= 3
+                 else o.matmul(x, o.transpose(x)),
+                 "expand_squeeze": lambda x: o.squeeze(o.expand_dims(x, 1), axis=1),
+                 "prod_min": lambda x: o.prod(o.sigmoid(x), axis=-1, keepdims=True) + o.min(x, axis=1, keepdims=True)}
+    else:
+        tf = _tf()
+        table = {"tile": lambda x: tf.tile(x, [1, 2] + [1] * (len(x.shape) - 2)),
+                 "pad": lambda x: tf.pad(x, [[0, 0], [1, 2]] + [[0, 0]] * (len(x.shape) - 2)),
+                 "reshape_flat": lambda x: tf.reshape(x, (-1, int(np.prod(x.shape[1:]))) if None not in x.shape[1:]
+                                                      else (-1, x.shape[-1])),
+                 "stack": lambda x: tf.stack([x, tf.math.sigmoid(x)], axis=1),
+                 "concat_self": lambda x: tf.concat([x, tf.math.tanh(x)], axis=-1),
+                 "matmul_self": lambda x: tf.linalg.matmul(x, x, transpose_b=True),
+                 "expand_squeeze": lambda x: tf.squeeze(tf.expand_dims(x, 1), axis=1),
+                 "prod_min": lambda x: tf.reduce_prod(tf.math.sigmoid(x), axis=-1, keepdims=True)
+                 + tf.reduce_min(x, axis=1, keepdims=True)}
+    table.update({"reverse_steps": lambda x: x[:, ::-1], "newaxis": lambda x: x[:, None, 1:],
+                  "ellipsis_last": lambda x: x[..., -2:], "negative_index": lambda x: x[:, -1]})
+    return table[name]
+
+
+op("op_shape", (2, 3, 4), weight=1.5)((
+    lambda rng, s, f: {"fn": pick(rng, SHAPE_FUNCS)},
+    lambda k, p, s: _shape_fn(k, p["fn"])))
+
+
+def _cast_make(k, p, s):
+    if is_k3(k):
+        return lambda x: k.ops.cast(k.ops.cast(x * 3.0, "int32"), "float32")
+    tf = _tf()
+    return lambda x: tf.cast(tf.cast(x * 3.0, tf.int32), tf.float32)
+
+
+op("op_cast_round_trip", (2, 3, 4), weight=0.5)((lambda rng, s, f: {}, _cast_make))
+
+
+# -- rank 2 --
+op("repeat_vector", (2,))((
+    lambda rng, s, f: {"n": int(rng.integers(2, 5))},
+    lambda k, p, s: k.layers.RepeatVector(p["n"])))
+
+
+def _reshape_draw(rng, s, f):
+    size = int(np.prod(s[0]))
+    target_rank = int(pick(rng, [1, 2, 3]))
+    divisors = [d for d in range(1, size + 1) if size % d == 0]
+    if target_rank == 1:
+        return {"shape": [size]}
+    a = int(pick(rng, divisors))
+    if target_rank == 2:
+        return {"shape": [a, size // a] if rng.random() < 0.7 else [a, -1]}
+    rest = size // a
+    b = int(pick(rng, [d for d in divisors if rest % d == 0]))
+    return {"shape": [a, b, rest // b]}
+
+
+op("reshape", (2, 3, 4))((_reshape_draw, lambda k, p, s: k.layers.Reshape(tuple(p["shape"]))))
+op("flatten", (3, 4))((lambda rng, s, f: {}, lambda k, p, s: k.layers.Flatten()))
+
+
+def _permute_draw(rng, s, f):
+    n = len(s[0])
+    return {"dims": [int(i) + 1 for i in rng.permutation(n)]}
+
+
+op("permute", (3, 4))((_permute_draw, lambda k, p, s: k.layers.Permute(tuple(p["dims"]))))
+
+
+# -- rank 3: sequences --
+def _conv1d_draw(rng, s, f):
+    kind = pick(rng, ["Conv1D", "Conv1D", "SeparableConv1D", "DepthwiseConv1D", "Conv1DTranspose"])
+    p = {"kind": kind, "kernel_size": int(pick(rng, [1, 2, 3])), "strides": int(pick(rng, [1, 1, 2])),
+         "padding": pick(rng, ["valid", "same"] + (["causal"] if kind == "Conv1D" else [])),
+         "dilation_rate": 1, "activation": activation(rng, f) if rng.random() < 0.3 else None,
+         "use_bias": bool(rng.random() < 0.8)}
+    if p["strides"] == 1 and rng.random() < 0.4:
+        p["dilation_rate"] = 2
+    if kind != "DepthwiseConv1D":
+        p["filters"] = _units(rng, s[0])
+    else:
+        p["depth_multiplier"] = int(pick(rng, [1, 2]))
+    if kind == "Conv1D" and rng.random() < 0.2 and p["filters"] % 2 == 0 and int(s[0][-1]) % 2 == 0:
+        p["groups"] = 2
+    if rng.random() < 0.15 and kind in ("Conv1D", "SeparableConv1D"):
+        p["data_format"] = "channels_first"
+    return p
+
+
+def _conv_make(k, p, s):
+    p = dict(p)
+    return getattr(k.layers, p.pop("kind"))(**p)
+
+
+op("conv1d", (3,), weight=3)((_conv1d_draw, _conv_make))
+
+
+def _pool_draw(dims):
+    def draw(rng, s, f):
+        p = {"kind": f"{pick(rng, ['Max', 'Average'])}Pooling{dims}D", "pool_size": int(pick(rng, [2, 3])),
+             "strides": pick(rng, [None, 1, 2]), "padding": pick(rng, ["valid", "same"])}
+        if rng.random() < 0.2:
+            p["data_format"] = "channels_first"
+        return p
+    return draw
+
+
+op("pool1d", (3,))((_pool_draw(1), _conv_make))
+
+
+def _gpool_draw(dims):
+    def draw(rng, s, f):
+        p = {"kind": f"Global{pick(rng, ['Max', 'Average'])}Pooling{dims}D", "keepdims": bool(rng.random() < 0.3)}
+        if rng.random() < 0.2:
+            p["data_format"] = "channels_first"
+        return p
+    return draw
+
+
+op("global_pool1d", (3,))((_gpool_draw(1), _conv_make))
+
+
+def _rnn_draw(rng, s, f):
+    kind = pick(rng, ["LSTM", "GRU", "SimpleRNN"])
+    p = {"kind": kind, "units": int(rng.integers(2, 6)), "return_sequences": bool(rng.random() < 0.5),
+         "go_backwards": bool(rng.random() < 0.25), "use_bias": bool(rng.random() < 0.85)}
+    if kind == "GRU":
+        p["reset_after"] = bool(rng.random() < 0.6)
+    if rng.random() < 0.2:
+        p["activation"] = pick(rng, ["relu", "sigmoid", "tanh", "softsign"])
+    if rng.random() < 0.2:
+        p["return_state"] = True
+    return p
+
+
+def _rnn_make(k, p, s):
+    p = dict(p)
+    layer = getattr(k.layers, p.pop("kind"))(**p)
+    if p.get("return_state"):
+        return lambda x: layer(x)[-1]  # the last state as the step's output
+    return layer
+
+
+op("rnn", (3,), weight=2)((_rnn_draw, _rnn_make))
+
+
+def _bidi_draw(rng, s, f):
+    inner = _rnn_draw(rng, s, f)
+    inner.pop("return_state", None)
+    inner["go_backwards"] = False
+    return {"inner": inner, "merge_mode": pick(rng, ["concat", "sum", "mul", "ave"])}
+
+
+def _bidi_make(k, p, s):
+    inner = dict(p["inner"])
+    return k.layers.Bidirectional(getattr(k.layers, inner.pop("kind"))(**inner), merge_mode=p["merge_mode"])
+
+
+op("bidirectional", (3,))((_bidi_draw, _bidi_make))
+op("time_distributed", (3, 4))((
+    lambda rng, s, f: {"units": _units(rng, s[0]), "activation": activation(rng, f) if rng.random() < 0.5 else None},
+    lambda k, p, s: k.layers.TimeDistributed(k.layers.Dense(p["units"], activation=p["activation"]))))
+
+
+def _pad1d_draw(rng, s, f):
+    kind = pick(rng, ["ZeroPadding1D", "Cropping1D", "UpSampling1D"])
+    t = int(s[0][0] or 4)
+    if kind == "ZeroPadding1D":
+        return {"kind": kind, "padding": [int(rng.integers(0, 3)), int(rng.integers(0, 3))]}
+    if kind == "Cropping1D":
+        if t < 3:
+            raise Skip
+        return {"kind": kind, "cropping": [int(rng.integers(0, 2)), int(rng.integers(0, 2))]}
+    return {"kind": kind, "size": int(pick(rng, [2, 3]))}
+
+
+def _pad_make(k, p, s):
+    p = dict(p)
+    kind = p.pop("kind")
+    return getattr(k.layers, kind)(**{key: tuple(v) if isinstance(v, list) else v for key, v in p.items()})
+
+
+op("pad_crop_up1d", (3,))((_pad1d_draw, _pad_make))
+
+
+def _mha_draw(rng, s, f):
+    return {"num_heads": int(pick(rng, [1, 2])), "key_dim": int(pick(rng, [2, 3])),
+            "use_causal_mask": bool(rng.random() < 0.3), "use_bias": bool(rng.random() < 0.8)}
+
+
+def _mha_make(k, p, s):
+    p = dict(p)
+    causal = p.pop("use_causal_mask")
+    layer = k.layers.MultiHeadAttention(**p)
+    return lambda x, y=None: layer(x, x if y is None else y, use_causal_mask=causal)
+
+
+op("self_attention", (3,))((_mha_draw, _mha_make))
+
+
+def _attn_draw(rng, s, f):
+    kind = pick(rng, ["Attention", "AdditiveAttention"])
+    p = {"kind": kind, "use_scale": bool(rng.random() < 0.5)}
+    if kind == "Attention" and rng.random() < 0.3:
+        p["score_mode"] = "concat"
+    if rng.random() < 0.3:
+        p["use_causal_mask"] = True
+    return p
+
+
+def _attn_make(k, p, s):
+    p = dict(p)
+    causal = p.pop("use_causal_mask", False)
+    layer = getattr(k.layers, p.pop("kind"))(**p)
+    return lambda x, y=None: layer([x, x if y is None else y], use_causal_mask=causal)
+
+
+op("dot_attention", (3,))((_attn_draw, _attn_make))
+op("masking", (3,), weight=0.5)((lambda rng, s, f: {}, lambda k, p, s: k.layers.Masking(0.0)))
+
+
+def _cells_draw(rng, s, f):
+    cells = [{"kind": pick(rng, ["LSTMCell", "GRUCell", "SimpleRNNCell"]), "units": int(rng.integers(2, 5))}
+             for _ in range(int(pick(rng, [1, 1, 2])))]
+    return {"cells": cells, "return_sequences": bool(rng.random() < 0.5), "go_backwards": bool(rng.random() < 0.25)}
+
+
+def _cells_make(k, p, s):
+    cells = [getattr(k.layers, c["kind"])(c["units"]) for c in p["cells"]]
+    return k.layers.RNN(cells if len(cells) > 1 else cells[0], return_sequences=p["return_sequences"],
+                        go_backwards=p["go_backwards"])
+
+
+op("rnn_cells", (3,))((_cells_draw, _cells_make))
+
+
+def _einsum_draw(rng, s, f):
+    if len(s[0]) == 1:
+        return {"equation": "ab,bc->ac", "output_shape": int(rng.integers(2, 6)), "bias_axes": pick(rng, [None, "c"])}
+    return pick(rng, [{"equation": "abc,cd->abd", "output_shape": [None, int(rng.integers(2, 6))],
+                       "bias_axes": pick(rng, [None, "d"])},
+                      {"equation": "abc,cde->abde", "output_shape": [None, 2, 3], "bias_axes": pick(rng, [None, "de"])}])
+
+
+def _einsum_make(k, p, s):
+    shape = p["output_shape"]
+    if isinstance(shape, list):
+        shape = [int(s[0][0]) if v is None and s[0][0] is not None else v for v in shape]
+        shape = tuple(shape)
+    return k.layers.EinsumDense(p["equation"], output_shape=shape, bias_axes=p["bias_axes"])
+
+
+op("einsum_dense", (2, 3))((_einsum_draw, _einsum_make))
+op("rms_norm", (2, 3, 4), weight=0.5)((
+    lambda rng, s, f: {"axis": pick(rng, [-1, [1, 2]] if len(s[0]) >= 2 else [-1])},
+    lambda k, p, s: k.layers.RMSNormalization(axis=p["axis"])))
+# Not drawn: Keras 3's AdaptiveMaxPooling1D kills TensorFlow with SIGFPE on some sizes (max_pool in its eager path).
+op("adaptive_pool", (4,), weight=0.0)((
+    lambda rng, s, f: {"kind": pick(rng, ["Average", "Max"]), "size": int(rng.integers(1, 4))},
+    lambda k, p, s: getattr(k.layers, f"Adaptive{p['kind']}Pooling{len(s[0]) - 1}D")(
+        p["size"] if len(s[0]) == 2 else (p["size"], p["size"] + 1))))
+
+
+def _convlstm_draw(rng, s, f):
+    return {"filters": int(rng.integers(1, 4)), "kernel_size": int(pick(rng, [1, 2, 3])),
+            "padding": pick(rng, ["same", "valid"]), "return_sequences": bool(rng.random() < 0.5)}
+
+
+op("conv_lstm1d", (4,), weight=0.5)((_convlstm_draw, lambda k, p, s: k.layers.ConvLSTM1D(**p)))
+
+
+def _bcast_make(k, p, s):
+    """A merge of ``x`` with ``y`` reshaped to broadcast along the middle axes (Keras allows size-1 axes)."""
+    layer = getattr(k.layers, p["kind"])()
+    ones = (1,) * (len(s[0]) - 1)
+    reshape = k.layers.Reshape(ones + (int(s[1][-1]),))
+    return lambda x, y: layer([x, reshape(y)] if not p["swap"] else [reshape(y), x])
+
+
+op("merge_broadcast", (3, 4), arity=2)((
+    lambda rng, s, f: {"kind": pick(rng, ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]),
+                       "swap": bool(rng.random() < 0.5)},
+    _bcast_make))
+
+
+# -- rank 4: images --
+def _conv2d_draw(rng, s, f):
+    kind = pick(rng, ["Conv2D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose"])
+    p = {"kind": kind, "kernel_size": pick(rng, [1, 2, 3, [3, 2]]), "strides": pick(rng, [1, 1, 2, [2, 1]]),
+         "padding": pick(rng, ["valid", "same"]), "activation": activation(rng, f) if rng.random() < 0.3 else None,
+         "use_bias": bool(rng.random() < 0.8)}
+    if p["strides"] == 1 and rng.random() < 0.4:
+        p["dilation_rate"] = pick(rng, [2, [2, 1]])
+    if kind != "DepthwiseConv2D":
+        p["filters"] = _units(rng, s[0])
+    else:
+        p["depth_multiplier"] = int(pick(rng, [1, 2]))
+    if kind == "Conv2D" and rng.random() < 0.2 and p["filters"] % 2 == 0 and int(s[0][-1]) % 2 == 0:
+        p["groups"] = 2
+    if kind == "Conv2DTranspose" and rng.random() < 0.3 and p["strides"] != 1:
+        p["output_padding"] = 1 if p["strides"] == 2 else [1, 0]
+    if rng.random() < 0.2:
+        p["data_format"] = "channels_first"
+    return {key: tuple(v) if isinstance(v, list) else v for key, v in p.items()} | {}
+
+
+def _conv2d_make(k, p, s):
+    p = {key: tuple(v) if isinstance(v, list) else v for key, v in p.items()}
+    return getattr(k.layers, p.pop("kind"))(**p)
+
+
+op("conv2d", (4,), weight=3)((lambda rng, s, f: json.loads(json.dumps(_conv2d_draw(rng, s, f))), _conv2d_make))
+op("pool2d", (4,))((_pool_draw(2), _conv_make))
+op("global_pool2d", (4,))((_gpool_draw(2), _conv_make))
+
+
+def _pad2d_draw(rng, s, f):
+    kind = pick(rng, ["ZeroPadding2D", "Cropping2D", "UpSampling2D", "Resizing", "CenterCrop"])
+    h, w = int(s[0][0]), int(s[0][1])
+    p: dict[str, Any] = {"kind": kind}
+    if kind == "ZeroPadding2D":
+        p["padding"] = [[int(rng.integers(0, 2)), int(rng.integers(0, 3))], [int(rng.integers(0, 3)), 0]]
+    elif kind == "Cropping2D":
+        if h < 3 or w < 3:
+            raise Skip
+        p["cropping"] = [[int(rng.integers(0, 2)), int(rng.integers(0, 2))], [0, 1]]
+    elif kind == "UpSampling2D":
+        p["size"] = pick(rng, [2, [2, 3]])
+        p["interpolation"] = pick(rng, ["nearest", "bilinear"])
+    elif kind == "Resizing":
+        p["height"], p["width"] = int(rng.integers(3, 10)), int(rng.integers(3, 10))
+        p["interpolation"] = pick(rng, ["nearest", "bilinear"])
+        p["crop_to_aspect_ratio"] = bool(rng.random() < 0.3)
+    else:
+        p["height"], p["width"] = int(rng.integers(2, h + 1)), int(rng.integers(2, w + 1))
+    if rng.random() < 0.2 and kind not in ("Resizing", "CenterCrop"):
+        p["data_format"] = "channels_first"
+    return p
+
+
+def _pad2d_make(k, p, s):
+    p = dict(p)
+    kind = p.pop("kind")
+    conv = {key: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v)
+            for key, v in p.items()}
+    return getattr(k.layers, kind)(**conv)
+
+
+op("pad_crop_resize2d", (4,))((_pad2d_draw, _pad2d_make))
+
+
+def _group_norm_draw(rng, s, f):
+    c = int(s[0][-1])
+    groups = [g for g in (1, 2, 3, c) if c % g == 0]
+    return {"groups": int(pick(rng, groups)), "center": bool(rng.random() < 0.8), "scale": bool(rng.random() < 0.8)}
+
+
+op("group_norm", (3, 4))((_group_norm_draw, lambda k, p, s: k.layers.GroupNormalization(**p)))
+
+
+def _conv3d_draw(rng, s, f):
+    kind = pick(rng, ["Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "UpSampling3D",
+                      "ZeroPadding3D"])
+    p: dict[str, Any] = {"kind": kind}
+    if kind == "Conv3D":
+        p.update(filters=int(rng.integers(1, 4)), kernel_size=int(pick(rng, [1, 2])), padding=pick(rng, ["same", "valid"]))
+    elif "Pooling3D" in kind and "Global" not in kind:
+        p.update(pool_size=int(pick(rng, [1, 2])), padding="same")
+    elif kind == "UpSampling3D":
+        p["size"] = [1, 2, 1]
+    elif kind == "ZeroPadding3D":
+        p["padding"] = [1, 0, 1]
+    return p
+
+
+def _conv3d_make(k, p, s):
+    p = {key: tuple(v) if isinstance(v, list) else v for key, v in p.items()}
+    return getattr(k.layers, p.pop("kind"))(**p)
+
+
+op("volume3d", (5,), weight=0.7)((_conv3d_draw, _conv3d_make))
+op("to_volume", (4,), weight=0.3)((lambda rng, s, f: {"shape": [*map(int, s[0]), 1]},
+                                   lambda k, p, s: k.layers.Reshape(tuple(p["shape"]))))
+
+
+# -- several inputs --
+def _merge_draw(rng, s, f):
+    return {"kind": pick(rng, ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"])}
+
+
+op("merge", (2, 3, 4), arity=2, weight=3)((_merge_draw, lambda k, p, s: getattr(k.layers, p["kind"])()))
+op("concatenate", (2, 3, 4), arity=2, weight=2)((
+    lambda rng, s, f: {"axis": int(pick(rng, [-1, 1] + ([2] if len(s[0]) >= 3 else [])))},
+    lambda k, p, s: k.layers.Concatenate(axis=p["axis"])))
+op("dot", (2, 3), arity=2, weight=0.5)((
+    lambda rng, s, f: {"axes": pick(rng, [-1, [2, 2], [1, 1]]) if len(s[0]) == 2 else pick(rng, [-1, 1]),
+                       "normalize": bool(rng.random() < 0.3)},
+    lambda k, p, s: k.layers.Dot(axes=tuple(p["axes"]) if isinstance(p["axes"], list) else p["axes"],
+                                 normalize=p["normalize"])))
+
+
+def _op_binary_make(k, p, s):
+    if is_k3(k):
+        fn = {"add": k.ops.add, "multiply": k.ops.multiply, "maximum": k.ops.maximum, "subtract": k.ops.subtract}
+    else:
+        tf = _tf()
+        fn = {"add": tf.math.add, "multiply": tf.math.multiply, "maximum": tf.math.maximum,
+              "subtract": tf.math.subtract}
+    f = fn[p["fn"]]
+    return lambda x, y: f(x, y)
+
+
+op("op_binary", (2, 3, 4), arity=2)((
+    lambda rng, s, f: {"fn": pick(rng, ["add", "multiply", "maximum", "subtract"])}, _op_binary_make))
+op("cross_attention", (3,), arity=2)((_mha_draw, _mha_make))
+
+
+# -- integers --
+op("embedding", (2,), ints=True, weight=4)((
+    lambda rng, s, f: {"output_dim": int(rng.integers(2, 6)), "mask_zero": bool(rng.random() < 0.6)},
+    lambda k, p, s: k.layers.Embedding(VOCAB, p["output_dim"], mask_zero=p["mask_zero"])))
+op("int_rescaling", (2, 3, 4), ints=True)((
+    lambda rng, s, f: {"scale": float(pick(rng, [1 / 255, 0.5]))},
+    lambda k, p, s: k.layers.Rescaling(p["scale"])))
+op("int_dense", (2, 3, 4), ints=True)((
+    lambda rng, s, f: {"units": int(rng.integers(2, 6))},
+    lambda k, p, s: k.layers.Dense(p["units"])))
+
+
+# -- recipes ---------------------------------------------------------------------------------------------------------
+INPUT_KINDS = ["vec", "seq", "seq", "img", "img", "ids", "ids", "masked_seq", "int_vec", "seq_dyn", "img_dyn",
+               "ids64", "uint8_img"]
+
+
+def draw_input(rng) -> dict:
+    kind = pick(rng, INPUT_KINDS)
+    if kind in ("seq_dyn", "img_dyn"):  # a None axis Keras leaves to the run
+        spec = draw_input_of("seq" if kind == "seq_dyn" else "img", rng)
+        spec["feed"] = list(spec["shape"])
+        spec["shape"] = [None] + spec["shape"][1:] if kind == "seq_dyn" else [None, None, spec["shape"][-1]]
+        return dict(spec, kind=kind)
+    if kind == "ids64":
+        return dict(draw_input_of("ids", rng), kind=kind)
+    if kind == "uint8_img":
+        return dict(draw_input_of("img", rng), kind=kind)
+    return draw_input_of(kind, rng)
+
+
+def draw_input_of(kind: str, rng) -> dict:
+    if kind == "vec":
+        shape = [int(rng.integers(2, 9))]
+    elif kind in ("seq", "masked_seq"):
+        shape = [int(rng.integers(3, 8)), int(rng.integers(2, 6))]
+    elif kind == "img":
+        shape = [int(rng.integers(4, 10)), int(rng.integers(4, 10)), int(rng.integers(1, 5))]
+    else:
+        shape = [int(rng.integers(3, 8))]
+    return {"kind": kind, "shape": shape}
+
+
+def input_dtype(spec: dict) -> str:
+    return {"ids": "int32", "int_vec": "int32", "ids64": "int64", "uint8_img": "uint8"}.get(spec["kind"], "float32")
+
+
+@dataclass
+class Built:
+    model: Any
+    recipe: dict
+    layers: list[str] = field(default_factory=list)
+
+
+def _call(fn, xs):
+    return fn(xs) if isinstance_merge(fn) else fn(*xs)
+
+
+def isinstance_merge(fn) -> bool:
+    """Keras merge layers take one list; everything else here takes positional tensors."""
+    return type(fn).__name__ in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot")
+
+
+def _shape(t) -> tuple:
+    return tuple(t.shape)[1:]
+
+
+def _is_int(t) -> bool:
+    return "int" in str(t.dtype)
+
+
+class Builder:
+    """Applies recipe steps to Keras tensors; ``draw`` adds random steps, ``replay`` rebuilds a recipe."""
+
+    def __init__(self, flavor: str, rng=None) -> None:
+        self.flavor, self.k, self.rng = flavor, keras_of(flavor), rng
+        self.tensors: list[Any] = []
+        self.layers: dict[int, Any] = {}   # step index -> layer object (shareable)
+        self.used: Counter = Counter()
+        self.inputs: list[Any] = []
+        self._steps: list[dict] = []
+
+    def add_input(self, spec: dict, index: int) -> None:
+        k = self.k
+        x = k.Input(tuple(spec["shape"]), dtype=input_dtype(spec), name=f"in{index}")
+        self.inputs.append(x)
+        if spec["kind"] == "masked_seq":
+            x = k.layers.Masking(0.0, name=f"masking_in{index}")(x)
+        self.tensors.append(x)
+
+    def apply(self, step: dict, index: int, *, in_nested: bool = False) -> Any:
+        k, name = self.k, step["op"]
+        xs = [self.tensors[i] for i in step["in"]]
+        shapes = [_shape(x) for x in xs]
+        if name == "reuse":
+            fn = self.layers[step["p"]["of"]]
+        elif name == "nested":
+            fn = self._nested(step["p"], shapes[0], index)
+        else:
+            try:
+                fn = OPS[name].make(k, step["p"], shapes)
+            except Exception as exc:  # noqa: BLE001 - Keras rejects the options
+                raise Skip(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            out = _call(fn, xs)
+        except Exception as exc:  # noqa: BLE001 - Keras rejects the combination
+            raise Skip(f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(out, (list, tuple)):
+            raise Skip("several outputs")
+        if hasattr(fn, "built") and name != "reuse":
+            self.layers[index] = fn
+        return out
+
+    def _nested(self, p: dict, shape: tuple, index: int):
+        k = self.k
+        inner = Builder(self.flavor)
+        inner.inputs = []
+        x = k.Input(shape, dtype="float32", name=f"nested_in{index}")
+        inner.tensors = [x]
+        for j, step in enumerate(p["steps"]):
+            inner.tensors.append(inner.apply(step, j + 1))
+        if p.get("sequential"):
+            layers = [inner.layers[j + 1] for j in range(len(p["steps"]))]
+            return k.Sequential([k.Input(shape), *layers], name=f"nested_seq_{index}")
+        return k.Model(x, inner.tensors[-1], name=f"nested_{index}")
+
+    # -- drawing --
+    def candidates(self, need_ints: bool, ranks: tuple[int, ...]) -> list[int]:
+        return [i for i, t in enumerate(self.tensors) if _is_int(t) == need_ints and len(t.shape) in ranks]
+
+    def draw_step(self, index: int) -> dict | None:
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.07 and self.layers:
+            return self._draw_reuse()
+        if roll < 0.13:
+            return self._draw_nested()
+        ops = [o for o in OPS.values() if o.weight > 0 and self.candidates(o.ints, o.ranks)]
+        masked = any(getattr(t, "_keras_mask", None) is not None for t in self.tensors)
+        consumers = ("rnn", "bidirectional", "rnn_cells", "global_pool1d", "self_attention", "dot_attention",
+                     "merge", "concatenate", "nested", "time_distributed")
+        weights = np.array([o.weight * (3 if o.ints else 1) * (2 if masked and o.name in consumers else 1)
+                            for o in ops])
+        o = ops[int(rng.choice(len(ops), p=weights / weights.sum()))]
+        firsts = self.candidates(o.ints, o.ranks)
+        first = self._prefer_recent(firsts)
+        ins = [first]
+        if o.arity == 2:
+            partners = self._partners(o, first)
+            if not partners:
+                return None
+            ins.append(int(pick(rng, partners)))
+        return {"op": o.name, "in": ins, "p": o.draw(rng, [_shape(self.tensors[i]) for i in ins], self.flavor)}
+
+    def _prefer_recent(self, idx: list[int]) -> int:
+        rng = self.rng
+        used = np.array([1.0 / (1 + self.used[i]) * (1 + i) for i in idx])
+        return int(idx[int(rng.choice(len(idx), p=used / used.sum()))])
+
+    def _partners(self, o: Op, first: int) -> list[int]:
+        s = _shape(self.tensors[first])
+        out = []
+        for i, t in enumerate(self.tensors):
+            if _is_int(t) or i == first and self.rng.random() < 0.7:
+                continue
+            u = _shape(t)
+            if o.name in ("merge", "op_binary"):
+                ok = len(u) == len(s) and all(a == b or a == 1 or b == 1 for a, b in zip(s, u))
+                # Keras's merge layers expand a lower-rank input at axis 1: [B, F] with [B, T, F]
+                ok = ok or o.name == "merge" and 0 < len(u) < len(s) and tuple(s[len(s) - len(u):]) == tuple(u)
+            elif o.name == "concatenate":
+                ok = len(u) == len(s) and sum(a != b for a, b in zip(s, u)) <= 1
+            elif o.name == "dot":
+                ok = len(u) == len(s)
+            elif o.name == "merge_broadcast":
+                ok = len(u) == 1 and u[-1] == s[-1]
+            else:  # cross attention: same batch, any steps
+                ok = len(u) == 3
+            if ok:
+                out.append(i)
+        # broadcasting partners: a rank-2 [B, F] against a rank-3 [B, T, F] through Reshape((1, F))
+        return out
+
+    def _draw_reuse(self) -> dict | None:
+        rng = self.rng
+        j = int(pick(rng, sorted(self.layers)))
+        layer = self.layers[j]
+        try:
+            want = tuple(layer.input.shape)[1:] if not isinstance(layer.input, list) else None
+        except Exception:  # noqa: BLE001 - a layer called on several inputs
+            want = None
+        if want is None:
+            return None
+        same = [i for i, t in enumerate(self.tensors) if not _is_int(t) and len(_shape(t)) == len(want)
+                and _shape(t)[-1] == want[-1] and i not in self._inputs_of(j)]
+        if not same:
+            return None
+        return {"op": "reuse", "in": [int(pick(rng, same))], "p": {"of": j}}
+
+    def _inputs_of(self, step_index: int) -> list[int]:
+        return self._steps[step_index]["in"] if step_index < len(self._steps) else []
+
+    def _draw_nested(self) -> dict | None:
+        rng = self.rng
+        idx = [i for i, t in enumerate(self.tensors) if not _is_int(t) and len(t.shape) in (2, 3, 4)]
+        if not idx:
+            return None
+        first = self._prefer_recent(idx)
+        inner = Builder(self.flavor, rng)
+        inner.inputs = []
+        inner.tensors = [self.k.Input(_shape(self.tensors[first]), name="probe")]
+        inner._steps = [{}]
+        steps = []
+        for _ in range(int(rng.integers(1, 4))):
+            cands = [o for o in OPS.values() if o.arity == 1 and not o.ints and o.weight > 0 and o.name != "masking"
+                     and len(inner.tensors[-1].shape) in o.ranks]
+            if not cands:
+                break
+            o = pick(rng, cands)
+            try:
+                step = {"op": o.name, "in": [len(inner.tensors) - 1],
+                        "p": o.draw(rng, [_shape(inner.tensors[-1])], self.flavor)}
+                inner.tensors.append(inner.apply(step, len(inner.tensors)))
+            except Skip:
+                continue
+            if not hasattr(inner.layers.get(len(inner.tensors) - 1), "built"):
+                inner.tensors.pop()  # op layers: keep nested models of layers (Sequential-able)
+                continue
+            step["in"] = [len(steps)]
+            inner._steps.append(step)
+            steps.append(step)
+        if not steps:
+            return None
+        return {"op": "nested", "in": [first], "p": {"steps": steps, "sequential": bool(rng.random() < 0.4)}}
+
+
+def draw_recipe(seed: int, flavor: str) -> dict:
+    """A random recipe Keras accepts (each step tried as it is drawn)."""
+    rng = np.random.default_rng(seed)
+    recipe = {"seed": seed, "flavor": flavor, "inputs": [draw_input(rng) for _ in range(int(pick(rng, [1, 1, 1, 2, 2, 3])))],
+              "steps": [], "outputs": []}
+    b = Builder(flavor, rng)
+    b.inputs = []
+    b._steps = [{} for _ in recipe["inputs"]]
+    for i, spec in enumerate(recipe["inputs"]):
+        b.add_input(spec, i)
+    target = int(rng.integers(3, 11))
+    tries = 0
+    while len(recipe["steps"]) < target and tries < 60:
+        tries += 1
+        index = len(b.tensors)
+        try:
+            step = b.draw_step(index)
+        except Exception:  # noqa: BLE001 - nothing fits this draw
+            continue
+        if step is None:
+            continue
+        try:
+            out = b.apply(step, index)
+        except (Skip, KeyError, ValueError, TypeError):
+            continue
+        if _is_int(out) or "bool" in str(out.dtype) or 0 in tuple(out.shape)[1:]:
+            continue  # empty tensors: TensorFlow's kernels may divide by zero (SIGFPE) on them
+        b.tensors.append(out)
+        b._steps.append(step)
+        for i in step["in"]:
+            b.used[i] += 1
+        recipe["steps"].append(step)
+    # outputs: float leaves (never inputs), the last step always; at most 3
+    n_in = len(recipe["inputs"])
+    leaves = [i for i in range(n_in, len(b.tensors)) if b.used[i] == 0 and not _is_int(b.tensors[i])]
+    if not leaves:
+        raise Skip("no float output")
+    recipe["outputs"] = leaves[-4:]
+    recipe = prune(recipe)
+    try:  # Keras's symbolic shapes can accept what its eager run rejects
+        keras_outputs(build(recipe), make_inputs(recipe, seed + 2))
+    except Exception as exc:  # noqa: BLE001
+        raise Skip(f"Keras fails to run it: {type(exc).__name__}") from exc
+    return recipe
+
+
+def build(recipe: dict) -> Any:
+    """The Keras model of ``recipe`` (unused inputs are still inputs)."""
+    k = keras_of(recipe["flavor"])
+    b = Builder(recipe["flavor"])
+    b.inputs = []
+    b._steps = [{} for _ in recipe["inputs"]]
+    for i, spec in enumerate(recipe["inputs"]):
+        b.add_input(spec, i)
+    for step in recipe["steps"]:
+        index = len(b.tensors)
+        b.tensors.append(b.apply(step, index))
+        b._steps.append(step)
+    outs = [b.tensors[i] for i in recipe["outputs"]]
+    return k.Model(b.inputs, outs if len(outs) > 1 else outs[0], name=f"random_{recipe['seed']}")
+
+
+# -- weights and inputs ----------------------------------------------------------------------------------------------
+def randomize(model: Any, seed: int) -> None:
+    """Every float weight random; BatchNorm variances positive, scales around 1, integer state untouched."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for w in model.weights:
+        name = (getattr(w, "path", None) or w.name).lower()
+        shape = tuple(w.shape)
+        current = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
+        if current.dtype.kind not in "f":
+            values.append(current)
+        elif "variance" in name:
+            values.append(rng.uniform(0.5, 2.0, shape).astype(current.dtype))
+        elif "gamma" in name:
+            values.append((1.0 + 0.2 * rng.standard_normal(shape)).astype(current.dtype))
+        else:
+            values.append((0.4 * rng.standard_normal(shape)).astype(current.dtype))
+    model.set_weights(values)
+
+
+def make_inputs(recipe: dict, seed: int) -> list[np.ndarray]:
+    """Inputs with edge cases: ids padded with zeros (one row fully padded now and then), masked steps of zeros."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for spec in recipe["inputs"]:
+        shape = (BATCH, *spec.get("feed", spec["shape"]))
+        if spec["kind"] == "uint8_img":
+            arrays.append(rng.integers(0, 256, shape).astype("uint8"))
+            continue
+        if spec["kind"] in ("ids", "ids64"):
+            x = rng.integers(1, VOCAB, shape).astype("int32")
+            steps = shape[1]
+            lengths = [steps, int(rng.integers(1, steps)), int(pick(rng, [0, 1, steps - 1]))]
+            for row, n in enumerate(lengths):
+                x[row, n:] = 0
+            arrays.append(x)
+        elif spec["kind"] == "int_vec":
+            arrays.append(rng.integers(0, VOCAB, shape).astype("int32"))
+        else:
+            x = rng.standard_normal(shape).astype("float32")
+            if spec["kind"] in ("masked_seq",):
+                steps = shape[1]
+                x[0, steps - 1:] = 0.0
+                x[1, int(rng.integers(1, steps)):] = 0.0
+                x[2, int(rng.integers(0, steps))] = 0.0  # a masked step in the middle
+            arrays.append(x)
+    return arrays
+
+
+def keras_outputs(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    got = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    return [np.asarray(o) for o in (got if isinstance(got, (list, tuple)) else [got])]
+
+
+# -- conversion and TF.js --------------------------------------------------------------------------------------------
+def convert(path: Path, out: Path, *, traced: bool = False) -> tuple[int, str]:
+    """``python -m tfjsconv convert`` in a fresh process: (exit code, the last lines of stderr)."""
+    cmd = ["nice", "-n", "5", PYTHON, "-m", "tfjsconv", "convert", str(path), str(out),
+           "--output_format", "tfjs_graph_model", "--overwrite", "true"]
+    if traced:
+        cmd += ["--loader", "tensorflow"]
+    env = dict(os.environ)
+    if SNAPSHOT:  # convert with this copy of tfjsconv (a stable tree while others edit the work tree)
+        env["PYTHONPATH"] = SNAPSHOT
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    text = proc.stderr.strip().replace(str(path.parent) + "/", "")
+    return proc.returncode, text[-1500:]
+
+
+def run_tfjs(items: list[tuple[str, Path, list[tuple[str, np.ndarray]]]], work: Path) -> dict[str, dict[str, Any]]:
+    """Every (id, model folder, inputs) on cpu and wasm: id -> backend -> batch-runner doc."""
+    from onnx_backend import run_jobs, write_job
+
+    jobs = [write_job(i, d, work / "jobs", feeds) for i, d, feeds in items]
+    docs: dict[str, dict[str, Any]] = {i: {} for i, _, _ in items}
+    for backend in BACKENDS:
+        got = run_jobs(jobs, backend, work) if jobs else {}
+        for job in jobs:  # a wasm fault can poison later jobs of the process: rerun those alone
+            if "memory access out of bounds" in str(got.get(job.id, {}).get("error", "")):
+                (work / "alone").mkdir(exist_ok=True)
+                got.update(run_jobs([job], backend, work / "alone"))
+        for job_id, doc in got.items():
+            docs[job_id][backend] = doc
+    return docs
+
+
+def feeds_for(out: Path, recipe: dict, inputs: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    signature = json.loads((out / "model.json").read_text(encoding="utf-8")).get("signature") or {}
+    keys = list((signature.get("inputs") or {}).keys())
+    names = [f"in{i}" for i in range(len(inputs))]
+    if sorted(keys) != sorted(names):
+        names = keys or names
+    return list(zip(names, inputs))
+
+
+def error_ratio(want: np.ndarray, got: np.ndarray) -> float | None:
+    """max|got - want| / max|want| over finite values (None when shapes differ)."""
+    want, got = np.asarray(want, np.float64), np.asarray(got, np.float64)
+    if want.shape != got.shape:
+        return None
+    finite = np.isfinite(want)
+    if (np.isnan(want) != np.isnan(got)).any() or (np.isinf(want) != np.isinf(got)).any():
+        return float("inf")
+    if not finite.any():
+        return 0.0
+    scale = float(np.abs(want[finite]).max()) or 1.0
+    return float(np.abs(got[finite] - want[finite]).max() / scale)
+
+
+def classify_run(expected: list[np.ndarray], docs: dict[str, Any]) -> tuple[str, str, dict[str, float | None]]:
+    """('pass' | 'WRONG' | 'TF.js error', detail, backend -> worst error ratio)."""
+    from onnx_backend import read_outputs
+
+    worst: dict[str, float | None] = {}
+    problems = []
+    for backend in BACKENDS:
+        doc = docs.get(backend) or {"ok": False, "stage": "?", "error": "not run"}
+        if not doc.get("ok"):
+            return "TF.js error", f"{backend} {doc.get('stage')}: {str(doc.get('error'))[:300]}", worst
+        got = list(read_outputs(doc).values())
+        if len(got) != len(expected):
+            return "WRONG", f"{backend}: {len(got)} outputs, Keras has {len(expected)}", worst
+        ratios = []
+        for i, (want, have) in enumerate(zip(expected, got)):
+            r = error_ratio(want, have)
+            ratios.append(float("inf") if r is None else r)
+            if r is None:
+                problems.append(f"{backend} output {i}: shape {list(have.shape)} != Keras {list(want.shape)}")
+            elif r > RTOL:
+                problems.append(f"{backend} output {i}: error {r:.2e} of max|ref| {np.abs(want).max():.3g}")
+        worst[backend] = max(ratios) if ratios else 0.0
+    return ("WRONG", "; ".join(problems[:4]), worst) if problems else ("pass", "", worst)
+
+
+def summarize_refusal(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    bullets = [ln[2:] for ln in lines if ln.startswith("- ")]
+    head = next((ln for ln in lines if "error" in ln.lower() or "does not cover" in ln or "refus" in ln), lines[0] if lines else "")
+    return (head + (" | " + "; ".join(bullets) if bullets else ""))[:500]
+
+
+# -- one model, many models ------------------------------------------------------------------------------------------
+@dataclass
+class Case:
+    id: str
+    recipe: dict
+    path: Path | None = None
+    inputs: list[np.ndarray] = field(default_factory=list)
+    expected: list[np.ndarray] = field(default_factory=list)
+    status: str = "?"
+    detail: str = ""
+    errors: dict[str, float | None] = field(default_factory=dict)
+    traced: dict[str, Any] | None = None
+    layers: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "flavor": self.recipe["flavor"], "seed": self.recipe["seed"], "status": self.status,
+                "detail": self.detail, "errors": self.errors, "traced": self.traced, "layers": self.layers,
+                "recipe": self.recipe}
+
+
+def layer_summary(model: Any) -> list[str]:
+    out = []
+    for layer in model.layers:
+        name = type(layer).__name__
+        if name in ("Functional", "Sequential"):
+            out.append(f"{name}[{', '.join(layer_summary(layer))}]")
+        elif name in ("TFOpLambda", "SlicingOpLambda"):
+            out.append(f"{name}({layer.get_config().get('function')})")
+        elif name != "InputLayer":
+            out.append(name)
+    return out
+
+
+def save_case(case: Case, folder: Path) -> None:
+    """Build, randomize, compute Keras's outputs, save."""
+    k = keras_of(case.recipe["flavor"])
+    model = build(case.recipe)
+    randomize(model, case.recipe["seed"] + 1)
+    case.inputs = make_inputs(case.recipe, case.recipe["seed"] + 2)
+    case.expected = keras_outputs(model, case.inputs)
+    case.layers = layer_summary(model)
+    suffix = case.recipe["flavor"].split(".", 1)[1]
+    folder.mkdir(parents=True, exist_ok=True)
+    case.path = folder / f"model.{suffix}"
+    model.save(case.path)
+    del model, k
+
+
+def evaluate(cases: list[Case], work: Path, *, progress: Callable[[str], None] = print, workers: int = 2,
+             traced_check: bool = True) -> None:
+    """Save, convert (``workers`` processes at once), run in TF.js and classify every case."""
+    converted: dict[str, tuple[int, str]] = {}
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {}
+        for n, case in enumerate(cases):
+            try:
+                save_case(case, work / case.id)
+            except Exception as exc:  # noqa: BLE001 - Keras failing on its own model is reported
+                case.status, case.detail = "keras error", f"{type(exc).__name__}: {str(exc)[:300]}"
+                continue
+            futures[case.id] = pool.submit(convert, case.path, work / case.id / "graph")
+            if n % 20 == 19:
+                progress(f"  built {n + 1}/{len(cases)}")
+                _clear_sessions()
+        for case in cases:
+            if case.id in futures:
+                converted[case.id] = futures[case.id].result()
+    items = []
+    for case in cases:
+        if case.id not in converted:
+            continue
+        code, text = converted[case.id]
+        if code == 2:
+            case.status, case.detail = "refused", summarize_refusal(text)
+        elif code != 0:
+            case.status, case.detail = "crash", f"exit {code}: {text[-600:]}"
+        else:
+            out = work / case.id / "graph"
+            items.append((case.id, out, feeds_for(out, case.recipe, case.inputs)))
+    progress(f"  converted: {Counter(c.status for c in cases if c.status != '?')} ; running {len(items)} in TF.js")
+    docs = run_tfjs(items, work)
+    for case in cases:
+        if case.id in docs:
+            case.status, case.detail, case.errors = classify_run(case.expected, docs[case.id])
+    if traced_check:
+        check_traced([c for c in cases if c.status == "WRONG"], work, progress)
+
+
+def check_traced(cases: list[Case], work: Path, progress: Callable[[str], None]) -> None:
+    """The same files through ``--loader=tensorflow``: a traced graph as far off marks float32 noise, not a bug."""
+    items = []
+    for case in cases:
+        out = work / case.id / "traced"
+        code, text = convert(case.path, out, traced=True)
+        if code != 0:
+            case.traced = {"status": "refused" if code == 2 else "crash", "detail": summarize_refusal(text)}
+            continue
+        items.append((case.id, out, feeds_for(out, case.recipe, case.inputs)))
+    docs = run_tfjs(items, work / "traced_jobs") if items else {}
+    for case in cases:
+        if case.id not in docs:
+            continue
+        status, detail, errors = classify_run(case.expected, docs[case.id])
+        case.traced = {"status": status, "detail": detail, "errors": errors}
+        lowered = max((e for e in case.errors.values() if e is not None), default=float("inf"))
+        traced = max((e for e in errors.values() if e is not None), default=float("inf"))
+        if status == "WRONG" and lowered <= 10 * traced:
+            case.status = "wrong (noise)"
+    progress(f"  traced check of {len(cases)} wrong: {[c.traced and c.traced['status'] for c in cases]}")
+
+
+def _clear_sessions() -> None:
+    for name in ("keras", "tf_keras"):
+        mod = sys.modules.get(name)
+        if mod is not None:
+            try:
+                mod.backend.clear_session()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def draw_cases(count: int, seed: int, flavors: list[str], progress: Callable[[str], None],
+               offset: int = 0) -> list[Case]:
+    """``count`` recipes Keras runs, from seeds after ``seed``, the flavours in turn (from the ``offset``-th)."""
+    cases: list[Case] = []
+    s = seed
+    rejected = 0
+    while len(cases) < count:
+        flavor = flavors[(offset + len(cases)) % len(flavors)]
+        s += 1
+        try:
+            recipe = draw_recipe(s, flavor)
+        except Skip:
+            rejected += 1
+            continue
+        cases.append(Case(f"{flavor.replace('.', '_')}-{s}", recipe))
+        if len(cases) % 25 == 0:
+            progress(f"  drew {len(cases)} recipes")
+            _clear_sessions()
+    return cases
+
+
+# -- minimizing ------------------------------------------------------------------------------------------------------
+def prune(recipe: dict) -> dict:
+    """Drop steps no output depends on (and renumber)."""
+    n_in = len(recipe["inputs"])
+    steps = recipe["steps"]
+    need = set(recipe["outputs"])
+    for pos in range(len(steps) - 1, -1, -1):
+        idx = n_in + pos
+        step = steps[pos]
+        if idx in need:
+            need.update(step["in"])
+            if step["op"] == "reuse":
+                need.add(step["p"]["of"])
+    keep = [pos for pos in range(len(steps)) if n_in + pos in need]
+    remap = {i: i for i in range(n_in)}
+    new_steps = []
+    for pos in keep:
+        step = copy.deepcopy(steps[pos])
+        step["in"] = [remap[i] for i in step["in"]]
+        if step["op"] == "reuse":
+            step["p"]["of"] = remap[step["p"]["of"]]
+        remap[n_in + pos] = n_in + len(new_steps)
+        new_steps.append(step)
+    return dict(recipe, steps=new_steps, outputs=[remap[o] for o in recipe["outputs"]])
+
+
+def bypass(recipe: dict, pos: int) -> dict:
+    """The recipe with step ``pos`` replaced by its first input (the step's readers read that instead)."""
+    n_in = len(recipe["inputs"])
+    idx = n_in + pos
+    src = recipe["steps"][pos]["in"][0]
+    new = copy.deepcopy(recipe)
+    for step in new["steps"]:
+        step["in"] = [src if i == idx else i for i in step["in"]]
+        if step["op"] == "reuse" and step["p"]["of"] == idx:
+            return recipe  # a shared layer's first use: keep it
+    new["outputs"] = sorted({src if o == idx else o for o in new["outputs"]})
+    if any(o < n_in for o in new["outputs"]):
+        return recipe
+    return prune(new)
+
+
+def still_fails(recipe: dict, want: str, work: Path, tag: str) -> bool:
+    case = Case(f"min-{tag}", recipe)
+    try:
+        build(recipe)
+    except Exception:  # noqa: BLE001 - Keras rejects the smaller model
+        return False
+    evaluate([case], work / tag, progress=lambda m: None, workers=1, traced_check=want == "WRONG")
+    return case.status == want
+
+
+def minimize(case: Case, work: Path, progress: Callable[[str], None]) -> dict:
+    """A smallest recipe that still gives ``case.status`` (outputs dropped one by one, then steps bypassed)."""
+    want = case.status
+    recipe = prune(case.recipe)
+    tries = 0
+    while len(recipe["outputs"]) > 1:
+        for o in recipe["outputs"]:
+            trial = prune(dict(recipe, outputs=[o]))
+            tries += 1
+            if still_fails(trial, want, work, f"{case.id}-{tries}"):
+                recipe = trial
+                break
+        else:
+            break
+    changed = True
+    while changed:
+        changed = False
+        for pos in range(len(recipe["steps"]) - 1, -1, -1):
+            trial = bypass(recipe, pos)
+            if trial is recipe or len(trial["steps"]) >= len(recipe["steps"]):
+                continue
+            tries += 1
+            if still_fails(trial, want, work, f"{case.id}-{tries}"):
+                recipe, changed = trial, True
+                break
+    progress(f"  minimized {case.id}: {len(case.recipe['steps'])} -> {len(recipe['steps'])} steps ({tries} tries)")
+    return recipe
+
+
+def builder_code(recipe: dict) -> str:
+    """Readable Keras code for a (small) recipe."""
+    k = "keras" if recipe["flavor"].startswith("keras3") else "tf_keras"
+    lines = [f"import {k}" + (", tensorflow as tf" if k == "tf_keras" else ""), f"L = {k}.layers"]
+    names = []
+    for i, spec in enumerate(recipe["inputs"]):
+        dtype = input_dtype(spec)
+        lines.append(f"x{i} = {k}.Input({tuple(spec['shape'])}, dtype='{dtype}', name='in{i}')"
+                     + ("  # fed with trailing zeros (padding)" if spec["kind"] == "ids" else ""))
+        if spec["kind"] == "masked_seq":
+            lines.append(f"x{i} = L.Masking(0.0)(x{i})  # fed with zero steps")
+        names.append(f"x{i}")
+    n_in = len(recipe["inputs"])
+    for pos, step in enumerate(recipe["steps"]):
+        ins = ", ".join(names[i] for i in step["in"])
+        lines.append(f"x{n_in + pos} = {step['op']}({json.dumps(step['p'])})({ins})")
+        names.append(f"x{n_in + pos}")
+    lines.append(f"model = {k}.Model([{', '.join(names[:n_in])}], [{', '.join(names[o] for o in recipe['outputs'])}])")
+    return "\n".join(lines)
+
+
+# -- report ----------------------------------------------------------------------------------------------------------
+def render(cases: list[Case], command: str, seconds: float, minimized: dict[str, dict]) -> str:
+    counts = Counter(c.status for c in cases)
+    by_flavor = {f: Counter(c.status for c in cases if c.recipe["flavor"] == f)
+                 for f in sorted({c.recipe["flavor"] for c in cases})}
+    lines = ["# Random Keras models through the h5py-only lowering (issue 16)", "",
+             f"<!-- generated by `{command}` -->", "",
+             f"Command: `{command}`; {len(cases)} models in {seconds:.0f} s "
+             f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}).", "",
+             "**Summary:** " + ", ".join(f"{n} {s}" for s, n in counts.most_common()) + ".", ""]
+    for flavor, c in by_flavor.items():
+        lines.append(f"- `{flavor}`: " + ", ".join(f"{n} {s}" for s, n in c.most_common()))
+    layer_counts = Counter(name.split("(")[0].split("[")[0] for c in cases for name in c.layers)
+    lines += ["", "Layer classes drawn (models containing them, counted per use): "
+              + ", ".join(f"{n}×{name}" for name, n in layer_counts.most_common()), "",
+              "Statuses: `pass` (every output within 1e-5 × max|Keras| on TF.js cpu and wasm); `refused` (exit 2: a "
+              "gap named by the lowering, or a backend the model cannot run on); **WRONG** (numbers or shapes "
+              "differ, and the `--loader=tensorflow` graph of the same file is closer to Keras: a lowering bug); "
+              "`wrong (noise)` (differs, but the traced graph is as far off: float32 round-off of an "
+              "ill-conditioned random model); **TF.js error**; **crash** (the converter failed otherwise).", "",
+              "| model | status | worst error cpu / wasm | detail | layers |", "|---|---|---|---|---|"]
+    order = {"WRONG": 0, "TF.js error": 1, "crash": 2, "keras error": 3, "wrong (noise)": 4, "refused": 5, "pass": 6}
+    for c in sorted(cases, key=lambda c: (order.get(c.status, 9), c.id)):
+        err = " / ".join("—" if c.errors.get(b) is None else f"{c.errors[b]:.1e}" for b in BACKENDS)
+        detail = c.detail + (f" (traced: {c.traced['status']} {c.traced.get('errors', '')})" if c.traced else "")
+        lines.append(f"| {c.id} | {c.status} | {err} | {detail[:300].replace('|', '/')} | "
+                     f"{', '.join(c.layers)[:300].replace('|', '/')} |")
+    if minimized:
+        lines += ["", "## Minimized failures", ""]
+        for case_id, recipe in minimized.items():
+            lines += [f"### {case_id}", "", "```python", builder_code(recipe), "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=160)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--flavors", default="keras3.keras,tf_keras.h5,keras3.keras,tf_keras.h5,keras3.h5")
+    parser.add_argument("--chunk", type=int, default=40, help="models built, converted and run per round")
+    parser.add_argument("--minimize", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep the saved models and conversions here")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--snapshot", help="a folder with a tfjsconv package (e.g. `git archive HEAD` with core/ as "
+                                           "tfjsconv/ and plugins/ as tfjsconv/plugins/) to convert with")
+    args = parser.parse_args(argv)
+    global SNAPSHOT
+    SNAPSHOT = args.snapshot
+    command = "python bench/keras_random_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    flavors = args.flavors.split(",")
+    start = time.perf_counter()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="tfjsconv-random-keras-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cases: list[Case] = []
+    minimized: dict[str, dict] = {}
+    try:
+        while len(cases) < args.count:  # drawn chunk by chunk, so that the page grows as the run goes
+            first = cases[-1].recipe["seed"] if cases else args.seed * 100000
+            chunk = draw_cases(min(args.chunk, args.count - len(cases)), first, flavors, log,
+                               offset=len(cases))
+            log(f"models {len(cases) + 1}-{len(cases) + len(chunk)}")
+            evaluate(chunk, work, progress=log)
+            cases += chunk
+            write(args.output, cases, command, time.perf_counter() - start, minimized)
+        if args.minimize:
+            for case in cases:
+                if case.status in ("WRONG", "TF.js error", "crash"):
+                    minimized[case.id] = minimize(case, work / "minimize", log)
+        write(args.output, cases, command, time.perf_counter() - start, minimized)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    counts = Counter(c.status for c in cases)
+    print(", ".join(f"{n} {s}" for s, n in counts.most_common()))
+    return 0
+
+
+def write(output: Path, cases: list[Case], command: str, seconds: float, minimized: dict[str, dict]) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"command": command, "seconds": round(seconds, 1), "count": len(cases),
+           "summary": dict(Counter(c.status for c in cases)), "cases": [c.to_json() for c in cases],
+           "minimized": {k: {"recipe": r, "code": builder_code(r)} for k, r in minimized.items()}}
+    output.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=float) + "\n", encoding="utf-8")
+    output.with_suffix(".md").write_text(render(cases, command, seconds, minimized), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""MultiHeadAttention's masks over other ``attention_axes``, lined up with the scores exactly as Keras lines them up.
+
+Keras (3 and tf_keras) builds one bool mask from its pieces (``attention_mask``; the query's Keras mask expanded
+to ``[B, .., 1]``, the value's and key's to ``[B, .., 1, S]`` in Keras 3 or at axes 2 and 1 in tf_keras; the causal
+and sliding-window bands ``[1, T0, S0]`` over axis 1 of query and value), ANDed with NumPy broadcasting (aligned
+from the right), then ``_masked_softmax`` expands it at axis ``-2·len(attention_axes) - 1`` up to the rank of the
+scores ``[B, <batch dims>, <query attention axes>, <key attention axes>]`` (the batch dims being the other axes
+and the heads) and the Softmax layer broadcasts it against them (again from the right). Over several attention
+axes, or one that is not the last, a piece's axes then land on axes of the scores that mean something else; that
+is still what Keras computes, so it is followed step by step on static shapes.
+
+Each piece is then laid out as ``[B|1, G|1, T|1, S|1]``, the scores seen as ``[B, G, T, S]`` (``G`` the batch dims
+after ``B``, ``T`` and ``S`` the flattened attention axes): a Reshape of its sizes per group, and one GatherV2 with
+constant indices per group where it covers only some of the group's axes (broadcast over the others), so every
+op stays at rank 4 (webgl). What Keras cannot broadcast (it raises) or could only for some batch sizes is refused
+by name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .context import LayerContext, broadcast_shape
+from .registry import Unsupported
+
+Dim = int | None
+
+
+@dataclass(frozen=True)
+class MaskPiece:
+    """One bool part of Keras's attention mask: a tensor (or a constant) and the shape Keras gives it."""
+
+    value: Value | np.ndarray
+    shape: tuple[Dim, ...]
+    label: str
+
+
+@dataclass(frozen=True)
+class ScoresGroups:
+    """Keras's scores ``[B, *batch, *query, *key]`` seen as ``[B, G, T, S]``."""
+
+    batch: tuple[int, ...]
+    query: tuple[int, ...]
+    key: tuple[int, ...]
+
+    @property
+    def shape(self) -> tuple[Dim, ...]:
+        return (None, *self.batch, *self.query, *self.key)
+
+    def group_of(self, axis: int) -> int:
+        """1, 2 or 3: the group (``G``, ``T``, ``S``) of a scores axis after the batch."""
+        if axis <= len(self.batch):
+            return 1
+        return 2 if axis <= len(self.batch) + len(self.query) else 3
+
+    def group_axes(self, group: int) -> range:
+        first = 1 + (0, len(self.batch), len(self.batch) + len(self.query))[group - 1]
+        return range(first, first + len(((), self.batch, self.query, self.key)[group]))
+
+
+def _refuse(ctx: LayerContext, why: str) -> Unsupported:
+    return Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): {why}")
+
+
+def _merged_dim(ctx: LayerContext, dims: list[Dim], shapes: list[tuple[Dim, ...]]) -> Dim:
+    """One axis of the pieces ANDed with broadcasting; a batch meeting a size is batch-dependent, so refused."""
+    sizes = {d for d in dims if d != 1}
+    if len(sizes) > 1:
+        raise _refuse(ctx, f"attention mask parts of shapes {[list(s) for s in shapes]} that Keras cannot "
+                           f"broadcast together (for every batch size)")
+    return sizes.pop() if sizes else 1
+
+
+def keras_keep(ctx: LayerContext, pieces: list[MaskPiece], groups: ScoresGroups, attention_axes: int) -> Value | None:
+    """The AND of ``pieces`` as Keras applies it to the scores, laid out ``[B|1, G|1, T|1, S|1]``; None without
+    pieces."""
+    if not pieces:
+        return None
+    scores = groups.shape
+    rank = max(len(p.shape) for p in pieces)
+    if rank > len(scores):
+        raise _refuse(ctx, f"an attention mask of rank {rank} for scores of rank {len(scores)} (Keras raises)")
+    shapes = [p.shape for p in pieces]
+    merged = [_merged_dim(ctx, [s[i - rank + len(s)] for s in shapes if i - rank + len(s) >= 0], shapes)
+              for i in range(rank)]
+    labels: list[int | None] = list(range(rank))  # _masked_softmax's expand_dims, as TensorFlow reads the axis
+    expansion = -2 * attention_axes - 1
+    while len(labels) < len(scores):
+        at = len(labels) + 1 + expansion
+        if at < 0:
+            raise _refuse(ctx, f"an attention mask of shape {merged} that Keras expands at axis {expansion} for "
+                               f"{attention_axes} attention axes (Keras raises)")
+        labels.insert(at, None)
+    where = {label: axis for axis, label in enumerate(labels) if label is not None}
+    for axis, label in enumerate(labels):
+        dim = 1 if label is None else merged[label]
+        if not (dim == 1 or (dim is None and axis == 0) or (dim is not None and axis > 0 and dim == scores[axis])):
+            raise _refuse(ctx, f"an attention mask of shape {merged} lined up as "
+                               f"{[1 if la is None else merged[la] for la in labels]} with scores of shape "
+                               f"{list(scores)} (Keras cannot broadcast it for every batch size)")
+    keep: Value | None = None
+    for piece in pieces:
+        offset = rank - len(piece.shape)
+        axes = [where[offset + j] for j in range(len(piece.shape))]
+        part = _laid_out(ctx, piece, axes, groups)
+        keep = part if keep is None else ctx.op("LogicalAnd", [keep, part], dtype=DType.BOOL,
+                                                shape=broadcast_shape(keep.shape, part.shape),
+                                                label=f"mask_and_{piece.label}")
+    return keep
+
+
+def _gather_indices(groups: ScoresGroups, group: int, covered: list[tuple[int, int]]) -> np.ndarray:
+    """For each position of a group (row-major over its axes), the flat position in the piece's axes of it."""
+    axes = groups.group_axes(group)
+    full = [groups.shape[a] for a in axes]
+    grid = np.indices(full).reshape(len(full), -1)
+    coords = [grid[axes.index(axis)] for axis, _ in covered]
+    return np.ravel_multi_index(coords, [size for _, size in covered]).astype(np.int32)
+
+
+def _laid_out(ctx: LayerContext, piece: MaskPiece, axes: list[int], groups: ScoresGroups) -> Value:
+    """One piece as ``[B|1, G|1, T|1, S|1]``: its sizes per group, broadcast over the group's other axes."""
+    batch: Dim = 1
+    covered: dict[int, list[tuple[int, int]]] = {1: [], 2: [], 3: []}
+    for axis, dim in zip(axes, piece.shape):
+        if dim is None:
+            batch = None  # lined up with the scores' batch (checked)
+        elif dim != 1:
+            covered[groups.group_of(axis)].append((axis, int(dim)))
+    sizes = [int(np.prod([d for _, d in covered[g]], dtype=np.int64)) for g in (1, 2, 3)]
+    constant = isinstance(piece.value, np.ndarray)
+    if constant:
+        x: Value | np.ndarray = np.asarray(piece.value, dtype=bool).reshape(1, *sizes)
+    else:
+        x = ctx.reshape(piece.value, [batch, *sizes], f"{piece.label}/grouped")
+    for group in (1, 2, 3):
+        full = int(np.prod([groups.shape[a] for a in groups.group_axes(group)], dtype=np.int64))
+        if sizes[group - 1] in (1, full):
+            continue
+        index = _gather_indices(groups, group, covered[group])
+        if constant:
+            x = np.take(x, index, axis=group)
+        else:
+            shape = list(ctx.shape(x))
+            shape[group] = full
+            x = ctx.op("GatherV2", [x, ctx.ints(index, f"{piece.label}/spread_{group}_indices"),
+                                    ctx.ints(group, f"{piece.label}/spread_{group}_axis")],
+                       {"Tparams": DType.BOOL, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                       dtype=DType.BOOL, shape=tuple(shape), label=f"{piece.label}/spread_{group}")
+    return ctx.const(np.ascontiguousarray(x), piece.label) if constant else x
+
+
+def causal_keep(rows: int, cols: int) -> np.ndarray:
+    """Keras's causal mask: query step ``i`` sees key steps ``j <= i`` (``band_part(ones, -1, 0)``)."""
+    return np.tril(np.ones((rows, cols), dtype=bool))
+
+
+def as_bool(ctx: LayerContext, mask: Value, *, label: str) -> Value:
+    """A mask tensor as bool, nonzero kept (``cast(mask, bool)``)."""
+    if mask.dtype == DType.BOOL:
+        return mask
+    zero = ctx.const(np.asarray(0, dtype=mask.dtype.numpy), f"{label}_zero")
+    return ctx.op("NotEqual", [mask, zero], {"incompatible_shape_error": True}, shape=mask.shape, dtype=DType.BOOL,
+                  label=label)
+
+
+def sliding_window_keep(rows: int, cols: int, window: int) -> np.ndarray:
+    """Keras's sliding-window band: query step ``i`` sees key steps ``j`` with ``|i - j| < window``."""
+    return np.abs(np.arange(rows)[:, None] - np.arange(cols)[None, :]) < window
+
+
+
+def mha_mask_pieces(ctx: LayerContext, attention_mask: Value | None, input_masks: tuple[Value | None, ...],
+                    causal: bool, window: int | None, band_steps: tuple[int, int]) -> list[MaskPiece]:
+    """Keras's ``_compute_attention_mask`` as pieces: ``attention_mask`` (bool-cast), the query's / value's / key's
+    Keras masks expanded as the saving flavour does (Keras 3 at -1 / -2, tf_keras at 2 / 1), the causal and
+    sliding-window bands ``[1, T0, S0]`` over ``band_steps`` (axis 1 of query and value)."""
+    pieces: list[MaskPiece] = []
+    if attention_mask is not None:
+        # tf_keras hands a mask without Keras masks or causal mask to its Softmax as it is (a float mask weighs)
+        if not ctx.keras3 and attention_mask.dtype != DType.BOOL and not causal \
+                and not any(m is not None for m in input_masks):
+            raise _refuse(ctx, "a non-bool attention_mask in tf_keras")
+        pieces.append(MaskPiece(as_bool(ctx, attention_mask, label="attention_mask"),
+                                tuple(ctx.shape(attention_mask)), "attention_mask"))
+    for mask, is_query, label in zip(input_masks, (True, False, False), ("query_mask", "value_mask", "key_mask")):
+        if mask is None:
+            continue
+        shape = list(ctx.shape(mask))
+        if len(shape) < 2:
+            raise _refuse(ctx, f"a {label} of shape {shape}")
+        if ctx.keras3:
+            at = len(shape) if is_query else len(shape) - 1
+        else:  # ``mask[:, :, tf.newaxis]`` and ``mask[:, tf.newaxis, :]``
+            at = 2 if is_query else 1
+        shape.insert(at, 1)
+        pieces.append(MaskPiece(as_bool(ctx, mask, label=f"{label}_bool"), tuple(shape), label))
+    rows, cols = band_steps
+    if causal:
+        pieces.append(MaskPiece(causal_keep(rows, cols)[None], (1, rows, cols), "causal_mask"))
+    if window is not None:
+        pieces.append(MaskPiece(sliding_window_keep(rows, cols, int(window))[None], (1, rows, cols),
+                                "sliding_window_mask"))
+    return pieces
