@@ -61,11 +61,19 @@ def channels_first_softmax(k):
         L.SeparableConv2D(3, 2, activation="softmax", data_format="channels_first", name="separable_cf")(image)])
 
 
-FAMILIES = {"merge_ranks": merge_ranks, "channels_first_softmax": channels_first_softmax, "negative_ids": negative_ids, "prelu_shared_later_axis": prelu_shared_later_axis}
+def mha_key_dim_one(k):
+    """A ``key_dim`` of 1 gives ``[heads, 1]`` biases; with steps (3) other than the heads (2), Keras 3 adds them
+    where they belong."""
+    q = k.Input((3, 4), name="q")
+    return k.Model(q, k.layers.MultiHeadAttention(2, 1, name="mha")(q, q))
+
+
+FAMILIES = {"mha_key_dim_one": mha_key_dim_one, "merge_ranks": merge_ranks, "channels_first_softmax": channels_first_softmax, "negative_ids": negative_ids, "prelu_shared_later_axis": prelu_shared_later_axis}
 CASES = [("merge_ranks", "keras3.keras"), ("merge_ranks", "tf_keras.h5"), ("merge_ranks", "keras3.h5"),
          ("negative_ids", "keras3.keras"), ("negative_ids", "keras3.h5"),
          ("prelu_shared_later_axis", "keras3.keras"), ("prelu_shared_later_axis", "tf_keras.h5"),
-         ("channels_first_softmax", "keras3.keras"), ("channels_first_softmax", "tf_keras.h5")]
+         ("channels_first_softmax", "keras3.keras"), ("channels_first_softmax", "tf_keras.h5"),
+         ("mha_key_dim_one", "keras3.keras")]
 
 
 def _inputs(model, seed: int) -> dict[str, np.ndarray]:
@@ -114,10 +122,12 @@ def _keras3_bias_add_cases():
             "conv2d_transpose_cf": keras.Model(grid, L.Conv2DTranspose(4, 2, strides=2, data_format="channels_first",
                                                                        name="conv2d_transpose_cf")(grid)),
             "einsum_middle": keras.Model(wide, L.EinsumDense("abc,cde->abde", output_shape=(2, 2, 3), bias_axes="d",
-                                                             name="einsum_middle")(wide))}
+                                                             name="einsum_middle")(wide)),
+            # key_dim 1: the [heads, 1] biases squeeze to [heads], added on the steps (axis 1, as long as the heads)
+            "mha_heads_as_steps": keras.Model(wide, L.MultiHeadAttention(2, 1, name="mha_heads_as_steps")(wide, wide))}
 
 
-@pytest.mark.parametrize("name", ["conv1d_cf", "conv2d_transpose_cf", "einsum_middle"])
+@pytest.mark.parametrize("name", ["conv1d_cf", "conv2d_transpose_cf", "einsum_middle", "mha_heads_as_steps"])
 def test_a_bias_keras3_adds_on_another_axis_is_a_gap(tmp_path, name):
     """Keras 3 (TensorFlow backend) adds a channels_first conv's bias on the last axis when that one is as long as
     the filters, and an EinsumDense bias of a middle axis on axis 1 or the last one of that length: other backends

@@ -136,9 +136,21 @@ def projected_flat(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: i
                {"transpose_a": False, "transpose_b": False}, shape=(None, heads * size), label=f"{label}/MatMul")
     if bias is not None:
         ctx.check_shape(bias, [heads, size], f"{label} bias")
+        _keras3_heads_bias_gap(ctx, x, heads, size)
         y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), f"{label}/bias")],
                    {"data_format": "NHWC"}, shape=y.shape, label=f"{label}/BiasAdd")
     return y
+
+
+def _keras3_heads_bias_gap(ctx: LayerContext, x: Value, heads: int, size: int) -> None:
+    """A ``[heads, 1]`` bias (``key_dim`` or ``value_dim`` 1) squeezes to ``[heads]``: Keras 3's TensorFlow backend
+    adds it on the projection's axis 1 when that one is ``heads`` long (:func:`.core.keras3_bias_add_gap`); the
+    positions axes are checked all, as the lowering may have moved them."""
+    if ctx.keras3 and size == 1 and heads > 1:
+        from .core import keras3_bias_add_gap
+
+        for length in ctx.shape(x)[1:-1]:
+            keras3_bias_add_gap(ctx, (None, length, heads, 1), 2, heads)
 
 
 def _project(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, steps: int,
@@ -159,6 +171,7 @@ def gate_of(ctx: LayerContext, query: Value, kernel: Any, bias: Any, heads: int,
                {"transpose_a": False, "transpose_b": False}, shape=(None, heads * size), label="gate/MatMul")
     if bias is not None:
         ctx.check_shape(bias, [heads, size], "gate bias")
+        _keras3_heads_bias_gap(ctx, query, heads, size)
         y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), "gate/bias")],
                    {"data_format": "NHWC"}, shape=y.shape, label="gate/BiasAdd")
     return ctx.unary("Sigmoid", y, label="gate/Sigmoid")

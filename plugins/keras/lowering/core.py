@@ -110,7 +110,9 @@ def keras3_bias_add_gap(ctx: LayerContext, out_shape: tuple[int | None, ...], ax
     one axis of length ``size`` equal to x's axis 1 or last axis: on the last axis when that one fits, else on axis
     1, whatever axis the bias was shaped for (a channels_first conv whose last axis is as long as its filters, an
     EinsumDense bias on a middle axis). Other backends add it where it belongs, so the file alone does not say which
-    numbers Keras gives; ``--loader=tensorflow`` reproduces the TensorFlow backend's.
+    numbers Keras gives; ``--loader=tensorflow`` reproduces the TensorFlow backend's traced graph. Keras 3 itself
+    is not consistent there: a channels_first conv's ``model.predict`` (a graph whose conv output may not know its
+    last axis's length) adds the bias on the channels, where eager calls and XLA add it on the last axis.
     """
     rank = len(out_shape)
     if not ctx.keras3 or size == 1 or rank < 2 or axis == rank - 1:

@@ -43,7 +43,8 @@ def through_channels_last(lower: Callable[["LayerContext"], "Value"]) -> Callabl
         moved = _reads_an_axis(activation)  # Keras applies it to the channels_first output: after the transpose
         ctx.config = {**ctx.config, "data_format": "channels_last", **({"activation": "linear"} if moved else {})}
         y = lower(ctx)
-        if ctx.config.get("use_bias", True) and y.shape is not None and len(y.shape) == rank and y.shape[-1] is not None:
+        has_bias = ctx.config.get("use_bias", "kernel_size" in ctx.config)  # a conv's default (conv.py), not a pool's
+        if has_bias and y.shape is not None and len(y.shape) == rank and y.shape[-1] is not None:
             from .core import keras3_bias_add_gap  # Keras 3 may add a channels_first bias on the last axis
 
             filters = int(y.shape[-1])
