@@ -10,6 +10,7 @@ from tfjsconv.ir import Value
 
 from .activations import activation_check, apply_activation
 from .context import LayerContext
+from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import Unsupported, lowers
 
 #: Active only in training: ``model(x, training=False)`` passes the input through.
@@ -37,16 +38,17 @@ def dense(ctx: LayerContext) -> Value:
     if len(shape) < 2:
         raise Unsupported(f"layer {ctx.name!r} (Dense) on a rank-{len(shape)} input")
     outer = shape[:-1]
+    dynamic = len(shape) > 2 and any(d is None for d in outer[1:])
     if len(shape) > 2:
-        if any(d is None for d in outer[1:]):
-            raise Unsupported(f"layer {ctx.name!r} (Dense) on a rank-{len(shape)} input with unknown sizes")
         x = ctx.reshape(x, [None, shape[-1]], "flatten")
     y = ctx.op("MatMul", [x, ctx.weight(weights[0], "kernel")], {"transpose_a": False, "transpose_b": False},
                shape=(None, units))
     if use_bias:
         ctx.check_shape(weights[1], [units], "bias")
         y = ctx.op("BiasAdd", [y, ctx.weight(weights[1], "bias")], {"data_format": "NHWC"}, shape=y.shape)
-    if len(shape) > 2:
+    if dynamic:  # the sizes besides the last one are read at run time, as Keras's matmul keeps them
+        y = reshape_to(ctx, y, [runtime_sizes(ctx, ctx.x, 0, -1, "outer"), [units]], (*outer, units), "unflatten")
+    elif len(shape) > 2:
         y = ctx.reshape(y, [None, *outer[1:], units], "unflatten")
     return apply_activation(ctx, y, ctx.config.get("activation"), keras3=ctx.keras3)
 

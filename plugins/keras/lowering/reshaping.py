@@ -1,7 +1,8 @@
 """Reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding/Cropping/UpSampling 1-3D.
 
-Shapes that depend on sizes the config does not record (a Flatten after an unknown height) are
-unsupported here, and the model goes through TensorFlow instead.
+Over sizes the config does not record (``Input((None, None, 3))``), Flatten, Reshape, Cropping1D/2D and
+UpSampling1D/2D/3D read the sizes they need at run time (``dynamic_shape``), as Keras does; Cropping3D still
+needs static sizes, and the model goes through TensorFlow instead.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
+from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import Unsupported, channels_last_only, lowers
 
 
@@ -23,7 +25,12 @@ def _static(ctx: LayerContext, dims: Any) -> list[int]:
 
 @lowers("Flatten", check=channels_last_only, channels_first=True)
 def flatten(ctx: LayerContext) -> Value:
-    inner = _static(ctx, ctx.shape()[1:])
+    """``[batch, -1]``; over unknown sizes the batch is read at run time, as Keras reshapes to
+    ``(shape(x)[0], -1)`` then."""
+    inner = ctx.shape()[1:]
+    if None in inner:
+        return reshape_to(ctx, ctx.x, [runtime_sizes(ctx, ctx.x, 0, 1, "batch"), [-1]], (ctx.shape()[0], None),
+                          "Reshape")
     return ctx.reshape(ctx.x, [None, math.prod(inner)])
 
 
@@ -32,8 +39,11 @@ def reshape(ctx: LayerContext) -> Value:
     target = [int(d) for d in ctx.config["target_shape"]]
     if target.count(-1) > 1 or any(d < -1 for d in target):
         raise ctx.error(f"has target_shape {target}")
+    if -1 in target and None in ctx.shape()[1:]:  # Keras reshapes to ``(shape(x)[0], *target_shape)`` too
+        return reshape_to(ctx, ctx.x, [runtime_sizes(ctx, ctx.x, 0, 1, "batch"), target],
+                          (ctx.shape()[0], *(None if d == -1 else d for d in target)), "Reshape")
     if -1 in target:
-        total = math.prod(_static(ctx, ctx.shape()[1:]))
+        total = math.prod(ctx.shape()[1:])
         known = math.prod(d for d in target if d != -1)
         if known == 0 or total % known:
             raise ctx.error(f"cannot reshape {list(ctx.shape()[1:])} to {target}")
@@ -85,9 +95,10 @@ def cropping(ctx: LayerContext) -> Value:
     n = _spatial_rank(ctx)
     crops = _pairs(ctx.config.get("cropping", 1 if n == 1 else 0), n)
     shape = ctx.shape()
-    sizes = _static(ctx, shape[1:-1])
-    kept = [s - a - b for s, (a, b) in zip(sizes, crops)]
-    if any(k <= 0 for k in kept):
+    # 1-D and 2-D slice with ends counted from the end, which holds for sizes known only at run time
+    sizes = _static(ctx, shape[1:-1]) if n == 3 else list(shape[1:-1])
+    kept = [None if s is None else s - a - b for s, (a, b) in zip(sizes, crops)]
+    if any(k is not None and k <= 0 for k in kept):
         raise ctx.error(f"crops {crops} from sizes {sizes}, leaving nothing")
     begin = [0, *(a for a, _ in crops), 0]
     out = (shape[0], *kept, shape[-1])
@@ -121,9 +132,13 @@ def upsampling(ctx: LayerContext) -> Value:
     factors = ctx.config.get("size", 2)
     fh, fw = (factors, factors) if isinstance(factors, int) else (int(factors[0]), int(factors[1]))
     shape = ctx.shape()
-    h, w = _static(ctx, shape[1:3])
-    size = ctx.ints([h * fh, w * fw], "size")
-    out = (shape[0], h * fh, w * fw, shape[-1])
+    h, w = shape[1:3]
+    if h is None or w is None:  # the sizes read at run time, as tf_keras's ``resize_images`` reads them
+        size = ctx.binary("Mul", runtime_sizes(ctx, ctx.x, 1, 3, "size"), ctx.ints([fh, fw], "factors"),
+                          label="size")
+    else:
+        size = ctx.ints([h * fh, w * fw], "size")
+    out = (shape[0], None if h is None else h * fh, None if w is None else w * fw, shape[-1])
     if ctx.config.get("interpolation", "nearest") == "bilinear":
         return ctx.op("ResizeBilinear", [ctx.x, size], {"align_corners": False, "half_pixel_centers": True},
                       shape=out)
@@ -148,7 +163,6 @@ def repeat_axis(ctx: LayerContext, x: Value, axis: int, times: int) -> Value:
     if times == 1:
         return x
     shape = ctx.shape(x)
-    _static(ctx, shape[1:])
     y = ctx.expand_dims(x, axis + 1, f"repeat{axis}_expand")
     multiples = [1] * (len(shape) + 1)
     multiples[axis + 1] = times
@@ -157,7 +171,13 @@ def repeat_axis(ctx: LayerContext, x: Value, axis: int, times: int) -> Value:
     y = ctx.op("Tile", [y, ctx.ints(multiples, f"repeat{axis}_multiples")], {"Tmultiples": DType.INT32},
                shape=tuple(tiled_shape), label=f"repeat{axis}_tile")
     out = list(shape)
-    out[axis] = shape[axis] * times
+    out[axis] = None if shape[axis] is None else shape[axis] * times
+    if None in shape[1:]:  # the target is x's run-time shape with the axis ``times`` longer
+        scale = [1] * len(shape)
+        scale[axis] = times
+        target = ctx.binary("Mul", runtime_sizes(ctx, x, 0, len(shape), f"repeat{axis}"),
+                            ctx.ints(scale, f"repeat{axis}_scale"), label=f"repeat{axis}_target")
+        return ctx.op("Reshape", [y, target], {"Tshape": DType.INT32}, shape=tuple(out), label=f"repeat{axis}")
     return ctx.reshape(y, out, f"repeat{axis}")
 
 
