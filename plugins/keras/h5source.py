@@ -173,20 +173,14 @@ class H5Source:
         """A copy-on-write view of the ``shape`` x ``dtype`` bytes at ``offset`` (unmapped when the array
         dies). The range is checked against the file's current size first: mapping past the end would
         crash with SIGBUS on first access instead of raising."""
-        count = int(np.prod(shape, dtype=np.int64))
-        end = offset + count * dtype.itemsize
+        where = self.file_range(path, offset, shape, dtype)
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
         try:
-            size = os.fstat(self._raw.fileno()).st_size
-            if end > size:
-                raise InputError(f"{self.display} is truncated: weight {path!r} ends at byte {end}, "
-                                 f"but the file has {size} bytes", hint="copy or save the file again")
-            start = offset - offset % mmap.ALLOCATIONGRANULARITY
-            view = mmap.mmap(self._raw.fileno(), end - start, access=mmap.ACCESS_COPY, offset=start)
+            view = mmap.mmap(where.fd, offset + where.nbytes - start, access=mmap.ACCESS_COPY, offset=start)
         except (OSError, ValueError) as err:
             raise InputError(f"{self.display}: cannot read weight {path!r}: {_reason(err)}",
                              hint=CORRUPT_HINT) from None
-        return np.frombuffer(view, dtype=dtype, count=count, offset=offset - start).reshape(shape)
-
+        return np.frombuffer(view, dtype=dtype, count=math.prod(shape), offset=offset - start).reshape(shape)
 
     def file_range(self, path: str, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> FileRange:
         """Where a plain weight's bytes lie, for the writer to copy them with ``pread``; checked against the
