@@ -1,7 +1,7 @@
 """Random Keras models against the h5py-only lowering: hunting silent-wrong graph-model conversions (issue 16).
 
     .venv/bin/python bench/keras_random_models.py [--count 160] [--seed 0] [--flavors keras3.keras,tf_keras.h5]
-        [--minimize] [--output bench/results/keras_random_models]
+        [--dynamic] [--minimize] [--trace_refused] [--snapshot FOLDER] [--output bench/results/keras_random_models]
 
 A seeded generator draws small random-but-valid Keras models (a *recipe*: inputs, then steps that each apply one
 layer, op or nested model to earlier tensors) from what ``docs/keras.md`` lists as lowered: sequences, images, ids
@@ -15,10 +15,21 @@ lowering, no TensorFlow) and run in TF.js 4.22 cpu and wasm (one Node process pe
 
 - ``pass``: every output within 1e-5 × max|reference| on both backends;
 - ``refused``: the converter exits 2 (a gap named, or a backend contract refusal);
-- ``WRONG``: numbers or shapes differ. A wrong model is checked again through ``--loader=tensorflow`` (Keras loads
-  it, TensorFlow traces it): when the traced graph is as far from Keras in TF.js, the difference is float32
-  round-off of an ill-conditioned model, not the lowering (``wrong (noise)``), else it is a lowering bug;
+- ``WRONG``: numbers or shapes differ. A wrong model is run again by Keras in float64 (the saved weights, cast):
+  when TF.js is within 10× as close to that exact answer as Keras's own float32 result, the difference is float32
+  round-off of an ill-conditioned model, not the lowering (``wrong (noise)``). It is also checked through
+  ``--loader=tensorflow`` (Keras loads it, TensorFlow traces it): a traced graph as far from Keras in TF.js marks
+  noise too; else it is a lowering bug;
 - ``TF.js error``: TF.js failed to load or run the converted model; ``crash``: the converter failed otherwise.
+
+A lowering over unknown sizes can be right at the size it happens to run at and wrong at another (a size baked in).
+So every model with an input of unknown sizes gets a second input set (``recipe["second"]``: another batch, other
+steps / height / width, one Keras runs), Keras's reference at both, and the *same* converted model runs at both: it
+passes only if both match (the report gives the size pairs, and which sizes failed). ``--dynamic`` gives every
+model such an input (steps, height and width, id steps, masked steps or volumes unknown) and draws the layers
+lowered over unknown sizes more often (RNNs, attention, GroupNormalization, Conv*Transpose, TimeDistributed,
+EinsumDense, Reshape with -1, Cropping3D). ``--trace_refused`` converts every refused model through
+``--loader=tensorflow`` too: a refused model whose traced graph passes is a gap still open.
 
 ``--minimize`` shrinks each WRONG / TF.js-error model to a smallest recipe that still fails the same way (outputs
 dropped, steps bypassed), and prints its builder code. Results: ``<output>.json`` and ``<output>.md``.
@@ -60,6 +71,17 @@ VOCAB = 12
 PYTHON = sys.executable
 #: A folder holding a ``tfjsconv`` package to convert with instead of the installed one (``--snapshot``).
 SNAPSHOT: str | None = None
+#: The float inputs' dtype (float64 only while :func:`keras_float64_outputs` builds the exact reference).
+FLOAT = "float32"
+#: ``--dynamic``: every model has an input of unknown sizes, and the layers lowered over them are drawn more often.
+DYNAMIC = False
+#: Batch sizes of the second input set (the first one has ``BATCH``): 1 catches squeezes, 5 a batch baked in.
+SECOND_BATCHES = (1, 2, 4, 5)
+#: Weights that replace ``Op.weight`` under ``--dynamic`` (ops of weight 0 here are drawn only then).
+DYNAMIC_WEIGHTS = {"rnn": 4, "bidirectional": 2, "rnn_cells": 2, "self_attention": 3, "cross_attention": 2,
+                   "dot_attention": 2, "gqa": 2, "self_attention_axes": 1, "group_norm": 3, "time_distributed": 2,
+                   "time_distributed_conv": 2, "einsum_dense": 3, "conv1d": 4, "conv2d": 7, "conv_lstm1d": 1, "dense": 3,
+                   "flatten": 1, "reshape": 2, "pad_crop_up1d": 2, "pad_crop_resize2d": 2, "volume3d": 2, "layer_norm": 2}
 
 KERAS3_ACTIVATIONS = ["relu", "relu6", "elu", "selu", "softplus", "softsign", "sigmoid", "tanh", "silu", "gelu",
                       "hard_sigmoid", "hard_silu", "softmax", "log_softmax", "leaky_relu", "mish", "linear",
@@ -322,6 +344,8 @@ op("repeat_vector", (2,))((
 
 
 def _reshape_draw(rng, s, f):
+    if DYNAMIC and None in s[0]:
+        return _dynamic_reshape_draw(rng, s[0])
     size = int(np.prod(s[0]))
     target_rank = int(pick(rng, [1, 2, 3]))
     divisors = [d for d in range(1, size + 1) if size % d == 0]
@@ -333,6 +357,19 @@ def _reshape_draw(rng, s, f):
     rest = size // a
     b = int(pick(rng, [d for d in divisors if rest % d == 0]))
     return {"shape": [a, b, rest // b]}
+
+
+def _dynamic_reshape_draw(rng, shape: tuple) -> dict:
+    """A Reshape with -1 for the unknown sizes: the known trailing sizes merged or split (``--dynamic``)."""
+    known = [int(v) for v in shape if v is not None]
+    if shape.count(None) > 1 and len(known) == len(shape) - 2 and rng.random() < 0.5:
+        return {"shape": [-1, *known]}  # unknown height and width folded into one axis of steps
+    if shape[0] is not None or shape.count(None) != 1:
+        raise Skip("one leading unknown size only")
+    size = int(np.prod(known))
+    divisors = [d for d in range(1, size + 1) if size % d == 0]
+    a = int(pick(rng, divisors))
+    return pick(rng, [{"shape": [-1, size]}, {"shape": [-1, a, size // a]}])
 
 
 op("reshape", (2, 3, 4))((_reshape_draw, lambda k, p, s: k.layers.Reshape(tuple(p["shape"]))))
@@ -349,7 +386,8 @@ op("permute", (3, 4))((_permute_draw, lambda k, p, s: k.layers.Permute(tuple(p["
 
 # -- rank 3: sequences --
 def _conv1d_draw(rng, s, f):
-    kind = pick(rng, ["Conv1D", "Conv1D", "SeparableConv1D", "DepthwiseConv1D", "Conv1DTranspose"])
+    kind = pick(rng, ["Conv1D", "Conv1D", "SeparableConv1D", "DepthwiseConv1D", "Conv1DTranspose"]
+                + (["Conv1DTranspose"] * 2 if DYNAMIC else []))
     p = {"kind": kind, "kernel_size": int(pick(rng, [1, 2, 3])), "strides": int(pick(rng, [1, 1, 2])),
          "padding": pick(rng, ["valid", "same"] + (["causal"] if kind == "Conv1D" else [])),
          "dilation_rate": 1, "activation": activation(rng, f) if rng.random() < 0.3 else None,
@@ -440,6 +478,13 @@ op("bidirectional", (3,))((_bidi_draw, _bidi_make))
 op("time_distributed", (3, 4))((
     lambda rng, s, f: {"units": _units(rng, s[0]), "activation": activation(rng, f) if rng.random() < 0.5 else None},
     lambda k, p, s: k.layers.TimeDistributed(k.layers.Dense(p["units"], activation=p["activation"]))))
+op("time_distributed_conv", (4,), weight=0.0)((  # drawn under --dynamic only: a per-step Conv1D / pooling
+    lambda rng, s, f: pick(rng, [{"kind": "Conv1D", "filters": _units(rng, s[0]),
+                                  "kernel_size": int(pick(rng, [1, 2, 3])), "padding": pick(rng, ["valid", "same"]),
+                                  "strides": int(pick(rng, [1, 2]))},
+                                 {"kind": "MaxPooling1D", "pool_size": 2, "padding": "same"},
+                                 {"kind": "LayerNormalization"}]),
+    lambda k, p, s: k.layers.TimeDistributed(_conv_make(k, p, s))))
 
 
 def _pad1d_draw(rng, s, f):
@@ -464,14 +509,21 @@ op("pad_crop_up1d", (3,))((_pad1d_draw, _pad_make))
 
 
 def _mha_draw(rng, s, f):
-    return {"num_heads": int(pick(rng, [1, 2])), "key_dim": int(pick(rng, [2, 3])),
-            "use_causal_mask": bool(rng.random() < 0.3), "use_bias": bool(rng.random() < 0.8)}
+    p = {"num_heads": int(pick(rng, [1, 2])), "key_dim": int(pick(rng, [2, 3])),
+         "use_causal_mask": bool(rng.random() < 0.3), "use_bias": bool(rng.random() < 0.8)}
+    if DYNAMIC and rng.random() < 0.25:
+        p["scores"] = True  # the step's output is the attention scores (an extra rng draw only under --dynamic)
+    return p
 
 
 def _mha_make(k, p, s):
     p = dict(p)
     causal = p.pop("use_causal_mask")
+    scores = p.pop("scores", False)
     layer = k.layers.MultiHeadAttention(**p)
+    if scores:
+        return lambda x, y=None: layer(x, x if y is None else y, use_causal_mask=causal,
+                                       return_attention_scores=True)[1]
     return lambda x, y=None: layer(x, x if y is None else y, use_causal_mask=causal)
 
 
@@ -485,17 +537,49 @@ def _attn_draw(rng, s, f):
         p["score_mode"] = "concat"
     if rng.random() < 0.3:
         p["use_causal_mask"] = True
+    if DYNAMIC and rng.random() < 0.25:
+        p["scores"] = True
     return p
 
 
 def _attn_make(k, p, s):
     p = dict(p)
     causal = p.pop("use_causal_mask", False)
+    scores = p.pop("scores", False)
     layer = getattr(k.layers, p.pop("kind"))(**p)
+    if scores:
+        return lambda x, y=None: layer([x, x if y is None else y], use_causal_mask=causal,
+                                       return_attention_scores=True)[1]
     return lambda x, y=None: layer([x, x if y is None else y], use_causal_mask=causal)
 
 
 op("dot_attention", (3,))((_attn_draw, _attn_make))
+
+
+def _mha_axes_draw(rng, s, f):
+    return dict(_mha_draw(rng, s, f), attention_axes=pick(rng, [[1, 2], [2], [1]]))
+
+
+op("self_attention_axes", (4,), weight=0.0)((_mha_axes_draw, _mha_make))  # drawn under --dynamic only
+
+
+def _gqa_draw(rng, s, f):
+    if not f.startswith("keras3"):
+        raise Skip("GroupedQueryAttention is Keras 3's")
+    kv = int(pick(rng, [1, 2]))
+    return {"head_dim": int(pick(rng, [2, 3])), "num_query_heads": kv * int(pick(rng, [1, 2])),
+            "num_key_value_heads": kv, "use_bias": bool(rng.random() < 0.8),
+            "use_causal_mask": bool(rng.random() < 0.3)}
+
+
+def _gqa_make(k, p, s):
+    p = dict(p)
+    causal = p.pop("use_causal_mask")
+    layer = k.layers.GroupQueryAttention(**p)  # Keras 3 exports the class GroupedQueryAttention so
+    return lambda x: layer(x, x, use_causal_mask=causal)
+
+
+op("gqa", (3,), weight=0.0)((_gqa_draw, _gqa_make))  # drawn under --dynamic only (DYNAMIC_WEIGHTS)
 op("masking", (3,), weight=0.5)((lambda rng, s, f: {}, lambda k, p, s: k.layers.Masking(0.0)))
 
 
@@ -565,7 +649,8 @@ op("merge_broadcast", (3, 4), arity=2)((
 
 # -- rank 4: images --
 def _conv2d_draw(rng, s, f):
-    kind = pick(rng, ["Conv2D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose"])
+    kind = pick(rng, ["Conv2D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose"]
+                + (["Conv2DTranspose"] * 2 if DYNAMIC else []))
     p = {"kind": kind, "kernel_size": pick(rng, [1, 2, 3, [3, 2]]), "strides": pick(rng, [1, 1, 2, [2, 1]]),
          "padding": pick(rng, ["valid", "same"]), "activation": activation(rng, f) if rng.random() < 0.3 else None,
          "use_bias": bool(rng.random() < 0.8)}
@@ -596,7 +681,10 @@ op("global_pool2d", (4,))((_gpool_draw(2), _conv_make))
 
 def _pad2d_draw(rng, s, f):
     kind = pick(rng, ["ZeroPadding2D", "Cropping2D", "UpSampling2D", "Resizing", "CenterCrop"])
-    h, w = int(s[0][0]), int(s[0][1])
+    if DYNAMIC and None in s[0][:2]:  # unknown height or width: small crops (the fed sizes are checked later)
+        h, w = (int(v) if v is not None else 3 for v in s[0][:2])
+    else:
+        h, w = int(s[0][0]), int(s[0][1])
     p: dict[str, Any] = {"kind": kind}
     if kind == "ZeroPadding2D":
         p["padding"] = [[int(rng.integers(0, 2)), int(rng.integers(0, 3))], [int(rng.integers(0, 3)), 0]]
@@ -639,11 +727,15 @@ op("group_norm", (3, 4))((_group_norm_draw, lambda k, p, s: k.layers.GroupNormal
 
 
 def _conv3d_draw(rng, s, f):
-    kind = pick(rng, ["Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "UpSampling3D",
-                      "ZeroPadding3D"])
+    kind = pick(rng, ["Conv3D", "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "UpSampling3D"]
+                + (["Conv3DTranspose", "Cropping3D"] if DYNAMIC else ["ZeroPadding3D"]))  # a rank-5 Pad: no webgl
     p: dict[str, Any] = {"kind": kind}
-    if kind == "Conv3D":
+    if kind in ("Conv3D", "Conv3DTranspose"):
         p.update(filters=int(rng.integers(1, 4)), kernel_size=int(pick(rng, [1, 2])), padding=pick(rng, ["same", "valid"]))
+        if kind == "Conv3DTranspose":
+            p["strides"] = int(pick(rng, [1, 2]))
+    elif kind == "Cropping3D":
+        p["cropping"] = [int(rng.integers(0, 2)), 0, int(rng.integers(0, 2))]
     elif "Pooling3D" in kind and "Global" not in kind:
         p.update(pool_size=int(pick(rng, [1, 2])), padding="same")
     elif kind == "UpSampling3D":
@@ -710,14 +802,22 @@ op("int_dense", (2, 3, 4), ints=True)((
 # -- recipes ---------------------------------------------------------------------------------------------------------
 INPUT_KINDS = ["vec", "seq", "seq", "img", "img", "ids", "ids", "masked_seq", "int_vec", "seq_dyn", "img_dyn",
                "ids64", "uint8_img"]
+#: ``--dynamic``'s first input: one of these, sizes besides the last one unknown (``vol_dyn``: a rank-5 volume).
+DYNAMIC_INPUT_KINDS = ["seq_dyn", "seq_dyn", "img_dyn", "img_dyn", "ids_dyn", "masked_seq_dyn", "vol_dyn"]
 
 
-def draw_input(rng) -> dict:
-    kind = pick(rng, INPUT_KINDS)
-    if kind in ("seq_dyn", "img_dyn"):  # a None axis Keras leaves to the run
-        spec = draw_input_of("seq" if kind == "seq_dyn" else "img", rng)
+def base_kind(spec: dict) -> str:
+    """The kind an input is fed as: ``ids_dyn`` is fed like ``ids``, ``masked_seq_dyn`` like ``masked_seq``."""
+    return spec["kind"].removesuffix("_dyn")
+
+
+def draw_input(rng, kinds: list[str] = INPUT_KINDS) -> dict:
+    kind = pick(rng, kinds)
+    if kind.endswith("_dyn"):  # None axes Keras leaves to the run
+        spec = draw_input_of(base_kind({"kind": kind}), rng)
         spec["feed"] = list(spec["shape"])
-        spec["shape"] = [None] + spec["shape"][1:] if kind == "seq_dyn" else [None, None, spec["shape"][-1]]
+        spec["shape"] = ([None] + spec["shape"][1:] if kind in ("seq_dyn", "masked_seq_dyn")
+                         else [None] if kind == "ids_dyn" else [None] * (len(spec["shape"]) - 1) + spec["shape"][-1:])
         return dict(spec, kind=kind)
     if kind == "ids64":
         return dict(draw_input_of("ids", rng), kind=kind)
@@ -733,13 +833,15 @@ def draw_input_of(kind: str, rng) -> dict:
         shape = [int(rng.integers(3, 8)), int(rng.integers(2, 6))]
     elif kind == "img":
         shape = [int(rng.integers(4, 10)), int(rng.integers(4, 10)), int(rng.integers(1, 5))]
+    elif kind == "vol":
+        shape = [int(rng.integers(2, 5)), int(rng.integers(3, 6)), int(rng.integers(3, 6)), int(rng.integers(1, 3))]
     else:
         shape = [int(rng.integers(3, 8))]
     return {"kind": kind, "shape": shape}
 
 
 def input_dtype(spec: dict) -> str:
-    return {"ids": "int32", "int_vec": "int32", "ids64": "int64", "uint8_img": "uint8"}.get(spec["kind"], "float32")
+    return {"ids": "int32", "int_vec": "int32", "ids64": "int64", "uint8_img": "uint8"}.get(base_kind(spec), FLOAT)
 
 
 @dataclass
@@ -766,6 +868,15 @@ def _is_int(t) -> bool:
     return "int" in str(t.dtype)
 
 
+def _unknown(t) -> bool:
+    """A tensor with sizes besides the batch left to the run."""
+    return None in _shape(t)
+
+
+def weight_of(o: Op) -> float:
+    return DYNAMIC_WEIGHTS.get(o.name, o.weight) if DYNAMIC else o.weight
+
+
 class Builder:
     """Applies recipe steps to Keras tensors; ``draw`` adds random steps, ``replay`` rebuilds a recipe."""
 
@@ -776,12 +887,13 @@ class Builder:
         self.used: Counter = Counter()
         self.inputs: list[Any] = []
         self._steps: list[dict] = []
+        self.shapes: list[tuple] = []      # every step's output shape, nested models' steps included
 
     def add_input(self, spec: dict, index: int) -> None:
         k = self.k
         x = k.Input(tuple(spec["shape"]), dtype=input_dtype(spec), name=f"in{index}")
         self.inputs.append(x)
-        if spec["kind"] == "masked_seq":
+        if base_kind(spec) == "masked_seq":
             x = k.layers.Masking(0.0, name=f"masking_in{index}")(x)
         self.tensors.append(x)
 
@@ -806,13 +918,14 @@ class Builder:
             raise Skip("several outputs")
         if hasattr(fn, "built") and name != "reuse":
             self.layers[index] = fn
+        self.shapes.append(_shape(out))
         return out
 
     def _nested(self, p: dict, shape: tuple, index: int):
         k = self.k
         inner = Builder(self.flavor)
-        inner.inputs = []
-        x = k.Input(shape, dtype="float32", name=f"nested_in{index}")
+        inner.inputs, inner.shapes = [], self.shapes
+        x = k.Input(shape, dtype=FLOAT, name=f"nested_in{index}")
         inner.tensors = [x]
         for j, step in enumerate(p["steps"]):
             inner.tensors.append(inner.apply(step, j + 1))
@@ -832,11 +945,13 @@ class Builder:
             return self._draw_reuse()
         if roll < 0.13:
             return self._draw_nested()
-        ops = [o for o in OPS.values() if o.weight > 0 and self.candidates(o.ints, o.ranks)]
+        ops = [o for o in OPS.values() if weight_of(o) > 0 and self.candidates(o.ints, o.ranks)]
         masked = any(getattr(t, "_keras_mask", None) is not None for t in self.tensors)
         consumers = ("rnn", "bidirectional", "rnn_cells", "global_pool1d", "self_attention", "dot_attention",
                      "merge", "concatenate", "nested", "time_distributed")
-        weights = np.array([o.weight * (3 if o.ints else 1) * (2 if masked and o.name in consumers else 1)
+        weights = np.array([weight_of(o) * (3 if o.ints else 1) * (2 if masked and o.name in consumers else 1)
+                            * (3 if DYNAMIC and o.name in DYNAMIC_WEIGHTS
+                               and any(_unknown(self.tensors[i]) for i in self.candidates(o.ints, o.ranks)) else 1)
                             for o in ops])
         o = ops[int(rng.choice(len(ops), p=weights / weights.sum()))]
         firsts = self.candidates(o.ints, o.ranks)
@@ -851,7 +966,8 @@ class Builder:
 
     def _prefer_recent(self, idx: list[int]) -> int:
         rng = self.rng
-        used = np.array([1.0 / (1 + self.used[i]) * (1 + i) for i in idx])
+        used = np.array([1.0 / (1 + self.used[i]) * (1 + i) * (4 if DYNAMIC and _unknown(self.tensors[i]) else 1)
+                         for i in idx])
         return int(idx[int(rng.choice(len(idx), p=used / used.sum()))])
 
     def _partners(self, o: Op, first: int) -> list[int]:
@@ -909,7 +1025,7 @@ class Builder:
         inner._steps = [{}]
         steps = []
         for _ in range(int(rng.integers(1, 4))):
-            cands = [o for o in OPS.values() if o.arity == 1 and not o.ints and o.weight > 0 and o.name != "masking"
+            cands = [o for o in OPS.values() if o.arity == 1 and not o.ints and weight_of(o) > 0 and o.name != "masking"
                      and len(inner.tensors[-1].shape) in o.ranks]
             if not cands:
                 break
@@ -934,8 +1050,10 @@ class Builder:
 def draw_recipe(seed: int, flavor: str) -> dict:
     """A random recipe Keras accepts (each step tried as it is drawn)."""
     rng = np.random.default_rng(seed)
-    recipe = {"seed": seed, "flavor": flavor, "inputs": [draw_input(rng) for _ in range(int(pick(rng, [1, 1, 1, 2, 2, 3])))],
-              "steps": [], "outputs": []}
+    n_inputs = int(pick(rng, [1, 1, 1, 2, 2, 3]))
+    recipe = {"seed": seed, "flavor": flavor, "steps": [], "outputs": [],
+              "inputs": [draw_input(rng, DYNAMIC_INPUT_KINDS if DYNAMIC and i == 0 else INPUT_KINDS)
+                         for i in range(n_inputs)]}
     b = Builder(flavor, rng)
     b.inputs = []
     b._steps = [{} for _ in recipe["inputs"]]
@@ -970,15 +1088,94 @@ def draw_recipe(seed: int, flavor: str) -> dict:
         raise Skip("no float output")
     recipe["outputs"] = leaves[-4:]
     recipe = prune(recipe)
+    if DYNAMIC and not any(0 in step["in"] for step in recipe["steps"]):
+        raise Skip("the outputs do not read the input of unknown sizes")
+    if has_unknown_sizes(recipe) and not sizes_safe(recipe, first_feeds(recipe)):
+        raise Skip("an empty tensor at the fed sizes")
     try:  # Keras's symbolic shapes can accept what its eager run rejects
-        keras_outputs(build(recipe), make_inputs(recipe, seed + 2))
+        model = build(recipe)
+        keras_outputs(model, make_inputs(recipe, seed + 2))
     except Exception as exc:  # noqa: BLE001
         raise Skip(f"Keras fails to run it: {type(exc).__name__}") from exc
+    if has_unknown_sizes(recipe):
+        draw_second_sizes(recipe, model, seed)
+        if DYNAMIC and "second" not in recipe:
+            raise Skip("Keras runs no second set of sizes")
     return recipe
+
+
+PADDED_KINDS = ("ids", "ids64", "masked_seq")
+
+
+def has_unknown_sizes(recipe: dict) -> bool:
+    return any("feed" in spec for spec in recipe["inputs"])
+
+
+def draw_second_sizes(recipe: dict, model: Any, seed: int, attempts: int = 6) -> None:
+    """``recipe["second"]``: another batch and other sizes for every unknown axis, that Keras runs.
+
+    A lowering over unknown sizes can bake in the size it was converted at; this set is fed to the same converted
+    model. Equal sizes on the same axis of several inputs stay equal (merges need them), other ones move
+    independently; later attempts only grow (valid convolutions, crops need room). Sizes go down to 1 (2 for the
+    padded inputs: ids, masked steps).
+    """
+    rng = np.random.default_rng(seed + 7)
+    for attempt in range(attempts):
+        mapping: dict[tuple[int, int], int] = {}
+        feeds = []
+        for spec in recipe["inputs"]:
+            if "feed" not in spec:
+                feeds.append(list(spec["shape"]))
+                continue
+            feed = []
+            for axis, (declared, size) in enumerate(zip(spec["shape"], spec["feed"])):
+                if declared is None and (axis, size) not in mapping:
+                    # one step / row now and then (squeezes); ids and masked steps need two (a padded tail)
+                    low = size + 1 if attempt >= attempts // 2 else 2 if base_kind(spec) in PADDED_KINDS else 1
+                    mapping[axis, size] = int(pick(rng, [n for n in range(low, size + 6 + attempt) if n != size]))
+                feed.append(size if declared is not None else mapping[axis, size])
+            feeds.append(feed)
+        second = {"batch": int(pick(rng, SECOND_BATCHES)), "feed": feeds}
+        if not sizes_safe(recipe, feeds):
+            continue
+        try:
+            keras_outputs(model, make_inputs(dict(recipe, second=second), seed + 3, second=True))
+        except Exception:  # noqa: BLE001 - Keras rejects these sizes: draw others
+            continue
+        recipe["second"] = second
+        return
+
+
+def size_pair(recipe: dict) -> str:
+    """The two run-time input sizes, e.g. ``in0 [3, 5, 4] -> [1, 8, 4]`` (empty for static models)."""
+    second = recipe.get("second")
+    if second is None:
+        return ""
+    return "; ".join(f"in{i} {[BATCH, *spec['feed']]} -> {[second['batch'], *second['feed'][i]]}"
+                     for i, spec in enumerate(recipe["inputs"]) if "feed" in spec)
 
 
 def build(recipe: dict) -> Any:
     """The Keras model of ``recipe`` (unused inputs are still inputs)."""
+    return replay(recipe)[0]
+
+
+def sizes_safe(recipe: dict, feeds: list[list[int]]) -> bool:
+    """Keras builds the recipe at these static input sizes without an empty tensor anywhere.
+
+    TensorFlow's kernels may divide by zero on empty tensors (SIGFPE kills the bench), and a model of unknown sizes
+    only shows them when it runs: so the sizes are checked on a symbolic build (no kernel runs) before Keras runs.
+    """
+    static = dict(recipe, inputs=[dict(spec, shape=list(feed)) for spec, feed in zip(recipe["inputs"], feeds)])
+    try:
+        _, builder = replay(static)
+    except Exception:  # noqa: BLE001 - Keras rejects these sizes
+        return False
+    return all(0 not in shape for shape in builder.shapes)
+
+
+def replay(recipe: dict) -> tuple[Any, Builder]:
+    """The Keras model of ``recipe`` and the builder that made it (its ``shapes``)."""
     k = keras_of(recipe["flavor"])
     b = Builder(recipe["flavor"])
     b.inputs = []
@@ -990,7 +1187,17 @@ def build(recipe: dict) -> Any:
         b.tensors.append(b.apply(step, index))
         b._steps.append(step)
     outs = [b.tensors[i] for i in recipe["outputs"]]
-    return k.Model(b.inputs, outs if len(outs) > 1 else outs[0], name=f"random_{recipe['seed']}")
+    return k.Model(b.inputs, outs if len(outs) > 1 else outs[0], name=f"random_{recipe['seed']}"), b
+
+
+def first_feeds(recipe: dict) -> list[list[int]]:
+    return [list(spec.get("feed", spec["shape"])) for spec in recipe["inputs"]]
+
+
+def fed_sizes_safe(recipe: dict) -> bool:
+    """:func:`sizes_safe` at the sizes the recipe is fed (both sets)."""
+    return sizes_safe(recipe, first_feeds(recipe)) and ("second" not in recipe
+                                                         or sizes_safe(recipe, recipe["second"]["feed"]))
 
 
 # -- weights and inputs ----------------------------------------------------------------------------------------------
@@ -1013,31 +1220,39 @@ def randomize(model: Any, seed: int) -> None:
     model.set_weights(values)
 
 
-def make_inputs(recipe: dict, seed: int) -> list[np.ndarray]:
-    """Inputs with edge cases: ids padded with zeros (one row fully padded now and then), masked steps of zeros."""
+def make_inputs(recipe: dict, seed: int, *, second: bool = False) -> list[np.ndarray]:
+    """Inputs with edge cases: ids padded with zeros (one row fully padded now and then), masked steps of zeros.
+
+    ``second``: at the recipe's second sizes (``recipe["second"]``: another batch, other unknown sizes).
+    """
     rng = np.random.default_rng(seed)
+    batch = recipe["second"]["batch"] if second else BATCH
     arrays = []
-    for spec in recipe["inputs"]:
-        shape = (BATCH, *spec.get("feed", spec["shape"]))
-        if spec["kind"] == "uint8_img":
+    for i, spec in enumerate(recipe["inputs"]):
+        shape = (batch, *(recipe["second"]["feed"][i] if second else spec.get("feed", spec["shape"])))
+        kind = base_kind(spec)
+        if kind == "uint8_img":
             arrays.append(rng.integers(0, 256, shape).astype("uint8"))
             continue
-        if spec["kind"] in ("ids", "ids64"):
+        if kind in ("ids", "ids64"):
             x = rng.integers(1, VOCAB, shape).astype("int32")
             steps = shape[1]
             lengths = [steps, int(rng.integers(1, steps)), int(pick(rng, [0, 1, steps - 1]))]
-            for row, n in enumerate(lengths):
+            lengths += [int(rng.integers(0, steps + 1)) for _ in range(batch - len(lengths))]
+            for row, n in enumerate(lengths[:batch]):
                 x[row, n:] = 0
             arrays.append(x)
-        elif spec["kind"] == "int_vec":
+        elif kind == "int_vec":
             arrays.append(rng.integers(0, VOCAB, shape).astype("int32"))
         else:
             x = rng.standard_normal(shape).astype("float32")
-            if spec["kind"] in ("masked_seq",):
+            if kind == "masked_seq":
                 steps = shape[1]
                 x[0, steps - 1:] = 0.0
-                x[1, int(rng.integers(1, steps)):] = 0.0
-                x[2, int(rng.integers(0, steps))] = 0.0  # a masked step in the middle
+                if batch > 1:
+                    x[1, int(rng.integers(1, steps)):] = 0.0
+                if batch > 2:
+                    x[2, int(rng.integers(0, steps))] = 0.0  # a masked step in the middle
             arrays.append(x)
     return arrays
 
@@ -1147,10 +1362,15 @@ class Case:
     errors: dict[str, float | None] = field(default_factory=dict)
     traced: dict[str, Any] | None = None
     layers: list[str] = field(default_factory=list)
+    inputs2: list[np.ndarray] = field(default_factory=list)      # at the second sizes (models of unknown sizes)
+    expected2: list[np.ndarray] = field(default_factory=list)
+    by_sizes: dict[str, str] = field(default_factory=dict)       # "first" / "second" -> that run's status
+    f64: dict[str, Any] | None = None                            # check_float64's errors of a WRONG model
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "flavor": self.recipe["flavor"], "seed": self.recipe["seed"], "status": self.status,
                 "detail": self.detail, "errors": self.errors, "traced": self.traced, "layers": self.layers,
+                "sizes": size_pair(self.recipe), "by_sizes": self.by_sizes, "float64": self.f64,
                 "recipe": self.recipe}
 
 
@@ -1170,10 +1390,12 @@ def layer_summary(model: Any) -> list[str]:
 def save_case(case: Case, folder: Path) -> None:
     """Build, randomize, compute Keras's outputs, save."""
     k = keras_of(case.recipe["flavor"])
-    model = build(case.recipe)
-    randomize(model, case.recipe["seed"] + 1)
+    model = build_randomized(case.recipe)
     case.inputs = make_inputs(case.recipe, case.recipe["seed"] + 2)
     case.expected = keras_outputs(model, case.inputs)
+    if "second" in case.recipe:
+        case.inputs2 = make_inputs(case.recipe, case.recipe["seed"] + 3, second=True)
+        case.expected2 = keras_outputs(model, case.inputs2)
     case.layers = layer_summary(model)
     suffix = case.recipe["flavor"].split(".", 1)[1]
     folder.mkdir(parents=True, exist_ok=True)
@@ -1183,7 +1405,7 @@ def save_case(case: Case, folder: Path) -> None:
 
 
 def evaluate(cases: list[Case], work: Path, *, progress: Callable[[str], None] = print, workers: int = 2,
-             traced_check: bool = True) -> None:
+             traced_check: bool = True, trace_refused: bool = False) -> None:
     """Save, convert (``workers`` processes at once), run in TF.js and classify every case."""
     converted: dict[str, tuple[int, str]] = {}
     with ThreadPoolExecutor(workers) as pool:
@@ -1211,19 +1433,102 @@ def evaluate(cases: list[Case], work: Path, *, progress: Callable[[str], None] =
         elif code != 0:
             case.status, case.detail = "crash", f"exit {code}: {text[-600:]}"
         else:
-            out = work / case.id / "graph"
-            items.append((case.id, out, feeds_for(out, case.recipe, case.inputs)))
-    progress(f"  converted: {Counter(c.status for c in cases if c.status != '?')} ; running {len(items)} in TF.js")
+            items += tfjs_items(case, work / case.id / "graph")
+    progress(f"  converted: {Counter(c.status for c in cases if c.status != '?')} ; running {len(items)} TF.js jobs")
     docs = run_tfjs(items, work)
     for case in cases:
         if case.id in docs:
-            case.status, case.detail, case.errors = classify_run(case.expected, docs[case.id])
+            case.status, case.detail, case.errors, case.by_sizes = classify_sizes(case, docs)
     if traced_check:
+        for case in cases:
+            if case.status == "WRONG":
+                check_float64(case, docs)
         check_traced([c for c in cases if c.status == "WRONG"], work, progress)
+    if trace_refused:
+        check_traced([c for c in cases if c.status == "refused"], work, progress, "refused")
 
 
-def check_traced(cases: list[Case], work: Path, progress: Callable[[str], None]) -> None:
-    """The same files through ``--loader=tensorflow``: a traced graph as far off marks float32 noise, not a bug."""
+def check_float64(case: Case, docs: dict[str, dict[str, Any]]) -> None:
+    """Keras in float64 as the exact answer: TF.js as close to it as Keras's own float32 marks noise, not a bug.
+
+    ``case.f64``: per input set, the worst error of Keras float32 and of TF.js (worst backend) against float64.
+    A shape or NaN difference, or a model Keras cannot run in float64, leaves the case WRONG.
+    """
+    from onnx_backend import read_outputs
+
+    sets = [("first", case.inputs, case.expected, case.id)]
+    if case.inputs2:
+        sets.append(("second", case.inputs2, case.expected2, case.id + SECOND))
+    try:
+        exact = keras_float64_outputs(case.recipe, [inputs for _, inputs, _, _ in sets])
+    except Exception as exc:  # noqa: BLE001 - a layer without float64 kernels
+        case.f64 = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        return
+    report: dict[str, Any] = {}
+    noise = True
+    for (label, _, expected, job), want in zip(sets, exact):
+        keras32 = max(_ratio(w, e) for w, e in zip(want, expected))
+        tfjs = 0.0
+        for backend in BACKENDS:
+            doc = docs.get(job, {}).get(backend) or {}
+            got = list(read_outputs(doc).values()) if doc.get("ok") else []
+            if len(got) != len(want):
+                tfjs = float("inf")
+                break
+            tfjs = max([tfjs] + [_ratio(w, g) for w, g in zip(want, got)])
+        report[label] = {"keras_float32": keras32, "tfjs": tfjs}
+        noise = noise and tfjs <= max(10 * keras32, RTOL)
+    case.f64 = report
+    if noise:
+        case.status = "wrong (noise)"
+
+
+def _ratio(want: np.ndarray, got: np.ndarray) -> float:
+    r = error_ratio(want, got)
+    return float("inf") if r is None else r
+
+
+def keras_float64_outputs(recipe: dict, input_sets: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """The recipe's model in float64 (the saved model's weights, cast) run on every input set."""
+    k = keras_of(recipe["flavor"])
+    weights = build_randomized(recipe).get_weights()
+    global FLOAT
+    if is_k3(k):
+        before = k.config.dtype_policy()
+        k.config.set_dtype_policy("float64")
+    else:
+        before = k.backend.floatx()
+        k.backend.set_floatx("float64")
+    try:
+        FLOAT = "float64"
+        model = build(recipe)
+    finally:
+        FLOAT = "float32"
+        if is_k3(k):
+            k.config.set_dtype_policy(before)
+        else:
+            k.backend.set_floatx(before)
+    model.set_weights([w.astype("float64") if w.dtype.kind == "f" else w for w in weights])
+    out = []
+    for inputs in input_sets:
+        feed = [x.astype("float64") if x.dtype.kind == "f" else x for x in inputs]
+        out.append(keras_outputs(model, feed))
+    return out
+
+
+def build_randomized(recipe: dict) -> Any:
+    """The model ``save_case`` saves: built, its weights drawn from the recipe's seed."""
+    model = build(recipe)
+    randomize(model, recipe["seed"] + 1)
+    return model
+
+
+def check_traced(cases: list[Case], work: Path, progress: Callable[[str], None], what: str = "wrong") -> None:
+    """The same files through ``--loader=tensorflow``: a traced graph as far off marks float32 noise, not a bug.
+
+    On refused models (``--trace_refused``) it only records whether the traced graph converts and matches Keras:
+    those are the gaps that keep issue 16's bar (what converts through TensorFlow converts without it) unmet.
+    """
     items = []
     for case in cases:
         out = work / case.id / "traced"
@@ -1231,18 +1536,56 @@ def check_traced(cases: list[Case], work: Path, progress: Callable[[str], None])
         if code != 0:
             case.traced = {"status": "refused" if code == 2 else "crash", "detail": summarize_refusal(text)}
             continue
-        items.append((case.id, out, feeds_for(out, case.recipe, case.inputs)))
+        items += tfjs_items(case, out)
     docs = run_tfjs(items, work / "traced_jobs") if items else {}
     for case in cases:
         if case.id not in docs:
             continue
-        status, detail, errors = classify_run(case.expected, docs[case.id])
+        status, detail, errors, _ = classify_sizes(case, docs)
         case.traced = {"status": status, "detail": detail, "errors": errors}
         lowered = max((e for e in case.errors.values() if e is not None), default=float("inf"))
         traced = max((e for e in errors.values() if e is not None), default=float("inf"))
-        if status == "WRONG" and lowered <= 10 * traced:
+        if case.status == "WRONG" and status == "WRONG" and lowered <= 10 * traced:
             case.status = "wrong (noise)"
-    progress(f"  traced check of {len(cases)} wrong: {[c.traced and c.traced['status'] for c in cases]}")
+    progress(f"  traced check of {len(cases)} {what}: {[c.traced and c.traced['status'] for c in cases]}")
+
+
+SECOND = "__second_sizes"  # job id suffix of the run at the second sizes
+
+
+def tfjs_items(case: Case, out: Path) -> list[tuple[str, Path, list[tuple[str, np.ndarray]]]]:
+    """The TF.js jobs of one converted model: its inputs, and its second-size inputs when it has them."""
+    items = [(case.id, out, feeds_for(out, case.recipe, case.inputs))]
+    if case.inputs2:
+        items.append((case.id + SECOND, out, feeds_for(out, case.recipe, case.inputs2)))
+    return items
+
+
+def classify_sizes(case: Case, docs: dict[str, dict[str, Any]]) -> tuple[str, str, dict[str, float | None],
+                                                                       dict[str, str]]:
+    """``classify_run`` over both input sets: a model passes only if it passes at both sizes.
+
+    The status is the worse of the two (TF.js error, then WRONG); the detail says which sizes failed.
+    """
+    first = classify_run(case.expected, docs[case.id])
+    if not case.inputs2:
+        return (*first, {})
+    second = classify_run(case.expected2, docs.get(case.id + SECOND, {}))
+    by_sizes = {"first": first[0], "second": second[0]}
+    errors = {b: _worse(first[2].get(b), second[2].get(b)) for b in BACKENDS}
+    rank = {"TF.js error": 0, "WRONG": 1, "pass": 2}
+    status = min(first[0], second[0], key=lambda st: rank.get(st, 0))
+    details = [f"{label} sizes: {detail}" for label, (st, detail, _) in (("first", first), ("second", second))
+               if st != "pass"]
+    if second[0] != "pass" and first[0] == "pass":
+        details.insert(0, f"passes at the first sizes, fails at the second ({size_pair(case.recipe)})")
+    return status, "; ".join(details), errors, by_sizes
+
+
+def _worse(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return max(a, b)
 
 
 def _clear_sessions() -> None:
@@ -1318,39 +1661,47 @@ def bypass(recipe: dict, pos: int) -> dict:
     return prune(new)
 
 
-def still_fails(recipe: dict, want: str, work: Path, tag: str) -> bool:
+def still_fails(recipe: dict, want: str, work: Path, tag: str, want_sizes: dict[str, str] | None = None) -> bool:
+    """The smaller recipe fails the same way (and, for a model failing only at its second sizes, still so)."""
     case = Case(f"min-{tag}", recipe)
     try:
         build(recipe)
     except Exception:  # noqa: BLE001 - Keras rejects the smaller model
         return False
+    if not fed_sizes_safe(recipe):  # a bypassed step can leave an empty tensor (SIGFPE in TensorFlow)
+        return False
     evaluate([case], work / tag, progress=lambda m: None, workers=1, traced_check=want == "WRONG")
-    return case.status == want
+    return case.status == want and (want_sizes is None or case.by_sizes == want_sizes)
 
 
-def minimize(case: Case, work: Path, progress: Callable[[str], None]) -> dict:
-    """A smallest recipe that still gives ``case.status`` (outputs dropped one by one, then steps bypassed)."""
+def minimize(case: Case, work: Path, progress: Callable[[str], None], max_tries: int = 10**9) -> dict:
+    """A smallest recipe that still gives ``case.status`` (outputs dropped one by one, then steps bypassed).
+
+    ``max_tries`` bounds the conversions (a budget on a loaded machine): the smallest recipe found so far is kept.
+    """
     want = case.status
+    # a size baked in: keep "right at the first sizes, wrong at the second" while shrinking
+    want_sizes = case.by_sizes if case.by_sizes.get("first") == "pass" else None
     recipe = prune(case.recipe)
     tries = 0
     while len(recipe["outputs"]) > 1:
         for o in recipe["outputs"]:
             trial = prune(dict(recipe, outputs=[o]))
             tries += 1
-            if still_fails(trial, want, work, f"{case.id}-{tries}"):
+            if still_fails(trial, want, work, f"{case.id}-{tries}", want_sizes):
                 recipe = trial
                 break
         else:
             break
     changed = True
-    while changed:
+    while changed and tries < max_tries:
         changed = False
         for pos in range(len(recipe["steps"]) - 1, -1, -1):
             trial = bypass(recipe, pos)
             if trial is recipe or len(trial["steps"]) >= len(recipe["steps"]):
                 continue
             tries += 1
-            if still_fails(trial, want, work, f"{case.id}-{tries}"):
+            if still_fails(trial, want, work, f"{case.id}-{tries}", want_sizes):
                 recipe, changed = trial, True
                 break
     progress(f"  minimized {case.id}: {len(case.recipe['steps'])} -> {len(recipe['steps'])} steps ({tries} tries)")
@@ -1364,9 +1715,14 @@ def builder_code(recipe: dict) -> str:
     names = []
     for i, spec in enumerate(recipe["inputs"]):
         dtype = input_dtype(spec)
+        fed = [f"fed {[BATCH, *spec['feed']]}"] if "feed" in spec else []
+        if "feed" in spec and "second" in recipe:
+            fed[0] += f" and {[recipe['second']['batch'], *recipe['second']['feed'][i]]}"
+        if base_kind(spec) in ("ids", "ids64"):
+            fed.append("with trailing zeros (padding)")
         lines.append(f"x{i} = {k}.Input({tuple(spec['shape'])}, dtype='{dtype}', name='in{i}')"
-                     + ("  # fed with trailing zeros (padding)" if spec["kind"] == "ids" else ""))
-        if spec["kind"] == "masked_seq":
+                     + (f"  # {', '.join(fed)}" if fed else ""))
+        if base_kind(spec) == "masked_seq":
             lines.append(f"x{i} = L.Masking(0.0)(x{i})  # fed with zero steps")
         names.append(f"x{i}")
     n_in = len(recipe["inputs"])
@@ -1383,6 +1739,8 @@ def render(cases: list[Case], command: str, seconds: float, minimized: dict[str,
     counts = Counter(c.status for c in cases)
     by_flavor = {f: Counter(c.status for c in cases if c.recipe["flavor"] == f)
                  for f in sorted({c.recipe["flavor"] for c in cases})}
+    two = [c for c in cases if c.by_sizes]
+    second_only = [c for c in two if c.by_sizes["first"] == "pass" and c.by_sizes["second"] != "pass"]
     lines = ["# Random Keras models through the h5py-only lowering (issue 16)", "",
              f"<!-- generated by `{command}` -->", "",
              f"Command: `{command}`; {len(cases)} models in {seconds:.0f} s "
@@ -1390,26 +1748,50 @@ def render(cases: list[Case], command: str, seconds: float, minimized: dict[str,
              "**Summary:** " + ", ".join(f"{n} {s}" for s, n in counts.most_common()) + ".", ""]
     for flavor, c in by_flavor.items():
         lines.append(f"- `{flavor}`: " + ", ".join(f"{n} {s}" for s, n in c.most_common()))
+    with_unknown = [c for c in cases if has_unknown_sizes(c.recipe)]
+    lines += ["", f"Inputs of unknown sizes: {len(with_unknown)} models; {len(two)} of them converted and run at two "
+              f"sizes (another batch, other steps/height/width; Keras's reference at both, the same converted model "
+              f"at both): {len(second_only)} pass at the first sizes and fail at the second"
+              + (f" ({', '.join(c.id for c in second_only)})" if second_only else "") + "."]
+    refused = [c for c in cases if c.status == "refused" and c.traced]
+    if refused:
+        traced_counts = Counter(c.traced["status"] for c in refused)
+        lines += ["", "Refused models through `--loader=tensorflow` (`--trace_refused`): "
+                  + ", ".join(f"{n} {s}" for s, n in traced_counts.most_common())
+                  + " (a `pass` there is a gap of the h5py-only lowering that TensorFlow's trace converts)."]
     layer_counts = Counter(name.split("(")[0].split("[")[0] for c in cases for name in c.layers)
     lines += ["", "Layer classes drawn (models containing them, counted per use): "
               + ", ".join(f"{n}×{name}" for name, n in layer_counts.most_common()), "",
-              "Statuses: `pass` (every output within 1e-5 × max|Keras| on TF.js cpu and wasm); `refused` (exit 2: a "
+              "Statuses: `pass` (every output within 1e-5 × max|Keras| on TF.js cpu and wasm, at both sizes for a "
+              "model of unknown sizes); `refused` (exit 2: a "
               "gap named by the lowering, or a backend the model cannot run on); **WRONG** (numbers or shapes "
               "differ, and the `--loader=tensorflow` graph of the same file is closer to Keras: a lowering bug); "
-              "`wrong (noise)` (differs, but the traced graph is as far off: float32 round-off of an "
-              "ill-conditioned random model); **TF.js error**; **crash** (the converter failed otherwise).", "",
-              "| model | status | worst error cpu / wasm | detail | layers |", "|---|---|---|---|---|"]
+              "`wrong (noise)` (differs, but TF.js is as close to Keras run in float64 as Keras's own float32 "
+              "result, or the traced graph is as far off: float32 round-off of an ill-conditioned random model); "
+              "**TF.js error**; **crash** (the converter failed otherwise).", "",
+              "| model | status | worst error cpu / wasm | sizes (first -> second) | detail | layers |",
+              "|---|---|---|---|---|---|"]
     order = {"WRONG": 0, "TF.js error": 1, "crash": 2, "keras error": 3, "wrong (noise)": 4, "refused": 5, "pass": 6}
     for c in sorted(cases, key=lambda c: (order.get(c.status, 9), c.id)):
         err = " / ".join("—" if c.errors.get(b) is None else f"{c.errors[b]:.1e}" for b in BACKENDS)
-        detail = c.detail + (f" (traced: {c.traced['status']} {c.traced.get('errors', '')})" if c.traced else "")
-        lines.append(f"| {c.id} | {c.status} | {err} | {detail[:300].replace('|', '/')} | "
+        traced = f"(traced: {c.traced['status']} {c.traced.get('errors', '')}) " if c.traced else ""
+        detail = traced + c.detail  # first: a long refusal is cut at 300 characters
+        if c.f64:
+            detail += f" (against Keras in float64: {_f64_text(c.f64)})"
+        lines.append(f"| {c.id} | {c.status} | {err} | {size_pair(c.recipe)} | {detail[:300].replace('|', '/')} | "
                      f"{', '.join(c.layers)[:300].replace('|', '/')} |")
     if minimized:
         lines += ["", "## Minimized failures", ""]
         for case_id, recipe in minimized.items():
             lines += [f"### {case_id}", "", "```python", builder_code(recipe), "```", ""]
     return "\n".join(lines) + "\n"
+
+
+def _f64_text(f64: dict[str, Any]) -> str:
+    if "error" in f64:
+        return f64["error"]
+    return "; ".join(f"{label} sizes Keras float32 {e['keras_float32']:.1e}, TF.js {e['tfjs']:.1e}"
+                     for label, e in f64.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1419,13 +1801,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flavors", default="keras3.keras,tf_keras.h5,keras3.keras,tf_keras.h5,keras3.h5")
     parser.add_argument("--chunk", type=int, default=40, help="models built, converted and run per round")
     parser.add_argument("--minimize", action="store_true")
+    parser.add_argument("--trace_refused", action="store_true", help="convert every refused model through "
+                        "--loader=tensorflow too: does TensorFlow's traced graph convert and match Keras?")
+    parser.add_argument("--minimize_tries", type=int, default=10**9, help="at most this many conversions per "
+                        "minimized model (the smallest failing recipe found by then is reported)")
+    parser.add_argument("--dynamic", action="store_true", help="every model has an input of unknown sizes (and is run "
+                        "at two sizes); the layers lowered over unknown sizes are drawn more often")
     parser.add_argument("--keep", type=Path, help="keep the saved models and conversions here")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--snapshot", help="a folder with a tfjsconv package (e.g. `git archive HEAD` with core/ as "
                                            "tfjsconv/ and plugins/ as tfjsconv/plugins/) to convert with")
     args = parser.parse_args(argv)
-    global SNAPSHOT
-    SNAPSHOT = args.snapshot
+    global SNAPSHOT, DYNAMIC
+    SNAPSHOT, DYNAMIC = args.snapshot, args.dynamic
     command = "python bench/keras_random_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     flavors = args.flavors.split(",")
@@ -1440,13 +1828,14 @@ def main(argv: list[str] | None = None) -> int:
             chunk = draw_cases(min(args.chunk, args.count - len(cases)), first, flavors, log,
                                offset=len(cases))
             log(f"models {len(cases) + 1}-{len(cases) + len(chunk)}")
-            evaluate(chunk, work, progress=log)
+            evaluate(chunk, work, progress=log, trace_refused=args.trace_refused)
             cases += chunk
             write(args.output, cases, command, time.perf_counter() - start, minimized)
         if args.minimize:
             for case in cases:
                 if case.status in ("WRONG", "TF.js error", "crash"):
-                    minimized[case.id] = minimize(case, work / "minimize", log)
+                    minimized[case.id] = minimize(case, work / "minimize", log, args.minimize_tries)
+                    write(args.output, cases, command, time.perf_counter() - start, minimized)
         write(args.output, cases, command, time.perf_counter() - start, minimized)
     finally:
         if args.keep is None:

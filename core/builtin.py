@@ -72,6 +72,7 @@ REQUIRED_PASSES = (
     ("special_values", "ExactSpecialValues", "exact_special_values", 0, _SHAPE_LOWERINGS, ()),
     ("strided_gather", "StridedSliceAsGather", "strided_gather", 0, _SHAPE_LOWERINGS, ()),
     ("transpose_rank", "LowerTransposeRank", "transpose_rank", 0, _SHAPE_LOWERINGS, ()),
+    ("lookup_keys", "NonEmptyLookupKeys", "nonempty_lookup_keys", 0, (), ()),
 )
 #: optimizations (levels 1-2) and the dead-code sweep
 OPTIMIZATION_PASSES = (

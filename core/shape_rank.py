@@ -63,6 +63,8 @@ class RankContext:
 
     def __init__(self, ranks: dict[Value, int | None]) -> None:
         self.ranks = ranks
+        #: TensorList creation -> the elements written into it, found on first use
+        self.list_writes: dict[Node, list[Value]] | None = None
 
     def const_ints(self, node: Node, index: int) -> list[int] | None:
         """The values of Const input ``index`` when it is small, else None."""
@@ -122,6 +124,8 @@ class RankContext:
             if None in lengths or not lengths:
                 return None
             return max(lengths) if op == "BroadcastArgs" or len(set(lengths) - {1}) <= 1 else None
+        if op == "StridedSlice" and self._is_row_of_matrix(producer):
+            return self.last_size(producer.inputs[0])
         length = self.vector_length(producer.inputs[0])
         if length is None:
             return None
@@ -139,6 +143,16 @@ class RankContext:
         stop = None if int(attrs.get("end_mask", 0) or 0) & 1 else end[0]
         return len(range(length)[slice(start, stop, strides[0])])
 
+
+    def _is_row_of_matrix(self, node: Node) -> bool:
+        """Whether a StridedSlice reads one row of a matrix: ``m[i]`` or ``m[i, ...]`` (a pfor loop's index row)."""
+        attrs = node.attrs
+        masks = {mask: int(attrs.get(mask, 0) or 0) for mask in ("ellipsis_mask", "new_axis_mask", "shrink_axis_mask")}
+        spec = self.vector_length(node.inputs[1]) if len(node.inputs) > 1 else None
+        if self.ranks.get(node.inputs[0], annotated_rank(node.inputs[0])) != 2 or masks["new_axis_mask"] \
+                or masks["shrink_axis_mask"] != 1:
+            return False
+        return (spec == 1 and masks["ellipsis_mask"] == 0) or (spec == 2 and masks["ellipsis_mask"] == 2)
 
     def last_size(self, value: Value) -> int | None:
         """The size of ``value``'s last axis (GatherNd's index depth), when annotations or producers tell."""
@@ -159,7 +173,31 @@ class RankContext:
                 return None if None in sizes else sum(sizes)
         if producer.op in ("Identity", "Cast", "StopGradient") and producer.inputs:
             return self.last_size(producer.inputs[0])
+        if producer.op == "ExpandDims" and rank is not None:
+            axis = self.const_ints(producer, 1)
+            return 1 if axis is not None and len(axis) == 1 and axis[0] in (-1, rank - 1) else None
+        if producer.op in ("Enter", "RefEnter", "Exit", "NextIteration") or (
+                producer.op == "Switch" and value.index in (0, 1)):
+            return self.last_size(producer.inputs[0]) if producer.inputs else None
+        if producer.op == "Merge" and value.index == 0:
+            return self._merged_last_size(producer)
         return None
+
+    def _merged_last_size(self, merge: Node) -> int | None:
+        """A Merge's last size: its inputs' one size, a loop's back edge that only carries the Merge's own value
+        around (``NextIteration(Switch(Merge))``, through Identities) adding nothing."""
+        sizes = set()
+        for value in merge.inputs:
+            carried = value
+            while carried.producer.op in ("NextIteration", "Identity", "Switch") and carried.producer.inputs \
+                    and carried.producer is not merge:
+                carried = carried.producer.inputs[0]
+            if value.producer.op == "NextIteration" and carried.producer is merge:
+                continue  # the loop passes this value on unchanged
+            if value.producer.op == "NextIteration":
+                return None  # a value the body computes: its size may change from one iteration to the next
+            sizes.add(self.last_size(value))
+        return sizes.pop() if len(sizes) == 1 else None
 
 
 def rank_rule(*ops: str) -> Callable[[RankRule], RankRule]:
@@ -201,32 +239,55 @@ class RankMap(dict):
 def infer_ranks(graph: Graph) -> RankMap:
     """The rank of every value of ``graph`` (its annotation, else the rules' answer; None when unknown).
 
-    Never raises on an op or attr it does not understand: that value stays unknown.
+    Never raises on an op or attr it does not understand: that value stays unknown. A TensorList read can
+    come before the loop body that writes the list in topological order; when one stays unknown, a second
+    sweep reads it again and passes on only what that makes known (a known rank never changes, and a loop's
+    back edge does not count as a change).
     """
+    from .ir import is_loop_back_edge
+
     ranks = RankMap()
     context = RankContext(ranks)
-    for node in graph.topological_order():
-        inferred: list[int | None] = []
-        if any(v.shape is None for v in node.outputs):
-            inputs = [ranks.get(v, annotated_rank(v)) for v in node.inputs]
-            try:
-                inferred = _outputs(node, inputs, context)
-            except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError):
-                inferred = []
-        for value in node.outputs:
-            rank = annotated_rank(value)
-            if rank is None and value.index < len(inferred):
-                rank = inferred[value.index]
-            ranks[value] = rank if rank is None or rank >= 0 else None
-            if ranks[value] is None:
-                bound = _upper_bound(node, ranks)
-                if bound is not None:
-                    ranks.bounds[value] = bound
-            dependent = (node.op in ("Placeholder", "PlaceholderWithDefault") and ranks[value] is None) \
-                or any(v in ranks.input_dependent for v in node.inputs)
-            if dependent:
-                ranks.input_dependent.add(value)
+    order = graph.topological_order()
+    for node in order:
+        _infer_node(node, ranks, context)
+    if not any(node.op in TENSOR_LIST_READS and ranks.get(node.outputs[0]) is None for node in order):
+        return ranks
+    changed: set[Value] = set()
+    for node in order:
+        if node.op not in TENSOR_LIST_READS and not any(
+                v in changed for v in node.inputs if not is_loop_back_edge(node, v)):
+            continue
+        unknown = [value for value in node.outputs if ranks.get(value) is None]
+        _infer_node(node, ranks, context, keep_known=True)
+        changed.update(value for value in unknown if ranks.get(value) is not None)
     return ranks
+
+
+def _infer_node(node: Node, ranks: RankMap, context: RankContext, keep_known: bool = False) -> None:
+    """Set the ranks of ``node``'s outputs (with ``keep_known``, only those still unknown)."""
+    inferred: list[int | None] = []
+    if any(v.shape is None for v in node.outputs):
+        inputs = [ranks.get(v, annotated_rank(v)) for v in node.inputs]
+        try:
+            inferred = _outputs(node, inputs, context)
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError):
+            inferred = []
+    for value in node.outputs:
+        if keep_known and ranks.get(value) is not None:
+            continue
+        rank = annotated_rank(value)
+        if rank is None and value.index < len(inferred):
+            rank = inferred[value.index]
+        ranks[value] = rank if rank is None or rank >= 0 else None
+        if ranks[value] is None:
+            bound = _upper_bound(node, ranks)
+            if bound is not None:
+                ranks.bounds[value] = bound
+        dependent = (node.op in ("Placeholder", "PlaceholderWithDefault") and ranks[value] is None) \
+            or any(v in ranks.input_dependent for v in node.inputs)
+        if dependent:
+            ranks.input_dependent.add(value)
 
 
 def _upper_bound(node: Node, ranks: RankMap) -> int | None:
@@ -439,6 +500,68 @@ def _tensor_array_read(node: Node, inputs: Ranks, context: RankContext) -> int |
     if rank is None:
         return None
     return rank + (node.op == "TensorArrayGatherV3")
+
+
+#: TensorList reads whose output 0 is one element (``+0``) or the stacked elements (``+1``).
+TENSOR_LIST_READS = {"TensorListStack": 1, "TensorListGather": 1, "TensorListGetItem": 0, "TensorListConcatV2": 0}
+#: TensorList creations: the index of their ``element_shape`` input.
+_TENSOR_LIST_CREATIONS = {"TensorListReserve": 0, "EmptyTensorList": 0}
+#: TensorList writes: the index of the element they write.
+_TENSOR_LIST_WRITES = {"TensorListSetItem": 2, "TensorListPushBack": 1}
+#: Ops a list handle passes through unchanged (a loop variable; a Merge's first input enters the loop).
+_HANDLE_CARRIERS = frozenset({"Enter", "Exit", "Identity", "Switch", "Merge", "NextIteration", "RefEnter"})
+
+
+def _tensor_list_source(handle: Value) -> Node | None:
+    """The node that created the list ``handle`` carries, through loop frames and the list ops that return it."""
+    node = handle.producer
+    for _ in range(256):
+        if node.op in _HANDLE_CARRIERS or node.op in _TENSOR_LIST_WRITES:
+            if not node.inputs:
+                return None
+            node = node.inputs[0].producer
+        else:
+            return node
+    return None
+
+
+def _tensor_list_element_rank(handle: Value, context: RankContext) -> int | None:
+    """The rank of a TensorList's elements: its ``element_shape`` when that has a rank (a vector, -1 sizes
+    allowed), else the one rank every write into the same list agrees on (TF's stack requires one shape)."""
+    source = _tensor_list_source(handle)
+    if source is None:
+        return None
+    if source.op == "TensorListFromTensor":
+        rank = context.ranks.get(source.inputs[0], annotated_rank(source.inputs[0]))
+        return None if rank is None or rank < 1 else rank - 1
+    if source.op not in _TENSOR_LIST_CREATIONS:
+        return None
+    shape_input = source.inputs[_TENSOR_LIST_CREATIONS[source.op]]
+    producer = shape_input.producer
+    if producer.op == "Const" and shape_input.index == 0 and len(producer.attrs["value"].shape) == 1:
+        return int(producer.attrs["value"].shape[0])
+    items = _tensor_list_writes(context, source.graph).get(source, [])
+    written = {context.ranks.get(item, annotated_rank(item)) for item in items}
+    return written.pop() if len(written) == 1 else None  # no write, a write of unknown rank, or disagreeing ranks
+
+
+def _tensor_list_writes(context: RankContext, graph: Graph) -> dict[Node, list[Value]]:
+    """Each TensorList creation -> the elements written into it (built once per rank inference)."""
+    if context.list_writes is None:
+        context.list_writes = {}
+        for node in graph:
+            index = _TENSOR_LIST_WRITES.get(node.op)
+            if index is not None and len(node.inputs) > index:
+                source = _tensor_list_source(node.inputs[0])
+                if source is not None:
+                    context.list_writes.setdefault(source, []).append(node.inputs[index])
+    return context.list_writes
+
+
+@rank_rule(*TENSOR_LIST_READS)
+def _tensor_list_read(node: Node, inputs: Ranks, context: RankContext) -> list[int | None]:
+    rank = _tensor_list_element_rank(node.inputs[0], context)
+    return [None if rank is None else rank + TENSOR_LIST_READS[node.op]]
 
 
 @rank_rule("IdentityN")

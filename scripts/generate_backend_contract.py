@@ -169,6 +169,15 @@ _WEBGL_ROWS_F32 = [  # (op, what webgl gives vs TF, rewritten exactly, cases)
     ("Cos", "cos is ~2e-4 off (GLSL cos; GPU-dependent), and cos(±1e30) is wrong", False, "Cos/f32 Cos/special"),
     ("Tan", "tan is ~1e-4 off near its poles (GLSL), and tan(±1e30) is wrong", False, "Tan/f32 Tan/special"),
     ("Acos", "acos is ~5e-5 off (GLSL; GPU-dependent)", False, "Acos/f32 Acos/special Acos/domain"),
+    # measured by scripts/probe_backends.py --webgl (its quirk cases "beyond_1e20"; rows of more than 128 elements,
+    # or webgl runs the CPU kernel): the max/min reduce shader starts at '-1.0 / 1e-20' / '1.0 / 1e-20'
+    ("Max", "a row whose values are all below -1e20 (-1e30, -Inf, a -3.4e38 attention mask) gives -1e20: the "
+     "reduce shader starts at -1e20; TF gives the row's max", False, ""),
+    ("Min", "a row whose values are all above 1e20 (1e30, +Inf) gives 1e20: the reduce shader starts at 1e20; TF "
+     "gives the row's min", False, ""),
+    ("Softmax", "a row whose values are all below -1e20 (-1e30, -Inf, a fully masked -3.4e38 row) is all ones: its "
+     "max comes out -1e20 (see Max), every exp 0, and 0/0 is 1 on webgl; TF gives the softmax (1/n for equal "
+     "values, NaN for -Inf)", False, ""),
     ("FFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "FFT/c64"),
     ("IFFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "IFFT/c64"),
     ("RFFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "RFFT/f32"),
@@ -180,6 +189,8 @@ _WEBGL_ROWS_I32 = [  # webgl holds int32 as float32: past 2^24 low bits go, INT3
     ("Square", "squares past 2^24 lose low bits; TF wraps modulo 2^32", "Square/i32"),
     ("Mul", "products past 2^24 lose low bits; TF wraps modulo 2^32", "Mul/i32_overflow"),
     ("Sum", "sums past 2^24 lose low bits; TF wraps modulo 2^32", "Sum/i32_overflow"),
+    ("Min", "the Min over nothing is INT32_MAX, which comes out INT32_MIN (measured by "
+     "tests/test_backend_contract_empty_reductions.py)", ""),
     ("FloorDiv", "INT32_MIN // -1 and INT32_MAX // 1 go through float32", "FloorDiv/i32_signs"),
     ("TruncateDiv", "INT32_MIN / -1 and INT32_MAX / 1 go through float32", "TruncateDiv/i32_signs"),
     ("Div", "INT32_MIN / -1 and INT32_MAX / 1 go through float32", "Div/i32_signs"),

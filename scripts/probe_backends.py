@@ -489,6 +489,15 @@ def math_variant_cases() -> list[Case]:
     for op in ("Prod", "Sum"):
         found.append(Case(op, [("input", big, True), ("axis", np.array([1], np.int32), False)],
                           when={"input:0": [I32], "overflow": ["true"]}, quirk=True))
+    # webgl's max/min reduce shader starts at -1e20/+1e20 ('-1.0 / 1e-20'), so a row whose values are all beyond
+    # that (-1e30, -Inf, -3e38 attention masks) reduces to ∓1e20, and its Softmax (max-subtracted) to all ones.
+    # 64 rows: more than 128 elements, or webgl hands the small CPU-resident tensor to its CPU kernels
+    beyond = np.tile(np.array([[-1e30, -2e30, -3e30], [-np.inf] * 3, [-3e38] * 3, [1, 2, 3]], np.float32), (16, 1))
+    for op, data in (("Max", beyond), ("Min", -beyond), ("Softmax", beyond)):
+        inputs = [("logits" if op == "Softmax" else "input", data, True)]
+        if op != "Softmax":
+            inputs.append(("axis", np.array([1], np.int32), False))
+        found.append(Case(op, inputs, when={"input:0": [F32], "beyond_1e20": ["true"]}, quirk=True))
     return found
 
 
@@ -590,10 +599,29 @@ def wrong_number_cases() -> list[Case]:
     return found
 
 
+def prelu_cases() -> list[Case]:
+    """``Prelu`` (no TF op: tfjsconv's ``prelu`` pass and ONNX ``PRelu`` emit it; TF's reference is Keras's
+    ``relu(x) - alpha * relu(-x)``, broadcast). wasm reads ``alpha[i % alpha.size]``: right only for an alpha that
+    is one value or tiles x's trailing axes (``tiles:1,0``)."""
+    import tensorflow as tf
+
+    from tfjsconv.ops.backends import tiles_trailing
+
+    found = []
+    x = sample(F32, (2, 3, 4), 95)
+    for alpha_shape in ((4,), (3, 4), (1, 1, 4), (1,), (3, 1), (2, 1, 1), (1, 3, 1)):
+        alpha = np.abs(sample(F32, alpha_shape, 96)) + 0.1
+        tiles = tiles_trailing(alpha_shape, x.shape)
+        found.append(Case("Prelu", [("x", x, True), ("alpha", alpha, False)],
+                          when={"input:0": [F32], "tiles:1,0": [json.dumps(bool(tiles))]},
+                          tf_equivalent=lambda a=alpha: tf.nn.relu(x) - a * tf.nn.relu(-x)))
+    return found
+
+
 def variant_cases() -> list[Case]:
     """Attribute variants of the ops real models use, beyond the per-dtype cases above."""
     return [*pool_cases(), *conv_cases(), *resize_cases(), *shape_variant_cases(), *math_variant_cases(),
-            *fused_cases(), *wrong_number_cases(), *high_rank_cases()]
+            *fused_cases(), *wrong_number_cases(), *prelu_cases(), *high_rank_cases()]
 
 
 # -- high ranks ---------------------------------------------------------------------------------
@@ -738,6 +766,8 @@ def ir_graph(case: Case) -> tuple[Any, dict[str, np.ndarray]]:
     from tfjsconv.ir import Graph
 
     op_def = op_def_registry.get(TF_OP_NAMES.get(case.op, case.op))
+    if op_def is None:  # an op only tfjsconv emits (Prelu): inputs in the case's order, T from the first
+        return _plain_graph(case)
     g = Graph(case.op)
     feeds: dict[str, np.ndarray] = {}
     values = []
@@ -769,6 +799,25 @@ def ir_graph(case: Case) -> tuple[Any, dict[str, np.ndarray]]:
     outputs = sum(int(attrs.get(arg.number_attr, 1)) if arg.number_attr else 1 for arg in op_def.output_arg)
     node = g.add_node(case.op, values, attrs, name="probe", num_outputs=outputs)
     g.set_output("y", node.output(case.output))
+    return g, feeds
+
+
+def _plain_graph(case: Case) -> tuple[Any, dict[str, np.ndarray]]:
+    """A one-op graph of an op TF has no op def for (so no arg order or type attrs to read)."""
+    from tfjsconv.dtypes import DType
+    from tfjsconv.ir import Graph
+
+    g = Graph(case.op)
+    feeds: dict[str, np.ndarray] = {}
+    values = []
+    for name, array, fed in case.inputs:
+        if fed:
+            values.append(g.placeholder(name, DType.from_any(array.dtype), tuple(array.shape)))
+            feeds[name] = array
+        else:
+            values.append(g.const(array, name=name))
+    node = g.add_node(case.op, values, {"T": DType.from_any(case.inputs[0][1].dtype), **case.attrs}, name="probe")
+    g.set_output("y", node.output(0))
     return g, feeds
 
 

@@ -142,6 +142,7 @@ def gated_windowed_attention(k):
     mask = k.Input((4, 5), dtype="bool", name="mask")
     self_mask = k.Input((4, 4), dtype="bool", name="self_mask")
     padded = k.Input((4, 6), name="padded")  # steps of zeros, masked by Masking
+    float_mask = k.Input((4, 5), name="float_mask")  # alone, GQA's explicit path keeps its entries > 0.5
     masked_q = L.Masking(0.0, name="masking")(padded)
     mha, gqa = L.MultiHeadAttention, L.GroupQueryAttention
     outputs = [
@@ -160,9 +161,11 @@ def gated_windowed_attention(k):
     gqa_scored, gqa_scores = gqa(2, 3, 1, sliding_window=3, use_gate=True, name="gqa_scored")(
         q, v, use_causal_mask=True, return_attention_scores=True)
     keras_masked = mha(2, 3, sliding_window=2, name="keras_mask")(masked_q, masked_q)  # keeps the query's mask
-    flat = [L.Flatten(name=f"flat_{i}")(o) for i, o in enumerate([*outputs, scored, gqa_scored])]
-    return k.Model([q, v, key, mask, self_mask, padded], [L.Concatenate(name="out")(flat), scores, gqa_scores,
-                                                          keras_masked])
+    float_masked, float_scores = gqa(2, 3, 1, name="gqa_float_mask")(q, v, attention_mask=float_mask,
+                                                                     return_attention_scores=True)
+    flat = [L.Flatten(name=f"flat_{i}")(o) for i, o in enumerate([*outputs, scored, gqa_scored, float_masked])]
+    return k.Model([q, v, key, mask, self_mask, padded, float_mask],
+                   [L.Concatenate(name="out")(flat), scores, gqa_scores, keras_masked, float_scores])
 
 
 FAMILIES = {"multi_head_attention": multi_head_attention, "dot_attention": dot_attention, "wrappers": wrappers,
@@ -236,15 +239,16 @@ def test_options_the_lowering_does_not_cover_are_named():
 
 
 def test_call_options_the_lowering_does_not_cover_are_refused_with_their_name(tmp_path):
-    """Options seen only in a call (a dynamic time length) are refused, named, with ``--loader=tensorflow`` as the way out."""
+    """Options seen only in a call (a mask whose positions are not the output's) are refused, named, with
+    ``--loader=tensorflow`` as the way out."""
     import tfjsconv
     from tfjsconv.errors import UsageError
 
     L = keras.layers
-    frames = keras.Input((None, 4, 4, 2), name="frames")
-    model = keras.Model(frames, L.ConvLSTM2D(2, 3, name="clstm")(frames))
+    frames = keras.Input((5, 4, 4, 2), name="frames")
+    model = keras.Model(frames, L.ConvLSTM2D(2, 3, name="clstm")(L.Masking(name="mask")(frames)))
     model.save(tmp_path / "dynamic.keras")
-    with pytest.raises(UsageError, match=r"'clstm' \(ConvLSTM2D\) needs a rank-5 input of static sizes") as err:
+    with pytest.raises(UsageError, match=r"'clstm' \(ConvLSTM2D\): a mask of shape \[None, 5, 4, 4\]") as err:
         tfjsconv.convert(tmp_path / "dynamic.keras", tmp_path / "out", output_format="tfjs_graph_model")
     assert "--loader=tensorflow" in str(err.value.hint)
     assert not (tmp_path / "out").exists()

@@ -94,14 +94,15 @@ def test_unknown_sizes_lower_and_match_keras_at_two_sizes(converted, tfjs_runtim
         _verify(Path(f"{path}.out"), inputs, outputs)
 
 
-def test_cropping3d_over_unknown_sizes_stays_refused_by_name(tmp_path):
-    """Cropping3D slices by sizes, which it needs known: refused by name, with the TensorFlow hint."""
+def test_center_crop_over_unknown_sizes_stays_refused_by_name(tmp_path):
+    """CenterCrop crops or resizes depending on the size it is given, which it needs known: refused by name, with
+    the TensorFlow hint (Cropping3D, once refused here, lowers: tests/test_keras_lowering_dynamic_sizes_more.py)."""
     import tfjsconv
     from tfjsconv.errors import UsageError
 
     L = keras.layers
-    volume = keras.Input((None, None, None, 2), name="volume")
-    keras.Model(volume, L.Cropping3D(1, name="crop3d")(volume)).save(tmp_path / "crop.keras")
-    with pytest.raises(UsageError, match=r"'crop3d' \(Cropping3D\) on an input of unknown sizes") as err:
+    image = keras.Input((None, None, 2), name="image")
+    keras.Model(image, L.CenterCrop(2, 3, name="crop")(image)).save(tmp_path / "crop.keras")
+    with pytest.raises(UsageError, match=r"'crop' \(CenterCrop\) needs a rank-4 input of static height") as err:
         tfjsconv.convert(tmp_path / "crop.keras", tmp_path / "out", output_format="tfjs_graph_model")
     assert "--loader=tensorflow" in str(err.value.hint)

@@ -235,7 +235,8 @@ def tf1_session_outputs(path: Path, tags: list[str], signature: str,
 
 def _histogram(out: Path) -> collections.Counter:
     doc = json.loads((out / "model.json").read_text())
-    return collections.Counter(n["op"] for n in doc["modelTopology"]["node"])
+    # "/nonempty/": what empty_reductions adds where one loader knows a reduced size and the other does not
+    return collections.Counter(n["op"] for n in doc["modelTopology"]["node"] if "/nonempty/" not in n["name"])
 
 
 def _inputs(name: str) -> dict[str, np.ndarray]:

@@ -7,14 +7,15 @@ bug: a short report with versions and exit code 1.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
-import platform
 import signal
 import sys
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 
 # Before anything imports numpy (a user's own value wins): OpenBLAS starts a thread per core at import,
 # which costs ~0.08 s of CPU on every run; a conversion's few matrix products do not need them.
@@ -22,14 +23,31 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ..errors import TfjsconvError, UsageError  # noqa: E402
 from ..version import __version__  # noqa: E402
-from . import bench_cmd, convert_cmd, inspect_cmd, ops_cmd, plugins_cmd, serve_cmd, verify_cmd  # noqa: E402
+from . import convert_cmd, startup_gc  # noqa: E402
 from .flags import ClearArgumentParser  # noqa: E402
 
-COMMANDS = {"convert": convert_cmd, "verify": verify_cmd, "inspect": inspect_cmd, "bench": bench_cmd,
-            "serve": serve_cmd, "plugins": plugins_cmd, "ops": ops_cmd}
+#: The commands, in the order of the help; each is the module ``<name>_cmd`` (``add_parser`` and ``run``).
+COMMANDS = ("convert", "verify", "inspect", "bench", "serve", "plugins", "ops")
 
 
-def build_parser() -> ClearArgumentParser:
+def command_module(name: str) -> ModuleType:
+    """The module of the command ``name``, imported on first use."""
+    return importlib.import_module(f".{name}_cmd", __name__)
+
+
+def _commands_to_build(argv: Sequence[str]) -> Sequence[str]:
+    """Only the command that runs, when the arguments name it before any top-level flag (its own help and
+    errors need no other); every command for the top-level help. The other six parsers and their modules
+    cost a few milliseconds on every conversion."""
+    for token in argv:
+        if token in COMMANDS:
+            return (token,)
+        if token.startswith("-"):
+            break
+    return COMMANDS
+
+
+def build_parser(commands: Sequence[str] = COMMANDS) -> ClearArgumentParser:
     parser = ClearArgumentParser(
         prog="tfjsconv",
         description="Convert TensorFlow, Keras, ONNX and PyTorch models to TensorFlow.js, and verify them in real TF.js.",
@@ -38,8 +56,8 @@ def build_parser() -> ClearArgumentParser:
     parser.add_argument("--version", "-v", action="version", version=f"tfjsconv {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        module.add_parser(sub)
+    for name in commands:
+        command_module(name).add_parser(sub)
     return parser
 
 
@@ -87,6 +105,8 @@ def installed_versions() -> dict[str, str]:
 
 
 def _bug_report(err: BaseException) -> str:
+    import platform  # only for a bug report: a millisecond or two on every run otherwise
+
     where = ""
     tb = traceback.extract_tb(err.__traceback__)
     if tb:
@@ -133,21 +153,44 @@ def _interrupted_message(command: str | None) -> str:
     return f"interrupted; {command} stopped before it finished"
 
 
+def _caused_by_interrupt(err: BaseException) -> bool:
+    """Whether ``err`` was raised while handling (or from) a KeyboardInterrupt (a Ctrl-C or SIGTERM)."""
+    seen = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+#: Set by :func:`_raise_interrupt`: an interrupt that code in between swallowed (numpy's import turns a Ctrl-C
+#: into an ImportError that does not name it) is still reported as an interruption.
+_interrupts: list[int] = []
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
+    _interrupts.append(signum)
     raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, a CI timeout) unwinds like Ctrl-C, so a half-written output is cleaned up."""
+    """SIGTERM (``kill``, a CI timeout) unwinds like Ctrl-C, so a half-written output is cleaned up; both are
+    remembered (an ignored Ctrl-C, e.g. a background job's, stays ignored)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    _interrupts.clear()
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -167,13 +210,15 @@ def _main(argv: Sequence[str] | None) -> int:
     command = None
     try:
         argv = convert_cmd.normalize(_with_default_command(argv))
-        parser = build_parser()
+        parser = build_parser(_commands_to_build(argv))
         args = parser.parse_args(argv)
         if not args.command:
             parser.print_help()
             return 2
         command = args.command
-        return COMMANDS[command].run(args)
+        if command != "convert":  # convert resumes once it has imported the conversion machinery
+            startup_gc.resume()
+        return command_module(command).run(args)
     except TfjsconvError as err:
         if debug:
             traceback.print_exc()
@@ -187,12 +232,18 @@ def _main(argv: Sequence[str] | None) -> int:
             traceback.print_exc()
         print(_os_error_message(err), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(_interrupted_message(command), file=sys.stderr)
+    except KeyboardInterrupt as err:
+        if getattr(err, "output_written", False):  # the swap of the outputs was finished first
+            print("interrupted after the output was written in full", file=sys.stderr)
+        else:
+            print(_interrupted_message(command), file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - the last line of defence prints a report, not a traceback
         if debug:
             traceback.print_exc()
+        if _interrupts or _caused_by_interrupt(err):  # Ctrl-C inside an import: numpy makes it an ImportError
+            print(_interrupted_message(command), file=sys.stderr)
+            return 130
         print(_bug_report(err), file=sys.stderr)
         return 1
 
@@ -200,6 +251,7 @@ def _main(argv: Sequence[str] | None) -> int:
 def run() -> None:
     """The ``tfjsconv`` console command: :func:`main`, then a quick exit (also after argparse's own exits,
     ``--help``, ``--version`` and flag errors)."""
+    startup_gc.pause()
     try:
         code = main()
     except SystemExit as stop:

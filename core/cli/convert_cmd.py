@@ -140,8 +140,10 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from ..conversion import convert
     from ..progress import Progress
+    from . import startup_gc
     from .report import format_conversion
 
+    startup_gc.resume()  # the imports that live as long as the process are done (the `tfjsconv` command only)
     options = options_from_args(args)
     progress = Progress(enabled=False) if args.quiet else Progress()  # shown only when stderr is a terminal
     result = convert(args.input_path, args.output_path, progress=progress, **options)

@@ -88,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..verify.source_check import verify_against_source
 
-        report = verify_against_source(source, model_dir, input_format=args.input_format, inputs=inputs,
-                                       backends=backends, quantized_rtol=args.quantized_rtol, quiet=args.json,
+        # Without --inputs the random inputs are made there: an unknown time axis gets several steps.
+        report = verify_against_source(source, model_dir, input_format=args.input_format,
+                                       inputs=inputs if args.inputs else None, seed=args.seed, backends=backends, quantized_rtol=args.quantized_rtol, quiet=args.json,
                                        **tolerances)
     print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report), file=sys.stdout)
     if report.crashes:

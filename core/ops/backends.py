@@ -88,13 +88,30 @@ def _spatial(attrs: Mapping[str, Any], name: str) -> list[Any] | None:
     return list(value[2:] if channels_first else value[1:-1])
 
 
+def tiles_trailing(small: Sequence[int | None], big: Sequence[int | None]) -> bool | None:
+    """Whether ``small`` is one value or, past its leading 1s, ``big``'s trailing sizes: what a kernel that reads
+    ``small[i % small.size]`` without broadcasting (wasm's ``Prelu`` alpha) gets right. None if a size is unknown."""
+    sizes = list(small)
+    while sizes and sizes[0] == 1:
+        sizes.pop(0)
+    if not sizes:
+        return True
+    if len(sizes) > len(big):
+        return False
+    trailing = list(big)[len(big) - len(sizes):]
+    if None in sizes or None in trailing:
+        return None
+    return sizes == trailing
+
+
 class NodeFacts:
     """The dtypes and attrs of one node, as the contract's selectors read them (None = unknown)."""
 
     def __init__(self, op: str, attrs: Mapping[str, Any], input_dtypes: Sequence[str | None],
                  const_inputs: Mapping[int, Any] | None = None,
                  input_ranks: Sequence[int | None] | None = None,
-                 output_ranks: Sequence[int | None] | None = None, *, refuse_unknown_rank: bool = False) -> None:
+                 output_ranks: Sequence[int | None] | None = None, *, refuse_unknown_rank: bool = False,
+                 input_shapes: Sequence[tuple | None] | None = None) -> None:
         self.op = op
         self.attrs = dict(attrs)
         self.input_dtypes = list(input_dtypes)
@@ -109,6 +126,8 @@ class NodeFacts:
         self.refuse_unknown_rank = refuse_unknown_rank
         #: A bound no input/output rank exceeds, where some rank is unknown (shape_rank.RankMap.bounds).
         self.rank_bound: int | None = None
+        #: Each input's shape (None sizes unknown), None where neither an annotation nor a Const gives it.
+        self.input_shapes = list(input_shapes or [])
 
     @classmethod
     def of(cls, node: Node, ranks: Mapping[Any, int | None] | None = None) -> NodeFacts:
@@ -121,11 +140,12 @@ class NodeFacts:
             if producer.op == "Const" and isinstance(producer.attrs.get("value"), np.ndarray) \
                     and producer.attrs["value"].size <= 16:
                 consts[index] = producer.attrs["value"]
+        shapes = [_value_shape(value) for value in node.inputs]
         inputs, outputs = value_ranks(node, ranks)
         unknown_by_rules = getattr(ranks, "unknown_by_rules", None)
         refuse = unknown_by_rules is not None and any(unknown_by_rules(v) for v in [*node.inputs, *node.outputs])
         facts = cls(node.op, node.attrs, [_value_dtype(value) for value in node.inputs], consts, inputs, outputs,
-                    refuse_unknown_rank=refuse)
+                    refuse_unknown_rank=refuse, input_shapes=shapes)
         bound = getattr(ranks, "bound", None)
         if bound is not None:
             bounds = [bound(v) for v in [*node.inputs, *node.outputs]]
@@ -142,6 +162,7 @@ class NodeFacts:
         input N holds a value other than 1; ``empty:N``: whether constant input N holds no values;
         ``other:N,V``: whether constant input N holds a value other than V; ``negative:N``: whether
         constant input N holds a negative value; ``nonzero:NAME``: whether integer attr NAME is not 0;
+        ``tiles:A,B``: whether input A is one value or, past its leading 1s, input B's trailing sizes;
         ``nonunit:NAME``/``uniform:NAME``: whether a window attr (ksize, strides, dilations) has a spatial
         entry other than 1 / has all spatial entries equal (a square or cubic window); ``lessthan:A,B``:
         whether window attr A has a spatial entry below B's (``ksize,strides``: a window that skips inputs).
@@ -176,6 +197,11 @@ class NodeFacts:
             index, _, expected = key.partition(",")
             value = self.const_inputs.get(int(index))
             return None if value is None else json.dumps(bool(np.any(np.asarray(value) != float(expected))))
+        if kind == "tiles":  # tiles:1,0: input 1 is one value or input 0's trailing sizes (wasm's Prelu alpha)
+            first, _, second = key.partition(",")
+            small, big = (self.input_shapes[int(i)] if int(i) < len(self.input_shapes) else None for i in (first, second))
+            tiles = None if small is None or big is None else tiles_trailing(small, big)
+            return None if tiles is None else json.dumps(tiles)
         if kind == "lessthan":  # lessthan:ksize,strides: a window smaller than its stride somewhere
             first, _, second = key.partition(",")
             a, b = _spatial(self.attrs, first), _spatial(self.attrs, second)
@@ -238,6 +264,16 @@ def _value_dtype(value: Any) -> str | None:
     if value.dtype is not None:
         return tfjs_dtype(value.dtype)
     return _output_dtype(value.producer.op, value.producer.attrs) if value.index == 0 else None
+
+
+def _value_shape(value: Any) -> tuple | None:
+    """``value``'s shape: its annotation, else its Const's array shape (None sizes unknown; None if neither)."""
+    if value.shape is not None:
+        return tuple(value.shape)
+    producer = value.producer
+    array = producer.attrs.get("value") if producer.op == "Const" and value.index == 0 else None
+    shape = getattr(array, "shape", None)
+    return tuple(int(d) for d in shape) if shape is not None else None
 
 
 def _output_dtype(op: str, attrs: Mapping[str, Any]) -> str | None:

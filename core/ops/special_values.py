@@ -94,6 +94,12 @@ def _nodes(graph: Graph | Mapping[str, Any]) -> Iterable[tuple[str, Any, str]]:
         yield name, fact, ""
 
 
+def _kinds(found: list[Deviation]) -> str:
+    """What kinds of values differ: webgl adds its max/min reduce shaders' ±1e20 start."""
+    beyond = any(d.backend == "webgl" and d.op in ("Max", "Min", "Softmax") and d.dtype == "float32" for d in found)
+    return "NaN/Inf, values past ±1e20 or int32 past 2^24" if beyond else "NaN/Inf or int32 past 2^24"
+
+
 def _grouped(found: Iterable[Deviation]) -> str:
     """``Maximum, Relu6 (wasm); Sign (cpu, wasm)``: ops grouped by the backends they deviate on."""
     backends: dict[str, list[str]] = {}
@@ -119,7 +125,7 @@ def notice(found: Iterable[Deviation], *, exact: bool) -> str | None:
     fixable = sorted({d.op for d in found if d.exact})
     hint = (f"--exact_special_values rewrites {', '.join(fixable)} to give TF's results" if fixable
             else "--exact_special_values cannot rewrite these")
-    return (f"special values: TF.js gives other results than TF for NaN/Inf or int32 past 2^24 in "
+    return (f"special values: TF.js gives other results than TF for {_kinds(found)} in "
             f"{_grouped(found)}; {hint}; see {DOCS}")
 
 
@@ -135,5 +141,5 @@ def layers_notice(found: Iterable[Deviation], layers: list[str]) -> str | None:
             f"with --exact_special_values to get TF's results for {', '.join(fixable)}" if fixable
             else "no rewrite makes these exact")
     named = ", ".join(layers[:6]) + (", …" if len(layers) > 6 else "")
-    return (f"special values: TF.js gives other results than TF for NaN/Inf or int32 past 2^24 in "
+    return (f"special values: TF.js gives other results than TF for {_kinds(found)} in "
             f"{_grouped(found)} (layers {named}); {hint}; see {DOCS}")

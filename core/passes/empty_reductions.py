@@ -6,18 +6,30 @@ highest for integers), wasm's ``Prod`` gives 0 (TF: 1), float ``Mean`` gives 0 o
 memory on wasm (TF: NaN, 0/0); webgl throws for ``EuclideanNorm`` over zero elements (TF: 0) and for a
 ``MatMul`` whose inner dimension is 0 (TF: zeros; ``tf_ops.py --webgl``). The result there does not depend on the data,
 so the node becomes a Const of its (static) shape, or a ``Fill`` of the reduction's run-time shape.
+
+An axis whose size is unknown here may still be empty at run time, and then TF.js answers wrongly too
+(garbage on wasm for every reduction, and for a matmul over an empty inner dimension): such a node gets one
+identity element along its reduced axes exactly when they hold nothing (``reduction_padding``), on the target
+backends that need it. A reduction whose input rank or axes stay unknown is left as it is.
 """
 from __future__ import annotations
+
+import functools
+from typing import Callable
 
 import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
-from . import Pass, PassResult
+from ..shape_rank import infer_ranks
+from . import PassResult
+from .backend_gated import BackendGatedPass
 from .graph_edit import const_array, rewrite
+from .reduction_padding import guard, is_padded, pad_empty_inner_dimension, pad_axes, wrong_on
 from .shapes import infer_shapes, is_static
 
 REDUCTIONS = ("Max", "Min", "Prod", "Sum", "Mean", "All", "Any", "EuclideanNorm")
+_INT32 = np.iinfo(np.int32)
 
 
 def identity(op: str, dtype: DType) -> np.ndarray | None:
@@ -79,9 +91,32 @@ def _run_time_shape(graph: Graph, node: Node, shapes: dict) -> Value:
                         name=f"{node.name}/output_shape", dtype=DType.INT32)
 
 
-class EmptyReductions(Pass):
+def _input_shape(node: Node, shapes: dict, ranks: dict) -> tuple | None:
+    """The reduction's input shape, else as many unknown sizes as its inferred rank (None: rank unknown)."""
+    shape = shapes.get(node.inputs[0])
+    if shape is not None:
+        return tuple(shape)
+    rank = ranks.get(node.inputs[0])
+    return (None,) * rank if rank is not None else None
+
+
+def _axes_to_pad(node: Node, in_shape: tuple | None) -> list[int] | None:
+    """Every reduced axis when one of them has a size unknown at conversion time, else [] (None: the rank or
+    the axes are unknown). All of them, not only the unknown ones, so that readers that know different sizes
+    (the TF-free and TensorFlow loaders) emit the same graph."""
+    axes = const_array(node.inputs[1])
+    if in_shape is None or axes is None:
+        return None
+    if not in_shape:
+        return []
+    reduced = sorted({int(a) % len(in_shape) for a in np.asarray(axes).reshape(-1)})
+    return reduced if any(in_shape[a] is None for a in reduced) else []
+
+
+class EmptyReductions(BackendGatedPass):
     """``Max``/``Min``/``Prod``/``Sum``/``Mean``/``All``/``Any``/``EuclideanNorm`` over a statically empty axis,
-    and ``MatMul`` over an empty inner dimension → what TF gives."""
+    and ``MatMul`` over an empty inner dimension → what TF gives; over an axis that may be empty at run time →
+    the same, through one identity element fed exactly when it is empty."""
 
     name = "empty_reductions"
     level = 0
@@ -90,7 +125,8 @@ class EmptyReductions(Pass):
     def run(self, graph: Graph) -> PassResult:
         shapes: dict | None = None
         count = 0
-        for node in graph.nodes:
+        ranks = functools.cache(lambda: infer_ranks(graph))  # only for inputs whose shape is unknown
+        for node in list(graph.nodes):
             if node.op == "MatMul" and isinstance(node.attrs.get("T"), DType) and node.attrs["T"] != DType.BOOL:
                 shapes = shapes if shapes is not None else infer_shapes(graph)
                 out_shape = _empty_matmul(node, shapes)
@@ -99,15 +135,22 @@ class EmptyReductions(Pass):
                     rewrite(node, "Const", [], {"dtype": dtype, "value": np.zeros(out_shape, dtype.numpy)})
                     node.output(0).shape, node.output(0).dtype = out_shape, dtype
                     count += 1
+                else:
+                    count += self._pad_inner_dimension(graph, node, shapes)
+                continue
+            if node.op in ("BatchMatMulV2", "BatchMatMul") and node.attrs.get("T") == DType.FLOAT32:
+                shapes = shapes if shapes is not None else infer_shapes(graph)
+                count += self._pad_inner_dimension(graph, node, shapes)
                 continue
             if node.op not in REDUCTIONS or len(node.inputs) < 2:
                 continue
-            dtype = node.attrs.get("T") or node.output(0).dtype
+            dtype = DType.BOOL if node.op in ("All", "Any") else node.attrs.get("T") or node.output(0).dtype
             value = identity(node.op, dtype) if isinstance(dtype, DType) else None
             if value is None:
                 continue
             shapes = shapes if shapes is not None else infer_shapes(graph)
             if not _reduces_nothing(node, shapes):
+                count += self._pad_if_empty_at_run_time(graph, node, shapes, ranks, dtype, value)
                 continue
             out_shape = shapes.get(node.output(0))
             if is_static(out_shape):
@@ -120,3 +163,33 @@ class EmptyReductions(Pass):
             node.output(0).dtype = dtype
             count += 1
         return PassResult(count)
+
+    def _pad_inner_dimension(self, graph: Graph, node: Node, shapes: dict) -> int:
+        """A float matmul whose inner dimension may be 0 at run time: see ``reduction_padding``."""
+        from ..ops.backends import DEFAULT_TARGET_BACKENDS
+
+        a, b = (shapes.get(v) for v in node.inputs[:2])
+        if node.attrs.get("T") != DType.FLOAT32 or a is None or b is None or len(a) < 2 or len(b) < 2:
+            return 0
+        return int(pad_empty_inner_dimension(graph, node, tuple(a), tuple(b), self.targets or DEFAULT_TARGET_BACKENDS))
+
+    def _pad_if_empty_at_run_time(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict],
+                                  dtype: DType, value: np.ndarray) -> int:
+        """Pad a reduction whose reduced size is unknown (1 if rewritten): see ``reduction_padding``."""
+        from ..ops.backends import DEFAULT_TARGET_BACKENDS
+
+        if is_padded(node) or not wrong_on(node.op, dtype, self.targets or DEFAULT_TARGET_BACKENDS):
+            return 0
+        if np.issubdtype(dtype.numpy, np.integer) and not _INT32.min <= int(value) <= _INT32.max:
+            return 0  # an int64/uint32 Max/Min: TF.js holds it as int32, the identity is no weight it can store
+        in_shape = _input_shape(node, shapes, ranks() if shapes.get(node.inputs[0]) is None else {})
+        axes = _axes_to_pad(node, in_shape)
+        if not axes:
+            return 0
+        floating = np.issubdtype(dtype.numpy, np.floating)
+        selects = floating and node.op in ("Max", "Min", "Mean")  # webgl's ∓1e20 window padding; Mean's 0/0
+        fill = np.zeros((), dtype.numpy) if selects else np.asarray(value, dtype.numpy)
+        empty = pad_axes(graph, node, in_shape, axes, fill, dtype)
+        if selects:
+            guard(graph, node, empty, np.asarray(value, dtype.numpy), dtype)
+        return 1

@@ -12,6 +12,9 @@ from ..errors import InputError
 
 #: Unknown dimensions (batch, sequence length) get this size in random inputs.
 DEFAULT_DIM = 1
+#: What ``verify SOURCE MODEL_DIR`` feeds an unknown axis past the first (a time length, an image side): one
+#: step would leave a recurrence or a window unchecked. The batch axis stays :data:`DEFAULT_DIM`.
+DEFAULT_INNER_DIM = 3
 
 
 def load_npz(path: Path | str, what: str) -> dict[str, np.ndarray]:
@@ -53,6 +56,21 @@ def input_specs(model_dir: Path | str) -> dict[str, tuple[DType, tuple[int | Non
     return specs
 
 
+def signature_output_names(model_dir: Path | str) -> list[str] | None:
+    """A graph model's output names, as the TF.js runner names its results (signature keys, else the output
+    nodes); None for a layers model or a folder without a readable model.json. A frontend's reference names
+    its outputs to match (the Keras plugin knows two namings: its lowering's and TensorFlow's tracer's)."""
+    try:
+        doc = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict) or doc.get("format") == "layers-model" or \
+            "model_config" in (doc.get("modelTopology") or {}):
+        return None
+    outputs = (doc.get("signature") or {}).get("outputs")
+    return [str(k) for k in outputs] if isinstance(outputs, dict) and outputs else None
+
+
 def _shape(shape_json: dict[str, Any] | None) -> tuple[int | None, ...] | None:
     if shape_json is None or shape_json.get("unknownRank"):
         return None
@@ -76,15 +94,22 @@ def _layers_inputs(config: dict[str, Any]) -> dict[str, tuple[DType, tuple[int |
     return specs
 
 
+def has_unknown_inner_dims(specs: dict[str, tuple[DType, tuple[int | None, ...] | None]]) -> bool:
+    """Whether an input has an unknown axis past its first (what ``inner_dim`` of :func:`random_inputs` sizes)."""
+    return any(shape is not None and None in shape[1:] for _, shape in specs.values())
+
+
 def random_inputs(specs: dict[str, tuple[DType, tuple[int | None, ...] | None]], *, seed: int = 0,
-                  dim: int = DEFAULT_DIM) -> dict[str, np.ndarray]:
-    """Deterministic random inputs matching ``specs`` (unknown dims become ``dim``)."""
+                  dim: int = DEFAULT_DIM, inner_dim: int | None = None) -> dict[str, np.ndarray]:
+    """Deterministic random inputs matching ``specs``: an unknown first axis becomes ``dim``, any other
+    unknown axis ``inner_dim`` (``dim`` when not given)."""
     rng = np.random.default_rng(seed)
+    inner = dim if inner_dim is None else inner_dim
     out = {}
     for name, (dtype, shape) in specs.items():
         if shape is None:
             raise InputError(f"input {name!r} has unknown rank; pass --inputs with real data")
-        concrete = tuple(dim if d is None else d for d in shape)
+        concrete = tuple((dim if i == 0 else inner) if d is None else d for i, d in enumerate(shape))
         if dtype in (DType.FLOAT32, DType.FLOAT64, DType.FLOAT16):
             out[name] = rng.standard_normal(concrete).astype(np.float32)
         elif dtype in (DType.INT32, DType.INT64, DType.INT8, DType.INT16, DType.UINT8, DType.UINT16):

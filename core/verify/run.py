@@ -320,9 +320,16 @@ def _parse_result(doc: dict[str, Any], backends: list[str]) -> RunResult:
         )
         if run.ok:
             for out in entry.get("outputs") or []:
-                name = out["name"]
-                if name in run.outputs:  # should not happen; keep both rather than lose one
-                    name = f"{name}#{len(run.outputs)}"
+                name = _unique_name(out["name"], run.outputs)
                 run.outputs[name] = _read_array(Path(out["file"]), out["dtype"], list(out["shape"]))
         runs[backend] = run
     return RunResult(runs, tfjs_version=doc.get("tfjs_version"), environment=dict(doc.get("environment") or {}))
+
+
+def _unique_name(name: str, taken: Mapping[str, Any]) -> str:
+    """``name``, or ``name_1``, ``name_2``... when taken: a TF.js layers model names each output by its layer,
+    so a layer with several outputs repeats its name; tf_keras (and the Keras lowering) number repeats so."""
+    proposal, count = name, 1
+    while proposal in taken:
+        proposal, count = f"{name}_{count}", count + 1
+    return proposal

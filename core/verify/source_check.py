@@ -148,13 +148,14 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
     The element rule (``elem_rtol``) holds the float32 model; quantized weights are lossy by design,
     so the quantized model is compared with the scale rule only.
     """
-    from .inputs import input_specs, random_inputs
-
     model_dir = Path(model_dir)
-    inputs = dict(inputs) if inputs is not None else random_inputs(input_specs(model_dir), seed=seed)
     extra = {k: v for k, v in (convert_options or {}).items() if k == "input_layout" and v is not None}
-    expected = source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=bool(
-        (convert_options or {}).get("allow_unsafe_deserialization")))
+    unsafe = bool((convert_options or {}).get("allow_unsafe_deserialization"))
+    if inputs is not None:
+        inputs = dict(inputs)
+        expected = source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=unsafe)
+    else:
+        inputs, expected = _random_inputs_and_reference(source, model_dir, input_format, extra, seed, unsafe)
     dtypes = quantized_dtypes(model_dir)
     if not dtypes:
         return verify_model(model_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=quiet,
@@ -194,6 +195,28 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return report
+
+
+def _random_inputs_and_reference(source: str | Path, model_dir: Path, input_format: str | None,
+                                 extra: Mapping[str, Any], seed: int, unsafe: bool
+                                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Random inputs and the source's outputs for them. An unknown axis past the batch (a time length) gets
+    :data:`~.inputs.DEFAULT_INNER_DIM` steps, so that a recurrence is checked over several; a source that cannot
+    run that size (the axis is not free after all) is checked at size 1, as before."""
+    from .inputs import DEFAULT_INNER_DIM, has_unknown_inner_dims, input_specs, random_inputs
+
+    specs = input_specs(model_dir)
+    if has_unknown_inner_dims(specs):
+        inputs = random_inputs(specs, seed=seed, inner_dim=DEFAULT_INNER_DIM)
+        try:
+            return inputs, source_reference(source, model_dir, inputs, input_format, extra,
+                                            allow_unsafe_deserialization=unsafe)
+        except (UsageError, MissingInputsError):
+            raise
+        except Exception:  # noqa: BLE001 - the source refused that size; size 1 (the old default) decides
+            pass
+    inputs = random_inputs(specs, seed=seed)
+    return inputs, source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=unsafe)
 
 
 def _quantized_entries(model_dir: Path) -> set[tuple[str, str]]:

@@ -13,7 +13,8 @@ import json
 import logging
 import os
 import shutil
-import tempfile
+import signal
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -109,6 +110,21 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """A new empty folder ``parent/prefix<random>`` only this user can enter, as ``tempfile.mkdtemp`` makes
+    one (its ``tempfile`` and ``random`` imports cost a few milliseconds on every conversion). The random
+    part has mkdtemp's 8 characters, so the longest output name that fits the filesystem's limit is the
+    same; a name taken (another run's folder) is skipped like mkdtemp does."""
+    for _ in range(100):
+        folder = parent / f"{prefix}{os.urandom(4).hex()}"
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            continue
+        return folder.absolute()
+    raise FileExistsError(f"no unused temporary folder name under {parent}")
+
+
 def _make_parents(folder: Path) -> list[Path]:
     """Create missing ancestors of the output (like ``mkdir -p``); return them, deepest first."""
     created = []
@@ -130,7 +146,7 @@ def atomic_output_dir(target: Path | str, *, overwrite: bool = False,
         created = _make_parents(parent)
     except OSError as err:
         raise OutputError(f"cannot create {parent}: {err.strerror or err}") from err
-    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX + target.name + "-", dir=parent))
+    staging = _new_folder(parent, _STAGING_PREFIX + target.name + "-")
     try:
         yield staging
         _replace(staging, target.resolve())
@@ -145,25 +161,67 @@ def atomic_output_dir(target: Path | str, *, overwrite: bool = False,
 
 
 def _replace(staging: Path, target: Path) -> None:
-    os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a model folder is meant to be served
+    os.chmod(staging, 0o755)  # made 0700 like mkdtemp's; a model folder is meant to be served
     if not target.exists():
-        os.rename(staging, target)
+        with _interrupts_deferred():  # an interrupt now is told that the output is in place
+            os.rename(staging, target)
         return
     # Checked again: the folder may have changed while the model was converted.
     names = previous_output_files(target) if any(target.iterdir()) else []
     # Move the old output aside first, so that at every instant one complete model is in place.
-    backup = Path(tempfile.mkdtemp(prefix=_BACKUP_PREFIX + target.name + "-", dir=target.parent))
+    backup = _new_folder(target.parent, _BACKUP_PREFIX + target.name + "-")
     os.rmdir(backup)
-    os.rename(target, backup)
+    with _interrupts_deferred():  # a Ctrl-C here would leave the old output in the backup folder
+        os.rename(target, backup)
+        try:
+            os.rename(staging, target)
+        except BaseException:
+            os.rename(backup, target)
+            raise
+        for name in names:  # exactly the files checked above; anything that appeared since stays
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(backup / name)
+        try:
+            os.rmdir(backup)
+        except OSError:
+            log.warning("the previous output was replaced; files that appeared in it meanwhile are kept in %s",
+                        backup)
+
+
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done, then act as they would have (the handlers that were
+    in place run): swapping the outputs and removing the old one is quick, and stopped half-way it would
+    leave the old model in a hidden folder beside the new one. Only the main thread can change handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {}
+    for signum in _DEFERRED_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is not None:  # None: installed outside Python, which could not be put back
+            previous[signum] = signal.signal(signum, lambda number, frame: caught.append(number))
+    done = False
     try:
-        os.rename(staging, target)
-    except BaseException:
-        os.rename(backup, target)
-        raise
-    for name in names:  # exactly the files checked above; anything that appeared since stays
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(backup / name)
-    try:
-        os.rmdir(backup)
-    except OSError:
-        log.warning("the previous output was replaced; files that appeared in it meanwhile are kept in %s", backup)
+        yield
+        done = True
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            try:
+                signal.raise_signal(caught[0])
+            except KeyboardInterrupt as err:
+                if done:
+                    raise InterruptedAfterOutput from err
+                raise
+
+
+class InterruptedAfterOutput(KeyboardInterrupt):
+    """A Ctrl-C (or SIGTERM) that arrived while the finished output was put in place: it is in place, whole."""
+
+    output_written = True

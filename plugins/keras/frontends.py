@@ -187,7 +187,8 @@ class _KerasFileFrontend(Frontend):
         path = _input_path(source, self.name)
         info = self.check_before_keras(path, options)
         check_model_config(info.model_config, source=str(path), keras3=info.keras3, output_format=GRAPH_MODEL)
-        return keras_reference(load_keras_model(path, keras3=info.keras3), inputs)
+        return keras_reference(load_keras_model(path, keras3=info.keras3), inputs, info.model_config,
+                               _converted_output_names(options))
 
     def trace_reference(self, source: Any, inputs: Mapping[str, np.ndarray], sources: Sequence[str],
                         options: ConvertOptions) -> dict[str, list[np.ndarray]]:
@@ -198,6 +199,14 @@ class _KerasFileFrontend(Frontend):
         info = self.check_before_keras(path, options)
         check_model_config(info.model_config, source=str(path), keras3=info.keras3, output_format=GRAPH_MODEL)
         return keras_layer_outputs(load_keras_model(path, keras3=info.keras3), inputs, list(sources))
+
+
+def _converted_output_names(options: ConvertOptions) -> list[str] | None:
+    """The output names of the model being verified (``verify`` passes its folder as ``extra["model_dir"]``)."""
+    from tfjsconv.verify.inputs import signature_output_names
+
+    model_dir = (options.extra or {}).get("model_dir")
+    return signature_output_names(model_dir) if model_dir else None
 
 
 class KerasH5Frontend(_KerasFileFrontend):

@@ -30,7 +30,7 @@ def malformed_config(source: str) -> Iterator[None]:
     """Untrusted JSON of the wrong type anywhere (a list where a dict belongs ...) becomes one InputError."""
     try:
         yield
-    except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError) as err:
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError, ArithmeticError) as err:
         raise InputError(f"{source}: the model config is malformed ({type(err).__name__}: {str(err)[:200]})",
                          hint="the file is corrupt or was edited by hand") from None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +60,108 @@ def input_names(model: Any) -> list[str]:
     return [str(getattr(t, "name", "")).split(":")[0] for t in model.inputs]
 
 
-def keras_reference(model: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run ``model`` on ``inputs`` (keyed by input layer name; any name for a single input)."""
-    outputs = _predict(model, inputs)
-    out_names = [str(n) for n in getattr(model, "output_names", [])] or [f"output_{i}" for i in range(len(outputs))]
-    return {name: np.asarray(value) for name, value in zip(out_names, outputs, strict=True)}
+def keras_reference(model: Any, inputs: Mapping[str, np.ndarray], model_config: Mapping[str, Any] | None = None,
+                    converted_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Run ``model`` on ``inputs`` (keyed by input layer name; any name for a single input).
+
+    The outputs are named as the converter named them: the lowering's names (from ``model_config``, the saved
+    config it read), or the TensorFlow tracer's when those are the converted model's (``converted_names``:
+    the graph signature's). Keras 3 gives every output of one layer the layer's name (a Bidirectional or an
+    LSTM with ``return_state``), so its ``output_names`` cannot key them.
+    """
+    structure = _predict(model, inputs)
+    flat = [np.asarray(v) for v in _flatten(structure)]
+    candidates = [names for names in (_lowered_names(model_config, len(flat)), _traced_names(model, structure))
+                  if names is not None and len(names) == len(flat)]
+    if converted_names is not None:
+        wanted = set(converted_names)
+        candidates = [n for n in candidates if set(n) == wanted] + candidates
+    names = candidates[0] if candidates else _unique([str(n) for n in getattr(model, "output_names", [])]
+                                                     or [f"output_{i}" for i in range(len(flat))])
+    return dict(zip(names, flat, strict=True))
 
 
-def _predict(model: Any, inputs: Mapping[str, np.ndarray]) -> list[Any]:
-    """The model's outputs, as a list, on ``inputs`` ordered as its input layers."""
+def _flatten(structure: Any) -> list[Any]:
+    """Leaves in Keras's order (``keras.tree.flatten``: dict keys sorted; nested lists and tuples in order)."""
+    if isinstance(structure, dict):
+        return [leaf for key in sorted(structure) for leaf in _flatten(structure[key])]
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in _flatten(item)]
+    return [structure]
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Repeats made unique as tf_keras and the lowering do (``b``, ``b_1``, ``b_2``)."""
+    from .lowering.model_plan import ModelPlan
+
+    return ModelPlan(False, [], [], [(n, 0, 0) for n in names]).output_names()
+
+
+def _lowered_names(model_config: Mapping[str, Any] | None, count: int) -> list[str] | None:
+    """The lowering's output names (:meth:`ModelPlan.output_names`), in Keras's flatten order.
+
+    The lowering names the ``output_layers`` refs in the config's order (dict values as saved); Keras flattens
+    a dict of outputs by sorted key, so the names are put in that order."""
+    if not model_config:
+        return None
+    from .configs import plain
+    from .lowering.model_plan import is_functional, layer_refs
+
+    config = plain(dict(model_config))
+    if not is_functional(config):
+        return None if count != 1 else _unique([_last_layer_name(config)]) if _last_layer_name(config) else None
+    saved = (config.get("config") or {}).get("output_layers")
+    names = _unique([ref[0] for ref in layer_refs(saved)])
+    order = _keras_order(saved, iter(range(len(names))))
+    if sorted(order) != list(range(len(names))):
+        return None
+    return [names[i] for i in order]
+
+
+def _last_layer_name(config: Mapping[str, Any]) -> str | None:
+    from .configs import entry_name, top_level_layers
+
+    layers = top_level_layers(config)
+    return entry_name(layers[-1]) if layers else None
+
+
+def _keras_order(saved: Any, counter: Iterator[int]) -> list[int]:
+    """For each output in Keras's flatten order, its index in :func:`layer_refs`'s order (dicts as saved)."""
+    if isinstance(saved, dict):
+        indexed = {key: _keras_order(value, counter) for key, value in saved.items()}  # numbered as saved
+        return [i for key in sorted(indexed) for i in indexed[key]]
+    if not isinstance(saved, list) or not saved:
+        return []
+    if isinstance(saved[0], str):
+        return [next(counter)]
+    return [i for item in saved for i in _keras_order(item, counter)]
+
+
+def _traced_names(model: Any, structure: Any) -> list[str] | None:
+    """The names ``--loader=tensorflow`` gives (``plugins/savedmodel/keras_trace.py`` then ``freeze.output_keys``):
+    ``output_names`` when unique, a dict's sorted keys, else ``output_<path>``."""
+    flat = _flatten(structure)
+    names = sorted(structure) if isinstance(structure, dict) else [str(n) for n in getattr(model, "output_names", [])]
+    if len(names) == len(flat) and len(set(names)) == len(names):
+        return names
+    paths = _leaf_paths(structure)
+    if isinstance(structure, dict) and all("/" not in p for p in paths):
+        return paths
+    if len(paths) == 1 and not isinstance(structure, dict):
+        return ["output_0"]
+    return [f"output_{p.replace('/', '_')}" if p.isdigit() or "/" in p else p for p in paths]
+
+
+def _leaf_paths(structure: Any, prefix: str = "") -> list[str]:
+    if isinstance(structure, dict):
+        return [p for key in sorted(structure) for p in _leaf_paths(structure[key], f"{prefix}{key}/")]
+    if isinstance(structure, (list, tuple)):
+        return [p for i, item in enumerate(structure) for p in _leaf_paths(item, f"{prefix}{i}/")]
+    return [prefix.rstrip("/")]
+
+
+def _predict(model: Any, inputs: Mapping[str, np.ndarray]) -> Any:
+    """The model's outputs, as ``predict`` structures them, on ``inputs`` ordered as its input layers."""
     names = input_names(model)
     if len(names) == 1 and len(inputs) == 1:
         arrays = list(inputs.values())
@@ -77,8 +170,7 @@ def _predict(model: Any, inputs: Mapping[str, np.ndarray]) -> list[Any]:
         if missing:
             raise InputError(f"the model takes inputs {names}; got {sorted(inputs)}")
         arrays = [inputs[n] for n in names]
-    outputs = model.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0)
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    return model.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0)
 
 
 def keras_layer_outputs(model: Any, inputs: Mapping[str, np.ndarray], layer_names: list[str]
@@ -105,7 +197,7 @@ def keras_layer_outputs(model: Any, inputs: Mapping[str, np.ndarray], layer_name
     if not tensors:
         return {}
     sub = keras.Model(model.inputs, tensors)
-    flat = [np.asarray(v) for v in _predict(sub, inputs)]
+    flat = [np.asarray(v) for v in _flatten(_predict(sub, inputs))]
     result, k = {}, 0
     for name, count in chosen:
         result[name] = flat[k:k + count]

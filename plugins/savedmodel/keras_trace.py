@@ -5,6 +5,8 @@ from typing import Any
 
 from tfjsconv.errors import InputError
 
+from .keras_center_crop import refuse_center_crop_of_unknown_sizes
+from .keras_time_distributed import time_distributed_traced_right
 from .tfimport import import_tf
 
 
@@ -27,7 +29,9 @@ def trace_keras_model(model: Any) -> tuple[Any, list[str], list[str] | None]:
     def serve(*args):
         return model(list(args) if len(args) > 1 else args[0], training=False)
 
-    fn = serve.get_concrete_function()
+    refuse_center_crop_of_unknown_sizes(model)  # Keras 3 traces it as a plain crop
+    with time_distributed_traced_right(model):  # Keras 3.14+ traces it over the batch axis
+        fn = serve.get_concrete_function()
     flat = tf.nest.flatten(fn.structured_outputs)
     output_names = list(getattr(model, "output_names", None) or [])
     if isinstance(fn.structured_outputs, dict):

@@ -7,6 +7,11 @@ MultiHeadAttention's query/key/value/output projections are EinsumDense layers w
 ``attention_axes`` fold into this rank-3 layout first (:mod:`.attention_layout`), their masks lined up with the
 scores as Keras lines them up (:mod:`.attention_masks`); attention over the heads axis is :mod:`.attention_heads`.
 Keras 3 fuses a rank-3 query (no dropout, no returned scores) whatever its ``attention_axes``: the default then.
+Over lengths known only at run time (``keras.Input((None, 8))``; query, key and value lengths each unknown, the
+batch too) the rank-3 default attention, GroupedQueryAttention and Attention / AdditiveAttention read the sizes
+of their head reshapes from ``tf.shape`` (:mod:`.dynamic_shape`) and build the causal and sliding-window bands from
+``tf.range`` of the lengths (:func:`.attention_masks.runtime_bands`); folding other ``attention_axes`` needs their
+sizes, so it stays refused by name there.
 
 Masks follow the Keras flavour that saved the file (Keras 3 or tf_keras), which decides what a fully masked
 query row gives. Keras 3's fused path (no dropout, no returned scores) uses ``where(mask, logits,
@@ -35,9 +40,10 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .attention_layout import AttentionLayout, attention_layout
-from .attention_masks import (ScoresGroups, as_bool, causal_keep, keras_keep, mha_mask_pieces,
-                              sliding_window_keep)
+from .attention_masks import (ScoresGroups, as_bool, causal_keep, keras_keep, mha_mask_pieces, runtime_bands,
+                              runtime_keep, sliding_window_keep)
 from .context import LayerContext, broadcast_shape, check_call_kwargs  # noqa: F401 (also imported from here)
+from .dynamic_shape import reshape_to, runtime_sizes
 from .lazy import ReshapedArray
 from .registry import Unsupported, lowers
 
@@ -47,12 +53,28 @@ LARGE_NEGATIVE = -1e9
 #: Keras 3's fused ``dot_product_attention`` fill for masked logits (TF backend ``_get_large_negative``).
 FUSED_LARGE_NEGATIVE = float(np.float32(3.38953e38 * -0.7))
 
-def _static(ctx: LayerContext, value: Value, rank: int, what: str) -> tuple[int | None, ...]:
+def sequence_shape(ctx: LayerContext, value: Value, what: str) -> tuple[int | None, ...]:
+    """The shape of a ``[batch, steps, features]`` input: the steps may be unknown (read at run time), the
+    features not."""
     shape = ctx.shape(value)
-    if len(shape) != rank or any(d is None for d in shape[1:]):
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-{rank} {what} of static sizes "
+    if len(shape) != 3 or shape[-1] is None:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-3 {what} with a known last axis "
                           f"(got {list(shape)})")
     return shape
+
+
+def fits(a: int | None, b: int | None) -> bool:
+    """Whether two sizes can be equal (an unknown size fits any)."""
+    return a is None or b is None or a == b
+
+
+def unflatten_steps(ctx: LayerContext, flat: Value, like: Value, dims: tuple[int, ...], label: str) -> Value:
+    """``[batch·steps, prod(dims)]`` as ``[batch, steps, *dims]``, ``batch`` and ``steps`` those of the rank-3
+    ``like``: read at run time when the steps are unknown."""
+    steps = ctx.shape(like)[1]
+    if steps is not None:
+        return ctx.reshape(flat, [None, steps, *dims], label)
+    return reshape_to(ctx, flat, [runtime_sizes(ctx, like, 0, 2, label), list(dims)], (None, None, *dims), label)
 
 
 def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, style: str,
@@ -153,11 +175,13 @@ def _keras3_heads_bias_gap(ctx: LayerContext, x: Value, heads: int, size: int) -
             keras3_bias_add_gap(ctx, (None, length, heads, 1), 2, heads)
 
 
-def _project(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, steps: int,
+def _project(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, steps: int | None,
              label: str) -> Value:
-    """An EinsumDense ``abc,cde->abde`` projection as ``[batch, heads, steps, size]``."""
-    y = ctx.reshape(projected_flat(ctx, x, kernel, bias, heads, size, label), [None, steps, heads, size],
-                    f"{label}/heads")
+    """An EinsumDense ``abc,cde->abde`` projection as ``[batch, heads, steps, size]`` (unknown ``steps``: read
+    from ``x`` at run time)."""
+    flat = projected_flat(ctx, x, kernel, bias, heads, size, label)
+    y = ctx.reshape(flat, [None, steps, heads, size], f"{label}/heads") if steps is not None \
+        else unflatten_steps(ctx, flat, x, (heads, size), f"{label}/heads")
     return ctx.transpose(y, [0, 2, 1, 3], f"{label}/heads_first")
 
 
@@ -214,7 +238,7 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
     check_call_kwargs(ctx, ("query", "value", "key", "attention_mask", "use_causal_mask", "return_attention_scores"))
     kwargs = ctx.call_kwargs
     query, value, key = query_value_key(ctx)
-    if len(ctx.shape(query)) == 3 and len(ctx.shape(key)) == 3 and ctx.shape(key)[1] != ctx.shape(value)[1]:
+    if len(ctx.shape(query)) == 3 and len(ctx.shape(key)) == 3 and not fits(ctx.shape(key)[1], ctx.shape(value)[1]):
         raise ctx.error(f"has key and value of different lengths ({ctx.shape(key)[1]} and {ctx.shape(value)[1]})")
     return_scores = bool(kwargs.get("return_attention_scores"))
     # Keras 3 fuses a rank-3 query (no dropout, no returned scores): its dot_product_attention reads axis 1 as the
@@ -252,7 +276,7 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
         ctx.check_shape(ob, list(dims), "output bias")
         y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(ob, (width,)), "output/bias")], {"data_format": "NHWC"},
                    shape=y.shape, label="output/BiasAdd")
-    y = layout.unfold_output(ctx, y, dims)
+    y = unflatten_steps(ctx, y, query, dims, "output") if layout.dynamic else layout.unfold_output(ctx, y, dims)
     return [y, scores_out] if return_scores else y
 
 
@@ -289,6 +313,8 @@ def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, l
     axes>]``) with Keras's masks lined up as Keras lines them up (:mod:`.attention_masks`)."""
     kwargs = ctx.call_kwargs
     causal = bool(kwargs.get("use_causal_mask"))
+    if layout.dynamic:
+        return masked_softmax(ctx, scores, _runtime_mha_keep(ctx, layout, style, causal), style=style)
     pieces = mha_mask_pieces(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), causal,
                              ctx.config.get("sliding_window"), layout.band_steps)
     keep = keras_keep(ctx, pieces, groups, _expansion_axes(ctx, layout, style, causal_only=causal and len(pieces) == 1))
@@ -301,6 +327,20 @@ def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, l
     # tf_keras's Softmax over several axes is exp(x - logsumexp(x)) (a fully masked row gives ones)
     probs = masked_softmax(ctx, scores, keep, style=style, logsumexp=not ctx.keras3 and len(layout.axes) > 1)
     return ctx.reshape(probs, list(shape), "probs/folded") if shape != grouped else probs
+
+
+def _runtime_mha_keep(ctx: LayerContext, layout: AttentionLayout, style: str, causal: bool) -> Value | None:
+    """Keras's mask of a rank-3 attention over lengths known at run time only (:func:`.attention_masks.runtime_keep`),
+    the causal and sliding-window bands built from the lengths of the call's query and value."""
+    kwargs, window = ctx.call_kwargs, ctx.config.get("sliding_window")
+    attention_mask, input_masks = kwargs.get("attention_mask"), query_value_key_masks(ctx)
+    pieces = attention_mask is not None or any(m is not None for m in input_masks) or window is not None
+    if pieces and _expansion_axes(ctx, layout, style, causal_only=False) != 1:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask Keras 3 expands for "
+                          f"attention_axes={ctx.config.get('attention_axes')} over unknown lengths")
+    query, value, _ = query_value_key(ctx)
+    return runtime_keep(ctx, attention_mask, input_masks,
+                        runtime_bands(ctx, query, value, causal=causal, window=window))
 
 
 def _expansion_axes(ctx: LayerContext, layout: AttentionLayout, style: str, *, causal_only: bool) -> int:
@@ -363,19 +403,21 @@ def _attention_check(config: dict[str, Any]) -> str | None:
     return None
 
 
-def _qvk(ctx: LayerContext) -> tuple[Value, Value, Value, int, int]:
+def _qvk(ctx: LayerContext) -> tuple[Value, Value, Value, int | None, int | None]:
+    """Query, value and key (the value when not given) and the query's and value's steps (None: unknown)."""
     if len(ctx.inputs) not in (2, 3):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {len(ctx.inputs)} tensors")
     query, value = ctx.inputs[0], ctx.inputs[1]
     key = ctx.inputs[2] if len(ctx.inputs) == 3 else value
-    q_shape, v_shape, k_shape = (_static(ctx, t, 3, what) for t, what in ((query, "query"), (value, "value"),
-                                                                         (key, "key")))
-    if q_shape[-1] != k_shape[-1] or k_shape[1] != v_shape[1]:
+    q_shape, v_shape, k_shape = (sequence_shape(ctx, t, what) for t, what in ((query, "query"), (value, "value"),
+                                                                             (key, "key")))
+    if q_shape[-1] != k_shape[-1] or not fits(k_shape[1], v_shape[1]):
         raise ctx.error(f"has query {list(q_shape)}, value {list(v_shape)} and key {list(k_shape)} that do not fit")
-    return query, value, key, int(q_shape[1]), int(v_shape[1])
+    return query, value, key, q_shape[1], v_shape[1] if v_shape[1] is not None else k_shape[1]
 
 
-def _pairwise_tanh_sum(ctx: LayerContext, query: Value, key: Value, t_q: int, t_k: int, scale: Value | None,
+def _pairwise_tanh_sum(ctx: LayerContext, query: Value, key: Value, t_q: int | None, t_k: int | None,
+                       scale: Value | None,
                        scale_inside: bool) -> Value:
     """``sum(tanh(scale·(q + k)), -1)`` (``scale_inside``) or ``sum(scale·tanh(q + k), -1)`` over all pairs."""
     pairs = ctx.binary("AddV2", ctx.expand_dims(query, 2, "query_pairs"), ctx.expand_dims(key, 1, "key_pairs"),
@@ -415,11 +457,18 @@ def attention(ctx: LayerContext) -> Value | list[Value]:
             ctx.check_shape(weights[-1], [], "concat_score_weight")
             scores = ctx.binary("Mul", ctx.weight(weights[-1], "concat_score_weight"), scores, label="weighted_scores")
     causal = bool(ctx.call_kwargs.get("use_causal_mask") or ctx.config.get("causal"))
-    if value_mask is not None:  # Keras: ``scores - 1e9`` where the value step (or the causal mask) drops it
-        keep = ctx.expand_dims(as_bool(ctx, value_mask, label="value_mask_bool"), 1, "value_mask_steps")
-        if causal:
-            keep = ctx.op("LogicalAnd", [keep, ctx.const(causal_keep(t_q, t_k), "causal_mask")], dtype=DType.BOOL,
-                          shape=(None, t_q, t_k), label="mask_and_causal")
+    band = None  # the causal mask, when it joins a value mask or the lengths are known at run time only
+    if causal and (t_q is None or t_k is None):
+        band = runtime_bands(ctx, query, value, causal=True, window=None)[0]
+    elif causal and value_mask is not None:
+        band = ctx.const(causal_keep(t_q, t_k), "causal_mask")
+    if value_mask is not None or band is not None:  # Keras: ``scores - 1e9`` where the value step or causal drops it
+        keep = band
+        if value_mask is not None:
+            keep = ctx.expand_dims(as_bool(ctx, value_mask, label="value_mask_bool"), 1, "value_mask_steps")
+            if band is not None:
+                keep = ctx.op("LogicalAnd", [keep, band], dtype=DType.BOOL, shape=(None, t_q, t_k),
+                              label="mask_and_causal")
         dropped = ctx.scalar_op("Sub", scores, -LARGE_NEGATIVE, "dropped_scores")
         scores = ctx.op("SelectV2", [keep, scores, dropped], {"T": DType.FLOAT32}, shape=scores.shape,
                         dtype=DType.FLOAT32, label="masked_scores")

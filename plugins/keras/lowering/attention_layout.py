@@ -9,6 +9,8 @@ output. Keras's scores ``[batch, <other axes>, heads, <query attention axes>, <k
 elements as ``[batch', heads, T, S]``, so they come back by one Reshape; Keras's masks line up with those scores
 (:mod:`.attention_masks`). Keras 3 reads a negative axis ``a`` as ``rank + a`` and tf_keras as ``rank + 1 + a``
 (``-1`` and ``-2`` are then the heads axis of the projections: attention over it is :mod:`.attention_heads`).
+Folding needs the sizes of the axes it moves, so over unknown sizes only the rank-3 default layout (nothing to
+fold: ``[batch, steps, features]`` as it is) is taken; any other is refused by name.
 """
 from __future__ import annotations
 
@@ -31,8 +33,10 @@ class AttentionLayout:
     axes: tuple[int, ...]
     #: The other non-feature axes, in order: Keras's extra batch axes.
     outer_axes: tuple[int, ...]
-    query_dims: tuple[int, ...]
-    key_dims: tuple[int, ...]
+    query_dims: tuple[int | None, ...]
+    key_dims: tuple[int | None, ...]
+    #: Whether a length of the query, key or value is known only at run time (the rank-3 default layout then).
+    dynamic: bool = False
 
     @property
     def rank(self) -> int:
@@ -49,12 +53,12 @@ class AttentionLayout:
         return self.rank != 3
 
     @property
-    def query_steps(self) -> int:
-        return int(np.prod([self.query_dims[a - 1] for a in self.axes], dtype=np.int64))
+    def query_steps(self) -> int | None:
+        return _steps([self.query_dims[a - 1] for a in self.axes])
 
     @property
-    def key_steps(self) -> int:
-        return int(np.prod([self.key_dims[a - 1] for a in self.axes], dtype=np.int64))
+    def key_steps(self) -> int | None:
+        return _steps([self.key_dims[a - 1] for a in self.axes])
 
     @property
     def band_steps(self) -> tuple[int, int]:
@@ -110,12 +114,21 @@ class AttentionLayout:
                                    *(self.key_dims[a - 1] for a in self.axes)], "attention_scores")
 
 
-def _static_dims(ctx: LayerContext, value: Value, what: str) -> tuple[int, ...]:
+def _steps(sizes: list[int | None]) -> int | None:
+    return None if None in sizes else int(np.prod(sizes, dtype=np.int64))
+
+
+def _dims(ctx: LayerContext, value: Value, what: str) -> tuple[int | None, ...]:
     shape = ctx.shape(value)
-    if len(shape) < 3 or any(d is None for d in shape[1:]):
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a {what} of rank 3 or more with static "
-                          f"sizes (got {list(shape)})")
-    return tuple(int(d) for d in shape[1:-1])
+    if len(shape) < 3 or shape[-1] is None:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a {what} of rank 3 or more with a known "
+                          f"last axis (got {list(shape)})")
+    return tuple(None if d is None else int(d) for d in shape[1:-1])
+
+
+def _fit(a: tuple[int | None, ...], b: tuple[int | None, ...]) -> bool:
+    """Whether two partial shapes can be the same (an unknown size fits any)."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
 
 def attention_layout(ctx: LayerContext, query: Value, value: Value, key: Value, *,
@@ -123,18 +136,24 @@ def attention_layout(ctx: LayerContext, query: Value, value: Value, key: Value, 
     """The layout of the call, checked as Keras's einsums need it (the same other axes for query and value, the
     same non-feature axes for key and value); what Keras would read differently is refused by name. ``default``:
     the default axes whatever the config says (Keras 3's fused rank-3 attention)."""
-    query_dims = _static_dims(ctx, query, "query")
-    value_dims, key_dims = _static_dims(ctx, value, "value"), _static_dims(ctx, key, "key")
+    query_dims = _dims(ctx, query, "query")
+    value_dims, key_dims = _dims(ctx, value, "value"), _dims(ctx, key, "key")
     rank = len(query_dims) + 2
-    if len(value_dims) != len(query_dims) or key_dims != value_dims:
+    if len(value_dims) != len(query_dims) or not _fit(key_dims, value_dims):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): query {list(ctx.shape(query))}, value "
                           f"{list(ctx.shape(value))} and key {list(ctx.shape(key))} of different layouts")
     axes = _axes(ctx, None if default else ctx.config.get("attention_axes"), rank)
+    unknown = None in query_dims + value_dims + key_dims
+    if unknown and (rank != 3 or axes != (1,)):  # folding the axes needs their sizes
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs static sizes for attention_axes="
+                          f"{list(axes)} on a rank-{rank} query (got query {list(ctx.shape(query))}, value "
+                          f"{list(ctx.shape(value))}, key {list(ctx.shape(key))}); a rank-3 query with the default "
+                          "axes lowers over unknown lengths")
     outer = tuple(a for a in range(1, rank - 1) if a not in axes)
     if any(query_dims[a - 1] != value_dims[a - 1] for a in outer):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): query {list(ctx.shape(query))} and value "
                           f"{list(ctx.shape(value))} differ outside attention_axes={list(axes)}")
-    return AttentionLayout(axes, outer, query_dims, value_dims)
+    return AttentionLayout(axes, outer, query_dims, value_dims if None not in value_dims else key_dims, unknown)
 
 
 def _axes(ctx: LayerContext, config_axes: Any, rank: int) -> tuple[int, ...]:

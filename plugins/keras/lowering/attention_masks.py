@@ -25,6 +25,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext, broadcast_shape
+from .dynamic_shape import runtime_range
 from .registry import Unsupported
 
 Dim = int | None
@@ -206,3 +207,64 @@ def mha_mask_pieces(ctx: LayerContext, attention_mask: Value | None, input_masks
         pieces.append(MaskPiece(sliding_window_keep(rows, cols, int(window))[None], (1, rows, cols),
                                 "sliding_window_mask"))
     return pieces
+
+
+def runtime_bands(ctx: LayerContext, query: Value, value: Value, *, causal: bool,
+                  window: int | None) -> list[Value]:
+    """The causal and sliding-window bands ``[T, S]`` of steps known only at run time, from ``tf.range`` of the
+    query's and value's lengths (axis 1): Keras's ``cumsum`` rows ``>=`` columns, ``|i - j| < window``. As
+    ``[T, S]`` they broadcast from the right as Keras's ``[1, T, S]`` (or ``[1, 1, T, S]``) do."""
+    if not causal and window is None:
+        return []
+    i32 = DType.INT32
+    rows = ctx.expand_dims(runtime_range(ctx, query, 1, "query_positions"), 1, "query_position_rows")
+    cols = runtime_range(ctx, value, 1, "value_positions")
+    shape = (ctx.shape(query)[1], ctx.shape(value)[1])
+    bands = []
+    if causal:
+        bands.append(ctx.op("GreaterEqual", [rows, cols], dtype=DType.BOOL, shape=shape, label="causal_mask"))
+    if window is not None:
+        distance = ctx.op("Abs", [ctx.op("Sub", [rows, cols], dtype=i32, shape=shape, label="step_offsets")],
+                          dtype=i32, shape=shape, label="step_distances")
+        # a window past int32 keeps every step (no distance reaches it): clamped, the band is the same
+        bands.append(ctx.op("Less", [distance, ctx.ints(min(int(window), 2**31 - 1), "sliding_window")],
+                            dtype=DType.BOOL, shape=shape, label="sliding_window_mask"))
+    return bands
+
+
+def runtime_keep(ctx: LayerContext, attention_mask: Value | None, input_masks: tuple[Value | None, ...],
+                 bands: list[Value]) -> Value | None:
+    """Keras's attention mask of a rank-3 attention (the default axes) over lengths known only at run time, ready
+    to broadcast against the scores ``[B, heads, T, S]``; None without pieces.
+
+    Keras ANDs ``attention_mask`` (bool-cast), the query's Keras mask as ``[B, T, 1]``, the value's and key's as
+    ``[B, 1, S]`` and the bands with broadcasting from the right, then expands a rank-3 result at axis 1 (``-3``);
+    the same ops here, on run-time shapes. A per-head ``[B, heads, T, S]`` mask beside a Keras mask is refused:
+    Keras lines the Keras mask's batch up with the heads (:func:`keras_keep` follows that on static sizes only).
+    """
+    parts: list[Value] = []
+    if attention_mask is not None:
+        shape = ctx.shape(attention_mask)
+        if not ctx.keras3 and attention_mask.dtype != DType.BOOL and not bands \
+                and not any(m is not None for m in input_masks):
+            raise _refuse(ctx, "a non-bool attention_mask in tf_keras")
+        if len(shape) > 4:
+            raise _refuse(ctx, f"an attention mask of rank {len(shape)} for scores of rank 4 (Keras raises)")
+        parts.append(as_bool(ctx, attention_mask, label="attention_mask"))
+    for mask, axis, label in zip(input_masks, (2, 1, 1), ("query_mask", "value_mask", "key_mask")):
+        if mask is None:
+            continue
+        if len(ctx.shape(mask)) != 2:
+            raise _refuse(ctx, f"a {label} of shape {list(ctx.shape(mask))} over unknown steps")
+        parts.append(ctx.expand_dims(as_bool(ctx, mask, label=f"{label}_bool"), axis, f"{label}_steps"))
+    if attention_mask is not None and len(ctx.shape(attention_mask)) == 4 and len(parts) > 1:
+        raise _refuse(ctx, f"an attention mask of shape {list(ctx.shape(attention_mask))} beside Keras masks over "
+                           "unknown steps (Keras lines their batch up with the heads)")
+    parts += bands
+    if not parts:
+        return None
+    keep = parts[0]
+    for i, part in enumerate(parts[1:]):
+        keep = ctx.op("LogicalAnd", [keep, part], shape=broadcast_shape(keep.shape, part.shape), dtype=DType.BOOL,
+                      label=f"mask_and_{i}")
+    return ctx.expand_dims(keep, 1, "mask_heads") if len(ctx.shape(keep)) == 3 else keep

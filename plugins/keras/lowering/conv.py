@@ -2,7 +2,8 @@
 Conv2D/3DTranspose (dilated too), NHWC as Keras's channels_last. Keras kernels are already in TF's layout (HWIO, and
 HW·out·in for transposed convs), so the weights stream from the file unchanged; a Conv1D runs as a
 Conv2D over a height of 1 (``ExpandDims`` / ``Squeeze``), as TF does. Grouped convs are left to the
-``grouped_conv`` pass, which splits them the way TF.js can run.
+``grouped_conv`` pass, which splits them the way TF.js can run. Transposed convs over spatial sizes the config leaves
+unknown size their output at run time (``dynamic_transposed_conv``).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tfjsconv.ir import Value
 
 from .activations import activation_gap, apply_activation
 from .context import LayerContext
+from .dynamic_transposed_conv import transposed_conv_over_unknown_sizes
 from .lazy import ReshapedArray
 from .registry import Unsupported, channels_last_only, lowers
 
@@ -88,6 +90,14 @@ def _weights(ctx: LayerContext, *names: str) -> tuple[list[Any], Any | None]:
     return arrays[:len(names)], arrays[len(names)] if use_bias else None
 
 
+def causal_padded(ctx: LayerContext, x: Value, left: int) -> Value:
+    """A sequence ``[batch, steps, channels]`` padded with ``left`` zero steps in front (Keras's causal padding)."""
+    shape = ctx.shape(x)
+    width = None if shape[1] is None else shape[1] + left
+    return ctx.op("Pad", [x, ctx.ints([[0, 0], [left, 0], [0, 0]], "causal_pads")], {"Tpaddings": DType.INT32},
+                  shape=(shape[0], width, shape[2]), label="causal_pad")
+
+
 @lowers("Conv1D", "Conv2D", "Convolution1D", "Convolution2D", check=conv_check, channels_first=True)
 def conv(ctx: LayerContext) -> Value:
     one_d = ctx.class_name in ("Conv1D", "Convolution1D")
@@ -110,10 +120,7 @@ def conv(ctx: LayerContext) -> Value:
     if padding == "causal":
         if not one_d:
             raise ctx.error("has causal padding, which only Conv1D has")
-        left = dilations[0] * (sizes[0] - 1)
-        width = None if shape[1] is None else shape[1] + left
-        x = ctx.op("Pad", [x, ctx.ints([[0, 0], [left, 0], [0, 0]], "causal_pads")], {"Tpaddings": DType.INT32},
-                   shape=(shape[0], width, shape[2]), label="causal_pad")
+        x = causal_padded(ctx, x, dilations[0] * (sizes[0] - 1))
         padding = "valid"
     if one_d:
         x = ctx.expand_dims(x, 1, "as_2d")
@@ -125,6 +132,12 @@ def conv(ctx: LayerContext) -> Value:
     return _finish(ctx, y, bias)
 
 
+def _no_strides_with_dilation(ctx: LayerContext, strides: Sequence[int], dilations: Sequence[int]) -> None:
+    """Keras 3 runs a depthwise conv with both at stride 1 and subsamples; TF.js's depthwise conv throws on them."""
+    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): strides together with dilation")
+
+
 @lowers("DepthwiseConv2D", check=conv_check, channels_first=True)
 def depthwise_conv(ctx: LayerContext) -> Value:
     config = ctx.config
@@ -133,6 +146,7 @@ def depthwise_conv(ctx: LayerContext) -> Value:
     shape = ctx.shape()
     if len(shape) != 4 or config.get("padding", "valid") == "causal":
         raise Unsupported(f"layer {ctx.name!r} (DepthwiseConv2D) on a rank-{len(shape)} input")
+    _no_strides_with_dilation(ctx, strides, dilations)
     (kernel,), bias = _weights(ctx, "depthwise_kernel")
     ctx.check_shape(kernel, [*sizes, shape[-1], int(config.get("depth_multiplier", 1))], "depthwise kernel")
     y = _conv2d(ctx, ctx.x, ctx.weight(kernel, "depthwise_kernel"), kernel.shape, strides, dilations,
@@ -148,6 +162,7 @@ def separable_conv(ctx: LayerContext) -> Value:
     shape = ctx.shape()
     if len(shape) != 4 or config.get("padding", "valid") == "causal":
         raise Unsupported(f"layer {ctx.name!r} (SeparableConv2D) on a rank-{len(shape)} input")
+    _no_strides_with_dilation(ctx, strides, dilations)
     (depthwise, pointwise), bias = _weights(ctx, "depthwise_kernel", "pointwise_kernel")
     multiplier = int(config.get("depth_multiplier", 1))
     ctx.check_shape(depthwise, [*sizes, shape[-1], multiplier], "depthwise kernel")
@@ -179,9 +194,8 @@ def conv_transpose(ctx: LayerContext) -> Value:
     dilations = _ints(config.get("dilation_rate", 1), n)
     padding = config.get("padding", "valid")
     shape = ctx.shape()
-    if len(shape) != n + 2 or None in shape[1:n + 1] or padding == "causal":
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-{n + 2} input with static "
-                          "spatial sizes")
+    if len(shape) != n + 2 or padding == "causal":
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(shape)} input")
     if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
         raise Unsupported(f"layer {ctx.name!r}: strides together with dilation")
     (kernel,), bias = _weights(ctx, "kernel")
@@ -191,6 +205,11 @@ def conv_transpose(ctx: LayerContext) -> Value:
     extra = [None] * n if extra is None else [int(v) for v in (extra if isinstance(extra, list) else [extra] * n)]
     if len(extra) != n or any(e is not None and not 0 <= e < max(st, d) for e, st, d in zip(extra, strides, dilations)):
         raise ctx.error(f"has output_padding {config.get('output_padding')} for strides {strides}")
+    if None in shape[1:n + 1]:
+        # the output size is affine in the input's: ``size · stride + transposed_size(0, …)``
+        offsets = [transposed_size(0, k, st, padding, e, d) for k, st, e, d in zip(sizes, strides, extra, dilations)]
+        y = transposed_conv_over_unknown_sizes(ctx, kernel, strides, dilations, padding, offsets, filters)
+        return _finish(ctx, y, bias)
     spatial = [transposed_size(s, k, st, padding, e, d)
                for s, k, st, e, d in zip(shape[1:n + 1], sizes, strides, extra, dilations)]
     batch = ctx.op("StridedSlice", [ctx.op("Shape", [ctx.x], {"out_type": DType.INT32}, dtype=DType.INT32,
@@ -250,8 +269,15 @@ def _one_d_as_two_d(lower: Any) -> Any:
         extra = config.get("output_padding")
         if extra is not None:
             config["output_padding"] = [0, int(extra[0] if isinstance(extra, (list, tuple)) else extra)]
+        x = ctx.x
+        if config.get("padding") == "causal":  # tf_keras's SeparableConv1D: left-padded, then valid
+            if ctx.keras3:  # Keras 3 refuses to build it: nothing to compute the same as
+                raise ctx.error("has causal padding, which Keras 3's SeparableConv1D does not have")
+            kernel, dilation = _ints(ctx.config["kernel_size"], 1)[0], _ints(ctx.config.get("dilation_rate", 1), 1)[0]
+            x = causal_padded(ctx, x, dilation * (kernel - 1))
+            config["padding"] = "valid"
         ctx.config = config
-        ctx.inputs = [ctx.expand_dims(ctx.x, 1, "as_2d")]
+        ctx.inputs = [ctx.expand_dims(x, 1, "as_2d")]
         ctx.weights = [ReshapedArray(w, (1, *w.shape)) if len(w.shape) == 3 else w for w in ctx.weights]
         return ctx.squeeze(lower(ctx), 1, "as_1d")
     return lowering
@@ -262,7 +288,7 @@ def _no_causal(config: dict[str, Any]) -> str | None:
 
 
 lowers("DepthwiseConv1D", check=_no_causal, channels_first=True)(_one_d_as_two_d(depthwise_conv))
-lowers("SeparableConv1D", "SeparableConvolution1D", check=_no_causal, channels_first=True)(
+lowers("SeparableConv1D", "SeparableConvolution1D", check=conv_check, channels_first=True)(
     _one_d_as_two_d(separable_conv))
 lowers("Conv1DTranspose", "Convolution1DTranspose", check=transpose_check, channels_first=True)(
     _one_d_as_two_d(conv_transpose))

@@ -1,4 +1,5 @@
-"""ConvLSTM1D, ConvLSTM2D and ConvLSTM3D, unrolled over a static time length like :mod:`.recurrent`'s LSTM.
+"""ConvLSTM1D, ConvLSTM2D and ConvLSTM3D, unrolled over a static time length like :mod:`.recurrent`'s LSTM (over
+one known only at run time, the same step runs in a while loop: :mod:`.recurrent_loop_conv`).
 
 The input convolution (all four gates, ``4·filters`` channels) runs once over ``[batch·T, ...]``;
 each step slices its row, adds the recurrent convolution of the previous ``h`` (``same`` padding,
@@ -28,6 +29,7 @@ from tfjsconv.ir import Value
 from .activations import activation_gap, apply_activation
 from .context import LayerContext, check_call_kwargs
 from .conv import conv2d, out_size, positive_ints
+from .dynamic_shape import reshape_to, runtime_sizes
 from .lazy import Float32Array, ReshapedArray
 from .model_plan import MASK_KEYWORD
 from .registry import Unsupported, channels_last_only, lowers
@@ -67,7 +69,7 @@ def _act(ctx: LayerContext, config: dict[str, Any], x: Value, key: str, default:
     return apply_activation(ctx, x, config.get(key, default), keras3=ctx.keras3, label=f"{key}_{step}")
 
 
-def _positions_mask(ctx: LayerContext, steps: int, out_spatial: tuple[int, ...], rank: int,
+def _positions_mask(ctx: LayerContext, steps: int | None, out_spatial: tuple[int, ...], rank: int,
                     prefix: str = "") -> Value | None:
     """The mask as ``[batch, T, *positions, 1]`` (ConvLSTM1D: a height of 1; ConvLSTM3D: depth·height folded into
     one axis), or None without one. A ``[batch, T]`` mask (one flag per step) broadcasts over the positions."""
@@ -88,6 +90,9 @@ def _positions_mask(ctx: LayerContext, steps: int, out_spatial: tuple[int, ...],
         positions = [positions[0] * positions[1], positions[2]]
     as_float = ctx.op("Cast", [mask], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
                       dtype=DType.FLOAT32, shape=mask.shape, label=f"{prefix}mask_float")
+    if steps is None:
+        return reshape_to(ctx, as_float, [runtime_sizes(ctx, mask, 0, 2, f"{prefix}mask_batch_steps"), [*positions, 1]],
+                          (None, None, *positions, 1), f"{prefix}mask_positions")
     return ctx.reshape(as_float, [None, steps, *positions, 1], f"{prefix}mask_positions")
 
 
@@ -143,11 +148,12 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
     that layer walks (packed so: no ``ReverseV2`` of rank 5, which webgl lacks)."""
     rank = RANKS[kind]
     shape = ctx.shape()
-    if len(shape) != rank + 3 or any(d is None for d in shape[1:]):
+    if len(shape) != rank + 3 or any(d is None for d in shape[2:]):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-{rank + 3} input of static sizes "
-                          f"(a static time length; got {list(shape)})")
-    steps, spatial, channels = int(shape[1]), [int(d) for d in shape[2:-1]], int(shape[-1])
-    if steps < 1:
+                          f"besides the time length (got {list(shape)})")
+    steps = None if shape[1] is None else int(shape[1])
+    spatial, channels = [int(d) for d in shape[2:-1]], int(shape[-1])
+    if steps is not None and steps < 1:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) over zero time steps")
     filters = int(config["filters"])
     try:
@@ -179,14 +185,43 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
         inputs = ctx.op("BiasAdd", [inputs, ctx.weight(weights[2], f"{p}bias")], {"data_format": "NHWC"},
                         shape=inputs.shape, label=f"{p}input_bias")
     out_spatial = tuple(ctx.shape(inputs)[1:-1])
-    inputs = ctx.reshape(inputs, [None, steps, *out_spatial, 4 * filters], f"{p}unfold_time")
+    if steps is None:
+        inputs = reshape_to(ctx, inputs, [runtime_sizes(ctx, ctx.x, 0, 2, f"{p}batch_steps"), [*out_spatial, 4 * filters]],
+                            (None, None, *out_spatial, 4 * filters), f"{p}unfold_time")
+    else:
+        inputs = ctx.reshape(inputs, [None, steps, *out_spatial, 4 * filters], f"{p}unfold_time")
     recurrent_kernel = ctx.weight(recurrent, f"{p}recurrent_kernel")
     state_shape = (None, *out_spatial, filters)
     rank_in = len(out_spatial) + 3  # [batch, T, *spatial, 4·filters]
     all_but_time = sum(1 << axis for axis in range(rank_in) if axis != 1)
     ones = [1] * len(out_spatial)
 
+    def step(z: Value, h: Value | None, c: Value | None, t: int | str) -> tuple[Value, Value]:
+        """One step's ``h, c`` from its input convolution ``z`` and the previous states (None: zeros)."""
+        if h is not None:
+            term = _conv(ctx, h, recurrent_kernel, recurrent.shape, ones, ones, "same", f"{p}recurrent_conv_{t}")
+            z = ctx.binary("AddV2", z, term, label=f"{p}gates_{t}")
+        i, f, g, o = (ctx.op("Slice", [z, ctx.ints([0, *[0] * len(ones), k * filters], f"{p}gate_begin_{k}"),
+                                       ctx.ints([-1, *[-1] * len(ones), filters], f"{p}gate_size")],
+                             {"Index": DType.INT32}, shape=state_shape, label=f"{p}gate_{k}_{t}") for k in range(4))
+        i, f, o = (_act(ctx, config, v, "recurrent_activation", "sigmoid", f"{p}{t}") for v in (i, f, o))
+        new_c = ctx.binary("Mul", i, _act(ctx, config, g, "activation", "tanh", f"{p}{t}"), label=f"{p}input_gate_{t}")
+        if c is not None:
+            new_c = ctx.binary("AddV2", ctx.binary("Mul", f, c, label=f"{p}forget_{t}"), new_c, label=f"{p}cell_{t}")
+        return ctx.binary("Mul", o, _act(ctx, config, new_c, "activation", "tanh", f"{p}{t}"),
+                          label=f"{p}hidden_{t}"), new_c
+
+    def unpadded(v: Value, label: str) -> Value:  # ConvLSTM1D: drop the height of 1
+        return ctx.squeeze(v, len(ctx.shape(v)) - 3, f"{p}{label}") if rank == 1 else v
+
     mask = _positions_mask(ctx, steps, out_spatial, rank, p)
+    if steps is None:
+        from .recurrent_loop_conv import run_conv_looped
+
+        out, h, c = run_conv_looped(ctx, inputs, mask, step, state_shape, p, backwards=backwards,
+                                    zero_output_for_mask=zero_output_for_mask, flipped=flipped,
+                                    return_sequences=bool(config.get("return_sequences")))
+        return unpadded(out, "output_1d"), [unpadded(h, "state_h"), unpadded(c, "state_c")]
     h = c = None
     sequence = []
     walk = list(reversed(range(steps)) if backwards else range(steps))
@@ -198,18 +233,7 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
                    {"Index": DType.INT32, "begin_mask": all_but_time, "end_mask": all_but_time, "ellipsis_mask": 0,
                     "new_axis_mask": 0, "shrink_axis_mask": 2}, shape=(None, *out_spatial, 4 * filters),
                    label=f"{p}step_{t}")
-        if h is not None:
-            term = _conv(ctx, h, recurrent_kernel, recurrent.shape, ones, ones, "same", f"{p}recurrent_conv_{t}")
-            z = ctx.binary("AddV2", z, term, label=f"{p}gates_{t}")
-        i, f, g, o = (ctx.op("Slice", [z, ctx.ints([0, *[0] * len(ones), k * filters], f"{p}gate_begin_{k}"),
-                                       ctx.ints([-1, *[-1] * len(ones), filters], f"{p}gate_size")],
-                             {"Index": DType.INT32}, shape=state_shape, label=f"{p}gate_{k}_{t}") for k in range(4))
-        i, f, o = (_act(ctx, config, v, "recurrent_activation", "sigmoid", f"{p}{t}") for v in (i, f, o))
-        new_c = ctx.binary("Mul", i, _act(ctx, config, g, "activation", "tanh", f"{p}{t}"), label=f"{p}input_gate_{t}")
-        if c is not None:
-            new_c = ctx.binary("AddV2", ctx.binary("Mul", f, c, label=f"{p}forget_{t}"), new_c, label=f"{p}cell_{t}")
-        new_h = ctx.binary("Mul", o, _act(ctx, config, new_c, "activation", "tanh", f"{p}{t}"),
-                           label=f"{p}hidden_{t}")
+        new_h, new_c = step(z, h, c, t)
         if mask is None:
             h, c = new_h, new_c
             sequence.append(h)
@@ -218,9 +242,6 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
         h, c = (_select(ctx, keep, new, old, f"{p}{label}_{t}") for new, old, label in
                 ((new_h, h, "masked_h"), (new_c, c, "masked_c")))
         sequence.append(_select(ctx, keep, new_h, None, f"{p}zeroed_{t}") if zero_output_for_mask else h)
-
-    def unpadded(v: Value, label: str) -> Value:  # ConvLSTM1D: drop the height of 1
-        return ctx.squeeze(v, len(ctx.shape(v)) - 3, f"{p}{label}") if rank == 1 else v
 
     assert h is not None and c is not None
     if config.get("return_sequences"):

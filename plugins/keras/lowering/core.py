@@ -131,24 +131,48 @@ def keras3_bias_add_gap(ctx: LayerContext, out_shape: tuple[int | None, ...], ax
                       "as other backends do")
 
 
-#: ``input,kernel->output`` with plain labels (an ellipsis goes through TensorFlow).
+#: ``input,kernel->output`` with plain labels.
 EQUATION = re.compile(r"^([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$")
+#: The two forms with an ellipsis EinsumDense accepts (``_analyze_einsum_string``): ``...ab,bc->...ac`` and
+#: ``ab...,bc->ac...``; the ellipsis stands for the same input axes on both sides.
+ELLIPSIS_EQUATIONS = (re.compile(r"^\.\.\.([a-zA-Z]+),([a-zA-Z]+)->\.\.\.([a-zA-Z]+)$"),
+                      re.compile(r"^([a-zA-Z]{2,})\.\.\.,([a-zA-Z]+)->([a-zA-Z]+)\.\.\.$"))
 
 
 def _einsum_check(config: dict[str, Any]) -> str | None:
-    return activation_check(config) or (None if EQUATION.match(str(config.get("equation", "")).replace(" ", ""))
-                                        else f"equation {config.get('equation')!r}")
+    equation = str(config.get("equation", "")).replace(" ", "")
+    known = EQUATION.match(equation) or any(form.match(equation) for form in ELLIPSIS_EQUATIONS)
+    return activation_check(config) or (None if known else f"equation {config.get('equation')!r}")
+
+
+def _spelled_out(equation: str, rank: int) -> str | None:
+    """The equation with its ellipsis written as fresh labels for the input's axes it stands for (None when the
+    input has too few axes); an equation without one as it is."""
+    for left, form in zip((True, False), ELLIPSIS_EQUATIONS):
+        match = form.match(equation)
+        if match is None:
+            continue
+        x_labels, k_labels, out_labels = match.groups()
+        count = rank - len(x_labels)
+        fresh = "".join(c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in equation)[:max(count, 0)]
+        if count < 0 or len(fresh) != count:
+            return None
+        if left:
+            return f"{fresh}{x_labels},{k_labels}->{fresh}{out_labels}"
+        return f"{x_labels}{fresh},{k_labels}->{out_labels}{fresh}"
+    return equation
 
 
 @lowers("EinsumDense", check=_einsum_check)
 def einsum_dense(ctx: LayerContext) -> Value:
     """``Einsum(x, kernel)`` (the ``einsum`` pass turns it into Transpose/Reshape/BatchMatMul) + bias."""
-    equation = str(ctx.config["equation"]).replace(" ", "")
-    match = EQUATION.match(equation)
-    if match is None:
-        raise ctx.error(f"has equation {equation!r}")
-    x_labels, k_labels, out_labels = match.groups()
     shape = ctx.shape()
+    given = str(ctx.config["equation"]).replace(" ", "")
+    equation = _spelled_out(given, len(shape))
+    match = EQUATION.match(equation or "")
+    if match is None:
+        raise ctx.error(f"has equation {given!r} for a rank-{len(shape)} input")
+    x_labels, k_labels, out_labels = match.groups()
     if len(x_labels) != len(shape):
         raise ctx.error(f"has equation {equation!r} for a rank-{len(shape)} input")
     bias_axes = ctx.config.get("bias_axes")

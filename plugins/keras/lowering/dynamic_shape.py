@@ -31,3 +31,20 @@ def reshape_to(ctx: LayerContext, x: Value, parts: Sequence[Value | Sequence[int
     target = ctx.op("ConcatV2", [*values, ctx.ints(0, f"{label}_axis")], {"N": len(values), "Tidx": I32},
                     dtype=I32, shape=(len(shape),), label=f"{label}_target")
     return ctx.op("Reshape", [x, target], {"Tshape": I32}, shape=shape, label=label)
+
+
+def runtime_size(ctx: LayerContext, x: Value, axis: int, label: str) -> Value:
+    """``tf.shape(x)[axis]`` as an int32 scalar."""
+    rank = len(ctx.shape(x))
+    shape = ctx.op("Shape", [x], {"out_type": I32}, dtype=I32, shape=(rank,), label=f"{label}_input_shape")
+    return ctx.op("StridedSlice", [shape, ctx.ints([axis], f"{label}_begin"), ctx.ints([axis + 1], f"{label}_end"),
+                                   ctx.ints([1], f"{label}_strides")],
+                  {"Index": I32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                   "shrink_axis_mask": 1}, dtype=I32, shape=(), label=f"{label}_size")
+
+
+def runtime_range(ctx: LayerContext, x: Value, axis: int, label: str) -> Value:
+    """``tf.range(tf.shape(x)[axis])``: the positions along one axis of unknown length, int32."""
+    return ctx.op("Range", [ctx.ints(0, f"{label}_start"), runtime_size(ctx, x, axis, label),
+                            ctx.ints(1, f"{label}_delta")], {"Tidx": I32}, dtype=I32,
+                  shape=(ctx.shape(x)[axis],), label=label)

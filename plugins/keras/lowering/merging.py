@@ -41,7 +41,7 @@ def elementwise(ctx: LayerContext) -> Value:
     inputs = _inputs(ctx)
     op = _BINARY[ctx.class_name]
     if ctx.keras3 and any(m is not None for m in ctx.masks) and ctx.class_name in _MASK_READING:
-        return _MASK_READING[ctx.class_name](ctx, inputs, op)
+        return _MASK_READING[ctx.class_name](ctx, _same_rank(ctx, inputs), _kept_masks(ctx, inputs), op)
     inputs = _same_rank(ctx, inputs)
     steps = iter(range(len(inputs)))
     y = reduce(lambda a, b: ctx.binary(op, a, b, label=f"{op}_{next(steps)}"), inputs)
@@ -80,11 +80,18 @@ def _step_keep(ctx: LayerContext, mask: Value, label: str) -> Value:
     return ctx.expand_dims(mask, 2, label)
 
 
-def _check_rank3(ctx: LayerContext, inputs: list[Value]) -> None:
-    if any(len(ctx.shape(x)) != 3 for x in inputs) or any(m is not None and len(ctx.shape(m)) != 2
-                                                          for m in ctx.masks):
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): masks on inputs of ranks "
-                          f"{[len(ctx.shape(x)) for x in inputs]}")
+def _kept_masks(ctx: LayerContext, inputs: list[Value]) -> list[Value | None]:
+    """The masks Keras 3's ``_merge_function`` sees: those of the inputs of the highest rank only, since the others
+    reach it through ``ops.expand_dims``, whose result carries no mask. A ``[batch, steps]`` mask on a rank-3 input
+    is the one form read (each step's features kept or not); when every input is masked and the ranks differ,
+    the merged output mask Keras would OR from masks of different shapes is left a gap."""
+    ranks = [len(ctx.shape(x)) for x in inputs]
+    kept = [m if rank == max(ranks) else None for m, rank in zip(ctx.masks, ranks)]
+    masked = [m for m in kept if m is not None]
+    if max(ranks) != 3 or any(len(ctx.shape(m)) != 2 for m in masked) or \
+            (len(set(ranks)) > 1 and all(m is not None for m in ctx.masks)):
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): masks on inputs of ranks {ranks}")
+    return kept
 
 
 def _select(ctx: LayerContext, keep: Value, a: Value, b: Value, label: str) -> Value:
@@ -92,12 +99,11 @@ def _select(ctx: LayerContext, keep: Value, a: Value, b: Value, label: str) -> V
                   shape=broadcast_shape(broadcast_shape(keep.shape, a.shape), b.shape), label=label)
 
 
-def _masked_multiply(ctx: LayerContext, inputs: list[Value], op: str) -> Value:
+def _masked_multiply(ctx: LayerContext, inputs: list[Value], masks: list[Value | None], op: str) -> Value:
     """Keras 3's ``Multiply``: ``where(mask, x, 1)`` per input, then ``where(any mask, product, 0)`` if all are masked."""
-    _check_rank3(ctx, inputs)
-    every = all(m is not None for m in ctx.masks)
+    every = all(m is not None for m in masks)
     out, out_keep = None, None
-    for i, (x, mask) in enumerate(zip(inputs, ctx.masks)):
+    for i, (x, mask) in enumerate(zip(inputs, masks)):
         if mask is not None:
             keep = _step_keep(ctx, mask, f"keep_{i}")
             x = _select(ctx, keep, x, ctx.floats(1.0, f"one_{i}"), f"ones_outside_{i}")
@@ -110,13 +116,12 @@ def _masked_multiply(ctx: LayerContext, inputs: list[Value], op: str) -> Value:
     return out
 
 
-def _masked_extremum(ctx: LayerContext, inputs: list[Value], op: str) -> Value:
+def _masked_extremum(ctx: LayerContext, inputs: list[Value], masks: list[Value | None], op: str) -> Value:
     """Keras 3's ``_apply_merge_op_and_or_mask`` (Maximum, Minimum), step by step as Keras loops."""
-    _check_rank3(ctx, inputs)
     out, out_keep = inputs[0], None
-    if ctx.masks[0] is not None:
-        out_keep = _step_keep(ctx, ctx.masks[0], "keep_0")
-    for i, (x, mask) in enumerate(zip(inputs[1:], ctx.masks[1:]), start=1):
+    if masks[0] is not None:
+        out_keep = _step_keep(ctx, masks[0], "keep_0")
+    for i, (x, mask) in enumerate(zip(inputs[1:], masks[1:]), start=1):
         keep = _step_keep(ctx, mask, f"keep_{i}") if mask is not None else None
         if keep is not None:
             x = _select(ctx, keep, x, out, f"input_{i}_kept")

@@ -15,6 +15,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
+from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import Unsupported, lowers
 
 
@@ -82,8 +83,11 @@ def layer_norm(ctx: LayerContext) -> Value:
         return _rms_scaled_layer_norm(ctx)
     shape = ctx.shape()
     axes = norm_axes(ctx, config.get("axis", -1), len(shape))
-    _static_axes(ctx, shape, axes)
     names = (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
+    if not names:  # no weights to shape: Keras normalizes over axes of unknown size too
+        centered, inverse = _moments(ctx, ctx.x, axes, shape)
+        return ctx.binary("Mul", centered, inverse, label="normalized")
+    _static_axes(ctx, shape, axes)
     weights = dict(zip(names, ctx.expect_weights(*names)))
     dims = param_shape(shape, axes)
     centered, inverse = _moments(ctx, ctx.x, axes, shape)
@@ -124,22 +128,40 @@ def group_norm(ctx: LayerContext) -> Value:
     config = ctx.config
     shape = ctx.shape()
     channels, groups = shape[-1], int(config.get("groups", 32))
-    if channels is None or any(d is None for d in shape[1:]):
-        raise Unsupported(f"layer {ctx.name!r} (GroupNormalization) on an input of unknown sizes")
+    if channels is None:
+        raise Unsupported(f"layer {ctx.name!r} (GroupNormalization) on an input of unknown channels")
     if groups < 1 or channels % groups:
         raise ctx.error(f"has {groups} groups for {channels} channels")
     names = (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
     weights = dict(zip(names, ctx.expect_weights(*names)))
-    grouped_shape = (None, *shape[1:-1], groups, channels // groups)
-    x = ctx.reshape(ctx.x, grouped_shape, "grouped")
-    axes = [i for i in range(1, len(grouped_shape)) if i != len(grouped_shape) - 2]
-    centered, inverse = _moments(ctx, x, axes, grouped_shape)
-    y = ctx.reshape(ctx.binary("Mul", centered, inverse, label="normalized"), shape, "ungrouped")
+    if any(d is None for d in shape[1:]):
+        y = _group_normalized_over_unknown_sizes(ctx, groups, channels // groups)
+    else:
+        grouped_shape = (None, *shape[1:-1], groups, channels // groups)
+        x = ctx.reshape(ctx.x, grouped_shape, "grouped")
+        axes = [i for i in range(1, len(grouped_shape)) if i != len(grouped_shape) - 2]
+        centered, inverse = _moments(ctx, x, axes, grouped_shape)
+        y = ctx.reshape(ctx.binary("Mul", centered, inverse, label="normalized"), shape, "ungrouped")
     for name, op in (("gamma", "Mul"), ("beta", "AddV2")):
         if name in weights:
             ctx.check_shape(weights[name], [channels], name)
             y = ctx.binary(op, y, ctx.floats(ctx.small(weights[name]), name), label=name)
     return y
+
+
+def _group_normalized_over_unknown_sizes(ctx: LayerContext, groups: int, per_group: int) -> Value:
+    """Each group's moments over its channels and every spatial axis, the spatial sizes read at run time: the
+    rank-4 view ``[batch, -1, groups, per_group]`` holds the same elements per group (webgl reduces no rank 5),
+    and the result takes ``x``'s run-time shape back."""
+    x = ctx.x
+    grouped_shape = (ctx.shape()[0], None, groups, per_group)
+    grouped = reshape_to(ctx, x, [runtime_sizes(ctx, x, 0, 1, "batch"), [-1, groups, per_group]], grouped_shape,
+                         "grouped")
+    centered, inverse = _moments(ctx, grouped, [1, 3], grouped_shape)
+    normalized = ctx.binary("Mul", centered, inverse, label="normalized")
+    return ctx.op("Reshape", [normalized, ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32,
+                                                 shape=(len(ctx.shape()),), label="input_shape")],
+                  {"Tshape": DType.INT32}, shape=ctx.shape(), label="ungrouped")
 
 
 @lowers("UnitNormalization")

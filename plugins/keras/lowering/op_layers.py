@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -63,6 +64,8 @@ class OpCall:
             return self.ctx.inputs[value.index]
         if value is None or _holds_tensor(value):
             raise self.gap(f"argument {name!r} is {'missing' if value is None else 'a nested tensor'}")
+        if isinstance(value, dict):  # Keras 3's serialized tensor constant (``o.ones(...)`` as an argument)
+            raise self.gap(f"argument {name!r} is a saved tensor constant")
         dtype = like.dtype if like is not None else DType.FLOAT32
         array = np.asarray(value)
         if array.dtype.kind == "f" and dtype.numpy.kind != "f":
@@ -195,7 +198,7 @@ def _ints(c: OpCall, name: str, default: Any = _REQUIRED) -> list[int] | None:
     if value is None:
         return None
     items = value if isinstance(value, list) else [value]
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+    if not all(isinstance(v, int) and not isinstance(v, bool) and -2**31 <= v < 2**31 for v in items):
         raise c.gap(f"argument {name!r} = {value!r}")
     return [int(v) for v in items]
 
@@ -415,6 +418,245 @@ def _bias_add(c: OpCall) -> Value:
     return c.ctx.op("BiasAdd", [x, c.tensor("bias", like=x)], {"data_format": "NHWC"}, shape=x.shape)
 
 
+# -- axes: swap, move, flip, repeat, cumulate --------------------------------------------------------------
+def _swapaxes(c: OpCall) -> Value:
+    """``swapaxes(x, axis1, axis2)``: one Transpose (Keras 3's TensorFlow backend builds the same permutation)."""
+    x = c.tensor("x")
+    rank = len(c.ctx.shape(x))
+    first, second = _axis(c, c.value("axis1"), rank), _axis(c, c.value("axis2"), rank)
+    perm = list(range(rank))
+    perm[first], perm[second] = second, first
+    return c.ctx.transpose(x, perm) if first != second else c.ctx.unary("Identity", x)
+
+
+def _moveaxis(c: OpCall) -> Value:
+    """``moveaxis(x, source, destination)``: the permutation Keras 3's TensorFlow backend builds."""
+    x = c.tensor("x")
+    rank = len(c.ctx.shape(x))
+    source = [_axis(c, a, rank) for a in _ints(c, "source")]
+    destination = [_axis(c, a, rank) for a in _ints(c, "destination")]
+    if len(source) != len(destination) or len(set(source)) != len(source) or \
+            len(set(destination)) != len(destination):
+        raise c.gap(f"source={source} and destination={destination}")
+    perm = [i for i in range(rank) if i not in source]
+    for dest, src in sorted(zip(destination, source)):
+        perm.insert(dest, src)
+    return c.ctx.transpose(x, perm) if perm != list(range(rank)) else c.ctx.unary("Identity", x)
+
+
+def _matrix_transpose(c: OpCall) -> Value:
+    """``tf.linalg.matrix_transpose``: the last two axes swapped."""
+    x = c.tensor("x")
+    rank = len(c.ctx.shape(x))
+    if rank < 2:
+        raise c.gap(f"a rank-{rank} tensor")
+    if c.value("conjugate", False):
+        raise c.gap("conjugate=True")
+    return c.ctx.transpose(x, [*range(rank - 2), rank - 1, rank - 2])
+
+
+def _flip(c: OpCall) -> Value:
+    """``flip``/``tf.reverse``: ReverseV2 over the given axes (every axis when none is given)."""
+    x = c.tensor("x")
+    rank = len(c.ctx.shape(x))
+    axes = _ints(c, "axis", None)
+    axes = list(range(rank)) if axes is None else [_axis(c, a, rank) for a in axes]
+    if len(set(axes)) != len(axes):  # TF's ReverseV2 fails on an axis given twice
+        raise c.gap(f"axis={c.value('axis')!r} (an axis given twice)")
+    return c.ctx.op("ReverseV2", [x, c.ctx.ints(axes, "axes")], {"Tidx": DType.INT32}, shape=x.shape)
+
+
+def _repeat(c: OpCall) -> Value:
+    """``repeat(x, n, axis)``: each entry ``n`` times in a row along ``axis`` (ExpandDims, Tile, then the axis and
+    its copies merged); one count for all entries only, and an axis (without one, Keras flattens the batch too)."""
+    from .runtime_fold import merge_axes
+
+    x = c.tensor("x")
+    shape = c.ctx.shape(x)
+    counts = _ints(c, "repeats")
+    if len(counts) != 1 or counts[0] < 1 or c.value("axis", None) is None:
+        raise c.gap(f"repeats={c.value('repeats')!r} along axis={c.value('axis', None)!r}")
+    axis = _axis(c, c.value("axis"), len(shape))
+    if (shape[axis] or 1) * counts[0] >= 2**31:
+        raise c.gap(f"repeats={counts[0]} of an axis of size {shape[axis]}")
+    expanded = c.ctx.expand_dims(x, axis + 1, "copies_axis")
+    multiples = [1] * (len(shape) + 1)
+    multiples[axis + 1] = counts[0]
+    tiled = c.ctx.op("Tile", [expanded, c.ctx.ints(multiples, "multiples")], {"Tmultiples": DType.INT32},
+                     shape=tuple(counts[0] if i == axis + 1 else d for i, d in enumerate(c.ctx.shape(expanded))),
+                     label="copies")
+    return merge_axes(c.ctx, tiled, axis, axis + 2, "repeated")
+
+
+def _cumulative(op: str) -> Callable[[OpCall], Value]:
+    """``cumsum``/``cumprod`` along an axis. Without one, Keras 3 runs over the flattened tensor (batch included);
+    TF's ``tf.math.cumsum``/``cumprod`` default to axis 0, the batch."""
+    def lower(c: OpCall) -> Value:
+        x = c.tensor("x")
+        if x.dtype not in (DType.FLOAT32, DType.INT32):
+            raise c.gap(f"a {x.dtype.value} tensor")
+        if c.value("dtype", None) not in (None, x.dtype.value):
+            raise c.gap(f"dtype={c.value('dtype')!r}")
+        for flag in ("exclusive", "reverse"):
+            if c.value(flag, False):
+                raise c.gap(f"{flag}=True")
+        shape = c.ctx.shape(x)
+        axis = c.value("axis", None if c.ctx.class_name.startswith(KERAS_OP_PREFIX) else 0)
+        if axis is None:
+            x = c.ctx.reshape(x, [None], "flattened")
+            axis, shape = 0, (None,)
+        axis = _axis(c, axis, len(shape))
+        return c.ctx.op(op, [x, c.ctx.ints(axis, "axis")], {"exclusive": False, "reverse": False,
+                                                             "Tidx": DType.INT32}, shape=shape)
+    return lower
+
+
+def _where(c: OpCall) -> Value:
+    """``where(condition, x1, x2)``: SelectV2 (broadcasting all three) on the condition cast to bool (non-zero is
+    True, as Keras's ``tf.cast`` and TF's ``where`` of bools read it). Both branches are needed (without them it is
+    ``nonzero``, of a size known only at run time)."""
+    if not c.has("x1") or not c.has("x2"):
+        raise c.gap("a condition without both branches (nonzero)")
+    condition = _as_bool(c, c.tensor("condition"), "condition")
+    x, y = c.pair("x1", "x2")
+    if x.dtype != y.dtype or x.dtype not in (DType.FLOAT32, DType.INT32, DType.BOOL):
+        raise c.gap(f"branches of dtypes {x.dtype.value} and {y.dtype.value}")
+    from .context import broadcast_shape
+
+    shape = broadcast_shape(broadcast_shape(condition.shape, x.shape), y.shape)
+    return c.ctx.op("SelectV2", [condition, x, y], {"T": x.dtype}, dtype=x.dtype, shape=shape)
+
+
+def _tf_where(c: OpCall) -> Value:
+    """``tf.where(condition, x, y)`` (TF's takes a bool condition only)."""
+    c.arguments["x1"], c.arguments["x2"] = c.arguments.pop("x", None), c.arguments.pop("y", None)
+    return _where(c)
+
+
+# -- statistics, constants like a tensor, einsum ----------------------------------------------------------
+def _variance(std: bool) -> Callable[[OpCall], Value]:
+    """``var``/``std`` (``tf.math.reduce_variance``/``reduce_std``): ``mean((x - mean(x, keepdims))², axis)``, square
+    rooted for std, the ops TensorFlow runs."""
+    def lower(c: OpCall) -> Value:
+        x = c.tensor("x")
+        if x.dtype != DType.FLOAT32:
+            raise c.gap(f"a {x.dtype.value} tensor")
+        shape = c.ctx.shape(x)
+        axes = _ints(c, "axis", None)
+        axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
+        keep = bool(c.value("keepdims", False))
+        kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+        means = c.ctx.op("Mean", [x, c.ctx.ints(axes, "mean_axes")], {"keep_dims": True, "Tidx": DType.INT32},
+                         shape=kept, label="means")
+        deviations = c.ctx.unary("Square", c.ctx.binary("Sub", x, means, label="diff"), label="squared_deviations")
+        out = kept if keep else tuple(d for i, d in enumerate(shape) if i not in axes)
+        variance = c.ctx.op("Mean", [deviations, c.ctx.ints(axes, "axes")], {"keep_dims": keep, "Tidx": DType.INT32},
+                            shape=out, label="variance")
+        return c.ctx.unary("Sqrt", variance, label="std") if std else variance
+    return lower
+
+
+def _l2_normalize(c: OpCall) -> Value:
+    """``tf.math.l2_normalize``: ``x · rsqrt(max(Σx², epsilon))`` over the axes, as TensorFlow computes it (no axis
+    normalizes over the batch too: a gap)."""
+    x = c.tensor("x")
+    if x.dtype != DType.FLOAT32 or c.value("dim", None) is not None:
+        raise c.gap(f"a {x.dtype.value} tensor or dim=")
+    shape = c.ctx.shape(x)
+    axes = _ints(c, "axis", None)
+    if axes is None:
+        raise c.gap("axis=None (over the batch too)")
+    axes = sorted({_axis(c, a, len(shape)) for a in axes})
+    epsilon = c.value("epsilon", 1e-12)
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
+        raise c.gap(f"epsilon={epsilon!r}")
+    square_sum = c.ctx.op("Sum", [c.ctx.unary("Square", x, label="squared"), c.ctx.ints(axes, "axes")],
+                          {"keep_dims": True, "Tidx": DType.INT32},
+                          shape=tuple(1 if i in axes else d for i, d in enumerate(shape)), label="square_sum")
+    floored = c.ctx.scalar_op("Maximum", square_sum, float(epsilon), "floored")
+    return c.ctx.binary("Mul", x, c.ctx.unary("Rsqrt", floored, label="inverse_norm"))
+
+
+def _log_base(base: int) -> Callable[[OpCall], Value]:
+    """Keras 3's ``log2``/``log10``: ``log(x) / log(base)`` in float32, as its TensorFlow backend divides."""
+    def lower(c: OpCall) -> Value:
+        x = c.tensor("x")
+        if x.dtype != DType.FLOAT32:
+            raise c.gap(f"a {x.dtype.value} tensor")
+        return c.ctx.binary("RealDiv", c.ctx.unary("Log", x, label="log"),
+                            c.ctx.floats(np.log(np.float32(base)), "log_base"))
+    return lower
+
+
+def _round(c: OpCall) -> Value:
+    """``round(x)``: half to even, as ``tf.round`` and TF.js's Round; other decimals stay a gap."""
+    x = c.tensor("x")
+    if c.value("decimals", 0) != 0 or x.dtype != DType.FLOAT32:
+        raise c.gap(f"decimals={c.value('decimals', 0)!r} on a {x.dtype.value} tensor")
+    return c.ctx.unary("Round", x)
+
+
+def _filled_like(value: int) -> Callable[[OpCall], Value]:
+    """``zeros_like``/``ones_like``: ZerosLike/OnesLike of ``x``'s shape and dtype (NaN in ``x`` does not show)."""
+    def lower(c: OpCall) -> Value:
+        x = c.tensor("x")
+        dtype = c.value("dtype", None)
+        if dtype not in (None, x.dtype.value) or x.dtype not in (DType.FLOAT32, DType.INT32):
+            raise c.gap(f"dtype={dtype!r} for a {x.dtype.value} tensor")
+        return c.ctx.unary("ZerosLike" if value == 0 else "OnesLike", x)
+    return lower
+
+
+def _einsum(c: OpCall) -> Value:
+    """Keras 3's ``einsum`` of one or two tensors: an Einsum node the ``lower_einsum`` pass rewrites as
+    Transpose/Reshape/BatchMatMul, for what that pass lowers exactly: each label once per operand, and a label
+    both operands share of the same size in both, or unknown in both (else a size-1 broadcast could hide); for an
+    ellipsis axis, where TF's einsum broadcasts, unknown in both only as the batch of both."""
+    from tfjsconv.passes.einsum import parse_equation
+
+    names = [name for name in ("operand_0", "operand_1") if name in c.arguments]
+    tensor = next((name for name in names if isinstance(c.arguments[name], TensorArg)), None)
+    if tensor is None:
+        raise c.gap("no tensor operand")
+    values = [c.tensor(name, like=c.tensor(tensor)) for name in names]
+    subscripts = c.value("subscripts")
+    shapes = [c.ctx.shape(v) for v in values]
+    plain = isinstance(subscripts, str) and subscripts.isascii()  # TF's labels are ASCII letters
+    normalized = _first_seen_labels(subscripts) if plain else ""
+    parsed = parse_equation(normalized, [len(s) for s in shapes]) if plain else None
+    if parsed is None or len({v.dtype for v in values}) != 1 or values[0].dtype != DType.FLOAT32:
+        raise c.gap(f"subscripts {subscripts!r}")
+    terms, out = parsed
+    sizes: dict[str, int | None] = {}
+    axes: dict[str, int] = {}
+    for term, shape in zip(terms, shapes):
+        if len(set(term)) != len(term):
+            raise c.gap(f"subscripts {subscripts!r} (a repeated label)")
+        for axis, (label, size) in enumerate(zip(term, shape)):
+            # An ellipsis axis both operands share may broadcast (size 1 against n) where TF's einsum does and
+            # the pass does not: a shared unknown size is kept for the batch (axis 0 of both) only.
+            broadcasting = label not in normalized and size is None and axes.get(label, 0) + axis > 0
+            if label in sizes and (sizes[label] != size or broadcasting):
+                raise c.gap(f"subscripts {subscripts!r} on shapes {[list(s) for s in shapes]}")
+            sizes[label], axes[label] = size, axis
+    equation = f"{','.join(terms)}->{out}"
+    return c.ctx.op("Einsum", values, {"equation": equation, "N": len(values)},
+                    shape=tuple(sizes[label] for label in out))
+
+
+def _first_seen_labels(subscripts: str) -> str:
+    """The subscripts relabelled ``a``, ``b``, ... in order of first appearance, as Keras 3's TensorFlow backend
+    hands them to ``tf.einsum`` (``_normalize_einsum_subscripts``): the same result with an explicit output, but
+    without one the output's labels are sorted after this relabelling (``'bca'`` is the identity there)."""
+    mapping: dict[str, str] = {}
+    out = []
+    for char in subscripts:
+        if char in string.ascii_letters and char not in mapping:
+            mapping[char] = string.ascii_letters[len(mapping)]
+        out.append(mapping.get(char, char))
+    return "".join(out)
+
+
 # -- getitem: basic indexing as one StridedSlice ----------------------------------------------------------
 def _getitem(c: OpCall) -> Value:
     x = c.tensor("x")
@@ -541,6 +783,20 @@ TF_FUNCTIONS: dict[str, OpSpec] = _table({
                      lambda c: _pad(c, "paddings", "mode", "constant_values")),
     ("nn.depth_to_space",): OpSpec(("x", "block_size", "data_format"), _depth_to_space),
     ("__operators__.getitem",): OpSpec(("x", "key"), _getitem),
+    ("math.expm1",): OpSpec(_X, _unary("Expm1")),
+    ("math.reduce_variance", "reduce_variance"): OpSpec(("x", "axis", "keepdims"), _variance(std=False)),
+    ("math.reduce_std", "reduce_std"): OpSpec(("x", "axis", "keepdims"), _variance(std=True)),
+    ("math.round", "round"): OpSpec(_X, _round),
+    ("math.l2_normalize", "nn.l2_normalize", "linalg.l2_normalize"): OpSpec(("x", "axis", "epsilon", "name", "dim"),
+                                                                            _l2_normalize),
+    ("zeros_like",): OpSpec(("x", "dtype"), _filled_like(0)),
+    ("ones_like",): OpSpec(("x", "dtype"), _filled_like(1)),
+    ("reverse", "reverse_v2"): OpSpec(("x", "axis"), _flip),
+    ("repeat",): OpSpec(("x", "repeats", "axis"), _repeat),
+    ("math.cumsum", "cumsum"): OpSpec(("x", "axis", "exclusive", "reverse"), _cumulative("Cumsum")),
+    ("math.cumprod", "cumprod"): OpSpec(("x", "axis", "exclusive", "reverse"), _cumulative("Cumprod")),
+    ("where", "where_v2"): OpSpec(("condition", "x", "y"), _tf_where),
+    ("linalg.matrix_transpose",): OpSpec(("x", "conjugate"), _matrix_transpose),
     ("math.logical_and",): OpSpec(_XY, _logical("LogicalAnd")),
     ("math.logical_or",): OpSpec(_XY, _logical("LogicalOr")),
     ("math.logical_xor",): OpSpec(_XY, _logical("LogicalXor")),
@@ -571,13 +827,22 @@ def _leaky_of(c: OpCall, key: str, alpha: str, default: float) -> Value:
 
 
 def _softmax_of(c: OpCall, key: str, op: str) -> Value:
+    """Softmax/LogSoftmax over one axis (TF.js's run over the last one: another is swapped there and back). Several
+    axes stay a gap: the saved Keras 3 operation hands them to ``tf.nn.softmax``, which fails on them."""
     x = c.tensor(key)
+    if "axis" in c.arguments and c.arguments["axis"] is None and c.ctx.class_name.startswith(KERAS_OP_PREFIX):
+        raise c.gap("axis=None (Keras 3 normalizes over the flattened tensor, batch included)")
     axis = c.value("axis", -1)
-    axes = axis if isinstance(axis, list) else [axis]
     rank = len(c.ctx.shape(x))
-    if len(axes) != 1 or _axis(c, axes[0], rank) != rank - 1:
+    axes = sorted({_axis(c, a, rank) for a in (axis if isinstance(axis, list) else [axis])})
+    if len(axes) != 1:
         raise c.gap(f"axis={axis}")
-    return c.ctx.unary(op, x)
+    if axes[0] == rank - 1:
+        return c.ctx.unary(op, x)
+    perm = list(range(rank))
+    perm[axes[0]], perm[-1] = rank - 1, axes[0]
+    moved = c.ctx.unary(op, c.ctx.transpose(x, perm, "axis_last"))
+    return c.ctx.transpose(moved, perm, "axis_back")
 
 
 _K2 = ("x1", "x2")
@@ -632,6 +897,21 @@ KERAS_OPS: dict[str, OpSpec] = _table({
     ("Pad",): OpSpec(("x", "constant_values"), lambda c: _pad(c, "pad_width", "mode", "constant_values"),
                      ("pad_width", "mode")),
     ("GetItem",): OpSpec(("x", "key"), _getitem),
+    ("Expm1",): OpSpec(_X, _unary("Expm1")),
+    ("Log2",): OpSpec(_X, _log_base(2)), ("Log10",): OpSpec(_X, _log_base(10)),
+    ("Round",): OpSpec(_X, _round, ("decimals",)),
+    ("Var",): OpSpec(_X, _variance(std=False), ("axis", "keepdims")),
+    ("Std",): OpSpec(_X, _variance(std=True), ("axis", "keepdims")),
+    ("ZerosLike",): OpSpec(_X, _filled_like(0), ("dtype",)),
+    ("OnesLike",): OpSpec(_X, _filled_like(1), ("dtype",)),
+    ("Einsum",): OpSpec(("operand_0", "operand_1"), _einsum, ("subscripts",)),
+    ("Swapaxes",): OpSpec(_X, _swapaxes, ("axis1", "axis2")),
+    ("Moveaxis",): OpSpec(_X, _moveaxis, ("source", "destination")),
+    ("Flip",): OpSpec(_X, _flip, ("axis",)),
+    ("Repeat",): OpSpec(_X, _repeat, ("repeats", "axis")),
+    ("Cumsum",): OpSpec(_X, _cumulative("Cumsum"), ("axis", "dtype")),
+    ("Cumprod",): OpSpec(_X, _cumulative("Cumprod"), ("axis", "dtype")),
+    ("Where",): OpSpec(("condition", "x1", "x2"), _where),
     ("LogicalAnd",): OpSpec(_K2, lambda c: _k3_logical(c, "LogicalAnd")),
     ("LogicalOr",): OpSpec(_K2, lambda c: _k3_logical(c, "LogicalOr")),
     ("LogicalXor",): OpSpec(_K2, lambda c: _k3_logical(c, "LogicalXor")),

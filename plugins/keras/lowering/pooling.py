@@ -1,6 +1,7 @@
 """Pooling: Max/AveragePooling 1D/2D/3D (1-D as 2-D over a height of 1) and the global pools.
 
-3-D pools are ``MaxPool3D``/``AvgPool3D``; the ``pool_3d`` pass splits them where a backend gets them wrong.
+3-D pools are ``MaxPool3D``/``AvgPool3D``; the ``pool_3d`` pass splits them where a backend gets them wrong, and
+over unknown spatial sizes the lowering splits them itself (``dynamic_pool_3d``).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tfjsconv.ir import Value
 
 from .context import LayerContext
 from .conv import _ints, out_size
+from .dynamic_pool_3d import split_pool_3d
 from .registry import Unsupported, channels_last_only, lowers
 
 
@@ -70,6 +72,8 @@ def pool3d(ctx: LayerContext) -> Value:
     if len(shape) != 5:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(shape)} input")
     out = (None, *(out_size(s, k, st, 1, padding) for s, k, st in zip(shape[1:4], kernel, strides)), shape[-1])
+    if None in shape[1:4] and shape[-1] is not None:  # the ``pool_3d`` pass needs static sizes: split here
+        return split_pool_3d(ctx, "MaxPool" if "Max" in ctx.class_name else "AvgPool", kernel, strides, padding, out)
     op = "MaxPool3D" if "Max" in ctx.class_name else "AvgPool3D"
     return ctx.op(op, [ctx.x], {"ksize": [1, *kernel, 1], "strides": [1, *strides, 1], "padding": padding.upper(),
                                 "data_format": "NDHWC"}, shape=out)

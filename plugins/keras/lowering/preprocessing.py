@@ -116,8 +116,8 @@ def resizing(ctx: LayerContext) -> Value:
     x = ctx.x
     if ctx.config.get("crop_to_aspect_ratio"):
         x = _aspect_crop(ctx, x, target)
-    else:
-        _image_size(ctx)
+    elif len(ctx.shape()) != 4:  # the target is static whatever the input's size
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(ctx.shape())} input")
     return _resize(ctx, x, target, ctx.config.get("interpolation", "bilinear"))
 
 

@@ -1,4 +1,5 @@
-"""SimpleRNN, LSTM, GRU (reset_after both ways) and Bidirectional, unrolled over a static time length.
+"""SimpleRNN, LSTM, GRU (reset_after both ways) and Bidirectional, unrolled over a static time length (over one
+known only at run time, the same steps run in a while loop: :mod:`.recurrent_loop`).
 
 The input projection ``x·W + b`` runs once for all steps (one MatMul per gate over ``[batch·T, in]``);
 each step then slices its row (``StridedSlice``), adds ``h·U`` and applies the cell's formula. The
@@ -10,7 +11,8 @@ Bidirectional sets when it returns sequences), as Keras's ``rnn`` does. ``initia
 inputs after the sequence, Keras 3's keyword tensors or saved ``__numpy__`` constants; see :func:`initial_states`)
 starts the walk from those states: the first step then has its recurrent terms, and a masked step outputs the
 previous output, zeros before any, while the states hold (Keras 3 runs such a call unmasked unless it was given
-``mask=``: see :func:`sequence_context`). Stateful layers are not lowered.
+``mask=``: see :func:`sequence_context`). Bidirectional's two layers may differ in weight count (a
+``backward_layer=`` without bias). Stateful layers are not lowered.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from tfjsconv.ir import Value, materialize
 
 from .activations import activation_gap, apply_activation
 from .context import STATE_KEYWORD, LayerContext
+from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import Unsupported, lowers
 
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
@@ -106,10 +109,11 @@ class _Cell:
         return apply_activation(self.ctx, x, self.config.get(key, default), keras3=self.ctx.keras3,
                                 label=f"{self.prefix}{key}")
 
-    def project(self, x: Value, steps: int) -> list[Value]:
-        """``x·W_g + b_g`` for every gate, as ``[batch, T, units]``."""
+    def project(self, x: Value, steps: int | None) -> list[Value]:
+        """``x·W_g + b_g`` for every gate, as ``[batch, T, units]`` (``steps`` None: read at run time)."""
         ctx, features = self.ctx, ctx_features(self.ctx, x)
         flat = ctx.reshape(x, [None, features], f"{self.prefix}flat_steps")
+        lead = None if steps is not None else runtime_sizes(ctx, x, 0, 2, f"{self.prefix}batch_steps")
         out = []
         for g, kernel in enumerate(self.kernel):
             y = ctx.op("MatMul", [flat, ctx.const(kernel, f"{self.prefix}kernel_{g}")],
@@ -118,7 +122,9 @@ class _Cell:
             if self.input_bias[g] is not None:
                 y = ctx.op("BiasAdd", [y, ctx.const(self.input_bias[g], f"{self.prefix}bias_{g}")],
                            {"data_format": "NHWC"}, shape=y.shape, label=f"{self.prefix}input_bias_{g}")
-            out.append(ctx.reshape(y, [None, steps, self.units], f"{self.prefix}input_steps_{g}"))
+            label = f"{self.prefix}input_steps_{g}"
+            out.append(ctx.reshape(y, [None, steps, self.units], label) if lead is None else
+                       reshape_to(ctx, y, [lead, [self.units]], (None, None, self.units), label))
         return out
 
     def recurrent_term(self, h: Value | None, g: int, gate_input: Value | None = None) -> Value | None:
@@ -183,12 +189,17 @@ def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any]
          initial: list[Value] | None = None) -> tuple[Value, list[Value]]:
     """The layer's output (last output or sequence) and its final states, from the ``initial`` states (None: zeros)."""
     shape = ctx.shape()
-    if len(shape) != 3 or shape[1] is None:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-3 input with a static time length")
+    if len(shape) != 3:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-3 input")
+    cell = _Cell(ctx, kind, config, arrays, prefix)
+    if shape[1] is None:
+        from .recurrent_loop import run_looped
+
+        return run_looped(ctx, cell, prefix, backwards, zero_output_for_mask, initial,
+                          bool(config.get("return_sequences")))
     steps = int(shape[1])
     if steps < 1:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) over zero time steps")
-    cell = _Cell(ctx, kind, config, arrays, prefix)
     projected = cell.project(ctx.x, steps)
     h, c = (initial[0], initial[1] if kind == "LSTM" else None) if initial else (None, None)
     previous = None  # the previous output, which a masked step repeats (zeros before any step)
@@ -322,12 +333,10 @@ def bidirectional(ctx: LayerContext) -> Value | list[Value]:
     one."""
     inner = ctx.config["layer"]
     kind, config = inner["class_name"], dict(inner.get("config") or {})
-    half = len(ctx.weights) // 2
-    if len(ctx.weights) % 2:
-        raise ctx.error(f"has {len(ctx.weights)} weights, not two equal halves")
     saved = ctx.config.get("backward_layer")
     b_kind, b_config = (saved["class_name"], dict(saved.get("config") or {})) if saved else \
         (kind, {**config, "go_backwards": not config.get("go_backwards")})
+    half = _forward_weight_count(ctx, (kind, config), (b_kind, b_config))
     for option in ("return_sequences", "return_state"):
         if bool(config.get(option)) != bool(b_config.get(option)):
             raise ctx.error(f"has forward and backward layers that differ in {option}")
@@ -335,7 +344,7 @@ def bidirectional(ctx: LayerContext) -> Value | list[Value]:
         raise ctx.error("has forward and backward layers that walk the same way (go_backwards)")
     zero = bool(config.get("return_sequences"))  # Keras forces zero_output_for_mask = return_sequences
     if kind in CONV_LSTMS or b_kind in CONV_LSTMS:
-        return _bidirectional_conv_lstm(ctx, (kind, config), (b_kind, b_config), zero)
+        return _bidirectional_conv_lstm(ctx, (kind, config), (b_kind, b_config), zero, half)
     f_units, b_units = _state_units(kind, config), _state_units(b_kind, b_config)
     initial = initial_states(ctx, f_units + b_units)
     if initial and len(f_units) != len(b_units):  # Keras splits the states in halves
@@ -352,7 +361,8 @@ def bidirectional(ctx: LayerContext) -> Value | list[Value]:
 
 
 def _bidirectional_conv_lstm(ctx: LayerContext, forward_layer: tuple[str, dict[str, Any]],
-                             backward_layer: tuple[str, dict[str, Any]], zero: bool) -> Value | list[Value]:
+                             backward_layer: tuple[str, dict[str, Any]], zero: bool,
+                             half: int) -> Value | list[Value]:
     """Bidirectional over ConvLSTM1D/2D/3D: each direction as :func:`.conv_lstm.run_conv_lstm` runs it, the backward
     layer's sequence packed reversed as Keras flips it, whichever way that layer walks (no rank-5 ``ReverseV2``),
     merged as the RNN layers' directions."""
@@ -362,7 +372,6 @@ def _bidirectional_conv_lstm(ctx: LayerContext, forward_layer: tuple[str, dict[s
         raise Unsupported(f"layer {ctx.name!r} (Bidirectional) called with initial_state for a {forward_layer[0]}")
     if forward_layer[0] != backward_layer[0]:
         raise Unsupported(f"layer {ctx.name!r} (Bidirectional) over a {forward_layer[0]} and a {backward_layer[0]}")
-    half = len(ctx.weights) // 2
     forward, f_states = run_conv_lstm(ctx, *forward_layer, ctx.weights[:half], "forward/",
                                       bool(forward_layer[1].get("go_backwards")), zero_output_for_mask=zero,
                                       flipped=False)
@@ -372,15 +381,39 @@ def _bidirectional_conv_lstm(ctx: LayerContext, forward_layer: tuple[str, dict[s
     return _merged(ctx, forward, backward, f_states + b_states if forward_layer[1].get("return_state") else None)
 
 
+def _forward_weight_count(ctx: LayerContext, forward: tuple[str, dict[str, Any]],
+                          backward: tuple[str, dict[str, Any]]) -> int:
+    """How many of the Bidirectional's weights (forward's, then backward's) are the forward layer's: each layer
+    needs its own count (a ``backward_layer=`` may differ, e.g. in ``use_bias``); halves when the counts agree
+    (one cell object listed twice is saved once per direction)."""
+    f, b, n = _weight_count(*forward), _weight_count(*backward), len(ctx.weights)
+    if f + b == n:
+        return f
+    if f == b and n % 2 == 0:
+        return n // 2
+    raise ctx.error(f"has {n} weights, but its forward {forward[0]} needs {f} and its backward {backward[0]} {b}")
+
+
+def _weight_count(kind: str, config: dict[str, Any]) -> int:
+    """The weights one direction saves: kernel, recurrent kernel and bias (with ``use_bias``), per cell for RNN."""
+    if kind == "RNN":
+        from .rnn_cells import weight_counts
+
+        return sum(weight_counts(config))
+    return 2 + bool(config.get("use_bias", True))
+
+
 def _merged(ctx: LayerContext, forward: Value, backward: Value, states: list[Value] | None) -> Value | list[Value]:
     """The directions' outputs merged by ``merge_mode`` (None: both), then the states when it returns them."""
     mode = ctx.config.get("merge_mode", "concat")
     if mode is None:
         outputs = [forward, backward]
     elif mode == "concat":
-        shape = ctx.shape(forward)
+        # a backward_layer= may have other units (Keras's own static shape then says twice the forward's)
+        shape, width = ctx.shape(forward), ctx.shape(backward)[-1]
         outputs = [ctx.op("ConcatV2", [forward, backward, ctx.ints(-1, "concat_axis")], {"N": 2, "Tidx": DType.INT32},
-                          shape=(*shape[:-1], 2 * shape[-1]), label="merged")]
+                          shape=(*shape[:-1], None if None in (shape[-1], width) else shape[-1] + width),
+                          label="merged")]
     else:
         merged = ctx.binary("Mul" if mode == "mul" else "AddV2", forward, backward, label="merged")
         outputs = [ctx.scalar_op("Mul", merged, 0.5, "average") if mode == "ave" else merged]

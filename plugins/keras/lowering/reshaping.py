@@ -1,8 +1,8 @@
 """Reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding/Cropping/UpSampling 1-3D.
 
-Over sizes the config does not record (``Input((None, None, 3))``), Flatten, Reshape, Cropping1D/2D and
-UpSampling1D/2D/3D read the sizes they need at run time (``dynamic_shape``), as Keras does; Cropping3D still
-needs static sizes, and the model goes through TensorFlow instead.
+Over sizes the config does not record (``Input((None, None, 3))``), Flatten, Reshape, Cropping1D/2D/3D and
+UpSampling1D/2D/3D read the sizes they need at run time (``dynamic_shape``) or slice with ends counted from the
+end, as Keras does.
 """
 from __future__ import annotations
 
@@ -15,12 +15,6 @@ from tfjsconv.ir import Value
 from .context import LayerContext
 from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import Unsupported, channels_last_only, lowers
-
-
-def _static(ctx: LayerContext, dims: Any) -> list[int]:
-    if any(d is None for d in dims):
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on an input of unknown sizes {list(dims)}")
-    return [int(d) for d in dims]
 
 
 @lowers("Flatten", check=channels_last_only, channels_first=True)
@@ -94,15 +88,18 @@ def zero_padding(ctx: LayerContext) -> Value:
 def cropping(ctx: LayerContext) -> Value:
     n = _spatial_rank(ctx)
     crops = _pairs(ctx.config.get("cropping", 1 if n == 1 else 0), n)
+    if any(not 0 <= c < 2 ** 31 for pair in crops for c in pair):  # Keras refuses negative crops
+        raise ctx.error(f"has cropping {crops}, expected sizes from 0 to 2^31 - 1")
     shape = ctx.shape()
-    # 1-D and 2-D slice with ends counted from the end, which holds for sizes known only at run time
-    sizes = _static(ctx, shape[1:-1]) if n == 3 else list(shape[1:-1])
+    # 1-D and 2-D (and 3-D over unknown sizes) slice with ends counted from the end, which holds for sizes known
+    # only at run time
+    sizes = list(shape[1:-1])
     kept = [None if s is None else s - a - b for s, (a, b) in zip(sizes, crops)]
     if any(k is not None and k <= 0 for k in kept):
         raise ctx.error(f"crops {crops} from sizes {sizes}, leaving nothing")
     begin = [0, *(a for a, _ in crops), 0]
     out = (shape[0], *kept, shape[-1])
-    if n == 3:
+    if n == 3 and None not in sizes:
         return ctx.op("Slice", [ctx.x, ctx.ints(begin, "begin"), ctx.ints([-1, *kept, -1], "size")],
                       {"Index": DType.INT32}, shape=out)
     # ends counted from the end, as Keras and the traced graph do: equal crops share their constants

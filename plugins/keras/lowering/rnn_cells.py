@@ -1,14 +1,14 @@
-"""``RNN(cell)`` with a SimpleRNNCell, LSTMCell or GRUCell, or a StackedRNNCells of them, unrolled.
+"""``RNN(cell)`` with a SimpleRNNCell, LSTMCell or GRUCell, or a StackedRNNCells of them, unrolled (or looped).
 
 Each cell computes what the matching layer (SimpleRNN, LSTM, GRU) computes, so the lowering runs the
 unrolled layer lowering of :mod:`.recurrent` per cell. Stacked cells feed each step's output to the next
-cell; unrolled over a static length that is the same as stacking the layers with whole sequences in
-between: the first cell walks backwards when the RNN does (its sequence comes out in walked order), the
-others walk that sequence forwards. The final states are every cell's, in order, flat (``h, c`` for an
-LSTMCell), as Keras numbers a stacked RNN's nested ``return_state`` outputs; an ``initial_state`` is read in
-that flat order too (tf_keras's nested ``[[h, c], h]`` inputs are flattened by the walk), each cell's part
-starting that cell. Keras 3 archives keep stacked
-weights under ``cell/cells/<cell key>``, which :func:`.weights._stacked_cell_vars` reads in the cells' order.
+cell; unrolled over a static length (or looped over one known at run time) that is the same as stacking the
+layers with whole sequences in between: the first cell walks backwards when the RNN does (its sequence comes
+out in walked order), the others walk that sequence forwards. The final states are every cell's, in order,
+flat (``h, c`` for an LSTMCell), as Keras numbers a stacked RNN's nested ``return_state`` outputs; an
+``initial_state`` is read in that flat order too (tf_keras's nested ``[[h, c], h]`` inputs are flattened by
+the walk), each cell's part starting that cell. Keras 3 archives keep stacked weights under
+``cell/cells/<cell key>``, which :func:`.weights._stacked_cell_vars` reads in the cells' order.
 One cell object listed twice (``RNN([cell, cell])``) is saved once; each of its positions runs those weights.
 Bidirectional runs each of its directions through :func:`run_cells` (Keras 3 rebuilds both from the config, so
 there the two positions are distinct cells of one name, each saved).
@@ -71,13 +71,20 @@ def state_units(config: dict[str, Any]) -> list[int]:
             for _ in range(state_count(CELL_LAYERS[c["class_name"]]))]
 
 
+def weight_counts(config: dict[str, Any]) -> list[int]:
+    """How many weights each cell of an ``RNN(cell)`` layer has: kernel, recurrent kernel, and bias with use_bias."""
+    cells = _cells(config)
+    assert not isinstance(cells, str)  # the check has refused the rest
+    return [2 + bool((c.get("config") or {}).get("use_bias", True)) for c in cells]
+
+
 def run_cells(ctx: LayerContext, config: dict[str, Any], weights: list[Any], prefix: str, backwards: bool,
               zero_output_for_mask: bool, initial: list[Value] | None) -> tuple[Value, list[Value]]:
     """An ``RNN(cell)`` layer of ``config`` over ``ctx``'s sequence (and mask): its output and flat final states.
     ``prefix`` names its nodes (Bidirectional runs two); ``zero_output_for_mask`` zeroes the RNN's masked outputs."""
     cells = _cells(config)
     assert not isinstance(cells, str)  # the check has refused the rest
-    counts = [2 + bool((c.get("config") or {}).get("use_bias", True)) for c in cells]
+    counts = weight_counts(config)
     cell_weights = _weights_by_cell(ctx, cells, counts, weights)
     return_sequences = bool(config.get("return_sequences"))
     kinds = [CELL_LAYERS[c["class_name"]] for c in cells]

@@ -1,6 +1,7 @@
 """Dot (batch_dot over given axes, optionally L2-normalized) and TimeDistributed (any lowered layer per step).
 
-TimeDistributed folds time into the batch (``[batch·T, ...]``), runs the wrapped layer's own lowering
+TimeDistributed folds time into the batch (``[batch·T, ...]``; sizes unknown in the config are read at run time,
+as Keras's reshapes do), runs the wrapped layer's own lowering
 on that (its weights are the wrapper's: Keras 3 keeps them under ``layer``, ``.h5`` files list them
 under the wrapper), and unfolds the result, as Keras does for layers without a time-aware call. A mask passes
 by (see :func:`.masking._time_distributed_masked`); wrapped RNNs (``RNN(cell)``, Bidirectional and ConvLSTMs too) and
@@ -17,6 +18,7 @@ from tfjsconv.ir import Value
 
 from .context import STATE_KEYWORD, LayerContext, check_call_kwargs
 from .registry import LOWERINGS, Unsupported, lowers
+from .runtime_fold import merge_axes, split_first_axis
 
 #: ``keras.backend.epsilon()``; Keras 3 caps ``1/‖x‖`` at ``1/epsilon``.
 EPSILON = 1e-7
@@ -116,10 +118,9 @@ def time_distributed(ctx: LayerContext) -> Value:
     if lowering is None:
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) wraps {cls}")
     shape = ctx.shape()
-    if len(shape) < 3 or any(d is None for d in shape[1:]):
-        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) needs an input of static sizes (got {list(shape)})")
-    steps = int(shape[1])
-    folded = ctx.reshape(ctx.x, [None, *shape[2:]], "fold_time")
+    if len(shape) < 3:
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) needs an input of rank 3 or more (got {list(shape)})")
+    folded = merge_axes(ctx, ctx.x, 0, 2, "fold_time")
     inner_name = str(config.get("name") or cls)
     inner_ctx = LayerContext(ctx.graph, f"{ctx.name}/{inner_name}", cls, config, [folded], ctx.weights, ctx.source,
                              keras3=ctx.keras3, weight_consts=ctx.weight_consts)
@@ -134,20 +135,17 @@ def time_distributed(ctx: LayerContext) -> Value:
         y = lowering.lower(inner_ctx)
     if isinstance(y, list):
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) wraps a {cls} that returns several tensors")
-    out = ctx.shape(y)
-    if any(d is None for d in out[1:]):
-        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed): the wrapped {cls} gives unknown sizes {list(out)}")
-    return ctx.reshape(y, [None, steps, *out[1:]], "unfold_time")
+    return split_first_axis(ctx, y, ctx.x, 2, "unfold_time")
 
 
 def _folded_mask(ctx: LayerContext, mask: Value, shape: tuple[int | None, ...]) -> Value:
     """Each step's mask for the inner layer, folded as its input is: Keras 3 hands ``mask[:, t]`` to the call of
     step ``t``, tf_keras the mask reshaped to ``[batch·T, ...]``; both need one mask entry per inner step."""
     mask_shape = ctx.shape(mask)
-    if len(mask_shape) != len(shape) - 1 or any(m is None or m != d for m, d in zip(mask_shape[1:], shape[1:])):
+    if len(mask_shape) != len(shape) - 1 or any(None not in (m, d) and m != d for m, d in zip(mask_shape, shape)):
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed): a mask of shape {list(mask_shape)} into a wrapped "
                           f"{_inner(ctx.config)[0]} on an input of shape {list(shape)}")
-    return ctx.reshape(mask, [None, *mask_shape[2:]], "fold_time_mask")
+    return merge_axes(ctx, mask, 0, 2, "fold_time_mask")
 
 
 def time_distributed_out_mask(ctx: LayerContext, mask: Value) -> Value:

@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tfjsconv.dtypes import DType
-from tfjsconv.ir import Node, Value, materialize
+from tfjsconv.graph_loops import WhileLoop
+from tfjsconv.ir import Value, materialize
 
 from ..context import NodeContext
 from ..mapping import onnx_op
@@ -457,7 +458,7 @@ def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: i
     if c is None and ctx.op_type == "LSTM":
         c = zeros([batch, width], f"{tag}/c0")
     acc = zeros([[0], batch, width] if time_axis == 0 else [batch, [0], width], f"{tag}/outputs0")
-    loop = _WhileLoop(ctx, f"{tag}/while")
+    loop = WhileLoop(ctx.graph, ctx.op, ctx.unique_name, f"{tag}/while")
     inits = {"i": ctx.op("ZerosLike", [length], label=f"{tag}/i0"), "h": h, "acc": acc}
     if c is not None:
         inits["c"] = c
@@ -475,56 +476,6 @@ def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: i
     next_i = ctx.op("AddV2", [i, ctx.int32(1, label=f"{tag}/step")], label=f"{tag}/while/next_i")
     done = loop.close({"i": next_i, "h": new_h, "acc": new_acc, **({"c": new_c} if c is not None else {})})
     return done["acc"], done["h"], done.get("c")
-
-
-class _WhileLoop:
-    """One TF v1 while loop: :meth:`start` (Enter, Merge), :meth:`body` (LoopCond, Switch, Exit),
-    :meth:`close` (NextIteration back into each Merge: the one cycle the IR allows)."""
-
-    def __init__(self, ctx: NodeContext, label: str) -> None:
-        self.ctx = ctx
-        self.label = label
-        self.frame = ctx.graph.unique_name(f"{ctx.name}/{label}")
-        self._merges: dict[str, Node] = {}
-        self._exits: dict[str, Value] = {}
-
-    def _node(self, op: str, inputs: list[Value], attrs: dict, name: str, num_outputs: int) -> Node:
-        ctx = self.ctx
-        return ctx.graph.add_node(op, inputs, attrs, name=ctx.unique_name(f"{self.label}/{name}"),
-                                  num_outputs=num_outputs)
-
-    def start(self, inits: dict[str, Value]) -> dict[str, Value]:
-        """Each loop variable entered into the frame and merged with its (later) next value."""
-        merged = {}
-        for name, init in inits.items():
-            entered = self.ctx.op("Enter", [init], {"T": init.dtype, "frame_name": self.frame, "is_constant": False,
-                                                    "parallel_iterations": 1}, label=f"{self.label}/{name}_enter")
-            node = self._node("Merge", [entered, entered], {"T": init.dtype, "N": 2}, f"{name}_merge", 2)
-            node.output(0).dtype, node.output(1).dtype = init.dtype, DType.INT32
-            self._merges[name] = node
-            merged[name] = node.output(0)
-        return merged
-
-    def body(self, predicate: Value) -> dict[str, Value]:
-        """The loop variables inside the body; their values leave through Exit once ``predicate`` is false."""
-        cond = self.ctx.op("LoopCond", [predicate], dtype=DType.BOOL, label=f"{self.label}/cond")
-        inside = {}
-        for name, merge in self._merges.items():
-            value = merge.output(0)
-            switch = self._node("Switch", [value, cond], {"T": value.dtype}, f"{name}_switch", 2)
-            switch.output(0).dtype = switch.output(1).dtype = value.dtype
-            self._exits[name] = self.ctx.op("Exit", [switch.output(0)], {"T": value.dtype},
-                                            label=f"{self.label}/{name}_exit")
-            inside[name] = self.ctx.op("Identity", [switch.output(1)], {"T": value.dtype},
-                                       label=f"{self.label}/{name}_body")
-        return inside
-
-    def close(self, updates: dict[str, Value]) -> dict[str, Value]:
-        """Each variable's next value back into its Merge; returns the values after the loop."""
-        for name, value in updates.items():
-            nxt = self.ctx.op("NextIteration", [value], {"T": value.dtype}, label=f"{self.label}/{name}_next")
-            self._merges[name].inputs[1] = nxt
-        return dict(self._exits)
 
 
 def _projections(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: int) -> list[Value]:
