@@ -40,7 +40,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .attention_layout import AttentionLayout, attention_layout
-from .attention_masks import (ScoresGroups, as_bool, causal_keep, keras_keep, mha_mask_pieces, runtime_bands,
+from .attention_masks import (ScoresGroups, all_kept, as_bool, causal_keep, keras_keep, mha_mask_pieces, runtime_bands,
                               runtime_keep, sliding_window_keep)
 from .context import LayerContext, broadcast_shape, check_call_kwargs  # noqa: F401 (also imported from here)
 from .dynamic_shape import reshape_to, runtime_sizes
@@ -374,13 +374,7 @@ def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k
         parts.append(ctx.const(causal_keep(t_q, t_k), "causal_mask"))
     if window is not None:
         parts.append(ctx.const(sliding_window_keep(t_q, t_k, int(window)), "sliding_window_mask"))
-    if not parts:
-        return None
-    keep = parts[0]
-    for i, part in enumerate(parts[1:]):
-        keep = ctx.op("LogicalAnd", [keep, part], shape=broadcast_shape(keep.shape, part.shape), dtype=DType.BOOL,
-                      label=f"mask_and_{i}")
-    return ctx.expand_dims(keep, 1, "mask_heads") if len(ctx.shape(keep)) == 3 else keep
+    return all_kept(ctx, parts)
 
 
 def query_value_key_masks(ctx: LayerContext) -> tuple[Value | None, Value | None, Value | None]:

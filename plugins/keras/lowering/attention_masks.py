@@ -261,6 +261,11 @@ def runtime_keep(ctx: LayerContext, attention_mask: Value | None, input_masks: t
         raise _refuse(ctx, f"an attention mask of shape {list(ctx.shape(attention_mask))} beside Keras masks over "
                            "unknown steps (Keras lines their batch up with the heads)")
     parts += bands
+    return all_kept(ctx, parts)
+
+
+def all_kept(ctx: LayerContext, parts: list[Value]) -> Value | None:
+    """The AND of every keep-mask piece (None when there is none), a rank-3 result given a heads axis at 1."""
     if not parts:
         return None
     keep = parts[0]
