@@ -89,3 +89,36 @@ def _unique_frame(graph: Graph, base: str) -> str:
         k += 1
         frame = f"{base}_{k}"
     return frame
+
+
+def reserve_outputs(make_op: OpMaker, element_shape: Value, count: Value, label: str) -> Value:
+    """A TensorList (float32) for a loop's per-step outputs: a loop variable each iteration writes its step into
+    with :func:`write_output`, read after the loop by :func:`gathered_outputs`. Appending each step with
+    ``ConcatV2`` instead copies everything so far, quadratic in the length; a list write keeps the step's tensor
+    (TF.js ``keep``s it, so the loop does not dispose it) and the read copies each once.
+
+    ``element_shape`` is an int32 vector (``-1`` for a size known only at run time), ``count`` the int32 length."""
+    handle = make_op("TensorListReserve", [element_shape, count], {"element_dtype": DType.FLOAT32,
+                                                                   "shape_type": DType.INT32},
+                     label=label, dtype=DType.VARIANT)
+    handle.shape = ()
+    return handle
+
+
+def write_output(make_op: OpMaker, handle: Value, index: Value, item: Value, label: str) -> Value:
+    """``handle[index] = item`` inside the loop; returns the list's next value (for its NextIteration)."""
+    out = make_op("TensorListSetItem", [handle, index, item], {"element_dtype": item.dtype}, label=label,
+                  dtype=DType.VARIANT)
+    out.shape = ()
+    return out
+
+
+def gathered_outputs(make_op: OpMaker, handle: Value, indices: Value, element_shape: Value, label: str,
+                     shape: tuple[int | None, ...]) -> Value:
+    """Items ``indices`` of the list after the loop stacked along a new first axis (``shape``). With every size of
+    ``element_shape`` known at run time, TF.js also reads an empty list (zero indices) as ``[0, *element]``; its
+    ``TensorListStack`` fails on one."""
+    out = make_op("TensorListGather", [handle, indices, element_shape], {"element_dtype": DType.FLOAT32},
+                  label=label, dtype=DType.FLOAT32)
+    out.shape = shape
+    return out

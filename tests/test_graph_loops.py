@@ -35,3 +35,38 @@ def test_loops_of_one_label_get_frames_of_their_own_and_a_valid_graph():
     merges = [node for node in graph if node.op == "Merge"]
     assert all(node.inputs[1].producer.op == "NextIteration" for node in merges)
     assert {first.producer.op, second.producer.op} == {"Exit"}
+
+
+def test_step_outputs_collected_in_a_tensor_list_have_a_known_rank():
+    """A loop writing each step's ``[batch, 3]`` row into a TensorList (one list write per step, one gather after:
+    linear in the length, where appending with ConcatV2 is quadratic): a valid graph, and the gathered
+    ``[steps, batch, 3]`` has rank 3 for the backend contract check, without shape annotations."""
+    from tfjsconv.graph_loops import gathered_outputs, reserve_outputs, write_output
+    from tfjsconv.shape_rank import infer_ranks
+
+    graph = Graph()
+
+    def make_op(op, inputs, attrs=None, *, label=None, dtype=None):
+        return graph.add_op(op, inputs, attrs, name=label or op, dtype=dtype or inputs[0].dtype)
+
+    limit = graph.placeholder("limit", DType.INT32, ())
+    row = graph.placeholder("row", DType.FLOAT32, (None, 3))
+    element_shape = graph.const(np.array([-1, 3], np.int32), name="element_shape")
+    loop = WhileLoop(graph, make_op, lambda name: name, "loop")
+    zero = graph.const(np.int32(0), name="zero")
+    merged = loop.start({"i": zero, "outputs": reserve_outputs(make_op, element_shape, limit, "reserve")})
+    inside = loop.body(make_op("Less", [merged["i"], limit], label="more", dtype=DType.BOOL))
+    step = make_op("Mul", [row, make_op("Cast", [inside["i"]], {"SrcT": DType.INT32, "DstT": DType.FLOAT32},
+                                        label="as_float", dtype=DType.FLOAT32)], label="scaled")
+    step.shape = None  # no annotation: the rank comes from the rules
+    one = graph.const(np.int32(1), name="one")
+    done = loop.close({"i": make_op("AddV2", [inside["i"], one], label="next"),
+                       "outputs": write_output(make_op, inside["outputs"], inside["i"], step, "write")})
+    indices = make_op("Range", [zero, limit, one], {"Tidx": DType.INT32}, label="indices")
+    gathered = gathered_outputs(make_op, done["outputs"], indices, element_shape, "gathered", (None, None, 3))
+    gathered.shape = None
+    graph.set_output("y", gathered)
+    graph.validate()
+    assert [n.op for n in graph if n.op.startswith("TensorList")] == ["TensorListReserve", "TensorListSetItem",
+                                                                      "TensorListGather"]
+    assert infer_ranks(graph).get(gathered) == 3

@@ -339,3 +339,16 @@ def test_loader_tensorflow_forces_the_traced_path(tmp_path, tfjs_runtime):
     result = tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model", loader="tensorflow")
     assert result.details == ["keras: loaded with Keras and traced through TensorFlow: --loader=tensorflow"]
     _verify(tmp_path / "out", inputs, outputs)
+
+
+def test_a_config_the_lowering_cannot_read_names_both_causes(tmp_path):
+    """A wrong type deep in a layer's config fails inside the lowering, where it may also be a lowering bug on a
+    valid file: the error says both, and the hint offers the TensorFlow path."""
+    from tfjsconv.errors import InputError
+
+    path = _save("sequential", "keras3.h5", tmp_path)[0]
+    _edit_config(path, lambda layers: layers["c"].update(kernel_size="three"))
+    with pytest.raises(InputError, match="the model config is malformed, or the lowering failed on it") as err:
+        tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")
+    assert "--loader=tensorflow" in str(err.value.hint)
+    assert not (tmp_path / "out").exists()

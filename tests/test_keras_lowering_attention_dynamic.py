@@ -18,8 +18,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
-from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
+from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 
 def _mha(k, heads, key_dim, name, **options):
@@ -123,7 +122,7 @@ CASES = [(family, flavor) for family in FAMILIES for flavor in ("keras3.keras", 
 RUNS = [(2, 5, 7), (3, 4, 3)]
 
 
-def _inputs(model, batch: int, steps: int, other_steps: int, rng) -> dict[str, np.ndarray]:
+def _inputs(model, rng: np.random.Generator, batch: int, steps: int, other_steps: int) -> dict[str, np.ndarray]:
     """Inputs of one run: ``ids`` with zeros (masked steps; one sample's first step), masks with one query step that
     drops every value step (a float mask's kept entries 1, 0.3 or 3), padded sequences with zero steps for
     ``Masking``."""
@@ -150,32 +149,14 @@ def _inputs(model, batch: int, steps: int, other_steps: int, rng) -> dict[str, n
     return inputs
 
 
-def _save(family: str, flavor: str, folder: Path):
-    """The model saved as ``flavor``, with Keras's outputs at each of the two run sizes."""
-    model = FAMILIES[family](_module(flavor))
-    randomize(model, 21)
-    rng = np.random.default_rng(22)
-    runs = []
-    for batch, steps, other_steps in RUNS:
-        inputs = _inputs(model, batch, steps, other_steps, rng)
-        outputs = model(list(inputs.values()), training=False)
-        runs.append((inputs, [np.asarray(o) for o in outputs]))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
-
-
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "attention_dynamic", CASES, _save)
+converted = converted_fixture("attention_dynamic", CASES, two_size_saver(FAMILIES, at_runs(_inputs, RUNS), seed=21))
 
 
 @pytest.mark.node
-@pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
+@each_case(CASES)
 def test_attention_over_unknown_lengths_matches_keras_at_two_sizes(converted, tfjs_runtime, family, flavor):
     path, runs, _ = converted[(family, flavor)]
-    for inputs, outputs in runs:
-        _verify(Path(f"{path}.out"), inputs, outputs)
+    verify_runs(path, runs)
 
 
 @pytest.mark.node
@@ -197,11 +178,6 @@ def test_attention_over_unknown_lengths_runs_on_webgl(converted, browser, family
     assert report.passed, format_report(report)
 
 
-def _grid_attention():
-    grid = keras.Input((None, None, 6), name="grid")
-    return keras.Model(grid, _mha(keras, 2, 3, "grid_attention", attention_axes=(1, 2))(grid, grid))
-
-
 def _per_head_mask_beside_keras_mask():
     L = keras.layers
     seq = keras.Input((None, 8), name="seq")
@@ -211,12 +187,10 @@ def _per_head_mask_beside_keras_mask():
 
 
 @pytest.mark.parametrize("build,needle", [
-    # folding other attention axes needs their sizes
-    (_grid_attention, r"'grid_attention' \(MultiHeadAttention\) needs static sizes for attention_axes=\[1, 2\]"),
     # Keras lines a Keras mask's batch up with the heads of a per-head mask: only some batch sizes broadcast
     (_per_head_mask_beside_keras_mask, r"'per_head_keras_mask' \(MultiHeadAttention\): an attention mask of shape "
                                        r"\[None, 2, None, None\] beside Keras masks over unknown steps"),
-], ids=["attention_axes", "per_head_mask_beside_keras_mask"])
+], ids=["per_head_mask_beside_keras_mask"])
 def test_what_needs_static_sizes_stays_refused_by_name(tmp_path, build, needle):
     """Refused by name, with the TensorFlow hint, and nothing written."""
     import tfjsconv

@@ -2,16 +2,12 @@
 shapes read at run time: one converted model, fed inputs of two different sizes, matches Keras on both."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
-from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
+from keras_two_sizes import converted_fixture, each_case, normal_inputs_at, two_size_saver, verify_runs  # noqa: E402
 
 
 def image_dense(k):
@@ -63,46 +59,13 @@ SIZES = {"image_dense": [[(2, 5, 7, 3)], [(3, 8, 3, 3)]], "sequence_dense": [[(2
 CASES = [(family, flavor) for family in FAMILIES for flavor in ("keras3.keras", "tf_keras.h5")]
 
 
-def _save(family: str, flavor: str, folder: Path):
-    """The model saved as ``flavor``, with Keras's outputs for inputs of each of the family's two sizes."""
-    model = FAMILIES[family](_module(flavor))
-    randomize(model, 11)
-    rng = np.random.default_rng(12)
-    names = [t.name.split(":")[0] for t in model.inputs]
-    runs = []
-    for sizes in SIZES[family]:
-        xs = [rng.standard_normal(size).astype("float32") for size in sizes]
-        outputs = model(xs if len(xs) > 1 else xs[0], training=False)
-        runs.append((dict(zip(names, xs, strict=True)),
-                     [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
-
-
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "dynamic_sizes", CASES, _save)
+converted = converted_fixture("dynamic_sizes", CASES, two_size_saver(FAMILIES, normal_inputs_at(SIZES), seed=11))
 
 
 @pytest.mark.node
-@pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
+@each_case(CASES)
 def test_unknown_sizes_lower_and_match_keras_at_two_sizes(converted, tfjs_runtime, family, flavor):
     path, runs, _ = converted[(family, flavor)]
-    for inputs, outputs in runs:
-        assert outputs[0].shape[0] == next(iter(inputs.values())).shape[0]
-        _verify(Path(f"{path}.out"), inputs, outputs)
+    assert all(outputs[0].shape[0] == next(iter(inputs.values())).shape[0] for inputs, outputs in runs)
+    verify_runs(path, runs)
 
-
-def test_center_crop_over_unknown_sizes_stays_refused_by_name(tmp_path):
-    """CenterCrop crops or resizes depending on the size it is given, which it needs known: refused by name, with
-    the TensorFlow hint (Cropping3D, once refused here, lowers: tests/test_keras_lowering_dynamic_sizes_more.py)."""
-    import tfjsconv
-    from tfjsconv.errors import UsageError
-
-    L = keras.layers
-    image = keras.Input((None, None, 2), name="image")
-    keras.Model(image, L.CenterCrop(2, 3, name="crop")(image)).save(tmp_path / "crop.keras")
-    with pytest.raises(UsageError, match=r"'crop' \(CenterCrop\) needs a rank-4 input of static height") as err:
-        tfjsconv.convert(tmp_path / "crop.keras", tmp_path / "out", output_format="tfjs_graph_model")
-    assert "--loader=tensorflow" in str(err.value.hint)

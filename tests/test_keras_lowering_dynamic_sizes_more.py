@@ -4,16 +4,12 @@ read the sizes they need at run time. One converted model, fed inputs of two dif
 both (Keras 3 ``.keras`` and tf_keras ``.h5``; the same models pass on webgl too, checked by hand in Chromium)."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
-from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
+from keras_two_sizes import converted_fixture, each_case, normal_inputs_at, two_size_saver, verify_runs  # noqa: E402
 
 
 def transposed(k):
@@ -96,34 +92,14 @@ CASES = [(family, flavor) for family in FAMILIES for flavor in ("keras3.keras", 
          if family != "adaptive" or flavor.startswith("keras3")]  # tf_keras has no adaptive pools
 
 
-def _save(family: str, flavor: str, folder: Path):
-    """The model saved as ``flavor``, with Keras's outputs for inputs of each of the family's two sizes."""
-    model = FAMILIES[family](_module(flavor))
-    randomize(model, 21)
-    rng = np.random.default_rng(22)
-    names = [t.name.split(":")[0] for t in model.inputs]
-    runs = []
-    for sizes in SIZES[family]:
-        xs = [rng.standard_normal(size).astype("float32") for size in sizes]
-        outputs = model(xs if len(xs) > 1 else xs[0], training=False)
-        runs.append((dict(zip(names, xs, strict=True)),
-                     [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
-
-
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "dynamic_sizes_more", CASES, _save)
+converted = converted_fixture("dynamic_sizes_more", CASES, two_size_saver(FAMILIES, normal_inputs_at(SIZES), seed=21))
 
 
 @pytest.mark.node
-@pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
+@each_case(CASES)
 def test_more_layers_over_unknown_sizes_match_keras_at_two_sizes(converted, tfjs_runtime, family, flavor):
     path, runs, _ = converted[(family, flavor)]
-    for inputs, outputs in runs:
-        _verify(Path(f"{path}.out"), inputs, outputs)
+    verify_runs(path, runs)
 
 
 def test_adaptive_pooling_asking_for_millions_of_bins_is_refused_before_building(tmp_path):

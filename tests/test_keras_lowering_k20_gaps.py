@@ -19,8 +19,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
-from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
+from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 
 def _is_keras3(k) -> bool:
@@ -122,7 +121,7 @@ CASES = [("time_distributed_unknown", "keras3.keras"), ("time_distributed_unknow
 RUNS = [(3, 3), (2, 5)]
 
 
-def _inputs(model, batch: int, size: int, rng) -> dict[str, np.ndarray]:
+def _inputs(model, rng: np.random.Generator, batch: int, size: int) -> dict[str, np.ndarray]:
     """Inputs of ``batch`` items with ``size`` for each unknown size; ``masked*`` inputs get all-zero steps (in the
     middle, at the end, a whole item) for their Masking."""
     inputs = {}
@@ -138,33 +137,14 @@ def _inputs(model, batch: int, size: int, rng) -> dict[str, np.ndarray]:
     return inputs
 
 
-def _save(family: str, flavor: str, folder: Path):
-    """The model saved as ``flavor``, with Keras's outputs at each of :data:`RUNS`."""
-    k = _module(flavor)
-    model = FAMILIES[family](k)
-    randomize(model, 31)
-    rng = np.random.default_rng(32)
-    runs = []
-    for batch, size in RUNS:
-        inputs = _inputs(model, batch, size, rng)
-        outputs = model(list(inputs.values()) if len(inputs) > 1 else next(iter(inputs.values())), training=False)
-        runs.append((inputs, [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
-
-
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "k20_gaps", CASES, _save)
+converted = converted_fixture("k20_gaps", CASES, two_size_saver(FAMILIES, at_runs(_inputs, RUNS), seed=31))
 
 
 @pytest.mark.node
-@pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
+@each_case(CASES)
 def test_closed_gaps_lower_and_match_keras_at_two_sizes(converted, tfjs_runtime, family, flavor):
     path, runs, _ = converted[(family, flavor)]
-    for inputs, outputs in runs:
-        _verify(Path(f"{path}.out"), inputs, outputs)
+    verify_runs(path, runs)
 
 
 def _refused(tmp_path: Path, model, needle: str) -> None:

@@ -217,10 +217,10 @@ def test_options_the_lowering_does_not_cover_are_named():
     ids = keras.Input((4,), dtype="int32", name="ids")
     x = L.Embedding(5, 3, mask_zero=True, name="masked_ids")(ids)
     x = L.GRU(2, activation="glu", return_sequences=True, name="glu_gru")(x)
-    x = L.Resizing(3, 3, pad_to_aspect_ratio=True, name="padded")(L.Reshape((4, 2, 1), name="image")(x))
+    x = L.Resizing(3, 3, antialias=True, name="smooth")(L.Reshape((4, 2, 1), name="image")(x))
     config = json.loads(keras.Model(ids, L.EinsumDense("...b,bc->...c", output_shape=2, name="ellipsis")(x)).to_json())
     gaps = layer_gaps(config)  # the mask is lowered; Reshape drops it, as Keras does; the ellipsis equation lowers
-    assert gaps == ["'padded' (Resizing: pad_to_aspect_ratio=True)"]
+    assert gaps == ["'smooth' (Resizing: antialias=True)"]
 
 
 def test_new_layers_convert_without_tensorflow_or_keras(tmp_path):

@@ -16,16 +16,10 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
-from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
+from keras_two_sizes import at_runs, converted_fixture, each_case, flat, two_size_saver, verify_runs  # noqa: E402
 from test_keras_lowering_masks import _padded_ids  # noqa: E402
 
 FLAVORS = ("keras3.keras", "tf_keras.h5")
-
-
-def _flat(tensors) -> list:
-    """Keras 3 nests a stacked RNN's states per cell; the model's outputs are flat."""
-    return [t for item in tensors for t in (_flat(item) if isinstance(item, (list, tuple)) else [item])]
 
 
 # -- models (``k`` is keras or tf_keras) --------------------------------------------------------------------------
@@ -42,7 +36,7 @@ def layers(k):
     stacked = L.RNN([L.LSTMCell(3), L.GRUCell(2), L.SimpleRNNCell(2)], go_backwards=True, return_state=True,
                     name="stacked")(x)
     shared = L.LSTM(2, return_sequences=True, name="shared")  # called twice: two loops, each its own frame
-    return k.Model(x, [simple, *lstm, gru, *gru_before, single, *_flat(stacked), shared(x),
+    return k.Model(x, [simple, *lstm, gru, *gru_before, single, *flat(stacked), shared(x),
                        shared(L.Dense(5, name="dense")(x))])
 
 
@@ -119,28 +113,16 @@ def _inputs(model, rng: np.random.Generator, batch: int, steps: int) -> dict[str
 
 
 def _save(family: str, flavor: str, folder: Path, families: dict | None = None):
-    """The model saved as ``flavor``, with Keras's outputs for inputs of each run's batch and length."""
-    model = (families or FAMILIES)[family](_module(flavor))
-    randomize(model, 17)
-    rng = np.random.default_rng(18)
-    runs = []
-    for batch, steps in RUNS:
-        inputs = _inputs(model, rng, batch, steps)
-        outputs = model(list(inputs.values()) if len(inputs) > 1 else next(iter(inputs.values())), training=False)
-        runs.append((inputs, [np.asarray(o) for o in _flat(outputs if isinstance(outputs, (list, tuple))
-                                                                else [outputs])]))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
+    """The model saved as ``flavor``, with Keras's outputs for inputs of each run's batch and length (``families``:
+    another file's models, fed the same runs)."""
+    return two_size_saver(families or FAMILIES, at_runs(_inputs, RUNS), seed=17)(family, flavor, folder)
 
 
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "rnn_dynamic", CASES, _save)
+converted = converted_fixture("rnn_dynamic", CASES, _save)
 
 
 @pytest.mark.node
-@pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
+@each_case(CASES)
 def test_rnns_over_unknown_steps_match_keras_at_two_lengths(converted, tfjs_runtime, family, flavor):
     import json
 
@@ -149,8 +131,7 @@ def test_rnns_over_unknown_steps_match_keras_at_two_lengths(converted, tfjs_runt
     assert {"Enter", "LoopCond", "NextIteration", "Exit"} <= {n["op"] for n in nodes}
     frames = {n["attr"]["frame_name"]["s"] for n in nodes if n["op"] == "Enter"}
     assert len(frames) == sum(n["op"] == "LoopCond" for n in nodes)  # one frame per loop
-    for inputs, outputs in runs:
-        _verify(Path(f"{path}.out"), inputs, outputs)
+    verify_runs(path, runs)
 
 
 @pytest.mark.node

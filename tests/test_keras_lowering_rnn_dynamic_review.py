@@ -19,9 +19,8 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
-from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
-from test_keras_lowering_rnn_dynamic import FLAVORS, _flat  # noqa: E402
+from keras_two_sizes import at_runs, converted_fixture, each_case, flat, two_size_saver, verify_runs  # noqa: E402
+from test_keras_lowering_rnn_dynamic import FLAVORS  # noqa: E402
 
 
 def other_units_flattened(k):
@@ -51,7 +50,7 @@ def edges(k):
     inner_in = k.Input((None, 3), name="inner_in")
     inner = k.Model(inner_in, L.SimpleRNN(2, name="inner_rnn")(inner_in), name="inner")
     shared = L.Bidirectional(L.GRU(2, return_sequences=True), merge_mode="sum", name="shared")
-    return k.Model([x, ids, h, c, g, flags], [*_flat(stacked), *_flat(pair), *joined, flagged, inner(x), inner(emb),
+    return k.Model([x, ids, h, c, g, flags], [*flat(stacked), *flat(pair), *joined, flagged, inner(x), inner(emb),
                                               shared(x), shared(emb)])
 
 
@@ -93,32 +92,15 @@ def _inputs(model, rng: np.random.Generator, batch: int, steps: int) -> dict[str
     return inputs
 
 
-def _save(family: str, flavor: str, folder: Path):
-    model = FAMILIES[family](_module(flavor))
-    randomize(model, 23)
-    rng = np.random.default_rng(24)
-    runs = []
-    for batch, steps in RUNS[family]:
-        inputs = _inputs(model, rng, batch, steps)
-        outputs = model(list(inputs.values()) if len(inputs) > 1 else next(iter(inputs.values())), training=False)
-        runs.append((inputs, [np.asarray(o) for o in _flat(outputs)]))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
-
-
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "rnn_dynamic_review", CASES, _save)
+converted = converted_fixture("rnn_dynamic_review", CASES, two_size_saver(FAMILIES, at_runs(_inputs, RUNS), seed=23))
 
 
 @pytest.mark.node
-@pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
+@each_case(CASES)
 def test_review_cases_match_keras(converted, tfjs_runtime, family, flavor):
     path, runs, _ = converted[(family, flavor)]
     out = Path(f"{path}.out")
     nodes = json.loads((out / "model.json").read_text())["modelTopology"]["node"]
     frames = [n["attr"]["frame_name"]["s"] for n in nodes if n["op"] == "Enter"]
     assert len(set(frames)) == sum(n["op"] == "LoopCond" for n in nodes) == {"other_units_flattened": 0, "edges": 13, "seq2seq": 5}[family]
-    for inputs, outputs in runs:
-        _verify(out, inputs, outputs)
+    verify_runs(path, runs)

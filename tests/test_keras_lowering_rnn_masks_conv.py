@@ -109,19 +109,6 @@ def test_conv_lstm_masks_lower_and_match_keras(converted, tfjs_runtime, family, 
 
 
 # -- what stays refused, by name -----------------------------------------------------------------------------------
-def test_bidirectional_conv_lstm_initial_state_is_refused_by_name(tmp_path):
-    from tfjsconv.errors import UsageError
-
-    L = keras.layers
-    x, h = keras.Input((4, 3, 3, 2), name="x"), keras.Input((3, 3, 2), name="h")
-    out = L.Bidirectional(L.ConvLSTM2D(2, 3, padding="same"), name="bi")(x, initial_state=[h, h, h, h])
-    keras.Model([x, h], out).save(tmp_path / "bi.keras")
-    with pytest.raises(UsageError) as info:
-        tfjsconv.convert(tmp_path / "bi.keras", tmp_path / "out", output_format="tfjs_graph_model")
-    assert "'bi' (Bidirectional) called with initial_state for a ConvLSTM2D" in str(info.value), str(info.value)
-    assert not (tmp_path / "out").exists()
-
-
 def test_bidirectional_conv_lstm_mask_of_other_positions_is_refused_by_name(tmp_path):
     """``valid`` padding shrinks the positions below the Masking mask's: Keras fails to run it; named instead."""
     from tfjsconv.errors import UsageError

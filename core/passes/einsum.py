@@ -19,6 +19,7 @@ import numpy as np
 from ..dtypes import DType
 from ..ir import Graph, Shape, Value
 from . import Pass, PassResult
+from .batch_matmul_broadcast import mark_handled
 from .graph_edit import attr_text, rewrite
 
 
@@ -174,8 +175,14 @@ class _Lowering:
                          {**self.t, "Tshape": DType.INT32}, label=label)
 
 
-def lower_einsum(b: Builder, equation: str, values: Sequence[Value], shapes: Sequence[Shape]) -> Value | None:
-    """``einsum(equation, *values)`` built from TF.js ops through ``b``; None if it cannot be lowered."""
+def lower_einsum(b: Builder, equation: str, values: Sequence[Value], shapes: Sequence[Shape], *,
+                 labels_match: bool = False) -> Value | None:
+    """``einsum(equation, *values)`` built from TF.js ops through ``b``; None if it cannot be lowered.
+
+    ``labels_match``: the caller's einsum requires a label to have one size in both operands (TF's: only
+    ellipsis dims broadcast), so without an ellipsis the BatchMatMul's batch dims are equal at run time and
+    ``batch_matmul_broadcast`` leaves it alone. ONNX's (numpy's) einsum broadcasts any label of size 1: not
+    passed there, the matmul keeps that pass's exact criterion."""
     parsed = parse_equation(equation, [None if s is None else len(s) for s in shapes])
     if parsed is None or len(values) not in (1, 2):
         return None
@@ -204,6 +211,8 @@ def lower_einsum(b: Builder, equation: str, values: Sequence[Value], shapes: Seq
     b3 = low.reshaped(low.transposed(bv, tb, "".join(batch + contract + b_free), "b"),
                       [[c] for c in batch] + [contract, b_free], "b_3d")
     product = b.op("BatchMatMulV2", [a3, b3], {**low.t, "adj_x": False, "adj_y": False}, label="matmul")
+    if labels_match and "..." not in equation:
+        mark_handled(product)
     order = batch + a_free + b_free
     result = low.reshaped(product, [[c] for c in order], "unflatten", force=True) \
         if (len(a_free) != 1 or len(b_free) != 1) else product
@@ -227,7 +236,10 @@ class LowerEinsum(Pass):
         for node in einsums:
             equation = attr_text(node, "equation", "")
             builder = GraphBuilder(graph, node.name + "/einsum")
-            result = lower_einsum(builder, equation, node.inputs, [shapes.get(v, v.shape) for v in node.inputs])
+            # TF's einsum (and the Keras lowering's, which spells an ellipsis out only where it cannot
+            # broadcast past a leading dim) requires equal sizes for a label: see ``labels_match``
+            result = lower_einsum(builder, equation, node.inputs, [shapes.get(v, v.shape) for v in node.inputs],
+                                  labels_match=True)
             if result is None:
                 continue
             # the Einsum becomes an Identity of the result: its name (a graph output's, maybe) lives on

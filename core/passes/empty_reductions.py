@@ -10,7 +10,10 @@ so the node becomes a Const of its (static) shape, or a ``Fill`` of the reductio
 An axis whose size is unknown here may still be empty at run time, and then TF.js answers wrongly too
 (garbage on wasm for every reduction, and for a matmul over an empty inner dimension): such a node gets one
 identity element along its reduced axes exactly when they hold nothing (``reduction_padding``), on the target
-backends that need it. A reduction whose input rank or axes stay unknown is left as it is.
+backends that need it. A reduction whose input rank or axes stay unknown is left as it is. A ``GatherV2``
+whose params may be empty at run time gets TF's output shape back on wasm (``empty_gather``), and a
+``BroadcastTo`` that may turn a 1 into 0 at run time gets its empty result back on every backend
+(``empty_broadcast``).
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from ..ir import Graph, Node, Value
 from ..shape_rank import infer_ranks
 from . import PassResult
 from .backend_gated import BackendGatedPass
+from .empty_broadcast import broadcast_keeping_zeros, may_keep_a_one
+from .empty_gather import may_need, reshape_to_tf_shape
 from .graph_edit import const_array, rewrite
 from .reduction_padding import guard, is_padded, pad_empty_inner_dimension, pad_axes, wrong_on
 from .shapes import infer_shapes, is_static
@@ -142,6 +147,14 @@ class EmptyReductions(BackendGatedPass):
                 shapes = shapes if shapes is not None else infer_shapes(graph)
                 count += self._pad_inner_dimension(graph, node, shapes)
                 continue
+            if node.op == "GatherV2":
+                shapes = shapes if shapes is not None else infer_shapes(graph)
+                count += self._keep_gather_shape(graph, node, shapes)
+                continue
+            if node.op == "BroadcastTo":
+                shapes = shapes if shapes is not None else infer_shapes(graph)
+                count += int(may_keep_a_one(node, shapes) and broadcast_keeping_zeros(graph, node, shapes))
+                continue
             if node.op not in REDUCTIONS or len(node.inputs) < 2:
                 continue
             dtype = DType.BOOL if node.op in ("All", "Any") else node.attrs.get("T") or node.output(0).dtype
@@ -172,6 +185,13 @@ class EmptyReductions(BackendGatedPass):
         if node.attrs.get("T") != DType.FLOAT32 or a is None or b is None or len(a) < 2 or len(b) < 2:
             return 0
         return int(pad_empty_inner_dimension(graph, node, tuple(a), tuple(b), self.targets or DEFAULT_TARGET_BACKENDS))
+
+    def _keep_gather_shape(self, graph: Graph, node: Node, shapes: dict) -> int:
+        """A ``GatherV2`` over params that may be empty at run time: see ``empty_gather``."""
+        from ..ops.backends import DEFAULT_TARGET_BACKENDS
+
+        found = may_need(node, shapes, self.targets or DEFAULT_TARGET_BACKENDS)
+        return int(found is not None and reshape_to_tf_shape(graph, node, *found, shapes))
 
     def _pad_if_empty_at_run_time(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict],
                                   dtype: DType, value: np.ndarray) -> int:

@@ -6,9 +6,10 @@ on wasm for every reduction (``Sum`` 3.6e-41, an int32 ``Sum`` 25520, ``All``/``
 ``Max``/``Min``, 0 for a float ``Mean`` and False for ``All`` on cpu, and on webgl throws ("The new shape
 (NaN,0) has NaN elements") or gives NaN/0. No static check can see it, so every reduction with a reduced axis
 of a size unknown at conversion time gets, at run time, ``e = 1`` when the reduced size is 0 (else 0) and,
-along each reduced axis, a block of ``e`` identity elements concatenated to its input. When ``e`` is 0 the
-blocks are empty and every backend's ``Concat`` returns its input itself (no copy: the kernels drop empty
-inputs); when it is 1 the reduction sees only identity elements and gives TF's answer. Where a backend
+along each reduced axis, a block of ``e`` identity elements concatenated to its input (a ``Fill`` shaped from
+the input's run-time shape: no data read). When ``e`` is 0 the blocks are empty and every
+backend's ``Concat`` returns its input itself (no copy: the kernels drop empty inputs); when it is 1 the
+reduction sees only identity elements and gives TF's answer. Where a backend
 mishandles that answer (webgl's max/min start at ∓1e20, a float ``Mean`` of nothing is NaN) the node
 subtracts a scalar that is ``-answer`` exactly when ``e`` is 1. A float matmul over an inner dimension that is
 0 at run time (TF: zeros; wasm: garbage, webgl: throws) gets one zero along it on both operands the same way.
@@ -70,68 +71,99 @@ def pad_empty_inner_dimension(graph: Graph, node: Node, a: tuple, b: tuple, targ
     if a[inner_a] is not None or b[inner_b] is not None:
         return False
     zero = np.zeros((), np.float32)
-    pad_axes(graph, node, b, [inner_b], zero, DType.FLOAT32, index=1, label="/b")
-    pad_axes(graph, node, a, [inner_a], zero, DType.FLOAT32, index=0)
+    inner = smallest_size(graph, node.inputs[0], DType.FLOAT32, len(a), [inner_a], f"{node.name}{MARK}")
+    pad_axes(graph, node, b, [inner_b], zero, DType.FLOAT32, index=1, label="/b", count=inner)
+    pad_axes(graph, node, a, [inner_a], zero, DType.FLOAT32, index=0, count=inner)
     return True
 
 
-def _int_const(graph: Graph, values: list[int], name: str) -> Value:
+def _int_const(graph: Graph, values, name: str) -> Value:
     return graph.const(np.asarray(values, np.int32), name=name)
 
 
-def pad_axes(graph: Graph, node: Node, shape: tuple, axes: list[int], fill: np.ndarray, dtype: DType, *,
-             index: int = 0, label: str = "") -> Value:
-    """``node``'s input ``index`` with ``e`` elements ``fill`` appended along each axis in ``axes`` (some of them
-    of a size unknown here), where ``e`` is 1 when one of them is 0 at run time and 0 otherwise. Rewires the node
-    and returns ``e`` (an int32 scalar, for :func:`guard`). ``dtype`` is the input's (its Value may not say);
-    ``label`` tells two padded inputs' nodes apart."""
-    x, rank, name = node.inputs[index], len(shape), f"{node.name}{MARK}{label}"
-    i32 = {"T": DType.INT32}
-    dims = graph.add_op("Shape", [x], {"T": dtype, "out_type": DType.INT32}, name=f"{name}/dims",
-                        dtype=DType.INT32, shape=(rank,))
-    # int32 Minimum/AddV2/Sub only: int32 Min and Mul carry special-values deviations (webgl, cpu) that would
-    # name ops the model does not have in the conversion's notice
+def _dims(graph: Graph, x: Value, dtype: DType, rank: int, name: str) -> Value:
+    """``x``'s run-time shape (int32). ``Shape`` reads no data: ``cse`` merges the copies made for one tensor."""
+    return graph.add_op("Shape", [x], {"T": dtype, "out_type": DType.INT32}, name=f"{name}/dims", dtype=DType.INT32,
+                        shape=(rank,))
+
+
+def smallest_size(graph: Graph, x: Value, dtype: DType, rank: int, axes: list[int], name: str) -> Value:
+    """The smallest run-time size of ``x`` along ``axes``: an int32 scalar that is 0 exactly when the region
+    they span is empty. Not ``Size(x)``: an empty axis elsewhere must not pad (cpu's ``Concat`` with an empty
+    output hands the next kernel a plain array: "vals.subarray is not a function")."""
+    dims = _dims(graph, x, dtype, rank, name)
     gather = {"Tparams": DType.INT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0}
-    gather_axis = graph.const(np.int32(0), name=f"{name}/gather_axis")
     smallest = None
     for k, axis in enumerate(axes):
-        size = graph.add_op("GatherV2", [dims, graph.const(np.int32(axis), name=f"{name}/padded_axis_{k}"),
-                                         gather_axis], gather, name=f"{name}/padded_size_{k}", dtype=DType.INT32,
-                            shape=())
-        smallest = size if smallest is None else graph.add_op("Minimum", [smallest, size], i32,
-                                                              name=f"{name}/smallest_{k}", dtype=DType.INT32,
-                                                              shape=())
-    one = graph.const(np.int32(1), name=f"{name}/one")
-    capped = graph.add_op("Minimum", [smallest, one], i32, name=f"{name}/capped", dtype=DType.INT32, shape=())
-    empty = graph.add_op("Sub", [one, capped], i32, name=f"{name}/empty", dtype=DType.INT32, shape=())
+        size = graph.add_op("GatherV2", [dims, _int_const(graph, axis, f"{name}/padded_axis_{k}"),
+                                         _int_const(graph, 0, f"{name}/gather_axis")], gather,
+                            name=f"{name}/padded_size_{k}", dtype=DType.INT32, shape=())
+        smallest = size if smallest is None else graph.add_op(
+            "Minimum", [smallest, size], {"T": DType.INT32}, name=f"{name}/smallest_{k}", dtype=DType.INT32, shape=())
+    return smallest
+
+
+def pad_axes(graph: Graph, node: Node, shape: tuple, axes: list[int], fill: np.ndarray, dtype: DType, *,
+             index: int = 0, label: str = "", count: Value | None = None) -> Value:
+    """``node``'s input ``index`` with ``e`` elements ``fill`` appended along each axis in ``axes`` (some of them
+    of a size unknown here), where ``e`` is 1 when ``count`` is 0 at run time and 0 otherwise; ``count`` is the
+    smallest size along ``axes`` unless given (:func:`smallest_size`; a matmul passes its inner size). Rewires
+    the node and returns ``count`` (for :func:`guard`). ``dtype`` is the input's (its Value may not say);
+    ``label`` tells two padded inputs' nodes apart.
+
+    Along each axis the input is concatenated with a block: a ``Fill`` of the input's shape with ``e`` along that
+    axis and ``+ e`` along the axes padded before (:func:`_block`). When ``e`` is 0 the block is empty and every
+    backend's ``Concat`` returns its input itself (no copy: the kernels drop empty inputs), so a non-empty run
+    pays for a few int32 scalars and no copy of the data. The block is made from the input's shape, never from
+    its data: a ``Slice`` of it (one node less) throws on cpu when the input is an empty ``Concat`` or
+    ``GatherNd`` output (cpu holds those as plain arrays: "vals.subarray is not a function")."""
+    x, rank, name = node.inputs[index], len(shape), f"{node.name}{MARK}{label}"
+    if count is None:
+        count = smallest_size(graph, x, dtype, rank, axes, name)
+    dims = _dims(graph, x, dtype, rank, name)
     value = graph.const(fill, name=f"{name}/identity")
     current, grown = x, list(shape)
     for k, axis in enumerate(axes):
-        keep = [0 if a == axis else np.iinfo(np.int32).max for a in range(rank)]  # Minimum(dims, keep): 0 at axis
-        add = [1 if a == axis or a in axes[:k] else 0 for a in range(rank)]  # Minimum(e, add): e where add is 1
-        kept = graph.add_op("Minimum", [dims, _int_const(graph, keep, f"{name}/keep_{k}")], i32,
-                            name=f"{name}/block_dims_{k}", dtype=DType.INT32, shape=(rank,))
-        extra = graph.add_op("Minimum", [empty, _int_const(graph, add, f"{name}/add_{k}")], i32,
-                             name=f"{name}/block_extra_{k}", dtype=DType.INT32, shape=(rank,))
-        block_dims = graph.add_op("AddV2", [kept, extra], i32, name=f"{name}/block_shape_{k}", dtype=DType.INT32,
-                                  shape=(rank,))
-        block_shape = tuple(None if a == axis or a in axes[:k] else grown[a] for a in range(rank))
-        block = graph.add_op("Fill", [block_dims, value], {"T": dtype, "index_type": DType.INT32},
-                             name=f"{name}/block_{k}", dtype=dtype, shape=block_shape)
+        block_shape = tuple(None if a == axis else grown[a] for a in range(rank))
+        block = _block(graph, dims, count, axis, axes[:k + 1], value, dtype, f"{name}/block_{k}", block_shape)
         grown[axis] = None
         suffix = "/input" if k == len(axes) - 1 else f"/padded_{k}"
         current = graph.add_op("ConcatV2", [current, block, graph.const(np.int32(axis), name=f"{name}/axis_{k}")],
                                {"T": dtype, "N": 2, "Tidx": DType.INT32}, name=f"{name}{suffix}", dtype=dtype,
                                shape=tuple(grown))
     node.inputs = [*node.inputs[:index], current, *node.inputs[index + 1:]]
-    return empty
+    return count
 
 
-def _offset(graph: Graph, name: str, empty: Value, answer: np.ndarray, dtype: DType) -> Value:
-    """A scalar that is ``-answer`` when ``empty`` is 1 and 0 otherwise. A NaN is made at run time
+def _block(graph: Graph, dims: Value, count: Value, axis: int, padded: list[int], value: Value, dtype: DType,
+           name: str, shape: tuple) -> Value:
+    """A ``Fill`` of ``dims`` with 0 along ``axis``, grown by ``e = 1 - min(count, 1)`` along each of ``padded``
+    (``axis`` and the axes padded before): ``mask - min(count, mask)`` is ``e`` where the mask is 1 and 0
+    elsewhere (int32 ``Minimum``/``Sub``/``AddV2`` only: int32 ``Min`` and ``Mul`` carry special-values deviations
+    (webgl, cpu) that would name ops the model does not have). A ``Fill``, not a ``Pad``, at every rank: the
+    contract refuses a rank-5+ ``Pad`` on webgl and wasm."""
+    rank, i32 = len(shape), {"T": DType.INT32}
+    keep = np.full((rank,), np.iinfo(np.int32).max, np.int32)
+    keep[axis] = 0
+    mask = np.zeros((rank,), np.int32)
+    mask[padded] = 1
+    mask_value = _int_const(graph, mask, f"{name}/mask")
+    kept = graph.add_op("Minimum", [dims, _int_const(graph, keep, f"{name}/keep")], i32, name=f"{name}/kept",
+                        dtype=DType.INT32, shape=(rank,))
+    capped = graph.add_op("Minimum", [count, mask_value], i32, name=f"{name}/capped", dtype=DType.INT32,
+                          shape=(rank,))
+    amounts = graph.add_op("Sub", [mask_value, capped], i32, name=f"{name}/amounts", dtype=DType.INT32,
+                           shape=(rank,))
+    grown = graph.add_op("AddV2", [kept, amounts], i32, name=f"{name}/dims", dtype=DType.INT32, shape=(rank,))
+    return graph.add_op("Fill", [grown, value], {"T": dtype, "index_type": DType.INT32}, name=name, dtype=dtype,
+                        shape=shape)
+
+
+def _offset(graph: Graph, name: str, count: Value, answer: np.ndarray, dtype: DType) -> Value:
+    """A scalar that is ``-answer`` when ``count`` is 0 and 0 otherwise. A NaN is made at run time
     (``t - t`` for ``t`` Inf when empty, 0 otherwise), never stored as a weight, which the weight writer would
     report as corrupt."""
-    is_empty = graph.add_op("Equal", [empty, graph.const(np.int32(1), name=f"{name}/one")], {"T": DType.INT32},
+    is_empty = graph.add_op("Equal", [count, graph.const(np.int32(0), name=f"{name}/none")], {"T": DType.INT32},
                             name=f"{name}/is_empty", dtype=DType.BOOL, shape=())
     nan = bool(np.isnan(answer))
     when_empty = graph.const(np.asarray(np.inf if nan else -answer, dtype.numpy), name=f"{name}/when_empty")
@@ -143,12 +175,12 @@ def _offset(graph: Graph, name: str, empty: Value, answer: np.ndarray, dtype: DT
     return graph.add_op("Sub", [chosen, chosen], {"T": dtype}, name=f"{name}/empty_offset", dtype=dtype, shape=())
 
 
-def guard(graph: Graph, node: Node, empty: Value, answer: np.ndarray, dtype: DType) -> None:
-    """Make ``node`` give ``answer`` (TF's float result over nothing: ∓Inf, NaN) when ``empty`` is 1, its own
+def guard(graph: Graph, node: Node, count: Value, answer: np.ndarray, dtype: DType) -> None:
+    """Make ``node`` give ``answer`` (TF's float result over nothing: ∓Inf, NaN) when ``count`` is 0, its own
     result otherwise. The reduction (over the padded zeros: 0 when empty) moves to a new node and ``node``
     (name, output Value) becomes ``reduced - offset``: ``0 - (-answer)`` when empty, ``reduced - 0`` (exact,
     ``-0`` kept) otherwise. A subtraction, not a SelectV2 of a scalar and the reduction, whose broadcast TF.js
     gets wrong for an empty output (shape [1] for [0])."""
     inner = graph.add_node(node.op, node.inputs, dict(node.attrs), name=f"{node.name}{MARK}/reduced")
     inner.output(0).dtype, inner.output(0).shape = node.output(0).dtype, node.output(0).shape
-    rewrite(node, "Sub", [inner.output(0), _offset(graph, node.name + MARK, empty, answer, dtype)], {"T": dtype})
+    rewrite(node, "Sub", [inner.output(0), _offset(graph, node.name + MARK, count, answer, dtype)], {"T": dtype})

@@ -320,6 +320,8 @@ class VerifyReport:
     #: The element rule (None: off); backends with a looser own rtol are compared without it.
     elem_rtol: float | None = DEFAULT_ELEM_RTOL
     elem_floor: float = DEFAULT_ELEM_FLOOR
+    #: How the inputs were made, when that matters to the reader (``verify SOURCE``: the size unknown axes got).
+    input_notes: list[str] = field(default_factory=list)
 
     @property
     def crashes(self) -> dict[str, BackendRun]:
@@ -371,6 +373,7 @@ class VerifyReport:
             "backends": {b: run.to_json() for b, run in self.runs.items()},
             "unchecked": {b: list(names) for b, names in self.unchecked.items()},
             "quantization": self.quantization.to_json() if self.quantization is not None else None,
+            "input_notes": list(self.input_notes),
         }
 
 
@@ -511,6 +514,7 @@ def format_report(report: VerifyReport) -> str:
             notes.append(f"  {c.name} [{c.backend or '-'}]: compared with TF.js output {c.actual_name!r}")
     for backend, names in report.unchecked.items():
         notes.append(f"  [{backend}] outputs without a reference, not compared: {', '.join(names)}")
+    notes += [f"  {note}" for note in report.input_notes]
     if notes:
         lines += ["", "notes:"] + notes
 

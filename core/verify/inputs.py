@@ -99,6 +99,12 @@ def has_unknown_inner_dims(specs: dict[str, tuple[DType, tuple[int | None, ...] 
     return any(shape is not None and None in shape[1:] for _, shape in specs.values())
 
 
+def unknown_axes(specs: dict[str, tuple[DType, tuple[int | None, ...] | None]]) -> str:
+    """The unknown axes past the first, named for a report: ``"x axis 1, mask axis 1"``."""
+    return ", ".join(f"{name} axis {i}" for name, (_, shape) in specs.items() if shape is not None
+                     for i, d in enumerate(shape) if i > 0 and d is None)
+
+
 def random_inputs(specs: dict[str, tuple[DType, tuple[int | None, ...] | None]], *, seed: int = 0,
                   dim: int = DEFAULT_DIM, inner_dim: int | None = None) -> dict[str, np.ndarray]:
     """Deterministic random inputs matching ``specs``: an unknown first axis becomes ``dim``, any other

@@ -151,16 +151,20 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
     model_dir = Path(model_dir)
     extra = {k: v for k, v in (convert_options or {}).items() if k == "input_layout" and v is not None}
     unsafe = bool((convert_options or {}).get("allow_unsafe_deserialization"))
+    input_notes: list[str] = []
     if inputs is not None:
         inputs = dict(inputs)
         expected = source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=unsafe)
     else:
-        inputs, expected = _random_inputs_and_reference(source, model_dir, input_format, extra, seed, unsafe)
+        inputs, expected, input_notes = _random_inputs_and_reference(source, model_dir, input_format, extra, seed,
+                                                                     unsafe)
     dtypes = quantized_dtypes(model_dir)
     if not dtypes:
-        return verify_model(model_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=quiet,
-                            backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=elem_rtol,
-                            elem_floor=elem_floor)
+        report = verify_model(model_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=quiet,
+                              backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=elem_rtol,
+                              elem_floor=elem_floor)
+        report.input_notes = input_notes
+        return report
 
     q_rtol = quantized_rtol if quantized_rtol is not None else max(QUANTIZED_RTOL.get(d, 1e-1) for d in dtypes)
     check = QuantizationCheck(dtypes, q_rtol)
@@ -181,6 +185,7 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
         report = verify_model(model_dir, inputs, expected, backends=backends, rtol=q_rtol, atol=atol, quiet=quiet,
                               backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=None)
         report.quantization = check
+        report.input_notes = input_notes
         if check.unavailable is not None:
             return report
         float_report = verify_model(float_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=True,
@@ -199,24 +204,34 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
 
 def _random_inputs_and_reference(source: str | Path, model_dir: Path, input_format: str | None,
                                  extra: Mapping[str, Any], seed: int, unsafe: bool
-                                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Random inputs and the source's outputs for them. An unknown axis past the batch (a time length) gets
-    :data:`~.inputs.DEFAULT_INNER_DIM` steps, so that a recurrence is checked over several; a source that cannot
-    run that size (the axis is not free after all) is checked at size 1, as before."""
-    from .inputs import DEFAULT_INNER_DIM, has_unknown_inner_dims, input_specs, random_inputs
+                                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
+    """Random inputs, the source's outputs for them and what the report should say about their sizes. An unknown
+    axis past the batch (a time length) gets :data:`~.inputs.DEFAULT_INNER_DIM` steps, so that a recurrence is
+    checked over several; a source that cannot run that size (the axis is not free after all) is checked at size
+    1, and the report says so (a check at size 1 leaves a recurrence or a window unchecked)."""
+    from .inputs import DEFAULT_DIM, DEFAULT_INNER_DIM, has_unknown_inner_dims, input_specs, random_inputs, unknown_axes
 
     specs = input_specs(model_dir)
+    axes = unknown_axes(specs)
     if has_unknown_inner_dims(specs):
         inputs = random_inputs(specs, seed=seed, inner_dim=DEFAULT_INNER_DIM)
         try:
-            return inputs, source_reference(source, model_dir, inputs, input_format, extra,
-                                            allow_unsafe_deserialization=unsafe)
+            expected = source_reference(source, model_dir, inputs, input_format, extra,
+                                        allow_unsafe_deserialization=unsafe)
+            return inputs, expected, [f"random inputs: unknown axes past the first ({axes}) fed size "
+                                      f"{DEFAULT_INNER_DIM} (an unknown first axis: {DEFAULT_DIM})"]
         except (UsageError, MissingInputsError):
             raise
-        except Exception:  # noqa: BLE001 - the source refused that size; size 1 (the old default) decides
-            pass
+        except Exception as err:  # noqa: BLE001 - the source refused that size; size 1 (the old default) decides
+            why = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            note = (f"random inputs: unknown axes past the first ({axes}) fed size {DEFAULT_DIM}, not "
+                    f"{DEFAULT_INNER_DIM}: the source cannot run size {DEFAULT_INNER_DIM} ({why}); pass --inputs to "
+                    f"check other sizes")
+    else:
+        note = None
     inputs = random_inputs(specs, seed=seed)
-    return inputs, source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=unsafe)
+    expected = source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=unsafe)
+    return inputs, expected, [note] if note else []
 
 
 def _quantized_entries(model_dir: Path) -> set[tuple[str, str]]:

@@ -133,7 +133,7 @@ class _KerasFileFrontend(Frontend):
         if options.extra.get("loader") == "tensorflow":
             why = "--loader=tensorflow"
         else:
-            with malformed_config(str(path)):
+            with malformed_config(str(path), lowering=True):
                 gaps = layer_gaps(info.model_config, str(path), keras3=info.keras3)
             if gaps and LOWERING_ONLY:
                 gaps = self._every_gap(path, info, options, gaps)
@@ -141,7 +141,7 @@ class _KerasFileFrontend(Frontend):
             why = f"the lowering does not cover layer {gaps[0]}{more}" if gaps else ""
             if not gaps:
                 try:
-                    with malformed_config(str(path)):
+                    with malformed_config(str(path), lowering=True):
                         graph = self.lower_graph(path, info, options)
                     graph.notes.append("keras: lowered the model config to TF.js ops with h5py (no TensorFlow)")
                     return graph

@@ -26,12 +26,20 @@ Ref = tuple[str, int, int]
 
 
 @contextmanager
-def malformed_config(source: str) -> Iterator[None]:
-    """Untrusted JSON of the wrong type anywhere (a list where a dict belongs ...) becomes one InputError."""
+def malformed_config(source: str, *, lowering: bool = False) -> Iterator[None]:
+    """Untrusted JSON of the wrong type anywhere (a list where a dict belongs ...) becomes one InputError.
+
+    ``lowering``: the error came from lowering the config to TF ops, where the same exception may also be a bug of
+    the lowering on a valid file; the message says so rather than blaming the file alone."""
     try:
         yield
     except (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError, ArithmeticError) as err:
-        raise InputError(f"{source}: the model config is malformed ({type(err).__name__}: {str(err)[:200]})",
+        what = f"{type(err).__name__}: {str(err)[:200]}"
+        if lowering:
+            raise InputError(f"{source}: the model config is malformed, or the lowering failed on it ({what})",
+                             hint="if Keras loads this file, this is a tfjsconv bug (please report it); "
+                                  "--loader=tensorflow converts it through Keras and TensorFlow") from None
+        raise InputError(f"{source}: the model config is malformed ({what})",
                          hint="the file is corrupt or was edited by hand") from None
 
 

@@ -60,14 +60,71 @@ def _dynamo(model: Any, args: tuple, input_names: Sequence[str] | None, output_n
 
     kwargs: dict[str, Any] = {}
     if dynamic:
-        batch = torch.export.Dim("batch", min=1)
-        kwargs["dynamic_shapes"] = tuple({0: batch} if _is_tensor(a) and a.dim() > 0 else None for a in args)
+        # Dim.AUTO per tensor, not one shared named Dim: a shared Dim makes torch.export assume every input's dim 0
+        # equal (``x[:w.shape[0]]`` became ``x``), which the converted model, fed unequal sizes, silently breaks
+        batch = torch.export.Dim.AUTO
+        kwargs["dynamic_shapes"] = per_parameter(model, tuple(_batch_spec(a, batch) for a in args))
     with warnings.catch_warnings(), _quiet():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(model, args, dynamo=True, input_names=list(input_names) if input_names else None,
                                     output_names=list(output_names) if output_names else None, verbose=False,
                                     report=False, optimize=True, **kwargs)
-    return program.model_proto
+    proto = program.model_proto
+    if dynamic and not _has_dynamic_batch(proto):
+        raise RuntimeError("torch.export kept every input's batch static")
+    if dynamic and (narrowed := _narrowed_batches(program, proto)):
+        raise RuntimeError(f"torch.export kept the batch dynamic only over {', '.join(narrowed)}: the module branches "
+                           "on it (the converted model would take the traced branch at every size)")
+    return proto
+
+
+def _narrowed_batches(program: Any, proto: Any) -> list[str]:
+    """The inputs' dynamic dim 0 whose range torch.export narrowed (``if x.shape[0] > 2`` traced with 3 keeps
+    [3, ∞)): the ONNX graph has no such guard, so another size would silently run the traced branch."""
+    import math
+
+    exported = getattr(program, "exported_program", None)
+    ranges = {str(k): v for k, v in getattr(exported, "range_constraints", {}).items()}
+    out = []
+    for value in proto.graph.input:
+        dims = value.type.tensor_type.shape.dim
+        bounds = ranges.get(dims[0].dim_param) if dims and dims[0].dim_param else None
+        if bounds is not None and (float(bounds.lower) > 2 or not math.isinf(float(bounds.upper))):
+            out.append(f"{value.name}: [{bounds.lower}, {bounds.upper}]")
+    return out
+
+
+def _has_dynamic_batch(proto: Any) -> bool:
+    """Whether some graph input's dim 0 stayed symbolic (Dim.AUTO lets torch.export specialize it silently)."""
+    dims = [i.type.tensor_type.shape.dim for i in proto.graph.input]
+    return any(d and not d[0].HasField("dim_value") for d in dims)
+
+
+def _batch_spec(value: Any, batch: Any) -> Any:
+    """``value``'s dynamic_shapes entry: dim 0 of each tensor is ``batch``, nested tuples/lists alike (a None for a
+    whole tuple failed the dynamic export, so a module taking ``(a, b)`` pairs fell back to static shapes)."""
+    if _is_tensor(value):
+        return {0: batch} if value.dim() > 0 else None
+    if isinstance(value, (tuple, list)):
+        return type(value)(_batch_spec(v, batch) for v in value)
+    return None
+
+
+def per_parameter(model: Any, specs: tuple) -> tuple:
+    """``dynamic_shapes`` laid out as ``torch.export`` matches them, one per ``forward`` parameter: the arguments
+    a ``*args`` parameter catches form one tuple (a flat tuple fails, and the export fell back to static shapes)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError, AttributeError):
+        return specs
+    for i, param in enumerate(params[:len(specs) + 1]):
+        if param.kind == param.VAR_POSITIONAL:  # none caught (``forward(x, *rest)`` given x only): no group
+            return specs[:i] + (specs[i:],) if i < len(specs) else specs
+        if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            break
+    return specs
 
 
 def _legacy(model: Any, args: tuple, input_names: Sequence[str] | None, output_names: Sequence[str] | None,

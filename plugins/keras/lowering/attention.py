@@ -8,10 +8,11 @@ MultiHeadAttention's query/key/value/output projections are EinsumDense layers w
 scores as Keras lines them up (:mod:`.attention_masks`); attention over the heads axis is :mod:`.attention_heads`.
 Keras 3 fuses a rank-3 query (no dropout, no returned scores) whatever its ``attention_axes``: the default then.
 Over lengths known only at run time (``keras.Input((None, 8))``; query, key and value lengths each unknown, the
-batch too) the rank-3 default attention, GroupedQueryAttention and Attention / AdditiveAttention read the sizes
-of their head reshapes from ``tf.shape`` (:mod:`.dynamic_shape`) and build the causal and sliding-window bands from
-``tf.range`` of the lengths (:func:`.attention_masks.runtime_bands`); folding other ``attention_axes`` needs their
-sizes, so it stays refused by name there.
+batch too) the rank-3 default attention, GroupedQueryAttention and Attention / AdditiveAttention (whose query's last
+axis may be unknown too: no weight depends on it) read the sizes of their head reshapes from ``tf.shape``
+(:mod:`.dynamic_shape`) and build the causal and sliding-window bands from ``tf.range`` of the lengths
+(:func:`.attention_masks.runtime_bands`); other ``attention_axes`` and rank-4+ queries fold with run-time sizes
+(:mod:`.attention_layout`), their bands lined up as Keras lines them up (:func:`.attention_masks.folded_runtime_keep`).
 
 Masks follow the Keras flavour that saved the file (Keras 3 or tf_keras), which decides what a fully masked
 query row gives. Keras 3's fused path (no dropout, no returned scores) uses ``where(mask, logits,
@@ -53,13 +54,14 @@ LARGE_NEGATIVE = -1e9
 #: Keras 3's fused ``dot_product_attention`` fill for masked logits (TF backend ``_get_large_negative``).
 FUSED_LARGE_NEGATIVE = float(np.float32(3.38953e38 * -0.7))
 
-def sequence_shape(ctx: LayerContext, value: Value, what: str) -> tuple[int | None, ...]:
+def sequence_shape(ctx: LayerContext, value: Value, what: str, *, known_features: bool = True
+                   ) -> tuple[int | None, ...]:
     """The shape of a ``[batch, steps, features]`` input: the steps may be unknown (read at run time), the
-    features not."""
+    features too unless ``known_features`` (the projections' weights need them)."""
     shape = ctx.shape(value)
-    if len(shape) != 3 or shape[-1] is None:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-3 {what} with a known last axis "
-                          f"(got {list(shape)})")
+    if len(shape) != 3 or (known_features and shape[-1] is None):
+        known = " with a known last axis" if known_features else ""
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-3 {what}{known} (got {list(shape)})")
     return shape
 
 
@@ -253,18 +255,22 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
     weights = projection_weights(ctx, use_bias, use_gate)
     style = "where" if fused else "where_zero" if ctx.keras3 else \
         "where_uniform" if ctx.config.get("softmax_robust_masking") else "adder"  # tf_keras >= 2.13's option
+    rows = query  # the query as the rows of the attended values (folded below unless attending over the heads)
     if layout.heads_attended:
         from .attention_heads import attend_over_heads
 
         flat, scores_out = attend_over_heads(ctx, layout, (query, value, key), weights, (heads, key_dim, value_dim),
                                              style, return_scores)
     else:
-        query = layout.fold(ctx, query, layout.query_dims, "query_in")
-        flat, scores_out = _attend_folded(ctx, layout, (query, layout.fold(ctx, value, layout.key_dims, "value_in"),
-                                                        layout.fold(ctx, key, layout.key_dims, "key_in")),
-                                          weights, (heads, key_dim, value_dim), style, fused, return_scores)
+        rows = layout.fold(ctx, query, layout.query_dims, "query_in")  # the gate's rows too (in the folded order)
+        value_in, key_in = (layout.on_query_batch(ctx, layout.fold(ctx, x, layout.key_dims, f"{part}_in"), rows,
+                                                  f"{part}_in/query_batch") for x, part in ((value, "value"), (key, "key")))
+        flat, scores_out = _attend_folded(ctx, layout, (rows, value_in, key_in), weights, (heads, key_dim, value_dim),
+                                          style, fused, return_scores)
+        if scores_out is not None:
+            scores_out = layout.unfold_scores(ctx, scores_out, heads, query, key)
     if use_gate:
-        flat = ctx.binary("Mul", flat, gate_of(ctx, query, weights["gate_kernel"], weights.get("gate_bias"), heads,
+        flat = ctx.binary("Mul", flat, gate_of(ctx, rows, weights["gate_kernel"], weights.get("gate_bias"), heads,
                                                value_dim), label="gated")
     dims = _output_dims(ctx, query_features)
     width = int(np.prod(dims))
@@ -276,7 +282,8 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
         ctx.check_shape(ob, list(dims), "output bias")
         y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(ob, (width,)), "output/bias")], {"data_format": "NHWC"},
                    shape=y.shape, label="output/BiasAdd")
-    y = unflatten_steps(ctx, y, query, dims, "output") if layout.dynamic else layout.unfold_output(ctx, y, dims)
+    y = unflatten_steps(ctx, y, query, dims, "output") if layout.dynamic and not layout.folded \
+        else layout.unfold_output(ctx, y, dims, query)
     return [y, scores_out] if return_scores else y
 
 
@@ -284,7 +291,7 @@ def _attend_folded(ctx: LayerContext, layout: AttentionLayout, qvk: tuple[Value,
                    weights: dict[str, Any], sizes: tuple[int, int, int], style: str, fused: bool,
                    return_scores: bool) -> tuple[Value, Value | None]:
     """The attention of folded ``[batch', steps, features]`` inputs, heads split: the attended heads as
-    ``[batch'·T, heads·value_dim]`` and (``return_scores``) the scores in Keras's layout."""
+    ``[batch'·T, heads·value_dim]`` and (``return_scores``) the scores ``[batch', heads, T, S]``."""
     (query, value, key), (heads, key_dim, value_dim) = qvk, sizes
     t_q, t_k = layout.query_steps, layout.key_steps
     q = _project(ctx, query, weights["query_kernel"], weights.get("query_bias"), heads, key_dim, t_q, "query")
@@ -304,7 +311,7 @@ def _attend_folded(ctx: LayerContext, layout: AttentionLayout, qvk: tuple[Value,
     attended = batch_matmul(ctx, probs, v, (None, heads, t_q, value_dim), label="attended")
     attended = ctx.transpose(attended, [0, 2, 1, 3], "steps_first")
     flat = ctx.reshape(attended, [None, heads * value_dim], "output/flat")
-    return flat, layout.unfold_scores(ctx, probs, heads) if return_scores else None
+    return flat, probs if return_scores else None
 
 
 def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, layout: AttentionLayout,
@@ -313,6 +320,14 @@ def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, l
     axes>]``) with Keras's masks lined up as Keras lines them up (:mod:`.attention_masks`)."""
     kwargs = ctx.call_kwargs
     causal = bool(kwargs.get("use_causal_mask"))
+    if layout.dynamic and (layout.folded or layout.heads_attended):
+        from .attention_masks import folded_runtime_keep
+
+        query, value, _ = query_value_key(ctx)
+        keep = folded_runtime_keep(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), layout,
+                                   (query, value), causal=causal, window=ctx.config.get("sliding_window"))
+        return masked_softmax(ctx, scores, keep, style=style, logsumexp=keep is not None and not ctx.keras3
+                              and len(layout.axes) > 1)
     if layout.dynamic:
         return masked_softmax(ctx, scores, _runtime_mha_keep(ctx, layout, style, causal), style=style)
     pieces = mha_mask_pieces(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), causal,
@@ -403,9 +418,10 @@ def _qvk(ctx: LayerContext) -> tuple[Value, Value, Value, int | None, int | None
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {len(ctx.inputs)} tensors")
     query, value = ctx.inputs[0], ctx.inputs[1]
     key = ctx.inputs[2] if len(ctx.inputs) == 3 else value
-    q_shape, v_shape, k_shape = (sequence_shape(ctx, t, what) for t, what in ((query, "query"), (value, "value"),
-                                                                             (key, "key")))
-    if q_shape[-1] != k_shape[-1] or not fits(k_shape[1], v_shape[1]):
+    # no weight depends on the features (AdditiveAttention's scale excepted, checked below): they may be unknown
+    q_shape, v_shape, k_shape = (sequence_shape(ctx, t, what, known_features=False)
+                                 for t, what in ((query, "query"), (value, "value"), (key, "key")))
+    if not fits(q_shape[-1], k_shape[-1]) or not fits(k_shape[1], v_shape[1]):
         raise ctx.error(f"has query {list(q_shape)}, value {list(v_shape)} and key {list(k_shape)} that do not fit")
     return query, value, key, q_shape[1], v_shape[1] if v_shape[1] is not None else k_shape[1]
 
@@ -439,7 +455,11 @@ def attention(ctx: LayerContext) -> Value | list[Value]:
     weights = ctx.expect_weights(*names)
     scale = weights[0] if use_scale else None
     if scale is not None:
-        ctx.check_shape(scale, [int(ctx.shape(query)[-1])] if additive else [], "scale")
+        features = ctx.shape(query)[-1] if ctx.shape(query)[-1] is not None else ctx.shape(key)[-1]
+        if additive and features is None:  # (Keras sizes the scale by the features: it cannot build it either)
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a scale over features of unknown length "
+                              f"(query {list(ctx.shape(query))}, key {list(ctx.shape(key))})")
+        ctx.check_shape(scale, [int(features)] if additive else [], "scale")
     if mode == "dot":
         scores = batch_matmul(ctx, query, key, (None, t_q, t_k), adj_y=True, label="scores")
         if scale is not None:

@@ -9,8 +9,10 @@ output. Keras's scores ``[batch, <other axes>, heads, <query attention axes>, <k
 elements as ``[batch', heads, T, S]``, so they come back by one Reshape; Keras's masks line up with those scores
 (:mod:`.attention_masks`). Keras 3 reads a negative axis ``a`` as ``rank + a`` and tf_keras as ``rank + 1 + a``
 (``-1`` and ``-2`` are then the heads axis of the projections: attention over it is :mod:`.attention_heads`).
-Folding needs the sizes of the axes it moves, so over unknown sizes only the rank-3 default layout (nothing to
-fold: ``[batch, steps, features]`` as it is) is taken; any other is refused by name.
+Over sizes known only at run time (``keras.Input((None, None, 8))``) the same Transpose folds the input, and the
+Reshapes read the sizes they need from ``tf.shape`` (:mod:`.runtime_fold`: the non-attention axes merge into the
+batch, the attention axes into the steps), so one converted model serves every size; the output and the scores
+take their sizes back from the call's query and key (over the heads axis too: :mod:`.attention_heads`).
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ import numpy as np
 from tfjsconv.ir import Value
 
 from .context import LayerContext
+from .dynamic_shape import I32, reshape_to, runtime_sizes
 from .registry import Unsupported
+from .runtime_fold import merge_axes
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class AttentionLayout:
     outer_axes: tuple[int, ...]
     query_dims: tuple[int | None, ...]
     key_dims: tuple[int | None, ...]
-    #: Whether a length of the query, key or value is known only at run time (the rank-3 default layout then).
+    #: Whether a length of the query, key or value is known only at run time (the sizes are read then).
     dynamic: bool = False
 
     @property
@@ -91,14 +95,35 @@ class AttentionLayout:
         order = self._order()
         if order != list(range(self.rank)):
             x = ctx.transpose(x, order, f"{label}/attention_axes_last")
+        if self.dynamic:  # [batch, *outer, *attended, features]: the attended axes merged, then the outer ones
+            outer = 1 + len(self.outer_axes)
+            if len(self.axes) > 1:
+                x = merge_axes(ctx, x, outer, self.rank - 1, f"{label}/steps")
+            return merge_axes(ctx, x, 0, outer, f"{label}/folded") if outer > 1 else x
         steps = int(np.prod([dims[a - 1] for a in self.axes], dtype=np.int64))
         return ctx.reshape(x, [None, steps, int(ctx.shape(x)[-1])], f"{label}/folded")
 
-    def unfold_output(self, ctx: LayerContext, flat: Value, out_dims: tuple[int, ...]) -> Value:
-        """The output projection ``[batch'·T, width]`` as Keras's ``[batch, *query_dims, *out_dims]``."""
+    def on_query_batch(self, ctx: LayerContext, x: Value, rows: Value, label: str) -> Value:
+        """A folded key or value ``[batch', S, size]`` reshaped to the folded query's ``batch'`` (``rows``) when other
+        axes of sizes known only at run time merged into it: Keras's einsums raise on such an axis of another
+        length, where TF.js's BatchMatMul would broadcast a 1 against it (a query of 3 rows beside a value of 1,
+        batch 1); the Reshape fails then, as Keras does."""
+        if not (self.dynamic and self.outer_axes):
+            return x
+        return reshape_to(ctx, x, [runtime_sizes(ctx, rows, 0, 1, f"{label}_query_batch"),
+                                   runtime_sizes(ctx, x, 1, 3, f"{label}_own")], tuple(ctx.shape(x)), label)
+
+    def unfold_output(self, ctx: LayerContext, flat: Value, out_dims: tuple[int, ...], query: Value) -> Value:
+        """The output projection ``[batch'·T, width]`` as Keras's ``[batch, *query_dims, *out_dims]`` (``query``: the
+        call's query, whose sizes are read when they are known only at run time)."""
         width = int(np.prod(out_dims, dtype=np.int64))
         if not self.folded or self.heads_attended:  # (over the heads, the rows are the query's positions)
+            if self.dynamic:
+                return reshape_to(ctx, flat, [runtime_sizes(ctx, query, 0, self.rank - 1, "output/query"),
+                                              list(out_dims)], (None, *self.query_dims, *out_dims), "output")
             return ctx.reshape(flat, [None, *self.query_dims, *out_dims], "output")
+        if self.dynamic:
+            return self._unfold_output_at_run_time(ctx, flat, out_dims, query)
         attended = [self.query_dims[a - 1] for a in self.axes]
         y = ctx.reshape(flat, [None, *self._outer(), *attended, width], "output/unfolded")
         order = self._order()
@@ -106,12 +131,43 @@ class AttentionLayout:
             y = ctx.transpose(y, [order.index(axis) for axis in range(self.rank)], "output/axes_back")
         return ctx.reshape(y, [None, *self.query_dims, *out_dims], "output")
 
-    def unfold_scores(self, ctx: LayerContext, probs: Value, heads: int) -> Value:
-        """``[batch', heads, T, S]`` as Keras's ``[batch, <other axes>, heads, <query axes>, <key axes>]``."""
+    def _unfold_output_at_run_time(self, ctx: LayerContext, flat: Value, out_dims: tuple[int, ...],
+                                   query: Value) -> Value:
+        """:meth:`unfold_output` with the query's sizes read from ``tf.shape(query)``."""
+        width = int(np.prod(out_dims, dtype=np.int64))
+        order = self._order()
+        arranged = (None, *(self.query_dims[a - 1] for a in order[1:-1]), width)
+        y = reshape_to(ctx, flat, [sizes_at(ctx, query, order[:-1], "output/sizes"), [width]], arranged,
+                       "output/unfolded")
+        if order != list(range(self.rank)):
+            y = ctx.transpose(y, [order.index(axis) for axis in range(self.rank)], "output/axes_back")
+        if len(out_dims) == 1:
+            return y
+        return reshape_to(ctx, y, [runtime_sizes(ctx, query, 0, self.rank - 1, "output/query"), list(out_dims)],
+                          (None, *self.query_dims, *out_dims), "output")
+
+    def unfold_scores(self, ctx: LayerContext, probs: Value, heads: int, query: Value, key: Value) -> Value:
+        """``[batch', heads, T, S]`` as Keras's ``[batch, <other axes>, heads, <query axes>, <key axes>]`` (over
+        sizes known at run time only, those of the call's ``query`` and ``key``)."""
         if not self.folded:
             return probs
+        if self.dynamic:
+            shape = (None, *self._outer(), heads, *self.query_attended, *self.key_attended)
+            return reshape_to(ctx, probs, [sizes_at(ctx, query, [0, *self.outer_axes], "attention_scores/outer"),
+                                           [heads], sizes_at(ctx, query, self.axes, "attention_scores/query"),
+                                           sizes_at(ctx, key, self.axes, "attention_scores/key")],
+                              shape, "attention_scores")
         return ctx.reshape(probs, [None, *self._outer(), heads, *(self.query_dims[a - 1] for a in self.axes),
                                    *(self.key_dims[a - 1] for a in self.axes)], "attention_scores")
+
+
+def sizes_at(ctx: LayerContext, x: Value, axes: list[int] | tuple[int, ...], label: str) -> Value:
+    """``tf.gather(tf.shape(x), axes)``: the run-time sizes of some axes of ``x``, int32, in the order given."""
+    rank = len(ctx.shape(x))
+    shape = ctx.op("Shape", [x], {"out_type": I32}, dtype=I32, shape=(rank,), label=f"{label}_input_shape")
+    return ctx.op("GatherV2", [shape, ctx.ints(list(axes), f"{label}_axes"), ctx.ints(0, f"{label}_axis")],
+                  {"Tparams": I32, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=I32, shape=(len(axes),),
+                  label=label)
 
 
 def _steps(sizes: list[int | None]) -> int | None:
@@ -144,11 +200,6 @@ def attention_layout(ctx: LayerContext, query: Value, value: Value, key: Value, 
                           f"{list(ctx.shape(value))} and key {list(ctx.shape(key))} of different layouts")
     axes = _axes(ctx, None if default else ctx.config.get("attention_axes"), rank)
     unknown = None in query_dims + value_dims + key_dims
-    if unknown and (rank != 3 or axes != (1,)):  # folding the axes needs their sizes
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs static sizes for attention_axes="
-                          f"{list(axes)} on a rank-{rank} query (got query {list(ctx.shape(query))}, value "
-                          f"{list(ctx.shape(value))}, key {list(ctx.shape(key))}); a rank-3 query with the default "
-                          "axes lowers over unknown lengths")
     outer = tuple(a for a in range(1, rank - 1) if a not in axes)
     if any(query_dims[a - 1] != value_dims[a - 1] for a in outer):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): query {list(ctx.shape(query))} and value "

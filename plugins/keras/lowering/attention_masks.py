@@ -24,6 +24,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
+from .attention_layout import AttentionLayout
 from .context import LayerContext, broadcast_shape
 from .dynamic_shape import runtime_range
 from .registry import Unsupported
@@ -273,3 +274,32 @@ def all_kept(ctx: LayerContext, parts: list[Value]) -> Value | None:
         keep = ctx.op("LogicalAnd", [keep, part], shape=broadcast_shape(keep.shape, part.shape), dtype=DType.BOOL,
                       label=f"mask_and_{i}")
     return ctx.expand_dims(keep, 1, "mask_heads") if len(ctx.shape(keep)) == 3 else keep
+
+
+def folded_runtime_keep(ctx: LayerContext, attention_mask: Value | None, input_masks: tuple[Value | None, ...],
+                        layout: AttentionLayout, query_value: tuple[Value, Value], *, causal: bool,
+                        window: int | None) -> Value | None:
+    """The causal and sliding-window bands of other ``attention_axes`` over sizes known only at run time, ready to
+    broadcast against the folded scores ``[batch', heads, T, S]``; None without them.
+
+    Keras builds the bands ``[1, T0, S0]`` from axis 1 of query and value and expands them at ``-2·n - 1`` (``n``
+    attention axes): over one attention axis ``T0`` and ``S0`` land on it, so the band ``[T0, S0]`` broadcasts
+    against ``[.., T, S]`` from the right as Keras's does (where Keras cannot broadcast it, an axis other than 1
+    of another length, TF.js cannot either); over two or more, Keras raises (the axis is out of range). Other masks
+    line up with the scores by sizes known only at run time: refused by name.
+    """
+    if attention_mask is not None or any(m is not None for m in input_masks):
+        raise _refuse(ctx, f"an attention_mask or a Keras mask over attention_axes={list(layout.axes)} on a "
+                           f"rank-{layout.rank} query of unknown sizes (Keras lines it up with its scores by sizes "
+                           "known only at run time)")
+    query, value = query_value
+    bands = runtime_bands(ctx, query, value, causal=causal, window=window)
+    if not bands:
+        return None
+    if len(layout.axes) > 1:
+        raise _refuse(ctx, f"a causal or sliding-window mask [1, T, S] over attention_axes={list(layout.axes)}, "
+                           f"which Keras expands at axis {-2 * len(layout.axes) - 1} (Keras raises)")
+    keep = bands[0]
+    for i, band in enumerate(bands[1:]):
+        keep = ctx.op("LogicalAnd", [keep, band], shape=keep.shape, dtype=DType.BOOL, label=f"bands_and_{i}")
+    return keep

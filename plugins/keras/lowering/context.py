@@ -19,6 +19,9 @@ from .lazy import Float32Array, ReshapedArray
 from .registry import Unsupported
 
 F32 = DType.FLOAT32
+#: The Keras dtype of integers that went through a layer whose result dtype the walk does not follow (an
+#: AveragePooling2D, a sigmoid Activation): layers whose result depends on it refuse (:meth:`LayerContext.integer_dtype`).
+UNTRACKED = "untracked"
 
 
 @functools.cache
@@ -58,6 +61,10 @@ class LayerContext:
         self.keyword_masks: dict[str, Value | None] = {}
         #: Whether the saved call records a ``mask`` argument (Keras 3 records the mask the layer computes with).
         self.mask_recorded = False
+        #: The integer dtype Keras gives each input (None: a float), set by the walk, which hands every float layer
+        #: its integers cast to float32 (Keras layers that only move values keep the integers' dtype, Resizing's
+        #: result depends on it): see :meth:`integer_dtype`.
+        self.keras_dtypes: list[DType | str | None] = [None] * len(self.inputs)
         #: What the lowering returned (set by the walk, which then builds the output's mask beside it).
         self.outputs: Value | list[Value] | None = None
 
@@ -74,6 +81,15 @@ class LayerContext:
         if shape is None:
             raise Unsupported(f"layer {self.name!r} ({self.class_name}): input rank unknown")
         return tuple(shape)
+
+    def integer_dtype(self, index: int = 0) -> DType | None:
+        """The integer dtype Keras gives input ``index`` (its Value here may be float32, cast by the walk); None for
+        a float. Refused where integers went through a layer whose Keras result dtype the walk does not follow."""
+        dtype = self.keras_dtypes[index] if index < len(self.keras_dtypes) else None
+        if dtype == UNTRACKED:
+            raise Unsupported(f"layer {self.name!r} ({self.class_name}) on integers that went through a layer whose "
+                              "Keras result dtype the lowering does not follow (this layer's result depends on it)")
+        return dtype if isinstance(dtype, DType) else None
 
     def error(self, message: str) -> InputError:
         return InputError(f"{self.source}: layer {self.name!r} ({self.class_name}) {message}",

@@ -78,6 +78,11 @@ def _positions_mask(ctx: LayerContext, steps: int | None, out_spatial: tuple[int
         return None
     shape = ctx.shape(mask)
     spatial = list(out_spatial[1:] if rank == 1 else out_spatial)
+    if None in out_spatial and (len(shape) > 2 or len(out_spatial) == 3):
+        # which positions a per-position mask covers (Keras fails unless the output's), or a rank-4 view of a
+        # ConvLSTM3D state, is then known only at run time
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask of shape {list(shape)} over positions known "
+                          f"only at run time ({[None] * len(spatial)})")
     if list(shape[1:]) not in ([steps], [steps, *spatial]):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask of shape {list(shape)} for outputs of "
                           f"positions {spatial} (Keras fails on it)")
@@ -94,6 +99,28 @@ def _positions_mask(ctx: LayerContext, steps: int | None, out_spatial: tuple[int
         return reshape_to(ctx, as_float, [runtime_sizes(ctx, mask, 0, 2, f"{prefix}mask_batch_steps"), [*positions, 1]],
                           (None, None, *positions, 1), f"{prefix}mask_positions")
     return ctx.reshape(as_float, [None, steps, *positions, 1], f"{prefix}mask_positions")
+
+
+def _initial_states(ctx: LayerContext, initial: list[Value] | None, state_shape: tuple[int | None, ...], rank: int,
+                    masked: bool, prefix: str) -> tuple[Value, Value] | None:
+    """The given ``h, c`` in the padded form (ConvLSTM1D: a height of 1 added), or None; refused by name when they
+    do not fit the state (its rank, filters, positions where both are known) or come with a mask."""
+    if not initial:
+        return None
+    if masked:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with initial_state and a mask (a masked step "
+                          "outputs the previous output, zeros before any step)")
+    want = state_shape[2:] if rank == 1 else state_shape[1:]
+    out = []
+    for k, state in enumerate(initial):
+        shape = state.shape
+        if (state.dtype != DType.FLOAT32 or shape is None or len(shape) != len(want) + 1
+                or any(a is not None and b is not None and a != b for a, b in zip(shape[1:], want))):
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with an initial_state of shape "
+                              f"{None if shape is None else list(shape)} ({state.dtype.name.lower()}) for a state "
+                              f"{['batch', *want]}")
+        out.append(ctx.expand_dims(state, 1, f"{prefix}initial_{k}_2d") if rank == 1 else state)
+    return out[0], out[1]
 
 
 def _wrapped_unroll(config: dict[str, Any]) -> bool:
@@ -139,20 +166,24 @@ def conv_lstm(ctx: LayerContext) -> Value | list[Value]:
 
 
 def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights: list[Any], prefix: str,
-                  backwards: bool, *, zero_output_for_mask: bool, flipped: bool) -> tuple[Value, list[Value]]:
+                  backwards: bool, *, zero_output_for_mask: bool, flipped: bool,
+                  initial: list[Value] | None = None) -> tuple[Value, list[Value]]:
     """One ConvLSTM layer of ``kind`` and ``config`` over ``ctx``'s input and mask: its output (the sequence or the
     last output) and its final ``h, c``. ``prefix`` names its nodes (Bidirectional runs two);
     ``zero_output_for_mask`` zeroes masked outputs instead of repeating ``h`` (Bidirectional's, when it returns
     sequences; Keras 3 only: tf_keras's ConvRNN leaves it out of its ``rnn`` call); ``flipped`` packs the returned
     sequence in the reverse of the walk's order, as Bidirectional flips its backward layer's along time whichever way
-    that layer walks (packed so: no ``ReverseV2`` of rank 5, which webgl lacks)."""
+    that layer walks (packed so: no ``ReverseV2`` of rank 5, which webgl lacks); ``initial`` the ``h, c`` it starts
+    from (``[batch, *positions, filters]``; None: zeros). With a mask too it is refused: a masked step outputs the
+    previous output, zeros before any step, no longer that ``h``."""
     rank = RANKS[kind]
     shape = ctx.shape()
-    if len(shape) != rank + 3 or any(d is None for d in shape[2:]):
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-{rank + 3} input of static sizes "
-                          f"besides the time length (got {list(shape)})")
+    if len(shape) != rank + 3 or shape[-1] is None:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-{rank + 3} input of a static channel "
+                          f"count (got {list(shape)})")
     steps = None if shape[1] is None else int(shape[1])
-    spatial, channels = [int(d) for d in shape[2:-1]], int(shape[-1])
+    spatial, channels = [None if d is None else int(d) for d in shape[2:-1]], int(shape[-1])
+    runtime_positions = None in spatial  # then read at run time, from the input and its convolution
     if steps is not None and steps < 1:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) over zero time steps")
     filters = int(config["filters"])
@@ -178,16 +209,23 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
     p = prefix
     zero_output_for_mask = zero_output_for_mask and bool(ctx.keras3)  # tf_keras's ConvRNN never passes it to rnn
 
-    folded = ctx.reshape(ctx.x, [None, *spatial, channels], f"{p}fold_time")
+    if runtime_positions:
+        folded = reshape_to(ctx, ctx.x, [[-1], *([[1]] if rank == 1 else []),
+                                         runtime_sizes(ctx, ctx.x, 2, 2 + RANKS[kind], f"{p}positions"), [channels]],
+                            (None, *spatial, channels), f"{p}fold_time")
+    else:
+        folded = ctx.reshape(ctx.x, [None, *spatial, channels], f"{p}fold_time")
     inputs = _conv(ctx, folded, ctx.weight(kernel, f"{p}kernel"), kernel.shape, strides, dilations, padding,
                    f"{p}input_conv")
     if use_bias:
         inputs = ctx.op("BiasAdd", [inputs, ctx.weight(weights[2], f"{p}bias")], {"data_format": "NHWC"},
                         shape=inputs.shape, label=f"{p}input_bias")
     out_spatial = tuple(ctx.shape(inputs)[1:-1])
-    if steps is None:
-        inputs = reshape_to(ctx, inputs, [runtime_sizes(ctx, ctx.x, 0, 2, f"{p}batch_steps"), [*out_spatial, 4 * filters]],
-                            (None, None, *out_spatial, 4 * filters), f"{p}unfold_time")
+    if steps is None or runtime_positions:
+        lead = runtime_sizes(ctx, ctx.x, 0, 2, f"{p}batch_steps") if steps is None else [-1, steps]
+        positions = runtime_sizes(ctx, inputs, 1, -1, f"{p}conv_positions") if runtime_positions else out_spatial
+        inputs = reshape_to(ctx, inputs, [lead, positions, [4 * filters]], (None, steps, *out_spatial, 4 * filters),
+                            f"{p}unfold_time")
     else:
         inputs = ctx.reshape(inputs, [None, steps, *out_spatial, 4 * filters], f"{p}unfold_time")
     recurrent_kernel = ctx.weight(recurrent, f"{p}recurrent_kernel")
@@ -215,14 +253,15 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
         return ctx.squeeze(v, len(ctx.shape(v)) - 3, f"{p}{label}") if rank == 1 else v
 
     mask = _positions_mask(ctx, steps, out_spatial, rank, p)
+    given = _initial_states(ctx, initial, state_shape, rank, mask is not None, p)
     if steps is None:
         from .recurrent_loop_conv import run_conv_looped
 
         out, h, c = run_conv_looped(ctx, inputs, mask, step, state_shape, p, backwards=backwards,
                                     zero_output_for_mask=zero_output_for_mask, flipped=flipped,
-                                    return_sequences=bool(config.get("return_sequences")))
+                                    return_sequences=bool(config.get("return_sequences")), initial=given)
         return unpadded(out, "output_1d"), [unpadded(h, "state_h"), unpadded(c, "state_c")]
-    h = c = None
+    h, c = given if given else (None, None)
     sequence = []
     walk = list(reversed(range(steps)) if backwards else range(steps))
     for t in walk:

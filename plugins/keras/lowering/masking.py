@@ -186,7 +186,14 @@ def output_origin(class_name: str, config: dict[str, Any], refs: Sequence[Any], 
     return next((o for o in origins if o is not None), None)
 
 
-def mask_gap(name: str, class_name: str) -> str:
+def mask_gap(name: str, class_name: str, config: dict[str, Any] | None = None) -> str:
+    """``'name' (mask into Class)``; for TimeDistributed(Softmax), why Keras's own result is not defined."""
+    inner = str(((config or {}).get("layer") or {}).get("class_name")) if class_name == "TimeDistributed" else ""
+    if inner == "Softmax":
+        return (f"{name!r} (mask into TimeDistributed(Softmax): Keras hands the wrapped Softmax each step's mask, one "
+                "axis short of that step's input, and Softmax lines it up with the input's last axes: Keras fails "
+                "unless the sizes happen to match or be 1, and then masks features by the mask of other "
+                "positions)")
     return f"{name!r} (mask into {class_name})"
 
 

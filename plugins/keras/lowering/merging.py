@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from functools import reduce
 
+import numpy as np
+
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
@@ -15,6 +17,26 @@ from .context import LayerContext, broadcast_shape
 from .registry import Unsupported, lowers
 
 _BINARY = {"Add": "AddV2", "Multiply": "Mul", "Maximum": "Maximum", "Minimum": "Minimum", "Average": "AddV2"}
+#: The merges Keras computes in the integers' own dtype (Average too: it adds them before dividing).
+_ARITHMETIC = frozenset({"Add", "Subtract", "Multiply", "Average"})
+#: Integer dtypes whose sums and products wrap around within float32's exact range (and bools, which Keras does not
+#: add as numbers).
+_WRAPPING = (DType.UINT8, DType.INT8, DType.UINT16, DType.INT16, DType.BOOL)
+
+
+def _refuse_wrapping_integers(ctx: LayerContext) -> None:
+    """Keras (3 and tf_keras) adds, subtracts and multiplies integers in their promoted dtype, left to right: 8- and
+    16-bit ones wrap around (uint8 200 + 100 is 44), which the lowering's float32 arithmetic does not. Refused when
+    the first two inputs are such integers (after a float, Keras computes in floats)."""
+    if ctx.class_name not in _ARITHMETIC:
+        return
+    first = [ctx.integer_dtype(i) for i in range(min(2, len(ctx.inputs)))]
+    if any(d is None for d in first):
+        return
+    promoted = DType.from_any(np.result_type(*(d.numpy for d in first if d is not None)))
+    if promoted in _WRAPPING:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on {promoted.numpy} inputs (Keras computes in "
+                          "that dtype, wrapping around)")
 
 
 def _inputs(ctx: LayerContext, at_least: int = 2) -> list[Value]:
@@ -39,6 +61,7 @@ def _same_rank(ctx: LayerContext, inputs: list[Value]) -> list[Value]:
 @lowers(*_BINARY)
 def elementwise(ctx: LayerContext) -> Value:
     inputs = _inputs(ctx)
+    _refuse_wrapping_integers(ctx)
     op = _BINARY[ctx.class_name]
     if ctx.keras3 and any(m is not None for m in ctx.masks) and ctx.class_name in _MASK_READING:
         return _MASK_READING[ctx.class_name](ctx, _same_rank(ctx, inputs), _kept_masks(ctx, inputs), op)
@@ -54,6 +77,7 @@ def elementwise(ctx: LayerContext) -> Value:
 def subtract(ctx: LayerContext) -> Value:
     if len(ctx.inputs) != 2:
         raise ctx.error(f"subtracts {len(ctx.inputs)} tensors (it takes exactly 2)")
+    _refuse_wrapping_integers(ctx)
     return ctx.binary("Sub", *_same_rank(ctx, ctx.inputs))
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from tfjsconv.errors import InputError
 
 from ..configs import LAYER_LISTS, entry_name, is_model, top_level_layers
+from ..op_calls import CALLS_KEY
 from .registry import Unsupported
 
 Ref = tuple[str, int, int]
@@ -77,6 +78,8 @@ class ModelPlan:
     outputs: list[Ref]
     #: Every call by ``(layer, node)``, the ones the outputs do not need too (Keras 3's mask ops).
     producers: dict[tuple[str, int], LayerCall] = dataclasses.field(default_factory=dict)
+    #: The outputs in Keras 3's ``tree.flatten`` order (a dict's keys sorted), where Keras starts its graph walk.
+    flat_outputs: list[Ref] | None = None
 
     def output_names(self) -> list[str]:
         """Keras's output names: the output layers' names, repeats made unique as tf_keras does (``x_1``)."""
@@ -123,8 +126,9 @@ def model_plan(model: dict[str, Any], *, source: str) -> ModelPlan:
             call = LayerCall(entry, index + shift, node)
             producers[(call.name, call.key)] = call
     outputs = [_output_ref(ref, by_name) for ref in layer_refs(config.get("output_layers"))]
+    flat_outputs = [_output_ref(ref, by_name) for ref in layer_refs(config.get("output_layers"), sort_keys=True)]
     return ModelPlan(False, inputs, _ordered(producers, {(r[0], r[1]) for r, _ in inputs}, outputs, source), outputs,
-                     producers)
+                     producers, flat_outputs)
 
 
 def _output_ref(ref: Ref, by_name: dict[str, dict[str, Any]]) -> Ref:
@@ -245,15 +249,16 @@ def keras2_items(node: list[Any]) -> list[list[Any]]:
     return items
 
 
-def layer_refs(value: Any) -> list[Ref]:
-    """``input_layers`` / ``output_layers``: one ``[name, node, tensor]``, or lists / dicts of them."""
+def layer_refs(value: Any, sort_keys: bool = False) -> list[Ref]:
+    """``input_layers`` / ``output_layers``: one ``[name, node, tensor]``, or lists / dicts of them (a dict's
+    values in its saved order, or, ``sort_keys``, in Keras 3's ``tree.flatten`` order)."""
     if isinstance(value, dict):
-        value = list(value.values())
+        value = [value[k] for k in sorted(value, key=str)] if sort_keys else list(value.values())
     if not isinstance(value, list) or not value:
         return []
     if isinstance(value[0], str):
         return [(value[0], int(value[1]), int(value[2]))]
-    return [ref for item in value for ref in layer_refs(item)]
+    return [ref for item in value for ref in layer_refs(item, sort_keys)]
 
 
 def tensor_refs(value: Any, refs: list[Ref]) -> None:
@@ -419,3 +424,225 @@ def mask_chain(plan: ModelPlan, ref: Ref, planned: set[tuple[str, int]]) -> list
         found[key] = plan.producers[key]
         todo += [(r[0], r[1]) for r in call_inputs(found[key].node)]
     return list(found.values())
+
+
+def attended_inputs(node: Any) -> list[Ref]:
+    """The query, value and key tensors of a Keras 3 MultiHeadAttention call (positional or keyword), whose masks
+    its ``call`` deletes; not ``attention_mask``."""
+    if not isinstance(node, dict):
+        return []
+    refs: list[Ref] = []
+    for arg in (node.get("args") or [])[:3]:
+        tensor_refs(arg, refs)
+    kwargs = node.get("kwargs") or {}
+    for key in ("query", "value", "key"):
+        tensor_refs(kwargs.get(key), refs)
+    return list(dict.fromkeys(refs))
+
+
+#: Keras 3 layers whose inference ``call`` returns its input tensor itself: a mask deleted on either is deleted on both.
+SAME_TENSOR_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+                                "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity"})
+
+
+class MaskDeletions:
+    """Which masks a call of a Keras 3 Functional model does not see at run time, because a MultiHeadAttention that
+    ran before it deleted them.
+
+    Keras 3's MultiHeadAttention ``call`` deletes its query's, value's and key's masks (``set_keras_mask(x, None)``)
+    on the tensors it is given at run time. Building and loading a model do not run ``call`` (its symbolic call is
+    ``compute_output_shape``), so the masks Keras records for later calls (``kwargs.mask``) keep them; only a call
+    with no recorded mask reads the run-time one, and sees none when it runs after the attention, in the order
+    ``Functional._run_through_graph`` runs the calls (:func:`keras3_run_order`). A call that sees no mask where the
+    walk tracks one can leave none on its own outputs too (``Add`` of an unmasked and a masked tensor carries none):
+    those are :attr:`cleared`; or another mask (``Concatenate``'s all-True part): those are :attr:`divergent`. Layers that return their input itself (``Dropout`` at inference,
+    :data:`SAME_TENSOR_LAYERS`) share its mask: a deletion holds for the whole chain (:meth:`same_tensor`)."""
+
+    def __init__(self, plan: ModelPlan) -> None:
+        self.plan = plan
+        #: Outputs whose run-time mask is None where the walk tracks one (Keras 3 records the tracked one).
+        self.cleared: set[Ref] = set()
+        #: Outputs whose run-time mask is another one than tracked: only calls with a recorded mask may read them.
+        self.divergent: set[Ref] = set()
+        self._deleters: dict[Ref, list[tuple[str, int]]] | None = None
+        self._order: dict[tuple[str, int], int] | None = None
+        self._roots: dict[Ref, Ref] = {}
+
+    @property
+    def deleters(self) -> dict[Ref, list[tuple[str, int]]]:
+        """Per tensor (the first of its :meth:`same_tensor` chain), the MultiHeadAttention calls that read it."""
+        if self._deleters is None:
+            self._deleters = {}
+            for call in self.plan.calls:
+                if call.class_name == "MultiHeadAttention":
+                    for ref in attended_inputs(call.node):
+                        self._deleters.setdefault(self.same_tensor(ref), []).append((call.name, call.key))
+        return self._deleters
+
+    @property
+    def order(self) -> dict[tuple[str, int], int]:
+        """Each call's place in Keras 3's run order (empty when the config cannot be read for it)."""
+        if self._order is None:
+            self._order = keras3_run_order(self.plan) or {}
+        return self._order
+
+    def unseen(self, call: LayerCall, refs: list[Ref]) -> set[Ref]:
+        """The ``refs`` (each carrying a tracked mask) whose mask ``call`` does not see: a cleared one, or one a
+        MultiHeadAttention deleted before ``call`` runs (none when Keras recorded the call's mask)."""
+        if call.recorded_masks or not (self.deleters or self.cleared):
+            return set()
+        key = (call.name, call.key)
+        return {r for r in refs if r in self.cleared or any(
+            d != key and self.runs_first(d, key) for d in self.deleters.get(self.same_tensor(r), []))}
+
+    def runs_first(self, first: tuple[str, int], then: tuple[str, int]) -> bool:
+        """Whether Keras 3 runs the call ``first`` before the call ``then``."""
+        order = self.order
+        return first in order and then in order and order[first] < order[then]
+
+    def unordered_readers(self, attention: LayerCall, ref: Ref) -> list[LayerCall]:
+        """The calls reading ``ref`` (or a tensor of its :meth:`same_tensor` chain) with no recorded mask that the
+        run order cannot place before or after ``attention`` (a config it cannot read): gaps."""
+        key, tensor = (attention.name, attention.key), self.same_tensor(ref)
+        return [c for c in self.plan.calls if c is not attention and not c.recorded_masks and
+                c.class_name not in self._passing_classes(c) and
+                any(self.same_tensor(r) == tensor for r in call_inputs(c.node)) and
+                ((c.name, c.key) not in self.order or key not in self.order)]
+
+    @staticmethod
+    def _passing_classes(call: LayerCall) -> frozenset[str]:
+        return SAME_TENSOR_LAYERS | ({"Activation"} if _linear(call) else frozenset())
+
+    def same_tensor(self, ref: Ref) -> Ref:
+        """The first tensor of the chain of :data:`SAME_TENSOR_LAYERS` calls (and linear Activations, and nested
+        models whose output is their input, :func:`passed_input`) ``ref`` is the output of: Keras passes that one
+        tensor object along (iterative; a cycle is not followed)."""
+        if ref in self._roots:
+            return self._roots[ref]
+        start, seen = ref, {ref}
+        while True:
+            call = self.plan.producers.get((ref[0], ref[1]))
+            inputs = call_inputs(call.node) if call is not None else []
+            if call is None:
+                break
+            if is_model(call.entry):
+                position = passed_input(call.entry, ref[2])
+                step = inputs[position] if position is not None and position < len(inputs) else None
+            else:
+                step = inputs[0] if ref[2] == 0 and call.class_name in self._passing_classes(call) and \
+                    len(inputs) == 1 else None
+            if step is None or step in seen:
+                break
+            ref = step
+            seen.add(ref)
+        self._roots[start] = ref
+        return ref
+
+    def deleted_before(self, call: LayerCall, ref: Ref) -> bool:
+        """Whether a MultiHeadAttention deletes the mask of ``ref`` (its :meth:`same_tensor` chain) before ``call``
+        runs, or the run order cannot tell."""
+        key = (call.name, call.key)
+        return any(d != key and (self.runs_first(d, key) or d not in self.order or key not in self.order)
+                   for d in self.deleters.get(self.same_tensor(ref), []))
+
+
+def passed_input(model: dict[str, Any], index: int) -> int | None:
+    """Which input of a nested model its output ``index`` is, as one tensor object (the input itself, or through
+    layers that return their input: Keras sets a mask on it for the caller too), else None."""
+    try:
+        plan = model_plan(model, source="a nested model")
+    except (InputError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if plan.sequential:
+        passing = index == 0 and all(c.class_name in SAME_TENSOR_LAYERS or _linear(c) or (
+            is_model(c.entry) and passed_input(c.entry, 0) == 0) for c in plan.calls)
+        return 0 if passing else None
+    if not 0 <= index < len(plan.outputs):
+        return None
+    root = MaskDeletions(plan).same_tensor(plan.outputs[index])
+    refs_in = [ref for ref, _ in plan.inputs]
+    return refs_in.index(root) if root in refs_in else None
+
+
+def keras3_run_order(plan: ModelPlan) -> dict[tuple[str, int], int] | None:
+    """The order in which Keras 3's ``Functional._run_through_graph`` runs a model's calls: ``map_graph`` sorts the
+    nodes by depth (deepest first), each depth's nodes in the order ``nodes_depths`` first met them, walking back
+    from the outputs through each node's tensors (``tree.flatten((args, kwargs))``: dict keys sorted), a shared
+    layer's nodes at its deepest depth. None when a node cannot be read. Iterative (chains may be long)."""
+    nodes: dict[tuple[str, int], list[tuple[str, int]]] = {}  # node -> the nodes of its tensors, in Keras's order
+
+    def parents(key: tuple[str, int]) -> list[tuple[str, int]]:
+        if key not in nodes:
+            call = plan.producers.get(key)
+            node = call.node if call is not None else None
+            recorded = ((call.entry.get("config") or {}).get(CALLS_KEY) if call is not None else None)
+            if isinstance(recorded, list) and 0 <= key[1] < len(recorded):  # an op layer's call, as Keras saved it
+                node = recorded[key[1]]
+            if call is None:
+                nodes[key] = []  # an input
+            elif not isinstance(node, dict):
+                raise ValueError(key)
+            else:
+                nodes[key] = [(r[0], r[1]) for r in _flat_tensors([node.get("args") or [], node.get("kwargs") or {}])]
+        return nodes[key]
+
+    try:
+        decreasing: list[tuple[str, int]] = []  # _build_map: post-order from the outputs
+        finished: set[tuple[str, int]] = set()
+        for out in plan.flat_outputs if plan.flat_outputs is not None else plan.outputs:
+            start = (out[0], out[1])
+            if start in finished:
+                continue
+            stack = [(start, iter(parents(start)))]
+            active = {start}
+            while stack:
+                key, todo = stack[-1]
+                step = next((p for p in todo if p not in finished), None)
+                if step is None:
+                    stack.pop()
+                    active.discard(key)
+                    finished.add(key)
+                    decreasing.append(key)
+                elif step in active:
+                    return None  # a cycle (the plan refuses it)
+                else:
+                    stack.append((step, iter(parents(step))))
+                    active.add(step)
+    except (ValueError, TypeError, IndexError):
+        return None
+    in_graph = set(decreasing)
+    depths: dict[tuple[str, int], int] = {}
+    layer_depths: dict[str, int] = {}
+    for key in reversed(decreasing):
+        depth = max(depths.setdefault(key, 0), layer_depths.get(key[0], 0))
+        layer_depths[key[0]] = depths[key] = depth
+        for parent in parents(key):
+            if parent in in_graph:
+                depths[parent] = max(depth + 1, depths.get(parent, 0))
+    ordered = sorted(depths, key=lambda k: -depths[k])  # stable: each depth's nodes in the order first met
+    return {key: i for i, key in enumerate(ordered)}
+
+
+def _flat_tensors(value: Any) -> list[Ref]:
+    """The tensors of a Keras 3 call's ``[args, kwargs]`` in ``tree.flatten`` order (dict keys sorted)."""
+    found: list[Ref] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("class_name") == "__keras_tensor__":
+                history = (item.get("config") or {}).get("keras_history")
+                if not isinstance(history, list) or len(history) < 3 or not isinstance(history[0], str):
+                    raise ValueError(history)
+                found.append((history[0], int(history[1]), int(history[2])))
+            else:
+                stack += [item[k] for k in sorted(item, key=str, reverse=True)]
+        elif isinstance(item, list):
+            stack += reversed(item)
+    return found
+
+
+def _linear(call: LayerCall) -> bool:
+    """An Activation whose function is ``linear`` (Keras's ``linear(x)`` returns ``x``)."""
+    activation = (call.entry.get("config") or {}).get("activation")
+    return call.class_name == "Activation" and activation in ("linear", None)

@@ -12,6 +12,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from tfjsconv import provenance
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Graph, Value
@@ -19,15 +21,15 @@ from tfjsconv.ir import Graph, Value
 from tfjsconv.errors import InputError
 
 from ..configs import LAYER_LISTS, MODEL_CLASSES, entry_name, is_model, plain, top_level_layers
-from ..op_calls import is_op_layer
-from .context import STATE_KEYWORD, LayerContext, check_kwargs_read
+from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, is_op_layer
+from .context import STATE_KEYWORD, UNTRACKED, LayerContext, check_kwargs_read
 from .keras_names import is_keras_layer_class, unknown_activations
 from .mask_origins import MaskOrigin, is_recorded_mask
 from .masking import (ELEMENTWISE_MERGES, EXPLICIT_MASK_LAYERS, GIVEN_MASK_READERS, QUERY_MASKED, STEP_MASK_READERS,
                       explicit_masks, make_mask, mask_gap, masked_global_average_1d, makes_mask, masked_outputs,
                       merged_mask, output_origin, time_distributed_makes_mask)
-from .model_plan import (MASK_KEYWORD, MAX_NESTING, LayerCall, ModelPlan, call_inputs, canonical_path, keras2_items,
-                         mask_chain, model_plan, refuse_renumbered, shared_paths)
+from .model_plan import (MASK_KEYWORD, MAX_NESTING, LayerCall, MaskDeletions, ModelPlan, attended_inputs, call_inputs,
+                         canonical_path, keras2_items, mask_chain, model_plan, refuse_renumbered, shared_paths)
 from .pipeline import first_layer_reads_given_mask
 from .recurrent import wraps_conv_lstm
 from .registry import UncoveredLayers, Unsupported, loaded_lowerings
@@ -46,6 +48,54 @@ INTEGER_INPUT_LAYERS = frozenset({"Embedding", "StringLookup", "Hashing", "TextV
 INTEGER_OUTPUT_LAYERS = frozenset({"StringLookup", "IntegerLookup", "Hashing", "TextVectorization"})
 #: Model input dtypes a placeholder can carry (TF.js narrows the wide integers to int32 on write).
 INPUT_DTYPES = (*FLOAT_DTYPES, "int32", "int64", "int16", "int8", "uint8", "uint16", "bool", "string")
+#: Layers that only move, pick or drop values: on integers Keras (3 and tf_keras) returns them in their dtype, which
+#: the walk tracks beside the float32 Values it hands on (a Resizing after them casts its result back to it).
+INTEGER_KEEPING_LAYERS = frozenset({
+    "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Reshape", "Permute",
+    "Flatten", "RepeatVector", "UpSampling1D", "UpSampling3D", "Concatenate", "Maximum", "Minimum", "Add", "Subtract",
+    "Multiply", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "Masking"})
+#: Layers that keep integers in Keras, or may, in ways the walk does not follow (averages, activations):
+#: their integer results are UNTRACKED, and a layer whose result depends on the dtype refuses them.
+INTEGER_UNTRACKED_LAYERS = frozenset({
+    "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU", "AveragePooling1D", "AveragePooling2D",
+    "AveragePooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D"})
+#: Layers whose result depends on their integer input's dtype (:mod:`.preprocessing`, :mod:`.reshaping`): inside a
+#: TimeDistributed their lowering does not see it, so a TimeDistributed of one on integers is refused.
+DTYPE_READING_LAYERS = frozenset({"Resizing", "UpSampling2D"})
+#: Comparisons: exact on the float32 Values of integers (held exactly), and their bools are Keras's.
+COMPARISON_OPS = frozenset({
+    *(KERAS_OP_PREFIX + name for name in ("Equal", "NotEqual", "Greater", "GreaterEqual", "Less", "LessEqual")),
+    *(prefix + name for prefix in ("", "math.") for name in ("equal", "not_equal", "greater", "greater_equal", "less",
+                                                             "less_equal"))})
+#: Keras 3 operations that cast integers to float32 before computing (tf_keras's tf.math.divide gives float64,
+#: tf.reduce_mean truncated integers: not these).
+FLOAT_COMPUTING_OPS = frozenset(KERAS_OP_PREFIX + name for name in ("Divide", "TrueDivide", "Mean"))
+#: Op layers that compute on integers in their integer dtype, in Keras 3 and tf_keras, as the op lowering does on a
+#: model input of that dtype: they get the tracked integers back (:data:`OP_REINTEGER_DTYPES`); any other op layer
+#: on tracked integers is refused (``ops.mean`` gives floats in Keras 3 but truncated integers in ``tf.reduce_mean``).
+INTEGER_COMPUTING_OPS = frozenset({
+    *(KERAS_OP_PREFIX + name for name in (
+        "Add", "Subtract", "Multiply", "Where", "Maximum", "Minimum", "Clip", "Absolute", "Negative", "Square", "Sum",
+        "Min", "Max", "Concatenate", "Stack", "OnesLike", "ZerosLike", "LogicalAnd", "LogicalOr", "LogicalNot",
+        "LogicalXor", "Any", "All")),
+    "__operators__.add", "math.add", "math.subtract", "math.multiply", "where", "math.maximum", "math.minimum",
+    "clip_by_value", "math.abs", "math.negative", "math.square", "math.reduce_sum", "math.reduce_min",
+    "math.reduce_max", "concat", "stack", "ones_like", "zeros_like", "math.logical_and", "math.logical_or",
+    "math.logical_not", "math.reduce_any", "math.reduce_all"})
+#: The op layers that compute the same on an integer tensor's float32 Value as Keras on the integers: casts (to
+#: float32, int32 or bool, the ones :mod:`.op_layers` lowers, all exact on these values).
+DTYPE_FREE_OPS = frozenset({"keras.ops.Cast", "cast", "dtypes.cast", "shape", "compat.v1.shape",
+                            *COMPARISON_OPS, *FLOAT_COMPUTING_OPS})
+#: The tracked integer dtypes an op layer gets back (a Cast of the float32 Value, exact): TF.js computes these as
+#: Keras does (as on a model input of that dtype); 8- and 16-bit ones wrap around in Keras, not in TF.js's int32.
+OP_REINTEGER_DTYPES = (DType.INT32, DType.INT64, DType.BOOL)
+#: The op layers that only move values of one tensor: their result keeps its integer dtype in Keras.
+INTEGER_KEEPING_OPS = frozenset({
+    *(KERAS_OP_PREFIX + name for name in ("Reshape", "Transpose", "ExpandDims", "Squeeze", "GetItem", "Tile")),
+    "reshape", "transpose", "compat.v1.transpose", "expand_dims", "squeeze", "compat.v1.squeeze",
+    "__operators__.getitem", "tile"})
 
 
 def layer_gaps(model_config: dict[str, Any], source: str | None = None, *, keras3: bool | None = None) -> list[str]:
@@ -99,12 +149,24 @@ class _Gaps:
         if any(in_masked):  # masks from the calling model (never one that a call inside recorded)
             refs_in = [("", 0, 0)] if plan.sequential else [ref for ref, _ in plan.inputs]
             masked.update({ref: ("outer", prefix) for ref, flag in zip(refs_in, in_masked) if flag})
+        deletions = MaskDeletions(plan) if self.keras3 and not plan.sequential else None
         for call in plan.calls:
             name, cls, config = f"{prefix}{call.name}", call.class_name, call.entry.get("config") or {}
             refs = [("", 0, 0)] if plan.sequential else call_inputs(call.node)
             if _takes_states(self.lowerings, cls):
                 refs = refs[:1]  # an RNN reads the sequence's mask; its initial states' are not used
             origins = [masked[r] for r in refs if masked.get(r) is not None]
+            unseen = deletions.unseen(call, [r for r in refs if masked.get(r) is not None]) if deletions else set()
+            if unseen and _runs_layers(call.entry):
+                self.gaps.append(f"{name!r} ({cls}: reads a mask Keras 3's MultiHeadAttention deleted before, "
+                                 f"of {sorted(unseen)[0][0]!r})")
+            if deletions and is_model(call.entry) and call.recorded_masks and (
+                    again := [r for r in refs if masked.get(r) is not None and deletions.deleted_before(call, r)]):
+                self.gaps.append(f"{name!r} ({cls}: Keras sets its recorded mask on {again[0][0]!r} again, after "
+                                 "Keras 3's MultiHeadAttention deleted it, for the readers that run later)")
+            if deletions and not call.recorded_masks and (changed := [r for r in refs if r in deletions.divergent]):
+                self.gaps.append(f"{name!r} ({cls}: reads the mask of {changed[0][0]!r}, which is another one at run "
+                                 "time: Keras 3's MultiHeadAttention deleted one it was made of)")
             if origins and self.keras3 is not True and _given_no_mask(call):
                 self.gaps.append(f"{name!r} ({cls}: mask=None given explicitly, which drops the mask its input "
                                  "carries in tf_keras)")
@@ -157,15 +219,21 @@ class _Gaps:
                     # broadcast to Softmax's input (Keras fails); only a mask= the call was given is lowered
                     flags = None
                 if flags is None:
-                    self.gaps.append(mask_gap(name, cls))
+                    self.gaps.append(mask_gap(name, cls, config))
                     flags = set()
+                if origins and is_op_layer(cls) and _may_return_its_input(plan, call):
+                    self.gaps.append(f"{name!r} ({cls}: TensorFlow returns the masked input tensor itself, so at run "
+                                     "time its output keeps the mask that Keras's saved graph says it drops)")
                 elif explicit is None and given is None and call.recorded_masks and not (
                         len(origins) == 1 and is_recorded_mask(plan, call.recorded_masks, origins[0])):
                     self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
                 if origins and cls == "MultiHeadAttention" and self.keras3 is not False:
-                    self._cleared_masks(plan, name, call, refs, masked)
+                    self._cleared_masks(plan, name, call, [r for r in refs if r not in unseen], masked, deletions,
+                                        bool(prefix))
                 origin = output_origin(cls, config, refs, in_origins, plan.sequential) if flags else None
                 outputs = [origin if i in flags else None for i in range(max(flags, default=0) + 1)]
+                if unseen and deletions is not None:
+                    self._unseen_outputs(plan, prefix, call, refs, in_origins, unseen, origin, flags, deletions)
             if plan.sequential:
                 masked[("", 0, 0)] = outputs[0] if outputs else None
             else:
@@ -219,15 +287,51 @@ class _Gaps:
                                  f"which {readers[0].name!r} reads too)")
 
     def _cleared_masks(self, plan: ModelPlan, name: str, call: LayerCall, refs: list[Ref],
-                       masked: dict[Ref, MaskOrigin | None]) -> None:
-        """Keras 3's MultiHeadAttention deletes its inputs' masks (``set_keras_mask(x, None)``): another reader of
-        such a tensor would see a mask or none depending on Keras's run order, so that is a gap."""
-        for ref in {r for r in refs if masked.get(r) is not None}:
-            readers = [c for c in plan.calls if c is not call and not c.recorded_masks and ref in
-                       ([("", 0, 0)] if plan.sequential else call_inputs(c.node))]
+                       masked: dict[Ref, MaskOrigin | None], deletions: MaskDeletions | None,
+                       nested: bool = False) -> None:
+        """Keras 3's MultiHeadAttention deletes its inputs' masks (``set_keras_mask(x, None)``) when it runs
+        (:class:`.model_plan.MaskDeletions`): the calls Keras runs after it see none. A reader the run order cannot
+        place is a gap, and so is a deleted mask of a nested model's input or output (Keras deletes it on the
+        caller's tensor, which the caller's later readers would miss)."""
+        attended = set(attended_inputs(call.node)) if deletions is not None else set()
+        for ref in [r for r in dict.fromkeys(refs) if masked.get(r) is not None]:
+            if deletions is None:  # the flavour is unknown: any other reader is a gap
+                readers = [c for c in plan.calls if c is not call and not c.recorded_masks and ref in
+                           ([("", 0, 0)] if plan.sequential else call_inputs(c.node))]
+            elif ref not in attended:  # attention_mask: its own mask is not deleted
+                continue
+            elif (masked.get(ref) or ("",))[0] == "outer" or nested and any(
+                    deletions.same_tensor(r) == deletions.same_tensor(ref) for r in plan.outputs):
+                self.gaps.append(f"{name!r} (MultiHeadAttention: Keras 3 deletes the mask of {ref[0]!r}, which the "
+                                 "calling model reads too)")
+                continue
+            else:
+                readers = deletions.unordered_readers(call, ref)
             if readers:
                 self.gaps.append(f"{name!r} (MultiHeadAttention: Keras 3 deletes the mask of {ref[0]!r}, "
                                  f"which {readers[0].name!r} reads too)")
+
+    def _unseen_outputs(self, plan: ModelPlan, prefix: str, call: LayerCall, refs: list[Ref],
+                        in_origins: list[MaskOrigin | None], unseen: set[Ref], origin: MaskOrigin | None,
+                        flags: set[int], deletions: MaskDeletions) -> None:
+        """A call that runs after a MultiHeadAttention deleted masks it reads (``unseen``): it is lowered with
+        Keras's run-time masks (none for those), and each output whose run-time mask is then None where the walk
+        tracks one is cleared (later calls with a recorded mask read the tracked one, the others none). A run-time
+        mask that is another one than the tracked one is a gap."""
+        name, cls, config = f"{prefix}{call.name}", call.class_name, call.entry.get("config") or {}
+        seen = [None if r in unseen else o for r, o in zip(refs, in_origins)]
+        run_flags = masked_outputs(cls, config, [o is not None for o in seen], self.keras3)
+        run_origin = output_origin(cls, config, refs, seen, plan.sequential) if run_flags else None
+        if run_flags is None or not run_flags <= flags:
+            self.gaps.append(f"{name!r} ({cls}: reads the masks of {sorted({r[0] for r in unseen})} after Keras 3's "
+                             "MultiHeadAttention deleted them, which changes its output's mask)")
+            return
+        changed = (flags - run_flags) | (run_flags if run_origin != origin else set())
+        deletions.cleared.update((call.name, call.key, i) for i in flags - run_flags)
+        if run_flags and run_origin != origin:  # read on by calls with a recorded mask only (else a gap there)
+            deletions.divergent.update((call.name, call.key, i) for i in run_flags)
+        if prefix and any((call.name, call.key, i) in plan.outputs for i in changed):
+            self.gaps.append(f"{name!r} ({cls}: an output of a nested model whose mask Keras 3 deleted)")
 
     def _layer(self, name: str, cls: str, config: dict[str, Any]) -> None:
         if not is_keras_layer_class(cls, self.lowerings):
@@ -260,6 +364,44 @@ def _flat_values(value: Any) -> list[Any]:
     if isinstance(value, list):
         return [v for item in value for v in _flat_values(item)]
     return [value] if value is UNKNOWN or isinstance(value, Value) else []
+
+
+#: Op functions that TensorFlow answers with their input tensor itself (whatever the dtype, for ``real``).
+_IDENTITY_OPS = frozenset({"keras.ops.Real"})
+_IDENTITY_TF_FUNCTIONS = frozenset({"math.real", "real", "convert_to_tensor", "convert_to_tensor_v2",
+                                    "convert_to_tensor_v2_with_dispatch"})
+#: Casts: the input itself when it already has the target dtype (``tf.cast``, Keras 3's TensorFlow backend).
+_TF_CASTS = frozenset({"cast", "dtypes.cast", "math.cast"})
+
+
+def _may_return_its_input(plan: ModelPlan, call: LayerCall) -> bool:
+    """An op call that may give back the very tensor it reads (a cast to the tensor's own dtype, unknown dtypes
+    included): Keras's ``_keras_mask`` on that object then reaches later layers at run time although the op drops
+    the mask in the symbolic graph Keras saved (Keras 3's ``Cast``, tf_keras's ``tf.cast``)."""
+    cls, config = call.class_name, call.entry.get("config") or {}
+    function = config.get("function") if cls == "TFOpLambda" else None
+    if cls in _IDENTITY_OPS or function in _IDENTITY_TF_FUNCTIONS:
+        return True
+    if cls != "keras.ops.Cast" and function not in _TF_CASTS:
+        return False
+    recorded = config.get(CALLS_KEY)
+    node = recorded[call.key] if isinstance(recorded, list) and 0 <= call.key < len(recorded) else None
+    refs = call_inputs(call.node)
+    if cls == "keras.ops.Cast":
+        target = (config.get(OP_ARGUMENTS_KEY) or {}).get("dtype")
+        args = node.get("args") if isinstance(node, dict) else None
+        first = args[0] if isinstance(args, list) and args and isinstance(args[0], dict) else {}
+        source = (first.get("config") or {}).get("dtype")
+    else:
+        items = [node] if isinstance(node, list) and node and isinstance(node[0], str) else []
+        target = items[0][3].get("dtype") if items and len(items[0]) > 3 and isinstance(items[0][3], dict) else None
+        producer = plan.producers.get((refs[0][0], refs[0][1])) if refs else None
+        inputs = {ref: cfg for ref, cfg in plan.inputs}
+        source = (producer.entry.get("config") or {}).get("dtype") if producer is not None else \
+            (inputs.get(refs[0]) or {}).get("dtype") if refs else None
+    target, source = _dtype_name(target), _dtype_name(source)
+    return not isinstance(target, str) or not isinstance(source, str) or source.startswith("mixed") or \
+        target == source
 
 
 def _runs_layers(entry: dict[str, Any]) -> bool:
@@ -428,6 +570,10 @@ class ModelLowering:
         #: them: the result is always :class:`UncoveredLayers`, never a graph.
         self._walk_past_gaps = walk_past_gaps
         self._config_gaps: list[str] = []
+        #: The context of the call lowered last (its outputs read again for the masks a deletion left tracked).
+        self._last_ctx: LayerContext | None = None
+        #: The integer dtype Keras gives the Values the walk holds as float32 (by id; Values live with the graph).
+        self._keras_dtypes: dict[int, DType | str] = {}
 
     def lower(self) -> Graph:
         gaps = _Gaps(self.lowerings, self.keras3).of(self.config, self.source)  # the same verdict as layer_gaps, always
@@ -492,13 +638,15 @@ class ModelLowering:
         def unknown(ref: Ref) -> bool:
             return (ref[0], ref[1]) in skipped or ((ref[0], ref[1]) in partial and ref not in values)
 
+        deletions = MaskDeletions(plan) if self.keras3 else None
+
         for call in plan.calls:
             read = call_inputs(call.node) + call.recorded_masks
             if any(unknown(r) for r in read):  # a gap upstream, already named
                 skipped.add((call.name, call.key))
                 continue
             with self._gap_of(call, prefix) as failed:
-                produced, produced_masks = self._lower_functional_call(plan, call, path, prefix, values)
+                produced, produced_masks = self._lower_functional_call(plan, call, path, prefix, values, deletions)
             if failed:
                 skipped.add((call.name, call.key))
                 continue
@@ -515,22 +663,28 @@ class ModelLowering:
         return [values[r][0] for r in plan.outputs], [values[r][1] for r in plan.outputs]
 
     def _lower_functional_call(self, plan: ModelPlan, call: LayerCall, path: tuple[str, ...], prefix: str,
-                               values: dict[Ref, tuple[Value, Value | None]]) -> tuple[list[Value], list[Value | None]]:
-        """One call of a Functional model's layer, its inputs (and keyword tensors, masks) read from ``values``."""
+                               values: dict[Ref, tuple[Value, Value | None]], deletions: MaskDeletions | None = None
+                               ) -> tuple[list[Value], list[Value | None]]:
+        """One call of a Functional model's layer, its inputs (and keyword tensors, masks) read from ``values``; a
+        mask a Keras 3 MultiHeadAttention deleted before it runs is None (``deletions``, as :class:`_Gaps` checks)."""
         self._skip_config_gap(call, prefix)
         lowering = self.lowerings.get(call.class_name)
         keywords = lowering.keywords if lowering else ()
         refs = _node_refs(call.node, call.name, keywords)
         kwargs = _call_kwargs(call.node, keywords, call.name)
-        keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
+        unseen = deletions.unseen(call, [r for r in call_inputs(call.node) if r in values and values[r][1] is not None]) \
+            if deletions is not None and not _runs_layers(call.entry) else set()
+        tracked_keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
+        keyword_masks = {k: None if kwargs[k] in unseen else m for k, m in tracked_keyword_masks.items()}
         kwargs = {k: _resolved(v, values) for k, v in kwargs.items()}
         explicit = explicit_masks(call.node) if call.class_name in EXPLICIT_MASK_LAYERS else None
         if explicit is not None:  # mask=[...]: model inputs or computed (checked by _Gaps), replacing the inputs'
             found = iter(self._given_values(plan, call, path, prefix, [r for r in explicit if r is not None], values))
             kwargs["mask"] = [None if r is None else next(found) for r in explicit]
-        masks = [values[r][1] for r in refs]
+        tracked_masks = [values[r][1] for r in refs]
+        masks = [None if r in unseen else values[r][1] for r in refs]
         if _takes_states(self.lowerings, call.class_name):
-            masks = masks[:1]  # tf_keras's initial_state tensors follow the sequence; Keras uses its mask only
+            masks, tracked_masks = masks[:1], tracked_masks[:1]  # initial states follow; Keras uses one mask only
         unmasked = all(m is None for m in masks)
         given = _given_mask(plan, call, unmasked) if call.class_name in GIVEN_MASK_READERS else None
         if given is not None and len(masks) == 1:  # mask=m (a bool model input or a computed one, see _Gaps)
@@ -547,7 +701,14 @@ class ModelLowering:
         inputs = [values[r][0] for r in refs]
         if not _runs_layers(call.entry) and any(v is UNKNOWN for v in [*inputs, *_flat_values(kwargs)]):
             raise _Skipped()  # a tensor a gap inside a nested model left uncomputed: named there already
-        return self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks)
+        outputs, out_masks = self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks)
+        if unseen:  # the outputs' masks as tracked (Keras 3 records those for later calls): where none at run time
+            tracked = self._tracked_out_masks(call, prefix, tracked_masks, tracked_keyword_masks)
+            for i, (mask, kept) in enumerate(zip(out_masks, tracked)):
+                if mask is not kept and kept is not None and deletions is not None:  # cleared, or divergent (then
+                    out_masks[i] = kept  # only calls with a recorded mask read it, :meth:`_Gaps._unseen_outputs`)
+                    (deletions.cleared if mask is None else deletions.divergent).add((call.name, call.key, i))
+        return outputs, out_masks
 
     def _lower_mask_chain(self, plan: ModelPlan, call: LayerCall, ref: Ref, path: tuple[str, ...], prefix: str,
                           values: dict[Ref, tuple[Value, Value | None]]) -> None:
@@ -629,13 +790,14 @@ class ModelLowering:
             cls in EXPLICIT_MASK_LAYERS else [*masks, *keyword_masks.values()]
         flags = masked_outputs(cls, config, [m is not None for m in given], self.keras3)
         if flags is None:
-            raise Unsupported(mask_gap(prefix + name, cls))
+            raise Unsupported(mask_gap(prefix + name, cls, config))
         if cls in STEP_MASK_READERS and not wraps_conv_lstm(cls, config) and len(masks) == 1 and masks[0] is not None and \
                 (masks[0].shape is None or len(masks[0].shape) != 2):  # Masking of a rank-4 tensor, handed on
             raise Unsupported(f"{prefix + name!r} ({cls}: a mask of shape {masks[0].shape} where Keras reads "
                               "[batch, steps])")
         ctx = self._call(call.entry, (*path, name), prefix + name, inputs, kwargs, masks, keyword_masks,
                          bool(call.recorded_masks))
+        self._last_ctx = ctx
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
         out_masks: list[Value | None] = [None] * len(outputs)
         if flags:
@@ -645,7 +807,27 @@ class ModelLowering:
                 out_masks[i] = out_masks[0]
         return outputs, out_masks
 
-    def _out_mask(self, ctx: LayerContext, given: list[Value | None]) -> Value:
+    def _tracked_out_masks(self, call: LayerCall, prefix: str, masks: list[Value | None],
+                           keyword_masks: dict[str, Value | None]) -> list[Value | None]:
+        """The masks of a call's outputs as the walk tracks them (its inputs' masks before a MultiHeadAttention
+        deleted some): the call's own ops read the run-time masks; these are for the later calls whose mask Keras 3
+        recorded. Made from the call's lowered outputs (its last context)."""
+        ctx = self._last_ctx
+        assert ctx is not None
+        cls, config = call.class_name, call.entry.get("config") or {}
+        given = [*masks, *keyword_masks.values()]
+        flags = masked_outputs(cls, config, [m is not None for m in given], self.keras3) or set()
+        outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
+        tracked: list[Value | None] = [None] * len(outputs)
+        if flags:
+            with provenance.scope(self.graph, prefix + call.name + "/tracked"):
+                tracked[0] = self._out_mask(ctx, given, keyword_masks)
+            for i in flags - {0}:
+                tracked[i] = tracked[0]
+        return tracked
+
+    def _out_mask(self, ctx: LayerContext, given: list[Value | None],
+                  keyword_masks: dict[str, Value | None] | None = None) -> Value:
         """The mask of a call's first output (see :func:`.masking.masked_outputs` for which calls have one)."""
         if makes_mask(ctx.class_name, ctx.config):
             return make_mask(ctx)
@@ -655,8 +837,9 @@ class ModelLowering:
             return time_distributed_out_mask(ctx, next(m for m in given if m is not None))
         if ctx.class_name in ELEMENTWISE_MERGES or ctx.class_name == "Concatenate":
             return merged_mask(ctx, given)
+        keyword_masks = ctx.keyword_masks if keyword_masks is None else keyword_masks
         if ctx.class_name in QUERY_MASKED:  # the query's (tf_keras may give the query by keyword)
-            return ctx.keyword_masks["query"] if "query" in ctx.keyword_masks else given[0]
+            return keyword_masks["query"] if "query" in keyword_masks else given[0]
         return next(m for m in given if m is not None)
 
     def _call(self, entry: dict[str, Any], path: tuple[str, ...], name: str, inputs: list[Value],
@@ -671,10 +854,28 @@ class ModelLowering:
         if path not in self._layer_weights:
             self._layer_weights[path] = (self.weights(path), {})
         arrays, consts = self._layer_weights[path]
+        keras_dtypes = [self._keras_dtype(v) for v in inputs]
+        op = cls if cls.startswith(KERAS_OP_PREFIX) else (entry.get("config") or {}).get("function")
+        if is_op_layer(cls) and op not in DTYPE_FREE_OPS | INTEGER_KEEPING_OPS and any(
+                d is not None and (d not in OP_REINTEGER_DTYPES or op not in INTEGER_COMPUTING_OPS) and
+                v.dtype == DType.FLOAT32 for d, v in zip(keras_dtypes, inputs)):
+            raise Unsupported(f"layer {name!r} ({cls}) on integers the lowering holds as float32 (Keras computes "
+                              "the operation in their integer dtype)")
+        if op in FLOAT_COMPUTING_OPS:  # Keras 3 casts integers to float32 first (a model input's too)
+            inputs = [self._as_float(name, cls, v) if _is_integer(v.dtype) else v for v in inputs]
+        if is_op_layer(cls) and op in INTEGER_COMPUTING_OPS:  # on the integers Keras gives it (as on a model input)
+            inputs = [self._as_integer(name, v, d) if d in OP_REINTEGER_DTYPES and v.dtype == DType.FLOAT32 else v
+                      for d, v in zip(keras_dtypes, inputs)]
+        if cls == "TimeDistributed" and _inner_class(entry) in DTYPE_READING_LAYERS and any(
+                d is not None and not (_inner_class(entry) == "Resizing" and v.dtype == d)  # .preprocessing sees those
+                for d, v in zip(keras_dtypes, inputs)):
+            raise Unsupported(f"layer {name!r} ({cls}) of a {_inner_class(entry)} on integers (Keras's result depends "
+                              "on their dtype, which the wrapped layer's lowering does not see)")
         if cls not in INTEGER_INPUT_LAYERS and not is_op_layer(cls):  # Keras: float layers on ints in float32
             inputs = [self._as_float(name, cls, v) for v in inputs]
         ctx = LayerContext(self.graph, name, cls, entry.get("config") or {}, inputs, arrays, self.source,
                            keras3=self.keras3, weight_consts=consts, call_kwargs=call_kwargs)
+        ctx.keras_dtypes = keras_dtypes
         ctx.masks, ctx.keyword_masks, ctx.mask_recorded = list(masks), dict(keyword_masks), mask_recorded
         ctx.mask = masks[0] if len(masks) == 1 else None
         with provenance.scope(self.graph, name):
@@ -684,11 +885,45 @@ class ModelLowering:
                 ctx.outputs = lowering.lower(ctx)
         if not is_op_layer(cls):  # op layers bind every recorded argument themselves (.op_layers)
             self._check_kwargs(ctx)
+        result = _keras_result_dtype(op if is_op_layer(cls) else cls, ctx.config, keras_dtypes, self.keras3)
+        outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
+        if any(self._keras_dtypes.get(id(v), result) != result for v in outputs):  # an input handed on as it is
+            outputs = [self._retyped(name, v, i) if self._keras_dtypes.get(id(v), result) != result else v
+                       for i, v in enumerate(outputs)]
+            ctx.outputs = outputs if isinstance(ctx.outputs, list) else outputs[0]
+        if result is not None:
+            for value in outputs:
+                self._keras_dtypes[id(value)] = result
         return ctx
+
+    def _retyped(self, layer: str, value: Value, index: int) -> Value:
+        """A new Value of ``value`` for an output whose Keras dtype is not its input's (a same-size CenterCrop of
+        integers returns them as they are, in float32): the input keeps its own dtype for its other readers."""
+        return self.graph.add_op("Identity", [value], {"T": value.dtype}, name=f"{layer}/as_float_{index}",
+                                 dtype=value.dtype, shape=value.shape)
+
+    def _keras_dtype(self, value: Value) -> DType | str | None:
+        """The integer dtype Keras gives ``value`` (None: a float): tracked for the Values the walk made float32,
+        else the Value's own."""
+        if id(value) in self._keras_dtypes:
+            return self._keras_dtypes[id(value)]
+        return value.dtype if _is_integer(value.dtype) else None
 
     def _check_kwargs(self, ctx: LayerContext) -> None:
         # Keras 3's model(x, training=False) and predict() override a saved training=True; tf_keras's do not
         check_kwargs_read(ctx, (MASK_KEYWORD, "training") if self.keras3 else (MASK_KEYWORD,))
+
+    def _as_integer(self, layer: str, value: Value, dtype: DType) -> Value:
+        """The integers the walk held as float32 (exactly) back in the dtype Keras gives them, for an op layer: int64
+        as int32 (TF.js narrows int64 inputs to it too), bools by NotEqual 0 (wasm's Cast to bool is wrong)."""
+        if dtype == DType.BOOL:
+            zero = self.graph.const(np.zeros((), np.float32), name=f"{layer}/zero")
+            return self.graph.add_op("NotEqual", [value, zero], {"T": value.dtype, "incompatible_shape_error": True},
+                                     name=f"{layer}/to_bool",
+                                     dtype=DType.BOOL, shape=value.shape)
+        dtype = DType.INT32
+        return self.graph.add_op("Cast", [value], {"SrcT": value.dtype, "DstT": dtype, "Truncate": False},
+                                 name=f"{layer}/to_int32", dtype=dtype, shape=value.shape)
 
     def _as_float(self, layer: str, cls: str, value: Value) -> Value:
         if value.dtype == DType.FLOAT32:
@@ -706,6 +941,48 @@ class ModelLowering:
         dtype = _dtype_name(dtype)
         ir_dtype = DType.FLOAT32 if dtype in FLOAT_DTYPES else DType.from_any(dtype)
         return self.graph.placeholder(name, ir_dtype, (None, *shape[1:]))
+
+
+def _inner_class(entry: dict[str, Any]) -> Any:
+    layer = (entry.get("config") or {}).get("layer")
+    return layer.get("class_name") if isinstance(layer, dict) else None
+
+
+def _is_integer(dtype: DType | None) -> bool:
+    """Integers and bools: Keras keeps both through the layers that move values (the walk hands on float32)."""
+    try:
+        return dtype is not None and dtype.numpy.kind in "iub"
+    except TypeError:  # string
+        return False
+
+
+def _keras_result_dtype(cls: str, config: dict[str, Any], dtypes: list[DType | str | None],
+                        keras3: bool) -> DType | str | None:
+    """The integer dtype Keras gives the outputs of a layer (an op layer: its function) called on ``dtypes`` (None:
+    floats; an op layer's Values carry their real dtype but for the ones that only move values). Layers that only
+    move values keep the integers' (promoted as Keras promotes; a float among them makes floats); Keras 3's Resizing
+    and bilinear UpSampling2D cast their result back to it (tf_keras's return floats)."""
+    while cls == "TimeDistributed":  # the wrapped layer's, step by step (iterative: the nesting is untrusted)
+        inner = config.get("layer") if isinstance(config.get("layer"), dict) else {}
+        cls, config = str(inner.get("class_name")), inner.get("config") if isinstance(inner.get("config"), dict) else {}
+    if cls in INTEGER_KEEPING_OPS:
+        dtypes = dtypes[:1]  # the tensor moved (the others, if any, are sizes or indices)
+    elif cls in INTEGER_OUTPUT_LAYERS or cls in DTYPE_FREE_OPS or is_op_layer(cls):
+        return None  # these Values carry their real dtype (an op layer's ``cls`` is its function)
+    if all(d is None for d in dtypes):
+        return None
+    keeps = cls in INTEGER_KEEPING_LAYERS | INTEGER_KEEPING_OPS or (cls == "UpSampling2D" and (
+        keras3 or config.get("interpolation", "nearest") == "nearest")) or (cls == "Resizing" and keras3)
+    if cls == "Activation" and config.get("activation") in ("linear", "relu") or cls == "ReLU" and all(
+            config.get(k) in (None, d) for k, d in (("max_value", None), ("negative_slope", 0), ("threshold", 0))):
+        keeps = True  # values as they are (linear), or max(x, 0), exact on integers
+    if keeps:
+        if any(d is None for d in dtypes):
+            return None
+        if UNTRACKED in dtypes:
+            return UNTRACKED
+        return DType.from_any(np.result_type(*(d.numpy for d in dtypes if isinstance(d, DType))))
+    return UNTRACKED if cls in INTEGER_UNTRACKED_LAYERS else None
 
 
 def _node_refs(node: Any, layer: str, keywords: tuple[str, ...] = ()) -> list[Ref]:

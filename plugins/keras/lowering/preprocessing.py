@@ -1,6 +1,7 @@
 """Preprocessing layers that run at inference: Rescaling, Normalization, Resizing and CenterCrop."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from tfjsconv.ir import Value
 from .context import LayerContext
 from .normalization import norm_axes, param_shape
 from .registry import Unsupported, channels_last_only, lowers
+from .runtime_crop import runtime_aspect_crop, runtime_aspect_pad, runtime_center_crop, runtime_unresized
 
 #: ``keras.backend.epsilon()``: Keras's floor on the standard deviation.
 EPSILON = 1e-7
@@ -70,9 +72,13 @@ def _resizing_check(config: dict[str, Any]) -> str | None:
         return gap
     if config.get("interpolation", "bilinear") not in ("bilinear", "nearest"):
         return f"interpolation={config.get('interpolation')!r}"
-    for option in ("pad_to_aspect_ratio", "antialias"):
-        if config.get(option):
-            return f"{option}=True"
+    if config.get("antialias"):
+        return "antialias=True"
+    if config.get("pad_to_aspect_ratio"):
+        if config.get("crop_to_aspect_ratio"):  # Keras refuses both at once
+            return "crop_to_aspect_ratio and pad_to_aspect_ratio"
+        if config.get("fill_mode", "constant") != "constant":  # Keras refuses any other
+            return f"fill_mode={config.get('fill_mode')!r}"
     return None
 
 
@@ -84,20 +90,63 @@ def _crop(ctx: LayerContext, x: Value, top: int, left: int, height: int, width: 
                   {"Index": DType.INT32}, shape=(shape[0], height, width, shape[3]), label="crop")
 
 
-def _image_size(ctx: LayerContext) -> tuple[int, int]:
+def _rank4(ctx: LayerContext) -> tuple[int | None, int | None]:
     shape = ctx.shape()
-    if len(shape) != 4 or shape[1] is None or shape[2] is None:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-4 input of static height and width")
-    return int(shape[1]), int(shape[2])
+    if len(shape) != 4:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(shape)} input")
+    return shape[1], shape[2]
 
 
-def _aspect_crop(ctx: LayerContext, x: Value, target: tuple[int, int]) -> Value:
-    """The centred crop to the target's aspect ratio, with Keras's float32 arithmetic and truncation."""
-    h, w = _image_size(ctx)
+def _target(ctx: LayerContext) -> tuple[int, int]:
+    """The config's ``(height, width)``: positive int32 sizes, as the ops that use them need."""
+    size = ctx.config["height"], ctx.config["width"]
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 < s < 2 ** 31 for s in size):
+        raise ctx.error(f"has height {size[0]!r} and width {size[1]!r}, expected sizes from 1 to 2^31 - 1")
+    return int(size[0]), int(size[1])
+
+
+def _quotient(a: int, b: int, float64: bool) -> int:
+    """Keras's ``int(a / b)``: in float64 where it divides Python ints (Keras 3's CenterCrop on eager shapes),
+    else in float32 as ``tf.cast(tf.cast(a, float32) / b, int32)`` does."""
+    return int(float(a) / b) if float64 else int(np.float32(a) / np.float32(b))
+
+
+def _aspect_box(h: int, w: int, target: tuple[int, int], float64: bool) -> tuple[int, int, int, int]:
+    """``smart_resize``'s centred box of the target's aspect ratio: ``(top, left, height, width)``."""
     th, tw = target
-    crop_h = max(min(h, int(np.float32(w * th) / np.float32(tw))), 1)
-    crop_w = max(min(w, int(np.float32(h * tw) / np.float32(th))), 1)
-    return _crop(ctx, x, int(np.float32(h - crop_h) / 2), int(np.float32(w - crop_w) / 2), crop_h, crop_w)
+    crop_h = max(min(h, _quotient(w * th, tw, float64)), 1)
+    crop_w = max(min(w, _quotient(h * tw, th, float64)), 1)
+    return _quotient(h - crop_h, 2, float64), _quotient(w - crop_w, 2, float64), crop_h, crop_w
+
+
+def _aspect_crop(ctx: LayerContext, x: Value, target: tuple[int, int], float64: bool = False) -> Value:
+    """The centred crop to the target's aspect ratio, with Keras's arithmetic and truncation; over an unknown
+    height or width the box is computed at run time (:mod:`.runtime_crop`)."""
+    h, w = ctx.shape(x)[1:3]
+    if h is None or w is None:
+        return runtime_aspect_crop(ctx, x, target)
+    return _crop(ctx, x, *_aspect_box(h, w, target, float64))
+
+
+def _aspect_pad(ctx: LayerContext, x: Value, target: tuple[int, int]) -> Value:
+    """Keras 3's ``pad_to_aspect_ratio``: ``fill_value`` rows (or columns) on both sides, ``(max(h, w·th/tw) - h) / 2``
+    each (float32, truncated)."""
+    try:
+        fill = float(np.float32(ctx.config.get("fill_value", 0.0)))
+    except (TypeError, ValueError):
+        raise ctx.error(f"has fill_value {ctx.config.get('fill_value')!r}, expected a number") from None
+    h, w = ctx.shape(x)[1:3]
+    if h is None or w is None:
+        return runtime_aspect_pad(ctx, x, target, fill)
+    th, tw = target
+    top = _quotient(max(h, _quotient(w * th, tw, False)) - h, 2, False)
+    left = _quotient(max(w, _quotient(h * tw, th, False)) - w, 2, False)
+    if top == left == 0:
+        return x
+    shape = ctx.shape(x)
+    return ctx.op("PadV2", [x, ctx.ints([[0, 0], [top, top], [left, left], [0, 0]], "aspect_paddings"),
+                            ctx.floats(fill, "fill_value")], {"Tpaddings": DType.INT32},
+                  shape=(shape[0], h + 2 * top, w + 2 * left, shape[3]), label="aspect_pad")
 
 
 def _resize(ctx: LayerContext, x: Value, target: tuple[int, int], method: str) -> Value:
@@ -110,22 +159,69 @@ def _resize(ctx: LayerContext, x: Value, target: tuple[int, int], method: str) -
                   shape=(shape[0], *target, shape[3]))
 
 
+#: Integer image dtypes whose every value float32 holds exactly (the walk hands a float layer its integer input
+#: cast to float32).
+SMALL_INTEGERS = (DType.UINT8, DType.INT8, DType.UINT16, DType.INT16)
+
+
+def _integer_images(ctx: LayerContext) -> DType | None:
+    """The integer dtype of the images the layer was given: the walk casts them to float32 for it, or for the
+    TimeDistributed around it (``<layer>/to_float``), before the wrapper's fold and the channels_first transpose."""
+    parts = ctx.name.split("/")
+    owners = tuple("/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1))  # "td/r": "td/", "td/r/"
+    value = ctx.x
+    while value.producer.op in ("Transpose", "Reshape") and value.producer.name.startswith(owners):
+        value = value.producer.inputs[0]
+    node = value.producer
+    if node.op == "Cast" and any(re.fullmatch(re.escape(owner) + r"to_float(_\d+)?", node.name) for owner in owners):
+        return node.attrs.get("SrcT")
+    return None
+
+
+def _keras3_integer_result(ctx: LayerContext, y: Value, dtype: DType) -> Value:
+    """Keras 3's Resizing casts its result back to the integer dtype of its images. A nearest resize of 8/16-bit
+    integers is those integers (exact in float32), as are images left as they are; a bilinear one is rounded, and
+    TF.js's bilinear result, a rounding error away from TensorFlow's, can round to the other integer at a tie:
+    refused, as are integers float32 does not hold exactly (Keras resizes them as they are)."""
+    resized = y is not ctx.x  # else Keras returns the images as they are
+    if dtype not in SMALL_INTEGERS or resized and ctx.config.get("interpolation", "bilinear") != "nearest":
+        raise Unsupported(f"layer {ctx.name!r} (Resizing) on {dtype.numpy} images (Keras 3 casts its result back "
+                          "to their dtype; only a nearest resize of 8- or 16-bit integers lowers exactly)")
+    return ctx.op("Cast", [y], {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
+                  shape=y.shape, label="to_integer")
+
+
 @lowers("Resizing", check=_resizing_check, channels_first=True)
 def resizing(ctx: LayerContext) -> Value:
-    target = (int(ctx.config["height"]), int(ctx.config["width"]))
+    target = _target(ctx)
+    _rank4(ctx)  # the target is static whatever the input's size
     x = ctx.x
     if ctx.config.get("crop_to_aspect_ratio"):
         x = _aspect_crop(ctx, x, target)
-    elif len(ctx.shape()) != 4:  # the target is static whatever the input's size
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(ctx.shape())} input")
-    return _resize(ctx, x, target, ctx.config.get("interpolation", "bilinear"))
+    elif ctx.config.get("pad_to_aspect_ratio"):
+        x = _aspect_pad(ctx, x, target)
+    method = ctx.config.get("interpolation", "bilinear")
+    y = _resize(ctx, x, target, method)
+    sizes = ctx.shape(x)[1:3]
+    if method == "bilinear" and None in sizes and all(s in (None, t) for s, t in zip(sizes, target, strict=True)):
+        y = runtime_unresized(ctx, x, target, y)  # Keras leaves an image of the target size as it is
+    # tf_keras returns floats; Keras 3's images are integers given directly (the walk tracks their dtype through the
+    # layers that keep it) or inside a TimeDistributed (the wrapper's cast)
+    integer = ctx.integer_dtype() or _integer_images(ctx) if ctx.keras3 else None
+    return y if integer is None else _keras3_integer_result(ctx, y, integer)
 
 
 @lowers("CenterCrop", check=channels_last_only, channels_first=True)
 def center_crop(ctx: LayerContext) -> Value:
-    """The centred ``height × width`` window; a smaller input is aspect-cropped and resized (bilinear) as Keras does."""
-    target = (int(ctx.config["height"]), int(ctx.config["width"]))
-    h, w = _image_size(ctx)
-    if h >= target[0] and w >= target[1]:
+    """The centred ``height × width`` window; an input smaller on either side is aspect-cropped and resized
+    (bilinear) as Keras does. Over an unknown height or width, both are built and the run-time sizes choose
+    (:func:`.runtime_crop.runtime_center_crop`)."""
+    target = _target(ctx)
+    h, w = _rank4(ctx)
+    keras3 = ctx.keras3  # Keras 3 divides the eager shape's Python ints; tf_keras divides tf.shape in float32
+    if h is not None and w is not None and h >= target[0] and w >= target[1]:
         return _crop(ctx, ctx.x, (h - target[0]) // 2, (w - target[1]) // 2, *target)
-    return _resize(ctx, _aspect_crop(ctx, ctx.x, target), target, "bilinear")
+    resized = _resize(ctx, _aspect_crop(ctx, ctx.x, target, float64=keras3), target, "bilinear")
+    if (h is not None and h < target[0]) or (w is not None and w < target[1]):
+        return resized  # smaller on a known side: always resized
+    return runtime_center_crop(ctx, ctx.x, target, resized)

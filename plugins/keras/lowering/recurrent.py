@@ -253,18 +253,26 @@ def state_count(kind: str) -> int:
     return 2 if kind == "LSTM" else 1
 
 
+def _given_states(ctx: LayerContext) -> list[Value] | None:
+    """The call's ``initial_state`` Values as given (tf_keras: inputs after the sequence; Keras 3: the keyword), or
+    None when there are none; given both ways is refused."""
+    given = ctx.call_kwargs.get(STATE_KEYWORD)
+    if given is not None and len(ctx.inputs) > 1:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with initial_state twice")
+    if given is None and len(ctx.inputs) == 1:
+        return None
+    return list(ctx.inputs[1:]) if given is None else _state_values(ctx, given)
+
+
 def initial_states(ctx: LayerContext, units: list[int]) -> list[Value] | None:
     """The call's ``initial_state`` as Values of shape ``[batch or 1, units[i]]``, or None (start from zeros).
 
     tf_keras lists the state tensors as more inputs after the sequence; Keras 3 keeps them in the
     ``initial_state`` keyword, as tensors or as a saved ``__numpy__`` constant (made a Const). Anything else,
     or states that do not fit the layer's (their count, rank, width), is refused by name: never dropped."""
-    given = ctx.call_kwargs.get(STATE_KEYWORD)
-    if given is not None and len(ctx.inputs) > 1:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with initial_state twice")
-    if given is None and len(ctx.inputs) == 1:
+    states = _given_states(ctx)
+    if states is None:
         return None
-    states = list(ctx.inputs[1:]) if given is None else _state_values(ctx, given)
     if len(states) != len(units):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {len(states)} initial_state "
                           f"tensor(s); it has {len(units)} states")
@@ -368,17 +376,30 @@ def _bidirectional_conv_lstm(ctx: LayerContext, forward_layer: tuple[str, dict[s
     merged as the RNN layers' directions."""
     from .conv_lstm import run_conv_lstm
 
-    if ctx.call_kwargs.get(STATE_KEYWORD) is not None or len(ctx.inputs) > 1:
-        raise Unsupported(f"layer {ctx.name!r} (Bidirectional) called with initial_state for a {forward_layer[0]}")
     if forward_layer[0] != backward_layer[0]:
         raise Unsupported(f"layer {ctx.name!r} (Bidirectional) over a {forward_layer[0]} and a {backward_layer[0]}")
-    forward, f_states = run_conv_lstm(ctx, *forward_layer, ctx.weights[:half], "forward/",
+    initial = _conv_initial_states(ctx)
+    seq_ctx = sequence_context(ctx, initial)
+    forward, f_states = run_conv_lstm(seq_ctx, *forward_layer, ctx.weights[:half], "forward/",
                                       bool(forward_layer[1].get("go_backwards")), zero_output_for_mask=zero,
-                                      flipped=False)
-    backward, b_states = run_conv_lstm(ctx, *backward_layer, ctx.weights[half:], "backward/",
+                                      flipped=False, initial=initial[:2] if initial else None)
+    backward, b_states = run_conv_lstm(seq_ctx, *backward_layer, ctx.weights[half:], "backward/",
                                        bool(backward_layer[1].get("go_backwards")), zero_output_for_mask=zero,
-                                       flipped=True)
+                                       flipped=True, initial=initial[2:] if initial else None)
     return _merged(ctx, forward, backward, f_states + b_states if forward_layer[1].get("return_state") else None)
+
+
+def _conv_initial_states(ctx: LayerContext) -> list[Value] | None:
+    """A Bidirectional ConvLSTM's ``initial_state`` (tf_keras's inputs after the sequence, Keras 3's keyword): four
+    tensors, ``h, c`` of the forward layer then of the backward one, as Keras splits them in halves; each is checked
+    against its layer's state by :func:`.conv_lstm.run_conv_lstm`."""
+    states = _given_states(ctx)
+    if states is None:
+        return None
+    if len(states) != 4:
+        raise Unsupported(f"layer {ctx.name!r} (Bidirectional) called with {len(states)} initial_state tensor(s); "
+                          "its ConvLSTMs have 4 states")
+    return states
 
 
 def _forward_weight_count(ctx: LayerContext, forward: tuple[str, dict[str, Any]],

@@ -4,7 +4,8 @@ The steps run the unrolled lowering's formulas (:class:`.recurrent._Cell`'s ``st
 inside a :class:`tfjsconv.graph_loops.WhileLoop`: the input projections are computed before the loop, side
 by side with the mask as a float column, and each iteration gathers its step's row of them. ``h`` (and
 ``c``) are loop variables, started from ``initial_state`` or zeros of the run-time batch; the outputs are
-appended (``ConcatV2``) in the order walked, as Keras returns a ``go_backwards`` sequence. With a mask, a
+written into a TensorList at their place in the order walked, as Keras returns a ``go_backwards`` sequence, and
+gathered after the loop (linear in the length, see :func:`tfjsconv.graph_loops.reserve_outputs`). With a mask, a
 masked step keeps the states and outputs the previous output (zeros before any), or zeros with
 ``zero_output_for_mask``, as the unrolled form does. TF.js runs the model with ``executeAsync``.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tfjsconv.dtypes import DType
-from tfjsconv.graph_loops import WhileLoop
+from tfjsconv.graph_loops import WhileLoop, gathered_outputs, reserve_outputs, write_output
 from tfjsconv.ir import Value
 
 from .context import LayerContext
@@ -65,7 +66,8 @@ def run_looped(ctx: LayerContext, cell: _Cell, prefix: str, backwards: bool, zer
     if not output_is_h:  # the previous output, which a masked step repeats (or the last, zeroed)
         inits["out"] = zeros([run_batch, [units]], (None, units), f"{p}out0")
     if return_sequences:
-        inits["acc"] = zeros([run_batch, [0, units]], (None, None, units), f"{p}outputs0")
+        element_shape = _concat(ctx, [run_batch, [units]], f"{p}output_shape")
+        inits["acc"] = reserve_outputs(ctx.op, element_shape, length, f"{p}outputs0")
     loop = WhileLoop(ctx.graph, ctx.op, lambda label: f"{ctx.name}/{label}", f"{prefix}while")
     merged = loop.start(inits)
     more = ctx.op("Less", [merged["i"], length], dtype=DType.BOOL, shape=(), label=f"{p}more")
@@ -95,14 +97,24 @@ def run_looped(ctx: LayerContext, cell: _Cell, prefix: str, backwards: bool, zer
             output = _select(ctx, keep, new_h, None if zero_output_for_mask else body["out"], f"{p}output")
             updates["out"] = output
     if return_sequences:
-        step = ctx.expand_dims(output, 1, f"{p}output_step")
-        updates["acc"] = ctx.op("ConcatV2", [body["acc"], step, ctx.ints(1, f"{p}acc_axis")],
-                                {"N": 2, "Tidx": I32}, shape=(None, None, units), label=f"{p}outputs")
+        updates["acc"] = write_output(ctx.op, body["acc"], i, output, f"{p}outputs")
     done = loop.close(updates)
     states = [done["h"]] if "c" not in done else [done["h"], done["c"]]
     if return_sequences:
-        return done["acc"], states
+        return batch_major(ctx, done["acc"], length, element_shape, (None, None, units), p), states
     return (done["h"] if output_is_h else done["out"]), states
+
+
+def batch_major(ctx: LayerContext, handle: Value, length: Value, element_shape: Value,
+                shape: tuple[int | None, ...], p: str) -> Value:
+    """The ``length`` items of the output list after the loop as ``[batch, T, ...]`` (gathered ``[T, batch, ...]``)."""
+    indices = ctx.op("Range", [ctx.ints(0, f"{p}first_index"), length, ctx.ints(1, f"{p}index_step")],
+                     {"Tidx": I32}, dtype=I32, shape=(None,), label=f"{p}indices")
+    stacked = gathered_outputs(ctx.op, handle, indices, element_shape, f"{p}gathered",
+                               (shape[1], shape[0], *shape[2:]))
+    perm = [1, 0, *range(2, len(shape))]
+    return ctx.op("Transpose", [stacked, ctx.ints(perm, f"{p}batch_major_perm")], {"Tperm": I32}, shape=shape,
+                  label=f"{p}sequence")
 
 
 def _steps(ctx: LayerContext, cell: _Cell, prefix: str) -> Value:

@@ -2,20 +2,23 @@
 
 As :mod:`.recurrent_loop` does for the RNN layers: the input convolution of every step runs before the loop,
 each iteration gathers its step (and its step of the ``[batch, T, *positions, 1]`` float mask), runs the
-unrolled form's step and selects, and appends its output (``ConcatV2``; prepended when Bidirectional flips the
-backward sequence, so no rank-5 ``ReverseV2`` is needed). The loop starts after both the convolutions and the
-mask (its counter is their two run-time lengths subtracted), and fails on zero steps as Keras does.
+unrolled form's step and selects, and writes its output into a TensorList at its place in the walk (from the end
+when Bidirectional flips the backward sequence, so no rank-5 ``ReverseV2`` is needed), gathered after the loop
+(linear in the length). The states start from zeros of the run-time size of the input convolution's output (the
+positions may be known only at run time too: Keras's zero state is that convolution of zeros). The loop starts
+after both the convolutions and the mask (its counter is their two run-time lengths subtracted), and fails on zero
+steps as Keras does.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from tfjsconv.dtypes import DType
-from tfjsconv.graph_loops import WhileLoop
+from tfjsconv.graph_loops import WhileLoop, reserve_outputs, write_output
 from tfjsconv.ir import Value
 
 from .context import LayerContext
-from .recurrent_loop import _concat, _entry, _slice
+from .recurrent_loop import _concat, _entry, _slice, batch_major
 
 I32 = DType.INT32
 
@@ -23,16 +26,17 @@ I32 = DType.INT32
 def run_conv_looped(ctx: LayerContext, inputs: Value, mask: Value | None,
                     step: Callable[[Value, Value | None, Value | None, str], tuple[Value, Value]],
                     state_shape: tuple[int | None, ...], prefix: str, *, backwards: bool, zero_output_for_mask: bool,
-                    flipped: bool, return_sequences: bool) -> tuple[Value, Value, Value]:
+                    flipped: bool, return_sequences: bool,
+                    initial: tuple[Value, Value] | None = None) -> tuple[Value, Value, Value]:
     """The output (sequence in walked order, reversed when ``flipped``, or the last output) and the final ``h, c``.
 
     ``inputs`` is ``[batch, T, *positions, 4·filters]``, ``mask`` ``[batch, T, *positions or 1s, 1]`` (float) or
-    None, ``step(z, h, c, label)`` the unrolled form's step."""
+    None, ``step(z, h, c, label)`` the unrolled form's step, ``initial`` the ``h, c`` to start from (None: zeros)."""
     from .conv_lstm import _select
 
     p = f"{prefix}while/"
     rank_in = len(ctx.shape(inputs))
-    inner = list(ctx.shape(inputs)[2:])
+    inner = tuple(ctx.shape(inputs)[2:])
     dims = ctx.op("Shape", [inputs], {"out_type": I32}, dtype=I32, shape=(rank_in,), label=f"{p}steps_shape")
     length = _entry(ctx, dims, 1, f"{p}length")
     all_but_time = sum(1 << axis for axis in range(rank_in) if axis != 1)
@@ -41,16 +45,22 @@ def run_conv_looped(ctx: LayerContext, inputs: Value, mask: Value | None,
                                     ctx.ints([1] * rank_in, f"{p}first_stride")],
                    {"Index": I32, "begin_mask": all_but_time, "end_mask": all_but_time, "ellipsis_mask": 0,
                     "new_axis_mask": 0, "shrink_axis_mask": 0}, shape=(None, 1, *inner), label=f"{p}first_step")
-    guard = ctx.op("Reshape", [first, _concat(ctx, [_slice(ctx, dims, 0, 1, f"{p}batch"), inner], f"{p}first_shape")],
-                   {"Tshape": I32}, shape=(None, *inner), label=f"{p}first_row")  # fails on zero steps, as Keras
+    row_shape = _concat(ctx, [_slice(ctx, dims, 0, 1, f"{p}batch"), _slice(ctx, dims, 2, rank_in, f"{p}inner")],
+                        f"{p}first_shape")
+    guard = ctx.op("Reshape", [first, row_shape], {"Tshape": I32}, shape=(None, *inner),
+                   label=f"{p}first_row")  # fails on zero steps, as Keras
     run_dims = ctx.op("Shape", [guard], {"out_type": I32}, dtype=I32, shape=(rank_in - 1,), label=f"{p}row_shape")
     run_batch = _slice(ctx, run_dims, 0, 1, f"{p}run_batch")
 
-    def zeros(extra: list[int], shape: tuple[int | None, ...], label: str) -> Value:
-        return ctx.op("Fill", [_concat(ctx, [run_batch, extra], f"{label}_shape"), ctx.floats(0.0, f"{label}_value")],
-                      {"index_type": I32, "T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=shape, label=label)
+    filters = int(state_shape[-1])
+    # the states' run-time shape: the batch, the input convolution's positions, the filters
+    state_dims = _concat(ctx, [run_batch, _slice(ctx, run_dims, 1, rank_in - 2, f"{p}positions"), [filters]],
+                         f"{p}state_shape")
 
-    state = list(state_shape[1:])
+    def zeros(label: str) -> Value:
+        return ctx.op("Fill", [state_dims, ctx.floats(0.0, f"{label}_value")],
+                      {"index_type": I32, "T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=state_shape, label=label)
+
     if mask is None:  # after the length the loop reads from outside, and the zero-steps check
         after = ctx.op("AddV2", [length, _entry(ctx, run_dims, 0, f"{p}batch_size")], shape=(), label=f"{p}checked")
         i0 = ctx.op("ZerosLike", [after], dtype=I32, shape=(), label=f"{p}i0")
@@ -58,12 +68,13 @@ def run_conv_looped(ctx: LayerContext, inputs: Value, mask: Value | None,
         mask_dims = ctx.op("Shape", [mask], {"out_type": I32}, dtype=I32, shape=(len(ctx.shape(mask)),),
                            label=f"{p}mask_shape")
         i0 = ctx.op("Sub", [_entry(ctx, mask_dims, 1, f"{p}mask_length"), length], shape=(), label=f"{p}i0")
-    inits = {"i": i0, "h": zeros(state, state_shape, f"{p}h0"), "c": zeros(state, state_shape, f"{p}c0")}
+    h0, c0 = initial if initial else (zeros(f"{p}h0"), zeros(f"{p}c0"))
+    inits = {"i": i0, "h": h0, "c": c0}
     zeroed = mask is not None and zero_output_for_mask
     if zeroed and not return_sequences:
-        inits["out"] = zeros(state, state_shape, f"{p}out0")
+        inits["out"] = zeros(f"{p}out0")
     if return_sequences:
-        inits["acc"] = zeros([0, *state], (None, None, *state), f"{p}outputs0")
+        inits["acc"] = reserve_outputs(ctx.op, state_dims, length, f"{p}outputs0")
     loop = WhileLoop(ctx.graph, ctx.op, lambda label: f"{ctx.name}/{label}", f"{prefix}while")
     merged = loop.start(inits)
     body = loop.body(ctx.op("Less", [merged["i"], length], dtype=DType.BOOL, shape=(), label=f"{p}more"))
@@ -88,10 +99,12 @@ def run_conv_looped(ctx: LayerContext, inputs: Value, mask: Value | None,
         if "out" in inits:
             updates["out"] = output
     if return_sequences:
-        expanded = ctx.expand_dims(output, 1, f"{p}output_step")
-        pair = [expanded, body["acc"]] if flipped else [body["acc"], expanded]
-        updates["acc"] = ctx.op("ConcatV2", [*pair, axis], {"N": 2, "Tidx": I32}, shape=(None, None, *state),
-                                label=f"{p}outputs")
+        at = ctx.op("Sub", [ctx.op("Sub", [length, i], shape=(), label=f"{p}place_from_end"), ctx.ints(1, f"{p}one_back")],
+                    shape=(), label=f"{p}place") if flipped else i
+        updates["acc"] = write_output(ctx.op, body["acc"], at, output, f"{p}outputs")
     done = loop.close(updates)
-    out = done["acc"] if return_sequences else done["out"] if "out" in done else done["h"]
+    if return_sequences:
+        out = batch_major(ctx, done["acc"], length, state_dims, (None, None, *state_shape[1:]), p)
+    else:
+        out = done["out"] if "out" in done else done["h"]
     return out, done["h"], done["c"]

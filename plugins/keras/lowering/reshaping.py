@@ -137,6 +137,9 @@ def upsampling(ctx: LayerContext) -> Value:
         size = ctx.ints([h * fh, w * fw], "size")
     out = (shape[0], None if h is None else h * fh, None if w is None else w * fw, shape[-1])
     if ctx.config.get("interpolation", "nearest") == "bilinear":
+        if ctx.keras3 and (dtype := ctx.integer_dtype()) is not None:
+            raise Unsupported(f"layer {ctx.name!r} (UpSampling2D) bilinear on {dtype.numpy} images (Keras 3 casts "
+                              "its result back to their dtype)")
         return ctx.op("ResizeBilinear", [ctx.x, size], {"align_corners": False, "half_pixel_centers": True},
                       shape=out)
     return ctx.op("ResizeNearestNeighbor", [ctx.x, size], {"align_corners": False, "half_pixel_centers": False},

@@ -84,8 +84,9 @@ def _clip_bounds(ctx: NodeContext) -> tuple[float | None, float | None]:
     else:
         lo = ctx.const(1).item() if ctx.has_input(1) else None
         hi = ctx.const(2).item() if ctx.has_input(2) else None
-    lo = None if lo is None or lo <= lowest else lo
-    hi = None if hi is None or hi >= highest else hi
+    # a NaN bound clips nothing, as in onnxruntime (TF.js's Maximum/Minimum would make every output NaN)
+    lo = None if lo is None or np.isnan(lo) or lo <= lowest else lo
+    hi = None if hi is None or np.isnan(hi) or hi >= highest else hi
     return lo, hi
 
 
@@ -102,6 +103,21 @@ def _clip_at_run_time(ctx: NodeContext) -> Laid:
     return ctx.laid(out, perm)
 
 
+def _int_bounds(ctx: NodeContext, lo: float | None, hi: float | None, x: Value) -> tuple[int | None, int | None]:
+    """(lo, hi) for integer ``x`` (int32 in TF.js, int64 too): a bound past the type's end it guards clips
+    nothing (None); one past the other end makes every output that bound, so it must still fit (a lower bound
+    above the range is exact as the range's top only when ``hi`` brings the outputs back into it)."""
+    if x.dtype is None:
+        return lo, hi
+    info = np.iinfo(x.dtype.numpy)
+    if (hi is not None and hi < info.min) or (lo is not None and lo > info.max and (hi is None or hi > info.max)):
+        raise ctx.error(f"Clip bounds [{lo}, {hi}] make outputs outside the {x.dtype.short_name} range TF.js holds",
+                        hint="TF.js has no int64; change the model so the bounds fit in int32")
+    lo = None if lo is None or lo <= info.min else min(lo, info.max)
+    hi = None if hi is None or hi >= info.max else hi
+    return lo, hi
+
+
 @onnx_op("Clip")
 def clip(ctx: NodeContext) -> Laid:
     """Relu6 for [0, 6], Relu for [0, inf), ClipByValue, or one-sided Maximum/Minimum."""
@@ -109,13 +125,17 @@ def clip(ctx: NodeContext) -> Laid:
         return _clip_at_run_time(ctx)
     lo, hi = _clip_bounds(ctx)
     x, perm = ctx.input_laid(0)
-    if lo == 0 and hi == 6:
+    is_float = x.dtype is None or np.issubdtype(x.dtype.numpy, np.floating)
+    if not is_float:  # integer data (TF.js holds int64 as int32): a bound past the range clips nothing or refuses
+        lo, hi = _int_bounds(ctx, lo, hi, x)
+    if lo == 0 and hi == 6 and is_float:
         return ctx.laid(ctx.op("Relu6", [x]), perm)
     if lo == 0 and hi is None and x.dtype == DType.FLOAT32:
         return ctx.laid(ctx.op("Relu", [x]), perm)
-    if lo is not None and hi is not None and lo <= hi:
+    if lo is not None and hi is not None and lo <= hi and is_float:  # wasm's int32 ClipByValue is wrong
         out = ctx.op("ClipByValue", [x, ctx.scalar_like(lo, x, label="min"), ctx.scalar_like(hi, x, label="max")])
-    elif lo is not None and hi is not None:  # min > max: every value becomes max (ClipByValue would throw)
+    elif lo is not None and hi is not None:  # min > max: every value becomes max (ClipByValue would throw);
+        # integers: Maximum then Minimum, which every backend runs on int32
         out = ctx.op("Minimum", [ctx.op("Maximum", [x, ctx.scalar_like(lo, x, label="min")], label="at_least_min"),
                                  ctx.scalar_like(hi, x, label="max")])
     elif lo is not None:

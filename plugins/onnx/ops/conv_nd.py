@@ -111,16 +111,22 @@ def conv_transpose(ctx: NodeContext) -> Laid:
     dilations = [int(d) for d in ctx.attr("dilations", [1] * n)]
     out_pad = [int(p) for p in ctx.attr("output_padding", [0] * n)]
     dims = ctx.shape(0)
-    if dims is None or None in dims[2:]:
-        raise ctx.error("transposed convolutions need static spatial dimensions")
-    sizes = [int(d) for d in dims[2:]]
-    begin, end, outs = _transpose_pads(ctx, sizes, kernel, strides, dilations, out_pad)
+    if dims is None:
+        raise ctx.error("transposed convolutions need the input's rank and channels")
+    run_time = None in dims[2:]
+    if run_time:  # sizes known at run time: explicit pads only, the output sizes computed in the graph
+        begin, end, outs = _run_time_transpose_pads(ctx, n)
+    else:
+        begin, end, outs = _transpose_pads(ctx, [int(d) for d in dims[2:]], kernel, strides, dilations, out_pad)
     if any(p < 0 for p in begin + end):
         raise ctx.error(f"negative pads {begin + end} are not supported")
     if one_d:
         weight = weight.reshape([*weight.shape[:2], 1, weight.shape[2]], "weight_2d")
-        kernel, strides, dilations, sizes = [1, *kernel], [1, *strides], [1, *dilations], [1, *sizes]
-        begin, end, outs = [0, *begin], [0, *end], [1, *outs]
+        kernel, strides, dilations = [1, *kernel], [1, *strides], [1, *dilations]
+        begin, end = [0, *begin], [0, *end]
+        out_pad = [0, *out_pad]
+        if not run_time:
+            outs = [1, *outs]
     weight = weight.dilate([2, 3], dilations, "dilated")  # a dilated kernel is a sparse larger one
     c_in, per_group_out = weight.shape[:2]
     if c_in % group:
@@ -129,6 +135,12 @@ def conv_transpose(ctx: NodeContext) -> Laid:
     if one_d:
         x = ctx.expand_dims(x, 1, label="as_2d")
     batch = dims[0]
+    if run_time:  # each output size: stride * (size - 1) + output_padding + dilated kernel - pads
+        eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+        extra = [o + e - s - b - t for o, e, s, b, t in zip(out_pad, eff, strides, begin, end)]
+        scaled = ctx.op("Mul", [ctx.run_time_dims(x, 1, 3, label="in_sizes"), ctx.ints(strides, label="out_strides")],
+                        dtype=DType.INT32, label="strided_sizes")
+        outs = ctx.op("AddV2", [scaled, ctx.ints(extra, label="out_extra")], dtype=DType.INT32, label="out_sizes")
     attrs = backprop_input_attrs(x, strides, begin, end)
     if group == 1:
         parts = [x]
@@ -166,12 +178,26 @@ def backprop_input_attrs(x: Value, strides: Sequence[int], begin: Sequence[int],
     return attrs
 
 
-def _output_shape(ctx: NodeContext, x: Value, batch: int | None, outs: Sequence[int], channels: int, g: int) -> Value:
-    """Conv2DBackpropInput's input_sizes: constant, or [batch from the input, H, W, C] for a dynamic batch."""
-    if batch is not None:
+def _output_shape(ctx: NodeContext, x: Value, batch: int | None, outs: Sequence[int] | Value, channels: int,
+                  g: int) -> Value:
+    """Conv2DBackpropInput's input_sizes: constant, or [batch from the input, H, W, C] for a dynamic batch
+    (``outs`` an int32 Value when the sizes are computed at run time)."""
+    if batch is not None and not isinstance(outs, Value):
         return ctx.ints([batch, *outs, channels], label=f"output_shape{g}")
-    n = ctx.run_time_dims(x, 0, 1, label=f"batch{g}")
+    n = [batch] if batch is not None else ctx.run_time_dims(x, 0, 1, label=f"batch{g}")
+    if isinstance(outs, Value):
+        return ctx.concat_shape([n, outs, [channels]], label=f"output_shape{g}")
     return ctx.concat_shape([n, [*outs, channels]], label=f"output_shape{g}")
+
+
+def _run_time_transpose_pads(ctx: NodeContext, n: int) -> tuple[list[int], list[int], None]:
+    """(begin pads, end pads, None) of a ConvTranspose over sizes known only at run time: only explicit pads
+    (SAME and output_shape depend on the input size)."""
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    if ctx.attr("output_shape") is not None or auto_pad not in ("NOTSET", "VALID"):
+        raise ctx.error("transposed convolutions with auto_pad SAME or output_shape need static spatial dimensions")
+    pads = [0] * (2 * n) if auto_pad == "VALID" else [int(p) for p in ctx.attr("pads", [0] * (2 * n))]
+    return pads[:n], pads[n:], None
 
 
 def conv_transpose_3d(ctx: NodeContext) -> Laid:

@@ -30,12 +30,14 @@ def _gather_channels(ctx: NodeContext, x: Value, order: np.ndarray, label: str) 
     return ctx.gather(x, ctx.ints(order.tolist(), label=f"{label}/order"), 3, label=label)
 
 
-def _static_dims(ctx: NodeContext, block: int, what: str) -> tuple[int | None, int | None, int | None, int | None]:
+def _static_dims(ctx: NodeContext, block: int, what: str, *, channels_only: bool = False
+                 ) -> tuple[int | None, int | None, int | None, int | None]:
+    """N, C, H, W; C (and, unless ``channels_only``, W and N or H) must be known: the Reshapes need them."""
     shape = ctx.shape(0)
     if shape is None or len(shape) != 4:
         raise ctx.error(f"{what} needs a 4-D input of known rank")
     n, c, h, w = shape
-    if c is None or w is None or (n is None and h is None):
+    if c is None or (not channels_only and (w is None or (n is None and h is None))):
         raise ctx.error(f"{what} needs static channel and width dims (and a static batch or height), got {list(shape)}",
                         hint="export the model with static input shapes (or only a dynamic batch)")
     if block < 1:
@@ -53,7 +55,8 @@ def _mode(ctx: NodeContext) -> str:
 @onnx_op("DepthToSpace", since=1)
 def depth_to_space(ctx: NodeContext) -> Laid:
     block = int(ctx.attr("blocksize"))
-    n, c, h, w = _static_dims(ctx, block, "DepthToSpace")
+    # TF.js's own DepthToSpace (float32) takes any batch, height and width: only the channels must be known
+    n, c, h, w = _static_dims(ctx, block, "DepthToSpace", channels_only=ctx.tensor(0).dtype == np.float32)
     if c % (block * block):
         raise ctx.error(f"the {c} channels are not a multiple of blocksize² = {block * block}")
     out_c = c // (block * block)

@@ -139,14 +139,15 @@ MAX_COMBINED_ROWS = 256
 
 
 def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, reduction: str, rows: int | None,
-             depth: int) -> Value:
+             depth: int, kept: Value | None = None) -> Value:
     """ONNX's scatter of index rows ``indices`` (``[..., depth]``) into ``data``, by ``reduction``.
 
     Not TensorScatterUpdate: TF.js-cpu's kernel writes into its input tensor, corrupting other readers
     of ``data``. The updates (and a mask of the elements hit) scatter into fresh tensors and a select
     picks; ``add`` adds the scattered sum (ScatterNd sums rows that hit one element); ``mul``/``max``/
     ``min`` apply one row at a time, in order, as ONNX does (rows known statically, at most
-    :data:`MAX_COMBINED_ROWS`)."""
+    :data:`MAX_COMBINED_ROWS`). ``kept`` (bool, like the updates): for ``none``, the rows that land last on
+    their element; the others are left out, since ScatterNd would sum them."""
     if reduction not in ("none", "add", *_COMBINE):
         raise ctx.error(f"reduction={reduction!r} is not supported")
     if data.dtype == DType.BOOL and reduction != "none":
@@ -161,15 +162,23 @@ def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, redu
     def scatter(idx: Value, values: Value, label: str) -> Value:
         return ctx.op("ScatterNd", [idx, values, shape], attrs, dtype=updates.dtype, label=label)
 
-    def hit(idx: Value, values: Value, label: str) -> Value:
-        ones = ctx.op("OnesLike", [values], label=f"{label}_ones")
+    def hit(idx: Value, values: Value, label: str, ones: Value | None = None) -> Value:
+        ones = ones if ones is not None else ctx.op("OnesLike", [values], label=f"{label}_ones")
         hits = scatter(idx, ones, f"{label}_count")
         return ctx.op("NotEqual", [hits, ctx.scalar_like(0, hits, label=f"{label}_zero")], dtype=DType.BOOL, label=label)
 
     if reduction == "add":
         return ctx.op("AddV2", [data, scatter(indices, updates, "scattered")])
     if reduction == "none":
-        return ctx.op("SelectV2", [hit(indices, updates, "mask"), scatter(indices, updates, "scattered"), data],
+        ones = None
+        if kept is not None:  # duplicates: only the last row per element is scattered (ONNX applies them in order)
+            if updates.dtype == DType.BOOL:
+                updates, ones = ctx.op("LogicalAnd", [updates, kept], dtype=DType.BOOL, label="kept_updates"), kept
+            else:
+                ones = ctx.cast(kept, updates.dtype, label="kept_ones")  # a select, not a Mul: inf * 0 is NaN
+                updates = ctx.op("SelectV2", [kept, updates, ctx.op("ZerosLike", [updates], label="dropped")],
+                                 {"T": updates.dtype}, dtype=updates.dtype, label="kept_updates")
+        return ctx.op("SelectV2", [hit(indices, updates, "mask", ones), scatter(indices, updates, "scattered"), data],
                       {"T": data.dtype}, dtype=data.dtype)
     if rows is None or rows > MAX_COMBINED_ROWS:
         raise ctx.error(f"reduction={reduction!r} needs a static number of index rows (at most {MAX_COMBINED_ROWS}); "
@@ -211,11 +220,52 @@ def scatter_nd(ctx: NodeContext) -> Value:
 @onnx_op("ScatterElements", since=11)
 @onnx_op("Scatter", since=9)
 def scatter_elements(ctx: NodeContext) -> Value:
-    """ScatterND with full coordinates: ``indices`` along ``axis``, each element's own position elsewhere."""
-    rank, axis, ishape, size = _elements_axis(ctx)
+    """ScatterND with full coordinates: ``indices`` along ``axis``, each element's own position elsewhere
+    (computed at run time when the indices' shape is known only then: torch's scatter under a dynamic batch)."""
+    rank, axis, ishape, size = _elements_axis(ctx, static=False)
     data = ctx.input(0)
     coords = _element_coords(ctx, data, ishape, axis, size, range(rank))
-    return _scatter(ctx, data, coords, ctx.input(2), str(ctx.attr("reduction", "none")), _row_count(ishape), rank)
+    reduction = str(ctx.attr("reduction", "none"))
+    kept = _last_of_duplicates(ctx, data, ishape, axis, size) if reduction == "none" else None
+    return _scatter(ctx, data, coords, ctx.input(2), reduction, _row_count(ishape), rank, kept)
+
+
+def _last_of_duplicates(ctx: NodeContext, data: Value, ishape: tuple, axis: int, size: int | None) -> Value | None:
+    """Which ``indices`` (input 1) elements ScatterElements' ``none`` keeps: the last along ``axis`` of those
+    holding one index (two elements can only collide along that axis). None when no two can collide. torch's
+    ``scatter`` of repeated indices (a multi-hot from token ids) must give one update, never ScatterNd's sum.
+    For computed indices: an ``[..., S, S, ...]`` comparison of each line's indices, S the axis length."""
+    if ishape[axis] == 1:
+        return None
+    idx = _const_indices(ctx, 1, size)
+    if idx is not None:
+        lines = np.moveaxis(idx, axis, -1)
+        flat = lines.reshape(-1, lines.shape[-1]).astype(np.int64) if lines.size else lines.reshape(0, 0)
+        keys = (np.arange(flat.shape[0], dtype=np.int64)[:, None] * (int(flat.max(initial=0)) + 1) + flat).ravel()
+        _, first_from_end = np.unique(keys[::-1], return_index=True)  # each key's last occurrence
+        kept = np.zeros(keys.size, bool)
+        kept[keys.size - 1 - first_from_end] = True
+        if kept.all():
+            return None
+        return ctx.make_const(np.moveaxis(kept.reshape(lines.shape), -1, axis), label="kept")
+    i32, rank = DType.INT32, len(ishape)
+    axis_size = run_time.axis_size(ctx, data, axis, size)
+    wrapped = run_time.wrap(ctx, ctx.cast(ctx.input(1), i32, label="kept/indices_int"), axis_size, "kept/indices")
+    mine = ctx.expand_dims(wrapped, axis + 1, label="kept/mine")  # [..., S, 1, ...]
+    others = ctx.expand_dims(wrapped, axis, label="kept/others")  # [..., 1, S, ...]
+    same = ctx.op("Equal", [mine, others], dtype=DType.BOOL, label="kept/same")
+    count = ctx.int32(ishape[axis], label="kept/count") if ishape[axis] is not None else \
+        ctx.run_time_dim(wrapped, axis, label="kept/count")
+    steps = ctx.op("Range", [ctx.int32(0, label="kept/start"), count, ctx.int32(1, label="kept/step")],
+                   {"Tidx": i32}, dtype=i32, label="kept/steps")
+    later = ctx.op("Greater", [ctx.expand_dims(steps, 0, label="kept/columns"),
+                               ctx.expand_dims(steps, 1, label="kept/rows")], dtype=DType.BOOL, label="kept/later")
+    for k in range(rank - 1 - axis):  # [S, S] -> [S, S, 1, ...] against the axes after ``axis``
+        later = ctx.expand_dims(later, -1, label=f"kept/later{k}")
+    hidden = ctx.op("LogicalAnd", [same, later], dtype=DType.BOOL, label="kept/hidden_by_later")
+    superseded = ctx.op("Any", [hidden, ctx.int32(axis + 1, label="kept/axis")], {"keep_dims": False, "Tidx": i32},
+                        dtype=DType.BOOL, label="kept/superseded")
+    return ctx.op("LogicalNot", [superseded], dtype=DType.BOOL, label="kept")
 
 
 @onnx_op("TopK", since=1)

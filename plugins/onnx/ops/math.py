@@ -5,6 +5,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.passes.batch_matmul_broadcast import mark_broadcast, needs_broadcast
 
 from .. import layout
 from ..context import Laid, NodeContext, Tensor
@@ -160,17 +161,6 @@ def matmul(ctx: NodeContext) -> Value:
     return out
 
 
-def _needs_batch_broadcast(batch: list, full: list) -> bool:
-    """Whether TF.js's BatchMatMul would read this operand wrongly: it flattens the batch dims and
-    indexes each operand modulo its own batch size, which is right only when the operand's batch
-    dims, past its leading 1s, equal the result's (``[3,1]`` against ``[3,2]`` is wrong).
-    Unknown sizes count as equal to anything but a static 1."""
-    k = 0
-    while k < len(batch) and batch[k] == 1:
-        k += 1
-    return any(d == 1 and f != 1 for d, f in zip(batch[k:], full[k:]))
-
-
 def _batch_broadcast(ctx: NodeContext, a: Value, b: Value, adj_a: bool, adj_b: bool) -> tuple[Value, Value]:
     """Broadcast an operand's batch dims to the result's where TF.js's BatchMatMul would not."""
     sa, sb = ctx.shape(0), ctx.shape(1)
@@ -182,8 +172,8 @@ def _batch_broadcast(ctx: NodeContext, a: Value, b: Value, adj_a: bool, adj_b: b
     ba, bb = [1] * (n - len(sa) + 2) + sa[:-2], [1] * (n - len(sb) + 2) + sb[:-2]
     full = [x if y == 1 else y if x == 1 else (x if x is not None else y) for x, y in zip(ba, bb)]
     out = []
-    for i, (value, batch, shape, adj) in enumerate(((a, ba, sa, adj_a), (b, bb, sb, adj_b))):
-        if not _needs_batch_broadcast(batch, full):
+    for i, (value, batch, other, shape, adj) in enumerate(((a, ba, bb, sa, adj_a), (b, bb, ba, sb, adj_b))):
+        if not needs_broadcast(batch, other):  # the core pass's criterion (batch_matmul_broadcast)
             out.append(value)
             continue
         name = "ab"[i]
@@ -197,7 +187,13 @@ def _batch_broadcast(ctx: NodeContext, a: Value, b: Value, adj_a: bool, adj_b: b
         matrix = ctx.ints(list(matrix), label=f"{name}_matrix") if None not in matrix else \
             ctx.run_time_dims(value, -2, label=f"{name}_matrix_dims")
         target = ctx.concat_shape([batch_shape, matrix], label=f"{name}_target")
-        out.append(ctx.op("BroadcastTo", [value, target], {"Tidx": DType.INT32}, label=f"{name}_broadcast"))
+        if None not in full and 0 not in full:
+            out.append(ctx.op("BroadcastTo", [value, target], {"Tidx": DType.INT32}, label=f"{name}_broadcast"))
+            continue
+        # TF.js's broadcastTo leaves a 1 that should become 0 as it is: add zeros (as batch_matmul_broadcast does)
+        zeros = ctx.op("Fill", [target, ctx.scalar_like(0, value, label=f"{name}_zero")],
+                       {"T": value.dtype, "index_type": DType.INT32}, dtype=value.dtype, label=f"{name}_zeros")
+        out.append(mark_broadcast(ctx.op("AddV2", [value, zeros], label=f"{name}_broadcast")))
     return out[0], out[1]
 
 

@@ -208,6 +208,20 @@ def _const_vector(ctx: NodeContext, i: int) -> np.ndarray | None:
     return None if value is None or value.size == 0 else value.reshape(-1)
 
 
+def _unknown_unscaled_axes_dropped(ctx: NodeContext, axes: list[int], scales: list[float], how: Interpolation
+                                   ) -> tuple[list[int], list[float]]:
+    """The resized axes without those of scale 1 whose size is unknown (a dynamic batch): with scale 1 every
+    coordinate rule but tf_crop_and_resize and tf_half_pixel_for_nn maps each output index to the same input
+    index, so those axes are left as they are."""
+    if how.transform in ("tf_crop_and_resize", "tf_half_pixel_for_nn"):
+        return axes, scales
+    dims = ctx.shape(0)
+    if dims is None:
+        return axes, scales
+    kept = [(a, f) for a, f in zip(axes, scales) if not (dims[a] is None and float(f) == 1.0)]
+    return [a for a, _ in kept], [f for _, f in kept]
+
+
 @onnx_op("Resize", since=10)
 def resize(ctx: NodeContext) -> Laid:
     mode = ctx.attr("mode", "nearest")
@@ -253,6 +267,8 @@ def resize(ctx: NodeContext) -> Laid:
             if roi.size != 2 * len(axes):
                 raise ctx.error(f"roi has {roi.size} values for {len(axes)} axes")
             rois = [(float(roi[k]), float(roi[len(axes) + k])) for k in range(len(axes))]
+    if scales is not None and rois is None and len(scales) == len(axes):
+        axes, scales = _unknown_unscaled_axes_dropped(ctx, axes, scales, how)
     outs, axis_scales = _static_plan(ctx, axes, scales, sizes if scales is None else None)
     native = _native(ctx, axes, outs, axis_scales, how)
     if native is not None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tfjsconv.dtypes import DType
-from tfjsconv.graph_loops import WhileLoop
+from tfjsconv.graph_loops import WhileLoop, gathered_outputs, reserve_outputs, write_output
 from tfjsconv.ir import Value, materialize
 
 from ..context import NodeContext
@@ -342,7 +342,8 @@ def _recurrent(ctx: NodeContext, wts: _Weights | None = None, unit_type: type[_U
     c0 = _initial(ctx, 6, num_dir, batch_first, joint, hidden) if kind == "LSTM" else [None] * num_dir
     flat: list[Value] = []  # the [seq * batch, input] view of x, made once
 
-    ys: list[Value] = []  # per direction, [seq, batch, hidden] (or batch-major)
+    ys: list[Value] = []  # per direction, [seq, batch, hidden] (or batch-major when unrolled over batch-major steps)
+    ys_time_axis = time_axis if seq is not None else 0  # a loop gathers its outputs time-major
     hs: list[Value] = []  # per unit: [batch, hidden], or [batch, 2 * hidden] when joint
     cs: list[Value | None] = []
     for dirs in groups:
@@ -361,7 +362,7 @@ def _recurrent(ctx: NodeContext, wts: _Weights | None = None, unit_type: type[_U
         # joint step s holds the forward output of time s and the backward one of time seq-1-s
         forward, backward = ctx.multi_op("Split", [ctx.int32(2, label=f"{unit.tag}/dirs_axis"), outputs],
                                          {"num_split": 2}, 2, label=f"{unit.tag}/dirs")
-        ys += [forward, _reverse_time(ctx, backward, time_axis, f"{unit.tag}/backward_outputs")]
+        ys += [forward, _reverse_time(ctx, backward, ys_time_axis, f"{unit.tag}/backward_outputs")]
 
     def stack(values: list[Value], axis: int, label: str) -> Value:
         if len(values) == 1:
@@ -371,9 +372,9 @@ def _recurrent(ctx: NodeContext, wts: _Weights | None = None, unit_type: type[_U
     # ONNX's Y is [seq, dir, batch, h] (layout 0) or [batch, seq, dir, h] (layout 1); ours keeps
     # the steps' order, so a following Transpose/Reshape to [batch, seq, dir * h] costs nothing.
     if batch_first:
-        y_perm = (0, 1, 2, 3) if major_batch else (1, 0, 2, 3)
+        y_perm = (0, 1, 2, 3) if ys_time_axis == 1 else (1, 0, 2, 3)
     else:
-        y_perm = (2, 0, 1, 3) if major_batch else (0, 2, 1, 3)
+        y_perm = (2, 0, 1, 3) if ys_time_axis == 1 else (0, 2, 1, 3)
 
     def final(states: list, label: str) -> object:
         if joint and batch_first:  # [batch, 2 * h] is ONNX's [batch, dir, h]
@@ -434,9 +435,11 @@ def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: i
     """A dynamic sequence length: the step in a TF v1 while loop (Enter/Merge/Switch/NextIteration/Exit).
 
     The input projections are still one MatMul before the loop; each iteration gathers its time
-    step, runs the same step ops as the unrolled form and appends its output to an accumulator
-    (``ConcatV2``). Body ops read weights and projections from outside the loop directly, which
-    TF.js resolves through the enclosing frame. TF.js runs such a model with ``executeAsync``.
+    step, runs the same step ops as the unrolled form and writes its output into a TensorList at its
+    time step, gathered after the loop: linear in the length, time-major whatever ``time_axis`` the
+    steps are read along (an empty sequence gathers ``[0, batch, hidden]``). Body ops read weights and
+    projections from outside the loop directly, which TF.js resolves through the enclosing frame.
+    TF.js runs such a model with ``executeAsync``.
     """
     parts = _projections(ctx, unit, wts, x, time_axis)
     tag = unit.tag
@@ -457,7 +460,8 @@ def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: i
         h = zeros([batch, width], f"{tag}/h0")
     if c is None and ctx.op_type == "LSTM":
         c = zeros([batch, width], f"{tag}/c0")
-    acc = zeros([[0], batch, width] if time_axis == 0 else [batch, [0], width], f"{tag}/outputs0")
+    element_shape = ctx.concat_shape([batch, width], label=f"{tag}/output_shape")
+    acc = reserve_outputs(ctx.op, element_shape, length, f"{tag}/outputs0")
     loop = WhileLoop(ctx.graph, ctx.op, ctx.unique_name, f"{tag}/while")
     inits = {"i": ctx.op("ZerosLike", [length], label=f"{tag}/i0"), "h": h, "acc": acc}
     if c is not None:
@@ -470,12 +474,13 @@ def _looped(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: i
     axis = ctx.int32(time_axis, label=f"{tag}/time_axis")
     xw = [ctx.gather(part, t, axis, label=f"{tag}/while/x{k}") for k, part in enumerate(parts)]
     new_h, new_c = _STEP[ctx.op_type](unit, wts, xw, body["h"], body.get("c"), f"{tag}/while")
-    out = ctx.expand_dims(new_h, axis, label=f"{tag}/while/output")
-    pair = [out, body["acc"]] if reverse else [body["acc"], out]
-    new_acc = ctx.op("ConcatV2", [*pair, axis], {"N": 2, "Tidx": DType.INT32}, label=f"{tag}/while/outputs")
+    new_acc = write_output(ctx.op, body["acc"], t, new_h, f"{tag}/while/outputs")
     next_i = ctx.op("AddV2", [i, ctx.int32(1, label=f"{tag}/step")], label=f"{tag}/while/next_i")
     done = loop.close({"i": next_i, "h": new_h, "acc": new_acc, **({"c": new_c} if c is not None else {})})
-    return done["acc"], done["h"], done.get("c")
+    indices = ctx.op("Range", [ctx.int32(0, label=f"{tag}/first_index"), length, ctx.int32(1, label=f"{tag}/index_step")],
+                     {"Tidx": DType.INT32}, dtype=DType.INT32, label=f"{tag}/indices")
+    outputs = gathered_outputs(ctx.op, done["acc"], indices, element_shape, f"{tag}/outputs", (None, None, unit.hidden))
+    return outputs, done["h"], done.get("c")
 
 
 def _projections(ctx: NodeContext, unit: _Unit, wts: _Weights, x: Value, time_axis: int) -> list[Value]:

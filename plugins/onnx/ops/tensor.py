@@ -394,18 +394,31 @@ def pad(ctx: NodeContext) -> Laid:
 
 
 def _edge_pad(ctx: NodeContext, x: Value, perm: layout.Perm, rank: int, begin: list[int], end: list[int]) -> Value:
-    """Edge padding as one GatherV2 per padded axis, with indices that repeat the first and last element."""
-    dims = ctx.shape(0)
+    """Edge padding as one GatherV2 per padded axis, with indices that repeat the first and last element
+    (for a size known only at run time: ``Range(-begin, size + end)`` clamped to ``[0, size - 1]``)."""
+    dims = ctx.shape(0) or (None,) * rank
     padded = [a for a in range(rank) if begin[a] or end[a]]
-    if dims is None or any(dims[a] is None for a in padded):
-        raise ctx.error("edge padding needs the padded axes' sizes")
     for k, a in enumerate(padded):
-        n = int(dims[a])
-        index = np.concatenate([np.zeros(begin[a], np.int32), np.arange(n, dtype=np.int32),
-                                np.full(end[a], n - 1, np.int32)])
-        x = ctx.gather(x, ctx.make_const(index, label=f"edge{a}"), layout.ir_axis(perm, a),
-                       label=None if k == len(padded) - 1 else f"edge_pad{a}")
+        if dims[a] is not None:
+            n = int(dims[a])
+            index = ctx.make_const(np.concatenate([np.zeros(begin[a], np.int32), np.arange(n, dtype=np.int32),
+                                                   np.full(end[a], n - 1, np.int32)]), label=f"edge{a}")
+        else:
+            index = _edge_indices_at_run_time(ctx, x, layout.ir_axis(perm, a), begin[a], end[a], f"edge{a}")
+        x = ctx.gather(x, index, layout.ir_axis(perm, a), label=None if k == len(padded) - 1 else f"edge_pad{a}")
     return x
+
+
+def _edge_indices_at_run_time(ctx: NodeContext, x: Value, axis: int, begin: int, end: int, label: str) -> Value:
+    """int32 indices into ``x``'s IR ``axis`` that edge-pad it by ``begin``/``end``: clamped ``Range``."""
+    i32 = DType.INT32
+    size = ctx.run_time_dim(x, axis, label=f"{label}/size")
+    limit = ctx.op("AddV2", [size, ctx.int32(end, label=f"{label}/end")], dtype=i32, label=f"{label}/limit")
+    steps = ctx.op("Range", [ctx.int32(-begin, label=f"{label}/start"), limit, ctx.int32(1, label=f"{label}/step")],
+                   {"Tidx": i32}, dtype=i32, label=f"{label}/range")
+    last = ctx.op("Sub", [size, ctx.int32(1, label=f"{label}/one")], dtype=i32, label=f"{label}/last")
+    low = ctx.op("Maximum", [steps, ctx.int32(0, label=f"{label}/zero")], dtype=i32, label=f"{label}/at_least_0")
+    return ctx.op("Minimum", [low, last], dtype=i32, label=label)
 
 
 def _pad_run_time(ctx: NodeContext, mode: str, rank: int) -> Laid:

@@ -61,6 +61,8 @@ def trilu(ctx: NodeContext) -> Value:
     if isinstance(k, int):
         k = ctx.int32(np.clip(k, -2**31, 2**31 - 1), label="k")
     keep = ctx.op("GreaterEqual" if ctx.attr("upper", 1) else "LessEqual", [diff, k], dtype=DType.BOOL, label="keep")
+    if x.dtype == DType.BOOL:  # a causal mask from torch.triu on bools: wasm's SelectV2 on bools is wrong
+        return ctx.op("LogicalAnd", [x, keep], dtype=DType.BOOL)
     zeros = ctx.op("ZerosLike", [x], label="zeros")
     return ctx.op("SelectV2", [keep, x, zeros], {"T": x.dtype}, dtype=x.dtype)
 
