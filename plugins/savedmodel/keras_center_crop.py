@@ -8,15 +8,15 @@ warning. Such layers are refused by name before tracing.
 """
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from tfjsconv.errors import InputError
 
+from .keras_time_distributed import keras3_loaded
+
 
 def _keras3_center_crop_class() -> Any | None:
-    keras = sys.modules.get("keras")
-    if keras is None or not str(getattr(keras, "__version__", "")).startswith("3."):
+    if not keras3_loaded():
         return None
     try:
         from keras.src.layers.preprocessing.image_preprocessing.center_crop import CenterCrop

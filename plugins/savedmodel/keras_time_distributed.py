@@ -27,10 +27,15 @@ from tfjsconv.errors import InputError
 PROBE_SHAPE = (1, 3, 1)
 
 
+def keras3_loaded() -> bool:
+    """Whether Keras 3 is already imported: a tf_keras model never imports it, so its fixes are not needed."""
+    keras = sys.modules.get("keras")
+    return keras is not None and str(getattr(keras, "__version__", "")).startswith("3.")
+
+
 def _keras3_time_distributed_class() -> Any | None:
     """Keras 3's ``TimeDistributed`` when Keras 3 is already imported (a tf_keras model never imports it)."""
-    keras = sys.modules.get("keras")
-    if keras is None or not str(getattr(keras, "__version__", "")).startswith("3."):
+    if not keras3_loaded():
         return None
     try:
         from keras.src.layers.rnn.time_distributed import TimeDistributed
