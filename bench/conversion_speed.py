@@ -8,7 +8,7 @@ frozen ``.pb`` (frozen from that SavedModel), ONNX (a tiny CNN and a ResNet-50-s
 from torch, with shapes) and a PyTorch ``.pt2``; small and large. Each conversion runs as a fresh
 process; in each round tfjsconv and the official converter (tensorflowjs 4.22 from
 ``bench/setup_official_converter.sh``, or ``$TFJS_OFFICIAL_CONVERTER``) take turns, so a busy spell
-hits both. The table gives median wall seconds, the median ratio official / tfjsconv (how many times
+hits both, and the order rotates each round, so no converter always runs right after another. The table gives median wall seconds, the median ratio official / tfjsconv (how many times
 faster tfjsconv is), and peak RSS (``getrusage(RUSAGE_CHILDREN)`` of a one-child probe, the largest
 over the rounds). onnx2tf is measured too where ``bench/setup_onnx2tf.sh`` has installed it.
 Results: ``bench/results/conversion_speed.{json,md}``, with the command line and the load average.
@@ -174,8 +174,12 @@ def bench_case(case: dict, rounds: int, official: str | None, work: Path, trees:
             for folder in ("ours", "official", "onnx2tf"):
                 shutil.rmtree(work / folder, ignore_errors=True)
             measure(command)
-    for _ in range(rounds):  # alternate, so that load from other jobs hits every converter alike
-        for name, command in commands.items():
+    names = list(commands)
+    for index in range(rounds):  # alternate, so that load from other jobs hits every converter alike
+        # Rotate who goes first: a run right after the official converter pays for the memory it just freed
+        # (page faults on a VM whose balloon reclaimed it), so no converter should always follow it.
+        for name in names[index % len(names):] + names[:index % len(names)]:
+            command = commands[name]
             for folder in ("ours", "official", "onnx2tf"):
                 shutil.rmtree(work / folder, ignore_errors=True)
             runs[name].append(measure(command))

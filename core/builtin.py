@@ -49,6 +49,8 @@ REQUIRED_PASSES = (
     ("lower_control_flow", "LowerControlFlow", "lower_control_flow", 0, (), ()),
     ("inline_functions", "InlineFunctions", "inline_functions", 0, ("lower_control_flow",), ()),
     ("einsum", "LowerEinsum", "lower_einsum", 0, ("inline_functions",), ()),
+    # dtypes TF.js cannot name, and 8/16-bit wrap-around (before Mean becomes a Sum, which TF would wrap)
+    ("narrow_ints", "NarrowIntegers", "narrow_ints", 0, ("lower_einsum",), _NORMALIZATIONS),
     ("batch_matmul_broadcast", "BroadcastBatchMatMul", "batch_matmul_broadcast", 0, ("lower_einsum",), ()),
     ("empty_reductions", "EmptyReductions", "empty_reductions", 0, ("lower_einsum",), ()),
     ("float_floor_division", "FloatFloorDivision", "float_floor_division", 0, ("lower_einsum",), ()),

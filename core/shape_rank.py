@@ -98,6 +98,9 @@ class RankContext:
             return None if None in lengths else sum(lengths)
         if producer.op in ("Identity", "Cast", "StopGradient"):
             return self.vector_length(producer.inputs[0])
+        if producer.op == "TopKV2" and self.ranks.get(producer.inputs[0], annotated_rank(producer.inputs[0])) == 1:
+            k = self.const_ints(producer, 1)
+            return k[0] if k is not None and len(k) == 1 else None  # the top k of a vector: k long
         if producer.op in REDUCTIONS and (producer.attrs.get("keep_dims") or producer.attrs.get("keepdims")) \
                 and self.ranks.get(producer.inputs[0], annotated_rank(producer.inputs[0])) == 1:
             return 1  # e.g. Prod of a shape vector, kept as [1]: a total size
@@ -117,10 +120,16 @@ class RankContext:
         """The length of a 1-D value computed from other 1-D values (a slice of a shape, a broadcast shape)."""
         op = producer.op
         if op == "GatherV2":
+            if self.ranks.get(producer.inputs[1], annotated_rank(producer.inputs[1])) != 1:
+                return None
             indices = self.const_ints(producer, 1)
-            return len(indices) if indices is not None and self.ranks.get(producer.inputs[1]) == 1 else None
+            return len(indices) if indices is not None else self.vector_length(producer.inputs[1])
         if op in ("BroadcastArgs",) or op in BROADCASTING:
             lengths = [self.vector_length(v) for v in producer.inputs]
+            longer = set(lengths) - {1, None}
+            if op != "BroadcastArgs" and len(longer) == 1:
+                # element-wise over vectors: every operand is 1 long or as long as the result, or the op fails
+                return longer.pop()
             if None in lengths or not lengths:
                 return None
             return max(lengths) if op == "BroadcastArgs" or len(set(lengths) - {1}) <= 1 else None

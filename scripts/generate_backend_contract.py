@@ -27,7 +27,12 @@ the file by where it comes from:
    registers, read under Node from the package (installed once into the tfjsconv cache, or
    ``--webgpu_runtime``). It cannot run headless here, so it has no probe column; its limits
    (``source: inferred``) are those cpu, wasm and webgl all share.
-5. ``deviations`` (curated): special-value differences (NaN/±Inf, int32 past 2^24) the TF op conformance
+5. ``limits`` with ``source: unprobed`` (derived from the probe file's ``coverage``): an op the probe never ran
+   at rank 7 or more on a backend is refused there at that rank (``outcome: unprobed``). webgl's shader compiler
+   stops at rank 6 ("GPU for rank 7 is not yet supported") and wasm's float32 binary kernels are wrong from rank
+   7: an op not run there is not known to run, and a silent pass is how a rank-7 ``Fill``/``LogicalOr`` crashed
+   webgl. ``unprobed_rank_limits`` below; the ops the executor answers without a kernel are exempt.
+6. ``deviations`` (curated): special-value differences (NaN/±Inf, int32 past 2^24) the TF op conformance
    run measured, from ``_DEVIATION_ROWS`` below. Conversions name them in one line and
    ``--exact_special_values`` rewrites those marked exact (docs/backends.md, "Special values").
 
@@ -254,6 +259,42 @@ SPECIAL_VALUE_DEVIATIONS: list[dict[str, Any]] = sorted(
       "cases": cases.split(), **({"when": when[0]} if when else {})}
      for op, backends, dtype, reason, exact, cases, *when in _DEVIATION_ROWS for backend in backends.split(",")),
     key=lambda d: (d["op"], d["backend"]))
+
+#: The rank class the probe must have reached for an op to pass at ranks >= 7 (``maxrank:7``).
+HIGH_RANK = 7
+#: Ops the tfjs-converter executor answers without running a kernel on any backend (graph plumbing, shapes,
+#: control flow), never refused as unprobed; and those holding a list/table handle a one-op probe cannot give a rank.
+RANK_FREE_OPS = frozenset({
+    "Const", "Placeholder", "PlaceholderWithDefault", "Identity", "IdentityN", "Snapshot", "StopGradient", "NoOp",
+    "Print", "Shape", "ShapeN", "Size", "Rank", "EnsureShape", "Enter", "Exit", "Merge", "Switch", "LoopCond",
+    "NextIteration", "If", "While", "StatelessIf", "StatelessWhile"})
+RANK_FREE_PREFIXES = ("TensorList", "TensorArray", "LookupTable", "HashTable", "InitializeTable", "EmptyTensorList")
+
+
+def unprobed_rank_limits(ops: dict[str, Any], probe: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rank >= 7 refused for every op the probe never ran at rank 7 or more on a backend (``coverage``).
+
+    Why: a limit records only what the probe saw fail; an op it never ran at a rank passed the check there by
+    default, and a rank-7 ``Fill``/``LogicalOr`` (a bool ``BroadcastTo`` rewritten) crashed webgl ("7-D output
+    sampling"). So the default is reversed for the rank class where backends are known to break: no run, no pass.
+    """
+    coverage = probe.get("coverage", {})
+    limits = []
+    for op in sorted(ops):
+        if op in RANK_FREE_OPS or op.startswith(RANK_FREE_PREFIXES):
+            continue
+        for backend in BACKENDS:
+            probed = coverage.get(op, {}).get(backend, 0)
+            if probed >= HIGH_RANK:
+                continue
+            highest = f"rank {probed} at most" if probed else "no rank recorded"
+            limits.append({"op": op, "backend": backend, "when": {f"maxrank:{HIGH_RANK}": ["true"]},
+                           "outcome": "unprobed",
+                           "reason": f"never run at rank {HIGH_RANK} or more on {backend} by scripts/probe_backends.py "
+                                     f"({highest}); refused until probed (webgl's shaders stop at rank 6, wasm's "
+                                     "float32 binary kernels are wrong from rank 7)"})
+    return limits
+
 
 class GenerateError(Exception):
     """The runtime or node is not what the generator needs; the message says what to do."""
@@ -605,6 +646,7 @@ def generate(runtime: Path, *, probe: dict[str, Any] | None = None, node: str = 
     probe = load_probe() if probe is None else probe
     limits = [dict(limit, source="curated") for limit in CURATED_LIMITS]
     limits += [dict(limit, source="probe") for limit in probe.get("limits", [])]
+    limits += [dict(limit, source="unprobed") for limit in unprobed_rank_limits(ops, probe)]
     limits += [dict(limit, source="derived") for limit in string_limits(packages["tfjs-converter"], packages["tfjs-core"])]
     limits += inferred_webgpu_limits(limits)
     limits.sort(key=lambda l: (l["op"], l["backend"], json.dumps(l, sort_keys=True)))
@@ -618,6 +660,8 @@ def generate(runtime: Path, *, probe: dict[str, Any] | None = None, node: str = 
                      "tfjs-core's ops (generated; conditional_kernels from a reviewed table); limits: "
                      "source=curated from the kernel sources, source=probe from scripts/probe_backends.py, "
                      "source=derived from tfjs-core's dtype checks (string tensors); "
+                     "source=unprobed: rank >= 7 on a backend the probe never ran the op at that rank (outcome "
+                     "unprobed, refused until probed); "
                      "quirks: value-dependent differences the probe found (0/0, int32 overflow), which no "
                      "dtype/attr selector can refuse: documented, never checked; deviations: special-value "
                      "differences the TF op conformance run measured (curated), named by every conversion "

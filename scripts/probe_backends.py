@@ -6,7 +6,9 @@ values each kernel accepts, nor where one gives a wrong answer. So every case be
 model built as an IR graph, converted by tfjsconv (the backend check off: that is what we measure),
 run in real TF.js on cpu and wasm under Node (and webgl in headless Chromium with ``--webgl``), and
 compared with TensorFlow running the same op (``tf.raw_ops``). A case TF itself cannot run on CPU
-is skipped. A backend that throws, or answers differently from TF, is a limit, recorded in
+(a dtype or attr its kernels refuse) is skipped and listed at the end; a case that calls ``tf.raw_ops`` with a
+keyword the op lacks (a ``TypeError``) is a bug of the probe and stops the run (``ProbeCaseError``): such calls
+once hid the low-rank dtype limits of Relu, Elu, Cumsum, ExpandDims ... as "skipped". A backend that throws, or answers differently from TF, is a limit, recorded in
 ``core/ops/data/tfjs_backend_probe.json`` as ``{"op", "backend", "when": {selector: [values]},
 "outcome": "throws"|"wrong", "reason"}``; ``scripts/generate_backend_contract.py`` merges it into
 ``tfjs_backends.json``. Selectors: ``input:N`` (that input's TF.js dtype), ``rank:N`` (its rank),
@@ -20,6 +22,11 @@ its stride on some axis). A case's ``when`` is a selector class; see
 Usage (slow: one TF.js run per case, a few minutes; not run in CI)::
 
     python scripts/probe_backends.py [--webgl] [--only OP,OP] [--output FILE]
+    python scripts/probe_backends.py --webgl --high_ranks --merge --only OP,OP   # re-probe ranks 5-8 only
+    python scripts/probe_backends.py --webgl --low_ranks --merge --only OP,OP    # every other case of those ops
+
+The file's ``coverage`` (op -> backend -> the highest rank a case ran at) lets the generator refuse an op at
+rank >= 7 where it never ran (``rank_coverage_cases``; the generator's ``unprobed_rank_limits``).
 """
 from __future__ import annotations
 
@@ -74,6 +81,8 @@ class Case:
     #: A value-dependent difference (0/0, int32 overflow): no dtype/attr selector can refuse it, so it
     #: is recorded under ``quirks`` and documented, not turned into a limit.
     quirk: bool = False
+    #: The highest rank among the inputs and the output, set when the case runs (the probe file's ``coverage``).
+    probed_rank: int = 0
 
     @property
     def label(self) -> str:
@@ -99,6 +108,10 @@ def sample(dtype: str, shape: tuple[int, ...], seed: int = 0, positive: bool = F
 UNARY = ["Abs", "Neg", "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Rsqrt",
          "Square", "Sign", "Floor", "Ceil", "Round", "Sin", "Cos", "Erf", "Softplus", "Reciprocal",
          "IsNan", "LeakyRelu", "Softmax", "LogSoftmax", "ZerosLike", "OnesLike", "Identity", "Atan", "Asinh"]
+#: ``tf.raw_ops``'s name of a unary op's input where it is not ``x`` (tests/test_t8_probe_arguments.py checks
+#: every case against the signatures: a wrong keyword once hid these ops' low-rank dtype limits).
+UNARY_ARG = {"Softmax": "logits", "LogSoftmax": "logits", "Identity": "input",
+             **{op: "features" for op in ("Relu", "Relu6", "Elu", "Selu", "Softplus", "LeakyRelu")}}
 POSITIVE = {"Log", "Sqrt", "Rsqrt", "Reciprocal"}
 BINARY = ["AddV2", "Sub", "Mul", "RealDiv", "FloorDiv", "FloorMod", "Maximum", "Minimum", "Pow",
           "SquaredDifference", "Equal", "NotEqual", "Less", "Greater", "LessEqual", "GreaterEqual",
@@ -112,8 +125,8 @@ def cases() -> list[Case]:
         for dt in (F32, I32, BOOL):
             if (op, dt) in TF_UNRELIABLE:
                 continue
-            found.append(Case(op, [("x" if op not in ("Softmax", "LogSoftmax") else "logits",
-                                    sample(dt, (2, 5), positive=op in POSITIVE), True)], when={"input:0": [dt]}))
+            found.append(Case(op, [(UNARY_ARG.get(op, "x"), sample(dt, (2, 5), positive=op in POSITIVE), True)],
+                              when={"input:0": [dt]}))
     for op in BINARY:
         for dt in (F32, I32, BOOL):
             found.append(Case(op, [("x", sample(dt, (2, 4), 1, positive=op == "Pow"), True),
@@ -130,8 +143,9 @@ def cases() -> list[Case]:
     for op in REDUCE:
         for dt in (F32, I32, BOOL):
             arg = "dimension" if op.startswith("Arg") else "axis"
-            found.append(Case(op, [("input", sample(dt, (3, 4), 4), True), (arg, axis if op not in ("Cumsum", "Cumprod")
-                                                                               else np.array(1, np.int32), False)],
+            scalar_axis = op.startswith("Arg") or op.startswith("Cum")  # TF's ArgMax/Cumsum take a scalar axis
+            found.append(Case(op, [("x" if op.startswith("Cum") else "input", sample(dt, (3, 4), 4), True),
+                                   (arg, np.array(1, np.int32) if scalar_axis else axis, False)],
                               when={"input:0": [dt]}))
     for dt in (F32, I32, BOOL):
         x = sample(dt, (2, 3, 4), 5)
@@ -152,7 +166,7 @@ def cases() -> list[Case]:
                    when={"input:0": [dt], "nonunit:3": [json.dumps(step != 1)]}) for step in (1, 2)],
             Case("SelectV2", [("condition", sample(BOOL, (2, 3, 4), 6), True), ("t", x, True),
                               ("e", sample(dt, (2, 3, 4), 7), True)], when={"input:1": [dt]}),
-            Case("ExpandDims", [("input", x, True), ("dim", np.array(1, np.int32), False)], when={"input:0": [dt]}),
+            Case("ExpandDims", [("input", x, True), ("axis", np.array(1, np.int32), False)], when={"input:0": [dt]}),
             Case("Squeeze", [("input", x[:1], True)], {"squeeze_dims": [0]}, when={"input:0": [dt]}),
             Case("Split", [("axis", np.array(2, np.int32), False), ("value", x, True)], {"num_split": 2},
                  when={"input:1": [dt]}),
@@ -621,7 +635,8 @@ def prelu_cases() -> list[Case]:
 def variant_cases() -> list[Case]:
     """Attribute variants of the ops real models use, beyond the per-dtype cases above."""
     return [*pool_cases(), *conv_cases(), *resize_cases(), *shape_variant_cases(), *math_variant_cases(),
-            *fused_cases(), *wrong_number_cases(), *prelu_cases(), *high_rank_cases()]
+            *fused_cases(), *wrong_number_cases(), *prelu_cases(), *high_rank_cases(),
+            *rank_coverage_cases()]
 
 
 # -- high ranks ---------------------------------------------------------------------------------
@@ -731,10 +746,208 @@ def high_rank_cases() -> list[Case]:
                               {"adj_x": False, "adj_y": False}, when=when))
     return found
 
+
+#: Unary ops probed at ranks 5-8 (float32; the domain-limited ones on values inside their domain).
+RANK_UNARY = [*[op for op in UNARY if op not in ("Softmax", "LogSoftmax")], "Acos", "Asin", "Atanh", "Acosh", "Cosh",
+              "Sinh", "Tan", "Expm1", "Log1p", "IsInf", "IsFinite"]
+_UNIT_DOMAIN = {"Acos", "Asin", "Atanh"}
+_FEATURES = {"Relu", "Relu6", "Elu", "Selu", "Softplus", "LeakyRelu"}  # raw_ops's name of their input
+#: Binary ops the high-rank cases above leave out, with their numpy definitions (TF's CPU broadcasting stops at
+#: 5 collapsed dimensions, so a rank-7 broadcast needs one).
+RANK_BINARY = {"FloorMod": np.mod, "NotEqual": np.not_equal, "Less": np.less, "Greater": np.greater,
+               "LessEqual": np.less_equal, "GreaterEqual": np.greater_equal, "Atan2": np.arctan2, "Mod": np.fmod,
+               "LogicalAnd": np.logical_and, "LogicalOr": np.logical_or}
+#: Sizes of the rank-coverage cases: every rank 5-8 has more than 128 elements, or webgl hands small tensors to
+#: its CPU kernels and the shader a bigger tensor runs is never tried.
+RANK_SHAPE = (2, 3, 4, 3, 2, 2, 2, 2)
+
+
+def rank_coverage_cases() -> list[Case]:
+    """Every op a converted model commonly holds, at ranks 5-8: an op never run at a rank is not known to run there.
+
+    ``high_rank_cases`` covers the broadcasting, shape and reduction ops a rank-7 graph first showed wrong; a rank-7
+    ``Fill``/``LogicalOr`` (a bool ``BroadcastTo`` rewritten by the empty_broadcast pass) then crashed webgl with no
+    limit recorded. These run the rest (unary and binary elementwise, logical, comparison, Select, Fill, Reshape-like,
+    Pack/Unpack/Split, reductions, Gather/Scatter, OneHot, Cumsum, Softmax ...) in the same two rank classes; the
+    probe file's ``coverage`` records the highest rank each op ran at, and the generator refuses an op at rank ≥ 7
+    on a backend it never ran there (``scripts/generate_backend_contract.py``, ``unprobed_rank_limits``).
+    """
+    import tensorflow as tf
+
+    found: list[Case] = []
+    for rank in (5, 6, 7, 8):
+        when = {"maxrank:5": ["true"], f"maxrank:{HIGH_RANK}": [json.dumps(rank >= HIGH_RANK)]}
+        shape = RANK_SHAPE[:rank]
+        x = sample(F32, shape, 100 + rank)
+        for op in RANK_UNARY:
+            if op in _UNIT_DOMAIN:
+                arg = np.tanh(x) * 0.9
+            elif op == "Acosh":
+                arg = np.abs(x) + 1.1
+            elif op == "Log1p":  # below -1 is a value quirk (webgl gives a number, TF NaN), not a rank limit
+                arg = np.abs(x) - 0.5
+            else:
+                arg = sample(F32, shape, 100 + rank, positive=op in POSITIVE)
+            name = "features" if op in _FEATURES else "input" if op == "Identity" else "x"
+            found.append(Case(op, [(name, arg.astype(np.float32), True)], when={**when, "input:0": [F32]}))
+        found.append(Case("LogicalNot", [("x", sample(BOOL, shape, 101), True)], when={**when, "input:0": [BOOL]}))
+        for op in ("Softmax", "LogSoftmax"):  # TF's CPU (oneDNN) Softmax stops at rank 5: rows of a 2-D view
+            found.append(Case(op, [("logits", x, True)], when=when, tf_equivalent=lambda op=op, x=x: tf.reshape(
+                getattr(tf.raw_ops, op)(logits=tf.reshape(x, (-1, x.shape[-1]))), x.shape)))
+        both = (_ones_at(shape, (0, rank - 2)), _ones_at(shape, (1, rank - 1)))
+        for op, fn in RANK_BINARY.items():
+            dt = BOOL if op.startswith("Logical") else F32
+            for xs, ys in ((shape, shape), both):
+                a = sample(dt, xs, 102)
+                b = sample(dt, ys, 103, positive=op in ("FloorMod", "Mod"))
+                if dt == F32 and op not in ("Atan2", "FloorMod", "Mod"):  # whole numbers: some elements equal
+                    a, b = np.round(a), np.round(b)
+                found.append(Case(op, [("x", a, True), ("y", b, True)], when={**when, "input:0": [dt]},
+                                  spec=lambda f=fn, a=a, b=b: np.asarray(f(a, b))))
+        for op in ("Maximum", "Minimum"):  # same shapes (high_rank_cases broadcasts them)
+            found.append(Case(op, [("x", x, True), ("y", sample(F32, shape, 104), True)], when={**when, "input:0": [F32]}))
+        for dt in (F32, BOOL, I32):
+            found.append(Case("SelectV2", [("condition", sample(BOOL, shape, 105), True), ("t", sample(dt, shape, 106), True),
+                                           ("e", sample(dt, shape, 107), True)], when={**when, "input:1": [dt]}))
+            found.append(Case("Select", [("condition", sample(BOOL, shape, 108), True), ("x", sample(dt, shape, 109), True),
+                                         ("y", sample(dt, shape, 110), True)], when={**when, "input:1": [dt]}))
+            found.append(Case("Fill", [("dims", np.array(shape, np.int32), False),
+                                       ("value", np.array(0 if dt != F32 else 1.5, _NP[dt]), False)],
+                              when={**when, "input:1": [dt]}))
+            found.append(Case("Fill", [("dims", np.array(shape, np.int32), True),
+                                       ("value", np.array(1, _NP[dt]), False)], when={**when, "input:1": [dt]}))
+            y = sample(dt, shape, 111)
+            found += [
+                Case("Reshape", [("tensor", y, True), ("shape", np.array(shape[::-1], np.int32), False)],
+                     when={**when, "input:0": [dt]}),
+                Case("ExpandDims", [("input", y[..., 0], True), ("axis", np.array(2, np.int32), False)],
+                     when={**when, "input:0": [dt]}),
+                Case("Squeeze", [("input", y[:1], True)], {"squeeze_dims": [0]}, when={**when, "input:0": [dt]}),
+                Case("Pack", [("values", [y[0], y[1]], True)], {"axis": 1}, when={**when, "input:0": [dt]}),
+                Case("Unpack", [("value", y, True)], {"num": shape[1], "axis": 1}, output=1,
+                     when={**when, "input:0": [dt]}),
+                Case("Split", [("axis", np.array(2, np.int32), False), ("value", y, True)], {"num_split": 2}, output=1,
+                     when={**when, "input:1": [dt]}),
+                Case("SplitV", [("value", y, True), ("size_splits", np.array([1, -1], np.int32), False),
+                                ("axis", np.array(1, np.int32), False)], {"num_split": 2}, output=1,
+                     when={**when, "input:0": [dt]}),
+                Case("ConcatV2", [("values", [y, y], True), ("axis", np.array(rank - 1, np.int32), False)],
+                     when={**when, "input:0": [dt]}),
+                Case("Transpose", [("x", y, True), ("perm", np.array(list(range(rank))[::-1], np.int32), False)],
+                     when={**when, "input:0": [dt]}),
+                Case("Tile", [("input", y, True), ("multiples", np.array([2, *[1] * (rank - 1)], np.int32), False)],
+                     when={**when, "input:0": [dt]}),
+                Case("Slice", [("input", y, True), ("begin", np.array([1, *[0] * (rank - 1)], np.int32), False),
+                               ("size", np.array([-1, 2, *[-1] * (rank - 2)], np.int32), False)],
+                     when={**when, "input:0": [dt]}),
+                Case("GatherV2", [("params", y, True), ("indices", np.array([1, 0, 2], np.int32), False),
+                                  ("axis", np.array(2, np.int32), False)], when={**when, "input:0": [dt]}),
+                Case("GatherNd", [("params", y, True), ("indices", np.array([[1, 2], [0, 0]], np.int32), False)],
+                     when={**when, "input:0": [dt]}),
+                Case("ScatterNd", [("indices", np.array([[1], [0]], np.int32), False),
+                                   ("updates", sample(dt, (2, *shape[1:]), 112), True),
+                                   ("shape", np.array(shape, np.int32), False)], when={**when, "input:1": [dt]}),
+                Case("BroadcastTo", [("input", sample(dt, _ones_at(shape, (0, 2)), 113), True),
+                                     ("shape", np.array(shape, np.int32), False)], when={**when, "input:0": [dt]}),
+                Case("ZerosLike", [("x", y, True)], when={**when, "input:0": [dt]}),
+                Case("OnesLike", [("x", y, True)], when={**when, "input:0": [dt]}),
+            ]
+        for dt in (F32, I32):
+            y = sample(dt, shape, 114)
+            found += [
+                Case("AddN", [("inputs", [y, y, sample(dt, shape, 115)], True)], when={**when, "input:0": [dt]}),
+                Case("ClipByValue", [("t", y, True), ("clip_value_min", np.array(-1, _NP[dt]), False),
+                                     ("clip_value_max", np.array(1, _NP[dt]), False)], when={**when, "input:0": [dt]}),
+                Case("Cast", [("x", y, True)], {"DstT": BOOL}, when={**when, "input:0": [dt], "attr:DstT": [BOOL]}),
+                Case("Pad", [("input", y, True), ("paddings", np.array([[0, 0]] * (rank - 1) + [[1, 1]], np.int32),
+                                                   False)], when={**when, "input:0": [dt]}),
+                Case("TopKV2", [("input", y, True), ("k", np.array(1, np.int32), False)], when={**when, "input:0": [dt]}),
+                Case("MatrixBandPart", [("input", y, True), ("num_lower", np.array(1, np.int32), False),
+                                        ("num_upper", np.array(0, np.int32), False)], when={**when, "input:0": [dt]}),
+            ]
+            for op in ("Cumsum", "Cumprod"):
+                found.append(Case(op, [("x", y, True), ("axis", np.array(1, np.int32), False)],
+                                  when={**when, "input:0": [dt]}))
+            for op in ("Min", "Sum", "Max", "Mean", "Prod", "EuclideanNorm"):
+                for axes in ([1, 3], [rank - 1]):
+                    found.append(Case(op, [("input", y, True), ("axis", np.array(axes, np.int32), False)],
+                                      {"keep_dims": True}, when={**when, "input:0": [dt]}))
+            for op in ("ArgMax", "ArgMin"):  # TF's CPU ArgMax stops at rank 7: over a 3-D view of the same axis
+                for axis in (1, rank - 1):
+                    view = (int(np.prod(shape[:axis])), shape[axis], -1)
+                    out = shape[:axis] + shape[axis + 1:]
+                    found.append(Case(op, [("input", y, True), ("dimension", np.array(axis, np.int32), False)],
+                                      when={**when, "input:0": [dt]},
+                                      tf_equivalent=lambda op=op, y=y, view=view, out=out: tf.reshape(getattr(
+                                          tf.raw_ops, op)(input=tf.reshape(y, view), dimension=1), out)))
+        flags = sample(BOOL, shape, 116)
+        for op in ("All", "Any"):
+            found.append(Case(op, [("input", flags, True), ("axis", np.array([1, rank - 1], np.int32), False)],
+                              {"keep_dims": False}, when={**when, "input:0": [BOOL]}))
+        found.append(Case("Where", [("condition", flags, True)], when={**when, "input:0": [BOOL]}))
+        found.append(Case("Cast", [("x", flags, True)], {"DstT": F32}, when={**when, "input:0": [BOOL]}))
+        found.append(Case("ReverseV2", [("tensor", x, True), ("axis", np.array([rank - 1], np.int32), False)], when=when))
+        indices = np.random.default_rng(117).integers(0, 3, size=shape[:-1]).astype(np.int32)
+        found.append(Case("OneHot", [("indices", indices, True), ("depth", np.array(3, np.int32), False),
+                                     ("on_value", np.array(1.5, np.float32), False),
+                                     ("off_value", np.array(-1, np.float32), False)], {"axis": -1},
+                          when={**when, "input:2": [F32]}))
+        found.append(Case("SparseToDense", [("sparse_indices", np.array([[0] * rank, [1] * rank], np.int32), False),
+                                            ("output_shape", np.array(shape, np.int32), False),
+                                            ("sparse_values", sample(F32, (2,), 118), True),
+                                            ("default_value", np.array(0, np.float32), False)], when=when))
+        found.append(Case("TensorScatterUpdate", [("tensor", x, True), ("indices", np.array([[1], [0]], np.int32), False),
+                                                  ("updates", sample(F32, (2, *shape[1:]), 119), True)], when=when))
+        found.append(Case("SquaredDifference", [("x", x, True), ("y", sample(F32, shape, 120), True)],
+                          when={**when, "input:0": [F32]}))
+    return found
+
+
 # -- running ------------------------------------------------------------------------------------
+class ProbeCaseError(Exception):
+    """A case that calls ``tf.raw_ops`` wrongly (a keyword the op does not have): a bug of the probe, not a limit.
+
+    It is not a ``LookupError``, so it is never counted as "TF cannot run it": the run stops, loudly."""
+
+
+def tf_arguments(case: Case) -> dict[str, tuple[Any, bool]]:
+    """The ``tf.raw_ops`` keywords of a case (not its NHWC reference or TF equivalent): name -> (value, is an input).
+
+    Type attrs TF infers from the inputs (``T``, ``N``) are left out, as raw_ops refuses them."""
+    from tensorflow.python.framework import op_def_registry
+
+    op_def = op_def_registry.get(TF_OP_NAMES.get(case.op, case.op))
+    inferred = {arg.type_attr for arg in op_def.input_arg if arg.type_attr} | {
+        arg.number_attr for arg in op_def.input_arg if arg.number_attr} if op_def is not None else set()
+    found: dict[str, tuple[Any, bool]] = {name: (array, True) for name, array, _ in case.inputs}
+    for key, value in case.attrs.items():
+        if case.op == "Squeeze" and key == "squeeze_dims":  # raw_ops's name of the GraphDef attr
+            key = "axis"
+        if key not in inferred:
+            found[key] = (value, False)
+    return found
+
+
+def argument_errors(case: Case) -> list[str]:
+    """What in the case's keywords ``tf.raw_ops.<op>``'s signature lacks or needs (empty: TF can be called)."""
+    import inspect
+
+    import tensorflow as tf
+
+    function = getattr(tf.raw_ops, TF_OP_NAMES.get(case.op, case.op), None)
+    if function is None:
+        return [f"tf.raw_ops has no {case.op}"]
+    parameters = inspect.signature(function).parameters
+    given = tf_arguments(case)
+    problems = [f"tf.raw_ops.{case.op} has no argument {name!r} (it takes {', '.join(parameters)})"
+                for name in given if name not in parameters]
+    problems += [f"tf.raw_ops.{case.op} needs argument {name!r}" for name, parameter in parameters.items()
+                 if parameter.default is inspect.Parameter.empty and name not in given]
+    return problems
+
+
 def tf_reference(case: Case) -> np.ndarray:
     import tensorflow as tf
-    from tensorflow.python.framework import op_def_registry
 
     if case.reference is not None:
         base, perm = case.reference
@@ -742,15 +955,12 @@ def tf_reference(case: Case) -> np.ndarray:
     if case.tf_equivalent is not None:
         with tf.device("/CPU:0"):
             return np.asarray(case.tf_equivalent())
-    op_def = op_def_registry.get(TF_OP_NAMES.get(case.op, case.op))
-    inferred = {arg.type_attr for arg in op_def.input_arg if arg.type_attr} | {
-        arg.number_attr for arg in op_def.input_arg if arg.number_attr}
-    kwargs: dict[str, Any] = {}
-    for name, array, _ in case.inputs:
-        kwargs[name] = [tf.constant(a) for a in array] if isinstance(array, list) else tf.constant(array)
-    for key, value in case.attrs.items():
-        if key not in inferred:
-            kwargs[key] = tf.as_dtype(value) if key in ("DstT", "out_type") else value
+    problems = argument_errors(case)
+    if problems:
+        raise ProbeCaseError(f"{case.label}: {'; '.join(problems)}")
+    kwargs = {key: ([tf.constant(a) for a in value] if isinstance(value, list) else tf.constant(value))
+              if is_input else (tf.as_dtype(value) if key in ("DstT", "out_type") else value)
+              for key, (value, is_input) in tf_arguments(case).items()}
     with tf.device("/CPU:0"):
         out = getattr(tf.raw_ops, case.op)(**kwargs)
     if isinstance(out, (list, tuple)):
@@ -853,11 +1063,18 @@ def run_case(case: Case, backends: list[str], session: Any = None) -> dict[str, 
 
     try:
         expected = tf_reference(case)
+    except ProbeCaseError:
+        raise
+    except TypeError as err:  # a Python call error (a keyword raw_ops lacks), not TF refusing a dtype: a probe bug
+        raise ProbeCaseError(f"{case.label}: {err}") from err
     except Exception as err:  # TF has no CPU kernel for this dtype/attr: nothing to compare against
         if case.spec is not None and type(err).__name__ == "UnimplementedError":  # "Broadcast ... not supported yet"
             expected = case.spec()
         else:
-            raise LookupError(f"TF cannot run {case.label}: {type(err).__name__}") from err
+            why = (str(err).strip().splitlines() or [""])[0]
+            raise LookupError(f"TF cannot run {case.label}: {type(err).__name__}: {why[:160]}") from err
+    arrays = [a for _, array, _ in case.inputs for a in (array if isinstance(array, list) else [array])]
+    case.probed_rank = max([np.ndim(expected), *(np.ndim(a) for a in arrays)])
     graph, feeds = ir_graph(case)
     outcome: dict[str, str | None] = {}
     with tempfile.TemporaryDirectory(prefix="tfjsconv-probe-") as tmp:
@@ -930,6 +1147,18 @@ def to_limits(results: list[tuple[Case, dict[str, str | None]]], *, quirks: bool
     return limits
 
 
+def coverage(results: list[tuple[Case, dict[str, str | None]]]) -> dict[str, dict[str, int]]:
+    """op -> backend -> the highest rank a case of the op ran at there (throwing or wrong counts: it is a limit).
+
+    The generator refuses an op at rank >= 7 on a backend where this is below 7: never run there is never known."""
+    found: dict[str, dict[str, int]] = {}
+    for case, outcome in results:
+        for backend in outcome:
+            ranks = found.setdefault(case.op, {})
+            ranks[backend] = max(ranks.get(backend, 0), case.probed_rank)
+    return {op: dict(sorted(found[op].items())) for op in sorted(found)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--webgl", action="store_true", help="also probe webgl in headless Chromium")
@@ -937,10 +1166,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--merge", action="store_true",
                         help="with --only: replace only those ops' limits in an existing --output")
+    parser.add_argument("--high_ranks", action="store_true",
+                        help="only the rank 5-8 cases (with --merge: replaces only the rank-class limits)")
+    parser.add_argument("--low_ranks", action="store_true",
+                        help="only the cases that are not rank 5-8 ones (with --merge: keeps the rank-class limits)")
     args = parser.parse_args(argv)
+    if args.high_ranks and args.low_ranks:
+        parser.error("--high_ranks and --low_ranks exclude each other")
     sys.path.insert(0, str(REPO_ROOT))
     backends = ["cpu", "wasm"] + (["webgl"] if args.webgl else [])
-    selected = [c for c in cases() if not args.only or c.op in args.only.split(",")]
+    selected = [c for c in cases() if (not args.only or c.op in args.only.split(","))
+                and (not args.high_ranks or "maxrank:5" in c.when)
+                and (not args.low_ranks or "maxrank:5" not in c.when)]
     session = None
     if args.webgl:
         from tfjsconv.serve.browser import BrowserSession
@@ -961,7 +1198,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if session is not None:
             session.close()
-    limits, quirks = to_limits(results), to_limits(results, quirks=True)
+    limits, quirks, ranks = to_limits(results), to_limits(results, quirks=True), coverage(results)
     header = {"generator": "scripts/probe_backends.py", "backends": backends,
               "cases_run": len(results), "cases_skipped_tf_cannot_run": len(skipped),
               "reference": "tf.raw_ops on CPU (NCHW cases: the NHWC op, transposed)"}
@@ -969,15 +1206,26 @@ def main(argv: list[str] | None = None) -> int:
         old = json.loads(args.output.read_text(encoding="utf-8"))
         only = set(args.only.split(","))
         # a backend not probed this run (webgl without --webgl) keeps its limits for those ops
-        limits = [limit for limit in old["limits"] if limit["op"] not in only or limit["backend"] not in backends] + limits
-        quirks = [quirk for quirk in old.get("quirks", []) if quirk["op"] not in only or quirk["backend"] not in backends] + quirks
+        high_rank = lambda entry: "maxrank:5" in entry.get("when", {}) or "maxrank:5=" in entry.get("case", "")  # noqa: E731
+        rerun = lambda entry: entry["op"] in only and entry["backend"] in backends and (  # noqa: E731
+            not args.high_ranks or high_rank(entry)) and (not args.low_ranks or not high_rank(entry))
+        limits = [limit for limit in old["limits"] if not rerun(limit)] + limits
+        quirks = [quirk for quirk in old.get("quirks", []) if args.high_ranks or not rerun(quirk)] + quirks
         header = dict(old["header"], merged_ops=sorted(set(old["header"].get("merged_ops", [])) | only))
+        for op, per_backend in old.get("coverage", {}).items():  # the same: a backend not probed keeps its ranks
+            kept = {b: r for b, r in per_backend.items()
+                    if op not in only or b not in backends or args.high_ranks or args.low_ranks}
+            new = ranks.get(op, {})
+            ranks[op] = dict(sorted({**kept, **{b: max(r, kept.get(b, 0)) for b, r in new.items()}}.items()))
+        ranks = {op: ranks[op] for op in sorted(ranks)}
     limits.sort(key=lambda l: (l["op"], l["backend"], json.dumps(l["when"], sort_keys=True)))
     quirks.sort(key=lambda q: (q["op"], q["backend"], q["case"]))
-    document = {"header": header, "limits": limits, "quirks": quirks}
+    document = {"header": header, "limits": limits, "quirks": quirks, "coverage": ranks}
     args.output.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.output}: {len(document['limits'])} limits from {len(results)} cases "
           f"({len(skipped)} skipped: TF cannot run them)")
+    for reason in skipped:  # each one a dtype/attr TF's CPU kernels refuse; a wrong call stops the run instead
+        print(f"  skipped: {reason}")
     return 0
 
 

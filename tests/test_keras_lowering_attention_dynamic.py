@@ -178,26 +178,4 @@ def test_attention_over_unknown_lengths_runs_on_webgl(converted, browser, family
     assert report.passed, format_report(report)
 
 
-def _per_head_mask_beside_keras_mask():
-    L = keras.layers
-    seq = keras.Input((None, 8), name="seq")
-    per_head = keras.Input((2, None, None), dtype="bool", name="mask_heads")
-    layer = _mha(keras, 2, 4, "per_head_keras_mask")
-    return keras.Model([seq, per_head], layer(L.Masking(name="masking")(seq), seq, attention_mask=per_head))
-
-
-@pytest.mark.parametrize("build,needle", [
-    # Keras lines a Keras mask's batch up with the heads of a per-head mask: only some batch sizes broadcast
-    (_per_head_mask_beside_keras_mask, r"'per_head_keras_mask' \(MultiHeadAttention\): an attention mask of shape "
-                                       r"\[None, 2, None, None\] beside Keras masks over unknown steps"),
-], ids=["per_head_mask_beside_keras_mask"])
-def test_what_needs_static_sizes_stays_refused_by_name(tmp_path, build, needle):
-    """Refused by name, with the TensorFlow hint, and nothing written."""
-    import tfjsconv
-    from tfjsconv.errors import UsageError
-
-    build().save(tmp_path / "model.keras")
-    with pytest.raises(UsageError, match=needle) as err:
-        tfjsconv.convert(tmp_path / "model.keras", tmp_path / "out", output_format="tfjs_graph_model")
-    assert "--loader=tensorflow" in str(err.value.hint)
-    assert not (tmp_path / "out").exists()
+# (a per-head mask beside a Keras mask over unknown lengths lowers now: test_keras_lowering_k25_attention_masks_*)

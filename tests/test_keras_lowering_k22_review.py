@@ -105,7 +105,10 @@ def test_keras3_resizing_that_rounds_integers_is_refused_by_name(tmp_path, dtype
         tmp_path / "m.keras")
     with pytest.raises(UsageError) as err:
         tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
-    assert f"'resize' (Resizing) on {dtype} images (Keras 3 casts its result back" in str(err.value)
+    if dtype in ("int32", "int64"):  # held as float32 by the walk: refused before the resize's own rounding rule
+        assert f"'resize' (Resizing) on {dtype} integers (Keras keeps them exact" in str(err.value)
+    else:
+        assert f"'resize' (Resizing) on {dtype} images (Keras 3 casts its result back" in str(err.value)
 
 
 def test_keras3_time_distributed_resizing_of_integers_is_refused_by_name(tmp_path):

@@ -22,7 +22,6 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("keras")
 
-import tfjsconv  # noqa: E402
 from keras_two_sizes import converted_fixture, each_case, normal_inputs_at, two_size_saver, verify_runs  # noqa: E402
 
 
@@ -113,34 +112,5 @@ def test_run_time_positions_run_on_webgl(converted, browser):
     assert report.passed, format_report(report)
 
 
-# -- what stays refused, by name -----------------------------------------------------------------------------------
-def _refusal(tmp_path: Path, model, name: str) -> str:
-    from tfjsconv.errors import UsageError
-
-    path = tmp_path / name
-    model.save(path)
-    with pytest.raises(UsageError) as info:
-        tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")
-    assert not (tmp_path / "out").exists()
-    return str(info.value)
-
-
-def test_masks_per_position_over_run_time_positions_are_refused_by_name(tmp_path):
-    """Which positions a Masking mask covers is known only at run time (Keras fails unless they are the output's)."""
-    k = pytest.importorskip("tf_keras")
-    x = k.Input((None, None, None, 3), name="x")
-    model = k.Model(x, k.layers.ConvLSTM2D(2, 3, name="conv")(k.layers.Masking(name="mask")(x)))
-    message = _refusal(tmp_path, model, "masked.h5")
-    assert "'conv' (ConvLSTM2D): a mask of shape [None, None, None, None] over positions known only at run time" \
-        in message, message
-
-
-def test_bidirectional_conv_lstm_initial_state_with_a_mask_is_refused_by_name(tmp_path):
-    """tf_keras passes the sequence's mask on with ``initial_state``: a masked step then outputs the previous output
-    (zeros before any step), no longer the state ``h``: refused."""
-    k = pytest.importorskip("tf_keras")
-    x, h = k.Input((4, 3, 3, 2), name="x"), k.Input((3, 3, 2), name="h")
-    out = k.layers.Bidirectional(k.layers.ConvLSTM2D(2, 3, padding="same"), name="bi")(
-        k.layers.Masking(name="mask")(x), initial_state=[h, h, h, h])
-    message = _refusal(tmp_path, k.Model([x, h], out), "bi.h5")
-    assert "'bi' (Bidirectional) called with initial_state and a mask" in message, message
+# Masks per position over run-time positions, and initial_state with a mask (Bidirectional too), were refused
+# here; they now lower: tests/test_keras_lowering_k26_conv_lstm.py (K26).

@@ -7,7 +7,7 @@ and the limits ``scripts/probe_backends.py`` found by running ops on each backen
 
 A node fails on a backend when a kernel it always dispatches to is not registered there, when it
 needs a complex64-only kernel the backend lacks and has a complex64 tensor, or when a recorded limit
-matches its dtypes/attributes. A dtype or attribute the IR does not know never causes a refusal; a rank
+matches its dtypes/attributes (an ``unprobed`` limit: the probe never ran the op at rank >= 7 there). A dtype or attribute the IR does not know never causes a refusal; a rank
 the IR lacks is inferred (``tfjsconv.shape_rank``), and one that stays unknown refuses (docs/backends.md).
 """
 from __future__ import annotations
@@ -342,10 +342,9 @@ class BackendContract:
             if all(value is not None and value in limit["when"][sel] for sel, value in selected.items()):
                 shown = ", ".join(f"{sel.split(':', 1)[1] if sel.startswith('attr:') else sel}={value}"
                                   for sel, value in selected.items())
-                outcome = "gives a wrong answer" if limit.get("outcome") == "wrong" else "throws"
-                reasons.append(f"{shown} {outcome}")
+                reasons.append(f"{shown} {_OUTCOMES.get(limit.get('outcome'), 'throws')}")
             elif facts.refuse_unknown_rank and _only_rank_unknown(limit["when"], selected):
-                outcome = "gives a wrong answer" if limit.get("outcome") == "wrong" else "throws"
+                outcome = _OUTCOMES.get(limit.get("outcome"), "throws")
                 ranks = " and ".join(f"{sel}={'/'.join(limit['when'][sel])}" for sel, value in selected.items()
                                      if value is None)
                 reasons.append(f"rank unknown (at {ranks} it {outcome})")
@@ -392,6 +391,11 @@ class BackendContract:
         return {b: {"runs": not any(p.backend == b for p in problems),
                     "problems": [{"op": p.op, "node": p.node, "reason": p.reason} for p in problems if p.backend == b]}
                 for b in backends}
+
+
+#: How a limit's outcome reads in a refusal; ``unprobed``: the probe never ran the op in that rank class there.
+_OUTCOMES = {"wrong": "gives a wrong answer", "throws": "throws",
+             "unprobed": "was never probed (refused until it is: no run, no pass)"}
 
 
 def _only_rank_unknown(when: Mapping[str, Sequence[str]], selected: Mapping[str, str | None]) -> bool:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
+from ..dtypes import DType
 from ..ir import Graph, Node, Value
 from .graph_edit import const_array, rewrite
+from .narrow_ints import tfjs_dtype
 
 _BOOL = DType.BOOL
 
@@ -190,14 +191,10 @@ def _numpy(dtype: DType) -> np.dtype | None:
         return None
 
 
-#: Dtypes TF.js's graph loader does not parse in an op's ``T`` (its ``Fill`` would make float32 and the ``Mul``
-#: upcast an int16 ``x`` to float32): their Fill is of the dtype TF.js holds them in.
-_FILL_AS = {d: TFJS_WEIGHT_DOWNCASTS[d] for d in (DType.INT16, DType.UINT16, DType.UINT32, DType.UINT64,
-                                                  DType.BFLOAT16)}
-
-
 def _fill(graph: Graph, node: Node, value: np.ndarray, dtype: DType) -> Value:
-    dtype = _FILL_AS.get(dtype, dtype)
+    # dtypes TF.js's graph loader does not parse in an op's ``T`` (its ``Fill`` would make float32 and the ``Mul``
+    # upcast an int16 ``x`` to float32): the Fill is of the dtype TF.js holds them in (narrow_ints)
+    dtype = tfjs_dtype(dtype)
     scalar = graph.const(np.asarray(value, dtype.numpy), name=f"{node.name}/unit")
     return graph.add_op("Fill", [node.inputs[1], scalar], {"T": dtype, "index_type": node.inputs[1].dtype
                                                             or DType.INT32}, name=f"{node.name}/units", dtype=dtype)

@@ -185,6 +185,10 @@ class NodeContext:
         name = self.node.input[i]
         return next((node for node in self._tr.model.graph.node if name in node.output), None)
 
+    def same_dim(self, a: tuple[str, int], b: tuple[str, int]) -> bool:
+        """Whether dims ``(tensor name, axis)`` ``a`` and ``b`` are equal at run time (:mod:`.dim_classes`)."""
+        return self._tr.dims.same(a, b)
+
     def tensor_named(self, name: str) -> Tensor | None:
         """The ONNX tensor ``name`` as translated so far (e.g. an input of :meth:`producer`), or None."""
         return self._tr.tensors.get(name)

@@ -86,6 +86,16 @@ def _same(node: Any, inputs: list, attrs: dict) -> list[Element] | None:
     return elements_of(inputs[0])
 
 
+#: Cast targets whose arithmetic the rules model (int32, int64): a Cast to uint8 wraps 260 to 4, and in
+#: float a Div is not the floor division ``_arith`` computes (6 / 4 * 2 is 3, not 2).
+_EXACT_CASTS = frozenset({6, 7})
+
+
+def _cast(node: Any, inputs: list, attrs: dict) -> list[Element] | None:
+    """Cast of a shape vector: the same elements, unless the type cannot hold them (RX3)."""
+    return elements_of(inputs[0]) if int(attrs.get("to", 0)) in _EXACT_CASTS else None
+
+
 def _arith(fn: Callable[[int, int], int], unit: int | None) -> Callable:
     def rule(node: Any, inputs: list, attrs: dict) -> list[Element] | None:
         a, b = elements_of(inputs[0]), elements_of(inputs[1])
@@ -118,7 +128,7 @@ def _floordiv(x: int, y: int) -> int:
 
 RULES: dict[str, Callable] = {
     "Shape": _shape, "Slice": _slice, "Gather": _gather, "Concat": _concat,
-    "Unsqueeze": _same, "Squeeze": _same, "Reshape": _same, "Cast": _same, "Identity": _same,
+    "Unsqueeze": _same, "Squeeze": _same, "Reshape": _same, "Cast": _cast, "Identity": _same,
     "Mul": _arith(_mul, 1), "Add": _arith(lambda x, y: x + y, 0), "Sub": _arith(lambda x, y: x - y, 0),
     "Div": _arith(_floordiv, 1),
 }

@@ -20,6 +20,7 @@ from tfjsconv import provenance
 from tfjsconv.ir import Graph, Value
 
 from . import layout, symbolic
+from .dim_classes import DimClasses
 from .context import Laid, NodeContext, Tensor
 from .dtypes import ir_dtype, narrow, onnx_elem_to_numpy
 from .folding import try_fold
@@ -84,6 +85,8 @@ class Translator:
         self._info: dict[str, tuple[np.dtype | None, tuple | None]] = {}
         #: How many times each ONNX tensor is read (graph outputs count as a read).
         self.uses: Counter[str] = Counter()
+        #: Which unknown dims are equal at run time (for Reshape targets computed from other tensors).
+        self.dims = DimClasses()
         self._collect_value_info()
 
     # -- value info ---------------------------------------------------------------------------
@@ -262,8 +265,10 @@ class Translator:
         try:
             with provenance.scope(self.graph, name):
                 result = fn(ctx)
+                result = self._wrap_narrow_overflow(ctx, node, result)  # T6: 8/16-bit wrap-around
                 self._store_outputs(ctx, node, result, used)
             self._track_elements(node, inputs, ctx.attrs)
+            self.dims.track(node, inputs, [self.tensors.get(o) if o else None for o in node.output], ctx.attrs)
         except TfjsconvError as err:
             failures.append(err)
             self._mark_unknown(node)
@@ -323,6 +328,25 @@ class Translator:
             if out_name:
                 self.tensors[out_name] = Tensor(out_name)
 
+    def _wrap_narrow_overflow(self, ctx: NodeContext, node: Any, result: Any) -> Any:
+        """T6: an 8/16-bit integer result of an op that can leave its type's range (uint8 200 + 100), held as
+        int32 in TF.js, wrapped into that range as onnxruntime's C++ arithmetic wraps it (44)."""
+        if node.op_type not in _NARROW_OVERFLOW_OPS or node.domain not in DEFAULT_DOMAINS:
+            return result
+        from .ops.bitwise import wrap_to_width
+
+        single = not isinstance(result, (list, tuple))
+        items = [result] if single else list(result)
+        for j, item in enumerate(items[:len(node.output)]):
+            np_dtype = self._info.get(node.output[j], (None, None))[0]
+            if np_dtype is None or np.dtype(np_dtype).kind not in "iu" or np.dtype(np_dtype).itemsize > 2:
+                continue
+            if isinstance(item, Value):
+                items[j] = wrap_to_width(ctx, item, np_dtype, label=f"narrow_wrap{j}")
+            elif isinstance(item, Laid):
+                items[j] = Laid(wrap_to_width(ctx, item.value, np_dtype, label=f"narrow_wrap{j}"), item.perm)
+        return items[0] if single else type(result)(items)
+
     def _store_outputs(self, ctx: NodeContext, node: Any, result: Any, used: set[str]) -> None:
         items = list(result) if isinstance(result, (list, tuple)) else [result]
         perms = [getattr(item, "perm", None) for item in items[:len(node.output)]]
@@ -357,6 +381,11 @@ class Translator:
             shape = tuple(value.shape) if perm is None else layout.permute(value.shape, layout.inverse(perm))
         if value.shape is None and shape is not None:
             value.shape = layout.permute(shape, perm)
+        elif (shape is not None and value.shape is not None and len(value.shape) == len(shape)
+              and value.producer is not None and value.producer.op == "Reshape"):
+            # a dim of a computed Reshape target the mapping knows (dim_classes) that inference left unknown
+            own = tuple(value.shape) if perm is None else layout.permute(value.shape, layout.inverse(perm))
+            shape = tuple(d if d is not None else (o if isinstance(o, int) else None) for d, o in zip(shape, own))
         if value.dtype is None:
             value.dtype = ir_dtype(np_dtype)
         return Tensor(name, value=value, perm=perm, dtype=np_dtype, shape=shape)
@@ -378,6 +407,12 @@ def describe_node(node: Any, name: str) -> str:
             if path:
                 return f"{name} (torch module {path})"
     return name
+
+
+#: T6: ONNX ops whose 8/16-bit integer results can leave the type's range (wrapped by _wrap_narrow_overflow).
+_NARROW_OVERFLOW_OPS = frozenset({"Add", "Sub", "Mul", "Neg", "Abs", "Div", "Pow", "Sum", "ReduceSum", "ReduceProd",
+                                  "ReduceSumSquare", "CumSum", "MatMul", "Gemm", "Einsum", "ScatterElements",
+                                  "ScatterND"})
 
 
 def _foldable(const: Any) -> bool:

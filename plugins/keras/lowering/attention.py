@@ -12,7 +12,10 @@ batch too) the rank-3 default attention, GroupedQueryAttention and Attention / A
 axis may be unknown too: no weight depends on it) read the sizes of their head reshapes from ``tf.shape``
 (:mod:`.dynamic_shape`) and build the causal and sliding-window bands from ``tf.range`` of the lengths
 (:func:`.attention_masks.runtime_bands`); other ``attention_axes`` and rank-4+ queries fold with run-time sizes
-(:mod:`.attention_layout`), their bands lined up as Keras lines them up (:func:`.attention_masks.folded_runtime_keep`).
+(:mod:`.attention_layout`), their bands lined up as Keras lines them up (:func:`.attention_masks.folded_runtime_keep`);
+an ``attention_mask`` or Keras masks there (or beside a per-head mask, or expanded by Keras 3's fused path for other
+configured axes) reach the scores as Keras's broadcasting lines them up at run time
+(:func:`.attention_masks.runtime_keras_keep`).
 
 Masks follow the Keras flavour that saved the file (Keras 3 or tf_keras), which decides what a fully masked
 query row gives. Keras 3's fused path (no dropout, no returned scores) uses ``where(mask, logits,
@@ -160,21 +163,42 @@ def projected_flat(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: i
                {"transpose_a": False, "transpose_b": False}, shape=(None, heads * size), label=f"{label}/MatMul")
     if bias is not None:
         ctx.check_shape(bias, [heads, size], f"{label} bias")
-        _keras3_heads_bias_gap(ctx, x, heads, size)
+        if _keras3_heads_bias_on_steps(ctx, x, heads, size, label):
+            return _bias_on_steps(ctx, y, bias, heads, label)
         y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), f"{label}/bias")],
                    {"data_format": "NHWC"}, shape=y.shape, label=f"{label}/BiasAdd")
     return y
 
 
-def _keras3_heads_bias_gap(ctx: LayerContext, x: Value, heads: int, size: int) -> None:
-    """A ``[heads, 1]`` bias (``key_dim`` or ``value_dim`` 1) squeezes to ``[heads]``: Keras 3's TensorFlow backend
-    adds it on the projection's axis 1 when that one is ``heads`` long (:func:`.core.keras3_bias_add_gap`); the
-    positions axes are checked all, as the lowering may have moved them."""
-    if ctx.keras3 and size == 1 and heads > 1:
-        from .core import keras3_bias_add_gap
+def _keras3_heads_bias_on_steps(ctx: LayerContext, x: Value, heads: int, size: int, part: str) -> bool:
+    """Whether Keras 3's TensorFlow backend's traced graph adds the ``[heads, 1]`` bias (``key_dim`` or
+    ``value_dim`` 1, squeezed to ``[heads]``) of ``part``'s projection ``[batch, *positions, heads, 1]`` on its axis 1
+    (the first positions axis of the layer's own input, known at trace time to be ``heads`` long) rather than on
+    the heads (:func:`.core.keras3_traced_bias_axis`, which also warns over unknown lengths). Lowered for a rank-3
+    input projected as it comes; otherwise refused by name."""
+    if not (ctx.keras3 and size == 1 and heads > 1):
+        return False
+    from .core import keras3_traced_bias_axis
 
-        for length in ctx.shape(x)[1:-1]:
-            keras3_bias_add_gap(ctx, (None, length, heads, 1), 2, heads)
+    query, value, key = query_value_key(ctx)
+    source = {"query": query, "gate": query, "value": value, "key": key}.get(part, x)
+    shape = ctx.shape(source)
+    if keras3_traced_bias_axis(ctx, (*shape[:-1], heads, 1), len(shape) - 1, heads, value=source) != 1:
+        return False
+    if x is not source or len(shape) != 3:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): Keras 3's TensorFlow backend adds its {part} "
+                          f"bias (shape [{heads}, 1]) on the projection's axis 1 (the input's axis 1, {heads} long), "
+                          "not on the heads as other backends do; lowered for rank-3 inputs only")
+    return True
+
+
+def _bias_on_steps(ctx: LayerContext, flat: Value, bias: Any, heads: int, label: str) -> Value:
+    """``[batch·steps, heads]`` + ``bias[step]`` for steps == heads: Keras 3's TensorFlow backend's ``bias_add`` on
+    the steps axis of ``[batch, steps, heads, 1]``."""
+    y = ctx.reshape(flat, [None, heads, heads], f"{label}/steps")
+    y = ctx.binary("AddV2", y, ctx.weight(ReshapedArray(bias, (heads, 1)), f"{label}/bias_on_steps"),
+                   label=f"{label}/bias")
+    return ctx.reshape(y, [None, heads], f"{label}/flat_again")
 
 
 def _project(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, steps: int | None,
@@ -197,9 +221,11 @@ def gate_of(ctx: LayerContext, query: Value, kernel: Any, bias: Any, heads: int,
                {"transpose_a": False, "transpose_b": False}, shape=(None, heads * size), label="gate/MatMul")
     if bias is not None:
         ctx.check_shape(bias, [heads, size], "gate bias")
-        _keras3_heads_bias_gap(ctx, query, heads, size)
-        y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), "gate/bias")],
-                   {"data_format": "NHWC"}, shape=y.shape, label="gate/BiasAdd")
+        if _keras3_heads_bias_on_steps(ctx, query, heads, size, "gate"):
+            y = _bias_on_steps(ctx, y, bias, heads, "gate")
+        else:
+            y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), "gate/bias")],
+                       {"data_format": "NHWC"}, shape=y.shape, label="gate/BiasAdd")
     return ctx.unary("Sigmoid", y, label="gate/Sigmoid")
 
 
@@ -324,12 +350,16 @@ def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, l
         from .attention_masks import folded_runtime_keep
 
         query, value, _ = query_value_key(ctx)
-        keep = folded_runtime_keep(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), layout,
-                                   (query, value), causal=causal, window=ctx.config.get("sliding_window"))
-        return masked_softmax(ctx, scores, keep, style=style, logsumexp=keep is not None and not ctx.keras3
-                              and len(layout.axes) > 1)
+        if kwargs.get("attention_mask") is not None or any(m is not None for m in query_value_key_masks(ctx)):
+            keep = _runtime_keras_keep(ctx, layout, len(layout.axes), causal)
+        else:
+            keep = folded_runtime_keep(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), layout,
+                                       (query, value), causal=causal, window=ctx.config.get("sliding_window"))
+        return probs_shaped_as_scores(ctx, masked_softmax(ctx, scores, keep, style=style, logsumexp=keep is not None
+                                                     and not ctx.keras3 and len(layout.axes) > 1), scores, keep)
     if layout.dynamic:
-        return masked_softmax(ctx, scores, _runtime_mha_keep(ctx, layout, style, causal), style=style)
+        keep = _runtime_mha_keep(ctx, layout, style, causal)
+        return probs_shaped_as_scores(ctx, masked_softmax(ctx, scores, keep, style=style), scores, keep)
     pieces = mha_mask_pieces(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), causal,
                              ctx.config.get("sliding_window"), layout.band_steps)
     keep = keras_keep(ctx, pieces, groups, _expansion_axes(ctx, layout, style, causal_only=causal and len(pieces) == 1))
@@ -344,18 +374,47 @@ def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, l
     return ctx.reshape(probs, list(shape), "probs/folded") if shape != grouped else probs
 
 
+def probs_shaped_as_scores(ctx: LayerContext, probs: Value, scores: Value, keep: Value | None) -> Value:
+    """``probs`` reshaped to the run-time shape of ``scores`` when a mask sized at run time met them: a mask axis
+    longer than the scores' (where the scores have 1) makes Keras 3's Softmax raise, but ``SelectV2`` and the
+    two-way broadcast the run-time mask goes through would grow the probabilities instead. The Reshape (same
+    element count, so free) fails there rather than hand on probabilities of another shape (returned scores, or
+    an output fetched alone, would otherwise come out silently)."""
+    if keep is None:
+        return probs
+    i32 = DType.INT32
+    shape = ctx.op("Shape", [scores], {"out_type": i32}, dtype=i32, shape=(len(ctx.shape(scores)),),
+                   label="scores_shape")
+    return ctx.op("Reshape", [probs, shape], {"Tshape": i32}, shape=ctx.shape(scores), label="probs_as_scores")
+
+
 def _runtime_mha_keep(ctx: LayerContext, layout: AttentionLayout, style: str, causal: bool) -> Value | None:
     """Keras's mask of a rank-3 attention over lengths known at run time only (:func:`.attention_masks.runtime_keep`),
     the causal and sliding-window bands built from the lengths of the call's query and value."""
     kwargs, window = ctx.call_kwargs, ctx.config.get("sliding_window")
     attention_mask, input_masks = kwargs.get("attention_mask"), query_value_key_masks(ctx)
     pieces = attention_mask is not None or any(m is not None for m in input_masks) or window is not None
-    if pieces and _expansion_axes(ctx, layout, style, causal_only=False) != 1:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask Keras 3 expands for "
-                          f"attention_axes={ctx.config.get('attention_axes')} over unknown lengths")
+    expansion = _expansion_axes(ctx, layout, style, causal_only=False)
+    per_head_beside = attention_mask is not None and len(ctx.shape(attention_mask)) == 4 \
+        and any(m is not None for m in input_masks)  # (Keras lines the Keras mask's batch up with the heads)
+    if pieces and (expansion != 1 or per_head_beside):  # lined up with the scores as Keras lines it up
+        return _runtime_keras_keep(ctx, layout, expansion, causal)
     query, value, _ = query_value_key(ctx)
     return runtime_keep(ctx, attention_mask, input_masks,
                         runtime_bands(ctx, query, value, causal=causal, window=window))
+
+
+def _runtime_keras_keep(ctx: LayerContext, layout: AttentionLayout, expansion: int, causal: bool) -> Value | None:
+    """Keras's whole attention mask over sizes known only at run time, lined up with the scores as Keras's
+    broadcasting lines it up (:func:`.attention_masks.runtime_keras_keep`), laid out as the folded scores."""
+    from .attention_masks import keras_scores_axes, runtime_keras_keep, runtime_mask_pieces
+
+    kwargs, window = ctx.call_kwargs, ctx.config.get("sliding_window")
+    query, value, key = query_value_key(ctx)
+    bands = runtime_bands(ctx, query, value, causal=causal, window=window)
+    pieces = runtime_mask_pieces(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), bands)
+    return runtime_keras_keep(ctx, pieces, keras_scores_axes(layout, int(ctx.config["num_heads"]), query, key),
+                              expansion)
 
 
 def _expansion_axes(ctx: LayerContext, layout: AttentionLayout, style: str, *, causal_only: bool) -> int:

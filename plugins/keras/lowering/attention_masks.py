@@ -13,7 +13,10 @@ Each piece is then laid out as ``[B|1, G|1, T|1, S|1]``, the scores seen as ``[B
 after ``B``, ``T`` and ``S`` the flattened attention axes): a Reshape of its sizes per group, and one GatherV2 with
 constant indices per group where it covers only some of the group's axes (broadcast over the others), so every
 op stays at rank 4 (webgl). What Keras cannot broadcast (it raises) or could only for some batch sizes is refused
-by name.
+by name. Over sizes known only at run time the same steps run on run-time shapes (:func:`runtime_keras_keep`):
+the pieces ANDed by ``LogicalAnd`` (which broadcasts, and fails, as Keras's ``&`` does), expanded as Keras expands
+them, then ``BroadcastTo`` the scores' run-time shape and folded per group (a mask axis longer than the scores'
+grows them rather than fail: the probabilities' reshape to the scores' shape fails there, as Keras raises).
 """
 from __future__ import annotations
 
@@ -24,10 +27,11 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .attention_layout import AttentionLayout
+from .attention_layout import AttentionLayout, sizes_at
 from .context import LayerContext, broadcast_shape
 from .dynamic_shape import runtime_range
 from .registry import Unsupported
+from .runtime_fold import merge_axes
 
 Dim = int | None
 
@@ -240,8 +244,8 @@ def runtime_keep(ctx: LayerContext, attention_mask: Value | None, input_masks: t
 
     Keras ANDs ``attention_mask`` (bool-cast), the query's Keras mask as ``[B, T, 1]``, the value's and key's as
     ``[B, 1, S]`` and the bands with broadcasting from the right, then expands a rank-3 result at axis 1 (``-3``);
-    the same ops here, on run-time shapes. A per-head ``[B, heads, T, S]`` mask beside a Keras mask is refused:
-    Keras lines the Keras mask's batch up with the heads (:func:`keras_keep` follows that on static sizes only).
+    the same ops here, on run-time shapes. (A per-head ``[B, heads, T, S]`` mask beside a Keras mask, whose batch
+    Keras lines up with the heads, goes through :func:`runtime_keras_keep`.)
     """
     parts: list[Value] = []
     if attention_mask is not None:
@@ -258,9 +262,6 @@ def runtime_keep(ctx: LayerContext, attention_mask: Value | None, input_masks: t
         if len(ctx.shape(mask)) != 2:
             raise _refuse(ctx, f"a {label} of shape {list(ctx.shape(mask))} over unknown steps")
         parts.append(ctx.expand_dims(as_bool(ctx, mask, label=f"{label}_bool"), axis, f"{label}_steps"))
-    if attention_mask is not None and len(ctx.shape(attention_mask)) == 4 and len(parts) > 1:
-        raise _refuse(ctx, f"an attention mask of shape {list(ctx.shape(attention_mask))} beside Keras masks over "
-                           "unknown steps (Keras lines their batch up with the heads)")
     parts += bands
     return all_kept(ctx, parts)
 
@@ -285,13 +286,10 @@ def folded_runtime_keep(ctx: LayerContext, attention_mask: Value | None, input_m
     Keras builds the bands ``[1, T0, S0]`` from axis 1 of query and value and expands them at ``-2·n - 1`` (``n``
     attention axes): over one attention axis ``T0`` and ``S0`` land on it, so the band ``[T0, S0]`` broadcasts
     against ``[.., T, S]`` from the right as Keras's does (where Keras cannot broadcast it, an axis other than 1
-    of another length, TF.js cannot either); over two or more, Keras raises (the axis is out of range). Other masks
-    line up with the scores by sizes known only at run time: refused by name.
+    of another length, TF.js cannot either); over two or more, Keras raises (the axis is out of range). With an
+    ``attention_mask`` or a Keras mask the whole mask goes through :func:`runtime_keras_keep` instead.
     """
-    if attention_mask is not None or any(m is not None for m in input_masks):
-        raise _refuse(ctx, f"an attention_mask or a Keras mask over attention_axes={list(layout.axes)} on a "
-                           f"rank-{layout.rank} query of unknown sizes (Keras lines it up with its scores by sizes "
-                           "known only at run time)")
+    assert attention_mask is None and not any(m is not None for m in input_masks)
     query, value = query_value
     bands = runtime_bands(ctx, query, value, causal=causal, window=window)
     if not bands:
@@ -303,3 +301,143 @@ def folded_runtime_keep(ctx: LayerContext, attention_mask: Value | None, input_m
     for i, band in enumerate(bands[1:]):
         keep = ctx.op("LogicalAnd", [keep, band], shape=keep.shape, dtype=DType.BOOL, label=f"bands_and_{i}")
     return keep
+
+
+# -- masks over sizes known only at run time, lined up as Keras lines them up -----------------------------------
+@dataclass(frozen=True)
+class ScoresAxis:
+    """One axis of Keras's scores: its static size (None: unknown), where its run-time size is read (``source``'s
+    axis ``source_axis``; no source: the static size), and which axis of the folded scores it merges into."""
+
+    size: Dim
+    source: Value | None
+    source_axis: int
+    group: int
+
+
+def runtime_mask_pieces(ctx: LayerContext, attention_mask: Value | None, input_masks: tuple[Value | None, ...],
+                        bands: list[Value]) -> list[MaskPiece]:
+    """Keras's ``_compute_attention_mask`` as run-time tensors of the shapes Keras gives them: ``attention_mask``
+    (bool-cast), the query's Keras mask expanded at -1 (Keras 3) or 2 (tf_keras), the value's and key's at -2 or 1,
+    the causal and sliding-window bands ``[T, S]`` as ``[1, T, S]``."""
+    pieces: list[MaskPiece] = []
+    if attention_mask is not None:
+        if not ctx.keras3 and attention_mask.dtype != DType.BOOL and not bands \
+                and not any(m is not None for m in input_masks):
+            raise _refuse(ctx, "a non-bool attention_mask in tf_keras")
+        if attention_mask.dtype != DType.BOOL and len(ctx.shape(attention_mask)) > 6:
+            raise _refuse(ctx, f"a non-bool attention_mask of rank {len(ctx.shape(attention_mask))} over sizes known "
+                               "only at run time (webgl's comparisons stop at rank 6)")
+        pieces.append(MaskPiece(as_bool(ctx, attention_mask, label="attention_mask"),
+                                tuple(ctx.shape(attention_mask)), "attention_mask"))
+    for mask, is_query, label in zip(input_masks, (True, False, False), ("query_mask", "value_mask", "key_mask")):
+        if mask is None:
+            continue
+        rank = len(ctx.shape(mask))
+        if rank < 2:
+            raise _refuse(ctx, f"a {label} of shape {list(ctx.shape(mask))}")
+        at = (rank if is_query else rank - 1) if ctx.keras3 else (2 if is_query else 1)
+        expanded = ctx.expand_dims(as_bool(ctx, mask, label=f"{label}_bool"), at, f"{label}_expanded")
+        pieces.append(MaskPiece(expanded, tuple(ctx.shape(expanded)), label))
+    for i, band in enumerate(bands):
+        expanded = ctx.expand_dims(band, 0, f"band_{i}_batch")
+        pieces.append(MaskPiece(expanded, tuple(ctx.shape(expanded)), f"band_{i}"))
+    return pieces
+
+
+def runtime_keras_keep(ctx: LayerContext, pieces: list[MaskPiece], scores: list[ScoresAxis],
+                       attention_axes: int) -> Value | None:
+    """The AND of ``pieces`` applied to Keras's scores (``scores``: their axes) exactly as Keras applies it over
+    sizes known only at run time, laid out as the folded scores (one axis per group); None without pieces.
+
+    Keras ANDs the pieces with NumPy broadcasting (``LogicalAnd`` broadcasts the same way, and fails where Keras
+    raises), expands the result at ``-2·attention_axes - 1`` up to the scores' rank and broadcasts it against them:
+    ``BroadcastTo`` the scores' run-time shape does the same (a mask axis of another length than the scores' fails
+    to broadcast, or grows one of length 1: the converter's rewrite of ``BroadcastTo`` broadcasts both ways, so the
+    caller reshapes the probabilities to the scores' shape, which fails there as Keras's Softmax raises), then each
+    group of axes merges into one (a group the mask leaves at 1 stays 1). What Keras raises on for every size is
+    refused by name.
+    """
+    if not pieces:
+        return None
+    rank, scores_rank = max(len(p.shape) for p in pieces), len(scores)
+    if rank > scores_rank:
+        raise _refuse(ctx, f"an attention mask of rank {rank} for scores of rank {scores_rank} (Keras raises)")
+    if rank > 6 and len(pieces) > 1:
+        raise _refuse(ctx, f"attention mask parts of rank {rank} ANDed over sizes known only at run time (webgl's "
+                           "logical ops stop at rank 6)")
+    shapes = [p.shape for p in pieces]
+    merged: list[Dim] = []
+    for i in range(rank):
+        dims = [s[i - rank + len(s)] for s in shapes if i - rank + len(s) >= 0]
+        sizes = {d for d in dims if d is not None and d != 1}
+        if len(sizes) > 1:
+            raise _refuse(ctx, f"attention mask parts of shapes {[list(s) for s in shapes]} that Keras cannot "
+                               "broadcast together (Keras raises)")
+        merged.append(sizes.pop() if sizes else None if None in dims else 1)
+    keep: Value = pieces[0].value  # type: ignore[assignment]
+    for i, piece in enumerate(pieces[1:]):
+        keep = ctx.op("LogicalAnd", [keep, piece.value], dtype=DType.BOOL,
+                      shape=broadcast_shape(ctx.shape(keep), ctx.shape(piece.value)), label=f"mask_and_{i}")
+    # _masked_softmax's expand_dims, as TensorFlow reads the axis
+    dims: list[Dim] = list(merged)
+    expansion = -2 * attention_axes - 1
+    while len(dims) < scores_rank:
+        at = len(dims) + 1 + expansion
+        if at < 0:
+            raise _refuse(ctx, f"an attention mask of shape {merged} that Keras expands at axis {expansion} for "
+                               f"{attention_axes} attention axes (Keras raises)")
+        dims.insert(at, 1)
+        keep = ctx.expand_dims(keep, at, f"mask_expanded_{len(dims)}")
+    for axis, (dim, score) in enumerate(zip(dims, scores)):
+        if dim is not None and dim != 1 and score.size is not None and dim != score.size:
+            raise _refuse(ctx, f"an attention mask of shape {merged} lined up as {dims} with scores of shape "
+                               f"{[s.size for s in scores]} (Keras raises)")
+    groups = max(s.group for s in scores) + 1
+    spanned = [any(dims[i] != 1 for i, s in enumerate(scores) if s.group == g) for g in range(groups)]
+    # axes of groups the mask leaves at 1 go (they stay 1): the broadcast runs at the rank webgl allows
+    dropped = [i for i, s in enumerate(scores) if not spanned[s.group]]
+    if dropped:
+        dims = [d for i, d in enumerate(dims) if i not in dropped]
+        keep = ctx.op("Squeeze", [keep], {"squeeze_dims": dropped}, shape=tuple(dims), label="mask_spanned")
+    kept = [(i, s) for i, s in enumerate(scores) if spanned[s.group]]
+    if len(kept) > 6:
+        raise _refuse(ctx, f"an attention mask spanning {len(kept)} axes of Keras's scores over sizes known only "
+                           "at run time (webgl's ops stop at rank 6)")
+    parts: list[Value | list[int]] = []
+    for i, score in kept:
+        parts.append([int(score.size)] if score.size is not None else
+                     sizes_at(ctx, score.source, [score.source_axis], f"mask_scores_size_{i}"))
+    values = [p if isinstance(p, Value) else ctx.ints(p, f"mask_scores_part{i}") for i, p in enumerate(parts)]
+    shape = ctx.op("ConcatV2", [*values, ctx.ints(0, "mask_scores_axis")], {"N": len(values), "Tidx": DType.INT32},
+                   dtype=DType.INT32, shape=(len(kept),), label="mask_scores_shape")
+    keep = ctx.op("BroadcastTo", [keep, shape], {"T": DType.BOOL, "Tidx": DType.INT32}, dtype=DType.BOOL,
+                  shape=tuple(s.size for _, s in kept), label="mask_on_scores")
+    kept_groups = [g for g in range(groups) if spanned[g]]
+    for g in reversed(kept_groups):
+        axes = [j for j, (_, s) in enumerate(kept) if s.group == g]
+        if len(axes) > 1:
+            keep = merge_axes(ctx, keep, axes[0], axes[-1] + 1, f"mask_group_{g}")
+    for g in range(groups):
+        if not spanned[g]:
+            keep = ctx.expand_dims(keep, g, f"mask_group_{g}_kept")
+    return keep
+
+
+def keras_scores_axes(layout: AttentionLayout, heads: int, query: Value, key: Value) -> list[ScoresAxis]:
+    """The axes of Keras's scores ``[B, <other axes>, heads, <query attention axes>, <key attention axes>]`` (over
+    the heads axis: ``[B, <other axes>, <query attention axes>, <key attention axes>]``, the heads among the
+    attention axes), grouped as the folded scores ``[batch', heads, T, S]`` (``[batch', T, S]``) merge them."""
+    def attended(a: int, dims: tuple[Dim, ...], source: Value, group: int) -> ScoresAxis:
+        if a == layout.rank - 1:  # the heads axis of the projections
+            return ScoresAxis(heads, None, 0, group)
+        return ScoresAxis(dims[a - 1], source, a, group)
+
+    axes = [ScoresAxis(None, query, 0, 0), *(ScoresAxis(layout.query_dims[a - 1], query, a, 0)
+                                             for a in layout.outer_axes)]
+    if not layout.heads_attended:
+        axes.append(ScoresAxis(heads, None, 0, 1))
+    first = len({a.group for a in axes})
+    axes += [attended(a, layout.query_dims, query, first) for a in layout.axes]
+    axes += [attended(a, layout.key_dims, key, first + 1) for a in layout.axes]
+    return axes

@@ -67,6 +67,9 @@ class LayerContext:
         self.keras_dtypes: list[DType | str | None] = [None] * len(self.inputs)
         #: What the lowering returned (set by the walk, which then builds the output's mask beside it).
         self.outputs: Value | list[Value] | None = None
+        #: The 8/16-bit integer dtype Keras gives the output that the lowering computed as int32 (a cast to uint8),
+        #: set by the lowering for the walk to track (a later sum wraps in it).
+        self.output_keras_dtype: DType | None = None
 
     # -- facts --------------------------------------------------------------------------------------------
     @property

@@ -10,12 +10,16 @@ sequence in the order walked (Keras).
 
 A mask (Masking's ``[batch, T, *spatial]``, ``any`` over the channels) is read per step and per position, as
 Keras's ``rnn`` tiles it (``fixed_dim`` = the mask's rank): a masked position keeps its ``h`` and ``c`` (zeros
-before any step), and its output is the previous one, which is that ``h``. Keras fails on a mask whose positions
-are not the output's (``valid`` padding that shrinks them): refused. The selects run on rank-4 views (webgl has no
-rank-5 ``SelectV2``). A ``mask=`` given in the call (a bool ``[batch, T]`` or ``[batch, T, *spatial]`` tensor, a
+before any step), and its output is the previous one, which is that ``h`` (from a given ``initial_state``, the
+previous output is tracked apart: zeros before any step, as Keras's ``rnn``). Keras fails on a mask whose positions
+are not the output's (``valid`` padding that shrinks them): refused when the sizes are known; over positions known
+only at run time the mask is broadcast to the output's there, as Keras's ``where`` broadcasts it, and fails
+where Keras fails (see :func:`_runtime_positions_mask`). The selects run on rank-4 views (webgl has no rank-5
+``SelectV2``; ConvLSTM3D's depth·height folded at run time when unknown). A ``mask=`` given in the call (a bool ``[batch, T]`` or ``[batch, T, *spatial]`` tensor, a
 model input or computed) is read the same way (the walk sets it); Keras 3's ``zero_output_for_mask`` zeroes masked
 outputs (tf_keras ignores it for ConvLSTMs, Bidirectional's forced one too).
-Bidirectional runs each direction through :func:`run_conv_lstm`.
+Bidirectional runs each direction through :func:`run_conv_lstm`. ``initial_state`` (tf_keras's inputs after the
+sequence, Keras 3's keyword tensors or ``__numpy__`` constants) starts ``h, c``, read as :mod:`.recurrent` reads it.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .activations import activation_gap, apply_activation
-from .context import LayerContext, check_call_kwargs
+from .context import STATE_KEYWORD, LayerContext, check_call_kwargs
 from .conv import conv2d, out_size, positive_ints
 from .dynamic_shape import reshape_to, runtime_sizes
 from .lazy import Float32Array, ReshapedArray
@@ -69,47 +73,99 @@ def _act(ctx: LayerContext, config: dict[str, Any], x: Value, key: str, default:
     return apply_activation(ctx, x, config.get(key, default), keras3=ctx.keras3, label=f"{key}_{step}")
 
 
-def _positions_mask(ctx: LayerContext, steps: int | None, out_spatial: tuple[int, ...], rank: int,
-                    prefix: str = "") -> Value | None:
+def _positions_mask(ctx: LayerContext, steps: int | None, out_spatial: tuple[int | None, ...], rank: int,
+                    inputs: Value, prefix: str = "") -> Value | None:
     """The mask as ``[batch, T, *positions, 1]`` (ConvLSTM1D: a height of 1; ConvLSTM3D: depth·height folded into
-    one axis), or None without one. A ``[batch, T]`` mask (one flag per step) broadcasts over the positions."""
+    one axis), or None without one. A ``[batch, T]`` mask (one flag per step) broadcasts over the positions.
+    ``inputs`` is the input convolution ``[batch, T, *out_spatial, 4·filters]``, whose positions a per-position mask
+    over sizes known only at run time is broadcast to, as Keras's ``where`` broadcasts it (see
+    :func:`_runtime_positions_mask`)."""
     mask = ctx.mask
     if mask is None:
         return None
     shape = ctx.shape(mask)
     spatial = list(out_spatial[1:] if rank == 1 else out_spatial)
-    if None in out_spatial and (len(shape) > 2 or len(out_spatial) == 3):
-        # which positions a per-position mask covers (Keras fails unless the output's), or a rank-4 view of a
-        # ConvLSTM3D state, is then known only at run time
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask of shape {list(shape)} over positions known "
-                          f"only at run time ({[None] * len(spatial)})")
-    if list(shape[1:]) not in ([steps], [steps, *spatial]):
+    per_position = len(shape) > 2
+    if len(shape) not in (2, 2 + len(spatial)) or not _fits(shape[1], steps) or \
+            (per_position and not all(_fits(a, b) or a == 1 for a, b in zip(shape[2:], spatial))):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask of shape {list(shape)} for outputs of "
                           f"positions {spatial} (Keras fails on it)")
-    if len(shape) > 2 and (ctx.config.get("unroll") or _wrapped_unroll(ctx.config)):
+    if per_position and (ctx.config.get("unroll") or _wrapped_unroll(ctx.config)):
         # Keras's unrolled rnn tiles a per-position mask past the positions (fixed_dim 1) and fails
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask of shape {list(shape)} per position with "
                           "unroll=True (Keras fails on it)")
-    positions = [1] * len(out_spatial) if len(shape) == 2 else list(out_spatial)
-    if len(positions) == 3:
-        positions = [positions[0] * positions[1], positions[2]]
     as_float = ctx.op("Cast", [mask], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
                       dtype=DType.FLOAT32, shape=mask.shape, label=f"{prefix}mask_float")
+    if steps is not None and shape[1] is None:
+        # a mask= of steps known only at run time into known steps: another length fails here, as Keras (eager)
+        # fails on it, rather than being read as other sequences' rows
+        rest = [runtime_sizes(ctx, as_float, 2, len(shape), f"{prefix}mask_rest")] if per_position else []
+        as_float = reshape_to(ctx, as_float, [runtime_sizes(ctx, as_float, 0, 1, f"{prefix}mask_batch"), [steps], *rest],
+                              (shape[0], steps, *shape[2:]), f"{prefix}mask_steps_checked")
+    if per_position and (None in shape[2:] or None in spatial or list(shape[2:]) != spatial):
+        return _runtime_positions_mask(ctx, as_float, out_spatial, rank, inputs, prefix)
+    positions = [1] * len(out_spatial) if not per_position else list(out_spatial)
+    if len(positions) == 3:
+        positions = [positions[0] * positions[1], positions[2]]
     if steps is None:
         return reshape_to(ctx, as_float, [runtime_sizes(ctx, mask, 0, 2, f"{prefix}mask_batch_steps"), [*positions, 1]],
                           (None, None, *positions, 1), f"{prefix}mask_positions")
     return ctx.reshape(as_float, [None, steps, *positions, 1], f"{prefix}mask_positions")
 
 
+def _fits(a: int | None, b: int | None) -> bool:
+    """Two sizes that may be equal (either known only at run time, or both the same)."""
+    return a is None or b is None or a == b
+
+
+def _runtime_positions_mask(ctx: LayerContext, as_float: Value, out_spatial: tuple[int | None, ...], rank: int,
+                            inputs: Value, prefix: str) -> Value:
+    """A per-position float mask ``[batch, T, *mask positions]`` whose positions or the output's are known only at
+    run time, or that has a size of 1 where the output has more positions, as ``[batch, T, *positions, 1]``: Keras
+    tiles it over the filters and ``tf.where`` broadcasts it against the output, so it is broadcast (rank ≤ 4: batch
+    and steps folded) to the output's run-time positions.
+    A mask Keras fails on fails here too, never read elsewhere: sizes that differ, neither 1, fail the broadcast; a
+    mask size of 1 against more output positions is broadcast, as Keras's ``where`` does; a larger one against an
+    output size of 1 (the state would grow; Keras fails) fails the reshape to the output's positions."""
+    p = prefix
+    mask_rank = len(ctx.shape(as_float))
+    lead = runtime_sizes(ctx, as_float, 0, 2, f"{p}mask_batch_steps")
+    flat = reshape_to(ctx, as_float, [[-1], runtime_sizes(ctx, as_float, 2, mask_rank, f"{p}mask_positions_in")],
+                      (None, *ctx.shape(as_float)[2:]), f"{p}mask_rows")
+    padded = runtime_sizes(ctx, inputs, 2, -1, f"{p}mask_out_positions")  # ConvLSTM1D: [1, width]
+    keras_positions = _vector_slice(ctx, padded, 1, 2, f"{p}mask_width") if rank == 1 else padded
+    rows = ctx.op("Shape", [flat], {"out_type": DType.INT32}, dtype=DType.INT32, shape=(mask_rank - 1,),
+                  label=f"{p}mask_rows_shape")
+    target = ctx.op("ConcatV2", [_vector_slice(ctx, rows, 0, 1, f"{p}mask_row_count"), keras_positions,
+                                 ctx.ints(0, f"{p}mask_target_axis")], {"N": 2, "Tidx": DType.INT32},
+                    dtype=DType.INT32, shape=(mask_rank - 1,), label=f"{p}mask_target")
+    wide = ctx.op("BroadcastTo", [flat, target], {"T": DType.FLOAT32, "Tidx": DType.INT32}, dtype=DType.FLOAT32,
+                  shape=(None, *(out_spatial[1:] if rank == 1 else out_spatial)), label=f"{p}mask_broadcast")
+    if rank == 3:  # depth·height folded into one axis: rank-4 views of the states
+        folded = ctx.op("Mul", [_vector_slice(ctx, padded, 0, 1, f"{p}mask_depth"),
+                                _vector_slice(ctx, padded, 1, 2, f"{p}mask_height")], dtype=DType.INT32, shape=(1,),
+                        label=f"{p}mask_depth_height")
+        view = [folded, _vector_slice(ctx, padded, 2, 3, f"{p}mask_out_width")]
+        static = [None if None in out_spatial[:2] else out_spatial[0] * out_spatial[1], out_spatial[2]]
+    else:
+        view, static = [padded], list(out_spatial)
+    return reshape_to(ctx, wide, [lead, *view, [1]], (None, None, *static, 1), f"{p}mask_positions")
+
+
+def _vector_slice(ctx: LayerContext, vector: Value, begin: int, end: int, label: str) -> Value:
+    """``vector[begin:end]`` of an int32 size vector."""
+    return ctx.op("StridedSlice", [vector, ctx.ints([begin], f"{label}_begin"), ctx.ints([end], f"{label}_end"),
+                                   ctx.ints([1], f"{label}_stride")],
+                  {"Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                   "shrink_axis_mask": 0}, dtype=DType.INT32, shape=(end - begin,), label=label)
+
+
 def _initial_states(ctx: LayerContext, initial: list[Value] | None, state_shape: tuple[int | None, ...], rank: int,
-                    masked: bool, prefix: str) -> tuple[Value, Value] | None:
+                    prefix: str) -> tuple[Value, Value] | None:
     """The given ``h, c`` in the padded form (ConvLSTM1D: a height of 1 added), or None; refused by name when they
-    do not fit the state (its rank, filters, positions where both are known) or come with a mask."""
+    do not fit the state (its rank, filters, positions where both are known)."""
     if not initial:
         return None
-    if masked:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with initial_state and a mask (a masked step "
-                          "outputs the previous output, zeros before any step)")
     want = state_shape[2:] if rank == 1 else state_shape[1:]
     out = []
     for k, state in enumerate(initial):
@@ -149,19 +205,40 @@ def _select(ctx: LayerContext, keep: Value, new: Value, old: Value | None, label
     if old is None:
         old = ctx.op("ZerosLike", [new], shape=new.shape, label=f"{label}_zeros")
     shape = ctx.shape(new)
-    view = shape if len(shape) <= 4 else (None, shape[1] * shape[2], *shape[3:])
-    if view != shape:
-        new, old = ctx.reshape(new, view, f"{label}_new_view"), ctx.reshape(old, view, f"{label}_old_view")
+    if len(shape) <= 4:
+        return ctx.op("SelectV2", [keep, new, old], {"T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=shape, label=label)
+    view = (None, None if None in shape[1:3] else shape[1] * shape[2], *shape[3:])
+    if None in view[1:]:  # depth·height folded at run time, the shape read back from the state
+        dims = ctx.op("Shape", [new], {"out_type": DType.INT32}, dtype=DType.INT32, shape=(len(shape),),
+                      label=f"{label}_dims")
+        folded = ctx.op("Mul", [_vector_slice(ctx, dims, 1, 2, f"{label}_depth"),
+                                _vector_slice(ctx, dims, 2, 3, f"{label}_height")], dtype=DType.INT32, shape=(1,),
+                        label=f"{label}_depth_height")
+        parts = [[-1], folded, _vector_slice(ctx, dims, 3, len(shape), f"{label}_rest")]
+        new, old = (reshape_to(ctx, v, parts, view, f"{label}_{name}_view") for v, name in ((new, "new"), (old, "old")))
+        out = ctx.op("SelectV2", [keep, new, old], {"T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=view, label=label)
+        return ctx.op("Reshape", [out, dims], {"Tshape": DType.INT32}, shape=shape, label=f"{label}_state")
+    new, old = ctx.reshape(new, view, f"{label}_new_view"), ctx.reshape(old, view, f"{label}_old_view")
     out = ctx.op("SelectV2", [keep, new, old], {"T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=view, label=label)
-    return out if view == shape else ctx.reshape(out, shape, f"{label}_state")
+    return ctx.reshape(out, shape, f"{label}_state")
 
 
-@lowers("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", check=conv_lstm_check)
+@lowers("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", check=conv_lstm_check, keywords=(STATE_KEYWORD,))
 def conv_lstm(ctx: LayerContext) -> Value | list[Value]:
-    check_call_kwargs(ctx, (MASK_KEYWORD,))  # a mask= tensor is the walk's: it sets ctx.mask
+    """The layer over its sequence, from the call's ``initial_state`` (tf_keras's inputs after the sequence, Keras
+    3's keyword tensors or constants: ``h, c``) or zeros."""
+    from .recurrent import _given_states, sequence_context
+
+    check_call_kwargs(ctx, (MASK_KEYWORD, STATE_KEYWORD))  # a mask= tensor is the walk's: it sets ctx.mask
     weights = ctx.expect_weights("kernel", "recurrent_kernel", *(["bias"] if ctx.config.get("use_bias", True) else []))
-    out, states = run_conv_lstm(ctx, ctx.class_name, ctx.config, weights, "", bool(ctx.config.get("go_backwards")),
-                                zero_output_for_mask=bool(ctx.config.get("zero_output_for_mask")), flipped=False)
+    initial = _given_states(ctx)
+    if initial is not None and len(initial) != 2:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with {len(initial)} initial_state "
+                          "tensor(s); it has 2 states")
+    out, states = run_conv_lstm(sequence_context(ctx, initial), ctx.class_name, ctx.config, weights, "",
+                                bool(ctx.config.get("go_backwards")),
+                                zero_output_for_mask=bool(ctx.config.get("zero_output_for_mask")), flipped=False,
+                                initial=initial)
     return [out, *states] if ctx.config.get("return_state") else out
 
 
@@ -174,8 +251,8 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
     sequences; Keras 3 only: tf_keras's ConvRNN leaves it out of its ``rnn`` call); ``flipped`` packs the returned
     sequence in the reverse of the walk's order, as Bidirectional flips its backward layer's along time whichever way
     that layer walks (packed so: no ``ReverseV2`` of rank 5, which webgl lacks); ``initial`` the ``h, c`` it starts
-    from (``[batch, *positions, filters]``; None: zeros). With a mask too it is refused: a masked step outputs the
-    previous output, zeros before any step, no longer that ``h``."""
+    from (``[batch, *positions, filters]``; None: zeros). With a mask too, a masked step outputs the previous output
+    (zeros before any step, as Keras's ``rnn``), no longer the kept ``h``."""
     rank = RANKS[kind]
     shape = ctx.shape()
     if len(shape) != rank + 3 or shape[-1] is None:
@@ -252,8 +329,8 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
     def unpadded(v: Value, label: str) -> Value:  # ConvLSTM1D: drop the height of 1
         return ctx.squeeze(v, len(ctx.shape(v)) - 3, f"{p}{label}") if rank == 1 else v
 
-    mask = _positions_mask(ctx, steps, out_spatial, rank, p)
-    given = _initial_states(ctx, initial, state_shape, rank, mask is not None, p)
+    mask = _positions_mask(ctx, steps, out_spatial, rank, inputs, p)
+    given = _initial_states(ctx, initial, state_shape, rank, p)
     if steps is None:
         from .recurrent_loop_conv import run_conv_looped
 
@@ -262,6 +339,7 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
                                     return_sequences=bool(config.get("return_sequences")), initial=given)
         return unpadded(out, "output_1d"), [unpadded(h, "state_h"), unpadded(c, "state_c")]
     h, c = given if given else (None, None)
+    previous = None  # the previous output, which a masked step repeats (zeros before any step)
     sequence = []
     walk = list(reversed(range(steps)) if backwards else range(steps))
     for t in walk:
@@ -280,7 +358,13 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
         keep = _step_mask(ctx, mask, t, p)
         h, c = (_select(ctx, keep, new, old, f"{p}{label}_{t}") for new, old, label in
                 ((new_h, h, "masked_h"), (new_c, c, "masked_c")))
-        sequence.append(_select(ctx, keep, new_h, None, f"{p}zeroed_{t}") if zero_output_for_mask else h)
+        if zero_output_for_mask:
+            previous = _select(ctx, keep, new_h, None, f"{p}zeroed_{t}")
+        elif given:  # from given states, h is not the previous output until a step is kept
+            previous = _select(ctx, keep, new_h, previous, f"{p}output_{t}")
+        else:
+            previous = h
+        sequence.append(previous)
 
     assert h is not None and c is not None
     if config.get("return_sequences"):

@@ -20,8 +20,8 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .attention import (_mha_check, _mha_keep, _project, batch_matmul, check_call_kwargs, fits, gate_of,
-                        masked_softmax, projection_weights, query_value_key, query_value_key_masks, sequence_shape,
-                        unflatten_steps)
+                        masked_softmax, probs_shaped_as_scores, projection_weights, query_value_key,
+                        query_value_key_masks, sequence_shape, unflatten_steps)
 from .attention_masks import runtime_bands, runtime_keep
 from .context import LayerContext
 from .lazy import ReshapedArray
@@ -104,6 +104,8 @@ def grouped_query_attention(ctx: LayerContext) -> Value | list[Value]:
     else:
         keep = _mha_keep(ctx, attention_mask, causal, t_q, t_k, input_masks, window=window)
     probs = masked_softmax(ctx, scores, keep, style="where" if fused else "where_zero")
+    if t_q is None or t_k is None:  # a mask of run-time sizes must not grow them (Keras raises)
+        probs = probs_shaped_as_scores(ctx, probs, scores, keep)
     attended = ctx.transpose(batch_matmul(ctx, probs, v, (None, q_heads, t_q, size), label="attended"),
                              [0, 2, 1, 3], "steps_first")
     flat = ctx.reshape(attended, [None, q_heads * size], "output/flat")

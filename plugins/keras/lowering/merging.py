@@ -12,6 +12,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.narrow_ints import int32_product, is_narrow, wrapped
 
 from .context import LayerContext, broadcast_shape
 from .registry import Unsupported, lowers
@@ -24,19 +25,41 @@ _ARITHMETIC = frozenset({"Add", "Subtract", "Multiply", "Average"})
 _WRAPPING = (DType.UINT8, DType.INT8, DType.UINT16, DType.INT16, DType.BOOL)
 
 
-def _refuse_wrapping_integers(ctx: LayerContext) -> None:
-    """Keras (3 and tf_keras) adds, subtracts and multiplies integers in their promoted dtype, left to right: 8- and
-    16-bit ones wrap around (uint8 200 + 100 is 44), which the lowering's float32 arithmetic does not. Refused when
-    the first two inputs are such integers (after a float, Keras computes in floats)."""
+def _wrapping_integers(ctx: LayerContext) -> bool:
+    """Whether Keras (3 and tf_keras) computes this merge in 8- or 16-bit integers, which wrap around (uint8 200 + 100
+    is 44): it adds, subtracts and multiplies integers in their promoted dtype, left to right (after a float, in
+    floats). Lowered exactly in int32 (:func:`_wrapped_arithmetic`) when every input is such an integer (Average
+    divides the wrapped sum in float32, as TF's ``truediv`` of them does); bools, floats after wrapped integers and
+    Keras 3's masked merges are refused by name."""
     if ctx.class_name not in _ARITHMETIC:
-        return
-    first = [ctx.integer_dtype(i) for i in range(min(2, len(ctx.inputs)))]
-    if any(d is None for d in first):
-        return
-    promoted = DType.from_any(np.result_type(*(d.numpy for d in first if d is not None)))
-    if promoted in _WRAPPING:
+        return False
+    dtypes = [ctx.integer_dtype(i) for i in range(len(ctx.inputs))]
+    if any(d is None for d in dtypes[:2]):
+        return False
+    promoted = DType.from_any(np.result_type(*(d.numpy for d in dtypes[:2] if d is not None)))
+    if promoted not in _WRAPPING:
+        return False
+    if promoted == DType.BOOL or None in dtypes or \
+            (ctx.keras3 and any(m is not None for m in ctx.masks)):
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on {promoted.numpy} inputs (Keras computes in "
                           "that dtype, wrapping around)")
+    return True
+
+
+def _wrapped_arithmetic(ctx: LayerContext, inputs: list[Value], op: str) -> Value:
+    """The merge of 8/16-bit integers as Keras computes it: in int32 (exact: int16 products fit), wrapped into the
+    promoted dtype after each step, then float32 again (the walk holds the integers of float layers as float32)."""
+    dtypes = [ctx.integer_dtype(i) for i in range(len(inputs))]
+    as_int = [ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
+                     shape=x.shape, label=f"to_int32_{i}") for i, x in enumerate(inputs)]
+    out, dtype = as_int[0], dtypes[0]
+    for i, (x, d) in enumerate(zip(as_int[1:], dtypes[1:]), start=1):
+        dtype = DType.from_any(np.result_type(dtype.numpy, d.numpy))
+        out = ctx.binary(op, out, x, label=f"{op}_{i}")
+        if is_narrow(dtype):
+            out = wrapped(ctx.graph, out, dtype, f"{ctx.name}/wrap_{i}")
+    return ctx.op("Cast", [out], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
+                  shape=out.shape, label="to_float")
 
 
 def _inputs(ctx: LayerContext, at_least: int = 2) -> list[Value]:
@@ -61,13 +84,22 @@ def _same_rank(ctx: LayerContext, inputs: list[Value]) -> list[Value]:
 @lowers(*_BINARY)
 def elementwise(ctx: LayerContext) -> Value:
     inputs = _inputs(ctx)
-    _refuse_wrapping_integers(ctx)
     op = _BINARY[ctx.class_name]
+    if _wrapping_integers(ctx):
+        y = _wrapped_arithmetic(ctx, _same_rank(ctx, inputs), op)
+        return ctx.scalar_op("RealDiv", y, float(len(inputs)), "mean") if ctx.class_name == "Average" else y
     if ctx.keras3 and any(m is not None for m in ctx.masks) and ctx.class_name in _MASK_READING:
         return _MASK_READING[ctx.class_name](ctx, _same_rank(ctx, inputs), _kept_masks(ctx, inputs), op)
     inputs = _same_rank(ctx, inputs)
     steps = iter(range(len(inputs)))
-    y = reduce(lambda a, b: ctx.binary(op, a, b, label=f"{op}_{next(steps)}"), inputs)
+
+    def step(a: Value, b: Value) -> Value:
+        label = f"{op}_{next(steps)}"
+        if op == "Mul" and a.dtype == b.dtype == DType.INT32:  # int32 ids kept (.model_walk): TF's wrapped product
+            return int32_product(ctx.graph, a, b, f"{ctx.name}/{label}", broadcast_shape(a.shape, b.shape))
+        return ctx.binary(op, a, b, label=label)
+
+    y = reduce(step, inputs)
     if ctx.class_name == "Average":
         y = ctx.scalar_op("RealDiv", y, float(len(inputs)), "mean")
     return y
@@ -77,7 +109,8 @@ def elementwise(ctx: LayerContext) -> Value:
 def subtract(ctx: LayerContext) -> Value:
     if len(ctx.inputs) != 2:
         raise ctx.error(f"subtracts {len(ctx.inputs)} tensors (it takes exactly 2)")
-    _refuse_wrapping_integers(ctx)
+    if _wrapping_integers(ctx):
+        return _wrapped_arithmetic(ctx, _same_rank(ctx, ctx.inputs), "Sub")
     return ctx.binary("Sub", *_same_rank(ctx, ctx.inputs))
 
 

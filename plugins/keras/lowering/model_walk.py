@@ -17,6 +17,7 @@ import numpy as np
 from tfjsconv import provenance
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Graph, Value
+from tfjsconv.narrow_ints import NARROW_INTS, is_narrow, wrapped
 
 from tfjsconv.errors import InputError
 
@@ -56,14 +57,22 @@ INTEGER_KEEPING_LAYERS = frozenset({
     "Multiply", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     "GlobalMaxPooling3D", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
     "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "Masking"})
+#: Value-moving layers whose lowerings build only dtype-free ops (Reshape, Transpose, slices, Pad with zeros, Tile):
+#: they get int32/int64 tensors as they are, not as float32, which holds integers exactly only up to 2^24.
+WIDE_INTEGER_MOVING_LAYERS = frozenset({
+    "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Reshape", "Permute",
+    "Flatten", "RepeatVector", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "UpSampling1D", "UpSampling3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D"})  # the last: a Max reduction (exact on int32)
+#: Merges whose lowerings build ConcatV2 / Maximum / Minimum / AddV2 / Sub / Mul, exact on int32 in TF.js (cpu and
+#: wasm; int32 sums and products wrap as TF's do): they get int32/int64 tensors as they are when every input is one
+#: and no mask reaches them (Keras 3's masked merges select with float constants).
+WIDE_INTEGER_MERGES = frozenset({"Concatenate", "Maximum", "Minimum", "Add", "Subtract", "Multiply"})
 #: Layers that keep integers in Keras, or may, in ways the walk does not follow (averages, activations):
 #: their integer results are UNTRACKED, and a layer whose result depends on the dtype refuses them.
 INTEGER_UNTRACKED_LAYERS = frozenset({
     "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "PReLU", "AveragePooling1D", "AveragePooling2D",
     "AveragePooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D"})
-#: Layers whose result depends on their integer input's dtype (:mod:`.preprocessing`, :mod:`.reshaping`): inside a
-#: TimeDistributed their lowering does not see it, so a TimeDistributed of one on integers is refused.
-DTYPE_READING_LAYERS = frozenset({"Resizing", "UpSampling2D"})
 #: Comparisons: exact on the float32 Values of integers (held exactly), and their bools are Keras's.
 COMPARISON_OPS = frozenset({
     *(KERAS_OP_PREFIX + name for name in ("Equal", "NotEqual", "Greater", "GreaterEqual", "Less", "LessEqual")),
@@ -72,6 +81,34 @@ COMPARISON_OPS = frozenset({
 #: Keras 3 operations that cast integers to float32 before computing (tf_keras's tf.math.divide gives float64,
 #: tf.reduce_mean truncated integers: not these).
 FLOAT_COMPUTING_OPS = frozenset(KERAS_OP_PREFIX + name for name in ("Divide", "TrueDivide", "Mean"))
+#: Op layers that compute on 8- and 16-bit integers in their promoted dtype, lowered in int32 and wrapped back into
+#: it after (TF wraps around: uint8 200 + 100 is 44), or whose result stays in range (the extrema, joins).
+NARROW_WRAPPED_OPS = frozenset({
+    *(KERAS_OP_PREFIX + name for name in ("Add", "Subtract", "Multiply", "Negative", "Absolute", "Square")),
+    "__operators__.add", "math.add", "math.add_v2", "math.subtract", "__operators__.sub", "math.multiply",
+    "__operators__.mul", "math.negative", "math.abs", "math.square"})
+NARROW_IN_RANGE_OPS = frozenset({
+    *(KERAS_OP_PREFIX + name for name in ("Maximum", "Minimum", "Max", "Min", "Concatenate", "Stack", "Clip", "Where",
+                                          "OnesLike", "ZerosLike")),
+    "math.maximum", "math.minimum", "math.reduce_max", "math.reduce_min", "concat", "stack", "clip_by_value", "where",
+    "ones_like", "zeros_like"})
+#: Op layers whose first operand is a condition (bool), not a value of the result.
+CONDITION_OPS = frozenset({KERAS_OP_PREFIX + "Where", "where"})
+#: Op layers not lowered on 8- and 16-bit integers: their results may leave the range (wrapping in TF), or take
+#: another dtype in Keras 3 (``sum``'s uint32, ``image.resize`` rounded back): refused on them by name, from a model
+#: input too. Other op layers on them keep their lowering (comparisons, casts, where, clip to constants...).
+NARROW_REFUSED_OPS = frozenset({
+    *(KERAS_OP_PREFIX + name for name in ("Prod", "Cumsum", "Cumprod", "Power", "FloorDivide", "Mod", "Matmul",
+                                          "Einsum", "Resize")),
+    "math.reduce_sum", "reduce_sum", "math.reduce_prod", "reduce_prod", "math.cumsum", "cumsum", "math.cumprod",
+    "cumprod", "math.pow", "linalg.matmul", "matmul", "math.squared_difference", "nn.bias_add", "math.floordiv",
+    "floordiv", "compat.v1.floor_div", "math.floormod", "floormod", "math.mod", "mod", "math.reduce_mean",
+    "reduce_mean"})
+#: Keras 3's ``sum`` of int8/int16 sums in int32 (jax's rule; of uint8/uint16 in uint32, which TF.js's int32 does not
+#: hold: refused on them).
+NARROW_TO_INT32_OPS = frozenset({KERAS_OP_PREFIX + "Sum"})
+#: The op layers that get 8/16-bit integers back as int32 (the others refuse them where the walk holds them as float32).
+NARROW_COMPUTED_OPS = NARROW_WRAPPED_OPS | NARROW_IN_RANGE_OPS | NARROW_TO_INT32_OPS
 #: Op layers that compute on integers in their integer dtype, in Keras 3 and tf_keras, as the op lowering does on a
 #: model input of that dtype: they get the tracked integers back (:data:`OP_REINTEGER_DTYPES`); any other op layer
 #: on tracked integers is refused (``ops.mean`` gives floats in Keras 3 but truncated integers in ``tf.reduce_mean``).
@@ -79,11 +116,12 @@ INTEGER_COMPUTING_OPS = frozenset({
     *(KERAS_OP_PREFIX + name for name in (
         "Add", "Subtract", "Multiply", "Where", "Maximum", "Minimum", "Clip", "Absolute", "Negative", "Square", "Sum",
         "Min", "Max", "Concatenate", "Stack", "OnesLike", "ZerosLike", "LogicalAnd", "LogicalOr", "LogicalNot",
-        "LogicalXor", "Any", "All")),
+        "LogicalXor", "Any", "All", "FloorDivide", "Mod")),
     "__operators__.add", "math.add", "math.subtract", "math.multiply", "where", "math.maximum", "math.minimum",
     "clip_by_value", "math.abs", "math.negative", "math.square", "math.reduce_sum", "math.reduce_min",
     "math.reduce_max", "concat", "stack", "ones_like", "zeros_like", "math.logical_and", "math.logical_or",
-    "math.logical_not", "math.reduce_any", "math.reduce_all"})
+    "math.logical_not", "math.reduce_any", "math.reduce_all", "math.floordiv", "floordiv", "compat.v1.floor_div",
+    "math.floormod", "floormod", "math.mod", "mod", *NARROW_WRAPPED_OPS, *NARROW_IN_RANGE_OPS})
 #: The op layers that compute the same on an integer tensor's float32 Value as Keras on the integers: casts (to
 #: float32, int32 or bool, the ones :mod:`.op_layers` lowers, all exact on these values).
 DTYPE_FREE_OPS = frozenset({"keras.ops.Cast", "cast", "dtypes.cast", "shape", "compat.v1.shape",
@@ -598,8 +636,8 @@ class ModelLowering:
         if self._config_gaps or self._walk_gaps or any(v is UNKNOWN for v in outputs):  # a gap always refuses
             raise UncoveredLayers(list(dict.fromkeys([*self._config_gaps, *self._walk_gaps])) or
                                   ["an output the walk could not compute"])
-        for key, value in zip(plan.output_names(), outputs, strict=True):
-            self.graph.set_output(key, value)
+        for index, (key, value) in enumerate(zip(plan.output_names(), outputs, strict=True)):
+            self.graph.set_output(key, self._in_keras_dtype(index, value))
         self.graph.validate()
         return self.graph
 
@@ -856,23 +894,24 @@ class ModelLowering:
         arrays, consts = self._layer_weights[path]
         keras_dtypes = [self._keras_dtype(v) for v in inputs]
         op = cls if cls.startswith(KERAS_OP_PREFIX) else (entry.get("config") or {}).get("function")
+        narrow = _narrow_operands(cls, op, keras_dtypes, name)
         if is_op_layer(cls) and op not in DTYPE_FREE_OPS | INTEGER_KEEPING_OPS and any(
                 d is not None and (d not in OP_REINTEGER_DTYPES or op not in INTEGER_COMPUTING_OPS) and
-                v.dtype == DType.FLOAT32 for d, v in zip(keras_dtypes, inputs)):
+                v.dtype == DType.FLOAT32 and not (is_narrow(d) and op in NARROW_COMPUTED_OPS)
+                for d, v in zip(keras_dtypes, inputs)):
             raise Unsupported(f"layer {name!r} ({cls}) on integers the lowering holds as float32 (Keras computes "
                               "the operation in their integer dtype)")
         if op in FLOAT_COMPUTING_OPS:  # Keras 3 casts integers to float32 first (a model input's too)
             inputs = [self._as_float(name, cls, v) if _is_integer(v.dtype) else v for v in inputs]
         if is_op_layer(cls) and op in INTEGER_COMPUTING_OPS:  # on the integers Keras gives it (as on a model input)
-            inputs = [self._as_integer(name, v, d) if d in OP_REINTEGER_DTYPES and v.dtype == DType.FLOAT32 else v
-                      for d, v in zip(keras_dtypes, inputs)]
-        if cls == "TimeDistributed" and _inner_class(entry) in DTYPE_READING_LAYERS and any(
-                d is not None and not (_inner_class(entry) == "Resizing" and v.dtype == d)  # .preprocessing sees those
-                for d, v in zip(keras_dtypes, inputs)):
-            raise Unsupported(f"layer {name!r} ({cls}) of a {_inner_class(entry)} on integers (Keras's result depends "
-                              "on their dtype, which the wrapped layer's lowering does not see)")
+            inputs = [self._as_integer(name, v, d) if (d in OP_REINTEGER_DTYPES or is_narrow(d)) and v.dtype in (
+                DType.FLOAT32, *NARROW_INTS) else v for d, v in zip(keras_dtypes, inputs)]
         if cls not in INTEGER_INPUT_LAYERS and not is_op_layer(cls):  # Keras: float layers on ints in float32
-            inputs = [self._as_float(name, cls, v) for v in inputs]
+            wide = cls in WIDE_INTEGER_MOVING_LAYERS or cls in WIDE_INTEGER_MERGES and all(m is None for m in masks) \
+                and all(v.dtype in WIDE_INTEGERS for v in inputs)
+            if not wide:
+                _refuse_wide_integers_through_float(name, cls, entry.get("config") or {}, keras_dtypes, self.keras3)
+            inputs = [v if wide and v.dtype in WIDE_INTEGERS else self._as_float(name, cls, v) for v in inputs]
         ctx = LayerContext(self.graph, name, cls, entry.get("config") or {}, inputs, arrays, self.source,
                            keras3=self.keras3, weight_consts=consts, call_kwargs=call_kwargs)
         ctx.keras_dtypes = keras_dtypes
@@ -885,7 +924,10 @@ class ModelLowering:
                 ctx.outputs = lowering.lower(ctx)
         if not is_op_layer(cls):  # op layers bind every recorded argument themselves (.op_layers)
             self._check_kwargs(ctx)
-        result = _keras_result_dtype(op if is_op_layer(cls) else cls, ctx.config, keras_dtypes, self.keras3)
+        if narrow is not None:  # computed in int32: back into the 8/16-bit dtype Keras computes in
+            ctx.outputs = self._narrowed(name, op, ctx.outputs, narrow)
+        result = narrow or ctx.output_keras_dtype or \
+            _keras_result_dtype(op if is_op_layer(cls) else cls, ctx.config, keras_dtypes, self.keras3)
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
         if any(self._keras_dtypes.get(id(v), result) != result for v in outputs):  # an input handed on as it is
             outputs = [self._retyped(name, v, i) if self._keras_dtypes.get(id(v), result) != result else v
@@ -895,6 +937,25 @@ class ModelLowering:
             for value in outputs:
                 self._keras_dtypes[id(value)] = result
         return ctx
+
+    def _narrowed(self, layer: str, op: str, value: Any, dtype: DType) -> Value:
+        """An op layer's int32 result on 8/16-bit integers, wrapped into ``dtype`` as TF wraps (for the ops whose
+        result may leave its range), and tracked as that dtype (a later op or merge wraps in it again)."""
+        if not isinstance(value, Value) or value.dtype != DType.INT32:
+            raise Unsupported(f"layer {layer!r} ({op}) on {dtype.numpy} integers gave a {getattr(value, 'dtype', '?')}"
+                              " result")
+        if op in NARROW_WRAPPED_OPS:
+            value = wrapped(self.graph, value, dtype, f"{layer}/wrap")
+        return value
+
+    def _in_keras_dtype(self, index: int, value: Value) -> Value:
+        """A model output the walk holds as float32 whose Keras dtype is an integer (a MaxPooling of uint8 images):
+        cast back, so TF.js returns Keras's dtype (exact for 8/16-bit integers and bools; int32 ones never reach here
+        as float32: :func:`_refuse_wide_integers_through_float`)."""
+        dtype = self._keras_dtypes.get(id(value))
+        if not isinstance(dtype, DType) or value.dtype != DType.FLOAT32:
+            return value
+        return self._as_integer(f"model_output_{index}", value, dtype)
 
     def _retyped(self, layer: str, value: Value, index: int) -> Value:
         """A new Value of ``value`` for an output whose Keras dtype is not its input's (a same-size CenterCrop of
@@ -943,9 +1004,52 @@ class ModelLowering:
         return self.graph.placeholder(name, ir_dtype, (None, *shape[1:]))
 
 
-def _inner_class(entry: dict[str, Any]) -> Any:
-    layer = (entry.get("config") or {}).get("layer")
-    return layer.get("class_name") if isinstance(layer, dict) else None
+#: The integer dtypes float32 does not hold exactly (beyond 2^24).
+WIDE_INTEGERS = (DType.INT32, DType.INT64)
+
+
+#: Merges that sum integers in their dtype (Average before dividing; Dot's integer result): refused on int32 ids.
+SUMMING_MERGES = frozenset({"Average", "Dot"})
+
+
+def _refuse_wide_integers_through_float(layer: str, cls: str, config: dict[str, Any],
+                                        dtypes: list[DType | str | None], keras3: bool) -> None:
+    """Refuses a layer that Keras computes in int32/int64 (MaxPooling, Masking, ReLU, UpSampling2D, TimeDistributed,
+    a merge of mixed dtypes... of int32 ids) when the lowering would hand it those integers as float32: exact only up
+    to 2^24, so ids beyond it would silently change (TF.js's MaxPool takes float32 only)."""
+    wide = next((d for d in dtypes if d in WIDE_INTEGERS), None)
+    if wide is not None and (cls in SUMMING_MERGES or _keras_result_dtype(cls, config, dtypes, keras3) in WIDE_INTEGERS):
+        # Average, Dot: Keras sums the integers (products) in their dtype, wrapping
+        raise Unsupported(f"layer {layer!r} ({cls}) on {wide.numpy} integers (Keras keeps them exact; the lowering "
+                          "would compute it in float32, exact only up to 2^24)")
+
+
+def _narrow_operands(cls: str, op: Any, dtypes: list[DType | str | None], layer: str) -> DType | None:
+    """The promoted 8/16-bit integer dtype an op layer computes in (None when it does not), for the op layers
+    lowered on such integers in int32 (:data:`NARROW_WRAPPED_OPS`, :data:`NARROW_IN_RANGE_OPS`); those of
+    :data:`NARROW_REFUSED_OPS` are refused on them by name."""
+    if not is_op_layer(cls) or not any(is_narrow(d) for d in dtypes):
+        return None
+    first = next(d for d in dtypes if is_narrow(d))
+    if op in NARROW_TO_INT32_OPS and all(d.numpy.kind == "i" for d in dtypes if is_narrow(d)):
+        return None  # the int32 result of the tracked integers back in int32 (the walk's INTEGER_COMPUTING_OPS path)
+    if op in NARROW_REFUSED_OPS | NARROW_TO_INT32_OPS:
+        raise Unsupported(f"layer {layer!r} ({cls}) on {first.numpy} integers (Keras computes in that dtype, "
+                          "wrapping around or changing it; not lowered)")
+    if op not in NARROW_WRAPPED_OPS | NARROW_IN_RANGE_OPS:
+        return None
+    if op in CONDITION_OPS:
+        dtypes = dtypes[1:]
+    if any(d is None or d == UNTRACKED or d == DType.BOOL for d in dtypes):
+        raise Unsupported(f"layer {layer!r} ({cls}) on {first.numpy} integers and a float, bool or untracked tensor")
+    promoted = DType.from_any(np.result_type(*(d.numpy for d in dtypes if isinstance(d, DType))))
+    if op in NEGATIONS and promoted.numpy.kind == "u":  # TF has no Neg kernel for them: Keras fails
+        raise Unsupported(f"layer {layer!r} ({cls}) negates {promoted.numpy} integers (TensorFlow cannot)")
+    return promoted if is_narrow(promoted) else None
+
+
+#: The negations: TensorFlow has no unsigned kernel for them.
+NEGATIONS = frozenset({KERAS_OP_PREFIX + "Negative", "math.negative"})
 
 
 def _is_integer(dtype: DType | None) -> bool:

@@ -21,6 +21,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.narrow_ints import NARROW_INTS, int32_halves, int32_product, is_narrow, wrapped
 
 from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, TF_OP_LAYERS, TensorArg, parse_call
 from .activations import ACTIVATIONS, _gelu_tanh, _hard_sigmoid_v3, _hard_swish
@@ -70,6 +71,9 @@ class OpCall:
         array = np.asarray(value)
         if array.dtype.kind == "f" and dtype.numpy.kind != "f":
             raise self.gap(f"argument {name!r} ({value!r}) is a float for a {dtype.value} tensor")
+        narrow = next((d for v, d in zip(self.ctx.inputs, self.ctx.keras_dtypes) if v is like and is_narrow(d)), None)
+        if narrow is not None and array.dtype.kind in "iu":  # Keras converts it to that dtype: 300 is 44 in uint8
+            array = array.astype(np.int64).astype(narrow.numpy)
         return self.ctx.const(array.astype(dtype.numpy), f"{name}_value")
 
     def tensors(self, name: str) -> list[Value]:
@@ -113,7 +117,23 @@ class OpSpec:
 
 # -- elementwise ------------------------------------------------------------------------------------------
 def _unary(op: str) -> Callable[[OpCall], Value]:
-    return lambda c: c.ctx.unary(op, c.tensor("x"))
+    def lower(c: OpCall) -> Value:
+        x = c.tensor("x")
+        if op in ("Neg", "Abs") and x.dtype == DType.INT32:
+            return _int32_sign_op(c.ctx, x, op)
+        return c.ctx.unary(op, x)
+    return lower
+
+
+def _int32_sign_op(ctx: LayerContext, x: Value, op: str) -> Value:
+    """``-x`` / ``|x|`` of int32 as TF gives them (``-(-2^31)`` wraps to itself): ``0 - x`` in int32, exact on every
+    backend, where TF.js's Abs (cpu, wasm) and wasm's Neg of int32 go through float32 (wrong past 2^24)."""
+    negated = ctx.binary("Sub", ctx.ints(0, f"{op}_zero"), x, label=f"{op}_negated")
+    if op == "Neg":
+        return negated
+    negative = ctx.op("Less", [x, ctx.ints(0, "abs_bound")], dtype=DType.BOOL, shape=x.shape, label="abs_negative")
+    return ctx.op("SelectV2", [negative, negated, x], {"T": DType.INT32}, dtype=DType.INT32, shape=x.shape,
+                  label="Abs")
 
 
 def _activation(name: str) -> Callable[[OpCall], Value]:
@@ -125,6 +145,8 @@ def _binary(op: str, *, boolean: bool = False) -> Callable[[OpCall], Value]:
         x, y = c.pair("x", "y")
         if x.dtype != y.dtype:
             raise c.gap(f"operands of dtypes {x.dtype.value} and {y.dtype.value}")
+        if op == "Mul" and x.dtype == DType.INT32:  # wrapped as TF's int32 Mul, on cpu too
+            return int32_product(c.ctx.graph, x, y, f"{c.ctx.name}/Mul", _broadcast(x, y))
         out = c.ctx.binary(op, x, y)
         if boolean:
             out.dtype = DType.BOOL
@@ -137,6 +159,65 @@ def _divide(c: OpCall) -> Value:
     if x.dtype.numpy.kind != "f":
         raise c.gap(f"division of {x.dtype.value} tensors")
     return c.ctx.binary("RealDiv", x, y)
+
+
+def _integer_division(op: str) -> Callable[[OpCall], Value]:
+    """``floor_divide``/``mod`` (``tf.math.floordiv``/``floormod``): of int32 tensors FloorDiv/FloorMod, which floor
+    like Python on negative integers in TF and TF.js alike; of float32 tensors (every input a float in Keras, not
+    integers the walk holds as float32) the same ops, which the core ``float_floor_division`` pass writes so that
+    TF.js gives TF's float results (``floor(x / y)``, TF's ``FloorMod`` signs, ±Inf and NaN)."""
+    def lower(c: OpCall) -> Value:
+        if c.ctx.class_name.startswith(KERAS_OP_PREFIX):
+            c.arguments.setdefault("x", c.arguments.pop("x1", None))
+            c.arguments.setdefault("y", c.arguments.pop("x2", None))
+        x, y = c.pair("x", "y")
+        if x.dtype == y.dtype == DType.FLOAT32 and all(d is None for d in c.ctx.keras_dtypes):
+            return c.ctx.binary(op, x, y)
+        if x.dtype != DType.INT32 or y.dtype != DType.INT32:
+            raise c.gap(f"{op} of {x.dtype.value} and {y.dtype.value} tensors")
+        return c.ctx.binary(op, x, y) if op == "FloorMod" else _exact_floor_div(c.ctx, x, y)
+    return lower
+
+
+def _exact_floor_div(ctx: LayerContext, x: Value, y: Value) -> Value:
+    """``x // y`` of int32 tensors, exact over all of int32: TF.js's wasm FloorDiv divides in float32 (wrong from
+    2^24 on); FloorMod is exact. A first quotient ``q = round((x - x mod y) / y)`` in float32 (clipped inside int32)
+    is within ``|q|·2^-22`` (or the clip) of the true one; the rest ``x - x mod y - q·y``, exact in int32's wrapping
+    arithmetic since it is small, divided by ``y`` in float32 is exactly the correction."""
+    def to_float(v: Value, label: str) -> Value:
+        return ctx.op("Cast", [v], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
+                      dtype=DType.FLOAT32, shape=v.shape, label=label)
+
+    def rounded(ratio: Value, label: str, clip: bool = False) -> Value:
+        whole = ctx.unary("Round", ratio, label=f"{label}_rounded")
+        if clip:  # a float32 of 2^31 would not cast into int32 alike on every backend
+            whole = ctx.scalar_op("Minimum", ctx.scalar_op("Maximum", whole, -_INT32_CLIP, f"{label}_low"),
+                                  _INT32_CLIP, f"{label}_high")
+        return ctx.op("Cast", [whole], {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False},
+                      dtype=DType.INT32, shape=whole.shape, label=label)
+
+    divisor = to_float(y, "divisor")
+    remainder = ctx.binary("FloorMod", x, y, label="remainder")
+    approx = ctx.binary("Sub", to_float(x, "numerator"), to_float(remainder, "remainder_float"), label="multiple")
+    first = rounded(ctx.binary("RealDiv", approx, divisor, label="first_ratio"), "first_quotient", clip=True)
+    multiple = ctx.binary("Sub", x, remainder, label="exact_multiple")  # wraps in int32 only where the rest is small
+    rest = ctx.binary("Sub", multiple, ctx.binary("Mul", first, y, label="first_product"), label="rest")
+    correction = rounded(ctx.binary("RealDiv", to_float(rest, "rest_float"), divisor, label="rest_ratio"),
+                         "correction")
+    return ctx.binary("AddV2", first, correction, label="FloorDiv")
+
+
+#: The float32 first quotients of :func:`_exact_floor_div` are clipped to +-(2^31 - 1024), exact in float32.
+_INT32_CLIP = float(2**31 - 1024)
+
+
+def _square(c: OpCall) -> Value:
+    """``square``: ``x · x`` on integers (TF.js's cpu Square of int32 loses the products beyond 2^24), wrapped as
+    TF's int32 product (:func:`int32_product`)."""
+    x = c.tensor("x")
+    if x.dtype == DType.INT32:
+        return int32_product(c.ctx.graph, x, x, f"{c.ctx.name}/Square", x.shape)
+    return c.ctx.unary("Square", x)
 
 
 def _clip(c: OpCall, low: str, high: str) -> Value:
@@ -291,6 +372,46 @@ def _reduce(op: str, key: str = "axis", keep_key: str = "keepdims", *,
     return lower
 
 
+def _reduce_mean(c: OpCall) -> Value:
+    """``tf.math.reduce_mean``: of int32 tensors TF gives the exact mean truncated toward zero (its sum does not wrap);
+    TF.js's Mean of int32 divides a float sum. Lowered exactly (counts below 2^14): each value split into 16-bit
+    halves ``h · 2^16 + l``, ``Σh = qh·n + rh`` (exact floor division), then ``mean = qh · 2^16 + floor((rh · 2^16 +
+    Σl) / n)``, every sum within int32, plus one where the sum is negative and not a multiple of ``n``."""
+    x = c.tensor("x")
+    if x.dtype == DType.FLOAT32:
+        return _reduce("Mean")(c)
+    if x.dtype != DType.INT32:
+        raise c.gap(f"a mean of {x.dtype.value} integers (TF sums them in that dtype, wrapping)")
+    shape = c.ctx.shape(x)
+    axes = _ints(c, "axis", None)
+    axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
+    sizes = [shape[a] for a in axes]
+    if None in sizes or not 0 < int(np.prod(sizes)) < _MEAN_COUNT_LIMIT:
+        raise c.gap(f"a mean of int32 integers over axes of sizes {sizes} (lowered for known counts of 1 to "
+                    f"{_MEAN_COUNT_LIMIT - 1})")
+    ctx, n = c.ctx, int(np.prod(sizes))
+    high, low = int32_halves(ctx.graph, x, f"{ctx.name}/halves")
+    summed = [_reduce("Sum", operand=lambda _c, _x, v=v: v)(c) for v in (high, low)]
+    count, shift = ctx.ints(n, "count"), ctx.ints(1 << 16, "shift")
+    high_quotient = _exact_floor_div(ctx, summed[0], count)
+    high_rest = ctx.binary("FloorMod", summed[0], count, label="high_rest")
+    rest = ctx.binary("AddV2", ctx.binary("Mul", high_rest, shift, label="high_rest_shifted"), summed[1],
+                      label="rest")  # below n · 2^17: within int32
+    floored = ctx.binary("AddV2", ctx.binary("Mul", high_quotient, shift, label="high_mean"),
+                         _exact_floor_div(ctx, rest, count), label="floored_mean")
+    inexact = ctx.op("NotEqual", [ctx.binary("FloorMod", rest, count, label="remainder"), ctx.ints(0, "zero")],
+                     {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=floored.shape, label="inexact")
+    negative = ctx.op("Less", [floored, ctx.ints(0, "zero_bound")], dtype=DType.BOOL, shape=floored.shape,
+                      label="negative")
+    rounds_up = ctx.op("LogicalAnd", [inexact, negative], dtype=DType.BOOL, shape=floored.shape, label="rounds_up")
+    return ctx.op("SelectV2", [rounds_up, ctx.binary("AddV2", floored, ctx.ints(1, "one"), label="up"), floored],
+                  {"T": DType.INT32}, dtype=DType.INT32, shape=floored.shape, label="truncated_mean")
+
+
+#: :func:`_reduce_mean` of int32 keeps its partial sums within int32 for counts below this.
+_MEAN_COUNT_LIMIT = 1 << 14
+
+
 def _as_bool(c: OpCall, x: Value, label: str) -> Value:
     """``x`` as bool: Keras 3's logical ops and ``any``/``all`` cast their operands first (``tf.cast``: non-zero is
     True, NaN too: ``x != 0``); tf_keras's ``tf.math.logical_*``/``reduce_any`` take bool tensors only (TF raises
@@ -345,13 +466,47 @@ def _cast(c: OpCall) -> Value:
         dtype = DType.from_any(str(c.value("dtype")))
     except TypeError:
         raise c.gap(f"dtype {c.value('dtype')!r}") from None
+    if is_narrow(dtype):
+        return _narrowing_cast(c, x, dtype)
     if dtype not in (DType.FLOAT32, DType.INT32, DType.BOOL):
         raise c.gap(f"a cast to {dtype.value}")
     if dtype == x.dtype:
         return c.ctx.unary("Identity", x)
     if dtype == DType.BOOL:  # TF's cast to bool is x != 0 (NaN too); wasm's Cast of floats to bool is wrong
         return _not_zero(c, x, "x")
-    return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape)
+    cast = c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape)
+    if x.dtype != DType.FLOAT32 or dtype != DType.INT32:
+        return cast
+    # TF's CPU cast of NaN, infinities and magnitudes of 2^31 or more to int32 is INT_MIN (TF.js's: 0 or wrapped)
+    magnitude = c.ctx.unary("Abs", x, label="magnitude")
+    in_range = c.ctx.op("Less", [magnitude, c.ctx.floats(_INT32_LIMIT, "int32_limit")], dtype=DType.BOOL,
+                        shape=x.shape, label="in_int32_range")  # NaN compares False
+    return c.ctx.op("SelectV2", [in_range, cast, c.ctx.ints(-2**31, "int32_min")], {"T": DType.INT32},
+                    dtype=DType.INT32, shape=x.shape, label="truncated")
+
+
+#: The float32 magnitude from which TF's CPU cast of a float to int32 gives INT_MIN.
+_INT32_LIMIT = float(2**31)
+
+
+def _narrowing_cast(c: OpCall, x: Value, dtype: DType) -> Value:
+    """A cast of integers or bools to an 8/16-bit integer, as TF gives it: wrapped around into ``dtype``'s range;
+    computed in int32 (TF.js's integers) and tracked as ``dtype`` by the walk (``output_keras_dtype``). A cast of
+    floats is refused: TF's CPU kernel wraps the values outside ``dtype``'s range in small tensors but saturates them
+    in large ones (its vectorized path), so no lowering matches it."""
+    tracked = next((d for v, d in zip(c.ctx.inputs, c.ctx.keras_dtypes) if v is x), None)
+    if x.dtype == DType.FLOAT32 and isinstance(tracked, DType):  # integers the walk holds as float32 (exactly)
+        x = c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
+                     shape=x.shape, label="integers")
+    if x.dtype == DType.FLOAT32:
+        raise c.gap(f"a cast of float32 to {dtype.numpy} (TensorFlow's result for values outside {dtype.numpy}'s range "
+                    "depends on the tensor's size)")
+    if x.dtype not in (DType.INT32, DType.BOOL, *NARROW_INTS):
+        raise c.gap(f"a cast of a {x.dtype.value} tensor to {dtype.value}")
+    as_int = c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
+                      shape=x.shape, label="to_int32") if x.dtype != DType.INT32 else x
+    c.ctx.output_keras_dtype = dtype
+    return wrapped(c.ctx.graph, as_int, dtype, f"{c.ctx.name}/wrap")
 
 
 def _matmul(c: OpCall, ta: str | None = None, tb: str | None = None) -> Value:
@@ -395,6 +550,8 @@ def _resize(c: OpCall, method_key: str, nearest_half_pixel: bool) -> Value:
             raise c.gap(f"{flag}=True")
     if c.value("data_format", "channels_last") not in ("channels_last", None):
         raise c.gap(f"data_format={c.value('data_format')!r}")
+    if c.ctx.class_name.startswith(KERAS_OP_PREFIX) and x.dtype != DType.FLOAT32:
+        raise c.gap(f"a resize of {x.dtype.value} images (Keras 3 rounds the result back to their dtype)")
     op = "ResizeBilinear" if method == "bilinear" else "ResizeNearestNeighbor"
     half = True if method == "bilinear" else nearest_half_pixel
     return c.ctx.op(op, [x, c.ctx.ints(size, "size")], {"align_corners": False, "half_pixel_centers": half},
@@ -732,6 +889,8 @@ TF_FUNCTIONS: dict[str, OpSpec] = _table({
     ("math.truediv", "math.divide", "__operators__.truediv"): OpSpec(_XY, _divide),
     ("math.maximum",): OpSpec(_XY, _binary("Maximum")), ("math.minimum",): OpSpec(_XY, _binary("Minimum")),
     ("math.pow",): OpSpec(_XY, _binary("Pow")),
+    ("math.floordiv", "floordiv", "compat.v1.floor_div"): OpSpec(_XY, _integer_division("FloorDiv")),
+    ("math.floormod", "floormod", "math.mod", "mod"): OpSpec(_XY, _integer_division("FloorMod")),
     ("math.squared_difference",): OpSpec(_XY, _binary("SquaredDifference")),
     ("math.greater",): OpSpec(_XY, _binary("Greater", boolean=True)),
     ("math.greater_equal",): OpSpec(_XY, _binary("GreaterEqual", boolean=True)),
@@ -742,7 +901,7 @@ TF_FUNCTIONS: dict[str, OpSpec] = _table({
     ("math.negative",): OpSpec(_X, _unary("Neg")), ("math.abs",): OpSpec(_X, _unary("Abs")),
     ("math.exp",): OpSpec(_X, _unary("Exp")), ("math.log",): OpSpec(_X, _unary("Log")),
     ("math.sqrt",): OpSpec(_X, _unary("Sqrt")), ("math.rsqrt",): OpSpec(_X, _unary("Rsqrt")),
-    ("math.square",): OpSpec(_X, _unary("Square")), ("math.reciprocal",): OpSpec(_X, _unary("Reciprocal")),
+    ("math.square",): OpSpec(_X, _square), ("math.reciprocal",): OpSpec(_X, _unary("Reciprocal")),
     ("math.floor",): OpSpec(_X, _unary("Floor")), ("math.ceil",): OpSpec(_X, _unary("Ceil")),
     ("math.sin",): OpSpec(_X, _unary("Sin")), ("math.cos",): OpSpec(_X, _unary("Cos")),
     ("math.erf",): OpSpec(_X, _unary("Erf")), ("math.sign",): OpSpec(_X, _unary("Sign")),
@@ -804,7 +963,8 @@ TF_FUNCTIONS: dict[str, OpSpec] = _table({
     ("math.reduce_any", "reduce_any"): OpSpec(("x", "axis", "keepdims"), _bool_reduce("Any")),
     ("math.reduce_all", "reduce_all"): OpSpec(("x", "axis", "keepdims"), _bool_reduce("All")),
     **{(f"math.reduce_{r}", f"reduce_{r}"): OpSpec(("x", "axis", "keepdims"), _reduce(op))
-       for r, op in (("sum", "Sum"), ("mean", "Mean"), ("max", "Max"), ("min", "Min"), ("prod", "Prod"))},
+       for r, op in (("sum", "Sum"), ("max", "Max"), ("min", "Min"), ("prod", "Prod"))},
+    ("math.reduce_mean", "reduce_mean"): OpSpec(("x", "axis", "keepdims"), _reduce_mean),
 })
 #: tf_keras records some parameters under TF's own names; these are the lowering's names for them.
 _TF_RENAMES = {"input": "x", "input_tensor": "x", "tensor": "x", "a": "a", "t": "x", "images": "x",
@@ -857,6 +1017,8 @@ KERAS_OPS: dict[str, OpSpec] = _table({
     ("Maximum",): OpSpec(_K2, lambda c: _k3_binary(c, "Maximum")),
     ("Minimum",): OpSpec(_K2, lambda c: _k3_binary(c, "Minimum")),
     ("Power",): OpSpec(_K2, lambda c: _k3_binary(c, "Pow")),
+    ("FloorDivide",): OpSpec(_K2, _integer_division("FloorDiv")),
+    ("Mod",): OpSpec(_K2, _integer_division("FloorMod")),
     ("Greater",): OpSpec(_K2, lambda c: _k3_binary(c, "Greater", boolean=True)),
     ("GreaterEqual",): OpSpec(_K2, lambda c: _k3_binary(c, "GreaterEqual", boolean=True)),
     ("Less",): OpSpec(_K2, lambda c: _k3_binary(c, "Less", boolean=True)),
@@ -866,7 +1028,7 @@ KERAS_OPS: dict[str, OpSpec] = _table({
     ("Negative",): OpSpec(_X, _unary("Neg")), ("Absolute", "Abs"): OpSpec(_X, _unary("Abs")),
     ("Exp",): OpSpec(_X, _unary("Exp")), ("Log",): OpSpec(_X, _unary("Log")),
     ("Sqrt",): OpSpec(_X, _unary("Sqrt")), ("Rsqrt",): OpSpec(_X, _unary("Rsqrt")),
-    ("Square",): OpSpec(_X, _unary("Square")), ("Reciprocal",): OpSpec(_X, _unary("Reciprocal")),
+    ("Square",): OpSpec(_X, _square), ("Reciprocal",): OpSpec(_X, _unary("Reciprocal")),
     ("Floor",): OpSpec(_X, _unary("Floor")), ("Ceil",): OpSpec(_X, _unary("Ceil")),
     ("Sin",): OpSpec(_X, _unary("Sin")), ("Cos",): OpSpec(_X, _unary("Cos")),
     ("Erf",): OpSpec(_X, _unary("Erf")), ("Sign",): OpSpec(_X, _unary("Sign")),

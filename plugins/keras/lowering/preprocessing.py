@@ -10,6 +10,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
+from .integer_resize import SMALL_INTEGERS, integer_bilinear
 from .normalization import norm_axes, param_shape
 from .registry import Unsupported, channels_last_only, lowers
 from .runtime_crop import runtime_aspect_crop, runtime_aspect_pad, runtime_center_crop, runtime_unresized
@@ -159,9 +160,6 @@ def _resize(ctx: LayerContext, x: Value, target: tuple[int, int], method: str) -
                   shape=(shape[0], *target, shape[3]))
 
 
-#: Integer image dtypes whose every value float32 holds exactly (the walk hands a float layer its integer input
-#: cast to float32).
-SMALL_INTEGERS = (DType.UINT8, DType.INT8, DType.UINT16, DType.INT16)
 
 
 def _integer_images(ctx: LayerContext) -> DType | None:
@@ -180,9 +178,10 @@ def _integer_images(ctx: LayerContext) -> DType | None:
 
 def _keras3_integer_result(ctx: LayerContext, y: Value, dtype: DType) -> Value:
     """Keras 3's Resizing casts its result back to the integer dtype of its images. A nearest resize of 8/16-bit
-    integers is those integers (exact in float32), as are images left as they are; a bilinear one is rounded, and
-    TF.js's bilinear result, a rounding error away from TensorFlow's, can round to the other integer at a tie:
-    refused, as are integers float32 does not hold exactly (Keras resizes them as they are)."""
+    integers is those integers (exact in float32), as are images left as they are; a bilinear one is rounded (of
+    static sizes, :mod:`.integer_resize` computes it as TensorFlow does; over unknown sizes TF.js's bilinear result,
+    a rounding error away from TensorFlow's, can round to the other integer at a tie: refused), as are integers
+    float32 does not hold exactly (Keras resizes them as they are)."""
     resized = y is not ctx.x  # else Keras returns the images as they are
     if dtype not in SMALL_INTEGERS or resized and ctx.config.get("interpolation", "bilinear") != "nearest":
         raise Unsupported(f"layer {ctx.name!r} (Resizing) on {dtype.numpy} images (Keras 3 casts its result back "
@@ -201,13 +200,15 @@ def resizing(ctx: LayerContext) -> Value:
     elif ctx.config.get("pad_to_aspect_ratio"):
         x = _aspect_pad(ctx, x, target)
     method = ctx.config.get("interpolation", "bilinear")
-    y = _resize(ctx, x, target, method)
+    integer = ctx.integer_dtype() or _integer_images(ctx) if ctx.keras3 else None
     sizes = ctx.shape(x)[1:3]
+    if integer in SMALL_INTEGERS and method == "bilinear" and None not in sizes and tuple(sizes) != target:
+        return integer_bilinear(ctx, x, target, integer)  # rounded as TensorFlow's float32 kernel gives it
+    y = _resize(ctx, x, target, method)
     if method == "bilinear" and None in sizes and all(s in (None, t) for s, t in zip(sizes, target, strict=True)):
         y = runtime_unresized(ctx, x, target, y)  # Keras leaves an image of the target size as it is
     # tf_keras returns floats; Keras 3's images are integers given directly (the walk tracks their dtype through the
     # layers that keep it) or inside a TimeDistributed (the wrapper's cast)
-    integer = ctx.integer_dtype() or _integer_images(ctx) if ctx.keras3 else None
     return y if integer is None else _keras3_integer_result(ctx, y, integer)
 
 

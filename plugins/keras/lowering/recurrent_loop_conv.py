@@ -7,7 +7,8 @@ when Bidirectional flips the backward sequence, so no rank-5 ``ReverseV2`` is ne
 (linear in the length). The states start from zeros of the run-time size of the input convolution's output (the
 positions may be known only at run time too: Keras's zero state is that convolution of zeros). The loop starts
 after both the convolutions and the mask (its counter is their two run-time lengths subtracted), and fails on zero
-steps as Keras does.
+steps as Keras does. From given states with a mask, the previous output (which a masked step repeats; zeros before
+any step) is a loop variable of its own, as :mod:`.recurrent_loop` keeps it.
 """
 from __future__ import annotations
 
@@ -65,13 +66,24 @@ def run_conv_looped(ctx: LayerContext, inputs: Value, mask: Value | None,
         after = ctx.op("AddV2", [length, _entry(ctx, run_dims, 0, f"{p}batch_size")], shape=(), label=f"{p}checked")
         i0 = ctx.op("ZerosLike", [after], dtype=I32, shape=(), label=f"{p}i0")
     else:  # after the length and the mask, which the body reads from outside
-        mask_dims = ctx.op("Shape", [mask], {"out_type": I32}, dtype=I32, shape=(len(ctx.shape(mask)),),
-                           label=f"{p}mask_shape")
-        i0 = ctx.op("Sub", [_entry(ctx, mask_dims, 1, f"{p}mask_length"), length], shape=(), label=f"{p}i0")
+        mask_rank = len(ctx.shape(mask))
+        mask_dims = ctx.op("Shape", [mask], {"out_type": I32}, dtype=I32, shape=(mask_rank,), label=f"{p}mask_shape")
+        # a given mask= of another length than the sequence fails here, as Keras (eager) fails on it: the counter
+        # would otherwise start past 0 (a longer mask) and skip steps
+        mask = ctx.op("Reshape", [mask, _concat(ctx, [_slice(ctx, mask_dims, 0, 1, f"{p}mask_batch"),
+                                                      _slice(ctx, dims, 1, 2, f"{p}mask_steps"),
+                                                      _slice(ctx, mask_dims, 2, mask_rank, f"{p}mask_rest")],
+                                                f"{p}mask_checked_shape")],
+                      {"Tshape": I32}, shape=mask.shape, label=f"{p}mask_checked")
+        checked_dims = ctx.op("Shape", [mask], {"out_type": I32}, dtype=I32, shape=(mask_rank,),
+                              label=f"{p}mask_checked_dims")
+        i0 = ctx.op("Sub", [_entry(ctx, checked_dims, 1, f"{p}mask_length"), length], shape=(), label=f"{p}i0")
     h0, c0 = initial if initial else (zeros(f"{p}h0"), zeros(f"{p}c0"))
     inits = {"i": i0, "h": h0, "c": c0}
     zeroed = mask is not None and zero_output_for_mask
-    if zeroed and not return_sequences:
+    # from given states a masked step repeats the previous output (zeros before any step), not the kept h
+    repeats_output = mask is not None and not zeroed and initial is not None
+    if repeats_output or (zeroed and not return_sequences):
         inits["out"] = zeros(f"{p}out0")
     if return_sequences:
         inits["acc"] = reserve_outputs(ctx.op, state_dims, length, f"{p}outputs0")
@@ -95,7 +107,10 @@ def run_conv_looped(ctx: LayerContext, inputs: Value, mask: Value | None,
                       dtype=DType.BOOL, shape=row.shape, label=f"{p}keep")
         updates["h"] = _select(ctx, keep, new_h, body["h"], f"{p}masked_h")
         updates["c"] = _select(ctx, keep, new_c, body["c"], f"{p}masked_c")
-        output = _select(ctx, keep, new_h, None, f"{p}zeroed") if zeroed else updates["h"]
+        if zeroed or repeats_output:
+            output = _select(ctx, keep, new_h, body["out"] if repeats_output else None, f"{p}output")
+        else:
+            output = updates["h"]
         if "out" in inits:
             updates["out"] = output
     if return_sequences:

@@ -13,6 +13,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
+from .integer_resize import SMALL_INTEGERS, integer_bilinear
 from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import Unsupported, channels_last_only, lowers
 
@@ -137,9 +138,11 @@ def upsampling(ctx: LayerContext) -> Value:
         size = ctx.ints([h * fh, w * fw], "size")
     out = (shape[0], None if h is None else h * fh, None if w is None else w * fw, shape[-1])
     if ctx.config.get("interpolation", "nearest") == "bilinear":
-        if ctx.keras3 and (dtype := ctx.integer_dtype()) is not None:
-            raise Unsupported(f"layer {ctx.name!r} (UpSampling2D) bilinear on {dtype.numpy} images (Keras 3 casts "
-                              "its result back to their dtype)")
+        if ctx.keras3 and (dtype := ctx.integer_dtype()) is not None:  # Keras 3 rounds its result back to it
+            if dtype not in SMALL_INTEGERS or h is None or w is None:
+                raise Unsupported(f"layer {ctx.name!r} (UpSampling2D) bilinear on {dtype.numpy} images (Keras 3 casts "
+                                  "its result back to their dtype; lowered for 8/16-bit integers of static sizes)")
+            return integer_bilinear(ctx, ctx.x, (h * fh, w * fw), dtype)
         return ctx.op("ResizeBilinear", [ctx.x, size], {"align_corners": False, "half_pixel_centers": True},
                       shape=out)
     return ctx.op("ResizeNearestNeighbor", [ctx.x, size], {"align_corners": False, "half_pixel_centers": False},

@@ -124,6 +124,7 @@ def time_distributed(ctx: LayerContext) -> Value:
     inner_name = str(config.get("name") or cls)
     inner_ctx = LayerContext(ctx.graph, f"{ctx.name}/{inner_name}", cls, config, [folded], ctx.weights, ctx.source,
                              keras3=ctx.keras3, weight_consts=ctx.weight_consts)
+    inner_ctx.keras_dtypes = list(ctx.keras_dtypes)  # each step's integer dtype (Resizing rounds back to it)
     from .masking import GLOBAL_AVERAGE_1D, TIME_DISTRIBUTED_READERS, masked_global_average_1d
 
     if ctx.mask is not None and cls in TIME_DISTRIBUTED_READERS:

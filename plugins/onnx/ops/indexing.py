@@ -230,12 +230,17 @@ def scatter_elements(ctx: NodeContext) -> Value:
     return _scatter(ctx, data, coords, ctx.input(2), reduction, _row_count(ishape), rank, kept)
 
 
+#: Sort keys ``index * S + position`` stay below this: wasm's and webgl's TopKV2 compare int32 as float32.
+EXACT_SORT_KEYS = 1 << 24
+
+
 def _last_of_duplicates(ctx: NodeContext, data: Value, ishape: tuple, axis: int, size: int | None) -> Value | None:
     """Which ``indices`` (input 1) elements ScatterElements' ``none`` keeps: the last along ``axis`` of those
     holding one index (two elements can only collide along that axis). None when no two can collide. torch's
     ``scatter`` of repeated indices (a multi-hot from token ids) must give one update, never ScatterNd's sum.
-    For computed indices: an ``[..., S, S, ...]`` comparison of each line's indices, S the axis length."""
-    if ishape[axis] == 1:
+    For computed indices: each line sorted (:func:`_last_in_lines`) when its keys are provably exact in float32
+    (static sizes), else an ``[..., S, S, ...]`` comparison of each line's indices (:func:`_last_by_pairs`)."""
+    if ishape[axis] in (0, 1):
         return None
     idx = _const_indices(ctx, 1, size)
     if idx is not None:
@@ -248,15 +253,24 @@ def _last_of_duplicates(ctx: NodeContext, data: Value, ishape: tuple, axis: int,
         if kept.all():
             return None
         return ctx.make_const(np.moveaxis(kept.reshape(lines.shape), -1, axis), label="kept")
-    i32, rank = DType.INT32, len(ishape)
     axis_size = run_time.axis_size(ctx, data, axis, size)
-    wrapped = run_time.wrap(ctx, ctx.cast(ctx.input(1), i32, label="kept/indices_int"), axis_size, "kept/indices")
+    wrapped = run_time.wrap(ctx, ctx.cast(ctx.input(1), DType.INT32, label="kept/indices_int"), axis_size,
+                            "kept/indices")
+    if isinstance(axis_size, int) and ishape[axis] is not None and axis_size * ishape[axis] < EXACT_SORT_KEYS:
+        return _last_in_lines(ctx, wrapped, len(ishape), axis, ishape[axis])
+    return _last_by_pairs(ctx, wrapped, len(ishape), axis, ishape[axis])
+
+
+def _last_by_pairs(ctx: NodeContext, wrapped: Value, rank: int, axis: int, count: int | None) -> Value:
+    """:func:`_last_in_lines` by comparing every pair of a line's indices: quadratic in memory, but exact for
+    any sizes (RX3: the sort's keys outgrow float32's integers, which wasm's TopKV2 compares, at 2**24)."""
+    i32 = DType.INT32
     mine = ctx.expand_dims(wrapped, axis + 1, label="kept/mine")  # [..., S, 1, ...]
     others = ctx.expand_dims(wrapped, axis, label="kept/others")  # [..., 1, S, ...]
     same = ctx.op("Equal", [mine, others], dtype=DType.BOOL, label="kept/same")
-    count = ctx.int32(ishape[axis], label="kept/count") if ishape[axis] is not None else \
+    length = ctx.int32(count, label="kept/count") if count is not None else \
         ctx.run_time_dim(wrapped, axis, label="kept/count")
-    steps = ctx.op("Range", [ctx.int32(0, label="kept/start"), count, ctx.int32(1, label="kept/step")],
+    steps = ctx.op("Range", [ctx.int32(0, label="kept/start"), length, ctx.int32(1, label="kept/step")],
                    {"Tidx": i32}, dtype=i32, label="kept/steps")
     later = ctx.op("Greater", [ctx.expand_dims(steps, 0, label="kept/columns"),
                                ctx.expand_dims(steps, 1, label="kept/rows")], dtype=DType.BOOL, label="kept/later")
@@ -266,6 +280,61 @@ def _last_of_duplicates(ctx: NodeContext, data: Value, ishape: tuple, axis: int,
     superseded = ctx.op("Any", [hidden, ctx.int32(axis + 1, label="kept/axis")], {"keep_dims": False, "Tidx": i32},
                         dtype=DType.BOOL, label="kept/superseded")
     return ctx.op("LogicalNot", [superseded], dtype=DType.BOOL, label="kept")
+
+
+def _last_in_lines(ctx: NodeContext, indices: Value, rank: int, axis: int, count: int) -> Value:
+    """Which elements of ``indices`` (int32, ``>= 0``) no later element of their line along ``axis`` repeats,
+    in O(n log S) (S = ``count`` the line length; an [S, S] comparison per line is quadratic in memory).
+
+    Each line sorted descending by ``index * S + position`` (TopKV2) puts an index's last position first
+    among its equals: an element is kept when the one before it in that order holds another index. A
+    second TopKV2 (of the negated order) inverts the permutation to bring the flags back in place. Both
+    gathers go through all lines flattened (wasm's GatherV2 with batch_dims is wrong). The caller keeps the
+    keys below :data:`EXACT_SORT_KEYS` (wasm's and webgl's TopKV2 compare in float32)."""
+    i32 = DType.INT32
+    perm = [a for a in range(rank) if a != axis] + [axis]
+    moved = indices if axis == rank - 1 else ctx.op("Transpose", [indices, ctx.ints(perm, label="kept/perm")],
+                                                     {"Tperm": i32}, dtype=i32, label="kept/axis_last")
+    moved_shape = ctx.shape_of(moved, label="kept/moved_shape")
+    length = ctx.int32(count, label="kept/length")
+    flat = ctx.reshape(moved, [-1, count], label="kept/flat")
+    steps = ctx.op("Range", [ctx.int32(0, label="kept/start"), length, ctx.int32(1, label="kept/step")],
+                   {"Tidx": i32}, dtype=i32, label="kept/steps")
+    keys = ctx.op("AddV2", [ctx.op("Mul", [flat, length], dtype=i32, label="kept/scaled"), steps], dtype=i32,
+                  label="kept/keys")
+    _, order = ctx.multi_op("TopKV2", [keys, length], {"sorted": True}, 2, dtypes=[i32, i32], label="kept/sorted")
+    lines = ctx.op("Prod", [ctx.shape_slice(moved_shape, 0, rank - 1, label="kept/line_dims"),
+                            ctx.int32(0, label="kept/prod_axis")], {"keep_dims": False, "Tidx": i32},
+                   dtype=i32, label="kept/lines")
+    starts = ctx.op("Mul", [ctx.op("Range", [ctx.int32(0, label="kept/line0"), lines,
+                                             ctx.int32(1, label="kept/line_step")], {"Tidx": i32}, dtype=i32,
+                                   label="kept/line_numbers"), length], dtype=i32, label="kept/line_starts")
+    starts = ctx.expand_dims(starts, 1, label="kept/line_starts_column")
+    # the indices in sorted order, gathered (a FloorDiv of the keys rounds on webgl)
+    held = ctx.gather(ctx.reshape(flat, [-1], label="kept/all_indices"),
+                      ctx.op("AddV2", [order, starts], dtype=i32, label="kept/sorted_positions"), 0, label="kept/held")
+
+    def columns(begin: list[int], end: list[int], label: str) -> Value:
+        attrs = {**SLICE_ATTRS, "begin_mask": 1 | (2 if begin[1] == 0 else 0), "end_mask": 1 | (2 if end[1] == 0 else 0)}
+        return ctx.op("StridedSlice", [held, ctx.ints(begin, label=f"{label}/b"), ctx.ints(end, label=f"{label}/e"),
+                                       ctx.ints([1, 1], label=f"{label}/s")], attrs, dtype=i32, label=label)
+
+    first, later, earlier = columns([0, 0], [0, 1], "kept/first"), columns([0, 1], [0, 0], "kept/later"), \
+        columns([0, 0], [0, -1], "kept/earlier")
+    new_index = ctx.op("NotEqual", [later, earlier], dtype=DType.BOOL, label="kept/new_index")
+    leading = ctx.op("Equal", [first, first], dtype=DType.BOOL, label="kept/leading")
+    kept_sorted = ctx.op("ConcatV2", [leading, new_index, ctx.int32(1, label="kept/concat_axis")],
+                         {"N": 2, "Tidx": i32}, dtype=DType.BOOL, label="kept/kept_sorted")
+    _, inverse = ctx.multi_op("TopKV2", [ctx.op("Neg", [order], dtype=i32, label="kept/negated_order"), length],
+                              {"sorted": True}, 2, dtypes=[i32, i32], label="kept/inverse")
+    where = ctx.op("AddV2", [inverse, starts], dtype=i32, label="kept/flat_positions")
+    kept = ctx.gather(ctx.reshape(kept_sorted, [-1], label="kept/all"), where, 0, label="kept/in_place")
+    kept = ctx.reshape(kept, moved_shape, label="kept/lines_back")
+    if axis == rank - 1:
+        return kept
+    back = [perm.index(a) for a in range(rank)]
+    return ctx.op("Transpose", [kept, ctx.ints(back, label="kept/back_perm")], {"Tperm": i32}, dtype=DType.BOOL,
+                  label="kept")
 
 
 @onnx_op("TopK", since=1)

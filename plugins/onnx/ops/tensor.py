@@ -91,9 +91,10 @@ def _target_shape(ctx: NodeContext, requested: list) -> tuple[list[int | None], 
             dims.append(in_shape[copies[i]])
         else:
             dims.append(None if d == -1 else d)
-    if -1 in requested and in_shape is not None:
+    if -1 in requested and in_shape is not None and len(set(copies.values())) == len(copies):
         # the -1: what is left of the input once the copied dims cancel out, which works even when
-        # the copied dims are unknown (a dynamic batch and sequence length)
+        # the copied dims are unknown (a dynamic batch and sequence length); not when a dim is copied
+        # twice ([t, t, -1] of [4, t, 16]: the -1 is 64 / t, not 64)
         rest = [d for a, d in enumerate(in_shape) if a not in copies.values()]
         others = [d for i, d in enumerate(dims) if i not in copies and requested[i] != -1]
         if all(d is not None for d in rest + others):
@@ -117,23 +118,51 @@ def reshape(ctx: NodeContext) -> Laid | Value:
             same = reshape_to_shape_of(ctx)  # torch's GroupNorm export: back to Shape(input)
             if same is not None:
                 return same
-            return ctx.reshape(ctx.input_for_reshape(0), ctx.input(1), label=None)
-        return reshape_laid(ctx, 0, *_target_shape(ctx, entries))
+            return _with_known_dims(ctx)
+        dims, copies = _target_shape(ctx, entries)
+        return _shaped(reshape_laid(ctx, 0, dims, copies), dims)
     return reshape_laid(ctx, 0, *_target_shape(ctx, [int(d) for d in requested.reshape(-1)]))
 
 
-def _symbolic_target(ctx: NodeContext) -> list[int | tuple[str, int]] | None:
+def _with_known_dims(ctx: NodeContext) -> Value:
+    """The Reshape to a computed target as computed, with the dims that target fixes recorded when its
+    sizes read from another tensor are known to be the input's own (:mod:`..dim_classes`): its ``-1``
+    is then known (attention's heads axis in a legacy export). Rebuilding the target from the input's
+    own shape instead costs as many nodes as it saves (BERT, GPT-2, ViT)."""
+    out = ctx.reshape(ctx.input_for_reshape(0), ctx.input(1), label=None)
+    entries = _symbolic_target(ctx, equal_dims=True)
+    copied = [e[1] for e in entries or () if isinstance(e, tuple)]
+    if entries is not None and len(set(copied)) == len(copied) and out.shape is None:  # -1: each dim once
+        dims = _target_shape(ctx, entries)[0]
+        if len(dims) == len(ctx.output_shape(0) or dims):  # a 0 might be ONNX's copy-a-dim: left unknown
+            out.shape = tuple(d if isinstance(d, int) and d > 0 else None for d in dims)
+    return out
+
+
+def _shaped(out: Laid, dims: list[int | None]) -> Laid:
+    """``out`` with the dims its target fixes recorded (a run-time target leaves them unset); a 0 might
+    be ONNX's copy-a-dim: left unknown."""
+    if out.value.shape is None and out.value.producer is not None and out.value.producer.op == "Reshape":
+        out.value.shape = layout.permute(tuple(d if isinstance(d, int) and d > 0 else None for d in dims), out.perm)
+    return out
+
+
+def _symbolic_target(ctx: NodeContext, *, equal_dims: bool = False) -> list[int | tuple[str, int]] | None:
     """A computed target whose elements are all numbers or dims of the reshaped tensor (which the
-    exporter read with Shape): those dims become copies, ``("copy", axis)``. None otherwise."""
+    exporter read with Shape, from it or from a tensor whose dim at that position is provably the
+    same, with ``equal_dims``): those dims become copies, ``("copy", axis)``. None otherwise."""
     from ..symbolic import Dim, elements_of
 
     elements = elements_of(ctx.tensor(1))
     if elements is None:
         return None
     entries: list[int | tuple[str, int]] = []
-    for e in elements:
-        if isinstance(e, Dim) and e.tensor == ctx.node.input[0]:
+    x, rank = ctx.node.input[0], len(ctx.shape(0) or ())
+    for p, e in enumerate(elements):
+        if isinstance(e, Dim) and e.tensor == x:
             entries.append(("copy", e.axis))
+        elif isinstance(e, Dim) and equal_dims and p < rank and ctx.same_dim((e.tensor, e.axis), (x, p)):
+            entries.append(("copy", p))  # another tensor's dim, equal to the input's own (dim_classes)
         elif isinstance(e, int) and (e > 0 or e == -1):
             entries.append(e)
         else:
@@ -160,6 +189,8 @@ def transpose(ctx: NodeContext) -> Laid:
     """No op at all: the output is the same IR value with a different recorded layout."""
     rank = ctx.rank(0)
     perm = [int(p) for p in ctx.attr("perm", list(reversed(range(rank))))]
+    if sorted(perm) != list(range(rank)):
+        raise ctx.error(f"perm {perm} is not a permutation of the {rank} axes")
     x, current = ctx.input_laid(0)
     inv = layout.inverse(perm)
     return ctx.laid(x, [inv[a] for a in layout.full(current, rank)])
