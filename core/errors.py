@@ -58,6 +58,15 @@ class UnsupportedOpsError(TfjsconvError):
         super().__init__("\n".join(lines), hint=hint)
 
 
+class OpProblemsError(UnsupportedOpsError):
+    """Nodes a pass cannot make TF.js compute, on one line: ``ops`` maps op -> ``node (why)`` entries."""
+
+    def __init__(self, problems: dict[str, list[str]], what: str, *, hint: str | None = None) -> None:
+        self.ops = {op: sorted(set(entries)) for op, entries in sorted(problems.items())}
+        where = "; ".join(f"{op} at {', '.join(entries)}" for op, entries in self.ops.items())
+        TfjsconvError.__init__(self, f"{what}: {where}", hint=hint)
+
+
 class OutputError(TfjsconvError):
     """The output folder exists, or writing it failed (nothing partial is left behind)."""
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import DType
-from ..errors import TfjsconvError, UnsupportedOpsError
+from ..errors import OpProblemsError
 from ..ir import FuncAttr, Graph, Node, Shape, Value
 from ..provenance import scope
 from . import Pass, PassResult
@@ -71,15 +71,13 @@ _FORWARDING_OPS = frozenset({"Identity", "IdentityN", "Snapshot"})
 _LIST_INPUT_OPS = LIST_INPUT_OPS - {"If", "StatelessIf", "While", "StatelessWhile", "Merge", "Print"}
 
 
-class ControlFlowLoweringError(UnsupportedOpsError):
+class ControlFlowLoweringError(OpProblemsError):
     """Functional control flow that cannot become v1 frames; ``ops`` maps op -> ``node (why)`` entries."""
 
     def __init__(self, problems: dict[str, list[str]]) -> None:
-        self.ops = {op: sorted(set(entries)) for op, entries in sorted(problems.items())}
-        where = "; ".join(f"{op} at {', '.join(entries)}" for op, entries in self.ops.items())
-        TfjsconvError.__init__(self, f"cannot lower functional control flow to TF.js v1 frames: {where}",
-                               hint="keep the functions with --control_flow_v2, or remove the stateful ops "
-                                    "from the loop/branch bodies")
+        super().__init__(problems, "cannot lower functional control flow to TF.js v1 frames",
+                         hint="keep the functions with --control_flow_v2, or remove the stateful ops "
+                              "from the loop/branch bodies")
 
 
 def _func_names(node: Node) -> list[tuple[str, str]]:

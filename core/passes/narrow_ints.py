@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
-from ..errors import TfjsconvError, UnsupportedOpsError
+from ..errors import OpProblemsError
 from ..ir import Graph, Node, Value
 from ..narrow_ints import NARROW_INTS, wrapped
 from . import Pass, PassResult
@@ -85,15 +85,13 @@ _FIXED_RANGES: dict[str, Interval] = {"ZerosLike": (0.0, 0.0), "OnesLike": (1.0,
                                       "Softmax": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
 
 
-class NarrowIntegerError(UnsupportedOpsError):
+class NarrowIntegerError(OpProblemsError):
     """Nodes whose narrow/unsigned integer values TF.js cannot hold or compute as TF does."""
 
     def __init__(self, problems: dict[str, list[str]]) -> None:
-        self.ops = {op: sorted(set(entries)) for op, entries in sorted(problems.items())}
-        where = "; ".join(f"{op} at {', '.join(entries)}" for op, entries in self.ops.items())
-        TfjsconvError.__init__(self, f"dtypes TF.js cannot compute as TensorFlow does: {where}",
-                               hint="TF.js holds every integer as int32 and every float as float32: cast to "
-                                    "int32 or float32 in the model before these nodes")
+        super().__init__(problems, "dtypes TF.js cannot compute as TensorFlow does",
+                         hint="TF.js holds every integer as int32 and every float as float32: cast to "
+                              "int32 or float32 in the model before these nodes")
 
 
 def tfjs_dtype(dtype: DType) -> DType:

@@ -180,6 +180,17 @@ def sliding_window_keep(rows: int, cols: int, window: int) -> np.ndarray:
 
 
 
+def _attention_mask_piece(ctx: LayerContext, attention_mask: Value, input_masks: tuple[Value | None, ...],
+                          banded: bool) -> MaskPiece:
+    """The ``attention_mask`` piece, bool-cast. tf_keras hands a mask without Keras masks or a causal mask to its
+    Softmax as it is (a float mask weighs the scores): refused."""
+    if not ctx.keras3 and attention_mask.dtype != DType.BOOL and not banded \
+            and not any(m is not None for m in input_masks):
+        raise _refuse(ctx, "a non-bool attention_mask in tf_keras")
+    return MaskPiece(as_bool(ctx, attention_mask, label="attention_mask"), tuple(ctx.shape(attention_mask)),
+                     "attention_mask")
+
+
 def mha_mask_pieces(ctx: LayerContext, attention_mask: Value | None, input_masks: tuple[Value | None, ...],
                     causal: bool, window: int | None, band_steps: tuple[int, int]) -> list[MaskPiece]:
     """Keras's ``_compute_attention_mask`` as pieces: ``attention_mask`` (bool-cast), the query's / value's / key's
@@ -187,12 +198,7 @@ def mha_mask_pieces(ctx: LayerContext, attention_mask: Value | None, input_masks
     sliding-window bands ``[1, T0, S0]`` over ``band_steps`` (axis 1 of query and value)."""
     pieces: list[MaskPiece] = []
     if attention_mask is not None:
-        # tf_keras hands a mask without Keras masks or causal mask to its Softmax as it is (a float mask weighs)
-        if not ctx.keras3 and attention_mask.dtype != DType.BOOL and not causal \
-                and not any(m is not None for m in input_masks):
-            raise _refuse(ctx, "a non-bool attention_mask in tf_keras")
-        pieces.append(MaskPiece(as_bool(ctx, attention_mask, label="attention_mask"),
-                                tuple(ctx.shape(attention_mask)), "attention_mask"))
+        pieces.append(_attention_mask_piece(ctx, attention_mask, input_masks, banded=causal))
     for mask, is_query, label in zip(input_masks, (True, False, False), ("query_mask", "value_mask", "key_mask")):
         if mask is None:
             continue
@@ -322,14 +328,11 @@ def runtime_mask_pieces(ctx: LayerContext, attention_mask: Value | None, input_m
     the causal and sliding-window bands ``[T, S]`` as ``[1, T, S]``."""
     pieces: list[MaskPiece] = []
     if attention_mask is not None:
-        if not ctx.keras3 and attention_mask.dtype != DType.BOOL and not bands \
-                and not any(m is not None for m in input_masks):
-            raise _refuse(ctx, "a non-bool attention_mask in tf_keras")
+        piece = _attention_mask_piece(ctx, attention_mask, input_masks, banded=bool(bands))
         if attention_mask.dtype != DType.BOOL and len(ctx.shape(attention_mask)) > 6:
             raise _refuse(ctx, f"a non-bool attention_mask of rank {len(ctx.shape(attention_mask))} over sizes known "
                                "only at run time (webgl's comparisons stop at rank 6)")
-        pieces.append(MaskPiece(as_bool(ctx, attention_mask, label="attention_mask"),
-                                tuple(ctx.shape(attention_mask)), "attention_mask"))
+        pieces.append(piece)
     for mask, is_query, label in zip(input_masks, (True, False, False), ("query_mask", "value_mask", "key_mask")):
         if mask is None:
             continue
