@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # the same TF kernels on every CPU: tests/conftest.py says why
 HERE = Path(__file__).parent
 CACHE = HERE / ".cache" / "matrix"
 FLAVORS = ("tf_keras.h5", "keras3.keras", "keras3.h5")

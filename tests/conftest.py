@@ -1,12 +1,21 @@
 """Shared fixtures. Tests that run TF.js share one runtime install (npm ci on first use)."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# The reference answers come from TensorFlow's CPU kernels, and which kernels those are depends on the
+# processor: TensorFlow turns oneDNN on by itself only on some Intel CPUs. Without it (an AMD machine) its
+# CPU kernels refuse NCHW convolutions and pools and dilated transposed convolutions, so Keras cannot
+# compute a channels_first or dilated Conv2DTranspose model at all, and Softmax spreads NaN differently
+# over a row holding +Inf. Asking for oneDNN everywhere gives every machine, and every subprocess a test
+# starts, the same TensorFlow to compare with (a test that needs the plain kernels sets it to 0 itself).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # the same TF kernels on every CPU: tests/conftest.py says why
 
 BACKENDS = ("cpu", "wasm")
 #: Run only with ``webgl=True`` (headless Chromium, ``webgl_runner.py``): one model per case, one page for all.

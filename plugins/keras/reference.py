@@ -19,6 +19,10 @@ from tfjsconv.errors import InputError
 
 def import_keras(keras3: bool) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow turns oneDNN on by itself only on some Intel CPUs; without it (an AMD machine) its CPU kernels
+    # refuse channels_first convolutions and pools and dilated transposed convolutions, so Keras could not
+    # compute such a model's reference outputs at all. Asked for before TensorFlow loads; a user's value wins.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     name = "keras" if keras3 else "tf_keras"
     try:
         return __import__(name)
