@@ -33,9 +33,11 @@ def onnx_model(path: Path, nodes: list, inputs: dict, outputs: list[str], *, ops
 
 
 def onnxruntime_outputs(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
+    """onnxruntime's outputs, as ``tfjsconv verify`` computes them (8-bit integer products exact on every CPU:
+    ``plugins/onnx/exact_products.py``)."""
+    from tfjsconv.plugins.onnx.reference import reference_session
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = reference_session(path)
     return dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
 
 

@@ -259,12 +259,17 @@ class _Lstm(torch.nn.Module):
 
 def _single_threaded_onnxruntime(path: Path, feeds: dict) -> dict:
     """onnxruntime with one intra-op thread: with several, its LSTM splits the batch among the threads and
-    quantizes each part's hidden state with that part's own range (results then depend on the machine)."""
+    quantizes each part's hidden state with that part's own range (results then depend on the machine). Its
+    int8 weights are given as uint8 (``exact_products``): on a CPU without VNNI onnxruntime saturates uint8·int8."""
     import onnxruntime as ort
 
+    from tfjsconv.plugins.onnx.exact_products import exact_integer_products
+
+    model = onnx.load(str(path))
+    exact_integer_products(model)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
 
 

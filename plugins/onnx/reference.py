@@ -77,7 +77,9 @@ def import_onnxruntime() -> Any:
 
 def _float_activation_copy(path: Path, ort: Any) -> bytes | None:
     """The model with its ``MatMulNBits`` nodes' ``accuracy_level`` lowered to 1 (float32 activations; level 4
-    quantizes them to int8, ≈ 0.5 % off the float product, the same gap as for the fused QDQ pair above), as
+    quantizes them to int8, ≈ 0.5 % off the float product, the same gap as for the fused QDQ pair above) and its
+    uint8·int8 products made uint8·uint8 (:mod:`.exact_products`: onnxruntime saturates the former on CPUs
+    without VNNI), as
     bytes (external data stays in its files: the session reads them from the model's folder); None when no
     node asks for less, or the model has external data and onnxruntime is older than 1.21 (run as it is).
     Refuses external data outside the model's folder first, as the converter's loader does (onnxruntime before
@@ -91,17 +93,27 @@ def _float_activation_copy(path: Path, ort: Any) -> bytes | None:
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             nbits, external = data.find(b"MatMulNBits") >= 0, data.find(b"location") >= 0
+            quantized = any(data.find(word) >= 0 for word in _INTEGER_PRODUCT_WORDS)
     except (OSError, ValueError):
         return None
-    if not nbits and not external:
+    if not nbits and not external and not quantized:
         return None
     import onnx
 
+    from .exact_products import exact_integer_products
+
     model = onnx.load(str(path), load_external_data=False)
     external = _refuse_files_outside(model, path.parent)
-    if not _float_activations(model) or external and not _reads_external_data_folder(ort):
+    changed = _float_activations(model)
+    changed = (quantized and exact_integer_products(model, str(path.parent))) or changed
+    if not changed or external and not _reads_external_data_folder(ort):
         return None
     return model.SerializeToString()
+
+
+#: Op names of the integer products :mod:`.exact_products` makes exact (and of the dequantizer it fuses).
+_INTEGER_PRODUCT_WORDS = (b"MatMulInteger", b"ConvInteger", b"QLinearConv", b"QLinearMatMul", b"DynamicQuantize",
+                          b"DequantizeLinear")
 
 
 def _refuse_files_outside(model: Any, folder: Path) -> bool:
@@ -141,13 +153,9 @@ def _float_activations(model: Any) -> bool:
     return changed
 
 
-def run_onnxruntime(path: Path, inputs: Mapping[str, np.ndarray], *, input_layout: str | None = None
-                    ) -> dict[str, np.ndarray]:
-    """Outputs keyed by ONNX output name. With ``input_layout="nhwc"`` 4-D inputs/outputs are NHWC, as in TF.js.
-
-    ``None`` (e.g. ``tfjsconv verify``, which does not know the flag) means: NHWC when the 4-D inputs
-    only fit the model that way, else NCHW.
-    """
+def reference_session(path: Path) -> Any:
+    """An onnxruntime CPU session of the model at ``path`` that computes what the model declares: weight-only
+    ``MatMulNBits`` with float activations, 8-bit integer products exact (:func:`_float_activation_copy`)."""
     ort = import_onnxruntime()
     try:
         copy = _float_activation_copy(Path(path), ort)
@@ -159,9 +167,19 @@ def run_onnxruntime(path: Path, inputs: Mapping[str, np.ndarray], *, input_layou
         options = _session_options(ort, path)
         if copy is not None:
             options.add_session_config_entry(_EXTERNAL_DATA_FOLDER, str(Path(path).resolve().parent))
-        session = ort.InferenceSession(copy or str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(copy or str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:
         raise InputError(f"onnxruntime cannot load {path}: {err}") from None
+
+
+def run_onnxruntime(path: Path, inputs: Mapping[str, np.ndarray], *, input_layout: str | None = None
+                    ) -> dict[str, np.ndarray]:
+    """Outputs keyed by ONNX output name. With ``input_layout="nhwc"`` 4-D inputs/outputs are NHWC, as in TF.js.
+
+    ``None`` (e.g. ``tfjsconv verify``, which does not know the flag) means: NHWC when the 4-D inputs
+    only fit the model that way, else NCHW.
+    """
+    session = reference_session(path)
     feeds, nhwc = _feeds(session, inputs, input_layout)
     names = [o.name for o in session.get_outputs()]
     try:
