@@ -168,7 +168,9 @@ def test_unknown_functions_and_arguments_are_gaps_named_by_function():
 
     inp3 = keras.Input((4, 6), name="x")
     config3 = json.loads(keras.Model(inp3, ops.roll(ops.sort(inp3), 1, axis=1)).to_json())
-    assert layer_gaps(config3) == ["'sort' (keras.ops.Sort)", "'roll' (keras.ops.Roll)"]
+    gaps3 = layer_gaps(config3)  # Keras 3 numbers a name taken earlier in the process: 'sort_1'
+    assert len(gaps3) == 2 and re.fullmatch(r"'sort(_\d+)?' \(keras\.ops\.Sort\)", gaps3[0]) and \
+        re.fullmatch(r"'roll(_\d+)?' \(keras\.ops\.Roll\)", gaps3[1]), gaps3
 
 
 def test_tensor_valued_arguments_are_refused_by_name(tmp_path):
@@ -193,8 +195,8 @@ def _uncovered_model(tmp_path: Path) -> Path:
     import tf_keras as k
 
     inp = k.Input((6, 3), name="seq")
-    x = tf.math.log_sigmoid(k.layers.Dense(3, name="dense")(inp))
-    model = k.Model(inp, tf.math.atan(k.layers.Flatten(name="flat")(x)))
+    x = tf.nn.crelu(k.layers.Dense(3, name="dense")(inp))
+    model = k.Model(inp, tf.sort(k.layers.Flatten(name="flat")(x)))
     randomize(model, 1)
     model.save(tmp_path / "uncovered.h5")
     return tmp_path / "uncovered.h5"
@@ -210,8 +212,8 @@ def test_lowering_only_refuses_every_gap_in_one_line(tmp_path, monkeypatch):
         tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")
     message = str(err.value)
     assert err.value.exit_code == 2
-    assert re.search(r"does not cover 2 layers: 'tf\.math\.log_sigmoid(_\d+)?' \(TFOpLambda: function "
-                     r"'math\.log_sigmoid'\), 'tf\.math\.atan(_\d+)?' \(TFOpLambda: function 'math\.atan'\)",
+    assert re.search(r"does not cover 2 layers: 'tf\.compat\.v1\.nn\.crelu(_\d+)?' \(TFOpLambda: function "
+                     r"'compat\.v1\.nn\.crelu'\), 'tf\.sort(_\d+)?' \(TFOpLambda: function 'sort'\)",
                      message), message
     assert "\n" not in message.split("hint")[0].strip()
     assert "--loader=tensorflow" in err.value.hint

@@ -80,7 +80,9 @@ COMPARISON_OPS = frozenset({
                                                              "less_equal"))})
 #: Keras 3 operations that cast integers to float32 before computing (tf_keras's tf.math.divide gives float64,
 #: tf.reduce_mean truncated integers: not these).
-FLOAT_COMPUTING_OPS = frozenset(KERAS_OP_PREFIX + name for name in ("Divide", "TrueDivide", "Mean"))
+FLOAT_COMPUTING_OPS = frozenset(KERAS_OP_PREFIX + name for name in (
+    "Divide", "TrueDivide", "Mean", "DivideNoNan", "Tan", "Arcsin", "Arccos", "Arctan", "Arctan2", "Sinh", "Cosh",
+    "Arcsinh", "Arccosh", "Arctanh"))
 #: Op layers that compute on 8- and 16-bit integers in their promoted dtype, lowered in int32 and wrapped back into
 #: it after (TF wraps around: uint8 200 + 100 is 44), or whose result stays in range (the extrema, joins).
 NARROW_WRAPPED_OPS = frozenset({

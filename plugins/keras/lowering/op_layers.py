@@ -22,6 +22,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import NARROW_INTS, int32_halves, int32_product, is_narrow, wrapped
+from tfjsconv.ops.special_values import GUARDED_SUFFIX
 
 from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, TF_OP_LAYERS, TensorArg, parse_call
 from .activations import ACTIVATIONS, _gelu_tanh, _hard_sigmoid_v3, _hard_swish
@@ -108,10 +109,11 @@ def _holds_tensor(value: Any) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class OpSpec:
-    """A function's positional parameters, keyword options the lowering reads, and its lowering."""
+    """A function's positional parameters, keyword options the lowering reads, and its lowering (a list of Values
+    for a function with several outputs: ``split``, ``unstack``, ``top_k``)."""
 
     params: tuple[str, ...]
-    lower: Callable[[OpCall], Value]
+    lower: Callable[[OpCall], Value | list[Value]]
     options: tuple[str, ...] = ()
 
 
@@ -875,6 +877,362 @@ def _getitem(c: OpCall) -> Value:
                     shape=tuple(out))
 
 
+# -- more math: float-only unary ops, NaN-free divisions, logsumexp ----------------------------------------
+def _float_op(op: str, *names: str) -> Callable[[OpCall], Value]:
+    """An op of float32 tensors (``tan``, ``asin`` ..., ``atan2``; Keras 3 casts integers to float32 first, which the
+    walk does for it, :data:`.model_walk.FLOAT_COMPUTING_OPS`; TF refuses them)."""
+    def lower(c: OpCall) -> Value:
+        values = c.pair(*names) if len(names) == 2 else (c.tensor(names[0]),)
+        if any(v.dtype != DType.FLOAT32 for v in values):
+            raise c.gap(f"a {'/'.join(v.dtype.value for v in values)} tensor")
+        return c.ctx.binary(op, *values) if len(values) == 2 else c.ctx.unary(op, values[0])
+    return lower
+
+
+def _is_special(op: str) -> Callable[[OpCall], Value]:
+    """``is_nan``/``is_inf``/``is_finite`` (bool); Keras 3's of integers are all False (``isfinite``: True), TF's
+    refuse them: ``x != x`` / ``x == x`` of int32."""
+    def lower(c: OpCall) -> Value:
+        x = c.tensor("x")
+        if x.dtype == DType.FLOAT32:
+            return c.ctx.op(op, [x], dtype=DType.BOOL, shape=x.shape)
+        if x.dtype != DType.INT32 or not c.ctx.class_name.startswith(KERAS_OP_PREFIX):
+            raise c.gap(f"a {x.dtype.value} tensor")
+        return c.ctx.op("Equal" if op == "IsFinite" else "NotEqual", [x, x], {"incompatible_shape_error": True},
+                        dtype=DType.BOOL, shape=x.shape, label=op)
+    return lower
+
+
+def _select(c: OpCall, condition: Value, x: Value, y: Value, label: str) -> Value:
+    """``SelectV2(condition, x, y)``, the three broadcast against each other."""
+    from .context import broadcast_shape
+
+    shape = broadcast_shape(broadcast_shape(condition.shape, x.shape), y.shape)
+    return c.ctx.op("SelectV2", [condition, x, y], {"T": x.dtype}, dtype=x.dtype, shape=shape, label=label)
+
+
+def _zero_where_zero(c: OpCall, guard: Value, value: Value) -> Value:
+    """``value``, with 0 where ``guard`` is 0 (``divide_no_nan``, ``reciprocal_no_nan``, ``xlogy``: TF gives 0 there
+    whatever the other operand, NaN included)."""
+    zero = c.ctx.floats(0.0, "zero")
+    hit = c.ctx.op("Equal", [guard, zero], {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=guard.shape,
+                   label="is_zero")
+    return _select(c, hit, zero, value, "no_nan")
+
+
+def _floats(c: OpCall, *values: Value) -> None:
+    if any(v.dtype != DType.FLOAT32 for v in values):
+        raise c.gap(f"a {'/'.join(v.dtype.value for v in values)} tensor (lowered for float32)")
+
+
+def _int32(c: OpCall, name: str) -> Value:
+    """An integer tensor argument in int32: an int64 one (a model input) cast, as TF.js holds every int64."""
+    value = c.tensor(name)
+    if value.dtype != DType.INT64:
+        return value
+    return c.ctx.op("Cast", [value], {"SrcT": DType.INT64, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
+                    shape=value.shape, label=f"{name}_int32")
+
+
+def _divide_no_nan(c: OpCall) -> Value:
+    """``divide_no_nan(x, y)``: ``x / y``, 0 where ``y == 0``."""
+    x, y = c.pair("x", "y")
+    _floats(c, x, y)
+    return _zero_where_zero(c, y, c.ctx.binary("RealDiv", x, y, label="quotient"))
+
+
+def _reciprocal_no_nan(c: OpCall) -> Value:
+    x = c.tensor("x")
+    _floats(c, x)
+    return _zero_where_zero(c, x, c.ctx.unary("Reciprocal", x))
+
+
+def _xlogy(c: OpCall) -> Value:
+    """``xlogy(x, y)``: ``x · log(y)``, 0 where ``x == 0`` (TF's kernel)."""
+    x, y = c.pair("x", "y")
+    _floats(c, x, y)
+    return _zero_where_zero(c, x, c.ctx.binary("Mul", x, c.ctx.unary("Log", y), label="x_log_y"))
+
+
+def _logsumexp(c: OpCall) -> Value:
+    """``reduce_logsumexp`` (Keras 3 ``logsumexp`` calls it) as TF computes it: ``m = max(x)`` kept where finite
+    (else 0), then ``log(sum(exp(x - m))) + m``."""
+    x = c.tensor("x")
+    _floats(c, x)
+    shape = c.ctx.shape(x)
+    axes = _ints(c, "axis", None)
+    axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
+    if not axes:
+        raise c.gap("axis=[]")
+    keep = bool(c.value("keepdims", False))
+    kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    axes_value = c.ctx.ints(axes, "axes")
+    raw_max = c.ctx.op("Max", [x, axes_value], {"keep_dims": True, "Tidx": DType.INT32}, shape=kept, label="raw_max")
+    finite = c.ctx.op("IsFinite", [raw_max], dtype=DType.BOOL, shape=kept, label="finite_max")
+    shift = _select(c, finite, raw_max, c.ctx.floats(0.0, "zero"), "shift")
+    exps = c.ctx.unary("Exp", c.ctx.binary("Sub", x, shift, label="shifted"), label="exp")
+    out = kept if keep else tuple(d for i, d in enumerate(shape) if i not in axes)
+    total = c.ctx.op("Sum", [exps, axes_value], {"keep_dims": keep, "Tidx": DType.INT32}, shape=out, label="sum")
+    if not keep:
+        shift = c.ctx.op("Squeeze", [shift], {"squeeze_dims": axes}, shape=out, label="shift_squeezed")
+    return c.ctx.binary("AddV2", c.ctx.unary("Log", total, label="log"), shift)
+
+
+# -- indices: argmax/argmin, one_hot, gather/take -----------------------------------------------------------
+#: TF's CPU ArgMax/ArgMin start from these and take only a strictly greater/smaller element.
+_LOWEST, _HIGHEST = float(np.finfo(np.float32).min), float(np.finfo(np.float32).max)
+#: Keras 3's argmax/argmin read -0.0 as minus the smallest normal float32, below +0.0.
+_TINY = float(np.finfo(np.float32).tiny)
+
+
+def _arg_extreme(op: str) -> Callable[[OpCall], Value]:
+    """``argmax``/``argmin`` in int32 (Keras 3's dtype; tf_keras's int64, which TF.js holds as int32) as TF's CPU
+    kernel picks: from (index 0, lowest float) it takes an element only when strictly greater (argmin: smaller), so
+    ties go to the first index and NaN, -Inf and -FLT_MAX are never taken: the op on ``SelectV2(x > lowest, x, -Inf)``,
+    whose ties TF.js resolves to the first index too (named as ``--exact_special_values`` names what it guards).
+    Keras 3 first replaces -0.0 by ``-tiny`` (its ``signbit`` fix), so +0.0 wins over it: ``x == 0 and 1/x < 0``."""
+    def lower(c: OpCall) -> Value:
+        x = _int32(c, "x")
+        keras3 = c.ctx.class_name.startswith(KERAS_OP_PREFIX)
+        shape = c.ctx.shape(x)
+        if keras3 and c.value("axis", None) is None:
+            raise c.gap("axis=None (Keras 3 picks over the flattened tensor, batch included)")
+        axis = _axis(c, c.value("axis", 0), len(shape))  # tf.math.argmax's None is axis 0
+        if str(c.value("output_type", "int64")) not in ("int64", "int32") or \
+                x.dtype not in (DType.FLOAT32, DType.INT32):
+            raise c.gap(f"output_type={c.value('output_type', 'int64')!r} of a {x.dtype.value} tensor")
+        if x.dtype == DType.FLOAT32:
+            if keras3:
+                zero = c.ctx.op("Equal", [x, c.ctx.floats(0.0, "zero")], {"incompatible_shape_error": True},
+                                dtype=DType.BOOL, shape=x.shape, label="is_zero")
+                negative = c.ctx.op("Less", [c.ctx.unary("Reciprocal", x, label="inverse"),
+                                             c.ctx.floats(0.0, "inverse_zero")], dtype=DType.BOOL, shape=x.shape,
+                                    label="inverse_negative")
+                negative_zero = c.ctx.op("LogicalAnd", [zero, negative], dtype=DType.BOOL, shape=x.shape,
+                                         label="negative_zero")
+                x = _select(c, negative_zero, c.ctx.floats(-_TINY, "tiny"), x, "signed_zeros")
+            bound, never, test = (_LOWEST, -np.inf, "Greater") if op == "ArgMax" else (_HIGHEST, np.inf, "Less")
+            taken = c.ctx.op(test, [x, c.ctx.floats(bound, "bound")], dtype=DType.BOOL, shape=x.shape, label="taken")
+            x = _select(c, taken, x, c.ctx.floats(never, "never"), "candidates")
+        out = tuple(d for i, d in enumerate(shape) if i != axis)
+        picked = c.ctx.op(op, [x, c.ctx.ints(axis, "axis")], {"T": x.dtype, "Tidx": DType.INT32,
+                                                             "output_type": DType.INT32},
+                          dtype=DType.INT32, shape=out, label=op + GUARDED_SUFFIX)
+        return c.ctx.expand_dims(picked, axis, "keepdims") if c.value("keepdims", False) else picked
+    return lower
+
+
+#: The deepest one_hot lowered (its classes are a constant of that many int32s).
+_ONE_HOT_DEPTH = 1 << 24
+
+
+def _one_hot(c: OpCall, depth_key: str) -> Value:
+    """``one_hot``: ``indices == [0, depth)`` lined up on ``axis`` (an index outside, negative ones too, gives a row
+    of ``off_value`` as TF's OneHot), then the on/off values (TF.js's OneHot takes the last axis only, and wasm's
+    reads float on/off values wrongly). The dtype is TF's: ``dtype``, else the on/off values' (Python ints: int32)."""
+    ids = _int32(c, "indices")
+    if ids.dtype != DType.INT32:
+        raise c.gap(f"{ids.dtype.value} indices (lowered for int32 and int64)")
+    depth = c.value(depth_key)
+    rank = len(c.ctx.shape(ids)) + 1
+    axis = _axis(c, c.value("axis", -1), rank)
+    on, off = c.value("on_value", None), c.value("off_value", None)
+    given = [v for v in (on, off) if v is not None]
+    dtype = c.value("dtype", None) or ("bool" if given and all(isinstance(v, bool) for v in given) else "int32"
+                                       if given and all(isinstance(v, int) for v in given) else "float32")
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 < depth <= _ONE_HOT_DEPTH or \
+            c.value("sparse", False) or \
+            dtype not in ("float32", "int32", "bool") or not all(isinstance(v, (int, float)) for v in given):
+        raise c.gap(f"depth={depth!r}, dtype={dtype!r}, on_value={on!r}, off_value={off!r}")
+    if dtype == "bool" and (on, off) not in ((None, None), (True, False)) or dtype == "int32" and not all(
+            float(v).is_integer() and abs(v) < 2**31 for v in given):
+        raise c.gap(f"on_value={on!r}, off_value={off!r} of a {dtype} one_hot")
+    classes = c.ctx.ints(np.arange(depth, dtype=np.int32).reshape([depth if i == axis else 1 for i in range(rank)]), "classes")
+    expanded = c.ctx.expand_dims(ids, axis, "indices")
+    hits = c.ctx.op("Equal", [expanded, classes], {"incompatible_shape_error": True}, dtype=DType.BOOL,
+                    shape=_broadcast(expanded, classes), label="hits")
+    out = DType.from_any(dtype)
+    on, off = 1 if on is None else on, 0 if off is None else off
+    if dtype == "bool":
+        return hits
+    if (on, off) == (1, 0):
+        return c.ctx.op("Cast", [hits], {"SrcT": DType.BOOL, "DstT": out, "Truncate": False}, dtype=out,
+                        shape=hits.shape, label="one_hot")
+    values = [c.ctx.const(np.asarray(v, out.numpy), label) for v, label in ((on, "on_value"), (off, "off_value"))]
+    return _select(c, hits, *values, "one_hot")
+
+
+def _gather(c: OpCall) -> Value:
+    """``tf.gather(params, indices, axis)`` / Keras 3 ``take(x, indices, axis)``: GatherV2 along one axis. Keras 3
+    reads an index ``-size <= i < 0`` as ``i + size``; TF raises on indices outside ``[0, size)``, so such constant
+    indices are a gap (tensor ones fail in TF.js too, as in TensorFlow)."""
+    from .core import _wrap_negative_ids
+
+    x = _int32(c, "x")
+    shape = c.ctx.shape(x)
+    keras3 = c.ctx.class_name.startswith(KERAS_OP_PREFIX)
+    if keras3 and c.value("axis", None) is None:
+        raise c.gap("axis=None (Keras 3 takes from the flattened tensor, batch included)")
+    axis = _axis(c, c.value("axis", 0), len(shape))
+    size = shape[axis]
+    if c.value("batch_dims", 0) != 0 or x.dtype not in (DType.FLOAT32, DType.INT32, DType.BOOL):
+        raise c.gap(f"batch_dims={c.value('batch_dims', 0)!r} on a {x.dtype.value} tensor")
+    if isinstance(c.arguments.get("indices"), TensorArg):
+        ids = _int32(c, "indices")
+        if ids.dtype != DType.INT32:
+            raise c.gap(f"{ids.dtype.value} indices")
+        if keras3:
+            if size is None:
+                raise c.gap(f"tensor indices into axis {axis} of unknown size (Keras 3 wraps negative ones)")
+            ids = _wrap_negative_ids(c.ctx, ids, size)
+    else:
+        array = np.asarray(c.value("indices"))
+        if array.dtype.kind not in "iu" or array.size == 0:
+            raise c.gap(f"indices {c.value('indices')!r}")
+        if keras3 and size is not None:
+            array = np.where(array < 0, array + size, array)
+        outside = (array < 0) | (array >= (2**31 if size is None else size))
+        if outside.any():
+            raise c.gap(f"index {int(array[outside].flat[0])} outside [0, {size}) (TensorFlow's gather raises)")
+        ids = c.ctx.ints(array, "indices")
+    return c.ctx.op("GatherV2", [x, ids, c.ctx.ints(axis, "axis")],
+                    {"Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                    dtype=x.dtype, shape=(*shape[:axis], *c.ctx.shape(ids), *shape[axis + 1:]))
+
+
+def _take_along_axis(c: OpCall) -> Value:
+    """Keras 3 ``take_along_axis(x, indices, axis)`` of indices as long as ``x`` on every other axis (sizes known but
+    the batch: Keras would broadcast 1 against n there), negative ones wrapped as Keras does. Keras gathers with
+    ``batch_dims=1``, which TF.js's wasm computes wrongly: rows flattened and one GatherV2 at ``row · size + index``
+    (an index outside ``[0, size)`` made -1, so that TF.js raises where TensorFlow does)."""
+    from .core import _wrap_negative_ids
+    from .dynamic_shape import runtime_range
+
+    x, ids = _int32(c, "x"), _int32(c, "indices")
+    shape, index_shape = c.ctx.shape(x), c.ctx.shape(ids)
+    if c.value("axis", None) is None:
+        raise c.gap("axis=None (Keras 3 takes from the flattened tensor, batch included)")
+    axis = _axis(c, c.value("axis"), len(shape))
+    size, count = shape[axis], index_shape[axis] if len(index_shape) == len(shape) else None
+    if not isinstance(c.arguments.get("indices"), TensorArg) or ids.dtype != DType.INT32 or size is None or \
+            count is None or any(i != axis and (a != b or (a is None and i)) for i, (a, b) in
+                                 enumerate(zip(shape, index_shape))):
+        raise c.gap(f"{ids.dtype.value} indices of shape {list(index_shape)} into shape {list(shape)} along axis {axis}"
+                    " (lowered for sizes equal and known besides the axis and the batch)")
+    ids = _wrap_negative_ids(c.ctx, ids, size)
+    perm = [i for i in range(len(shape)) if i != axis] + [axis]
+    moved = [c.ctx.transpose(v, perm, f"{label}_axis_last") if axis != len(shape) - 1 else v
+             for v, label in ((x, "x"), (ids, "indices"))]
+    values = c.ctx.reshape(moved[0], [None], "values")
+    rows = c.ctx.reshape(moved[1], [None, count], "rows")
+    starts = c.ctx.op("Mul", [runtime_range(c.ctx, rows, 0, "row"), c.ctx.ints(size, "size")], shape=(None,),
+                      label="row_starts")
+    positions = c.ctx.binary("AddV2", rows, c.ctx.expand_dims(starts, 1, "row_starts_column"), label="positions")
+    bounds = [c.ctx.op(op, [rows, c.ctx.ints(bound, f"{label}_bound")], dtype=DType.BOOL, shape=rows.shape,
+                       label=label) for op, bound, label in (("GreaterEqual", 0, "from_first"),
+                                                             ("Less", size, "before_end"))]
+    inside = c.ctx.op("LogicalAnd", bounds, dtype=DType.BOOL, shape=rows.shape, label="inside")
+    positions = _select(c, inside, positions, c.ctx.ints(-1, "outside"), "checked_positions")
+    taken = c.ctx.op("GatherV2", [values, positions, c.ctx.ints(0, "axis")],
+                     {"Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                     dtype=x.dtype, shape=rows.shape, label="taken")
+    out = c.ctx.reshape(taken, [*(shape[i] for i in perm[:-1]), count], "taken_rows")
+    if axis == len(shape) - 1:
+        return out
+    return c.ctx.transpose(out, [perm.index(i) for i in range(len(shape))], "axis_back")
+
+
+def _identity(c: OpCall) -> Value:
+    return c.ctx.unary("Identity", c.tensor("x"))
+
+
+def _ensure_shape(c: OpCall) -> Value:
+    """``tf.ensure_shape``: the tensor itself where the lowering knows every size it asserts (a size known only at
+    run time, which TF checks and raises on, is a gap)."""
+    x = c.tensor("x")
+    shape = c.ctx.shape(x)
+    asserted = c.value("shape")
+    if not isinstance(asserted, list) or len(asserted) != len(shape) or any(
+            a is not None and a != d for a, d in zip(asserted, shape)):
+        raise c.gap(f"shape={asserted!r} of a tensor of shape {list(shape)} (a size checked only at run time)")
+    return _identity(c)
+
+
+# -- several outputs: split, unstack, top_k ----------------------------------------------------------------
+def _outputs(c: OpCall, op: str, inputs: list[Value], attrs: dict[str, Any],
+             specs: list[tuple[DType, tuple[int | None, ...]]]) -> list[Value]:
+    """One node with an output per ``(dtype, shape)``; the walk wires ``(layer, node, i)`` to output ``i``."""
+    node = c.ctx.graph.add_node(op, inputs, attrs, name=f"{c.ctx.name}/{op}", num_outputs=len(specs))
+    for value, (dtype, shape) in zip(node.outputs, specs):
+        value.dtype, value.shape = dtype, shape
+    return list(node.outputs)
+
+
+#: The most outputs a split/unstack is lowered with (a config asking for more is a gap, not a huge graph).
+_MAX_PIECES = 1 << 12
+
+
+def _split(key: str) -> Callable[[OpCall], list[Value]]:
+    """``tf.split(x, n or sizes, axis)`` / Keras 3 ``split(x, n or indices, axis)``: Split into equal pieces or SplitV
+    by sizes (one -1 in TF's, Keras 3's indices as the sizes between them); a piece of size 0 is a gap."""
+    def lower(c: OpCall) -> list[Value]:
+        x = c.tensor("x")
+        shape = c.ctx.shape(x)
+        axis = _axis(c, c.value("axis", 0), len(shape))
+        size, spec = shape[axis], c.value(key)
+        if isinstance(spec, int) and not isinstance(spec, bool):
+            if not 0 < spec <= _MAX_PIECES or (size is not None and (size % spec or size < spec)):
+                raise c.gap(f"{key}={spec} along an axis of size {size}")
+            pieces = [None if size is None else size // spec] * spec
+            attrs = {"num_split": spec, "T": x.dtype}
+            node_inputs = [c.ctx.ints(axis, "axis"), x]
+            op = "Split"
+        else:
+            sizes = _ints(c, key)
+            if c.ctx.class_name.startswith(KERAS_OP_PREFIX):  # indices where each piece starts
+                sizes = None if size is None else [b - a for a, b in zip([0, *sizes], [*sizes, size])]
+            elif size is not None and sizes.count(-1) == 1:
+                sizes[sizes.index(-1)] = size - sum(s for s in sizes if s != -1)
+            if sizes is None or size is None or any(s < 1 for s in sizes) or sum(sizes) != size:
+                raise c.gap(f"{key}={c.value(key)!r} along an axis of size {size}")
+            pieces = sizes
+            attrs = {"num_split": len(sizes), "T": x.dtype, "Tlen": DType.INT32}
+            node_inputs = [x, c.ctx.ints(sizes, "sizes"), c.ctx.ints(axis, "axis")]
+            op = "SplitV"
+        if c.value("num", None) not in (None, len(pieces)) or len(pieces) > _MAX_PIECES:
+            raise c.gap(f"num={c.value('num', None)!r} for {len(pieces)} pieces")
+        return _outputs(c, op, node_inputs, attrs, [
+            (x.dtype, tuple(p if i == axis else d for i, d in enumerate(shape))) for p in pieces])
+    return lower
+
+
+def _unstack(c: OpCall) -> list[Value]:
+    """``unstack(x, axis)``: Unpack into the axis's known number of tensors."""
+    x = c.tensor("x")
+    shape = c.ctx.shape(x)
+    axis = _axis(c, c.value("axis", 0), len(shape))
+    if shape[axis] is None or c.value("num", None) not in (None, shape[axis]) or shape[axis] > _MAX_PIECES:
+        raise c.gap(f"num={c.value('num', None)!r} along an axis of size {shape[axis]}")
+    out = tuple(d for i, d in enumerate(shape) if i != axis)
+    return _outputs(c, "Unpack", [x], {"num": shape[axis], "axis": axis, "T": x.dtype},
+                    [(x.dtype, out)] * shape[axis])
+
+
+def _top_k(c: OpCall) -> list[Value]:
+    """``top_k(x, k)``: TopKV2's values and int32 indices (tf_keras's ``index_type`` int64 held as int32), sorted,
+    equal values by index as TF; ``sorted=False``, whose order is TF's kernel's own, is a gap."""
+    x = c.tensor("x")
+    shape = c.ctx.shape(x)
+    k = c.value("k", 1)
+    if not shape or isinstance(k, bool) or not isinstance(k, int) or not 0 < k <= (shape[-1] or 2**31 - 1) or \
+            not c.value("sorted", True) or str(c.value("index_type", "int32")) not in ("int32", "int64") or \
+            x.dtype not in (DType.FLOAT32, DType.INT32):
+        raise c.gap(f"k={k!r}, sorted={c.value('sorted', True)!r} of a {x.dtype.value} tensor of shape {list(shape)}")
+    out = (*shape[:-1], k)
+    attrs = {"sorted": True, "T": x.dtype, "Tk": DType.INT32, "index_type": DType.INT32}
+    return _outputs(c, "TopKV2", [x, c.ctx.ints(k, "k")], attrs, [(x.dtype, out), (DType.INT32, out)])
+
+
 # -- the tables -------------------------------------------------------------------------------------------
 def _table(entries: dict[tuple[str, ...], OpSpec]) -> dict[str, OpSpec]:
     return {name: spec for names, spec in entries.items() for name in names}
@@ -965,10 +1323,31 @@ TF_FUNCTIONS: dict[str, OpSpec] = _table({
     **{(f"math.reduce_{r}", f"reduce_{r}"): OpSpec(("x", "axis", "keepdims"), _reduce(op))
        for r, op in (("sum", "Sum"), ("max", "Max"), ("min", "Min"), ("prod", "Prod"))},
     ("math.reduce_mean", "reduce_mean"): OpSpec(("x", "axis", "keepdims"), _reduce_mean),
+    **{(f"math.{name}",): OpSpec(_X, _float_op(op, "x")) for name, op in (
+        ("tan", "Tan"), ("asin", "Asin"), ("acos", "Acos"), ("atan", "Atan"), ("sinh", "Sinh"), ("cosh", "Cosh"),
+        ("asinh", "Asinh"), ("acosh", "Acosh"), ("atanh", "Atanh"))},
+    ("math.atan2",): OpSpec(("y", "x"), _float_op("Atan2", "y", "x")),
+    ("math.is_nan",): OpSpec(_X, _is_special("IsNan")), ("math.is_inf",): OpSpec(_X, _is_special("IsInf")),
+    ("math.is_finite",): OpSpec(_X, _is_special("IsFinite")),
+    ("math.log_sigmoid",): OpSpec(_X, _activation("log_sigmoid")),
+    ("math.divide_no_nan",): OpSpec(_XY, _divide_no_nan),
+    ("math.reciprocal_no_nan",): OpSpec(_X, _reciprocal_no_nan),
+    ("math.xlogy",): OpSpec(_XY, _xlogy),
+    ("math.reduce_logsumexp", "reduce_logsumexp"): OpSpec(("x", "axis", "keepdims"), _logsumexp),
+    ("math.argmax", "argmax"): OpSpec(("x", "axis", "output_type"), _arg_extreme("ArgMax")),
+    ("math.argmin", "argmin"): OpSpec(("x", "axis", "output_type"), _arg_extreme("ArgMin")),
+    ("one_hot",): OpSpec(("indices", "depth", "on_value", "off_value", "axis", "dtype"),
+                         lambda c: _one_hot(c, "depth")),
+    ("compat.v1.gather", "gather"): OpSpec(("x", "indices", "validate_indices", "axis", "batch_dims"), _gather),
+    ("identity", "stop_gradient"): OpSpec(_X, _identity),
+    ("ensure_shape",): OpSpec(("x", "shape"), _ensure_shape),
+    ("split",): OpSpec(("x", "num_or_size_splits", "axis", "num"), _split("num_or_size_splits")),
+    ("unstack",): OpSpec(("x", "num", "axis"), _unstack),
+    ("math.top_k",): OpSpec(("x", "k", "sorted", "index_type"), _top_k),
 })
 #: tf_keras records some parameters under TF's own names; these are the lowering's names for them.
 _TF_RENAMES = {"input": "x", "input_tensor": "x", "tensor": "x", "a": "a", "t": "x", "images": "x",
-               "slice_spec": "key", "features": "features", "value": "x"}
+               "slice_spec": "key", "features": "features", "value": "x", "params": "x"}
 
 
 def _silu(c: OpCall, key: str) -> Value:
@@ -1082,7 +1461,31 @@ KERAS_OPS: dict[str, OpSpec] = _table({
     ("All",): OpSpec(_X, _bool_reduce("All"), ("axis", "keepdims")),
     **{(name,): OpSpec(_X, _reduce(op), _REDUCE_OPTIONS) for name, op in (("Sum", "Sum"), ("Mean", "Mean"), ("Max", "Max"),
                                                           ("Min", "Min"), ("Prod", "Prod"))},
+    **{(name,): OpSpec(_X, _float_op(op, "x")) for name, op in (
+        ("Tan", "Tan"), ("Arcsin", "Asin"), ("Arccos", "Acos"), ("Arctan", "Atan"), ("Sinh", "Sinh"), ("Cosh", "Cosh"),
+        ("Arcsinh", "Asinh"), ("Arccosh", "Acosh"), ("Arctanh", "Atanh"))},
+    ("Arctan2",): OpSpec(_K2, _float_op("Atan2", "x1", "x2")),
+    ("Isnan",): OpSpec(_X, _is_special("IsNan")), ("Isinf",): OpSpec(_X, _is_special("IsInf")),
+    ("Isfinite",): OpSpec(_X, _is_special("IsFinite")),
+    ("DivideNoNan",): OpSpec(_K2, lambda c: _divide_no_nan(_renamed(c, x1="x", x2="y"))),
+    ("Logsumexp",): OpSpec(_X, _logsumexp, ("axis", "keepdims")),
+    ("Argmax",): OpSpec(_X, _arg_extreme("ArgMax"), ("axis", "keepdims")),
+    ("Argmin",): OpSpec(_X, _arg_extreme("ArgMin"), ("axis", "keepdims")),
+    ("OneHot",): OpSpec(("indices",), lambda c: _one_hot(c, "num_classes"), ("num_classes", "axis", "dtype", "sparse")),
+    ("Take",): OpSpec(("x", "indices"), _gather, ("axis",)),
+    ("TakeAlongAxis",): OpSpec(("x", "indices"), _take_along_axis, ("axis",)),
+    ("StopGradient",): OpSpec(_X, _identity),
+    ("Split",): OpSpec(_X, _split("indices_or_sections"), ("indices_or_sections", "axis")),
+    ("Unstack",): OpSpec(_X, _unstack, ("num", "axis")),
+    ("TopK",): OpSpec(_X, _top_k, ("k", "sorted")),
 })
+
+
+def _renamed(c: OpCall, **names: str) -> OpCall:
+    """``c`` with arguments renamed (Keras 3's ``x1``/``x2`` to a shared lowering's ``x``/``y``)."""
+    for old, new in names.items():
+        c.arguments.setdefault(new, c.arguments.pop(old, None))
+    return c
 
 
 def _k3_binary(c: OpCall, op: str, *, boolean: bool = False) -> Value:
