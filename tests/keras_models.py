@@ -244,3 +244,17 @@ def _saved_pair(builder: str, keras_name: str) -> dict[str, Saved]:
 def saved_model(builder: str, flavor: str) -> Saved:
     """The saved model ``builder`` in ``flavor`` (e.g. ``"keras3.keras"``), built on first use."""
     return _saved_pair(builder, "keras" if flavor.startswith("keras3") else "tf_keras")[flavor]
+
+
+def edit_layer_config(path: Path, prefix: str, key: str, value: Any) -> None:
+    """Set ``key`` of the config of the first top-level layer whose name starts with ``prefix`` in the ``.h5`` file
+    at ``path`` (a hand-edited file, for the refusal tests)."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        entry = next(layer for layer in config["config"]["layers"] if layer["config"].get("name", "").startswith(prefix))
+        entry["config"][key] = value
+        f.attrs["model_config"] = json.dumps(config)
