@@ -21,6 +21,8 @@ only float nodes. Each rewrite keeps TF's exact rule, measured with ``tf.raw_ops
   NaN → ``SelectV2(any(bad, -1), SelectV2(bad, NaN, 0), Softmax(x))``. (TF's own result for a NaN row
   depends on oneDNN's vector lanes; +Inf is exact.)
 * ``Where``: NaN is true → ``Where(x != 0)``.
+* ``Log`` (webgl: its shader's ``log(±0)`` is -88.03 on SwiftShader): ``log(±0) = -Inf`` →
+  ``SelectV2(x == 0, -Inf, Log(x))`` (NaN, negatives and the rest keep the kernel's own, right, answer).
 * ``_FusedConv2D`` [BiasAdd, Relu6], ``_FusedMatMul`` [BiasAdd, Relu or Relu6] (wasm's fused activation
   turns NaN into 0): split into the op with its bias only and the activation unfused.
 
@@ -149,6 +151,12 @@ def _softmax(b: _Builder) -> None:
     b.select(row_bad, special, kept)
 
 
+def _log(b: _Builder) -> None:
+    x = b.node.inputs[0]
+    kept = b.kept()
+    b.select(b.op("Equal", [x, b.const(0.0, "zero")], "is_zero", out=DType.BOOL), b.const(-np.inf, "minus_inf"), kept)
+
+
 def _split_fused_activation(b: _Builder) -> None:
     """``_FusedConv2D``/``_FusedMatMul`` [BiasAdd, Relu|Relu6] → the op with the bias only, then the activation
     unfused (Relu6 guarded as above); ``fuse_ops`` leaves the split op alone (its name is the guard's)."""
@@ -172,7 +180,7 @@ def _where(b: _Builder) -> None:
 
 REWRITES = {"Maximum": _nan_propagating_pair, "Minimum": _nan_propagating_pair, "Relu6": _relu6,
             "Sign": _sign, "ClipByValue": _clip, "Pow": _pow, "ArgMax": _argmax, "ArgMin": _argmin,
-            "MaxPool": _max_pool, "Softmax": _softmax, "Where": _where,
+            "MaxPool": _max_pool, "Softmax": _softmax, "Where": _where, "Log": _log,
             "_FusedConv2D": _split_fused_activation, "_FusedMatMul": _split_fused_activation}
 
 
