@@ -161,13 +161,17 @@ _WEBGL_ROWS_F32 = [  # (op, what webgl gives vs TF, rewritten exactly, cases)
     ("Acosh", "acosh(1e30) overflows to Inf (TF: 69.8)", False, "Acosh/special"),
     ("Atanh", "atanh(±1) is finite; TF gives ±Inf", False, "Atanh/special"),
     ("Log1p", "log1p(x < -1) is a number; TF gives NaN", False, "Log1p/f32 Log1p/special"),
-    # measured by tests/test_webgl_computed_zero_log.py: GLSL log(0) is undefined; SwiftShader gives log(2^-127).
-    # The conformance case Log/special passes because webgl runs its CPU kernel for a small CPU-resident input
-    # (WEBGL_CPU_FORWARD, under 128 elements); a zero a shader made (a Sum, an Exp of -Inf) or a larger input
-    # reaches the shader
+    # measured by tests/test_webgl_computed_zero_log.py and Log/special: GLSL log(0) is undefined; SwiftShader
+    # gives log(2^-127). With TF.js's default WEBGL_CPU_FORWARD webgl runs its CPU kernel (right) for a small
+    # CPU-resident input (under 128 elements); a zero a shader made (a Sum, an Exp of -Inf) or a larger input
+    # reaches the shader (the conformance page turns the forwarding off, so it measures the shader)
     ("Log", "log(±0) is -88.03 (log(2^-127)) when the shader runs it: a zero made on the GPU (a Sum of "
      "Exp(-Inf), as in logsumexp of an all -Inf row; x * Log(0) in xlogy) or an input of 128 elements or more; "
-     "TF gives -Inf", True, ""),
+     "TF gives -Inf", True, "Log/special"),
+    # measured by tf_ops.py --webgl with WEBGL_CPU_FORWARD off (the shader: exp(x) - 1); small inputs still on
+    # the CPU run the CPU kernel, which is right
+    ("Expm1", "expm1(NaN) is +Inf when the shader runs it (TF: NaN); it computes exp(x) - 1, so expm1(-0) is +0 "
+     "and tiny values lose their digits (expm1(±1e-30) is 0)", False, "Expm1/special"),
     ("Div", "x / x is 1 for NaN and ±Inf (and 0 / 0); TF gives NaN", False, "Div/special"),
     ("RealDiv", "x / x is 1 for NaN and ±Inf (and 0 / 0); TF gives NaN", False, "RealDiv/special"),
     ("FloorDiv", "x // x is 1 for NaN and ±Inf; TF gives NaN", False, "FloorDiv/special"),
@@ -200,6 +204,15 @@ _WEBGL_ROWS_I32 = [  # webgl holds int32 as float32: past 2^24 low bits go, INT3
     ("Relu", "relu(INT32_MAX) gives INT32_MIN", "Relu/i32"),
     ("Square", "squares past 2^24 lose low bits; TF wraps modulo 2^32", "Square/i32"),
     ("Mul", "products past 2^24 lose low bits; TF wraps modulo 2^32", "Mul/i32_overflow"),
+    # these four run their CPU kernel (right) for small CPU-resident inputs (WEBGL_CPU_FORWARD); measured on the
+    # shader by tf_ops.py --webgl, which turns the forwarding off
+    ("Neg", "neg(INT32_MAX) and neg(INT32_MIN + 1) give INT32_MIN", "Neg/i32"),
+    ("Add", "sums past 2^24 lose low bits and an overflow gives INT32_MIN or 0 (INT32_MIN + -1, INT32_MAX + "
+     "INT32_MAX); TF wraps modulo 2^32", "Add/i32_overflow"),
+    ("AddV2", "sums past 2^24 lose low bits and an overflow gives INT32_MIN or 0 (INT32_MIN + -1, INT32_MAX + "
+     "INT32_MAX); TF wraps modulo 2^32", "AddV2/i32_overflow"),
+    ("Sub", "differences past 2^24 lose low bits (INT32_MAX - 1 gives INT32_MIN); TF wraps modulo 2^32",
+     "Sub/i32_overflow"),
     ("Sum", "sums past 2^24 lose low bits; TF wraps modulo 2^32", "Sum/i32_overflow"),
     ("Min", "the Min over nothing is INT32_MAX, which comes out INT32_MIN (measured by "
      "tests/test_backend_contract_empty_reductions.py)", ""),

@@ -46,6 +46,9 @@ DEFAULT_OUTPUT = REPO_ROOT / "core" / "ops" / "data" / "tfjs_backend_probe.json"
 #: A limit is a semantic failure, not float rounding: webgl's sin/exp on SwiftShader are ~3e-4 off and
 #: still right. Real wrong answers (a cast to bool, an ignored layout) are off by O(1).
 RTOL, ATOL = 1e-3, 1e-3
+#: TF.js flags for the webgl runs: the shaders are measured. With WEBGL_CPU_FORWARD (TF.js's default) webgl runs many
+#: kernels on its CPU code when every input is CPU-resident and under 128 elements (shouldExecuteOnCPU).
+WEBGL_FLAGS = {"WEBGL_CPU_FORWARD": False}
 #: Cases where TF itself is the odd one out: TF 2.21's CPU Round on int32 returns zeros.
 TF_UNRELIABLE = {("Round", "int32"), ("Round", "bool")}
 #: Graph ops whose TF op has another name (grappler's ``_FusedDepthwiseConv2dNative``; TF.js drops the ``_``).
@@ -1090,7 +1093,11 @@ def run_case(case: Case, backends: list[str], session: Any = None) -> dict[str, 
         if "webgl" in backends and session is not None:
             from tfjsconv.serve.browser import run_backends_in_browser
 
-            runs.update(run_backends_in_browser(out, feeds, backends=("webgl",), session=session)[0])
+            # deliberate: WEBGL_CPU_FORWARD off, so webgl runs its shader even for small CPU-resident inputs (on,
+            # TF.js's default, it runs many kernels on its CPU code for inputs under 128 elements; in a real model
+            # most tensors come from earlier shaders, so the shader is what a conversion meets)
+            runs.update(run_backends_in_browser(out, feeds, backends=("webgl",), session=session,
+                                                flags=WEBGL_FLAGS)[0])
         for backend in backends:
             run = runs[backend]
             if not run.ok:

@@ -1,7 +1,8 @@
 """webgl's ``Log`` of a zero that reaches its shader is -88.03 (log(2^-127) on SwiftShader), not -Inf.
 
-The conformance case ``Log/special`` (0.0 and -0.0 fed as a graph input) passes on webgl only because webgl runs
-its CPU kernel for a small CPU-resident input (``WEBGL_CPU_FORWARD``, under 128 elements). A zero a shader made
+The conformance case ``Log/special`` (0.0 and -0.0 fed as a graph input) passed on webgl only because webgl runs
+its CPU kernel for a small CPU-resident input (``WEBGL_CPU_FORWARD``, under 128 elements; the conformance page now
+turns that off, and the case deviates there as here). A zero a shader made
 (here ``Sum(Exp(-Inf))``, the zero of a ``logsumexp`` of an all -Inf row or of ``x * Log(0)`` in ``xlogy``) or a
 zero in an input of 128 elements or more reaches the shader, whose GLSL ``log(0)`` is undefined. ``Exp(-Inf)``
 (exactly 0), ``Sum`` of zeros (0) and ``Mul`` of 0 by -Inf (NaN) are right there; the ``Log`` is what deviates.

@@ -1,8 +1,9 @@
 // Batch runner for the webgl column of conformance sweeps: many small converted models in ONE headless
 // Chromium page (TF.js's webgl backend needs a browser; Node has no WebGL context). The request and the
 // stdout protocol are batch_runner.mjs's, so the Python side reads both the same way (onnx_backend.read_outputs).
-// The page loads TF.js once and selects webgl once; each job's model.json, shards and inputs are handed to
-// the page as base64 (no web server), and its outputs come back the same way and are written as raw files.
+// The page loads TF.js once, turns WEBGL_CPU_FORWARD off (so the shaders are measured, see openPage) and selects
+// webgl once; each job's model.json, shards and inputs are handed to the page as base64 (no web server), and its
+// outputs come back the same way and are written as raw files.
 //
 //   node webgl_batch.mjs REQUEST.json
 //
@@ -142,6 +143,11 @@ async function openPage(browser, tfPath) {
   const page = await browser.newPage();
   await page.addScriptTag({ path: tfPath });
   const info = await page.evaluate(async () => {
+    // Deliberate: measure the shaders. With WEBGL_CPU_FORWARD (TF.js's default, true) webgl runs many kernels
+    // (element-wise, reductions, ...) on its CPU implementation when every input is CPU-resident and has fewer
+    // than 128 elements (shouldExecuteOnCPU), which is what the small graph inputs of conformance cases are; in a
+    // real model most tensors come from earlier shaders, so the shader is what runs. Off, every case runs its shader.
+    window.tf.env().set('WEBGL_CPU_FORWARD', false);
     const ok = await window.tf.setBackend('webgl');
     await window.tf.ready();
     const gl = document.createElement('canvas').getContext('webgl2');
