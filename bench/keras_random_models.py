@@ -6,11 +6,18 @@
 A seeded generator draws small random-but-valid Keras models (a *recipe*: inputs, then steps that each apply one
 layer, op or nested model to earlier tensors) from what ``docs/keras.md`` lists as lowered: sequences, images, ids
 with ``Embedding(mask_zero)``, ``Masking``, channels_first, dilation and strides, shared layers, nested models,
-several outputs, casts, broadcasting merges, integer inputs. A step Keras itself rejects is dropped (its build error
-is caught). Every weight is random (BatchNorm variances positive), the inputs have padding zeros for the masks, and
-Keras's ``model(x, training=False)`` is the reference. Each model is saved (Keras 3 ``.keras`` or ``.h5``, tf_keras
-``.h5``), converted with ``python -m tfjsconv convert ... --output_format tfjs_graph_model`` (a fresh process: the
-lowering, no TensorFlow) and run in TF.js 4.22 cpu and wasm (one Node process per backend,
+several outputs, casts, broadcasting merges, integer inputs, and the op layers of indices, more math and several
+outputs (tf_keras TFOpLambda / Keras 3 ``keras.ops``): argmax/argmin (of tied values, signed zeros; Keras 3's
+keepdims) whose integer result later steps read (Embedding, one_hot, Dense), one_hot (depths below the largest id, ids
+shifted below 0), take/gather of constant indices (Keras 3's negative too) and of integer tensors (``ids mod n``),
+Keras 3 take_along_axis by top_k/argmax indices, tan and the inverse / hyperbolic functions, is_nan/is_inf/is_finite of
+``x / round(x)``, log_sigmoid, divide_no_nan, reciprocal_no_nan, xlogy, atan2, logsumexp, and split / unstack / top_k
+with their pieces merged back (never over NaN: top_k's order of NaN is TF's kernel's own); integer inputs and results
+into them too (Keras 3 casts them to float32 for arctan, divide_no_nan ...). A step Keras itself rejects is dropped
+(its build error is caught). Every weight is random (BatchNorm variances positive), the inputs have padding zeros for
+the masks, and Keras's ``model(x, training=False)`` is the reference. Each model is saved (Keras 3 ``.keras`` or
+``.h5``, tf_keras ``.h5``), converted with ``python -m tfjsconv convert ... --output_format tfjs_graph_model`` (a
+fresh process: the lowering, no TensorFlow) and run in TF.js 4.22 cpu and wasm (one Node process per backend,
 ``conformance/batch_runner.mjs``). Each model is:
 
 - ``pass``: every output within 1e-5 × max|reference| on both backends;
@@ -115,15 +122,17 @@ class Op:
     arity: int = 1
     ints: bool = False              # takes an integer tensor
     weight: float = 1.0
+    int_out: bool = False           # gives an integer tensor (argmax, top_k's indices): kept for the integer ops
 
 
 OPS: dict[str, Op] = {}
 
 
-def op(name: str, ranks: tuple[int, ...], arity: int = 1, ints: bool = False, weight: float = 1.0):
+def op(name: str, ranks: tuple[int, ...], arity: int = 1, ints: bool = False, weight: float = 1.0,
+       int_out: bool = False):
     def register(pair):
         draw, make = pair
-        OPS[name] = Op(name, ranks, draw, make, arity, ints, weight)
+        OPS[name] = Op(name, ranks, draw, make, arity, ints, weight, int_out)
         return pair
     return register
 
@@ -336,6 +345,369 @@ def _cast_make(k, p, s):
 
 
 op("op_cast_round_trip", (2, 3, 4), weight=0.5)((lambda rng, s, f: {}, _cast_make))
+
+
+# -- op layers of indices, more math and several outputs (argmax/argmin, one_hot, take/gather, take_along_axis,
+# trig/hyperbolic, is_nan/is_inf/is_finite, *_no_nan, xlogy, logsumexp, split, unstack, top_k) --
+def _known_axes(shape: tuple, low: int = 1, high: int = 10**9) -> list[int]:
+    """The non-batch axes (numbered with the batch) of a known size in ``[low, high]``."""
+    return [i + 1 for i, d in enumerate(shape) if d is not None and low <= int(d) <= high]
+
+
+def _arg_draw(rng, s, f):
+    """argmax/argmin over any non-batch axis; inputs made tied (relu: zeros, round: halves) or signed zeros (x·0:
+    -0.0 for the negatives, which Keras 3 reads below +0.0). The int32/int64 result feeds Embedding, one_hot ..."""
+    small = _known_axes(s[0], 1, VOCAB)  # an Embedding of VOCAB ids can read it
+    axes = small if small and rng.random() < 0.8 else list(range(1, len(s[0]) + 1))
+    axis = int(pick(rng, axes))
+    p = {"fn": pick(rng, ["argmax", "argmin"]), "axis": axis if rng.random() < 0.7 else axis - len(s[0]) - 1,
+         "prep": pick(rng, ["none", "relu", "round", "signed_zero"])}
+    if f.startswith("keras3"):
+        p["keepdims"] = bool(rng.random() < 0.3)
+    else:
+        p["output_type"] = pick(rng, ["int64", "int32"])
+    return p
+
+
+def _prep(k, name: str):
+    if is_k3(k):
+        o = k.ops
+        return {"none": lambda x: x, "relu": o.relu, "round": lambda x: o.round(x * 2.0) / 2.0,
+                "signed_zero": lambda x: x * 0.0}[name]
+    tf = _tf()
+    return {"none": lambda x: x, "relu": tf.nn.relu, "round": lambda x: tf.math.round(x * 2.0) / 2.0,
+            "signed_zero": lambda x: x * 0.0}[name]
+
+
+def _arg_make(k, p, s):
+    prep = _prep(k, p["prep"])
+    if is_k3(k):
+        fn = getattr(k.ops, p["fn"])
+        return lambda x: fn(prep(x), axis=p["axis"], keepdims=p["keepdims"])
+    tf = _tf()
+    fn = getattr(tf.math, p["fn"])
+    return lambda x: fn(prep(x), axis=p["axis"], output_type=getattr(tf, p["output_type"]))
+
+
+op("op_arg", (2, 3, 4), weight=3, int_out=True)((_arg_draw, _arg_make))
+
+
+def _one_hot_draw(rng, s, f):
+    """one_hot of ids (inputs, argmax, top_k indices): a depth below the largest id now and then (rows of off values),
+    ids shifted below 0 now and then (rows of off values too)."""
+    p = {"depth": int(pick(rng, [2, 3, 5, VOCAB, VOCAB + 2])), "axis": int(pick(rng, [-1, -1, 1])),
+         "shift": int(pick(rng, [0, 0, 3]))}
+    if not f.startswith("keras3") and rng.random() < 0.4:
+        p["on_off"] = pick(rng, [[2.5, -1.0], [0.0, 1.0]])
+    return p
+
+
+def _one_hot_make(k, p, s):
+    shift = p["shift"]
+    if is_k3(k):
+        o = k.ops
+        return lambda x: o.one_hot(x - shift if shift else x, p["depth"], axis=p["axis"])
+    tf = _tf()
+    on, off = p.get("on_off") or (None, None)
+    return lambda x: tf.one_hot(x - shift if shift else x, p["depth"], on_value=on, off_value=off, axis=p["axis"],
+                                dtype=tf.float32)
+
+
+op("one_hot", (2, 3), ints=True, weight=1.5)((_one_hot_draw, _one_hot_make))
+
+
+def _take_draw(rng, s, f):
+    """take/gather of constant indices along a known axis: Keras 3's include negative ones (wrapped), TF's are in
+    range (its gather raises); a scalar index drops the axis, a 2-D array adds one."""
+    axes = _known_axes(s[0])
+    if not axes:
+        raise Skip("no axis of a known size")
+    axis = int(pick(rng, axes))
+    size = int(s[0][axis - 1])
+    low = -size if f.startswith("keras3") else 0
+    form = pick(rng, ["scalar", "list", "list", "matrix"])
+    shape = {"scalar": (), "list": (int(rng.integers(1, 6)),), "matrix": (2, 3)}[form]
+    indices = rng.integers(low, size, shape).tolist()
+    return {"axis": axis if rng.random() < 0.7 else axis - len(s[0]) - 1, "indices": indices}
+
+
+def _take_make(k, p, s):
+    if is_k3(k):
+        return lambda x: k.ops.take(x, p["indices"], axis=p["axis"])
+    return lambda x: _tf().gather(x, p["indices"], axis=p["axis"])
+
+
+op("op_take", (2, 3, 4), weight=2)((_take_draw, _take_make))
+
+
+def _take_ids_make(k, p, s):
+    """take/gather of a float tensor's last axis by int ids (``ids mod n``; Keras 3's minus n now and then: negative
+    ids, wrapped): the ids' axes come in before the last one, batch included."""
+    n, shift = int(s[1][-1]), p["shift"]
+    if is_k3(k):
+        o = k.ops
+        return lambda ids, y: o.take(y, o.mod(ids, n) - (n if shift else 0), axis=-1)
+    tf = _tf()
+    return lambda ids, y: tf.gather(y, tf.math.floormod(ids, n), axis=-1)
+
+
+op("take_ids", (2,), arity=2, ints=True, weight=1)((
+    lambda rng, s, f: {"shift": bool(f.startswith("keras3") and rng.random() < 0.5)}, _take_ids_make))
+
+
+def _take_along_draw(rng, s, f):
+    if not f.startswith("keras3"):
+        raise Skip("take_along_axis is Keras 3's")
+    n = s[0][-1]
+    mode = pick(rng, ["top_k", "top_k", "argmax"])
+    p = {"mode": mode, "negative": bool(rng.random() < 0.4)}
+    if mode == "top_k":
+        if n is None:
+            raise Skip
+        p["k"] = int(rng.integers(1, int(n) + 1))
+    else:
+        p["axis"] = int(pick(rng, list(range(1, len(s[0]) + 1))))
+    return p
+
+
+def _take_along_make(k, p, s):
+    """Keras 3 ``take_along_axis`` by indices the model computes: ``top_k``'s (the k largest along the last axis) or
+    ``argmax(keepdims)``'s (the largest along an axis), minus the axis size now and then (negative: wrapped)."""
+    o = k.ops
+
+    def fn(x):
+        if p["mode"] == "top_k":
+            axis, ids = -1, o.top_k(x, p["k"])[1]
+        else:
+            axis, ids = p["axis"], o.argmax(x, axis=p["axis"], keepdims=True)
+        return o.take_along_axis(x, ids - x.shape[axis] if p["negative"] else ids, axis=axis)
+    return fn
+
+
+op("take_along", (2, 3, 4), weight=2)((_take_along_draw, _take_along_make))
+
+#: Float functions of one tensor, arguments kept in range (asin of tanh·0.9, acosh of |x| + 1 ...).
+MATH_FUNCS = ["tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log_sigmoid", "identity",
+              "stop_gradient", "is_nan", "is_inf", "is_finite", "no_nan_self", "logsumexp_all"]
+TF_MATH_FUNCS = ["reciprocal_no_nan", "xlogy_self"]
+
+
+def _math_fn(k, name: str):
+    """``is_*`` of ``x / round(x)`` (±Inf where round(x) = 0, NaN where x = 0: masked steps, relu zeros) cast to
+    float; ``no_nan_self`` ``divide_no_nan(x, round(x))`` (0 there); ``xlogy_self`` ``xlogy(round(x), |x|)`` (0 where
+    round(x) = 0, |x| = 0 included: 0 · log 0)."""
+    if is_k3(k):
+        o = k.ops
+        table = {"tan": lambda x: o.tan(o.tanh(x) * 1.4), "asin": lambda x: o.arcsin(o.tanh(x) * 0.9),
+                 "acos": lambda x: o.arccos(o.tanh(x) * 0.9), "atan": o.arctan,
+                 "sinh": lambda x: o.sinh(o.tanh(x) * 3.0),
+                 "cosh": lambda x: o.cosh(o.tanh(x) * 3.0), "asinh": o.arcsinh,
+                 "acosh": lambda x: o.arccosh(o.abs(x) + 1.0), "atanh": lambda x: o.arctanh(o.tanh(x) * 0.9),
+                 "log_sigmoid": lambda x: o.log_sigmoid(x * 4.0), "identity": lambda x: o.stop_gradient(x) * 1.0,
+                 "stop_gradient": o.stop_gradient,
+                 "is_nan": lambda x: o.cast(o.isnan(x / o.round(x)), "float32"),
+                 "is_inf": lambda x: o.cast(o.isinf(x / o.round(x)), "float32"),
+                 "is_finite": lambda x: o.cast(o.isfinite(x / o.round(x)), "float32"),
+                 "no_nan_self": lambda x: o.divide_no_nan(x, o.round(x)),
+                 "logsumexp_all": lambda x: o.logsumexp(x, axis=-1, keepdims=True) - x}
+    else:
+        tf = _tf()
+        m = tf.math
+        table = {"tan": lambda x: m.tan(m.tanh(x) * 1.4), "asin": lambda x: m.asin(m.tanh(x) * 0.9),
+                 "acos": lambda x: m.acos(m.tanh(x) * 0.9), "atan": m.atan, "sinh": lambda x: m.sinh(m.tanh(x) * 3.0),
+                 "cosh": lambda x: m.cosh(m.tanh(x) * 3.0), "asinh": m.asinh,
+                 "acosh": lambda x: m.acosh(m.abs(x) + 1.0), "atanh": lambda x: m.atanh(m.tanh(x) * 0.9),
+                 "log_sigmoid": lambda x: m.log_sigmoid(x * 4.0), "identity": tf.identity,
+                 "stop_gradient": tf.stop_gradient,
+                 "is_nan": lambda x: tf.cast(m.is_nan(x / m.round(x)), tf.float32),
+                 "is_inf": lambda x: tf.cast(m.is_inf(x / m.round(x)), tf.float32),
+                 "is_finite": lambda x: tf.cast(m.is_finite(x / m.round(x)), tf.float32),
+                 "no_nan_self": lambda x: m.divide_no_nan(x, m.round(x)),
+                 "logsumexp_all": lambda x: m.reduce_logsumexp(x, axis=-1, keepdims=True) - x,
+                 "reciprocal_no_nan": lambda x: m.reciprocal_no_nan(m.round(x)),
+                 "xlogy_self": lambda x: m.xlogy(m.round(x), m.abs(x))}
+    return table[name]
+
+
+op("op_math", (2, 3, 4), weight=3)((
+    lambda rng, s, f: {"fn": pick(rng, MATH_FUNCS + ([] if f.startswith("keras3") else TF_MATH_FUNCS))},
+    lambda k, p, s: _math_fn(k, p["fn"])))
+
+
+def _binary_more_make(k, p, s):
+    """atan2(x, y); divide_no_nan(x, round(y)) (0 where round(y) = 0); TF's xlogy(round(x), |y| + 0.5)."""
+    if is_k3(k):
+        o = k.ops
+        fn = {"atan2": o.arctan2, "divide_no_nan": lambda x, y: o.divide_no_nan(x, o.round(y))}
+    else:
+        m = _tf().math
+        fn = {"atan2": m.atan2, "divide_no_nan": lambda x, y: m.divide_no_nan(x, m.round(y)),
+              "xlogy": lambda x, y: m.xlogy(m.round(x), m.abs(y) + 0.5)}
+    return fn[p["fn"]]
+
+
+op("op_binary_more", (2, 3, 4), arity=2, weight=1.5)((
+    lambda rng, s, f: {"fn": pick(rng, ["atan2", "divide_no_nan"] + ([] if f.startswith("keras3") else ["xlogy"]))},
+    _binary_more_make))
+
+
+def _logsumexp_draw(rng, s, f):
+    rank = len(s[0]) + 1
+    axes = [-1, 1] + ([[1, 2], [-1, 1]] if rank >= 3 else []) + ([list(range(1, rank))] if rank == 4 else [])
+    return {"axis": pick(rng, axes), "keepdims": bool(rng.random() < 0.5), "scale": float(pick(rng, [1.0, 1.0, 30.0]))}
+
+
+def _logsumexp_make(k, p, s):
+    fn = k.ops.logsumexp if is_k3(k) else _tf().math.reduce_logsumexp
+    return lambda x: fn(x * p["scale"], axis=p["axis"], keepdims=p["keepdims"])
+
+
+op("op_logsumexp", (2, 3, 4), weight=1.5)((_logsumexp_draw, _logsumexp_make))
+
+
+def _split_draw(rng, s, f):
+    """split along a non-batch axis into equal pieces (an unknown size: 2, fed even) or by sizes (TF's with one -1,
+    Keras 3's as the indices where pieces start), the pieces merged back: concatenated in reverse, along another
+    axis, added, or the first and the last only."""
+    axes = list(range(1, len(s[0]) + 1))
+    axis = int(pick(rng, axes))
+    size = s[0][axis - 1]
+    if size is None:
+        spec: Any = 2
+    else:
+        size = int(size)
+        counts = [n for n in range(2, min(size, 4) + 1) if size % n == 0]
+        if size >= 2 and (not counts or rng.random() < 0.4):
+            cuts = sorted(int(c) for c in rng.choice(np.arange(1, size), int(rng.integers(1, min(size - 1, 3) + 1)),
+                                                     replace=False))
+            if f.startswith("keras3"):
+                spec = cuts
+            else:
+                spec = [b - a for a, b in zip([0, *cuts], [*cuts, size])]
+                if rng.random() < 0.5:
+                    spec[int(rng.integers(len(spec)))] = -1
+        elif counts:
+            spec = int(pick(rng, counts))
+        else:
+            raise Skip("an axis of size 1")
+    merges = ["reverse", "first_last"] + (["add", "other_axis"] if isinstance(spec, int) else [])
+    return {"axis": axis, "spec": spec, "merge": pick(rng, merges)}
+
+
+def _split_make(k, p, s):
+    axis, spec, merge = p["axis"], p["spec"], p["merge"]
+    rank = len(s[0]) + 1
+    other = pick(np.random.default_rng(axis), [a for a in range(1, rank) if a != axis] or [axis])
+    if is_k3(k):
+        split = lambda x: k.ops.split(x, spec, axis=axis)  # noqa: E731
+    else:
+        split = lambda x: _tf().split(x, spec, axis=axis)  # noqa: E731
+
+    def fn(x):
+        pieces = split(x)
+        if merge == "reverse":
+            return k.layers.Concatenate(axis=axis)(pieces[::-1])
+        if merge == "first_last":
+            return k.layers.Concatenate(axis=axis)([pieces[0], pieces[-1]])
+        if merge == "add":
+            return k.layers.Add()(list(pieces))
+        return k.layers.Concatenate(axis=int(other))(list(pieces))
+    return fn
+
+
+op("op_split", (2, 3, 4), weight=2)((_split_draw, _split_make))
+
+
+def _unstack_draw(rng, s, f):
+    axes = _known_axes(s[0], 2, 8)
+    if not axes:
+        raise Skip("no axis of 2 to 8")
+    return {"axis": int(pick(rng, axes)), "merge": pick(rng, ["stack_reversed", "stack_last", "sum", "concat"])}
+
+
+def _unstack_make(k, p, s):
+    """unstack along an axis of 2 to 8, merged back: stacked in reverse (the same axis), stacked last, summed with
+    weights, concatenated along the last axis."""
+    axis, merge = p["axis"], p["merge"]
+    o = k.ops if is_k3(k) else None
+    tf = None if o else _tf()
+    stack = o.stack if o else tf.stack
+    concat = o.concatenate if o else (lambda xs, axis: tf.concat(xs, axis=axis))
+
+    def fn(x):
+        rows = o.unstack(x, axis=axis) if o else tf.unstack(x, axis=axis)
+        if merge == "stack_reversed":
+            return stack(rows[::-1], axis=axis)
+        if merge == "stack_last":
+            return stack(rows, axis=-1)
+        if merge == "sum":
+            out = rows[0]
+            for i, r in enumerate(rows[1:]):
+                out = out + r * float(i + 2)
+            return out
+        return concat(rows, axis=-1)
+    return fn
+
+
+op("op_unstack", (3, 4), weight=1.5)((_unstack_draw, _unstack_make))
+
+
+def _top_k_draw(rng, s, f):
+    n = s[0][-1]
+    if n is None:
+        raise Skip
+    return {"k": int(rng.integers(1, int(n) + 1)), "prep": pick(rng, ["none", "relu", "round", "signed_zero"])}
+
+
+def _top_k_make(index: int):
+    """top_k along the last axis of tied inputs now and then (relu zeros, halves, ±0.0; never NaN: its order is TF's
+    kernel's own): the values (float), or the indices (int32: Embedding, one_hot, int Dense read them)."""
+    def make(k, p, s):
+        prep = _prep(k, p["prep"])
+        fn = k.ops.top_k if is_k3(k) else _tf().math.top_k
+        return lambda x: fn(prep(x), p["k"])[index]
+    return make
+
+
+op("op_top_k", (2, 3, 4), weight=1.5)((_top_k_draw, _top_k_make(0)))
+op("op_top_k_indices", (2, 3, 4), weight=1.5, int_out=True)((_top_k_draw, _top_k_make(1)))
+
+
+def _int_math_draw(rng, s, f):
+    """Integer tensors (ids, argmax / top_k results) into the new ops: Keras 3 casts them to float32 for arctan,
+    arctan2, divide_no_nan (0 where id = 1); top_k, argmax/argmin and take of them stay integers (then cast)."""
+    fns = ["top_k", "argmax", "argmin", "take"] + (["arctan", "arctan2", "divide_no_nan"] if f.startswith("keras3")
+                                                   else [])
+    n = s[0][-1]
+    p = {"fn": pick(rng, fns)}
+    if p["fn"] == "top_k":
+        if n is None:
+            raise Skip
+        p["k"] = int(rng.integers(1, int(n) + 1))
+    elif p["fn"] == "take":
+        if n is None:
+            raise Skip
+        low = -int(n) if f.startswith("keras3") else 0
+        p["indices"] = rng.integers(low, int(n), int(rng.integers(1, 4))).tolist()
+    return p
+
+
+def _int_math_make(k, p, s):
+    fn = p["fn"]
+    if is_k3(k):
+        o = k.ops
+        table = {"top_k": lambda x: o.top_k(x, p.get("k", 1))[0], "argmax": lambda x: o.argmax(x, axis=-1),
+                 "argmin": lambda x: o.argmin(x, axis=-1), "take": lambda x: o.take(x, p.get("indices"), axis=-1),
+                 "arctan": o.arctan, "arctan2": lambda x: o.arctan2(x, 2), "divide_no_nan": lambda x: o.divide_no_nan(
+                     x, x - 1)}
+        return lambda x: o.cast(table[fn](x), "float32")
+    tf = _tf()
+    table = {"top_k": lambda x: tf.math.top_k(x, p.get("k", 1))[0], "argmax": lambda x: tf.math.argmax(x, axis=-1),
+             "argmin": lambda x: tf.math.argmin(x, axis=-1), "take": lambda x: tf.gather(x, p.get("indices"), axis=-1)}
+    return lambda x: tf.cast(table[fn](x), tf.float32)
+
+
+op("int_math", (2, 3), ints=True, weight=1)((_int_math_draw, _int_math_make))
 
 
 # -- rank 2 --
@@ -978,7 +1350,7 @@ class Builder:
             if _is_int(t) or i == first and self.rng.random() < 0.7:
                 continue
             u = _shape(t)
-            if o.name in ("merge", "op_binary"):
+            if o.name in ("merge", "op_binary", "op_binary_more"):
                 ok = len(u) == len(s) and all(a == b or a == 1 or b == 1 for a, b in zip(s, u))
                 # Keras's merge layers expand a lower-rank input at axis 1: [B, F] with [B, T, F]
                 ok = ok or o.name == "merge" and 0 < len(u) < len(s) and tuple(s[len(s) - len(u):]) == tuple(u)
@@ -988,6 +1360,8 @@ class Builder:
                 ok = len(u) == len(s)
             elif o.name == "merge_broadcast":
                 ok = len(u) == 1 and u[-1] == s[-1]
+            elif o.name == "take_ids":  # ids (the first) into a float tensor's last axis
+                ok = u[-1] is not None
             else:  # cross attention: same batch, any steps
                 ok = len(u) == 3
             if ok:
@@ -1075,7 +1449,8 @@ def draw_recipe(seed: int, flavor: str) -> dict:
             out = b.apply(step, index)
         except (Skip, KeyError, ValueError, TypeError):
             continue
-        if _is_int(out) or "bool" in str(out.dtype) or 0 in tuple(out.shape)[1:]:
+        if _is_int(out) and not (step["op"] in OPS and OPS[step["op"]].int_out) or "bool" in str(out.dtype) \
+                or 0 in tuple(out.shape)[1:]:
             continue  # empty tensors: TensorFlow's kernels may divide by zero (SIGFPE) on them
         b.tensors.append(out)
         b._steps.append(step)

@@ -175,6 +175,10 @@ def _integer_division(op: str) -> Callable[[OpCall], Value]:
         x, y = c.pair("x", "y")
         if x.dtype == y.dtype == DType.FLOAT32 and all(d is None for d in c.ctx.keras_dtypes):
             return c.ctx.binary(op, x, y)
+        if op == "FloorMod" and {x.dtype, y.dtype} <= {DType.INT32, DType.INT64}:
+            # int64 ids (a model input, held as int32 in TF.js with their values): the remainder is no larger than
+            # the divisor, so int32 computes it exactly (a floor division of INT32_MIN by -1 would not fit)
+            x, y = (_cast_int64(c, v, label) for v, label in ((x, "x_int32"), (y, "y_int32")))
         if x.dtype != DType.INT32 or y.dtype != DType.INT32:
             raise c.gap(f"{op} of {x.dtype.value} and {y.dtype.value} tensors")
         return c.ctx.binary(op, x, y) if op == "FloorMod" else _exact_floor_div(c.ctx, x, y)
@@ -927,11 +931,14 @@ def _floats(c: OpCall, *values: Value) -> None:
 
 def _int32(c: OpCall, name: str) -> Value:
     """An integer tensor argument in int32: an int64 one (a model input) cast, as TF.js holds every int64."""
-    value = c.tensor(name)
+    return _cast_int64(c, c.tensor(name), f"{name}_int32")
+
+
+def _cast_int64(c: OpCall, value: Value, label: str) -> Value:
     if value.dtype != DType.INT64:
         return value
     return c.ctx.op("Cast", [value], {"SrcT": DType.INT64, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
-                    shape=value.shape, label=f"{name}_int32")
+                    shape=value.shape, label=label)
 
 
 def _divide_no_nan(c: OpCall) -> Value:
@@ -1220,8 +1227,9 @@ def _unstack(c: OpCall) -> list[Value]:
 
 def _top_k(c: OpCall) -> list[Value]:
     """``top_k(x, k)``: TopKV2's values and int32 indices (tf_keras's ``index_type`` int64 held as int32), sorted,
-    equal values by index as TF; ``sorted=False``, whose order is TF's kernel's own, is a gap."""
-    x = c.tensor("x")
+    equal values by index as TF; ``sorted=False``, whose order is TF's kernel's own, is a gap. An int64 tensor (a model
+    input) is cast to int32 first, as TF.js holds every int64 (its values too)."""
+    x = _int32(c, "x")
     shape = c.ctx.shape(x)
     k = c.value("k", 1)
     if not shape or isinstance(k, bool) or not isinstance(k, int) or not 0 < k <= (shape[-1] or 2**31 - 1) or \
