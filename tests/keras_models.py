@@ -258,3 +258,16 @@ def edit_layer_config(path: Path, prefix: str, key: str, value: Any) -> None:
         entry = next(layer for layer in config["config"]["layers"] if layer["config"].get("name", "").startswith(prefix))
         entry["config"][key] = value
         f.attrs["model_config"] = json.dumps(config)
+
+
+def graph_model_refusal(folder: Path, model: Any) -> str:
+    """The message with which converting ``model`` (saved as ``.keras`` in ``folder``) to a graph model is refused."""
+    import pytest
+
+    import tfjsconv
+    from tfjsconv.errors import UsageError
+
+    model.save(folder / "m.keras")
+    with pytest.raises(UsageError) as err:
+        tfjsconv.convert(folder / "m.keras", folder / "out", output_format="tfjs_graph_model")
+    return str(err.value)

@@ -90,6 +90,20 @@ def verify_runs(path: Path, runs: list[Run]) -> None:
         _verify(Path(f"{path}.out"), inputs, outputs)
 
 
+def verify_last_run_on_webgl(path: Path, runs: list[Run], browser_session: Any) -> None:
+    """The model converted from ``path`` matches Keras's last run on webgl, in the module's headless Chromium."""
+    import json
+
+    from tfjsconv.verify.compare import format_report, verify_model
+
+    out = Path(f"{path}.out")
+    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
+    inputs, outputs = runs[-1]
+    report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("webgl",), rtol=1e-5,
+                          atol=1e-6, browser_session=browser_session, quiet=True)
+    assert report.passed, format_report(report)
+
+
 def converted_fixture(label: str, cases: list[tuple[str, str]], save):
     """The module-scoped fixture ``converted`` (assign it to that name): every ``(family, flavor)`` case saved once
     by ``save`` and converted once, TensorFlow poisoned (:func:`test_keras_lowering.saved_and_converted`), shared

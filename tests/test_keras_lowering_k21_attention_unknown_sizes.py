@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_two_sizes import two_size_saver, verify_runs  # noqa: E402
+from keras_two_sizes import two_size_saver, verify_last_run_on_webgl, verify_runs  # noqa: E402
 from test_keras_lowering import saved_and_converted  # noqa: E402
 
 
@@ -156,15 +156,8 @@ def test_attention_over_unknown_sizes_matches_keras_at_two_sizes(converted, tfjs
 @pytest.mark.parametrize("family", ["grids", "heads", "luong_bahdanau"])
 def test_attention_over_unknown_sizes_runs_on_webgl(converted, browser, family):
     """The folds, run-time shapes and bands stay at rank 4 or less where webgl needs it (at one size)."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
     path, runs, _ = converted[(family, "keras3.keras")]
-    out = Path(f"{path}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    inputs, outputs = runs[-1]
-    report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("webgl",), rtol=1e-5,
-                          atol=1e-6, browser_session=browser, quiet=True)
-    assert report.passed, format_report(report)
+    verify_last_run_on_webgl(path, runs, browser)
 
 
 def _grid(k):

@@ -23,7 +23,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_two_sizes import each_case, two_size_saver, verify_runs  # noqa: E402
+from keras_two_sizes import each_case, two_size_saver, verify_last_run_on_webgl, verify_runs  # noqa: E402
 from test_keras_lowering import saved_and_converted  # noqa: E402
 
 
@@ -191,15 +191,8 @@ def test_masked_attention_over_unknown_sizes_matches_keras_at_two_sizes(converte
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_masked_attention_over_unknown_sizes_runs_on_webgl(converted, browser, family):
     """The masks reach the scores at rank 4 where webgl needs it (``SelectV2``), at one size."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
     path, runs, _ = converted[(family, "keras3.keras")]
-    out = Path(f"{path}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    inputs, outputs = runs[-1]
-    report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("webgl",), rtol=1e-5,
-                          atol=1e-6, browser_session=browser, quiet=True)
-    assert report.passed, format_report(report)
+    verify_last_run_on_webgl(path, runs, browser)
 
 
 def _float_mask_alone_tf_keras(k):

@@ -16,6 +16,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
+from keras_models import graph_model_refusal as _refusal  # noqa: E402
 from test_keras_lowering import _verify, family_saver, saved_and_converted  # noqa: E402
 
 N = 12
@@ -133,16 +134,6 @@ def test_integer_arithmetic_matches_keras_exactly(converted, tfjs_runtime, famil
     path, inputs, outputs = converted[(family, flavor)]
     assert any(o.dtype.kind in "iu" for o in outputs)
     _verify(path.parent / f"{path.name}.out", inputs, outputs)
-
-
-def _refusal(tmp_path, model) -> str:
-    import tfjsconv
-    from tfjsconv.errors import UsageError
-
-    model.save(tmp_path / "m.keras")
-    with pytest.raises(UsageError) as err:
-        tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
-    return str(err.value)
 
 
 @pytest.mark.parametrize("op,dtype", [("sum", "uint16"), ("cumsum", "int16"), ("power", "int16"), ("mod", "int8")])

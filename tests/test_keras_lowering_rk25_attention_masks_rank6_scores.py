@@ -111,17 +111,10 @@ def test_masks_over_one_axis_of_a_volume_match_keras_at_two_sizes(converted, tfj
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_masks_over_one_axis_of_a_volume_run_on_webgl(converted, browser, family):
     """The default targets' contract accepted the model: webgl runs it too (at the second size)."""
-    import json
-
-    from tfjsconv.verify.compare import format_report, verify_model
+    from keras_two_sizes import verify_last_run_on_webgl
 
     path, runs, _ = converted[(family, "keras3.keras")]
-    out = Path(f"{path}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    inputs, outputs = runs[-1]
-    report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("webgl",), rtol=1e-5,
-                          atol=1e-6, browser_session=browser, quiet=True)
-    assert report.passed, format_report(report)
+    verify_last_run_on_webgl(path, runs, browser)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ with TensorFlow, Keras and tf_keras poisoned, and must match Keras on TF.js cpu 
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import pytest
 
@@ -16,6 +14,8 @@ pytest.importorskip("h5py")
 pytest.importorskip("keras")
 
 from keras_two_sizes import converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
+# the same two runs (no input is a Masking's "x" here)
+from test_keras_lowering_rk26_conv_lstm_started import inputs_of  # noqa: E402
 
 
 def constants(k):
@@ -39,24 +39,6 @@ def constants(k):
 
 FAMILIES = {"constants": constants}
 CASES = [("constants", "keras3.keras"), ("constants", "keras3.h5")]
-
-
-def inputs_of(model, family: str, rng: np.random.Generator) -> Iterable[dict[str, np.ndarray]]:
-    """Batch 3 (sequence 0 fully masked, sequence 1's first step masked) at 4 steps, then batch 1 at 2 steps."""
-    for b, t in ((3, 4), (1, 2)):
-        run = {}
-        for tensor in model.inputs:
-            name = tensor.name.split(":")[0]
-            shape = (b, *[t if d is None else int(d) for d in tuple(tensor.shape)[1:]])
-            if "bool" in str(getattr(tensor.dtype, "name", tensor.dtype)):
-                value = rng.random(shape) > 0.3
-                if b > 1:
-                    value[0] = False
-                    value[1, 0] = False
-                run[name] = value
-            else:
-                run[name] = rng.standard_normal(shape).astype("float32")
-        yield run
 
 
 converted = converted_fixture("rk26_constants", CASES, two_size_saver(FAMILIES, inputs_of, seed=43))
