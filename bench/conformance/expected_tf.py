@@ -46,7 +46,8 @@ _known("Cos/special", wasm="wrong: wasm cos(±1e30) loses accuracy (argument red
 _known("Abs/i32", both="wrong: TF.js abs(INT32_MAX) overflows to INT32_MIN (float32 round trip)")
 _known("Neg/i32", wasm="wrong: wasm neg(INT32_MAX) gives INT32_MIN (float32 round trip)")
 _known("Square/i32", cpu="wrong: TF.js cpu square(int32) loses low bits past 2^24 (float32), TF wraps")
-_known("Mul/i32_overflow", cpu="wrong: TF.js cpu int32 multiply goes through float32, TF wraps modulo 2^32")
+_known("Mul/i32_overflow", cpu="wrong: TF.js cpu int32 multiply is a JS float64 one: products past 2^53 lose low "
+       "bits before the int32 store wraps; TF wraps modulo 2^32")
 _known("FloorDiv/i32_signs", wasm="wrong: wasm INT32_MAX // 1 gives INT32_MIN (float32 round trip)")
 _known("TruncateDiv/i32_signs", wasm="wrong: wasm INT32_MAX / 1 gives INT32_MIN (float32 round trip)")
 _known("Div/i32_signs", wasm="wrong: wasm INT32_MAX / 1 gives INT32_MIN (float32 round trip)")
