@@ -169,15 +169,22 @@ def test_unknown_sizes_warn_of_the_eager_call(tmp_path):
     assert "adds it on axis 1 instead whenever that axis is 2 long at run time" in eager[6]
 
 
-def test_rank4_attention_with_heads_as_axis1_is_refused(tmp_path):
+@pytest.mark.node
+def test_rank4_attention_with_heads_as_axis1_lowers(tmp_path, tfjs_runtime):
     """A rank-4 query whose axis 1 is as long as the heads: Keras 3's TensorFlow backend adds the ``[heads, 1]``
-    biases on that axis; the lowering, which projects the positions folded, refuses it by name (it emitted a wrong
-    model before)."""
+    biases on that axis (``bias[i]`` at the positions ``i`` of axis 1); the lowering, which projects the positions
+    folded, lays the bias out over the input's positions and folds it the same way (refused by name before; it
+    emitted a wrong model before that). Against Keras's eager call, which the traced graph agrees with here."""
     import tfjsconv
-    from tfjsconv.errors import UsageError
+    from test_keras_lowering import _verify
 
     inp = keras.Input((2, 3, 4), name="x")
-    keras.Model(inp, keras.layers.MultiHeadAttention(2, 1, name="mha4")(inp, inp)).save(tmp_path / "m.keras")
-    with pytest.raises(UsageError, match=r"'mha4' .*Keras 3's TensorFlow backend adds its query bias \(shape "
-                                         r"\[2, 1\]\) on the projection's axis 1"):
-        tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
+    model = keras.Model(inp, keras.layers.MultiHeadAttention(2, 1, name="mha4")(inp, inp))
+    randomize(model, 5)
+    model.save(tmp_path / "m.keras")
+    result = tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
+    assert any("'mha4' (MultiHeadAttention): its bias (length 2) is added on axis 1" in d for d in result.details)
+    rng = np.random.default_rng(8)
+    for batch in (1, 3):
+        run = {"x": rng.standard_normal((batch, 2, 3, 4)).astype("float32")}
+        _verify(tmp_path / "out", run, keras_outputs(model, run))

@@ -3,12 +3,15 @@
 Keras 3's TensorFlow backend adds a channels_first conv's (an EinsumDense's, a ``key_dim`` 1 attention's) bias on
 the last axis or axis 1 when that axis is *known at trace time* to be as long as the bias
 (:func:`.core.keras3_traced_bias_axis`). TensorFlow's shape inference merges sizes: ``[B, 3, ?] + [B, 3, 4]`` (a
-merge layer, an op layer) and the non-joined axes of a concatenation are known to be 4, where the lowering left
-them unknown and added these biases on their own axis: a wrong model, silently. The other way round, a dilated
-2-D/3-D convolution over an unknown spatial size runs through ``space_to_batch`` in TensorFlow, whose trace then
-knows none of its spatial sizes, where the lowering knew some and moved a bias for them. Such layers are refused
-by name; a merge that brings no known size in (both unknown, or the known input first), a dilated conv over static
-sizes and a dilated Conv1D still lower, to Keras's numbers.
+merge layer, an op layer) and the non-joined axes of a concatenation are known to be 4, where the lowering's own
+sizes leave them unknown (it added these biases on their own axis once: a wrong model, silently; then refused
+them). The other way round, a dilated 2-D/3-D convolution over an unknown spatial size runs through
+``space_to_batch`` in TensorFlow, whose trace then knows none of its spatial sizes, where the lowering knows some
+(it refused the bias it moved for them). The lowering now follows the sizes TensorFlow's trace knows
+(:func:`.traced_shapes.traced_shape`) and adds each bias where the traced graph does: compared with a ``tf.function``
+trace of the model (what ``--loader=tensorflow`` converts) at batch 1 and 3, TF.js cpu and wasm. What it cannot
+follow stays refused by name. A merge that brings no known size in (both unknown, or the known input first), a
+dilated conv over static sizes and a dilated Conv1D lower, to Keras's numbers.
 """
 from __future__ import annotations
 
@@ -18,9 +21,23 @@ import pytest
 from keras_models import randomize
 from keras_two_sizes import keras_outputs
 from test_keras_lowering import _verify
+from test_keras_lowering_k27_bias_axis import traced_outputs
 
 keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
 cf = {"data_format": "channels_first"}
+
+
+def graph_outputs(model, inputs):
+    """The model's ``tf.function`` trace (:func:`traced_outputs`: what ``--loader=tensorflow`` converts) run with
+    TensorFlow's graph optimizer off: the traced graph's own numbers (the optimizer fuses a channels_first
+    Conv1D/Conv2D's ``bias_add`` into the convolution on the channels, whatever axis the graph adds it on)."""
+    before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        return traced_outputs(model, inputs)
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
 
 
 def _conv_after(merge):
@@ -53,15 +70,45 @@ MERGED = {
 }
 
 
-@pytest.mark.parametrize("family", list(MERGED))
-def test_a_size_tensorflow_merges_in_is_refused_by_name(tmp_path, family):
-    import tfjsconv
-    from tfjsconv.errors import UsageError
+#: Per family, the lengths of the unknown axis each run gives (1: broadcast against the known one, where it can).
+MERGED_LENGTHS = {"add": (4, 1), "multiply": (1, 4), "concatenate": (4,), "op_add": (4, 1), "op_where": (1, 4),
+                  "op_stack": (4,), "attention": (2, 1), "einsum": (1, 2)}
+#: Where each family's bias goes in the traced graph (TensorFlow knows the merged size).
+MERGED_WHERE = {"attention": ("mha", "MultiHeadAttention", 2, "axis 1"),
+                "einsum": ("einsum", "EinsumDense", 2, "axis 1")}
 
-    MERGED[family](keras).save(tmp_path / "m.keras")
-    with pytest.raises(UsageError, match=r"TensorFlow may know a size the lowering leaves unknown there \(merged "
-                                         r"from another tensor by (AddV2|Mul|ConcatV2|SelectV2|Pack) "):
-        tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
+
+def _runs(model, lengths, rng):
+    """Inputs at batch 1 and 3 for each unknown length (an input called ``b`` keeps its own sizes)."""
+    names = [t.name.split(":")[0] for t in model.inputs]
+    runs = []
+    for length in lengths:
+        for batch in (1, 3):
+            run = {}
+            for name, t in zip(names, model.inputs):
+                shape = [length if d is None else d for d in t.shape[1:]]
+                run[name] = rng.standard_normal((batch, *shape)).astype("float32")
+            runs.append(run)
+    return runs
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("family", list(MERGED))
+def test_a_size_tensorflow_merges_in_lowers_as_traced(tmp_path, tfjs_runtime, family):
+    """The merged size is known to the lowering as to TensorFlow's trace, so the bias goes where the traced graph
+    adds it: on the last axis (4 long: the conv's filters) or on axis 1 (the steps / EinsumDense's middle axis).
+    It was refused by name before."""
+    import tfjsconv
+
+    model = MERGED[family](keras)
+    randomize(model, 8)
+    model.save(tmp_path / "m.keras")
+    result = tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
+    name, cls, size, where = MERGED_WHERE.get(family, ("conv", "Conv1D", 4, "the last axis"))
+    assert any(f"'{name}' ({cls}): its bias (length {size}) is added on {where}" in d for d in result.details), \
+        result.details
+    for run in _runs(model, MERGED_LENGTHS[family], np.random.default_rng(9)):
+        _verify(tmp_path / "out", run, graph_outputs(model, run))
 
 
 def _known_first(k):
@@ -140,16 +187,58 @@ def _separable_dilated(k):
     return k.Model(x, k.layers.SeparableConv2D(2, 3, dilation_rate=2, name="conv", **cf)(x))
 
 
-@pytest.mark.parametrize("family", [_dilated, _after_dilated, _separable_dilated],
-                         ids=["dilated", "after_dilated", "separable_dilated"])
-def test_a_size_tensorflow_loses_in_a_dilated_convolution_is_refused_by_name(tmp_path, family):
-    import tfjsconv
-    from tfjsconv.errors import UsageError
+def _depthwise_dilated(k):
+    x = k.Input((2, None, 6), name="x")
+    return k.Model(x, k.layers.DepthwiseConv2D(3, dilation_rate=2, name="conv", **cf)(x))
 
-    family(keras).save(tmp_path / "m.keras")
-    with pytest.raises(UsageError, match=r"'conv' \((Conv2D|SeparableConv2D)\): .* on the last axis only when .*"
-                                         r"does not know the sizes of a dilated convolution over unknown sizes"):
-        tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
+
+def _conv3d_dilated(k):
+    x = k.Input((1, 5, None, 6), name="x")
+    return k.Model(x, k.layers.Conv3D(2, 3, dilation_rate=2, name="conv", **cf)(x))
+
+
+def _after_dilated_conv1d(k):
+    """A dilated Conv1D (lowered as a 2-D one over a height of 1, which TensorFlow's trace would not know) upstream
+    of a moved bias: TensorFlow's own Conv1D loses no size, nor does the lowering once its Squeeze drops that
+    height: the bias goes on the last axis (4 long), as in the traced graph. (``s`` has 5 rows: Keras 3's eager
+    ``ops.add`` of a ``[3, 1, 1]`` mean takes it for a bias of axis 1 when that axis is 3 long, the batch.)"""
+    x, s = k.Input((None, 3), name="x"), k.Input((5, 4), name="s")
+    dilated = k.layers.Conv1D(2, 3, dilation_rate=2)(x)
+    y = k.ops.add(s, k.ops.mean(dilated, axis=(1, 2), keepdims=True))
+    return k.Model([x, s], k.layers.Conv1D(4, 1, name="conv", **cf)(y))
+
+
+#: Per family: the runs' unknown lengths, and where the traced graph adds the bias.
+DILATED = {"dilated": (_dilated, (5, 7), "Conv2D", "axis 1"),
+           "after_dilated": (_after_dilated, (5, 6), "Conv2D", "axis 1"),
+           "separable_dilated": (_separable_dilated, (5, 8), "SeparableConv2D", "axis 1"),
+           "depthwise_dilated": (_depthwise_dilated, (5, 6), "DepthwiseConv2D", "axis 1"),
+           "conv3d_dilated": (_conv3d_dilated, (5, 6), "Conv3D", "axis 1"),
+           "after_dilated_conv1d": (_after_dilated_conv1d, (5, 9), "Conv1D", "the last axis")}
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("family", list(DILATED))
+def test_a_size_tensorflow_loses_in_a_dilated_convolution_lowers_as_traced(tmp_path, tfjs_runtime, family):
+    """TensorFlow's trace knows no spatial size of a dilated 2-D/3-D convolution over an unknown one, so its bias
+    (and a later one that reads those sizes) stays on the channels, where the eager call moves it to the last axis
+    (2 long: the filters); the lowering forgets those sizes as the trace does. They were refused by name before."""
+    import tfjsconv
+
+    build, lengths, cls, where = DILATED[family]
+    model = build(keras)
+    randomize(model, 10)
+    model.save(tmp_path / "m.keras")
+    result = tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
+    assert any(f"'conv' ({cls}): its bias" in d and f"is added on {where}" in d for d in result.details), \
+        result.details
+    runs = _runs(model, lengths, np.random.default_rng(11))
+    moved = []
+    for run in runs:
+        expected = graph_outputs(model, run)
+        moved.append(not np.allclose(expected[0], keras_outputs(model, run)[0], atol=1e-5))
+        _verify(tmp_path / "out", run, expected)
+    assert moved == [where == "axis 1"] * len(runs), moved  # else the family would not tell the two axes apart
 
 
 @pytest.mark.node

@@ -95,17 +95,13 @@ def test_int32_ids_beyond_float32_match_keras_exactly(converted, tfjs_runtime, f
     _verify(path.parent / f"{path.name}.out", inputs, outputs)
 
 
-@pytest.mark.parametrize("layer", ["MaxPooling1D", "Masking", "Average", "ReLU", "Dot"])
-def test_int32_ids_into_float_kernels_are_refused_by_name(tmp_path, layer):
-    """TF.js's MaxPool takes float32 only, Masking and ReLU were lowered in float32, Average's and Dot's Keras sums
-    wrap in int32 (Dot's result is int32): int32 ids beyond 2^24 came out with other digits, silently; refused by
-    name."""
-    L = keras.layers
+def test_int32_ids_into_dot_are_refused_by_name(tmp_path):
+    """Keras 3's Dot of int32 ids is a float32 matmul cast back to int32: ids beyond 2^24 came out with other digits,
+    silently; refused by name (MaxPooling, Masking, Average and ReLU of them lower exactly:
+    tests/test_keras_lowering_wide_int_layers.py)."""
     a = keras.Input((N, 2), name="a", dtype="int32")
-    x = {"MaxPooling1D": lambda: L.MaxPooling1D(2, name="layer")(a),
-         "Masking": lambda: L.Masking(5, name="layer")(a), "Average": lambda: L.Average(name="layer")([a, a]),
-         "ReLU": lambda: L.ReLU(name="layer")(a), "Dot": lambda: L.Dot(2, name="layer")([a, a])}[layer]()
-    assert f"'layer' ({layer}) on int32 integers (Keras keeps them exact" in _refusal(tmp_path, keras.Model(a, x))
+    x = keras.layers.Dot(2, name="layer")([a, a])
+    assert "'layer' (Dot) on int32 integers (Keras keeps them exact" in _refusal(tmp_path, keras.Model(a, x))
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int16"])

@@ -10,6 +10,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
@@ -183,6 +185,8 @@ def activation_check(config: dict[str, Any]) -> str | None:
 # -- activation layers --------------------------------------------------------------------------------
 @lowers("Activation", check=activation_check)
 def activation_layer(ctx: LayerContext) -> Value:
+    if ctx.x.dtype == DType.INT32:  # int32/int64 ids (.model_walk hands them to linear and relu only)
+        return _integer_relu(ctx) if activation_name(ctx.config.get("activation")) == "relu" else ctx.x
     return apply_activation(ctx, ctx.x, ctx.config.get("activation"), keras3=ctx.keras3, label="act")
 
 
@@ -194,6 +198,10 @@ def relu_layer(ctx: LayerContext) -> Value:
     slope = float(config.get("negative_slope") or 0.0)
     threshold = float(config.get("threshold") or 0.0)
     x = ctx.x
+    if x.dtype == DType.INT32:  # int32/int64 ids (.model_walk hands them to a ReLU without options only)
+        if threshold or slope or max_value is not None:
+            raise Unsupported(f"layer {ctx.name!r} (ReLU) with options on int32 integers")
+        return _integer_relu(ctx)
     if threshold == 0.0 and slope == 0.0 and max_value is not None and float(max_value) == 6.0:
         return ctx.unary("Relu6", x)
     if threshold == 0.0:
@@ -206,6 +214,11 @@ def relu_layer(ctx: LayerContext) -> Value:
     if max_value is not None:
         y = ctx.scalar_op("Minimum", y, float(max_value), "max_value")
     return y
+
+
+def _integer_relu(ctx: LayerContext) -> Value:
+    """``max(x, 0)`` of int32 ``x``, as Keras's relu of integers (TF.js's Relu is a float kernel)."""
+    return ctx.binary("Maximum", ctx.x, ctx.const(np.zeros((), np.int32), "zero"), label="relu")
 
 
 @lowers("LeakyReLU")

@@ -154,8 +154,10 @@ def _mha_check(config: dict[str, Any]) -> str | None:
     return None
 
 
-def projected_flat(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, label: str) -> Value:
-    """An EinsumDense ``abc,cde->abde`` projection of every position as ``[batch·positions, heads·size]``."""
+def projected_flat(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, label: str,
+                   layout: AttentionLayout | None = None) -> Value:
+    """An EinsumDense ``abc,cde->abde`` projection of every position as ``[batch·positions, heads·size]`` (``x``: the
+    layer's input, or that input folded by ``layout``)."""
     features = int(ctx.shape(x)[-1])
     ctx.check_shape(kernel, [features, heads, size], f"{label} kernel")
     flat = ctx.reshape(x, [None, features], f"{label}/flat")
@@ -163,57 +165,77 @@ def projected_flat(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: i
                {"transpose_a": False, "transpose_b": False}, shape=(None, heads * size), label=f"{label}/MatMul")
     if bias is not None:
         ctx.check_shape(bias, [heads, size], f"{label} bias")
-        if _keras3_heads_bias_on_steps(ctx, x, heads, size, label):
-            return _bias_on_steps(ctx, y, bias, heads, label)
+        source = _keras3_heads_bias_on_steps(ctx, heads, size, label)
+        if source is not None:
+            return _bias_on_axis_1(ctx, y, bias, heads, (source, x), layout, label)
         y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), f"{label}/bias")],
                    {"data_format": "NHWC"}, shape=y.shape, label=f"{label}/BiasAdd")
     return y
 
 
-def _keras3_heads_bias_on_steps(ctx: LayerContext, x: Value, heads: int, size: int, part: str) -> bool:
-    """Whether Keras 3's TensorFlow backend's traced graph adds the ``[heads, 1]`` bias (``key_dim`` or
-    ``value_dim`` 1, squeezed to ``[heads]``) of ``part``'s projection ``[batch, *positions, heads, 1]`` on its axis 1
-    (the first positions axis of the layer's own input, known at trace time to be ``heads`` long) rather than on
-    the heads (:func:`.core.keras3_traced_bias_axis`, which also warns over unknown lengths). Lowered for a rank-3
-    input projected as it comes; otherwise refused by name."""
+def _keras3_heads_bias_on_steps(ctx: LayerContext, heads: int, size: int, part: str) -> Value | None:
+    """The layer input (``part``'s: the query for the gate) whose axis 1 Keras 3's TensorFlow backend's traced graph
+    adds the ``[heads, 1]`` bias (``key_dim`` or ``value_dim`` 1, squeezed to ``[heads]``) of ``part``'s projection
+    ``[batch, *positions, heads, 1]`` on: its axis 1 (the first positions axis of the layer's own input, known at
+    trace time to be ``heads`` long) rather than the heads (:func:`.core.keras3_traced_bias_axis`, which also warns
+    over unknown lengths); None when the bias goes on the heads."""
     if not (ctx.keras3 and size == 1 and heads > 1):
-        return False
+        return None
     from .core import keras3_traced_bias_axis
 
     query, value, key = query_value_key(ctx)
-    source = {"query": query, "gate": query, "value": value, "key": key}.get(part, x)
+    source = {"query": query, "gate": query, "value": value, "key": key}[part]
     shape = ctx.shape(source)
-    if keras3_traced_bias_axis(ctx, (*shape[:-1], heads, 1), len(shape) - 1, heads, value=source) != 1:
-        return False
-    if x is not source or len(shape) != 3:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): Keras 3's TensorFlow backend adds its {part} "
+    if keras3_traced_bias_axis(ctx, (*shape[:-1], heads, 1), len(shape) - 1, heads, value=source,
+                               layout=lambda s: (*s[:-1], heads, 1)) != 1:
+        return None
+    return source
+
+
+def _bias_on_axis_1(ctx: LayerContext, flat: Value, bias: Any, heads: int, inputs: tuple[Value, Value],
+                    layout: AttentionLayout | None, label: str) -> Value:
+    """``[rows, heads]`` + ``bias[i]`` at the rows of positions ``i`` along axis 1 of the layer's input: Keras 3's
+    TensorFlow backend's ``bias_add`` on axis 1 (``heads`` long) of the projection ``[batch, *positions, heads, 1]``.
+    ``inputs``: that input and ``x``, the tensor projected (the input, or the input folded by ``layout`` for other
+    ``attention_axes`` or a rank-4+ query); the bias is laid out over the input's positions and folded as it was."""
+    source, x = inputs
+    shape = ctx.shape(source)
+    if x is source and len(shape) == 3:  # [batch·steps, heads] as [batch, steps, heads]
+        y = ctx.reshape(flat, [None, heads, heads], f"{label}/steps")
+        y = ctx.binary("AddV2", y, ctx.weight(ReshapedArray(bias, (heads, 1)), f"{label}/bias_on_steps"),
+                       label=f"{label}/bias")
+        return ctx.reshape(y, [None, heads], f"{label}/flat_again")
+    if x is not source and layout is None:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): Keras 3's TensorFlow backend adds its {label} "
                           f"bias (shape [{heads}, 1]) on the projection's axis 1 (the input's axis 1, {heads} long), "
-                          "not on the heads as other backends do; lowered for rank-3 inputs only")
-    return True
-
-
-def _bias_on_steps(ctx: LayerContext, flat: Value, bias: Any, heads: int, label: str) -> Value:
-    """``[batch·steps, heads]`` + ``bias[step]`` for steps == heads: Keras 3's TensorFlow backend's ``bias_add`` on
-    the steps axis of ``[batch, steps, heads, 1]``."""
-    y = ctx.reshape(flat, [None, heads, heads], f"{label}/steps")
-    y = ctx.binary("AddV2", y, ctx.weight(ReshapedArray(bias, (heads, 1)), f"{label}/bias_on_steps"),
-                   label=f"{label}/bias")
-    return ctx.reshape(y, [None, heads], f"{label}/flat_again")
+                          "not on the heads as other backends do; lowered where the positions keep their order")
+    # [batch, heads (axis 1), *other positions, heads]: bias[i] along axis 1, zeros of the input's sizes beside
+    zeros = ctx.unary("ZerosLike", source, label=f"{label}/zeros")
+    zeros = ctx.op("Sum", [zeros, ctx.ints([-1], f"{label}/zeros_axis")], {"keep_dims": True, "Tidx": DType.INT32},
+                   shape=(*shape[:-1], 1), label=f"{label}/zeros_sum")
+    along = np.repeat(np.asarray(ctx.small(bias), np.float32).reshape(heads, *[1] * (len(shape) - 2)), heads, axis=-1)
+    laid = ctx.binary("AddV2", zeros, ctx.const(along, f"{label}/bias_on_axis_1"), label=f"{label}/bias_laid_out")
+    if x is not source:
+        dims = layout.query_dims if label in ("query", "gate") else layout.key_dims
+        laid = layout.fold(ctx, laid, dims, f"{label}/bias")
+    rows = ctx.reshape(laid, [None, heads], f"{label}/bias_rows")
+    return ctx.binary("AddV2", flat, rows, label=f"{label}/bias")
 
 
 def _project(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: int, size: int, steps: int | None,
-             label: str) -> Value:
+             label: str, layout: AttentionLayout | None = None) -> Value:
     """An EinsumDense ``abc,cde->abde`` projection as ``[batch, heads, steps, size]`` (unknown ``steps``: read
-    from ``x`` at run time)."""
-    flat = projected_flat(ctx, x, kernel, bias, heads, size, label)
+    from ``x`` at run time; ``layout``: what folded the layer's input into ``x``)."""
+    flat = projected_flat(ctx, x, kernel, bias, heads, size, label, layout)
     y = ctx.reshape(flat, [None, steps, heads, size], f"{label}/heads") if steps is not None \
         else unflatten_steps(ctx, flat, x, (heads, size), f"{label}/heads")
     return ctx.transpose(y, [0, 2, 1, 3], f"{label}/heads_first")
 
 
-def gate_of(ctx: LayerContext, query: Value, kernel: Any, bias: Any, heads: int, size: int) -> Value:
+def gate_of(ctx: LayerContext, query: Value, kernel: Any, bias: Any, heads: int, size: int,
+            layout: AttentionLayout | None = None) -> Value:
     """``use_gate``'s ``sigmoid(query·gate_kernel + gate_bias)`` as ``[batch·T, heads·size]`` (EinsumDense
-    ``abc,cde->abde`` with a sigmoid activation)."""
+    ``abc,cde->abde`` with a sigmoid activation; ``query``: the layer's, or folded by ``layout``)."""
     features = int(ctx.shape(query)[-1])
     ctx.check_shape(kernel, [features, heads, size], "gate kernel")
     flat = ctx.reshape(query, [None, features], "gate/flat")
@@ -221,8 +243,9 @@ def gate_of(ctx: LayerContext, query: Value, kernel: Any, bias: Any, heads: int,
                {"transpose_a": False, "transpose_b": False}, shape=(None, heads * size), label="gate/MatMul")
     if bias is not None:
         ctx.check_shape(bias, [heads, size], "gate bias")
-        if _keras3_heads_bias_on_steps(ctx, query, heads, size, "gate"):
-            y = _bias_on_steps(ctx, y, bias, heads, "gate")
+        source = _keras3_heads_bias_on_steps(ctx, heads, size, "gate")
+        if source is not None:
+            y = _bias_on_axis_1(ctx, y, bias, heads, (source, query), layout, "gate")
         else:
             y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), "gate/bias")],
                        {"data_format": "NHWC"}, shape=y.shape, label="gate/BiasAdd")
@@ -297,7 +320,7 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
             scores_out = layout.unfold_scores(ctx, scores_out, heads, query, key)
     if use_gate:
         flat = ctx.binary("Mul", flat, gate_of(ctx, rows, weights["gate_kernel"], weights.get("gate_bias"), heads,
-                                               value_dim), label="gated")
+                                               value_dim, layout), label="gated")
     dims = _output_dims(ctx, query_features)
     width = int(np.prod(dims))
     ok, ob = weights["output_kernel"], weights.get("output_bias")
@@ -320,9 +343,10 @@ def _attend_folded(ctx: LayerContext, layout: AttentionLayout, qvk: tuple[Value,
     ``[batch'·T, heads·value_dim]`` and (``return_scores``) the scores ``[batch', heads, T, S]``."""
     (query, value, key), (heads, key_dim, value_dim) = qvk, sizes
     t_q, t_k = layout.query_steps, layout.key_steps
-    q = _project(ctx, query, weights["query_kernel"], weights.get("query_bias"), heads, key_dim, t_q, "query")
-    k = _project(ctx, key, weights["key_kernel"], weights.get("key_bias"), heads, key_dim, t_k, "key")
-    v = _project(ctx, value, weights["value_kernel"], weights.get("value_bias"), heads, value_dim, t_k, "value")
+    q = _project(ctx, query, weights["query_kernel"], weights.get("query_bias"), heads, key_dim, t_q, "query", layout)
+    k = _project(ctx, key, weights["key_kernel"], weights.get("key_bias"), heads, key_dim, t_k, "key", layout)
+    v = _project(ctx, value, weights["value_kernel"], weights.get("value_bias"), heads, value_dim, t_k, "value",
+                 layout)
     scale = 1.0 / math.sqrt(float(key_dim))
     scores_shape = (None, heads, t_q, t_k)
     if fused:  # Keras 3's dot_product_attention scales the logits

@@ -3,13 +3,9 @@ from __future__ import annotations
 
 import logging
 import re
-import weakref
 from typing import Any
 
-import numpy as np
-
 from tfjsconv.dtypes import DType
-
 from tfjsconv.ir import Value
 
 from .activations import activation_check, apply_activation
@@ -17,6 +13,7 @@ from .context import LayerContext
 from .dynamic_shape import reshape_to, runtime_sizes
 from .lazy import ReshapedArray
 from .registry import Unsupported, lowers
+from .traced_shapes import Shape, own_shape, traced_shape
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +110,8 @@ def _wrap_negative_ids(ctx: LayerContext, ids: Value, rows: int) -> Value:
 
 
 def keras3_traced_bias_axis(ctx: LayerContext, out_shape: tuple[int | None, ...], axis: int, size: int, *,
-                            also: str = "", predict_retraces: bool = True, value: Value | None = None) -> int:
+                            also: str = "", predict_retraces: bool = True, value: Value | None = None,
+                            layout: Any = None) -> int:
     """The axis Keras 3's TensorFlow backend's traced graph adds a one-axis bias on (``axis``: the bias's own).
 
     That backend computes ``ops.add(x, bias)`` as ``tf.nn.bias_add`` whenever the bias squeezes to one axis of
@@ -121,36 +119,24 @@ def keras3_traced_bias_axis(ctx: LayerContext, out_shape: tuple[int | None, ...]
     one is known to be that long, else on axis 1, whatever axis the bias was shaped for (a channels_first conv whose
     last axis is as long as its filters, an EinsumDense bias on a middle axis). A size unknown at trace time never
     matches, so the traced graph (``--loader=tensorflow``, ``model.export()``) adds the bias on the same axis at
-    every run size; an eager call knows every size and moves it whenever one matches. The lowering's static sizes
-    are the trace's (batch unknown, the rest as the model's inputs give them), so it computes the traced graph's
-    numbers; a layer where they are not what every Keras path computes is named in a warning (``also``: more;
-    ``predict_retraces``: ``model.predict``, which traces at the data's sizes, moves the bias as the eager call).
-    Two exceptions upstream of ``value`` (x, or the tensor x's sizes come from) are refused by name: a size the
-    lowering does not know that TensorFlow merges in from another tensor by a broadcast or a concatenation
-    (:func:`_merges_a_known_size`), when the choice rests on it; and a known size TensorFlow's trace loses in a
-    dilated convolution (:func:`_loses_known_sizes`), when the bias moves for it.
+    every run size; an eager call knows every size and moves it whenever one matches. The lowering computes the
+    traced graph's numbers from the sizes TensorFlow's trace knows: its own static sizes (batch unknown, the rest as
+    the model's inputs give them), except where TensorFlow's shape inference knows more or less upstream of
+    ``value`` (x, or the tensor x's sizes come from; ``layout`` maps its shape to ``out_shape``, by default a
+    channels_last conv output to channels_first): :func:`traced_shape`. A layer where the traced graph's numbers
+    are not what every Keras path computes is named in a warning (``also``: more; ``predict_retraces``:
+    ``model.predict``, which traces at the data's sizes, moves the bias as the eager call).
     """
     rank = len(out_shape)
     if not ctx.keras3 or size == 1 or rank < 3 or axis == rank - 1:
         return axis
+    out_shape = _traced_out_shape(ctx, out_shape, axis, size, value, layout or _channels_first)
     last, second = out_shape[-1], out_shape[1]
     traced = rank - 1 if last == size else 1 if second == size else axis
     eager = [where for where, unknown in (("the last axis", last is None and traced != rank - 1),
                                           ("axis 1", second is None and traced == axis != 1)) if unknown]
     if traced == axis and not eager:
         return axis
-    merged = _upstream(value, _merges_a_known_size) if eager and value is not None else None
-    if merged is not None:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): Keras 3's TensorFlow backend adds its bias "
-                          f"(length {size}) on {' or '.join(eager)} when that axis is known to be {size} long as "
-                          "the graph is traced, and TensorFlow may know a size the lowering leaves unknown there "
-                          f"(merged from another tensor by {merged})")
-    lost = _upstream(value, _loses_known_sizes) if traced != axis and value is not None else None
-    if lost is not None:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): Keras 3's TensorFlow backend adds its bias "
-                          f"(length {size}) on {'the last axis' if traced == rank - 1 else f'axis {traced}'} only "
-                          f"when that axis is known to be {size} long as the graph is traced, and TensorFlow's trace "
-                          f"does not know the sizes of a dilated convolution over unknown sizes ({lost}) upstream")
     where = "the last axis" if traced == rank - 1 else f"axis {traced}"
     text = (f"layer {ctx.name!r} ({ctx.class_name}): its bias (length {size}) is added on {where}, as Keras 3's "
             "TensorFlow backend's traced graph adds it (the graph --loader=tensorflow converts)")
@@ -163,75 +149,42 @@ def keras3_traced_bias_axis(ctx: LayerContext, out_shape: tuple[int | None, ...]
     return traced
 
 
-#: Ops whose TensorFlow shape function broadcasts its inputs' sizes (a size unknown in one, known in another, is known).
-BROADCASTING_OPS = frozenset("""
-AddV2 Add Sub Mul RealDiv Div DivNoNan FloorDiv FloorMod Maximum Minimum Pow SquaredDifference Atan2 Mod TruncateDiv
-Less LessEqual Greater GreaterEqual Equal NotEqual LogicalAnd LogicalOr SelectV2
-""".split())
-#: Ops whose TensorFlow shape function merges the same axis of all inputs (ConcatV2: all but the joined one).
-MERGING_OPS = frozenset(("ConcatV2", "Pack", "AddN", "Select"))
+def _channels_first(shape: Shape) -> Shape:
+    """A channels_last conv output's shape laid out channels_first (the conv layers' bias, on axis 1)."""
+    return (shape[0], shape[-1], *shape[1:-1])
 
 
-#: Per graph being lowered and per test, the nodes whose whole ancestry passes it (walked once).
-_CLEAN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _upstream(value: Value, test: Any) -> str | None:
-    """The first op upstream of ``value`` (itself included) for which ``test(node)`` holds, named; or None."""
-    clean = _CLEAN.setdefault(value.producer.graph, {}).setdefault(test.__name__, set())
-    seen: set[int] = set()
-    stack = [value.producer]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen or id(node) in clean:
-            continue
-        seen.add(id(node))
-        if test(node):
-            return f"{node.op} {node.name!r}"
-        stack.extend(v.producer for v in node.inputs)
-    clean.update(seen)
-    return None
-
-
-def _loses_known_sizes(node: Any) -> bool:
-    """A 2-D/3-D convolution with dilation over an input with an unknown spatial size: TensorFlow's
-    ``tf.nn.convolution`` runs it through ``space_to_batch`` with paddings read at run time, so its traced output
-    knows none of its spatial sizes (the lowering knows those its input does). A Conv1D lowered as a 2-D one counts
-    too (TensorFlow keeps its sizes: refused the safe way)."""
-    if node.op not in ("Conv2D", "DepthwiseConv2dNative", "Conv3D") or not node.inputs:
-        return False
-    dilations, shape = node.attrs.get("dilations") or [], node.inputs[0].shape
-    return any(int(d) > 1 for d in dilations) and (shape is None or None in tuple(shape)[1:-1])
-
-
-def _merges_a_known_size(node: Any) -> bool:
-    """An op whose output size the lowering leaves unknown where TensorFlow's shape inference knows it: a broadcast
-    or a concatenation merging a known size in from another input."""
-    out = node.outputs[0].shape if node.outputs else None
-    if out is None or None not in out or node.op not in BROADCASTING_OPS | MERGING_OPS:
-        return False
-    operands = node.inputs
-    skip = None
-    if node.op == "ConcatV2":
-        operands = node.inputs[:-1]
-        try:
-            skip = int(np.asarray(node.inputs[-1].producer.value)) % len(out)
-        except (AttributeError, TypeError, ValueError):
-            return True  # the axis is not a constant: assume the worst
-    if node.op == "Pack":
-        skip = int(node.attrs.get("axis", 0)) % len(out)
-        out = tuple(d for i, d in enumerate(out) if i != skip)
-        skip = None
-    shapes = [v.shape for v in operands]
-    if any(s is None for s in shapes):
-        return False
-    least = 2 if node.op in BROADCASTING_OPS else 1  # a broadcast size 1 tells nothing; a merged one does
-    for i in range(1, len(out) + 1):
-        if out[-i] is not None or (skip is not None and len(out) - i == skip):
-            continue
-        if any(len(s) >= i and s[-i] is not None and s[-i] >= least for s in shapes):
-            return True
-    return False
+def _traced_out_shape(ctx: LayerContext, out_shape: Shape, axis: int, size: int, value: Value | None,
+                      layout: Any) -> Shape:
+    """``out_shape`` with the sizes TensorFlow's trace knows (:func:`traced_shape` of ``value``, laid out by
+    ``layout``). Where the lowering cannot follow TensorFlow's sizes and they could change the axis, the layer is
+    refused by name: a size TensorFlow may know where the lowering does not (when an axis the rule reads is unknown
+    to the lowering), or a size TensorFlow's trace loses (when the lowering moves the bias for a known one)."""
+    if value is None:
+        return tuple(out_shape)
+    traced = traced_shape(value)
+    if not traced.origins and traced.untold is None:
+        return tuple(out_shape)
+    mine = own_shape(value)
+    if traced.untold is None and mine is not None and layout(mine) == tuple(out_shape) \
+            and traced.shape is not None and len(traced.shape) == len(mine):
+        return layout(traced.shape)
+    last, second = out_shape[-1], out_shape[1]
+    moved = last == size or (second == size and axis != 1)
+    reads_unknown = last is None or (second is None and axis != 1 and last != size)
+    kinds = dict(traced.origins)
+    through = f", which the lowering cannot follow through {traced.untold}" if traced.untold else ""
+    if "merged" in kinds and reads_unknown:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): Keras 3's TensorFlow backend adds its bias "
+                          f"(length {size}) on its last axis or axis 1 when that axis is known to be {size} long as "
+                          "the graph is traced, and TensorFlow may know a size the lowering leaves unknown there "
+                          f"(merged from another tensor by {kinds['merged']}){through}")
+    if "lost" in kinds and moved:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): Keras 3's TensorFlow backend adds its bias "
+                          f"(length {size}) on {'the last axis' if last == size else 'axis 1'} only when that axis "
+                          f"is known to be {size} long as the graph is traced, and TensorFlow's trace does not know "
+                          f"the sizes of a dilated convolution over unknown sizes ({kinds['lost']}) upstream{through}")
+    return tuple(out_shape)
 
 
 def keras3_bias_warning(ctx: LayerContext, text: str) -> None:
@@ -308,7 +261,8 @@ def einsum_dense(ctx: LayerContext) -> Value:
             raise ctx.error(f"has a bias of shape {bias_shape} for an output of shape {list(y.shape)}")
         wide = [i for i, d in enumerate(aligned) if d != 1]
         own = wide[0] if len(wide) == 1 else None
-        where = own if own is None else keras3_traced_bias_axis(ctx, tuple(y.shape), own, aligned[own], value=y)
+        where = own if own is None else keras3_traced_bias_axis(ctx, tuple(y.shape), own, aligned[own], value=y,
+                                                                layout=tuple)
         if where == own:
             y = ctx.binary("AddV2", y, ctx.weight(weights[1], "bias"), label="bias")
         else:  # Keras 3's TensorFlow backend's bias_add on another axis (keras3_traced_bias_axis)

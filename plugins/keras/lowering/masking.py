@@ -17,6 +17,7 @@ mask ops, is :mod:`.mask_origins`.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +31,9 @@ from ..op_calls import is_op_layer
 from .context import LayerContext
 from .mask_origins import MaskOrigin
 from .registry import Unsupported, lowers
+
+#: int32's range: Masking compares int32 ids with the integers its float32 mask_value stands for.
+INT32 = np.iinfo(np.int32)
 
 #: Layers that compute the same with or without a mask and hand it on unchanged (``supports_masking`` with the
 #: default ``compute_mask``, and a mask at most read in training: BatchNormalization's statistics), in both flavours.
@@ -228,7 +232,38 @@ def _zero(dtype: DType) -> Any:
 
 
 def _any_not_equal(ctx: LayerContext, x: Value, *, keep_dims: bool, label: str) -> Value:
-    return any_not_equal(ctx, x, float(ctx.config.get("mask_value", 0.0)), keep_dims=keep_dims, label=label)
+    """Masking's mask of ``x`` (of int32/int64 ids: :func:`_integer_not_equal`)."""
+    value = float(ctx.config.get("mask_value", 0.0))
+    if x.dtype != DType.INT32:
+        return any_not_equal(ctx, x, value, keep_dims=keep_dims, label=label)
+    shape = ctx.shape(x)
+    return ctx.op("Any", [_integer_not_equal(ctx, x, value, label), ctx.ints(-1, f"{label}_axis")],
+                  {"keep_dims": keep_dims, "Tidx": DType.INT32}, dtype=DType.BOOL,
+                  shape=(*shape[:-1], 1) if keep_dims else shape[:-1], label=label)
+
+
+def _integer_not_equal(ctx: LayerContext, x: Value, value: float, label: str) -> Value:
+    """``float32(x) != float32(value)`` for int32 ``x``, as Keras 3's ``not_equal`` of integers and a float mask_value
+    compares them (promoted to float32: 16777217 equals 16777216.0), computed in int32 as ``x`` outside the integers
+    that round to the value: TF.js's cpu Cast of int32 to float32 keeps the integers unrounded."""
+    target = np.float32(value)
+    matches = []
+    if np.isfinite(target):
+        ulp = float(np.spacing(np.abs(target)))
+        low, high = max(math.ceil(float(target) - ulp), INT32.min), min(math.floor(float(target) + ulp), INT32.max)
+        candidates = np.arange(low, high + 1, dtype=np.int64)
+        matches = candidates[candidates.astype(np.float32) == target].tolist()
+    if not matches:  # no integer equals it: every value differs
+        return ctx.op("GreaterEqual", [x, ctx.const(np.int32(INT32.min), f"{label}_lowest")], dtype=DType.BOOL,
+                      shape=x.shape, label=f"{label}_differs")
+    if len(matches) == 1:
+        return ctx.op("NotEqual", [x, ctx.const(np.int32(matches[0]), f"{label}_value")],
+                      {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=x.shape, label=f"{label}_differs")
+    below = ctx.op("Less", [x, ctx.const(np.int32(matches[0]), f"{label}_low")], dtype=DType.BOOL, shape=x.shape,
+                   label=f"{label}_below")
+    above = ctx.op("Greater", [x, ctx.const(np.int32(matches[-1]), f"{label}_high")], dtype=DType.BOOL,
+                   shape=x.shape, label=f"{label}_above")
+    return ctx.op("LogicalOr", [below, above], dtype=DType.BOOL, shape=x.shape, label=f"{label}_differs")
 
 
 def as_float(ctx: LayerContext, mask: Value, label: str) -> Value:
@@ -240,6 +275,9 @@ def as_float(ctx: LayerContext, mask: Value, label: str) -> Value:
 def masking(ctx: LayerContext) -> Value:
     """``x * any(x != mask_value, axis=-1, keepdims=True)``, as Keras computes it."""
     keep = _any_not_equal(ctx, ctx.x, keep_dims=True, label="keep")
+    if ctx.x.dtype == DType.INT32:  # int32/int64 ids: Keras 3's ``where(keep, x, 0)``, in int32
+        return ctx.op("SelectV2", [keep, ctx.x, ctx.const(_zero(DType.INT32), "masked_zero")], {"T": DType.INT32},
+                      dtype=DType.INT32, shape=ctx.x.shape, label="masked")
     return ctx.binary("Mul", ctx.x, as_float(ctx, keep, "keep_float"), label="masked")
 
 

@@ -48,18 +48,35 @@ def _wrapping_integers(ctx: LayerContext) -> bool:
 
 def _wrapped_arithmetic(ctx: LayerContext, inputs: list[Value], op: str) -> Value:
     """The merge of 8/16-bit integers as Keras computes it: in int32 (exact: int16 products fit), wrapped into the
-    promoted dtype after each step, then float32 again (the walk holds the integers of float layers as float32)."""
+    promoted dtype after each step, then float32 again (the walk holds the integers of float layers as float32). Where
+    an int32/int64 input joins later (``[int8, int8, int32]``: the walk hands every input as int32), the steps from it
+    on are int32 ones, wrapping as TF's (products from 16-bit halves), and the result stays int32."""
     dtypes = [ctx.integer_dtype(i) for i in range(len(inputs))]
-    as_int = [ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
-                     shape=x.shape, label=f"to_int32_{i}") for i, x in enumerate(inputs)]
+    as_int = [x if x.dtype == DType.INT32 else ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT32,
+                                                                     "Truncate": False},
+                                                       dtype=DType.INT32, shape=x.shape, label=f"to_int32_{i}")
+              for i, x in enumerate(inputs)]
     out, dtype = as_int[0], dtypes[0]
     for i, (x, d) in enumerate(zip(as_int[1:], dtypes[1:]), start=1):
         dtype = DType.from_any(np.result_type(dtype.numpy, d.numpy))
-        out = ctx.binary(op, out, x, label=f"{op}_{i}")
+        if op == "Mul" and not is_narrow(dtype):
+            out = int32_product(ctx.graph, out, x, f"{ctx.name}/{op}_{i}", broadcast_shape(out.shape, x.shape))
+        else:
+            out = ctx.binary(op, out, x, label=f"{op}_{i}")
         if is_narrow(dtype):
             out = wrapped(ctx.graph, out, dtype, f"{ctx.name}/wrap_{i}")
+    if not is_narrow(dtype):
+        return out
     return ctx.op("Cast", [out], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
                   shape=out.shape, label="to_float")
+
+
+def _mean(ctx: LayerContext, total: Value, count: int) -> Value:
+    """Average's sum divided by the count as a float (of int32 ids: their wrapped int32 sum, as TF's ``truediv``)."""
+    if total.dtype != DType.FLOAT32:
+        total = ctx.op("Cast", [total], {"SrcT": total.dtype, "DstT": DType.FLOAT32, "Truncate": False},
+                       dtype=DType.FLOAT32, shape=total.shape, label="sum_float")
+    return ctx.scalar_op("RealDiv", total, float(count), "mean")
 
 
 def _inputs(ctx: LayerContext, at_least: int = 2) -> list[Value]:
@@ -87,7 +104,7 @@ def elementwise(ctx: LayerContext) -> Value:
     op = _BINARY[ctx.class_name]
     if _wrapping_integers(ctx):
         y = _wrapped_arithmetic(ctx, _same_rank(ctx, inputs), op)
-        return ctx.scalar_op("RealDiv", y, float(len(inputs)), "mean") if ctx.class_name == "Average" else y
+        return _mean(ctx, y, len(inputs)) if ctx.class_name == "Average" else y
     if ctx.keras3 and any(m is not None for m in ctx.masks) and ctx.class_name in _MASK_READING:
         return _MASK_READING[ctx.class_name](ctx, _same_rank(ctx, inputs), _kept_masks(ctx, inputs), op)
     inputs = _same_rank(ctx, inputs)
@@ -100,9 +117,7 @@ def elementwise(ctx: LayerContext) -> Value:
         return ctx.binary(op, a, b, label=label)
 
     y = reduce(step, inputs)
-    if ctx.class_name == "Average":
-        y = ctx.scalar_op("RealDiv", y, float(len(inputs)), "mean")
-    return y
+    return _mean(ctx, y, len(inputs)) if ctx.class_name == "Average" else y
 
 
 @lowers("Subtract")
@@ -152,24 +167,34 @@ def _kept_masks(ctx: LayerContext, inputs: list[Value]) -> list[Value | None]:
 
 
 def _select(ctx: LayerContext, keep: Value, a: Value, b: Value, label: str) -> Value:
-    return ctx.op("SelectV2", [keep, a, b], {"T": DType.FLOAT32}, dtype=DType.FLOAT32,
+    """``where(keep, a, b)`` in the inputs' dtype (float32, or int32 ids: .model_walk)."""
+    return ctx.op("SelectV2", [keep, a, b], {"T": a.dtype}, dtype=a.dtype,
                   shape=broadcast_shape(broadcast_shape(keep.shape, a.shape), b.shape), label=label)
 
 
+def _scalar(ctx: LayerContext, value: float, like: Value, label: str) -> Value:
+    """A constant of ``like``'s dtype: int32 for int32 ids, else float32."""
+    return ctx.const(np.asarray(value, np.int32 if like.dtype == DType.INT32 else np.float32), label)
+
+
 def _masked_multiply(ctx: LayerContext, inputs: list[Value], masks: list[Value | None], op: str) -> Value:
-    """Keras 3's ``Multiply``: ``where(mask, x, 1)`` per input, then ``where(any mask, product, 0)`` if all are masked."""
+    """Keras 3's ``Multiply``: ``where(mask, x, 1)`` per input, then ``where(any mask, product, 0)`` if all are masked
+    (of int32 ids in int32, the products wrapped as TF's)."""
     every = all(m is not None for m in masks)
     out, out_keep = None, None
     for i, (x, mask) in enumerate(zip(inputs, masks)):
         if mask is not None:
             keep = _step_keep(ctx, mask, f"keep_{i}")
-            x = _select(ctx, keep, x, ctx.floats(1.0, f"one_{i}"), f"ones_outside_{i}")
+            x = _select(ctx, keep, x, _scalar(ctx, 1, x, f"one_{i}"), f"ones_outside_{i}")
             if every:
                 out_keep = keep if out_keep is None else ctx.op("LogicalOr", [out_keep, keep], dtype=DType.BOOL,
                                                                shape=keep.shape, label=f"kept_{i}")
-        out = x if out is None else ctx.binary(op, out, x, label=f"{op}_{i}")
+        if out is not None and out.dtype == x.dtype == DType.INT32:
+            out = int32_product(ctx.graph, out, x, f"{ctx.name}/{op}_{i}", broadcast_shape(out.shape, x.shape))
+        else:
+            out = x if out is None else ctx.binary(op, out, x, label=f"{op}_{i}")
     if every:
-        out = _select(ctx, out_keep, out, ctx.floats(0.0, "zero"), "zeros_outside")
+        out = _select(ctx, out_keep, out, _scalar(ctx, 0, out, "zero"), "zeros_outside")
     return out
 
 

@@ -65,9 +65,15 @@ WIDE_INTEGER_MOVING_LAYERS = frozenset({
     "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "UpSampling1D", "UpSampling3D",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D"})  # the last: a Max reduction (exact on int32)
 #: Merges whose lowerings build ConcatV2 / Maximum / Minimum / AddV2 / Sub / Mul, exact on int32 in TF.js (cpu and
-#: wasm; int32 sums and products wrap as TF's do): they get int32/int64 tensors as they are when every input is one
-#: and no mask reaches them (Keras 3's masked merges select with float constants).
+#: wasm; int32 sums and products wrap as TF's do): they get int32/int64 tensors as they are when every input is an
+#: integer and one at least int32/int64 (:func:`_wide_integer_merge`; Keras 3's masked Multiply / Maximum / Minimum
+#: then select with int32 constants, .merging).
 WIDE_INTEGER_MERGES = frozenset({"Concatenate", "Maximum", "Minimum", "Add", "Subtract", "Multiply"})
+#: Layers whose lowerings compute on int32 tensors as Keras does on int32/int64 ones (int64 ones reach them as int32,
+#: as TF.js holds them): MaxPooling1D/2D (a max over the window's slices: TF.js's MaxPool takes float32 only), Keras
+#: 3's Masking (it compares in float32, then selects the integers), a plain ReLU and Activation linear/relu
+#: (``Maximum(x, 0)``): see :func:`_wide_integer_layer`. Not MaxPooling3D: Keras itself fails on integers.
+WIDE_INTEGER_COMPUTING_LAYERS = frozenset({"MaxPooling1D", "MaxPooling2D", "Masking", "ReLU", "Activation"})
 #: Layers that keep integers in Keras, or may, in ways the walk does not follow (averages, activations):
 #: their integer results are UNTRACKED, and a layer whose result depends on the dtype refuses them.
 INTEGER_UNTRACKED_LAYERS = frozenset({
@@ -91,26 +97,33 @@ NARROW_WRAPPED_OPS = frozenset({
     "__operators__.mul", "math.negative", "math.abs", "math.square"})
 NARROW_IN_RANGE_OPS = frozenset({
     *(KERAS_OP_PREFIX + name for name in ("Maximum", "Minimum", "Max", "Min", "Concatenate", "Stack", "Clip", "Where",
-                                          "OnesLike", "ZerosLike")),
+                                          "OnesLike", "ZerosLike", "Sort")),
     "math.maximum", "math.minimum", "math.reduce_max", "math.reduce_min", "concat", "stack", "clip_by_value", "where",
-    "ones_like", "zeros_like"})
+    "ones_like", "zeros_like", "sort"})
+#: Op layers whose int32 result indexes 8/16-bit integers (their order), not a value of their dtype.
+NARROW_INDEX_OPS = frozenset({KERAS_OP_PREFIX + "Argsort", "argsort"})
 #: Op layers whose first operand is a condition (bool), not a value of the result.
 CONDITION_OPS = frozenset({KERAS_OP_PREFIX + "Where", "where"})
 #: Op layers not lowered on 8- and 16-bit integers: their results may leave the range (wrapping in TF), or take
 #: another dtype in Keras 3 (``sum``'s uint32, ``image.resize`` rounded back): refused on them by name, from a model
 #: input too. Other op layers on them keep their lowering (comparisons, casts, where, clip to constants...).
 NARROW_REFUSED_OPS = frozenset({
-    *(KERAS_OP_PREFIX + name for name in ("Prod", "Cumsum", "Cumprod", "Power", "FloorDivide", "Mod", "Matmul",
-                                          "Einsum", "Resize")),
-    "math.reduce_sum", "reduce_sum", "math.reduce_prod", "reduce_prod", "math.cumsum", "cumsum", "math.cumprod",
-    "cumprod", "math.pow", "linalg.matmul", "matmul", "math.squared_difference", "nn.bias_add", "math.floordiv",
-    "floordiv", "compat.v1.floor_div", "math.floormod", "floormod", "math.mod", "mod", "math.reduce_mean",
-    "reduce_mean"})
-#: Keras 3's ``sum`` of int8/int16 sums in int32 (jax's rule; of uint8/uint16 in uint32, which TF.js's int32 does not
-#: hold: refused on them).
-NARROW_TO_INT32_OPS = frozenset({KERAS_OP_PREFIX + "Sum"})
+    *(KERAS_OP_PREFIX + name for name in ("Power", "FloorDivide", "Mod", "Matmul", "Einsum", "Resize")),
+    "math.reduce_sum", "reduce_sum", "math.pow", "linalg.matmul", "matmul", "math.squared_difference", "nn.bias_add",
+    "math.floordiv", "floordiv", "compat.v1.floor_div", "math.floormod", "floormod", "math.mod", "mod",
+    "math.reduce_mean", "reduce_mean"})
+#: Keras 3's ``sum``/``prod`` of int8/int16 compute in int32 (jax's rule); of uint8/uint16 in uint32: the sum lowered
+#: in int32 where it provably stays below 2^24 (:func:`.op_layers._keras_sum`; its result then untracked), else
+#: refused, the product refused (:func:`.op_layers._prod`).
+NARROW_TO_INT32_OPS = frozenset({KERAS_OP_PREFIX + "Sum", KERAS_OP_PREFIX + "Prod"})
+#: Op layers on 8/16-bit integers whose lowering wraps into their dtype itself, step by step (the products and
+#: running sums Keras computes in that dtype, :func:`.op_layers._narrow_cumulative`, :func:`.op_layers._prod`).
+NARROW_STEPWISE_OPS = frozenset({
+    *(KERAS_OP_PREFIX + name for name in ("Cumsum", "Cumprod")), "math.reduce_prod", "reduce_prod", "math.cumsum",
+    "cumsum", "math.cumprod", "cumprod"})
 #: The op layers that get 8/16-bit integers back as int32 (the others refuse them where the walk holds them as float32).
-NARROW_COMPUTED_OPS = NARROW_WRAPPED_OPS | NARROW_IN_RANGE_OPS | NARROW_TO_INT32_OPS
+NARROW_COMPUTED_OPS = NARROW_WRAPPED_OPS | NARROW_IN_RANGE_OPS | NARROW_TO_INT32_OPS | NARROW_INDEX_OPS | \
+    NARROW_STEPWISE_OPS
 #: Op layers that compute on integers in their integer dtype, in Keras 3 and tf_keras, as the op lowering does on a
 #: model input of that dtype: they get the tracked integers back (:data:`OP_REINTEGER_DTYPES`); any other op layer
 #: on tracked integers is refused (``ops.mean`` gives floats in Keras 3 but truncated integers in ``tf.reduce_mean``).
@@ -118,12 +131,13 @@ INTEGER_COMPUTING_OPS = frozenset({
     *(KERAS_OP_PREFIX + name for name in (
         "Add", "Subtract", "Multiply", "Where", "Maximum", "Minimum", "Clip", "Absolute", "Negative", "Square", "Sum",
         "Min", "Max", "Concatenate", "Stack", "OnesLike", "ZerosLike", "LogicalAnd", "LogicalOr", "LogicalNot",
-        "LogicalXor", "Any", "All", "FloorDivide", "Mod")),
+        "LogicalXor", "Any", "All", "FloorDivide", "Mod", "Sort", "Argsort")),
     "__operators__.add", "math.add", "math.subtract", "math.multiply", "where", "math.maximum", "math.minimum",
     "clip_by_value", "math.abs", "math.negative", "math.square", "math.reduce_sum", "math.reduce_min",
     "math.reduce_max", "concat", "stack", "ones_like", "zeros_like", "math.logical_and", "math.logical_or",
     "math.logical_not", "math.reduce_any", "math.reduce_all", "math.floordiv", "floordiv", "compat.v1.floor_div",
-    "math.floormod", "floormod", "math.mod", "mod", *NARROW_WRAPPED_OPS, *NARROW_IN_RANGE_OPS})
+    "math.floormod", "floormod", "math.mod", "mod", "sort", "argsort", *NARROW_WRAPPED_OPS, *NARROW_IN_RANGE_OPS,
+    *NARROW_INDEX_OPS})
 #: The op layers that compute the same on an integer tensor's float32 Value as Keras on the integers: casts (to
 #: float32, int32 or bool, the ones :mod:`.op_layers` lowers, all exact on these values).
 DTYPE_FREE_OPS = frozenset({"keras.ops.Cast", "cast", "dtypes.cast", "shape", "compat.v1.shape",
@@ -197,11 +211,12 @@ class _Gaps:
                 refs = refs[:1]  # an RNN reads the sequence's mask; its initial states' are not used
             origins = [masked[r] for r in refs if masked.get(r) is not None]
             unseen = deletions.unseen(call, [r for r in refs if masked.get(r) is not None]) if deletions else set()
-            if unseen and _runs_layers(call.entry):
+            if unseen and _runs_layers(call.entry) and not self._runs_unmasked(name, call, refs, masked):
                 self.gaps.append(f"{name!r} ({cls}: reads a mask Keras 3's MultiHeadAttention deleted before, "
                                  f"of {sorted(unseen)[0][0]!r})")
             if deletions and is_model(call.entry) and call.recorded_masks and (
-                    again := [r for r in refs if masked.get(r) is not None and deletions.deleted_before(call, r)]):
+                    again := [r for r in refs if masked.get(r) is not None and deletions.deleted_before(call, r)
+                              and _mask_read_later(plan, deletions, call, r, bool(prefix))]):
                 self.gaps.append(f"{name!r} ({cls}: Keras sets its recorded mask on {again[0][0]!r} again, after "
                                  "Keras 3's MultiHeadAttention deleted it, for the readers that run later)")
             if deletions and not call.recorded_masks and (changed := [r for r in refs if r in deletions.divergent]):
@@ -237,8 +252,8 @@ class _Gaps:
                         len(call.recorded_masks) == len(origins) and all(
                             is_recorded_mask(plan, [r], o) for r, o in zip(call.recorded_masks, origins))):
                     self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
-                in_flags = tuple(given_in[i] is not None if given_in is not None else masked.get(r) is not None
-                                 for i, r in enumerate(refs))
+                in_flags = tuple(given_in[i] is not None if given_in is not None else
+                                 masked.get(r) is not None and r not in unseen for i, r in enumerate(refs))
                 outputs: list[MaskOrigin | None] = [("nested", name) if flag else None
                                                     for flag in self._model(call.entry, f"{name}/", in_flags)]
             else:
@@ -282,6 +297,18 @@ class _Gaps:
         result = [masked.get(r) is not None for r in ([("", 0, 0)] if plan.sequential else plan.outputs)]
         self._masked_outputs[key] = result
         return result
+
+    def _runs_unmasked(self, name: str, call: LayerCall, refs: list[Ref], masked: dict[Ref, MaskOrigin | None]
+                       ) -> bool:
+        """Whether a nested model whose inputs' masks a Keras 3 MultiHeadAttention deleted before it runs (and whose
+        call Keras recorded no mask for) gives its outputs no mask even with the masks the walk tracks: then Keras
+        runs it on unmasked inputs, its outputs unmasked either way, and so it is lowered (walked with the run-time
+        masks, none for those)."""
+        if not is_model(call.entry):
+            return False
+        probe = _Gaps(self.lowerings, self.keras3)  # its gaps are not this walk's: only its outputs' masks count
+        probe.source = self.source
+        return not any(probe._model(call.entry, f"{name}/", tuple(masked.get(r) is not None for r in refs)))
 
     def _explicit_masks(self, plan: ModelPlan, prefix: str, name: str, cls: str, call: LayerCall,
                         masked: dict[Ref, MaskOrigin | None], unmasked: bool) -> list[Ref | None] | None:
@@ -448,6 +475,19 @@ def _runs_layers(entry: dict[str, Any]) -> bool:
     """A nested model, or a Keras 3 Pipeline: it calls its layers in turn, each with the mask the one before left on
     its output (Keras runs them eagerly), so it is walked as a Sequential model (weights under its path)."""
     return is_model(entry) or entry.get("class_name") in LAYER_LISTS
+
+
+def _mask_read_later(plan: ModelPlan, deletions: MaskDeletions, call: LayerCall, ref: Ref, nested: bool) -> bool:
+    """Whether the run-time mask of ``ref`` (its tensor, through layers that return their input) is read after
+    ``call``, a nested model Keras 3 hands its recorded mask (``Functional.call`` sets it on that tensor again, after
+    a MultiHeadAttention deleted it): by a later call with no recorded mask (or one the run order cannot place), or
+    by the caller of a ``nested`` plan whose output it is. The walk does not follow a mask set again: those stay gaps."""
+    tensor, key = deletions.same_tensor(ref), (call.name, call.key)
+    if nested and any(deletions.same_tensor(out) == tensor for out in plan.outputs):
+        return True
+    return any(other is not call and not other.recorded_masks and
+               any(deletions.same_tensor(r) == tensor for r in call_inputs(other.node)) and
+               not deletions.runs_first((other.name, other.key), key) for other in plan.calls)
 
 
 def _takes_states(lowerings: dict[str, Any], class_name: str) -> bool:
@@ -713,7 +753,7 @@ class ModelLowering:
         refs = _node_refs(call.node, call.name, keywords)
         kwargs = _call_kwargs(call.node, keywords, call.name)
         unseen = deletions.unseen(call, [r for r in call_inputs(call.node) if r in values and values[r][1] is not None]) \
-            if deletions is not None and not _runs_layers(call.entry) else set()
+            if deletions is not None and (is_model(call.entry) or not _runs_layers(call.entry)) else set()
         tracked_keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
         keyword_masks = {k: None if kwargs[k] in unseen else m for k, m in tracked_keyword_masks.items()}
         kwargs = {k: _resolved(v, values) for k, v in kwargs.items()}
@@ -742,7 +782,8 @@ class ModelLowering:
         if not _runs_layers(call.entry) and any(v is UNKNOWN for v in [*inputs, *_flat_values(kwargs)]):
             raise _Skipped()  # a tensor a gap inside a nested model left uncomputed: named there already
         outputs, out_masks = self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks)
-        if unseen:  # the outputs' masks as tracked (Keras 3 records those for later calls): where none at run time
+        if unseen and not is_model(call.entry):  # (a nested model's: none either way, _Gaps._runs_unmasked)
+            # the outputs' masks as tracked (Keras 3 records those for later calls): where none at run time
             tracked = self._tracked_out_masks(call, prefix, tracked_masks, tracked_keyword_masks)
             for i, (mask, kept) in enumerate(zip(out_masks, tracked)):
                 if mask is not kept and kept is not None and deletions is not None:  # cleared, or divergent (then
@@ -909,10 +950,15 @@ class ModelLowering:
             inputs = [self._as_integer(name, v, d) if (d in OP_REINTEGER_DTYPES or is_narrow(d)) and v.dtype in (
                 DType.FLOAT32, *NARROW_INTS) else v for d, v in zip(keras_dtypes, inputs)]
         if cls not in INTEGER_INPUT_LAYERS and not is_op_layer(cls):  # Keras: float layers on ints in float32
-            wide = cls in WIDE_INTEGER_MOVING_LAYERS or cls in WIDE_INTEGER_MERGES and all(m is None for m in masks) \
-                and all(v.dtype in WIDE_INTEGERS for v in inputs)
+            config = entry.get("config") or {}
+            merge = _wide_integer_merge(cls, keras_dtypes, inputs)  # masked too (Keras 3's reads: in int32)
+            wide = merge or _wide_integer_layer(cls, config, self.keras3)
             if not wide:
-                _refuse_wide_integers_through_float(name, cls, entry.get("config") or {}, keras_dtypes, self.keras3)
+                _refuse_wide_integers_through_float(name, cls, config, keras_dtypes, self.keras3)
+            if merge and len({v.dtype for v in inputs}) > 1:  # mixed dtypes: all int32, promoted as Keras promotes
+                inputs = [v if v.dtype == DType.INT32 else self._as_integer(name, v, DType.INT32) for v in inputs]
+            elif wide and not merge and _unwrapped_layer(cls, config)[0] not in WIDE_INTEGER_MOVING_LAYERS:
+                inputs = [self._as_integer(name, v, DType.INT32) if v.dtype == DType.INT64 else v for v in inputs]
             inputs = [v if wide and v.dtype in WIDE_INTEGERS else self._as_float(name, cls, v) for v in inputs]
         ctx = LayerContext(self.graph, name, cls, entry.get("config") or {}, inputs, arrays, self.source,
                            keras3=self.keras3, weight_consts=consts, call_kwargs=call_kwargs)
@@ -1010,8 +1056,62 @@ class ModelLowering:
 WIDE_INTEGERS = (DType.INT32, DType.INT64)
 
 
-#: Merges that sum integers in their dtype (Average before dividing; Dot's integer result): refused on int32 ids.
+#: Merges that sum integers in their dtype (Average before dividing; Dot's integer result): refused on int32 ids
+#: where :func:`_wide_integer_merge` does not lower them (Keras 3's Dot always: it multiplies in float32 and casts
+#: back; tf_keras's is an int32 dot, lowered exactly: :func:`_wide_integer_layer`).
 SUMMING_MERGES = frozenset({"Average", "Dot"})
+#: tf_keras's global average pools of int32 are ``reduce_mean``'s truncated integer mean (Keras 3's cast to float32
+#: first, as the float32 the walk hands them).
+TF_KERAS_INTEGER_MEANS = frozenset({"GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+                                    "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D"})
+
+
+def _unwrapped_layer(cls: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The layer a TimeDistributed wraps (step by step, iterative: the nesting is untrusted), else the layer itself."""
+    while cls == "TimeDistributed":
+        inner = config.get("layer") if isinstance(config.get("layer"), dict) else {}
+        cls, config = str(inner.get("class_name")), inner.get("config") if isinstance(inner.get("config"), dict) else {}
+    return cls, config
+
+
+def _plain_relu(cls: str, config: dict[str, Any]) -> bool:
+    """Activation linear/relu and a ReLU without options: the integers as they are, or ``max(x, 0)``, which Keras
+    computes in their dtype, exactly."""
+    return cls == "Activation" and config.get("activation") in ("linear", "relu") or cls == "ReLU" and all(
+        config.get(k) in (None, d) for k, d in (("max_value", None), ("negative_slope", 0), ("threshold", 0)))
+
+
+def _wide_integer_layer(cls: str, config: dict[str, Any], keras3: bool) -> bool:
+    """Whether the lowering of a one-input layer (a TimeDistributed: of the layer it wraps) gets int32/int64 tensors as
+    they are: the value-moving layers and :data:`WIDE_INTEGER_COMPUTING_LAYERS`, which compute on them exactly as
+    Keras (Masking in Keras 3 only, not wrapped: tf_keras's fails on integers, comparing them with a float); nearest
+    UpSampling2D (repeated, :func:`.reshaping.upsampling`); tf_keras's Dot, an int32 dot wrapping as TF's (its
+    lowering refuses the dtypes it does not compute: :func:`.wrappers.dot`; Keras 3's is a float32 matmul)."""
+    wrapped = cls == "TimeDistributed"
+    cls, config = _unwrapped_layer(cls, config)
+    if cls in WIDE_INTEGER_MOVING_LAYERS or cls == "UpSampling2D" and config.get("interpolation", "nearest") == \
+            "nearest":
+        return True
+    if cls == "Dot":
+        return not keras3 and not wrapped
+    if cls not in WIDE_INTEGER_COMPUTING_LAYERS:
+        return False
+    if cls == "Masking":
+        return keras3 and not wrapped
+    return cls.startswith("MaxPooling") or _plain_relu(cls, config)
+
+
+def _wide_integer_merge(cls: str, dtypes: list[DType | str | None], inputs: list[Value]) -> bool:
+    """Whether a merge gets its inputs as int32 tensors: every input an integer (or bool) Keras keeps, one at least
+    int32/int64 (held as it is, not as float32). Keras 3 promotes mixed dtypes (int8 with int32 is int32, int32 with
+    int64 is int64; tf_keras cannot build such merges), adding left to right in the dtype so far: ``[int8, int8,
+    int32]`` adds the int8 ones in int8 first (:func:`.merging._wrapped_arithmetic` wraps those steps)."""
+    if cls not in WIDE_INTEGER_MERGES and cls != "Average" or len(inputs) < 2:
+        return False
+    if not all(isinstance(d, DType) and _is_integer(d) for d in dtypes) or not any(d in WIDE_INTEGERS for d in dtypes):
+        return False
+    return not any(d in WIDE_INTEGERS and v.dtype not in WIDE_INTEGERS for d, v in zip(dtypes, inputs))  # else
+    # a wide integer held as float32 (not exact beyond 2^24): refused
 
 
 def _refuse_wide_integers_through_float(layer: str, cls: str, config: dict[str, Any],
@@ -1020,25 +1120,47 @@ def _refuse_wide_integers_through_float(layer: str, cls: str, config: dict[str, 
     a merge of mixed dtypes... of int32 ids) when the lowering would hand it those integers as float32: exact only up
     to 2^24, so ids beyond it would silently change (TF.js's MaxPool takes float32 only)."""
     wide = next((d for d in dtypes if d in WIDE_INTEGERS), None)
-    if wide is not None and (cls in SUMMING_MERGES or _keras_result_dtype(cls, config, dtypes, keras3) in WIDE_INTEGERS):
-        # Average, Dot: Keras sums the integers (products) in their dtype, wrapping
+    inner, inner_config = _unwrapped_layer(cls, config)
+    if wide is not None and (cls in SUMMING_MERGES or _keras_result_dtype(cls, config, dtypes, keras3) in WIDE_INTEGERS
+                             or _keeps_wide_integers(inner, inner_config, keras3)):
+        # Average: Keras sums the integers in their dtype, wrapping
+        if cls == "Dot":  # Keras 3's (tf_keras's is lowered: _wide_integer_layer)
+            raise Unsupported(f"layer {layer!r} (Dot) on {wide.numpy} integers (Keras keeps them exact only up to "
+                              f"2^24: Keras 3 multiplies them in float32 and casts the sum back to {wide.numpy}, "
+                              "rounded in the order of TF's matmul, which the lowering does not reproduce)")
         raise Unsupported(f"layer {layer!r} ({cls}) on {wide.numpy} integers (Keras keeps them exact; the lowering "
                           "would compute it in float32, exact only up to 2^24)")
 
 
+def _keeps_wide_integers(cls: str, config: dict[str, Any], keras3: bool) -> bool:
+    """Layers whose Keras result on int32 the walk does not track, yet keeps integers beyond 2^24 exact: a ReLU
+    with a threshold or a max_value above 2^24 (int32 in Keras, the float32 lowering would round), tf_keras's global
+    average pools (an integer mean). A ReLU with a negative slope computes in float32 in Keras, as the lowering."""
+    if cls == "ReLU" and not config.get("negative_slope"):
+        max_value = config.get("max_value")
+        return bool(config.get("threshold")) or max_value is None or float(max_value) > 2**24
+    return not keras3 and cls in TF_KERAS_INTEGER_MEANS
+
+
 def _narrow_operands(cls: str, op: Any, dtypes: list[DType | str | None], layer: str) -> DType | None:
     """The promoted 8/16-bit integer dtype an op layer computes in (None when it does not), for the op layers
-    lowered on such integers in int32 (:data:`NARROW_WRAPPED_OPS`, :data:`NARROW_IN_RANGE_OPS`); those of
-    :data:`NARROW_REFUSED_OPS` are refused on them by name."""
+    lowered on such integers in int32 (:data:`NARROW_WRAPPED_OPS`, :data:`NARROW_IN_RANGE_OPS`,
+    :data:`NARROW_STEPWISE_OPS`); those of :data:`NARROW_REFUSED_OPS` are refused on them by name, and so is any op
+    layer but casts, comparisons and moves on integers whose Keras dtype the walk does not follow."""
+    if is_op_layer(cls) and UNTRACKED in dtypes and op not in DTYPE_FREE_OPS | INTEGER_KEEPING_OPS:
+        # integers whose Keras dtype the walk does not follow (Keras 3's uint32 sums of uint8, held in int32, which
+        # wraps otherwise; the results of average poolings and activations, held as float32)
+        raise Unsupported(f"layer {layer!r} ({cls}) on integers whose Keras dtype the lowering does not follow "
+                          "(Keras computes the operation in that dtype)")
     if not is_op_layer(cls) or not any(is_narrow(d) for d in dtypes):
         return None
     first = next(d for d in dtypes if is_narrow(d))
-    if op in NARROW_TO_INT32_OPS and all(d.numpy.kind == "i" for d in dtypes if is_narrow(d)):
+    if op in NARROW_TO_INT32_OPS | NARROW_INDEX_OPS:
         return None  # the int32 result of the tracked integers back in int32 (the walk's INTEGER_COMPUTING_OPS path)
-    if op in NARROW_REFUSED_OPS | NARROW_TO_INT32_OPS:
+    if op in NARROW_REFUSED_OPS:
         raise Unsupported(f"layer {layer!r} ({cls}) on {first.numpy} integers (Keras computes in that dtype, "
                           "wrapping around or changing it; not lowered)")
-    if op not in NARROW_WRAPPED_OPS | NARROW_IN_RANGE_OPS:
+    if op not in NARROW_WRAPPED_OPS | NARROW_IN_RANGE_OPS | NARROW_STEPWISE_OPS:
         return None
     if op in CONDITION_OPS:
         dtypes = dtypes[1:]
@@ -1068,9 +1190,7 @@ def _keras_result_dtype(cls: str, config: dict[str, Any], dtypes: list[DType | s
     floats; an op layer's Values carry their real dtype but for the ones that only move values). Layers that only
     move values keep the integers' (promoted as Keras promotes; a float among them makes floats); Keras 3's Resizing
     and bilinear UpSampling2D cast their result back to it (tf_keras's return floats)."""
-    while cls == "TimeDistributed":  # the wrapped layer's, step by step (iterative: the nesting is untrusted)
-        inner = config.get("layer") if isinstance(config.get("layer"), dict) else {}
-        cls, config = str(inner.get("class_name")), inner.get("config") if isinstance(inner.get("config"), dict) else {}
+    cls, config = _unwrapped_layer(cls, config)  # a TimeDistributed: the wrapped layer's
     if cls in INTEGER_KEEPING_OPS:
         dtypes = dtypes[:1]  # the tensor moved (the others, if any, are sizes or indices)
     elif cls in INTEGER_OUTPUT_LAYERS or cls in DTYPE_FREE_OPS or is_op_layer(cls):
@@ -1079,8 +1199,7 @@ def _keras_result_dtype(cls: str, config: dict[str, Any], dtypes: list[DType | s
         return None
     keeps = cls in INTEGER_KEEPING_LAYERS | INTEGER_KEEPING_OPS or (cls == "UpSampling2D" and (
         keras3 or config.get("interpolation", "nearest") == "nearest")) or (cls == "Resizing" and keras3)
-    if cls == "Activation" and config.get("activation") in ("linear", "relu") or cls == "ReLU" and all(
-            config.get(k) in (None, d) for k, d in (("max_value", None), ("negative_slope", 0), ("threshold", 0))):
+    if _plain_relu(cls, config):
         keeps = True  # values as they are (linear), or max(x, 0), exact on integers
     if keeps:
         if any(d is None for d in dtypes):

@@ -26,7 +26,7 @@ from tfjsconv.ops.special_values import GUARDED_SUFFIX
 
 from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, TF_OP_LAYERS, TensorArg, parse_call
 from .activations import ACTIVATIONS, _gelu_tanh, _hard_sigmoid_v3, _hard_swish
-from .context import LayerContext
+from .context import UNTRACKED, LayerContext
 from .registry import Unsupported, lowers
 
 #: Keras 3 operation config keys that are not arguments of the call.
@@ -175,9 +175,10 @@ def _integer_division(op: str) -> Callable[[OpCall], Value]:
         x, y = c.pair("x", "y")
         if x.dtype == y.dtype == DType.FLOAT32 and all(d is None for d in c.ctx.keras_dtypes):
             return c.ctx.binary(op, x, y)
-        if op == "FloorMod" and {x.dtype, y.dtype} <= {DType.INT32, DType.INT64}:
+        if {x.dtype, y.dtype} <= {DType.INT32, DType.INT64}:
             # int64 ids (a model input, held as int32 in TF.js with their values): the remainder is no larger than
-            # the divisor, so int32 computes it exactly (a floor division of INT32_MIN by -1 would not fit)
+            # the divisor, so int32 computes it exactly; so is every quotient but INT32_MIN // -1 = 2^31, which wraps
+            # to INT32_MIN as an int64 sum past int32's range does in TF.js (docs/keras.md, "Integer inputs")
             x, y = (_cast_int64(c, v, label) for v, label in ((x, "x_int32"), (y, "y_int32")))
         if x.dtype != DType.INT32 or y.dtype != DType.INT32:
             raise c.gap(f"{op} of {x.dtype.value} and {y.dtype.value} tensors")
@@ -376,6 +377,28 @@ def _reduce(op: str, key: str = "axis", keep_key: str = "keepdims", *,
         return c.ctx.op(op, [x, c.ctx.ints(axes, "axes")], {"keep_dims": keep, "Tidx": DType.INT32}, shape=out,
                         dtype=dtype)
     return lower
+
+
+def _keras_sum(c: OpCall) -> Value:
+    """Keras 3 ``sum``: of uint8/uint16 Keras sums in uint32 (jax's rule), which TF.js's int32 Sum gives exactly while
+    the sum stays small: lowered where the reduced count (known in the config) times the dtype's max is below 2^24,
+    so that every later float32 path holds it exactly too; its result is untracked (uint32 arithmetic after it, which
+    wraps otherwise than int32, is refused by the walk)."""
+    unsigned = next((d for d in c.ctx.keras_dtypes if is_narrow(d) and d.numpy.kind == "u"), None)
+    if unsigned is not None:
+        shape = c.ctx.shape(c.tensor("x"))
+        axes = _ints(c, "axis", None)
+        axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
+        sizes = [shape[a] for a in axes]
+        if None in sizes or int(np.prod(sizes)) * int(np.iinfo(unsigned.numpy).max) >= _UINT_SUM_LIMIT:
+            raise c.gap(f"a uint32 sum of {unsigned.numpy} integers over axes of sizes {sizes} (lowered where the "
+                        "count is known and the sum stays below 2^24)")
+        c.ctx.output_keras_dtype = UNTRACKED
+    return _reduce("Sum")(c)
+
+
+#: :func:`_keras_sum` of uint8/uint16 is lowered when its largest possible sum is below this.
+_UINT_SUM_LIMIT = 1 << 24
 
 
 def _reduce_mean(c: OpCall) -> Value:
@@ -653,9 +676,13 @@ def _repeat(c: OpCall) -> Value:
 
 def _cumulative(op: str) -> Callable[[OpCall], Value]:
     """``cumsum``/``cumprod`` along an axis. Without one, Keras 3 runs over the flattened tensor (batch included);
-    TF's ``tf.math.cumsum``/``cumprod`` default to axis 0, the batch."""
+    TF's ``tf.math.cumsum``/``cumprod`` default to axis 0, the batch. Of 8/16-bit integers, and ``cumprod`` of int32,
+    see :func:`_integer_cumulative`."""
     def lower(c: OpCall) -> Value:
         x = c.tensor("x")
+        narrow = _narrow_dtype(c)
+        if narrow is not None or op == "Cumprod" and x.dtype == DType.INT32:
+            return _integer_cumulative(c, _as_int32(c, x), narrow, op)
         if x.dtype not in (DType.FLOAT32, DType.INT32):
             raise c.gap(f"a {x.dtype.value} tensor")
         if c.value("dtype", None) not in (None, x.dtype.value):
@@ -672,6 +699,110 @@ def _cumulative(op: str) -> Callable[[OpCall], Value]:
         return c.ctx.op(op, [x, c.ctx.ints(axis, "axis")], {"exclusive": False, "reverse": False,
                                                              "Tidx": DType.INT32}, shape=shape)
     return lower
+
+
+def _narrow_dtype(c: OpCall) -> DType | None:
+    """The 8/16-bit integer dtype Keras gives the op's tensor (None for any other dtype)."""
+    return next((d for d in c.ctx.keras_dtypes if is_narrow(d)), None)
+
+
+def _as_int32(c: OpCall, x: Value) -> Value:
+    """8/16-bit integers in int32 (the walk may hand them as float32, exactly, or in their own dtype)."""
+    if x.dtype == DType.INT32:
+        return x
+    return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
+                    shape=x.shape, label="to_int32")
+
+
+def _integer_cumulative(c: OpCall, x: Value, narrow: DType | None, op: str) -> Value:
+    """``cumsum``/``cumprod`` of 8/16-bit integers (``narrow``), which Keras (both flavours) computes in their dtype,
+    wrapping around, and ``cumprod`` of int32 (``narrow`` None), along an axis of known size. ``cumsum``: an int32
+    Cumsum whose partial sums stay within 2^24 (exact on every backend), wrapped into the dtype after (the same as
+    after each step: wrapping is modular). ``cumprod``: step by step (:func:`_products`), wrapped after each one:
+    TF.js's int32 Cumprod multiplies in float64 on cpu (inexact past 2^53) and float32 on webgl."""
+    dtype = (narrow or DType.INT32).numpy
+    if any(c.value(flag, False) for flag in ("exclusive", "reverse")) or \
+            c.value("dtype", None) not in (None, dtype.name):
+        raise c.gap(f"exclusive/reverse/dtype of {dtype} integers")
+    shape = c.ctx.shape(x)
+    axis = c.value("axis", None if c.ctx.class_name.startswith(KERAS_OP_PREFIX) else 0)
+    axis = None if axis is None else _axis(c, axis, len(shape))
+    size = None if axis is None else shape[axis]
+    largest = max(abs(int(np.iinfo(dtype).min)), int(np.iinfo(dtype).max))
+    limit = _MAX_STEPS if op == "Cumprod" else _NARROW_SUM_LIMIT // largest
+    if size is None or not 0 < size <= limit:
+        raise c.gap(f"a {op.lower()} of {dtype} integers along an axis of size {size} (Keras wraps in {dtype}; "
+                    f"lowered along axes of known sizes up to {limit})")
+    if op == "Cumsum":
+        sums = c.ctx.op(op, [x, c.ctx.ints(axis, "axis")], {"exclusive": False, "reverse": False,
+                                                             "Tidx": DType.INT32}, shape=shape)
+        return wrapped(c.ctx.graph, sums, narrow, f"{c.ctx.name}/wrap")
+    rank = len(shape)
+    perm = list(range(rank))
+    perm[axis], perm[-1] = rank - 1, axis
+    moved = x if axis == rank - 1 else c.ctx.transpose(x, perm, "axis_last")
+    out = _products(c, moved, narrow, cumulative=True, wide=narrow is None)
+    return out if axis == rank - 1 else c.ctx.transpose(out, perm, "axis_back")
+
+
+def _products(c: OpCall, x: Value, narrow: DType | None, *, cumulative: bool, wide: bool = False) -> Value:
+    """The running products of int32 ``x`` along its last axis (of known size), one Mul a step, each wrapped into
+    ``narrow`` when given: TF's int32 products. Exact modulo 2^32 on cpu and wasm: of 8/16-bit factors with the
+    running product within int32 every product is below 2^47, exact in cpu's float64 Mul; of ``wide`` (int32)
+    factors each step is :func:`int32_product`. webgl's int32 Mul is named by the contract. The last product, or all
+    of them stacked back (``cumulative``)."""
+    shape = c.ctx.shape(x)
+    size, rank = shape[-1], len(shape)
+    pieces = _outputs(c, "Unpack", [x], {"num": size, "axis": rank - 1, "T": DType.INT32},
+                      [(DType.INT32, shape[:-1])] * size)
+    steps = [pieces[0]]
+    for i, piece in enumerate(pieces[1:], start=1):
+        product = int32_product(c.ctx.graph, steps[-1], piece, f"{c.ctx.name}/product_{i}", piece.shape) if wide \
+            else c.ctx.binary("Mul", steps[-1], piece, label=f"product_{i}")
+        steps.append(product if narrow is None else wrapped(c.ctx.graph, product, narrow, f"{c.ctx.name}/wrap_{i}"))
+    if not cumulative:
+        return steps[-1]
+    return c.ctx.op("Pack", steps, {"N": size, "axis": rank - 1, "T": DType.INT32}, dtype=DType.INT32, shape=shape,
+                    label="products")
+
+
+def _prod(c: OpCall) -> Value:
+    """``prod`` (Keras 3) / ``tf.math.reduce_prod``: of 8/16-bit integers tf_keras multiplies in their dtype, wrapping
+    around, and Keras 3 casts int8/int16 to int32 first (wrapping modulo 2^32; uint8/uint16 to uint32, beyond TF.js's
+    int32: a gap); of int32 both wrap modulo 2^32, where TF.js's cpu Prod multiplies in float64 (inexact past 2^53):
+    the reduced axes (of known sizes) moved last and multiplied step by step (:func:`_products`). Floats: Prod."""
+    narrow = _narrow_dtype(c)
+    if narrow is None and c.tensor("x").dtype != DType.INT32:
+        return _reduce("Prod")(c)
+    keras3 = c.ctx.class_name.startswith(KERAS_OP_PREFIX)
+    if keras3 and narrow is not None and narrow.numpy.kind == "u":
+        raise c.gap(f"a uint32 product of {narrow.numpy} integers (Keras 3's dtype; it wraps beyond TF.js's int32)")
+    for unused in ("initial", "dtype"):
+        if c.value(unused, None) is not None:
+            raise c.gap(f"{unused}={c.value(unused)!r}")
+    x = _as_int32(c, c.tensor("x"))
+    shape = c.ctx.shape(x)
+    axes = _ints(c, "axis", None)
+    axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
+    sizes = [shape[a] for a in axes]
+    count = None if None in sizes else int(np.prod(sizes))
+    if count is None or not 0 < count <= _MAX_STEPS:
+        raise c.gap(f"a product of {(narrow or DType.INT32).numpy} integers over axes of sizes {sizes} (lowered for "
+                    f"known counts of 1 to {_MAX_STEPS})")
+    kept = [i for i in range(len(shape)) if i not in axes]
+    perm = kept + axes
+    moved = x if perm == list(range(len(shape))) else c.ctx.transpose(x, perm, "axes_last")
+    flat = moved if len(axes) == 1 else c.ctx.reshape(moved, [*(shape[i] for i in kept), count], "flattened")
+    out = _products(c, flat, None if keras3 else narrow, cumulative=False, wide=narrow is None)
+    if bool(c.value("keepdims", False)):
+        out = c.ctx.reshape(out, [1 if i in axes else d for i, d in enumerate(shape)], "kept")
+    return out
+
+
+#: The most steps :func:`_products` is built with (a graph of a few ops per step).
+_MAX_STEPS = 256
+#: :func:`_integer_cumulative`'s int32 Cumsum keeps its partial sums below this (exact in webgl's float32 too).
+_NARROW_SUM_LIMIT = 1 << 24
 
 
 def _where(c: OpCall) -> Value:
@@ -1241,6 +1372,59 @@ def _top_k(c: OpCall) -> list[Value]:
     return _outputs(c, "TopKV2", [x, c.ctx.ints(k, "k")], attrs, [(x.dtype, out), (DType.INT32, out)])
 
 
+def _sort(indices: bool) -> Callable[[OpCall], Value]:
+    """``sort``/``argsort`` (``tf.sort``/``tf.argsort``, Keras 3's ``ops.sort``/``ops.argsort``, which call them):
+    the ops TF runs. TF sorts descending as TopKV2 with k the axis length, the axis swapped with the last one; it
+    sorts ascending as that of a decreasing key, ``-x`` for floats and ``-x - 1`` for integers (``-1 - x`` here: no
+    int32 overflow, INT32_MIN included), the sorted keys mapped back the same way. TopKV2 orders equal keys by index
+    in TF and TF.js alike (ties, -0.0 beside +0.0); its NaN order differs, which the contract's TopKV2 line names.
+    An int64 tensor (a model input) is cast to int32 first, as TF.js holds every int64."""
+    def lower(c: OpCall) -> Value:
+        keras3 = c.ctx.class_name.startswith(KERAS_OP_PREFIX)
+        key = "x" if keras3 else "values"
+        x = _int32(c, key)
+        direction = "ASCENDING" if keras3 else str(c.value("direction", "ASCENDING"))
+        if direction not in ("ASCENDING", "DESCENDING"):
+            raise c.gap(f"direction={direction!r}")
+        if x.dtype not in (DType.FLOAT32, DType.INT32):
+            raise c.gap(f"a {x.dtype.numpy} tensor (lowered for float32 and integers)")
+        axis = c.value("axis", -1)
+        if keras3 and "axis" in c.arguments and c.arguments["axis"] is None:  # the flattened tensor, batch included
+            x, axis = c.ctx.reshape(x, [None], "flattened"), 0
+        rank = len(c.ctx.shape(x))
+        axis = _axis(c, axis, rank)
+        perm = list(range(rank))
+        perm[axis], perm[-1] = rank - 1, axis  # TF's transposition: the axis swapped with the last (its own inverse)
+        moved = x if axis == rank - 1 else c.ctx.transpose(x, perm, "axis_last")
+        ascending = direction == "ASCENDING"
+        keys = _sort_keys(c, moved) if ascending else moved
+        top = _top_k_all(c, keys)
+        out = top[1] if indices else (_sort_keys(c, top[0], "sorted") if ascending else top[0])
+        return out if axis == rank - 1 else c.ctx.transpose(out, perm, "axis_back")
+    return lower
+
+
+def _sort_keys(c: OpCall, x: Value, label: str = "keys") -> Value:
+    """TF's decreasing key of an ascending sort (its own inverse): ``-x`` of floats, ``-1 - x`` of int32."""
+    if x.dtype == DType.FLOAT32:
+        return c.ctx.unary("Neg", x, label=f"{label}_negated")
+    return c.ctx.binary("Sub", c.ctx.ints(-1, f"{label}_minus_one"), x, label=f"{label}_inverted")
+
+
+def _top_k_all(c: OpCall, x: Value) -> list[Value]:
+    """TopKV2 of every element along the last axis, sorted: k its length, read from Shape when unknown."""
+    shape = c.ctx.shape(x)
+    size = shape[-1]
+    if size is None:
+        from .dynamic_shape import runtime_size
+
+        k = runtime_size(c.ctx, x, len(shape) - 1, "k")
+    else:
+        k = c.ctx.ints(size, "k")
+    attrs = {"sorted": True, "T": x.dtype, "Tk": DType.INT32, "index_type": DType.INT32}
+    return _outputs(c, "TopKV2", [x, k], attrs, [(x.dtype, shape), (DType.INT32, shape)])
+
+
 # -- the tables -------------------------------------------------------------------------------------------
 def _table(entries: dict[tuple[str, ...], OpSpec]) -> dict[str, OpSpec]:
     return {name: spec for names, spec in entries.items() for name in names}
@@ -1329,7 +1513,8 @@ TF_FUNCTIONS: dict[str, OpSpec] = _table({
     ("math.reduce_any", "reduce_any"): OpSpec(("x", "axis", "keepdims"), _bool_reduce("Any")),
     ("math.reduce_all", "reduce_all"): OpSpec(("x", "axis", "keepdims"), _bool_reduce("All")),
     **{(f"math.reduce_{r}", f"reduce_{r}"): OpSpec(("x", "axis", "keepdims"), _reduce(op))
-       for r, op in (("sum", "Sum"), ("max", "Max"), ("min", "Min"), ("prod", "Prod"))},
+       for r, op in (("sum", "Sum"), ("max", "Max"), ("min", "Min"))},
+    ("math.reduce_prod", "reduce_prod"): OpSpec(("x", "axis", "keepdims"), _prod),
     ("math.reduce_mean", "reduce_mean"): OpSpec(("x", "axis", "keepdims"), _reduce_mean),
     **{(f"math.{name}",): OpSpec(_X, _float_op(op, "x")) for name, op in (
         ("tan", "Tan"), ("asin", "Asin"), ("acos", "Acos"), ("atan", "Atan"), ("sinh", "Sinh"), ("cosh", "Cosh"),
@@ -1352,6 +1537,8 @@ TF_FUNCTIONS: dict[str, OpSpec] = _table({
     ("split",): OpSpec(("x", "num_or_size_splits", "axis", "num"), _split("num_or_size_splits")),
     ("unstack",): OpSpec(("x", "num", "axis"), _unstack),
     ("math.top_k",): OpSpec(("x", "k", "sorted", "index_type"), _top_k),
+    ("sort",): OpSpec(("values", "axis", "direction"), _sort(indices=False)),
+    ("argsort",): OpSpec(("values", "axis", "direction", "stable"), _sort(indices=True)),
 })
 #: tf_keras records some parameters under TF's own names; these are the lowering's names for them.
 _TF_RENAMES = {"input": "x", "input_tensor": "x", "tensor": "x", "a": "a", "t": "x", "images": "x",
@@ -1467,8 +1654,10 @@ KERAS_OPS: dict[str, OpSpec] = _table({
     ("LogicalNot",): OpSpec(_X, _logical_not),
     ("Any",): OpSpec(_X, _bool_reduce("Any"), ("axis", "keepdims")),
     ("All",): OpSpec(_X, _bool_reduce("All"), ("axis", "keepdims")),
-    **{(name,): OpSpec(_X, _reduce(op), _REDUCE_OPTIONS) for name, op in (("Sum", "Sum"), ("Mean", "Mean"), ("Max", "Max"),
-                                                          ("Min", "Min"), ("Prod", "Prod"))},
+    **{(name,): OpSpec(_X, _reduce(op), _REDUCE_OPTIONS) for name, op in (("Mean", "Mean"), ("Max", "Max"),
+                                                          ("Min", "Min"))},
+    ("Prod",): OpSpec(_X, _prod, _REDUCE_OPTIONS),
+    ("Sum",): OpSpec(_X, _keras_sum, _REDUCE_OPTIONS),
     **{(name,): OpSpec(_X, _float_op(op, "x")) for name, op in (
         ("Tan", "Tan"), ("Arcsin", "Asin"), ("Arccos", "Acos"), ("Arctan", "Atan"), ("Sinh", "Sinh"), ("Cosh", "Cosh"),
         ("Arcsinh", "Asinh"), ("Arccosh", "Acosh"), ("Arctanh", "Atanh"))},
@@ -1486,6 +1675,8 @@ KERAS_OPS: dict[str, OpSpec] = _table({
     ("Split",): OpSpec(_X, _split("indices_or_sections"), ("indices_or_sections", "axis")),
     ("Unstack",): OpSpec(_X, _unstack, ("num", "axis")),
     ("TopK",): OpSpec(_X, _top_k, ("k", "sorted")),
+    ("Sort",): OpSpec(_X, _sort(indices=False), ("axis",)),
+    ("Argsort",): OpSpec(_X, _sort(indices=True), ("axis",)),
 })
 
 

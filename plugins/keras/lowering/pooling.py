@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
 from .conv import _ints, out_size
 from .dynamic_pool_3d import split_pool_3d
+from .dynamic_shape import runtime_size
 from .registry import Unsupported, channels_last_only, lowers
 
 
@@ -42,9 +45,102 @@ def pool(ctx: LayerContext) -> Value:
     _, h, w, c = ctx.shape(x)
     out = (None, out_size(h, kernel[0], strides[0], 1, padding), out_size(w, kernel[1], strides[1], 1, padding), c)
     op = "MaxPool" if "Max" in ctx.class_name else "AvgPool"
+    if x.dtype == DType.INT32 and op == "MaxPool":  # int32/int64 ids (.model_walk): TF.js's MaxPool is float32 only
+        y = integer_max_pool(ctx, x, kernel, strides, padding)
+        return ctx.squeeze(y, 1, "as_1d") if one_d else y
     y = ctx.op(op, [x], {"ksize": [1, *kernel, 1], "strides": [1, *strides, 1], "padding": padding.upper(),
                          "data_format": "NHWC"}, shape=out)
     return ctx.squeeze(y, 1, "as_1d") if one_d else y
+
+
+#: The most window positions an integer max pool is unrolled into (one Slice and one Maximum each).
+MAX_INTEGER_WINDOW = 64
+INT32_MIN = np.iinfo(np.int32).min
+
+
+def integer_max_pool(ctx: LayerContext, x: Value, kernel: list[int], strides: list[int], padding: str) -> Value:
+    """MaxPool of int32 NHWC ``x`` as Keras computes it on integers, exactly: axis by axis (a max over a window is
+    the max over its rows of the max over its columns), each the ``Maximum`` of the window's unit-stride ``Slice``s,
+    then every ``stride``-th position picked by a ``GatherV2`` (wasm's strided StridedSlice of int32 is wrong).
+    Padding "same" pads with INT32_MIN as TensorFlow ignores the padding (every window holds an input value). Over a
+    size unknown in the config (padding "valid"), the slices end counted from the end and the positions are a Range of
+    the run-time size; "same" there is refused by name (its padding depends on the size)."""
+    for axis, (k, s) in enumerate(zip(kernel, strides), start=1):
+        x = _integer_max_pool_axis(ctx, x, axis, k, s, padding)
+    return x
+
+
+def _integer_max_pool_axis(ctx: LayerContext, x: Value, axis: int, k: int, s: int, padding: str) -> Value:
+    """One spatial axis of :func:`integer_max_pool`."""
+    shape = list(ctx.shape(x))
+    n = shape[axis]
+    if k > MAX_INTEGER_WINDOW:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on int32 integers with a window of {k} (lowered on "
+                          f"int32 up to {MAX_INTEGER_WINDOW})")
+    if n is None:
+        if padding == "same":
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on int32 integers with padding 'same' over a "
+                              "size unknown in the config (lowered on int32 for known sizes or padding 'valid')")
+        return _runtime_max_pool_axis(ctx, x, axis, k, s)
+    out = out_size(n, k, s, 1, padding)
+    if out is None or out < 1:
+        raise ctx.error(f"pools a size of {n} with a window of {k}")
+    if padding == "same":
+        total = max((out - 1) * s + k - n, 0)
+        if total:
+            pads = np.zeros((len(shape), 2), np.int32)
+            pads[axis] = (total // 2, total - total // 2)
+            n += total
+            shape[axis] = n
+            x = ctx.op("PadV2", [x, ctx.ints(pads, f"pads_{axis}"), ctx.const(np.int32(INT32_MIN), f"lowest_{axis}")],
+                       {"Tpaddings": DType.INT32}, shape=tuple(shape), label=f"padded_{axis}")
+    positions = n - k + 1
+    shape[axis] = positions
+    y = None
+    for j in range(k):
+        begin, size = [0] * len(shape), [-1] * len(shape)
+        begin[axis], size[axis] = j, positions
+        window = x if k == 1 else ctx.op("Slice", [x, ctx.ints(begin, f"begin_{axis}_{j}"),
+                                                   ctx.ints(size, f"size_{axis}_{j}")],
+                                         {"Index": DType.INT32}, shape=tuple(shape), label=f"window_{axis}_{j}")
+        y = window if y is None else ctx.binary("Maximum", y, window, label=f"max_{axis}_{j}")
+    if s == 1 and positions == out:
+        return y
+    shape[axis] = out
+    picked = ctx.ints(np.arange(out, dtype=np.int32) * s, f"picked_{axis}")
+    return ctx.op("GatherV2", [y, picked, ctx.ints(axis, f"axis_{axis}")], {"Tparams": DType.INT32,
+                                                                           "Tindices": DType.INT32,
+                                                                           "Taxis": DType.INT32, "batch_dims": 0},
+                  shape=tuple(shape), label=f"strided_{axis}")
+
+
+def _runtime_max_pool_axis(ctx: LayerContext, x: Value, axis: int, k: int, s: int) -> Value:
+    """:func:`_integer_max_pool_axis` with padding "valid" over a size unknown in the config: window ``j`` is the
+    unit-stride ``StridedSlice`` from ``j`` to ``k - 1 - j`` before the end, the picked positions
+    ``Range(0, positions, stride)`` of the run-time size."""
+    shape = list(ctx.shape(x))
+    rank = len(shape)
+    others = sum(1 << i for i in range(rank) if i != axis)
+    y = None
+    for j in range(k):
+        begin, end = [0] * rank, [0] * rank
+        begin[axis], end[axis] = j, -(k - 1 - j)
+        attrs = {"Index": DType.INT32, "begin_mask": others, "end_mask": others | (1 << axis if j == k - 1 else 0),
+                 "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0}
+        window = x if k == 1 else ctx.op("StridedSlice", [x, ctx.ints(begin, f"begin_{axis}_{j}"),
+                                                          ctx.ints(end, f"end_{axis}_{j}"),
+                                                          ctx.ints([1] * rank, f"strides_{axis}_{j}")],
+                                         attrs, shape=tuple(shape), label=f"window_{axis}_{j}")
+        y = window if y is None else ctx.binary("Maximum", y, window, label=f"max_{axis}_{j}")
+    if s == 1:
+        return y
+    picked = ctx.op("Range", [ctx.ints(0, f"first_{axis}"), runtime_size(ctx, y, axis, f"positions_{axis}"),
+                              ctx.ints(s, f"stride_{axis}")], {"Tidx": DType.INT32}, dtype=DType.INT32,
+                    shape=(None,), label=f"picked_{axis}")
+    return ctx.op("GatherV2", [y, picked, ctx.ints(axis, f"axis_{axis}")], {"Tparams": DType.INT32,
+                                                                           "Tindices": DType.INT32,
+                                                                           "Taxis": DType.INT32, "batch_dims": 0},
+                  shape=tuple(shape), label=f"strided_{axis}")
 
 
 @lowers("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",

@@ -125,10 +125,14 @@ def _upsampling_check(config: dict[str, Any]) -> str | None:
 
 @lowers("UpSampling2D", check=_upsampling_check, channels_first=True)
 def upsampling(ctx: LayerContext) -> Value:
-    """Nearest (pixel repetition) or bilinear with half-pixel centres, as ``tf.image.resize`` does."""
+    """Nearest (pixel repetition) or bilinear with half-pixel centres, as ``tf.image.resize`` does. Integers (the
+    int32/int64 ids the walk hands over as they are) are repeated along each axis, as Keras 3 does: TF.js's wasm
+    ResizeNearestNeighbor returns float32 for int32 (the backend contract), exact only up to 2^24."""
     _spatial_rank(ctx)
     factors = ctx.config.get("size", 2)
     fh, fw = (factors, factors) if isinstance(factors, int) else (int(factors[0]), int(factors[1]))
+    if ctx.x.dtype != DType.FLOAT32 and ctx.config.get("interpolation", "nearest") == "nearest":
+        return repeat_axis(ctx, repeat_axis(ctx, ctx.x, 1, fh), 2, fw)
     shape = ctx.shape()
     h, w = shape[1:3]
     if h is None or w is None:  # the sizes read at run time, as tf_keras's ``resize_images`` reads them

@@ -13,15 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.narrow_ints import int32_halves, int32_product
 
-from .context import STATE_KEYWORD, LayerContext, check_call_kwargs
+from .context import STATE_KEYWORD, LayerContext, broadcast_shape, check_call_kwargs
 from .registry import LOWERINGS, Unsupported, lowers
 from .runtime_fold import merge_axes, split_first_axis
 
 #: ``keras.backend.epsilon()``; Keras 3 caps ``1/‖x‖`` at ``1/epsilon``.
 EPSILON = 1e-7
+#: The most terms an int32 dot sums exactly with TF.js's int32 Sum: cpu adds them in a float64 (exact while the
+#: running sum stays within 2^53: 2^22 terms below 2^31), then stores it modulo 2^32; wasm adds in int32, wrapping.
+EXACT_INT32_TERMS = 2**22
 
 
 # -- Dot ------------------------------------------------------------------------------------------------------
@@ -63,6 +69,8 @@ def dot(ctx: LayerContext) -> Value:
     a, b = _axes(ctx, ranks)
     if shapes[0][a] is not None and shapes[1][b] is not None and shapes[0][a] != shapes[1][b]:
         raise ctx.error(f"contracts sizes {shapes[0][a]} and {shapes[1][b]}")
+    if _int32_dot(ctx):
+        return _exact_int32_dot(ctx, x, y, shapes, a, b)
     if ctx.config.get("normalize"):
         x, y = _l2_normalize(ctx, x, a, "normalized_0"), _l2_normalize(ctx, y, b, "normalized_1")
     if ranks == [2, 2]:
@@ -75,6 +83,60 @@ def dot(ctx: LayerContext) -> Value:
         return ctx.op("BatchMatMulV2", [x, y], {"adj_x": a == 1, "adj_y": b == 2}, shape=(None, rows, cols),
                       label="dot")
     raise Unsupported(f"layer {ctx.name!r} (Dot) on inputs of ranks {ranks}")
+
+
+def _int32_dot(ctx: LayerContext) -> bool:
+    """Whether tf_keras's Dot computes on int32 tensors here: its ``batch_dot`` multiplies and sums them in int32,
+    wrapping modulo 2^32 (the walk hands them over as they are). Its other integers are refused by name: int64 sums
+    that do not wrap at 2^32 (TF.js holds int64 as int32), 8/16-bit ones wrapping in their dtype. Keras 3's Dot of
+    integers is a float32 matmul (the walk refuses it on int32/int64)."""
+    dtypes = [d for d in ctx.keras_dtypes if isinstance(d, DType)]
+    if ctx.keras3 or not dtypes:
+        return False
+    if len(dtypes) != len(ctx.inputs) or any(d != DType.INT32 for d in dtypes) or \
+            any(v.dtype != DType.INT32 for v in ctx.inputs):
+        raise Unsupported(f"layer {ctx.name!r} (Dot) on {'/'.join(sorted({d.numpy.name for d in dtypes}))} "
+                          "integers (tf_keras computes the dot in their dtype, wrapping there; lowered for int32)")
+    return True
+
+
+def _exact_int32_dot(ctx: LayerContext, x: Value, y: Value, shapes: list[tuple[int | None, ...]], a: int, b: int
+                     ) -> Value:
+    """tf_keras's int32 ``batch_dot`` exactly: each product wrapped as TF's int32 Mul (:func:`int32_product`; TF.js's
+    cpu Mul is a float64 one), summed modulo 2^32 (:func:`_int32_sum`; wrapping is associative, so the order does
+    not matter). Rank 3: ``[B, M, K, 1] · [B, 1, K, N]`` summed over K (TF.js's BatchMatMul computes in float32)."""
+    if [len(s) for s in shapes] not in ([2, 2], [3, 3]):
+        raise Unsupported(f"layer {ctx.name!r} (Dot) on inputs of ranks {[len(s) for s in shapes]}")
+    if ctx.config.get("normalize"):  # tf_keras fails on it (l2_normalize of integers)
+        raise Unsupported(f"layer {ctx.name!r} (Dot) normalizing int32 integers")
+    size = shapes[0][a] if shapes[0][a] is not None else shapes[1][b]
+    if len(shapes[0]) == 2:
+        products = int32_product(ctx.graph, x, y, f"{ctx.name}/products", broadcast_shape(x.shape, y.shape))
+        return _int32_sum(ctx, products, 1, size, (None, 1))
+    rows = x if a == 2 else ctx.transpose(x, [0, 2, 1], "rows")  # [B, M, K]
+    cols = y if b == 1 else ctx.transpose(y, [0, 2, 1], "cols")  # [B, K, N]
+    left, right = ctx.expand_dims(rows, 3, "rows_expanded"), ctx.expand_dims(cols, 1, "cols_expanded")
+    products = int32_product(ctx.graph, left, right, f"{ctx.name}/products", broadcast_shape(left.shape, right.shape))
+    return _int32_sum(ctx, products, 2, size, (None, ctx.shape(rows)[1], ctx.shape(cols)[2]))
+
+
+def _int32_sum(ctx: LayerContext, terms: Value, axis: int, size: int | None, shape: tuple[int | None, ...]) -> Value:
+    """The int32 sum of ``terms`` along ``axis`` modulo 2^32, as TF's: TF.js's int32 Sum over up to
+    :data:`EXACT_INT32_TERMS` terms; over more, or a number unknown in the config, the sums of the terms' 16-bit
+    halves (:func:`int32_halves`: cpu's float64 stays exact up to 2^37 terms), then ``high · 2^16 + low`` (cpu's
+    int32 Mul and AddV2 are exact below 2^53, then wrap; wasm's wrap)."""
+    keep = len(shape) == 2  # rank 2: Keras keeps the summed axis as [batch, 1]
+
+    def total(value: Value, label: str) -> Value:
+        return ctx.op("Sum", [value, ctx.ints([axis], f"{label}_axis")], {"keep_dims": keep, "Tidx": DType.INT32},
+                      shape=shape, label=label)
+
+    if size is not None and size <= EXACT_INT32_TERMS:
+        return total(terms, "dot")
+    high, low = int32_halves(ctx.graph, terms, f"{ctx.name}/terms")
+    shifted = ctx.binary("Mul", total(high, "high_sum"), ctx.const(np.asarray(1 << 16, np.int32), "half"),
+                         label="high_shifted")
+    return ctx.binary("AddV2", shifted, total(low, "low_sum"), label="dot")
 
 
 # -- TimeDistributed ------------------------------------------------------------------------------------------
