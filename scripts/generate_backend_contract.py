@@ -272,6 +272,10 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     ("TruncateDiv", "wasm", "int32", "INT32_MAX / 1 gives INT32_MIN (float32 round trip)", False,
      "TruncateDiv/i32_signs"),
     ("Div", "wasm", "int32", "INT32_MAX / 1 gives INT32_MIN (float32 round trip)", False, "Div/i32_signs"),
+    # one op alone cannot show it (its output is read back as float32): measured by tests/test_cpu_int32_to_float_cast.py
+    ("Cast", "cpu", "int32", "int32 -> float32 keeps integers past 2^24 unrounded (the Int32Array relabelled), so the "
+     "next op sees 16777217 where TF has 16777216: comparisons and sums past 2^24 differ", False, "",
+     {"attr:SrcT": ["int32"], "attr:DstT": ["float32"]}),
     *_WEBGL_DEVIATION_ROWS,
 ]
 SPECIAL_VALUE_DEVIATIONS: list[dict[str, Any]] = sorted(
