@@ -15,26 +15,24 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 import tfjsconv  # noqa: E402
+from tf_models import raw_ops_graph  # noqa: E402
 
 pytestmark = pytest.mark.node
 IDS = np.int32([16777217, 16777216, 2**31 - 1, 33554435, 5, -16777217])
 OUTPUTS = ["same", "plus_half"]
 
 
+def _build(tf) -> None:
+    ids = tf.compat.v1.placeholder(tf.int32, IDS.shape, name="ids")
+    floats = tf.raw_ops.Cast(x=ids, DstT=tf.float32)
+    tf.raw_ops.Equal(x=floats, y=tf.constant(16777216.0), name="same")
+    tf.raw_ops.AddV2(x=floats, y=tf.constant(0.5), name="plus_half")
+
+
 @pytest.fixture(scope="module")
 def frozen(tmp_path_factory):
-    """``same = Cast(ids) == 16777216.0`` and ``plus_half = Cast(ids) + 0.5`` as a frozen GraphDef, and TF's outputs."""
-    graph = tf.Graph()
-    with graph.as_default():
-        ids = tf.compat.v1.placeholder(tf.int32, IDS.shape, name="ids")
-        floats = tf.raw_ops.Cast(x=ids, DstT=tf.float32)
-        tf.raw_ops.Equal(x=floats, y=tf.constant(16777216.0), name="same")
-        tf.raw_ops.AddV2(x=floats, y=tf.constant(0.5), name="plus_half")
-    with tf.compat.v1.Session(graph=graph) as session:
-        got = session.run([f"{n}:0" for n in OUTPUTS], {"ids:0": IDS})
-    source = tmp_path_factory.mktemp("cast") / "cast.pb"
-    source.write_bytes(graph.as_graph_def().SerializeToString())
-    return source, dict(zip(OUTPUTS, got, strict=True))
+    """``same = Cast(ids) == 16777216.0`` and ``plus_half = Cast(ids) + 0.5`` as a GraphDef, and TF's outputs."""
+    return raw_ops_graph(tmp_path_factory.mktemp("cast") / "cast.pb", _build, {"ids": IDS}, OUTPUTS)
 
 
 def test_the_notice_names_the_cast_for_cpu_only(frozen, tmp_path):

@@ -17,6 +17,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 import tfjsconv  # noqa: E402
+from tf_models import raw_ops_graph  # noqa: E402
 
 pytestmark = pytest.mark.node
 INF = np.float32(np.inf)
@@ -28,21 +29,18 @@ FEEDS = {"x": ROWS, "z": BIG}
 OUTPUTS = ["log_sum_exp", "log_big"]
 
 
+def _build(tf) -> None:
+    x = tf.compat.v1.placeholder(tf.float32, ROWS.shape, name="x")
+    z = tf.compat.v1.placeholder(tf.float32, BIG.shape, name="z")
+    summed = tf.raw_ops.Sum(input=tf.raw_ops.Exp(x=x), axis=tf.constant([1]))
+    tf.raw_ops.Log(x=summed, name="log_sum_exp")
+    tf.raw_ops.Log(x=z, name="log_big")
+
+
 @pytest.fixture(scope="module")
 def frozen(tmp_path_factory):
-    """``log_sum_exp = Log(Sum(Exp(x), 1))`` and ``log_big = Log(z)`` as a frozen GraphDef, and TF's outputs."""
-    graph = tf.Graph()
-    with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, ROWS.shape, name="x")
-        z = tf.compat.v1.placeholder(tf.float32, BIG.shape, name="z")
-        summed = tf.raw_ops.Sum(input=tf.raw_ops.Exp(x=x), axis=tf.constant([1]))
-        tf.raw_ops.Log(x=summed, name="log_sum_exp")
-        tf.raw_ops.Log(x=z, name="log_big")
-    with tf.compat.v1.Session(graph=graph) as session:
-        got = session.run([f"{n}:0" for n in OUTPUTS], {"x:0": ROWS, "z:0": BIG})
-    source = tmp_path_factory.mktemp("log0") / "log0.pb"
-    source.write_bytes(graph.as_graph_def().SerializeToString())
-    return source, dict(zip(OUTPUTS, got, strict=True))
+    """``log_sum_exp = Log(Sum(Exp(x), 1))`` and ``log_big = Log(z)`` as a GraphDef, and TF's outputs."""
+    return raw_ops_graph(tmp_path_factory.mktemp("log0") / "log0.pb", _build, FEEDS, OUTPUTS)
 
 
 def same(got, want) -> bool:

@@ -13,6 +13,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 import tfjsconv  # noqa: E402
+from tf_models import raw_ops_graph  # noqa: E402
 
 pytestmark = pytest.mark.node
 #: 256 ids (a shader runs on the input itself): int32's ends, odd values past 2^24, small ones.
@@ -20,19 +21,16 @@ IDS = np.tile(np.int32([2**31 - 1, -2**31, 2**24 + 1, 2**24 + 3, 123, -5, 0, 7])
 OUTPUTS = ["flat", "clipped"]
 
 
+def _build(tf) -> None:
+    ids = tf.compat.v1.placeholder(tf.int32, IDS.shape, name="ids")
+    tf.raw_ops.Reshape(tensor=ids, shape=tf.constant([-1]), name="flat")
+    tf.raw_ops.Maximum(x=ids, y=tf.constant(-7), name="clipped")
+
+
 @pytest.fixture(scope="module")
 def frozen(tmp_path_factory):
-    """``flat = Reshape(ids, [-1])`` and ``clipped = Maximum(ids, -7)`` as a frozen GraphDef, and TF's outputs."""
-    graph = tf.Graph()
-    with graph.as_default():
-        ids = tf.compat.v1.placeholder(tf.int32, IDS.shape, name="ids")
-        tf.raw_ops.Reshape(tensor=ids, shape=tf.constant([-1]), name="flat")
-        tf.raw_ops.Maximum(x=ids, y=tf.constant(-7), name="clipped")
-    with tf.compat.v1.Session(graph=graph) as session:
-        got = session.run([f"{n}:0" for n in OUTPUTS], {"ids:0": IDS})
-    source = tmp_path_factory.mktemp("int32_inputs") / "ids.pb"
-    source.write_bytes(graph.as_graph_def().SerializeToString())
-    return source, dict(zip(OUTPUTS, got, strict=True))
+    """``flat = Reshape(ids, [-1])`` and ``clipped = Maximum(ids, -7)`` as a GraphDef, and TF's outputs."""
+    return raw_ops_graph(tmp_path_factory.mktemp("int32_inputs") / "ids.pb", _build, {"ids": IDS}, OUTPUTS)
 
 
 def test_the_notice_names_int32_inputs_for_webgl_only(frozen, tmp_path):

@@ -174,6 +174,21 @@ def frozen_graph(path: Path) -> Path:
     return path
 
 
+def raw_ops_graph(path: Path, build, feeds: dict[str, np.ndarray],
+                  outputs: list[str]) -> tuple[Path, dict[str, np.ndarray]]:
+    """A TF1 graph of raw ops, ``build(tf)`` making its placeholders (named as ``feeds``) and ``outputs``, written to
+    ``path`` as a GraphDef .pb, with TensorFlow's outputs for ``feeds`` (the reference of one-op contract tests)."""
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        build(tf)
+    with tf.compat.v1.Session(graph=graph) as session:
+        got = session.run([f"{n}:0" for n in outputs], {f"{k}:0": v for k, v in feeds.items()})
+    path.write_bytes(graph.as_graph_def().SerializeToString())
+    return path, dict(zip(outputs, got, strict=True))
+
+
 def hub_v1(path: Path) -> Path:
     """A TF1 hub-format module: SavedModel with an empty tag-set, signature 'default', tfhub_module.pb."""
     import tensorflow as tf
