@@ -7,6 +7,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 EXTRAS ?= test
+# The suite runs on this many pytest-xdist workers, a test file each at a time (0: in one process).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test venv browser conformance clean
 
@@ -25,7 +27,7 @@ browser:
 	@scripts/install_chromium.sh
 
 test: venv browser
-	$(VENV)/bin/python -m pytest --durations=15 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # The three conformance tables (docs/conformance/*.md and bench/results/), against TF, Keras and
 # ONNX's node tests, webgl included; about 15 minutes on the 2-core machine.
