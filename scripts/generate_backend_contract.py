@@ -214,6 +214,8 @@ _WEBGL_ROWS_I32 = [  # webgl holds int32 as float32: past 2^24 low bits go, INT3
     ("Sub", "differences past 2^24 lose low bits (INT32_MAX - 1 gives INT32_MIN); TF wraps modulo 2^32",
      "Sub/i32_overflow"),
     ("Sum", "sums past 2^24 lose low bits; TF wraps modulo 2^32", "Sum/i32_overflow"),
+    ("Prod", "products past 2^24 lose low bits; TF wraps modulo 2^32", "Prod/i32_wide"),
+    ("Cumprod", "products past 2^24 lose low bits; TF wraps modulo 2^32", "Cumprod/i32_wide"),
     ("Min", "the Min over nothing is INT32_MAX, which comes out INT32_MIN (measured by "
      "tests/test_backend_contract_empty_reductions.py)", ""),
     ("FloorDiv", "INT32_MIN // -1 and INT32_MAX // 1 go through float32", "FloorDiv/i32_signs"),
@@ -268,10 +270,17 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     ("Square", "cpu", "int32", "squares past 2^24 lose low bits (float32); TF wraps modulo 2^32", False, "Square/i32"),
     ("Mul", "cpu", "int32", "products past 2^53 lose low bits (a JS float64 multiply, which wraps modulo 2^32 "
      "exactly below that); TF wraps modulo 2^32", False, "Mul/i32_overflow"),
+    ("Prod", "cpu", "int32", "products past 2^53 lose low bits (a JS float64 product, wrapped modulo 2^32 only when "
+     "stored); TF wraps every step modulo 2^32", False, "Prod/i32_wide"),
+    ("Cumprod", "cpu", "int32", "products past 2^53 lose low bits (each step a JS float64 multiply); TF wraps modulo "
+     "2^32", False, "Cumprod/i32_wide"),
     ("FloorDiv", "wasm", "int32", "INT32_MAX // 1 gives INT32_MIN (float32 round trip)", False, "FloorDiv/i32_signs"),
     ("TruncateDiv", "wasm", "int32", "INT32_MAX / 1 gives INT32_MIN (float32 round trip)", False,
      "TruncateDiv/i32_signs"),
     ("Div", "wasm", "int32", "INT32_MAX / 1 gives INT32_MIN (float32 round trip)", False, "Div/i32_signs"),
+    ("Cast", "cpu,wasm", "float32", "float -> int32 wraps values outside [-2^31, 2^31) modulo 2^32 and gives 0 for "
+     "NaN/±Inf; TF (x86-64) gives INT32_MIN for each", True, "Cast/f32_to_i32_out_of_range",
+     {"attr:SrcT": ["float32"], "attr:DstT": ["int32"]}),
     # one op alone cannot show it (its output is read back as float32): measured by tests/test_cpu_int32_to_float_cast.py
     ("Cast", "cpu", "int32", "int32 -> float32 keeps integers past 2^24 unrounded (the Int32Array relabelled), so the "
      "next op sees 16777217 where TF has 16777216: comparisons and sums past 2^24 differ", False, "",

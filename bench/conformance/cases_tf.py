@@ -425,6 +425,9 @@ case("ArgMax", "bool_like_i32_axis0", [ints(4, 3, low=0, high=2), np.int32(0)], 
 case("Sum", "bool_cast_free_i32_keep", [ints(2, 3, 4), i32(0, 2)], {"keep_dims": True}, consts=(1,))
 case("Round", "halves", [np.float32([-3.5, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 8388609.0])])
 case("Cast", "f32_to_i32_big", [np.float32([2.1e9, -2.1e9, 16777217.0, -0.99])], {"DstT": "int32"})
+# out of int32's range, ±Inf and NaN: TF (x86-64) gives INT32_MIN for each
+case("Cast", "f32_to_i32_out_of_range", [np.float32([3e9, -3e9, 2**31, -2**31, -2147483904.0, 1e20, INF, -INF, NAN,
+                                                     2147483520.0])], {"DstT": "int32"})
 
 # -- more attrs of the common ops ---------------------------------------------------------------------
 case("Einsum", "attention", [[f32(1, 2, 3, 4), f32(1, 2, 5, 4)]], {"equation": "bhqd,bhkd->bhqk"})
@@ -442,6 +445,11 @@ case("Sigmoid", "large", [np.float32([-100, -88, -20, 20, 88, 100])])
 case("Softplus", "thresholds", [np.float32([-100, -20, -15, 15, 20, 30, 100])])
 case("AddN", "single", [[f32(3)]])
 case("Prod", "i32_overflow", [i32(65536, 65536, 3), i32(0)], {"keep_dims": False}, consts=(1,))
+# products past 2^53 ((2^31 - 1)^2 = 2^62 - 2^32 + 1): a float64 product drops bits TF's wrapped one keeps
+case("Prod", "i32_wide", [i32(I32_MAX, I32_MAX, 3, 7, 46341, -46343, 1000003, -5).reshape(2, 4), i32(1)],
+     {"keep_dims": False}, consts=(1,))
+case("Cumprod", "i32_wide", [i32(I32_MAX, I32_MAX, 3, 7, 46341, -46343, 1000003, -5).reshape(2, 4), np.int32(1)],
+     consts=(1,))
 case("Range", "i32_neg_delta", [np.int32(10), np.int32(-3), np.int32(-4)])
 case("Fill", "bool", [i32(2, 2), np.bool_(True)], consts=(0,))
 case("StridedSlice", "newaxis_and_shrink", [f32(4, 5), i32(0, 1, 0), i32(0, 2, 5), i32(1, 1, 2)],

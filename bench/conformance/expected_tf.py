@@ -48,6 +48,12 @@ _known("Neg/i32", wasm="wrong: wasm neg(INT32_MAX) gives INT32_MIN (float32 roun
 _known("Square/i32", cpu="wrong: TF.js cpu square(int32) loses low bits past 2^24 (float32), TF wraps")
 _known("Mul/i32_overflow", cpu="wrong: TF.js cpu int32 multiply is a JS float64 one: products past 2^53 lose low "
        "bits before the int32 store wraps; TF wraps modulo 2^32")
+_known("Cast/f32_to_i32_out_of_range", both="wrong: TF.js wraps floats outside int32's range modulo 2^32 and casts "
+       "NaN/±Inf to 0; TF (x86-64) gives INT32_MIN for each (--exact_special_values rewrites it)")
+_known("Prod/i32_wide", cpu="wrong: TF.js cpu int32 product is a JS float64 one: products past 2^53 lose low bits "
+       "before the int32 store wraps; TF wraps every step modulo 2^32")
+_known("Cumprod/i32_wide", cpu="wrong: TF.js cpu int32 cumulative product multiplies in float64: steps past 2^53 "
+       "lose low bits before the int32 store wraps; TF wraps modulo 2^32")
 _known("FloorDiv/i32_signs", wasm="wrong: wasm INT32_MAX // 1 gives INT32_MIN (float32 round trip)")
 _known("TruncateDiv/i32_signs", wasm="wrong: wasm INT32_MAX / 1 gives INT32_MIN (float32 round trip)")
 _known("Div/i32_signs", wasm="wrong: wasm INT32_MAX / 1 gives INT32_MIN (float32 round trip)")
@@ -92,7 +98,7 @@ for _key in ("Sin/f32", "Sin/special", "Cos/f32", "Cos/special", "Tan/f32", "Tan
                        "FFTs use them for their twiddle factors), and wrong for ±1e30")
 for _key in ("Abs/i32", "Square/i32", "Relu/i32", "Mul/i32_overflow", "FloorDiv/i32_signs", "TruncateDiv/i32_signs",
              "Div/i32_signs", "Sum/i32_overflow", "Neg/i32", "Add/i32_overflow", "AddV2/i32_overflow",
-             "Sub/i32_overflow"):
+             "Sub/i32_overflow", "Prod/i32_wide", "Cumprod/i32_wide"):
     _known(_key, webgl="wrong: webgl holds int32 as float32: INT32_MAX and results past 2^24 lose their low bits")
 
 SAFE_STATUSES = frozenset({"pass", "refused", "unsupported", "no kernel", "skipped"})

@@ -23,6 +23,8 @@ only float nodes. Each rewrite keeps TF's exact rule, measured with ``tf.raw_ops
 * ``Where``: NaN is true → ``Where(x != 0)``.
 * ``Log`` (webgl: its shader's ``log(±0)`` is -88.03 on SwiftShader): ``log(±0) = -Inf`` →
   ``SelectV2(x == 0, -Inf, Log(x))`` (NaN, negatives and the rest keep the kernel's own, right, answer).
+* ``Cast`` float → int32: TF (x86-64) gives INT32_MIN for NaN, ±Inf and values outside [-2^31, 2^31), TF.js
+  wraps them modulo 2^32 (NaN, ±Inf: 0) → ``SelectV2(-2^31 <= x < 2^31, Cast(x), INT32_MIN)``.
 * ``_FusedConv2D`` [BiasAdd, Relu6], ``_FusedMatMul`` [BiasAdd, Relu or Relu6] (wasm's fused activation
   turns NaN into 0): split into the op with its bias only and the activation unfused.
 
@@ -172,6 +174,19 @@ def _split_fused_activation(b: _Builder) -> None:
         rewrite(node, activation, [biased], {"T": b.dtype})
 
 
+def _cast_to_int32(b: _Builder) -> None:
+    """TF's float → int32 cast gives INT32_MIN for NaN, ±Inf and anything outside [-2^31, 2^31) (x86-64's
+    conversion); TF.js wraps modulo 2^32 and gives 0 for NaN/±Inf."""
+    node = b.node
+    x = node.inputs[0]
+    kept = b.graph.add_op("Cast", [x], dict(node.attrs), name=f"{node.name}{GUARDED_SUFFIX}", dtype=DType.INT32)
+    low = b.op("GreaterEqual", [x, b.const(-2.0**31, "int32_min")], "not_below", out=DType.BOOL)
+    high = b.op("Less", [x, b.const(2.0**31, "two_to_31")], "below_two_to_31", out=DType.BOOL)
+    in_range = b.op("LogicalAnd", [low, high], "in_range", out=DType.BOOL, attrs={})  # NaN: false
+    int32_min = b.graph.const(np.int32(-2**31), name=f"{node.name}/int32_min_result", dtype=DType.INT32)
+    rewrite(node, "SelectV2", [in_range, kept, int32_min], {"T": DType.INT32})
+
+
 def _where(b: _Builder) -> None:
     x = b.node.inputs[0]
     b.node.inputs[0] = b.op("NotEqual", [x, b.const(0.0, "zero")], "non_zero", out=DType.BOOL)
@@ -181,7 +196,7 @@ def _where(b: _Builder) -> None:
 REWRITES = {"Maximum": _nan_propagating_pair, "Minimum": _nan_propagating_pair, "Relu6": _relu6,
             "Sign": _sign, "ClipByValue": _clip, "Pow": _pow, "ArgMax": _argmax, "ArgMin": _argmin,
             "MaxPool": _max_pool, "Softmax": _softmax, "Where": _where, "Log": _log,
-            "_FusedConv2D": _split_fused_activation, "_FusedMatMul": _split_fused_activation}
+            "_FusedConv2D": _split_fused_activation, "_FusedMatMul": _split_fused_activation, "Cast": _cast_to_int32}
 
 
 def _guarded(node: Node) -> bool:
