@@ -4,11 +4,11 @@ Keras 3 bias axes (:func:`.core.keras3_traced_bias_axis`): its TensorFlow backen
 the last axis when that axis is *known at trace time* to be as long as the filters. The lowering follows the sizes
 TensorFlow's trace knows (:func:`.traced_shapes.traced_shape`): a size a broadcast merges in from another input stays known
 through the layers that follow (a flip, a cumulative sum, a tile, normalizations, a softmax, padding, upsampling,
-a reshape), and a size a dilated convolution over an unknown size forgets is known again once merged with a known
-tensor. Expected values: the model's ``tf.function`` trace (what ``--loader=tensorflow`` converts) with
+a reshape, a sort or top_k: TensorFlow evaluates their ``k = tf.shape(x)[axis]``), and a size a dilated convolution
+over an unknown size forgets is known again once merged with a known tensor. Expected values: the model's ``tf.function`` trace (what ``--loader=tensorflow`` converts) with
 TensorFlow's graph optimizer off (:func:`test_keras_lowering_rk27_merged_sizes.graph_outputs`), batch 1 and 3, at
 an unknown length as long as the known one and at 1 (broadcast), TF.js cpu and wasm. A layer the lowering cannot
-follow the sizes through (``ops.sort``: TensorFlow's ``top_k`` of a run-time ``k``) stays refused by name.
+follow the sizes through (``ops.repeat``: a Reshape to run-time sizes) stays refused by name.
 """
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ AFTER_A_MERGE = {
     "zero_padding": lambda k, y: k.layers.Permute((2, 1))(k.layers.ZeroPadding1D(0)(k.layers.Permute((2, 1))(y))),
     "upsampling": lambda k, y: k.layers.Permute((2, 1))(k.layers.UpSampling1D(1)(k.layers.Permute((2, 1))(y))),
     "reshape": lambda k, y: k.layers.Reshape((3, 4))(y),
+    # TensorFlow's sort is top_k with k = tf.shape(x)[axis], which its shape inference evaluates (session 14)
+    "sort_last": lambda k, y: k.ops.sort(y, axis=-1),
+    "sort_axis_1": lambda k, y: k.ops.sort(y, axis=1),
+    "top_k": lambda k, y: k.ops.top_k(y, 4)[0],
 }
 
 
@@ -80,17 +84,17 @@ def test_sizes_tensorflow_knows_are_followed_through_other_layers(tmp_path, tfjs
 
 
 def test_a_size_the_lowering_cannot_follow_stays_refused(tmp_path):
-    """``ops.sort`` runs as ``top_k`` with ``k`` read at run time in TensorFlow: whether its trace keeps the merged
-    length is not followed, and the bias rests on it: refused by name."""
+    """``ops.repeat`` lowers to a Reshape to run-time sizes: whether TensorFlow's trace keeps the merged length
+    through ``tf.repeat`` is not followed, and the bias rests on it: refused by name."""
     import tfjsconv
     from tfjsconv.errors import UsageError
 
     a, b = keras.Input((3, None), name="a"), keras.Input((3, 4), name="b")
-    y = keras.ops.sort(keras.layers.Add()([a, b]), axis=1)
+    y = keras.ops.repeat(keras.layers.Add()([a, b]), 1, axis=2)
     keras.Model([a, b], keras.layers.Conv1D(4, 1, name="conv", **cf)(y)).save(tmp_path / "m.keras")
     with pytest.raises(UsageError, match=r"'conv' \(Conv1D\): .*TensorFlow may know a size the lowering leaves "
                                          r"unknown there \(merged from another tensor by AddV2 .*\), which the "
-                                         r"lowering cannot follow through TopKV2 "):
+                                         r"lowering cannot follow through Reshape "):
         tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
 
 

@@ -218,9 +218,32 @@ def _tile(node: Any, ins: list[Shape | None]) -> list:
     return [tuple(None if d is None else d * m for d, m in zip(ins[0], _ints_of(node.inputs[1]), strict=True))]
 
 
+def _top_k(node: Any, ins: list[Shape | None]) -> list:
+    """TopKV2's values and indices: the input's sizes with ``k`` last. ``tf.sort``/``top_k`` read ``k`` as
+    ``tf.shape(x)[axis]``, which TensorFlow's shape inference evaluates where that size is known to it (a merged one
+    included), as :func:`_shape_element` follows."""
+    k = _shape_element(node.inputs[1])
+    return [(*ins[0][:-1], k)] * 2
+
+
+def _shape_element(value: Value) -> int | None:
+    """An int32 scalar the trace knows: a constant, or ``Shape(y)[a]`` (a one-element StridedSlice that shrinks
+    it) of a size ``y``'s traced shape knows; else None (unknown)."""
+    array = const_array(value)
+    if array is not None:
+        return int(np.asarray(array).reshape(-1)[0])
+    node = value.producer
+    if node.op != "StridedSlice" or node.inputs[0].producer.op != "Shape" or \
+            int(node.attrs.get("shrink_axis_mask", 0) or 0) != 1:
+        return None
+    axis = _ints_of(node.inputs[1])[0]
+    shape = traced_shape(node.inputs[0].producer.inputs[0]).shape
+    return None if shape is None or not -len(shape) <= axis < len(shape) else shape[axis]
+
+
 #: Shape rules :mod:`tfjsconv.passes.shapes` lacks, for ops the lowering makes between a merge and a bias.
 MORE_RULES = {"StridedSlice": _strided_slice, "Slice": _slice, "Einsum": _einsum, "GatherV2": _gather,
-              "BatchMatMulV2": _batch_matmul, "BatchMatMul": _batch_matmul, "Tile": _tile,
+              "BatchMatMulV2": _batch_matmul, "BatchMatMul": _batch_matmul, "Tile": _tile, "TopKV2": _top_k,
               **dict.fromkeys(("ReverseV2", "Cumsum", "Cumprod", "ClipByValue", "LeakyRelu", "Selu"), _same)}
 
 
