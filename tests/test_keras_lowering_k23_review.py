@@ -79,16 +79,18 @@ def test_a_nested_model_passing_its_input_shares_the_deletion(converted, tfjs_ru
     _verify(Path(f"{path}.out"), {"ids": ids[1:2]}, [outputs_one])
 
 
-def test_a_nested_model_setting_its_recorded_mask_again_is_a_gap():
+def test_a_nested_model_setting_its_recorded_mask_again_is_followed():
     """The attention deletes the embedding's mask; the nested model, called with its recorded mask, sets it on the
-    embedding again; the residual Add after both would see it or not by the run order."""
+    embedding again; the residual Add after both sees it or not by the run order, which the walk follows (session 14;
+    a gap before). Its numbers against Keras: ``set_again_read_by_a_residual_add`` in
+    ``tests/test_keras_lowering_s14_deleted_masks.py``."""
     L = keras.layers
     ids = keras.Input((STEPS,), dtype="int32", name="ids")
     e = L.Embedding(11, WIDTH, mask_zero=True, name="emb")(ids)
     a = L.Dense(WIDTH, name="deep")(L.Dense(WIDTH, name="deep0")(L.MultiHeadAttention(2, 4, name="mha")(e, e)))
     n = keras.Sequential([keras.Input((STEPS, WIDTH)), L.Dense(WIDTH)], name="inner")(e)
     model = keras.Model(ids, [L.GlobalAveragePooling1D(name="pool")(L.Add(name="res")([e, n])), a])
-    assert any("'inner' (Sequential: Keras sets its recorded mask on 'emb' again" in g for g in layer_gaps_of(model))
+    assert not layer_gaps_of(model), layer_gaps_of(model)
 
 
 @pytest.mark.parametrize("flavor", ["keras3", "tf_keras"])

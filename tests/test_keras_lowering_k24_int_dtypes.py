@@ -55,8 +55,9 @@ def into_resizing(k):
 
 
 def int32_into_resizing(k):
-    """int32 images through Cropping2D / Reshape into a bilinear Resizing: tf_keras returns floats (Keras 3 refuses,
-    see below); Add of int32 is computed exactly in float32 for these values."""
+    """int32 images through Cropping2D / Reshape into a bilinear Resizing: tf_keras returns floats (Keras 3 rounds
+    back to int32: tests/test_keras_lowering_s14_int32_bilinear.py); Add of int32 is computed exactly in float32 for
+    these values."""
     L = k.layers
     images = k.Input(SHAPE, name="images", dtype="int32")
     crop = L.Cropping2D(1, name="crop")(images)
@@ -103,7 +104,7 @@ def _refusal(tmp_path, model, flavor: str = "keras3.keras") -> str:
     return str(err.value)
 
 
-@pytest.mark.parametrize("dtype,interpolation", [("int32", "bilinear"), ("int32", "nearest"), ("bool", "nearest")])
+@pytest.mark.parametrize("dtype,interpolation", [("int32", "nearest"), ("bool", "nearest")])  # int32 bilinear: S14
 @pytest.mark.parametrize("layer", ["Cropping2D", "Reshape", "Flatten"])
 def test_keras3_resizing_of_integers_after_a_shape_layer_is_refused_by_name(tmp_path, dtype, interpolation, layer):
     L = keras.layers
@@ -140,11 +141,13 @@ def test_integers_tracked_through_time_distributed_of_a_shape_layer(tmp_path):
 
 
 def test_keras3_bilinear_upsampling_of_integers_is_refused_by_name(tmp_path):
-    """int32 ones (uint8 / int16 lower exactly since K28: tests/test_keras_lowering_k28_integer_resize.py)."""
-    images = keras.Input(SHAPE, name="images", dtype="int32")
+    """int32 ones over sizes unknown in the config (uint8 / int16 lower exactly since K28:
+    tests/test_keras_lowering_k28_integer_resize.py, int32 / int64 of static sizes since S14:
+    tests/test_keras_lowering_s14_int32_bilinear.py)."""
+    images = keras.Input((None, *SHAPE[1:]), name="images", dtype="int32")
     x = keras.layers.Permute((2, 1, 3), name="permute")(images)
     model = keras.Model(images, keras.layers.UpSampling2D(2, interpolation="bilinear", name="up")(x))
-    assert "'up' (UpSampling2D) on int32 integers (Keras keeps them exact" in _refusal(tmp_path, model)
+    assert "'up' (UpSampling2D) bilinear on int32 images (Keras 3 casts its result back" in _refusal(tmp_path, model)
 
 
 def test_keras3_resizing_after_an_untracked_integer_layer_is_refused_by_name(tmp_path):
@@ -157,10 +160,11 @@ def test_keras3_resizing_after_an_untracked_integer_layer_is_refused_by_name(tmp
 
 
 def test_keras3_time_distributed_resizing_of_tracked_integers_is_refused_by_name(tmp_path):
-    """int32 ones, bilinear (the wrapped Resizing sees the dtype since K28: 8/16-bit ones lower)."""
+    """int32 ones, nearest (the wrapped Resizing sees the dtype since K28: 8/16-bit ones lower; bilinear int32 ones
+    since S14)."""
     clips = keras.Input((3, 6, 8, 2), name="clips", dtype="int32")
     x = keras.layers.Reshape((3, 6, 8, 2), name="same")(clips)
-    resize = keras.layers.Resizing(3, 4, name="frame")
+    resize = keras.layers.Resizing(3, 4, interpolation="nearest", name="frame")
     model = keras.Model(clips, keras.layers.TimeDistributed(resize, name="frames")(x))
     assert "'frames' (TimeDistributed) on int32 integers (Keras keeps them exact" in _refusal(tmp_path, model)
 

@@ -95,13 +95,17 @@ def test_int32_ids_beyond_float32_match_keras_exactly(converted, tfjs_runtime, f
     _verify(path.parent / f"{path.name}.out", inputs, outputs)
 
 
-def test_int32_ids_into_dot_are_refused_by_name(tmp_path):
+def test_int32_ids_into_dot_lower_as_keras_float32_matmul(tmp_path):
     """Keras 3's Dot of int32 ids is a float32 matmul cast back to int32: ids beyond 2^24 came out with other digits,
-    silently; refused by name (MaxPooling, Masking, Average and ReLU of them lower exactly:
-    tests/test_keras_lowering_wide_int_layers.py)."""
+    silently (as a float32 Dot); refused by name since, and since S14 lowered as Keras computes it, cast, matmul and
+    cast back (tests/test_keras_lowering_s14_prod_dot.py checks the numbers)."""
+    import tfjsconv
+    from test_keras_lowering import LOWERED
+
     a = keras.Input((N, 2), name="a", dtype="int32")
-    x = keras.layers.Dot(2, name="layer")([a, a])
-    assert "'layer' (Dot) on int32 integers (Keras keeps them exact" in _refusal(tmp_path, keras.Model(a, x))
+    keras.Model(a, keras.layers.Dot(2, name="layer")([a, a])).save(tmp_path / "m.keras")
+    result = tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
+    assert result.details == [LOWERED], result.details
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int16"])

@@ -4,9 +4,11 @@ Both were refused by name on such ids. Keras keeps nearest UpSampling2D of int32
 columns, tf_keras resizes with ``tf.image.resize`` nearest); TF.js's wasm ResizeNearestNeighbor returns float32 for
 int32, so the lowering repeats the ids (ExpandDims, Tile, Reshape per axis). tf_keras's Dot of int32 is TF's int32
 ``batch_dot``, wrapping modulo 2^32; the lowering multiplies with the exact wrapped int32 product and sums with TF.js's
-int32 Sum (exact on cpu and wasm for these sizes). Keras 3's Dot of int32 is a float32 matmul cast back (refused), as
-are tf_keras's Dot of int64 and bilinear UpSampling2D of int32 (Keras 3). Expected values from eager Keras 3 /
-tf_keras, converted with TensorFlow poisoned, run in TF.js (cpu, wasm), compared exactly.
+int32 Sum (exact on cpu and wasm for these sizes). Keras 3's Dot of int32 is a float32 matmul cast back (lowered
+as that since S14: tests/test_keras_lowering_s14_prod_dot.py); refused: tf_keras's Dot of int64 and bilinear
+UpSampling2D of int32 (Keras 3) over sizes unknown in the config (of static sizes it lowers since S14:
+tests/test_keras_lowering_s14_int32_bilinear.py). Expected values from eager Keras 3 / tf_keras, converted with
+TensorFlow poisoned, run in TF.js (cpu, wasm), compared exactly.
 """
 from __future__ import annotations
 
@@ -96,25 +98,28 @@ def test_wide_ids_through_upsampling_and_dot_match_keras_exactly(converted, tfjs
     _verify(path.parent / f"{path.name}.out", inputs, outputs)
 
 
-def test_keras3_dot_of_ids_is_refused_saying_why(tmp_path):
-    """Keras 3's Dot of int32 multiplies in float32 and casts back (its rounding follows TF's matmul order)."""
+def test_keras3_dot_of_ids_lowers_beside_nearest_upsampling(tmp_path):
+    """Keras 3's Dot of int32 multiplies in float32 and casts back: lowered as that since S14 (it was refused; its
+    numbers are checked in ``test_keras_lowering_s14_prod_dot.py``)."""
+    import tfjsconv
+    from test_keras_lowering import LOWERED
+
     L = keras.layers
     a = keras.Input((4, 2), name="a", dtype="int32")
-    message = _refusal(tmp_path, keras.Model(a, [L.UpSampling2D(2)(L.Reshape((2, 2, 2))(a)),
-                                                 L.Dot(2, name="layer")([a, a])]))
-    assert "does not cover 1 layer: 'layer' (Dot) on int32 integers (Keras keeps them exact only up to 2^24: " \
-           "Keras 3 multiplies them in float32" in message, message
-    assert "--loader=tensorflow" in message, message
+    model = keras.Model(a, [L.UpSampling2D(2)(L.Reshape((2, 2, 2))(a)), L.Dot(2, name="layer")([a, a])])
+    model.save(tmp_path / "m.keras")
+    result = tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
+    assert result.details == [LOWERED], result.details
 
 
 def test_keras3_bilinear_upsampling_of_ids_stays_refused(tmp_path):
     """Beside a nearest one (lowered), bilinear UpSampling2D of int32 (Keras 3 rounds its float32 result back to int32)
-    stays refused by name."""
+    over a height unknown in the config stays refused by name."""
     L = keras.layers
-    a = keras.Input((2, 3, 1), name="a", dtype="int32")
+    a = keras.Input((None, 3, 1), name="a", dtype="int32")
     message = _refusal(tmp_path, keras.Model(a, [L.UpSampling2D(2)(a), L.UpSampling2D(
         2, interpolation="bilinear", name="layer")(a)]))
-    assert "does not cover 1 layer: 'layer' (UpSampling2D) on int32 integers" in message, message
+    assert "does not cover 1 layer: 'layer' (UpSampling2D) bilinear on int32 images" in message, message
 
 
 @pytest.mark.parametrize("dtype", ["int64", "int16"])

@@ -198,16 +198,17 @@ def relu_layer(ctx: LayerContext) -> Value:
     slope = float(config.get("negative_slope") or 0.0)
     threshold = float(config.get("threshold") or 0.0)
     x = ctx.x
-    if x.dtype == DType.INT32:  # int32/int64 ids (.model_walk hands them to a ReLU without options only)
-        if threshold or slope or max_value is not None:
-            raise Unsupported(f"layer {ctx.name!r} (ReLU) with options on int32 integers")
-        return _integer_relu(ctx)
+    dtype = ctx.keras_dtypes[0] if ctx.keras_dtypes else None
+    if not slope and isinstance(dtype, DType) and dtype.numpy.kind in "iu":  # .model_walk: int32 ids as they are
+        return _integer_options_relu(ctx, dtype, config.get("threshold"), max_value)
+    if x.dtype == DType.INT32:
+        raise Unsupported(f"layer {ctx.name!r} (ReLU) with a negative slope on int32 integers")
     if threshold == 0.0 and slope == 0.0 and max_value is not None and float(max_value) == 6.0:
         return ctx.unary("Relu6", x)
     if threshold == 0.0:
         y = ctx.unary("LeakyRelu", x, {"alpha": slope}) if slope else ctx.unary("Relu", x)
-    else:
-        keep = ctx.scalar_op("GreaterEqual", x, threshold, "keep")
+    else:  # Keras keeps x above the threshold only (x == threshold gives 0)
+        keep = ctx.scalar_op("Greater", x, threshold, "keep")
         keep.dtype = DType.BOOL
         below = ctx.scalar_op("Mul", ctx.scalar_op("Sub", x, threshold, "shifted"), slope, "below")
         y = ctx.op("SelectV2", [keep, x, below], shape=x.shape, dtype=x.dtype, attrs={"T": x.dtype})
@@ -219,6 +220,43 @@ def relu_layer(ctx: LayerContext) -> Value:
 def _integer_relu(ctx: LayerContext) -> Value:
     """``max(x, 0)`` of int32 ``x``, as Keras's relu of integers (TF.js's Relu is a float kernel)."""
     return ctx.binary("Maximum", ctx.x, ctx.const(np.zeros((), np.int32), "zero"), label="relu")
+
+
+def _integer_options_relu(ctx: LayerContext, dtype: DType, threshold: Any, max_value: Any) -> Value:
+    """Keras's ReLU without a negative slope of integers, in their dtype (Keras 3 and tf_keras alike): ``x`` where
+    ``x > int(threshold)`` else 0 (a threshold of 0: ``max(x, 0)``), then ``clip(x, 0, int(max_value))``, TF's
+    ``clip_by_value`` ``max(min(x, hi), 0)``. Exact for every int32 (int32 ids: int32 ops; 8/16-bit integers, held as
+    float32, float ops on the same whole numbers); :func:`_integer_bound` gives the bounds Keras casts."""
+    x = ctx.x
+
+    def const(value: int, label: str) -> Value:
+        return ctx.ints(value, label) if x.dtype == DType.INT32 else ctx.floats(float(value), label)
+
+    zero = const(0, "zero")
+    if threshold and _integer_bound(ctx, "threshold", threshold, dtype) != 0:
+        keep = ctx.op("Greater", [x, const(_integer_bound(ctx, "threshold", threshold, dtype), "threshold")],
+                      dtype=DType.BOOL, shape=x.shape, label="keep")
+        y = ctx.op("SelectV2", [keep, x, zero], {"T": x.dtype}, dtype=x.dtype, shape=x.shape, label="thresholded")
+    else:
+        y = ctx.binary("Maximum", x, zero, label="relu")
+    if max_value is None:
+        return y
+    high = const(_integer_bound(ctx, "max_value", max_value, dtype), "max_value")
+    return ctx.binary("Maximum", ctx.binary("Minimum", y, high, label="clipped_high"), zero, label="clipped")
+
+
+def _integer_bound(ctx: LayerContext, option: str, value: Any, dtype: DType) -> int:
+    """The integer Keras compares with for a ReLU ``option`` on ``dtype`` integers: the Python float as float32 (both
+    Keras 3's ``ops.cast`` and tf_keras's conversion go through it: 16777217.0 is 16777216), truncated toward zero.
+    Beyond int64's int32 range it is clamped (TF.js holds int64 ids as int32: the comparison comes out the same);
+    beyond the dtype's range (float32's 2147483647.0 is 2^31) TF's cast is platform-dependent: refused."""
+    rounded = float(np.float32(value))
+    info = np.iinfo(dtype.numpy)
+    if not math.isfinite(rounded) or not info.min <= math.trunc(rounded) <= info.max:
+        raise Unsupported(f"layer {ctx.name!r} (ReLU) on {dtype.numpy} integers with {option}={value!r} (Keras casts "
+                          f"it to {dtype.numpy} as the float32 {rounded!r}, out of range: a platform-dependent cast)")
+    bound = math.trunc(rounded)
+    return int(np.clip(bound, np.iinfo(np.int32).min, np.iinfo(np.int32).max))
 
 
 @lowers("LeakyReLU")

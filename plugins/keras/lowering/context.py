@@ -14,6 +14,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.errors import InputError
 from tfjsconv.ir import Graph, LazyArray, Shape, Value, materialize
+from tfjsconv.ops.special_values import GUARDED_SUFFIX
 
 from .lazy import Float32Array, ReshapedArray
 from .registry import Unsupported
@@ -118,6 +119,14 @@ class LayerContext:
             attrs["T"] = inputs[0].dtype if inputs else dtype
         name = f"{self.name}/{label or op}"
         return self.graph.add_op(op, inputs, attrs, name=name, dtype=dtype, shape=shape)
+
+    def exact_cast(self, x: Value, dtype: DType, label: str) -> Value:
+        """A Cast of values the lowering knows every backend casts as TensorFlow does (whole numbers within the
+        target's range, or guarded by a SelectV2 after it): named as a guarded node (``…/exact_special_values``) so
+        the conversion's special-values line does not name the contract's Cast deviations (out-of-range floats,
+        cpu's unrounded int32) for it."""
+        return self.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape,
+                       label=f"{label}{GUARDED_SUFFIX}")
 
     def const(self, array: np.ndarray | LazyArray, label: str) -> Value:
         return self.graph.const(array, name=f"{self.name}/{label}")

@@ -273,8 +273,7 @@ def as_output_dtype(ctx: LayerContext, encoded: Value, dtype: str | None = None)
     name = dtype or _dtype_name(ctx.config.get("dtype"))
     if name is None or not name.startswith(("int", "uint")):
         return encoded
-    return ctx.op("Cast", [encoded], {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False},
-                  dtype=DType.INT32, shape=encoded.shape, label="as_int")
+    return ctx.exact_cast(encoded, DType.INT32, "as_int")  # ids, counts: whole numbers below 2^24
 
 
 def _dtype_name(dtype: Any) -> str | None:

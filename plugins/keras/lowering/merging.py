@@ -29,8 +29,8 @@ def _wrapping_integers(ctx: LayerContext) -> bool:
     """Whether Keras (3 and tf_keras) computes this merge in 8- or 16-bit integers, which wrap around (uint8 200 + 100
     is 44): it adds, subtracts and multiplies integers in their promoted dtype, left to right (after a float, in
     floats). Lowered exactly in int32 (:func:`_wrapped_arithmetic`) when every input is such an integer (Average
-    divides the wrapped sum in float32, as TF's ``truediv`` of them does); bools, floats after wrapped integers and
-    Keras 3's masked merges are refused by name."""
+    divides the wrapped sum in float32, as TF's ``truediv`` of them does), masked ones too (Keras 3's Multiply reads
+    the masks: :func:`_wrapped_arithmetic`); bools and floats after wrapped integers are refused by name."""
     if ctx.class_name not in _ARITHMETIC:
         return False
     dtypes = [ctx.integer_dtype(i) for i in range(len(ctx.inputs))]
@@ -39,23 +39,28 @@ def _wrapping_integers(ctx: LayerContext) -> bool:
     promoted = DType.from_any(np.result_type(*(d.numpy for d in dtypes[:2] if d is not None)))
     if promoted not in _WRAPPING:
         return False
-    if promoted == DType.BOOL or None in dtypes or \
-            (ctx.keras3 and any(m is not None for m in ctx.masks)):
+    if promoted == DType.BOOL or None in dtypes:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on {promoted.numpy} inputs (Keras computes in "
                           "that dtype, wrapping around)")
     return True
 
 
-def _wrapped_arithmetic(ctx: LayerContext, inputs: list[Value], op: str) -> Value:
+def _wrapped_arithmetic(ctx: LayerContext, inputs: list[Value], op: str,
+                        masks: list[Value | None] | None = None) -> Value:
     """The merge of 8/16-bit integers as Keras computes it: in int32 (exact: int16 products fit), wrapped into the
     promoted dtype after each step, then float32 again (the walk holds the integers of float layers as float32). Where
     an int32/int64 input joins later (``[int8, int8, int32]``: the walk hands every input as int32), the steps from it
-    on are int32 ones, wrapping as TF's (products from 16-bit halves), and the result stays int32."""
+    on are int32 ones, wrapping as TF's (products from 16-bit halves), and the result stays int32. ``masks``: those
+    Keras 3's Multiply reads (:func:`_masked_multiply`), its ones and zeros selected in int32 around the wrapped
+    product."""
     dtypes = [ctx.integer_dtype(i) for i in range(len(inputs))]
     as_int = [x if x.dtype == DType.INT32 else ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT32,
                                                                      "Truncate": False},
                                                        dtype=DType.INT32, shape=x.shape, label=f"to_int32_{i}")
               for i, x in enumerate(inputs)]
+    out_keep = None
+    if masks is not None:
+        as_int, out_keep = _ones_outside(ctx, as_int, masks)
     out, dtype = as_int[0], dtypes[0]
     for i, (x, d) in enumerate(zip(as_int[1:], dtypes[1:]), start=1):
         dtype = DType.from_any(np.result_type(dtype.numpy, d.numpy))
@@ -65,6 +70,7 @@ def _wrapped_arithmetic(ctx: LayerContext, inputs: list[Value], op: str) -> Valu
             out = ctx.binary(op, out, x, label=f"{op}_{i}")
         if is_narrow(dtype):
             out = wrapped(ctx.graph, out, dtype, f"{ctx.name}/wrap_{i}")
+    out = _zeros_outside(ctx, out, out_keep)
     if not is_narrow(dtype):
         return out
     return ctx.op("Cast", [out], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
@@ -103,7 +109,8 @@ def elementwise(ctx: LayerContext) -> Value:
     inputs = _inputs(ctx)
     op = _BINARY[ctx.class_name]
     if _wrapping_integers(ctx):
-        y = _wrapped_arithmetic(ctx, _same_rank(ctx, inputs), op)
+        inputs = _same_rank(ctx, inputs)
+        y = _wrapped_arithmetic(ctx, inputs, op, _read_masks(ctx, inputs))
         return _mean(ctx, y, len(inputs)) if ctx.class_name == "Average" else y
     if ctx.keras3 and any(m is not None for m in ctx.masks) and ctx.class_name in _MASK_READING:
         return _MASK_READING[ctx.class_name](ctx, _same_rank(ctx, inputs), _kept_masks(ctx, inputs), op)
@@ -177,11 +184,20 @@ def _scalar(ctx: LayerContext, value: float, like: Value, label: str) -> Value:
     return ctx.const(np.asarray(value, np.int32 if like.dtype == DType.INT32 else np.float32), label)
 
 
-def _masked_multiply(ctx: LayerContext, inputs: list[Value], masks: list[Value | None], op: str) -> Value:
-    """Keras 3's ``Multiply``: ``where(mask, x, 1)`` per input, then ``where(any mask, product, 0)`` if all are masked
-    (of int32 ids in int32, the products wrapped as TF's)."""
+def _read_masks(ctx: LayerContext, inputs: list[Value]) -> list[Value | None] | None:
+    """The masks Keras 3's Multiply reads for its values (:func:`_kept_masks`), None where the merge does not read
+    any (Add, Subtract, Average, tf_keras's merges: their masks only make the output's)."""
+    if ctx.keras3 and ctx.class_name == "Multiply" and any(m is not None for m in ctx.masks):
+        return _kept_masks(ctx, inputs)
+    return None
+
+
+def _ones_outside(ctx: LayerContext, inputs: list[Value],
+                  masks: list[Value | None]) -> tuple[list[Value], Value | None]:
+    """Keras 3's Multiply's factors: ``where(mask, x, 1)`` per masked input (1 leaves the product as it is), and the
+    OR of the masks when every input is masked (the steps it keeps, :func:`_zeros_outside`; else None)."""
     every = all(m is not None for m in masks)
-    out, out_keep = None, None
+    factors, out_keep = [], None
     for i, (x, mask) in enumerate(zip(inputs, masks)):
         if mask is not None:
             keep = _step_keep(ctx, mask, f"keep_{i}")
@@ -189,13 +205,26 @@ def _masked_multiply(ctx: LayerContext, inputs: list[Value], masks: list[Value |
             if every:
                 out_keep = keep if out_keep is None else ctx.op("LogicalOr", [out_keep, keep], dtype=DType.BOOL,
                                                                shape=keep.shape, label=f"kept_{i}")
-        if out is not None and out.dtype == x.dtype == DType.INT32:
+        factors.append(x)
+    return factors, out_keep
+
+
+def _zeros_outside(ctx: LayerContext, out: Value, out_keep: Value | None) -> Value:
+    """Keras 3's Multiply's ``where(any mask, product, 0)`` when every input is masked (``out_keep`` not None)."""
+    return out if out_keep is None else _select(ctx, out_keep, out, _scalar(ctx, 0, out, "zero"), "zeros_outside")
+
+
+def _masked_multiply(ctx: LayerContext, inputs: list[Value], masks: list[Value | None], op: str) -> Value:
+    """Keras 3's ``Multiply``: ``where(mask, x, 1)`` per input, then ``where(any mask, product, 0)`` if all are masked
+    (of int32 ids in int32, the products wrapped as TF's)."""
+    factors, out_keep = _ones_outside(ctx, inputs, masks)
+    out = factors[0]
+    for i, x in enumerate(factors[1:], start=1):
+        if out.dtype == x.dtype == DType.INT32:
             out = int32_product(ctx.graph, out, x, f"{ctx.name}/{op}_{i}", broadcast_shape(out.shape, x.shape))
         else:
-            out = x if out is None else ctx.binary(op, out, x, label=f"{op}_{i}")
-    if every:
-        out = _select(ctx, out_keep, out, _scalar(ctx, 0, out, "zero"), "zeros_outside")
-    return out
+            out = ctx.binary(op, out, x, label=f"{op}_{i}")
+    return _zeros_outside(ctx, out, out_keep)
 
 
 def _masked_extremum(ctx: LayerContext, inputs: list[Value], masks: list[Value | None], op: str) -> Value:

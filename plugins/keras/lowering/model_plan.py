@@ -456,7 +456,9 @@ class MaskDeletions:
     ``Functional._run_through_graph`` runs the calls (:func:`keras3_run_order`). A call that sees no mask where the
     walk tracks one can leave none on its own outputs too (``Add`` of an unmasked and a masked tensor carries none):
     those are :attr:`cleared`; or another mask (``Concatenate``'s all-True part): those are :attr:`divergent`. Layers that return their input itself (``Dropout`` at inference,
-    :data:`SAME_TENSOR_LAYERS`) share its mask: a deletion holds for the whole chain (:meth:`same_tensor`)."""
+    :data:`SAME_TENSOR_LAYERS`) share its mask: a deletion holds for the whole chain (:meth:`same_tensor`). A nested
+    model handed its recorded mask sets it on the tensor again when it runs (:attr:`setters`): the calls after it see
+    it until the next deletion."""
 
     def __init__(self, plan: ModelPlan) -> None:
         self.plan = plan
@@ -465,6 +467,7 @@ class MaskDeletions:
         #: Outputs whose run-time mask is another one than tracked: only calls with a recorded mask may read them.
         self.divergent: set[Ref] = set()
         self._deleters: dict[Ref, list[tuple[str, int]]] | None = None
+        self._setters: dict[Ref, list[tuple[str, int]]] | None = None
         self._order: dict[tuple[str, int], int] | None = None
         self._roots: dict[Ref, Ref] = {}
 
@@ -486,14 +489,40 @@ class MaskDeletions:
             self._order = keras3_run_order(self.plan) or {}
         return self._order
 
+    @property
+    def setters(self) -> dict[Ref, list[tuple[str, int]]]:
+        """Per tensor (the first of its :meth:`same_tensor` chain), the nested model calls that set their recorded
+        mask on it again when they run (:func:`sets_mask_again`)."""
+        if self._setters is None:
+            self._setters = {}
+            for call in self.plan.calls:
+                if sets_mask_again(call):
+                    for ref in call_inputs(call.node):
+                        self._setters.setdefault(self.same_tensor(ref), []).append((call.name, call.key))
+        return self._setters
+
     def unseen(self, call: LayerCall, refs: list[Ref]) -> set[Ref]:
-        """The ``refs`` (each carrying a tracked mask) whose mask ``call`` does not see: a cleared one, or one a
-        MultiHeadAttention deleted before ``call`` runs (none when Keras recorded the call's mask)."""
+        """The ``refs`` (each carrying a tracked mask) whose mask ``call`` does not see (none when Keras recorded the
+        call's mask): the last of the MultiHeadAttention calls deleting it and the nested models setting it again
+        that run before ``call`` is a deletion, or, when none does, a cleared one."""
         if call.recorded_masks or not (self.deleters or self.cleared):
             return set()
         key = (call.name, call.key)
-        return {r for r in refs if r in self.cleared or any(
-            d != key and self.runs_first(d, key) for d in self.deleters.get(self.same_tensor(r), []))}
+        return {r for r in refs if self._deleted_at(key, r)}
+
+    def _deleted_at(self, key: tuple[str, int], ref: Ref) -> bool:
+        """Whether ``ref``'s run-time mask is None when the call ``key`` runs: Keras sets and deletes it on the one
+        tensor object in run order, so the last such event before ``key`` decides (a setter sets the recorded mask,
+        which the walk checks to be the tracked one)."""
+        root = self.same_tensor(ref)
+        events = [(self.order[d], True) for d in self.deleters.get(root, []) if d != key and self.runs_first(d, key)]
+        events += [(self.order[s], False) for s in self.setters.get(root, []) if s != key and self.runs_first(s, key)]
+        return max(events)[1] if events else ref in self.cleared
+
+    def sets_again_in_order(self, call: LayerCall) -> bool:
+        """Whether ``call`` sets its recorded masks on its inputs again (:func:`sets_mask_again`) at a place the run
+        order knows: then :meth:`unseen` follows it for the calls after it."""
+        return sets_mask_again(call) and (call.name, call.key) in self.order
 
     def runs_first(self, first: tuple[str, int], then: tuple[str, int]) -> bool:
         """Whether Keras 3 runs the call ``first`` before the call ``then``."""
@@ -544,6 +573,44 @@ class MaskDeletions:
         key = (call.name, call.key)
         return any(d != key and (self.runs_first(d, key) or d not in self.order or key not in self.order)
                    for d in self.deleters.get(self.same_tensor(ref), []))
+
+
+def sets_mask_again(call: LayerCall) -> bool:
+    """Whether a Keras 3 nested model call sets the mask Keras recorded for each of its inputs on the caller's tensor
+    itself when it runs (``Functional.call``: ``set_keras_mask(x, mask)``, a Sequential through its Functional): one
+    recorded mask per input, and each input kept as that tensor (``_standardize_inputs`` converts to the model's
+    input dtype, ``_adjust_input_rank`` squeezes or expands a rank that differs, and either makes a new tensor)."""
+    if not is_model(call.entry) or not isinstance(call.node, dict):
+        return False
+    refs = call_inputs(call.node)
+    if not refs or len(call.recorded_masks) != len(refs):
+        return False
+    try:
+        plan = model_plan(call.entry, source="a nested model")
+    except (InputError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+    specs = _tensor_configs([call.node.get("args"), {k: v for k, v in (call.node.get("kwargs") or {}).items()
+                                                     if k != MASK_KEYWORD}])
+    if len(plan.inputs) != len(refs) or len(specs) != len(refs):
+        return False
+    return all(isinstance(spec.get("shape"), list) and isinstance(config.get("batch_shape"), list) and
+               len(spec["shape"]) == len(config["batch_shape"]) and spec.get("dtype") == config.get("dtype")
+               for spec, (_, config) in zip(specs, plan.inputs))
+
+
+def _tensor_configs(value: Any) -> list[dict[str, Any]]:
+    """The configs (``shape``, ``dtype``) of the Keras 3 tensors in ``value``, in :func:`tensor_refs` order."""
+    stack, found = [value], []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("class_name") == "__keras_tensor__":
+                found.append(item.get("config") or {})
+            else:
+                stack += reversed(list(item.values()))
+        elif isinstance(item, list):
+            stack += reversed(item)
+    return found
 
 
 def passed_input(model: dict[str, Any], index: int) -> int | None:

@@ -71,8 +71,9 @@ WIDE_INTEGER_MOVING_LAYERS = frozenset({
 WIDE_INTEGER_MERGES = frozenset({"Concatenate", "Maximum", "Minimum", "Add", "Subtract", "Multiply"})
 #: Layers whose lowerings compute on int32 tensors as Keras does on int32/int64 ones (int64 ones reach them as int32,
 #: as TF.js holds them): MaxPooling1D/2D (a max over the window's slices: TF.js's MaxPool takes float32 only), Keras
-#: 3's Masking (it compares in float32, then selects the integers), a plain ReLU and Activation linear/relu
-#: (``Maximum(x, 0)``): see :func:`_wide_integer_layer`. Not MaxPooling3D: Keras itself fails on integers.
+#: 3's Masking (it compares in float32, then selects the integers), a ReLU without a negative slope and Activation
+#: linear/relu (``Maximum(x, 0)``, a threshold, a clip), tf_keras's global average pools (an exact truncated mean):
+#: see :func:`_wide_integer_layer`. Not MaxPooling3D: Keras itself fails on integers.
 WIDE_INTEGER_COMPUTING_LAYERS = frozenset({"MaxPooling1D", "MaxPooling2D", "Masking", "ReLU", "Activation"})
 #: Layers that keep integers in Keras, or may, in ways the walk does not follow (averages, activations):
 #: their integer results are UNTRACKED, and a layer whose result depends on the dtype refuses them.
@@ -210,11 +211,11 @@ class _Gaps:
             if _takes_states(self.lowerings, cls):
                 refs = refs[:1]  # an RNN reads the sequence's mask; its initial states' are not used
             origins = [masked[r] for r in refs if masked.get(r) is not None]
+            # a nested model or Pipeline reading an unseen mask runs on its input unmasked (walked so below), and
+            # its outputs' masks are the run-time ones: Keras 3 records none for them, so later calls read those
             unseen = deletions.unseen(call, [r for r in refs if masked.get(r) is not None]) if deletions else set()
-            if unseen and _runs_layers(call.entry) and not self._runs_unmasked(name, call, refs, masked):
-                self.gaps.append(f"{name!r} ({cls}: reads a mask Keras 3's MultiHeadAttention deleted before, "
-                                 f"of {sorted(unseen)[0][0]!r})")
-            if deletions and is_model(call.entry) and call.recorded_masks and (
+            if deletions and is_model(call.entry) and call.recorded_masks and \
+                    not deletions.sets_again_in_order(call) and (  # followed by MaskDeletions.unseen otherwise
                     again := [r for r in refs if masked.get(r) is not None and deletions.deleted_before(call, r)
                               and _mask_read_later(plan, deletions, call, r, bool(prefix))]):
                 self.gaps.append(f"{name!r} ({cls}: Keras sets its recorded mask on {again[0][0]!r} again, after "
@@ -297,18 +298,6 @@ class _Gaps:
         result = [masked.get(r) is not None for r in ([("", 0, 0)] if plan.sequential else plan.outputs)]
         self._masked_outputs[key] = result
         return result
-
-    def _runs_unmasked(self, name: str, call: LayerCall, refs: list[Ref], masked: dict[Ref, MaskOrigin | None]
-                       ) -> bool:
-        """Whether a nested model whose inputs' masks a Keras 3 MultiHeadAttention deleted before it runs (and whose
-        call Keras recorded no mask for) gives its outputs no mask even with the masks the walk tracks: then Keras
-        runs it on unmasked inputs, its outputs unmasked either way, and so it is lowered (walked with the run-time
-        masks, none for those)."""
-        if not is_model(call.entry):
-            return False
-        probe = _Gaps(self.lowerings, self.keras3)  # its gaps are not this walk's: only its outputs' masks count
-        probe.source = self.source
-        return not any(probe._model(call.entry, f"{name}/", tuple(masked.get(r) is not None for r in refs)))
 
     def _explicit_masks(self, plan: ModelPlan, prefix: str, name: str, cls: str, call: LayerCall,
                         masked: dict[Ref, MaskOrigin | None], unmasked: bool) -> list[Ref | None] | None:
@@ -481,7 +470,8 @@ def _mask_read_later(plan: ModelPlan, deletions: MaskDeletions, call: LayerCall,
     """Whether the run-time mask of ``ref`` (its tensor, through layers that return their input) is read after
     ``call``, a nested model Keras 3 hands its recorded mask (``Functional.call`` sets it on that tensor again, after
     a MultiHeadAttention deleted it): by a later call with no recorded mask (or one the run order cannot place), or
-    by the caller of a ``nested`` plan whose output it is. The walk does not follow a mask set again: those stay gaps."""
+    by the caller of a ``nested`` plan whose output it is. For a setting the walk does not follow
+    (:meth:`.model_plan.MaskDeletions.sets_again_in_order`): those stay gaps."""
     tensor, key = deletions.same_tensor(ref), (call.name, call.key)
     if nested and any(deletions.same_tensor(out) == tensor for out in plan.outputs):
         return True
@@ -753,7 +743,7 @@ class ModelLowering:
         refs = _node_refs(call.node, call.name, keywords)
         kwargs = _call_kwargs(call.node, keywords, call.name)
         unseen = deletions.unseen(call, [r for r in call_inputs(call.node) if r in values and values[r][1] is not None]) \
-            if deletions is not None and (is_model(call.entry) or not _runs_layers(call.entry)) else set()
+            if deletions is not None else set()
         tracked_keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
         keyword_masks = {k: None if kwargs[k] in unseen else m for k, m in tracked_keyword_masks.items()}
         kwargs = {k: _resolved(v, values) for k, v in kwargs.items()}
@@ -782,7 +772,7 @@ class ModelLowering:
         if not _runs_layers(call.entry) and any(v is UNKNOWN for v in [*inputs, *_flat_values(kwargs)]):
             raise _Skipped()  # a tensor a gap inside a nested model left uncomputed: named there already
         outputs, out_masks = self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks)
-        if unseen and not is_model(call.entry):  # (a nested model's: none either way, _Gaps._runs_unmasked)
+        if unseen and not _runs_layers(call.entry):  # (a nested model's, a Pipeline's: the run-time ones, _Gaps)
             # the outputs' masks as tracked (Keras 3 records those for later calls): where none at run time
             tracked = self._tracked_out_masks(call, prefix, tracked_masks, tracked_keyword_masks)
             for i, (mask, kept) in enumerate(zip(out_masks, tracked)):
@@ -967,6 +957,7 @@ class ModelLowering:
         ctx.mask = masks[0] if len(masks) == 1 else None
         with provenance.scope(self.graph, name):
             if ctx.mask is not None and cls == "GlobalAveragePooling1D":
+                _refuse_masked_integer_mean(name, cls, keras_dtypes[0], self.keras3)
                 ctx.outputs = masked_global_average_1d(ctx, ctx.mask)
             else:
                 ctx.outputs = lowering.lower(ctx)
@@ -1057,11 +1048,10 @@ WIDE_INTEGERS = (DType.INT32, DType.INT64)
 
 
 #: Merges that sum integers in their dtype (Average before dividing; Dot's integer result): refused on int32 ids
-#: where :func:`_wide_integer_merge` does not lower them (Keras 3's Dot always: it multiplies in float32 and casts
-#: back; tf_keras's is an int32 dot, lowered exactly: :func:`_wide_integer_layer`).
+#: where :func:`_wide_integer_merge` does not lower them (Dot never: :func:`_wide_integer_layer` hands it them).
 SUMMING_MERGES = frozenset({"Average", "Dot"})
-#: tf_keras's global average pools of int32 are ``reduce_mean``'s truncated integer mean (Keras 3's cast to float32
-#: first, as the float32 the walk hands them).
+#: tf_keras's global average pools of int32 are ``reduce_mean``'s exact mean truncated toward zero, lowered exactly
+#: (:func:`.pooling.integer_mean`; Keras 3's cast to float32 first, as the float32 the walk hands them).
 TF_KERAS_INTEGER_MEANS = frozenset({"GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
                                     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D"})
 
@@ -1085,20 +1075,42 @@ def _wide_integer_layer(cls: str, config: dict[str, Any], keras3: bool) -> bool:
     """Whether the lowering of a one-input layer (a TimeDistributed: of the layer it wraps) gets int32/int64 tensors as
     they are: the value-moving layers and :data:`WIDE_INTEGER_COMPUTING_LAYERS`, which compute on them exactly as
     Keras (Masking in Keras 3 only, not wrapped: tf_keras's fails on integers, comparing them with a float); nearest
-    UpSampling2D (repeated, :func:`.reshaping.upsampling`); tf_keras's Dot, an int32 dot wrapping as TF's (its
-    lowering refuses the dtypes it does not compute: :func:`.wrappers.dot`; Keras 3's is a float32 matmul)."""
+    UpSampling2D (repeated, :func:`.reshaping.upsampling`); Dot (tf_keras's an int32 dot wrapping as TF's, Keras 3's
+    a float32 matmul cast back; its lowering refuses the dtypes it does not compute: :func:`.wrappers.dot`); Keras 3's
+    bilinear UpSampling2D and Resizing, which round the integers to float32 as Keras's cast does, then resize and
+    round back (:mod:`.integer_resize`; tf_keras's return floats)."""
     wrapped = cls == "TimeDistributed"
     cls, config = _unwrapped_layer(cls, config)
     if cls in WIDE_INTEGER_MOVING_LAYERS or cls == "UpSampling2D" and config.get("interpolation", "nearest") == \
             "nearest":
         return True
+    if keras3 and (cls == "UpSampling2D" and config.get("interpolation") == "bilinear" or
+                   cls == "Resizing" and config.get("interpolation", "bilinear") == "bilinear"):
+        return True
     if cls == "Dot":
+        return not wrapped
+    if cls in TF_KERAS_INTEGER_MEANS:  # tf_keras's exact truncated mean (.pooling.integer_mean)
         return not keras3 and not wrapped
     if cls not in WIDE_INTEGER_COMPUTING_LAYERS:
         return False
     if cls == "Masking":
         return keras3 and not wrapped
-    return cls.startswith("MaxPooling") or _plain_relu(cls, config)
+    return cls.startswith("MaxPooling") or _plain_relu(cls, config) or _integer_relu(cls, config)
+
+
+def _refuse_masked_integer_mean(layer: str, cls: str, dtype: DType | str | None, keras3: bool) -> None:
+    """A masked GlobalAveragePooling1D sums the integers in their dtype before dividing (int32/int64 in both flavours,
+    wrapping in int32; tf_keras 8/16-bit ones too, wrapping in their dtype, where Keras 3 sums those in int32): the
+    masked mean of .masking sums float32 instead (past 2^24, or past the narrow dtype's range, other numbers)."""
+    if isinstance(dtype, DType) and (dtype in WIDE_INTEGERS or not keras3 and dtype.numpy.kind in "iu"):
+        raise Unsupported(f"layer {layer!r} ({cls}) with a mask on {dtype.numpy} integers (Keras sums them in "
+                          f"{dtype.numpy}, wrapping, before dividing; the masked mean is lowered for floats)")
+
+
+def _integer_relu(cls: str, config: dict[str, Any]) -> bool:
+    """A ReLU without a negative slope: Keras computes it in the integers' dtype, its threshold and max_value cast to
+    it, and returns that dtype (:func:`.activations._integer_options_relu`); with a slope it returns float32."""
+    return cls == "ReLU" and not config.get("negative_slope")
 
 
 def _wide_integer_merge(cls: str, dtypes: list[DType | str | None], inputs: list[Value]) -> bool:
@@ -1124,21 +1136,15 @@ def _refuse_wide_integers_through_float(layer: str, cls: str, config: dict[str, 
     if wide is not None and (cls in SUMMING_MERGES or _keras_result_dtype(cls, config, dtypes, keras3) in WIDE_INTEGERS
                              or _keeps_wide_integers(inner, inner_config, keras3)):
         # Average: Keras sums the integers in their dtype, wrapping
-        if cls == "Dot":  # Keras 3's (tf_keras's is lowered: _wide_integer_layer)
-            raise Unsupported(f"layer {layer!r} (Dot) on {wide.numpy} integers (Keras keeps them exact only up to "
-                              f"2^24: Keras 3 multiplies them in float32 and casts the sum back to {wide.numpy}, "
-                              "rounded in the order of TF's matmul, which the lowering does not reproduce)")
         raise Unsupported(f"layer {layer!r} ({cls}) on {wide.numpy} integers (Keras keeps them exact; the lowering "
                           "would compute it in float32, exact only up to 2^24)")
 
 
 def _keeps_wide_integers(cls: str, config: dict[str, Any], keras3: bool) -> bool:
-    """Layers whose Keras result on int32 the walk does not track, yet keeps integers beyond 2^24 exact: a ReLU
-    with a threshold or a max_value above 2^24 (int32 in Keras, the float32 lowering would round), tf_keras's global
-    average pools (an integer mean). A ReLU with a negative slope computes in float32 in Keras, as the lowering."""
-    if cls == "ReLU" and not config.get("negative_slope"):
-        max_value = config.get("max_value")
-        return bool(config.get("threshold")) or max_value is None or float(max_value) > 2**24
+    """Layers whose Keras result on int32 keeps integers beyond 2^24 exact where the walk does not hand them their
+    integers (:func:`_wide_integer_layer`): tf_keras's global average pools inside a TimeDistributed (an integer
+    mean). A ReLU with a negative slope computes in float32 in Keras, as the lowering; one without is always handed
+    its integers (:func:`_integer_relu`)."""
     return not keras3 and cls in TF_KERAS_INTEGER_MEANS
 
 
@@ -1199,7 +1205,7 @@ def _keras_result_dtype(cls: str, config: dict[str, Any], dtypes: list[DType | s
         return None
     keeps = cls in INTEGER_KEEPING_LAYERS | INTEGER_KEEPING_OPS or (cls == "UpSampling2D" and (
         keras3 or config.get("interpolation", "nearest") == "nearest")) or (cls == "Resizing" and keras3)
-    if _plain_relu(cls, config):
+    if _plain_relu(cls, config) or _integer_relu(cls, config):
         keeps = True  # values as they are (linear), or max(x, 0), exact on integers
     if keeps:
         if any(d is None for d in dtypes):

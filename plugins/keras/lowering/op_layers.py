@@ -503,15 +503,20 @@ def _cast(c: OpCall) -> Value:
         return c.ctx.unary("Identity", x)
     if dtype == DType.BOOL:  # TF's cast to bool is x != 0 (NaN too); wasm's Cast of floats to bool is wrong
         return _not_zero(c, x, "x")
-    cast = c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape)
-    if x.dtype != DType.FLOAT32 or dtype != DType.INT32:
-        return cast
-    # TF's CPU cast of NaN, infinities and magnitudes of 2^31 or more to int32 is INT_MIN (TF.js's: 0 or wrapped)
-    magnitude = c.ctx.unary("Abs", x, label="magnitude")
-    in_range = c.ctx.op("Less", [magnitude, c.ctx.floats(_INT32_LIMIT, "int32_limit")], dtype=DType.BOOL,
-                        shape=x.shape, label="in_int32_range")  # NaN compares False
-    return c.ctx.op("SelectV2", [in_range, cast, c.ctx.ints(-2**31, "int32_min")], {"T": DType.INT32},
-                    dtype=DType.INT32, shape=x.shape, label="truncated")
+    if x.dtype == DType.FLOAT32 and dtype == DType.INT32:
+        return float_to_int32(c.ctx, x)
+    return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape)
+
+
+def float_to_int32(ctx: LayerContext, x: Value, label: str = "Cast") -> Value:
+    """TF's cast of float32 ``x`` to int32: truncated toward zero, and INT_MIN for NaN, infinities and magnitudes of
+    2^31 or more (TF's CPU kernel, in tensors of any size), where TF.js's Cast gives 0 or wraps."""
+    cast = ctx.exact_cast(x, DType.INT32, label)  # guarded by the SelectV2 below
+    magnitude = ctx.unary("Abs", x, label=f"{label}_magnitude")
+    in_range = ctx.op("Less", [magnitude, ctx.floats(_INT32_LIMIT, f"{label}_int32_limit")], dtype=DType.BOOL,
+                      shape=x.shape, label=f"{label}_in_int32_range")  # NaN compares False
+    return ctx.op("SelectV2", [in_range, cast, ctx.ints(-2**31, f"{label}_int32_min")], {"T": DType.INT32},
+                  dtype=DType.INT32, shape=x.shape, label=f"{label}_truncated")
 
 
 #: The float32 magnitude from which TF's CPU cast of a float to int32 gives INT_MIN.
@@ -525,8 +530,7 @@ def _narrowing_cast(c: OpCall, x: Value, dtype: DType) -> Value:
     in large ones (its vectorized path), so no lowering matches it."""
     tracked = next((d for v, d in zip(c.ctx.inputs, c.ctx.keras_dtypes) if v is x), None)
     if x.dtype == DType.FLOAT32 and isinstance(tracked, DType):  # integers the walk holds as float32 (exactly)
-        x = c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
-                     shape=x.shape, label="integers")
+        x = c.ctx.exact_cast(x, DType.INT32, "integers")
     if x.dtype == DType.FLOAT32:
         raise c.gap(f"a cast of float32 to {dtype.numpy} (TensorFlow's result for values outside {dtype.numpy}'s range "
                     "depends on the tensor's size)")
@@ -676,12 +680,12 @@ def _repeat(c: OpCall) -> Value:
 
 def _cumulative(op: str) -> Callable[[OpCall], Value]:
     """``cumsum``/``cumprod`` along an axis. Without one, Keras 3 runs over the flattened tensor (batch included);
-    TF's ``tf.math.cumsum``/``cumprod`` default to axis 0, the batch. Of 8/16-bit integers, and ``cumprod`` of int32,
-    see :func:`_integer_cumulative`."""
+    TF's ``tf.math.cumsum``/``cumprod`` default to axis 0, the batch. Of 8/16-bit integers, and ``cumprod`` of int32
+    along known sizes up to :data:`_MAX_STEPS` (:func:`_stepwise_size`), see :func:`_integer_cumulative`."""
     def lower(c: OpCall) -> Value:
         x = c.tensor("x")
         narrow = _narrow_dtype(c)
-        if narrow is not None or op == "Cumprod" and x.dtype == DType.INT32:
+        if narrow is not None or op == "Cumprod" and x.dtype == DType.INT32 and _stepwise_size(c, x):
             return _integer_cumulative(c, _as_int32(c, x), narrow, op)
         if x.dtype not in (DType.FLOAT32, DType.INT32):
             raise c.gap(f"a {x.dtype.value} tensor")
@@ -701,6 +705,17 @@ def _cumulative(op: str) -> Callable[[OpCall], Value]:
     return lower
 
 
+def _stepwise_size(c: OpCall, x: Value) -> bool:
+    """Whether an int32 ``cumprod`` runs along an axis of known size up to :data:`_MAX_STEPS`, which
+    :func:`_integer_cumulative` multiplies step by step, exact on every backend. Along others (unknown in the config,
+    the batch, the flattened tensor, longer) TF's own int32 Cumprod, as TF computes it: exact on wasm, while TF.js's
+    cpu multiplies each step in float64 (a deviation the contract names, "Cumprod (cpu)")."""
+    shape = c.ctx.shape(x)
+    axis = c.value("axis", None if c.ctx.class_name.startswith(KERAS_OP_PREFIX) else 0)
+    size = None if axis is None else shape[_axis(c, axis, len(shape))]
+    return size is not None and 0 < size <= _MAX_STEPS
+
+
 def _narrow_dtype(c: OpCall) -> DType | None:
     """The 8/16-bit integer dtype Keras gives the op's tensor (None for any other dtype)."""
     return next((d for d in c.ctx.keras_dtypes if is_narrow(d)), None)
@@ -710,8 +725,7 @@ def _as_int32(c: OpCall, x: Value) -> Value:
     """8/16-bit integers in int32 (the walk may hand them as float32, exactly, or in their own dtype)."""
     if x.dtype == DType.INT32:
         return x
-    return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
-                    shape=x.shape, label="to_int32")
+    return c.ctx.exact_cast(x, DType.INT32, "to_int32")
 
 
 def _integer_cumulative(c: OpCall, x: Value, narrow: DType | None, op: str) -> Value:
@@ -770,7 +784,9 @@ def _prod(c: OpCall) -> Value:
     """``prod`` (Keras 3) / ``tf.math.reduce_prod``: of 8/16-bit integers tf_keras multiplies in their dtype, wrapping
     around, and Keras 3 casts int8/int16 to int32 first (wrapping modulo 2^32; uint8/uint16 to uint32, beyond TF.js's
     int32: a gap); of int32 both wrap modulo 2^32, where TF.js's cpu Prod multiplies in float64 (inexact past 2^53):
-    the reduced axes (of known sizes) moved last and multiplied step by step (:func:`_products`). Floats: Prod."""
+    the reduced axes (of known sizes) moved last and multiplied step by step (:func:`_products`). Over axes of sizes
+    unknown in the config (the batch's too) or more than :data:`_MAX_STEPS` factors, TF's own int32 ``Prod``: exact
+    on wasm, while TF.js's cpu multiplies in float64 (a deviation the contract names, "Prod (cpu)"). Floats: Prod."""
     narrow = _narrow_dtype(c)
     if narrow is None and c.tensor("x").dtype != DType.INT32:
         return _reduce("Prod")(c)
@@ -787,8 +803,10 @@ def _prod(c: OpCall) -> Value:
     sizes = [shape[a] for a in axes]
     count = None if None in sizes else int(np.prod(sizes))
     if count is None or not 0 < count <= _MAX_STEPS:
-        raise c.gap(f"a product of {(narrow or DType.INT32).numpy} integers over axes of sizes {sizes} (lowered for "
-                    f"known counts of 1 to {_MAX_STEPS})")
+        if narrow is not None and not keras3:
+            raise c.gap(f"a product of {narrow.numpy} integers over axes of sizes {sizes} (tf_keras wraps in "
+                        f"{narrow.numpy}; lowered for known counts of 1 to {_MAX_STEPS})")
+        return _reduce("Prod", operand=_as_int32)(c)  # TF's int32 Prod, as TF computes it (cpu: named)
     kept = [i for i in range(len(shape)) if i not in axes]
     perm = kept + axes
     moved = x if perm == list(range(len(shape))) else c.ctx.transpose(x, perm, "axes_last")

@@ -155,7 +155,58 @@ def global_pool(ctx: LayerContext) -> Value:
     axes = list(range(1, n + 1))
     out = (shape[0], *([1] * n), shape[-1]) if keep else (shape[0], shape[-1])
     op = "Max" if "Max" in ctx.class_name else "Mean"
+    if op == "Mean" and not ctx.keras3 and (ctx.x.dtype == DType.INT32 or ctx.keras_dtypes[0] is not None):
+        return _tf_keras_integer_mean(ctx, axes, keep, out)
     return ctx.op(op, [ctx.x, ctx.ints(axes, "axes")], {"keep_dims": keep, "Tidx": DType.INT32}, shape=out)
+
+
+def _tf_keras_integer_mean(ctx: LayerContext, axes: list[int], keep: bool, out: tuple) -> Value:
+    """tf_keras's global average pool of integers: TF's Mean in their dtype (int32/int64 ids handed over as int32 by
+    .model_walk; 8/16-bit ones held as float32, whole numbers cast exactly to int32), kept in that dtype."""
+    dtype, x = ctx.keras_dtypes[0], ctx.x
+    if not isinstance(dtype, DType) or dtype.numpy.kind not in "iu":
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on integers whose Keras dtype the lowering does not "
+                          "follow (tf_keras averages them in that dtype, truncating)")
+    if x.dtype == DType.FLOAT32:
+        x = ctx.exact_cast(x, DType.INT32, "as_int32")
+    ctx.output_keras_dtype = dtype
+    return integer_mean(ctx, x, axes, keep, out)
+
+
+def integer_mean(ctx: LayerContext, x: Value, axes: list[int], keep: bool, out: tuple) -> Value:
+    """TF's Mean of int32 (tf_keras's ``backend.mean``): the exact mean, truncated toward zero (TF's sum does not
+    wrap; TF.js's Mean of int32 divides a float sum). Each value split into 16-bit halves ``h · 2^16 + l``; ``Σh =
+    qh·n + rh``; the floored mean ``qh · 2^16 + floor((rh · 2^16 + Σl) / n)``, every partial sum within int32 for
+    counts below :data:`INTEGER_MEAN_COUNT_LIMIT`; plus one where it is negative and inexact. The count must be known
+    in the config: over a run-time count the sums could leave int32."""
+    from tfjsconv.narrow_ints import int32_halves
+
+    from .op_layers import _exact_floor_div
+
+    sizes = [ctx.shape(x)[a] for a in axes]
+    if None in sizes or not 0 < int(np.prod(sizes)) < INTEGER_MEAN_COUNT_LIMIT:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on int32 integers over sizes {sizes} (tf_keras's "
+                          f"exact integer mean is lowered for sizes known in the config, of 1 to "
+                          f"{INTEGER_MEAN_COUNT_LIMIT - 1} values)")
+    attrs = {"keep_dims": keep, "Tidx": DType.INT32}
+    high, low = int32_halves(ctx.graph, x, f"{ctx.name}/halves")
+    high_sum, low_sum = (ctx.op("Sum", [v, ctx.ints(axes, f"{label}_axes")], attrs, dtype=DType.INT32, shape=out,
+                                label=f"{label}_sum") for v, label in ((high, "high"), (low, "low")))
+    count, shift = ctx.ints(int(np.prod(sizes)), "count"), ctx.ints(1 << 16, "shift")
+    high_rest = ctx.binary("FloorMod", high_sum, count, label="high_rest")
+    rest = ctx.binary("AddV2", ctx.binary("Mul", high_rest, shift, label="high_rest_shifted"), low_sum, label="rest")
+    floored = ctx.binary("AddV2", ctx.binary("Mul", _exact_floor_div(ctx, high_sum, count), shift, label="high_mean"),
+                         _exact_floor_div(ctx, rest, count), label="floored_mean")
+    inexact = ctx.op("NotEqual", [ctx.binary("FloorMod", rest, count, label="remainder"), ctx.ints(0, "zero")],
+                     {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=out, label="inexact")
+    negative = ctx.op("Less", [floored, ctx.ints(0, "zero_bound")], dtype=DType.BOOL, shape=out, label="negative")
+    rounds_up = ctx.op("LogicalAnd", [inexact, negative], dtype=DType.BOOL, shape=out, label="rounds_up")
+    return ctx.op("SelectV2", [rounds_up, ctx.binary("AddV2", floored, ctx.ints(1, "one"), label="up"), floored],
+                  {"T": DType.INT32}, dtype=DType.INT32, shape=out, label="truncated_mean")
+
+
+#: :func:`integer_mean` keeps its partial sums within int32 for counts below this (``rest < n · 2^17``).
+INTEGER_MEAN_COUNT_LIMIT = 1 << 14
 
 
 @lowers("MaxPooling3D", "AveragePooling3D", "MaxPool3D", "AvgPool3D", check=pool_check, channels_first=True)

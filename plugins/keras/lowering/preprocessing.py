@@ -10,7 +10,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
-from .integer_resize import SMALL_INTEGERS, integer_bilinear
+from .integer_resize import RESIZED_INTEGERS, SMALL_INTEGERS, exact_float32, integer_bilinear
 from .normalization import norm_axes, param_shape
 from .registry import Unsupported, channels_last_only, lowers
 from .runtime_crop import runtime_aspect_crop, runtime_aspect_pad, runtime_center_crop, runtime_unresized
@@ -185,9 +185,9 @@ def _keras3_integer_result(ctx: LayerContext, y: Value, dtype: DType) -> Value:
     resized = y is not ctx.x  # else Keras returns the images as they are
     if dtype not in SMALL_INTEGERS or resized and ctx.config.get("interpolation", "bilinear") != "nearest":
         raise Unsupported(f"layer {ctx.name!r} (Resizing) on {dtype.numpy} images (Keras 3 casts its result back "
-                          "to their dtype; only a nearest resize of 8- or 16-bit integers lowers exactly)")
-    return ctx.op("Cast", [y], {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
-                  shape=y.shape, label="to_integer")
+                          "to their dtype; lowered exactly for a bilinear resize of static sizes and a nearest one "
+                          "of 8/16-bit integers)")
+    return ctx.exact_cast(y, DType.INT32, "to_integer")  # 8/16-bit integers, exact in float32
 
 
 @lowers("Resizing", check=_resizing_check, channels_first=True)
@@ -195,6 +195,8 @@ def resizing(ctx: LayerContext) -> Value:
     target = _target(ctx)
     _rank4(ctx)  # the target is static whatever the input's size
     x = ctx.x
+    if x.dtype == DType.INT32:  # Keras 3's int32/int64 images, handed over as they are (bilinear only): rounded to
+        x = exact_float32(ctx, x)  # float32 as Keras's cast to it rounds them, then cropped or padded as floats
     if ctx.config.get("crop_to_aspect_ratio"):
         x = _aspect_crop(ctx, x, target)
     elif ctx.config.get("pad_to_aspect_ratio"):
@@ -202,8 +204,11 @@ def resizing(ctx: LayerContext) -> Value:
     method = ctx.config.get("interpolation", "bilinear")
     integer = ctx.integer_dtype() or _integer_images(ctx) if ctx.keras3 else None
     sizes = ctx.shape(x)[1:3]
-    if integer in SMALL_INTEGERS and method == "bilinear" and None not in sizes and tuple(sizes) != target:
+    wide = ctx.x.dtype == DType.INT32  # Keras casts them to float32 even at the target size (rounded past 2^24)
+    if integer in RESIZED_INTEGERS and method == "bilinear" and None not in sizes and (tuple(sizes) != target or wide):
         return integer_bilinear(ctx, x, target, integer)  # rounded as TensorFlow's float32 kernel gives it
+    if wide:  # over unknown sizes: refused by name
+        _keras3_integer_result(ctx, ctx.x, integer or DType.INT32)
     y = _resize(ctx, x, target, method)
     if method == "bilinear" and None in sizes and all(s in (None, t) for s, t in zip(sizes, target, strict=True)):
         y = runtime_unresized(ctx, x, target, y)  # Keras leaves an image of the target size as it is

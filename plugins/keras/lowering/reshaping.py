@@ -13,7 +13,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
-from .integer_resize import SMALL_INTEGERS, integer_bilinear
+from .integer_resize import RESIZED_INTEGERS, integer_bilinear
 from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import Unsupported, channels_last_only, lowers
 
@@ -127,7 +127,9 @@ def _upsampling_check(config: dict[str, Any]) -> str | None:
 def upsampling(ctx: LayerContext) -> Value:
     """Nearest (pixel repetition) or bilinear with half-pixel centres, as ``tf.image.resize`` does. Integers (the
     int32/int64 ids the walk hands over as they are) are repeated along each axis, as Keras 3 does: TF.js's wasm
-    ResizeNearestNeighbor returns float32 for int32 (the backend contract), exact only up to 2^24."""
+    ResizeNearestNeighbor returns float32 for int32 (the backend contract), exact only up to 2^24. Keras 3's bilinear
+    one of integer images (int32/int64 ones handed over as int32 too) rounds back to their dtype
+    (:mod:`.integer_resize`)."""
     _spatial_rank(ctx)
     factors = ctx.config.get("size", 2)
     fh, fw = (factors, factors) if isinstance(factors, int) else (int(factors[0]), int(factors[1]))
@@ -143,9 +145,9 @@ def upsampling(ctx: LayerContext) -> Value:
     out = (shape[0], None if h is None else h * fh, None if w is None else w * fw, shape[-1])
     if ctx.config.get("interpolation", "nearest") == "bilinear":
         if ctx.keras3 and (dtype := ctx.integer_dtype()) is not None:  # Keras 3 rounds its result back to it
-            if dtype not in SMALL_INTEGERS or h is None or w is None:
+            if dtype not in RESIZED_INTEGERS or h is None or w is None:
                 raise Unsupported(f"layer {ctx.name!r} (UpSampling2D) bilinear on {dtype.numpy} images (Keras 3 casts "
-                                  "its result back to their dtype; lowered for 8/16-bit integers of static sizes)")
+                                  "its result back to their dtype; lowered for integers of static sizes)")
             return integer_bilinear(ctx, ctx.x, (h * fh, w * fw), dtype)
         return ctx.op("ResizeBilinear", [ctx.x, size], {"align_corners": False, "half_pixel_centers": True},
                       shape=out)

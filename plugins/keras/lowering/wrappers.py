@@ -17,7 +17,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
-from tfjsconv.narrow_ints import int32_halves, int32_product
+from tfjsconv.narrow_ints import int32_halves, int32_product, is_narrow
 
 from .context import STATE_KEYWORD, LayerContext, broadcast_shape, check_call_kwargs
 from .registry import LOWERINGS, Unsupported, lowers
@@ -71,6 +71,8 @@ def dot(ctx: LayerContext) -> Value:
         raise ctx.error(f"contracts sizes {shapes[0][a]} and {shapes[1][b]}")
     if _int32_dot(ctx):
         return _exact_int32_dot(ctx, x, y, shapes, a, b)
+    if ctx.keras3 and any(v.dtype == DType.INT32 for v in ctx.inputs):
+        return _keras3_integer_dot(ctx, x, y, shapes, a, b)
     if ctx.config.get("normalize"):
         x, y = _l2_normalize(ctx, x, a, "normalized_0"), _l2_normalize(ctx, y, b, "normalized_1")
     if ranks == [2, 2]:
@@ -118,6 +120,56 @@ def _exact_int32_dot(ctx: LayerContext, x: Value, y: Value, shapes: list[tuple[i
     left, right = ctx.expand_dims(rows, 3, "rows_expanded"), ctx.expand_dims(cols, 1, "cols_expanded")
     products = int32_product(ctx.graph, left, right, f"{ctx.name}/products", broadcast_shape(left.shape, right.shape))
     return _int32_sum(ctx, products, 2, size, (None, ctx.shape(rows)[1], ctx.shape(cols)[2]))
+
+
+def _keras3_integer_dot(ctx: LayerContext, x: Value, y: Value, shapes: list[tuple[int | None, ...]], a: int, b: int
+                        ) -> Value:
+    """Keras 3's Dot of int32 tensors, as its TF backend computes it: both cast to float32, ``x``'s contracted axis
+    moved last and ``y``'s to 1 (rank 2: ``[B, 1, K] · [B, K, 1]``), a float32 BatchMatMulV2, and the result cast back
+    to int32 as TF casts (INT_MIN from 2^31 on: :func:`.op_layers.float_to_int32`), or kept float32 beside a float.
+    Exact while the sums stay below 2^24; beyond, Keras's result is a float32 sum rounded in the order of TF's matmul
+    kernel, which TF.js matches within float32's rounding (TF.js's cpu, whose Cast of int32 does not round, sums the
+    products in float64: the contract's "Cast (cpu)")."""
+    from .op_layers import float_to_int32
+
+    ranks = [len(s) for s in shapes]
+    if ranks not in ([2, 2], [3, 3]):
+        raise Unsupported(f"layer {ctx.name!r} (Dot) on inputs of ranks {ranks}")
+    integer = _keras3_dot_gives_int32(ctx)
+    x, y = _as_float32(ctx, x, "to_float_0"), _as_float32(ctx, y, "to_float_1")
+    if ranks == [2, 2]:
+        x, y, a, b = ctx.expand_dims(x, 1, "rows"), ctx.expand_dims(y, 2, "cols"), 2, 1
+    rows = x if a == 2 else ctx.transpose(x, [0, 2, 1], "rows_last")  # [B, M, K]
+    cols = y if b == 1 else ctx.transpose(y, [0, 2, 1], "cols_first")  # [B, K, N]
+    out = ctx.op("BatchMatMulV2", [rows, cols], {"adj_x": False, "adj_y": False},
+                 shape=(None, ctx.shape(rows)[1], ctx.shape(cols)[2]), label="dot")
+    if integer:
+        out = float_to_int32(ctx, out, "to_int32")
+    return ctx.squeeze(out, 1, "squeezed") if ranks == [2, 2] else out
+
+
+def _keras3_dot_gives_int32(ctx: LayerContext) -> bool:
+    """Whether Keras 3's Dot of an int32 tensor casts its float32 result back to int32 (its other input int32 or an
+    8/16-bit integer; beside a float it returns float32). Refused by name: a result of int64 (beyond TF.js's int32),
+    normalized integers, integers whose dtype the walk does not follow."""
+    dtypes = list(ctx.keras_dtypes)
+    if DType.INT64 in dtypes and None not in dtypes:
+        raise Unsupported(f"layer {ctx.name!r} (Dot) on int64 integers (Keras 3 casts the float32 dot back to int64, "
+                          "beyond TF.js's int32)")
+    if ctx.config.get("normalize") or len(dtypes) != 2 or \
+            not all(d is None or d in (DType.INT32, DType.INT64) or is_narrow(d) for d in dtypes):
+        names = ", ".join("float" if d is None else d.numpy.name if isinstance(d, DType) else str(d) for d in dtypes)
+        raise Unsupported(f"layer {ctx.name!r} (Dot) {'normalizing ' if ctx.config.get('normalize') else 'on '}"
+                          f"integers ({names}; lowered for int32 with int32, 8/16-bit integers or floats)")
+    return None not in dtypes
+
+
+def _as_float32(ctx: LayerContext, x: Value, label: str) -> Value:
+    """``x`` cast to float32, as Keras 3's matmul casts integers (8/16-bit ones reach it as float32 already)."""
+    if x.dtype == DType.FLOAT32:
+        return x
+    return ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
+                  shape=x.shape, label=label)
 
 
 def _int32_sum(ctx: LayerContext, terms: Value, axis: int, size: int | None, shape: tuple[int | None, ...]) -> Value:
