@@ -192,11 +192,11 @@ def test_float_relu_at_its_threshold_gives_zero_as_keras(tmp_path, tfjs_runtime,
     _verify(path.parent / f"{path.name}.out", inputs, outputs)
 
 
-@pytest.mark.parametrize("flavor,dtype", [("keras3.keras", "int32"), ("tf_keras.h5", "uint8")])
+@pytest.mark.parametrize("flavor,dtype", [("tf_keras.h5", "uint8")])
 def test_masked_integer_means_are_refused_by_name(tmp_path, flavor, dtype):
-    """A masked GlobalAveragePooling1D sums the integers in their dtype before dividing (Keras 3 and tf_keras: int32,
-    wrapping; tf_keras also uint8, wrapping at 256), where the masked mean lowered for floats sums float32: refused by
-    name (both converted silently with other numbers before), beside an unmasked mean that lowers."""
+    """A masked GlobalAveragePooling1D sums the integers in their dtype before dividing (tf_keras's uint8: wrapping at
+    256), where the masked mean lowered for floats sums float32: refused by name (it converted silently with other
+    numbers before), beside an unmasked mean that lowers. int32 ones lower: tests/test_keras_lowering_s14_masked_int32.py."""
     import tfjsconv
     from tfjsconv.errors import UsageError
 

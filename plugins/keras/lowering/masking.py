@@ -233,11 +233,19 @@ def _zero(dtype: DType) -> Any:
 
 def _any_not_equal(ctx: LayerContext, x: Value, *, keep_dims: bool, label: str) -> Value:
     """Masking's mask of ``x`` (of int32/int64 ids: :func:`_integer_not_equal`)."""
-    value = float(ctx.config.get("mask_value", 0.0))
+    raw = ctx.config.get("mask_value", 0.0)
+    value = float(raw)
     if x.dtype != DType.INT32:
         return any_not_equal(ctx, x, value, keep_dims=keep_dims, label=label)
     shape = ctx.shape(x)
-    return ctx.op("Any", [_integer_not_equal(ctx, x, value, label), ctx.ints(-1, f"{label}_axis")],
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        differs = _integer_not_equal(ctx, x, value, label)
+    elif INT32.min <= raw <= INT32.max:  # an integer mask_value: ``not_equal`` in the ids' own dtype, exact
+        differs = ctx.op("NotEqual", [x, ctx.const(np.int32(raw), f"{label}_value")], {"incompatible_shape_error": True},
+                         dtype=DType.BOOL, shape=x.shape, label=f"{label}_differs")
+    else:
+        raise Unsupported(f"layer {ctx.name!r} (Masking): mask_value {raw} outside int32's range")
+    return ctx.op("Any", [differs, ctx.ints(-1, f"{label}_axis")],
                   {"keep_dims": keep_dims, "Tidx": DType.INT32}, dtype=DType.BOOL,
                   shape=(*shape[:-1], 1) if keep_dims else shape[:-1], label=label)
 
@@ -285,12 +293,23 @@ def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
     """Keras's masked mean over the steps: ``sum(x * m) / sum(m)`` (channels_last).
 
     A fully masked row is ``0 / 0``, NaN in Keras; webgl's division shader gives 1 when both sides are equal,
-    so that row is selected as NaN (``count * Inf``) explicitly, and the division (now exact) is named as guarded."""
+    so that row is selected as NaN (``count * Inf``) explicitly, and the division (now exact) is named as guarded.
+    Of int32/int64 ids (int32 here) Keras sums ``x * m`` in their dtype, wrapping, and divides in float64: the sum is
+    TF.js's int32 Sum of the kept ids, wrapping as TF's, divided in float32 (a float64 quotient rounded)."""
     shape = ctx.shape()
     weights = ctx.expand_dims(as_float(ctx, mask, "mask_float"), 2, "mask_steps")
-    total = ctx.op("Sum", [ctx.binary("Mul", ctx.x, weights, label="masked"), ctx.ints(1, "steps_axis")],
-                   {"keep_dims": bool(ctx.config.get("keepdims")), "Tidx": DType.INT32},
-                   shape=(shape[0], 1, shape[2]) if ctx.config.get("keepdims") else (shape[0], shape[2]), label="sum")
+    sum_attrs = {"keep_dims": bool(ctx.config.get("keepdims")), "Tidx": DType.INT32}
+    sum_shape = (shape[0], 1, shape[2]) if ctx.config.get("keepdims") else (shape[0], shape[2])
+    if ctx.x.dtype == DType.INT32:
+        kept = ctx.op("SelectV2", [ctx.expand_dims(mask, 2, "mask_steps_kept"), ctx.x, ctx.ints(0, "masked_zero")],
+                      {"T": DType.INT32}, dtype=DType.INT32, shape=ctx.x.shape, label="masked")
+        wrapped = ctx.op("Sum", [kept, ctx.ints(1, "steps_axis")], sum_attrs, dtype=DType.INT32, shape=sum_shape,
+                         label="integer_sum")
+        total = ctx.op("Cast", [wrapped], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
+                       dtype=DType.FLOAT32, shape=sum_shape, label="sum")
+    else:
+        total = ctx.op("Sum", [ctx.binary("Mul", ctx.x, weights, label="masked"), ctx.ints(1, "steps_axis")],
+                       sum_attrs, shape=sum_shape, label="sum")
     count = ctx.op("Sum", [weights, ctx.ints(1, "count_axis")],
                    {"keep_dims": bool(ctx.config.get("keepdims")), "Tidx": DType.INT32},
                    shape=(shape[0], 1, 1) if ctx.config.get("keepdims") else (shape[0], 1), label="count")

@@ -942,7 +942,9 @@ class ModelLowering:
         if cls not in INTEGER_INPUT_LAYERS and not is_op_layer(cls):  # Keras: float layers on ints in float32
             config = entry.get("config") or {}
             merge = _wide_integer_merge(cls, keras_dtypes, inputs)  # masked too (Keras 3's reads: in int32)
-            wide = merge or _wide_integer_layer(cls, config, self.keras3)
+            wide = merge or _wide_integer_layer(cls, config, self.keras3) or (
+                cls == "GlobalAveragePooling1D" and len(masks) == 1 and masks[0] is not None
+                and keras_dtypes[0] == DType.INT32)  # Keras sums the kept ids in int32, wrapping (.masking)
             if not wide:
                 _refuse_wide_integers_through_float(name, cls, config, keras_dtypes, self.keras3)
             if merge and len({v.dtype for v in inputs}) > 1:  # mixed dtypes: all int32, promoted as Keras promotes
@@ -1093,16 +1095,18 @@ def _wide_integer_layer(cls: str, config: dict[str, Any], keras3: bool) -> bool:
         return not keras3 and not wrapped
     if cls not in WIDE_INTEGER_COMPUTING_LAYERS:
         return False
-    if cls == "Masking":
-        return keras3 and not wrapped
+    if cls == "Masking":  # tf_keras's compares in the integers' dtype: an integer mask_value only (a float fails)
+        return (keras3 or _integer_mask_value(config)) and not wrapped
     return cls.startswith("MaxPooling") or _plain_relu(cls, config) or _integer_relu(cls, config)
 
 
 def _refuse_masked_integer_mean(layer: str, cls: str, dtype: DType | str | None, keras3: bool) -> None:
     """A masked GlobalAveragePooling1D sums the integers in their dtype before dividing (int32/int64 in both flavours,
     wrapping in int32; tf_keras 8/16-bit ones too, wrapping in their dtype, where Keras 3 sums those in int32): the
-    masked mean of .masking sums float32 instead (past 2^24, or past the narrow dtype's range, other numbers)."""
-    if isinstance(dtype, DType) and (dtype in WIDE_INTEGERS or not keras3 and dtype.numpy.kind in "iu"):
+    masked mean of .masking sums float32 instead (past the narrow dtype's range, other numbers), int32 ones in int32
+    (lowered); int64 ones do not wrap at 2^32 in Keras, where TF.js's int32 does."""
+    if isinstance(dtype, DType) and (dtype == DType.INT64 or not keras3 and dtype.numpy.kind in "iu"
+                                     and dtype != DType.INT32):
         raise Unsupported(f"layer {layer!r} ({cls}) with a mask on {dtype.numpy} integers (Keras sums them in "
                           f"{dtype.numpy}, wrapping, before dividing; the masked mean is lowered for floats)")
 
@@ -1111,6 +1115,12 @@ def _integer_relu(cls: str, config: dict[str, Any]) -> bool:
     """A ReLU without a negative slope: Keras computes it in the integers' dtype, its threshold and max_value cast to
     it, and returns that dtype (:func:`.activations._integer_options_relu`); with a slope it returns float32."""
     return cls == "ReLU" and not config.get("negative_slope")
+
+
+def _integer_mask_value(config: dict[str, Any]) -> bool:
+    """Whether a Masking config's mask_value is an integer (tf_keras then compares int32 ids with it exactly)."""
+    value = config.get("mask_value", 0.0)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _wide_integer_merge(cls: str, dtypes: list[DType | str | None], inputs: list[Value]) -> bool:
