@@ -14,7 +14,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 import tfjsconv  # noqa: E402
-from tf_models import raw_ops_graph  # noqa: E402
+from tf_models import cpu_and_wasm_outputs, raw_ops_graph  # noqa: E402
 
 pytestmark = pytest.mark.node
 #: Rows whose products pass 2^53: (2^31 - 1)^2 is 2^62 - 2^32 + 1, whose last bit a float64 drops.
@@ -61,14 +61,8 @@ def test_the_notice_names_prod_and_cumprod_for_cpu_only(frozen, tmp_path):
 
 def test_cpu_loses_the_low_bits_where_tf_and_wasm_wrap(frozen, tmp_path, tfjs_runtime):
     """The deviation the line names (fails if a TF.js update multiplies in int32 on cpu), and wasm exact."""
-    from tfjsconv.verify.run import run_model
-
     source, expected = frozen
-    tfjsconv.convert(source, tmp_path / "out", output_node_names=OUTPUTS)
-    runs = run_model(tmp_path / "out", {"ids": IDS}, backends=["cpu", "wasm"], quiet=True)
-    for backend in ("cpu", "wasm"):
-        assert runs.backends[backend].ok, runs.backends[backend].error
-    wasm, cpu = runs.backends["wasm"].outputs, runs.backends["cpu"].outputs
+    cpu, wasm = cpu_and_wasm_outputs(source, tmp_path / "out", {"ids": IDS}, OUTPUTS)
     for name in OUTPUTS:
         assert np.array_equal(np.asarray(wasm[name]), expected[name]), (name, wasm[name], expected[name])
         got = np.asarray(cpu[name]).astype(np.int64)

@@ -15,7 +15,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 import tfjsconv  # noqa: E402
-from tf_models import raw_ops_graph  # noqa: E402
+from tf_models import cpu_and_wasm_outputs, raw_ops_graph  # noqa: E402
 
 pytestmark = pytest.mark.node
 IDS = np.int32([16777217, 16777216, 2**31 - 1, 33554435, 5, -16777217])
@@ -46,14 +46,8 @@ def test_the_notice_names_the_cast_for_cpu_only(frozen, tmp_path):
 
 def test_cpu_keeps_the_integer_where_tf_and_wasm_round_it(frozen, tmp_path, tfjs_runtime):
     """The deviation the line names (fails if a TF.js update rounds on cpu), and wasm exact."""
-    from tfjsconv.verify.run import run_model
-
     source, expected = frozen
-    tfjsconv.convert(source, tmp_path / "out", output_node_names=OUTPUTS)
-    runs = run_model(tmp_path / "out", {"ids": IDS}, backends=["cpu", "wasm"], quiet=True)
-    for backend in ("cpu", "wasm"):
-        assert runs.backends[backend].ok, runs.backends[backend].error
-    wasm, cpu = runs.backends["wasm"].outputs, runs.backends["cpu"].outputs
+    cpu, wasm = cpu_and_wasm_outputs(source, tmp_path / "out", {"ids": IDS}, OUTPUTS)
     for name in OUTPUTS:
         assert np.array_equal(np.asarray(wasm[name]), expected[name]), (name, wasm[name], expected[name])
     assert not np.asarray(cpu["same"])[0] and np.asarray(cpu["same"])[1], cpu["same"]

@@ -14,7 +14,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 import tfjsconv  # noqa: E402
-from tf_models import raw_ops_graph  # noqa: E402
+from tf_models import cpu_and_wasm_outputs, raw_ops_graph  # noqa: E402
 
 pytestmark = pytest.mark.node
 FLOATS = np.float32([3e9, -3e9, 2**31, -2**31, -2147483904.0, 1e20, np.inf, -np.inf, np.nan, 2147483520.0, -7.9, 0.5])
@@ -46,17 +46,12 @@ def test_the_notice_names_the_cast_on_cpu_and_wasm(frozen, tmp_path):
 
 
 def test_tfjs_wraps_and_the_flag_gives_tfs_answer(frozen, tmp_path, tfjs_runtime):
-    from tfjsconv.verify.run import run_model
-
     source, expected = frozen
-    tfjsconv.convert(source, tmp_path / "plain", output_node_names=["ids"])
     exact = tfjsconv.convert(source, tmp_path / "exact", output_node_names=["ids"], exact_special_values=True)
     assert exact.notices == [], exact.notices
-    plain = run_model(tmp_path / "plain", {"x": FLOATS}, backends=["cpu", "wasm"], quiet=True)
-    fixed = run_model(tmp_path / "exact", {"x": FLOATS}, backends=["cpu", "wasm"], quiet=True)
-    for backend in ("cpu", "wasm"):
-        assert plain.backends[backend].ok and fixed.backends[backend].ok
-        wrapped = np.asarray(plain.backends[backend].outputs["ids"]).astype(np.int64)
+    plain = cpu_and_wasm_outputs(source, tmp_path / "plain", {"x": FLOATS}, ["ids"])
+    fixed = cpu_and_wasm_outputs(source, tmp_path / "fixed", {"x": FLOATS}, ["ids"], exact_special_values=True)
+    for wrapped, got in zip(plain, fixed):
+        wrapped = wrapped["ids"].astype(np.int64)
         assert wrapped[0] == 3_000_000_000 - 2**32 and wrapped[8] == 0, wrapped  # the deviation the line names
-        got = np.asarray(fixed.backends[backend].outputs["ids"])
-        assert np.array_equal(got.astype(np.int32), expected["ids"]), (backend, got)
+        assert np.array_equal(got["ids"].astype(np.int32), expected["ids"]), got

@@ -189,6 +189,20 @@ def raw_ops_graph(path: Path, build, feeds: dict[str, np.ndarray],
     return path, dict(zip(outputs, got, strict=True))
 
 
+def cpu_and_wasm_outputs(source: Path, out: Path, feeds: dict[str, np.ndarray], outputs: list[str],
+                         **options) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``source`` converted to ``out`` and run in TF.js: the cpu and the wasm backend's outputs by name."""
+    import tfjsconv
+    from tfjsconv.verify.run import run_model
+
+    tfjsconv.convert(source, out, output_node_names=outputs, **options)
+    runs = run_model(out, feeds, backends=["cpu", "wasm"], quiet=True)
+    for backend in ("cpu", "wasm"):
+        assert runs.backends[backend].ok, runs.backends[backend].error
+    cpu, wasm = ({n: np.asarray(v) for n, v in runs.backends[b].outputs.items()} for b in ("cpu", "wasm"))
+    return cpu, wasm
+
+
 def hub_v1(path: Path) -> Path:
     """A TF1 hub-format module: SavedModel with an empty tag-set, signature 'default', tfhub_module.pb."""
     import tensorflow as tf
