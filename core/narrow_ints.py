@@ -69,7 +69,10 @@ def int32_product(graph: Graph, a: Value, b: Value, name: str, shape: tuple | No
 def int32_halves(graph: Graph, value: Value, name: str) -> tuple[Value, Value]:
     """``(high, low)`` with ``value = high · 2^16 + low``, ``0 <= low < 2^16``, ``|high| <= 2^15``, exactly on every
     TF.js backend: ``low = FloorMod(value, 2^16)``, ``high`` the float32 quotient of the multiple ``value - low`` by
-    2^16 (held exactly by float32)."""
+    2^16 (held exactly by float32). Both casts are of whole numbers float32 and int32 hold: exact on every backend,
+    named as guarded so the special-values line does not name Cast for them."""
+    from tfjsconv.ops.special_values import GUARDED_SUFFIX
+
     def op(kind: str, inputs: list[Value], label: str, dtype: DType, attrs: dict) -> Value:
         return graph.add_op(kind, inputs, attrs, name=f"{name}/{label}", dtype=dtype, shape=value.shape)
 
@@ -78,9 +81,84 @@ def int32_halves(graph: Graph, value: Value, name: str) -> tuple[Value, Value]:
 
     low = op("FloorMod", [value, const(1 << 16, np.int32, "half")], "low", DType.INT32, {"T": DType.INT32})
     multiple = op("Sub", [value, low], "multiple", DType.INT32, {"T": DType.INT32})
-    as_float = op("Cast", [multiple], "as_float", DType.FLOAT32,
+    as_float = op("Cast", [multiple], f"as_float{GUARDED_SUFFIX}", DType.FLOAT32,
                   {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False})
     ratio = op("RealDiv", [as_float, const(1 << 16, np.float32, "half_float")], "ratio", DType.FLOAT32,
                {"T": DType.FLOAT32})
-    high = op("Cast", [ratio], "high", DType.INT32, {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False})
+    high = op("Cast", [ratio], f"high{GUARDED_SUFFIX}", DType.INT32,
+              {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False})
     return high, low
+
+
+#: :func:`truncated_mean` keeps its partial sums within int32 for counts below this (``rest < n · 2^17``).
+EXACT_MEAN_COUNT_LIMIT = 1 << 14
+#: The float32 first quotients of :func:`exact_floor_div` are clipped to ±(2^31 - 1024), exact in float32.
+_INT32_CLIP = float(2**31 - 1024)
+
+
+def exact_floor_div(graph: Graph, x: Value, y: Value, name: str) -> Value:
+    """``x // y`` of int32 tensors, exact over all of int32: TF.js's wasm FloorDiv divides in float32 (wrong from
+    2^24 on); FloorMod is exact. A first quotient ``q = round((x - x mod y) / y)`` in float32 (clipped inside int32)
+    is within ``|q|·2^-22`` (or the clip) of the true one; the rest ``x - x mod y - q·y``, exact in int32's wrapping
+    arithmetic since it is small, divided by ``y`` in float32 is exactly the correction."""
+    from tfjsconv.ops.special_values import GUARDED_SUFFIX
+
+    shape = x.shape
+
+    def op(kind: str, inputs: list[Value], label: str, dtype: DType = DType.INT32, attrs: dict | None = None) -> Value:
+        return graph.add_op(kind, inputs, attrs or {"T": inputs[0].dtype}, name=f"{name}/{label}", dtype=dtype,
+                            shape=shape)
+
+    def cast(value: Value, dtype: DType, label: str) -> Value:  # whole numbers in range: exact (guarded)
+        return op("Cast", [value], f"{label}{GUARDED_SUFFIX}", dtype,
+                  {"SrcT": value.dtype, "DstT": dtype, "Truncate": False})
+
+    def rounded(ratio: Value, label: str, clip: bool = False) -> Value:
+        whole = op("Round", [ratio], f"{label}_rounded", DType.FLOAT32)
+        if clip:  # a float32 of 2^31 would not cast into int32 alike on every backend (no NaN here: guarded)
+            bounds = [graph.const(np.asarray(v, np.float32), name=f"{name}/{label}_{side}_bound")
+                      for v, side in ((-_INT32_CLIP, "low"), (_INT32_CLIP, "high"))]
+            low = op("Maximum", [whole, bounds[0]], f"{label}_low{GUARDED_SUFFIX}", DType.FLOAT32)
+            whole = op("Minimum", [low, bounds[1]], f"{label}_high{GUARDED_SUFFIX}", DType.FLOAT32)
+        return cast(whole, DType.INT32, label)
+
+    divisor = cast(y, DType.FLOAT32, "divisor")
+    remainder = op("FloorMod", [x, y], "remainder")
+    approx = op("Sub", [cast(x, DType.FLOAT32, "numerator"), cast(remainder, DType.FLOAT32, "remainder_float")],
+                "multiple", DType.FLOAT32)
+    first = rounded(op("RealDiv", [approx, divisor], "first_ratio", DType.FLOAT32), "first_quotient", clip=True)
+    multiple = op("Sub", [x, remainder], "exact_multiple")  # wraps in int32 only where the rest is small
+    rest = op("Sub", [multiple, op("Mul", [first, y], "first_product")], "rest")
+    correction = rounded(op("RealDiv", [cast(rest, DType.FLOAT32, "rest_float"), divisor], "rest_ratio",
+                            DType.FLOAT32), "correction")
+    return op("AddV2", [first, correction], "floor_div")
+
+
+def truncated_mean(graph: Graph, high_sum: Value, low_sum: Value, count: int, name: str) -> Value:
+    """TF's integer mean, exact and truncated toward zero (TF's sum does not wrap), from the sums ``Σh``, ``Σl`` of the
+    :func:`int32_halves` ``h · 2^16 + l`` of ``count`` values (below :data:`EXACT_MEAN_COUNT_LIMIT`): ``Σh = qh·n +
+    rh``, ``mean = qh · 2^16 + floor((rh · 2^16 + Σl) / n)``, every partial sum within int32, plus one where it is
+    negative and not a whole number."""
+    shape = high_sum.shape
+
+    def op(kind: str, inputs: list[Value], label: str, dtype: DType = DType.INT32) -> Value:
+        attrs = {"T": inputs[0].dtype} if kind != "LogicalAnd" else {}
+        if kind == "NotEqual":
+            attrs["incompatible_shape_error"] = True
+        return graph.add_op(kind, inputs, attrs, name=f"{name}/{label}", dtype=dtype, shape=shape)
+
+    def const(number: int, label: str) -> Value:
+        return graph.const(np.asarray(number, np.int32), name=f"{name}/{label}")
+
+    n, shift = const(count, "count"), const(1 << 16, "shift")
+    high_rest = op("FloorMod", [high_sum, n], "high_rest")
+    rest = op("AddV2", [op("Mul", [high_rest, shift], "high_rest_shifted"), low_sum], "rest")  # below n · 2^17
+    floored = op("AddV2", [op("Mul", [exact_floor_div(graph, high_sum, n, f"{name}/high_mean"), shift],
+                              "high_mean_shifted"), exact_floor_div(graph, rest, n, f"{name}/rest_mean")],
+                 "floored_mean")
+    inexact = op("NotEqual", [op("FloorMod", [rest, n], "remainder"), const(0, "zero")], "inexact", DType.BOOL)
+    negative = op("Less", [floored, const(0, "zero_bound")], "negative", DType.BOOL)
+    rounds_up = op("LogicalAnd", [inexact, negative], "rounds_up", DType.BOOL)
+    up = op("AddV2", [floored, const(1, "one")], "up")
+    return graph.add_op("SelectV2", [rounds_up, up, floored], {"T": DType.INT32}, name=f"{name}/truncated_mean",
+                        dtype=DType.INT32, shape=shape)

@@ -32,6 +32,7 @@ import numpy as np
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
 from . import Pass, PassResult
+from ..narrow_ints import EXACT_MEAN_COUNT_LIMIT, int32_halves, truncated_mean
 from .graph_edit import rewrite
 from .shapes import infer_shapes, is_static
 
@@ -92,14 +93,27 @@ def truncate_div(graph: Graph, node: Node, dtype: DType) -> None:
 
 
 def integer_mean(graph: Graph, node: Node, dtype: DType, shapes: dict) -> None:
-    """``Sum`` divided (truncating) by the number of elements reduced."""
+    """TF's integer mean truncates toward zero and does not wrap its sum (``[2^31 - 1, 2^31 - 1, 5]`` averages to
+    1431655766). Over a count known here and below ``EXACT_MEAN_COUNT_LIMIT`` (int32/int64, which TF.js holds as
+    int32) it is built exactly from the sums of the values' 16-bit halves (:func:`tfjsconv.narrow_ints.truncated_mean`);
+    else ``Sum`` divided (truncating) by the number of elements reduced, which wraps where the sum leaves int32 (the
+    Sum row of docs/backends.md's "Special values")."""
     x, axes = node.inputs[:2]
     ops = _Ops(graph, node, dtype)
-    total = ops("Sum", [x, axes], "sum", attrs={k: v for k, v in node.attrs.items() if k != "T"})
+    sum_attrs = {k: v for k, v in node.attrs.items() if k != "T"}
     out_shape, in_shape = shapes.get(node.output(0)), shapes.get(x)
-    if is_static(in_shape) and is_static(out_shape) and np.prod(out_shape, dtype=np.int64) > 0:
-        count = graph.const(np.asarray(np.prod(in_shape, dtype=np.int64) // np.prod(out_shape, dtype=np.int64),
-                                       dtype.numpy), name=f"{node.name}/count")
+    known = is_static(in_shape) and is_static(out_shape) and np.prod(out_shape, dtype=np.int64) > 0
+    reduced = int(np.prod(in_shape, dtype=np.int64) // np.prod(out_shape, dtype=np.int64)) if known else 0
+    if known and dtype in (DType.INT32, DType.INT64) and 0 < reduced < EXACT_MEAN_COUNT_LIMIT and \
+            x.dtype in (DType.INT32, DType.INT64, None):
+        high, low = int32_halves(graph, x, f"{node.name}/halves")
+        sums = [ops("Sum", [v, axes], f"{label}_sum", attrs=sum_attrs) for v, label in ((high, "high"), (low, "low"))]
+        mean = truncated_mean(graph, sums[0], sums[1], reduced, f"{node.name}/exact")
+        rewrite(node, "Identity", [mean], {"T": DType.INT32})
+        return
+    total = ops("Sum", [x, axes], "sum", attrs=sum_attrs)
+    if known:
+        count = graph.const(np.asarray(reduced, dtype.numpy), name=f"{node.name}/count")
     else:  # the sizes are int32, like every integer TF.js holds
         size_of = {"out_type": DType.INT32}
         count = ops("FloorDiv", [ops("Size", [x], "size_in", attrs=size_of),

@@ -21,7 +21,8 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
-from tfjsconv.narrow_ints import NARROW_INTS, int32_halves, int32_product, is_narrow, wrapped
+from tfjsconv.narrow_ints import (EXACT_MEAN_COUNT_LIMIT, NARROW_INTS, exact_floor_div, int32_halves, int32_product,
+                                  is_narrow, truncated_mean, wrapped)
 from tfjsconv.ops.special_values import GUARDED_SUFFIX
 
 from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, TF_OP_LAYERS, TensorArg, parse_call
@@ -187,35 +188,8 @@ def _integer_division(op: str) -> Callable[[OpCall], Value]:
 
 
 def _exact_floor_div(ctx: LayerContext, x: Value, y: Value) -> Value:
-    """``x // y`` of int32 tensors, exact over all of int32: TF.js's wasm FloorDiv divides in float32 (wrong from
-    2^24 on); FloorMod is exact. A first quotient ``q = round((x - x mod y) / y)`` in float32 (clipped inside int32)
-    is within ``|q|·2^-22`` (or the clip) of the true one; the rest ``x - x mod y - q·y``, exact in int32's wrapping
-    arithmetic since it is small, divided by ``y`` in float32 is exactly the correction."""
-    def to_float(v: Value, label: str) -> Value:
-        return ctx.op("Cast", [v], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
-                      dtype=DType.FLOAT32, shape=v.shape, label=label)
-
-    def rounded(ratio: Value, label: str, clip: bool = False) -> Value:
-        whole = ctx.unary("Round", ratio, label=f"{label}_rounded")
-        if clip:  # a float32 of 2^31 would not cast into int32 alike on every backend
-            whole = ctx.scalar_op("Minimum", ctx.scalar_op("Maximum", whole, -_INT32_CLIP, f"{label}_low"),
-                                  _INT32_CLIP, f"{label}_high")
-        return ctx.op("Cast", [whole], {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False},
-                      dtype=DType.INT32, shape=whole.shape, label=label)
-
-    divisor = to_float(y, "divisor")
-    remainder = ctx.binary("FloorMod", x, y, label="remainder")
-    approx = ctx.binary("Sub", to_float(x, "numerator"), to_float(remainder, "remainder_float"), label="multiple")
-    first = rounded(ctx.binary("RealDiv", approx, divisor, label="first_ratio"), "first_quotient", clip=True)
-    multiple = ctx.binary("Sub", x, remainder, label="exact_multiple")  # wraps in int32 only where the rest is small
-    rest = ctx.binary("Sub", multiple, ctx.binary("Mul", first, y, label="first_product"), label="rest")
-    correction = rounded(ctx.binary("RealDiv", to_float(rest, "rest_float"), divisor, label="rest_ratio"),
-                         "correction")
-    return ctx.binary("AddV2", first, correction, label="FloorDiv")
-
-
-#: The float32 first quotients of :func:`_exact_floor_div` are clipped to +-(2^31 - 1024), exact in float32.
-_INT32_CLIP = float(2**31 - 1024)
+    """``x // y`` of int32 tensors, exact over all of int32 (:func:`tfjsconv.narrow_ints.exact_floor_div`)."""
+    return exact_floor_div(ctx.graph, x, y, f"{ctx.name}/FloorDiv")
 
 
 def _square(c: OpCall) -> Value:
@@ -415,30 +389,15 @@ def _reduce_mean(c: OpCall) -> Value:
     axes = _ints(c, "axis", None)
     axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
     sizes = [shape[a] for a in axes]
-    if None in sizes or not 0 < int(np.prod(sizes)) < _MEAN_COUNT_LIMIT:
+    if None in sizes or not 0 < int(np.prod(sizes)) < EXACT_MEAN_COUNT_LIMIT:
         raise c.gap(f"a mean of int32 integers over axes of sizes {sizes} (lowered for known counts of 1 to "
-                    f"{_MEAN_COUNT_LIMIT - 1})")
+                    f"{EXACT_MEAN_COUNT_LIMIT - 1})")
     ctx, n = c.ctx, int(np.prod(sizes))
     high, low = int32_halves(ctx.graph, x, f"{ctx.name}/halves")
     summed = [_reduce("Sum", operand=lambda _c, _x, v=v: v)(c) for v in (high, low)]
-    count, shift = ctx.ints(n, "count"), ctx.ints(1 << 16, "shift")
-    high_quotient = _exact_floor_div(ctx, summed[0], count)
-    high_rest = ctx.binary("FloorMod", summed[0], count, label="high_rest")
-    rest = ctx.binary("AddV2", ctx.binary("Mul", high_rest, shift, label="high_rest_shifted"), summed[1],
-                      label="rest")  # below n · 2^17: within int32
-    floored = ctx.binary("AddV2", ctx.binary("Mul", high_quotient, shift, label="high_mean"),
-                         _exact_floor_div(ctx, rest, count), label="floored_mean")
-    inexact = ctx.op("NotEqual", [ctx.binary("FloorMod", rest, count, label="remainder"), ctx.ints(0, "zero")],
-                     {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=floored.shape, label="inexact")
-    negative = ctx.op("Less", [floored, ctx.ints(0, "zero_bound")], dtype=DType.BOOL, shape=floored.shape,
-                      label="negative")
-    rounds_up = ctx.op("LogicalAnd", [inexact, negative], dtype=DType.BOOL, shape=floored.shape, label="rounds_up")
-    return ctx.op("SelectV2", [rounds_up, ctx.binary("AddV2", floored, ctx.ints(1, "one"), label="up"), floored],
-                  {"T": DType.INT32}, dtype=DType.INT32, shape=floored.shape, label="truncated_mean")
+    return truncated_mean(ctx.graph, summed[0], summed[1], n, ctx.name)
 
 
-#: :func:`_reduce_mean` of int32 keeps its partial sums within int32 for counts below this.
-_MEAN_COUNT_LIMIT = 1 << 14
 
 
 def _as_bool(c: OpCall, x: Value, label: str) -> Value:

@@ -11,6 +11,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.narrow_ints import EXACT_MEAN_COUNT_LIMIT
 
 from .context import LayerContext
 from .conv import _ints, out_size
@@ -174,14 +175,10 @@ def _tf_keras_integer_mean(ctx: LayerContext, axes: list[int], keep: bool, out: 
 
 
 def integer_mean(ctx: LayerContext, x: Value, axes: list[int], keep: bool, out: tuple) -> Value:
-    """TF's Mean of int32 (tf_keras's ``backend.mean``): the exact mean, truncated toward zero (TF's sum does not
-    wrap; TF.js's Mean of int32 divides a float sum). Each value split into 16-bit halves ``h · 2^16 + l``; ``Σh =
-    qh·n + rh``; the floored mean ``qh · 2^16 + floor((rh · 2^16 + Σl) / n)``, every partial sum within int32 for
-    counts below :data:`INTEGER_MEAN_COUNT_LIMIT`; plus one where it is negative and inexact. The count must be known
-    in the config: over a run-time count the sums could leave int32."""
-    from tfjsconv.narrow_ints import int32_halves
-
-    from .op_layers import _exact_floor_div
+    """TF's Mean of int32 (tf_keras's ``backend.mean``): the exact mean, truncated toward zero, from the sums of the
+    values' 16-bit halves (:func:`tfjsconv.narrow_ints.truncated_mean`), for counts below
+    :data:`INTEGER_MEAN_COUNT_LIMIT` known in the config: over a run-time count the sums could leave int32."""
+    from tfjsconv.narrow_ints import int32_halves, truncated_mean
 
     sizes = [ctx.shape(x)[a] for a in axes]
     if None in sizes or not 0 < int(np.prod(sizes)) < INTEGER_MEAN_COUNT_LIMIT:
@@ -192,21 +189,11 @@ def integer_mean(ctx: LayerContext, x: Value, axes: list[int], keep: bool, out: 
     high, low = int32_halves(ctx.graph, x, f"{ctx.name}/halves")
     high_sum, low_sum = (ctx.op("Sum", [v, ctx.ints(axes, f"{label}_axes")], attrs, dtype=DType.INT32, shape=out,
                                 label=f"{label}_sum") for v, label in ((high, "high"), (low, "low")))
-    count, shift = ctx.ints(int(np.prod(sizes)), "count"), ctx.ints(1 << 16, "shift")
-    high_rest = ctx.binary("FloorMod", high_sum, count, label="high_rest")
-    rest = ctx.binary("AddV2", ctx.binary("Mul", high_rest, shift, label="high_rest_shifted"), low_sum, label="rest")
-    floored = ctx.binary("AddV2", ctx.binary("Mul", _exact_floor_div(ctx, high_sum, count), shift, label="high_mean"),
-                         _exact_floor_div(ctx, rest, count), label="floored_mean")
-    inexact = ctx.op("NotEqual", [ctx.binary("FloorMod", rest, count, label="remainder"), ctx.ints(0, "zero")],
-                     {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=out, label="inexact")
-    negative = ctx.op("Less", [floored, ctx.ints(0, "zero_bound")], dtype=DType.BOOL, shape=out, label="negative")
-    rounds_up = ctx.op("LogicalAnd", [inexact, negative], dtype=DType.BOOL, shape=out, label="rounds_up")
-    return ctx.op("SelectV2", [rounds_up, ctx.binary("AddV2", floored, ctx.ints(1, "one"), label="up"), floored],
-                  {"T": DType.INT32}, dtype=DType.INT32, shape=out, label="truncated_mean")
+    return truncated_mean(ctx.graph, high_sum, low_sum, int(np.prod(sizes)), ctx.name)
 
 
-#: :func:`integer_mean` keeps its partial sums within int32 for counts below this (``rest < n · 2^17``).
-INTEGER_MEAN_COUNT_LIMIT = 1 << 14
+#: :func:`integer_mean` keeps its partial sums within int32 for counts below this.
+INTEGER_MEAN_COUNT_LIMIT = EXACT_MEAN_COUNT_LIMIT
 
 
 @lowers("MaxPooling3D", "AveragePooling3D", "MaxPool3D", "AvgPool3D", check=pool_check, channels_first=True)
