@@ -11,6 +11,7 @@ make their own (:func:`time_distributed_mask`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import int32_halves, int32_product, is_narrow
 
 from .context import STATE_KEYWORD, LayerContext, broadcast_shape, check_call_kwargs
+from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import LOWERINGS, Unsupported, lowers
 from .runtime_fold import merge_axes, split_first_axis
 
@@ -59,7 +61,8 @@ def _l2_normalize(ctx: LayerContext, x: Value, axis: int, label: str) -> Value:
 
 @lowers("Dot")
 def dot(ctx: LayerContext) -> Value:
-    """``batch_dot`` of two rank-2 (``Σ x·y`` kept as ``[batch, 1]``) or two rank-3 tensors (BatchMatMulV2)."""
+    """``batch_dot`` of two rank-2 (``Σ x·y`` kept as ``[batch, 1]``), two rank-3 tensors (BatchMatMulV2) or any
+    other pair of ranks (:func:`_batch_dot`, Keras's own reshapes around one BatchMatMulV2)."""
     check_call_kwargs(ctx, ())
     if len(ctx.inputs) != 2:
         raise ctx.error(f"takes exactly 2 tensors, got {len(ctx.inputs)}")
@@ -72,7 +75,7 @@ def dot(ctx: LayerContext) -> Value:
     if _int32_dot(ctx):
         return _exact_int32_dot(ctx, x, y, shapes, a, b)
     if ctx.keras3 and any(v.dtype == DType.INT32 for v in ctx.inputs):
-        return _keras3_integer_dot(ctx, x, y, shapes, a, b)
+        return _keras3_integer_dot(ctx, x, y, a, b)
     if ctx.config.get("normalize"):
         x, y = _l2_normalize(ctx, x, a, "normalized_0"), _l2_normalize(ctx, y, b, "normalized_1")
     if ranks == [2, 2]:
@@ -84,7 +87,57 @@ def dot(ctx: LayerContext) -> Value:
         cols = shapes[1][2 if b == 1 else 1]
         return ctx.op("BatchMatMulV2", [x, y], {"adj_x": a == 1, "adj_y": b == 2}, shape=(None, rows, cols),
                       label="dot")
-    raise Unsupported(f"layer {ctx.name!r} (Dot) on inputs of ranks {ranks}")
+    return _batch_dot(ctx, x, y, a, b)
+
+
+def _batch_dot(ctx: LayerContext, x: Value, y: Value, a: int, b: int,
+               after_matmul: Callable[[Value], Value] | None = None) -> Value:
+    """``batch_dot`` as both Keras flavours compute it, for any ranks: a rank-2 ``x`` becomes ``[B, 1, K]`` and a
+    rank-2 ``y`` ``[B, K, 1]``; ``x``'s contracted axis moves last and ``y``'s to 1 (the others keep their order);
+    ``x``'s middle axes and ``y``'s trailing ones are merged (rank > 3) around one BatchMatMulV2, split back after it,
+    and the axis a rank-2 input added is squeezed (``x``'s first). ``after_matmul`` sees the BatchMatMulV2's result
+    (Keras 3's matmul casts integers back there)."""
+    x_rank, y_rank = len(ctx.shape(x)), len(ctx.shape(y))
+    if x_rank == 2:
+        x, a = ctx.expand_dims(x, 1, "rows_expanded"), 2
+    if y_rank == 2:
+        y = ctx.expand_dims(y, 2, "cols_expanded")
+    x, y = _move_axis(ctx, x, a, len(ctx.shape(x)) - 1, "rows_last"), _move_axis(ctx, y, b, 1, "cols_first")
+    xs, ys = ctx.shape(x), ctx.shape(y)
+    rows = merge_axes(ctx, x, 1, len(xs) - 1, "rows_merged") if len(xs) > 3 else x  # [B, M, K]
+    cols = merge_axes(ctx, y, 2, len(ys), "cols_merged") if len(ys) > 3 else y  # [B, K, N]
+    batch = xs[0] if xs[0] is not None else ys[0]
+    out = ctx.op("BatchMatMulV2", [rows, cols], {"adj_x": False, "adj_y": False},
+                 shape=(batch, ctx.shape(rows)[1], ctx.shape(cols)[2]), label="dot")
+    if after_matmul is not None:
+        out = after_matmul(out)
+    if len(xs) > 3 or len(ys) > 3:
+        out = _split_dot(ctx, out, x, y)
+    if x_rank == 2:
+        return ctx.squeeze(out, 1, "squeezed")
+    return ctx.squeeze(out, len(ctx.shape(out)) - 1, "squeezed") if y_rank == 2 else out
+
+
+def _move_axis(ctx: LayerContext, x: Value, axis: int, to: int, label: str) -> Value:
+    """``x`` with ``axis`` moved to position ``to``, the other axes in their order (``batch_dot``'s transposes)."""
+    if axis == to:
+        return x
+    perm = [i for i in range(len(ctx.shape(x))) if i != axis]
+    perm.insert(to, axis)
+    return ctx.transpose(x, perm, label)
+
+
+def _split_dot(ctx: LayerContext, out: Value, x: Value, y: Value) -> Value:
+    """The ``[B, M, N]`` product reshaped to ``[B, *x's middle sizes, *y's trailing sizes]``, as Keras reshapes it to
+    ``shape(x)[:-1] + shape(y)[2:]``; sizes unknown in the config are read from ``x`` and ``y`` at run time."""
+    xs, ys = ctx.shape(x), ctx.shape(y)
+    batch = xs[0] if xs[0] is not None else ys[0]
+    target = (batch, *xs[1:-1], *ys[2:])
+    if sum(d is None for d in target) <= 1:
+        return ctx.reshape(out, target, "split")
+    head = list(xs[:-1]) if None not in xs[:-1] else runtime_sizes(ctx, x, 0, len(xs) - 1, "split_head")
+    tail = list(ys[2:]) if None not in ys[2:] else runtime_sizes(ctx, y, 2, len(ys), "split_tail")
+    return reshape_to(ctx, out, [head, tail], target, "split")
 
 
 def _int32_dot(ctx: LayerContext) -> bool:
@@ -122,30 +175,19 @@ def _exact_int32_dot(ctx: LayerContext, x: Value, y: Value, shapes: list[tuple[i
     return _int32_sum(ctx, products, 2, size, (None, ctx.shape(rows)[1], ctx.shape(cols)[2]))
 
 
-def _keras3_integer_dot(ctx: LayerContext, x: Value, y: Value, shapes: list[tuple[int | None, ...]], a: int, b: int
-                        ) -> Value:
-    """Keras 3's Dot of int32 tensors, as its TF backend computes it: both cast to float32, ``x``'s contracted axis
-    moved last and ``y``'s to 1 (rank 2: ``[B, 1, K] · [B, K, 1]``), a float32 BatchMatMulV2, and the result cast back
+def _keras3_integer_dot(ctx: LayerContext, x: Value, y: Value, a: int, b: int) -> Value:
+    """Keras 3's Dot of int32 tensors (any ranks), as its TF backend computes it: both cast to float32, ``x``'s
+    contracted axis moved last and ``y``'s to 1 (rank 2: ``[B, 1, K] · [B, K, 1]``), a float32 BatchMatMulV2 between
+    :func:`_batch_dot`'s reshapes, and the matmul's result cast back
     to int32 as TF casts (INT_MIN from 2^31 on: :func:`.op_layers.float_to_int32`), or kept float32 beside a float.
     Exact while the sums stay below 2^24; beyond, Keras's result is a float32 sum rounded in the order of TF's matmul
     kernel, which TF.js matches within float32's rounding (TF.js's cpu, whose Cast of int32 does not round, sums the
     products in float64: the contract's "Cast (cpu)")."""
     from .op_layers import float_to_int32
 
-    ranks = [len(s) for s in shapes]
-    if ranks not in ([2, 2], [3, 3]):
-        raise Unsupported(f"layer {ctx.name!r} (Dot) on inputs of ranks {ranks}")
     integer = _keras3_dot_gives_int32(ctx)
     x, y = _as_float32(ctx, x, "to_float_0"), _as_float32(ctx, y, "to_float_1")
-    if ranks == [2, 2]:
-        x, y, a, b = ctx.expand_dims(x, 1, "rows"), ctx.expand_dims(y, 2, "cols"), 2, 1
-    rows = x if a == 2 else ctx.transpose(x, [0, 2, 1], "rows_last")  # [B, M, K]
-    cols = y if b == 1 else ctx.transpose(y, [0, 2, 1], "cols_first")  # [B, K, N]
-    out = ctx.op("BatchMatMulV2", [rows, cols], {"adj_x": False, "adj_y": False},
-                 shape=(None, ctx.shape(rows)[1], ctx.shape(cols)[2]), label="dot")
-    if integer:
-        out = float_to_int32(ctx, out, "to_int32")
-    return ctx.squeeze(out, 1, "squeezed") if ranks == [2, 2] else out
+    return _batch_dot(ctx, x, y, a, b, (lambda out: float_to_int32(ctx, out, "to_int32")) if integer else None)
 
 
 def _keras3_dot_gives_int32(ctx: LayerContext) -> bool:
