@@ -134,11 +134,11 @@ def exact_floor_div(graph: Graph, x: Value, y: Value, name: str) -> Value:
     return op("AddV2", [first, correction], "floor_div")
 
 
-def truncated_mean(graph: Graph, high_sum: Value, low_sum: Value, count: int, name: str) -> Value:
+def truncated_mean(graph: Graph, high_sum: Value, low_sum: Value, count: int | Value, name: str) -> Value:
     """TF's integer mean, exact and truncated toward zero (TF's sum does not wrap), from the sums ``Σh``, ``Σl`` of the
     :func:`int32_halves` ``h · 2^16 + l`` of ``count`` values (below :data:`EXACT_MEAN_COUNT_LIMIT`): ``Σh = qh·n +
     rh``, ``mean = qh · 2^16 + floor((rh · 2^16 + Σl) / n)``, every partial sum within int32, plus one where it is
-    negative and not a whole number."""
+    negative and not a whole number. ``count``: a number, or an int32 scalar computed at run time."""
     shape = high_sum.shape
 
     def op(kind: str, inputs: list[Value], label: str, dtype: DType = DType.INT32) -> Value:
@@ -150,7 +150,8 @@ def truncated_mean(graph: Graph, high_sum: Value, low_sum: Value, count: int, na
     def const(number: int, label: str) -> Value:
         return graph.const(np.asarray(number, np.int32), name=f"{name}/{label}")
 
-    n, shift = const(count, "count"), const(1 << 16, "shift")
+    n = count if isinstance(count, Value) else const(count, "count")
+    shift = const(1 << 16, "shift")
     high_rest = op("FloorMod", [high_sum, n], "high_rest")
     rest = op("AddV2", [op("Mul", [high_rest, shift], "high_rest_shifted"), low_sum], "rest")  # below n · 2^17
     floored = op("AddV2", [op("Mul", [exact_floor_div(graph, high_sum, n, f"{name}/high_mean"), shift],

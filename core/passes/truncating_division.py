@@ -94,23 +94,17 @@ def truncate_div(graph: Graph, node: Node, dtype: DType) -> None:
 
 def integer_mean(graph: Graph, node: Node, dtype: DType, shapes: dict) -> None:
     """TF's integer mean truncates toward zero and does not wrap its sum (``[2^31 - 1, 2^31 - 1, 5]`` averages to
-    1431655766). Over a count known here and below ``EXACT_MEAN_COUNT_LIMIT`` (int32/int64, which TF.js holds as
-    int32) it is built exactly from the sums of the values' 16-bit halves (:func:`tfjsconv.narrow_ints.truncated_mean`);
-    else ``Sum`` divided (truncating) by the number of elements reduced, which wraps where the sum leaves int32 (the
-    Sum row of docs/backends.md's "Special values")."""
+    1431655766). For a count below ``EXACT_MEAN_COUNT_LIMIT`` (int32/int64, which TF.js holds as int32) it is built
+    exactly from the sums of the values' 16-bit halves (:func:`tfjsconv.narrow_ints.truncated_mean`); for larger ones
+    ``Sum`` divided (truncating) by the number of elements reduced, which wraps where the sum leaves int32. A count
+    known only at run time selects between the two there."""
     x, axes = node.inputs[:2]
     ops = _Ops(graph, node, dtype)
     sum_attrs = {k: v for k, v in node.attrs.items() if k != "T"}
     out_shape, in_shape = shapes.get(node.output(0)), shapes.get(x)
     known = is_static(in_shape) and is_static(out_shape) and np.prod(out_shape, dtype=np.int64) > 0
     reduced = int(np.prod(in_shape, dtype=np.int64) // np.prod(out_shape, dtype=np.int64)) if known else 0
-    if known and dtype in (DType.INT32, DType.INT64) and 0 < reduced < EXACT_MEAN_COUNT_LIMIT and \
-            x.dtype in (DType.INT32, DType.INT64, None):
-        high, low = int32_halves(graph, x, f"{node.name}/halves")
-        sums = [ops("Sum", [v, axes], f"{label}_sum", attrs=sum_attrs) for v, label in ((high, "high"), (low, "low"))]
-        mean = truncated_mean(graph, sums[0], sums[1], reduced, f"{node.name}/exact")
-        rewrite(node, "Identity", [mean], {"T": DType.INT32})
-        return
+    wide = dtype in (DType.INT32, DType.INT64) and x.dtype in (DType.INT32, DType.INT64, None)
     total = ops("Sum", [x, axes], "sum", attrs=sum_attrs)
     if known:
         count = graph.const(np.asarray(reduced, dtype.numpy), name=f"{node.name}/count")
@@ -118,8 +112,22 @@ def integer_mean(graph: Graph, node: Node, dtype: DType, shapes: dict) -> None:
         size_of = {"out_type": DType.INT32}
         count = ops("FloorDiv", [ops("Size", [x], "size_in", attrs=size_of),
                                  ops("Size", [total], "size_out", attrs=size_of)], "count")
-    rewrite(node, "TruncateDiv", [total, count], {"T": dtype})
-    truncate_div(graph, node, dtype)
+    if not wide or known and not 0 < reduced < EXACT_MEAN_COUNT_LIMIT:
+        rewrite(node, "TruncateDiv", [total, count], {"T": dtype})
+        truncate_div(graph, node, dtype)
+        return
+    high, low = int32_halves(graph, x, f"{node.name}/halves")
+    sums = [ops("Sum", [v, axes], f"{label}_sum", attrs=sum_attrs) for v, label in ((high, "high"), (low, "low"))]
+    exact = truncated_mean(graph, sums[0], sums[1], reduced if known else count, f"{node.name}/exact")
+    if known:
+        rewrite(node, "Identity", [exact], {"T": DType.INT32})
+        return
+    # a run-time count: exact below the limit; from it on, the sum divided (its halves' sums could leave int32)
+    plain = graph.add_op("TruncateDiv", [total, count], {"T": dtype}, name=f"{node.name}/plain", dtype=dtype)
+    truncate_div(graph, plain.producer, dtype)
+    limit = graph.const(np.asarray(EXACT_MEAN_COUNT_LIMIT, np.int32), name=f"{node.name}/exact_limit")
+    small = graph.add_op("Less", [count, limit], {"T": DType.INT32}, name=f"{node.name}/exact_count", dtype=DType.BOOL)
+    rewrite(node, "SelectV2", [small, exact, plain], {"T": DType.INT32})
 
 
 class TruncatingDivision(Pass):
