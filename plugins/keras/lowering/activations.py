@@ -233,9 +233,9 @@ def _integer_options_relu(ctx: LayerContext, dtype: DType, threshold: Any, max_v
         return ctx.ints(value, label) if x.dtype == DType.INT32 else ctx.floats(float(value), label)
 
     zero = const(0, "zero")
-    if threshold and _integer_bound(ctx, "threshold", threshold, dtype) != 0:
-        keep = ctx.op("Greater", [x, const(_integer_bound(ctx, "threshold", threshold, dtype), "threshold")],
-                      dtype=DType.BOOL, shape=x.shape, label="keep")
+    bound = _integer_bound(ctx, "threshold", threshold, dtype) if threshold else 0
+    if bound:
+        keep = ctx.op("Greater", [x, const(bound, "threshold")], dtype=DType.BOOL, shape=x.shape, label="keep")
         y = ctx.op("SelectV2", [keep, x, zero], {"T": x.dtype}, dtype=x.dtype, shape=x.shape, label="thresholded")
     else:
         y = ctx.binary("Maximum", x, zero, label="relu")
