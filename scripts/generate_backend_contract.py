@@ -242,6 +242,8 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
      "(-FLT_MAX for an all-NaN or all -Inf window)", True, "MaxPool/neg_inf_nan MaxPool/nan_and_neg_inf_windows"),
     ("MaxPool", "cpu", "float32", "an all-NaN or all -Inf window gives NaN/-Inf; TF gives -FLT_MAX", True,
      "MaxPool/nan_and_neg_inf_windows"),
+    ("AvgPool", "wasm", "float32", "a window holding NaN, or +Inf beside -Inf, gives a number or an infinity; TF "
+     "gives NaN", True, "AvgPool/nan_inf"),
     ("Maximum", "wasm", "float32", "maximum(x, NaN) drops the NaN; TF propagates it", True,
      "Maximum/special Maximum/nan_broadcast"),
     ("Minimum", "wasm", "float32", "minimum(x, NaN) drops the NaN; TF propagates it", True, "Minimum/special"),

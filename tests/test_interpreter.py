@@ -49,6 +49,9 @@ CASES = [
      {"epsilon": 0.001, "is_training": False, "data_format": "NHWC"}),
     ("max_pool_same", "MaxPool", [X4], {"ksize": [1, 3, 3, 1], "strides": [1, 2, 2, 1], "padding": "SAME"}),
     ("avg_pool_same", "AvgPool", [X4], {"ksize": [1, 2, 3, 1], "strides": [1, 2, 2, 1], "padding": "SAME"}),
+    ("avg_pool_nan_inf", "AvgPool",  # a NaN-skipping mean would drop the NaN TF keeps (and Inf - Inf)
+     [np.float32([-np.inf, 1, np.nan, 1, np.inf, 2, 3, 4, 5, 6, -np.inf, np.inf]).reshape(1, 3, 4, 1)],
+     {"ksize": [1, 2, 2, 1], "strides": [1, 1, 1, 1], "padding": "SAME"}),
     ("ss_basic", "StridedSlice", [X4, i32(0, 1, -4), i32(2, 6, -1), i32(1, 2, 1)], SS),
     ("ss_masks", "StridedSlice", [X4, i32(1, 0, 5), i32(2, 0, 0), i32(1, 1, -2)],
      {**SS, "begin_mask": 2, "end_mask": 6, "shrink_axis_mask": 1}),

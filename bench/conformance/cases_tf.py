@@ -205,6 +205,8 @@ for _op in ["MaxPool", "AvgPool"]:
                                                    "data_format": "NCHW"})
 case("MaxPool", "neg_inf_nan", [np.float32([-INF, -INF, NAN, 1, -INF, 2, 3, 4, 5]).reshape(1, 3, 3, 1)],
      {"ksize": [1, 2, 2, 1], "strides": [1, 1, 1, 1], "padding": "SAME"})
+case("AvgPool", "nan_inf", [np.float32([-INF, 1, NAN, 1, INF, 2, 3, 4, 5, 6, -INF, INF]).reshape(1, 3, 4, 1)],
+     {"ksize": [1, 2, 2, 1], "strides": [1, 1, 1, 1], "padding": "SAME"})
 case("MaxPool", "all_negative", [-np.abs(f32(1, 4, 4, 2)) - 0.1], {"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1], "padding": "SAME"})
 case("MaxPool3D", "all_negative", [-np.abs(f32(1, 2, 4, 4, 1)) - 0.1],
      {"ksize": [1, 2, 2, 2, 1], "strides": [1, 2, 2, 2, 1], "padding": "VALID"})

@@ -38,6 +38,8 @@ _known("DepthwiseConv2dNative/nan_inf", wasm="wrong: wasm depthwise conv of a wi
        "(-Inf, 0…), TF gives NaN")
 _known("Maximum/nan_broadcast", wasm="wrong: wasm maximum(x, NaN) drops the NaN, TF propagates it")
 _known("Softmax/large_and_inf", both="wrong: TF.js gives NaN for a whole row with +Inf, TF gives 0 where exp underflows")
+_known("AvgPool/nan_inf", wasm="wrong: wasm avg pool of a window holding NaN, or +Inf beside -Inf, gives a number or an "
+       "infinity, TF gives NaN")
 _known("MaxPool/neg_inf_nan", wasm="wrong: wasm max pool over a window holding NaN gives -Inf/other values, TF skips the NaN")
 _known("Where/f32_2d", wasm="wrong: wasm where() treats NaN as false (TF: NaN is non-zero, so true)")
 _known("Sin/special", wasm="wrong: wasm sin(±1e30) loses accuracy (argument reduction)")

@@ -176,16 +176,17 @@ def _fused_batch_norm(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
     return outs + ([np.zeros(0, x.dtype)] if node.op == "FusedBatchNormV3" else [])
 
 
-def _pool(node: Node, x: np.ndarray, reduce: Callable[..., np.ndarray]) -> np.ndarray:
-    """Window reduction; padding is NaN so that SAME windows reduce over real elements only, as TF does."""
+def _pool(node: Node, x: np.ndarray, reduce: Callable[..., np.ndarray], pad: float = np.nan) -> np.ndarray:
+    """Window reduction; SAME padding is ``pad`` (NaN, which the max skips, so that windows reduce over real elements
+    only, as TF does)."""
     view = _nhwc_view(node)
     if view is not None:
-        return _pool(view, x.transpose(_NCHW_TO_NHWC), reduce).transpose(_NHWC_TO_NCHW)
+        return _pool(view, x.transpose(_NCHW_TO_NHWC), reduce, pad).transpose(_NHWC_TO_NCHW)
     _check_nhwc(node)
     ksize = [int(k) for k in attr_list(node, "ksize", [1, 1, 1, 1])]
     strides = [int(s) for s in attr_list(node, "strides", [1, 1, 1, 1])]
     pads = spatial_padding(node, (x.shape[1], x.shape[2]), (ksize[1], ksize[2]), strides, [1, 1, 1, 1])
-    xp = np.pad(x.astype(np.float64), ((0, 0), pads[0], pads[1], (0, 0)), constant_values=np.nan)
+    xp = np.pad(x.astype(np.float64), ((0, 0), pads[0], pads[1], (0, 0)), constant_values=pad)
     windows = np.stack([patch for _, _, patch in _windows(xp, ksize[1], ksize[2], strides, [1, 1, 1, 1])])
     return reduce(windows, axis=0).astype(x.dtype)
 
@@ -204,4 +205,9 @@ def _max_pool(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
 
 @kernel("AvgPool")
 def _avg_pool(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
-    return [_pool(node, xs[0], np.nanmean)]
+    """The sum of a window's real elements over their count (SAME padding excluded): NaN in a window, or +Inf beside
+    -Inf, gives NaN, as in TF (a NaN-skipping mean would drop them)."""
+    x = xs[0]
+    total = _pool(node, x.astype(np.float64), np.sum, pad=0.0)
+    count = _pool(node, np.ones(x.shape, np.float64), np.sum, pad=0.0)
+    return [(total / count).astype(x.dtype)]

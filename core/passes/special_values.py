@@ -187,6 +187,32 @@ def _cast_to_int32(b: _Builder) -> None:
     rewrite(node, "SelectV2", [in_range, kept, int32_min], {"T": DType.INT32})
 
 
+def _avg_pool(b: _Builder) -> None:
+    """TF's window mean is NaN for a window holding NaN or +Inf beside -Inf, ±Inf for one holding a single kind of
+    infinity; wasm's gives a number or another infinity there. The pool runs on the finite values (the others as 0,
+    marked guarded), and three pools of 0/1 masks say which windows hold NaN, +Inf or -Inf."""
+    node = b.node
+    x, attrs = node.inputs[0], dict(node.attrs)
+    zero, inf = b.const(0.0, "zero"), b.const(np.inf, "inf")
+    finite = b.op("Equal", [b.op("Sub", [x, x], "x_minus_x"), zero], "is_finite", out=DType.BOOL)
+    kept = b.op("AvgPool", [b.op("SelectV2", [finite, x, zero], GUARD_INPUT_SUFFIX.lstrip("/"))],
+                GUARDED_SUFFIX.lstrip("/"), attrs=attrs)
+
+    def held(mask: Value, label: str) -> Value:
+        flag = b.op("Cast", [mask], f"{label}{GUARD_INPUT_SUFFIX}",
+                    attrs={"SrcT": DType.BOOL, "DstT": b.dtype, "Truncate": False})
+        share = b.op("AvgPool", [flag], f"{label}_share", attrs=attrs)
+        return b.op("Greater", [share, zero], f"{label}_in_window", out=DType.BOOL)
+
+    nan = held(b.is_nan(x, "is_nan"), "nan")
+    positive = held(b.op("Equal", [x, inf], "is_pos_inf", out=DType.BOOL), "pos_inf")
+    negative = held(b.op("Equal", [x, b.const(-np.inf, "minus_inf")], "is_neg_inf", out=DType.BOOL), "neg_inf")
+    both = b.op("LogicalAnd", [positive, negative], "both_inf", out=DType.BOOL, attrs={})
+    infinite = b.op("SelectV2", [positive, inf, b.op("SelectV2", [negative, b.const(-np.inf, "minus_inf_result"), kept],
+                                                     "neg_inf_or_mean")], "inf_or_mean")
+    b.select(b.either(nan, both, "undefined"), b.const(np.nan, "nan_result"), infinite)
+
+
 def _where(b: _Builder) -> None:
     x = b.node.inputs[0]
     b.node.inputs[0] = b.op("NotEqual", [x, b.const(0.0, "zero")], "non_zero", out=DType.BOOL)
@@ -195,7 +221,7 @@ def _where(b: _Builder) -> None:
 
 REWRITES = {"Maximum": _nan_propagating_pair, "Minimum": _nan_propagating_pair, "Relu6": _relu6,
             "Sign": _sign, "ClipByValue": _clip, "Pow": _pow, "ArgMax": _argmax, "ArgMin": _argmin,
-            "MaxPool": _max_pool, "Softmax": _softmax, "Where": _where, "Log": _log,
+            "MaxPool": _max_pool, "AvgPool": _avg_pool, "Softmax": _softmax, "Where": _where, "Log": _log,
             "_FusedConv2D": _split_fused_activation, "_FusedMatMul": _split_fused_activation, "Cast": _cast_to_int32}
 
 
@@ -230,7 +256,7 @@ class ExactSpecialValues(Pass):
             dtype = _float(node)
             if dtype is None or not any(d.exact and d.matches(NodeFacts.of(node)) for d in for_op(node.op, self.backends)):
                 continue
-            if node.op == "MaxPool" and node.attrs.get("data_format", b"NHWC") not in (b"NHWC", "NHWC"):
+            if node.op in ("MaxPool", "AvgPool") and node.attrs.get("data_format", b"NHWC") not in (b"NHWC", "NHWC"):
                 continue
             rewrite_(_Builder(graph, node, dtype))
             count += 1
