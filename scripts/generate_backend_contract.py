@@ -249,6 +249,8 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     ("Minimum", "wasm", "float32", "minimum(x, NaN) drops the NaN; TF propagates it", True, "Minimum/special"),
     ("Pow", "cpu", "float32", "pow(1, NaN) and pow(±1, ±Inf) are NaN (JS Math.pow); TF gives 1", True, "Pow/special"),
     ("Relu6", "wasm", "float32", "relu6(NaN) is 0; TF gives NaN", True, "Relu6/special"),
+    ("Relu", "wasm", "float32", "relu(-NaN) (a NaN with its sign bit set, as -x of a NaN gives) is 0; TF keeps NaN",
+     True, "Relu/signed_nan"),
     ("Sign", "cpu", "float32", "sign(NaN) is 0; TF gives NaN", True, "Sign/special"),
     ("Sign", "wasm", "float32", "sign(NaN) is 0, and sign(±1e-30) is 0; TF gives NaN and ±1", True, "Sign/special"),
     ("Softmax", "cpu,wasm", "float32", "a row holding +Inf is all NaN; TF gives NaN at the +Inf, 0 elsewhere",

@@ -466,6 +466,7 @@ case("ResizeBilinear", "non_uniform", [IMG, i32(9, 3)], {"align_corners": True},
 case("DepthToSpace", "block3", [f32(1, 2, 2, 18)], {"block_size": 3})
 case("OneHot", "depth1_neg_axis0", [i32(0, -1, 1, 0), np.int32(1), np.float32(2), np.float32(-1)], {"axis": -1}, consts=(1,))
 case("Relu", "empty_scalar_mix", [np.float32(-3)])
+case("Relu", "signed_nan", [-np.float32([np.nan, np.nan, 1.0, -1.0]) * np.float32([1, -1, 1, 1])])  # -NaN and NaN
 
 case("SparseReshape", "infer", [np.array([[0, 0], [0, 1], [1, 2]], np.int64), np.array([2, 3], np.int64),
                                 np.array([3, -1], np.int64)], consts=(1, 2))

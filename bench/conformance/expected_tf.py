@@ -38,6 +38,7 @@ _known("DepthwiseConv2dNative/nan_inf", wasm="wrong: wasm depthwise conv of a wi
        "(-Inf, 0…), TF gives NaN")
 _known("Maximum/nan_broadcast", wasm="wrong: wasm maximum(x, NaN) drops the NaN, TF propagates it")
 _known("Softmax/large_and_inf", both="wrong: TF.js gives NaN for a whole row with +Inf, TF gives 0 where exp underflows")
+_known("Relu/signed_nan", wasm="wrong: wasm relu of a NaN with its sign bit set (-NaN) gives 0, TF keeps NaN")
 _known("AvgPool/nan_inf", wasm="wrong: wasm avg pool of a window holding NaN, or +Inf beside -Inf, gives a number or an "
        "infinity, TF gives NaN")
 _known("MaxPool/neg_inf_nan", wasm="wrong: wasm max pool over a window holding NaN gives -Inf/other values, TF skips the NaN")

@@ -90,7 +90,7 @@ def _nan_propagating_pair(b: _Builder) -> None:  # Maximum, Minimum
              b.op("AddV2", [x, y], "nan_sum"), kept)
 
 
-def _relu6(b: _Builder) -> None:
+def _nan_kept(b: _Builder) -> None:  # Relu6, and Relu (of a NaN with its sign bit set)
     x = b.node.inputs[0]
     kept = b.kept()
     b.select(b.is_nan(x, "is_nan"), x, kept)
@@ -219,7 +219,7 @@ def _where(b: _Builder) -> None:
     b.node.attrs["T"] = DType.BOOL
 
 
-REWRITES = {"Maximum": _nan_propagating_pair, "Minimum": _nan_propagating_pair, "Relu6": _relu6,
+REWRITES = {"Maximum": _nan_propagating_pair, "Minimum": _nan_propagating_pair, "Relu6": _nan_kept, "Relu": _nan_kept,
             "Sign": _sign, "ClipByValue": _clip, "Pow": _pow, "ArgMax": _argmax, "ArgMin": _argmin,
             "MaxPool": _max_pool, "AvgPool": _avg_pool, "Softmax": _softmax, "Where": _where, "Log": _log,
             "_FusedConv2D": _split_fused_activation, "_FusedMatMul": _split_fused_activation, "Cast": _cast_to_int32}
