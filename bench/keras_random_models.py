@@ -1,7 +1,8 @@
 """Random Keras models against the h5py-only lowering: hunting silent-wrong graph-model conversions (issue 16).
 
     .venv/bin/python bench/keras_random_models.py [--count 160] [--seed 0] [--flavors keras3.keras,tf_keras.h5]
-        [--dynamic] [--minimize] [--trace_refused] [--snapshot FOLDER] [--output bench/results/keras_random_models]
+        [--dynamic] [--minimize] [--trace_refused] [--snapshot FOLDER] [--boost NAME=FACTOR,...]
+        [--output bench/results/keras_random_models]
 
 A seeded generator draws small random-but-valid Keras models (a *recipe*: inputs, then steps that each apply one
 layer, op or nested model to earlier tensors) from what ``docs/keras.md`` lists as lowered: sequences, images, ids
@@ -13,7 +14,9 @@ shifted below 0), take/gather of constant indices (Keras 3's negative too) and o
 Keras 3 take_along_axis by top_k/argmax indices, tan and the inverse / hyperbolic functions, is_nan/is_inf/is_finite of
 ``x / round(x)``, log_sigmoid, divide_no_nan, reciprocal_no_nan, xlogy, atan2, logsumexp, and split / unstack / top_k
 with their pieces merged back (never over NaN: top_k's order of NaN is TF's kernel's own); integer inputs and results
-into them too (Keras 3 casts them to float32 for arctan, divide_no_nan ...). A step Keras itself rejects is dropped
+into them too (Keras 3 casts them to float32 for arctan, divide_no_nan ...); the op layers lowered in session 15
+(``op_s15_*``: cbrt, erfc, sparsemax, normalize, nan_to_num, median, quantile, norms, tf's rint, polyval,
+clip_by_norm ...; ``--boost op_s15_unary=10`` aims a run at them). A step Keras itself rejects is dropped
 (its build error is caught). Every weight is random (BatchNorm variances positive), the inputs have padding zeros for
 the masks, and Keras's ``model(x, training=False)`` is the reference. Each model is saved (Keras 3 ``.keras`` or
 ``.h5``, tf_keras ``.h5``), converted with ``python -m tfjsconv convert ... --output_format tfjs_graph_model`` (a
@@ -549,6 +552,85 @@ def _binary_more_make(k, p, s):
 op("op_binary_more", (2, 3, 4), arity=2, weight=1.5)((
     lambda rng, s, f: {"fn": pick(rng, ["atan2", "divide_no_nan"] + ([] if f.startswith("keras3") else ["xlogy"]))},
     _binary_more_make))
+
+
+# -- session 15: the op layers lowered for issue 16's done-when (each traced to Keras's numbers before) ------------
+#: Keras 3 functions of one float tensor that keep its shape (arguments kept in range; NaN/±Inf where named).
+S15_UNARY_K3 = ["cbrt", "exp2", "deg2rad", "rad2deg", "trunc", "sinc", "erfc", "nan_to_num", "isneginf", "celu",
+                "hard_shrink", "hard_tanh", "soft_shrink", "sparse_plus", "sparse_sigmoid", "sparsemax", "squareplus",
+                "tanh_shrink", "threshold", "normalize", "rms_norm", "fliplr", "triu", "tril", "angle", "real",
+                "imag", "conj", "heaviside_self", "hypot_self", "logaddexp_self", "fmod_self"]
+#: tf_keras TF functions of one float tensor that keep its shape.
+S15_UNARY_TF = ["erfc", "rint", "polyval", "scalar_mul", "clip_by_norm", "real", "imag", "conj", "angle",
+                "sigmoid_xent_self", "euclidean_norm_keep", "reverse_last"]
+#: Reductions over a non-batch axis (keepdims drawn).
+S15_REDUCE_K3 = ["amax", "amin", "ptp", "nanmax", "nanmean", "nansum", "average", "median", "quantile",
+                 "count_nonzero", "norm1", "norm2", "norm_inf", "trapezoid"]
+
+
+def _s15_unary_fn(k, name: str):
+    """Most are elementwise; ``nan_to_num`` reads ``log`` of the values (NaN below 0, -Inf at masked zeros)."""
+    if is_k3(k):
+        o = k.ops
+        table = {"cbrt": o.cbrt, "exp2": lambda x: o.exp2(o.tanh(x) * 3.0), "deg2rad": o.deg2rad,
+                 "rad2deg": o.rad2deg, "trunc": lambda x: o.trunc(x * 3.0), "sinc": lambda x: o.sinc(x * 2.0),
+                 "erfc": o.erfc, "nan_to_num": lambda x: o.nan_to_num(o.log(x), nan=0.5, posinf=2.0, neginf=-2.0),
+                 "isneginf": lambda x: o.cast(o.isneginf(o.log(o.abs(o.round(x)))), "float32"), "celu": o.celu,
+                 "hard_shrink": o.hard_shrink, "hard_tanh": o.hard_tanh, "soft_shrink": o.soft_shrink,
+                 "sparse_plus": o.sparse_plus, "sparse_sigmoid": o.sparse_sigmoid, "sparsemax": o.sparsemax,
+                 "squareplus": o.squareplus, "tanh_shrink": o.tanh_shrink,
+                 "threshold": lambda x: o.threshold(x, 0.2, -1.0), "normalize": lambda x: o.normalize(x, axis=-1),
+                 "rms_norm": lambda x: o.rms_normalization(x), "fliplr": o.fliplr, "triu": lambda x: o.triu(x, k=1),
+                 "tril": lambda x: o.tril(x, k=-1), "angle": o.angle, "real": o.real,
+                 "imag": lambda x: o.imag(x) + x, "conj": o.conj,
+                 "heaviside_self": lambda x: o.heaviside(o.round(x), x), "hypot_self": lambda x: o.hypot(x, x * 0.5),
+                 "logaddexp_self": lambda x: o.logaddexp(x, x * 3.0),
+                 "fmod_self": lambda x: o.fmod(x * 3.0, o.round(x) + 0.5)}
+        return table[name]
+    tf = _tf()
+    table = {"erfc": tf.math.erfc, "rint": lambda x: tf.math.rint(x * 3.0),
+             "polyval": lambda x: tf.math.polyval([0.5, -1.0, 2.0], x), "scalar_mul": lambda x: tf.math.scalar_mul(
+                 1.5, x), "clip_by_norm": lambda x: tf.clip_by_norm(x, 1.0, axes=[-1]), "real": tf.math.real,
+             "imag": lambda x: tf.math.imag(x) + x, "conj": tf.math.conj, "angle": tf.math.angle,
+             "sigmoid_xent_self": lambda x: tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.sigmoid(x * 2.0),
+                                                                                   logits=x),
+             "euclidean_norm_keep": lambda x: x / (1.0 + tf.math.reduce_euclidean_norm(x, axis=-1, keepdims=True)),
+             "reverse_last": lambda x: tf.reverse(x, [-1])}
+    return table[name]
+
+
+op("op_s15_unary", (2, 3, 4), weight=3)((
+    lambda rng, s, f: {"fn": pick(rng, S15_UNARY_K3 if f.startswith("keras3") else S15_UNARY_TF)},
+    lambda k, p, s: _s15_unary_fn(k, p["fn"])))
+
+
+def _s15_reduce_make(k, p, s):
+    o, axis, keep = k.ops, p["axis"], p["keepdims"]
+    table = {"amax": lambda x: o.amax(x, axis=axis, keepdims=keep), "amin": lambda x: o.amin(x, axis=axis,
+                                                                                             keepdims=keep),
+             "ptp": lambda x: o.ptp(x, axis=axis, keepdims=keep),
+             "nanmax": lambda x: o.nanmax(x / o.round(x), axis=axis, keepdims=keep),
+             "nanmean": lambda x: o.nanmean(o.log(x), axis=axis, keepdims=keep),
+             "nansum": lambda x: o.nansum(o.log(x), axis=axis, keepdims=keep),
+             "average": lambda x: o.average(x, axis=axis),
+             "median": lambda x: o.median(x, axis=axis, keepdims=keep),
+             "quantile": lambda x: o.quantile(x, p["q"], axis=axis, keepdims=keep, method=p["method"]),
+             "count_nonzero": lambda x: o.cast(o.count_nonzero(o.round(x), axis=axis), "float32"),
+             "norm1": lambda x: o.norm(x, ord=1, axis=axis, keepdims=keep),
+             "norm2": lambda x: o.norm(x, axis=axis, keepdims=keep),
+             "norm_inf": lambda x: o.norm(x, ord=float("inf"), axis=axis, keepdims=keep),
+             "trapezoid": lambda x: o.trapezoid(x, axis=axis)}
+    fn = table[p["fn"]]
+    return lambda x: o.nan_to_num(fn(x), nan=-1.0, posinf=3.0, neginf=-3.0) if p["fn"].startswith("nan") else fn(x)
+
+
+op("op_s15_reduce", (3, 4), weight=2)((
+    lambda rng, s, f: {"fn": pick(rng, S15_REDUCE_K3) if f.startswith("keras3") else "amax",
+                       "axis": int(pick(rng, [1, -1])), "keepdims": bool(rng.random() < 0.5),
+                       "q": float(pick(rng, [0.0, 0.3, 0.5, 1.0])),
+                       "method": pick(rng, ["linear", "lower", "higher", "midpoint", "nearest"])},
+    lambda k, p, s: _s15_reduce_make(k, p, s) if is_k3(k) else (
+        lambda x: _tf().math.reduce_euclidean_norm(x, axis=p["axis"], keepdims=p["keepdims"]))))
 
 
 def _logsumexp_draw(rng, s, f):
@@ -1246,8 +1328,12 @@ def _unknown(t) -> bool:
     return None in _shape(t)
 
 
+#: ``--boost NAME=FACTOR,...``: ops drawn that many times more often (``op_s15_unary=10``), to aim a run at a family.
+BOOSTS: dict[str, float] = {}
+
+
 def weight_of(o: Op) -> float:
-    return DYNAMIC_WEIGHTS.get(o.name, o.weight) if DYNAMIC else o.weight
+    return (DYNAMIC_WEIGHTS.get(o.name, o.weight) if DYNAMIC else o.weight) * BOOSTS.get(o.name, 1.0)
 
 
 class Builder:
@@ -2187,9 +2273,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--snapshot", help="a folder with a tfjsconv package (e.g. `git archive HEAD` with core/ as "
                                            "tfjsconv/ and plugins/ as tfjsconv/plugins/) to convert with")
+    parser.add_argument("--boost", default="", help="NAME=FACTOR,...: draw these ops FACTOR times more often")
     args = parser.parse_args(argv)
     global SNAPSHOT, DYNAMIC
     SNAPSHOT, DYNAMIC = args.snapshot, args.dynamic
+    BOOSTS.update({name: float(factor) for name, factor in (item.split("=") for item in args.boost.split(",") if item)})
     command = "python bench/keras_random_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     flavors = args.flavors.split(",")
