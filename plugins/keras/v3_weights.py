@@ -26,7 +26,7 @@ _CONTAINERS = ("layers", "_layer_checkpoint_dependencies")
 #: Sub-groups (besides the layer's own ``vars``) whose variables belong to the layer itself.
 _OWNED_SUBGROUPS = ("cell",)
 #: Where wrappers keep the wrapped layer(s), in the order TF.js lists their weights.
-_WRAPPER_SUBGROUPS = {"TimeDistributed": ("layer",), "Bidirectional": ("forward_layer", "backward_layer"),
+_WRAPPER_SUBGROUPS = {"TimeDistributed": ("layer",), "SpectralNormalization": ("layer",), "Bidirectional": ("forward_layer", "backward_layer"),
                       # query, key, [gate,] value, output projections (Keras 3.0-3.3 kept the underscored attribute
                       # names; ``use_gate``'s projection comes between key and value, as in ``layer.weights``)
                       "MultiHeadAttention": ("query_dense", "_query_dense", "key_dense", "_key_dense", "_gate_dense",

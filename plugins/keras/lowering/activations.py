@@ -16,7 +16,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from ..tfjs_support import activation_name
-from .context import LayerContext
+from .context import LayerContext, broadcast_shape
 from .registry import Unsupported, lowers
 
 Act = Callable[[LayerContext, Value, str], Value]
@@ -82,16 +82,29 @@ def _tanh_shrink(ctx: LayerContext, x: Value, label: str) -> Value:
     return ctx.binary("Sub", x, ctx.unary("Tanh", x, label=f"{label}_tanh"), label=label)
 
 
+def _where(ctx: LayerContext, condition: Value, then: Value, other: Value, label: str) -> Value:
+    return ctx.op("SelectV2", [condition, then, other], {"T": DType.FLOAT32}, dtype=DType.FLOAT32,
+                  shape=broadcast_shape(condition.shape, broadcast_shape(then.shape, other.shape)), label=label)
+
+
+def _compare(ctx: LayerContext, op: str, x: Value, bound: float, label: str) -> Value:
+    result = ctx.scalar_op(op, x, bound, label)
+    result.dtype = DType.BOOL
+    return result
+
+
 def _soft_shrink(ctx: LayerContext, x: Value, label: str) -> Value:
-    return ctx.binary("Sub", x, _clip(ctx, x, -0.5, 0.5, f"{label}_clip"), label=label)
+    """Keras's ``where(x > 0.5, x - 0.5, where(x < -0.5, x + 0.5, 0))``: NaN gives 0 (both tests false)."""
+    inner = _where(ctx, _compare(ctx, "Less", x, -0.5, f"{label}_below"), ctx.scalar_op("AddV2", x, 0.5,
+                   f"{label}_raised"), ctx.floats(0.0, f"{label}_zero"), f"{label}_inner")
+    return _where(ctx, _compare(ctx, "Greater", x, 0.5, f"{label}_above"), ctx.scalar_op("Sub", x, 0.5,
+                  f"{label}_lowered"), inner, label)
 
 
 def _hard_shrink(ctx: LayerContext, x: Value, label: str) -> Value:
-    keep = ctx.scalar_op("Greater", ctx.unary("Abs", x, label=f"{label}_abs"), 0.5, f"{label}_keep")
-    keep.dtype = DType.BOOL
-    mask = ctx.op("Cast", [keep], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
-                  shape=x.shape, dtype=DType.FLOAT32, label=f"{label}_mask")
-    return ctx.binary("Mul", x, mask, label=label)
+    """Keras's ``where(|x| > 0.5, x, 0)``: NaN gives 0 (a ``x · mask`` product would give NaN)."""
+    keep = _compare(ctx, "Greater", ctx.unary("Abs", x, label=f"{label}_abs"), 0.5, f"{label}_keep")
+    return _where(ctx, keep, x, ctx.floats(0.0, f"{label}_zero"), label)
 
 
 def _squareplus(ctx: LayerContext, x: Value, label: str) -> Value:

@@ -22,11 +22,27 @@ INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "Spatia
                       "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity",
                       # image augmentation: random in training, ``return inputs`` at inference
                       "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-                      "RandomBrightness")
+                      "RandomBrightness", "RandomWidth",
+                      # Keras 3: cast to the compute dtype, then ``return images`` unless training
+                      "Solarization", "CutMix", "RandomErasing", "RandomGaussianBlur", "RandomPerspective",
+                      "RandomElasticTransform", "AugMix", "RandAugment", "RandomSharpness",
+                      # Keras 3: ``return images`` as given, integers too (see model_walk.INTEGER_KEEPING_LAYERS)
+                      "RandomInvert", "RandomColorJitter", "RandomGrayscale", "RandomHue", "RandomSaturation",
+                      "RandomPosterization", "RandomColorDegeneration", "MixUp")
+#: Keras 3's RandomCrop returns its images as they are at inference (its crop is inside ``if training``);
+#: tf_keras's resizes them to the crop's size (``smart_resize``): not lowered.
+KERAS3_INFERENCE_IDENTITY = ("RandomCrop",)
 
 
 @lowers(*INFERENCE_IDENTITY)
 def identity(ctx: LayerContext) -> Value:
+    return ctx.unary("Identity", ctx.x)
+
+
+@lowers(*KERAS3_INFERENCE_IDENTITY)
+def keras3_identity(ctx: LayerContext) -> Value:
+    if not ctx.keras3:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) of tf_keras (it resizes its images at inference)")
     return ctx.unary("Identity", ctx.x)
 
 
@@ -38,23 +54,31 @@ def dense(ctx: LayerContext) -> Value:
     shape = ctx.shape()
     units = int(ctx.config["units"])
     ctx.check_shape(weights[0], [shape[-1], units], "kernel")
-    x = ctx.x
-    if len(shape) < 2:
-        raise Unsupported(f"layer {ctx.name!r} (Dense) on a rank-{len(shape)} input")
-    outer = shape[:-1]
-    dynamic = len(shape) > 2 and any(d is None for d in outer[1:])
-    if len(shape) > 2:
-        x = ctx.reshape(x, [None, shape[-1]], "flatten")
-    y = ctx.op("MatMul", [x, ctx.weight(weights[0], "kernel")], {"transpose_a": False, "transpose_b": False},
-               shape=(None, units))
+    bias = None
     if use_bias:
         ctx.check_shape(weights[1], [units], "bias")
-        y = ctx.op("BiasAdd", [y, ctx.weight(weights[1], "bias")], {"data_format": "NHWC"}, shape=y.shape)
-    if dynamic:  # the sizes besides the last one are read at run time, as Keras's matmul keeps them
-        y = reshape_to(ctx, y, [runtime_sizes(ctx, ctx.x, 0, -1, "outer"), [units]], (*outer, units), "unflatten")
+        bias = ctx.weight(weights[1], "bias")
+    y = last_axis_matmul(ctx, ctx.x, ctx.weight(weights[0], "kernel"), units, bias)
+    return apply_activation(ctx, y, ctx.config.get("activation"), keras3=ctx.keras3)
+
+
+def last_axis_matmul(ctx: LayerContext, x: Value, kernel: Value, units: int, bias: Value | None = None) -> Value:
+    """``x @ kernel (+ bias)`` over the last axis; higher ranks are flattened to 2-D around the MatMul (TF.js's
+    MatMul is 2-D), the sizes besides the last read at run time where unknown, as Keras's matmul keeps them."""
+    shape = ctx.shape(x)
+    if len(shape) < 2:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(shape)} input")
+    outer = shape[:-1]
+    dynamic = len(shape) > 2 and any(d is None for d in outer[1:])
+    flat = ctx.reshape(x, [None, shape[-1]], "flatten") if len(shape) > 2 else x
+    y = ctx.op("MatMul", [flat, kernel], {"transpose_a": False, "transpose_b": False}, shape=(None, units))
+    if bias is not None:
+        y = ctx.op("BiasAdd", [y, bias], {"data_format": "NHWC"}, shape=y.shape)
+    if dynamic:
+        y = reshape_to(ctx, y, [runtime_sizes(ctx, x, 0, -1, "outer"), [units]], (*outer, units), "unflatten")
     elif len(shape) > 2:
         y = ctx.reshape(y, [None, *outer[1:], units], "unflatten")
-    return apply_activation(ctx, y, ctx.config.get("activation"), keras3=ctx.keras3)
+    return y
 
 
 
@@ -82,6 +106,10 @@ def layer_scale(ctx: LayerContext) -> Value:
 def embedding(ctx: LayerContext) -> Value:
     """Rows of the table: ``GatherV2`` on the ids cast to int32 (Keras casts float ids the same way)."""
     (table,) = ctx.expect_weights("embeddings")
+    return _embedding_rows(ctx, table)
+
+
+def _embedding_rows(ctx: LayerContext, table: Any) -> Value:
     ctx.check_shape(table, [int(ctx.config["input_dim"]), int(ctx.config["output_dim"])], "embeddings table")
     ids = ctx.x
     if ids.dtype != DType.INT32:
@@ -92,6 +120,39 @@ def embedding(ctx: LayerContext) -> Value:
     return ctx.op("GatherV2", [ctx.weight(table, "embeddings"), ids, ctx.ints(0, "axis")],
                   {"Tparams": DType.FLOAT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
                   dtype=DType.FLOAT32, shape=(*ctx.shape(ids), table.shape[1]))
+
+
+def _reversible_embedding_check(config: dict[str, Any]) -> str | None:
+    for key, neutral in (("mask_zero", False), ("quantization_config", None), ("sparse", False)):
+        if config.get(key, neutral) not in (neutral, None):
+            return f"{key}={config[key]!r}"
+    if config.get("reverse_dtype") not in (None, "float32"):
+        return f"reverse_dtype={config['reverse_dtype']!r}"
+    return None
+
+
+@lowers("ReversibleEmbedding", check=_reversible_embedding_check)
+def reversible_embedding(ctx: LayerContext) -> Value:
+    """Keras 3's ReversibleEmbedding: an Embedding, or with ``reverse=True`` logits ``x @ embeddingsᵀ`` (tied) or
+    ``x @ reverse_embeddings``, soft-capped as ``tanh(logits / cap) · cap`` when ``logit_soft_cap`` is set."""
+    tied = ctx.config.get("tie_weights", True)
+    weights = ctx.expect_weights("embeddings", *([] if tied else ["reverse_embeddings"]))
+    if not ctx.call_kwargs.get("reverse"):
+        return _embedding_rows(ctx, weights[0])
+    rows, width = int(ctx.config["input_dim"]), int(ctx.config["output_dim"])
+    table = weights[-1]
+    ctx.check_shape(table, [rows, width] if tied else [width, rows], "reverse kernel")
+    kernel = ctx.weight(table, "embeddings" if tied else "reverse_embeddings")
+    if tied:
+        kernel = ctx.transpose(kernel, [1, 0], "reverse_kernel")
+    if ctx.x.dtype != DType.FLOAT32:
+        raise Unsupported(f"layer {ctx.name!r} (ReversibleEmbedding) reversed on {ctx.x.dtype.numpy} values")
+    logits = last_axis_matmul(ctx, ctx.x, kernel, rows)
+    cap = ctx.config.get("logit_soft_cap")
+    if cap is None:
+        return logits
+    capped = ctx.unary("Tanh", ctx.scalar_op("RealDiv", logits, float(cap), "capped"), label="capped_tanh")
+    return ctx.scalar_op("Mul", capped, float(cap), "soft_capped")
 
 
 def _wrap_negative_ids(ctx: LayerContext, ids: Value, rows: int) -> Value:

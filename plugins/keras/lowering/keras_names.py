@@ -25,7 +25,7 @@ InputLayer Layer TFSMLayer FlaxLayer JaxLayer AdaptiveAveragePooling1D AdaptiveA
 AdaptiveAveragePooling3D AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D AugMix CutMix
 ContrastLimitedAdaptiveHistogramEqualization RandomHeight AbstractRNNCell
 LayerScale
-""".split())  # LayerScale: ConvNeXt's (keras.applications), not lowered: the traced path converts it
+""".split())  # LayerScale: ConvNeXt's (keras.applications; lowered in core.py)
 
 
 def is_keras_layer_class(class_name: str, lowerings: dict[str, Any]) -> bool:

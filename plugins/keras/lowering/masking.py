@@ -58,7 +58,11 @@ DROPS_MASK = frozenset({
     "Flatten", "Reshape", "Permute", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",
     "ZeroPadding2D", "ZeroPadding3D", "UpSampling1D", "UpSampling2D", "UpSampling3D", "EinsumDense", "Resizing",
     "CenterCrop", "Discretization", "CategoryEncoding", "RandomBrightness", "RandomContrast", "RandomFlip",
-    "RandomRotation", "RandomTranslation", "RandomZoom", "StringLookup", "IntegerLookup", "Hashing"})
+    "RandomRotation", "RandomTranslation", "RandomZoom", "StringLookup", "IntegerLookup", "Hashing", "RandomWidth",
+    "Solarization", "CutMix", "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform",
+    "AugMix", "RandAugment", "RandomInvert", "RandomColorJitter", "RandomCrop", "AutoContrast", "RandomSharpness", "RandomGrayscale", "RandomHue", "RandomSaturation",
+    "RandomPosterization", "RandomColorDegeneration", "MixUp",
+    "ReversibleEmbedding", "SpectralNormalization"})
 #: Layers that drop a mask in tf_keras only (Keras 3 hands it on).
 _DROPS_MASK_TF_KERAS = frozenset({"Identity", "Rescaling", "Normalization"})
 #: Layers that drop a mask in Keras 3 only (tf_keras has none of them, or passes the mask on).
@@ -92,6 +96,17 @@ def drops_mask(class_name: str, keras3: bool | None) -> bool:
         or (keras3 is False and class_name in _DROPS_MASK_TF_KERAS)
 
 
+#: Op layers TensorFlow answers with their input tensor itself whatever the call (``real``/``conj`` of the real tensors
+#: these models hold): the mask Keras set on that object stays on it at run time, though the saved graph drops it.
+RETURNS_ITS_INPUT_OPS = frozenset({"keras.ops.Real", "keras.ops.Conjugate", "keras.ops.Conj"})
+RETURNS_ITS_INPUT_TF_FUNCTIONS = frozenset({"math.real", "real", "math.conj", "conj"})
+
+
+def returns_its_input(class_name: str, config: dict[str, Any]) -> bool:
+    return class_name in RETURNS_ITS_INPUT_OPS or (
+        class_name == "TFOpLambda" and config.get("function") in RETURNS_ITS_INPUT_TF_FUNCTIONS)
+
+
 def makes_mask(class_name: str, config: dict[str, Any]) -> bool:
     return class_name == "Masking" or (class_name == "Embedding" and bool(config.get("mask_zero")))
 
@@ -116,6 +131,8 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
         return None if keras3 is None else {0}  # tf_keras's per-step mask replaces the input's
     if not any(masked):
         return set()
+    if returns_its_input(class_name, config):  # the very tensor, its run-time mask with it
+        return {0} if masked[0] else set()
     if drops_mask(class_name, keras3):
         return set()
     if class_name in ELEMENTWISE_MERGES:  # Keras 3: OR, only when every input is masked; tf_keras: AND of those given

@@ -43,7 +43,11 @@ Ref = tuple[str, int, int]
 UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
 FLOAT_DTYPES = (None, "float32", "mixed_float16", "mixed_bfloat16")
 #: Layers that read their inputs as they are (ids, strings); every other layer gets integers cast to float32.
-INTEGER_INPUT_LAYERS = frozenset({"Embedding", "StringLookup", "Hashing", "TextVectorization",
+#: Keras 3 image augmentation layers whose inference returns the images as given, integers too (the others cast them to
+#: float32 first).
+KERAS3_RAW_AT_INFERENCE = ("RandomInvert", "RandomColorJitter", "RandomCrop", "RandomGrayscale", "RandomHue",
+                           "RandomSaturation", "RandomPosterization", "RandomColorDegeneration", "MixUp")
+INTEGER_INPUT_LAYERS = frozenset({"Embedding", "ReversibleEmbedding", "StringLookup", "Hashing", "TextVectorization",
                                   "Pipeline"})  # Pipeline: per inner layer
 #: Layers whose saved ``dtype`` is their (integer) output's, which their lowerings produce as int32.
 INTEGER_OUTPUT_LAYERS = frozenset({"StringLookup", "IntegerLookup", "Hashing", "TextVectorization"})
@@ -56,14 +60,16 @@ INTEGER_KEEPING_LAYERS = frozenset({
     "Flatten", "RepeatVector", "UpSampling1D", "UpSampling3D", "Concatenate", "Maximum", "Minimum", "Add", "Subtract",
     "Multiply", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     "GlobalMaxPooling3D", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "Masking"})
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "Masking",
+    *KERAS3_RAW_AT_INFERENCE})
 #: Value-moving layers whose lowerings build only dtype-free ops (Reshape, Transpose, slices, Pad with zeros, Tile):
 #: they get int32/int64 tensors as they are, not as float32, which holds integers exactly only up to 2^24.
 WIDE_INTEGER_MOVING_LAYERS = frozenset({
     "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Reshape", "Permute",
     "Flatten", "RepeatVector", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
     "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "UpSampling1D", "UpSampling3D",
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D"})  # the last: a Max reduction (exact on int32)
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",  # the last: a Max reduction (exact on int32)
+    *KERAS3_RAW_AT_INFERENCE})
 #: Merges whose lowerings build ConcatV2 / Maximum / Minimum / AddV2 / Sub / Mul, exact on int32 in TF.js (cpu and
 #: wasm; int32 sums and products wrap as TF's do): they get int32/int64 tensors as they are when every input is an
 #: integer and one at least int32/int64 (:func:`_wide_integer_merge`; Keras 3's masked Multiply / Maximum / Minimum
@@ -422,10 +428,10 @@ def _flat_values(value: Any) -> list[Any]:
     return [value] if value is UNKNOWN or isinstance(value, Value) else []
 
 
-#: Op functions that TensorFlow answers with their input tensor itself (whatever the dtype, for ``real``).
-_IDENTITY_OPS = frozenset({"keras.ops.Real"})
-_IDENTITY_TF_FUNCTIONS = frozenset({"math.real", "real", "convert_to_tensor", "convert_to_tensor_v2",
-                                    "convert_to_tensor_v2_with_dispatch"})
+#: Op functions that TensorFlow may answer with their input tensor itself (``convert_to_tensor`` to its own dtype;
+#: ``real``/``conj``, which always do, hand the mask on: masking.returns_its_input).
+_IDENTITY_OPS = frozenset({"keras.ops.ConvertToTensor"})
+_IDENTITY_TF_FUNCTIONS = frozenset({"convert_to_tensor", "convert_to_tensor_v2", "convert_to_tensor_v2_with_dispatch"})
 #: Casts: the input itself when it already has the target dtype (``tf.cast``, Keras 3's TensorFlow backend).
 _TF_CASTS = frozenset({"cast", "dtypes.cast", "math.cast"})
 

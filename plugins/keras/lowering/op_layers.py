@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import string
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import (EXACT_MEAN_COUNT_LIMIT, NARROW_INTS, exact_floor_div, int32_halves, int32_product,
                                   is_narrow, truncated_mean, wrapped)
 from tfjsconv.ops.special_values import GUARDED_SUFFIX
+from tfjsconv.passes.graph_edit import const_array
 
 from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, TF_OP_LAYERS, TensorArg, parse_call
 from .activations import ACTIVATIONS, _gelu_tanh, _hard_sigmoid_v3, _hard_swish
@@ -68,7 +70,7 @@ class OpCall:
         if value is None or _holds_tensor(value):
             raise self.gap(f"argument {name!r} is {'missing' if value is None else 'a nested tensor'}")
         if isinstance(value, dict):  # Keras 3's serialized tensor constant (``o.ones(...)`` as an argument)
-            raise self.gap(f"argument {name!r} is a saved tensor constant")
+            return self._saved_constant(name, value, like)
         dtype = like.dtype if like is not None else DType.FLOAT32
         array = np.asarray(value)
         if array.dtype.kind == "f" and dtype.numpy.kind != "f":
@@ -77,6 +79,23 @@ class OpCall:
         if narrow is not None and array.dtype.kind in "iu":  # Keras converts it to that dtype: 300 is 44 in uint8
             array = array.astype(np.int64).astype(narrow.numpy)
         return self.ctx.const(array.astype(dtype.numpy), f"{name}_value")
+
+    def _saved_constant(self, name: str, value: dict[str, Any], like: Value | None) -> Value:
+        """Keras 3's ``{"class_name": "__tensor__" or "__numpy__", "config": {"value", "dtype"}}``: a constant (tensor
+        or numpy array) the call was given, taken in its saved dtype where TF.js holds that dtype as is (float32,
+        int32, bool), else a gap."""
+        config = value.get("config") if value.get("class_name") in ("__tensor__", "__numpy__") else None
+        dtype = {"float32": DType.FLOAT32, "int32": DType.INT32, "bool": DType.BOOL}.get(
+            str((config or {}).get("dtype")))
+        if not isinstance(config, dict) or dtype is None:
+            raise self.gap(f"argument {name!r} is a saved tensor constant of dtype {(config or {}).get('dtype')!r}")
+        if like is not None and like.dtype != dtype:
+            raise self.gap(f"argument {name!r} is a saved {dtype.numpy} constant for a {like.dtype.numpy} tensor")
+        try:
+            array = np.asarray(config.get("value"), dtype=dtype.numpy)
+        except (TypeError, ValueError):
+            raise self.gap(f"argument {name!r} is a saved tensor constant that is not a {dtype.numpy} array") from None
+        return self.ctx.const(array, f"{name}_value")
 
     def tensors(self, name: str) -> list[Value]:
         value = self.arguments.get(name)
@@ -159,9 +178,27 @@ def _binary(op: str, *, boolean: bool = False) -> Callable[[OpCall], Value]:
 
 def _divide(c: OpCall) -> Value:
     x, y = c.pair("x", "y")
+    if x.dtype in (DType.INT32, DType.INT64) and y.dtype in (DType.INT32, DType.INT64) and \
+            not c.ctx.class_name.startswith(KERAS_OP_PREFIX):
+        return _integer_true_division(c, x, y)
     if x.dtype.numpy.kind != "f":
         raise c.gap(f"division of {x.dtype.value} tensors")
     return c.ctx.binary("RealDiv", x, y)
+
+
+def _integer_true_division(c: OpCall, x: Value, y: Value) -> Value:
+    """TF's ``truediv`` of int32/int64 tensors (``i / 7``): both cast to float64 and divided, a float64 result, which
+    TF.js holds as float32 (:func:`_held_float_cast`): the float32 quotient of the float32 operands, Keras's float64
+    quotient rounded to float32 while the operands stay within 2^24 (float division rounds once either way), within
+    float32's last places beyond. Only casts read it (to floats: truncating it to integers could differ). Of
+    8/16-bit integers TF's float32 quotient, exactly."""
+    x, y = (c.ctx.op("Cast", [v], {"SrcT": v.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
+                     shape=v.shape, label=f"{label}_float") for v, label in ((x, "x"), (y, "y")))
+    quotient = c.ctx.binary("RealDiv", x, y, label="quotient")
+    if _narrow_dtype(c) is not None:  # TF divides 8/16-bit integers in float32: exact operands, one rounding
+        return quotient
+    return c.ctx.op("Cast", [quotient], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT64, "Truncate": False},
+                    dtype=DType.FLOAT64, shape=quotient.shape, label="as_float64")
 
 
 def _integer_division(op: str) -> Callable[[OpCall], Value]:
@@ -226,9 +263,18 @@ def _pad(c: OpCall, key: str, mode_key: str, value_key: str) -> Value:
             isinstance(p, list) and len(p) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
                                                         for v in p) for p in pads)):
         raise c.gap(f"{key}={pads!r}")
-    if str(c.value(mode_key, "constant")).lower() != "constant":
-        raise c.gap(f"mode={c.value(mode_key)!r}")
+    mode = str(c.value(mode_key, "constant")).upper()
     out = tuple(None if d is None else d + a + b for d, (a, b) in zip(shape, pads))
+    if mode in ("REFLECT", "SYMMETRIC"):  # TF's MirrorPad (constant values are not read); TF raises past the edges
+        edge = 0 if mode == "SYMMETRIC" else 1
+        if any(d is not None and max(p) > d - edge for d, p in zip(shape, pads)):
+            raise c.gap(f"{mode} paddings {pads} of shape {list(shape)} (TensorFlow raises)")
+        if c.ctx.class_name.startswith(KERAS_OP_PREFIX) and c.value(value_key, None) is not None:
+            raise c.gap(f"constant_values with mode={mode.lower()!r} (Keras raises)")
+        return c.ctx.op("MirrorPad", [x, c.ctx.ints(pads, "paddings")], {"Tpaddings": DType.INT32, "mode": mode},
+                        shape=out)
+    if mode != "CONSTANT":
+        raise c.gap(f"mode={c.value(mode_key)!r}")
     fill = c.value(value_key, 0) or 0
     paddings = c.ctx.ints(pads, "paddings")
     if fill == 0:
@@ -267,6 +313,8 @@ def _ints(c: OpCall, name: str, default: Any = _REQUIRED) -> list[int] | None:
 
 def _reshape(c: OpCall, key: str) -> Value:
     x = c.tensor("x")
+    if _holds_tensor(c.arguments.get(key)):
+        return _reshape_at_run_time(c, x, key)
     target = _ints(c, key)
     if target.count(-1) > 1 or any(d < -1 for d in target):
         raise c.gap(f"shape {target}")
@@ -276,6 +324,126 @@ def _reshape(c: OpCall, key: str) -> Value:
         known = math.prod(d for d in target if d != -1)
         dims[target.index(-1)] = math.prod(shape) // known if known else None
     return c.ctx.op("Reshape", [x, c.ctx.ints(target, "shape")], {"Tshape": DType.INT32}, shape=tuple(dims))
+
+
+def _reshape_at_run_time(c: OpCall, x: Value, key: str) -> Value:
+    """``tf.reshape(x, shape)`` with a tensor in ``shape`` (``tf.shape(y)``, ``[tf.shape(x)[0], -1]``): Reshape to the
+    shape built at run time, as TF does; the static sizes are those the shape's entries give when the graph is built
+    (:func:`_known_entries`), a -1 resolved where every other size is known."""
+    target = _size_vector(c, key)
+    entries = _known_entries(target)
+    if entries is None:
+        raise c.gap(f"argument {key!r} is a tensor of a length unknown in the config")
+    if any(e is not None and e < -1 for e in entries) or entries.count(-1) > 1:
+        raise c.gap(f"shape {entries} (TensorFlow raises)")
+    shape = c.ctx.shape(x)
+    dims: list[int | None] = [None if e is None or e == -1 else e for e in entries]
+    if -1 in entries and None not in entries and None not in shape:
+        known = math.prod(e for e in entries if e != -1)
+        dims[entries.index(-1)] = math.prod(shape) // known if known else None
+    return c.ctx.op("Reshape", [x, target], {"Tshape": DType.INT32}, shape=tuple(dims))
+
+
+def _size_vector(c: OpCall, key: str) -> Value:
+    """Argument ``key`` (sizes or multiples holding a tensor) as an int32 vector: a 1-D integer tensor as it is (int64
+    cast, as TF.js holds it), or a list of int constants and scalar integer tensors stacked as TF packs it."""
+    value = c.arguments.get(key)
+    if isinstance(value, TensorArg):
+        vector = _cast_int64(c, c.tensor(key), f"{key}_int32")
+        shape = c.ctx.shape(vector)
+        if vector.dtype != DType.INT32 or len(shape) != 1:
+            raise c.gap(f"argument {key!r} is a {vector.dtype.value} tensor of shape {list(shape)} (a vector of sizes "
+                        "is lowered)")
+        return vector
+    c.arguments[key] = value if isinstance(value, list) else [value]
+    return _stacked(c, key, 0, f"{key}_vector")
+
+
+def _mixed_values(c: OpCall, key: str) -> list[Value]:
+    """A list argument of tensors and constants (``tf.stack([1, tf.shape(x)[1], 1])``): the constants as Consts of the
+    tensors' dtype and shape, as TF converts them (tensors of one dtype and known shape; a float for an integer
+    tensor is a gap)."""
+    items = c.arguments.get(key)
+    if not isinstance(items, list) or not items or not any(isinstance(v, TensorArg) for v in items) or any(
+            _holds_tensor(v) and not isinstance(v, TensorArg) for v in items):
+        raise c.gap(f"argument {key!r} is not a list of tensors and constants")
+    tensors = [_cast_int64(c, c.ctx.inputs[v.index], f"{key}_{i}_int32") if isinstance(v, TensorArg) else None
+               for i, v in enumerate(items)]
+    given = [t for t in tensors if t is not None]
+    dtype, shape = given[0].dtype, c.ctx.shape(given[0])
+    if any(t.dtype != dtype for t in given):
+        raise c.gap(f"argument {key!r} holds tensors of dtypes {sorted({t.dtype.value for t in given})}")
+    out = []
+    for i, (item, tensor) in enumerate(zip(items, tensors)):
+        if tensor is None:
+            array = np.asarray(item)
+            kinds = {"b": "b", "i": "iu", "f": "iuf"}.get(dtype.numpy.kind, "")
+            if array.dtype.kind not in kinds or array.shape != shape or array.dtype.kind in "iu" and array.size and (
+                    array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max):
+                raise c.gap(f"argument {key!r} mixes {item!r} with {dtype.value} tensors of shape {list(shape)}")
+            tensor = c.ctx.const(array.astype(dtype.numpy), f"{key}_{i}")
+        out.append(tensor)
+    return out
+
+
+def _stacked(c: OpCall, key: str, axis: int, label: str = "Pack") -> Value:
+    """``tf.stack`` of the tensors (and constants, :func:`_mixed_values`) in argument ``key`` along ``axis``."""
+    values = _mixed_values(c, key)
+    shape = list(c.ctx.shape(values[0]))
+    for value in values[1:]:
+        shape = [a if a is not None else b for a, b in zip(shape, c.ctx.shape(value))]
+    axis = _axis(c, axis, len(shape) + 1)
+    shape.insert(axis, len(values))
+    return c.ctx.op("Pack", values, {"N": len(values), "axis": axis}, dtype=values[0].dtype, shape=tuple(shape),
+                    label=label)
+
+
+def _known_entries(value: Value) -> list[int | None] | None:
+    """The entries of an integer scalar or vector (a shape being built: ``tf.shape(x)``, a slice of it, a stack of
+    sizes and constants) known when the graph is built, None where known only at run time; None for a tensor of
+    unknown length. TensorFlow infers a reshape's or tile's static shape from the same (``tf.shape(x)[1]`` of a
+    ``[None, 4, 6]`` tensor is 4)."""
+    shape = value.shape
+    if shape is None or len(shape) > 1 or (shape and shape[0] is None):
+        return None
+    unknown: list[int | None] = [None] * (shape[0] if shape else 1)
+    node = value.producer
+    array = const_array(value)
+    if array is not None:
+        return [int(a) for a in np.asarray(array).reshape(-1)]
+    if node.op == "Shape" and node.inputs[0].shape is not None:
+        return list(node.inputs[0].shape)
+    if node.op in ("Identity", "Cast") and node.inputs[0].dtype in (DType.INT32, DType.INT64):
+        return _known_entries(node.inputs[0]) or unknown
+    if node.op == "Pack" and all(v.shape == () for v in node.inputs):
+        return [(_known_entries(v) or [None])[0] for v in node.inputs]
+    if node.op == "ConcatV2":
+        parts = [_known_entries(v) for v in node.inputs[:-1]]
+        axis = const_array(node.inputs[-1])
+        if all(p is not None and v.shape and len(v.shape) == 1 for p, v in zip(parts, node.inputs[:-1])) and \
+                axis is not None and int(axis) in (0, -1):
+            return [e for part in parts for e in part]
+    if node.op == "StridedSlice":
+        return _sliced_entries(node) or unknown
+    return unknown
+
+
+def _sliced_entries(node: Any) -> list[int | None] | None:
+    """:func:`_known_entries` of a StridedSlice of a vector (``tf.shape(x)[0]``, ``tf.shape(x)[1:]``) with constant
+    bounds; None where it does not apply."""
+    source = _known_entries(node.inputs[0])
+    bounds = [const_array(v) for v in node.inputs[1:4]]
+    attrs = node.attrs
+    if source is None or len(node.inputs[0].shape or ()) != 1 or any(b is None or b.size != 1 for b in bounds) or \
+            attrs.get("ellipsis_mask", 0) or attrs.get("new_axis_mask", 0):
+        return None
+    begin, end, stride = (int(np.asarray(b).reshape(-1)[0]) for b in bounds)
+    if attrs.get("shrink_axis_mask", 0) & 1:
+        return [source[begin]] if -len(source) <= begin < len(source) else None
+    if stride == 0:
+        return None
+    return source[slice(None if attrs.get("begin_mask", 0) & 1 else begin,
+                        None if attrs.get("end_mask", 0) & 1 else end, stride)]
 
 
 def _transpose(c: OpCall, key: str) -> Value:
@@ -306,6 +474,10 @@ def _concat(c: OpCall) -> Value:
 
 
 def _stack(c: OpCall) -> Value:
+    items = c.arguments.get("values")
+    if isinstance(items, list) and any(isinstance(v, TensorArg) for v in items) and \
+            not all(isinstance(v, TensorArg) for v in items):  # ``tf.stack([1, tf.shape(x)[1], 1])``
+        return _stacked(c, "values", c.value("axis", 0))
     values = c.tensors("values")
     shape = list(c.ctx.shape(values[0]))
     axis = _axis(c, c.value("axis", 0), len(shape) + 1)
@@ -319,6 +491,8 @@ def _expand_dims(c: OpCall) -> Value:
 
 
 def _squeeze(c: OpCall) -> Value:
+    if c.has("squeeze_dims"):  # TF 1's name of the axes (TF raises when both are given)
+        c.arguments["axis"] = c.arguments.pop("squeeze_dims")
     x = c.tensor("x")
     shape = c.ctx.shape(x)
     axes = _ints(c, "axis", None)
@@ -454,8 +628,16 @@ def _cast(c: OpCall) -> Value:
         dtype = DType.from_any(str(c.value("dtype")))
     except TypeError:
         raise c.gap(f"dtype {c.value('dtype')!r}") from None
+    exact = True
+    if x.dtype in HELD_FLOATS:
+        exact = id(x) in _EXACTLY_HELD.get(c.ctx.graph, {})
+        x = _held_float_values(c, x, dtype)
+    if dtype in HELD_FLOATS:
+        return _held_float_cast(c, x, dtype, exact)
     if is_narrow(dtype):
         return _narrowing_cast(c, x, dtype)
+    if dtype == DType.INT64:
+        return _int64_cast(c, x)
     if dtype not in (DType.FLOAT32, DType.INT32, DType.BOOL):
         raise c.gap(f"a cast to {dtype.value}")
     if dtype == x.dtype:
@@ -465,6 +647,86 @@ def _cast(c: OpCall) -> Value:
     if x.dtype == DType.FLOAT32 and dtype == DType.INT32:
         return float_to_int32(c.ctx, x)
     return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape)
+
+
+#: Float dtypes TF.js lacks: a Keras tensor of one is held as float32 (:func:`_held_float_cast`), and only casts of
+#: it, ``shape`` and one float64 step (:func:`_float64_step`) are lowered; more float64/float16 arithmetic, which
+#: rounds otherwise, is a gap.
+HELD_FLOATS = (DType.FLOAT64, DType.FLOAT16)
+#: Per graph, the float64/float16 Values whose float32 values are exactly Keras's (a float32 or bool tensor cast up);
+#: every other one holds Keras's values rounded to float32 (an int32 ``truediv``, a cast of integers past 2^24).
+_EXACTLY_HELD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: The op layers that read a float64/float16 tensor: casts (:func:`_cast`) and ``shape`` (its sizes); one float64
+#: operation on values held exactly too (:func:`_float64_step`).
+_HELD_FLOAT_READERS = frozenset({"cast", "dtypes.cast", "Cast", "shape", "compat.v1.shape"})
+
+
+def _held_float_cast(c: OpCall, x: Value, dtype: DType, exact: bool = True) -> Value:
+    """A cast to float64 or float16, which TF.js lacks: a Value of that dtype that TF.js holds as float32 (its Cast
+    reads both as float32). To float64: float32 and bool values as they are (exactly Keras's), integers as float32
+    (Keras's rounded past 2^24). To float16: float32 values (integers and bools through float32) rounded to float16
+    as TF's cast rounds (:func:`_float16_rounded`), exactly. Only casts (and one float64 step) read the result
+    (:func:`lower_op_layer`). ``exact``: whether ``x``'s values are Keras's (not a float64 one held rounded)."""
+    exact = exact and x.dtype in (DType.FLOAT32, DType.BOOL)
+    if dtype == DType.FLOAT16:
+        if x.dtype in (DType.INT32, DType.INT64, DType.BOOL):  # float32 holds them exactly up to 2^24, and from
+            exact = True  # 65520 on both give Inf: rounding them through float32 is TF's one rounding
+            x = c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.FLOAT32, "Truncate": False},
+                         dtype=DType.FLOAT32, shape=x.shape, label="as_float32")
+        if x.dtype != DType.FLOAT32:
+            raise c.gap(f"a cast of a {x.dtype.value} tensor to float16")
+        x = _float16_rounded(c, x)
+    elif x.dtype not in (DType.FLOAT32, DType.BOOL, DType.INT32, DType.INT64):
+        raise c.gap(f"a cast of a {x.dtype.value} tensor to {dtype.value}")
+    out = c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape,
+                   label=f"to_{dtype.numpy}")
+    if exact:
+        _EXACTLY_HELD.setdefault(c.ctx.graph, {})[id(out)] = out
+    return out
+
+
+def _held_float_values(c: OpCall, x: Value, dtype: DType) -> Value:
+    """The float32 values TF.js holds for a float64/float16 tensor ``x``, for a cast of it to ``dtype``: to a float
+    dtype any (float32 rounds Keras's float64 value: the held one, rounded the same up to float32's last place where
+    Keras's was not a float32 already), to integers and bools only values held exactly (truncating a rounded
+    quotient could cross an integer)."""
+    exact = id(x) in _EXACTLY_HELD.get(c.ctx.graph, {})
+    if dtype not in (DType.FLOAT32, *HELD_FLOATS) and not exact:
+        raise c.gap(f"a cast to {dtype.value} of {x.dtype.value} values TF.js holds rounded to float32 (Keras "
+                    "truncates or compares its own values, which may lie on the other side of an integer)")
+    if dtype == DType.FLOAT16 and x.dtype == DType.FLOAT64 and not exact:
+        raise c.gap("a cast to float16 of float64 values TF.js holds rounded to float32 (rounding twice)")
+    return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
+                    shape=x.shape, label="held_float32")
+
+
+def _float16_rounded(c: OpCall, x: Value) -> Value:
+    """float32 ``x`` rounded to the nearest float16 (ties to even; from 65520 on ±Inf; NaN kept), in float32: each
+    value's float16 spacing ``q`` (2^-24 below 2^-14, else 2^(e - 10) for ``2^e <= |x|``, picked from a table by
+    counting the powers of two ``|x|`` reaches), then ``(x + 1.5·2^23·q) - 1.5·2^23·q``, whose float32 sum rounds to
+    a multiple of ``q`` to even (exact in float32: the sum is computed exactly before its one rounding); a zero
+    result keeps ``x``'s sign (``x · 0``)."""
+    ctx = c.ctx
+    magnitude = ctx.unary("Abs", x, label="f16_magnitude")
+    powers = ctx.floats([2.0**k for k in range(-14, 16)], "f16_powers")
+    reached = ctx.op("GreaterEqual", [ctx.expand_dims(magnitude, len(ctx.shape(x)), "f16_each"), powers],
+                     dtype=DType.BOOL, shape=(*x.shape, 30), label="f16_reached")
+    count = ctx.op("Sum", [ctx.exact_cast(reached, DType.INT32, "f16_reached_int"), ctx.ints(-1, "f16_count_axis")],
+                   {"keep_dims": False, "Tidx": DType.INT32}, dtype=DType.INT32, shape=x.shape, label="f16_count")
+    spacings = ctx.floats([2.0**-24] + [2.0**(k - 10) for k in range(-14, 16)], "f16_spacings")
+    spacing = ctx.op("GatherV2", [spacings, count, ctx.ints(0, "f16_gather_axis")],
+                     {"Tparams": DType.FLOAT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                     dtype=DType.FLOAT32, shape=x.shape, label="f16_spacing")
+    shift = ctx.scalar_op("Mul", spacing, 1.5 * 2.0**23, "f16_shift")
+    rounded = ctx.binary("Sub", ctx.binary("AddV2", x, shift, label="f16_shifted"), shift, label="f16_rounded")
+    overflow = ctx.op("Greater", [ctx.unary("Abs", rounded, label="f16_rounded_magnitude"),
+                                  ctx.floats(65504.0, "f16_max")], dtype=DType.BOOL, shape=x.shape,
+                      label="f16_overflow")
+    infinite = ctx.scalar_op("Mul", x, float("inf"), "f16_infinity")
+    rounded = _select(c, overflow, infinite, rounded, "f16_saturated")
+    zero = ctx.op("Equal", [rounded, ctx.floats(0.0, "f16_zero")], {"incompatible_shape_error": True},
+                  dtype=DType.BOOL, shape=x.shape, label="f16_is_zero")
+    return _select(c, zero, ctx.scalar_op("Mul", x, 0.0, "f16_signed_zero"), rounded, "f16_value")
 
 
 def float_to_int32(ctx: LayerContext, x: Value, label: str = "Cast") -> Value:
@@ -480,6 +742,45 @@ def float_to_int32(ctx: LayerContext, x: Value, label: str = "Cast") -> Value:
 
 #: The float32 magnitude from which TF's CPU cast of a float to int32 gives INT_MIN.
 _INT32_LIMIT = float(2**31)
+
+
+def _int64_cast(c: OpCall, x: Value) -> Value:
+    """A cast to int64 (``tf.cast(x, tf.int64)``, ``compat.v1.to_int64``), an int64 Value as a model input's is
+    (TF.js holds both as int32; later layers treat it as they treat int64 ids). Of int32 and bools exact; of float32
+    TF's CPU cast (truncated toward zero; NaN and magnitudes of 2^63 or more give INT64_MIN), exact within int32's
+    range and beyond it the int64's low 32 bits (:func:`_float_int64_low_bits`), the wrap-around every int64 value
+    past int32's range takes in TF.js."""
+    if x.dtype == DType.INT64:
+        return c.ctx.unary("Identity", x)
+    if x.dtype == DType.FLOAT32:
+        x = _float_int64_low_bits(c, x)
+    if x.dtype not in (DType.INT32, DType.BOOL):
+        raise c.gap(f"a cast of a {x.dtype.value} tensor to int64")
+    return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT64, "Truncate": False}, dtype=DType.INT64,
+                    shape=x.shape, label="to_int64")
+
+
+def _float_int64_low_bits(c: OpCall, x: Value) -> Value:
+    """The low 32 bits (as int32) of TF's float32-to-int64 cast: :func:`float_to_int32` below 2^31 in magnitude;
+    from 2^31 to 2^63, where every float32 is a whole number, ``x - floor(x / 2^32)·2^32`` (exact in float32) moved
+    into int32's range; 0 (INT64_MIN's low bits) for NaN and from 2^63 on."""
+    ctx = c.ctx
+    truncated = float_to_int32(ctx, x, "small")
+    low = ctx.binary("Sub", x, ctx.scalar_op("Mul", ctx.unary("Floor", ctx.scalar_op("Mul", x, 2.0**-32, "turns"),
+                                                                  label="whole_turns"), 2.0**32, "turned"),
+                     label="low_bits")
+    high = ctx.op("GreaterEqual", [low, ctx.floats(2.0**31, "sign_bit")], dtype=DType.BOOL, shape=x.shape,
+                  label="sign_bit_set")
+    signed = _select(c, high, ctx.scalar_op("Sub", low, 2.0**32, "wrapped"), low, "signed_low_bits")
+    magnitude = ctx.unary("Abs", x, label="magnitude")
+    small = ctx.op("Less", [magnitude, ctx.floats(_INT32_LIMIT, "int32_limit")], dtype=DType.BOOL, shape=x.shape,
+                   label="within_int32")  # NaN compares False
+    within = ctx.op("Less", [magnitude, ctx.floats(2.0**63, "int64_limit")], dtype=DType.BOOL, shape=x.shape,
+                    label="within_int64")
+    large = _select(c, within, signed, ctx.floats(0.0, "int64_min_low_bits"), "low_bits_or_zero")
+    as_int = ctx.exact_cast(_select(c, small, ctx.floats(0.0, "small_placeholder"), large, "large_part"),
+                            DType.INT32, "large_int32")
+    return _select(c, small, truncated, as_int, "int64_low_bits")
 
 
 def _narrowing_cast(c: OpCall, x: Value, dtype: DType) -> Value:
@@ -501,10 +802,15 @@ def _narrowing_cast(c: OpCall, x: Value, dtype: DType) -> Value:
     return wrapped(c.ctx.graph, as_int, dtype, f"{c.ctx.name}/wrap")
 
 
-def _matmul(c: OpCall, ta: str | None = None, tb: str | None = None) -> Value:
-    a, b = c.pair("a", "b")
+def _matmul(c: OpCall, ta: str | None = None, tb: str | None = None,
+            operands: tuple[Value, Value] | None = None) -> Value:
+    a, b = operands or c.pair("a", "b")
     flip_a = bool(c.value(ta, False)) if ta else False
     flip_b = bool(c.value(tb, False)) if tb else False
+    if a.dtype in (DType.FLOAT32, DType.INT32) and ta and tb:  # real tensors: the adjoint is the transpose
+        flip_a = flip_a or bool(c.value("adjoint_a", False))
+        flip_b = flip_b or bool(c.value("adjoint_b", False))
+        c.arguments.pop("adjoint_a", None), c.arguments.pop("adjoint_b", None)
     for flag in ("adjoint_a", "adjoint_b", "a_is_sparse", "b_is_sparse", "output_type"):
         if c.value(flag, None):
             raise c.gap(f"{flag}={c.value(flag)!r}")
@@ -522,6 +828,20 @@ def _matmul(c: OpCall, ta: str | None = None, tb: str | None = None) -> Value:
                     shape=None if outer is None else (*outer, m, n))
 
 
+def _keras3_matmul(c: OpCall) -> Value:
+    """Keras 3's ``matmul``: its TensorFlow backend multiplies integers in float32 (``result_type(.., float)``) and
+    casts the product back to their dtype (as TF casts float32 to int32, :func:`float_to_int32`), where tf_keras's
+    ``tf.matmul`` multiplies int32 as int32."""
+    a, b = c.pair("a", "b")
+    if a.dtype != DType.INT32 and b.dtype != DType.INT32:
+        return _matmul(c)
+    if a.dtype != b.dtype:
+        raise c.gap(f"operands of dtypes {a.dtype.value} and {b.dtype.value}")
+    floats = tuple(c.ctx.op("Cast", [v], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
+                            dtype=DType.FLOAT32, shape=v.shape, label=f"{name}_float") for name, v in (("a", a), ("b", b)))
+    return float_to_int32(c.ctx, _matmul(c, operands=floats), "product_int32")
+
+
 def _shape(c: OpCall) -> Value:
     x = c.tensor("x")
     dtype = DType.from_any(str(c.value("out_type", "int32")))
@@ -531,9 +851,12 @@ def _shape(c: OpCall) -> Value:
 
 
 def _resize(c: OpCall, method_key: str, nearest_half_pixel: bool) -> Value:
+    """``tf.image.resize``/Keras 3 ``image.resize``: bilinear or nearest with half-pixel centres. tf_keras's size may
+    hold tensors (``tf.shape(skip)[1:3]``, read at run time: :func:`_size_vector`)."""
     x = c.tensor("x")
     shape = c.ctx.shape(x)
-    size = _ints(c, "size")
+    sizes: Value | None = _size_vector(c, "size") if _holds_tensor(c.arguments.get("size")) else None
+    size = _ints(c, "size") if sizes is None else _known_entries(sizes) or []
     method = c.value(method_key, "bilinear")
     if len(shape) != 4 or len(size) != 2 or method not in ("bilinear", "nearest"):
         raise c.gap(f"a {method!r} resize of a rank-{len(shape)} tensor to {size}")
@@ -546,13 +869,22 @@ def _resize(c: OpCall, method_key: str, nearest_half_pixel: bool) -> Value:
         raise c.gap(f"a resize of {x.dtype.value} images (Keras 3 rounds the result back to their dtype)")
     op = "ResizeBilinear" if method == "bilinear" else "ResizeNearestNeighbor"
     half = True if method == "bilinear" else nearest_half_pixel
-    return c.ctx.op(op, [x, c.ctx.ints(size, "size")], {"align_corners": False, "half_pixel_centers": half},
-                    shape=(shape[0], size[0], size[1], shape[3]))
+    if any(d is not None and d < 0 for d in size):
+        raise c.gap(f"size {size} (TensorFlow raises)")
+    return c.ctx.op(op, [x, c.ctx.ints(size, "size") if sizes is None else sizes],
+                    {"align_corners": False, "half_pixel_centers": half}, shape=(shape[0], size[0], size[1], shape[3]))
 
 
 def _tile(c: OpCall, key: str) -> Value:
     x = c.tensor("x")
     shape = c.ctx.shape(x)
+    if _holds_tensor(c.arguments.get(key)):  # ``tf.tile(x, tf.stack([1, tf.shape(x)[1], 1]))``: read at run time
+        multiples = _size_vector(c, key)
+        entries = _known_entries(multiples)
+        if entries is None or len(entries) != len(shape) or any(e is not None and e < 0 for e in entries):
+            raise c.gap(f"multiples {entries} for a rank-{len(shape)} tensor")
+        out = tuple(None if d is None or e is None else d * e for d, e in zip(shape, entries))
+        return c.ctx.op("Tile", [x, multiples], {"Tmultiples": DType.INT32}, shape=out)
     multiples = _ints(c, key)
     if len(multiples) != len(shape):
         raise c.gap(f"multiples {multiples} for a rank-{len(shape)} tensor")
@@ -561,10 +893,23 @@ def _tile(c: OpCall, key: str) -> Value:
 
 
 def _bias_add(c: OpCall) -> Value:
+    """``tf.nn.bias_add``: BiasAdd over the last axis; with a channels-first ``data_format`` (TF reads any "NC..." as
+    NCHW) the bias runs along axis 1 (the last of a rank-2 tensor), ``x + reshape(bias, [C, 1, ...])`` as TF adds."""
     x = c.tensor("x")
-    if c.value("data_format", "NHWC") not in ("NHWC", "N...C", None):
-        raise c.gap(f"data_format={c.value('data_format')!r}")
-    return c.ctx.op("BiasAdd", [x, c.tensor("bias", like=x)], {"data_format": "NHWC"}, shape=x.shape)
+    data_format = c.value("data_format", "NHWC")
+    bias = c.tensor("bias", like=x)
+    if data_format is None or isinstance(data_format, str) and data_format.startswith("N") and \
+            data_format.endswith("C"):
+        return c.ctx.op("BiasAdd", [x, bias], {"data_format": "NHWC"}, shape=x.shape)
+    shape = c.ctx.shape(x)
+    if not isinstance(data_format, str) or not data_format.startswith("NC") or len(shape) < 2 or \
+            len(c.ctx.shape(bias)) != 1:
+        raise c.gap(f"data_format={data_format!r} for a rank-{len(shape)} tensor")
+    channels, size = shape[1], c.ctx.shape(bias)[0]
+    if channels is not None and size is not None and channels != size:
+        raise c.gap(f"a bias of {size} values for {channels} channels (TensorFlow raises)")
+    along = c.ctx.reshape(bias, [size, *([1] * (len(shape) - 2))], "bias_along_channels")
+    return c.ctx.binary("AddV2", x, along, label="BiasAdd")
 
 
 # -- axes: swap, move, flip, repeat, cumulate --------------------------------------------------------------
@@ -650,17 +995,14 @@ def _cumulative(op: str) -> Callable[[OpCall], Value]:
             raise c.gap(f"a {x.dtype.value} tensor")
         if c.value("dtype", None) not in (None, x.dtype.value):
             raise c.gap(f"dtype={c.value('dtype')!r}")
-        for flag in ("exclusive", "reverse"):
-            if c.value(flag, False):
-                raise c.gap(f"{flag}=True")
         shape = c.ctx.shape(x)
         axis = c.value("axis", None if c.ctx.class_name.startswith(KERAS_OP_PREFIX) else 0)
         if axis is None:
             x = c.ctx.reshape(x, [None], "flattened")
             axis, shape = 0, (None,)
         axis = _axis(c, axis, len(shape))
-        return c.ctx.op(op, [x, c.ctx.ints(axis, "axis")], {"exclusive": False, "reverse": False,
-                                                             "Tidx": DType.INT32}, shape=shape)
+        flags = {flag: bool(c.value(flag, False)) for flag in ("exclusive", "reverse")}  # TF's own attributes
+        return c.ctx.op(op, [x, c.ctx.ints(axis, "axis")], {**flags, "Tidx": DType.INT32}, shape=shape)
     return lower
 
 
@@ -694,9 +1036,9 @@ def _integer_cumulative(c: OpCall, x: Value, narrow: DType | None, op: str) -> V
     after each step: wrapping is modular). ``cumprod``: step by step (:func:`_products`), wrapped after each one:
     TF.js's int32 Cumprod multiplies in float64 on cpu (inexact past 2^53) and float32 on webgl."""
     dtype = (narrow or DType.INT32).numpy
-    if any(c.value(flag, False) for flag in ("exclusive", "reverse")) or \
-            c.value("dtype", None) not in (None, dtype.name):
-        raise c.gap(f"exclusive/reverse/dtype of {dtype} integers")
+    if c.value("dtype", None) not in (None, dtype.name):
+        raise c.gap(f"dtype={c.value('dtype')!r} of {dtype} integers")
+    exclusive, reverse = (bool(c.value(flag, False)) for flag in ("exclusive", "reverse"))
     shape = c.ctx.shape(x)
     axis = c.value("axis", None if c.ctx.class_name.startswith(KERAS_OP_PREFIX) else 0)
     axis = None if axis is None else _axis(c, axis, len(shape))
@@ -707,15 +1049,35 @@ def _integer_cumulative(c: OpCall, x: Value, narrow: DType | None, op: str) -> V
         raise c.gap(f"a {op.lower()} of {dtype} integers along an axis of size {size} (Keras wraps in {dtype}; "
                     f"lowered along axes of known sizes up to {limit})")
     if op == "Cumsum":
-        sums = c.ctx.op(op, [x, c.ctx.ints(axis, "axis")], {"exclusive": False, "reverse": False,
+        sums = c.ctx.op(op, [x, c.ctx.ints(axis, "axis")], {"exclusive": exclusive, "reverse": reverse,
                                                              "Tidx": DType.INT32}, shape=shape)
         return wrapped(c.ctx.graph, sums, narrow, f"{c.ctx.name}/wrap")
     rank = len(shape)
     perm = list(range(rank))
     perm[axis], perm[-1] = rank - 1, axis
     moved = x if axis == rank - 1 else c.ctx.transpose(x, perm, "axis_last")
+    if reverse:  # TF multiplies from the end: the steps run over the reversed axis, reversed back after
+        moved = c.ctx.op("ReverseV2", [moved, c.ctx.ints([rank - 1], "reverse_axis")], {"Tidx": DType.INT32},
+                         shape=moved.shape, label="reversed")
+    if exclusive:  # each product of the entries before it: a leading 1, the last entry dropped
+        moved = _shifted_in(c, moved, size, 1)
     out = _products(c, moved, narrow, cumulative=True, wide=narrow is None)
+    if reverse:
+        out = c.ctx.op("ReverseV2", [out, c.ctx.ints([rank - 1], "reverse_back_axis")], {"Tidx": DType.INT32},
+                       shape=out.shape, label="reversed_back")
     return out if axis == rank - 1 else c.ctx.transpose(out, perm, "axis_back")
+
+
+def _shifted_in(c: OpCall, x: Value, size: int, fill: int) -> Value:
+    """``x`` (int32, last axis of known ``size``) moved one step along its last axis: ``fill`` first, the last entry
+    dropped (an exclusive running product multiplies the entries before each one)."""
+    rank = len(c.ctx.shape(x))
+    padded = c.ctx.op("PadV2", [x, c.ctx.ints([[0, 0]] * (rank - 1) + [[1, 0]], "shift_paddings"),
+                                c.ctx.ints(fill, "shift_fill")], {"Tpaddings": DType.INT32},
+                      shape=(*x.shape[:-1], size + 1), label="shifted")
+    return c.ctx.op("Slice", [padded, c.ctx.ints([0] * rank, "shift_begin"), c.ctx.ints([-1] * (rank - 1) + [size],
+                                                                                         "shift_size")],
+                    {"Index": DType.INT32}, shape=x.shape, label="shifted_in")
 
 
 def _products(c: OpCall, x: Value, narrow: DType | None, *, cumulative: bool, wide: bool = False) -> Value:
@@ -799,7 +1161,13 @@ def _where(c: OpCall) -> Value:
 
 
 def _tf_where(c: OpCall) -> Value:
-    """``tf.where(condition, x, y)`` (TF's takes a bool condition only)."""
+    """``tf.where(condition, x, y)`` (TF's takes a bool condition only). Without ``x`` and ``y``: the coordinates of
+    the condition's non-zero entries (NaN is non-zero), as ``compat.v1.where`` gives them (``_coordinates``)."""
+    if not c.has("x") and not c.has("y"):
+        from .op_layers_tf_more import _coordinates
+
+        condition = _cast_int64(c, c.tensor("condition"), "condition_int32")
+        return _coordinates(c, condition if condition.dtype == DType.BOOL else _not_zero(c, condition, "condition"))
     c.arguments["x1"], c.arguments["x2"] = c.arguments.pop("x", None), c.arguments.pop("y", None)
     return _where(c)
 
@@ -831,8 +1199,10 @@ def _l2_normalize(c: OpCall) -> Value:
     """``tf.math.l2_normalize``: ``x · rsqrt(max(Σx², epsilon))`` over the axes, as TensorFlow computes it (no axis
     normalizes over the batch too: a gap)."""
     x = c.tensor("x")
-    if x.dtype != DType.FLOAT32 or c.value("dim", None) is not None:
-        raise c.gap(f"a {x.dtype.value} tensor or dim=")
+    if c.has("dim"):  # TF 1's name of the axis (TF raises when both are given)
+        c.arguments["axis"] = c.arguments.pop("dim")
+    if x.dtype != DType.FLOAT32:
+        raise c.gap(f"a {x.dtype.value} tensor")
     shape = c.ctx.shape(x)
     axes = _ints(c, "axis", None)
     if axes is None:
@@ -872,9 +1242,14 @@ def _filled_like(value: int) -> Callable[[OpCall], Value]:
     def lower(c: OpCall) -> Value:
         x = c.tensor("x")
         dtype = c.value("dtype", None)
-        if dtype not in (None, x.dtype.value) or x.dtype not in (DType.FLOAT32, DType.INT32):
+        try:
+            target = x.dtype if dtype is None else DType.from_any(str(dtype))
+        except (KeyError, ValueError, TypeError):
+            raise c.gap(f"dtype={dtype!r}") from None
+        if x.dtype not in (DType.FLOAT32, DType.INT32) or target not in (DType.FLOAT32, DType.INT32):
             raise c.gap(f"dtype={dtype!r} for a {x.dtype.value} tensor")
-        return c.ctx.unary("ZerosLike" if value == 0 else "OnesLike", x)
+        filled = c.ctx.unary("ZerosLike" if value == 0 else "OnesLike", x)
+        return filled if target == x.dtype else c.ctx.exact_cast(filled, target, "filled_dtype")  # 0 and 1: exact
     return lower
 
 
@@ -982,7 +1357,7 @@ def _getitem(c: OpCall) -> Value:
             out.append(None if size is None else len(range(*slice(start, stop, step).indices(size))))
             dim += 1
     out += shape[dim:]
-    if x.dtype not in (DType.FLOAT32, DType.INT32, DType.BOOL):
+    if x.dtype not in (DType.FLOAT32, DType.INT32, DType.INT64, DType.BOOL):  # int64: ids TF.js holds as int32
         raise c.gap(f"slicing a {x.dtype.value} tensor")
     return c.ctx.op("StridedSlice", [x, c.ctx.ints(begin, "begin"), c.ctx.ints(end, "end"),
                                      c.ctx.ints(strides, "strides")], {"Index": DType.INT32, **masks},
@@ -1454,7 +1829,7 @@ TF_FUNCTIONS: dict[str, OpSpec] = _table({
     ("concat",): OpSpec(("values", "axis"), _concat),
     ("stack",): OpSpec(("values", "axis"), _stack),
     ("expand_dims",): OpSpec(("x", "axis"), _expand_dims),
-    ("squeeze", "compat.v1.squeeze"): OpSpec(("x", "axis"), _squeeze),
+    ("squeeze", "compat.v1.squeeze"): OpSpec(("x", "axis", "name", "squeeze_dims"), _squeeze),
     ("cast", "dtypes.cast"): OpSpec(("x", "dtype"), _cast),
     ("clip_by_value",): OpSpec(("x", "clip_value_min", "clip_value_max"),
                                lambda c: _clip(c, "clip_value_min", "clip_value_max")),
@@ -1523,9 +1898,16 @@ _TF_RENAMES = {"input": "x", "input_tensor": "x", "tensor": "x", "a": "a", "t": 
 
 
 def _silu(c: OpCall, key: str) -> Value:
-    if float(c.value("beta", 1.0)) != 1.0:
-        raise c.gap(f"beta={c.value('beta')}")
-    return ACTIVATIONS["silu"](c.ctx, c.tensor(key), "act")
+    """``tf.nn.silu``/``swish``: ``x · sigmoid(beta · x)``, TF's formula (beta cast to ``x``'s float32)."""
+    beta = c.value("beta", 1.0)
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)):
+        raise c.gap(f"beta={beta!r}")
+    x = c.tensor(key)
+    if float(beta) == 1.0:
+        return ACTIVATIONS["silu"](c.ctx, x, "act")
+    _floats(c, x)
+    scaled = c.ctx.scalar_op("Mul", x, float(np.float32(beta)), "beta_x")
+    return c.ctx.binary("Mul", x, c.ctx.unary("Sigmoid", scaled, label="sigmoid"), label="silu")
 
 
 def _gelu_of(c: OpCall, key: str) -> Value:
@@ -1604,7 +1986,7 @@ KERAS_OPS: dict[str, OpSpec] = _table({
     ("Squeeze",): OpSpec(_X, _squeeze, ("axis",)),
     ("Cast",): OpSpec(_X, _cast, ("dtype",)),
     ("Clip",): OpSpec(_X, lambda c: _clip(c, "x_min", "x_max"), ("x_min", "x_max")),
-    ("Matmul",): OpSpec(("a", "b"), _matmul),
+    ("Matmul",): OpSpec(("a", "b"), _keras3_matmul),
     ("Resize",): OpSpec(_X, lambda c: _resize(c, "interpolation", nearest_half_pixel=True), _RESIZE_OPTIONS),
     ("Tile",): OpSpec(_X, lambda c: _tile(c, "repeats"), ("repeats",)),
     ("Pad",): OpSpec(("x", "constant_values"), lambda c: _pad(c, "pad_width", "mode", "constant_values"),
@@ -1725,12 +2107,63 @@ def lower_op_layer(ctx: LayerContext) -> Value:
     extra = {k: v for k, v in extra.items() if k not in _KERAS_OP_BOOKKEEPING}
     label = f"layer {ctx.name!r} ({function})"
     call = OpCall(ctx, function, _bind(label, spec, args, kwargs, extra, {} if keras3 else _TF_RENAMES))
+    if any(v.dtype in HELD_FLOATS for v in ctx.inputs) and function not in _HELD_FLOAT_READERS:
+        return _float64_step(call, spec)
     return spec.lower(call)
+
+
+#: The functions of one float64 operation lowered on float64 tensors held exactly (:func:`_float64_step`).
+_FLOAT64_STEPS = frozenset({
+    "math.add", "__operators__.add", "math.add_v2", "math.subtract", "__operators__.sub", "math.multiply",
+    "__operators__.mul", "math.truediv", "math.divide", "__operators__.truediv", "math.negative", "math.abs",
+    "math.sqrt", "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Negative", "Absolute", "Abs", "Sqrt"})
+#: The ones among them that never round (their result is held exactly, as their operand).
+_EXACT_FLOAT64_STEPS = frozenset({"math.negative", "math.abs", "Negative", "Absolute", "Abs"})
+
+
+def _float64_step(c: OpCall, spec: OpSpec) -> Value:
+    """One ``+``, ``-``, ``·``, ``/``, ``sqrt``, ``neg`` or ``abs`` of float64 tensors whose values TF.js holds
+    exactly (float32 ones cast up) and constants: computed in float32, whose one rounding is Keras's float64 result
+    rounded to float32 (rounding to float64 first changes nothing: 53 >= 2·24 + 2 bits), up to the constants' own
+    float32 rounding; the result is a float64 held rounded (``neg``/``abs``: exactly), which only casts read (and
+    one more step where exact). Any other reader of a
+    float64/float16 tensor is a gap: later float64 arithmetic would round otherwise."""
+    ctx, exact = c.ctx, _EXACTLY_HELD.get(c.ctx.graph, {})
+    held = next(v.dtype for v in ctx.inputs if v.dtype in HELD_FLOATS)
+    if c.function not in _FLOAT64_STEPS or any(v.dtype in HELD_FLOATS and (v.dtype != DType.FLOAT64 or id(v) not in exact)
+                                               for v in ctx.inputs):
+        raise c.gap(f"a {held.numpy} tensor (TF.js has none: held as float32, it is read by casts and one +, -, ·, / "
+                    f"or sqrt of exactly held float64 values; more {held.numpy} arithmetic would round otherwise)")
+    ctx.inputs = [ctx.op("Cast", [v], {"SrcT": v.dtype, "DstT": DType.FLOAT32, "Truncate": False},
+                         dtype=DType.FLOAT32, shape=v.shape, label=f"held_float32_{i}") if v.dtype in HELD_FLOATS else v
+                  for i, v in enumerate(ctx.inputs)]
+    out = spec.lower(c)
+    if not isinstance(out, Value) or out.dtype != DType.FLOAT32:
+        raise c.gap(f"a float64 result of dtype {getattr(out, 'dtype', '?')}")
+    out = ctx.op("Cast", [out], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT64, "Truncate": False},
+                 dtype=DType.FLOAT64, shape=out.shape, label="as_float64")
+    if c.function in _EXACT_FLOAT64_STEPS:  # a sign changed or dropped: no rounding, held exactly still
+        exact[id(out)] = out
+    return out
 
 
 @lowers(*TF_OP_LAYERS, check=op_layer_check)
 def tf_op_layer(ctx: LayerContext) -> Value:
     return lower_op_layer(ctx)
+
+
+def register_op_layers(*, keras_ops: dict[tuple[str, ...], OpSpec] | None = None,
+                       tf_functions: dict[tuple[str, ...], OpSpec] | None = None) -> None:
+    """Adds a family module's entries (``op_layers_*.py``) to the tables; one function per name, never two."""
+    for table, entries in ((KERAS_OPS, _table(keras_ops or {})), (TF_FUNCTIONS, _table(tf_functions or {}))):
+        taken = sorted(set(entries) & set(table))
+        if taken:
+            raise ValueError(f"op layer lowerings registered twice: {taken}")
+        table.update(entries)
+        if table is KERAS_OPS:
+            for name in entries:
+                lowers(KERAS_OP_PREFIX + name, check=lambda config, _cls=KERAS_OP_PREFIX + name: op_layer_check(
+                    config, _cls))(lower_op_layer)
 
 
 for _name in KERAS_OPS:

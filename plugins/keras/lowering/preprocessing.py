@@ -1,4 +1,4 @@
-"""Preprocessing layers that run at inference: Rescaling, Normalization, Resizing and CenterCrop."""
+"""Preprocessing layers that run at inference: Rescaling, Normalization, Resizing, CenterCrop and AutoContrast."""
 from __future__ import annotations
 
 import re
@@ -231,3 +231,52 @@ def center_crop(ctx: LayerContext) -> Value:
     if (h is not None and h < target[0]) or (w is not None and w < target[1]):
         return resized  # smaller on a known side: always resized
     return runtime_center_crop(ctx, ctx.x, target, resized)
+
+
+def _value_range(ctx: LayerContext) -> tuple[float, float]:
+    bounds = ctx.config.get("value_range", (0, 255))
+    if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): value_range={bounds!r}")
+    low, high = sorted(float(b) for b in bounds)
+    return low, high
+
+
+def _rescaled(ctx: LayerContext, x: Value, source: tuple[float, float], target: tuple[float, float],
+              label: str) -> Value:
+    """Keras 3's ``_transform_value_range``: ``(x - a) / (b - a) · (d - c) + c`` in float32, nothing when equal."""
+    if source == target:
+        return x
+    x = ctx.binary("Sub", x, ctx.floats(source[0], f"{label}_from_low"), label=f"{label}_shifted")
+    x = ctx.binary("RealDiv", x, ctx.floats(source[1] - source[0], f"{label}_from_span"), label=f"{label}_unit")
+    x = ctx.binary("Mul", x, ctx.floats(target[1] - target[0], f"{label}_to_span"), label=f"{label}_scaled")
+    return ctx.binary("AddV2", x, ctx.floats(target[0], f"{label}_to_low"), label=label)
+
+
+@lowers("AutoContrast")
+def auto_contrast(ctx: LayerContext) -> Value:
+    """Keras 3's AutoContrast (deterministic, so it runs at inference): each image's channels stretched from their
+    own [min, max] over axes 1 and 2 to the value range, clipped; where that gives NaN (a flat channel: 0 · inf, or
+    NaN input) the input is kept. Computed as Keras computes it, in the range [0, 255] (axes 1 and 2 whatever the
+    data format, as Keras takes them)."""
+    shape = ctx.shape()
+    if len(shape) != 4:
+        raise Unsupported(f"layer {ctx.name!r} (AutoContrast) on a rank-{len(shape)} input")
+    value_range = _value_range(ctx)
+    original = ctx.x
+    x = _rescaled(ctx, original, value_range, (0.0, 255.0), "to_255")
+    axes = ctx.ints([1, 2], "axes")
+    reduced = (shape[0], 1, 1, shape[3])
+    attrs = {"keep_dims": True, "Tidx": DType.INT32}
+    low = ctx.op("Min", [x, axes], attrs, shape=reduced, label="low")
+    high = ctx.op("Max", [x, axes], attrs, shape=reduced, label="high")
+    scale = ctx.binary("RealDiv", ctx.floats(255.0, "full"), ctx.binary("Sub", high, low, label="span"), label="scale")
+    offset = ctx.binary("Mul", ctx.unary("Neg", low, label="neg_low"), scale, label="offset")
+    y = ctx.binary("AddV2", ctx.binary("Mul", x, scale, label="stretched"), offset, label="shifted")
+    # NaN before the clip is NaN after it in TF (and the rescaling keeps finite values finite); testing it here keeps
+    # the result off TF.js wasm's Maximum/Minimum of NaN
+    nan = ctx.op("IsNan", [y], dtype=DType.BOOL, shape=y.shape, label="flat")
+    y = ctx.binary("Maximum", ctx.binary("Minimum", y, ctx.floats(255.0, "clip_high"), label="clip_upper"),
+                   ctx.floats(0.0, "clip_low"), label="clipped")
+    y = _rescaled(ctx, y, (0.0, 255.0), value_range, "from_255")
+    return ctx.op("SelectV2", [nan, original, y], {"T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=y.shape,
+                  label="AutoContrast")

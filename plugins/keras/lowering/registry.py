@@ -83,10 +83,13 @@ def loaded_lowerings() -> dict[str, LayerLowering]:
                    recurrent, reshaping)
     from . import attention, conv_lstm, lookups, wrappers  # noqa: F401
     from . import op_layers  # noqa: F401
+    from . import (op_layers_arrays, op_layers_conv_pool, op_layers_elementwise, op_layers_image,  # noqa: F401
+                   op_layers_linalg, op_layers_matrix, op_layers_nn, op_layers_tf_more)
     from . import masking  # noqa: F401
     from . import adaptive_pooling, grouped_query_attention, rnn_cells  # noqa: F401
     from . import lookup_tables, text_vectorization  # noqa: F401
     from . import pipeline  # noqa: F401
+    from . import locally_connected  # noqa: F401
 
     return LOWERINGS
 

@@ -332,3 +332,33 @@ def time_distributed_mask(ctx: LayerContext) -> Value:
     inner_ctx = LayerContext(ctx.graph, ctx.name, cls, config, [ctx.x], [], ctx.source, keras3=ctx.keras3,
                              weight_consts=ctx.weight_consts)
     return make_mask(inner_ctx)
+
+
+# -- SpectralNormalization ------------------------------------------------------------------------------------
+def _spectral_normalization_check(config: dict[str, Any]) -> str | None:
+    cls, inner = _inner(config)
+    lowering = LOWERINGS.get(cls)
+    if lowering is None or lowering.keywords:
+        return f"a wrapped {cls}"
+    gap = lowering.check(inner) if lowering.check else None
+    return f"wrapped {cls}: {gap}" if gap else None
+
+
+@lowers("SpectralNormalization", check=_spectral_normalization_check)
+def spectral_normalization(ctx: LayerContext) -> Value:
+    """Keras 3's SpectralNormalization at inference: the wrapped layer as saved (the kernel is normalized, and
+    ``vector_u`` updated, only when training). Its weights: its own reference to the kernel and ``vector_u``, then
+    the wrapped layer's. tf_keras's wrapper (which Keras cannot rebuild from its config) is not lowered."""
+    check_call_kwargs(ctx, ())
+    cls, config = _inner(ctx.config)
+    if not ctx.keras3:
+        raise Unsupported(f"layer {ctx.name!r} (SpectralNormalization) of tf_keras")
+    if any(d is not None for d in ctx.keras_dtypes):  # Keras casts the result to the input's (integer) dtype
+        raise Unsupported(f"layer {ctx.name!r} (SpectralNormalization) on integer inputs")
+    if len(ctx.weights) < 3 or tuple(ctx.weights[0].shape) != tuple(ctx.weights[2].shape):
+        raise ctx.error(f"has {len(ctx.weights)} weights that do not fit a wrapped {cls} (its kernel, vector_u, then "
+                        "the wrapped layer's)")
+    inner_ctx = LayerContext(ctx.graph, f"{ctx.name}/{config.get('name') or cls}", cls, config, [ctx.x],
+                             ctx.weights[2:], ctx.source, keras3=ctx.keras3, weight_consts=ctx.weight_consts)
+    inner_ctx.keras_dtypes = list(ctx.keras_dtypes)
+    return LOWERINGS[cls].lower(inner_ctx)
