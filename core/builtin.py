@@ -56,6 +56,7 @@ REQUIRED_PASSES = (
     ("float_floor_division", "FloatFloorDivision", "float_floor_division", 0, ("lower_einsum",), ()),
     ("one_hot", "NormalizeOneHot", "one_hot", 0, ("lower_einsum",), ()),
     ("select_rows", "SelectRowsToSelectV2", "select_rows", 0, ("lower_einsum",), ()),
+    ("shape_n", "ShapeNToShapes", "shape_n", 0, ("lower_einsum",), ()),
     ("strided_slice", "NormalizeStridedSlice", "strided_slice", 0, ("lower_einsum",), ()),
     ("switch_n", "SwitchNToSwitches", "switch_n", 0, ("lower_einsum",), ()),
     ("tfjs_pass_through", "TfjsPassThrough", "tfjs_pass_through", 0, ("lower_einsum",), ()),
