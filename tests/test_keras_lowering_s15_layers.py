@@ -7,7 +7,8 @@ the lowering did not know.
   RandomSaturation, RandomPosterization, RandomColorDegeneration and MixUp (their seed variables);
 - Keras 3's ReversibleEmbedding, forward and ``reverse=True`` (tied or not, soft-capped logits);
 - Keras 3's SpectralNormalization (the wrapped layer as saved);
-- tf_keras's LocallyConnected1D/2D (``implementation=1``, both data formats);
+- tf_keras's LocallyConnected1D/2D (``implementation=1``, both data formats), and tf_keras's RandomCrop, which at
+  inference resizes its images to its size (``smart_resize``; the traced path cannot freeze it);
 - and a fix: Keras 3's hard_shrink / soft_shrink activations gave NaN for NaN (``x · mask``), Keras 0.
 
 Each model is converted with TensorFlow, Keras and tf_keras poisoned, run in TF.js (cpu and wasm) and compared with
@@ -83,6 +84,15 @@ def spectral_model():
     return keras.Model(x, y)
 
 
+def tf_keras_crops_model():
+    """tf_keras's RandomCrop at inference: ``smart_resize`` to its size (the traced path cannot freeze it)."""
+    import tf_keras as k
+
+    x = k.Input((8, 10, 3), name="x")
+    return k.Model(x, [k.layers.RandomCrop(5, 6, name="smaller")(x), k.layers.RandomCrop(12, 4, name="taller")(x),
+                       k.layers.RandomCrop(8, 10, name="same")(x)])
+
+
 def locally_connected_model():
     import tf_keras as k
 
@@ -114,6 +124,9 @@ def _save(case: str, folder: Path):
         model, inputs, suffix = images_model(dtype), {"x": _images(dtype, 3)}, ".keras"
     elif case == "reversible":
         model, inputs, suffix = reversible_model(), {"ids": rng.integers(-10, 10, (2, 5)).astype(np.int32)}, ".keras"
+    elif case == "tf_keras_crops":
+        pytest.importorskip("tf_keras")
+        model, inputs, suffix = tf_keras_crops_model(), {"x": _images("float32", 4)}, ".h5"
     elif case == "spectral":
         model, inputs, suffix = spectral_model(), {"x": rng.standard_normal((2, 6, 6, 3)).astype(np.float32)}, ".keras"
     else:
@@ -125,7 +138,7 @@ def _save(case: str, folder: Path):
     return save_with_outputs(model, inputs, folder / f"{case}{suffix}")
 
 
-CASES = ["images_float32", "images_int32", "reversible", "spectral", "locally_connected", "shrink"]
+CASES = ["images_float32", "images_int32", "reversible", "spectral", "locally_connected", "shrink", "tf_keras_crops"]
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +160,7 @@ def test_layers_lower_and_match_keras(converted, tfjs_runtime, case):
 
 def test_what_stays_refused_is_named(tmp_path):
     """tf_keras's LocallyConnected of implementation 2 (a masked dense kernel: TF.js has no SparseMatMul, so the traced
-    path fails too) and tf_keras's RandomCrop (a resize at inference) stay gaps named by layer."""
+    path fails too) and tf_keras's RandomCrop of integer images stay gaps named by layer."""
     import tfjsconv
     from tfjsconv.errors import UsageError
 
@@ -158,9 +171,8 @@ def test_what_stays_refused_is_named(tmp_path):
         tfjsconv.convert(tmp_path / "lc.h5", tmp_path / "out", output_format="tfjs_graph_model")
     assert re.search(r"'lc' \(LocallyConnected1D: implementation=2\)", str(err.value)), str(err.value)
 
-    img = k.Input((8, 8, 3), name="img")
+    img = k.Input((8, 8, 3), name="img", dtype="int32")
     k.Model(img, k.layers.RandomCrop(4, 4, name="crop")(img)).save(tmp_path / "crop.h5")
     with pytest.raises(UsageError) as err:
         tfjsconv.convert(tmp_path / "crop.h5", tmp_path / "out2", output_format="tfjs_graph_model")
-    assert re.search(r"'crop' \(RandomCrop\) of tf_keras \(it resizes its images at inference\)", str(err.value)), \
-        str(err.value)
+    assert re.search(r"'crop' \(RandomCrop\) of tf_keras on integer images", str(err.value)), str(err.value)

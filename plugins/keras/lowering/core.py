@@ -29,20 +29,10 @@ INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "Spatia
                       # Keras 3: ``return images`` as given, integers too (see model_walk.INTEGER_KEEPING_LAYERS)
                       "RandomInvert", "RandomColorJitter", "RandomGrayscale", "RandomHue", "RandomSaturation",
                       "RandomPosterization", "RandomColorDegeneration", "MixUp")
-#: Keras 3's RandomCrop returns its images as they are at inference (its crop is inside ``if training``);
-#: tf_keras's resizes them to the crop's size (``smart_resize``): not lowered.
-KERAS3_INFERENCE_IDENTITY = ("RandomCrop",)
 
 
 @lowers(*INFERENCE_IDENTITY)
 def identity(ctx: LayerContext) -> Value:
-    return ctx.unary("Identity", ctx.x)
-
-
-@lowers(*KERAS3_INFERENCE_IDENTITY)
-def keras3_identity(ctx: LayerContext) -> Value:
-    if not ctx.keras3:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) of tf_keras (it resizes its images at inference)")
     return ctx.unary("Identity", ctx.x)
 
 

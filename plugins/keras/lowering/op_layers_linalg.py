@@ -695,23 +695,28 @@ def _gather_last(c: OpCall, x: Value, index: np.ndarray, label: str) -> Value:
                     label=label)
 
 
+def _q_and_method(c: OpCall, percent: bool) -> tuple[Any, str]:
+    """A constant ``q`` (a percentile's divided by 100 in float32, as Keras does) and the recorded ``method``."""
+    if isinstance(c.arguments.get("q"), TensorArg):
+        raise c.gap("q is a tensor (lowered for constant q)")
+    method = c.value("method", "linear")
+    if method not in ("linear", "lower", "higher", "midpoint", "nearest"):
+        raise c.gap(f"method={method!r}")
+    q = c.value("q")
+    if percent:
+        try:
+            q = np.asarray(q, dtype=np.float32) / np.float32(100)
+        except (TypeError, ValueError):
+            raise c.gap(f"q={q!r}") from None
+    return q, method
+
+
 def _keras_quantile(percent: bool) -> Callable[[OpCall], Value]:
     """Keras 3 ``quantile(x, q)`` (its saved operation computes the linear method whatever ``method`` it records) and
     ``percentile(x, q)`` (which hands ``method`` on; ``q`` divided by 100 in float32), for a constant ``q``."""
     def lower(c: OpCall) -> Value:
-        if isinstance(c.arguments.get("q"), TensorArg):
-            raise c.gap("q is a tensor (lowered for constant q)")
-        method = c.value("method", "linear")
-        if method not in ("linear", "lower", "higher", "midpoint", "nearest"):
-            raise c.gap(f"method={method!r}")
-        q = c.value("q")
-        if not percent:
-            return _quantile(c, q)
-        try:
-            fractions = np.asarray(q, dtype=np.float32) / np.float32(100)
-        except (TypeError, ValueError):
-            raise c.gap(f"q={q!r}") from None
-        return _quantile(c, fractions.astype(np.float64), method)
+        q, method = _q_and_method(c, percent)
+        return _quantile(c, np.asarray(q).astype(np.float64), method) if percent else _quantile(c, q)
     return lower
 
 
@@ -798,18 +803,7 @@ def _keras_nan_quantile(kind: str) -> Callable[[OpCall], Value]:
             if c.value("axis", None) == []:
                 return c.ctx.unary("Identity", c.tensor("x"))
             return _nan_quantile(c, 0.5, "linear")
-        if isinstance(c.arguments.get("q"), TensorArg):
-            raise c.gap("q is a tensor (lowered for constant q)")
-        method = c.value("method", "linear")
-        if method not in ("linear", "lower", "higher", "midpoint", "nearest"):
-            raise c.gap(f"method={method!r}")
-        q = c.value("q")
-        if kind == "percentile":
-            try:
-                q = np.asarray(q, dtype=np.float32) / np.float32(100)
-            except (TypeError, ValueError):
-                raise c.gap(f"q={q!r}") from None
-        return _nan_quantile(c, q, method)
+        return _nan_quantile(c, *_q_and_method(c, kind == "percentile"))
     return lower
 
 

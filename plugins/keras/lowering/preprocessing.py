@@ -217,6 +217,20 @@ def resizing(ctx: LayerContext) -> Value:
     return y if integer is None else _keras3_integer_result(ctx, y, integer)
 
 
+@lowers("RandomCrop")
+def random_crop(ctx: LayerContext) -> Value:
+    """At inference Keras 3's RandomCrop returns its images as given (its crop is inside ``if training``);
+    tf_keras's resizes them to ``(height, width)`` with ``smart_resize``: the centred crop of that aspect ratio
+    (float32 arithmetic), then a bilinear resize, as CenterCrop's resize branch (the traced path cannot freeze it)."""
+    if ctx.keras3:
+        return ctx.unary("Identity", ctx.x)
+    target = _target(ctx)
+    _rank4(ctx)
+    if ctx.x.dtype != DType.FLOAT32 or any(d is not None for d in ctx.keras_dtypes):
+        raise Unsupported(f"layer {ctx.name!r} (RandomCrop) of tf_keras on integer images")
+    return _resize(ctx, _aspect_crop(ctx, ctx.x, target), target, "bilinear")
+
+
 @lowers("CenterCrop", check=channels_last_only, channels_first=True)
 def center_crop(ctx: LayerContext) -> Value:
     """The centred ``height × width`` window; an input smaller on either side is aspect-cropped and resized
