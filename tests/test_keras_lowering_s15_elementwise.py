@@ -15,8 +15,6 @@ saturating cast of floats to int8/int16, whose NaN TF casts by its place in the 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,8 @@ pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
 from keras_models import randomize, save_with_outputs  # noqa: E402
-from test_keras_lowering import POISONED, _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering_op_layers_more import _refused  # noqa: E402
 
 NAN, INF, BIG = np.nan, np.inf, float(np.finfo(np.float32).max)
 #: Special values; each model also pairs the row with its mirror (NaN with 0.5, Inf with -FLT_MAX...).
@@ -155,18 +154,7 @@ def test_elementwise_op_layers_lower_and_match_keras(converted, tfjs_runtime, ca
     _verify(Path(f"{path}.out"), inputs, outputs)
 
 
-#: The ``tfjsconv convert`` command in a process where TensorFlow, Keras and tf_keras cannot be imported.
-CLI_POISONED = POISONED.split("import tfjsconv")[0] + "from tfjsconv.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
-
-def _refused(path: Path) -> str:
-    """Convert ``path`` with the CLI: exit 2 (a gap), nothing written; the error message."""
-    out = subprocess.run([sys.executable, "-c", CLI_POISONED, "convert", str(path), f"{path}.out",
-                          "--output_format=tfjs_graph_model"], capture_output=True, text=True)
-    assert out.returncode == 2, out.stderr[-2000:]
-    assert not Path(f"{path}.out").exists()
-    assert "--loader=tensorflow" in out.stderr
-    return " ".join(out.stderr.split())
 
 
 def test_saturating_casts_that_stay_refused_are_named(tmp_path):

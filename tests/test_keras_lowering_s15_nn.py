@@ -27,7 +27,8 @@ pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
 from keras_models import save_with_outputs  # noqa: E402
-from test_keras_lowering import POISONED, _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering_op_layers_more import CLI_POISONED  # noqa: E402
 
 NAN, INF = np.nan, np.inf
 #: Thresholds of the activations (±0.5, ±1, 2), 0, -0.0 and the special values, then ordinary ones.
@@ -168,8 +169,6 @@ def test_nn_op_layers_match_keras_on_webgl(converted, browser, case):
     assert report.passed, format_report(report)
 
 
-#: The ``tfjsconv convert`` command in a process where TensorFlow, Keras and tf_keras cannot be imported.
-CLI_POISONED = POISONED.split("import tfjsconv")[0] + "from tfjsconv.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
 def test_what_stays_refused_is_named(tmp_path):

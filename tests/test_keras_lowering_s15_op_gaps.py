@@ -18,8 +18,6 @@ What stays refused (float64 arithmetic, a truncation or float16 rounding of a ro
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,8 @@ import pytest
 pytest.importorskip("h5py")
 
 from keras_models import randomize, save_with_outputs  # noqa: E402
-from test_keras_lowering import POISONED, _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering_op_layers_more import _refused  # noqa: E402
 
 INT_MIN, INT_MAX = -2**31, 2**31 - 1
 NAN, INF = np.nan, np.inf
@@ -167,8 +166,6 @@ def test_op_layer_arguments_lower_and_match_keras(converted, tfjs_runtime, flavo
     _verify(Path(f"{path}.out"), inputs, outputs)
 
 
-#: The ``tfjsconv convert`` command in a process where TensorFlow, Keras and tf_keras cannot be imported.
-CLI_POISONED = POISONED.split("import tfjsconv")[0] + "from tfjsconv.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
 def test_what_stays_refused_is_named(tmp_path):
@@ -193,13 +190,3 @@ def test_what_stays_refused_is_named(tmp_path):
                      r"holds rounded to float32 .*'tf\.cast\w*' \(cast\): a cast to float16 of float64 values TF\.js "
                      r"holds rounded to float32 \(rounding twice\)", message), message
 
-
-def _refused(path: Path) -> str:
-    """Convert ``path`` with the CLI: exit 2 (a gap), nothing written; the error message on one line."""
-    out = subprocess.run([sys.executable, "-c", CLI_POISONED, "convert", str(path), f"{path}.out",
-                          "--output_format=tfjs_graph_model"], capture_output=True, text=True)
-    assert out.returncode == 2, out.stderr[-2000:]
-    assert not Path(f"{path}.out").exists()
-    message = " ".join(out.stderr.split())
-    assert "--loader=tensorflow" in message
-    return message

@@ -18,8 +18,6 @@ of 0, inside [0, 1] and above, masks and conditions with NaN (False). ``compat.v
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,8 @@ import pytest
 pytest.importorskip("h5py")
 
 from keras_models import randomize, save_with_outputs  # noqa: E402
-from test_keras_lowering import POISONED, _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering_op_layers_more import _refused  # noqa: E402
 
 INT_MIN, INT_MAX = -2**31, 2**31 - 1
 #: Dividends and divisors (never 0: TF's integer division raises there): extremes, both signs, exact and not.
@@ -121,8 +120,6 @@ def test_tf_more_functions_lower_and_match_keras(converted, tfjs_runtime):
     _verify(Path(f"{path}.out"), inputs, outputs)
 
 
-#: The ``tfjsconv convert`` command in a process where TensorFlow, Keras and tf_keras cannot be imported.
-CLI_POISONED = POISONED.split("import tfjsconv")[0] + "from tfjsconv.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
 def test_what_tf_more_leaves_refused_is_named(tmp_path):
@@ -151,13 +148,3 @@ def test_what_tf_more_leaves_refused_is_named(tmp_path):
     assert re.search(r"does not cover 1 layer: 'tf\.nn\.dropout\w*' \(nn\.dropout\): rate=0 of a masked tensor",
                      message), message
 
-
-def _refused(path: Path) -> str:
-    """Convert ``path`` with the CLI: exit 2 (a gap), nothing written; the error message on one line."""
-    out = subprocess.run([sys.executable, "-c", CLI_POISONED, "convert", str(path), f"{path}.out",
-                          "--output_format=tfjs_graph_model"], capture_output=True, text=True)
-    assert out.returncode == 2, out.stderr[-2000:]
-    assert not Path(f"{path}.out").exists()
-    message = " ".join(out.stderr.split())
-    assert "--loader=tensorflow" in message
-    return message
