@@ -258,9 +258,9 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     ("Where", "wasm", "float32", "NaN counts as false; TF: NaN is non-zero, so true", True, "Where/f32_2d"),
     ("TopKV2", "cpu,wasm", "float32", "ranks NaN below +Inf; TF ranks NaN first", False, "TopKV2/nan_inf"),
     # fused activations (fuse_ops makes them; not TF raw ops, measured by tests/test_special_values.py)
-    ("_FusedConv2D", "wasm", "float32", "a fused Relu6 turns NaN into 0; TF's Relu6 keeps NaN", True, "",
-     {"attr:fused_ops": ["BIASADD,RELU6"]}),
-    ("_FusedMatMul", "wasm", "float32", "a fused Relu or Relu6 turns NaN into 0; TF's keep NaN", True, "",
+    ("_FusedConv2D", "wasm", "float32", "a fused Relu6 turns NaN into 0, a fused Relu a NaN with its sign bit set "
+     "(-NaN); TF's keep NaN", True, "", {"attr:fused_ops": ["BIASADD,RELU", "BIASADD,RELU6"]}),
+    ("_FusedMatMul", "wasm", "float32", "a fused Relu or Relu6 turns NaN (either sign) into 0; TF's keep NaN", True, "",
      {"attr:fused_ops": ["BIASADD,RELU", "BIASADD,RELU6"]}),
     ("DepthwiseConv2dNative", "wasm", "float32", "a window holding NaN gives a number (-Inf, 0…); TF gives NaN "
      "(a NaN made inside the window, Inf - Inf, is dropped as well, so no input mask can fix it)", False,
