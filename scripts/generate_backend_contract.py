@@ -136,10 +136,26 @@ process.stdout.write(JSON.stringify(out));
 #: ``dtype``: the input dtype the deviation needs. webgl rows come from ``tf_ops.py --webgl`` (headless Chromium,
 #: SwiftShader): webgl holds int32 as float32, its shaders special-case NaN/Inf their own way, and its GLSL
 #: sin/cos are ~2e-4 off (a GPU-dependent precision, also in its FFTs).
+#: Shared by the cpu/wasm and webgl rows of session 16's NaN sweep (the same kernels' rule on every backend).
+_LRN_NAN = ("a NaN or ±Inf makes NaN of the channels outside its window in TF (its CPU kernel sums the squares "
+            "through a band matrix: 0·Inf), TF.js sums the window only")
+_NMS_NAN = ("a box with a NaN coordinate is never selected; TF may select it (and then suppress others or not: "
+            "TF [3, 1, 2], TF.js [3, 2, 5])")
+_NMS_OPS = ("NonMaxSuppressionV2", "NonMaxSuppressionV3", "NonMaxSuppressionV4", "NonMaxSuppressionV5")
+_UPPER_NAN = "a NaN value gives 0; TF gives the row length (nothing is greater than NaN)"
+_RESIZE_SAME_SIZE = "a resize to the input's own size turns ±Inf into NaN (0·Inf); TF copies the input"
+
+
+def _nms_cases(op: str) -> str:
+    """The one NMS version with a NaN conformance case (the others share its kernel)."""
+    return "NonMaxSuppressionV3/nan_boxes" if op == "NonMaxSuppressionV3" else ""
+
+
 _WEBGL_ROWS_F32 = [  # (op, what webgl gives vs TF, rewritten exactly, cases)
     ("ArgMax", "picks a NaN ([NaN, 0, 0] -> 0); TF never picks NaN (-> 1)", True, "ArgMax/nan ArgMax/nan_neg_inf_rows"),
     ("ArgMin", "picks a NaN ([NaN, 0, 0] -> 0); TF never picks NaN (-> 1)", True, "ArgMin/nan ArgMin/nan_pos_inf_rows"),
-    ("ClipByValue", "clip(-1e30, -2, 3) gives -1e30; a NaN bound throws; TF gives -2 and ignores a NaN bound", True,
+    ("ClipByValue", "a value sharing a packed texel with a NaN is not clipped (clip([5, NaN], -1, 1.5) gives 5, so "
+     "clip(-1e30, -2, 3) beside a NaN gives -1e30); a NaN bound throws; TF clips it and ignores a NaN bound", True,
      "ClipByValue/f32_scalar_bounds ClipByValue/nan_bounds"),
     ("MaxPool", "its window max starts at -1e20: an all-NaN or all -Inf window gives -1e20; TF gives -FLT_MAX", False,
      "MaxPool/nan_and_neg_inf_windows"),
@@ -150,6 +166,13 @@ _WEBGL_ROWS_F32 = [  # (op, what webgl gives vs TF, rewritten exactly, cases)
     ("Softmax", "a row holding +Inf is all NaN; TF gives NaN at the +Inf, 0 elsewhere", True,
      "Softmax/large_and_inf Softmax/several_inf"),
     ("TopKV2", "ranks NaN below +Inf; TF ranks NaN first", False, "TopKV2/nan_inf"),
+    # session 16's NaN sweep (tests/test_signed_nan_sweep.py): as on cpu/wasm, and TensorScatterUpdate
+    ("LRN", _LRN_NAN, False, "LRN/nan_inf"),
+    *((op, _NMS_NAN, False, _nms_cases(op)) for op in _NMS_OPS),
+    ("UpperBound", _UPPER_NAN, False, "UpperBound/nan_values"),
+    ("TensorScatterUpdate", "a NaN or ±Inf the update overwrites gives NaN (the shader mixes by 0·x); TF gives the "
+     "update", False, "TensorScatterUpdate/inf_overwritten"),
+    ("ResizeBilinear", _RESIZE_SAME_SIZE, False, "ResizeBilinear/nan_inf_same_size"),
     ("Relu", "relu(-Inf) is NaN; TF gives 0", False, "Relu/special"),
     ("LeakyRelu", "leaky_relu(NaN) or of ±Inf differs", False, "LeakyRelu/special"),
     ("Elu", "elu(NaN) or of ±Inf differs", False, "Elu/special"),
@@ -196,7 +219,8 @@ _WEBGL_ROWS_F32 = [  # (op, what webgl gives vs TF, rewritten exactly, cases)
      "values, NaN for -Inf)", False, ""),
     ("FFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "FFT/c64"),
     ("IFFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "IFFT/c64"),
-    ("RFFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "RFFT/f32"),
+    ("RFFT", "~2e-4 off (its twiddle factors use GLSL sin/cos); a row holding NaN is NaN in every bin (TF leaves some "
+     "real parts finite)", False, "RFFT/f32 RFFT/nan"),
     ("IRFFT", "~2e-4 off (its twiddle factors use GLSL sin/cos)", False, "IRFFT/c64"),
 ]
 _WEBGL_ROWS_I32 = [  # webgl holds int32 as float32: past 2^24 low bits go, INT32_MAX rounds to 2^31
@@ -256,12 +280,41 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     ("Softmax", "cpu,wasm", "float32", "a row holding +Inf is all NaN; TF gives NaN at the +Inf, 0 elsewhere",
      True, "Softmax/large_and_inf Softmax/several_inf"),
     ("Where", "wasm", "float32", "NaN counts as false; TF: NaN is non-zero, so true", True, "Where/f32_2d"),
+    # NaN (of either sign) put into ops the conformance cases never fed one (session 16's NaN sweep,
+    # /work/notes/probe16/h1_signed_nan.py --inject; measured by tests/test_signed_nan_sweep.py)
+    ("ResizeBilinear", "wasm", "float32", "a NaN or ±Inf pixel makes NaN of the outputs that give it weight 0 (wasm "
+     "weighs every neighbour, 0·Inf); TF gives the other neighbours' mix", False, "ResizeBilinear/nan_inf_same_size"),
+    ("ResizeBilinear", "cpu", "float32", _RESIZE_SAME_SIZE, False, "ResizeBilinear/nan_inf_same_size"),
+    ("LRN", "cpu,wasm", "float32", _LRN_NAN, False, "LRN/nan_inf"),
+    *((op, "cpu,wasm", "float32", _NMS_NAN, False, _nms_cases(op)) for op in _NMS_OPS),
+    ("UpperBound", "cpu", "float32", _UPPER_NAN, False, "UpperBound/nan_values"),
+    ("MaxPoolWithArgmax", "cpu", "float32", "a NaN first in its window is skipped (the max of the rest); TF's max "
+     "starts at the window's first value, so it stays NaN (with that index)", False,
+     "MaxPoolWithArgmax/nan_first_in_window"),
+    ("RFFT", "cpu", "float32", "a row holding NaN is NaN in every bin; TF's FFT leaves some real parts finite", False,
+     "RFFT/nan"),
     ("TopKV2", "cpu,wasm", "float32", "ranks NaN below +Inf; TF ranks NaN first", False, "TopKV2/nan_inf"),
     # fused activations (fuse_ops makes them; not TF raw ops, measured by tests/test_special_values.py)
     ("_FusedConv2D", "wasm", "float32", "a fused Relu6 turns NaN into 0, a fused Relu a NaN with its sign bit set "
-     "(-NaN); TF's keep NaN", True, "", {"attr:fused_ops": ["BIASADD,RELU", "BIASADD,RELU6"]}),
+     "(-NaN); TF keeps NaN", True, "",
+     {"attr:fused_ops": ["BIASADD,RELU", "BIASADD,RELU6"]}),
+    # measured by tests/test_fused_activation_special_values.py (found in session 16; the conformance cases' convs
+    # have several channels or a larger window, which compute NaN right)
+    *((conv, "wasm", "float32", "a 1×1 stride-1 convolution of one channel into one gives -Inf for NaN; TF gives NaN",
+       True, "", {"shape:1": ["1,1,1,1"], "nonunit:strides": ["false"]}) for conv in ("Conv2D", "_FusedConv2D")),
     ("_FusedMatMul", "wasm", "float32", "a fused Relu or Relu6 turns NaN (either sign) into 0; TF's keep NaN", True, "",
      {"attr:fused_ops": ["BIASADD,RELU", "BIASADD,RELU6"]}),
+    # webgl's fused activations (measured in tests/test_fused_activation_special_values.py): the fused shaders'
+    # Relu/Relu6 give NaN for -Inf, Elu gives +Inf for NaN and LeakyRelu/Prelu NaN for ±Inf, as webgl's unfused
+    # kernels of those ops do (so not exact), and a fused Sigmoid gives 0 for NaN where the unfused one keeps it
+    *((fused, "webgl", "float32", "a fused Relu or Relu6 gives NaN for -Inf (TF 0), Elu +Inf for NaN, LeakyRelu or "
+       "Prelu NaN for ±Inf (TF ±Inf), as webgl's unfused kernels do", False, "",
+       {"attr:fused_ops": ["BIASADD,RELU", "BIASADD,RELU6", "BIASADD,ELU", "BIASADD,LEAKYRELU", "BIASADD,PRELU"]})
+      for fused in ("_FusedConv2D", "_FusedMatMul", "FusedDepthwiseConv2dNative")),
+    *((fused, "webgl", "float32", "a fused Sigmoid turns NaN into 0; TF keeps NaN", True, "",
+       {"attr:fused_ops": ["BIASADD,SIGMOID"]}) for fused in ("_FusedConv2D", "_FusedMatMul", "FusedDepthwiseConv2dNative")),
+    ("Prelu", "webgl", "float32", "prelu(±Inf) is NaN; TF's relu(x) - alpha·relu(-x) gives ±Inf (Prelu is not a TF op: "
+     "measured against Keras's PReLU in tests/test_fused_activation_special_values.py)", False, ""),
     ("DepthwiseConv2dNative", "wasm", "float32", "a window holding NaN gives a number (-Inf, 0…); TF gives NaN "
      "(a NaN made inside the window, Inf - Inf, is dropped as well, so no input mask can fix it)", False,
      "DepthwiseConv2dNative/nan_inf"),

@@ -503,6 +503,27 @@ case("StridedSlice", "rank5_strided", [f32(2, 3, 2, 3, 4), i32(0, 1, 0, 0, 0), i
      SS, consts=(1, 2, 3))
 case("StridedSlice", "rank6_strided", [f32(2, 3, 2, 3, 2, 4), i32(0, 1, 0, 0, 0, 0), i32(2, 3, 2, 3, 2, 4),
                                        i32(1, 1, 1, 2, 1, 3)], SS, consts=(1, 2, 3))
+# NaN in ops no case fed one (session 16's NaN sweep; fixed values, no draw from the shared generator):
+# deviations the contract records, measured again by tests/test_signed_nan_sweep.py
+_IMG_NAN = (np.arange(24, dtype=np.float32).reshape(1, 3, 4, 2) / 7 - 1.5)
+_IMG_NAN[0, 1, 1, 0], _IMG_NAN[0, 2, 2, 1] = NAN, -INF
+case("ResizeBilinear", "nan_inf_same_size", [_IMG_NAN, i32(3, 4)], {"half_pixel_centers": True}, consts=(1,))
+_LRN_NAN = np.cos(np.arange(32, dtype=np.float32)).reshape(1, 2, 2, 8)
+_LRN_NAN[0, 0, 0, 7], _LRN_NAN[0, 1, 1, 0] = INF, NAN
+case("LRN", "nan_inf", [_LRN_NAN], {"depth_radius": 2, "bias": 1.0, "alpha": 0.5, "beta": 0.75})
+case("NonMaxSuppressionV3", "nan_boxes", [np.float32([[0, NAN, 1, 1], [0, 0.1, NAN, 1.1], [0, -0.1, 1, 0.9],
+                                                       [0, 10, 1, 11], [NAN, 10.1, 1, 11.1], [0, 100, 1, 101]]),
+                                          np.float32([0.9, 0.75, 0.6, 0.95, 0.5, 0.3]), np.int32(3), np.float32(0.5),
+                                          np.float32(0.1)], consts=(2, 3, 4))
+case("UpperBound", "nan_values", [np.float32([[1, 3, 5, 7]]), np.float32([[0, NAN, 6, 8, -INF, INF]])],
+     {"out_type": "int32"})
+case("MaxPoolWithArgmax", "nan_first_in_window", [np.float32([NAN, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
+                                                  .reshape(1, 4, 4, 1)],
+     {"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1], "padding": "VALID", "Targmax": "int32",
+      "include_batch_in_index": False})
+case("RFFT", "nan", [np.float32([[0, NAN, 2, 1, -1, 0.5, 3, -2], [1, 2, 3, 4, 5, 6, NAN, 8]]), i32(8)], consts=(1,))
+case("TensorScatterUpdate", "inf_overwritten", [np.float32([[1, 2, 3], [INF, -INF, 6], [7, NAN, 9]]),
+                                                i32(1).reshape(1, 1), np.float32([[10, 11, 12]])])
 
 #: Ops of the TF.js registry with no case, and why (anything not here and without a case is "no case yet").
 NOT_STANDALONE = {

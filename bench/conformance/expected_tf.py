@@ -65,6 +65,23 @@ _known("Div/i32_signs", wasm="wrong: wasm INT32_MAX / 1 gives INT32_MIN (float32
 # MaxPoolWithArgmax/Dilation2D on wasm, int32 Cumsum/ResizeNearestNeighbor: refused by the backend contract;
 # Mean over an empty axis: rewritten to NaN by empty_reductions)
 _known("TopKV2/nan_inf", both="wrong: TF.js topk ranks NaN below +Inf, TF ranks NaN first")
+# session 16's NaN sweep: ops no case had fed a NaN (contract rows; tests/test_signed_nan_sweep.py)
+_SAME_SIZE = "wrong: a resize to the input's own size turns ±Inf into NaN (0·Inf); TF copies the input"
+_known("ResizeBilinear/nan_inf_same_size", cpu=_SAME_SIZE, webgl=_SAME_SIZE, wasm="wrong: wasm weighs every "
+       "neighbour, so a NaN or ±Inf pixel makes NaN of outputs that give it weight 0 (0·Inf)")
+_LRN_NAN = ("wrong: TF's CPU LRN sums squares through a band matrix, so a NaN or ±Inf makes NaN of the channels "
+            "outside its window too (0·Inf); TF.js sums the window only")
+_known("LRN/nan_inf", both=_LRN_NAN, webgl=_LRN_NAN)
+_known("NonMaxSuppressionV3/nan_boxes", both="wrong: TF.js never selects a box with a NaN coordinate; TF may",
+       webgl="wrong: TF.js never selects a box with a NaN coordinate; TF may")
+_known("UpperBound/nan_values", cpu="wrong: TF.js cpu gives 0 for a NaN value, TF the row length",
+       webgl="wrong: webgl gives 0 for a NaN value, TF the row length")
+_known("MaxPoolWithArgmax/nan_first_in_window", cpu="wrong: TF.js skips a NaN first in its window; TF's max starts "
+       "there and stays NaN")
+_known("RFFT/nan", cpu="wrong: TF.js makes every bin of a row holding NaN NaN; TF's FFT leaves some real parts finite",
+       webgl="wrong: webgl makes every bin of a row holding NaN NaN; TF's FFT leaves some real parts finite")
+_known("TensorScatterUpdate/inf_overwritten", webgl="wrong: webgl's scatter shader mixes by 0·x, so an overwritten "
+       "±Inf or NaN gives NaN; TF gives the update")
 
 # -- webgl (``tf_ops.py --webgl``, headless Chromium on SwiftShader): each a deviation the contract records for
 # webgl (scripts/generate_backend_contract.py); its limits (rank-5+ Reverse, rank-6+ strided StridedSlice,

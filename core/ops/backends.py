@@ -158,7 +158,8 @@ class NodeFacts:
         ``input:N``: input N's TF.js dtype; ``anyinput:DTYPE``: whether some input has that TF.js dtype
         (``anyinput:string``: string tensors, which most tfjs-core ops refuse); ``rank:N``: input N's rank; ``maxrank:N``: whether some input
         or output has rank N or more (a rank class: "rank ≥ 7 is wrong on wasm"); ``attr:NAME``: the attr as text
-        (dtypes as TF.js names, strings upper-cased, lists comma-joined); ``nonunit:N``: whether constant
+        (dtypes as TF.js names, strings upper-cased, lists comma-joined); ``shape:N``: input N's shape, comma-joined,
+        when every size is known; ``nonunit:N``: whether constant
         input N holds a value other than 1; ``empty:N``: whether constant input N holds no values;
         ``other:N,V``: whether constant input N holds a value other than V; ``negative:N``: whether
         constant input N holds a negative value; ``nonzero:NAME``: whether integer attr NAME is not 0;
@@ -175,6 +176,10 @@ class NodeFacts:
             return self._any_input(key)
         if kind == "attr":
             return _attr_text(self.attrs[key]) if key in self.attrs else None
+        if kind == "shape":  # shape:1: input 1's shape as "1,1,1,1" when fully known (wasm's 1×1 one-channel conv)
+            index = int(key)
+            shape = self.input_shapes[index] if index < len(self.input_shapes) else None
+            return None if shape is None or None in shape else ",".join(str(int(size)) for size in shape)
         if kind == "rank":
             index = int(key)
             rank = self.input_ranks[index] if index < len(self.input_ranks) else None

@@ -5,7 +5,7 @@ what the TF op conformance run measured): NaN/±Inf handling, int32 arithmetic p
 trig arguments. They depend on tensor values, so no conversion can be refused for them; instead a
 conversion names them in one line, and ``--exact_special_values`` rewrites those marked exact
 (``tfjsconv.passes.special_values``). Nodes that pass leaves behind on purpose (the original op,
-guarded by a Select) carry :data:`GUARDED_SUFFIX` in their name and are not counted.
+guarded by a Select) carry :data:`GUARDED_SUFFIX` in their name and count only for deviations no rewrite fixes.
 """
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ def for_op(op: str, backends: Iterable[str]) -> list[Deviation]:
 def found_in(graph: Graph | Mapping[str, Any], backends: Iterable[str]) -> list[Deviation]:
     """The deviations an IR graph or a model.json ``modelTopology`` can hit on ``backends``.
 
-    A node counts when its dtype is the deviation's or unknown; guarded nodes do not count.
+    A node counts when its dtype is the deviation's or unknown; guarded nodes count only for the deviations no
+    rewrite fixes (``exact`` false).
     """
     backends = tuple(backends)
     by_op: dict[str, list[Deviation]] = {}
@@ -74,9 +75,12 @@ def found_in(graph: Graph | Mapping[str, Any], backends: Iterable[str]) -> list[
     for name, fact, first_input in _nodes(graph):
         if "webgl" in backends and fact.op == "Placeholder" and fact.select("attr:dtype") == "int32":
             found.add(WEBGL_INT32_INPUTS)
-        if fact.op not in by_op or name.endswith(GUARDED_SUFFIX) or first_input.endswith(GUARD_INPUT_SUFFIX):
+        if fact.op not in by_op:
             continue
-        found.update(d for d in by_op[fact.op] if d.matches(fact))
+        # a guarded node's rewrite handles the op's exact deviations, not those no rewrite fixes (webgl's
+        # relu6(-Inf) inside wasm's NaN guard)
+        guarded = name.endswith(GUARDED_SUFFIX) or first_input.endswith(GUARD_INPUT_SUFFIX)
+        found.update(d for d in by_op[fact.op] if d.matches(fact) and not (guarded and d.exact))
     return sorted(found)
 
 

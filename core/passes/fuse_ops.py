@@ -15,11 +15,13 @@ node takes the name of the last node it absorbs, so output names are kept.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..interpreter.registry import attr_strings
 from ..ir import Graph, Node
-from ..ops.special_values import GUARD_INPUT_SUFFIX
+from ..ops.special_values import GUARD_INPUT_SUFFIX, for_op
 from . import Pass, PassResult
 from .backend_support import FUSED_OPS, can_fuse
 from .graph_edit import Uses, attr_text, channel_vector, const_array, float_dtype, make_const, rewrite
@@ -32,6 +34,17 @@ class FuseOps(Pass):
     name = "fuse_ops"
     level = 2
     after = ("pad_into_conv",)  # pads folded into convs first; bias_add precedes it by registration
+
+    def __init__(self, unfused: frozenset[tuple[str, str]] = frozenset()) -> None:
+        #: (fused op, ``"BIASADD,ACT"``) pairs left unfused: their fused kernel mishandles special values on a
+        #: targeted backend where the unfused activation does not (``--exact_special_values``).
+        self.unfused = unfused
+
+    def configured(self, options: object) -> Pass:
+        if not getattr(options, "exact_special_values", False):
+            return self
+        backends = getattr(options, "target_backends", None) or ("cpu", "wasm", "webgl")
+        return FuseOps(exactly_fixable_fusions(backends))
 
     def run(self, graph: Graph) -> PassResult:
         uses = Uses(graph)
@@ -106,7 +119,7 @@ class FuseOps(Pass):
             return 0
         if fused.name.endswith(GUARD_INPUT_SUFFIX):  # split off by exact_special_values: the fused form mishandles NaN
             return 0
-        if not can_fuse(base_op, node.op, 1):
+        if not can_fuse(base_op, node.op, 1) or (fused.op, f"BIASADD,{node.op.upper()}") in self.unfused:
             return 0
         attrs = dict(fused.attrs)
         inputs = list(fused.inputs)
@@ -125,3 +138,15 @@ class FuseOps(Pass):
         attrs["fused_ops"] = ["BiasAdd", node.op]
         rewrite(node, fused.op, inputs, attrs)
         return 1
+
+
+def exactly_fixable_fusions(backends: Sequence[str]) -> frozenset[tuple[str, str]]:
+    """The fused forms whose special-value deviation on ``backends`` the contract marks exact: left unfused, the op
+    and its activation give TF's results there (``special_values`` splits those a source graph brings)."""
+    pairs = set()
+    for fused_op in FUSED_TO_BASE:
+        for deviation in for_op(fused_op, backends):
+            if deviation.exact:
+                pairs.update((fused_op, value) for selector, values in deviation.when if selector == "attr:fused_ops"
+                             for value in values)
+    return frozenset(pairs)

@@ -25,11 +25,16 @@ only float nodes. Each rewrite keeps TF's exact rule, measured with ``tf.raw_ops
   ``SelectV2(x == 0, -Inf, Log(x))`` (NaN, negatives and the rest keep the kernel's own, right, answer).
 * ``Cast`` float → int32: TF (x86-64) gives INT32_MIN for NaN, ±Inf and values outside [-2^31, 2^31), TF.js
   wraps them modulo 2^32 (NaN, ±Inf: 0) → ``SelectV2(-2^31 <= x < 2^31, Cast(x), INT32_MIN)``.
-* ``_FusedConv2D`` [BiasAdd, Relu6], ``_FusedMatMul`` [BiasAdd, Relu or Relu6] (wasm's fused activation
-  turns NaN into 0): split into the op with its bias only and the activation unfused.
+* ``Conv2D``/``_FusedConv2D`` 1×1, stride 1, one channel into one (wasm gives -Inf for NaN): ``x · w`` as a
+  ``Mul`` by the scalar weight, then the bias and the activation unfused.
+* ``_FusedConv2D``, ``_FusedMatMul`` [BiasAdd, Relu or Relu6] (wasm's fused activations turn NaN into 0),
+  and the three fused ops [BiasAdd, Sigmoid] (webgl's fused Sigmoid gives 0 for NaN): split into the op with its
+  bias only and the activation unfused; ``fuse_ops`` leaves them unfused under the flag
+  (``fuse_ops.exactly_fixable_fusions``).
 
 The op kept inside a rewrite is named ``<node>/exact_special_values`` (the guard before an op kept in
-place ``<node>/exact_special_values_input``), so it is neither rewritten again nor reported.
+place ``<node>/exact_special_values_input``), so it is neither rewritten again nor reported for the deviations
+the rewrite fixes (those no rewrite fixes, such as webgl's relu6(-Inf) inside wasm's NaN guard, still are).
 """
 from __future__ import annotations
 
@@ -159,17 +164,63 @@ def _log(b: _Builder) -> None:
     b.select(b.op("Equal", [x, b.const(0.0, "zero")], "is_zero", out=DType.BOOL), b.const(-np.inf, "minus_inf"), kept)
 
 
-def _split_fused_activation(b: _Builder) -> None:
-    """``_FusedConv2D``/``_FusedMatMul`` [BiasAdd, Relu|Relu6] → the op with the bias only, then the activation
-    unfused (Relu6 guarded as above); ``fuse_ops`` leaves the split op alone (its name is the guard's)."""
+def _one_channel_conv(b: _Builder) -> None:
+    """A 1×1 stride-1 convolution of one channel into one is ``x · w`` (one product per element, as in TF); wasm's
+    kernel gives -Inf for NaN there. Explicit paddings become a ``Pad`` of zeros first (``0 · w`` is TF's border)."""
     node = b.node
-    activation = attr_strings(node, "fused_ops")[-1]
+    x, weights = node.inputs[:2]
+    if _explicit_padding(node):
+        pads = np.asarray([int(p) for p in node.attrs["explicit_paddings"]], np.int32).reshape(-1, 2)
+        x = b.op("Pad", [x, b.graph.const(pads, name=f"{node.name}/explicit_paddings", dtype=DType.INT32)],
+                 "padded", attrs={"T": b.dtype, "Tpaddings": DType.INT32})
+    scale = b.op("Reshape", [weights, b.graph.const(np.zeros(0, np.int32), name=f"{node.name}/scalar_shape",
+                                                      dtype=DType.INT32)], "scalar_weight",
+                 attrs={"T": b.dtype, "Tshape": DType.INT32})
+    if node.op == "Conv2D":
+        rewrite(node, "Mul", [x, scale], {"T": b.dtype})
+        return
+    product = b.op("Mul", [x, scale], GUARD_INPUT_SUFFIX.lstrip("/"))
+    biased = b.op("AddV2", [product, node.inputs[2]], "biased")
+    _activate(b, biased, attr_strings(node, "fused_ops")[1:])
+
+
+def _explicit_padding(node: Node) -> bool:
+    padding = node.attrs.get("padding", b"SAME")
+    padding = padding.decode() if isinstance(padding, bytes) else str(padding)
+    return padding == "EXPLICIT" and any(int(p) for p in node.attrs.get("explicit_paddings", []) or [])
+
+
+def _fused_conv(b: _Builder) -> None:
+    """``_FusedConv2D``: wasm's 1×1 one-channel kernel, else its fused Relu/Relu6 (see the two functions)."""
+    facts = NodeFacts.of(b.node)
+    if facts.select("shape:1") == "1,1,1,1" and facts.select("nonunit:strides") == "false":
+        _one_channel_conv(b)
+    else:
+        _split_fused_activation(b)
+
+
+def _split_fused_activation(b: _Builder) -> None:
+    """``_FusedConv2D``/``_FusedMatMul``/``FusedDepthwiseConv2dNative`` [BiasAdd, activation] → the op with the bias
+    only, then the activation unfused (Relu/Relu6 guarded as above; Prelu keeps its alpha, LeakyRelu its slope);
+    ``fuse_ops`` leaves the split op alone (its name is the guard's) and, under the flag, fuses none of these."""
+    node = b.node
     attrs = dict(node.attrs, fused_ops=["BiasAdd"], num_args=1)
     biased = b.graph.add_op(node.op, list(node.inputs[:3]), attrs, name=f"{node.name}{GUARD_INPUT_SUFFIX}",
                             dtype=b.dtype)
-    if activation == "Relu6":
-        kept = b.op("Relu6", [biased], GUARDED_SUFFIX.lstrip("/"))
+    _activate(b, biased, attr_strings(node, "fused_ops")[1:])
+
+
+def _activate(b: _Builder, biased: Value, activations: list[str]) -> None:
+    """The node becomes its fused activation (if any) applied unfused to ``biased``."""
+    node = b.node
+    activation = activations[-1] if activations else "Identity"
+    if activation in ("Relu", "Relu6"):  # wasm's unfused ones drop a (-)NaN too
+        kept = b.op(activation, [biased], GUARDED_SUFFIX.lstrip("/"))
         b.select(b.is_nan(biased, "is_nan"), biased, kept)
+    elif activation == "Prelu":
+        rewrite(node, "Prelu", [biased, node.inputs[3]], {"T": b.dtype})
+    elif activation == "LeakyRelu":
+        rewrite(node, "LeakyRelu", [biased], {"T": b.dtype, "alpha": float(node.attrs.get("leakyrelu_alpha", 0.2))})
     else:
         rewrite(node, activation, [biased], {"T": b.dtype})
 
@@ -222,7 +273,8 @@ def _where(b: _Builder) -> None:
 REWRITES = {"Maximum": _nan_propagating_pair, "Minimum": _nan_propagating_pair, "Relu6": _nan_kept, "Relu": _nan_kept,
             "Sign": _sign, "ClipByValue": _clip, "Pow": _pow, "ArgMax": _argmax, "ArgMin": _argmin,
             "MaxPool": _max_pool, "AvgPool": _avg_pool, "Softmax": _softmax, "Where": _where, "Log": _log,
-            "_FusedConv2D": _split_fused_activation, "_FusedMatMul": _split_fused_activation, "Cast": _cast_to_int32}
+            "_FusedConv2D": _fused_conv, "_FusedMatMul": _split_fused_activation, "Conv2D": _one_channel_conv,
+            "FusedDepthwiseConv2dNative": _split_fused_activation, "Cast": _cast_to_int32}
 
 
 def _guarded(node: Node) -> bool:

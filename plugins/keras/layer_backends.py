@@ -102,6 +102,7 @@ def layer_kernel_facts(class_name: str, config: dict[str, Any]) -> list[NodeFact
         max_value, slope = config.get("max_value"), config.get("negative_slope") or 0
         ops.append("LeakyRelu" if slope else "Relu6" if max_value == 6 else "Relu")
     facts = [NodeFacts(op, {}, ["float32"]) for op in ops]
+    facts += _one_channel_conv_facts(class_name, config)
     activation = _activation(config)
     if class_name in FUSED_LAYERS and activation in FUSED_ACTIVATIONS:
         fused = (["BiasAdd"] if config.get("use_bias", True) else []) + [FUSED_ACTIVATIONS[activation]]
@@ -109,6 +110,19 @@ def layer_kernel_facts(class_name: str, config: dict[str, Any]) -> list[NodeFact
     elif activation in ACTIVATION_OPS:
         facts.append(NodeFacts(ACTIVATION_OPS[activation], {}, ["float32"]))
     return facts
+
+
+def _one_channel_conv_facts(class_name: str, config: dict[str, Any]) -> list[NodeFacts]:
+    """A 1×1 stride-1 Conv2D/Conv1D of one filter runs wasm's one-channel kernel (-Inf for NaN) when its input has
+    one channel, which the config does not tell: named for any input (tfjs-layers' Conv2D runs ``_FusedConv2D``,
+    its Conv1D a ``Conv2D``)."""
+    op = {"Conv2D": "_FusedConv2D", "Conv1D": "Conv2D"}.get(class_name)
+    rank = 2 if class_name == "Conv2D" else 1
+    if op is None or config.get("filters") != 1 or int(config.get("groups", 1) or 1) != 1:
+        return []
+    if _spatial(config, "kernel_size", rank, 1) != [1] * rank or _spatial(config, "strides", rank, 1) != [1] * rank:
+        return []
+    return [NodeFacts(op, {"strides": [1, 1, 1, 1]}, ["float32", "float32"], input_shapes=[None, (1, 1, 1, 1)])]
 
 
 def layer_special_value_notice(model_config: dict[str, Any], backends: Iterable[str]) -> str | None:
