@@ -5,7 +5,8 @@ what the TF op conformance run measured): NaN/±Inf handling, int32 arithmetic p
 trig arguments. They depend on tensor values, so no conversion can be refused for them; instead a
 conversion names them in one line, and ``--exact_special_values`` rewrites those marked exact
 (``tfjsconv.passes.special_values``). Nodes that pass leaves behind on purpose (the original op,
-guarded by a Select) carry :data:`GUARDED_SUFFIX` in their name and count only for deviations no rewrite fixes.
+guarded by a Select) carry :data:`KEPT_SUFFIX` in their name and count only for deviations no rewrite fixes; nodes
+exact by construction (:data:`GUARDED_SUFFIX`) do not count.
 """
 from __future__ import annotations
 
@@ -20,9 +21,13 @@ from .data_files import read_data_text
 if TYPE_CHECKING:
     from ..ir import Graph
 
-#: Name suffix of the nodes ``exact_special_values`` keeps inside its rewrites (already guarded).
+#: Name suffix of nodes exact by construction (the lowerings' casts and divisions of values they bound): not counted.
 GUARDED_SUFFIX = "/exact_special_values"
-#: Name suffix of the guard it puts before an op it keeps in place (ArgMax, MaxPool: cleaned input).
+#: Name suffix of the op ``exact_special_values`` keeps inside a rewrite: counted only for the deviations no rewrite
+#: fixes (webgl's relu6(-Inf) inside wasm's NaN guard).
+KEPT_SUFFIX = "/exact_special_values_kept"
+#: Name suffix of the guard it puts before an op it keeps in place (ArgMax, MaxPool: cleaned input); the op is
+#: counted as a kept one.
 GUARD_INPUT_SUFFIX = "/exact_special_values_input"
 DOCS = 'docs/backends.md, "Special values"'
 
@@ -63,8 +68,8 @@ def for_op(op: str, backends: Iterable[str]) -> list[Deviation]:
 def found_in(graph: Graph | Mapping[str, Any], backends: Iterable[str]) -> list[Deviation]:
     """The deviations an IR graph or a model.json ``modelTopology`` can hit on ``backends``.
 
-    A node counts when its dtype is the deviation's or unknown; guarded nodes count only for the deviations no
-    rewrite fixes (``exact`` false).
+    A node counts when its dtype is the deviation's or unknown; guarded nodes do not count, and the ops a rewrite
+    keeps count only for the deviations no rewrite fixes (``exact`` false).
     """
     backends = tuple(backends)
     by_op: dict[str, list[Deviation]] = {}
@@ -77,10 +82,12 @@ def found_in(graph: Graph | Mapping[str, Any], backends: Iterable[str]) -> list[
             found.add(WEBGL_INT32_INPUTS)
         if fact.op not in by_op:
             continue
-        # a guarded node's rewrite handles the op's exact deviations, not those no rewrite fixes (webgl's
-        # relu6(-Inf) inside wasm's NaN guard)
-        guarded = name.endswith(GUARDED_SUFFIX) or first_input.endswith(GUARD_INPUT_SUFFIX)
-        found.update(d for d in by_op[fact.op] if d.matches(fact) and not (guarded and d.exact))
+        if name.endswith(GUARDED_SUFFIX):
+            continue
+        # a kept op's rewrite handles the op's exact deviations, not those no rewrite fixes (webgl's relu6(-Inf)
+        # inside wasm's NaN guard)
+        kept = name.endswith(KEPT_SUFFIX) or first_input.endswith(GUARD_INPUT_SUFFIX)
+        found.update(d for d in by_op[fact.op] if d.matches(fact) and not (kept and d.exact))
     return sorted(found)
 
 

@@ -32,9 +32,10 @@ only float nodes. Each rewrite keeps TF's exact rule, measured with ``tf.raw_ops
   bias only and the activation unfused; ``fuse_ops`` leaves them unfused under the flag
   (``fuse_ops.exactly_fixable_fusions``).
 
-The op kept inside a rewrite is named ``<node>/exact_special_values`` (the guard before an op kept in
+The op kept inside a rewrite is named ``<node>/exact_special_values_kept`` (the guard before an op kept in
 place ``<node>/exact_special_values_input``), so it is neither rewritten again nor reported for the deviations
-the rewrite fixes (those no rewrite fixes, such as webgl's relu6(-Inf) inside wasm's NaN guard, still are).
+the rewrite fixes (those no rewrite fixes, such as webgl's relu6(-Inf) inside wasm's NaN guard, still are); nodes
+the lowerings build exact by construction end in ``/exact_special_values`` and are not reported at all.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ from ..dtypes import DType
 from ..interpreter.registry import attr_strings
 from ..ir import Graph, Node, Value
 from ..ops.backends import NodeFacts
-from ..ops.special_values import GUARD_INPUT_SUFFIX, GUARDED_SUFFIX, for_op
+from ..ops.special_values import GUARD_INPUT_SUFFIX, GUARDED_SUFFIX, KEPT_SUFFIX, for_op
 from . import Pass, PassResult
 from .graph_edit import rewrite
 
@@ -82,7 +83,7 @@ class _Builder:
 
     def kept(self) -> Value:
         """The original op on the original inputs, marked as guarded."""
-        return self.op(self.node.op, self.node.inputs, GUARDED_SUFFIX.lstrip("/"), attrs=dict(self.node.attrs))
+        return self.op(self.node.op, self.node.inputs, KEPT_SUFFIX.lstrip("/"), attrs=dict(self.node.attrs))
 
     def select(self, cond: Value, then: Value, other: Value) -> None:
         rewrite(self.node, "SelectV2", [cond, then, other], {"T": self.dtype})
@@ -215,7 +216,7 @@ def _activate(b: _Builder, biased: Value, activations: list[str]) -> None:
     node = b.node
     activation = activations[-1] if activations else "Identity"
     if activation in ("Relu", "Relu6"):  # wasm's unfused ones drop a (-)NaN too
-        kept = b.op(activation, [biased], GUARDED_SUFFIX.lstrip("/"))
+        kept = b.op(activation, [biased], KEPT_SUFFIX.lstrip("/"))
         b.select(b.is_nan(biased, "is_nan"), biased, kept)
     elif activation == "Prelu":
         rewrite(node, "Prelu", [biased, node.inputs[3]], {"T": b.dtype})
@@ -230,7 +231,7 @@ def _cast_to_int32(b: _Builder) -> None:
     conversion); TF.js wraps modulo 2^32 and gives 0 for NaN/±Inf."""
     node = b.node
     x = node.inputs[0]
-    kept = b.graph.add_op("Cast", [x], dict(node.attrs), name=f"{node.name}{GUARDED_SUFFIX}", dtype=DType.INT32)
+    kept = b.graph.add_op("Cast", [x], dict(node.attrs), name=f"{node.name}{KEPT_SUFFIX}", dtype=DType.INT32)
     low = b.op("GreaterEqual", [x, b.const(-2.0**31, "int32_min")], "not_below", out=DType.BOOL)
     high = b.op("Less", [x, b.const(2.0**31, "two_to_31")], "below_two_to_31", out=DType.BOOL)
     in_range = b.op("LogicalAnd", [low, high], "in_range", out=DType.BOOL, attrs={})  # NaN: false
@@ -247,7 +248,7 @@ def _avg_pool(b: _Builder) -> None:
     zero, inf = b.const(0.0, "zero"), b.const(np.inf, "inf")
     finite = b.op("Equal", [b.op("Sub", [x, x], "x_minus_x"), zero], "is_finite", out=DType.BOOL)
     kept = b.op("AvgPool", [b.op("SelectV2", [finite, x, zero], GUARD_INPUT_SUFFIX.lstrip("/"))],
-                GUARDED_SUFFIX.lstrip("/"), attrs=attrs)
+                KEPT_SUFFIX.lstrip("/"), attrs=attrs)
 
     def held(mask: Value, label: str) -> Value:
         flag = b.op("Cast", [mask], f"{label}{GUARD_INPUT_SUFFIX}",
@@ -278,7 +279,7 @@ REWRITES = {"Maximum": _nan_propagating_pair, "Minimum": _nan_propagating_pair, 
 
 
 def _guarded(node: Node) -> bool:
-    return node.name.endswith(GUARDED_SUFFIX) or (
+    return node.name.endswith((GUARDED_SUFFIX, KEPT_SUFFIX)) or (
         bool(node.inputs) and node.inputs[0].producer.name.endswith(GUARD_INPUT_SUFFIX))
 
 
