@@ -26,7 +26,9 @@ OLD_ORDER = [
     ("empty_reductions", 4), ("shape_n", 4),  # session 15: added after the integers were dropped, a tie at 4
     ("nchw_to_nhwc", 5), ("grouped_conv", 6), ("dilated_transposed_conv", 6),
     ("lookup_shape", 6), ("cumulative_axis", 6), ("batchnorm_global", 7), ("pool_3d", 6),
-    ("conv3d_transpose", 6), ("pad_rank", 7), ("binary_rank", 8), ("transpose_rank", 8),
+    ("conv3d_transpose", 6), ("pad_rank", 7),
+    ("binary_rank", 8), ("transpose_rank", 8),
+    ("same_padding", 8.5),  # session 16: after the lowerings that make convolutions, registered after transpose_rank
     ("exact_special_values", 8), ("strided_gather", 8), ("nonempty_lookup_keys", 9), ("remove_identity", 10), ("constant_folding", 20), ("shape_folding", 25),
     ("cse", 30), ("transpose_chains", 40), ("reshape_chains", 45), ("concat_chains", 46), ("prelu", 50), ("bias_add", 55),
     ("fold_batchnorm", 60), ("batchnorm_to_mul_add", 65), ("pad_into_conv", 70), ("fuse_ops", 80),

@@ -13,6 +13,7 @@ from ..interpreter.nn_kernels import same_padding
 from ..ir import Graph, Node
 from . import Pass, PassResult
 from .graph_edit import Uses, attr_text, const_array
+from .same_padding import same_is_safe
 from .shapes import infer_shapes
 
 CONVS = frozenset({"Conv2D", "DepthwiseConv2dNative", "_FusedConv2D", "FusedDepthwiseConv2dNative"})
@@ -65,7 +66,7 @@ def set_padding(conv: Node, pads: list[int], in_hw: tuple, window: tuple) -> Non
     if not any(pads):
         attrs["padding"] = "VALID"
     else:
-        if same_pads(conv, in_hw, window) == pads:
+        if same_pads(conv, in_hw, window) == pads and same_is_safe(conv, in_hw, window):  # else wasm's SAME is wrong
             attrs["padding"] = "SAME"
         else:
             attrs["padding"] = "EXPLICIT"
