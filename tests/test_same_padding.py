@@ -102,3 +102,29 @@ def test_a_folded_pad_does_not_bring_same_back(tmp_path, tfjs_runtime):
     assert _paddings(tmp_path / "out")["conv"] == "EXPLICIT"
     got = _run(tmp_path / "out", {"x": values})
     assert _wrong(got["cpu"], expected) == [] and _wrong(got["wasm"], expected) == []
+
+
+@pytest.mark.node
+def test_layers_models_are_refused_on_wasm(tmp_path, tfjs_runtime):
+    """A layers model runs tfjs-layers' own SAME conv (no graph to rewrite): refused on wasm, naming the layer; with
+    --skip_op_check it is written, and wasm is off (the reason for the refusal) where cpu matches Keras."""
+    keras = pytest.importorskip("keras")
+    from tfjsconv.errors import BackendUnsupportedError
+
+    x = keras.Input((6, 7, 2), name="x")
+    model = keras.Model(x, [keras.layers.Conv2D(3, (1, 3), strides=(2, 1), padding="same", name="skipping")(x),
+                            keras.layers.Conv2D(3, 3, strides=2, padding="same", name="covering")(x),
+                            keras.layers.Conv2D(3, 1, strides=2, padding="same", name="one_by_one")(x)])
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(BackendUnsupportedError) as err:
+        tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_layers_model")
+    message = str(err.value)
+    assert "wasm" in message and "skipping" in message and "covering" not in message and "one_by_one" not in message
+    tfjsconv.convert(tmp_path / "m.keras", tmp_path / "written", output_format="tfjs_layers_model",
+                     skip_op_check=True)
+    values = RNG.standard_normal((2, 6, 7, 2)).astype(np.float32)
+    expected = [np.asarray(o) for o in model(values)]
+    got = _run(tmp_path / "written", {"x": values})
+    errors = {b: [float(np.abs(np.asarray(o) - e).max()) for o, e in zip(got[b].values(), expected)]
+              for b in ("cpu", "wasm")}
+    assert max(errors["cpu"]) < 1e-4 and errors["wasm"][0] > 0.1 and max(errors["wasm"][1:]) < 1e-4, errors

@@ -149,6 +149,9 @@ def layer_backend_problems(model_config: dict[str, Any], backends: Iterable[str]
     backends = contract.check_backends(backends)
     problems: list[Problem] = []
     for layer in iter_layers(model_config):
+        same = _wasm_same_padding_problem(layer.class_name, layer.config)
+        if same is not None and "wasm" in backends:
+            problems.append(Problem(f"{layer.class_name} ({same[0]})", layer.qualified_name, "wasm", same[1]))
         facts_of = LAYER_KERNEL_FACTS.get(layer.class_name)
         if facts_of is None:
             continue
@@ -160,6 +163,29 @@ def layer_backend_problems(model_config: dict[str, Any], backends: Iterable[str]
             if reasons:  # the first reason is enough to tell the user; the message stays short
                 problems.append(Problem(f"{layer.class_name} ({facts.op})", layer.qualified_name, backend, reasons[0]))
     return sorted(set(problems))
+
+
+#: Layers tfjs-layers runs as a SAME Conv2D (Conv1D through conv1d's [1, k] filter) or DepthwiseConv2dNative.
+SAME_PADDED_CONVS = {"Conv1D": ("Conv2D", 1), "Conv2D": ("Conv2D", 2), "DepthwiseConv2D": ("DepthwiseConv2dNative", 2),
+                     "SeparableConv2D": ("DepthwiseConv2dNative", 2), "SeparableConv1D": ("DepthwiseConv2dNative", 1),
+                     "DepthwiseConv1D": ("DepthwiseConv2dNative", 1)}
+
+
+def _wasm_same_padding_problem(class_name: str, config: dict[str, Any]) -> tuple[str, str] | None:
+    """wasm computes a SAME convolution wrongly where its window is smaller than its stride on an axis and the size
+    makes TF's raw pad negative (docs/backends.md; the graph path's ``same_padding`` pass writes the pads out, a
+    layers model cannot): refused on wasm for such a window (not 1×1), whatever the size."""
+    if class_name not in SAME_PADDED_CONVS or str(config.get("padding", "valid")).lower() != "same":
+        return None
+    op, rank = SAME_PADDED_CONVS[class_name]
+    kernels = _spatial(config, "kernel_size", rank, 1)
+    strides = _spatial(config, "strides", rank, 1)
+    dilations = _spatial(config, "dilation_rate", rank, 1)
+    effective = [(k - 1) * d + 1 for k, d in zip(kernels, dilations)]
+    if all(e == 1 for e in effective) or not any(e < s for e, s in zip(effective, strides)):
+        return None
+    return op, (f"padding='same' with a window {tuple(kernels)} smaller than its strides {tuple(strides)}: TF.js's "
+                "wasm computes it wrongly for sizes where TF pads nothing on that axis")
 
 
 def check_layer_backends(model_config: dict[str, Any], backends: Iterable[str], *, source: str,
