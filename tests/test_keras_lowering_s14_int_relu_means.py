@@ -153,24 +153,23 @@ def test_relu_bound_beyond_int32_is_refused_by_name(tmp_path, option):
     assert "--loader=tensorflow" in message, message
 
 
-@pytest.mark.parametrize("case", ["unknown steps", "large count"])
-def test_tf_keras_integer_means_not_lowered_exactly_are_refused_by_name(tmp_path, case):
-    """tf_keras's integer mean over a count unknown in the config or of 2^14 values or more (the partial sums could
-    leave int32): refused by name beside one that lowers."""
+def test_tf_keras_integer_means_not_lowered_exactly_are_refused_by_name(tmp_path):
+    """tf_keras's integer mean over a count known in the config past 4 202 512 values (the base-256 long division of
+    plugins/keras/lowering/integer_means.py would leave int32): refused by name beside one that lowers (run-time
+    counts and counts of 2^14 values or more lower since session 16)."""
     import tfjsconv
     from tfjsconv.errors import UsageError
 
     tf_keras = pytest.importorskip("tf_keras")
     L = tf_keras.layers
     a = tf_keras.Input((4, 1), name="a", dtype="int32")
-    x = {"unknown steps": tf_keras.Input((None, 2), name="x", dtype="int32"),
-         "large count": tf_keras.Input((128, 128, 1), name="x", dtype="int32")}[case]
-    layer = L.GlobalAveragePooling2D(name="layer") if case == "large count" else L.GlobalAveragePooling1D(name="layer")
+    x = tf_keras.Input((4202513, 1), name="x", dtype="int32")
+    layer = L.GlobalAveragePooling1D(name="layer")
     tf_keras.Model([a, x], [L.GlobalAveragePooling1D()(a), layer(x)]).save(tmp_path / "m.h5")
     with pytest.raises(UsageError) as err:
         tfjsconv.convert(tmp_path / "m.h5", tmp_path / "out", output_format="tfjs_graph_model")
-    assert f"does not cover 1 layer: 'layer' ({type(layer).__name__}) on int32 integers over sizes" in str(err.value), \
-        str(err.value)
+    assert "does not cover 1 layer: 'layer' (GlobalAveragePooling1D) on int32 integers over sizes [4202513]" \
+        in str(err.value), str(err.value)
     assert "--loader=tensorflow" in str(err.value), str(err.value)
 
 
@@ -192,11 +191,12 @@ def test_float_relu_at_its_threshold_gives_zero_as_keras(tmp_path, tfjs_runtime,
     _verify(path.parent / f"{path.name}.out", inputs, outputs)
 
 
-@pytest.mark.parametrize("flavor,dtype", [("tf_keras.h5", "uint8")])
+@pytest.mark.parametrize("flavor,dtype", [("tf_keras.h5", "int64"), ("keras3.keras", "int64")])
 def test_masked_integer_means_are_refused_by_name(tmp_path, flavor, dtype):
-    """A masked GlobalAveragePooling1D sums the integers in their dtype before dividing (tf_keras's uint8: wrapping at
-    256), where the masked mean lowered for floats sums float32: refused by name (it converted silently with other
-    numbers before), beside an unmasked mean that lowers. int32 ones lower: tests/test_keras_lowering_s14_masked_int32.py."""
+    """A masked GlobalAveragePooling1D sums the integers in their dtype before dividing (int64: no wrap at 2^32,
+    where TF.js's int32 sum wraps): refused by name, beside an unmasked mean that lowers. int32 ones lower
+    (tests/test_keras_lowering_s14_masked_int32.py), and so do tf_keras's 8/16-bit ones since S16, their sums and
+    counts wrapped into their dtype (tests/test_keras_lowering_s16_reprobe2.py; uint8 was refused here before)."""
     import tfjsconv
     from tfjsconv.errors import UsageError
 

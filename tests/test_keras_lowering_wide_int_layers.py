@@ -152,7 +152,6 @@ REFUSED = {
     # beyond int32 (float32's 2147483647.0 is 2^31): Keras's cast into int32 is platform-dependent (S14: lowered within)
     "ReLU threshold": lambda L, a, d: L.ReLU(threshold=3e9, name="layer")(a),
     "ReLU max_value": lambda L, a, d: L.ReLU(max_value=2147483647.0, name="layer")(a),
-    "MaxPooling1D same over unknown steps": None,  # its padding depends on the run-time length
 }
 
 
@@ -165,11 +164,7 @@ def test_wide_ids_not_lowered_exactly_are_refused_by_name(tmp_path, case):
     d = keras.Input((N,), name="d", dtype="int8")
     lowered = [L.MaxPooling1D(2)(L.Reshape((N, 1))(a)), L.Masking(3.0)(L.Reshape((4, 2))(a)), L.ReLU()(a),
                L.Average()([a, a]), L.Add()([d, a])]
-    if REFUSED[case] is None:
-        steps = keras.Input((None, 1), name="steps", dtype="int32")
-        x, inputs = L.MaxPooling1D(2, padding="same", name="layer")(steps), [a, d, steps]
-    else:
-        x, inputs = REFUSED[case](L, a, d), [a, d]
+    x, inputs = REFUSED[case](L, a, d), [a, d]
     cls = case.split()[0]
     message = _refusal(tmp_path, keras.Model(inputs, [*lowered, x]))
     assert f"does not cover 1 layer: 'layer' ({cls}) on int" in message, message
@@ -178,17 +173,22 @@ def test_wide_ids_not_lowered_exactly_are_refused_by_name(tmp_path, case):
 
 def test_tf_keras_integer_mean_is_refused_by_name(tmp_path):
     """tf_keras's GlobalAveragePooling1D of int32 is an integer mean truncated toward zero (Keras 3's casts to float32
-    first, as the lowering): lowered exactly over counts known in the config (S14,
-    tests/test_keras_lowering_s14_int_relu_means.py), refused by name over unknown steps."""
+    first, as the lowering): lowered exactly over up to 4 202 512 values, known in the config or at run time (S14,
+    S16: plugins/keras/lowering/integer_means.py), refused by name over a known count past that (2050·2051 values),
+    beside one over unknown steps that lowers."""
     import tfjsconv
     from tfjsconv.errors import UsageError
 
     tf_keras = pytest.importorskip("tf_keras")
+    L = tf_keras.layers
     a = tf_keras.Input((None, 1), name="a", dtype="int32")
-    tf_keras.Model(a, tf_keras.layers.GlobalAveragePooling1D(name="layer")(a)).save(tmp_path / "m.h5")
+    b = tf_keras.Input((2050, 2051, 1), name="b", dtype="int32")
+    tf_keras.Model([a, b], [L.GlobalAveragePooling1D()(a), L.GlobalAveragePooling2D(name="layer")(b)]).save(
+        tmp_path / "m.h5")
     with pytest.raises(UsageError) as err:
         tfjsconv.convert(tmp_path / "m.h5", tmp_path / "out", output_format="tfjs_graph_model")
-    assert "'layer' (GlobalAveragePooling1D) on int32 integers over sizes [None]" in str(err.value), str(err.value)
+    assert "does not cover 1 layer: 'layer' (GlobalAveragePooling2D) on int32 integers over sizes [2050, 2051]" \
+        in str(err.value), str(err.value)
 
 
 @pytest.mark.node

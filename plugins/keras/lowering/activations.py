@@ -130,11 +130,14 @@ def _sparse_sigmoid(ctx: LayerContext, x: Value, label: str) -> Value:
 
 def _glu(ctx: LayerContext, x: Value, label: str) -> Value:
     """``a · sigmoid(b)`` of the last axis's halves (Keras 3's ``glu``): the output's last axis is halved, and
-    the ops after it broadcast as Keras's do (an RNN cell's ``[batch, 1]`` gate against ``[batch, 2]`` states)."""
+    the ops after it broadcast as Keras's do (an RNN cell's ``[batch, 1]`` gate against ``[batch, 2]`` states). A last
+    axis of unknown size is split in two at run time (TF.js's Split raises on an odd size, as Keras does)."""
     shape = ctx.shape(x)
     size = shape[-1] if shape else None
-    if size is None or size % 2:
+    if not shape or size is not None and size % 2:
         raise Unsupported(f"layer {ctx.name!r}: activation 'glu' of a last axis of size {size}")
+    if size is None:
+        return _glu_split(ctx, x, label)
     half, rank = size // 2, len(shape)
     keep = (1 << (rank - 1)) - 1  # every axis but the last taken whole
 
@@ -147,6 +150,28 @@ def _glu(ctx: LayerContext, x: Value, label: str) -> Value:
 
     gate = part(half, "b")
     return ctx.binary("Mul", part(0, "a"), ctx.unary("Sigmoid", gate, label=f"{label}_sigmoid"), label=label)
+
+
+def _glu_split(ctx: LayerContext, x: Value, label: str) -> Value:
+    """:func:`_glu` of a last axis of unknown size: TF's ``split(x, 2, axis=-1)`` (one Split, two outputs)."""
+    shape = ctx.shape(x)
+    rank = len(shape)
+    node = ctx.graph.add_node("Split", [ctx.ints(rank - 1, f"{label}_split_axis"), x], {"num_split": 2, "T": x.dtype},
+                              name=f"{ctx.name}/{label}_split", num_outputs=2)
+    for half in node.outputs:
+        half.dtype, half.shape = x.dtype, shape
+    first, second = node.outputs
+    return ctx.binary("Mul", first, ctx.unary("Sigmoid", second, label=f"{label}_sigmoid"), label=label)
+
+
+def _sparsemax(ctx: LayerContext, x: Value, label: str) -> Value:
+    """Keras 3's ``sparsemax`` activation: ``ops.sparsemax`` along the last axis (known or run-time size), float32."""
+    from .op_layers import OpCall
+    from .op_layers_nn import sparsemax_along
+
+    if x.dtype != DType.FLOAT32:
+        raise Unsupported(f"layer {ctx.name!r}: activation 'sparsemax' of a {x.dtype.value} tensor")
+    return sparsemax_along(OpCall(ctx, f"activation {label}", {}), x, len(ctx.shape(x)) - 1)
 
 
 def _leaky(alpha: float) -> Act:
@@ -165,7 +190,7 @@ ACTIVATIONS: dict[str, Act] = {
     "leaky_relu": _leaky(0.2), "mish": _mish, "log_sigmoid": _log_sigmoid, "tanh_shrink": _tanh_shrink,
     "hard_tanh": lambda ctx, x, label: _clip(ctx, x, -1.0, 1.0, label), "soft_shrink": _soft_shrink,
     "hard_shrink": _hard_shrink, "squareplus": _squareplus, "sparse_plus": _sparse_plus,
-    "sparse_sigmoid": _sparse_sigmoid, "glu": _glu,
+    "sparse_sigmoid": _sparse_sigmoid, "glu": _glu, "sparsemax": _sparsemax,
 }
 
 

@@ -283,10 +283,15 @@ def query_value_key(ctx: LayerContext) -> tuple[Value, Value, Value]:
     return inputs[0], inputs[1], inputs[2] if len(inputs) == 3 else inputs[1]
 
 
-@lowers("MultiHeadAttention", check=_mha_check, keywords=("query", "value", "key", "attention_mask"))
+#: Keras 3's MultiHeadAttention call keywords for the masks (see :func:`query_value_key_masks`).
+MASK_KEYWORDS = ("query_mask", "value_mask", "key_mask")
+
+
+@lowers("MultiHeadAttention", check=_mha_check, keywords=("query", "value", "key", "attention_mask", *MASK_KEYWORDS))
 def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
     """``softmax(q·kᵀ/√key_dim [masked])·v`` per head, then the output projection."""
-    check_call_kwargs(ctx, ("query", "value", "key", "attention_mask", "use_causal_mask", "return_attention_scores"))
+    check_call_kwargs(ctx, ("query", "value", "key", "attention_mask", "use_causal_mask", "return_attention_scores",
+                            *MASK_KEYWORDS))
     kwargs = ctx.call_kwargs
     query, value, key = query_value_key(ctx)
     if len(ctx.shape(query)) == 3 and len(ctx.shape(key)) == 3 and not fits(ctx.shape(key)[1], ctx.shape(value)[1]):
@@ -485,6 +490,14 @@ def query_value_key_masks(ctx: LayerContext) -> tuple[Value | None, Value | None
         if isinstance(kwargs.get(name), Value):
             masks.append(ctx.keyword_masks.get(name))
     masks += [None] * (3 - len(masks))
+    # Keras 3 (``Layer.__call__``) fills ``<name>_mask`` in from the tensor's mask only when the call gives none: a given
+    # ``value_mask``/``key_mask`` replaces it (a key_mask counts without a key too). A given ``query_mask`` does so for
+    # GroupQueryAttention; MultiHeadAttention.call drops it for the query's own mask (``get_keras_mask(query)``)
+    overrides = ((1, "value_mask"), (2, "key_mask"), *(() if ctx.class_name == "MultiHeadAttention" else
+                                                       ((0, "query_mask"),)))
+    for index, name in overrides:
+        if isinstance(kwargs.get(name), Value):
+            masks[index] = kwargs.get(name)
     return masks[0], masks[1], masks[2]
 
 

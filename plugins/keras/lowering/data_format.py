@@ -92,7 +92,7 @@ def _keras3_bias_to_channels_first(ctx: "LayerContext", y: "Value", bias: Any, r
 
 
 #: Activations over the last axis, not element by element: a channels_first layer's runs over its last spatial axis.
-AXIS_ACTIVATIONS = ("softmax", "log_softmax", "glu")
+AXIS_ACTIVATIONS = ("softmax", "log_softmax", "glu", "sparsemax")
 
 
 def _reads_an_axis(activation: Any) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .attention import (_mha_check, _mha_keep, _project, batch_matmul, check_call_kwargs, fits, gate_of,
+from .attention import (MASK_KEYWORDS, _mha_check, _mha_keep, _project, batch_matmul, check_call_kwargs, fits, gate_of,
                         masked_softmax, probs_shaped_as_scores, projection_weights, query_value_key,
                         query_value_key_masks, sequence_shape, unflatten_steps)
 from .attention_masks import runtime_bands, runtime_keep
@@ -60,11 +60,12 @@ def _softmax_layer_mask(ctx: LayerContext, mask: Value | None) -> Value | None:
 
 
 @lowers("GroupedQueryAttention", "GroupQueryAttention", check=_gqa_check,
-        keywords=("query", "value", "key", "attention_mask"))
+        keywords=("query", "value", "key", "attention_mask", *MASK_KEYWORDS))
 def grouped_query_attention(ctx: LayerContext) -> Value | list[Value]:
     """``softmax(q·kᵀ/√head_dim [masked])·v`` per query head, key/value heads shared by groups, then the output
     projection."""
-    check_call_kwargs(ctx, ("query", "value", "key", "attention_mask", "use_causal_mask", "return_attention_scores"))
+    check_call_kwargs(ctx, ("query", "value", "key", "attention_mask", "use_causal_mask", "return_attention_scores",
+                            *MASK_KEYWORDS))
     kwargs = ctx.call_kwargs
     query, value, key = query_value_key(ctx)
     q_shape, v_shape, k_shape = (sequence_shape(ctx, t, what) for t, what in ((query, "query"), (value, "value"),

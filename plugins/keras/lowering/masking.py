@@ -25,9 +25,10 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.narrow_ints import NARROW_INTS
 from tfjsconv.ops.special_values import GUARDED_SUFFIX
 
-from ..op_calls import is_op_layer
+from ..op_calls import CALLS_KEY, OP_ARGUMENTS_KEY, is_op_layer
 from .context import LayerContext
 from .mask_origins import MaskOrigin
 from .registry import Unsupported, lowers
@@ -102,9 +103,38 @@ RETURNS_ITS_INPUT_OPS = frozenset({"keras.ops.Real", "keras.ops.Conjugate", "ker
 RETURNS_ITS_INPUT_TF_FUNCTIONS = frozenset({"math.real", "real", "math.conj", "conj"})
 
 
+#: Keras 3 operations whose TensorFlow backend hands back the very tensor when it already has the dtype they name
+#: (``tf.cast`` to its own dtype; ``convert_to_tensor`` with no dtype too).
+RETURNS_ITS_INPUT_OF_ITS_DTYPE = frozenset({"keras.ops.Cast", "keras.ops.ConvertToTensor"})
+
+
 def returns_its_input(class_name: str, config: dict[str, Any]) -> bool:
     return class_name in RETURNS_ITS_INPUT_OPS or (
-        class_name == "TFOpLambda" and config.get("function") in RETURNS_ITS_INPUT_TF_FUNCTIONS)
+        class_name == "TFOpLambda" and config.get("function") in RETURNS_ITS_INPUT_TF_FUNCTIONS) or (
+        class_name in RETURNS_ITS_INPUT_OF_ITS_DTYPE and _reads_its_own_dtype(class_name, config))
+
+
+def _reads_its_own_dtype(class_name: str, config: dict[str, Any]) -> bool:
+    """Whether every recorded call of a Keras 3 ``Cast``/``ConvertToTensor`` reads a tensor of the dtype it names
+    (``ConvertToTensor`` without a dtype: of any), as the saved Keras tensor's dtype says (not a mixed policy), so
+    that TensorFlow hands back that tensor, its run-time mask with it (Keras's ``model(x)`` keeps it: the next
+    LSTM or GlobalAveragePooling1D reads it). Anything the config does not tell, a ``sparse``/``ragged`` request
+    included, is not."""
+    arguments = config.get(OP_ARGUMENTS_KEY) or {}
+    if arguments.get("sparse") or arguments.get("ragged"):
+        return False
+    target = arguments.get("dtype")
+    target = (target.get("config") or {}).get("name") if isinstance(target, dict) else target
+    calls = config.get(CALLS_KEY)
+    if not isinstance(calls, list) or not calls or (target is None and class_name != "keras.ops.ConvertToTensor"):
+        return False
+    for node in calls:
+        args = node.get("args") if isinstance(node, dict) else None
+        first = args[0] if isinstance(args, list) and args and isinstance(args[0], dict) else {}
+        source = (first.get("config") or {}).get("dtype") if first.get("class_name") == "__keras_tensor__" else None
+        if not isinstance(source, str) or source.startswith("mixed") or target not in (None, source):
+            return False
+    return True
 
 
 def makes_mask(class_name: str, config: dict[str, Any]) -> bool:
@@ -312,7 +342,13 @@ def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
     A fully masked row is ``0 / 0``, NaN in Keras; webgl's division shader gives 1 when both sides are equal,
     so that row is selected as NaN (``count * Inf``) explicitly, and the division (now exact) is named as guarded.
     Of int32/int64 ids (int32 here) Keras sums ``x * m`` in their dtype, wrapping, and divides in float64: the sum is
-    TF.js's int32 Sum of the kept ids, wrapping as TF's, divided in float32 (a float64 quotient rounded)."""
+    TF.js's int32 Sum of the kept ids, wrapping as TF's, divided in float32 (a float64 quotient rounded). tf_keras
+    sums 8/16-bit integers and their mask in their dtype, wrapping: :func:`.integer_means.narrow_masked_mean`."""
+    dtype = ctx.keras_dtypes[0] if ctx.keras_dtypes else None
+    if not ctx.keras3 and isinstance(dtype, DType) and dtype in NARROW_INTS:
+        from .integer_means import narrow_masked_mean
+
+        return narrow_masked_mean(ctx, mask, dtype)
     shape = ctx.shape()
     weights = ctx.expand_dims(as_float(ctx, mask, "mask_float"), 2, "mask_steps")
     sum_attrs = {"keep_dims": bool(ctx.config.get("keepdims")), "Tidx": DType.INT32}

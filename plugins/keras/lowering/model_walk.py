@@ -26,9 +26,10 @@ from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, is_op_layer
 from .context import STATE_KEYWORD, UNTRACKED, LayerContext, check_kwargs_read
 from .keras_names import is_keras_layer_class, unknown_activations
 from .mask_origins import MaskOrigin, is_recorded_mask
-from .masking import (ELEMENTWISE_MERGES, EXPLICIT_MASK_LAYERS, GIVEN_MASK_READERS, QUERY_MASKED, STEP_MASK_READERS,
+from .masking import (ELEMENTWISE_MERGES, EXPLICIT_MASK_LAYERS, GIVEN_MASK_READERS, GLOBAL_AVERAGE_1D, QUERY_MASKED,
+                      STEP_MASK_READERS,
                       explicit_masks, make_mask, mask_gap, masked_global_average_1d, makes_mask, masked_outputs,
-                      merged_mask, output_origin, time_distributed_makes_mask)
+                      merged_mask, output_origin, returns_its_input, time_distributed_makes_mask)
 from .model_plan import (MASK_KEYWORD, MAX_NESTING, LayerCall, MaskDeletions, ModelPlan, attended_inputs, call_inputs,
                          canonical_path, keras2_items, mask_chain, model_plan, refuse_renumbered, shared_paths)
 from .pipeline import first_layer_reads_given_mask
@@ -283,7 +284,8 @@ class _Gaps:
                 if flags is None:
                     self.gaps.append(mask_gap(name, cls, config))
                     flags = set()
-                if origins and is_op_layer(cls) and _may_return_its_input(plan, call):
+                if origins and is_op_layer(cls) and _may_return_its_input(plan, call) and \
+                        not returns_its_input(cls, config):  # surely its input: the mask rides on (masked_outputs)
                     self.gaps.append(f"{name!r} ({cls}: TensorFlow returns the masked input tensor itself, so at run "
                                      "time its output keeps the mask that Keras's saved graph says it drops)")
                 elif explicit is None and given is None and call.recorded_masks and not (
@@ -457,13 +459,32 @@ def _may_return_its_input(plan: ModelPlan, call: LayerCall) -> bool:
     else:
         items = [node] if isinstance(node, list) and node and isinstance(node[0], str) else []
         target = items[0][3].get("dtype") if items and len(items[0]) > 3 and isinstance(items[0][3], dict) else None
-        producer = plan.producers.get((refs[0][0], refs[0][1])) if refs else None
-        inputs = {ref: cfg for ref, cfg in plan.inputs}
-        source = (producer.entry.get("config") or {}).get("dtype") if producer is not None else \
-            (inputs.get(refs[0]) or {}).get("dtype") if refs else None
+        source = _saved_output_dtype(plan, refs[0]) if refs else None
     target, source = _dtype_name(target), _dtype_name(source)
     return not isinstance(target, str) or not isinstance(source, str) or source.startswith("mixed") or \
         target == source
+
+
+def _saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
+    """The dtype of a tensor as the saved config tells it (None: not told): a model input's own; through the layers
+    that keep their input's dtype (a Masking of int32 ids gives int32, though its config says float32) the input's;
+    an op layer's output is not told (its config dtype is the layer's, not the function's result); else the
+    producing layer's dtype. Followed step by step, at most once through each call (the chain is untrusted)."""
+    inputs = {(r[0], r[1]): cfg for r, cfg in plan.inputs}
+    for _ in range(len(plan.producers) + 1):
+        key = (ref[0], ref[1])
+        if key in inputs:
+            return (inputs[key] or {}).get("dtype")
+        producer = plan.producers.get(key)
+        if producer is None or is_op_layer(producer.class_name):
+            return None
+        if producer.class_name not in INTEGER_KEEPING_LAYERS:
+            return (producer.entry.get("config") or {}).get("dtype")
+        refs = call_inputs(producer.node)
+        if len(refs) != 1:
+            return None
+        ref = refs[0]
+    return None
 
 
 def _runs_layers(entry: dict[str, Any]) -> bool:
@@ -949,8 +970,9 @@ class ModelLowering:
             config = entry.get("config") or {}
             merge = _wide_integer_merge(cls, keras_dtypes, inputs)  # masked too (Keras 3's reads: in int32)
             wide = merge or _wide_integer_layer(cls, config, self.keras3) or (
-                cls == "GlobalAveragePooling1D" and len(masks) == 1 and masks[0] is not None
-                and keras_dtypes[0] == DType.INT32)  # Keras sums the kept ids in int32, wrapping (.masking)
+                _unwrapped_layer(cls, config)[0] in GLOBAL_AVERAGE_1D and len(masks) == 1 and masks[0] is not None
+                and keras_dtypes[0] == DType.INT32)  # Keras sums the kept ids in int32, wrapping (.masking), per
+            # step too (a TimeDistributed: Keras 3's handed as float32 before S16, other numbers past 2^24)
             if not wide:
                 _refuse_wide_integers_through_float(name, cls, config, keras_dtypes, self.keras3)
             if merge and len({v.dtype for v in inputs}) > 1:  # mixed dtypes: all int32, promoted as Keras promotes
@@ -968,12 +990,14 @@ class ModelLowering:
                 _refuse_masked_integer_mean(name, cls, keras_dtypes[0], self.keras3)
                 ctx.outputs = masked_global_average_1d(ctx, ctx.mask)
             else:
+                if ctx.mask is not None and _unwrapped_layer(cls, ctx.config)[0] in GLOBAL_AVERAGE_1D:  # per step
+                    _refuse_masked_integer_mean(name, cls, keras_dtypes[0], self.keras3)
                 ctx.outputs = lowering.lower(ctx)
         if not is_op_layer(cls):  # op layers bind every recorded argument themselves (.op_layers)
             self._check_kwargs(ctx)
         if narrow is not None:  # computed in int32: back into the 8/16-bit dtype Keras computes in
             ctx.outputs = self._narrowed(name, op, ctx.outputs, narrow)
-        result = narrow or ctx.output_keras_dtype or \
+        result = narrow or ctx.output_keras_dtype or _per_step_mean_dtype(cls, ctx, self.keras3) or \
             _keras_result_dtype(op if is_op_layer(cls) else cls, ctx.config, keras_dtypes, self.keras3)
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
         if any(self._keras_dtypes.get(id(v), result) != result for v in outputs):  # an input handed on as it is
@@ -1097,8 +1121,8 @@ def _wide_integer_layer(cls: str, config: dict[str, Any], keras3: bool) -> bool:
         return True
     if cls == "Dot":
         return not wrapped
-    if cls in TF_KERAS_INTEGER_MEANS:  # tf_keras's exact truncated mean (.pooling.integer_mean)
-        return not keras3 and not wrapped
+    if cls in TF_KERAS_INTEGER_MEANS:  # tf_keras's exact truncated mean (.pooling.integer_mean), per step too
+        return not keras3
     if cls not in WIDE_INTEGER_COMPUTING_LAYERS:
         return False
     if cls == "Masking":  # tf_keras's compares in the integers' dtype: an integer mask_value only (a float fails)
@@ -1106,13 +1130,25 @@ def _wide_integer_layer(cls: str, config: dict[str, Any], keras3: bool) -> bool:
     return cls.startswith("MaxPooling") or _plain_relu(cls, config) or _integer_relu(cls, config)
 
 
+def _per_step_mean_dtype(cls: str, ctx: LayerContext, keras3: bool) -> DType | None:
+    """The integer dtype of tf_keras's TimeDistributed(GlobalAveragePooling) of integers without a mask: each step's
+    truncated mean keeps the input's dtype, as :func:`.pooling._tf_keras_integer_mean` tracks the unwrapped pool's
+    (a later merge then computes in it, or refuses; with a mask tf_keras divides into floats)."""
+    dtype = ctx.keras_dtypes[0] if ctx.keras_dtypes else None
+    if keras3 or cls != "TimeDistributed" or ctx.mask is not None or not isinstance(dtype, DType) or \
+            dtype.numpy.kind not in "iu" or _unwrapped_layer(cls, ctx.config)[0] not in TF_KERAS_INTEGER_MEANS:
+        return None
+    return dtype
+
+
 def _refuse_masked_integer_mean(layer: str, cls: str, dtype: DType | str | None, keras3: bool) -> None:
     """A masked GlobalAveragePooling1D sums the integers in their dtype before dividing (int32/int64 in both flavours,
     wrapping in int32; tf_keras 8/16-bit ones too, wrapping in their dtype, where Keras 3 sums those in int32): the
-    masked mean of .masking sums float32 instead (past the narrow dtype's range, other numbers), int32 ones in int32
-    (lowered); int64 ones do not wrap at 2^32 in Keras, where TF.js's int32 does."""
+    masked mean of .masking sums int32 ones in int32 and tf_keras's 8/16-bit ones wrapped into their dtype
+    (:func:`.integer_means.narrow_masked_mean`; lowered); int64 ones do not wrap at 2^32 in Keras, where TF.js's
+    int32 does, and tf_keras's other integer dtypes are not followed: refused."""
     if isinstance(dtype, DType) and (dtype == DType.INT64 or not keras3 and dtype.numpy.kind in "iu"
-                                     and dtype != DType.INT32):
+                                     and dtype != DType.INT32 and not is_narrow(dtype)):
         raise Unsupported(f"layer {layer!r} ({cls}) with a mask on {dtype.numpy} integers (Keras sums them in "
                           f"{dtype.numpy}, wrapping, before dividing; the masked mean is lowered for floats)")
 
@@ -1148,20 +1184,11 @@ def _refuse_wide_integers_through_float(layer: str, cls: str, config: dict[str, 
     a merge of mixed dtypes... of int32 ids) when the lowering would hand it those integers as float32: exact only up
     to 2^24, so ids beyond it would silently change (TF.js's MaxPool takes float32 only)."""
     wide = next((d for d in dtypes if d in WIDE_INTEGERS), None)
-    inner, inner_config = _unwrapped_layer(cls, config)
-    if wide is not None and (cls in SUMMING_MERGES or _keras_result_dtype(cls, config, dtypes, keras3) in WIDE_INTEGERS
-                             or _keeps_wide_integers(inner, inner_config, keras3)):
+    if wide is not None and (cls in SUMMING_MERGES
+                             or _keras_result_dtype(cls, config, dtypes, keras3) in WIDE_INTEGERS):
         # Average: Keras sums the integers in their dtype, wrapping
         raise Unsupported(f"layer {layer!r} ({cls}) on {wide.numpy} integers (Keras keeps them exact; the lowering "
                           "would compute it in float32, exact only up to 2^24)")
-
-
-def _keeps_wide_integers(cls: str, config: dict[str, Any], keras3: bool) -> bool:
-    """Layers whose Keras result on int32 keeps integers beyond 2^24 exact where the walk does not hand them their
-    integers (:func:`_wide_integer_layer`): tf_keras's global average pools inside a TimeDistributed (an integer
-    mean). A ReLU with a negative slope computes in float32 in Keras, as the lowering; one without is always handed
-    its integers (:func:`_integer_relu`)."""
-    return not keras3 and cls in TF_KERAS_INTEGER_MEANS
 
 
 def _narrow_operands(cls: str, op: Any, dtypes: list[DType | str | None], layer: str) -> DType | None:

@@ -119,7 +119,8 @@ def _rms_scaled_layer_norm(ctx: LayerContext) -> Value:
 
 
 def _group_check(config: dict[str, Any]) -> str | None:
-    return None if config.get("axis", -1) == -1 else f"axis={config.get('axis')!r}"
+    axis = config.get("axis", -1)
+    return None if isinstance(axis, int) and not isinstance(axis, bool) else f"axis={axis!r}"
 
 
 @lowers("GroupNormalization", check=_group_check)
@@ -127,6 +128,9 @@ def group_norm(ctx: LayerContext) -> Value:
     """Channels split into ``groups``; each group normalized over its channels and every spatial axis."""
     config = ctx.config
     shape = ctx.shape()
+    (axis,) = norm_axes(ctx, config.get("axis", -1), len(shape))
+    if axis != len(shape) - 1:
+        return _group_norm_on_axis(ctx, axis)
     channels, groups = shape[-1], int(config.get("groups", 32))
     if channels is None:
         raise Unsupported(f"layer {ctx.name!r} (GroupNormalization) on an input of unknown channels")
@@ -147,6 +151,18 @@ def group_norm(ctx: LayerContext) -> Value:
             ctx.check_shape(weights[name], [channels], name)
             y = ctx.binary(op, y, ctx.floats(ctx.small(weights[name]), name), label=name)
     return y
+
+
+def _group_norm_on_axis(ctx: LayerContext, axis: int) -> Value:
+    """GroupNormalization over another axis than the last (``axis=1`` of channels_first images): Keras splits that
+    axis into groups and reduces every other non-batch axis, which is the channels-last lowering with the axis moved
+    last by a Transpose and back (gamma and beta hold one value per channel of that axis in either layout)."""
+    rank = len(ctx.shape())
+    to_last = [a for a in range(rank) if a != axis] + [axis]
+    ctx.inputs = [ctx.transpose(ctx.x, to_last, "axis_last")]
+    ctx.config = {**ctx.config, "axis": -1}
+    y = group_norm(ctx)
+    return ctx.transpose(y, [to_last.index(a) for a in range(rank)], "axis_back")
 
 
 def _group_normalized_over_unknown_sizes(ctx: LayerContext, groups: int, per_group: int) -> Value:

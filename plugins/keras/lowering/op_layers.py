@@ -553,7 +553,9 @@ def _reduce_mean(c: OpCall) -> Value:
     """``tf.math.reduce_mean``: of int32 tensors TF gives the exact mean truncated toward zero (its sum does not wrap);
     TF.js's Mean of int32 divides a float sum. Lowered exactly (counts below 2^14): each value split into 16-bit
     halves ``h · 2^16 + l``, ``Σh = qh·n + rh`` (exact floor division), then ``mean = qh · 2^16 + floor((rh · 2^16 +
-    Σl) / n)``, every sum within int32, plus one where the sum is negative and not a multiple of ``n``."""
+    Σl) / n)``, every sum within int32, plus one where the sum is negative and not a multiple of ``n``. Larger counts
+    and counts known only at run time (the batch among the axes): from the sums of the values' bytes
+    (:func:`.integer_means.byte_mean`, up to 4 202 512 values; a larger run-time count fails in TF.js)."""
     x = c.tensor("x")
     if x.dtype == DType.FLOAT32:
         return _reduce("Mean")(c)
@@ -564,14 +566,25 @@ def _reduce_mean(c: OpCall) -> Value:
     axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
     sizes = [shape[a] for a in axes]
     if None in sizes or not 0 < int(np.prod(sizes)) < EXACT_MEAN_COUNT_LIMIT:
-        raise c.gap(f"a mean of int32 integers over axes of sizes {sizes} (lowered for known counts of 1 to "
-                    f"{EXACT_MEAN_COUNT_LIMIT - 1})")
+        return _byte_mean(c, x, axes)
     ctx, n = c.ctx, int(np.prod(sizes))
     high, low = int32_halves(ctx.graph, x, f"{ctx.name}/halves")
     summed = [_reduce("Sum", operand=lambda _c, _x, v=v: v)(c) for v in (high, low)]
     return truncated_mean(ctx.graph, summed[0], summed[1], n, ctx.name)
 
 
+
+
+def _byte_mean(c: OpCall, x: Value, axes: list[int]) -> Value:
+    """:func:`_reduce_mean` of int32 over a count of 2^14 values or more, or known only at run time: TF's exact
+    truncated mean from byte sums (:func:`.integer_means.byte_mean`, which refuses a known count of 0 or past its
+    limit by name), its shape as :func:`_reduce` gives it."""
+    from .integer_means import byte_mean
+
+    shape, keep = c.ctx.shape(x), bool(c.value("keepdims", False))
+    out = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keep else \
+        tuple(d for i, d in enumerate(shape) if i not in axes)
+    return byte_mean(c.ctx, x, axes, keep, out)
 
 
 def _as_bool(c: OpCall, x: Value, label: str) -> Value:

@@ -148,8 +148,11 @@ def _refuse_masked_input(c: OpCall) -> None:
     """A function that TensorFlow may answer with its input tensor itself (``convert_to_tensor`` to its own dtype,
     ``trunc``/``nan_to_num`` of integers, ``add_n`` of one tensor): the Keras mask on that object then reaches the
     later layers at run time, although the saved graph says the op drops it; so a masked input is a gap (``conj``
-    and ``real``, which always do, hand the mask on: masking.returns_its_input)."""
-    if any(m is not None for m in c.ctx.masks):
+    and ``real``, which always do, hand the mask on: masking.returns_its_input, as do Keras 3's ``convert_to_tensor``
+    of a tensor of the dtype it names, or of none)."""
+    from .masking import returns_its_input
+
+    if any(m is not None for m in c.ctx.masks) and not returns_its_input(c.ctx.class_name, c.ctx.config):
         raise c.gap("TensorFlow returns the masked input tensor itself, so at run time its output keeps the mask "
                     "that Keras's saved graph says it drops")
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
-from tfjsconv.narrow_ints import int32_product
+from tfjsconv.narrow_ints import exact_floor_div, int32_product
 
 from ..op_calls import KERAS_OP_PREFIX, TensorArg
 from .dynamic_shape import reshape_to, runtime_sizes
@@ -412,7 +412,8 @@ def _average(c: OpCall) -> Value:
 
 def _trapezoid(c: OpCall) -> Value:
     """Keras 3 ``trapezoid(y, x, dx, axis)``: ``Σ 0.5·(y[1:] + y[:-1]) · dx`` along the axis (moved last), ``dx`` a
-    number or the float32 differences of a constant 1-D ``x`` along the last axis."""
+    number or the float32 differences of a constant 1-D ``x`` along the last axis. An axis of unknown size (the
+    batch's too) is sliced at run time (a length below 2 sums nothing: 0, as Keras)."""
     y = _as_float(c, c.tensor("y"))
     shape = c.ctx.shape(y)
     rank = len(shape)
@@ -422,36 +423,49 @@ def _trapezoid(c: OpCall) -> Value:
         y = c.ctx.transpose(y, perm, "axis_last")
         shape = c.ctx.shape(y)
     size = shape[-1]
-    if size is None or size < 2:
-        raise c.gap(f"an axis of size {size} (lowered for known sizes of 2 or more)")
+    if size is not None and size < 2:
+        raise c.gap(f"an axis of size {size} (lowered for sizes of 2 or more)")
     if c.value("x", None) is not None:
         try:
             points = np.asarray(c.value("x"), dtype=np.float32)
         except (TypeError, ValueError):
             raise c.gap(f"x={c.value('x')!r}") from None
         if points.shape != (size,) or c.value("axis", -1) != -1:
-            raise c.gap(f"x of shape {list(points.shape)} along axis {c.value('axis', -1)} (lowered for a 1-D x "
-                        "along the last axis)")
+            raise c.gap(f"x of shape {list(points.shape)} along axis {c.value('axis', -1)} of size {size} (lowered "
+                        "for a 1-D x along the last axis, of its size known in the config)")
         step = c.ctx.floats(points[1:] - points[:-1], "dx")
     else:
         dx = c.value("dx", 1.0)
         if isinstance(dx, bool) or not isinstance(dx, (int, float)):
             raise c.gap(f"dx={dx!r}")
         step = c.ctx.floats(np.float32(dx), "dx")
-    upper = _slice_last(c, y, 1, size - 1, "upper")
-    lower = _slice_last(c, y, 0, size - 1, "lower")
+    upper = _slice_last(c, y, 1, None if size is None else size - 1, "upper")
+    lower = _slice_last(c, y, 0, size - 1, "lower") if size is not None else _drop_last(c, y, "lower")
     heights = c.ctx.scalar_op("Mul", c.ctx.binary("AddV2", upper, lower, label="pair_sums"), 0.5, "heights")
     areas = c.ctx.binary("Mul", heights, step, label="areas")
     return _reduce(c, "Sum", areas, [rank - 1], False, "trapezoid")
 
 
-def _slice_last(c: OpCall, x: Value, begin: int, size: int, label: str) -> Value:
-    """``x[..., begin:begin + size]`` (a Slice)."""
+def _slice_last(c: OpCall, x: Value, begin: int, size: int | None, label: str) -> Value:
+    """``x[..., begin:begin + size]`` (a Slice; ``size`` None: to the end)."""
     shape = c.ctx.shape(x)
     rank = len(shape)
     return c.ctx.op("Slice", [x, c.ctx.ints([0] * (rank - 1) + [begin], f"{label}_begin"),
-                              c.ctx.ints([-1] * (rank - 1) + [size], f"{label}_size")], {"Index": I32},
-                    shape=(*shape[:-1], size), label=label)
+                              c.ctx.ints([-1] * (rank - 1) + [-1 if size is None else size], f"{label}_size")],
+                    {"Index": I32}, shape=(*shape[:-1], size), label=label)
+
+
+def _drop_last(c: OpCall, x: Value, label: str) -> Value:
+    """``x[..., :-1]`` of a last axis of unknown size (a StridedSlice; empty for a length of 0 or 1, as TF's)."""
+    shape = c.ctx.shape(x)
+    rank = len(shape)
+    whole = (1 << rank) - 1
+    return c.ctx.op("StridedSlice", [x, c.ctx.ints([0] * rank, f"{label}_begin"),
+                                     c.ctx.ints([0] * (rank - 1) + [-1], f"{label}_end"),
+                                     c.ctx.ints([1] * rank, f"{label}_strides")],
+                    {"Index": I32, "begin_mask": whole, "end_mask": whole >> 1 if rank > 1 else 0,
+                     "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0}, shape=(*shape[:-1], None),
+                    label=label)
 
 
 # -- products -------------------------------------------------------------------------------------------------
@@ -651,8 +665,8 @@ def _quantile(c: OpCall, q: Any, method: str = "linear") -> Value:
     ``method`` on, so every method computes this): integers cast to float32, the axes moved last and flattened,
     sorted ascending (TF's sort: TopKV2 of ``-x``, :func:`.op_layers._sort`), the two neighbours of ``(n - 1)·q``
     gathered (indices and fraction computed here in float64 as TF does) and mixed in float32 as
-    ``hi · (1 - f) + lo · f``; a slice holding NaN gives NaN; the ``q`` axis (a list of ``q``) first. For sizes
-    known in the config."""
+    ``hi · (1 - f) + lo · f``; a slice holding NaN gives NaN; the ``q`` axis (a list of ``q``) first. Over axes
+    of sizes unknown in the config (the batch's too) the picks are computed at run time (:func:`_runtime_picks`)."""
     x = _as_float(c, c.tensor("x"))
     shape = c.ctx.shape(x)
     rank = len(shape)
@@ -662,16 +676,19 @@ def _quantile(c: OpCall, q: Any, method: str = "linear") -> Value:
     if len(set(axes)) != len(axes) or not axes:
         raise c.gap(f"axis={raw!r}")
     sizes = [shape[a] for a in axes]
-    if None in sizes:
-        raise c.gap(f"a quantile over axes of sizes {sizes} (lowered for sizes known in the config)")
     probabilities = _probabilities(c, q)
-    n = math.prod(sizes)
+    n = None if None in sizes else math.prod(sizes)
     other = [i for i in range(rank) if i not in axes]
     perm = other + axes
     moved = x if perm == list(range(rank)) else c.ctx.transpose(x, perm, "axes_last")
-    flat = moved if len(axes) == 1 else c.ctx.reshape(moved, [*(shape[i] for i in other), n], "flattened")
+    flat = moved if len(axes) == 1 else _flattened_last(c, moved, len(other), n)
     ascending = _sort_keys(c, _top_k_all(c, _sort_keys(c, flat))[0], "sorted")
-    mixed = _interpolated(c, ascending, n, probabilities, method)
+    if n is None:
+        indices, weights = _runtime_picks(c, flat, probabilities, method)
+        picked = [_gather_last(c, ascending, i, f"pick_{k}") for k, i in enumerate(indices)]
+        mixed = _mix(c, picked, weights, method)
+    else:
+        mixed = _interpolated(c, ascending, n, probabilities, method)
     nan = _reduce(c, "Any", _is_nan(c, x), sorted(axes), False, "has_nan")
     if probabilities.ndim:
         nan = c.ctx.expand_dims(nan, len(c.ctx.shape(nan)), "has_nan_column")
@@ -685,12 +702,127 @@ def _quantile(c: OpCall, q: Any, method: str = "linear") -> Value:
     return out
 
 
-def _gather_last(c: OpCall, x: Value, index: np.ndarray, label: str) -> Value:
-    """``x``'s elements at the constant ``index`` (a scalar or a vector) along its last axis."""
+def _flattened_last(c: OpCall, x: Value, kept: int, n: int | None) -> Value:
+    """``x`` reshaped to its first ``kept`` sizes and the product of the rest (``n``; None: unknown in the config),
+    as Keras's ``_quantile`` reshapes the moved axes; sizes unknown in the config are read at run time."""
     shape = c.ctx.shape(x)
-    out = (*shape[:-1], *index.shape)
-    return c.ctx.op("GatherV2", [x, c.ctx.ints(index.astype(np.int32), f"{label}_index"),
-                                 c.ctx.ints(len(shape) - 1, f"{label}_axis")],
+    target = (*shape[:kept], n)
+    if sum(d is None for d in target) <= 1:
+        return c.ctx.reshape(x, target, "flattened")
+    return reshape_to(c.ctx, x, [_sizes(c, x, list(range(kept)), "kept"), [-1]], target, "flattened")
+
+
+#: The most bits a quantile's ``q = M · 2^-s`` may take after the point for :func:`_runtime_picks` (its rest
+#: ``(n - 1)·q mod 1``, times 2^s, is held in int32).
+_RUNTIME_Q_BITS = 30
+
+
+def _q_digits(c: OpCall, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each ``q`` (a float32 value) as ``M · 2^-s``: the odd (or zero) integer ``M < 2^24`` and ``s >= 0``; a ``q``
+    needing more than :data:`_RUNTIME_Q_BITS` bits after the point is a gap."""
+    mantissa, exponent = np.frexp(probabilities.reshape(-1))
+    whole = (mantissa * 2.0**24).astype(np.int64)
+    shift = (24 - exponent).astype(np.int64)
+    for i in range(whole.size):
+        while whole[i] and shift[i] > 0 and whole[i] % 2 == 0:
+            whole[i] //= 2
+            shift[i] -= 1
+        if whole[i] == 0:
+            shift[i] = 0
+    if np.any(shift > _RUNTIME_Q_BITS):
+        raise c.gap(f"q={probabilities.tolist()} over a size unknown in the config (lowered for q with at most "
+                    f"{_RUNTIME_Q_BITS} bits after the point)")
+    return whole.reshape(probabilities.shape), shift.reshape(probabilities.shape)
+
+
+def _runtime_picks(c: OpCall, flat: Value, probabilities: np.ndarray,
+                   method: str) -> tuple[list[Value], list[Value]]:
+    """:func:`_picks` for a last axis of run-time length ``n``, exactly as TF's float64 ``(n - 1)·q``: with
+    ``q = M · 2^-s`` (:func:`_q_digits`) the product ``(n - 1)·M`` (below 2^55) is built from 12-bit digits in int32
+    (each partial product below 2^31), split into ``F = floor((n - 1)·q)`` and ``R = (n - 1)·M mod 2^s``; the floor,
+    ceiling (``F + (R > 0)``) and half-to-even rounding follow, and the linear fraction ``larger - (n - 1)·q`` is
+    ``(larger - F)·2^s - R`` cast to float32 (one rounding, as TF's cast of its exact float64 difference) times
+    ``2^-s``. Indices int32 Values of ``q``'s shape; weights (linear) ``[1 - f, f]`` float32."""
+    from .dynamic_shape import runtime_size
+
+    ctx = c.ctx
+    whole, shift = _q_digits(c, probabilities)
+    qshape = probabilities.shape
+
+    def const(values: Any, label: str) -> Value:
+        return ctx.ints(np.broadcast_to(np.asarray(values, np.int64), qshape).astype(np.int32), label)
+
+    def op(kind: str, a: Value, b: Value, label: str) -> Value:
+        return ctx.op(kind, [a, b], dtype=I32, shape=qshape, label=label)
+
+    def div_mod(x: Value, divisor: Any, label: str) -> tuple[Value, Value]:
+        """``floor(x / d)`` and ``x mod d`` of non-negative int32 by powers of two ``d``, the quotient below 2^24:
+        exact (TF.js's FloorMod is; the multiple ``x - x mod d`` and its quotient are held exactly in float32)."""
+        d = const(divisor, f"{label}_divisor")
+        rest = op("FloorMod", x, d, f"{label}_mod")
+        multiple = ctx.exact_cast(op("Sub", x, rest, f"{label}_multiple"), F32, f"{label}_multiple_float")
+        scale = ctx.floats(np.broadcast_to(1.0 / np.asarray(divisor, np.float64), qshape).astype(np.float32),
+                           f"{label}_scale")
+        quotient = ctx.op("Mul", [multiple, scale], dtype=F32, shape=qshape, label=f"{label}_quotient_float")
+        return ctx.exact_cast(quotient, I32, f"{label}_quotient"), rest
+
+    size = runtime_size(ctx, flat, len(ctx.shape(flat)) - 1, "n")
+    last = op("AddV2", op("Sub", size, ctx.ints(1, "one"), "n_minus_one"), const(0, "q_zeros"), "last")
+    m_high, m_low = div_mod(last, 4096, "m")
+    q_high, q_low = const(whole >> 12, "q_high"), const(whole & 4095, "q_low")
+    top = op("Mul", m_high, q_high, "product_top")
+    cross = [div_mod(op("Mul", a, b, f"product_{k}"), 4096, f"cross_{k}")
+             for k, (a, b) in enumerate(((m_high, q_low), (m_low, q_high)))]
+    bottom = op("Mul", m_low, q_low, "product_bottom")
+    low_raw = op("AddV2", op("Mul", op("AddV2", cross[0][1], cross[1][1], "cross_rest"), const(4096, "digit"),
+                             "cross_low"), bottom, "low_raw")
+    carry, low = div_mod(low_raw, 1 << 24, "low")
+    high = op("AddV2", op("AddV2", op("AddV2", top, cross[0][0], "high_0"), cross[1][0], "high_1"), carry, "high")
+    a, b = np.minimum(shift, 24), np.maximum(shift - 24, 0)
+    high_d = const(2 ** b, "high_divisor")  # high may reach 2^31: TF.js's exact floor division
+    high_q = exact_floor_div(ctx.graph, high, high_d, f"{ctx.name}/high_quotient")
+    high_r = op("FloorMod", high, high_d, "high_rest")
+    low_q, low_r = div_mod(low, 2 ** a, "low_split")
+    floor = op("AddV2", op("Mul", high_q, const(2 ** (24 - a), "high_scale"), "floor_high"), low_q, "floor")
+    rest = op("AddV2", op("Mul", high_r, const(1 << 24, "rest_scale"), "rest_high"), low_r, "rest")
+    positive = ctx.exact_cast(ctx.op("Greater", [rest, ctx.ints(0, "zero")], dtype=BOOL, shape=qshape,
+                                     label="has_rest"), I32, "has_rest_int32")
+    ceil = op("AddV2", floor, positive, "ceil")
+    if method in ("lower", "higher", "midpoint"):
+        return {"lower": [floor], "higher": [ceil], "midpoint": [floor, ceil]}[method], []
+    if method == "nearest":
+        half = const(np.where(shift > 0, 2 ** np.maximum(shift - 1, 0), 1 << 30), "half")
+        above = ctx.op("Greater", [rest, half], dtype=BOOL, shape=qshape, label="above_half")
+        odd = op("FloorMod", floor, ctx.ints(2, "two"), "floor_parity")
+        tie = ctx.op("LogicalAnd", [ctx.op("Equal", [rest, half], {"incompatible_shape_error": True}, dtype=BOOL,
+                                           shape=qshape, label="at_half"),
+                                    ctx.op("Equal", [odd, ctx.ints(1, "odd")], {"incompatible_shape_error": True},
+                                           dtype=BOOL, shape=qshape, label="floor_odd")],
+                     dtype=BOOL, shape=qshape, label="tie_up")
+        up = ctx.op("LogicalOr", [above, tie], dtype=BOOL, shape=qshape, label="round_up")
+        return [op("AddV2", floor, ctx.exact_cast(up, I32, "round_up_int32"), "nearest")], []
+    smaller = op("Maximum", op("Sub", ceil, ctx.ints(1, "one_below"), "ceil_minus_one"), ctx.ints(0, "first"),
+                 "smaller")
+    larger = op("Minimum", op("AddV2", smaller, ctx.ints(1, "one_above"), "smaller_plus_one"), last, "larger")
+    numerator = op("Sub", op("Mul", op("Sub", larger, floor, "larger_step"), const(2 ** shift, "unit"),
+                             "larger_units"), rest, "fraction_units")
+    unit = ctx.floats(np.broadcast_to(2.0 ** -shift.astype(np.float64), qshape).astype(np.float32), "unit_inverse")
+    # below 2^31: cast to float32 it rounds once (TF.js's cpu keeps it unrounded until the Mul by 2^-s is stored,
+    # the same one rounding), as TF's cast of its exact float64 fraction does
+    fraction = ctx.op("Mul", [ctx.exact_cast(numerator, F32, "fraction_units_float"), unit], dtype=F32,
+                      shape=qshape, label="fraction")
+    complement = ctx.op("Sub", [ctx.floats(np.float32(1), "one_float"), fraction], dtype=F32, shape=qshape,
+                        label="one_minus_fraction")
+    return [larger, smaller], [complement, fraction]
+
+
+def _gather_last(c: OpCall, x: Value, index: np.ndarray | Value, label: str) -> Value:
+    """``x``'s elements at ``index`` (a constant or an int32 Value, a scalar or a vector) along its last axis."""
+    shape = c.ctx.shape(x)
+    index_shape = c.ctx.shape(index) if isinstance(index, Value) else index.shape
+    out = (*shape[:-1], *index_shape)
+    index = index if isinstance(index, Value) else c.ctx.ints(index.astype(np.int32), f"{label}_index")
+    return c.ctx.op("GatherV2", [x, index, c.ctx.ints(len(shape) - 1, f"{label}_axis")],
                     {"Tparams": F32, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=F32, shape=out,
                     label=label)
 

@@ -92,13 +92,14 @@ def _celu(c: OpCall) -> Value:
 
 
 def _glu(c: OpCall) -> Value:
-    """``a · sigmoid(b)`` of the axis's two halves (TF's Split into 2; an odd or unknown size is a gap)."""
+    """``a · sigmoid(b)`` of the axis's two halves (TF's Split into 2; an odd size is a gap, as Keras raises on it). An
+    axis of unknown size (the batch's too) is split at run time: TF.js's Split raises on an odd one, as Keras does."""
     x = _floats(c)
     shape = c.ctx.shape(x)
     axis = _axis(c, c.value("axis", -1), len(shape))
-    if shape[axis] is None or shape[axis] % 2:
+    if shape[axis] is not None and shape[axis] % 2:
         raise c.gap(f"axis {axis} of size {shape[axis]} (split into two halves)")
-    half = tuple(shape[axis] // 2 if i == axis else d for i, d in enumerate(shape))
+    half = tuple((None if d is None else d // 2) if i == axis else d for i, d in enumerate(shape))
     first, second = _outputs(c, "Split", [c.ctx.ints(axis, "axis"), x], {"num_split": 2, "T": F32},
                              [(F32, half)] * 2)
     return c.ctx.binary("Mul", first, c.ctx.unary("Sigmoid", second, label="gate"), label="glu")
@@ -163,24 +164,24 @@ def _threshold(c: OpCall) -> Value:
 
 
 def _sparsemax(c: OpCall) -> Value:
-    """Keras's TF sparsemax along one axis of known size (moved last and back): the values sorted descending (TopKV2),
-    their running sums, the support ``sorted - (cumsum - 1) / r > 0`` (r = 1..n), ``tau = (Σ cumsum over the support
-    - 1) / |support|``, ``max(x - tau, 0)``."""
+    """Keras's TF sparsemax along one axis (moved last and back): the values sorted descending (TopKV2), their running
+    sums, the support ``sorted - (cumsum - 1) / r > 0`` (r = 1..n), ``tau = (Σ cumsum over the support - 1) /
+    |support|``, ``max(x - tau, 0)``. An axis of unknown size (the batch's too) is sorted and ranked at run time."""
     x = _floats(c)
+    return sparsemax_along(c, x, _axis(c, c.value("axis", -1), len(c.ctx.shape(x))))
+
+
+def sparsemax_along(c: OpCall, x: Value, axis: int) -> Value:
+    """:func:`_sparsemax` of a float32 ``x`` along its non-negative ``axis`` (the ``sparsemax`` activation's too)."""
     ctx = c.ctx
-    shape = ctx.shape(x)
-    rank = len(shape)
-    axis = _axis(c, c.value("axis", -1), rank)
-    size = shape[axis]
-    if size is None:
-        raise c.gap(f"axis {axis} of unknown size")
+    rank = len(ctx.shape(x))
     perm = list(range(rank))
     perm[axis], perm[-1] = rank - 1, axis
     moved = x if axis == rank - 1 else ctx.transpose(x, perm, "axis_last")
     ordered = _top_k_all(c, moved)[0]
     sums = ctx.op("Cumsum", [ordered, ctx.ints(rank - 1, "cumsum_axis")],
                   {"exclusive": False, "reverse": False, "Tidx": DType.INT32}, shape=ordered.shape, label="cumsum")
-    ranks = ctx.floats(np.arange(1, size + 1, dtype=np.float32), "ranks")
+    ranks = _ranks(c, moved)
     bound = ctx.binary("RealDiv", ctx.scalar_op("Sub", sums, 1.0, "cumsum_minus_one"), ranks, label="bound")
     support = _compare(c, "Greater", ctx.binary("Sub", ordered, bound, label="margin"), 0.0, "support")
     safe = _select(c, support, sums, _zero(c), "support_sums")
@@ -190,6 +191,21 @@ def _sparsemax(c: OpCall) -> Value:
     tau = ctx.binary("RealDiv", total, count, label="tau")
     out = ctx.scalar_op("Maximum", ctx.binary("Sub", moved, tau, label="shifted"), 0.0, "sparsemax")
     return out if axis == rank - 1 else ctx.transpose(out, perm, "axis_back")
+
+
+def _ranks(c: OpCall, x: Value) -> Value:
+    """``1, 2, ..., n`` in float32 along ``x``'s last axis (TF's float Range, exact below 2^24): a constant for a size
+    known in the config, else ``Range(1, n + 1)`` of the run-time size cast to float32."""
+    size = c.ctx.shape(x)[-1]
+    if size is not None:
+        return c.ctx.floats(np.arange(1, size + 1, dtype=np.float32), "ranks")
+    from .dynamic_shape import runtime_size
+
+    stop = c.ctx.binary("AddV2", runtime_size(c.ctx, x, len(c.ctx.shape(x)) - 1, "ranks"), c.ctx.ints(1, "one"),
+                        label="ranks_stop")
+    ranks = c.ctx.op("Range", [c.ctx.ints(1, "ranks_start"), stop, c.ctx.ints(1, "ranks_delta")], {"Tidx": DType.INT32},
+                     dtype=DType.INT32, shape=(None,), label="ranks_int32")
+    return c.ctx.exact_cast(ranks, F32, "ranks")
 
 
 # -- normalizations ---------------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ def pool(ctx: LayerContext) -> Value:
     return ctx.squeeze(y, 1, "as_1d") if one_d else y
 
 
-#: The most window positions an integer max pool is unrolled into (one Slice and one Maximum each).
+#: The most window positions an integer max pool is unrolled into (one Slice and one Maximum each); larger windows
+#: are maxed by doubling (:func:`_sliding_max`).
 MAX_INTEGER_WINDOW = 64
 INT32_MIN = np.iinfo(np.int32).min
 
@@ -64,8 +65,9 @@ def integer_max_pool(ctx: LayerContext, x: Value, kernel: list[int], strides: li
     the max over its rows of the max over its columns), each the ``Maximum`` of the window's unit-stride ``Slice``s,
     then every ``stride``-th position picked by a ``GatherV2`` (wasm's strided StridedSlice of int32 is wrong).
     Padding "same" pads with INT32_MIN as TensorFlow ignores the padding (every window holds an input value). Over a
-    size unknown in the config (padding "valid"), the slices end counted from the end and the positions are a Range of
-    the run-time size; "same" there is refused by name (its padding depends on the size)."""
+    size unknown in the config, the slices end counted from the end and the positions are a Range of the run-time
+    size; "same" there pads by amounts computed at run time (:func:`_runtime_same_padding`). Windows past
+    :data:`MAX_INTEGER_WINDOW` take the max by doubling (:func:`_sliding_max`)."""
     for axis, (k, s) in enumerate(zip(kernel, strides), start=1):
         x = _integer_max_pool_axis(ctx, x, axis, k, s, padding)
     return x
@@ -75,13 +77,9 @@ def _integer_max_pool_axis(ctx: LayerContext, x: Value, axis: int, k: int, s: in
     """One spatial axis of :func:`integer_max_pool`."""
     shape = list(ctx.shape(x))
     n = shape[axis]
-    if k > MAX_INTEGER_WINDOW:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on int32 integers with a window of {k} (lowered on "
-                          f"int32 up to {MAX_INTEGER_WINDOW})")
     if n is None:
         if padding == "same":
-            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on int32 integers with padding 'same' over a "
-                              "size unknown in the config (lowered on int32 for known sizes or padding 'valid')")
+            x = _runtime_same_padding(ctx, x, axis, k, s)
         return _runtime_max_pool_axis(ctx, x, axis, k, s)
     out = out_size(n, k, s, 1, padding)
     if out is None or out < 1:
@@ -97,8 +95,8 @@ def _integer_max_pool_axis(ctx: LayerContext, x: Value, axis: int, k: int, s: in
                        {"Tpaddings": DType.INT32}, shape=tuple(shape), label=f"padded_{axis}")
     positions = n - k + 1
     shape[axis] = positions
-    y = None
-    for j in range(k):
+    y = _sliding_max(ctx, x, axis, k) if k > MAX_INTEGER_WINDOW else None
+    for j in range(k if y is None else 0):
         begin, size = [0] * len(shape), [-1] * len(shape)
         begin[axis], size[axis] = j, positions
         window = x if k == 1 else ctx.op("Slice", [x, ctx.ints(begin, f"begin_{axis}_{j}"),
@@ -122,8 +120,8 @@ def _runtime_max_pool_axis(ctx: LayerContext, x: Value, axis: int, k: int, s: in
     shape = list(ctx.shape(x))
     rank = len(shape)
     others = sum(1 << i for i in range(rank) if i != axis)
-    y = None
-    for j in range(k):
+    y = _sliding_max(ctx, x, axis, k) if k > MAX_INTEGER_WINDOW else None
+    for j in range(k if y is None else 0):
         begin, end = [0] * rank, [0] * rank
         begin[axis], end[axis] = j, -(k - 1 - j)
         attrs = {"Index": DType.INT32, "begin_mask": others, "end_mask": others | (1 << axis if j == k - 1 else 0),
@@ -142,6 +140,68 @@ def _runtime_max_pool_axis(ctx: LayerContext, x: Value, axis: int, k: int, s: in
                                                                            "Tindices": DType.INT32,
                                                                            "Taxis": DType.INT32, "batch_dims": 0},
                   shape=tuple(shape), label=f"strided_{axis}")
+
+
+def _shifted(ctx: LayerContext, x: Value, axis: int, start: int, drop: int, label: str) -> Value:
+    """``x`` along ``axis`` from ``start`` to ``drop`` before the end: a unit-stride ``StridedSlice`` (exact on int32
+    on every backend), over a known or a run-time size."""
+    shape = list(ctx.shape(x))
+    rank = len(shape)
+    others = sum(1 << i for i in range(rank) if i != axis)
+    begin, end = [0] * rank, [0] * rank
+    begin[axis], end[axis] = start, -drop
+    if shape[axis] is not None:
+        shape[axis] -= start + drop
+    attrs = {"Index": DType.INT32, "begin_mask": others, "end_mask": others | (1 << axis if drop == 0 else 0),
+             "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0}
+    return ctx.op("StridedSlice", [x, ctx.ints(begin, f"{label}_begin"), ctx.ints(end, f"{label}_end"),
+                                   ctx.ints([1] * rank, f"{label}_strides")], attrs, shape=tuple(shape), label=label)
+
+
+def _sliding_max(ctx: LayerContext, x: Value, axis: int, k: int) -> Value:
+    """The max over every window of ``k`` consecutive positions along ``axis`` (unit stride, ``n - k + 1`` of them)
+    for windows past :data:`MAX_INTEGER_WINDOW`, by doubling: the max over windows of ``2p`` is the max of those of
+    ``p`` at ``i`` and ``i + p``; then windows of ``k`` are the max of those of the largest ``p <= k`` at ``i`` and
+    ``i + k - p`` (they overlap, which a max does not mind). About ``2·log2(k)`` Slices and Maximums, exact on
+    int32."""
+    y, p = x, 1
+    while 2 * p <= k:
+        y = ctx.binary("Maximum", _shifted(ctx, y, axis, 0, p, f"doubled_{axis}_{p}_head"),
+                       _shifted(ctx, y, axis, p, 0, f"doubled_{axis}_{p}_tail"), label=f"window_{axis}_{2 * p}")
+        p *= 2
+    if p == k:
+        return y
+    return ctx.binary("Maximum", _shifted(ctx, y, axis, 0, k - p, f"window_{axis}_{k}_head"),
+                      _shifted(ctx, y, axis, k - p, 0, f"window_{axis}_{k}_tail"), label=f"window_{axis}_{k}")
+
+
+def _runtime_same_padding(ctx: LayerContext, x: Value, axis: int, k: int, s: int) -> Value:
+    """``x`` padded with INT32_MIN along an axis of run-time size ``n`` as TensorFlow pads "same": ``out =
+    ceil(n / s)``, ``max((out - 1)·s + k - n, 0)`` in all, half of it (rounded down) before; sizes are small whole
+    numbers, so the int32 FloorDiv is exact on every backend (named guarded: the special-values line does not name
+    it)."""
+    from tfjsconv.ops.special_values import GUARDED_SUFFIX
+
+    n = runtime_size(ctx, x, axis, f"same_{axis}")
+    out = ctx.binary("FloorDiv", ctx.binary("AddV2", n, ctx.ints(s - 1, f"same_{axis}_round_up"),
+                                            label=f"same_{axis}_rounded"), ctx.ints(s, f"same_{axis}_stride"),
+                     label=f"same_{axis}_positions{GUARDED_SUFFIX}")
+    covered = ctx.binary("AddV2", ctx.binary("Mul", ctx.binary("Sub", out, ctx.ints(1, f"same_{axis}_one"),
+                                                               label=f"same_{axis}_last"),
+                                             ctx.ints(s, f"same_{axis}_step"), label=f"same_{axis}_last_start"),
+                         ctx.ints(k, f"same_{axis}_window"), label=f"same_{axis}_covered")
+    total = ctx.binary("Maximum", ctx.binary("Sub", covered, n, label=f"same_{axis}_missing"),
+                       ctx.ints(0, f"same_{axis}_none"), label=f"same_{axis}_total")
+    before = ctx.binary("FloorDiv", total, ctx.ints(2, f"same_{axis}_halves"),
+                        label=f"same_{axis}_before{GUARDED_SUFFIX}")
+    after = ctx.binary("Sub", total, before, label=f"same_{axis}_after")
+    rank = len(ctx.shape(x))
+    pair = ctx.op("Pack", [before, after], {"N": 2, "axis": 0}, dtype=DType.INT32, shape=(2,),
+                  label=f"same_{axis}_pair")
+    rows = [pair if i == axis else ctx.ints([0, 0], f"same_{axis}_row_{i}") for i in range(rank)]
+    pads = ctx.op("Pack", rows, {"N": rank, "axis": 0}, dtype=DType.INT32, shape=(rank, 2), label=f"same_{axis}_pads")
+    return ctx.op("PadV2", [x, pads, ctx.const(np.int32(INT32_MIN), f"same_{axis}_lowest")], {"Tpaddings": DType.INT32},
+                  shape=ctx.shape(x), label=f"same_{axis}_padded")
 
 
 @lowers("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
@@ -177,14 +237,15 @@ def _tf_keras_integer_mean(ctx: LayerContext, axes: list[int], keep: bool, out: 
 def integer_mean(ctx: LayerContext, x: Value, axes: list[int], keep: bool, out: tuple) -> Value:
     """TF's Mean of int32 (tf_keras's ``backend.mean``): the exact mean, truncated toward zero, from the sums of the
     values' 16-bit halves (:func:`tfjsconv.narrow_ints.truncated_mean`), for counts below
-    :data:`INTEGER_MEAN_COUNT_LIMIT` known in the config: over a run-time count the sums could leave int32."""
+    :data:`INTEGER_MEAN_COUNT_LIMIT` known in the config; larger counts and counts known only at run time from the
+    sums of their bytes (:func:`.integer_means.byte_mean`, up to 4 202 512 values)."""
     from tfjsconv.narrow_ints import int32_halves, truncated_mean
+
+    from .integer_means import byte_mean
 
     sizes = [ctx.shape(x)[a] for a in axes]
     if None in sizes or not 0 < int(np.prod(sizes)) < INTEGER_MEAN_COUNT_LIMIT:
-        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on int32 integers over sizes {sizes} (tf_keras's "
-                          f"exact integer mean is lowered for sizes known in the config, of 1 to "
-                          f"{INTEGER_MEAN_COUNT_LIMIT - 1} values)")
+        return byte_mean(ctx, x, axes, keep, out)
     attrs = {"keep_dims": keep, "Tidx": DType.INT32}
     high, low = int32_halves(ctx.graph, x, f"{ctx.name}/halves")
     high_sum, low_sum = (ctx.op("Sum", [v, ctx.ints(axes, f"{label}_axes")], attrs, dtype=DType.INT32, shape=out,

@@ -19,13 +19,24 @@ from .runtime_crop import runtime_aspect_crop, runtime_aspect_pad, runtime_cente
 EPSILON = 1e-7
 
 
+def _saved_floats(ctx: LayerContext, key: str, default: float) -> np.ndarray:
+    """A config number or list as Keras casts it (float32); Keras 3 saves a numpy array given to the layer as
+    ``{"class_name": "__numpy__", "config": {"value", "dtype"}}`` (or ``__tensor__``)."""
+    value = ctx.config.get(key, default)
+    if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+        value = (value.get("config") or {}).get("value")
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ctx.error(f"has a {key} that is not numbers: {str(value)[:60]}")
+
+
 @lowers("Rescaling")
 def rescaling(ctx: LayerContext) -> Value:
     """``x · scale + offset`` (either may be a per-channel list). A single scale of 1 or offset of 0 is left
     out (``x · 1`` is ``x``; ``x + 0`` too but for -0), as Grappler does in the traced graph: EfficientNet's
     ``Rescaling(1/255)`` is then one op."""
-    scale = np.asarray(ctx.config.get("scale", 1.0), dtype=np.float32)
-    offset = np.asarray(ctx.config.get("offset", 0.0), dtype=np.float32)
+    scale, offset = (_saved_floats(ctx, key, default) for key, default in (("scale", 1.0), ("offset", 0.0)))
     floats = ctx.x.dtype in (None, DType.FLOAT32)
     no_scale, no_offset = (floats and a.size == 1 and a.item() == v for a, v in ((scale, 1), (offset, 0)))
     if no_scale and no_offset:
@@ -34,17 +45,15 @@ def rescaling(ctx: LayerContext) -> Value:
     return y if no_offset else ctx.binary("AddV2", y, ctx.floats(offset, "offset"))
 
 
-def _normalization_check(config: dict[str, Any]) -> str | None:
-    return "invert=True" if config.get("invert") else None
-
-
-@lowers("Normalization", check=_normalization_check)
+@lowers("Normalization")
 def normalization(ctx: LayerContext) -> Value:
-    """``(x - mean) / max(sqrt(variance), epsilon)``, statistics from the config or the adapted weights."""
+    """``(x - mean) / max(sqrt(variance), epsilon)``, statistics from the config or the adapted weights; with
+    ``invert=True`` its inverse as Keras computes it, ``mean + x · max(sqrt(variance), epsilon)``. ``axis=None``
+    (one mean for everything) is saved as None by Keras 3 and as ``[]`` by tf_keras."""
     config = ctx.config
     shape = ctx.shape()
     axis = config.get("axis", -1)
-    axes = [] if axis is None else norm_axes(ctx, axis, len(shape))
+    axes = [] if axis is None or axis == [] else norm_axes(ctx, axis, len(shape))
     if any(shape[a] is None for a in axes):
         raise Unsupported(f"layer {ctx.name!r} (Normalization): normalized axes of unknown size")
     dims = param_shape(shape, axes) if axes else [1]
@@ -63,6 +72,9 @@ def normalization(ctx: LayerContext) -> Value:
             raise ctx.error(f"has a {name} of {value.size} values for {size} normalized elements")
         stats.append(value.reshape(dims))
     denominator = np.maximum(np.sqrt(stats[1]), EPSILON)
+    if config.get("invert"):
+        scaled = ctx.binary("Mul", ctx.x, ctx.floats(denominator, "std"), label="scaled")
+        return ctx.binary("AddV2", ctx.floats(stats[0], "mean"), scaled)
     centered = ctx.binary("Sub", ctx.x, ctx.floats(stats[0], "mean"), label="centered")
     return ctx.binary("RealDiv", centered, ctx.floats(denominator, "std"))
 

@@ -323,13 +323,40 @@ def sequence_context(ctx: LayerContext, initial: list[Value] | None) -> LayerCon
     return out
 
 
-@lowers("SimpleRNN", "LSTM", "GRU", check=rnn_check, keywords=(STATE_KEYWORD,))
+def _layer_check(config: dict[str, Any]) -> str | None:
+    """An RNN layer's own gaps: :func:`rnn_check`'s but tf_keras's ``time_major``, which the layer lowers (a
+    Bidirectional over such a layer, which reverses its time axis 0, stays refused through ``rnn_check``)."""
+    return rnn_check({key: value for key, value in config.items() if key != "time_major"})
+
+
+def _batch_major(ctx: LayerContext) -> LayerContext:
+    """tf_keras's ``time_major=True`` call as a batch-major one: its ``[T, batch, features]`` input transposed, and
+    its mask, which tf_keras's ``rnn`` reads as ``[T, batch]`` there (a Masking before it computes just that)."""
+    out = LayerContext(ctx.graph, ctx.name, ctx.class_name, ctx.config, [ctx.transpose(ctx.x, [1, 0, 2],
+                       "batch_major")], ctx.weights, ctx.source, keras3=ctx.keras3, weight_consts=ctx.weight_consts)
+    if ctx.mask is not None:
+        if len(ctx.shape(ctx.mask)) != 2:
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) with time_major=True: a mask of shape "
+                              f"{list(ctx.shape(ctx.mask))}")
+        out.mask = ctx.transpose(ctx.mask, [1, 0], "batch_major_mask")
+    return out
+
+
+@lowers("SimpleRNN", "LSTM", "GRU", check=_layer_check, keywords=(STATE_KEYWORD,))
 def recurrent(ctx: LayerContext) -> Value | list[Value]:
+    """The layer walked over its steps; tf_keras's ``time_major`` runs it on the transposed input and transposes its
+    sequence back (its states are ``[batch, units]`` either way)."""
     kind = ctx.class_name
     initial = initial_states(ctx, [int(ctx.config["units"])] * state_count(kind))
-    output, states = _run(sequence_context(ctx, initial), kind, ctx.config, ctx.weights, "",
+    seq_ctx = sequence_context(ctx, initial)
+    time_major = bool(ctx.config.get("time_major"))
+    if time_major:
+        seq_ctx = _batch_major(seq_ctx)
+    output, states = _run(seq_ctx, kind, ctx.config, ctx.weights, "",
                           bool(ctx.config.get("go_backwards")), bool(ctx.config.get("zero_output_for_mask")),
                           initial)
+    if time_major and ctx.config.get("return_sequences"):
+        output = ctx.transpose(output, [1, 0, 2], "time_major_sequence")
     return [output, *states] if ctx.config.get("return_state") else output
 
 
