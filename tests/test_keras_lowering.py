@@ -269,11 +269,12 @@ def test_uncovered_layer_is_refused_and_traced_with_the_loader_flag(tmp_path):
 
     L = keras.layers
     inp = keras.Input((5, 3), name="seq")
-    per_step = L.Dense(3, lora_rank=1, name="lora")(L.Dense(3, name="pre")(inp))
+    per_step = L.TimeDistributed(keras.Sequential([keras.Input((3,)), L.Dense(3)], name="inner"), name="per_step")(
+        L.Dense(3, name="pre")(inp))  # a wrapped nested model: not lowered (session 16), traced
     model = keras.Model(inp, L.Dense(2, name="head")(L.GRU(4, name="gru")(per_step)))
     randomize(model, 3)
     model.save(tmp_path / "gru.keras")
-    with pytest.raises(UsageError, match=r"does not cover 1 layer: 'lora' \(Dense: lora_rank") as err:
+    with pytest.raises(UsageError, match=r"does not cover 1 layer: 'per_step' \(TimeDistributed") as err:
         tfjsconv.convert(tmp_path / "gru.keras", tmp_path / "refused", output_format="tfjs_graph_model")
     assert "--loader=tensorflow" in str(err.value.hint)
     assert not (tmp_path / "refused").exists()

@@ -297,11 +297,12 @@ def test_config_gaps_do_not_hide_the_gaps_the_walk_meets(tmp_path, suffix):
     outputs = [L.Identity(name="strings_in")(words), L.Dense(2, lora_rank=1, name="lora")(x),
                L.Dense(2, name="after_sub")(sub(x))]
     message = _refusal(keras.Model([words, x], outputs), tmp_path / f"mixed{suffix}")
-    assert "does not cover 3 layers: " in message, message
-    for named in ("'lora' (Dense: lora_rank)", "'sub/sub_lora' (Dense: lora_rank)",
-                  "'strings_in' (Identity) on a string input"):
+    # a .keras archive saves LoRA kernels merged, so there they lower (session 16): only the walk's gap is left
+    lora = ["'lora' (Dense: lora_rank)", "'sub/sub_lora' (Dense: lora_rank)"] if suffix == ".h5" else []
+    assert f"does not cover {len(lora) + 1} layer" in message, message
+    for named in (*lora, "'strings_in' (Identity) on a string input"):
         assert named in message, message
-    assert "after" not in message, message
+    assert "after" not in message and ("lora" in message) == bool(lora), message
 
 
 @pytest.mark.node

@@ -185,3 +185,41 @@ def test_upsampling_resizes_tf_js_lacks_stay_refused_by_name(tmp_path, flavor, m
     assert f"does not cover {len(methods)} layers" in message, message
     for m in methods:
         assert re.search(rf"'up_{m}' \(UpSampling2D: interpolation='{m}'\)", message), message
+
+
+@pytest.mark.node
+def test_keras3_lora_layers_lower_from_a_keras_archive(tmp_path, tfjs_runtime):
+    """Keras 3 saves a LoRA layer's kernel merged (``kernel + (alpha/rank)·a@b``) in a ``.keras`` archive, so it
+    lowers as the plain layer (Dense, EinsumDense, Conv1D with lora_alpha, Embedding; the factors random, not zero);
+    a Keras 3 ``.h5`` holds the factors apart: refused by name there."""
+    import json
+
+    from tfjsconv.verify.compare import format_report, verify_model
+
+    rng = np.random.default_rng(16)
+    x, ids = keras.Input((6, 4), name="x"), keras.Input((5,), name="ids", dtype="int32")
+    layers = [keras.layers.Dense(3, lora_rank=2, name="dense"),
+              keras.layers.EinsumDense("abc,cd->abd", output_shape=(None, 5), bias_axes="d", lora_rank=2,
+                                       name="einsum"),
+              keras.layers.Conv1D(4, 3, lora_rank=1, lora_alpha=3.0, name="conv"),
+              keras.layers.Embedding(10, 4, lora_rank=2, name="emb")]
+    model = keras.Model([x, ids], [layers[0](x), layers[1](x), layers[2](x), layers[3](ids)])
+    for layer in layers:
+        for weight in layer.weights:
+            weight.assign(rng.standard_normal(weight.shape).astype("float32"))
+    feeds = {"x": rng.standard_normal((2, 6, 4)).astype(np.float32), "ids": rng.integers(0, 10, (2, 5)).astype(np.int32)}
+    expected = [np.asarray(o) for o in model([feeds["x"], feeds["ids"]])]
+    model.save(tmp_path / "lora.keras")
+    convert_poisoned([tmp_path / "lora.keras"])
+    out = Path(f"{tmp_path / 'lora.keras'}.out")
+    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
+    report = verify_model(out, feeds, dict(zip(names, expected)), backends=("cpu", "wasm"), quiet=True)
+    assert report.passed, format_report(report)
+
+    from tfjsconv.errors import UsageError
+
+    import tfjsconv
+
+    model.save(tmp_path / "lora.h5")
+    with pytest.raises(UsageError, match=r"'dense' \(Dense: lora_rank\)"):
+        tfjsconv.convert(tmp_path / "lora.h5", tmp_path / "h5_out", output_format="tfjs_graph_model")

@@ -408,8 +408,8 @@ class _Gaps:
                 cls in INTEGER_OUTPUT_LAYERS and _dtype_name(config.get("dtype")) in ("int32", "int64")
                 or cls == "TextVectorization" and _dtype_name(config.get("dtype")) == "string"):  # tf_keras's
             self.gaps.append(f"{name!r} ({cls}: dtype {_dtype_name(config.get('dtype'))})")
-        elif config.get("lora_rank"):  # Keras 3 LoRA adds kernel factors the lowerings do not read yet
-            self.gaps.append(f"{name!r} ({cls}: lora_rank)")
+        elif config.get("lora_rank") and not _saves_merged_lora(self.source):
+            self.gaps.append(f"{name!r} ({cls}: lora_rank)")  # a .h5 holds the kernel and its factors apart
         else:
             check = self.lowerings[cls].check
             why = check(config) if check else None
@@ -463,6 +463,13 @@ def _may_return_its_input(plan: ModelPlan, call: LayerCall) -> bool:
     target, source = _dtype_name(target), _dtype_name(source)
     return not isinstance(target, str) or not isinstance(source, str) or source.startswith("mixed") or \
         target == source
+
+
+def _saves_merged_lora(source: str | None) -> bool:
+    """Keras 3's ``.keras`` archive saves a LoRA layer's kernel merged (``kernel + (alpha/rank)·a@b``, in the
+    layer's own variable slots), so its weights read as a plain layer's; its ``.h5`` saves the kernel and the two
+    factors apart (and a layer reading them as a plain one would drop the factors)."""
+    return isinstance(source, str) and source.lower().endswith(".keras")
 
 
 def _saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
