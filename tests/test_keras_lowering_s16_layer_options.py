@@ -17,8 +17,6 @@ stays a gap named by layer.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,8 @@ pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
 from keras_models import randomize, save_with_outputs  # noqa: E402
-from test_keras_lowering import POISONED, _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
+from test_keras_lowering_op_layers_more import _refused  # noqa: E402
 
 
 def _module(flavor: str):
@@ -157,20 +156,6 @@ def _output_names(path: Path) -> list[str]:
     return list(json.loads((Path(f"{path}.out") / "model.json").read_text())["signature"]["outputs"])
 
 
-#: The ``tfjsconv convert`` command in a process where TensorFlow, Keras and tf_keras cannot be imported.
-CLI_POISONED = POISONED.split("import tfjsconv")[0] + "from tfjsconv.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-
-
-def _refused(path: Path) -> str:
-    """Convert ``path`` with the CLI: exit 2 (a gap), nothing written; the error message."""
-    out = subprocess.run([sys.executable, "-c", CLI_POISONED, "convert", str(path), f"{path}.out",
-                          "--output_format=tfjs_graph_model"], capture_output=True, text=True)
-    assert out.returncode == 2, out.stderr[-2000:]
-    assert not Path(f"{path}.out").exists()
-    assert "--loader=tensorflow" in out.stderr
-    return " ".join(out.stderr.split())
-
-
 @pytest.mark.parametrize("flavor,methods", [("keras3", ("bicubic", "area", "lanczos3", "lanczos5")),
                                             ("tf_keras", ("bicubic", "area", "gaussian", "mitchellcubic"))])
 def test_upsampling_resizes_tf_js_lacks_stay_refused_by_name(tmp_path, flavor, methods):
@@ -192,10 +177,6 @@ def test_keras3_lora_layers_lower_from_a_keras_archive(tmp_path, tfjs_runtime):
     """Keras 3 saves a LoRA layer's kernel merged (``kernel + (alpha/rank)·a@b``) in a ``.keras`` archive, so it
     lowers as the plain layer (Dense, EinsumDense, Conv1D with lora_alpha, Embedding; the factors random, not zero);
     a Keras 3 ``.h5`` holds the factors apart: refused by name there."""
-    import json
-
-    from tfjsconv.verify.compare import format_report, verify_model
-
     rng = np.random.default_rng(16)
     x, ids = keras.Input((6, 4), name="x"), keras.Input((5,), name="ids", dtype="int32")
     layers = [keras.layers.Dense(3, lora_rank=2, name="dense"),
@@ -211,10 +192,7 @@ def test_keras3_lora_layers_lower_from_a_keras_archive(tmp_path, tfjs_runtime):
     expected = [np.asarray(o) for o in model([feeds["x"], feeds["ids"]])]
     model.save(tmp_path / "lora.keras")
     convert_poisoned([tmp_path / "lora.keras"])
-    out = Path(f"{tmp_path / 'lora.keras'}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    report = verify_model(out, feeds, dict(zip(names, expected)), backends=("cpu", "wasm"), quiet=True)
-    assert report.passed, format_report(report)
+    _verify(Path(f"{tmp_path / 'lora.keras'}.out"), feeds, expected)
 
     from tfjsconv.errors import UsageError
 

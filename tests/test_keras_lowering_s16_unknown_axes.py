@@ -166,10 +166,8 @@ def test_keras3_masked_casts_to_their_own_dtype_lower_with_the_mask(tmp_path, tf
     """End to end (the walk now consults :func:`masking.returns_its_input`): a Masking read through ``cast`` to its own
     dtype and ``convert_to_tensor`` by an LSTM, a GRU and a GlobalAveragePooling1D masks them as Keras does, and a
     cast to int32 (a new tensor) drops the mask; ``.keras`` and Keras 3 ``.h5``, two lengths, TF poisoned."""
-    import json
 
-    from test_keras_lowering import convert_poisoned
-    from tfjsconv.verify.compare import format_report, verify_model
+    from test_keras_lowering import _verify, convert_poisoned
 
     o, L = keras.ops, keras.layers
     x = keras.Input((None, 4), name="x")
@@ -191,21 +189,15 @@ def test_keras3_masked_casts_to_their_own_dtype_lower_with_the_mask(tmp_path, tf
         model.save(path)
     convert_poisoned(paths)
     for path in paths:
-        out = Path(f"{path}.out")
-        names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
         for data, expected in runs:
-            report = verify_model(out, {"x": data}, dict(zip(names, expected)), backends=("cpu", "wasm"), quiet=True)
-            assert report.passed, format_report(report)
+            _verify(Path(f"{path}.out"), {"x": data}, expected)
 
 
 @pytest.mark.node
 def test_layers_own_sparsemax_activation(tmp_path, tfjs_runtime):
     """``activation="sparsemax"`` of Dense and of channels_first convolutions (with and without a bias): over the last
     axis of the layer's output as Keras applies it (``data_format.AXIS_ACTIVATIONS``), TF poisoned, cpu and wasm."""
-    import json
-
-    from test_keras_lowering import convert_poisoned
-    from tfjsconv.verify.compare import format_report, verify_model
+    from test_keras_lowering import _verify, convert_poisoned
 
     L = keras.layers
     x, s = keras.Input((5, 6, 3), name="x"), keras.Input((7, 4), name="s")
@@ -221,7 +213,4 @@ def test_layers_own_sparsemax_activation(tmp_path, tfjs_runtime):
     expected = [np.asarray(o) for o in model([feeds["x"], feeds["s"]])]
     model.save(tmp_path / "m.keras")
     convert_poisoned([tmp_path / "m.keras"])
-    out = Path(f"{tmp_path / 'm.keras'}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    report = verify_model(out, feeds, dict(zip(names, expected)), backends=("cpu", "wasm"), quiet=True)
-    assert report.passed, format_report(report)
+    _verify(Path(f"{tmp_path / 'm.keras'}.out"), feeds, expected)
