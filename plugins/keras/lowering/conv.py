@@ -11,10 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from tfjsconv.dtypes import DType
-from tfjsconv.ir import Value, materialize
+from tfjsconv.ir import Value
 
 from .activations import activation_gap, apply_activation
 from .context import LayerContext
@@ -73,27 +71,7 @@ def conv2d(ctx: LayerContext, x: Value, kernel: Value, kernel_shape: Sequence[in
     op = "DepthwiseConv2dNative" if depthwise else "Conv2D"
     if not depthwise:
         attrs["use_cudnn_on_gpu"] = True
-    explicit = _explicit_same_pads((h, w), kernel_shape[:2], strides, dilations, padding)
-    if explicit is not None:
-        attrs.update(padding="EXPLICIT", explicit_paddings=explicit)
     return ctx.op(op, [x, kernel], attrs, shape=shape, label=label)
-
-
-def _explicit_same_pads(sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
-                        dilations: Sequence[int], padding: str) -> list[int] | None:
-    """TensorFlow's "same" pads of a Conv2D or DepthwiseConv2D spelled out (``explicit_paddings``, NHWC) where TF.js
-    4.22's wasm kernels compute "same" wrongly: one axis's padding negative (``(out - 1)·stride + kernel < size``,
-    TF pads 0 there: a 1-high kernel striding 2 over an even height) while the other axis is padded (kernel (1, 3),
-    strides (2, 1): off by about 1 on inputs of scale 10); their EXPLICIT padding is right on cpu, wasm and webgl.
-    None where "same" is safe or a size is unknown in the config (left "same": the passes cannot see it either)."""
-    if padding != "same" or None in sizes:
-        return None
-    totals = [(-(-size // stride) - 1) * stride + (k - 1) * d + 1 - size
-              for size, k, stride, d in zip(sizes, kernel, strides, dilations)]
-    if min(totals) >= 0 or max(totals) <= 0:
-        return None
-    pads = [max(t, 0) for t in totals]
-    return [0, 0, pads[0] // 2, pads[0] - pads[0] // 2, pads[1] // 2, pads[1] - pads[1] // 2, 0, 0]
 
 
 _conv2d = conv2d  # the old private name, still used here
@@ -278,27 +256,10 @@ def conv3d(ctx: LayerContext) -> Value:
            filters)
     attrs = {"strides": [1, *strides, 1], "dilations": [1, *dilations, 1], "padding": padding.upper(),
              "data_format": "NDHWC"}
-    if groups > 1:
-        return _finish(ctx, _grouped_conv3d(ctx, kernel, groups, attrs, out), bias)
+    # a grouped kernel covers shape[-1] / groups input channels: TF's own Conv3D, which the core grouped_conv pass
+    # splits into one Conv3D per group for TF.js
     y = ctx.op("Conv3D", [ctx.x, ctx.weight(kernel, "kernel")], attrs, shape=out)
     return _finish(ctx, y, bias)
-
-
-def _grouped_conv3d(ctx: LayerContext, kernel: Any, groups: int, attrs: dict[str, Any],
-                    out: tuple[int | None, ...]) -> Value:
-    """Keras's grouped Conv3D, which TF.js's conv3d cannot take (its filter must cover every input channel): input
-    channel group ``g`` (a ``Slice``) convolved with filters ``g·filters/groups`` to ``(g+1)·filters/groups`` of the
-    kernel, the outputs concatenated in group order, as TensorFlow's grouped convolution pairs them."""
-    array = np.asarray(materialize(kernel), np.float32)
-    per_in, per_out = int(array.shape[3]), int(array.shape[4]) // groups
-    pieces = []
-    for g in range(groups):
-        part = ctx.op("Slice", [ctx.x, ctx.ints([0, 0, 0, 0, g * per_in], f"group_{g}_begin"),
-                                ctx.ints([-1, -1, -1, -1, per_in], f"group_{g}_size")], {"Index": DType.INT32},
-                      shape=(*ctx.shape()[:4], per_in), label=f"group_{g}_input")
-        weights = ctx.const(np.ascontiguousarray(array[..., g * per_out:(g + 1) * per_out]), f"kernel_{g}")
-        pieces.append(ctx.op("Conv3D", [part, weights], dict(attrs), shape=(*out[:4], per_out), label=f"group_{g}"))
-    return ctx.op("ConcatV2", [*pieces, ctx.ints(4, "concat_axis")], {"N": groups, "Tidx": DType.INT32}, shape=out)
 
 
 def _one_d_as_two_d(lower: Any) -> Any:
