@@ -113,6 +113,24 @@ def recursive_saved_model(path: Path) -> Path:
     return _edit_saved_model(saved_model(path), edit)
 
 
+def saved_model_with_short_node(path: Path) -> Path:
+    """The signature's ``mul`` reads ``x`` only after a control edge: a Mul of one input (the fuzzer's
+    ``^node`` mutation, which once reached the passes and crashed them)."""
+    def edit(graph_def):
+        _, body = _signature_function(graph_def)
+        node = next(n for n in body.node_def if n.op == "Mul")
+        node.input[0] = "^" + node.input[1].split(":")[0]
+    return _edit_saved_model(saved_model(path), edit)
+
+
+def saved_model_with_dangling_control(path: Path) -> Path:
+    """A node of the signature's function waits for a node the function does not have."""
+    def edit(graph_def):
+        _, body = _signature_function(graph_def)
+        next(n for n in body.node_def if n.op == "AddV2").input.append("^nope")
+    return _edit_saved_model(saved_model(path), edit)
+
+
 def _field(number: int, payload: bytes) -> bytes:
     """One length-delimited protobuf field (wire type 2)."""
     size, length = bytearray(), len(payload)

@@ -517,6 +517,16 @@ def overwrite_symlink_to_unrelated_files(c):
     return c.convert(_onnx_file(c, seeds.onnx_mlp())) + ["--overwrite"]
 @row("calls itself")
 def saved_model_recursive_function(c): return c.convert(_h().recursive_saved_model(c.tmp / "sm"))
+@row("too few inputs, the graph is corrupt: mul (Mul: 1 of 2)")
+def saved_model_node_short_of_inputs(c): return c.convert(_h().saved_model_with_short_node(c.tmp / "sm"))
+@row("has a control input '^nope', which is not in the graph")
+def saved_model_dangling_control_input(c): return c.convert(_h().saved_model_with_dangling_control(c.tmp / "sm"))
+@row("too few inputs, the graph is corrupt")
+def tfjs_graph_model_node_short_of_inputs(c):
+    def edit(doc, folder):
+        node = next(n for n in doc["modelTopology"]["node"] if len(n.get("input", [])) >= 2)
+        node["input"] = node["input"][:1]
+    return c.convert(_tfjs(c, edit))
 @row("--max_nodes")
 def saved_model_500k_nodes(c): return c.convert(_h().huge_saved_model(c.tmp / "sm", 500_000))
 @row("--max_graph_depth")  # a 40,000-node chain: Grappler recursed along it and crashed (SIGSEGV)

@@ -48,6 +48,19 @@ class OpDef:
     #: Named outputs, for the few ops whose op list gives them (StringNGrams, StringSplit).
     outputs: tuple[str, ...] = ()
 
+    @property
+    def min_inputs(self) -> int:
+        """How many tensor inputs a node of this op needs: TF.js reads inputs by position, so a node
+        with fewer (a corrupt graph) would reach a kernel with ``undefined``. Inputs counted from the
+        end (negative ``start``) and trailing lists (which may be empty) add nothing."""
+        return max((i.start + (1 if i.end is None else 0) for i in self.inputs if i.start >= 0
+                    and i.name not in _READ_IF_PRESENT.get(self.name, ())), default=0)
+
+
+#: Inputs TF.js's op list places that TF's op takes as optional or not at all (TF's EnsureShape has
+#: its shape as an attr; Print's data is a list that may be empty).
+_READ_IF_PRESENT: dict[str, tuple[str, ...]] = {"EnsureShape": ("shape",), "Print": ("data",)}
+
 
 from .registry import DEBUG_OPS, OpRegistry  # noqa: E402  (needs the dataclasses above)
 

@@ -8,7 +8,7 @@ mapped to flat output indices through the op's output-arg layout.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -166,12 +166,28 @@ def add_nodes(graph: Graph, node_defs: Sequence[Any], functions: Mapping[str, An
         inputs, controls = [], []
         for ref in node_def.input:
             if ref.startswith("^"):
+                if in_body and ref[1:] not in nodes and ref[1:] not in args:  # a body is whole: TF refuses it too
+                    raise InputError(f"node {node_def.name} has a control input {ref!r}, which is not in the graph")
                 if keep_control and ref[1:] in nodes:
                     controls.append(nodes[ref[1:]])
                 continue
             inputs.append(_resolve(ref, nodes, layouts, args, node_def.name))
         node.inputs, node.control_inputs = inputs, controls
+    _check_input_counts(nodes.values())
     return nodes
+
+
+def _check_input_counts(nodes: Iterable[Node]) -> None:
+    """Refuse nodes with fewer inputs than their op reads (a corrupt graph: TF refuses it, and TF.js
+    would run the kernel on ``undefined``), all named in one error."""
+    from tfjsconv.ops import OpRegistry
+
+    registry = OpRegistry.builtin()
+    short = [f"{node.name} ({node.op}: {len(node.inputs)} of {registry.get(node.op).min_inputs})"
+             for node in nodes if node.op in registry and len(node.inputs) < registry.get(node.op).min_inputs]
+    if short:
+        raise InputError(f"node(s) with too few inputs, the graph is corrupt: {', '.join(short[:10])}"
+                         + (f" and {len(short) - 10} more" if len(short) > 10 else ""))
 
 
 def _resolve(ref: str, nodes: Mapping[str, Node], layouts: Mapping[str, op_outputs.Layout],
