@@ -280,3 +280,21 @@ def test_committed_registry_matches_the_npm_package() -> None:
     if gen.dumps(document) != committed:
         pytest.fail("core/ops/data/tfjs_ops.json is stale; run scripts/generate_op_registry.py:\n  "
                     + "\n  ".join(gen.diff_summary(json.loads(committed), document)))
+
+
+def test_min_inputs_never_exceed_what_tensorflow_requires(registry: OpRegistry) -> None:
+    """The GraphDef readers refuse a node with fewer inputs than ``min_inputs``: a count above TF's own
+    minimum (TF.js's op list places optional inputs too, as EnsureShape's shape) would refuse valid graphs."""
+    op_def_registry = pytest.importorskip("tensorflow.python.framework.op_def_registry")
+    checked = 0
+    for name in registry.names():
+        op_def = op_def_registry.get(name)
+        if op_def is None:  # TF.js-only ops (Conv1D, Prelu, ...) never come from a TF file
+            continue
+        minimums = {attr.name: attr.minimum for attr in op_def.attr}
+        least = sum(1 if not (arg.number_attr or arg.type_list_attr) else minimums.get(arg.number_attr, 0)
+                    for arg in op_def.input_arg)
+        assert registry.get(name).min_inputs <= least, name
+        checked += 1
+    assert checked > 200
+    assert registry.get("AddV2").min_inputs == 2 and registry.get("EnsureShape").min_inputs == 1
