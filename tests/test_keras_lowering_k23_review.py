@@ -94,11 +94,12 @@ def test_a_nested_model_setting_its_recorded_mask_again_is_followed():
 
 
 @pytest.mark.parametrize("flavor", ["keras3", "tf_keras"])
-def test_a_cast_to_the_same_dtype_of_a_masked_tensor_is_a_gap(flavor):
+def test_a_cast_to_the_same_dtype_of_a_masked_tensor_hands_the_mask_on(flavor):
     """``cast(x, 'float32')`` of a float32 tensor is the tensor itself: the pooling averages the unpadded steps
     only (Keras and tf_keras), though the saved graph records no mask; a cast to another dtype is a new tensor.
     Keras 3's saved config tells the input's dtype, so there the mask is handed on (session 16,
-    ``test_keras_lowering_s16_unknown_axes.py``); tf_keras's does not: a gap."""
+    ``test_keras_lowering_s16_unknown_axes.py``); tf_keras's names the cast's dtype and the walk tracks the input's,
+    so there too (session 17, ``test_keras_lowering_s17_tf_keras_masked_ops.py``)."""
     k = _module(f"{flavor}.h5")
     L = k.layers
     ids = k.Input((STEPS,), dtype="int32", name="ids")
@@ -115,11 +116,7 @@ def test_a_cast_to_the_same_dtype_of_a_masked_tensor_is_a_gap(flavor):
     table = np.asarray(model.get_layer("emb").embeddings)
     np.testing.assert_allclose(pooled[0], table[_ids(6)[0, :4]].mean(0), rtol=1e-5, atol=1e-6)  # Keras masks
     gaps = json.dumps(layer_gaps_of(model))
-    if flavor == "keras3":
-        assert "TensorFlow returns the masked input tensor itself" not in gaps, gaps
-        return
-    assert "TensorFlow returns the masked input tensor itself" in gaps
-    assert gaps.count("TensorFlow returns the masked input tensor itself") == 1, gaps  # not the int32 cast
+    assert "TensorFlow returns the masked input tensor itself" not in gaps, gaps
 
 
 def _random_graph(k, rng: random.Random):

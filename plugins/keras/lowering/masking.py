@@ -150,9 +150,12 @@ QUERY_MASKED = frozenset({"Attention", "AdditiveAttention", "MultiHeadAttention"
 
 
 def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[bool],
-                   keras3: bool | None = None) -> set[int] | None:
+                   keras3: bool | None = None, *, its_input: bool = False) -> set[int] | None:
     """The output indices that carry a mask after one call whose inputs carry ``masked``, or None when the
-    layer cannot take those masks. ``keras3`` None (flavour unknown) answers as if any flavour could mask."""
+    layer cannot take those masks. ``keras3`` None (flavour unknown) answers as if any flavour could mask.
+    ``its_input``: the walk knows that this call hands back its one input tensor itself (a tf_keras ``tf.cast`` to
+    the dtype that tensor has, ``add_n`` of one tensor: ``model_walk._returns_its_input``), so the mask Keras set on
+    that object rides on at run time, though op layers drop masks in the graph Keras saved."""
     if makes_mask(class_name, config):  # the new mask replaces the input's (compute_mask reads only the values)
         return {0}
     inner = config.get("layer") or {}
@@ -161,7 +164,7 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
         return None if keras3 is None else {0}  # tf_keras's per-step mask replaces the input's
     if not any(masked):
         return set()
-    if returns_its_input(class_name, config):  # the very tensor, its run-time mask with it
+    if returns_its_input(class_name, config) or its_input:  # the very tensor, its run-time mask with it
         return {0} if masked[0] else set()
     if drops_mask(class_name, keras3):
         return set()

@@ -29,14 +29,15 @@ from .mask_origins import MaskOrigin, is_recorded_mask
 from .masking import (ELEMENTWISE_MERGES, EXPLICIT_MASK_LAYERS, GIVEN_MASK_READERS, GLOBAL_AVERAGE_1D, QUERY_MASKED,
                       STEP_MASK_READERS,
                       explicit_masks, make_mask, mask_gap, masked_global_average_1d, makes_mask, masked_outputs,
-                      merged_mask, output_origin, returns_its_input, time_distributed_makes_mask)
+                      merged_mask, output_origin, passes_mask, drops_mask, returns_its_input,
+                      time_distributed_makes_mask)
 from .model_plan import (MASK_KEYWORD, MAX_NESTING, LayerCall, MaskDeletions, ModelPlan, attended_inputs, call_inputs,
                          canonical_path, keras2_items, mask_chain, model_plan, refuse_renumbered, shared_paths)
 from .pipeline import first_layer_reads_given_mask
 from .recurrent import wraps_conv_lstm
 from .registry import UncoveredLayers, Unsupported, loaded_lowerings
-from .weights import LayerWeights
-from .wrappers import time_distributed_mask, time_distributed_out_mask
+from .weights import LayerWeights, _weight_owners, wrapped_model
+from .wrappers import time_distributed_mask, time_distributed_model, time_distributed_out_mask
 
 Ref = tuple[str, int, int]
 #: The value of a tensor a gap left uncomputed: calls that read it are skipped (one gap is named once, not again
@@ -266,6 +267,8 @@ class _Gaps:
                                                     for flag in self._model(call.entry, f"{name}/", in_flags)]
             else:
                 self._layer(name, cls, config)
+                wrapped = wrapped_model(call.entry)  # TimeDistributed(Sequential / Functional)
+                wrapped_flags = self._time_distributed_model(name, wrapped, bool(origins)) if wrapped else None
                 in_origins = [masked.get(r) for r in refs]
                 explicit = self._explicit_masks(plan, prefix, name, cls, call, masked, not origins) \
                     if cls in EXPLICIT_MASK_LAYERS else None
@@ -277,14 +280,18 @@ class _Gaps:
                 if given is not None:  # mask=m (a bool model input, or computed) replaces the input's mask
                     self._mask_chain_gaps(plan, prefix, [given], masked)
                     in_origins = [("input", given)]
-                flags = masked_outputs(cls, config, [o is not None for o in in_origins], self.keras3)
+                its_input = _returns_its_input(plan, call, self.keras3)  # tf_keras's tf.cast(x, x.dtype)
+                flags = masked_outputs(cls, config, [o is not None for o in in_origins], self.keras3,
+                                       its_input=its_input)
+                if wrapped_flags is not None:
+                    flags = wrapped_flags
                 if cls == "Softmax" and given is None and origins:  # a propagated [batch, steps] mask does not
                     # broadcast to Softmax's input (Keras fails); only a mask= the call was given is lowered
                     flags = None
                 if flags is None:
                     self.gaps.append(mask_gap(name, cls, config))
                     flags = set()
-                if origins and is_op_layer(cls) and _may_return_its_input(plan, call) and \
+                if origins and is_op_layer(cls) and _may_return_its_input(plan, call) and not its_input and \
                         not returns_its_input(cls, config):  # surely its input: the mask rides on (masked_outputs)
                     self.gaps.append(f"{name!r} ({cls}: TensorFlow returns the masked input tensor itself, so at run "
                                      "time its output keeps the mask that Keras's saved graph says it drops)")
@@ -306,6 +313,34 @@ class _Gaps:
         result = [masked.get(r) is not None for r in ([("", 0, 0)] if plan.sequential else plan.outputs)]
         self._masked_outputs[key] = result
         return result
+
+    def _time_distributed_model(self, name: str, wrapped: dict[str, Any], masked: bool) -> set[int]:
+        """The gaps of TimeDistributed(model), and which of its outputs carry a mask: the wrapped model's layers
+        (named ``wrapper/layer``, walked unmasked: no mask reaches them as lowered), and the masks the lowering does
+        not follow. A mask into it: Keras 3 hands each step's mask to the model's call and the input's mask on (its
+        default ``compute_mask``), tf_keras hands the folded mask to the model and reshapes the mask the model gives
+        back: lowered when no layer inside reads it (Keras 3: none reads it in its call; tf_keras: each hands it on,
+        so the output's mask is the input's), else a gap. Without one, tf_keras's output carries the mask a layer
+        inside makes (its ``compute_mask`` asks the model): a gap."""
+        self._model(wrapped, f"{name}/")
+        inner_cls = wrapped.get("class_name")
+        leaves = [leaf for leaf in _weight_owners(wrapped) if leaf.get("class_name") != "InputLayer"]
+        if masked:
+            reader = next((leaf for leaf in leaves if not _ignores_mask(leaf, self.keras3)), None)
+            if reader is not None:
+                flavour = {True: "Keras 3 hands each step's mask", False: "tf_keras hands the mask"}.get(
+                    self.keras3, "Keras hands the mask")
+                self.gaps.append(f"{name!r} (mask into TimeDistributed({inner_cls}): {flavour} to the wrapped model, "
+                                 f"whose {entry_name(reader)!r} ({reader.get('class_name')}) does not just hand it "
+                                 "on)")
+            return {0}
+        if self.keras3 is not True:
+            maker = next((leaf for leaf in leaves if makes_mask(str(leaf.get("class_name")), leaf.get("config") or {})
+                          or time_distributed_makes_mask(leaf.get("config") or {}, False)), None)
+            if maker is not None:
+                self.gaps.append(f"{name!r} (TimeDistributed({inner_cls}): tf_keras gives its output the mask the "
+                                 f"wrapped model's {entry_name(maker)!r} ({maker.get('class_name')}) makes)")
+        return set()
 
     def _explicit_masks(self, plan: ModelPlan, prefix: str, name: str, cls: str, call: LayerCall,
                         masked: dict[Ref, MaskOrigin | None], unmasked: bool) -> list[Ref | None] | None:
@@ -408,8 +443,8 @@ class _Gaps:
                 cls in INTEGER_OUTPUT_LAYERS and _dtype_name(config.get("dtype")) in ("int32", "int64")
                 or cls == "TextVectorization" and _dtype_name(config.get("dtype")) == "string"):  # tf_keras's
             self.gaps.append(f"{name!r} ({cls}: dtype {_dtype_name(config.get('dtype'))})")
-        elif config.get("lora_rank") and not _saves_merged_lora(self.source):
-            self.gaps.append(f"{name!r} ({cls}: lora_rank)")  # a .h5 holds the kernel and its factors apart
+        elif config.get("lora_rank") and (why := _lora_gap(cls, config, self.source, self.keras3)):
+            self.gaps.append(f"{name!r} ({cls}: {why})")
         else:
             check = self.lowerings[cls].check
             why = check(config) if check else None
@@ -446,8 +481,19 @@ def _may_return_its_input(plan: ModelPlan, call: LayerCall) -> bool:
     function = config.get("function") if cls == "TFOpLambda" else None
     if cls in _IDENTITY_OPS or function in _IDENTITY_TF_FUNCTIONS:
         return True
+    if function in _CENTRAL_CROPS | _ROT90S | _V1_RESIZES:  # some arguments: the image itself (session 17)
+        return _image_may_return_its_input(call, function)
     if cls != "keras.ops.Cast" and function not in _TF_CASTS:
         return False
+    target, source = _cast_dtypes(plan, call)
+    return not isinstance(target, str) or not isinstance(source, str) or source.startswith("mixed") or \
+        target == source
+
+
+def _cast_dtypes(plan: ModelPlan, call: LayerCall) -> tuple[str | None, str | None]:
+    """The dtype a cast call names and the dtype of the tensor it reads, as the saved config tells them (None: not
+    told)."""
+    cls, config = call.class_name, call.entry.get("config") or {}
     recorded = config.get(CALLS_KEY)
     node = recorded[call.key] if isinstance(recorded, list) and 0 <= call.key < len(recorded) else None
     refs = call_inputs(call.node)
@@ -457,32 +503,123 @@ def _may_return_its_input(plan: ModelPlan, call: LayerCall) -> bool:
         first = args[0] if isinstance(args, list) and args and isinstance(args[0], dict) else {}
         source = (first.get("config") or {}).get("dtype")
     else:
-        items = [node] if isinstance(node, list) and node and isinstance(node[0], str) else []
-        target = items[0][3].get("dtype") if items and len(items[0]) > 3 and isinstance(items[0][3], dict) else None
+        target = _tf_cast_target(call)
         source = _saved_output_dtype(plan, refs[0]) if refs else None
-    target, source = _dtype_name(target), _dtype_name(source)
-    return not isinstance(target, str) or not isinstance(source, str) or source.startswith("mixed") or \
-        target == source
+    return _dtype_name(target), _dtype_name(source)
 
 
-def _saves_merged_lora(source: str | None) -> bool:
-    """Keras 3's ``.keras`` archive saves a LoRA layer's kernel merged (``kernel + (alpha/rank)·a@b``, in the
-    layer's own variable slots), so its weights read as a plain layer's; its ``.h5`` saves the kernel and the two
-    factors apart (and a layer reading them as a plain one would drop the factors)."""
-    return isinstance(source, str) and source.lower().endswith(".keras")
+def _tf_cast_target(call: LayerCall) -> Any:
+    """The ``dtype`` a tf_keras ``tf.cast`` call was given, as its saved node records it (None: not told)."""
+    return _tf_call_kwargs(call).get("dtype")
+
+
+def _tf_call_kwargs(call: LayerCall) -> dict[str, Any]:
+    """The arguments a tf_keras TFOpLambda call of one tensor was given beside it, by name, as its saved node records
+    them (tf_keras names positional ones too: ``tf.cast(x, tf.float32)`` saves ``{"dtype": "float32"}``)."""
+    config = call.entry.get("config") or {}
+    recorded = config.get(CALLS_KEY)
+    node = recorded[call.key] if isinstance(recorded, list) and 0 <= call.key < len(recorded) else None
+    items = [node] if isinstance(node, list) and node and isinstance(node[0], str) else []
+    return items[0][3] if items and len(items[0]) > 3 and isinstance(items[0][3], dict) else {}
+
+
+#: ``tf.image`` functions that TensorFlow answers with the image itself for some arguments: ``central_crop`` with
+#: ``central_fraction=1.0`` (eagerly and traced alike: its mask handed on, :func:`_returns_its_input`), ``rot90`` with
+#: ``k`` a multiple of 4 (eagerly only: Keras's ``model(x)`` keeps the mask, a traced graph's ``case`` makes a new
+#: tensor) and v1 ``resize`` to the image's own static size: a masked input to the latter two is a gap.
+_CENTRAL_CROPS = frozenset({"image.central_crop", "compat.v1.image.central_crop"})
+_ROT90S = frozenset({"image.rot90", "compat.v1.image.rot90"})
+_V1_RESIZES = frozenset({"compat.v1.image.resize", "compat.v1.image.resize_images"})
+
+
+def _image_may_return_its_input(call: LayerCall, function: str) -> bool:
+    """Whether a ``tf.image`` call of :data:`_CENTRAL_CROPS`/:data:`_ROT90S`/:data:`_V1_RESIZES` may hand back its
+    input tensor (arguments not told: it may)."""
+    kwargs = _tf_call_kwargs(call)
+    if function in _CENTRAL_CROPS:
+        fraction = kwargs.get("central_fraction")
+        return not isinstance(fraction, (int, float)) or fraction == 1.0
+    if function in _ROT90S:
+        k = kwargs.get("k", 1)
+        return not isinstance(k, int) or k % 4 == 0
+    return True
+
+
+#: tf_keras TF functions that TensorFlow answers with their one input tensor itself: ``add_n``/``accumulate_n`` of a
+#: list of one tensor (TFOpLambda drops ``name``, TF's only other reason to make a new one), ``convert_to_tensor``
+#: (TF raises on another dtype), ``nn.dropout`` (its lowering takes rate 0 only, where TF returns ``x``).
+_ITS_ONE_INPUT_TF_FUNCTIONS = frozenset({"math.add_n", "add_n", "math.accumulate_n", "nn.dropout",
+                                         *_IDENTITY_TF_FUNCTIONS})
+
+
+def _returns_its_input(plan: ModelPlan, call: LayerCall, keras3: bool | None) -> bool:
+    """A tf_keras op call that surely gives back the very tensor it reads, so that the mask tf_keras set on that
+    object (``_keras_mask``) reaches the later layers at run time, as ``tf.cast``'s ``if x.dtype == dtype: return x``
+    does: a cast to the dtype the saved config says its input has (checked again on the lowered dtypes, see
+    :meth:`ModelLowering._check_cast_keeps`), or a function of :data:`_ITS_ONE_INPUT_TF_FUNCTIONS` given one tensor.
+    A Sequential model's calls name no input tensors: not decided (the walk keeps those a gap)."""
+    config = call.entry.get("config") or {}
+    if keras3 is not False or plan.sequential or call.class_name != "TFOpLambda":
+        return False
+    function = config.get("function")
+    if function in _TF_CASTS:
+        target, source = _cast_dtypes(plan, call)
+        return isinstance(target, str) and isinstance(source, str) and not source.startswith("mixed") and \
+            target == source
+    if function in _CENTRAL_CROPS:  # central_fraction=1.0: ``return image``, eagerly and traced
+        fraction = _tf_call_kwargs(call).get("central_fraction")
+        return isinstance(fraction, (int, float)) and fraction == 1.0 and len(call_inputs(call.node)) == 1
+    return function in _ITS_ONE_INPUT_TF_FUNCTIONS and len(call_inputs(call.node)) == 1
+
+
+def _lora_gap(cls: str, config: dict[str, Any], source: str | None, keras3: bool | None) -> str | None:
+    """Why a LoRA layer (``lora_rank``) is not lowered, or None. Keras 3's ``.keras`` archive saves its kernel merged
+    (``kernel + (alpha/rank)·a@b``, in the layer's own variable slots), so its weights read as a plain layer's; its
+    ``.h5`` saves the kernel and the two factors apart, merged when read (``lora.merged_lora_weights``) where Keras
+    loads them into the numbers the saved model computed (``lora.lora_gap``; a config alone is judged so too). Only
+    Keras 3 has LoRA: in a config tf_keras saved (a SavedModel's weights are not merged) it stays a gap."""
+    from .lora import lora_gap, quantization_gap
+
+    if quantization_gap(config):
+        return quantization_gap(config)
+    if isinstance(source, str) and source.lower().endswith(".keras"):
+        return None
+    return lora_gap(cls, config) if keras3 else "lora_rank"
 
 
 def _saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
     """The dtype of a tensor as the saved config tells it (None: not told): a model input's own; through the layers
     that keep their input's dtype (a Masking of int32 ids gives int32, though its config says float32) the input's;
-    an op layer's output is not told (its config dtype is the layer's, not the function's result); else the
-    producing layer's dtype. Followed step by step, at most once through each call (the chain is untrusted)."""
+    an op layer's output is not told (its config dtype is the layer's, not the function's result), but for tf_keras's
+    ``tf.cast`` (the dtype it names) and the functions that return their one input (:data:`_ITS_ONE_INPUT_TF_FUNCTIONS`:
+    that input's); a nested Functional model's output as inside it (tf_keras casts a nested model's inputs to its
+    Inputs' dtypes); else the producing layer's dtype. Followed step by step, at most once through each call (the
+    chain is untrusted)."""
     inputs = {(r[0], r[1]): cfg for r, cfg in plan.inputs}
-    for _ in range(len(plan.producers) + 1):
+    budget = len(plan.producers) + 1
+    while budget > 0:
+        budget -= 1
         key = (ref[0], ref[1])
         if key in inputs:
             return (inputs[key] or {}).get("dtype")
         producer = plan.producers.get(key)
+        function = (producer.entry.get("config") or {}).get("function") if producer is not None and \
+            producer.class_name == "TFOpLambda" and ref[2] == 0 else None
+        if function in _TF_CASTS:
+            return _tf_cast_target(producer)
+        if function in _ITS_ONE_INPUT_TF_FUNCTIONS and len(call_inputs(producer.node)) == 1:
+            ref = call_inputs(producer.node)[0]
+            continue
+        if producer is not None and is_model(producer.entry) and producer.class_name != "Sequential":
+            try:  # into the nested model (a finite config: each step goes one level deeper)
+                plan = model_plan(producer.entry, source="a nested model")
+            except InputError:
+                return None
+            if plan.sequential or not 0 <= ref[2] < len(plan.outputs):
+                return None
+            ref, inputs = plan.outputs[ref[2]], {(r[0], r[1]): cfg for r, cfg in plan.inputs}
+            budget += len(plan.producers) + 1
+            continue
         if producer is None or is_op_layer(producer.class_name):
             return None
         if producer.class_name not in INTEGER_KEEPING_LAYERS:
@@ -634,14 +771,19 @@ def _check_nesting(model: dict[str, Any], what: str) -> None:
         if depth > MAX_NESTING:
             raise InputError(f"{what} nests models more than {MAX_NESTING} levels deep; tfjsconv lowers at most "
                              f"{MAX_NESTING}", hint="the file is corrupt or was edited by hand")
-        stack += [(child, depth + 1) for child in top_level_layers(entry)
-                  if is_model(child) or child.get("class_name") in LAYER_LISTS]  # Pipelines nest too
+        stack += [(wrapped_model(child) or child, depth + 1) for child in top_level_layers(entry)
+                  if is_model(child) or child.get("class_name") in LAYER_LISTS  # Pipelines nest too
+                  or wrapped_model(child) is not None]  # and models a TimeDistributed wraps
 
 
 def _dtype_name(dtype: Any) -> str | None:
-    """A dtype as saved: a name, or a Keras 3 ``DTypePolicy`` dict."""
+    """A dtype as saved: a name, or a Keras 3 ``DTypePolicy`` dict (a quantized one, which Keras 3.15 saves as
+    ``{"mode": "int8", "source_name": "float32"}`` without a name, as ``int8_from_float32``: no float dtype)."""
     if isinstance(dtype, dict):
-        return _dtype_name((dtype.get("config") or {}).get("name"))
+        config = dtype.get("config") or {}
+        if config.get("mode") is not None:
+            return f"{config['mode']}_from_{config.get('source_name')}"
+        return _dtype_name(config.get("name"))
     return dtype if isinstance(dtype, str) or dtype is None else str(dtype)
 
 
@@ -687,6 +829,8 @@ class ModelLowering:
         if self.keras3 is False and hasattr(self.weights, "holds"):  # tf_keras's .keras archive (model.weights.h5)
             refuse_renumbered(self._saved_config, self.source)
         self._aliases = shared_paths(self._saved_config, getattr(self.weights, "holds", None))  # where .keras saved
+        if self.source.lower().endswith(".keras") and (shared := _shared_through_wrapped_model(self._saved_config)):
+            raise Unsupported(shared)
         plan = self._plan(self.config)
         if not plan.calls:
             raise Unsupported("an empty model")
@@ -805,7 +949,10 @@ class ModelLowering:
         inputs = [values[r][0] for r in refs]
         if not _runs_layers(call.entry) and any(v is UNKNOWN for v in [*inputs, *_flat_values(kwargs)]):
             raise _Skipped()  # a tensor a gap inside a nested model left uncomputed: named there already
-        outputs, out_masks = self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks)
+        its_input = _returns_its_input(plan, call, self.keras3)  # as :class:`_Gaps` decided it
+        self._check_cast_keeps(plan, call, prefix, inputs, masks, its_input)
+        outputs, out_masks = self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks,
+                                              its_input=its_input)
         if unseen and not _runs_layers(call.entry):  # (a nested model's, a Pipeline's: the run-time ones, _Gaps)
             # the outputs' masks as tracked (Keras 3 records those for later calls): where none at run time
             tracked = self._tracked_out_masks(call, prefix, tracked_masks, tracked_keyword_masks)
@@ -879,8 +1026,10 @@ class ModelLowering:
     # -- one layer call ---------------------------------------------------------------------------------
     def _lower_call(self, call: LayerCall, path: tuple[str, ...], prefix: str, inputs: list[Value],
                     masks: list[Value | None], kwargs: dict[str, Any],
-                    keyword_masks: dict[str, Value | None] | None = None) -> tuple[list[Value], list[Value | None]]:
-        """One call: its output Values and the mask each carries."""
+                    keyword_masks: dict[str, Value | None] | None = None, *, its_input: bool = False
+                    ) -> tuple[list[Value], list[Value | None]]:
+        """One call: its output Values and the mask each carries (``its_input``: an op call TF answers with its
+        input tensor itself, :func:`_returns_its_input`: lowered unmasked, its input's mask handed on)."""
         self._skip_config_gap(call, prefix)
         name, cls, config = call.name, call.class_name, call.entry.get("config") or {}
         keyword_masks = keyword_masks or {}
@@ -890,18 +1039,21 @@ class ModelLowering:
             self._check_kwargs(LayerContext(self.graph, prefix + name, cls, config, inputs, [], self.source,
                                             keras3=self.keras3, call_kwargs=kwargs))  # inner(x, training=True)
             nested_prefix = f"{prefix}{name}/"  # Keras sets the inputs' masks on the inner model's inputs
+            self._check_nested_input_casts(call, prefix, inputs, masks)
             return self._run(self._plan(call.entry), (*path, name), nested_prefix, inputs, list(masks))
+        if wrapped_model(call.entry) is not None:
+            return self._time_distributed_model(call, path, prefix, inputs, masks, kwargs)
         given = kwargs["mask"] + [None] * (len(masks) - len(kwargs["mask"])) if "mask" in kwargs and \
             cls in EXPLICIT_MASK_LAYERS else [*masks, *keyword_masks.values()]
-        flags = masked_outputs(cls, config, [m is not None for m in given], self.keras3)
+        flags = masked_outputs(cls, config, [m is not None for m in given], self.keras3, its_input=its_input)
         if flags is None:
             raise Unsupported(mask_gap(prefix + name, cls, config))
         if cls in STEP_MASK_READERS and not wraps_conv_lstm(cls, config) and len(masks) == 1 and masks[0] is not None and \
                 (masks[0].shape is None or len(masks[0].shape) != 2):  # Masking of a rank-4 tensor, handed on
             raise Unsupported(f"{prefix + name!r} ({cls}: a mask of shape {masks[0].shape} where Keras reads "
                               "[batch, steps])")
-        ctx = self._call(call.entry, (*path, name), prefix + name, inputs, kwargs, masks, keyword_masks,
-                         bool(call.recorded_masks))
+        ctx = self._call(call.entry, (*path, name), prefix + name, inputs, kwargs,
+                         [None] * len(masks) if its_input else masks, keyword_masks, bool(call.recorded_masks))
         self._last_ctx = ctx
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
         out_masks: list[Value | None] = [None] * len(outputs)
@@ -911,6 +1063,78 @@ class ModelLowering:
             for i in flags - {0}:  # Bidirectional(merge_mode=None): both directions carry the input's mask
                 out_masks[i] = out_masks[0]
         return outputs, out_masks
+
+    def _time_distributed_model(self, call: LayerCall, path: tuple[str, ...], prefix: str, inputs: list[Value],
+                                masks: list[Value | None], kwargs: dict[str, Any]
+                                ) -> tuple[list[Value], list[Value | None]]:
+        """TimeDistributed(Sequential / Functional): the wrapped model's layers lowered as a nested model's on the
+        folded input (:func:`.wrappers.time_distributed_model`), each with its own weights (path ``(..., wrapper,
+        layer)``, :mod:`.weights`). The output's mask: the input's, in both flavours (the masks Keras would change
+        are gaps, :meth:`_Gaps._time_distributed_model`)."""
+        name, config = prefix + call.name, call.entry.get("config") or {}
+        wrapped = wrapped_model(call.entry) or {}
+        if any(self._keras_dtype(v) is not None for v in inputs):
+            raise Unsupported(f"layer {name!r} (TimeDistributed) of a {wrapped.get('class_name')} model on integer "
+                              "inputs (not lowered)")
+        ctx = LayerContext(self.graph, name, call.class_name, config, inputs, [], self.source, keras3=self.keras3,
+                           call_kwargs=kwargs)
+
+        def run(folded: Value) -> Value:
+            outputs, _ = self._run(self._plan(wrapped), (*path, call.name), f"{name}/", [folded], [None])
+            if len(outputs) != 1:
+                raise Unsupported(f"layer {name!r} (TimeDistributed) wraps a model with {len(outputs)} outputs")
+            if outputs[0] is UNKNOWN:
+                raise _Skipped()  # a gap inside, named there
+            return outputs[0]
+
+        with provenance.scope(self.graph, name):
+            output = time_distributed_model(ctx, run)
+        self._check_kwargs(ctx)
+        return [output], [masks[0] if masks else None]
+
+    def _check_nested_input_casts(self, call: LayerCall, prefix: str, inputs: list[Value],
+                                  masks: list[Value | None]) -> None:
+        """tf_keras's nested model sets the masks it is given on the caller's tensors, then casts each to its Input's
+        dtype (``Functional._conform_to_reference_input``): a masked tensor of another dtype becomes a new tensor
+        without the mask, so the inner layers read none, where the walk hands it in. A gap, named (the lowering once
+        handed the mask in, off from Keras)."""
+        if self.keras3 or not is_model(call.entry):
+            return
+        plan = self._plan(call.entry)
+        for (ref, config), value, mask in zip(plan.inputs, inputs, masks):
+            if mask is None or not isinstance(value, Value):
+                continue
+            wanted = _dtype_name((config or {}).get("dtype"))
+            actual = self._keras_dtype(value) or value.dtype
+            try:
+                same = wanted is None or DType.from_any(wanted) == actual
+            except (KeyError, TypeError, ValueError):
+                same = False
+            if not same:
+                raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: tf_keras casts the masked "
+                                  f"{getattr(actual, 'numpy', actual)!s} tensor to the dtype of its input {ref[0]!r}, "
+                                  f"{wanted}: a new tensor without the mask, which the lowering would hand in)")
+
+    def _check_cast_keeps(self, plan: ModelPlan, call: LayerCall, prefix: str, inputs: list[Value],
+                          masks: list[Value | None], its_input: bool) -> None:
+        """tf_keras's ``tf.cast`` of a masked tensor: the walk decided from the saved config's dtypes whether TF hands
+        that tensor back (its mask riding on, ``its_input``) or makes a new one (the mask dropped); the dtype the
+        lowering tracks for the tensor must say the same (an Activation of int32 ids keeps them int32 though its
+        config says float32), else which mask Keras's later layers read is not known: a gap, never a guess."""
+        config = call.entry.get("config") or {}
+        if self.keras3 or call.class_name != "TFOpLambda" or config.get("function") not in _TF_CASTS or \
+                not masks or masks[0] is None or not inputs:
+            return
+        target, _ = _cast_dtypes(plan, call)
+        actual = self._keras_dtype(inputs[0]) or inputs[0].dtype
+        try:
+            same = isinstance(target, str) and DType.from_any(target) == actual
+        except (KeyError, TypeError, ValueError):
+            same = False
+        if same != its_input:
+            raise Unsupported(f"{prefix + call.name!r} (TFOpLambda: a cast to {target} of a masked "
+                              f"{getattr(actual, 'numpy', actual)!s} tensor whose saved config tells another dtype: "
+                              "whether TensorFlow hands the tensor itself on, its mask with it, is not known)")
 
     def _tracked_out_masks(self, call: LayerCall, prefix: str, masks: list[Value | None],
                            keyword_masks: dict[str, Value | None]) -> list[Value | None]:
@@ -1093,6 +1317,46 @@ SUMMING_MERGES = frozenset({"Average", "Dot"})
 #: (:func:`.pooling.integer_mean`; Keras 3's cast to float32 first, as the float32 the walk hands them).
 TF_KERAS_INTEGER_MEANS = frozenset({"GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
                                     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D"})
+
+
+def _shared_through_wrapped_model(model_config: dict[str, Any]) -> str | None:
+    """A layer inside a model a TimeDistributed wraps that the saved config lists again (its ``shared_object_id``;
+    the first listing may have none, so a listed-again layer of its name and class elsewhere counts too), as a gap:
+    a ``.keras`` archive saves its weights once, under a listing :func:`.model_plan.shared_paths` does not follow
+    through the wrapper. Walked iteratively (nesting is bounded by :func:`_check_nesting`)."""
+    inside: list[tuple[str, dict[str, Any]]] = []  # (the outermost wrapper's path, a layer entry in its model)
+    shared_outside: set[tuple[str, Any]] = set()
+    stack: list[tuple[dict[str, Any], str | None, tuple[str, ...]]] = [
+        (entry, None, (entry_name(entry),)) for entry in top_level_layers(model_config)]
+    while stack:
+        entry, wrapper, here = stack.pop()
+        if wrapper is not None:
+            inside.append((wrapper, entry))
+        elif entry.get("shared_object_id") is not None:
+            shared_outside.add((entry_name(entry), entry.get("class_name")))
+        wrapped = wrapped_model(entry)
+        if wrapped is not None:
+            stack.append((wrapped, wrapper or "/".join(here), here))
+        elif is_model(entry) or entry.get("class_name") in LAYER_LISTS:
+            stack += [(child, wrapper, (*here, entry_name(child))) for child in top_level_layers(entry)]
+    for wrapper, entry in inside:
+        if entry.get("shared_object_id") is not None or \
+                (entry_name(entry), entry.get("class_name")) in shared_outside:
+            return (f"{wrapper!r} (TimeDistributed: its {entry_name(entry)!r} ({entry.get('class_name')}) is used in "
+                    "other places too, and a .keras archive saves its weights once, where the lowering does not "
+                    "follow it through the wrapper)")
+    return None
+
+
+def _ignores_mask(entry: dict[str, Any], keras3: bool | None) -> bool:
+    """Whether Keras computes a layer the same with a mask as without, inside a model a TimeDistributed wraps, so
+    that the step's mask changes nothing there: Keras 3's hand it on or drop it (never reading it in their call);
+    tf_keras's hand it on (the model's output mask is then the input's; one that drops it fails to build, one that
+    computes another is not followed). Flavour unknown: none."""
+    cls = str(entry.get("class_name"))
+    if keras3 is None or cls == "GroupNormalization":  # GroupNormalization: tf_keras's weighs its moments by the mask
+        return False
+    return passes_mask(cls, keras3) or keras3 and drops_mask(cls, True)
 
 
 def _unwrapped_layer(cls: str, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -16,8 +16,9 @@ import numpy as np
 
 from tfjsconv.errors import InputError
 
-from ..configs import LAYER_LISTS, entry_name, is_model, leaf_layers, plain, top_level_layers
+from ..configs import LAYER_LISTS, entry_name, is_model, plain, top_level_layers
 from ..h5source import H5Array, H5Source, attr_list, attr_text
+from .lora import merged_lora_weights
 from .registry import Unsupported
 from ..v3_weights import _CONTAINERS, _WRAPPER_SUBGROUPS, _count_vars, _layer_keys, _owned_vars, to_snake_case
 
@@ -45,7 +46,7 @@ def h5_layer_weights(h5: H5Source) -> LayerWeights:
     def names_of(top: str) -> list[str]:
         return list(attr_list(weights[top], "weight_names") or []) if top in weights else []
 
-    lists: list[dict[str, Any] | None] = []  # the model config, parsed only when it has a layer list
+    lists: list[dict[str, Any] | None] = []  # the model config, parsed only when it has a layer list or LoRA
 
     def of(path: str | tuple[str, ...]) -> list[H5Array]:
         path = (path,) if isinstance(path, str) else tuple(path)
@@ -56,11 +57,14 @@ def h5_layer_weights(h5: H5Source) -> LayerWeights:
             names = nested[path[0]].get(path[-1], [])
         if not lists:
             text = attr_text(h5.file, "model_config") or "{}"
-            lists.append(plain(json.loads(text)) if any(f'"{c}"' in text for c in LAYER_LISTS) else None)
+            lists.append(plain(json.loads(text)) if any(f'"{c}"' in text for c in (*LAYER_LISTS, "lora_rank")) else
+                         None)
         entry = entry_at(lists[0], path) if lists[0] is not None else None
         if entry is not None and entry.get("class_name") in LAYER_LISTS:  # names like ``pipe/inner_dense/kernel``
             return _per_inner_layer(entry, path, of)
-        return [h5.dataset(f"model_weights/{path[0]}/{name}") for name in names]
+        arrays = [h5.dataset(f"model_weights/{path[0]}/{name}") for name in names]
+        # a Keras 3 LoRA layer's kernel and factors, merged (lora.py)
+        return merged_lora_weights(lists[0], path, arrays, h5.display) if lists[0] is not None else arrays
 
     # every top-level group keeps a copy of the weights of the layers under it, shared ones too: each listing of a
     # shared layer reads its own (``model_plan.shared_paths`` needs no guess by name)
@@ -75,11 +79,21 @@ def _per_inner_layer(entry: dict[str, Any], path: tuple[str, ...], of: LayerWeig
 
 
 def _weight_owners(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """The layers that own weights in a (possibly nested) model or Pipeline, in order (nesting is bounded by
-    ``model_walk._check_nesting``)."""
+    """The layers that own weights in a (possibly nested) model or Pipeline, or a model a TimeDistributed wraps,
+    in order (nesting is bounded by ``model_walk._check_nesting``)."""
+    entry = wrapped_model(entry) or entry
     if not is_model(entry) and entry.get("class_name") not in LAYER_LISTS:
         return [entry]
     return [leaf for child in top_level_layers(entry) for leaf in _weight_owners(child)]
+
+
+def wrapped_model(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The Sequential or Functional model a TimeDistributed wraps (its layers are walked as a nested model's, their
+    weights found by layer path through the wrapper), else None."""
+    if entry.get("class_name") != "TimeDistributed":
+        return None
+    inner = (entry.get("config") or {}).get("layer")
+    return inner if isinstance(inner, dict) and is_model(inner) else None
 
 
 def entry_at(model_config: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
@@ -87,7 +101,7 @@ def entry_at(model_config: dict[str, Any], path: tuple[str, ...]) -> dict[str, A
     entry, model = None, model_config
     for name in path:
         if entry is not None:
-            model = entry
+            model = wrapped_model(entry) or entry
         entry = next((e for e in top_level_layers(model) if entry_name(e) == name), None)
         if entry is None:
             return None
@@ -144,8 +158,9 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
     def group_of(path: tuple[str, ...]) -> tuple[str | None, dict[str, Any] | None]:
         model, where, entry = config, container, None
         for depth, name in enumerate(path):
-            if entry is not None:
-                model, where = entry, f"{where}/layers"
+            if entry is not None:  # Keras 3 keeps a wrapped model's layers under ``<wrapper>/layer/layers``
+                inner = wrapped_model(entry)
+                model, where = (inner, f"{where}/layer/layers") if inner is not None else (entry, f"{where}/layers")
             layers = top_level_layers(model)
             if where not in h5.file:
                 return None, None
@@ -261,7 +276,7 @@ def bundle_layer_weights(reader: Any, variables: list[tuple[str, str]], model_co
     tops = {entry_name(e): e for e in top_level_layers(config)}
     owner_of = {}
     for name, entry in tops.items():
-        for leaf in leaf_layers(entry):
+        for leaf in _weight_owners(entry):  # through a model a TimeDistributed wraps too
             owner_of.setdefault(entry_name(leaf), name)
     keys = dict(variables)
     by_top: dict[str, list[str]] = {}
@@ -277,7 +292,7 @@ def bundle_layer_weights(reader: Any, variables: list[tuple[str, str]], model_co
         names = by_top.get(path[0], [])
         if len(path) > 1:
             if path[0] not in nested:
-                leaves = [entry_name(leaf) for leaf in leaf_layers(tops[path[0]])]
+                leaves = [entry_name(leaf) for leaf in _weight_owners(tops[path[0]])]
                 nested[path[0]] = names_by_owner(names, leaves, f"{source}: nested model {path[0]!r}")
             names = nested[path[0]].get(path[-1], [])
         return [_BundleArray(reader, keys[name]) for name in names]

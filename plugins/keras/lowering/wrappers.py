@@ -20,6 +20,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import int32_halves, int32_product, is_narrow
 
+from ..configs import is_model
 from .context import STATE_KEYWORD, LayerContext, broadcast_shape, check_call_kwargs
 from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import LOWERINGS, Unsupported, lowers
@@ -241,6 +242,8 @@ def _inner(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def _time_distributed_check(config: dict[str, Any]) -> str | None:
     cls, inner = _inner(config)
+    if is_model(config.get("layer") or {}):  # its layers are checked by the walk (:func:`time_distributed_model`)
+        return None
     lowering = LOWERINGS.get(cls)
     # keyword tensors are not passed through the wrapper (an RNN's initial_state is simply never given)
     if lowering is None or cls == "TimeDistributed" or set(lowering.keywords) - {STATE_KEYWORD}:
@@ -248,12 +251,17 @@ def _time_distributed_check(config: dict[str, Any]) -> str | None:
     if _returns_several(cls, inner):  # Keras fails to build it (each step's list of outputs)
         return f"a wrapped {cls} that returns several tensors"
     dtype = inner.get("dtype")
-    if isinstance(dtype, dict):
-        dtype = (dtype.get("config") or {}).get("name")
+    if isinstance(dtype, dict):  # a quantized policy (Keras 3.15: a mode, no name) is no float dtype
+        policy = dtype.get("config") or {}
+        dtype = f"{policy['mode']}_from_{policy.get('source_name')}" if policy.get("mode") else policy.get("name")
     if dtype not in (None, "float32"):
         return f"a wrapped {cls} of dtype {dtype}"
-    if inner.get("lora_rank"):
-        return f"a wrapped {cls} with lora_rank"
+    if inner.get("lora_rank"):  # a LoRA layer's kernel is merged when read (a .h5's in lora.py)
+        from .lora import LORA_WEIGHTS, quantization_gap
+
+        why = quantization_gap(inner) or (None if cls in LORA_WEIGHTS else "with lora_rank")
+        if why:
+            return f"a wrapped {cls} {why}"
     gap = lowering.check(inner) if lowering.check else None
     return f"wrapped {cls}: {gap}" if gap else None
 
@@ -292,6 +300,21 @@ def time_distributed(ctx: LayerContext) -> Value:
         y = lowering.lower(inner_ctx)
     if isinstance(y, list):
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) wraps a {cls} that returns several tensors")
+    return split_first_axis(ctx, y, ctx.x, 2, "unfold_time")
+
+
+def time_distributed_model(ctx: LayerContext, run: Callable[[Value], Value]) -> Value:
+    """TimeDistributed over a Sequential or Functional model: time folded into the batch as :func:`time_distributed`
+    folds it, the model's layers lowered on that by ``run`` (the walk's nested-model lowering, each layer with its
+    own weights), and its one output unfolded. Keras computes each step's call of the model alone (Keras 3) or the
+    folded batch at once (tf_keras); the layers lowered here (at inference, no mask from outside the model reaching
+    them: :meth:`.model_walk._Gaps._time_distributed_model`) compute each row alone, so both are the same numbers."""
+    check_call_kwargs(ctx, ())
+    shape = ctx.shape()
+    if len(ctx.inputs) != 1 or len(shape) < 3:
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) needs one input of rank 3 or more (got "
+                          f"{len(ctx.inputs)} of shape {list(shape)})")
+    y = run(merge_axes(ctx, ctx.x, 0, 2, "fold_time"))
     return split_first_axis(ctx, y, ctx.x, 2, "unfold_time")
 
 
@@ -340,6 +363,8 @@ def _spectral_normalization_check(config: dict[str, Any]) -> str | None:
     lowering = LOWERINGS.get(cls)
     if lowering is None or lowering.keywords:
         return f"a wrapped {cls}"
+    if inner.get("lora_rank"):  # with LoRA the wrapper keeps no kernel of its own: its weights are laid out apart
+        return f"a wrapped {cls} with lora_rank"
     gap = lowering.check(inner) if lowering.check else None
     return f"wrapped {cls}: {gap}" if gap else None
 
