@@ -5,6 +5,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.ops.special_values import KEPT_SUFFIX
 from tfjsconv.passes.prelu import tiles_trailing_axes
 
 from .. import layout
@@ -90,16 +91,35 @@ def _clip_bounds(ctx: NodeContext) -> tuple[float | None, float | None]:
     return lo, hi
 
 
+def _float_clip_bounds(ctx: NodeContext) -> tuple[float | None, float | None]:
+    """(lo, hi) of a float Clip as onnxruntime applies them: a missing bound is the type's lowest/highest
+    finite value (ONNX's default), so ±Inf comes out ∓FLT_MAX; an infinite bound clips nothing, nor a NaN
+    one (onnxruntime's max(x, NaN) is x). None: no clipping on that side."""
+    highest = float(np.finfo(np.float32).max)
+    if ctx.opset < 11:
+        raw = (ctx.attr("min"), ctx.attr("max"))
+    else:
+        raw = tuple(ctx.const(i).item() if ctx.has_input(i) else None for i in (1, 2))
+    bounds = [default if value is None else (None if np.isnan(value) or np.isinf(value) else float(value))
+              for value, default in zip(raw, (-highest, highest))]
+    return bounds[0], bounds[1]
+
+
 def _clip_at_run_time(ctx: NodeContext) -> Laid:
     """min(max(x, lo), hi) with bounds computed at run time (a bound above the other gives ``hi``, as
     ONNX says; TF.js's ClipByValue would throw there)."""
     x, perm = ctx.input_laid(0)
     out = x
+    is_float = x.dtype is not None and np.issubdtype(x.dtype.numpy, np.floating)
     for i, op, label in ((1, "Maximum", "at_least_min"), (2, "Minimum", None)):
         if ctx.has_input(i):
             bound = ctx.input(i)
             bound = ctx.cast(bound, x.dtype, label=f"bound{i}")
-            out = ctx.op(op, [out, bound], label=label if ctx.has_input(2) else None)
+        elif is_float:  # a missing float bound is ∓FLT_MAX in onnxruntime: ±Inf comes out ±FLT_MAX
+            bound = ctx.scalar_like(float(np.finfo(np.float32).max) * (1 if i == 2 else -1), x, label=f"default{i}")
+        else:
+            continue
+        out = ctx.op(op, [out, bound], label=label if ctx.has_input(2) or is_float else None)
     return ctx.laid(out, perm)
 
 
@@ -123,9 +143,9 @@ def clip(ctx: NodeContext) -> Laid:
     """Relu6 for [0, 6], Relu for [0, inf), ClipByValue, or one-sided Maximum/Minimum."""
     if ctx.opset >= 11 and any(ctx.has_input(i) and ctx.const(i) is None for i in (1, 2)):
         return _clip_at_run_time(ctx)
-    lo, hi = _clip_bounds(ctx)
     x, perm = ctx.input_laid(0)
     is_float = x.dtype is None or np.issubdtype(x.dtype.numpy, np.floating)
+    lo, hi = _float_clip_bounds(ctx) if is_float else _clip_bounds(ctx)
     if not is_float:  # integer data (TF.js holds int64 as int32): a bound past the range clips nothing or refuses
         lo, hi = _int_bounds(ctx, lo, hi, x)
     if lo == 0 and hi == 6 and is_float:
@@ -160,18 +180,27 @@ def hard_sigmoid(ctx: NodeContext) -> Laid:
 
 @onnx_op("HardSwish", since=14)
 def hard_swish(ctx: NodeContext) -> Laid:
-    """x * relu6(x + 3) / 6."""
+    """x * (relu6(x + 3) / 6): the gate scaled before it multiplies x, as onnxruntime's x * clip(x / 6 + 0.5, 0, 1),
+    so that x past FLT_MAX / 6 stays finite (x * 6 / 6 overflowed to Inf)."""
     x, perm = ctx.input_laid(0)
     y = ctx.op("AddV2", [x, ctx.scalar_like(3.0, x, label="three")], label="plus3")
     y = ctx.op("Relu6", [y], label="relu6")
-    y = ctx.op("Mul", [x, y], label="gate")
-    return ctx.laid(ctx.op("Mul", [y, ctx.scalar_like(1.0 / 6.0, x, label="sixth")]), perm)
+    y = ctx.op("Mul", [y, ctx.scalar_like(1.0 / 6.0, x, label="sixth")], label="gate")
+    return ctx.laid(ctx.op("Mul", [x, y]), perm)
 
 
 def _softmax_last(ctx: NodeContext, tf_op: str, axis: int) -> Laid:
     """Softmax over one ONNX axis: TF.js reduces the last IR axis, so lay the tensor out with ``axis`` last."""
     x, perm = axis_last(ctx, axis)
-    return ctx.laid(ctx.op(tf_op, [x]), perm)
+    return ctx.laid(ctx.op(tf_op, [x], label=_softmax_label(tf_op)), perm)
+
+
+def _softmax_label(tf_op: str) -> str | None:
+    """The TF.js Softmax is onnxruntime's on every value: a row holding NaN or +Inf is all NaN in both (TF makes
+    it NaN only there). Named as an op ``--exact_special_values`` keeps, so that flag leaves it alone and the
+    special-values line names only webgl's ±1e20 rows, the deviation from onnxruntime too
+    (tests/test_onnx_special_values.py)."""
+    return f"softmax{KEPT_SUFFIX}" if tf_op == "Softmax" else None
 
 
 def _softmax_2d(ctx: NodeContext, tf_op: str, axis: int) -> Laid:
@@ -182,7 +211,7 @@ def _softmax_2d(ctx: NodeContext, tf_op: str, axis: int) -> Laid:
         raise ctx.error("the dimensions from the softmax axis on must be static")
     x = ctx.input_for_reshape(0)
     flat = reshape_to(ctx, x, [None, int(np.prod(inner))], label="flatten")
-    y = ctx.op(tf_op, [flat], label="softmax")
+    y = ctx.op(tf_op, [flat], label=_softmax_label(tf_op) or "softmax")
     return ctx.laid(reshape_to(ctx, y, shape), None)
 
 

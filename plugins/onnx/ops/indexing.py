@@ -7,6 +7,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.ops.special_values import KEPT_SUFFIX
 
 from .. import layout
 from ..context import Laid, NodeContext
@@ -367,21 +368,61 @@ def arg_extreme(ctx: NodeContext) -> Laid:
     x, perm = ctx.input_laid(0)
     ir_axis = layout.ir_axis(perm, axis)
     last = bool(ctx.attr("select_last_index", 0))
+    if last and x.dtype == DType.FLOAT32 and getattr(ctx.options, "exact_special_values", False):
+        out = _last_extreme_as_onnxruntime(ctx, x, ir_axis, _axis_size(ctx, axis))
+        if keepdims:
+            return ctx.laid(ctx.op("ExpandDims", [out, ctx.int32(ir_axis, label="keep_axis")], dtype=DType.INT32), perm)
+        return ctx.laid(out, layout.after_removing(perm, rank, [axis]))
     if last:
         x = ctx.op("ReverseV2", [x, ctx.ints([ir_axis], label="reverse_axis")], {"Tidx": DType.INT32}, label="reversed")
+    # TF.js's ArgMax/ArgMin are onnxruntime's (a NaN first in the row sticks, later ones are never taken; TF
+    # never takes one): named as an op --exact_special_values keeps, so that flag does not give TF's answer
+    # instead. Reversed for select_last_index, a NaN last in the row sticks where onnxruntime's does not: named by
+    # the special-values line, and the flag computes onnxruntime's rule above (tests/test_onnx_special_values.py)
     out = ctx.op(ctx.op_type, [x, ctx.int32(ir_axis, label="axis")],
                  {"output_type": DType.INT32, "Tidx": DType.INT32}, dtype=DType.INT32,
-                 label="arg" if keepdims or last else None)
+                 label="arg" if last else f"arg{KEPT_SUFFIX}")
     if last:
-        dims = ctx.shape(0)
-        if dims is None or dims[axis] is None:
-            raise ctx.error("select_last_index=1 needs the axis size")
-        out = ctx.op("Sub", [ctx.int32(dims[axis] - 1, label="last"), out], dtype=DType.INT32,
+        out = ctx.op("Sub", [ctx.int32(_axis_size(ctx, axis) - 1, label="last"), out], dtype=DType.INT32,
                      label="from_end" if keepdims else None)
     if keepdims:
         out = ctx.op("ExpandDims", [out, ctx.int32(ir_axis, label="keep_axis")], dtype=DType.INT32)
         return ctx.laid(out, perm)
     return ctx.laid(out, layout.after_removing(perm, rank, [axis]))
+
+
+def _axis_size(ctx: NodeContext, axis: int) -> int:
+    """The static size of ``axis`` (select_last_index counts from the end)."""
+    dims = ctx.shape(0)
+    if dims is None or dims[axis] is None:
+        raise ctx.error("select_last_index=1 needs the axis size")
+    return int(dims[axis])
+
+
+def _last_extreme_as_onnxruntime(ctx: NodeContext, x: Value, ir_axis: int, size: int) -> Value:
+    """ArgMax/ArgMin with select_last_index as onnxruntime computes it, NaN included (--exact_special_values):
+    it starts at the first element and moves on ``>=`` (``<=``), so a NaN first in the row gives 0 and any other
+    NaN is never taken; else the last index of the extreme of the other values. The reversed ArgMax of the
+    mapping picks a NaN last in the row instead. Here: 0 where the first element is NaN, else the last position
+    equal to the extreme of the row with its NaNs set to ∓Inf (found by an ArgMax of the reversed 0/1 hits)."""
+    high = ctx.op_type == "ArgMax"
+    axis = ctx.ints([ir_axis], label="exact_axes")
+    nan = ctx.op("IsNan", [x], dtype=DType.BOOL, label="exact_nan")
+    clean = ctx.op("SelectV2", [nan, ctx.scalar_like(-np.inf if high else np.inf, x, label="exact_fill"), x],
+                   {"T": DType.FLOAT32}, label="exact_clean")
+    peak = ctx.op("Max" if high else "Min", [clean, axis], {"keep_dims": True, "Tidx": DType.INT32},
+                  label="exact_peak")
+    hits = ctx.cast(ctx.op("Equal", [x, peak], dtype=DType.BOOL, label="exact_is_peak"), DType.FLOAT32,
+                    label="exact_hits")
+    reversed_hits = ctx.op("ReverseV2", [hits, axis], {"Tidx": DType.INT32}, label="exact_reversed")
+    first = ctx.op("ArgMax", [reversed_hits, ctx.int32(ir_axis, label="exact_axis")],
+                   {"output_type": DType.INT32, "Tidx": DType.INT32}, dtype=DType.INT32,
+                   label=f"exact_arg{KEPT_SUFFIX}")  # of 0s and 1s: no NaN to mishandle
+    index = ctx.op("Sub", [ctx.int32(size - 1, label="exact_last"), first], dtype=DType.INT32, label="exact_index")
+    head = ctx.gather(x, ctx.int32(0, label="exact_first"), ir_axis, label="exact_head")
+    head_nan = ctx.op("IsNan", [head], dtype=DType.BOOL, label="exact_head_nan")
+    return ctx.op("SelectV2", [head_nan, ctx.int32(0, label="exact_zero"), index], {"T": DType.INT32},
+                  dtype=DType.INT32, label="exact_arg_last")
 
 
 @onnx_op("CumSum", since=11)

@@ -5,6 +5,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.ops.special_values import KEPT_SUFFIX
 from tfjsconv.passes.batch_matmul_broadcast import mark_broadcast, needs_broadcast
 
 from .. import layout
@@ -65,13 +66,13 @@ def where(ctx: NodeContext) -> Laid:
 
 @onnx_op("Pow")
 def power(ctx: NodeContext) -> Laid:
-    """Square/Sqrt/Identity for the exponents 2, 0.5 and 1 (exact and fast), else Pow."""
+    """Square/Identity for the exponents 2 and 1 (exact and fast), else Pow (0.5 too: see below)."""
     exponent = ctx.const(1)
     if ctx.dtype(0) == DType.INT32 and ctx.dtype(1) != DType.INT32:
         return _integer_power(ctx, exponent)
     if exponent is not None and exponent.size == 1:
         e = float(exponent.reshape(-1)[0])
-        special = {2.0: "Square", 0.5: "Sqrt", 1.0: None}
+        special = {2.0: "Square", 1.0: None}  # not 0.5 -> Sqrt: sqrt(-Inf) is NaN, onnxruntime's pow(-Inf, 0.5) Inf
         if e in special:
             x, perm = ctx.input_laid(0)
             if e == 2.0 and x.dtype != DType.FLOAT32:  # TF.js-cpu's int32 Square rounds through float32
@@ -79,7 +80,10 @@ def power(ctx: NodeContext) -> Laid:
             return ctx.laid(x if special[e] is None else ctx.op(special[e], [x]), perm)
         if ctx.dtype(0) == DType.FLOAT32:
             x, perm = ctx.input_laid(0)
-            return ctx.laid(ctx.op("Pow", [x, ctx.scalar_like(e, x, label="exponent")]), perm)
+            # TF.js-cpu's Pow deviates only for pow(1, NaN) and pow(±1, ±Inf): never with a finite constant exponent,
+            # so it is named as an op --exact_special_values keeps (no guard, no line; webgl's shader is still named)
+            label = f"pow{KEPT_SUFFIX}" if np.isfinite(e) else None
+            return ctx.laid(ctx.op("Pow", [x, ctx.scalar_like(e, x, label="exponent")], label=label), perm)
     return binary(ctx, "Pow")
 
 

@@ -270,7 +270,10 @@ def resize(ctx: NodeContext) -> Laid:
     if scales is not None and rois is None and len(scales) == len(axes):
         axes, scales = _unknown_unscaled_axes_dropped(ctx, axes, scales, how)
     outs, axis_scales = _static_plan(ctx, axes, scales, sizes if scales is None else None)
-    native = _native(ctx, axes, outs, axis_scales, how)
+    # TF.js's ResizeBilinear lerps (a + (b - a)·t): next to ±Inf it gives NaN where onnxruntime's weighted taps give
+    # ±Inf, and a weight-0 NaN neighbour is left out; --exact_special_values takes onnxruntime's taps instead
+    exact = how.mode == "linear" and bool(getattr(ctx.options, "exact_special_values", False))
+    native = None if exact else _native(ctx, axes, outs, axis_scales, how)
     if native is not None:
         return native
     return resize_by_taps(ctx, axes, outs, axis_scales, how, rois)

@@ -123,6 +123,43 @@ def axis_matrix(size: int, out: int, scale: float, how: Interpolation, roi: tupl
     return matrix, outside
 
 
+def onnxruntime_taps(size: int, out: int, scale: float, how: Interpolation) -> tuple[np.ndarray, np.ndarray] | None:
+    """onnxruntime's own taps of one axis for linear and cubic (no antialias, no crop): [out, 2 or 4] edge-clamped
+    indices and weights, zero weights and repeated indices kept. onnxruntime multiplies every tap, so a NaN or
+    ±Inf neighbour of weight 0 makes NaN (0 · Inf), and a linear tap clamped onto its neighbour weighs 0.5 each;
+    the merged matrix (:func:`_taps`) dropped those and padded short rows with column 0, whose NaN then leaked
+    into outputs that never read it. None: use the matrix."""
+    if how.mode not in ("linear", "cubic") or how.antialias or how.transform == "tf_crop_and_resize":
+        return None
+    x = source_coords(out, size, scale, how.transform, None).astype(np.float64)
+    if how.mode == "linear":
+        x = np.clip(x, 0, size - 1)
+    base = np.floor(x)
+    t = x - base
+    offsets = np.arange(0, 2) if how.mode == "linear" else np.arange(-1, 3)
+    taps = base[:, None].astype(np.int64) + offsets[None, :]
+    if how.mode == "linear":
+        weights = np.clip(1 - np.abs(offsets[None, :] - t[:, None]), 0, 1)
+        same = np.minimum(taps[:, 1], size - 1) == taps[:, 0]
+        weights[same] = 0.5
+    else:
+        weights = _cubic(offsets[None, :] - t[:, None], how.cubic_a)
+        if how.exclude_outside:
+            weights = np.where((taps < 0) | (taps >= size), 0.0, weights)
+            weights = weights / weights.sum(axis=1, keepdims=True)
+    return np.clip(taps, 0, size - 1).astype(np.int32), weights.astype(np.float32)
+
+
+def _kept_axis_interpolated(how: Interpolation, rank: int, axis: int, resizing: bool) -> bool:
+    """Whether onnxruntime interpolates ``axis`` at scale 1: its linear and cubic Resize of a 2- to 4-D tensor is
+    bi-linear/bi-cubic over the last two axes whenever any axis changes (all scales 1: a copy), and the taps of a
+    kept axis, (1, 0) or (0, 1, 0, 0), still multiply the neighbours, so a NaN or ±Inf next to a value makes NaN of
+    it (0 · Inf; measured with onnxruntime 1.32). A finite tensor comes out unchanged, at the cost of 2 or 4 gathers
+    (only in a Resize of one spatial axis)."""
+    return resizing and how.mode in ("linear", "cubic") and not how.antialias and \
+        how.transform != "tf_crop_and_resize" and 2 <= rank <= 4 and axis >= rank - 2
+
+
 def _taps(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The matrix as K (index, weight) columns: [out, K] int32 indices and float32 weights."""
     nonzero = [np.flatnonzero(row) for row in matrix]
@@ -150,17 +187,19 @@ def resize_by_taps(ctx: NodeContext, axes: Sequence[int], outs: Sequence[int], s
     if not selecting and dtype != F32:
         raise ctx.error(f"{how.mode} resizing of {dtype.tf_name} tensors is not supported (float32 is)")
     outside_mask: Value | None = None
+    resizing = any(int(out) != int(dims[axis]) or float(scale) != 1.0 for axis, out, scale in zip(axes, outs, scales))
     for j, (axis, out, scale) in enumerate(zip(axes, outs, scales)):
         size = int(dims[axis])
         matrix, outside = axis_matrix(size, int(out), float(scale), how, rois[j] if rois else None)
         if (outside is None or not outside.any()) and matrix.shape == (size, size) and np.array_equal(
-                matrix, np.eye(size)):
+                matrix, np.eye(size)) and not _kept_axis_interpolated(how, rank, axis, resizing):
             continue  # this axis stays as it is
         ir_axis = layout.ir_axis(perm, axis)
         label = f"axis{axis}"
         axis_v = ctx.int32(ir_axis, label=f"{label}/axis")
         gather = {"batch_dims": 0, "Tindices": I32, "Tparams": dtype, "Taxis": I32}
-        index, weight = _taps(matrix)
+        raw = onnxruntime_taps(size, int(out), float(scale), how)
+        index, weight = raw if raw is not None else _taps(matrix)
         if selecting:
             x = ctx.op("GatherV2", [x, ctx.make_const(index[:, 0], label=f"{label}/index"), axis_v], gather,
                        dtype=dtype, label=f"{label}/gather")
