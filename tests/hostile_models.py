@@ -131,6 +131,30 @@ def saved_model_with_dangling_control(path: Path) -> Path:
     return _edit_saved_model(saved_model(path), edit)
 
 
+def saved_model_with_string_axis(path: Path) -> Path:
+    """``sum(x, axis=1)`` whose axis Const holds strings, its ``dtype`` attr changed to match (consistent with itself,
+    so only the Sum's ``Tidx`` tells it is wrong; a pass once crashed on ``int(b'a')``)."""
+    import tensorflow as tf
+
+    class Summed(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def __call__(self, x):
+            return {"y": tf.reduce_sum(x, axis=1)}
+
+    module = Summed()
+    tf.saved_model.save(module, str(path), signatures=module.__call__)
+
+    def edit(graph_def):
+        body = next(f for f in graph_def.library.function if any(n.op == "Sum" for n in f.node_def))
+        total = next(n for n in body.node_def if n.op == "Sum")
+        axis = next(n for n in body.node_def if n.name == total.input[1].split(":")[0])
+        axis.attr["dtype"].type = axis.attr["value"].tensor.dtype = 7  # DT_STRING
+        axis.attr["value"].tensor.ClearField("tensor_content")
+        axis.attr["value"].tensor.ClearField("int_val")
+        axis.attr["value"].tensor.string_val.append(b"a")
+    return _edit_saved_model(path, edit)
+
+
 def _field(number: int, payload: bytes) -> bytes:
     """One length-delimited protobuf field (wire type 2)."""
     size, length = bytearray(), len(payload)

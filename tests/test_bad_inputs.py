@@ -521,6 +521,8 @@ def saved_model_recursive_function(c): return c.convert(_h().recursive_saved_mod
 def saved_model_node_short_of_inputs(c): return c.convert(_h().saved_model_with_short_node(c.tmp / "sm"))
 @row("has a control input '^nope', which is not in the graph")
 def saved_model_dangling_control_input(c): return c.convert(_h().saved_model_with_dangling_control(c.tmp / "sm"))
+@row("not of their integer Tidx, the graph is corrupt")
+def saved_model_string_reduction_axis(c): return c.convert(_h().saved_model_with_string_axis(c.tmp / "sm"))
 @row("too few inputs, the graph is corrupt")
 def tfjs_graph_model_node_short_of_inputs(c):
     def edit(doc, folder):

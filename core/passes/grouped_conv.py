@@ -32,7 +32,7 @@ def groups_of(node: Node, shapes: dict) -> tuple[int, tuple[int, ...]] | None:
     if x_shape is None or len(x_shape) != rank or w_shape is None or len(w_shape) != rank or None in w_shape:
         return None
     channels, per_group, out = x_shape[-1], w_shape[-2], w_shape[-1]
-    if channels is None or per_group in (0, channels) or channels % per_group:
+    if not channels or per_group in (0, channels) or channels % per_group:  # 0 channels (a corrupt shape): 0 groups
         return None
     groups = channels // per_group
     return (groups, tuple(int(d) for d in w_shape)) if out % groups == 0 else None

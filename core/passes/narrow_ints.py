@@ -331,7 +331,7 @@ def _retype(node: Node) -> int:
         if node.op == "Const" and key == "value":
             continue
         new = _retyped(value)
-        if new != value:
+        if new is not value and new != value:  # `is`: a tensor attr (a HostConst's, an unknown op's) is an array
             node.attrs[key] = new
             changes += 1
     for out in node.outputs:

@@ -40,8 +40,9 @@ class FoldShapes(Pass):
                 if known[0] is None:
                     continue
                 arrays = [np.array(len(known[0]), np.int32)]
-            elif not all(is_static(s) for s in known):
-                continue
+            elif not all(is_static(s) for s in known) or any(d >= 1 << 31 for s in known for d in s) \
+                    or (node.op == "Size" and int(np.prod(known[0], dtype=object)) >= 1 << 31):
+                continue  # a size past int32 (a corrupt declared shape): no int32 constant can hold it
             elif node.op == "Size":
                 arrays = [np.array(int(np.prod(known[0])), np.int32)]
             else:

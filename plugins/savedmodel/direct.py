@@ -77,7 +77,34 @@ class CheckpointTensor:
 def _ref(ref: str) -> tuple[str, int]:
     """A function-body input (``node:out:0``, ``node``, ``arg``) as (node or arg name, output index)."""
     parts = ref.lstrip("^").split(":")
+    if len(parts) == 3 and not parts[2].isdigit():  # int() would raise a bare ValueError on a corrupt file
+        raise InputError(f"the SavedModel's restore function has a malformed input {ref!r}: the file is corrupt")
     return parts[0], int(parts[-1]) if len(parts) == 3 else 0
+
+
+def _restore_corrupt(why: str) -> InputError:
+    """The restore function cannot fill the variables as written (TF's own restore would fail on it too)."""
+    return InputError(f"the SavedModel's restore function is corrupt: {why}")
+
+
+def _input(node: Any, position: int) -> str:
+    """``node``'s ``position``-th input; a node of the restore function lacking it is a corrupt file."""
+    if position >= len(node.input):
+        raise _restore_corrupt(f"{node.op} {node.name} has {len(node.input)} input(s), not {position + 1}")
+    return node.input[position]
+
+
+def _restored_source(nodes: dict[str, Any], ref: str) -> tuple[str, int]:
+    """What ``ref`` (an AssignVariableOp's value) reads past its Identity links, which a corrupt file may
+    chain into a cycle (followed naively, that never ends)."""
+    source, index = _ref(ref)
+    seen: set[str] = set()
+    while source in nodes and nodes[source].op == "Identity":
+        if source in seen:
+            raise _restore_corrupt(f"Identity {source} reads itself through a cycle")
+        seen.add(source)
+        source, index = _ref(_input(nodes[source], 0))
+    return source, index
 
 
 def _graph_ref(ref: str) -> str:
@@ -108,20 +135,28 @@ def variable_keys(meta_graph: Any) -> dict[str, str]:
     for node in fdef.node_def:
         if node.op != "AssignVariableOp":
             continue
-        source, index = _ref(node.input[1])
-        while source in nodes and nodes[source].op == "Identity":
-            source, index = _ref(nodes[source].input[0])
+        source, index = _restored_source(nodes, _input(node, 1))
         restore_node = nodes.get(source)
         if restore_node is None or restore_node.op != "RestoreV2":
             raise NotDirect(f"variable {node.input[0]} is not restored by RestoreV2")
-        names_node = nodes.get(_ref(restore_node.input[1])[0])
+        names_node = nodes.get(_ref(_input(restore_node, 1))[0])
         if names_node is None or names_node.op != "Const":
             raise NotDirect("RestoreV2 tensor names are not a constant")
         names = names_node.attr["value"].tensor.string_val
         handle = handle_of_arg.get(_ref(node.input[0])[0])
         if handle is not None:
-            keys[handle] = names[index].decode("utf-8")
+            keys[handle] = _checkpoint_key(names, index, restore_node.name)
     return keys
+
+
+def _checkpoint_key(names: Any, index: int, restore: str) -> str:
+    """The ``index``-th tensor name of RestoreV2 ``restore``: a UTF-8 key the checkpoint holds."""
+    if index >= len(names):
+        raise _restore_corrupt(f"{restore} restores {len(names)} tensor(s), a variable reads output {index}")
+    try:
+        return names[index].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _restore_corrupt(f"{restore}'s tensor name {names[index][:60]!r} is not UTF-8") from None
 
 
 def functions_called(node: Any) -> list[str]:

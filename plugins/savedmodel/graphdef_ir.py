@@ -18,7 +18,7 @@ from tfjsconv.errors import InputError
 from tfjsconv.ir import Graph, Node, TensorShapeAttr, Value
 
 from . import op_outputs, schema
-from .op_defaults import fill_defaults
+from .op_defaults import check_attr_kinds, fill_defaults
 from .translate import node_attrs, shape_from_proto
 
 
@@ -135,8 +135,11 @@ def add_nodes(graph: Graph, node_defs: Sequence[Any], functions: Mapping[str, An
     nodes: dict[str, Node] = {}
     layouts: dict[str, op_outputs.Layout] = {}
     for node_def in node_defs:
+        if not node_def.name:  # the IR would name it after its op, and readers of that name would find it
+            raise InputError(f"a node ({node_def.op or 'no op'}) has an empty name: the graph is corrupt")
         attrs = node_attrs(node_def)
         fill_defaults(node_def.op, attrs)  # stripped_default_attrs: as TF's import_graph_def would
+        check_attr_kinds(node_def.op, attrs, node_def.name)
         node_layout = _layout(node_def, attrs, functions)
         shapes = declared_shapes(node_def) or []
         total = node_layout.total
@@ -151,7 +154,11 @@ def add_nodes(graph: Graph, node_defs: Sequence[Any], functions: Mapping[str, An
             array = attrs.get("value")
             if not isinstance(array, np.ndarray):
                 raise InputError(f"Const node {node_def.name!r} has no tensor value: the graph is corrupt")
-            node.attrs["dtype"] = DType.from_any(array.dtype) if array.dtype != object else DType.STRING
+            stored = DType.from_any(array.dtype) if array.dtype != object else DType.STRING
+            if isinstance(attrs.get("dtype"), DType) and attrs["dtype"] != stored:  # TF's Const kernel refuses it
+                raise InputError(f"Const node {node_def.name!r} holds {stored.short_name} values but its dtype is "
+                                 f"{attrs['dtype'].short_name}: the graph is corrupt")
+            node.attrs["dtype"] = stored
             node.outputs[0].dtype = node.attrs["dtype"]
             node.outputs[0].shape = tuple(int(d) for d in array.shape)
         elif node_def.op in ("Placeholder", "PlaceholderWithDefault") and isinstance(attrs.get("shape"),
@@ -188,6 +195,35 @@ def _check_input_counts(nodes: Iterable[Node]) -> None:
     if short:
         raise InputError(f"node(s) with too few inputs, the graph is corrupt: {', '.join(short[:10])}"
                          + (f" and {len(short) - 10} more" if len(short) > 10 else ""))
+    _check_index_dtypes(nodes)
+
+
+#: TF's index type attrs: only int32 and int64.
+_INDEX_DTYPES = (DType.INT32, DType.INT64)
+#: Ops whose ``Tidx`` types one index input, by position (-1: the last): the axes of the reductions, cumulative ops,
+#: ReverseV2 and ArgMax/ArgMin, BroadcastTo's shape, ConcatV2's axis, LinSpace's count (Range's ``Tidx`` types all
+#: its inputs and may be a float: not listed).
+_TIDX_INPUT = {**dict.fromkeys(("Sum", "Mean", "Max", "Min", "Prod", "Any", "All", "EuclideanNorm", "Cumsum", "Cumprod",
+                                "CumulativeLogsumexp", "ReverseV2", "ArgMax", "ArgMin", "BroadcastTo"), 1),
+               "ConcatV2": -1, "LinSpace": 2}
+
+
+def _check_index_dtypes(nodes: Iterable[Node]) -> None:
+    """Refuse a node of :data:`_TIDX_INPUT` whose ``Tidx`` is no integer type, or whose index input is of another
+    dtype than ``Tidx`` says (a string or float axis): TF's importer refuses both, and the passes that read the axes
+    would fail on them unnamed."""
+    bad = []
+    for node in nodes:
+        tidx, position = node.attrs.get("Tidx"), _TIDX_INPUT.get(node.op)
+        if position is None or not isinstance(tidx, DType) or not node.inputs:
+            continue
+        given = node.inputs[position].dtype if -len(node.inputs) <= position < len(node.inputs) else None
+        if tidx not in _INDEX_DTYPES or (given is not None and given != tidx):
+            bad.append(f"{node.name} ({node.op}: Tidx {tidx.short_name}, its index input "
+                       f"{given.short_name if given is not None else 'unknown'})")
+    if bad:
+        raise InputError(f"node(s) whose index input is not of their integer Tidx, the graph is corrupt: "
+                         f"{', '.join(bad[:10])}" + (f" and {len(bad) - 10} more" if len(bad) > 10 else ""))
 
 
 def _resolve(ref: str, nodes: Mapping[str, Node], layouts: Mapping[str, op_outputs.Layout],
@@ -240,7 +276,9 @@ def function_body(fdef: Any, functions: Mapping[str, Any]) -> Graph:
         layouts = {}
         parts = ref.split(":")
         if len(parts) == 3 and parts[0] in nodes:
-            node_def = next(n for n in fdef.node_def if n.name == parts[0])
+            node_def = next((n for n in fdef.node_def if n.name == parts[0]), None)
+            if node_def is None:  # an argument named as a node's output
+                raise InputError(f"function {name} returns {ref!r}, which names an argument as a node")
             layouts[parts[0]] = _layout(node_def, nodes[parts[0]].attrs, functions)
         body.set_output(arg.name, _resolve(ref, nodes, layouts, args, f"{name} return {arg.name}"))
     return body

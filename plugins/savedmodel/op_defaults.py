@@ -9,10 +9,11 @@ type attrs they need. Attrs of ops not listed stay absent, as TF.js's own defaul
 """
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from tfjsconv.dtypes import DType
+from tfjsconv.errors import InputError
 
 F32, I32, I64 = DType.FLOAT32, DType.INT32, DType.INT64
 _CONV = {"use_cudnn_on_gpu": True, "explicit_paddings": [], "data_format": "NHWC", "dilations": [1, 1, 1, 1]}
@@ -74,6 +75,33 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "SpaceToDepth": {"data_format": "NHWC"},
     "Conv2DBackpropInputV2": _CONV,
 }
+
+
+_WINDOW_4 = {"strides": (list, 4)}
+#: Attrs TF's OpDef requires (no default) that the reader's code and the passes read, as (kind, length or None).
+REQUIRED: dict[str, dict[str, tuple[type, int | None]]] = {
+    **dict.fromkeys(("Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput"), _WINDOW_4),
+    **dict.fromkeys(("MaxPool", "AvgPool"), {**_WINDOW_4, "ksize": (list, 4)}),
+    **dict.fromkeys(("LookupTableFindV2", "LookupTableFind"), {"Tin": (DType, None), "Tout": (DType, None)}),
+}
+
+
+def check_attr_kinds(op: str, attrs: Mapping[str, Any], node: str) -> None:
+    """Refuse an attr of another kind than TF's OpDef gives it (a list where an int belongs, a mask of
+    ``placeholder`` text), a fixed-length list of another length, or a required attr that is missing: TF's
+    importer or kernel refuses such a node, and the passes that read the attr would fail on it unnamed.
+    Checked for the attrs this module knows: the defaults above and :data:`REQUIRED`."""
+    expected = {key: (type(value), len(value) if isinstance(value, list) and value else None)
+                for key, value in DEFAULTS.get(op, {}).items()}
+    for key, (kind, length) in {**expected, **REQUIRED.get(op, {})}.items():
+        value = attrs.get(key)
+        if value is None and key in REQUIRED.get(op, {}):
+            raise InputError(f"node {node} ({op}) lacks its {key} attr: the graph is corrupt")
+        if value is not None and (type(value) is not kind or (length is not None and len(value) != length)
+                                  or value in (DType.RESOURCE, DType.VARIANT)):  # a table of handles: no such kernel
+            want = f"a list of {length}" if length is not None else f"a {kind.__name__} of data"
+            raise InputError(f"node {node} ({op}) has {key}={str(value)[:40]}, where TF's {op} takes {want}: "
+                             "the graph is corrupt")
 
 
 def fill_defaults(op: str, attrs: MutableMapping[str, Any]) -> None:

@@ -136,9 +136,17 @@ def _resolve_dtype(spec: Any, attrs: Mapping[str, Any]) -> DType | None:
     return value if isinstance(value, DType) else None
 
 
+def _single_output(op: str) -> bool:
+    """Whether TensorFlow's signature of ``op`` has exactly one output: an ``_output_shapes`` listing another
+    count is corrupt, and believed it would leave the node no output where its readers expect one."""
+    return op in SINGLE_OUTPUT_OPS or op in FIXED_OUTPUT_DTYPES or op == "PlaceholderWithDefault"
+
+
 def layout(op: str, attrs: Mapping[str, Any], functions: Mapping[str, Any], declared: int | None) -> Layout:
     """The outputs of an ``op`` node with IR ``attrs``; ``functions`` maps library names to FunctionDefs
     (an op may be a function); ``declared`` is the node's ``_output_shapes`` length, if it has one."""
+    if declared is not None and declared != 1 and op not in functions and _single_output(op):
+        declared = 1  # the op's signature decides, as in TF, which does not read ``_output_shapes``
     if op in functions:
         fdef = functions[op]
         from .graphdef_ir import dtype_from_enum
