@@ -155,6 +155,33 @@ def saved_model_with_string_axis(path: Path) -> Path:
     return _edit_saved_model(path, edit)
 
 
+def saved_model_with_bad_attrs(path: Path) -> Path:
+    """A conv whose ``strides`` is an int and a StridedSlice whose ``begin_mask`` is a list: attrs of a kind TF's
+    ops do not take (the passes reading them once failed unnamed, found by session 17's fuzz hunt)."""
+    import tensorflow as tf
+
+    class ConvSlice(tf.Module):
+        def __init__(self) -> None:
+            self.k = tf.Variable(np.random.default_rng(0).standard_normal((3, 3, 2, 4)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 2], tf.float32)])
+        def __call__(self, img):
+            return {"y": tf.nn.conv2d(img, self.k, 1, "SAME")[:, 1:]}
+
+    module = ConvSlice()
+    tf.saved_model.save(module, str(path), signatures=module.__call__)
+
+    def edit(graph_def):
+        _, body = _signature_function(graph_def)
+        conv = next(n for n in body.node_def if n.op == "Conv2D")
+        conv.attr["strides"].Clear()
+        conv.attr["strides"].i = 1
+        sliced = next(n for n in body.node_def if n.op == "StridedSlice")
+        sliced.attr["begin_mask"].Clear()
+        sliced.attr["begin_mask"].list.i.extend([1, 2])
+    return _edit_saved_model(path, edit)
+
+
 def _field(number: int, payload: bytes) -> bytes:
     """One length-delimited protobuf field (wire type 2)."""
     size, length = bytearray(), len(payload)

@@ -523,6 +523,8 @@ def saved_model_node_short_of_inputs(c): return c.convert(_h().saved_model_with_
 def saved_model_dangling_control_input(c): return c.convert(_h().saved_model_with_dangling_control(c.tmp / "sm"))
 @row("not of their integer Tidx, the graph is corrupt")
 def saved_model_string_reduction_axis(c): return c.convert(_h().saved_model_with_string_axis(c.tmp / "sm"))
+@row("(Conv2D) has strides=1, where TF's Conv2D takes a list of 4: the graph is corrupt")
+def saved_model_attrs_of_the_wrong_kind(c): return c.convert(_h().saved_model_with_bad_attrs(c.tmp / "sm"))
 @row("too few inputs, the graph is corrupt")
 def tfjs_graph_model_node_short_of_inputs(c):
     def edit(doc, folder):
