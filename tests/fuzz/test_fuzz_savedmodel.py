@@ -17,9 +17,13 @@ Mutations of a small valid SavedModel (a variable-backed dense layer and a ``tf.
   tensor contents, odd strings and integers anywhere;
 * ``variables/variables.index`` and ``variables.data-*`` bytes.
 
-CI runs :data:`EXAMPLES` fixed examples (seeded); ``TFJSCONV_FUZZ_EXAMPLES=N`` runs more and
-``TFJSCONV_FUZZ_RANDOM=1`` picks a fresh seed (printed, so a run can be repeated with
-``TFJSCONV_FUZZ_SEED``).
+CI runs :data:`EXAMPLES` fixed examples (seeded) of the committed seed model :data:`SEED_FOLDER`;
+``TFJSCONV_FUZZ_EXAMPLES=N`` runs more and ``TFJSCONV_FUZZ_RANDOM=1`` picks a fresh seed (printed,
+so a run can be repeated with ``TFJSCONV_FUZZ_SEED``); ``TFJSCONV_FUZZ_FRESH_SEED=1`` mutates a seed
+model saved now instead. The seed model is committed because ``tf.saved_model.save`` writes other
+bytes on every call (function names carry uids): mutations of a fresh save differ from machine to
+machine, so CI would fuzz examples nobody ran before. ``python -m tests.fuzz.test_fuzz_savedmodel``
+writes it again.
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ KINDS = ("proto", "pb_bytes", "proto", "index_bytes", "proto", "data_bytes")
 FILES = {"pb_bytes": "saved_model.pb", "index_bytes": "variables/variables.index",
          "data_bytes": "variables/variables.data-00000-of-00001"}
 SAVED_CORPUS = CORPUS / "savedmodel"
+SEED_FOLDER = Path(__file__).parent / "seed_savedmodel"  # build_seed's output, committed (see the docstring)
 
 
 # -- the seed -----------------------------------------------------------------------------------------
@@ -384,7 +389,9 @@ def save_crash(example: Example, seed: dict[str, bytes]) -> Path:
 # -- the tests ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def seed_files(tmp_path_factory) -> dict[str, bytes]:
-    return read_folder(build_seed(tmp_path_factory.mktemp("sm_seed") / "tiny"))
+    if os.environ.get("TFJSCONV_FUZZ_FRESH_SEED"):
+        return read_folder(build_seed(tmp_path_factory.mktemp("sm_seed") / "tiny"))
+    return read_folder(SEED_FOLDER)
 
 
 def test_mutated_savedmodels_end_cleanly(seed_files, tmp_path):
@@ -405,3 +412,10 @@ def test_mutated_savedmodels_end_cleanly(seed_files, tmp_path):
         reports.append(f"{why}\n    {small.label()}" + (f"\n    saved as {saved}" if saved else ""))
     assert not reports, f"{len(reports)} crash(es):\n" + "\n".join(reports)
     assert 2 in codes, "no example was refused: the mutations did not reach the reader"
+
+
+if __name__ == "__main__":  # rewrite the committed seed model (after a TensorFlow upgrade, say)
+    shutil.rmtree(SEED_FOLDER, ignore_errors=True)
+    build_seed(SEED_FOLDER)
+    (SEED_FOLDER / "fingerprint.pb").unlink(missing_ok=True)  # optional, and TF ignores a missing one
+    print(f"wrote {SEED_FOLDER}")
