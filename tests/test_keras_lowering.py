@@ -269,8 +269,9 @@ def test_uncovered_layer_is_refused_and_traced_with_the_loader_flag(tmp_path):
 
     L = keras.layers
     inp = keras.Input((5, 3), name="seq", dtype="int32")
-    # a wrapped nested model lowers (session 17), but not on integer inputs: traced
-    per_step = L.TimeDistributed(keras.Sequential([keras.Input((3,)), L.Dense(3)], name="inner"), name="per_step")(inp)
+    # a wrapped nested model lowers (session 17), on integers too (session 18), but not casting int32 to int16: traced
+    inner = keras.Sequential([keras.Input((3,), dtype="int16"), L.Dense(3)], name="inner")
+    per_step = L.TimeDistributed(inner, name="per_step")(inp)
     model = keras.Model(inp, L.Dense(2, name="head")(L.GRU(4, name="gru")(per_step)))
     randomize(model, 3)
     model.save(tmp_path / "gru.keras")

@@ -184,7 +184,7 @@ def _refusal(path: Path) -> str:
 
 def test_what_stays_refused_is_named(tmp_path):
     """A mask into a wrapped model whose layer reads it (Keras 3 hands each step's mask to its GlobalAveragePooling1D),
-    tf_keras's wrapped model that makes a mask (the wrapper's output would carry it), integer inputs, a gap inside the
+    tf_keras's wrapped model whose output carries a mask it makes, int32 inputs into an int16 Input, a gap inside the
     wrapped model (named by its path through the wrapper), and a layer inside it also called outside it in a
     ``.keras`` archive (saved once; its ``.h5`` copies convert)."""
     L = keras.layers
@@ -196,9 +196,9 @@ def test_what_stays_refused_is_named(tmp_path):
                      r"\(GlobalAveragePooling1D\) does not just hand it on\)", _refusal(tmp_path / "reader.keras"))
 
     ids = keras.Input((None, 4), name="ids", dtype="int32")
-    inner = keras.Sequential([keras.Input((4,)), L.Dense(2)], name="inner")
+    inner = keras.Sequential([keras.Input((4,), dtype="int16"), L.Dense(2)], name="inner")
     keras.Model(ids, L.TimeDistributed(inner, name="td_ids")(ids)).save(tmp_path / "ids.keras")
-    assert "'td_ids' (TimeDistributed) of a Sequential model on integer inputs" in _refusal(tmp_path / "ids.keras")
+    assert "'td_ids' (TimeDistributed) of a model whose Input is int16, on int32 inputs" in _refusal(tmp_path / "ids.keras")
 
     x = keras.Input((3, 6, 6, 3), name="x")
     gap = keras.Sequential([keras.Input((6, 6, 3)), L.Resizing(4, 4, interpolation="bicubic", name="bicubic")],
@@ -217,7 +217,7 @@ def test_what_stays_refused_is_named(tmp_path):
     tf_keras = pytest.importorskip("tf_keras")
     T = tf_keras.layers
     img2 = tf_keras.Input((None, 7, 2), name="img")
-    maker = tf_keras.Sequential([tf_keras.Input((7, 2)), T.Masking(0.0, name="inner_masking"), T.GRU(3)],
+    maker = tf_keras.Sequential([tf_keras.Input((7, 2)), T.Masking(0.0, name="inner_masking"), T.GRU(3, return_sequences=True)],
                                 name="maker")
     tf_keras.Model(img2, T.TimeDistributed(maker, name="td_maker")(img2)).save(tmp_path / "maker.h5")
     assert "does not cover 1 layer: 'td_maker' (TimeDistributed(Sequential): tf_keras gives its output the mask the " \

@@ -113,6 +113,18 @@ def plain(value: Any) -> Any:
     return value
 
 
+def dtype_name(dtype: Any) -> str | None:
+    """A layer's dtype as saved: a name, or a Keras 3 ``DTypePolicy`` dict. A quantized policy, which Keras 3.15 saves
+    as ``{"mode": "int8", "source_name": "float32"}`` without a name, reads as ``int8_from_float32``: no float dtype,
+    so every check that wants float32 refuses it by that name."""
+    if isinstance(dtype, dict):
+        config = dtype.get("config") or {}
+        if config.get("mode") is not None:
+            return f"{config['mode']}_from_{config.get('source_name')}"
+        return dtype_name(config.get("name"))
+    return dtype if isinstance(dtype, str) or dtype is None else str(dtype)
+
+
 def bidirectional_base_name(config: dict[str, Any]) -> str:
     """The wrapped layer's name as TF.js wants it: TF.js prefixes ``forward_``/``backward_`` itself.
 

@@ -27,6 +27,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value, materialize
 
+from ..configs import dtype_name
 from .context import LayerContext, check_call_kwargs
 from .lookups import INT32, encode, raw_ids
 from .registry import Unsupported, lowers
@@ -270,16 +271,10 @@ def _padded_idf(ctx: LayerContext, spec: _Spec) -> np.ndarray:
 
 def as_output_dtype(ctx: LayerContext, encoded: Value, dtype: str | None = None) -> Value:
     """The float32 encoding cast to int32 when Keras outputs integers (its ``dtype``, or ``dtype`` given)."""
-    name = dtype or _dtype_name(ctx.config.get("dtype"))
+    name = dtype or dtype_name(ctx.config.get("dtype"))
     if name is None or not name.startswith(("int", "uint")):
         return encoded
     return ctx.exact_cast(encoded, DType.INT32, "as_int")  # ids, counts: whole numbers below 2^24
-
-
-def _dtype_name(dtype: Any) -> str | None:
-    if isinstance(dtype, dict):
-        return _dtype_name((dtype.get("config") or {}).get("name"))
-    return dtype if isinstance(dtype, str) else None
 
 
 @lowers("StringLookup", check=_string_lookup_check)

@@ -58,18 +58,6 @@ def lora_gap(cls: str, config: dict[str, Any]) -> str | None:
     return None
 
 
-def quantization_gap(config: dict[str, Any]) -> str | None:
-    """A quantized LoRA layer (Keras 3's ``QuantizedDTypePolicy``: int8, int4, float8, GPTQ, AWQ; its config holds a
-    ``mode``, no ``name``) is not lowered: its kernel is stored quantized beside its scales."""
-    dtype = config.get("dtype")
-    if not isinstance(dtype, dict):
-        return None
-    mode = (dtype.get("config") or {}).get("mode")
-    if mode is None and "Quantized" not in str(dtype.get("class_name")):
-        return None
-    return f"quantized ({mode or dtype.get('class_name')}) with lora_rank"
-
-
 class LoraKernel:
     """``kernel + scale · matmul(a, b)`` in float32, as Keras's ``kernel`` property computes it, when loaded."""
 

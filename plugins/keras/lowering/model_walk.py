@@ -21,7 +21,7 @@ from tfjsconv.narrow_ints import NARROW_INTS, is_narrow, wrapped
 
 from tfjsconv.errors import InputError
 
-from ..configs import LAYER_LISTS, MODEL_CLASSES, entry_name, is_model, plain, top_level_layers
+from ..configs import LAYER_LISTS, MODEL_CLASSES, dtype_name, entry_name, is_model, plain, top_level_layers
 from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, is_op_layer
 from .context import STATE_KEYWORD, UNTRACKED, LayerContext, check_kwargs_read
 from .keras_names import is_keras_layer_class, unknown_activations
@@ -205,7 +205,7 @@ class _Gaps:
             return self._masked_outputs[key]
         plan = model_plan(model, source=self.source)
         for _, config in plan.inputs:
-            dtype = _dtype_name(config.get("dtype"))
+            dtype = dtype_name(config.get("dtype"))
             if dtype not in INPUT_DTYPES or config.get("sparse") or config.get("ragged"):
                 self.gaps.append(f"{prefix}{config.get('name')!r} (InputLayer: a {dtype} input)")
         masked: dict[Ref, MaskOrigin | None] = {}  # the mask each tensor carries, by where it was made
@@ -263,6 +263,7 @@ class _Gaps:
                     self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
                 in_flags = tuple(given_in[i] is not None if given_in is not None else
                                  masked.get(r) is not None and r not in unseen for i, r in enumerate(refs))
+                in_flags = self._nested_cast_flags(plan, name, call, refs, in_flags)
                 outputs: list[MaskOrigin | None] = [("nested", name) if flag else None
                                                     for flag in self._model(call.entry, f"{name}/", in_flags)]
             else:
@@ -281,6 +282,10 @@ class _Gaps:
                     self._mask_chain_gaps(plan, prefix, [given], masked)
                     in_origins = [("input", given)]
                 its_input = _returns_its_input(plan, call, self.keras3)  # tf_keras's tf.cast(x, x.dtype)
+                if origins and (held := _cast_dtype_unsure(plan, call, self.keras3)) is not None:
+                    self.gaps.append(f"{name!r} ({cls}: a cast to {_cast_dtypes(plan, call)[0]} of a masked {held} "
+                                     "tensor whose saved config tells another dtype: whether TensorFlow hands the "
+                                     "tensor itself on, its mask with it, is not known)")
                 flags = masked_outputs(cls, config, [o is not None for o in in_origins], self.keras3,
                                        its_input=its_input)
                 if wrapped_flags is not None:
@@ -293,8 +298,8 @@ class _Gaps:
                     flags = set()
                 if origins and is_op_layer(cls) and _may_return_its_input(plan, call) and not its_input and \
                         not returns_its_input(cls, config):  # surely its input: the mask rides on (masked_outputs)
-                    self.gaps.append(f"{name!r} ({cls}: TensorFlow returns the masked input tensor itself, so at run "
-                                     "time its output keeps the mask that Keras's saved graph says it drops)")
+                    self.gaps.append(f"{name!r} ({cls}: TensorFlow returns the masked input tensor itself"
+                                     f"{_its_input_why(call)})")
                 elif explicit is None and given is None and call.recorded_masks and not (
                         len(origins) == 1 and is_recorded_mask(plan, call.recorded_masks, origins[0])):
                     self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
@@ -314,15 +319,32 @@ class _Gaps:
         self._masked_outputs[key] = result
         return result
 
+    def _nested_cast_flags(self, plan: ModelPlan, name: str, call: LayerCall, refs: list[Ref],
+                           in_flags: tuple[bool, ...]) -> tuple[bool, ...]:
+        """The masks a tf_keras nested model's layers read: none for a masked tensor tf_keras casts to its Input's
+        other dtype (a new tensor, :func:`_nested_input_casts`). A masked tensor whose dtype the lowering tracks
+        otherwise than the saved config tells (:func:`_config_dtype_unsure`) is a gap, as the lowering names it."""
+        casts = _nested_input_casts(plan, call, self.keras3)
+        wanted = _nested_input_dtypes(call) if self.keras3 is False and is_model(call.entry) else []
+        for ref, flag, dtype in zip(refs, in_flags, wanted):
+            held = _config_dtype_unsure(plan, ref) if flag else None
+            # (to a third dtype: a new tensor either way)
+            if held is not None and dtype in (held, dtype_name(_saved_output_dtype(plan, ref))):
+                self.gaps.append(f"{name!r} ({call.class_name}: called on a masked {held} tensor whose saved config "
+                                 "tells another dtype: whether tf_keras casts it to its input's dtype, a new tensor "
+                                 "without the mask, is not known)")
+        return tuple(flag and (i >= len(casts) or casts[i] is not True) for i, flag in enumerate(in_flags))
+
     def _time_distributed_model(self, name: str, wrapped: dict[str, Any], masked: bool) -> set[int]:
         """The gaps of TimeDistributed(model), and which of its outputs carry a mask: the wrapped model's layers
         (named ``wrapper/layer``, walked unmasked: no mask reaches them as lowered), and the masks the lowering does
         not follow. A mask into it: Keras 3 hands each step's mask to the model's call and the input's mask on (its
         default ``compute_mask``), tf_keras hands the folded mask to the model and reshapes the mask the model gives
         back: lowered when no layer inside reads it (Keras 3: none reads it in its call; tf_keras: each hands it on,
-        so the output's mask is the input's), else a gap. Without one, tf_keras's output carries the mask a layer
-        inside makes (its ``compute_mask`` asks the model): a gap."""
-        self._model(wrapped, f"{name}/")
+        so the output's mask is the input's), else a gap. Without one, tf_keras's output carries the mask the model's
+        output carries (its ``compute_mask`` asks the model): a gap when one does (an ``Embedding(mask_zero=True)``
+        whose mask a pooling or RNN inside reads and drops leaves none: lowered, as Keras 3's, which keeps no mask)."""
+        carried = self._model(wrapped, f"{name}/")
         inner_cls = wrapped.get("class_name")
         leaves = [leaf for leaf in _weight_owners(wrapped) if leaf.get("class_name") != "InputLayer"]
         if masked:
@@ -334,12 +356,12 @@ class _Gaps:
                                  f"whose {entry_name(reader)!r} ({reader.get('class_name')}) does not just hand it "
                                  "on)")
             return {0}
-        if self.keras3 is not True:
+        if self.keras3 is not True and any(carried):
             maker = next((leaf for leaf in leaves if makes_mask(str(leaf.get("class_name")), leaf.get("config") or {})
                           or time_distributed_makes_mask(leaf.get("config") or {}, False)), None)
-            if maker is not None:
-                self.gaps.append(f"{name!r} (TimeDistributed({inner_cls}): tf_keras gives its output the mask the "
-                                 f"wrapped model's {entry_name(maker)!r} ({maker.get('class_name')}) makes)")
+            made = f"wrapped model's {entry_name(maker)!r} ({maker.get('class_name')}) makes" if maker is not None \
+                else "wrapped model's output carries"
+            self.gaps.append(f"{name!r} (TimeDistributed({inner_cls}): tf_keras gives its output the mask the {made})")
         return set()
 
     def _explicit_masks(self, plan: ModelPlan, prefix: str, name: str, cls: str, call: LayerCall,
@@ -354,7 +376,7 @@ class _Gaps:
             return None
         inputs = {ref: config for ref, config in plan.inputs}
         for ref in refs or []:
-            if ref is None or _dtype_name((inputs.get(ref) or {}).get("dtype")) == "bool":
+            if ref is None or dtype_name((inputs.get(ref) or {}).get("dtype")) == "bool":
                 continue
             if ref not in inputs and unmasked and not plan.sequential and (ref[0], ref[1]) in plan.producers:
                 self._mask_chain_gaps(plan, prefix, [ref], masked)
@@ -439,10 +461,10 @@ class _Gaps:
                          for what in unknown_activations(config)]
         if cls not in self.lowerings:
             self.gaps.append(f"{name!r} ({cls})")
-        elif _dtype_name(config.get("dtype")) not in FLOAT_DTYPES[:2] and not (
-                cls in INTEGER_OUTPUT_LAYERS and _dtype_name(config.get("dtype")) in ("int32", "int64")
-                or cls == "TextVectorization" and _dtype_name(config.get("dtype")) == "string"):  # tf_keras's
-            self.gaps.append(f"{name!r} ({cls}: dtype {_dtype_name(config.get('dtype'))})")
+        elif dtype_name(config.get("dtype")) not in FLOAT_DTYPES[:2] and not (
+                cls in INTEGER_OUTPUT_LAYERS and dtype_name(config.get("dtype")) in ("int32", "int64")
+                or cls == "TextVectorization" and dtype_name(config.get("dtype")) == "string"):  # tf_keras's
+            self.gaps.append(f"{name!r} ({cls}: dtype {dtype_name(config.get('dtype'))})")
         elif config.get("lora_rank") and (why := _lora_gap(cls, config, self.source, self.keras3)):
             self.gaps.append(f"{name!r} ({cls}: {why})")
         else:
@@ -482,7 +504,9 @@ def _may_return_its_input(plan: ModelPlan, call: LayerCall) -> bool:
     if cls in _IDENTITY_OPS or function in _IDENTITY_TF_FUNCTIONS:
         return True
     if function in _CENTRAL_CROPS | _ROT90S | _V1_RESIZES:  # some arguments: the image itself (session 17)
-        return _image_may_return_its_input(call, function)
+        return _image_may_return_its_input(call, function, plan)
+    if function == "stack":
+        return _stacks_one_tensor(call)
     if cls != "keras.ops.Cast" and function not in _TF_CASTS:
         return False
     target, source = _cast_dtypes(plan, call)
@@ -505,12 +529,23 @@ def _cast_dtypes(plan: ModelPlan, call: LayerCall) -> tuple[str | None, str | No
     else:
         target = _tf_cast_target(call)
         source = _saved_output_dtype(plan, refs[0]) if refs else None
-    return _dtype_name(target), _dtype_name(source)
+    return dtype_name(target), dtype_name(source)
 
 
 def _tf_cast_target(call: LayerCall) -> Any:
     """The ``dtype`` a tf_keras ``tf.cast`` call was given, as its saved node records it (None: not told)."""
     return _tf_call_kwargs(call).get("dtype")
+
+
+def _stacks_one_tensor(call: LayerCall) -> bool:
+    """A tf_keras ``tf.stack(x)`` given one tensor, not a list, along axis 0: TF's ``stack`` returns
+    ``convert_to_tensor(x)``, ``x`` itself (any other axis raises), so its mask rides on. Its saved node records that
+    tensor itself as the first argument (a list is recorded as a list)."""
+    config = call.entry.get("config") or {}
+    recorded = config.get(CALLS_KEY)
+    node = recorded[call.key] if isinstance(recorded, list) and 0 <= call.key < len(recorded) else None
+    one = isinstance(node, list) and bool(node) and isinstance(node[0], str) and len(call_inputs(call.node)) == 1
+    return one and _tf_call_kwargs(call).get("axis", 0) == 0
 
 
 def _tf_call_kwargs(call: LayerCall) -> dict[str, Any]:
@@ -532,7 +567,16 @@ _ROT90S = frozenset({"image.rot90", "compat.v1.image.rot90"})
 _V1_RESIZES = frozenset({"compat.v1.image.resize", "compat.v1.image.resize_images"})
 
 
-def _image_may_return_its_input(call: LayerCall, function: str) -> bool:
+def _its_input_why(call: LayerCall) -> str:
+    """The end of the gap for an op call that may hand back its masked input (:func:`_may_return_its_input`): for
+    ``rot90`` by a multiple of 4, why it stays a gap (Keras's own two ways of running it disagree)."""
+    if (call.entry.get("config") or {}).get("function") in _ROT90S:
+        return (" when Keras runs eagerly (model(x) keeps its mask), but a new tensor when traced (model.predict and "
+                "the TensorFlow path drop it): Keras's two answers differ")
+    return ", so at run time its output keeps the mask that Keras's saved graph says it drops"
+
+
+def _image_may_return_its_input(call: LayerCall, function: str, plan: ModelPlan | None = None) -> bool:
     """Whether a ``tf.image`` call of :data:`_CENTRAL_CROPS`/:data:`_ROT90S`/:data:`_V1_RESIZES` may hand back its
     input tensor (arguments not told: it may)."""
     kwargs = _tf_call_kwargs(call)
@@ -542,7 +586,53 @@ def _image_may_return_its_input(call: LayerCall, function: str) -> bool:
     if function in _ROT90S:
         k = kwargs.get("k", 1)
         return not isinstance(k, int) or k % 4 == 0
-    return True
+    return plan is None or _v1_resize_keeps(plan, call) is not False
+
+
+#: Layers whose output has their one input's shape (walked back to a model Input for a static image size).
+_SHAPE_KEEPING_LAYERS = frozenset({
+    "Masking", "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+    "ActivityRegularization", "Identity", "Activation", "ReLU", "LeakyReLU", "ELU", "BatchNormalization"})
+
+
+def _static_input_shape(plan: ModelPlan, ref: Ref) -> list[Any] | None:
+    """The static shape of a tensor as the saved config tells it: a model Input's (``batch_input_shape``), through
+    :data:`_SHAPE_KEEPING_LAYERS` and the functions that return their one input; None elsewhere (not read)."""
+    inputs = {(r[0], r[1]): cfg for r, cfg in plan.inputs}
+    budget = len(plan.producers) + 1
+    while budget > 0 and not plan.sequential:
+        budget -= 1
+        if (ref[0], ref[1]) in inputs:
+            config = inputs[(ref[0], ref[1])] or {}
+            shape = config.get("batch_input_shape") or config.get("batch_shape")
+            return list(shape) if isinstance(shape, list) else None
+        producer = plan.producers.get((ref[0], ref[1]))
+        refs = call_inputs(producer.node) if producer is not None else []
+        function = (producer.entry.get("config") or {}).get("function") if producer is not None else None
+        if len(refs) != 1 or ref[2] != 0 or not (producer.class_name in _SHAPE_KEEPING_LAYERS or
+                                                 producer.class_name == "TFOpLambda" and
+                                                 function in _ITS_ONE_INPUT_TF_FUNCTIONS):
+            return None
+        ref = refs[0]
+    return None
+
+
+def _v1_resize_keeps(plan: ModelPlan, call: LayerCall) -> bool | None:
+    """Whether a tf_keras ``tf.compat.v1.image.resize``/``resize_images`` call hands back its images themselves:
+    TF's ``_resize_images_common(skip_resize_if_same=True)`` returns the (rank-4) images when the target size is
+    their static height and width (eagerly and traced alike); a rank-3 image is expanded and squeezed, a new tensor,
+    as is any other size. None: the config does not tell (the static size not read, the aspect ratio preserved)."""
+    kwargs, refs = _tf_call_kwargs(call), call_inputs(call.node)
+    size = kwargs.get("size")
+    if len(refs) != 1 or kwargs.get("preserve_aspect_ratio") or not isinstance(size, list) or len(size) != 2 or \
+            not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
+        return None
+    shape = _static_input_shape(plan, refs[0])
+    if shape is not None and len(shape) == 3:
+        return False
+    if shape is None or len(shape) != 4 or not all(isinstance(v, int) for v in shape[1:3]):
+        return None
+    return list(shape[1:3]) == list(size)
 
 
 #: tf_keras TF functions that TensorFlow answers with their one input tensor itself: ``add_n``/``accumulate_n`` of a
@@ -569,7 +659,94 @@ def _returns_its_input(plan: ModelPlan, call: LayerCall, keras3: bool | None) ->
     if function in _CENTRAL_CROPS:  # central_fraction=1.0: ``return image``, eagerly and traced
         fraction = _tf_call_kwargs(call).get("central_fraction")
         return isinstance(fraction, (int, float)) and fraction == 1.0 and len(call_inputs(call.node)) == 1
+    if function == "stack":  # ``tf.stack(x)`` of one tensor, not a list: ``convert_to_tensor(x)``, eagerly and traced
+        return _stacks_one_tensor(call)
+    if function in _V1_RESIZES:  # to the images' own static size: ``return images``, eagerly and traced
+        return _v1_resize_keeps(plan, call) is True
     return function in _ITS_ONE_INPUT_TF_FUNCTIONS and len(call_inputs(call.node)) == 1
+
+
+def _nested_input_casts(plan: ModelPlan, call: LayerCall, keras3: bool | None) -> list[bool | None]:
+    """For each tensor a tf_keras nested model is called on: whether tf_keras casts it to another dtype, its Input's
+    (``Functional._run_internal_graph`` sets the given masks on the caller's tensors, then
+    ``_conform_to_reference_input`` casts each): True, a new tensor without the mask, so the inner layers read none;
+    False, the tensor itself (its mask read inside); None, the saved config does not tell (checked again on the
+    lowered dtypes, :meth:`ModelLowering._check_nested_input_casts`). Keras 3, or not a model: False each."""
+    refs = [("", 0, 0)] if plan.sequential else call_inputs(call.node)
+    if keras3 is not False or not is_model(call.entry):
+        return [False] * len(refs)
+    try:
+        inner = model_plan(call.entry, source="a nested model")
+    except InputError:
+        return [None] * len(refs)
+    casts: list[bool | None] = []
+    for i, (ref, wanted) in enumerate(zip(refs, [*_nested_input_dtypes(call), *[None] * len(refs)])):
+        given = None if plan.sequential else dtype_name(_saved_output_dtype(plan, ref))
+        if i < len(inner.inputs) and wanted is None:
+            casts.append(False)  # no dtype named: kept as given (as the walk has always read it)
+        elif not isinstance(wanted, str) or not isinstance(given, str) or given.startswith("mixed"):
+            casts.append(None)
+        else:
+            casts.append(wanted != given)
+    return casts
+
+
+def _nested_input_dtypes(call: LayerCall) -> list[str | None]:
+    """The dtypes a nested model's Inputs name, in order (empty when its config cannot be planned)."""
+    try:
+        inner = model_plan(call.entry, source="a nested model")
+    except InputError:
+        return []
+    return [dtype_name((config or {}).get("dtype")) for _, config in inner.inputs]
+
+
+def _keeps_integers_despite_config(call: LayerCall) -> bool:
+    """A tf_keras layer that returns integers for integer inputs although its config's dtype says float32: a
+    relu/linear Activation, a ReLU without slope, a nearest UpSampling2D (the lowering tracks the integers' dtype)."""
+    cls, config = call.class_name, call.entry.get("config") or {}
+    return _plain_relu(cls, config) or _integer_relu(cls, config) or \
+        cls == "UpSampling2D" and config.get("interpolation", "nearest") == "nearest"
+
+
+def _held_dtype(plan: ModelPlan, ref: Ref) -> Any:
+    """The dtype Keras gives a tensor as far as the config tells it: :func:`_saved_output_dtype`, but through the
+    layers of :func:`_keeps_integers_despite_config` (and the integer-keeping ones between) their input's, as the
+    lowering tracks it. Where the two differ, a cast's or a nested model's decision on the mask is not known from the
+    config (the lowering refuses it by name; :class:`_Gaps` names it so too)."""
+    budget = len(plan.producers) + 1
+    while budget > 0 and not plan.sequential:
+        budget -= 1
+        producer = plan.producers.get((ref[0], ref[1]))
+        refs = call_inputs(producer.node) if producer is not None and not is_op_layer(producer.class_name) and \
+            not is_model(producer.entry) else []
+        if len(refs) != 1 or not (producer.class_name in INTEGER_KEEPING_LAYERS or
+                                  _keeps_integers_despite_config(producer)):
+            break
+        ref = refs[0]
+    return _saved_output_dtype(plan, ref)
+
+
+def _config_dtype_unsure(plan: ModelPlan, ref: Ref) -> str | None:
+    """The dtype the lowering will track for ``ref`` when the saved config tells another one (:func:`_held_dtype`),
+    else None."""
+    if plan.sequential:
+        return None
+    held, saved = dtype_name(_held_dtype(plan, ref)), dtype_name(_saved_output_dtype(plan, ref))
+    return held if isinstance(held, str) and isinstance(saved, str) and held != saved else None
+
+
+def _cast_dtype_unsure(plan: ModelPlan, call: LayerCall, keras3: bool | None) -> str | None:
+    """For a tf_keras ``tf.cast`` whose input's dtype the saved config tells otherwise than the lowering tracks it
+    (:func:`_config_dtype_unsure`) and the cast's target is one of the two: that tracked dtype (a masked input then is
+    a gap, as :meth:`ModelLowering._check_cast_keeps` refuses it); else None (to a third dtype: a new tensor either
+    way)."""
+    function = (call.entry.get("config") or {}).get("function")
+    refs = call_inputs(call.node)
+    if keras3 is not False or call.class_name != "TFOpLambda" or function not in _TF_CASTS or not refs:
+        return None
+    held = _config_dtype_unsure(plan, refs[0])
+    target, saved = _cast_dtypes(plan, call)
+    return held if held is not None and target in (held, saved) else None
 
 
 def _lora_gap(cls: str, config: dict[str, Any], source: str | None, keras3: bool | None) -> str | None:
@@ -578,10 +755,8 @@ def _lora_gap(cls: str, config: dict[str, Any], source: str | None, keras3: bool
     ``.h5`` saves the kernel and the two factors apart, merged when read (``lora.merged_lora_weights``) where Keras
     loads them into the numbers the saved model computed (``lora.lora_gap``; a config alone is judged so too). Only
     Keras 3 has LoRA: in a config tf_keras saved (a SavedModel's weights are not merged) it stays a gap."""
-    from .lora import lora_gap, quantization_gap
+    from .lora import lora_gap
 
-    if quantization_gap(config):
-        return quantization_gap(config)
     if isinstance(source, str) and source.lower().endswith(".keras"):
         return None
     return lora_gap(cls, config) if keras3 else "lora_rank"
@@ -684,7 +859,7 @@ def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool) -
     inputs = {ref: config for ref, config in plan.inputs}
     dtypes = ("bool", None, "float32") if call.class_name == "Softmax" else ("bool",)
     if len(recorded) != count or not all(
-            _dtype_name(inputs[r].get("dtype")) in dtypes if r in inputs else
+            dtype_name(inputs[r].get("dtype")) in dtypes if r in inputs else
             unmasked and not plan.sequential and (r[0], r[1]) in plan.producers for r in recorded):
         return None
     return list(recorded)
@@ -703,7 +878,7 @@ def _given_per_input(plan: ModelPlan, call: LayerCall, count: int) -> list[Ref |
         return _given_masks(plan, call, count, True)
     inputs = {ref: config for ref, config in plan.inputs}
     if len(listed) != count or all(r is None for r in listed) or not all(
-            r is None or (_dtype_name(inputs[r].get("dtype")) == "bool" if r in inputs else
+            r is None or (dtype_name(inputs[r].get("dtype")) == "bool" if r in inputs else
                           not plan.sequential and (r[0], r[1]) in plan.producers) for r in listed):
         return None
     return listed
@@ -749,7 +924,7 @@ def _given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int) -> list[
         return None
     inputs = {ref: config for ref, config in plan.inputs}
     if listed is None or None not in listed or len(listed) != count or not all(
-            r is None or r in inputs and _dtype_name(inputs[r].get("dtype")) == "bool" for r in listed):
+            r is None or r in inputs and dtype_name(inputs[r].get("dtype")) == "bool" for r in listed):
         return None
     return listed
 
@@ -774,17 +949,6 @@ def _check_nesting(model: dict[str, Any], what: str) -> None:
         stack += [(wrapped_model(child) or child, depth + 1) for child in top_level_layers(entry)
                   if is_model(child) or child.get("class_name") in LAYER_LISTS  # Pipelines nest too
                   or wrapped_model(child) is not None]  # and models a TimeDistributed wraps
-
-
-def _dtype_name(dtype: Any) -> str | None:
-    """A dtype as saved: a name, or a Keras 3 ``DTypePolicy`` dict (a quantized one, which Keras 3.15 saves as
-    ``{"mode": "int8", "source_name": "float32"}`` without a name, as ``int8_from_float32``: no float dtype)."""
-    if isinstance(dtype, dict):
-        config = dtype.get("config") or {}
-        if config.get("mode") is not None:
-            return f"{config['mode']}_from_{config.get('source_name')}"
-        return _dtype_name(config.get("name"))
-    return dtype if isinstance(dtype, str) or dtype is None else str(dtype)
 
 
 class ModelLowering:
@@ -952,7 +1116,8 @@ class ModelLowering:
         its_input = _returns_its_input(plan, call, self.keras3)  # as :class:`_Gaps` decided it
         self._check_cast_keeps(plan, call, prefix, inputs, masks, its_input)
         outputs, out_masks = self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks,
-                                              its_input=its_input)
+                                              its_input=its_input,
+                                              entry_casts=_nested_input_casts(plan, call, self.keras3))
         if unseen and not _runs_layers(call.entry):  # (a nested model's, a Pipeline's: the run-time ones, _Gaps)
             # the outputs' masks as tracked (Keras 3 records those for later calls): where none at run time
             tracked = self._tracked_out_masks(call, prefix, tracked_masks, tracked_keyword_masks)
@@ -1026,10 +1191,11 @@ class ModelLowering:
     # -- one layer call ---------------------------------------------------------------------------------
     def _lower_call(self, call: LayerCall, path: tuple[str, ...], prefix: str, inputs: list[Value],
                     masks: list[Value | None], kwargs: dict[str, Any],
-                    keyword_masks: dict[str, Value | None] | None = None, *, its_input: bool = False
-                    ) -> tuple[list[Value], list[Value | None]]:
+                    keyword_masks: dict[str, Value | None] | None = None, *, its_input: bool = False,
+                    entry_casts: list[bool | None] | None = None) -> tuple[list[Value], list[Value | None]]:
         """One call: its output Values and the mask each carries (``its_input``: an op call TF answers with its
-        input tensor itself, :func:`_returns_its_input`: lowered unmasked, its input's mask handed on)."""
+        input tensor itself, :func:`_returns_its_input`: lowered unmasked, its input's mask handed on;
+        ``entry_casts``: a nested model's inputs tf_keras casts to a new tensor, :func:`_nested_input_casts`)."""
         self._skip_config_gap(call, prefix)
         name, cls, config = call.name, call.class_name, call.entry.get("config") or {}
         keyword_masks = keyword_masks or {}
@@ -1039,7 +1205,7 @@ class ModelLowering:
             self._check_kwargs(LayerContext(self.graph, prefix + name, cls, config, inputs, [], self.source,
                                             keras3=self.keras3, call_kwargs=kwargs))  # inner(x, training=True)
             nested_prefix = f"{prefix}{name}/"  # Keras sets the inputs' masks on the inner model's inputs
-            self._check_nested_input_casts(call, prefix, inputs, masks)
+            inputs, masks = self._check_nested_input_casts(call, prefix, inputs, masks, entry_casts)
             return self._run(self._plan(call.entry), (*path, name), nested_prefix, inputs, list(masks))
         if wrapped_model(call.entry) is not None:
             return self._time_distributed_model(call, path, prefix, inputs, masks, kwargs)
@@ -1073,47 +1239,127 @@ class ModelLowering:
         are gaps, :meth:`_Gaps._time_distributed_model`)."""
         name, config = prefix + call.name, call.entry.get("config") or {}
         wrapped = wrapped_model(call.entry) or {}
-        if any(self._keras_dtype(v) is not None for v in inputs):
-            raise Unsupported(f"layer {name!r} (TimeDistributed) of a {wrapped.get('class_name')} model on integer "
-                              "inputs (not lowered)")
+        plan = self._plan(wrapped)
         ctx = LayerContext(self.graph, name, call.class_name, config, inputs, [], self.source, keras3=self.keras3,
                            call_kwargs=kwargs)
+        inner: list[Value] = []
 
         def run(folded: Value) -> Value:
-            outputs, _ = self._run(self._plan(wrapped), (*path, call.name), f"{name}/", [folded], [None])
+            folded = self._wrapped_model_input(ctx, plan, inputs[0], folded)
+            outputs, _ = self._run(plan, (*path, call.name), f"{name}/", [folded], [None])
             if len(outputs) != 1:
                 raise Unsupported(f"layer {name!r} (TimeDistributed) wraps a model with {len(outputs)} outputs")
             if outputs[0] is UNKNOWN:
                 raise _Skipped()  # a gap inside, named there
+            inner.append(outputs[0])
             return outputs[0]
 
         with provenance.scope(self.graph, name):
             output = time_distributed_model(ctx, run)
         self._check_kwargs(ctx)
+        if inner and id(inner[0]) in self._keras_dtypes:  # integers the model returns as float32: unfolded, the same
+            self._keras_dtypes[id(output)] = self._keras_dtypes[id(inner[0])]
         return [output], [masks[0] if masks else None]
 
+    def _wrapped_model_input(self, ctx: LayerContext, plan: ModelPlan, value: Value, folded: Value) -> Value:
+        """The folded input as the wrapped model's layers get it: both flavours cast it to the dtype of the model's
+        Input (Keras 3's ``Functional._standardize_inputs``, tf_keras's ``_conform_to_reference_input``). Integers
+        into a float Input become float32, rounded as Keras's cast rounds them (int32/int64 past 2^24 by
+        :func:`.integer_resize.exact_float32`: TF.js's cpu Cast keeps them unrounded); integers into an Input of
+        their own dtype stay them, the walk's tracking following into the fold (the inner layers see them as Keras
+        does, an Embedding its ids, a Dense them cast); floats into an int32 Input are TF's cast (truncated, INT_MIN
+        for NaN, ±Inf and magnitudes from 2^31: :func:`.op_layers.float_to_int32`). Other casts (floats into another
+        integer Input, one integer dtype into another, an Input of no saved dtype) are refused by name."""
+        from .integer_resize import exact_float32
+        from .op_layers import float_to_int32
+
+        name = ctx.name
+        actual = self._keras_dtype(value)  # None: a float
+        wanted = dtype_name(plan.inputs[0][1].get("dtype")) if plan.inputs else None
+        if actual is None and (wanted in FLOAT_DTYPES or wanted == "float32"):
+            return folded
+        if actual is None and wanted == "int32" and folded.dtype == DType.FLOAT32:
+            return float_to_int32(ctx, folded, "input_as_int32")
+        if actual is not None and wanted in ("float32", "mixed_float16", "mixed_bfloat16"):
+            if folded.dtype in (DType.INT32, DType.INT64):  # rounded past 2^24 as Keras's cast rounds
+                as_int32 = self._as_integer(name, folded, DType.INT32) if folded.dtype == DType.INT64 else folded
+                return exact_float32(ctx, as_int32, "input_as_float")
+            return self._as_float(name, "TimeDistributed", folded) if _is_integer(folded.dtype) else folded
+        try:
+            same = isinstance(actual, DType) and wanted is not None and DType.from_any(wanted) == actual
+        except (KeyError, TypeError, ValueError):
+            same = False
+        if not same:
+            held = getattr(actual, "numpy", actual) if actual is not None else "float"
+            raise Unsupported(f"layer {name!r} (TimeDistributed) of a model whose Input is "
+                              f"{wanted or 'of no saved dtype'}, on {held} inputs (Keras casts them to it; not "
+                              "lowered)")
+        if folded.dtype != actual:  # integers the walk holds as float32: tracked into the fold
+            self._keras_dtypes[id(folded)] = actual
+        return folded
+
     def _check_nested_input_casts(self, call: LayerCall, prefix: str, inputs: list[Value],
-                                  masks: list[Value | None]) -> None:
-        """tf_keras's nested model sets the masks it is given on the caller's tensors, then casts each to its Input's
-        dtype (``Functional._conform_to_reference_input``): a masked tensor of another dtype becomes a new tensor
-        without the mask, so the inner layers read none, where the walk hands it in. A gap, named (the lowering once
-        handed the mask in, off from Keras)."""
+                                  masks: list[Value | None], entry_casts: list[bool | None] | None = None
+                                  ) -> tuple[list[Value], list[Value | None]]:
+        """The tensors (and masks) a tf_keras nested model's layers read: it sets the masks it is given on the
+        caller's tensors, then casts each to its Input's dtype (``Functional._conform_to_reference_input``): a
+        tensor of another dtype becomes a new tensor (cast as TF casts, :meth:`_nested_input_cast`) without the
+        mask, so the inner layers read none (and the outputs carry the masks they make from none). The mask is
+        dropped so where the dtype the lowering tracks and the saved config (``entry_casts``,
+        :func:`_nested_input_casts`, as :class:`_Gaps` walked it) agree; where they disagree (or the config does not
+        tell and the dtypes differ), which mask Keras reads is not known: a gap, named."""
         if self.keras3 or not is_model(call.entry):
-            return
+            return inputs, masks
         plan = self._plan(call.entry)
-        for (ref, config), value, mask in zip(plan.inputs, inputs, masks):
-            if mask is None or not isinstance(value, Value):
+        casts = list(entry_casts or [])
+        casts += [None] * (len(masks) - len(casts))
+        values, kept = list(inputs), list(masks)
+        for i, ((ref, config), value, mask) in enumerate(zip(plan.inputs, inputs, masks)):
+            if not isinstance(value, Value):
                 continue
-            wanted = _dtype_name((config or {}).get("dtype"))
+            wanted = dtype_name((config or {}).get("dtype"))
             actual = self._keras_dtype(value) or value.dtype
             try:
                 same = wanted is None or DType.from_any(wanted) == actual
             except (KeyError, TypeError, ValueError):
-                same = False
-            if not same:
+                same = None
+            if mask is not None and (same is None or same == (casts[i] is True) or not same and casts[i] is not True):
                 raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: tf_keras casts the masked "
                                   f"{getattr(actual, 'numpy', actual)!s} tensor to the dtype of its input {ref[0]!r}, "
-                                  f"{wanted}: a new tensor without the mask, which the lowering would hand in)")
+                                  f"{wanted}, whose saved config tells another dtype: whether that is a new tensor "
+                                  "without the mask is not known)")
+            if same is False:
+                values[i], kept[i] = self._nested_input_cast(call, prefix, ref[0], value, actual, wanted), None
+        return values, kept
+
+    def _nested_input_cast(self, call: LayerCall, prefix: str, input_name: str, value: Value, actual: Any,
+                           wanted: str | None) -> Value:
+        """tf_keras's ``tf.cast`` of a tensor to a nested model's Input dtype ``wanted`` (its Keras dtype
+        ``actual``): integers and bools to float32 (a new untracked Value: float32 holds them as TF rounds them),
+        float32 to int32 (truncated, INT_MIN for NaN, infinities and magnitudes past int32, as TF's CPU kernel) or to
+        bool (``x != 0``), int32/int64 into each other (TF.js holds both as int32). Other casts are a gap, named
+        (the lowering once read the tensor uncast)."""
+        from .op_layers import float_to_int32
+
+        name = f"{prefix}{call.name}/{input_name}_cast"
+        ctx = LayerContext(self.graph, name, call.class_name, call.entry.get("config") or {}, [value], [],
+                           self.source, keras3=self.keras3)
+        with provenance.scope(self.graph, name):
+            if wanted == "float32" and isinstance(actual, DType) and _is_integer(actual):  # uint8 images too
+                if value.dtype == DType.FLOAT32:  # integers held as float32: the same numbers, now floats
+                    return ctx.unary("Identity", value, label="as_float32")
+                return self._as_float(name, call.class_name, value)
+            if actual == DType.FLOAT32 and value.dtype == DType.FLOAT32 and wanted == "int32":
+                return float_to_int32(ctx, value, "to_int32")
+            if actual == DType.FLOAT32 and value.dtype == DType.FLOAT32 and wanted == "bool":
+                return self._as_integer(name, value, DType.BOOL)
+            if actual in (DType.INT32, DType.INT64) and wanted in ("int32", "int64"):  # TF.js holds both as int32
+                out = ctx.unary("Identity", value, label=f"as_{wanted}")
+                self._keras_dtypes[id(out)] = DType.from_any(wanted)
+                return out
+        raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: tf_keras casts the "
+                          f"{getattr(actual, 'numpy', actual)!s} tensor to the dtype of its input {input_name!r}, "
+                          f"{wanted} (a cast the lowering does not make there)")
 
     def _check_cast_keeps(self, plan: ModelPlan, call: LayerCall, prefix: str, inputs: list[Value],
                           masks: list[Value | None], its_input: bool) -> None:
@@ -1122,6 +1368,15 @@ class ModelLowering:
         lowering tracks for the tensor must say the same (an Activation of int32 ids keeps them int32 though its
         config says float32), else which mask Keras's later layers read is not known: a gap, never a guess."""
         config = call.entry.get("config") or {}
+        if not self.keras3 and call.class_name == "TFOpLambda" and config.get("function") in _V1_RESIZES and \
+                masks and masks[0] is not None and inputs:  # the walk read the images' size from the config
+            shape, kwargs = inputs[0].shape, _tf_call_kwargs(call)
+            same = shape is not None and len(shape) == 4 and list(shape[1:3]) == list(kwargs.get("size") or []) \
+                and not kwargs.get("preserve_aspect_ratio")
+            if same != its_input:
+                raise Unsupported(f"{prefix + call.name!r} (TFOpLambda: a resize of masked images of shape "
+                                  f"{list(shape or [])} whose saved config tells another size: whether TensorFlow "
+                                  "hands the images themselves on, their mask with them, is not known)")
         if self.keras3 or call.class_name != "TFOpLambda" or config.get("function") not in _TF_CASTS or \
                 not masks or masks[0] is None or not inputs:
             return
@@ -1301,7 +1556,7 @@ class ModelLowering:
         if not isinstance(shape, list) or not shape or any(d is not None and (not isinstance(d, int) or d < 0)
                                                            for d in shape):
             raise Unsupported(f"input {name!r} has no readable shape ({shape!r})")
-        dtype = _dtype_name(dtype)
+        dtype = dtype_name(dtype)
         ir_dtype = DType.FLOAT32 if dtype in FLOAT_DTYPES else DType.from_any(dtype)
         return self.graph.placeholder(name, ir_dtype, (None, *shape[1:]))
 

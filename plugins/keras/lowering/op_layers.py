@@ -475,6 +475,8 @@ def _concat(c: OpCall) -> Value:
 
 def _stack(c: OpCall) -> Value:
     items = c.arguments.get("values")
+    if isinstance(items, TensorArg) and c.value("axis", 0) == 0:  # ``tf.stack(x)``: TF's convert_to_tensor(x), x
+        return c.tensor("values")  # itself (the mask tf_keras set on it rides on: model_walk._returns_its_input)
     if isinstance(items, list) and any(isinstance(v, TensorArg) for v in items) and \
             not all(isinstance(v, TensorArg) for v in items):  # ``tf.stack([1, tf.shape(x)[1], 1])``
         return _stacked(c, "values", c.value("axis", 0))

@@ -20,7 +20,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import int32_halves, int32_product, is_narrow
 
-from ..configs import is_model
+from ..configs import dtype_name, is_model
 from .context import STATE_KEYWORD, LayerContext, broadcast_shape, check_call_kwargs
 from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import LOWERINGS, Unsupported, lowers
@@ -250,18 +250,14 @@ def _time_distributed_check(config: dict[str, Any]) -> str | None:
         return f"a wrapped {cls}"
     if _returns_several(cls, inner):  # Keras fails to build it (each step's list of outputs)
         return f"a wrapped {cls} that returns several tensors"
-    dtype = inner.get("dtype")
-    if isinstance(dtype, dict):  # a quantized policy (Keras 3.15: a mode, no name) is no float dtype
-        policy = dtype.get("config") or {}
-        dtype = f"{policy['mode']}_from_{policy.get('source_name')}" if policy.get("mode") else policy.get("name")
+    dtype = dtype_name(inner.get("dtype"))  # a quantized policy reads as int8_from_float32 and so on
     if dtype not in (None, "float32"):
         return f"a wrapped {cls} of dtype {dtype}"
     if inner.get("lora_rank"):  # a LoRA layer's kernel is merged when read (a .h5's in lora.py)
-        from .lora import LORA_WEIGHTS, quantization_gap
+        from .lora import LORA_WEIGHTS
 
-        why = quantization_gap(inner) or (None if cls in LORA_WEIGHTS else "with lora_rank")
-        if why:
-            return f"a wrapped {cls} {why}"
+        if cls not in LORA_WEIGHTS:
+            return f"a wrapped {cls} with lora_rank"
     gap = lowering.check(inner) if lowering.check else None
     return f"wrapped {cls}: {gap}" if gap else None
 
