@@ -251,6 +251,51 @@ _WEBGL_DEVIATION_ROWS: list[tuple[Any, ...]] = [
       for op, why, exact, cases in _WEBGL_ROWS_F32),
     *((op, "webgl", "int32", f"{why} (webgl holds int32 as float32)", False, cases) for op, why, cases in _WEBGL_ROWS_I32),
 ]
+#: float32 sums, means and products whose partial results pass ±FLT_MAX (or fall below float32's smallest value) and
+#: come back, measured by the conformance cases ``*/overflow_*`` (session 18; tests/test_special_values_reductions.py).
+#: TF (x86-64 pip build) adds and multiplies in float32, a row shorter than 8 in order and longer rows in 8 AVX lanes
+#: then pairwise (its own order depends on the SIMD width it was built for). No rewrite gives TF's order, so none exact.
+_IN_ORDER = ("adds in order in float32 where TF adds rows of 8 or more in 8 AVX lanes, so partial sums passing "
+             "±FLT_MAX differ ([FLT_MAX, 1, FLT_MAX, 2, -FLT_MAX, 3, 0, 4] gives Inf; TF FLT_MAX)")
+_REDUCTION_OVERFLOW_ROWS: list[tuple[Any, ...]] = [
+    ("Sum", "cpu", "float32", "accumulates in float64: partial sums passing ±FLT_MAX that end in range give the finite "
+     "sum ([FLT_MAX, FLT_MAX, -FLT_MAX] gives FLT_MAX); TF's float32 sum gives Inf", False,
+     "Sum/overflow_rows Sum/overflow_columns_keep"),
+    ("Sum", "wasm,webgl", "float32", _IN_ORDER.replace("adds in order in float32", "adds in its own order"), False,
+     "Sum/overflow_lanes"),
+    ("Mean", "cpu,webgl", "float32", "divides each value by the count before summing (cpu in float64): a row whose sum "
+     "passes ±FLT_MAX but whose mean does not gives the finite mean ([FLT_MAX, FLT_MAX, 1, 0] gives 1.7e38); TF sums "
+     "first in float32 and gives Inf", False, "Mean/overflow_rows Mean/overflow_columns_keep"),
+    ("Mean", "wasm", "float32", _IN_ORDER, False, "Mean/overflow_lanes"),
+    ("Prod", "cpu", "float32", "multiplies in float64: products passing FLT_MAX or below float32's smallest value that "
+     "come back give a number ([FLT_MAX, FLT_MAX, 1, 0] gives 0, [1e30, 1e30, 1e-30, 1e-30] 1); TF's float32 "
+     "products give NaN (Inf·0) and Inf", False, "Prod/overflow_rows Prod/overflow_columns_keep Prod/overflow_lanes"),
+    ("Prod", "wasm", "float32", "multiplies in order where TF multiplies rows of 8 or more in 8 AVX lanes: products "
+     "passing FLT_MAX differ ([1e30] * 4 + [1e-30] * 4 gives Inf; TF 1)", False, "Prod/overflow_lanes"),
+    ("Prod", "webgl", "float32", "multiplies in its own order: products passing FLT_MAX or 0 differ ([FLT_MAX, "
+     "FLT_MAX, 1, 0] gives 0; TF NaN (Inf·0))", False, "Prod/overflow_rows Prod/overflow_columns_keep "
+     "Prod/overflow_lanes"),
+    ("AvgPool", "cpu", "float32", "sums each window in float64: a window whose sum passes ±FLT_MAX but whose mean does "
+     "not gives the finite mean ([FLT_MAX, FLT_MAX, 1, 0] gives 1.7e38); TF gives Inf", False,
+     "AvgPool/overflow_windows"),
+    ("Cumsum", "webgl", "float32", "its parallel prefix sum adds in another order: partial sums passing ±FLT_MAX "
+     "differ ([FLT_MAX, FLT_MAX, -FLT_MAX] gives FLT_MAX last; TF Inf)", False, "Cumsum/overflow_rows"),
+    # a NaN or ±Inf PReLU alpha (a weight, known at conversion: ``nonfinite``): cpu computes x < 0 ? alpha·x : x
+    # (onnxruntime's PRelu), wasm relu(x) + alpha·min(x, 0) (Keras's PReLU, and the TF graph of it the prelu pass
+    # fuses); so each backend deviates from one source framework. Measured in session 18
+    # (tests/test_special_values_reductions.py, /work/notes/probe18/h5_prelu*.py); which rewrite is exact depends on
+    # the source, so none is
+    *((op, backend, "float32", why, False, "", {f"nonfinite:{alpha}": ["true"], **when})
+      for op, alpha, when in (("Prelu", 1, {}), *((fused, 3, {"attr:fused_ops": ["BIASADD,PRELU"]}) for fused in
+                                                 ("_FusedConv2D", "_FusedMatMul", "FusedDepthwiseConv2dNative")))
+      for backend, why in (
+          ("cpu", "a NaN or ±Inf alpha (a weight) gives x for x ≥ 0 (x < 0 ? alpha·x : x, as onnxruntime's PRelu); "
+                  "Keras's PReLU, relu(x) - alpha·relu(-x), gives NaN there (alpha·0)"),
+          ("wasm", "a NaN or ±Inf alpha (a weight) gives NaN for x ≥ 0 (relu(x) + alpha·min(x, 0), as Keras's "
+                   "PReLU); onnxruntime's PRelu gives x"))),
+    ("Cumprod", "webgl", "float32", "its parallel prefix product multiplies in another order: products passing "
+     "FLT_MAX differ ([1e30, 1e30, 1e-30, 1e-30] gives NaN last (Inf·0); TF Inf)", False, "Cumprod/overflow_rows"),
+]
 _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     # (op, backends, dtype, what TF.js does vs TF, rewritten exactly, conformance cases showing it[, when:
     # contract selectors, as in limits, that the node must match])
@@ -342,6 +387,7 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     ("Cast", "cpu", "int32", "int32 -> float32 keeps integers past 2^24 unrounded (the Int32Array relabelled), so the "
      "next op sees 16777217 where TF has 16777216: comparisons and sums past 2^24 differ", False, "",
      {"attr:SrcT": ["int32"], "attr:DstT": ["float32"]}),
+    *_REDUCTION_OVERFLOW_ROWS,
     *_WEBGL_DEVIATION_ROWS,
 ]
 SPECIAL_VALUE_DEVIATIONS: list[dict[str, Any]] = sorted(

@@ -44,7 +44,8 @@ def test_the_notice_names_avg_pool_for_wasm_only(frozen, tmp_path):
     wasm = tfjsconv.convert(source, tmp_path / "wasm", output_node_names=OUTPUTS, target_backends=["wasm"])
     assert any("AvgPool (wasm)" in n for n in wasm.notices), wasm.notices
     cpu = tfjsconv.convert(source, tmp_path / "cpu", output_node_names=OUTPUTS, target_backends=["cpu"])
-    assert not any("AvgPool" in n for n in cpu.notices), cpu.notices
+    # cpu is named for window sums past FLT_MAX only (tests/test_special_values_reductions.py), not for NaN/Inf
+    assert not any("AvgPool" in n and "NaN/Inf" in n for n in cpu.notices), cpu.notices
 
 
 @pytest.mark.node

@@ -210,7 +210,7 @@ def test_fused_activations_that_drop_nan_on_wasm(kind, activation, nan, tmp_path
 def test_a_reduction_counts_by_what_it_sums_not_by_its_axis(summed, expected):
     """Only int32 sums deviate on webgl (past 2**24); a float Sum's int32 axis input must not raise the notice (an
     int32 model input is named by itself: tests/test_webgl_int32_inputs.py)."""
-    from tfjsconv.ops.special_values import found_in
+    from tfjsconv.ops.special_values import found_in, overflows  # float Sums are named for sums past FLT_MAX only
 
     topology = {"node": [
         {"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": summed}}},
@@ -218,4 +218,4 @@ def test_a_reduction_counts_by_what_it_sums_not_by_its_axis(summed, expected):
         {"name": "s", "op": "Sum", "input": ["x", "axis"],
          "attr": {"T": {"type": summed}, "Tidx": {"type": "DT_INT32"}}},
     ]}
-    assert [d.op for d in found_in(topology, ["webgl"])] == expected
+    assert [d.op for d in found_in(topology, ["webgl"]) if not overflows(d)] == expected

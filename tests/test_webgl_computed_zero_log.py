@@ -64,7 +64,8 @@ def test_the_notice_names_log_for_webgl_only(frozen, tmp_path):
     node_only = tfjsconv.convert(source, tmp_path / "node", output_node_names=OUTPUTS, target_backends=["cpu", "wasm"])
     assert not any("Log" in n for n in node_only.notices), node_only.notices
     exact = tfjsconv.convert(source, tmp_path / "exact", output_node_names=OUTPUTS, exact_special_values=True)
-    assert exact.notices == [], exact.notices  # the Log it keeps is guarded
+    # the Log it keeps is guarded; the float Sum is named for sums past FLT_MAX only (test_special_values_reductions.py)
+    assert not any("Log" in n or "NaN/Inf" in n for n in exact.notices), exact.notices
     assert {s.name: s.changes for s in exact.pass_report.stats}["exact_special_values"] == 2
 
 

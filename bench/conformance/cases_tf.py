@@ -524,6 +524,27 @@ case("MaxPoolWithArgmax", "nan_first_in_window", [np.float32([NAN, 1, 2, 3, 4, 5
 case("RFFT", "nan", [np.float32([[0, NAN, 2, 1, -1, 0.5, 3, -2], [1, 2, 3, 4, 5, 6, NAN, 8]]), i32(8)], consts=(1,))
 case("TensorScatterUpdate", "inf_overwritten", [np.float32([[1, 2, 3], [INF, -INF, 6], [7, NAN, 9]]),
                                                 i32(1).reshape(1, 1), np.float32([[10, 11, 12]])])
+# float32 reductions past FLT_MAX (session 18): TF adds and multiplies in float32, a row shorter than 8 in order and
+# longer rows in 8 AVX lanes; TF.js cpu accumulates in float64 (its Mean divides each value first), wasm in float32 in
+# order. Rows: partial sums past FLT_MAX that end finite, a sum past FLT_MAX whose mean is finite, products that
+# overflow or underflow before coming back (fixed values, no draw from the shared generator)
+_OVER_ROWS = np.float32([[_F_MAX, _F_MAX, -_F_MAX, 0], [_F_MAX, _F_MAX, 1, 0], [-_F_MAX, -_F_MAX, 1, 0],
+                         [-_F_MAX, _F_MAX, _F_MAX, 0], [1e30, 1e30, 1e-30, 1e-30], [1e-30, 1e-30, 1e30, 1e30],
+                         [1, 2, 3, 4]])
+_OVER_LANES = np.float32([[_F_MAX, 1, _F_MAX, 2, -_F_MAX, 3, 0, 4],
+                          [1e30, 1e30, 1e30, 1e30, 1e-30, 1e-30, 1e-30, 1e-30]])
+for _op in ("Sum", "Mean", "Prod"):
+    case(_op, "overflow_rows", [_OVER_ROWS, i32(1)], {"keep_dims": False}, consts=(1,))
+    case(_op, "overflow_columns_keep", [_OVER_ROWS.T.copy(), i32(0)], {"keep_dims": True}, consts=(1,))
+    case(_op, "overflow_lanes", [_OVER_LANES, i32(1)], {"keep_dims": False}, consts=(1,))
+case("AvgPool", "overflow_windows", [np.float32([[_F_MAX, _F_MAX, _F_MAX, -_F_MAX], [1, 0, -_F_MAX, 0]])
+                                     .reshape(1, 2, 4, 1)],
+     {"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1], "padding": "VALID"})
+for _op in ("Cumsum", "Cumprod"):
+    case(_op, "overflow_rows", [_OVER_ROWS, np.int32(1)], consts=(1,))
+case("EuclideanNorm", "overflow_rows",
+     [np.float32([[1e19, 1e19, 1e19, 1e19], [2e19, -1e19, 0, 0], [1e-30, 1e-30, 0, 0]]), i32(1)], {"keep_dims": False},
+     consts=(1,))
 
 #: Ops of the TF.js registry with no case, and why (anything not here and without a case is "no case yet").
 NOT_STANDALONE = {

@@ -80,6 +80,30 @@ _known("MaxPoolWithArgmax/nan_first_in_window", cpu="wrong: TF.js skips a NaN fi
        "there and stays NaN")
 _known("RFFT/nan", cpu="wrong: TF.js makes every bin of a row holding NaN NaN; TF's FFT leaves some real parts finite",
        webgl="wrong: webgl makes every bin of a row holding NaN NaN; TF's FFT leaves some real parts finite")
+# session 18: float32 reductions whose partial results pass ±FLT_MAX (contract rows,
+# tests/test_special_values_reductions.py); TF adds in float32, rows shorter than 8 in order, longer rows in 8 AVX lanes
+_F64 = ("wrong: TF.js cpu accumulates in float64, so partial results past FLT_MAX that come back stay finite; "
+        "TF's float32 ")
+_INTERP = "wrong: the interpreter's numpy reduction keeps partial results past FLT_MAX (or adds in another order); TF "
+_ORDER = "wrong: adds in another order than TF's 8 AVX lanes, so partial sums past FLT_MAX differ"
+_known("Sum/overflow_rows", cpu=_F64 + "sum gives Inf", interpreter=_INTERP + "gives Inf")
+_known("Sum/overflow_columns_keep", cpu=_F64 + "sum gives Inf", interpreter=_INTERP + "gives Inf")
+_known("Sum/overflow_lanes", wasm=_ORDER, webgl=_ORDER)
+_MEAN_FIRST = ("wrong: TF.js divides each value by the count before summing, so a mean whose sum passes FLT_MAX is "
+               "finite; TF gives Inf")
+_known("Mean/overflow_rows", cpu=_MEAN_FIRST, webgl=_MEAN_FIRST, interpreter=_INTERP + "gives Inf")
+_known("Mean/overflow_columns_keep", cpu=_MEAN_FIRST, webgl=_MEAN_FIRST, interpreter=_INTERP + "gives Inf")
+_known("Mean/overflow_lanes", wasm=_ORDER)
+_PROD = ("wrong: TF.js multiplies in another order (cpu: in float64), so products past FLT_MAX or 0 differ "
+         "(TF: Inf·0 = NaN)")
+_known("Prod/overflow_rows", cpu=_PROD, webgl=_PROD, interpreter=_INTERP + "gives NaN (Inf·0)")
+_known("Prod/overflow_columns_keep", cpu=_PROD, webgl=_PROD, interpreter=_INTERP + "gives NaN (Inf·0)")
+_known("Prod/overflow_lanes", cpu=_PROD, wasm=_PROD, webgl=_PROD, interpreter=_INTERP + "gives NaN (Inf·0)")
+_known("AvgPool/overflow_windows", cpu=_F64 + "window sum gives Inf", interpreter=_INTERP + "gives Inf")
+_known("Cumsum/overflow_rows",
+       webgl="wrong: webgl's parallel prefix sum adds in another order (partial sums past FLT_MAX)")
+_known("Cumprod/overflow_rows",
+       webgl="wrong: webgl's parallel prefix product multiplies in another order (Inf·0 = NaN)")
 _known("TensorScatterUpdate/inf_overwritten", webgl="wrong: webgl's scatter shader mixes by 0·x, so an overwritten "
        "±Inf or NaN gives NaN; TF gives the update")
 

@@ -128,6 +128,8 @@ class NodeFacts:
         self.rank_bound: int | None = None
         #: Each input's shape (None sizes unknown), None where neither an annotation nor a Const gives it.
         self.input_shapes = list(input_shapes or [])
+        #: Input index -> a constant float input of any size (weights), read only by ``nonfinite:N`` (lazily: big).
+        self.float_consts: dict[int, np.ndarray] = {}
 
     @classmethod
     def of(cls, node: Node, ranks: Mapping[Any, int | None] | None = None) -> NodeFacts:
@@ -146,6 +148,9 @@ class NodeFacts:
         refuse = unknown_by_rules is not None and any(unknown_by_rules(v) for v in [*node.inputs, *node.outputs])
         facts = cls(node.op, node.attrs, [_value_dtype(value) for value in node.inputs], consts, inputs, outputs,
                     refuse_unknown_rank=refuse, input_shapes=shapes)
+        facts.float_consts = {i: v.producer.attrs["value"] for i, v in enumerate(node.inputs)
+                              if v.producer.op == "Const" and isinstance(v.producer.attrs.get("value"), np.ndarray)
+                              and v.producer.attrs["value"].dtype.kind == "f"}
         bound = getattr(ranks, "bound", None)
         if bound is not None:
             bounds = [bound(v) for v in [*node.inputs, *node.outputs]]
@@ -162,7 +167,8 @@ class NodeFacts:
         when every size is known; ``nonunit:N``: whether constant
         input N holds a value other than 1; ``empty:N``: whether constant input N holds no values;
         ``other:N,V``: whether constant input N holds a value other than V; ``negative:N``: whether
-        constant input N holds a negative value; ``nonzero:NAME``: whether integer attr NAME is not 0;
+        constant input N holds a negative value; ``nonfinite:N``: whether constant float input N (any size) holds
+        NaN or ±Inf; ``nonzero:NAME``: whether integer attr NAME is not 0;
         ``tiles:A,B``: whether input A is one value or, past its leading 1s, input B's trailing sizes;
         ``nonunit:NAME``/``uniform:NAME``: whether a window attr (ksize, strides, dilations) has a spatial
         entry other than 1 / has all spatial entries equal (a square or cubic window); ``lessthan:A,B``:
@@ -192,6 +198,9 @@ class NodeFacts:
         if kind == "empty":  # empty:N: constant input N holds no values (EuclideanNorm's axes=[])
             value = self.const_inputs.get(int(key))
             return None if value is None else json.dumps(np.asarray(value).size == 0)
+        if kind == "nonfinite":  # nonfinite:N: constant float input N (any size) holds NaN or ±Inf (a Prelu alpha)
+            value = self.float_consts.get(int(key))
+            return None if value is None else json.dumps(bool(not np.isfinite(value).all()))
         if kind == "negative":  # negative:N: constant input N holds a negative value (Cumsum's axis -1)
             value = self.const_inputs.get(int(key))
             return None if value is None else json.dumps(bool(np.any(np.asarray(value) < 0)))

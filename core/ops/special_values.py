@@ -116,10 +116,26 @@ def _nodes(graph: Graph | Mapping[str, Any]) -> Iterable[tuple[str, Any, str]]:
         yield name, fact, ""
 
 
+#: Float reductions whose rows name partial results past ±FLT_MAX (TF.js adds or multiplies in float64 or in another
+#: order than TF): their deviation is about huge values, not NaN/Inf inputs, so the notice says so.
+ACCUMULATING_OPS = frozenset({"Sum", "Mean", "Prod", "AvgPool", "Cumsum", "Cumprod"})
+
+
+def overflows(deviation: Deviation) -> bool:
+    """Whether ``deviation`` is one of the float reductions' partial results past ±FLT_MAX (session 18's rows)."""
+    return deviation.op in ACCUMULATING_OPS and deviation.dtype == "float32" and "FLT_MAX" in deviation.reason
+
+
 def _kinds(found: list[Deviation]) -> str:
-    """What kinds of values differ: webgl adds its max/min reduce shaders' ±1e20 start."""
+    """What kinds of values differ: the float reductions add sums past ±FLT_MAX, webgl its max/min reduce shaders'
+    ±1e20 start."""
     beyond = any(d.backend == "webgl" and d.op in ("Max", "Min", "Softmax") and d.dtype == "float32" for d in found)
-    return "NaN/Inf, values past ±1e20 or int32 past 2^24" if beyond else "NaN/Inf or int32 past 2^24"
+    only_overflows = bool(found) and all(overflows(d) for d in found)
+    kinds = ([] if only_overflows else ["NaN/Inf"]) + (
+        ["sums or products past ±FLT_MAX"] if any(overflows(d) for d in found) else [])
+    if only_overflows:
+        return kinds[0]
+    return ", ".join(kinds + (["values past ±1e20"] if beyond else [])) + " or int32 past 2^24"
 
 
 def _grouped(found: Iterable[Deviation]) -> str:
