@@ -1263,40 +1263,61 @@ class ModelLowering:
 
     def _wrapped_model_input(self, ctx: LayerContext, plan: ModelPlan, value: Value, folded: Value) -> Value:
         """The folded input as the wrapped model's layers get it: both flavours cast it to the dtype of the model's
-        Input (Keras 3's ``Functional._standardize_inputs``, tf_keras's ``_conform_to_reference_input``). Integers
-        into a float Input become float32, rounded as Keras's cast rounds them (int32/int64 past 2^24 by
-        :func:`.integer_resize.exact_float32`: TF.js's cpu Cast keeps them unrounded); integers into an Input of
-        their own dtype stay them, the walk's tracking following into the fold (the inner layers see them as Keras
-        does, an Embedding its ids, a Dense them cast); floats into an int32 Input are TF's cast (truncated, INT_MIN
-        for NaN, ±Inf and magnitudes from 2^31: :func:`.op_layers.float_to_int32`). Other casts (floats into another
-        integer Input, one integer dtype into another, an Input of no saved dtype) are refused by name."""
+        Input (Keras 3's ``Functional._standardize_inputs``, tf_keras's ``_conform_to_reference_input``), as
+        :meth:`_cast_to_input_dtype` casts; integers into an Input of their own dtype stay them, the walk's tracking
+        following into the fold (the inner layers see them as Keras does, an Embedding its ids, a Dense them cast).
+        Other casts, and integers into an Input of no saved dtype, are refused by name."""
+        actual = self._keras_dtype(value)  # None: a float
+        wanted = dtype_name(plan.inputs[0][1].get("dtype")) if plan.inputs else None
+        cast = None if actual is not None and wanted is None else self._cast_to_input_dtype(ctx, folded, actual, wanted)
+        if cast is None:
+            held = getattr(actual, "numpy", actual) if actual is not None else "float"
+            raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) of a model whose Input is "
+                              f"{wanted or 'of no saved dtype'}, on {held} inputs (Keras casts them to it; not "
+                              "lowered)")
+        return cast
+
+    def _cast_to_input_dtype(self, ctx: LayerContext, value: Value, actual: DType | None, wanted: str | None
+                             ) -> Value | None:
+        """``value`` (Keras dtype ``actual``, None for a float) cast as both Keras flavours cast a tensor given to a
+        model whose Input's dtype is ``wanted``, or None where the lowering does not make that cast: integers and bools
+        into a float Input become float32, rounded as TF's Cast rounds them (int32/int64 past 2^24 by
+        :func:`.integer_resize.exact_float32`: TF.js's cpu Cast keeps them unrounded), a new untracked Value; floats
+        into an int32 Input are TF's cast (truncated, INT_MIN for NaN, ±Inf and magnitudes from 2^31:
+        :func:`.op_layers.float_to_int32`), into a bool Input ``x != 0``; int32 and int64 into each other (TF.js holds
+        both as int32) and integers into an Input of their own dtype keep their values, the dtype tracked."""
         from .integer_resize import exact_float32
         from .op_layers import float_to_int32
 
-        name = ctx.name
-        actual = self._keras_dtype(value)  # None: a float
-        wanted = dtype_name(plan.inputs[0][1].get("dtype")) if plan.inputs else None
-        if actual is None and (wanted in FLOAT_DTYPES or wanted == "float32"):
-            return folded
-        if actual is None and wanted == "int32" and folded.dtype == DType.FLOAT32:
-            return float_to_int32(ctx, folded, "input_as_int32")
-        if actual is not None and wanted in ("float32", "mixed_float16", "mixed_bfloat16"):
-            if folded.dtype in (DType.INT32, DType.INT64):  # rounded past 2^24 as Keras's cast rounds
-                as_int32 = self._as_integer(name, folded, DType.INT32) if folded.dtype == DType.INT64 else folded
+        floating = actual is None or actual == DType.FLOAT32
+        if floating and wanted in FLOAT_DTYPES:
+            return value
+        if floating and value.dtype == DType.FLOAT32 and wanted in ("int32", "bool"):
+            if wanted == "bool":
+                return self._as_integer(ctx.name, value, DType.BOOL)
+            return float_to_int32(ctx, value, "input_as_int32")
+        if not floating and _is_integer(actual) and wanted in FLOAT_DTYPES[1:]:
+            if value.dtype in WIDE_INTEGERS:  # rounded past 2^24 as Keras's cast rounds
+                as_int32 = self._as_integer(ctx.name, value, DType.INT32) if value.dtype == DType.INT64 else value
                 return exact_float32(ctx, as_int32, "input_as_float")
-            return self._as_float(name, "TimeDistributed", folded) if _is_integer(folded.dtype) else folded
+            if _is_integer(value.dtype):
+                return self._as_float(ctx.name, ctx.class_name, value)
+            return ctx.unary("Identity", value, label="input_as_float32")  # held as float32: now untracked floats
+        if not floating and _is_integer(actual) and actual != DType.BOOL and actual.numpy.itemsize < 4 and                 wanted == "int32":  # 8/16-bit integers into an int32 Input: the same numbers
+            out = ctx.unary("Identity", value, label="input_as_int32") if value.dtype == DType.INT32 else \
+                self._as_integer(ctx.name, value, DType.INT32)
+            self._keras_dtypes[id(out)] = DType.INT32
+            return out
         try:
-            same = isinstance(actual, DType) and wanted is not None and DType.from_any(wanted) == actual
+            same = not floating and wanted is not None and DType.from_any(wanted) == actual
         except (KeyError, TypeError, ValueError):
             same = False
-        if not same:
-            held = getattr(actual, "numpy", actual) if actual is not None else "float"
-            raise Unsupported(f"layer {name!r} (TimeDistributed) of a model whose Input is "
-                              f"{wanted or 'of no saved dtype'}, on {held} inputs (Keras casts them to it; not "
-                              "lowered)")
-        if folded.dtype != actual:  # integers the walk holds as float32: tracked into the fold
-            self._keras_dtypes[id(folded)] = actual
-        return folded
+        if same or actual in WIDE_INTEGERS and wanted in ("int32", "int64"):
+            out = ctx.unary("Identity", value, label=f"input_as_{wanted}") if not same else value
+            if out.dtype != DType.from_any(wanted) or not same:
+                self._keras_dtypes[id(out)] = DType.from_any(wanted)
+            return out
+        return None
 
     def _check_nested_input_casts(self, call: LayerCall, prefix: str, inputs: list[Value],
                                   masks: list[Value | None], entry_casts: list[bool | None] | None = None
@@ -1308,9 +1329,11 @@ class ModelLowering:
         dropped so where the dtype the lowering tracks and the saved config (``entry_casts``,
         :func:`_nested_input_casts`, as :class:`_Gaps` walked it) agree; where they disagree (or the config does not
         tell and the dtypes differ), which mask Keras reads is not known: a gap, named."""
-        if self.keras3 or not is_model(call.entry):
+        if not is_model(call.entry):
             return inputs, masks
         plan = self._plan(call.entry)
+        if self.keras3:
+            return self._keras3_nested_input_casts(call, prefix, plan, inputs), masks
         casts = list(entry_casts or [])
         casts += [None] * (len(masks) - len(casts))
         values, kept = list(inputs), list(masks)
@@ -1332,34 +1355,41 @@ class ModelLowering:
                 values[i], kept[i] = self._nested_input_cast(call, prefix, ref[0], value, actual, wanted), None
         return values, kept
 
+    def _keras3_nested_input_casts(self, call: LayerCall, prefix: str, plan: ModelPlan, inputs: list[Value]
+                                   ) -> list[Value]:
+        """Keras 3's nested Functional (and Sequential) model converts each tensor to its Input's dtype
+        (``Functional._convert_inputs_to_tensors``: a ``tf.cast`` on the TensorFlow backend, floats into an int32
+        Input truncated) before its layers run, then sets the masks it was given on the results: the values cast
+        (:meth:`_nested_input_cast`), the masks kept. The lowering once handed the tensor in uncast."""
+        values = list(inputs)
+        for i, ((ref, config), value) in enumerate(zip(plan.inputs, inputs)):
+            if not isinstance(value, Value):
+                continue
+            wanted = dtype_name((config or {}).get("dtype"))
+            actual = self._keras_dtype(value) or value.dtype
+            try:
+                same = wanted is None or DType.from_any(wanted) == actual
+            except (KeyError, TypeError, ValueError):
+                same = True  # a dtype name the lowering does not know: read as before (the Input's checks name it)
+            if not same:
+                values[i] = self._nested_input_cast(call, prefix, ref[0], value, actual, wanted)
+        return values
+
     def _nested_input_cast(self, call: LayerCall, prefix: str, input_name: str, value: Value, actual: Any,
                            wanted: str | None) -> Value:
-        """tf_keras's ``tf.cast`` of a tensor to a nested model's Input dtype ``wanted`` (its Keras dtype
-        ``actual``): integers and bools to float32 (a new untracked Value: float32 holds them as TF rounds them),
-        float32 to int32 (truncated, INT_MIN for NaN, infinities and magnitudes past int32, as TF's CPU kernel) or to
-        bool (``x != 0``), int32/int64 into each other (TF.js holds both as int32). Other casts are a gap, named
-        (the lowering once read the tensor uncast)."""
-        from .op_layers import float_to_int32
-
+        """A nested model's cast of a tensor to its Input's dtype ``wanted`` (:meth:`_cast_to_input_dtype`); other
+        casts are a gap, named (the lowering once read the tensor uncast)."""
         name = f"{prefix}{call.name}/{input_name}_cast"
         ctx = LayerContext(self.graph, name, call.class_name, call.entry.get("config") or {}, [value], [],
                            self.source, keras3=self.keras3)
         with provenance.scope(self.graph, name):
-            if wanted == "float32" and isinstance(actual, DType) and _is_integer(actual):  # uint8 images too
-                if value.dtype == DType.FLOAT32:  # integers held as float32: the same numbers, now floats
-                    return ctx.unary("Identity", value, label="as_float32")
-                return self._as_float(name, call.class_name, value)
-            if actual == DType.FLOAT32 and value.dtype == DType.FLOAT32 and wanted == "int32":
-                return float_to_int32(ctx, value, "to_int32")
-            if actual == DType.FLOAT32 and value.dtype == DType.FLOAT32 and wanted == "bool":
-                return self._as_integer(name, value, DType.BOOL)
-            if actual in (DType.INT32, DType.INT64) and wanted in ("int32", "int64"):  # TF.js holds both as int32
-                out = ctx.unary("Identity", value, label=f"as_{wanted}")
-                self._keras_dtypes[id(out)] = DType.from_any(wanted)
-                return out
-        raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: tf_keras casts the "
-                          f"{getattr(actual, 'numpy', actual)!s} tensor to the dtype of its input {input_name!r}, "
-                          f"{wanted} (a cast the lowering does not make there)")
+            cast = self._cast_to_input_dtype(ctx, value, actual if actual != DType.FLOAT32 else None, wanted)
+        if cast is None:
+            flavour = "Keras 3" if self.keras3 else "tf_keras"
+            raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: {flavour} casts the "
+                              f"{getattr(actual, 'numpy', actual)!s} tensor to the dtype of its input {input_name!r}, "
+                              f"{wanted} (a cast the lowering does not make there)")
+        return cast
 
     def _check_cast_keeps(self, plan: ModelPlan, call: LayerCall, prefix: str, inputs: list[Value],
                           masks: list[Value | None], its_input: bool) -> None:
