@@ -6,7 +6,8 @@ Cases:
 """
 from __future__ import annotations
 
-from ..ir import Graph
+from ..errors import InputError
+from ..ir import Graph, Node
 from . import Pass, PassResult
 from .graph_edit import Uses
 
@@ -27,6 +28,7 @@ class StripDebugOps(Pass):
         if not doomed:
             return PassResult(0)
         doomed_set = set(doomed)
+        _refuse_reads_of_no_output(graph)
         uses = Uses(graph)  # per-reader rewiring: linear, where graph.replace_all_uses per node is quadratic
         for node in doomed:
             if node.op in PASS_THROUGH and node.inputs:
@@ -38,3 +40,16 @@ class StripDebugOps(Pass):
         dead = graph.remove_dead_nodes()
         graph.remove_nodes(doomed)
         return PassResult.from_counts(removed_debug_ops=len(doomed), removed_dead=len(dead))
+
+
+def _refuse_reads_of_no_output(graph: Graph) -> None:
+    """Refuse a node (or a graph output) that reads a data output of an Assert or PrintV2: TF gives those ops
+    none, and its importer refuses such a graph. Without this check the removal below failed on it with an
+    invariant message ("cannot remove ...") that did not say the input is corrupt (found by the fuzzer: a
+    Relu renamed to Assert)."""
+    readers: list[tuple[str, Node]] = [(node.name, v.producer) for node in graph for v in node.inputs]
+    readers += [(f"the output {key}", v.producer) for key, v in graph.outputs.items()]
+    for reader, producer in readers:
+        if producer.op in NO_OUTPUT:
+            raise InputError(f"{reader} reads an output of {producer.name} ({producer.op}), which has none: "
+                             "the graph is corrupt")

@@ -18,6 +18,12 @@ def write_model_json(doc: dict[str, Any], folder: Path) -> Path:
 
         raise InputError(f"the model's configuration holds a value JSON cannot represent ({err})",
                          hint="TF.js reads model.json as strict JSON; fix the value in the source model") from None
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    try:  # before the file opens: text read from bytes that are not UTF-8 (h5py's surrogate escapes) cannot be written
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        from ..errors import InputError
+
+        raise InputError(f"the model's configuration holds text that is not valid UTF-8 ({err.reason} at "
+                         f"{text[max(err.start - 30, 0):err.start]!r})") from None
+    path.write_bytes(data)
     return path

@@ -452,13 +452,17 @@ def _retype_readers(graph: Graph, handle: Value, dtype: DType, shape: tuple[int,
 def _gather(graph: Graph, node: Node, dtype: DType) -> None:
     """``ResourceGather(handle, ids)`` is ``GatherV2(value, ids, axis=batch_dims)``, the axis of the ids'
     dtype as TF's freezing makes it (so it merges with the graph's other constants as on the TF path)."""
-    batch_dims = int(node.attrs.get("batch_dims", 0))
-    index_dtype = node.attrs.get("Tindices", DType.INT32)
-    index_dtype = index_dtype if index_dtype in (DType.INT32, DType.INT64) else DType.INT32
+    batch_dims, index_dtype = node.attrs.get("batch_dims", 0), node.attrs.get("Tindices")
+    if not (isinstance(index_dtype, DType) and index_dtype in (DType.INT32, DType.INT64)) \
+            or isinstance(batch_dims, bool) or not isinstance(batch_dims, int):
+        # TF's ResourceGather requires Tindices (int32/int64) and an int batch_dims; a missing one was a KeyError
+        raise InputError(f"node {node.name} (ResourceGather) has Tindices={str(index_dtype)[:40]}, batch_dims="
+                         f"{str(batch_dims)[:40]}, where TF's ResourceGather takes int32 or int64 indices and an int "
+                         "batch_dims: the graph is corrupt")
     axis = graph.const(np.asarray(batch_dims, index_dtype.numpy), name=f"{node.name}/axis")
     node.op = "GatherV2"
     node.inputs = [node.inputs[0], node.inputs[1], axis]
-    node.attrs = {"Tparams": dtype, "Tindices": node.attrs["Tindices"], "Taxis": index_dtype,
+    node.attrs = {"Tparams": dtype, "Tindices": index_dtype, "Taxis": index_dtype,
                   "batch_dims": batch_dims}
 
 

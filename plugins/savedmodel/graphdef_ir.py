@@ -18,7 +18,7 @@ from tfjsconv.errors import InputError
 from tfjsconv.ir import Graph, Node, TensorShapeAttr, Value
 
 from . import op_outputs, schema
-from .op_defaults import check_attr_kinds, fill_defaults
+from .op_defaults import check_attr_kinds, check_signatures, fill_defaults
 from .translate import node_attrs, shape_from_proto
 
 
@@ -128,9 +128,12 @@ def _layout(node_def: Any, attrs: Mapping[str, Any], functions: Mapping[str, Any
 
 
 def add_nodes(graph: Graph, node_defs: Sequence[Any], functions: Mapping[str, Any], *,
-              args: Mapping[str, Value] | None = None, keep_control: bool = True) -> dict[str, Node]:
+              args: Mapping[str, Value] | None = None, keep_control: bool = True,
+              tf_signatures: bool = True) -> dict[str, Node]:
     """Add ``node_defs`` to ``graph``, wired. ``args`` (a FunctionDef's arguments by name) switches
-    references to the function-body form ``node:out_arg:i``; without it they are ``node:i``."""
+    references to the function-body form ``node:out_arg:i``; without it they are ``node:i``.
+    ``tf_signatures``: check the nodes against TF's OpDefs (:func:`.op_defaults.check_signatures`); off for a
+    TF.js graph model, whose converter rewrites dtypes (int64 held as int32) away from TF's signatures."""
     in_body = args is not None
     nodes: dict[str, Node] = {}
     layouts: dict[str, op_outputs.Layout] = {}
@@ -181,6 +184,8 @@ def add_nodes(graph: Graph, node_defs: Sequence[Any], functions: Mapping[str, An
             inputs.append(_resolve(ref, nodes, layouts, args, node_def.name))
         node.inputs, node.control_inputs = inputs, controls
     _check_input_counts(nodes.values())
+    if tf_signatures:
+        check_signatures(nodes.values(), functions)
     return nodes
 
 

@@ -6,14 +6,19 @@ op's default is left out (``MatMul`` without ``transpose_a``, ``MaxPool`` withou
 written from TensorFlow's documented op signatures (facts, not code). The TF path and this one then
 give the IR (and ``model.json``) the same attrs, and the dtype rules of :mod:`.op_outputs` see the
 type attrs they need. Attrs of ops not listed stay absent, as TF.js's own defaults then apply.
+
+:func:`check_signatures` then checks every node against TF's full OpDef (``core/ops/data/tf_op_signatures.json``,
+generated from TF's registry): required attrs, allowed types, input counts and dtypes.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from tfjsconv.dtypes import DType
 from tfjsconv.errors import InputError
+from tfjsconv.ir import Node, Value
+from tfjsconv.ops.tf_signatures import ArgSpec, OpSignature, signature
 
 F32, I32, I64 = DType.FLOAT32, DType.INT32, DType.INT64
 _CONV = {"use_cudnn_on_gpu": True, "explicit_paddings": [], "data_format": "NHWC", "dilations": [1, 1, 1, 1]}
@@ -109,3 +114,129 @@ def fill_defaults(op: str, attrs: MutableMapping[str, Any]) -> None:
     for key, value in DEFAULTS.get(op, {}).items():
         if key not in attrs:
             attrs[key] = list(value) if isinstance(value, list) else value
+
+
+#: A tensor's dtype as the check compares it: a DType, a ``DT_`` name for a type the IR cannot hold, or None
+#: (unknown: not checked).
+_Want = DType | str | None
+
+
+def _count(arg: ArgSpec, attrs: Mapping[str, Any]) -> int | None:
+    """How many tensors ``arg`` stands for on a node with ``attrs``; None when unknown (a ``placeholder`` attr of a
+    polymorphic function body, an attr of the wrong kind)."""
+    if arg.list_attr is not None:
+        types = attrs.get(arg.list_attr)
+        return len(types) if isinstance(types, list) and all(isinstance(t, DType) for t in types) else None
+    count = 1 if arg.number_attr is None else attrs.get(arg.number_attr)
+    return None if isinstance(count, bool) or not isinstance(count, int) or count < 0 else count
+
+
+def _arg_dtypes(arg: ArgSpec, attrs: Mapping[str, Any], count: int) -> list[_Want]:
+    """The dtypes of the ``count`` (:func:`_count`) tensors ``arg`` stands for (None entries: a type the node leaves
+    open)."""
+    return list(attrs[arg.list_attr]) if arg.list_attr is not None else [_single(arg, attrs)] * count
+
+
+def _single(arg: ArgSpec, attrs: Mapping[str, Any]) -> _Want:
+    """The dtype of a one-tensor ``arg``: its fixed type or its type attr's value (None if that is no DType)."""
+    if arg.fixed is not None:
+        return arg.fixed
+    value = attrs.get(arg.type_attr)
+    return value if isinstance(value, DType) else None
+
+
+def _dtype_at(args: Sequence[ArgSpec], attrs: Mapping[str, Any], index: int) -> _Want:
+    """The dtype of flat tensor ``index`` of ``args`` (None if unknown), without expanding the counts: a crafted
+    ``N`` of 2^40 must not allocate."""
+    for arg in args:
+        count = _count(arg, attrs)
+        if count is None:
+            return None
+        if index < count:
+            return _arg_dtypes(arg, attrs, count)[index] if arg.list_attr is not None else _single(arg, attrs)
+        index -= count
+    return None
+
+
+def _attr_problems(sig: OpSignature, attrs: Mapping[str, Any]) -> list[str]:
+    """Required attrs missing, type attrs outside their allowed types, int/list attrs under their minimum."""
+    problems = [f"lacks its {name} attr" for name in sig.required if name not in attrs]
+    for name, spec in sig.limited:
+        value = attrs.get(name)
+        if value is None:
+            continue
+        if spec.allowed is not None:
+            types = value if isinstance(value, list) else [value]
+            wrong = [t.short_name for t in types if isinstance(t, DType) and t not in spec.allowed]
+            if wrong:
+                problems.append(f"{name}={','.join(wrong)}, not a type TF's {name} allows")
+        size = value if spec.type == "int" else len(value) if isinstance(value, list) else None
+        if spec.minimum is not None and isinstance(size, int) and size < spec.minimum:
+            problems.append(f"{name}={size}, under TF's minimum {spec.minimum}")
+    return problems
+
+
+def _produced(value: Value, functions: Mapping[str, Any]) -> _Want:
+    """The dtype of ``value`` as TF would give it: from its producer's signature (fixed type, type attr, list attr),
+    or a called function's declared output type. None (not checked) for a producer the table lacks: the reader's
+    own guess (:mod:`.op_outputs`) can be wrong there (``Bitcast``'s output is its ``type``, not its ``T``), and
+    such an op is refused later as unknown to TF.js anyway."""
+    node = value.producer
+    if node.op in functions:
+        return value.dtype
+    sig = signature(node.op)
+    if sig is None:
+        return None
+    if sig.simple_outputs:
+        return _single(sig.outputs[value.index], node.attrs) if value.index < len(sig.outputs) else None
+    return _dtype_at(sig.outputs, node.attrs, value.index)
+
+
+def _name(dtype: DType | str) -> str:
+    return dtype.short_name if isinstance(dtype, DType) else dtype
+
+
+def _input_problems(node: Node, sig: OpSignature, functions: Mapping[str, Any]) -> list[str]:
+    """Inputs whose count or dtype differs from what the signature and the node's attrs say."""
+    if sig.simple_inputs:
+        expected = [_single(arg, node.attrs) for arg in sig.inputs]
+    else:
+        counts = [_count(arg, node.attrs) for arg in sig.inputs]
+        if None in counts:
+            return []
+        if sum(counts) != len(node.inputs):  # before expanding: the counts may be huge
+            return [f"{len(node.inputs)} inputs where its attrs give {sum(counts)}"]
+        expected = [d for arg, count in zip(sig.inputs, counts) for d in _arg_dtypes(arg, node.attrs, count)]
+    if len(expected) != len(node.inputs):
+        return [f"{len(node.inputs)} inputs where its attrs give {len(expected)}"]
+    problems = []
+    for index, (want, value) in enumerate(zip(expected, node.inputs)):
+        if want is None:
+            continue
+        got = _produced(value, functions)
+        if got is not None and got != want:
+            problems.append(f"input {index} is {_name(got)}, expected {_name(want)}")
+    return problems
+
+
+def check_signatures(nodes: Iterable[Node], functions: Mapping[str, Any]) -> None:
+    """Refuse, in one error naming every offending node, what TF's importer refuses against the op's OpDef: a
+    required attr missing, a type attr outside its allowed types, an int or list attr under its minimum, inputs of
+    another count than the attrs give (``ConcatV2`` ``N=3`` with two values) or of another dtype (an ``AddV2``
+    ``T=float`` fed an int32, a ``Select`` with a float condition, a float where a resource handle belongs).
+    Unchecked, such a node crashes a pass or converts to a model whose dtypes lie. The facts are TF's
+    (:mod:`tfjsconv.ops.tf_signatures`); ops the table lacks and function calls are left to later checks (an
+    unknown op is refused anyway). Ref args (TF1 variables) are compared by their value type, as the IR has no
+    refs; TF's importer also feeds a ref to a value arg."""
+    bad = []
+    for node in nodes:
+        sig = None if node.op in functions else signature(node.op)
+        if sig is None:
+            continue
+        problems = _attr_problems(sig, node.attrs) or _input_problems(node, sig, functions)
+        if problems:
+            more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+            bad.append(f"{node.name} ({node.op}: {'; '.join(problems[:3])}{more})")
+    if bad:
+        raise InputError(f"node(s) that TensorFlow's op signatures refuse, the graph is corrupt: {', '.join(bad[:10])}"
+                         + (f" and {len(bad) - 10} more" if len(bad) > 10 else ""))

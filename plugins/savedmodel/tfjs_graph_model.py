@@ -233,7 +233,7 @@ def _graph(doc: dict[str, Any], weights: dict[str, np.ndarray], name: str) -> Gr
         raise InputError(f"the graph model's modelTopology is not a valid GraphDef: {str(err)[:200]}") from None
     graph = Graph(name)
     try:
-        nodes = add_nodes(graph, graph_def.node, {})
+        nodes = add_nodes(graph, graph_def.node, {}, tf_signatures=False)  # TF.js's attrs are not TF's
     except NotTfFree as why:
         raise InputError(f"cannot read the graph model: {why.detail}") from None
     except TfjsconvError:
