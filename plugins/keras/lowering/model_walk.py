@@ -1342,10 +1342,7 @@ class ModelLowering:
                 continue
             wanted = dtype_name((config or {}).get("dtype"))
             actual = self._keras_dtype(value) or value.dtype
-            try:
-                same = wanted is None or DType.from_any(wanted) == actual
-            except (KeyError, TypeError, ValueError):
-                same = None
+            same = _has_input_dtype(actual, wanted)
             if mask is not None and (same is None or same == (casts[i] is True) or not same and casts[i] is not True):
                 raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: tf_keras casts the masked "
                                   f"{getattr(actual, 'numpy', actual)!s} tensor to the dtype of its input {ref[0]!r}, "
@@ -1367,11 +1364,7 @@ class ModelLowering:
                 continue
             wanted = dtype_name((config or {}).get("dtype"))
             actual = self._keras_dtype(value) or value.dtype
-            try:
-                same = wanted is None or DType.from_any(wanted) == actual
-            except (KeyError, TypeError, ValueError):
-                same = True  # a dtype name the lowering does not know: read as before (the Input's checks name it)
-            if not same:
+            if _has_input_dtype(actual, wanted) is False:  # (None: a name the lowering does not know, read as before)
                 values[i] = self._nested_input_cast(call, prefix, ref[0], value, actual, wanted)
         return values
 
@@ -1779,6 +1772,15 @@ def _narrow_operands(cls: str, op: Any, dtypes: list[DType | str | None], layer:
 
 #: The negations: TensorFlow has no unsigned kernel for them.
 NEGATIONS = frozenset({KERAS_OP_PREFIX + "Negative", "math.negative"})
+
+
+def _has_input_dtype(actual: Any, wanted: str | None) -> bool | None:
+    """Whether a tensor of Keras dtype ``actual`` already has a nested model's Input dtype ``wanted`` (no saved dtype:
+    it has), so that Keras does not cast it; None for a dtype name the lowering does not know."""
+    try:
+        return wanted is None or DType.from_any(wanted) == actual
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _is_integer(dtype: DType | None) -> bool:
