@@ -271,3 +271,18 @@ def graph_model_refusal(folder: Path, model: Any) -> str:
     with pytest.raises(UsageError) as err:
         tfjsconv.convert(folder / "m.keras", folder / "out", output_format="tfjs_graph_model")
     return str(err.value)
+
+
+def lowering_refusal(path: Path) -> str:
+    """The lowering's gap message for the Keras file ``path`` (one line), checking the refusal points to
+    ``--loader=tensorflow`` and wrote nothing at ``{path}.out``."""
+    import pytest
+
+    import tfjsconv
+    from tfjsconv.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        tfjsconv.convert(path, Path(f"{path}.out"), output_format="tfjs_graph_model")
+    assert "--loader=tensorflow" in str(err.value.hint)
+    assert not Path(f"{path}.out").exists()
+    return " ".join(str(err.value).split())

@@ -15,7 +15,6 @@ weights from its checkpoint. What stays refused is named.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import _is_keras3  # noqa: E402
+from keras_models import _is_keras3, lowering_refusal  # noqa: E402
 from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 FLAVORS = ["keras3.keras", "keras3.h5", "tf_keras.h5"]
@@ -170,18 +169,6 @@ def test_tf_keras_saved_model_reads_the_wrapped_models_weights_from_its_checkpoi
         _verify(tmp_path / "out", inputs, outputs)
 
 
-def _refusal(path: Path) -> str:
-    """The conversion's gap message (the lowering refuses; nothing written)."""
-    import tfjsconv
-    from tfjsconv.errors import UsageError
-
-    with pytest.raises(UsageError) as err:
-        tfjsconv.convert(path, Path(f"{path}.out"), output_format="tfjs_graph_model")
-    assert "--loader=tensorflow" in str(err.value.hint)
-    assert not Path(f"{path}.out").exists()
-    return " ".join(str(err.value).split())
-
-
 def test_what_stays_refused_is_named(tmp_path):
     """A mask into a wrapped model whose layer reads it (Keras 3 hands each step's mask to its GlobalAveragePooling1D),
     tf_keras's wrapped model whose output carries a mask it makes, int32 inputs into an int16 Input, a gap inside the
@@ -193,26 +180,26 @@ def test_what_stays_refused_is_named(tmp_path):
     keras.Model(img, L.TimeDistributed(reader, name="td_reader")(L.Masking(0.0)(img))).save(tmp_path / "reader.keras")
     assert re.search(r"does not cover 1 layer: 'td_reader' \(mask into TimeDistributed\(Sequential\): Keras 3 hands "
                      r"each step's mask to the wrapped model, whose 'global_average_pooling1d\w*' "
-                     r"\(GlobalAveragePooling1D\) does not just hand it on\)", _refusal(tmp_path / "reader.keras"))
+                     r"\(GlobalAveragePooling1D\) does not just hand it on\)", lowering_refusal(tmp_path / "reader.keras"))
 
     ids = keras.Input((None, 4), name="ids", dtype="int32")
     inner = keras.Sequential([keras.Input((4,), dtype="int16"), L.Dense(2)], name="inner")
     keras.Model(ids, L.TimeDistributed(inner, name="td_ids")(ids)).save(tmp_path / "ids.keras")
-    assert "'td_ids' (TimeDistributed) of a model whose Input is int16, on int32 inputs" in _refusal(tmp_path / "ids.keras")
+    assert "'td_ids' (TimeDistributed) of a model whose Input is int16, on int32 inputs" in lowering_refusal(tmp_path / "ids.keras")
 
     x = keras.Input((3, 6, 6, 3), name="x")
     gap = keras.Sequential([keras.Input((6, 6, 3)), L.Resizing(4, 4, interpolation="bicubic", name="bicubic")],
                            name="gap")
     keras.Model(x, L.TimeDistributed(gap, name="td_gap")(x)).save(tmp_path / "gap.keras")
     assert "does not cover 1 layer: 'td_gap/bicubic' (Resizing: interpolation='bicubic')" in \
-        _refusal(tmp_path / "gap.keras")
+        lowering_refusal(tmp_path / "gap.keras")
 
     x = keras.Input((3, 4), name="x")
     shared = L.Dense(4, name="shared_dense")
     wrapped = keras.Sequential([keras.Input((4,)), shared, L.Dense(2)], name="wrapped")
     keras.Model(x, [L.TimeDistributed(wrapped, name="td_shared")(x), shared(x)]).save(tmp_path / "shared.keras")
     assert "does not cover 1 layer: 'td_shared' (TimeDistributed: its 'shared_dense' (Dense) is used in other places " \
-           "too, and a .keras archive saves its weights once" in _refusal(tmp_path / "shared.keras")
+           "too, and a .keras archive saves its weights once" in lowering_refusal(tmp_path / "shared.keras")
 
     tf_keras = pytest.importorskip("tf_keras")
     T = tf_keras.layers
@@ -221,4 +208,4 @@ def test_what_stays_refused_is_named(tmp_path):
                                 name="maker")
     tf_keras.Model(img2, T.TimeDistributed(maker, name="td_maker")(img2)).save(tmp_path / "maker.h5")
     assert "does not cover 1 layer: 'td_maker' (TimeDistributed(Sequential): tf_keras gives its output the mask the " \
-           "wrapped model's 'inner_masking' (Masking) makes)" in _refusal(tmp_path / "maker.h5")
+           "wrapped model's 'inner_masking' (Masking) makes)" in lowering_refusal(tmp_path / "maker.h5")

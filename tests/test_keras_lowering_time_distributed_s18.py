@@ -17,7 +17,6 @@ cannot load it back.)
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import _is_keras3  # noqa: E402
+from keras_models import _is_keras3, lowering_refusal  # noqa: E402
 from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 FLAVORS = ["keras3.keras", "keras3.h5", "tf_keras.h5"]
@@ -128,18 +127,6 @@ def test_time_distributed_models_on_integers_lower_and_match_keras(converted, tf
     verify_runs(path, runs)
 
 
-def _refusal(path: Path) -> str:
-    """The conversion's gap message (the lowering refuses; nothing written)."""
-    import tfjsconv
-    from tfjsconv.errors import UsageError
-
-    with pytest.raises(UsageError) as err:
-        tfjsconv.convert(path, Path(f"{path}.out"), output_format="tfjs_graph_model")
-    assert "--loader=tensorflow" in str(err.value.hint)
-    assert not Path(f"{path}.out").exists()
-    return " ".join(str(err.value).split())
-
-
 def test_what_stays_refused_is_named(tmp_path):
     """int32 ids cast to an int16 Input (Keras wraps them), floats cast to an int64 Input, and tf_keras's wrapped
     model whose output carries the mask its Embedding makes (the wrapper's output would carry it)."""
@@ -149,13 +136,13 @@ def test_what_stays_refused_is_named(tmp_path):
                               name="narrow")
     keras.Model(ids, L.TimeDistributed(narrow, name="td_int16")(ids)).save(tmp_path / "int16.keras")
     assert "does not cover 1 layer: 'td_int16' (TimeDistributed) of a model whose Input is int16, on int32 inputs " \
-           "(Keras casts them to it; not lowered)" in _refusal(tmp_path / "int16.keras")
+           "(Keras casts them to it; not lowered)" in lowering_refusal(tmp_path / "int16.keras")
 
     x = keras.Input((None, 4), name="x")
     embed = keras.Sequential([keras.Input((4,), dtype="int64"), L.Embedding(10, 2), L.Flatten()], name="embed")
     keras.Model(x, L.TimeDistributed(embed, name="td_float")(x)).save(tmp_path / "float.keras")
     assert "does not cover 1 layer: 'td_float' (TimeDistributed) of a model whose Input is int64, on float inputs " \
-           "(Keras casts them to it; not lowered)" in _refusal(tmp_path / "float.keras")
+           "(Keras casts them to it; not lowered)" in lowering_refusal(tmp_path / "float.keras")
 
     tf_keras = pytest.importorskip("tf_keras")
     T = tf_keras.layers
@@ -165,4 +152,4 @@ def test_what_stays_refused_is_named(tmp_path):
     tf_keras.Model(ids2, T.TimeDistributed(carried, name="td_carried")(ids2)).save(tmp_path / "carried.h5")
     assert re.search(r"does not cover 1 layer: 'td_carried' \(TimeDistributed\(Sequential\): tf_keras gives its "
                      r"output the mask the wrapped model's 'emb' \(Embedding\) makes\)",
-                     _refusal(tmp_path / "carried.h5"))
+                     lowering_refusal(tmp_path / "carried.h5"))

@@ -680,7 +680,8 @@ def _nested_input_casts(plan: ModelPlan, call: LayerCall, keras3: bool | None) -
     except InputError:
         return [None] * len(refs)
     casts: list[bool | None] = []
-    for i, (ref, wanted) in enumerate(zip(refs, [*_nested_input_dtypes(call), *[None] * len(refs)])):
+    wanted_dtypes = [dtype_name((config or {}).get("dtype")) for _, config in inner.inputs]  # the plan read once
+    for i, (ref, wanted) in enumerate(zip(refs, [*wanted_dtypes, *[None] * len(refs)])):
         given = None if plan.sequential else dtype_name(_saved_output_dtype(plan, ref))
         if i < len(inner.inputs) and wanted is None:
             casts.append(False)  # no dtype named: kept as given (as the walk has always read it)
