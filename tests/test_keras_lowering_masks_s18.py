@@ -30,7 +30,7 @@ pytest.importorskip("h5py")
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf_keras")
 
-from keras_models import randomize, save_with_outputs  # noqa: E402
+from keras_models import lowering_refusal, randomize, save_with_outputs  # noqa: E402
 from test_keras_lowering import _verify, convert_poisoned, layer_gaps_of  # noqa: E402
 
 
@@ -108,15 +108,6 @@ def test_tf_keras_nested_casts_stack_and_v1_resize_masks_match_keras(converted, 
     _verify(Path(f"{path}.out"), inputs, outputs)
 
 
-def _refused(path: Path) -> str:
-    import tfjsconv
-    from tfjsconv.errors import UsageError
-
-    with pytest.raises(UsageError) as err:
-        tfjsconv.convert(path, path.parent / "out", output_format="tfjs_graph_model")
-    return " ".join(str(err.value).split())
-
-
 def test_what_stays_refused_is_named_by_conversion_and_layer_gaps(tmp_path):
     """rot90 by a multiple of 4 on a masked tensor: named. An Activation of int32 ids keeps them int32 (its config
     says float32): a cast of it to int32, or a nested model with an int32 Input called on it, is named by
@@ -128,7 +119,7 @@ def test_what_stays_refused_is_named_by_conversion_and_layer_gaps(tmp_path):
     model = k.Model(ids, [k.layers.LSTM(3)(tf.image.rot90(e, k=0)),
                           k.layers.GlobalAveragePooling1D()(tf.image.rot90(e, 4))])
     model.save(tmp_path / "rot90.h5")
-    message = _refused(tmp_path / "rot90.h5")
+    message = lowering_refusal(tmp_path / "rot90.h5")
     assert re.search(r"'tf\.image\.rot90(_\d+)?' \(TFOpLambda: TensorFlow returns the masked input tensor itself "
                      r"when Keras runs eagerly \(model\(x\) keeps its mask\), but a new tensor when traced", message), \
         message
@@ -141,7 +132,7 @@ def test_what_stays_refused_is_named_by_conversion_and_layer_gaps(tmp_path):
     assert any(re.match(r"'tf\.cast(_\d+)?' \(TFOpLambda: a cast to int32 of a masked int32 tensor whose saved config "
                         r"tells another dtype", g) for g in gaps), gaps
     model.save(tmp_path / "cast.h5")
-    message = _refused(tmp_path / "cast.h5")
+    message = lowering_refusal(tmp_path / "cast.h5")
     assert re.search(r"'tf\.cast(_\d+)?' \(TFOpLambda: a cast to int32 of a masked int32 tensor whose saved config "
                      r"tells another dtype", message), message
 
@@ -152,6 +143,6 @@ def test_what_stays_refused_is_named_by_conversion_and_layer_gaps(tmp_path):
     assert any(g.startswith("'inner' (Functional: called on a masked int32 tensor whose saved config tells another "
                             "dtype") for g in gaps), gaps
     model.save(tmp_path / "nested.h5")
-    message = _refused(tmp_path / "nested.h5")
+    message = lowering_refusal(tmp_path / "nested.h5")
     assert "'inner' (Functional: called on a masked int32 tensor whose saved config tells another dtype" in message, \
         message

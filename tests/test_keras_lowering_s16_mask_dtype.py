@@ -4,7 +4,7 @@ it) depends on the tensor's real dtype, which a Masking of int32 ids does not sa
 Found in session 16: ``Masking(0)`` of int32 ids, then ``tf.cast(m, tf.int32)``, then GlobalAveragePooling1D: Keras
 averages the unmasked steps (the cast returns the masked tensor), the lowering read the Masking's float32 and
 averaged every step, off by 0.8 on cpu and wasm, unnamed. The walk now follows the dtype back through the layers
-that keep their input's (``model_walk._saved_output_dtype``): the same-dtype cast is a named gap, as any other.
+that keep their input's (``call_facts.saved_output_dtype``): the same-dtype cast is a named gap, as any other.
 """
 from __future__ import annotations
 

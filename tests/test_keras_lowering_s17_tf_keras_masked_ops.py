@@ -5,7 +5,7 @@ tf_keras's ``TFOpLambda`` supports no masking, so its output carries no mask in 
 ``convert_to_tensor(x)``, ``nn.dropout(x, rate=0)`` and ``image.central_crop(x, 1.0)`` hand back the very object
 ``x``, and with it the mask tf_keras set on it (``x._keras_mask``): the LSTM or masked GlobalAveragePooling1D after
 them reads that mask. The lowering hands it on where the saved config says the dtype stays
-(``model_walk._returns_its_input``), checked again on the dtypes it tracks. Converted with TensorFlow, Keras and
+(``call_facts.returns_input_itself``), checked again on the dtypes it tracks. Converted with TensorFlow, Keras and
 tf_keras poisoned, run in TF.js (cpu, wasm) and compared with Keras's own ``model(x)``: the ids hold padded, unpadded
 and fully padded rows (GlobalAveragePooling1D's NaN), the Masking inputs zero steps, the int32 steps ids that Keras
 sums exactly. A cast whose saved config tells another dtype than the one Keras computes in (an Activation of int32 ids
@@ -25,7 +25,7 @@ pytest.importorskip("h5py")
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf_keras")
 
-from keras_models import randomize, save_with_outputs  # noqa: E402
+from keras_models import lowering_refusal, randomize, save_with_outputs  # noqa: E402
 from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
 
 
@@ -91,15 +91,6 @@ def test_tf_keras_ops_returning_their_masked_input_hand_the_mask_on(converted, t
     _verify(Path(f"{path}.out"), inputs, outputs)
 
 
-def _refused(path: Path) -> str:
-    import tfjsconv
-    from tfjsconv.errors import UsageError
-
-    with pytest.raises(UsageError) as err:
-        tfjsconv.convert(path, path.parent / "out", output_format="tfjs_graph_model")
-    return " ".join(str(err.value).split())
-
-
 def test_casts_the_saved_dtypes_cannot_decide_stay_refused_by_name(tmp_path):
     """An Activation of int32 ids keeps them int32 (its config says float32): ``tf.cast(a, tf.int32)`` returns them
     with their mask, which the GlobalAveragePooling1D after it reads; the lowering, which once dropped that mask, now
@@ -112,7 +103,7 @@ def test_casts_the_saved_dtypes_cannot_decide_stay_refused_by_name(tmp_path):
     steps = k.Input((5, 2), dtype="int32", name="steps")
     a = k.layers.Activation("relu", name="relu")(k.layers.Masking(0, name="masking")(steps))
     k.Model(steps, k.layers.GlobalAveragePooling1D()(tf.cast(a, tf.int32))).save(tmp_path / "int.h5")
-    message = _refused(tmp_path / "int.h5")
+    message = lowering_refusal(tmp_path / "int.h5")
     assert re.search(r"'tf\.cast(_\d+)?' \(TFOpLambda: a cast to int32 of a masked int32 tensor whose saved config "
                      r"tells another dtype", message), message
     assert "--loader=tensorflow" in message
@@ -120,13 +111,13 @@ def test_casts_the_saved_dtypes_cannot_decide_stay_refused_by_name(tmp_path):
     inner = k.Sequential([k.layers.Embedding(10, 4, mask_zero=True)], name="inner")
     ids = k.Input((6,), dtype="int32", name="ids")
     k.Model(ids, k.layers.LSTM(3)(tf.cast(inner(ids), tf.float32))).save(tmp_path / "nested.h5")
-    message = _refused(tmp_path / "nested.h5")
+    message = lowering_refusal(tmp_path / "nested.h5")
     assert re.search(r"'tf\.cast(_\d+)?' \(TFOpLambda: TensorFlow returns the masked input tensor itself", message), \
         message
 
     e = k.layers.Embedding(10, 4, mask_zero=True)(ids)
     k.Model(ids, [k.layers.LSTM(3)(tf.image.rot90(e, k=0)), k.layers.GlobalAveragePooling1D()(tf.image.rot90(e, 4))]
             ).save(tmp_path / "rot90.h5")
-    message = _refused(tmp_path / "rot90.h5")
+    message = lowering_refusal(tmp_path / "rot90.h5")
     assert re.search(r"does not cover 2 layers: 'tf\.image\.rot90(_\d+)?' \(TFOpLambda: TensorFlow returns the masked "
                      r"input tensor itself.*'tf\.image\.rot90_\d+' \(TFOpLambda: TensorFlow returns", message), message

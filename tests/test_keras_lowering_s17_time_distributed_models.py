@@ -171,7 +171,7 @@ def test_tf_keras_saved_model_reads_the_wrapped_models_weights_from_its_checkpoi
 
 def test_what_stays_refused_is_named(tmp_path):
     """A mask into a wrapped model whose layer reads it (Keras 3 hands each step's mask to its GlobalAveragePooling1D),
-    tf_keras's wrapped model whose output carries a mask it makes, int32 inputs into an int16 Input, a gap inside the
+    tf_keras's wrapped model whose output carries a mask it makes, float inputs into an int16 Input, a gap inside the
     wrapped model (named by its path through the wrapper), and a layer inside it also called outside it in a
     ``.keras`` archive (saved once; its ``.h5`` copies convert)."""
     L = keras.layers
@@ -182,10 +182,11 @@ def test_what_stays_refused_is_named(tmp_path):
                      r"each step's mask to the wrapped model, whose 'global_average_pooling1d\w*' "
                      r"\(GlobalAveragePooling1D\) does not just hand it on\)", lowering_refusal(tmp_path / "reader.keras"))
 
-    ids = keras.Input((None, 4), name="ids", dtype="int32")
+    reals = keras.Input((None, 4), name="reals")
     inner = keras.Sequential([keras.Input((4,), dtype="int16"), L.Dense(2)], name="inner")
-    keras.Model(ids, L.TimeDistributed(inner, name="td_ids")(ids)).save(tmp_path / "ids.keras")
-    assert "'td_ids' (TimeDistributed) of a model whose Input is int16, on int32 inputs" in lowering_refusal(tmp_path / "ids.keras")
+    keras.Model(reals, L.TimeDistributed(inner, name="td_ids")(reals)).save(tmp_path / "ids.keras")
+    assert "'td_ids' (TimeDistributed) of a model whose Input is int16, on float inputs" in \
+        lowering_refusal(tmp_path / "ids.keras")
 
     x = keras.Input((3, 6, 6, 3), name="x")
     gap = keras.Sequential([keras.Input((6, 6, 3)), L.Resizing(4, 4, interpolation="bicubic", name="bicubic")],

@@ -13,7 +13,7 @@ from tfjsconv.ir import Graph
 
 from ..op_calls import with_plain_op_nodes
 from .model_walk import ModelLowering
-from .model_walk import layer_gaps as _layer_gaps
+from .layer_gaps import layer_gaps as _layer_gaps
 from .registry import Unsupported
 from .weights import LayerWeights, h5_layer_weights, v3_layer_weights
 

@@ -26,7 +26,7 @@ INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "Spatia
                       # Keras 3: cast to the compute dtype, then ``return images`` unless training
                       "Solarization", "CutMix", "RandomErasing", "RandomGaussianBlur", "RandomPerspective",
                       "RandomElasticTransform", "AugMix", "RandAugment", "RandomSharpness",
-                      # Keras 3: ``return images`` as given, integers too (see model_walk.INTEGER_KEEPING_LAYERS)
+                      # Keras 3: ``return images`` as given, integers too (see integer_dtypes.INTEGER_KEEPING_LAYERS)
                       "RandomInvert", "RandomColorJitter", "RandomGrayscale", "RandomHue", "RandomSaturation",
                       "RandomPosterization", "RandomColorDegeneration", "MixUp")
 
@@ -145,18 +145,20 @@ def reversible_embedding(ctx: LayerContext) -> Value:
     return ctx.scalar_op("Mul", capped, float(cap), "soft_capped")
 
 
-def _wrap_negative_ids(ctx: LayerContext, ids: Value, rows: int) -> Value:
+def _wrap_negative_ids(ctx: LayerContext, ids: Value, rows: int | Value) -> Value:
     """Keras 3's ``ops.take`` reads an id ``-rows <= i < 0`` as ``i + rows`` (numpy's and JAX's fill mode), where
     ``GatherV2`` would fail: ``where(ids < 0, ids + rows, ids)`` (past rank 4, which webgl's ``SelectV2`` lacks,
-    ``ids + rows · (ids < 0)``). Ids out of range either way still fail in TF.js, as they do in TensorFlow."""
+    ``ids + rows · (ids < 0)``). Ids out of range either way still fail in TF.js, as they do in TensorFlow. ``rows``:
+    a number, or an int32 scalar known at run time."""
+    rows_value = rows if isinstance(rows, Value) else ctx.ints(rows, "rows")
     negative = ctx.op("Less", [ids, ctx.ints(0, "zero")], dtype=DType.BOOL, shape=ids.shape, label="negative_ids")
     if len(ids.shape or ()) <= 4:
-        shifted = ctx.op("AddV2", [ids, ctx.ints(rows, "rows")], shape=ids.shape, label="shifted_ids")
+        shifted = ctx.op("AddV2", [ids, rows_value], shape=ids.shape, label="shifted_ids")
         return ctx.op("SelectV2", [negative, shifted, ids], {"T": DType.INT32}, dtype=DType.INT32, shape=ids.shape,
                       label="wrapped_ids")
     negative = ctx.op("Cast", [negative], {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False},
                       dtype=DType.INT32, shape=ids.shape, label="negative_ids_int")
-    shift = ctx.op("Mul", [negative, ctx.ints(rows, "rows")], shape=ids.shape, label="negative_ids_shift")
+    shift = ctx.op("Mul", [negative, rows_value], shape=ids.shape, label="negative_ids_shift")
     return ctx.op("AddV2", [ids, shift], shape=ids.shape, label="wrapped_ids")
 
 

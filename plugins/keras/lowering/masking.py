@@ -154,7 +154,7 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
     """The output indices that carry a mask after one call whose inputs carry ``masked``, or None when the
     layer cannot take those masks. ``keras3`` None (flavour unknown) answers as if any flavour could mask.
     ``its_input``: the walk knows that this call hands back its one input tensor itself (a tf_keras ``tf.cast`` to
-    the dtype that tensor has, ``add_n`` of one tensor: ``model_walk._returns_its_input``), so the mask Keras set on
+    the dtype that tensor has, ``add_n`` of one tensor: ``call_facts.returns_input_itself``), so the mask Keras set on
     that object rides on at run time, though op layers drop masks in the graph Keras saved."""
     if makes_mask(class_name, config):  # the new mask replaces the input's (compute_mask reads only the values)
         return {0}

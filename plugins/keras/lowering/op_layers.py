@@ -476,7 +476,7 @@ def _concat(c: OpCall) -> Value:
 def _stack(c: OpCall) -> Value:
     items = c.arguments.get("values")
     if isinstance(items, TensorArg) and c.value("axis", 0) == 0:  # ``tf.stack(x)``: TF's convert_to_tensor(x), x
-        return c.tensor("values")  # itself (the mask tf_keras set on it rides on: model_walk._returns_its_input)
+        return c.tensor("values")  # itself (the mask tf_keras set on it rides on: call_facts.returns_input_itself)
     if isinstance(items, list) and any(isinstance(v, TensorArg) for v in items) and \
             not all(isinstance(v, TensorArg) for v in items):  # ``tf.stack([1, tf.shape(x)[1], 1])``
         return _stacked(c, "values", c.value("axis", 0))
@@ -763,39 +763,41 @@ def _int64_cast(c: OpCall, x: Value) -> Value:
     """A cast to int64 (``tf.cast(x, tf.int64)``, ``compat.v1.to_int64``), an int64 Value as a model input's is
     (TF.js holds both as int32; later layers treat it as they treat int64 ids). Of int32 and bools exact; of float32
     TF's CPU cast (truncated toward zero; NaN and magnitudes of 2^63 or more give INT64_MIN), exact within int32's
-    range and beyond it the int64's low 32 bits (:func:`_float_int64_low_bits`), the wrap-around every int64 value
+    range and beyond it the int64's low 32 bits (:func:`float_to_int64_low_bits`), the wrap-around every int64 value
     past int32's range takes in TF.js."""
     if x.dtype == DType.INT64:
         return c.ctx.unary("Identity", x)
     if x.dtype == DType.FLOAT32:
-        x = _float_int64_low_bits(c, x)
+        x = float_to_int64_low_bits(c.ctx, x)
     if x.dtype not in (DType.INT32, DType.BOOL):
         raise c.gap(f"a cast of a {x.dtype.value} tensor to int64")
     return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT64, "Truncate": False}, dtype=DType.INT64,
                     shape=x.shape, label="to_int64")
 
 
-def _float_int64_low_bits(c: OpCall, x: Value) -> Value:
+def float_to_int64_low_bits(ctx: LayerContext, x: Value, label: str = "int64") -> Value:
     """The low 32 bits (as int32) of TF's float32-to-int64 cast: :func:`float_to_int32` below 2^31 in magnitude;
     from 2^31 to 2^63, where every float32 is a whole number, ``x - floor(x / 2^32)·2^32`` (exact in float32) moved
     into int32's range; 0 (INT64_MIN's low bits) for NaN and from 2^63 on."""
-    ctx = c.ctx
-    truncated = float_to_int32(ctx, x, "small")
-    low = ctx.binary("Sub", x, ctx.scalar_op("Mul", ctx.unary("Floor", ctx.scalar_op("Mul", x, 2.0**-32, "turns"),
-                                                                  label="whole_turns"), 2.0**32, "turned"),
-                     label="low_bits")
-    high = ctx.op("GreaterEqual", [low, ctx.floats(2.0**31, "sign_bit")], dtype=DType.BOOL, shape=x.shape,
-                  label="sign_bit_set")
-    signed = _select(c, high, ctx.scalar_op("Sub", low, 2.0**32, "wrapped"), low, "signed_low_bits")
-    magnitude = ctx.unary("Abs", x, label="magnitude")
-    small = ctx.op("Less", [magnitude, ctx.floats(_INT32_LIMIT, "int32_limit")], dtype=DType.BOOL, shape=x.shape,
-                   label="within_int32")  # NaN compares False
-    within = ctx.op("Less", [magnitude, ctx.floats(2.0**63, "int64_limit")], dtype=DType.BOOL, shape=x.shape,
-                    label="within_int64")
-    large = _select(c, within, signed, ctx.floats(0.0, "int64_min_low_bits"), "low_bits_or_zero")
-    as_int = ctx.exact_cast(_select(c, small, ctx.floats(0.0, "small_placeholder"), large, "large_part"),
-                            DType.INT32, "large_int32")
-    return _select(c, small, truncated, as_int, "int64_low_bits")
+    def select(condition: Value, a: Value, b: Value, name: str) -> Value:
+        return ctx.op("SelectV2", [condition, a, b], {"T": a.dtype}, dtype=a.dtype, shape=x.shape,
+                      label=f"{label}_{name}")
+
+    truncated = float_to_int32(ctx, x, f"{label}_small")
+    turns = ctx.unary("Floor", ctx.scalar_op("Mul", x, 2.0**-32, f"{label}_turns"), label=f"{label}_whole_turns")
+    low = ctx.binary("Sub", x, ctx.scalar_op("Mul", turns, 2.0**32, f"{label}_turned"), label=f"{label}_low_bits")
+    high = ctx.op("GreaterEqual", [low, ctx.floats(2.0**31, f"{label}_sign_bit")], dtype=DType.BOOL, shape=x.shape,
+                  label=f"{label}_sign_bit_set")
+    signed = select(high, ctx.scalar_op("Sub", low, 2.0**32, f"{label}_wrapped"), low, "signed_low_bits")
+    magnitude = ctx.unary("Abs", x, label=f"{label}_magnitude")
+    small = ctx.op("Less", [magnitude, ctx.floats(_INT32_LIMIT, f"{label}_int32_limit")], dtype=DType.BOOL,
+                   shape=x.shape, label=f"{label}_within_int32")  # NaN compares False
+    within = ctx.op("Less", [magnitude, ctx.floats(2.0**63, f"{label}_int64_limit")], dtype=DType.BOOL, shape=x.shape,
+                    label=f"{label}_within_int64")
+    large = select(within, signed, ctx.floats(0.0, f"{label}_int64_min_low_bits"), "low_bits_or_zero")
+    as_int = ctx.exact_cast(select(small, ctx.floats(0.0, f"{label}_small_placeholder"), large, "large_part"),
+                            DType.INT32, f"{label}_large_int32")
+    return select(small, truncated, as_int, "low_bits")
 
 
 def _narrowing_cast(c: OpCall, x: Value, dtype: DType) -> Value:
@@ -1382,7 +1384,7 @@ def _getitem(c: OpCall) -> Value:
 # -- more math: float-only unary ops, NaN-free divisions, logsumexp ----------------------------------------
 def _float_op(op: str, *names: str) -> Callable[[OpCall], Value]:
     """An op of float32 tensors (``tan``, ``asin`` ..., ``atan2``; Keras 3 casts integers to float32 first, which the
-    walk does for it, :data:`.model_walk.FLOAT_COMPUTING_OPS`; TF refuses them)."""
+    walk does for it, :data:`.integer_dtypes.FLOAT_COMPUTING_OPS`; TF refuses them)."""
     def lower(c: OpCall) -> Value:
         values = c.pair(*names) if len(names) == 2 else (c.tensor(names[0]),)
         if any(v.dtype != DType.FLOAT32 for v in values):
@@ -1606,10 +1608,11 @@ def _gather(c: OpCall) -> Value:
 
 
 def _take_along_axis(c: OpCall) -> Value:
-    """Keras 3 ``take_along_axis(x, indices, axis)`` of indices as long as ``x`` on every other axis (sizes known but
-    the batch: Keras would broadcast 1 against n there), negative ones wrapped as Keras does. Keras gathers with
+    """Keras 3 ``take_along_axis(x, indices, axis)``, negative indices wrapped as Keras does. Keras gathers with
     ``batch_dims=1``, which TF.js's wasm computes wrongly: rows flattened and one GatherV2 at ``row · size + index``
-    (an index outside ``[0, size)`` made -1, so that TF.js raises where TensorFlow does)."""
+    (an index outside ``[0, size)`` made -1, so that TF.js raises where TensorFlow does). Where a size besides the
+    axis is unknown, or ``x`` and the indices differ in one (1 against n), both are first broadcast to each other's
+    sizes at run time as Keras does (:func:`_take_along_axis_runtime`)."""
     from .core import _wrap_negative_ids
     from .dynamic_shape import runtime_range
 
@@ -1618,12 +1621,15 @@ def _take_along_axis(c: OpCall) -> Value:
     if c.value("axis", None) is None:
         raise c.gap("axis=None (Keras 3 takes from the flattened tensor, batch included)")
     axis = _axis(c, c.value("axis"), len(shape))
-    size, count = shape[axis], index_shape[axis] if len(index_shape) == len(shape) else None
-    if not isinstance(c.arguments.get("indices"), TensorArg) or ids.dtype != DType.INT32 or size is None or \
-            count is None or any(i != axis and (a != b or (a is None and i)) for i, (a, b) in
-                                 enumerate(zip(shape, index_shape))):
+    if not isinstance(c.arguments.get("indices"), TensorArg) or ids.dtype != DType.INT32 or \
+            len(index_shape) != len(shape) or any(i != axis and a is not None and b is not None and a != b and
+                                                  1 not in (a, b) for i, (a, b) in enumerate(zip(shape, index_shape))):
         raise c.gap(f"{ids.dtype.value} indices of shape {list(index_shape)} into shape {list(shape)} along axis {axis}"
-                    " (lowered for sizes equal and known besides the axis and the batch)")
+                    " (Keras cannot broadcast them against each other)")
+    size, count = shape[axis], index_shape[axis]
+    if size is None or count is None or any(i != axis and (a != b or (a is None and i)) for i, (a, b) in
+                                            enumerate(zip(shape, index_shape))):
+        return _take_along_axis_runtime(c, x, ids, axis)
     ids = _wrap_negative_ids(c.ctx, ids, size)
     perm = [i for i in range(len(shape)) if i != axis] + [axis]
     moved = [c.ctx.transpose(v, perm, f"{label}_axis_last") if axis != len(shape) - 1 else v
@@ -1632,19 +1638,65 @@ def _take_along_axis(c: OpCall) -> Value:
     rows = c.ctx.reshape(moved[1], [None, count], "rows")
     starts = c.ctx.op("Mul", [runtime_range(c.ctx, rows, 0, "row"), c.ctx.ints(size, "size")], shape=(None,),
                       label="row_starts")
-    positions = c.ctx.binary("AddV2", rows, c.ctx.expand_dims(starts, 1, "row_starts_column"), label="positions")
-    bounds = [c.ctx.op(op, [rows, c.ctx.ints(bound, f"{label}_bound")], dtype=DType.BOOL, shape=rows.shape,
-                       label=label) for op, bound, label in (("GreaterEqual", 0, "from_first"),
-                                                             ("Less", size, "before_end"))]
-    inside = c.ctx.op("LogicalAnd", bounds, dtype=DType.BOOL, shape=rows.shape, label="inside")
-    positions = _select(c, inside, positions, c.ctx.ints(-1, "outside"), "checked_positions")
-    taken = c.ctx.op("GatherV2", [values, positions, c.ctx.ints(0, "axis")],
-                     {"Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
-                     dtype=x.dtype, shape=rows.shape, label="taken")
-    out = c.ctx.reshape(taken, [*(shape[i] for i in perm[:-1]), count], "taken_rows")
+    out = c.ctx.reshape(_gather_rows(c, values, rows, starts, c.ctx.ints(size, "size_bound")),
+                        [*(shape[i] for i in perm[:-1]), count], "taken_rows")
     if axis == len(shape) - 1:
         return out
     return c.ctx.transpose(out, [perm.index(i) for i in range(len(shape))], "axis_back")
+
+
+def _gather_rows(c: OpCall, values: Value, rows: Value, starts: Value, size: Value) -> Value:
+    """``values[starts[r] + rows[r, j]]`` (``values`` flat, ``rows`` the ``[rows, count]`` indices into rows of
+    ``size``): a position outside ``[0, size)`` becomes -1, which TF.js's GatherV2 raises on as TensorFlow's does."""
+    positions = c.ctx.binary("AddV2", rows, c.ctx.expand_dims(starts, 1, "row_starts_column"), label="positions")
+    bounds = [c.ctx.op("GreaterEqual", [rows, c.ctx.ints(0, "from_first_bound")], dtype=DType.BOOL, shape=rows.shape,
+                       label="from_first"),
+              c.ctx.op("Less", [rows, size], dtype=DType.BOOL, shape=rows.shape, label="before_end")]
+    inside = c.ctx.op("LogicalAnd", bounds, dtype=DType.BOOL, shape=rows.shape, label="inside")
+    positions = _select(c, inside, positions, c.ctx.ints(-1, "outside"), "checked_positions")
+    return c.ctx.op("GatherV2", [values, positions, c.ctx.ints(0, "axis")],
+                    {"Tparams": values.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                    dtype=values.dtype, shape=rows.shape, label="taken")
+
+
+def _take_along_axis_runtime(c: OpCall, x: Value, ids: Value, axis: int) -> Value:
+    """``take_along_axis`` where sizes are known only at run time or broadcast: as Keras's TensorFlow backend, ``x``
+    and the indices are broadcast to each other's sizes on every axis but ``axis`` (``BroadcastArgs`` of their run-time
+    shapes: Keras's ``maximum`` of them, the same for every pair Keras can broadcast, and both fail on the others),
+    negative indices wrapped by the run-time size, then the rows gathered as :func:`_take_along_axis` does."""
+    from .core import _wrap_negative_ids
+    from .dynamic_shape import reshape_to, runtime_range, runtime_sizes, runtime_size
+
+    ctx = c.ctx
+    rank = len(ctx.shape(x))
+    perm = [i for i in range(rank) if i != axis] + [axis]
+    x, ids = (ctx.transpose(v, perm, f"{label}_axis_last") if axis != rank - 1 else v
+              for v, label in ((x, "x"), (ids, "indices")))
+    shape, index_shape = ctx.shape(x), ctx.shape(ids)
+    lead = tuple(a if b == 1 else b if a == 1 else a if a is not None else b
+                 for a, b in zip(shape[:-1], index_shape[:-1]))
+    sizes = ctx.op("BroadcastArgs", [runtime_sizes(ctx, x, 0, -1, "x_lead"), runtime_sizes(ctx, ids, 0, -1, "ids_lead")],
+                   dtype=DType.INT32, shape=(rank - 1,), label="broadcast_sizes")
+    x_last, count = runtime_sizes(ctx, x, rank - 1, rank, "x_axis"), runtime_sizes(ctx, ids, rank - 1, rank, "ids_axis")
+
+    def broadcast(value: Value, last: Value, static_last: int | None, label: str) -> Value:
+        target = ctx.op("ConcatV2", [sizes, last, ctx.ints(0, f"{label}_target_axis")], {"N": 2, "Tidx": DType.INT32},
+                        dtype=DType.INT32, shape=(rank,), label=f"{label}_target")
+        return ctx.op("BroadcastTo", [value, target], {"Tidx": DType.INT32}, shape=(*lead, static_last),
+                      label=f"{label}_broadcast")
+
+    x = broadcast(x, x_last, shape[-1], "x")
+    ids = broadcast(ids, count, index_shape[-1], "indices")
+    size = ctx.ints(shape[-1], "size") if shape[-1] is not None else runtime_size(ctx, x, rank - 1, "size")
+    ids = _wrap_negative_ids(ctx, ids, size)
+    values = ctx.reshape(x, [None], "values")
+    rows = reshape_to(ctx, ids, [[-1], count], (None, index_shape[-1]), "rows")
+    starts = ctx.op("Mul", [runtime_range(ctx, rows, 0, "row"), size], shape=(None,), label="row_starts")
+    out = reshape_to(ctx, _gather_rows(c, values, rows, starts, size), [sizes, count], (*lead, index_shape[-1]),
+                     "taken_rows")
+    if axis == rank - 1:
+        return out
+    return ctx.transpose(out, [perm.index(i) for i in range(rank)], "axis_back")
 
 
 def _identity(c: OpCall) -> Value:

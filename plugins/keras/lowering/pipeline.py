@@ -1,6 +1,6 @@
 """Keras 3's ``Pipeline``: a plain layer that calls its ``layers`` one after the other.
 
-The model walk lowers a Pipeline call as it lowers a nested Sequential model (``model_walk._runs_layers``): each
+The model walk lowers a Pipeline call as it lowers a nested Sequential model (``call_facts.runs_layers``): each
 inner layer by its own lowering, a Pipeline or a Functional/Sequential model inside it by the walk, with their weights
 read by their paths (:mod:`.weights`: ``<pipeline>/layers/<key>`` in ``.keras`` archives, the innermost layer named in
 a weight's name in ``.h5`` files). That matches Keras:

@@ -80,7 +80,7 @@ def _per_inner_layer(entry: dict[str, Any], path: tuple[str, ...], of: LayerWeig
 
 def _weight_owners(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """The layers that own weights in a (possibly nested) model or Pipeline, or a model a TimeDistributed wraps,
-    in order (nesting is bounded by ``model_walk._check_nesting``)."""
+    in order (nesting is bounded by ``layer_gaps.check_nesting``)."""
     entry = wrapped_model(entry) or entry
     if not is_model(entry) and entry.get("class_name") not in LAYER_LISTS:
         return [entry]

@@ -304,7 +304,7 @@ def time_distributed_model(ctx: LayerContext, run: Callable[[Value], Value]) -> 
     folds it, the model's layers lowered on that by ``run`` (the walk's nested-model lowering, each layer with its
     own weights), and its one output unfolded. Keras computes each step's call of the model alone (Keras 3) or the
     folded batch at once (tf_keras); the layers lowered here (at inference, no mask from outside the model reaching
-    them: :meth:`.model_walk._Gaps._time_distributed_model`) compute each row alone, so both are the same numbers."""
+    them: :meth:`.layer_gaps.LayerGaps._time_distributed_model`) compute each row alone, so both are the same numbers."""
     check_call_kwargs(ctx, ())
     shape = ctx.shape()
     if len(ctx.inputs) != 1 or len(shape) < 3:

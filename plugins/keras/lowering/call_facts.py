@@ -1,0 +1,376 @@
+"""What one layer call does to its inputs, read off the saved config: whether it returns its input tensor itself
+(so the mask Keras set on it rides on), which dtype the config gives a tensor, which casts a nested model's Inputs
+make, and which masks a call is given. Shared by the model walk (:mod:`.model_walk`) and its gap finder
+(:mod:`.layer_gaps`), so both judge a call the same way.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tfjsconv.errors import InputError
+
+from ..configs import LAYER_LISTS, dtype_name, is_model
+from ..op_calls import CALLS_KEY, OP_ARGUMENTS_KEY, is_op_layer
+from .context import STATE_KEYWORD
+from .integer_dtypes import INTEGER_KEEPING_LAYERS, integer_relu, plain_relu
+from .masking import explicit_masks
+from .model_plan import LayerCall, ModelPlan, Ref, call_inputs, model_plan
+
+#: Op functions that TensorFlow may answer with their input tensor itself (``convert_to_tensor`` to its own dtype;
+#: ``real``/``conj``, which always do, hand the mask on: masking.returns_its_input).
+_IDENTITY_OPS = frozenset({"keras.ops.ConvertToTensor"})
+_IDENTITY_TF_FUNCTIONS = frozenset({"convert_to_tensor", "convert_to_tensor_v2", "convert_to_tensor_v2_with_dispatch"})
+#: Casts: the input itself when it already has the target dtype (``tf.cast``, Keras 3's TensorFlow backend).
+TF_CASTS = frozenset({"cast", "dtypes.cast", "math.cast"})
+
+
+def may_return_its_input(plan: ModelPlan, call: LayerCall) -> bool:
+    """An op call that may give back the very tensor it reads (a cast to the tensor's own dtype, unknown dtypes
+    included): Keras's ``_keras_mask`` on that object then reaches later layers at run time although the op drops
+    the mask in the symbolic graph Keras saved (Keras 3's ``Cast``, tf_keras's ``tf.cast``)."""
+    cls, config = call.class_name, call.entry.get("config") or {}
+    function = config.get("function") if cls == "TFOpLambda" else None
+    if cls in _IDENTITY_OPS or function in _IDENTITY_TF_FUNCTIONS:
+        return True
+    if function in _CENTRAL_CROPS | ROT90S | V1_RESIZES:  # some arguments: the image itself (session 17)
+        return _image_may_return_its_input(call, function, plan)
+    if function == "stack":
+        return _stacks_one_tensor(call)
+    if cls != "keras.ops.Cast" and function not in TF_CASTS:
+        return False
+    target, source = cast_dtypes(plan, call)
+    return not isinstance(target, str) or not isinstance(source, str) or source.startswith("mixed") or \
+        target == source
+
+
+def cast_dtypes(plan: ModelPlan, call: LayerCall) -> tuple[str | None, str | None]:
+    """The dtype a cast call names and the dtype of the tensor it reads, as the saved config tells them (None: not
+    told)."""
+    cls, config = call.class_name, call.entry.get("config") or {}
+    recorded = config.get(CALLS_KEY)
+    node = recorded[call.key] if isinstance(recorded, list) and 0 <= call.key < len(recorded) else None
+    refs = call_inputs(call.node)
+    if cls == "keras.ops.Cast":
+        target = (config.get(OP_ARGUMENTS_KEY) or {}).get("dtype")
+        args = node.get("args") if isinstance(node, dict) else None
+        first = args[0] if isinstance(args, list) and args and isinstance(args[0], dict) else {}
+        source = (first.get("config") or {}).get("dtype")
+    else:
+        target = _tf_cast_target(call)
+        source = saved_output_dtype(plan, refs[0]) if refs else None
+    return dtype_name(target), dtype_name(source)
+
+
+def _tf_cast_target(call: LayerCall) -> Any:
+    """The ``dtype`` a tf_keras ``tf.cast`` call was given, as its saved node records it (None: not told)."""
+    return tf_call_kwargs(call).get("dtype")
+
+
+def _stacks_one_tensor(call: LayerCall) -> bool:
+    """A tf_keras ``tf.stack(x)`` given one tensor, not a list, along axis 0: TF's ``stack`` returns
+    ``convert_to_tensor(x)``, ``x`` itself (any other axis raises), so its mask rides on. Its saved node records that
+    tensor itself as the first argument (a list is recorded as a list)."""
+    config = call.entry.get("config") or {}
+    recorded = config.get(CALLS_KEY)
+    node = recorded[call.key] if isinstance(recorded, list) and 0 <= call.key < len(recorded) else None
+    one = isinstance(node, list) and bool(node) and isinstance(node[0], str) and len(call_inputs(call.node)) == 1
+    return one and tf_call_kwargs(call).get("axis", 0) == 0
+
+
+def tf_call_kwargs(call: LayerCall) -> dict[str, Any]:
+    """The arguments a tf_keras TFOpLambda call of one tensor was given beside it, by name, as its saved node records
+    them (tf_keras names positional ones too: ``tf.cast(x, tf.float32)`` saves ``{"dtype": "float32"}``)."""
+    config = call.entry.get("config") or {}
+    recorded = config.get(CALLS_KEY)
+    node = recorded[call.key] if isinstance(recorded, list) and 0 <= call.key < len(recorded) else None
+    items = [node] if isinstance(node, list) and node and isinstance(node[0], str) else []
+    return items[0][3] if items and len(items[0]) > 3 and isinstance(items[0][3], dict) else {}
+
+
+#: ``tf.image`` functions that TensorFlow answers with the image itself for some arguments: ``central_crop`` with
+#: ``central_fraction=1.0`` (eagerly and traced alike: its mask handed on, :func:`returns_input_itself`), ``rot90`` with
+#: ``k`` a multiple of 4 (eagerly only: Keras's ``model(x)`` keeps the mask, a traced graph's ``case`` makes a new
+#: tensor) and v1 ``resize`` to the image's own static size: a masked input to the latter two is a gap.
+_CENTRAL_CROPS = frozenset({"image.central_crop", "compat.v1.image.central_crop"})
+ROT90S = frozenset({"image.rot90", "compat.v1.image.rot90"})
+V1_RESIZES = frozenset({"compat.v1.image.resize", "compat.v1.image.resize_images"})
+
+
+def _image_may_return_its_input(call: LayerCall, function: str, plan: ModelPlan | None = None) -> bool:
+    """Whether a ``tf.image`` call of :data:`_CENTRAL_CROPS`/:data:`ROT90S`/:data:`V1_RESIZES` may hand back its
+    input tensor (arguments not told: it may)."""
+    kwargs = tf_call_kwargs(call)
+    if function in _CENTRAL_CROPS:
+        fraction = kwargs.get("central_fraction")
+        return not isinstance(fraction, (int, float)) or fraction == 1.0
+    if function in ROT90S:
+        k = kwargs.get("k", 1)
+        return not isinstance(k, int) or k % 4 == 0
+    return plan is None or _v1_resize_keeps(plan, call) is not False
+
+
+#: Layers whose output has their one input's shape (walked back to a model Input for a static image size).
+_SHAPE_KEEPING_LAYERS = frozenset({
+    "Masking", "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+    "ActivityRegularization", "Identity", "Activation", "ReLU", "LeakyReLU", "ELU", "BatchNormalization"})
+
+
+def _static_input_shape(plan: ModelPlan, ref: Ref) -> list[Any] | None:
+    """The static shape of a tensor as the saved config tells it: a model Input's (``batch_input_shape``), through
+    :data:`_SHAPE_KEEPING_LAYERS` and the functions that return their one input; None elsewhere (not read)."""
+    inputs = {(r[0], r[1]): cfg for r, cfg in plan.inputs}
+    budget = len(plan.producers) + 1
+    while budget > 0 and not plan.sequential:
+        budget -= 1
+        if (ref[0], ref[1]) in inputs:
+            config = inputs[(ref[0], ref[1])] or {}
+            shape = config.get("batch_input_shape") or config.get("batch_shape")
+            return list(shape) if isinstance(shape, list) else None
+        producer = plan.producers.get((ref[0], ref[1]))
+        refs = call_inputs(producer.node) if producer is not None else []
+        function = (producer.entry.get("config") or {}).get("function") if producer is not None else None
+        if len(refs) != 1 or ref[2] != 0 or not (producer.class_name in _SHAPE_KEEPING_LAYERS or
+                                                 producer.class_name == "TFOpLambda" and
+                                                 function in _ITS_ONE_INPUT_TF_FUNCTIONS):
+            return None
+        ref = refs[0]
+    return None
+
+
+def _v1_resize_keeps(plan: ModelPlan, call: LayerCall) -> bool | None:
+    """Whether a tf_keras ``tf.compat.v1.image.resize``/``resize_images`` call hands back its images themselves:
+    TF's ``_resize_images_common(skip_resize_if_same=True)`` returns the (rank-4) images when the target size is
+    their static height and width (eagerly and traced alike); a rank-3 image is expanded and squeezed, a new tensor,
+    as is any other size. None: the config does not tell (the static size not read, the aspect ratio preserved)."""
+    kwargs, refs = tf_call_kwargs(call), call_inputs(call.node)
+    size = kwargs.get("size")
+    if len(refs) != 1 or kwargs.get("preserve_aspect_ratio") or not isinstance(size, list) or len(size) != 2 or \
+            not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
+        return None
+    shape = _static_input_shape(plan, refs[0])
+    if shape is not None and len(shape) == 3:
+        return False
+    if shape is None or len(shape) != 4 or not all(isinstance(v, int) for v in shape[1:3]):
+        return None
+    return list(shape[1:3]) == list(size)
+
+
+#: tf_keras TF functions that TensorFlow answers with their one input tensor itself: ``add_n``/``accumulate_n`` of a
+#: list of one tensor (TFOpLambda drops ``name``, TF's only other reason to make a new one), ``convert_to_tensor``
+#: (TF raises on another dtype), ``nn.dropout`` (its lowering takes rate 0 only, where TF returns ``x``).
+_ITS_ONE_INPUT_TF_FUNCTIONS = frozenset({"math.add_n", "add_n", "math.accumulate_n", "nn.dropout",
+                                         *_IDENTITY_TF_FUNCTIONS})
+
+
+def returns_input_itself(plan: ModelPlan, call: LayerCall, keras3: bool | None) -> bool:
+    """A tf_keras op call that surely gives back the very tensor it reads, so that the mask tf_keras set on that
+    object (``_keras_mask``) reaches the later layers at run time, as ``tf.cast``'s ``if x.dtype == dtype: return x``
+    does: a cast to the dtype the saved config says its input has (checked again on the lowered dtypes, see
+    :meth:`ModelLowering._check_cast_keeps`), or a function of :data:`_ITS_ONE_INPUT_TF_FUNCTIONS` given one tensor.
+    A Sequential model's calls name no input tensors: not decided (the walk keeps those a gap)."""
+    config = call.entry.get("config") or {}
+    if keras3 is not False or plan.sequential or call.class_name != "TFOpLambda":
+        return False
+    function = config.get("function")
+    if function in TF_CASTS:
+        target, source = cast_dtypes(plan, call)
+        return isinstance(target, str) and isinstance(source, str) and not source.startswith("mixed") and \
+            target == source
+    if function in _CENTRAL_CROPS:  # central_fraction=1.0: ``return image``, eagerly and traced
+        fraction = tf_call_kwargs(call).get("central_fraction")
+        return isinstance(fraction, (int, float)) and fraction == 1.0 and len(call_inputs(call.node)) == 1
+    if function == "stack":  # ``tf.stack(x)`` of one tensor, not a list: ``convert_to_tensor(x)``, eagerly and traced
+        return _stacks_one_tensor(call)
+    if function in V1_RESIZES:  # to the images' own static size: ``return images``, eagerly and traced
+        return _v1_resize_keeps(plan, call) is True
+    return function in _ITS_ONE_INPUT_TF_FUNCTIONS and len(call_inputs(call.node)) == 1
+
+
+def nested_input_casts(plan: ModelPlan, call: LayerCall, keras3: bool | None) -> list[bool | None]:
+    """For each tensor a tf_keras nested model is called on: whether tf_keras casts it to another dtype, its Input's
+    (``Functional._run_internal_graph`` sets the given masks on the caller's tensors, then
+    ``_conform_to_reference_input`` casts each): True, a new tensor without the mask, so the inner layers read none;
+    False, the tensor itself (its mask read inside); None, the saved config does not tell (checked again on the
+    lowered dtypes, :meth:`ModelLowering._check_nested_input_casts`). Keras 3, or not a model: False each."""
+    refs = [("", 0, 0)] if plan.sequential else call_inputs(call.node)
+    if keras3 is not False or not is_model(call.entry):
+        return [False] * len(refs)
+    try:
+        inner = model_plan(call.entry, source="a nested model")
+    except InputError:
+        return [None] * len(refs)
+    casts: list[bool | None] = []
+    wanted_dtypes = [dtype_name((config or {}).get("dtype")) for _, config in inner.inputs]  # the plan read once
+    for i, (ref, wanted) in enumerate(zip(refs, [*wanted_dtypes, *[None] * len(refs)])):
+        given = None if plan.sequential else dtype_name(saved_output_dtype(plan, ref))
+        if i < len(inner.inputs) and wanted is None:
+            casts.append(False)  # no dtype named: kept as given (as the walk has always read it)
+        elif not isinstance(wanted, str) or not isinstance(given, str) or given.startswith("mixed"):
+            casts.append(None)
+        else:
+            casts.append(wanted != given)
+    return casts
+
+
+def _keeps_integers_despite_config(call: LayerCall) -> bool:
+    """A tf_keras layer that returns integers for integer inputs although its config's dtype says float32: a
+    relu/linear Activation, a ReLU without slope, a nearest UpSampling2D (the lowering tracks the integers' dtype)."""
+    cls, config = call.class_name, call.entry.get("config") or {}
+    return plain_relu(cls, config) or integer_relu(cls, config) or \
+        cls == "UpSampling2D" and config.get("interpolation", "nearest") == "nearest"
+
+
+def _held_dtype(plan: ModelPlan, ref: Ref) -> Any:
+    """The dtype Keras gives a tensor as far as the config tells it: :func:`saved_output_dtype`, but through the
+    layers of :func:`_keeps_integers_despite_config` (and the integer-keeping ones between) their input's, as the
+    lowering tracks it. Where the two differ, a cast's or a nested model's decision on the mask is not known from the
+    config (the lowering refuses it by name; :class:`LayerGaps` names it so too)."""
+    budget = len(plan.producers) + 1
+    while budget > 0 and not plan.sequential:
+        budget -= 1
+        producer = plan.producers.get((ref[0], ref[1]))
+        refs = call_inputs(producer.node) if producer is not None and not is_op_layer(producer.class_name) and \
+            not is_model(producer.entry) else []
+        if len(refs) != 1 or not (producer.class_name in INTEGER_KEEPING_LAYERS or
+                                  _keeps_integers_despite_config(producer)):
+            break
+        ref = refs[0]
+    return saved_output_dtype(plan, ref)
+
+
+def config_dtype_unsure(plan: ModelPlan, ref: Ref) -> str | None:
+    """The dtype the lowering will track for ``ref`` when the saved config tells another one (:func:`_held_dtype`),
+    else None."""
+    if plan.sequential:
+        return None
+    held, saved = dtype_name(_held_dtype(plan, ref)), dtype_name(saved_output_dtype(plan, ref))
+    return held if isinstance(held, str) and isinstance(saved, str) and held != saved else None
+
+
+def cast_dtype_unsure(plan: ModelPlan, call: LayerCall, keras3: bool | None) -> str | None:
+    """For a tf_keras ``tf.cast`` whose input's dtype the saved config tells otherwise than the lowering tracks it
+    (:func:`config_dtype_unsure`) and the cast's target is one of the two: that tracked dtype (a masked input then is
+    a gap, as :meth:`ModelLowering._check_cast_keeps` refuses it); else None (to a third dtype: a new tensor either
+    way)."""
+    function = (call.entry.get("config") or {}).get("function")
+    refs = call_inputs(call.node)
+    if keras3 is not False or call.class_name != "TFOpLambda" or function not in TF_CASTS or not refs:
+        return None
+    held = config_dtype_unsure(plan, refs[0])
+    target, saved = cast_dtypes(plan, call)
+    return held if held is not None and target in (held, saved) else None
+
+
+def saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
+    """The dtype of a tensor as the saved config tells it (None: not told): a model input's own; through the layers
+    that keep their input's dtype (a Masking of int32 ids gives int32, though its config says float32) the input's;
+    an op layer's output is not told (its config dtype is the layer's, not the function's result), but for tf_keras's
+    ``tf.cast`` (the dtype it names) and the functions that return their one input (:data:`_ITS_ONE_INPUT_TF_FUNCTIONS`:
+    that input's); a nested Functional model's output as inside it (tf_keras casts a nested model's inputs to its
+    Inputs' dtypes); else the producing layer's dtype. Followed step by step, at most once through each call (the
+    chain is untrusted)."""
+    inputs = {(r[0], r[1]): cfg for r, cfg in plan.inputs}
+    budget = len(plan.producers) + 1
+    while budget > 0:
+        budget -= 1
+        key = (ref[0], ref[1])
+        if key in inputs:
+            return (inputs[key] or {}).get("dtype")
+        producer = plan.producers.get(key)
+        function = (producer.entry.get("config") or {}).get("function") if producer is not None and \
+            producer.class_name == "TFOpLambda" and ref[2] == 0 else None
+        if function in TF_CASTS:
+            return _tf_cast_target(producer)
+        if function in _ITS_ONE_INPUT_TF_FUNCTIONS and len(call_inputs(producer.node)) == 1:
+            ref = call_inputs(producer.node)[0]
+            continue
+        if producer is not None and is_model(producer.entry) and producer.class_name != "Sequential":
+            try:  # into the nested model (a finite config: each step goes one level deeper)
+                plan = model_plan(producer.entry, source="a nested model")
+            except InputError:
+                return None
+            if plan.sequential or not 0 <= ref[2] < len(plan.outputs):
+                return None
+            ref, inputs = plan.outputs[ref[2]], {(r[0], r[1]): cfg for r, cfg in plan.inputs}
+            budget += len(plan.producers) + 1
+            continue
+        if producer is None or is_op_layer(producer.class_name):
+            return None
+        if producer.class_name not in INTEGER_KEEPING_LAYERS:
+            return (producer.entry.get("config") or {}).get("dtype")
+        refs = call_inputs(producer.node)
+        if len(refs) != 1:
+            return None
+        ref = refs[0]
+    return None
+
+
+def runs_layers(entry: dict[str, Any]) -> bool:
+    """A nested model, or a Keras 3 Pipeline: it calls its layers in turn, each with the mask the one before left on
+    its output (Keras runs them eagerly), so it is walked as a Sequential model (weights under its path)."""
+    return is_model(entry) or entry.get("class_name") in LAYER_LISTS
+
+
+def takes_states(lowerings: dict[str, Any], class_name: str) -> bool:
+    """An RNN layer whose lowering reads ``initial_state`` (tensors after the sequence, or a keyword)."""
+    lowering = lowerings.get(class_name)
+    return lowering is not None and STATE_KEYWORD in lowering.keywords
+
+
+def given_mask(plan: ModelPlan, call: LayerCall, unmasked: bool = False) -> Ref | None:
+    """The tensor a call was given as ``mask=`` (Keras 3 records it, tf_keras keeps it in kwargs), see
+    :func:`_given_masks`; Softmax also takes a float32 model input (a weight, ``> 0.5`` in Keras 3, ``1 - m``
+    scaled in tf_keras)."""
+    given = _given_masks(plan, call, 1, unmasked)
+    return given[0] if given else None
+
+
+def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool) -> list[Ref] | None:
+    """The ``count`` tensors a call was given as ``mask=``, each a bool model input, or, when the call's inputs
+    carry no tracked mask (``unmasked``), a tensor a layer computed (``ops.not_equal(ids, 0)``, a TFOpLambda): Keras
+    passes exactly that tensor to ``call``, and the walk reads its lowered value (checked to be bool,
+    :meth:`ModelLowering._given_values`). A computed mask beside a tracked one stays a gap unless Keras 3 recorded
+    the tracked one (:func:`.mask_origins.is_recorded_mask`)."""
+    recorded = call.recorded_masks
+    inputs = {ref: config for ref, config in plan.inputs}
+    dtypes = ("bool", None, "float32") if call.class_name == "Softmax" else ("bool",)
+    if len(recorded) != count or not all(
+            dtype_name(inputs[r].get("dtype")) in dtypes if r in inputs else
+            unmasked and not plan.sequential and (r[0], r[1]) in plan.producers for r in recorded):
+        return None
+    return list(recorded)
+
+
+def given_per_input(plan: ModelPlan, call: LayerCall, count: int) -> list[Ref | None] | None:
+    """The mask a nested model call (whose inputs carry no tracked mask) was given for each of its ``count`` inputs:
+    ``mask=m`` / ``mask=[m1, m2]`` (:func:`_given_masks`), or a list with None entries, ``mask=[m, None]``: both
+    flavours set each tensor on its input and leave a None one's input unmasked (Keras 3 skips it, tf_keras sets
+    None; its input carries no mask either way). None when the call was given something else (a gap)."""
+    try:
+        listed = explicit_masks(call.node)
+    except ValueError:  # one tensor, or nested lists
+        listed = None
+    if listed is None or None not in listed:
+        return _given_masks(plan, call, count, True)
+    inputs = {ref: config for ref, config in plan.inputs}
+    if len(listed) != count or all(r is None for r in listed) or not all(
+            r is None or (dtype_name(inputs[r].get("dtype")) == "bool" if r in inputs else
+                          not plan.sequential and (r[0], r[1]) in plan.producers) for r in listed):
+        return None
+    return listed
+
+
+def given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int) -> list[Ref | None] | None:
+    """``inner([x, y], mask=[m, None])`` where an input carries a tracked mask: the list (None entries kept) when
+    its tensors are bool model inputs, else None. Keras 3 records a mask it fills in itself as the list of the inputs'
+    masks, never None for a masked input, and a model input in it is that input's mask either way; so a None entry
+    beside a tracked mask was given explicitly: Keras 3 then keeps that input's own mask, tf_keras sets None."""
+    try:
+        listed = explicit_masks(call.node)
+    except ValueError:
+        return None
+    inputs = {ref: config for ref, config in plan.inputs}
+    if listed is None or None not in listed or len(listed) != count or not all(
+            r is None or r in inputs and dtype_name(inputs[r].get("dtype")) == "bool" for r in listed):
+        return None
+    return listed

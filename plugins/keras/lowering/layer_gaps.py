@@ -1,0 +1,479 @@
+"""The gaps of a model config: every layer call the lowering cannot lower exactly, named before any lowering runs.
+
+:func:`layer_gaps` walks the plan as :class:`.model_walk.ModelLowering` does (the same call facts from
+:mod:`.call_facts`), without building a graph, so a refusal names every gap at once.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tfjsconv.errors import InputError
+
+from ..configs import LAYER_LISTS, MODEL_CLASSES, dtype_name, entry_name, is_model, plain, top_level_layers
+from ..op_calls import is_op_layer
+from .call_facts import (
+    ROT90S,
+    cast_dtype_unsure,
+    cast_dtypes,
+    config_dtype_unsure,
+    given_beside_tracked,
+    given_mask,
+    given_per_input,
+    may_return_its_input,
+    nested_input_casts,
+    returns_input_itself,
+    runs_layers,
+    saved_output_dtype,
+    takes_states,
+)
+from .integer_dtypes import FLOAT_DTYPES, INPUT_DTYPES, INTEGER_OUTPUT_LAYERS
+from .keras_names import is_keras_layer_class, unknown_activations
+from .mask_origins import MaskOrigin, is_recorded_mask
+from .masking import (
+    EXPLICIT_MASK_LAYERS,
+    GIVEN_MASK_READERS,
+    drops_mask,
+    explicit_masks,
+    makes_mask,
+    mask_gap,
+    masked_outputs,
+    output_origin,
+    passes_mask,
+    returns_its_input,
+    time_distributed_makes_mask,
+)
+from .model_plan import (
+    MASK_KEYWORD,
+    MAX_NESTING,
+    LayerCall,
+    MaskDeletions,
+    ModelPlan,
+    Ref,
+    attended_inputs,
+    call_inputs,
+    mask_chain,
+    model_plan,
+)
+from .pipeline import first_layer_reads_given_mask
+from .registry import loaded_lowerings
+from .weights import _weight_owners, wrapped_model
+
+
+def layer_gaps(model_config: dict[str, Any], source: str | None = None, *, keras3: bool | None = None) -> list[str]:
+    """Every layer (as ``'name' (Class: why)``) the lowering does not cover; empty when it covers the model.
+
+    Nested models are looked into (their layers named ``outer/inner``); a mask that reaches a layer
+    which does not take masks is a gap (``mask into X``). Models nested too deeply, and layer classes or
+    activation functions Keras does not have, are an InputError (no path could load them).
+    """
+    cls = model_config.get("class_name")
+    if cls not in MODEL_CLASSES:
+        return [f"a {cls} model"]
+    return LayerGaps(loaded_lowerings(), keras3).of(plain(model_config), source)
+
+
+class LayerGaps:
+    """The gaps of a model and of the models nested in it, with the masks each model's outputs carry."""
+
+    def __init__(self, lowerings: dict[str, Any], keras3: bool | None = None) -> None:
+        self.lowerings = lowerings
+        #: The Keras flavour that saved the model (merge masks differ); None: unknown, masks counted for either.
+        self.keras3 = keras3
+        self.gaps: list[str] = []
+        #: Names Keras itself does not have: no path can load them, so they are refused, not left to TensorFlow.
+        self.unknown: list[str] = []
+        self._masked_outputs: dict[tuple[int, tuple[bool, ...]], list[bool]] = {}
+
+    def of(self, model: dict[str, Any], source: str | None) -> list[str]:
+        self.source = source or "the model config"
+        if self.keras3 is None:
+            self.keras3 = _saved_by_keras3(model)
+        _check_nesting(model, source or "the model")
+        self._model(model, "")
+        if self.unknown:
+            raise InputError(f"{source + ': ' if source else ''}{'; '.join(dict.fromkeys(self.unknown))}",
+                             hint="the file is corrupt or was edited by hand; save the model again with Keras")
+        return list(dict.fromkeys(self.gaps))
+
+    def _model(self, model: dict[str, Any], prefix: str, in_masked: tuple[bool, ...] = ()) -> list[bool]:
+        """Gaps of ``model`` (layers named with ``prefix``) whose inputs carry masks where ``in_masked`` says;
+        returns which of its outputs carry a mask."""
+        key = (id(model), in_masked)
+        if key in self._masked_outputs:
+            return self._masked_outputs[key]
+        plan = model_plan(model, source=self.source)
+        for _, config in plan.inputs:
+            dtype = dtype_name(config.get("dtype"))
+            if dtype not in INPUT_DTYPES or config.get("sparse") or config.get("ragged"):
+                self.gaps.append(f"{prefix}{config.get('name')!r} (InputLayer: a {dtype} input)")
+        masked: dict[Ref, MaskOrigin | None] = {}  # the mask each tensor carries, by where it was made
+        if any(in_masked):  # masks from the calling model (never one that a call inside recorded)
+            refs_in = [("", 0, 0)] if plan.sequential else [ref for ref, _ in plan.inputs]
+            masked.update({ref: ("outer", prefix) for ref, flag in zip(refs_in, in_masked) if flag})
+        deletions = MaskDeletions(plan) if self.keras3 and not plan.sequential else None
+        for call in plan.calls:
+            name, cls, config = f"{prefix}{call.name}", call.class_name, call.entry.get("config") or {}
+            refs = [("", 0, 0)] if plan.sequential else call_inputs(call.node)
+            if takes_states(self.lowerings, cls):
+                refs = refs[:1]  # an RNN reads the sequence's mask; its initial states' are not used
+            origins = [masked[r] for r in refs if masked.get(r) is not None]
+            # a nested model or Pipeline reading an unseen mask runs on its input unmasked (walked so below), and
+            # its outputs' masks are the run-time ones: Keras 3 records none for them, so later calls read those
+            unseen = deletions.unseen(call, [r for r in refs if masked.get(r) is not None]) if deletions else set()
+            if deletions and is_model(call.entry) and call.recorded_masks and \
+                    not deletions.sets_again_in_order(call) and (  # followed by MaskDeletions.unseen otherwise
+                    again := [r for r in refs if masked.get(r) is not None and deletions.deleted_before(call, r)
+                              and _mask_read_later(plan, deletions, call, r, bool(prefix))]):
+                self.gaps.append(f"{name!r} ({cls}: Keras sets its recorded mask on {again[0][0]!r} again, after "
+                                 "Keras 3's MultiHeadAttention deleted it, for the readers that run later)")
+            if deletions and not call.recorded_masks and (changed := [r for r in refs if r in deletions.divergent]):
+                self.gaps.append(f"{name!r} ({cls}: reads the mask of {changed[0][0]!r}, which is another one at run "
+                                 "time: Keras 3's MultiHeadAttention deleted one it was made of)")
+            if origins and self.keras3 is not True and _given_no_mask(call):
+                self.gaps.append(f"{name!r} ({cls}: mask=None given explicitly, which drops the mask its input "
+                                 "carries in tf_keras)")
+            if runs_layers(call.entry) and _masks_differ_on_one_tensor(refs, _explicit_list(call.node)):
+                self.gaps.append(f"{name!r} ({cls}: one tensor given as several inputs with a mask list; Keras sets "
+                                 "the masks on that tensor in turn)")
+            if runs_layers(call.entry):
+                given_use: bool | str = True  # a nested model reads mask=m on its inputs
+                if cls in LAYER_LISTS:  # a Pipeline: its own check; its layers are walked as a Sequential model's
+                    self._layer(name, cls, config)
+                    if call.recorded_masks and not origins:  # Keras hands mask=m to the first inner layer only
+                        given_use = first_layer_reads_given_mask(config)
+                        if given_use is not True and given_use is not False:
+                            self.gaps.append(f"{name!r} ({cls}: {given_use})")
+                given_in = given_per_input(plan, call, len(refs)) if call.recorded_masks and not origins \
+                    and given_use is True else None  # inner(x, mask=m): Keras sets m on the inner model's inputs
+                beside = given_beside_tracked(plan, call, len(refs)) if origins and is_model(call.entry) \
+                    else None  # inner([x, y], mask=[m, None]) or mask=[None, None], y masked
+                if beside is not None:  # Keras 3 keeps y's mask for None; tf_keras sets None on y (the caller's)
+                    given_in = [g if g is not None or not self.keras3 else (r if masked.get(r) else None)
+                                for g, r in zip(beside, refs)]
+                    self._shared_given_inputs(plan, name, call, [r for r, g in zip(refs, beside) if g is not None or (
+                        not self.keras3 and masked.get(r) is not None)])
+                elif given_in is not None:
+                    self._shared_given_inputs(plan, name, call, [r for r, g in zip(refs, given_in) if g is not None])
+                    self._mask_chain_gaps(plan, prefix, [g for g in given_in if g is not None], masked)
+                elif given_use is True and call.recorded_masks and not (
+                        len(call.recorded_masks) == len(origins) and all(
+                            is_recorded_mask(plan, [r], o) for r, o in zip(call.recorded_masks, origins))):
+                    self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
+                in_flags = tuple(given_in[i] is not None if given_in is not None else
+                                 masked.get(r) is not None and r not in unseen for i, r in enumerate(refs))
+                in_flags = self._nested_cast_flags(plan, name, call, refs, in_flags)
+                outputs: list[MaskOrigin | None] = [("nested", name) if flag else None
+                                                    for flag in self._model(call.entry, f"{name}/", in_flags)]
+            else:
+                self._layer(name, cls, config)
+                wrapped = wrapped_model(call.entry)  # TimeDistributed(Sequential / Functional)
+                wrapped_flags = self._time_distributed_model(name, wrapped, bool(origins)) if wrapped else None
+                in_origins = [masked.get(r) for r in refs]
+                explicit = self._explicit_masks(plan, prefix, name, cls, call, masked, not origins) \
+                    if cls in EXPLICIT_MASK_LAYERS else None
+                if explicit is not None:  # mask=[...] replaces the inputs' masks
+                    in_origins = [None if r is None else ("input", r) for r in explicit[:len(refs)]]
+                    in_origins += [None] * (len(refs) - len(in_origins))
+                given = given_mask(plan, call, not origins) if cls in GIVEN_MASK_READERS and len(refs) == 1 \
+                    else None
+                if given is not None:  # mask=m (a bool model input, or computed) replaces the input's mask
+                    self._mask_chain_gaps(plan, prefix, [given], masked)
+                    in_origins = [("input", given)]
+                its_input = returns_input_itself(plan, call, self.keras3)  # tf_keras's tf.cast(x, x.dtype)
+                if origins and (held := cast_dtype_unsure(plan, call, self.keras3)) is not None:
+                    self.gaps.append(f"{name!r} ({cls}: a cast to {cast_dtypes(plan, call)[0]} of a masked {held} "
+                                     "tensor whose saved config tells another dtype: whether TensorFlow hands the "
+                                     "tensor itself on, its mask with it, is not known)")
+                flags = masked_outputs(cls, config, [o is not None for o in in_origins], self.keras3,
+                                       its_input=its_input)
+                if wrapped_flags is not None:
+                    flags = wrapped_flags
+                if cls == "Softmax" and given is None and origins:  # a propagated [batch, steps] mask does not
+                    # broadcast to Softmax's input (Keras fails); only a mask= the call was given is lowered
+                    flags = None
+                if flags is None:
+                    self.gaps.append(mask_gap(name, cls, config))
+                    flags = set()
+                if origins and is_op_layer(cls) and may_return_its_input(plan, call) and not its_input and \
+                        not returns_its_input(cls, config):  # surely its input: the mask rides on (masked_outputs)
+                    self.gaps.append(f"{name!r} ({cls}: TensorFlow returns the masked input tensor itself"
+                                     f"{_its_input_why(call)})")
+                elif explicit is None and given is None and call.recorded_masks and not (
+                        len(origins) == 1 and is_recorded_mask(plan, call.recorded_masks, origins[0])):
+                    self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
+                if origins and cls == "MultiHeadAttention" and self.keras3 is not False:
+                    self._cleared_masks(plan, name, call, [r for r in refs if r not in unseen], masked, deletions,
+                                        bool(prefix))
+                origin = output_origin(cls, config, refs, in_origins, plan.sequential) if flags else None
+                outputs = [origin if i in flags else None for i in range(max(flags, default=0) + 1)]
+                if unseen and deletions is not None:
+                    self._unseen_outputs(plan, prefix, call, refs, in_origins, unseen, origin, flags, deletions)
+            if plan.sequential:
+                masked[("", 0, 0)] = outputs[0] if outputs else None
+            else:
+                for tensor, origin in enumerate(outputs):
+                    masked[(call.name, call.key, tensor)] = origin
+        result = [masked.get(r) is not None for r in ([("", 0, 0)] if plan.sequential else plan.outputs)]
+        self._masked_outputs[key] = result
+        return result
+
+    def _nested_cast_flags(self, plan: ModelPlan, name: str, call: LayerCall, refs: list[Ref],
+                           in_flags: tuple[bool, ...]) -> tuple[bool, ...]:
+        """The masks a tf_keras nested model's layers read: none for a masked tensor tf_keras casts to its Input's
+        other dtype (a new tensor, :func:`nested_input_casts`). A masked tensor whose dtype the lowering tracks
+        otherwise than the saved config tells (:func:`config_dtype_unsure`) is a gap, as the lowering names it."""
+        casts = nested_input_casts(plan, call, self.keras3)
+        wanted = _nested_input_dtypes(call) if self.keras3 is False and is_model(call.entry) else []
+        for ref, flag, dtype in zip(refs, in_flags, wanted):
+            held = config_dtype_unsure(plan, ref) if flag else None
+            # (to a third dtype: a new tensor either way)
+            if held is not None and dtype in (held, dtype_name(saved_output_dtype(plan, ref))):
+                self.gaps.append(f"{name!r} ({call.class_name}: called on a masked {held} tensor whose saved config "
+                                 "tells another dtype: whether tf_keras casts it to its input's dtype, a new tensor "
+                                 "without the mask, is not known)")
+        return tuple(flag and (i >= len(casts) or casts[i] is not True) for i, flag in enumerate(in_flags))
+
+    def _time_distributed_model(self, name: str, wrapped: dict[str, Any], masked: bool) -> set[int]:
+        """The gaps of TimeDistributed(model), and which of its outputs carry a mask: the wrapped model's layers
+        (named ``wrapper/layer``, walked unmasked: no mask reaches them as lowered), and the masks the lowering does
+        not follow. A mask into it: Keras 3 hands each step's mask to the model's call and the input's mask on (its
+        default ``compute_mask``), tf_keras hands the folded mask to the model and reshapes the mask the model gives
+        back: lowered when no layer inside reads it (Keras 3: none reads it in its call; tf_keras: each hands it on,
+        so the output's mask is the input's), else a gap. Without one, tf_keras's output carries the mask the model's
+        output carries (its ``compute_mask`` asks the model): a gap when one does (an ``Embedding(mask_zero=True)``
+        whose mask a pooling or RNN inside reads and drops leaves none: lowered, as Keras 3's, which keeps no mask)."""
+        carried = self._model(wrapped, f"{name}/")
+        inner_cls = wrapped.get("class_name")
+        leaves = [leaf for leaf in _weight_owners(wrapped) if leaf.get("class_name") != "InputLayer"]
+        if masked:
+            reader = next((leaf for leaf in leaves if not _ignores_mask(leaf, self.keras3)), None)
+            if reader is not None:
+                flavour = {True: "Keras 3 hands each step's mask", False: "tf_keras hands the mask"}.get(
+                    self.keras3, "Keras hands the mask")
+                self.gaps.append(f"{name!r} (mask into TimeDistributed({inner_cls}): {flavour} to the wrapped model, "
+                                 f"whose {entry_name(reader)!r} ({reader.get('class_name')}) does not just hand it "
+                                 "on)")
+            return {0}
+        if self.keras3 is not True and any(carried):
+            maker = next((leaf for leaf in leaves if makes_mask(str(leaf.get("class_name")), leaf.get("config") or {})
+                          or time_distributed_makes_mask(leaf.get("config") or {}, False)), None)
+            made = f"wrapped model's {entry_name(maker)!r} ({maker.get('class_name')}) makes" if maker is not None \
+                else "wrapped model's output carries"
+            self.gaps.append(f"{name!r} (TimeDistributed({inner_cls}): tf_keras gives its output the mask the {made})")
+        return set()
+
+    def _explicit_masks(self, plan: ModelPlan, prefix: str, name: str, cls: str, call: LayerCall,
+                        masked: dict[Ref, MaskOrigin | None], unmasked: bool) -> list[Ref | None] | None:
+        """An Attention call's ``mask=[...]``: each entry None, a bool model input, or, when the call's inputs carry
+        no tracked mask (``unmasked``), a tensor layers computed (``ops.not_equal(ids, 0)``, checked to be bool
+        when lowered); else a gap."""
+        try:
+            refs = explicit_masks(call.node)
+        except ValueError as err:
+            self.gaps.append(f"{name!r} ({cls}: {err})")
+            return None
+        inputs = {ref: config for ref, config in plan.inputs}
+        for ref in refs or []:
+            if ref is None or dtype_name((inputs.get(ref) or {}).get("dtype")) == "bool":
+                continue
+            if ref not in inputs and unmasked and not plan.sequential and (ref[0], ref[1]) in plan.producers:
+                self._mask_chain_gaps(plan, prefix, [ref], masked)
+            else:
+                self.gaps.append(f"{name!r} ({cls}: a mask argument that is no bool model input"
+                                 f"{', beside a mask its inputs carry' if not unmasked else ''})")
+        return refs
+
+    def _mask_chain_gaps(self, plan: ModelPlan, prefix: str, given: list[Ref],
+                         masked: dict[Ref, MaskOrigin | None] | None = None) -> None:
+        """The gaps of the layers outside the plan that compute masks a call was given (``ops.not_equal(ids, 0)``)."""
+        planned = {(c.name, c.key) for c in plan.calls}
+        for ref in given:
+            for call in mask_chain(plan, ref, planned):
+                if is_model(call.entry):  # a nested model computing the mask, walked with its inputs' masks
+                    self._model(call.entry, f"{prefix}{call.name}/",
+                                tuple((masked or {}).get(r) is not None for r in call_inputs(call.node)))
+                else:
+                    self._layer(f"{prefix}{call.name}", call.class_name, call.entry.get("config") or {})
+
+    def _shared_given_inputs(self, plan: ModelPlan, name: str, call: LayerCall, refs: list[Ref]) -> None:
+        """Keras sets a mask given to a nested model on the caller's own input tensors (``set_keras_mask(x, m)``,
+        tf_keras ``x._keras_mask = m``): another reader of such a tensor would see it or not depending on Keras's
+        run order, so that is a gap."""
+        for ref in dict.fromkeys(refs):
+            readers = [c for c in plan.calls if c is not call and ref in call_inputs(c.node)]
+            if readers:
+                self.gaps.append(f"{name!r} ({call.class_name}: Keras sets the mask it is given on {ref[0]!r}, "
+                                 f"which {readers[0].name!r} reads too)")
+
+    def _cleared_masks(self, plan: ModelPlan, name: str, call: LayerCall, refs: list[Ref],
+                       masked: dict[Ref, MaskOrigin | None], deletions: MaskDeletions | None,
+                       nested: bool = False) -> None:
+        """Keras 3's MultiHeadAttention deletes its inputs' masks (``set_keras_mask(x, None)``) when it runs
+        (:class:`.model_plan.MaskDeletions`): the calls Keras runs after it see none. A reader the run order cannot
+        place is a gap, and so is a deleted mask of a nested model's input or output (Keras deletes it on the
+        caller's tensor, which the caller's later readers would miss)."""
+        attended = set(attended_inputs(call.node)) if deletions is not None else set()
+        for ref in [r for r in dict.fromkeys(refs) if masked.get(r) is not None]:
+            if deletions is None:  # the flavour is unknown: any other reader is a gap
+                readers = [c for c in plan.calls if c is not call and not c.recorded_masks and ref in
+                           ([("", 0, 0)] if plan.sequential else call_inputs(c.node))]
+            elif ref not in attended:  # attention_mask: its own mask is not deleted
+                continue
+            elif (masked.get(ref) or ("",))[0] == "outer" or nested and any(
+                    deletions.same_tensor(r) == deletions.same_tensor(ref) for r in plan.outputs):
+                self.gaps.append(f"{name!r} (MultiHeadAttention: Keras 3 deletes the mask of {ref[0]!r}, which the "
+                                 "calling model reads too)")
+                continue
+            else:
+                readers = deletions.unordered_readers(call, ref)
+            if readers:
+                self.gaps.append(f"{name!r} (MultiHeadAttention: Keras 3 deletes the mask of {ref[0]!r}, "
+                                 f"which {readers[0].name!r} reads too)")
+
+    def _unseen_outputs(self, plan: ModelPlan, prefix: str, call: LayerCall, refs: list[Ref],
+                        in_origins: list[MaskOrigin | None], unseen: set[Ref], origin: MaskOrigin | None,
+                        flags: set[int], deletions: MaskDeletions) -> None:
+        """A call that runs after a MultiHeadAttention deleted masks it reads (``unseen``): it is lowered with
+        Keras's run-time masks (none for those), and each output whose run-time mask is then None where the walk
+        tracks one is cleared (later calls with a recorded mask read the tracked one, the others none). A run-time
+        mask that is another one than the tracked one is a gap."""
+        name, cls, config = f"{prefix}{call.name}", call.class_name, call.entry.get("config") or {}
+        seen = [None if r in unseen else o for r, o in zip(refs, in_origins)]
+        run_flags = masked_outputs(cls, config, [o is not None for o in seen], self.keras3)
+        run_origin = output_origin(cls, config, refs, seen, plan.sequential) if run_flags else None
+        if run_flags is None or not run_flags <= flags:
+            self.gaps.append(f"{name!r} ({cls}: reads the masks of {sorted({r[0] for r in unseen})} after Keras 3's "
+                             "MultiHeadAttention deleted them, which changes its output's mask)")
+            return
+        changed = (flags - run_flags) | (run_flags if run_origin != origin else set())
+        deletions.cleared.update((call.name, call.key, i) for i in flags - run_flags)
+        if run_flags and run_origin != origin:  # read on by calls with a recorded mask only (else a gap there)
+            deletions.divergent.update((call.name, call.key, i) for i in run_flags)
+        if prefix and any((call.name, call.key, i) in plan.outputs for i in changed):
+            self.gaps.append(f"{name!r} ({cls}: an output of a nested model whose mask Keras 3 deleted)")
+
+    def _layer(self, name: str, cls: str, config: dict[str, Any]) -> None:
+        if not is_keras_layer_class(cls, self.lowerings):
+            self.unknown.append(f"layer {name!r} has class {cls!r}, which Keras does not have")
+        self.unknown += [f"layer {name!r} ({cls}) has {what}, which is no Keras activation function"
+                         for what in unknown_activations(config)]
+        if cls not in self.lowerings:
+            self.gaps.append(f"{name!r} ({cls})")
+        elif dtype_name(config.get("dtype")) not in FLOAT_DTYPES[:2] and not (
+                cls in INTEGER_OUTPUT_LAYERS and dtype_name(config.get("dtype")) in ("int32", "int64")
+                or cls == "TextVectorization" and dtype_name(config.get("dtype")) == "string"):  # tf_keras's
+            self.gaps.append(f"{name!r} ({cls}: dtype {dtype_name(config.get('dtype'))})")
+        elif config.get("lora_rank") and (why := _lora_gap(cls, config, self.source, self.keras3)):
+            self.gaps.append(f"{name!r} ({cls}: {why})")
+        else:
+            check = self.lowerings[cls].check
+            why = check(config) if check else None
+            if why:
+                self.gaps.append(f"{name!r} ({cls}: {why})")
+
+
+def _its_input_why(call: LayerCall) -> str:
+    """The end of the gap for an op call that may hand back its masked input (:func:`may_return_its_input`): for
+    ``rot90`` by a multiple of 4, why it stays a gap (Keras's own two ways of running it disagree)."""
+    if (call.entry.get("config") or {}).get("function") in ROT90S:
+        return (" when Keras runs eagerly (model(x) keeps its mask), but a new tensor when traced (model.predict and "
+                "the TensorFlow path drop it): Keras's two answers differ")
+    return ", so at run time its output keeps the mask that Keras's saved graph says it drops"
+
+
+def _nested_input_dtypes(call: LayerCall) -> list[str | None]:
+    """The dtypes a nested model's Inputs name, in order (empty when its config cannot be planned)."""
+    try:
+        inner = model_plan(call.entry, source="a nested model")
+    except InputError:
+        return []
+    return [dtype_name((config or {}).get("dtype")) for _, config in inner.inputs]
+
+
+def _lora_gap(cls: str, config: dict[str, Any], source: str | None, keras3: bool | None) -> str | None:
+    """Why a LoRA layer (``lora_rank``) is not lowered, or None. Keras 3's ``.keras`` archive saves its kernel merged
+    (``kernel + (alpha/rank)·a@b``, in the layer's own variable slots), so its weights read as a plain layer's; its
+    ``.h5`` saves the kernel and the two factors apart, merged when read (``lora.merged_lora_weights``) where Keras
+    loads them into the numbers the saved model computed (``lora.lora_gap``; a config alone is judged so too). Only
+    Keras 3 has LoRA: in a config tf_keras saved (a SavedModel's weights are not merged) it stays a gap."""
+    from .lora import lora_gap
+
+    if isinstance(source, str) and source.lower().endswith(".keras"):
+        return None
+    return lora_gap(cls, config) if keras3 else "lora_rank"
+
+
+def _mask_read_later(plan: ModelPlan, deletions: MaskDeletions, call: LayerCall, ref: Ref, nested: bool) -> bool:
+    """Whether the run-time mask of ``ref`` (its tensor, through layers that return their input) is read after
+    ``call``, a nested model Keras 3 hands its recorded mask (``Functional.call`` sets it on that tensor again, after
+    a MultiHeadAttention deleted it): by a later call with no recorded mask (or one the run order cannot place), or
+    by the caller of a ``nested`` plan whose output it is. For a setting the walk does not follow
+    (:meth:`.model_plan.MaskDeletions.sets_again_in_order`): those stay gaps."""
+    tensor, key = deletions.same_tensor(ref), (call.name, call.key)
+    if nested and any(deletions.same_tensor(out) == tensor for out in plan.outputs):
+        return True
+    return any(other is not call and not other.recorded_masks and
+               any(deletions.same_tensor(r) == tensor for r in call_inputs(other.node)) and
+               not deletions.runs_first((other.name, other.key), key) for other in plan.calls)
+
+
+def _explicit_list(node: Any) -> list[Ref | None] | None:
+    """The ``mask=[...]`` list a call was given (None entries kept), None without one or for another value."""
+    try:
+        return explicit_masks(node)
+    except ValueError:
+        return None
+
+
+def _masks_differ_on_one_tensor(refs: list[Ref], listed: list[Ref | None] | None) -> bool:
+    """``inner([y, y], mask=[m, None])``: masks set in turn on one tensor, so each input reads the last one (or, in
+    Keras 3, the last given one), not its own."""
+    seen: dict[Ref, Ref | None] = {}
+    for ref, mask in zip(refs, listed or []):
+        if ref in seen and seen[ref] != mask:
+            return True
+        seen[ref] = mask
+    return False
+
+
+def _given_no_mask(call: LayerCall) -> bool:
+    """A tf_keras call given ``mask=None`` explicitly (recorded in its kwargs): tf_keras passes None instead of the
+    input's mask (a nested model also sets None on its inputs), where Keras 3 fills in the input's mask."""
+    node = call.node
+    if not isinstance(node, list) or not node or not isinstance(node[0], list) or len(node[0]) <= 3 or \
+            not isinstance(node[0][3], dict):
+        return False
+    return MASK_KEYWORD in node[0][3] and node[0][3][MASK_KEYWORD] is None
+
+
+def _saved_by_keras3(model: dict[str, Any]) -> bool | None:
+    """Keras 3 saves inbound nodes as dicts (``args``/``kwargs``), Keras 2 as lists; None when no layer says."""
+    for entry in top_level_layers(model):
+        nodes = entry.get("inbound_nodes") or []
+        if nodes and not is_op_layer(entry.get("class_name")):  # op layers' nodes are made plain lists
+            return isinstance(nodes[0], dict)
+    return None
+
+
+def _check_nesting(model: dict[str, Any], what: str) -> None:
+    """Refuse models nested more than :data:`MAX_NESTING` levels deep (walked without recursion)."""
+    stack = [(model, 0)]
+    while stack:
+        entry, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise InputError(f"{what} nests models more than {MAX_NESTING} levels deep; tfjsconv lowers at most "
+                             f"{MAX_NESTING}", hint="the file is corrupt or was edited by hand")
+        stack += [(wrapped_model(child) or child, depth + 1) for child in top_level_layers(entry)
+                  if is_model(child) or child.get("class_name") in LAYER_LISTS  # Pipelines nest too
+                  or wrapped_model(child) is not None]  # and models a TimeDistributed wraps
+
+
+def _ignores_mask(entry: dict[str, Any], keras3: bool | None) -> bool:
+    """Whether Keras computes a layer the same with a mask as without, inside a model a TimeDistributed wraps, so
+    that the step's mask changes nothing there: Keras 3's hand it on or drop it (never reading it in their call);
+    tf_keras's hand it on (the model's output mask is then the input's; one that drops it fails to build, one that
+    computes another is not followed). Flavour unknown: none."""
+    cls = str(entry.get("class_name"))
+    if keras3 is None or cls == "GroupNormalization":  # GroupNormalization: tf_keras's weighs its moments by the mask
+        return False
+    return passes_mask(cls, keras3) or keras3 and drops_mask(cls, True)
