@@ -118,42 +118,29 @@ ALPHA = np.float32([np.nan, np.inf, -np.inf, 0.25, np.nan, np.inf, -np.inf])
 X_PRELU = np.float32([[-2, -1, 0, 2, 1e-3, 7, -7], [3, 2, 1, -1, -5, 0.5, 4]])
 
 
-def _keras_prelu(path, alpha):
-    """Keras 3: PReLU of the input (a plain ``Prelu``) and of a Dense (fused into ``_FusedMatMul``); its outputs."""
-    keras = pytest.importorskip("keras")
-    inp = keras.Input((7,), name="x")
-    dense, plain, fused = keras.layers.Dense(7), keras.layers.PReLU(), keras.layers.PReLU()
-    model = keras.Model(inp, [plain(inp), fused(dense(inp))])
-    dense.set_weights([np.eye(7, dtype=np.float32) * 2, np.full(7, 0.5, np.float32)])
-    plain.set_weights([alpha]), fused.set_weights([alpha])
-    want = [np.asarray(o) for o in model(X_PRELU)]
-    model.save(path)
-    return want
-
-
 @pytest.mark.node
 def test_a_non_finite_prelu_alpha_is_named_where_a_backend_leaves_keras(tmp_path, tfjs_runtime):
-    """cpu's Prelu (plain or fused) gives x for x >= 0 whatever alpha is; Keras's PReLU gives NaN there for a NaN or
-    ±Inf alpha (alpha·0), as wasm does (onnxruntime's PRelu gives x, as cpu does: tests/test_onnx_special_values.py
-    style; measured in /work/notes/probe18/h5_prelu_onnx.py). Named for such an alpha only."""
-    import json
-
+    """A ``Prelu`` a source brings (an IR graph, a TF.js graph model) with a NaN or ±Inf alpha: cpu gives x for
+    x >= 0 (onnxruntime's PRelu), wasm NaN (Keras's PReLU), so the line names it on both. Keras and ONNX conversions
+    no longer write such a Prelu (tests/test_prelu_exact_s19.py); a finite alpha is not named."""
+    from tfjsconv.dtypes import DType
+    from tfjsconv.ir import Graph
     from tfjsconv.verify.run import run_model
 
-    want = _keras_prelu(tmp_path / "prelu.keras", ALPHA)
-    assert np.isnan(want[0][1, :2]).all() and np.isnan(want[1][1, :2]).all()  # x > 0: alpha NaN or Inf times 0
-    result = tfjsconv.convert(tmp_path / "prelu.keras", tmp_path / "out", output_format="tfjs_graph_model",
-                              target_backends=["cpu", "wasm"])
-    nodes = json.loads((tmp_path / "out" / "model.json").read_text())["modelTopology"]["node"]
-    assert {"Prelu", "_FusedMatMul"} <= {n["op"] for n in nodes}
-    runs = run_model(tmp_path / "out", {"x": X_PRELU}, backends=["cpu", "wasm"], quiet=True)
-    for backend, deviates in (("cpu", True), ("wasm", False)):
-        got = [np.asarray(v) for v in runs.backends[backend].outputs.values()]
-        assert [_differs(w, g) for w, g in zip(want, got)] == [deviates, deviates], backend
-    lines = [n for n in result.notices if n.startswith("special values")]
-    assert len(lines) == 1 and "Prelu, _FusedMatMul (cpu, wasm)" in lines[0], result.notices
+    def graph(alpha):
+        g = Graph("prelu")
+        x = g.placeholder("x", DType.FLOAT32, X_PRELU.shape)
+        g.set_output("y", g.add_node("Prelu", [x, g.const(alpha, name="alpha")], {"T": DType.FLOAT32},
+                                     name="prelu").output(0))
+        return g
 
-    _keras_prelu(tmp_path / "finite.keras", np.float32([0.25, -0.5, 2, 0, 1, 0.1, 3]))
-    finite = tfjsconv.convert(tmp_path / "finite.keras", tmp_path / "finite", output_format="tfjs_graph_model",
+    keras_like = (tf.nn.relu(X_PRELU) - ALPHA * tf.nn.relu(-X_PRELU)).numpy()
+    result = tfjsconv.convert(graph(ALPHA), tmp_path / "out", target_backends=["cpu", "wasm"])
+    runs = run_model(tmp_path / "out", {"x": X_PRELU}, backends=["cpu", "wasm"], quiet=True)
+    assert _differs(keras_like, np.asarray(runs.backends["cpu"].outputs["y"]))
+    assert not _differs(keras_like, np.asarray(runs.backends["wasm"].outputs["y"]))
+    lines = [n for n in result.notices if n.startswith("special values")]
+    assert len(lines) == 1 and "Prelu (cpu, wasm)" in lines[0], result.notices
+    finite = tfjsconv.convert(graph(np.float32([0.25, -0.5, 2, 0, 1, 0.1, 3])), tmp_path / "finite",
                               target_backends=["cpu", "wasm"])
     assert not any("Prelu" in n for n in finite.notices), finite.notices

@@ -9,11 +9,17 @@
 - for ``Sub``: ``Mul(a, Relu(Neg(x)))`` → alpha = a
 
 ``a``/``k`` must be constants that broadcast against ``x`` without changing its shape.
+
+TF.js's ``Prelu`` kernels agree with these graphs only for a finite alpha: for NaN or ±Inf, cpu computes
+``x < 0 ? a·x : x`` (``x`` for ``x >= 0``), wasm and the graphs ``a·0 = NaN`` there (session 19,
+``tests/test_prelu_exact_s19.py``). So a non-finite alpha is written as the graphs compute it, one select:
+``SelectV2(x < 0, a·x, x + a·0)`` with ``a·0`` (0, or NaN where ``a`` is not finite) a constant.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..dtypes import DType
 from ..ir import Graph, Node, Value
 from . import Pass, PassResult
 from .graph_edit import const_array, make_const, rewrite
@@ -116,11 +122,50 @@ class FusePrelu(Pass):
                 if match is None or match[0] is not x or match[1].dtype.kind != "f":
                     continue
                 alpha = match[1]
-                if not broadcasts_into(alpha.shape, shapes.get(x)) or not tiles_trailing_axes(alpha.shape, shapes.get(x)):
+                if not broadcasts_into(alpha.shape, shapes.get(x)):
                     continue
                 dtype = x.dtype.numpy if x.dtype is not None else alpha.dtype
-                rewrite(node, "Prelu", [x, make_const(graph, alpha.astype(dtype), f"{node.name}/alpha")],
-                        {"T": x.dtype} if x.dtype is not None else {})
+                alpha = alpha.astype(dtype)
+                if not np.isfinite(alpha).all():
+                    _select_prelu(graph, node, x, alpha, len(shapes[x]))
+                elif tiles_trailing_axes(alpha.shape, shapes.get(x)):
+                    rewrite(node, "Prelu", [x, make_const(graph, alpha, f"{node.name}/alpha")],
+                            {"T": x.dtype} if x.dtype is not None else {})
+                else:
+                    continue
                 found += 1
                 break
         return PassResult(found)
+
+
+def _select_prelu(graph: Graph, node: Node, x: Value, alpha: np.ndarray, rank: int) -> None:
+    """``node`` as ``SelectV2(x < 0, a·x, x + a·0)``: the graph's own result for a NaN/±Inf alpha on every backend
+    (NaN for ``x >= 0`` where ``a`` is not finite), where TF.js's cpu ``Prelu`` would give ``x`` there. Of rank 5 or
+    more the select runs over the flattened tensors, reshaped back (webgl's select runs up to rank 4)."""
+    attrs = {"T": x.dtype} if x.dtype is not None else {}
+    name = node.name
+
+    def op(kind: str, inputs: list[Value], label: str, extra: dict | None = None, dtype: DType | None = None,
+           shape: tuple | None = None) -> Value:
+        return graph.add_op(kind, inputs, {**attrs, **(extra or {})}, name=f"{name}/{label}", dtype=dtype or x.dtype,
+                            shape=shape)
+
+    scaled = op("Mul", [x, make_const(graph, alpha, f"{name}/alpha")], "scaled", shape=x.shape)
+    with np.errstate(invalid="ignore"):
+        nan_where_nonfinite = alpha * np.zeros((), alpha.dtype)
+    kept = op("AddV2", [x, make_const(graph, nan_where_nonfinite, f"{name}/alpha_times_zero")], "kept", shape=x.shape)
+    flat = rank >= 5
+    if flat:
+        reshape = {"Tshape": DType.INT32}
+        to_flat = make_const(graph, np.int32([-1]), f"{name}/flat")
+        dims = graph.add_op("Shape", [x], {**attrs, "out_type": DType.INT32}, name=f"{name}/x_shape",
+                            dtype=DType.INT32, shape=(rank,))
+        x, scaled, kept = (op("Reshape", [v, to_flat], f"{label}_flat", reshape, shape=(None,))
+                           for v, label in ((x, "x"), (scaled, "scaled"), (kept, "kept")))
+    zero = make_const(graph, np.zeros((), alpha.dtype), f"{name}/zero")
+    negative = op("Less", [x, zero], "negative", dtype=DType.BOOL, shape=x.shape)
+    if not flat:
+        rewrite(node, "SelectV2", [negative, scaled, kept], dict(attrs))
+        return
+    selected = op("SelectV2", [negative, scaled, kept], "selected", shape=(None,))
+    rewrite(node, "Reshape", [selected, dims], {**attrs, "Tshape": DType.INT32})

@@ -56,6 +56,19 @@ def _conv_facts(op: str, rank: int) -> Callable[[dict[str, Any]], NodeFacts]:
     return facts
 
 
+def _prelu_facts(config: dict[str, Any]) -> NodeFacts:
+    """tfjs-layers' PReLU runs ``prelu(x, alpha)`` with alpha of the input's shape but the batch, 1 on the shared
+    axes; wasm reads such an alpha wrongly unless it tiles x's trailing axes (contract ``tiles:1,0``). The config
+    gives the shared axes, not the sizes: every other size stands for one that is not 1, so an alpha with a shared
+    axis after an unshared one (``shared_axes=[2]`` of a sequence) does not tile (it does only if x's size there is
+    1)."""
+    shared = config.get("shared_axes") or []
+    shared = {int(a) for a in ([shared] if isinstance(shared, int) else shared)}
+    rank = max([*shared, 1]) + 1  # x's rank at least; unshared trailing axes tile either way
+    alpha = tuple(1 if axis in shared else 2 for axis in range(1, rank))
+    return NodeFacts("Prelu", {}, ["float32", "float32"], input_shapes=[(1, *(2,) * (rank - 1)), alpha])
+
+
 #: Layer class -> the facts of the graph op its TF.js implementation dispatches to (float32 data).
 LAYER_KERNEL_FACTS: dict[str, Callable[[dict[str, Any]], NodeFacts]] = {
     "MaxPooling3D": _window_facts("MaxPool3D", 3, "pool_size", 2),
@@ -64,6 +77,7 @@ LAYER_KERNEL_FACTS: dict[str, Callable[[dict[str, Any]], NodeFacts]] = {
     "AveragePooling2D": _window_facts("AvgPool", 2, "pool_size", 2),
     "Conv3D": _conv_facts("Conv3D", 3),
     "Conv3DTranspose": _conv_facts("Conv3DBackpropInputV2", 3),
+    "PReLU": _prelu_facts,
 }
 
 #: Limits of kernels the backend contract does not cover (ops the graph converter never emits):
@@ -77,11 +91,16 @@ CURATED_LIMITS: dict[tuple[str, str], str] = {
 #: Keras activation name -> the graph op of the TF.js kernel it runs (those with a possible deviation).
 ACTIVATION_OPS = {"relu": "Relu", "relu6": "Relu6", "elu": "Elu", "selu": "Selu", "softplus": "Softplus",
                   "softmax": "Softmax", "leaky_relu": "LeakyRelu", "sin": "Sin", "cos": "Cos"}
-#: Layer class -> the graph op its TF.js implementation runs on float32 data (besides its activation).
+#: Layer class -> the graph op its TF.js implementation runs on float32 data (besides its activation). The
+#: reductions are tfjs-layers 4.22's: LayerNormalization's ``moments`` and GlobalAveragePooling1D/2D's ``mean``
+#: run ``Mean``, AveragePooling1D/2D ``avgPool`` (AveragePooling3D ``avgPool3d``, which has no recorded deviation),
+#: PReLU ``prelu`` (the graph model's ops for these layers are the same: Mean, AvgPool, Prelu).
 LAYER_OPS = {"Softmax": "Softmax", "ELU": "Elu", "LeakyReLU": "LeakyRelu", "MaxPooling1D": "MaxPool",
              "MaxPooling2D": "MaxPool", "Maximum": "Maximum", "Minimum": "Minimum",
              "DepthwiseConv2D": "DepthwiseConv2dNative", "SeparableConv2D": "DepthwiseConv2dNative",
-             "SeparableConv1D": "DepthwiseConv2dNative"}
+             "SeparableConv1D": "DepthwiseConv2dNative", "LayerNormalization": "Mean",
+             "GlobalAveragePooling1D": "Mean", "GlobalAveragePooling2D": "Mean", "AveragePooling1D": "AvgPool",
+             "AveragePooling2D": "AvgPool", "AveragePooling3D": "AvgPool3D", "PReLU": "Prelu"}
 #: Layers whose TF.js implementation runs bias and activation in one fused kernel for the activations TF.js
 #: fuses (tfjs-layers ``mapActivationToFusedKernel``: relu, elu), so the fused kernel's deviations apply.
 FUSED_LAYERS = {"Dense": "_FusedMatMul", "Conv2D": "_FusedConv2D"}
@@ -103,6 +122,8 @@ def layer_kernel_facts(class_name: str, config: dict[str, Any]) -> list[NodeFact
         ops.append("LeakyRelu" if slope else "Relu6" if max_value == 6 else "Relu")
     facts = [NodeFacts(op, {}, ["float32"]) for op in ops]
     facts += _one_channel_conv_facts(class_name, config)
+    if class_name == "Dot":  # tfjs-layers' batchDot of two matrices and l2Normalize (normalize=True) sum with Sum
+        facts.append(NodeFacts("Sum", {}, ["float32", "int32"]))
     activation = _activation(config)
     if class_name in FUSED_LAYERS and activation in FUSED_ACTIVATIONS:
         fused = (["BiasAdd"] if config.get("use_bias", True) else []) + [FUSED_ACTIVATIONS[activation]]

@@ -39,11 +39,9 @@ def elu(ctx: NodeContext) -> Laid:
     return ctx.laid(ctx.op("AddV2", [elu, scaled]), perm)
 
 
-def _slope_tiling_x(ctx: NodeContext, x: Value, alpha: Value, perm: Perm) -> Value:
-    """The slope as TF.js's wasm ``Prelu`` needs it: that kernel reads ``alpha[i % alpha.size]`` without
-    broadcasting, so a slope that is neither one value nor ``x``'s trailing axes (``[C, 1, 1]`` on an NCHW
-    ``x``, ``[H, 1]``) is broadcast first. A constant one to ``x``'s axes from its first non-1 axis on
-    (constant folding stores it when small), a computed one (or one of unknown size) to ``x``'s shape."""
+def _laid_slope_shape(ctx: NodeContext, perm: Perm) -> tuple[int, ...] | None:
+    """The slope's shape as broadcast against X in X's layout ``perm`` (None while a size is unknown); refuses a
+    slope that does not broadcast to X one way, as ONNX says."""
     rank = ctx.rank(0)
     x_shape = layout.permute(ctx.shape(0), perm)
     constant = ctx.const(1)
@@ -51,31 +49,62 @@ def _slope_tiling_x(ctx: NodeContext, x: Value, alpha: Value, perm: Perm) -> Val
     if slope_shape is not None and len(slope_shape) > rank:
         raise ctx.error(f"the slope has more dimensions ({len(slope_shape)}) than X ({rank}); ONNX broadcasts it "
                         "to X's shape only")
-    known = None
-    if slope_shape is not None and None not in slope_shape and x_shape is not None:
-        known = layout.permute((1,) * (rank - len(slope_shape)) + tuple(slope_shape), perm)
-        if any(a != 1 and d is not None and a != d for a, d in zip(known, x_shape)):
-            raise ctx.error(f"the slope's shape {list(slope_shape)} does not broadcast to X's {list(ctx.shape(0))}")
-        if tiles_trailing_axes(known, x_shape):
-            return alpha
-    if constant is not None and known is not None:
-        first = next(k for k, d in enumerate(known) if d != 1)
-        tail = x_shape[first:]
-        slope = ctx.make_const(laid_const(constant, rank, perm).reshape(known[first:]), label="slope")
-        target = ctx.ints(tail, label="slope_shape") if None not in tail else \
-            ctx.run_time_dims(x, first, label="slope_shape")
-    else:
-        slope = alpha
-        target = ctx.ints(x_shape, label="slope_shape") if x_shape is not None and None not in x_shape else \
-            ctx.shape_of(x, label="slope_shape")
+    if slope_shape is None or None in slope_shape or x_shape is None:
+        return None
+    known = layout.permute((1,) * (rank - len(slope_shape)) + tuple(slope_shape), perm)
+    if any(a != 1 and d is not None and a != d for a, d in zip(known, x_shape)):
+        raise ctx.error(f"the slope's shape {list(slope_shape)} does not broadcast to X's {list(ctx.shape(0))}")
+    return known
+
+
+def _slope_tiling_x(ctx: NodeContext, x: Value, alpha: Value, perm: Perm) -> Value:
+    """The slope as TF.js's wasm ``Prelu`` needs it: that kernel reads ``alpha[i % alpha.size]`` without
+    broadcasting, so a constant slope that is neither one value nor ``x``'s trailing axes (``[C, 1, 1]`` on an NCHW
+    ``x``, ``[H, 1]``) is broadcast to ``x``'s axes from its first non-1 axis on (constant folding stores it when
+    small)."""
+    rank = ctx.rank(0)
+    x_shape = layout.permute(ctx.shape(0), perm)
+    known = _laid_slope_shape(ctx, perm)
+    if known is not None and tiles_trailing_axes(known, x_shape):
+        return alpha
+    if known is None:  # a constant slope's shape is known; only X's may not be
+        return ctx.op("BroadcastTo", [alpha, ctx.shape_of(x, label="slope_shape")], {"Tidx": DType.INT32},
+                      label="slope_broadcast")
+    first = next(k for k, d in enumerate(known) if d != 1)
+    tail = x_shape[first:]
+    slope = ctx.make_const(laid_const(ctx.const(1), rank, perm).reshape(known[first:]), label="slope")
+    target = ctx.ints(tail, label="slope_shape") if None not in tail else \
+        ctx.run_time_dims(x, first, label="slope_shape")
     return ctx.op("BroadcastTo", [slope, target], {"Tidx": DType.INT32}, label="slope_broadcast")
 
 
 @onnx_op("PRelu")
 def prelu(ctx: NodeContext) -> Laid:
-    """x above zero, slope * x elsewhere: TF.js's ``Prelu``, with a slope every backend reads right."""
+    """onnxruntime's ``x < 0 ? slope·x : x``. TF.js's ``Prelu`` computes that for a float32 X and a finite constant
+    slope (with the slope tiled as its wasm kernel reads it); otherwise it does not (wasm gives NaN for x >= 0 where
+    the slope is NaN or ±Inf; it answers float32 for integers), so every other PRelu — a NaN/±Inf slope, a slope
+    computed at run time (it may hold them), integer X — is that select, which broadcasts the slope itself."""
     (x, alpha), perm = common_layout(ctx, [0, 1])
-    return ctx.laid(ctx.op("Prelu", [x, _slope_tiling_x(ctx, x, alpha, perm)]), perm)
+    constant = ctx.const(1)
+    if x.dtype == DType.FLOAT32 and constant is not None and np.isfinite(constant).all():
+        return ctx.laid(ctx.op("Prelu", [x, _slope_tiling_x(ctx, x, alpha, perm)]), perm)
+    _laid_slope_shape(ctx, perm)  # the same refusals
+    return ctx.laid(_select_prelu(ctx, x, ctx.op("Mul", [x, alpha], label="scaled")), perm)
+
+
+def _select_prelu(ctx: NodeContext, x: Value, scaled: Value) -> Value:
+    """``SelectV2(x < 0, scaled, x)``; of rank 5 or more over the flattened tensors, reshaped back (webgl's select
+    runs up to rank 4)."""
+    shape = None
+    if ctx.rank(0) >= 5:
+        shape = ctx.shape_of(x, label="x_shape")
+        x = ctx.reshape(x, [-1], label="x_flat")
+        scaled = ctx.reshape(scaled, [-1], label="scaled_flat")
+    negative = ctx.op("Less", [x, ctx.scalar_like(0, x, label="zero")], dtype=DType.BOOL, label="negative")
+    if shape is None:
+        return ctx.op("SelectV2", [negative, scaled, x], {"T": x.dtype}, dtype=x.dtype)
+    y = ctx.op("SelectV2", [negative, scaled, x], {"T": x.dtype}, dtype=x.dtype, label="selected")
+    return ctx.reshape(y, shape, label=None)
 
 
 def _clip_bounds(ctx: NodeContext) -> tuple[float | None, float | None]:
