@@ -30,6 +30,10 @@ fresh process: the lowering, no TensorFlow) and run in TF.js 4.22 cpu and wasm (
   round-off of an ill-conditioned model, not the lowering (``wrong (noise)``). It is also checked through
   ``--loader=tensorflow`` (Keras loads it, TensorFlow traces it): a traced graph as far from Keras in TF.js marks
   noise too; else it is a lowering bug;
+- ``wrong (named)``: a WRONG model (not noise) whose conversion printed a notice naming a layer (the lowering's
+  warnings on stderr, e.g. a Keras 3 bias whose eager call and traced graph add it on different axes, or a notice
+  line of the summary on stdout): the conversion told of that deviation. The report lists the notice text; the
+  generic ``special values`` line names no layer and does not count. A mismatch no notice names stays WRONG;
 - ``TF.js error``: TF.js failed to load or run the converted model; ``crash``: the converter failed otherwise.
 
 A lowering over unknown sizes can be right at the size it happens to run at and wrong at another (a size baked in).
@@ -50,6 +54,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -1725,8 +1730,8 @@ def keras_outputs(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 # -- conversion and TF.js --------------------------------------------------------------------------------------------
-def convert(path: Path, out: Path, *, traced: bool = False) -> tuple[int, str]:
-    """``python -m tfjsconv convert`` in a fresh process: (exit code, the last lines of stderr)."""
+def convert(path: Path, out: Path, *, traced: bool = False) -> tuple[int, str, list[str]]:
+    """``python -m tfjsconv convert`` in a fresh process: (exit code, the last lines of stderr, its notices)."""
     cmd = ["nice", "-n", "5", PYTHON, "-m", "tfjsconv", "convert", str(path), str(out),
            "--output_format", "tfjs_graph_model", "--overwrite", "true"]
     if traced:
@@ -1736,7 +1741,30 @@ def convert(path: Path, out: Path, *, traced: bool = False) -> tuple[int, str]:
         env["PYTHONPATH"] = SNAPSHOT
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     text = proc.stderr.strip().replace(str(path.parent) + "/", "")
-    return proc.returncode, text[-1500:]
+    return proc.returncode, text[-1500:], conversion_notices(proc.returncode, proc.stdout, text)
+
+
+#: TensorFlow's / absl's own log lines (``I0000 00:00:...``), not the converter's.
+TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
+#: A notice naming a layer (the lowering's warnings: ``layer 'conv1d' (Conv1D): its bias ...``).
+NAMES_A_LAYER = re.compile(r"\blayer '[^']+'")
+
+
+def conversion_notices(code: int, stdout: str, stderr: str) -> list[str]:
+    """What a successful conversion told its user: the summary's notice lines on stdout (``special values: ...``;
+    not its ``weights:`` / ``graph:`` facts) and the warnings logged on stderr (a deviation the lowering names)."""
+    if code != 0:
+        return []
+    summary = [ln[2:] for ln in stdout.splitlines()
+               if ln.startswith("  ") and not ln.startswith("   ") and not ln[2:].startswith(("weights:", "graph:"))]
+    logged = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not TF_LOG_LINE.match(ln)]
+    return summary + logged
+
+
+def named_notices(case: Case) -> list[str]:
+    """The conversion's notices that name a layer: a WRONG model with one is the deviation the conversion told of
+    (``wrong (named)``); the generic special-values line names no layer and explains nothing by itself."""
+    return [n for n in case.notices if NAMES_A_LAYER.search(n)]
 
 
 def run_tfjs(items: list[tuple[str, Path, list[tuple[str, np.ndarray]]]], work: Path) -> dict[str, dict[str, Any]]:
@@ -1828,12 +1856,13 @@ class Case:
     expected2: list[np.ndarray] = field(default_factory=list)
     by_sizes: dict[str, str] = field(default_factory=dict)       # "first" / "second" -> that run's status
     f64: dict[str, Any] | None = None                            # check_float64's errors of a WRONG model
+    notices: list[str] = field(default_factory=list)             # what the (lowered) conversion printed as notices
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "flavor": self.recipe["flavor"], "seed": self.recipe["seed"], "status": self.status,
                 "detail": self.detail, "errors": self.errors, "traced": self.traced, "layers": self.layers,
                 "sizes": size_pair(self.recipe), "by_sizes": self.by_sizes, "float64": self.f64,
-                "recipe": self.recipe}
+                "notices": self.notices, "recipe": self.recipe}
 
 
 def layer_summary(model: Any) -> list[str]:
@@ -1869,7 +1898,7 @@ def save_case(case: Case, folder: Path) -> None:
 def evaluate(cases: list[Case], work: Path, *, progress: Callable[[str], None] = print, workers: int = 2,
              traced_check: bool = True, trace_refused: bool = False) -> None:
     """Save, convert (``workers`` processes at once), run in TF.js and classify every case."""
-    converted: dict[str, tuple[int, str]] = {}
+    converted: dict[str, tuple[int, str, list[str]]] = {}
     with ThreadPoolExecutor(workers) as pool:
         futures = {}
         for n, case in enumerate(cases):
@@ -1889,7 +1918,7 @@ def evaluate(cases: list[Case], work: Path, *, progress: Callable[[str], None] =
     for case in cases:
         if case.id not in converted:
             continue
-        code, text = converted[case.id]
+        code, text, case.notices = converted[case.id]
         if code == 2:
             case.status, case.detail = "refused", summarize_refusal(text)
         elif code != 0:
@@ -1906,6 +1935,9 @@ def evaluate(cases: list[Case], work: Path, *, progress: Callable[[str], None] =
             if case.status == "WRONG":
                 check_float64(case, docs)
         check_traced([c for c in cases if c.status == "WRONG"], work, progress)
+    for case in cases:  # not noise, but the conversion's own notice names the layer that differs
+        if case.status == "WRONG" and named_notices(case):
+            case.status = "wrong (named)"
     if trace_refused:
         check_traced([c for c in cases if c.status == "refused"], work, progress, "refused")
 
@@ -1994,7 +2026,7 @@ def check_traced(cases: list[Case], work: Path, progress: Callable[[str], None],
     items = []
     for case in cases:
         out = work / case.id / "traced"
-        code, text = convert(case.path, out, traced=True)
+        code, text, _ = convert(case.path, out, traced=True)
         if code != 0:
             case.traced = {"status": "refused" if code == 2 else "crash", "detail": summarize_refusal(text)}
             continue
@@ -2230,18 +2262,25 @@ def render(cases: list[Case], command: str, seconds: float, minimized: dict[str,
               "differ, and the `--loader=tensorflow` graph of the same file is closer to Keras: a lowering bug); "
               "`wrong (noise)` (differs, but TF.js is as close to Keras run in float64 as Keras's own float32 "
               "result, or the traced graph is as far off: float32 round-off of an ill-conditioned random model); "
-              "**TF.js error**; **crash** (the converter failed otherwise).", "",
+              "`wrong (named)` (differs, not noise, and the conversion printed a notice naming a layer: the "
+              "deviation it told of, listed below); **TF.js error**; **crash** (the converter failed otherwise).", "",
               "| model | status | worst error cpu / wasm | sizes (first -> second) | detail | layers |",
               "|---|---|---|---|---|---|"]
-    order = {"WRONG": 0, "TF.js error": 1, "crash": 2, "keras error": 3, "wrong (noise)": 4, "refused": 5, "pass": 6}
+    order = {"WRONG": 0, "TF.js error": 1, "crash": 2, "keras error": 3, "wrong (named)": 4, "wrong (noise)": 5,
+             "refused": 6, "pass": 7}
     for c in sorted(cases, key=lambda c: (order.get(c.status, 9), c.id)):
         err = " / ".join("—" if c.errors.get(b) is None else f"{c.errors[b]:.1e}" for b in BACKENDS)
         traced = f"(traced: {c.traced['status']} {c.traced.get('errors', '')}) " if c.traced else ""
         detail = traced + c.detail  # first: a long refusal is cut at 300 characters
         if c.f64:
             detail += f" (against Keras in float64: {_f64_text(c.f64)})"
-        lines.append(f"| {c.id} | {c.status} | {err} | {size_pair(c.recipe)} | {detail[:300].replace('|', '/')} | "
+        detail = " ".join(detail[:300].replace("|", "/").split())  # one table row: Keras errors span lines
+        lines.append(f"| {c.id} | {c.status} | {err} | {size_pair(c.recipe)} | {detail} | "
                      f"{', '.join(c.layers)[:300].replace('|', '/')} |")
+    named = [c for c in cases if c.status == "wrong (named)"]
+    if named:
+        lines += ["", "## Mismatches the conversion named", ""]
+        lines += [f"- {c.id}: " + " / ".join(f"`{n}`" for n in named_notices(c)) for c in named]
     if minimized:
         lines += ["", "## Minimized failures", ""]
         for case_id, recipe in minimized.items():
