@@ -10,6 +10,24 @@ from .keras_time_distributed import time_distributed_traced_right
 from .tfimport import import_tf
 
 
+def _concrete_function(serve: Any) -> Any:
+    """``serve``'s concrete function; an error Keras's own call raises while TensorFlow traces it over an unknown
+    batch (``OperatorNotAllowedInGraphError`` of a layer that branches on a tensor, a shape Keras needs known) is
+    an InputError naming it: the model cannot be traced, which is no bug of the converter."""
+    from tfjsconv.errors import TfjsconvError
+
+    try:
+        return serve.get_concrete_function()
+    except TfjsconvError:
+        raise
+    except Exception as error:  # raised inside Keras or TensorFlow, on this model
+        text = " ".join(str(error).split())
+        raise InputError(f"Keras's call of the model fails when TensorFlow traces it with an unknown batch size: "
+                         f"{type(error).__name__}: {text[:300]}",
+                         hint="a saved .keras/.h5 file converts without tracing through the default graph-model "
+                              "lowering (without --loader=tensorflow)") from error
+
+
 def _dtype_name(dtype: Any) -> str:
     return getattr(dtype, "name", None) or str(dtype)
 
@@ -31,7 +49,7 @@ def trace_keras_model(model: Any) -> tuple[Any, list[str], list[str] | None]:
 
     refuse_center_crop_of_unknown_sizes(model)  # Keras 3 traces it as a plain crop
     with time_distributed_traced_right(model):  # Keras 3.14+ traces it over the batch axis
-        fn = serve.get_concrete_function()
+        fn = _concrete_function(serve)
     flat = tf.nest.flatten(fn.structured_outputs)
     output_names = list(getattr(model, "output_names", None) or [])
     if isinstance(fn.structured_outputs, dict):

@@ -238,6 +238,49 @@ def _square(c: OpCall) -> Value:
     return c.ctx.unary("Square", x)
 
 
+def _squared_difference(c: OpCall) -> Value:
+    """``squared_difference``: of int32 tensors ``d · d`` with ``d = x - y``, wrapped as TF's int32 product
+    (:func:`int32_product`; TF.js's cpu SquaredDifference multiplies in float64, inexact past 2^53)."""
+    x, y = c.pair("x", "y")
+    if x.dtype != y.dtype:
+        raise c.gap(f"operands of dtypes {x.dtype.value} and {y.dtype.value}")
+    if x.dtype != DType.INT32:
+        return c.ctx.binary("SquaredDifference", x, y)
+    difference = c.ctx.binary("Sub", x, y, label="difference")
+    return int32_product(c.ctx.graph, difference, difference, f"{c.ctx.name}/Square", difference.shape)
+
+
+def _pow(c: OpCall) -> Value:
+    """``pow``: of an int32 tensor to a constant whole power ``n >= 0``, TF's int32 power wrapped modulo 2^32 (its
+    repeated squaring) as products of :func:`int32_product` (TF.js's Pow of int32 saturates on wasm past 2^31 and
+    rounds on cpu past 2^53); a negative power is a gap (TensorFlow raises). Other operands: TF.js's Pow (an int32
+    one of a tensor power is named by the special-values line where the contract records it)."""
+    x, y = c.pair("x", "y")
+    if x.dtype != y.dtype:
+        raise c.gap(f"operands of dtypes {x.dtype.value} and {y.dtype.value}")
+    power = c.arguments.get("y")
+    if x.dtype != DType.INT32 or not isinstance(c.arguments.get("x"), TensorArg) or isinstance(power, TensorArg):
+        return c.ctx.binary("Pow", x, y)
+    exponents = np.asarray(power)
+    if exponents.ndim != 0 or exponents.dtype.kind not in "iu":
+        return c.ctx.binary("Pow", x, y)
+    n = int(exponents)
+    if n < 0:
+        raise c.gap(f"an int32 tensor to the power {n} (TensorFlow raises on negative integer powers)")
+    result, square, step = None, x, 0
+    while n:
+        if n & 1:
+            result = square if result is None else int32_product(c.ctx.graph, result, square,
+                                                                  f"{c.ctx.name}/times_{step}", x.shape)
+        n >>= 1
+        if n:
+            square = int32_product(c.ctx.graph, square, square, f"{c.ctx.name}/square_{step}", x.shape)
+        step += 1
+    if result is None:  # x ** 0: ones (0 ** 0 too)
+        return c.ctx.op("OnesLike", [x], shape=x.shape, label="power_zero")
+    return result if result is not x else c.ctx.unary("Identity", x, label="power_one")
+
+
 def _clip(c: OpCall, low: str, high: str) -> Value:
     x = c.tensor("x")
     y = c.ctx.binary("Maximum", x, c.tensor(low, like=x), label="clip_low")
@@ -457,7 +500,16 @@ def _transpose(c: OpCall, key: str) -> Value:
 
 
 def _concat(c: OpCall) -> Value:
-    values = c.tensors("values")
+    """``concat(values, axis)``; constants among the tensors (``tf.concat([x, np.ones(...)], -1)``) become Consts of
+    the tensors' dtype (a float constant for integer tensors is a gap)."""
+    items = c.arguments.get("values")
+    if isinstance(items, list) and any(isinstance(v, TensorArg) for v in items) and \
+            not all(isinstance(v, TensorArg) for v in items):
+        tensors = [c.ctx.inputs[v.index] for v in items if isinstance(v, TensorArg)]
+        values = [c.ctx.inputs[v.index] if isinstance(v, TensorArg) else _constant_like(c, v, tensors[0], i)
+                  for i, v in enumerate(items)]
+    else:
+        values = c.tensors("values")
     shapes = [c.ctx.shape(v) for v in values]
     rank = len(shapes[0])
     if any(len(s) != rank for s in shapes) or len({v.dtype for v in values}) != 1:
@@ -471,6 +523,17 @@ def _concat(c: OpCall) -> Value:
             out[d] = next((s[d] for s in shapes if s[d] is not None), None)
     return c.ctx.op("ConcatV2", [*values, c.ctx.ints(axis, "axis")], {"N": len(values), "Tidx": DType.INT32},
                     shape=tuple(out))
+
+
+def _constant_like(c: OpCall, value: Any, like: Value, index: int) -> Value:
+    """A constant list item as a Const of ``like``'s dtype (a float for integer tensors, or a nested tensor, is a
+    gap)."""
+    if _holds_tensor(value) or isinstance(value, dict):
+        raise c.gap(f"item {index} of 'values' is neither a tensor nor a constant")
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf" or array.dtype.kind == "f" and like.dtype.numpy.kind != "f":
+        raise c.gap(f"item {index} of 'values' ({array.dtype} constant) for {like.dtype.value} tensors")
+    return c.ctx.const(array.astype(like.dtype.numpy), f"values_{index}")
 
 
 def _stack(c: OpCall) -> Value:
@@ -519,14 +582,28 @@ def _reduce(op: str, key: str = "axis", keep_key: str = "keepdims", *,
         axes = _ints(c, key, None)
         axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
         keep = bool(c.value(keep_key, False))
-        for unused in ("initial", "dtype"):  # Keras 3 Max/Min/Prod record them; set, they change the result
-            if c.value(unused, None) is not None:
-                raise c.gap(f"{unused}={c.value(unused)!r}")
+        initial = c.value("initial", None)
+        bound = _initial_bound(c, op, x, initial) if initial is not None else None
+        if c.value("dtype", None) is not None:  # Keras 3 Max/Min/Prod record it; set, it changes the result
+            raise c.gap(f"dtype={c.value('dtype')!r}")
         out = tuple(1 if i in axes else d for i, d in enumerate(shape)) if keep else \
             tuple(d for i, d in enumerate(shape) if i not in axes)
-        return c.ctx.op(op, [x, c.ctx.ints(axes, "axes")], {"keep_dims": keep, "Tidx": DType.INT32}, shape=out,
-                        dtype=dtype)
+        reduced = c.ctx.op(op, [x, c.ctx.ints(axes, "axes")], {"keep_dims": keep, "Tidx": DType.INT32}, shape=out,
+                           dtype=dtype)
+        if bound is None:
+            return reduced
+        return c.ctx.binary("Maximum" if op == "Max" else "Minimum", reduced, bound, label="with_initial")
     return lower
+
+
+def _initial_bound(c: OpCall, op: str, x: Value, initial: Any) -> Value:
+    """Keras 3 ``max``/``min`` with ``initial``: its TensorFlow backend's ``maximum``/``minimum`` of the reduction
+    and ``initial`` (a number of ``x``'s kind: float32, or a whole number for int32); otherwise a gap."""
+    number = isinstance(initial, (int, float)) and not isinstance(initial, bool)
+    if op not in ("Max", "Min") or not number or x.dtype not in (DType.FLOAT32, DType.INT32) or \
+            x.dtype == DType.INT32 and (not isinstance(initial, int) or not -2**31 <= initial < 2**31):
+        raise c.gap(f"initial={initial!r} on a {x.dtype.value} tensor")
+    return c.ctx.const(np.asarray(initial, x.dtype.numpy), "initial")
 
 
 def _keras_sum(c: OpCall) -> Value:
@@ -985,6 +1062,8 @@ def _repeat(c: OpCall) -> Value:
     x = c.tensor("x")
     shape = c.ctx.shape(x)
     counts = _ints(c, "repeats")
+    if c.value("axis", None) is not None and len(counts) > 1:
+        return _repeat_each(c, x, counts, _axis(c, c.value("axis"), len(shape)))
     if len(counts) != 1 or counts[0] < 1 or c.value("axis", None) is None:
         raise c.gap(f"repeats={c.value('repeats')!r} along axis={c.value('axis', None)!r}")
     axis = _axis(c, c.value("axis"), len(shape))
@@ -997,6 +1076,25 @@ def _repeat(c: OpCall) -> Value:
                      shape=tuple(counts[0] if i == axis + 1 else d for i, d in enumerate(c.ctx.shape(expanded))),
                      label="copies")
     return merge_axes(c.ctx, tiled, axis, axis + 2, "repeated")
+
+
+#: The most entries a ``repeat`` with a count per entry gathers (a larger one is a gap, not a huge Const).
+_MAX_REPEATED = 1 << 20
+
+
+def _repeat_each(c: OpCall, x: Value, counts: list[int], axis: int) -> Value:
+    """``repeat(x, [n0, n1, ...], axis)``: entry ``i`` of ``axis`` ``n_i`` times in a row (0 drops it), one GatherV2
+    of the constant positions ``[0]·n0 + [1]·n1 + ...``; the axis's size must be known and equal the number of
+    counts (TensorFlow raises otherwise)."""
+    size = c.ctx.shape(x)[axis]
+    total = sum(counts)
+    if size != len(counts) or min(counts) < 0 or not 0 < total <= _MAX_REPEATED:
+        raise c.gap(f"repeats={counts!r} along axis {axis} of size {size}")
+    positions = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+    shape = tuple(total if i == axis else d for i, d in enumerate(c.ctx.shape(x)))
+    return c.ctx.op("GatherV2", [x, c.ctx.ints(positions, "positions"), c.ctx.ints(axis, "axis")],
+                    {"Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                    dtype=x.dtype, shape=shape, label="repeated")
 
 
 def _cumulative(op: str) -> Callable[[OpCall], Value]:
@@ -1247,11 +1345,34 @@ def _log_base(base: int) -> Callable[[OpCall], Value]:
 
 
 def _round(c: OpCall) -> Value:
-    """``round(x)``: half to even, as ``tf.round`` and TF.js's Round; other decimals stay a gap."""
+    """``round(x)``: half to even, as ``tf.round`` (:func:`round_half_even`); ``tf.round`` of integers is ``x``
+    itself (TF returns its input). Keras 3's ``round(x, decimals)`` of float32 is its TensorFlow backend's
+    ``round(x · 10^d) / 10^d`` in float32; other decimals, and integers, stay a gap."""
     x = c.tensor("x")
-    if c.value("decimals", 0) != 0 or x.dtype != DType.FLOAT32:
-        raise c.gap(f"decimals={c.value('decimals', 0)!r} on a {x.dtype.value} tensor")
-    return c.ctx.unary("Round", x)
+    decimals = c.value("decimals", 0)
+    if x.dtype in (DType.INT32, DType.INT64) and c.ctx.class_name == "TFOpLambda" and decimals == 0:
+        return c.ctx.unary("Identity", x, label="integers_as_they_are")
+    if x.dtype != DType.FLOAT32 or not isinstance(decimals, int) or isinstance(decimals, bool) or \
+            not -30 <= decimals <= 30 or decimals and not c.ctx.class_name.startswith(KERAS_OP_PREFIX):
+        raise c.gap(f"decimals={decimals!r} on a {x.dtype.value} tensor")
+    if decimals == 0:
+        return round_half_even(c.ctx, x)
+    factor = float(np.float32(10.0 ** decimals))
+    scaled = c.ctx.scalar_op("Mul", x, factor, "scaled")
+    return c.ctx.binary("RealDiv", round_half_even(c.ctx, scaled), c.ctx.floats(factor, "factor"), label="rounded")
+
+
+def round_half_even(ctx: LayerContext, x: Value) -> Value:
+    """TF's ``Round`` of float32 ``x``, signed zeros included: TF.js's cpu Round gives +0 for ``-0.5 <= x < 0``
+    where TF gives -0 (``1 / round(x)`` is then +Inf, not -Inf), so a negative ``x`` takes ``-|Round(x)|`` (up to
+    rank 4: webgl's SelectV2 stops there; beyond, the plain Round)."""
+    rounded = ctx.unary("Round", x)
+    if len(ctx.shape(x)) > 4:
+        return rounded
+    negative = ctx.op("Less", [x, ctx.floats(0.0, "zero")], dtype=DType.BOOL, shape=x.shape, label="negative")
+    signed = ctx.unary("Neg", ctx.unary("Abs", rounded, label="magnitude"), label="negative_rounded")
+    return ctx.op("SelectV2", [negative, signed, rounded], {"T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=x.shape,
+                  label="signed_round")
 
 
 def _filled_like(value: int) -> Callable[[OpCall], Value]:
@@ -1857,10 +1978,10 @@ TF_FUNCTIONS: dict[str, OpSpec] = _table({
     ("math.multiply", "__operators__.mul"): OpSpec(_XY, _binary("Mul")),
     ("math.truediv", "math.divide", "__operators__.truediv"): OpSpec(_XY, _divide),
     ("math.maximum",): OpSpec(_XY, _binary("Maximum")), ("math.minimum",): OpSpec(_XY, _binary("Minimum")),
-    ("math.pow",): OpSpec(_XY, _binary("Pow")),
+    ("math.pow",): OpSpec(_XY, _pow),
     ("math.floordiv", "floordiv", "compat.v1.floor_div"): OpSpec(_XY, _integer_division("FloorDiv")),
     ("math.floormod", "floormod", "math.mod", "mod"): OpSpec(_XY, _integer_division("FloorMod")),
-    ("math.squared_difference",): OpSpec(_XY, _binary("SquaredDifference")),
+    ("math.squared_difference",): OpSpec(_XY, _squared_difference),
     ("math.greater",): OpSpec(_XY, _binary("Greater", boolean=True)),
     ("math.greater_equal",): OpSpec(_XY, _binary("GreaterEqual", boolean=True)),
     ("math.less",): OpSpec(_XY, _binary("Less", boolean=True)),
@@ -2118,6 +2239,8 @@ def _k3_binary(c: OpCall, op: str, *, boolean: bool = False) -> Value:
     c.arguments.setdefault("y", c.arguments.pop("x2", None))
     if op == "RealDiv":
         return _divide(c)
+    if op == "Pow":
+        return _pow(c)
     return _binary(op, boolean=boolean)(c)
 
 

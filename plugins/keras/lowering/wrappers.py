@@ -365,6 +365,22 @@ def _spectral_normalization_check(config: dict[str, Any]) -> str | None:
     return f"wrapped {cls}: {gap}" if gap else None
 
 
+def _spectral_inner_weights(ctx: LayerContext, cls: str) -> list:
+    """The wrapped layer's weights among a SpectralNormalization's. A ``.keras`` archive saves the wrapper's own
+    reference to the kernel and ``vector_u`` first, then the wrapped layer's weights; a ``.h5`` file saves each
+    variable once, the trainable ones first: the wrapped layer's (kernel first), then ``vector_u`` (``[1, units]``)."""
+    weights = list(ctx.weights)
+    if len(weights) >= 3 and tuple(weights[0].shape) == tuple(weights[2].shape) and \
+            tuple(weights[1].shape) == (1, tuple(weights[0].shape)[-1]):
+        return weights[2:]
+    kernel = tuple(weights[0].shape) if weights else ()
+    if ctx.source.lower().endswith((".h5", ".hdf5")) and len(weights) >= 2 and kernel and \
+            tuple(weights[-1].shape) == (1, kernel[-1]):
+        return weights[:-1]
+    raise ctx.error(f"has {len(weights)} weights that do not fit a wrapped {cls} (its kernel, vector_u, then the "
+                    "wrapped layer's; in .h5 files the wrapped layer's, then vector_u)")
+
+
 @lowers("SpectralNormalization", check=_spectral_normalization_check)
 def spectral_normalization(ctx: LayerContext) -> Value:
     """Keras 3's SpectralNormalization at inference: the wrapped layer as saved (the kernel is normalized, and
@@ -376,10 +392,8 @@ def spectral_normalization(ctx: LayerContext) -> Value:
         raise Unsupported(f"layer {ctx.name!r} (SpectralNormalization) of tf_keras")
     if any(d is not None for d in ctx.keras_dtypes):  # Keras casts the result to the input's (integer) dtype
         raise Unsupported(f"layer {ctx.name!r} (SpectralNormalization) on integer inputs")
-    if len(ctx.weights) < 3 or tuple(ctx.weights[0].shape) != tuple(ctx.weights[2].shape):
-        raise ctx.error(f"has {len(ctx.weights)} weights that do not fit a wrapped {cls} (its kernel, vector_u, then "
-                        "the wrapped layer's)")
+    inner_weights = _spectral_inner_weights(ctx, cls)
     inner_ctx = LayerContext(ctx.graph, f"{ctx.name}/{config.get('name') or cls}", cls, config, [ctx.x],
-                             ctx.weights[2:], ctx.source, keras3=ctx.keras3, weight_consts=ctx.weight_consts)
+                             inner_weights, ctx.source, keras3=ctx.keras3, weight_consts=ctx.weight_consts)
     inner_ctx.keras_dtypes = list(ctx.keras_dtypes)
     return LOWERINGS[cls].lower(inner_ctx)
