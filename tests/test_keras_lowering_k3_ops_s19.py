@@ -1,7 +1,8 @@
 """Keras 3 op layers the lowering refused while ``--loader=tensorflow`` converted them, and ``round``'s signed zero
 (session 19, helper H2's probe of 324 ``keras.ops`` functions): ``round(x, decimals)`` (its TensorFlow backend's
 ``round(x · 10^d) / 10^d`` in float32), ``max``/``min`` with ``initial`` (``maximum`` of the reduction and it),
-``repeat`` with a count per entry, and SpectralNormalization saved as ``.h5``. ``round`` of ``-0.5 <= x < 0`` is -0 in TF and +0 in TF.js's cpu ``Round``, so
+``repeat`` with a count per entry, ``argmax``/``argmin`` over the flattened tensor (batch included, as Keras
+3 computes it), and SpectralNormalization saved as ``.h5``. ``round`` of ``-0.5 <= x < 0`` is -0 in TF and +0 in TF.js's cpu ``Round``, so
 ``1 / round(x)`` came out +Inf where Keras gives -Inf, silently: the lowering now gives TF's signed zero. Keras 3
 ``.keras`` and ``.h5``, TF.js cpu and wasm against ``model(x)``.
 """
@@ -26,7 +27,7 @@ def ops_family(k: Any) -> Any:
     x = k.Input((3, 4), name="x")
     outputs = [o.divide(1.0, o.round(x)), o.round(x, 1), o.round(x * 1000.0, -2), o.max(x, axis=1, initial=0.25),
                o.min(x, axis=-1, keepdims=True, initial=-0.5), o.repeat(x, [1, 0, 2], axis=1),
-               o.repeat(x, [2, 1, 1, 3], axis=-1)]
+               o.repeat(x, [2, 1, 1, 3], axis=-1), o.argmax(x), o.argmin(x, keepdims=True)]
     return k.Model(x, outputs)
 
 

@@ -10,7 +10,7 @@ TensorFlow, Keras and tf_keras cannot be imported, run in real TF.js (cpu and wa
 cases: argmax/argmin rows with ties, NaN, ±Inf, ±FLT_MAX and -0.0 beside +0.0 (Keras 3 picks +0.0, TF the first),
 one_hot indices negative and past the depth (rows of off values), Keras 3 ``take``/``take_along_axis`` of negative
 indices (wrapped), top_k of tied values. What stays refused (a constant index outside the axis, which TF's gather
-raises on; Keras 3's argmax over the flattened batch) is named.
+raises on; Keras 3's take from the flattened batch) is named.
 """
 from __future__ import annotations
 
@@ -181,8 +181,9 @@ def _refused(path: Path) -> str:
 
 
 def test_out_of_range_gathers_stay_refused_by_name(tmp_path):
-    """A constant index TF's gather raises on stays a gap named by function, and so does Keras 3's argmax over the
-    flattened tensor, batch included (``sort`` beside them lowers: tests/test_keras_lowering_sort_narrow_ops.py)."""
+    """A constant index TF's gather raises on stays a gap named by function, and so does Keras 3's take from the
+    flattened tensor, batch included (``sort`` beside them lowers: tests/test_keras_lowering_sort_narrow_ops.py;
+    Keras 3's argmax over the flattened tensor lowers since session 19: test_keras_lowering_k3_ops_s19.py)."""
     tf = _tf()
     import tf_keras as k
 
@@ -196,10 +197,10 @@ def test_out_of_range_gathers_stay_refused_by_name(tmp_path):
 
     o = keras.ops
     x3 = keras.Input((4, 6), name="x")
-    keras.Model(x3, [o.argmax(x3), o.take(x3, [1, -7], axis=2)]).save(tmp_path / "k3.keras")
+    keras.Model(x3, [o.take(x3, [0, 1]), o.take(x3, [1, -7], axis=2)]).save(tmp_path / "k3.keras")
     message = _refused(tmp_path / "k3.keras")
-    assert re.search(r"does not cover 2 layers: 'argmax\w*' \(Argmax\): axis=None "
-                     r"\(Keras 3 picks over the flattened tensor, batch included\), 'take\w*' \(Take\): index -1 "
+    assert re.search(r"does not cover 2 layers: 'take\w*' \(Take\): axis=None "
+                     r"\(Keras 3 takes from the flattened tensor, batch included\), 'take\w*' \(Take\): index -1 "
                      r"outside \[0, 6\)", message), message
 
 

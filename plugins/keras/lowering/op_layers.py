@@ -1623,9 +1623,11 @@ def _arg_extreme(op: str) -> Callable[[OpCall], Value]:
         x = _int32(c, "x")
         keras3 = c.ctx.class_name.startswith(KERAS_OP_PREFIX)
         shape = c.ctx.shape(x)
-        if keras3 and c.value("axis", None) is None:
-            raise c.gap("axis=None (Keras 3 picks over the flattened tensor, batch included)")
-        axis = _axis(c, c.value("axis", 0), len(shape))  # tf.math.argmax's None is axis 0
+        flat_rank = None
+        if keras3 and c.value("axis", None) is None:  # over the flattened tensor, batch included, as Keras 3
+            flat_rank, x = len(shape), c.ctx.reshape(x, [None], "flattened")
+            shape = c.ctx.shape(x)
+        axis = _axis(c, c.value("axis", 0) if flat_rank is None else 0, len(shape))  # tf's None is axis 0
         if str(c.value("output_type", "int64")) not in ("int64", "int32") or \
                 x.dtype not in (DType.FLOAT32, DType.INT32):
             raise c.gap(f"output_type={c.value('output_type', 'int64')!r} of a {x.dtype.value} tensor")
@@ -1646,7 +1648,11 @@ def _arg_extreme(op: str) -> Callable[[OpCall], Value]:
         picked = c.ctx.op(op, [x, c.ctx.ints(axis, "axis")], {"T": x.dtype, "Tidx": DType.INT32,
                                                              "output_type": DType.INT32},
                           dtype=DType.INT32, shape=out, label=op + GUARDED_SUFFIX)
-        return c.ctx.expand_dims(picked, axis, "keepdims") if c.value("keepdims", False) else picked
+        if not c.value("keepdims", False):
+            return picked
+        if flat_rank is not None:  # Keras 3: one index, as many axes of 1 as x has
+            return c.ctx.reshape(picked, [1] * flat_rank, "keepdims")
+        return c.ctx.expand_dims(picked, axis, "keepdims")
     return lower
 
 
