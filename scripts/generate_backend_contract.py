@@ -245,6 +245,16 @@ _WEBGL_ROWS_I32 = [  # webgl holds int32 as float32: past 2^24 low bits go, INT3
     ("FloorDiv", "INT32_MIN // -1 and INT32_MAX // 1 go through float32", "FloorDiv/i32_signs"),
     ("TruncateDiv", "INT32_MIN / -1 and INT32_MAX / 1 go through float32", "TruncateDiv/i32_signs"),
     ("Div", "INT32_MIN / -1 and INT32_MAX / 1 go through float32", "Div/i32_signs"),
+    # session 19 (tests/test_int32_overflow_rows_s19.py; tf_ops.py --webgl)
+    ("Pow", "powers past 2^24 lose low bits and past 2^31 are garbage (301^3 gives 27270900, 50000^2 -1794968576); "
+     "TF wraps modulo 2^32 (27270901, -1794967296)", "Pow/i32_overflow"),
+    ("SquaredDifference", "squares past 2^24 lose low bits and some past 2^31 give INT32_MIN; TF wraps modulo 2^32",
+     "SquaredDifference/i32_overflow"),
+    *((op, "sums of products past 2^24 lose low bits; TF wraps modulo 2^32", cases)
+      for op, cases in (("MatMul", "MatMul/i32_wide"), ("BatchMatMulV2", "BatchMatMulV2/i32_wide"), ("BatchMatMul", ""),
+                        ("BatchMatMulV3", ""))),
+    # sums the conformance cases keep below 2^24; measured by tests/test_int32_overflow_rows_s19.py on the shaders
+    *((op, "sums past 2^24 lose low bits; TF wraps modulo 2^32", "") for op in ("AddN", "BiasAdd", "Cumsum")),
 ]
 _WEBGL_DEVIATION_ROWS: list[tuple[Any, ...]] = [
     *((op, "webgl", "float32" if op not in ("FFT", "IFFT", "IRFFT") else "complex64", why, exact, cases)
@@ -376,7 +386,21 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
      "stored); TF wraps every step modulo 2^32", False, "Prod/i32_wide"),
     ("Cumprod", "cpu", "int32", "products past 2^53 lose low bits (each step a JS float64 multiply); TF wraps modulo "
      "2^32", False, "Cumprod/i32_wide"),
-    ("FloorDiv", "wasm", "int32", "INT32_MAX // 1 gives INT32_MIN (float32 round trip)", False, "FloorDiv/i32_signs"),
+    # session 19 (found by a tf_keras TFOpLambda probe of int32 tf.math.pow / squared_difference; measured by the
+    # conformance cases */i32_overflow, */i32_wide and tests/test_int32_overflow_rows_s19.py)
+    ("Pow", "cpu", "int32", "powers past 2^53 lose low bits (JS Math.pow in float64, wrapped modulo 2^32 only when "
+     "stored: 46341^4 gives 21465088, 3^40 689956864); TF multiplies in int32, wrapping every step (21464689, "
+     "689956897)", False, "Pow/i32_overflow"),
+    ("Pow", "wasm", "int32", "powers past 2^31 give INT32_MIN (the float result saturates when cast back: 50000^2 "
+     "gives -2147483648); TF wraps modulo 2^32 (-1794967296)", False, "Pow/i32_overflow"),
+    ("SquaredDifference", "cpu", "int32", "squares past 2^53 lose low bits (a JS float64 multiply: 100000001^2 gives "
+     "2074919424); TF wraps modulo 2^32 (2074919425)", False, "SquaredDifference/i32_overflow"),
+    *((op, "cpu", "int32", "sums of products past 2^53 lose low bits (JS float64 products and sums, wrapped modulo "
+       "2^32 only when stored: 134217729 · 67108865 + 2 gives 201326594); TF wraps modulo 2^32 (201326595)", False,
+       cases) for op, cases in (("MatMul", "MatMul/i32_wide"), ("BatchMatMulV2", "BatchMatMulV2/i32_wide"),
+                                ("BatchMatMul", ""), ("BatchMatMulV3", ""))),  # v1/V3: the same executor and kernel
+    ("FloorDiv", "wasm", "int32", "divides in float32: INT32_MAX // 1 gives INT32_MIN and quotients of values past "
+     "2^24 are off (-2147483647 // 3 gives -715827904; TF -715827883)", False, "FloorDiv/i32_signs"),
     ("TruncateDiv", "wasm", "int32", "INT32_MAX / 1 gives INT32_MIN (float32 round trip)", False,
      "TruncateDiv/i32_signs"),
     ("Div", "wasm", "int32", "INT32_MAX / 1 gives INT32_MIN (float32 round trip)", False, "Div/i32_signs"),

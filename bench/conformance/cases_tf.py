@@ -87,6 +87,11 @@ for _op in ["FloorDiv", "FloorMod", "Mod", "TruncateMod", "TruncateDiv", "Div"]:
 case("DivNoNan", "zero_den", [np.float32([5, -5, 0, NAN]), np.float32([0, 0, 0, 0])])
 case("TruncateDiv", "f32_signs", [np.float32([-7.5, 7.5, 0.5, -0.5]), np.float32([2, -2, -0.25, 3])])
 case("Pow", "i32", [i32(2, -3, 0, 5, 1, -1), i32(3, 3, 0, 2, 9, 4)])
+# int32 powers past 2^31 (TF wraps modulo 2^32: 50000^2 is -1794967296) and past 2^53 (46341^4, 3^40), and
+# squared differences past 2^53 (100000001^2; (INT32_MIN - 1)^2 wraps the difference first): session 19
+case("Pow", "i32_overflow", [i32(301, 3, 50000, 46341, -50000, 3, 2, -3, 7, 65536), i32(3, 5, 2, 4, 3, 40, 31, 21, 0, 2)])
+case("SquaredDifference", "i32_overflow", [i32(100000001, 7, 2**30, 94906267, I32_MIN, 46341, 134217729, -65537),
+                                           i32(0, 3, -2**30, 0, 1, 0, 0, 65537)])
 case("Pow", "neg_base_frac", [np.float32([-8, -2, 0, 0, 4]), np.float32([1 / 3, 0.5, -1, 0, -0.5])])
 for _op in ["Equal", "NotEqual", "Greater", "GreaterEqual", "Less", "LessEqual"]:
     case(_op, "f32_broadcast", [f32(2, 3, 1), f32(4)])
@@ -147,6 +152,10 @@ for _ta in (False, True):
         b = f32(5, 4) if _tb else f32(4, 5)
         case("MatMul", f"ta{int(_ta)}_tb{int(_tb)}", [a, b], {"transpose_a": _ta, "transpose_b": _tb})
 case("MatMul", "i32", [ints(2, 3), ints(3, 2)])
+# int32 sums of products past 2^53 (134217729 · 67108865, as Mul/i32_overflow), past 2^31 (46341^2 wraps in TF) and
+# past 2^24 (16777217 + 46341^2 + 3)
+case("MatMul", "i32_wide", [i32(134217729, 2, 0, 16777217, 46341, 3).reshape(2, 3),
+                            i32(67108865, 1, 1, 46341, 7, 1).reshape(3, 2)])
 case("MatMul", "empty_inner", [np.zeros((2, 0), np.float32), np.zeros((0, 3), np.float32)])
 case("BatchMatMul", "adj_x", [f32(2, 4, 3), f32(2, 4, 5)], {"adj_x": True})
 case("BatchMatMulV2", "broadcast", [f32(2, 1, 3, 4), f32(3, 4, 5)])
@@ -436,6 +445,8 @@ case("Einsum", "attention", [[f32(1, 2, 3, 4), f32(1, 2, 5, 4)]], {"equation": "
 case("Einsum", "ellipsis", [[f32(2, 3, 4), f32(4, 5)]], {"equation": "...ij,jk->...ik"})
 case("Einsum", "diag", [[f32(3, 3)]], {"equation": "ii->i"})
 case("BatchMatMulV2", "i32", [ints(2, 2, 3), ints(2, 3, 2)])
+case("BatchMatMulV2", "i32_wide", [i32(134217729, 2, 0, 16777217, 46341, 3, 100000001, 7, -9, 1, 2, 3).reshape(2, 2, 3),
+                                    i32(67108865, 1, 1, 46341, 7, 1, 3, 1, 2, 2, 1, 5).reshape(2, 3, 2)])
 case("MatMul", "empty_outer", [np.zeros((0, 3), np.float32), f32(3, 2)])
 case("TopKV2", "nan_inf", [np.float32([[1, NAN, INF, -INF, 0, 2]]), np.int32(3)], {"sorted": True}, consts=(1,))
 case("TopKV2", "k_all_i32", [ints(2, 5), np.int32(5)], {"sorted": True}, consts=(1,))

@@ -58,6 +58,16 @@ _known("Prod/i32_wide", cpu="wrong: TF.js cpu int32 product is a JS float64 one:
 _known("Cumprod/i32_wide", cpu="wrong: TF.js cpu int32 cumulative product multiplies in float64: steps past 2^53 "
        "lose low bits before the int32 store wraps; TF wraps modulo 2^32")
 _known("FloorDiv/i32_signs", wasm="wrong: wasm INT32_MAX // 1 gives INT32_MIN (float32 round trip)")
+# session 19: int32 Pow, SquaredDifference and matmuls past 2^31 / 2^53 (tests/test_int32_overflow_rows_s19.py)
+_known("Pow/i32_overflow", cpu="wrong: TF.js cpu int32 pow is JS Math.pow (float64): powers past 2^53 lose low bits "
+       "before the int32 store wraps; TF wraps every step modulo 2^32",
+       wasm="wrong: wasm int32 pow saturates to INT32_MIN past 2^31; TF wraps modulo 2^32")
+_known("SquaredDifference/i32_overflow", cpu="wrong: TF.js cpu int32 squared difference multiplies in float64: squares "
+       "past 2^53 lose low bits before the int32 store wraps; TF wraps modulo 2^32")
+_F64_MATMUL = ("wrong: TF.js cpu int32 matmul multiplies and adds in float64: sums of products past 2^53 lose low bits "
+               "before the int32 store wraps; TF wraps modulo 2^32")
+_known("MatMul/i32_wide", cpu=_F64_MATMUL)
+_known("BatchMatMulV2/i32_wide", cpu=_F64_MATMUL)
 _known("TruncateDiv/i32_signs", wasm="wrong: wasm INT32_MAX / 1 gives INT32_MIN (float32 round trip)")
 _known("Div/i32_signs", wasm="wrong: wasm INT32_MAX / 1 gives INT32_MIN (float32 round trip)")
 # -- mappings tfjsconv emits that TF.js reads differently -----------------------------------------------
@@ -142,7 +152,8 @@ for _key in ("Sin/f32", "Sin/special", "Cos/f32", "Cos/special", "Tan/f32", "Tan
                        "FFTs use them for their twiddle factors), and wrong for ±1e30")
 for _key in ("Abs/i32", "Square/i32", "Relu/i32", "Mul/i32_overflow", "FloorDiv/i32_signs", "TruncateDiv/i32_signs",
              "Div/i32_signs", "Sum/i32_overflow", "Neg/i32", "Add/i32_overflow", "AddV2/i32_overflow",
-             "Sub/i32_overflow", "Prod/i32_wide", "Cumprod/i32_wide"):
+             "Sub/i32_overflow", "Prod/i32_wide", "Cumprod/i32_wide", "Pow/i32_overflow", "SquaredDifference/i32_overflow",
+             "MatMul/i32_wide", "BatchMatMulV2/i32_wide"):
     _known(_key, webgl="wrong: webgl holds int32 as float32: INT32_MAX and results past 2^24 lose their low bits")
 
 SAFE_STATUSES = frozenset({"pass", "refused", "unsupported", "no kernel", "skipped"})
