@@ -36,7 +36,7 @@ def render() -> str:
     """The generated section, markers included."""
     from tfjsconv.plugins.keras.lowering.op_layers import KERAS_OPS, TF_FUNCTIONS
     from tfjsconv.plugins.keras.lowering.registry import loaded_lowerings
-    from tfjsconv.plugins.keras.op_calls import KERAS_OP_PREFIX
+    from tfjsconv.plugins.keras.op_calls import CONSTANT_FIRST_PREFIX, KERAS_OP_PREFIX
 
     lowerings = loaded_lowerings()
     families: dict[str, list[str]] = {}
@@ -44,14 +44,16 @@ def render() -> str:
         if not name.startswith(KERAS_OP_PREFIX):
             families.setdefault(_family(lowering), []).append(name)
     layers = sum(len(v) for v in families.values())
+    # the constant-first twins of tile, reshape ... are the same functions, on a constant (op_layers_scatter.py)
+    functions = sorted(n for n in TF_FUNCTIONS if not n.startswith(CONSTANT_FIRST_PREFIX))
     lines = [BEGIN, "",
-             f"{layers} layer classes, {len(TF_FUNCTIONS)} tf_keras op-layer functions and {len(KERAS_OPS)} Keras 3 "
+             f"{layers} layer classes, {len(functions)} tf_keras op-layer functions and {len(KERAS_OPS)} Keras 3 "
              "operations have a lowering. A layer option or argument a lowering does not cover is still a "
              "gap, named with the layer.", "",
              "| module | layer classes |", "|---|---|"]
     for family in sorted(families):
         lines.append(f"| `{family}.py` | {', '.join(f'`{n}`' for n in sorted(families[family], key=str.lower))} |")
-    tf_functions = ", ".join(f"`{n}`" for n in sorted(TF_FUNCTIONS))
+    tf_functions = ", ".join(f"`{n}`" for n in functions)
     keras_ops = ", ".join(f"`{n}`" for n in sorted(KERAS_OPS))
     lines += [f"| `op_layers.py`: tf_keras `TFOpLambda` / `SlicingOpLambda` functions | {tf_functions} |",
               f"| `op_layers.py`: Keras 3 operations (`keras.ops.*` on symbolic tensors) | {keras_ops} |",

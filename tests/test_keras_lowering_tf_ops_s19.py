@@ -1,7 +1,9 @@
 """tf_keras op layers the lowering refused while ``--loader=tensorflow`` converted them (session 19, helper H1's
 per-function probe): ``tf.repeat`` with a count per entry (a GatherV2 of constant positions, 0 drops an entry),
-and ``tf.round`` of integers (TF returns them as they are). One converted model at two batch sizes, TF.js cpu and
-wasm against tf_keras's ``model(x)``.
+``tf.round`` of integers (TF returns them as they are), and ``tf.concat`` of a list holding tensors and constants (a
+shape built from ``tf.shape(x)[:1]`` and constant sizes, read by a reshape; tf_keras records such a list entry by
+entry, which the converter read as a corrupt file until session 19). One converted model at two batch sizes, TF.js
+cpu and wasm against tf_keras's ``model(x)``.
 """
 from __future__ import annotations
 
@@ -26,7 +28,10 @@ def ops_family(k: Any) -> Any:
     repeated = tf.repeat(x, [1, 0, 2], axis=1)
     repeated_last = tf.repeat(x, [2, 1, 1, 3], axis=-1)
     rounded = tf.round(ids)
-    return k.Model([x, ids], [repeated, repeated_last, rounded])
+    target = tf.concat([tf.shape(x)[:1], [2, 6]], axis=0)  # a list of a tensor and constants
+    reshaped = tf.reshape(x, target)
+    joined = tf.concat([x, np.float32([[[0.5], [1.5], [-2.0]]]) * tf.ones_like(x[:, :, :1])], axis=-1)
+    return k.Model([x, ids], [repeated, repeated_last, rounded, reshaped, joined])
 
 
 def _inputs(model: Any, rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:

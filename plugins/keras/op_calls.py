@@ -81,6 +81,12 @@ def tag_keras_ops(value: Any) -> Any:
 
 #: Config key under which :func:`with_plain_op_nodes` keeps an op layer's recorded calls (one per node).
 CALLS_KEY = "__recorded_calls__"
+#: The prefix :func:`with_plain_op_nodes` puts before the function of a tf_keras op layer that only moves its first
+#: argument's values (``tile``, ``reshape`` ...) when that argument is a constant (``tf.tile([[1.5, -2.5]], [n, 1])``):
+#: the walk gives such a function's result the dtype of the call's first tensor, which is then another argument
+#: (``multiples``, int32); the renamed function (:mod:`.lowering.op_layers_scatter`) lowers the constant as a tensor
+#: of TensorFlow's dtype for it, and the result carries its own.
+CONSTANT_FIRST_PREFIX = "constant_first:"
 #: ... and a Keras 3 operation's own config, which holds arguments of the call (``Cast``'s ``dtype``), not
 #: layer settings the walk reads.
 OP_ARGUMENTS_KEY = "__operation_arguments__"
@@ -107,10 +113,28 @@ def _plain_nodes(value: Any) -> Any:
         except ValueError:
             return out
         config = out["config"]
+        if value.get("class_name") in TF_OP_LAYERS and _moves_a_constant(config, nodes):
+            config = {**config, "function": CONSTANT_FIRST_PREFIX + config["function"]}
         if str(value.get("class_name")).startswith(KERAS_OP_PREFIX):  # its config holds call arguments
             config = {"name": config.get("name"), OP_ARGUMENTS_KEY: {k: v for k, v in config.items() if k != "name"}}
         out["config"] = {**config, CALLS_KEY: nodes}
     return out
+
+
+def _moves_a_constant(config: dict[str, Any], nodes: list[Any]) -> bool:
+    """A tf_keras call of a function that only moves its first argument's values, made on a constant first argument
+    beside tensor arguments (see :data:`CONSTANT_FIRST_PREFIX`)."""
+    from .lowering.integer_dtypes import INTEGER_KEEPING_OPS
+
+    if config.get("function") not in INTEGER_KEEPING_OPS or len(nodes) != 1:
+        return False
+    args, kwargs = parse_call(nodes[0])
+    found: list[TensorArg] = []
+    _tensor_args(args[:1], found)
+    if found:
+        return False
+    _tensor_args([args, kwargs], found)
+    return bool(found)
 
 
 def _is_ref(item: Any) -> bool:
@@ -131,16 +155,31 @@ def parse_call(node: Any) -> tuple[list[Any], dict[str, Any]]:
         return args, kwargs
     if not isinstance(node, list) or not node:
         raise ValueError(f"unreadable call {str(node)[:80]}")
-    items = [node] if isinstance(node[0], str) else node
-    kwargs_seen = [item[3] for item in items if isinstance(item, list) and len(item) == 4]
-    first = [_first_arg_item(item, refs) for item in items]
+    kwargs_seen: list[Any] = []
+    first = _first_arg(node, refs, kwargs_seen, 0)
+    if any(k != kwargs_seen[0] for k in kwargs_seen[1:]):  # tf_keras writes the same kwargs into every entry
+        raise ValueError(f"unreadable call {str(node)[:80]} (its entries disagree on the other arguments)")
     kwargs = _tf_value(kwargs_seen[0] if kwargs_seen else {}, refs)
-    return [first[0] if isinstance(node[0], str) else first], kwargs
+    return [first], kwargs
 
 
-def _first_arg_item(item: Any, refs: list[Ref]) -> Any:
-    if isinstance(item, list) and len(item) in (3, 4) and item[0] == _CONSTANT_VALUE and item[1] == -1:
-        return _tf_value(item[2], [])
+#: How deeply a tf_keras first argument's lists may nest (``tf.scatter_nd([[1], [3]], ...)`` is 2 deep).
+_MAX_FIRST_ARG_DEPTH = 32
+
+
+def _first_arg(item: Any, refs: list[Ref], kwargs_seen: list[Any], depth: int) -> Any:
+    """The first argument as tf_keras saved it: its structure (lists) kept, each leaf a tensor reference or
+    ``["_CONSTANT_VALUE", -1, value, kwargs]`` (a constant, read back as its value, as tf_keras reads it)."""
+    if depth > _MAX_FIRST_ARG_DEPTH or not isinstance(item, list):
+        raise ValueError(f"unreadable call argument {str(item)[:80]}")
+    if not item or not isinstance(item[0], str):  # a list in the argument's structure
+        return [_first_arg(v, refs, kwargs_seen, depth + 1) for v in item]
+    if len(item) == 4:
+        if not isinstance(item[3], dict):
+            raise ValueError(f"unreadable call argument {str(item)[:80]}")
+        kwargs_seen.append(item[3])
+    if len(item) in (3, 4) and item[0] == _CONSTANT_VALUE and item[1] == -1:
+        return item[2]
     if not _is_ref(item):
         raise ValueError(f"unreadable call argument {str(item)[:80]}")
     refs.append((item[0], item[1], item[2]))
