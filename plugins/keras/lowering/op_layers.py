@@ -954,9 +954,19 @@ def _resize(c: OpCall, method_key: str, nearest_half_pixel: bool) -> Value:
     method = c.value(method_key, "bilinear")
     if len(shape) != 4 or len(size) != 2 or method not in ("bilinear", "nearest"):
         raise c.gap(f"a {method!r} resize of a rank-{len(shape)} tensor to {size}")
-    for flag in ("preserve_aspect_ratio", "antialias", "crop_to_aspect_ratio", "pad_to_aspect_ratio"):
+    for flag in ("antialias", "crop_to_aspect_ratio", "pad_to_aspect_ratio"):
         if flag in c.arguments and c.value(flag, False):
             raise c.gap(f"{flag}=True")
+    if "preserve_aspect_ratio" in c.arguments and c.value("preserve_aspect_ratio", False):
+        from .op_layers_image import aspect_preserving_size  # imports this module: read at call time
+
+        if sizes is not None:
+            raise c.gap("preserve_aspect_ratio=True with a size read at run time")
+        aspect = aspect_preserving_size(c, x, (size[0], size[1]))  # TF's float32 arithmetic, at run time if need be
+        if isinstance(aspect, tuple):
+            size = list(aspect)
+        else:
+            sizes, size = aspect, [None, None]
     if c.value("data_format", "channels_last") not in ("channels_last", None):
         raise c.gap(f"data_format={c.value('data_format')!r}")
     if c.ctx.class_name.startswith(KERAS_OP_PREFIX) and x.dtype != DType.FLOAT32:

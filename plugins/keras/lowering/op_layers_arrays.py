@@ -569,7 +569,9 @@ def _gather_nd(c: OpCall) -> Value:
     is a gap)."""
     x = _int32(c, "x")
     shape = c.ctx.shape(x)
-    if c.value("batch_dims", 0) != 0 or x.dtype not in (F32, I32, BOOL):
+    batch_dims = c.value("batch_dims", 0)
+    if batch_dims not in (0, 1) or isinstance(batch_dims, bool) or x.dtype not in (F32, I32, BOOL) or \
+            len(shape) <= batch_dims:
         raise c.gap(f"batch_dims={c.value('batch_dims', 0)!r} on a {x.dtype.numpy} tensor")
     if str(c.value("bad_indices_policy", "")).upper() not in ("", "DEFAULT", "ERROR"):  # IGNORE: zeros there
         raise c.gap(f"bad_indices_policy={c.value('bad_indices_policy')!r}")
@@ -581,16 +583,41 @@ def _gather_nd(c: OpCall) -> Value:
         array = np.asarray(c.value("indices"))
         if array.dtype.kind not in "iu" or array.ndim < 1 or array.size == 0:
             raise c.gap(f"indices {c.value('indices')!r}")
-        bounds = [2**31 if d is None else d for d in shape[:array.shape[-1]]]
-        if array.shape[-1] > len(shape) or ((array < 0) | (array >= bounds)).any():
+        bounds = [2**31 if d is None else d for d in shape[batch_dims:batch_dims + array.shape[-1]]]
+        if array.shape[-1] > len(shape) - batch_dims or array.ndim <= batch_dims or \
+                ((array < 0) | (array >= bounds)).any():
             raise c.gap(f"indices {c.value('indices')!r} outside shape {list(shape)} (TensorFlow raises)")
         ids = c.ctx.ints(array, "indices")
     index_shape = c.ctx.shape(ids)
     depth = index_shape[-1] if index_shape else None
-    if depth is None or depth > len(shape):
+    if depth is None or depth > len(shape) - batch_dims or len(index_shape) <= batch_dims:
         raise c.gap(f"indices of shape {list(index_shape)} into shape {list(shape)}")
+    if batch_dims:
+        ids, depth = _with_batch_ids(c, ids), depth + 1
     return c.ctx.op("GatherNd", [x, ids], {"Tparams": x.dtype, "Tindices": I32}, dtype=x.dtype,
                     shape=(*index_shape[:-1], *shape[depth:]), label="GatherNd")
+
+
+def _with_batch_ids(c: OpCall, ids: Value) -> Value:
+    """``batch_dims=1``'s indices as plain GatherNd indices: each index of batch row ``b`` gets ``b`` in front
+    (``concat([b, index])``), the batch read at run time."""
+    from .dynamic_shape import runtime_size, runtime_sizes
+
+    ctx = c.ctx
+    index_shape = ctx.shape(ids)
+    rank = len(index_shape)
+    rows = ctx.op("Range", [ctx.ints(0, "batch_start"), runtime_size(ctx, ids, 0, "batch"),
+                            ctx.ints(1, "batch_delta")], {"Tidx": I32}, dtype=I32, shape=(index_shape[0],),
+                  label="batch_rows")
+    rows = ctx.op("Reshape", [rows, ctx.ints([-1] + [1] * (rank - 1), "batch_rows_shape")], {"Tshape": I32},
+                  dtype=I32, shape=(index_shape[0],) + (1,) * (rank - 1), label="batch_rows_column")
+    target = ctx.op("ConcatV2", [runtime_sizes(ctx, ids, 0, -1, "batch_ids"), ctx.ints([1], "one"),
+                                 ctx.ints(0, "target_axis")], {"N": 2, "Tidx": I32}, dtype=I32, shape=(rank,),
+                    label="batch_ids_shape")
+    spread = ctx.op("BroadcastTo", [rows, target], {"Tidx": I32}, dtype=I32, shape=(*index_shape[:-1], 1),
+                    label="batch_ids")
+    return ctx.op("ConcatV2", [spread, ids, ctx.ints(-1, "ids_axis")], {"N": 2, "Tidx": I32}, dtype=I32,
+                  shape=(*index_shape[:-1], index_shape[-1] + 1), label="batched_indices")
 
 
 # -- ranges, masks, frames ---------------------------------------------------------------------------------
@@ -663,15 +690,14 @@ def _sequence_mask(c: OpCall) -> Value:
 
 def _frames(c: OpCall, x: Value, length: int, step: int, axis: int, pad_end: bool, pad_value: Any) -> Value:
     """``tf.signal.frame``: windows of ``length`` every ``step`` along ``axis``, one GatherV2 of a constant
-    ``[frames, length]`` index table (built at run time over an unknown size); with ``pad_end`` (a known size),
+    ``[frames, length]`` index table (built at run time over an unknown size); with ``pad_end``,
     ``ceil(size / step)`` frames over the axis padded with ``pad_value``."""
     shape = c.ctx.shape(x)
     size = shape[axis]
-    if length < 1 or step < 1 or x.dtype not in (F32, I32, BOOL) or size is None and pad_end:
-        raise c.gap(f"frames of {length} every {step} along an axis of size {size} of a {x.dtype.numpy} tensor"
-                    f"{' (pad_end over a size known only at run time)' if pad_end else ''}")
+    if length < 1 or step < 1 or x.dtype not in (F32, I32, BOOL):
+        raise c.gap(f"frames of {length} every {step} along an axis of size {size} of a {x.dtype.numpy} tensor")
     if size is None:
-        return _runtime_frames(c, x, length, step, axis)
+        return _runtime_frames(c, x, length, step, axis, (pad_value,) if pad_end else None)
     if pad_end:
         count = -(-size // step)
         padding = max(0, length + step * (count - 1) - size)
@@ -691,18 +717,35 @@ def _frames(c: OpCall, x: Value, length: int, step: int, axis: int, pad_end: boo
                     shape=(*shape[:axis], count, length, *shape[axis + 1:]), label="frames")
 
 
-def _runtime_frames(c: OpCall, x: Value, length: int, step: int, axis: int) -> Value:
+def _runtime_frames(c: OpCall, x: Value, length: int, step: int, axis: int,
+                    pad_end: tuple[Any] | None = None) -> Value:
     """Frames along an axis of unknown size: ``max(0, 1 + (size - length) // step)`` of them (TF's count, floored
-    as TF floors), the index table ``range(count)[:, None] · step + range(length)`` built at run time."""
+    as TF floors), the index table ``range(count)[:, None] · step + range(length)`` built at run time. With
+    ``pad_end`` (``(pad_value,)``): TF's ``ceil(size / step)`` frames, the axis first padded at its end with
+    ``max(0, length + step · (count - 1) - size)`` values ``pad_value``."""
+    from tfjsconv.narrow_ints import exact_floor_div
+
     from .dynamic_shape import runtime_size
 
     if length >= 2**24 or step >= 2**24:
         raise c.gap(f"frames of {length} every {step}")
     size = runtime_size(c.ctx, x, axis, "signal")
-    later = c.ctx.binary("Sub", size, c.ctx.ints(length, "frame_length"), label="room")
-    steps = c.ctx.binary("FloorDiv", later, c.ctx.ints(step, "frame_step"), label="steps")
-    count = c.ctx.binary("Maximum", c.ctx.binary("AddV2", steps, c.ctx.ints(1, "one"), label="count_unclipped"),
-                         c.ctx.ints(0, "zero"), label="count")
+    if pad_end is not None:
+        negated = c.ctx.binary("Sub", c.ctx.ints(0, "zero_size"), size, label="negated_size")
+        floor = exact_floor_div(c.ctx.graph, negated, c.ctx.ints(step, "frame_step"), f"{c.ctx.name}/ceil_steps")
+        count = c.ctx.binary("Sub", c.ctx.ints(0, "zero_count"), floor, label="count")
+        reach = c.ctx.binary("AddV2", c.ctx.binary("Mul", c.ctx.binary("Sub", count, c.ctx.ints(1, "one"),
+                                                                         label="last_frame"),
+                                                   c.ctx.ints(step, "step_size"), label="last_start"),
+                             c.ctx.ints(length, "reach_length"), label="reach")
+        padding = c.ctx.binary("Maximum", c.ctx.binary("Sub", reach, size, label="missing"), c.ctx.ints(0, "none"),
+                               label="pad_samples")
+        x = _padded_at_end(c, x, axis, padding, pad_end[0])
+    else:
+        later = c.ctx.binary("Sub", size, c.ctx.ints(length, "frame_length"), label="room")
+        steps = c.ctx.binary("FloorDiv", later, c.ctx.ints(step, "frame_step"), label="steps")
+        count = c.ctx.binary("Maximum", c.ctx.binary("AddV2", steps, c.ctx.ints(1, "one"), label="count_unclipped"),
+                             c.ctx.ints(0, "zero"), label="count")
     starts = c.ctx.op("Range", [c.ctx.ints(0, "start"), count, c.ctx.ints(1, "delta")], {"Tidx": I32}, dtype=I32,
                       shape=(None,), label="frame_numbers")
     offsets = c.ctx.binary("Mul", c.ctx.expand_dims(starts, 1, "frame_column"), c.ctx.ints(step, "step"),
@@ -713,6 +756,19 @@ def _runtime_frames(c: OpCall, x: Value, length: int, step: int, axis: int) -> V
     return c.ctx.op("GatherV2", [x, table, c.ctx.ints(axis, "axis")],
                     {"Tparams": x.dtype, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=x.dtype,
                     shape=(*shape[:axis], None, length, *shape[axis + 1:]), label="frames")
+
+
+def _padded_at_end(c: OpCall, x: Value, axis: int, padding: Value, pad_value: Any) -> Value:
+    """``x`` with ``padding`` (an int32 scalar read at run time) values ``pad_value`` after the end of ``axis``."""
+    rank = len(c.ctx.shape(x))
+    pair = c.ctx.op("Pack", [c.ctx.ints(0, "no_padding"), padding], {"N": 2, "axis": 0}, dtype=I32, shape=(2,),
+                    label="axis_padding")
+    row = c.ctx.expand_dims(pair, 0, "axis_padding_row")
+    pads = c.ctx.op("Pad", [row, c.ctx.ints([[axis, rank - 1 - axis], [0, 0]], "other_axes")],
+                    {"Tpaddings": I32}, dtype=I32, shape=(rank, 2), label="paddings")
+    fill = c.ctx.const(_scalar_of(c, pad_value, x.dtype, "pad_value"), "pad_value")
+    shape = c.ctx.shape(x)
+    return c.ctx.op("PadV2", [x, pads, fill], {"Tpaddings": I32}, shape=shape, label="padded")
 
 
 def _signal_frame(c: OpCall) -> Value:

@@ -335,9 +335,11 @@ def _tf_conv(kind: str, n: int | None):
                 if dilations != [1] * rank_n:
                     raise c.gap(f"both {key} and dilations")
                 dilations = _tf_window(c, key, rank_n)
-        padding = _padding(c, default="VALID")
+        padding = _padding(c, default="VALID") if kind != "conv" or not isinstance(c.value("padding", None), list) \
+            else "valid"
         _no_strides_with_dilation(c, strides, dilations)
         if kind == "conv":
+            x = _explicitly_padded(c, x, rank_n)
             key = "filters" if c.has("filters") else "filter"
             return _convolve(c, x, _kernel(c, key, rank_n + 2), strides, dilations, padding)
         if kind == "depthwise":
@@ -347,18 +349,43 @@ def _tf_conv(kind: str, n: int | None):
     return lower
 
 
-def _tf_conv_transpose(n: int):
+def _explicitly_padded(c: OpCall, x: Value, n: int) -> Value:
+    """``x`` zero-padded as an explicit ``padding=[[0, 0], [top, bottom], [left, right], [0, 0]]`` asks (TensorFlow's
+    convolution then runs unpadded: the same sums), else ``x`` itself."""
+    value = c.value("padding", None)
+    if not isinstance(value, list):
+        return x
+    if len(value) != n + 2 or not all(isinstance(p, list) and len(p) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31 for v in p) for p in value) or \
+            value[0] != [0, 0] or value[-1] != [0, 0]:
+        raise c.gap(f"padding={value!r} (explicit paddings of the spatial axes only are lowered)")
+    if all(p == [0, 0] for p in value):
+        return x
+    out = tuple(None if d is None else d + a + b for d, (a, b) in zip(c.ctx.shape(x), value))
+    return c.ctx.op("Pad", [x, c.ctx.ints(value, "explicit_paddings")], {"Tpaddings": DType.INT32}, shape=out,
+                    label="explicit_pad")
+
+
+def _tf_conv_transpose(n: int, atrous: bool = False):
     """``tf.nn.conv{1,2,3}d_transpose`` with a constant ``output_shape``: ``Conv2DBackpropInput`` (1-D over a height
     of 1; dilated ones undone by the ``dilated_transposed_conv`` pass) or ``Conv3DBackpropInputV2`` (which the
-    ``conv3d_transpose`` pass rewrites), the output shape checked as TensorFlow checks it (it raises otherwise)."""
+    ``conv3d_transpose`` pass rewrites), the output shape checked as TensorFlow checks it (it raises otherwise).
+    ``atrous``: ``tf.nn.atrous_conv2d_transpose(value, filters, output_shape, rate, padding)``, the transpose of the
+    convolution dilated by ``rate`` (TensorFlow's space_to_batch form computes the same sums) at stride 1."""
     def lower(c: OpCall) -> Value:
         ctx = c.ctx
         x = _float_input(c, "x")
         _spatial(c, x, (n,))
         _tf_channels_last(c, n)
         kernel = _kernel(c, "filters", n + 2)
-        strides, dilations = _tf_window(c, "strides", n), _tf_window(c, "dilations", n)
-        padding = _padding(c, default="SAME")
+        if atrous:
+            rate = c.value("rate")
+            if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate < 2**16:
+                raise c.gap(f"rate={rate!r}")
+            strides, dilations, padding = [1] * n, [rate] * n, _padding(c, default=None)
+        else:
+            strides, dilations = _tf_window(c, "strides", n), _tf_window(c, "dilations", n)
+            padding = _padding(c, default="SAME")
         _no_strides_with_dilation(c, strides, dilations)
         sizes, shape, kshape = c.value("output_shape"), ctx.shape(x), ctx.shape(kernel)
         if not (isinstance(sizes, list) and len(sizes) == n + 2 and
@@ -598,6 +625,8 @@ register_op_layers(
             ("x", "depthwise_filter", "pointwise_filter", "strides", "padding", "rate", "name", "data_format",
              "dilations"), _tf_conv("separable", 2)),
         ("nn.space_to_depth",): OpSpec(("x", "block_size", "data_format", "name"), _tf_space_to_depth),
+        ("nn.atrous_conv2d_transpose",): OpSpec(("x", "filters", "output_shape", "rate", "padding", "name"),
+                                                _tf_conv_transpose(2, atrous=True)),
         **{(f"nn.conv{n}d_transpose",): OpSpec(("x", "filters", "output_shape", "strides", "padding", "data_format",
                                                 "dilations", "name"), _tf_conv_transpose(n)) for n in (1, 2, 3)},
         ("compat.v1.nn.max_pool",): OpSpec(_TF_POOL, _tf_pool("MaxPool", 2)),

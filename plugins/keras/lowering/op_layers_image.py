@@ -3,31 +3,38 @@
 Registered into :mod:`.op_layers`'s tables (see :func:`.op_layers.register_op_layers`).
 
 Every lowering here reads constant sizes, offsets and factors (a tensor there is a gap) and builds the ops
-TensorFlow runs for it: crops are Slices, paddings Pads, flips ReverseV2, colour conversions a weighted sum over the
-channel axis, blurs, Sobel filters and SSIM windows DepthwiseConv2dNative with the kernel computed here as Keras /
-TensorFlow compute it (in float32), resizes ResizeBilinear / ResizeNearestNeighbor with the recorded
-``align_corners`` / ``half_pixel_centers`` (of int32 images: gathers of the rows and columns TensorFlow's kernel
-picks), Keras 3's ``scale_and_translate`` a MatMul per axis with Keras's weight matrix. TensorFlow's RGBToHSV /
-HSVToRGB / AdjustContrastv2 / AdjustSaturation / AdjustHue kernels, which TF.js lacks (the traced path cannot convert
-them), are rebuilt from elementwise ops as TensorFlow's kernels compute them. Images are rank 3 (one image) or rank
-4 (a batch), channels last (tf.image) or in the recorded Keras 3 ``data_format``. Where TensorFlow computes in another
-dtype than float32 (integer images converted with ``convert_image_dtype``, Keras 3 casting a float result back to
-integers) the lowering refuses by name; moves of values (crop, pad, flip, transpose) keep any dtype.
+TensorFlow runs for it (over images of a size unknown in the config, tf.image's ``central_crop``,
+``pad_to_bounding_box``, ``resize_with_crop_or_pad`` and ``resize_with_pad`` compute their offsets and sizes at run
+time from ``Shape``, in TensorFlow's int32 or float32 arithmetic): crops are Slices, paddings Pads, flips
+ReverseV2, colour conversions a weighted sum over the channel axis, blurs, Sobel filters and SSIM windows
+DepthwiseConv2dNative with the kernel computed here as Keras / TensorFlow compute it (in float32), resizes
+ResizeBilinear / ResizeNearestNeighbor with the recorded ``align_corners`` / ``half_pixel_centers`` (of int32
+images: gathers of the rows and columns TensorFlow's kernel picks), Keras 3's ``scale_and_translate`` a MatMul per
+axis with Keras's weight matrix. TensorFlow's RGBToHSV / HSVToRGB / AdjustContrastv2 / AdjustSaturation / AdjustHue
+kernels, which TF.js lacks (the traced path cannot convert them), are rebuilt from elementwise ops as TensorFlow's
+kernels compute them. Images are rank 3 (one image) or rank 4 (a batch), channels last (tf.image) or in the recorded
+Keras 3 ``data_format``. ``convert_image_dtype`` scales integer images to float32 and float32 images to int32
+(saturating) as TensorFlow does; where TensorFlow computes in another dtype than float32 (the colour functions of
+integer images, Keras 3 casting a float result back to integers) the lowering refuses by name; moves of values
+(crop, pad, flip, transpose) keep any dtype.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.narrow_ints import exact_floor_div
 
-from .dynamic_shape import runtime_sizes
+from .dynamic_shape import runtime_size, runtime_sizes
 from .integer_resize import exact_float32
-from .op_layers import OpCall, OpSpec, register_op_layers
+from .op_layers import OpCall, OpSpec, float_to_int32, register_op_layers
 from .preprocessing import _resize as _v2_resize
 
 #: The names an image tensor is bound under: Keras 3's ``images``, tf.image's ``image`` and ``images`` (which
@@ -106,6 +113,62 @@ def _zero_pad(c: OpCall, x: Value, pads: dict[int, tuple[int, int]], label: str 
     out = tuple(None if d is None else d + sum(pads.get(a, (0, 0))) for a, d in enumerate(shape))
     return c.ctx.op("Pad", [x, c.ctx.ints(paddings, f"{label}_paddings")], {"Tpaddings": DType.INT32}, shape=out,
                     label=label)
+
+
+#: A size or offset: a number known at conversion, or an int32 scalar read at run time.
+Size = int | Value
+
+
+def _length(c: OpCall, x: Value, axis: int) -> Size:
+    """The size of ``axis``: the static one, else ``tf.shape(x)[axis]`` at run time."""
+    size = c.ctx.shape(x)[axis]
+    return int(size) if size is not None else runtime_size(c.ctx, x, axis, f"axis{axis}")
+
+
+def _int_op(c: OpCall, op: str, a: Size, b: Size, label: str) -> Size:
+    """TensorFlow's int32 ``Add``/``Sub``/``Mul``/``Maximum``/``Minimum``/``FloorDiv`` of two sizes: a number
+    where both are known, else an int32 scalar op (FloorDiv exact over int32: TF.js's wasm divides in float32)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return {"AddV2": a + b, "Sub": a - b, "Mul": a * b, "Maximum": max(a, b), "Minimum": min(a, b),
+                "FloorDiv": a // b if b else 0}[op]
+    a, b = (v if isinstance(v, Value) else c.ctx.ints(v, f"{label}_{side}") for v, side in ((a, "a"), (b, "b")))
+    if op == "FloorDiv":
+        return exact_floor_div(c.ctx.graph, a, b, f"{c.ctx.name}/{label}")
+    return c.ctx.op(op, [a, b], dtype=DType.INT32, shape=(), label=label)
+
+
+def _vector(c: OpCall, entries: Sequence[Size], label: str) -> Value:
+    """The int32 vector of ``entries`` (a constant where all are known, else a Pack of scalars)."""
+    if all(isinstance(e, int) for e in entries):
+        return c.ctx.ints(list(entries), label)
+    scalars = [e if isinstance(e, Value) else c.ctx.ints(e, f"{label}_{i}") for i, e in enumerate(entries)]
+    return c.ctx.op("Pack", scalars, {"N": len(scalars), "axis": 0}, dtype=DType.INT32, shape=(len(scalars),),
+                    label=label)
+
+
+def _box(c: OpCall, x: Value, starts: dict[int, Size], sizes: dict[int, Size], label: str = "crop") -> Value:
+    """:func:`_slice` where starts or sizes may be read at run time (``tf.slice`` with computed begin and size)."""
+    if all(isinstance(v, int) for v in (*starts.values(), *sizes.values())):
+        return _slice(c, x, starts, sizes, label)
+    shape = c.ctx.shape(x)
+    begin = _vector(c, [starts.get(a, 0) for a in range(len(shape))], f"{label}_begin")
+    size = _vector(c, [sizes.get(a, -1) for a in range(len(shape))], f"{label}_size")
+    out = tuple(sizes[a] if isinstance(sizes.get(a), int) else None if a in sizes else d for a, d in enumerate(shape))
+    return c.ctx.op("Slice", [x, begin, size], {"Index": DType.INT32}, shape=out, label=label)
+
+
+def _pads(c: OpCall, x: Value, pads: dict[int, tuple[Size, Size]], targets: dict[int, int],
+          label: str = "pad") -> Value:
+    """:func:`_zero_pad` where paddings may be read at run time (``tf.pad`` with computed paddings), to the
+    ``targets`` sizes TensorFlow's shape inference gives the result."""
+    if all(isinstance(v, int) for pair in pads.values() for v in pair):
+        return _zero_pad(c, x, pads, label)
+    shape = c.ctx.shape(x)
+    rows = [_vector(c, list(pads.get(a, (0, 0))), f"{label}_{a}") for a in range(len(shape))]
+    paddings = c.ctx.op("Pack", rows, {"N": len(rows), "axis": 0}, dtype=DType.INT32, shape=(len(rows), 2),
+                        label=f"{label}_paddings")
+    out = tuple(targets.get(a, d) for a, d in enumerate(shape))
+    return c.ctx.op("Pad", [x, paddings], {"Tpaddings": DType.INT32}, shape=out, label=label)
 
 
 def _reverse(c: OpCall, x: Value, axes: Sequence[int], label: str) -> Value:
@@ -228,13 +291,14 @@ def _pad_to_bounding_box(c: OpCall) -> Value:
     x = _image(c)
     h, w, _ = _axes(c, x)
     top, left, height, width = _offsets(c)
-    pads = {}
+    pads: dict[int, tuple[Size, Size]] = {}
     for axis, start, size in ((h, top, height), (w, left, width)):
-        length = _known(c, x, axis, "a padding to a bounding box")
-        if size - start - length < 0:
+        length = _length(c, x, axis)
+        after = _int_op(c, "Sub", size - start, length, f"after_{axis}")
+        if isinstance(after, int) and after < 0:
             raise c.gap(f"padding {length} to {size} from {start} (TensorFlow raises)")
-        pads[axis] = (start, size - start - length)
-    return c.ctx.unary("Identity", _zero_pad(c, x, pads), label="padded")
+        pads[axis] = (start, after)  # a run-time one is negative only where TensorFlow raises
+    return c.ctx.unary("Identity", _pads(c, x, pads, {h: height, w: width}), label="padded")
 
 
 def _central_crop(c: OpCall) -> Value:
@@ -246,12 +310,60 @@ def _central_crop(c: OpCall) -> Value:
         raise c.gap(f"central_fraction={fraction!r} (TensorFlow needs one in (0, 1])")
     if fraction == 1.0:
         return c.ctx.unary("Identity", x, label="uncropped")
-    starts, sizes = {}, {}
+    starts: dict[int, Size] = {}
+    sizes: dict[int, Size] = {}
     for axis in (h, w):
-        length = _known(c, x, axis, "a central crop")
-        starts[axis] = int((float(length) - float(length) * float(fraction)) / 2)
-        sizes[axis] = length - 2 * starts[axis]
-    return c.ctx.unary("Identity", _slice(c, x, starts, sizes), label="cropped")
+        length = _length(c, x, axis)
+        if isinstance(length, int):
+            starts[axis] = int((float(length) - float(length) * float(fraction)) / 2)
+        else:
+            starts[axis] = _central_start(c, length, float(fraction), f"start_{axis}")
+        sizes[axis] = _int_op(c, "Sub", length, _int_op(c, "Mul", starts[axis], 2, f"margins_{axis}"),
+                              f"size_{axis}")
+    return c.ctx.unary("Identity", _box(c, x, starts, sizes), label="cropped")
+
+
+#: Run-time central crops are checked against TensorFlow's float64 arithmetic for every size below this.
+_CENTRAL_CHECKED = 1 << 24
+
+
+@functools.lru_cache(maxsize=64)
+def _central_ratio(fraction: float) -> tuple[int, int] | None:
+    """``(a, d)`` with ``int((n - n·fraction) / 2)`` (TensorFlow's float64 start of a central crop) equal to
+    ``n·a // d`` for every size ``n`` below 2^24, None if ``fraction`` is no small ratio ``F`` (within 2^-50).
+    TensorFlow's value is within 2^-25 of ``n·(1 - F) / 2 = n·a / d`` there (the float64 ``fraction`` off ``F`` by
+    ``n·2^-50``, each of its two roundings at most 2^-30), whose fractional part is 0 or at least ``1/d > 2^-16`` from
+    an integer: the truncation can differ only where ``n·a / d`` is whole, the multiples of ``d``, checked here."""
+    ratio = Fraction(fraction).limit_denominator(1 << 15)
+    if abs(ratio - Fraction(fraction)) > Fraction(1, 1 << 50):
+        return None
+    start = (1 - ratio) / 2
+    a, d = start.numerator, start.denominator
+    if d >= 1 << 16:
+        return None
+    n = np.arange(0, _CENTRAL_CHECKED, d, dtype=np.int64)
+    f = n.astype(np.float64)
+    if not np.array_equal(((f - f * fraction) / 2).astype(np.int64), n * a // d):
+        return None
+    return a, d
+
+
+def _central_start(c: OpCall, length: Value, fraction: float, label: str) -> Value:
+    """``int((n - n·fraction) / 2)`` of a run-time size ``n`` as ``n·a // d`` in int32 (:func:`_central_ratio`):
+    ``n = hi·2^12 + lo``, so ``n·a // d = hi·(2^12·a // d) + (hi·(2^12·a mod d) + lo·a) // d``, every product
+    below 2^29."""
+    found = _central_ratio(fraction)
+    if found is None:
+        raise c.gap(f"central_fraction={fraction!r} over a size unknown in the config (TensorFlow's float64 start "
+                    "matches no small ratio)")
+    a, d = found
+    hi = _int_op(c, "FloorDiv", length, 1 << 12, f"{label}_hi")
+    lo = _int_op(c, "Sub", length, _int_op(c, "Mul", hi, 1 << 12, f"{label}_hi_part"), f"{label}_lo")
+    whole, rest = divmod(a << 12, d)
+    carried = _int_op(c, "AddV2", _int_op(c, "Mul", hi, rest, f"{label}_hi_rest"),
+                      _int_op(c, "Mul", lo, a, f"{label}_lo_scaled"), f"{label}_carried")
+    return _int_op(c, "AddV2", _int_op(c, "Mul", hi, whole, f"{label}_hi_whole"),
+                   _int_op(c, "FloorDiv", carried, d, f"{label}_carried_part"), label)
 
 
 def _resize_with_crop_or_pad(c: OpCall) -> Value:
@@ -260,14 +372,20 @@ def _resize_with_crop_or_pad(c: OpCall) -> Value:
     x = _image(c)
     h, w, _ = _axes(c, x)
     targets = {h: _size(c, "target_height", low=1), w: _size(c, "target_width", low=1)}
-    starts, sizes, pads = {}, {}, {}
+    starts: dict[int, Size] = {}
+    sizes: dict[int, Size] = {}
+    pads: dict[int, tuple[Size, Size]] = {}
     for axis, target in targets.items():
-        length = _known(c, x, axis, "a resize_with_crop_or_pad")
-        diff = target - length
-        starts[axis], sizes[axis] = max(-diff // 2, 0), min(target, length)
-        before = max(diff // 2, 0)
-        pads[axis] = (before, target - before - sizes[axis])
-    return c.ctx.unary("Identity", _zero_pad(c, _slice(c, x, starts, sizes), pads), label="resized")
+        length = _length(c, x, axis)
+        diff = _int_op(c, "Sub", target, length, f"diff_{axis}")
+        excess = _int_op(c, "Sub", 0, diff, f"excess_{axis}")
+        starts[axis] = _int_op(c, "Maximum", _int_op(c, "FloorDiv", excess, 2, f"half_excess_{axis}"), 0,
+                               f"crop_start_{axis}")
+        sizes[axis] = _int_op(c, "Minimum", target, length, f"crop_size_{axis}")
+        before = _int_op(c, "Maximum", _int_op(c, "FloorDiv", diff, 2, f"half_diff_{axis}"), 0, f"pad_before_{axis}")
+        pads[axis] = (before, _int_op(c, "Sub", _int_op(c, "Sub", target, before, f"rest_{axis}"), sizes[axis],
+                                      f"pad_after_{axis}"))
+    return c.ctx.unary("Identity", _pads(c, _box(c, x, starts, sizes), pads, targets), label="resized")
 
 
 # -- moves ------------------------------------------------------------------------------------------------
@@ -663,14 +781,51 @@ def _adjust_gamma(c: OpCall) -> Value:
     return c.ctx.binary("Mul", c.ctx.floats(gain, "gain"), powered, label="adjusted")
 
 
+#: The largest value of each integer dtype images may hold (``tf.image.convert_image_dtype`` scales by it).
+_INT_MAX = {DType.UINT8: 255, DType.INT8: 127, DType.UINT16: 65535, DType.INT16: 32767, DType.INT32: 2**31 - 1}
+
+
+def _keras_int(c: OpCall, x: Value) -> DType | None:
+    """The integer dtype Keras gives ``x``: its own (int32, 8/16-bit), or 8/16-bit integers the walk holds as
+    float32."""
+    if x.dtype in _INT_MAX:
+        return x.dtype
+    for i, value in enumerate(c.ctx.inputs):
+        if value is x:
+            return c.ctx.integer_dtype(i)
+    return None
+
+
 def _convert_image_dtype(c: OpCall) -> Value:
-    """``tf.image.convert_image_dtype`` of float32 images to float32: the images as they are (another conversion
-    scales integers to or from [0, 1]: a gap)."""
-    x = _floats(c, _image(c), "TensorFlow scales them to [0, 1] floats")
+    """``tf.image.convert_image_dtype`` as TensorFlow computes it: float32 to float32 the images as they are;
+    integers to float32 ``float32(x) · float32(1 / MAX)`` (int32 rounded to float32 as TF's Cast rounds past 2^24,
+    then times 2^-31, exactly); float32 to int32 ``x · float32(2^31 - 1 + 0.5)`` (2^31, exact), with ``saturate``
+    clipped to ``[-2^31, 2^31 - 128]`` (``saturate_cast``'s float32 bounds) and truncated, NaN to INT_MIN as TF's x86
+    cast gives it, without it cast as TF casts (INT_MIN from 2^31 on). Other conversions are a gap."""
+    x = _image(c)
     dtype = DType.from_any(str(c.value("dtype")).replace("tf.", ""))
-    if dtype != DType.FLOAT32:
-        raise c.gap(f"dtype={c.value('dtype')!r} (TensorFlow scales floats to that dtype's range)")
-    return c.ctx.unary("Identity", x, label="converted")
+    integer = _keras_int(c, x)
+    if integer is not None and dtype == DType.FLOAT32:
+        if x.dtype == DType.INT32:
+            as_float = exact_float32(c.ctx, x, "image")
+        else:  # 8/16-bit integers: exact in float32
+            as_float = x if x.dtype == DType.FLOAT32 else c.ctx.exact_cast(x, DType.FLOAT32, "image_as_float")
+        return c.ctx.scalar_op("Mul", as_float, float(np.float32(1.0 / _INT_MAX[integer])), "converted")
+    _floats(c, x, "TensorFlow scales them to that dtype's range")
+    if dtype == DType.FLOAT32:
+        return c.ctx.unary("Identity", x, label="converted")
+    saturate = c.value("saturate", False)
+    if dtype != DType.INT32 or not isinstance(saturate, bool):
+        raise c.gap(f"dtype={c.value('dtype')!r}, saturate={saturate!r} (lowered: float32 to int32)")
+    scaled = c.ctx.scalar_op("Mul", x, float(np.float32(_INT_MAX[DType.INT32] + 0.5)), "scaled")
+    if not saturate:  # TF's plain cast: 1.0 · 2^31 is past int32, INT_MIN as TF's x86 cast gives it
+        return float_to_int32(c.ctx, scaled, "converted")
+    low = c.ctx.scalar_op("Maximum", scaled, -2.0**31, "saturated_low")
+    high = c.ctx.scalar_op("Minimum", low, 2.0**31 - 128, "saturated")
+    number = c.ctx.op("Equal", [scaled, scaled], dtype=DType.BOOL, shape=x.shape, label="not_nan")
+    return c.ctx.op("SelectV2", [number, c.ctx.exact_cast(high, DType.INT32, "truncated"),
+                                 c.ctx.ints(-2**31, "nan_int32")], {"T": DType.INT32}, dtype=DType.INT32,
+                    shape=x.shape, label="converted")
 
 
 def _differences(c: OpCall, x: Value, axis: int, label: str) -> Value:
@@ -832,6 +987,76 @@ def _ssim(c: OpCall) -> Value:
     result = ctx.op("Mean", [per_channel, ctx.ints(1, "channel_axis")], {"keep_dims": False, "Tidx": DType.INT32},
                     shape=(ctx.shape(ssim_map)[0],), label="ssim")
     return ctx.squeeze(result, 0, "single_image") if len(c.ctx.shape(first)) == 3 else result
+
+
+def _tf_ssim_kernel(size: int, sigma: float) -> np.ndarray:
+    """TensorFlow's ``_fspecial_gauss`` window in float32: ``g = -0.5 · x² / σ²`` over ``x = range(size) - (size -
+    1) / 2``, ``g[i] + g[j]`` softmaxed over all ``size²`` entries."""
+    f32 = np.float32
+    x = np.arange(size, dtype=f32) - f32(size - 1) / f32(2.0)
+    g = np.square(x) * (f32(-0.5) / np.square(f32(sigma)))
+    grid = (g[None, :] + g[:, None]).reshape(-1)
+    e = np.exp(grid - grid.max(), dtype=f32)
+    return (e / e.sum(dtype=f32)).astype(f32).reshape(size, size)
+
+
+def _tf_ssim(c: OpCall) -> Value:
+    """``tf.image.ssim`` of float32 images as TensorFlow's ``_ssim_helper`` computes it: ``luminance = (2·μ1·μ2 +
+    c1) / (μ1² + μ2² + c1)``, ``cs = (2·E[xy] - 2·μ1·μ2 + c2) / (E[x² + y²] - μ1² - μ2² + c2)`` over the Gaussian
+    window (``valid`` depthwise convolutions, of any height and width), their product averaged over height and width,
+    then over the channels. TensorFlow raises on images smaller than the window (the converted model gives NaN)."""
+    why = "TensorFlow scales them to [0, 1] floats first"
+    first = _floats(c, c.tensor("img1"), why)
+    second = _floats(c, c.tensor("img2", like=first), why)
+    size, sigma = c.value("filter_size", 11), _number(c, "filter_sigma", 1.5)
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= 1024 or not sigma > 0:
+        raise c.gap(f"filter_size={size!r}, filter_sigma={sigma!r}")
+    if c.value("return_index_map", False) is not False:
+        raise c.gap("return_index_map=True")
+    f32 = np.float32
+    top, k1, k2 = (f32(_number(c, name, default)) for name, default in (("max_val", None), ("k1", 0.01),
+                                                                        ("k2", 0.03)))
+    shapes = [c.ctx.shape(v) for v in (first, second)]
+    if len(shapes[0]) != len(shapes[1]) or any(a is not None and b is not None and a != b
+                                               for a, b in zip(*shapes)):
+        raise c.gap(f"images of shapes {list(shapes[0])} and {list(shapes[1])}")
+    _, _, channel = _axes(c, first)
+    channels = shapes[0][channel] or shapes[1][channel]
+    if channels is None:
+        raise c.gap("images of unknown channels")
+    kernel = np.tile(_tf_ssim_kernel(size, float(f32(sigma)))[:, :, None, None], (1, 1, channels, 1))
+    (a, _), (b, _) = _batched(c, first), _batched(c, second)
+    for length in c.ctx.shape(a)[1:3]:
+        if length is not None and length < size:
+            raise c.gap(f"images smaller than the {size} × {size} window (TensorFlow raises)")
+    ctx = c.ctx
+
+    def window(value: Value, name: str) -> Value:
+        return _depthwise(c, value, kernel, "VALID", name)
+
+    def plus(value: Value, constant: f32, name: str) -> Value:
+        return ctx.scalar_op("AddV2", value, float(constant), name)
+
+    c1, c2 = np.square(k1 * top), np.square(k2 * top)
+    mean0, mean1 = window(a, "mean0"), window(b, "mean1")
+    num0 = ctx.scalar_op("Mul", ctx.binary("Mul", mean0, mean1, label="means"), 2.0, "num0")
+    den0 = ctx.binary("AddV2", ctx.unary("Square", mean0, label="mean0_sq"), ctx.unary("Square", mean1,
+                                                                                          label="mean1_sq"),
+                      label="den0")
+    luminance = ctx.binary("RealDiv", plus(num0, c1, "luminance_top"), plus(den0, c1, "luminance_bottom"),
+                           label="luminance")
+    num1 = ctx.scalar_op("Mul", window(ctx.binary("Mul", a, b, label="xy"), "e_xy"), 2.0, "num1")
+    squares = ctx.binary("AddV2", ctx.unary("Square", a, label="x_sq"), ctx.unary("Square", b, label="y_sq"),
+                         label="squares")
+    den1 = window(squares, "e_squares")
+    cs = ctx.binary("RealDiv", plus(ctx.binary("Sub", num1, num0, label="cs_top_raw"), c2, "cs_top"),
+                    plus(ctx.binary("Sub", den1, den0, label="cs_bottom_raw"), c2, "cs_bottom"), label="cs")
+    ssim_map = ctx.binary("Mul", luminance, cs, label="ssim_map")
+    per_channel = ctx.op("Mean", [ssim_map, ctx.ints([1, 2], "map_axes")], {"keep_dims": False, "Tidx": DType.INT32},
+                         shape=(ctx.shape(ssim_map)[0], channels), label="per_channel")
+    result = ctx.op("Mean", [per_channel, ctx.ints(1, "channel_axis")], {"keep_dims": False, "Tidx": DType.INT32},
+                    shape=(ctx.shape(ssim_map)[0],), label="ssim")
+    return ctx.squeeze(result, 0, "single_image") if len(shapes[0]) == 3 else result
 
 
 #: ``tf.image.sobel_edges``'s kernels: the vertical (dy) and horizontal (dx) gradients.
@@ -1059,6 +1284,25 @@ def _aspect_size(c: OpCall, x: Value, size: tuple[int, int]) -> tuple[int, int]:
     return int(np.round(scale * height)), int(np.round(scale * width))
 
 
+def aspect_preserving_size(c: OpCall, x: Value, size: tuple[int, int]) -> tuple[int, int] | Value:
+    """The size ``tf.image.resize(x, size, preserve_aspect_ratio=True)`` resizes to (v1 and v2 compute it alike, in
+    ``_resize_images_common``): two ints for images of static height and width, else an int32 ``[2]`` vector
+    computed at run time in the same float32 arithmetic (for ``op_layers._resize``)."""
+    h, w, _ = _axes(c, x)
+    if None not in (c.ctx.shape(x)[h], c.ctx.shape(x)[w]):
+        return _aspect_size(c, x, size)
+    ctx = c.ctx
+    sizes = ctx.op("Cast", [_vector(c, [_length(c, x, h), _length(c, x, w)], "image_size")],
+                   {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32, shape=(2,),
+                   label="image_size_float")
+    factors = ctx.op("RealDiv", [ctx.floats(list(size), "target_float"), sizes], shape=(2,), label="factors")
+    scale = ctx.op("Min", [factors, ctx.ints(0, "factor_axis")], {"keep_dims": False, "Tidx": DType.INT32}, shape=(),
+                   label="scale")
+    scaled = ctx.unary("Round", ctx.op("Mul", [scale, sizes], shape=(2,), label="scaled"), label="scaled_rounded")
+    return ctx.op("Cast", [scaled], {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False},
+                  dtype=DType.INT32, shape=(2,), label="aspect_size")
+
+
 def _compat_resize_images(c: OpCall) -> Value:
     """``tf.compat.v1.image.resize`` / ``resize_images``: images of the static target size as they are, else the v1
     kernel (no half-pixel centres), of a single image too."""
@@ -1088,12 +1332,72 @@ def _pad_box(c: OpCall, x: Value) -> tuple[tuple[int, int], tuple[int, int], tup
     return size, before, target
 
 
+def _runtime_pad_box(c: OpCall, x: Value) -> tuple[Value, Value, tuple[int, int]]:
+    """:func:`_pad_box` over a height or width unknown in the config: the same float32 arithmetic at run time (a
+    float32 Div, Maximum, Floor as TensorFlow's CPU computes them; sizes below 2^24 cast exactly). Returns the
+    resized ``[height, width]`` and the padding before them, int32 vectors, and the target."""
+    ctx = c.ctx
+    h, w, _ = _axes(c, x)
+    target = (_size(c, "target_height", low=1), _size(c, "target_width", low=1))
+    sizes = ctx.op("Cast", [_vector(c, [_length(c, x, h), _length(c, x, w)], "image_size")],
+                   {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32, shape=(2,),
+                   label="image_size_float")
+    targets = ctx.floats(list(target), "target_float")
+    ratios = ctx.op("RealDiv", [sizes, targets], shape=(2,), label="ratios")
+    ratio = ctx.op("Max", [ratios, ctx.ints(0, "ratio_axis")], {"keep_dims": False, "Tidx": DType.INT32}, shape=(),
+                   label="ratio")
+    resized = ctx.op("RealDiv", [sizes, ratio], shape=(2,), label="resized_float")
+
+    def floored_int(value: Value, label: str) -> Value:
+        return ctx.op("Cast", [ctx.unary("Floor", value, label=f"{label}_floor")],
+                      {"SrcT": DType.FLOAT32, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
+                      shape=(2,), label=label)
+
+    half_margin = ctx.scalar_op("RealDiv", ctx.binary("Sub", targets, resized, label="margins"), 2.0, "half_margins")
+    before = ctx.op("Maximum", [floored_int(half_margin, "pad_before_raw"), ctx.ints(0, "no_pad")],
+                    dtype=DType.INT32, shape=(2,), label="pad_before")
+    return floored_int(resized, "resized_size"), before, target
+
+
+def _resize_with_pad_at_run_time(c: OpCall, x: Value, v2: bool) -> Value:
+    """``resize_with_pad`` of images of an unknown height or width: resized to the run-time size, then padded to the
+    target by the run-time offsets (v2 only: the v1 kernel's same-size skip is decided on static sizes)."""
+    ctx = c.ctx
+    if not v2:
+        raise c.gap("a v1 resize with padding of images of unknown size")
+    method = c.value("method", "bilinear")
+    if method not in ("bilinear", "nearest") or _flag(c, "antialias"):
+        raise c.gap(f"method={method!r}, antialias={c.value('antialias', False)!r}")
+    _floats(c, x, "TensorFlow resizes them to floats")
+    size, before, target = _runtime_pad_box(c, x)
+    batch, added = _batched(c, x)
+    shape = ctx.shape(batch)
+    op = "ResizeBilinear" if method == "bilinear" else "ResizeNearestNeighbor"
+    resized = ctx.op(op, [batch, size], {"align_corners": False, "half_pixel_centers": True},
+                     shape=(shape[0], None, None, shape[3]), label=op)
+    after = ctx.binary("Sub", ctx.binary("Sub", ctx.ints(list(target), "target"), before, label="rest"), size,
+                       label="pad_after")
+    padded = ctx.op("Pad", [resized, _pad_rows(c, before, after)], {"Tpaddings": DType.INT32},
+                    shape=(shape[0], *target, shape[3]), label="padded")
+    return _unbatched(c, padded, added)
+
+
+def _pad_rows(c: OpCall, before: Value, after: Value) -> Value:
+    """The ``[4, 2]`` paddings of a batch of images from the height/width vectors of paddings before and after."""
+    ctx = c.ctx
+    pairs = ctx.op("Pack", [before, after], {"N": 2, "axis": 1}, dtype=DType.INT32, shape=(2, 2), label="hw_pads")
+    return ctx.op("Pad", [pairs, ctx.ints([[1, 1], [0, 0]], "outer_pads")], {"Tpaddings": DType.INT32},
+                  dtype=DType.INT32, shape=(4, 2), label="paddings")
+
+
 def _resize_with_pad(v2: bool) -> Callable[[OpCall], Value]:
     """``tf.image.resize_with_pad`` (v2 resize: half-pixel centres) and ``tf.compat.v1.image.resize_image_with_pad``
     (v1: ``align_corners``, the images as they are at their size): aspect-preserving resize, then zero padding."""
     def lower(c: OpCall) -> Value:
         x = _image(c)
         h, w, _ = _axes(c, x)
+        if c.ctx.shape(x)[h] is None or c.ctx.shape(x)[w] is None:
+            return _resize_with_pad_at_run_time(c, x, v2)
         size, before, target = _pad_box(c, x)
         if min(size) < 1:
             raise c.gap(f"a resize to {list(size)} (TensorFlow raises)")
@@ -1168,6 +1472,8 @@ register_op_layers(
         ("image.convert_image_dtype", "compat.v1.image.convert_image_dtype"):
             OpSpec(("image", "dtype", "saturate", "name"), _convert_image_dtype),
         ("image.total_variation", "compat.v1.image.total_variation"): OpSpec(("x", "name"), _total_variation),
+        ("image.ssim",): OpSpec(("img1", "img2", "max_val", "filter_size", "filter_sigma", "k1", "k2",
+                                 "return_index_map"), _tf_ssim),
         ("image.psnr", "compat.v1.image.psnr"): OpSpec(("a", "b", "max_val", "name"), _psnr),
         ("image.per_image_standardization", "compat.v1.image.per_image_standardization"):
             OpSpec(("image",), _per_image_standardization),

@@ -548,11 +548,15 @@ _MAX_FRAMES = 256
 def _overlap_and_add(c: OpCall) -> Value:
     """``tf.signal.overlap_and_add(signal, frame_step)``: frame ``f`` of the last-but-one axis placed at
     ``f · frame_step`` of an output of ``frame_length + frame_step · (frames - 1)`` and the frames added (each padded
-    into place, then AddN); a step equal to the frame length is TF's reshape. Known frame counts and lengths."""
+    into place, then AddN); a step equal to the frame length is TF's reshape. Known frame counts and lengths; a
+    frame count unknown in the config: :func:`_runtime_overlap_and_add`."""
     x = c.tensor("x")
     _floats(c, x)
     shape = c.ctx.shape(x)
     step = c.value("frame_step")
+    if len(shape) >= 2 and shape[-2] is None and shape[-1] is not None and isinstance(step, int) and \
+            not isinstance(step, bool) and 0 < step and -(-shape[-1] // step) <= _MAX_FRAMES:
+        return _runtime_overlap_and_add(c, x, step)
     if len(shape) < 2 or isinstance(step, bool) or not isinstance(step, int) or step < 1 or None in shape[-2:] or \
             not 0 < shape[-2] <= _MAX_FRAMES:
         raise c.gap(f"frame_step={step!r} on shape {list(shape)} (lowered for known sizes, up to {_MAX_FRAMES} "
@@ -571,6 +575,46 @@ def _overlap_and_add(c: OpCall) -> Value:
         placed.append(c.ctx.op("Pad", [piece, c.ctx.ints(pads, f"frame_{f}_pads")], {"Tpaddings": DType.INT32},
                                shape=out, label=f"frame_{f}"))
     return placed[0] if frames == 1 else c.ctx.op("AddN", placed, {"N": frames}, shape=out, label="AddN")
+
+
+def _runtime_overlap_and_add(c: OpCall, x: Value, step: int) -> Value:
+    """``overlap_and_add`` of a frame count unknown in the config, as TensorFlow splits it: each frame of ``length``
+    padded to ``segments = ceil(length / step)`` pieces of ``step``; piece ``k`` of every frame lands ``k`` pieces
+    after the frame's start, so the ``segments`` piece planes, each shifted ``k`` frames down (a Pad of the frames
+    axis), are added (AddN), flattened, and cut to ``length + step · (frames - 1)`` at run time."""
+    from .dynamic_shape import reshape_to, runtime_size, runtime_sizes
+
+    ctx = c.ctx
+    shape = ctx.shape(x)
+    rank, length = len(shape), shape[-1]
+    outer = runtime_sizes(ctx, x, 0, rank - 2, "outer") if rank > 2 else []
+    if step == length:
+        return reshape_to(ctx, x, [outer, [-1]], (*shape[:-2], None), "fast_path")
+    segments = -(-length // step)
+    if segments * step != length:
+        pads = [[0, 0]] * (rank - 1) + [[0, segments * step - length]]
+        x = ctx.op("Pad", [x, ctx.ints(pads, "frame_pads")], {"Tpaddings": DType.INT32},
+                   shape=(*shape[:-1], segments * step), label="frames_padded")
+    pieces = reshape_to(ctx, x, [runtime_sizes(ctx, x, 0, rank - 1, "frames"), [segments, step]],
+                        (*shape[:-1], segments, step), "pieces")
+    planes = _outputs(c, "Unpack", [pieces], {"num": segments, "axis": rank - 1, "T": DType.FLOAT32},
+                      [(DType.FLOAT32, (*shape[:-1], step))] * segments)
+    shifted = []
+    for k, plane in enumerate(planes):
+        pads = [[0, 0]] * (rank - 2) + [[k, segments - 1 - k], [0, 0]]
+        shifted.append(ctx.op("Pad", [plane, ctx.ints(pads, f"piece_{k}_pads")], {"Tpaddings": DType.INT32},
+                              shape=(*shape[:-1], step), label=f"piece_{k}"))
+    total = shifted[0] if segments == 1 else ctx.op("AddN", shifted, {"N": segments}, shape=shifted[0].shape,
+                                                      label="AddN")
+    flat = reshape_to(ctx, total, [outer, [-1]], (*shape[:-2], None), "flat")
+    frames = runtime_size(ctx, x, rank - 2, "frame_count")
+    size = ctx.binary("AddV2", ctx.binary("Mul", frames, ctx.ints(step, "step"), label="steps"),
+                      ctx.ints(length - step, "last_rest"), label="output_length")
+    sizes = ctx.op("ConcatV2", [ctx.ints([-1] * (rank - 2), "outer_whole"), ctx.expand_dims(size, 0, "length"),
+                                ctx.ints(0, "sizes_axis")], {"N": 2, "Tidx": DType.INT32}, dtype=DType.INT32,
+                   shape=(rank - 1,), label="sizes")
+    return ctx.op("Slice", [flat, ctx.ints([0] * (rank - 1), "begin"), sizes], {"Index": DType.INT32},
+                  shape=(*shape[:-2], None), label="overlapped")
 
 
 # -- the table --------------------------------------------------------------------------------------------
