@@ -184,6 +184,11 @@ _WEBGL_ROWS_F32 = [  # (op, what webgl gives vs TF, rewritten exactly, cases)
     ("Acosh", "acosh(1e30) overflows to Inf (TF: 69.8)", False, "Acosh/special"),
     ("Atanh", "atanh(±1) is finite; TF gives ±Inf", False, "Atanh/special"),
     ("Log1p", "log1p(x < -1) is a number; TF gives NaN", False, "Log1p/f32 Log1p/special"),
+    # session 19 (tests/test_round_signed_zero_s19.py; one op alone cannot show it: the conformance comparison reads
+    # -0 and +0 as the same number, so Round/halves passes): the shader's tie branch gives floor(x) + 1
+    ("Round", "round(-0.5) is +0 (its tie branch gives floor(x) + 1 = -1 + 1), and so is round(-0.49999997) on "
+     "SwiftShader (x - floor(x) comes out a tie); TF gives -0 (half to even keeps the sign), so 1 / round(x) is +Inf "
+     "where TF gives -Inf", True, ""),
     # measured by tests/test_webgl_computed_zero_log.py and Log/special: GLSL log(0) is undefined; SwiftShader
     # gives log(2^-127). With TF.js's default WEBGL_CPU_FORWARD webgl runs its CPU kernel (right) for a small
     # CPU-resident input (under 128 elements); a zero a shader made (a Sum, an Exp of -Inf) or a larger input
@@ -331,6 +336,10 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     ("Relu", "wasm", "float32", "relu(-NaN) (a NaN with its sign bit set, as -x of a NaN gives) is 0; TF keeps NaN",
      True, "Relu/signed_nan"),
     ("Sign", "cpu", "float32", "sign(NaN) is 0; TF gives NaN", True, "Sign/special"),
+    # session 19 (found by a keras.ops probe, helper H2; measured by tests/test_round_signed_zero_s19.py against
+    # tf.raw_ops.Round: one op alone cannot show it, the conformance comparison reads -0 and +0 as the same number)
+    ("Round", "cpu", "float32", "round(-0.5) is +0 (its tie branch gives floor(x) + 1 = -1 + 1); TF gives -0 (half "
+     "to even keeps the sign), so 1 / round(x) is +Inf where TF gives -Inf", True, ""),
     ("Sign", "wasm", "float32", "sign(NaN) is 0, and sign(±1e-30) is 0; TF gives NaN and ±1", True, "Sign/special"),
     ("Softmax", "cpu,wasm", "float32", "a row holding +Inf is all NaN; TF gives NaN at the +Inf, 0 elsewhere",
      True, "Softmax/large_and_inf Softmax/several_inf"),

@@ -17,7 +17,8 @@ than 1, e.g. StridedSlice's strides), ``nonunit:NAME``/``uniform:NAME`` (a windo
 entry other than 1 / with all spatial entries equal), ``lessthan:ksize,strides`` (a window smaller than
 its stride on some axis). A case's ``when`` is a selector class; see
 ``_window_when`` for how classes are probed. ``empty:N`` (constant input N holds no values), ``other:N,V``
-(constant input N holds a value other than V) and ``negative:N`` (a negative value) select constant inputs. Value-dependent differences (0/0) are ``quirks``, not limits.
+(constant input N holds a value other than V) and ``negative:N`` (a negative value) select constant inputs;
+``batch:N`` whether input N's first size is not 1 (``maybe``: unknown until run). Value-dependent differences (0/0) are ``quirks``, not limits.
 
 Usage (slow: one TF.js run per case, a few minutes; not run in CI)::
 
@@ -613,7 +614,25 @@ def wrong_number_cases() -> list[Case]:
                                                          ("fill_value", np.array(-1, np.float32), False)],
                           {"interpolation": method, "fill_mode": "CONSTANT"},
                           when={"input:0": [F32], "attr:interpolation": [method]}))
+    found += image_batch_cases()
     return found
+
+
+def image_batch_cases() -> list[Case]:
+    """``ImageProjectiveTransformV3`` of two images (``batch:0``), with one transform per image and one shared row.
+
+    cpu's kernel returns after the first image (the rest stay the fill value), whatever the transforms' shape.
+    The class lists ``maybe`` (an unknown batch: the selector's value for a size known only at run time) beside
+    ``true``, as a probe cannot run an unknown size. Bilinear only: NEAREST has its own cpu/webgl class above, and a
+    NEAREST member here would make webgl's rounding a batch limit, refusing webgl's right bilinear batches."""
+    images = sample(F32, (2, 5, 6, 2), 80)
+    per_image = np.array([[1, 0.2, -1, 0.1, 1, 0.5, 0, 0], [0.8, -0.2, 1, 0.1, 1.2, -0.4, 0.01, 0.02]], np.float32)
+    return [Case("ImageProjectiveTransformV3", [("images", images, True), ("transforms", transforms, False),
+                                                ("output_shape", np.array([5, 6], np.int32), False),
+                                                ("fill_value", np.array(-1, np.float32), False)],
+                 {"interpolation": "BILINEAR", "fill_mode": "CONSTANT"},
+                 when={"input:0": [F32], "batch:0": ["true", "maybe"]})
+            for transforms in (per_image, per_image[:1])]
 
 
 def prelu_cases() -> list[Case]:

@@ -170,6 +170,10 @@ class NodeFacts:
         constant input N holds a negative value; ``nonfinite:N``: whether constant float input N (any size) holds
         NaN or ±Inf; ``nonzero:NAME``: whether integer attr NAME is not 0;
         ``tiles:A,B``: whether input A is one value or, past its leading 1s, input B's trailing sizes;
+        ``batch:N``: whether input N's first size is not 1 (``true``/``false``; ``maybe`` when that size or the shape
+        is unknown, for it may be more than 1 at run time: a limit lists ``maybe`` beside ``true`` to refuse it, as
+        cpu's ``ImageProjectiveTransformV3`` of more than one image; None when the facts hold no shapes at all,
+        a model.json topology or a library-function node);
         ``nonunit:NAME``/``uniform:NAME``: whether a window attr (ksize, strides, dilations) has a spatial
         entry other than 1 / has all spatial entries equal (a square or cubic window); ``lessthan:A,B``:
         whether window attr A has a spatial entry below B's (``ksize,strides``: a window that skips inputs).
@@ -216,6 +220,8 @@ class NodeFacts:
             small, big = (self.input_shapes[int(i)] if int(i) < len(self.input_shapes) else None for i in (first, second))
             tiles = None if small is None or big is None else tiles_trailing(small, big)
             return None if tiles is None else json.dumps(tiles)
+        if kind == "batch":  # batch:0: input 0's first size is not 1 (cpu's Transform answers only the first image)
+            return self._batch(int(key))
         if kind == "lessthan":  # lessthan:ksize,strides: a window smaller than its stride somewhere
             first, _, second = key.partition(",")
             a, b = _spatial(self.attrs, first), _spatial(self.attrs, second)
@@ -228,6 +234,19 @@ class NodeFacts:
                 return None
             return json.dumps(any(v != 1 for v in spatial) if kind == "nonunit" else len(set(spatial)) == 1)
         return None
+
+    def _batch(self, index: int) -> str | None:
+        """"true" if input ``index``'s first size is known and not 1, "false" if it is 1 (or a scalar), "maybe" if the
+        size or the whole shape is unknown; None when no input shapes were gathered (topologies, library functions)."""
+        if index >= len(self.input_shapes):
+            return None
+        shape = self.input_shapes[index]
+        if shape is not None and len(shape) == 0:
+            return "false"
+        first = None if shape is None else shape[0]
+        if first is None or int(first) < 0:  # -1: an unknown size as some sources write it
+            return "maybe"
+        return json.dumps(int(first) != 1)
 
     def _any_input(self, dtype: str) -> str | None:
         """"true" if a known input dtype is ``dtype``, "false" if every input's is known and none is, else None.

@@ -77,6 +77,7 @@ def found_in(graph: Graph | Mapping[str, Any], backends: Iterable[str]) -> list[
         if d.backend in backends:
             by_op.setdefault(d.op, []).append(d)
     found: set[Deviation] = set()
+    blind = sign_blind_rounds(graph) if any(signed_zero(d) for ds in by_op.values() for d in ds) else set()
     for name, fact, first_input in _nodes(graph):
         if "webgl" in backends and fact.op == "Placeholder" and fact.select("attr:dtype") == "int32":
             found.add(WEBGL_INT32_INPUTS)
@@ -87,8 +88,76 @@ def found_in(graph: Graph | Mapping[str, Any], backends: Iterable[str]) -> list[
         # a kept op's rewrite handles the op's exact deviations, not those no rewrite fixes (webgl's relu6(-Inf)
         # inside wasm's NaN guard)
         kept = name.endswith(KEPT_SUFFIX) or first_input.endswith(GUARD_INPUT_SUFFIX)
-        found.update(d for d in by_op[fact.op] if d.matches(fact) and not (kept and d.exact))
+        found.update(d for d in by_op[fact.op] if d.matches(fact) and not (kept and d.exact)
+                     and not (name in blind and signed_zero(d)))
     return sorted(found)
+
+
+#: Ops whose result for a -0 input differs from that for a +0 input at most in the sign of a zero (by input position;
+#: ``None``: every input), so a zero's sign that reaches them matters only if their own result's sign does.
+_ZERO_SIGN_CARRIERS: dict[str, tuple[int, ...] | None] = {
+    **dict.fromkeys(("Identity", "Reshape", "ExpandDims", "Squeeze", "Neg", "Relu", "Relu6", "Floor", "Ceil", "Round",
+                     "Maximum", "Minimum", "ClipByValue", "AddV2", "Add", "Sub", "Mul", "ConcatV2", "Pack",
+                     "Transpose", "GatherV2", "StridedSlice", "Slice"), None),
+    **dict.fromkeys(("RealDiv", "Div"), (0,)),  # the dividend: x / ±0 is ±Inf
+    **dict.fromkeys(("SelectV2", "Select"), (1, 2)),  # a branch, taken as it is
+}
+#: Ops whose result does not depend on the sign of a zero input: comparisons (-0 == +0), magnitudes, and TF's Sign
+#: (+0 for both, as TF.js's).
+_ZERO_SIGN_BLIND = frozenset({"Abs", "Square", "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual",
+                              "Sign", "IsNan", "IsInf", "IsFinite", "Shape"})
+
+
+def sign_blind_rounds(graph: Graph | Mapping[str, Any]) -> set[str]:
+    """Names of the ``Round`` nodes of an IR graph whose result's sign of zero reaches nothing that shows it: a cast to
+    an integer (the ONNX quantizers, ``narrow_ints``' quotients), a comparison, or the else branch of the select that
+    restores it (``SelectV2(x < 0, -|Round(x)|, Round(x))``, as the Keras lowering writes ``round``). Such a Round
+    cannot show the cpu/webgl +0 for -0.5, so it is not named. A model.json topology is not followed."""
+    if isinstance(graph, Mapping) or not any(node.op in SIGNED_ZERO_OPS for node in graph.nodes):
+        return set()
+    consumers = graph.consumers()
+    outputs = {id(v) for v in graph.outputs.values()}
+    return {node.name for node in graph.nodes if node.op in SIGNED_ZERO_OPS and node.outputs
+            and _blind(node.outputs[0], node, consumers, outputs, 0)}
+
+
+def _blind(value: Any, source: Any, consumers: Mapping[Any, list[Any]], outputs: set[int], depth: int) -> bool:
+    """Whether no consumer of ``value`` (``source``'s rounded result, or a value carrying its zero) shows its sign."""
+    if id(value) in outputs or depth > 8:
+        return False
+    for node in consumers.get(value, []):
+        positions = [i for i, v in enumerate(node.inputs) if v is value]
+        if node.op in _ZERO_SIGN_BLIND or node.op == "Cast" and _integer(node.attrs.get("DstT")):
+            continue
+        if node.op in ("SelectV2", "Select") and positions == [2] and _restores_sign(node, source):
+            continue
+        carried = _ZERO_SIGN_CARRIERS.get(node.op, ())
+        if node.op not in _ZERO_SIGN_CARRIERS or (carried is not None and any(p not in carried for p in positions)):
+            return False
+        if not all(_blind(out, source, consumers, outputs, depth + 1) for out in node.outputs):
+            return False
+    return True
+
+
+def _restores_sign(select: Any, source: Any) -> bool:
+    """``select`` is ``SelectV2(Less(x, 0), ..., Round(x))``: Round's result is taken only for ``x >= 0`` (or NaN),
+    where TF.js's Round is right."""
+    cond = select.inputs[0].producer
+    if cond.op != "Less" or len(cond.inputs) != 2 or cond.inputs[0] is not source.inputs[0]:
+        return False
+    zero = cond.inputs[1].producer
+    value = zero.attrs.get("value") if zero.op == "Const" else None
+    return value is not None and getattr(value, "size", 0) == 1 and float(getattr(value, "flat", [1])[0]) == 0.0
+
+
+def _integer(dtype: Any) -> bool:
+    """Whether ``dtype`` (a cast's ``DstT``) is an integer or bool: a -0 cast to it is 0."""
+    from ..dtypes import DType
+
+    try:
+        return DType.from_any(dtype).numpy.kind in "iub"
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return False
 
 
 #: Not one op's: webgl keeps every tensor a shader reads in a float32 texture, int32 ones too, so an int32 (or int64)
@@ -126,15 +195,26 @@ def overflows(deviation: Deviation) -> bool:
     return deviation.op in ACCUMULATING_OPS and deviation.dtype == "float32" and "FLT_MAX" in deviation.reason
 
 
+#: Ops whose rows are about the sign of a zero result (TF.js's cpu and webgl ``Round`` give +0 for -0.5), which shows
+#: only through an op that reads it (``1 / x``, ``atan2``).
+SIGNED_ZERO_OPS = frozenset({"Round"})
+
+
+def signed_zero(deviation: Deviation) -> bool:
+    """Whether ``deviation`` is about the sign of zero (session 19's Round rows), not NaN/Inf."""
+    return deviation.op in SIGNED_ZERO_OPS and deviation.dtype == "float32"
+
+
 def _kinds(found: list[Deviation]) -> str:
     """What kinds of values differ: the float reductions add sums past ±FLT_MAX, webgl its max/min reduce shaders'
-    ±1e20 start."""
+    ±1e20 start, Round the sign of zero."""
     beyond = any(d.backend == "webgl" and d.op in ("Max", "Min", "Softmax") and d.dtype == "float32" for d in found)
-    only_overflows = bool(found) and all(overflows(d) for d in found)
-    kinds = ([] if only_overflows else ["NaN/Inf"]) + (
-        ["sums or products past ±FLT_MAX"] if any(overflows(d) for d in found) else [])
-    if only_overflows:
-        return kinds[0]
+    special = any(not overflows(d) and not signed_zero(d) for d in found)
+    kinds = (["NaN/Inf"] if special else []) + (
+        ["sums or products past ±FLT_MAX"] if any(overflows(d) for d in found) else []) + (
+        ["the sign of zero"] if any(signed_zero(d) for d in found) else [])
+    if not special:
+        return ", ".join(kinds)
     return ", ".join(kinds + (["values past ±1e20"] if beyond else [])) + " or int32 past 2^24"
 
 

@@ -21,6 +21,8 @@ only float nodes. Each rewrite keeps TF's exact rule, measured with ``tf.raw_ops
   NaN → ``SelectV2(any(bad, -1), SelectV2(bad, NaN, 0), Softmax(x))``. (TF's own result for a NaN row
   depends on oneDNN's vector lanes; +Inf is exact.)
 * ``Where``: NaN is true → ``Where(x != 0)``.
+* ``Round`` (cpu, webgl: ``round(-0.5)`` is +0): TF's half to even keeps the sign →
+  ``SelectV2(x < 0, -Abs(Round(x)), Round(x))`` (rank ≥ 5 or unknown: over the flattened tensors, for webgl).
 * ``Log`` (webgl: its shader's ``log(±0)`` is -88.03 on SwiftShader): ``log(±0) = -Inf`` →
   ``SelectV2(x == 0, -Inf, Log(x))`` (NaN, negatives and the rest keep the kernel's own, right, answer).
 * ``Cast`` float → int32: TF (x86-64) gives INT32_MIN for NaN, ±Inf and values outside [-2^31, 2^31), TF.js
@@ -48,7 +50,7 @@ from ..dtypes import DType
 from ..interpreter.registry import attr_strings
 from ..ir import Graph, Node, Value
 from ..ops.backends import NodeFacts
-from ..ops.special_values import GUARD_INPUT_SUFFIX, GUARDED_SUFFIX, KEPT_SUFFIX, for_op
+from ..ops.special_values import GUARD_INPUT_SUFFIX, GUARDED_SUFFIX, KEPT_SUFFIX, for_op, sign_blind_rounds
 from . import Pass, PassResult
 from .graph_edit import rewrite
 
@@ -265,6 +267,29 @@ def _avg_pool(b: _Builder) -> None:
     b.select(b.either(nan, both, "undefined"), b.const(np.nan, "nan_result"), infinite)
 
 
+def _round(b: _Builder) -> None:
+    """TF's ``Round`` keeps the sign (``round(-0.5)`` is -0), TF.js's cpu and webgl give +0 there. A negative ``x``
+    rounds to a value <= 0, so ``-|Round(x)|`` is ``Round(x)`` with -0 for 0; of rank 5 or more, or an unknown rank,
+    the select runs over the flattened tensors (webgl's select stops at rank 4), reshaped back."""
+    x = b.node.inputs[0]
+    kept = b.kept()
+    signed = b.op("Neg", [b.op("Abs", [kept], "magnitude")], "negative_rounded")
+    zero = b.const(0.0, "zero")
+    if x.shape is not None and len(x.shape) <= 4:
+        b.select(b.op("Less", [x, zero], "negative", out=DType.BOOL), signed, kept)
+        return
+    to_flat = b.graph.const(np.int32([-1]), name=f"{b.node.name}/flat", dtype=DType.INT32)
+    dims = b.op("Shape", [x], "x_shape", out=DType.INT32, attrs={"T": b.dtype, "out_type": DType.INT32})
+
+    def flat(value: Value, label: str) -> Value:
+        return b.op("Reshape", [value, to_flat], f"{label}_flat", attrs={"T": b.dtype, "Tshape": DType.INT32})
+
+    x_flat = flat(x, "x")
+    negative = b.op("Less", [x_flat, zero], "negative", out=DType.BOOL)
+    selected = b.op("SelectV2", [negative, flat(signed, "negative_rounded"), flat(kept, "rounded")], "selected")
+    rewrite(b.node, "Reshape", [selected, dims], {"T": b.dtype, "Tshape": DType.INT32})
+
+
 def _where(b: _Builder) -> None:
     x = b.node.inputs[0]
     b.node.inputs[0] = b.op("NotEqual", [x, b.const(0.0, "zero")], "non_zero", out=DType.BOOL)
@@ -275,7 +300,7 @@ REWRITES = {"Maximum": _nan_propagating_pair, "Minimum": _nan_propagating_pair, 
             "Sign": _sign, "ClipByValue": _clip, "Pow": _pow, "ArgMax": _argmax, "ArgMin": _argmin,
             "MaxPool": _max_pool, "AvgPool": _avg_pool, "Softmax": _softmax, "Where": _where, "Log": _log,
             "_FusedConv2D": _fused_conv, "_FusedMatMul": _split_fused_activation, "Conv2D": _one_channel_conv,
-            "FusedDepthwiseConv2dNative": _split_fused_activation, "Cast": _cast_to_int32}
+            "FusedDepthwiseConv2dNative": _split_fused_activation, "Cast": _cast_to_int32, "Round": _round}
 
 
 def _guarded(node: Node) -> bool:
@@ -302,9 +327,10 @@ class ExactSpecialValues(Pass):
 
     def run(self, graph: Graph) -> PassResult:
         count = 0
+        blind = sign_blind_rounds(graph) if any(n.op == "Round" for n in graph.nodes) else set()
         for node in list(graph.nodes):
             rewrite_ = REWRITES.get(node.op)
-            if rewrite_ is None or _guarded(node):
+            if rewrite_ is None or _guarded(node) or node.name in blind:  # blind: no consumer shows its -0
                 continue
             dtype = _float(node)
             if dtype is None or not any(d.exact and d.matches(NodeFacts.of(node)) for d in for_op(node.op, self.backends)):
