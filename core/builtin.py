@@ -59,6 +59,7 @@ REQUIRED_PASSES = (
     ("shape_n", "ShapeNToShapes", "shape_n", 0, ("lower_einsum",), ()),
     ("strided_slice", "NormalizeStridedSlice", "strided_slice", 0, ("lower_einsum",), ()),
     ("switch_n", "SwitchNToSwitches", "switch_n", 0, ("lower_einsum",), ()),
+    ("tensor_scatter_update", "TensorScatterUpdateAsSelect", "tensor_scatter_update", 0, ("lower_einsum",), ()),
     ("tfjs_pass_through", "TfjsPassThrough", "tfjs_pass_through", 0, ("lower_einsum",), ()),
     ("truncating_division", "TruncatingDivision", "truncating_division", 0, ("lower_einsum",), ()),
     ("nchw_to_nhwc", "ChannelsLast", "nchw_to_nhwc", 0, _NORMALIZATIONS, ()),

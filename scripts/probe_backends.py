@@ -391,6 +391,12 @@ def shape_variant_cases() -> list[Case]:
                  when={"input:0": [dt]}),
             Case("ScatterNd", [("indices", np.array([[1], [3], [0]], np.int32), False), ("updates", sample(dt, (3, 4), 41), True),
                                ("shape", np.array([5, 4], np.int32), False)], when={"input:1": [dt]}),
+            # one update of a fed tensor (rows, elements, sub-rows): right everywhere. cpu's kernel writes into its
+            # input, wrong only where something else reads that input: a graph matter the tensor_scatter_update pass
+            # rewrites (docs/backends.md), which a one-op case cannot show
+            *(Case("TensorScatterUpdate", [("tensor", x, True), ("indices", np.array(index, np.int32), False),
+                                           ("updates", sample(dt, shape, 44), True)], when={"input:0": [dt]})
+              for index, shape in (([[1], [0]], (2, 3, 4)), ([[0, 1, 2], [1, 2, 3]], (2,)), ([[1, 2]], (1, 4)))),
             Case("SparseToDense", [("sparse_indices", np.array([[0, 1], [2, 3]], np.int32), False),
                                    ("output_shape", np.array([3, 4], np.int32), False),
                                    ("sparse_values", sample(dt, (2,), 42), True),
