@@ -268,13 +268,15 @@ def test_uncovered_layer_is_refused_and_traced_with_the_loader_flag(tmp_path):
     from tfjsconv.errors import UsageError
 
     L = keras.layers
-    inp = keras.Input((5, 3), name="seq")
-    # Keras 3's cdist has no lowering (found by session 19's probe of keras.ops); TensorFlow traces it
-    distances = keras.ops.cdist(inp, inp)
-    model = keras.Model(inp, L.Dense(2, name="head")(L.GRU(4, name="gru")(distances)))
+    inp = keras.Input((5, 5), name="seq")
+    # Keras 3's einsum with a repeated label (a diagonal) has no lowering (session 19's probe of keras.ops found it);
+    # TensorFlow traces it
+    diagonal = L.Reshape((5, 1), name="steps")(keras.ops.einsum("bii->bi", inp))
+    model = keras.Model(inp, L.Dense(2, name="head")(L.GRU(4, name="gru")(diagonal)))
     randomize(model, 3)
     model.save(tmp_path / "gru.keras")
-    with pytest.raises(UsageError, match=r"does not cover 1 layer: 'c_dist\w*' \(keras\.ops\.CDist\)") as err:
+    refusal = r"does not cover 1 layer: 'einsum\w*' \(Einsum\): subscripts 'bii->bi'"
+    with pytest.raises(UsageError, match=refusal) as err:
         tfjsconv.convert(tmp_path / "gru.keras", tmp_path / "refused", output_format="tfjs_graph_model")
     assert "--loader=tensorflow" in str(err.value.hint)
     assert not (tmp_path / "refused").exists()

@@ -242,8 +242,9 @@ def test_tf_keras_refusals_that_stay_are_named(tmp_path):
 def test_keras3_refusals_that_stay_are_named(tmp_path):
     """Keras 3: Dot of int64 (the traced path differs past 2^24 and beyond int32), uint32 sums and products (the
     traced path refuses), a nearest Resizing of int32 and a bilinear one over unknown sizes (the traced path rounds
-    through float32), take from the flattened tensor, batch included. (take_along_axis over unknown sizes, named
-    here until session 19, lowers: test_keras_lowering_take_along_axis_s19.py.)"""
+    through float32), repeat without an axis (the flattened tensor, batch included). (take_along_axis over unknown
+    sizes and take without an axis, named here until session 19, lower: test_keras_lowering_take_along_axis_s19.py,
+    test_keras_lowering_k3_more_s19.py.)"""
     keras = pytest.importorskip("keras")
     L, ops = keras.layers, keras.ops
     i64 = keras.Input((5,), name="i64", dtype="int64")
@@ -255,9 +256,9 @@ def test_keras3_refusals_that_stay_are_named(tmp_path):
                ["'dot_i64' (Dot) on int64 integers", "a uint32 sum of uint8 integers",
                 "a uint32 product of uint8 integers"]),
               ([img, free, x], [L.Resizing(7, 3, "nearest", name="nearest_i32")(img),
-                                L.Resizing(7, 3, name="bilinear_free")(free), ops.take(x, [0, 1])],
+                                L.Resizing(7, 3, name="bilinear_free")(free), ops.repeat(x, 2)],
                ["'nearest_i32' (Resizing) on int32 integers", "'bilinear_free' (Resizing) on uint8 images",
-                "(Take)"])]
+                "(Repeat)"])]
     for i, (inputs, outs, needles) in enumerate(groups):
         folder = tmp_path / str(i)
         folder.mkdir()

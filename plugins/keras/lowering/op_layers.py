@@ -954,9 +954,8 @@ def _resize(c: OpCall, method_key: str, nearest_half_pixel: bool) -> Value:
     method = c.value(method_key, "bilinear")
     if len(shape) != 4 or len(size) != 2 or method not in ("bilinear", "nearest"):
         raise c.gap(f"a {method!r} resize of a rank-{len(shape)} tensor to {size}")
-    for flag in ("antialias", "crop_to_aspect_ratio", "pad_to_aspect_ratio"):
-        if flag in c.arguments and c.value(flag, False):
-            raise c.gap(f"{flag}=True")
+    if "antialias" in c.arguments and c.value("antialias", False):
+        raise c.gap("antialias=True")
     if "preserve_aspect_ratio" in c.arguments and c.value("preserve_aspect_ratio", False):
         from .op_layers_image import aspect_preserving_size  # imports this module: read at call time
 
@@ -967,16 +966,48 @@ def _resize(c: OpCall, method_key: str, nearest_half_pixel: bool) -> Value:
             size = list(aspect)
         else:
             sizes, size = aspect, [None, None]
-    if c.value("data_format", "channels_last") not in ("channels_last", None):
+    channels_first = c.value("data_format", "channels_last") == "channels_first"
+    if c.value("data_format", "channels_last") not in ("channels_last", "channels_first", None):
         raise c.gap(f"data_format={c.value('data_format')!r}")
     if c.ctx.class_name.startswith(KERAS_OP_PREFIX) and x.dtype != DType.FLOAT32:
         raise c.gap(f"a resize of {x.dtype.value} images (Keras 3 rounds the result back to their dtype)")
-    op = "ResizeBilinear" if method == "bilinear" else "ResizeNearestNeighbor"
-    half = True if method == "bilinear" else nearest_half_pixel
     if any(d is not None and d < 0 for d in size):
         raise c.gap(f"size {size} (TensorFlow raises)")
+    if channels_first:  # Keras 3's backend: transposed to channels_last, resized, transposed back
+        y = _keras3_aspect_resize(c, c.ctx.transpose(x, [0, 2, 3, 1], "to_channels_last"), size, sizes, method)
+        return c.ctx.transpose(y, [0, 3, 1, 2], "to_channels_first")
+    if c.value("crop_to_aspect_ratio", False) or c.value("pad_to_aspect_ratio", False):
+        return _keras3_aspect_resize(c, x, size, sizes, method)
+    op = "ResizeBilinear" if method == "bilinear" else "ResizeNearestNeighbor"
+    half = True if method == "bilinear" else nearest_half_pixel
     return c.ctx.op(op, [x, c.ctx.ints(size, "size") if sizes is None else sizes],
                     {"align_corners": False, "half_pixel_centers": half}, shape=(shape[0], size[0], size[1], shape[3]))
+
+
+def _keras3_aspect_resize(c: OpCall, x: Value, size: list, sizes: Value | None, method: str) -> Value:
+    """Keras 3's ``image.resize`` of channels_last images with ``crop_to_aspect_ratio`` or ``pad_to_aspect_ratio``:
+    its TensorFlow backend crops or pads with the Resizing layer's arithmetic (shared: :func:`.preprocessing.aspect_crop`,
+    :func:`.preprocessing.aspect_pad`, at run time over unknown sizes), then resizes with half-pixel centres. An image
+    already of the target size is left as it is, as ``tf.image.resize`` leaves it (TF.js's same-size bilinear resize
+    would spread NaN beside an Inf)."""
+    from .preprocessing import aspect_crop, aspect_pad, resized_as_keras  # preprocessing imports this module's peers
+
+    crop, pad = bool(c.value("crop_to_aspect_ratio", False)), bool(c.value("pad_to_aspect_ratio", False))
+    if crop and pad:
+        raise c.gap("crop_to_aspect_ratio and pad_to_aspect_ratio (Keras raises)")
+    if c.value("fill_mode", "constant") != "constant":
+        raise c.gap(f"fill_mode={c.value('fill_mode')!r} (Keras raises)")
+    if sizes is not None or not all(isinstance(d, int) and 0 < d < 2 ** 31 for d in size):
+        raise c.gap(f"a Keras 3 resize to {size} (crop/pad to the aspect ratio, or channels_first)")
+    target = (int(size[0]), int(size[1]))
+    if crop:
+        x = aspect_crop(c.ctx, x, target)
+    elif pad:
+        fill = c.value("fill_value", 0.0)
+        if isinstance(fill, bool) or not isinstance(fill, (int, float)):
+            raise c.gap(f"fill_value={fill!r}")
+        x = aspect_pad(c.ctx, x, target, float(np.float32(fill)))
+    return resized_as_keras(c.ctx, x, target, method)
 
 
 def _tile(c: OpCall, key: str) -> Value:
@@ -1715,8 +1746,9 @@ def _gather(c: OpCall) -> Value:
     x = _int32(c, "x")
     shape = c.ctx.shape(x)
     keras3 = c.ctx.class_name.startswith(KERAS_OP_PREFIX)
-    if keras3 and c.value("axis", None) is None:
-        raise c.gap("axis=None (Keras 3 takes from the flattened tensor, batch included)")
+    if keras3 and c.value("axis", None) is None:  # the flattened tensor, batch included
+        from .op_layers_k3_more import take_flattened
+        return take_flattened(c)
     axis = _axis(c, c.value("axis", 0), len(shape))
     size = shape[axis]
     if c.value("batch_dims", 0) != 0 or x.dtype not in (DType.FLOAT32, DType.INT32, DType.BOOL):

@@ -132,7 +132,7 @@ def _aspect_box(h: int, w: int, target: tuple[int, int], float64: bool) -> tuple
     return _quotient(h - crop_h, 2, float64), _quotient(w - crop_w, 2, float64), crop_h, crop_w
 
 
-def _aspect_crop(ctx: LayerContext, x: Value, target: tuple[int, int], float64: bool = False) -> Value:
+def aspect_crop(ctx: LayerContext, x: Value, target: tuple[int, int], float64: bool = False) -> Value:
     """The centred crop to the target's aspect ratio, with Keras's arithmetic and truncation; over an unknown
     height or width the box is computed at run time (:mod:`.runtime_crop`)."""
     h, w = ctx.shape(x)[1:3]
@@ -142,12 +142,17 @@ def _aspect_crop(ctx: LayerContext, x: Value, target: tuple[int, int], float64: 
 
 
 def _aspect_pad(ctx: LayerContext, x: Value, target: tuple[int, int]) -> Value:
-    """Keras 3's ``pad_to_aspect_ratio``: ``fill_value`` rows (or columns) on both sides, ``(max(h, w·th/tw) - h) / 2``
-    each (float32, truncated)."""
+    """Resizing's ``pad_to_aspect_ratio`` with its config's ``fill_value``."""
     try:
         fill = float(np.float32(ctx.config.get("fill_value", 0.0)))
     except (TypeError, ValueError):
         raise ctx.error(f"has fill_value {ctx.config.get('fill_value')!r}, expected a number") from None
+    return aspect_pad(ctx, x, target, fill)
+
+
+def aspect_pad(ctx: LayerContext, x: Value, target: tuple[int, int], fill: float) -> Value:
+    """Keras 3's ``pad_to_aspect_ratio`` (Resizing and ``ops.image.resize``): ``fill`` rows (or columns) on both
+    sides, ``(max(h, w·th/tw) - h) / 2`` each (float32, truncated)."""
     h, w = ctx.shape(x)[1:3]
     if h is None or w is None:
         return runtime_aspect_pad(ctx, x, target, fill)
@@ -172,6 +177,17 @@ def _resize(ctx: LayerContext, x: Value, target: tuple[int, int], method: str) -
                   shape=(shape[0], *target, shape[3]))
 
 
+
+
+def resized_as_keras(ctx: LayerContext, x: Value, target: tuple[int, int], method: str) -> Value:
+    """Eager Keras's ``tf.image.resize`` (Resizing, Keras 3's ``ops.image.resize``): an image already of the target
+    size is left as it is, over unknown sizes too for bilinear (TF.js's same-size bilinear resize would spread NaN
+    beside an Inf; its nearest one copies)."""
+    y = _resize(ctx, x, target, method)
+    sizes = ctx.shape(x)[1:3]
+    if method == "bilinear" and None in sizes and all(s in (None, t) for s, t in zip(sizes, target, strict=True)):
+        y = runtime_unresized(ctx, x, target, y)  # Keras leaves an image of the target size as it is
+    return y
 
 
 def _integer_images(ctx: LayerContext) -> DType | None:
@@ -210,7 +226,7 @@ def resizing(ctx: LayerContext) -> Value:
     if x.dtype == DType.INT32:  # Keras 3's int32/int64 images, handed over as they are (bilinear only): rounded to
         x = exact_float32(ctx, x)  # float32 as Keras's cast to it rounds them, then cropped or padded as floats
     if ctx.config.get("crop_to_aspect_ratio"):
-        x = _aspect_crop(ctx, x, target)
+        x = aspect_crop(ctx, x, target)
     elif ctx.config.get("pad_to_aspect_ratio"):
         x = _aspect_pad(ctx, x, target)
     method = ctx.config.get("interpolation", "bilinear")
@@ -221,9 +237,7 @@ def resizing(ctx: LayerContext) -> Value:
         return integer_bilinear(ctx, x, target, integer)  # rounded as TensorFlow's float32 kernel gives it
     if wide:  # over unknown sizes: refused by name
         _keras3_integer_result(ctx, ctx.x, integer or DType.INT32)
-    y = _resize(ctx, x, target, method)
-    if method == "bilinear" and None in sizes and all(s in (None, t) for s, t in zip(sizes, target, strict=True)):
-        y = runtime_unresized(ctx, x, target, y)  # Keras leaves an image of the target size as it is
+    y = resized_as_keras(ctx, x, target, method)
     # tf_keras returns floats; Keras 3's images are integers given directly (the walk tracks their dtype through the
     # layers that keep it) or inside a TimeDistributed (the wrapper's cast)
     return y if integer is None else _keras3_integer_result(ctx, y, integer)
@@ -240,7 +254,7 @@ def random_crop(ctx: LayerContext) -> Value:
     _rank4(ctx)
     if ctx.x.dtype != DType.FLOAT32 or any(d is not None for d in ctx.keras_dtypes):
         raise Unsupported(f"layer {ctx.name!r} (RandomCrop) of tf_keras on integer images")
-    return _resize(ctx, _aspect_crop(ctx, ctx.x, target), target, "bilinear")
+    return _resize(ctx, aspect_crop(ctx, ctx.x, target), target, "bilinear")
 
 
 @lowers("CenterCrop", check=channels_last_only, channels_first=True)
@@ -253,7 +267,7 @@ def center_crop(ctx: LayerContext) -> Value:
     keras3 = ctx.keras3  # Keras 3 divides the eager shape's Python ints; tf_keras divides tf.shape in float32
     if h is not None and w is not None and h >= target[0] and w >= target[1]:
         return _crop(ctx, ctx.x, (h - target[0]) // 2, (w - target[1]) // 2, *target)
-    resized = _resize(ctx, _aspect_crop(ctx, ctx.x, target, float64=keras3), target, "bilinear")
+    resized = _resize(ctx, aspect_crop(ctx, ctx.x, target, float64=keras3), target, "bilinear")
     if (h is not None and h < target[0]) or (w is not None and w < target[1]):
         return resized  # smaller on a known side: always resized
     return runtime_center_crop(ctx, ctx.x, target, resized)

@@ -86,6 +86,7 @@ def loaded_lowerings() -> dict[str, LayerLowering]:
     from . import (op_layers_arrays, op_layers_conv_pool, op_layers_elementwise, op_layers_image,  # noqa: F401
                    op_layers_linalg, op_layers_matrix, op_layers_nn, op_layers_tf_more)
     from . import op_layers_scatter  # noqa: F401
+    from . import op_layers_k3_more  # noqa: F401
     from . import masking  # noqa: F401
     from . import adaptive_pooling, grouped_query_attention, rnn_cells  # noqa: F401
     from . import lookup_tables, text_vectorization  # noqa: F401
