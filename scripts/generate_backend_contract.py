@@ -170,8 +170,9 @@ _WEBGL_ROWS_F32 = [  # (op, what webgl gives vs TF, rewritten exactly, cases)
     ("LRN", _LRN_NAN, False, "LRN/nan_inf"),
     *((op, _NMS_NAN, False, _nms_cases(op)) for op in _NMS_OPS),
     ("UpperBound", _UPPER_NAN, False, "UpperBound/nan_values"),
-    ("TensorScatterUpdate", "a NaN or ±Inf the update overwrites gives NaN (the shader mixes by 0·x); TF gives the "
-     "update", False, "TensorScatterUpdate/inf_overwritten"),
+    ("TensorScatterUpdate", "a ±Inf anywhere in the tensor, or a NaN an update overwrites, gives NaN (the shader "
+     "mixes old and new as a + t·(b - a)); TF keeps the Inf or gives the update", False,
+     "TensorScatterUpdate/inf_overwritten"),
     ("ResizeBilinear", _RESIZE_SAME_SIZE, False, "ResizeBilinear/nan_inf_same_size"),
     ("Relu", "relu(-Inf) is NaN; TF gives 0", False, "Relu/special"),
     ("LeakyRelu", "leaky_relu(NaN) or of ±Inf differs", False, "LeakyRelu/special"),

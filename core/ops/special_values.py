@@ -16,6 +16,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .data_files import read_data_text
 
 if TYPE_CHECKING:
@@ -78,6 +80,8 @@ def found_in(graph: Graph | Mapping[str, Any], backends: Iterable[str]) -> list[
             by_op.setdefault(d.op, []).append(d)
     found: set[Deviation] = set()
     blind = sign_blind_rounds(graph) if any(signed_zero(d) for ds in by_op.values() for d in ds) else set()
+    if "webgl" in backends and not isinstance(graph, Mapping) and webgl_wide_int32_constants(graph):
+        found.add(WEBGL_INT32_CONSTANTS)
     for name, fact, first_input in _nodes(graph):
         if "webgl" in backends and fact.op == "Placeholder" and fact.select("attr:dtype") == "int32":
             found.add(WEBGL_INT32_INPUTS)
@@ -167,6 +171,46 @@ def _integer(dtype: Any) -> bool:
 WEBGL_INT32_INPUTS = Deviation(
     "int32 inputs", "webgl", "int32", "webgl keeps int32 tensors in float32 textures once a shader reads them: "
     "values past 2^24 lose their low bits", False, ("webgl/int32_inputs",))
+
+
+#: ... and an int32 (or int64) constant past 2^24 that a shader reads alike (a lookup table of hashed ids, a large
+#: offset): measured by tests/test_webgl_int32_constants.py. Named for an IR graph holding one outside the inputs
+#: that TF.js reads on the host (sizes, axes, slice bounds: an ONNX Slice's INT64_MAX end is no value a shader sees).
+WEBGL_INT32_CONSTANTS = Deviation(
+    "int32 constants", "webgl", "int32", "webgl keeps int32 tensors in float32 textures once a shader reads them: "
+    "values past 2^24 lose their low bits", False, ("webgl/int32_constants",))
+#: Inputs TF.js reads on the host as sizes, axes or bounds (by op), never in a shader.
+_HOST_READ_INPUTS: dict[str, tuple[int, ...]] = {
+    **dict.fromkeys(("Reshape", "Tile", "Pad", "PadV2", "MirrorPad", "BroadcastTo", "ExpandDims", "Transpose",
+                     "Sum", "Mean", "Max", "Min", "Prod", "All", "Any", "ArgMax", "ArgMin", "Cumsum", "Cumprod",
+                     "ResizeBilinear", "ResizeNearestNeighbor", "TopKV2", "OneHot", "ReverseV2", "Squeeze",
+                     "EuclideanNorm", "SplitV"), (1, 2)),
+    "StridedSlice": (1, 2, 3), "Slice": (1, 2), "Fill": (0,), "Range": (0, 1, 2), "Split": (0,),
+    "GatherV2": (2,), "ConcatV2": (-1,), "Concat": (0,), "ScatterNd": (2,), "Shape": (0,),
+}
+
+
+def webgl_wide_int32_constants(graph: Graph) -> list[str]:
+    """Names of the int32/int64 constants of an IR graph holding a value float32 does not hold (past ±2^24, not a
+    float32 integer) that some node reads as data (not a size, an axis or a bound TF.js reads on the host): webgl
+    rounds them to float32 once a shader reads them."""
+    consumers = graph.consumers()
+    found = []
+    for node in graph.nodes:
+        value = node.attrs.get("value") if node.op == "Const" else None
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu" or not value.size:
+            continue
+        wide = value.astype(np.int64)
+        if np.array_equal(wide.astype(np.float32).astype(np.int64), wide):
+            continue  # every value float32 holds exactly (below 2^24, or INT32_MIN's power of two)
+        out = node.outputs[0]
+        for reader in consumers.get(out, []):
+            host = _HOST_READ_INPUTS.get(reader.op, ())
+            places = [i for i, v in enumerate(reader.inputs) if v is out]
+            if any(i not in host and i - len(reader.inputs) not in host for i in places):
+                found.append(node.name)
+                break
+    return found
 
 
 def _nodes(graph: Graph | Mapping[str, Any]) -> Iterable[tuple[str, Any, str]]:

@@ -9,7 +9,9 @@ Nor are ops whose output is a fresh object or a frame entry, even when TF calls 
 TensorLists, TensorArrays and hash tables are mutable objects (``TensorListSetItem`` writes into
 the list in place), so two equal ``TensorListReserve`` of a Bidirectional RNN merged into one made
 the forward and backward loops write into the same list. ``Enter``/``Exit`` are kept apart like
-Grappler does (each one is a loop variable's own way into or out of a frame).
+Grappler does (each one is a loop variable's own way into or out of a frame). Nor is the producer of a
+``TensorScatterUpdate``'s tensor: TF.js's cpu kernel writes into that tensor, so it must stay private
+(:mod:`.tensor_scatter_update` gives each update its own copy).
 """
 from __future__ import annotations
 
@@ -84,8 +86,9 @@ class EliminateCommonSubexpressions(Pass):
         uses = Uses(graph)
         seen: dict[Hashable, Node] = {}
         merged = 0
+        written = {n.inputs[0].producer for n in graph if n.op == "TensorScatterUpdate" and n.inputs}
         for node in graph.topological_order():
-            if node in uses.control_anchors:
+            if node in uses.control_anchors or node in written:
                 continue
             key = node_key(node)
             if key is None:

@@ -8,11 +8,16 @@ update whose input nobody else reads is right, which is why the one-op probe saw
 ``tests/test_tensor_scatter_update_s19.py``): two updates of one float32 tensor off by 7.8 on cpu, an update plus a
 reader of its input off by 5.2; int32 alike; wasm and webgl right.
 
-The rewrite reads ``tensor`` and never writes it: ``SelectV2(ScatterNd(indices, ones) != 0, ScatterNd(indices,
-updates), tensor)`` (the select over flat views, so any rank runs on webgl), exact for float32 and int32 (an update of
--0 comes out +0: ScatterNd adds it to 0). An index given twice is unspecified in TF (updates applied in no set
-order); here its updates are summed. It runs when cpu is a ``--target_backends`` backend (wasm and webgl write a new
-tensor), for float32/int32 tensors; a bool one is kept.
+With constant indices (what Keras and most exporters record) the op is written so it reads ``tensor`` and never
+writes it: ``SelectV2(ScatterNd(indices, ones) != 0, ScatterNd(indices, updates), tensor)`` (the select over flat
+views, so any rank runs on webgl, whose own kernel also turns a NaN or ±Inf it overwrites into NaN). An index given
+twice keeps its last update, as TF's serial CPU kernel does (``ScatterNd`` would sum them): the earlier ones are
+dropped at conversion time. An update of -0 comes out +0 (ScatterNd adds it to 0).
+
+With indices computed at run time, and for bool tensors, the op stays and its ``tensor`` input becomes a private copy
+(``tensor · 1``, or ``tensor ∧ true``: bit for bit, -0 and NaN included), so the kernel's write lands in a buffer
+nothing else reads; duplicate indices then behave as the kernel's serial loop (the last wins). :mod:`.cse` never
+merges such copies. The pass runs when cpu is a ``--target_backends`` backend (wasm and webgl write a new tensor).
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import numpy as np
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
 from . import Pass, PassResult
-from .graph_edit import rewrite
+from .graph_edit import const_array, rewrite
 
 DTYPES = (DType.FLOAT32, DType.INT32)
 
@@ -33,11 +38,77 @@ def _dtype(node: Node) -> DType | None:
     return dtype if isinstance(dtype, DType) else None
 
 
+def last_updates(graph: Graph, node: Node, indices: np.ndarray) -> tuple[Value, Value]:
+    """Constant ``indices`` and the node's updates with every index given twice reduced to its last update.
+
+    TF's CPU kernel applies updates in order, so the last one stays; ``ScatterNd`` would add them up."""
+    updates = node.inputs[2]
+    depth = indices.shape[-1] if indices.ndim else 0
+    rows = indices.reshape(-1, depth)
+    last = {tuple(row): position for position, row in enumerate(rows.tolist())}
+    if len(last) == len(rows):
+        return node.inputs[1], updates
+    kept = np.array(sorted(last.values()), np.int32)
+    batch = indices.ndim - 1
+    flat_shape = graph.const(np.array([len(rows), -1], np.int32), name=f"{node.name}/updates_rows")
+    flat = graph.add_op("Reshape", [updates, flat_shape], {"T": updates.dtype, "Tshape": DType.INT32},
+                        name=f"{node.name}/updates_flat", dtype=updates.dtype, shape=(len(rows), None))
+    picked = graph.add_op("GatherV2", [flat, graph.const(kept, name=f"{node.name}/last_updates"),
+                                       graph.const(np.array(0, np.int32), name=f"{node.name}/rows_axis")],
+                          {"Tparams": updates.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                          name=f"{node.name}/updates_last", dtype=updates.dtype, shape=(len(kept), None))
+    slice_shape = None if updates.shape is None else tuple(updates.shape[batch:])
+    if slice_shape is not None and all(isinstance(d, int) and d >= 0 for d in slice_shape):
+        shape = graph.const(np.array((len(kept), *slice_shape), np.int32), name=f"{node.name}/updates_shape")
+    else:
+        whole = graph.add_op("Shape", [updates], {"T": updates.dtype, "out_type": DType.INT32},
+                             name=f"{node.name}/updates_sizes", dtype=DType.INT32, shape=None)
+        tail = graph.add_op("StridedSlice", [whole, graph.const(np.array([batch], np.int32), name=f"{node.name}/b"),
+                                             graph.const(np.array([0], np.int32), name=f"{node.name}/e"),
+                                             graph.const(np.array([1], np.int32), name=f"{node.name}/s")],
+                            {"T": DType.INT32, "Index": DType.INT32, "begin_mask": 0, "end_mask": 1,
+                             "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0},
+                            name=f"{node.name}/slice_sizes", dtype=DType.INT32, shape=None)
+        shape = graph.add_op("ConcatV2", [graph.const(np.array([len(kept)], np.int32), name=f"{node.name}/kept"),
+                                          tail, graph.const(np.array(0, np.int32), name=f"{node.name}/concat_axis")],
+                             {"T": DType.INT32, "N": 2, "Tidx": DType.INT32}, name=f"{node.name}/updates_shape",
+                             dtype=DType.INT32, shape=None)
+    reshaped = graph.add_op("Reshape", [picked, shape], {"T": updates.dtype, "Tshape": DType.INT32},
+                            name=f"{node.name}/updates_kept", dtype=updates.dtype,
+                            shape=None if slice_shape is None else (len(kept), *slice_shape))
+    index_dtype = DType.from_any(indices.dtype)
+    return graph.const(rows[kept], name=f"{node.name}/indices_kept", dtype=index_dtype), reshaped
+
+
+def _is_private_copy(value: Value, readers: dict[Value, list[Node]]) -> bool:
+    """``value`` is ``x · 1`` or ``x ∧ true`` read by one node only (what :func:`private_copy` makes)."""
+    producer = value.producer
+    if producer.op not in ("Mul", "LogicalAnd") or len(producer.inputs) != 2 or len(readers.get(value, ())) != 1:
+        return False
+    one = const_array(producer.inputs[1])
+    return one is not None and one.size == 1 and bool(one.reshape(()) == 1)
+
+
+def private_copy(graph: Graph, node: Node, dtype: DType) -> None:
+    """Feed ``node`` a copy of its tensor that nothing else reads, so the cpu kernel's write harms nobody."""
+    tensor = node.inputs[0]
+    if dtype == DType.BOOL:
+        op, one = "LogicalAnd", np.array(True)
+        attrs: dict[str, Any] = {}
+    else:
+        op, one = "Mul", np.ones((), dtype.numpy)
+        attrs = {"T": dtype}
+    copy = graph.add_op(op, [tensor, graph.const(one, name=f"{node.name}/copy_by", dtype=dtype)], attrs,
+                        name=f"{node.name}/private_copy", dtype=dtype, shape=tensor.shape)
+    node.inputs[0] = copy
+
+
 def select_scatter(graph: Graph, node: Node, dtype: DType) -> None:
     """``node`` (TensorScatterUpdate) → the updates scattered where a scattered one marks them, the tensor elsewhere.
 
     The select runs on flat views (``Reshape`` to ``[-1]`` and back): webgl's ``SelectV2`` throws from rank 5."""
-    tensor, indices, updates = node.inputs[:3]
+    tensor = node.inputs[0]
+    indices, updates = last_updates(graph, node, const_array(node.inputs[1]))
     index_type = node.attrs.get("Tindices") or indices.dtype or DType.INT32
     scatter = {"T": dtype, "Tindices": index_type}
     known = tensor.shape is not None and all(isinstance(d, int) and d >= 0 for d in tensor.shape)
@@ -65,7 +136,8 @@ def select_scatter(graph: Graph, node: Node, dtype: DType) -> None:
 
 
 class TensorScatterUpdateAsSelect(Pass):
-    """Every float32/int32 ``TensorScatterUpdate`` → ``SelectV2`` of two ``ScatterNd``, when cpu is a target."""
+    """With cpu a target: float32/int32 ``TensorScatterUpdate`` with constant indices → ``SelectV2`` of two
+    ``ScatterNd``; any other one reads a private copy of its tensor."""
 
     name = "tensor_scatter_update"
     level = 0
@@ -88,9 +160,16 @@ class TensorScatterUpdateAsSelect(Pass):
         if "cpu" not in (self.targets or DEFAULT_TARGET_BACKENDS):
             return PassResult(0)
         count = 0
+        readers = graph.consumers()
         for node in list(graph.nodes):
             dtype = _dtype(node) if node.op == "TensorScatterUpdate" and len(node.inputs) >= 3 else None
-            if dtype in DTYPES:
+            if dtype is None or dtype not in (*DTYPES, DType.BOOL):
+                continue
+            if dtype in DTYPES and const_array(node.inputs[1]) is not None:
                 select_scatter(graph, node, dtype)
-                count += 1
+            elif _is_private_copy(node.inputs[0], readers) and node.inputs[0] not in graph.outputs.values():
+                continue
+            else:
+                private_copy(graph, node, dtype)
+            count += 1
         return PassResult(count)
