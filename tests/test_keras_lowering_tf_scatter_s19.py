@@ -232,3 +232,21 @@ def test_constant_first_arguments_convert_through_tensorflow_too(tmp_path, tfjs_
     assert result.details == ["keras: loaded with Keras and traced through TensorFlow: --loader=tensorflow"]
     inputs = {"x": np.array([[1.5, -2.0], [4.0, 5.0]], "float32")}
     _verify(tmp_path / "out", inputs, [np.asarray(model(inputs["x"]))])
+
+
+def test_a_file_tf_keras_cannot_rebuild_is_refused_on_the_traced_path(tmp_path):
+    """tf_keras saves ``tf.meshgrid(x, y)`` but raises IndexError rebuilding it: the traced path once crashed
+    (exit 1, "a bug in tfjsconv"); now it refuses with tf_keras's reason, and so does the lowering (by name)."""
+    import tf_keras as k
+
+    import tfjsconv
+    from tfjsconv.errors import InputError, TfjsconvError
+
+    x, y = k.Input((3,), name="x"), k.Input((4,), name="y")
+    k.Model([x, y], tf.meshgrid(x[0], y[0])).save(tmp_path / "m.h5")
+    with pytest.raises(InputError, match="tf_keras could not load .*m.h5"):
+        tfjsconv.convert(tmp_path / "m.h5", tmp_path / "traced", output_format="tfjs_graph_model",
+                         loader="tensorflow")
+    with pytest.raises(TfjsconvError):
+        tfjsconv.convert(tmp_path / "m.h5", tmp_path / "lowered", output_format="tfjs_graph_model")
+    assert not (tmp_path / "traced").exists() and not (tmp_path / "lowered").exists()

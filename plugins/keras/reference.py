@@ -54,7 +54,8 @@ def load_keras_model(path: Path, *, keras3: bool, allow_unsafe: bool = False) ->
                 return keras.models.load_model(path, compile=False, safe_mode=safe)
         extra = {"safe_mode": safe} if path.suffix.lower() == ".keras" else {}
         return keras.models.load_model(path, compile=False, **extra)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, ImportError, NotImplementedError) as err:
+    except (OSError, ValueError, TypeError, LookupError, AttributeError, ImportError, NotImplementedError,
+            RuntimeError) as err:  # Keras's own failure to rebuild the file (tf_keras: IndexError for tf.meshgrid)
         text = (str(err).strip() or type(err).__name__).splitlines()[0][:400]
         raise InputError(f"{'Keras 3' if keras3 else 'tf_keras'} could not load {path}: {text}",
                          hint="custom classes must be importable and registered with Keras") from None
