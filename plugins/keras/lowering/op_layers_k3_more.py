@@ -91,6 +91,9 @@ def _vander(c: OpCall) -> Value:
     out = ctx.binary("Pow", column, ctx.floats(powers.astype(np.float32), "powers"), label="vander")
     if x.dtype == F32:
         return out
+    # TF's powf is exact on integers below 2^24, webgl's GLSL pow is not (26.999 truncates to 26): rounding the
+    # integer-valued powers first changes nothing where float32 holds them, and above 2^24 floats are integers
+    out = ctx.op("Round", [out], {"T": F32}, dtype=F32, shape=out.shape, label="vander_rounded")
     return float_to_int32(ctx, out, "vander_int32")
 
 
