@@ -92,6 +92,7 @@ def loaded_lowerings() -> dict[str, LayerLowering]:
     from . import lookup_tables, text_vectorization  # noqa: F401
     from . import pipeline  # noqa: F401
     from . import locally_connected  # noqa: F401
+    from . import audio, op_layers_fourier  # noqa: F401
     from . import clahe  # noqa: F401
 
     return LOWERINGS

@@ -1,0 +1,310 @@
+"""Discrete Fourier transforms as real products with constant cos/sin matrices (no complex tensors, no FFT ops).
+
+Keras 3 hands its Fourier ops (``fft``, ``rfft``, ``irfft``, ``stft``, ``istft``) and ``MelSpectrogram`` (real, imag)
+pairs, so a DFT is a pair of real matrix products: TF.js runs MatMul, Conv2D and Conv2DBackpropInput on cpu, wasm and
+webgl, where its FFT/Complex kernels exist on cpu and webgl only. The matrices are built in float64 from the exact
+angle ``2π·((j·k) mod n)/n`` and rounded once to float32. A short-time transform is a VALID ``Conv2D`` whose kernel
+is the windowed DFT (framing, window and DFT in one op, over any signal length); its inverse is the windowed inverse
+DFT run as a transposed convolution (the overlap-add). Windows, padding and slicing follow Keras 3's TensorFlow
+backend (``tf.signal.stft`` / ``inverse_stft`` with TF's window functions).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from .context import LayerContext
+from .core import last_axis_matmul
+from .dynamic_shape import reshape_to, runtime_size, runtime_sizes
+
+I32, F32 = DType.INT32, DType.FLOAT32
+#: Largest DFT size lowered: an (n/2+1)·n·2 float32 matrix (16 MiB at 2048, 64 MiB at 4096).
+MAX_DFT_LENGTH = 4096
+
+
+# -- constant matrices (float64) ----------------------------------------------------------------------------
+def _angles(rows: int, columns: int, n: int) -> np.ndarray:
+    """``2π·((j·k) mod n)/n`` for ``j < rows``, ``k < columns``: exact integer phases, then one float64 product."""
+    phase = (np.arange(rows, dtype=np.int64)[:, None] * np.arange(columns, dtype=np.int64)[None, :]) % n
+    return 2.0 * np.pi * phase / n
+
+
+def rdft_matrices(rows: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The real-input DFT of length ``n`` on the first ``rows`` samples: ``(cos, -sin)``, each ``rows × (n//2+1)``
+    (``X_k = Σ_j x_j·e^{-2πijk/n}``)."""
+    angles = _angles(rows, n // 2 + 1, n)
+    return np.cos(angles), -np.sin(angles)
+
+
+def irdft_matrices(bins: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse real DFT of length ``n`` from the first ``bins`` (≤ n//2+1) Hermitian bins, as TF's ``irfft``:
+    bin 0 and (even ``n``) bin n/2 once, their imaginary parts ignored, the others twice; scaled by 1/n. Returns the
+    ``bins × n`` matrices of the real and the imaginary parts."""
+    angles = _angles(bins, n, n)
+    count = np.full((bins, 1), 2.0)
+    count[0] = 1.0
+    if n % 2 == 0 and bins > n // 2:
+        count[n // 2] = 1.0
+    return count * np.cos(angles) / n, -count * np.sin(angles) / n
+
+
+def half_dft(n: int, inverse: bool) -> np.ndarray:
+    """``[cos | sin]`` of the DFT of length ``n`` for bins 0..n//2, ``n × 2(n//2+1)`` (scaled by 1/n for the
+    inverse): with ``P = re @ it`` and ``Q = im @ it`` every bin of the complex DFT is a sum of two of their columns
+    (:func:`complex_dft`), so the complex DFT needs this one matrix, half of the cos and sin matrices."""
+    angles = _angles(n, n // 2 + 1, n)
+    matrix = np.concatenate([np.cos(angles), np.sin(angles)], axis=1)
+    return matrix / n if inverse else matrix
+
+
+def mirrored_bins(n: int) -> np.ndarray:
+    """For bins ``0..n-1``, where each sits in ``concat(low, high)`` (``low``: bins 0..n//2 as computed, ``high``:
+    the same columns with the sine terms' sign flipped, which are bins n-k)."""
+    half = n // 2 + 1
+    k = np.arange(n)
+    return np.where(k < half, k, half + (n - k)).astype(np.int32)
+
+
+def tf_window(window: Any, length: int, fft_length: int) -> np.ndarray | None:
+    """Keras 3's STFT window, padded with zeros to ``fft_length`` as its TensorFlow backend pads it (``(n-L)//2`` in
+    front); None for ``window=None`` (no window). ``hann``/``hamming`` are TF's periodic windows, whose period is
+    the length for an even length and the length − 1 for an odd one (TF's rule); a list is taken as float32, as
+    Keras converts it. Raises ValueError on anything else."""
+    if window is None:
+        return None
+    if isinstance(window, str):
+        if window not in ("hann", "hamming"):
+            raise ValueError(f"window={window!r}")
+        a, b = (0.5, 0.5) if window == "hann" else (0.54, 0.46)
+        period = length if length % 2 == 0 else length - 1
+        values = np.ones(1) if length == 1 else a - b * np.cos(2.0 * np.pi * np.arange(length) / period)
+    else:
+        try:
+            values = np.asarray(window, dtype=np.float32).astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("a window that is not a list of numbers") from None
+        if values.shape != (length,) or not np.isfinite(values).all():
+            raise ValueError(f"a window of shape {list(values.shape)} (Keras needs [{length}], finite)")
+    front = (fft_length - length) // 2
+    return np.pad(values, (front, fft_length - length - front))
+
+
+def inverse_window(window: np.ndarray, step: int) -> np.ndarray:
+    """TF's ``inverse_stft_window_fn``: the window over the sum of the squared windows overlapping each sample, 0
+    where that sum is 0 (TF's ``where(denom == 0, 0, window / denom)``)."""
+    n = len(window)
+    overlaps = -(-n // step)
+    squares = np.pad(window ** 2, (0, overlaps * step - n)).reshape(overlaps, step).sum(axis=0)
+    denominator = np.tile(squares, overlaps)[:n]
+    return np.where(denominator == 0, 0.0, window / np.where(denominator == 0, 1.0, denominator))
+
+
+def mel_matrix(num_mel_bins: int, spectrogram_bins: int, sampling_rate: float, lower_hz: float,
+               upper_hz: float) -> np.ndarray:
+    """Keras 3's ``MelSpectrogram.linear_to_mel_weight_matrix`` (HTK mel scale, triangles of peak 1, the DC bin
+    zeroed), ``spectrogram_bins × num_mel_bins``, in float64 (Keras computes it in float32: its entries differ by
+    float32 rounding, up to ~2e-5)."""
+    def mel(hertz: Any) -> Any:
+        return 1127.0 * np.log(1.0 + np.asarray(hertz, np.float64) / 700.0)
+
+    linear = np.linspace(0.0, sampling_rate / 2.0, spectrogram_bins)[1:]
+    bins = mel(linear)[:, None]
+    edges = np.linspace(mel(lower_hz), mel(upper_hz), num_mel_bins + 2)
+    lower, center, upper = edges[:-2][None, :], edges[1:-1][None, :], edges[2:][None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.maximum(0.0, np.minimum((bins - lower) / (center - lower), (upper - bins) / (upper - center)))
+    return np.pad(weights, [(1, 0), (0, 0)])
+
+
+# -- IR helpers -----------------------------------------------------------------------------------------------
+def f32_const(ctx: LayerContext, array: np.ndarray, label: str) -> Value:
+    return ctx.const(np.ascontiguousarray(array, dtype=np.float32), label)
+
+
+def last_axis_slice(ctx: LayerContext, x: Value, begin: int, end: int | None, label: str) -> Value:
+    """``x[..., begin:end]`` (``end`` None: to the end; negative: from the end), as Python slices it."""
+    shape = ctx.shape(x)
+    rank = len(shape)
+    size = shape[-1]
+    static = None if size is None else len(range(size)[begin:end])
+    full = (1 << rank) - 1
+    end_mask = full if end is None else full & ~(1 << (rank - 1))
+    return ctx.op("StridedSlice", [x, ctx.ints([0] * (rank - 1) + [begin], f"{label}_begin"),
+                                   ctx.ints([0] * (rank - 1) + [0 if end is None else end], f"{label}_end"),
+                                   ctx.ints([1] * rank, f"{label}_strides")],
+                  {"Index": I32, "begin_mask": full & ~(1 << (rank - 1)), "end_mask": end_mask, "ellipsis_mask": 0,
+                   "new_axis_mask": 0, "shrink_axis_mask": 0}, shape=(*shape[:-1], static), label=label)
+
+
+def fit_last_axis(ctx: LayerContext, x: Value, n: int, label: str) -> Value:
+    """``x`` cropped or zero-padded to ``n`` along its last axis (TF's ``rfft``/``irfft`` with an ``fft_length``);
+    a size known only at run time is cropped and padded at run time."""
+    shape = ctx.shape(x)
+    size = shape[-1]
+    if size is not None and size == n:
+        return x
+    if size is not None and size > n:
+        return last_axis_slice(ctx, x, 0, n, f"{label}_crop")
+    rank = len(shape)
+    head = last_axis_slice(ctx, x, 0, n, f"{label}_crop") if size is None else x
+    if size is not None:
+        pads = ctx.ints([[0, 0]] * (rank - 1) + [[0, n - size]], f"{label}_paddings")
+    else:
+        missing = ctx.binary("Sub", ctx.ints([n], f"{label}_length"),
+                             ctx.reshape(runtime_size(ctx, head, rank - 1, f"{label}_size"), [1], f"{label}_size_1"),
+                             label=f"{label}_missing")
+        flat = ctx.op("ConcatV2", [ctx.ints([0] * (2 * rank - 1), f"{label}_zeros"), missing, ctx.ints(0, f"{label}_axis")],
+                      {"N": 2, "Tidx": I32}, dtype=I32, shape=(2 * rank,), label=f"{label}_pads_flat")
+        pads = ctx.reshape(flat, [rank, 2], f"{label}_paddings")
+    return ctx.op("Pad", [head, pads], {"Tpaddings": I32}, shape=(*shape[:-1], n), label=f"{label}_pad")
+
+
+def matmul_last(ctx: LayerContext, x: Value, matrix: np.ndarray, label: str) -> Value:
+    """``x @ matrix`` over the last axis (any rank ≥ 2, unknown outer sizes read at run time)."""
+    return last_axis_matmul(ctx, x, f32_const(ctx, matrix, f"{label}_matrix"), matrix.shape[1])
+
+
+def complex_dft(ctx: LayerContext, real: Value, imag: Value, n: int, inverse: bool, label: str) -> tuple[Value, Value]:
+    """The complex DFT of length ``n`` (or its inverse) along the last axis of a (real, imag) pair.
+
+    With ``C, S`` the cos and sin of bin ``k ≤ n/2``: bin k is ``(re·C + im·S) + i(im·C − re·S)`` and bin n−k is
+    ``(re·C − im·S) + i(im·C + re·S)`` (the inverse swaps the two), so two products with :func:`half_dft` and a
+    gather of the mirrored bins give all n."""
+    half = n // 2 + 1
+    matrix = half_dft(n, inverse)
+    shared = f32_const(ctx, matrix, f"{label}_matrix")
+    p = last_axis_matmul(ctx, real, shared, 2 * half)
+    q = last_axis_matmul(ctx, imag, shared, 2 * half)
+    re_cos, re_sin = last_axis_slice(ctx, p, 0, half, f"{label}_re_cos"), last_axis_slice(ctx, p, half, None,
+                                                                                            f"{label}_re_sin")
+    im_cos, im_sin = last_axis_slice(ctx, q, 0, half, f"{label}_im_cos"), last_axis_slice(ctx, q, half, None,
+                                                                                            f"{label}_im_sin")
+    real_sum, real_diff = (ctx.binary("AddV2", re_cos, im_sin, label=f"{label}_real_plus"),
+                           ctx.binary("Sub", re_cos, im_sin, label=f"{label}_real_minus"))
+    imag_diff, imag_sum = (ctx.binary("Sub", im_cos, re_sin, label=f"{label}_imag_minus"),
+                           ctx.binary("AddV2", im_cos, re_sin, label=f"{label}_imag_plus"))
+    if inverse:
+        real_sum, real_diff, imag_diff, imag_sum = real_diff, real_sum, imag_sum, imag_diff
+    order = ctx.ints(mirrored_bins(n), f"{label}_bins")
+    rank = len(ctx.shape(real))
+    out = []
+    for part, (low, high) in (("real", (real_sum, real_diff)), ("imag", (imag_diff, imag_sum))):
+        both = concat_last(ctx, [low, high], f"{label}_{part}_halves")
+        out.append(ctx.op("GatherV2", [both, order, ctx.ints(rank - 1, f"{label}_{part}_axis")],
+                          {"Tparams": F32, "Tindices": I32, "Taxis": I32, "batch_dims": 0},
+                          shape=(*ctx.shape(real)[:-1], n), label=f"{label}_{part}"))
+    return out[0], out[1]
+
+
+def concat_last(ctx: LayerContext, parts: Sequence[Value], label: str) -> Value:
+    shape = ctx.shape(parts[0])
+    sizes = [ctx.shape(p)[-1] for p in parts]
+    total = None if None in sizes else sum(sizes)
+    return ctx.op("ConcatV2", [*parts, ctx.ints(-1, f"{label}_axis")], {"N": len(parts), "Tidx": I32},
+                  shape=(*shape[:-1], total), label=label)
+
+
+def _as_rows_of_one_channel(ctx: LayerContext, x: Value, channels: int, label: str) -> Value:
+    """``x`` of shape ``(*lead, T, channels)`` viewed as NHWC ``(lead…, 1, T, channels)`` for a 1-row conv."""
+    shape = ctx.shape(x)
+    steps = shape[-2]
+    middle = [steps] if steps is not None else runtime_sizes(ctx, x, len(shape) - 2, len(shape) - 1, f"{label}_steps")
+    return reshape_to(ctx, x, [[-1, 1], middle, [channels]], (None, 1, steps, channels), label)
+
+
+def _restore_lead(ctx: LayerContext, y: Value, like: Value, lead_end: int, tail: Sequence[int | None],
+                  label: str) -> Value:
+    """``y`` (``(B', …)``) reshaped to ``like``'s sizes before ``lead_end`` followed by ``tail`` (one None: -1)."""
+    shape = ctx.shape(like)
+    lead = shape[:lead_end]
+    target_tail = [-1 if t is None else t for t in tail]
+    if len(lead) == 1:
+        return reshape_to(ctx, y, [[-1], target_tail], (None, *tail), label) if None not in tail else \
+            reshape_to(ctx, y, [runtime_sizes(ctx, like, 0, 1, f"{label}_batch"), target_tail], (None, *tail), label)
+    return reshape_to(ctx, y, [runtime_sizes(ctx, like, 0, lead_end, f"{label}_lead"), target_tail],
+                      (*lead, *tail), label)
+
+
+def framed_dft(ctx: LayerContext, x: Value, kernel: np.ndarray, step: int, label: str) -> Value:
+    """``x`` (``(*lead, T)``) cut into frames of ``len(kernel)`` every ``step`` samples, each multiplied by
+    ``kernel`` (``frame × outputs``): ``(*lead, frames, outputs)``, one VALID Conv2D over any T."""
+    shape = ctx.shape(x)
+    length, outputs = kernel.shape
+    steps = shape[-1]
+    if steps is not None and steps < length:
+        raise ValueError(f"a signal of {steps} samples, shorter than a frame of {length} (no frame)")
+    columns = ctx.expand_dims(x, len(shape), f"{label}_channel")
+    image = _as_rows_of_one_channel(ctx, columns, 1, f"{label}_rows")
+    frames = None if steps is None else (steps - length) // step + 1
+    conv = ctx.op("Conv2D", [image, f32_const(ctx, kernel.reshape(1, length, 1, outputs), f"{label}_kernel")],
+                  {"strides": [1, 1, step, 1], "dilations": [1, 1, 1, 1], "data_format": "NHWC", "padding": "VALID",
+                   "explicit_paddings": [], "use_cudnn_on_gpu": True}, shape=(None, 1, frames, outputs),
+                  label=f"{label}_conv")
+    return _restore_lead(ctx, conv, x, len(shape) - 1, [frames, outputs], f"{label}_frames")
+
+
+def overlap_added(ctx: LayerContext, frames: Value, kernel: np.ndarray, step: int, label: str) -> Value:
+    """The transposed ``framed_dft``: ``frames`` (``(*lead, F, inputs)``) times ``kernel`` (``inputs × length``)
+    per frame, the frames added at ``step`` apart: ``(*lead, (F-1)·step + length)``, one Conv2DBackpropInput."""
+    shape = ctx.shape(frames)
+    inputs, length = kernel.shape
+    count = shape[-2]
+    image = _as_rows_of_one_channel(ctx, frames, inputs, f"{label}_rows")
+    rank = 4
+    sizes = ctx.binary("AddV2", ctx.binary("Mul", runtime_sizes(ctx, image, 0, rank, f"{label}_image"),
+                                           ctx.ints([1, 1, step, 0], f"{label}_scale"), label=f"{label}_scaled"),
+                       ctx.ints([0, 0, length - step, 1], f"{label}_offset"), label=f"{label}_sizes")
+    total = None if count is None else (count - 1) * step + length
+    filt = f32_const(ctx, kernel.T.reshape(1, length, 1, inputs), f"{label}_kernel")
+    added = ctx.op("Conv2DBackpropInput", [sizes, filt, image],
+                   {"T": F32, "strides": [1, 1, step, 1], "dilations": [1, 1, 1, 1], "padding": "VALID",
+                    "data_format": "NHWC", "explicit_paddings": [], "use_cudnn_on_gpu": True},
+                   dtype=F32, shape=(None, 1, total, 1), label=f"{label}_overlap_add")
+    return _restore_lead(ctx, added, frames, len(shape) - 2, [total], f"{label}_signal")
+
+
+def reflect_pad_last(ctx: LayerContext, x: Value, pad: int, label: str) -> Value:
+    """``x`` reflect-padded by ``pad`` on both ends of its last axis (TF's MirrorPad REFLECT, which needs more than
+    ``pad`` samples; a known shorter length raises ValueError)."""
+    shape = ctx.shape(x)
+    if pad == 0:
+        return x
+    if shape[-1] is not None and shape[-1] <= pad:
+        raise ValueError(f"a signal of {shape[-1]} samples reflect-padded by {pad} (TensorFlow raises)")
+    pads = [[0, 0]] * (len(shape) - 1) + [[pad, pad]]
+    return ctx.op("MirrorPad", [x, ctx.ints(pads, f"{label}_paddings")], {"Tpaddings": I32, "mode": "REFLECT"},
+                  shape=(*shape[:-1], None if shape[-1] is None else shape[-1] + 2 * pad), label=label)
+
+
+def stft_kernel(window: np.ndarray | None, fft_length: int) -> np.ndarray:
+    """The ``fft_length × 2·(fft_length//2+1)`` conv kernel of a windowed real DFT: real columns, then imaginary."""
+    cos, sin = rdft_matrices(fft_length, fft_length)
+    kernel = np.concatenate([cos, sin], axis=1)
+    return kernel if window is None else kernel * window[:, None]
+
+
+def stft_pair(ctx: LayerContext, x: Value, sequence_length: int, step: int, fft_length: int, window: Any,
+              center: bool, label: str = "stft") -> tuple[Value, Value]:
+    """Keras 3's ``stft`` (TF backend): reflect padding by fft_length//2 with ``center``, frames of fft_length (the
+    window zero-padded to it), the real DFT; the (real, imag) pair ``(*lead, frames, fft_length//2+1)``. Raises
+    ValueError on what Keras refuses."""
+    if fft_length < sequence_length:
+        raise ValueError(f"fft_length={fft_length} below sequence_length={sequence_length} (Keras raises)")
+    padded = tf_window(window, sequence_length, fft_length)
+    signal = reflect_pad_last(ctx, x, fft_length // 2, f"{label}_center") if center else x
+    spectrum = framed_dft(ctx, signal, stft_kernel(padded, fft_length), step, label)
+    bins = fft_length // 2 + 1
+    return (last_axis_slice(ctx, spectrum, 0, bins, f"{label}_real"),
+            last_axis_slice(ctx, spectrum, bins, None, f"{label}_imag"))
+
+
+def check_length(name: str, value: Any, low: int = 1, high: int = MAX_DFT_LENGTH) -> int:
+    """A positive int argument within the lowered range; ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= int(value) <= high:
+        raise ValueError(f"{name}={value!r} (lowered for integers {low} to {high})")
+    return int(value)
