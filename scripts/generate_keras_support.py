@@ -36,7 +36,7 @@ def render() -> str:
     """The generated section, markers included."""
     from tfjsconv.plugins.keras.lowering.op_layers import KERAS_OPS, TF_FUNCTIONS
     from tfjsconv.plugins.keras.lowering.registry import loaded_lowerings
-    from tfjsconv.plugins.keras.op_calls import CONSTANT_FIRST_PREFIX, KERAS_OP_PREFIX
+    from tfjsconv.plugins.keras.op_calls import KERAS_OP_PREFIX
 
     lowerings = loaded_lowerings()
     families: dict[str, list[str]] = {}
@@ -44,8 +44,7 @@ def render() -> str:
         if not name.startswith(KERAS_OP_PREFIX):
             families.setdefault(_family(lowering), []).append(name)
     layers = sum(len(v) for v in families.values())
-    # the constant-first twins of tile, reshape ... are the same functions, on a constant (op_layers_scatter.py)
-    functions = sorted(n for n in TF_FUNCTIONS if not n.startswith(CONSTANT_FIRST_PREFIX))
+    functions = sorted(TF_FUNCTIONS)
     lines = [BEGIN, "",
              f"{layers} layer classes, {len(functions)} tf_keras op-layer functions and {len(KERAS_OPS)} Keras 3 "
              "operations have a lowering. A layer option or argument a lowering does not cover is still a "

@@ -269,13 +269,13 @@ def test_uncovered_layer_is_refused_and_traced_with_the_loader_flag(tmp_path):
 
     L = keras.layers
     inp = keras.Input((5, 5), name="seq")
-    # Keras 3's einsum with a repeated label (a diagonal) has no lowering (session 19's probe of keras.ops found it);
-    # TensorFlow traces it
-    diagonal = L.Reshape((5, 1), name="steps")(keras.ops.einsum("bii->bi", inp))
-    model = keras.Model(inp, L.Dense(2, name="head")(L.GRU(4, name="gru")(diagonal)))
+    # Keras 3's repeat without an axis (over the flattened tensor, batch included) has no lowering; TensorFlow
+    # traces it (session 20: einsum 'bii->bi', the example until then, lowers)
+    steps = keras.ops.reshape(keras.ops.repeat(inp, 2), (-1, 10, 5))
+    model = keras.Model(inp, L.Dense(2, name="head")(L.GRU(4, name="gru")(steps)))
     randomize(model, 3)
     model.save(tmp_path / "gru.keras")
-    refusal = r"does not cover 1 layer: 'einsum\w*' \(Einsum\): subscripts 'bii->bi'"
+    refusal = r"does not cover 1 layer: 'repeat\w*' \(Repeat\): repeats=2 along axis=None"
     with pytest.raises(UsageError, match=refusal) as err:
         tfjsconv.convert(tmp_path / "gru.keras", tmp_path / "refused", output_format="tfjs_graph_model")
     assert "--loader=tensorflow" in str(err.value.hint)

@@ -81,12 +81,6 @@ def tag_keras_ops(value: Any) -> Any:
 
 #: Config key under which :func:`with_plain_op_nodes` keeps an op layer's recorded calls (one per node).
 CALLS_KEY = "__recorded_calls__"
-#: The prefix :func:`with_plain_op_nodes` puts before the function of a tf_keras op layer that only moves its first
-#: argument's values (``tile``, ``reshape`` ...) when that argument is a constant (``tf.tile([[1.5, -2.5]], [n, 1])``):
-#: the walk gives such a function's result the dtype of the call's first tensor, which is then another argument
-#: (``multiples``, int32); the renamed function (:mod:`.lowering.op_layers_scatter`) lowers the constant as a tensor
-#: of TensorFlow's dtype for it, and the result carries its own.
-CONSTANT_FIRST_PREFIX = "constant_first:"
 #: ... and a Keras 3 operation's own config, which holds arguments of the call (``Cast``'s ``dtype``), not
 #: layer settings the walk reads.
 OP_ARGUMENTS_KEY = "__operation_arguments__"
@@ -113,25 +107,26 @@ def _plain_nodes(value: Any) -> Any:
         except ValueError:
             return out
         config = out["config"]
-        if value.get("class_name") in TF_OP_LAYERS and _moves_a_constant(config, nodes):
-            config = {**config, "function": CONSTANT_FIRST_PREFIX + config["function"]}
         if str(value.get("class_name")).startswith(KERAS_OP_PREFIX):  # its config holds call arguments
             config = {"name": config.get("name"), OP_ARGUMENTS_KEY: {k: v for k, v in config.items() if k != "name"}}
         out["config"] = {**config, CALLS_KEY: nodes}
     return out
 
 
-def _moves_a_constant(config: dict[str, Any], nodes: list[Any]) -> bool:
-    """A tf_keras call of a function that only moves its first argument's values, made on a constant first argument
-    beside tensor arguments (see :data:`CONSTANT_FIRST_PREFIX`)."""
-    from .lowering.integer_dtypes import INTEGER_KEEPING_OPS
-
-    if config.get("function") not in INTEGER_KEEPING_OPS or len(nodes) != 1:
+def first_argument_is_constant(config: dict[str, Any]) -> bool:
+    """An op layer's one recorded call (kept under :data:`CALLS_KEY`) was made on a constant first argument beside
+    tensor arguments (``tf.tile([[1.5, -2.5]], [n, 1])``): the result's dtype is the constant's, not the first
+    tensor's."""
+    nodes = config.get(CALLS_KEY)
+    if not isinstance(nodes, list) or len(nodes) != 1:
         return False
-    args, kwargs = parse_call(nodes[0])
+    try:
+        args, kwargs = parse_call(nodes[0])
+    except ValueError:
+        return False
     found: list[TensorArg] = []
     _tensor_args(args[:1], found)
-    if found:
+    if found or not args:
         return False
     _tensor_args([args, kwargs], found)
     return bool(found)

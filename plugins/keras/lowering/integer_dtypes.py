@@ -13,7 +13,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import is_narrow
 
-from ..op_calls import KERAS_OP_PREFIX, is_op_layer
+from ..op_calls import KERAS_OP_PREFIX, first_argument_is_constant, is_op_layer
 from .context import UNTRACKED, LayerContext
 from .registry import Unsupported
 
@@ -308,9 +308,12 @@ def keras_result_dtype(cls: str, config: dict[str, Any], dtypes: list[DType | st
                         keras3: bool) -> DType | str | None:
     """The integer dtype Keras gives the outputs of a layer (an op layer: its function) called on ``dtypes`` (None:
     floats; an op layer's Values carry their real dtype but for the ones that only move values). Layers that only
-    move values keep the integers' (promoted as Keras promotes; a float among them makes floats); Keras 3's Resizing
+    move values keep the integers' (promoted as Keras promotes; a float among them makes floats), or the dtype of
+    the constant they move when the first argument is one (``tf.tile([[1.5, -2.5]], [n, 1])``); Keras 3's Resizing
     and bilinear UpSampling2D cast their result back to it (tf_keras's return floats)."""
     cls, config = unwrapped_layer(cls, config)  # a TimeDistributed: the wrapped layer's
+    if cls in INTEGER_KEEPING_OPS and first_argument_is_constant(config):
+        return None  # the constant moved, made a tensor of its own dtype (.op_layers.constant_moved)
     if cls in INTEGER_KEEPING_OPS:
         dtypes = dtypes[:1]  # the tensor moved (the others, if any, are sizes or indices)
     elif cls in INTEGER_OUTPUT_LAYERS or cls in DTYPE_FREE_OPS or is_op_layer(cls):

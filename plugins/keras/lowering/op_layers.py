@@ -27,9 +27,11 @@ from tfjsconv.narrow_ints import (EXACT_MEAN_COUNT_LIMIT, NARROW_INTS, exact_flo
 from tfjsconv.ops.special_values import GUARDED_SUFFIX
 from tfjsconv.passes.graph_edit import const_array
 
-from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, TF_OP_LAYERS, TensorArg, parse_call
+from ..op_calls import (CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, TF_OP_LAYERS, TensorArg,
+                        first_argument_is_constant, parse_call)
 from .activations import ACTIVATIONS, _gelu_tanh, _hard_sigmoid_v3, _hard_swish
 from .context import UNTRACKED, LayerContext
+from .integer_dtypes import INTEGER_KEEPING_OPS
 from .registry import Unsupported, lowers
 
 #: Keras 3 operation config keys that are not arguments of the call.
@@ -188,17 +190,16 @@ def _divide(c: OpCall) -> Value:
 
 def _integer_true_division(c: OpCall, x: Value, y: Value) -> Value:
     """TF's ``truediv`` of int32/int64 tensors (``i / 7``): both cast to float64 and divided, a float64 result, which
-    TF.js holds as float32 (:func:`_held_float_cast`): the float32 quotient of the float32 operands, Keras's float64
-    quotient rounded to float32 while the operands stay within 2^24 (float division rounds once either way), within
-    float32's last places beyond. Only casts read it (to floats: truncating it to integers could differ). Of
-    8/16-bit integers TF's float32 quotient, exactly."""
+    TF.js holds as a pair of float32 (:func:`.op_layers_tf_gaps.integer_true_division`): its float32 cast is Keras's
+    quotient rounded, past 2^24 too; casts and float64 arithmetic read it (truncating it to integers stays a gap: it
+    could differ). Of 8/16-bit integers TF's float32 quotient, exactly."""
+    if _narrow_dtype(c) is None:  # TF's float64 quotient: computed on pairs of float32
+        from .op_layers_tf_gaps import integer_true_division
+
+        return integer_true_division(c, x, y)
     x, y = (c.ctx.op("Cast", [v], {"SrcT": v.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
                      shape=v.shape, label=f"{label}_float") for v, label in ((x, "x"), (y, "y")))
-    quotient = c.ctx.binary("RealDiv", x, y, label="quotient")
-    if _narrow_dtype(c) is not None:  # TF divides 8/16-bit integers in float32: exact operands, one rounding
-        return quotient
-    return c.ctx.op("Cast", [quotient], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT64, "Truncate": False},
-                    dtype=DType.FLOAT64, shape=quotient.shape, label="as_float64")
+    return c.ctx.binary("RealDiv", x, y, label="quotient")  # TF divides 8/16-bit integers in float32: one rounding
 
 
 def _integer_division(op: str) -> Callable[[OpCall], Value]:
@@ -723,6 +724,11 @@ def _cast(c: OpCall) -> Value:
     exact = True
     if x.dtype in HELD_FLOATS:
         exact = id(x) in _EXACTLY_HELD.get(c.ctx.graph, {})
+        from .op_layers_tf_gaps import pair_cast
+
+        truncated = None if exact else pair_cast(c, x, dtype)  # a float64 pair to int32/bool: exact
+        if truncated is not None:
+            return truncated
         x = _held_float_values(c, x, dtype)
     if dtype in HELD_FLOATS:
         return _held_float_cast(c, x, dtype, exact)
@@ -742,23 +748,23 @@ def _cast(c: OpCall) -> Value:
 
 
 #: Float dtypes TF.js lacks: a Keras tensor of one is held as float32 (:func:`_held_float_cast`), and only casts of
-#: it, ``shape`` and one float64 step (:func:`_float64_step`) are lowered; more float64/float16 arithmetic, which
-#: rounds otherwise, is a gap.
+#: it, ``shape`` and float64 ``+ - · / sqrt neg abs`` (on pairs of float32, :func:`_float64_step`) are lowered;
+#: other float64/float16 arithmetic, which would round otherwise, is a gap.
 HELD_FLOATS = (DType.FLOAT64, DType.FLOAT16)
 #: Per graph, the float64/float16 Values whose float32 values are exactly Keras's (a float32 or bool tensor cast up);
-#: every other one holds Keras's values rounded to float32 (an int32 ``truediv``, a cast of integers past 2^24).
+#: the float64 ones computed from integers or by arithmetic are pairs of float32 (``op_layers_tf_gaps._PAIRS``).
 _EXACTLY_HELD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-#: The op layers that read a float64/float16 tensor: casts (:func:`_cast`) and ``shape`` (its sizes); one float64
-#: operation on values held exactly too (:func:`_float64_step`).
+#: The op layers that read a float64/float16 tensor: casts (:func:`_cast`) and ``shape`` (its sizes); float64
+#: arithmetic too (:func:`_float64_step`).
 _HELD_FLOAT_READERS = frozenset({"cast", "dtypes.cast", "Cast", "shape", "compat.v1.shape"})
 
 
 def _held_float_cast(c: OpCall, x: Value, dtype: DType, exact: bool = True) -> Value:
     """A cast to float64 or float16, which TF.js lacks: a Value of that dtype that TF.js holds as float32 (its Cast
-    reads both as float32). To float64: float32 and bool values as they are (exactly Keras's), integers as float32
-    (Keras's rounded past 2^24). To float16: float32 values (integers and bools through float32) rounded to float16
-    as TF's cast rounds (:func:`_float16_rounded`), exactly. Only casts (and one float64 step) read the result
-    (:func:`lower_op_layer`). ``exact``: whether ``x``'s values are Keras's (not a float64 one held rounded)."""
+    reads both as float32). To float64: float32 and bool values as they are (exactly Keras's), integers as exact
+    pairs of float32 (:func:`.op_layers_tf_gaps.integer_float64_cast`). To float16: float32 values (integers and
+    bools through float32) rounded to float16 as TF's cast rounds (:func:`_float16_rounded`), exactly. Only casts
+    (and float64 arithmetic, :func:`_float64_step`) read the result (:func:`lower_op_layer`). ``exact``: whether ``x``'s values are Keras's (not a float64 one held rounded)."""
     exact = exact and x.dtype in (DType.FLOAT32, DType.BOOL)
     if dtype == DType.FLOAT16:
         if x.dtype in (DType.INT32, DType.INT64, DType.BOOL):  # float32 holds them exactly up to 2^24, and from
@@ -770,6 +776,10 @@ def _held_float_cast(c: OpCall, x: Value, dtype: DType, exact: bool = True) -> V
         x = _float16_rounded(c, x)
     elif x.dtype not in (DType.FLOAT32, DType.BOOL, DType.INT32, DType.INT64):
         raise c.gap(f"a cast of a {x.dtype.value} tensor to {dtype.value}")
+    elif x.dtype in (DType.INT32, DType.INT64):  # exact in float64: an exact pair of float32
+        from .op_layers_tf_gaps import integer_float64_cast
+
+        return integer_float64_cast(c, x)
     out = c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape,
                    label=f"to_{dtype.numpy}")
     if exact:
@@ -784,10 +794,11 @@ def _held_float_values(c: OpCall, x: Value, dtype: DType) -> Value:
     quotient could cross an integer)."""
     exact = id(x) in _EXACTLY_HELD.get(c.ctx.graph, {})
     if dtype not in (DType.FLOAT32, *HELD_FLOATS) and not exact:
-        raise c.gap(f"a cast to {dtype.value} of {x.dtype.value} values TF.js holds rounded to float32 (Keras "
-                    "truncates or compares its own values, which may lie on the other side of an integer)")
+        raise c.gap(f"a cast to {dtype.value} of {x.dtype.value} values TF.js holds only approximately (as float32, "
+                    "or float64 as a pair of float32: Keras truncates or compares its own values, which may lie on the "
+                    "other side of an integer)")
     if dtype == DType.FLOAT16 and x.dtype == DType.FLOAT64 and not exact:
-        raise c.gap("a cast to float16 of float64 values TF.js holds rounded to float32 (rounding twice)")
+        raise c.gap("a cast to float16 of float64 values TF.js holds only approximately (rounding twice)")
     return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
                     shape=x.shape, label="held_float32")
 
@@ -949,6 +960,10 @@ def _resize(c: OpCall, method_key: str, nearest_half_pixel: bool) -> Value:
     hold tensors (``tf.shape(skip)[1:3]``, read at run time: :func:`_size_vector`)."""
     x = c.tensor("x")
     shape = c.ctx.shape(x)
+    if len(shape) == 3:  # one image: resized as a batch of one, as TensorFlow's backend does
+        from .op_layers_k3_gaps import one_image_resize
+
+        return one_image_resize(c, lambda given: _resize(given, method_key, nearest_half_pixel))
     sizes: Value | None = _size_vector(c, "size") if _holds_tensor(c.arguments.get("size")) else None
     size = _ints(c, "size") if sizes is None else _known_entries(sizes) or []
     method = c.value(method_key, "bilinear")
@@ -980,8 +995,19 @@ def _resize(c: OpCall, method_key: str, nearest_half_pixel: bool) -> Value:
         return _keras3_aspect_resize(c, x, size, sizes, method)
     op = "ResizeBilinear" if method == "bilinear" else "ResizeNearestNeighbor"
     half = True if method == "bilinear" else nearest_half_pixel
-    return c.ctx.op(op, [x, c.ctx.ints(size, "size") if sizes is None else sizes],
-                    {"align_corners": False, "half_pixel_centers": half}, shape=(shape[0], size[0], size[1], shape[3]))
+    y = c.ctx.op(op, [x, c.ctx.ints(size, "size") if sizes is None else sizes],
+                 {"align_corners": False, "half_pixel_centers": half}, shape=(shape[0], size[0], size[1], shape[3]))
+    if method != "bilinear" or sizes is not None or x.dtype != DType.FLOAT32:
+        return y
+    # TF's kernel copies an image already of the target size; TF.js's bilinear one computes top + (bottom - top)·0,
+    # NaN beside an Inf
+    if tuple(shape[1:3]) == tuple(size):
+        return x
+    if None in shape[1:3] and all(s in (None, t) for s, t in zip(shape[1:3], size)):
+        from .runtime_crop import runtime_unresized
+
+        return runtime_unresized(c.ctx, x, (size[0], size[1]), y)
+    return y
 
 
 def _keras3_aspect_resize(c: OpCall, x: Value, size: list, sizes: Value | None, method: str) -> Value:
@@ -1452,6 +1478,11 @@ def _einsum(c: OpCall) -> Value:
     if parsed is None or len({v.dtype for v in values}) != 1 or values[0].dtype != DType.FLOAT32:
         raise c.gap(f"subscripts {subscripts!r}")
     terms, out = parsed
+    if any(len(set(term)) != len(term) for term in terms):  # a repeated label: its diagonal, gathered exactly
+        from .op_layers_k3_gaps import take_diagonals
+
+        values, terms = take_diagonals(c, values, terms)
+        shapes = [c.ctx.shape(v) for v in values]
     sizes: dict[str, int | None] = {}
     axes: dict[str, int] = {}
     for term, shape in zip(terms, shapes):
@@ -1486,10 +1517,8 @@ def _first_seen_labels(subscripts: str) -> str:
 def _getitem(c: OpCall) -> Value:
     x = c.tensor("x")
     key = c.value("key")
+    # Keras 3's GetItem makes a list key a tuple: ``x[[0, 0]]`` is ``x[0, 0]`` on every backend (both save [0, 0])
     spec = key if isinstance(key, list) else [key]
-    if c.ctx.class_name.startswith(KERAS_OP_PREFIX) and len(spec) > 1 and \
-            all(isinstance(i, int) and not isinstance(i, bool) for i in spec):
-        raise c.gap(f"index {spec} (saved alike for x[{spec}], a gather, and x[{', '.join(map(str, spec))}])")
     shape = c.ctx.shape(x)
     if spec.count(Ellipsis) > 1:
         raise c.gap("several ellipses")
@@ -1606,6 +1635,10 @@ def _cast_int64(c: OpCall, value: Value, label: str) -> Value:
 def _divide_no_nan(c: OpCall) -> Value:
     """``divide_no_nan(x, y)``: ``x / y``, 0 where ``y == 0``."""
     x, y = c.pair("x", "y")
+    from .op_layers_tf_gaps import integer_divide_no_nan, tf_integer_operands
+
+    if tf_integer_operands(c, x, y):  # TF divides them as float64
+        return integer_divide_no_nan(c, x, y)
     _floats(c, x, y)
     return _zero_where_zero(c, y, c.ctx.binary("RealDiv", x, y, label="quotient"))
 
@@ -2345,44 +2378,42 @@ def lower_op_layer(ctx: LayerContext) -> Value:
     extra = {k: v for k, v in extra.items() if k not in _KERAS_OP_BOOKKEEPING}
     label = f"layer {ctx.name!r} ({function})"
     call = OpCall(ctx, function, _bind(label, spec, args, kwargs, extra, {} if keras3 else _TF_RENAMES))
+    if function in INTEGER_KEEPING_OPS and first_argument_is_constant(ctx.config):
+        constant_moved(call, spec.params[0])
     if any(v.dtype in HELD_FLOATS for v in ctx.inputs) and function not in _HELD_FLOAT_READERS:
         return _float64_step(call, spec)
     return spec.lower(call)
 
 
-#: The functions of one float64 operation lowered on float64 tensors held exactly (:func:`_float64_step`).
-_FLOAT64_STEPS = frozenset({
-    "math.add", "__operators__.add", "math.add_v2", "math.subtract", "__operators__.sub", "math.multiply",
-    "__operators__.mul", "math.truediv", "math.divide", "__operators__.truediv", "math.negative", "math.abs",
-    "math.sqrt", "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Negative", "Absolute", "Abs", "Sqrt"})
-#: The ones among them that never round (their result is held exactly, as their operand).
-_EXACT_FLOAT64_STEPS = frozenset({"math.negative", "math.abs", "Negative", "Absolute", "Abs"})
+def constant_moved(c: OpCall, first: str) -> None:
+    """A function that only moves its first argument's values (``tile``, ``reshape`` ...), called on a constant:
+    the constant made a tensor input of TensorFlow's dtype for it (bools bool, integers int32, floats float32), so the
+    result carries that dtype, not the sizes' (:func:`.integer_dtypes.keras_result_dtype` then tracks none)."""
+    value = c.value(first)
+    array = np.asarray(value)
+    if array.dtype.kind == "b":
+        dtype = DType.BOOL
+    elif array.dtype.kind in "iu" and array.size and (array.min() < -2**31 or array.max() >= 2**31):
+        raise c.gap(f"a constant {first} past int32")
+    elif array.dtype.kind in "iuf":
+        dtype = DType.FLOAT32 if array.dtype.kind == "f" else DType.INT32
+    else:
+        raise c.gap(f"a constant {first} {str(value)[:40]}")
+    c.ctx.inputs = [*c.ctx.inputs, c.ctx.const(array.astype(dtype.numpy), f"{first}_constant")]
+    c.arguments[first] = TensorArg(("", -1, 0), len(c.ctx.inputs) - 1)
 
 
 def _float64_step(c: OpCall, spec: OpSpec) -> Value:
-    """One ``+``, ``-``, ``·``, ``/``, ``sqrt``, ``neg`` or ``abs`` of float64 tensors whose values TF.js holds
-    exactly (float32 ones cast up) and constants: computed in float32, whose one rounding is Keras's float64 result
-    rounded to float32 (rounding to float64 first changes nothing: 53 >= 2·24 + 2 bits), up to the constants' own
-    float32 rounding; the result is a float64 held rounded (``neg``/``abs``: exactly), which only casts read (and
-    one more step where exact). Any other reader of a
-    float64/float16 tensor is a gap: later float64 arithmetic would round otherwise."""
-    ctx, exact = c.ctx, _EXACTLY_HELD.get(c.ctx.graph, {})
-    held = next(v.dtype for v in ctx.inputs if v.dtype in HELD_FLOATS)
-    if c.function not in _FLOAT64_STEPS or any(v.dtype in HELD_FLOATS and (v.dtype != DType.FLOAT64 or id(v) not in exact)
-                                               for v in ctx.inputs):
-        raise c.gap(f"a {held.numpy} tensor (TF.js has none: held as float32, it is read by casts and one +, -, ·, / "
-                    f"or sqrt of exactly held float64 values; more {held.numpy} arithmetic would round otherwise)")
-    ctx.inputs = [ctx.op("Cast", [v], {"SrcT": v.dtype, "DstT": DType.FLOAT32, "Truncate": False},
-                         dtype=DType.FLOAT32, shape=v.shape, label=f"held_float32_{i}") if v.dtype in HELD_FLOATS else v
-                  for i, v in enumerate(ctx.inputs)]
-    out = spec.lower(c)
-    if not isinstance(out, Value) or out.dtype != DType.FLOAT32:
-        raise c.gap(f"a float64 result of dtype {getattr(out, 'dtype', '?')}")
-    out = ctx.op("Cast", [out], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT64, "Truncate": False},
-                 dtype=DType.FLOAT64, shape=out.shape, label="as_float64")
-    if c.function in _EXACT_FLOAT64_STEPS:  # a sign changed or dropped: no rounding, held exactly still
-        exact[id(out)] = out
-    return out
+    """A reader of a float64/float16 tensor other than a cast: ``+ - · / sqrt neg abs`` of float64 tensors are
+    computed on pairs of float32 (:func:`.op_layers_tf_gaps.float64_step`); float16 arithmetic and any other
+    float64 reader are a gap (it would round otherwise)."""
+    from .op_layers_tf_gaps import float64_step
+
+    held = next(v.dtype for v in c.ctx.inputs if v.dtype in HELD_FLOATS)
+    if any(v.dtype == DType.FLOAT16 for v in c.ctx.inputs):
+        raise c.gap(f"a {held.numpy} tensor (TF.js has none: held as float32, only casts read it; float16 arithmetic "
+                    "would round otherwise)")
+    return float64_step(c, spec)
 
 
 @lowers(*TF_OP_LAYERS, check=op_layer_check)

@@ -862,8 +862,10 @@ def _nan_quantile(c: OpCall, q: Any, method: str) -> Value:
     shape = c.ctx.shape(x)
     rank = len(shape)
     raw = _ints(c, "axis", None)
-    if raw is None:
-        raise c.gap("axis=None (over the flattened tensor, batch included)")
+    if raw is None:  # over the flattened tensor, batch included
+        from .op_layers_k3_gaps import flattened_nan_quantile
+
+        return flattened_nan_quantile(c, q, method)
     axes = [_axis(c, a, rank) for a in raw]
     sizes = [shape[a] for a in axes]
     other = [i for i in range(rank) if i not in axes]

@@ -16,9 +16,8 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from ..op_calls import CONSTANT_FIRST_PREFIX, TensorArg
-from .integer_dtypes import INTEGER_KEEPING_OPS
-from .op_layers import (TF_FUNCTIONS, OpCall, OpSpec, _float_op, _int32, _ints, _outputs, float_to_int32,
+from ..op_calls import TensorArg
+from .op_layers import (OpCall, OpSpec, _float_op, _int32, _ints, _outputs, float_to_int32,
                         register_op_layers)
 
 I32, F32, BOOL = DType.INT32, DType.FLOAT32, DType.BOOL
@@ -245,30 +244,6 @@ def _broadcast_dynamic_shape(c: OpCall) -> Value:
     return c.ctx.op("BroadcastArgs", [a, b], {"T": I32}, dtype=I32, shape=(length,), label="BroadcastArgs")
 
 
-def _as_tensor_first(spec: OpSpec) -> OpSpec:
-    """``spec`` (``tile``, ``reshape`` ...) of a constant first argument (:data:`..op_calls.CONSTANT_FIRST_PREFIX`):
-    the constant made a tensor input of TensorFlow's dtype for it (bools bool, integers int32, floats float32), so
-    the result carries that dtype, not the sizes'."""
-    def lower(c: OpCall) -> Any:
-        first = spec.params[0]
-        value = c.value(first)
-        array = np.asarray(value)
-        if array.dtype.kind == "b":
-            dtype = BOOL
-        elif array.dtype.kind in "iu" and array.size and (array.min() < -2**31 or array.max() >= 2**31):
-            raise c.gap(f"a constant {first} past int32")
-        elif array.dtype.kind in "iuf":
-            dtype = F32 if array.dtype.kind == "f" else I32
-        else:
-            raise c.gap(f"a constant {first} {str(value)[:40]}")
-        c.ctx.inputs = [*c.ctx.inputs, c.ctx.const(array.astype(dtype.numpy), f"{first}_constant")]
-        c.arguments[first] = TensorArg(("", -1, 0), len(c.ctx.inputs) - 1)
-        return spec.lower(c)
-    return OpSpec(spec.params, lower, spec.options)
-
-
-register_op_layers(tf_functions={(CONSTANT_FIRST_PREFIX + name,): _as_tensor_first(TF_FUNCTIONS[name])
-                                 for name in sorted(INTEGER_KEEPING_OPS) if name in TF_FUNCTIONS})
 register_op_layers(
     tf_functions={
         ("scatter_nd",): OpSpec(("indices", "updates", "shape", "bad_indices_policy", "name"), _scatter_nd),

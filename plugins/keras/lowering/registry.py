@@ -87,6 +87,7 @@ def loaded_lowerings() -> dict[str, LayerLowering]:
                    op_layers_linalg, op_layers_matrix, op_layers_nn, op_layers_tf_more)
     from . import op_layers_scatter  # noqa: F401
     from . import op_layers_k3_more  # noqa: F401
+    from . import op_layers_k3_gaps  # noqa: F401
     from . import masking  # noqa: F401
     from . import adaptive_pooling, grouped_query_attention, rnn_cells  # noqa: F401
     from . import lookup_tables, text_vectorization  # noqa: F401
@@ -94,6 +95,7 @@ def loaded_lowerings() -> dict[str, LayerLowering]:
     from . import locally_connected  # noqa: F401
     from . import audio, op_layers_fourier  # noqa: F401
     from . import clahe  # noqa: F401
+    from . import op_layers_tf_gaps  # noqa: F401
 
     return LOWERINGS
 

@@ -1,0 +1,440 @@
+"""Op layers the h5py lowering refused while ``--loader=tensorflow`` converted them (session 19's tf_keras probe):
+
+- ``tf.math.divide_no_nan`` of integer tensors (:func:`integer_divide_no_nan`): TF casts both to float64 (float32 for
+  8/16-bit integers) and divides, 0 where the divisor is 0; there is no integer DivNoNan kernel. Integers cast to
+  float64 (:func:`integer_float64_cast`) and tf_keras's integer ``truediv`` (:func:`integer_true_division`) are held
+  the same way, as exact pairs and their quotient.
+- float64 arithmetic beyond one step (:func:`float64_step`): TF.js has no float64, so ``+ - · / sqrt neg abs`` of
+  float64 tensors are computed on pairs ``hi + lo`` of float32 values (about 44 significant bits; "double-float"
+  arithmetic built from error-free transformations), where the traced graph computes them in float32.
+- ``tf.image.stateless_random_crop`` (:func:`_stateless_random_crop`): TF's offsets are Philox bits of the seed
+  (:mod:`.philox`, computed here) modulo ``shape - size + 1``, the modulo at run time where a size is unknown.
+"""
+from __future__ import annotations
+
+import logging
+import weakref
+
+import numpy as np
+
+from tfjsconv.dtypes import DType
+from tfjsconv.ir import Value
+
+from ..op_calls import TensorArg
+from .op_layers import (_EXACTLY_HELD, KERAS_OP_PREFIX, OpCall, OpSpec, _cast_int64, _narrow_dtype, _select,
+                        register_op_layers)
+from .philox import uniform_int32
+
+log = logging.getLogger(__name__)
+F32, F64 = DType.FLOAT32, DType.FLOAT64
+
+
+# -- divide_no_nan of integers ------------------------------------------------------------------------------
+def integer_divide_no_nan(c: OpCall, x: Value, y: Value) -> Value:
+    """``tf.math.divide_no_nan(x, y)`` of int32/int64 tensors: TF casts both to float64 and divides, 0 where
+    ``y == 0`` (``INT32_MIN / -1`` is 2^31, no wrap; there is no integer DivNoNan kernel). The operands become exact
+    pairs of float32 (:func:`int32_pair`) divided as pairs (:meth:`_Pairs.div`): a float64 held as a pair, whose
+    float32 cast is Keras's quotient rounded, past 2^24 too (the traced graph rounds the operands first). Of
+    8/16-bit integers TF divides in float32 (exact operands): that quotient, exactly."""
+    x, y = _cast_int64(c, x, "x_int32"), _cast_int64(c, y, "y_int32")
+    if x.dtype != DType.INT32 or y.dtype != DType.INT32:
+        raise c.gap(f"operands of dtypes {x.dtype.value} and {y.dtype.value}")
+    ctx = c.ctx
+    hit = ctx.op("Equal", [y, ctx.ints(0, "int_zero")], {"incompatible_shape_error": True}, dtype=DType.BOOL,
+                 shape=y.shape, label="divisor_zero")
+    zero = ctx.floats(0.0, "zero")
+    if _narrow_dtype(c) is not None:
+        xf, yf = (ctx.op("Cast", [v], {"SrcT": DType.INT32, "DstT": F32, "Truncate": False}, dtype=F32, shape=v.shape,
+                         label=f"{label}_float") for v, label in ((x, "x"), (y, "y")))
+        return _select(c, hit, zero, ctx.binary("RealDiv", xf, yf, label="quotient"), "no_nan")
+    build = _Pairs(c)
+    hi, lo = build.div(int32_pair(build, x), int32_pair(build, y))
+    assert lo is not None
+    return _held_pair(c, _select(c, hit, zero, hi, "no_nan_hi"), _select(c, hit, zero, lo, "no_nan_lo"))
+
+
+def integer_true_division(c: OpCall, x: Value, y: Value) -> Value:
+    """tf_keras's ``truediv`` of int32/int64 tensors (``i / 7``): TF's float64 quotient of the operands cast to
+    float64, as a pair (:func:`integer_divide_no_nan` without the zero guard: ``x / 0`` is ±Inf or NaN)."""
+    x, y = _cast_int64(c, x, "x_int32"), _cast_int64(c, y, "y_int32")
+    build = _Pairs(c)
+    hi, lo = build.div(int32_pair(build, x), int32_pair(build, y))
+    assert lo is not None
+    return _held_pair(c, hi, lo)
+
+
+def integer_float64_cast(c: OpCall, x: Value) -> Value:
+    """A cast of int32/int64 ``x`` to float64 (exact in TF): held as an exact pair, so its float32 cast rounds
+    once and float64 arithmetic on it starts from Keras's values past 2^24 too."""
+    x = _cast_int64(c, x, "x_int32")
+    build = _Pairs(c)
+    return _held_pair(c, *int32_pair(build, x))
+
+
+def int32_pair(build: "_Pairs", x: Value) -> Pair:
+    """An int32 tensor as an exact pair of float32 (the float64 value TF casts it to): ``x mod 2^16`` and the rest,
+    each exact in float32, summed by TwoSum (``hi`` is ``x`` rounded to float32 once, ``lo`` the remainder)."""
+    ctx = build.ctx
+    low = ctx.binary("FloorMod", x, ctx.ints(1 << 16, build._label("int_base")), label=build._label("int_low"))
+    high = ctx.binary("Sub", x, low, label=build._label("int_high"))  # a multiple of 2^16: 16 significant bits
+    as_float = [ctx.exact_cast(v, F32, build._label("int_float")) for v in (high, low)]  # each exact in float32
+    return build.two_sum(*as_float)
+
+
+def _held_pair(c: OpCall, hi: Value, lo: Value) -> Value:
+    """The float64 Value of a pair: ``hi`` cast (what TF.js holds), ``lo`` kept for the next float64 step."""
+    out = c.ctx.op("Cast", [hi], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64, shape=hi.shape,
+                   label="as_float64")
+    _PAIRS.setdefault(c.ctx.graph, {})[id(out)] = (hi, lo, out)  # ``out`` kept alive: its id stays its own
+    return out
+
+
+def tf_integer_operands(c: OpCall, x: Value, y: Value) -> bool:
+    """Integer operands of tf_keras's ``divide_no_nan`` (Keras 3 converts integers to floats itself)."""
+    ints = (DType.INT32, DType.INT64)
+    return x.dtype in ints and y.dtype in ints and not c.ctx.class_name.startswith(KERAS_OP_PREFIX)
+
+
+# -- float64 arithmetic on pairs of float32 -----------------------------------------------------------------
+#: Per graph, each float64 Value computed on pairs: ``id(value) -> (hi, lo, value)`` (float32 hi and lo).
+_PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Veltkamp's splitter for float32 (2^12 + 1): ``a·s - (a·s - a)`` keeps a's upper 12 bits.
+_SPLITTER = 4097.0
+#: Past this magnitude a value is split scaled down by 2^30 (``a · 4097`` overflows float32 past ~2^115).
+_SPLIT_LIMIT = 2.0**100
+_ADD = {"math.add", "__operators__.add", "math.add_v2", "Add"}
+_SUB = {"math.subtract", "__operators__.sub", "Subtract"}
+_MUL = {"math.multiply", "__operators__.mul", "Multiply"}
+_DIV = {"math.truediv", "math.divide", "__operators__.truediv", "Divide", "TrueDivide"}
+_NEG = {"math.negative", "Negative"}
+_ABS = {"math.abs", "Absolute", "Abs"}
+_SQRT = {"math.sqrt", "Sqrt"}
+#: The float64 operations computed on pairs (every other reader of a float64 tensor but a cast is a gap).
+FLOAT64_PAIR_STEPS = frozenset(_ADD | _SUB | _MUL | _DIV | _NEG | _ABS | _SQRT)
+Pair = tuple[Value, "Value | None"]
+#: The graphs whose float64 chains were named in a notice (once per model).
+_NOTICED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _Pairs:
+    """Builds double-float32 arithmetic in one layer: every op a plain float32 op of TF.js (``+ - · /`` rounded to
+    nearest on cpu, wasm and webgl), so the error-free transformations hold."""
+
+    def __init__(self, c: OpCall) -> None:
+        self.c, self.ctx, self.n = c, c.ctx, 0
+
+    def _label(self, what: str) -> str:
+        self.n += 1
+        return f"f64_{what}_{self.n}"
+
+    def bin(self, op: str, a: Value, b: Value, what: str) -> Value:
+        return self.ctx.binary(op, a, b, label=self._label(what))
+
+    def scaled(self, a: Value, scalar: float, what: str) -> Value:
+        return self.ctx.scalar_op("Mul", a, scalar, self._label(what))
+
+    def finite_or_zero(self, v: Value) -> Value:
+        """``v`` where finite, else 0: an error term of an Inf/NaN result (or of a split that overflowed, past
+        ~2^115) is dropped, leaving the plain float32 result."""
+        finite = self.ctx.op("Less", [self.ctx.unary("Abs", v, label=self._label("mag")),
+                                      self.ctx.floats(np.inf, self._label("inf"))],
+                             dtype=DType.BOOL, shape=v.shape, label=self._label("finite"))
+        return _select(self.c, finite, v, self.ctx.floats(0.0, self._label("zero")), self._label("kept"))
+
+    def two_sum(self, a: Value, b: Value) -> Pair:
+        """Knuth's TwoSum: ``s = fl(a + b)`` and its exact error."""
+        s = self.bin("AddV2", a, b, "sum")
+        bv = self.bin("Sub", s, a, "bv")
+        av = self.bin("Sub", s, bv, "av")
+        err = self.bin("AddV2", self.bin("Sub", a, av, "ar"), self.bin("Sub", b, bv, "br"), "sum_err")
+        return s, err
+
+    def fast_two_sum(self, a: Value, b: Value) -> Pair:
+        """Renormalized ``a + b`` (|a| >= |b|): ``hi = fl(a + b)`` and the rest; Inf/NaN rests dropped."""
+        b = self.finite_or_zero(b)
+        s = self.bin("AddV2", a, b, "norm")
+        return s, self.finite_or_zero(self.bin("Sub", b, self.bin("Sub", s, a, "norm_d"), "norm_err"))
+
+    def split(self, a: Value) -> Pair:
+        """Veltkamp's split of ``a`` into two halves of 12 significant bits (their products are exact); past 2^100
+        it splits ``a · 2^-30`` (exact) and scales back, where ``a · 4097`` would overflow."""
+        big = self.ctx.op("Greater", [self.ctx.unary("Abs", a, label=self._label("split_mag")),
+                                      self.ctx.floats(_SPLIT_LIMIT, self._label("split_limit"))],
+                          dtype=DType.BOOL, shape=a.shape, label=self._label("split_big"))
+        scaled = _select(self.c, big, self.scaled(a, 2.0**-30, "split_down"), a, self._label("split_in"))
+        t = self.scaled(scaled, _SPLITTER, "split")
+        hi = self.bin("Sub", t, self.bin("Sub", t, scaled, "split_d"), "split_hi")
+        hi = _select(self.c, big, self.scaled(hi, 2.0**30, "split_up"), hi, self._label("split_out"))
+        return hi, self.bin("Sub", a, hi, "split_lo")
+
+    def two_prod(self, a: Value, b: Value) -> Pair:
+        """Dekker's TwoProduct: ``p = fl(a · b)`` and its exact error (no fused multiply-add needed)."""
+        p = self.bin("Mul", a, b, "prod")
+        (ah, al), (bh, bl) = self.split(a), self.split(b)
+        err = self.bin("Sub", self.bin("Mul", ah, bh, "hh"), p, "e1")
+        err = self.bin("AddV2", err, self.bin("Mul", ah, bl, "hl"), "e2")
+        err = self.bin("AddV2", err, self.bin("Mul", al, bh, "lh"), "e3")
+        return p, self.bin("AddV2", err, self.bin("Mul", al, bl, "ll"), "prod_err")
+
+    def add(self, a: Pair, b: Pair) -> Pair:
+        s, e = self.two_sum(a[0], b[0])
+        if a[1] is None and b[1] is None:
+            return s, self.finite_or_zero(e)
+        if a[1] is not None and b[1] is not None:  # the accurate sum of two pairs (cancellation kept)
+            t, f = self.two_sum(a[1], b[1])
+            s, e = self.fast_two_sum(s, self.bin("AddV2", e, t, "lo_sum"))
+            return self.fast_two_sum(s, self.bin("AddV2", e, self.finite_or_zero(f), "lo_rest"))
+        return self.fast_two_sum(s, self.bin("AddV2", e, a[1] if a[1] is not None else b[1], "lo_add"))
+
+    def neg(self, a: Pair) -> Pair:
+        return (self.ctx.unary("Neg", a[0], label=self._label("neg_hi")),
+                None if a[1] is None else self.ctx.unary("Neg", a[1], label=self._label("neg_lo")))
+
+    def mul(self, a: Pair, b: Pair) -> Pair:
+        p, e = self.two_prod(a[0], b[0])
+        for x, y in ((a[0], b[1]), (a[1], b[0])):
+            if x is not None and y is not None:
+                e = self.bin("AddV2", e, self.bin("Mul", x, y, "cross"), "prod_lo")
+        if a[1] is None and b[1] is None:
+            return p, self.finite_or_zero(e)
+        return self.fast_two_sum(p, e)
+
+    def div(self, a: Pair, b: Pair) -> Pair:
+        """Dekker's division: ``q = fl(ah / bh)``, then the rest ``(a - q·b) / bh`` (``a - q·b`` exact in part)."""
+        q = self.bin("RealDiv", a[0], b[0], "quot")
+        p, e = self.two_prod(q, b[0])
+        rest = self.bin("Sub", self.bin("Sub", a[0], p, "r1"), e, "r2")
+        if a[1] is not None:
+            rest = self.bin("AddV2", rest, a[1], "r3")
+        if b[1] is not None:
+            rest = self.bin("Sub", rest, self.bin("Mul", q, b[1], "qbl"), "r4")
+        lo = self.bin("RealDiv", rest, b[0], "quot_lo")
+        if a[1] is None and b[1] is None:  # q is the quotient rounded once, as TF's cast of it: keep it
+            return q, self.finite_or_zero(lo)
+        return self.fast_two_sum(q, lo)
+
+    def sqrt(self, a: Pair) -> Pair:
+        """``s = fl(sqrt(ah))``, then ``(a - s²) / 2s`` (0 where ``s`` is 0)."""
+        s = self.ctx.unary("Sqrt", a[0], label=self._label("sqrt"))
+        p, e = self.two_prod(s, s)
+        rest = self.bin("Sub", self.bin("Sub", a[0], p, "s1"), e, "s2")
+        if a[1] is not None:
+            rest = self.bin("AddV2", rest, a[1], "s3")
+        lo = self.bin("RealDiv", rest, self.bin("AddV2", s, s, "twice"), "sqrt_lo")
+        if a[1] is None:
+            return s, self.finite_or_zero(lo)
+        return self.fast_two_sum(s, lo)
+
+    def abs(self, a: Pair) -> Pair:
+        if a[1] is None:
+            return self.ctx.unary("Abs", a[0], label=self._label("abs")), None
+        negative = self.ctx.op("Less", [a[0], self.ctx.floats(0.0, self._label("zero"))], dtype=DType.BOOL,
+                               shape=a[0].shape, label=self._label("negative"))
+        flipped = self.neg(a)
+        return (_select(self.c, negative, flipped[0], a[0], self._label("abs_hi")),
+                _select(self.c, negative, flipped[1], a[1], self._label("abs_lo")))
+
+
+def float64_step(c: OpCall, spec: OpSpec) -> Value:
+    """One float64 ``+ - · / sqrt neg abs`` (:data:`FLOAT64_PAIR_STEPS`) on pairs of float32: a float64 Value held
+    as its ``hi`` (rounded to float32 as Keras's cast rounds its float64 value, but within about 2^-44 of a
+    rounding point), its ``lo`` kept aside for the next step. Operands: float64 tensors held exactly (float32 ones
+    cast up) or as pairs, and constants (split into two float32). A chain (an operand held as a pair) is named in
+    a notice: each step errs by about 2^-44 of its operands where Keras's float64 errs by 2^-53 (the traced graph
+    computes every step in float32, 2^-24), so a float32 cast differs from Keras's only after a cancellation or
+    where a value lies that close to a float32 rounding point."""
+    if c.function not in FLOAT64_PAIR_STEPS:
+        raise c.gap(_gap_text("a float64 tensor"))
+    names = [p for p in spec.params if p in c.arguments][:1 if c.function in _NEG | _ABS | _SQRT else 2]
+    operands = [_operand(c, name) for name in names]
+    if not any(isinstance(c.arguments.get(n), TensorArg) for n in names):
+        raise c.gap("no tensor operand")
+    build = _Pairs(c)
+    f = c.function
+    if f in _ADD | _SUB:
+        second = build.neg(operands[1]) if f in _SUB else operands[1]
+        hi, lo = build.add(operands[0], second)
+    elif f in _MUL:
+        hi, lo = build.mul(*operands)
+    elif f in _DIV:
+        hi, lo = build.div(*operands)
+    elif f in _NEG:
+        hi, lo = build.neg(operands[0])
+    elif f in _ABS:
+        hi, lo = build.abs(operands[0])
+    else:
+        hi, lo = build.sqrt(operands[0])
+    if lo is None:
+        out = c.ctx.op("Cast", [hi], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64, shape=hi.shape,
+                       label="as_float64")
+        _EXACTLY_HELD.setdefault(c.ctx.graph, {})[id(out)] = out
+    else:
+        out = _held_pair(c, hi, lo)
+    if any(p[1] is not None for p in operands if p is not None):
+        _notice(c)
+    return out
+
+
+def _operand(c: OpCall, name: str) -> Pair:
+    """An operand as a pair: a float64 tensor held exactly (lo None) or computed on pairs, or a constant split."""
+    value = c.arguments.get(name)
+    if isinstance(value, TensorArg):
+        v = c.ctx.inputs[value.index]
+        if v.dtype == F32:  # Keras 3 promotes a float32 operand of a float64 one: cast up exactly
+            return v, None
+        if v.dtype != F64:
+            raise c.gap(f"a float64 operation on a {v.dtype.value} tensor")
+        if id(v) in _EXACTLY_HELD.get(c.ctx.graph, {}):
+            return c.ctx.op("Cast", [v], {"SrcT": F64, "DstT": F32, "Truncate": False}, dtype=F32, shape=v.shape,
+                            label=f"held_float32_{name}"), None
+        held = _PAIRS.get(c.ctx.graph, {}).get(id(v))
+        if held is None:
+            raise c.gap(_gap_text("a float64 tensor held rounded to float32"))
+        return held[0], held[1]
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise c.gap(f"argument {name!r} ({value!r}) is not a number") from None
+    hi = array.astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        lo = np.where(np.isfinite(hi), array - hi.astype(np.float64), 0.0).astype(np.float32)
+    return c.ctx.floats(hi, f"{name}_hi"), (c.ctx.floats(lo, f"{name}_lo") if np.any(lo) else None)
+
+
+def pair_cast(c: OpCall, x: Value, dtype: DType) -> Value | None:
+    """A cast to int32 or bool of a float64 ``x`` held as a pair (None for any other): TF truncates Keras's float64
+    value, so the pair decides (:func:`_pair_to_int32`); to bool ``hi != 0 or lo != 0`` (NaN is True)."""
+    held = _PAIRS.get(c.ctx.graph, {}).get(id(x))
+    if held is None or dtype not in (DType.INT32, DType.BOOL):
+        return None
+    hi, lo = held[0], held[1]
+    ctx = c.ctx
+    nonzero = [ctx.op("NotEqual", [v, ctx.floats(0.0, f"{part}_zero")], {"incompatible_shape_error": True},
+                      dtype=DType.BOOL, shape=v.shape, label=f"{part}_nonzero") for v, part in ((hi, "hi"), (lo, "lo"))]
+    if dtype == DType.BOOL:
+        return ctx.op("LogicalOr", nonzero, dtype=DType.BOOL, shape=hi.shape, label="Cast")
+    return _pair_to_int32(c, hi, lo)
+
+
+def _pair_to_int32(c: OpCall, hi: Value, lo: Value) -> Value:
+    """TF's cast of the float64 ``hi + lo`` (a normalized pair: ``|lo| <= ulp(hi)/2``) to int32: truncated toward
+    zero, INT_MIN for NaN, ±Inf and values past int32. A ``hi`` with a fraction truncates alone (``lo`` cannot cross
+    an integer); a whole ``hi`` (all from 2^23) adds ``floor(lo)`` (``ceil(lo)`` below 0), up to ±128 past 2^24. In
+    int32: ``hi`` cast (2^31 as 2^31 - 256, the rest added in the sum), exact on cpu and wasm."""
+    from .op_layers import float_to_int32
+
+    ctx = c.ctx
+    shape = hi.shape
+
+    def where(cond: Value, a: Value, b: Value, label: str) -> Value:
+        return _select(c, cond, a, b, label)
+
+    def compare(op: str, a: Value, value: float, label: str) -> Value:
+        attrs = {"incompatible_shape_error": True} if op == "Equal" else None
+        return ctx.op(op, [a, ctx.floats(value, f"{label}_value")], attrs, dtype=DType.BOOL, shape=shape, label=label)
+
+    def both(a: Value, b: Value, label: str) -> Value:
+        return ctx.op("LogicalAnd", [a, b], dtype=DType.BOOL, shape=shape, label=label)
+
+    negative = compare("Less", hi, 0.0, "hi_negative")
+    whole_hi = where(negative, ctx.unary("Ceil", hi, label="hi_ceil"), ctx.unary("Floor", hi, label="hi_floor"),
+                     "hi_truncated")
+    is_whole = ctx.op("Equal", [whole_hi, hi], {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=shape,
+                      label="hi_whole")
+    lo_part = where(negative, ctx.unary("Ceil", lo, label="lo_ceil"), ctx.unary("Floor", lo, label="lo_floor"),
+                    "lo_truncated")
+    zero = ctx.floats(0.0, "adjust_zero")
+    adjust = where(is_whole, lo_part, zero, "adjust")
+    top = compare("GreaterEqual", whole_hi, 2.0**31, "hi_top")
+    shift = where(top, ctx.floats(256.0, "top_shift"), zero, "shift")
+    base = float_to_int32(ctx, ctx.binary("Sub", whole_hi, shift, label="hi_shifted"), "hi_int")
+    rest = ctx.exact_cast(ctx.binary("AddV2", adjust, shift, label="rest"), DType.INT32, "rest_int")  # |rest| <= 384
+    total = ctx.binary("AddV2", base, rest, label="total")
+    past = [compare("Greater", whole_hi, 2.0**31, "past_top"), compare("Less", whole_hi, -2.0**31, "past_bottom"),
+            both(compare("Equal", whole_hi, 2.0**31, "at_top"), compare("GreaterEqual", adjust, 0.0, "up"), "top_up"),
+            both(compare("Equal", whole_hi, -2.0**31, "at_bottom"), compare("Less", adjust, 0.0, "down"),
+                 "bottom_down"),
+            ctx.op("NotEqual", [hi, hi], {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=shape,
+                   label="hi_nan")]
+    outside = past[0]
+    for i, flag in enumerate(past[1:]):
+        outside = ctx.op("LogicalOr", [outside, flag], dtype=DType.BOOL, shape=shape, label=f"outside_{i}")
+    return ctx.op("SelectV2", [outside, ctx.ints(-2**31, "int32_min"), total], {"T": DType.INT32}, dtype=DType.INT32,
+                  shape=shape, label="Cast")
+
+
+def _gap_text(what: str) -> str:
+    return (f"{what} (TF.js has none: float64 values are held as float32 pairs, read by casts and +, -, ·, /, "
+            "sqrt, neg or abs of them; other float64 arithmetic would round otherwise)")
+
+
+def _notice(c: OpCall) -> None:
+    """Once per model (the conversion's notes, and a warning), naming the first layer: float64 chains are computed
+    on pairs of float32."""
+    graph = c.ctx.graph
+    if graph in _NOTICED:
+        return
+    _NOTICED[graph] = True
+    text = (f"float64 arithmetic (op layers from {c.ctx.name!r} on) computed on pairs of float32 (44 significant "
+            "bits where float64 has 53; TF.js has no float64): within about 2^-44 of the intermediate values of "
+            "Keras's, so their float32 casts are Keras's but after a cancellation or near a rounding point, or "
+            "past float32's range (--loader=tensorflow computes each step in float32)")
+    log.warning("%s", text)
+    notes = getattr(graph, "notes", None)
+    if notes is not None:
+        notes.append(text)
+
+
+# -- stateless_random_crop ----------------------------------------------------------------------------------
+#: Horner digits of the random words: base 2^8, four digits (words < 2^31).
+_DIGIT_BITS, _DIGITS = 8, 4
+
+
+def _stateless_random_crop(c: OpCall) -> Value:
+    """``tf.image.stateless_random_crop(value, size, seed)``: ``Slice(value, offset, size)`` with TF's
+    ``offset = stateless_random_uniform([rank], seed, maxval=INT32_MAX, int32) % (shape - size + 1)``. The words
+    depend only on the seed and the rank (:func:`.philox.uniform_int32`); with every size known the offsets are
+    constants, else the modulo runs in the graph (:func:`_runtime_offsets`)."""
+    x = c.tensor("value")
+    shape = c.ctx.shape(x)
+    size = c.value("size")
+    seed = c.value("seed")
+    if not isinstance(size, (list, tuple)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in size):
+        raise c.gap(f"size={size!r} (not a list of integers)")
+    if not isinstance(seed, (list, tuple)) or len(seed) != 2 or not all(isinstance(s, int) for s in seed):
+        raise c.gap(f"seed={seed!r} (not two integers)")
+    if len(size) != len(shape):
+        raise c.gap(f"size={list(size)} for a tensor of rank {len(shape)}")
+    if any(s < 0 or (d is not None and s > d) for s, d in zip(size, shape)):
+        raise c.gap(f"size={list(size)} larger than the tensor's shape {list(shape)} (TensorFlow raises)")
+    words = uniform_int32(seed, len(shape), 0, 2**31 - 1) if shape else []
+    if all(d is not None for d in shape):
+        offsets = [w % (d - s + 1) for w, d, s in zip(words, shape, size)]
+        begin = c.ctx.ints(offsets, "offsets")
+    else:
+        begin = _runtime_offsets(c, x, words, size)
+    return c.ctx.op("Slice", [x, begin, c.ctx.ints(list(size), "size_value")], {"Index": DType.INT32},
+                    shape=tuple(size), label="Slice")
+
+
+def _runtime_offsets(c: OpCall, x: Value, words: list[int], size: list[int]) -> Value:
+    """``words % (shape - size + 1)`` at run time, by Horner's rule over base-2^8 digits of the words: each step
+    ``(acc · 2^8 + digit) mod limit`` stays below ``2^8 · limit``, so int32 FloorMod is exact on cpu and wasm while
+    ``limit < 2^23``, and webgl (which holds int32 in float32) exact while ``limit < 2^16``."""
+    ctx, rank = c.ctx, len(size)
+    dims = ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, shape=(rank,), label="shape")
+    limit = ctx.binary("Sub", dims, ctx.ints([s - 1 for s in size], "size_less_one"), label="limit")
+    acc = None
+    for k in reversed(range(_DIGITS)):
+        digit = ctx.ints([(w >> (_DIGIT_BITS * k)) & ((1 << _DIGIT_BITS) - 1) for w in words], f"digit_{k}")
+        total = digit if acc is None else ctx.binary(
+            "AddV2", ctx.binary("Mul", acc, ctx.ints(1 << _DIGIT_BITS, f"base_{k}"), label=f"shifted_{k}"), digit,
+            label=f"total_{k}")
+        acc = ctx.binary("FloorMod", total, limit, label=f"offset_{k}")
+    assert acc is not None
+    return acc
+
+
+register_op_layers(tf_functions={
+    ("image.stateless_random_crop",): OpSpec(("value", "size", "seed"), _stateless_random_crop),
+})
