@@ -34,7 +34,8 @@ def register_frontends(register: Callable) -> None:
 # only when a conversion runs it; LazyPass checks the declaration against the class on load.
 #: the TF-semantics normalizations that run once functions are inlined and einsum is lowered
 _NORMALIZATIONS = ("batch_matmul_broadcast", "empty_reductions", "float_floor_division", "one_hot", "select_rows",
-                   "shape_n", "strided_slice", "switch_n", "tfjs_pass_through", "truncating_division")
+                   "shape_n", "strided_slice", "switch_n", "tensor_scatter_update", "tfjs_pass_through",
+                   "truncating_division")
 #: lowerings of NHWC ops TF.js lacks (after channels-last)
 _NHWC_LOWERINGS = ("conv3d_transpose", "cumulative_axis", "dilated_transposed_conv", "grouped_conv", "lookup_shape",
                    "pool_3d")
@@ -74,6 +75,9 @@ REQUIRED_PASSES = (
     ("binary_rank", "LowerBinaryRank", "binary_rank", 0, _SHAPE_LOWERINGS, ()),
     # opt-in (--exact_special_values): TF's NaN/Inf results on deviating backends
     ("special_values", "ExactSpecialValues", "exact_special_values", 0, _SHAPE_LOWERINGS, ()),
+    # webgl's select stops at rank 4, wasm's is wrong on bools: after the rewrites that make selects (special values)
+    ("select_rank", "LowerSelectRank", "select_rank", 0, (*_SHAPE_LOWERINGS, "binary_rank", "exact_special_values"),
+     ()),
     ("strided_gather", "StridedSliceAsGather", "strided_gather", 0, _SHAPE_LOWERINGS, ()),
     ("transpose_rank", "LowerTransposeRank", "transpose_rank", 0, _SHAPE_LOWERINGS, ()),
     ("same_padding", "ExplicitSamePadding", "same_padding", 0,

@@ -243,7 +243,7 @@ class NarrowIntegers(Pass):
     after = ("lower_einsum",)
     #: the TF-semantics normalizations (tfjsconv.builtin._NORMALIZATIONS): truncating_division turns Mean into a Sum
     before = ("batch_matmul_broadcast", "empty_reductions", "float_floor_division", "one_hot", "select_rows",
-              "shape_n", "strided_slice", "switch_n", "tfjs_pass_through", "truncating_division")
+              "shape_n", "strided_slice", "switch_n", "tensor_scatter_update", "tfjs_pass_through", "truncating_division")
 
     def run(self, graph: Graph) -> PassResult:
         _refuse_in_library(graph)

@@ -76,7 +76,8 @@ class ChannelsLast(Pass):
     name = "nchw_to_nhwc"
     level = 0
     after = ("batch_matmul_broadcast", "empty_reductions", "float_floor_division", "one_hot", "select_rows",
-             "shape_n", "strided_slice", "switch_n", "tfjs_pass_through", "truncating_division")
+             "shape_n", "strided_slice", "switch_n", "tensor_scatter_update", "tfjs_pass_through",
+             "truncating_division")
 
     def run(self, graph: Graph) -> PassResult:
         todo = [n for n in graph.nodes
