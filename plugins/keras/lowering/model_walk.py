@@ -104,6 +104,10 @@ class _Skipped(Exception):
     """A call that reads a tensor a gap left uncomputed (not a gap itself)."""
 
 
+#: Complex tensors, which the walk holds as (real, imag) parts (:mod:`.op_layers_complex`) for op layers only.
+COMPLEX_DTYPES = (DType.COMPLEX64, DType.COMPLEX128)
+
+
 def _flat_values(value: Any) -> list[Any]:
     """The Values among keyword arguments (one, or lists of them)."""
     if isinstance(value, dict):
@@ -182,6 +186,11 @@ class ModelLowering:
         if self._config_gaps or self._walk_gaps or any(v is UNKNOWN for v in outputs):  # a gap always refuses
             raise UncoveredLayers(list(dict.fromkeys([*self._config_gaps, *self._walk_gaps])) or
                                   ["an output the walk could not compute"])
+        complex_outputs = [key for key, value in zip(plan.output_names(), outputs, strict=True)
+                           if value.dtype in COMPLEX_DTYPES]
+        if complex_outputs:  # held as (real, imag) parts (.op_layers_complex); TF.js's wasm has no complex tensors
+            raise UncoveredLayers([f"output {key!r} (a complex64 tensor: TF.js's wasm has no complex kernels; return "
+                                   "its tf.abs, tf.math.real or tf.math.imag)" for key in complex_outputs])
         for index, (key, value) in enumerate(zip(plan.output_names(), outputs, strict=True)):
             self.graph.set_output(key, self._in_keras_dtype(index, value))
         self.graph.validate()
@@ -645,6 +654,9 @@ class ModelLowering:
         lowering = self.lowerings.get(cls)
         if lowering is None:
             raise Unsupported(f"{name!r} ({cls})")
+        if not is_op_layer(cls) and any(getattr(v, "dtype", None) in COMPLEX_DTYPES for v in inputs):  # op layers only
+            raise Unsupported(f"layer {name!r} ({cls}) on a complex64 tensor (held as (real, imag) parts: only op "
+                              "layers such as tf.abs and tf.math.real read it)")
         path = canonical_path(path, self._aliases)
         if path not in self._layer_weights:
             self._layer_weights[path] = (self.weights(path), {})
@@ -760,6 +772,9 @@ class ModelLowering:
         if value.dtype == DType.STRING:  # TF.js's Cast rejects strings: the model would not run
             raise Unsupported(f"layer {layer!r} ({cls}) on a string input (only StringLookup, Hashing and "
                               "TextVectorization take strings)")
+        if value.dtype in COMPLEX_DTYPES:  # held as (real, imag) parts: a Cast of the Complex node would drop them
+            raise Unsupported(f"layer {layer!r} ({cls}) on a complex64 tensor (held as (real, imag) parts: only op "
+                              "layers such as tf.abs and tf.math.real read it)")
         return self.graph.add_op("Cast", [value], {"SrcT": value.dtype, "DstT": DType.FLOAT32, "Truncate": False},
                                  name=f"{layer}/to_float", dtype=DType.FLOAT32, shape=value.shape)
 

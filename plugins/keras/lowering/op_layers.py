@@ -726,12 +726,16 @@ def _cast(c: OpCall) -> Value:
         exact = id(x) in _EXACTLY_HELD.get(c.ctx.graph, {})
         from .op_layers_tf_gaps import pair_cast
 
-        truncated = None if exact else pair_cast(c, x, dtype)  # a float64 pair to int32/bool: exact
+        truncated = None if exact else pair_cast(c, x, dtype)  # integers held as a pair, to int32/bool: exact
         if truncated is not None:
             return truncated
         x = _held_float_values(c, x, dtype)
     if dtype in HELD_FLOATS:
         return _held_float_cast(c, x, dtype, exact)
+    if dtype == DType.COMPLEX64:  # held as (real, imag) parts: only a few op layers read it (.op_layers_complex)
+        from .op_layers_complex import as_complex
+
+        return as_complex(c, x)
     if is_narrow(dtype):
         return _narrowing_cast(c, x, dtype)
     if dtype == DType.INT64:
@@ -2380,6 +2384,10 @@ def lower_op_layer(ctx: LayerContext) -> Value:
     call = OpCall(ctx, function, _bind(label, spec, args, kwargs, extra, {} if keras3 else _TF_RENAMES))
     if function in INTEGER_KEEPING_OPS and first_argument_is_constant(ctx.config):
         constant_moved(call, spec.params[0])
+    if any(v.dtype in (DType.COMPLEX64, DType.COMPLEX128) for v in ctx.inputs):  # held as (real, imag) parts
+        from .op_layers_complex import complex_step
+
+        return complex_step(call, spec)
     if any(v.dtype in HELD_FLOATS for v in ctx.inputs) and function not in _HELD_FLOAT_READERS:
         return _float64_step(call, spec)
     return spec.lower(call)

@@ -96,6 +96,7 @@ def loaded_lowerings() -> dict[str, LayerLowering]:
     from . import audio, op_layers_fourier  # noqa: F401
     from . import clahe  # noqa: F401
     from . import op_layers_tf_gaps  # noqa: F401
+    from . import op_layers_complex  # noqa: F401
 
     return LOWERINGS
 
