@@ -126,6 +126,13 @@ def _inputs(seed: int) -> dict[str, np.ndarray]:
 
 def _save(case: str, folder: Path):
     build, suffix = MODELS[case]
+    # Keras numbers layer names per process: cleared, the output names WEBGL_OFF lists do not depend on the tests
+    # that ran before in this worker
+    keras.backend.clear_session()
+    if case.startswith("tf"):
+        import tf_keras
+
+        tf_keras.backend.clear_session()
     model = build()
     randomize(model, 7)
     dtypes = {t.name.split(":")[0]: getattr(t.dtype, "name", t.dtype) for t in model.inputs}  # tf.DType or str

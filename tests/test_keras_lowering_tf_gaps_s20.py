@@ -34,8 +34,9 @@ INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
 def divide_no_nan_ints(k: Any) -> Any:
     """``divide_no_nan`` of int32 tensors (a float64 result, as is, cast to float32 and in a float64 chain), by a
     constant, of int16 tensors (TF divides them in float32); int32 ``truediv`` (float64) and casts of int32 to
-    float64, in chains too; such float64 values truncated to int32 (INT_MIN past int32) and cast to bool; over a
-    length unknown in the config."""
+    float64, in chains too; integers cast to float64 and back to int32 or to bool (other float64 values cast so are
+    gaps: a pair is within 2^-44 of Keras's value, sometimes across an integer); over a length unknown in the
+    config."""
     a, b = k.Input((None,), name="a", dtype="int32"), k.Input((None,), name="b", dtype="int32")
     narrow = tf.math.divide_no_nan(tf.cast(a, tf.int16), tf.cast(b, tf.int16))
     return k.Model([a, b], [tf.math.divide_no_nan(a, b), tf.cast(tf.math.divide_no_nan(a, b), tf.float32),
@@ -43,22 +44,18 @@ def divide_no_nan_ints(k: Any) -> Any:
                             tf.cast(tf.math.divide_no_nan(b, a) * 3.0 - 1.0, tf.float32),
                             tf.cast(a / b, tf.float32), tf.cast((a / 7) * 2.0 + 0.5, tf.float32),
                             tf.cast(tf.cast(a, tf.float64) * 0.25 - tf.cast(b, tf.float64), tf.float32),
-                            tf.cast(a / b, tf.int32), tf.cast(tf.math.divide_no_nan(a, b), tf.int32),
-                            tf.cast(tf.cast(a, tf.float64) * 1.5 - 0.25, tf.int32), tf.cast(a / 7, tf.bool)])
+                            tf.cast(tf.cast(a, tf.float64), tf.int32), tf.cast(tf.cast(b, tf.float64), tf.bool)])
 
 
 def float64_chains(k: Any) -> Any:
     """float64 arithmetic past one step: ``x·3 + 1``, ``(x + 1e8) - 1e8`` (a cancellation), ``sqrt(x² + 1) / (x -
-    0.5)``, ``|-x · 0.1| / 3``, ``(x - y) · x`` of two inputs, a float64 output, casts to int32 and bool of a chain,
-    over sizes unknown in the config."""
+    0.5)``, ``|-x · 0.1| / 3``, ``(x - y) · x`` of two inputs, a float64 output, over sizes unknown in the config."""
     x, y = k.Input((None,), name="x"), k.Input((None,), name="y")
     x64, y64 = tf.cast(x, tf.float64), tf.cast(y, tf.float64)
     f32 = lambda v: tf.cast(v, tf.float32)  # noqa: E731
     return k.Model([x, y], [f32(x64 * 3.0 + 1.0), f32((x64 + 1e8) - 1e8), f32(tf.sqrt(x64 * x64 + 1.0) / (x64 - 0.5)),
                             f32(tf.abs(-x64 * 0.1) / 3.0), f32((x64 - y64) * x64), (x64 / y64 + 0.25) * 2.0,
-                            f32(tf.math.negative(x64 * 1.1) - tf.math.sqrt(tf.abs(y64) * 2.0)),
-                            tf.cast(x64 * 0.3 + 0.5, tf.int32),  # within 2^24: webgl holds int32 as float32
-                            tf.cast(x64 / y64 - 1.0, tf.bool)])
+                            f32(tf.math.negative(x64 * 1.1) - tf.math.sqrt(tf.abs(y64) * 2.0))])
 
 
 def float64_chains_keras3(k: Any) -> Any:
@@ -160,7 +157,7 @@ def test_float64_chains_give_keras_float32_values(converted, tfjs_runtime, backe
     path, runs, _ = converted[("float64_chains", FLAVOR)]
     for inputs, expected in runs:
         actual = _outputs(path, inputs, backend)
-        for i in (0, 2, 3, 4, 7, 8):
+        for i in (0, 2, 3, 4):
             np.testing.assert_array_equal(actual[i], expected[i], err_msg=f"output {i}")
         assert actual[0].flat[2] == np.float32(16777218.0)
 
@@ -183,7 +180,7 @@ def test_integer_divide_no_nan_values(converted, tfjs_runtime, backend):
     path, runs, _ = converted[("divide_no_nan_ints", FLAVOR)]
     for inputs, expected in runs:
         actual = _outputs(path, inputs, backend)
-        for i in range(12):
+        for i in range(10):
             want = expected[i] if i >= 8 else expected[i].astype(np.float32)
             np.testing.assert_array_equal(actual[i], want, err_msg=f"output {i}")
         a, b = inputs["a"].astype(np.int64), inputs["b"].astype(np.int64)
@@ -253,3 +250,26 @@ def test_float64_chain_is_named_once_in_a_notice(tmp_path):
     chain = tfjsconv.convert(tmp_path / "chain.h5", tmp_path / "chain", output_format="tfjs_graph_model")
     notes = [d for d in chain.details if "float64" in d]
     assert len(notes) == 1 and "pairs of float32" in notes[0] and "--loader=tensorflow" in notes[0], chain.details
+
+
+def test_casts_of_inexact_pairs_and_constants_past_float32_are_named(tmp_path):
+    """Found by session 20's review (R1): a pair is within 2^-44 of Keras's float64 value, so truncating it can land
+    across an integer (``x·0.1·10`` gave 8 where Keras gives 9, 399 of 2000 values; ``x·0.7`` one step, 70 of 3000;
+    an integer quotient ``a / b`` alike) or across 0 for a bool; and a float64 constant past float32's range became
+    Inf (``x·1e40/1e40`` all NaN). Each is a gap again, named, where they converted silently wrong."""
+    import tf_keras as k
+    from test_keras_lowering_op_layers_more import _refused
+
+    x, a, b = k.Input((4,), name="x"), k.Input((4,), name="a", dtype="int32"), k.Input((4,), name="b", dtype="int32")
+    x64 = tf.cast(x, tf.float64)
+    cases = {"tenth": (tf.cast(x64 * 0.1 * 10.0, tf.int32), "a cast to DT_INT32 of DT_DOUBLE values TF.js holds only"),
+             "one_step": (tf.cast(x64 * 0.7, tf.int32), "a cast to DT_INT32 of DT_DOUBLE values TF.js holds only"),
+             "residue": (tf.cast(x64 * 0.1 * 10.0 - x64, tf.bool), "a cast to DT_BOOL of DT_DOUBLE values TF.js"),
+             "quotient": (tf.cast(a / b, tf.int32), "a cast to DT_INT32 of DT_DOUBLE values TF.js holds only"),
+             "no_nan": (tf.cast(tf.math.divide_no_nan(a, b), tf.bool), "a cast to DT_BOOL of DT_DOUBLE values"),
+             "huge": (tf.cast(x64 * 1e40 / 1e40, tf.float32), "a float64 constant y=1e+40 outside float32's normal"),
+             "tiny": (tf.cast(x64 * 1e-50 * 1e50, tf.float32), "a float64 constant y=1e-50 outside float32's normal")}
+    for name, (output, gap) in cases.items():
+        k.Model([x, a, b], output).save(tmp_path / f"{name}.h5")
+        message = _refused(tmp_path / f"{name}.h5")
+        assert "does not cover 1 layer" in message and gap in message, (name, message)

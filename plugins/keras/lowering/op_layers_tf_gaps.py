@@ -68,7 +68,9 @@ def integer_float64_cast(c: OpCall, x: Value) -> Value:
     once and float64 arithmetic on it starts from Keras's values past 2^24 too."""
     x = _cast_int64(c, x, "x_int32")
     build = _Pairs(c)
-    return _held_pair(c, *int32_pair(build, x))
+    out = _held_pair(c, *int32_pair(build, x))
+    _CASTABLE.setdefault(c.ctx.graph, {})[id(out)] = out  # the integers themselves: truncating them is exact
+    return out
 
 
 def int32_pair(build: "_Pairs", x: Value) -> Pair:
@@ -98,6 +100,10 @@ def tf_integer_operands(c: OpCall, x: Value, y: Value) -> bool:
 # -- float64 arithmetic on pairs of float32 -----------------------------------------------------------------
 #: Per graph, each float64 Value computed on pairs: ``id(value) -> (hi, lo, value)`` (float32 hi and lo).
 _PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Per graph, the pairs that hold Keras's float64 value exactly (integers cast to float64), which alone may be cast
+#: to int32 or bool: any other pair is within 2^-44 of it, on the other side of an integer or of 0 now and then
+#: (``x·0.1·10`` truncated to 8 where Keras gives 9), so such a cast stays a gap.
+_CASTABLE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: Veltkamp's splitter for float32 (2^12 + 1): ``a·s - (a·s - a)`` keeps a's upper 12 bits.
 _SPLITTER = 4097.0
 #: Past this magnitude a value is split scaled down by 2^30 (``a · 4097`` overflows float32 past ~2^115).
@@ -295,17 +301,23 @@ def _operand(c: OpCall, name: str) -> Pair:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise c.gap(f"argument {name!r} ({value!r}) is not a number") from None
-    hi = array.astype(np.float32)
-    with np.errstate(invalid="ignore", over="ignore"):
+    tiny = np.finfo(np.float32).tiny
+    finite = array[np.isfinite(array)]
+    if np.any(np.abs(finite) > np.finfo(np.float32).max) or np.any((finite != 0) & (np.abs(finite) < tiny)):
+        # a pair of float32 holds neither (1e40 became Inf, and x·1e40/1e40 NaN where Keras gives x)
+        raise c.gap(f"a float64 constant {name}={value!r} outside float32's normal range")
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        hi = array.astype(np.float32)
         lo = np.where(np.isfinite(hi), array - hi.astype(np.float64), 0.0).astype(np.float32)
     return c.ctx.floats(hi, f"{name}_hi"), (c.ctx.floats(lo, f"{name}_lo") if np.any(lo) else None)
 
 
 def pair_cast(c: OpCall, x: Value, dtype: DType) -> Value | None:
-    """A cast to int32 or bool of a float64 ``x`` held as a pair (None for any other): TF truncates Keras's float64
-    value, so the pair decides (:func:`_pair_to_int32`); to bool ``hi != 0 or lo != 0`` (NaN is True)."""
+    """A cast to int32 or bool of a float64 ``x`` held as a pair of Keras's exact value (:data:`_CASTABLE`; None for
+    any other, which the caller names as a gap): TF truncates that value, so the pair decides
+    (:func:`_pair_to_int32`); to bool ``hi != 0 or lo != 0``."""
     held = _PAIRS.get(c.ctx.graph, {}).get(id(x))
-    if held is None or dtype not in (DType.INT32, DType.BOOL):
+    if held is None or dtype not in (DType.INT32, DType.BOOL) or id(x) not in _CASTABLE.get(c.ctx.graph, {}):
         return None
     hi, lo = held[0], held[1]
     ctx = c.ctx
