@@ -128,3 +128,80 @@ def test_webgl_keeps_the_last_update(tmp_path, browser):
     # webgl's scatter shader mixes old and new values (a + t·(b - a)): a kept value may move by an ulp
     np.testing.assert_allclose(np.asarray(runs["webgl"].outputs["run_time"]).reshape(4, 3), expected["run_time"],
                                rtol=1e-6, atol=0)
+
+
+#: Loads a graph model once and runs it on each feed in turn (TF.js keeps its constants between runs), printing each
+#: run's outputs as one JSON line: argv runtime, backend, model folder, feeds (a JSON list), output names.
+TWICE_SCRIPT = r"""
+const path = require('path'), fs = require('fs');
+const [runtime, backend, dir, feedsText, namesText] = process.argv.slice(2);
+const tf = require(path.join(runtime, 'node_modules/@tensorflow/tfjs'));
+if (backend === 'wasm') {
+  const wasm = require(path.join(runtime, 'node_modules/@tensorflow/tfjs-backend-wasm'));
+  wasm.setWasmPaths(path.dirname(require.resolve(path.join(runtime, 'node_modules/@tensorflow/tfjs-backend-wasm'))) + path.sep);
+}
+(async () => {
+  await tf.setBackend(backend);
+  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+  const buffers = [];
+  for (const group of json.weightsManifest) for (const p of group.paths) {
+    const b = fs.readFileSync(path.join(dir, p)); buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  }
+  const handler = {load: async () => tf.io.getModelArtifactsForJSON(json, async (manifest) =>
+    [manifest.flatMap((g) => g.weights), buffers])};
+  const model = await tf.loadGraphModel(handler);
+  const names = JSON.parse(namesText);
+  for (const feed of JSON.parse(feedsText)) {
+    const named = {};
+    for (const [k, v] of Object.entries(feed)) named[k] = tf.tensor(v.data, v.shape, v.dtype);
+    const out = [].concat(model.execute(named, names));
+    console.log(JSON.stringify(await Promise.all(out.map((t) => t.array()))));
+  }
+})();
+"""
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("backend", ["cpu", "wasm"])
+def test_a_constant_tensor_updated_at_run_time_stays_constant_across_runs(tmp_path, tfjs_runtime, backend):
+    """Found by session 20's review (R2): ``tensor·1`` of a constant tensor was folded into a new constant, which
+    cpu's kernel then wrote into: the first run was right, the second saw the first's updates."""
+    import subprocess
+
+    def build(tf) -> None:
+        u = tf.compat.v1.placeholder(tf.float32, (2, 3), "u")
+        i = tf.compat.v1.placeholder(tf.int32, (2, 1), "i")
+        zeros = tf.constant(np.zeros((4, 3), np.float32))
+        tf.identity(tf.raw_ops.TensorScatterUpdate(tensor=zeros, indices=i, updates=u), name="a")
+        tf.identity(tf.raw_ops.TensorScatterUpdate(tensor=zeros, indices=i + 0, updates=u * 2), name="b")
+
+    runs = [{"u": np.full((2, 3), 5, np.float32), "i": np.array([[3], [1]], np.int32)},
+            {"u": np.full((2, 3), 7, np.float32), "i": np.array([[0], [0]], np.int32)}]
+    expected = [raw_ops_graph(tmp_path / f"m{k}.pb", build, feeds, ["a", "b"]) for k, feeds in enumerate(runs)]
+    tfjsconv.convert(expected[0][0], tmp_path / "out", output_node_names=["a", "b"])
+    script = tmp_path / "twice.cjs"
+    script.write_text(TWICE_SCRIPT)
+    feeds = [{k: {"data": v.reshape(-1).tolist(), "shape": list(v.shape), "dtype": str(v.dtype)} for k, v in f.items()}
+             for f in runs]
+    done = subprocess.run(["node", str(script), str(tfjs_runtime), backend, str(tmp_path / "out"), json.dumps(feeds),
+                           json.dumps(["a", "b"])], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    for run, (_, want) in zip(lines, expected, strict=True):
+        for got, name in zip(run, ["a", "b"], strict=True):
+            np.testing.assert_array_equal(np.asarray(got, np.float32), want[name], err_msg=f"{backend} {name}")
+
+
+def test_a_constant_index_outside_the_tensor_is_refused(tmp_path):
+    """TF raises on it for every input; TF.js's cpu throws at run time and wasm writes out of bounds."""
+    from tfjsconv.errors import InputError
+
+    graph = tf.Graph()
+    with graph.as_default():  # TF would raise running it: the GraphDef is written without a run
+        x = tf.compat.v1.placeholder(tf.float32, (4, 3), "x")
+        tf.identity(tf.raw_ops.TensorScatterUpdate(tensor=x, indices=tf.constant([[1], [4]]), updates=x[:2]),
+                    name="y")
+    (tmp_path / "m.pb").write_bytes(graph.as_graph_def().SerializeToString())
+    with pytest.raises(InputError, match="outside the tensor's axis 0 of size 4"):
+        tfjsconv.convert(tmp_path / "m.pb", tmp_path / "out", output_node_names=["y"])
+    assert not (tmp_path / "out").exists()

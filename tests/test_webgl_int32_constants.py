@@ -83,3 +83,20 @@ def test_webgl_loses_int32_constants_past_2_24(frozen, tmp_path, browser):
     small = np.abs(expected["ids"].astype(np.int64)) < 2**24
     assert (got[small] == expected["ids"][small]).all()
     assert (got != expected["ids"]).any()
+
+
+def test_data_read_by_pad_and_one_hot_is_named(tmp_path):
+    """PadV2's constant_values and OneHot's on/off values are data a shader writes (review R2: 2^30 + 1 came back
+    from webgl as 2^30 through both, unnamed): only their sizes and depth are read on the host."""
+    for name, make in (("pad", lambda tf, x: tf.raw_ops.PadV2(input=tf.cast(x, tf.int32), paddings=[[1, 1], [0, 0]],
+                                                               constant_values=tf.constant(2**30 + 1))),
+                       ("one_hot", lambda tf, x: tf.raw_ops.OneHot(indices=tf.cast(x, tf.int32), depth=3,
+                                                                   on_value=tf.constant(2**30 + 1),
+                                                                   off_value=tf.constant(0)))):
+        def build(tf, make=make) -> None:
+            x = tf.compat.v1.placeholder(tf.float32, POSITIONS.shape, name="x")
+            tf.identity(make(tf, x), name="y")
+
+        source, _ = raw_ops_graph(tmp_path / f"{name}.pb", build, {"x": POSITIONS}, ["y"])
+        result = tfjsconv.convert(source, tmp_path / name, output_node_names=["y"])
+        assert any("int32 constants (webgl)" in n for n in result.notices), (name, result.notices)

@@ -184,8 +184,8 @@ _HOST_READ_INPUTS: dict[str, tuple[int, ...]] = {
     **dict.fromkeys(("Reshape", "Tile", "Pad", "PadV2", "MirrorPad", "BroadcastTo", "ExpandDims", "Transpose",
                      "Sum", "Mean", "Max", "Min", "Prod", "All", "Any", "ArgMax", "ArgMin", "Cumsum", "Cumprod",
                      "ResizeBilinear", "ResizeNearestNeighbor", "TopKV2", "OneHot", "ReverseV2", "Squeeze",
-                     "EuclideanNorm", "SplitV"), (1, 2)),
-    "StridedSlice": (1, 2, 3), "Slice": (1, 2), "Fill": (0,), "Range": (0, 1, 2), "Split": (0,),
+                     "EuclideanNorm"), (1,)),  # PadV2's constant_values and OneHot's on/off values are data
+    "StridedSlice": (1, 2, 3), "Slice": (1, 2), "SplitV": (1, 2), "Fill": (0,), "Range": (0, 1, 2), "Split": (0,),
     "GatherV2": (2,), "ConcatV2": (-1,), "Concat": (0,), "ScatterNd": (2,), "Shape": (0,),
 }
 

@@ -66,10 +66,13 @@ class FoldConstants(Pass):
     def run(self, graph: Graph) -> PassResult:
         uses = Uses(graph)
         folded = 0
+        # TF.js cpu's TensorScatterUpdate writes into its tensor: a folded copy of it would be a stored constant,
+        # written by each run and read by the next (the tensor_scatter_update pass gives each update its own copy)
+        written = {n.inputs[0].producer for n in graph if n.op == "TensorScatterUpdate" and n.inputs}
         for node in graph.topological_order():
             if node.op in NOT_FOLDABLE or node.op not in KERNELS or not node.inputs or node.control_inputs:
                 continue
-            if node in uses.control_anchors:
+            if node in uses.control_anchors or node in written:
                 continue
             if not all(is_const(v) for v in node.inputs):  # before loading anything: weights may be lazy
                 continue

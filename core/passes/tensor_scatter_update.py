@@ -38,6 +38,21 @@ def _dtype(node: Node) -> DType | None:
     return dtype if isinstance(dtype, DType) else None
 
 
+def _check_bounds(node: Node, rows: np.ndarray) -> None:
+    """TF raises on an index outside the tensor for every input; TF.js's cpu throws and wasm writes out of bounds:
+    a constant one is refused here."""
+    from ..errors import InputError
+
+    shape = node.inputs[0].shape
+    if shape is None or rows.shape[1] > len(shape):
+        return
+    for axis in range(rows.shape[1]):
+        size = shape[axis]
+        if isinstance(size, int) and size >= 0 and rows.size and (rows[:, axis].min() < 0 or rows[:, axis].max() >= size):
+            raise InputError(f"TensorScatterUpdate {node.name!r}: a constant index outside the tensor's axis {axis} "
+                             f"of size {size} (TensorFlow raises on it for every input)")
+
+
 def last_updates(graph: Graph, node: Node, indices: np.ndarray) -> tuple[Value, Value]:
     """Constant ``indices`` and the node's updates with every index given twice reduced to its last update.
 
@@ -45,6 +60,7 @@ def last_updates(graph: Graph, node: Node, indices: np.ndarray) -> tuple[Value, 
     updates = node.inputs[2]
     depth = indices.shape[-1] if indices.ndim else 0
     rows = indices.reshape(-1, depth)
+    _check_bounds(node, rows)
     last = {tuple(row): position for position, row in enumerate(rows.tolist())}
     if len(last) == len(rows):
         return node.inputs[1], updates
