@@ -36,7 +36,8 @@ def floor_mod(graph: Graph, node: Node, dtype: DType) -> None:
     a, b = node.inputs[:2]
 
     def op(name: str, inputs: list[Value], label: str, out: DType = dtype) -> Value:
-        return graph.add_op(name, inputs, {"T": inputs[0].dtype or dtype}, name=f"{node.name}/{label}", dtype=out)
+        typed = inputs[1] if name == "SelectV2" else inputs[0]  # a select's T is its branches' dtype
+        return graph.add_op(name, inputs, {"T": typed.dtype or dtype}, name=f"{node.name}/{label}", dtype=out)
 
     zero = graph.const(0.0, name=f"{node.name}/zero", dtype=dtype)
     magnitude = op("Abs", [b], "abs_divisor")

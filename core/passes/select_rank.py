@@ -106,6 +106,13 @@ def broadcast_dims(shapes: Sequence[Dims]) -> Dims | None:
     return None if None in axes else tuple(size for _, size in axes)
 
 
+
+def _branch_dtype(node: Node) -> DType | None:
+    """The branches' dtype: the first branch's own where the IR knows it (a rewrite may have set ``T`` from the
+    condition: float FloorMod's select did, and bool branches made its floats round through int32), else ``T``."""
+    dtype = node.inputs[1].dtype if len(node.inputs) > 1 else None
+    return dtype if isinstance(dtype, DType) else node.attrs.get("T")
+
 class LowerSelectRank(BackendGatedPass):
     """A select some target refuses at its rank (or for its bool branches) → the select at rank ≤ 4 between Reshapes."""
 
@@ -134,7 +141,7 @@ class LowerSelectRank(BackendGatedPass):
     @staticmethod
     def _candidate(node: Node) -> bool:
         """Not a select every backend runs for sure (annotated rank ≤ 4, branches not bool): spares shape inference."""
-        dtype = node.attrs.get("T") or node.inputs[1].dtype
+        dtype = _branch_dtype(node)
         return dtype in (None, DType.BOOL) or any(v.shape is None or len(v.shape) > MAX_RANK for v in node.inputs)
 
     @staticmethod
@@ -148,7 +155,7 @@ class LowerSelectRank(BackendGatedPass):
         return node.op == "SelectV2" or len(dims[0]) in (0, len(dims[1]))
 
     def _lower(self, graph: Graph, node: Node, dims: list[Dims]) -> int:
-        dtype = node.attrs.get("T") or node.inputs[1].dtype or DType.FLOAT32
+        dtype = _branch_dtype(node) or DType.FLOAT32
         rank = max(len(d) for d in dims)
         if not self._refused(node.op, dtype, [len(d) for d in dims], rank):
             return 0
