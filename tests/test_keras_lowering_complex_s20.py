@@ -101,10 +101,40 @@ def keras3_views(keras: Any) -> Any:
                            o.log(o.abs(c) + 1.0)])
 
 
-FAMILIES = {"spectrogram": spectrogram, "moved": moved, "channels": channels, "extremes": extremes, "made": made, "arithmetic": arithmetic,
+def ignored(k: Any) -> Any:
+    """Inf/NaN where TF never reads them: in the imaginary parts of bins 0 and n/2 of ``inverse_stft``'s input (its
+    irfft ignores them), also with ``fft_length`` below and above ``frame_length``; in the samples ``stft`` crops off
+    a frame longer than ``fft_length`` (``_inputs`` puts them there). TF's outputs are finite: a zero kernel row or
+    column multiplying them would give NaN. ``pad_end`` with a cropped frame, on a finite signal. The imaginary parts
+    of bins 0 and n/2 of ``stft``, which TF gives as +0 whatever the samples, of a signal holding Inf and NaN (its
+    other bins differ: TF's FFT keeps some finite where a direct DFT does not)."""
+    re, im, x = k.Input((9, 17), name="re"), k.Input((9, 17), name="im"), k.Input((96,), name="x")
+    w, v = k.Input((96,), name="w"), k.Input((64,), name="v")
+    z = tf.complex(re, im)
+    cropped = tf.signal.stft(x, 48, 24, fft_length=32)
+    return k.Model([re, im, x, w, v], [tf.signal.inverse_stft(z, 32, 16),
+                                       tf.signal.inverse_stft(z, 40, 16, fft_length=32),
+                                       tf.signal.inverse_stft(z, 24, 8, fft_length=32, window_fn=None),
+                                       tf.math.real(cropped), tf.abs(cropped),
+                                       tf.abs(tf.signal.stft(w, 48, 24, fft_length=32, pad_end=True)),
+                                       tf.math.imag(tf.signal.stft(v, 32, 16))[..., ::16],
+                                       tf.math.imag(tf.signal.stft(v, 24, 8, fft_length=16))[..., ::8]])
+
+
+def short(k: Any) -> Any:
+    """Signals of unknown length that at run time are shorter than a frame (TF gives 0 frames; TF.js's cpu threw,
+    wasm overran its heap), also with a frame cropped to ``fft_length``; ``pad_end`` always has frames; inverse_stft
+    of 0 frames is ``frame_length - frame_step`` zeros (a reshape to -1 of 0 elements threw)."""
+    x = k.Input((None,), name="x")
+    s = tf.signal.stft(x, 32, 8)
+    return k.Model(x, [tf.abs(s), tf.math.real(tf.signal.stft(x, 48, 24, fft_length=32)),
+                       tf.math.imag(tf.signal.stft(x, 24, 10, pad_end=True)), tf.signal.inverse_stft(s, 32, 8)])
+
+
+FAMILIES = {"ignored": ignored, "short": short, "spectrogram": spectrogram, "moved": moved, "channels": channels, "extremes": extremes, "made": made, "arithmetic": arithmetic,
             "keras3_views": keras3_views}
 #: Each run's (batch, samples); the extremes' scale of the signal.
-RUNS = {"spectrogram": [(2, 0, 1.0), (3, 0, 1.0)], "moved": [(2, 0, 1.0), (3, 0, 1.0)],
+RUNS = {"ignored": [(2, 0, 1.0), (3, 0, 1.0)], "short": [(2, 20, 1.0), (1, 47, 1.0), (3, 53, 1.0)], "spectrogram": [(2, 0, 1.0), (3, 0, 1.0)], "moved": [(2, 0, 1.0), (3, 0, 1.0)],
         "channels": [(2, 77, 1.0), (3, 130, 1.0)], "extremes": [(2, 0, 1e19), (3, 0, 1e-25)],
         "made": [(2, 0, 1.0), (3, 0, 1.0)], "arithmetic": [(2, 0, 1.0), (3, 0, 1.0)], "keras3_views": [(2, 0, 1.0), (3, 0, 1.0)]}
 
@@ -115,6 +145,11 @@ def _inputs(model: Any, rng: np.random.Generator, batch: int, samples: int, scal
         shape = tuple(t.shape)[1:]
         shape = (*shape[:-1], samples or shape[-1])
         out[t.name.split(":")[0]] = (rng.standard_normal((batch, *shape)) * scale).astype("float32")
+    if "im" in out:  # see ignored(): bin 0's and bin 16's (n/2's) imaginary parts; a sample no frame reads in full
+        out["im"][:, 1, 0], out["im"][:, 2, 16], out["im"][:, 4, 0], out["im"][:, 6, 16] = np.inf, np.nan, np.nan, -np.inf
+        out["x"][:, 85] = np.inf  # frame 2 covers samples 48..95 and reads 48..79; frames 0 and 1 end before 85
+        out["v"][:, 20], out["v"][:, 40] = np.inf, np.nan
+        out["re"][:, 7, 0] = np.nan  # read (the DC bin): NaN over frame 7's samples, TF's zero padding kept 0
     return out
 
 
@@ -136,6 +171,22 @@ def test_extremes_need_the_scaled_magnitude(converted):
         peak = float(np.max(expected))
         assert np.isfinite(peak) and peak > 0
         assert not np.isfinite(np.float32(peak) ** 2) or np.float32(peak) ** 2 == 0, peak
+
+
+def test_special_and_short_runs_are_what_the_fixes_need(converted):
+    """The unread parts hold Inf/NaN while tf_keras's outputs are finite (but for a read NaN's frame); the short
+    runs have 0 frames."""
+    _, runs, _ = converted[("ignored", FLAVOR)]
+    for inputs, outputs in runs:
+        assert np.isinf(inputs["im"]).any() and np.isnan(inputs["im"]).any() and np.isinf(inputs["x"]).any()
+        assert np.isnan(inputs["v"]).any()
+        assert all(np.isfinite(out).all() for out in outputs[3:])
+        assert not any(np.signbit(out).any() or out.any() for out in outputs[-2:])  # +0
+        # a read NaN: over frame 7's samples only (fft_length 32, cropped to 24 by the last), not TF's zero padding
+        assert [int(np.isnan(out).sum()) // len(out) for out in outputs[:3]] == [32, 32, 24]
+    _, runs, _ = converted[("short", FLAVOR)]
+    assert [out.shape[1] for out in runs[0][1]] == [0, 0, 2, 24]
+    assert [out.shape[1] for out in runs[1][1]] == [2, 0, 5, 40]
 
 
 def test_complex_outputs_and_other_readers_are_refused_by_name(tmp_path):

@@ -86,8 +86,41 @@ def mel_family(k: Any) -> Any:
     return k.Model(x, [small, scaled, L.MelSpectrogram()(x)])
 
 
+def ignored_family(k: Any) -> Any:
+    """irfft/istft given Inf/NaN in the parts TF's irfft ignores (the imaginary parts of bin 0 and, for an even
+    length, bin n/2; bins past n//2+1): TF's output stays finite, so none may be multiplied by a zero kernel row
+    (``_inputs`` puts them there). n = 16 and 14 (even, bins 9 and 8), 15 (odd, bins cropped to 8). And rfft/stft's
+    imaginary parts of bins 0 and n/2, which TF gives as +0 whatever the samples, of a signal holding Inf and NaN
+    (the other bins of such a signal differ: TF's FFT keeps some finite, a direct DFT does not)."""
+    o = k.ops
+    re, im = k.Input((5, 9), name="re"), k.Input((5, 9), name="im")
+    re2, im2 = k.Input((5, 8), name="re2"), k.Input((5, 8), name="im2")
+    x = k.Input((32,), name="x")
+    return k.Model([re, im, re2, im2, x], [o.irfft((re, im)), o.irfft((re, im), 15), o.istft((re, im), 16, 8, 16),
+                                           o.istft((re, im), 12, 4, 16, window="hamming", center=False),
+                                           o.irfft((re2, im2), 14), o.istft((re2, im2), 14, 7, 14, window=None),
+                                           o.rfft(x, 16)[1][:, ::8], o.stft(x, 16, 8, 16, center=False)[1][..., ::8]])
+
+
+def short_family(k: Any) -> Any:
+    """stft without ``center`` over a signal of unknown length, which at run time may be shorter than a frame: TF
+    gives 0 frames (a VALID conv over it crashed TF.js's cpu and overran wasm's heap)."""
+    o = k.ops
+    x = k.Input((None,), name="x")
+    return k.Model(x, [*o.stft(x, 16, 8, 16, center=False), *o.stft(x, 12, 4, 12, window="hamming", center=False)])
+
+
+def short_inverse_family(k: Any) -> Any:
+    """istft of the 0 frames of a short signal's stft: ``fft_length - sequence_stride`` zeros, as TF gives (a reshape
+    to -1 of 0 elements threw; webgl's Conv2DBackpropInput of 0 frames threw)."""
+    o = k.ops
+    x = k.Input((None,), name="x")
+    return k.Model(x, o.istft(o.stft(x, 16, 8, 16, center=False), 16, 8, 16, center=False))
+
+
 FAMILIES = {"spectra": spectra_family, "unknown_length": unknown_length_family, "stft": stft_family,
-            "realistic": realistic_family, "mel": mel_family}
+            "realistic": realistic_family, "mel": mel_family, "ignored": ignored_family, "short": short_family,
+            "short_inverse": short_inverse_family}
 
 
 def _inputs(model: Any, rng: np.random.Generator, batch: int, steps: int) -> dict[str, np.ndarray]:
@@ -100,11 +133,16 @@ def _inputs(model: Any, rng: np.random.Generator, batch: int, steps: int) -> dic
         x = inputs["x"]  # a loud tone over noise, then a signal 40 dB quieter: top_db floors at the batch's peak
         x[0] += 20.0 * np.sin(2 * np.pi * 440.0 / 16000.0 * np.arange(steps)).astype("float32")
         x[-1] *= 0.01
+    if "im" in inputs:  # the parts TF's irfft ignores (see ignored_family)
+        inputs["im"][:, 1, 0], inputs["im"][:, 2, 8], inputs["im"][:, 3, 0] = np.inf, np.nan, -np.inf
+        inputs["im2"][:, 1, 0], inputs["im2"][:, 2, 7] = np.nan, np.inf
+        inputs["x"][:, 3], inputs["x"][:, 20] = np.inf, np.nan
     return inputs
 
 
 RUNS = {"spectra": [(2, 0)], "unknown_length": [(2, 13), (1, 21)], "stft": [(2, 50), (1, 77)],
-        "realistic": [(2, 0)], "mel": [(2, 16000), (1, 12345)]}
+        "realistic": [(2, 0)], "mel": [(2, 16000), (1, 12345)], "ignored": [(2, 0), (1, 0)],
+        "short": [(2, 10), (1, 14), (3, 30)], "short_inverse": [(2, 10), (1, 14), (3, 30)]}
 CASES = [(family, "keras3.keras") for family in FAMILIES] + [("spectra", "keras3.h5"), ("mel", "keras3.h5")]
 converted = converted_fixture("fourier_s20", CASES, two_size_saver(FAMILIES, at_runs(_inputs, RUNS), seed=203))
 
@@ -117,7 +155,8 @@ def test_fourier_ops_lower_to_real_products_and_match_keras(converted, tfjs_runt
 
 
 #: On webgl too (headless Chromium): the products, convolutions and transposed convolutions in float32 textures.
-WEBGL = [(family, "keras3.keras") for family in ("spectra", "unknown_length", "stft", "realistic", "mel")]
+WEBGL = [(family, "keras3.keras") for family in ("spectra", "unknown_length", "stft", "realistic", "mel", "short",
+                                                  "short_inverse")]
 
 
 @pytest.mark.node
@@ -126,6 +165,20 @@ def test_fourier_ops_match_keras_on_webgl(converted, browser, family, flavor):
     path, runs, _ = converted[(family, flavor)]
     for i in range(len(runs)):
         verify_last_run_on_webgl(path, runs[: i + 1], browser)
+
+
+def test_special_and_short_runs_are_what_the_fixes_need(converted):
+    """The ignored parts hold Inf/NaN while Keras's outputs are finite, and the short runs have 0 frames."""
+    path, runs, _ = converted[("ignored", "keras3.keras")]
+    for inputs, outputs in runs:
+        assert np.isinf(inputs["im"]).any() and np.isnan(inputs["im2"]).any() and np.isnan(inputs["x"]).any()
+        assert all(np.isfinite(out).all() for out in outputs)
+        assert not np.signbit(outputs[-1]).any() and not outputs[-1].any()  # +0
+    _, runs, _ = converted[("short", "keras3.keras")]
+    assert [out.shape[1] for out in runs[0][1]] == [0, 0, 0, 0]
+    assert [out.shape[1] for out in runs[1][1]] == [0, 0, 1, 1]
+    _, runs, _ = converted[("short_inverse", "keras3.keras")]
+    assert [out.shape for out in runs[0][1]] == [(2, 8)] and not runs[0][1][0].any()
 
 
 def test_uncovered_fourier_options_are_refused_by_name(tmp_path):

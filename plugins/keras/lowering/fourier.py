@@ -7,6 +7,11 @@ angle ``2π·((j·k) mod n)/n`` and rounded once to float32. A short-time transf
 is the windowed DFT (framing, window and DFT in one op, over any signal length); its inverse is the windowed inverse
 DFT run as a transposed convolution (the overlap-add). Windows, padding and slicing follow Keras 3's TensorFlow
 backend (``tf.signal.stft`` / ``inverse_stft`` with TF's window functions).
+
+A value TF never reads is never multiplied by a zero kernel entry (an Inf or NaN there would give NaN where TF's
+output is finite): the imaginary parts irfft ignores and the samples a cropped frame drops are sliced off, the
+imaginary parts TF's rfft gives as +0 are padded on, and a frame's zero padding is appended after the product. A
+signal whose length is known only at run time may hold no frame: the frame count is then TF's, 0 included.
 """
 from __future__ import annotations
 
@@ -122,7 +127,17 @@ def mel_matrix(num_mel_bins: int, spectrogram_bins: int, sampling_rate: float, l
 
 
 # -- IR helpers -----------------------------------------------------------------------------------------------
+#: Said once per conversion that lowers a transform (every DFT product's matrix or kernel is made by f32_const).
+SPECIAL_VALUES_NOTE = ("Fourier transforms (fft, rfft, stft, istft, MelSpectrogram, tf.signal.stft ...) computed as "
+                       "DFT matrix products: an Inf or NaN sample makes every bin of its frame Inf or NaN, where TF's "
+                       "FFT keeps some finite; finite inputs are within float32 round-off")
+
+
 def f32_const(ctx: LayerContext, array: np.ndarray, label: str) -> Value:
+    """A DFT matrix or kernel as a float32 constant (and the special-values note, once)."""
+    from .core import keras3_bias_warning as warn_once
+
+    warn_once(ctx, SPECIAL_VALUES_NOTE)  # once per conversion: a log warning and the conversion's notes
     return ctx.const(np.ascontiguousarray(array, dtype=np.float32), label)
 
 
@@ -162,6 +177,24 @@ def fit_last_axis(ctx: LayerContext, x: Value, n: int, label: str) -> Value:
                       {"N": 2, "Tidx": I32}, dtype=I32, shape=(2 * rank,), label=f"{label}_pads_flat")
         pads = ctx.reshape(flat, [rank, 2], f"{label}_paddings")
     return ctx.op("Pad", [head, pads], {"Tpaddings": I32}, shape=(*shape[:-1], n), label=f"{label}_pad")
+
+
+def irdft_read(ctx: LayerContext, real: Value, imag: Value, used: int, n: int,
+               label: str) -> tuple[Value, np.ndarray]:
+    """What TF's ``irfft`` of length ``n`` reads from ``used`` (≤ n//2+1) bins, side by side: ``real[..., :used]``
+    and ``imag[..., 1:last]``, without the imaginary parts of bin 0 and (even ``n``) bin n/2, which TF ignores: they
+    are left out, not multiplied by a zero kernel row (an Inf or NaN there would give NaN). Returns those parts
+    (last axis of size ``used`` or more) and the matching rows of :func:`irdft_matrices` (``rows × n``)."""
+    from_real, from_imag = irdft_matrices(used, n)
+    last = used - 1 if n % 2 == 0 and used == n // 2 + 1 else used
+    sizes = (ctx.shape(real)[-1], ctx.shape(imag)[-1])
+    parts = [real if sizes[0] == used else last_axis_slice(ctx, real, 0, used, f"{label}_real")]
+    rows = [from_real]
+    if last > 1:
+        parts.append(last_axis_slice(ctx, imag, 1, last, f"{label}_imag"))
+        rows.append(from_imag[1:last])
+    both = parts[0] if len(parts) == 1 else concat_last(ctx, parts, f"{label}_parts")
+    return both, np.concatenate(rows)
 
 
 def matmul_last(ctx: LayerContext, x: Value, matrix: np.ndarray, label: str) -> Value:
@@ -210,11 +243,18 @@ def concat_last(ctx: LayerContext, parts: Sequence[Value], label: str) -> Value:
 
 
 def _as_rows_of_one_channel(ctx: LayerContext, x: Value, channels: int, label: str) -> Value:
-    """``x`` of shape ``(*lead, T, channels)`` viewed as NHWC ``(lead…, 1, T, channels)`` for a 1-row conv."""
+    """``x`` of shape ``(*lead, T, channels)`` viewed as NHWC ``(lead…, 1, T, channels)`` for a 1-row conv. An
+    unknown T is read at run time, and then so is the lead's product: it may be 0 frames (a stft of a short signal),
+    where a -1 cannot be inferred."""
     shape = ctx.shape(x)
     steps = shape[-2]
-    middle = [steps] if steps is not None else runtime_sizes(ctx, x, len(shape) - 2, len(shape) - 1, f"{label}_steps")
-    return reshape_to(ctx, x, [[-1, 1], middle, [channels]], (None, 1, steps, channels), label)
+    if steps is not None:
+        return reshape_to(ctx, x, [[-1, 1], [steps], [channels]], (None, 1, steps, channels), label)
+    rank = len(shape)
+    lead = ctx.op("Prod", [runtime_sizes(ctx, x, 0, rank - 2, f"{label}_lead"), ctx.ints([0], f"{label}_lead_axis")],
+                  {"keep_dims": True, "Tidx": I32}, dtype=I32, shape=(1,), label=f"{label}_lead_product")
+    middle = runtime_sizes(ctx, x, rank - 2, rank - 1, f"{label}_steps")
+    return reshape_to(ctx, x, [lead, [1], middle, [channels]], (None, 1, steps, channels), label)
 
 
 def _restore_lead(ctx: LayerContext, y: Value, like: Value, lead_end: int, tail: Sequence[int | None],
@@ -232,29 +272,70 @@ def _restore_lead(ctx: LayerContext, y: Value, like: Value, lead_end: int, tail:
 
 def framed_dft(ctx: LayerContext, x: Value, kernel: np.ndarray, step: int, label: str) -> Value:
     """``x`` (``(*lead, T)``) cut into frames of ``len(kernel)`` every ``step`` samples, each multiplied by
-    ``kernel`` (``frame × outputs``): ``(*lead, frames, outputs)``, one VALID Conv2D over any T."""
+    ``kernel`` (``frame × outputs``): ``(*lead, frames, outputs)``, one VALID Conv2D over any T. A length known only
+    at run time may be shorter than a frame, where TF gives 0 frames (a VALID conv over it has a negative size, which
+    TF.js's cpu and wasm kernels overrun): see :func:`_framed_unknown`."""
     shape = ctx.shape(x)
     length, outputs = kernel.shape
     steps = shape[-1]
-    if steps is not None and steps < length:
+    if steps is None:
+        return _framed_unknown(ctx, x, kernel, step, label)
+    if steps < length:
         raise ValueError(f"a signal of {steps} samples, shorter than a frame of {length} (no frame)")
     columns = ctx.expand_dims(x, len(shape), f"{label}_channel")
     image = _as_rows_of_one_channel(ctx, columns, 1, f"{label}_rows")
-    frames = None if steps is None else (steps - length) // step + 1
-    conv = ctx.op("Conv2D", [image, f32_const(ctx, kernel.reshape(1, length, 1, outputs), f"{label}_kernel")],
+    frames = (steps - length) // step + 1
+    conv = _frames_conv(ctx, image, kernel, step, frames, label)
+    return _restore_lead(ctx, conv, x, len(shape) - 1, [frames, outputs], f"{label}_frames")
+
+
+def _frames_conv(ctx: LayerContext, image: Value, kernel: np.ndarray, step: int, frames: int | None,
+                 label: str) -> Value:
+    length, outputs = kernel.shape
+    return ctx.op("Conv2D", [image, f32_const(ctx, kernel.reshape(1, length, 1, outputs), f"{label}_kernel")],
                   {"strides": [1, 1, step, 1], "dilations": [1, 1, 1, 1], "data_format": "NHWC", "padding": "VALID",
                    "explicit_paddings": [], "use_cudnn_on_gpu": True}, shape=(None, 1, frames, outputs),
                   label=f"{label}_conv")
-    return _restore_lead(ctx, conv, x, len(shape) - 1, [frames, outputs], f"{label}_frames")
+
+
+def _framed_unknown(ctx: LayerContext, x: Value, kernel: np.ndarray, step: int, label: str) -> Value:
+    """:func:`framed_dft` over a length ``T`` known at run time only: the conv runs over ``T + frame`` samples (zeros
+    appended, so it always has a frame), then keeps the ``max(T − frame + step, 0) // step`` frames that lie within
+    the signal (TF's count, 0 for a short signal), reshaped with that count (a -1 cannot be inferred at 0 frames)."""
+    shape = ctx.shape(x)
+    rank = len(shape)
+    length, outputs = kernel.shape
+    size = runtime_size(ctx, x, rank - 1, f"{label}_length")
+    spare = ctx.binary("AddV2", size, ctx.ints(step - length, f"{label}_spare_offset"), label=f"{label}_spare")
+    count = ctx.binary("FloorDiv", ctx.binary("Maximum", spare, ctx.ints(0, f"{label}_zero"), label=f"{label}_kept"),
+                       ctx.ints(step, f"{label}_step"), label=f"{label}_count")
+    count = ctx.reshape(count, [1], f"{label}_count_1")
+    pads = ctx.ints([[0, 0]] * (rank - 1) + [[0, length]], f"{label}_paddings")
+    padded = ctx.op("Pad", [x, pads], {"Tpaddings": I32}, shape=shape, label=f"{label}_padded")
+    columns = ctx.expand_dims(padded, rank, f"{label}_channel")
+    image = _as_rows_of_one_channel(ctx, columns, 1, f"{label}_rows")
+    conv = _frames_conv(ctx, image, kernel, step, None, label)
+    sizes = ctx.op("ConcatV2", [ctx.ints([-1, -1], f"{label}_all"), count, ctx.ints([-1], f"{label}_all_outputs"),
+                                ctx.ints(0, f"{label}_sizes_axis")], {"N": 3, "Tidx": I32}, dtype=I32, shape=(4,),
+                   label=f"{label}_sizes")
+    kept = ctx.op("Slice", [conv, ctx.ints([0, 0, 0, 0], f"{label}_begin"), sizes], {"Index": I32},
+                  shape=(None, 1, None, outputs), label=f"{label}_kept_frames")
+    lead = runtime_sizes(ctx, x, 0, rank - 1, f"{label}_lead")
+    return reshape_to(ctx, kept, [lead, count, [outputs]], (*shape[:-1], None, outputs), f"{label}_frames")
 
 
 def overlap_added(ctx: LayerContext, frames: Value, kernel: np.ndarray, step: int, label: str) -> Value:
     """The transposed ``framed_dft``: ``frames`` (``(*lead, F, inputs)``) times ``kernel`` (``inputs × length``)
-    per frame, the frames added at ``step`` apart: ``(*lead, (F-1)·step + length)``, one Conv2DBackpropInput."""
+    per frame, the frames added at ``step`` apart: ``(*lead, (F-1)·step + length)``, one Conv2DBackpropInput. A
+    frame count known only at run time may be 0 (the stft of a short signal), which TF.js's webgl kernel cannot
+    take: one zero frame is appended and its ``step`` samples cut off after (it adds +0 to the last frame's tail)."""
     shape = ctx.shape(frames)
     inputs, length = kernel.shape
     count = shape[-2]
     image = _as_rows_of_one_channel(ctx, frames, inputs, f"{label}_rows")
+    if count is None:
+        image = ctx.op("Pad", [image, ctx.ints([[0, 0], [0, 0], [0, 1], [0, 0]], f"{label}_spare_frame")],
+                       {"Tpaddings": I32}, shape=(None, 1, None, inputs), label=f"{label}_with_spare_frame")
     rank = 4
     sizes = ctx.binary("AddV2", ctx.binary("Mul", runtime_sizes(ctx, image, 0, rank, f"{label}_image"),
                                            ctx.ints([1, 1, step, 0], f"{label}_scale"), label=f"{label}_scaled"),
@@ -265,6 +346,12 @@ def overlap_added(ctx: LayerContext, frames: Value, kernel: np.ndarray, step: in
                    {"T": F32, "strides": [1, 1, step, 1], "dilations": [1, 1, 1, 1], "padding": "VALID",
                     "data_format": "NHWC", "explicit_paddings": [], "use_cudnn_on_gpu": True},
                    dtype=F32, shape=(None, 1, total, 1), label=f"{label}_overlap_add")
+    if count is None:
+        added = ctx.op("StridedSlice", [added, ctx.ints([0, 0, 0, 0], f"{label}_cut_begin"),
+                                        ctx.ints([0, 0, -step, 0], f"{label}_cut_end"),
+                                        ctx.ints([1, 1, 1, 1], f"{label}_cut_strides")],
+                       {"Index": I32, "begin_mask": 15, "end_mask": 11, "ellipsis_mask": 0, "new_axis_mask": 0,
+                        "shrink_axis_mask": 0}, shape=(None, 1, None, 1), label=f"{label}_spare_cut")
     return _restore_lead(ctx, added, frames, len(shape) - 2, [total], f"{label}_signal")
 
 
@@ -281,11 +368,33 @@ def reflect_pad_last(ctx: LayerContext, x: Value, pad: int, label: str) -> Value
                   shape=(*shape[:-1], None if shape[-1] is None else shape[-1] + 2 * pad), label=label)
 
 
-def stft_kernel(window: np.ndarray | None, fft_length: int) -> np.ndarray:
-    """The ``fft_length × 2·(fft_length//2+1)`` conv kernel of a windowed real DFT: real columns, then imaginary."""
-    cos, sin = rdft_matrices(fft_length, fft_length)
-    kernel = np.concatenate([cos, sin], axis=1)
-    return kernel if window is None else kernel * window[:, None]
+def real_dft_kernel(rows: int, n: int) -> np.ndarray:
+    """The real DFT of length ``n`` over ``rows`` samples as one ``rows × outputs`` matrix: the cos columns of bins
+    0..n//2, then the −sin columns of the bins whose imaginary part TF computes. Bins 0 and (even ``n``) n/2 have
+    none: TF's rfft gives them +0 whatever the samples, so they are appended by :func:`real_dft_pair`, not computed
+    with a zero column (an Inf or NaN sample times it would give NaN)."""
+    cos, sin = rdft_matrices(rows, n)
+    return np.concatenate([cos, sin[:, 1:_sine_end(n)]], axis=1)
+
+
+def _sine_end(n: int) -> int:
+    """The end of the bins with an imaginary part TF computes, ``1..end-1``: n/2 for an even n, n//2+1 otherwise."""
+    return n // 2 if n % 2 == 0 else n // 2 + 1
+
+
+def real_dft_pair(ctx: LayerContext, product: Value, n: int, label: str) -> tuple[Value, Value]:
+    """The (real, imag) pair of a product with :func:`real_dft_kernel`, the imaginary parts of bin 0 and (even
+    ``n``) bin n/2 exactly +0, as TF's rfft gives them: padded on (``Pad`` reads no value; a ``ConcatV2`` of 0
+    frames gives TF.js's cpu an untyped array that a later slice of one example cannot read)."""
+    bins = n // 2 + 1
+    real = last_axis_slice(ctx, product, 0, bins, f"{label}_real")
+    if _sine_end(n) == 1:
+        return real, ctx.unary("ZerosLike", real, label=f"{label}_imag")
+    sine = last_axis_slice(ctx, product, bins, None, f"{label}_sine")
+    shape = ctx.shape(sine)
+    pads = ctx.ints([[0, 0]] * (len(shape) - 1) + [[1, 1 if n % 2 == 0 else 0]], f"{label}_imag_paddings")
+    imag = ctx.op("Pad", [sine, pads], {"Tpaddings": I32}, shape=(*shape[:-1], bins), label=f"{label}_imag")
+    return real, imag
 
 
 def stft_pair(ctx: LayerContext, x: Value, sequence_length: int, step: int, fft_length: int, window: Any,
@@ -297,10 +406,10 @@ def stft_pair(ctx: LayerContext, x: Value, sequence_length: int, step: int, fft_
         raise ValueError(f"fft_length={fft_length} below sequence_length={sequence_length} (Keras raises)")
     padded = tf_window(window, sequence_length, fft_length)
     signal = reflect_pad_last(ctx, x, fft_length // 2, f"{label}_center") if center else x
-    spectrum = framed_dft(ctx, signal, stft_kernel(padded, fft_length), step, label)
-    bins = fft_length // 2 + 1
-    return (last_axis_slice(ctx, spectrum, 0, bins, f"{label}_real"),
-            last_axis_slice(ctx, spectrum, bins, None, f"{label}_imag"))
+    kernel = real_dft_kernel(fft_length, fft_length)
+    if padded is not None:
+        kernel = kernel * padded[:, None]
+    return real_dft_pair(ctx, framed_dft(ctx, signal, kernel, step, label), fft_length, label)
 
 
 def check_length(name: str, value: Any, low: int = 1, high: int = MAX_DFT_LENGTH) -> int:

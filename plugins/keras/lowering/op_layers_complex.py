@@ -26,8 +26,8 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from ..op_calls import TensorArg
-from .fourier import (MAX_DFT_LENGTH, check_length, concat_last, framed_dft, irdft_matrices, last_axis_slice,
-                      overlap_added, rdft_matrices, tf_window)
+from .fourier import (MAX_DFT_LENGTH, check_length, framed_dft, irdft_read, last_axis_slice, overlap_added,
+                      real_dft_kernel, real_dft_pair, tf_window)
 from .op_layers import OpCall, OpSpec, _select, register_op_layers
 
 F32, C64 = DType.FLOAT32, DType.COMPLEX64
@@ -272,22 +272,18 @@ def _stft(c: OpCall) -> Value:
         raise c.gap(f"pad_end={pad_end!r}")
     window = _window(c, length)
     rows = min(length, n)  # TF's rfft crops a frame longer than fft_length, pads a shorter one with zeros at the end
-    cos, sin = rdft_matrices(rows, n)
-    sin[:, 0] = 0.0  # bins 0 and n/2 are real: exactly +0 imaginary parts, as TF's FFT gives (angle's branch cut)
-    if n % 2 == 0:
-        sin[:, n // 2] = 0.0
-    kernel = np.zeros((length, 2 * (n // 2 + 1)))
-    kernel[:rows] = np.concatenate([cos, sin], axis=1)
+    # bins 0 and n/2 get exactly +0 imaginary parts, as TF's FFT gives whatever the samples (angle's branch cut)
+    kernel = real_dft_kernel(rows, n)
     if window is not None:
-        kernel *= window[:, None]
-    signal = _padded_end(c, x, length) if pad_end else x
+        kernel *= window[:rows, None]
+    # frames of ``rows`` taps over a signal without its last ``length - rows`` samples: the same frames, and the
+    # samples TF's rfft crops off are never multiplied (by a zero row, an Inf there would give NaN)
+    signal = _padded_end(c, x, rows) if pad_end else _cropped_end(c, x, length - rows)
     try:
         spectrum = framed_dft(c.ctx, signal, kernel, step, "stft")
     except ValueError as err:
         raise c.gap(str(err)) from None
-    bins = n // 2 + 1
-    return complex_value(c, last_axis_slice(c.ctx, spectrum, 0, bins, "stft_real"),
-                         last_axis_slice(c.ctx, spectrum, bins, None, "stft_imag"), "stft")
+    return complex_value(c, *real_dft_pair(c.ctx, spectrum, n, "stft"), "stft")
 
 
 def _window(c: OpCall, length: int) -> np.ndarray | None:
@@ -306,13 +302,23 @@ def _window(c: OpCall, length: int) -> np.ndarray | None:
 def _padded_end(c: OpCall, x: Value, length: int) -> Value:
     """``x`` with ``length − 1`` zeros after its last axis: a VALID framing then gives ``ceil(T/step)`` frames of
     the zeros TF's ``frame(pad_end=True)`` pads with (it pads fewer, never read past the last frame)."""
+    return _zeros_after(c, x, length - 1, "pad_end")
+
+
+def _zeros_after(c: OpCall, x: Value, count: int, label: str) -> Value:
+    """``x`` with ``count`` zeros appended to its last axis."""
     ctx = c.ctx
     shape = ctx.shape(x)
-    if length == 1:
+    if count == 0:
         return x
-    pads = ctx.ints([[0, 0]] * (len(shape) - 1) + [[0, length - 1]], "pad_end_paddings")
-    size = None if shape[-1] is None else shape[-1] + length - 1
-    return ctx.op("Pad", [x, pads], {"Tpaddings": DType.INT32}, shape=(*shape[:-1], size), label="pad_end")
+    pads = ctx.ints([[0, 0]] * (len(shape) - 1) + [[0, count]], f"{label}_paddings")
+    size = None if shape[-1] is None else shape[-1] + count
+    return ctx.op("Pad", [x, pads], {"Tpaddings": DType.INT32}, shape=(*shape[:-1], size), label=label)
+
+
+def _cropped_end(c: OpCall, x: Value, count: int) -> Value:
+    """``x`` without its last ``count`` samples (all of them if it has fewer)."""
+    return x if count == 0 else last_axis_slice(c.ctx, x, 0, -count, "cropped_end")
 
 
 def _inverse_stft(c: OpCall) -> Value:
@@ -334,16 +340,15 @@ def _inverse_stft(c: OpCall) -> Value:
     if bins is None or len(c.ctx.shape(real)) < 2:
         raise c.gap("stfts of unknown bins or rank below 2")
     used = min(bins, n // 2 + 1)  # irfft crops the bins past fft_length//2+1 (fewer are zero-padded)
-    cos, sin = irdft_matrices(used, n)
-    kernel = np.zeros((2 * bins, length))
+    frames, kernel = irdft_read(c.ctx, real, imag, used, n, "stfts")  # the parts irfft ignores left out
     columns = min(n, length)  # the frame cropped to frame_length, or zero-padded to it at the end
-    kernel[:used, :columns] = cos[:, :columns]
-    kernel[bins:bins + used, :columns] = sin[:, :columns]
+    kernel = kernel[:, :columns]
     window = _window(c, length)
     if window is not None:
-        kernel *= window[None, :]
-    frames = concat_last(c.ctx, [real, imag], "stfts_parts")
-    return overlap_added(c.ctx, frames, kernel, step, "inverse_stft")
+        kernel = kernel * window[None, :columns]
+    signal = overlap_added(c.ctx, frames, kernel, step, "inverse_stft")
+    # TF's zero padding of each frame to frame_length is zeros whatever the frame holds: appended, not computed
+    return _zeros_after(c, signal, length - columns, "frame_padding")
 
 
 def _real_inverse_stft(c: OpCall) -> Value:

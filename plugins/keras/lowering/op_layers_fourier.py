@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .fourier import (MAX_DFT_LENGTH, check_length, complex_dft, concat_last, fit_last_axis, inverse_window,
-                      irdft_matrices, last_axis_slice, matmul_last, overlap_added, rdft_matrices, stft_pair,
+from .fourier import (MAX_DFT_LENGTH, check_length, complex_dft, fit_last_axis, inverse_window, irdft_read,
+                      last_axis_slice, matmul_last, overlap_added, real_dft_kernel, real_dft_pair, stft_pair,
                       tf_window)
 from .op_layers import OpCall, OpSpec, _holds_tensor, register_op_layers
 
@@ -98,8 +96,7 @@ def _rfft(c: OpCall) -> list[Value]:
     given = c.value("fft_length", None)
     n = _known_last(c, x, "no fft_length") if given is None else _length(c, "fft_length", given)
     fitted = fit_last_axis(c.ctx, x, n, "fit") if given is not None else x
-    cos, sin = rdft_matrices(n, n)
-    return [matmul_last(c.ctx, fitted, cos, "real"), matmul_last(c.ctx, fitted, sin, "imag")]
+    return list(real_dft_pair(c.ctx, matmul_last(c.ctx, fitted, real_dft_kernel(n, n), "rfft"), n, "rfft"))
 
 
 def _irfft(c: OpCall) -> Value:
@@ -111,11 +108,10 @@ def _irfft(c: OpCall) -> Value:
     else:
         n = _length(c, "fft_length", given)
     bins = n // 2 + 1
-    from_real, from_imag = irdft_matrices(bins, n)
     ctx = c.ctx
     real, imag = fit_last_axis(ctx, real, bins, "fit_real"), fit_last_axis(ctx, imag, bins, "fit_imag")
-    both = concat_last(ctx, [real, imag], "pair")
-    return matmul_last(ctx, both, np.concatenate([from_real, from_imag]), "irfft")
+    both, kernel = irdft_read(ctx, real, imag, bins, n, "read")
+    return matmul_last(ctx, both, kernel, "irfft")
 
 
 def _stft(c: OpCall) -> list[Value]:
@@ -156,14 +152,11 @@ def _istft(c: OpCall) -> Value:
     except ValueError as error:
         raise c.gap(str(error)) from None
     scale = None if window is None else inverse_window(window, step)
-    used = min(bins, n // 2 + 1)
-    from_real, from_imag = irdft_matrices(used, n)
-    kernel = np.concatenate([from_real, from_imag])
+    used = min(bins, n // 2 + 1)  # irfft crops the bins past n//2+1: sliced off, never multiplied
+    both, kernel = irdft_read(ctx, real, imag, used, n, "read")
     if scale is not None:
         kernel = kernel * scale[None, :]
-    if used < bins:
-        real, imag = (last_axis_slice(ctx, p, 0, used, f"bins_{i}") for i, p in enumerate((real, imag)))
-    signal = overlap_added(ctx, concat_last(ctx, [real, imag], "pair"), kernel, step, "istft")
+    signal = overlap_added(ctx, both, kernel, step, "istft")
     start = n // 2 if center else 0
     if wanted is not None:
         end: int | None = start + wanted
