@@ -252,12 +252,9 @@ def _view_as_real(c: OpCall) -> Value:
 
 
 # -- tf.signal.stft ------------------------------------------------------------------------------------------
-def _stft(c: OpCall) -> Value:
-    """``tf.signal.stft(signals, frame_length, frame_step, fft_length, window_fn, pad_end)`` of a float32 signal:
-    the complex64 ``(*lead, frames, fft_length//2+1)`` held as parts."""
-    x = c.tensor("signals")
-    if x.dtype != F32:
-        raise c.gap(f"a {x.dtype.value} signal (lowered for float32)")
+def _frame_lengths(c: OpCall) -> tuple[int, int, int]:
+    """``frame_length``, ``frame_step`` and ``fft_length`` of a tf.signal (inverse) stft call (``fft_length`` by default
+    the smallest power of 2 holding a frame, as TF's); a value out of range is a gap."""
     try:
         length = check_length("frame_length", c.value("frame_length"))
         step = check_length("frame_step", c.value("frame_step"), high=2**31 - 1)
@@ -267,6 +264,16 @@ def _stft(c: OpCall) -> Value:
             raise ValueError(f"fft_length={n} (lowered up to {MAX_DFT_LENGTH})")
     except ValueError as err:
         raise c.gap(str(err)) from None
+    return length, step, n
+
+
+def _stft(c: OpCall) -> Value:
+    """``tf.signal.stft(signals, frame_length, frame_step, fft_length, window_fn, pad_end)`` of a float32 signal:
+    the complex64 ``(*lead, frames, fft_length//2+1)`` held as parts."""
+    x = c.tensor("signals")
+    if x.dtype != F32:
+        raise c.gap(f"a {x.dtype.value} signal (lowered for float32)")
+    length, step, n = _frame_lengths(c)
     pad_end = c.value("pad_end", False)
     if not isinstance(pad_end, bool):
         raise c.gap(f"pad_end={pad_end!r}")
@@ -327,15 +334,7 @@ def _inverse_stft(c: OpCall) -> Value:
     ``frame_length``, times the window (hann by default, or none), overlap-added ``frame_step`` apart: one
     Conv2DBackpropInput of the frames' parts side by side with the windowed inverse DFT (:func:`.fourier.overlap_added`)."""
     real, imag = parts(c, c.tensor("stfts"))
-    try:
-        length = check_length("frame_length", c.value("frame_length"))
-        step = check_length("frame_step", c.value("frame_step"), high=2**31 - 1)
-        given = c.value("fft_length", None)
-        n = check_length("fft_length", given) if given is not None else 1 << (length - 1).bit_length()
-        if n > MAX_DFT_LENGTH:
-            raise ValueError(f"fft_length={n} (lowered up to {MAX_DFT_LENGTH})")
-    except ValueError as err:
-        raise c.gap(str(err)) from None
+    length, step, n = _frame_lengths(c)
     bins = c.ctx.shape(real)[-1]
     if bins is None or len(c.ctx.shape(real)) < 2:
         raise c.gap("stfts of unknown bins or rank below 2")
