@@ -198,7 +198,7 @@ def keras3_traced_bias_axis(ctx: LayerContext, out_shape: tuple[int | None, ...]
     if eager:
         text += (f"; Keras 3's TensorFlow backend's eager call{' (and model.predict)' if predict_retraces else ''} "
                  f"adds it on {' or '.join(eager)} instead whenever that axis is {size} long at run time")
-    keras3_bias_warning(ctx, text + also)
+    warn_once(ctx, text + also)
     return traced
 
 
@@ -240,8 +240,8 @@ def _traced_out_shape(ctx: LayerContext, out_shape: Shape, axis: int, size: int,
     return tuple(out_shape)
 
 
-def keras3_bias_warning(ctx: LayerContext, text: str) -> None:
-    """Warn once per layer call site (``log``, and the conversion's details)."""
+def warn_once(ctx: LayerContext, text: str) -> None:
+    """Warn once per text (``log``, and the conversion's details): Keras 3 bias axes, the Fourier note."""
     notes = getattr(ctx.graph, "notes", None)
     if notes is not None and text in notes:
         return

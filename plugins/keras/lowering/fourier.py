@@ -135,7 +135,7 @@ SPECIAL_VALUES_NOTE = ("Fourier transforms (fft, rfft, stft, istft, MelSpectrogr
 
 def f32_const(ctx: LayerContext, array: np.ndarray, label: str) -> Value:
     """A DFT matrix or kernel as a float32 constant (and the special-values note, once)."""
-    from .core import keras3_bias_warning as warn_once
+    from .core import warn_once
 
     warn_once(ctx, SPECIAL_VALUES_NOTE)  # once per conversion: a log warning and the conversion's notes
     return ctx.const(np.ascontiguousarray(array, dtype=np.float32), label)
