@@ -44,8 +44,8 @@ def may_return_its_input(plan: ModelPlan, call: LayerCall) -> bool:
 
 
 def cast_dtypes(plan: ModelPlan, call: LayerCall) -> tuple[str | None, str | None]:
-    """The dtype a cast call names and the dtype of the tensor it reads, as the saved config tells them (None: not
-    told)."""
+    """The dtype a cast call names and the dtype of the tensor it reads, as the saved config tells them (tf_keras:
+    through :func:`_held_dtype`; None: not told)."""
     cls, config = call.class_name, call.entry.get("config") or {}
     recorded = config.get(CALLS_KEY)
     node = recorded[call.key] if isinstance(recorded, list) and 0 <= call.key < len(recorded) else None
@@ -55,9 +55,9 @@ def cast_dtypes(plan: ModelPlan, call: LayerCall) -> tuple[str | None, str | Non
         args = node.get("args") if isinstance(node, dict) else None
         first = args[0] if isinstance(args, list) and args and isinstance(args[0], dict) else {}
         source = (first.get("config") or {}).get("dtype")
-    else:
+    else:  # tf_keras: the dtype the tensor has as Keras's rules give it (a relu Activation keeps int32 ids int32)
         target = _tf_cast_target(call)
-        source = saved_output_dtype(plan, refs[0]) if refs else None
+        source = _held_dtype(plan, refs[0]) if refs else None
     return dtype_name(target), dtype_name(source)
 
 
@@ -202,7 +202,7 @@ def nested_input_casts(plan: ModelPlan, call: LayerCall, keras3: bool | None) ->
     casts: list[bool | None] = []
     wanted_dtypes = [dtype_name((config or {}).get("dtype")) for _, config in inner.inputs]  # the plan read once
     for i, (ref, wanted) in enumerate(zip(refs, [*wanted_dtypes, *[None] * len(refs)])):
-        given = None if plan.sequential else dtype_name(saved_output_dtype(plan, ref))
+        given = None if plan.sequential else dtype_name(_held_dtype(plan, ref))  # (Keras's rules, as cast_dtypes)
         if i < len(inner.inputs) and wanted is None:
             casts.append(False)  # no dtype named: kept as given (as the walk has always read it)
         elif not isinstance(wanted, str) or not isinstance(given, str) or given.startswith("mixed"):
@@ -223,8 +223,10 @@ def _keeps_integers_despite_config(call: LayerCall) -> bool:
 def _held_dtype(plan: ModelPlan, ref: Ref) -> Any:
     """The dtype Keras gives a tensor as far as the config tells it: :func:`saved_output_dtype`, but through the
     layers of :func:`_keeps_integers_despite_config` (and the integer-keeping ones between) their input's, as the
-    lowering tracks it. Where the two differ, a cast's or a nested model's decision on the mask is not known from the
-    config (the lowering refuses it by name; :class:`LayerGaps` names it so too)."""
+    lowering tracks it: the dtype a ``tf.cast`` or a nested model's input cast sees, which decides whether TF hands
+    the tensor itself on, its mask with it (tf_keras does not cast integer inputs to a layer's float32 policy: a relu
+    Activation of int32 ids gives int32, ``tf.cast(a, tf.int32)`` then returns ``a`` and its mask; measured against
+    ``model(x)`` in session 21, where the walk still refused it)."""
     budget = len(plan.producers) + 1
     while budget > 0 and not plan.sequential:
         budget -= 1
@@ -236,29 +238,6 @@ def _held_dtype(plan: ModelPlan, ref: Ref) -> Any:
             break
         ref = refs[0]
     return saved_output_dtype(plan, ref)
-
-
-def config_dtype_unsure(plan: ModelPlan, ref: Ref) -> str | None:
-    """The dtype the lowering will track for ``ref`` when the saved config tells another one (:func:`_held_dtype`),
-    else None."""
-    if plan.sequential:
-        return None
-    held, saved = dtype_name(_held_dtype(plan, ref)), dtype_name(saved_output_dtype(plan, ref))
-    return held if isinstance(held, str) and isinstance(saved, str) and held != saved else None
-
-
-def cast_dtype_unsure(plan: ModelPlan, call: LayerCall, keras3: bool | None) -> str | None:
-    """For a tf_keras ``tf.cast`` whose input's dtype the saved config tells otherwise than the lowering tracks it
-    (:func:`config_dtype_unsure`) and the cast's target is one of the two: that tracked dtype (a masked input then is
-    a gap, as :meth:`ModelLowering._check_cast_keeps` refuses it); else None (to a third dtype: a new tensor either
-    way)."""
-    function = (call.entry.get("config") or {}).get("function")
-    refs = call_inputs(call.node)
-    if keras3 is not False or call.class_name != "TFOpLambda" or function not in TF_CASTS or not refs:
-        return None
-    held = config_dtype_unsure(plan, refs[0])
-    target, saved = cast_dtypes(plan, call)
-    return held if held is not None and target in (held, saved) else None
 
 
 def saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:

@@ -13,9 +13,6 @@ from ..configs import LAYER_LISTS, MODEL_CLASSES, dtype_name, entry_name, is_mod
 from ..op_calls import is_op_layer
 from .call_facts import (
     ROT90S,
-    cast_dtype_unsure,
-    cast_dtypes,
-    config_dtype_unsure,
     given_beside_tracked,
     given_mask,
     given_per_input,
@@ -23,7 +20,6 @@ from .call_facts import (
     nested_input_casts,
     returns_input_itself,
     runs_layers,
-    saved_output_dtype,
     takes_states,
 )
 from .integer_dtypes import FLOAT_DTYPES, INPUT_DTYPES, INTEGER_OUTPUT_LAYERS
@@ -180,10 +176,6 @@ class LayerGaps:
                     self._mask_chain_gaps(plan, prefix, [given], masked)
                     in_origins = [("input", given)]
                 its_input = returns_input_itself(plan, call, self.keras3)  # tf_keras's tf.cast(x, x.dtype)
-                if origins and (held := cast_dtype_unsure(plan, call, self.keras3)) is not None:
-                    self.gaps.append(f"{name!r} ({cls}: a cast to {cast_dtypes(plan, call)[0]} of a masked {held} "
-                                     "tensor whose saved config tells another dtype: whether TensorFlow hands the "
-                                     "tensor itself on, its mask with it, is not known)")
                 flags = masked_outputs(cls, config, [o is not None for o in in_origins], self.keras3,
                                        its_input=its_input)
                 if wrapped_flags is not None:
@@ -220,17 +212,8 @@ class LayerGaps:
     def _nested_cast_flags(self, plan: ModelPlan, name: str, call: LayerCall, refs: list[Ref],
                            in_flags: tuple[bool, ...]) -> tuple[bool, ...]:
         """The masks a tf_keras nested model's layers read: none for a masked tensor tf_keras casts to its Input's
-        other dtype (a new tensor, :func:`nested_input_casts`). A masked tensor whose dtype the lowering tracks
-        otherwise than the saved config tells (:func:`config_dtype_unsure`) is a gap, as the lowering names it."""
+        other dtype (a new tensor, :func:`nested_input_casts`, from the dtype Keras's rules give the tensor)."""
         casts = nested_input_casts(plan, call, self.keras3)
-        wanted = _nested_input_dtypes(call) if self.keras3 is False and is_model(call.entry) else []
-        for ref, flag, dtype in zip(refs, in_flags, wanted):
-            held = config_dtype_unsure(plan, ref) if flag else None
-            # (to a third dtype: a new tensor either way)
-            if held is not None and dtype in (held, dtype_name(saved_output_dtype(plan, ref))):
-                self.gaps.append(f"{name!r} ({call.class_name}: called on a masked {held} tensor whose saved config "
-                                 "tells another dtype: whether tf_keras casts it to its input's dtype, a new tensor "
-                                 "without the mask, is not known)")
         return tuple(flag and (i >= len(casts) or casts[i] is not True) for i, flag in enumerate(in_flags))
 
     def _time_distributed_model(self, name: str, wrapped: dict[str, Any], masked: bool) -> set[int]:
@@ -379,15 +362,6 @@ def _its_input_why(call: LayerCall) -> str:
         return (" when Keras runs eagerly (model(x) keeps its mask), but a new tensor when traced (model.predict and "
                 "the TensorFlow path drop it): Keras's two answers differ")
     return ", so at run time its output keeps the mask that Keras's saved graph says it drops"
-
-
-def _nested_input_dtypes(call: LayerCall) -> list[str | None]:
-    """The dtypes a nested model's Inputs name, in order (empty when its config cannot be planned)."""
-    try:
-        inner = model_plan(call.entry, source="a nested model")
-    except InputError:
-        return []
-    return [dtype_name((config or {}).get("dtype")) for _, config in inner.inputs]
 
 
 def _lora_gap(cls: str, config: dict[str, Any], source: str | None, keras3: bool | None) -> str | None:

@@ -584,9 +584,10 @@ class ModelLowering:
     def _check_cast_keeps(self, plan: ModelPlan, call: LayerCall, prefix: str, inputs: list[Value],
                           masks: list[Value | None], its_input: bool) -> None:
         """tf_keras's ``tf.cast`` of a masked tensor: the walk decided from the saved config's dtypes whether TF hands
-        that tensor back (its mask riding on, ``its_input``) or makes a new one (the mask dropped); the dtype the
-        lowering tracks for the tensor must say the same (an Activation of int32 ids keeps them int32 though its
-        config says float32), else which mask Keras's later layers read is not known: a gap, never a guess."""
+        that tensor back (its mask riding on, ``its_input``) or makes a new one (the mask dropped), through the dtypes
+        Keras's rules give (an Activation of int32 ids keeps them int32 though its config says float32); the dtype
+        the lowering tracks for the tensor must say the same, else which mask Keras's later layers read is not
+        known: a gap, never a guess."""
         config = call.entry.get("config") or {}
         if not self.keras3 and call.class_name == "TFOpLambda" and config.get("function") in V1_RESIZES and \
                 masks and masks[0] is not None and inputs:  # the walk read the images' size from the config

@@ -563,8 +563,8 @@ def _squeeze(c: OpCall) -> Value:
     shape = c.ctx.shape(x)
     axes = _ints(c, "axis", None)
     if axes is None:
-        if None in shape:
-            raise c.gap("squeeze of every size-1 axis of a tensor of unknown sizes")
+        if None in shape:  # which axes go is known only at run time: TF's and TF.js's Squeeze without axes drop
+            return c.ctx.op("Squeeze", [x], {"squeeze_dims": []}, shape=None)  # every size-1 axis alike (rank unknown)
         axes = [i for i, d in enumerate(shape) if d == 1]
     axes = sorted(_axis(c, a, len(shape)) for a in axes)
     if any(shape[a] not in (1, None) for a in axes):
