@@ -309,8 +309,10 @@ NOT_COVERED: dict[str, str] = {
        for name in ("StringLookup", "TextVectorization", "HashedCrossing")},
     **{name: "wraps a foreign framework or a SavedModel (no Keras config to convert)"
        for name in ("FlaxLayer", "JaxLayer", "TorchModuleWrapper", "TFSMLayer")},
-    "MelSpectrogram": "audio front end (STFT): no case yet",
-    "STFTSpectrogram": "audio front end (STFT): no case yet",
+    "MelSpectrogram": "audio front end (STFT): no case yet "
+                      "(graph-model lowering: tests/test_keras_lowering_fourier_s20.py)",
+    "STFTSpectrogram": "audio front end (STFT): no case yet "
+                       "(graph-model lowering: tests/test_keras_lowering_stft_spectrogram_s21.py)",
     "ReversibleEmbedding": "keras_hub-style tied embedding: no case yet",
     "SpectralNormalization": "training-time weight wrapper: no case yet",
     "AdaptiveAveragePooling1D": "covered by AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D": "covered by the 2D case",
