@@ -55,6 +55,8 @@ REQUIRED_PASSES = (
     ("batch_matmul_broadcast", "BroadcastBatchMatMul", "batch_matmul_broadcast", 0, ("lower_einsum",), ()),
     ("empty_reductions", "EmptyReductions", "empty_reductions", 0, ("lower_einsum",), ()),
     ("float_floor_division", "FloatFloorDivision", "float_floor_division", 0, ("lower_einsum",), ()),
+    # int32 Pow as TF's repeated squaring wrapped modulo 2^32 (TF.js's goes through a float power)
+    ("int32_power", "Int32Power", "int32_power", 0, ("lower_einsum",), ()),
     ("one_hot", "NormalizeOneHot", "one_hot", 0, ("lower_einsum",), ()),
     ("select_rows", "SelectRowsToSelectV2", "select_rows", 0, ("lower_einsum",), ()),
     ("shape_n", "ShapeNToShapes", "shape_n", 0, ("lower_einsum",), ()),

@@ -397,12 +397,15 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
     ("Cumprod", "cpu", "int32", "products past 2^53 lose low bits (each step a JS float64 multiply); TF wraps modulo "
      "2^32", False, "Cumprod/i32_wide"),
     # session 19 (found by a tf_keras TFOpLambda probe of int32 tf.math.pow / squared_difference; measured by the
-    # conformance cases */i32_overflow, */i32_wide and tests/test_int32_overflow_rows_s19.py)
+    # conformance cases */i32_overflow, */i32_wide and tests/test_int32_overflow_rows_s19.py). Session 21: the
+    # int32_power pass rewrites every int32 Pow of a TF graph, so the conformance case no longer shows the Pow rows
+    # on cpu/wasm; they stay for the Pow nodes left (the ONNX frontend's, --skip_passes int32_power), measured by
+    # tests/test_int32_overflow_rows_s19.py with the pass skipped
     ("Pow", "cpu", "int32", "powers past 2^53 lose low bits (JS Math.pow in float64, wrapped modulo 2^32 only when "
      "stored: 46341^4 gives 21465088, 3^40 689956864); TF multiplies in int32, wrapping every step (21464689, "
-     "689956897)", False, "Pow/i32_overflow"),
+     "689956897)", False, ""),
     ("Pow", "wasm", "int32", "powers past 2^31 give INT32_MIN (the float result saturates when cast back: 50000^2 "
-     "gives -2147483648); TF wraps modulo 2^32 (-1794967296)", False, "Pow/i32_overflow"),
+     "gives -2147483648); TF wraps modulo 2^32 (-1794967296)", False, ""),
     ("SquaredDifference", "cpu", "int32", "squares past 2^53 lose low bits (a JS float64 multiply: 100000001^2 gives "
      "2074919424); TF wraps modulo 2^32 (2074919425)", False, "SquaredDifference/i32_overflow"),
     *((op, "cpu", "int32", "sums of products past 2^53 lose low bits (JS float64 products and sums, wrapped modulo "

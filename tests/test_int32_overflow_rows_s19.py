@@ -7,7 +7,9 @@ saturates to INT32_MIN past 2^31 (50000^2: TF -1794967296), and its cpu ``Square
 ``BatchMatMulV2`` multiply (and add) in float64 (100000001^2: TF 2074919425, cpu 2074919424); webgl holds int32 as
 float32. None was named. They are now contract deviations (conformance cases ``Pow/i32_overflow``,
 ``SquaredDifference/i32_overflow``, ``MatMul/i32_wide``, ``BatchMatMulV2/i32_wide``): the special-values line names
-them, and ``--exact_special_values`` cannot rewrite them (as the other int32 rows).
+them, and ``--exact_special_values`` cannot rewrite them (as the other int32 rows). Session 21: the ``int32_power``
+pass rewrites every int32 Pow of a TF graph into exact int32 ops (tests/test_int32_power_s21.py); the Pow rows stay for
+the Pow nodes left (the ONNX frontend's, or with the pass skipped), which is how they are measured here.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ X = np.int32([[100000001, 94906267, 5000, 7, 1 << 30, 0, -3, 12]])
 Y = np.int32([[0, 0, -1, 3, -(1 << 30), 5, 4, 12]])
 FEEDS = {"base": BASES, "exponent": EXPONENTS, "x": X, "y": Y}
 OUTPUTS = ["pow", "squared_difference"]
+#: TF.js's own int32 Pow kernel, as the Pow rows describe it (the int32_power pass would rewrite it away)
+KERNEL = {"skip_passes": ["int32_power"]}
 PAST_2_53 = {"pow": [0, 1], "squared_difference": [0, 1]}  # columns a float64 product rounds
 SMALL = {"pow": [6, 7], "squared_difference": [3, 5, 6, 7]}  # columns every backend gets right
 #: A matmul whose first sum passes 2^53 (134217729 · 67108865 + 2), as the conformance case ``MatMul/i32_wide``.
@@ -76,11 +80,12 @@ def test_tf_wraps_modulo_2_32(frozen, frozen_matmul):
 
 def test_the_notice_names_them_on_the_backends_that_deviate(frozen, frozen_matmul, tmp_path):
     source, _ = frozen
-    cpu = tfjsconv.convert(source, tmp_path / "cpu", output_node_names=OUTPUTS, target_backends=["cpu"])
+    cpu = tfjsconv.convert(source, tmp_path / "cpu", output_node_names=OUTPUTS, target_backends=["cpu"], **KERNEL)
     assert len(cpu.notices) == 1 and "in Pow, SquaredDifference (cpu);" in cpu.notices[0], cpu.notices
-    wasm = tfjsconv.convert(source, tmp_path / "wasm", output_node_names=OUTPUTS, target_backends=["wasm"])
+    wasm = tfjsconv.convert(source, tmp_path / "wasm", output_node_names=OUTPUTS, target_backends=["wasm"], **KERNEL)
     assert len(wasm.notices) == 1 and "in Pow (wasm);" in wasm.notices[0], wasm.notices  # wasm squares exactly
-    every = tfjsconv.convert(source, tmp_path / "all", output_node_names=OUTPUTS, exact_special_values=True)
+    every = tfjsconv.convert(source, tmp_path / "all", output_node_names=OUTPUTS, exact_special_values=True,
+                             **KERNEL)
     line = every.notices[0]  # no rewrite makes them exact: named under the flag too
     assert "Pow (cpu, wasm, webgl)" in line and "SquaredDifference (cpu, webgl)" in line, every.notices
     matmul = tfjsconv.convert(frozen_matmul[0], tmp_path / "matmul", output_node_names=["matmul"],
@@ -102,7 +107,7 @@ def test_a_float_pow_is_not_named_for_int32(tmp_path):
 def test_cpu_and_wasm_differ_from_tf_where_the_rows_say(frozen, tmp_path, tfjs_runtime):
     """The deviations the line names (fails if a TF.js update computes int32 powers or squares exactly)."""
     source, expected = frozen
-    cpu, wasm = cpu_and_wasm_outputs(source, tmp_path / "out", FEEDS, OUTPUTS)
+    cpu, wasm = cpu_and_wasm_outputs(source, tmp_path / "out", FEEDS, OUTPUTS, **KERNEL)
     for name in OUTPUTS:
         want = expected[name][0]
         for columns in (SMALL[name],):
@@ -132,7 +137,7 @@ def test_webgl_loses_their_low_bits_past_2_24(frozen, tmp_path, browser):
     from tfjsconv.serve.browser import run_backends_in_browser
 
     source, expected = frozen
-    tfjsconv.convert(source, tmp_path / "out", output_node_names=OUTPUTS, target_backends=["webgl"])
+    tfjsconv.convert(source, tmp_path / "out", output_node_names=OUTPUTS, target_backends=["webgl"], **KERNEL)
     run = run_backends_in_browser(tmp_path / "out", FEEDS, backends=["webgl"], session=browser,
                                   flags={"WEBGL_CPU_FORWARD": False})[0]["webgl"]
     assert run.ok, run.error

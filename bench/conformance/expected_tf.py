@@ -58,10 +58,8 @@ _known("Prod/i32_wide", cpu="wrong: TF.js cpu int32 product is a JS float64 one:
 _known("Cumprod/i32_wide", cpu="wrong: TF.js cpu int32 cumulative product multiplies in float64: steps past 2^53 "
        "lose low bits before the int32 store wraps; TF wraps modulo 2^32")
 _known("FloorDiv/i32_signs", wasm="wrong: wasm INT32_MAX // 1 gives INT32_MIN (float32 round trip)")
-# session 19: int32 Pow, SquaredDifference and matmuls past 2^31 / 2^53 (tests/test_int32_overflow_rows_s19.py)
-_known("Pow/i32_overflow", cpu="wrong: TF.js cpu int32 pow is JS Math.pow (float64): powers past 2^53 lose low bits "
-       "before the int32 store wraps; TF wraps every step modulo 2^32",
-       wasm="wrong: wasm int32 pow saturates to INT32_MIN past 2^31; TF wraps modulo 2^32")
+# session 19: int32 Pow, SquaredDifference and matmuls past 2^31 / 2^53 (tests/test_int32_overflow_rows_s19.py);
+# session 21: the int32_power pass makes Pow/i32_overflow exact on cpu and wasm (tests/test_int32_power_s21.py)
 _known("SquaredDifference/i32_overflow", cpu="wrong: TF.js cpu int32 squared difference multiplies in float64: squares "
        "past 2^53 lose low bits before the int32 store wraps; TF wraps modulo 2^32")
 _F64_MATMUL = ("wrong: TF.js cpu int32 matmul multiplies and adds in float64: sums of products past 2^53 lose low bits "

@@ -252,34 +252,19 @@ def _squared_difference(c: OpCall) -> Value:
 
 
 def _pow(c: OpCall) -> Value:
-    """``pow``: of an int32 tensor to a constant whole power ``n >= 0``, TF's int32 power wrapped modulo 2^32 (its
-    repeated squaring) as products of :func:`int32_product` (TF.js's Pow of int32 saturates on wasm past 2^31 and
-    rounds on cpu past 2^53); a negative power is a gap (TensorFlow raises). Other operands: TF.js's Pow (an int32
-    one of a tensor power is named by the special-values line where the contract records it)."""
+    """``pow``: TF.js's Pow. An int32 one (a constant or a tensor power) becomes TF's int32 power wrapped modulo 2^32
+    (its repeated squaring) in the core ``int32_power`` pass (TF.js's Pow of int32 saturates on wasm past 2^31 and
+    rounds on cpu past 2^53); a constant negative int32 power is a gap (TensorFlow raises)."""
     x, y = c.pair("x", "y")
     if x.dtype != y.dtype:
         raise c.gap(f"operands of dtypes {x.dtype.value} and {y.dtype.value}")
     power = c.arguments.get("y")
-    if x.dtype != DType.INT32 or not isinstance(c.arguments.get("x"), TensorArg) or isinstance(power, TensorArg):
-        return c.ctx.binary("Pow", x, y)
-    exponents = np.asarray(power)
-    if exponents.ndim != 0 or exponents.dtype.kind not in "iu":
-        return c.ctx.binary("Pow", x, y)
-    n = int(exponents)
-    if n < 0:
-        raise c.gap(f"an int32 tensor to the power {n} (TensorFlow raises on negative integer powers)")
-    result, square, step = None, x, 0
-    while n:
-        if n & 1:
-            result = square if result is None else int32_product(c.ctx.graph, result, square,
-                                                                  f"{c.ctx.name}/times_{step}", x.shape)
-        n >>= 1
-        if n:
-            square = int32_product(c.ctx.graph, square, square, f"{c.ctx.name}/square_{step}", x.shape)
-        step += 1
-    if result is None:  # x ** 0: ones (0 ** 0 too)
-        return c.ctx.op("OnesLike", [x], shape=x.shape, label="power_zero")
-    return result if result is not x else c.ctx.unary("Identity", x, label="power_one")
+    if x.dtype == DType.INT32 and not isinstance(power, TensorArg):
+        exponents = np.asarray(power)
+        if exponents.dtype.kind in "iu" and exponents.size and int(exponents.min()) < 0:
+            raise c.gap(f"an int32 tensor to the power {int(exponents.min())} (TensorFlow raises on negative "
+                        "integer powers)")
+    return c.ctx.binary("Pow", x, y)
 
 
 def _clip(c: OpCall, low: str, high: str) -> Value:
