@@ -41,29 +41,58 @@ def wrapped(graph: Graph, value: Value, dtype: DType, name: str) -> Value:
 
 
 def int32_product(graph: Graph, a: Value, b: Value, name: str, shape: tuple | None = None) -> Value:
-    """``a · b`` of int32 tensors wrapped modulo 2^32 as TensorFlow's int32 Mul gives it, on every TF.js backend:
-    TF.js's cpu Mul multiplies in float64 (inexact past 2^53, before the int32 store wraps). Each operand is split
-    into 16-bit halves ``high · 2^16 + low`` (``low = FloorMod(x, 2^16)``, ``high`` from the exact float32 quotient of
-    ``x - low``); ``low_a · low_b + (high_a · low_b + low_a · high_b) · 2^16`` has every product below 2^47."""
+    """``a · b`` of int32 tensors wrapped modulo 2^32 as TensorFlow's int32 Mul gives it: exact on cpu and wasm for
+    every int32 (TF.js's cpu Mul multiplies in float64, inexact past 2^53, before the int32 store wraps), and on webgl
+    (int32 held as float32) wherever ``|a · b| < 2^24``, as a plain Mul. ``b`` is split into signed halves
+    (:func:`int32_signed_halves`), ``a · l + (a · h) · 2^16``: each product below 2^47, and, with ``|l| <= |b|`` and
+    ``h · 2^16`` a multiple of 2^16, each part of a small product small on webgl. (Until session 21 both operands
+    were split into an unsigned low half, ``-5 = -1 · 2^16 + 65531``: webgl then gave 0 for ``-5 · -5``.)"""
     if a.dtype != DType.INT32 or b.dtype != DType.INT32:
         raise ValueError(f"int32_product() takes int32 values, not {a.dtype.value} and {b.dtype.value}")
+    return int32_times_halves(graph, a, int32_signed_halves(graph, b, f"{name}/b"), name, shape)
 
-    def const(array: np.ndarray, label: str) -> Value:
-        return graph.const(array, name=f"{name}/{label}")
 
-    def op(kind: str, inputs: list[Value], label: str, dtype: DType = DType.INT32, out_shape: tuple | None = None,
-           attrs: dict | None = None) -> Value:
-        return graph.add_op(kind, inputs, attrs or {"T": inputs[0].dtype}, name=f"{name}/{label}", dtype=dtype,
-                            shape=out_shape if out_shape is not None else shape)
+def int32_signed_halves(graph: Graph, value: Value, name: str) -> tuple[Value, Value]:
+    """``(h, l)`` with ``value = h · 2^16 + l`` modulo 2^32, ``|h|, |l| <= 2^15`` and ``|l| <= |value|``, on every
+    backend: ``h`` the rounded float32 ``value / 2^16`` (the float32 cast is off by at most 2^7, far below half of
+    2^16), ``l = value - h · 2^16`` in int32. The casts and the scaling are exact (named guarded)."""
+    from tfjsconv.ops.special_values import GUARDED_SUFFIX
 
-    def cast(v: Value, dtype: DType, label: str) -> Value:
-        return op("Cast", [v], label, dtype, v.shape, {"SrcT": v.dtype, "DstT": dtype, "Truncate": False})
+    shape = value.shape
 
-    half = const(np.asarray(1 << 16, np.int32), "half")
-    high_a, low_a = int32_halves(graph, a, f"{name}/a")
-    high_b, low_b = int32_halves(graph, b, f"{name}/b")
-    cross = op("AddV2", [op("Mul", [high_a, low_b], "high_low"), op("Mul", [low_a, high_b], "low_high")], "cross")
-    return op("AddV2", [op("Mul", [low_a, low_b], "low_low"), op("Mul", [cross, half], "cross_shifted")], "product")
+    def op(kind: str, inputs: list[Value], label: str, dtype: DType, attrs: dict, guarded: bool = True) -> Value:
+        return graph.add_op(kind, inputs, attrs, name=f"{name}/{label}{GUARDED_SUFFIX if guarded else ''}",
+                            dtype=dtype, shape=shape)
+
+    def cast(v: Value, source: DType, target: DType, label: str) -> Value:
+        return op("Cast", [v], label, target, {"SrcT": source, "DstT": target, "Truncate": False})
+
+    scaled = op("Mul", [cast(value, DType.INT32, DType.FLOAT32, "as_float"),
+                        graph.const(np.asarray(1.0 / (1 << 16), np.float32), name=f"{name}/inverse_half")],
+                "scaled", DType.FLOAT32, {"T": DType.FLOAT32})
+    high = cast(op("Round", [scaled], "rounded", DType.FLOAT32, {"T": DType.FLOAT32}), DType.FLOAT32, DType.INT32,
+                "high")
+    shifted = op("Mul", [high, graph.const(np.asarray(1 << 16, np.int32), name=f"{name}/half")], "high_shifted",
+                 DType.INT32, {"T": DType.INT32})
+    return high, op("Sub", [value, shifted], "low", DType.INT32, {"T": DType.INT32}, guarded=False)
+
+
+def int32_times_halves(graph: Graph, a: Value, halves: tuple[Value, Value], name: str,
+                       shape: tuple | None = None) -> Value:
+    """``a · b`` wrapped modulo 2^32 from ``b``'s :func:`int32_signed_halves` ``(h, l)``: ``a · l + (a · h) · 2^16``.
+    The products are exact on cpu (below 2^47) and wasm (int32 wraps natively), named guarded; the sum, whose int32
+    result webgl holds exactly only below 2^24, is not."""
+    from tfjsconv.ops.special_values import GUARDED_SUFFIX
+
+    high, low = halves
+
+    def mul(x: Value, y: Value, label: str) -> Value:
+        return graph.add_op("Mul", [x, y], {"T": DType.INT32}, name=f"{name}/{label}{GUARDED_SUFFIX}",
+                            dtype=DType.INT32, shape=shape)
+
+    half = graph.const(np.asarray(1 << 16, np.int32), name=f"{name}/half")
+    return graph.add_op("AddV2", [mul(a, low, "by_low"), mul(mul(a, high, "by_high"), half, "by_high_shifted")],
+                        {"T": DType.INT32}, name=f"{name}/product", dtype=DType.INT32, shape=shape)
 
 
 def int32_halves(graph: Graph, value: Value, name: str) -> tuple[Value, Value]:

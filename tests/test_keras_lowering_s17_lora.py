@@ -106,9 +106,9 @@ def test_merged_kernels_are_keras_kernels(converted):
     """The merged kernels the lowering writes, against Keras's own ``layer.kernel`` of the reloaded ``.h5``: rank 1
     bit for bit; rank 2 within 2 ulps of ``|kernel| + scale·(|a| @ |b|)`` (TensorFlow's matmul rounds its sums in an
     order that depends on the kernel path it takes, FMA or not, so no fixed order matches it everywhere)."""
-    from plugins.keras.h5source import H5Source
-    from plugins.keras.lowering.lora import LoraKernel
-    from plugins.keras.lowering.weights import h5_layer_weights
+    from tfjsconv.plugins.keras.h5source import H5Source
+    from tfjsconv.plugins.keras.lowering.lora import LoraKernel
+    from tfjsconv.plugins.keras.lowering.weights import h5_layer_weights
 
     path = converted[".h5"][0]
     model = keras.saving.load_model(path, compile=False)

@@ -5,12 +5,10 @@ TF.js's int32 ``Pow`` goes through a float power: cpu's ``Math.pow`` loses the l
 ``Pow`` becomes square-and-multiply over the exponent's bits 0..30 (the bits a non-negative int32 has), in ops every
 backend computes exactly on int32:
 
-- a product ``a·b`` splits one operand only, ``b = h·2^16 + l`` with ``|h|, |l| <= 2^15`` (``h`` the rounded float32
-  ``b / 2^16``, off by far less than 1/2 where the float32 cast rounds ``b``; ``l = b - h·2^16``), and is
-  ``a·l + (a·h)·2^16``: each product below 2^47, which cpu's float64 multiply holds before its int32 store wraps it,
-  and wasm's int32 multiply wraps natively. ``|l| <= |b|``, so on webgl (int32 held as float32) a result below 2^24 is
-  exact, as today's ``Pow`` is, a negative base included (the unsigned split of ``int32_product`` is not: ``-5 ·
-  -5`` has a ``low · low`` of 65531^2 there);
+- a product ``a·b`` is :func:`~tfjsconv.narrow_ints.int32_product`'s: ``b = h·2^16 + l`` with ``|h|, |l| <= 2^15``,
+  ``a·l + (a·h)·2^16``, each product below 2^47, which cpu's float64 multiply holds before its int32 store wraps it,
+  and wasm's int32 multiply wraps natively; ``|l| <= |b|``, so on webgl (int32 held as float32) a result below 2^24
+  is exact, as today's ``Pow`` is, a negative base included;
 - bit ``i`` of the exponent is ``FloorMod(e, 2^(i+1)) >= 2^i`` (FloorMod of int32 is exact on every backend; wasm's
   FloorDiv divides in float32), bit 30 ``e >= 2^30``; the result takes ``x^(2^i)`` where the bit is set (SelectV2).
 
@@ -36,13 +34,13 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
+from ..narrow_ints import int32_signed_halves, int32_times_halves
 from ..ops.special_values import GUARDED_SUFFIX
 from . import Pass, PassResult
 from .graph_edit import const_array, rewrite
 
 #: The exponent bits a non-negative int32 has.
 EXPONENT_BITS = 31
-_HALF = 1 << 16
 
 
 class _Builder:
@@ -68,28 +66,13 @@ class _Builder:
         name = f"{self.node.name}/{label}{GUARDED_SUFFIX if guarded else ''}"
         return self.graph.add_op(kind, inputs, attrs, name=name, dtype=dtype, shape=shape)
 
-    def cast(self, value: Value, dtype: DType, label: str) -> Value:
-        """A cast of whole numbers both dtypes hold (or that only feed a rounding): exact, guarded."""
-        return self.op("Cast", [value], label, dtype, guarded=True, shape=value.shape,
-                       attrs={"SrcT": value.dtype or DType.INT32, "DstT": dtype, "Truncate": False})
-
     def split(self, b: Value, label: str) -> tuple[Value, Value]:
-        """``(h, l)`` with ``b = h·2^16 + l`` modulo 2^32 and ``|h|, |l| <= 2^15`` on every backend."""
-        scaled = self.op("Mul", [self.cast(b, DType.FLOAT32, f"{label}_float"),
-                                 self.const(np.asarray(1.0 / _HALF, np.float32), "inverse_half")],
-                         f"{label}_scaled", DType.FLOAT32, guarded=True, shape=b.shape)
-        high = self.cast(self.op("Round", [scaled], f"{label}_rounded", DType.FLOAT32, guarded=True, shape=b.shape),
-                         DType.INT32, f"{label}_high")
-        shifted = self.op("Mul", [high, self.int(_HALF)], f"{label}_high_shifted", guarded=True, shape=b.shape)
-        return high, self.op("Sub", [b, shifted], f"{label}_low", shape=b.shape)
+        """``b``'s signed halves (:func:`~tfjsconv.narrow_ints.int32_signed_halves`)."""
+        return int32_signed_halves(self.graph, b, f"{self.node.name}/{label}")
 
     def times(self, a: Value, halves: tuple[Value, Value], label: str, shape: tuple | None) -> Value:
-        """``a·b`` wrapped modulo 2^32, from ``b``'s :meth:`split`: ``a·l + (a·h)·2^16``."""
-        high, low = halves
-        by_low = self.op("Mul", [a, low], f"{label}_by_low", guarded=True, shape=shape)
-        by_high = self.op("Mul", [a, high], f"{label}_by_high", guarded=True, shape=shape)
-        shifted = self.op("Mul", [by_high, self.int(_HALF)], f"{label}_by_high_shifted", guarded=True, shape=shape)
-        return self.op("AddV2", [by_low, shifted], label, shape=shape)
+        """``a·b`` wrapped modulo 2^32, from ``b``'s :meth:`split` (:func:`~tfjsconv.narrow_ints.int32_times_halves`)."""
+        return int32_times_halves(self.graph, a, halves, f"{self.node.name}/{label}", shape)
 
 
 def _int32_pow(node: Node) -> bool:
