@@ -1,4 +1,4 @@
-"""``TensorScatterUpdate`` written as two ``ScatterNd`` and a ``SelectV2``, because TF.js's cpu kernel writes in place.
+"""``TensorScatterUpdate`` as ``ScatterNd``, ``GatherV2`` and ``SelectV2``: TF.js's cpu kernel writes in place.
 
 tfjs-backend-cpu 4.22's ``TensorScatterUpdate`` takes its ``tensor`` input's buffer (``bufferSync`` wraps the
 backend's array without copying), writes the updates into it and returns a tensor over that same array. So every
@@ -9,10 +9,15 @@ update whose input nobody else reads is right, which is why the one-op probe saw
 reader of its input off by 5.2; int32 alike; wasm and webgl right.
 
 With constant indices (what Keras and most exporters record) the op is written so it reads ``tensor`` and never
-writes it: ``SelectV2(ScatterNd(indices, ones) != 0, ScatterNd(indices, updates), tensor)`` (the select over flat
-views, so any rank runs on webgl, whose own kernel also turns a NaN or ±Inf it overwrites into NaN). An index given
-twice keeps its last update, as TF's serial CPU kernel does (``ScatterNd`` would sum them): the earlier ones are
-dropped at conversion time. An update of -0 comes out +0 (ScatterNd adds it to 0).
+writes it: ``ScatterNd(indices, 1…n)`` says which update element lands where (0: none), the updates are gathered
+there and ``SelectV2`` keeps ``tensor`` elsewhere (over flat views, so any rank runs on webgl, whose own kernel also
+turns a NaN or ±Inf it overwrites into NaN). Gathered, an update keeps every bit, -0 included (session 20 scattered the
+updates themselves: ``ScatterNd`` adds them to 0, so -0 came out +0). An index given twice keeps its last update, as
+TF's serial CPU kernel does: the earlier ones are dropped at conversion time.
+
+A constant index outside the tensor is refused for every dtype and whatever the targets (TF raises on it for every
+input; TF.js's cpu throws, wasm writes out of bounds, webgl ignores it). Indices computed at run time are not checked:
+TF raises on an out-of-range one, TF.js's cpu throws, wasm writes out of its buffer and webgl drops the update.
 
 With indices computed at run time, and for bool tensors, the op stays and its ``tensor`` input becomes a private copy
 (``tensor · 1``, or ``tensor ∧ true``: bit for bit, -0 and NaN included), so the kernel's write lands in a buffer
@@ -119,35 +124,63 @@ def private_copy(graph: Graph, node: Node, dtype: DType) -> None:
     node.inputs[0] = copy
 
 
-def select_scatter(graph: Graph, node: Node, dtype: DType) -> None:
-    """``node`` (TensorScatterUpdate) → the updates scattered where a scattered one marks them, the tensor elsewhere.
+def _update_numbers(graph: Graph, node: Node, updates: Value) -> Value:
+    """``1 … n`` shaped as ``updates`` (int32): each update element's position in the flat updates, plus one."""
+    shape = updates.shape
+    if shape is not None and all(isinstance(d, int) and d >= 0 for d in shape):
+        count = int(np.prod(shape, dtype=np.int64))
+        return graph.const(np.arange(1, count + 1, dtype=np.int32).reshape(shape), name=f"{node.name}/update_numbers")
+    i32 = DType.INT32
+    size = graph.add_op("Size", [updates], {"T": updates.dtype, "out_type": i32}, name=f"{node.name}/update_count",
+                        dtype=i32, shape=())
+    one = graph.const(np.array(1, np.int32), name=f"{node.name}/one")
+    end = graph.add_op("AddV2", [size, one], {"T": i32}, name=f"{node.name}/update_end", dtype=i32, shape=())
+    numbers = graph.add_op("Range", [one, end, one], {"Tidx": i32}, name=f"{node.name}/update_range", dtype=i32,
+                           shape=(None,))
+    sizes = graph.add_op("Shape", [updates], {"T": updates.dtype, "out_type": i32}, name=f"{node.name}/update_sizes",
+                         dtype=i32, shape=None)
+    return graph.add_op("Reshape", [numbers, sizes], {"T": i32, "Tshape": i32}, name=f"{node.name}/update_numbers",
+                        dtype=i32, shape=shape)
 
-    The select runs on flat views (``Reshape`` to ``[-1]`` and back): webgl's ``SelectV2`` throws from rank 5."""
+
+def select_scatter(graph: Graph, node: Node, dtype: DType) -> None:
+    """``node`` (TensorScatterUpdate) → each element the update written there, or the tensor's where none is.
+
+    ``ScatterNd`` of the update elements' numbers (1…n, 0 where none is written) says which update lands where; the
+    updates are then *gathered* (behind a 0 for the unwritten places), so every bit is kept, -0 included (a
+    ``ScatterNd`` of the updates themselves adds them to 0: -0 became +0). The select runs on flat views (``Reshape``
+    to ``[-1]`` and back): webgl's ``SelectV2`` throws from rank 5."""
+    i32 = DType.INT32
     tensor = node.inputs[0]
     indices, updates = last_updates(graph, node, const_array(node.inputs[1]))
-    index_type = node.attrs.get("Tindices") or indices.dtype or DType.INT32
-    scatter = {"T": dtype, "Tindices": index_type}
+    index_type = node.attrs.get("Tindices") or indices.dtype or i32
     known = tensor.shape is not None and all(isinstance(d, int) and d >= 0 for d in tensor.shape)
     size = (int(np.prod(tensor.shape, dtype=np.int64)),) if known else (None,)
+    minus_one = graph.const(np.array([-1], np.int32), name=f"{node.name}/flat_shape", dtype=i32)
 
-    def flat(value: Value, label: str, out: DType = dtype) -> Value:
-        return graph.add_op("Reshape", [value, minus_one], {"T": out, "Tshape": DType.INT32},
-                            name=f"{node.name}/{label}", dtype=out, shape=size)
+    def flat(value: Value, label: str, out: DType = dtype, length: tuple = size) -> Value:
+        return graph.add_op("Reshape", [value, minus_one], {"T": out, "Tshape": i32}, name=f"{node.name}/{label}",
+                            dtype=out, shape=length)
 
     sizes = graph.add_op("Shape", [tensor], {"T": dtype, "out_type": index_type}, name=f"{node.name}/shape",
                          dtype=index_type, shape=None if tensor.shape is None else (len(tensor.shape),))
-    minus_one = graph.const(np.array([-1], np.int32), name=f"{node.name}/flat_shape", dtype=DType.INT32)
-    ones = graph.add_op("OnesLike", [updates], {"T": dtype}, name=f"{node.name}/ones", dtype=dtype,
-                        shape=updates.shape)
-    hits = graph.add_op("ScatterNd", [indices, ones, sizes], scatter, name=f"{node.name}/hits", dtype=dtype,
-                        shape=tensor.shape)
-    written = graph.add_op("ScatterNd", [indices, updates, sizes], scatter, name=f"{node.name}/written",
-                           dtype=dtype, shape=tensor.shape)
-    zero = graph.const(np.zeros((), dtype.numpy), name=f"{node.name}/zero", dtype=dtype)
-    where = graph.add_op("NotEqual", [flat(hits, "flat_hits"), zero], {"T": dtype, "incompatible_shape_error": True},
+    numbers = graph.add_op("ScatterNd", [indices, _update_numbers(graph, node, updates), sizes],
+                           {"T": i32, "Tindices": index_type}, name=f"{node.name}/update_at", dtype=i32,
+                           shape=tensor.shape)
+    numbers = flat(numbers, "flat_update_at", i32)
+    zero = graph.const(np.zeros((), np.int32), name=f"{node.name}/none", dtype=i32)
+    where = graph.add_op("NotEqual", [numbers, zero], {"T": i32, "incompatible_shape_error": True},
                          name=f"{node.name}/is_updated", dtype=DType.BOOL, shape=size)
-    picked = graph.add_op("SelectV2", [where, flat(written, "flat_written"), flat(tensor, "flat_tensor")],
-                          {"T": dtype}, name=f"{node.name}/picked", dtype=dtype, shape=size)
+    filler = graph.const(np.zeros((1,), dtype.numpy), name=f"{node.name}/filler", dtype=dtype)
+    axis = graph.const(np.array(0, np.int32), name=f"{node.name}/axis", dtype=i32)
+    values = graph.add_op("ConcatV2", [filler, flat(updates, "flat_updates", length=(None,)), axis],
+                          {"T": dtype, "N": 2, "Tidx": i32}, name=f"{node.name}/numbered_updates", dtype=dtype,
+                          shape=(None,))
+    written = graph.add_op("GatherV2", [values, numbers, axis],
+                           {"Tparams": dtype, "Tindices": i32, "Taxis": i32, "batch_dims": 0},
+                           name=f"{node.name}/written", dtype=dtype, shape=size)
+    picked = graph.add_op("SelectV2", [where, written, flat(tensor, "flat_tensor")], {"T": dtype},
+                          name=f"{node.name}/picked", dtype=dtype, shape=size)
     rewrite(node, "Reshape", [picked, sizes], {"T": dtype, "Tshape": index_type})
 
 
@@ -173,12 +206,17 @@ class TensorScatterUpdateAsSelect(Pass):
     def run(self, graph: Graph) -> PassResult:
         from ..ops.backends import DEFAULT_TARGET_BACKENDS
 
+        scatters = [n for n in graph.nodes if n.op == "TensorScatterUpdate" and len(n.inputs) >= 3]
+        for node in scatters:  # every dtype, every target: TF raises on them, TF.js ignores, throws or overwrites
+            indices = const_array(node.inputs[1])
+            if indices is not None:
+                _check_bounds(node, indices.reshape(-1, indices.shape[-1] if indices.ndim else 0))
         if "cpu" not in (self.targets or DEFAULT_TARGET_BACKENDS):
             return PassResult(0)
         count = 0
         readers = graph.consumers()
-        for node in list(graph.nodes):
-            dtype = _dtype(node) if node.op == "TensorScatterUpdate" and len(node.inputs) >= 3 else None
+        for node in scatters:
+            dtype = _dtype(node)
             if dtype is None or dtype not in (*DTYPES, DType.BOOL):
                 continue
             if dtype in DTYPES and const_array(node.inputs[1]) is not None:

@@ -11,6 +11,10 @@ tables, interpolated bilinearly by the pixel's position; then maps back to the v
   +Inf, NaN): those land in bin 0 of the histogram while their lookup reads entry 255 (NaN fails in Keras's gather);
 - the histograms are ``DenseBincount`` rows, one per tile and channel (float32 counts, exact);
 - the edge-replicated table Keras pads around the tiles is read through tile indices clipped to the grid instead;
+- the tables are ``[B, gh·gw·C·256]``, read by ``GatherNd`` at ``(image, entry)`` pairs: no index grows with the batch
+  (session 20's flat index ``b·S + entry`` passed 2^24, where webgl's float32 int32 reads neighbours, from 22 images of
+  32x32 tiles, and int32 from ~43,700 of 8x8 RGB ones), and the table ends in an (unpacked) ``SelectV2`` because webgl
+  gathers from a packed table past 2^24 entries pick the wrong texel channel;
 - the interpolation weights are Keras's own float32 arithmetic: numpy constants of static sizes, the same ops at run
   time over unknown ones (Keras runs eagerly, so its sizes are the image's);
 - integer images give Keras's integer result (its float32 result cast back, truncated): 8/16-bit ones with a value
@@ -18,7 +22,8 @@ tables, interpolated bilinearly by the pixel's position; then maps back to the v
 
 Refused by name: a rank other than 4, unknown channels, a static image smaller than the symmetric padding its grid
 needs (TensorFlow's MirrorPad raises), a clip_limit that is not a float32 over unknown sizes (Keras's float64 limit),
-other integer images. Exact on cpu and wasm (bit for bit in session 20's measurements), and on webgl within 1e-5.
+other integer images, a table of 2^31 entries per image (named past 2^24: webgl). Exact on cpu and wasm (bit for bit
+in session 20's measurements), and on webgl within 1e-5 (session 21: at 24 images of 32x32 RGB tiles too).
 """
 from __future__ import annotations
 
@@ -96,6 +101,7 @@ def clahe(ctx: LayerContext) -> Value:
     if not sizes.static and clip_limit > 0 and float(np.float32(clip_limit)) != clip_limit:
         raise Unsupported(f"layer {ctx.name!r} ({CLASS}) with clip_limit={clip_limit!r} (not a float32) over unknown "
                           "image sizes (Keras's float64 limit is not computed exactly at run time)")
+    _check_table_size(ctx, sizes)
     images = _value_range(ctx, ctx.x, value_range, (0, 255), "to_255")
     pixels, bins = _pixels_and_bins(ctx, images)
     table = _tables(ctx, _padded(ctx, bins, sizes), sizes, clip_limit)
@@ -105,6 +111,21 @@ def clahe(ctx: LayerContext) -> Value:
     if integer in NARROW_INTS:
         ctx.output_keras_dtype = integer  # the walk tracks the 8/16-bit dtype of this int32 result
     return _truncated(ctx, result)
+
+
+def _check_table_size(ctx: LayerContext, sizes: _Sizes) -> None:
+    """One image's table is indexed in int32: refused from 2^31 entries; past 2^24 webgl (int32 held in float32) may
+    read neighbouring entries, which the conversion's notes say. The batch never enters the index."""
+    from .core import warn_once
+
+    size = _table_size(sizes)
+    gh, gw = sizes.grid
+    what = f"layer {ctx.name!r} ({CLASS}): {gh}x{gw} tiles of {sizes.channels} channels make a {size}-entry table"
+    if size >= 2 ** 31:
+        raise Unsupported(f"{what} per image, past int32's indices")
+    if size > 2 ** 24:
+        warn_once(ctx, f"{what} per image: on webgl, which holds int32 in float32, its indices past 2^24 may read "
+                       "neighbouring entries (exact on cpu and wasm)")
 
 
 def _integer_images(ctx: LayerContext, value_range: tuple) -> DType | None:
@@ -246,7 +267,8 @@ def _tile_rows(ctx: LayerContext, padded: Value, sizes: _Sizes) -> Value:
 
 
 def _tables(ctx: LayerContext, padded: Value, sizes: _Sizes, clip_limit: Any) -> Value:
-    """Each tile's and channel's normalised CDF, as Keras computes it, flattened to ``[B·gh·gw·C·256]``."""
+    """Each tile's and channel's normalised CDF, as Keras computes it: ``[B, gh·gw·C·256]``, one row per image
+    (the lookup indexes within a row, so its indices stay below one image's table whatever the batch)."""
     rows = _tile_rows(ctx, padded, sizes)
     hist = ctx.op("DenseBincount", [rows, ctx.ints(BINS, "bin_count"), ctx.const(np.zeros((0,), np.float32),
                                                                                  "no_weights")],
@@ -272,8 +294,12 @@ def _tables(ctx: LayerContext, padded: Value, sizes: _Sizes, clip_limit: Any) ->
                          shape=denominator.shape, label="cdf_divisor")
     norm = ctx.binary("RealDiv", numerator, denominator, label="cdf_ratio")
     norm = ctx.binary("Maximum", norm, ctx.floats(0.0, "cdf_low"), label=f"cdf_at_least_0{GUARDED_SUFFIX}")
-    norm = ctx.binary("Minimum", norm, ctx.floats(255.0, "cdf_high"), label=f"cdf_norm{GUARDED_SUFFIX}")
-    return ctx.reshape(norm, [None], "table")
+    # Keras's clip at 255 (of finite ratios) as a select: webgl runs SelectV2 unpacked, and its gathers read a packed
+    # table past 2^24 entries wrongly (the texel's channel picked in float32), an unpacked one exactly
+    high = ctx.floats(255.0, "cdf_high")
+    below = ctx.op("Less", [norm, high], dtype=DType.BOOL, shape=norm.shape, label="cdf_below_255")
+    norm = ctx.op("SelectV2", [below, norm, high], {"T": F32}, dtype=F32, shape=norm.shape, label="cdf_norm")
+    return ctx.reshape(norm, [None, _table_size(sizes)], "table")
 
 
 def _clipped(ctx: LayerContext, hist: Value, area: int | Value, clip_limit: Any) -> Value:
@@ -332,9 +358,15 @@ def _axis_runtime(ctx: LayerContext, size: Value, tile: Value, grid: int, label:
     return tile_index(-1.0, f"{label}_first"), tile_index(0.0, f"{label}_second"), weight
 
 
+def _table_size(sizes: _Sizes) -> int:
+    """The entries of one image's table (gh·gw tiles, C channels, 256 bins each)."""
+    gh, gw = sizes.grid
+    return gh * gw * sizes.channels * BINS
+
+
 def _axes(ctx: LayerContext, sizes: _Sizes) -> list[tuple[Value, Value, Value]]:
-    """Per image axis (rows, columns): the first and second tile's table offsets (int32) and the second's weight,
-    shaped to broadcast over ``[B, H, W, C]``."""
+    """Per image axis (rows, columns): the first and second tile's offsets in an image's table as ``(0, offset)``
+    pairs (int32, shaped to broadcast over ``[B, H, W, C, 2]``) and the second's weight (over ``[B, H, W, C]``)."""
     gh, gw = sizes.grid
     c = sizes.channels
     out = []
@@ -342,42 +374,46 @@ def _axes(ctx: LayerContext, sizes: _Sizes) -> list[tuple[Value, Value, Value]]:
                                                                 (sizes.width, sizes.tile_w, gw, c * BINS, "cols"))):
         dims = [1, 1, 1, 1]
         dims[axis + 1] = size if isinstance(size, int) else None
+        pair = np.array([0, stride], np.int32)
         if isinstance(size, int) and isinstance(tile, int):
             first, second, weight = _axis_static(size, tile, grid)
-            out.append((ctx.ints((first * stride).reshape(dims), f"{label}_first_offsets"),
-                        ctx.ints((second * stride).reshape(dims), f"{label}_second_offsets"),
+            out.append((ctx.ints(first.reshape(*dims, 1) * pair, f"{label}_first_offsets"),
+                        ctx.ints(second.reshape(*dims, 1) * pair, f"{label}_second_offsets"),
                         ctx.floats(weight.reshape(dims), f"{label}_weights")))
             continue
         size_v = size if isinstance(size, Value) else ctx.ints(size, f"{label}_size")
         tile_v = tile if isinstance(tile, Value) else ctx.ints(tile, f"{label}_tile")
         first, second, weight = _axis_runtime(ctx, size_v, tile_v, grid, label)
-        parts = [ctx.binary("Mul", t, ctx.ints(stride, f"{label}_{n}_stride"), label=f"{label}_{n}_offset")
-                 for t, n in ((first, "first"), (second, "second"))]
         target = [-1 if d is None else d for d in dims]
-        out.append(tuple(ctx.op("Reshape", [v, ctx.ints(target, f"{label}_{n}_shape")], {"Tshape": I32},
-                                shape=tuple(dims), label=f"{label}_{n}")
-                         for v, n in ((parts[0], "first_offsets"), (parts[1], "second_offsets"), (weight, "weights"))))
+        columns = [ctx.op("Reshape", [t, ctx.ints([*target, 1], f"{label}_{n}_shape")], {"Tshape": I32},
+                          shape=(*dims, 1), label=f"{label}_{n}") for t, n in ((first, "first"), (second, "second"))]
+        offsets = [ctx.binary("Mul", t, ctx.ints(pair, f"{label}_{n}_stride"), label=f"{label}_{n}_offsets")
+                   for t, n in zip(columns, ("first", "second"))]
+        weights = ctx.op("Reshape", [weight, ctx.ints(target, f"{label}_weights_shape")], {"Tshape": I32},
+                         shape=tuple(dims), label=f"{label}_weights")
+        out.append((offsets[0], offsets[1], weights))
     return out
 
 
 def _bases(ctx: LayerContext, pixels: Value, sizes: _Sizes) -> Value:
-    """Each pixel's entry in its image's and channel's part of the table: ``b·S + c·256 + pixel``."""
-    gh, gw = sizes.grid
+    """Each pixel's ``(image, entry)`` pair, ``entry = c·256 + pixel`` in its image's table: ``[B, H, W, C, 2]``
+    int32. Both parts stay below one image's table (and the batch), so no index grows with the batch (webgl holds
+    int32 in float32, exact below 2^24; a flat index over the batch passed it from ~342 8x8-tile RGB images)."""
     c = sizes.channels
-    per_image = gh * gw * c * BINS
     batch = ctx.shape(pixels)[0]
     if batch is not None:
-        images = ctx.ints((np.arange(batch, dtype=np.int64) * per_image).astype(np.int32).reshape(-1, 1, 1, 1),
-                          "image_offsets")
+        images = ctx.ints(np.arange(batch, dtype=np.int32).reshape(-1, 1, 1, 1), "image_ids")
     else:
         count = runtime_size(ctx, pixels, 0, "batch")
         positions = ctx.op("Range", [ctx.ints(0, "batch_start"), count, ctx.ints(1, "batch_delta")], {"Tidx": I32},
                            dtype=I32, shape=(None,), label="batch_positions")
-        images = ctx.binary("Mul", positions, ctx.ints(per_image, "image_stride"), label="image_starts")
-        images = ctx.reshape(images, [None, 1, 1, 1], "image_offsets")
+        images = ctx.reshape(positions, [None, 1, 1, 1], "image_ids")
+    zeros = ctx.unary("ZerosLike", pixels, label="pixel_zeros")
+    image_ids = ctx.binary("AddV2", zeros, images, label="pixel_images")
     channels = ctx.ints((np.arange(c, dtype=np.int32) * BINS).reshape(1, 1, 1, c), "channel_offsets")
-    return ctx.binary("AddV2", ctx.binary("AddV2", pixels, images, label="image_entries"), channels,
-                      label="entries")
+    entries = ctx.binary("AddV2", pixels, channels, label="entries")
+    return ctx.op("Pack", [image_ids, entries], {"N": 2, "axis": 4}, dtype=I32, shape=(*ctx.shape(pixels), 2),
+                  label="image_entries")
 
 
 def _interpolated(ctx: LayerContext, table: Value, pixels: Value, sizes: _Sizes) -> Value:
@@ -389,9 +425,8 @@ def _interpolated(ctx: LayerContext, table: Value, pixels: Value, sizes: _Sizes)
 
     def read(row: str, col: str, offsets: Value) -> Value:
         index = ctx.binary("AddV2", rows[row], offsets, label=f"{row}_{col}_index")
-        return ctx.op("GatherV2", [table, index, ctx.ints(0, f"{row}_{col}_axis")],
-                      {"Tparams": F32, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=F32,
-                      shape=index.shape, label=f"{row}_{col}")
+        return ctx.op("GatherNd", [table, index], {"Tparams": F32, "Tindices": I32}, dtype=F32,
+                      shape=ctx.shape(index)[:-1], label=f"{row}_{col}")
 
     one = ctx.floats(1.0, "one_weight")
     ux = ctx.binary("Sub", one, wx, label="left_weights")
