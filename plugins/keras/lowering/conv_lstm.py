@@ -285,6 +285,10 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
     padding = str(config.get("padding", "valid")).lower()
     p = prefix
     zero_output_for_mask = zero_output_for_mask and bool(ctx.keras3)  # tf_keras's ConvRNN never passes it to rnn
+    # unrolled, Keras repeats the previous output at a masked step and zeroes the stacked outputs with the mask in
+    # the input's order (walked backwards: misaligned, Keras's own quirk; recurrent._run has the same)
+    unrolled_zeroing = zero_output_for_mask and bool(config.get("unroll")) and bool(config.get("return_sequences"))
+    zero_output_for_mask = zero_output_for_mask and not unrolled_zeroing
 
     if runtime_positions:
         folded = reshape_to(ctx, ctx.x, [[-1], *([[1]] if rank == 1 else []),
@@ -367,6 +371,9 @@ def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights:
         sequence.append(previous)
 
     assert h is not None and c is not None
+    if unrolled_zeroing and mask is not None:
+        sequence = [_select(ctx, _step_mask(ctx, mask, i, f"{p}unrolled_"), output, None, f"{p}unrolled_zeroed_{i}")
+                    for i, output in enumerate(sequence)]
     if config.get("return_sequences"):
         if flipped:
             sequence = sequence[::-1]

@@ -186,8 +186,15 @@ def ctx_features(ctx: LayerContext, x: Value) -> int:
 
 def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any], prefix: str,
          backwards: bool, zero_output_for_mask: bool = False,
-         initial: list[Value] | None = None) -> tuple[Value, list[Value]]:
-    """The layer's output (last output or sequence) and its final states, from the ``initial`` states (None: zeros)."""
+         initial: list[Value] | None = None, unrolled_zero_mask: Value | None = None) -> tuple[Value, list[Value]]:
+    """The layer's output (last output or sequence) and its final states, from the ``initial`` states (None: zeros).
+
+    ``unroll=True`` with a mask and ``zero_output_for_mask`` (Bidirectional's, returning sequences): Keras's unrolled
+    ``rnn`` repeats the previous output at a masked step, stacks the outputs in the order walked, then zeroes them
+    with the mask in the input's order, ``where(mask, outputs, 0)``: walked backwards, step ``i`` of the walk (input
+    step ``T - 1 - i``) is zeroed by input step ``i``'s mask (Keras's own quirk; its while loop, ``unroll=False``,
+    zeroes each step by its own mask). ``unrolled_zero_mask`` is that input-order mask where ``ctx.mask`` is not it
+    (the later cells of a stacked RNN walk the first one's walked sequence)."""
     shape = ctx.shape()
     if len(shape) != 3:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) needs a rank-3 input")
@@ -200,6 +207,10 @@ def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any]
     steps = int(shape[1])
     if steps < 1:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) over zero time steps")
+    unrolled_zeroing = bool(config.get("unroll")) and zero_output_for_mask and ctx.mask is not None and \
+        bool(config.get("return_sequences"))
+    if unrolled_zeroing:  # the outputs repeat the previous one while walking, zeroed once stacked (below)
+        zero_output_for_mask = False
     projected = cell.project(ctx.x, steps)
     h, c = (initial[0], initial[1] if kind == "LSTM" else None) if initial else (None, None)
     previous = None  # the previous output, which a masked step repeats (zeros before any step)
@@ -227,6 +238,10 @@ def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any]
     if config.get("return_sequences"):
         out = ctx.op("Pack", sequence, {"N": steps, "axis": 1}, shape=(None, steps, cell.units),
                      label=f"{prefix}sequence")
+        if unrolled_zeroing:
+            mask = unrolled_zero_mask if unrolled_zero_mask is not None else ctx.mask
+            keep = ctx.expand_dims(mask, 2, f"{prefix}unrolled_zero_mask")
+            out = _select(ctx, keep, out, None, f"{prefix}unrolled_zeroed")
         return out, states
     return sequence[-1], states
 

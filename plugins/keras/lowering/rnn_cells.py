@@ -104,8 +104,10 @@ def run_cells(ctx: LayerContext, config: dict[str, Any], weights: list[Any], pre
         if initial:
             cell_initial, initial = initial[:state_count(kinds[i])], initial[state_count(kinds[i]):]
         zero_masked = last and zero_output_for_mask  # the RNN's output only
+        cell_config["unroll"] = config.get("unroll")  # the RNN's, which zeroes its stacked outputs (see _run)
         output, cell_states = _run(step_ctx, kinds[i], cell_config, cell_weights[i], cell_prefix,
-                                   backwards and i == 0, zero_masked, initial=cell_initial)
+                                   backwards and i == 0, zero_masked, initial=cell_initial,
+                                   unrolled_zero_mask=ctx.mask)
         states += cell_states
     return output, states
 
