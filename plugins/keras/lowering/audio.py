@@ -3,7 +3,8 @@
 Keras's ``10·log10(max(x, min_power)) − 10·log10(max(|ref_power|, min_power))`` clipped at ``top_db`` below the
 largest value of the whole batch (Keras takes ``max`` over every axis), then frequency before time.
 
-The mel matrix is computed here in float64; Keras computes it in float32 (entries off by up to ~2e-5).
+The mel matrix is computed with Keras's float32 roundings (:func:`.fourier.mel_matrix`), so a log-mel's quiet bands
+read the weights Keras reads.
 """
 from __future__ import annotations
 

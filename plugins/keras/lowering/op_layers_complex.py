@@ -26,8 +26,8 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from ..op_calls import TensorArg
-from .fourier import (MAX_DFT_LENGTH, check_length, framed_dft, irdft_read, last_axis_slice, overlap_added,
-                      real_dft_kernel, real_dft_pair, tf_window)
+from .fourier import (MAX_DFT_LENGTH, check_length, dft_factors, framed_dft, framed_rfft, irdft_read,
+                      last_axis_slice, overlap_added, real_dft_kernel, real_dft_pair, tf_window)
 from .op_layers import OpCall, OpSpec, _select, register_op_layers
 
 F32, C64 = DType.FLOAT32, DType.COMPLEX64
@@ -279,6 +279,8 @@ def _stft(c: OpCall) -> Value:
         raise c.gap(f"pad_end={pad_end!r}")
     window = _window(c, length)
     rows = min(length, n)  # TF's rfft crops a frame longer than fft_length, pads a shorter one with zeros at the end
+    if dft_factors(n) is not None:
+        return _factored_stft(c, x, rows, step, n, window, pad_end, length)
     # bins 0 and n/2 get exactly +0 imaginary parts, as TF's FFT gives whatever the samples (angle's branch cut)
     kernel = real_dft_kernel(rows, n)
     if window is not None:
@@ -291,6 +293,18 @@ def _stft(c: OpCall) -> Value:
     except ValueError as err:
         raise c.gap(str(err)) from None
     return complex_value(c, *real_dft_pair(c.ctx, spectrum, n, "stft"), "stft")
+
+
+def _factored_stft(c: OpCall, x: Value, rows: int, step: int, n: int, window: np.ndarray | None, pad_end: bool,
+                   length: int) -> Value:
+    """:func:`_stft` for an ``fft_length`` :func:`.fourier.dft_factors` splits: the frames gathered, windowed and
+    padded as TF does, then the two-stage rfft (:func:`.fourier.framed_rfft`)."""
+    signal = _padded_end(c, x, rows) if pad_end else _cropped_end(c, x, length - rows)
+    try:
+        pair = framed_rfft(c.ctx, signal, rows, n, window, step, "stft")
+    except ValueError as err:
+        raise c.gap(str(err)) from None
+    return complex_value(c, *pair, "stft")
 
 
 def _window(c: OpCall, length: int) -> np.ndarray | None:

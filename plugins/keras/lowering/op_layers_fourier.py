@@ -14,9 +14,9 @@ from typing import Any
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from .fourier import (MAX_DFT_LENGTH, check_length, complex_dft, fit_last_axis, inverse_window, irdft_read,
-                      last_axis_slice, matmul_last, overlap_added, real_dft_kernel, real_dft_pair, stft_pair,
-                      tf_window)
+from .fourier import (MAX_DFT_LENGTH, check_length, complex_dft, dft_factors, factored_rfft, fit_last_axis,
+                      inverse_window, irdft_read, last_axis_slice, matmul_last, overlap_added, real_dft_kernel,
+                      real_dft_pair, stft_pair, tf_window)
 from .op_layers import OpCall, OpSpec, _holds_tensor, register_op_layers
 
 F32 = DType.FLOAT32
@@ -96,6 +96,8 @@ def _rfft(c: OpCall) -> list[Value]:
     given = c.value("fft_length", None)
     n = _known_last(c, x, "no fft_length") if given is None else _length(c, "fft_length", given)
     fitted = fit_last_axis(c.ctx, x, n, "fit") if given is not None else x
+    if dft_factors(n) is not None:
+        return list(factored_rfft(c.ctx, fitted, n, "rfft"))
     return list(real_dft_pair(c.ctx, matmul_last(c.ctx, fitted, real_dft_kernel(n, n), "rfft"), n, "rfft"))
 
 
