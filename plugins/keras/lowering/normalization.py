@@ -3,6 +3,8 @@
 Batch norm becomes ``x · m + s`` with per-channel constants folded in float64 from the file's
 statistics, which the ``fold_batchnorm`` pass then folds into a conv or matmul before it. Layer norm
 is computed as Keras does: mean and variance over the normalized axes, then scale and offset.
+Keras 3's Layer-, Group- and RMSNormalization of integers cast their float32 result back to the input's dtype
+(:func:`_keras3_cast_back`).
 """
 from __future__ import annotations
 
@@ -40,15 +42,21 @@ def _static_axes(ctx: LayerContext, shape: Sequence[int | None], axes: list[int]
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): normalized axes of unknown size")
 
 
-@lowers("BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2",
-        check=lambda c: "renorm" if c.get("renorm") else None)
+#: The weights ``renorm=True`` adds after the moving statistics, read only in training (Keras 3 and tf_keras alike).
+_RENORM_WEIGHTS = ("moving_stddev", "renorm_mean", "renorm_stddev")
+
+
+@lowers("BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2")
 def batch_norm(ctx: LayerContext) -> Value:
+    """``x·multiplier + shift`` from the moving statistics; ``renorm`` changes training only (its corrections and
+    extra weights), inference reads ``moving_mean``/``moving_variance`` as without it."""
     config = ctx.config
     shape = ctx.shape()
     axes = norm_axes(ctx, config.get("axis", -1), len(shape))
     _static_axes(ctx, shape, axes)
     names = (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
-    weights = ctx.expect_weights(*names, "moving_mean", "moving_variance")
+    renorm = _RENORM_WEIGHTS if config.get("renorm") else ()
+    weights = ctx.expect_weights(*names, "moving_mean", "moving_variance", *renorm)[:len(names) + 2]
     size = int(np.prod([shape[a] for a in axes]))
     for name, array in zip([*names, "moving_mean", "moving_variance"], weights):
         if int(np.prod(array.shape)) != size:
@@ -76,28 +84,127 @@ def _moments(ctx: LayerContext, x: Value, axes: list[int], shape: Sequence[int |
     return centered, inverse
 
 
+#: The integer dtypes whose cast back from float32 the lowering makes exactly as TensorFlow's CPU kernel: int32/int64
+#: truncated toward zero (out of range and NaN: INT_MIN), bool ``x != 0``. Not 8/16-bit: TF's cast of a float outside
+#: their range wraps in small tensors and saturates in large ones (``tf.cast([-1.2], tf.uint8)`` is 255, of a
+#: thousand -1.2 it is 0).
+CAST_BACK_DTYPES = (DType.INT32, DType.INT64, DType.BOOL)
+#: The float32 magnitude from which TF's CPU cast to int64 gives INT64_MIN.
+_INT64_LIMIT = float(2**63)
+
+
+def _keras3_cast_back(ctx: LayerContext, y: Value, keeps_dtype: bool) -> Value:
+    """Keras 3 computes Layer-, Group- and RMSNormalization of integers in float32 and casts the result back to the
+    input's dtype (``ops.layer_normalization``/``rms_normalization``: ``cast(outputs, original_dtype)``;
+    GroupNormalization's ``_apply_normalization``: to ``inputs_dtype``); Layer- and GroupNormalization then cast that
+    to float32 (their compute dtype), RMSNormalization returns it (``keeps_dtype``; the walk tracks int64 held as
+    int32's low bits). tf_keras's LayerNormalization casts integers to float32 first (its floats are the result)."""
+    dtype = ctx.keras_dtypes[0] if ctx.keras3 and ctx.keras_dtypes else None
+    if dtype is None:
+        return y
+    if dtype not in CAST_BACK_DTYPES:
+        held = getattr(dtype, "numpy", "untracked")
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on {held} integers (Keras casts its float32 result "
+                          f"back to them; TensorFlow's cast of floats outside {held}'s range depends on the tensor's "
+                          "size: lowered for int32, int64 and bool)" if held != "untracked" else
+                          f"layer {ctx.name!r} ({ctx.class_name}) on integers whose Keras dtype the lowering does not "
+                          "follow (Keras casts its float32 result back to it)")
+    from .op_layers import float_to_int32, float_to_int64_low_bits
+
+    if dtype == DType.BOOL:  # TF's cast to bool: x != 0 (NaN too)
+        cast = ctx.op("NotEqual", [y, ctx.floats(0.0, "zero")], {"incompatible_shape_error": True}, dtype=DType.BOOL,
+                      shape=y.shape, label="as_bool")
+    elif keeps_dtype:
+        cast = (float_to_int32 if dtype == DType.INT32 else float_to_int64_low_bits)(ctx, y, "as_integer")
+    else:
+        return _truncated_float(ctx, y, dtype)
+    if keeps_dtype:
+        ctx.output_keras_dtype = dtype
+        return cast
+    return ctx.op("Cast", [cast], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
+                  dtype=DType.FLOAT32, shape=y.shape, label="as_float")
+
+
+def _truncated_float(ctx: LayerContext, y: Value, dtype: DType) -> Value:
+    """``float32(int(y))`` as TF casts float32 to int32/int64 and back: truncated toward zero; NaN and magnitudes from
+    2^31 give INT32_MIN (int32), from 2^63 INT64_MIN (int64; between, every float32 is a whole number: ``y``)."""
+    from .op_layers import float_to_int32
+
+    truncated = ctx.exact_cast(float_to_int32(ctx, y, "as_integer"), DType.FLOAT32, "truncated")
+    if dtype == DType.INT32:
+        return truncated  # INT32_MIN and the truncated values are all float32 numbers
+
+    def select(condition: Value, a: Value, b: Value, label: str) -> Value:
+        return ctx.op("SelectV2", [condition, a, b], {"T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=y.shape,
+                      label=label)
+
+    def below(limit: float, label: str) -> Value:  # NaN compares False
+        return ctx.op("Less", [magnitude, ctx.floats(limit, f"{label}_limit")], dtype=DType.BOOL, shape=y.shape,
+                      label=label)
+
+    magnitude = ctx.unary("Abs", y, label="magnitude")
+    wide = select(below(_INT64_LIMIT, "in_int64_range"), y, ctx.floats(-_INT64_LIMIT, "int64_min"), "as_int64")
+    return select(below(float(2**31), "in_int32_range"), truncated, wide, "truncated_int64")
+
+
 @lowers("LayerNormalization")
 def layer_norm(ctx: LayerContext) -> Value:
+    """Keras's LayerNormalization; of Keras 3 integers cast back to them, then to float32 (:func:`_keras3_cast_back`)."""
+    y = _rms_scaled_layer_norm(ctx) if ctx.config.get("rms_scaling") else _layer_norm(ctx)
+    return _keras3_cast_back(ctx, y, keeps_dtype=False)
+
+
+def _truncated_later(ctx: LayerContext) -> bool:
+    """Whether Keras 3 casts this normalization's result back to integers (:func:`_keras3_cast_back`): then it is
+    computed in Keras's own order (:func:`_keras3_order`), whose float32 rounding the truncation can show."""
+    return ctx.keras3 and bool(ctx.keras_dtypes) and ctx.keras_dtypes[0] is not None
+
+
+def _keras3_order(ctx: LayerContext, x: Value, axes: list[int], shape: Sequence[int | None],
+                  gamma: Value | None, beta: Value | None) -> Value:
+    """Keras 3's own formula (``ops.layer_normalization``, GroupNormalization's ``_apply_normalization``):
+    ``inv = rsqrt(var + eps) · gamma``, ``x · inv + (-mean · inv + beta)`` (a row of ids equal to their mean gives
+    ``beta`` rounded away beside a huge ``mean · inv``, as Keras has it)."""
+    reduce = ctx.ints(axes, "axes")
+    stats = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    mean = ctx.op("Mean", [x, reduce], {"keep_dims": True, "Tidx": DType.INT32}, shape=stats, label="mean")
+    deviations = ctx.unary("Square", ctx.binary("Sub", x, mean, label="centered"), label="squared")
+    variance = ctx.op("Mean", [deviations, reduce], {"keep_dims": True, "Tidx": DType.INT32}, shape=stats,
+                      label="variance")
+    inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, float(ctx.config.get("epsilon", 1e-3)), "var_eps"),
+                        label="inverse_std")
+    if gamma is not None:
+        inverse = ctx.binary("Mul", inverse, gamma, label="scaled_inverse")
+    shift = ctx.binary("Mul", ctx.unary("Neg", mean, label="negated_mean"), inverse, label="shift")
+    if beta is not None:
+        shift = ctx.binary("AddV2", shift, beta, label="shift_beta")
+    return ctx.binary("AddV2", ctx.binary("Mul", x, inverse, label="x_scaled"), shift, label="normalized")
+
+
+def _layer_norm(ctx: LayerContext) -> Value:
     config = ctx.config
-    if config.get("rms_scaling"):
-        return _rms_scaled_layer_norm(ctx)
     shape = ctx.shape()
     axes = norm_axes(ctx, config.get("axis", -1), len(shape))
     names = (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
+    if not names and _truncated_later(ctx):
+        return _keras3_order(ctx, ctx.x, axes, shape, None, None)
     if not names:  # no weights to shape: Keras normalizes over axes of unknown size too
         centered, inverse = _moments(ctx, ctx.x, axes, shape)
         return ctx.binary("Mul", centered, inverse, label="normalized")
     _static_axes(ctx, shape, axes)
     weights = dict(zip(names, ctx.expect_weights(*names)))
     dims = param_shape(shape, axes)
+    for name, array in weights.items():
+        if int(np.prod(array.shape)) != int(np.prod(dims)):
+            raise ctx.error(f"has a {name} of shape {list(array.shape)}, expected {dims}")
+    if _truncated_later(ctx):
+        consts = {name: ctx.floats(ctx.small(array).reshape(dims), name) for name, array in weights.items()}
+        return _keras3_order(ctx, ctx.x, axes, shape, consts.get("gamma"), consts.get("beta"))
     centered, inverse = _moments(ctx, ctx.x, axes, shape)
     y = ctx.binary("Mul", centered, inverse, label="normalized")
     for name, op in (("gamma", "Mul"), ("beta", "AddV2")):
         if name in weights:
-            array = weights[name]
-            if int(np.prod(array.shape)) != int(np.prod(dims)):
-                raise ctx.error(f"has a {name} of shape {list(array.shape)}, expected {dims}")
-            y = ctx.binary(op, y, ctx.floats(ctx.small(array).reshape(dims), name), label=name)
+            y = ctx.binary(op, y, ctx.floats(ctx.small(weights[name]).reshape(dims), name), label=name)
     return y
 
 
@@ -125,6 +232,11 @@ def _group_check(config: dict[str, Any]) -> str | None:
 
 @lowers("GroupNormalization", check=_group_check)
 def group_norm(ctx: LayerContext) -> Value:
+    """Keras's GroupNormalization; of Keras 3 integers cast back to them, then to float32 (:func:`_keras3_cast_back`)."""
+    return _keras3_cast_back(ctx, _group_norm(ctx), keeps_dtype=False)
+
+
+def _group_norm(ctx: LayerContext) -> Value:
     """Channels split into ``groups``; each group normalized over its channels and every spatial axis."""
     config = ctx.config
     shape = ctx.shape()
@@ -138,17 +250,27 @@ def group_norm(ctx: LayerContext) -> Value:
         raise ctx.error(f"has {groups} groups for {channels} channels")
     names = (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
     weights = dict(zip(names, ctx.expect_weights(*names)))
+    for name, array in weights.items():
+        ctx.check_shape(array, [channels], name)
+    # Keras 3's order when its result is truncated: gamma and beta applied per group (:func:`_keras3_order`)
+    affine = {name: ctx.floats(ctx.small(array).reshape(groups, channels // groups), f"{name}_grouped")
+              for name, array in weights.items()} if _truncated_later(ctx) else None
     if any(d is None for d in shape[1:]):
-        y = _group_normalized_over_unknown_sizes(ctx, groups, channels // groups)
+        y = _group_normalized_over_unknown_sizes(ctx, groups, channels // groups, affine)
     else:
         grouped_shape = (None, *shape[1:-1], groups, channels // groups)
         x = ctx.reshape(ctx.x, grouped_shape, "grouped")
         axes = [i for i in range(1, len(grouped_shape)) if i != len(grouped_shape) - 2]
-        centered, inverse = _moments(ctx, x, axes, grouped_shape)
-        y = ctx.reshape(ctx.binary("Mul", centered, inverse, label="normalized"), shape, "ungrouped")
+        if affine is not None:
+            y = _keras3_order(ctx, x, axes, grouped_shape, affine.get("gamma"), affine.get("beta"))
+        else:
+            centered, inverse = _moments(ctx, x, axes, grouped_shape)
+            y = ctx.binary("Mul", centered, inverse, label="normalized")
+        y = ctx.reshape(y, shape, "ungrouped")
+    if affine is not None:
+        return y
     for name, op in (("gamma", "Mul"), ("beta", "AddV2")):
         if name in weights:
-            ctx.check_shape(weights[name], [channels], name)
             y = ctx.binary(op, y, ctx.floats(ctx.small(weights[name]), name), label=name)
     return y
 
@@ -161,20 +283,25 @@ def _group_norm_on_axis(ctx: LayerContext, axis: int) -> Value:
     to_last = [a for a in range(rank) if a != axis] + [axis]
     ctx.inputs = [ctx.transpose(ctx.x, to_last, "axis_last")]
     ctx.config = {**ctx.config, "axis": -1}
-    y = group_norm(ctx)
+    y = _group_norm(ctx)
     return ctx.transpose(y, [to_last.index(a) for a in range(rank)], "axis_back")
 
 
-def _group_normalized_over_unknown_sizes(ctx: LayerContext, groups: int, per_group: int) -> Value:
+def _group_normalized_over_unknown_sizes(ctx: LayerContext, groups: int, per_group: int,
+                                         affine: dict[str, Value] | None = None) -> Value:
     """Each group's moments over its channels and every spatial axis, the spatial sizes read at run time: the
     rank-4 view ``[batch, -1, groups, per_group]`` holds the same elements per group (webgl reduces no rank 5),
-    and the result takes ``x``'s run-time shape back."""
+    and the result takes ``x``'s run-time shape back. ``affine``: gamma and beta per group, applied in Keras 3's
+    order (:func:`_keras3_order`)."""
     x = ctx.x
     grouped_shape = (ctx.shape()[0], None, groups, per_group)
     grouped = reshape_to(ctx, x, [runtime_sizes(ctx, x, 0, 1, "batch"), [-1, groups, per_group]], grouped_shape,
                          "grouped")
-    centered, inverse = _moments(ctx, grouped, [1, 3], grouped_shape)
-    normalized = ctx.binary("Mul", centered, inverse, label="normalized")
+    if affine is not None:
+        normalized = _keras3_order(ctx, grouped, [1, 3], grouped_shape, affine.get("gamma"), affine.get("beta"))
+    else:
+        centered, inverse = _moments(ctx, grouped, [1, 3], grouped_shape)
+        normalized = ctx.binary("Mul", centered, inverse, label="normalized")
     return ctx.op("Reshape", [normalized, ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32,
                                                  shape=(len(ctx.shape()),), label="input_shape")],
                   {"Tshape": DType.INT32}, shape=ctx.shape(), label="ungrouped")
@@ -198,7 +325,8 @@ def unit_norm(ctx: LayerContext) -> Value:
 
 @lowers("RMSNormalization")
 def rms_norm(ctx: LayerContext) -> Value:
-    """Keras 3: ``x · rsqrt(mean(x², axis) + epsilon) · scale`` (scale broadcast from the right, as Keras does)."""
+    """Keras 3: ``x · rsqrt(mean(x², axis) + epsilon) · scale`` (scale broadcast from the right, as Keras does); of
+    integers cast back to their dtype, which Keras returns (:func:`_keras3_cast_back`)."""
     shape = ctx.shape()
     axes = norm_axes(ctx, ctx.config.get("axis", -1), len(shape))
     _static_axes(ctx, shape, axes)
@@ -211,4 +339,4 @@ def rms_norm(ctx: LayerContext) -> Value:
     inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", mean_square, float(ctx.config.get("epsilon", 1e-6)), "eps"),
                         label="inverse_rms")
     y = ctx.binary("Mul", x, inverse, label="normalized")
-    return ctx.binary("Mul", y, ctx.weight(scale, "scale"), label="scaled")
+    return _keras3_cast_back(ctx, ctx.binary("Mul", y, ctx.weight(scale, "scale"), label="scaled"), keeps_dtype=True)
