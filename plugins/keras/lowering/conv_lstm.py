@@ -36,15 +36,14 @@ from .conv import conv2d, out_size, positive_ints
 from .dynamic_shape import reshape_to, runtime_sizes
 from .lazy import Float32Array, ReshapedArray
 from .model_plan import MASK_KEYWORD
-from .registry import Unsupported, channels_last_only, lowers
+from .registry import Unsupported, lowers
 
 RANKS = {"ConvLSTM1D": 1, "ConvLSTM2D": 2, "ConvLSTM3D": 3}
 
 
 def conv_lstm_check(config: dict[str, Any]) -> str | None:
-    gap = channels_last_only(config)
-    if gap:
-        return gap
+    if config.get("data_format", "channels_last") not in (None, "channels_last", "channels_first"):
+        return f"data_format={config.get('data_format')!r}"
     for option in ("stateful", "time_major", "unroll_dynamic"):
         if config.get(option):
             return f"{option}=True"
@@ -245,6 +244,35 @@ def conv_lstm(ctx: LayerContext) -> Value | list[Value]:
 def run_conv_lstm(ctx: LayerContext, kind: str, config: dict[str, Any], weights: list[Any], prefix: str,
                   backwards: bool, *, zero_output_for_mask: bool, flipped: bool,
                   initial: list[Value] | None = None) -> tuple[Value, list[Value]]:
+    """:func:`_run_channels_last`; ``data_format="channels_first"`` (``[batch, T, channels, *positions]``) runs it on
+    the input, mask and states transposed channels last, and transposes the outputs and states back, as Keras's
+    TensorFlow backend computes its channels_first convolutions on cpu (a mask per position is a gap there)."""
+    if config.get("data_format") != "channels_first":
+        return _run_channels_last(ctx, kind, config, weights, prefix, backwards, zero_output_for_mask=zero_output_for_mask,
+                                  flipped=flipped, initial=initial)
+    rank = len(ctx.shape())
+    if ctx.mask is not None and len(ctx.shape(ctx.mask)) > 2:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a mask per position with "
+                          "data_format='channels_first'")
+    last = LayerContext(ctx.graph, ctx.name, ctx.class_name, ctx.config,
+                        [ctx.transpose(ctx.x, [0, 1, *range(3, rank), 2], f"{prefix}channels_last")],
+                        ctx.weights, ctx.source, keras3=ctx.keras3, weight_consts=ctx.weight_consts)
+    last.mask = ctx.mask
+    state_rank = rank - 1
+    to_last, to_first = [0, *range(2, state_rank), 1], [0, state_rank - 1, *range(1, state_rank - 1)]
+    if initial:
+        initial = [ctx.transpose(v, to_last, f"{prefix}initial_{k}_channels_last") for k, v in enumerate(initial)]
+    out, states = _run_channels_last(last, kind, config, weights, prefix, backwards,
+                                     zero_output_for_mask=zero_output_for_mask, flipped=flipped, initial=initial)
+    sequence = len(ctx.shape(out)) == rank
+    out = ctx.transpose(out, [0, 1, rank - 1, *range(2, rank - 1)] if sequence else to_first,
+                        f"{prefix}output_channels_first")
+    return out, [ctx.transpose(v, to_first, f"{prefix}state_{k}_channels_first") for k, v in enumerate(states)]
+
+
+def _run_channels_last(ctx: LayerContext, kind: str, config: dict[str, Any], weights: list[Any], prefix: str,
+                       backwards: bool, *, zero_output_for_mask: bool, flipped: bool,
+                       initial: list[Value] | None = None) -> tuple[Value, list[Value]]:
     """One ConvLSTM layer of ``kind`` and ``config`` over ``ctx``'s input and mask: its output (the sequence or the
     last output) and its final ``h, c``. ``prefix`` names its nodes (Bidirectional runs two);
     ``zero_output_for_mask`` zeroes masked outputs instead of repeating ``h`` (Bidirectional's, when it returns
