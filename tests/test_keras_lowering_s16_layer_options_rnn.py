@@ -53,6 +53,9 @@ def time_major_model():
         L.GRU(3, time_major=True, go_backwards=True, name="gru_masked")(masked),
         L.LSTM(3, time_major=True, unroll=True, return_sequences=True, name="lstm_unrolled")(xs),
         L.SimpleRNN(2, time_major=True, unroll=True, go_backwards=True, name="rnn_unrolled_masked")(masked),
+        # RNN(cell) with time_major (session 21; refused before, the traced path converted it)
+        L.RNN(L.GRUCell(3), time_major=True, return_sequences=True, name="rnn_cell_tm")(x),
+        L.RNN([L.GRUCell(2), L.LSTMCell(3)], time_major=True, go_backwards=True, name="rnn_cells_tm_masked")(masked),
     ]
     return k.Model([x, xs, h0], outputs)
 

@@ -344,7 +344,7 @@ def _layer_check(config: dict[str, Any]) -> str | None:
     return rnn_check({key: value for key, value in config.items() if key != "time_major"})
 
 
-def _batch_major(ctx: LayerContext) -> LayerContext:
+def batch_major(ctx: LayerContext) -> LayerContext:
     """tf_keras's ``time_major=True`` call as a batch-major one: its ``[T, batch, features]`` input transposed, and
     its mask, which tf_keras's ``rnn`` reads as ``[T, batch]`` there (a Masking before it computes just that)."""
     out = LayerContext(ctx.graph, ctx.name, ctx.class_name, ctx.config, [ctx.transpose(ctx.x, [1, 0, 2],
@@ -366,7 +366,7 @@ def recurrent(ctx: LayerContext) -> Value | list[Value]:
     seq_ctx = sequence_context(ctx, initial)
     time_major = bool(ctx.config.get("time_major"))
     if time_major:
-        seq_ctx = _batch_major(seq_ctx)
+        seq_ctx = batch_major(seq_ctx)
     output, states = _run(seq_ctx, kind, ctx.config, ctx.weights, "",
                           bool(ctx.config.get("go_backwards")), bool(ctx.config.get("zero_output_for_mask")),
                           initial)

@@ -21,7 +21,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import STATE_KEYWORD, LayerContext
-from .recurrent import _run, initial_states, rnn_check, sequence_context, state_count
+from .recurrent import _run, batch_major, initial_states, rnn_check, sequence_context, state_count
 from .registry import lowers
 
 #: The layer whose unrolled lowering computes each cell.
@@ -54,12 +54,26 @@ def rnn_cell_check(config: dict[str, Any]) -> str | None:
     return None
 
 
-@lowers("RNN", check=rnn_cell_check, keywords=(STATE_KEYWORD,))
+def _layer_check(config: dict[str, Any]) -> str | None:
+    """:func:`rnn_cell_check` but the layer's tf_keras ``time_major``, which :func:`rnn_layer` lowers (a Bidirectional
+    over such a layer stays refused through :func:`rnn_cell_check`)."""
+    return rnn_cell_check({key: value for key, value in config.items() if key != "time_major"})
+
+
+@lowers("RNN", check=_layer_check, keywords=(STATE_KEYWORD,))
 def rnn_layer(ctx: LayerContext) -> Value | list[Value]:
+    """The cells walked over the sequence; tf_keras's ``time_major`` runs on the transposed input and transposes the
+    sequence back, as the RNN layers do (:func:`.recurrent.recurrent`)."""
     initial = initial_states(ctx, state_units(ctx.config))
-    output, states = run_cells(sequence_context(ctx, initial), ctx.config, list(ctx.weights), "",
+    seq_ctx = sequence_context(ctx, initial)
+    time_major = bool(ctx.config.get("time_major"))
+    if time_major:
+        seq_ctx = batch_major(seq_ctx)
+    output, states = run_cells(seq_ctx, ctx.config, list(ctx.weights), "",
                                bool(ctx.config.get("go_backwards")), bool(ctx.config.get("zero_output_for_mask")),
                                initial)
+    if time_major and ctx.config.get("return_sequences"):
+        output = ctx.transpose(output, [1, 0, 2], "time_major_sequence")
     return [output, *states] if ctx.config.get("return_state") else output
 
 
