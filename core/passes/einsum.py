@@ -5,9 +5,10 @@
 ``make_const``), so each caller names and types them its own way. Supported: one or two operands,
 an ellipsis (known ranks), labels summed away, repeated labels within an operand (the diagonal,
 masked with an identity matrix) and batch labels (kept as BatchMatMulV2 batch dims). Unknown sizes
-are fine (reshapes use ``-1`` or a shape computed at run time) as long as a label shared by the
-operands has the same size in both, or is unknown in both: a size against an unknown one may be a
-broadcast (size 1), which the reshapes would silently get wrong. Anything else is left alone (None).
+are fine (reshapes use ``-1``, or a shape computed at run time when another size is unknown or a
+known one is 0: TF.js cannot infer ``-1`` over 0 elements) as long as a label shared by the operands has
+the same size in both, or is unknown in both: a size against an unknown one may be a broadcast (size 1),
+which the reshapes would silently get wrong. Anything else is left alone (None).
 """
 from __future__ import annotations
 
@@ -137,13 +138,16 @@ class _Lowering:
         return self.b.op("Transpose", [value, self.b.ints([term.index(c) for c in order], label=f"{label}/perm")],
                          {**self.t, "Tperm": DType.INT32}, label=label)
 
+    def group_sizes(self, groups: list[list[str]]) -> list[int | None]:
+        """The product of the sizes of each group (None: one of them is unknown here)."""
+        sizes = [[self.size[c] for c in group] for group in groups]
+        return [int(np.prod(s, dtype=np.int64)) if None not in s else None for s in sizes]
+
     def shape_value(self, groups: list[list[str]], label: str) -> Value:
         """A shape vector whose entry i is the product of the sizes of ``groups[i]``."""
-        dims = []
-        for group in groups:
-            sizes = [self.size[c] for c in group]
-            dims.append(int(np.prod(sizes, dtype=np.int64)) if None not in sizes else None)
-        if dims.count(None) <= 1:
+        dims = self.group_sizes(groups)
+        if None not in dims or (dims.count(None) == 1 and 0 not in dims):
+            # -1 only where the known sizes hold elements: TF.js cannot infer it over 0 elements
             return self.b.ints([-1 if d is None else d for d in dims], label=label)
         pieces = []
         for i, (group, d) in enumerate(zip(groups, dims)):
@@ -171,8 +175,11 @@ class _Lowering:
     def reshaped(self, value: Value, groups: list[list[str]], label: str, *, force: bool = False) -> Value:
         if not force and all(len(g) == 1 for g in groups):
             return value  # already this shape
-        return self.b.op("Reshape", [value, self.shape_value(groups, f"{label}/shape")],
-                         {**self.t, "Tshape": DType.INT32}, label=label)
+        out = self.b.op("Reshape", [value, self.shape_value(groups, f"{label}/shape")],
+                        {**self.t, "Tshape": DType.INT32}, label=label)
+        if out.shape is None:  # a run-time shape: keep the known sizes (a known 0 tells empty_reductions)
+            out.shape = tuple(self.group_sizes(groups))
+        return out
 
 
 def lower_einsum(b: Builder, equation: str, values: Sequence[Value], shapes: Sequence[Shape], *,

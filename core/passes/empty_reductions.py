@@ -4,8 +4,11 @@ Measured in TF.js 4.22 against TF (``tests/test_tf_rewrites.py``): over zero ele
 give NaN on cpu and ±inf of the wrong sign on wasm (TF: -inf/+inf for floats, the dtype's lowest /
 highest for integers), wasm's ``Prod`` gives 0 (TF: 1), float ``Mean`` gives 0 on cpu and uninitialised
 memory on wasm (TF: NaN, 0/0); webgl throws for ``EuclideanNorm`` over zero elements (TF: 0) and for a
-``MatMul`` whose inner dimension is 0 (TF: zeros; ``tf_ops.py --webgl``). The result there does not depend on the data,
-so the node becomes a Const of its (static) shape, or a ``Fill`` of the reduction's run-time shape.
+``MatMul`` whose inner dimension is 0 (TF: zeros; ``tf_ops.py --webgl``; wasm returns uninitialised memory, 3.6e-41).
+The result there does not depend on the data, so the node becomes a Const of its (static) shape, or a ``Fill`` of
+the reduction's run-time shape; a ``MatMul``/``BatchMatMul{,V2,V3}`` (an ``Einsum`` after ``lower_einsum``) over a
+known-empty inner dimension with an unknown batch (Keras ``Input((0,)) -> Dense``) a ``Fill`` of zeros shaped from
+its operands' run-time shapes (batch dims through ``BroadcastArgs``).
 
 An axis whose size is unknown here may still be empty at run time, and then TF.js answers wrongly too
 (garbage on wasm for every reduction, and for a matmul over an empty inner dimension): such a node gets one
@@ -65,14 +68,90 @@ def _reduces_nothing(node: Node, shapes: dict) -> bool:
     return any(in_shape[int(a) % len(in_shape)] == 0 for a in np.asarray(axes).reshape(-1))
 
 
-def _empty_matmul(node: Node, shapes: dict) -> tuple[int, ...] | None:
-    """The static output shape of a ``MatMul`` over an inner dimension of size 0 (a sum of nothing), else None."""
-    a, b = (shapes.get(v) for v in node.inputs[:2])
-    out = shapes.get(node.output(0))
-    if a is None or b is None or len(a) != 2 or len(b) != 2 or not is_static(out):
+MATMULS = ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+
+
+def _matmul_dtype(node: Node) -> DType | None:
+    """The matmul's result dtype (V3 names it ``Tout``); None for bool or an unknown one."""
+    dtype = node.attrs.get("Tout" if node.op == "BatchMatMulV3" else "T")
+    return dtype if isinstance(dtype, DType) and dtype != DType.BOOL else None
+
+
+def _inner_axes(node: Node, a: tuple, b: tuple) -> tuple[int, int]:
+    """The contracted axis of each operand (``transpose_*``/``adj_*`` swap a matrix's two axes)."""
+    flip_a = bool(node.attrs.get("transpose_a", node.attrs.get("adj_x", False)))
+    flip_b = bool(node.attrs.get("transpose_b", node.attrs.get("adj_y", False)))
+    return (len(a) - 2 if flip_a else len(a) - 1), (len(b) - 1 if flip_b else len(b) - 2)
+
+
+def _operand_shape(x: Value, shapes: dict, ranks: Callable[[], dict]) -> tuple | None:
+    """``x``'s shape, else as many unknown sizes as its inferred rank (None: rank unknown)."""
+    shape = shapes.get(x)
+    if shape is not None:
+        return tuple(shape)
+    rank = ranks().get(x)
+    return (None,) * rank if rank is not None else None
+
+
+def _empty_matmul(node: Node, shapes: dict, ranks: Callable[[], dict]) -> tuple[tuple, tuple] | None:
+    """Both operand shapes of a matmul whose inner dimension is known to be 0 (a sum of nothing: TF's zeros,
+    wasm's uninitialised memory, webgl throws), else None. Either operand's 0 decides: TF requires equal sizes."""
+    a, b = (_operand_shape(v, shapes, ranks) for v in node.inputs[:2])
+    if a is None or b is None or len(a) < 2 or len(b) < 2 or (node.op == "MatMul" and (len(a), len(b)) != (2, 2)):
         return None
-    inner = a[0] if node.attrs.get("transpose_a", False) else a[1]
-    return tuple(out) if inner == 0 else None
+    inner_a, inner_b = _inner_axes(node, tuple(a), tuple(b))
+    return (tuple(a), tuple(b)) if 0 in (a[inner_a], b[inner_b]) else None
+
+
+def _sizes(graph: Graph, x: Value, axes: list[int], name: str) -> Value:
+    """``x``'s run-time sizes along ``axes`` (int32 vector; ``Shape`` reads no data)."""
+    dims = graph.add_op("Shape", [x], {"T": x.dtype, "out_type": DType.INT32}, name=f"{name}_shape",
+                        dtype=DType.INT32)
+    return graph.add_op("GatherV2", [dims, graph.const(np.asarray(axes, np.int32), name=f"{name}_axes"),
+                                     graph.const(np.int32(0), name=f"{name}_gather_axis")],
+                        {"Tparams": DType.INT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                        name=name, dtype=DType.INT32, shape=(len(axes),))
+
+
+def _product_shape(graph: Graph, node: Node, a: tuple, b: tuple) -> Value:
+    """The matmul's output shape from its operands' run-time shapes: the broadcast batch dims
+    (``BroadcastArgs`` when both operands have some), a's rows, b's columns."""
+    (x, y), name = node.inputs[:2], f"{node.name}/empty_product"
+    inner_a, inner_b = _inner_axes(node, a, b)
+    rows = _sizes(graph, x, [2 * len(a) - 3 - inner_a], f"{name}/rows")
+    cols = _sizes(graph, y, [2 * len(b) - 3 - inner_b], f"{name}/cols")
+    batches = [_sizes(graph, v, list(range(len(s) - 2)), f"{name}/batch_{k}")
+               for k, (v, s) in enumerate(((x, a), (y, b))) if len(s) > 2]
+    if len(batches) == 2:
+        batches = [graph.add_op("BroadcastArgs", batches, {"T": DType.INT32}, name=f"{name}/batch",
+                                dtype=DType.INT32)]
+    pieces = [*batches, rows, cols]
+    return graph.add_op("ConcatV2", [*pieces, graph.const(np.int32(0), name=f"{name}/axis")],
+                        {"T": DType.INT32, "N": len(pieces), "Tidx": DType.INT32}, name=f"{name}/shape",
+                        dtype=DType.INT32)
+
+
+def _static_product_shape(node: Node, a: tuple, b: tuple) -> tuple | None:
+    """The matmul's output shape when both operands' shapes are static (batch dims broadcast), else None."""
+    if not (is_static(a) and is_static(b)):
+        return None
+    inner_a, inner_b = _inner_axes(node, a, b)
+    batch = tuple(np.broadcast_shapes(a[:-2], b[:-2]))
+    return (*batch, a[2 * len(a) - 3 - inner_a], b[2 * len(b) - 3 - inner_b])
+
+
+def _zero_product(graph: Graph, node: Node, shapes: dict, a: tuple, b: tuple, dtype: DType) -> None:
+    """Rewrite a matmul over a known-empty inner dimension as TF's zeros: a Const of a static output shape,
+    else a ``Fill`` of the shape read from the operands at run time (the matmul never runs)."""
+    out = _static_product_shape(node, a, b) or shapes.get(node.output(0))
+    if is_static(out):
+        rewrite(node, "Const", [], {"dtype": dtype, "value": np.zeros(out, dtype.numpy)})
+        node.output(0).shape = tuple(out)
+    else:
+        dims = _product_shape(graph, node, a, b)
+        rewrite(node, "Fill", [dims, graph.const(np.zeros((), dtype.numpy), name=f"{node.name}/zero")],
+                {"T": dtype, "index_type": DType.INT32})
+    node.output(0).dtype = dtype
 
 
 def _run_time_shape(graph: Graph, node: Node, shapes: dict) -> Value:
@@ -120,7 +199,7 @@ def _axes_to_pad(node: Node, in_shape: tuple | None) -> list[int] | None:
 
 class EmptyReductions(BackendGatedPass):
     """``Max``/``Min``/``Prod``/``Sum``/``Mean``/``All``/``Any``/``EuclideanNorm`` over a statically empty axis,
-    and ``MatMul`` over an empty inner dimension → what TF gives; over an axis that may be empty at run time →
+    and a matmul over a statically empty inner dimension → what TF gives; over an axis that may be empty at run time →
     the same, through one identity element fed exactly when it is empty."""
 
     name = "empty_reductions"
@@ -132,20 +211,14 @@ class EmptyReductions(BackendGatedPass):
         count = 0
         ranks = functools.cache(lambda: infer_ranks(graph))  # only for inputs whose shape is unknown
         for node in list(graph.nodes):
-            if node.op == "MatMul" and isinstance(node.attrs.get("T"), DType) and node.attrs["T"] != DType.BOOL:
+            if node.op in MATMULS and _matmul_dtype(node) is not None:
                 shapes = shapes if shapes is not None else infer_shapes(graph)
-                out_shape = _empty_matmul(node, shapes)
-                if out_shape is not None:
-                    dtype = node.attrs["T"]
-                    rewrite(node, "Const", [], {"dtype": dtype, "value": np.zeros(out_shape, dtype.numpy)})
-                    node.output(0).shape, node.output(0).dtype = out_shape, dtype
+                empty = _empty_matmul(node, shapes, ranks)
+                if empty is not None:
+                    _zero_product(graph, node, shapes, *empty, _matmul_dtype(node))
                     count += 1
-                else:
+                elif node.op != "BatchMatMulV3":  # a float32 one only (_pad_inner_dimension)
                     count += self._pad_inner_dimension(graph, node, shapes)
-                continue
-            if node.op in ("BatchMatMulV2", "BatchMatMul") and node.attrs.get("T") == DType.FLOAT32:
-                shapes = shapes if shapes is not None else infer_shapes(graph)
-                count += self._pad_inner_dimension(graph, node, shapes)
                 continue
             if node.op == "GatherV2":
                 shapes = shapes if shapes is not None else infer_shapes(graph)

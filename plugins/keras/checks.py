@@ -69,14 +69,22 @@ def _describe_custom(obj: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _is_keras_layer_class(cls: str) -> bool:
+    """Whether Keras (3 or tf_keras) has a layer class of that name: TF.js's classes, its gaps, and the built-ins
+    neither lists (tf_keras's RandomHeight, the base Layer...; ``lowering.keras_names`` keeps them all)."""
+    from .lowering.keras_names import is_keras_layer_class
+
+    return (cls in TFJS_LAYER_CLASSES or cls in CLASS_RENAMES or cls in KERAS_LAYERS_MISSING_IN_TFJS
+            or is_keras_layer_class(cls, {}))
+
+
 def _layer_code_problem(layer: LayerEntry, keras3_style: bool) -> str | None:
     cls = layer.class_name
     if cls == "Lambda":
         return "a Lambda layer (its function is stored as Python bytecode)"
     if is_custom_object(layer.entry):
         return f"a custom layer ({_describe_custom(layer.entry)})"
-    known = cls in TFJS_LAYER_CLASSES or cls in CLASS_RENAMES or cls in KERAS_LAYERS_MISSING_IN_TFJS
-    if not known and not keras3_style:
+    if not keras3_style and not _is_keras_layer_class(cls):
         return f"a layer class {cls!r} that Keras does not have (a custom layer?)"
     return None
 

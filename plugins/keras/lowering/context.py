@@ -154,6 +154,9 @@ class LayerContext:
         target = [-1 if d is None else int(d) for d in dims]
         if target.count(-1) > 1:
             raise Unsupported(f"layer {self.name!r} ({self.class_name}): reshape to {list(dims)} needs static sizes")
+        if -1 in target and 0 in target:  # TF.js cannot infer the -1 over 0 elements ("Cannot infer the missing size")
+            raise Unsupported(f"layer {self.name!r} ({self.class_name}): reshape to {list(dims)} over an axis of "
+                              "size 0 (TF.js cannot infer the batch's -1 over 0 elements)")
         return self.op("Reshape", [x, self.ints(target, f"{label}_shape")], {"Tshape": DType.INT32},
                        shape=tuple(dims), label=label)
 

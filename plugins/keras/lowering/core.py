@@ -5,6 +5,8 @@ import logging
 import re
 from typing import Any
 
+import numpy as np
+
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
@@ -22,7 +24,7 @@ INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "Spatia
                       "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity",
                       # image augmentation: random in training, ``return inputs`` at inference
                       "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-                      "RandomBrightness", "RandomWidth",
+                      "RandomBrightness", "RandomWidth", "RandomHeight",
                       # Keras 3: cast to the compute dtype, then ``return images`` unless training
                       "Solarization", "CutMix", "RandomErasing", "RandomGaussianBlur", "RandomPerspective",
                       "RandomElasticTransform", "AugMix", "RandAugment", "RandomSharpness",
@@ -59,7 +61,10 @@ def last_axis_matmul(ctx: LayerContext, x: Value, kernel: Value, units: int, bia
     if len(shape) < 2:
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on a rank-{len(shape)} input")
     outer = shape[:-1]
-    dynamic = len(shape) > 2 and any(d is None for d in outer[1:])
+    if len(shape) > 2 and shape[-1] == 0:
+        return _empty_matmul(ctx, x, kernel, units, bias)
+    # TF.js cannot infer the batch's -1 over 0 elements: a static 0 elsewhere reads the sizes at run time too
+    dynamic = len(shape) > 2 and any(d is None or d == 0 for d in (*outer[1:], units))
     flat = ctx.reshape(x, [None, shape[-1]], "flatten") if len(shape) > 2 else x
     y = ctx.op("MatMul", [flat, kernel], {"transpose_a": False, "transpose_b": False}, shape=(None, units))
     if bias is not None:
@@ -68,6 +73,21 @@ def last_axis_matmul(ctx: LayerContext, x: Value, kernel: Value, units: int, bia
         y = reshape_to(ctx, y, [runtime_sizes(ctx, x, 0, -1, "outer"), [units]], (*outer, units), "unflatten")
     elif len(shape) > 2:
         y = ctx.reshape(y, [None, *outer[1:], units], "unflatten")
+    return y
+
+
+def _empty_matmul(ctx: LayerContext, x: Value, kernel: Value, units: int, bias: Value | None) -> Value:
+    """``x @ kernel (+ bias)`` over a last axis of size 0: a sum of nothing, TF's zeros (then the bias), shaped
+    from ``x``'s run-time sizes. Not flattened: TF.js cannot infer a reshape's -1 over 0 elements."""
+    shape = ctx.shape(x)
+    dims = ctx.op("ConcatV2", [runtime_sizes(ctx, x, 0, -1, "outer"), ctx.ints([units], "empty_product_units"),
+                               ctx.ints(0, "empty_product_axis")], {"N": 2, "Tidx": DType.INT32},
+                  dtype=DType.INT32, shape=(len(shape),), label="empty_product_shape")
+    y = ctx.op("Fill", [dims, ctx.const(np.zeros((), kernel.dtype.numpy), "empty_product_zero")],
+               {"T": kernel.dtype, "index_type": DType.INT32}, dtype=kernel.dtype, shape=(*shape[:-1], units),
+               label="empty_product")
+    if bias is not None:
+        y = ctx.op("BiasAdd", [y, bias], {"data_format": "NHWC"}, shape=y.shape)
     return y
 
 
