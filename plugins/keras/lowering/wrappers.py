@@ -77,6 +77,8 @@ def dot(ctx: LayerContext) -> Value:
         return _exact_int32_dot(ctx, x, y, shapes, a, b)
     if ctx.keras3 and any(v.dtype == DType.INT32 for v in ctx.inputs):
         return _keras3_integer_dot(ctx, x, y, a, b)
+    if ctx.keras3 and None not in ctx.keras_dtypes:  # 8/16-bit integers or bools, held as float32
+        return _keras3_small_integer_dot(ctx, x, y, shapes, a, b)
     if ctx.config.get("normalize"):
         x, y = _l2_normalize(ctx, x, a, "normalized_0"), _l2_normalize(ctx, y, b, "normalized_1")
     if ranks == [2, 2]:
@@ -207,6 +209,38 @@ def _keras3_dot_gives_int32(ctx: LayerContext) -> bool:
     return None not in dtypes
 
 
+#: The most terms of int8 products (each at most 2^14) a float32 matmul sums exactly (every partial sum below 2^24).
+EXACT_INT8_TERMS = 2**10
+
+
+def _keras3_small_integer_dot(ctx: LayerContext, x: Value, y: Value, shapes: list[tuple[int | None, ...]], a: int,
+                              b: int) -> Value:
+    """Keras 3's Dot of two 8/16-bit integer or bool tensors (the walk holds them as float32, exactly). int8 with
+    int8: TF's int8 matmul with an int32 result (exact: a float32 matmul over up to :data:`EXACT_INT8_TERMS` terms,
+    else :func:`_exact_int32_dot`'s int32 sums). bool with bool: the float32 matmul cast back to bool (``!= 0``:
+    sums of 0/1 products, exact). Any other pair is refused by name: Keras casts the float32 dot back to their
+    promoted dtype (uint8 with uint8 to uint8...), and TensorFlow's cast of floats outside that range wraps in small
+    tensors but saturates in large ones."""
+    dtypes = list(ctx.keras_dtypes)
+    names = "/".join(sorted({d.numpy.name if isinstance(d, DType) else "untracked" for d in dtypes}))
+    if ctx.config.get("normalize"):  # Keras fails (its Rsqrt of integers)
+        raise Unsupported(f"layer {ctx.name!r} (Dot) normalizing {names} integers")
+    if len(dtypes) == 2 and all(d == DType.INT8 for d in dtypes):
+        ctx.output_keras_dtype = DType.INT32
+        size = shapes[0][a] if shapes[0][a] is not None else shapes[1][b]
+        if size is not None and size <= EXACT_INT8_TERMS:
+            return _batch_dot(ctx, x, y, a, b, lambda out: ctx.exact_cast(out, DType.INT32, "to_int32"))
+        x, y = ctx.exact_cast(x, DType.INT32, "int8_0"), ctx.exact_cast(y, DType.INT32, "int8_1")
+        return _exact_int32_dot(ctx, x, y, shapes, a, b)
+    if len(dtypes) == 2 and all(d == DType.BOOL for d in dtypes):
+        return _batch_dot(ctx, x, y, a, b, lambda out: ctx.op(
+            "NotEqual", [out, ctx.floats(0.0, "zero")], {"incompatible_shape_error": True}, dtype=DType.BOOL,
+            shape=out.shape, label="to_bool"))
+    raise Unsupported(f"layer {ctx.name!r} (Dot) on {names} integers (Keras 3 casts the float32 dot back to their "
+                      "dtype, and TensorFlow's cast of values outside its range depends on the tensor's size; lowered "
+                      "for int32 with integers, int8 with int8, bool with bool)")
+
+
 def _as_float32(ctx: LayerContext, x: Value, label: str) -> Value:
     """``x`` cast to float32, as Keras 3's matmul casts integers (8/16-bit ones reach it as float32 already)."""
     if x.dtype == DType.FLOAT32:
@@ -296,6 +330,7 @@ def time_distributed(ctx: LayerContext) -> Value:
         y = lowering.lower(inner_ctx)
     if isinstance(y, list):
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) wraps a {cls} that returns several tensors")
+    ctx.output_keras_dtype = inner_ctx.output_keras_dtype  # an int64 RMSNormalization held as int32, for the walk
     return split_first_axis(ctx, y, ctx.x, 2, "unfold_time")
 
 
