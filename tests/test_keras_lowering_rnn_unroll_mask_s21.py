@@ -82,3 +82,19 @@ def test_keras3_conv_lstm_unrolled_zeroes_as_keras(tmp_path, tfjs_runtime):
     path, inputs, outputs = save_with_outputs(model, inputs, tmp_path / "conv.keras")
     convert_poisoned([path])
     _verify(Path(f"{path}.out"), inputs, outputs)
+
+
+def test_unrolled_zeroing_over_a_run_time_length_is_refused(tmp_path):
+    """Review R1: a tf_keras time_major layer unrolls over the Input's fixed first axis, which the lowering reads at
+    run time, where its while loop zeroes each step by its own mask (0.82 off on the masked rows): refused by name."""
+    tf_keras = pytest.importorskip("tf_keras")
+    from keras_models import lowering_refusal
+
+    L = tf_keras.layers
+    ids = tf_keras.Input(batch_shape=(6, None), dtype="int32", name="ids")
+    e = L.Embedding(5, 3, mask_zero=True)(ids)
+    y = L.SimpleRNN(2, time_major=True, unroll=True, go_backwards=True, return_sequences=True,
+                    zero_output_for_mask=True, name="rnn")(e)
+    tf_keras.Model(ids, y).save(tmp_path / "m.h5")
+    assert "'rnn' (SimpleRNN): unroll=True with zero_output_for_mask and a mask over a length the lowering reads " \
+           "only at run time" in lowering_refusal(tmp_path / "m.h5")

@@ -89,6 +89,13 @@ def _moments(ctx: LayerContext, x: Value, axes: list[int], shape: Sequence[int |
 #: their range wraps in small tensors and saturates in large ones (``tf.cast([-1.2], tf.uint8)`` is 255, of a
 #: thousand -1.2 it is 0).
 CAST_BACK_DTYPES = (DType.INT32, DType.INT64, DType.BOOL)
+#: The conversion's note for an int32/int64 normalization (session 21's review): a result within an ulp of a whole
+#: number (a row ``[a, -a, a, -a]`` normalizes to about ±1) truncates to either side by TF's or TF.js's rounding of
+#: rsqrt (cpu rounds once, wasm twice; Keras's own result changes with the batch it runs in).
+INTEGER_NORMALIZATION_NOTE = (
+    "Layer/Group/RMSNormalization of int32/int64 inputs: Keras truncates the float32 result back to integers, so a "
+    "value within a float32 rounding of a whole number (a row like [a, -a, a, -a]) may come out one unit off in "
+    "TF.js, as in Keras itself from one batch to another")
 #: The float32 magnitude from which TF's CPU cast to int64 gives INT64_MIN.
 _INT64_LIMIT = float(2**63)
 
@@ -111,6 +118,10 @@ def _keras3_cast_back(ctx: LayerContext, y: Value, keeps_dtype: bool) -> Value:
                           "follow (Keras casts its float32 result back to it)")
     from .op_layers import float_to_int32, float_to_int64_low_bits
 
+    if dtype != DType.BOOL:
+        from .core import warn_once
+
+        warn_once(ctx, INTEGER_NORMALIZATION_NOTE)
     if dtype == DType.BOOL:  # TF's cast to bool: x != 0 (NaN too)
         cast = ctx.op("NotEqual", [y, ctx.floats(0.0, "zero")], {"incompatible_shape_error": True}, dtype=DType.BOOL,
                       shape=y.shape, label="as_bool")

@@ -202,6 +202,12 @@ def _run(ctx: LayerContext, kind: str, config: dict[str, Any], arrays: list[Any]
     if shape[1] is None:
         from .recurrent_loop import run_looped
 
+        if config.get("unroll") and zero_output_for_mask and ctx.mask is not None and config.get("return_sequences"):
+            # Keras unrolls over its own known steps (tf_keras time_major: the Input's fixed batch axis), zeroing
+            # the stacked outputs as above; the while loop over a run-time length does not (review R1, session 21)
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): unroll=True with zero_output_for_mask and a "
+                              "mask over a length the lowering reads only at run time")
+
         return run_looped(ctx, cell, prefix, backwards, zero_output_for_mask, initial,
                           bool(config.get("return_sequences")))
     steps = int(shape[1])

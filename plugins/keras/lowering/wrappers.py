@@ -280,8 +280,10 @@ def _time_distributed_check(config: dict[str, Any]) -> str | None:
         return None
     lowering = LOWERINGS.get(cls)
     # keyword tensors are not passed through the wrapper (an RNN's initial_state is simply never given)
-    if lowering is None or cls == "TimeDistributed" or set(lowering.keywords) - {STATE_KEYWORD}:
+    if lowering is None or set(lowering.keywords) - {STATE_KEYWORD}:
         return f"a wrapped {cls}"
+    if cls == "TimeDistributed" and _makes_mask(*_inner(inner)):  # its mask is not followed out of two wrappers
+        return f"a wrapped TimeDistributed over a mask-making {_inner(inner)[0]}"
     if _returns_several(cls, inner):  # Keras fails to build it (each step's list of outputs)
         return f"a wrapped {cls} that returns several tensors"
     dtype = dtype_name(inner.get("dtype"))  # a quantized policy reads as int8_from_float32 and so on
@@ -294,6 +296,13 @@ def _time_distributed_check(config: dict[str, Any]) -> str | None:
             return f"a wrapped {cls} with lora_rank"
     gap = lowering.check(inner) if lowering.check else None
     return f"wrapped {cls}: {gap}" if gap else None
+
+
+def _makes_mask(cls: str, config: dict[str, Any]) -> bool:
+    """A layer whose output carries a mask of its own making (a TimeDistributed's inside another is a gap: the walk
+    does not follow it out, and Keras hands it to the layers after, as a masked LSTM showed)."""
+    return cls == "Masking" or (cls == "Embedding" and bool(config.get("mask_zero"))) or \
+        (cls == "TimeDistributed" and _makes_mask(*_inner(config)))
 
 
 def _returns_several(cls: str, config: dict[str, Any]) -> bool:
@@ -321,6 +330,8 @@ def time_distributed(ctx: LayerContext) -> Value:
     inner_ctx.keras_dtypes = list(ctx.keras_dtypes)  # each step's integer dtype (Resizing rounds back to it)
     from .masking import GLOBAL_AVERAGE_1D, TIME_DISTRIBUTED_READERS, masked_global_average_1d
 
+    if ctx.mask is not None and cls == "TimeDistributed":  # TimeDistributed(TimeDistributed(...)): lowered unmasked
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) over a TimeDistributed with a mask")
     if ctx.mask is not None and cls in TIME_DISTRIBUTED_READERS:
         inner_ctx.mask = _folded_mask(ctx, ctx.mask, shape)
         inner_ctx.masks = [inner_ctx.mask]
