@@ -145,7 +145,7 @@ def concatenate(ctx: LayerContext) -> Value:
         raise ctx.error(f"concatenates tensors of ranks {[len(s) for s in shapes]}")
     axis = int(ctx.config.get("axis", -1))
     axis = axis + rank if axis < 0 else axis
-    if not 1 <= axis < rank:
+    if not 0 <= axis < rank:  # axis 0: the batches one after the other (a mask there is a gap: masking.py)
         raise Unsupported(f"layer {ctx.name!r} (Concatenate) on axis {axis}")
     sizes = [s[axis] for s in shapes]
     out = list(shapes[0])
