@@ -184,12 +184,19 @@ def _keras3_order(ctx: LayerContext, x: Value, axes: list[int], shape: Sequence[
                       label="variance")
     inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, float(ctx.config.get("epsilon", 1e-3)), "var_eps"),
                         label="inverse_std")
+    return keras_affine(ctx, x, mean, inverse, gamma, beta, "normalized")
+
+
+def keras_affine(ctx: LayerContext, x: Value, mean: Value, inverse: Value, gamma: Value | None, beta: Value | None,
+                 label: str) -> Value:
+    """Keras's ``batch_normalization`` tail in its own float32 order: ``x·inv + (−mean·inv + beta)`` with
+    ``inv = inverse·gamma`` (the order decides a result truncated back to integers, or a value at a rounding edge)."""
     if gamma is not None:
         inverse = ctx.binary("Mul", inverse, gamma, label="scaled_inverse")
     shift = ctx.binary("Mul", ctx.unary("Neg", mean, label="negated_mean"), inverse, label="shift")
     if beta is not None:
         shift = ctx.binary("AddV2", shift, beta, label="shift_beta")
-    return ctx.binary("AddV2", ctx.binary("Mul", x, inverse, label="x_scaled"), shift, label="normalized")
+    return ctx.binary("AddV2", ctx.binary("Mul", x, inverse, label="x_scaled"), shift, label=label)
 
 
 def _layer_norm(ctx: LayerContext) -> Value:

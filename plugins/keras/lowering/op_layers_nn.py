@@ -18,6 +18,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .activations import _tanh_shrink
+from .normalization import keras_affine
 from .op_layers import (OpCall, OpSpec, _axis, _one_hot, _outputs, _select, _softmax_of, _top_k_all,
                         register_op_layers)
 
@@ -334,12 +335,7 @@ def _layer_norm(c: OpCall) -> Value:
     variance = _reduce(c, "Mean", ctx.binary("SquaredDifference", x, mean, label="squared_difference"), axes,
                        "variance")
     inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, epsilon, "variance_epsilon"), label="inverse")
-    if gamma is not None:
-        inverse = ctx.binary("Mul", inverse, gamma, label="scaled_inverse")
-    shift = ctx.binary("Mul", ctx.unary("Neg", mean, label="negated_mean"), inverse, label="shift")
-    if beta is not None:
-        shift = ctx.binary("AddV2", shift, beta, label="shift_beta")
-    return ctx.binary("AddV2", ctx.binary("Mul", x, inverse, label="x_scaled"), shift, label="layer_norm")
+    return keras_affine(ctx, x, mean, inverse, gamma, beta, "layer_norm")
 
 
 def _rms_norm(c: OpCall) -> Value:
