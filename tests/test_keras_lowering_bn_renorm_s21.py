@@ -17,19 +17,14 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("tensorflow")
 
-from keras_models import randomize, save_with_outputs  # noqa: E402
+from keras_models import keras_module, randomize, save_with_outputs  # noqa: E402
 from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
 
 
 @pytest.mark.node
-@pytest.mark.parametrize("flavor", ["tf_keras", "keras3"])
+@pytest.mark.parametrize("flavor", ["tf_keras.h5", "keras3.keras"])
 def test_renorm_batch_normalization_reads_the_moving_statistics(tmp_path, tfjs_runtime, flavor):
-    if flavor == "tf_keras":
-        k, suffix = pytest.importorskip("tf_keras"), "h5"
-    else:
-        import keras as k
-
-        suffix = "keras"
+    k, suffix = keras_module(flavor), flavor.split(".")[1]
     x = k.Input((5, 4), name="x")
     outputs = [k.layers.BatchNormalization(renorm=True, **options)(x)
                for options in ({}, {"center": False}, {"scale": False}, {"axis": 1, "renorm_clipping": {"rmax": 2.0}})]

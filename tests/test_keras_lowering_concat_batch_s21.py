@@ -11,19 +11,14 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("tensorflow")
 
-from keras_models import randomize, save_with_outputs  # noqa: E402
+from keras_models import keras_module, randomize, save_with_outputs  # noqa: E402
 from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
 
 
 @pytest.mark.node
-@pytest.mark.parametrize("flavor", ["tf_keras", "keras3"])
+@pytest.mark.parametrize("flavor", ["tf_keras.h5", "keras3.keras"])
 def test_concatenate_on_the_batch_axis(tmp_path, tfjs_runtime, flavor):
-    if flavor == "tf_keras":
-        k, suffix = pytest.importorskip("tf_keras"), "h5"
-    else:
-        import keras as k
-
-        suffix = "keras"
+    k, suffix = keras_module(flavor), flavor.split(".")[1]
     a, b = k.Input((3, 2), name="a"), k.Input((3, 2), name="b")
     joined = k.layers.Concatenate(axis=0)([a, k.layers.Dense(2)(b)])
     model = k.Model([a, b], [joined, k.layers.Dense(4)(joined)])

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("tensorflow")
 
-from keras_models import randomize, save_with_outputs  # noqa: E402
+from keras_models import keras_module, randomize, save_with_outputs  # noqa: E402
 from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
 
 
@@ -35,16 +35,11 @@ def _layers(k, L):
 
 
 @pytest.mark.node
-@pytest.mark.parametrize("flavor", ["tf_keras", "keras3"])
+@pytest.mark.parametrize("flavor", ["tf_keras.h5", "keras3.keras"])
 def test_channels_first_conv_lstm_matches_keras(tmp_path, tfjs_runtime, flavor):
-    if flavor == "tf_keras":
-        k, suffix = pytest.importorskip("tf_keras"), "h5"
-    else:
-        import keras as k
-
-        suffix = "keras"
+    k, suffix = keras_module(flavor), flavor.split(".")[1]
     inputs, outputs = _layers(k, k.layers)
-    if flavor == "keras3":  # a [batch, steps] mask given to a channels_first layer
+    if flavor.startswith("keras3"):  # a [batch, steps] mask given to a channels_first layer
         m = k.Input((3,), dtype="bool", name="m")
         x2 = inputs[1]
         outputs.append(k.layers.ConvLSTM2D(2, 3, return_sequences=True, data_format="channels_first",
@@ -55,7 +50,7 @@ def test_channels_first_conv_lstm_matches_keras(tmp_path, tfjs_runtime, flavor):
     rng = np.random.default_rng(4)
     feeds = {"x1": rng.standard_normal((2, 4, 3, 6)).astype(np.float32),
              "x2": rng.standard_normal((2, 3, 2, 5, 4)).astype(np.float32)}
-    if flavor == "keras3":
+    if flavor.startswith("keras3"):
         feeds["m"] = np.array([[True, False, True], [True, True, False]])
     path, feeds, expected = save_with_outputs(model, feeds, tmp_path / f"cf.{suffix}")
     convert_poisoned([path])

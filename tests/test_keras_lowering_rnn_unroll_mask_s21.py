@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("tensorflow")
 
-from keras_models import randomize, save_with_outputs  # noqa: E402
+from keras_models import keras_module, randomize, save_with_outputs  # noqa: E402
 from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
 
 IDS = np.array([[2, 4, 0, 4, 0, 0], [1, 2, 1, 3, 0, 0], [0, 0, 3, 1, 2, 4], [3, 0, 0, 0, 0, 1]], np.int32)
@@ -40,19 +40,11 @@ def _model(k, unroll: bool):
     return k.Model(ids, outputs)
 
 
-def _flavor(name: str):
-    if name == "tf_keras":
-        return pytest.importorskip("tf_keras"), "h5"
-    import keras
-
-    return keras, "keras"
-
-
 @pytest.mark.node
 @pytest.mark.parametrize("unroll", [True, False], ids=["unrolled", "looped"])
-@pytest.mark.parametrize("flavor", ["tf_keras", "keras3"])
+@pytest.mark.parametrize("flavor", ["tf_keras.h5", "keras3.keras"])
 def test_masked_outputs_zeroed_as_keras_zeroes_them(tmp_path, tfjs_runtime, flavor, unroll):
-    k, suffix = _flavor(flavor)
+    k, suffix = keras_module(flavor), flavor.split(".")[1]
     model = _model(k, unroll)
     randomize(model, 21)
     path, inputs, outputs = save_with_outputs(model, {"ids": IDS}, tmp_path / f"m.{suffix}")

@@ -16,19 +16,14 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("tensorflow")
 
-from keras_models import randomize, save_with_outputs  # noqa: E402
+from keras_models import keras_module, randomize, save_with_outputs  # noqa: E402
 from test_keras_lowering import _verify, convert_poisoned  # noqa: E402
 
 
 @pytest.mark.node
-@pytest.mark.parametrize("flavor", ["tf_keras", "keras3"])
+@pytest.mark.parametrize("flavor", ["tf_keras.h5", "keras3.keras"])
 def test_nested_time_distributed_matches_keras(tmp_path, tfjs_runtime, flavor):
-    if flavor == "tf_keras":
-        k, suffix = pytest.importorskip("tf_keras"), "h5"
-    else:
-        import keras as k
-
-        suffix = "keras"
+    k, suffix = keras_module(flavor), flavor.split(".")[1]
     L = k.layers
     x, ids = k.Input((3, 4, 5, 2), name="x"), k.Input((2, 3, 4), dtype="int32", name="ids")
     embedded = L.TimeDistributed(L.TimeDistributed(L.Embedding(7, 3)))(ids)

@@ -118,7 +118,7 @@ def guard(graph: Graph, node: Node, shapes: dict) -> None:
 
 class ScatterIndexGuard(Pass):
     """``ScatterNd``/``TensorScatterUpdate`` with run-time indices: an index outside the tensor makes TF.js raise
-    (cpu, wasm, webgl) as TF does, instead of wasm writing outside its buffer."""
+    (cpu, wasm; webgl drops that update) as TF does, instead of wasm writing outside its buffer."""
 
     name = "scatter_index_guard"
     level = 0

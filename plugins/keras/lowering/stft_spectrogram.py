@@ -16,7 +16,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
-from .conv import out_size
+from .conv import conv2d, out_size
 from .dynamic_shape import reshape_to, runtime_sizes
 from .lazy import ReshapedArray
 from .registry import Unsupported, lowers
@@ -87,10 +87,7 @@ def _framed(ctx: LayerContext, rows: Value, signal: Value, kernel: Any, side: st
     steps = ctx.shape(rows)[2]
     frames = out_size(steps, frame_length, step, 1, padding)
     filt = ctx.weight(ReshapedArray(kernel, (1, frame_length, 1, bins)), f"{side}_kernel")
-    conv = ctx.op("Conv2D", [rows, filt],
-                  {"strides": [1, 1, step, 1], "dilations": [1, 1, 1, 1], "data_format": "NHWC",
-                   "padding": padding.upper(), "explicit_paddings": [], "use_cudnn_on_gpu": True},
-                  shape=(None, 1, frames, bins), label=f"{side}_conv")
+    conv = conv2d(ctx, rows, filt, (1, frame_length, 1, bins), [1, step], [1, 1], padding, label=f"{side}_conv")
     batch, channels, _ = ctx.shape(signal)
     lead = [batch, channels] if batch is not None and channels is not None else \
         runtime_sizes(ctx, signal, 0, 2, f"{side}_lead")

@@ -299,10 +299,12 @@ def _time_distributed_check(config: dict[str, Any]) -> str | None:
 
 
 def _makes_mask(cls: str, config: dict[str, Any]) -> bool:
-    """A layer whose output carries a mask of its own making (a TimeDistributed's inside another is a gap: the walk
-    does not follow it out, and Keras hands it to the layers after, as a masked LSTM showed)."""
-    return cls == "Masking" or (cls == "Embedding" and bool(config.get("mask_zero"))) or \
-        (cls == "TimeDistributed" and _makes_mask(*_inner(config)))
+    """A layer whose output carries a mask of its own making (:func:`.masking.makes_mask`, or a TimeDistributed over
+    one): inside another TimeDistributed a gap, since the walk does not follow it out, and Keras hands it to the
+    layers after, as a masked LSTM showed."""
+    from .masking import makes_mask
+
+    return makes_mask(cls, config) or (cls == "TimeDistributed" and _makes_mask(*_inner(config)))
 
 
 def _returns_several(cls: str, config: dict[str, Any]) -> bool:
