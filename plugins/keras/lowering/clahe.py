@@ -37,6 +37,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import NARROW_INTS, exact_floor_div
 from tfjsconv.ops.special_values import GUARDED_SUFFIX
+from tfjsconv.passes.scatter_index_guard import IN_RANGE_ATTR
 
 from .context import LayerContext
 from .dynamic_shape import reshape_to, runtime_size
@@ -425,7 +426,7 @@ def _interpolated(ctx: LayerContext, table: Value, pixels: Value, sizes: _Sizes)
 
     def read(row: str, col: str, offsets: Value) -> Value:
         index = ctx.binary("AddV2", rows[row], offsets, label=f"{row}_{col}_index")
-        return ctx.op("GatherNd", [table, index], {"Tparams": F32, "Tindices": I32}, dtype=F32,
+        return ctx.op("GatherNd", [table, index], {"Tparams": F32, "Tindices": I32, IN_RANGE_ATTR: True}, dtype=F32,
                       shape=ctx.shape(index)[:-1], label=f"{row}_{col}")
 
     one = ctx.floats(1.0, "one_weight")

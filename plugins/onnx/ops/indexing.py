@@ -144,9 +144,10 @@ def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, redu
     """ONNX's scatter of index rows ``indices`` (``[..., depth]``) into ``data``, by ``reduction``.
 
     Not TensorScatterUpdate: TF.js-cpu's kernel writes into its input tensor, corrupting other readers
-    of ``data``. The updates (and a mask of the elements hit) scatter into fresh tensors and a select
-    picks; ``add`` adds the scattered sum (ScatterNd sums rows that hit one element); ``mul``/``max``/
-    ``min`` apply one row at a time, in order, as ONNX does (rows known statically, at most
+    of ``data``. A mask of the elements hit scatters into a fresh tensor and a select picks, elsewhere
+    ``data`` as it is; ``none`` gathers each element's update (:func:`_gathered_updates`: bit for bit);
+    ``add`` adds the scattered sum (ScatterNd sums rows that hit one element); ``mul``/``max``/
+    ``min`` apply one gathered row at a time, in order, as ONNX does (rows known statically, at most
     :data:`MAX_COMBINED_ROWS`). ``kept`` (bool, like the updates): for ``none``, the rows that land last on
     their element; the others are left out, since ScatterNd would sum them."""
     if reduction not in ("none", "add", *_COMBINE):
@@ -168,8 +169,9 @@ def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, redu
         hits = scatter(idx, ones, f"{label}_count")
         return ctx.op("NotEqual", [hits, ctx.scalar_like(0, hits, label=f"{label}_zero")], dtype=DType.BOOL, label=label)
 
-    if reduction == "add":
-        return ctx.op("AddV2", [data, scatter(indices, updates, "scattered")])
+    if reduction == "add":  # the elements no row lands on kept as they are (-0 + 0 would be +0)
+        summed = ctx.op("AddV2", [data, scatter(indices, updates, "scattered")], label="summed")
+        return ctx.op("SelectV2", [hit(indices, updates, "mask"), summed, data], {"T": data.dtype}, dtype=data.dtype)
     if reduction == "none":
         ones = None
         if kept is not None:  # duplicates: only the last row per element is scattered (ONNX applies them in order)
@@ -179,8 +181,10 @@ def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, redu
                 ones = ctx.cast(kept, updates.dtype, label="kept_ones")  # a select, not a Mul: inf * 0 is NaN
                 updates = ctx.op("SelectV2", [kept, updates, ctx.op("ZerosLike", [updates], label="dropped")],
                                  {"T": updates.dtype}, dtype=updates.dtype, label="kept_updates")
-        return ctx.op("SelectV2", [hit(indices, updates, "mask", ones), scatter(indices, updates, "scattered"), data],
-                      {"T": data.dtype}, dtype=data.dtype)
+        written = scatter(indices, updates, "scattered") if updates.dtype == DType.BOOL else \
+            _gathered_updates(ctx, data, indices, updates, depth, shape, kept)
+        return ctx.op("SelectV2", [hit(indices, updates, "mask", ones), written, data], {"T": data.dtype},
+                      dtype=data.dtype)
     if rows is None or rows > MAX_COMBINED_ROWS:
         raise ctx.error(f"reduction={reduction!r} needs a static number of index rows (at most {MAX_COMBINED_ROWS}); "
                         f"this one has {'an unknown number' if rows is None else rows}")
@@ -196,10 +200,41 @@ def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, redu
                        label=f"r{i}/index")
         upd_i = ctx.op("StridedSlice", [flat_upd, ctx.ints([i], label=f"r{i}/ub"), ctx.ints([i + 1], label=f"r{i}/ue"),
                                         ctx.ints([1], label=f"r{i}/us")], SLICE_ATTRS, label=f"r{i}/update")
-        combined = ctx.op(_COMBINE[reduction], [out, scatter(idx_i, upd_i, f"r{i}/scattered")], label=f"r{i}/combined")
+        written = _gathered_updates(ctx, data, idx_i, upd_i, depth, shape, None, f"r{i}/")
+        combined = ctx.op(_COMBINE[reduction], [out, written], label=f"r{i}/combined")
         out = ctx.op("SelectV2", [hit(idx_i, upd_i, f"r{i}/mask"), combined, out], {"T": data.dtype}, dtype=data.dtype,
                      label=None if i == rows - 1 else f"r{i}/out")
     return out
+
+
+def _gathered_updates(ctx: NodeContext, data: Value, indices: Value, updates: Value, depth: int, shape: Value,
+                      kept: Value | None, prefix: str = "") -> Value:
+    """Each element's update (anything where none lands), for ``none`` and for each row of ``mul``/``max``/``min``:
+    *gathered* from the updates by the number of the index row written there (``ScatterNd`` of 1…R, 0 for none,
+    behind a row of zeros), so every bit is kept: a ``ScatterNd`` of the updates adds them to 0, which turned -0
+    into +0 (onnxruntime keeps -0; measured session 22). ``kept``: the rows that land last on their element, the
+    others numbered 0 (never summed with them)."""
+    i32 = DType.INT32
+    rows = ctx.reshape(indices, [-1, depth], label=f"{prefix}row_indices")
+    slice_dims = ctx.run_time_dims(data, depth, label=f"{prefix}row_slice_dims")
+    flat = ctx.reshape(updates, ctx.concat_shape([[-1], slice_dims], label=f"{prefix}row_updates_shape"),
+                       label=f"{prefix}row_updates")
+    count = ctx.run_time_dim(rows, 0, label=f"{prefix}row_count")
+    one = ctx.int32(1, label=f"{prefix}row_one")
+    end = ctx.op("AddV2", [count, one], dtype=i32, label=f"{prefix}row_end")
+    numbers = ctx.op("Range", [one, end, one], {"Tidx": i32}, dtype=i32, label=f"{prefix}row_numbers")
+    if kept is not None:
+        flat_kept = ctx.reshape(kept, [-1], label=f"{prefix}row_kept")
+        dropped = ctx.op("ZerosLike", [numbers], label=f"{prefix}row_dropped")
+        numbers = ctx.op("SelectV2", [flat_kept, numbers, dropped], {"T": i32}, dtype=i32,
+                         label=f"{prefix}row_kept_numbers")
+    target = ctx.shape_slice(shape, 0, depth, label=f"{prefix}row_target")
+    at = ctx.op("ScatterNd", [rows, numbers, target], {"Tindices": i32, "T": i32}, dtype=i32, label=f"{prefix}row_at")
+    rank = ctx.rank(0)
+    padded = ctx.pad(flat, [[1, 0]] + [[0, 0]] * (rank - depth), label=f"{prefix}rows_behind_zeros")
+    return ctx.op("GatherV2", [padded, at, ctx.int32(0, label=f"{prefix}row_axis")],
+                  {"Tparams": updates.dtype, "Tindices": i32, "Taxis": i32, "batch_dims": 0}, dtype=updates.dtype,
+                  label=f"{prefix}written")
 
 
 def _row_count(shape: tuple | None) -> int | None:
