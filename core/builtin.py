@@ -58,6 +58,8 @@ REQUIRED_PASSES = (
     # int32 Pow as TF's repeated squaring wrapped modulo 2^32 (TF.js's goes through a float power)
     ("int32_power", "Int32Power", "int32_power", 0, ("lower_einsum",), ()),
     ("one_hot", "NormalizeOneHot", "one_hot", 0, ("lower_einsum",), ()),
+    # a rounded bilinear resize as TF's float32 kernel (TF.js's sums differ by a rounding error: ties round apart)
+    ("rounded_bilinear", "RoundedBilinearAsTF", "rounded_bilinear", 0, ("lower_einsum",), ()),
     # run-time scatter indices through a GatherV2 that raises on one outside the tensor (wasm would write there)
     ("scatter_index_guard", "ScatterIndexGuard", "scatter_index_guard", 0, ("lower_einsum",), ()),
     ("select_rows", "SelectRowsToSelectV2", "select_rows", 0, ("lower_einsum",), ()),

@@ -26,6 +26,7 @@ OLD_ORDER = [
     ("empty_reductions", 4), ("shape_n", 4),  # session 15: added after the integers were dropped, a tie at 4
     ("tensor_scatter_update", 4),  # session 19: a normalization, a tie at 4
     ("int32_power", 4),  # session 21: int32 Pow as TF's wrapped squaring, a tie at 4 (ordered by name)
+    ("rounded_bilinear", 4),  # session 22: a rounded ResizeBilinear as TF's kernel, a tie at 4 (ordered by name)
     ("scatter_index_guard", 4),  # session 21: run-time scatter indices checked, a tie at 4 (ordered by name)
     ("nchw_to_nhwc", 5), ("grouped_conv", 6), ("dilated_transposed_conv", 6),
     ("lookup_shape", 6), ("cumulative_axis", 6), ("batchnorm_global", 7), ("pool_3d", 6),

@@ -248,3 +248,45 @@ def _pad(node: Node, inputs: list) -> list:
         return [None]
     return [tuple(None if d is None else d + pads[2 * i] + pads[2 * i + 1] for i, d in enumerate(x))]
 
+
+def _known_rows(value: Value, rows: int) -> list[tuple[int, int] | None]:
+    """The rows of a ``[rows, 2]`` int tensor known here: all of a constant, or the constant pieces of a
+    ``ConcatV2`` along axis 0 (TF's dilated convolution over unknown sizes pads a channels-first input's channel
+    axis by a constant ``[[0, 0]]`` and its spatial axes by sizes computed at run time)."""
+    array = const_array(value)
+    if array is not None:
+        return [(int(a), int(b)) for a, b in np.asarray(array).reshape(rows, 2)]
+    node = value.producer
+    if node.op != "ConcatV2" or _const_ints(node, len(node.inputs) - 1) != [0]:
+        return [None] * rows
+    pieces: list[list | None] = []  # a piece's rows, None for a piece of run-time values
+    for piece in node.inputs[:-1]:
+        part = const_array(piece)
+        pieces.append(None if part is None else [(int(a), int(b)) for a, b in np.asarray(part).reshape(-1, 2)])
+    unknown = rows - sum(len(p) for p in pieces if p is not None)
+    if pieces.count(None) > 1 or unknown < 0 or (unknown and None not in pieces):
+        return [None] * rows  # the run-time pieces' lengths are not known here
+    return [row for p in pieces for row in (p if p is not None else [None] * unknown)]
+
+
+@rule("SpaceToBatchND", "BatchToSpaceND")
+def _space_batch(node: Node, inputs: list) -> list:
+    """``[B, s…, rest…]`` → ``[B·∏block, (s + pads) / block…, rest…]`` (BatchToSpaceND: the inverse, minus crops),
+    each size known where its block, its paddings/crops row and the input size are."""
+    block, x = _const_ints(node, 1), inputs[0]
+    if block is None or x is None or len(x) <= len(block):
+        return [None]
+    rows, total = _known_rows(node.inputs[2], len(block)), int(np.prod(block))
+    out = list(x)
+    if node.op == "SpaceToBatchND":
+        out[0] = None if x[0] is None else x[0] * total
+    else:
+        out[0] = None if x[0] is None or total == 0 or x[0] % total else x[0] // total
+    for i, (size, step, row) in enumerate(zip(x[1:], block, rows), start=1):
+        if size is None or row is None:
+            out[i] = None
+        elif node.op == "SpaceToBatchND":
+            out[i] = (size + row[0] + row[1]) // step if step else None
+        else:
+            out[i] = size * step - row[0] - row[1]
+    return [tuple(out)]

@@ -6,6 +6,7 @@ from typing import Any
 from tfjsconv.errors import InputError
 
 from .keras_center_crop import refuse_center_crop_of_unknown_sizes
+from .keras_data_layers import data_layers_called_as_eager
 from .keras_time_distributed import time_distributed_traced_right
 from .tfimport import import_tf
 
@@ -48,7 +49,8 @@ def trace_keras_model(model: Any) -> tuple[Any, list[str], list[str] | None]:
         return model(list(args) if len(args) > 1 else args[0], training=False)
 
     refuse_center_crop_of_unknown_sizes(model)  # Keras 3 traces it as a plain crop
-    with time_distributed_traced_right(model):  # Keras 3.14+ traces it over the batch axis
+    # Keras 3.14+ traces TimeDistributed over the batch axis; preprocessing layers cast to float32 in a graph
+    with time_distributed_traced_right(model), data_layers_called_as_eager():
         fn = _concrete_function(serve)
     flat = tf.nest.flatten(fn.structured_outputs)
     output_names = list(getattr(model, "output_names", None) or [])

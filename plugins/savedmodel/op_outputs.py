@@ -136,6 +136,20 @@ def _resolve_dtype(spec: Any, attrs: Mapping[str, Any]) -> DType | None:
     return value if isinstance(value, DType) else None
 
 
+def _signature_dtype(op: str, attrs: Mapping[str, Any]) -> DType | None:
+    """The dtype TF's OpDef gives the one output of ``op``: a fixed one (``ResizeBilinear``'s float32 of any image
+    type, which the attr guess below read as its ``T``) or the value of its type attr; None when the table does
+    not say."""
+    from tfjsconv.ops.tf_signatures import signature
+
+    spec = signature(op)
+    if spec is None or len(spec.outputs) != 1 or not spec.simple_outputs:
+        return None
+    out = spec.outputs[0]
+    value = out.fixed if out.fixed is not None else attrs.get(out.type_attr) if out.type_attr else None
+    return value if isinstance(value, DType) else None
+
+
 def _single_output(op: str) -> bool:
     """Whether TensorFlow's signature of ``op`` has exactly one output: an ``_output_shapes`` listing another
     count is corrupt, and believed it would leave the node no output where its readers expect one."""
@@ -159,7 +173,7 @@ def layout(op: str, attrs: Mapping[str, Any], functions: Mapping[str, Any], decl
     elif declared == 0:
         return Layout({}, {}, [])
     else:
-        fixed = FIXED_OUTPUT_DTYPES.get(op)
+        fixed = FIXED_OUTPUT_DTYPES.get(op) or _signature_dtype(op, attrs)
         dtype = fixed or next((attrs[a] for a in OUTPUT_TYPE_ATTRS if isinstance(attrs.get(a), DType)), None)
         return Layout({"output": 0}, {"output": 1}, [dtype], assumed=declared is None and op not in SINGLE_OUTPUT_OPS)
     starts: dict[str, int] = {}
