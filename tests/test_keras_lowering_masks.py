@@ -160,10 +160,11 @@ def test_masks_lower_without_tensorflow_and_match_keras(converted, tfjs_runtime,
 _gaps = layer_gaps_of
 
 
-@pytest.mark.parametrize("flavor", ["keras3.keras", "tf_keras.h5"])
+@pytest.mark.parametrize("flavor", ["tf_keras.h5"])  # Keras 3 casts it to bool: lowered (masks_s22)
 def test_explicit_attention_masks_the_lowering_computes_as_floats_are_gaps(flavor, tmp_path):
     """Computed bool masks are lowered (``test_keras_lowering_masks_ops.py``); one the lowering computes as float32
-    (its Identity/Activation lowerings cast their inputs to float32, Keras keeps them bool) is refused by name."""
+    (its Identity/Activation lowerings cast their inputs to float32, Keras keeps them bool) is refused by name in
+    tf_keras, whose readers would weigh by the float; Keras 3 casts a given mask to bool, which the lowering does too."""
     import tfjsconv
     from tfjsconv.errors import UsageError
 
@@ -201,7 +202,7 @@ def test_masks_into_layers_that_do_not_take_them_stay_gaps():
     assert sorted(_gaps(model)) == ["'softmax' (mask into Softmax)"]
 
 
-@pytest.mark.parametrize("flavor", ["keras3.keras", "tf_keras.h5"])
+@pytest.mark.parametrize("flavor", ["tf_keras.h5"])  # Keras 3 casts it to bool: lowered (masks_s22)
 def test_a_mask_given_by_a_layer_that_is_not_bool_in_the_lowering_is_refused(flavor, tmp_path):
     """``LSTM(x, mask=m)`` with ``m`` computed by a layer: Keras 3 records the tensor, tf_keras the
     ``[layer, node, tensor]`` in the call's kwargs. The lowering reads it (``test_keras_lowering_masks_more.py``)

@@ -354,9 +354,10 @@ def _softmax(ctx: LayerContext, x: Value) -> Value:
 
 
 def _masked_softmax(ctx: LayerContext, mask: Value) -> Value:
-    """Keras 3: ``where(mask, softmax(where(mask, x, -1e9)), 0)`` (a float mask is ``mask > 0.5``; a fully
-    masked row gives zeros). tf_keras: ``softmax(x + (1 - float(mask)) * -1e9)`` (a fully masked row comes out
-    near uniform, as in TF), or with ``robust_masking`` ``softmax(where(mask > 0.5, x, -1e9))``."""
+    """Keras 3: ``where(mask, softmax(where(mask, x, -1e9)), 0)`` (a float mask is ``mask > 0.5``, an integer one
+    ``mask > int(0.5)``, i.e. ``> 0``: negative ids mask too; 8/16-bit ones come as exact float32, where ``> 0.5`` is
+    the same; a fully masked row gives zeros). tf_keras: ``softmax(x + (1 - float(mask)) * -1e9)`` (a fully masked
+    row comes out near uniform, as in TF), or with ``robust_masking`` ``softmax(where(mask > 0.5, x, -1e9))``."""
     x, shape, mask_shape = ctx.x, ctx.shape(), ctx.shape(mask)
     pairs = list(zip(reversed(mask_shape), reversed(shape)))
     if len(mask_shape) > len(shape) or any(m != 1 and m != d for m, d in pairs if m is not None or d is not None):
@@ -364,7 +365,8 @@ def _masked_softmax(ctx: LayerContext, mask: Value) -> Value:
                           f"{list(shape)} (Keras broadcasts it only where the sizes match or are 1)")
     if ctx.keras3 or ctx.config.get("robust_masking"):
         keep = mask if mask.dtype == DType.BOOL else ctx.op(
-            "Greater", [mask, ctx.floats(0.5, "mask_half")], dtype=DType.BOOL, shape=mask.shape, label="mask_kept")
+            "Greater", [mask, ctx.ints(0, "mask_half") if mask.dtype == DType.INT32 else ctx.floats(0.5, "mask_half")],
+            dtype=DType.BOOL, shape=mask.shape, label="mask_kept")
         logits = ctx.op("SelectV2", [keep, x, ctx.floats(MASKED_LOGIT, "masked_logit")], {"T": DType.FLOAT32},
                         dtype=DType.FLOAT32, shape=shape, label="masked_logits")
         out = _softmax(ctx, logits)

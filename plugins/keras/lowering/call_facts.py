@@ -296,23 +296,34 @@ def takes_states(lowerings: dict[str, Any], class_name: str) -> bool:
     return lowering is not None and STATE_KEYWORD in lowering.keywords
 
 
-def given_mask(plan: ModelPlan, call: LayerCall, unmasked: bool = False) -> Ref | None:
+#: The model-input dtypes a Keras 3 mask reader takes as a ``mask=`` it was given: each casts a non-bool one to bool
+#: (``!= 0``: the RNNs' TensorFlow backend, GlobalAveragePooling1D, Attention's ``logical_not``/``where``), Softmax
+#: keeps ``mask > 0.5`` in the mask's dtype (``> 0`` of integers); the walk hands it over so
+#: (:meth:`.model_walk.ModelLowering._given_values`).
+KERAS3_GIVEN_MASK_DTYPES = ("bool", None, "float32", "int32", "int64", "int16", "int8", "uint8", "uint16")
+
+
+def given_mask(plan: ModelPlan, call: LayerCall, unmasked: bool = False, keras3: bool | None = None) -> Ref | None:
     """The tensor a call was given as ``mask=`` (Keras 3 records it, tf_keras keeps it in kwargs), see
     :func:`_given_masks`; Softmax also takes a float32 model input (a weight, ``> 0.5`` in Keras 3, ``1 - m``
-    scaled in tf_keras)."""
-    given = _given_masks(plan, call, 1, unmasked)
+    scaled in tf_keras: an integer one too, ``keras3`` False), and in Keras 3 (``keras3`` True) every reader a float or
+    integer one (:data:`KERAS3_GIVEN_MASK_DTYPES`)."""
+    given = _given_masks(plan, call, 1, unmasked, keras3)
     return given[0] if given else None
 
 
-def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool) -> list[Ref] | None:
-    """The ``count`` tensors a call was given as ``mask=``, each a bool model input, or, when the call's inputs
-    carry no tracked mask (``unmasked``), a tensor a layer computed (``ops.not_equal(ids, 0)``, a TFOpLambda): Keras
-    passes exactly that tensor to ``call``, and the walk reads its lowered value (checked to be bool,
+def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool,
+                 keras3: bool | None = None) -> list[Ref] | None:
+    """The ``count`` tensors a call was given as ``mask=``, each a bool model input (Keras 3: any of
+    :data:`KERAS3_GIVEN_MASK_DTYPES`), or, when the call's inputs carry no tracked mask (``unmasked``), a tensor a
+    layer computed (``ops.not_equal(ids, 0)``, a TFOpLambda): Keras passes exactly that tensor to ``call``, and the
+    walk reads its lowered value (bool, or in Keras 3 read as the reader casts it,
     :meth:`ModelLowering._given_values`). A computed mask beside a tracked one stays a gap unless Keras 3 recorded
     the tracked one (:func:`.mask_origins.is_recorded_mask`)."""
     recorded = call.recorded_masks
     inputs = {ref: config for ref, config in plan.inputs}
-    dtypes = ("bool", None, "float32") if call.class_name == "Softmax" else ("bool",)
+    dtypes = KERAS3_GIVEN_MASK_DTYPES if keras3 is True or keras3 is False and call.class_name == "Softmax" else \
+        ("bool", None, "float32") if call.class_name == "Softmax" else ("bool",)  # tf_keras's: 1 - cast(m)
     if len(recorded) != count or not all(
             dtype_name(inputs[r].get("dtype")) in dtypes if r in inputs else
             unmasked and not plan.sequential and (r[0], r[1]) in plan.producers for r in recorded):

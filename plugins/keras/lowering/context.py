@@ -188,6 +188,9 @@ class LayerContext:
 
 #: The RNN call argument with the states to start from (tensors, or Keras 3's saved ``__numpy__`` constants).
 STATE_KEYWORD = "initial_state"
+#: Keyword tensors a layer takes only optionally (an RNN's initial_state, CategoryEncoding's count_weights): never
+#: given inside a Pipeline or a TimeDistributed, which hand one tensor on, so those may wrap such a layer.
+OPTIONAL_KEYWORDS = frozenset({STATE_KEYWORD, "count_weights"})
 
 #: Call keyword arguments that change nothing at inference when they have these values.
 NEUTRAL_KWARGS = {"training": (None, False), "return_attention_scores": (None, False),

@@ -17,12 +17,14 @@ from ..op_calls import KERAS_OP_PREFIX, first_argument_is_constant, is_op_layer
 from .context import UNTRACKED, LayerContext
 from .registry import Unsupported
 
-FLOAT_DTYPES = (None, "float32", "mixed_float16", "mixed_bfloat16")
+#: (float64 and float16 model Inputs are held as float32: .float_widths; the first two are float32 layers' own)
+FLOAT_DTYPES = (None, "float32", "mixed_float16", "mixed_bfloat16", "float64", "float16")
 #: Layers that read their inputs as they are (ids, strings); every other layer gets integers cast to float32.
 #: Keras 3 image augmentation layers whose inference returns the images as given, integers too (the others cast them to
 #: float32 first).
 KERAS3_RAW_AT_INFERENCE = ("RandomInvert", "RandomColorJitter", "RandomCrop", "RandomGrayscale", "RandomHue",
-                           "RandomSaturation", "RandomPosterization", "RandomColorDegeneration", "MixUp")
+                           "RandomSaturation", "RandomPosterization", "RandomColorDegeneration", "MixUp",
+                           "MaxNumBoundingBoxes")
 INTEGER_INPUT_LAYERS = frozenset({"Embedding", "ReversibleEmbedding", "StringLookup", "Hashing", "TextVectorization",
                                   "Pipeline"})  # Pipeline: per inner layer
 #: Layers whose saved ``dtype`` is their (integer) output's, which their lowerings produce as int32.
@@ -172,6 +174,8 @@ def wide_integer_layer(cls: str, config: dict[str, Any], keras3: bool) -> bool:
     bilinear UpSampling2D and Resizing, which round the integers to float32 as Keras's cast does, then resize and
     round back (:mod:`.integer_resize`; tf_keras's return floats)."""
     wrapped = cls == "TimeDistributed"
+    if cls == "Rescaling" and _integer_rescaling(config, keras3):  # int32 computed (.integer_layer_dtypes)
+        return True
     cls, config = unwrapped_layer(cls, config)
     if cls in WIDE_INTEGER_MOVING_LAYERS or cls == "UpSampling2D" and config.get("interpolation", "nearest") == \
             "nearest":
@@ -213,6 +217,13 @@ def refuse_masked_integer_mean(layer: str, cls: str, dtype: DType | str | None, 
                           f"{dtype.numpy}, wrapping, before dividing; the masked mean is lowered for floats)")
 
 
+def _integer_rescaling(config: dict[str, Any], keras3: bool) -> bool:
+    """A Keras 3 Rescaling of an integer dtype, computed in int32 (:func:`.integer_layer_dtypes.integer_rescaling`)."""
+    from .integer_layer_dtypes import integer_layer_dtype
+
+    return integer_layer_dtype("Rescaling", config, keras3) is not None
+
+
 def integer_relu(cls: str, config: dict[str, Any]) -> bool:
     """A ReLU without a negative slope: Keras computes it in the integers' dtype, its threshold and max_value cast to
     it, and returns that dtype (:func:`.activations._integer_options_relu`); with a slope it returns float32."""
@@ -246,6 +257,8 @@ def refuse_wide_integers_through_float(layer: str, cls: str, config: dict[str, A
     a merge of mixed dtypes... of int32 ids) when the lowering would hand it those integers as float32: exact only up
     to 2^24, so ids beyond it would silently change (TF.js's MaxPool takes float32 only)."""
     wide = next((d for d in dtypes if d in WIDE_INTEGERS), None)
+    if keras3 and cls == "Average" and None in dtypes[:2]:
+        return  # Keras 3 adds left to right in the promoted dtype: float32 from the first add on, as the walk's casts
     if wide is not None and (cls in SUMMING_MERGES
                              or keras_result_dtype(cls, config, dtypes, keras3) in WIDE_INTEGERS):
         # Average: Keras sums the integers in their dtype, wrapping

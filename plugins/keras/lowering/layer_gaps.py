@@ -12,6 +12,7 @@ from tfjsconv.errors import InputError
 from ..configs import LAYER_LISTS, MODEL_CLASSES, dtype_name, entry_name, is_model, plain, top_level_layers
 from ..op_calls import is_op_layer
 from .call_facts import (
+    KERAS3_GIVEN_MASK_DTYPES,
     ROT90S,
     given_beside_tracked,
     given_mask,
@@ -22,7 +23,9 @@ from .call_facts import (
     runs_layers,
     takes_states,
 )
+from .float_widths import lowered_in_float32
 from .integer_dtypes import FLOAT_DTYPES, INPUT_DTYPES, INTEGER_OUTPUT_LAYERS
+from .integer_layer_dtypes import integer_layer_dtype
 from .keras_names import is_keras_layer_class, unknown_activations
 from .mask_origins import MaskOrigin, is_recorded_mask
 from .masking import (
@@ -170,8 +173,8 @@ class LayerGaps:
                 if explicit is not None:  # mask=[...] replaces the inputs' masks
                     in_origins = [None if r is None else ("input", r) for r in explicit[:len(refs)]]
                     in_origins += [None] * (len(refs) - len(in_origins))
-                given = given_mask(plan, call, not origins) if cls in GIVEN_MASK_READERS and len(refs) == 1 \
-                    else None
+                given = given_mask(plan, call, not origins, self.keras3) if cls in GIVEN_MASK_READERS and \
+                    len(refs) == 1 else None
                 if given is not None:  # mask=m (a bool model input, or computed) replaces the input's mask
                     self._mask_chain_gaps(plan, prefix, [given], masked)
                     in_origins = [("input", given)]
@@ -247,17 +250,19 @@ class LayerGaps:
 
     def _explicit_masks(self, plan: ModelPlan, prefix: str, name: str, cls: str, call: LayerCall,
                         masked: dict[Ref, MaskOrigin | None], unmasked: bool) -> list[Ref | None] | None:
-        """An Attention call's ``mask=[...]``: each entry None, a bool model input, or, when the call's inputs carry
-        no tracked mask (``unmasked``), a tensor layers computed (``ops.not_equal(ids, 0)``, checked to be bool
-        when lowered); else a gap."""
+        """An Attention call's ``mask=[...]``: each entry None, a bool model input (Keras 3: also a float or integer
+        one, which its call casts to bool: :data:`.call_facts.KERAS3_GIVEN_MASK_DTYPES`), or, when the call's inputs
+        carry no tracked mask (``unmasked``), a tensor layers computed (``ops.not_equal(ids, 0)``; bool when lowered,
+        or in Keras 3 cast as its call casts it); else a gap."""
         try:
             refs = explicit_masks(call.node)
         except ValueError as err:
             self.gaps.append(f"{name!r} ({cls}: {err})")
             return None
         inputs = {ref: config for ref, config in plan.inputs}
+        readable = KERAS3_GIVEN_MASK_DTYPES if self.keras3 is True else ("bool",)
         for ref in refs or []:
-            if ref is None or dtype_name((inputs.get(ref) or {}).get("dtype")) == "bool":
+            if ref is None or ref in inputs and dtype_name(inputs[ref].get("dtype")) in readable:
                 continue
             if ref not in inputs and unmasked and not plan.sequential and (ref[0], ref[1]) in plan.producers:
                 self._mask_chain_gaps(plan, prefix, [ref], masked)
@@ -342,8 +347,9 @@ class LayerGaps:
                          for what in unknown_activations(config)]
         if cls not in self.lowerings:
             self.gaps.append(f"{name!r} ({cls})")
-        elif dtype_name(config.get("dtype")) not in FLOAT_DTYPES[:2] and not (
+        elif dtype_name(config.get("dtype")) not in FLOAT_DTYPES[:2] and not lowered_in_float32(cls, config) and not (
                 cls in INTEGER_OUTPUT_LAYERS and dtype_name(config.get("dtype")) in ("int32", "int64")
+                or integer_layer_dtype(cls, config, self.keras3) is not None  # Keras 3's (.integer_layer_dtypes)
                 or cls == "TextVectorization" and dtype_name(config.get("dtype")) == "string"):  # tf_keras's
             self.gaps.append(f"{name!r} ({cls}: dtype {dtype_name(config.get('dtype'))})")
         elif config.get("lora_rank") and (why := _lora_gap(cls, config, self.source, self.keras3)):

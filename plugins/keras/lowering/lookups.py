@@ -23,6 +23,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext, check_call_kwargs
+from .integer_layer_dtypes import integer_layer_dtype
 from .registry import Unsupported, lowers
 
 INT32 = np.iinfo(np.int32)
@@ -79,10 +80,68 @@ def _encoding_check(config: dict[str, Any]) -> str | None:
     return None
 
 
-@lowers("CategoryEncoding", check=_encoding_check)
+@lowers("CategoryEncoding", check=_encoding_check, keywords=("count_weights",))
 def category_encoding(ctx: LayerContext) -> Value:
-    check_call_kwargs(ctx, ())
-    return encode(ctx, raw_ids(ctx), ctx.config.get("output_mode", "multi_hot"), int(ctx.config["num_tokens"]))
+    """Keras's ``encode_categorical_inputs``. Keras 3 also takes float ids (TF's bincount and one_hot cast them to
+    integers, truncating), ``count_weights`` (each id's count is its weight's sum, in the layer's dtype) and an int32
+    or int64 dtype (the counts as integers; int64 held as int32, as TF.js holds it)."""
+    check_call_kwargs(ctx, ("count_weights",))
+    mode, depth = ctx.config.get("output_mode", "multi_hot"), int(ctx.config["num_tokens"])
+    dtype = integer_layer_dtype(ctx.class_name, ctx.config, ctx.keras3) or DType.FLOAT32
+    ids = _keras3_float_ids(ctx) if ctx.keras3 and ctx.integer_dtype() is None else raw_ids(ctx)
+    weights = ctx.call_kwargs.get("count_weights")
+    if weights is not None:
+        return _weighted_counts(ctx, ids, weights, depth, dtype)
+    encoded = encode(ctx, ids, mode, depth)
+    if dtype == DType.FLOAT32:
+        return encoded
+    ctx.output_keras_dtype = dtype if dtype == DType.INT64 else None
+    return ctx.exact_cast(encoded, DType.INT32, "counts")  # whole numbers up to the row's length
+
+
+def _keras3_float_ids(ctx: LayerContext) -> Value:
+    """Float ids as Keras 3's TF backend reads them: ``bincount`` casts them to int32, ``one_hot`` to int64, both
+    truncating toward zero; NaN and magnitudes past int32 fall outside ``[0, num_tokens)`` either way."""
+    from .op_layers import float_to_int32
+
+    if ctx.x.dtype != DType.FLOAT32:
+        return raw_ids(ctx)
+    return float_to_int32(ctx, ctx.x, "ids")
+
+
+def _weighted_counts(ctx: LayerContext, ids: Value, weights: Any, depth: int, dtype: DType) -> Value:
+    """``count`` with ``count_weights`` (Keras 3's ``bincount(ids, weights)``): each class's sum of the weights of
+    its ids, in the layer's dtype, to which Keras converts the weights first (floats to integers truncated as TF's
+    cast). Ids outside ``[0, num_tokens)`` count for nothing, as without weights."""
+    from .op_layers import float_to_int32, float_to_int64_low_bits
+
+    if not ctx.keras3 or not isinstance(weights, Value):
+        raise Unsupported(f"layer {ctx.name!r} (CategoryEncoding) with count_weights "
+                          f"{'of tf_keras' if not ctx.keras3 else 'that are no tensor'}")
+    shape, weight_shape = ctx.shape(ids), ctx.shape(weights)
+    if len(shape) != 2 or len(weight_shape) != 2 or None not in (shape[1], weight_shape[1]) and \
+            shape[1] != weight_shape[1]:
+        raise Unsupported(f"layer {ctx.name!r} (CategoryEncoding) count_weights of shape {list(weight_shape)} for "
+                          f"ids of shape {list(shape)} (lowered for two equal rank-2 shapes)")
+    if dtype == DType.FLOAT32 and weights.dtype != DType.FLOAT32:
+        weights = ctx.op("Cast", [weights], {"SrcT": weights.dtype, "DstT": DType.FLOAT32, "Truncate": False},
+                         dtype=DType.FLOAT32, shape=weights.shape, label="weights_float")
+    elif dtype != DType.FLOAT32 and weights.dtype == DType.FLOAT32:
+        weights = (float_to_int32 if dtype == DType.INT32 else float_to_int64_low_bits)(ctx, weights, "weights_int")
+    elif dtype != DType.FLOAT32 and weights.dtype != DType.INT32:
+        weights = ctx.op("Cast", [weights], {"SrcT": weights.dtype, "DstT": DType.INT32, "Truncate": False},
+                         dtype=DType.INT32, shape=weights.shape, label="weights_int")
+    held = weights.dtype
+    match = ctx.op("Equal", [ctx.expand_dims(ids, 2, "ids_column"), ctx.ints(np.arange(depth), "classes")],
+                   {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=(shape[0], shape[1], depth),
+                   label="match")
+    zero = ctx.const(np.zeros((), held.numpy), "zero")
+    picked = ctx.op("SelectV2", [match, ctx.expand_dims(weights, 2, "weights_column"), zero], {"T": held},
+                    dtype=held, shape=(shape[0], shape[1], depth), label="weighted")
+    if dtype == DType.INT64:
+        ctx.output_keras_dtype = DType.INT64
+    return ctx.op("Sum", [picked, ctx.ints([1], "ids_axis")], {"keep_dims": False, "Tidx": DType.INT32},
+                  dtype=held, shape=(shape[0], depth), label="count")
 
 
 def _discretization_check(config: dict[str, Any]) -> str | None:

@@ -39,6 +39,7 @@ INT32 = np.iinfo(np.int32)
 #: Layers that compute the same with or without a mask and hand it on unchanged (``supports_masking`` with the
 #: default ``compute_mask``, and a mask at most read in training: BatchNormalization's statistics), in both flavours.
 PASSES_MASK = frozenset({"Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Dropout", "SpatialDropout1D",
+                         "SpatialDropout2D", "SpatialDropout3D",
                          "GaussianNoise", "GaussianDropout", "AlphaDropout", "LayerNormalization",
                          "BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2", "UnitNormalization",
                          "ActivityRegularization", "ThresholdedReLU"})
@@ -69,7 +70,8 @@ _DROPS_MASK_TF_KERAS = frozenset({"Identity", "Rescaling", "Normalization"})
 #: Layers that drop a mask in Keras 3 only (tf_keras has none of them, or passes the mask on).
 DROPS_MASK_KERAS3 = frozenset({"AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
                                "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
-                               "RMSNormalization"})
+                               "RMSNormalization", "STFTSpectrogram", "MelSpectrogram",
+                               "ContrastLimitedAdaptiveHistogramEqualization"})
 #: Layers that read no mask and make their output unmasked (``compute_mask`` returns None).
 ENDS_MASK = frozenset({"Dot"})
 #: Recurrent layers that read the mask (``RNN`` with SimpleRNN/LSTM/GRU cells, stacked or not, too).
@@ -189,8 +191,8 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
         if not inner.get("return_sequences"):
             return set()
         return {0, 1} if config.get("merge_mode", "concat") is None else {0}
-    if class_name == "GlobalAveragePooling1D":
-        return None if config.get("data_format", "channels_last") not in (None, "channels_last") else set()
+    if class_name == "GlobalAveragePooling1D":  # channels_first too (.masked_global_average_1d)
+        return set()
     return None
 
 
@@ -340,35 +342,50 @@ def masking(ctx: LayerContext) -> Value:
 
 
 def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
-    """Keras's masked mean over the steps: ``sum(x * m) / sum(m)`` (channels_last).
+    """Keras's masked mean over the steps: ``sum(x * m) / sum(m)``; Keras 3 zeroes the masked steps with
+    ``where(m, x, 0)`` (a NaN or Inf there drops out; tf_keras's ``x * m`` keeps it as NaN).
 
-    A fully masked row is ``0 / 0``, NaN in Keras; webgl's division shader gives 1 when both sides are equal,
-    so that row is selected as NaN (``count * Inf``) explicitly, and the division (now exact) is named as guarded.
+    channels_first: Keras expands the ``[batch, T]`` mask on axis 1 and so lines it up with the LAST axis (the
+    steps), whatever axis 1 of the layer's input was, and fails unless T and the steps match (or either is 1): a
+    broadcast TF.js makes the same way (tf_keras's 8/16-bit integers there are a gap). A fully masked row is
+    ``0 / 0``, NaN in Keras; webgl's division shader gives 1 when both sides are equal, so that row is selected as
+    NaN (``count * Inf``) explicitly, and the division (now exact) is named as guarded.
     Of int32/int64 ids (int32 here) Keras sums ``x * m`` in their dtype, wrapping, and divides in float64: the sum is
     TF.js's int32 Sum of the kept ids, wrapping as TF's, divided in float32 (a float64 quotient rounded). tf_keras
     sums 8/16-bit integers and their mask in their dtype, wrapping: :func:`.integer_means.narrow_masked_mean`."""
     dtype = ctx.keras_dtypes[0] if ctx.keras_dtypes else None
+    first = ctx.config.get("data_format") == "channels_first"
+    if first and not ctx.keras3 and dtype is not None and ctx.x.dtype != DType.INT32:  # (tf_keras wraps them)
+        named = np.dtype(dtype.numpy).name if isinstance(dtype, DType) else dtype
+        raise Unsupported(f"layer {ctx.name!r} (GlobalAveragePooling1D: a mask into its channels_first mean of "
+                          f"{named} integers)")
     if not ctx.keras3 and isinstance(dtype, DType) and dtype in NARROW_INTS:
         from .integer_means import narrow_masked_mean
 
         return narrow_masked_mean(ctx, mask, dtype)
     shape = ctx.shape()
-    weights = ctx.expand_dims(as_float(ctx, mask, "mask_float"), 2, "mask_steps")
-    sum_attrs = {"keep_dims": bool(ctx.config.get("keepdims")), "Tidx": DType.INT32}
-    sum_shape = (shape[0], 1, shape[2]) if ctx.config.get("keepdims") else (shape[0], shape[2])
+    steps, mask_axis = (2, 1) if first else (1, 2)
+    keepdims = bool(ctx.config.get("keepdims"))
+    kept = ctx.expand_dims(mask, mask_axis, "mask_steps_kept")
+    weights = ctx.expand_dims(as_float(ctx, mask, "mask_float"), mask_axis, "mask_steps")
+    sum_attrs = {"keep_dims": keepdims, "Tidx": DType.INT32}
+    kept_axis = 1 if first else 2  # the axis the mean keeps: channels_first's axis 1, channels_last's features
+    sum_shape = tuple(shape[a] if a in (0, kept_axis) else 1 for a in range(3)) if keepdims else \
+        (shape[0], shape[kept_axis])
     if ctx.x.dtype == DType.INT32:
-        kept = ctx.op("SelectV2", [ctx.expand_dims(mask, 2, "mask_steps_kept"), ctx.x, ctx.ints(0, "masked_zero")],
-                      {"T": DType.INT32}, dtype=DType.INT32, shape=ctx.x.shape, label="masked")
-        wrapped = ctx.op("Sum", [kept, ctx.ints(1, "steps_axis")], sum_attrs, dtype=DType.INT32, shape=sum_shape,
-                         label="integer_sum")
+        kept_ids = ctx.op("SelectV2", [kept, ctx.x, ctx.ints(0, "masked_zero")], {"T": DType.INT32},
+                          dtype=DType.INT32, shape=ctx.x.shape, label="masked")
+        wrapped = ctx.op("Sum", [kept_ids, ctx.ints(steps, "steps_axis")], sum_attrs, dtype=DType.INT32,
+                         shape=sum_shape, label="integer_sum")
         total = ctx.op("Cast", [wrapped], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
                        dtype=DType.FLOAT32, shape=sum_shape, label="sum")
     else:
-        total = ctx.op("Sum", [ctx.binary("Mul", ctx.x, weights, label="masked"), ctx.ints(1, "steps_axis")],
-                       sum_attrs, shape=sum_shape, label="sum")
-    count = ctx.op("Sum", [weights, ctx.ints(1, "count_axis")],
-                   {"keep_dims": bool(ctx.config.get("keepdims")), "Tidx": DType.INT32},
-                   shape=(shape[0], 1, 1) if ctx.config.get("keepdims") else (shape[0], 1), label="count")
+        masked = ctx.op("SelectV2", [kept, ctx.x, ctx.floats(0.0, "masked_zero")], {"T": DType.FLOAT32},
+                        dtype=DType.FLOAT32, shape=ctx.x.shape, label="masked") if ctx.keras3 else \
+            ctx.binary("Mul", ctx.x, weights, label="masked")
+        total = ctx.op("Sum", [masked, ctx.ints(steps, "steps_axis")], sum_attrs, shape=sum_shape, label="sum")
+    count = ctx.op("Sum", [weights, ctx.ints(steps, "count_axis")], sum_attrs,
+                   shape=(shape[0], 1, 1) if keepdims else (shape[0], 1), label="count")
     mean = ctx.binary("RealDiv", total, count, label="mean" + GUARDED_SUFFIX)
     empty = ctx.op("Equal", [count, ctx.floats(0.0, "no_steps")], {"incompatible_shape_error": True},
                    dtype=DType.BOOL, shape=count.shape, label="empty")

@@ -35,6 +35,18 @@ from .call_facts import (
     tf_call_kwargs,
 )
 from .context import STATE_KEYWORD, LayerContext, check_kwargs_read
+from .float_widths import (
+    WidthNotices,
+    computes_in_half,
+    half_input,
+    half_rounded,
+    half_weights,
+    round_each_op,
+    rounds_each_op,
+    rounds_inputs,
+    rounded_to_half,
+    rounds_outputs,
+)
 from .integer_dtypes import (
     DTYPE_FREE_OPS,
     FLOAT_COMPUTING_OPS,
@@ -58,6 +70,8 @@ from .integer_dtypes import (
     wide_integer_layer,
     wide_integer_merge,
 )
+from .bounding_boxes import ARGUMENT_KEYS, KEYED_ARGUMENT_LAYERS, argument_keys
+from .integer_layer_dtypes import INTEGER_DTYPE_LAYERS, autocast_inputs, integer_layer_dtype
 from .layer_gaps import LayerGaps
 from .masking import (
     ELEMENTWISE_MERGES,
@@ -159,6 +173,8 @@ class ModelLowering:
         self._last_ctx: LayerContext | None = None
         #: The integer dtype Keras gives the Values the walk holds as float32 (by id; Values live with the graph).
         self._keras_dtypes: dict[int, DType | str] = {}
+        #: The layers computed in float32 where Keras computes in float64 or float16 (.float_widths), named once.
+        self._width_notices = WidthNotices()
 
     def lower(self) -> Graph:
         # the same verdict as layer_gaps, always
@@ -180,8 +196,9 @@ class ModelLowering:
             shape = config.get("batch_input_shape") or ((self.config.get("build_config") or {}).get("input_shape"))
             inputs = [self._placeholder(f"{entry_name(first)}_input", list(shape) if shape else None)]
         else:
-            inputs = [self._placeholder(ref[0], config.get("batch_shape") or config.get("batch_input_shape"),
-                                        config.get("dtype")) for ref, config in plan.inputs]
+            inputs = [half_input(self.graph, self._placeholder(ref[0], config.get("batch_shape") or
+                                                               config.get("batch_input_shape"), config.get("dtype")),
+                                 config.get("dtype")) for ref, config in plan.inputs]
         outputs, _ = self._run(plan, (), "", inputs, [None] * len(inputs))
         if self._config_gaps or self._walk_gaps or any(v is UNKNOWN for v in outputs):  # a gap always refuses
             raise UncoveredLayers(list(dict.fromkeys([*self._config_gaps, *self._walk_gaps])) or
@@ -193,6 +210,7 @@ class ModelLowering:
                                    "its tf.abs, tf.math.real or tf.math.imag)" for key in complex_outputs])
         for index, (key, value) in enumerate(zip(plan.output_names(), outputs, strict=True)):
             self.graph.set_output(key, self._in_keras_dtype(index, value))
+        self._width_notices.notice(self.graph)
         self.graph.validate()
         return self.graph
 
@@ -271,6 +289,8 @@ class ModelLowering:
         tracked_keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
         keyword_masks = {k: None if kwargs[k] in unseen else m for k, m in tracked_keyword_masks.items()}
         kwargs = {k: _resolved(v, values) for k, v in kwargs.items()}
+        if call.class_name in KEYED_ARGUMENT_LAYERS:  # called on a dict: which tensor is which (.bounding_boxes)
+            kwargs[ARGUMENT_KEYS] = argument_keys(call.node)
         explicit = explicit_masks(call.node) if call.class_name in EXPLICIT_MASK_LAYERS else None
         if explicit is not None:  # mask=[...]: model inputs or computed (checked by LayerGaps), replacing the inputs'
             found = iter(self._given_values(plan, call, path, prefix, [r for r in explicit if r is not None], values))
@@ -280,7 +300,7 @@ class ModelLowering:
         if takes_states(self.lowerings, call.class_name):
             masks, tracked_masks = masks[:1], tracked_masks[:1]  # initial states follow; Keras uses one mask only
         unmasked = all(m is None for m in masks)
-        given = given_mask(plan, call, unmasked) if call.class_name in GIVEN_MASK_READERS else None
+        given = given_mask(plan, call, unmasked, self.keras3) if call.class_name in GIVEN_MASK_READERS else None
         if given is not None and len(masks) == 1:  # mask=m (a bool model input or a computed one, see LayerGaps)
             masks = self._given_values(plan, call, path, prefix, [given], values)
         elif runs_layers(call.entry) and unmasked and call.recorded_masks and (  # inner(x, mask=m): on its inputs
@@ -331,20 +351,34 @@ class ModelLowering:
 
     def _given_values(self, plan: ModelPlan, call: LayerCall, path: tuple[str, ...], prefix: str, given: list[Ref],
                       values: dict[Ref, tuple[Value, Value | None]]) -> list[Value]:
-        """The values of the masks a call was given (:func:`_given_masks`); a computed one must be a bool tensor
-        (Keras would use a float or integer one as it is, which the mask readers here do not express)."""
+        """The values of the masks a call was given (:func:`_given_masks`). Keras 3's readers cast a float or integer
+        one to bool (``!= 0``, :data:`.call_facts.KERAS3_GIVEN_MASK_DTYPES`), so it is handed over so; Softmax's
+        own ``mask > 0.5`` reads it as it is (:func:`.activations.softmax`). In tf_keras a computed one must be a bool
+        tensor (its readers use a float or integer one as it is, which the mask readers here do not express)."""
         inputs = {ref for ref, _ in plan.inputs}
         for ref in given:
             if ref not in values:
                 self._lower_mask_chain(plan, call, ref, path, prefix, values)
         masks = [values[r][0] for r in given]
-        for ref, mask in zip(given, masks):
+        for i, (ref, mask) in enumerate(zip(given, masks)):
             if mask is UNKNOWN:
                 raise _Skipped()
-            if ref not in inputs and mask.dtype != DType.BOOL:
+            if mask.dtype == DType.BOOL or call.class_name == "Softmax" and (self.keras3 or ref in inputs):
+                continue
+            if not self.keras3 and ref not in inputs:
                 raise Unsupported(f"layer {prefix + call.name!r} ({call.class_name}) is given a mask the lowering "
                                   f"computes as {mask.dtype.name.lower()} (it lowers bool masks only)")
+            masks[i] = self._read_as_bool(prefix + call.name, mask)
         return masks
+
+    def _read_as_bool(self, layer: str, mask: Value) -> Value:
+        """A float or integer mask as Keras 3's readers cast it, ``!= 0`` (NaN kept; wasm's Cast to bool is wrong);
+        8/16-bit integers the walk holds as float32 exactly."""
+        if mask.dtype not in (DType.FLOAT32, DType.INT32):
+            raise Unsupported(f"layer {layer!r} is given a {mask.dtype.name.lower()} mask")
+        zero = self.graph.const(np.zeros((), mask.dtype.numpy), name=f"{layer}/mask_zero")
+        return self.graph.add_op("NotEqual", [mask, zero], {"T": mask.dtype, "incompatible_shape_error": True},
+                                 name=f"{layer}/mask_kept", dtype=DType.BOOL, shape=mask.shape)
 
     @contextlib.contextmanager
     def _gap_of(self, call: LayerCall, prefix: str) -> Iterator[list[bool]]:
@@ -400,10 +434,27 @@ class ModelLowering:
                 (masks[0].shape is None or len(masks[0].shape) != 2):  # Masking of a rank-4 tensor, handed on
             raise Unsupported(f"{prefix + name!r} ({cls}: a mask of shape {masks[0].shape} where Keras reads "
                               "[batch, steps])")
+        half = computes_in_half(cls, config)  # Keras rounds its float inputs and weights to float16 (.float_widths)
+        if half and rounds_inputs(cls, self.keras3):
+            inputs = half_rounded(self.graph, prefix + name, inputs, [self._keras_dtype(v) is None for v in inputs])
+        if half:
+            self._half_weights(call, path, cls, config)
+        if (layer_dtype := integer_layer_dtype(cls, config, self.keras3)) is not None and \
+                cls in INTEGER_DTYPE_LAYERS:  # Keras 3 casts the float inputs to an integer dtype layer's dtype
+            inputs = self._integer_autocast(prefix + name, cls, inputs, layer_dtype)
+        before = {node.name for node in self.graph.nodes} if half else set()
         ctx = self._call(call.entry, (*path, name), prefix + name, inputs, kwargs,
                          [None] * len(masks) if its_input else masks, keyword_masks, bool(call.recorded_masks))
         self._last_ctx = ctx
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
+        if half and rounds_outputs(cls, self.keras3):  # computed in float32, then cast to float16
+            outputs = half_rounded(self.graph, f"{prefix}{name}/out", outputs,
+                                   [self._keras_dtype(v) is None for v in outputs])
+        elif half and rounds_each_op(cls):  # each op's result rounded to float16, as TF rounds it
+            outputs = round_each_op(self.graph, before, outputs)
+        if half:
+            ctx.outputs = outputs if isinstance(ctx.outputs, list) else outputs[0]
+        self._width_notices.add(prefix + name, cls, config)
         out_masks: list[Value | None] = [None] * len(outputs)
         if flags:
             with provenance.scope(self.graph, prefix + name):
@@ -411,6 +462,12 @@ class ModelLowering:
             for i in flags - {0}:  # Bidirectional(merge_mode=None): both directions carry the input's mask
                 out_masks[i] = out_masks[0]
         return outputs, out_masks
+
+    def _half_weights(self, call: LayerCall, path: tuple[str, ...], cls: str, config: dict[str, Any]) -> None:
+        """A float16-computing layer's weights as Keras reads them (:func:`.float_widths.half_weights`), read once."""
+        key = canonical_path((*path, call.name), self._aliases)
+        if key not in self._layer_weights:
+            self._layer_weights[key] = (half_weights(self.weights(key), cls, config), {})
 
     def _time_distributed_model(self, call: LayerCall, path: tuple[str, ...], prefix: str, inputs: list[Value],
                                 masks: list[Value | None], kwargs: dict[str, Any]
@@ -476,8 +533,8 @@ class ModelLowering:
         from .op_layers import float_to_int32, float_to_int64_low_bits
 
         floating = actual is None or actual == DType.FLOAT32
-        if floating and wanted in FLOAT_DTYPES:
-            return value
+        if floating and wanted in FLOAT_DTYPES:  # a float16 Input rounds what it is given (.float_widths)
+            return rounded_to_half(self.graph, value, f"{ctx.name}/to_float16") if wanted == "float16" else value
         if floating and value.dtype == DType.FLOAT32 and wanted in ("int32", "bool"):
             if wanted == "bool":
                 return self._as_integer(ctx.name, value, DType.BOOL)
@@ -766,6 +823,16 @@ class ModelLowering:
         dtype = DType.INT32
         return self.graph.add_op("Cast", [value], {"SrcT": value.dtype, "DstT": dtype, "Truncate": False},
                                  name=f"{layer}/to_int32", dtype=dtype, shape=value.shape)
+
+    def _integer_autocast(self, layer: str, cls: str, inputs: list[Value], dtype: DType) -> list[Value]:
+        """The inputs of a Keras 3 layer of an integer dtype as its ``__call__`` converts them (floats truncated to
+        it, :func:`.integer_layer_dtypes.autocast_inputs`), an int64 result tracked as int64."""
+        cast = autocast_inputs(self.graph, layer, cls, self.source, inputs, [self._keras_dtype(v) for v in inputs],
+                               dtype)
+        for value, tracked in cast:
+            if tracked is not None:
+                self._keras_dtypes[id(value)] = tracked
+        return [value for value, _ in cast]
 
     def _as_float(self, layer: str, cls: str, value: Value) -> Value:
         if value.dtype == DType.FLOAT32:

@@ -22,7 +22,7 @@ from typing import Any
 from tfjsconv.ir import Value
 
 from ..configs import LAYER_LISTS, entry_name, is_model
-from .context import STATE_KEYWORD, LayerContext
+from .context import OPTIONAL_KEYWORDS, LayerContext
 from .masking import GIVEN_MASK_READERS, drops_mask, passes_mask
 from .registry import LOWERINGS, Unsupported, lowers
 
@@ -48,8 +48,9 @@ def _pipeline_check(config: dict[str, Any]) -> str | None:
         lowering = LOWERINGS.get(cls)
         if is_model(entry) or cls in LAYER_LISTS or lowering is None:
             continue
-        # an RNN's initial_state is never given inside a Pipeline; other keyword tensors are not passed through
-        if set(lowering.keywords) - {STATE_KEYWORD}:
+        # an RNN's initial_state (CategoryEncoding's count_weights) is never given inside a Pipeline; other keyword
+        # tensors are not passed through
+        if set(lowering.keywords) - OPTIONAL_KEYWORDS:
             return f"the inner layer {str((entry.get('config') or {}).get('name') or cls)!r} ({cls})"
     return None
 

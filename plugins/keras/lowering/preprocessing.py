@@ -10,6 +10,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
+from .integer_layer_dtypes import integer_layer_dtype, integer_rescaling
 from .integer_resize import RESIZED_INTEGERS, SMALL_INTEGERS, exact_float32, integer_bilinear
 from .normalization import norm_axes, param_shape
 from .registry import Unsupported, channels_last_only, lowers
@@ -37,6 +38,9 @@ def rescaling(ctx: LayerContext) -> Value:
     out (``x · 1`` is ``x``; ``x + 0`` too but for -0), as Grappler does in the traced graph: EfficientNet's
     ``Rescaling(1/255)`` is then one op."""
     scale, offset = (_saved_floats(ctx, key, default) for key, default in (("scale", 1.0), ("offset", 0.0)))
+    dtype = integer_layer_dtype("Rescaling", ctx.config, ctx.keras3)
+    if dtype is not None:  # Keras 3's Rescaling(dtype="int32"): in that dtype
+        return integer_rescaling(ctx, dtype, scale, offset)
     floats = ctx.x.dtype in (None, DType.FLOAT32)
     no_scale, no_offset = (floats and a.size == 1 and a.item() == v for a, v in ((scale, 1), (offset, 0)))
     if no_scale and no_offset:

@@ -98,6 +98,7 @@ def loaded_lowerings() -> dict[str, LayerLowering]:
     from . import op_layers_tf_gaps  # noqa: F401
     from . import op_layers_complex  # noqa: F401
     from . import stft_spectrogram  # noqa: F401
+    from . import bounding_boxes  # noqa: F401
 
     return LOWERINGS
 

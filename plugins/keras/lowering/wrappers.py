@@ -21,7 +21,7 @@ from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import int32_halves, int32_product, is_narrow
 
 from ..configs import dtype_name, is_model
-from .context import STATE_KEYWORD, LayerContext, broadcast_shape, check_call_kwargs
+from .context import OPTIONAL_KEYWORDS, LayerContext, broadcast_shape, check_call_kwargs
 from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import LOWERINGS, Unsupported, lowers
 from .runtime_fold import merge_axes, split_first_axis
@@ -280,7 +280,7 @@ def _time_distributed_check(config: dict[str, Any]) -> str | None:
         return None
     lowering = LOWERINGS.get(cls)
     # keyword tensors are not passed through the wrapper (an RNN's initial_state is simply never given)
-    if lowering is None or set(lowering.keywords) - {STATE_KEYWORD}:
+    if lowering is None or set(lowering.keywords) - OPTIONAL_KEYWORDS:
         return f"a wrapped {cls}"
     if cls == "TimeDistributed" and _makes_mask(*_inner(inner)):  # its mask is not followed out of two wrappers
         return f"a wrapped TimeDistributed over a mask-making {_inner(inner)[0]}"
@@ -438,10 +438,41 @@ def spectral_normalization(ctx: LayerContext) -> Value:
     cls, config = _inner(ctx.config)
     if not ctx.keras3:
         raise Unsupported(f"layer {ctx.name!r} (SpectralNormalization) of tf_keras")
-    if any(d is not None for d in ctx.keras_dtypes):  # Keras casts the result to the input's (integer) dtype
-        raise Unsupported(f"layer {ctx.name!r} (SpectralNormalization) on integer inputs")
+    dtype = ctx.integer_dtype()
+    if dtype is not None and dtype not in (DType.INT32, DType.INT64, DType.BOOL):
+        raise Unsupported(f"layer {ctx.name!r} (SpectralNormalization) on {dtype.numpy} integers (Keras casts the "
+                          f"wrapped layer's float32 result back to them; TensorFlow's cast of floats outside "
+                          f"{dtype.numpy}'s range depends on the tensor's size: lowered for int32, int64 and bool)")
     inner_weights = _spectral_inner_weights(ctx, cls)
     inner_ctx = LayerContext(ctx.graph, f"{ctx.name}/{config.get('name') or cls}", cls, config, [ctx.x],
                              inner_weights, ctx.source, keras3=ctx.keras3, weight_consts=ctx.weight_consts)
     inner_ctx.keras_dtypes = list(ctx.keras_dtypes)
-    return LOWERINGS[cls].lower(inner_ctx)
+    y = LOWERINGS[cls].lower(inner_ctx)
+    return y if dtype is None else _spectral_cast_back(ctx, y, dtype)
+
+
+#: The conversion's note for a SpectralNormalization of integers around a layer that computes (a Dense, a Conv).
+SPECTRAL_INTEGER_NOTE = (
+    "SpectralNormalization of int32/int64 inputs: Keras truncates the wrapped layer's float32 result to integers, so "
+    "a value within a float32 rounding of a whole number may come out one unit off in TF.js")
+
+
+def _spectral_cast_back(ctx: LayerContext, y: Value, dtype: DType) -> Value:
+    """Keras 3's ``ops.cast(output, inputs.dtype)`` of the wrapped layer's float32 result, as TF's CPU cast gives it:
+    truncated toward zero (NaN and magnitudes past the range: the minimum; int64 held as its low 32 bits), bools
+    ``!= 0``; tracked as that dtype. An Embedding's result is its table's values, exactly; a computing layer's
+    may differ from TF's by a rounding, which truncation can show: the conversion says so."""
+    from .core import warn_once
+    from .op_layers import float_to_int32, float_to_int64_low_bits
+
+    if y.dtype != DType.FLOAT32:
+        raise Unsupported(f"layer {ctx.name!r} (SpectralNormalization) gave a {y.dtype.value} result on integers")
+    if dtype == DType.BOOL:
+        cast = ctx.op("NotEqual", [y, ctx.floats(0.0, "zero")], {"incompatible_shape_error": True}, dtype=DType.BOOL,
+                      shape=y.shape, label="as_bool")
+    else:
+        cast = (float_to_int32 if dtype == DType.INT32 else float_to_int64_low_bits)(ctx, y, "as_integer")
+        if _inner(ctx.config)[0] not in ("Embedding", "ReversibleEmbedding"):
+            warn_once(ctx, SPECTRAL_INTEGER_NOTE)
+    ctx.output_keras_dtype = dtype
+    return cast
