@@ -1505,9 +1505,16 @@ def _first_seen_labels(subscripts: str) -> str:
 # -- getitem: basic indexing as one StridedSlice ----------------------------------------------------------
 def _getitem(c: OpCall) -> Value:
     x = c.tensor("x")
-    key = c.value("key")
+    # tf_keras saves ``x[None]`` as ``slice_spec: null`` and reloads it as ``x[None]``: a new axis in front
+    if "key" not in c.arguments:
+        raise c.gap("argument 'key' is missing")
+    key = c.arguments["key"]
     # Keras 3's GetItem makes a list key a tuple: ``x[[0, 0]]`` is ``x[0, 0]`` on every backend (both save [0, 0])
     spec = key if isinstance(key, list) else [key]
+    if _holds_tensor(spec):  # bounds known at run time (``x[:, :tf.shape(y)[1]]``)
+        from .op_layers_tensor_slices import getitem_entries, tensor_strided_slice
+
+        return tensor_strided_slice(c, x, getitem_entries(c, spec))
     shape = c.ctx.shape(x)
     if spec.count(Ellipsis) > 1:
         raise c.gap("several ellipses")

@@ -20,8 +20,8 @@ from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import is_narrow
 
 from ..op_calls import TensorArg
-from .op_layers import (OpCall, OpSpec, _as_bool, _axis, _cast, _filled_like, _getitem, _int32, _ints, _select, _split,
-                        register_op_layers)
+from .op_layers import (OpCall, OpSpec, _as_bool, _axis, _cast, _filled_like, _getitem, _holds_tensor, _int32, _ints,
+                        _select, _split, constant_moved, register_op_layers)
 
 I32, F32, BOOL = DType.INT32, DType.FLOAT32, DType.BOOL
 #: The dtypes TF.js holds as they are (an int64 result is held as int32, with its values).
@@ -546,9 +546,17 @@ def _strided_slice(c: OpCall) -> Value:
     from tfjsconv.passes.strided_slice import MASKS, tf_index
 
     _renamed(c, input_="x")
+    masks = {name: _int(c, name, 0) for name in MASKS}
+    if any(_holds_tensor(c.arguments.get(name)) for name in ("begin", "end")):  # ``const[:, :tf.shape(x)[1]]``
+        from .op_layers_tensor_slices import strided_slice_entries, tensor_strided_slice
+
+        if c.value("var", None) is not None or any(m < 0 for m in masks.values()):
+            raise c.gap(f"masks {masks}")
+        if not isinstance(c.arguments.get("x"), TensorArg):  # a constant table: TF's dtype for it, ints int32
+            constant_moved(c, "x")
+        return tensor_strided_slice(c, c.tensor("x"), strided_slice_entries(c, masks))
     begin, end = _ints(c, "begin"), _ints(c, "end")
     strides = _ints(c, "strides", None) or [1] * len(begin)
-    masks = {name: _int(c, name, 0) for name in MASKS}
     if c.value("var", None) is not None or not len(begin) == len(end) == len(strides) or 0 in strides or \
             any(m < 0 for m in masks.values()):
         raise c.gap(f"begin {begin}, end {end}, strides {strides}")
