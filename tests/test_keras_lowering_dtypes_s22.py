@@ -39,9 +39,11 @@ INT_EDGES = [2**31 - 1, -2**31, 2**24 + 1, -(2**24 + 3), 65537, -46341, 7, -7, 0
 
 
 def _integer_dtype_layers(k: Any, dtype: str) -> Any:
-    """Every layer class lowered with an integer dtype, on floats (Keras casts them) and on int32 ids (kept)."""
+    """Every layer class lowered with an integer dtype, on floats (Keras casts them) and on int32 ids (kept); with
+    dtype int64 on int64 inputs instead of floats (floats into int64 layers are refused, review R1 F1)."""
     L = k.layers
-    x, i = k.Input((6,), name="x"), k.Input((6,), name="i", dtype="int32")
+    x, i = k.Input((6,), name="x", dtype="int64" if dtype == "int64" else "float32"), \
+        k.Input((6,), name="i", dtype="int32")
     d = {"dtype": dtype}
     grid = L.Reshape((3, 2), name="grid")(x)  # floats
     outs = [L.Identity(name="identity", **d)(x), L.Reshape((2, 3), name="reshape", **d)(x),
@@ -96,14 +98,15 @@ def _averages(k: Any) -> Any:
 
 def _spectral(k: Any) -> Any:
     """SpectralNormalization of int32/int64/bool inputs: the wrapped layer's float32 result cast back to them (an
-    Embedding's rows exactly; a Dense's sums of small integers, far from a truncation's edge)."""
+    Embedding's rows exactly; a Dense's sums of small integers, far from a truncation's edge; a Dense on int64 is
+    refused, review R1 F1)."""
     L = k.layers
     ids, small = k.Input((4,), name="ids", dtype="int32"), k.Input((4,), name="small", dtype="int32")
     wide, flags = k.Input((4,), name="wide", dtype="int64"), k.Input((4,), name="flags", dtype="bool")
     return k.Model([ids, small, wide, flags], [
         L.SpectralNormalization(L.Embedding(7, 3), name="sn_embedding")(ids),
         L.SpectralNormalization(L.Dense(3), name="sn_dense")(small),
-        L.SpectralNormalization(L.Dense(2), name="sn_dense_int64")(wide),
+        L.SpectralNormalization(L.Embedding(50, 2), name="sn_embedding_int64")(wide),
         L.SpectralNormalization(L.Dense(2), name="sn_dense_bool")(flags)])
 
 
@@ -171,8 +174,8 @@ def _values(family: str, name: str, dtype: str, shape: tuple[int, ...], rng: np.
     if dtype == "uint8":
         return rng.integers(0, 256, shape).astype(np.uint8)
     if dtype in ("int32", "int64"):
-        if name == "wide":  # int64 within int32's range (TF.js narrows int64 inputs to int32), into a Dense: small
-            return rng.integers(-40, 41, shape).astype(np.int64)
+        if name == "wide":  # int64 ids of an Embedding's 50 rows
+            return rng.integers(0, 50, shape).astype(np.int64)
         return _ints(rng, shape).astype(dtype)
     return _floats(rng, shape)
 
@@ -290,3 +293,107 @@ def test_what_cannot_be_exact_is_refused_by_name(tmp_path):
     assert "'relu6' (Activation: dtype int32)" in messages[4]  # Keras keeps int32, the lowering gives float32
     assert "'id_u8' (Identity: dtype uint8)" in messages[5]
     assert "'id_b' (Identity: dtype bool)" in messages[6]
+
+
+def test_floats_cast_to_int64_are_refused_by_name(tmp_path):
+    """Review R1 (F1): a float from 2^31 on cast to int64 is held by TF.js as its low 32 bits, so a relu, Maximum,
+    GlobalMaxPooling, CategoryEncoding or Dense after it read another number than Keras's (3e9 gave relu 0 where Keras
+    gives 3e9's low bits). Floats into int64-dtype layers, float count_weights into an int64 CategoryEncoding and a
+    SpectralNormalization's float result cast to int64 (a Dense's, an Embedding's rows past 2^31) are refused by
+    name (integer inputs and an Embedding's rows inside int32 still lower)."""
+    L = keras.layers
+    x, ids = keras.Input((6,), name="x"), keras.Input((6,), name="ids", dtype="int32")
+    j = keras.Input((4,), name="j", dtype="int64")
+    w = L.Identity(dtype="int64", name="w")(x)
+    big_rows = keras.Model(j, L.SpectralNormalization(L.Embedding(5, 2), name="sn_rows64")(j))
+    big_rows.set_weights([np.full(a.shape, 3e9, np.float32) for a in big_rows.get_weights()])  # rows past 2^31
+    messages = _refusals(tmp_path, [
+        keras.Model(x, L.Activation("relu", dtype="int32", name="relu32")(w)),
+        keras.Model(x, L.Add(dtype="int64", name="add64")([x, x])),
+        keras.Model([ids, x], L.CategoryEncoding(6, output_mode="count", dtype="int64", name="ce64")(
+            ids, count_weights=x)),
+        keras.Model(j, L.SpectralNormalization(L.Dense(2), name="sn64")(j)), big_rows])
+    tail = ": Keras casts floats to int64 there, and from 2^31 on TF.js holds only an int64's low 32 bits"
+    assert "'w' (Identity: dtype int64) on floats" + tail in messages[0]
+    assert "'add64' (Add: dtype int64) on floats" + tail in messages[1]
+    assert "'ce64' (CategoryEncoding: dtype int64) on float count_weights" + tail in messages[2]
+    assert "'sn64' (SpectralNormalization of int64) around Dense" + tail in messages[3]
+    assert "'sn_rows64' (SpectralNormalization of int64) around Embedding" + tail in messages[4]
+
+
+def _constant_rescalings(k: Any) -> Any:
+    """Review R1 (F3): Rescaling of an integer dtype casts its saved scale and offset as TF converts them: Python
+    ints exactly (16777217 is no float32) or wrapped past int32 (2^40 gives 0), int lists, float64 arrays truncated
+    from float64 (2.9999999999 gives 2), int64 arrays wrapped; with dtype int64 their low 32 bits."""
+    L = k.layers
+    x, j = k.Input((4,), name="x"), k.Input((4,), name="j", dtype="int64")
+    f64 = np.array([2.9999999999, 2147483647.0, -0.99999999999, 3e9])
+    return k.Model([x, j], [
+        L.Rescaling(16777217, name="big_int", dtype="int32")(x),
+        L.Rescaling(2**40, offset=5, name="wrapped_int", dtype="int32")(x),
+        L.Rescaling([1, 2**33 + 7, 3, -2**31 - 1], offset=-16777219, name="int_list", dtype="int32")(x),
+        L.Rescaling(f64, offset=np.array([0.99999999999, 16777217.0, 1e19, -2.5]), name="float64_array",
+                    dtype="int32")(x),
+        L.Rescaling(np.array([2**40 + 3, -5, 7, 2**31], np.int64), name="int64_array", dtype="int32")(x),
+        L.Rescaling(16777217, offset=2**40 + 1, name="big_int64", dtype="int64")(j),
+        L.Rescaling(np.array([3e9, 1e19, 2.9999999999, -7.5]), name="float64_int64", dtype="int64")(j)])
+
+
+@pytest.mark.node
+def test_integer_rescaling_casts_its_saved_constants_as_keras(tmp_path_factory, tfjs_runtime):
+    """The constants above matched Keras bit for bit in TF.js cpu and wasm, ``.keras`` and ``.h5``, two batches
+    (before: rounded through float32 first, 16777217 gave 16777216 and 2^40 INT32_MIN)."""
+    from test_keras_lowering import saved_and_converted
+
+    def save(family: str, flavor: str, folder: Path) -> tuple[Path, list, None]:
+        model = _constant_rescalings(keras)
+        rng = np.random.default_rng(23)
+        runs = []
+        for batch in (3, 2):
+            inputs = {"x": (rng.integers(-9, 10, (batch, 4)) + rng.choice([0.0, 0.5, -0.75], (batch, 4))
+                            ).astype(np.float32),
+                      "j": rng.integers(-2**31, 2**31, (batch, 4)).astype(np.int64)}
+            runs.append((inputs, [_low_bits(o) for o in keras_outputs(model, inputs)]))
+        path = case_file(folder, family, flavor)
+        model.save(path)
+        return path, runs, None
+
+    cases = [("rescaling_constants", flavor) for flavor in ("keras3.keras", "keras3.h5")]
+    for path, runs, _ in saved_and_converted(tmp_path_factory, "s22_rescaling", cases, save).values():
+        big = runs[0][1][0]  # Keras's 16777217·x: no float32 (the old lowering's constant was 16777216)
+        assert (big.astype(np.float32).astype(np.int64) != big).any()
+        verify_runs(path, runs)
+
+
+def test_truncated_computed_floats_are_named_in_the_warnings(tmp_path, caplog):
+    """Review R1 (F2, F4, F5): Keras truncates its own float to integers where a Dense's 4.9999995 came out 5 on
+    wasm, and a float64 model input TF.js is fed as float32: the conversion names each such layer (an integer
+    autocast, CategoryEncoding's float ids and count_weights, SpectralNormalization), as Layer/RMSNormalization of
+    integers are named; a float32 input or an Embedding's rows truncate exactly, unnamed."""
+    import tfjsconv
+
+    L = keras.layers
+    x, x64 = keras.Input((4,), name="x"), keras.Input((4,), name="x64", dtype="float64")
+    i = keras.Input((4,), name="i", dtype="int32")
+    dense = L.Dense(4, name="dense")(x)
+    model = keras.Model([x, x64, i], [
+        L.Identity(dtype="int32", name="of_dense")(dense), L.Identity(dtype="int32", name="of_input")(x),
+        L.Reshape((2, 2), dtype="int32", name="of_float64")(x64),
+        L.CategoryEncoding(5, output_mode="multi_hot", name="ids_of_dense")(dense),
+        L.CategoryEncoding(5, output_mode="count", dtype="int32", name="weights_of_dense")(i, count_weights=dense),
+        L.SpectralNormalization(L.Dense(2), name="sn_dense")(i),
+        L.SpectralNormalization(L.Embedding(9, 2), name="sn_embedding")(i)])
+    model.save(tmp_path / "m.keras")
+    with caplog.at_level("WARNING"):
+        tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
+    named = {"'of_dense' (Identity: dtype int32)", "'ids_of_dense' (CategoryEncoding: float ids)",
+             "'weights_of_dense' (CategoryEncoding: dtype int32) count_weights",
+             "'sn_dense' (SpectralNormalization of int32)"}
+    text = " ".join(caplog.text.split())
+    for what in named:
+        assert f"layer {what}: Keras truncates a float computed by the layers before it to integers, so a value " \
+            "within a float32 rounding of a whole number" in text, (what, text)
+    assert "layer 'of_float64' (Reshape: dtype int32): Keras truncates a float64 model input to integers; TF.js is " \
+        "fed float32" in text, text
+    for quiet in ("'of_input'", "'sn_embedding'"):
+        assert quiet not in caplog.text, caplog.text

@@ -17,6 +17,7 @@ TF.js cpu and wasm against ``model(x)``.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -228,3 +229,165 @@ def test_bfloat16_stays_a_gap_named_beside_lowered_widths(tmp_path):
     message = str(caught.value)
     assert "does not cover 2 layers: 'b' (InputLayer: a bfloat16 input), 'brain' (Dense: dtype mixed_bfloat16)" \
         in message, message
+
+
+# --- session 22, H10: R2's float16 findings ------------------------------------------------------------------------
+# tf_keras's LayerNormalization under mixed_float16 normalizes in float32 (fused, or its inputs cast up); its
+# GroupNormalization (and its LayerNormalization under float16) computes the moments in float32 (tf.nn.moments) and
+# the rest in float16. Each op rounded, Square(x - mean) overflowed from |x - mean| = 256 and the result was beta
+# (0.44 of the range at 300x inputs, R2's finding 1).
+
+def _tf_keras_norm(policy: str, kind: str) -> Callable[[Any], Any]:
+    def build(k: Any) -> Any:
+        x = k.Input((8,), name="x")
+        layer = k.layers.GroupNormalization(groups=2, dtype=policy, name="norm") if kind == "gn" else \
+            k.layers.LayerNormalization(epsilon=1e-6 if kind == "ln_unfused" else 1e-3, dtype=policy, name="norm")
+        return k.Model(x, layer(x))
+    return build
+
+
+NORM_CASES = {f"{kind}_{policy}": _tf_keras_norm(policy, kind) for policy in ("mixed_float16", "float16")
+              for kind in ("ln_fused", "ln_unfused", "gn")}
+#: 3000x overflows Keras's float16 variance (beta comes out); under float16 tf_keras's LayerNormalization computes
+#: that variance in float16 too (the walk hands ``rounds_outputs`` the layer's config for its policy).
+NORM_SCALES = {case: (1.0, 300.0, 3000.0) for case in NORM_CASES}
+
+
+def _norm_runs(case: str, folder: Path) -> tuple[Path, list, None]:
+    import tf_keras
+
+    model = NORM_CASES[case](tf_keras)
+    randomize(model, 4)
+    base = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    outlier = base.copy()
+    outlier[:, 2] = 400.0  # one square past 65504, the variance below it
+    runs = [{"x": base * scale} for scale in NORM_SCALES[case]] + [{"x": outlier}]
+    path = folder / f"{case}.h5"
+    model.save(path)
+    return path, [(x, [np.asarray(model(x["x"])).astype(np.float32)]) for x in runs], None
+
+
+@pytest.fixture(scope="module")
+def converted_norms(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from test_keras_lowering import saved_and_converted
+
+    pytest.importorskip("tf_keras")
+    return saved_and_converted(tmp_path_factory, "float16_norms_h10", [(c, "tf_keras.h5") for c in NORM_CASES],
+                               lambda case, flavor, folder: _norm_runs(case, folder))
+
+
+def _worst_error(out: Path, runs: list) -> float:
+    """max |TF.js - Keras| / max |Keras| over the runs, cpu and wasm."""
+    from tfjsconv.verify.run import run_model
+
+    worst = 0.0
+    for inputs, (want,) in runs:
+        result = run_model(out, inputs, backends=["cpu", "wasm"], quiet=True)
+        for backend in ("cpu", "wasm"):
+            got = np.asarray(list(result.outputs(backend).values())[0], np.float64)
+            worst = max(worst, float(np.max(np.abs(got - want)) / np.max(np.abs(want))))
+    return worst
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("case", list(NORM_CASES))
+def test_tf_keras_float16_normalizations_keep_float32_moments(converted_norms, tfjs_runtime, case):
+    """Within float16's precision of Keras at 300x inputs and beside a 400 (before: 0.44-0.77 of the range)."""
+    path, runs, _ = converted_norms[(case, "tf_keras.h5")]
+    assert _worst_error(Path(f"{path}.out"), runs) < 2e-3
+
+
+def test_float16_sums_that_overflow_in_keras_are_named_with_exact_special_values(tmp_path):
+    """TF's float16 AvgPool (and tf_keras's GlobalAveragePooling, TF's float16 Mean) add up in float16: Keras gives
+    inf for the window [40000, 30000, -10000, 4000] where TF.js's float32 sum gives 16000 (R2's finding 3). The
+    notice names those layers, says which operations past 65504 stay finite, and names --exact_special_values; Keras 3's
+    GlobalAveragePooling (float32 inside) is not named."""
+    import tfjsconv
+
+    L = keras.layers
+    x = keras.Input((2, 2, 1), name="x")
+    pool = L.AveragePooling2D(2, dtype="mixed_float16", name="pool")(x)
+    gap = L.GlobalAveragePooling1D(dtype="mixed_float16", name="gap")(L.Reshape((4, 1), name="flat")(x))
+    model = keras.Model(x, [pool, gap])
+    window = np.array([40000, 30000, -10000, 4000], np.float32).reshape(1, 2, 2, 1)
+    assert np.isinf(np.asarray(model(window)[0])).all() and np.isfinite(np.asarray(model(window)[1])).all()
+    model.save(tmp_path / "m.keras")
+    result = tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
+    sums = [n for n in result.details if "summed in float32" in n]
+    assert len(sums) == 1 and sums[0].endswith(": pool (AveragePooling2D)"), result.details
+    assert any("stays finite where Keras may give ±inf" in n for n in result.details), result.details
+    assert any("--exact_special_values" in n for n in result.details), result.details
+
+
+def test_tf_keras_global_average_pooling_in_float16_is_named_as_summing_in_float16(tmp_path):
+    import tfjsconv
+
+    tf_keras = pytest.importorskip("tf_keras")
+    x = tf_keras.Input((4, 1), name="x")
+    tf_keras.Model(x, tf_keras.layers.GlobalAveragePooling1D(dtype="mixed_float16", name="gap")(x)).save(
+        tmp_path / "m.h5")
+    result = tfjsconv.convert(tmp_path / "m.h5", tmp_path / "out", output_format="tfjs_graph_model")
+    sums = [n for n in result.details if "summed in float32" in n]
+    assert len(sums) == 1 and sums[0].endswith(": gap (GlobalAveragePooling1D)"), result.details
+
+
+# Op layers (Keras 3 operations, tf_keras TFOpLambda) on float16 results compute in float16 in Keras: a product past
+# 65504 is ±inf there. Computed in float32 they stayed finite (R2's finding 2: 18 of 18 outputs at 3000x).
+
+def _op_tail(k: Any) -> Any:
+    x = k.Input((5,), name="x")
+    return k.Model(x, k.layers.Dense(6, dtype="mixed_float16", name="d")(x) * 1000.0)
+
+
+def _op_between(k: Any) -> Any:
+    x = k.Input((5,), name="x")
+    y = k.layers.Dense(6, dtype="mixed_float16", name="d0")(x)
+    return k.Model(x, k.layers.Dense(3, dtype="mixed_float16", name="d1")(y * 3.0 + 1.0))
+
+
+OP_CASES = {"op_tail": _op_tail, "op_between": _op_between}
+
+
+def _op_runs(case: str, flavor: str, folder: Path) -> tuple[Path, list, None]:
+    k = keras_module(flavor)
+    model = OP_CASES[case](k)
+    randomize(model, 3)
+    rng = np.random.default_rng(1)
+    runs = [{"x": rng.standard_normal((3, 5)).astype(np.float32) * scale} for scale in (1.0, 30.0, 3000.0)]
+    path = case_file(folder, case, flavor)
+    model.save(path)
+    return path, [(x, [np.asarray(model(x["x"])).astype(np.float32)]) for x in runs], None
+
+
+@pytest.fixture(scope="module")
+def converted_ops(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from test_keras_lowering import saved_and_converted
+
+    cases = [(c, f) for c in OP_CASES for f in ("keras3.keras", "tf_keras.h5")]
+    if importlib.util.find_spec("tf_keras") is None:
+        cases = [(c, f) for c, f in cases if f != "tf_keras.h5"]
+    return saved_and_converted(tmp_path_factory, "float16_ops", cases, _op_runs)
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("case,flavor", [(c, f) for c in OP_CASES for f in ("keras3.keras", "tf_keras.h5")])
+def test_op_layers_on_float16_results_round_as_keras(converted_ops, tfjs_runtime, case, flavor):
+    """±inf where Keras overflows float16, the finite values within float16's rounding (exact measured)."""
+    from tfjsconv.verify.run import run_model
+
+    if (case, flavor) not in converted_ops:
+        pytest.skip("tf_keras is not installed")
+    path, runs, _ = converted_ops[(case, flavor)]
+    overflowed = 0
+    for inputs, (want,) in runs:
+        result = run_model(Path(f"{path}.out"), inputs, backends=["cpu", "wasm"], quiet=True)
+        for backend in ("cpu", "wasm"):
+            got = np.asarray(list(result.outputs(backend).values())[0], np.float32)
+            assert np.array_equal(np.isinf(got), np.isinf(want)) and np.array_equal(got[np.isinf(got)],
+                                                                                     want[np.isinf(want)]), backend
+            assert np.array_equal(np.isnan(got), np.isnan(want)), backend
+            finite = np.isfinite(want)
+            scale = float(np.max(np.abs(want[finite]))) if finite.any() else 1.0
+            assert np.max(np.abs(got[finite] - want[finite]), initial=0.0) <= 1e-3 * scale, backend
+        overflowed += int(np.isinf(want).sum())
+    assert overflowed or case != "op_tail", "the 3000x run overflows float16 in Keras"

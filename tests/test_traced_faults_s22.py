@@ -261,3 +261,39 @@ def test_traced_layers_over_an_empty_feature_axis_match_keras(tmp_path: Path, tf
     out = _traced(model, tmp_path)
     for x, outputs in runs:
         _verify(out, {"x": x}, outputs)
+
+
+# --- a rounded bilinear resize over unknown sizes (session 22, H10; R2's finding 4) -------------------------------
+# The pass rebuilds TF's kernel only for static sizes; over run-time ones TF.js rounded 8-12 of 891 uint8 pixels to
+# the other integer. Keras 3's integer Resizing is refused by name before tracing; a raw graph's is named in a warning.
+
+@pytest.mark.parametrize("crop", [False, True])
+def test_traced_integer_resizing_over_unknown_sizes_is_refused_by_name(tmp_path: Path, crop: bool) -> None:
+    from tfjsconv.errors import InputError
+
+    x_in = keras.Input((None, None, 3), dtype="uint8", name="x")
+    model = keras.Model(x_in, L.Resizing(11, 9, crop_to_aspect_ratio=crop, name="to_11x9")(x_in))
+    with pytest.raises(InputError, match=r"integer images over an unknown height or width.*'to_11x9'"):
+        _traced(model, tmp_path)
+
+
+def test_traced_float_resizing_over_unknown_sizes_still_converts(tmp_path: Path, tfjs_runtime: Path) -> None:
+    x_in = keras.Input((None, None, 3), name="x")
+    model = keras.Model(x_in, L.Resizing(11, 9)(x_in))
+    x = _images((2, 4, 6, 3), "float32", 5)
+    _verify(_traced(model, tmp_path), {"x": x}, _outputs(model, x))
+
+
+def _build_unknown_resize(tf: Any) -> None:
+    images = tf.compat.v1.placeholder(tf.uint8, [None, None, None, 3], name="images")
+    tf.round(tf.raw_ops.ResizeBilinear(images=images, size=[11, 9], half_pixel_centers=True), name="rounded")
+
+
+def test_raw_rounded_resize_over_unknown_sizes_is_named_in_a_warning(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    feeds = {"images": _images((1, 4, 6, 3), "uint8", 3)}
+    source, _ = raw_ops_graph(tmp_path / "resize.pb", _build_unknown_resize, feeds, ["rounded"])
+    with caplog.at_level("WARNING"):
+        tfjsconv.convert(source, tmp_path / "out", output_node_names=["rounded"])
+    lines = [r.getMessage() for r in caplog.records if "ResizeBilinear" in r.getMessage()]
+    assert len(lines) == 1 and "'ResizeBilinear'" in lines[0] and "unknown height or width" in lines[0], lines

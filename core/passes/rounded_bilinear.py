@@ -17,6 +17,7 @@ onnxruntime's resize, not TF's kernel. The Keras lowering builds the same kernel
 """
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -27,6 +28,8 @@ from ..ops.special_values import GUARDED_SUFFIX
 from . import Pass, PassResult
 from .graph_edit import const_array, rewrite
 from .shapes import infer_shapes
+
+log = logging.getLogger(__name__)
 
 #: image dtypes float32 holds exactly: a plain Cast reads them as TF does
 SMALL_INTEGERS = (DType.UINT8, DType.INT8, DType.UINT16, DType.INT16)
@@ -128,14 +131,32 @@ class RoundedBilinearAsTF(Pass):
         resizes = [n for n in resizes if any(r.op == "Round" for r in readers.get(n.output(0), ()))]
         if not resizes:
             return PassResult(0)
-        shapes, count = infer_shapes(graph), 0
+        shapes, count, unknown = infer_shapes(graph), 0, []
         for node in resizes:
             dtype = DType.from_any(node.attrs.get("T", node.inputs[0].dtype or DType.FLOAT32))
             shape, target = shapes.get(node.inputs[0], node.inputs[0].shape), const_array(node.inputs[1])
-            if (dtype not in (DType.FLOAT32, *SMALL_INTEGERS, *WIDE_INTEGERS) or shape is None or len(shape) != 4
-                    or not isinstance(shape[1], int) or not isinstance(shape[2], int) or target is None
-                    or np.asarray(target).size != 2 or min(shape[1], shape[2], *np.asarray(target).tolist()) < 1):
+            if dtype not in (DType.FLOAT32, *SMALL_INTEGERS, *WIDE_INTEGERS):
+                continue
+            if (shape is None or len(shape) != 4 or not isinstance(shape[1], int) or not isinstance(shape[2], int)
+                    or target is None or np.asarray(target).size != 2):
+                unknown.append(node.name)
+                continue
+            if min(shape[1], shape[2], *np.asarray(target).tolist()) < 1:
                 continue
             _lower(graph, node, (shape[1], shape[2]), tuple(int(t) for t in np.asarray(target).reshape(-1)))
             count += 1
+        _warn_unknown_sizes(graph, unknown)
         return PassResult(count)
+
+
+def _warn_unknown_sizes(graph: Graph, names: list[str]) -> None:
+    """One line per node (once: the pass may run again) for a rounded resize left to TF.js: over run-time sizes
+    TF's weights cannot be computed here, and TF.js's bilinear can round a tie (x.5) to the other integer."""
+    for name in names:
+        text = (f"ResizeBilinear {name!r} is rounded (Round) over an unknown height or width or a run-time size: "
+                "TF.js's bilinear is a rounding error away from TensorFlow's, so results at a tie (x.5) can round "
+                "to the other integer (static sizes are computed as TensorFlow does)")
+        if text in graph.notes:
+            continue
+        log.warning("%s", text)
+        graph.notes.append(text)

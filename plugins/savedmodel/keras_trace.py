@@ -7,6 +7,7 @@ from tfjsconv.errors import InputError
 
 from .keras_center_crop import refuse_center_crop_of_unknown_sizes
 from .keras_data_layers import data_layers_called_as_eager
+from .keras_integer_resize import refuse_integer_resize_of_unknown_sizes
 from .keras_time_distributed import time_distributed_traced_right
 from .tfimport import import_tf
 
@@ -49,6 +50,7 @@ def trace_keras_model(model: Any) -> tuple[Any, list[str], list[str] | None]:
         return model(list(args) if len(args) > 1 else args[0], training=False)
 
     refuse_center_crop_of_unknown_sizes(model)  # Keras 3 traces it as a plain crop
+    refuse_integer_resize_of_unknown_sizes(model)  # TF.js rounds its ties otherwise (rounded_bilinear: static only)
     # Keras 3.14+ traces TimeDistributed over the batch axis; preprocessing layers cast to float32 in a graph
     with time_distributed_traced_right(model), data_layers_called_as_eager():
         fn = _concrete_function(serve)

@@ -93,9 +93,10 @@ def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, styl
     (logits all about -1e9) gives ones, not ``1/n``, as ``log(n)`` is lost in rounding beside -1e9.
     """
     if keep is not None:
-        if style == "adder":
-            keep_f = ctx.op("Cast", [keep], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
-                            dtype=DType.FLOAT32, shape=keep.shape, label="mask_float")
+        if style == "adder":  # a float32 ``keep``: tf_keras's non-bool mask, weighed as it is (_tf_keras_weights)
+            keep_f = keep if keep.dtype == DType.FLOAT32 else ctx.op(
+                "Cast", [keep], {"SrcT": keep.dtype, "DstT": DType.FLOAT32, "Truncate": False},
+                dtype=DType.FLOAT32, shape=keep.shape, label="mask_float")
             dropped = ctx.op("Sub", [ctx.floats(1.0, "one"), keep_f], shape=keep.shape, label="mask_dropped")
             scores = ctx.binary("AddV2", scores, ctx.scalar_op("Mul", dropped, LARGE_NEGATIVE, "mask_adder"),
                                 label="masked_scores")
@@ -389,6 +390,9 @@ def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, l
     if layout.dynamic:
         keep = _runtime_mha_keep(ctx, layout, style, causal)
         return probs_shaped_as_scores(ctx, masked_softmax(ctx, scores, keep, style=style), scores, keep)
+    weights = _tf_keras_weights(ctx, kwargs.get("attention_mask"), groups, layout, style, causal)
+    if weights is not None:
+        return masked_softmax(ctx, scores, weights, style=style)
     pieces = mha_mask_pieces(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), causal,
                              ctx.config.get("sliding_window"), layout.band_steps)
     keep = keras_keep(ctx, pieces, groups, _expansion_axes(ctx, layout, style, causal_only=causal and len(pieces) == 1))
@@ -401,6 +405,26 @@ def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, l
     # tf_keras's Softmax over several axes is exp(x - logsumexp(x)) (a fully masked row gives ones)
     probs = masked_softmax(ctx, scores, keep, style=style, logsumexp=not ctx.keras3 and len(layout.axes) > 1)
     return ctx.reshape(probs, list(shape), "probs/folded") if shape != grouped else probs
+
+
+def _tf_keras_weights(ctx: LayerContext, attention_mask: Value | None, groups: ScoresGroups, layout: AttentionLayout,
+                      style: str, causal: bool) -> Value | None:
+    """tf_keras's MultiHeadAttention hands a non-bool ``attention_mask`` (no Keras masks, causal mask or window to
+    AND it with) to its Softmax as it is: ``scores + (1 - float(mask)) · -1e9``, so a weight of 2 adds +1e9 and 0.5
+    -5e8. Lowered for one attention axis over known sizes (the mask ``[B|1, T, S]`` expanded at the heads axis, as
+    tf_keras's ``_masked_softmax`` expands it at -3), as float32 weights for :func:`masked_softmax`; None elsewhere
+    (:func:`.attention_masks.mha_mask_pieces` refuses it then)."""
+    if ctx.keras3 or attention_mask is None or attention_mask.dtype == DType.BOOL or style != "adder" or causal or \
+            ctx.config.get("sliding_window") is not None or any(m is not None for m in query_value_key_masks(ctx)):
+        return None
+    shape, scores = ctx.shape(attention_mask), groups.shape
+    if attention_mask.dtype not in (DType.FLOAT32, DType.INT32) or len(layout.axes) != 1 or len(scores) != 4 or \
+            shape is None or len(shape) != 3 or shape[0] not in (None, 1) or tuple(shape[1:]) != tuple(scores[2:]):
+        return None
+    weights = attention_mask if attention_mask.dtype == DType.FLOAT32 else ctx.op(
+        "Cast", [attention_mask], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
+        dtype=DType.FLOAT32, shape=shape, label="attention_mask_float")
+    return ctx.expand_dims(weights, 1, "attention_mask_heads")
 
 
 def probs_shaped_as_scores(ctx: LayerContext, probs: Value, scores: Value, keep: Value | None) -> Value:

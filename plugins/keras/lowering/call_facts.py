@@ -13,6 +13,7 @@ from ..configs import LAYER_LISTS, dtype_name, is_model
 from ..op_calls import CALLS_KEY, OP_ARGUMENTS_KEY, is_op_layer
 from .context import STATE_KEYWORD
 from .integer_dtypes import INTEGER_KEEPING_LAYERS, integer_relu, plain_relu
+from .mask_origins import is_recorded_mask
 from .masking import explicit_masks
 from .model_plan import LayerCall, ModelPlan, Ref, call_inputs, model_plan
 
@@ -310,6 +311,17 @@ def given_mask(plan: ModelPlan, call: LayerCall, unmasked: bool = False, keras3:
     integer one (:data:`KERAS3_GIVEN_MASK_DTYPES`)."""
     given = _given_masks(plan, call, 1, unmasked, keras3)
     return given[0] if given else None
+
+
+def given_replaces_tracked(plan: ModelPlan, call: LayerCall, origins: list[Any], keras3: bool | None) -> bool:
+    """Whether a mask reader whose input carries a tracked mask (``origins``, one) was given another ``mask=``, which
+    replaces it: tf_keras's ``Layer.__call__`` takes a passed ``mask`` over the input's ``_keras_mask``
+    (``_get_input_masks``), and tf_keras records only a passed one; Keras 3 fills ``kwargs["mask"]`` from the input
+    only when none was passed, and records the mask it used, so a recorded mask that is not the tracked one
+    (:func:`.mask_origins.is_recorded_mask`) was passed. Flavour unknown: not decided (a gap)."""
+    if len(origins) != 1 or not call.recorded_masks or keras3 is None:
+        return False
+    return keras3 is False or not is_recorded_mask(plan, call.recorded_masks, origins[0])
 
 
 def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool,

@@ -197,6 +197,46 @@ NEUTRAL_KWARGS = {"training": (None, False), "return_attention_scores": (None, F
                   "use_causal_mask": (None, False)}
 
 
+#: The config value of a noise layer whose call in training returns its input when it is 0: tf_keras's Dropout and
+#: SpatialDropout return ``tf.identity(x)`` for ``rate == 0`` whatever ``training`` says, its GaussianDropout and
+#: AlphaDropout act only for ``0 < rate < 1``, GaussianNoise adds ``0 · noise`` (an input -0.0 comes out +0.0);
+#: Keras 3's act only for ``rate > 0`` / ``stddev > 0``.
+NOISE_AMOUNTS = {"Dropout": "rate", "SpatialDropout1D": "rate", "SpatialDropout2D": "rate", "SpatialDropout3D": "rate",
+                 "GaussianNoise": "stddev", "GaussianDropout": "rate", "AlphaDropout": "rate"}
+#: Keras 3 layers whose call computes otherwise in training whatever their config (a random augmentation
+#: layer transforms its input; SpectralNormalization runs one more power iteration on its kernel).
+_TRAINING_LAYERS = frozenset({"SpectralNormalization", "RandomFlip", "RandomRotation", "RandomTranslation",
+                              "RandomZoom", "RandomContrast", "RandomBrightness", "RandomCrop", "RandomHeight",
+                              "RandomWidth"})
+
+
+def same_in_training(class_name: str, config: dict[str, Any]) -> bool:
+    """A noise layer of amount 0 (:data:`NOISE_AMOUNTS`): its call with ``training=True`` is its inference call, so a
+    call site's ``training=True`` is neutral for it."""
+    key = NOISE_AMOUNTS.get(class_name)
+    amount = config.get(key) if key else None
+    return isinstance(amount, (int, float)) and not isinstance(amount, bool) and amount == 0
+
+
+def differs_in_training(class_name: str, config: dict[str, Any], depth: int = 0) -> bool:
+    """Whether a Keras 3 layer (or a nested model, through its layers) computes otherwise when called with
+    ``training=True``: a noise layer of nonzero amount, a trainable BatchNormalization (batch statistics; Keras 3's
+    ``training and self.trainable``), a layer with ``dropout``/``recurrent_dropout`` above 0 (RNNs, attention), or
+    one of :data:`_TRAINING_LAYERS`."""
+    if class_name in NOISE_AMOUNTS:
+        return not same_in_training(class_name, config)
+    if class_name == "BatchNormalization":
+        return config.get("trainable", True) is not False
+    if class_name in _TRAINING_LAYERS or class_name.startswith("Random"):
+        return True
+    if any(isinstance(config.get(k), (int, float)) and config.get(k) > 0 for k in ("dropout", "recurrent_dropout")):
+        return True
+    inner = [config.get(k) for k in ("layer", "forward_layer", "backward_layer") if isinstance(config.get(k), dict)]
+    inner += [e for e in config.get("layers") or [] if isinstance(e, dict)]  # a nested model's, a Pipeline's
+    return depth < 64 and any(differs_in_training(str(e.get("class_name")), e.get("config") or {}, depth + 1)
+                              for e in inner)
+
+
 class CallKwargs(dict):
     """A call's keyword arguments that remember which ones the lowering read (``get``, ``[]``, ``in``)."""
 

@@ -9,7 +9,8 @@
   inputs are rounded to float16 as Keras's autocast rounds them (:func:`rounds_inputs`), its float weights as
   ``mixed_float16``'s variables are cast when read (:func:`half_weights`), and each op's float result as TF rounds
   a float16 op's (:func:`round_each_op`); normalizations that compute in float32 and cast the result at the end
-  (:func:`rounds_outputs`) get only that cast. Roundings are TF's Cast to float16, exact in float32 ops
+  (:func:`rounds_outputs`) get only that cast, the moments TF computes in float32 (``tf.nn.moments``) only their
+  mean's and variance's (:func:`_moments_squares`). Roundings are TF's Cast to float16, exact in float32 ops
   (:func:`tfjsconv.passes.half_rounding.round_cast_to_half`). TF accumulates sums (MatMul, Conv2D) in float32
   before their one rounding, so Dense, Conv and BatchNormalization layers give Keras's values but where a sum's
   other float32 order lands on the other side of a float16 rounding point; layers whose TF kernels round in other
@@ -22,6 +23,7 @@ bfloat16 policies stay gaps, named by :mod:`.layer_gaps` (TF rounds to 8 signifi
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import Any
 
 import numpy as np
@@ -55,18 +57,26 @@ FLOAT32_WEIGHTS = frozenset({"BatchNormalization", "LayerNormalization", "GroupN
 #: float16 inputs up first; Embedding gathers float32 rows); tf_keras's BatchNormalization (TF's fused kernel computes
 #: float16 in float32) and Embedding too.
 KERAS3_FLOAT32_INSIDE = frozenset({"BatchNormalization", "LayerNormalization", "GroupNormalization", "Embedding"})
-TF_KERAS_FLOAT32_INSIDE = frozenset({"BatchNormalization", "Embedding"})
+#: tf_keras's LayerNormalization under ``mixed_float16`` (float32 variables) normalizes in float32: fused
+#: (FusedBatchNormV3, float32 inside, then ``* gamma`` and ``+ beta`` in float16) or its inputs cast to float32 (an
+#: epsilon below 1.001e-5); under ``float16`` it computes in float16 but its moments (:data:`MOMENTS`).
+TF_KERAS_FLOAT32_INSIDE = frozenset({"BatchNormalization", "Embedding", "LayerNormalization"})
 KERAS3_NOT_AUTOCAST = frozenset({"LayerNormalization", "GroupNormalization", "Embedding"})
 
 
 def rounds_inputs(cls: str, keras3: bool) -> bool:
-    """Whether Keras casts a float16-policy layer's float inputs to float16 (its autocast)."""
-    return not (keras3 and cls in KERAS3_NOT_AUTOCAST)
+    """Whether Keras casts a float16-policy layer's float inputs to float16 (its autocast; op layers compute in
+    their inputs' dtype, :func:`op_layer_in_half`)."""
+    return not (keras3 and cls in KERAS3_NOT_AUTOCAST) and not is_op_layer(cls)
 
 
-def rounds_outputs(cls: str, keras3: bool) -> bool:
+def rounds_outputs(cls: str, keras3: bool, config: dict[str, Any] | None = None) -> bool:
     """Whether a float16-policy layer's result is a cast of its float32 one to float16 (rounded exactly, as the
-    traced path rounds casts); other layers' float16 arithmetic is computed in float32."""
+    traced path rounds casts); other layers' float16 arithmetic is computed in float32. tf_keras's
+    LayerNormalization: per policy where ``config`` is given (``float16``: each op rounded, :data:`MOMENTS`), else as
+    under ``mixed_float16``, the policy mixed precision uses."""
+    if not keras3 and cls == "LayerNormalization" and dtype_name((config or {}).get("dtype")) == "float16":
+        return False
     return cls in (KERAS3_FLOAT32_INSIDE if keras3 else TF_KERAS_FLOAT32_INSIDE)
 
 
@@ -88,9 +98,16 @@ def half_weights(arrays: list[Any], cls: str, config: dict[str, Any]) -> list[An
     """A float16-policy layer's weights as its call reads them: float ones rounded to float16 (``mixed_float16``
     keeps float32 variables and casts them when read; a ``float16`` policy's are float16 already), but for the
     layers that read theirs in float32 (:data:`FLOAT32_WEIGHTS`)."""
-    if cls in FLOAT32_WEIGHTS:
+    if cls in FLOAT32_WEIGHTS and not (cls == "GroupNormalization" and _tf_keras_mixed(config)):
         return arrays
     return [_half_array(a) if np.dtype(getattr(a, "dtype", "O")).kind == "f" else a for a in arrays]
+
+
+def _tf_keras_mixed(config: dict[str, Any]) -> bool:
+    """Whether the layer is tf_keras's under ``mixed_float16`` (its ``Policy``; Keras 3 saves a ``DTypePolicy``):
+    tf_keras's GroupNormalization autocasts its float32 variables to float16 when read."""
+    dtype = config.get("dtype")
+    return isinstance(dtype, dict) and dtype.get("class_name") == "Policy" and dtype_name(dtype) == "mixed_float16"
 
 
 def _half_array(array: Any) -> np.ndarray:
@@ -109,6 +126,7 @@ def round_each_op(graph: Graph, before: set[str], outputs: list[Any]) -> list[An
     float16 steps (Softmax, a fused normalization) differ, by a float16 step."""
     added = [node for node in graph.nodes if node.name not in before]
     read = {id(v) for node in added for v in node.inputs} | {id(v) for v in outputs}  # only the layer reads them
+    read -= _moments_squares(added)
     exact = _exact_on_half()
     rounded: dict[Value, Value] = {}
     for node in added:
@@ -118,7 +136,26 @@ def round_each_op(graph: Graph, before: set[str], outputs: list[Any]) -> list[An
     for node in added:
         node.inputs = [rounded.get(v, v) for v in node.inputs] if any(v in rounded for v in node.inputs) else \
             node.inputs
-    return [rounded.get(v, v) if isinstance(v, Value) else v for v in outputs]
+    halves = [rounded.get(v, v) if isinstance(v, Value) else v for v in outputs]
+    mark_half(graph, halves)  # the layer's float16 results, exact ones (a Reshape) too
+    return halves
+
+
+#: The labels of a variance's squares and their Mean in the normalizations' moments (``normalization._moments``).
+MOMENTS = ("/squared", "/variance")
+
+
+def _moments_squares(added: list[Node]) -> set[int]:
+    """The squared deviations of a variance (:data:`MOMENTS`), left unrounded: TF's ``tf.nn.moments`` (tf_keras's
+    GroupNormalization, its LayerNormalization under ``float16``) computes float16 inputs' mean and variance in
+    float32 and casts them to float16 (a square past 65504 is no inf there, a variance past it is)."""
+    squares = {id(v): v for node in added if node.op == "Square" and node.name.endswith(MOMENTS[0])
+               for v in node.outputs}
+    for node in added:
+        for value in node.inputs:
+            if id(value) in squares and not (node.op == "Mean" and node.name.endswith(MOMENTS[1])):
+                squares.pop(id(value))
+    return set(squares)
 
 
 def _rounded(graph: Graph, node: Node, value: Value, exact: frozenset[str]) -> Value | None:
@@ -154,13 +191,55 @@ def computes_in_half(cls: str, config: dict[str, Any] | None) -> bool:
     return dtype_name((config or {}).get("dtype")) in HALF_POLICIES and not is_op_layer(cls)
 
 
+#: Layers whose TF float16 kernels accumulate in float16 (Eigen's AvgPool; tf_keras's GlobalAveragePooling reads
+#: ``backend.mean``, TF's float16 Mean): a partial sum past 65504 is inf there, while the lowering sums in float32
+#: ([40000, 30000, -10000, 4000] averages to inf in Keras, to 16000 in TF.js). Keras 3's GlobalAveragePooling
+#: (``ops.mean``) casts float16 to float32 first.
+HALF_SUMS = frozenset({"AveragePooling1D", "AveragePooling2D", "AveragePooling3D"})
+TF_KERAS_HALF_SUMS = frozenset({"GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D"})
+
+
+def sums_in_half(cls: str, config: dict[str, Any]) -> bool:
+    """Whether a float16 layer's TF kernel sums in float16 (:data:`HALF_SUMS`); a GlobalAveragePooling unless its
+    policy is Keras 3's (``DTypePolicy``): a name-only dtype may be tf_keras's."""
+    dtype = config.get("dtype")
+    keras3 = isinstance(dtype, dict) and "DTypePolicy" in str(dtype.get("class_name"))  # or FloatDTypePolicy
+    return cls in HALF_SUMS or (cls in TF_KERAS_HALF_SUMS and not keras3)
+
+
+#: The float results of each graph's float16 layers (ids: Values live with their graph), :func:`mark_half`.
+_HALF_VALUES: weakref.WeakKeyDictionary[Graph, set[int]] = weakref.WeakKeyDictionary()
+
+
+def mark_half(graph: Graph, values: list[Any]) -> None:
+    """Note ``values`` (a float16 layer's float results, held rounded in float32) as float16 tensors: an op layer
+    reading only such tensors computes in float16 (:func:`op_layer_in_half`)."""
+    marked = _HALF_VALUES.setdefault(graph, set())
+    marked.update(id(v) for v in values if isinstance(v, Value) and v.dtype == DType.FLOAT32)
+
+
+def op_layer_in_half(graph: Graph, cls: str, inputs: list[Any]) -> bool:
+    """Whether an op layer (Keras 3 operation, tf_keras TFOpLambda) computes in float16: they do not autocast but
+    compute in their inputs' dtype, float16 when every float tensor they read is a float16 layer's result (Keras 3
+    promotes float16 with a Python number to float16, with a float32 tensor to float32). Its lowered ops then each
+    round their result (:func:`round_each_op`), so a result past 65504 is ±inf as in Keras."""
+    if not is_op_layer(cls):
+        return False
+    marked = _HALF_VALUES.get(graph, set())
+    floats = [v for v in inputs if isinstance(v, Value) and v.dtype == DType.FLOAT32
+              and (v.producer is None or v.producer.op != "Const")]
+    return bool(floats) and all(id(v) in marked for v in floats)
+
+
 def rounded_to_half(graph: Graph, value: Value, label: str) -> Value:
     """float32 ``value`` rounded to float16 as TF's Cast rounds, held in float32."""
     from tfjsconv.passes.half_rounding import round_cast_to_half
 
     cast = graph.add_op("Cast", [value], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT16, "Truncate": False},
                         name=label, dtype=DType.FLOAT16, shape=value.shape)
-    return round_cast_to_half(graph, cast.producer, [], [])
+    half = round_cast_to_half(graph, cast.producer, [], [])
+    mark_half(graph, [half])
+    return half
 
 
 def half_rounded(graph: Graph, name: str, values: list[Any], floats: list[bool]) -> list[Any]:
@@ -170,10 +249,22 @@ def half_rounded(graph: Graph, name: str, values: list[Any], floats: list[bool])
 
 
 def half_input(graph: Graph, value: Value, dtype: Any) -> Value:
-    """A model input of ``dtype`` float16 as Keras reads it: rounded to float16 (others as they are)."""
+    """A model input of ``dtype`` float16 as Keras reads it: rounded to float16 (others as they are). A float64 one
+    is noted (:func:`float64_inputs`): a layer truncating it to integers says TF.js is fed float32."""
+    if dtype_name(dtype) == "float64" and value.producer is not None:
+        _FLOAT64_INPUTS.setdefault(graph, set()).add(value.producer.name)
     if dtype_name(dtype) != "float16" or value.dtype != DType.FLOAT32:
         return value
     return rounded_to_half(graph, value, f"{value.producer.name}/to_float16")
+
+
+#: The Placeholders of each graph's float64 model inputs (held as float32), by name.
+_FLOAT64_INPUTS: weakref.WeakKeyDictionary[Graph, set[str]] = weakref.WeakKeyDictionary()
+
+
+def float64_inputs(graph: Graph) -> set[str]:
+    """The names of the Placeholders of ``graph``'s float64 model inputs (:func:`half_input`)."""
+    return _FLOAT64_INPUTS.get(graph, set())
 
 
 class WidthNotices:
@@ -183,12 +274,16 @@ class WidthNotices:
     def __init__(self) -> None:
         self.wide: list[str] = []
         self.half: list[str] = []
+        #: float16 layers whose TF kernels sum in float16 (:data:`HALF_SUMS`), which can overflow where TF.js's do not
+        self.half_sums: list[str] = []
 
     def add(self, name: str, cls: str, config: dict[str, Any]) -> None:
         wide = dtype_name(config.get("dtype")) == "float64"
         names = self.half if computes_in_half(cls, config) else self.wide if wide else None
         if names is not None and f"{name} ({cls})" not in names:
             names.append(f"{name} ({cls})")
+        if names is self.half and sums_in_half(cls, config) and f"{name} ({cls})" not in self.half_sums:
+            self.half_sums.append(f"{name} ({cls})")
 
     def notice(self, graph: Graph) -> None:
         texts = []
@@ -199,8 +294,18 @@ class WidthNotices:
         if self.half:
             texts.append(f"{len(self.half)} layer(s) Keras computes in float16 are computed in float32 by TF.js with "
                          "each result rounded to float16 as TF rounds it (results differ where TF rounds in other "
-                         "steps or sums in another order, and operations on their results are computed in float32: "
-                         f"by about float16's precision, 1e-3): {_shown(self.half)}")
+                         "steps or sums in another order, by about float16's precision, 1e-3; an operation on the "
+                         "result of an LSTM, GRU or attention layer, or on a float32 tensor beside it, is computed in "
+                         "float32, so past 65504 it stays finite where Keras may give ±inf): "
+                         f"{_shown(self.half)}")
+        if self.half_sums:
+            texts.append(f"{len(self.half_sums)} float16 layer(s) whose TF kernels add up a window or an axis in "
+                         "float16 are summed in float32 by TF.js: where a partial sum passes 65504 Keras gives ±inf "
+                         f"and TF.js the mean: {_shown(self.half_sums)}")
+        if self.half:
+            texts.append("±inf and NaN arise easily in float16 (past 65504): TF.js handles some of them otherwise "
+                         "than TF (a NaN through Relu, a pooling window holding NaN) unless converted with "
+                         "--exact_special_values")
         for text in texts:
             log.warning("%s", text)
             graph.notes.append(text)

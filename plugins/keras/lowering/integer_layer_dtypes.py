@@ -5,9 +5,15 @@ which casts floats only: a layer whose dtype is int32 or int64 gets its float in
 CPU cast gives them (NaN, infinities and magnitudes past the dtype's range: its minimum), its integer inputs as they
 are. It then computes as on integers of that dtype, which the walk already follows: the moving layers and merges keep
 them (merges add and multiply in int32, wrapping), Activation relu/linear keeps them and others take floats again;
-Rescaling also casts its integer inputs, scale and offset to the dtype (:func:`integer_rescaling`). int64 is held as
-its low 32 bits, as TF.js holds every int64, so only layers whose results depend on those alone lower with it. tf_keras autocasts floats to float dtypes only: its integer-dtype layers
-stay gaps, and so do the other integer dtypes (bool, 8/16-bit).
+Rescaling also casts its integer inputs, scale and offset to the dtype (:func:`integer_rescaling`; the constants
+from the saved config values as TF converts them, :func:`saved_tensor`). int64 is held as its low 32 bits, as TF.js
+holds every int64, so only layers whose results depend on those alone lower with it, and only on integer inputs: a
+float from 2^31 on cast to int64 would be read by later comparisons, ids and float layers as its low bits
+(:data:`INT64_FROM_FLOATS`, refused). A float truncated to int32 is Keras's where it is a float32 input moved or
+picked; where float layers computed it (or it is a float64 input, fed as float32), a value within a rounding of a
+whole number may truncate to the other side: the layer is named in a warning (:func:`warn_truncation`). tf_keras
+autocasts floats to float dtypes only: its integer-dtype layers stay gaps, and so do the other integer dtypes (bool,
+8/16-bit).
 """
 from __future__ import annotations
 
@@ -59,57 +65,162 @@ def autocast_inputs(graph: Graph, layer: str, cls: str, source: str, inputs: lis
     """Each input as Keras hands it to an integer-``dtype`` layer, with the Keras dtype to track for a new Value: a
     float truncated as TF's cast gives it, an integer as it is. A tensor whose Keras dtype the walk does not follow
     (float or integer) is refused by name."""
-    from .core import warn_once
-    from .op_layers import float_to_int32, float_to_int64_low_bits
+    from .op_layers import float_to_int32
 
     ctx = LayerContext(graph, f"{layer}/autocast", cls, {}, inputs, [], source, keras3=True)
     out: list[tuple[Value, DType | None]] = []
     for i, (value, held) in enumerate(zip(inputs, keras_dtypes)):
         if held == UNTRACKED:
-            raise Unsupported(f"layer {layer!r} ({cls}: dtype {dtype.value}) on a tensor whose Keras dtype the "
+            raise Unsupported(f"layer {layer!r} ({cls}: dtype {dtype.name.lower()}) on a tensor whose Keras dtype the "
                               "lowering does not follow (Keras casts it to the layer's dtype only if it is a float)")
         if held is not None:
             out.append((value, None))
         elif value.dtype != DType.FLOAT32:
-            raise Unsupported(f"layer {layer!r} ({cls}: dtype {dtype.value}) on a {value.dtype.value} tensor")
+            raise Unsupported(f"layer {layer!r} ({cls}: dtype {dtype.name.lower()}) on a "
+                              f"{value.dtype.name.lower()} tensor")
         elif dtype == DType.INT32:
+            warn_truncation(ctx, f"layer {layer!r} ({cls}: dtype int32)", value)
             out.append((float_to_int32(ctx, value, f"to_int32_{i}"), None))
-        else:  # int64: its low 32 bits, tracked as int64
-            warn_once(ctx, INT64_AUTOCAST_NOTE)
-            out.append((float_to_int64_low_bits(ctx, value, f"to_int64_{i}"), DType.INT64))
+        else:
+            raise Unsupported(INT64_FROM_FLOATS.format(what=f"layer {layer!r} ({cls}: dtype int64) on floats"))
     return out
 
 
-#: The conversion's note for a float cast to an int64 layer's dtype.
-INT64_AUTOCAST_NOTE = (
-    "Keras 3 layers of dtype int64 cast their float inputs to int64: TF.js holds int64 as int32, so a value from 2^31 "
-    "on is its low 32 bits there (as any int64 in TF.js), and a float layer after it reads those")
+#: The refusal of floats cast to int64 (``{what}``: the layer): from 2^31 on TF.js holds only an int64's low 32 bits,
+#: which later comparisons, ids and float layers read as other numbers than Keras's (session 22's review, F1).
+INT64_FROM_FLOATS = (
+    "{what}: Keras casts floats to int64 there, and from 2^31 on TF.js holds only an int64's low 32 bits, which a "
+    "later comparison, id or float layer would read as another number (lowered for integer inputs)")
+
+
+#: Ops whose float results are values of their operands (moves, picks, extrema, exact roundings, signs): a float
+#: reached only through them from model inputs and constants is truncated as Keras truncates it.
+EXACT_FLOAT_OPS = frozenset({
+    "Placeholder", "Const", "Identity", "Reshape", "Squeeze", "ExpandDims", "Transpose", "ConcatV2", "Pack", "Unpack",
+    "Split", "SplitV", "Slice", "StridedSlice", "GatherV2", "GatherNd", "Tile", "Pad", "PadV2", "MirrorPad", "Select",
+    "SelectV2", "Maximum", "Minimum", "Max", "Min", "Relu", "Relu6", "ClipByValue", "Fill", "ZerosLike", "OnesLike",
+    "BroadcastTo", "ReverseV2", "Sign", "Neg", "Abs", "DepthToSpace", "SpaceToDepth", "BatchToSpaceND",
+    "SpaceToBatchND", "ResizeNearestNeighbor", "MaxPool", "MaxPool3D", "Round", "Floor", "Ceil"})
+#: The conversion's note for a float truncated to integers (``{what}``: the layer): Keras truncates its own float32
+#: (or float64) value, TF.js its float32 one, and a value within a rounding of a whole number truncates to either side
+#: (session 22's review: a Dense's 4.9999995 gave 5 on wasm).
+TRUNCATION_NOTE = (
+    "{what}: Keras truncates a float computed by the layers before it to integers, so a value within a float32 "
+    "rounding of a whole number (or, computed in float64 by Keras, within float64's) may come out one unit off in "
+    "TF.js")
+#: The note for a float64 model input truncated to integers: TF.js is fed float32 (``{what}``: the layer).
+FLOAT64_INPUT_NOTE = (
+    "{what}: Keras truncates a float64 model input to integers; TF.js is fed float32, so a float64 value that is no "
+    "float32 (0.99999999999, 2147483647.0) is rounded before the truncation (to 1, to INT32_MIN past 2^31) where Keras "
+    "keeps it (0, 2147483647); values fed as float32 give Keras's")
+
+
+def warn_truncation(ctx: LayerContext, what: str, value: Value) -> None:
+    """Name ``what`` (a layer truncating float ``value`` to integers) in a warning where its result may differ from
+    Keras's: ``value`` computed by float ops (:data:`TRUNCATION_NOTE`) or a float64 model input
+    (:data:`FLOAT64_INPUT_NOTE`). A float32 input moved or picked only is truncated exactly: no warning."""
+    from .core import warn_once
+    from .float_widths import float64_inputs
+
+    origin = float_origin(value, float64_inputs(ctx.graph))
+    if origin is not None:
+        warn_once(ctx, (TRUNCATION_NOTE if origin == "computed" else FLOAT64_INPUT_NOTE).format(what=what))
+
+
+def float_origin(value: Value, wide_inputs: set[str]) -> str | None:
+    """``"computed"`` where float ops (not :data:`EXACT_FLOAT_OPS`) made ``value``, else ``"float64"`` where it moves
+    a float64 model input (``wide_inputs``: their Placeholders' names), else None (float32 inputs and constants
+    moved or picked: exact). Walked iteratively."""
+    seen: set[int] = set()
+    stack, origin = [value], None
+    while stack:
+        node = stack.pop().producer
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.op not in EXACT_FLOAT_OPS:
+            return "computed"
+        if node.op == "Placeholder" and node.name in wide_inputs:
+            origin = "float64"
+        stack += [v for v in node.inputs if v.dtype == DType.FLOAT32]
+    return origin
+
+
+def constants_within_int32(value: Value) -> bool:
+    """Whether float ``value`` moves or picks only float32 constants inside int32's range (an Embedding's rows): its
+    cast to int64 then keeps int32's values, which TF.js holds exactly. False where a model input or a computing op
+    feeds it (:func:`float_origin`). Walked iteratively."""
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        node = stack.pop().producer
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.op not in EXACT_FLOAT_OPS or node.op == "Placeholder":
+            return False
+        array = node.attrs.get("value") if node.op == "Const" else None
+        array = np.asarray(array.load() if hasattr(array, "load") else array) if array is not None else None
+        if array is not None and array.dtype.kind == "f" and \
+                not np.all(np.abs(array.astype(np.float64)) < 2.0**31):  # NaN and ±Inf fail too
+            return False
+        stack += [v for v in node.inputs if v.dtype == DType.FLOAT32]
+    return True
 
 
 def tf_integer_constant(values: np.ndarray, dtype: DType) -> np.ndarray:
-    """float32 ``values`` cast as TF's CPU kernel casts them to ``dtype`` (truncated toward zero; NaN, infinities and
-    magnitudes past the range: the dtype's minimum), as the int32 TF.js holds (int64: its low 32 bits)."""
-    values = np.asarray(values, np.float32).astype(np.float64)
+    """``values`` (floats of their own width, integers or bools) cast as TF's CPU kernel casts them to ``dtype``, as
+    the int32 TF.js holds (int64: its low 32 bits): floats truncated toward zero (NaN, infinities and magnitudes past
+    the range: the dtype's minimum), integers wrapped to their low 32 bits (TF's cast of int64 to int32), bools 0/1."""
+    values = np.asarray(values)
+    if values.dtype.kind in "biu":
+        low = np.array([int(v) & 0xFFFFFFFF for v in values.reshape(-1)], np.uint64).reshape(values.shape)
+        return low.astype(np.uint32).view(np.int32)
+    values = values.astype(np.float64)
     limit = 2.0**31 if dtype == DType.INT32 else 2.0**63
     inside = np.isfinite(values) & (np.abs(values) < limit)
     whole = np.where(inside, np.trunc(np.where(inside, values, 0.0)), 0.0)
     if dtype == DType.INT32:
         return np.where(inside, whole, -2.0**31).astype(np.int64).astype(np.int32)
     # int64: INT64_MIN's low 32 bits are 0; other values wrap into int32 as their low bits
-    low = np.array([int(w) & 0xFFFFFFFF for w in whole.reshape(-1)], np.uint64).reshape(whole.shape)
-    return np.where(inside, low.astype(np.uint32).view(np.int32), 0).astype(np.int32)
+    return np.where(inside, tf_integer_constant(whole.astype(np.int64), dtype), 0).astype(np.int32)
 
 
-def integer_rescaling(ctx: LayerContext, dtype: DType, scale: np.ndarray, offset: np.ndarray) -> Value:
+def saved_tensor(value: Any) -> np.ndarray:
+    """A config number, list or saved numpy array as ``tf.convert_to_tensor`` makes it (what Keras 3's
+    ``backend.cast`` casts): a ``{"class_name": "__numpy__"}`` array in its saved dtype (float64 kept), Python floats
+    (any in a list) as float32, Python ints as int32 or, past its range, int64, bools as bools. Raises ValueError
+    where TensorFlow would (ints past int64's range, mixed bools)."""
+    if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+        config = value.get("config") or {}
+        return np.asarray(config.get("value"), np.dtype(str(config.get("dtype") or "float32")))
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
+        return array.astype(np.float32)
+    if array.dtype.kind == "b":
+        return array
+    if array.dtype.kind != "i":  # object (past int64) or strings
+        raise ValueError(f"not numbers TensorFlow converts: {str(value)[:60]}")
+    inside = array.size == 0 or (array.min() >= -2**31 and array.max() < 2**31)
+    return array.astype(np.int32 if inside else np.int64)
+
+
+def integer_rescaling(ctx: LayerContext, dtype: DType, scale: Any, offset: Any) -> Value:
     """Keras 3's ``Rescaling.call`` in an integer dtype: ``cast(x, dtype) · cast(scale, dtype) + cast(offset, dtype)``,
-    wrapping as TF's int32 Mul and Add (int64 in its low 32 bits, which wrap alike). The walk hands the input as int32
-    (floats cast by the autocast, int64 as its low bits) or as float32 holding small integers or bools exactly."""
+    wrapping as TF's int32 Mul and Add (int64 in its low 32 bits, which wrap alike). ``scale`` and ``offset`` are
+    the saved config values, cast from what TF makes of them (:func:`saved_tensor`: a Python int 16777217 stays,
+    2^40 wraps to 0, a float64 array truncates from float64). The walk hands the input as int32 (floats cast by
+    the autocast, int64 as its low bits) or as float32 holding small integers or bools exactly."""
     x = ctx.x
     if x.dtype == DType.FLOAT32:
         x = ctx.exact_cast(x, DType.INT32, "integers")
     if x.dtype != DType.INT32:
-        raise Unsupported(f"layer {ctx.name!r} (Rescaling: dtype {dtype.value}) on a {x.dtype.value} tensor")
-    factor, shift = tf_integer_constant(scale, dtype), tf_integer_constant(offset, dtype)
+        raise Unsupported(f"layer {ctx.name!r} (Rescaling: dtype {dtype.name.lower()}) on a "
+                          f"{x.dtype.name.lower()} tensor")
+    try:
+        factor, shift = (tf_integer_constant(saved_tensor(v), dtype) for v in (scale, offset))
+    except (TypeError, ValueError) as err:
+        raise ctx.error(f"has a scale or offset TensorFlow does not cast ({err})")
     y = x if factor.size == 1 and factor.item() == 1 else int32_product(
         ctx.graph, x, ctx.ints(factor, "scale"), f"{ctx.name}/scaled", broadcast_shape(x.shape, factor.shape))
     y = ctx.binary("AddV2", y, ctx.ints(shift, "offset"), label="shifted")

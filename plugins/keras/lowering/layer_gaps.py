@@ -17,6 +17,7 @@ from .call_facts import (
     given_beside_tracked,
     given_mask,
     given_per_input,
+    given_replaces_tracked,
     may_return_its_input,
     nested_input_casts,
     returns_input_itself,
@@ -82,6 +83,9 @@ class LayerGaps:
         #: Names Keras itself does not have: no path can load them, so they are refused, not left to TensorFlow.
         self.unknown: list[str] = []
         self._masked_outputs: dict[tuple[int, tuple[bool, ...]], list[bool]] = {}
+        #: The calls (``(path, key)``) given a computed ``mask=`` that replaces the mask their input carries
+        #: (:func:`.call_facts.given_replaces_tracked`): the walk lowers the given one (``ModelLowering``).
+        self.overrides: set[tuple[str, int]] = set()
 
     def of(self, model: dict[str, Any], source: str | None) -> list[str]:
         self.source = source or "the model config"
@@ -175,6 +179,11 @@ class LayerGaps:
                     in_origins += [None] * (len(refs) - len(in_origins))
                 given = given_mask(plan, call, not origins, self.keras3) if cls in GIVEN_MASK_READERS and \
                     len(refs) == 1 else None
+                if given is None and cls in GIVEN_MASK_READERS and len(refs) == 1 and \
+                        given_replaces_tracked(plan, call, origins, self.keras3):
+                    given = given_mask(plan, call, True, self.keras3)  # a computed mask= in place of the tracked one
+                    if given is not None:
+                        self.overrides.add((name, call.key))
                 if given is not None:  # mask=m (a bool model input, or computed) replaces the input's mask
                     self._mask_chain_gaps(plan, prefix, [given], masked)
                     in_origins = [("input", given)]
@@ -251,9 +260,11 @@ class LayerGaps:
     def _explicit_masks(self, plan: ModelPlan, prefix: str, name: str, cls: str, call: LayerCall,
                         masked: dict[Ref, MaskOrigin | None], unmasked: bool) -> list[Ref | None] | None:
         """An Attention call's ``mask=[...]``: each entry None, a bool model input (Keras 3: also a float or integer
-        one, which its call casts to bool: :data:`.call_facts.KERAS3_GIVEN_MASK_DTYPES`), or, when the call's inputs
-        carry no tracked mask (``unmasked``), a tensor layers computed (``ops.not_equal(ids, 0)``; bool when lowered,
-        or in Keras 3 cast as its call casts it); else a gap."""
+        one, which its call casts to bool: :data:`.call_facts.KERAS3_GIVEN_MASK_DTYPES`), or a tensor layers computed
+        (``ops.not_equal(ids, 0)``; bool when lowered, or in Keras 3 cast as its call casts it), also beside masks the
+        inputs carry (``unmasked`` False): both flavours use a passed ``mask`` in place of the inputs' (tf_keras's
+        ``_get_input_masks``; Keras 3 fills it in only when none was passed, and records none it filled in for
+        Attention); else a gap."""
         try:
             refs = explicit_masks(call.node)
         except ValueError as err:
@@ -264,7 +275,7 @@ class LayerGaps:
         for ref in refs or []:
             if ref is None or ref in inputs and dtype_name(inputs[ref].get("dtype")) in readable:
                 continue
-            if ref not in inputs and unmasked and not plan.sequential and (ref[0], ref[1]) in plan.producers:
+            if ref not in inputs and not plan.sequential and (ref[0], ref[1]) in plan.producers:
                 self._mask_chain_gaps(plan, prefix, [ref], masked)
             else:
                 self.gaps.append(f"{name!r} ({cls}: a mask argument that is no bool model input"

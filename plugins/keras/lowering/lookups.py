@@ -23,7 +23,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext, check_call_kwargs
-from .integer_layer_dtypes import integer_layer_dtype
+from .integer_layer_dtypes import INT64_FROM_FLOATS, integer_layer_dtype, warn_truncation
 from .registry import Unsupported, lowers
 
 INT32 = np.iinfo(np.int32)
@@ -106,6 +106,7 @@ def _keras3_float_ids(ctx: LayerContext) -> Value:
 
     if ctx.x.dtype != DType.FLOAT32:
         return raw_ids(ctx)
+    warn_truncation(ctx, f"layer {ctx.name!r} (CategoryEncoding: float ids)", ctx.x)
     return float_to_int32(ctx, ctx.x, "ids")
 
 
@@ -113,7 +114,7 @@ def _weighted_counts(ctx: LayerContext, ids: Value, weights: Any, depth: int, dt
     """``count`` with ``count_weights`` (Keras 3's ``bincount(ids, weights)``): each class's sum of the weights of
     its ids, in the layer's dtype, to which Keras converts the weights first (floats to integers truncated as TF's
     cast). Ids outside ``[0, num_tokens)`` count for nothing, as without weights."""
-    from .op_layers import float_to_int32, float_to_int64_low_bits
+    from .op_layers import float_to_int32
 
     if not ctx.keras3 or not isinstance(weights, Value):
         raise Unsupported(f"layer {ctx.name!r} (CategoryEncoding) with count_weights "
@@ -126,8 +127,12 @@ def _weighted_counts(ctx: LayerContext, ids: Value, weights: Any, depth: int, dt
     if dtype == DType.FLOAT32 and weights.dtype != DType.FLOAT32:
         weights = ctx.op("Cast", [weights], {"SrcT": weights.dtype, "DstT": DType.FLOAT32, "Truncate": False},
                          dtype=DType.FLOAT32, shape=weights.shape, label="weights_float")
+    elif dtype == DType.INT64 and weights.dtype == DType.FLOAT32:  # their sums past 2^31: read as low bits later
+        raise Unsupported(INT64_FROM_FLOATS.format(what=f"layer {ctx.name!r} (CategoryEncoding: dtype int64) on "
+                                                        "float count_weights"))
     elif dtype != DType.FLOAT32 and weights.dtype == DType.FLOAT32:
-        weights = (float_to_int32 if dtype == DType.INT32 else float_to_int64_low_bits)(ctx, weights, "weights_int")
+        warn_truncation(ctx, f"layer {ctx.name!r} (CategoryEncoding: dtype int32) count_weights", weights)
+        weights = float_to_int32(ctx, weights, "weights_int")
     elif dtype != DType.FLOAT32 and weights.dtype != DType.INT32:
         weights = ctx.op("Cast", [weights], {"SrcT": weights.dtype, "DstT": DType.INT32, "Truncate": False},
                          dtype=DType.INT32, shape=weights.shape, label="weights_int")

@@ -9,6 +9,7 @@ models are lowered inline (at most ``MAX_NESTING`` levels), masks travel beside 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,13 +35,14 @@ from .call_facts import (
     takes_states,
     tf_call_kwargs,
 )
-from .context import STATE_KEYWORD, LayerContext, check_kwargs_read
+from .context import STATE_KEYWORD, LayerContext, check_kwargs_read, differs_in_training, same_in_training
 from .float_widths import (
     WidthNotices,
     computes_in_half,
     half_input,
     half_rounded,
     half_weights,
+    op_layer_in_half,
     round_each_op,
     rounds_each_op,
     rounds_inputs,
@@ -109,6 +111,8 @@ from .registry import UncoveredLayers, Unsupported, loaded_lowerings
 from .weights import LayerWeights, wrapped_model
 from .wrappers import time_distributed_mask, time_distributed_model, time_distributed_out_mask
 
+log = logging.getLogger(__name__)
+
 #: The value of a tensor a gap left uncomputed: calls that read it are skipped (one gap is named once, not again
 #: for every layer downstream of it).
 UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
@@ -169,16 +173,21 @@ class ModelLowering:
         #: them: the result is always :class:`UncoveredLayers`, never a graph.
         self._walk_past_gaps = walk_past_gaps
         self._config_gaps: list[str] = []
+        self._overrides: set[tuple[str, int]] = set()
         #: The context of the call lowered last (its outputs read again for the masks a deletion left tracked).
         self._last_ctx: LayerContext | None = None
         #: The integer dtype Keras gives the Values the walk holds as float32 (by id; Values live with the graph).
         self._keras_dtypes: dict[int, DType | str] = {}
         #: The layers computed in float32 where Keras computes in float64 or float16 (.float_widths), named once.
         self._width_notices = WidthNotices()
+        #: The Keras 3 calls saved with ``training=True`` whose layer computes otherwise in training (one warning).
+        self._training_calls: list[str] = []
 
     def lower(self) -> Graph:
         # the same verdict as layer_gaps, always
-        gaps = LayerGaps(self.lowerings, self.keras3).of(self.config, self.source)
+        walker = LayerGaps(self.lowerings, self.keras3)
+        gaps = walker.of(self.config, self.source)
+        self._overrides = walker.overrides  # computed mask= that replace tracked masks, as LayerGaps decided
         if gaps and not self._walk_past_gaps:
             raise UncoveredLayers(gaps)
         self._config_gaps = gaps
@@ -211,6 +220,7 @@ class ModelLowering:
         for index, (key, value) in enumerate(zip(plan.output_names(), outputs, strict=True)):
             self.graph.set_output(key, self._in_keras_dtype(index, value))
         self._width_notices.notice(self.graph)
+        self._training_notice()
         self.graph.validate()
         return self.graph
 
@@ -300,7 +310,8 @@ class ModelLowering:
         if takes_states(self.lowerings, call.class_name):
             masks, tracked_masks = masks[:1], tracked_masks[:1]  # initial states follow; Keras uses one mask only
         unmasked = all(m is None for m in masks)
-        given = given_mask(plan, call, unmasked, self.keras3) if call.class_name in GIVEN_MASK_READERS else None
+        given = given_mask(plan, call, unmasked or (prefix + call.name, call.key) in self._overrides, self.keras3) \
+            if call.class_name in GIVEN_MASK_READERS else None
         if given is not None and len(masks) == 1:  # mask=m (a bool model input or a computed one, see LayerGaps)
             masks = self._given_values(plan, call, path, prefix, [given], values)
         elif runs_layers(call.entry) and unmasked and call.recorded_masks and (  # inner(x, mask=m): on its inputs
@@ -434,7 +445,8 @@ class ModelLowering:
                 (masks[0].shape is None or len(masks[0].shape) != 2):  # Masking of a rank-4 tensor, handed on
             raise Unsupported(f"{prefix + name!r} ({cls}: a mask of shape {masks[0].shape} where Keras reads "
                               "[batch, steps])")
-        half = computes_in_half(cls, config)  # Keras rounds its float inputs and weights to float16 (.float_widths)
+        # Keras rounds its float inputs and weights to float16; op layers compute in their float16 inputs' dtype
+        half = computes_in_half(cls, config) or op_layer_in_half(self.graph, cls, inputs)  # (.float_widths)
         if half and rounds_inputs(cls, self.keras3):
             inputs = half_rounded(self.graph, prefix + name, inputs, [self._keras_dtype(v) is None for v in inputs])
         if half:
@@ -447,7 +459,7 @@ class ModelLowering:
                          [None] * len(masks) if its_input else masks, keyword_masks, bool(call.recorded_masks))
         self._last_ctx = ctx
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
-        if half and rounds_outputs(cls, self.keras3):  # computed in float32, then cast to float16
+        if half and rounds_outputs(cls, self.keras3, config):  # computed in float32, then cast to float16
             outputs = half_rounded(self.graph, f"{prefix}{name}/out", outputs,
                                    [self._keras_dtype(v) is None for v in outputs])
         elif half and rounds_each_op(cls):  # each op's result rounded to float16, as TF rounds it
@@ -809,8 +821,29 @@ class ModelLowering:
         return value.dtype if is_integer(value.dtype) else None
 
     def _check_kwargs(self, ctx: LayerContext) -> None:
-        # Keras 3's model(x, training=False) and predict() override a saved training=True; tf_keras's do not
-        check_kwargs_read(ctx, (MASK_KEYWORD, "training") if self.keras3 else (MASK_KEYWORD,))
+        """Refuse the call keywords the lowering did not read. A saved ``training=True``: Keras 3's
+        ``model(x, training=False)`` and ``predict()`` override it (the lowering computes that), but a bare
+        ``model(x)`` applies it, so a layer it changes is named in a warning; tf_keras's ``model(x, training=False)``
+        keeps it, so it is a gap unless the layer computes the same in training (a noise layer of amount 0)."""
+        training = dict.get(ctx.call_kwargs, "training")
+        if self.keras3 and training is True and differs_in_training(ctx.class_name, ctx.config):
+            named = f"{ctx.name} ({ctx.class_name})"
+            if named not in self._training_calls:
+                self._training_calls.append(named)
+        neutral = self.keras3 or same_in_training(ctx.class_name, ctx.config)
+        check_kwargs_read(ctx, (MASK_KEYWORD, "training") if neutral else (MASK_KEYWORD,))
+
+    def _training_notice(self) -> None:
+        """One warning naming the Keras 3 calls saved with ``training=True`` that compute otherwise in training."""
+        if not self._training_calls:
+            return
+        shown = ", ".join(self._training_calls[:8]) + (f" and {len(self._training_calls) - 8} more"
+                                                       if len(self._training_calls) > 8 else "")
+        text = (f"{len(self._training_calls)} layer call(s) saved with training=True are computed at inference, as "
+                "Keras 3's predict() and model(x, training=False) compute them; a bare model(x) applies "
+                f"training=True there (dropout, noise, batch statistics), so its numbers differ: {shown}")
+        log.warning("%s", text)
+        self.graph.notes.append(text)
 
     def _as_integer(self, layer: str, value: Value, dtype: DType) -> Value:
         """The integers the walk held as float32 (exactly) back in the dtype Keras gives them, for an op layer: int64

@@ -37,10 +37,10 @@ def rescaling(ctx: LayerContext) -> Value:
     """``x · scale + offset`` (either may be a per-channel list). A single scale of 1 or offset of 0 is left
     out (``x · 1`` is ``x``; ``x + 0`` too but for -0), as Grappler does in the traced graph: EfficientNet's
     ``Rescaling(1/255)`` is then one op."""
-    scale, offset = (_saved_floats(ctx, key, default) for key, default in (("scale", 1.0), ("offset", 0.0)))
     dtype = integer_layer_dtype("Rescaling", ctx.config, ctx.keras3)
-    if dtype is not None:  # Keras 3's Rescaling(dtype="int32"): in that dtype
-        return integer_rescaling(ctx, dtype, scale, offset)
+    if dtype is not None:  # Keras 3's Rescaling(dtype="int32"): in that dtype, its constants cast from the saved ones
+        return integer_rescaling(ctx, dtype, ctx.config.get("scale", 1.0), ctx.config.get("offset", 0.0))
+    scale, offset = (_saved_floats(ctx, key, default) for key, default in (("scale", 1.0), ("offset", 0.0)))
     floats = ctx.x.dtype in (None, DType.FLOAT32)
     no_scale, no_offset = (floats and a.size == 1 and a.item() == v for a, v in ((scale, 1), (offset, 0)))
     if no_scale and no_offset:
@@ -218,7 +218,8 @@ def _keras3_integer_result(ctx: LayerContext, y: Value, dtype: DType) -> Value:
     if dtype not in SMALL_INTEGERS or resized and ctx.config.get("interpolation", "bilinear") != "nearest":
         raise Unsupported(f"layer {ctx.name!r} (Resizing) on {dtype.numpy} images (Keras 3 casts its result back "
                           "to their dtype; lowered exactly for a bilinear resize of static sizes and a nearest one "
-                          "of 8/16-bit integers)")
+                          "of 8/16-bit integers; --loader=tensorflow refuses a bilinear one over unknown sizes too: "
+                          "give the model's inputs a fixed height and width)")
     return ctx.exact_cast(y, DType.INT32, "to_integer")  # 8/16-bit integers, exact in float32
 
 

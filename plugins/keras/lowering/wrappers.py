@@ -451,28 +451,27 @@ def spectral_normalization(ctx: LayerContext) -> Value:
     return y if dtype is None else _spectral_cast_back(ctx, y, dtype)
 
 
-#: The conversion's note for a SpectralNormalization of integers around a layer that computes (a Dense, a Conv).
-SPECTRAL_INTEGER_NOTE = (
-    "SpectralNormalization of int32/int64 inputs: Keras truncates the wrapped layer's float32 result to integers, so "
-    "a value within a float32 rounding of a whole number may come out one unit off in TF.js")
-
-
 def _spectral_cast_back(ctx: LayerContext, y: Value, dtype: DType) -> Value:
     """Keras 3's ``ops.cast(output, inputs.dtype)`` of the wrapped layer's float32 result, as TF's CPU cast gives it:
-    truncated toward zero (NaN and magnitudes past the range: the minimum; int64 held as its low 32 bits), bools
-    ``!= 0``; tracked as that dtype. An Embedding's result is its table's values, exactly; a computing layer's
-    may differ from TF's by a rounding, which truncation can show: the conversion says so."""
-    from .core import warn_once
+    truncated toward zero (NaN and magnitudes past the range: the minimum), bools ``!= 0``; tracked as that dtype. An
+    Embedding's result is its table's values, exactly; a computing layer's may differ from TF's by a rounding, which
+    truncation can show: the conversion names the layer (:func:`.integer_layer_dtypes.warn_truncation`). A float cast
+    to int64 is refused unless it picks constants inside int32's range (an Embedding's rows): past 2^31 TF.js holds
+    only its low 32 bits, which later layers would read."""
+    from .integer_layer_dtypes import INT64_FROM_FLOATS, constants_within_int32, warn_truncation
     from .op_layers import float_to_int32, float_to_int64_low_bits
 
     if y.dtype != DType.FLOAT32:
-        raise Unsupported(f"layer {ctx.name!r} (SpectralNormalization) gave a {y.dtype.value} result on integers")
+        raise Unsupported(f"layer {ctx.name!r} (SpectralNormalization) gave a {y.dtype.name.lower()} result on "
+                          "integers")
+    what = f"layer {ctx.name!r} (SpectralNormalization of {dtype.name.lower()})"
     if dtype == DType.BOOL:
         cast = ctx.op("NotEqual", [y, ctx.floats(0.0, "zero")], {"incompatible_shape_error": True}, dtype=DType.BOOL,
                       shape=y.shape, label="as_bool")
+    elif dtype == DType.INT64 and not constants_within_int32(y):
+        raise Unsupported(INT64_FROM_FLOATS.format(what=f"{what} around {_inner(ctx.config)[0]}"))
     else:
+        warn_truncation(ctx, what, y)
         cast = (float_to_int32 if dtype == DType.INT32 else float_to_int64_low_bits)(ctx, y, "as_integer")
-        if _inner(ctx.config)[0] not in ("Embedding", "ReversibleEmbedding"):
-            warn_once(ctx, SPECTRAL_INTEGER_NOTE)
     ctx.output_keras_dtype = dtype
     return cast
