@@ -286,3 +286,40 @@ def lowering_refusal(path: Path) -> str:
     assert "--loader=tensorflow" in str(err.value.hint)
     assert not Path(f"{path}.out").exists()
     return " ".join(str(err.value).split())
+
+
+#: Converts each path with TensorFlow, Keras and tf_keras poisoned, printing each refusal's one-line message.
+_POISONED_REFUSING = """
+import sys
+for name in ("tensorflow", "keras", "tf_keras"):
+    sys.modules[name] = None
+import tfjsconv
+from tfjsconv.errors import UsageError
+for path in sys.argv[1:]:
+    try:
+        tfjsconv.convert(path, path + ".out", output_format="tfjs_graph_model")
+        print("CONVERTED")
+    except UsageError as err:
+        print("REFUSED " + " ".join(str(err).split()))
+"""
+
+
+def poisoned_refusals(folder: Path, models: list) -> list[str]:
+    """The lowering's one-line refusal of each model, saved as ``.keras`` and ``.h5`` (checked to refuse alike) and
+    converted in one subprocess with TensorFlow and Keras poisoned; each message after its ``UsageError: `` prefix."""
+    import subprocess
+    import sys
+
+    paths = []
+    for i, model in enumerate(models):
+        for suffix in (".keras", ".h5"):
+            paths.append(folder / f"m{i}{suffix}")
+            model.save(paths[-1])
+    out = subprocess.run([sys.executable, "-c", _POISONED_REFUSING, *map(str, paths)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [line for line in out.stdout.splitlines() if line.startswith(("REFUSED", "CONVERTED"))]
+    assert len(lines) == len(paths), out.stdout
+    assert "CONVERTED" not in lines, out.stdout
+    lines = [line.split(": ", 1)[-1] for line in lines]
+    assert lines[::2] == lines[1::2]  # .keras and .h5 alike
+    return lines[::2]

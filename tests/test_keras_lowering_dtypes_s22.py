@@ -14,8 +14,6 @@ TensorFlow, Keras and tf_keras poisoned; compared with Keras's ``model(x)`` in T
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import randomize  # noqa: E402
+from keras_models import poisoned_refusals, randomize  # noqa: E402
 from keras_two_sizes import converted_fixture, each_case, keras_outputs, verify_runs  # noqa: E402
 from test_keras_lowering import case_file  # noqa: E402
 
@@ -228,39 +226,6 @@ def test_integer_dtypes_lower_as_keras_computes(converted, tfjs_runtime, family,
     verify_runs(path, runs)
 
 
-#: Converts each path with TensorFlow, Keras and tf_keras poisoned, printing each refusal's one-line message.
-REFUSING = """
-import sys
-for name in ("tensorflow", "keras", "tf_keras"):
-    sys.modules[name] = None
-import tfjsconv
-from tfjsconv.errors import UsageError
-for path in sys.argv[1:]:
-    try:
-        tfjsconv.convert(path, path + ".out", output_format="tfjs_graph_model")
-        print("CONVERTED")
-    except UsageError as err:
-        print("REFUSED " + " ".join(str(err).split()))
-"""
-
-
-def _refusals(folder: Path, models: list) -> list[str]:
-    """The poisoned conversion's message for each model, saved as ``.keras`` and ``.h5`` (both refuse alike)."""
-    paths = []
-    for i, model in enumerate(models):
-        for suffix in (".keras", ".h5"):
-            paths.append(folder / f"m{i}{suffix}")
-            model.save(paths[-1])
-    out = subprocess.run([sys.executable, "-c", REFUSING, *map(str, paths)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    lines = [line for line in out.stdout.splitlines() if line.startswith(("REFUSED", "CONVERTED"))]
-    assert len(lines) == len(paths), out.stdout
-    assert "CONVERTED" not in lines, out.stdout
-    lines = [line.split(": ", 1)[-1] for line in lines]
-    assert lines[::2] == lines[1::2]  # .keras and .h5 alike
-    return lines[::2]
-
-
 def _one(dtype: str, layer: Any, shape: tuple[int, ...] = (4,)) -> Any:
     x = keras.Input(shape, name="x", dtype=dtype)
     return keras.Model(x, layer(x))
@@ -278,7 +243,7 @@ def test_what_cannot_be_exact_is_refused_by_name(tmp_path):
                                                                             name="mnbb")(
         {"images": images, "bounding_boxes": {"boxes": boxes, "labels": labels}}))
     i, x = keras.Input((4,), name="i", dtype="int32"), keras.Input((4,), name="x")
-    messages = _refusals(tmp_path, [
+    messages = poisoned_refusals(tmp_path, [
         _one("uint8", L.SpectralNormalization(L.Dense(2), name="sn")), dict_boxes,
         keras.Model([i, x], L.Average(name="avg")([i, i, x])),
         keras.Model(x, L.Activation("relu", dtype="int64", name="relu64")(x)),
@@ -307,7 +272,7 @@ def test_floats_cast_to_int64_are_refused_by_name(tmp_path):
     w = L.Identity(dtype="int64", name="w")(x)
     big_rows = keras.Model(j, L.SpectralNormalization(L.Embedding(5, 2), name="sn_rows64")(j))
     big_rows.set_weights([np.full(a.shape, 3e9, np.float32) for a in big_rows.get_weights()])  # rows past 2^31
-    messages = _refusals(tmp_path, [
+    messages = poisoned_refusals(tmp_path, [
         keras.Model(x, L.Activation("relu", dtype="int32", name="relu32")(w)),
         keras.Model(x, L.Add(dtype="int64", name="add64")([x, x])),
         keras.Model([ids, x], L.CategoryEncoding(6, output_mode="count", dtype="int64", name="ce64")(

@@ -15,8 +15,6 @@ TF.js cpu and wasm at two batch sizes (integers exact, dtypes too; float outputs
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
+from keras_models import poisoned_refusals  # noqa: E402
 from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 #: Keras integer values the tests draw (a second row of large ones: the normalization of big ids).
@@ -188,38 +187,6 @@ def test_nan_and_out_of_range_results_cast_as_tensorflow_casts(tmp_path, tfjs_ru
         _whole_floats_exact(path, [(inputs, outs)])
 
 
-#: Converts each path with TensorFlow, Keras and tf_keras poisoned, printing each refusal's one-line message.
-REFUSING = """
-import sys
-for name in ("tensorflow", "keras", "tf_keras"):
-    sys.modules[name] = None
-import tfjsconv
-from tfjsconv.errors import UsageError
-for path in sys.argv[1:]:
-    try:
-        tfjsconv.convert(path, path + ".out", output_format="tfjs_graph_model")
-        print("CONVERTED")
-    except UsageError as err:
-        print("REFUSED " + " ".join(str(err).split()))
-"""
-
-
-def _refusals(folder: Path, models: list) -> list[str]:
-    """The poisoned conversion's message for each model (saved as ``.keras`` and ``.h5``: both refuse alike)."""
-    paths = []
-    for i, model in enumerate(models):
-        for suffix in (".keras", ".h5"):
-            paths.append(folder / f"m{i}{suffix}")
-            model.save(paths[-1])
-    out = subprocess.run([sys.executable, "-c", REFUSING, *map(str, paths)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    lines = [line.split(": ", 1)[-1] for line in out.stdout.splitlines() if line.startswith(("REFUSED", "CONVERTED"))]
-    assert len(lines) == len(paths), out.stdout
-    assert "CONVERTED" not in lines, out.stdout
-    assert lines[::2] == lines[1::2]  # .keras and .h5 alike
-    return lines[::2]
-
-
 def _one_layer(dtype: str, layer, shape: tuple[int, ...] = (6,)):
     x = keras.Input(shape, name="x", dtype=dtype)
     return keras.Model(x, layer(x))
@@ -234,7 +201,7 @@ def test_small_integer_normalizations_and_dots_are_refused_by_name(tmp_path):
     """8/16-bit integers into the normalizations, and Dots Keras casts back to an 8/16-bit dtype: refused by name
     (TensorFlow's cast of an out-of-range float to them wraps in small tensors and saturates in large ones)."""
     L = keras.layers
-    messages = _refusals(tmp_path, [
+    messages = poisoned_refusals(tmp_path, [
         _one_layer("uint8", L.LayerNormalization(name="ln")), _one_layer("int8", L.GroupNormalization(2, name="gn")),
         _one_layer("int16", L.RMSNormalization(name="rms")), _one_layer("uint16", L.LayerNormalization(name="ln")),
         _dot(("uint8", "uint8")), _dot(("int16", "int16")), _dot(("uint16", "uint16")), _dot(("int8", "uint8"))])

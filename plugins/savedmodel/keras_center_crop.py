@@ -8,6 +8,7 @@ warning. Such layers are refused by name before tracing.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tfjsconv.errors import InputError
@@ -28,7 +29,7 @@ def _keras3_center_crop_class() -> Any | None:
     return CenterCrop
 
 
-def _spatial_unknown(layer: Any) -> bool:
+def spatial_unknown(layer: Any) -> bool:
     """True when the layer's input height or width is unknown (or Keras does not say)."""
     try:
         shape = tuple(layer.input.shape)
@@ -41,14 +42,19 @@ def _spatial_unknown(layer: Any) -> bool:
     return height is None or width is None
 
 
-def refuse_center_crop_of_unknown_sizes(model: Any) -> None:
-    """Raise :class:`InputError` naming every Keras 3 ``CenterCrop`` of ``model`` over unknown sizes."""
-    cls = _keras3_center_crop_class()
+def layer_names(model: Any, cls: type | None, chosen: Callable[[Any], bool]) -> list[str]:
+    """The names of ``model``'s layers of class ``cls`` (nested models' too) that ``chosen`` picks; none without the
+    class (another Keras) or a model that cannot list its layers."""
     flatten = getattr(model, "_flatten_layers", None)
     if cls is None or flatten is None:
-        return
-    names = [layer.name for layer in flatten(include_self=True, recursive=True)
-             if isinstance(layer, cls) and _spatial_unknown(layer)]
+        return []
+    return [layer.name for layer in flatten(include_self=True, recursive=True) if isinstance(layer, cls) and
+            chosen(layer)]
+
+
+def refuse_center_crop_of_unknown_sizes(model: Any) -> None:
+    """Raise :class:`InputError` naming every Keras 3 ``CenterCrop`` of ``model`` over unknown sizes."""
+    names = layer_names(model, _keras3_center_crop_class(), spatial_unknown)
     if names:
         import keras
 

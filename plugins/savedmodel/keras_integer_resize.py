@@ -13,7 +13,7 @@ from typing import Any
 
 from tfjsconv.errors import InputError
 
-from .keras_center_crop import _spatial_unknown
+from .keras_center_crop import layer_names, spatial_unknown
 from .keras_time_distributed import keras3_loaded
 
 
@@ -38,13 +38,9 @@ def _integer_images(layer: Any) -> bool:
 
 def refuse_integer_resize_of_unknown_sizes(model: Any) -> None:
     """Raise :class:`InputError` naming every Keras 3 bilinear ``Resizing`` of integer images over unknown sizes."""
-    cls = _keras3_resizing_class()
-    flatten = getattr(model, "_flatten_layers", None)
-    if cls is None or flatten is None:
-        return
-    names = [layer.name for layer in flatten(include_self=True, recursive=True)
-             if isinstance(layer, cls) and getattr(layer, "interpolation", "bilinear") == "bilinear"
-             and _integer_images(layer) and _spatial_unknown(layer)]
+    names = layer_names(model, _keras3_resizing_class(),
+                        lambda layer: getattr(layer, "interpolation", "bilinear") == "bilinear"
+                        and _integer_images(layer) and spatial_unknown(layer))
     if names:
         listed = ", ".join(repr(name) for name in names)
         raise InputError(f"a bilinear Resizing of integer images over an unknown height or width rounds ties to "
