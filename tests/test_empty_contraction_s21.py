@@ -156,6 +156,6 @@ def test_a_reshape_over_an_axis_of_size_0_is_refused_by_name(tmp_path: Path) -> 
     from tfjsconv.errors import UsageError
 
     x = keras.Input((0, 3), name="x")
-    keras.Model(x, keras.layers.Dense(2)(keras.layers.Flatten()(x))).save(tmp_path / "m.keras")
+    keras.Model(x, keras.layers.Dense(2)(keras.layers.Flatten(name="flatten")(x))).save(tmp_path / "m.keras")
     with pytest.raises(UsageError, match=r"'flatten' \(Flatten\): reshape to \[None, 0\] over an axis of size 0"):
         tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
