@@ -207,7 +207,7 @@ NOISE_AMOUNTS = {"Dropout": "rate", "SpatialDropout1D": "rate", "SpatialDropout2
 #: layer transforms its input; SpectralNormalization runs one more power iteration on its kernel).
 _TRAINING_LAYERS = frozenset({"SpectralNormalization", "RandomFlip", "RandomRotation", "RandomTranslation",
                               "RandomZoom", "RandomContrast", "RandomBrightness", "RandomCrop", "RandomHeight",
-                              "RandomWidth"})
+                              "RandomWidth", "Solarization", "CutMix", "MixUp", "AugMix", "RandAugment"})
 
 
 def same_in_training(class_name: str, config: dict[str, Any]) -> bool:
@@ -222,7 +222,7 @@ def differs_in_training(class_name: str, config: dict[str, Any], depth: int = 0)
     """Whether a Keras 3 layer (or a nested model, through its layers) computes otherwise when called with
     ``training=True``: a noise layer of nonzero amount, a trainable BatchNormalization (batch statistics; Keras 3's
     ``training and self.trainable``), a layer with ``dropout``/``recurrent_dropout`` above 0 (RNNs, attention), or
-    one of :data:`_TRAINING_LAYERS`."""
+    one of :data:`_TRAINING_LAYERS`; wrappers and RNNs through the layers or cells they hold."""
     if class_name in NOISE_AMOUNTS:
         return not same_in_training(class_name, config)
     if class_name == "BatchNormalization":
@@ -231,8 +231,10 @@ def differs_in_training(class_name: str, config: dict[str, Any], depth: int = 0)
         return True
     if any(isinstance(config.get(k), (int, float)) and config.get(k) > 0 for k in ("dropout", "recurrent_dropout")):
         return True
-    inner = [config.get(k) for k in ("layer", "forward_layer", "backward_layer") if isinstance(config.get(k), dict)]
+    wrapped = ("layer", "forward_layer", "backward_layer", "cell")  # wrappers' layers, an RNN's cell
+    inner = [config.get(k) for k in wrapped if isinstance(config.get(k), dict)]
     inner += [e for e in config.get("layers") or [] if isinstance(e, dict)]  # a nested model's, a Pipeline's
+    inner += [e for e in config.get("cells") or [] if isinstance(e, dict)]  # RNN(StackedRNNCells([...]))
     return depth < 64 and any(differs_in_training(str(e.get("class_name")), e.get("config") or {}, depth + 1)
                               for e in inner)
 

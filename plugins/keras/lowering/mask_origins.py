@@ -2,7 +2,8 @@
 
 The walk tracks each tensor's mask as an *origin*, an expression of how Keras computes it:
 
-- ``(class, ref, sequential)``: made by ``Masking`` / ``Embedding(mask_zero)`` from the tensor ``ref``;
+- ``(class, ref, sequential, value)``: made by ``Masking`` / ``Embedding(mask_zero)`` from the tensor ``ref``,
+  comparing it with ``value`` (Masking's ``mask_value``, Embedding's 0);
 - ``("or", (o1, o2, ...))``: Keras 3's merge layers (``Add`` ... ``Multiply``) OR their inputs' masks;
 - ``("concat", axis, ((o or None, input ref), ...))``: ``Concatenate``'s mask;
 - ``("convert", o)``: ``Attention``'s mask, Keras 3's ``convert_to_tensor(query_mask)``;
@@ -13,13 +14,14 @@ The walk tracks each tensor's mask as an *origin*, an expression of how Keras co
 
 Keras 3 records the ops that compute a mask as op layers, and a layer whose ``call`` takes ``mask`` reads
 the recorded tensor (``kwargs.mask``). :func:`is_recorded_mask` checks that those ops compute exactly the
-tracked mask (same ops on the same tensors), so the walk can use its own mask in their place.
+tracked mask (same ops on the same tensors with the same constants and axes), so the walk can use its own mask in
+their place: a look-alike such as ``ops.not_equal(ids, 1)`` beside ``Embedding(mask_zero)`` is another mask.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from ..op_calls import KERAS_OP_PREFIX, OP_ARGUMENTS_KEY
+from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, TensorArg, parse_call
 
 #: A mask's origin (see the module docstring).
 MaskOrigin = tuple
@@ -52,16 +54,35 @@ def _op_config(plan: Any, ref: Any) -> dict[str, Any]:
     return config.get(OP_ARGUMENTS_KEY) or config
 
 
+def _constant_operand(plan: Any, ref: Any) -> Any:
+    """The one constant argument of the binary op layer that produced ``ref`` (``not_equal(x, 0)``: 0), as recorded;
+    a unique object when there is none or it cannot be read (it then equals nothing)."""
+    config = plan.producers[(ref[0], ref[1])].entry.get("config") or {}
+    nodes = config.get(CALLS_KEY)
+    try:
+        args, kwargs = parse_call(nodes[0]) if isinstance(nodes, list) and len(nodes) == 1 else ([], {})
+    except ValueError:
+        return object()
+    constants = [a for a in [*args, *kwargs.values()] if not isinstance(a, TensorArg)]
+    return constants[0] if len(constants) == 1 and isinstance(constants[0], (int, float)) else object()
+
+
 def _matches(plan: Any, ref: Any, origin: MaskOrigin) -> bool:
     """Iterative over one ``or`` chain; merged masks of merged masks recurse, as deep as the model nests them."""
     kind = origin[0]
     if kind in ("Embedding", "Masking"):
         if origin[2]:  # a Sequential model records no mask ops
             return False
-        compared = _producer(plan, ref, "NotEqual" if kind == "Embedding" else "Any")
-        if compared is not None and kind == "Masking":
-            compared = _producer(plan, compared[0], "NotEqual") if len(compared) == 1 else None
-        return compared is not None and compared[:1] == [origin[1]]
+        compared_ref = ref
+        if kind == "Masking":  # any(not_equal(x, mask_value), axis=-1), keepdims False
+            reduced = _producer(plan, ref, "Any")
+            arguments = _op_config(plan, ref) if reduced is not None else {}
+            if reduced is None or len(reduced) != 1 or arguments.get("axis") not in (-1, [-1]) or \
+                    arguments.get("keepdims"):
+                return False
+            compared_ref = reduced[0]
+        compared = _producer(plan, compared_ref, "NotEqual")
+        return compared is not None and compared == [origin[1]] and _constant_operand(plan, compared_ref) == origin[3]
     if kind == "input":
         return tuple(ref) == tuple(origin[1])
     if kind == "convert":

@@ -229,8 +229,8 @@ def time_distributed_makes_mask(config: dict[str, Any], keras3: bool | None) -> 
 def output_origin(class_name: str, config: dict[str, Any], refs: Sequence[Any], origins: Sequence[MaskOrigin | None],
                   sequential: bool) -> MaskOrigin | None:
     """The origin (see :mod:`.mask_origins`) of the mask a call's masked outputs carry."""
-    if makes_mask(class_name, config):
-        return (class_name, refs[0], sequential)
+    if makes_mask(class_name, config):  # the value compared with: Keras 3 records it beside the tensor
+        return (class_name, refs[0], sequential, config.get("mask_value", 0.0) if class_name == "Masking" else 0)
     if class_name in ELEMENTWISE_MERGES:  # tf_keras's AND of some inputs' masks is never recorded (no Keras 3 ops)
         return ("or", tuple(origins)) if all(o is not None for o in origins) else ("and", tuple(origins))
     if class_name == "Concatenate":
