@@ -137,7 +137,8 @@ def test_structure_lowers_and_matches_keras(tmp_path, tfjs_runtime, saved, famil
 
 def test_layers_that_ignore_a_mask_are_gaps_named_with_the_layer():
     """Keras drops a mask reaching a layer without mask support (Conv1D, GlobalMaxPooling1D) and hands one to a
-    nested model; the lowering does the same. A mask Keras made some other way is a gap, named."""
+    nested model; the lowering does the same. A mask given beside the tracked one replaces it (session 22: lowered,
+    its numbers in ``test_keras_lowering_mask_override_s22.py``), so none of these is a gap."""
     from tfjsconv.plugins.keras.lowering import layer_gaps
 
     L = keras.layers
@@ -150,7 +151,7 @@ def test_layers_that_ignore_a_mask_are_gaps_named_with_the_layer():
                L.GlobalAveragePooling1D(name="gap")(L.LSTM(2, return_sequences=True, name="lstm")(x)),
                L.GRU(2, name="own_mask")(x, mask=keras.ops.not_equal(other, 3))]  # not the mask Keras made
     config = json.loads(keras.Model([ids, other], outputs).to_json())
-    assert layer_gaps(config) == ["'own_mask' (GRU: a mask the lowering does not track)"]
+    assert layer_gaps(config) == []
 
 
 def test_keras_names_cover_the_installed_keras_versions():
