@@ -13,20 +13,7 @@ from typing import Any
 
 from tfjsconv.errors import InputError
 
-from .keras_time_distributed import keras3_loaded
-
-
-def _keras3_center_crop_class() -> Any | None:
-    if not keras3_loaded():
-        return None
-    try:
-        from keras.src.layers.preprocessing.image_preprocessing.center_crop import CenterCrop
-    except ImportError:
-        try:
-            from keras.layers import CenterCrop
-        except ImportError:
-            return None
-    return CenterCrop
+from .keras3_classes import keras3_class
 
 
 def spatial_unknown(layer: Any) -> bool:
@@ -54,7 +41,8 @@ def layer_names(model: Any, cls: type | None, chosen: Callable[[Any], bool]) -> 
 
 def refuse_center_crop_of_unknown_sizes(model: Any) -> None:
     """Raise :class:`InputError` naming every Keras 3 ``CenterCrop`` of ``model`` over unknown sizes."""
-    names = layer_names(model, _keras3_center_crop_class(), spatial_unknown)
+    names = layer_names(model, keras3_class("keras.src.layers.preprocessing.image_preprocessing.center_crop:CenterCrop",
+                                             "keras.layers:CenterCrop"), spatial_unknown)
     if names:
         import keras
 

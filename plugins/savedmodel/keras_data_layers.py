@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from .keras_time_distributed import keras3_loaded
+from .keras3_classes import keras3_class, keras3_loaded
 
 #: one replacement at a time: traces in other threads wait rather than restore the class under each other
 _REPLACING = threading.RLock()
@@ -32,16 +32,8 @@ def _data_layer_class() -> Any | None:
 
     if keras.backend.backend() != "tensorflow":
         return None
-    try:
-        from keras.src.layers.preprocessing.data_layer import DataLayer
-        return DataLayer
-    except ImportError:
-        pass
-    try:
-        from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer
-        return TFDataLayer
-    except ImportError:
-        return None
+    return keras3_class("keras.src.layers.preprocessing.data_layer:DataLayer",
+                        "keras.src.layers.preprocessing.tf_data_layer:TFDataLayer")
 
 
 def _layer_call(self: Any, inputs: Any, **kwargs: Any) -> Any:

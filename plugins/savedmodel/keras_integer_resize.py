@@ -14,17 +14,7 @@ from typing import Any
 from tfjsconv.errors import InputError
 
 from .keras_center_crop import layer_names, spatial_unknown
-from .keras_time_distributed import keras3_loaded
-
-
-def _keras3_resizing_class() -> Any | None:
-    if not keras3_loaded():
-        return None
-    try:
-        from keras.layers import Resizing
-    except ImportError:
-        return None
-    return Resizing
+from .keras3_classes import keras3_class
 
 
 def _integer_images(layer: Any) -> bool:
@@ -38,7 +28,7 @@ def _integer_images(layer: Any) -> bool:
 
 def refuse_integer_resize_of_unknown_sizes(model: Any) -> None:
     """Raise :class:`InputError` naming every Keras 3 bilinear ``Resizing`` of integer images over unknown sizes."""
-    names = layer_names(model, _keras3_resizing_class(),
+    names = layer_names(model, keras3_class("keras.layers:Resizing"),
                         lambda layer: getattr(layer, "interpolation", "bilinear") == "bilinear"
                         and _integer_images(layer) and spatial_unknown(layer))
     if names:

@@ -16,32 +16,21 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from tfjsconv.errors import InputError
 
+from .keras3_classes import keras3_class
+
 #: the probe's input: ``[batch, time, 1]`` with batch != time
 PROBE_SHAPE = (1, 3, 1)
 
 
-def keras3_loaded() -> bool:
-    """Whether Keras 3 is already imported: a tf_keras model never imports it, so its fixes are not needed."""
-    keras = sys.modules.get("keras")
-    return keras is not None and str(getattr(keras, "__version__", "")).startswith("3.")
-
-
 def _keras3_time_distributed_class() -> Any | None:
     """Keras 3's ``TimeDistributed`` when Keras 3 is already imported (a tf_keras model never imports it)."""
-    if not keras3_loaded():
-        return None
-    try:
-        from keras.src.layers.rnn.time_distributed import TimeDistributed
-    except ImportError:
-        return None
-    return TimeDistributed
+    return keras3_class("keras.src.layers.rnn.time_distributed:TimeDistributed")
 
 
 def time_distributed_layers(model: Any) -> list[Any]:
