@@ -93,6 +93,20 @@ INT64_FROM_FLOATS = (
     "later comparison, id or float layer would read as another number (lowered for integer inputs)")
 
 
+#: The note for int64 values a layer makes that may reach 2^31 (``{what}``: the layer and how): TF.js holds each int64
+#: as its low 32 bits (the documented convention), which only later moves, sums and products read as Keras does.
+INT64_LOW_BITS_NOTE = (
+    "{what}: from 2^31 on TF.js holds an int64 only as its low 32 bits, so where such a value arises a later "
+    "comparison, id, float layer or model output reads another number than Keras's")
+
+
+def warn_int64_low_bits(ctx: LayerContext, what: str) -> None:
+    """Name ``what`` (a layer making int64 values that may pass int32's range) in a warning (session 22's F6)."""
+    from .core import warn_once
+
+    warn_once(ctx, INT64_LOW_BITS_NOTE.format(what=what))
+
+
 #: Ops whose float results are values of their operands (moves, picks, extrema, exact roundings, signs): a float
 #: reached only through them from model inputs and constants is truncated as Keras truncates it.
 EXACT_FLOAT_OPS = frozenset({
@@ -226,4 +240,12 @@ def integer_rescaling(ctx: LayerContext, dtype: DType, scale: Any, offset: Any) 
     y = ctx.binary("AddV2", y, ctx.ints(shift, "offset"), label="shifted")
     if dtype == DType.INT64:
         ctx.output_keras_dtype = DType.INT64
+        if np.abs(factor.astype(np.int64)).max(initial=0) > 1:  # Keras widens first: an int32 id times 2^20 is int64
+            warn_int64_low_bits(ctx, f"layer {ctx.name!r} (Rescaling: dtype int64) scales integers by "
+                                     f"{_listed(factor)}")
     return y
+
+
+def _listed(values: np.ndarray) -> str:
+    """A scale for a message: the number, or the list of per-channel numbers."""
+    return str(values.item()) if values.size == 1 else str(values.tolist())

@@ -845,6 +845,9 @@ def _int64_cast(c: OpCall, x: Value) -> Value:
     if x.dtype == DType.INT64:
         return c.ctx.unary("Identity", x)
     if x.dtype == DType.FLOAT32:
+        from .integer_layer_dtypes import warn_int64_low_bits
+
+        warn_int64_low_bits(c.ctx, f"layer {c.ctx.name!r} casts floats to int64")
         x = float_to_int64_low_bits(c.ctx, x)
     if x.dtype not in (DType.INT32, DType.BOOL):
         raise c.gap(f"a cast of a {x.dtype.value} tensor to int64")
