@@ -139,7 +139,7 @@ def _save(case: str, folder: Path, seed: int = 5):
 def test_op_layers_lower_and_match_keras(tmp_path, tfjs_runtime, case):
     path, inputs, outputs = _save(case, tmp_path)
     result = tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model")
-    assert result.details == [LOWERED]
+    assert result.details[-1] == LOWERED, result.details  # after warnings (a computed float cast to int32 is named)
     _verify(tmp_path / "out", inputs, outputs)
 
 
@@ -241,7 +241,7 @@ def test_lowering_only_still_lowers_covered_models(tmp_path, monkeypatch):
 
     monkeypatch.setattr(frontends, "LOWERING_ONLY", True)
     path = _save("keras3_ops", tmp_path)[0]
-    assert tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model").details == [LOWERED]
+    assert tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model").details[-1] == LOWERED
 
 
 def test_layers_model_refusal_hint_points_to_a_path_without_tensorflow(tmp_path):

@@ -732,6 +732,9 @@ def _cast(c: OpCall) -> Value:
     if dtype == DType.BOOL:  # TF's cast to bool is x != 0 (NaN too); wasm's Cast of floats to bool is wrong
         return _not_zero(c, x, "x")
     if x.dtype == DType.FLOAT32 and dtype == DType.INT32:
+        from .integer_layer_dtypes import warn_truncation
+
+        warn_truncation(c.ctx, f"layer {c.ctx.name!r} (cast to int32)", x)
         return float_to_int32(c.ctx, x)
     return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape)
 

@@ -1,4 +1,5 @@
-"""int64 values that may reach 2^31 are named in the conversion's warnings (session 22's review R1, F6).
+"""Integers a layer makes from floats or widens past int32 are named in the conversion's warnings (session 22's
+review R1, F6; helper H9's note on op-layer casts).
 
 TF.js holds every int64 as its low 32 bits, the documented convention: moves, sums and products of such values read
 them as Keras does, but a comparison, an id, a float layer or a model output reads another number from 2^31 on.
@@ -7,6 +8,10 @@ int64 (``tf.cast(x * 1e9, tf.int64)``, ``ops.cast(x, "int64")``) or a Keras 3 ``
 scales int32 ids (Keras widens them to int64 first). Both were converted without a word; the conversion now names
 each such layer, and casts of integers or bools to int64, and int64 Rescalings by ±1 or 0, stay unnamed. The
 converted models still match Keras in TF.js (cpu and wasm) below 2^31.
+
+An op layer's cast to int32 of floats that other layers computed (``tf.cast(dense, tf.int32)``) truncates Keras's
+own float32 value, and TF.js's may lie a rounding away on the other side of a whole number: it is named as the
+integer-dtype layers' autocasts are; a cast of a model input (moved or picked only) is exact and stays quiet.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ pytest.importorskip("h5py")
 
 from keras_models import keras_module  # noqa: E402
 
+TRUNCATED = "Keras truncates a float computed by the layers before it to integers"
 NOTE = ": from 2^31 on TF.js holds an int64 only as its low 32 bits, so where such a value arises a later comparison"
 
 
@@ -27,9 +33,11 @@ def _tf_keras_casts(folder: Path) -> Path:
 
     x, ids = k.Input((4,), name="x"), k.Input((4,), name="ids", dtype="int32")
     big = tf.cast(x * 1e9, tf.int64, name="big")
+    dense = k.layers.Dense(4, name="dense")(x)
     model = k.Model([x, ids], [tf.cast(tf.cast(big, tf.int32) + 1, tf.float32),
                                tf.cast(tf.cast(ids, tf.int64) * 3, tf.int32),
-                               tf.cast(tf.cast(x > 0, tf.int64), tf.float32)])
+                               tf.cast(tf.cast(x > 0, tf.int64), tf.float32),
+                               tf.cast(dense * 4.0, tf.int32), tf.cast(x, tf.int32)])
     path = folder / "casts.h5"
     model.save(path)
     return path
@@ -43,7 +51,8 @@ def _keras3_casts_and_rescalings(folder: Path) -> Path:
         o.cast(o.cast(x * 1e9, "int64"), "int32"),
         L.Rescaling(2**20, name="widened", dtype="int64")(ids),
         L.Rescaling([1, -1, 0, 1], offset=3, name="kept", dtype="int64")(ids),
-        o.cast(o.cast(ids, "int64"), "int32")])
+        o.cast(o.cast(ids, "int64"), "int32"), o.cast(L.Dense(4, name="dense")(x) * 4.0, "int32"),
+        o.cast(x, "int32")])
     path = folder / "casts.keras"
     model.save(path)
     return path
@@ -71,6 +80,8 @@ def test_tf_keras_float_to_int64_casts_are_named(converted):
     text = converted["tf_keras"][1]
     assert f"layer 'tf.cast' casts floats to int64{NOTE}" in text, text
     assert text.count("casts floats to int64") == 1, text  # the ids' and the bools' casts are not named
+    assert f"(cast to int32): {TRUNCATED}" in text, text
+    assert text.count("(cast to int32)") == 1, text  # the model input's cast is exact: not named
 
 
 def test_keras3_float_casts_and_widening_rescalings_to_int64_are_named(converted):
@@ -79,6 +90,8 @@ def test_keras3_float_casts_and_widening_rescalings_to_int64_are_named(converted
     assert text.count("casts floats to int64") == 1, text
     assert f"layer 'widened' (Rescaling: dtype int64) scales integers by 1048576{NOTE}" in text, text
     assert "'kept'" not in text, text
+    assert f"(cast to int32): {TRUNCATED}" in text, text
+    assert text.count("(cast to int32)") == 1, text
 
 
 @pytest.mark.node
