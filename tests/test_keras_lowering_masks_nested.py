@@ -165,20 +165,6 @@ def test_a_propagated_mask_into_softmax_and_mask_readers_inside_time_distributed
     assert gaps[1].startswith("'td_softmax' (mask into TimeDistributed(Softmax)"), gaps
 
 
-def test_masks_given_to_some_inputs_of_a_nested_model_beside_computed_ones_are_a_gap():
-    """``mask=[m, None]`` is lowered with bool model inputs and, when the inputs carry no mask, computed tensors
-    (``test_keras_lowering_masks_ops.py``); a computed one beside a tracked mask is not (Keras 3 records the masks it
-    fills in itself as op layers too, so which is which is not read)."""
-    for k in (keras, pytest.importorskip("tf_keras")):
-        L = k.layers
-        x, y, ids = k.Input((5, 3), name="x"), k.Input((5, 3), name="y"), k.Input((5,), dtype="int32", name="ids")
-        left, right = k.Input((5, 3), name="left"), k.Input((5, 3), name="right")
-        inner = k.Model([left, right], L.LSTM(2, name="inner_lstm")(L.Add(name="add")([left, right])), name="inner")
-        keep = keras.ops.not_equal(ids, 0) if k is keras else __import__("tensorflow").math.not_equal(ids, 0)
-        model = k.Model([x, y, ids], inner([x, L.Masking(name="masking")(y)], mask=[keep, None]))
-        assert _gaps(model) == ["'inner' (Functional: a mask the lowering does not track)"], k.__name__
-
-
 def test_an_explicit_mask_none_in_tf_keras_is_a_gap():
     """tf_keras records ``layer(x, mask=None)`` and passes None instead of ``x``'s mask (a nested model also sets None
     on its input), so the layer runs unmasked; Keras 3 fills the input's mask in. The lowering read it as not given."""

@@ -343,36 +343,46 @@ def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool,
     return list(recorded)
 
 
-def given_per_input(plan: ModelPlan, call: LayerCall, count: int) -> list[Ref | None] | None:
+def given_per_input(plan: ModelPlan, call: LayerCall, count: int, keras3: bool | None = None
+                    ) -> list[Ref | None] | None:
     """The mask a nested model call (whose inputs carry no tracked mask) was given for each of its ``count`` inputs:
     ``mask=m`` / ``mask=[m1, m2]`` (:func:`_given_masks`), or a list with None entries, ``mask=[m, None]``: both
     flavours set each tensor on its input and leave a None one's input unmasked (Keras 3 skips it, tf_keras sets
-    None; its input carries no mask either way). None when the call was given something else (a gap)."""
+    None; its input carries no mask either way). A model input given in Keras 3 may be a float or integer one: the
+    readers read it as ``!= 0`` (:data:`KERAS3_GIVEN_MASK_DTYPES`; a Softmax reading it, ``mask > 0.5``, is a gap
+    as any propagated mask into Softmax); tf_keras's use it as it is (a gap). None when the call was given something
+    else (a gap)."""
     try:
         listed = explicit_masks(call.node)
     except ValueError:  # one tensor, or nested lists
         listed = None
     if listed is None or None not in listed:
-        return _given_masks(plan, call, count, True)
+        return _given_masks(plan, call, count, True, keras3 is True or None)
     inputs = {ref: config for ref, config in plan.inputs}
+    dtypes = KERAS3_GIVEN_MASK_DTYPES if keras3 is True else ("bool",)
     if len(listed) != count or all(r is None for r in listed) or not all(
-            r is None or (dtype_name(inputs[r].get("dtype")) == "bool" if r in inputs else
+            r is None or (dtype_name(inputs[r].get("dtype")) in dtypes if r in inputs else
                           not plan.sequential and (r[0], r[1]) in plan.producers) for r in listed):
         return None
     return listed
 
 
-def given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int) -> list[Ref | None] | None:
+def given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int, tracked: list[bool] | None = None
+                         ) -> list[Ref | None] | None:
     """``inner([x, y], mask=[m, None])`` where an input carries a tracked mask: the list (None entries kept) when
-    its tensors are bool model inputs, else None. Keras 3 records a mask it fills in itself as the list of the inputs'
-    masks, never None for a masked input, and a model input in it is that input's mask either way; so a None entry
-    beside a tracked mask was given explicitly: Keras 3 then keeps that input's own mask, tf_keras sets None."""
+    its tensors are bool model inputs, or computed tensors given for inputs that carry no tracked mask (``tracked``
+    says which do), else None. Keras 3 records a mask it fills in itself as the list of the inputs' masks, never None
+    for a masked input and None for an unmasked one, and a model input in it is that input's mask either way; so a
+    None entry beside a tracked mask, and a computed one for an unmasked input, were given explicitly: Keras 3 then
+    keeps a None one's input's own mask, tf_keras sets None."""
     try:
         listed = explicit_masks(call.node)
     except ValueError:
         return None
     inputs = {ref: config for ref, config in plan.inputs}
+    tracked = tracked if tracked is not None and len(tracked) == count else [True] * count
     if listed is None or None not in listed or len(listed) != count or not all(
-            r is None or r in inputs and dtype_name(inputs[r].get("dtype")) == "bool" for r in listed):
+            r is None or (dtype_name(inputs[r].get("dtype")) == "bool" if r in inputs else not kept and
+                          not plan.sequential and (r[0], r[1]) in plan.producers) for r, kept in zip(listed, tracked)):
         return None
     return listed

@@ -219,10 +219,12 @@ def same_in_training(class_name: str, config: dict[str, Any]) -> bool:
 
 
 def differs_in_training(class_name: str, config: dict[str, Any], depth: int = 0) -> bool:
-    """Whether a Keras 3 layer (or a nested model, through its layers) computes otherwise when called with
-    ``training=True``: a noise layer of nonzero amount, a trainable BatchNormalization (batch statistics; Keras 3's
-    ``training and self.trainable``), a layer with ``dropout``/``recurrent_dropout`` above 0 (RNNs, attention), or
-    one of :data:`_TRAINING_LAYERS`; wrappers and RNNs through the layers or cells they hold."""
+    """Whether a Keras 3 or tf_keras layer (or a nested model, through its layers) computes otherwise when called
+    with ``training=True``: a noise layer of nonzero amount, a trainable BatchNormalization (batch statistics; Keras
+    3's ``training and self.trainable``, tf_keras sets ``training = False`` for a frozen one), a layer with
+    ``dropout``/``recurrent_dropout`` above 0 (RNNs, ConvLSTM, attention), or one of :data:`_TRAINING_LAYERS`;
+    wrappers and RNNs through the layers or cells they hold. tf_keras's layers whose call reads ``training`` are
+    these and Lambda (whose function may read it: not listed here, callers check it)."""
     if class_name in NOISE_AMOUNTS:
         return not same_in_training(class_name, config)
     if class_name == "BatchNormalization":
@@ -237,6 +239,24 @@ def differs_in_training(class_name: str, config: dict[str, Any], depth: int = 0)
     inner += [e for e in config.get("cells") or [] if isinstance(e, dict)]  # RNN(StackedRNNCells([...]))
     return depth < 64 and any(differs_in_training(str(e.get("class_name")), e.get("config") or {}, depth + 1)
                               for e in inner)
+
+
+def layer_differing_in_training(config: dict[str, Any], prefix: str = "", depth: int = 0) -> tuple[str, str] | None:
+    """The first layer (name with its nested models' path, class) of a nested model's ``config`` that computes
+    otherwise when tf_keras hands the model call's ``training=True`` down to it (:func:`differs_in_training`, or a
+    Lambda, whose function may read ``training``); None when every layer computes as at inference."""
+    for entry in config.get("layers") or []:
+        if not isinstance(entry, dict):
+            continue
+        cls, inner = str(entry.get("class_name")), entry.get("config") or {}
+        name = prefix + str(inner.get("name", cls))
+        if isinstance(inner.get("layers"), list) and depth < 64:  # a nested model inside: name its layer
+            found = layer_differing_in_training(inner, f"{name}/", depth + 1)
+            if found is not None:
+                return found
+        elif cls == "Lambda" or differs_in_training(cls, inner):
+            return name, cls
+    return None
 
 
 class CallKwargs(dict):

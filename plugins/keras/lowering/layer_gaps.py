@@ -146,11 +146,12 @@ class LayerGaps:
                         given_use = first_layer_reads_given_mask(config)
                         if given_use is not True and given_use is not False:
                             self.gaps.append(f"{name!r} ({cls}: {given_use})")
-                given_in = given_per_input(plan, call, len(refs)) if call.recorded_masks and not origins \
-                    and given_use is True else None  # inner(x, mask=m): Keras sets m on the inner model's inputs
-                beside = given_beside_tracked(plan, call, len(refs)) if origins and is_model(call.entry) \
-                    else None  # inner([x, y], mask=[m, None]) or mask=[None, None], y masked
+                given_in = given_per_input(plan, call, len(refs), self.keras3) if call.recorded_masks and \
+                    not origins and given_use is True else None  # inner(x, mask=m): Keras sets m on its inputs
+                beside = given_beside_tracked(plan, call, len(refs), [masked.get(r) is not None for r in refs]) \
+                    if origins and is_model(call.entry) else None  # inner([x, y], mask=[m, None]), y masked
                 if beside is not None:  # Keras 3 keeps y's mask for None; tf_keras sets None on y (the caller's)
+                    self._mask_chain_gaps(plan, prefix, [g for g in beside if g is not None], masked)
                     given_in = [g if g is not None or not self.keras3 else (r if masked.get(r) else None)
                                 for g, r in zip(beside, refs)]
                     self._shared_given_inputs(plan, name, call, [r for r, g in zip(refs, beside) if g is not None or (

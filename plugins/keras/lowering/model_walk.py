@@ -35,7 +35,13 @@ from .call_facts import (
     takes_states,
     tf_call_kwargs,
 )
-from .context import STATE_KEYWORD, LayerContext, check_kwargs_read, differs_in_training, same_in_training
+from .context import (
+    STATE_KEYWORD,
+    LayerContext,
+    check_kwargs_read,
+    differs_in_training,
+    layer_differing_in_training,
+)
 from .float_widths import (
     WidthNotices,
     computes_in_half,
@@ -316,12 +322,13 @@ class ModelLowering:
             masks = self._given_values(plan, call, path, prefix, [given], values)
         elif runs_layers(call.entry) and unmasked and call.recorded_masks and (  # inner(x, mask=m): on its inputs
                 is_model(call.entry) or first_layer_reads_given_mask(call.entry.get("config") or {}) is True):
-            given = given_per_input(plan, call, len(refs)) or []
+            given = given_per_input(plan, call, len(refs), self.keras3) or []
             found = iter(self._given_values(plan, call, path, prefix, [g for g in given if g is not None], values))
             masks = [None if g is None else next(found) for g in given]
-        elif is_model(call.entry) and not unmasked and \
-                (beside := given_beside_tracked(plan, call, len(refs))) is not None:  # mask=[m, None], y masked
-            masks = [values[g][0] if g is not None else mask if self.keras3 else None
+        elif is_model(call.entry) and not unmasked and (beside := given_beside_tracked(
+                plan, call, len(refs), [m is not None for m in tracked_masks])) is not None:  # mask=[m, None], y masked
+            found = iter(self._given_values(plan, call, path, prefix, [g for g in beside if g is not None], values))
+            masks = [next(found) if g is not None else mask if self.keras3 else None
                      for g, mask in zip(beside, masks)]
         inputs = [values[r][0] for r in refs]
         if not runs_layers(call.entry) and any(v is UNKNOWN for v in [*inputs, *_flat_values(kwargs)]):
@@ -824,13 +831,22 @@ class ModelLowering:
         """Refuse the call keywords the lowering did not read. A saved ``training=True``: Keras 3's
         ``model(x, training=False)`` and ``predict()`` override it (the lowering computes that), but a bare
         ``model(x)`` applies it, so a layer it changes is named in a warning; tf_keras's ``model(x, training=False)``
-        keeps it, so it is a gap unless the layer computes the same in training (a noise layer of amount 0)."""
+        keeps it, so it is a gap unless the layer computes the same in training (a noise layer of amount 0, a frozen
+        BatchNormalization, an RNN or attention without dropout: :func:`.context.differs_in_training`; a Lambda's
+        function may read it); a nested model hands it to each of its layers, so it is lowered when none of them
+        computes otherwise, else refused naming that layer."""
         training = dict.get(ctx.call_kwargs, "training")
         if self.keras3 and training is True and differs_in_training(ctx.class_name, ctx.config):
             named = f"{ctx.name} ({ctx.class_name})"
             if named not in self._training_calls:
                 self._training_calls.append(named)
-        neutral = self.keras3 or same_in_training(ctx.class_name, ctx.config)
+        nested = not self.keras3 and training is True and isinstance(ctx.config.get("layers"), list)
+        if nested and (inner := layer_differing_in_training(ctx.config)) is not None:
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with training=True, which tf_keras hands "
+                              f"to its layer {ctx.name + '/' + inner[0]!r} ({inner[1]}), computed otherwise in training")
+        alike = not self.keras3 and training is True and ctx.class_name != "Lambda" and \
+            not differs_in_training(ctx.class_name, ctx.config)  # (a nested model's: checked above)
+        neutral = self.keras3 or alike
         check_kwargs_read(ctx, (MASK_KEYWORD, "training") if neutral else (MASK_KEYWORD,))
 
     def _training_notice(self) -> None:
