@@ -195,11 +195,6 @@ def test_masked_attention_over_unknown_sizes_runs_on_webgl(converted, browser, f
     verify_last_run_on_webgl(path, runs, browser)
 
 
-def _float_mask_alone_tf_keras(k):
-    grid, mask = k.Input((None, None, 6), name="grid"), k.Input((None, None, None), name="mask")
-    return k.Model([grid, mask], _mha(k, 2, 3, "float_mask_w", attention_axes=(2,))(grid, grid, attention_mask=mask))
-
-
 def _keras_masks_fused_two_axes(k):
     seq = k.Input((None, 8), name="seq")
     padded = k.layers.Masking(name="masking")(seq)
@@ -214,9 +209,6 @@ def _per_head_volume_mask(k):
 
 
 REFUSED = [
-    # tf_keras hands a float mask without Keras masks or causal mask to its Softmax as it is: it weighs the scores
-    (_float_mask_alone_tf_keras, "tf_keras.h5", r"'float_mask_w' \(MultiHeadAttention\): a non-bool attention_mask "
-                                                r"in tf_keras"),
     # Keras 3's fused path expands the [B, T, S] Keras mask at -5 for two configured axes: it raises when called
     (_keras_masks_fused_two_axes, "keras3.keras", r"'fused_masked' \(MultiHeadAttention\): an attention mask of "
                                                   r"shape \[None, None, None\] that Keras expands at axis -5 for 2 "

@@ -27,10 +27,8 @@ pytest.importorskip("h5py")
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf_keras")
 
-import tfjsconv  # noqa: E402
 from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 from test_keras_lowering import convert_poisoned  # noqa: E402
-from tfjsconv.errors import UsageError  # noqa: E402
 
 RUNS = [(2, 6), (3, 2), (1, 11)]  # (batch, length) of each run
 
@@ -88,17 +86,6 @@ converted = converted_fixture("tensor_slices_s22", CASES, two_size_saver(FAMILIE
 def test_slices_with_tensor_bounds_lower_and_match_keras(converted, tfjs_runtime, family, flavor):
     path, runs, _ = converted[(family, flavor)]
     verify_runs(path, runs)
-
-
-def test_a_tensor_step_is_refused_by_name(tmp_path):
-    """A step known only at run time picks the clamping by its sign: a gap, named, never guessed."""
-    import tf_keras as k
-
-    x = k.Input((None, 8), name="x")
-    k.Model(x, x[:, ::tf.shape(x)[1]]).save(tmp_path / "m.h5")
-    with pytest.raises(UsageError, match=r"getitem.*slice step"):
-        tfjsconv.convert(tmp_path / "m.h5", tmp_path / "out", output_format="tfjs_graph_model")
-    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.node

@@ -22,7 +22,8 @@ query row gives. Keras 3's fused path (no dropout, no returned scores) uses ``wh
 -0.7·3.38953e38)`` (a uniform row: the mean of the values; filled with 0 instead, as webgl's ``Max`` stops at
 -1e20); its explicit path goes through the Softmax layer (``where(mask, logits, -1e9)``, then masked
 probabilities zeroed: a zero row); tf_keras's Softmax layer adds ``(1 - mask)·-1e9`` (a near-uniform row: large
-logits survive the rounding), or with ``softmax_robust_masking`` uses ``where(mask, logits, -1e9)`` (an exactly
+logits survive the rounding; a non-bool ``attention_mask`` alone is added as it is, 2 adding +1e9, on every layout:
+:func:`.attention_masks.attention_mask_value`), or with ``softmax_robust_masking`` uses ``where(mask, logits, -1e9)`` (an exactly
 uniform row); over several attention axes tf_keras's Softmax is ``exp(x - logsumexp(x))`` (a fully masked row of
 small logits gives ones). Keras masks (``Masking``, ``mask_zero``, see :mod:`.masking`) reaching
 MultiHeadAttention join its attention mask as Keras computes it (query ``[B, T, 1]`` AND value / key
@@ -44,8 +45,8 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .attention_layout import AttentionLayout, attention_layout
-from .attention_masks import (ScoresGroups, all_kept, as_bool, causal_keep, keras_keep, mha_mask_pieces, runtime_bands,
-                              runtime_keep, sliding_window_keep)
+from .attention_masks import (ScoresGroups, all_kept, as_bool, attention_mask_value, causal_keep, keras_keep,
+                              mha_mask_pieces, runtime_bands, runtime_keep, sliding_window_keep)
 from .context import LayerContext, broadcast_shape, check_call_kwargs  # noqa: F401 (also imported from here)
 from .dynamic_shape import reshape_to, runtime_sizes
 from .lazy import ReshapedArray
@@ -93,7 +94,7 @@ def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, styl
     (logits all about -1e9) gives ones, not ``1/n``, as ``log(n)`` is lost in rounding beside -1e9.
     """
     if keep is not None:
-        if style == "adder":  # a float32 ``keep``: tf_keras's non-bool mask, weighed as it is (_tf_keras_weights)
+        if style == "adder":  # a float32 ``keep``: tf_keras's non-bool mask, weighed as it is (attention_mask_value)
             keep_f = keep if keep.dtype == DType.FLOAT32 else ctx.op(
                 "Cast", [keep], {"SrcT": keep.dtype, "DstT": DType.FLOAT32, "Truncate": False},
                 dtype=DType.FLOAT32, shape=keep.shape, label="mask_float")
@@ -390,9 +391,6 @@ def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, l
     if layout.dynamic:
         keep = _runtime_mha_keep(ctx, layout, style, causal)
         return probs_shaped_as_scores(ctx, masked_softmax(ctx, scores, keep, style=style), scores, keep)
-    weights = _tf_keras_weights(ctx, kwargs.get("attention_mask"), groups, layout, style, causal)
-    if weights is not None:
-        return masked_softmax(ctx, scores, weights, style=style)
     pieces = mha_mask_pieces(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), causal,
                              ctx.config.get("sliding_window"), layout.band_steps)
     keep = keras_keep(ctx, pieces, groups, _expansion_axes(ctx, layout, style, causal_only=causal and len(pieces) == 1))
@@ -405,26 +403,6 @@ def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, l
     # tf_keras's Softmax over several axes is exp(x - logsumexp(x)) (a fully masked row gives ones)
     probs = masked_softmax(ctx, scores, keep, style=style, logsumexp=not ctx.keras3 and len(layout.axes) > 1)
     return ctx.reshape(probs, list(shape), "probs/folded") if shape != grouped else probs
-
-
-def _tf_keras_weights(ctx: LayerContext, attention_mask: Value | None, groups: ScoresGroups, layout: AttentionLayout,
-                      style: str, causal: bool) -> Value | None:
-    """tf_keras's MultiHeadAttention hands a non-bool ``attention_mask`` (no Keras masks, causal mask or window to
-    AND it with) to its Softmax as it is: ``scores + (1 - float(mask)) · -1e9``, so a weight of 2 adds +1e9 and 0.5
-    -5e8. Lowered for one attention axis over known sizes (the mask ``[B|1, T, S]`` expanded at the heads axis, as
-    tf_keras's ``_masked_softmax`` expands it at -3), as float32 weights for :func:`masked_softmax`; None elsewhere
-    (:func:`.attention_masks.mha_mask_pieces` refuses it then)."""
-    if ctx.keras3 or attention_mask is None or attention_mask.dtype == DType.BOOL or style != "adder" or causal or \
-            ctx.config.get("sliding_window") is not None or any(m is not None for m in query_value_key_masks(ctx)):
-        return None
-    shape, scores = ctx.shape(attention_mask), groups.shape
-    if attention_mask.dtype not in (DType.FLOAT32, DType.INT32) or len(layout.axes) != 1 or len(scores) != 4 or \
-            shape is None or len(shape) != 3 or shape[0] not in (None, 1) or tuple(shape[1:]) != tuple(scores[2:]):
-        return None
-    weights = attention_mask if attention_mask.dtype == DType.FLOAT32 else ctx.op(
-        "Cast", [attention_mask], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
-        dtype=DType.FLOAT32, shape=shape, label="attention_mask_float")
-    return ctx.expand_dims(weights, 1, "attention_mask_heads")
 
 
 def probs_shaped_as_scores(ctx: LayerContext, probs: Value, scores: Value, keep: Value | None) -> Value:
@@ -490,10 +468,7 @@ def _mha_keep(ctx: LayerContext, mask: Value | None, causal: bool, t_q: int, t_k
         shape = ctx.shape(mask)
         if len(shape) != 3 or tuple(shape[1:]) != (t_q, t_k):
             raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): attention_mask of shape {list(shape)}")
-        # Keras 3 and tf_keras (with a causal or Keras mask) read a non-bool mask as ``cast(mask, bool)``
-        if not ctx.keras3 and mask.dtype != DType.BOOL and not causal and not any(m is not None for m in input_masks):
-            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a non-bool attention_mask in tf_keras")
-        parts.append(as_bool(ctx, mask, label="attention_mask"))
+        parts.append(attention_mask_value(ctx, mask, input_masks, causal or window is not None))
     for m, axis, label in zip(input_masks, (2, 1, 1), ("query_mask", "value_mask", "key_mask")):
         if m is not None:
             parts.append(ctx.expand_dims(as_bool(ctx, m, label=f"{label}_bool"), axis, f"{label}_steps"))

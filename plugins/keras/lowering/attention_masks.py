@@ -17,6 +17,9 @@ by name. Over sizes known only at run time the same steps run on run-time shapes
 the pieces ANDed by ``LogicalAnd`` (which broadcasts, and fails, as Keras's ``&`` does), expanded as Keras expands
 them, then ``BroadcastTo`` the scores' run-time shape and folded per group (a mask axis longer than the scores'
 grows them rather than fail: the probabilities' reshape to the scores' shape fails there, as Keras raises).
+tf_keras's non-bool ``attention_mask`` with nothing to AND it with reaches its Softmax as float32 weights rather than
+bool (:func:`attention_mask_value`); being the only piece, it is laid out by the same Reshape / GatherV2 /
+BroadcastTo steps, which keep its dtype.
 """
 from __future__ import annotations
 
@@ -155,8 +158,8 @@ def _laid_out(ctx: LayerContext, piece: MaskPiece, axes: list[int], groups: Scor
             shape[group] = full
             x = ctx.op("GatherV2", [x, ctx.ints(index, f"{piece.label}/spread_{group}_indices"),
                                     ctx.ints(group, f"{piece.label}/spread_{group}_axis")],
-                       {"Tparams": DType.BOOL, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
-                       dtype=DType.BOOL, shape=tuple(shape), label=f"{piece.label}/spread_{group}")
+                       {"Tparams": x.dtype, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                       dtype=x.dtype, shape=tuple(shape), label=f"{piece.label}/spread_{group}")
     return ctx.const(np.ascontiguousarray(x), piece.label) if constant else x
 
 
@@ -182,13 +185,31 @@ def sliding_window_keep(rows: int, cols: int, window: int) -> np.ndarray:
 
 def _attention_mask_piece(ctx: LayerContext, attention_mask: Value, input_masks: tuple[Value | None, ...],
                           banded: bool) -> MaskPiece:
-    """The ``attention_mask`` piece, bool-cast. tf_keras hands a mask without Keras masks or a causal mask to its
-    Softmax as it is (a float mask weighs the scores): refused."""
-    if not ctx.keras3 and attention_mask.dtype != DType.BOOL and not banded \
-            and not any(m is not None for m in input_masks):
-        raise _refuse(ctx, "a non-bool attention_mask in tf_keras")
-    return MaskPiece(as_bool(ctx, attention_mask, label="attention_mask"), tuple(ctx.shape(attention_mask)),
+    """The ``attention_mask`` piece as Keras's softmax reads it (:func:`attention_mask_value`)."""
+    return MaskPiece(attention_mask_value(ctx, attention_mask, input_masks, banded), tuple(ctx.shape(attention_mask)),
                      "attention_mask")
+
+
+def attention_mask_value(ctx: LayerContext, attention_mask: Value, input_masks: tuple[Value | None, ...],
+                         banded: bool) -> Value:
+    """``attention_mask`` as the softmax reads it. Keras 3, and tf_keras when it ANDs the mask with a Keras or causal
+    mask, bool-cast it (nonzero kept). tf_keras hands a non-bool mask alone to its Softmax as it is: float32
+    weights, ``scores + (1 - w)·-1e9`` (2 adds +1e9, NaN gives NaN: :func:`.attention.masked_softmax`'s adder), or
+    with ``softmax_robust_masking`` ``w > 0.5`` kept. A lone weights piece is laid out as a bool one would be."""
+    if ctx.keras3 or attention_mask.dtype == DType.BOOL or banded or any(m is not None for m in input_masks):
+        return as_bool(ctx, attention_mask, label="attention_mask")
+    shape, dtype = ctx.shape(attention_mask), attention_mask.dtype
+    if dtype not in (DType.FLOAT32, DType.INT32):
+        raise _refuse(ctx, f"a {dtype.name.lower()} attention_mask in tf_keras (its Softmax weighs the scores by it)")
+    if ctx.config.get("softmax_robust_masking"):
+        if dtype != DType.FLOAT32:  # tf.constant(0.5, dtype=int32) raises
+            raise _refuse(ctx, "an int32 attention_mask with softmax_robust_masking (Keras raises)")
+        return ctx.op("Greater", [attention_mask, ctx.floats(0.5, "attention_mask_half")], dtype=DType.BOOL,
+                      shape=shape, label="attention_mask_kept")
+    if dtype == DType.FLOAT32:
+        return attention_mask
+    return ctx.op("Cast", [attention_mask], {"SrcT": dtype, "DstT": DType.FLOAT32, "Truncate": False},
+                  dtype=DType.FLOAT32, shape=shape, label="attention_mask_float")
 
 
 def mha_mask_pieces(ctx: LayerContext, attention_mask: Value | None, input_masks: tuple[Value | None, ...],
@@ -256,12 +277,9 @@ def runtime_keep(ctx: LayerContext, attention_mask: Value | None, input_masks: t
     parts: list[Value] = []
     if attention_mask is not None:
         shape = ctx.shape(attention_mask)
-        if not ctx.keras3 and attention_mask.dtype != DType.BOOL and not bands \
-                and not any(m is not None for m in input_masks):
-            raise _refuse(ctx, "a non-bool attention_mask in tf_keras")
         if len(shape) > 4:
             raise _refuse(ctx, f"an attention mask of rank {len(shape)} for scores of rank 4 (Keras raises)")
-        parts.append(as_bool(ctx, attention_mask, label="attention_mask"))
+        parts.append(attention_mask_value(ctx, attention_mask, input_masks, bool(bands)))
     for mask, axis, label in zip(input_masks, (2, 1, 1), ("query_mask", "value_mask", "key_mask")):
         if mask is None:
             continue
@@ -414,7 +432,7 @@ def runtime_keras_keep(ctx: LayerContext, pieces: list[MaskPiece], scores: list[
     values = [p if isinstance(p, Value) else ctx.ints(p, f"mask_scores_part{i}") for i, p in enumerate(parts)]
     shape = ctx.op("ConcatV2", [*values, ctx.ints(0, "mask_scores_axis")], {"N": len(values), "Tidx": DType.INT32},
                    dtype=DType.INT32, shape=(len(kept),), label="mask_scores_shape")
-    keep = ctx.op("BroadcastTo", [keep, shape], {"T": DType.BOOL, "Tidx": DType.INT32}, dtype=DType.BOOL,
+    keep = ctx.op("BroadcastTo", [keep, shape], {"T": keep.dtype, "Tidx": DType.INT32}, dtype=keep.dtype,
                   shape=tuple(s.size for _, s in kept), label="mask_on_scores")
     kept_groups = [g for g in range(groups) if spanned[g]]
     for g in reversed(kept_groups):

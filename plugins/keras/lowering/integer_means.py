@@ -117,27 +117,35 @@ def _checked(ctx: LayerContext, mean: Value, count: Value) -> Value:
 
 
 def narrow_masked_mean(ctx: LayerContext, mask: Value, dtype: DType) -> Value:
-    """tf_keras's masked GlobalAveragePooling1D of 8/16-bit integers (channels_last): it casts the mask to their
-    dtype, sums ``x · mask`` and the mask over the steps in that dtype, both wrapping (a count of 128 kept int8 steps
-    is -128, of 256 is 0), and ``/`` divides them in float32 (TF's ``truediv`` of 8/16-bit integers). Here: the kept
-    values (held as float32, whole numbers) and the mask summed in int32 (wrapping mod 2^32 at worst, which the wrap
-    into ``dtype`` does not see), wrapped into ``dtype`` (:func:`tfjsconv.narrow_ints.wrapped`), cast exactly to
-    float32 and divided; where the wrapped count is 0 the quotient is ``sum · Inf`` (NaN for 0, ±Inf otherwise, as
-    IEEE's ``x / +0``), selected explicitly since webgl's division of equal operands gives 1."""
+    """tf_keras's masked GlobalAveragePooling1D of 8/16-bit integers: it casts the mask to their dtype, sums
+    ``x · mask`` and the mask over the steps in that dtype, both wrapping (a count of 128 kept int8 steps is -128, of
+    256 is 0), and ``/`` divides them in float32 (TF's ``truediv`` of 8/16-bit integers). Here: the kept values (held
+    as float32, whole numbers) and the mask summed in int32 (wrapping mod 2^32 at worst, which the wrap into
+    ``dtype`` does not see), wrapped into ``dtype`` (:func:`tfjsconv.narrow_ints.wrapped`), cast exactly to float32
+    and divided; where the wrapped count is 0 the quotient is ``sum · Inf`` (NaN for 0, ±Inf otherwise, as IEEE's
+    ``x / +0``), selected explicitly since webgl's division of equal operands gives 1. channels_first: tf_keras
+    expands the ``[batch, T]`` mask on axis 1, against the steps (the last axis) of ``[batch, channels, steps]``,
+    and sums over axis 2; the mask and the steps broadcast as Keras's ``x · mask`` does (equal, or either 1)."""
     from tfjsconv.narrow_ints import wrapped
 
+    from .context import broadcast_shape
+
     shape, keep = ctx.shape(), bool(ctx.config.get("keepdims"))
+    first = ctx.config.get("data_format") == "channels_first"
+    steps, mask_axis, channels = (2, 1, shape[1]) if first else (1, 2, shape[2])
     values = ctx.x if ctx.x.dtype == DType.INT32 else ctx.exact_cast(ctx.x, DType.INT32, "as_int32")
-    kept = ctx.op("SelectV2", [ctx.expand_dims(mask, 2, "mask_steps_kept"), values, ctx.ints(0, "masked_zero")],
-                  {"T": DType.INT32}, dtype=DType.INT32, shape=values.shape, label="masked")
+    kept_mask = ctx.expand_dims(mask, mask_axis, "mask_steps_kept")
+    kept = ctx.op("SelectV2", [kept_mask, values, ctx.ints(0, "masked_zero")], {"T": DType.INT32}, dtype=DType.INT32,
+                  shape=broadcast_shape(values.shape, kept_mask.shape), label="masked")
     ones = ctx.op("Cast", [mask], {"SrcT": DType.BOOL, "DstT": DType.INT32, "Truncate": False}, dtype=DType.INT32,
                   shape=mask.shape, label="mask_int")
-    sums = {"sum": (kept, keep, (shape[0], 1, shape[2]) if keep else (shape[0], shape[2])),
-            "count": (ones, True, (shape[0], 1))}  # [batch, 1]: one count for every channel
+    summed = ((shape[0], channels, 1) if first else (shape[0], 1, channels)) if keep else (shape[0], channels)
+    sums = {"sum": (kept, steps, keep, summed),
+            "count": (ones, 1, True, (shape[0], 1))}  # [batch, 1]: one count for every channel
     total, count = (ctx.exact_cast(wrapped(ctx.graph, ctx.op(
-        "Sum", [v, ctx.ints(1, f"{label}_axis")], {"keep_dims": keep_dims, "Tidx": DType.INT32}, dtype=DType.INT32,
+        "Sum", [v, ctx.ints(axis, f"{label}_axis")], {"keep_dims": keep_dims, "Tidx": DType.INT32}, dtype=DType.INT32,
         shape=out, label=f"{label}_int32"), dtype, f"{ctx.name}/{label}_wrapped"), DType.FLOAT32, label)
-        for label, (v, keep_dims, out) in sums.items())
+        for label, (v, axis, keep_dims, out) in sums.items())
     if keep:
         count = ctx.expand_dims(count, 2, "count_per_channel")
     mean = ctx.binary("RealDiv", total, count, label="mean" + GUARDED_SUFFIX)

@@ -347,15 +347,17 @@ def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
 
     channels_first: Keras expands the ``[batch, T]`` mask on axis 1 and so lines it up with the LAST axis (the
     steps), whatever axis 1 of the layer's input was, and fails unless T and the steps match (or either is 1): a
-    broadcast TF.js makes the same way (tf_keras's 8/16-bit integers there are a gap). A fully masked row is
+    broadcast TF.js makes the same way. A fully masked row is
     ``0 / 0``, NaN in Keras; webgl's division shader gives 1 when both sides are equal, so that row is selected as
     NaN (``count * Inf``) explicitly, and the division (now exact) is named as guarded.
     Of int32/int64 ids (int32 here) Keras sums ``x * m`` in their dtype, wrapping, and divides in float64: the sum is
     TF.js's int32 Sum of the kept ids, wrapping as TF's, divided in float32 (a float64 quotient rounded). tf_keras
-    sums 8/16-bit integers and their mask in their dtype, wrapping: :func:`.integer_means.narrow_masked_mean`."""
+    sums 8/16-bit integers and their mask in their dtype, wrapping (channels_first too):
+    :func:`.integer_means.narrow_masked_mean`."""
     dtype = ctx.keras_dtypes[0] if ctx.keras_dtypes else None
     first = ctx.config.get("data_format") == "channels_first"
-    if first and not ctx.keras3 and dtype is not None and ctx.x.dtype != DType.INT32:  # (tf_keras wraps them)
+    if first and not ctx.keras3 and dtype is not None and ctx.x.dtype != DType.INT32 \
+            and not (isinstance(dtype, DType) and dtype in NARROW_INTS):  # (8/16-bit ones: narrow_masked_mean)
         named = np.dtype(dtype.numpy).name if isinstance(dtype, DType) else dtype
         raise Unsupported(f"layer {ctx.name!r} (GlobalAveragePooling1D: a mask into its channels_first mean of "
                           f"{named} integers)")

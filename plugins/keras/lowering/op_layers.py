@@ -214,6 +214,7 @@ def _integer_division(op: str) -> Callable[[OpCall], Value]:
         x, y = c.pair("x", "y")
         if x.dtype == y.dtype == DType.FLOAT32 and all(d is None for d in c.ctx.keras_dtypes):
             return c.ctx.binary(op, x, y)
+        wide = DType.INT64 in (x.dtype, y.dtype)  # Keras's result is int64: held_int64 keeps that dtype
         if {x.dtype, y.dtype} <= {DType.INT32, DType.INT64}:
             # int64 ids (a model input, held as int32 in TF.js with their values): the remainder is no larger than
             # the divisor, so int32 computes it exactly; so is every quotient but INT32_MIN // -1 = 2^31, which wraps
@@ -221,7 +222,8 @@ def _integer_division(op: str) -> Callable[[OpCall], Value]:
             x, y = (_cast_int64(c, v, label) for v, label in ((x, "x_int32"), (y, "y_int32")))
         if x.dtype != DType.INT32 or y.dtype != DType.INT32:
             raise c.gap(f"{op} of {x.dtype.value} and {y.dtype.value} tensors")
-        return c.ctx.binary(op, x, y) if op == "FloorMod" else _exact_floor_div(c.ctx, x, y)
+        out = c.ctx.binary(op, x, y) if op == "FloorMod" else _exact_floor_div(c.ctx, x, y)
+        return held_int64(c.ctx, out, f"{op}_int64") if wide else out
     return lower
 
 
@@ -496,6 +498,10 @@ def _concat(c: OpCall) -> Value:
                   for i, v in enumerate(items)]
     else:
         values = c.tensors("values")
+    if c.ctx.class_name.startswith(KERAS_OP_PREFIX) and {v.dtype for v in values} == {DType.INT32, DType.INT64}:
+        # Keras 3 promotes int32 with int64 to int64 (held as int32 by TF.js: the values as they are)
+        values = [held_int64(c.ctx, v, f"values{i}_int64") if v.dtype == DType.INT32 else v
+                  for i, v in enumerate(values)]
     shapes = [c.ctx.shape(v) for v in values]
     rank = len(shapes[0])
     if any(len(s) != rank for s in shapes) or len({v.dtype for v in values}) != 1:
@@ -513,13 +519,31 @@ def _concat(c: OpCall) -> Value:
 
 def _constant_like(c: OpCall, value: Any, like: Value, index: int) -> Value:
     """A constant list item as a Const of ``like``'s dtype (a float for integer tensors, or a nested tensor, is a
-    gap)."""
+    gap). Keras 3 saves a tensor or array item (``ops.zeros((1,), "int32")``, ``np.array(..)``) as a ``__tensor__``
+    or ``__numpy__`` dict: taken where its dtype is the tensors' (Keras promotes mixed ones: a gap)."""
+    if isinstance(value, dict) and value.get("class_name") in ("__tensor__", "__numpy__"):
+        config = value.get("config") or {}
+        if config.get("dtype") == "int64" and like.dtype in (DType.INT32, DType.INT64):
+            return _saved_int64(c, config.get("value"), index)
+        return c._saved_constant(f"values[{index}]", value, like)
     if _holds_tensor(value) or isinstance(value, dict):
         raise c.gap(f"item {index} of 'values' is neither a tensor nor a constant")
     array = np.asarray(value)
     if array.dtype.kind not in "biuf" or array.dtype.kind == "f" and like.dtype.numpy.kind != "f":
         raise c.gap(f"item {index} of 'values' ({array.dtype} constant) for {like.dtype.value} tensors")
     return c.ctx.const(array.astype(like.dtype.numpy), f"values_{index}")
+
+
+def _saved_int64(c: OpCall, value: Any, index: int) -> Value:
+    """A saved int64 item (``np.array([3, 4])``) among integer tensors: Keras 3 concatenates them as int64; exact as
+    the int32 TF.js holds where every value fits int32, else a gap."""
+    try:
+        array = np.asarray(value, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise c.gap(f"item {index} of 'values' is a saved int64 constant that is not an int64 array") from None
+    if array.size and not (array.min() >= -2**31 and array.max() < 2**31):
+        raise c.gap(f"item {index} of 'values' holds int64 values past int32's range")
+    return held_int64(c.ctx, c.ctx.const(array.astype(np.int32), f"values_{index}"), f"values_{index}_int64")
 
 
 def _stack(c: OpCall) -> Value:
@@ -943,11 +967,21 @@ def _keras3_matmul(c: OpCall) -> Value:
 
 
 def _shape(c: OpCall) -> Value:
+    """``tf.shape(x, out_type)``: int32, or int64 (a shape is below 2^31: exact as the int32 TF.js holds it)."""
     x = c.tensor("x")
     dtype = DType.from_any(str(c.value("out_type", "int32")))
-    if dtype != DType.INT32:
+    if dtype not in (DType.INT32, DType.INT64):
         raise c.gap(f"out_type={dtype.value}")
-    return c.ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, shape=(len(c.ctx.shape(x)),))
+    shape = c.ctx.op("Shape", [x], {"out_type": DType.INT32}, dtype=DType.INT32, shape=(len(c.ctx.shape(x)),))
+    return shape if dtype == DType.INT32 else held_int64(c.ctx, shape)
+
+
+def held_int64(ctx: LayerContext, x: Value, label: str = "to_int64") -> Value:
+    """An int32 result (a shape, a size, a quotient of int64 values) as the int64 Value Keras gives: a Cast, which
+    TF.js keeps as int32 (a count is below 2^31: exact), so later ops and the signature see the traced graph's
+    int64."""
+    return ctx.op("Cast", [x], {"SrcT": DType.INT32, "DstT": DType.INT64, "Truncate": False}, dtype=DType.INT64,
+                  shape=x.shape, label=label)
 
 
 def _resize(c: OpCall, method_key: str, nearest_half_pixel: bool) -> Value:

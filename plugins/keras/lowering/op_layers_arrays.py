@@ -21,7 +21,7 @@ from tfjsconv.narrow_ints import is_narrow
 
 from ..op_calls import TensorArg
 from .op_layers import (OpCall, OpSpec, _as_bool, _axis, _cast, _filled_like, _getitem, _holds_tensor, _int32, _ints,
-                        _select, _split, constant_moved, register_op_layers)
+                        _select, _split, constant_moved, held_int64, register_op_layers)
 
 I32, F32, BOOL = DType.INT32, DType.FLOAT32, DType.BOOL
 #: The dtypes TF.js holds as they are (an int64 result is held as int32, with its values).
@@ -261,11 +261,14 @@ def _ravel(c: OpCall) -> Value:
 
 
 def _size(c: OpCall) -> Value:
-    """``size``/``tf.size``: the element count, batch included, int32 (tf_keras's int64 is held as int32)."""
+    """``size``/``tf.size``: the element count, batch included, int32 or int64 (held as int32 by TF.js, an int64
+    Value so the signature and later ops see Keras's dtype)."""
     x = c.tensor("x")
-    if str(c.value("out_type", "int32")) not in ("int32", "int64", "None"):
+    out_type = str(c.value("out_type", "int32"))
+    if out_type not in ("int32", "int64", "None"):
         raise c.gap(f"out_type={c.value('out_type')!r}")
-    return c.ctx.op("Size", [x], {"out_type": I32, "T": x.dtype}, dtype=I32, shape=(), label="Size")
+    size = c.ctx.op("Size", [x], {"out_type": I32, "T": x.dtype}, dtype=I32, shape=(), label="Size")
+    return held_int64(c.ctx, size) if out_type == "int64" else size
 
 
 def _rank(c: OpCall) -> Value:
@@ -337,7 +340,7 @@ def _fill(c: OpCall) -> Value:
     dims, sizes = _shape_argument(c, "dims")
     if isinstance(c.arguments.get("x"), TensorArg):  # ``value`` (tf_keras's calls bind it as ``x``)
         fill = c.tensor("x")
-        if c.ctx.shape(fill) != () or fill.dtype not in (F32, I32, BOOL):
+        if c.ctx.shape(fill) != () or fill.dtype not in (F32, I32, DType.INT64, BOOL):  # int64: held as int32
             raise c.gap(f"a {fill.dtype.numpy} fill value of shape {list(c.ctx.shape(fill))}")
     else:
         value = c.value("x")
@@ -657,8 +660,17 @@ def _range(c: OpCall) -> Value:
     if limit is None:
         start, limit = c.ctx.ints(0, "zero"), start
     limit = c.ctx.binary("Maximum" if delta > 0 else "Minimum", limit, start, label="reachable_limit")
-    return c.ctx.op("Range", [start, limit, c.ctx.ints(delta, "delta")], {"Tidx": I32}, dtype=I32, shape=(None,),
-                    label="Range")
+    counted = c.ctx.op("Range", [start, limit, c.ctx.ints(delta, "delta")], {"Tidx": I32}, dtype=I32, shape=(None,),
+                       label="Range")
+    return held_int64(c.ctx, counted) if _int64_range(c, dtype) else counted
+
+
+def _int64_range(c: OpCall, dtype: str) -> bool:
+    """Whether TF's range is int64: asked for, or inferred from an int64 bound (``tf.range(tf.shape(x, out_type=
+    tf.int64)[1])``), the widest of the bounds' dtypes (Python ints are int32)."""
+    bounds = [c.arguments.get(name) for name in ("start", "limit", "delta")]
+    return dtype == "int64" or dtype == "None" and any(
+        isinstance(b, TensorArg) and c.ctx.inputs[b.index].dtype == DType.INT64 for b in bounds)
 
 
 def _sequence_mask(c: OpCall) -> Value:

@@ -9,7 +9,9 @@ few int32 ops on ``tf.shape(x)``: a negative bound counts from the end, bounds a
 the begin makes the axis empty, a masked bound runs to the axis' edge, a negative stride reads a reversed axis (a
 ReverseV2) forwards. TF.js then sees a StridedSlice without masks and in-range bounds only, a GatherV2 per indexed axis
 (it raises on an index outside the axis, as TF does, where a clamped slice would read another row) and ExpandDims
-of the new axes. A tensor stride is a gap (its sign picks the clamping).
+of the new axes. A tensor step (``x[:, ::s]``) picks the clamping and the direction by its sign at run time: that
+axis is read whole by the StridedSlice, then gathered at ``range(begin, end, s)``, its bounds resolved as TF resolves
+them for that sign (:func:`_stepped`); a step of 0 raises in TF.js's Range as in TF.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ class Entry:
     kind: str
     begin: Bound = None
     end: Bound = None
-    stride: int = 1
+    stride: int | Value = 1  # a Value: a step known at run time (getitem only)
 
 
 def getitem_entries(c: OpCall, spec: list[Any]) -> list[Entry]:
@@ -53,11 +55,13 @@ def getitem_entries(c: OpCall, spec: list[Any]) -> list[Entry]:
         elif isinstance(item, TensorArg) or (isinstance(item, int) and not isinstance(item, bool)):
             entries.append(Entry("index", _bound(c, item)))
         elif isinstance(item, slice):
-            if item.step is not None and (isinstance(item.step, bool) or not isinstance(item.step, int)):
-                raise c.gap(f"a slice step {item.step!r} (a tensor step's sign is known only at run time)")
+            if item.step is not None and not isinstance(item.step, TensorArg) and \
+                    (isinstance(item.step, bool) or not isinstance(item.step, int)):
+                raise c.gap(f"a slice step {item.step!r}")
             if item.step == 0:
                 raise c.gap("a slice step of 0")
-            entries.append(Entry("slice", _bound(c, item.start), _bound(c, item.stop), item.step or 1))
+            step = _bound(c, item.step) if isinstance(item.step, TensorArg) else item.step or 1
+            entries.append(Entry("slice", _bound(c, item.start), _bound(c, item.stop), step))
         else:
             raise c.gap(f"index {item!r}")
     return entries
@@ -158,8 +162,10 @@ def tensor_strided_slice(c: OpCall, x: Value, entries: list[Entry]) -> Value:
     if x.dtype not in _SLICEABLE:
         raise c.gap(f"slicing a {x.dtype.value} tensor")
     axes, new_at = _per_axis(c, entries, len(shape))
-    if x.dtype == DType.BOOL and any(a.stride != 1 for a in axes):
+    if x.dtype == DType.BOOL and any(isinstance(a.stride, Value) or a.stride != 1 for a in axes):
         raise c.gap("strides other than 1 on bools (TF.js's wasm reads them wrongly)")
+    stepped = {d: a for d, a in enumerate(axes) if isinstance(a.stride, Value)}
+    axes = [Entry("slice") if d in stepped else a for d, a in enumerate(axes)]  # read whole, gathered after
     reversed_axes = [d for d, a in enumerate(axes) if a.stride < 0]
     if reversed_axes:
         x = ctx.op("ReverseV2", [x, ctx.ints(reversed_axes, "reversed_axes")], {"Tidx": I32}, shape=shape,
@@ -171,10 +177,49 @@ def tensor_strided_slice(c: OpCall, x: Value, entries: list[Entry]) -> Value:
                     {"Index": I32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
                      "shrink_axis_mask": 0}, shape=tuple(_static_size(a, d) for a, d in zip(ranges, shape)),
                     label="StridedSlice")
+    for d, entry in stepped.items():
+        sliced = _stepped(c, sliced, d, entry)
     sliced = _indexed(c, sliced, {d: a.begin for d, a in enumerate(axes) if a.kind == "index"})
     for k, position in enumerate(new_at):
         sliced = ctx.expand_dims(sliced, position, f"new_axis{k}")
     return sliced
+
+
+def _stepped(c: OpCall, x: Value, axis: int, entry: Entry) -> Value:
+    """``x`` read along ``axis`` from ``entry.begin`` to ``entry.end`` by the run-time step ``entry.stride``, as TF
+    resolves it by the step's sign: a masked begin is 0 or ``size - 1``, a masked end ``size`` or before the front,
+    a negative bound counts from the end, bounds clamp to ``[0, size]`` or ``[-1, size - 1]``, an end past the begin
+    the wrong way empties the axis. Gathered at ``range(begin, end, step)``."""
+    ctx = c.ctx
+    step = entry.stride
+    label = f"step{axis}"
+    size = _element(c, ctx.op("Shape", [x], {"out_type": I32}, dtype=I32, shape=(len(x.shape),),
+                              label=f"{label}_sizes"), axis, f"{label}_size")
+    forward = ctx.op("Greater", [step, ctx.ints(0, f"{label}_zero")], dtype=DType.BOOL, shape=(),
+                     label=f"{label}_forward")
+
+    def pick(a: Value, b: Value, name: str) -> Value:
+        return ctx.op("SelectV2", [forward, a, b], {"T": I32}, dtype=I32, shape=(), label=f"{label}_{name}")
+
+    last = ctx.binary("Sub", size, ctx.ints(1, f"{label}_one"), label=f"{label}_last")
+    low = pick(ctx.ints(0, f"{label}_front"), ctx.ints(-1, f"{label}_before_front"), "low")
+    high = pick(size, last, "high")
+
+    def resolved(bound: int | Value | None, masked: Value, name: str) -> Value:
+        if bound is None:
+            return masked
+        value = bound if isinstance(bound, Value) else ctx.ints(bound, f"{label}_{name}_value")
+        return _clamped(c, _from_end(c, value, size, f"{label}_{name}"), low, high, f"{label}_{name}")
+
+    begin = resolved(entry.begin, pick(ctx.ints(0, f"{label}_masked_begin"), last, "begin_masked"), "begin")
+    end = resolved(entry.end, pick(size, ctx.ints(-1, f"{label}_masked_end"), "end_masked"), "end")
+    end = pick(ctx.binary("Maximum", end, begin, label=f"{label}_forward_end"),
+               ctx.binary("Minimum", end, begin, label=f"{label}_backward_end"), "reachable_end")
+    indices = ctx.op("Range", [begin, end, step], {"Tidx": I32}, dtype=I32, shape=(None,), label=f"{label}_indices")
+    shape = (*x.shape[:axis], None, *x.shape[axis + 1:])
+    return ctx.op("GatherV2", [x, indices, ctx.ints(axis, f"{label}_axis")],
+                  {"Tparams": x.dtype, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=x.dtype, shape=shape,
+                  label=f"{label}_gathered")
 
 
 def _indexed(c: OpCall, x: Value, indices: dict[int, int | Value]) -> Value:
