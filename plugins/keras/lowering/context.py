@@ -280,9 +280,11 @@ class CallKwargs(dict):
 
 
 def check_call_kwargs(ctx: LayerContext, handled: tuple[str, ...]) -> None:
-    """Refuse (fall back) on a call keyword argument the lowering does not implement (``mask`` tensors)."""
-    _refuse_kwargs(ctx, [k for k in ctx.call_kwargs if k not in handled])
-    ctx.call_kwargs.read.update(ctx.call_kwargs.keys())
+    """Refuse (fall back) on a call keyword argument the lowering does not implement (``mask`` tensors). ``training``
+    is left to the walk (``ModelLowering._check_kwargs``), which knows whether the layer computes otherwise in
+    training (a tf_keras MultiHeadAttention without dropout does not)."""
+    _refuse_kwargs(ctx, [k for k in ctx.call_kwargs if k not in handled and k != "training"])
+    ctx.call_kwargs.read.update(k for k in ctx.call_kwargs.keys() if k != "training")
 
 
 def check_kwargs_read(ctx: LayerContext, walked: tuple[str, ...] = ("mask",)) -> None:
