@@ -182,12 +182,13 @@ def test_special_and_short_runs_are_what_the_fixes_need(converted):
 
 
 def test_uncovered_fourier_options_are_refused_by_name(tmp_path):
-    """A DFT past 4096 points (a 128 MiB matrix) and a float16 MelSpectrogram are refused in one line naming both."""
+    """A DFT past 4096 points (a 128 MiB matrix) and a bfloat16 MelSpectrogram are refused in one line naming both
+    (float16 lowers since session 23)."""
     from tfjsconv.errors import UsageError
 
     x = keras.Input((64,), name="x")
     big = keras.ops.rfft(x, 8192)[0]
-    half = keras.layers.MelSpectrogram(fft_length=32, sequence_stride=16, num_mel_bins=4, dtype="mixed_float16",
+    half = keras.layers.MelSpectrogram(fft_length=32, sequence_stride=16, num_mel_bins=4, dtype="mixed_bfloat16",
                                        name="half_mel")(x)
     keras.Model(x, [big, half]).save(tmp_path / "m.keras")
     with pytest.raises(UsageError) as caught:
@@ -197,4 +198,4 @@ def test_uncovered_fourier_options_are_refused_by_name(tmp_path):
     message = str(caught.value)
     assert "does not cover 2 layers" in message, message
     assert "fft_length=8192 (lowered for integers 1 to 4096)" in message, message
-    assert "'half_mel' (MelSpectrogram: dtype mixed_float16)" in message, message
+    assert "'half_mel' (MelSpectrogram: dtype mixed_bfloat16)" in message, message

@@ -17,6 +17,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .context import LayerContext
+from .float_widths import HALF_POLICIES
 from .fourier import check_length, matmul_last, mel_matrix, stft_pair
 from .registry import Unsupported, lowers
 
@@ -38,10 +39,11 @@ def _number(config: dict[str, Any], key: str, default: float) -> float | None:
 
 
 def _mel_check(config: dict[str, Any]) -> str | None:
-    """What the lowering does not cover: a policy other than float32 (Keras casts the result to float16), sizes past
-    the DFT limit, a window other than hann/hamming/None/a list, options that are not finite numbers."""
-    if _policy(config) not in (None, "float32"):
-        return f"dtype={_policy(config)!r} (lowered for float32)"
+    """What the lowering does not cover: a policy other than float32/float16 (float16's computes in float32, the result
+    rounded: :mod:`.float_widths`; Keras fails to run a float64 one), sizes past the DFT limit, a window other than
+    hann/hamming/None/a list, options that are not finite numbers."""
+    if _policy(config) not in (None, "float32", *HALF_POLICIES):
+        return f"dtype={_policy(config)!r} (lowered for float32 and float16)"
     for key, default in (("fft_length", 2048), ("sequence_stride", 512), ("num_mel_bins", 128)):
         try:
             check_length(key, config.get(key, default))

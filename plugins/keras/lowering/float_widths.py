@@ -17,6 +17,8 @@
   steps than the lowering's ops (LSTM, MultiHeadAttention, Softmax, tf_keras's LayerNormalization) differ by about
   float16's precision, as the traced path (which computes float16 arithmetic in float32) does: named in a warning.
 - a float16 model Input: Keras casts what it is given to float16, so the placeholder's values are rounded first.
+- a layer in a TimeDistributed or Bidirectional: computed under the policy Keras computes it in, the wrapper's or its
+  own (:func:`width_view`).
 
 bfloat16 policies stay gaps, named by :mod:`.layer_gaps` (TF rounds to 8 significant bits).
 """
@@ -30,7 +32,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Graph, Node, Value
 
-from ..configs import dtype_name
+from ..configs import dtype_name, is_model
 from ..op_calls import is_op_layer
 
 log = logging.getLogger(__name__)
@@ -39,9 +41,9 @@ log = logging.getLogger(__name__)
 FLOAT32_COMPUTED_POLICIES = frozenset({"float64", "float16", "mixed_float16"})
 #: The policies whose layers Keras computes in float16.
 HALF_POLICIES = frozenset({"float16", "mixed_float16"})
-#: Layers whose float16 policies stay gaps: their lowerings compute a DFT as products where Keras runs TF's FFT
-#: (whose float16 steps are not ops of the lowering's).
-HALF_GAPS = frozenset({"STFTSpectrogram", "MelSpectrogram"})
+#: Layers whose float16 policies stay gaps (none since session 23: Keras 3's STFTSpectrogram convolves with its
+#: kernels in float16, each op rounded as any layer's; its MelSpectrogram computes in float32, the result rounded).
+HALF_GAPS: frozenset[str] = frozenset()
 
 
 def lowered_in_float32(cls: str, config: dict[str, Any]) -> bool:
@@ -51,12 +53,16 @@ def lowered_in_float32(cls: str, config: dict[str, Any]) -> bool:
 
 
 #: Layers whose weights Keras reads in float32 under a float16 policy (created with ``autocast=False``, tf_keras's
-#: ``experimental_autocast=False``; Keras 3's Embedding does not autocast at all).
-FLOAT32_WEIGHTS = frozenset({"BatchNormalization", "LayerNormalization", "GroupNormalization", "Embedding"})
+#: ``experimental_autocast=False``; Keras 3's Embedding does not autocast at all), and float32 layers in a float16
+#: wrapper (:data:`FLOAT32_INNER`).
+FLOAT32_WEIGHTS = frozenset({"BatchNormalization", "LayerNormalization", "GroupNormalization", "Embedding",
+                             "float32 layers of a float16 wrapper"})
 #: Keras 3 layers that compute in float32 and cast the result to float16 at the end (its normalizations cast their
-#: float16 inputs up first; Embedding gathers float32 rows); tf_keras's BatchNormalization (TF's fused kernel computes
-#: float16 in float32) and Embedding too.
-KERAS3_FLOAT32_INSIDE = frozenset({"BatchNormalization", "LayerNormalization", "GroupNormalization", "Embedding"})
+#: float16 inputs up first; Embedding gathers float32 rows; MelSpectrogram casts its inputs to float32 for TF's
+#: FFT), float32 layers in a float16 wrapper (:data:`FLOAT32_INNER`); tf_keras's BatchNormalization (TF's fused
+#: kernel computes float16 in float32) and Embedding too.
+KERAS3_FLOAT32_INSIDE = frozenset({"BatchNormalization", "LayerNormalization", "GroupNormalization", "Embedding",
+                                   "MelSpectrogram", "float32 layers of a float16 wrapper"})
 #: tf_keras's LayerNormalization under ``mixed_float16`` (float32 variables) normalizes in float32: fused
 #: (FusedBatchNormV3, float32 inside, then ``* gamma`` and ``+ beta`` in float16) or its inputs cast to float32 (an
 #: epsilon below 1.001e-5); under ``float16`` it computes in float16 but its moments (:data:`MOMENTS`).
@@ -64,10 +70,17 @@ TF_KERAS_FLOAT32_INSIDE = frozenset({"BatchNormalization", "Embedding", "LayerNo
 KERAS3_NOT_AUTOCAST = frozenset({"LayerNormalization", "GroupNormalization", "Embedding"})
 
 
-def rounds_inputs(cls: str, keras3: bool) -> bool:
-    """Whether Keras casts a float16-policy layer's float inputs to float16 (its autocast; op layers compute in
-    their inputs' dtype, :func:`op_layer_in_half`)."""
-    return not (keras3 and cls in KERAS3_NOT_AUTOCAST) and not is_op_layer(cls)
+#: A :func:`width_view` config's key saying whether the float inputs of a layer in Keras 3's TimeDistributed are cast
+#: to float16: by a float16 wrapper (even for a layer that does not autocast itself, a LayerNormalization), never by
+#: a float32 one (it runs ``layer.call``, bypassing the layer's autocast).
+WRAPPER_CASTS = "TimeDistributed casts the inputs"
+
+
+def rounds_inputs(cls: str, keras3: bool, config: dict[str, Any] | None = None) -> bool:
+    """Whether Keras casts a float16-policy layer's float inputs to float16 (its autocast, or its wrapper's:
+    :data:`WRAPPER_CASTS`; op layers compute in their inputs' dtype, :func:`op_layer_in_half`)."""
+    casts = (config or {}).get(WRAPPER_CASTS)
+    return (not (keras3 and cls in KERAS3_NOT_AUTOCAST) if casts is None else casts) and not is_op_layer(cls)
 
 
 def rounds_outputs(cls: str, keras3: bool, config: dict[str, Any] | None = None) -> bool:
@@ -86,7 +99,67 @@ def rounds_outputs(cls: str, keras3: bool, config: dict[str, Any] | None = None)
 #: computes float16 arithmetic.
 FLOAT32_BETWEEN = frozenset({
     "SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
-    "MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention"})
+    "MultiHeadAttention", "GroupedQueryAttention", "Attention", "AdditiveAttention",
+    "float32 layers of a float16 wrapper"})
+
+
+#: The view class of a float16 wrapper around float32 layers (:func:`width_view`): Keras casts the inputs to float16,
+#: the layers compute in float32 on them (their own autocast scope, float32 weights), and Keras 3's Bidirectional
+#: casts each direction's result to float16 (:data:`KERAS3_FLOAT32_INSIDE`; tf_keras's wrappers do not).
+FLOAT32_INNER = "float32 layers of a float16 wrapper"
+WRAPPERS = frozenset({"TimeDistributed", "Bidirectional"})
+
+
+def _wrapped(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A wrapper's layers: the wrapped one, and a Bidirectional's saved backward one."""
+    return [(str(entry.get("class_name")), dict(entry.get("config") or {}))
+            for entry in (config.get("layer"), config.get("backward_layer")) if isinstance(entry, dict)]
+
+
+def width_view(cls: str, config: dict[str, Any], keras3: bool) -> tuple[str, dict[str, Any]]:
+    """The class and config whose dtype policy says how a layer computes (its roundings and notice): a
+    TimeDistributed's or Bidirectional's wrapped layer, under the policy Keras computes it in. The wrapper casts its
+    inputs to its own compute dtype first, then:
+
+    - a layer the wrapper calls (``layer(x)``: Bidirectional, tf_keras's TimeDistributed, and Keras 3's RNNs, whose
+      cells are called) computes under its own policy; under a float16 wrapper a float32 layer computes in float32
+      on float16 inputs, and Keras 3's Bidirectional casts the result to float16 (:data:`FLOAT32_INNER`);
+    - Keras 3's TimeDistributed runs ``layer.call`` in its own autocast scope: the wrapper's policy (float32 but for
+      a float64 layer's float64 weights, which promote the inputs, and the layers whose call casts its float32 result
+      to their float16 policy, :data:`KERAS3_FLOAT32_INSIDE`), inputs cast by a float16 wrapper only
+      (:data:`WRAPPER_CASTS`)."""
+    if cls not in WRAPPERS or is_model(config.get("layer") or {}):
+        return cls, config
+    if cls == "Bidirectional" and (gap := wrapped_width_gap(cls, config)):  # (TimeDistributed's: its check)
+        from .registry import Unsupported
+
+        raise Unsupported(f"layer {config.get('name')!r} (Bidirectional: {gap})")
+    inner_cls, inner = _wrapped(config)[0]
+    outer, own = dtype_name(config.get("dtype")), dtype_name(inner.get("dtype"))
+    if cls == "TimeDistributed" and keras3 and inner_cls not in FLOAT32_BETWEEN:
+        governing = config.get("dtype") if outer in FLOAT32_COMPUTED_POLICIES else inner.get("dtype") if \
+            own == "float64" or (own in HALF_POLICIES and inner_cls in KERAS3_FLOAT32_INSIDE) else "float32"
+        return inner_cls, {**inner, "dtype": governing, WRAPPER_CASTS: outer in HALF_POLICIES}
+    if own in FLOAT32_COMPUTED_POLICIES or outer not in HALF_POLICIES:
+        return inner_cls, inner
+    return FLOAT32_INNER, config
+
+
+def wrapped_width_gap(cls: str, config: dict[str, Any]) -> str | None:
+    """Why a wrapper's layers' dtype policies are not lowered: one outside float32/float64/float16 (bfloat16, a
+    quantized one), a Bidirectional's two layers of different policies, or a float32 RNN in a float16 TimeDistributed
+    (not measured)."""
+    outer = dtype_name(config.get("dtype"))
+    policies = []
+    for inner_cls, inner in _wrapped(config):
+        own = dtype_name(inner.get("dtype"))
+        if own not in (None, "float32") and not lowered_in_float32(inner_cls, inner):
+            return f"a wrapped {inner_cls} of dtype {own}"
+        if cls == "TimeDistributed" and inner_cls in FLOAT32_BETWEEN and outer in HALF_POLICIES and \
+                own not in HALF_POLICIES:
+            return f"a wrapped {inner_cls} of dtype {own or 'float32'} in a {outer} TimeDistributed"
+        policies.append(own or "float32")
+    return f"forward and backward layers of dtypes {' and '.join(policies)}" if len(set(policies)) > 1 else None
 
 
 def rounds_each_op(cls: str) -> bool:
@@ -131,7 +204,8 @@ def round_each_op(graph: Graph, before: set[str], outputs: list[Any]) -> list[An
     rounded: dict[Value, Value] = {}
     for node in added:
         for value in node.outputs:
-            if value.dtype == DType.FLOAT32 and id(value) in read and (half := _rounded(graph, node, value, exact)):
+            if value.dtype == DType.FLOAT32 and id(value) in read and (half := _half_kernel(graph, node, rounded) or
+                                                                          _rounded(graph, node, value, exact)):
                 rounded[value] = half
     for node in added:
         node.inputs = [rounded.get(v, v) for v in node.inputs] if any(v in rounded for v in node.inputs) else \
@@ -139,6 +213,37 @@ def round_each_op(graph: Graph, before: set[str], outputs: list[Any]) -> list[An
     halves = [rounded.get(v, v) if isinstance(v, Value) else v for v in outputs]
     mark_half(graph, halves)  # the layer's float16 results, exact ones (a Reshape) too
     return halves
+
+
+#: TF's Selu constants, which its float16 kernel holds in float16 (``static_cast<T>``): scale, scale·alpha.
+SELU = (1.0507009873554804934193349852946, 1.7580993408473768599402175208123)
+
+
+def _half_kernel(graph: Graph, node: Node, rounded: dict[Value, Value]) -> Value | None:
+    """An Elu or Selu node's result as TF's float16 kernel computes it, or None for other ops: Eigen rounds each step
+    of ``x < 0 ? [scale_alpha ·] (exp(x) − 1) : [scale ·] x`` to float16, so ``exp(−2.5e-5)`` is 1 and the result
+    0 (the float32 op, rounded once, gave ``x``: R2's finding, session 22). ``rounded``: the layer's rounded Values
+    so far (its input's among them)."""
+    if node.op not in ("Elu", "Selu") or len(node.inputs) != 1 or node.inputs[0].dtype != DType.FLOAT32:
+        return None
+    x, name, shape = rounded.get(node.inputs[0], node.inputs[0]), node.name, node.inputs[0].shape
+
+    def step(op: str, inputs: list[Value], label: str) -> Value:
+        return rounded_to_half(graph, graph.add_op(op, inputs, {"T": DType.FLOAT32}, name=f"{name}/{label}",
+                                                   dtype=DType.FLOAT32, shape=shape), f"{name}/{label}_to_float16")
+
+    def half_const(value: float, label: str) -> Value:
+        return graph.const(np.asarray(np.float16(value), np.float32), name=f"{name}/{label}")
+
+    negative = step("Sub", [step("Exp", [x], "exp"), half_const(1.0, "one")], "exp_minus_one")
+    positive = x
+    if node.op == "Selu":
+        negative = step("Mul", [half_const(SELU[1], "scale_alpha"), negative], "scaled_negative")
+        positive = step("Mul", [half_const(SELU[0], "scale"), x], "scaled")
+    below = graph.add_op("Less", [x, half_const(0.0, "zero")], {"T": DType.FLOAT32}, name=f"{name}/negative",
+                         dtype=DType.BOOL, shape=shape)
+    return graph.add_op("SelectV2", [below, negative, positive], {"T": DType.FLOAT32}, name=f"{name}/float16",
+                        dtype=DType.FLOAT32, shape=shape)
 
 
 #: The labels of a variance's squares and their Mean in the normalizations' moments (``normalization._moments``).
@@ -277,13 +382,17 @@ class WidthNotices:
         #: float16 layers whose TF kernels sum in float16 (:data:`HALF_SUMS`), which can overflow where TF.js's do not
         self.half_sums: list[str] = []
 
-    def add(self, name: str, cls: str, config: dict[str, Any]) -> None:
+    def add(self, name: str, cls: str, config: dict[str, Any], shown: str | None = None) -> None:
+        """Note a layer of class and config ``cls``/``config`` (a wrapper's :func:`width_view`), shown as ``shown``'s
+        (the wrapper, with the wrapped class)."""
         wide = dtype_name(config.get("dtype")) == "float64"
         names = self.half if computes_in_half(cls, config) else self.wide if wide else None
-        if names is not None and f"{name} ({cls})" not in names:
-            names.append(f"{name} ({cls})")
-        if names is self.half and sums_in_half(cls, config) and f"{name} ({cls})" not in self.half_sums:
-            self.half_sums.append(f"{name} ({cls})")
+        label = f"{name} ({cls})" if shown in (None, cls) else \
+            f"{name} ({shown})" if cls == FLOAT32_INNER else f"{name} ({shown} of {cls})"
+        if names is not None and label not in names:
+            names.append(label)
+        if names is self.half and sums_in_half(cls, config) and label not in self.half_sums:
+            self.half_sums.append(label)
 
     def notice(self, graph: Graph) -> None:
         texts = []

@@ -54,6 +54,7 @@ from .float_widths import (
     rounds_inputs,
     rounded_to_half,
     rounds_outputs,
+    width_view,
 )
 from .integer_dtypes import (
     DTYPE_FREE_OPS,
@@ -453,11 +454,12 @@ class ModelLowering:
             raise Unsupported(f"{prefix + name!r} ({cls}: a mask of shape {masks[0].shape} where Keras reads "
                               "[batch, steps])")
         # Keras rounds its float inputs and weights to float16; op layers compute in their float16 inputs' dtype
-        half = computes_in_half(cls, config) or op_layer_in_half(self.graph, cls, inputs)  # (.float_widths)
-        if half and rounds_inputs(cls, self.keras3):
+        wcls, wconfig = width_view(cls, config, self.keras3)  # a wrapper's layer's policy (.float_widths)
+        half = computes_in_half(wcls, wconfig) or op_layer_in_half(self.graph, cls, inputs)  # (.float_widths)
+        if half and rounds_inputs(wcls, self.keras3, wconfig):
             inputs = half_rounded(self.graph, prefix + name, inputs, [self._keras_dtype(v) is None for v in inputs])
         if half:
-            self._half_weights(call, path, cls, config)
+            self._half_weights(call, path, wcls, wconfig)
         if (layer_dtype := integer_layer_dtype(cls, config, self.keras3)) is not None and \
                 cls in INTEGER_DTYPE_LAYERS:  # Keras 3 casts the float inputs to an integer dtype layer's dtype
             inputs = self._integer_autocast(prefix + name, cls, inputs, layer_dtype)
@@ -466,14 +468,14 @@ class ModelLowering:
                          [None] * len(masks) if its_input else masks, keyword_masks, bool(call.recorded_masks))
         self._last_ctx = ctx
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
-        if half and rounds_outputs(cls, self.keras3, config):  # computed in float32, then cast to float16
+        if half and rounds_outputs(wcls, self.keras3, wconfig):  # computed in float32, then cast to float16
             outputs = half_rounded(self.graph, f"{prefix}{name}/out", outputs,
                                    [self._keras_dtype(v) is None for v in outputs])
-        elif half and rounds_each_op(cls):  # each op's result rounded to float16, as TF rounds it
+        elif half and rounds_each_op(wcls):  # each op's result rounded to float16, as TF rounds it
             outputs = round_each_op(self.graph, before, outputs)
         if half:
             ctx.outputs = outputs if isinstance(ctx.outputs, list) else outputs[0]
-        self._width_notices.add(prefix + name, cls, config)
+        self._width_notices.add(prefix + name, wcls, wconfig, shown=cls)
         out_masks: list[Value | None] = [None] * len(outputs)
         if flags:
             with provenance.scope(self.graph, prefix + name):

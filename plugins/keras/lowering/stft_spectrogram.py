@@ -18,6 +18,7 @@ from tfjsconv.ir import Value
 from .context import LayerContext
 from .conv import conv2d, out_size
 from .dynamic_shape import reshape_to, runtime_sizes
+from .float_widths import FLOAT32_COMPUTED_POLICIES
 from .lazy import ReshapedArray
 from .registry import Unsupported, lowers
 
@@ -39,10 +40,11 @@ def _positive_int(value: Any) -> bool:
 
 
 def _stft_check(config: dict[str, Any]) -> str | None:
-    """Options outside what Keras computes in float32: another dtype policy (Keras computes in float16/64), an
-    unknown mode/padding/data_format, sizes that are not positive integers (Keras cannot build those)."""
-    if _policy(config) not in (None, "float32"):
-        return f"dtype={_policy(config)!r} (lowered for float32)"
+    """Options outside what the lowering computes: a dtype policy other than float32/float64/float16 (those are
+    computed in float32, float16's ops each rounded: :mod:`.float_widths`), an unknown mode/padding/data_format, sizes
+    that are not positive integers (Keras cannot build those)."""
+    if _policy(config) not in (None, "float32", *FLOAT32_COMPUTED_POLICIES):
+        return f"dtype={_policy(config)!r} (lowered for float32, float64 and float16)"
     for key, allowed in (("mode", MODES), ("padding", ("valid", "same")),
                          ("data_format", (None, "channels_last", "channels_first")), ("expand_dims", (False, True))):
         value = config.get(key, {"mode": "log", "padding": "valid", "expand_dims": False}.get(key))

@@ -20,9 +20,10 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import int32_halves, int32_product, is_narrow
 
-from ..configs import dtype_name, is_model
+from ..configs import is_model
 from .context import OPTIONAL_KEYWORDS, LayerContext, broadcast_shape, check_call_kwargs
 from .dynamic_shape import reshape_to, runtime_sizes
+from .float_widths import wrapped_width_gap
 from .registry import LOWERINGS, Unsupported, lowers
 from .runtime_fold import merge_axes, split_first_axis
 
@@ -286,9 +287,9 @@ def _time_distributed_check(config: dict[str, Any]) -> str | None:
         return f"a wrapped TimeDistributed over a mask-making {_inner(inner)[0]}"
     if _returns_several(cls, inner):  # Keras fails to build it (each step's list of outputs)
         return f"a wrapped {cls} that returns several tensors"
-    dtype = dtype_name(inner.get("dtype"))  # a quantized policy reads as int8_from_float32 and so on
-    if dtype not in (None, "float32"):
-        return f"a wrapped {cls} of dtype {dtype}"
+    width_gap = wrapped_width_gap("TimeDistributed", config)  # a quantized policy reads as int8_from_float32...
+    if width_gap:
+        return width_gap
     if inner.get("lora_rank"):  # a LoRA layer's kernel is merged when read (a .h5's in lora.py)
         from .lora import LORA_WEIGHTS
 
