@@ -287,6 +287,9 @@ def _elu(c: OpCall) -> Value:
 
 
 def _pad(c: OpCall, key: str, mode_key: str, value_key: str) -> Value:
+    if _holds_tensor(c.arguments.get(key)):
+        from .op_layers_tensor_args import pad_at_run_time  # that module imports this one's helpers
+        return pad_at_run_time(c, key, mode_key, value_key)
     x = c.tensor("x")
     shape = c.ctx.shape(x)
     pads = c.value(key)
@@ -1971,6 +1974,9 @@ def _split(key: str) -> Callable[[OpCall], list[Value]]:
     """``tf.split(x, n or sizes, axis)`` / Keras 3 ``split(x, n or indices, axis)``: Split into equal pieces or SplitV
     by sizes (one -1 in TF's, Keras 3's indices as the sizes between them); a piece of size 0 is a gap."""
     def lower(c: OpCall) -> list[Value]:
+        if _holds_tensor(c.arguments.get(key)):
+            from .op_layers_tensor_args import split_at_run_time  # that module imports this one's helpers
+            return split_at_run_time(c, key)
         x = c.tensor("x")
         shape = c.ctx.shape(x)
         axis = _axis(c, c.value("axis", 0), len(shape))
@@ -2017,6 +2023,9 @@ def _top_k(c: OpCall) -> list[Value]:
     """``top_k(x, k)``: TopKV2's values and int32 indices (tf_keras's ``index_type`` int64 held as int32), sorted,
     equal values by index as TF; ``sorted=False``, whose order is TF's kernel's own, is a gap. An int64 tensor (a model
     input) is cast to int32 first, as TF.js holds every int64 (its values too)."""
+    if _holds_tensor(c.arguments.get("k")):
+        from .op_layers_tensor_args import top_k_at_run_time  # that module imports this one's helpers
+        return top_k_at_run_time(c)
     x = _int32(c, "x")
     shape = c.ctx.shape(x)
     k = c.value("k", 1)
