@@ -67,3 +67,25 @@ def test_tf_keras_attention_with_dropout_called_with_training_true_is_refused_by
     assert "'mha' (MultiHeadAttention) called with training=True" in message, message
     assert "'attn' (Attention) called with training=True" in message, message
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("saved_as,trainable", [("BatchNormalizationV2", True), ("BatchNormalizationV1", False)])
+def test_tf_keras_batch_norms_saved_under_tf1_names_in_training_are_refused(tmp_path, saved_as, trainable):
+    """Review R1 (F1): tf_keras still loads ``BatchNormalizationV1``/``V2`` (TF 1.13's class names) and computes batch
+    statistics under ``training=True`` for a trainable V2 and for V1 even when frozen (its v1 behaviour); the
+    training rule matched the current name only, so they were lowered as inference: 3.69 off on cpu and wasm."""
+    import h5py
+    import tf_keras as k
+
+    import tfjsconv
+    from tfjsconv.errors import UsageError
+
+    x = k.Input((4,), name="x")
+    k.Model(x, k.layers.BatchNormalization(trainable=trainable, name="bn")(x, training=True)).save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r+") as saved:
+        config = saved.attrs["model_config"]
+        config = config.decode() if isinstance(config, bytes) else config
+        saved.attrs["model_config"] = config.replace('"class_name": "BatchNormalization"',
+                                                     f'"class_name": "{saved_as}"')
+    with pytest.raises(UsageError, match=rf"'bn' \({saved_as}\) called with training=True"):
+        tfjsconv.convert(tmp_path / "m.h5", tmp_path / "out", output_format="tfjs_graph_model")

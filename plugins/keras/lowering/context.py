@@ -16,6 +16,7 @@ from tfjsconv.errors import InputError
 from tfjsconv.ir import Graph, LazyArray, Shape, Value, materialize
 from tfjsconv.ops.special_values import GUARDED_SUFFIX
 
+from ..tfjs_support import CLASS_RENAMES
 from .lazy import Float32Array, ReshapedArray
 from .registry import Unsupported
 
@@ -227,6 +228,9 @@ def differs_in_training(class_name: str, config: dict[str, Any], depth: int = 0)
     these and Lambda (whose function may read it: not listed here, callers check it)."""
     if class_name in NOISE_AMOUNTS:
         return not same_in_training(class_name, config)
+    if class_name == "BatchNormalizationV1":  # TF 1's class: batch statistics in training even when frozen
+        return True
+    class_name = CLASS_RENAMES.get(class_name, class_name)  # BatchNormalizationV2, UnifiedLSTM: today's names
     if class_name == "BatchNormalization":
         return config.get("trainable", True) is not False
     if class_name in _TRAINING_LAYERS or class_name.startswith("Random"):
