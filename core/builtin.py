@@ -86,6 +86,10 @@ REQUIRED_PASSES = (
      ()),
     ("strided_gather", "StridedSliceAsGather", "strided_gather", 0, _SHAPE_LOWERINGS, ()),
     ("transpose_rank", "LowerTransposeRank", "transpose_rank", 0, _SHAPE_LOWERINGS, ()),
+    # wasm's Cast to bool copies bytes (2 stays 2): x != 0, after the rewrites that make casts (select_rank's)
+    ("cast_to_bool", "CastToBoolAsNotEqual", "cast_to_bool", 0,
+     (*_NHWC_LOWERINGS, *_SHAPE_LOWERINGS, "binary_rank", "exact_special_values", "select_rank", "strided_gather",
+      "transpose_rank"), ("same_padding",)),
     ("same_padding", "ExplicitSamePadding", "same_padding", 0,
      (*_NHWC_LOWERINGS, *_SHAPE_LOWERINGS, "binary_rank", "exact_special_values", "strided_gather", "transpose_rank"),
      ()),

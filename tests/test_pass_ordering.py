@@ -33,6 +33,7 @@ OLD_ORDER = [
     ("conv3d_transpose", 6), ("pad_rank", 7),
     ("binary_rank", 8), ("transpose_rank", 8),
     ("select_rank", 8),  # session 20: after binary_rank and exact_special_values, a tie at 8 (ordered by name)
+    ("cast_to_bool", 8.2),  # session 23: wasm's Cast to bool as NotEqual(x, 0), after the rank-8 lowerings
     ("same_padding", 8.5),  # session 16: after the lowerings that make convolutions, registered after transpose_rank
     ("exact_special_values", 8), ("strided_gather", 8), ("nonempty_lookup_keys", 9), ("remove_identity", 10), ("constant_folding", 20), ("shape_folding", 25),
     ("cse", 30), ("transpose_chains", 40), ("reshape_chains", 45), ("concat_chains", 46), ("prelu", 50), ("bias_add", 55),
