@@ -153,6 +153,14 @@ def wrapped_width_gap(cls: str, config: dict[str, Any]) -> str | None:
     policies = []
     for inner_cls, inner in _wrapped(config):
         own = dtype_name(inner.get("dtype"))
+        # review R3 (session 23): the walk follows a wrapper's policy one level down, onto a layer, not through a
+        # nested model or wrapper (F1, F3: 1e-4..3e-4 off, unnamed), nor a float64 layer's own cast (F4)
+        if is_model({"class_name": inner_cls, "config": inner}) and outer in FLOAT32_COMPUTED_POLICIES:
+            return f"a nested model in a {outer} {cls}"
+        if inner_cls in WRAPPERS and _nested_widths(inner_cls, inner) | {outer} - {None, "float32"}:
+            return f"a {inner_cls} in a {cls} around layers of dtypes other than float32"
+        if own == "float64" and outer in HALF_POLICIES:
+            return f"a wrapped {inner_cls} of dtype float64 in a {outer} {cls}"
         if own not in (None, "float32") and not lowered_in_float32(inner_cls, inner):
             return f"a wrapped {inner_cls} of dtype {own}"
         if cls == "TimeDistributed" and inner_cls in FLOAT32_BETWEEN and outer in HALF_POLICIES and \
@@ -160,6 +168,15 @@ def wrapped_width_gap(cls: str, config: dict[str, Any]) -> str | None:
             return f"a wrapped {inner_cls} of dtype {own or 'float32'} in a {outer} TimeDistributed"
         policies.append(own or "float32")
     return f"forward and backward layers of dtypes {' and '.join(policies)}" if len(set(policies)) > 1 else None
+
+
+def _nested_widths(cls: str, config: dict[str, Any], depth: int = 0) -> set[str | None]:
+    """The dtype policies of a wrapper and every layer it wraps, wrappers inside included."""
+    found = {dtype_name(config.get("dtype"))}
+    for inner_cls, inner in _wrapped(config):
+        found |= _nested_widths(inner_cls, inner, depth + 1) if inner_cls in WRAPPERS and depth < 32 else \
+            {dtype_name(inner.get("dtype"))}
+    return found
 
 
 def rounds_each_op(cls: str) -> bool:
