@@ -30,6 +30,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
+from ..configs import dtype_name
 from .attention_layout import AttentionLayout, sizes_at
 from .context import LayerContext, broadcast_shape
 from .dynamic_shape import runtime_range
@@ -201,6 +202,10 @@ def attention_mask_value(ctx: LayerContext, attention_mask: Value, input_masks: 
     shape, dtype = ctx.shape(attention_mask), attention_mask.dtype
     if dtype not in (DType.FLOAT32, DType.INT32):
         raise _refuse(ctx, f"a {dtype.name.lower()} attention_mask in tf_keras (its Softmax weighs the scores by it)")
+    policy = dtype_name(ctx.config.get("dtype"))
+    if policy in ("float16", "mixed_float16"):  # review R2 (session 23): 0.64..21.6 off, under a notice of 1e-3
+        raise _refuse(ctx, f"a non-bool attention_mask in a {policy} tf_keras MultiHeadAttention (its Softmax rounds "
+                           "the weights to float16 and masks with float16's -65504)")
     if ctx.config.get("softmax_robust_masking"):
         if dtype != DType.FLOAT32:  # tf.constant(0.5, dtype=int32) raises
             raise _refuse(ctx, "an int32 attention_mask with softmax_robust_masking (Keras raises)")
