@@ -1,8 +1,9 @@
 """Keras frontends: ``.h5``/``.keras`` files, Keras SavedModels and TF.js layers models as input.
 
-``.h5``/``.keras`` -> TF.js layers models needs h5py alone; graph models and Keras SavedModels need
-TensorFlow and Keras. Importing this plugin is cheap: h5py, TensorFlow and Keras are imported only
-when a conversion needs them. See ``docs/keras.md``.
+``.h5``/``.keras`` -> TF.js layers models needs h5py alone, and so does a graph model the Keras lowering
+covers (from a Keras SavedModel folder too, with no TensorFlow). The TensorFlow tracer (``--loader=tensorflow``)
+and Keras SavedModels -> layers models need TensorFlow and Keras. Importing this plugin is cheap: h5py,
+TensorFlow and Keras are imported only when a conversion needs them. See ``docs/keras.md``.
 """
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ def register_frontends(register: Callable) -> None:
                           detect=is_tfjs_layers_model))
     register(LazyFrontend("keras_saved_model", f"{__name__}.keras_saved_model:KerasSavedModelFrontend",
                           output_formats=_LAYERS_OR_GRAPH, detect=_never,
-                          description="tf_keras SavedModel folder (with keras_metadata.pb); needs TensorFlow and tf_keras"))
+                          description=("tf_keras SavedModel folder (keras_metadata.pb): graph model lowered "
+                                       "without TensorFlow; layers models, lowering gaps and --loader=tensorflow "
+                                       "need TensorFlow and tf_keras")))
 
 
 # ``--loader`` (auto | tensorflow) is shared with the TensorFlow frontends and registered once, by

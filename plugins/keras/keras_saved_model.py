@@ -4,9 +4,11 @@ The folder's ``keras_metadata.pb`` holds the model config (decoded without Tenso
 for code (Lambda layers, custom classes) *before* anything is loaded, exactly like a ``.h5`` file. A
 graph model whose every layer has a lowering is lowered from that config, with the weights read from
 the checkpoint by the SavedModel plugin's TF-free ``tensor_bundle.BundleReader`` (its only import from
-that plugin on this path). Otherwise tf_keras loads the folder: a layers model reuses the config
-translation of the file frontends with the loaded weights, a graph model is traced by the SavedModel
-plugin (those need TensorFlow and tf_keras). Not
+that plugin on this path); each top-level layer's variables are those the checkpoint's object graph lists
+under it (names repeat across nested models). Otherwise tf_keras loads the folder: a layers model reuses the
+config translation of the file frontends with the loaded weights, a graph model is traced by the SavedModel
+plugin (those need TensorFlow and tf_keras; without them a graph model is refused naming every layer the
+lowering does not cover, as a ``.h5`` file is). Not
 detected automatically: every Keras SavedModel is also a SavedModel (``tf_saved_model``), so pass
 ``--input_format=keras_saved_model``.
 """
@@ -25,7 +27,7 @@ from tfjsconv.model import Model
 from tfjsconv.options import ConvertOptions
 
 from .checks import check_model_config
-from .frontends import GRAPH_MODEL, KerasFileInfo, build_layers_model
+from .frontends import GRAPH_MODEL, KerasFileInfo, _missing_tracer_packages, build_layers_model, lowering_refusal
 from .tfjs_layers import layer_weight_groups
 from .weight_shapes import check_weight_shapes
 
@@ -78,13 +80,10 @@ def load_keras_saved_model(path: Path, *, allow_unsafe: bool) -> Any:
 
 
 def lowered_graph(path: Path, config: dict[str, Any], options: ConvertOptions) -> Graph | None:
-    """The graph model lowered from the metadata's config and the checkpoint (no TensorFlow), or None when
-    the lowering does not cover the model (then tf_keras loads it)."""
-    from tfjsconv.plugins.savedmodel.api import BundleReader
-
-    from .keras_metadata import OBJECT_GRAPH_KEY, WireError, checkpoint_variables
+    """The graph model lowered from the metadata's config and the checkpoint (no TensorFlow), or None when the
+    lowering does not cover the model and tf_keras can load it. Without TensorFlow or tf_keras such a model is
+    refused naming every layer the lowering does not cover, as a ``.h5`` file is."""
     from .lowering import Unsupported, layer_gaps, lower_model
-    from .lowering.weights import bundle_layer_weights
     from .model_graph import check_model_graph, malformed_config
 
     source = str(path)
@@ -97,30 +96,122 @@ def lowered_graph(path: Path, config: dict[str, Any], options: ConvertOptions) -
 
         config = with_file_vocabularies(config, asset_locator(path))  # tf_keras reads its assets/ copy
     with malformed_config(source):
-        if layer_gaps(config, source):
+        gaps = layer_gaps(config, source)
+    traceable = not _missing_tracer_packages(keras3=False)
+    if gaps and traceable:
+        return None
+    weights = _checkpoint_weights(path, config)
+    try:
+        with malformed_config(source):
+            graph = lower_model(config, weights, keras3=False, source=source, walk_past_gaps=bool(gaps))
+    except Unsupported as err:
+        if traceable:
             return None
+        gaps = list(dict.fromkeys([*gaps, *(getattr(err, "gaps", None) or [str(err)])]))
+    except Exception:
+        if not gaps:
+            raise
+        # the walk past the gaps only adds names: the refusal stands on the config's gaps
+    if gaps:
+        raise lowering_refusal(path, gaps, keras3=False)
+    graph.notes.append(SAVED_MODEL_LOWERED)
+    return graph
+
+
+def _checkpoint_weights(path: Path, config: dict[str, Any]) -> Any:
+    """The lowering's weights, read from ``variables/`` by the SavedModel plugin's TF-free bundle reader."""
+    from tfjsconv.plugins.savedmodel.api import BundleReader
+
+    from .keras_metadata import OBJECT_GRAPH_KEY, WireError
+    from .lowering.weights import bundle_layer_weights
+
     reader = BundleReader(path / "variables" / "variables")
     if not reader.has_tensor(OBJECT_GRAPH_KEY):
         raise InputError(f"{path}/variables holds no object graph; it is not a Keras SavedModel's checkpoint")
     try:
-        variables = checkpoint_variables(reader.get_tensor(OBJECT_GRAPH_KEY).item())
-    except (WireError, UnicodeDecodeError) as err:
+        owned = variables_by_layer(reader.get_tensor(OBJECT_GRAPH_KEY).item(), (path / METADATA_FILE).read_bytes(),
+                                   str(path))
+    except (WireError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"{path}/variables: the checkpoint's object graph is unreadable ({err})") from None
-    try:
-        with malformed_config(source):
-            graph = lower_model(config, bundle_layer_weights(reader, variables, config, source), keras3=False,
-                                source=source)
-    except Unsupported:
-        return None
-    graph.notes.append(SAVED_MODEL_LOWERED)
-    return graph
+    return bundle_layer_weights(reader, owned, config, str(path))
+
+
+def variables_by_layer(object_graph: bytes, metadata: bytes, source: str) -> dict[str, list[tuple[str, str]]]:
+    """Each top-level layer's variables ``(full name, checkpoint key)``, in its own order: the ``variables`` list
+    of the object the root reaches by the edge ``layer-N`` (tf_keras's ``model.layers[N]``), named by the
+    metadata entry whose node path leads to that object. Variables are told apart by the object graph, not by
+    name, which repeats across nested models (``member_a/dense`` and ``member_b/dense`` both hold
+    ``dense/kernel``). Every variable of the root's ``variables`` list (``model.variables``) must be owned."""
+    from .keras_metadata import checkpoint_variables, metadata_nodes
+
+    nodes = _object_nodes(object_graph)
+    root = _children(nodes, 0)
+    names: dict[int, str] = {}
+    for entry in metadata_nodes(metadata):  # node paths of top-level layers are ``root.<edge>``
+        parts = entry.get("node_path", "").split(".")
+        if len(parts) == 2 and parts[0] == "root" and parts[1] in root and entry.get("metadata"):
+            name = json.loads(entry["metadata"]).get("name")
+            if isinstance(name, str):
+                names.setdefault(root[parts[1]], name)
+    owned: dict[str, list[tuple[str, str]]] = {}
+    for edge, node in root.items():
+        if edge.startswith("layer-") and edge[6:].isdigit() and node in names:
+            owned.setdefault(names[node], [_variable(nodes, n) for n in _listed(nodes, node)])
+    keys = {key for pairs in owned.values() for _, key in pairs}
+    stray = next((name for name, key in checkpoint_variables(object_graph) if key not in keys), None)
+    if stray is not None:
+        raise InputError(f"{source}: variable {stray!r} belongs to no layer of the model config",
+                         hint="the file is corrupt or was edited")
+    return owned
+
+
+def _object_nodes(object_graph: bytes) -> list[list[tuple[int, Any]]]:
+    from .keras_metadata import fields
+
+    return [list(fields(node)) for number, node in fields(object_graph) if number == 1]
+
+
+def _children(nodes: list[list[tuple[int, Any]]], index: int) -> dict[str, int]:
+    """An object's children by local name (``TrackableObject.children``: node_id 1, local_name 2)."""
+    from .keras_metadata import WireError, fields
+
+    if not 0 <= index < len(nodes):
+        raise WireError(f"a reference to object {index}")
+    found: dict[str, int] = {}
+    for number, value in nodes[index]:
+        if number == 1:
+            ref = dict(fields(value))
+            found.setdefault(bytes(ref.get(2, b"")).decode("utf-8"), int(ref.get(1, 0)))
+    return found
+
+
+def _listed(nodes: list[list[tuple[int, Any]]], index: int) -> list[int]:
+    """The objects an object's ``variables`` list holds, in order (none for a layer without one: InputLayer)."""
+    listed = _children(nodes, index).get("variables")
+    if listed is None:
+        return []
+    return [node for _, node in sorted((int(k), n) for k, n in _children(nodes, listed).items() if k.isdigit())]
+
+
+def _variable(nodes: list[list[tuple[int, Any]]], index: int) -> tuple[str, str]:
+    """``(full name, checkpoint key)`` of a variable object (its ``VARIABLE_VALUE`` attribute)."""
+    from .keras_metadata import WireError, fields
+
+    if not 0 <= index < len(nodes):
+        raise WireError(f"a reference to object {index}")
+    for number, value in nodes[index]:
+        attribute = dict(fields(value)) if number == 2 else {}
+        if attribute.get(1) == b"VARIABLE_VALUE":
+            return bytes(attribute.get(2, b"")).decode("utf-8"), bytes(attribute.get(3, b"")).decode("utf-8")
+    raise WireError(f"object {index} of a layer's variables list is not a variable")
 
 
 class KerasSavedModelFrontend(Frontend):
     """tf_keras SavedModel folders -> layers models (the default) or graph models."""
 
     name = "keras_saved_model"
-    description = "tf_keras SavedModel folder (with keras_metadata.pb); needs TensorFlow and tf_keras"
+    description = ("tf_keras SavedModel folder (keras_metadata.pb): graph model lowered without TensorFlow; "
+                   "layers models, lowering gaps and --loader=tensorflow need TensorFlow and tf_keras")
     output_formats = ("tfjs_layers_model", GRAPH_MODEL)
 
     def load(self, source: Any, options: ConvertOptions) -> Model:

@@ -268,32 +268,38 @@ class _BundleArray:
         return self.reader.get_tensor(self.key)
 
 
-def bundle_layer_weights(reader: Any, variables: list[tuple[str, str]], model_config: dict[str, Any],
+def bundle_layer_weights(reader: Any, owned: dict[str, list[tuple[str, str]]], model_config: dict[str, Any],
                          source: str) -> LayerWeights:
-    """Weights of a layer of a tf_keras SavedModel, by layer path, from its checkpoint's ``model.variables``
-    (``(full name, checkpoint key)`` in order; full names as a tf_keras ``.h5`` file's ``weight_names``)."""
+    """Weights of a layer of a tf_keras SavedModel, by layer path, from its checkpoint.
+
+    ``owned``: each top-level layer's variables ``(full name, checkpoint key)`` in its own order, as the checkpoint's
+    object graph lists them under that layer (the name alone cannot tell: two nested models' inner layers both hold
+    ``dense/kernel``). Inside a nested model a weight belongs to the innermost path component naming one of its
+    layers (full names as a tf_keras ``.h5`` file's ``weight_names``)."""
     config = plain(model_config)
     tops = {entry_name(e): e for e in top_level_layers(config)}
-    owner_of = {}
-    for name, entry in tops.items():
-        for leaf in _weight_owners(entry):  # through a model a TimeDistributed wraps too
-            owner_of.setdefault(entry_name(leaf), name)
-    keys = dict(variables)
-    by_top: dict[str, list[str]] = {}
-    for full_name, _ in variables:
-        top = owner_of.get(full_name.split("/")[0])
-        if top is None:
-            raise InputError(f"{source}: variable {full_name!r} belongs to no layer of the model config")
-        by_top.setdefault(top, []).append(full_name)
+    stray = next((name for name, pairs in owned.items() if pairs and name not in tops), None)
+    if stray is not None:
+        raise InputError(f"{source}: the checkpoint holds variables of layer {stray!r}, which the model config "
+                         "does not name", hint="the file is corrupt or was edited")
     nested: dict[str, dict[str, list[str]]] = {}
+
+    def keys_by_owner(top: str) -> dict[str, list[str]]:
+        pairs = owned.get(top, [])
+        leaves = [entry_name(leaf) for leaf in _weight_owners(tops[top])]
+        by_name = names_by_owner([name for name, _ in pairs], leaves, f"{source}: nested model {top!r}")
+        owner_of = {name: owner for owner, names in by_name.items() for name in names}
+        keys: dict[str, list[str]] = {}
+        for name, key in pairs:  # a full name repeated inside one top goes to its one owner (the count check sees it)
+            keys.setdefault(owner_of[name], []).append(key)
+        return keys
 
     def of(path: str | tuple[str, ...]) -> list[Any]:
         path = (path,) if isinstance(path, str) else tuple(path)
-        names = by_top.get(path[0], [])
+        keys = [key for _, key in owned.get(path[0], [])]
         if len(path) > 1:
             if path[0] not in nested:
-                leaves = [entry_name(leaf) for leaf in _weight_owners(tops[path[0]])]
-                nested[path[0]] = names_by_owner(names, leaves, f"{source}: nested model {path[0]!r}")
-            names = nested[path[0]].get(path[-1], [])
-        return [_BundleArray(reader, keys[name]) for name in names]
+                nested[path[0]] = keys_by_owner(path[0])
+            keys = nested[path[0]].get(path[-1], [])
+        return [_BundleArray(reader, key) for key in keys]
     return of
