@@ -58,6 +58,8 @@ REQUIRED_PASSES = (
     # int32 Pow as TF's repeated squaring wrapped modulo 2^32 (TF.js's goes through a float power)
     ("int32_power", "Int32Power", "int32_power", 0, ("lower_einsum",), ()),
     ("one_hot", "NormalizeOneHot", "one_hot", 0, ("lower_einsum",), ()),
+    # run-time paddings through a GatherV2 that raises on a negative one (TF.js's Pad would crop silently)
+    ("pad_guard", "PadGuard", "pad_guard", 0, ("lower_einsum",), ()),
     # a rounded bilinear resize as TF's float32 kernel (TF.js's sums differ by a rounding error: ties round apart)
     ("rounded_bilinear", "RoundedBilinearAsTF", "rounded_bilinear", 0, ("lower_einsum",), ()),
     # run-time scatter indices through a GatherV2 that raises on one outside the tensor (wasm would write there)
@@ -69,6 +71,17 @@ REQUIRED_PASSES = (
     ("tensor_scatter_update", "TensorScatterUpdateAsSelect", "tensor_scatter_update", 0, ("lower_einsum",), ()),
     ("tfjs_pass_through", "TfjsPassThrough", "tfjs_pass_through", 0, ("lower_einsum",), ()),
     ("truncating_division", "TruncatingDivision", "truncating_division", 0, ("lower_einsum",), ()),
+    # session 23 (h9): TF.js ops computed wrongly on some backend, spelled out as TF computes them
+    # TF.js's band part keeps elements outside the band: a SelectV2 over a band mask (in its slot before the rank
+    # lowerings, which bring the select to the ranks each backend runs)
+    ("band_part", "BandPartAsSelect", "band_part", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # wasm reverses bools wrongly: reversed as int32, read back as != 0
+    ("bool_reverse", "BoolReverseAsInt32", "bool_reverse", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # webgl's DivNoNan is a select that stops at rank 4: y == 0 ? 0 : x / y spelled out (select_rank then lowers it)
+    ("div_no_nan", "DivNoNanAsSelect", "div_no_nan", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # wasm's OneHot writes float/bool on/off values as int32 bits: an int32 one-hot selecting on/off (its slot is
+    # after one_hot's, whose axis -1 it needs; an OneHot it meets first is left, and refused)
+    ("one_hot_values", "OneHotValuesAsSelect", "one_hot_values", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     ("nchw_to_nhwc", "ChannelsLast", "nchw_to_nhwc", 0, _NORMALIZATIONS, ()),
     ("conv3d_transpose", "Conv3DTransposeAsConv3D", "conv3d_transpose", 0, ("nchw_to_nhwc",), ()),
     ("cumulative_axis", "NonNegativeCumulativeAxis", "cumulative_axis", 0, ("nchw_to_nhwc",), ()),

@@ -28,6 +28,12 @@ OLD_ORDER = [
     ("int32_power", 4),  # session 21: int32 Pow as TF's wrapped squaring, a tie at 4 (ordered by name)
     ("rounded_bilinear", 4),  # session 22: a rounded ResizeBilinear as TF's kernel, a tie at 4 (ordered by name)
     ("scatter_index_guard", 4),  # session 21: run-time scatter indices checked, a tie at 4 (ordered by name)
+    ("pad_guard", 4),  # session 23: run-time Pad paddings checked, a tie at 4 (ordered by name)
+    # session 23 (h9): after the normalizations, before nchw_to_nhwc, a tie at 4.5 (ordered by name)
+    ("band_part", 4.5),  # MatrixBandPart as a SelectV2 over a band mask
+    ("bool_reverse", 4.5),  # wasm's bool ReverseV2 through int32
+    ("div_no_nan", 4.5),  # DivNoNan as SelectV2(y == 0, 0, x / y) for webgl's rank ≥ 5
+    ("one_hot_values", 4.5),  # wasm's float OneHot through an int32 one
     ("nchw_to_nhwc", 5), ("grouped_conv", 6), ("dilated_transposed_conv", 6),
     ("lookup_shape", 6), ("cumulative_axis", 6), ("batchnorm_global", 7), ("pool_3d", 6),
     ("conv3d_transpose", 6), ("pad_rank", 7),

@@ -46,7 +46,7 @@ def _index_type(node: Node, indices: Value) -> DType:
     return dtype if isinstance(dtype, DType) else DType.INT32
 
 
-def _is_guarded(indices: Value) -> bool:
+def is_guarded(indices: Value) -> bool:
     """``indices`` is already ``x + GatherV2([0], …)`` (what :func:`guard` makes): the pass runs to a fixed point."""
     add = indices.producer
     if add.op != "AddV2" or len(add.inputs) != 2 or add.inputs[1].producer.op != "GatherV2":
@@ -58,7 +58,7 @@ def _is_guarded(indices: Value) -> bool:
 def _reshaped_to_checked(value: Value) -> bool:
     """``value`` is ``Reshape(t, checked sizes)`` (what :func:`check_sizes` makes of a tensor)."""
     node = value.producer
-    return node.op == "Reshape" and len(node.inputs) == 2 and _is_guarded(node.inputs[1])
+    return node.op == "Reshape" and len(node.inputs) == 2 and is_guarded(node.inputs[1])
 
 
 def _sizes_checked(node: Node) -> bool:
@@ -68,7 +68,7 @@ def _sizes_checked(node: Node) -> bool:
     sizes = node.inputs[source]
     if not is_shape:
         return _reshaped_to_checked(sizes)
-    if _is_guarded(sizes):
+    if is_guarded(sizes):
         return True
     return sizes.producer.op == "Shape" and bool(sizes.producer.inputs) and _reshaped_to_checked(
         sizes.producer.inputs[0])
@@ -276,7 +276,7 @@ class ScatterIndexGuard(Pass):
                 continue
             indices = node.inputs[spec[0]]
             constant = const_array(indices)
-            if constant is None and _is_guarded(indices):
+            if constant is None and is_guarded(indices):
                 continue
             if shapes is None:
                 shapes, ranks = infer_shapes(graph), infer_ranks(graph)

@@ -9,8 +9,9 @@ wasm, ``/work/notes/probe23/h7/ops.js``): TopKV2 fails for ``k`` past the axis o
 do not sum to the axis, more than one -1, a -1 that would be negative or an entry below -1, exactly where TF raises;
 MirrorPad fails for a padding below 0 or past TF's REFLECT/SYMMETRIC limits, as TF does. So those go to TF.js as
 they are. Pad/PadV2 alone differ: TF raises on a negative padding, TF.js crops silently (``[2, 5, 3]`` padded by
-``[0, -1]`` gives ``[2, 4, 3]``). So run-time paddings become ``paddings + GatherV2([0], Minimum(paddings, 0))``:
-unchanged when every entry is at least 0, a failed TF.js run (cpu, wasm: GatherV2 checks its indices) otherwise.
+``[0, -1]`` gives ``[2, 4, 3]``). The core pass ``pad_guard`` checks run-time paddings of every graph (the
+traced one too): ``paddings + GatherV2([0], Minimum(paddings, 0))``, unchanged when every entry is at least 0, a
+failed TF.js run (cpu, wasm: GatherV2 checks its indices) otherwise.
 Entries known when the graph is built give the static output sizes, as TF's shape inference does.
 """
 from __future__ import annotations
@@ -62,18 +63,9 @@ def _known_rows(value: Value, rank: int) -> list[list[int | None]]:
     return [[None, None]] * rank
 
 
-def _non_negative(c: OpCall, paddings: Value) -> Value:
-    """``paddings`` unchanged where every entry is at least 0, else a GatherV2 of index < 0 that fails the run."""
-    negative = c.ctx.binary("Minimum", paddings, c.ctx.ints(0, "paddings_zero"), label="paddings_negative")
-    check = c.ctx.op("GatherV2", [c.ctx.ints([0], "paddings_check_table"), negative, c.ctx.ints(0, "paddings_axis")],
-                     {"Tparams": I32, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=I32,
-                     shape=paddings.shape, label="paddings_check")
-    return c.ctx.binary("AddV2", paddings, check, label="paddings_checked")
-
-
 def pad_at_run_time(c: OpCall, key: str, mode_key: str, value_key: str) -> Value:
-    """``pad(x, paddings)`` with a tensor in ``paddings``: Pad/PadV2 of checked paddings, or MirrorPad (TF.js checks
-    its paddings as TF does)."""
+    """``pad(x, paddings)`` with a tensor in ``paddings``: Pad/PadV2 (the ``pad_guard`` pass checks the paddings), or
+    MirrorPad (TF.js checks its paddings as TF does)."""
     x = c.tensor("x")
     shape = c.ctx.shape(x)
     paddings = _int_tensor(c, c.arguments[key], key)
@@ -90,11 +82,10 @@ def pad_at_run_time(c: OpCall, key: str, mode_key: str, value_key: str) -> Value
         return c.ctx.op("MirrorPad", [x, paddings], {"Tpaddings": I32, "mode": mode}, shape=out)
     if mode != "CONSTANT":
         raise c.gap(f"mode={c.value(mode_key)!r}")
-    checked = _non_negative(c, paddings)
     fill = c.arguments.get(value_key)
     if not isinstance(fill, TensorArg) and not (fill or 0):
-        return c.ctx.op("Pad", [x, checked], {"Tpaddings": I32}, shape=out)
-    return c.ctx.op("PadV2", [x, checked, c.tensor(value_key, like=x)], {"Tpaddings": I32}, shape=out)
+        return c.ctx.op("Pad", [x, paddings], {"Tpaddings": I32}, shape=out)
+    return c.ctx.op("PadV2", [x, paddings, c.tensor(value_key, like=x)], {"Tpaddings": I32}, shape=out)
 
 
 def top_k_at_run_time(c: OpCall) -> list[Value]:
