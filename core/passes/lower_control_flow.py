@@ -11,6 +11,9 @@ control flow itself. What TF.js's executor does, and so what the rewrite must gi
   iteration sees it. Loop variables the body returns unchanged become such constant Enters (no
   ``Merge``/``Switch``/``NextIteration``), and the ``While`` output is then the input itself; not in
   a loop nested in another loop, where such an Enter stalled TF.js (see :meth:`_Lowering.lower_while`).
+  The loop's Enters wait (control inputs) for each such value TF.js may compute after the loop has
+  started (after a loop, a TensorList op...), since the body reads it from outside the frame
+  (:meth:`_Lowering._start_gates`).
 - A node runs when all its inputs (``^x`` control inputs included) exist in the frame and iteration
   of the node that produced the last of them, looked up there and in the enclosing frames. Every
   ``Const`` runs once, in the root frame. So an inlined node with no input produced per iteration
@@ -305,6 +308,61 @@ def _forwarded_argument(value: Value, args: Mapping[Value, int]) -> int | None:
     return args.get(value)
 
 
+#: Ops TF.js 4.22 runs asynchronously (its ``control``, ``dynamic`` and ``hash_table`` executors return promises),
+#: or that become frames or calls here: their results may arrive after a loop has started.
+_LATER_OPS = FUNCTIONAL_OPS | frozenset({
+    "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "RefEnter", "RefExit", "RefMerge", "RefSwitch",
+    "RefNextIteration", "EmptyTensorList", "Where", "ListDiff", "NonMaxSuppressionV2", "NonMaxSuppressionV3",
+    "NonMaxSuppressionV4", "NonMaxSuppressionV5", "PartitionedCall", "StatefulPartitionedCall"})
+_LATER_PREFIXES = ("TensorList", "TensorArray", "LookupTable", "HashTable", "MutableHashTable", "MutableDenseHashTable",
+                   "InitializeTable")
+
+
+def _there_from_the_start(value: Value, functions: Mapping[str, Graph], known: dict[Node, bool]) -> bool:
+    """Whether TF.js computes ``value`` before any loop starts: only constants, graph inputs and synchronous
+    ops lead to it. TF.js runs every synchronous node a wave of promises makes ready before the next wave, and a
+    loop's Enter is itself a promise. A loop need not wait for such a value, and a control edge would stop
+    ``constant_folding`` from folding it (an ``Unpack`` of a GRU's bias)."""
+    stack = [value.producer]
+    while stack:
+        node = stack[-1]
+        if node in known:
+            stack.pop()
+            continue
+        if node.op in _LATER_OPS or node.op.startswith(_LATER_PREFIXES) or node.op in functions or (
+                not node.inputs and node.op not in ("Const", "Placeholder")):
+            known[node] = False
+            stack.pop()
+            continue
+        pending = [v.producer for v in node.inputs if v.producer not in known]
+        pending += [d for d in node.control_inputs if d not in known]
+        if pending:
+            stack.extend(pending)
+            continue
+        known[node] = all(known[v.producer] for v in node.inputs) and all(known[d] for d in node.control_inputs)
+        stack.pop()
+    return known[value.producer]
+
+
+def _reads(function: Graph, index: int) -> bool:
+    """Whether ``function`` reads its argument ``index`` other than by returning it (through Identity-like nodes):
+    a loop variable frozen because nothing reads it (a list an encoder RNN fills) needs no wait, and a control
+    edge would keep its producer alive."""
+    arguments = list(function.inputs.values())
+    if index >= len(arguments):
+        return False
+    consumers, stack, seen = function.consumers(), [arguments[index]], set()
+    while stack:
+        value = stack.pop()
+        for reader in consumers.get(value, []):
+            if reader.op not in _FORWARDING_OPS or reader.control_inputs:
+                return True
+            if reader not in seen:
+                seen.add(reader)
+                stack.extend(reader.outputs)
+    return False
+
+
 class _Inliner:
     """Copies function bodies into the graph, anchoring what would run outside its frame or branch."""
 
@@ -409,6 +467,9 @@ class _Lowering:
         if not any(variant):  # a loop that changes nothing: still one Merge for the condition to wait on
             variant = [True] + variant[1:]
         controls = list(node.control_inputs)
+        read = [_reads(cond, i) or _reads(body, i) for i in range(len(node.inputs))]
+        controls += [g for g in self._start_gates(node, [v or not r for v, r in zip(variant, read)])
+                     if g not in controls]
         body_args: list[Value] = []
         cond_args: list[Value] = []
         merges: list[Node | None] = []
@@ -465,6 +526,30 @@ class _Lowering:
             step = _op(graph, "NextIteration", [value], t, f"{name}/next_iteration_{i}", t["T"], shapes[i], anchors)
             merge.inputs.append(step.output(0))
         return results, exits
+
+    def _start_gates(self, node: Node, skip: list[bool]) -> list[Node]:
+        """Nodes the loop's Enters wait for: the producers of its loop-invariant values that the loop reads
+        (``skip`` false) and TF.js may compute after the loop has started (:func:`_there_from_the_start`).
+
+        The body reads an invariant value from outside the loop (``bypass_constant_enters`` drops its
+        constant Enter, which TF.js holds for one iteration only). TF.js runs a node in the frame of its last
+        input, so a body node whose outside input arrives after the loop has started (the list a first RNN's
+        output feeds a second one) is never run: "cannot compute the outputs". Waiting for it makes the
+        value exist before the frame does. A ``Switch`` output gets an ``Identity``: a ``^switch`` control input is
+        read as output 0, which is dead when output 1 is taken.
+        """
+        gates: list[Node] = []
+        known: dict[Node, bool] = {}
+        for i, x in enumerate(node.inputs):
+            producer = x.producer
+            if skip[i] or _there_from_the_start(x, self.graph.functions, known):
+                continue
+            if producer.op in ("Switch", "RefSwitch") or x.index:
+                t = {"T": x.dtype} if x.dtype is not None else {}
+                producer = _op(self.graph, "Identity", [x], t, f"{node.name}/invariant_{i}_ready", x.dtype, x.shape)
+            if producer not in gates:
+                gates.append(producer)
+        return gates
 
     def lower_branches(self, node: Node) -> tuple[list[Value], list[Node]]:
         """``If``/``Case``: a chain of Switches selecting one branch, one Merge per output."""
