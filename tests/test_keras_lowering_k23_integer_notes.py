@@ -111,3 +111,29 @@ def test_named_int64_layers_still_match_keras_below_two_to_the_31(converted, tfj
             runs.append((inputs, [o.astype(np.int32) if o.dtype == np.int64 else o
                                   for o in keras_outputs(model, inputs)]))
         verify_runs(path, runs)
+
+
+def test_int64_products_of_op_layers_are_named_and_keep_the_low_bits(tmp_path):
+    """Review R3 (F5): ``cast(cast(ids, int64) * 3000000, float32)`` reads an int64 product past 2^31 in Keras and its
+    low 32 bits in TF.js (0.9..1.0 of the range off), with no warning; the product is named now, and computed as
+    TF's wrapped int32 product (TF.js's cpu Mul goes through float64, losing low bits past 2^53)."""
+    import subprocess
+    import sys
+
+    from test_keras_lowering import LOWERED, POISONED
+
+    for flavor, suffix in (("keras3", ".keras"), ("tf_keras", ".h5")):
+        k = keras_module(flavor)
+        ids = k.Input((4,), name="ids", dtype="int32")
+        if flavor == "keras3":
+            o = k.ops
+            out = o.cast(o.cast(ids, "int64") * 3000000, "float32")
+        else:
+            import tensorflow as tf
+
+            out = tf.cast(tf.cast(ids, tf.int64) * 3000000, tf.float32)
+        path = tmp_path / f"m{suffix}"
+        k.Model(ids, out).save(path)
+        run = subprocess.run([sys.executable, "-c", POISONED, str(path)], capture_output=True, text=True)
+        assert run.returncode == 0 and LOWERED in run.stdout, run.stderr[-2000:]
+        assert "multiplies int64 values" + NOTE in " ".join(run.stdout.split()), run.stdout

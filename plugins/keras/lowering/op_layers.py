@@ -171,6 +171,12 @@ def _binary(op: str, *, boolean: bool = False) -> Callable[[OpCall], Value]:
             raise c.gap(f"operands of dtypes {x.dtype.value} and {y.dtype.value}")
         if op == "Mul" and x.dtype == DType.INT32:  # wrapped as TF's int32 Mul, on cpu too
             return int32_product(c.ctx.graph, x, y, f"{c.ctx.name}/Mul", _broadcast(x, y))
+        if op == "Mul" and x.dtype == DType.INT64:  # its low 32 bits, as TF.js holds int64 (review R3, F5)
+            from .integer_layer_dtypes import warn_int64_low_bits
+
+            warn_int64_low_bits(c.ctx, f"layer {c.ctx.name!r} multiplies int64 values")
+            low = [_cast_int64(c, v, f"{k}_low_bits") for k, v in (("x", x), ("y", y))]
+            return held_int64(c.ctx, int32_product(c.ctx.graph, *low, f"{c.ctx.name}/Mul", _broadcast(x, y)))
         out = c.ctx.binary(op, x, y)
         if boolean:
             out.dtype = DType.BOOL
