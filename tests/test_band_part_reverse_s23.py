@@ -128,6 +128,21 @@ def test_runtime_bound_past_the_matrix_fails_the_run(tmp_path, tfjs_runtime):
     assert not any(run.ok for run in runs.values()), {b: r.ok for b, r in runs.items()}
 
 
+def test_a_band_of_unknown_rank_is_refused_by_name(tmp_path):
+    """Review R4: an input of unknown rank with run-time bounds matched no contract row and went out as TF.js's band
+    (a (1, 0) band came out (1, 1) on cpu and wasm, silently); the pass cannot build the mask without the rank."""
+    def build(tf):
+        x = tf.compat.v1.placeholder(tf.float32, None, "x")
+        lower, upper = (tf.compat.v1.placeholder(tf.int32, (), name) for name in ("lower", "upper"))
+        tf.identity(tf.raw_ops.MatrixBandPart(input=x, num_lower=lower, num_upper=upper), name="y")
+
+    feeds = {"x": np.arange(20, dtype=np.float32).reshape(1, 5, 4), "lower": np.int32(1), "upper": np.int32(0)}
+    source, _ = raw_ops_graph(tmp_path / "m.pb", build, feeds, ["y"])
+    with pytest.raises(BackendUnsupportedError, match="MatrixBandPart on cpu/wasm/webgl .a band of unknown rank"):
+        tfjsconv.convert(source, tmp_path / "out", output_node_names=["y"])
+    assert not (tmp_path / "out").exists()
+
+
 def test_gated_by_the_contract(tmp_path):
     """The identity band (-1, -1) at rank ≤ 4 is right everywhere: kept as it is."""
     source, expected = band_graph(tmp_path / "m.pb", {"all": ("x", -1, -1)})

@@ -45,14 +45,31 @@ class BandPartAsSelect(BackendGatedPass):
         nodes = [n for n in graph.nodes if n.op == "MatrixBandPart" and len(n.inputs) == 3]
         if not nodes:
             return PassResult(0)
-        shapes, count = infer_shapes(graph), 0
+        shapes, count, unlowered = infer_shapes(graph), 0, []
         for node in nodes:
             dims = shapes.get(node.inputs[0]) or node.inputs[0].shape
             dtype = self._dtype(node)
-            if dims is None or len(dims) < 2 or dtype is None or not self._wrong(node, dtype):
+            if dtype is None or not self._wrong(node, dtype):
+                continue
+            if dims is None or len(dims) < 2:  # no band mask without the rank: refused below
+                unlowered.append(node)
                 continue
             count += _Band(graph, node, dtype, tuple(dims)).lower()
+        if unlowered:
+            self._refuse(unlowered)
         return PassResult(count)
+
+    def _refuse(self, nodes: list[Node]) -> None:
+        """Review R4 (session 23): a band of unknown rank with run-time bounds matched no contract row (its rows need
+        a rank or constant bounds), so TF.js's wrong band went out silently; it is refused, naming each node."""
+        from ..errors import BackendUnsupportedError
+        from ..ops.backends import DEFAULT_TARGET_BACKENDS, Problem
+
+        targets = tuple(self.targets or DEFAULT_TARGET_BACKENDS)
+        reason = ("a band of unknown rank is not rewritten into TF's band mask, and TF.js computes MatrixBandPart "
+                  "wrongly (e.g. a (1, 0) band as (1, 1))")
+        raise BackendUnsupportedError([Problem(n.op, n.name, b, reason) for n in nodes for b in targets
+                                       if b in ("cpu", "wasm", "webgl")], backends=targets)
 
     @staticmethod
     def _dtype(node: Node) -> DType | None:
