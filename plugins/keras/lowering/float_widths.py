@@ -157,7 +157,7 @@ def wrapped_width_gap(cls: str, config: dict[str, Any]) -> str | None:
         # nested model or wrapper (F1, F3: 1e-4..3e-4 off, unnamed), nor a float64 layer's own cast (F4)
         if is_model({"class_name": inner_cls, "config": inner}) and outer in FLOAT32_COMPUTED_POLICIES:
             return f"a nested model in a {outer} {cls}"
-        if inner_cls in WRAPPERS and _nested_widths(inner_cls, inner) | {outer} - {None, "float32"}:
+        if inner_cls in WRAPPERS and (_nested_widths(inner_cls, inner) | {outer}) - {None, "float32"}:
             return f"a {inner_cls} in a {cls} around layers of dtypes other than float32"
         if own == "float64" and outer in HALF_POLICIES:
             return f"a wrapped {inner_cls} of dtype float64 in a {outer} {cls}"
