@@ -23,15 +23,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from keras_models import randomize  # noqa: E402
 from keras_two_sizes import keras_outputs  # noqa: E402
 from test_keras_lowering import POISONED, _verify  # noqa: E402
+from test_keras_lowering_structure import SAVED_MODEL_POISONED  # noqa: E402
 
-#: ``tfjsconv.convert(folder, out, input_format="keras_saved_model")`` with TensorFlow, Keras and tf_keras poisoned.
-SAVED_MODEL_POISONED = POISONED.split("for path")[0] + """
-result = tfjsconv.convert(sys.argv[1], sys.argv[2], input_format="keras_saved_model",
-                          output_format="tfjs_graph_model")
-print(result.details)
-print("LOADED:" + ",".join(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras")
-                            and sys.modules[m] is not None))
-"""
 #: The ``tfjsconv convert`` command with TensorFlow, Keras and tf_keras poisoned.
 CLI_POISONED = POISONED.split("import tfjsconv")[0] + "from tfjsconv.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
