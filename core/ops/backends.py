@@ -130,6 +130,11 @@ class NodeFacts:
         self.input_shapes = list(input_shapes or [])
         #: Input index -> a constant float input of any size (weights), read only by ``nonfinite:N`` (lazily: big).
         self.float_consts: dict[int, np.ndarray] = {}
+        #: A limit whose other selectors match but whose input dtype is unknown refuses: set for the nodes of kept
+        #: library functions (``--control_flow_v2``), where no pass rewrites what a row names.
+        self.refuse_unknown_dtype = False
+        #: (reason, backends or None for all) a pass that does not reach kept library functions would have fixed.
+        self.guards: list[tuple[str, frozenset[str] | None]] = []
 
     @classmethod
     def of(cls, node: Node, ranks: Mapping[Any, int | None] | None = None) -> NodeFacts:
@@ -360,14 +365,16 @@ class BackendContract:
     # -- one op ------------------------------------------------------------------------------------
     def reasons(self, facts: NodeFacts, backend: str) -> list[str]:
         """Why a node with these facts cannot run on ``backend`` (empty: it can, or we cannot tell)."""
+        guarded = [reason for reason, only in facts.guards if only is None or backend in only]
         entry = self.ops.get(facts.op)
         if entry is None:  # unknown or custom op: the op registry's business
-            return []
+            return guarded
         registered = self.kernels[backend]
-        reasons = [f"no {kernel} kernel" for kernel in entry["kernels"] if kernel not in registered]
+        reasons = [f"no {kernel} kernel" for kernel in entry["kernels"] if kernel not in registered] + guarded
         for kernel, dtype in entry.get("conditional_kernels", {}).items():
-            if kernel not in registered and facts.has_dtype(dtype):
-                reasons.append(f"no {kernel} kernel ({dtype})")
+            has = facts.has_dtype(dtype)
+            if kernel not in registered and (has or (has is None and facts.refuse_unknown_dtype)):
+                reasons.append(f"no {kernel} kernel ({dtype})" if has else f"dtype unknown (no {kernel} kernel for {dtype})")
         for limit in self.limits.get(facts.op, []):
             if limit["backend"] != backend:
                 continue
@@ -381,6 +388,10 @@ class BackendContract:
                 ranks = " and ".join(f"{sel}={'/'.join(limit['when'][sel])}" for sel, value in selected.items()
                                      if value is None)
                 reasons.append(f"rank unknown (at {ranks} it {outcome})")
+            elif facts.refuse_unknown_dtype and _only_dtype_unknown(limit["when"], selected):
+                outcome = _OUTCOMES.get(limit.get("outcome"), "throws")
+                shown = ", ".join(f"{sel}={'/'.join(limit['when'][sel])}" for sel in limit["when"])
+                reasons.append(f"dtype unknown in a kept function (at {shown} it {outcome})")
         return list(dict.fromkeys(reasons))  # a curated limit the probe also found is one reason
 
     def runs_on(self, op: str, backend: str, dtype: str | None = None,
@@ -438,6 +449,13 @@ def _only_rank_unknown(when: Mapping[str, Sequence[str]], selected: Mapping[str,
         and all(value in when[sel] for sel, value in selected.items() if value is not None)
 
 
+def _only_dtype_unknown(when: Mapping[str, Sequence[str]], selected: Mapping[str, str | None]) -> bool:
+    """Whether a limit fails to match only because a dtype selector (``input:N``, ``anyinput:D``) is unknown."""
+    unknown = [sel for sel, value in selected.items() if value is None]
+    return bool(unknown) and all(sel.startswith(("input:", "anyinput:")) for sel in unknown) \
+        and all(value in when[sel] for sel, value in selected.items() if value is not None)
+
+
 @functools.cache
 def _builtin() -> BackendContract:
     return BackendContract(json.loads(read_data_text(DATA_FILE)))
@@ -450,7 +468,9 @@ def _graph_facts(graph: Graph) -> Iterator[tuple[str, NodeFacts]]:
     ranks = infer_ranks(graph)  # values no frontend or pass annotated still have a rank the limits need
     for node in graph.nodes:
         yield node.name, NodeFacts.of(node, ranks)
-    yield from _function_facts(graph.library)
+    from .kept_bodies import graph_library_facts
+
+    yield from graph_library_facts(graph)
 
 
 def _topology_facts(topology: Mapping[str, Any]) -> Iterator[tuple[str, NodeFacts]]:
@@ -464,19 +484,11 @@ def _topology_facts(topology: Mapping[str, Any]) -> Iterator[tuple[str, NodeFact
         dtypes = [produced.get(name.split(":")[0]) if name.count(":") == 0 or name.endswith(":0") else None
                   for name in inputs]
         yield node_def.get("name", "?"), NodeFacts(node_def.get("op", "?"), attrs, dtypes)
-    yield from _function_facts(topology.get("library") or {})
+    from .kept_bodies import topology_library_facts
+
+    yield from topology_library_facts(topology)
 
 
-def _function_facts(library: Any) -> Iterator[tuple[str, NodeFacts]]:
-    functions = library.get("function", []) if isinstance(library, Mapping) else library
-    for function in functions:
-        if not isinstance(function, dict):
-            continue
-        fname = function.get("signature", {}).get("name", "function")
-        for node_def in function.get("nodeDef", function.get("node_def", [])):
-            if isinstance(node_def, dict) and node_def.get("op"):
-                attrs = {key: _json_attr(value) for key, value in node_def.get("attr", {}).items()}
-                yield f"{fname}/{node_def.get('name', '?')}", NodeFacts(node_def["op"], attrs, [])
 
 
 def _json_attr(value: Any) -> Any:
@@ -499,5 +511,7 @@ def _json_attr(value: Any) -> Any:
         entries = value["list"] or {}
         if entries.get("s"):
             return [_json_attr({"s": item}) for item in entries["s"]]
+        if entries.get("type"):  # list(type) attrs: While's T, If's Tout, IdentityN's T
+            return list(entries["type"])
         return [int(item) for item in entries.get("i", [])] or [float(item) for item in entries.get("f", [])]
     return None

@@ -215,7 +215,8 @@ def webgl_wide_int32_constants(graph: Graph) -> list[str]:
 
 def _nodes(graph: Graph | Mapping[str, Any]) -> Iterable[tuple[str, Any, str]]:
     """(name, NodeFacts, producer of input 0) for every node, library functions included."""
-    from .backends import _function_facts, _graph_facts, _topology_facts
+    from .backends import _graph_facts, _topology_facts
+    from .kept_bodies import function_facts
 
     if isinstance(graph, Mapping):
         first = {n.get("name"): next((i.split(":")[0] for i in n.get("input", []) if not i.startswith("^")), "")
@@ -225,7 +226,7 @@ def _nodes(graph: Graph | Mapping[str, Any]) -> Iterable[tuple[str, Any, str]]:
         return
     for node, (name, fact) in zip(graph.nodes, _graph_facts(graph)):
         yield name, fact, node.inputs[0].producer.name if node.inputs else ""
-    for name, fact in _function_facts(graph.library):
+    for name, fact in function_facts(graph.library):
         yield name, fact, ""
 
 

@@ -23,6 +23,7 @@ from tfjsconv.errors import UnsupportedOpsError
 from tfjsconv.ir import Graph, Node
 from tfjsconv.passes.identity import RemoveIdentities
 from tfjsconv.writers.graph_model import node_json
+from tfjsconv.writers.protojson import shape_json
 
 from .graphdef_ir import NotTfFree
 from .library import _rename_input
@@ -101,7 +102,10 @@ def function_json(name: str, body: Graph, weights: dict[str, Any]) -> dict[str, 
     signature = {"name": name, "inputArg": [_arg(name, key, value) for key, value in body.inputs.items()],
                  "outputArg": [_arg(name, key, value) for key, value in body.outputs.items()]}
     ret = {key: _rename_input(value.name, renames) for key, value in body.outputs.items()}
-    return {"signature": signature, "nodeDef": docs, "ret": ret}
+    # the argument shapes, as TF's FunctionDefs record them: the backend contract reads them (a matmul's inner size)
+    shaped = {str(i): {"attr": {"_output_shapes": {"list": {"shape": [shape_json(tuple(value.shape))]}}}}
+              for i, value in enumerate(body.inputs.values()) if value.shape is not None}
+    return {"signature": signature, "nodeDef": docs, "ret": ret, **({"argAttr": shaped} if shaped else {})}
 
 
 def _arg(function: str, key: str, value: Any) -> dict[str, str]:

@@ -1,0 +1,497 @@
+"""The backend contract's facts for the nodes of FunctionDefs kept by ``--control_flow_v2``, and the guards for them.
+
+Why a module of its own: with ``--control_flow_v2`` a While/If body is written verbatim as a FunctionDef
+(``Graph.library``, GraphDef JSON), which holds no IR Values. The contract's rows need input dtypes, small constants
+and shapes there too, and the core passes that rewrite or guard a TF.js-vs-TF difference walk only the main graph.
+This module works those facts out from the FunctionDefs alone (TF's OpDefs, ``library_weights``, ``argAttr`` shapes
+and what the callers pass) and names what such a pass would have fixed, so that ``backends.BackendContract`` refuses
+it (docs/backends.md, docs/passes.md "Functions kept by ``--control_flow_v2``"). Imports stay light: numpy, the
+standard library and the core.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .backends import NodeFacts, _attr_text, _json_attr, _output_dtype, _spatial, _value_shape, tfjs_dtype
+
+if TYPE_CHECKING:
+    from ..ir import Graph
+
+
+def graph_library_facts(graph: Graph) -> Iterator[tuple[str, NodeFacts]]:
+    """(``function/node``, facts) for the library functions of an IR graph (the conversion's check)."""
+    return function_facts(graph.library, graph.library_weights, _caller_arg_shapes(graph))
+
+
+def topology_library_facts(topology: Mapping[str, Any]) -> Iterator[tuple[str, NodeFacts]]:
+    """(``function/node``, facts) for a model.json ``modelTopology``'s library (``inspect``: no weights read)."""
+    return function_facts(topology.get("library") or {}, None, _topology_caller_shapes(topology))
+
+
+# -- the library walk: argument shapes, constants ---------------------------------------------------------------------
+#: Functional nodes of the main graph: op -> (the func attrs naming their functions, the first input they pass).
+_CALLERS = {"While": (("body", "cond"), 0), "StatelessWhile": (("body", "cond"), 0),
+            "If": (("then_branch", "else_branch"), 1), "StatelessIf": (("then_branch", "else_branch"), 1)}
+#: Ops whose output 0 has input 0's shape (what the library walk carries a known argument shape through).
+_SAME_SHAPE = frozenset({"Identity", "Snapshot", "StopGradient", "Cast", "Neg", "Abs", "Sign", "Floor", "Ceil",
+                         "Round", "Exp", "Log", "Sqrt", "Rsqrt", "Square", "Reciprocal", "Tanh", "Sigmoid", "Relu",
+                         "Relu6", "Elu", "Selu", "Softplus", "LeakyRelu", "Erf", "Sin", "Cos", "LogicalNot"})
+#: Elementwise binary ops whose output 0 has their operands' broadcast shape.
+_BROADCAST = frozenset({"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "DivNoNan", "Maximum", "Minimum",
+                        "SquaredDifference", "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual",
+                        "LogicalAnd", "LogicalOr"})
+
+
+def _caller_arg_shapes(graph: Graph) -> dict[str, dict[int, tuple | None]]:
+    """Function name -> argument index -> the shape the main graph's While/If nodes pass there (None where the
+    callers disagree or do not know): a frozen variable's value reaches a body as an argument TF left unshaped."""
+    found: dict[str, dict[int, tuple | None]] = {}
+    for node in graph.nodes:
+        spec = _CALLERS.get(node.op)
+        if spec is None:
+            continue
+        keys, first = spec
+        shapes = [_value_shape(value) for value in node.inputs[first:]]
+        if "While" in node.op:
+            shapes = _invariant(shapes, [getattr(a, "dims", None) for a in node.attrs.get("output_shapes") or []])
+        for key in keys:
+            name = getattr(node.attrs.get(key), "name", None)
+            if name is None:
+                continue
+            known = found.setdefault(name, {})
+            for index, shape in enumerate(shapes):
+                known[index] = shape if known.get(index, shape) == shape else None
+    return found
+
+
+def function_facts(library: Any, weights: Mapping[str, Any] | None = None,
+                    caller_shapes: Mapping[str, Mapping[int, tuple | None]] | None = None,
+                    ) -> Iterator[tuple[str, NodeFacts]]:
+    """(``function/node``, facts) for every node of the library's FunctionDefs (GraphDef JSON): input dtypes from
+    the signature's args and TF's OpDefs (:func:`function_input_dtypes`), small constant inputs from ``weights``
+    (``graph.library_weights``). A row whose dtype stays unknown there refuses (``refuse_unknown_dtype``), and
+    the guards of the passes that do not reach kept bodies apply (:func:`_kept_body_guards`)."""
+    functions = library.get("function", []) if isinstance(library, Mapping) else library
+    all_shapes = _library_arg_shapes([f for f in functions if isinstance(f, dict)], weights, caller_shapes or {})
+    for function in functions:
+        if not isinstance(function, dict):
+            continue
+        fname = function.get("signature", {}).get("name", "function")
+        dtypes, arg_shapes, memo = function_input_dtypes(function), all_shapes.get(fname, {}), {}
+        nodes = {n.get("name"): n for n in function.get("nodeDef", function.get("node_def", [])) if isinstance(n, dict)}
+        for node_def in nodes.values():
+            if not node_def.get("op"):
+                continue
+            attrs = {key: _json_attr(value) for key, value in node_def.get("attr", {}).items()}
+            refs = [ref for ref in node_def.get("input", []) if not ref.startswith("^")]
+            consts = {i: value for i, ref in enumerate(refs) if (value := _library_const(ref, nodes, weights)) is not None}
+            shapes = [_ref_shape(ref, nodes, weights, arg_shapes, memo) for ref in refs]
+            facts = NodeFacts(node_def["op"], attrs, [tfjs_dtype(d) for d in dtypes.get(node_def.get("name"), [])],
+                              {i: v for i, v in consts.items() if np.asarray(v).size <= 16},
+                              [None if shape is None else len(shape) for shape in shapes], input_shapes=shapes)
+            facts.float_consts = {i: v for i, v in consts.items() if getattr(v, "dtype", None) is not None
+                                  and v.dtype.kind == "f"}
+            facts.refuse_unknown_dtype = bool(refs)  # a node without data inputs has no input dtype to miss
+            facts.guards = _kept_body_guards(node_def, refs, nodes, facts)
+            yield f"{fname}/{node_def.get('name', '?')}", facts
+
+
+def _arg_shapes(function: Mapping[str, Any]) -> dict[str, tuple | None]:
+    """Argument name -> its shape from the FunctionDef's ``argAttr`` ``_output_shapes`` (what TF records, and the
+    TF-free writer copies), None sizes unknown; arguments without one are left out."""
+    shapes: dict[str, tuple | None] = {}
+    args = function.get("signature", {}).get("inputArg", [])
+    for index, attrs in (function.get("argAttr") or {}).items():
+        listed = (((attrs or {}).get("attr") or {}).get("_output_shapes") or {}).get("list", {}).get("shape")
+        if not str(index).isdigit() or int(index) >= len(args) or not listed or listed[0].get("unknownRank"):
+            continue
+        shapes[args[int(index)].get("name")] = tuple(
+            None if int(dim.get("size", -1)) < 0 else int(dim.get("size", 0)) for dim in listed[0].get("dim", []))
+    return shapes
+
+
+def _invariant(passed: Sequence[tuple | None], invariants: Sequence[Any]) -> list[tuple | None]:
+    """The shapes a While passes that hold in every iteration: the first iteration's shape where it is the loop's
+    recorded invariant (``output_shapes``, which TF checks the body against), else unknown (a loop variable may
+    change its shape from one iteration to the next)."""
+    return [shape if index < len(invariants) and invariants[index] is not None
+            and tuple(invariants[index]) == shape else None for index, shape in enumerate(passed)]
+
+
+def _json_invariants(node: Mapping[str, Any]) -> list[tuple | None]:
+    """A serialized While's ``output_shapes`` attr as shape tuples (None sizes unknown; None for unknown rank)."""
+    listed = ((node.get("attr", {}).get("output_shapes") or {}).get("list") or {}).get("shape") or []
+    return [None if not isinstance(shape, dict) or shape.get("unknownRank") else tuple(
+        None if int(dim.get("size", -1)) < 0 else int(dim.get("size", 0)) for dim in shape.get("dim", []))
+        for shape in listed]
+
+
+def _library_arg_shapes(functions: Sequence[Mapping[str, Any]], weights: Mapping[str, Any] | None,
+                        main: Mapping[str, Mapping[int, tuple | None]]) -> dict[str, dict[str, tuple | None]]:
+    """Function name -> argument name -> shape: TF's ``argAttr``, else what the callers pass (the main graph's
+    While/If nodes, then those inside functions, to a fixed point); None where callers disagree."""
+    args = {f.get("signature", {}).get("name"): [a.get("name") for a in f.get("signature", {}).get("inputArg", [])]
+            for f in functions}
+    shapes: dict[str, dict[str, tuple | None]] = {name: {} for name in args}
+
+    def offer(name: str, index: int, shape: tuple | None) -> bool:
+        if name not in args or index >= len(args[name]) or shape is None:
+            return False
+        known, key = shapes[name], args[name][index]
+        if key in known:
+            if known[key] is not None and known[key] != shape:
+                known[key] = None  # two callers, two shapes: unknown
+                return True
+            return False
+        known[key] = shape
+        return True
+
+    for name, by_index in main.items():
+        for index, shape in by_index.items():
+            offer(name, index, shape)
+    for function in functions:
+        shapes[function.get("signature", {}).get("name")].update(_arg_shapes(function))
+    for _ in range(len(functions)):
+        changed = False
+        for function in functions:
+            own = shapes[function.get("signature", {}).get("name")]
+            nodes = {n.get("name"): n for n in function.get("nodeDef", []) if isinstance(n, dict)}
+            memo: dict[str, tuple | None] = {}
+            for node in nodes.values():
+                spec = _CALLERS.get(str(node.get("op")))
+                if spec is None:
+                    continue
+                refs = [ref for ref in node.get("input", []) if not ref.startswith("^")][spec[1]:]
+                passed = [_ref_shape(ref, nodes, weights, own, memo) for ref in refs]
+                if "While" in str(node.get("op")):
+                    passed = _invariant(passed, _json_invariants(node))
+                for key in spec[0]:
+                    callee = ((node.get("attr", {}).get(key) or {}).get("func") or {}).get("name")
+                    changed |= any([offer(callee, i, shape) for i, shape in enumerate(passed)])
+        if not changed:
+            break
+    return shapes
+
+
+def _ref_shape(ref: str, nodes: Mapping[str, Any], weights: Mapping[str, Any] | None,
+               arg_shapes: Mapping[str, tuple | None], memo: dict[str, tuple | None] | None = None) -> tuple | None:
+    """The shape a library-function reference reads: a Const's, else an argument's (through same-shape and
+    broadcasting ops); ``memo`` holds what one function's walk already found."""
+    shape = _const_shape(ref, nodes, weights)
+    return shape if shape is not None else _library_shape(ref, nodes, arg_shapes, weights, memo)
+
+
+def _const_shape(ref: str, nodes: Mapping[str, Any], weights: Mapping[str, Any] | None) -> tuple | None:
+    """A Const producer's shape: its array in ``weights``, else its ``value`` attr's ``tensorShape`` (a model.json)."""
+    value = _library_const(ref, nodes, weights)
+    if value is not None:
+        return tuple(value.shape)
+    producer = nodes.get(ref.split(":")[0]) or {}
+    if producer.get("op") != "Const":
+        return None
+    shape = ((producer.get("attr", {}).get("value") or {}).get("tensor") or {}).get("tensorShape")
+    if not isinstance(shape, dict) or shape.get("unknownRank"):
+        return None
+    sizes = tuple(int(dim.get("size", 0)) for dim in shape.get("dim", []))
+    return None if any(size < 0 for size in sizes) else sizes
+
+
+def _topology_caller_shapes(topology: Mapping[str, Any]) -> dict[str, dict[int, tuple | None]]:
+    """:func:`_caller_arg_shapes` for a model.json topology: the shapes of the Consts its While/If nodes pass."""
+    nodes = {n.get("name"): n for n in topology.get("node", []) if isinstance(n, dict)}
+    found: dict[str, dict[int, tuple | None]] = {}
+    for node in nodes.values():
+        spec = _CALLERS.get(str(node.get("op")))
+        if spec is None:
+            continue
+        refs = [ref for ref in node.get("input", []) if not ref.startswith("^")][spec[1]:]
+        shapes = [_const_shape(ref, nodes, None) for ref in refs]
+        if "While" in str(node.get("op")):
+            shapes = _invariant(shapes, _json_invariants(node))
+        for key in spec[0]:
+            name = ((node.get("attr", {}).get(key) or {}).get("func") or {}).get("name")
+            known = found.setdefault(name, {}) if name else {}
+            for index, shape in enumerate(shapes):
+                known[index] = shape if known.get(index, shape) == shape else None
+    return found
+
+
+def _library_shape(ref: str, nodes: Mapping[str, Any], arg_shapes: Mapping[str, tuple | None],
+                   weights: Mapping[str, Any] | None = None, memo: dict[str, tuple | None] | None = None,
+                   ) -> tuple | None:
+    """The shape a library-function reference reads: an argument's, carried through :data:`_SAME_SHAPE` ops and
+    the broadcasting binary ops of :data:`_BROADCAST` (whose other operand may be a Const)."""
+    memo = {} if memo is None else memo
+    if ref in arg_shapes:
+        return arg_shapes[ref]
+    if ref not in memo:
+        memo[ref] = None  # a FunctionDef is acyclic; this only stops a malformed one
+        memo[ref] = _produced_shape(ref, nodes, arg_shapes, weights, memo)
+    return memo[ref]
+
+
+def _produced_shape(ref: str, nodes: Mapping[str, Any], arg_shapes: Mapping[str, tuple | None],
+                    weights: Mapping[str, Any] | None, memo: dict[str, tuple | None]) -> tuple | None:
+    producer = nodes.get(ref.split(":")[0])
+    if producer is None or ref.split(":")[-1] not in ("0", ref):
+        return None
+    data = [r for r in producer.get("input", []) if not r.startswith("^")]
+    if producer.get("op") in _SAME_SHAPE and data:
+        return _library_shape(data[0], nodes, arg_shapes, weights, memo)
+    if producer.get("op") in _BROADCAST and len(data) == 2:
+        a, b = (_ref_shape(r, nodes, weights, arg_shapes, memo) for r in data)
+        return None if a is None or b is None else _broadcast(a, b)
+    return None
+
+
+def _broadcast(a: tuple, b: tuple) -> tuple | None:
+    """The shape TF's broadcasting gives (None sizes unknown): an unknown size against 1 stays unknown, against any
+    other size n it is n (TF fails otherwise); None where the known sizes cannot broadcast."""
+    rank = max(len(a), len(b))
+    out = []
+    for x, y in zip((1,) * (rank - len(a)) + tuple(a), (1,) * (rank - len(b)) + tuple(b)):
+        if x is None or y is None:
+            known = y if x is None else x
+            out.append(None if known is None or known == 1 else known)
+        elif x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            return None
+    return tuple(out)
+
+
+def _library_const(ref: str, nodes: Mapping[str, Any], weights: Mapping[str, Any] | None) -> Any:
+    """The array a library-function input reference reads when its producer is a Const held in ``weights``."""
+    producer = nodes.get(ref.split(":")[0])
+    if producer is None or producer.get("op") != "Const" or not weights:
+        return None
+    value = weights.get(producer.get("name"))
+    return value if isinstance(value, np.ndarray) else None
+
+
+# -- input dtypes, through TF's OpDefs ---------------------------------------------------------------------------------
+def function_input_dtypes(function: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Node name -> the dtype (DType, ``DT_`` name or None) of each data input of a FunctionDef (GraphDef JSON).
+
+    Why: a kept ``--control_flow_v2`` body holds no IR Values, so the rows and passes that depend on dtypes need
+    them from somewhere. A node's own type attrs give them through TF's OpDef (``Cast``'s ``x:SrcT``); else its
+    producer's output (a signature arg's ``type``, or the producer's OpDef output), walked in order."""
+    args = {arg.get("name"): arg.get("type") for arg in function.get("signature", {}).get("inputArg", [])}
+    nodes = {n.get("name"): n for n in function.get("nodeDef", function.get("node_def", [])) if isinstance(n, dict)}
+    outputs: dict[str, list[tuple[str, Any]]] = {}
+
+    def produced(ref: str) -> Any:
+        if ref in args:
+            return args[ref]
+        name, *rest = ref.split(":")
+        if name not in nodes:
+            return None
+        if name not in outputs:
+            outputs[name] = _output_args(nodes[name])
+        flat = outputs[name]
+        if not rest:
+            index = 0
+        elif len(rest) == 1 and rest[0].isdigit():
+            index = int(rest[0])
+        elif len(rest) == 2 and rest[1].isdigit():
+            named = [dtype for arg, dtype in flat if arg == rest[0]]
+            return named[int(rest[1])] if int(rest[1]) < len(named) else None
+        else:
+            return None
+        return flat[index][1] if index < len(flat) else None
+
+    result = {}
+    for name, node in nodes.items():
+        refs = [ref for ref in node.get("input", []) if not ref.startswith("^")]
+        own = _input_args(node)
+        result[name] = [own[i] if i < len(own) and own[i] is not None else produced(ref) for i, ref in enumerate(refs)]
+    return result
+
+
+def _arg_types(node: Mapping[str, Any], specs: Sequence[Any]) -> list[tuple[str, Any]]:
+    """(arg name, dtype) per tensor of OpDef args ``specs`` under ``node``'s attrs (None where an attr is missing)."""
+    attrs = {key: _json_attr(value) for key, value in node.get("attr", {}).items()}
+    flat: list[tuple[str, Any]] = []
+    for spec in specs:
+        if spec.list_attr is not None:
+            types = attrs.get(spec.list_attr)
+            if not isinstance(types, list):
+                return flat + [(spec.name, None)]  # the count is unknown: later args cannot be placed
+            flat += [(spec.name, t) for t in types]
+            continue
+        dtype = spec.fixed if spec.fixed is not None else attrs.get(spec.type_attr or "")
+        count = attrs.get(spec.number_attr, None) if spec.number_attr else 1
+        count = int(count) if isinstance(count, (int, str)) and str(count).isdigit() else None
+        if count is None:
+            return flat + [(spec.name, dtype)]
+        flat += [(spec.name, dtype)] * count
+    return flat
+
+
+def _input_args(node: Mapping[str, Any]) -> list[Any]:
+    from .tf_signatures import signature
+
+    sig = signature(str(node.get("op")))
+    return [] if sig is None else [dtype for _, dtype in _arg_types(node, sig.inputs)]
+
+
+def _output_args(node: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    from .tf_signatures import signature
+
+    sig = signature(str(node.get("op")))
+    if sig is not None:
+        return _arg_types(node, sig.outputs)
+    attrs = {key: _json_attr(value) for key, value in node.get("attr", {}).items()}
+    dtype = _output_dtype(str(node.get("op")), attrs)  # an op TF's table lacks: output 0 from its attrs
+    return [("output", dtype)]
+
+
+
+# -- guards: what the core's rewrite/guard passes do not reach --------------------------------------------------------
+#: The hint every guard reason ends with: the default lowering runs the passes on the bodies.
+_KEPT = "in a kept --control_flow_v2 function, which the {} pass does not reach: drop --control_flow_v2"
+_NCHW_OPS = frozenset({"Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool", "BiasAdd", "FusedBatchNorm",
+                       "FusedBatchNormV2", "FusedBatchNormV3", "Conv3D", "MaxPool3D", "AvgPool3D",
+                       "Conv2DBackpropInput", "Conv3DBackpropInputV2"})
+_MATMULS = frozenset({"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"})
+#: Run-time arguments TF checks and TF.js does not: op -> (input index, the guarding pass).
+_RUN_TIME_ARGS = {"Pad": (1, "pad_guard"), "PadV2": (1, "pad_guard"), "ScatterNd": (0, "scatter_index_guard"),
+                  "TensorScatterUpdate": (1, "scatter_index_guard"), "GatherNd": (1, "scatter_index_guard"),
+                  "MatrixBandPart": (1, "band_part"), "OneHot": (1, "one_hot"), "Cumsum": (1, "cumulative_axis"),
+                  "Cumprod": (1, "cumulative_axis")}
+
+
+def _kept_body_guards(node: Mapping[str, Any], refs: Sequence[str], nodes: Mapping[str, Any],
+                      facts: NodeFacts) -> list[tuple[str, frozenset[str] | None]]:
+    """(reason, backends or None for every target) for a node of a kept library function that a core pass would
+    have rewritten or guarded in the main graph (docs/passes.md says why each exists). Unknowns refuse."""
+    op, attrs = facts.op, facts.attrs
+    found: list[tuple[str, frozenset[str] | None]] = []
+
+    def refuse(what: str, pass_name: str, only: frozenset[str] | None = None) -> None:  # only: these backends
+        found.append((f"{what} {_KEPT.format(pass_name)}", only))
+
+    def const(index: int) -> Any:
+        producer = nodes.get(refs[index].split(":")[0]) if index < len(refs) else None
+        return index in facts.const_inputs or (producer is not None and producer.get("op") == "Const")
+
+    dtype = tfjs_dtype(attrs.get("T"))
+    if op in ("Mod", "TruncateMod", "TruncateDiv") or (op in ("Div", "RealDiv", "Mean") and dtype in (None, "int32")):
+        refuse(f"TF truncates where TF.js floors ({op} of {dtype or 'unknown dtype'})", "truncating_division")
+    if op in ("FloorDiv", "FloorMod") and dtype != "int32":
+        refuse(f"float {op} differs at ±Inf and tiny quotients", "float_floor_division")
+    if op == "Pow" and dtype in (None, "int32"):
+        refuse("int32 Pow goes through a float power in TF.js", "int32_power")
+    if op in _RUN_TIME_ARGS and not const(_RUN_TIME_ARGS[op][0]):
+        index, pass_name = _RUN_TIME_ARGS[op]
+        refuse(f"run-time input {index} (TF checks it, TF.js does not)", pass_name)
+    if op == "MatrixBandPart" and not const(2):
+        refuse("run-time input 2 (TF.js keeps elements outside the band)", "band_part")
+    if op == "TensorScatterUpdate":
+        refuse("cpu writes the update into its input's buffer", "tensor_scatter_update", frozenset({"cpu"}))
+    if op == "OneHot":
+        depth = facts.const_inputs.get(1)
+        if attrs.get("axis", -1) not in (-1, "-1"):
+            refuse("an axis other than -1 (TF.js's cpu ignores it)", "one_hot")
+        if depth is not None and int(np.asarray(depth).reshape(-1)[0]) < 2:
+            refuse("depth below 2 (TF.js throws)", "one_hot")
+    if op == "StridedSlice":
+        strides = facts.const_inputs.get(3)
+        shrink, new_axis = int(attrs.get("shrink_axis_mask") or 0), int(attrs.get("new_axis_mask") or 0)
+        if shrink and (new_axis or strides is None or np.any(np.asarray(strides) < 0)):
+            refuse("shrink_axis_mask with new_axis_mask or a negative or run-time stride", "strided_slice")
+    if op in ("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
+        refuse("batch dims TF.js may broadcast wrongly (shapes unknown)", "batch_matmul_broadcast")
+    _empty_guards(op, attrs, refs, nodes, facts, refuse)
+    if op == "Select":
+        refuse("a v1 Select whose condition may be a row vector (TF.js throws)", "select_rows")
+    if op == "ShapeN":
+        refuse("TF.js answers float32 whatever out_type", "shape_n")
+    if op == "EnsureShape":
+        refuse("TF.js's mapping reads a second input and throws", "tfjs_pass_through")
+    if op in ("LookupTableFind", "LookupTableFindV2"):
+        refuse("TF.js returns the values flat and throws on empty keys", "lookup_shape/nonempty_lookup_keys")
+    if op == "Round" and refs and nodes.get(refs[0].split(":")[0], {}).get("op") == "ResizeBilinear":
+        refuse("a rounded ResizeBilinear (TF.js rounds ties otherwise)", "rounded_bilinear")
+    if op in _NCHW_OPS and str(_attr_text(attrs.get("data_format", "NHWC"))).startswith("NC"):
+        refuse("a channels-first data_format TF.js does not read", "nchw_to_nhwc")
+    if any(str(ref).startswith("^") for ref in node.get("input", [])) and _reads_a_run_of_inputs(op):
+        refuse("a control input TF.js's mapping reads as one more tensor", "list_input_controls")
+    if op == "Conv3D":
+        refuse("a filter that may be grouped (TF.js's conv3d computes another thing)", "grouped_conv")
+    if op.startswith("FusedBatchNorm") and attrs.get("is_training") is True:
+        refuse("training mode (NaN in TF.js)", "tf_op_rewrites")
+    if op in ("Conv2D", "DepthwiseConv2dNative", "_FusedConv2D", "FusedDepthwiseConv2dNative") \
+            and _attr_text(attrs.get("padding")) == "SAME" and _window_may_skip(attrs, facts.float_consts.get(1)):
+        refuse("a strided SAME convolution whose window may be smaller than its stride", "same_padding",
+               frozenset({"wasm"}))
+    return found
+
+
+def _empty_guards(op: str, attrs: Mapping[str, Any], refs: Sequence[str], nodes: Mapping[str, Any],
+                  facts: NodeFacts, refuse: Any) -> None:
+    """empty_reductions: any size in a kept body may be 0 at run time, where the backends the pass's table names
+    answer otherwise than TF (a matmul whose operand shape gives a non-zero inner size is safe, and so is a
+    reduction whose reduced sizes are known non-zero)."""
+    from ..passes.reduction_padding import MATMUL_WRONG_WHEN_EMPTY, WRONG_WHEN_EMPTY
+
+    if op in _MATMULS:
+        if tfjs_dtype(attrs.get("Tout" if op == "BatchMatMulV3" else "T")) != "bool" \
+                and not _known_inner(op, attrs, refs, nodes, facts):
+            refuse("an inner dimension that may be 0 (TF: zeros)", "empty_reductions", MATMUL_WRONG_WHEN_EMPTY)
+        return
+    dtype = tfjs_dtype(attrs.get("T"))
+    floating = op not in ("All", "Any") and dtype != "int32"  # unknown counts as float: Mean's wrong set is larger
+    wrong = WRONG_WHEN_EMPTY.get((op, floating))
+    if wrong and not _reduces_known_nonempty(facts):
+        refuse("a reduction over an axis that may be empty (TF.js answers otherwise there)", "empty_reductions",
+               wrong | {"webgpu"})
+
+
+def _reduces_known_nonempty(facts: NodeFacts) -> bool:
+    """Whether every axis a reduction reduces over has a size known non-zero, from its constant axes and its input's
+    shape (a Const's, or an argument's that TF recorded or the callers pass): then TF.js answers as TF does, and
+    refusing it would only refuse a correct model. A scalar input holds one element: never empty."""
+    shape = facts.input_shapes[0] if facts.input_shapes else None
+    axes = facts.const_inputs.get(1)
+    if shape is None or axes is None:
+        return False
+    if not shape:
+        return True
+    reduced = {int(axis) % len(shape) for axis in np.asarray(axes).reshape(-1)}
+    return all(shape[axis] is not None and shape[axis] > 0 for axis in reduced)
+
+
+def _reads_a_run_of_inputs(op: str) -> bool:
+    from ..passes.list_input_controls import LIST_INPUT_OPS
+
+    return op in LIST_INPUT_OPS
+
+
+def _window_may_skip(attrs: Mapping[str, Any], kernel: np.ndarray | None) -> bool:
+    """Whether a SAME convolution's window may be smaller than its stride on a spatial axis (unknown kernel: a
+    stride above 1 is enough)."""
+    strides = [int(s) for s in _spatial(attrs, "strides") or []]
+    if kernel is None or kernel.ndim != len(strides) + 2:
+        return any(s > 1 for s in strides)
+    dilations = [int(d) for d in _spatial(attrs, "dilations") or [1] * len(strides)]
+    return any((k - 1) * d + 1 < s for k, d, s in zip(kernel.shape[:-2], dilations, strides))
+
+
+def _known_inner(op: str, attrs: Mapping[str, Any], refs: Sequence[str], nodes: Mapping[str, Any],
+                 facts: NodeFacts) -> bool:
+    """Whether a matmul's inner dimension is known non-zero: an operand's contracted size, from a constant or the
+    argument shapes TF records."""
+    for index, flip in ((0, "transpose_a" if op == "MatMul" else "adj_x"), (1, "transpose_b" if op == "MatMul" else "adj_y")):
+        shape = facts.input_shapes[index] if index < len(facts.input_shapes) else None
+        if shape is None or len(shape) < 2:
+            continue
+        size = shape[(-2 if attrs.get(flip) else -1) if index == 0 else (-1 if attrs.get(flip) else -2)]
+        if size is not None:
+            return size > 0  # TF requires both operands' inner sizes equal: one known size decides
+    return False
