@@ -33,8 +33,8 @@ def register_frontends(register: Callable) -> None:
     register(LazyFrontend("keras_saved_model", f"{__name__}.keras_saved_model:KerasSavedModelFrontend",
                           output_formats=_LAYERS_OR_GRAPH, detect=_never,
                           description=("tf_keras SavedModel folder (keras_metadata.pb): graph model lowered "
-                                       "without TensorFlow; layers models, lowering gaps and --loader=tensorflow "
-                                       "need TensorFlow and tf_keras")))
+                                       "without TensorFlow; layers models and --loader=tensorflow need TensorFlow "
+                                       "and tf_keras")))
 
 
 # ``--loader`` (auto | tensorflow) is shared with the TensorFlow frontends and registered once, by

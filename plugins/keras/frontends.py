@@ -345,14 +345,23 @@ class KerasV3Frontend(_KerasFileFrontend):
         return model
 
 
-def lowering_refusal(path: Path, gaps: list[str], *, keras3: bool) -> UsageError:
-    """The one-line refusal of a graph model the lowering does not cover: every gap, and the way out."""
+#: How the lowering reads each kind of source, for :func:`lowering_refusal` (a file: h5py; a tf_keras SavedModel
+#: folder: its own protobuf decoding of keras_metadata.pb and the checkpoint).
+H5PY_READER = "h5py, no TensorFlow"
+SAVED_MODEL_READER = "keras_metadata.pb and the variables checkpoint decoded without TensorFlow"
+
+
+def lowering_refusal(path: Path, gaps: list[str], *, keras3: bool, reader: str = H5PY_READER,
+                     what: str = "file") -> UsageError:
+    """The one-line refusal of a graph model the lowering does not cover: every gap, and the way out (``reader``:
+    how the lowering read the source; ``what``: the source, a file or a folder)."""
     missing = _missing_tracer_packages(keras3=keras3)
-    hint = ("convert it with --loader=tensorflow (Keras loads the file and TensorFlow traces it)" if not missing else
-            f"these layers need the TensorFlow tracer: pip install {' '.join(missing)}, then use --loader=tensorflow")
+    hint = (f"convert it with --loader=tensorflow (Keras loads the {what} and TensorFlow traces it)" if not missing
+            else f"these layers need the TensorFlow tracer: pip install {' '.join(missing)}, then use "
+                 "--loader=tensorflow")
     from .lowering.registry import named_gaps
 
-    return UsageError(f"{path}: the graph-model lowering (h5py, no TensorFlow) does not cover "
+    return UsageError(f"{path}: the graph-model lowering ({reader}) does not cover "
                       f"{len(gaps)} layer{'' if len(gaps) == 1 else 's'}: {named_gaps(gaps)}", hint=hint)
 
 

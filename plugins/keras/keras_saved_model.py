@@ -5,10 +5,10 @@ for code (Lambda layers, custom classes) *before* anything is loaded, exactly li
 graph model whose every layer has a lowering is lowered from that config, with the weights read from
 the checkpoint by the SavedModel plugin's TF-free ``tensor_bundle.BundleReader`` (its only import from
 that plugin on this path); each top-level layer's variables are those the checkpoint's object graph lists
-under it (names repeat across nested models). Otherwise tf_keras loads the folder: a layers model reuses the
-config translation of the file frontends with the loaded weights, a graph model is traced by the SavedModel
-plugin (those need TensorFlow and tf_keras; without them a graph model is refused naming every layer the
-lowering does not cover, as a ``.h5`` file is). Not
+under it (names repeat across nested models). A graph model the lowering does not cover is refused naming every
+such layer, as a ``.h5`` file is (issue 16), with the way out: ``--loader=tensorflow``, where tf_keras loads the
+folder and the SavedModel plugin traces it. A layers model is always loaded by tf_keras, and reuses the config
+translation of the file frontends with the loaded weights (both need TensorFlow and tf_keras). Not
 detected automatically: every Keras SavedModel is also a SavedModel (``tf_saved_model``), so pass
 ``--input_format=keras_saved_model``.
 """
@@ -27,7 +27,8 @@ from tfjsconv.model import Model
 from tfjsconv.options import ConvertOptions
 
 from .checks import check_model_config
-from .frontends import GRAPH_MODEL, KerasFileInfo, _missing_tracer_packages, build_layers_model, lowering_refusal
+from .frontends import (GRAPH_MODEL, SAVED_MODEL_READER, KerasFileInfo, _missing_tracer_packages,
+                        build_layers_model, lowering_refusal)
 from .tfjs_layers import layer_weight_groups
 from .weight_shapes import check_weight_shapes
 
@@ -80,9 +81,11 @@ def load_keras_saved_model(path: Path, *, allow_unsafe: bool) -> Any:
 
 
 def lowered_graph(path: Path, config: dict[str, Any], options: ConvertOptions) -> Graph | None:
-    """The graph model lowered from the metadata's config and the checkpoint (no TensorFlow), or None when the
-    lowering does not cover the model and tf_keras can load it. Without TensorFlow or tf_keras such a model is
-    refused naming every layer the lowering does not cover, as a ``.h5`` file is."""
+    """The graph model lowered from the metadata's config and the checkpoint (no TensorFlow). A model the lowering
+    does not cover is refused naming every gap, with the ``--loader=tensorflow`` hint, as a ``.h5`` file is (issue
+    16: the tracer runs only under that flag); None (tf_keras loads and traces it) only where
+    ``frontends.LOWERING_ONLY`` is off and TensorFlow and tf_keras are installed."""
+    from . import frontends
     from .lowering import Unsupported, layer_gaps, lower_model
     from .model_graph import check_model_graph, malformed_config
 
@@ -97,15 +100,15 @@ def lowered_graph(path: Path, config: dict[str, Any], options: ConvertOptions) -
         config = with_file_vocabularies(config, asset_locator(path))  # tf_keras reads its assets/ copy
     with malformed_config(source):
         gaps = layer_gaps(config, source)
-    traceable = not _missing_tracer_packages(keras3=False)
-    if gaps and traceable:
+    fallback = not frontends.LOWERING_ONLY and not _missing_tracer_packages(keras3=False)
+    if gaps and fallback:
         return None
-    weights = _checkpoint_weights(path, config)
     try:
+        weights = _checkpoint_weights(path, config)
         with malformed_config(source):
             graph = lower_model(config, weights, keras3=False, source=source, walk_past_gaps=bool(gaps))
     except Unsupported as err:
-        if traceable:
+        if fallback:
             return None
         gaps = list(dict.fromkeys([*gaps, *(getattr(err, "gaps", None) or [str(err)])]))
     except Exception:
@@ -113,7 +116,7 @@ def lowered_graph(path: Path, config: dict[str, Any], options: ConvertOptions) -
             raise
         # the walk past the gaps only adds names: the refusal stands on the config's gaps
     if gaps:
-        raise lowering_refusal(path, gaps, keras3=False)
+        raise lowering_refusal(path, gaps, keras3=False, reader=SAVED_MODEL_READER, what="folder")
     graph.notes.append(SAVED_MODEL_LOWERED)
     return graph
 
@@ -211,7 +214,7 @@ class KerasSavedModelFrontend(Frontend):
 
     name = "keras_saved_model"
     description = ("tf_keras SavedModel folder (keras_metadata.pb): graph model lowered without TensorFlow; "
-                   "layers models, lowering gaps and --loader=tensorflow need TensorFlow and tf_keras")
+                   "layers models and --loader=tensorflow need TensorFlow and tf_keras")
     output_formats = ("tfjs_layers_model", GRAPH_MODEL)
 
     def load(self, source: Any, options: ConvertOptions) -> Model:

@@ -17,6 +17,7 @@ autocasts floats to float dtypes only: its integer-dtype layers stay gaps, and s
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -107,6 +108,64 @@ def warn_int64_low_bits(ctx: LayerContext, what: str) -> None:
     warn_once(ctx, INT64_LOW_BITS_NOTE.format(what=what))
 
 
+#: Per graph, the notes of floats cast to int64 that wait for the end of the walk: ``(the int64 Value, note)``
+#: (:func:`defer_int64_cast_note`).
+_PENDING_INT64: weakref.WeakKeyDictionary[Graph, list[tuple[Value, str]]] = weakref.WeakKeyDictionary()
+
+
+def defer_int64_cast_note(ctx: LayerContext, value: Value, what: str) -> None:
+    """Name ``what`` (a layer casting floats to the int64 ``value``) once the walk is over, unless Embedding-style
+    lookups alone read ``value`` (:func:`give_int64_cast_notes`)."""
+    _PENDING_INT64.setdefault(ctx.graph, []).append((value, INT64_LOW_BITS_NOTE.format(what=what)))
+
+
+def give_int64_cast_notes(graph: Graph) -> None:
+    """The deferred notes of :func:`defer_int64_cast_note`, for the casts read by more than an Embedding's lookup
+    (:func:`_looked_up_only`). The walk calls it once every layer is lowered and the outputs are set."""
+    from .core import log
+
+    pending = _PENDING_INT64.pop(graph, [])
+    if not pending:
+        return
+    uses = graph.consumers()
+    outputs = {id(v) for v in graph.outputs.values()}
+    for value, text in pending:
+        if (id(value) in outputs or not _looked_up_only(value, uses, outputs)) and text not in graph.notes:
+            log.warning("%s", text)  # as :func:`.core.warn_once` names a layer
+            graph.notes.append(text)
+
+
+def _looked_up_only(value: Value, uses: dict[Value, list[Any]], outputs: set[int]) -> bool:
+    """Whether int64 ``value`` is read only as an Embedding (or a gather) reads its ids: cast to int32 (its low 32
+    bits), then (Keras 3) ``where(ids < 0, ids + rows, ids)``, then a ``GatherV2``'s indices. TensorFlow's gather
+    refuses an id out of the table (Keras 3: out of ``[-rows, rows)``), and an id inside it is its own low bits, so
+    TF.js reads Keras's rows wherever Keras gives any (session 23's review, F7)."""
+    readers = uses.get(value, [])
+    return all(r.op == "Cast" and r.attrs.get("DstT") == DType.INT32 and
+               _gathered(r.output(0), uses, outputs, wrapped=False) for r in readers)
+
+
+def _gathered(ids: Value, uses: dict[Value, list[Any]], outputs: set[int], *, wrapped: bool) -> bool:
+    """Whether int32 ``ids`` only index ``GatherV2`` nodes (not a model output), directly or (once) through Keras 3's
+    negative-id wrap (``core._wrap_negative_ids``: ``SelectV2(Less(ids, 0), AddV2(ids, rows), ids)``)."""
+    readers = uses.get(ids, [])
+    if not readers or id(ids) in outputs:
+        return False
+    if all(r.op == "GatherV2" and r.inputs[1] is ids and r.inputs[0] is not ids for r in readers):
+        return True
+    select = next((r for r in readers if r.op == "SelectV2"), None)
+    if wrapped or select is None or len(readers) != 3 or len(select.inputs) != 3:
+        return False
+    negative, shifted, kept = select.inputs
+    test, shift = negative.producer, shifted.producer
+    zero = test.inputs[1].producer if test.op == "Less" and len(test.inputs) == 2 else None
+    return (zero is not None and kept is ids and test.inputs[0] is ids and zero.op == "Const" and
+            not np.any(np.asarray(zero.attrs.get("value"))) and shift.op == "AddV2" and ids in shift.inputs and
+            {id(r) for r in readers} == {id(select), id(test), id(shift)} and
+            uses.get(negative) == [select] and uses.get(shifted) == [select] and
+            _gathered(select.output(0), uses, outputs, wrapped=True))
+
+
 #: Ops whose float results are values of their operands (moves, picks, extrema, exact roundings, signs): a float
 #: reached only through them from model inputs and constants is truncated as Keras truncates it.
 EXACT_FLOAT_OPS = frozenset({
@@ -144,20 +203,97 @@ def warn_truncation(ctx: LayerContext, what: str, value: Value) -> None:
 def float_origin(value: Value, wide_inputs: set[str]) -> str | None:
     """``"computed"`` where float ops (not :data:`EXACT_FLOAT_OPS`) made ``value``, else ``"float64"`` where it moves
     a float64 model input (``wide_inputs``: their Placeholders' names), else None (float32 inputs and constants
-    moved or picked: exact). Walked iteratively."""
+    moved or picked, and small whole numbers counted from bools, :func:`whole_number_bound`: exact). Walked
+    iteratively."""
     seen: set[int] = set()
     stack, origin = [value], None
+    bounds: dict[int, float | None] = {}
     while stack:
-        node = stack.pop().producer
+        held = stack.pop()
+        node = held.producer
         if node is None or id(node) in seen:
             continue
         seen.add(id(node))
         if node.op not in EXACT_FLOAT_OPS:
+            if whole_number_bound(held, bounds) is not None:
+                continue  # Keras's float32 and TF.js's are the same whole number: truncated alike
             return "computed"
         if node.op == "Placeholder" and node.name in wide_inputs:
             origin = "float64"
         stack += [v for v in node.inputs if v.dtype == DType.FLOAT32]
     return origin
+
+
+#: The largest whole number float32 arithmetic reaches exactly from smaller ones: every partial sum or product of
+#: whole numbers up to it is a float32, so Keras and TF.js get the same value in any order of summation.
+EXACT_WHOLE_LIMIT = float(2**24)
+#: Ops that move or pick their float inputs' values (a subset of :data:`EXACT_FLOAT_OPS`): whole numbers stay
+#: whole and within the largest bound of their inputs (not ``OnesLike``: 1 from zeros).
+_WHOLE_MOVES = EXACT_FLOAT_OPS - {"Placeholder", "Const", "Fill", "ZerosLike", "OnesLike"}
+#: Steps on whole numbers whose bound follows from their operands' (sums, differences, products).
+_WHOLE_STEPS = {"AddV2": lambda a, b: a + b, "Add": lambda a, b: a + b, "Sub": lambda a, b: a + b,
+                "Mul": lambda a, b: a * b}
+
+
+def whole_number_bound(value: Value, memo: dict[int, float | None] | None = None) -> float | None:
+    """A bound on the magnitude of float32 ``value`` where it is provably a whole number that float32 holds and
+    computes exactly (at most :data:`EXACT_WHOLE_LIMIT`), else None: bools cast to float (0 or 1), whole constants,
+    their moves and picks, sums over axes of sizes known here (``reduce_sum(cast(mask, float32))``, a sequence
+    length), and sums, differences and products of such values. Keras's float32 and TF.js's are then the same whole
+    number, which a cast to an integer truncates alike (session 23's review, F7: false alarms). Walked
+    iteratively, each value once."""
+    memo = {} if memo is None else memo
+    stack = [value]
+    while stack:
+        top = stack[-1]
+        if id(top) in memo:
+            stack.pop()
+            continue
+        node = top.producer
+        steps = node is not None and (node.op in _WHOLE_MOVES or node.op in _WHOLE_STEPS or node.op == "Sum")
+        floats = [v for v in node.inputs if v.dtype == DType.FLOAT32] if steps else []
+        missing = [v for v in floats if id(v) not in memo]
+        if missing:
+            stack += missing
+            continue
+        stack.pop()
+        memo[id(top)] = _whole_bound_of(node, [memo[id(v)] for v in floats]) if node is not None else None
+    return memo[id(value)]
+
+
+def _whole_bound_of(node: Any, bounds: list[float | None]) -> float | None:
+    """One step of :func:`whole_number_bound`: ``node``'s output bound from its float inputs' ``bounds``."""
+    if node.op == "Cast":
+        return 1.0 if node.attrs.get("SrcT") == DType.BOOL else None
+    if node.op == "Const":
+        array = node.attrs.get("value")
+        array = np.asarray(array.load() if hasattr(array, "load") else array, np.float64)
+        whole = array.size == 0 or (np.all(np.isfinite(array)) and np.all(array == np.round(array)))
+        bound = float(np.abs(array).max(initial=0.0)) if whole else None
+        return bound if bound is not None and bound <= EXACT_WHOLE_LIMIT else None
+    if not bounds or any(b is None for b in bounds):
+        return None
+    if node.op in _WHOLE_MOVES:
+        bound = max(bounds)
+    elif node.op in _WHOLE_STEPS and len(bounds) == 2:
+        bound = _WHOLE_STEPS[node.op](*bounds)
+    elif node.op == "Sum" and len(bounds) == 1:
+        count = _summed_count(node)
+        bound = None if count is None else count * bounds[0]
+    else:
+        return None
+    return bound if bound is not None and bound <= EXACT_WHOLE_LIMIT else None
+
+
+def _summed_count(node: Any) -> int | None:
+    """How many values each output of a ``Sum`` node adds: the product of the summed axes' sizes, where the axes
+    are a constant and those sizes known (else None)."""
+    shape, axes = node.inputs[0].shape, node.inputs[1].producer
+    if shape is None or axes is None or axes.op != "Const":
+        return None
+    picked = np.asarray(axes.attrs.get("value")).reshape(-1)
+    sizes = [shape[int(a)] for a in picked] if all(-len(shape) <= int(a) < len(shape) for a in picked) else [None]
+    return None if any(size is None for size in sizes) else int(np.prod(sizes, dtype=np.int64))
 
 
 def constants_within_int32(value: Value) -> bool:
