@@ -32,9 +32,7 @@ tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf_keras")
 keras = pytest.importorskip("keras")
 
-import tfjsconv  # noqa: E402
 from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
-from tfjsconv.errors import UsageError  # noqa: E402
 
 RUNS = [(2, 6), (3, 2), (1, 11)]  # (batch, length) of each run
 
@@ -125,16 +123,6 @@ def test_int64_outputs_keep_their_signature_dtype(converted, family, flavor):
     expected = {np.dtype("int64"): "DT_INT64", np.dtype("int32"): "DT_INT32", np.dtype("float32"): "DT_FLOAT",
                 np.dtype("bool"): "DT_BOOL"}
     assert [o["dtype"] for o in outputs.values()] == [expected[a.dtype] for a in runs[0][1]]
-
-
-def test_a_concatenated_constant_of_another_dtype_is_refused_by_name(tmp_path):
-    """Keras 3 promotes an int32 constant among float32 tensors to float32: not lowered, named."""
-    x = keras.Input((None, 8), name="x")
-    items = keras.ops.concatenate([keras.ops.zeros((1,), "int32"), keras.ops.cast(_keras3_length(keras, x), "float32")])
-    keras.Model(x, x * keras.ops.sum(items)).save(tmp_path / "m.keras")
-    with pytest.raises(UsageError, match=r"concatenate.*values\[0\].*int32 constant for a float32 tensor"):
-        tfjsconv.convert(tmp_path / "m.keras", tmp_path / "out", output_format="tfjs_graph_model")
-    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.node

@@ -37,6 +37,8 @@ from .registry import Unsupported, lowers
 #: Keras 3 operation config keys that are not arguments of the call.
 _KERAS_OP_BOOKKEEPING = ("name",)
 _REQUIRED = object()
+#: Arguments read as axes: a tensor there is the value the graph fixes when it is built (every reader alike).
+_AXIS_ARGUMENTS = frozenset({"axis", "axes"})
 
 
 class OpCall:
@@ -60,6 +62,11 @@ class OpCall:
                 raise self.gap(f"argument {name!r} is missing")
             return default
         value = self.arguments[name]
+        if _holds_tensor(value) and name in _AXIS_ARGUMENTS:  # ``axis=tf.rank(x) - 1``: its value, or a gap
+            from .op_layers_tensor_args import known_argument  # that module imports this one's helpers
+
+            known_argument(self, name)
+            return self.arguments[name]
         if _holds_tensor(value):
             raise self.gap(f"argument {name!r} is a tensor")
         return value
@@ -200,9 +207,15 @@ def _integer_true_division(c: OpCall, x: Value, y: Value) -> Value:
     quotient rounded, past 2^24 too; casts and float64 arithmetic read it (truncating it to integers stays a gap: it
     could differ). Of 8/16-bit integers TF's float32 quotient, exactly."""
     if _narrow_dtype(c) is None:  # TF's float64 quotient: computed on pairs of float32
+        from .known_values import known_array, remember_exact
         from .op_layers_tf_gaps import integer_true_division
 
-        return integer_true_division(c, x, y)
+        out = integer_true_division(c, x, y)
+        known = [known_array(v) for v in (x, y)]
+        if None not in known:  # ``c / 5`` of a size the config gives: Keras's quotient, for a cast of it (_cast)
+            with np.errstate(all="ignore"):
+                remember_exact(out, np.asarray(known[0], np.float64) / np.asarray(known[1], np.float64))
+        return out
     x, y = (c.ctx.op("Cast", [v], {"SrcT": v.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
                      shape=v.shape, label=f"{label}_float") for v, label in ((x, "x"), (y, "y")))
     return c.ctx.binary("RealDiv", x, y, label="quotient")  # TF divides 8/16-bit integers in float32: one rounding
@@ -464,8 +477,16 @@ def _known_entries(value: Value) -> list[int | None] | None:
                 axis is not None and int(axis) in (0, -1):
             return [e for part in parts for e in part]
     if node.op == "StridedSlice":
-        return _sliced_entries(node) or unknown
-    return unknown
+        return _sliced_entries(node) or _folded_entries(value) or unknown
+    return _folded_entries(value) or unknown
+
+
+def _folded_entries(value: Value) -> list[int | None] | None:
+    """Shape arithmetic on sizes the config gives (``tf.shape(x)[2] // 5``), evaluated as TF's shape inference
+    does (:mod:`.known_values`); None where an operand is known only at run time."""
+    from .known_values import known_ints
+
+    return known_ints(value)
 
 
 def _sliced_entries(node: Any) -> list[int | None] | None:
@@ -500,6 +521,12 @@ def _concat(c: OpCall) -> Value:
     """``concat(values, axis)``; constants among the tensors (``tf.concat([x, np.ones(...)], -1)``) become Consts of
     the tensors' dtype (a float constant for integer tensors is a gap)."""
     items = c.arguments.get("values")
+    if c.ctx.class_name.startswith(KERAS_OP_PREFIX) and isinstance(items, list) and items:
+        from .concat_promotion import promoted_concat  # int32 among float32 items, float64 arrays: Keras promotes
+
+        promoted = promoted_concat(c, items, lambda values: _concatenated(c, values))
+        if promoted is not None:
+            return promoted
     if isinstance(items, list) and any(isinstance(v, TensorArg) for v in items) and \
             not all(isinstance(v, TensorArg) for v in items):
         tensors = [c.ctx.inputs[v.index] for v in items if isinstance(v, TensorArg)]
@@ -511,6 +538,11 @@ def _concat(c: OpCall) -> Value:
         # Keras 3 promotes int32 with int64 to int64 (held as int32 by TF.js: the values as they are)
         values = [held_int64(c.ctx, v, f"values{i}_int64") if v.dtype == DType.INT32 else v
                   for i, v in enumerate(values)]
+    return _concatenated(c, values)
+
+
+def _concatenated(c: OpCall, values: list[Value]) -> Value:
+    """ConcatV2 of ``values`` (one dtype and rank) along argument ``axis``, the static sizes known kept."""
     shapes = [c.ctx.shape(v) for v in values]
     rank = len(shapes[0])
     if any(len(s) != rank for s in shapes) or len({v.dtype for v in values}) != 1:
@@ -741,6 +773,9 @@ def _cast(c: OpCall) -> Value:
         raise c.gap(f"dtype {c.value('dtype')!r}") from None
     exact = True
     if x.dtype in HELD_FLOATS:
+        folded = _folded_cast(c, x, dtype)
+        if folded is not None:
+            return folded
         exact = id(x) in _EXACTLY_HELD.get(c.ctx.graph, {})
         from .op_layers_tf_gaps import pair_cast
 
@@ -770,6 +805,23 @@ def _cast(c: OpCall) -> Value:
         warn_truncation(c.ctx, f"layer {c.ctx.name!r} (cast to int32)", x)
         return float_to_int32(c.ctx, x)
     return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, shape=x.shape)
+
+
+def _folded_cast(c: OpCall, x: Value, dtype: DType) -> Value | None:
+    """A cast to int32 or bool of float64/float16 values the graph fixes when it is built (``tf.cast(c / 5,
+    tf.int32)`` of a size the config gives): TF's result, a constant; None for any other (TF.js holds such values only
+    approximately)."""
+    from .known_values import known_array
+
+    array = None if dtype not in (DType.INT32, DType.BOOL) else known_array(x)
+    if array is None or not np.all(np.isfinite(array)):
+        return None
+    if dtype == DType.BOOL:
+        return c.ctx.const(array != 0, "folded_bool")
+    truncated = np.trunc(array)
+    if np.any(truncated < -2**31) or np.any(truncated >= 2**31):  # TF's cast is undefined there
+        return None
+    return c.ctx.ints(truncated.astype(np.int32), "folded_int32")
 
 
 #: Float dtypes TF.js lacks: a Keras tensor of one is held as float32 (:func:`_held_float_cast`), and only casts of
@@ -877,18 +929,34 @@ def _int64_cast(c: OpCall, x: Value) -> Value:
     (TF.js holds both as int32; later layers treat it as they treat int64 ids). Of int32 and bools exact; of float32
     TF's CPU cast (truncated toward zero; NaN and magnitudes of 2^63 or more give INT64_MIN), exact within int32's
     range and beyond it the int64's low 32 bits (:func:`float_to_int64_low_bits`), the wrap-around every int64 value
-    past int32's range takes in TF.js."""
+    past int32's range takes in TF.js: named in a warning unless only an Embedding's lookup reads the result or the
+    floats are small whole numbers (:func:`_int64_cast_noted`); computed floats are named for their truncation."""
     if x.dtype == DType.INT64:
         return c.ctx.unary("Identity", x)
+    noted = x.dtype == DType.FLOAT32 and _int64_cast_noted(x)
     if x.dtype == DType.FLOAT32:
-        from .integer_layer_dtypes import warn_int64_low_bits
+        from .integer_layer_dtypes import warn_truncation
 
-        warn_int64_low_bits(c.ctx, f"layer {c.ctx.name!r} casts floats to int64")
+        warn_truncation(c.ctx, f"layer {c.ctx.name!r} (cast to int64)", x)  # as a cast to int32 is
         x = float_to_int64_low_bits(c.ctx, x)
     if x.dtype not in (DType.INT32, DType.BOOL):
         raise c.gap(f"a cast of a {x.dtype.value} tensor to int64")
-    return c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT64, "Truncate": False}, dtype=DType.INT64,
-                    shape=x.shape, label="to_int64")
+    out = c.ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": DType.INT64, "Truncate": False}, dtype=DType.INT64,
+                   shape=x.shape, label="to_int64")
+    if noted:
+        from .integer_layer_dtypes import defer_int64_cast_note
+
+        defer_int64_cast_note(c.ctx, out, f"layer {c.ctx.name!r} casts floats to int64")
+    return out
+
+
+def _int64_cast_noted(x: Value) -> bool:
+    """Whether a cast of float32 ``x`` to int64 may reach 2^31 (then named, unless an Embedding alone reads it:
+    :func:`.integer_layer_dtypes.defer_int64_cast_note`): not for whole numbers below 2^24 counted from bools
+    (:func:`.integer_layer_dtypes.whole_number_bound`)."""
+    from .integer_layer_dtypes import whole_number_bound
+
+    return whole_number_bound(x) is None
 
 
 def float_to_int64_low_bits(ctx: LayerContext, x: Value, label: str = "int64") -> Value:

@@ -527,9 +527,13 @@ def _tf_slice(c: OpCall) -> Value:
     """``tf.slice(input_, begin, size)``; a size tensor (``tf.shape(x) - 1``) is read at run time."""
     _renamed(c, input_="x")
     x = c.tensor("x")
-    if not isinstance(c.arguments.get("size"), TensorArg):
+    begin_list = _holds_tensor(c.arguments.get("begin")) and not isinstance(c.arguments.get("begin"), TensorArg)
+    if not _holds_tensor(c.arguments.get("size")) and not begin_list:
         return _slice_op(c, x, "begin", _ints(c, "size"))
-    sizes, begin = _int32(c, "size"), _int32(c, "begin") if isinstance(c.arguments.get("begin"), TensorArg) else None
+    from .op_layers import _size_vector  # ``[-1, -1, n - 2]``, ``[0, n // 2, 0]``: stacked as TF packs them
+
+    sizes = _size_vector(c, "size") if _holds_tensor(c.arguments.get("size")) else c.ctx.ints(_ints(c, "size"), "size")
+    begin = _size_vector(c, "begin") if _holds_tensor(c.arguments.get("begin")) else None
     rank = len(c.ctx.shape(x))
     if begin is None:
         starts = _ints(c, "begin")
@@ -540,7 +544,24 @@ def _tf_slice(c: OpCall) -> Value:
                                                for v in (begin, sizes)):
         raise c.gap(f"begin and size tensors of shapes {begin.shape} and {sizes.shape} for a rank-{rank} "
                     f"{x.dtype.numpy} tensor")
-    return c.ctx.op("Slice", [x, begin, sizes], {"T": x.dtype, "Index": I32}, shape=(None,) * rank, label="Slice")
+    return c.ctx.op("Slice", [x, begin, sizes], {"T": x.dtype, "Index": I32}, shape=_sliced_shape(c, x, begin, sizes),
+                    label="Slice")
+
+
+def _sliced_shape(c: OpCall, x: Value, begin: Value, sizes: Value) -> tuple[int | None, ...]:
+    """The static shape of ``Slice(x, begin, sizes)`` from the entries known when the graph is built (TF's shape
+    inference reads the same); entries TF raises on, where known, are a gap."""
+    from .op_layers import _known_entries
+
+    shape = c.ctx.shape(x)
+    starts = _known_entries(begin) or [None] * len(shape)
+    ends = _known_entries(sizes) or [None] * len(shape)
+    if len(starts) != len(shape) or len(ends) != len(shape) or any(b is not None and b < 0 for b in starts) or \
+            any(s is not None and s < -1 for s in ends) or any(
+            None not in (d, b, s) and b + max(s, 0) > d for d, b, s in zip(shape, starts, ends)):
+        raise c.gap(f"begin {starts} and sizes {ends} for shape {list(shape)} (TensorFlow raises)")
+    return tuple(s if s is not None and s >= 0 else d - b if s == -1 and None not in (d, b) else None
+                 for d, b, s in zip(shape, starts, ends))
 
 
 def _strided_slice(c: OpCall) -> Value:
@@ -550,7 +571,7 @@ def _strided_slice(c: OpCall) -> Value:
 
     _renamed(c, input_="x")
     masks = {name: _int(c, name, 0) for name in MASKS}
-    if any(_holds_tensor(c.arguments.get(name)) for name in ("begin", "end")):  # ``const[:, :tf.shape(x)[1]]``
+    if any(_holds_tensor(c.arguments.get(name)) for name in ("begin", "end", "strides")):  # ``const[:, :n]``
         from .op_layers_tensor_slices import strided_slice_entries, tensor_strided_slice
 
         if c.value("var", None) is not None or any(m < 0 for m in masks.values()):

@@ -25,6 +25,7 @@ from tfjsconv.ir import Value
 from tfjsconv.passes.graph_edit import const_array
 
 from ..op_calls import KERAS_OP_PREFIX, TensorArg
+from .known_values import known_ints
 from .op_layers import _MAX_PIECES, OpCall, _axis, _cast_int64, _holds_tensor, _int32, _known_entries, _outputs
 
 I32 = DType.INT32
@@ -129,3 +130,23 @@ def split_at_run_time(c: OpCall, key: str) -> list[Value]:
     attrs = {"num_split": len(entries), "T": x.dtype, "Tlen": I32}
     return _outputs(c, "SplitV", [x, sizes, c.ctx.ints(axis, "axis")], attrs, [
         (x.dtype, tuple(p if i == axis else d for i, d in enumerate(shape))) for p in pieces])
+
+
+def known_argument(c: OpCall, key: str) -> None:
+    """tf_keras argument ``key`` holding tensors (``axis=tf.rank(x) - 1``) replaced by the ints they hold where the
+    graph fixes them when it is built (:mod:`.known_values`, as TF's graph reads them); a value known only at run time
+    is a gap by name (TF.js's graph needs the axis to give the output's shape). :meth:`.op_layers.OpCall.value` calls
+    it for every ``axis``/``axes`` it reads, so every lowering reading an axis takes such tensors alike."""
+    c.arguments[key] = _known_item(c, c.arguments[key], key)
+
+
+def _known_item(c: OpCall, item: Any, key: str) -> Any:
+    if isinstance(item, list):
+        return [_known_item(c, v, key) for v in item]
+    if not isinstance(item, TensorArg):
+        return item
+    value = c.ctx.inputs[item.index]
+    entries = known_ints(value)
+    if entries is None or len(c.ctx.shape(value)) > 1:
+        raise c.gap(f"argument {key!r} is a tensor whose value is known only at run time (a constant axis is lowered)")
+    return entries[0] if c.ctx.shape(value) == () else entries

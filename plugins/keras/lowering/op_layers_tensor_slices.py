@@ -24,6 +24,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from ..op_calls import TensorArg
+from .known_values import known_ints
 from .op_layers import OpCall, _cast_int64
 
 I32 = DType.INT32
@@ -69,13 +70,11 @@ def getitem_entries(c: OpCall, spec: list[Any]) -> list[Entry]:
 
 def strided_slice_entries(c: OpCall, masks: dict[str, int]) -> list[Entry]:
     """The entries ``tf.strided_slice(x, begin, end, strides, *masks)`` stands for, begin/end lists or vectors."""
-    strides = c.value("strides", None)
     begin, end = _bounds(c, "begin"), _bounds(c, "end")
-    strides = [1] * len(begin) if strides is None else (strides if isinstance(strides, list) else [strides])
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s != 0 for s in strides) or \
-            not len(begin) == len(end) == len(strides):
-        raise c.gap(f"strides {strides!r} for {len(begin)} begin and {len(end)} end values (a tensor stride's sign "
-                    "is known only at run time)")
+    strides = [1] * len(begin) if c.arguments.get("strides") is None else _steps(c)
+    if not all(isinstance(s, Value) or isinstance(s, int) and not isinstance(s, bool) and s != 0 for s in strides) \
+            or not len(begin) == len(end) == len(strides):
+        raise c.gap(f"strides {strides!r} for {len(begin)} begin and {len(end)} end values")
     entries = []
     for i, (b, e, s) in enumerate(zip(begin, end, strides)):
         def bit(name: str) -> bool:
@@ -85,12 +84,32 @@ def strided_slice_entries(c: OpCall, masks: dict[str, int]) -> list[Entry]:
         elif bit("new_axis_mask"):
             entries.append(Entry("new"))
         elif bit("shrink_axis_mask"):
+            if isinstance(s, Value):
+                raise c.gap("a tensor stride on a shrunk axis (TensorFlow raises where it is negative)")
             if s < 0:
                 raise c.gap(f"stride {s} on a shrunk axis (TensorFlow raises)")
             entries.append(Entry("index", b))
         else:
             entries.append(Entry("slice", None if bit("begin_mask") else b, None if bit("end_mask") else e, s))
     return entries
+
+
+def _steps(c: OpCall) -> list[int | Value]:
+    """``strides`` of ``tf.strided_slice`` holding tensors (``[1, tf.shape(x)[1] // 3]``): each an int where the
+    graph fixes it when it is built (:mod:`.known_values`), else a scalar int32 tensor read at run time
+    (:func:`_stepped`; a step of 0 raises in TF.js's Range, as TF raises)."""
+    steps = _bounds(c, "strides")
+    if any(s is None for s in steps):
+        raise c.gap("a stride of None")
+    return [_fixed(s) for s in steps]
+
+
+def _fixed(step: int | Value) -> int | Value:
+    if isinstance(step, Value):
+        known = known_ints(step)
+        if known is not None and known[0] != 0:
+            return known[0]
+    return step
 
 
 def _bounds(c: OpCall, name: str) -> list[Bound]:
