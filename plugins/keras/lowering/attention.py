@@ -32,7 +32,10 @@ the scores as Keras lines them up (:mod:`.attention_masks`). ``use_gate`` multip
 ``sigmoid`` of one more projection of the query (Keras's ``gate`` EinsumDense, saved between the key and value
 projections) before the output projection. Attention / AdditiveAttention read ``mask=[query_mask, value_mask]``
 (given, or the inputs' Keras masks): ``scores - 1e9`` at dropped value steps (a fully masked row is uniform),
-zeros at masked query steps.
+zeros at masked query steps. A MultiHeadAttention of a float16 policy rounds to float16 where Keras's float16 ops
+round (:func:`half_step`: projections, the scaled query with its float16 scale, logits, tf_keras's mask adder with
+float16's ``-32752``, each step of TF's float16 Softmax, the attended values, the output projection; Keras 3's fused
+attention normalizes in float32), its einsums summed in float32.
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ from tfjsconv.ir import Value
 from .attention_layout import AttentionLayout, attention_layout
 from .attention_masks import (ScoresGroups, all_kept, as_bool, attention_mask_value, causal_keep, keras_keep,
                               mha_mask_pieces, runtime_bands, runtime_keep, sliding_window_keep)
+from ..configs import dtype_name
 from .context import LayerContext, broadcast_shape, check_call_kwargs  # noqa: F401 (also imported from here)
 from .dynamic_shape import reshape_to, runtime_sizes
 from .lazy import ReshapedArray
@@ -57,6 +61,29 @@ from .registry import Unsupported, lowers
 LARGE_NEGATIVE = -1e9
 #: Keras 3's fused ``dot_product_attention`` fill for masked logits (TF backend ``_get_large_negative``).
 FUSED_LARGE_NEGATIVE = float(np.float32(3.38953e38 * -0.7))
+#: The float16 fills of masked logits: tf_keras's Softmax ``float16.min / 2`` (``_large_compatible_negative``),
+#: Keras 3's Softmax layer ``-3e4`` (``_large_negative_number``); -1e9 would be -inf in float16.
+HALF_LARGE_NEGATIVE = {"adder": -32752.0, "where_uniform": -32752.0, "where_zero": -30000.0}
+
+
+def in_half(ctx: LayerContext) -> bool:
+    """Whether ``ctx`` is a MultiHeadAttention Keras computes in float16 (its policy): its lowering then rounds to
+    float16 where Keras's float16 ops round (:func:`half_step`), its other ops computed in float32."""
+    return ctx.class_name == "MultiHeadAttention" and dtype_name(ctx.config.get("dtype")) in ("float16",
+                                                                                                "mixed_float16")
+
+
+def half_step(ctx: LayerContext, value: Value, label: str, within: str = "any") -> Value:
+    """``value`` rounded to float16 as TF's float16 op that gives it in Keras rounds it (:func:`in_half`), else as it
+    is; ``within``: what is known of its range, sparing the rounding's other branches
+    (:data:`.float_widths.HALF_RANGES`). TF's float16 einsums and sums accumulate in their own order (on CPU, in
+    float16 step by step), the lowering in float32: a result can land one float16 step away, which a large logit
+    turns into a large change of its weight."""
+    if not in_half(ctx):
+        return value
+    from .float_widths import rounded_to_half
+
+    return rounded_to_half(ctx.graph, value, f"{ctx.name}/{label}/to_float16", within)
 
 def sequence_shape(ctx: LayerContext, value: Value, what: str, *, known_features: bool = True
                    ) -> tuple[int | None, ...]:
@@ -93,22 +120,35 @@ def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, styl
     ``logsumexp``: tf_keras's Softmax over several axes, ``exp(x - reduce_logsumexp(x))``: a fully masked row
     (logits all about -1e9) gives ones, not ``1/n``, as ``log(n)`` is lost in rounding beside -1e9.
     """
+    half = in_half(ctx) and style != "where"  # (Keras 3's fused attention masks and normalizes in float32)
+    large_negative = HALF_LARGE_NEGATIVE[style] if half else LARGE_NEGATIVE
     if keep is not None:
         if style == "adder":  # a float32 ``keep``: tf_keras's non-bool mask, weighed as it is (attention_mask_value)
             keep_f = keep if keep.dtype == DType.FLOAT32 else ctx.op(
                 "Cast", [keep], {"SrcT": keep.dtype, "DstT": DType.FLOAT32, "Truncate": False},
                 dtype=DType.FLOAT32, shape=keep.shape, label="mask_float")
-            dropped = ctx.op("Sub", [ctx.floats(1.0, "one"), keep_f], shape=keep.shape, label="mask_dropped")
-            scores = ctx.binary("AddV2", scores, ctx.scalar_op("Mul", dropped, LARGE_NEGATIVE, "mask_adder"),
-                                label="masked_scores")
+            if keep.dtype == DType.BOOL:  # 0 or 1, then 1 or 0, then 0 or -32752: float16 values, nothing to round
+                dropped = ctx.op("Sub", [ctx.floats(1.0, "one"), keep_f], shape=keep.shape, label="mask_dropped")
+                adder = ctx.scalar_op("Mul", dropped, large_negative, "mask_adder")
+            else:
+                keep_f = half_step(ctx, keep_f, "mask_float")  # (``tf.cast(mask, float16)``: 1.0001 is 1)
+                dropped = half_step(ctx, ctx.op("Sub", [ctx.floats(1.0, "one"), keep_f], shape=keep.shape,
+                                                 label="mask_dropped"), "mask_dropped")
+                adder = half_step(ctx, ctx.scalar_op("Mul", dropped, large_negative, "mask_adder"), "mask_adder")
+            scores = half_step(ctx, ctx.binary("AddV2", scores, adder, label="masked_scores"), "masked_scores")
         else:
             assert style in ("where", "where_zero", "where_uniform"), style
-            fill = ctx.floats(FUSED_LARGE_NEGATIVE if style == "where" else LARGE_NEGATIVE, "large_negative")
+            fill = ctx.floats(FUSED_LARGE_NEGATIVE if style == "where" else large_negative, "large_negative")
             if style == "where":
                 fill = _fused_fill(ctx, keep, fill)
             scores = ctx.op("SelectV2", [keep, scores, fill], {"T": DType.FLOAT32}, shape=scores.shape,
                             dtype=DType.FLOAT32, label="masked_scores")
-    probs = _exp_minus_logsumexp(ctx, scores) if logsumexp else ctx.unary("Softmax", scores, label="softmax")
+    if half:
+        probs = _half_exp_minus_logsumexp(ctx, scores) if logsumexp else _half_softmax(ctx, scores)
+    else:
+        probs = _exp_minus_logsumexp(ctx, scores) if logsumexp else ctx.unary("Softmax", scores, label="softmax")
+        if in_half(ctx):  # Keras 3's fused attention: a float32 softmax cast to float16
+            probs = half_step(ctx, probs, "softmax", "unit")
     if keep is not None and style == "where_zero":
         probs = ctx.op("SelectV2", [keep, probs, ctx.floats(0.0, "zero")], {"T": DType.FLOAT32},
                        shape=probs.shape, dtype=DType.FLOAT32,
@@ -124,6 +164,44 @@ def _fused_fill(ctx: LayerContext, keep: Value, fill: Value) -> Value:
                       dtype=DType.BOOL, shape=shape, label="row_kept")
     return ctx.op("SelectV2", [any_kept, fill, ctx.floats(0.0, "zero")], {"T": DType.FLOAT32}, shape=shape,
                   dtype=DType.FLOAT32, label="row_fill")
+
+
+def _half_softmax(ctx: LayerContext, x: Value) -> Value:
+    """TF's float16 Softmax kernel (Eigen): ``e = exp(x - max)``, then ``e · (1 / sum(e))``, each step rounded to
+    float16 (the sum accumulated in float32 here, in float16 step by step on TF's CPU: one float16 step apart at
+    most)."""
+    attrs = {"keep_dims": True, "Tidx": DType.INT32}
+    reduced = (*ctx.shape(x)[:-1], 1)
+    peak = ctx.op("Max", [x, ctx.ints([-1], "softmax_axes")], attrs, shape=reduced, label="softmax_max")
+    shifted = half_step(ctx, ctx.binary("Sub", x, peak, label="softmax_shifted"), "softmax_shifted")
+    exps = half_step(ctx, ctx.unary("Exp", shifted, label="softmax_exp"), "softmax_exp", "unit")  # (shifted <= 0)
+    total = half_step(ctx, ctx.op("Sum", [exps, ctx.ints([-1], "softmax_sum_axes")], attrs, shape=reduced,
+                                  label="softmax_sum"), "softmax_sum", _row_sum_range(ctx, x))
+    inverse = half_step(ctx, ctx.unary("Reciprocal", total, label="softmax_inverse"), "softmax_inverse", "unit")
+    return half_step(ctx, ctx.binary("Mul", exps, inverse, label="softmax"), "softmax", "unit")
+
+
+def _row_sum_range(ctx: LayerContext, x: Value) -> str:
+    """What is known of the float16 sum of a row of ``exp(x - max(x))``: at least 1 (its max's exp) and at most its
+    length, a normal float16 value where that length is known below 65504 (:data:`.float_widths.HALF_RANGES`)."""
+    length = ctx.shape(x)[-1]
+    return "normal" if isinstance(length, int) and length <= 65504 else "any"
+
+
+def _half_exp_minus_logsumexp(ctx: LayerContext, x: Value) -> Value:
+    """:func:`_exp_minus_logsumexp` with each float16 op of TF's ``reduce_logsumexp`` and the ``exp`` rounded."""
+    attrs = {"keep_dims": True, "Tidx": DType.INT32}
+    reduced = (*ctx.shape(x)[:-1], 1)
+    peak = ctx.op("Max", [x, ctx.ints([-1], "softmax_axes")], attrs, shape=reduced, label="softmax_max")
+    shifted = half_step(ctx, ctx.binary("Sub", x, peak, label="softmax_shifted"), "softmax_shifted")
+    exps = half_step(ctx, ctx.unary("Exp", shifted, label="softmax_shifted_exp"), "softmax_shifted_exp", "unit")
+    total = half_step(ctx, ctx.op("Sum", [exps, ctx.ints([-1], "softmax_sum_axes")], attrs, shape=reduced,
+                                  label="softmax_sum"), "softmax_sum", _row_sum_range(ctx, x))
+    log = half_step(ctx, ctx.unary("Log", total, label="softmax_log"), "softmax_log")
+    lse = half_step(ctx, ctx.binary("AddV2", log, peak, label="softmax_logsumexp"), "softmax_logsumexp")
+    centered = half_step(ctx, ctx.binary("Sub", x, lse, label="softmax_centered"), "softmax_centered")
+    # (logsumexp >= max, both float16: centered <= 0)
+    return half_step(ctx, ctx.unary("Exp", centered, label="softmax"), "softmax", "unit")
 
 
 def _exp_minus_logsumexp(ctx: LayerContext, x: Value) -> Value:
@@ -165,13 +243,15 @@ def projected_flat(ctx: LayerContext, x: Value, kernel: Any, bias: Any, heads: i
     flat = ctx.reshape(x, [None, features], f"{label}/flat")
     y = ctx.op("MatMul", [flat, ctx.weight(ReshapedArray(kernel, (features, heads * size)), f"{label}/kernel")],
                {"transpose_a": False, "transpose_b": False}, shape=(None, heads * size), label=f"{label}/MatMul")
+    y = half_step(ctx, y, f"{label}/MatMul")  # (EinsumDense: a float16 einsum, then a float16 bias add)
     if bias is not None:
         ctx.check_shape(bias, [heads, size], f"{label} bias")
         source = _keras3_heads_bias_on_steps(ctx, heads, size, label)
         if source is not None:
-            return _bias_on_axis_1(ctx, y, bias, heads, (source, x), layout, label)
+            return half_step(ctx, _bias_on_axis_1(ctx, y, bias, heads, (source, x), layout, label), f"{label}/bias")
         y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), f"{label}/bias")],
                    {"data_format": "NHWC"}, shape=y.shape, label=f"{label}/BiasAdd")
+        y = half_step(ctx, y, f"{label}/BiasAdd")
     return y
 
 
@@ -243,6 +323,7 @@ def gate_of(ctx: LayerContext, query: Value, kernel: Any, bias: Any, heads: int,
     flat = ctx.reshape(query, [None, features], "gate/flat")
     y = ctx.op("MatMul", [flat, ctx.weight(ReshapedArray(kernel, (features, heads * size)), "gate/kernel")],
                {"transpose_a": False, "transpose_b": False}, shape=(None, heads * size), label="gate/MatMul")
+    y = half_step(ctx, y, "gate/MatMul")
     if bias is not None:
         ctx.check_shape(bias, [heads, size], "gate bias")
         source = _keras3_heads_bias_on_steps(ctx, heads, size, "gate")
@@ -251,7 +332,8 @@ def gate_of(ctx: LayerContext, query: Value, kernel: Any, bias: Any, heads: int,
         else:
             y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(bias, (heads * size,)), "gate/bias")],
                        {"data_format": "NHWC"}, shape=y.shape, label="gate/BiasAdd")
-    return ctx.unary("Sigmoid", y, label="gate/Sigmoid")
+        y = half_step(ctx, y, "gate/bias")
+    return half_step(ctx, ctx.unary("Sigmoid", y, label="gate/Sigmoid"), "gate/Sigmoid", "unit")
 
 
 def projection_weights(ctx: LayerContext, use_bias: bool, use_gate: bool) -> dict[str, Any]:
@@ -309,6 +391,8 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
     value_dim = int(ctx.config.get("value_dim") or key_dim)
     use_bias, use_gate = ctx.config.get("use_bias", True), bool(ctx.config.get("use_gate"))
     weights = projection_weights(ctx, use_bias, use_gate)
+    if in_half(ctx):
+        _note_half_sums(ctx, layout, (query, value, key), (heads, key_dim, value_dim))
     style = "where" if fused else "where_zero" if ctx.keras3 else \
         "where_uniform" if ctx.config.get("softmax_robust_masking") else "adder"  # tf_keras >= 2.13's option
     rows = query  # the query as the rows of the attended values (folded below unless attending over the heads)
@@ -326,21 +410,41 @@ def multi_head_attention(ctx: LayerContext) -> Value | list[Value]:
         if scores_out is not None:
             scores_out = layout.unfold_scores(ctx, scores_out, heads, query, key)
     if use_gate:
-        flat = ctx.binary("Mul", flat, gate_of(ctx, rows, weights["gate_kernel"], weights.get("gate_bias"), heads,
-                                               value_dim, layout), label="gated")
+        flat = half_step(ctx, ctx.binary("Mul", flat, gate_of(ctx, rows, weights["gate_kernel"], weights.get("gate_bias"),
+                                                              heads, value_dim, layout), label="gated"), "gated")
     dims = _output_dims(ctx, query_features)
     width = int(np.prod(dims))
     ok, ob = weights["output_kernel"], weights.get("output_bias")
     ctx.check_shape(ok, [heads, value_dim, *dims], "output kernel")
     y = ctx.op("MatMul", [flat, ctx.weight(ReshapedArray(ok, (heads * value_dim, width)), "output/kernel")],
                {"transpose_a": False, "transpose_b": False}, shape=(None, width), label="output/MatMul")
+    y = half_step(ctx, y, "output/MatMul")
     if ob is not None:
         ctx.check_shape(ob, list(dims), "output bias")
-        y = ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(ob, (width,)), "output/bias")], {"data_format": "NHWC"},
-                   shape=y.shape, label="output/BiasAdd")
+        y = half_step(ctx, ctx.op("BiasAdd", [y, ctx.weight(ReshapedArray(ob, (width,)), "output/bias")],
+                                  {"data_format": "NHWC"}, shape=y.shape, label="output/BiasAdd"), "output/BiasAdd")
     y = unflatten_steps(ctx, y, query, dims, "output") if layout.dynamic and not layout.folded \
         else layout.unfold_output(ctx, y, dims, query)
     return [y, scores_out] if return_scores else y
+
+
+def _note_half_sums(ctx: LayerContext, layout: AttentionLayout, qvk: tuple[Value, Value, Value],
+                    sizes: tuple[int, int, int]) -> None:
+    """Note the lengths of the sums a float16 MultiHeadAttention's TF einsums take, which TF's CPU kernels sum in
+    float16 steps, for the bound the float16 notice states (:func:`.float_widths.mha_half_bound`): ``key_dim`` (the
+    logits) and the attended key length (the attended values) always; the features and ``heads·value_dim`` (the
+    projections) unless Keras 3's rank-3 EinsumDense projections, which Keras 3 computes as matmuls."""
+    from .float_widths import note_mha_sums
+
+    heads, key_dim, value_dim = sizes
+    key_sizes = (*layout.key_dims, heads)  # (the attention axes may name the heads axis: :mod:`.attention_heads`)
+    attended = [key_sizes[a - 1] for a in layout.axes]
+    sums: dict[str, int | None] = {"key_dim": key_dim,
+                                   "attended": None if None in attended else int(np.prod(attended, dtype=np.int64))}
+    if not ctx.keras3 or layout.folded or layout.heads_attended:
+        sums["features"] = max(int(ctx.shape(x)[-1]) for x in qvk)
+        sums["heads_values"] = heads * value_dim
+    note_mha_sums(ctx.graph, ctx.name, sums)
 
 
 def _attend_folded(ctx: LayerContext, layout: AttentionLayout, qvk: tuple[Value, Value, Value],
@@ -356,19 +460,28 @@ def _attend_folded(ctx: LayerContext, layout: AttentionLayout, qvk: tuple[Value,
                  layout)
     scale = 1.0 / math.sqrt(float(key_dim))
     scores_shape = (None, heads, t_q, t_k)
-    if fused:  # Keras 3's dot_product_attention scales the logits
-        scores = ctx.scalar_op("Mul", batch_matmul(ctx, q, k, scores_shape, adj_y=True, label="logits"), scale,
-                               "scaled_logits")
-    else:  # Keras 3's explicit path and tf_keras scale the query
-        scores = batch_matmul(ctx, ctx.scalar_op("Mul", q, scale, "scaled_query"), k, scores_shape, adj_y=True,
-                              label="logits")
+    if fused:  # Keras 3's dot_product_attention scales the float16 logits in float32
+        logits = half_step(ctx, batch_matmul(ctx, q, k, scores_shape, adj_y=True, label="logits"), "logits")
+        scores = ctx.scalar_op("Mul", logits, scale, "scaled_logits")
+    else:  # Keras 3's explicit path and tf_keras scale the query (in float16: the scale too)
+        scores = half_step(ctx, batch_matmul(ctx, scaled_query(ctx, q, key_dim), k, scores_shape, adj_y=True,
+                                             label="logits"), "logits")
     # Keras's masks line up with its scores [B, <other axes>, heads, <query axes>, <key axes>]
     groups = ScoresGroups((*layout.outer_dims, heads), layout.query_attended, layout.key_attended)
     probs = keras_masked_probs(ctx, scores, groups, layout, style)
-    attended = batch_matmul(ctx, probs, v, (None, heads, t_q, value_dim), label="attended")
+    attended = half_step(ctx, batch_matmul(ctx, probs, v, (None, heads, t_q, value_dim), label="attended"), "attended")
     attended = ctx.transpose(attended, [0, 2, 1, 3], "steps_first")
     flat = ctx.reshape(attended, [None, heads * value_dim], "output/flat")
     return flat, probs if return_scores else None
+
+
+def scaled_query(ctx: LayerContext, q: Value, key_dim: int) -> Value:
+    """``q · 1/√key_dim`` as Keras's explicit path scales the query: in float16 the scale is a float16 constant
+    (tf_keras's ``tf.multiply`` with a Python float, Keras 3's ``ops.cast(..., query.dtype)``)."""
+    scale = 1.0 / math.sqrt(float(key_dim))
+    if in_half(ctx):
+        scale = float(np.float16(scale))
+    return half_step(ctx, ctx.scalar_op("Mul", q, scale, "scaled_query"), "scaled_query")
 
 
 def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, layout: AttentionLayout,
@@ -394,13 +507,16 @@ def keras_masked_probs(ctx: LayerContext, scores: Value, groups: ScoresGroups, l
     pieces = mha_mask_pieces(ctx, kwargs.get("attention_mask"), query_value_key_masks(ctx), causal,
                              ctx.config.get("sliding_window"), layout.band_steps)
     keep = keras_keep(ctx, pieces, groups, _expansion_axes(ctx, layout, style, causal_only=causal and len(pieces) == 1))
-    if keep is None:
+    if keep is None:  # (several axes: Keras's Softmax is exp(x - logsumexp(x)) here too, see below)
         return masked_softmax(ctx, scores, None, style=style)
     shape = ctx.shape(scores)
     grouped = (None, int(np.prod(groups.batch, dtype=np.int64)), *shape[-2:])
     if shape != grouped:  # the same elements as [B, G, T, S]
         scores = ctx.reshape(scores, list(grouped), "scores/grouped")
-    # tf_keras's Softmax over several axes is exp(x - logsumexp(x)) (a fully masked row gives ones)
+    # tf_keras's Softmax over several axes is exp(x - logsumexp(x)) (a fully masked row gives ones). Keras 3's, and
+    # tf_keras's without a mask, are that formula too, lowered as a softmax: the same in float32 but where a row is
+    # fully masked; in float16 they differ per element (TF: 3.9e-3 at logits of 10, 0.1 at 600), which session 24's
+    # review (R2, F3) measured gains nothing end to end (the float16 einsums' error dominates), so kept as it is
     probs = masked_softmax(ctx, scores, keep, style=style, logsumexp=not ctx.keras3 and len(layout.axes) > 1)
     return ctx.reshape(probs, list(shape), "probs/folded") if shape != grouped else probs
 

@@ -12,14 +12,13 @@ time the same Reshapes read them from ``tf.shape`` (the heads, a constant, excep
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from tfjsconv.ir import Value
 
-from .attention import batch_matmul, keras_masked_probs, projected_flat
+from .attention import batch_matmul, half_step, keras_masked_probs, projected_flat, scaled_query
 from .attention_layout import AttentionLayout, sizes_at
 from .attention_masks import ScoresGroups
 from .context import LayerContext
@@ -65,10 +64,10 @@ def attend_over_heads(ctx: LayerContext, layout: AttentionLayout, qvk: tuple[Val
     q = arranged(query, layout.query_dims, "query", key_dim, t_q)
     k = layout.on_query_batch(ctx, arranged(key, layout.key_dims, "key", key_dim, t_k), q, "key/query_batch")
     v = layout.on_query_batch(ctx, arranged(value, layout.key_dims, "value", value_dim, t_k), q, "value/query_batch")
-    scores = batch_matmul(ctx, ctx.scalar_op("Mul", q, 1.0 / math.sqrt(float(key_dim)), "scaled_query"), k,
-                          (None, t_q, t_k), adj_y=True, label="logits")  # Keras's explicit path scales the query
+    scores = half_step(ctx, batch_matmul(ctx, scaled_query(ctx, q, key_dim), k, (None, t_q, t_k), adj_y=True,
+                                         label="logits"), "logits")  # Keras's explicit path scales the query
     probs = keras_masked_probs(ctx, scores, ScoresGroups(tuple(outer), query_attended, key_attended), layout, style)
-    attended = batch_matmul(ctx, probs, v, (None, t_q, value_dim), label="attended")
+    attended = half_step(ctx, batch_matmul(ctx, probs, v, (None, t_q, value_dim), label="attended"), "attended")
     if layout.dynamic:
         y = reshape_to(ctx, attended, [*sizes_of(query, [0, *layout.outer_axes, *layout.axes], "attended/sizes"),
                                        [value_dim]], (None, *outer, *query_attended, value_dim), "attended/unfolded")
