@@ -30,10 +30,10 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from ..configs import dtype_name
 from .attention_layout import AttentionLayout, sizes_at
 from .context import LayerContext, broadcast_shape
 from .dynamic_shape import runtime_range
+from .masking import tf_kept
 from .registry import Unsupported
 from .runtime_fold import merge_axes
 
@@ -170,12 +170,11 @@ def causal_keep(rows: int, cols: int) -> np.ndarray:
 
 
 def as_bool(ctx: LayerContext, mask: Value, *, label: str) -> Value:
-    """A mask tensor as bool, nonzero kept (``cast(mask, bool)``)."""
+    """A mask tensor as bool, as TensorFlow's ``cast(mask, bool)``: nonzero kept, a float's subnormals masked
+    (:func:`.masking.tf_kept`)."""
     if mask.dtype == DType.BOOL:
         return mask
-    zero = ctx.const(np.asarray(0, dtype=mask.dtype.numpy), f"{label}_zero")
-    return ctx.op("NotEqual", [mask, zero], {"incompatible_shape_error": True}, shape=mask.shape, dtype=DType.BOOL,
-                  label=label)
+    return tf_kept(ctx.graph, mask, f"{ctx.name}/{label}")
 
 
 def sliding_window_keep(rows: int, cols: int, window: int) -> np.ndarray:
@@ -195,17 +194,14 @@ def attention_mask_value(ctx: LayerContext, attention_mask: Value, input_masks: 
                          banded: bool) -> Value:
     """``attention_mask`` as the softmax reads it. Keras 3, and tf_keras when it ANDs the mask with a Keras or causal
     mask, bool-cast it (nonzero kept). tf_keras hands a non-bool mask alone to its Softmax as it is: float32
-    weights, ``scores + (1 - w)·-1e9`` (2 adds +1e9, NaN gives NaN: :func:`.attention.masked_softmax`'s adder), or
-    with ``softmax_robust_masking`` ``w > 0.5`` kept. A lone weights piece is laid out as a bool one would be."""
+    weights, ``scores + (1 - w)·-1e9`` (2 adds +1e9, NaN gives NaN: :func:`.attention.masked_softmax`'s adder; under
+    a float16 policy ``w`` rounded to float16 and ``-1e9`` float16's ``-32752``, each step rounded), or with
+    ``softmax_robust_masking`` ``w > 0.5`` kept. A lone weights piece is laid out as a bool one would be."""
     if ctx.keras3 or attention_mask.dtype == DType.BOOL or banded or any(m is not None for m in input_masks):
         return as_bool(ctx, attention_mask, label="attention_mask")
     shape, dtype = ctx.shape(attention_mask), attention_mask.dtype
     if dtype not in (DType.FLOAT32, DType.INT32):
         raise _refuse(ctx, f"a {dtype.name.lower()} attention_mask in tf_keras (its Softmax weighs the scores by it)")
-    policy = dtype_name(ctx.config.get("dtype"))
-    if policy in ("float16", "mixed_float16"):  # review R2 (session 23): 0.64..21.6 off, under a notice of 1e-3
-        raise _refuse(ctx, f"a non-bool attention_mask in a {policy} tf_keras MultiHeadAttention (its Softmax rounds "
-                           "the weights to float16 and masks with float16's -65504)")
     if ctx.config.get("softmax_robust_masking"):
         if dtype != DType.FLOAT32:  # tf.constant(0.5, dtype=int32) raises
             raise _refuse(ctx, "an int32 attention_mask with softmax_robust_masking (Keras raises)")

@@ -304,6 +304,12 @@ def takes_states(lowerings: dict[str, Any], class_name: str) -> bool:
 KERAS3_GIVEN_MASK_DTYPES = ("bool", None, "float32", "int32", "int64", "int16", "int8", "uint8", "uint16")
 
 
+#: The model-input dtypes a tf_keras nested model takes as a ``mask=`` it was given: tf_keras sets the tensor on
+#: its inputs as it is, and the walk carries a float32 or int32 one as weights to the readers that use it so
+#: (GlobalAveragePooling1D, :func:`.masking.weighed_mask_gap`).
+TF_KERAS_NESTED_MASK_DTYPES = ("bool", "float32", "int32")
+
+
 def given_mask(plan: ModelPlan, call: LayerCall, unmasked: bool = False, keras3: bool | None = None) -> Ref | None:
     """The tensor a call was given as ``mask=`` (Keras 3 records it, tf_keras keeps it in kwargs), see
     :func:`_given_masks`; Softmax also takes a float32 model input (a weight, ``> 0.5`` in Keras 3, ``1 - m``
@@ -325,7 +331,7 @@ def given_replaces_tracked(plan: ModelPlan, call: LayerCall, origins: list[Any],
 
 
 def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool,
-                 keras3: bool | None = None) -> list[Ref] | None:
+                 keras3: bool | None = None, dtypes: tuple[str | None, ...] | None = None) -> list[Ref] | None:
     """The ``count`` tensors a call was given as ``mask=``, each a bool model input (Keras 3: any of
     :data:`KERAS3_GIVEN_MASK_DTYPES`), or, when the call's inputs carry no tracked mask (``unmasked``), a tensor a
     layer computed (``ops.not_equal(ids, 0)``, a TFOpLambda): Keras passes exactly that tensor to ``call``, and the
@@ -334,8 +340,8 @@ def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool,
     the tracked one (:func:`.mask_origins.is_recorded_mask`)."""
     recorded = call.recorded_masks
     inputs = {ref: config for ref, config in plan.inputs}
-    dtypes = KERAS3_GIVEN_MASK_DTYPES if keras3 is True or keras3 is False and call.class_name == "Softmax" else \
-        ("bool", None, "float32") if call.class_name == "Softmax" else ("bool",)  # tf_keras's: 1 - cast(m)
+    dtypes = dtypes or (KERAS3_GIVEN_MASK_DTYPES if keras3 is True or keras3 is False and call.class_name ==
+                        "Softmax" else ("bool", None, "float32") if call.class_name == "Softmax" else ("bool",))
     if len(recorded) != count or not all(
             dtype_name(inputs[r].get("dtype")) in dtypes if r in inputs else
             unmasked and not plan.sequential and (r[0], r[1]) in plan.producers for r in recorded):
@@ -350,16 +356,17 @@ def given_per_input(plan: ModelPlan, call: LayerCall, count: int, keras3: bool |
     flavours set each tensor on its input and leave a None one's input unmasked (Keras 3 skips it, tf_keras sets
     None; its input carries no mask either way). A model input given in Keras 3 may be a float or integer one: the
     readers read it as ``!= 0`` (:data:`KERAS3_GIVEN_MASK_DTYPES`; a Softmax reading it, ``mask > 0.5``, is a gap
-    as any propagated mask into Softmax); tf_keras's use it as it is (a gap). None when the call was given something
-    else (a gap)."""
+    as any propagated mask into Softmax); tf_keras's use it as it is (:data:`TF_KERAS_NESTED_MASK_DTYPES`). None when
+    the call was given something else (a gap)."""
     try:
         listed = explicit_masks(call.node)
     except ValueError:  # one tensor, or nested lists
         listed = None
+    dtypes = KERAS3_GIVEN_MASK_DTYPES if keras3 is True else TF_KERAS_NESTED_MASK_DTYPES if keras3 is False else \
+        ("bool",)
     if listed is None or None not in listed:
-        return _given_masks(plan, call, count, True, keras3 is True or None)
+        return _given_masks(plan, call, count, True, keras3 is True or None, dtypes)
     inputs = {ref: config for ref, config in plan.inputs}
-    dtypes = KERAS3_GIVEN_MASK_DTYPES if keras3 is True else ("bool",)
     if len(listed) != count or all(r is None for r in listed) or not all(
             r is None or (dtype_name(inputs[r].get("dtype")) in dtypes if r in inputs else
                           not plan.sequential and (r[0], r[1]) in plan.producers) for r in listed):
@@ -367,14 +374,16 @@ def given_per_input(plan: ModelPlan, call: LayerCall, count: int, keras3: bool |
     return listed
 
 
-def given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int, tracked: list[bool] | None = None
-                         ) -> list[Ref | None] | None:
+def given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int, tracked: list[bool] | None = None,
+                         keras3: bool | None = None) -> list[Ref | None] | None:
     """``inner([x, y], mask=[m, None])`` where an input carries a tracked mask: the list (None entries kept) when
     its tensors are bool model inputs, or computed tensors given for inputs that carry no tracked mask (``tracked``
-    says which do), else None. Keras 3 records a mask it fills in itself as the list of the inputs' masks, never None
-    for a masked input and None for an unmasked one, and a model input in it is that input's mask either way; so a
-    None entry beside a tracked mask, and a computed one for an unmasked input, were given explicitly: Keras 3 then
-    keeps a None one's input's own mask, tf_keras sets None."""
+    says which do; in tf_keras, ``keras3`` False, for any input), else None. Keras 3 records a mask it fills in
+    itself as the list of the inputs' masks, never None for a masked input and None for an unmasked one, and a model
+    input in it is that input's mask either way; so a None entry beside a tracked mask, and a computed one for an
+    unmasked input, were given explicitly: Keras 3 then keeps a None one's input's own mask, tf_keras sets None.
+    tf_keras records only a list it was given (:func:`given_replaces_tracked`), so there a computed entry for a
+    masked input replaces that input's mask too (:func:`computed_for_tracked` names the Keras 3 gap)."""
     try:
         listed = explicit_masks(call.node)
     except ValueError:
@@ -382,7 +391,22 @@ def given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int, tracked: 
     inputs = {ref: config for ref, config in plan.inputs}
     tracked = tracked if tracked is not None and len(tracked) == count else [True] * count
     if listed is None or None not in listed or len(listed) != count or not all(
-            r is None or (dtype_name(inputs[r].get("dtype")) == "bool" if r in inputs else not kept and
-                          not plan.sequential and (r[0], r[1]) in plan.producers) for r, kept in zip(listed, tracked)):
+            r is None or (dtype_name(inputs[r].get("dtype")) == "bool" if r in inputs else
+                          (not kept or keras3 is False) and not plan.sequential and (r[0], r[1]) in plan.producers)
+            for r, kept in zip(listed, tracked)):
         return None
     return listed
+
+
+def computed_for_tracked(plan: ModelPlan, call: LayerCall, tracked: list[bool]) -> int | None:
+    """The index of an input that carries a tracked mask and was given a computed one in a ``mask=[...]`` list
+    holding None, or None. Keras 3 fills in such a list itself with each input's own mask, and records it as it
+    records a given one: which mask the call read cannot be told from the file (a gap named so)."""
+    try:
+        listed = explicit_masks(call.node)
+    except ValueError:
+        return None
+    if listed is None or None not in listed or len(listed) != len(tracked):
+        return None
+    return next((i for i, (r, kept) in enumerate(zip(listed, tracked)) if r is not None and kept and
+                 r not in {ref for ref, _ in plan.inputs} and (r[0], r[1]) in plan.producers), None)

@@ -14,6 +14,7 @@ from ..op_calls import is_op_layer
 from .call_facts import (
     KERAS3_GIVEN_MASK_DTYPES,
     ROT90S,
+    computed_for_tracked,
     given_beside_tracked,
     given_mask,
     given_per_input,
@@ -148,7 +149,8 @@ class LayerGaps:
                             self.gaps.append(f"{name!r} ({cls}: {given_use})")
                 given_in = given_per_input(plan, call, len(refs), self.keras3) if call.recorded_masks and \
                     not origins and given_use is True else None  # inner(x, mask=m): Keras sets m on its inputs
-                beside = given_beside_tracked(plan, call, len(refs), [masked.get(r) is not None for r in refs]) \
+                beside = given_beside_tracked(plan, call, len(refs), [masked.get(r) is not None for r in refs],
+                                              self.keras3) \
                     if origins and is_model(call.entry) else None  # inner([x, y], mask=[m, None]), y masked
                 if beside is not None:  # Keras 3 keeps y's mask for None; tf_keras sets None on y (the caller's)
                     self._mask_chain_gaps(plan, prefix, [g for g in beside if g is not None], masked)
@@ -162,7 +164,12 @@ class LayerGaps:
                 elif given_use is True and call.recorded_masks and not (
                         len(call.recorded_masks) == len(origins) and all(
                             is_recorded_mask(plan, [r], o) for r, o in zip(call.recorded_masks, origins))):
-                    self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
+                    at = computed_for_tracked(plan, call, [masked.get(r) is not None for r in refs]) \
+                        if origins and is_model(call.entry) else None
+                    self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)" if at is None else
+                                     f"{name!r} ({cls}: given a computed mask for {refs[at][0]!r}, which carries a "
+                                     "mask of its own: Keras 3 records a mask list it fills in itself the same way, "
+                                     "so which one the call read is not known)")
                 in_flags = tuple(given_in[i] is not None if given_in is not None else
                                  masked.get(r) is not None and r not in unseen for i, r in enumerate(refs))
                 in_flags = self._nested_cast_flags(plan, name, call, refs, in_flags)

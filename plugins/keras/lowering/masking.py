@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tfjsconv.dtypes import DType
-from tfjsconv.ir import Value
+from tfjsconv.ir import Graph, Value
 from tfjsconv.narrow_ints import NARROW_INTS
 from tfjsconv.ops.special_values import GUARDED_SUFFIX
 
@@ -35,6 +35,10 @@ from .registry import Unsupported, lowers
 
 #: int32's range: Masking compares int32 ids with the integers its float32 mask_value stands for.
 INT32 = np.iinfo(np.int32)
+
+#: float32's smallest normal number: TensorFlow's CPU kernels read any float32 of a smaller size as 0 (they flush
+#: subnormals), so Keras on TensorFlow masks a float mask entry below it (:func:`tf_kept`).
+FLT_MIN = float(np.finfo(np.float32).tiny)
 
 #: Layers that compute the same with or without a mask and hand it on unchanged (``supports_masking`` with the
 #: default ``compute_mask``, and a mask at most read in training: BatchNormalization's statistics), in both flavours.
@@ -268,9 +272,13 @@ def make_mask(ctx: LayerContext) -> Value:
 
 
 def any_not_equal(ctx: LayerContext, x: Value, value: float, *, keep_dims: bool, label: str) -> Value:
-    """``any(x != value, axis=-1)``: Masking's mask of ``x``."""
-    differs = ctx.op("NotEqual", [x, ctx.floats(value, f"{label}_value")], {"incompatible_shape_error": True},
-                     dtype=DType.BOOL, shape=x.shape, label=f"{label}_differs")
+    """``any(x != value, axis=-1)``: Masking's mask of ``x``. TensorFlow compares subnormals as 0
+    (:func:`tf_kept`): against a mask_value whose float32 is 0 or subnormal, a subnormal entry equals it."""
+    if abs(np.float32(value)) < FLT_MIN:
+        differs = tf_kept(ctx.graph, x, f"{ctx.name}/{label}_differs")
+    else:  # a normal mask_value differs from every subnormal, flushed or not
+        differs = ctx.op("NotEqual", [x, ctx.floats(value, f"{label}_value")], {"incompatible_shape_error": True},
+                         dtype=DType.BOOL, shape=x.shape, label=f"{label}_differs")
     shape = ctx.shape(x)
     out_shape = (*shape[:-1], 1) if keep_dims else shape[:-1]
     return ctx.op("Any", [differs, ctx.ints(-1, f"{label}_axis")], {"keep_dims": keep_dims, "Tidx": DType.INT32},
@@ -326,6 +334,23 @@ def _integer_not_equal(ctx: LayerContext, x: Value, value: float, label: str) ->
     return ctx.op("LogicalOr", [below, above], dtype=DType.BOOL, shape=x.shape, label=f"{label}_differs")
 
 
+def tf_kept(graph: Graph, mask: Value, name: str) -> Value:
+    """A float32 or int32 mask cast to bool as Keras's readers on TensorFlow cast it: nonzero and NaN kept, and a
+    float's subnormals (``|m| < FLT_MIN``) masked, since TensorFlow's CPU kernels flush them to 0 (``cast(1e-40,
+    bool)`` is False) where TF.js keeps them, so ``!= 0`` alone would keep them. A backend that flushes them too
+    reads them as 0 here as well. No Cast to bool: wasm's is wrong on floats."""
+    if mask.dtype != DType.FLOAT32:
+        zero = graph.const(np.zeros((), mask.dtype.numpy), name=f"{name}_zero")
+        return graph.add_op("NotEqual", [mask, zero], {"T": mask.dtype, "incompatible_shape_error": True}, name=name,
+                            dtype=DType.BOOL, shape=mask.shape)
+    f32 = {"T": DType.FLOAT32}
+    size = graph.add_op("Abs", [mask], f32, name=f"{name}_size", dtype=DType.FLOAT32, shape=mask.shape)
+    smallest = graph.const(np.float32(FLT_MIN), name=f"{name}_smallest_normal")
+    flushed = graph.add_op("Less", [size, smallest], f32, name=f"{name}_flushed", dtype=DType.BOOL,
+                           shape=mask.shape)
+    return graph.add_op("LogicalNot", [flushed], name=name, dtype=DType.BOOL, shape=mask.shape)
+
+
 def as_float(ctx: LayerContext, mask: Value, label: str) -> Value:
     return ctx.op("Cast", [mask], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
                   dtype=DType.FLOAT32, shape=mask.shape, label=label)
@@ -368,6 +393,8 @@ def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
     shape = ctx.shape()
     steps, mask_axis = (2, 1) if first else (1, 2)
     keepdims = bool(ctx.config.get("keepdims"))
+    if mask.dtype != DType.BOOL:  # tf_keras's weights, given to a nested model
+        return _weighed_global_average_1d(ctx, mask, steps, mask_axis)
     kept = ctx.expand_dims(mask, mask_axis, "mask_steps_kept")
     weights = ctx.expand_dims(as_float(ctx, mask, "mask_float"), mask_axis, "mask_steps")
     sum_attrs = {"keep_dims": keepdims, "Tidx": DType.INT32}
@@ -394,6 +421,54 @@ def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
     nan = ctx.scalar_op("Mul", count, np.inf, "empty_mean")  # 0 * Inf: NaN without a NaN weight to warn about
     return ctx.op("SelectV2", [empty, nan, mean], {"T": DType.FLOAT32},
                   dtype=DType.FLOAT32, shape=mean.shape, label="mean")
+
+
+def weighed_mask_gap(name: str, class_name: str, config: dict[str, Any], dtype: DType) -> str | None:
+    """Why a tf_keras layer cannot take the float or integer mask a nested model was given (``inner(x, mask=m)``:
+    tf_keras sets ``m`` on the inner inputs as it is), or None: GlobalAveragePooling1D weighs the steps by it
+    (:func:`masked_global_average_1d`); layers that hand a mask on unchanged, make their own or drop it take it
+    (a propagated mask into Softmax is a gap already); any other reader would need a bool one (merges ``all`` it,
+    MultiHeadAttention casts it), so it is a gap."""
+    if class_name in GLOBAL_AVERAGE_1D or class_name in PASSES_MASK or makes_mask(class_name, config) or \
+            class_name in DROPS_MASK | _DROPS_MASK_TF_KERAS and class_name not in _CALL_READS_MASK:
+        return None
+    return f"{name!r} ({class_name}: a {dtype.name.lower()} mask given to a nested model, which tf_keras hands on " \
+           "as it is)"
+
+
+def _weighed_global_average_1d(ctx: LayerContext, mask: Value, steps: int, mask_axis: int) -> Value:
+    """tf_keras's mean of float32 ``x`` weighed by a float32 or int32 mask (a nested model's given one):
+    ``sum(x * w) / sum(w)``, ``w = cast(m, float32)`` with subnormals 0 as TensorFlow flushes them; ``0 / 0`` is NaN
+    (selected so: webgl's division of equal values gives 1), any other ``t / 0`` TF.js's own ±Inf."""
+    if ctx.keras3 or ctx.x.dtype != DType.FLOAT32 or (ctx.keras_dtypes and ctx.keras_dtypes[0] not in (
+            None, DType.FLOAT32)):
+        raise Unsupported(f"layer {ctx.name!r} (GlobalAveragePooling1D: a {mask.dtype.name.lower()} mask weighing "
+                          "a non-float32 input)")
+    if mask.dtype == DType.INT32:
+        mask = ctx.op("Cast", [mask], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
+                      dtype=DType.FLOAT32, shape=mask.shape, label="mask_float")
+    flushed = ctx.op("SelectV2", [tf_kept(ctx.graph, mask, f"{ctx.name}/mask_normal"), mask,
+                                  ctx.floats(0.0, "mask_zero")], {"T": DType.FLOAT32}, dtype=DType.FLOAT32,
+                     shape=mask.shape, label="mask_flushed")
+    weights = ctx.expand_dims(flushed, mask_axis, "mask_steps")
+    keepdims, shape = bool(ctx.config.get("keepdims")), ctx.shape()
+    attrs = {"keep_dims": keepdims, "Tidx": DType.INT32}
+    kept_axis = 3 - steps  # channels_first's axis 1, channels_last's features
+    total = ctx.op("Sum", [ctx.binary("Mul", ctx.x, weights, label="weighed"), ctx.ints(steps, "steps_axis")],
+                   attrs, shape=tuple(shape[a] if a in (0, kept_axis) else 1 for a in range(3)) if keepdims else
+                   (shape[0], shape[kept_axis]), label="sum")
+    count = ctx.op("Sum", [weights, ctx.ints(steps, "count_axis")], attrs,
+                   shape=(shape[0], 1, 1) if keepdims else (shape[0], 1), label="count")
+    mean = ctx.binary("RealDiv", total, count, label="mean" + GUARDED_SUFFIX)
+    zero = ctx.floats(0.0, "zero")
+    both = ctx.op("LogicalAnd", [ctx.op("Equal", [count, zero], {"incompatible_shape_error": True}, dtype=DType.BOOL,
+                                        shape=count.shape, label="no_weight"),
+                                 ctx.op("Equal", [total, zero], {"incompatible_shape_error": True}, dtype=DType.BOOL,
+                                        shape=total.shape, label="no_sum")], dtype=DType.BOOL, shape=mean.shape,
+                  label="zero_by_zero")
+    nan = ctx.scalar_op("Mul", ctx.binary("AddV2", total, count, label="both"), np.inf, "nan_mean")  # 0 * Inf
+    return ctx.op("SelectV2", [both, nan, mean], {"T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=mean.shape,
+                  label="mean")
 
 
 def merged_mask(ctx: LayerContext, masks: Sequence[Value | None]) -> Value:
