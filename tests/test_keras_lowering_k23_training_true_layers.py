@@ -69,16 +69,19 @@ def test_tf_keras_attention_with_dropout_called_with_training_true_is_refused_by
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.node
 @pytest.mark.parametrize("saved_as,trainable", [("BatchNormalizationV2", True), ("BatchNormalizationV1", False)])
-def test_tf_keras_batch_norms_saved_under_tf1_names_in_training_are_refused(tmp_path, saved_as, trainable):
+def test_tf_keras_batch_norms_saved_under_tf1_names_in_training_use_batch_statistics(tmp_path, tfjs_runtime,
+                                                                                    saved_as, trainable):
     """Review R1 (F1): tf_keras still loads ``BatchNormalizationV1``/``V2`` (TF 1.13's class names) and computes batch
     statistics under ``training=True`` for a trainable V2 and for V1 even when frozen (its v1 behaviour); the
-    training rule matched the current name only, so they were lowered as inference: 3.69 off on cpu and wasm."""
+    training rule matched the current name only, so they were lowered as inference: 3.69 off on cpu and wasm. Then
+    refused; since session 24 lowered with the batch statistics (``test_keras_lowering_bn_training.py``)."""
     import h5py
     import tf_keras as k
 
     import tfjsconv
-    from tfjsconv.errors import UsageError
+    from test_keras_lowering import _verify
 
     x = k.Input((4,), name="x")
     k.Model(x, k.layers.BatchNormalization(trainable=trainable, name="bn")(x, training=True)).save(tmp_path / "m.h5")
@@ -87,5 +90,9 @@ def test_tf_keras_batch_norms_saved_under_tf1_names_in_training_are_refused(tmp_
         config = config.decode() if isinstance(config, bytes) else config
         saved.attrs["model_config"] = config.replace('"class_name": "BatchNormalization"',
                                                      f'"class_name": "{saved_as}"')
-    with pytest.raises(UsageError, match=rf"'bn' \({saved_as}\) called with training=True"):
-        tfjsconv.convert(tmp_path / "m.h5", tmp_path / "out", output_format="tfjs_graph_model")
+    loaded = k.models.load_model(tmp_path / "m.h5", compile=False)
+    inputs = {"x": (np.random.default_rng(3).standard_normal((5, 4)) * 2 + 1).astype("float32")}
+    expected = np.asarray(loaded(inputs["x"], training=False))
+    assert np.allclose(expected.mean(axis=0), 0.0, atol=1e-5)  # the batch's statistics, not the moving ones
+    tfjsconv.convert(tmp_path / "m.h5", tmp_path / "out", output_format="tfjs_graph_model")
+    _verify(tmp_path / "out", inputs, [expected])

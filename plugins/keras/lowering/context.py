@@ -245,10 +245,17 @@ def differs_in_training(class_name: str, config: dict[str, Any], depth: int = 0)
                               for e in inner)
 
 
+#: Layers whose lowering computes a tf_keras call with ``training=True`` as tf_keras does (BatchNormalization's batch
+#: statistics, :mod:`.batch_norm_training`): a nested model that hands ``training=True`` to them is walked, the
+#: walk giving each inner call that ``training`` (``ModelLowering._inherited_training``).
+LOWERED_IN_TRAINING = frozenset({"BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2"})
+
+
 def layer_differing_in_training(config: dict[str, Any], prefix: str = "", depth: int = 0) -> tuple[str, str] | None:
     """The first layer (name with its nested models' path, class) of a nested model's ``config`` that computes
     otherwise when tf_keras hands the model call's ``training=True`` down to it (:func:`differs_in_training`, or a
-    Lambda, whose function may read ``training``); None when every layer computes as at inference."""
+    Lambda, whose function may read ``training``) and whose lowering does not compute that
+    (:data:`LOWERED_IN_TRAINING`); None when every layer is lowered as tf_keras computes it."""
     for entry in config.get("layers") or []:
         if not isinstance(entry, dict):
             continue
@@ -258,7 +265,7 @@ def layer_differing_in_training(config: dict[str, Any], prefix: str = "", depth:
             found = layer_differing_in_training(inner, f"{name}/", depth + 1)
             if found is not None:
                 return found
-        elif cls == "Lambda" or differs_in_training(cls, inner):
+        elif cls == "Lambda" or differs_in_training(cls, inner) and cls not in LOWERED_IN_TRAINING:
             return name, cls
     return None
 

@@ -16,6 +16,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
+from .batch_norm_training import batch_statistics_call, training_batch_norm
 from .context import LayerContext
 from .dynamic_shape import reshape_to, runtime_sizes
 from .registry import Unsupported, lowers
@@ -49,9 +50,14 @@ _RENORM_WEIGHTS = ("moving_stddev", "renorm_mean", "renorm_stddev")
 @lowers("BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2")
 def batch_norm(ctx: LayerContext) -> Value:
     """``x·multiplier + shift`` from the moving statistics; ``renorm`` changes training only (its corrections and
-    extra weights), inference reads ``moving_mean``/``moving_variance`` as without it."""
+    extra weights), inference reads ``moving_mean``/``moving_variance`` as without it. A tf_keras call site's
+    ``training=True`` uses the batch's statistics (:mod:`.batch_norm_training`)."""
     config = ctx.config
     shape = ctx.shape()
+    if config.get("virtual_batch_size") is not None:  # tf_keras's build shifted the saved axis past the ghost axis
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) with virtual_batch_size="
+                          f"{config['virtual_batch_size']!r} (ghost batches; its saved axis and weights have the "
+                          "extra axis tf_keras's build adds: not lowered)")
     axes = norm_axes(ctx, config.get("axis", -1), len(shape))
     _static_axes(ctx, shape, axes)
     names = (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
@@ -62,6 +68,10 @@ def batch_norm(ctx: LayerContext) -> Value:
         if int(np.prod(array.shape)) != size:
             raise ctx.error(f"has a {name} of shape {list(array.shape)} for {size} channels")
     values = dict(zip([*names, "moving_mean", "moving_variance"], (ctx.small(w).reshape(-1) for w in weights)))
+    if batch_statistics_call(ctx):  # tf_keras's call site training=True: the batch's own statistics
+        extra = dict(zip(_RENORM_WEIGHTS, (ctx.small(w).reshape(-1) for w in ctx.weights[len(names) + 2:])))
+        renorm_stats = {k: extra[k] for k in ("renorm_mean", "renorm_stddev")} if renorm else {}
+        return training_batch_norm(ctx, axes, {k: values[k] for k in names}, renorm_stats, param_shape(shape, axes))
     gamma = values.get("gamma", np.ones(size))
     beta = values.get("beta", np.zeros(size))
     multiplier = gamma / np.sqrt(values["moving_variance"] + float(config.get("epsilon", 1e-3)))
