@@ -212,36 +212,3 @@ def test_wrapped_bfloat16_layers_stay_gaps_by_name(tmp_path, flavor):
     message = str(caught.value)
     assert "'td' (TimeDistributed: a wrapped Dense of dtype bfloat16)" in message, message
     assert "'bi' (Bidirectional: a wrapped LSTM of dtype mixed_bfloat16)" in message, message
-
-
-# -- review R3 (session 23): what the walk does not follow through a wrapper stays refused, named -----------------
-def test_wrappers_the_width_walk_does_not_follow_are_refused_by_name(tmp_path):
-    """A float16 TimeDistributed around a nested model (F1: 1.2e-4..2.3e-4 off, unnamed), a TimeDistributed around a
-    wrapper of a float16 layer (F3: 2.2e-4..3.4e-4, unnamed) and a float64 layer in a float16 Bidirectional (F4:
-    1.4e-4..6e-4 under a warning promising 1e-7) were converted; each is refused naming the wrapper."""
-    from keras_models import lowering_refusal
-
-    expected = {
-        "nested": "'td' (TimeDistributed: a nested model in a mixed_float16 TimeDistributed)",
-        "wrapper": "'td' (TimeDistributed: a TimeDistributed in a TimeDistributed around layers of dtypes other "
-                   "than float32)",
-        "float64": "'bi' (Bidirectional: a wrapped LSTM of dtype float64 in a mixed_float16 Bidirectional)",
-    }
-    for flavor, suffix in (("keras3", ".keras"), ("tf_keras", ".h5")):
-        k = keras_module(flavor)
-        L = k.layers
-        x = k.Input((4, 6), name="x")
-        inner_in = k.Input((6,))
-        models = {
-            "nested": k.Model(x, L.TimeDistributed(k.Model(inner_in, L.Dense(5)(inner_in)), dtype="mixed_float16",
-                                                   name="td")(x)),
-            "float64": k.Model(x, L.Bidirectional(L.LSTM(3, dtype="float64"), dtype="mixed_float16", name="bi")(x)),
-        }
-        if flavor == "tf_keras":  # Keras 3 cannot build a TimeDistributed of a TimeDistributed over these ranks
-            grid = k.Input((2, 4, 6), name="x")
-            models["wrapper"] = k.Model(grid, L.TimeDistributed(L.TimeDistributed(L.Dense(5, dtype="mixed_float16")),
-                                                                name="td")(grid))
-        for case, model in models.items():
-            path = tmp_path / f"{flavor}_{case}{suffix}"
-            model.save(path)
-            assert expected[case] in lowering_refusal(path), (flavor, case)

@@ -14,8 +14,11 @@
   (:func:`tfjsconv.passes.half_rounding.round_cast_to_half`). TF accumulates sums (MatMul, Conv2D) in float32
   before their one rounding, so Dense, Conv and BatchNormalization layers give Keras's values but where a sum's
   other float32 order lands on the other side of a float16 rounding point; layers whose TF kernels round in other
-  steps than the lowering's ops (LSTM, MultiHeadAttention, Softmax, tf_keras's LayerNormalization) differ by about
-  float16's precision, as the traced path (which computes float16 arithmetic in float32) does: named in a warning.
+  steps than the lowering's ops (LSTM, Softmax, tf_keras's LayerNormalization) differ by about float16's precision,
+  as the traced path (which computes float16 arithmetic in float32) does: named in a warning. MultiHeadAttention
+  rounds where Keras's float16 ops round (:func:`.attention.half_step`), its einsums summed in float32: TF's CPU
+  einsums sum in float16 steps, so it differs by more the longer its sums and the larger its logits
+  (:func:`mha_half_bound`, stated per layer in the warning).
 - a float16 model Input: Keras casts what it is given to float16, so the placeholder's values are rounded first.
 - a layer in a TimeDistributed or Bidirectional: computed under the policy Keras computes it in, the wrapper's or its
   own (:func:`width_view`).
@@ -25,6 +28,7 @@ bfloat16 policies stay gaps, named by :mod:`.layer_gaps` (TF rounds to 8 signifi
 from __future__ import annotations
 
 import logging
+import math
 import weakref
 from typing import Any
 
@@ -123,11 +127,16 @@ def width_view(cls: str, config: dict[str, Any], keras3: bool) -> tuple[str, dic
 
     - a layer the wrapper calls (``layer(x)``: Bidirectional, tf_keras's TimeDistributed, and Keras 3's RNNs, whose
       cells are called) computes under its own policy; under a float16 wrapper a float32 layer computes in float32
-      on float16 inputs, and Keras 3's Bidirectional casts the result to float16 (:data:`FLOAT32_INNER`);
+      on float16 inputs, and Keras 3's Bidirectional casts the result to float16 (:data:`FLOAT32_INNER`); a float64
+      one in float64 on them (:data:`WRAPPER_CASTS`; Keras 3's Bidirectional casting its result,
+      :data:`WRAPPER_CASTS_OUT`);
     - Keras 3's TimeDistributed runs ``layer.call`` in its own autocast scope: the wrapper's policy (float32 but for
       a float64 layer's float64 weights, which promote the inputs, and the layers whose call casts its float32 result
       to their float16 policy, :data:`KERAS3_FLOAT32_INSIDE`), inputs cast by a float16 wrapper only
-      (:data:`WRAPPER_CASTS`)."""
+      (:data:`WRAPPER_CASTS`); the layers whose call computes in their own dtype (:data:`OWN_DTYPE_CALLS`) under
+      their own policy;
+    - a wrapper in a TimeDistributed: Keras 3 runs its ``call`` (the outer wrapper's cast and scope), tf_keras calls
+      it (its own cast too, :func:`_through_wrapper`)."""
     if cls not in WRAPPERS or is_model(config.get("layer") or {}):
         return cls, config
     if cls == "Bidirectional" and (gap := wrapped_width_gap(cls, config)):  # (TimeDistributed's: its check)
@@ -135,39 +144,164 @@ def width_view(cls: str, config: dict[str, Any], keras3: bool) -> tuple[str, dic
 
         raise Unsupported(f"layer {config.get('name')!r} (Bidirectional: {gap})")
     inner_cls, inner = _wrapped(config)[0]
+    if cls == "TimeDistributed" and inner_cls in WRAPPERS:
+        return width_view(*_through_wrapper(config, inner_cls, inner, keras3), keras3)
     outer, own = dtype_name(config.get("dtype")), dtype_name(inner.get("dtype"))
+    half_outer = outer in HALF_POLICIES
+    if cls == "TimeDistributed" and keras3 and outer == "float16" and (inner_cls in VARIABLES_FIRST or (
+            inner_cls == "BatchNormalization" and own in (None, "float32"))):
+        governing = own if own in ("float16", "float64") else "float32"  # no autocast scope (review R3's F2)
+        return inner_cls, {**inner, "dtype": governing, WRAPPER_CASTS: True}
+    if cls == "TimeDistributed" and keras3 and half_outer and own not in HALF_POLICIES and (
+            inner_cls in OWN_DTYPE_CALLS or (inner_cls == "Embedding" and outer == "float16")):
+        return inner_cls, {**inner, "dtype": own or "float32", WRAPPER_CASTS: True}  # review R4's F1 and F5
     if cls == "TimeDistributed" and keras3 and inner_cls not in FLOAT32_BETWEEN:
         governing = config.get("dtype") if outer in FLOAT32_COMPUTED_POLICIES else inner.get("dtype") if \
             own == "float64" or (own in HALF_POLICIES and inner_cls in KERAS3_FLOAT32_INSIDE) else "float32"
-        return inner_cls, {**inner, "dtype": governing, WRAPPER_CASTS: outer in HALF_POLICIES}
-    if own in FLOAT32_COMPUTED_POLICIES or outer not in HALF_POLICIES:
+        return inner_cls, {**inner, "dtype": governing, WRAPPER_CASTS: half_outer}
+    if own == "float64" and half_outer:  # float64 on the wrapper's float16 inputs (review R3's F4, session 23)
+        return inner_cls, {**inner, WRAPPER_CASTS: True, WRAPPER_CASTS_OUT: keras3 and cls == "Bidirectional"}
+    if own in FLOAT32_COMPUTED_POLICIES or not half_outer:
         return inner_cls, inner
+    if cls == "TimeDistributed" and inner_cls in RECURRENT:  # float32 cells on float16 inputs, the result as computed
+        return inner_cls, {**inner, WRAPPER_CASTS: True}
     return FLOAT32_INNER, config
+
+
+#: A :func:`width_view` config's key saying whether Keras 3's Bidirectional casts the result of a layer that does
+#: not compute in float16 (a float64 LSTM) to its own float16 policy.
+WRAPPER_CASTS_OUT = "Bidirectional casts the result"
+#: Layers whose Keras 3 call first combines its float16 inputs with its float variables (``matmul(x, kernel)``): in a
+#: ``float16`` (not mixed) TimeDistributed, which opens no autocast scope, they compute in their variables' dtype,
+#: float32 for a float32 or mixed_float16 layer, float64 for a float64 one (layers without variables, in float16).
+#: There a float32 BatchNormalization gives its float32 result (measured, session 24: a LayerNormalization's and a
+#: GroupNormalization's come rounded to float16, as the wrapper's policy says).
+VARIABLES_FIRST = frozenset({"Dense", "EinsumDense"})
+#: Keras 3 layers whose call computes in their own compute dtype, whatever their inputs' and their wrapper's
+#: (BatchNormalization's float32 arithmetic cast to it, Rescaling's and Normalization's inputs cast to it first;
+#: variables created with ``autocast=False`` or not read as such): a float32 or float64 one in a float16
+#: TimeDistributed gives float32 or float64 results of float16 inputs (measured, session 24: the wrapper's policy
+#: was 1.6e-4..7e-4 off, ±inf past 65504 where Keras is finite). Embedding too in a ``float16`` one, which opens no
+#: autocast scope; a ``mixed_float16`` one's scope casts its table to float16 (Keras's rows float16).
+OWN_DTYPE_CALLS = frozenset({"BatchNormalization", "Rescaling", "Normalization"})
+#: Recurrent layers: their cells are called (``cell(x, states)``), so they compute under their own policy in
+#: Keras 3's TimeDistributed too, and a float32 one in a float16 TimeDistributed gives float32 (measured, session 24).
+RECURRENT = frozenset({"SimpleRNN", "LSTM", "GRU", "RNN"})
+
+
+def _through_wrapper(config: dict[str, Any], inner_cls: str, inner: dict[str, Any], keras3: bool
+                     ) -> tuple[str, dict[str, Any]]:
+    """A TimeDistributed around a wrapper as the one wrapper whose view is the same computation. Keras 3 runs the
+    inner wrapper's ``call``, not its ``__call__``: a TimeDistributed's is the outer one's fold again, so the outer
+    wrapper's policy governs the innermost layer; a Bidirectional's calls its layers (their own policies) on the
+    outer wrapper's inputs and casts their results to its own policy: a float32 or float64 layer's inputs rounded
+    where the TimeDistributed is float16, its results where the Bidirectional is (a float16 one casts its inputs
+    itself). tf_keras calls the inner wrapper, which casts again: the inner wrapper under a float16 policy where
+    either is. A nested model under them stays a gap, named."""
+    from .registry import Unsupported
+
+    chain = (_nested_widths(inner_cls, inner) | {dtype_name(config.get("dtype"))}) - {None, "float32"}
+    if is_model(inner.get("layer") or {}) and chain:
+        raise Unsupported(f"layer {config.get('name')!r} (TimeDistributed: a {inner_cls} of a nested model in a "
+                          f"TimeDistributed, of dtypes {', '.join(sorted(chain))})")
+    outer, own = config.get("dtype"), inner.get("dtype")
+    half_outer, half_own = dtype_name(outer) in HALF_POLICIES, dtype_name(own) in HALF_POLICIES
+    if not keras3:
+        return inner_cls, {**inner, "dtype": outer if half_outer and not half_own else own}
+    if inner_cls == "TimeDistributed":
+        return "TimeDistributed", {**config, "layer": inner.get("layer")}
+    layer_cls, layer = _wrapped(inner)[0]
+    if dtype_name(layer.get("dtype")) in HALF_POLICIES or wrapped_width_gap(inner_cls, inner):
+        return inner_cls, inner  # float16 RNNs: their own cast, the Bidirectional's a no-op; a gap: named there
+    return layer_cls, {**layer, WRAPPER_CASTS: half_outer, WRAPPER_CASTS_OUT: half_own}
 
 
 def wrapped_width_gap(cls: str, config: dict[str, Any]) -> str | None:
     """Why a wrapper's layers' dtype policies are not lowered: one outside float32/float64/float16 (bfloat16, a
-    quantized one), a Bidirectional's two layers of different policies, or a float32 RNN in a float16 TimeDistributed
-    (not measured)."""
+    quantized one), a Bidirectional's two layers of different policies, or a float32 layer of those computed in
+    float32 between rounded inputs (:data:`FLOAT32_BETWEEN`) but an RNN in a float16 TimeDistributed (not
+    measured). Wrappers and nested models inside a TimeDistributed: :func:`width_view`, :func:`_through_wrapper`
+    and the walk (a float16 TimeDistributed's cast of a nested model's input)."""
     outer = dtype_name(config.get("dtype"))
     policies = []
     for inner_cls, inner in _wrapped(config):
         own = dtype_name(inner.get("dtype"))
-        # review R3 (session 23): the walk follows a wrapper's policy one level down, onto a layer, not through a
-        # nested model or wrapper (F1, F3: 1e-4..3e-4 off, unnamed), nor a float64 layer's own cast (F4)
-        if is_model({"class_name": inner_cls, "config": inner}) and outer in FLOAT32_COMPUTED_POLICIES:
-            return f"a nested model in a {outer} {cls}"
-        if inner_cls in WRAPPERS and (_nested_widths(inner_cls, inner) | {outer}) - {None, "float32"}:
-            return f"a {inner_cls} in a {cls} around layers of dtypes other than float32"
-        if own == "float64" and outer in HALF_POLICIES:
-            return f"a wrapped {inner_cls} of dtype float64 in a {outer} {cls}"
         if own not in (None, "float32") and not lowered_in_float32(inner_cls, inner):
             return f"a wrapped {inner_cls} of dtype {own}"
-        if cls == "TimeDistributed" and inner_cls in FLOAT32_BETWEEN and outer in HALF_POLICIES and \
-                own not in HALF_POLICIES:
+        if cls == "TimeDistributed" and inner_cls in FLOAT32_BETWEEN - RECURRENT - WRAPPERS and \
+                outer in HALF_POLICIES and own not in HALF_POLICIES:
             return f"a wrapped {inner_cls} of dtype {own or 'float32'} in a {outer} TimeDistributed"
         policies.append(own or "float32")
     return f"forward and backward layers of dtypes {' and '.join(policies)}" if len(set(policies)) > 1 else None
+
+
+def wrapper_rounds(config: dict[str, Any], key: str) -> bool:
+    """Whether a layer that does not compute in float16 (its :func:`width_view` config) has its float inputs
+    (``key`` :data:`WRAPPER_CASTS`) or results (:data:`WRAPPER_CASTS_OUT`) rounded by its wrapper's float16 cast."""
+    return config.get(key) is True
+
+
+def _bidirectional_of(cls: str, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The config of the Bidirectional a call lowers: its own, or the one a TimeDistributed wraps (Keras 3 runs its
+    ``call``, casts and merge included)."""
+    for _ in range(32):
+        if cls != "TimeDistributed" or not _wrapped(config):
+            break
+        cls, config = _wrapped(config)[0]
+    return config if cls == "Bidirectional" else None
+
+
+def wrapper_cast_outputs(cls: str, config: dict[str, Any], count: int) -> list[bool]:
+    """Which of a call's ``count`` outputs its wrapper's float16 cast rounds: Keras 3's Bidirectional casts its
+    directions' sequences (``y``, ``y_rev``), not a ``return_state`` layer's states, which keep their layer's dtype
+    (review R4's F3, session 24); other wrappers' outputs all."""
+    bi = _bidirectional_of(cls, config)
+    if bi is None or not _wrapped(bi)[0][1].get("return_state"):
+        return [True] * count
+    merged = 2 if bi.get("merge_mode", "concat") is None else 1
+    return [i < merged for i in range(count)]
+
+
+#: Where the Bidirectional lowering's merge of two directions ends (:func:`.recurrent._merged`), per ``merge_mode``:
+#: the op reading both directions, and for ``ave`` the halving after it.
+MERGE_OPS = {"sum": ("AddV2", "/merged"), "mul": ("Mul", "/merged"), "ave": ("AddV2", "/merged")}
+
+
+def round_merged_directions(graph: Graph, cls: str, config: dict[str, Any], output: Value) -> None:
+    """Keras 3's float16 Bidirectional casts each direction's result to float16 and merges them in float16
+    (``bidirectional.py``: ``y + y_rev``, ``(y + y_rev) / 2``, ``y * y_rev``); the lowering's merge of ``output``
+    reads the directions rounded, an average its rounded sum; the caller rounds the merged result (review R4's F2,
+    session 24: one rounding after the merge was 1e-3 off). Other merges (concat, None) need nothing."""
+    from .registry import Unsupported
+
+    bi = _bidirectional_of(cls, config)
+    mode = bi.get("merge_mode", "concat") if bi is not None else None
+    if mode not in MERGE_OPS:
+        return
+    node = output.producer
+    while node is not None and node.op in ("Reshape", "Identity") and node.inputs:  # a TimeDistributed's unfold
+        node = node.inputs[0].producer
+    halving = node if mode == "ave" and node is not None and node.name.endswith("/average") else None
+    if halving is not None:
+        node = halving.inputs[0].producer
+    op, suffix = MERGE_OPS[mode]
+    if node is None or node.op != op or not node.name.endswith(suffix) or len(node.inputs) != 2 or \
+            (mode == "ave" and halving is None):
+        raise Unsupported(f"layer {config.get('name')!r} (Bidirectional: a float16 merge_mode={mode!r} whose "
+                          "lowered merge was not found)")
+    node.inputs = [rounded_to_half(graph, v, f"{node.name}/direction_{i}_to_float16")
+                   for i, v in enumerate(node.inputs)]
+    if halving is not None:
+        halving.inputs = [rounded_to_half(graph, halving.inputs[0], f"{node.name}/to_float16"),
+                          *halving.inputs[1:]]
+
+
+def rounds_model_input(config: dict[str, Any]) -> bool:
+    """Whether a TimeDistributed around a nested model rounds the model's float input to float16: a float16 one casts
+    its inputs (tf_keras's and Keras 3's ``__call__``); the model then casts them to its Input's dtype and its layers
+    compute under their own policies (Keras 3 runs the model's ``call`` in the wrapper's autocast scope, which each
+    layer's ``__call__`` sets to its own)."""
+    return dtype_name(config.get("dtype")) in HALF_POLICIES
 
 
 def _nested_widths(cls: str, config: dict[str, Any], depth: int = 0) -> set[str | None]:
@@ -353,15 +487,50 @@ def op_layer_in_half(graph: Graph, cls: str, inputs: list[Any]) -> bool:
     return bool(floats) and all(id(v) in marked for v in floats)
 
 
-def rounded_to_half(graph: Graph, value: Value, label: str) -> Value:
-    """float32 ``value`` rounded to float16 as TF's Cast rounds, held in float32."""
+#: What a caller of :func:`rounded_to_half` may know of its value, sparing the rounding the branches it cannot take
+#: (NaN stays NaN in each): ``"unit"``, 0 <= v < 65520 (the exp of a value <= 0, a probability, a sigmoid, the
+#: reciprocal of a sum of at least 1): no ±inf and no zero whose sign to keep, 8 ops instead of 17; ``"normal"``,
+#: 2^-14 <= v < 65520 (a softmax row's sum of at most 65504 exps, one of them 1): Veltkamp's split alone, 4 ops;
+#: ``"any"``: every value.
+HALF_RANGES = ("any", "unit", "normal")
+
+
+def rounded_to_half(graph: Graph, value: Value, label: str, within: str = "any") -> Value:
+    """float32 ``value`` rounded to float16 as TF's Cast rounds, held in float32; ``within``: what the caller knows
+    of ``value`` (:data:`HALF_RANGES`), which spares the rounding's other branches."""
     from tfjsconv.passes.half_rounding import round_cast_to_half
 
-    cast = graph.add_op("Cast", [value], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT16, "Truncate": False},
-                        name=label, dtype=DType.FLOAT16, shape=value.shape)
-    half = round_cast_to_half(graph, cast.producer, [], [])
+    assert within in HALF_RANGES, within
+    if within == "normal" or (within == "unit" and value.shape is not None and len(value.shape) <= 4):
+        half = _rounded_in_range(graph, value, label, within)  # (webgl runs no SelectV2 of rank 5 or more)
+    else:
+        cast = graph.add_op("Cast", [value], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT16, "Truncate": False},
+                            name=label, dtype=DType.FLOAT16, shape=value.shape)
+        half = round_cast_to_half(graph, cast.producer, [], [])
     mark_half(graph, [half])
     return half
+
+
+def _rounded_in_range(graph: Graph, x: Value, label: str, within: str) -> Value:
+    """The branches of :func:`~tfjsconv.passes.half_rounding.round_cast_to_half` a value ``within`` a range takes:
+    Veltkamp's split of normal values, for ``"unit"`` also the subnormal ones (not negative: no Abs)."""
+    from tfjsconv.passes.half_rounding import HALF_SMALLEST_NORMAL
+
+    def const(number: float, name: str) -> Value:
+        return graph.const(np.asarray(number, np.float32), name=f"{label}/half/{name}")
+
+    def op(kind: str, inputs: list[Value], name: str, dtype: DType = DType.FLOAT32) -> Value:
+        return graph.add_op(kind, inputs, {"T": DType.FLOAT32}, name=f"{label}/half/{name}", dtype=dtype,
+                            shape=x.shape)
+
+    split = op("AddV2", [op("Mul", [x, const(8192.0, "split_scale")], "scaled"), x], "split")
+    normal = op("AddV2", [split, op("Sub", [x, split], "split_rest")], "normal")
+    if within == "normal":
+        return normal
+    offset = const(0.75, "subnormal_offset")
+    subnormal = op("Sub", [op("AddV2", [x, offset], "subnormal_shifted"), offset], "subnormal")
+    small = op("Less", [x, const(HALF_SMALLEST_NORMAL, "smallest_normal")], "is_subnormal", DType.BOOL)
+    return op("SelectV2", [small, subnormal, normal], "rounded_to_half")
 
 
 def half_rounded(graph: Graph, name: str, values: list[Any], floats: list[bool]) -> list[Any]:
@@ -389,6 +558,65 @@ def float64_inputs(graph: Graph) -> set[str]:
     return _FLOAT64_INPUTS.get(graph, set())
 
 
+#: What the float16 notice claims of a MultiHeadAttention (measured, session 24, reviews R2 and H3b): its results
+#: within ``a + b·√n`` of their largest magnitude (at most 1) while its logits (``q·k/√key_dim``) stay within
+#: ±``small``, ``c + d·√n`` at logits up to ``large``, nothing past: ``((small, (a, b)), (large, (c, d)))``. ``n`` is
+#: the longest sum of its float16 einsums (:func:`mha_summed_length`): the lowering rounds where Keras's float16 ops
+#: round but sums in float32 (as TF's MatMul and GPU einsums do), TF's CPU einsums in float16 steps, whose error grows
+#: as ``√n`` (one einsum: 2.6e-4·√n of its largest value); a logit of 1000 lands 0.2 away. Past logits of 4000 TF's
+#: float16 logits overflow inside the sum (NaN rows where TF.js has numbers).
+MHA_HALF_BOUNDS = ((10.0, (5e-3, 3e-4)), (4000.0, (0.1, 0.025)))
+
+
+def mha_half_bound(summed: int, logit: float) -> float:
+    """The float16 notice's bound on a MultiHeadAttention's error (of its results' largest magnitude) at ``logit``,
+    its longest float16 einsum summing ``summed`` terms (:data:`MHA_HALF_BOUNDS`); ``inf`` past what it claims."""
+    (small, near), (large, far) = MHA_HALF_BOUNDS
+    if not logit <= large:
+        return math.inf
+    base, per_root = near if logit <= small else far
+    return min(1.0, base + per_root * math.sqrt(summed))
+
+
+def mha_summed_length(sums: list[int | None]) -> int | None:
+    """The longest of a float16 MultiHeadAttention's einsum sums (``None``: a length known only at run time)."""
+    return None if None in sums else max(int(n) for n in sums)
+
+
+#: Each graph's float16 MultiHeadAttention layers: name -> (the sums its einsums take, by what they sum over).
+_MHA_SUMS: weakref.WeakKeyDictionary[Graph, dict[str, dict[str, int | None]]] = weakref.WeakKeyDictionary()
+
+
+def note_mha_sums(graph: Graph, name: str, sums: dict[str, int | None]) -> None:
+    """Note the lengths of float16 MultiHeadAttention ``name``'s einsum sums (``None``: known at run time) for the
+    bound its float16 notice states (:func:`mha_half_bound`)."""
+    _MHA_SUMS.setdefault(graph, {})[name] = sums
+
+
+def _mha_bounds(graph: Graph) -> str | None:
+    """The float16 notice's sentence on the MultiHeadAttention layers of ``graph``, each with its bound."""
+    layers = _MHA_SUMS.get(graph, {})
+    if not layers:
+        return None
+    (small, (a, b)), (large, (c, d)) = MHA_HALF_BOUNDS
+    shown = []
+    for name, sums in layers.items():
+        n = mha_summed_length(list(sums.values()))
+        if n is None:
+            known = [v for v in sums.values() if v is not None]
+            longest = f"max({max(known)}, the key's length)" if known else "the key's length"
+            shown.append(f"{name} (n = {longest})")
+        else:
+            shown.append(f"{name} (n = {n}: {mha_half_bound(n, small):.2g}, {mha_half_bound(n, large):.2g})")
+    return (f"{len(layers)} float16 MultiHeadAttention layer(s) sum their einsums in float32, as TF's MatMul does, "
+            "where TF's CPU einsums sum in float16 steps, whose error grows with the length n of the longest sum "
+            "(features, key_dim, heads·value_dim or the attended key length; Keras 3's rank-3 projections are "
+            "matmuls), and a logit one float16 step off changes its weight by that step's factor: results within "
+            f"{a:g} + {b:g}·√n of their largest value while the logits stay within ±{small:g}, {c:g} + {d:g}·√n (at "
+            f"most 1) at logits up to {large:g}; nothing is claimed past logits of {large:g}, where TF's float16 "
+            f"logits overflow into NaN rows: {_shown(shown)}")
+
+
 class WidthNotices:
     """The layers Keras computes in float64 or float16 that TF.js computes otherwise: named once per model in a
     warning and in the conversion's notes."""
@@ -408,6 +636,8 @@ class WidthNotices:
             f"{name} ({shown})" if cls == FLOAT32_INNER else f"{name} ({shown} of {cls})"
         if names is not None and label not in names:
             names.append(label)
+        if wrapper_rounds(config, WRAPPER_CASTS_OUT) and label not in self.half:  # its float16 result: a rounding
+            self.half.append(label)  # of float32 steps may land a float16 step off Keras's float64 ones
         if names is self.half and sums_in_half(cls, config) and label not in self.half_sums:
             self.half_sums.append(label)
 
@@ -420,10 +650,13 @@ class WidthNotices:
         if self.half:
             texts.append(f"{len(self.half)} layer(s) Keras computes in float16 are computed in float32 by TF.js with "
                          "each result rounded to float16 as TF rounds it (results differ where TF rounds in other "
-                         "steps or sums in another order, by about float16's precision, 1e-3; an operation on the "
+                         "steps or sums in another order, by about float16's precision, 1e-3; a MultiHeadAttention by "
+                         "more, below; an operation on the "
                          "result of an LSTM, GRU or attention layer, or on a float32 tensor beside it, is computed in "
                          "float32, so past 65504 it stays finite where Keras may give ±inf): "
                          f"{_shown(self.half)}")
+        if self.half and (mha := _mha_bounds(graph)) is not None:
+            texts.append(mha)
         if self.half_sums:
             texts.append(f"{len(self.half_sums)} float16 layer(s) whose TF kernels add up a window or an axis in "
                          "float16 are summed in float32 by TF.js: where a partial sum passes 65504 Keras gives ±inf "

@@ -43,6 +43,8 @@ from .context import (
     layer_differing_in_training,
 )
 from .float_widths import (
+    WRAPPER_CASTS,
+    WRAPPER_CASTS_OUT,
     WidthNotices,
     computes_in_half,
     half_input,
@@ -53,8 +55,12 @@ from .float_widths import (
     rounds_each_op,
     rounds_inputs,
     rounded_to_half,
+    rounds_model_input,
+    round_merged_directions,
     rounds_outputs,
     width_view,
+    wrapper_cast_outputs,
+    wrapper_rounds,
 )
 from .integer_dtypes import (
     DTYPE_FREE_OPS,
@@ -80,7 +86,7 @@ from .integer_dtypes import (
     wide_integer_merge,
 )
 from .bounding_boxes import ARGUMENT_KEYS, KEYED_ARGUMENT_LAYERS, argument_keys
-from .integer_layer_dtypes import INTEGER_DTYPE_LAYERS, autocast_inputs, integer_layer_dtype
+from .integer_layer_dtypes import INTEGER_DTYPE_LAYERS, autocast_inputs, give_int64_cast_notes, integer_layer_dtype
 from .layer_gaps import LayerGaps
 from .masking import (
     ELEMENTWISE_MERGES,
@@ -96,7 +102,9 @@ from .masking import (
     masked_global_average_1d,
     masked_outputs,
     merged_mask,
+    tf_kept,
     time_distributed_makes_mask,
+    weighed_mask_gap,
 )
 from .model_plan import (
     MASK_KEYWORD,
@@ -181,6 +189,7 @@ class ModelLowering:
         self._walk_past_gaps = walk_past_gaps
         self._config_gaps: list[str] = []
         self._overrides: set[tuple[str, int]] = set()
+        self._weighed_masks: list[Value] = []  # tf_keras masks given to nested models, used as weights
         #: The context of the call lowered last (its outputs read again for the masks a deletion left tracked).
         self._last_ctx: LayerContext | None = None
         #: The integer dtype Keras gives the Values the walk holds as float32 (by id; Values live with the graph).
@@ -189,6 +198,9 @@ class ModelLowering:
         self._width_notices = WidthNotices()
         #: The Keras 3 calls saved with ``training=True`` whose layer computes otherwise in training (one warning).
         self._training_calls: list[str] = []
+        #: tf_keras: whether each nested model being walked was called with ``training=True``, which tf_keras hands
+        #: to the inner calls that do not say ``training`` themselves (:meth:`_inherited_training`).
+        self._training_stack: list[bool] = []
 
     def lower(self) -> Graph:
         # the same verdict as layer_gaps, always
@@ -226,6 +238,7 @@ class ModelLowering:
                                    "its tf.abs, tf.math.real or tf.math.imag)" for key in complex_outputs])
         for index, (key, value) in enumerate(zip(plan.output_names(), outputs, strict=True)):
             self.graph.set_output(key, self._in_keras_dtype(index, value))
+        give_int64_cast_notes(self.graph)  # floats cast to int64 that more than an Embedding's lookup reads
         self._width_notices.notice(self.graph)
         self._training_notice()
         self.graph.validate()
@@ -327,7 +340,7 @@ class ModelLowering:
             found = iter(self._given_values(plan, call, path, prefix, [g for g in given if g is not None], values))
             masks = [None if g is None else next(found) for g in given]
         elif is_model(call.entry) and not unmasked and (beside := given_beside_tracked(
-                plan, call, len(refs), [m is not None for m in tracked_masks])) is not None:  # mask=[m, None], y masked
+                plan, call, len(refs), [m is not None for m in tracked_masks], self.keras3)) is not None:  # mask=[m, None]
             found = iter(self._given_values(plan, call, path, prefix, [g for g in beside if g is not None], values))
             masks = [next(found) if g is not None else mask if self.keras3 else None
                      for g, mask in zip(beside, masks)]
@@ -372,8 +385,10 @@ class ModelLowering:
                       values: dict[Ref, tuple[Value, Value | None]]) -> list[Value]:
         """The values of the masks a call was given (:func:`_given_masks`). Keras 3's readers cast a float or integer
         one to bool (``!= 0``, :data:`.call_facts.KERAS3_GIVEN_MASK_DTYPES`), so it is handed over so; Softmax's
-        own ``mask > 0.5`` reads it as it is (:func:`.activations.softmax`). In tf_keras a computed one must be a bool
-        tensor (its readers use a float or integer one as it is, which the mask readers here do not express)."""
+        own ``mask > 0.5`` reads it as it is (:func:`.activations.softmax`). tf_keras's readers use a float or integer
+        one as it is: given to a nested model, a float32 or int32 one is carried as weights (GlobalAveragePooling1D
+        weighs by it, another reader is refused: :func:`.masking.weighed_mask_gap`); elsewhere a computed one must be
+        bool."""
         inputs = {ref for ref, _ in plan.inputs}
         for ref in given:
             if ref not in values:
@@ -384,6 +399,9 @@ class ModelLowering:
                 raise _Skipped()
             if mask.dtype == DType.BOOL or call.class_name == "Softmax" and (self.keras3 or ref in inputs):
                 continue
+            if self.keras3 is False and runs_layers(call.entry) and mask.dtype in (DType.FLOAT32, DType.INT32):
+                self._weighed_masks.append(mask)  # tf_keras sets it on the inner inputs as it is (weights)
+                continue
             if not self.keras3 and ref not in inputs:
                 raise Unsupported(f"layer {prefix + call.name!r} ({call.class_name}) is given a mask the lowering "
                                   f"computes as {mask.dtype.name.lower()} (it lowers bool masks only)")
@@ -391,13 +409,11 @@ class ModelLowering:
         return masks
 
     def _read_as_bool(self, layer: str, mask: Value) -> Value:
-        """A float or integer mask as Keras 3's readers cast it, ``!= 0`` (NaN kept; wasm's Cast to bool is wrong);
-        8/16-bit integers the walk holds as float32 exactly."""
+        """A float or integer mask as Keras 3's readers cast it on TensorFlow, nonzero kept (NaN kept, subnormals
+        masked: :func:`.masking.tf_kept`); 8/16-bit integers the walk holds as float32 exactly."""
         if mask.dtype not in (DType.FLOAT32, DType.INT32):
             raise Unsupported(f"layer {layer!r} is given a {mask.dtype.name.lower()} mask")
-        zero = self.graph.const(np.zeros((), mask.dtype.numpy), name=f"{layer}/mask_zero")
-        return self.graph.add_op("NotEqual", [mask, zero], {"T": mask.dtype, "incompatible_shape_error": True},
-                                 name=f"{layer}/mask_kept", dtype=DType.BOOL, shape=mask.shape)
+        return tf_kept(self.graph, mask, f"{layer}/mask_kept")
 
     @contextlib.contextmanager
     def _gap_of(self, call: LayerCall, prefix: str) -> Iterator[list[bool]]:
@@ -434,6 +450,7 @@ class ModelLowering:
         self._skip_config_gap(call, prefix)
         name, cls, config = call.name, call.class_name, call.entry.get("config") or {}
         keyword_masks = keyword_masks or {}
+        kwargs = self._inherited_training(kwargs)
         if runs_layers(call.entry):
             if any(m is not None for m in keyword_masks.values()):
                 raise Unsupported(mask_gap(prefix + name, f"nested {cls} model"))
@@ -441,7 +458,14 @@ class ModelLowering:
                                             keras3=self.keras3, call_kwargs=kwargs))  # inner(x, training=True)
             nested_prefix = f"{prefix}{name}/"  # Keras sets the inputs' masks on the inner model's inputs
             inputs, masks = self._check_nested_input_casts(call, prefix, inputs, masks, entry_casts)
-            return self._run(self._plan(call.entry), (*path, name), nested_prefix, inputs, list(masks))
+            self._training_stack.append(not self.keras3 and dict.get(kwargs, "training") is True)
+            try:
+                return self._run(self._plan(call.entry), (*path, name), nested_prefix, inputs, list(masks))
+            finally:
+                self._training_stack.pop()
+        if weighed := [m for m in [*masks, *keyword_masks.values()] if any(m is w for w in self._weighed_masks)]:
+            if gap := weighed_mask_gap(prefix + name, cls, config, weighed[0].dtype):
+                raise Unsupported(gap)
         if wrapped_model(call.entry) is not None:
             return self._time_distributed_model(call, path, prefix, inputs, masks, kwargs)
         given = kwargs["mask"] + [None] * (len(masks) - len(kwargs["mask"])) if "mask" in kwargs and \
@@ -456,7 +480,7 @@ class ModelLowering:
         # Keras rounds its float inputs and weights to float16; op layers compute in their float16 inputs' dtype
         wcls, wconfig = width_view(cls, config, self.keras3)  # a wrapper's layer's policy (.float_widths)
         half = computes_in_half(wcls, wconfig) or op_layer_in_half(self.graph, cls, inputs)  # (.float_widths)
-        if half and rounds_inputs(wcls, self.keras3, wconfig):
+        if rounds_inputs(wcls, self.keras3, wconfig) if half else wrapper_rounds(wconfig, WRAPPER_CASTS):
             inputs = half_rounded(self.graph, prefix + name, inputs, [self._keras_dtype(v) is None for v in inputs])
         if half:
             self._half_weights(call, path, wcls, wconfig)
@@ -468,12 +492,16 @@ class ModelLowering:
                          [None] * len(masks) if its_input else masks, keyword_masks, bool(call.recorded_masks))
         self._last_ctx = ctx
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
-        if half and rounds_outputs(wcls, self.keras3, wconfig):  # computed in float32, then cast to float16
-            outputs = half_rounded(self.graph, f"{prefix}{name}/out", outputs,
-                                   [self._keras_dtype(v) is None for v in outputs])
+        cast_out = wrapper_rounds(wconfig, WRAPPER_CASTS_OUT)  # a float64 layer's in a float16 Bidirectional
+        if (half and rounds_outputs(wcls, self.keras3, wconfig)) or cast_out:  # computed in float32, cast to float16
+            if self.keras3 and outputs:  # each direction cast before a float16 merge, the states not
+                round_merged_directions(self.graph, cls, config, outputs[0])
+            outputs = half_rounded(self.graph, f"{prefix}{name}/out", outputs, [
+                self._keras_dtype(v) is None and cast for v, cast in
+                zip(outputs, wrapper_cast_outputs(cls, config, len(outputs)), strict=True)])
         elif half and rounds_each_op(wcls):  # each op's result rounded to float16, as TF rounds it
             outputs = round_each_op(self.graph, before, outputs)
-        if half:
+        if half or cast_out:
             ctx.outputs = outputs if isinstance(ctx.outputs, list) else outputs[0]
         self._width_notices.add(prefix + name, wcls, wconfig, shown=cls)
         out_masks: list[Value | None] = [None] * len(outputs)
@@ -483,6 +511,14 @@ class ModelLowering:
             for i in flags - {0}:  # Bidirectional(merge_mode=None): both directions carry the input's mask
                 out_masks[i] = out_masks[0]
         return outputs, out_masks
+
+    def _inherited_training(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """A call inside a tf_keras nested model called with ``training=True``: tf_keras's call context gives it
+        ``training=True`` unless its call site says ``training`` (``False`` stays); each layer's ``_check_kwargs``
+        then decides (lowered where computed so, :data:`.context.LOWERED_IN_TRAINING`, else refused by name)."""
+        if self._training_stack and self._training_stack[-1] and dict.get(kwargs, "training") is None:
+            return {**kwargs, "training": True}
+        return kwargs
 
     def _half_weights(self, call: LayerCall, path: tuple[str, ...], cls: str, config: dict[str, Any]) -> None:
         """A float16-computing layer's weights as Keras reads them (:func:`.float_widths.half_weights`), read once."""
@@ -505,6 +541,8 @@ class ModelLowering:
         inner: list[Value] = []
 
         def run(folded: Value) -> Value:
+            if rounds_model_input(config) and self._keras_dtype(inputs[0]) is None:  # the wrapper's float16 cast
+                folded = rounded_to_half(self.graph, folded, f"{name}/to_float16")
             folded = self._wrapped_model_input(ctx, plan, inputs[0], folded)
             outputs, _ = self._run(plan, (*path, call.name), f"{name}/", [folded], [None])
             if len(outputs) != 1:
@@ -848,7 +886,7 @@ class ModelLowering:
                               f"to its layer {ctx.name + '/' + inner[0]!r} ({inner[1]}), computed otherwise in training")
         alike = not self.keras3 and training is True and ctx.class_name != "Lambda" and \
             not differs_in_training(ctx.class_name, ctx.config)  # (a nested model's: checked above)
-        neutral = self.keras3 or alike
+        neutral = self.keras3 or alike or nested  # a nested model's: handed to its layers, each checked
         check_kwargs_read(ctx, (MASK_KEYWORD, "training") if neutral else (MASK_KEYWORD,))
 
     def _training_notice(self) -> None:

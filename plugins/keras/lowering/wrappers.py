@@ -278,7 +278,7 @@ def _inner(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def _time_distributed_check(config: dict[str, Any]) -> str | None:
     cls, inner = _inner(config)
     if is_model(config.get("layer") or {}):  # its layers are checked by the walk (:func:`time_distributed_model`),
-        return wrapped_width_gap("TimeDistributed", config)  # under the wrapper's policy (which it does not follow)
+        return wrapped_width_gap("TimeDistributed", config)  # a float16 wrapper rounds its input (the walk)
     lowering = LOWERINGS.get(cls)
     # keyword tensors are not passed through the wrapper (an RNN's initial_state is simply never given)
     if lowering is None or set(lowering.keywords) - OPTIONAL_KEYWORDS:
