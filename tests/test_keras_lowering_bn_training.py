@@ -164,18 +164,23 @@ def _set_config(path: Path, layer: str, **keys: Any) -> None:
         f.attrs["model_config"] = json.dumps(config)
 
 
+def runs_from_saved_weights(model: Any, inputs_of: Any, rng: np.random.Generator, sizes: list) -> list:
+    """Keras's outputs for each run size, each from the weights as saved (a call in training updates the moving and
+    renorm statistics a later call would read); the model is left with those weights, ready to save."""
+    weights, runs = model.get_weights(), []
+    for size in sizes:
+        model.set_weights(weights)
+        inputs = inputs_of(model, rng, *size)
+        runs.append((inputs, keras_outputs(model, inputs)))
+    model.set_weights(weights)
+    return runs
+
+
 def _save(family: str, flavor: str, folder: Path):
     model = FAMILIES[family](_module(flavor))
     randomize(model, 241)
     _renorm_weights(model, 242)
-    rng = np.random.default_rng(243)
-    weights = model.get_weights()
-    runs = []
-    for run in RUNS:  # each call in training updates the renorm statistics it reads: each run from the saved ones
-        model.set_weights(weights)
-        inputs = _inputs(model, rng, *run)
-        runs.append((inputs, keras_outputs(model, inputs)))
-    model.set_weights(weights)
+    runs = runs_from_saved_weights(model, _inputs, np.random.default_rng(243), RUNS)
     path = case_file(folder, family, flavor)
     model.save(path)
     if family == "renamed":

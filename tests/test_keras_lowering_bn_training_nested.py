@@ -16,9 +16,10 @@ import pytest
 pytest.importorskip("h5py")
 tk = pytest.importorskip("tf_keras")
 
-from keras_two_sizes import converted_fixture, each_case, keras_outputs, verify_runs  # noqa: E402
+from keras_two_sizes import converted_fixture, each_case, verify_runs  # noqa: E402
 from keras_models import randomize  # noqa: E402
 from test_keras_lowering import case_file  # noqa: E402
+from test_keras_lowering_bn_training import runs_from_saved_weights  # noqa: E402
 
 
 def nested_family(k: Any) -> Any:
@@ -52,12 +53,7 @@ def _save(family, flavor, folder):
     """Each run from the saved weights: a call in training updates the moving statistics a later bare call reads."""
     model = nested_family(tk)
     randomize(model, 5)
-    weights, rng, runs = model.get_weights(), np.random.default_rng(6), []
-    for run in [(4, 5), (2, 3)]:
-        model.set_weights(weights)
-        inputs = _inputs(model, rng, *run)
-        runs.append((inputs, keras_outputs(model, inputs)))
-    model.set_weights(weights)
+    runs = runs_from_saved_weights(model, _inputs, np.random.default_rng(6), [(4, 5), (2, 3)])
     path = case_file(folder, family, flavor)
     model.save(path)
     return path, runs, None
