@@ -246,3 +246,161 @@ def test_reductions_over_known_non_empty_axes_in_a_kept_body_match_tf(loader, sa
     problems = raised.value.problems
     assert {(p.op, p.backend) for p in problems} == {("Max", b) for b in ("cpu", "wasm", "webgl")}
     assert all("while_body" in p.node and "empty_reductions pass does not reach" in p.reason for p in problems)
+
+
+# -- review R5 (session 24): ranks made inside a body, empty broadcasts and gathers, debug ops, softmax ---------------
+def r5_module() -> tf.Module:
+    """Kept bodies R5 found converting to wrong numbers or crashes (rank-7 Reshape, BroadcastTo/GatherV2 over sizes
+    0 at run time, an Assert on the TF loader) or refused though exact (a softmax's size-6 axis reduced)."""
+
+    class R5(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def rank7(self, x):
+            def body(i, a):
+                y = tf.reshape(a, [2, 2, 2, 2, 2, 2, 2])
+                return i + 1, tf.reshape(y * y + y, tf.shape(a))
+
+            return {"a": tf.while_loop(lambda i, a: i < 2, body, (tf.constant(0), x))[1]}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def broadcast_empty(self, x):
+            n = tf.shape(x)[0]
+
+            def body(i, acc):
+                b = tf.broadcast_to(tf.ones((1, 3)), tf.stack([n, 3]))
+                return i + 1, acc + tf.cast(tf.shape(b)[0], tf.float32)
+
+            return {"a": tf.while_loop(lambda i, a: i < 2, body, (tf.constant(0), tf.constant(0.0)))[1]}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 5], tf.float32)])
+        def gather_empty(self, x):
+            def body(i, acc):
+                g = tf.gather(x, [1, 4], axis=1)
+                return i + 1, acc + tf.cast(tf.shape(g)[0] + tf.size(tf.shape(g)), tf.float32)
+
+            return {"a": tf.while_loop(lambda i, a: i < 2, body, (tf.constant(0), tf.constant(0.0)))[1]}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32)])
+        def asserted(self, x):
+            def body(i, acc):
+                with tf.control_dependencies([tf.debugging.assert_greater(i, -1)]):
+                    y = tf.nn.softmax(x * tf.cast(i, tf.float32), axis=-1)
+                return i + 1, acc + tf.reduce_mean(y, axis=1) + tf.reduce_min(y, axis=-1)
+
+            return {"a": tf.while_loop(lambda i, a: i < 3, body, (tf.constant(0), tf.zeros_like(x[:, 0])))[1]}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
+        def one_hot(self, x):
+            def body(i, acc):
+                return i + 1, acc + tf.one_hot(x, 3)
+
+            start = (tf.constant(0), tf.zeros(tf.stack([tf.shape(x)[0], 3])))
+            return {"a": tf.while_loop(lambda i, a: i < 2, body, start)[1]}
+
+    return R5()
+
+
+R5_CASES = ("rank7", "broadcast_empty", "gather_empty", "asserted", "one_hot")
+
+
+@pytest.fixture(scope="module")
+def r5_saved(tmp_path_factory):
+    root, module = tmp_path_factory.mktemp("cfv2_r5"), r5_module()
+    for name in R5_CASES:
+        tf.saved_model.save(module, str(root / name), signatures={"serving_default": getattr(module, name)})
+    return {name: root / name for name in R5_CASES}
+
+
+def matches_tf(saved_model: Path, out: Path, inputs: dict, loader: str, backends=("cpu", "wasm")) -> None:
+    from tfjsconv.plugin_manager import get_plugin_manager
+    from tfjsconv.verify.compare import verify_model
+
+    options = ConvertOptions.from_kwargs(control_flow_v2=True, loader=loader)
+    options.extra["model_dir"] = str(out)
+    expected = get_plugin_manager().registry.frontends["tf_saved_model"].reference(saved_model, inputs, options)
+    report = verify_model(out, inputs, expected, backends=backends, rtol=1e-5, atol=1e-5)
+    assert report.passed, report.failures
+    assert {c.backend for c in report.comparisons} == set(backends)
+
+
+def refused(saved_model: Path, out: Path, loader: str) -> set[tuple[str, str, str]]:
+    """(op, backend, reason) of every problem converting with --control_flow_v2 (it must refuse, writing nothing)."""
+    with pytest.raises(BackendUnsupportedError) as raised:
+        tfjsconv.convert(saved_model, out, control_flow_v2=True, loader=loader)
+    assert not out.exists() and len(raised.value.message.splitlines()) == 1
+    assert all("/" in p.node for p in raised.value.problems)
+    return {(p.op, p.backend, p.reason) for p in raised.value.problems}
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_a_rank_a_body_reshape_makes_is_checked(loader, r5_saved, tmp_path, tfjs_runtime):
+    """A body reshaping to rank 7 gave 128 of 128 wrong values on wasm and crashed webgl: the Reshape's constant
+    shape now gives the rank, so AddV2/Mul are refused there by the contract's rank-7 rows; cpu runs it as TF."""
+    problems = refused(r5_saved["rank7"], tmp_path / "web", loader)
+    assert {(op, backend) for op, backend, _ in problems} == {(op, b) for op in ("AddV2", "Mul") for b in ("wasm", "webgl")}
+    assert all("maxrank:7=true" in reason for _, _, reason in problems)
+    tfjsconv.convert(r5_saved["rank7"], tmp_path / "cpu", control_flow_v2=True, loader=loader, target_backends=["cpu"])
+    x = np.random.RandomState(5).randn(128).astype(np.float32)
+    matches_tf(r5_saved["rank7"], tmp_path / "cpu", {"x": x}, loader, backends=("cpu",))
+
+
+def test_an_unknown_rank_in_a_body_refuses_the_rank_rows():
+    """A Reshape to a run-time shape of unknown length leaves its rank unknown: a rank-row op reading it is refused,
+    named, where its rank would decide (wasm's rank-7 binary ops), and one reading known ranks is not."""
+    from tfjsconv.ir import Graph
+    from tfjsconv.ops.backends import BackendContract
+
+    graph = Graph("kept")
+    graph.library.append({
+        "signature": {"name": "body", "inputArg": [{"name": "x", "type": "DT_FLOAT"},
+                                                    {"name": "dims", "type": "DT_INT32"}]},
+        "argAttr": {"0": {"attr": {"_output_shapes": {"list": {"shape": [{"dim": [{"size": "-1"}]}]}}}}},
+        "nodeDef": [{"name": "y", "op": "Reshape", "input": ["x", "dims"], "attr": {"T": {"type": "DT_FLOAT"}}},
+                    {"name": "z", "op": "Mul", "input": ["y:output:0", "y:output:0"],
+                     "attr": {"T": {"type": "DT_FLOAT"}}},
+                    {"name": "w", "op": "Mul", "input": ["x", "x"], "attr": {"T": {"type": "DT_FLOAT"}}}]})
+    problems = {(p.node, p.backend): p.reason for p in BackendContract.load().unsupported(graph, ["cpu", "wasm"])}
+    assert set(problems) == {("body/z", "wasm")}, problems
+    assert problems[("body/z", "wasm")].startswith("rank unknown (at maxrank:")
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_empty_broadcasts_and_gathers_in_a_body_are_refused(loader, r5_saved, tmp_path, tfjs_runtime):
+    """BroadcastTo of a size 1 to a run-time 0 (TF.js returns the input: 2.0 for TF's 0.0) and GatherV2 over params
+    empty at run time (wasm answers its internal shape: 6.0 for TF's 4.0) are refused where the passes that fix them
+    in the main graph cannot reach; the gather converts for cpu and runs as TF."""
+    problems = refused(r5_saved["broadcast_empty"], tmp_path / "b", loader)
+    assert {(op, backend) for op, backend, _ in problems} == {("BroadcastTo", b) for b in ("cpu", "wasm", "webgl")}
+    assert all("empty_broadcast pass does not reach: drop --control_flow_v2" in reason for *_, reason in problems)
+    problems = refused(r5_saved["gather_empty"], tmp_path / "g", loader)
+    assert {(op, backend) for op, backend, _ in problems} == {("GatherV2", "wasm")}
+    assert all("empty_gather pass does not reach: drop --control_flow_v2" in reason for *_, reason in problems)
+    out = tmp_path / "g_cpu"
+    tfjsconv.convert(r5_saved["gather_empty"], out, control_flow_v2=True, loader=loader, target_backends=["cpu"])
+    matches_tf(r5_saved["gather_empty"], out, {"x": np.zeros((0, 5), np.float32)}, loader, backends=("cpu",))
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_asserts_are_stripped_and_softmax_reductions_kept_in_bodies(loader, r5_saved, tmp_path, tfjs_runtime):
+    """An Assert under a body's control dependency reached TF.js ("Unknown op 'Assert'" on the TF loader): it is
+    stripped from the FunctionDef with its control edges. The softmax's size-6 axis is carried to the Mean/Min, which
+    converted only refused before; TF's numbers on cpu and wasm."""
+    out = tmp_path / "web"
+    tfjsconv.convert(r5_saved["asserted"], out, control_flow_v2=True, loader=loader)
+    functions = library(out)
+    ops = {n["op"] for f in functions for n in f["nodeDef"]}
+    assert {"Softmax", "Mean", "Min"} <= ops and not ops & {"Assert", "CheckNumerics", "Print", "PrintV2"}
+    names = {n["name"] for f in functions for n in f["nodeDef"]}
+    assert all(ref.lstrip("^").split(":")[0] in names | {a["name"] for f in functions
+                                                          for a in f["signature"].get("inputArg", [])}
+               for f in functions for n in f["nodeDef"] for ref in n.get("input", []))
+    x = np.random.RandomState(7).randn(4, 6).astype(np.float32)
+    matches_tf(r5_saved["asserted"], out, {"x": x}, loader)
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_a_one_hot_in_a_body_names_the_lowering(loader, r5_saved, tmp_path):
+    """wasm's OneHot of float values is wrong; one_hot_values fixes it in the main graph only: the refusal says so."""
+    problems = refused(r5_saved["one_hot"], tmp_path / "web", loader)
+    assert {(op, backend) for op, backend, _ in problems} == {("OneHot", "wasm")}
+    assert any("one_hot_values pass does not reach: drop --control_flow_v2" in reason for *_, reason in problems)

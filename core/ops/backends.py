@@ -124,6 +124,8 @@ class NodeFacts:
         #: A rank limit whose other selectors match but whose rank is unknown refuses: set for IR graphs when
         #: rank inference left a rank unknown that no unknown-rank model input decides (shape_rank.RankMap).
         self.refuse_unknown_rank = refuse_unknown_rank
+        #: The limit outcomes an unknown rank refuses (None: every one); kept library functions: ``wrong`` only.
+        self.unknown_rank_outcomes: frozenset[str] | None = None
         #: A bound no input/output rank exceeds, where some rank is unknown (shape_rank.RankMap.bounds).
         self.rank_bound: int | None = None
         #: Each input's shape (None sizes unknown), None where neither an annotation nor a Const gives it.
@@ -383,7 +385,8 @@ class BackendContract:
                 shown = ", ".join(f"{sel.split(':', 1)[1] if sel.startswith('attr:') else sel}={value}"
                                   for sel, value in selected.items())
                 reasons.append(f"{shown} {_OUTCOMES.get(limit.get('outcome'), 'throws')}")
-            elif facts.refuse_unknown_rank and _only_rank_unknown(limit["when"], selected):
+            elif facts.refuse_unknown_rank and _only_rank_unknown(limit["when"], selected) and (
+                    facts.unknown_rank_outcomes is None or limit.get("outcome") in facts.unknown_rank_outcomes):
                 outcome = _OUTCOMES.get(limit.get("outcome"), "throws")
                 ranks = " and ".join(f"{sel}={'/'.join(limit['when'][sel])}" for sel, value in selected.items()
                                      if value is None)

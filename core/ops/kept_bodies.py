@@ -38,11 +38,28 @@ _CALLERS = {"While": (("body", "cond"), 0), "StatelessWhile": (("body", "cond"),
 #: Ops whose output 0 has input 0's shape (what the library walk carries a known argument shape through).
 _SAME_SHAPE = frozenset({"Identity", "Snapshot", "StopGradient", "Cast", "Neg", "Abs", "Sign", "Floor", "Ceil",
                          "Round", "Exp", "Log", "Sqrt", "Rsqrt", "Square", "Reciprocal", "Tanh", "Sigmoid", "Relu",
-                         "Relu6", "Elu", "Selu", "Softplus", "LeakyRelu", "Erf", "Sin", "Cos", "LogicalNot"})
+                         "Relu6", "Elu", "Selu", "Softplus", "LeakyRelu", "Erf", "Sin", "Cos", "LogicalNot",
+                         "Softmax", "LogSoftmax", "Softsign", "BiasAdd", "ZerosLike", "OnesLike", "IsNan", "IsInf",
+                         "IsFinite", "Expm1", "Log1p", "ClipByValue", "Inv", "Invert"})
 #: Elementwise binary ops whose output 0 has their operands' broadcast shape.
 _BROADCAST = frozenset({"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "DivNoNan", "Maximum", "Minimum",
                         "SquaredDifference", "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual",
-                        "LogicalAnd", "LogicalOr"})
+                        "LogicalAnd", "LogicalOr", "FloorDiv", "FloorMod", "Mod", "Pow", "TruncateDiv",
+                        "TruncateMod", "Atan2", "BitwiseAnd", "BitwiseOr", "BitwiseXor"})
+#: Ops whose output rank is the largest of their data inputs' (elementwise over all inputs, or batched matmuls).
+_MAX_RANK = _BROADCAST | frozenset({"AddN", "Select", "SelectV2", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"})
+#: Ops whose output rank is input 0's (shape changes within the rank).
+_SAME_RANK = _SAME_SHAPE | frozenset({"Transpose", "Tile", "Pad", "PadV2", "MirrorPad", "Slice", "ReverseV2",
+                                      "ConcatV2", "Cumsum", "Cumprod", "GatherNd", "MatrixBandPart", "Roll",
+                                      "ResizeBilinear", "ResizeNearestNeighbor", "Conv2D", "DepthwiseConv2dNative",
+                                      "MaxPool", "AvgPool", "FusedBatchNormV3", "FusedBatchNorm", "TopKV2"})
+_REDUCTIONS = frozenset({"Sum", "Mean", "Max", "Min", "Prod", "All", "Any", "EuclideanNorm"})
+
+
+#: The rank rows an unknown rank refuses in a kept function: silent wrong numbers (wasm's rank-7 binary ops). A row
+#: that throws, or was never probed, at a rank the walk cannot tell is left to run: an error, not a wrong answer, and
+#: refusing it would refuse ordinary loops whose ranks come from ops the walk has no rule for.
+_UNKNOWN_RANK_REFUSES = frozenset({"wrong"})
 
 
 def _caller_arg_shapes(graph: Graph) -> dict[str, dict[int, tuple | None]]:
@@ -56,15 +73,23 @@ def _caller_arg_shapes(graph: Graph) -> dict[str, dict[int, tuple | None]]:
         keys, first = spec
         shapes = [_value_shape(value) for value in node.inputs[first:]]
         if "While" in node.op:
-            shapes = _invariant(shapes, [getattr(a, "dims", None) for a in node.attrs.get("output_shapes") or []])
+            shapes = _invariant(shapes, [getattr(a, "dims", None) for a in node.attrs.get("output_shapes") or []],
+                                _passed_through(graph.library, getattr(node.attrs.get("body"), "name", None)))
         for key in keys:
             name = getattr(node.attrs.get(key), "name", None)
             if name is None:
                 continue
             known = found.setdefault(name, {})
             for index, shape in enumerate(shapes):
-                known[index] = shape if known.get(index, shape) == shape else None
+                known[index] = _agreed(known[index], shape) if index in known else shape
     return found
+
+
+def _agreed(a: tuple | None, b: tuple | None) -> tuple | None:
+    """A shape compatible with both ``a`` and ``b`` (sizes they disagree on unknown), None for another rank."""
+    if a is None or b is None or len(a) != len(b):
+        return None
+    return tuple(x if x == y else None for x, y in zip(a, b))
 
 
 def function_facts(library: Any, weights: Mapping[str, Any] | None = None,
@@ -81,6 +106,7 @@ def function_facts(library: Any, weights: Mapping[str, Any] | None = None,
             continue
         fname = function.get("signature", {}).get("name", "function")
         dtypes, arg_shapes, memo = function_input_dtypes(function), all_shapes.get(fname, {}), {}
+        ranks: dict[str, int | None] = {}
         nodes = {n.get("name"): n for n in function.get("nodeDef", function.get("node_def", [])) if isinstance(n, dict)}
         for node_def in nodes.values():
             if not node_def.get("op"):
@@ -89,12 +115,17 @@ def function_facts(library: Any, weights: Mapping[str, Any] | None = None,
             refs = [ref for ref in node_def.get("input", []) if not ref.startswith("^")]
             consts = {i: value for i, ref in enumerate(refs) if (value := _library_const(ref, nodes, weights)) is not None}
             shapes = [_ref_shape(ref, nodes, weights, arg_shapes, memo) for ref in refs]
+            in_ranks = [_ref_rank(ref, nodes, weights, arg_shapes, memo, ranks) for ref in refs]
+            if node_def["op"] == "MatMul":
+                in_ranks = [2] * len(refs)  # TF requires matrices
+            out_rank = _ref_rank(f"{node_def.get('name')}:0", nodes, weights, arg_shapes, memo, ranks)
             facts = NodeFacts(node_def["op"], attrs, [tfjs_dtype(d) for d in dtypes.get(node_def.get("name"), [])],
-                              {i: v for i, v in consts.items() if np.asarray(v).size <= 16},
-                              [None if shape is None else len(shape) for shape in shapes], input_shapes=shapes)
+                              {i: v for i, v in consts.items() if np.asarray(v).size <= 16}, in_ranks, [out_rank],
+                              refuse_unknown_rank=True, input_shapes=shapes)
             facts.float_consts = {i: v for i, v in consts.items() if getattr(v, "dtype", None) is not None
                                   and v.dtype.kind == "f"}
             facts.refuse_unknown_dtype = bool(refs)  # a node without data inputs has no input dtype to miss
+            facts.unknown_rank_outcomes = _UNKNOWN_RANK_REFUSES
             facts.guards = _kept_body_guards(node_def, refs, nodes, facts)
             yield f"{fname}/{node_def.get('name', '?')}", facts
 
@@ -113,12 +144,46 @@ def _arg_shapes(function: Mapping[str, Any]) -> dict[str, tuple | None]:
     return shapes
 
 
-def _invariant(passed: Sequence[tuple | None], invariants: Sequence[Any]) -> list[tuple | None]:
-    """The shapes a While passes that hold in every iteration: the first iteration's shape where it is the loop's
-    recorded invariant (``output_shapes``, which TF checks the body against), else unknown (a loop variable may
-    change its shape from one iteration to the next)."""
-    return [shape if index < len(invariants) and invariants[index] is not None
-            and tuple(invariants[index]) == shape else None for index, shape in enumerate(passed)]
+def _invariant(passed: Sequence[tuple | None], invariants: Sequence[Any],
+               through: frozenset[int] = frozenset()) -> list[tuple | None]:
+    """The shapes a While's loop variables hold in every iteration: the caller's where the body returns the variable
+    unchanged (``through``: a captured weight), else the loop's recorded invariant (``output_shapes``, which TF
+    checks the body against; a variable may change its sizes from one iteration to the next), else unknown."""
+    return [shape if index in through else _known_invariant(invariants[index] if index < len(invariants) else None)
+            for index, shape in enumerate(passed)]
+
+
+def _known_invariant(invariant: Any) -> tuple | None:
+    """The loop invariant's shape, unknown sizes None: every iteration's shape is compatible with it, the first
+    iteration's more specific sizes are not (a ``[2, 16]`` state may be ``[3, 16]`` next)."""
+    if invariant is None:
+        return None
+    return tuple(None if size is None or int(size) < 0 else int(size) for size in invariant)
+
+
+def _body_name(node: Mapping[str, Any]) -> str | None:
+    """A serialized While's body function name."""
+    return ((node.get("attr", {}).get("body") or {}).get("func") or {}).get("name")
+
+
+def _passed_through(functions: Sequence[Any], body: str | None) -> frozenset[int]:
+    """The loop-variable indices a While body returns as it got them (its ``ret`` names the argument itself)."""
+    function = next((f for f in functions if isinstance(f, dict)
+                     and f.get("signature", {}).get("name") == body), None) if body else None
+    if function is None:
+        return frozenset()
+    args = [a.get("name") for a in function.get("signature", {}).get("inputArg", [])]
+    outs = [a.get("name") for a in function.get("signature", {}).get("outputArg", [])]
+    ret, nodes = function.get("ret") or {}, {n.get("name"): n for n in function.get("nodeDef", []) if isinstance(n, dict)}
+
+    def source(ref: Any, depth: int = 0) -> Any:  # through Identity nodes (TF's bodies return captures so)
+        node = nodes.get(str(ref).split(":")[0]) if isinstance(ref, str) else None
+        if node is None or node.get("op") not in ("Identity", "Snapshot") or depth > 32:
+            return ref
+        data = [i for i in node.get("input", []) if not i.startswith("^")]
+        return source(data[0], depth + 1) if data else ref
+
+    return frozenset(i for i, (arg, out) in enumerate(zip(args, outs)) if source(ret.get(out)) in (arg, f"{arg}:0"))
 
 
 def _json_invariants(node: Mapping[str, Any]) -> list[tuple | None]:
@@ -137,13 +202,18 @@ def _library_arg_shapes(functions: Sequence[Mapping[str, Any]], weights: Mapping
             for f in functions}
     shapes: dict[str, dict[str, tuple | None]] = {name: {} for name in args}
 
+    recorded = {f.get("signature", {}).get("name"): _arg_shapes(f) for f in functions}
+
     def offer(name: str, index: int, shape: tuple | None) -> bool:
         if name not in args or index >= len(args[name]) or shape is None:
             return False
         known, key = shapes[name], args[name][index]
+        if key in recorded.get(name, {}):
+            return False  # TF's own record for the function holds for every caller
         if key in known:
-            if known[key] is not None and known[key] != shape:
-                known[key] = None  # two callers, two shapes: unknown
+            merged = _agreed(known[key], shape)
+            if merged != known[key]:
+                known[key] = merged  # two callers, two shapes: the sizes they agree on (None: another rank)
                 return True
             return False
         known[key] = shape
@@ -152,8 +222,8 @@ def _library_arg_shapes(functions: Sequence[Mapping[str, Any]], weights: Mapping
     for name, by_index in main.items():
         for index, shape in by_index.items():
             offer(name, index, shape)
-    for function in functions:
-        shapes[function.get("signature", {}).get("name")].update(_arg_shapes(function))
+    for name, own in recorded.items():
+        shapes[name].update(own)
     for _ in range(len(functions)):
         changed = False
         for function in functions:
@@ -167,7 +237,7 @@ def _library_arg_shapes(functions: Sequence[Mapping[str, Any]], weights: Mapping
                 refs = [ref for ref in node.get("input", []) if not ref.startswith("^")][spec[1]:]
                 passed = [_ref_shape(ref, nodes, weights, own, memo) for ref in refs]
                 if "While" in str(node.get("op")):
-                    passed = _invariant(passed, _json_invariants(node))
+                    passed = _invariant(passed, _json_invariants(node), _passed_through(functions, _body_name(node)))
                 for key in spec[0]:
                     callee = ((node.get("attr", {}).get(key) or {}).get("func") or {}).get("name")
                     changed |= any([offer(callee, i, shape) for i, shape in enumerate(passed)])
@@ -210,7 +280,8 @@ def _topology_caller_shapes(topology: Mapping[str, Any]) -> dict[str, dict[int, 
         refs = [ref for ref in node.get("input", []) if not ref.startswith("^")][spec[1]:]
         shapes = [_const_shape(ref, nodes, None) for ref in refs]
         if "While" in str(node.get("op")):
-            shapes = _invariant(shapes, _json_invariants(node))
+            shapes = _invariant(shapes, _json_invariants(node),
+                                _passed_through((topology.get("library") or {}).get("function") or [], _body_name(node)))
         for key in spec[0]:
             name = ((node.get("attr", {}).get(key) or {}).get("func") or {}).get("name")
             known = found.setdefault(name, {}) if name else {}
@@ -245,6 +316,114 @@ def _produced_shape(ref: str, nodes: Mapping[str, Any], arg_shapes: Mapping[str,
         a, b = (_ref_shape(r, nodes, weights, arg_shapes, memo) for r in data)
         return None if a is None or b is None else _broadcast(a, b)
     return None
+
+
+def _ref_rank(ref: str, nodes: Mapping[str, Any], weights: Mapping[str, Any] | None,
+              arg_shapes: Mapping[str, tuple | None], memo: dict[str, tuple | None],
+              ranks: dict[str, int | None]) -> int | None:
+    """The rank a library-function reference reads: its shape's length where the shape walk knows it, else from
+    the producer's op and its inputs' ranks (a Reshape's shape vector length, ExpandDims +1, a reduction minus its
+    axes ...). None where no rule decides: the contract then refuses the rows that depend on it (F1, session 24:
+    a rank-7 Reshape in a body gave wrong numbers on wasm)."""
+    shape = _ref_shape(ref, nodes, weights, arg_shapes, memo)
+    if shape is not None:
+        return len(shape)
+    if ref in arg_shapes or ref in ranks:
+        return ranks.get(ref)
+    ranks[ref] = None  # a FunctionDef is acyclic; this only stops a malformed one
+    ranks[ref] = _produced_rank(ref, nodes, weights, arg_shapes, memo, ranks)
+    return ranks[ref]
+
+
+def _produced_rank(ref: str, nodes: Mapping[str, Any], weights: Mapping[str, Any] | None,
+                   arg_shapes: Mapping[str, tuple | None], memo: dict[str, tuple | None],
+                   ranks: dict[str, int | None]) -> int | None:
+    producer = nodes.get(ref.split(":")[0])
+    if producer is not None and "output_shapes" in producer.get("attr", {}) \
+            and (":" not in ref or ref.split(":")[-1].isdigit()):
+        listed = _json_invariants(producer)  # While/If and calls: the shapes TF recorded for each output
+        index = int(ref.split(":")[-1]) if ":" in ref else 0
+        return None if index >= len(listed) or listed[index] is None else len(listed[index])
+    every_output = producer is not None and producer.get("op") in ("Split", "SplitV", "Unpack")  # one rank for all
+    if producer is None or (ref.split(":")[-1] not in ("0", ref) and not every_output):
+        return None
+    op, data = str(producer.get("op")), [r for r in producer.get("input", []) if not r.startswith("^")]
+    attrs = producer.get("attr", {})
+
+    def rank(index: int) -> int | None:
+        return _ref_rank(data[index], nodes, weights, arg_shapes, memo, ranks) if index < len(data) else None
+
+    def length(index: int) -> int | None:  # the static length of a shape/axes vector input
+        if index >= len(data):
+            return None
+        vector = _ref_shape(data[index], nodes, weights, arg_shapes, memo)
+        if vector is not None:
+            return vector[0] if len(vector) == 1 else None
+        return _packed_length(data[index], nodes, weights, arg_shapes, memo, ranks)
+
+    if op in _SAME_RANK:
+        return rank(0)
+    if op in _MAX_RANK:
+        known = [rank(i) for i in range(len(data))]
+        return None if not known or None in known else max(known)
+    if op in ("Reshape", "Fill", "BroadcastTo", "Zeros", "Ones"):
+        return length(1 if op in ("Reshape", "BroadcastTo") else 0)
+    if op in ("ExpandDims", "Pack", "OneHot"):
+        inner = rank(0)
+        return None if inner is None else inner + 1
+    if op == "MatMul":
+        return 2
+    if op in ("Split", "SplitV"):  # every output has the value's rank (Split's value is input 1)
+        return rank(1 if op == "Split" else 0)
+    if op == "Unpack":
+        inner = rank(0)
+        return None if inner is None else inner - 1
+    if op == "Squeeze":  # listed axes only: squeezing every 1 depends on sizes
+        axes, inner = _json_attr(attrs.get("squeeze_dims", {})), rank(0)
+        return None if inner is None or not axes else inner - len({int(a) % max(inner, 1) for a in axes})
+    if op in ("Shape", "Range"):
+        return 1
+    if op in ("Size", "Rank"):
+        return 0
+    if op in _REDUCTIONS:
+        inner, axes = rank(0), length(1) if len(data) > 1 else None
+        keep = bool(_json_attr(attrs.get("keep_dims", {"b": False})))
+        if inner is None or keep:
+            return inner
+        const = _library_const(data[1], nodes, weights) if len(data) > 1 else None
+        if const is not None:
+            return inner - len({int(a) % max(inner, 1) for a in np.asarray(const).reshape(-1)})
+        return None if axes is None else (inner - axes if axes <= 1 else None)  # repeated axes: only 0/1 is exact
+    if op == "StridedSlice":
+        return _sliced_rank(attrs, rank(0), length(1))
+    if op == "GatherV2" and int(_json_attr(attrs.get("batch_dims", {"i": 0})) or 0) == 0:
+        params, indices = rank(0), rank(1)
+        return None if params is None or indices is None else params + indices - 1
+    return None
+
+
+def _packed_length(ref: str, nodes: Mapping[str, Any], weights: Mapping[str, Any] | None,
+                   arg_shapes: Mapping[str, tuple | None], memo: dict[str, tuple | None],
+                   ranks: dict[str, int | None]) -> int | None:
+    """The length of a vector a ``Pack`` of scalars builds (``x[i]``'s begin, ``tf.stack([n, 3])``), else None."""
+    producer = nodes.get(ref.split(":")[0]) or {}
+    data = [r for r in producer.get("input", []) if not r.startswith("^")]
+    if producer.get("op") != "Pack" or int(_json_attr(producer.get("attr", {}).get("axis", {"i": 0})) or 0) != 0:
+        return None
+    scalars = all(_ref_rank(r, nodes, weights, arg_shapes, memo, ranks) == 0 for r in data)
+    return len(data) if data and scalars else None
+
+
+def _sliced_rank(attrs: Mapping[str, Any], inner: int | None, spec: int | None) -> int | None:
+    """A StridedSlice's output rank: its input's, less the shrunk axes among its ``spec`` begin entries (an
+    ellipsis or a new axis: unknown here)."""
+    masks = {m: int(_json_attr(attrs.get(m, {"i": 0})) or 0) for m in ("shrink_axis_mask", "new_axis_mask",
+                                                                         "ellipsis_mask")}
+    if inner is None or masks["new_axis_mask"] or masks["ellipsis_mask"]:
+        return None
+    if not masks["shrink_axis_mask"]:
+        return inner
+    return None if spec is None else inner - bin(masks["shrink_axis_mask"] & ((1 << spec) - 1)).count("1")
 
 
 def _broadcast(a: tuple, b: tuple) -> tuple | None:
@@ -400,6 +579,8 @@ def _kept_body_guards(node: Mapping[str, Any], refs: Sequence[str], nodes: Mappi
             refuse("an axis other than -1 (TF.js's cpu ignores it)", "one_hot")
         if depth is not None and int(np.asarray(depth).reshape(-1)[0]) < 2:
             refuse("depth below 2 (TF.js throws)", "one_hot")
+        if tfjs_dtype(attrs.get("T")) in (None, "float32", "bool"):
+            refuse("on/off values wasm reads as int32", "one_hot_values", frozenset({"wasm"}))
     if op == "StridedSlice":
         strides = facts.const_inputs.get(3)
         shrink, new_axis = int(attrs.get("shrink_axis_mask") or 0), int(attrs.get("new_axis_mask") or 0)
@@ -408,6 +589,13 @@ def _kept_body_guards(node: Mapping[str, Any], refs: Sequence[str], nodes: Mappi
     if op in ("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
         refuse("batch dims TF.js may broadcast wrongly (shapes unknown)", "batch_matmul_broadcast")
     _empty_guards(op, attrs, refs, nodes, facts, refuse)
+    if op == "BroadcastTo" and not _broadcast_keeps_sizes(facts):
+        refuse("a target that may turn a size of 1 into 0 (TF.js returns the input unchanged)", "empty_broadcast")
+    if op == "GatherV2" and not _known_nonempty(facts, 0) and not const(0):
+        from ..passes.empty_gather import WRONG_SHAPE_WHEN_EMPTY
+
+        refuse("params that may be empty at run time (wasm answers another shape)", "empty_gather",
+               WRONG_SHAPE_WHEN_EMPTY)
     if op == "Select":
         refuse("a v1 Select whose condition may be a row vector (TF.js throws)", "select_rows")
     if op == "ShapeN":
@@ -465,6 +653,23 @@ def _reduces_known_nonempty(facts: NodeFacts) -> bool:
         return True
     reduced = {int(axis) % len(shape) for axis in np.asarray(axes).reshape(-1)}
     return all(shape[axis] is not None and shape[axis] > 0 for axis in reduced)
+
+
+def _known_nonempty(facts: NodeFacts, index: int) -> bool:
+    """Whether input ``index``'s shape is known with every size above 0 (it holds elements at run time)."""
+    shape = facts.input_shapes[index] if index < len(facts.input_shapes) else None
+    return shape is not None and all(size is not None and size > 0 for size in shape)
+
+
+def _broadcast_keeps_sizes(facts: NodeFacts) -> bool:
+    """Whether a BroadcastTo cannot turn a size of 1 into 0: its target is a constant without a 0, or its input's
+    sizes are known and none is 1 (a target of 0 there is an error in TF too)."""
+    target = facts.const_inputs.get(1)
+    if target is not None:
+        return bool(np.all(np.asarray(target) != 0))
+    shape = facts.input_shapes[0] if facts.input_shapes else None
+    rank = facts.output_ranks[0] if facts.output_ranks else None
+    return shape is not None and rank == len(shape) and all(size is not None and size != 1 for size in shape)
 
 
 def _reads_a_run_of_inputs(op: str) -> bool:
