@@ -10,7 +10,7 @@ standard library and the core.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -534,6 +534,16 @@ def _output_args(node: Mapping[str, Any]) -> list[tuple[str, Any]]:
 # -- guards: what the core's rewrite/guard passes do not reach --------------------------------------------------------
 #: The hint every guard reason ends with: the default lowering runs the passes on the bodies.
 _KEPT = "in a kept --control_flow_v2 function, which the {} pass does not reach: drop --control_flow_v2"
+#: Ops TF.js does not run that a core pass rewrites away in the main graph (and in the bodies the default lowering
+#: inlines): in a kept body the op registry refuses them before any guard here runs.
+REWRITTEN_UNSUPPORTED = {"TruncateDiv": "truncating_division", "TruncateMod": "truncating_division"}
+
+
+def kept_unsupported_hints(found: Mapping[str, Sequence[str]], kept_nodes: Collection[str]) -> list[str]:
+    """The "drop --control_flow_v2" hint for each op of ``found`` (op -> node names) that TF.js lacks, a core pass
+    rewrites, and only nodes of kept functions (``kept_nodes``) use: the op registry's refusal names them."""
+    return [f"{op} {_KEPT.format(REWRITTEN_UNSUPPORTED[op])}" for op, names in found.items()
+            if op in REWRITTEN_UNSUPPORTED and names and all(name in kept_nodes for name in names)]
 _NCHW_OPS = frozenset({"Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool", "BiasAdd", "FusedBatchNorm",
                        "FusedBatchNormV2", "FusedBatchNormV3", "Conv3D", "MaxPool3D", "AvgPool3D",
                        "Conv2DBackpropInput", "Conv3DBackpropInputV2"})

@@ -200,10 +200,16 @@ class OpRegistry:
             log.warning("--skip_op_check: the model uses ops TF.js cannot run and will fail when it runs: %s",
                         ", ".join(found))
             return found
-        raise UnsupportedOpsError(found, hint=self._hint(found, strip_debug_ops=strip_debug_ops))
+        main = {node.name for node in graph.nodes}
+        kept = {name for name, _ in _graph_ops(graph) if name not in main}
+        raise UnsupportedOpsError(found, hint=self._hint(found, strip_debug_ops=strip_debug_ops, kept=kept))
 
-    def _hint(self, found: dict[str, list[str]], *, strip_debug_ops: bool) -> str:
-        notes: list[str] = []
+    def _hint(self, found: dict[str, list[str]], *, strip_debug_ops: bool, kept: frozenset[str] | set[str] = frozenset()
+              ) -> str:
+        from .kept_bodies import kept_unsupported_hints
+
+        notes: list[str] = kept_unsupported_hints(found, kept)  # kept --control_flow_v2 bodies: a pass would rewrite them
+        rewritable = len(notes)
         unloaded = [op for op in found if op in self._ops]
         if unloaded:
             notes.append(f"{', '.join(unloaded)} appear in tfjs-converter's op lists, but TF.js "
@@ -211,7 +217,8 @@ class OpRegistry:
         debug = [op for op in found if op in DEBUG_OPS]
         if debug and not strip_debug_ops:
             notes.append(f"{', '.join(debug)} are debug ops that --strip_debug_ops removes")
-        notes.append(_CUSTOM_OP_HINT)
+        if rewritable < len(found):  # some op no pass would rewrite
+            notes.append(_CUSTOM_OP_HINT)
         return "; ".join(notes)
 
     def __repr__(self) -> str:

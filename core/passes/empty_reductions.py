@@ -13,7 +13,9 @@ its operands' run-time shapes (batch dims through ``BroadcastArgs``).
 An axis whose size is unknown here may still be empty at run time, and then TF.js answers wrongly too
 (garbage on wasm for every reduction, and for a matmul over an empty inner dimension): such a node gets one
 identity element along its reduced axes exactly when they hold nothing (``reduction_padding``), on the target
-backends that need it. A reduction whose input rank or axes stay unknown is left as it is. A ``GatherV2``
+backends that need it; where the input's rank or the reduced axes are known only at run time (axes fed or
+computed, ``keepdims`` over every axis of an unknown rank), and for a matmul with an operand of unknown rank, the
+input instead becomes its block of identity elements exactly when it holds none (``pad_run_time_axes``). A ``GatherV2``
 whose params may be empty at run time gets TF's output shape back on wasm (``empty_gather``), and a
 ``BroadcastTo`` that may turn a 1 into 0 at run time gets its empty result back on every backend
 (``empty_broadcast``).
@@ -33,7 +35,8 @@ from .backend_gated import BackendGatedPass
 from .empty_broadcast import broadcast_keeping_zeros, may_keep_a_one
 from .empty_gather import may_need, reshape_to_tf_shape
 from .graph_edit import const_array, rewrite
-from .reduction_padding import guard, is_padded, pad_empty_inner_dimension, pad_axes, wrong_on
+from .reduction_padding import (guard, is_padded, pad_axes, pad_axes_any_rank, pad_empty_inner_dimension,
+                                pad_inner_dimension_any_rank, pad_run_time_axes, wrong_on)
 from .shapes import infer_shapes, is_static
 
 REDUCTIONS = ("Max", "Min", "Prod", "Sum", "Mean", "All", "Any", "EuclideanNorm")
@@ -84,13 +87,28 @@ def _inner_axes(node: Node, a: tuple, b: tuple) -> tuple[int, int]:
     return (len(a) - 2 if flip_a else len(a) - 1), (len(b) - 1 if flip_b else len(b) - 2)
 
 
+#: Elementwise ops whose result's size along an axis is an operand's size there when that is 2 or more.
+_BROADCASTING = ("Add", "AddV2", "Sub", "Mul")
+
+
 def _operand_shape(x: Value, shapes: dict, ranks: Callable[[], dict]) -> tuple | None:
-    """``x``'s shape, else as many unknown sizes as its inferred rank (None: rank unknown)."""
+    """``x``'s shape, else as many sizes as its inferred rank (None: rank unknown), known where ``x`` broadcasts an
+    operand of that rank whose size there is 2 or more (a matmul operand broadcast to its batch by adding zeros of
+    a run-time shape: its matrix sizes stay known, so no padding is made for them)."""
     shape = shapes.get(x)
     if shape is not None:
         return tuple(shape)
     rank = ranks().get(x)
-    return (None,) * rank if rank is not None else None
+    if rank is None:
+        return None
+    sizes: list[int | None] = [None] * rank
+    if x.producer is not None and x.producer.op in _BROADCASTING:
+        for operand in x.producer.inputs:
+            known = shapes.get(operand)
+            if known is not None and len(known) == rank:
+                sizes = [s if s is not None else (k if k is not None and k >= 2 else None)
+                         for s, k in zip(sizes, known)]
+    return tuple(sizes)
 
 
 def _empty_matmul(node: Node, shapes: dict, ranks: Callable[[], dict]) -> tuple[tuple, tuple] | None:
@@ -197,6 +215,30 @@ def _axes_to_pad(node: Node, in_shape: tuple | None) -> list[int] | None:
     return reduced if any(in_shape[a] is None for a in reduced) else []
 
 
+def _every_axis(x: Value, axes: Value) -> bool:
+    """Whether ``axes`` is ``Range(0, Rank(x), 1)``: TF's ``reduce_*(x)`` of an ``x`` of unknown rank."""
+    node = axes.producer
+    if node is None or node.op != "Range" or len(node.inputs) != 3:
+        return False
+    start, delta, rank = const_array(node.inputs[0]), const_array(node.inputs[2]), node.inputs[1].producer
+    return start is not None and delta is not None and int(np.asarray(start).reshape(-1)[0]) == 0 \
+        and int(np.asarray(delta).reshape(-1)[0]) == 1 and rank is not None and rank.op == "Rank" and rank.inputs[0] is x
+
+
+def flatten_all_axes(graph: Graph, node: Node) -> bool:
+    """A reduction over every axis of an input of unknown rank (axes read at run time, so nothing to pad by)
+    reduces its ``Reshape`` to ``[-1]`` over axis 0 instead: the same answer, and a rank the padding knows."""
+    if len(node.inputs) != 2 or node.attrs.get("keep_dims") or not _every_axis(node.inputs[0], node.inputs[1]):
+        return False
+    x, dtype = node.inputs[0], node.attrs.get("T") or node.inputs[0].dtype or DType.FLOAT32
+    flat = graph.add_op("Reshape", [x, graph.const(np.asarray([-1], np.int32), name=f"{node.name}/every_axis/flat")],
+                        {"T": dtype, "Tshape": DType.INT32}, name=f"{node.name}/every_axis/values", dtype=dtype,
+                        shape=(None,))
+    node.inputs = [flat, graph.const(np.asarray([0], np.int32), name=f"{node.name}/every_axis/axis")]
+    node.attrs["Tidx"] = DType.INT32
+    return True
+
+
 class EmptyReductions(BackendGatedPass):
     """``Max``/``Min``/``Prod``/``Sum``/``Mean``/``All``/``Any``/``EuclideanNorm`` over a statically empty axis,
     and a matmul over a statically empty inner dimension → what TF gives; over an axis that may be empty at run time →
@@ -218,11 +260,11 @@ class EmptyReductions(BackendGatedPass):
                     _zero_product(graph, node, shapes, *empty, _matmul_dtype(node))
                     count += 1
                 elif node.op != "BatchMatMulV3":  # a float32 one only (_pad_inner_dimension)
-                    count += self._pad_inner_dimension(graph, node, shapes)
+                    count += self._pad_inner_dimension(graph, node, shapes, ranks)
                 continue
             if node.op == "GatherV2":
                 shapes = shapes if shapes is not None else infer_shapes(graph)
-                count += self._keep_gather_shape(graph, node, shapes)
+                count += self._keep_gather_shape(graph, node, shapes, ranks)
                 continue
             if node.op == "BroadcastTo":
                 shapes = shapes if shapes is not None else infer_shapes(graph)
@@ -250,21 +292,30 @@ class EmptyReductions(BackendGatedPass):
             count += 1
         return PassResult(count)
 
-    def _pad_inner_dimension(self, graph: Graph, node: Node, shapes: dict) -> int:
-        """A float matmul whose inner dimension may be 0 at run time: see ``reduction_padding``."""
+    def _pad_inner_dimension(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict]) -> int:
+        """A float matmul whose inner dimension may be 0 at run time: see ``reduction_padding``. An operand of
+        unknown shape counts by its inferred rank (a ``MatMul``'s is 2): a loop variable of a lowered loop has none."""
         from ..ops.backends import DEFAULT_TARGET_BACKENDS
 
-        a, b = (shapes.get(v) for v in node.inputs[:2])
+        a, b = ((None, None) if node.op == "MatMul" and shapes.get(v) is None else _operand_shape(v, shapes, ranks)
+                for v in node.inputs[:2])
+        targets = self.targets or DEFAULT_TARGET_BACKENDS
+        if node.attrs.get("T") == DType.FLOAT32 and (a is None or b is None) and node.op != "MatMul":
+            return int(pad_inner_dimension_any_rank(graph, node, targets))  # rank unknown: axes placed at run time
         if node.attrs.get("T") != DType.FLOAT32 or a is None or b is None or len(a) < 2 or len(b) < 2:
             return 0
-        return int(pad_empty_inner_dimension(graph, node, tuple(a), tuple(b), self.targets or DEFAULT_TARGET_BACKENDS))
+        return int(pad_empty_inner_dimension(graph, node, tuple(a), tuple(b), targets))
 
-    def _keep_gather_shape(self, graph: Graph, node: Node, shapes: dict) -> int:
-        """A ``GatherV2`` over params that may be empty at run time: see ``empty_gather``."""
+    def _keep_gather_shape(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict]) -> int:
+        """A ``GatherV2`` over params that may be empty at run time: see ``empty_gather``. A run-time axis
+        leaves the result's rank to the inferred ranks (a loop variable of a lowered loop has no shape)."""
         from ..ops.backends import DEFAULT_TARGET_BACKENDS
 
         found = may_need(node, shapes, self.targets or DEFAULT_TARGET_BACKENDS)
-        return int(found is not None and reshape_to_tf_shape(graph, node, *found, shapes))
+        if found is None:
+            return 0
+        out_rank = ranks().get(node.output(0)) if found[1] is None else None
+        return int(reshape_to_tf_shape(graph, node, *found, shapes, out_rank=out_rank))
 
     def _pad_if_empty_at_run_time(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict],
                                   dtype: DType, value: np.ndarray) -> int:
@@ -275,14 +326,26 @@ class EmptyReductions(BackendGatedPass):
             return 0
         if np.issubdtype(dtype.numpy, np.integer) and not _INT32.min <= int(value) <= _INT32.max:
             return 0  # an int64/uint32 Max/Min: TF.js holds it as int32, the identity is no weight it can store
-        in_shape = _input_shape(node, shapes, ranks() if shapes.get(node.inputs[0]) is None else {})
+        if flatten_all_axes(graph, node):  # a rank-1 input now (the cached ranks do not know the new value)
+            in_shape: tuple | None = (None,)
+        else:
+            in_shape = _input_shape(node, shapes, ranks() if shapes.get(node.inputs[0]) is None else {})
         axes = _axes_to_pad(node, in_shape)
-        if not axes:
+        written = const_array(node.inputs[1])
+        if in_shape is None and written is not None:  # rank unknown: every axis as written, placed at run time
+            axes = [int(a) for a in np.asarray(written).reshape(-1)]
+        run_time_axes = written is None and not (in_shape is not None and all(d for d in in_shape))
+        if not axes and not run_time_axes:
             return 0
         floating = np.issubdtype(dtype.numpy, np.floating)
         selects = floating and node.op in ("Max", "Min", "Mean")  # webgl's ∓1e20 window padding; Mean's 0/0
         fill = np.zeros((), dtype.numpy) if selects else np.asarray(value, dtype.numpy)
-        empty = pad_axes(graph, node, in_shape, axes, fill, dtype)
+        if run_time_axes:  # axes fed or computed (keep_dims over every axis of an unknown rank, too)
+            empty = pad_run_time_axes(graph, node, node.inputs[1], fill, dtype)
+        elif in_shape is None:
+            empty = pad_axes_any_rank(graph, node, axes, fill, dtype)
+        else:
+            empty = pad_axes(graph, node, in_shape, axes, fill, dtype)
         if selects:
             guard(graph, node, empty, np.asarray(value, dtype.numpy), dtype)
         return 1

@@ -16,6 +16,8 @@ subtracts a scalar that is ``-answer`` exactly when ``e`` is 1. A float matmul o
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..dtypes import DType
@@ -50,8 +52,8 @@ def is_padded(node: Node) -> bool:
     """Whether ``node``'s input already went through :func:`pad_axes` (a later sweep sees it again). Any padded
     input counts, ``.../nonempty/input`` or ``.../nonempty/b/input``: ``cse`` merges identical paddings (both
     operands of ``a @ a^T``, a matmul's and a ``Sum``'s zeros along one axis) under either name."""
-    name = node.inputs[0].producer.name if node.inputs else ""
-    return MARK + "/" in name and name.endswith("/input")
+    name = node.inputs[0].producer.name if node.inputs and node.inputs[0].producer is not None else ""
+    return MARK + "/" in name and re.search(r"/input(_\d+)?$", name) is not None  # (a name made unique: "_12")
 
 
 #: Backends whose matmul over a run-time-empty inner dimension is not TF's zeros (measured: wasm leaves
@@ -184,3 +186,138 @@ def guard(graph: Graph, node: Node, count: Value, answer: np.ndarray, dtype: DTy
     inner = graph.add_node(node.op, node.inputs, dict(node.attrs), name=f"{node.name}{MARK}/reduced")
     inner.output(0).dtype, inner.output(0).shape = node.output(0).dtype, node.output(0).shape
     rewrite(node, "Sub", [inner.output(0), _offset(graph, node.name + MARK, count, answer, dtype)], {"T": dtype})
+
+
+def pad_axes_any_rank(graph: Graph, node: Node, axes: list[int], fill: np.ndarray, dtype: DType) -> Value:
+    """:func:`pad_axes` for an input whose rank is unknown here (an unranked input, a loop variable a lowered loop
+    does not shape): each axis (a negative one counts from the run-time ``Rank``) is found at run time by
+    ``Equal(Range(rank), axis)``, and the block's sizes are chosen from that with int32 ``SelectV2``/``Cast``,
+    as :func:`_block` chooses them from constant masks. Returns the smallest reduced size (for :func:`guard`)."""
+    x, name, i32 = node.inputs[0], f"{node.name}{MARK}", DType.INT32
+
+    def op(kind: str, inputs: list[Value], attrs: dict, label: str, out: DType = i32, shape: tuple | None = (None,)
+           ) -> Value:
+        return graph.add_op(kind, inputs, attrs, name=f"{name}/{label}", dtype=out, shape=shape)
+
+    dims = op("Shape", [x], {"T": dtype, "out_type": i32}, "dims")
+    rank = op("Rank", [x], {"T": dtype}, "rank", shape=())
+    positions = op("Range", [_int_const(graph, 0, f"{name}/first"), rank, _int_const(graph, 1, f"{name}/step")],
+                   {"Tidx": i32}, "positions")
+    nothing = op("ZerosLike", [dims], {"T": i32}, "nothing")
+    places, count = [], None
+    for k, axis in enumerate(axes):
+        at = _int_const(graph, axis, f"{name}/axis_{k}")
+        if axis < 0:
+            at = op("AddV2", [at, rank], {"T": i32}, f"axis_{k}/from_end", shape=())
+        places.append(op("Equal", [positions, at], {"T": i32}, f"axis_{k}/at", out=DType.BOOL))
+        size = op("GatherV2", [dims, at, _int_const(graph, 0, f"{name}/axis_{k}/gather_axis")],
+                  {"Tparams": i32, "Tindices": i32, "Taxis": i32, "batch_dims": 0}, f"padded_size_{k}", shape=())
+        count = size if count is None else op("Minimum", [count, size], {"T": i32}, f"smallest_{k}", shape=())
+    value = graph.const(fill, name=f"{name}/identity")
+    current, mask = x, None
+    for k, (axis, place) in enumerate(zip(axes, places)):
+        one = op("Cast", [place], {"SrcT": DType.BOOL, "DstT": i32, "Truncate": False}, f"block_{k}/mask_here")
+        mask = one if mask is None else op("AddV2", [mask, one], {"T": i32}, f"block_{k}/mask")
+        kept = op("SelectV2", [place, nothing, dims], {"T": i32}, f"block_{k}/kept")
+        capped = op("Minimum", [count, mask], {"T": i32}, f"block_{k}/capped")
+        amounts = op("Sub", [mask, capped], {"T": i32}, f"block_{k}/amounts")
+        grown = op("AddV2", [kept, amounts], {"T": i32}, f"block_{k}/dims")
+        block = op("Fill", [grown, value], {"T": dtype, "index_type": i32}, f"block_{k}", out=dtype, shape=None)
+        suffix = "input" if k == len(axes) - 1 else f"padded_{k}"
+        current = op("ConcatV2", [current, block, _int_const(graph, axis, f"{name}/concat_axis_{k}")],
+                     {"T": dtype, "N": 2, "Tidx": i32}, suffix, out=dtype, shape=None)
+    node.inputs = [current, *node.inputs[1:]]
+    return count
+
+
+def pad_run_time_axes(graph: Graph, node: Node, axes: Value, fill: np.ndarray, dtype: DType, *, index: int = 0,
+                      count: Value | None = None, label: str = "") -> Value:
+    """``node``'s input ``index`` with each axis in ``axes`` (a value read at run time, of any length, negative
+    axes counted from the run-time rank) grown to 1 element ``fill`` exactly when ``count`` is 0 at run time
+    (default: the input's ``Size``), for an input whose rank or reduced axes are unknown here, so that neither
+    :func:`pad_axes` (one ``Concat`` per known axis) nor :func:`pad_axes_any_rank` applies. Returns ``count``.
+
+    When ``count`` is 0 the input holds no element, so ``Reshape(Concat(flat input, flat block), grown shape)``
+    is the block alone: a ``Fill`` of the input's shape with 1 along ``axes`` (a reduction then sees only
+    identity elements, and its output shape is TF's: the reduced axes are dropped or kept as 1 anyway). Otherwise
+    the block has a leading axis of 0 (no element) and the ``Reshape`` gives the input its own shape back. A
+    ``Size`` of 0 from an empty axis that is not reduced is sound: the block is then empty too (a 0 stays)."""
+    x, name, i32 = node.inputs[index], f"{node.name}{MARK}{label}", DType.INT32
+
+    def op(kind: str, inputs: list[Value], attrs: dict, part: str, out: DType = i32, shape: tuple | None = (None,)
+           ) -> Value:
+        return graph.add_op(kind, inputs, attrs, name=f"{name}/{part}", dtype=out, shape=shape)
+
+    dims = op("Shape", [x], {"T": dtype, "out_type": i32}, "dims")
+    rank = op("Rank", [x], {"T": dtype}, "rank", shape=())
+    if count is None:
+        count = op("Size", [x], {"T": dtype, "out_type": i32}, "size", shape=())
+    if axes.dtype not in (None, i32):
+        axes = op("Cast", [axes], {"SrcT": axes.dtype, "DstT": i32, "Truncate": False}, "axes_int32")
+    listed = op("Reshape", [axes, _int_const(graph, [-1], f"{name}/as_list")], {"T": i32, "Tshape": i32}, "axes_list")
+    negative = op("Less", [listed, _int_const(graph, 0, f"{name}/zero")], {"T": i32}, "axes_negative",
+                  out=DType.BOOL)
+    # a vector of the rank as long as the axes, not a broadcast scalar: TF.js broadcasts a scalar with an empty
+    # vector to shape [1] in places (an empty list of axes is allowed)
+    ranks = op("Fill", [op("Shape", [listed], {"T": i32, "out_type": i32}, "axes_count", shape=(1,)), rank],
+               {"T": i32, "index_type": i32}, "ranks")
+    from_end = op("AddV2", [listed, ranks], {"T": i32}, "axes_from_end")
+    counted = op("SelectV2", [negative, from_end, listed], {"T": i32}, "axes_counted")
+    # one axis that is no position, so that the Any below never reduces over nothing (axis=[] is allowed)
+    padded = op("ConcatV2", [counted, _int_const(graph, [-1], f"{name}/no_axis"), _int_const(graph, 0, f"{name}/at")],
+                {"T": i32, "N": 2, "Tidx": i32}, "axes_or_none")
+    positions = op("Range", [_int_const(graph, 0, f"{name}/first"), rank, _int_const(graph, 1, f"{name}/step")],
+                   {"Tidx": i32}, "positions")
+    column = op("Reshape", [positions, _int_const(graph, [-1, 1], f"{name}/column")], {"T": i32, "Tshape": i32},
+                "positions_column", shape=(None, 1))
+    row = op("Reshape", [padded, _int_const(graph, [1, -1], f"{name}/row")], {"T": i32, "Tshape": i32}, "axes_row",
+             shape=(1, None))
+    matches = op("Equal", [column, row], {"T": i32}, "matches", out=DType.BOOL, shape=(None, None))
+    reduced = op("Any", [matches, _int_const(graph, 1, f"{name}/per_position")], {"Tidx": i32, "keep_dims": False},
+                 "reduced", out=DType.BOOL)
+    empty = op("Equal", [count, _int_const(graph, 0, f"{name}/none")], {"T": i32}, "is_empty", out=DType.BOOL,
+               shape=())
+    counts = op("Fill", [op("Shape", [dims], {"T": i32, "out_type": i32}, "rank_vector", shape=(1,)), count],
+                {"T": i32, "index_type": i32}, "counts")  # as long as dims (no scalar broadcast, as above)
+    zeros = op("ZerosLike", [dims], {"T": i32}, "zeros")
+    grow = op("LogicalAnd", [reduced, op("Equal", [counts, zeros], {"T": i32}, "empty_here", out=DType.BOOL)], {},
+              "grow", out=DType.BOOL)
+    grown = op("SelectV2", [grow, op("OnesLike", [dims], {"T": i32}, "ones"), dims], {"T": i32}, "grown_dims")
+    lead = op("Reshape", [op("Cast", [empty], {"SrcT": DType.BOOL, "DstT": i32, "Truncate": False}, "e", shape=()),
+                          _int_const(graph, [1], f"{name}/one_long")], {"T": i32, "Tshape": i32}, "e_vector", shape=(1,))
+    block_dims = op("ConcatV2", [lead, grown, _int_const(graph, 0, f"{name}/block_at")],
+                    {"T": i32, "N": 2, "Tidx": i32}, "block_dims")
+    block = op("Fill", [block_dims, graph.const(fill, name=f"{name}/identity")], {"T": dtype, "index_type": i32},
+               "block", out=dtype, shape=None)
+    flat = _int_const(graph, [-1], f"{name}/flat")
+    pieces = [op("Reshape", [v, flat], {"T": dtype, "Tshape": i32}, f"{part}_flat", out=dtype)
+              for v, part in ((x, "values"), (block, "block"))]
+    joined = op("ConcatV2", [*pieces, _int_const(graph, 0, f"{name}/join_at")], {"T": dtype, "N": 2, "Tidx": i32},
+                "joined", out=dtype)
+    current = op("Reshape", [joined, grown], {"T": dtype, "Tshape": i32}, "input", out=dtype, shape=None)
+    node.inputs = [*node.inputs[:index], current, *node.inputs[index + 1:]]
+    return count
+
+
+def pad_inner_dimension_any_rank(graph: Graph, node: Node, targets: tuple[str, ...]) -> bool:
+    """:func:`pad_empty_inner_dimension` for a float ``BatchMatMul``/``BatchMatMulV2`` with an operand of unknown
+    rank (an unranked input, a loop variable): the inner axes are counted from the end (-1 or -2 by
+    ``adj_*``), placed at run time by :func:`pad_run_time_axes`, and both operands grow to 1 zero along them
+    exactly when ``a``'s inner size is 0. Whether it rewrote the node."""
+    if not (MATMUL_WRONG_WHEN_EMPTY | _UNPROBED) & set(targets) or is_padded(node):
+        return False
+    inner_a = -2 if node.attrs.get("transpose_a", node.attrs.get("adj_x", False)) else -1
+    inner_b = -1 if node.attrs.get("transpose_b", node.attrs.get("adj_y", False)) else -2
+    name, i32, a = f"{node.name}{MARK}", DType.INT32, node.inputs[0]
+    dims = graph.add_op("Shape", [a], {"T": DType.FLOAT32, "out_type": i32}, name=f"{name}/a_dims", dtype=i32,
+                        shape=(None,))
+    bounds = [_int_const(graph, [v], f"{name}/inner_{part}")
+              for part, v in (("begin", inner_a), ("end", inner_a + 1), ("stride", 1))]
+    inner = graph.add_op("StridedSlice", [dims, *bounds],
+                         {"T": i32, "Index": i32, "begin_mask": 0, "end_mask": int(inner_a == -1), "ellipsis_mask": 0,
+                          "new_axis_mask": 0, "shrink_axis_mask": 1}, name=f"{name}/inner_size", dtype=i32, shape=())
+    zero = np.zeros((), np.float32)
+    pad_run_time_axes(graph, node, _int_const(graph, [inner_b], f"{name}/b_inner"), zero, DType.FLOAT32, index=1,
+                      count=inner, label="/b")
+    pad_run_time_axes(graph, node, _int_const(graph, [inner_a], f"{name}/a_inner"), zero, DType.FLOAT32, count=inner)
+    return True
