@@ -22,6 +22,7 @@ from ..ir import Graph, Shape, Value
 from . import Pass, PassResult
 from .batch_matmul_broadcast import mark_handled
 from .graph_edit import attr_text, rewrite
+from .half_rounding import mark_several_steps
 
 
 class Builder(Protocol):
@@ -40,11 +41,15 @@ class GraphBuilder:
 
     def __init__(self, graph: Graph, name: str) -> None:
         self.graph, self.name = graph, name
+        #: the ops added, for the caller to mark (a float16 einsum's)
+        self.made: list[Value] = []
 
     def op(self, op: str, inputs: Sequence[Value], attrs: dict[str, Any] | None = None, *,
            dtype: DType | None = None, label: str | None = None) -> Value:
-        return self.graph.add_op(op, inputs, attrs, name=f"{self.name}/{label or op}",
-                                 dtype=dtype or inputs[0].dtype)
+        value = self.graph.add_op(op, inputs, attrs, name=f"{self.name}/{label or op}",
+                                  dtype=dtype or inputs[0].dtype)
+        self.made.append(value)
+        return value
 
     def ints(self, values: Sequence[int], *, label: str = "ints") -> Value:
         return self.graph.const(np.asarray(list(values), np.int32), name=f"{self.name}/{label}")
@@ -249,6 +254,10 @@ class LowerEinsum(Pass):
                                   labels_match=True)
             if result is None:
                 continue
+            if node.attrs.get("T") == DType.FLOAT16:
+                # TF sums a float16 Einsum in float16 steps, unlike the BatchMatMulV2 it becomes: keep it named
+                for value in builder.made:
+                    mark_several_steps(value.producer)
             # the Einsum becomes an Identity of the result: its name (a graph output's, maybe) lives on
             # until remove_identity hands it to the result's producer
             rewrite(node, "Identity", [result], {"T": node.attrs["T"]} if "T" in node.attrs else {})

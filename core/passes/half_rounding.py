@@ -6,12 +6,20 @@ precision Keras models (``mixed_float16``) cast every layer's input so. The roun
 exact in IEEE float32 (cpu, wasm): normal values by Veltkamp's split (``c = 8193·x`` as ``8192·x + x``, whose
 power-of-two product stays exact even if a later pass folds it; ``(x - c) + c``), subnormal ones by adding and
 removing 0.75 (whose float32 ulp is float16's smallest subnormal, 2^-24), overflow by a product past float32's
-range, and zeros keep ``x``'s sign. Arithmetic TF computes in float16 (a ``MatMul`` with ``T=half``) is still
-computed in float32 in TF.js, closer to the exact value than TF; such nodes are named in a warning, not guessed.
+range, and zeros keep ``x``'s sign.
+
+Arithmetic TF computes in float16 (``T=half``: a ``mixed_float16`` model's traced graph) is computed in float32 by
+TF.js; each such node's result is rounded the same way (:func:`round_half_result`). TF's CPU kernels compute an
+elementwise op, a MatMul/BatchMatMul and a FusedBatchNorm (:data:`ONE_ROUNDING_OPS`) in float32 and round its
+result once, so there TF.js gives TF's values; the others (sums, Einsum, Softmax, convolutions, reductions, Sigmoid,
+Softplus, Softsign) round in several float16 steps in TF (Eigen's float16 arithmetic; TF's CPU Einsum, Softmax,
+DepthwiseConv2D, Sigmoid, Softplus and Softsign measured so, its Conv2D for 0.2% of results), which TF.js's one rounding does not reproduce: they are named in a warning and in
+the graph's notes, with the error that can grow from them (:data:`HALF_STEPS_NOTICE`).
 """
 from __future__ import annotations
 
 import logging
+import weakref
 
 import numpy as np
 
@@ -83,18 +91,102 @@ def round_cast_to_half(graph: Graph, node: Node, readers: list[tuple[Node, int]]
     return result
 
 
+#: float16 ops TF's CPU kernels compute in float32 and round once (Eigen's float16 scalar ops convert each
+#: operand to float, compute, round the result): TF.js's float32 result rounded once gives TF's value (but where the
+#: float32 functions of TF.js and Eigen (exp, tanh...) land on either side of a float16 rounding point).
+ONE_ROUNDING_OPS = frozenset({
+    "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "DivNoNan", "MulNoNan", "BiasAdd", "Neg", "Abs", "Square",
+    "Sqrt", "Rsqrt", "Reciprocal", "Inv", "Exp", "Expm1", "Log", "Log1p", "Tanh", "Erf", "Sin", "Cos",
+    "Pow",
+    # not Sigmoid, Softplus, Softsign: TF computes them in several float16 steps (session 25 h8c, all 63488 finite
+    # float16 inputs against TF's float32 kernel rounded once: 14%, 14%, 18% of results 1 to 2 float16 steps off;
+    # the ops above 0), so they are named
+    # matrix products TF's CPU sums in float32 and rounds once, and its inference batch normalization (float32
+    # inside): measured, session 25 h8b, bit for bit the exact result rounded (MatMul K up to 8192); its Einsum sums
+    # in float16 steps, so it stays named
+    "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "FusedBatchNorm", "FusedBatchNormV2",
+    "FusedBatchNormV3"})
+#: What the notice claims where TF rounds in several float16 steps: each result a few float16 steps off, and an
+#: attention's as the Keras lowering's MultiHeadAttention notice claims (``float_widths.MHA_HALF_BOUNDS``; the
+#: traced graph rounds where Keras's ops round and sums its einsums in float32 as the lowering does). Measured
+#: (session 25, h8) on H2's tf_keras mixed_float16 attention models with padding masks: 0.027 to 0.11 of the range
+#: before the roundings (TF's padded rows: equal weights), 1.1e-4 to 1.2e-3 after (8.7e-3 on one with 32 features);
+#: a random-weight mixed_float16 MobileNetV2 (96x96, alpha 0.35): 0.21 of the range before, 0.18 after, the same
+#: 0.18 as the Keras lowering (TF's float16 convolutions here run Eigen's, oneDNN's needing AVX-512). Why (session 25,
+#: h8b, /work/notes/probe25/h8b): per layer TF's Conv2D gives the exact sum rounded once for 99.8% of results, its
+#: DepthwiseConv2D rounds each tap (a few float16 steps); Keras's own mixed_float16 output moves 0.18 of its range
+#: for a one-float16-step change of its input (float32 vs float64: 4e-3), and with BatchNormalization statistics
+#: from a forward pass both paths land 0.021 off (Keras's own one-step sensitivity 0.022).
+HALF_STEPS_NOTICE = (
+    "{count} node(s) TF computes in float16 in several rounded steps (its CPU kernels' float16 sums: einsums, "
+    "convolutions, softmax, reductions; sigmoid, softplus, softsign) are computed in float32 by TF.js and their results rounded to float16 once: "
+    "each lands up to a few float16 steps from TF's (about 1e-3 of its largest value, more for long sums), and "
+    "later ops can amplify that: a softmax over logits of magnitude L changes its weights by about L·1e-3 (an "
+    "attention whose logits stay within ±10 gives results within 5e-3 + 3e-4·√n of their largest value, n its "
+    "longest float16 sum, as the Keras lowering's float16 notice states), a deep stack compounds them as float16 "
+    "itself does (a mixed_float16 MobileNetV2, here as lowered from its Keras config: 0.02 of its output range "
+    "with BatchNormalization statistics from data, 0.18 with random weights, as far as Keras's own output moves "
+    "when its input moves one float16 step), and past 65504 TF gives ±inf where TF.js may stay finite: {names}")
+
+
+#: Nodes of an op in :data:`ONE_ROUNDING_OPS` standing for one TF computes in several float16 steps (the
+#: BatchMatMulV2 ``lower_einsum`` makes of a float16 ``Einsum``, which TF sums in float16 steps): named all the same.
+_SEVERAL_STEPS: weakref.WeakSet[Node] = weakref.WeakSet()
+
+
+def mark_several_steps(node: Node) -> Node:
+    """``node``, made from a float16 op TF computes in several rounded steps: named in the notice whatever its op."""
+    _SEVERAL_STEPS.add(node)
+    return node
+
+
+def rounds_once(node: Node) -> bool:
+    """Whether TF computes ``node``'s float16 result as its float32 result rounded once (nothing to name)."""
+    return node.op in ONE_ROUNDING_OPS and node not in _SEVERAL_STEPS
+
+
 def computes_in_half(node: Node, dtype: DType | None, exact_ops: frozenset[str]) -> bool:
     """Whether TF computes ``node``'s result in float16 (rounding it), which TF.js computes in float32."""
     return dtype == DType.FLOAT16 and node.op not in exact_ops and node.op != "Cast"
 
 
+def round_half_result(graph: Graph, node: Node, readers: dict[int, list[tuple[Node, int]]]) -> int:
+    """Round ``node``'s float16 results (which TF.js computes in float32) to float16 as TF rounds them; ``readers``:
+    the (node, input index) pairs reading each Value (by ``id``), taken before any rounding. The number of results
+    rounded (0 where a previous run of the pass rounded them already)."""
+    count = 0
+    for value in node.outputs:
+        if value.dtype != DType.FLOAT16 and not (value.dtype is None and value.index == 0):
+            continue
+        label = f"{node.name}/to_float16" + (f"{value.index}" if value.index else "")
+        uses = [(r, i) for r, i in readers.get(id(value), []) if r.inputs[i] is value]
+        if any(r.name == label for r, _ in uses):
+            continue  # rounded by an earlier run of the pass
+        cast = graph.add_op("Cast", [value], {"SrcT": _F32, "DstT": DType.FLOAT16, "Truncate": False}, name=label,
+                            dtype=DType.FLOAT16, shape=value.shape)
+        round_cast_to_half(graph, cast.producer, uses, [k for k, v in graph.outputs.items() if v is value])
+        count += 1
+    return count
+
+
+def value_readers(graph: Graph) -> dict[int, list[tuple[Node, int]]]:
+    """Each Value's (by ``id``) readers as (node, input index) pairs, for :func:`round_half_result`."""
+    readers: dict[int, list[tuple[Node, int]]] = {}
+    for reader in graph.nodes:
+        for i, v in enumerate(reader.inputs):
+            readers.setdefault(id(v), []).append((reader, i))
+    return readers
+
+
 def warn_half_arithmetic(graph: Graph, names: list[str]) -> None:
-    """One warning per graph (the pass runs again after later rewrites), naming the float16 nodes."""
+    """One warning and note per graph (the pass runs again after later rewrites), naming the float16 nodes TF
+    computes in several rounded steps (``names``), which TF.js rounds once."""
     if names and not getattr(graph, "_half_arithmetic_warned", False):
         try:
             graph._half_arithmetic_warned = True  # type: ignore[attr-defined]
         except AttributeError:  # a graph class with slots: warn again rather than never
             pass
         shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-        log.warning("%d node(s) TF computes in float16 are computed in float32 by TF.js (more precise than TF, "
-                    "so results differ by about float16's precision, 1e-3): %s", len(names), shown)
+        text = HALF_STEPS_NOTICE.format(count=len(names), names=shown)
+        log.warning("%s", text)
+        graph.notes.append(text)

@@ -26,7 +26,8 @@ of a uint8 input to int32 or float stays one node).
 uint32/uint64 values of 2^31 or more cannot be held in TF.js's int32 at all: a node that may produce one
 (a ``Cast`` of a possibly negative integer, a sum…) is refused by name. Any other op with a narrow or unsigned
 integer result is refused by name too rather than guessed. int64 → int32 is TF.js's documented lossy downcast
-and is left alone. Casts to float16 are rounded as TF rounds them (:mod:`.half_rounding`). Functions kept as functions (``--control_flow_v2``) are written as they are: one that names
+and is left alone. Casts to float16, and the results of arithmetic TF computes in float16, are rounded as TF
+rounds them (:mod:`.half_rounding`). Functions kept as functions (``--control_flow_v2``) are written as they are: one that names
 a dtype TF.js cannot, or casts or computes 8/16-bit integers, is refused by name.
 """
 from __future__ import annotations
@@ -41,7 +42,8 @@ from ..ir import Graph, Node, Value
 from ..narrow_ints import NARROW_INTS, wrapped
 from . import Pass, PassResult
 from .graph_edit import const_array
-from .half_rounding import computes_in_half, is_cast_to_half, round_cast_to_half, warn_half_arithmetic
+from .half_rounding import (computes_in_half, is_cast_to_half, round_cast_to_half, round_half_result, rounds_once,
+                            value_readers, warn_half_arithmetic)
 
 Interval = tuple[float, float]
 _UNBOUNDED: Interval = (-np.inf, np.inf)
@@ -72,6 +74,20 @@ RANGE_KEEPING_OPS = frozenset({
     "Unique", "DepthToSpace", "SpaceToDepth", "BatchToSpaceND", "SpaceToBatchND", "TensorScatterUpdate",
     "ResizeNearestNeighbor", "MaxPool", "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond",
     "Round", "Floor", "Ceil", "Sort", "Mean"})
+#: Ops that move float16 values without computing any (lists, arrays, control flow and function calls, whose
+#: bodies are rounded where inlined or refused where kept: ``_refuse_in_library``), or compute no float16 result.
+_HALF_MOVING_OPS = frozenset({
+    "TensorListGetItem", "TensorListSetItem", "TensorListStack", "TensorListFromTensor", "TensorListReserve",
+    "TensorListGather", "TensorListScatter", "TensorListScatterV2", "TensorListScatterIntoExistingList",
+    "TensorListConcat", "TensorListConcatV2", "TensorListSplit", "TensorListPushBack", "TensorListPopBack",
+    "TensorListResize", "TensorListLength", "TensorListElementShape", "TensorArrayV3", "TensorArrayReadV3",
+    "TensorArrayWriteV3", "TensorArrayGatherV3", "TensorArrayScatterV3", "TensorArrayConcatV3",
+    "TensorArraySplitV3", "TensorArraySizeV3", "If", "StatelessIf", "While", "StatelessWhile", "Case",
+    "StatelessCase", "PartitionedCall", "StatefulPartitionedCall", "MaxPoolV2", "ReverseSequence", "NoOp",
+    "Shape", "ShapeN", "Size", "Rank", "Less", "LessEqual", "Greater", "GreaterEqual", "Equal", "NotEqual",
+    "IsNan", "IsInf", "IsFinite", "ArgMax", "ArgMin"})
+#: Ops whose float16 results are values of their operands (no rounding): the range-keeping ones but Mean.
+_HALF_EXACT = (RANGE_KEEPING_OPS - {"Mean"}) | _HALF_MOVING_OPS
 #: Range-keeping ops whose results lie within the union of their operands' intervals (shape and index
 #: operands included: a superset).
 #: Of those, the ones that add zeros (implicit padding).
@@ -250,13 +266,17 @@ class NarrowIntegers(Pass):
         ranges, problems = _Ranges(), {}
         wraps = retypes = rounded = 0
         half_arithmetic: list[str] = []
+        readers = None
         for node in graph.topological_order():
             dtype = _out_dtype(node)
             if is_cast_to_half(node):
                 round_cast_to_half(graph, node, *_uses(graph, node.outputs[0]))
                 rounded += 1
-            elif computes_in_half(node, dtype, RANGE_KEEPING_OPS):
-                half_arithmetic.append(node.name)
+            elif computes_in_half(node, dtype, _HALF_EXACT):
+                readers = value_readers(graph) if readers is None else readers
+                rounded += round_half_result(graph, node, readers)
+                if not rounds_once(node):
+                    half_arithmetic.append(node.name)
             if dtype in NARROW and node.outputs:
                 why = self._make_exact(graph, node, dtype, ranges)
                 if why:
@@ -343,7 +363,8 @@ def _retype(node: Node) -> int:
 
 def _refuse_in_library(graph: Graph) -> None:
     """Functions kept as functions (``--control_flow_v2``) are written as they are, not rewritten: refuse those
-    with dtypes TF.js cannot name, or with 8/16-bit casts or arithmetic whose wrap-around would be lost."""
+    with dtypes TF.js cannot name, with 8/16-bit casts or arithmetic whose wrap-around would be lost, or with
+    casts to float16 or float16 arithmetic whose rounding would be lost (data movement passes)."""
     unnamed = {d.tf_name for d in RETYPED | WIDE_UNSIGNED}
     wrapped = {d.tf_name for d in WRAPPED_INTS}
 
@@ -367,6 +388,10 @@ def _refuse_in_library(graph: Graph) -> None:
             if op == "Cast" and types(node.get("attr", {}).get("DstT", {})) == {DType.FLOAT16.tf_name}:
                 found.append(f"{name} (Cast {node.get('name', '?')} to float16 inside a kept function: TF's "
                              "rounding would be lost)")
+            elif op != "Cast" and op not in _HALF_EXACT and DType.FLOAT16.tf_name in types(node.get("attr", {})):
+                found.append(f"{name} (float16 {op} {node.get('name', '?')} inside a kept function: TF rounds "
+                             "its result to float16, which TF.js's float32 does not; convert without "
+                             "--control_flow_v2 to have it rounded)")
             elif (op == "Cast" or op in WRAPPING_OPS) and types(node.get("attr", {})) & wrapped:
                 found.append(f"{name} (8/16-bit {op} {node.get('name', '?')} inside a kept function: its "
                              "wrap-around would be lost)")
