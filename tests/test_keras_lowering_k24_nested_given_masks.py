@@ -3,7 +3,9 @@
 - ``inner(x, mask=m)`` with ``m`` a float32 or int32 model input, or a computed float tensor: tf_keras sets ``m`` on
   the inner inputs as it is, and its GlobalAveragePooling1D weighs the steps by it (``sum(x·m) / sum(m)``, subnormal
   weights 0 as TensorFlow flushes them, ``0 / 0`` NaN, ``t / 0`` ±Inf); layers that hand a mask on (Dense) pass it
-  through. Other readers would need a bool mask (MultiHeadAttention casts it): refused naming the inner layer.
+  through. Other readers that would use it otherwise (a SimpleRNN hands the weights on as its output's mask) are
+  refused naming the inner layer; MultiHeadAttention, which casts it to bool, lowers since session 25
+  (``tests/test_keras_lowering_k25_masks.py``).
 - ``inner([Masking(x), y], mask=[computed, None])``: tf_keras records only mask lists it was given, so the computed
   mask replaces the one ``Masking`` made; lowered. In Keras 3 a list it fills in itself is recorded the same way:
   refused, saying so.
@@ -109,17 +111,18 @@ def test_masks_given_to_tf_keras_nested_models_lower_as_tf_keras_reads_them(conv
 
 
 def test_a_float_mask_into_a_tf_keras_reader_needing_bool_names_it(tmp_path):
-    """tf_keras's MultiHeadAttention casts its masks to bool; a weights mask handed to it is refused, named."""
+    """tf_keras's SimpleRNN casts the mask to bool for its loop but hands the weights on as its output's mask; a
+    weights mask handed to it is refused, named."""
     import tfjsconv
     from tfjsconv.errors import UsageError
 
     tk = tf_keras
     x, floats, inner_in = tk.Input((5, 3), name="x"), tk.Input((5,), name="floats"), tk.Input((5, 3))
-    inner = tk.Model(inner_in, tk.layers.MultiHeadAttention(2, 3, name="mha")(inner_in, inner_in), name="inner")
+    inner = tk.Model(inner_in, tk.layers.SimpleRNN(2, name="rnn")(inner_in), name="inner")
     tk.Model([x, floats], inner(x, mask=floats)).save(tmp_path / "m.h5")
     with pytest.raises(UsageError) as info:
         tfjsconv.convert(tmp_path / "m.h5", tmp_path / "out", output_format="tfjs_graph_model")
-    assert "'inner/mha' (MultiHeadAttention: a float32 mask given to a nested model, which tf_keras hands on as it " \
+    assert "'inner/rnn' (SimpleRNN: a float32 mask given to a nested model, which tf_keras hands on as it " \
            "is)" in str(info.value), str(info.value)
 
 

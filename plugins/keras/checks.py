@@ -19,7 +19,7 @@ from typing import Any
 from tfjsconv.errors import InputError, UnsafeInputError
 
 from .call_tensors import tensor_kwarg_problems
-from .configs import MODEL_CLASSES, LayerEntry, iter_layers
+from .configs import MODEL_CLASSES, LayerEntry, child_name, is_model, iter_layers, top_level_layers
 from .mask_flow import ignored_masks
 from .mask_leaks import leaked_mask_problems
 from .rnn_states import initial_state_problems
@@ -29,6 +29,7 @@ from .tfjs_support import (
     GRAPH_MODEL_HINT,
     KERAS_LAYERS_MISSING_IN_TFJS,
     RANK_DEPENDENT_CLASSES,
+    TF_KERAS_ONLY_CLASSES,
     TFJS_LAYER_CLASSES,
     option_problems,
 )
@@ -78,12 +79,14 @@ def _is_keras_layer_class(cls: str) -> bool:
             or is_keras_layer_class(cls, {}))
 
 
-def _layer_code_problem(layer: LayerEntry, keras3_style: bool) -> str | None:
+def _layer_code_problem(layer: LayerEntry, keras3_style: bool, keras3: bool = False) -> str | None:
     cls = layer.class_name
     if cls == "Lambda":
         return "a Lambda layer (its function is stored as Python bytecode)"
     if is_custom_object(layer.entry):
         return f"a custom layer ({_describe_custom(layer.entry)})"
+    if keras3 and cls in TF_KERAS_ONLY_CLASSES:
+        return f"a layer class {cls!r} that Keras 3 does not have (a custom layer?)"
     if not keras3_style and not _is_keras_layer_class(cls):
         return f"a layer class {cls!r} that Keras does not have (a custom layer?)"
     return None
@@ -158,7 +161,7 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
     for layer in iter_layers(model_config):
         where = f"layer {layer.qualified_name!r} ({layer.class_name})"
         _check_input_shapes(layer.config, where, source)
-        problem = _layer_code_problem(layer, keras3_style)
+        problem = _layer_code_problem(layer, keras3_style, keras3)
         if problem:
             code.append(f"{where}: {problem}")
             continue
@@ -180,6 +183,7 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
     if layers_model and not code:
         gaps += ignored_masks(model_config, keras3) + initial_state_problems(model_config) + \
             tensor_kwarg_problems(model_config) + leaked_mask_problems(model_config)
+        gaps += [] if keras3 else training_call_problems(model_config)
     if code and (layers_model or not allow_unsafe):
         _raise_code(code, source, allow_unsafe, layers_model)
     files = vocabulary_files(model_config)
@@ -195,6 +199,27 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
     if gaps and layers_model:
         raise InputError(f"{source} uses {_count(gaps, 'layer feature')} that TF.js 4.22's layers API lacks:\n"
                          + _bullets(gaps), hint=GRAPH_MODEL_HINT)
+
+
+def training_call_problems(model_config: dict[str, Any]) -> list[str]:
+    """tf_keras keeps a call site's ``training=True`` (or a nonzero int) under ``predict()``, where TF.js layers
+    models compute inference (measured, session 25: BatchNormalization's batch statistics silently replaced by the
+    moving ones). Each such call of a layer that computes otherwise in training is a gap for the layers path."""
+    from .lowering.context import differs_in_training
+
+    problems: list[str] = []
+    for layer in iter_layers(model_config):
+        if not is_model(layer.entry):
+            continue
+        for entry in top_level_layers(layer.entry):
+            values = [item[3].get("training") for node in entry.get("inbound_nodes") or [] if isinstance(node, list)
+                      for item in node if isinstance(item, list) and len(item) > 3 and isinstance(item[3], dict)]
+            training = next((v for v in values if v not in (None, False, 0)), None)
+            if training is not None and differs_in_training(str(entry.get("class_name")), entry.get("config") or {}):
+                problems.append(f"layer {child_name(model_config, layer, entry)!r} ({entry.get('class_name')}): "
+                                f"called with training={training!r}, which tf_keras keeps at inference and TF.js "
+                                "layers models ignore")
+    return list(dict.fromkeys(problems))
 
 
 def _check_input_shapes(config: dict[str, Any], where: str, source: str) -> None:

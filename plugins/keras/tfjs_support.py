@@ -44,8 +44,13 @@ KERAS3_CHANGED_ACTIVATIONS = {
 }
 
 #: Class names older Keras versions wrote for layers TF.js knows under their current name.
+#: tf_keras's deprecated ``experimental.SyncBatchNormalization`` computes as BatchNormalization at inference (moving
+#: statistics; same config keys and weights); its training statistics differ (refused: ``batch_norm_training``).
 CLASS_RENAMES = {"BatchNormalizationV1": "BatchNormalization", "BatchNormalizationV2": "BatchNormalization",
-                 "UnifiedGRU": "GRU", "UnifiedLSTM": "LSTM"}
+                 "SyncBatchNormalization": "BatchNormalization", "UnifiedGRU": "GRU", "UnifiedLSTM": "LSTM"}
+#: tf_keras-only classes of that list that Keras 3 has no class for: a Keras 3 file naming one was edited by hand,
+#: and Keras 3 refuses to load it (so nothing says what it computes).
+TF_KERAS_ONLY_CLASSES = frozenset({"SyncBatchNormalization"})
 
 #: Keras built-in layers TF.js 4.22 lacks (legacy .h5 configs carry no ``module`` to tell built-ins
 #: from custom classes, so these are listed; anything neither here nor in TF.js is treated as custom).

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .configs import bidirectional_base_name, is_layer_entry
+from .tfjs_support import CLASS_RENAMES
 
 _CONV = ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "Conv3DTranspose", "Dense")
 _RNN = ("LSTM", "GRU", "SimpleRNN", "ConvLSTM2D", "LSTMCell", "GRUCell", "SimpleRNNCell", "ConvLSTM2DCell")
@@ -58,7 +59,7 @@ def layer_weight_names(entry: dict[str, Any]) -> list[str] | None:
             return names
         base = bidirectional_base_name(config)
         return [f"forward_{base}/{n}" for n in names] + [f"backward_{base}/{n}" for n in names]
-    return tfjs_weight_names(str(cls), config)
+    return tfjs_weight_names(CLASS_RENAMES.get(str(cls), str(cls)), config)  # SyncBatchNormalization: BN's
 
 
 def innermost_class(entry: dict[str, Any]) -> str:

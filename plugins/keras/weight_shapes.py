@@ -21,6 +21,7 @@ from tfjsconv.errors import InputError
 from .configs import entry_name, is_layer_entry, is_model, top_level_layers
 from .model_graph import malformed_config
 from .shape_flow import layer_input_shapes
+from .tfjs_support import CLASS_RENAMES
 
 _SHOWN = 10
 Shape = tuple[int | None, ...]
@@ -97,7 +98,7 @@ def _layer_problems(entry: dict[str, Any], found: dict[str, Shape], feature: int
         return _layer_problems(config["layer"], found, feature)
     if cls == "RNN" and is_layer_entry(config.get("cell")):
         return _layer_problems(config["cell"], found, feature)
-    rule = _RULES.get(str(cls))
+    rule = _RULES.get(CLASS_RENAMES.get(str(cls), str(cls)))  # a SyncBatchNormalization's: BN's shapes
     if rule is None:
         return _declared_size_problems(config, found)
     if config.get("data_format") == "channels_first":

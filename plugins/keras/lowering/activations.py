@@ -323,6 +323,16 @@ def _softmax_check(config: dict[str, Any]) -> str | None:
 #: The logit Keras gives masked positions before a softmax (float32; Keras 3's ``_large_negative_number``,
 #: tf_keras's ``_large_compatible_negative``).
 MASKED_LOGIT = -1e9
+#: Their float16 ones (a float16-computing layer: -1e9 would round to -inf, and ``0 · -inf`` is NaN): tf_keras's
+#: ``float16.min / 2``, Keras 3's ``-3e4``, both float16 values.
+HALF_MASKED_LOGIT = {False: -32752.0, True: -30000.0}
+
+
+def _masked_logit(ctx: LayerContext) -> float:
+    """The large negative logit this Softmax's flavour and dtype policy give masked positions."""
+    from .float_widths import computes_in_half
+
+    return HALF_MASKED_LOGIT[ctx.keras3] if computes_in_half(ctx.class_name, ctx.config) else MASKED_LOGIT
 
 
 @lowers("Softmax", check=_softmax_check)
@@ -357,17 +367,19 @@ def _masked_softmax(ctx: LayerContext, mask: Value) -> Value:
     """Keras 3: ``where(mask, softmax(where(mask, x, -1e9)), 0)`` (a float mask is ``mask > 0.5``, an integer one
     ``mask > int(0.5)``, i.e. ``> 0``: negative ids mask too; 8/16-bit ones come as exact float32, where ``> 0.5`` is
     the same; a fully masked row gives zeros). tf_keras: ``softmax(x + (1 - float(mask)) * -1e9)`` (a fully masked
-    row comes out near uniform, as in TF), or with ``robust_masking`` ``softmax(where(mask > 0.5, x, -1e9))``."""
+    row comes out near uniform, as in TF), or with ``robust_masking`` ``softmax(where(mask > 0.5, x, -1e9))``.
+    A float16-computing layer uses its flavour's float16 number (:data:`HALF_MASKED_LOGIT`), each op rounded."""
     x, shape, mask_shape = ctx.x, ctx.shape(), ctx.shape(mask)
     pairs = list(zip(reversed(mask_shape), reversed(shape)))
     if len(mask_shape) > len(shape) or any(m != 1 and m != d for m, d in pairs if m is not None or d is not None):
         raise Unsupported(f"layer {ctx.name!r} (Softmax): a mask of shape {list(mask_shape)} for an input of shape "
                           f"{list(shape)} (Keras broadcasts it only where the sizes match or are 1)")
+    large_negative = _masked_logit(ctx)
     if ctx.keras3 or ctx.config.get("robust_masking"):
         keep = mask if mask.dtype == DType.BOOL else ctx.op(
             "Greater", [mask, ctx.ints(0, "mask_half") if mask.dtype == DType.INT32 else ctx.floats(0.5, "mask_half")],
             dtype=DType.BOOL, shape=mask.shape, label="mask_kept")
-        logits = ctx.op("SelectV2", [keep, x, ctx.floats(MASKED_LOGIT, "masked_logit")], {"T": DType.FLOAT32},
+        logits = ctx.op("SelectV2", [keep, x, ctx.floats(large_negative, "masked_logit")], {"T": DType.FLOAT32},
                         dtype=DType.FLOAT32, shape=shape, label="masked_logits")
         out = _softmax(ctx, logits)
         if not ctx.keras3:
@@ -377,8 +389,10 @@ def _masked_softmax(ctx: LayerContext, mask: Value) -> Value:
     weight = mask if mask.dtype == DType.FLOAT32 else ctx.op(
         "Cast", [mask], {"SrcT": mask.dtype, "DstT": DType.FLOAT32, "Truncate": False}, dtype=DType.FLOAT32,
         shape=mask.shape, label="mask_float")
+    if mask.dtype == DType.FLOAT32 and large_negative != MASKED_LOGIT:  # ``tf.cast(mask, float16)``: 1.0001 is 1
+        weight = ctx.scalar_op("Mul", weight, 1.0, "mask_float16")  # (a computing op: round_each_op rounds it)
     dropped = ctx.op("Sub", [ctx.floats(1.0, "mask_one"), weight], shape=mask.shape, label="mask_dropped")
-    adder = ctx.scalar_op("Mul", dropped, MASKED_LOGIT, "mask_adder")
+    adder = ctx.scalar_op("Mul", dropped, large_negative, "mask_adder")
     return _softmax(ctx, ctx.binary("AddV2", x, adder, label="masked_logits"))
 
 

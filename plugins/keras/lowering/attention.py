@@ -652,6 +652,23 @@ def _pairwise_tanh_sum(ctx: LayerContext, query: Value, key: Value, t_q: int | N
                   shape=(None, t_q, t_k), label="scores")
 
 
+#: What Attention and AdditiveAttention subtract from dropped float16 scores (both flavours: float16's largest).
+HALF_DROPPED = 65504.0
+
+
+def _dropped_scores(ctx: LayerContext, scores: Value) -> Value:
+    """``scores - 1e9``, or in a float16 layer ``scores - 65504`` rounded to float16 (-inf past -65520): a fully
+    masked row's softmax then weighs the steps as Keras's float16 one does (scores differing by 32 or more: not
+    uniform; all past -16: NaN), which ``- 1e9`` in float32 (steps of 64) does not. (Partly masked rows: 0 either
+    way.)"""
+    from .float_widths import computes_in_half, rounded_to_half
+
+    if not computes_in_half(ctx.class_name, ctx.config):
+        return ctx.scalar_op("Sub", scores, -LARGE_NEGATIVE, "dropped_scores")
+    dropped = ctx.scalar_op("Sub", scores, HALF_DROPPED, "dropped_scores")
+    return rounded_to_half(ctx.graph, dropped, f"{ctx.name}/dropped_scores/to_float16")
+
+
 @lowers("Attention", "AdditiveAttention", check=_attention_check)
 def attention(ctx: LayerContext) -> Value | list[Value]:
     """Luong (``dot``/``concat``) and Bahdanau attention: ``softmax(scores [- 1e9 where causal])·value``."""
@@ -694,7 +711,7 @@ def attention(ctx: LayerContext) -> Value | list[Value]:
             if band is not None:
                 keep = ctx.op("LogicalAnd", [keep, band], dtype=DType.BOOL, shape=(None, t_q, t_k),
                               label="mask_and_causal")
-        dropped = ctx.scalar_op("Sub", scores, -LARGE_NEGATIVE, "dropped_scores")
+        dropped = _dropped_scores(ctx, scores)
         scores = ctx.op("SelectV2", [keep, scores, dropped], {"T": DType.FLOAT32}, shape=scores.shape,
                         dtype=DType.FLOAT32, label="masked_scores")
     elif causal:

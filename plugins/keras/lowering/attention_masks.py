@@ -201,7 +201,9 @@ def attention_mask_value(ctx: LayerContext, attention_mask: Value, input_masks: 
         return as_bool(ctx, attention_mask, label="attention_mask")
     shape, dtype = ctx.shape(attention_mask), attention_mask.dtype
     if dtype not in (DType.FLOAT32, DType.INT32):
-        raise _refuse(ctx, f"a {dtype.name.lower()} attention_mask in tf_keras (its Softmax weighs the scores by it)")
+        name = dtype.name.lower()
+        raise _refuse(ctx, f"{'an' if name[0] in 'aeiou' else 'a'} {name} attention_mask in tf_keras (its Softmax "
+                      "weighs the scores by it)")
     if ctx.config.get("softmax_robust_masking"):
         if dtype != DType.FLOAT32:  # tf.constant(0.5, dtype=int32) raises
             raise _refuse(ctx, "an int32 attention_mask with softmax_robust_masking (Keras raises)")

@@ -12,11 +12,12 @@ ranks 4 and 5 with the channels first or last) normalizes with the biased batch 
 built here. Lowered as well: a rank-3 input's mask (the non-fused path weighs the moments by it,
 ``tf.nn.weighted_moments``; the fused one ignores it), ``renorm`` (its ``r``/``d`` corrections from the batch and
 the renorm weights, clipped as configured). A mask one rank below the input is weighed on the non-fused path
-(``"fused": false`` in the config included). ``training=1`` is True (tf_keras's ``bool()`` of an int). Refused by
-name: a float16 policy, ``synchronized`` (its ``E[x²] − mean²`` variance), other masks, and a layer called more than
-once where a call uses batch statistics: tf_keras updates the moving (and renorm) statistics during that call, and
-its other calls read them in an order the lowering does not follow (``virtual_batch_size``: refused for inference
-too, :func:`.normalization.batch_norm`).
+(``"fused": false`` in the config included). ``training=1`` is True (tf_keras's ``bool()`` of an int;
+``BatchNormalizationV1``: 1 and 0, as its ``constant_value`` reads them). Refused by
+name: a float16 policy, ``synchronized`` (and tf_keras's ``SyncBatchNormalization``; its ``E[x²] − mean²``
+variance), other masks, and a layer called more than once where a call uses batch statistics: tf_keras updates
+the moving (and renorm) statistics during that call, and its other calls read them in an order the lowering does
+not follow (``virtual_batch_size``: refused for inference too, :func:`.normalization.batch_norm`).
 """
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ from .context import LayerContext, differs_in_training
 from .registry import Unsupported
 
 
-#: tf_keras's classes whose ``_get_training_value`` turns an int ``training`` into a bool (``_USE_V2_BEHAVIOR``).
-_INT_TRAINING_CLASSES = ("BatchNormalization", "BatchNormalizationV2")
+#: tf_keras's classes whose ``_get_training_value`` turns an int ``training`` into a bool (``_USE_V2_BEHAVIOR``);
+#: ``BatchNormalizationV1`` keeps the int, which ``constant_value`` and ``smart_cond`` read as a bool for 1 and 0 only.
+_INT_TRAINING_CLASSES = ("BatchNormalization", "BatchNormalizationV2", "SyncBatchNormalization")
 
 #: The key of the per-layer record (in the Consts its calls share) of whether each call used batch statistics.
 _CALLS_KEY = ("batch_norm_training:calls", 0)
@@ -47,9 +49,9 @@ def batch_statistics_call(ctx: LayerContext) -> bool:
     if ctx.keras3:
         return False
     training = dict.get(ctx.call_kwargs, "training")
-    if type(training) is int and ctx.class_name in _INT_TRAINING_CLASSES:  # tf_keras: bool(training)
+    if type(training) is int and (ctx.class_name in _INT_TRAINING_CLASSES or training in (0, 1)):
         ctx.call_kwargs.get("training")  # read: 1 computed below, 0 as at inference
-        training = bool(training)
+        training = bool(training)  # tf_keras: bool(); V1's constant_value/smart_cond take 1/0 as True/False
     batch = training is True and differs_in_training(ctx.class_name, ctx.config)
     _refuse_shared(ctx, batch)
     if batch:
@@ -95,7 +97,7 @@ def training_batch_norm(ctx: LayerContext, axes: list[int], params: dict[str, np
 
     if computes_in_half(ctx.class_name, config):
         raise _refuse(ctx, "under a float16 policy (not lowered)")
-    if config.get("synchronized"):
+    if config.get("synchronized") or ctx.class_name == "SyncBatchNormalization":  # the latter saves no key
         raise _refuse(ctx, "and synchronized=True (its variance is E[x²] − mean²: not lowered)")
     reduce = [a for a in range(rank) if a not in axes]
     weights = None if ctx.mask is None or _fused(config, rank, axes) else _mask_weights(ctx, shape)

@@ -14,7 +14,7 @@ from ..op_calls import CALLS_KEY, OP_ARGUMENTS_KEY, is_op_layer
 from .context import STATE_KEYWORD
 from .integer_dtypes import INTEGER_KEEPING_LAYERS, integer_relu, plain_relu
 from .mask_origins import is_recorded_mask
-from .masking import explicit_masks
+from .masking import WEIGHED_GIVEN_READERS, explicit_masks
 from .model_plan import LayerCall, ModelPlan, Ref, call_inputs, model_plan
 
 #: Op functions that TensorFlow may answer with their input tensor itself (``convert_to_tensor`` to its own dtype;
@@ -202,8 +202,8 @@ def nested_input_casts(plan: ModelPlan, call: LayerCall, keras3: bool | None) ->
         return [None] * len(refs)
     casts: list[bool | None] = []
     wanted_dtypes = [dtype_name((config or {}).get("dtype")) for _, config in inner.inputs]  # the plan read once
-    for i, (ref, wanted) in enumerate(zip(refs, [*wanted_dtypes, *[None] * len(refs)])):
-        given = None if plan.sequential else dtype_name(_held_dtype(plan, ref))  # (Keras's rules, as cast_dtypes)
+    given_dtypes = nested_given_dtypes(plan, call)
+    for i, (given, wanted) in enumerate(zip(given_dtypes, [*wanted_dtypes, *[None] * len(refs)])):
         if i < len(inner.inputs) and wanted is None:
             casts.append(False)  # no dtype named: kept as given (as the walk has always read it)
         elif not isinstance(wanted, str) or not isinstance(given, str) or given.startswith("mixed"):
@@ -211,6 +211,16 @@ def nested_input_casts(plan: ModelPlan, call: LayerCall, keras3: bool | None) ->
         else:
             casts.append(wanted != given)
     return casts
+
+
+def nested_given_dtypes(plan: ModelPlan, call: LayerCall) -> list[str | None]:
+    """The dtype the saved config gives each tensor a nested model is called on (Keras's rules, as cast_dtypes; None:
+    not told): a ``mixed_float16`` layer's results are float16, its compute dtype (tf_keras's Embedding casts its
+    float32 rows to it, other layers compute in it), which a nested model's float32 Input casts to a new tensor."""
+    if plan.sequential:
+        return [None]
+    given = [dtype_name(_held_dtype(plan, ref)) for ref in call_inputs(call.node)]
+    return ["float16" if name == "mixed_float16" else name for name in given]
 
 
 def _keeps_integers_despite_config(call: LayerCall) -> bool:
@@ -306,7 +316,8 @@ KERAS3_GIVEN_MASK_DTYPES = ("bool", None, "float32", "int32", "int64", "int16", 
 
 #: The model-input dtypes a tf_keras nested model takes as a ``mask=`` it was given: tf_keras sets the tensor on
 #: its inputs as it is, and the walk carries a float32 or int32 one as weights to the readers that use it so
-#: (GlobalAveragePooling1D, :func:`.masking.weighed_mask_gap`).
+#: (GlobalAveragePooling1D, :func:`.masking.weighed_mask_gap`); GlobalAveragePooling1D and Softmax given one
+#: directly weigh by it too (:data:`.masking.WEIGHED_GIVEN_READERS`).
 TF_KERAS_NESTED_MASK_DTYPES = ("bool", "float32", "int32")
 
 
@@ -341,7 +352,9 @@ def _given_masks(plan: ModelPlan, call: LayerCall, count: int, unmasked: bool,
     recorded = call.recorded_masks
     inputs = {ref: config for ref, config in plan.inputs}
     dtypes = dtypes or (KERAS3_GIVEN_MASK_DTYPES if keras3 is True or keras3 is False and call.class_name ==
-                        "Softmax" else ("bool", None, "float32") if call.class_name == "Softmax" else ("bool",))
+                        "Softmax" else ("bool", None, "float32") if call.class_name == "Softmax" else
+                        TF_KERAS_NESTED_MASK_DTYPES if keras3 is False and call.class_name in WEIGHED_GIVEN_READERS
+                        else ("bool",))
     if len(recorded) != count or not all(
             dtype_name(inputs[r].get("dtype")) in dtypes if r in inputs else
             unmasked and not plan.sequential and (r[0], r[1]) in plan.producers for r in recorded):

@@ -239,10 +239,29 @@ def differs_in_training(class_name: str, config: dict[str, Any], depth: int = 0)
         return True
     wrapped = ("layer", "forward_layer", "backward_layer", "cell")  # wrappers' layers, an RNN's cell
     inner = [config.get(k) for k in wrapped if isinstance(config.get(k), dict)]
-    inner += [e for e in config.get("layers") or [] if isinstance(e, dict)]  # a nested model's, a Pipeline's
+    inner += [e for e in config.get("layers") or [] if isinstance(e, dict) and not called_at_inference(e)]
     inner += [e for e in config.get("cells") or [] if isinstance(e, dict)]  # RNN(StackedRNNCells([...]))
     return depth < 64 and any(differs_in_training(str(e.get("class_name")), e.get("config") or {}, depth + 1)
                               for e in inner)
+
+
+def called_at_inference(entry: dict[str, Any]) -> bool:
+    """Whether every call site of a nested model's layer says ``training=False`` (or tf_keras's 0): that value, not
+    the model call's ``training=True``, is what the layer gets (tf_keras's and Keras 3's explicit argument wins)."""
+    nodes = entry.get("inbound_nodes")
+    if not isinstance(nodes, list) or not nodes:
+        return False  # a Sequential's layer: the model's value
+    for node in nodes:
+        if isinstance(node, dict):  # Keras 3: {"args": ..., "kwargs": ...}
+            values = [(node.get("kwargs") or {}).get("training")] if isinstance(node.get("kwargs"), dict) else [None]
+        elif isinstance(node, list):  # tf_keras: [[layer, node, tensor, kwargs], ...]
+            values = [item[3].get("training") if len(item) > 3 and isinstance(item[3], dict) else None
+                      for item in node if isinstance(item, list)] or [None]
+        else:
+            return False
+        if not all(v is False or (type(v) is int and v == 0) for v in values):
+            return False
+    return True
 
 
 #: Layers whose lowering computes a tf_keras call with ``training=True`` as tf_keras does (BatchNormalization's batch
@@ -258,6 +277,8 @@ def layer_differing_in_training(config: dict[str, Any], prefix: str = "", depth:
     (:data:`LOWERED_IN_TRAINING`); None when every layer is lowered as tf_keras computes it."""
     for entry in config.get("layers") or []:
         if not isinstance(entry, dict):
+            continue
+        if called_at_inference(entry):  # its own training=False wins over the one handed down
             continue
         cls, inner = str(entry.get("class_name")), entry.get("config") or {}
         name = prefix + str(inner.get("name", cls))

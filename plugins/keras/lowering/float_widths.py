@@ -11,11 +11,16 @@
   a float16 op's (:func:`round_each_op`); normalizations that compute in float32 and cast the result at the end
   (:func:`rounds_outputs`) get only that cast, the moments TF computes in float32 (``tf.nn.moments``) only their
   mean's and variance's (:func:`_moments_squares`). Roundings are TF's Cast to float16, exact in float32 ops
-  (:func:`tfjsconv.passes.half_rounding.round_cast_to_half`). TF accumulates sums (MatMul, Conv2D) in float32
-  before their one rounding, so Dense, Conv and BatchNormalization layers give Keras's values but where a sum's
-  other float32 order lands on the other side of a float16 rounding point; layers whose TF kernels round in other
-  steps than the lowering's ops (LSTM, Softmax, tf_keras's LayerNormalization) differ by about float16's precision,
-  as the traced path (which computes float16 arithmetic in float32) does: named in a warning. MultiHeadAttention
+  (:func:`tfjsconv.passes.half_rounding.round_cast_to_half`). TF's CPU kernels sum MatMul, BatchMatMul and Conv2D
+  in float32 before their one rounding, so Dense and BatchNormalization layers give Keras's values and Conv2D's but
+  where a sum's other order lands on the other side of a float16 rounding point (measured, session 25 h8b: 0.2% of
+  results, by up to 7 float16 steps of a small result after a cancellation); TF's DepthwiseConv2D adds its taps in
+  float16, one rounding each, so it lands a few float16 steps off (5e-4 of its largest value); layers whose TF
+  kernels round in other steps than the lowering's ops (LSTM, Softmax, tf_keras's LayerNormalization) differ by
+  about float16's precision, as the traced path does. A deep stack compounds these steps as float16 itself does: a
+  mixed_float16 MobileNetV2 (96x96, alpha 0.35) lands 0.02 of its output range from Keras with BatchNormalization
+  statistics from data and 0.18 with random weights, as far as Keras's own output moves when its input moves one
+  float16 step (0.02, 0.18) and as the traced path lands. All named in a warning (:data:`HALF_PER_LAYER`). MultiHeadAttention
   rounds where Keras's float16 ops round (:func:`.attention.half_step`), its einsums summed in float32: TF's CPU
   einsums sum in float16 steps, so it differs by more the longer its sums and the larger its logits
   (:func:`mha_half_bound`, stated per layer in the warning).
@@ -125,11 +130,11 @@ def width_view(cls: str, config: dict[str, Any], keras3: bool) -> tuple[str, dic
     TimeDistributed's or Bidirectional's wrapped layer, under the policy Keras computes it in. The wrapper casts its
     inputs to its own compute dtype first, then:
 
-    - a layer the wrapper calls (``layer(x)``: Bidirectional, tf_keras's TimeDistributed, and Keras 3's RNNs, whose
-      cells are called) computes under its own policy; under a float16 wrapper a float32 layer computes in float32
-      on float16 inputs, and Keras 3's Bidirectional casts the result to float16 (:data:`FLOAT32_INNER`); a float64
-      one in float64 on them (:data:`WRAPPER_CASTS`; Keras 3's Bidirectional casting its result,
-      :data:`WRAPPER_CASTS_OUT`);
+    - a layer the wrapper calls (``layer(x)``: Bidirectional, tf_keras's TimeDistributed, and Keras 3's RNNs and
+      ConvLSTMs, whose cells are called) computes under its own policy; under a float16 wrapper a float32 layer
+      computes in float32 on float16 inputs, and Keras 3's Bidirectional casts the result to float16
+      (:data:`FLOAT32_INNER`); a float64 one in float64 on them (:data:`WRAPPER_CASTS`; Keras 3's Bidirectional
+      casting its result, :data:`WRAPPER_CASTS_OUT`);
     - Keras 3's TimeDistributed runs ``layer.call`` in its own autocast scope: the wrapper's policy (float32 but for
       a float64 layer's float64 weights, which promote the inputs, and the layers whose call casts its float32 result
       to their float16 policy, :data:`KERAS3_FLOAT32_INSIDE`), inputs cast by a float16 wrapper only
@@ -185,8 +190,9 @@ VARIABLES_FIRST = frozenset({"Dense", "EinsumDense"})
 #: autocast scope; a ``mixed_float16`` one's scope casts its table to float16 (Keras's rows float16).
 OWN_DTYPE_CALLS = frozenset({"BatchNormalization", "Rescaling", "Normalization"})
 #: Recurrent layers: their cells are called (``cell(x, states)``), so they compute under their own policy in
-#: Keras 3's TimeDistributed too, and a float32 one in a float16 TimeDistributed gives float32 (measured, session 24).
-RECURRENT = frozenset({"SimpleRNN", "LSTM", "GRU", "RNN"})
+#: Keras 3's TimeDistributed too, and a float32 one in a float16 TimeDistributed gives float32 (measured, session 24;
+#: the ConvLSTMs, whose ``RNN.inner_loop`` calls their cell too, session 25).
+RECURRENT = frozenset({"SimpleRNN", "LSTM", "GRU", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
 
 
 def _through_wrapper(config: dict[str, Any], inner_cls: str, inner: dict[str, Any], keras3: bool
@@ -219,9 +225,11 @@ def _through_wrapper(config: dict[str, Any], inner_cls: str, inner: dict[str, An
 def wrapped_width_gap(cls: str, config: dict[str, Any]) -> str | None:
     """Why a wrapper's layers' dtype policies are not lowered: one outside float32/float64/float16 (bfloat16, a
     quantized one), a Bidirectional's two layers of different policies, or a float32 layer of those computed in
-    float32 between rounded inputs (:data:`FLOAT32_BETWEEN`) but an RNN in a float16 TimeDistributed (not
-    measured). Wrappers and nested models inside a TimeDistributed: :func:`width_view`, :func:`_through_wrapper`
-    and the walk (a float16 TimeDistributed's cast of a nested model's input)."""
+    float32 between rounded inputs (:data:`FLOAT32_BETWEEN`) but an RNN or ConvLSTM (:data:`RECURRENT`) in a float16
+    TimeDistributed (a float32/float64 attention layer cannot be wrapped alone: a TimeDistributed takes one input,
+    and one in a nested model computes under its own policy, the walk's). Wrappers and nested models inside a
+    TimeDistributed: :func:`width_view`, :func:`_through_wrapper` and the walk (a float16 TimeDistributed's cast of
+    a nested model's input)."""
     outer = dtype_name(config.get("dtype"))
     policies = []
     for inner_cls, inner in _wrapped(config):
@@ -342,12 +350,13 @@ def _half_array(array: Any) -> np.ndarray:
 
 def round_each_op(graph: Graph, before: set[str], outputs: list[Any]) -> list[Any]:
     """Emulate TF's float16 arithmetic in the nodes added since ``before`` (one layer's lowering): each float32
-    result of an op that computes (not one of :func:`_exact_on_half`) is rounded to float16 as TF rounds each float16 op's
-    result, and each float32 constant is held rounded (a new Const: a cached one may be read by float32 layers too);
-    its readers inside the layer and the layer's ``outputs`` read the rounded Values. TF's kernels for products and
-    sums accumulate in float32 before their one rounding (a Dense's MatMul then BiasAdd: every value Keras's), so
-    only sums whose float32 order differs near a float16 rounding point, and kernels TF computes in several
-    float16 steps (Softmax, a fused normalization) differ, by a float16 step."""
+    result of an op that computes (not one of :func:`_exact_on_half`) is rounded to float16 as TF rounds each float16
+    op's result, and each float32 constant is held rounded (a new Const: a cached one may be read by float32 layers
+    too); its readers inside the layer and the layer's ``outputs`` read the rounded Values. TF's kernels for products
+    accumulate in float32 before their one rounding (a Dense's MatMul then BiasAdd: every value Keras's), so only
+    sums whose float32 order differs near a float16 rounding point, and kernels TF computes in several float16 steps
+    (Softmax, a fused normalization) differ, by a float16 step; its Sum and Mean round each partial sum
+    (:data:`HALF_SUM_DRIFT`: one by one over other axes than the innermost), by more the longer the sum."""
     added = [node for node in graph.nodes if node.name not in before]
     read = {id(v) for node in added for v in node.inputs} | {id(v) for v in outputs}  # only the layer reads them
     read -= _moments_squares(added)
@@ -448,10 +457,87 @@ def computes_in_half(cls: str, config: dict[str, Any] | None) -> bool:
 
 
 #: Layers whose TF float16 kernels accumulate in float16 (Eigen's AvgPool; tf_keras's GlobalAveragePooling reads
-#: ``backend.mean``, TF's float16 Mean): a partial sum past 65504 is inf there, while the lowering sums in float32
-#: ([40000, 30000, -10000, 4000] averages to inf in Keras, to 16000 in TF.js). Keras 3's GlobalAveragePooling
-#: (``ops.mean``) casts float16 to float32 first.
-HALF_SUMS = frozenset({"AveragePooling1D", "AveragePooling2D", "AveragePooling3D"})
+#: ``backend.mean``, TF's float16 Mean; UnitNormalization's Sum of squares, both flavours): a partial sum past 65504
+#: is inf there, while the lowering sums in float32 ([40000, 30000, -10000, 4000] averages to inf in Keras, to 16000
+#: in TF.js; squares summing to 65513 normalize to 0 in Keras). Keras 3's GlobalAveragePooling (``ops.mean``) casts
+#: float16 to float32 first.
+HALF_SUMS = frozenset({"AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "UnitNormalization"})
+#: What the float16 notice claims of a float16 UnitNormalization (of its largest result). TF sums its float16 squares
+#: in float16 steps, the lowering in float32 before one rounding. Over other axes than its input's last ones TF's CPU
+#: Sum adds the n squares one by one (review R4's F1): each step rounds by up to 2⁻¹¹ of the partial sum, so the sum
+#: is off by a factor within e^(±(n-1)·2⁻¹¹), the norm and the results by up to e^((n-1)·2⁻¹²) - 1, beside
+#: :data:`UNIT_NORM_HALF_BOUND` for the other roundings (measured, session 25 H6b: 0.051 at n = 256, 0.15 at 1024,
+#: of spiked rows, 1 then squares just over half a float16 step of it). Past :data:`UNIT_NORM_HALF_RUNNING` values
+#: nothing is claimed: 2048 equal squares stop the running sum (4096 ones sum to 2048).
+UNIT_NORM_HALF_RUNNING = 2048
+#: Over its input's last axes (one contiguous block, size-1 axes aside) Eigen sums in a tree of sequential leaves:
+#: measured up to 7.2e-3 (spiked rows of 1024 to 32768 values; normal, equal and log-normal rows up to 2.1e-3).
+UNIT_NORM_HALF_INNER = 1e-2
+#: The other roundings (squares, reciprocal root, product): measured up to 1.5e-3 over 2 to 16 values.
+UNIT_NORM_HALF_BOUND = 3e-3
+
+
+def unit_norm_half_bound(summed: int | None, inner: bool) -> float:
+    """The float16 notice's bound on a UnitNormalization's error (of its largest result) summing ``summed`` squares
+    (``None``: known at run time) over its input's last axes (``inner``) or others: ``inf`` past what it claims."""
+    running = math.inf if summed is None or summed > UNIT_NORM_HALF_RUNNING else \
+        min(1.0, UNIT_NORM_HALF_BOUND + math.expm1((summed - 1) * 2.0 ** -12))  # any order of the sum
+    return min(running, UNIT_NORM_HALF_INNER) if inner else running
+
+
+def reduces_innermost(shape: tuple[int | None, ...], axes: list[int]) -> bool:
+    """Whether TF reduces ``axes`` of ``shape`` as its innermost block: the reduced axes, size-1 axes dropped (TF's
+    reduction helper drops them), are contiguous and last (an unknown size counts as more than 1)."""
+    kept = [i for i, d in enumerate(shape) if d != 1]
+    reduced = [i for i in kept if i in axes]
+    return not reduced or kept[-len(reduced):] == reduced
+
+
+#: The UnitNormalization layers lowered since the walk last noted a layer (:meth:`WidthNotices.add`, which runs
+#: after each layer's lowering and takes them): name -> (the squares each output sums, whether innermost).
+_UNIT_NORMS: dict[str, tuple[int | None, bool]] = {}
+
+
+def note_unit_norm(name: str, shape: tuple[int | None, ...], axes: list[int]) -> None:
+    """Note UnitNormalization ``name``'s sums (of any policy): where it computes in float16, its policy or its
+    wrapper's, which :meth:`WidthNotices.add` knows, the notice states their bound (:func:`unit_norm_half_bound`)."""
+    sizes = [shape[a] for a in axes]
+    summed = None if None in sizes else int(np.prod(sizes, dtype=np.int64))
+    _UNIT_NORMS[name] = (summed, reduces_innermost(shape, axes))
+
+
+def _half_unit_norms(name: str) -> dict[str, tuple[int | None, bool]]:
+    """The UnitNormalizations lowered as layer ``name`` (itself, or the one a wrapper of that name holds), refused
+    by name where no bound is claimed (a sum in float16 steps past :data:`UNIT_NORM_HALF_RUNNING` values)."""
+    from .registry import Unsupported
+
+    found = {n: sums for n, sums in _UNIT_NORMS.items() if n == name or n.startswith(f"{name}/")}
+    for layer, (summed, inner) in found.items():
+        if not math.isfinite(unit_norm_half_bound(summed, inner)):
+            count = "an unknown number of" if summed is None else f"{summed}"
+            raise Unsupported(f"layer {layer!r} (UnitNormalization computed in float16 over {count} values not on "
+                              f"its input's last axes: TF sums their float16 squares one by one in float16, past "
+                              f"{UNIT_NORM_HALF_RUNNING} of them without a bound on the result)")
+    return found
+
+
+def _unit_norm_bounds(layers: dict[str, tuple[int | None, bool]]) -> str | None:
+    """The float16 notice's sentence on the float16 UnitNormalization ``layers``, each with its bound."""
+    if not layers:
+        return None
+    shown = [f"{name} ({'last axes' if inner else f'n = {n}'}: {unit_norm_half_bound(n, inner):.2g})"
+             for name, (n, inner) in layers.items()]
+    return (f"{len(layers)} float16 UnitNormalization layer(s) sum their squares in float32 before one rounding, "
+            "where TF sums them in float16 steps, each off by up to 2⁻¹¹ of the partial sum: results within "
+            f"{UNIT_NORM_HALF_BOUND:g} + e^((n-1)/4096) - 1 of their largest value for n squares summed, within "
+            f"{UNIT_NORM_HALF_INNER:g} over the input's last axes (summed in a tree): {_shown(shown)}")
+
+
+#: How far a sum of n float16 terms in TF's steps may land from the exact one, of the terms' summed magnitude (each
+#: step rounds by up to 2⁻¹¹ of the partial sum; measured, session 25 H6b, spiked rows: tf_keras's float16
+#: GlobalAveragePooling1D over 1024 steps 0.24 of its largest result, 0.40 over 4096 equal values; AveragePooling1D
+#: of 64 0.028; AveragePooling2D of 16x16 0.010; over the innermost axis, which Eigen sums in a tree, 0.015).
+HALF_SUM_DRIFT = "e^((n-1)/2048) - 1"
 TF_KERAS_HALF_SUMS = frozenset({"GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D"})
 
 
@@ -472,6 +558,12 @@ def mark_half(graph: Graph, values: list[Any]) -> None:
     reading only such tensors computes in float16 (:func:`op_layer_in_half`)."""
     marked = _HALF_VALUES.setdefault(graph, set())
     marked.update(id(v) for v in values if isinstance(v, Value) and v.dtype == DType.FLOAT32)
+
+
+def is_half(graph: Graph, value: Any) -> bool:
+    """Whether ``value`` is a float16 layer's float result (:func:`mark_half`), held rounded in float32: Keras's
+    tensor is float16, which a nested model's float32 Input casts to a new tensor."""
+    return isinstance(value, Value) and id(value) in _HALF_VALUES.get(graph, set())
 
 
 def op_layer_in_half(graph: Graph, cls: str, inputs: list[Any]) -> bool:
@@ -617,6 +709,21 @@ def _mha_bounds(graph: Graph) -> str | None:
             f"logits overflow into NaN rows: {_shown(shown)}")
 
 
+#: What the float16 notice claims per layer and of a deep stack (measured, session 25 h8b, scripts in
+#: /work/notes/probe25/h8b: per_op.py, depthwise.py, chaos.py, tfjs_err.py): TF's CPU float16 MatMul/BatchMatMul
+#: give the exact sum rounded once, Conv2D too for 99.8% of results, DepthwiseConv2D rounds each of its taps (bit
+#: for bit an emulation doing so). A mixed_float16 MobileNetV2 (96x96, alpha 0.35) on both paths: 0.021 of Keras's
+#: output range with BatchNormalization statistics from a forward pass, 0.18 with random weights (chaos.py: Keras's
+#: own mixed_float16 output moves 0.022 / 0.18 for a one-float16-step change of its input; float32 vs float64 4e-6 /
+#: 4e-3), so the error is float16's, amplified by depth, not a lowering fault.
+HALF_PER_LAYER = (
+    "each layer's results equal Keras's or land about one float16 step from them, 1e-3 of their largest value, "
+    "where TF rounds in other steps or sums in another order: Dense and BatchNormalization exactly, Conv2D but for "
+    "a rare step, DepthwiseConv2D a few steps, as TF adds its taps in float16; a deep stack compounds these steps as "
+    "float16 itself does (a mixed_float16 MobileNetV2: 0.02 of its output range with BatchNormalization statistics "
+    "from data, 0.18 with random weights, as far as Keras's own output moves when its input moves one float16 step)")
+
+
 class WidthNotices:
     """The layers Keras computes in float64 or float16 that TF.js computes otherwise: named once per model in a
     warning and in the conversion's notes."""
@@ -626,6 +733,9 @@ class WidthNotices:
         self.half: list[str] = []
         #: float16 layers whose TF kernels sum in float16 (:data:`HALF_SUMS`), which can overflow where TF.js's do not
         self.half_sums: list[str] = []
+        #: float16 UnitNormalization layers: name -> (squares summed, over the last axes), :func:`_half_unit_norms`
+        self.unit_norms: dict[str, tuple[int | None, bool]] = {}
+        _UNIT_NORMS.clear()  # (a walk that stopped at a layer's gap left its notes)
 
     def add(self, name: str, cls: str, config: dict[str, Any], shown: str | None = None) -> None:
         """Note a layer of class and config ``cls``/``config`` (a wrapper's :func:`width_view`), shown as ``shown``'s
@@ -640,6 +750,11 @@ class WidthNotices:
             self.half.append(label)  # of float32 steps may land a float16 step off Keras's float64 ones
         if names is self.half and sums_in_half(cls, config) and label not in self.half_sums:
             self.half_sums.append(label)
+        try:
+            if names is self.half and cls == "UnitNormalization":
+                self.unit_norms.update(_half_unit_norms(name))
+        finally:
+            _UNIT_NORMS.clear()  # (this layer's, taken: none is left for a later layer of the same name)
 
     def notice(self, graph: Graph) -> None:
         texts = []
@@ -647,20 +762,25 @@ class WidthNotices:
             texts.append(f"{len(self.wide)} layer(s) Keras computes in float64 are computed in float32 by TF.js, "
                          "which has no float64 (within float32's precision of each step, about 1e-7 of the range; "
                          f"more after a cancellation): {_shown(self.wide)}")
+        mha, unit = (_mha_bounds(graph), _unit_norm_bounds(self.unit_norms)) if self.half else (None, None)
         if self.half:
+            more = " or ".join(f"a {cls}" for cls, text in (("UnitNormalization", unit), ("MultiHeadAttention", mha))
+                               if text is not None)
             texts.append(f"{len(self.half)} layer(s) Keras computes in float16 are computed in float32 by TF.js with "
-                         "each result rounded to float16 as TF rounds it (results differ where TF rounds in other "
-                         "steps or sums in another order, by about float16's precision, 1e-3; a MultiHeadAttention by "
-                         "more, below; an operation on the "
-                         "result of an LSTM, GRU or attention layer, or on a float32 tensor beside it, is computed in "
-                         "float32, so past 65504 it stays finite where Keras may give ±inf): "
-                         f"{_shown(self.half)}")
-        if self.half and (mha := _mha_bounds(graph)) is not None:
-            texts.append(mha)
+                         f"each result rounded to float16 as TF rounds it ({HALF_PER_LAYER}"
+                         f"{f'; {more} by more, below' if more else ''}; an operation on the result of an LSTM, GRU "
+                         "or attention layer, or on a float32 tensor beside it, is computed in float32, so past 65504 "
+                         f"it stays finite where Keras may give ±inf): {_shown(self.half)}")
+        texts.extend(text for text in (mha, unit) if text is not None)
         if self.half_sums:
             texts.append(f"{len(self.half_sums)} float16 layer(s) whose TF kernels add up a window or an axis in "
-                         "float16 are summed in float32 by TF.js: where a partial sum passes 65504 Keras gives ±inf "
-                         f"and TF.js the mean: {_shown(self.half_sums)}")
+                         "float16 are summed in float32 by TF.js: TF rounds each partial sum to float16 (one by one "
+                         "over other axes than the innermost: tf_keras's GlobalAveragePooling of channels_last "
+                         "inputs, AveragePooling's windows), so an average of n values may differ by up to "
+                         f"{HALF_SUM_DRIFT}, of their mean magnitude (0.013 at n = 25, 0.13 at 256; 4096 equal values "
+                         "average to half their value in Keras; a UnitNormalization: above), and where a partial sum "
+                         "passes 65504 Keras gives ±inf (a UnitNormalization 0) and TF.js the mean (the normalized "
+                         f"values): {_shown(self.half_sums)}")
         if self.half:
             texts.append("±inf and NaN arise easily in float16 (past 65504): TF.js handles some of them otherwise "
                          "than TF (a NaN through Relu, a pooling window holding NaN) unless converted with "

@@ -130,9 +130,11 @@ class LayerGaps:
                               and _mask_read_later(plan, deletions, call, r, bool(prefix))]):
                 self.gaps.append(f"{name!r} ({cls}: Keras sets its recorded mask on {again[0][0]!r} again, after "
                                  "Keras 3's MultiHeadAttention deleted it, for the readers that run later)")
-            if deletions and not call.recorded_masks and (changed := [r for r in refs if r in deletions.divergent]):
-                self.gaps.append(f"{name!r} ({cls}: reads the mask of {changed[0][0]!r}, which is another one at run "
-                                 "time: Keras 3's MultiHeadAttention deleted one it was made of)")
+            # a call without a recorded mask reads the run-time mask of a tensor whose mask a deletion changed
+            diverged = deletions.diverged(call, refs) if deletions else set()
+            if diverged and (runs_layers(call.entry) or any(deletions.run_masks.get(r) is None for r in diverged)):
+                self.gaps.append(f"{name!r} ({cls}: reads the mask of {sorted(diverged)[0][0]!r}, which is another one "
+                                 "at run time: Keras 3's MultiHeadAttention deleted one it was made of)")
             if origins and self.keras3 is not True and _given_no_mask(call):
                 self.gaps.append(f"{name!r} ({cls}: mask=None given explicitly, which drops the mask its input "
                                  "carries in tf_keras)")
@@ -218,8 +220,9 @@ class LayerGaps:
                                         bool(prefix))
                 origin = output_origin(cls, config, refs, in_origins, plan.sequential) if flags else None
                 outputs = [origin if i in flags else None for i in range(max(flags, default=0) + 1)]
-                if unseen and deletions is not None:
-                    self._unseen_outputs(plan, prefix, call, refs, in_origins, unseen, origin, flags, deletions)
+                if (unseen or diverged) and deletions is not None:
+                    self._unseen_outputs(plan, prefix, call, refs, in_origins, unseen, origin, flags, deletions,
+                                         diverged)
             if plan.sequential:
                 masked[("", 0, 0)] = outputs[0] if outputs else None
             else:
@@ -339,13 +342,15 @@ class LayerGaps:
 
     def _unseen_outputs(self, plan: ModelPlan, prefix: str, call: LayerCall, refs: list[Ref],
                         in_origins: list[MaskOrigin | None], unseen: set[Ref], origin: MaskOrigin | None,
-                        flags: set[int], deletions: MaskDeletions) -> None:
-        """A call that runs after a MultiHeadAttention deleted masks it reads (``unseen``): it is lowered with
-        Keras's run-time masks (none for those), and each output whose run-time mask is then None where the walk
-        tracks one is cleared (later calls with a recorded mask read the tracked one, the others none). A run-time
-        mask that is another one than the tracked one is a gap."""
+                        flags: set[int], deletions: MaskDeletions, diverged: set[Ref] = frozenset()) -> None:
+        """A call that runs after a MultiHeadAttention deleted masks it reads (``unseen``), or reads a run-time
+        mask that is another one than tracked (``diverged``): it is lowered with Keras's run-time masks (none for the
+        deleted ones), and each output whose run-time mask is then None where the walk tracks one is cleared (later
+        calls with a recorded mask read the tracked one, the others none), or another one than tracked: divergent,
+        its run-time origin kept for the calls without a recorded mask that read it."""
         name, cls, config = f"{prefix}{call.name}", call.class_name, call.entry.get("config") or {}
-        seen = [None if r in unseen else o for r, o in zip(refs, in_origins)]
+        seen = [None if r in unseen else deletions.run_masks[r] if r in diverged else o
+                for r, o in zip(refs, in_origins)]
         run_flags = masked_outputs(cls, config, [o is not None for o in seen], self.keras3)
         run_origin = output_origin(cls, config, refs, seen, plan.sequential) if run_flags else None
         if run_flags is None or not run_flags <= flags:
@@ -354,8 +359,9 @@ class LayerGaps:
             return
         changed = (flags - run_flags) | (run_flags if run_origin != origin else set())
         deletions.cleared.update((call.name, call.key, i) for i in flags - run_flags)
-        if run_flags and run_origin != origin:  # read on by calls with a recorded mask only (else a gap there)
+        if run_flags and run_origin != origin:  # calls with a recorded mask read the tracked one, others this one
             deletions.divergent.update((call.name, call.key, i) for i in run_flags)
+            deletions.run_masks.update(((call.name, call.key, i), run_origin) for i in run_flags)
         if prefix and any((call.name, call.key, i) in plan.outputs for i in changed):
             self.gaps.append(f"{name!r} ({cls}: an output of a nested model whose mask Keras 3 deleted)")
 

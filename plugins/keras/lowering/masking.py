@@ -45,7 +45,7 @@ FLT_MIN = float(np.finfo(np.float32).tiny)
 PASSES_MASK = frozenset({"Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Dropout", "SpatialDropout1D",
                          "SpatialDropout2D", "SpatialDropout3D",
                          "GaussianNoise", "GaussianDropout", "AlphaDropout", "LayerNormalization",
-                         "BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2", "UnitNormalization",
+                         "BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2", "SyncBatchNormalization", "UnitNormalization",
                          "ActivityRegularization", "ThresholdedReLU"})
 #: Layers that pass the mask on in Keras 3 only; tf_keras's versions do not support masking (they drop it), or
 #: read it (tf_keras's GroupNormalization weighs its moments by it: a gap there).
@@ -381,6 +381,8 @@ def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
     :func:`.integer_means.narrow_masked_mean`."""
     dtype = ctx.keras_dtypes[0] if ctx.keras_dtypes else None
     first = ctx.config.get("data_format") == "channels_first"
+    if mask.dtype != DType.BOOL:  # tf_keras's weights (given directly or to a nested model): float32 inputs only
+        return _weighed_global_average_1d(ctx, mask, *((2, 1) if first else (1, 2)))
     if first and not ctx.keras3 and dtype is not None and ctx.x.dtype != DType.INT32 \
             and not (isinstance(dtype, DType) and dtype in NARROW_INTS):  # (8/16-bit ones: narrow_masked_mean)
         named = np.dtype(dtype.numpy).name if isinstance(dtype, DType) else dtype
@@ -393,8 +395,6 @@ def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
     shape = ctx.shape()
     steps, mask_axis = (2, 1) if first else (1, 2)
     keepdims = bool(ctx.config.get("keepdims"))
-    if mask.dtype != DType.BOOL:  # tf_keras's weights, given to a nested model
-        return _weighed_global_average_1d(ctx, mask, steps, mask_axis)
     kept = ctx.expand_dims(mask, mask_axis, "mask_steps_kept")
     weights = ctx.expand_dims(as_float(ctx, mask, "mask_float"), mask_axis, "mask_steps")
     sum_attrs = {"keep_dims": keepdims, "Tidx": DType.INT32}
@@ -423,26 +423,59 @@ def masked_global_average_1d(ctx: LayerContext, mask: Value) -> Value:
                   dtype=DType.FLOAT32, shape=mean.shape, label="mean")
 
 
+#: tf_keras layers the walk hands a float32 or int32 ``mask=`` as it is, as their call reads it:
+#: GlobalAveragePooling1D weighs the steps by it (``sum(x·w) / sum(w)``), Softmax adds ``(1 - w)·-1e9``
+#: (:func:`.activations.softmax`). Other readers given one directly are gaps (the RNNs cast it to bool on the CPU
+#: kernel but hand the weights on as their output's mask; Attention multiplies by the query's).
+WEIGHED_GIVEN_READERS = GLOBAL_AVERAGE_1D | {"Softmax"}
+
+
+def _computes_in_half(ctx: LayerContext) -> bool:
+    """Whether the layer computes in float16 (its dtype policy: its ops then each round, ``round_each_op``)."""
+    from .float_widths import computes_in_half
+
+    return computes_in_half(ctx.class_name, ctx.config)
+
+
+def _flushed_products(ctx: LayerContext, products: Value) -> Value:
+    """``products`` with their subnormals (``|p| < FLT_MIN``) signed zeros, as TensorFlow's CPU kernels flush
+    them (``1e-38 · 0.5`` is 0 there; TF.js keeps it, which a row of tiny weights divides back up to ``x``)."""
+    zeros = ctx.scalar_op("Mul", products, 0.0, "weighed_zero")  # (±0 by the product's sign; Inf·0 not selected)
+    return ctx.op("SelectV2", [tf_kept(ctx.graph, products, f"{ctx.name}/weighed_normal"), products, zeros],
+                  {"T": DType.FLOAT32}, dtype=DType.FLOAT32, shape=products.shape, label="weighed_flushed")
+
+
+def _a_dtype(dtype: DType) -> str:
+    """``dtype``'s name after its indefinite article, for messages: "a float32", "an int32"."""
+    name = dtype.name.lower()
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def weighed_mask_gap(name: str, class_name: str, config: dict[str, Any], dtype: DType) -> str | None:
-    """Why a tf_keras layer cannot take the float or integer mask a nested model was given (``inner(x, mask=m)``:
-    tf_keras sets ``m`` on the inner inputs as it is), or None: GlobalAveragePooling1D weighs the steps by it
-    (:func:`masked_global_average_1d`); layers that hand a mask on unchanged, make their own or drop it take it
-    (a propagated mask into Softmax is a gap already); any other reader would need a bool one (merges ``all`` it,
-    MultiHeadAttention casts it), so it is a gap."""
-    if class_name in GLOBAL_AVERAGE_1D or class_name in PASSES_MASK or makes_mask(class_name, config) or \
+    """Why a tf_keras layer cannot take the float or integer mask it was given as weights (``inner(x, mask=m)``:
+    tf_keras sets ``m`` on the inner inputs as it is; ``GlobalAveragePooling1D()(x, mask=m)``), or None:
+    GlobalAveragePooling1D weighs the steps by it (:func:`masked_global_average_1d`), Softmax by ``1 - m``;
+    MultiHeadAttention casts its inputs' masks to bool (``tf.cast``: subnormals masked, :func:`tf_kept`, as
+    :func:`.attention_masks.as_bool` reads them) and its output carries the query's weights on; layers that hand a
+    mask on unchanged, make their own or drop it take it (a propagated mask into Softmax is a gap already); any other
+    reader is a gap (merges ``all`` it into a bool output mask, Attention multiplies by the query's, the RNNs hand
+    the weights on)."""
+    if class_name in WEIGHED_GIVEN_READERS or class_name in PASSES_MASK or makes_mask(class_name, config) or \
+            class_name == "MultiHeadAttention" or \
             class_name in DROPS_MASK | _DROPS_MASK_TF_KERAS and class_name not in _CALL_READS_MASK:
         return None
-    return f"{name!r} ({class_name}: a {dtype.name.lower()} mask given to a nested model, which tf_keras hands on " \
+    return f"{name!r} ({class_name}: {_a_dtype(dtype)} mask given to a nested model, which tf_keras hands on " \
            "as it is)"
 
 
 def _weighed_global_average_1d(ctx: LayerContext, mask: Value, steps: int, mask_axis: int) -> Value:
     """tf_keras's mean of float32 ``x`` weighed by a float32 or int32 mask (a nested model's given one):
-    ``sum(x * w) / sum(w)``, ``w = cast(m, float32)`` with subnormals 0 as TensorFlow flushes them; ``0 / 0`` is NaN
-    (selected so: webgl's division of equal values gives 1), any other ``t / 0`` TF.js's own ±Inf."""
+    ``sum(x * w) / sum(w)``, ``w = cast(m, float32)`` with subnormals 0 as TensorFlow flushes them (a float16 layer's
+    ``w`` rounded to float16 as its cast rounds); ``0 / 0`` is NaN (selected so: webgl's division of equal values
+    gives 1), any other ``t / 0`` TF.js's own ±Inf."""
     if ctx.keras3 or ctx.x.dtype != DType.FLOAT32 or (ctx.keras_dtypes and ctx.keras_dtypes[0] not in (
             None, DType.FLOAT32)):
-        raise Unsupported(f"layer {ctx.name!r} (GlobalAveragePooling1D: a {mask.dtype.name.lower()} mask weighing "
+        raise Unsupported(f"layer {ctx.name!r} (GlobalAveragePooling1D: {_a_dtype(mask.dtype)} mask weighing "
                           "a non-float32 input)")
     if mask.dtype == DType.INT32:
         mask = ctx.op("Cast", [mask], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
@@ -450,11 +483,16 @@ def _weighed_global_average_1d(ctx: LayerContext, mask: Value, steps: int, mask_
     flushed = ctx.op("SelectV2", [tf_kept(ctx.graph, mask, f"{ctx.name}/mask_normal"), mask,
                                   ctx.floats(0.0, "mask_zero")], {"T": DType.FLOAT32}, dtype=DType.FLOAT32,
                      shape=mask.shape, label="mask_flushed")
+    if _computes_in_half(ctx):  # ``tf.cast(mask, float16)``: below 2.98e-8 is 0, so a row of them 0 / 0
+        flushed = ctx.scalar_op("Mul", flushed, 1.0, "mask_float16")  # (a computing op: round_each_op rounds it)
     weights = ctx.expand_dims(flushed, mask_axis, "mask_steps")
     keepdims, shape = bool(ctx.config.get("keepdims")), ctx.shape()
     attrs = {"keep_dims": keepdims, "Tidx": DType.INT32}
     kept_axis = 3 - steps  # channels_first's axis 1, channels_last's features
-    total = ctx.op("Sum", [ctx.binary("Mul", ctx.x, weights, label="weighed"), ctx.ints(steps, "steps_axis")],
+    weighed = ctx.binary("Mul", ctx.x, weights, label="weighed")
+    if not _computes_in_half(ctx):  # (float16's rounding flushes them already)
+        weighed = _flushed_products(ctx, weighed)
+    total = ctx.op("Sum", [weighed, ctx.ints(steps, "steps_axis")],
                    attrs, shape=tuple(shape[a] if a in (0, kept_axis) else 1 for a in range(3)) if keepdims else
                    (shape[0], shape[kept_axis]), label="sum")
     count = ctx.op("Sum", [weights, ctx.ints(steps, "count_axis")], attrs,

@@ -464,8 +464,11 @@ class MaskDeletions:
         self.plan = plan
         #: Outputs whose run-time mask is None where the walk tracks one (Keras 3 records the tracked one).
         self.cleared: set[Ref] = set()
-        #: Outputs whose run-time mask is another one than tracked: only calls with a recorded mask may read them.
+        #: Outputs whose run-time mask is another one than tracked: calls with a recorded mask read the tracked one.
         self.divergent: set[Ref] = set()
+        #: The run-time mask of each :attr:`divergent` output, which calls without a recorded mask read (LayerGaps
+        #: keeps its origin, the walk its lowered value; None: made of masks deleted, so the call is a gap).
+        self.run_masks: dict[Ref, Any] = {}
         self._deleters: dict[Ref, list[tuple[str, int]]] | None = None
         self._setters: dict[Ref, list[tuple[str, int]]] | None = None
         self._order: dict[tuple[str, int], int] | None = None
@@ -514,10 +517,23 @@ class MaskDeletions:
         """Whether ``ref``'s run-time mask is None when the call ``key`` runs: Keras sets and deletes it on the one
         tensor object in run order, so the last such event before ``key`` decides (a setter sets the recorded mask,
         which the walk checks to be the tracked one)."""
+        event = self._last_event(key, ref)
+        return event if event is not None else ref in self.cleared
+
+    def _last_event(self, key: tuple[str, int], ref: Ref) -> bool | None:
+        """The last deletion (True) or setting (False) of ``ref``'s mask before the call ``key`` runs; None: none."""
         root = self.same_tensor(ref)
         events = [(self.order[d], True) for d in self.deleters.get(root, []) if d != key and self.runs_first(d, key)]
         events += [(self.order[s], False) for s in self.setters.get(root, []) if s != key and self.runs_first(s, key)]
-        return max(events)[1] if events else ref in self.cleared
+        return max(events)[1] if events else None
+
+    def diverged(self, call: LayerCall, refs: list[Ref]) -> set[Ref]:
+        """The :attr:`divergent` ``refs`` whose run-time mask ``call`` reads (it has no recorded mask, and no
+        deletion or setting on the tensor runs between its producer and ``call``): it reads :attr:`run_masks`."""
+        if call.recorded_masks or not self.divergent:
+            return set()
+        key = (call.name, call.key)
+        return {r for r in refs if r in self.divergent and self._last_event(key, r) is None}
 
     def sets_again_in_order(self, call: LayerCall) -> bool:
         """Whether ``call`` sets its recorded masks on its inputs again (:func:`sets_mask_again`) at a place the run

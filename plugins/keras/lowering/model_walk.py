@@ -29,6 +29,7 @@ from .call_facts import (
     given_beside_tracked,
     given_mask,
     given_per_input,
+    nested_given_dtypes,
     nested_input_casts,
     returns_input_itself,
     runs_layers,
@@ -50,6 +51,7 @@ from .float_widths import (
     half_input,
     half_rounded,
     half_weights,
+    is_half,
     op_layer_in_half,
     round_each_op,
     rounds_each_op,
@@ -95,6 +97,7 @@ from .masking import (
     GLOBAL_AVERAGE_1D,
     QUERY_MASKED,
     STEP_MASK_READERS,
+    WEIGHED_GIVEN_READERS,
     explicit_masks,
     make_mask,
     makes_mask,
@@ -316,8 +319,11 @@ class ModelLowering:
         kwargs = _call_kwargs(call.node, keywords, call.name)
         unseen = deletions.unseen(call, [r for r in call_inputs(call.node) if r in values and values[r][1] is not None]) \
             if deletions is not None else set()
+        diverged = deletions.diverged(call, [r for r in call_inputs(call.node) if r in values]) \
+            if deletions is not None else set()  # read with their run-time masks (LayerGaps checked them)
         tracked_keyword_masks = {k: values[v][1] for k, v in kwargs.items() if isinstance(v, tuple)}
-        keyword_masks = {k: None if kwargs[k] in unseen else m for k, m in tracked_keyword_masks.items()}
+        keyword_masks = {k: None if kwargs[k] in unseen else deletions.run_masks[kwargs[k]] if kwargs[k] in diverged
+                         else m for k, m in tracked_keyword_masks.items()}
         kwargs = {k: _resolved(v, values) for k, v in kwargs.items()}
         if call.class_name in KEYED_ARGUMENT_LAYERS:  # called on a dict: which tensor is which (.bounding_boxes)
             kwargs[ARGUMENT_KEYS] = argument_keys(call.node)
@@ -326,7 +332,7 @@ class ModelLowering:
             found = iter(self._given_values(plan, call, path, prefix, [r for r in explicit if r is not None], values))
             kwargs["mask"] = [None if r is None else next(found) for r in explicit]
         tracked_masks = [values[r][1] for r in refs]
-        masks = [None if r in unseen else values[r][1] for r in refs]
+        masks = [None if r in unseen else deletions.run_masks[r] if r in diverged else values[r][1] for r in refs]
         if takes_states(self.lowerings, call.class_name):
             masks, tracked_masks = masks[:1], tracked_masks[:1]  # initial states follow; Keras uses one mask only
         unmasked = all(m is None for m in masks)
@@ -351,14 +357,17 @@ class ModelLowering:
         self._check_cast_keeps(plan, call, prefix, inputs, masks, its_input)
         outputs, out_masks = self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks,
                                               its_input=its_input,
-                                              entry_casts=nested_input_casts(plan, call, self.keras3))
-        if unseen and not runs_layers(call.entry):  # (a nested model's, a Pipeline's: the run-time ones, LayerGaps)
+                                              entry_casts=nested_input_casts(plan, call, self.keras3),
+                                              entry_dtypes=nested_given_dtypes(plan, call))
+        if (unseen or diverged) and not runs_layers(call.entry):  # (a nested model's, a Pipeline's: LayerGaps)
             # the outputs' masks as tracked (Keras 3 records those for later calls): where none at run time
             tracked = self._tracked_out_masks(call, prefix, tracked_masks, tracked_keyword_masks)
             for i, (mask, kept) in enumerate(zip(out_masks, tracked)):
                 if mask is not kept and kept is not None and deletions is not None:  # cleared, or divergent (then
                     out_masks[i] = kept  # only calls with a recorded mask read it, :meth:`LayerGaps._unseen_outputs`)
                     (deletions.cleared if mask is None else deletions.divergent).add((call.name, call.key, i))
+                    if mask is not None:  # read by the later calls without a recorded mask
+                        deletions.run_masks[(call.name, call.key, i)] = mask
         return outputs, out_masks
 
     def _lower_mask_chain(self, plan: ModelPlan, call: LayerCall, ref: Ref, path: tuple[str, ...], prefix: str,
@@ -386,7 +395,8 @@ class ModelLowering:
         """The values of the masks a call was given (:func:`_given_masks`). Keras 3's readers cast a float or integer
         one to bool (``!= 0``, :data:`.call_facts.KERAS3_GIVEN_MASK_DTYPES`), so it is handed over so; Softmax's
         own ``mask > 0.5`` reads it as it is (:func:`.activations.softmax`). tf_keras's readers use a float or integer
-        one as it is: given to a nested model, a float32 or int32 one is carried as weights (GlobalAveragePooling1D
+        one as it is: given to a nested model, or to GlobalAveragePooling1D or Softmax themselves
+        (:data:`.masking.WEIGHED_GIVEN_READERS`), a float32 or int32 one is carried as weights (GlobalAveragePooling1D
         weighs by it, another reader is refused: :func:`.masking.weighed_mask_gap`); elsewhere a computed one must be
         bool."""
         inputs = {ref for ref, _ in plan.inputs}
@@ -399,8 +409,9 @@ class ModelLowering:
                 raise _Skipped()
             if mask.dtype == DType.BOOL or call.class_name == "Softmax" and (self.keras3 or ref in inputs):
                 continue
-            if self.keras3 is False and runs_layers(call.entry) and mask.dtype in (DType.FLOAT32, DType.INT32):
-                self._weighed_masks.append(mask)  # tf_keras sets it on the inner inputs as it is (weights)
+            if self.keras3 is False and (runs_layers(call.entry) or call.class_name in WEIGHED_GIVEN_READERS) and \
+                    mask.dtype in (DType.FLOAT32, DType.INT32):
+                self._weighed_masks.append(mask)  # tf_keras sets it on the inner inputs (or hands it) as it is
                 continue
             if not self.keras3 and ref not in inputs:
                 raise Unsupported(f"layer {prefix + call.name!r} ({call.class_name}) is given a mask the lowering "
@@ -412,7 +423,8 @@ class ModelLowering:
         """A float or integer mask as Keras 3's readers cast it on TensorFlow, nonzero kept (NaN kept, subnormals
         masked: :func:`.masking.tf_kept`); 8/16-bit integers the walk holds as float32 exactly."""
         if mask.dtype not in (DType.FLOAT32, DType.INT32):
-            raise Unsupported(f"layer {layer!r} is given a {mask.dtype.name.lower()} mask")
+            name = mask.dtype.name.lower()
+            raise Unsupported(f"layer {layer!r} is given {'an' if name[0] in 'aeiou' else 'a'} {name} mask")
         return tf_kept(self.graph, mask, f"{layer}/mask_kept")
 
     @contextlib.contextmanager
@@ -443,7 +455,8 @@ class ModelLowering:
     def _lower_call(self, call: LayerCall, path: tuple[str, ...], prefix: str, inputs: list[Value],
                     masks: list[Value | None], kwargs: dict[str, Any],
                     keyword_masks: dict[str, Value | None] | None = None, *, its_input: bool = False,
-                    entry_casts: list[bool | None] | None = None) -> tuple[list[Value], list[Value | None]]:
+                    entry_casts: list[bool | None] | None = None, entry_dtypes: list[str | None] | None = None
+                    ) -> tuple[list[Value], list[Value | None]]:
         """One call: its output Values and the mask each carries (``its_input``: an op call TF answers with its
         input tensor itself, :func:`returns_input_itself`: lowered unmasked, its input's mask handed on;
         ``entry_casts``: a nested model's inputs tf_keras casts to a new tensor, :func:`nested_input_casts`)."""
@@ -456,8 +469,9 @@ class ModelLowering:
                 raise Unsupported(mask_gap(prefix + name, f"nested {cls} model"))
             self._check_kwargs(LayerContext(self.graph, prefix + name, cls, config, inputs, [], self.source,
                                             keras3=self.keras3, call_kwargs=kwargs))  # inner(x, training=True)
+            kwargs = self._int_training(kwargs)
             nested_prefix = f"{prefix}{name}/"  # Keras sets the inputs' masks on the inner model's inputs
-            inputs, masks = self._check_nested_input_casts(call, prefix, inputs, masks, entry_casts)
+            inputs, masks = self._check_nested_input_casts(call, prefix, inputs, masks, entry_casts, entry_dtypes)
             self._training_stack.append(not self.keras3 and dict.get(kwargs, "training") is True)
             try:
                 return self._run(self._plan(call.entry), (*path, name), nested_prefix, inputs, list(masks))
@@ -518,6 +532,14 @@ class ModelLowering:
         then decides (lowered where computed so, :data:`.context.LOWERED_IN_TRAINING`, else refused by name)."""
         if self._training_stack and self._training_stack[-1] and dict.get(kwargs, "training") is None:
             return {**kwargs, "training": True}
+        return kwargs
+
+    def _int_training(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """A tf_keras nested model called with ``training=1`` or ``0``: it hands the int to its layers, whose
+        ``smart_cond``/``constant_value`` (or BatchNormalization's ``bool()``) read 1 and 0 as True and False."""
+        training = dict.get(kwargs, "training")
+        if not self.keras3 and type(training) is int and training in (0, 1):
+            return {**kwargs, "training": bool(training)}
         return kwargs
 
     def _half_weights(self, call: LayerCall, path: tuple[str, ...], cls: str, config: dict[str, Any]) -> None:
@@ -633,7 +655,8 @@ class ModelLowering:
         return None
 
     def _check_nested_input_casts(self, call: LayerCall, prefix: str, inputs: list[Value],
-                                  masks: list[Value | None], entry_casts: list[bool | None] | None = None
+                                  masks: list[Value | None], entry_casts: list[bool | None] | None = None,
+                                  entry_dtypes: list[str | None] | None = None
                                   ) -> tuple[list[Value], list[Value | None]]:
         """The tensors (and masks) a tf_keras nested model's layers read: it sets the masks it is given on the
         caller's tensors, then casts each to its Input's dtype (``Functional._conform_to_reference_input``): a
@@ -641,7 +664,9 @@ class ModelLowering:
         mask, so the inner layers read none (and the outputs carry the masks they make from none). The mask is
         dropped so where the dtype the lowering tracks and the saved config (``entry_casts``,
         :func:`nested_input_casts`, as :class:`LayerGaps` walked it) agree; where they disagree (or the config does not
-        tell and the dtypes differ), which mask Keras reads is not known: a gap, named."""
+        tell and the dtypes differ), which mask Keras reads is not known: a gap, named (with the dtype the config
+        tells, ``entry_dtypes``, :func:`nested_given_dtypes`). A float16 layer's result is float16 (:func:`is_half`:
+        under ``mixed_float16`` the walk once read it as float32, kept the mask Keras drops)."""
         if not is_model(call.entry):
             return inputs, masks
         plan = self._plan(call.entry)
@@ -654,13 +679,15 @@ class ModelLowering:
             if not isinstance(value, Value):
                 continue
             wanted = dtype_name((config or {}).get("dtype"))
-            actual = self._keras_dtype(value) or value.dtype
+            actual = self._keras_dtype(value) or (DType.FLOAT16 if is_half(self.graph, value) else value.dtype)
             same = has_input_dtype(actual, wanted)
             if mask is not None and (same is None or same == (casts[i] is True) or not same and casts[i] is not True):
+                told = (entry_dtypes or [])[i] if i < len(entry_dtypes or []) else None
+                held = getattr(actual, "numpy", actual)
                 raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: tf_keras casts the masked "
-                                  f"{getattr(actual, 'numpy', actual)!s} tensor to the dtype of its input {ref[0]!r}, "
-                                  f"{wanted}, whose saved config tells another dtype: whether that is a new tensor "
-                                  "without the mask is not known)")
+                                  f"{told or 'float'} tensor (held as {held!s}) to the dtype of its input "
+                                  f"{ref[0]!r}, {wanted}: whether that is a new tensor without the mask is not "
+                                  "known)")
             if same is False:
                 values[i], kept[i] = self._nested_input_cast(call, prefix, ref[0], value, actual, wanted), None
         return values, kept
@@ -689,7 +716,10 @@ class ModelLowering:
         ctx = LayerContext(self.graph, name, call.class_name, call.entry.get("config") or {}, [value], [],
                            self.source, keras3=self.keras3)
         with provenance.scope(self.graph, name):
-            cast = self._cast_to_input_dtype(ctx, value, actual if actual != DType.FLOAT32 else None, wanted)
+            floating = actual in (DType.FLOAT32, DType.FLOAT16)  # (float16 held rounded in float32)
+            cast = self._cast_to_input_dtype(ctx, value, None if floating else actual, wanted)
+            if cast is value and actual == DType.FLOAT16:  # a new float32 tensor: its readers compute in float32
+                cast = ctx.unary("Identity", value, label=f"input_as_{wanted}")
         if cast is None:
             flavour = "Keras 3" if self.keras3 else "tf_keras"
             raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: {flavour} casts the "
@@ -875,18 +905,21 @@ class ModelLowering:
         BatchNormalization, an RNN or attention without dropout: :func:`.context.differs_in_training`; a Lambda's
         function may read it); a nested model hands it to each of its layers, so it is lowered when none of them
         computes otherwise, else refused naming that layer."""
-        training = dict.get(ctx.call_kwargs, "training")
+        given = dict.get(ctx.call_kwargs, "training")  # tf_keras's 0/1 read as False/True (:meth:`_int_training`)
+        training = dict.get(self._int_training({"training": given}), "training")
         if self.keras3 and training is True and differs_in_training(ctx.class_name, ctx.config):
             named = f"{ctx.name} ({ctx.class_name})"
             if named not in self._training_calls:
                 self._training_calls.append(named)
         nested = not self.keras3 and training is True and isinstance(ctx.config.get("layers"), list)
         if nested and (inner := layer_differing_in_training(ctx.config)) is not None:
-            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with training=True, which tf_keras hands "
-                              f"to its layer {ctx.name + '/' + inner[0]!r} ({inner[1]}), computed otherwise in training")
+            raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) called with training={given!r}, which tf_keras "
+                              f"hands to its layer {ctx.name + '/' + inner[0]!r} ({inner[1]}), computed otherwise in "
+                              "training")
         alike = not self.keras3 and training is True and ctx.class_name != "Lambda" and \
             not differs_in_training(ctx.class_name, ctx.config)  # (a nested model's: checked above)
-        neutral = self.keras3 or alike or nested  # a nested model's: handed to its layers, each checked
+        off = not self.keras3 and training is False and ctx.class_name != "Lambda"  # 0: inference, as False
+        neutral = self.keras3 or alike or nested or off  # a nested model's: handed to its layers, each checked
         check_kwargs_read(ctx, (MASK_KEYWORD, "training") if neutral else (MASK_KEYWORD,))
 
     def _training_notice(self) -> None:

@@ -19,6 +19,7 @@ from tfjsconv.ir import Value
 from .batch_norm_training import batch_statistics_call, training_batch_norm
 from .context import LayerContext
 from .dynamic_shape import reshape_to, runtime_sizes
+from .float_widths import note_unit_norm
 from .registry import Unsupported, lowers
 
 
@@ -47,7 +48,7 @@ def _static_axes(ctx: LayerContext, shape: Sequence[int | None], axes: list[int]
 _RENORM_WEIGHTS = ("moving_stddev", "renorm_mean", "renorm_stddev")
 
 
-@lowers("BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2")
+@lowers("BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2", "SyncBatchNormalization")
 def batch_norm(ctx: LayerContext) -> Value:
     """``x·multiplier + shift`` from the moving statistics; ``renorm`` changes training only (its corrections and
     extra weights), inference reads ``moving_mean``/``moving_variance`` as without it. A tf_keras call site's
@@ -340,6 +341,7 @@ def unit_norm(ctx: LayerContext) -> Value:
     """``x / ‖x‖₂`` over ``axis``: Keras 3 caps ``1/‖x‖`` at 1e12, tf_keras floors ``‖x‖²`` at 1e-12."""
     shape = ctx.shape()
     axes = norm_axes(ctx, ctx.config.get("axis", -1), len(shape))
+    note_unit_norm(ctx.name, shape, axes)  # in float16 TF sums its squares in float16 steps: the notice's bound
     x = ctx.x
     square_sum = ctx.op("Sum", [ctx.unary("Square", x, label="squared"), ctx.ints(axes, "axes")],
                         {"keep_dims": True, "Tidx": DType.INT32},

@@ -1800,12 +1800,13 @@ _LOWEST, _HIGHEST = float(np.finfo(np.float32).min), float(np.finfo(np.float32).
 _TINY = float(np.finfo(np.float32).tiny)
 
 
-def _arg_extreme(op: str) -> Callable[[OpCall], Value]:
+def _arg_extreme(op: str, float64: bool = False) -> Callable[[OpCall], Value]:
     """``argmax``/``argmin`` in int32 (Keras 3's dtype; tf_keras's int64, which TF.js holds as int32) as TF's CPU
     kernel picks: from (index 0, lowest float) it takes an element only when strictly greater (argmin: smaller), so
     ties go to the first index and NaN, -Inf and -FLT_MAX are never taken: the op on ``SelectV2(x > lowest, x, -Inf)``,
     whose ties TF.js resolves to the first index too (named as ``--exact_special_values`` names what it guards).
-    Keras 3 first replaces -0.0 by ``-tiny`` (its ``signbit`` fix), so +0.0 wins over it: ``x == 0 and 1/x < 0``."""
+    Keras 3 first replaces -0.0 by ``-tiny`` (its ``signbit`` fix), so +0.0 wins over it: ``x == 0 and 1/x < 0``.
+    ``float64``: float32 values of a float64 tensor, whose kernel starts from -DBL_MAX (-FLT_MAX is taken)."""
     def lower(c: OpCall) -> Value:
         x = _int32(c, "x")
         keras3 = c.ctx.class_name.startswith(KERAS_OP_PREFIX)
@@ -1827,20 +1828,50 @@ def _arg_extreme(op: str) -> Callable[[OpCall], Value]:
                                     label="inverse_negative")
                 negative_zero = c.ctx.op("LogicalAnd", [zero, negative], dtype=DType.BOOL, shape=x.shape,
                                          label="negative_zero")
-                x = _select(c, negative_zero, c.ctx.floats(-_TINY, "tiny"), x, "signed_zeros")
+                if float64:  # -DBL_MIN: between -0.0 and every negative float32, no float32 value
+                    preferred = negative_zero if op == "ArgMin" else c.ctx.op(
+                        "LogicalAnd", [zero, c.ctx.op("LogicalNot", [negative], dtype=DType.BOOL, shape=x.shape,
+                                                      label="not_negative")],
+                        dtype=DType.BOOL, shape=x.shape, label="positive_zero")
+                else:
+                    x = _select(c, negative_zero, c.ctx.floats(-_TINY, "tiny"), x, "signed_zeros")
             bound, never, test = (_LOWEST, -np.inf, "Greater") if op == "ArgMax" else (_HIGHEST, np.inf, "Less")
+            bound = never if float64 else bound
             taken = c.ctx.op(test, [x, c.ctx.floats(bound, "bound")], dtype=DType.BOOL, shape=x.shape, label="taken")
             x = _select(c, taken, x, c.ctx.floats(never, "never"), "candidates")
         out = tuple(d for i, d in enumerate(shape) if i != axis)
         picked = c.ctx.op(op, [x, c.ctx.ints(axis, "axis")], {"T": x.dtype, "Tidx": DType.INT32,
                                                              "output_type": DType.INT32},
                           dtype=DType.INT32, shape=out, label=op + GUARDED_SUFFIX)
+        if float64 and keras3 and x.dtype == DType.FLOAT32:
+            picked = _signed_zero_picked(c, op, x, preferred, axis, picked)
         if not c.value("keepdims", False):
             return picked
         if flat_rank is not None:  # Keras 3: one index, as many axes of 1 as x has
             return c.ctx.reshape(picked, [1] * flat_rank, "keepdims")
         return c.ctx.expand_dims(picked, axis, "keepdims")
     return lower
+
+
+def _signed_zero_picked(c: OpCall, op: str, x: Value, preferred: Value, axis: int, picked: Value) -> Value:
+    """Keras 3's float64 argmax/argmin, whose ``signbit`` fix makes -0.0 ``-DBL_MIN``: where the extreme of ``x``
+    (the candidates) is a zero, the first zero of the preferred sign (+0.0 for argmax, -0.0 for argmin) if any, else
+    ``picked`` (the first zero); elsewhere ``picked``."""
+    ctx, out = c.ctx, picked.shape
+    axis_value = ctx.ints(axis, "zero_axis")
+    extreme = ctx.op("Max" if op == "ArgMax" else "Min", [x, axis_value], {"keep_dims": False, "Tidx": DType.INT32},
+                     shape=out, label="extreme")
+    flags = ctx.exact_cast(preferred, DType.FLOAT32, "preferred_zero")
+    first = ctx.op("ArgMax", [flags, axis_value], {"T": DType.FLOAT32, "Tidx": DType.INT32, "output_type": DType.INT32},
+                   dtype=DType.INT32, shape=out, label="first_preferred" + GUARDED_SUFFIX)
+    found = ctx.op("Greater", [ctx.op("Max", [flags, axis_value], {"keep_dims": False, "Tidx": DType.INT32}, shape=out,
+                                      label="any_preferred"), ctx.floats(0.0, "none")],
+                   dtype=DType.BOOL, shape=out, label="found")
+    at_zero = ctx.op("Equal", [extreme, ctx.floats(0.0, "extreme_zero")], {"incompatible_shape_error": True},
+                     dtype=DType.BOOL, shape=out, label="extreme_zero")
+    use = ctx.op("LogicalAnd", [at_zero, found], dtype=DType.BOOL, shape=out, label="use_preferred")
+    return ctx.op("SelectV2", [use, first, picked], {"T": DType.INT32}, dtype=DType.INT32, shape=out,
+                  label="signed_zero_picked")
 
 
 #: The deepest one_hot lowered (its classes are a constant of that many int32s).
@@ -2503,9 +2534,53 @@ def lower_op_layer(ctx: LayerContext) -> Value:
         from .op_layers_complex import complex_step
 
         return complex_step(call, spec)
+    _float64_inputs_held(ctx, function)
     if any(v.dtype in HELD_FLOATS for v in ctx.inputs) and function not in _HELD_FLOAT_READERS:
         return _float64_step(call, spec)
     return spec.lower(call)
+
+
+def _float64_inputs_held(ctx: LayerContext, function: str) -> None:
+    """A float64 model input (fed as float32, exactly Keras's float64 values of it) read by float64 arithmetic or a
+    reduction: held as a float64 Value held exactly, so the float64 rules apply (TF's float64 argmax of
+    ``[-inf, -FLT_MAX]`` is 1, a float64 sum of ``[2^24, 1, 1, -2^24]`` 2, where float32 gives 0); other readers
+    compute in float32, as float64 layers do (the float widths warning names them)."""
+    from .float_widths import float64_inputs
+    from .op_layers_tf_gaps import FLOAT64_PAIR_STEPS, FLOAT64_REDUCTIONS
+
+    names = float64_inputs(ctx.graph)
+    read = [i for i, v in enumerate(ctx.inputs) if v.dtype == DType.FLOAT32 and v.producer is not None and
+            v.producer.op == "Placeholder" and v.producer.name in names]
+    if not read:
+        return
+    if function not in FLOAT64_PAIR_STEPS | FLOAT64_REDUCTIONS:
+        if function not in _HELD_FLOAT_READERS:
+            _float64_input_notice(ctx)
+        return
+    inputs = list(ctx.inputs)
+    for i in read:
+        v = inputs[i]
+        inputs[i] = ctx.op("Cast", [v], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT64, "Truncate": False},
+                           dtype=DType.FLOAT64, shape=v.shape, label=f"float64_input_{i}")
+        _EXACTLY_HELD.setdefault(ctx.graph, {})[id(inputs[i])] = inputs[i]
+    ctx.inputs = inputs
+
+
+#: The graphs whose op layers computing a float64 model input in float32 were named (once per model).
+_FLOAT64_INPUT_NOTICED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _float64_input_notice(ctx: LayerContext) -> None:
+    """Once per model, naming the first layer: an op layer other than a cast, float64 arithmetic or a reduction
+    computes a float64 model input in float32 (``exp``, ``where``...), where Keras computes in float64."""
+    if ctx.graph in _FLOAT64_INPUT_NOTICED:
+        return
+    _FLOAT64_INPUT_NOTICED[ctx.graph] = True
+    from .core import warn_once
+
+    warn_once(ctx, f"float64 model inputs read by op layers (from {ctx.name!r} on) other than casts, float64 + - · / "
+                   "sqrt neg abs and reductions are computed in float32 by TF.js, which has no float64 (within "
+                   "float32's precision of each step, about 1e-7 of the range; more after a cancellation)")
 
 
 def constant_moved(c: OpCall, first: str) -> None:

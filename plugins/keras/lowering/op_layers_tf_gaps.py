@@ -6,7 +6,9 @@
   the same way, as exact pairs and their quotient.
 - float64 arithmetic beyond one step (:func:`float64_step`): TF.js has no float64, so ``+ - · / sqrt neg abs`` of
   float64 tensors are computed on pairs ``hi + lo`` of float32 values (about 44 significant bits; "double-float"
-  arithmetic built from error-free transformations), where the traced graph computes them in float32.
+  arithmetic built from error-free transformations), where the traced graph computes them in float32. Reductions
+  (:func:`float64_reduction`): sums, means and products over sizes the config gives as trees of such steps, max/min
+  exactly, argmax/argmin of values held exactly.
 - ``tf.image.stateless_random_crop`` (:func:`_stateless_random_crop`): TF's offsets are Philox bits of the seed
   (:mod:`.philox`, computed here) modulo ``shape - size + 1``, the modulo at run time where a size is unknown.
 """
@@ -70,6 +72,7 @@ def integer_float64_cast(c: OpCall, x: Value) -> Value:
     build = _Pairs(c)
     out = _held_pair(c, *int32_pair(build, x))
     _CASTABLE.setdefault(c.ctx.graph, {})[id(out)] = out  # the integers themselves: truncating them is exact
+    _INTEGERS.setdefault(c.ctx.graph, {})[id(out)] = x  # their order is the int32's (argmax, :func:`_exact_arg_extreme`)
     return out
 
 
@@ -104,6 +107,8 @@ _PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: to int32 or bool: any other pair is within 2^-44 of it, on the other side of an integer or of 0 now and then
 #: (``x·0.1·10`` truncated to 8 where Keras gives 9), so such a cast stays a gap.
 _CASTABLE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Per graph, the int32 tensor each integer pair was cast from (:func:`integer_float64_cast`): ``id(value) -> int32``.
+_INTEGERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: Veltkamp's splitter for float32 (2^12 + 1): ``a·s - (a·s - a)`` keeps a's upper 12 bits.
 _SPLITTER = 4097.0
 #: Past this magnitude a value is split scaled down by 2^30 (``a · 4097`` overflows float32 past ~2^115).
@@ -115,8 +120,22 @@ _DIV = {"math.truediv", "math.divide", "__operators__.truediv", "Divide", "TrueD
 _NEG = {"math.negative", "Negative"}
 _ABS = {"math.abs", "Absolute", "Abs"}
 _SQRT = {"math.sqrt", "Sqrt"}
+_SUM = {"math.reduce_sum", "reduce_sum", "Sum"}
+_MEAN = {"math.reduce_mean", "reduce_mean", "Mean"}
+_PROD = {"math.reduce_prod", "reduce_prod", "Prod"}
+_MAX = {"math.reduce_max", "reduce_max", "Max"}
+_MIN = {"math.reduce_min", "reduce_min", "Min"}
+_ARG = {"math.argmax": "ArgMax", "argmax": "ArgMax", "Argmax": "ArgMax", "math.argmin": "ArgMin",
+        "argmin": "ArgMin", "Argmin": "ArgMin"}
+#: Reductions of float64 tensors: sums, means and products over axes of sizes the config gives (a tree of pair
+#: steps), max/min (the largest pair: one of the values, exactly) and argmax/argmin of values held exactly.
+FLOAT64_REDUCTIONS = frozenset(_SUM | _MEAN | _PROD | _MAX | _MIN | set(_ARG))
 #: The float64 operations computed on pairs (every other reader of a float64 tensor but a cast is a gap).
 FLOAT64_PAIR_STEPS = frozenset(_ADD | _SUB | _MUL | _DIV | _NEG | _ABS | _SQRT)
+#: numpy's float64 step of each, for values the graph fixes when it is built (:func:`_known_result`).
+_NUMPY_STEPS = {**{f: np.add for f in _ADD}, **{f: np.subtract for f in _SUB}, **{f: np.multiply for f in _MUL},
+                **{f: np.true_divide for f in _DIV}, **{f: np.negative for f in _NEG}, **{f: np.abs for f in _ABS},
+                **{f: np.sqrt for f in _SQRT}}
 Pair = tuple[Value, "Value | None"]
 #: The graphs whose float64 chains were named in a notice (once per model).
 _NOTICED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -156,9 +175,14 @@ class _Pairs:
         return s, err
 
     def fast_two_sum(self, a: Value, b: Value) -> Pair:
-        """Renormalized ``a + b`` (|a| >= |b|): ``hi = fl(a + b)`` and the rest; Inf/NaN rests dropped."""
+        """Renormalized ``a + b`` (|a| >= |b|): ``hi = fl(a + b)`` and the rest; Inf/NaN rests dropped. A zero rest
+        keeps ``a`` itself: ``-0.0 + 0.0`` is +0.0, and a -0.0 product or quotient would lose its sign (``1/x``
+        +Inf where Keras gives -Inf; a sum's +0.0 start is :meth:`summed_from_zero`'s)."""
         b = self.finite_or_zero(b)
-        s = self.bin("AddV2", a, b, "norm")
+        zero = self.ctx.op("Equal", [b, self.ctx.floats(0.0, self._label("rest_zero"))],
+                           {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=b.shape,
+                           label=self._label("rest_is_zero"))
+        s = _select(self.c, zero, a, self.bin("AddV2", a, b, "norm_sum"), self._label("norm"))
         return s, self.finite_or_zero(self.bin("Sub", b, self.bin("Sub", s, a, "norm_d"), "norm_err"))
 
     def split(self, a: Value) -> Pair:
@@ -232,13 +256,18 @@ class _Pairs:
         return self.fast_two_sum(s, lo)
 
     def abs(self, a: Pair) -> Pair:
+        """``|hi|`` (+0.0 of -0.0, as float64's abs) and ``lo`` negated where ``hi`` is negative."""
+        magnitude = self.ctx.unary("Abs", a[0], label=self._label("abs"))
         if a[1] is None:
-            return self.ctx.unary("Abs", a[0], label=self._label("abs")), None
+            return magnitude, None
         negative = self.ctx.op("Less", [a[0], self.ctx.floats(0.0, self._label("zero"))], dtype=DType.BOOL,
                                shape=a[0].shape, label=self._label("negative"))
-        flipped = self.neg(a)
-        return (_select(self.c, negative, flipped[0], a[0], self._label("abs_hi")),
-                _select(self.c, negative, flipped[1], a[1], self._label("abs_lo")))
+        flipped = self.ctx.unary("Neg", a[1], label=self._label("neg_lo"))
+        return magnitude, _select(self.c, negative, flipped, a[1], self._label("abs_lo"))
+
+    def summed_from_zero(self, a: Pair) -> Pair:
+        """``hi + 0.0``: TF's float64 sum of two or more values starts from +0.0, so a sum of -0.0s is +0.0."""
+        return self.ctx.scalar_op("AddV2", a[0], 0.0, self._label("from_zero")), a[1]
 
 
 def float64_step(c: OpCall, spec: OpSpec) -> Value:
@@ -248,13 +277,18 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
     cast up) or as pairs, and constants (split into two float32). A chain (an operand held as a pair) is named in
     a notice: each step errs by about 2^-44 of its operands where Keras's float64 errs by 2^-53 (the traced graph
     computes every step in float32, 2^-24), so a float32 cast differs from Keras's only after a cancellation or
-    where a value lies that close to a float32 rounding point."""
+    where a value lies that close to a float32 rounding point. Reductions: :func:`float64_reduction`."""
+    if c.function in FLOAT64_REDUCTIONS:
+        return float64_reduction(c)
     if c.function not in FLOAT64_PAIR_STEPS:
         raise c.gap(_gap_text("a float64 tensor"))
     names = [p for p in spec.params if p in c.arguments][:1 if c.function in _NEG | _ABS | _SQRT else 2]
     operands = [_operand(c, name) for name in names]
     if not any(isinstance(c.arguments.get(n), TensorArg) for n in names):
         raise c.gap("no tensor operand")
+    known = _known_result(c, names)
+    if known is not None:
+        return _known_pair(c, known)
     build = _Pairs(c)
     f = c.function
     if f in _ADD | _SUB:
@@ -279,6 +313,195 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
     if any(p[1] is not None for p in operands if p is not None):
         _notice(c)
     return out
+
+
+def _known_result(c: OpCall, names: list[str]) -> np.ndarray | None:
+    """Keras's float64 result where the graph fixes every operand when it is built (``(c / 5) * 2`` of a size the
+    config gives): numpy's float64 step of their exact values (:mod:`.known_values`); None for any other, or a
+    result outside float32's normal range (which a pair does not hold)."""
+    from .known_values import known_array
+
+    arrays = []
+    for name in names:
+        value = c.arguments.get(name)
+        if isinstance(value, TensorArg):
+            value = known_array(c.ctx.inputs[value.index])
+            if value is None:
+                return None
+        try:
+            arrays.append(np.asarray(value, dtype=np.float64))
+        except (TypeError, ValueError):
+            return None
+    with np.errstate(all="ignore"):
+        result = np.asarray(_NUMPY_STEPS[c.function](*arrays), dtype=np.float64)
+    magnitude = np.abs(result)
+    if not np.all(np.isfinite(result)) or np.any(magnitude > np.finfo(np.float32).max) or \
+            np.any((magnitude != 0) & (magnitude < np.finfo(np.float32).tiny)):
+        return None
+    return result
+
+
+def _known_pair(c: OpCall, result: np.ndarray) -> Value:
+    """A float64 result the graph fixes as constants: its nearest pair of float32 (``hi`` Keras's float32 cast of
+    it), Keras's value itself remembered, so a cast of it to int32 folds to TF's integer where the pair (within
+    2^-48) could lie on the other side of one (:func:`.op_layers._folded_cast`)."""
+    from .known_values import remember_exact
+
+    hi = result.astype(np.float32)
+    lo = (result - hi.astype(np.float64)).astype(np.float32)
+    hi_value = c.ctx.floats(hi, "known_hi")
+    if np.any(lo):
+        out = _held_pair(c, hi_value, c.ctx.floats(lo, "known_lo"))
+    else:
+        out = c.ctx.op("Cast", [hi_value], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64,
+                       shape=hi_value.shape, label="as_float64")
+        _EXACTLY_HELD.setdefault(c.ctx.graph, {})[id(out)] = out
+    remember_exact(out, result)
+    return out
+
+
+# -- float64 reductions ---------------------------------------------------------------------------------------
+def float64_reduction(c: OpCall) -> Value:
+    """A reduction of a float64 tensor (:data:`FLOAT64_REDUCTIONS`). ``sum``/``mean``/``prod``: a tree of pair
+    steps along each reduced axis (:func:`_tree_reduced`), whose sizes the config must give (TF.js's graph is unrolled
+    per level); each level errs by about 2^-44 of its operands, as the chains' steps do, named by the same notice.
+    ``max``/``min``: the largest (smallest) pair, one of the values exactly. ``argmax``/``argmin`` of values held
+    exactly (float32 ones cast up): float32's, the same order; of pairs a gap (Keras's order of values within 2^-44
+    of each other could differ)."""
+    from .op_layers import _axis, _ints
+
+    x = c.tensor("x")
+    if x.dtype != F64:
+        raise c.gap(f"a float64 reduction of a {x.dtype.value} tensor")
+    if c.function in _ARG:
+        return _exact_arg_extreme(c, x)
+    for option in ("initial", "dtype"):
+        if c.value(option, None) is not None:
+            raise c.gap(f"{option}={c.value(option)!r} of a float64 reduction")
+    shape = c.ctx.shape(x)
+    axes = _ints(c, "axis", None)
+    axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
+    if not axes:
+        raise c.gap("a float64 reduction over axis=[]")
+    keep = bool(c.value("keepdims", False))
+    pair = _operand(c, "x")
+    build = _Pairs(c)
+    if c.function in _MAX | _MIN:
+        hi, lo = _extreme_pair(build, pair, axes, "Max" if c.function in _MAX else "Min")
+    else:
+        hi, lo = _summed_pair(c, build, pair, shape, axes)
+    if not keep:
+        out_shape = tuple(d for i, d in enumerate(shape) if i not in axes)
+        hi, lo = (None if v is None else c.ctx.op("Squeeze", [v], {"squeeze_dims": axes}, shape=out_shape,
+                                                  label=build._label("squeezed")) for v in (hi, lo))
+    if lo is None:
+        out = c.ctx.op("Cast", [hi], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64, shape=hi.shape,
+                       label="as_float64")
+        _EXACTLY_HELD.setdefault(c.ctx.graph, {})[id(out)] = out
+        return out
+    integers = c.function in _MAX | _MIN and id(x) in _CASTABLE.get(c.ctx.graph, {})  # one of them, exactly
+    if not integers and (pair[1] is not None or c.function not in _MAX | _MIN):
+        _notice(c)
+    out = _held_pair(c, hi, lo)
+    if integers:
+        _CASTABLE.setdefault(c.ctx.graph, {})[id(out)] = out
+    return out
+
+
+def _summed_pair(c: OpCall, build: _Pairs, pair: Pair, shape: tuple, axes: list[int]) -> Pair:
+    """``sum``/``mean``/``prod`` over ``axes`` (kept, of size 1): pair steps along each, the mean's sum divided by
+    the count (exact in float32 below 2^24)."""
+    what = "sum" if c.function in _SUM else "mean" if c.function in _MEAN else "product"
+    sizes = [shape[a] for a in axes]
+    count = int(np.prod([s for s in sizes if s is not None]))
+    if None in sizes or count == 0 or count >= 1 << 24:
+        raise c.gap(f"a float64 {what} over axes {axes} of sizes {sizes} (computed on pairs of float32 where the "
+                    "config gives every reduced size, 1 to 2^24 values)")
+    hi, lo = pair
+    for axis in axes:
+        hi, lo = _tree_reduced(build, (hi, lo), axis, shape[axis], c.function in _PROD)
+    if c.function not in _PROD and count > 1:  # (one value: TF returns it, -0.0 kept)
+        hi, lo = build.summed_from_zero((hi, lo))
+    if c.function in _MEAN and count > 1:
+        hi, lo = build.div((hi, lo), (c.ctx.floats(float(count), build._label("count")), None))
+    return hi, lo
+
+
+def _tree_reduced(build: _Pairs, pair: Pair, axis: int, n: int, product: bool) -> Pair:
+    """``pair`` summed (multiplied) along ``axis`` of static size ``n`` down to size 1: each level adds the first
+    half to the second as pairs (:meth:`_Pairs.add`), an odd last item carried to the next level."""
+    hi, lo = pair
+    while n > 1:
+        half, odd = n // 2, n % 2
+        first = (_along(build, hi, axis, 0, half), None if lo is None else _along(build, lo, axis, 0, half))
+        second = (_along(build, hi, axis, half, half), None if lo is None else _along(build, lo, axis, half, half))
+        step = build.mul(first, second) if product else build.add(first, second)
+        if odd:
+            last = (_along(build, hi, axis, 2 * half, 1), None if lo is None else _along(build, lo, axis, 2 * half, 1))
+            rest = last[1] if last[1] is not None else build.ctx.unary("ZerosLike", last[0],
+                                                                        label=build._label("carried_lo"))
+            step = (_joined(build, step[0], last[0], axis), _joined(build, step[1], rest, axis))
+        hi, lo = step
+        n = half + odd
+    return hi, lo
+
+
+def _along(build: _Pairs, v: Value, axis: int, start: int, size: int) -> Value:
+    """``size`` items of ``v`` from ``start`` along ``axis``, every other axis whole."""
+    shape = build.ctx.shape(v)
+    begin = [start if i == axis else 0 for i in range(len(shape))]
+    sizes = [size if i == axis else -1 for i in range(len(shape))]
+    return build.ctx.op("Slice", [v, build.ctx.ints(begin, build._label("begin")),
+                                  build.ctx.ints(sizes, build._label("size"))], {"Index": DType.INT32},
+                        shape=tuple(size if i == axis else d for i, d in enumerate(shape)), label=build._label("part"))
+
+
+def _joined(build: _Pairs, a: Value, b: Value, axis: int) -> Value:
+    shape = build.ctx.shape(a)
+    n = None if shape[axis] is None or build.ctx.shape(b)[axis] is None else shape[axis] + build.ctx.shape(b)[axis]
+    return build.ctx.op("ConcatV2", [a, b, build.ctx.ints(axis, build._label("join_axis"))],
+                        {"N": 2, "Tidx": DType.INT32}, shape=tuple(n if i == axis else d for i, d in enumerate(shape)),
+                        label=build._label("joined"))
+
+
+def _extreme_pair(build: _Pairs, pair: Pair, axes: list[int], op: str) -> Pair:
+    """The largest (``Max``) or smallest pair over ``axes`` (kept): the extreme ``hi``, then the extreme ``lo`` among
+    the items of that ``hi`` (normalized pairs order as their values), so one of the values exactly."""
+    ctx = build.ctx
+    hi, lo = pair
+    kept = tuple(1 if i in axes else d for i, d in enumerate(ctx.shape(hi)))
+    top = ctx.op(op, [hi, ctx.ints(axes, build._label("axes"))], {"keep_dims": True, "Tidx": DType.INT32},
+                 shape=kept, label=build._label("extreme_hi"))
+    if lo is None:
+        return top, None
+    at = ctx.op("Equal", [hi, top], {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=hi.shape,
+                label=build._label("at_extreme"))
+    beyond = ctx.floats(-np.inf if op == "Max" else np.inf, build._label("beyond"))
+    candidates = _select(build.c, at, lo, beyond, build._label("lo_candidates"))
+    return top, ctx.op(op, [candidates, ctx.ints(axes, build._label("lo_axes"))],
+                       {"keep_dims": True, "Tidx": DType.INT32}, shape=kept, label=build._label("extreme_lo"))
+
+
+def _exact_arg_extreme(c: OpCall, x: Value) -> Value:
+    """``argmax``/``argmin`` of float64 values held exactly (float32 ones cast up): the float32 lowering of the
+    same values (their order is Keras's); of pairs a gap."""
+    from .op_layers import _arg_extreme
+
+    integers = _INTEGERS.get(c.ctx.graph, {}).get(id(x))
+    if integers is not None:  # integers cast to float64: ordered as the int32 values themselves
+        inputs = list(c.ctx.inputs)
+        inputs[c.arguments["x"].index] = integers
+        c.ctx.inputs = inputs
+        return _arg_extreme(_ARG[c.function], float64=True)(c)
+    if id(x) not in _EXACTLY_HELD.get(c.ctx.graph, {}):
+        raise c.gap("an argmax/argmin of float64 values computed on pairs of float32 (Keras orders its own values, "
+                    "which may differ in the last 9 bits)")
+    index = c.arguments["x"].index
+    inputs = list(c.ctx.inputs)
+    inputs[index] = c.ctx.op("Cast", [x], {"SrcT": F64, "DstT": F32, "Truncate": False}, dtype=F32, shape=x.shape,
+                             label="held_float32_x")
+    c.ctx.inputs = inputs
+    return _arg_extreme(_ARG[c.function], float64=True)(c)
 
 
 def _operand(c: OpCall, name: str) -> Pair:
@@ -390,7 +613,8 @@ def _notice(c: OpCall) -> None:
     text = (f"float64 arithmetic (op layers from {c.ctx.name!r} on) computed on pairs of float32 (44 significant "
             "bits where float64 has 53; TF.js has no float64): within about 2^-44 of the intermediate values of "
             "Keras's, so their float32 casts are Keras's but after a cancellation or near a rounding point, or "
-            "past float32's range (--loader=tensorflow computes each step in float32)")
+            "past float32's range, also where only a partial sum of a reduction passes ±3.4e38 (±Inf or NaN there; "
+            "--loader=tensorflow computes each step in float32)")
     log.warning("%s", text)
     notes = getattr(graph, "notes", None)
     if notes is not None:
