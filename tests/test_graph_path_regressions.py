@@ -192,7 +192,9 @@ def test_training_batch_norm_lowered_to_batch_moments(layout, shape):
     assert np.max(np.abs(got - want)) <= RTOL * np.max(np.abs(want))
 
 
-def test_training_batch_norm_with_statistics_read_is_left_alone():
+def test_training_batch_norm_with_statistics_read_gives_them():
+    """TF.js's FusedBatchNorm has one output: a read batch_mean must become TF's batch moment, not stay a FusedBatchNorm
+    (which crashed TF.js, "reading 'kept'"; the numbers are in test_s26_trust_faults.py)."""
     pytest.importorskip("tensorflow")
     from tfjsconv.plugins.savedmodel.op_rewrites import RewriteTfOps
 
@@ -203,9 +205,10 @@ def test_training_batch_norm_with_statistics_read_is_left_alone():
                         {"T": F, "U": F, "data_format": "NHWC", "epsilon": 1e-3, "is_training": True},
                         name="bn", num_outputs=6)
     b.g.set_output("y", node.output(0))
-    b.g.set_output("batch_mean", node.output(1))  # the lowering computes y only
-    assert not RewriteTfOps().run(b.g)
-    assert b.g.node("bn").op == "FusedBatchNormV3"
+    b.g.set_output("batch_mean", node.output(1))
+    assert RewriteTfOps().run(b.g)
+    assert b.g.node("bn").op == "AddV2"
+    assert b.g.outputs["batch_mean"].producer.name == "bn/moments/mean"
 
 
 # -- 3. Keras 3 EfficientNet pattern, against what the saved file computes -------------------------

@@ -30,7 +30,7 @@ pytest.importorskip("h5py")
 tk = pytest.importorskip("tf_keras")
 
 from keras_models import randomize  # noqa: E402
-from keras_two_sizes import converted_fixture, each_case, keras_outputs, verify_runs  # noqa: E402
+from keras_two_sizes import converted_fixture, each_case, keras_outputs, rename_classes, verify_runs  # noqa: E402
 from test_keras_lowering import _module, case_file  # noqa: E402
 
 
@@ -142,14 +142,7 @@ def _renorm_weights(model: Any, seed: int) -> None:
 
 
 def _rename(path: Path) -> None:
-    import h5py
-
-    with h5py.File(path, "r+") as f:
-        config = json.loads(f.attrs["model_config"])
-        for entry in config["config"]["layers"]:
-            if entry["config"].get("name") in RENAMED:
-                entry["class_name"] = RENAMED[entry["config"]["name"]]
-        f.attrs["model_config"] = json.dumps(config)
+    rename_classes(path, RENAMED)
 
 
 def _set_config(path: Path, layer: str, **keys: Any) -> None:

@@ -30,7 +30,7 @@ pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
 from keras_models import keras_module, randomize  # noqa: E402
-from keras_two_sizes import converted_fixture, each_case, flat, verify_runs  # noqa: E402
+from keras_two_sizes import converted_fixture, each_case, flat, verify_runs, verify_runs_within  # noqa: E402
 from test_keras_lowering import case_file  # noqa: E402
 
 ALL_FLAVORS = ["keras3.keras", "keras3.h5", "tf_keras.h5"]
@@ -185,15 +185,8 @@ def test_float16_layers_tf_rounds_otherwise_are_within_float16_precision(convert
     """Within 1e-2 of the largest value (float16's precision is 1e-3 a step; the traced path differs by as much:
     2.2e-3 for the LSTM, 5e-3 for the attention at 8x inputs), elements below 1e-2 of it not held to the relative
     rule (as ``verify`` holds a float16 reference's, 8 float16 epsilons)."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
     path, runs, _ = converted[(family, flavor)]
-    out = Path(f"{path}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    for inputs, outputs in runs:
-        report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("cpu", "wasm"),
-                              rtol=1e-2, elem_floor=1e-2, quiet=True)
-        assert report.passed, format_report(report)
+    verify_runs_within(path, runs)
 
 
 def test_lowering_names_the_layers_it_computes_in_float32(tmp_path, caplog):

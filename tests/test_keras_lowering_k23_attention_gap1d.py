@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("tf_keras")
 
-from keras_two_sizes import each_case, two_size_saver, verify_runs  # noqa: E402
+from keras_two_sizes import batched, each_case, two_size_saver, verify_runs  # noqa: E402
 from test_keras_lowering import saved_and_converted  # noqa: E402
 
 #: The weights tf_keras's Softmax adds as ``(1 - w) · -1e9``: each changes the numbers its own way.
@@ -165,7 +165,8 @@ def _converted(label: str, cases: list[tuple[str, str]]):
     failure of one kind does not hide the other)."""
     @pytest.fixture(scope="module")
     def converted(tmp_path_factory: pytest.TempPathFactory) -> dict:
-        return saved_and_converted(tmp_path_factory, label, cases, two_size_saver(FAMILIES, _inputs_of, seed=231))
+        return batched(saved_and_converted(tmp_path_factory, label, cases,
+                                           two_size_saver(FAMILIES, _inputs_of, seed=231)))
 
     return converted
 

@@ -20,32 +20,20 @@ TF.js cpu and wasm against ``model(x)``.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import keras_module, randomize  # noqa: E402
-from keras_two_sizes import converted_fixture, each_case, flat, verify_runs  # noqa: E402
+from keras_models import keras_module  # noqa: E402
+from keras_two_sizes import (converted_fixture, each_case, scaled_saver, signature_dtypes, under_policy,  # noqa: E402
+                             verify_runs, verify_runs_within)
 from test_keras_lowering import case_file  # noqa: E402
 
 ALL_FLAVORS = ["keras3.keras", "keras3.h5", "tf_keras.h5"]
 KERAS3 = ["keras3.keras", "keras3.h5"]
-
-
-def _with_global_policy(k: Any, name: str, build: Any) -> Any:
-    """``build()`` under Keras's global dtype policy ``name`` (wrapper and wrapped layer both get it)."""
-    keras3 = k.__name__ == "keras"
-    (k.config.set_dtype_policy if keras3 else k.mixed_precision.set_global_policy)(name)
-    try:
-        return build()
-    finally:
-        (k.config.set_dtype_policy if keras3 else k.mixed_precision.set_global_policy)("float32")
 
 
 def wrapped_dense_conv(k: Any) -> Any:
@@ -58,8 +46,8 @@ def wrapped_dense_conv(k: Any) -> Any:
                L.TimeDistributed(L.Conv2D(3, 3, dtype="mixed_float16"), name="td_conv")(clips),
                L.TimeDistributed(L.Dense(5), dtype="mixed_float16", name="td_outer")(seq),
                L.TimeDistributed(L.Dense(3, dtype="float64"), name="td_wide")(seq)]
-    outputs.append(_with_global_policy(k, "mixed_float16", lambda: L.TimeDistributed(L.Dense(3), name="g_td")(seq)))
-    outputs.append(_with_global_policy(k, "float64", lambda: L.TimeDistributed(L.Dense(3), name="g_wide")(seq)))
+    outputs.append(under_policy(k, "mixed_float16", lambda: L.TimeDistributed(L.Dense(3), name="g_td")(seq)))
+    outputs.append(under_policy(k, "float64", lambda: L.TimeDistributed(L.Dense(3), name="g_wide")(seq)))
     return k.Model([seq, clips], outputs)
 
 
@@ -71,7 +59,7 @@ def wrapped_norms(k: Any) -> Any:
     outputs = [L.TimeDistributed(L.LayerNormalization(dtype="mixed_float16"), name="td_ln")(seq),
                L.TimeDistributed(L.BatchNormalization(dtype="mixed_float16"), name="td_bn")(seq),
                L.TimeDistributed(L.LayerNormalization(), dtype="mixed_float16", name="td_outer_ln")(seq)]
-    outputs.append(_with_global_policy(k, "mixed_float16", lambda: L.TimeDistributed(L.LayerNormalization(),
+    outputs.append(under_policy(k, "mixed_float16", lambda: L.TimeDistributed(L.LayerNormalization(),
                                                                                        name="g_ln")(seq)))
     return k.Model(seq, outputs)
 
@@ -90,7 +78,7 @@ def wrapped_rnns(k: Any) -> Any:
                L.Bidirectional(L.GRU(3, return_sequences=True, dtype="float16"), name="bi_gru")(seq),
                L.Bidirectional(L.LSTM(3, dtype="float64"), name="bi_wide")(seq),
                L.TimeDistributed(L.LSTM(3, dtype="mixed_float16"), name="td_lstm")(seqs)]
-    outputs.append(_with_global_policy(k, "mixed_float16", lambda: L.Bidirectional(L.LSTM(3), name="g_bi")(seq)))
+    outputs.append(under_policy(k, "mixed_float16", lambda: L.Bidirectional(L.LSTM(3), name="g_bi")(seq)))
     return k.Model([seq, seqs], outputs)
 
 
@@ -125,28 +113,12 @@ FAMILIES = {"wrapped_dense_conv": wrapped_dense_conv, "bi_outer": float16_bidire
 SCALES = {family: (1e-5, 1.0) if family == "elu_selu" else (1.0, 8.0) for family in FAMILIES}
 
 
-def _save(family: str, flavor: str, folder: Path) -> tuple[Path, list, None]:
-    """The family's model with random weights, Keras's outputs (float16/float64 ones as float32) at its scales."""
-    model = FAMILIES[family](keras_module(flavor))
-    randomize(model, 231)
-    rng = np.random.default_rng(232)
-    runs = []
-    for scale in SCALES[family]:
-        inputs = {t.name.split(":")[0]: (scale * rng.standard_normal((2, *tuple(t.shape)[1:]))).astype("float32")
-                  for t in model.inputs}
-        values = list(inputs.values())
-        outputs = flat(model(values if len(values) > 1 else values[0], training=False))
-        runs.append((inputs, [np.asarray(o).astype(np.float32) for o in outputs]))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
-
-
 EXACT_CASES = [(f, v) for f in ("wrapped_dense_conv", "bi_outer", "elu_selu") for v in ALL_FLAVORS] + \
     [(f, v) for f in ("spectrograms", "wrapped_norms") for v in KERAS3]
 #: tf_keras's float16 LayerNormalization rounds in other steps (as unwrapped: session 22's tests)
 APPROXIMATE_CASES = [("wrapped_rnns", v) for v in ALL_FLAVORS] + [("wrapped_norms", "tf_keras.h5")]
-converted = converted_fixture("float_wrappers_k23", EXACT_CASES + APPROXIMATE_CASES, _save)
+converted = converted_fixture("float_wrappers_k23", EXACT_CASES + APPROXIMATE_CASES,
+                              scaled_saver(FAMILIES, 231, SCALES.__getitem__))
 
 
 @pytest.mark.node
@@ -154,8 +126,7 @@ converted = converted_fixture("float_wrappers_k23", EXACT_CASES + APPROXIMATE_CA
 def test_wrapped_float16_and_float64_layers_match_keras(converted, tfjs_runtime, family, flavor):
     path, runs, _ = converted[(family, flavor)]
     verify_runs(path, runs)
-    signature = json.loads((Path(f"{path}.out") / "model.json").read_text())["signature"]
-    assert {t["dtype"] for t in [*signature["inputs"].values(), *signature["outputs"].values()]} == {"DT_FLOAT"}
+    assert signature_dtypes(path) == {"DT_FLOAT"}
 
 
 @pytest.mark.node
@@ -163,15 +134,8 @@ def test_wrapped_float16_and_float64_layers_match_keras(converted, tfjs_runtime,
 def test_wrapped_float16_rnns_are_within_float16_precision(converted, tfjs_runtime, family, flavor):
     """Within 1e-2 of the largest value, elements below 1e-2 of it not held to the relative rule (the traced path is
     as far: 1.1e-3 for the TimeDistributed LSTM, 4e-4 for the Bidirectional GRU)."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
     path, runs, _ = converted[(family, flavor)]
-    out = Path(f"{path}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    for inputs, outputs in runs:
-        report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("cpu", "wasm"),
-                              rtol=1e-2, elem_floor=1e-2, quiet=True)
-        assert report.passed, format_report(report)
+    verify_runs_within(path, runs)
 
 
 def test_wrapped_widths_are_named_by_the_policy_keras_computes_them_in(tmp_path):

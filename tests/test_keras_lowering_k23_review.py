@@ -21,7 +21,8 @@ pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
 from keras_models import randomize  # noqa: E402
-from test_keras_lowering import _module, _verify, case_file, layer_gaps_of, saved_and_converted  # noqa: E402
+from keras_two_sizes import batched, verify_runs  # noqa: E402
+from test_keras_lowering import _module, case_file, layer_gaps_of, saved_and_converted  # noqa: E402
 
 STEPS, WIDTH = 6, 8
 
@@ -63,20 +64,19 @@ def _save(family: str, flavor: str, folder: Path):
     model.save(path)
     loaded = k.models.load_model(path)
     ids = _ids(6)
-    return path, ids, (np.asarray(loaded(ids, training=False)), np.asarray(loaded(ids[1:2], training=False)))
+    return path, [({"ids": run}, [np.asarray(loaded(run, training=False))]) for run in (ids, ids[1:2])], None
 
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "k23_review", CASES, _save)
+    return batched(saved_and_converted(tmp_path_factory, "k23_review", CASES, _save))
 
 
 @pytest.mark.node
 @pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
 def test_a_nested_model_passing_its_input_shares_the_deletion(converted, tfjs_runtime, family, flavor):
-    path, ids, (outputs, outputs_one) = converted[(family, flavor)]
-    _verify(Path(f"{path}.out"), {"ids": ids}, [outputs])
-    _verify(Path(f"{path}.out"), {"ids": ids[1:2]}, [outputs_one])
+    path, runs, _ = converted[(family, flavor)]
+    verify_runs(path, runs)
 
 
 def test_a_nested_model_setting_its_recorded_mask_again_is_followed():

@@ -25,8 +25,6 @@ TF.js cpu and wasm against ``model(x)`` at two input scales: every case but the 
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,21 +33,12 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import keras_module, lowering_refusal, randomize  # noqa: E402
-from keras_two_sizes import converted_fixture, each_case, flat, verify_runs  # noqa: E402
+from keras_models import keras_module, lowering_refusal  # noqa: E402
+from keras_two_sizes import (converted_fixture, each_case, scaled_saver, signature_dtypes, under_policy,  # noqa: E402
+                             verify_runs, verify_runs_within)
 from test_keras_lowering import case_file  # noqa: E402
 
 ALL_FLAVORS = ["keras3.keras", "keras3.h5", "tf_keras.h5"]
-
-
-def _global(k: Any, name: str, build: Any) -> Any:
-    """``build()`` under Keras's global dtype policy ``name``."""
-    keras3 = k.__name__ == "keras"
-    (k.config.set_dtype_policy if keras3 else k.mixed_precision.set_global_policy)(name)
-    try:
-        return build()
-    finally:
-        (k.config.set_dtype_policy if keras3 else k.mixed_precision.set_global_policy)("float32")
 
 
 def nested_models(k: Any) -> Any:
@@ -65,7 +54,8 @@ def nested_models(k: Any) -> Any:
                L.TimeDistributed(inner("m_half"), dtype="float16", name="td_m_half")(seq),
                L.TimeDistributed(inner("m_wide"), dtype="float64", name="td_m_wide")(seq),
                L.TimeDistributed(inner("m_inner", "mixed_float16"), dtype="mixed_float16", name="td_m_inner")(seq)]
-    outputs.append(_global(k, "mixed_float16", lambda: L.TimeDistributed(inner("m_global"), name="td_m_global")(seq)))
+    outputs.append(under_policy(k, "mixed_float16",
+                                lambda: L.TimeDistributed(inner("m_global"), name="td_m_global")(seq)))
     return k.Model(seq, outputs)
 
 
@@ -85,7 +75,7 @@ def wrappers_in_time_distributed(k: Any) -> Any:
                   name="tb_both_half")(grid),
                td(L.Bidirectional(L.LSTM(3, dtype="float64"), dtype="mixed_float16"), name="tb_wide_bi")(grid),
                td(L.Bidirectional(L.LSTM(3, dtype="float64")), dtype="mixed_float16", name="tb_wide_td")(grid)]
-    outputs.append(_global(k, "mixed_float16", lambda: td(td(L.Dense(3, activation="relu")), name="tt_g")(grid)))
+    outputs.append(under_policy(k, "mixed_float16", lambda: td(td(L.Dense(3, activation="relu")), name="tt_g")(grid)))
     return k.Model([grid, grid5], outputs)
 
 
@@ -123,7 +113,7 @@ def half_rnns_in_wrappers(k: Any) -> Any:
     L = k.layers
     grid = k.Input((3, 4, 6), name="grid")
     outputs = [L.TimeDistributed(L.Bidirectional(L.GRU(3, dtype="mixed_float16")), name="tb_gru")(grid)]
-    outputs.append(_global(k, "mixed_float16", lambda: L.TimeDistributed(L.Bidirectional(L.LSTM(3)),
+    outputs.append(under_policy(k, "mixed_float16", lambda: L.TimeDistributed(L.Bidirectional(L.LSTM(3)),
                                                                            name="tb_g")(grid)))
     return k.Model(grid, outputs)
 
@@ -179,20 +169,9 @@ FAMILIES = {"nested_models": nested_models, "wrappers_in_td": wrappers_in_time_d
 BEYOND_HALF = {"own_dtype_in_half_td"}
 
 
-def _save(family: str, flavor: str, folder: Path) -> tuple[Path, list, None]:
-    """The family's model with random weights and Keras's outputs (float16/float64 as float32) at scales 1 and 8."""
-    model = FAMILIES[family](keras_module(flavor))
-    randomize(model, 241)
-    rng = np.random.default_rng(242)
-    runs = []
-    for scale in (1.0, 8.0, *((60000.0,) if family in BEYOND_HALF else ())):
-        inputs = {t.name.split(":")[0]: _input(t, scale, rng) for t in model.inputs}
-        values = list(inputs.values())
-        outputs = flat(model(values if len(values) > 1 else values[0], training=False))
-        runs.append((inputs, [np.asarray(o).astype(np.float32) for o in outputs]))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
+def _scales(family: str) -> tuple[float, ...]:
+    """Scales 1 and 8, and 60000 for the families past float16's range."""
+    return (1.0, 8.0, *((60000.0,) if family in BEYOND_HALF else ()))
 
 
 def _input(tensor: Any, scale: float, rng: np.random.Generator) -> np.ndarray:
@@ -211,7 +190,8 @@ EXACT_CASES = [(f, v) for f in ("nested_models", "wrappers_in_td", "float64_in_h
                                 "bi_merges_and_states") for v in ALL_FLAVORS] + \
     [("own_dtype_in_half_td", v) for v in ALL_FLAVORS if v.startswith("keras3")]
 APPROXIMATE_CASES = [("half_rnns_in_wrappers", v) for v in ALL_FLAVORS]
-converted = converted_fixture("float_wrappers_k24", EXACT_CASES + APPROXIMATE_CASES, _save)
+converted = converted_fixture("float_wrappers_k24", EXACT_CASES + APPROXIMATE_CASES,
+                              scaled_saver(FAMILIES, 241, _scales, _input))
 
 
 @pytest.mark.node
@@ -219,8 +199,7 @@ converted = converted_fixture("float_wrappers_k24", EXACT_CASES + APPROXIMATE_CA
 def test_wrappers_are_lowered_as_keras_computes_them(converted, tfjs_runtime, family, flavor):
     path, runs, _ = converted[(family, flavor)]
     verify_runs(path, runs)
-    signature = json.loads((Path(f"{path}.out") / "model.json").read_text())["signature"]
-    assert {t["dtype"] for t in [*signature["inputs"].values(), *signature["outputs"].values()]} == {"DT_FLOAT"}
+    assert signature_dtypes(path) == {"DT_FLOAT"}
 
 
 @pytest.mark.node
@@ -228,15 +207,8 @@ def test_wrappers_are_lowered_as_keras_computes_them(converted, tfjs_runtime, fa
 def test_wrapped_float16_rnns_in_time_distributed_are_within_float16_precision(converted, tfjs_runtime, family,
                                                                                flavor):
     """Within 1e-2 of the largest value, as session 23's wrapped RNNs (measured 3e-4..9e-4; traced the same)."""
-    from tfjsconv.verify.compare import format_report, verify_model
-
     path, runs, _ = converted[(family, flavor)]
-    out = Path(f"{path}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    for inputs, outputs in runs:
-        report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("cpu", "wasm"),
-                              rtol=1e-2, elem_floor=1e-2, quiet=True)
-        assert report.passed, format_report(report)
+    verify_runs_within(path, runs)
 
 
 @pytest.mark.parametrize("flavor", ["keras3.keras", "tf_keras.h5"])

@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
+from keras_two_sizes import batched, verify_runs  # noqa: E402
 from test_keras_lowering import _verify, family_saver, saved_and_converted  # noqa: E402
 
 SHAPE = (6, 8, 2)
@@ -81,7 +82,7 @@ def _integer_inputs(model, seed: int) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "k24", CASES, family_saver(FAMILIES, _integer_inputs, 24))
+    return batched(saved_and_converted(tmp_path_factory, "k24", CASES, family_saver(FAMILIES, _integer_inputs, 24)))
 
 
 @pytest.mark.node
@@ -90,7 +91,7 @@ def test_integers_through_dtype_keeping_layers_match_keras(converted, tfjs_runti
     path, inputs, outputs = converted[(family, flavor)]
     if flavor.startswith("keras3"):  # the reference rounds back to uint8 where the integers reached the Resizing
         assert {str(o.dtype) for o in outputs} == {"uint8", "float32"}
-    _verify(path.parent / f"{path.name}.out", inputs, outputs)
+    verify_runs(path, [(inputs, outputs)])
 
 
 def _refusal(tmp_path, model, flavor: str = "keras3.keras") -> str:

@@ -30,7 +30,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_two_sizes import converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
+from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 #: float32 values a mask holds: subnormals (masked by TensorFlow), -0.0, FLT_MIN and larger, NaN (kept).
 SUBNORMALS = np.array([1e-40, -1e-44, 1e-39, 1.1754942e-38, -3e-39], "float32")
@@ -130,11 +130,8 @@ CASES = [("given", "keras3.keras"), ("given", "keras3.h5"), ("tf_keras", "tf_ker
 WEIGHTS_CASES = [("computed_weights", "tf_keras.h5")]
 
 
-def _inputs_of(model: Any, family: str, rng: np.random.Generator):
-    return (_inputs(model, rng, *run) for run in RUNS)
-
-
-converted = converted_fixture("k24_masks", CASES + WEIGHTS_CASES, two_size_saver(FAMILIES, _inputs_of, seed=241))
+converted = converted_fixture("k24_masks", CASES + WEIGHTS_CASES,
+                              two_size_saver(FAMILIES, at_runs(_inputs, RUNS), seed=241))
 
 
 def test_the_reference_flushes_subnormals():

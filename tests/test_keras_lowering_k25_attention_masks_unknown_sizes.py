@@ -23,7 +23,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_two_sizes import each_case, two_size_saver, verify_last_run_on_webgl, verify_runs  # noqa: E402
+from keras_two_sizes import batched, each_case, two_size_saver, verify_last_run_on_webgl, verify_runs  # noqa: E402
 from test_keras_lowering import saved_and_converted  # noqa: E402
 
 
@@ -173,8 +173,8 @@ def _inputs(model, family: str, rng: np.random.Generator):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "attention_masks_unknown_sizes", CASES,
-                               two_size_saver(FAMILIES, _inputs, seed=41))
+    return batched(saved_and_converted(tmp_path_factory, "attention_masks_unknown_sizes", CASES,
+                                       two_size_saver(FAMILIES, _inputs, seed=41)))
 
 
 @pytest.mark.node

@@ -11,7 +11,6 @@ TensorFlow, Keras and tf_keras poisoned, run in TF.js cpu and wasm at two batch 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ pytest.importorskip("h5py")
 tk = pytest.importorskip("tf_keras")
 
 from keras_models import randomize  # noqa: E402
-from keras_two_sizes import converted_fixture, each_case, keras_outputs, verify_runs  # noqa: E402
+from keras_two_sizes import converted_fixture, each_case, keras_outputs, rename_classes, verify_runs  # noqa: E402
 from test_keras_lowering import _module, case_file  # noqa: E402
 from test_keras_lowering_bn_training import runs_from_saved_weights  # noqa: E402
 
@@ -88,14 +87,7 @@ def _inputs(model: Any, rng: np.random.Generator, batch: int, size: int) -> dict
 
 
 def _rename(path: Path) -> None:
-    import h5py
-
-    with h5py.File(path, "r+") as f:
-        config = json.loads(f.attrs["model_config"])
-        for entry in config["config"]["layers"]:
-            if entry["config"].get("name") in RENAMED:
-                entry["class_name"] = RENAMED[entry["config"]["name"]]
-        f.attrs["model_config"] = json.dumps(config)
+    rename_classes(path, RENAMED)
 
 
 def _save(family: str, flavor: str, folder: Path):

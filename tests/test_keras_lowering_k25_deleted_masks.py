@@ -22,7 +22,8 @@ pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
 from keras_models import randomize  # noqa: E402
-from test_keras_lowering import _verify, case_file, saved_and_converted  # noqa: E402
+from keras_two_sizes import converted_fixture, saved_runs, verify_runs  # noqa: E402
+from test_keras_lowering import case_file  # noqa: E402
 
 STEPS, WIDTH = 5, 4
 
@@ -95,11 +96,6 @@ def _ids(seed: int, dtype: str = "int32") -> np.ndarray:
     return ids
 
 
-def _outputs(model, ids: np.ndarray) -> list[np.ndarray]:
-    outputs = model(ids, training=False)
-    return [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
-
-
 def _save(family: str, flavor: str, folder: Path):
     """The model, saved; Keras's outputs for a batch of three and a batch of one, checked equal for the file
     loaded again by Keras (where Keras 3 can load it)."""
@@ -107,29 +103,21 @@ def _save(family: str, flavor: str, folder: Path):
     randomize(model, 11)
     ids = _ids(12, "int64" if family == "bench_case" else "int32")
     ids = ids % 9 if family == "late_attention" else ids
+    # Keras 3 cannot load its .h5 with mask ops (NotEqual)
+    reloads = flavor != "keras3.h5" or family == "bench_case"
     path = case_file(folder, family, flavor)
-    model.save(path)
-    expected = (_outputs(model, ids), _outputs(model, ids[1:2]))
-    if flavor == "keras3.h5" and family != "bench_case":  # Keras 3 cannot load its .h5 with mask ops (NotEqual)
-        return path, ids, expected
-    loaded = keras.models.load_model(path)
-    for mine, theirs in zip(expected, (_outputs(loaded, ids), _outputs(loaded, ids[1:2]))):
-        for a, b in zip(mine, theirs):
-            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
-    return path, ids, expected
+    load = keras.models.load_model if reloads else None
+    return path, saved_runs(model, path, [{"ids": ids}, {"ids": ids[1:2]}], load), None
 
 
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "k25_deleted_masks", CASES, _save)
+converted = converted_fixture("k25_deleted_masks", CASES, _save)
 
 
 @pytest.mark.node
 @pytest.mark.parametrize("family,flavor", CASES, ids=[f"{f}-{v}" for f, v in CASES])
 def test_run_time_masks_match_keras(converted, tfjs_runtime, family, flavor):
-    path, ids, (outputs, outputs_one) = converted[(family, flavor)]
-    _verify(Path(f"{path}.out"), {"ids": ids}, outputs)
-    _verify(Path(f"{path}.out"), {"ids": ids[1:2]}, outputs_one)
+    path, runs, _ = converted[(family, flavor)]
+    verify_runs(path, runs)
 
 
 def test_the_run_time_mask_differs_from_the_tracked_one(monkeypatch):

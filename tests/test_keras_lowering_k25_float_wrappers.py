@@ -22,7 +22,6 @@ TF.js cpu and wasm against ``model(x)`` at two input scales.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,8 +30,8 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_models import keras_module, lowering_refusal, randomize  # noqa: E402
-from keras_two_sizes import converted_fixture, each_case, flat, verify_runs  # noqa: E402
+from keras_models import keras_module, lowering_refusal  # noqa: E402
+from keras_two_sizes import converted_fixture, each_case, scaled_saver, signature_dtypes, verify_runs  # noqa: E402
 from test_keras_lowering import case_file  # noqa: E402
 
 ALL_FLAVORS = ["keras3.keras", "keras3.h5", "tf_keras.h5"]
@@ -79,25 +78,8 @@ FAMILIES = {"conv_lstm_in_half_td": conv_lstms_in_half_time_distributed,
             "attention_in_half_td": attention_in_half_time_distributed}
 
 
-def _save(family: str, flavor: str, folder: Path) -> tuple[Path, list, None]:
-    """The family's model with random weights and Keras's outputs (as float32) at scales 1 and 8."""
-    model = FAMILIES[family](keras_module(flavor))
-    randomize(model, 251)
-    rng = np.random.default_rng(252)
-    runs = []
-    for scale in (1.0, 8.0):
-        inputs = {t.name.split(":")[0]: (scale * rng.standard_normal((2, *tuple(t.shape)[1:]))).astype("float32")
-                  for t in model.inputs}
-        values = list(inputs.values())
-        outputs = flat(model(values if len(values) > 1 else values[0], training=False))
-        runs.append((inputs, [np.asarray(o).astype(np.float32) for o in outputs]))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
-
-
 EXACT_CASES = [(f, v) for f in FAMILIES for v in ALL_FLAVORS]
-converted = converted_fixture("float_wrappers_k25", EXACT_CASES, _save)
+converted = converted_fixture("float_wrappers_k25", EXACT_CASES, scaled_saver(FAMILIES, 251, lambda family: (1.0, 8.0)))
 
 
 @pytest.mark.node
@@ -105,8 +87,7 @@ converted = converted_fixture("float_wrappers_k25", EXACT_CASES, _save)
 def test_float32_layers_in_half_time_distributed_give_keras_numbers(converted, tfjs_runtime, family, flavor):
     path, runs, _ = converted[(family, flavor)]
     verify_runs(path, runs)
-    signature = json.loads((Path(f"{path}.out") / "model.json").read_text())["signature"]
-    assert {t["dtype"] for t in [*signature["inputs"].values(), *signature["outputs"].values()]} == {"DT_FLOAT"}
+    assert signature_dtypes(path) == {"DT_FLOAT"}
 
 
 def _spiked(rng: Any, shape: tuple[int, ...], axis: int) -> np.ndarray:
@@ -227,8 +208,8 @@ def test_half_notice_names_no_unit_normalization_without_one(tmp_path):
 
 @pytest.mark.parametrize("flavor", ["keras3.keras", "tf_keras.h5"])
 def test_time_distributed_of_a_nested_model_in_a_half_time_distributed_stays_refused_by_name(tmp_path, flavor):
-    """TimeDistributed(TimeDistributed(model)) with a float16 policy in the chain is named (the float32 one is not
-    lowered either: the weights under two wrappers, tf_keras's inner wrapper of a model)."""
+    """TimeDistributed(TimeDistributed(model)) with a float16 policy in the chain is named (the float32 one is
+    lowered since session 26: ``test_keras_lowering_k26_td_nested.py``)."""
     k = keras_module(flavor)
     L = k.layers
     i = k.Input((4,), name="m_in")

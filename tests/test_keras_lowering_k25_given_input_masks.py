@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_two_sizes import converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
+from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 #: Weights: 0, -0.0, 1, 0.5, negative, subnormals (0 in TF), FLT_MIN.
 WEIGHTS = np.array([0.0, -0.0, 1.0, 0.5, -2.0, 1e-40, -1e-44, 1.17549435e-38, 3.0], "float32")
@@ -48,11 +48,7 @@ FAMILIES = {"tf_keras_inputs": tf_keras_inputs}
 CASES = [("tf_keras_inputs", "tf_keras.h5")]
 
 
-def _inputs_of(model: Any, family: str, rng: np.random.Generator):
-    return (_inputs(model, rng, *run) for run in RUNS)
-
-
-converted = converted_fixture("k25_given_inputs", CASES, two_size_saver(FAMILIES, _inputs_of, seed=252))
+converted = converted_fixture("k25_given_inputs", CASES, two_size_saver(FAMILIES, at_runs(_inputs, RUNS), seed=252))
 
 
 @pytest.mark.node

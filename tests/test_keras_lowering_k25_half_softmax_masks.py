@@ -13,8 +13,6 @@ float16 tests). Before the fix the tf_keras cases gave NaN.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,20 +21,10 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_two_sizes import converted_fixture, each_case, two_size_saver  # noqa: E402
+from keras_two_sizes import converted_fixture, each_case, two_size_saver, under_policy, verify_runs_within  # noqa: E402
 
 #: Float mask values: kept (1), dropped (0, -0.0), weighed (0.5, 0.25), and ones float16 rounds to 1.
 MASK_VALUES = np.array([0.0, -0.0, 1.0, 1.0, 0.5, 0.25, 1.0001, 0.99999], "float32")
-
-
-def _mixed(k: Any, build: Callable[[], Any]) -> Any:
-    """``build()`` under the global ``mixed_float16`` policy (Inputs stay float32, layers compute in float16)."""
-    keras3 = k.__name__ == "keras"
-    (k.config.set_dtype_policy if keras3 else k.mixed_precision.set_global_policy)("mixed_float16")
-    try:
-        return build()
-    finally:
-        (k.config.set_dtype_policy if keras3 else k.mixed_precision.set_global_policy)("float32")
 
 
 def _inputs(k: Any) -> tuple[Any, Any, Any]:
@@ -61,7 +49,7 @@ def mixed(k: Any) -> Any:
                      L.Softmax(robust_masking=True, name="sm_robust")(h, mask=tf.identity(fmask))]
         return k.Model([x, bmask, fmask], outs)
 
-    return _mixed(k, build)
+    return under_policy(k, "mixed_float16", build)
 
 
 def per_layer(k: Any) -> Any:
@@ -92,18 +80,10 @@ def _run_inputs(model: Any, rng: np.random.Generator, batch: int, steps: int) ->
 @each_case(CASES)
 def test_half_softmax_with_a_mask_matches_keras(converted, tfjs_runtime, family, flavor):
     """Was NaN in TF.js wherever tf_keras gave probabilities (its -1e9 rounded to -inf, times 0)."""
-    import json
-
-    from tfjsconv.verify.compare import format_report, verify_model
-
     path, runs, _ = converted[(family, flavor)]
-    out = Path(f"{path}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    for inputs, outputs in runs:
-        assert all(np.isfinite(o).all() for o in outputs)  # (Keras's fully masked rows: uniform or zeros)
-        report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("cpu", "wasm"),
-                              rtol=1e-2, elem_floor=1e-2, quiet=True)
-        assert report.passed, format_report(report)
+    # (Keras's fully masked rows: uniform or zeros)
+    assert all(np.isfinite(o).all() for _, outputs in runs for o in outputs)
+    verify_runs_within(path, runs)
 
 
 # -- R3's F2 and F3: tf_keras's GlobalAveragePooling1D given weights -----------------------------------------------
@@ -121,7 +101,7 @@ def weights_half(k: Any) -> Any:
                                                                           mask=tf.identity(floats)),
                                      inner(L.Dense(3, name="dense2")(x), mask=tf.identity(floats))])
 
-    return _mixed(k, build)
+    return under_policy(k, "mixed_float16", build)
 
 
 def weights_tiny(k: Any) -> Any:
@@ -144,7 +124,7 @@ def attention_half(k: Any) -> Any:
                                     L.AdditiveAttention(name="add")([q, v], mask=[None, vm]),
                                     L.Attention(name="att_causal")([q, v], mask=[None, vm], use_causal_mask=True)])
 
-    return _mixed(k, build)
+    return under_policy(k, "mixed_float16", build)
 
 
 WEIGHTS_FAMILIES = {"weights_half": weights_half, "weights_tiny": weights_tiny, "attention_half": attention_half}
@@ -191,20 +171,11 @@ converted = converted_fixture("k25_half_softmax_masks", CASES + WEIGHTS_CASES + 
 def test_gap1d_weights_round_to_half_and_flush_subnormal_products(converted, tfjs_runtime, family, flavor):
     """float16: weights below 2.98e-8 are 0 (the row NaN, as Keras; TF.js gave 0), subnormal float16 ones rounded
     (1.1e-3 off before). float32: products below FLT_MIN are 0 (TF.js gave x's weighted mean, 0.166 off)."""
-    import json
-
-    from tfjsconv.verify.compare import format_report, verify_model
-
     path, runs, _ = converted[(family, flavor)]
-    out = Path(f"{path}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
     half = family == "weights_half"
-    for inputs, outputs in runs:
-        if half:  # (the tiny weights' row is 0 / 0 in Keras)
-            assert all(np.isnan(o[0]).all() for o in outputs)
-        report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("cpu", "wasm"),
-                              rtol=1e-2 if half else 1e-5, elem_floor=1e-2 if half else 1e-5, quiet=True)
-        assert report.passed, format_report(report)
+    if half:  # (the tiny weights' row is 0 / 0 in Keras)
+        assert all(np.isnan(o[0]).all() for _, outputs in runs for o in outputs)
+    verify_runs_within(path, runs, rtol=1e-2 if half else 1e-5, elem_floor=1e-2 if half else 1e-5)
 
 
 @pytest.mark.node
@@ -212,14 +183,5 @@ def test_gap1d_weights_round_to_half_and_flush_subnormal_products(converted, tfj
 def test_half_attention_fully_masked_row_matches_keras(converted, tfjs_runtime, family, flavor):
     """A fully masked row weighs the steps as Keras's float16 ``scores - 65504`` does (tf_keras: 1.16, 17% of the
     range, off before, with ``- 1e9`` in float32)."""
-    import json
-
-    from tfjsconv.verify.compare import format_report, verify_model
-
     path, runs, _ = converted[(family, flavor)]
-    out = Path(f"{path}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    for inputs, outputs in runs:
-        report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("cpu", "wasm"),
-                              rtol=1e-2, elem_floor=1e-2, quiet=True)
-        assert report.passed, format_report(report)
+    verify_runs_within(path, runs)

@@ -24,7 +24,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from keras_two_sizes import converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
+from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 #: float32 mask values: masked by TensorFlow (0, -0.0, subnormals) and kept (the rest, NaN included).
 VALUES = np.array([0.0, -0.0, 1.0, 0.5, -2.0, 1e-40, -1e-44, np.nan, 1.17549435e-38, 3.0], "float32")
@@ -120,11 +120,7 @@ CASES = [("tf_keras_direct", "tf_keras.h5"), ("tf_keras_mha", "tf_keras.h5"), ("
          ("keras3", "keras3.h5")]
 
 
-def _inputs_of(model: Any, family: str, rng: np.random.Generator):
-    return (_inputs(model, rng, *run) for run in RUNS)
-
-
-converted = converted_fixture("k25_masks", CASES, two_size_saver(FAMILIES, _inputs_of, seed=251))
+converted = converted_fixture("k25_masks", CASES, two_size_saver(FAMILIES, at_runs(_inputs, RUNS), seed=251))
 
 
 @pytest.mark.node

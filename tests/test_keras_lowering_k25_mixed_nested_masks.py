@@ -16,8 +16,6 @@ of the largest value, as the float16 tests; measured 1e-4..6e-4). Before the fix
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,19 +25,10 @@ pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
 from keras_models import keras_module, lowering_refusal  # noqa: E402
-from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver  # noqa: E402
+from keras_two_sizes import (at_runs, converted_fixture, each_case, two_size_saver, under_policy,  # noqa: E402
+                             verify_runs_within)
 
 WIDTH, VOCAB = 8, 12
-
-
-def _mixed(k: Any, build: Callable[[], Any]) -> Any:
-    """``build()`` under the global ``mixed_float16`` policy (Inputs stay float32, layers compute in float16)."""
-    keras3 = k.__name__ == "keras"
-    (k.config.set_dtype_policy if keras3 else k.mixed_precision.set_global_policy)("mixed_float16")
-    try:
-        return build()
-    finally:
-        (k.config.set_dtype_policy if keras3 else k.mixed_precision.set_global_policy)("float32")
 
 
 def _ids(k: Any) -> tuple[Any, Any]:
@@ -60,7 +49,7 @@ def gap(k: Any) -> Any:
         i = k.Input((None, WIDTH), name="gap_in")
         inner = k.Model(i, L.GlobalAveragePooling1D(name="gap_pool")(L.Dense(6, name="gap_dense")(i)), name="gi")
         return k.Model(ids, _head(k, inner(e)))
-    return _mixed(k, build)
+    return under_policy(k, "mixed_float16", build)
 
 
 def lstm(k: Any) -> Any:
@@ -72,7 +61,7 @@ def lstm(k: Any) -> Any:
         i = k.Input((None, WIDTH), name="lstm_in")
         inner = k.Model(i, L.LSTM(5, name="lstm_rnn")(L.Dense(6, name="lstm_dense")(i)), name="li")
         return k.Model(ids, _head(k, inner(h)))
-    return _mixed(k, build)
+    return under_policy(k, "mixed_float16", build)
 
 
 def list_inputs(k: Any) -> Any:
@@ -85,7 +74,7 @@ def list_inputs(k: Any) -> Any:
         a, b = k.Input((None, WIDTH), name="la_in"), k.Input((None, WIDTH), name="lb_in")
         inner = k.Model([a, b], L.GlobalAveragePooling1D(name="l_pool")(L.Add(name="l_add")([a, b])), name="lin")
         return k.Model([ids, feats], _head(k, inner([e, f])))
-    return _mixed(k, build)
+    return under_policy(k, "mixed_float16", build)
 
 
 def sequential_inner(k: Any) -> Any:
@@ -97,7 +86,7 @@ def sequential_inner(k: Any) -> Any:
         inner = k.Sequential([k.Input((None, WIDTH)), L.Dense(6, activation="relu", name="s_dense"),
                               L.GlobalAveragePooling1D(name="s_pool")], name="si")
         return k.Model(ids, _head(k, inner(h)))
-    return _mixed(k, build)
+    return under_policy(k, "mixed_float16", build)
 
 
 def half_input(k: Any) -> Any:
@@ -108,7 +97,7 @@ def half_input(k: Any) -> Any:
         i = k.Input((None, WIDTH), dtype="float16", name="h_in")
         inner = k.Model(i, L.GlobalAveragePooling1D(name="h_pool")(L.Dense(6, name="h_dense")(i)), name="hi")
         return k.Model(ids, _head(k, inner(e)))
-    return _mixed(k, build)
+    return under_policy(k, "mixed_float16", build)
 
 
 def float16_embedding(k: Any) -> Any:
@@ -149,19 +138,10 @@ converted = converted_fixture("k25_mixed_nested_masks", CASES, two_size_saver(FA
 @each_case(CASES)
 def test_masked_half_tensor_into_nested_model_is_cast_as_keras_casts_it(converted, tfjs_runtime, family, flavor):
     """tf_keras drops the mask with the cast to a float32 Input (kept into a float16 one); Keras 3 keeps it."""
-    import json
-
-    from tfjsconv.verify.compare import format_report, verify_model
-
     path, runs, _ = converted[(family, flavor)]
-    out = Path(f"{path}.out")
-    names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    for inputs, outputs in runs:
-        report = verify_model(out, inputs, dict(zip(names, outputs, strict=True)), backends=("cpu", "wasm"),
-                              rtol=1e-2, elem_floor=1e-2, quiet=True)
-        assert report.passed, format_report(report)
-        if flavor.startswith("tf_keras") and family not in MASK_KEPT:  # the all-padding row: the unmasked mean
-            assert all(np.isfinite(o).all() for o in outputs)
+    verify_runs_within(path, runs)
+    if flavor.startswith("tf_keras") and family not in MASK_KEPT:  # the all-padding row: the unmasked mean
+        assert all(np.isfinite(o).all() for _, outputs in runs for o in outputs)
 
 
 def test_float64_embedding_into_nested_float32_input_names_its_dtype(tmp_path):

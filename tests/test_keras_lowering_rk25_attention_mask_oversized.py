@@ -21,7 +21,7 @@ pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
 from keras_models import randomize  # noqa: E402
-from keras_two_sizes import each_case, keras_outputs, verify_runs  # noqa: E402
+from keras_two_sizes import batched, each_case, keras_outputs, verify_runs  # noqa: E402
 from test_keras_lowering import _module, case_file, saved_and_converted  # noqa: E402
 
 
@@ -98,7 +98,7 @@ def _save(family: str, flavor: str, folder: Path):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "attention_mask_oversized", CASES, _save)
+    return batched(saved_and_converted(tmp_path_factory, "attention_mask_oversized", CASES, _save))
 
 
 @pytest.mark.node

@@ -93,9 +93,10 @@ def _save(family: str, flavor: str, folder: Path):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
+    from keras_two_sizes import batched
     from test_keras_lowering import saved_and_converted
 
-    return saved_and_converted(tmp_path_factory, "attention_masks_rank6_scores", CASES, _save)
+    return batched(saved_and_converted(tmp_path_factory, "attention_masks_rank6_scores", CASES, _save))
 
 
 @pytest.mark.node

@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
+from keras_two_sizes import batched, verify_runs  # noqa: E402
 from test_keras_lowering import _module, _verify, case_file, convert_poisoned, saved_and_converted  # noqa: E402
 
 
@@ -75,7 +76,7 @@ def _save(family: str, flavor: str, folder):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "s14_dot_ranks", CASES, _save)
+    return batched(saved_and_converted(tmp_path_factory, "s14_dot_ranks", CASES, _save))
 
 
 @pytest.mark.node
@@ -87,7 +88,7 @@ def test_dot_of_other_ranks_matches_keras(converted, tfjs_runtime, family, flavo
         assert outputs[7].shape == (2, 3, 2, 2, 2, 3, 2) and outputs[8].shape == (2, 3, 2, 2)
     else:
         assert outputs[0].dtype == np.int32 and outputs[3].dtype == np.float32
-    _verify(path.parent / f"{path.name}.out", inputs, outputs)
+    verify_runs(path, [(inputs, outputs)])
 
 
 def free_sizes(k):

@@ -19,7 +19,8 @@ keras = pytest.importorskip("keras")
 
 from keras_models import graph_model_refusal as _refusal  # noqa: E402
 from keras_models import save_with_outputs  # noqa: E402
-from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
+from keras_two_sizes import batched, verify_runs  # noqa: E402
+from test_keras_lowering import _module, case_file, saved_and_converted  # noqa: E402
 
 #: int32 values float32 does not hold (ties of its rounding too), the extremes, negatives and small ones.
 EDGES = [2**31 - 1, -2**31, 2**31 - 65, 2**31 - 64, 2**30 + 1, -(2**30) - 1, 16777217, -16777219, 16777219, 46341, -3]
@@ -84,7 +85,7 @@ def _save(family: str, flavor: str, folder):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "s14_int32_bilinear", CASES, _save)
+    return batched(saved_and_converted(tmp_path_factory, "s14_int32_bilinear", CASES, _save))
 
 
 @pytest.mark.node
@@ -99,7 +100,7 @@ def test_bilinear_resize_of_wide_ids_matches_keras3_exactly(converted, tfjs_runt
     # int64's 2^31 (from ids past 2^31 - 64) is INT32_MIN in TF.js's int32, as int64 sums past int32's range are
     wrapped = [o.astype(np.int32) for o in outputs]
     assert any(o.dtype == np.int64 and (o == 2**31).any() for o in outputs)
-    _verify(path.parent / f"{path.name}.out", inputs, wrapped)
+    verify_runs(path, [(inputs, wrapped)])
 
 
 @pytest.mark.parametrize("layer", ["Resizing", "UpSampling2D"])

@@ -19,6 +19,7 @@ keras = pytest.importorskip("keras")
 
 from keras_models import graph_model_refusal as _refusal  # noqa: E402
 from keras_models import save_with_outputs  # noqa: E402
+from keras_two_sizes import batched, verify_runs  # noqa: E402
 from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
 
 #: int32 values float32 does not hold, the extremes, negatives, small ones and the ReLU bounds below (x == threshold
@@ -104,7 +105,7 @@ def _save(family: str, flavor: str, folder):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "s14_int_relu_means", CASES, _save)
+    return batched(saved_and_converted(tmp_path_factory, "s14_int_relu_means", CASES, _save))
 
 
 @pytest.mark.node
@@ -121,7 +122,7 @@ def test_wide_ids_through_relu_options_and_integer_means_match_keras_exactly(con
         assert np.array_equal(outputs[0], np.trunc(wide / 5).astype(np.int32)), (outputs[0], wide)
         narrow = inputs["h"].astype(np.int64).sum(axis=1)
         assert np.array_equal(outputs[6], np.trunc(narrow / 5)) and np.any(narrow % 5), (outputs[6], narrow)
-    _verify(path.parent / f"{path.name}.out", inputs, outputs)
+    verify_runs(path, [(inputs, outputs)])
 
 
 @pytest.mark.node

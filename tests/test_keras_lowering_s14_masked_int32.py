@@ -18,7 +18,8 @@ pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
 from keras_models import save_with_outputs  # noqa: E402
-from test_keras_lowering import _module, _verify, case_file, saved_and_converted  # noqa: E402
+from keras_two_sizes import batched, verify_runs  # noqa: E402
+from test_keras_lowering import _module, case_file, saved_and_converted  # noqa: E402
 
 #: Ids past float32's integers and the int32 extremes: sums of them wrap.
 EDGES = [2**31 - 1, 2**31 - 1, -2**31, 16777217, -16777219, 46341, -3, 5]
@@ -62,7 +63,7 @@ def _save(family: str, flavor: str, folder):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "masked_int32", CASES, _save)
+    return batched(saved_and_converted(tmp_path_factory, "masked_int32", CASES, _save))
 
 
 @pytest.mark.node
@@ -74,7 +75,7 @@ def test_masked_ids_and_their_means_match_keras(converted, tfjs_runtime, family,
     assert not np.allclose(outputs[1][0], wide / 4)  # Keras's sum wraps in int32
     if flavor == "keras3.keras":  # float32's comparison: 16777216 equals 16777217.0
         assert outputs[4][1].tolist() != outputs[3][1].tolist()
-    _verify(path.parent / f"{path.name}.out", inputs, outputs)
+    verify_runs(path, [(inputs, outputs)])
 
 
 def test_a_masked_mean_of_int64_ids_stays_refused_by_name(tmp_path):

@@ -19,7 +19,8 @@ import pytest
 pytest.importorskip("h5py")
 keras = pytest.importorskip("keras")
 
-from test_keras_lowering import _verify, family_saver, saved_and_converted  # noqa: E402
+from keras_two_sizes import batched, verify_runs  # noqa: E402
+from test_keras_lowering import family_saver, saved_and_converted  # noqa: E402
 
 STEPS, FEATURES, BATCH = 6, 4, 3
 #: The 8/16-bit inputs (and an int32 one, Keras 3's mixed merges).
@@ -105,7 +106,8 @@ def _inputs(model, seed: int) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    return saved_and_converted(tmp_path_factory, "s14_masked_narrow", CASES, family_saver(FAMILIES, _inputs, 14))
+    return batched(
+        saved_and_converted(tmp_path_factory, "s14_masked_narrow", CASES, family_saver(FAMILIES, _inputs, 14)))
 
 
 @pytest.mark.node
@@ -114,5 +116,5 @@ def test_masked_narrow_merges_match_keras(converted, tfjs_runtime, family, flavo
     path, inputs, outputs = converted[(family, flavor)]
     integers = [o for o in outputs if o.dtype.kind in "iu"]
     assert integers and all(o.dtype.itemsize <= 4 for o in integers), [o.dtype for o in outputs]
-    _verify(path.parent / f"{path.name}.out", inputs, outputs)
+    verify_runs(path, [(inputs, outputs)])
 

@@ -108,6 +108,7 @@ def function_facts(library: Any, weights: Mapping[str, Any] | None = None,
         dtypes, arg_shapes, memo = function_input_dtypes(function), all_shapes.get(fname, {}), {}
         ranks: dict[str, int | None] = {}
         nodes = {n.get("name"): n for n in function.get("nodeDef", function.get("node_def", [])) if isinstance(n, dict)}
+        returned = [ref for ref in (function.get("ret") or {}).values() if isinstance(ref, str)]
         for node_def in nodes.values():
             if not node_def.get("op"):
                 continue
@@ -126,7 +127,8 @@ def function_facts(library: Any, weights: Mapping[str, Any] | None = None,
                                   and v.dtype.kind == "f"}
             facts.refuse_unknown_dtype = bool(refs)  # a node without data inputs has no input dtype to miss
             facts.unknown_rank_outcomes = _UNKNOWN_RANK_REFUSES
-            facts.guards = _kept_body_guards(node_def, refs, nodes, facts)
+            facts.guards = _kept_body_guards(node_def, refs, nodes, facts) + _returned_batch_norm_outputs(
+                node_def, returned, nodes)
             yield f"{fname}/{node_def.get('name', '?')}", facts
 
 
@@ -624,11 +626,37 @@ def _kept_body_guards(node: Mapping[str, Any], refs: Sequence[str], nodes: Mappi
         refuse("a filter that may be grouped (TF.js's conv3d computes another thing)", "grouped_conv")
     if op.startswith("FusedBatchNorm") and attrs.get("is_training") is True:
         refuse("training mode (NaN in TF.js)", "tf_op_rewrites")
+    for ref in refs:  # TF.js's FusedBatchNorm gives y only: a read of another output got y (17 off, silently)
+        output = _batch_norm_secondary(ref, nodes)
+        if output:
+            refuse(f"a read of {ref.partition(':')[0]}'s {output} (TF.js's FusedBatchNorm gives y only)",
+                   "tf_op_rewrites")
     if op in ("Conv2D", "DepthwiseConv2dNative", "_FusedConv2D", "FusedDepthwiseConv2dNative") \
             and _attr_text(attrs.get("padding")) == "SAME" and _window_may_skip(attrs, facts.float_consts.get(1)):
         refuse("a strided SAME convolution whose window may be smaller than its stride", "same_padding",
                frozenset({"wasm"}))
     return found
+
+
+def _batch_norm_secondary(ref: str, nodes: Mapping[str, Any]) -> str | None:
+    """The output a FunctionDef ref (``node:output:index``) takes of a FusedBatchNorm when it is not y, else None."""
+    producer, _, output = ref.partition(":")
+    if output and not output.startswith("y:") and str(nodes.get(producer, {}).get("op", "")).startswith(
+            "FusedBatchNorm"):
+        return output.split(":")[0]
+    return None
+
+
+def _returned_batch_norm_outputs(node: Mapping[str, Any], returned: Sequence[str],
+                                 nodes: Mapping[str, Any]) -> list[tuple[str, frozenset[str] | None]]:
+    """A kept function (If branch, While body) returning a FusedBatchNorm's output other than y through its ``ret``
+    map, with no node reading it: TF.js's op gives y only (5.33 off TF, or a crash), refused like a read."""
+    name = node.get("name")
+    outputs = [out for ref in returned if ref.partition(":")[0] == name and (out := _batch_norm_secondary(ref, nodes))]
+    if not outputs:
+        return []
+    return [(f"{'/'.join(dict.fromkeys(outputs))} returned by the function (TF.js's FusedBatchNorm gives y only) "
+             f"{_KEPT.format('tf_op_rewrites')}", None)]
 
 
 def _empty_guards(op: str, attrs: Mapping[str, Any], refs: Sequence[str], nodes: Mapping[str, Any],

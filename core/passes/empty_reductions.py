@@ -80,6 +80,17 @@ def _matmul_dtype(node: Node) -> DType | None:
     return dtype if isinstance(dtype, DType) and dtype != DType.BOOL else None
 
 
+#: Operand dtypes a padded matmul may have: the floats TF.js computes in float32 and the integers in int32 (a
+#: float16/float64 product over a run-time-empty inner size was wasm's garbage, 445 where TF gives 0).
+_PADDED_DTYPES = frozenset({DType.FLOAT32, DType.FLOAT16, DType.FLOAT64, DType.INT32, DType.INT64})
+
+
+def _operand_dtypes(node: Node) -> tuple[DType, DType] | None:
+    """The dtypes of a matmul's two operands (V3 names them ``Ta``/``Tb``), if both can be padded with zeros."""
+    found = (node.attrs.get("Ta"), node.attrs.get("Tb")) if node.op == "BatchMatMulV3" else (node.attrs.get("T"),) * 2
+    return found if all(d in _PADDED_DTYPES for d in found) else None  # type: ignore[return-value]
+
+
 def _inner_axes(node: Node, a: tuple, b: tuple) -> tuple[int, int]:
     """The contracted axis of each operand (``transpose_*``/``adj_*`` swap a matrix's two axes)."""
     flip_a = bool(node.attrs.get("transpose_a", node.attrs.get("adj_x", False)))
@@ -259,7 +270,7 @@ class EmptyReductions(BackendGatedPass):
                 if empty is not None:
                     _zero_product(graph, node, shapes, *empty, _matmul_dtype(node))
                     count += 1
-                elif node.op != "BatchMatMulV3":  # a float32 one only (_pad_inner_dimension)
+                else:
                     count += self._pad_inner_dimension(graph, node, shapes, ranks)
                 continue
             if node.op == "GatherV2":
@@ -293,18 +304,19 @@ class EmptyReductions(BackendGatedPass):
         return PassResult(count)
 
     def _pad_inner_dimension(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict]) -> int:
-        """A float matmul whose inner dimension may be 0 at run time: see ``reduction_padding``. An operand of
+        """A matmul whose inner dimension may be 0 at run time: see ``reduction_padding``. An operand of
         unknown shape counts by its inferred rank (a ``MatMul``'s is 2): a loop variable of a lowered loop has none."""
         from ..ops.backends import DEFAULT_TARGET_BACKENDS
 
+        dtypes = _operand_dtypes(node)
         a, b = ((None, None) if node.op == "MatMul" and shapes.get(v) is None else _operand_shape(v, shapes, ranks)
                 for v in node.inputs[:2])
         targets = self.targets or DEFAULT_TARGET_BACKENDS
-        if node.attrs.get("T") == DType.FLOAT32 and (a is None or b is None) and node.op != "MatMul":
-            return int(pad_inner_dimension_any_rank(graph, node, targets))  # rank unknown: axes placed at run time
-        if node.attrs.get("T") != DType.FLOAT32 or a is None or b is None or len(a) < 2 or len(b) < 2:
+        if dtypes is not None and (a is None or b is None) and node.op != "MatMul":
+            return int(pad_inner_dimension_any_rank(graph, node, targets, dtypes))  # axes placed at run time
+        if dtypes is None or a is None or b is None or len(a) < 2 or len(b) < 2:
             return 0
-        return int(pad_empty_inner_dimension(graph, node, tuple(a), tuple(b), targets))
+        return int(pad_empty_inner_dimension(graph, node, tuple(a), tuple(b), targets, dtypes))
 
     def _keep_gather_shape(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict]) -> int:
         """A ``GatherV2`` over params that may be empty at run time: see ``empty_gather``. A run-time axis

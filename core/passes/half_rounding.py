@@ -13,18 +13,21 @@ TF.js; each such node's result is rounded the same way (:func:`round_half_result
 elementwise op, a MatMul/BatchMatMul and a FusedBatchNorm (:data:`ONE_ROUNDING_OPS`) in float32 and round its
 result once, so there TF.js gives TF's values; the others (sums, Einsum, Softmax, convolutions, reductions, Sigmoid,
 Softplus, Softsign) round in several float16 steps in TF (Eigen's float16 arithmetic; TF's CPU Einsum, Softmax,
-DepthwiseConv2D, Sigmoid, Softplus and Softsign measured so, its Conv2D for 0.2% of results), which TF.js's one rounding does not reproduce: they are named in a warning and in
-the graph's notes, with the error that can grow from them (:data:`HALF_STEPS_NOTICE`).
+DepthwiseConv2D, Sigmoid, Softplus and Softsign measured so, its Conv2D for 0.2% of results), which TF.js's one
+rounding does not reproduce: they are named in a warning and in the graph's notes, with the error that can grow from them (:data:`HALF_STEPS_NOTICE`).
 """
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import weakref
 
 import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
+from .graph_edit import const_array
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +123,8 @@ ONE_ROUNDING_OPS = frozenset({
 HALF_STEPS_NOTICE = (
     "{count} node(s) TF computes in float16 in several rounded steps (its CPU kernels' float16 sums: einsums, "
     "convolutions, softmax, reductions; sigmoid, softplus, softsign) are computed in float32 by TF.js and their results rounded to float16 once: "
-    "each lands up to a few float16 steps from TF's (about 1e-3 of its largest value, more for long sums), and "
+    "each lands up to a few float16 steps from TF's (about 1e-3 of its largest value; a float16 Sum, Mean, AvgPool, Cumsum or Prod "
+    "as stated for it after this list), and "
     "later ops can amplify that: a softmax over logits of magnitude L changes its weights by about L·1e-3 (an "
     "attention whose logits stay within ±10 gives results within 5e-3 + 3e-4·√n of their largest value, n its "
     "longest float16 sum, as the Keras lowering's float16 notice states), a deep stack compounds them as float16 "
@@ -169,6 +173,92 @@ def round_half_result(graph: Graph, node: Node, readers: dict[int, list[tuple[No
     return count
 
 
+#: What a float16 sum TF adds in float16 steps is claimed to be off, where TF.js adds in float32 and rounds once
+#: (measured, session 26 h5, /work/notes/probe26/h5/raw.py; err of the largest result, positive rows): TF's CPU
+#: reduction helper (size-1 axes dropped, neighbours alike merged) adds the values one by one, bit for bit a float16
+#: running sum, where the reduced and kept blocks are [r, k], [k, r, k] or [r, k, r] (a 1 then 0.99 half-steps of
+#: it: 0.11 at n = 256, 0.33 at 1024, 0.66 at 4096; 4096 ones sum to 2048), and AvgPool over its window; over the
+#: innermost block (and four blocks or more, transposed so) in Eigen's tree, within 0.0144 at any n measured (256 to
+#: 32768). Each step rounds by up to 2⁻¹¹ of the partial sum: one by one within e^((n-1)/2048) - 1 of the values'
+#: summed magnitude, beside :data:`HALF_SUM_ROUNDING` for the roundings after it. Past :data:`HALF_SUM_RUNNING`
+#: values one by one known when converting the sum is refused by name; a count known only at run time is stated so.
+HALF_SUM_RUNNING = 2048
+HALF_SUM_TREE = 0.02
+HALF_SUM_ROUNDING = 1e-3
+#: The reductions TF computes in float16 steps whose n and order :func:`half_sum_length` reads. Cumsum is a running
+#: sum along its axis, Prod a running product whose rounding compounds the same way (of the product's magnitude):
+#: measured 0.495 (cumsum) and 0.213 (prod) off at n = 1024 (session 26 r4, /work/notes/probe26/r4/h4_ops.py).
+HALF_REDUCTIONS = frozenset({"Sum", "Mean", "AvgPool", "AvgPool3D", "Cumsum", "Prod"})
+
+
+def tf_sums_one_by_one(shape: tuple[int | None, ...], axes: list[int]) -> bool:
+    """Whether TF's CPU reduction of ``axes`` of ``shape`` may add the values one by one (not in Eigen's tree): its
+    helper drops size-1 axes and merges neighbours alike, then reduces [r, k], [k, r, k] and [r, k, r] so and
+    transposes four blocks or more to reduce the innermost one. An unknown size may be 1 or more: either counts."""
+    unknown = [i for i, d in enumerate(shape) if d is None]
+    for ones in itertools.product((False, True), repeat=min(len(unknown), 8)):
+        one = {i for i, o in zip(unknown, ones) if o}
+        blocks: list[bool] = []
+        for i, d in enumerate(shape):
+            if d != 1 and i not in one and (not blocks or blocks[-1] != (i in axes)):
+                blocks.append(i in axes)
+        if blocks in ([True, False], [False, True, False], [True, False, True]):
+            return True
+    return False
+
+
+def half_sum_bound(summed: int | None, one_by_one: bool) -> float:
+    """The bound claimed on a float16 sum of ``summed`` values in TF's steps against TF.js's float32 one, of the
+    values' summed magnitude (``inf`` for a count known at run time, one by one: :func:`half_sum_claim` states it)."""
+    running = math.inf if summed is None else HALF_SUM_ROUNDING + math.expm1((summed - 1) / 2048)
+    return running if one_by_one else min(running, HALF_SUM_TREE)
+
+
+def half_sum_refused(summed: int | None, one_by_one: bool) -> bool:
+    """Whether no bound is claimed: past :data:`HALF_SUM_RUNNING` values one by one, known when converting."""
+    return one_by_one and summed is not None and summed > HALF_SUM_RUNNING
+
+
+def half_sum_claim(name: str, summed: int | None, one_by_one: bool) -> str:
+    """``name`` with its n and bound, as the notices show it; a count known at run time with the bound's formula."""
+    if summed is None and one_by_one:
+        return (f"{name} (n at run time, one by one: {HALF_SUM_ROUNDING:g} + e^((n-1)/2048) - 1, "
+                f"{half_sum_bound(256, True):.2g} at n = 256, {half_sum_bound(1024, True):.2g} at 1024)")
+    return f"{name} (n = {'?' if summed is None else summed}{' one by one' if one_by_one else ''}: " \
+        f"{half_sum_bound(summed, one_by_one):.2g})"
+
+
+#: How the notices explain :func:`half_sum_claim`'s figures (after "each result within").
+HALF_SUM_TERMS = (
+    f"one by one (a window, an axis before the innermost) each result within {HALF_SUM_ROUNDING:g} + "
+    "e^((n-1)/2048) - 1 of the summed (averaged) magnitude of its values (measured 0.11 at n = 256, 0.33 at 1024, 0.66 "
+    f"at 4096), refused past n = {HALF_SUM_RUNNING} known when converting, stated with n where the count is known only "
+    f"at run time; over the innermost axes (Eigen's tree) within {HALF_SUM_TREE:g}")
+
+
+def half_sum_length(node: Node) -> tuple[int | None, bool] | None:
+    """A Sum/Mean/AvgPool node's values per result (``None``: known at run time) and whether TF adds them one by
+    one (:func:`tf_sums_one_by_one`); ``None`` for other ops."""
+    if node.op not in HALF_REDUCTIONS or not node.inputs:
+        return None
+    if node.op.startswith("AvgPool"):
+        return int(np.prod(node.attrs.get("ksize", [1]))), True
+    x = node.inputs[0]
+    if node.op == "Cumsum":  # a scan: one by one along its axis
+        axis = const_array(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1].producer is not None else None
+        if x.shape is None or axis is None or not x.shape:
+            return None, True
+        return x.shape[int(np.asarray(axis).reshape(-1)[0]) % len(x.shape)], True
+    given = const_array(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1].producer is not None else None
+    if x.shape is None or given is None:
+        return None, True
+    rank = len(x.shape)
+    axes = sorted({int(a) % rank for a in np.asarray(given).reshape(-1)}) if rank else []
+    sizes = [x.shape[a] for a in axes]
+    summed = None if None in sizes else int(np.prod(sizes, dtype=np.int64))
+    return summed, node.op == "Prod" or tf_sums_one_by_one(tuple(x.shape), axes)  # (a product's tree: not measured)
+
+
 def value_readers(graph: Graph) -> dict[int, list[tuple[Node, int]]]:
     """Each Value's (by ``id``) readers as (node, input index) pairs, for :func:`round_half_result`."""
     readers: dict[int, list[tuple[Node, int]]] = {}
@@ -178,9 +268,24 @@ def value_readers(graph: Graph) -> dict[int, list[tuple[Node, int]]]:
     return readers
 
 
-def warn_half_arithmetic(graph: Graph, names: list[str]) -> None:
+def half_sum_problem(node: Node, sums: dict[str, tuple[int | None, bool]]) -> str | None:
+    """Why a float16 Sum/Mean/AvgPool ``node`` TF adds one by one cannot be converted (past
+    :data:`HALF_SUM_RUNNING` values known when converting), else None, its n noted in ``sums`` for the notice."""
+    length = half_sum_length(node)
+    if length is None:
+        return None
+    if half_sum_refused(*length):
+        what = "product: TF multiplies" if node.op == "Prod" else "sum: TF adds"
+        return (f"float16 {what} {length[0]} float16 values one by one in float16, with no bound on the result "
+                f"past {HALF_SUM_RUNNING} of them")
+    sums[node.name] = length
+    return None
+
+
+def warn_half_arithmetic(graph: Graph, names: list[str], sums: dict[str, tuple[int | None, bool]] | None = None) -> None:
     """One warning and note per graph (the pass runs again after later rewrites), naming the float16 nodes TF
-    computes in several rounded steps (``names``), which TF.js rounds once."""
+    computes in several rounded steps (``names``), which TF.js rounds once, and the sums among them with their n
+    and bound (``sums``: :func:`half_sum_problem`)."""
     if names and not getattr(graph, "_half_arithmetic_warned", False):
         try:
             graph._half_arithmetic_warned = True  # type: ignore[attr-defined]
@@ -188,5 +293,11 @@ def warn_half_arithmetic(graph: Graph, names: list[str]) -> None:
             pass
         shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
         text = HALF_STEPS_NOTICE.format(count=len(names), names=shown)
+        if sums:
+            claims = [half_sum_claim(name, *length) for name, length in
+                      sorted(sums.items(), key=lambda item: -half_sum_bound(*item[1]))]  # every one, largest first
+            text += (f". {len(sums)} of them add up n float16 values where TF rounds each partial sum to float16 and "
+                     f"TF.js adds them in float32 and rounds once: {HALF_SUM_TERMS}: "
+                     + ", ".join(claims))
         log.warning("%s", text)
         graph.notes.append(text)

@@ -42,8 +42,8 @@ from ..ir import Graph, Node, Value
 from ..narrow_ints import NARROW_INTS, wrapped
 from . import Pass, PassResult
 from .graph_edit import const_array
-from .half_rounding import (computes_in_half, is_cast_to_half, round_cast_to_half, round_half_result, rounds_once,
-                            value_readers, warn_half_arithmetic)
+from .half_rounding import (computes_in_half, half_sum_problem, is_cast_to_half, round_cast_to_half, round_half_result,
+                            rounds_once, value_readers, warn_half_arithmetic)
 
 Interval = tuple[float, float]
 _UNBOUNDED: Interval = (-np.inf, np.inf)
@@ -266,6 +266,7 @@ class NarrowIntegers(Pass):
         ranges, problems = _Ranges(), {}
         wraps = retypes = rounded = 0
         half_arithmetic: list[str] = []
+        half_sums: dict[str, tuple[int | None, bool]] = {}  # float16 Sum/Mean/AvgPool: (values summed, one by one)
         readers = None
         for node in graph.topological_order():
             dtype = _out_dtype(node)
@@ -274,6 +275,8 @@ class NarrowIntegers(Pass):
                 rounded += 1
             elif computes_in_half(node, dtype, _HALF_EXACT):
                 readers = value_readers(graph) if readers is None else readers
+                if (why := half_sum_problem(node, half_sums)) is not None:
+                    problems.setdefault(node.op, []).append(f"{node.name} ({why})")
                 rounded += round_half_result(graph, node, readers)
                 if not rounds_once(node):
                     half_arithmetic.append(node.name)
@@ -295,7 +298,7 @@ class NarrowIntegers(Pass):
             retypes += _retype(node)
         if problems:
             raise NarrowIntegerError(problems)
-        warn_half_arithmetic(graph, half_arithmetic)
+        warn_half_arithmetic(graph, half_arithmetic, half_sums)
         return PassResult(wraps + retypes + rounded, {"wrapped": wraps, "retyped": retypes, "rounded_to_half": rounded})
 
     @staticmethod

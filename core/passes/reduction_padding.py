@@ -12,7 +12,8 @@ backend's ``Concat`` returns its input itself (no copy: the kernels drop empty i
 reduction sees only identity elements and gives TF's answer. Where a backend
 mishandles that answer (webgl's max/min start at ∓1e20, a float ``Mean`` of nothing is NaN) the node
 subtracts a scalar that is ``-answer`` exactly when ``e`` is 1. A float matmul over an inner dimension that is
-0 at run time (TF: zeros; wasm: garbage, webgl: throws) gets one zero along it on both operands the same way.
+0 at run time (TF: zeros; wasm: garbage, webgl: throws) gets one zero along it on both operands the same way, as
+does one of another dtype TF.js computes (float16 and float64 held as float32: wasm 445 where TF gives 0; int32).
 """
 from __future__ import annotations
 
@@ -61,9 +62,11 @@ def is_padded(node: Node) -> bool:
 MATMUL_WRONG_WHEN_EMPTY = frozenset({"wasm", "webgl"})
 
 
-def pad_empty_inner_dimension(graph: Graph, node: Node, a: tuple, b: tuple, targets: tuple[str, ...]) -> bool:
-    """A float ``MatMul``/``BatchMatMulV2`` whose inner dimension is unknown gets one zero along it on both
-    operands exactly when it is 0 at run time (its product is then TF's zeros). Whether it rewrote the node."""
+def pad_empty_inner_dimension(graph: Graph, node: Node, a: tuple, b: tuple, targets: tuple[str, ...],
+                              dtypes: tuple[DType, DType] = (DType.FLOAT32, DType.FLOAT32)) -> bool:
+    """A ``MatMul``/``BatchMatMul{,V2,V3}`` whose inner dimension is unknown gets one zero (of each operand's
+    ``dtypes``) along it on both operands exactly when it is 0 at run time (its product is then TF's zeros).
+    Whether it rewrote the node."""
     if not (MATMUL_WRONG_WHEN_EMPTY | _UNPROBED) & set(targets) or is_padded(node):
         return False
     flip_a = bool(node.attrs.get("transpose_a", node.attrs.get("adj_x", False)))
@@ -72,10 +75,9 @@ def pad_empty_inner_dimension(graph: Graph, node: Node, a: tuple, b: tuple, targ
     inner_b = len(b) - 1 if flip_b else len(b) - 2
     if a[inner_a] is not None or b[inner_b] is not None:
         return False
-    zero = np.zeros((), np.float32)
-    inner = smallest_size(graph, node.inputs[0], DType.FLOAT32, len(a), [inner_a], f"{node.name}{MARK}")
-    pad_axes(graph, node, b, [inner_b], zero, DType.FLOAT32, index=1, label="/b", count=inner)
-    pad_axes(graph, node, a, [inner_a], zero, DType.FLOAT32, index=0, count=inner)
+    inner = smallest_size(graph, node.inputs[0], dtypes[0], len(a), [inner_a], f"{node.name}{MARK}")
+    pad_axes(graph, node, b, [inner_b], np.zeros((), dtypes[1].numpy), dtypes[1], index=1, label="/b", count=inner)
+    pad_axes(graph, node, a, [inner_a], np.zeros((), dtypes[0].numpy), dtypes[0], index=0, count=inner)
     return True
 
 
@@ -299,7 +301,8 @@ def pad_run_time_axes(graph: Graph, node: Node, axes: Value, fill: np.ndarray, d
     return count
 
 
-def pad_inner_dimension_any_rank(graph: Graph, node: Node, targets: tuple[str, ...]) -> bool:
+def pad_inner_dimension_any_rank(graph: Graph, node: Node, targets: tuple[str, ...],
+                                 dtypes: tuple[DType, DType] = (DType.FLOAT32, DType.FLOAT32)) -> bool:
     """:func:`pad_empty_inner_dimension` for a float ``BatchMatMul``/``BatchMatMulV2`` with an operand of unknown
     rank (an unranked input, a loop variable): the inner axes are counted from the end (-1 or -2 by
     ``adj_*``), placed at run time by :func:`pad_run_time_axes`, and both operands grow to 1 zero along them
@@ -309,15 +312,15 @@ def pad_inner_dimension_any_rank(graph: Graph, node: Node, targets: tuple[str, .
     inner_a = -2 if node.attrs.get("transpose_a", node.attrs.get("adj_x", False)) else -1
     inner_b = -1 if node.attrs.get("transpose_b", node.attrs.get("adj_y", False)) else -2
     name, i32, a = f"{node.name}{MARK}", DType.INT32, node.inputs[0]
-    dims = graph.add_op("Shape", [a], {"T": DType.FLOAT32, "out_type": i32}, name=f"{name}/a_dims", dtype=i32,
+    dims = graph.add_op("Shape", [a], {"T": dtypes[0], "out_type": i32}, name=f"{name}/a_dims", dtype=i32,
                         shape=(None,))
     bounds = [_int_const(graph, [v], f"{name}/inner_{part}")
               for part, v in (("begin", inner_a), ("end", inner_a + 1), ("stride", 1))]
     inner = graph.add_op("StridedSlice", [dims, *bounds],
                          {"T": i32, "Index": i32, "begin_mask": 0, "end_mask": int(inner_a == -1), "ellipsis_mask": 0,
                           "new_axis_mask": 0, "shrink_axis_mask": 1}, name=f"{name}/inner_size", dtype=i32, shape=())
-    zero = np.zeros((), np.float32)
-    pad_run_time_axes(graph, node, _int_const(graph, [inner_b], f"{name}/b_inner"), zero, DType.FLOAT32, index=1,
-                      count=inner, label="/b")
-    pad_run_time_axes(graph, node, _int_const(graph, [inner_a], f"{name}/a_inner"), zero, DType.FLOAT32, count=inner)
+    pad_run_time_axes(graph, node, _int_const(graph, [inner_b], f"{name}/b_inner"), np.zeros((), dtypes[1].numpy),
+                      dtypes[1], index=1, count=inner, label="/b")
+    pad_run_time_axes(graph, node, _int_const(graph, [inner_a], f"{name}/a_inner"), np.zeros((), dtypes[0].numpy),
+                      dtypes[0], count=inner)
     return True

@@ -7,6 +7,7 @@ a layout the tensor does not have yet. Graph outputs are turned back to the inte
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tfjsconv.dtypes import DType
 from tfjsconv.errors import InputError, TfjsconvError, UnsupportedOpsError, UsageError
 from tfjsconv import provenance
 from tfjsconv.ir import Graph, Value
@@ -28,6 +30,8 @@ from .layout import Perm
 from .mapping import DEFAULT_DOMAINS, VersionedMapping, lookup
 from .reading import has_full_shape, infer_shapes, initializer_array, opset_map, refuse_initializers_outside
 from .tensors import attribute_value
+
+log = logging.getLogger(__name__)
 
 LAYOUTS = ("nchw", "nhwc")
 
@@ -188,6 +192,10 @@ class Translator:
                              hint="; ".join(dict.fromkeys(err.hint for err in failures if err.hint)) or None)
         for vi in g.output:
             self._add_output(vi.name, layouts)
+        half_note = self._half_note()
+        if half_note:
+            log.warning("%s", half_note)
+            self.graph.notes.append(half_note)
         self.graph.source_modules = provenance.torch_module_paths(g.node)
         self.graph.metadata["onnx"] = {
             "opset": self.opsets.get("", 0),
@@ -220,8 +228,49 @@ class Translator:
         if rank is None and t.value is not None and t.value.shape is not None:
             rank = len(t.value.shape)
         target = layout.channels_last(4) if self.input_layout == "nhwc" and rank == 4 else None
-        self.graph.set_output(name, self.view(t, target))
+        value = self.view(t, target)
+        if self._is_half(name) and t.const is None:
+            value = self._rounded_to_half(name, value)
+        self.graph.set_output(name, value)
         layouts["outputs"][name] = _layout_name(target, rank)
+
+    def _is_half(self, name: str) -> bool:
+        """Whether the ONNX tensor ``name`` is float16 (by the file's types, else the translated tensor's)."""
+        np_dtype = self._info.get(name, (None, None))[0]
+        t = self.tensors.get(name)
+        if np_dtype is None and t is not None:
+            np_dtype = t.dtype
+        return np_dtype is not None and np.dtype(np_dtype) == np.float16
+
+    def _rounded_to_half(self, name: str, value: Value) -> Value:
+        """A float16 graph output, held as float32, rounded to float16 as onnxruntime returns it: a Cast to
+        float16 and back, which the core ``narrow_ints`` pass rounds (as the ONNX Cast to float16 is)."""
+        label = sanitize(name)
+        half = self.graph.add_op("Cast", [value], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT16, "Truncate": False},
+                                 name=self.graph.unique_name(f"{label}/to_half"), dtype=DType.FLOAT16,
+                                 shape=value.shape)
+        return self.graph.add_op("Cast", [half], {"SrcT": DType.FLOAT16, "DstT": DType.FLOAT32, "Truncate": False},
+                                 name=self.graph.unique_name(f"{label}/half_as_float"), dtype=DType.FLOAT32,
+                                 shape=value.shape)
+
+    def _half_note(self) -> str | None:
+        """The notice for a model with float16 tensors: TF.js computes them in float32 (float16 weights and inputs
+        are exact there, float16 outputs and ONNX Casts to float16 are rounded); onnxruntime's float16 kernels
+        round each of their results, so where it runs one TF.js may differ by float16 rounding."""
+        g = self.model.graph
+        named = list(dict.fromkeys(vi.name for vi in (*g.input, *g.value_info, *g.output)  # these overlap
+                                   if self._is_half(vi.name)))
+        weights = [init.name for init in g.initializer if init.data_type == 10]
+        if not named and not weights:
+            return None
+        shown = ", ".join(named[:8]) + (f" and {len(named) - 8} more" if len(named) > 8 else "")
+        outputs = [vi.name for vi in g.output if self._is_half(vi.name)]
+        return (f"ONNX float16: TF.js has no float16 and computes the float16 tensors in float32 "
+                f"({shown or 'none typed'}; {len(weights)} float16 weights, exact in float32). Float16 outputs "
+                f"({', '.join(outputs) or 'none'}) and Casts to float16 are rounded to float16; other float16 results "
+                "are not, so where onnxruntime computes a node in float16 (its float16 kernels round each result) "
+                "TF.js may differ by float16 rounding, about one float16 unit in the last place (1e-3 of the "
+                "result's scale) per such node")
 
     def _translate(self, node: Any, index: int, unsupported: dict[str, list[str]],
                    failures: list[TfjsconvError], used: set[str]) -> None:

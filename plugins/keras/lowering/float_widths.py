@@ -42,7 +42,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Graph, Node, Value
 
 from ..configs import dtype_name, is_model
-from ..op_calls import is_op_layer
+from ..op_calls import CALLS_KEY, KERAS_OP_PREFIX, is_op_layer, parse_call
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ def _half_array(array: Any) -> np.ndarray:
     return np.asarray(values).astype(np.float16).astype(np.float32)
 
 
-def round_each_op(graph: Graph, before: set[str], outputs: list[Any]) -> list[Any]:
+def round_each_op(graph: Graph, before: set[str], outputs: list[Any], once: bool = False) -> list[Any]:
     """Emulate TF's float16 arithmetic in the nodes added since ``before`` (one layer's lowering): each float32
     result of an op that computes (not one of :func:`_exact_on_half`) is rounded to float16 as TF rounds each float16
     op's result, and each float32 constant is held rounded (a new Const: a cached one may be read by float32 layers
@@ -356,9 +356,11 @@ def round_each_op(graph: Graph, before: set[str], outputs: list[Any]) -> list[An
     accumulate in float32 before their one rounding (a Dense's MatMul then BiasAdd: every value Keras's), so only
     sums whose float32 order differs near a float16 rounding point, and kernels TF computes in several float16 steps
     (Softmax, a fused normalization) differ, by a float16 step; its Sum and Mean round each partial sum
-    (:data:`HALF_SUM_DRIFT`: one by one over other axes than the innermost), by more the longer the sum."""
+    (:data:`HALF_SUM_DRIFT`: one by one over other axes than the innermost), by more the longer the sum. ``once``:
+    the layer computes in float32 and rounds its results only (Keras 3's :data:`KERAS3_FLOAT32_REDUCTIONS`)."""
     added = [node for node in graph.nodes if node.name not in before]
-    read = {id(v) for node in added for v in node.inputs} | {id(v) for v in outputs}  # only the layer reads them
+    _note_half_reductions(added)  # TF sums them in float16 steps: the notice's per-layer bound (:class:`WidthNotices`)
+    read = {id(v) for v in outputs} | (set() if once else {id(v) for node in added for v in node.inputs})
     read -= _moments_squares(added)
     exact = _exact_on_half()
     rounded: dict[Value, Value] = {}
@@ -450,9 +452,8 @@ def _holds_half(array: np.ndarray) -> bool:
 
 def computes_in_half(cls: str, config: dict[str, Any] | None) -> bool:
     """Whether a layer of this config computes in float16 (its dtype policy). Not op layers: tf_keras's TFOpLambda
-    does not autocast and Keras 3's operations save no policy; both compute in their inputs' dtype, which the
-    lowering holds in float32 (float16 results of earlier layers computed on unrounded, within float16's
-    precision)."""
+    does not autocast and Keras 3's operations save no policy; both compute in their inputs' dtype (an op layer
+    reading float16 tensors alone is rounded as TF rounds it where the walk records them, session 26)."""
     return dtype_name((config or {}).get("dtype")) in HALF_POLICIES and not is_op_layer(cls)
 
 
@@ -549,6 +550,73 @@ def sums_in_half(cls: str, config: dict[str, Any]) -> bool:
     return cls in HALF_SUMS or (cls in TF_KERAS_HALF_SUMS and not keras3)
 
 
+#: What the float16 notice claims of a layer whose TF kernel sums n float16 values in float16 steps where the
+#: lowering sums in float32 before one rounding: :data:`~tfjsconv.passes.half_rounding.HALF_SUM_RUNNING` and its
+#: neighbours (measured, session 26 h5, /work/notes/probe26/h5/raw.py, layers.py), shared with the traced path's
+#: float16 Sum/Mean/AvgPool nodes so both claim the same bound of the same n.
+AVERAGE_POOLS = frozenset({"AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "AvgPool1D", "AvgPool2D",
+                           "AvgPool3D"})
+GLOBAL_AVERAGE_POOLS = frozenset({"GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
+                                  "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D"})
+#: Keras 3 operations that compute a float16 tensor's reduction in float32 (``mean``, ``var``: ``result_type(x,
+#: float32)``) and round once (:func:`round_each_op`'s ``once``), whose Sum/Mean nodes claim no float16 steps
+#: (``std`` calls ``tf.math.reduce_std`` on float16: TF's steps, session 26 r4's F3).
+KERAS3_FLOAT32_REDUCTIONS = frozenset({"keras.ops.Mean", "keras.ops.Var", "keras.ops.Moments"})
+
+
+#: The float16 reductions lowered since the walk last noted a layer (:func:`round_each_op` notes them,
+#: :meth:`WidthNotices.add` takes them): (op, values each result sums, one by one in TF).
+_HALF_REDUCTIONS: list[tuple[str, int | None, bool]] = []
+
+
+def _note_half_reductions(added: list[Node]) -> None:
+    """Note the float32 Sum/Mean/AvgPool nodes of a float16 layer's lowering
+    (:data:`~tfjsconv.passes.half_rounding.HALF_REDUCTIONS`; imported here: the layers path loads no pass)."""
+    from tfjsconv.passes.half_rounding import half_sum_length
+
+    for node in added:
+        x = node.inputs[0] if node.inputs else None
+        if isinstance(x, Value) and x.dtype == DType.FLOAT32 and (length := half_sum_length(node)) is not None:
+            _HALF_REDUCTIONS.append((node.op, *length))
+
+
+def _half_layer_sums(name: str, cls: str, config: dict[str, Any], half: bool) -> tuple[int | None, bool] | None:
+    """The longest float16 sum in TF's steps of layer ``name`` (its values, one by one), from the reductions its
+    lowering noted: AveragePooling's window (its config), GlobalAveragePooling's Mean (tf_keras; Keras 3's ``mean``
+    casts to float32) and masked Sums, an op layer's Sum/Mean (Keras 3's ``mean``/``var`` aside); refused by name
+    where no bound is claimed."""
+    from tfjsconv.passes.half_rounding import HALF_SUM_RUNNING, half_sum_bound, half_sum_refused
+
+    from .registry import Unsupported
+
+    noted, found = list(_HALF_REDUCTIONS), None
+    keras3 = isinstance(config.get("dtype"), dict) and "DTypePolicy" in str(config["dtype"].get("class_name"))
+    if cls in AVERAGE_POOLS and half:
+        pool = config.get("pool_size", 2)
+        found = (int(np.prod(pool if isinstance(pool, (list, tuple)) else [pool] * int(cls[-2]))), True)
+    elif noted and (cls in GLOBAL_AVERAGE_POOLS or (is_op_layer(cls) and cls not in KERAS3_FLOAT32_REDUCTIONS)):
+        kept = [(n, seq and config.get("data_format") != "channels_first") for op, n, seq in noted
+                if not (op == "Mean" and cls in GLOBAL_AVERAGE_POOLS and keras3)]
+        if kept:
+            found = max(kept, key=lambda k: (half_sum_refused(*k), half_sum_bound(*k)))
+    if found is not None and half_sum_refused(*found):
+        raise Unsupported(f"layer {name!r} ({cls} computed in float16: TF adds {found[0]} float16 values one by one in "
+                          f"float16, with no bound past {HALF_SUM_RUNNING} of them: cast to float32 before the sum)")
+    return found
+
+
+def _half_sum_bounds(layers: dict[str, tuple[int | None, bool]]) -> str | None:
+    """The float16 notice's sentence on the layers whose TF kernels sum in float16 steps, each with its bound."""
+    if not layers:
+        return None
+    from tfjsconv.passes.half_rounding import HALF_SUM_TERMS, half_sum_bound, half_sum_claim
+
+    shown = [half_sum_claim(name, n, seq) for name, (n, seq) in
+             sorted(layers.items(), key=lambda item: -half_sum_bound(*item[1]))]  # every bound, the largest first
+    return (f"{len(layers)} float16 layer(s) add up n values where TF rounds each partial sum to float16, off by up "
+            f"to 2⁻¹¹ of it, and TF.js adds them in float32 and rounds once: {HALF_SUM_TERMS}: {', '.join(shown)}")
+
+
 #: The float results of each graph's float16 layers (ids: Values live with their graph), :func:`mark_half`.
 _HALF_VALUES: weakref.WeakKeyDictionary[Graph, set[int]] = weakref.WeakKeyDictionary()
 
@@ -561,22 +629,88 @@ def mark_half(graph: Graph, values: list[Any]) -> None:
 
 
 def is_half(graph: Graph, value: Any) -> bool:
-    """Whether ``value`` is a float16 layer's float result (:func:`mark_half`), held rounded in float32: Keras's
-    tensor is float16, which a nested model's float32 Input casts to a new tensor."""
-    return isinstance(value, Value) and id(value) in _HALF_VALUES.get(graph, set())
+    """Whether ``value`` is a float16 layer's float result (:func:`mark_half`, :func:`mark_half_held`), held in
+    float32: Keras's tensor is float16, which a nested model's float32 Input casts to a new tensor."""
+    return isinstance(value, Value) and (id(value) in _HALF_VALUES.get(graph, set()) or
+                                         id(value) in _HALF_HELD.get(graph, set()))
 
 
-def op_layer_in_half(graph: Graph, cls: str, inputs: list[Any]) -> bool:
+#: The float results of each graph's float16 layers computed in float32 between their rounded inputs
+#: (:data:`FLOAT32_BETWEEN`: LSTM, GRU, attention...), not rounded: float16 tensors in Keras, which op layers on them
+#: do not round (:func:`op_layer_in_half` reads :data:`_HALF_VALUES` only).
+_HALF_HELD: weakref.WeakKeyDictionary[Graph, set[int]] = weakref.WeakKeyDictionary()
+
+
+def mark_half_held(graph: Graph, values: list[Any]) -> None:
+    """Note ``values`` (results of a float16 layer computed in float32, :data:`FLOAT32_BETWEEN`) as float16 tensors
+    for the walk's dtype record (:func:`is_half`: a nested model's float32 Input casts them, dropping the mask; H2b's
+    refusal, session 25), without making op layers on them round (:func:`mark_half`)."""
+    held = _HALF_HELD.setdefault(graph, set())
+    held.update(id(v) for v in values if isinstance(v, Value) and v.dtype == DType.FLOAT32)
+
+
+def held_half_inputs(graph: Graph, name: str, inputs: list[Any]) -> list[Any]:
+    """An op layer's float16 tensors made by op-layer casts (dtype FLOAT16, float16 values held in float32) as the
+    float32 Values the lowering computes on, marked float16 (:func:`mark_half`): the layer computes in float16
+    (:func:`op_layer_in_half`), each op rounded as TF rounds it, moves (slices, expand_dims) exact."""
+    out = []
+    for i, value in enumerate(inputs):
+        if isinstance(value, Value) and value.dtype == DType.FLOAT16:
+            value = graph.add_op("Cast", [value], {"SrcT": DType.FLOAT16, "DstT": DType.FLOAT32, "Truncate": False},
+                                 name=f"{name}/float16_held_{i}", dtype=DType.FLOAT32, shape=value.shape)
+            mark_half(graph, [value])
+        out.append(value)
+    return out
+
+
+def saved_float_constant(cls: str, config: dict[str, Any]) -> bool:
+    """Whether a Keras 3 op layer was given a float32 (or float64) array or tensor constant (saved as ``__numpy__`` /
+    ``__tensor__``): only Python numbers are weak in Keras 3, so float16 beside it promotes to float32 (r4's F4,
+    session 26: ``h * np.array([300.0], "float32")`` is 90000 in Keras, not inf)."""
+    if not cls.startswith(KERAS_OP_PREFIX):
+        return False
+    stack: list[Any] = [config.get(CALLS_KEY)]
+    if cls == KERAS_OP_PREFIX + "Where":  # its condition is cast to bool: only x1/x2 promote (review R8's F1)
+        nodes = config.get(CALLS_KEY)
+        try:
+            args, kwargs = parse_call(nodes[0]) if isinstance(nodes, list) and len(nodes) == 1 else ([], {})
+        except ValueError:
+            args, kwargs = [], {}
+        if args or kwargs:
+            stack = [args[1:], {k: v for k, v in kwargs.items() if k != "condition"}]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("class_name") in ("__numpy__", "__tensor__"):
+                if str((item.get("config") or {}).get("dtype")) in ("float32", "float64"):
+                    return True
+            elif item.get("class_name") != "__keras_tensor__":
+                stack += item.values()
+        elif isinstance(item, (list, tuple)):
+            stack += item
+    return False
+
+
+def op_layer_in_half(graph: Graph, cls: str, inputs: list[Any], config: dict[str, Any] | None = None) -> bool:
     """Whether an op layer (Keras 3 operation, tf_keras TFOpLambda) computes in float16: they do not autocast but
-    compute in their inputs' dtype, float16 when every float tensor they read is a float16 layer's result (Keras 3
-    promotes float16 with a Python number to float16, with a float32 tensor to float32). Its lowered ops then each
-    round their result (:func:`round_each_op`), so a result past 65504 is ±inf as in Keras."""
+    compute in their inputs' dtype, float16 when every float tensor they read is a float16 layer's result or an
+    op-layer cast's float16 tensor (Keras 3 promotes float16 with a Python number to float16, with a float32 tensor
+    to float32). Its lowered ops then each round their result (:func:`round_each_op`), so a result past 65504 is
+    ±inf as in Keras. Not a cast (or ``shape``, ``config`` given): its result is of the dtype it names, made exactly
+    (a cast to float16 rounded each step of its rounding: NaN, session 26)."""
     if not is_op_layer(cls):
         return False
+    if config is not None:
+        from .op_layers import reads_held_floats
+
+        if reads_held_floats(cls, config):
+            return False
+        if saved_float_constant(cls, config):
+            return False
     marked = _HALF_VALUES.get(graph, set())
-    floats = [v for v in inputs if isinstance(v, Value) and v.dtype == DType.FLOAT32
+    floats = [v for v in inputs if isinstance(v, Value) and v.dtype in (DType.FLOAT32, DType.FLOAT16)
               and (v.producer is None or v.producer.op != "Const")]
-    return bool(floats) and all(id(v) in marked for v in floats)
+    return bool(floats) and all(v.dtype == DType.FLOAT16 or id(v) in marked for v in floats)
 
 
 #: What a caller of :func:`rounded_to_half` may know of its value, sparing the rounding the branches it cannot take
@@ -648,6 +782,49 @@ _FLOAT64_INPUTS: weakref.WeakKeyDictionary[Graph, set[str]] = weakref.WeakKeyDic
 def float64_inputs(graph: Graph) -> set[str]:
     """The names of the Placeholders of ``graph``'s float64 model inputs (:func:`half_input`)."""
     return _FLOAT64_INPUTS.get(graph, set())
+
+
+#: Per graph, the float32 Values a nested model's float64 Input made of a float32 tensor (:func:`nested_float_inputs`):
+#: ``id -> Value`` (kept alive, so the ids stay theirs).
+_FLOAT64_NESTED: weakref.WeakKeyDictionary[Graph, dict[int, Value]] = weakref.WeakKeyDictionary()
+
+
+def is_float64_input(graph: Graph, value: Any) -> bool:
+    """Whether ``value`` is a float64 model input held as float32 (exactly Keras's float64 values): an outer one's
+    Placeholder (:func:`half_input`) or a float32 tensor a nested model's float64 Input cast up."""
+    if not isinstance(value, Value) or value.dtype != DType.FLOAT32:
+        return False
+    if id(value) in _FLOAT64_NESTED.get(graph, {}):
+        return True
+    return value.producer is not None and value.producer.op == "Placeholder" and \
+        value.producer.name in float64_inputs(graph)
+
+
+def nested_float_inputs(graph: Graph, plan: Any, inputs: list[Any]) -> list[Any]:
+    """The tensors a nested model's layers read, where Keras casts a float tensor to its Input's other float width
+    (both flavours cast to the Input's dtype): a float32 tensor (or a rounded float16 one, exact in float32) into a
+    float64 Input becomes float64 (exact; its op layers then compute in float64, :func:`is_float64_input`), a float64
+    model input into a float32 Input a new float32 tensor (its op layers compute in float32). The walk once handed
+    both in as they were, so float64 rules ran in float32 layers and float32 rules in float64 ones (an argmax of
+    ``[-inf, -FLT_MAX]`` 0 for 1). float16 results computed in float32 (:data:`_HALF_HELD`, not Keras's values, the
+    float16 notice's) stay float32 there."""
+    values = list(inputs)
+    for i, ((ref, config), value) in enumerate(zip(plan.inputs, inputs)):
+        wanted = dtype_name((config or {}).get("dtype"))
+        if not isinstance(value, Value) or value.dtype != DType.FLOAT32 or wanted not in ("float32", "float64"):
+            continue
+        held_half = id(value) in _HALF_HELD.get(graph, set())  # float16 results not Keras's: as before
+        if wanted == "float64" and not is_float64_input(graph, value) and not held_half:
+            values[i] = _identity(graph, value, f"{ref[0]}/as_float64")
+            _FLOAT64_NESTED.setdefault(graph, {})[id(values[i])] = values[i]
+        elif wanted == "float32" and is_float64_input(graph, value):
+            values[i] = _identity(graph, value, f"{ref[0]}/as_float32")
+    return values
+
+
+def _identity(graph: Graph, value: Value, name: str) -> Value:
+    return graph.add_op("Identity", [value], {"T": DType.FLOAT32}, name=graph.unique_name(name), dtype=DType.FLOAT32,
+                        shape=value.shape)
 
 
 #: What the float16 notice claims of a MultiHeadAttention (measured, session 24, reviews R2 and H3b): its results
@@ -735,7 +912,10 @@ class WidthNotices:
         self.half_sums: list[str] = []
         #: float16 UnitNormalization layers: name -> (squares summed, over the last axes), :func:`_half_unit_norms`
         self.unit_norms: dict[str, tuple[int | None, bool]] = {}
+        #: layers whose TF kernels sum in float16 steps: name -> (values summed, one by one), :func:`_half_layer_sums`
+        self.sum_layers: dict[str, tuple[int | None, bool]] = {}
         _UNIT_NORMS.clear()  # (a walk that stopped at a layer's gap left its notes)
+        _HALF_REDUCTIONS.clear()
 
     def add(self, name: str, cls: str, config: dict[str, Any], shown: str | None = None) -> None:
         """Note a layer of class and config ``cls``/``config`` (a wrapper's :func:`width_view`), shown as ``shown``'s
@@ -753,8 +933,19 @@ class WidthNotices:
         try:
             if names is self.half and cls == "UnitNormalization":
                 self.unit_norms.update(_half_unit_norms(name))
+            if (sums := _half_layer_sums(name, cls, config, names is self.half)) is not None:
+                self.sum_layers[name] = sums
+                if label not in self.half_sums:
+                    self.half_sums.append(label)
         finally:
             _UNIT_NORMS.clear()  # (this layer's, taken: none is left for a later layer of the same name)
+            _HALF_REDUCTIONS.clear()
+
+    def add_op_layer(self, name: str, cls: str) -> None:
+        """Note an op layer computing in float16 (:func:`op_layer_in_half`; its sums: :meth:`add`): a model whose
+        only float16 tensors come from op-layer casts is named too."""
+        if (label := f"{name} ({cls})") not in self.half:
+            self.half.append(label)
 
     def notice(self, graph: Graph) -> None:
         texts = []
@@ -771,14 +962,12 @@ class WidthNotices:
                          f"{f'; {more} by more, below' if more else ''}; an operation on the result of an LSTM, GRU "
                          "or attention layer, or on a float32 tensor beside it, is computed in float32, so past 65504 "
                          f"it stays finite where Keras may give ±inf): {_shown(self.half)}")
-        texts.extend(text for text in (mha, unit) if text is not None)
+        texts.extend(text for text in (mha, unit, _half_sum_bounds(self.sum_layers)) if text is not None)
         if self.half_sums:
             texts.append(f"{len(self.half_sums)} float16 layer(s) whose TF kernels add up a window or an axis in "
                          "float16 are summed in float32 by TF.js: TF rounds each partial sum to float16 (one by one "
                          "over other axes than the innermost: tf_keras's GlobalAveragePooling of channels_last "
-                         "inputs, AveragePooling's windows), so an average of n values may differ by up to "
-                         f"{HALF_SUM_DRIFT}, of their mean magnitude (0.013 at n = 25, 0.13 at 256; 4096 equal values "
-                         "average to half their value in Keras; a UnitNormalization: above), and where a partial sum "
+                         "inputs, AveragePooling's windows, each layer's bound above), and where a partial sum "
                          "passes 65504 Keras gives ±inf (a UnitNormalization 0) and TF.js the mean (the normalized "
                          f"values): {_shown(self.half_sums)}")
         if self.half:

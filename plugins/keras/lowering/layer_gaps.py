@@ -54,10 +54,12 @@ from .model_plan import (
     call_inputs,
     mask_chain,
     model_plan,
+    nested_deleted_inputs,
 )
 from .pipeline import first_layer_reads_given_mask
 from .registry import loaded_lowerings
-from .weights import _weight_owners, wrapped_model
+from .weights import _weight_owners, wrapped_model, wrapper_depth
+from .wrappers import masked_model_gap
 
 
 def layer_gaps(model_config: dict[str, Any], source: str | None = None, *, keras3: bool | None = None) -> list[str]:
@@ -130,6 +132,8 @@ class LayerGaps:
                               and _mask_read_later(plan, deletions, call, r, bool(prefix))]):
                 self.gaps.append(f"{name!r} ({cls}: Keras sets its recorded mask on {again[0][0]!r} again, after "
                                  "Keras 3's MultiHeadAttention deleted it, for the readers that run later)")
+            if is_model(call.entry) and self.keras3 is not False:
+                self._nested_deletions(plan, prefix, call, refs, masked, deletions)
             # a call without a recorded mask reads the run-time mask of a tensor whose mask a deletion changed
             diverged = deletions.diverged(call, refs) if deletions else set()
             if diverged and (runs_layers(call.entry) or any(deletions.run_masks.get(r) is None for r in diverged)):
@@ -180,7 +184,8 @@ class LayerGaps:
             else:
                 self._layer(name, cls, config)
                 wrapped = wrapped_model(call.entry)  # TimeDistributed(Sequential / Functional)
-                wrapped_flags = self._time_distributed_model(name, wrapped, bool(origins)) if wrapped else None
+                wrapped_flags = self._time_distributed_model(name, wrapped, bool(origins), config, call.entry) \
+                    if wrapped else None
                 in_origins = [masked.get(r) for r in refs]
                 explicit = self._explicit_masks(plan, prefix, name, cls, call, masked, not origins) \
                     if cls in EXPLICIT_MASK_LAYERS else None
@@ -239,26 +244,33 @@ class LayerGaps:
         casts = nested_input_casts(plan, call, self.keras3)
         return tuple(flag and (i >= len(casts) or casts[i] is not True) for i, flag in enumerate(in_flags))
 
-    def _time_distributed_model(self, name: str, wrapped: dict[str, Any], masked: bool) -> set[int]:
+    def _time_distributed_model(self, name: str, wrapped: dict[str, Any], masked: bool,
+                                config: dict[str, Any] | None = None, entry: dict[str, Any] | None = None) -> set[int]:
         """The gaps of TimeDistributed(model), and which of its outputs carry a mask: the wrapped model's layers
         (named ``wrapper/layer``, walked unmasked: no mask reaches them as lowered), and the masks the lowering does
         not follow. A mask into it: Keras 3 hands each step's mask to the model's call and the input's mask on (its
         default ``compute_mask``), tf_keras hands the folded mask to the model and reshapes the mask the model gives
         back: lowered when no layer inside reads it (Keras 3: none reads it in its call; tf_keras: each hands it on,
-        so the output's mask is the input's), else a gap. Without one, tf_keras's output carries the mask the model's
-        output carries (its ``compute_mask`` asks the model): a gap when one does (an ``Embedding(mask_zero=True)``
+        so the output's mask is the input's); where one inside reads it, the model is walked with the mask
+        (:func:`.wrappers.masked_model_gap`: float32 wrapper and Input, session 26), its readers' gaps named there.
+        Without one, tf_keras's output carries the mask the model's output carries (its ``compute_mask`` asks the model): a gap when one does (an ``Embedding(mask_zero=True)``
         whose mask a pooling or RNN inside reads and drops leaves none: lowered, as Keras 3's, which keeps no mask)."""
-        carried = self._model(wrapped, f"{name}/")
         inner_cls = wrapped.get("class_name")
+        if entry is not None and wrapper_depth(entry)[0] > 1 and (gap := _wrappers_gap(name, entry, masked)):
+            self.gaps.append(gap)  # TimeDistributed(TimeDistributed(model)): float32 and unmasked only
+            self._model(wrapped, f"{name}/")
+            return {0} if masked else set()
+        reader = wrapped_mask_reader(wrapped, self.keras3) if masked else None
+        why = masked_model_gap(config or {}, wrapped_input_dtype(wrapped), self.keras3) if reader else None
+        carried = self._model(wrapped, f"{name}/", (True,) if reader is not None and why is None else ())
         leaves = [leaf for leaf in _weight_owners(wrapped) if leaf.get("class_name") != "InputLayer"]
         if masked:
-            reader = next((leaf for leaf in leaves if not _ignores_mask(leaf, self.keras3)), None)
-            if reader is not None:
+            if why is not None:
                 flavour = {True: "Keras 3 hands each step's mask", False: "tf_keras hands the mask"}.get(
                     self.keras3, "Keras hands the mask")
                 self.gaps.append(f"{name!r} (mask into TimeDistributed({inner_cls}): {flavour} to the wrapped model, "
                                  f"whose {entry_name(reader)!r} ({reader.get('class_name')}) does not just hand it "
-                                 "on)")
+                                 f"on: {why})")
             return {0}
         if self.keras3 is not True and any(carried):
             maker = next((leaf for leaf in leaves if makes_mask(str(leaf.get("class_name")), leaf.get("config") or {})
@@ -320,8 +332,8 @@ class LayerGaps:
                        nested: bool = False) -> None:
         """Keras 3's MultiHeadAttention deletes its inputs' masks (``set_keras_mask(x, None)``) when it runs
         (:class:`.model_plan.MaskDeletions`): the calls Keras runs after it see none. A reader the run order cannot
-        place is a gap, and so is a deleted mask of a nested model's input or output (Keras deletes it on the
-        caller's tensor, which the caller's later readers would miss)."""
+        place is a gap, and so is a deleted mask of a nested model's output (the caller's readers would miss it); one
+        of its input (the caller's tensor itself) is followed in the caller (:meth:`_nested_deletions`)."""
         attended = set(attended_inputs(call.node)) if deletions is not None else set()
         for ref in [r for r in dict.fromkeys(refs) if masked.get(r) is not None]:
             if deletions is None:  # the flavour is unknown: any other reader is a gap
@@ -329,8 +341,7 @@ class LayerGaps:
                            ([("", 0, 0)] if plan.sequential else call_inputs(c.node))]
             elif ref not in attended:  # attention_mask: its own mask is not deleted
                 continue
-            elif (masked.get(ref) or ("",))[0] == "outer" or nested and any(
-                    deletions.same_tensor(r) == deletions.same_tensor(ref) for r in plan.outputs):
+            elif nested and any(deletions.same_tensor(r) == deletions.same_tensor(ref) for r in plan.outputs):
                 self.gaps.append(f"{name!r} (MultiHeadAttention: Keras 3 deletes the mask of {ref[0]!r}, which the "
                                  "calling model reads too)")
                 continue
@@ -339,6 +350,31 @@ class LayerGaps:
             if readers:
                 self.gaps.append(f"{name!r} (MultiHeadAttention: Keras 3 deletes the mask of {ref[0]!r}, "
                                  f"which {readers[0].name!r} reads too)")
+
+    def _nested_deletions(self, plan: ModelPlan, prefix: str, call: LayerCall, refs: list[Ref],
+                          masked: dict[Ref, MaskOrigin | None], deletions: MaskDeletions | None) -> None:
+        """A MultiHeadAttention inside a nested model deletes the mask of the caller's tensor itself where Keras 3
+        passes that object in (:func:`.model_plan.nested_deleted_inputs`): :class:`.model_plan.MaskDeletions` follows
+        it for the caller's later readers as a deletion at the nested call. A gap where it cannot: the nested model's
+        or the caller's run order is not known (a Sequential caller), the caller's own caller reads the tensor (an
+        output of a nested plan), the tensor is several of the nested model's inputs, or a reader is not placed."""
+        deleted = nested_deleted_inputs(call)
+        if deleted == set():
+            return
+        name, cls = f"{prefix}{call.name}", call.class_name
+        roots = [deletions.same_tensor(r) for r in refs] if deletions is not None else []
+        for i, ref in enumerate(refs):
+            if masked.get(ref) is None or deleted is not None and i not in deleted:
+                continue
+            readers = [] if deleted is None or deletions is None else deletions.unordered_readers(call, ref)
+            why = ("which the run order does not place" if deleted is None or deletions is None else
+                   "which the model calling it reads too" if prefix and any(
+                       deletions.same_tensor(o) == roots[i] for o in plan.outputs) else
+                   "which it is given as another input too" if roots.count(roots[i]) > 1 else
+                   f"which {readers[0].name!r} reads too" if readers else None)
+            if why:
+                self.gaps.append(f"{name!r} ({cls}: a MultiHeadAttention inside deletes the mask of {ref[0]!r} at run "
+                                 f"time in Keras 3, {why})")
 
     def _unseen_outputs(self, plan: ModelPlan, prefix: str, call: LayerCall, refs: list[Ref],
                         in_origins: list[MaskOrigin | None], unseen: set[Ref], origin: MaskOrigin | None,
@@ -471,6 +507,37 @@ def _check_nesting(model: dict[str, Any], what: str) -> None:
         stack += [(wrapped_model(child) or child, depth + 1) for child in top_level_layers(entry)
                   if is_model(child) or child.get("class_name") in LAYER_LISTS  # Pipelines nest too
                   or wrapped_model(child) is not None]  # and models a TimeDistributed wraps
+
+
+def _wrappers_gap(name: str, entry: dict[str, Any], masked: bool) -> str | None:
+    """Why TimeDistributed(TimeDistributed(model)) is not lowered (folded once over both time axes): a mask into
+    it (not followed through two wrappers), or a wrapper of a policy other than float32 (each casts again)."""
+    policies, inner = set(), entry
+    while isinstance(inner, dict) and inner.get("class_name") == "TimeDistributed":
+        policies.add(dtype_name((inner.get("config") or {}).get("dtype")))
+        inner = (inner.get("config") or {}).get("layer")
+    if masked:
+        return f"{name!r} (mask into TimeDistributed(TimeDistributed(...)) around a nested model: not followed)"
+    if policies - {None, "float32"}:
+        return (f"{name!r} (TimeDistributed: a TimeDistributed of a nested model in a TimeDistributed, of dtypes "
+                f"{', '.join(sorted(policies - {None, 'float32'}))})")
+    return None
+
+
+def wrapped_mask_reader(wrapped: dict[str, Any], keras3: bool | None) -> dict[str, Any] | None:
+    """The first layer inside a model a TimeDistributed wraps that does not just hand a mask on (None: none does), so
+    that a mask into the wrapper is handed to the model's layers (the walk lowers them with it)."""
+    leaves = [leaf for leaf in _weight_owners(wrapped) if leaf.get("class_name") != "InputLayer"]
+    return next((leaf for leaf in leaves if not _ignores_mask(leaf, keras3)), None)
+
+
+def wrapped_input_dtype(wrapped: dict[str, Any]) -> str | None:
+    """The dtype of the Input of a model a TimeDistributed wraps, as saved (None: none named)."""
+    try:
+        inputs = model_plan(wrapped, source="a wrapped model").inputs
+    except InputError:
+        return None
+    return dtype_name(inputs[0][1].get("dtype")) if inputs else None
 
 
 def _ignores_mask(entry: dict[str, Any], keras3: bool | None) -> bool:

@@ -247,12 +247,17 @@ def output_origin(class_name: str, config: dict[str, Any], refs: Sequence[Any], 
 
 
 def mask_gap(name: str, class_name: str, config: dict[str, Any] | None = None) -> str:
-    """``'name' (mask into Class)``; for TimeDistributed(Softmax), why Keras's own result is not defined."""
+    """``'name' (mask into Class)``; for Softmax and TimeDistributed(Softmax), why Keras's own result is not defined
+    (a propagated mask of steps equal to the width runs in Keras at some batch sizes, masking channels)."""
     inner = str(((config or {}).get("layer") or {}).get("class_name")) if class_name == "TimeDistributed" else ""
     if inner == "Softmax":
         return (f"{name!r} (mask into TimeDistributed(Softmax): Keras hands the wrapped Softmax each step's mask, one "
                 "axis short of that step's input, and Softmax lines it up with the input's last axes: Keras fails "
                 "unless the sizes happen to match or be 1, and then masks features by the mask of other "
+                "positions)")
+    if class_name == "Softmax":
+        return (f"{name!r} (mask into Softmax: Keras lines the [batch, steps] mask up with the input's last axes, so "
+                "it fails unless the sizes happen to match or be 1, and then masks features by the mask of other "
                 "positions)")
     return f"{name!r} (mask into {class_name})"
 

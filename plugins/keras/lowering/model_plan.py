@@ -20,7 +20,7 @@ from typing import Any
 
 from tfjsconv.errors import InputError
 
-from ..configs import LAYER_LISTS, entry_name, is_model, top_level_layers
+from ..configs import LAYER_LISTS, dtype_name, entry_name, is_model, top_level_layers
 from ..op_calls import CALLS_KEY
 from .registry import Unsupported
 
@@ -123,12 +123,37 @@ def model_plan(model: dict[str, Any], *, source: str) -> ModelPlan:
         nodes = entry.get("inbound_nodes") or []
         for index, node in enumerate(nodes):
             shift = 1 if is_model(entry) and isinstance(node, list) else 0
-            call = LayerCall(entry, index + shift, node)
+            call = LayerCall(entry, index + shift, in_input_order(entry, node, source))
             producers[(call.name, call.key)] = call
     outputs = [_output_ref(ref, by_name) for ref in layer_refs(config.get("output_layers"))]
     flat_outputs = [_output_ref(ref, by_name) for ref in layer_refs(config.get("output_layers"), sort_keys=True)]
     return ModelPlan(False, inputs, _ordered(producers, {(r[0], r[1]) for r, _ in inputs}, outputs, source), outputs,
                      producers, flat_outputs)
+
+
+def in_input_order(entry: dict[str, Any], node: Any, source: str) -> Any:
+    """A Keras 3 call of a nested Functional on a dict, the dict given as a list in the order of the model's inputs
+    (``plan.inputs``), paired as ``Functional._standardize_inputs`` pairs it: a model built on a list of Inputs takes
+    the value under each Input's name (other keys unread), one built on a dict the value under each of its keys (both
+    flattened with their keys sorted). Keras flattens the ``mask`` dict with its keys sorted and pairs it with the
+    inputs by position: kept so. Every other node as saved (the walk pairs a list by position)."""
+    args = node.get("args") if isinstance(node, dict) else None
+    if not is_model(entry) or entry.get("class_name") == "Sequential" or not isinstance(args, list) or not args or \
+            not isinstance(args[0], dict) or args[0].get("class_name") == "__keras_tensor__":
+        return node
+    given, struct = args[0], (entry.get("config") or {}).get("input_layers")
+    keys = list(struct) if isinstance(struct, dict) else [ref[0] for ref in layer_refs(struct)]
+    missing = [key for key in keys if key not in given]
+    if missing or (isinstance(struct, dict) and set(given) != set(keys)):
+        raise InputError(f"{source}: model {entry_name(entry)!r} is called with a dict of keys {sorted(given)}, "
+                         f"which do not match its inputs {keys}", hint="the file is corrupt or was edited by hand")
+    kwargs = dict(node.get("kwargs") or {})
+    mask = kwargs.get(MASK_KEYWORD)
+    if isinstance(mask, dict):  # Keras's flat inputs (a dict model's sorted) meet the mask's sorted values
+        flat = sorted(keys) if isinstance(struct, dict) else keys
+        paired = dict(zip(flat, sorted(mask)))
+        kwargs[MASK_KEYWORD] = [mask[paired[key]] if key in paired else None for key in keys]
+    return {**node, "args": [[given[key] for key in keys], *args[1:]], "kwargs": kwargs}
 
 
 def _output_ref(ref: Ref, by_name: dict[str, dict[str, Any]]) -> Ref:
@@ -440,6 +465,27 @@ def attended_inputs(node: Any) -> list[Ref]:
     return list(dict.fromkeys(refs))
 
 
+def deleted_in_place(call: LayerCall) -> list[Ref]:
+    """The tensors a Keras 3 MultiHeadAttention call deletes the mask of on the tensor itself: ``Layer.__call__``
+    first casts a float input of another dtype than the layer computes in (a float32 tensor into a mixed_float16
+    attention) to a new tensor, the mask copied onto it, and the call deletes that copy's mask only. A dtype the
+    config does not tell counts as deleted (as before)."""
+    compute = dtype_name((call.entry.get("config") or {}).get("dtype")) or "float32"
+    compute = compute.removeprefix("mixed_")
+    node = call.node if isinstance(call.node, dict) else {}
+    value = [(node.get("args") or [])[:3], [(node.get("kwargs") or {}).get(k) for k in ("query", "value", "key")]]
+    refs: list[Ref] = []
+    tensor_refs(value, refs)
+    dtypes = [config.get("dtype") for config in _tensor_configs(value)]
+    if compute not in _FLOAT_NAMES or len(dtypes) != len(refs):
+        return attended_inputs(call.node)
+    cast = {ref for ref, dtype in zip(refs, dtypes) if dtype in _FLOAT_NAMES and dtype != compute}
+    return [ref for ref in attended_inputs(call.node) if ref not in cast]
+
+
+_FLOAT_NAMES = frozenset({"float16", "bfloat16", "float32", "float64"})
+
+
 #: Keras 3 layers whose inference ``call`` returns its input tensor itself: a mask deleted on either is deleted on both.
 SAME_TENSOR_LAYERS = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                                 "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity"})
@@ -481,8 +527,12 @@ class MaskDeletions:
             self._deleters = {}
             for call in self.plan.calls:
                 if call.class_name == "MultiHeadAttention":
-                    for ref in attended_inputs(call.node):
+                    for ref in deleted_in_place(call):
                         self._deleters.setdefault(self.same_tensor(ref), []).append((call.name, call.key))
+                elif is_model(call.entry):  # an attention inside deletes the mask on the caller's tensor itself
+                    refs = call_inputs(call.node)
+                    for position in sorted(nested_deleted_inputs(call) or ()):
+                        self._deleters.setdefault(self.same_tensor(refs[position]), []).append((call.name, call.key))
         return self._deleters
 
     @property
@@ -521,7 +571,9 @@ class MaskDeletions:
         return event if event is not None else ref in self.cleared
 
     def _last_event(self, key: tuple[str, int], ref: Ref) -> bool | None:
-        """The last deletion (True) or setting (False) of ``ref``'s mask before the call ``key`` runs; None: none."""
+        """The last deletion (True) or setting (False) of ``ref``'s mask before the call ``key`` runs; None: none.
+        A nested model that sets its recorded mask and then, inside, deletes it is both at one place: the deletion,
+        which comes last, wins (``True > False``)."""
         root = self.same_tensor(ref)
         events = [(self.order[d], True) for d in self.deleters.get(root, []) if d != key and self.runs_first(d, key)]
         events += [(self.order[s], False) for s in self.setters.get(root, []) if s != key and self.runs_first(s, key)]
@@ -556,7 +608,22 @@ class MaskDeletions:
 
     @staticmethod
     def _passing_classes(call: LayerCall) -> frozenset[str]:
+        """The classes that return ``call``'s input tensor itself; none when ``Layer.__call__`` first casts its float
+        input to the layer's compute dtype (a mixed_float16 Dropout on a float32 tensor returns that new float16
+        copy: a mask deleted on the copy stays on the input). A dtype the node does not save: as before."""
+        node = call.node if isinstance(call.node, dict) else {}
+        saved = [c.get("dtype") for c in _tensor_configs([node.get("args"), node.get("kwargs")])]
+        if any(MaskDeletions._casts(call, dtype) for dtype in saved):
+            return frozenset()
         return SAME_TENSOR_LAYERS | ({"Activation"} if _linear(call) else frozenset())
+
+    @staticmethod
+    def _casts(call: LayerCall, dtype: Any) -> bool:
+        """Whether ``call``'s layer casts a float input of ``dtype`` to another float compute dtype (the rule of
+        :func:`deleted_in_place`; the ``mixed_`` policy prefix stripped)."""
+        compute = (dtype_name((call.entry.get("config") or {}).get("dtype")) or "float32").removeprefix("mixed_")
+        dtype = dtype_name(dtype)
+        return compute in _FLOAT_NAMES and dtype in _FLOAT_NAMES and dtype != compute
 
     def same_tensor(self, ref: Ref) -> Ref:
         """The first tensor of the chain of :data:`SAME_TENSOR_LAYERS` calls (and linear Activations, and nested
@@ -570,9 +637,10 @@ class MaskDeletions:
             inputs = call_inputs(call.node) if call is not None else []
             if call is None:
                 break
-            if is_model(call.entry):
-                position = passed_input(call.entry, ref[2])
-                step = inputs[position] if position is not None and position < len(inputs) else None
+            if is_model(call.entry):  # a converted (not kept) input is a new tensor: its output is not the caller's
+                position, kept = passed_input(call.entry, ref[2]), kept_inputs(call)
+                step = inputs[position] if position is not None and position < len(inputs) and \
+                    (not kept or kept[position]) else None
             else:
                 step = inputs[0] if ref[2] == 0 and call.class_name in self._passing_classes(call) and \
                     len(inputs) == 1 else None
@@ -594,24 +662,57 @@ class MaskDeletions:
 def sets_mask_again(call: LayerCall) -> bool:
     """Whether a Keras 3 nested model call sets the mask Keras recorded for each of its inputs on the caller's tensor
     itself when it runs (``Functional.call``: ``set_keras_mask(x, mask)``, a Sequential through its Functional): one
-    recorded mask per input, and each input kept as that tensor (``_standardize_inputs`` converts to the model's
-    input dtype, ``_adjust_input_rank`` squeezes or expands a rank that differs, and either makes a new tensor)."""
+    recorded mask per input, and each input kept as that tensor (:func:`kept_inputs`)."""
+    kept = kept_inputs(call)
+    return bool(kept) and len(call.recorded_masks) == len(kept) and all(kept)
+
+
+def kept_inputs(call: LayerCall) -> list[bool]:
+    """Per input of a Keras 3 nested model call, whether its layers get the caller's tensor object itself (a mask
+    set or deleted on it inside is set or deleted for the caller too): ``_standardize_inputs`` converts to the
+    model's input dtype, ``_adjust_input_rank`` squeezes or expands a rank that differs, and either makes a new
+    tensor. Empty when the config does not tell."""
     if not is_model(call.entry) or not isinstance(call.node, dict):
-        return False
+        return []
     refs = call_inputs(call.node)
-    if not refs or len(call.recorded_masks) != len(refs):
-        return False
     try:
         plan = model_plan(call.entry, source="a nested model")
     except (InputError, ValueError, TypeError, KeyError, AttributeError):
-        return False
+        return []
     specs = _tensor_configs([call.node.get("args"), {k: v for k, v in (call.node.get("kwargs") or {}).items()
                                                      if k != MASK_KEYWORD}])
-    if len(plan.inputs) != len(refs) or len(specs) != len(refs):
-        return False
-    return all(isinstance(spec.get("shape"), list) and isinstance(config.get("batch_shape"), list) and
-               len(spec["shape"]) == len(config["batch_shape"]) and spec.get("dtype") == config.get("dtype")
-               for spec, (_, config) in zip(specs, plan.inputs))
+    if not refs or len(plan.inputs) != len(refs) or len(specs) != len(refs):
+        return []
+    return [isinstance(spec.get("shape"), list) and isinstance(config.get("batch_shape"), list) and
+            len(spec["shape"]) == len(config["batch_shape"]) and spec.get("dtype") == config.get("dtype")
+            for spec, (_, config) in zip(specs, plan.inputs)]
+
+
+def nested_deleted_inputs(call: LayerCall) -> set[int] | None:
+    """The inputs of a Keras 3 nested Functional call whose mask a MultiHeadAttention inside (or a model nested
+    deeper) deletes on the caller's tensor itself (:func:`kept_inputs`): the last deletion or setting of that
+    input's mask in the nested model's run order is a deletion. None: one is deleted where that order, or whether
+    Keras keeps the tensor, is not known (a gap)."""
+    if not is_model(call.entry):
+        return set()
+    try:
+        plan = model_plan(call.entry, source="a nested model")
+    except (InputError, ValueError, TypeError, KeyError, AttributeError):
+        return set()
+    if plan.sequential:  # its layers pass its input along: an attention in a model nested there is not followed
+        return None if any(is_model(c.entry) and nested_deleted_inputs(c) != set() for c in plan.calls) else set()
+    inner, kept, deleted = MaskDeletions(plan), kept_inputs(call), set()
+    for position, (ref, _) in enumerate(plan.inputs):
+        deleters = inner.deleters.get(inner.same_tensor(ref), [])
+        if not deleters:
+            continue
+        setters = inner.setters.get(inner.same_tensor(ref), [])
+        if any(k not in inner.order for k in [*deleters, *setters]) or position >= len(kept):
+            return None
+        last = max([(inner.order[d], True) for d in deleters] + [(inner.order[s], False) for s in setters])
+        if last[1] and kept[position]:
+            deleted.add(position)
+    return deleted
 
 
 def _tensor_configs(value: Any) -> list[dict[str, Any]]:
@@ -636,15 +737,30 @@ def passed_input(model: dict[str, Any], index: int) -> int | None:
         plan = model_plan(model, source="a nested model")
     except (InputError, ValueError, TypeError, KeyError, AttributeError):
         return None
-    if plan.sequential:
-        passing = index == 0 and all(c.class_name in SAME_TENSOR_LAYERS or _linear(c) or (
-            is_model(c.entry) and passed_input(c.entry, 0) == 0) for c in plan.calls)
+    if plan.sequential:  # nothing casts along the chain, so each layer gets the Input's dtype
+        given = plan.inputs[0][1].get("dtype") if plan.inputs else None
+        passing = index == 0 and all((c.class_name in SAME_TENSOR_LAYERS or _linear(c)) and
+                                     not MaskDeletions._casts(c, given) or (
+            is_model(c.entry) and not _converts_input(c.entry, given) and passed_input(c.entry, 0) == 0)
+            for c in plan.calls)
         return 0 if passing else None
     if not 0 <= index < len(plan.outputs):
         return None
     root = MaskDeletions(plan).same_tensor(plan.outputs[index])
     refs_in = [ref for ref, _ in plan.inputs]
     return refs_in.index(root) if root in refs_in else None
+
+
+def _converts_input(model: dict[str, Any], given: Any) -> bool:
+    """Whether a nested model converts a float tensor of dtype ``given`` to its first Input's other float dtype: a new
+    tensor (review R8's F3: a Sequential holding a float16-Input model was followed as the caller's tensor)."""
+    try:
+        plan = model_plan(model, source="a nested model")
+    except (InputError, ValueError, TypeError, KeyError, AttributeError):
+        return True
+    wanted = dtype_name(plan.inputs[0][1].get("dtype")) if plan.inputs else None
+    given = dtype_name(given)
+    return wanted in _FLOAT_NAMES and given in _FLOAT_NAMES and wanted != given
 
 
 def keras3_run_order(plan: ModelPlan) -> dict[tuple[str, int], int] | None:

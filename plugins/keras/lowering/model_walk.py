@@ -44,6 +44,8 @@ from .context import (
     layer_differing_in_training,
 )
 from .float_widths import (
+    FLOAT32_INNER,
+    KERAS3_FLOAT32_REDUCTIONS,
     WRAPPER_CASTS,
     WRAPPER_CASTS_OUT,
     WidthNotices,
@@ -51,7 +53,10 @@ from .float_widths import (
     half_input,
     half_rounded,
     half_weights,
+    held_half_inputs,
     is_half,
+    mark_half_held,
+    nested_float_inputs,
     op_layer_in_half,
     round_each_op,
     rounds_each_op,
@@ -89,7 +94,7 @@ from .integer_dtypes import (
 )
 from .bounding_boxes import ARGUMENT_KEYS, KEYED_ARGUMENT_LAYERS, argument_keys
 from .integer_layer_dtypes import INTEGER_DTYPE_LAYERS, autocast_inputs, give_int64_cast_notes, integer_layer_dtype
-from .layer_gaps import LayerGaps
+from .layer_gaps import LayerGaps, wrapped_mask_reader
 from .masking import (
     ELEMENTWISE_MERGES,
     EXPLICIT_MASK_LAYERS,
@@ -126,8 +131,14 @@ from .model_plan import (
 from .pipeline import first_layer_reads_given_mask
 from .recurrent import wraps_conv_lstm
 from .registry import UncoveredLayers, Unsupported, loaded_lowerings
-from .weights import LayerWeights, wrapped_model
-from .wrappers import time_distributed_mask, time_distributed_model, time_distributed_out_mask
+from .weights import LayerWeights, wrapped_model, wrapper_depth
+from .wrappers import (
+    folded_model_mask,
+    model_out_mask,
+    time_distributed_mask,
+    time_distributed_model,
+    time_distributed_out_mask,
+)
 
 log = logging.getLogger(__name__)
 
@@ -493,7 +504,9 @@ class ModelLowering:
                               "[batch, steps])")
         # Keras rounds its float inputs and weights to float16; op layers compute in their float16 inputs' dtype
         wcls, wconfig = width_view(cls, config, self.keras3)  # a wrapper's layer's policy (.float_widths)
-        half = computes_in_half(wcls, wconfig) or op_layer_in_half(self.graph, cls, inputs)  # (.float_widths)
+        half = computes_in_half(wcls, wconfig) or op_layer_in_half(self.graph, cls, inputs, config)  # (.float_widths)
+        if half and is_op_layer(cls):  # op-layer casts' float16 tensors, as marked float32 Values
+            inputs = held_half_inputs(self.graph, prefix + name, inputs)
         if rounds_inputs(wcls, self.keras3, wconfig) if half else wrapper_rounds(wconfig, WRAPPER_CASTS):
             inputs = half_rounded(self.graph, prefix + name, inputs, [self._keras_dtype(v) is None for v in inputs])
         if half:
@@ -514,10 +527,14 @@ class ModelLowering:
                 self._keras_dtype(v) is None and cast for v, cast in
                 zip(outputs, wrapper_cast_outputs(cls, config, len(outputs)), strict=True)])
         elif half and rounds_each_op(wcls):  # each op's result rounded to float16, as TF rounds it
-            outputs = round_each_op(self.graph, before, outputs)
+            outputs = round_each_op(self.graph, before, outputs, once=cls in KERAS3_FLOAT32_REDUCTIONS)
+        elif half and wcls != FLOAT32_INNER:  # float16 in Keras, computed in float32 (LSTM, attention): recorded
+            mark_half_held(self.graph, outputs)
         if half or cast_out:
             ctx.outputs = outputs if isinstance(ctx.outputs, list) else outputs[0]
         self._width_notices.add(prefix + name, wcls, wconfig, shown=cls)
+        if half and is_op_layer(cls):  # named in the float16 notice (its sums: add)
+            self._width_notices.add_op_layer(prefix + name, cls)
         out_masks: list[Value | None] = [None] * len(outputs)
         if flags:
             with provenance.scope(self.graph, prefix + name):
@@ -554,19 +571,26 @@ class ModelLowering:
         """TimeDistributed(Sequential / Functional): the wrapped model's layers lowered as a nested model's on the
         folded input (:func:`.wrappers.time_distributed_model`), each with its own weights (path ``(..., wrapper,
         layer)``, :mod:`.weights`). The output's mask: the input's, in both flavours (the masks Keras would change
-        are gaps, :meth:`LayerGaps._time_distributed_model`)."""
+        are gaps, :meth:`LayerGaps._time_distributed_model`); where a layer inside reads it, the model's layers get it
+        folded (:func:`.wrappers.folded_model_mask`) and tf_keras's output carries the model's (:func:`.wrappers.
+        model_out_mask`)."""
         name, config = prefix + call.name, call.entry.get("config") or {}
         wrapped = wrapped_model(call.entry) or {}
         plan = self._plan(wrapped)
         ctx = LayerContext(self.graph, name, call.class_name, config, inputs, [], self.source, keras3=self.keras3,
                            call_kwargs=kwargs)
         inner: list[Value] = []
+        step_masked = bool(masks) and masks[0] is not None and wrapped_mask_reader(wrapped, self.keras3) is not None
+        inner_masks: list[Value | None] = []
 
         def run(folded: Value) -> Value:
+            step_mask = folded_model_mask(ctx, masks[0], self._keras_dtype(inputs[0]), is_half(self.graph, inputs[0])) \
+                if step_masked else None
             if rounds_model_input(config) and self._keras_dtype(inputs[0]) is None:  # the wrapper's float16 cast
                 folded = rounded_to_half(self.graph, folded, f"{name}/to_float16")
             folded = self._wrapped_model_input(ctx, plan, inputs[0], folded)
-            outputs, _ = self._run(plan, (*path, call.name), f"{name}/", [folded], [None])
+            outputs, out_masks = self._run(plan, (*path, call.name), f"{name}/", [folded], [step_mask])
+            inner_masks.extend(out_masks[:1])
             if len(outputs) != 1:
                 raise Unsupported(f"layer {name!r} (TimeDistributed) wraps a model with {len(outputs)} outputs")
             if outputs[0] is UNKNOWN:
@@ -575,10 +599,13 @@ class ModelLowering:
             return outputs[0]
 
         with provenance.scope(self.graph, name):
-            output = time_distributed_model(ctx, run)
+            output = time_distributed_model(ctx, run, wrapper_depth(call.entry)[0])
         self._check_kwargs(ctx)
         if inner and id(inner[0]) in self._keras_dtypes:  # integers the model returns as float32: unfolded, the same
             self._keras_dtypes[id(output)] = self._keras_dtypes[id(inner[0])]
+        if step_masked:
+            with provenance.scope(self.graph, name):
+                return [output], [model_out_mask(ctx, masks[0], inner_masks[0] if inner_masks else None)]
         return [output], [masks[0] if masks else None]
 
     def _wrapped_model_input(self, ctx: LayerContext, plan: ModelPlan, value: Value, folded: Value) -> Value:
@@ -595,7 +622,7 @@ class ModelLowering:
             raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) of a model whose Input is "
                               f"{wanted or 'of no saved dtype'}, on {held} inputs (Keras casts them to it; not "
                               "lowered)")
-        return cast
+        return nested_float_inputs(self.graph, plan, [cast])[0]  # float32 <-> float64 Inputs (.float_widths)
 
     def _cast_to_input_dtype(self, ctx: LayerContext, value: Value, actual: DType | None, wanted: str | None
                              ) -> Value | None:
@@ -670,6 +697,7 @@ class ModelLowering:
         if not is_model(call.entry):
             return inputs, masks
         plan = self._plan(call.entry)
+        inputs = nested_float_inputs(self.graph, plan, inputs)  # float32 <-> float64 Inputs (.float_widths)
         if self.keras3:
             return self._keras3_nested_input_casts(call, prefix, plan, inputs), masks
         casts = list(entry_casts or [])

@@ -826,7 +826,8 @@ def _folded_cast(c: OpCall, x: Value, dtype: DType) -> Value | None:
 
 #: Float dtypes TF.js lacks: a Keras tensor of one is held as float32 (:func:`_held_float_cast`), and only casts of
 #: it, ``shape`` and float64 ``+ - · / sqrt neg abs`` (on pairs of float32, :func:`_float64_step`) are lowered;
-#: other float64/float16 arithmetic, which would round otherwise, is a gap.
+#: other float64 arithmetic, which would round otherwise, is a gap. float16 ones: an op layer reading them alone
+#: computes in float16, each op rounded (:func:`.float_widths.held_half_inputs`; Keras 3 beside float32: float32).
 HELD_FLOATS = (DType.FLOAT64, DType.FLOAT16)
 #: Per graph, the float64/float16 Values whose float32 values are exactly Keras's (a float32 or bool tensor cast up);
 #: the float64 ones computed from integers or by arithmetic are pairs of float32 (``op_layers_tf_gaps._PAIRS``).
@@ -861,7 +862,20 @@ def _held_float_cast(c: OpCall, x: Value, dtype: DType, exact: bool = True) -> V
                    label=f"to_{dtype.numpy}")
     if exact:
         _EXACTLY_HELD.setdefault(c.ctx.graph, {})[id(out)] = out
+        if dtype == DType.FLOAT64:
+            _known_widened(x, out)
     return out
+
+
+def _known_widened(x: Value, out: Value) -> None:
+    """A float64 cast of float32 values the graph fixes when it is built (``tf.cast(tf.cast(c, tf.float32) * 0.1,
+    tf.float64)``): their float64 values remembered, so float64 steps and int32 casts after it fold to TF's
+    (:func:`.known_values.known_array` evaluates no held float itself)."""
+    from .known_values import known_array, remember_exact
+
+    known = known_array(x)
+    if known is not None:
+        remember_exact(out, np.asarray(known, np.float32).astype(np.float64))
 
 
 def _held_float_values(c: OpCall, x: Value, dtype: DType) -> Value:
@@ -1775,22 +1789,37 @@ def _logsumexp(c: OpCall) -> Value:
     x = c.tensor("x")
     _floats(c, x)
     shape = c.ctx.shape(x)
-    axes = _ints(c, "axis", None)
-    axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
-    if not axes:
-        raise c.gap("axis=[]")
+    axes = reduced_axes(c, len(shape), "a logsumexp")
     keep = bool(c.value("keepdims", False))
     kept = tuple(1 if i in axes else d for i, d in enumerate(shape))
     axes_value = c.ctx.ints(axes, "axes")
     raw_max = c.ctx.op("Max", [x, axes_value], {"keep_dims": True, "Tidx": DType.INT32}, shape=kept, label="raw_max")
-    finite = c.ctx.op("IsFinite", [raw_max], dtype=DType.BOOL, shape=kept, label="finite_max")
-    shift = _select(c, finite, raw_max, c.ctx.floats(0.0, "zero"), "shift")
+    shift = finite_or_zero(c, raw_max, "shift")
     exps = c.ctx.unary("Exp", c.ctx.binary("Sub", x, shift, label="shifted"), label="exp")
     out = kept if keep else tuple(d for i, d in enumerate(shape) if i not in axes)
     total = c.ctx.op("Sum", [exps, axes_value], {"keep_dims": keep, "Tidx": DType.INT32}, shape=out, label="sum")
     if not keep:
         shift = c.ctx.op("Squeeze", [shift], {"squeeze_dims": axes}, shape=out, label="shift_squeezed")
     return c.ctx.binary("AddV2", c.ctx.unary("Log", total, label="log"), shift)
+
+
+def reduced_axes(c: OpCall, rank: int, what: str) -> list[int]:
+    """The axes a reduction's ``axis`` names (None: every one), normalised, sorted and each once, for the reductions
+    lowered by hand (logsumexp, float64 ones); ``axis=[]`` (TF hands the input back) a gap naming ``what``."""
+    axes = _ints(c, "axis", None)
+    axes = list(range(rank)) if axes is None else sorted({_axis(c, a, rank) for a in axes})
+    if not axes:
+        raise c.gap(f"{what} over axis=[]")
+    return axes
+
+
+def finite_or_zero(c: OpCall, v: Value, label: str) -> Value:
+    """``v`` where finite, else 0 (NaN and ±Inf): logsumexp's shift (TF's kernel), the error terms of float64 pairs
+    (an Inf/NaN result keeps its plain float32 value)."""
+    ctx = c.ctx
+    finite = ctx.op("Less", [ctx.unary("Abs", v, label=f"{label}_magnitude"), ctx.floats(np.inf, f"{label}_inf")],
+                    dtype=DType.BOOL, shape=v.shape, label=f"{label}_finite")
+    return _select(c, finite, v, ctx.floats(0.0, f"{label}_zero"), label)
 
 
 # -- indices: argmax/argmin, one_hot, gather/take -----------------------------------------------------------
@@ -2491,6 +2520,12 @@ def _spec(class_name: str, config: dict[str, Any]) -> tuple[str, OpSpec | None]:
     return function, TF_FUNCTIONS.get(function)
 
 
+def reads_held_floats(class_name: str, config: dict[str, Any]) -> bool:
+    """Whether an op layer is a cast or ``shape`` (:data:`_HELD_FLOAT_READERS`): it reads float16/float64 tensors as
+    Keras holds them, its result of the dtype it names (never float16 arithmetic, :func:`.float_widths.op_layer_in_half`)."""
+    return _spec(class_name, config)[0] in _HELD_FLOAT_READERS
+
+
 def op_layer_check(config: dict[str, Any], class_name: str = "TFOpLambda") -> str | None:
     function, spec = _spec(class_name, config)
     return None if spec is not None else f"function {function!r}"
@@ -2535,25 +2570,27 @@ def lower_op_layer(ctx: LayerContext) -> Value:
 
         return complex_step(call, spec)
     _float64_inputs_held(ctx, function)
+    if function not in _HELD_FLOAT_READERS:
+        _float16_promoted(ctx, keras3)
     if any(v.dtype in HELD_FLOATS for v in ctx.inputs) and function not in _HELD_FLOAT_READERS:
         return _float64_step(call, spec)
     return spec.lower(call)
 
 
 def _float64_inputs_held(ctx: LayerContext, function: str) -> None:
-    """A float64 model input (fed as float32, exactly Keras's float64 values of it) read by float64 arithmetic or a
-    reduction: held as a float64 Value held exactly, so the float64 rules apply (TF's float64 argmax of
-    ``[-inf, -FLT_MAX]`` is 1, a float64 sum of ``[2^24, 1, 1, -2^24]`` 2, where float32 gives 0); other readers
-    compute in float32, as float64 layers do (the float widths warning names them)."""
-    from .float_widths import float64_inputs
-    from .op_layers_tf_gaps import FLOAT64_PAIR_STEPS, FLOAT64_REDUCTIONS
+    """A float64 model input (fed as float32, exactly Keras's float64 values of it) read by float64 arithmetic, a
+    reduction or exp/log/logsumexp: held as a float64 Value held exactly, so the float64 rules apply (TF's float64
+    argmax of ``[-inf, -FLT_MAX]`` is 1, a float64 sum of ``[2^24, 1, 1, -2^24]`` 2, where float32 gives 0; exp's
+    result held rounded, its float64 readers named, as of ``tf.cast(x, tf.float64)``: an argmax of ``exp(x)`` is 0
+    where float64's ``exp(-200)`` is not); other readers compute in float32, as float64 layers do (the float widths
+    warning names them)."""
+    from .float_widths import is_float64_input
+    from .op_layers_tf_gaps import FLOAT64_IN_FLOAT32, FLOAT64_PAIR_STEPS, FLOAT64_REDUCTIONS
 
-    names = float64_inputs(ctx.graph)
-    read = [i for i, v in enumerate(ctx.inputs) if v.dtype == DType.FLOAT32 and v.producer is not None and
-            v.producer.op == "Placeholder" and v.producer.name in names]
+    read = [i for i, v in enumerate(ctx.inputs) if is_float64_input(ctx.graph, v)]
     if not read:
         return
-    if function not in FLOAT64_PAIR_STEPS | FLOAT64_REDUCTIONS:
+    if function not in FLOAT64_PAIR_STEPS | FLOAT64_REDUCTIONS | FLOAT64_IN_FLOAT32:  # exp: as of a float64 cast
         if function not in _HELD_FLOAT_READERS:
             _float64_input_notice(ctx)
         return
@@ -2601,16 +2638,38 @@ def constant_moved(c: OpCall, first: str) -> None:
     c.arguments[first] = TensorArg(("", -1, 0), len(c.ctx.inputs) - 1)
 
 
+def _float16_promoted(ctx: LayerContext, keras3: bool) -> None:
+    """Keras 3 promotes a float16 tensor read beside a float32 one to float32 (an exact cast): the float16 tensors
+    of an op layer not computing in float16 (:func:`.float_widths.op_layer_in_half`, which hands the walk's float16
+    ones in as marked float32 Values) read as float32, unmarked: the layer computes in float32, as Keras's does.
+    tf_keras (no promotion) only beside the float16 results of layers computed in float32 (an LSTM's,
+    :func:`.float_widths.mark_half_held`), as ops on those are computed (the float16 notice says so)."""
+    from .float_widths import is_half, saved_float_constant
+
+    floats = [(v, ctx.keras_dtypes[i] if i < len(ctx.keras_dtypes) else None) for i, v in enumerate(ctx.inputs)
+              if v.dtype in (DType.FLOAT32, DType.FLOAT64)]
+    saved = keras3 and saved_float_constant(ctx.class_name, ctx.config)  # a float32 array argument promotes too
+    if not any(v.dtype == DType.FLOAT16 for v in ctx.inputs) or not (floats or saved) or \
+            any(v.dtype == DType.FLOAT64 or held is not None for v, held in floats) or \
+            not (keras3 or all(is_half(ctx.graph, v) for v, _ in floats)):
+        return  # (integers held as float32 beside float16: Keras gives float16, not lowered)
+    ctx.inputs = [ctx.op("Cast", [v], {"SrcT": DType.FLOAT16, "DstT": DType.FLOAT32, "Truncate": False},
+                         dtype=DType.FLOAT32, shape=v.shape, label=f"float16_as_float32_{i}")
+                  if v.dtype == DType.FLOAT16 else v for i, v in enumerate(ctx.inputs)]
+
+
 def _float64_step(c: OpCall, spec: OpSpec) -> Value:
     """A reader of a float64/float16 tensor other than a cast: ``+ - · / sqrt neg abs`` of float64 tensors are
-    computed on pairs of float32 (:func:`.op_layers_tf_gaps.float64_step`); float16 arithmetic and any other
-    float64 reader are a gap (it would round otherwise)."""
+    computed on pairs of float32 (:func:`.op_layers_tf_gaps.float64_step`); any other float64 reader is a gap (it
+    would round otherwise). float16 tensors read alone are the walk's (:func:`.float_widths.held_half_inputs`), beside
+    float32 ones Keras 3's promotion (:func:`_float16_promoted`): what reaches here (tf_keras, float64) is a gap."""
     from .op_layers_tf_gaps import float64_step
 
-    held = next(v.dtype for v in c.ctx.inputs if v.dtype in HELD_FLOATS)
     if any(v.dtype == DType.FLOAT16 for v in c.ctx.inputs):
-        raise c.gap(f"a {held.numpy} tensor (TF.js has none: held as float32, only casts read it; float16 arithmetic "
-                    "would round otherwise)")
+        other = sorted({str(v.dtype.numpy) for v in c.ctx.inputs if v.dtype in (DType.FLOAT32, DType.FLOAT64)})
+        beside = f" beside a {' and a '.join(other)} one" if other else ""
+        raise c.gap(f"a float16 tensor{beside} (TF.js has no float16: held as float32; float16 arithmetic on float16 "
+                    "tensors alone is rounded as TF rounds it)")
     return float64_step(c, spec)
 
 

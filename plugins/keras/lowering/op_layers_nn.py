@@ -233,6 +233,12 @@ def _moments(c: OpCall) -> list[Value]:
         mean = _reduce(c, "Mean", x, axes, "mean")
         variance = _reduce(c, "Mean", ctx.binary("SquaredDifference", x, mean, label="squared_difference"), axes,
                            "variance")
+    from .float_widths import is_half, rounded_to_half
+
+    if is_half(ctx.graph, x):  # Keras 3 computes float16 moments in float32, clipped to float16's range, rounded once
+        mean, variance = (rounded_to_half(ctx.graph, ctx.scalar_op(
+            "Maximum", ctx.scalar_op("Minimum", v, 65504.0, f"{label}_below_max"), -65504.0, f"{label}_clipped"),
+            f"{ctx.name}/{label}_half") for v, label in ((mean, "mean"), (variance, "variance")))
     if keep:
         return [mean, variance]
     return [_squeezed(c, mean, axes, "mean_squeezed"), _squeezed(c, variance, axes, "variance_squeezed")]

@@ -24,7 +24,7 @@ from tfjsconv.ir import Value
 
 from ..op_calls import TensorArg
 from .op_layers import (_EXACTLY_HELD, KERAS_OP_PREFIX, OpCall, OpSpec, _cast_int64, _narrow_dtype, _select,
-                        register_op_layers)
+                        finite_or_zero, reduced_axes, register_op_layers)
 from .philox import uniform_int32
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,11 @@ _ARG = {"math.argmax": "ArgMax", "argmax": "ArgMax", "Argmax": "ArgMax", "math.a
 FLOAT64_REDUCTIONS = frozenset(_SUM | _MEAN | _PROD | _MAX | _MIN | set(_ARG))
 #: The float64 operations computed on pairs (every other reader of a float64 tensor but a cast is a gap).
 FLOAT64_PAIR_STEPS = frozenset(_ADD | _SUB | _MUL | _DIV | _NEG | _ABS | _SQRT)
+_EXP = {"math.exp", "Exp"}
+_LOG = {"math.log", "Log"}
+_LOGSUMEXP = {"math.reduce_logsumexp", "reduce_logsumexp", "Logsumexp"}
+#: float64 functions computed in float32 (pairs have no exp or log), named in their own notice with their bound.
+FLOAT64_IN_FLOAT32 = frozenset(_EXP | _LOG | _LOGSUMEXP)
 #: numpy's float64 step of each, for values the graph fixes when it is built (:func:`_known_result`).
 _NUMPY_STEPS = {**{f: np.add for f in _ADD}, **{f: np.subtract for f in _SUB}, **{f: np.multiply for f in _MUL},
                 **{f: np.true_divide for f in _DIV}, **{f: np.negative for f in _NEG}, **{f: np.abs for f in _ABS},
@@ -161,10 +166,7 @@ class _Pairs:
     def finite_or_zero(self, v: Value) -> Value:
         """``v`` where finite, else 0: an error term of an Inf/NaN result (or of a split that overflowed, past
         ~2^115) is dropped, leaving the plain float32 result."""
-        finite = self.ctx.op("Less", [self.ctx.unary("Abs", v, label=self._label("mag")),
-                                      self.ctx.floats(np.inf, self._label("inf"))],
-                             dtype=DType.BOOL, shape=v.shape, label=self._label("finite"))
-        return _select(self.c, finite, v, self.ctx.floats(0.0, self._label("zero")), self._label("kept"))
+        return finite_or_zero(self.c, v, self._label("kept"))
 
     def two_sum(self, a: Value, b: Value) -> Pair:
         """Knuth's TwoSum: ``s = fl(a + b)`` and its exact error."""
@@ -280,6 +282,8 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
     where a value lies that close to a float32 rounding point. Reductions: :func:`float64_reduction`."""
     if c.function in FLOAT64_REDUCTIONS:
         return float64_reduction(c)
+    if c.function in FLOAT64_IN_FLOAT32:
+        return float64_in_float32(c, spec)
     if c.function not in FLOAT64_PAIR_STEPS:
         raise c.gap(_gap_text("a float64 tensor"))
     names = [p for p in spec.params if p in c.arguments][:1 if c.function in _NEG | _ABS | _SQRT else 2]
@@ -360,6 +364,54 @@ def _known_pair(c: OpCall, result: np.ndarray) -> Value:
     return out
 
 
+# -- float64 exp, log and logsumexp in float32 ------------------------------------------------------------------
+#: The graphs whose float64 functions computed in float32 were named (once per model).
+_NOTICED_FLOAT32: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def float64_in_float32(c: OpCall, spec: OpSpec) -> Value:
+    """``exp``, ``log`` and ``logsumexp`` of a float64 tensor (:data:`FLOAT64_IN_FLOAT32`), which pairs of float32
+    cannot compute: the float32 lowering of its ``hi``, then for exp and log the first-order term of ``lo``
+    (``e^(hi+lo) = e^hi·(1 + lo)``, ``log(hi + lo) = log(hi) + lo/hi``, exact to float32's precision since
+    ``|lo| <= 2^-24·|hi|``). The result is held rounded (neither exact nor a pair): a float32 cast reads it, float64
+    arithmetic on it stays a gap (the pairs' 2^-44 would not hold). Named in its own notice, with its bound."""
+    x = c.tensor("x")
+    if x.dtype != F64:
+        raise c.gap(f"a float64 function of a {x.dtype.value} tensor")
+    hi, lo = _operand(c, "x")
+    inputs = list(c.ctx.inputs)
+    inputs[c.arguments["x"].index] = hi
+    c.ctx.inputs = inputs
+    out = spec.lower(c)
+    if lo is not None and c.function in _EXP | _LOG:
+        ctx = c.ctx
+        term = ctx.binary("Mul", out, lo, label="lo_term") if c.function in _EXP else \
+            ctx.binary("RealDiv", lo, hi, label="lo_term")
+        out = ctx.binary("AddV2", out, finite_or_zero(c, term, "lo_kept"), label="with_lo")
+    _float32_notice(c)
+    return c.ctx.op("Cast", [out], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64, shape=out.shape,
+                    label="as_float64")
+
+
+def _float32_notice(c: OpCall) -> None:
+    """Once per model (notes and a warning), naming the first layer: float64 exp/log/logsumexp computed in float32,
+    with what that costs against Keras's float64 result."""
+    graph = c.ctx.graph
+    if graph in _NOTICED_FLOAT32:
+        return
+    _NOTICED_FLOAT32[graph] = True
+    text = (f"float64 exp, log and logsumexp (op layers from {c.ctx.name!r} on) computed in float32 (TF.js has no "
+            "float64; --loader=tensorflow computes them in float32 too): exp and log within about 2 float32 ulps of "
+            "Keras's float64 result (cpu and wasm), logsumexp within about 1.2e-7·(n + max|x|) of it for n values "
+            "reduced; past float32's range a float64 output is Inf or 0 where Keras's is finite (exp of x > 88.72 "
+            "Inf, as Keras's float32 cast of it; below 1.2e-38 within float32's smallest step); float64 arithmetic "
+            "on their results is refused")
+    log.warning("%s", text)
+    notes = getattr(graph, "notes", None)
+    if notes is not None:
+        notes.append(text)
+
+
 # -- float64 reductions ---------------------------------------------------------------------------------------
 def float64_reduction(c: OpCall) -> Value:
     """A reduction of a float64 tensor (:data:`FLOAT64_REDUCTIONS`). ``sum``/``mean``/``prod``: a tree of pair
@@ -368,8 +420,6 @@ def float64_reduction(c: OpCall) -> Value:
     ``max``/``min``: the largest (smallest) pair, one of the values exactly. ``argmax``/``argmin`` of values held
     exactly (float32 ones cast up): float32's, the same order; of pairs a gap (Keras's order of values within 2^-44
     of each other could differ)."""
-    from .op_layers import _axis, _ints
-
     x = c.tensor("x")
     if x.dtype != F64:
         raise c.gap(f"a float64 reduction of a {x.dtype.value} tensor")
@@ -379,10 +429,7 @@ def float64_reduction(c: OpCall) -> Value:
         if c.value(option, None) is not None:
             raise c.gap(f"{option}={c.value(option)!r} of a float64 reduction")
     shape = c.ctx.shape(x)
-    axes = _ints(c, "axis", None)
-    axes = list(range(len(shape))) if axes is None else sorted({_axis(c, a, len(shape)) for a in axes})
-    if not axes:
-        raise c.gap("a float64 reduction over axis=[]")
+    axes = reduced_axes(c, len(shape), "a float64 reduction")
     keep = bool(c.value("keepdims", False))
     pair = _operand(c, "x")
     build = _Pairs(c)
@@ -494,6 +541,9 @@ def _exact_arg_extreme(c: OpCall, x: Value) -> Value:
         c.ctx.inputs = inputs
         return _arg_extreme(_ARG[c.function], float64=True)(c)
     if id(x) not in _EXACTLY_HELD.get(c.ctx.graph, {}):
+        if id(x) not in _PAIRS.get(c.ctx.graph, {}):  # exp, log, logsumexp (:func:`float64_in_float32`)
+            raise c.gap("an argmax/argmin of float64 values held rounded to float32 (Keras orders its own values; "
+                        "distinct ones may round to one float32, exp(-200) and exp(-150) both to 0)")
         raise c.gap("an argmax/argmin of float64 values computed on pairs of float32 (Keras orders its own values, "
                     "which may differ in the last 9 bits)")
     index = c.arguments["x"].index

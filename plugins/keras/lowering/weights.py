@@ -88,12 +88,22 @@ def _weight_owners(entry: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def wrapped_model(entry: dict[str, Any]) -> dict[str, Any] | None:
-    """The Sequential or Functional model a TimeDistributed wraps (its layers are walked as a nested model's, their
-    weights found by layer path through the wrapper), else None."""
-    if entry.get("class_name") != "TimeDistributed":
-        return None
-    inner = (entry.get("config") or {}).get("layer")
-    return inner if isinstance(inner, dict) and is_model(inner) else None
+    """The Sequential or Functional model a TimeDistributed wraps, directly or through TimeDistributed wrappers
+    (:func:`wrapper_depth`; its layers are walked as a nested model's, their weights found by layer path through
+    the wrappers), else None."""
+    return wrapper_depth(entry)[1]
+
+
+def wrapper_depth(entry: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+    """How many TimeDistributed wrappers lead from ``entry`` to the model they wrap (``TimeDistributed(
+    TimeDistributed(model))``: 2, session 26), and that model; ``(0, None)`` for anything else. Iterative and
+    bounded: the nesting is untrusted."""
+    depth = 0
+    while depth < 32 and isinstance(entry, dict) and entry.get("class_name") == "TimeDistributed":
+        entry, depth = (entry.get("config") or {}).get("layer"), depth + 1
+        if isinstance(entry, dict) and is_model(entry):
+            return depth, entry
+    return 0, None
 
 
 def entry_at(model_config: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
@@ -159,8 +169,9 @@ def v3_layer_weights(h5: H5Source | None, model_config: dict[str, Any]) -> Layer
         model, where, entry = config, container, None
         for depth, name in enumerate(path):
             if entry is not None:  # Keras 3 keeps a wrapped model's layers under ``<wrapper>/layer/layers``
-                inner = wrapped_model(entry)
-                model, where = (inner, f"{where}/layer/layers") if inner is not None else (entry, f"{where}/layers")
+                depth, inner = wrapper_depth(entry)  # (``/layer`` per wrapper)
+                model, where = (inner, f"{where}{'/layer' * depth}/layers") if inner is not None else \
+                    (entry, f"{where}/layers")
             layers = top_level_layers(model)
             if where not in h5.file:
                 return None, None

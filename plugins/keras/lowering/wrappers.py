@@ -20,7 +20,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import int32_halves, int32_product, is_narrow
 
-from ..configs import is_model
+from ..configs import dtype_name, is_model
 from .context import OPTIONAL_KEYWORDS, LayerContext, broadcast_shape, check_call_kwargs
 from .dynamic_shape import reshape_to, runtime_sizes
 from .float_widths import wrapped_width_gap
@@ -348,19 +348,72 @@ def time_distributed(ctx: LayerContext) -> Value:
     return split_first_axis(ctx, y, ctx.x, 2, "unfold_time")
 
 
-def time_distributed_model(ctx: LayerContext, run: Callable[[Value], Value]) -> Value:
+def time_distributed_model(ctx: LayerContext, run: Callable[[Value], Value], depth: int = 1) -> Value:
     """TimeDistributed over a Sequential or Functional model: time folded into the batch as :func:`time_distributed`
     folds it, the model's layers lowered on that by ``run`` (the walk's nested-model lowering, each layer with its
     own weights), and its one output unfolded. Keras computes each step's call of the model alone (Keras 3) or the
     folded batch at once (tf_keras); the layers lowered here (at inference, no mask from outside the model reaching
-    them: :meth:`.layer_gaps.LayerGaps._time_distributed_model`) compute each row alone, so both are the same numbers."""
+    them: :meth:`.layer_gaps.LayerGaps._time_distributed_model`) compute each row alone, so both are the same numbers.
+    ``depth`` wrappers around the model (TimeDistributed(TimeDistributed(model))) fold that many time axes: each
+    wrapper's fold of the next, and Keras 3's calls of the inner wrapper's ``call`` per step, are that one fold."""
     check_call_kwargs(ctx, ())
     shape = ctx.shape()
-    if len(ctx.inputs) != 1 or len(shape) < 3:
-        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) needs one input of rank 3 or more (got "
+    if len(ctx.inputs) != 1 or len(shape) < 2 + depth:
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) needs one input of rank {2 + depth} or more (got "
                           f"{len(ctx.inputs)} of shape {list(shape)})")
-    y = run(merge_axes(ctx, ctx.x, 0, 2, "fold_time"))
-    return split_first_axis(ctx, y, ctx.x, 2, "unfold_time")
+    y = run(merge_axes(ctx, ctx.x, 0, 1 + depth, "fold_time"))
+    return split_first_axis(ctx, y, ctx.x, 1 + depth, "unfold_time")
+
+
+def masked_model_gap(config: dict[str, Any], input_dtype: str | None, keras3: bool | None) -> str | None:
+    """Why a mask into TimeDistributed(model) whose layers read it is not lowered (None: it is), from the config.
+    Keras 3 hands step ``t`` ``mask[:, t]`` (``layer.call``, which sets it on the input converted to the Input's
+    dtype); tf_keras hands the mask reshaped to ``[batch·steps, ...]`` to the model's ``__call__``, after the wrapper
+    cast its float input to its own compute dtype, and the model casts that to its Input's dtype: a new tensor
+    without the mask where they differ. Lowered where both are float32 (no cast either way)."""
+    if keras3 is None:
+        return "the Keras flavour that saved it is not known"
+    policy = dtype_name(config.get("dtype"))
+    if policy not in (None, "float32"):
+        return f"a {policy} wrapper"
+    if input_dtype not in (None, "float32"):
+        return f"a model whose Input is {input_dtype}"
+    return None
+
+
+def folded_model_mask(ctx: LayerContext, mask: Value, keras_dtype: Any, half: bool) -> Value:
+    """The mask the wrapped model's layers read per step (:func:`masked_model_gap`), folded as its input is: the same
+    per step in both flavours (Keras 3 ``mask[:, t]``, tf_keras the mask reshaped: a built-in wrapped layer, a model
+    too, always takes tf_keras's reshape path, a batch size fixed in the config included). Refused by name: a mask on
+    integers or float16 values (where a cast may drop it)."""
+    if keras_dtype is not None or half:
+        held = "float16" if keras_dtype is None else str(getattr(keras_dtype, "name", keras_dtype)).lower()
+        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed: a mask on {held} values into a wrapped model whose "
+                          "layers read it)")
+    return _folded_mask(ctx, mask, ctx.shape())
+
+
+def model_out_mask(ctx: LayerContext, mask: Value, inner: Value | None) -> Value:
+    """tf_keras's mask of a masked TimeDistributed(model) whose layers read the mask: the wrapped model's
+    ``compute_mask`` of the folded input and mask (the mask its output carries), reshaped back to ``[batch, steps,
+    ...]``; where that is None (a pooling or an RNN without sequences last), the input's mask reduced to ``[batch,
+    steps]`` with ``any``. Keras 3 hands the input's mask on (its default ``compute_mask``)."""
+    if ctx.keras3:
+        return mask
+    if inner is not None:
+        return split_first_axis(ctx, inner, ctx.x, 2, "unfold_time_mask")
+    return _steps_mask(ctx, mask)
+
+
+def _steps_mask(ctx: LayerContext, mask: Value) -> Value:
+    """tf_keras's reduction of a TimeDistributed's input mask to ``[batch, steps]`` (``any`` over the later axes),
+    where the wrapped layer's ``compute_mask`` gives none."""
+    mask_shape = ctx.shape(mask)
+    if len(mask_shape) <= 2:
+        return mask
+    axes = list(range(2, len(mask_shape)))
+    return ctx.op("Any", [mask, ctx.ints(axes, "out_mask_axes")], {"keep_dims": False, "Tidx": DType.INT32},
+                  dtype=DType.BOOL, shape=tuple(mask_shape[:2]), label="out_mask")
 
 
 def _folded_mask(ctx: LayerContext, mask: Value, shape: tuple[int | None, ...]) -> Value:
@@ -385,9 +438,7 @@ def time_distributed_out_mask(ctx: LayerContext, mask: Value) -> Value:
         config = (config.get("layer") or {}).get("config") or {}
     if ctx.keras3 or cls not in TIME_DISTRIBUTED_READERS or config.get("return_sequences") or len(mask_shape) <= 2:
         return mask
-    axes = list(range(2, len(mask_shape)))
-    return ctx.op("Any", [mask, ctx.ints(axes, "out_mask_axes")], {"keep_dims": False, "Tidx": DType.INT32},
-                  dtype=DType.BOOL, shape=tuple(mask_shape[:2]), label="out_mask")
+    return _steps_mask(ctx, mask)
 
 
 def time_distributed_mask(ctx: LayerContext) -> Value:
