@@ -396,20 +396,13 @@ def float64_in_float32(c: OpCall, spec: OpSpec) -> Value:
 def _float32_notice(c: OpCall) -> None:
     """Once per model (notes and a warning), naming the first layer: float64 exp/log/logsumexp computed in float32,
     with what that costs against Keras's float64 result."""
-    graph = c.ctx.graph
-    if graph in _NOTICED_FLOAT32:
-        return
-    _NOTICED_FLOAT32[graph] = True
-    text = (f"float64 exp, log and logsumexp (op layers from {c.ctx.name!r} on) computed in float32 (TF.js has no "
-            "float64; --loader=tensorflow computes them in float32 too): exp and log within about 2 float32 ulps of "
-            "Keras's float64 result (cpu and wasm), logsumexp within about 1.2e-7·(n + max|x|) of it for n values "
-            "reduced; past float32's range a float64 output is Inf or 0 where Keras's is finite (exp of x > 88.72 "
-            "Inf, as Keras's float32 cast of it; below 1.2e-38 within float32's smallest step); float64 arithmetic "
-            "on their results is refused")
-    log.warning("%s", text)
-    notes = getattr(graph, "notes", None)
-    if notes is not None:
-        notes.append(text)
+    _once_per_model(c, _NOTICED_FLOAT32, (
+        f"float64 exp, log and logsumexp (op layers from {c.ctx.name!r} on) computed in float32 (TF.js has no "
+        "float64; --loader=tensorflow computes them in float32 too): exp and log within about 2 float32 ulps of "
+        "Keras's float64 result (cpu and wasm), logsumexp within about 1.2e-7·(n + max|x|) of it for n values "
+        "reduced; past float32's range a float64 output is Inf or 0 where Keras's is finite (exp of x > 88.72 "
+        "Inf, as Keras's float32 cast of it; below 1.2e-38 within float32's smallest step); float64 arithmetic "
+        "on their results is refused"))
 
 
 # -- float64 reductions ---------------------------------------------------------------------------------------
@@ -656,15 +649,20 @@ def _gap_text(what: str) -> str:
 def _notice(c: OpCall) -> None:
     """Once per model (the conversion's notes, and a warning), naming the first layer: float64 chains are computed
     on pairs of float32."""
+    _once_per_model(c, _NOTICED, (
+        f"float64 arithmetic (op layers from {c.ctx.name!r} on) computed on pairs of float32 (44 significant "
+        "bits where float64 has 53; TF.js has no float64): within about 2^-44 of the intermediate values of "
+        "Keras's, so their float32 casts are Keras's but after a cancellation or near a rounding point, or "
+        "past float32's range, also where only a partial sum of a reduction passes ±3.4e38 (±Inf or NaN there; "
+        "--loader=tensorflow computes each step in float32)"))
+
+
+def _once_per_model(c: OpCall, seen: weakref.WeakKeyDictionary, text: str) -> None:
+    """``text`` logged and added to the conversion's notes the first time a model's walk asks (``seen``)."""
     graph = c.ctx.graph
-    if graph in _NOTICED:
+    if graph in seen:
         return
-    _NOTICED[graph] = True
-    text = (f"float64 arithmetic (op layers from {c.ctx.name!r} on) computed on pairs of float32 (44 significant "
-            "bits where float64 has 53; TF.js has no float64): within about 2^-44 of the intermediate values of "
-            "Keras's, so their float32 casts are Keras's but after a cancellation or near a rounding point, or "
-            "past float32's range, also where only a partial sum of a reduction passes ±3.4e38 (±Inf or NaN there; "
-            "--loader=tensorflow computes each step in float32)")
+    seen[graph] = True
     log.warning("%s", text)
     notes = getattr(graph, "notes", None)
     if notes is not None:
