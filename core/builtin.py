@@ -50,6 +50,8 @@ REQUIRED_PASSES = (
     ("lower_control_flow", "LowerControlFlow", "lower_control_flow", 0, (), ()),
     ("inline_functions", "InlineFunctions", "inline_functions", 0, ("lower_control_flow",), ()),
     ("einsum", "LowerEinsum", "lower_einsum", 0, ("inline_functions",), ()),
+    # float64 comparisons with a constant float32 cannot hold, on float32-exact bounds (before folding and retyping)
+    ("float64_comparisons", "Float64Comparisons", "float64_comparisons", 0, ("lower_einsum",), ("narrow_ints",)),
     # dtypes TF.js cannot name, and 8/16-bit wrap-around (before Mean becomes a Sum, which TF would wrap)
     ("narrow_ints", "NarrowIntegers", "narrow_ints", 0, ("lower_einsum",), _NORMALIZATIONS),
     ("batch_matmul_broadcast", "BroadcastBatchMatMul", "batch_matmul_broadcast", 0, ("lower_einsum",), ()),

@@ -5,7 +5,7 @@ list of Inputs takes the value under each Input's name (a key naming no Input is
 value under each of its keys. Checked in Keras 3 ``.keras`` and ``.h5``: Input names not in sorted order, an extra
 key (refused before), a dict-built model called in another key order (a Dense on one of its inputs: a swap gives
 other numbers of the same shape), and a top model built on a dict; one converted model at two batch sizes, TF.js cpu and
-wasm against ``model(x)``, TensorFlow and Keras poisoned. tf_keras saves such a call in a form the lowering does not read: refused by name; a
+wasm against ``model(x)``, TensorFlow and Keras poisoned. tf_keras's dict calls: test_keras_lowering_k27_tf_dict_calls.py; a
 dict whose keys name no Input (an edited file) is refused naming the model.
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("tensorflow")
 
-from keras_models import lowering_refusal  # noqa: E402
 from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 
@@ -77,15 +76,6 @@ def test_top_model_built_on_a_dict_matches_keras(tmp_path, tfjs_runtime):
     model.save(path)
     convert_poisoned([path])
     _verify(Path(f"{path}.out"), inputs, [np.asarray(model(inputs))])
-
-
-def test_tf_keras_nested_model_called_with_a_dict_is_refused_by_name(tmp_path):
-    tf_keras = pytest.importorskip("tf_keras")
-    a, b = tf_keras.Input((4,), name="a_k"), tf_keras.Input((4,), name="b_k")
-    inner = tf_keras.Model([a, b], tf_keras.layers.Subtract(name="sub_k")([a, b]), name="inner_k")
-    x, z = tf_keras.Input((4,), name="x"), tf_keras.Input((4,), name="z")
-    tf_keras.Model([x, z], inner({"b_k": z, "a_k": x})).save(tmp_path / "m.h5")
-    assert "'inner_k' (Functional: " in lowering_refusal(tmp_path / "m.h5")
 
 
 def test_a_dict_whose_keys_name_no_input_is_refused_naming_the_model(tmp_path):

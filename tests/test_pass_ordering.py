@@ -20,6 +20,7 @@ from tfjsconv.plugin_manager import PluginManager
 #: Frozen copy of the built-in passes' integer `order` before they declared names (ties ran by name).
 OLD_ORDER = [
     ("strip_debug_ops", 0), ("lower_control_flow", 1), ("inline_functions", 2), ("lower_einsum", 3),
+    ("float64_comparisons", 3.4),  # session 27: float64 comparisons on float32 bounds, before narrow_ints
     ("narrow_ints", 3.5),  # T6: added after the integers were dropped, between lower_einsum and the normalizations
     ("truncating_division", 4), ("strided_slice", 4), ("batch_matmul_broadcast", 4), ("select_rows", 4),
     ("switch_n", 4), ("one_hot", 4), ("float_floor_division", 4), ("tfjs_pass_through", 4),

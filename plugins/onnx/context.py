@@ -182,8 +182,11 @@ class NodeContext:
         initializer, a value of a subgraph): for mappings that recognise an exporter's node pattern."""
         if not self.has_input(i):
             return None
-        name = self.node.input[i]
-        return next((node for node in self._tr.model.graph.node if name in node.output), None)
+        return self.producer_named(self.node.input[i])
+
+    def producer_named(self, name: str) -> Any:
+        """The ONNX node of the main graph that computes the tensor ``name``, or None (as :meth:`producer`)."""
+        return self._tr.producers.get(name)
 
     def same_dim(self, a: tuple[str, int], b: tuple[str, int]) -> bool:
         """Whether dims ``(tensor name, axis)`` ``a`` and ``b`` are equal at run time (:mod:`.dim_classes`)."""

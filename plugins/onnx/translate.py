@@ -7,6 +7,7 @@ a layout the tensor does not have yet. Graph outputs are turned back to the inte
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections import Counter
@@ -122,6 +123,16 @@ class Translator:
                 value = [v.decode("utf-8", "replace") for v in value]
             attrs[attr.name] = value
         return attrs
+
+    @functools.cached_property
+    def producers(self) -> dict[str, Any]:
+        """The main graph's node computing each tensor (the first, as ONNX has one), for walks back from a node."""
+        found: dict[str, Any] = {}
+        for node in self.model.graph.node:
+            for name in node.output:
+                if name:
+                    found.setdefault(name, node)
+        return found
 
     def node_name(self, name: str) -> str:
         return sanitize(name)

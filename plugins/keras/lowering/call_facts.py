@@ -279,9 +279,9 @@ def saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
                 plan = model_plan(producer.entry, source="a nested model")
             except InputError:
                 return None
-            if plan.sequential or not 0 <= ref[2] < len(plan.outputs):
+            if plan.sequential or not 0 <= ref[2] < len(plan.caller_outputs):
                 return None
-            ref, inputs = plan.outputs[ref[2]], {(r[0], r[1]): cfg for r, cfg in plan.inputs}
+            ref, inputs = plan.caller_outputs[ref[2]], {(r[0], r[1]): cfg for r, cfg in plan.inputs}
             budget += len(plan.producers) + 1
             continue
         if producer is None or is_op_layer(producer.class_name):

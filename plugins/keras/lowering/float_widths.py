@@ -817,6 +817,10 @@ def nested_float_inputs(graph: Graph, plan: Any, inputs: list[Any]) -> list[Any]
         if wanted == "float64" and not is_float64_input(graph, value) and not held_half:
             values[i] = _identity(graph, value, f"{ref[0]}/as_float64")
             _FLOAT64_NESTED.setdefault(graph, {})[id(values[i])] = values[i]
+            from .float64_compare import computed_in_float32, mark_float64_computed
+
+            if computed_in_float32(graph, value):  # a float64 layer's result: float64, not held exactly
+                mark_float64_computed(graph, values[i])
         elif wanted == "float32" and is_float64_input(graph, value):
             values[i] = _identity(graph, value, f"{ref[0]}/as_float32")
     return values
@@ -952,7 +956,8 @@ class WidthNotices:
         if self.wide:
             texts.append(f"{len(self.wide)} layer(s) Keras computes in float64 are computed in float32 by TF.js, "
                          "which has no float64 (within float32's precision of each step, about 1e-7 of the range; "
-                         f"more after a cancellation): {_shown(self.wide)}")
+                         "more after a cancellation; a floor, modulo, threshold or comparison of a result can land on "
+                         f"the other side of its jump): {_shown(self.wide)}")
         mha, unit = (_mha_bounds(graph), _unit_norm_bounds(self.unit_norms)) if self.half else (None, None)
         if self.half:
             more = " or ".join(f"a {cls}" for cls, text in (("UnitNormalization", unit), ("MultiHeadAttention", mha))

@@ -55,6 +55,7 @@ from .model_plan import (
     mask_chain,
     model_plan,
     nested_deleted_inputs,
+    nested_input_aliases,
 )
 from .pipeline import first_layer_reads_given_mask
 from .registry import loaded_lowerings
@@ -101,10 +102,12 @@ class LayerGaps:
                              hint="the file is corrupt or was edited by hand; save the model again with Keras")
         return list(dict.fromkeys(self.gaps))
 
-    def _model(self, model: dict[str, Any], prefix: str, in_masked: tuple[bool, ...] = ()) -> list[bool]:
-        """Gaps of ``model`` (layers named with ``prefix``) whose inputs carry masks where ``in_masked`` says;
-        returns which of its outputs carry a mask."""
-        key = (id(model), in_masked)
+    def _model(self, model: dict[str, Any], prefix: str, in_masked: tuple[bool, ...] = (),
+               aliases: dict[Ref, Ref] | None = None) -> list[bool]:
+        """Gaps of ``model`` (layers named with ``prefix``) whose inputs carry masks where ``in_masked`` says (and
+        are one tensor object where ``aliases`` says, :func:`.model_plan.nested_input_aliases`); returns which of its
+        outputs carry a mask."""
+        key = (id(model), in_masked, tuple(sorted((aliases or {}).items())))
         if key in self._masked_outputs:
             return self._masked_outputs[key]
         plan = model_plan(model, source=self.source)
@@ -116,7 +119,7 @@ class LayerGaps:
         if any(in_masked):  # masks from the calling model (never one that a call inside recorded)
             refs_in = [("", 0, 0)] if plan.sequential else [ref for ref, _ in plan.inputs]
             masked.update({ref: ("outer", prefix) for ref, flag in zip(refs_in, in_masked) if flag})
-        deletions = MaskDeletions(plan) if self.keras3 and not plan.sequential else None
+        deletions = MaskDeletions(plan, aliases) if self.keras3 and not plan.sequential else None
         for call in plan.calls:
             name, cls, config = f"{prefix}{call.name}", call.class_name, call.entry.get("config") or {}
             refs = [("", 0, 0)] if plan.sequential else call_inputs(call.node)
@@ -179,8 +182,9 @@ class LayerGaps:
                 in_flags = tuple(given_in[i] is not None if given_in is not None else
                                  masked.get(r) is not None and r not in unseen for i, r in enumerate(refs))
                 in_flags = self._nested_cast_flags(plan, name, call, refs, in_flags)
+                aliases = nested_input_aliases(call, deletions) if self.keras3 is True else None
                 outputs: list[MaskOrigin | None] = [("nested", name) if flag else None
-                                                    for flag in self._model(call.entry, f"{name}/", in_flags)]
+                                                    for flag in self._model(call.entry, f"{name}/", in_flags, aliases)]
             else:
                 self._layer(name, cls, config)
                 wrapped = wrapped_model(call.entry)  # TimeDistributed(Sequential / Functional)
@@ -221,8 +225,7 @@ class LayerGaps:
                         len(origins) == 1 and is_recorded_mask(plan, call.recorded_masks, origins[0])):
                     self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
                 if origins and cls == "MultiHeadAttention" and self.keras3 is not False:
-                    self._cleared_masks(plan, name, call, [r for r in refs if r not in unseen], masked, deletions,
-                                        bool(prefix))
+                    self._cleared_masks(plan, name, call, [r for r in refs if r not in unseen], masked, deletions)
                 origin = output_origin(cls, config, refs, in_origins, plan.sequential) if flags else None
                 outputs = [origin if i in flags else None for i in range(max(flags, default=0) + 1)]
                 if (unseen or diverged) and deletions is not None:
@@ -233,7 +236,9 @@ class LayerGaps:
             else:
                 for tensor, origin in enumerate(outputs):
                     masked[(call.name, call.key, tensor)] = origin
-        result = [masked.get(r) is not None for r in ([("", 0, 0)] if plan.sequential else plan.outputs)]
+        result = [masked.get(r) is not None for r in ([("", 0, 0)] if plan.sequential else plan.caller_outputs)]
+        if deletions is not None:  # Keras 3 hands the caller each output with the mask its run left on it
+            result = self._masks_after_run(plan, prefix, deletions, masked)
         self._masked_outputs[key] = result
         return result
 
@@ -328,22 +333,17 @@ class LayerGaps:
                                  f"which {readers[0].name!r} reads too)")
 
     def _cleared_masks(self, plan: ModelPlan, name: str, call: LayerCall, refs: list[Ref],
-                       masked: dict[Ref, MaskOrigin | None], deletions: MaskDeletions | None,
-                       nested: bool = False) -> None:
+                       masked: dict[Ref, MaskOrigin | None], deletions: MaskDeletions | None) -> None:
         """Keras 3's MultiHeadAttention deletes its inputs' masks (``set_keras_mask(x, None)``) when it runs
         (:class:`.model_plan.MaskDeletions`): the calls Keras runs after it see none. A reader the run order cannot
-        place is a gap, and so is a deleted mask of a nested model's output (the caller's readers would miss it); one
-        of its input (the caller's tensor itself) is followed in the caller (:meth:`_nested_deletions`)."""
+        place is a gap. A nested model's output loses it for the caller too (:meth:`_masks_after_run`), and one of its
+        input (the caller's tensor itself) is followed in the caller (:meth:`_nested_deletions`)."""
         attended = set(attended_inputs(call.node)) if deletions is not None else set()
         for ref in [r for r in dict.fromkeys(refs) if masked.get(r) is not None]:
             if deletions is None:  # the flavour is unknown: any other reader is a gap
                 readers = [c for c in plan.calls if c is not call and not c.recorded_masks and ref in
                            ([("", 0, 0)] if plan.sequential else call_inputs(c.node))]
             elif ref not in attended:  # attention_mask: its own mask is not deleted
-                continue
-            elif nested and any(deletions.same_tensor(r) == deletions.same_tensor(ref) for r in plan.outputs):
-                self.gaps.append(f"{name!r} (MultiHeadAttention: Keras 3 deletes the mask of {ref[0]!r}, which the "
-                                 "calling model reads too)")
                 continue
             else:
                 readers = deletions.unordered_readers(call, ref)
@@ -355,26 +355,43 @@ class LayerGaps:
                           masked: dict[Ref, MaskOrigin | None], deletions: MaskDeletions | None) -> None:
         """A MultiHeadAttention inside a nested model deletes the mask of the caller's tensor itself where Keras 3
         passes that object in (:func:`.model_plan.nested_deleted_inputs`): :class:`.model_plan.MaskDeletions` follows
-        it for the caller's later readers as a deletion at the nested call. A gap where it cannot: the nested model's
-        or the caller's run order is not known (a Sequential caller), the caller's own caller reads the tensor (an
-        output of a nested plan), the tensor is several of the nested model's inputs, or a reader is not placed."""
+        it for the caller's later readers as a deletion at the nested call (and for the caller's own caller, where the
+        tensor is an output: :meth:`_masks_after_run`). A gap where it cannot: the nested model's or the caller's run
+        order is not known, the tensor is several of the nested model's inputs, or a reader is not placed. A Keras 3
+        Sequential caller hands each layer the one before's output only: no later layer reads the tensor itself
+        (one the nested model returns carries what its run left, :meth:`_masks_after_run`)."""
         deleted = nested_deleted_inputs(call)
-        if deleted == set():
+        if deleted == set() or plan.sequential and self.keras3 is True:
             return
         name, cls = f"{prefix}{call.name}", call.class_name
         roots = [deletions.same_tensor(r) for r in refs] if deletions is not None else []
+        aliases = nested_input_aliases(call, deletions)  # one tensor given twice: followed inside as one
         for i, ref in enumerate(refs):
             if masked.get(ref) is None or deleted is not None and i not in deleted:
                 continue
             readers = [] if deleted is None or deletions is None else deletions.unordered_readers(call, ref)
             why = ("which the run order does not place" if deleted is None or deletions is None else
-                   "which the model calling it reads too" if prefix and any(
-                       deletions.same_tensor(o) == roots[i] for o in plan.outputs) else
-                   "which it is given as another input too" if roots.count(roots[i]) > 1 else
+                   "which it is given as another input too" if roots.count(roots[i]) > 1 and aliases is None else
                    f"which {readers[0].name!r} reads too" if readers else None)
             if why:
                 self.gaps.append(f"{name!r} ({cls}: a MultiHeadAttention inside deletes the mask of {ref[0]!r} at run "
                                  f"time in Keras 3, {why})")
+
+    def _masks_after_run(self, plan: ModelPlan, prefix: str, deletions: MaskDeletions,
+                         masked: dict[Ref, MaskOrigin | None]) -> list[bool]:
+        """Which outputs of a Keras 3 Functional model carry a mask for its caller: the one its run left on each
+        output tensor (:meth:`.model_plan.MaskDeletions.mask_after_run`; Keras 3 records none for a nested model's
+        outputs, so the caller's readers read that one). A gap in a nested model where the run order does not place
+        a deletion, or the run-time mask is made of deleted ones (no origin); the outer model's are not read."""
+        result = []
+        for ref in plan.caller_outputs:
+            after = deletions.mask_after_run(ref)
+            if prefix and (after is None or after == "divergent" and deletions.run_masks.get(ref) is None):
+                self.gaps.append(f"{prefix + ref[0]!r} (the mask its tensor carries when Keras 3 hands it to the "
+                                 "calling model is not known: a MultiHeadAttention deletes masks in an order the "
+                                 "lowering does not place)")
+            result.append(masked.get(ref) is not None if after == "tracked" else after == "divergent")
+        return result
 
     def _unseen_outputs(self, plan: ModelPlan, prefix: str, call: LayerCall, refs: list[Ref],
                         in_origins: list[MaskOrigin | None], unseen: set[Ref], origin: MaskOrigin | None,
@@ -393,13 +410,10 @@ class LayerGaps:
             self.gaps.append(f"{name!r} ({cls}: reads the masks of {sorted({r[0] for r in unseen})} after Keras 3's "
                              "MultiHeadAttention deleted them, which changes its output's mask)")
             return
-        changed = (flags - run_flags) | (run_flags if run_origin != origin else set())
         deletions.cleared.update((call.name, call.key, i) for i in flags - run_flags)
         if run_flags and run_origin != origin:  # calls with a recorded mask read the tracked one, others this one
             deletions.divergent.update((call.name, call.key, i) for i in run_flags)
             deletions.run_masks.update(((call.name, call.key, i), run_origin) for i in run_flags)
-        if prefix and any((call.name, call.key, i) in plan.outputs for i in changed):
-            self.gaps.append(f"{name!r} ({cls}: an output of a nested model whose mask Keras 3 deleted)")
 
     def _layer(self, name: str, cls: str, config: dict[str, Any]) -> None:
         if not is_keras_layer_class(cls, self.lowerings):

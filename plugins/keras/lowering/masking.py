@@ -300,6 +300,13 @@ def _any_not_equal(ctx: LayerContext, x: Value, *, keep_dims: bool, label: str) 
     """Masking's mask of ``x`` (of int32/int64 ids: :func:`_integer_not_equal`)."""
     raw = ctx.config.get("mask_value", 0.0)
     value = float(raw)
+    if x.dtype == DType.FLOAT32 and _float64_mask_value_unheld(ctx, value, x):  # no float32 value equals it: kept
+        differs = ctx.op("NotEqual", [ctx.op("OnesLike", [x], dtype=DType.FLOAT32, shape=x.shape, label=f"{label}_one"),
+                                      ctx.floats(0.0, f"{label}_zero")], {"incompatible_shape_error": True},
+                         dtype=DType.BOOL, shape=x.shape, label=f"{label}_differs")
+        shape = ctx.shape(x)
+        return ctx.op("Any", [differs, ctx.ints(-1, f"{label}_axis")], {"keep_dims": keep_dims, "Tidx": DType.INT32},
+                      dtype=DType.BOOL, shape=(*shape[:-1], 1) if keep_dims else shape[:-1], label=label)
     if x.dtype != DType.INT32:
         return any_not_equal(ctx, x, value, keep_dims=keep_dims, label=label)
     shape = ctx.shape(x)
@@ -313,6 +320,26 @@ def _any_not_equal(ctx: LayerContext, x: Value, *, keep_dims: bool, label: str) 
     return ctx.op("Any", [differs, ctx.ints(-1, f"{label}_axis")],
                   {"keep_dims": keep_dims, "Tidx": DType.INT32}, dtype=DType.BOOL,
                   shape=(*shape[:-1], 1) if keep_dims else shape[:-1], label=label)
+
+
+def _float64_mask_value_unheld(ctx: LayerContext, value: float, x: Value) -> bool:
+    """A tf_keras ``dtype="float64"`` Masking whose mask_value float32 cannot hold (0.1): its ``tf.not_equal``
+    converts the Python float to float64, and inputs TF.js holds exactly as float32 (a model input, a float64 one too,
+    or moved from one: :func:`.float64_compare.holds_float64_exactly`) never equal it, so every step is kept (compared
+    with float32(0.1), a step of float32(0.1) was masked). Values computed in float32 for Keras's float64 ones (a
+    float64 Dense's, ``w + 0.1``) may stand for 0.1 itself or for a neighbour: refused by name (review R2, F1: a
+    Dense whose bias gives exactly 0.1 is masked in Keras)."""
+    from ..configs import dtype_name
+    from .float64_compare import holds_float64_exactly
+
+    if ctx.keras3 or dtype_name(ctx.config.get("dtype")) != "float64" or not math.isfinite(value) or \
+            float(np.float32(value)) == value:
+        return False
+    if holds_float64_exactly(ctx.graph, x) or (x.producer is not None and x.producer.op == "Placeholder"):
+        return True
+    raise Unsupported(f"layer {ctx.name!r} (Masking): a float64 mask_value {value!r} that float32 does not hold, "
+                      "compared with values computed in float32 (whether Keras's float64 values equal it is not "
+                      "known; a float32 or float64 model input would be compared exactly)")
 
 
 def _integer_not_equal(ctx: LayerContext, x: Value, value: float, label: str) -> Value:

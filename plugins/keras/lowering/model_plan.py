@@ -81,6 +81,17 @@ class ModelPlan:
     #: The outputs in Keras 3's ``tree.flatten`` order (a dict's keys sorted), where Keras starts its graph walk.
     flat_outputs: list[Ref] | None = None
 
+    @property
+    def caller_outputs(self) -> list[Ref]:
+        """The outputs in the order a caller's ``[model, node, tensor]`` counts them: ``model.outputs``, flattened
+        with a dict's keys sorted (tf_keras's ``tf.nest.flatten``, Keras 3's ``tree.flatten``); a nested model's dict
+        outputs in saved order were swapped until session 27."""
+        return self.flat_outputs if self.flat_outputs is not None else self.outputs
+
+    def in_caller_order(self, values: list[Any]) -> list[Any]:
+        """``values``, one per :attr:`outputs`, in :attr:`caller_outputs` order."""
+        return [values[self.outputs.index(ref)] for ref in self.caller_outputs]
+
     def output_names(self) -> list[str]:
         """Keras's output names: the output layers' names, repeats made unique as tf_keras does (``x_1``)."""
         names: list[str] = []
@@ -122,8 +133,9 @@ def model_plan(model: dict[str, Any], *, source: str) -> ModelPlan:
             continue
         nodes = entry.get("inbound_nodes") or []
         for index, node in enumerate(nodes):
+            node = in_input_order(entry, node, source)  # a tf_keras dict call becomes a list (numbered so, below)
             shift = 1 if is_model(entry) and isinstance(node, list) else 0
-            call = LayerCall(entry, index + shift, in_input_order(entry, node, source))
+            call = LayerCall(entry, index + shift, node)
             producers[(call.name, call.key)] = call
     outputs = [_output_ref(ref, by_name) for ref in layer_refs(config.get("output_layers"))]
     flat_outputs = [_output_ref(ref, by_name) for ref in layer_refs(config.get("output_layers"), sort_keys=True)]
@@ -136,7 +148,11 @@ def in_input_order(entry: dict[str, Any], node: Any, source: str) -> Any:
     (``plan.inputs``), paired as ``Functional._standardize_inputs`` pairs it: a model built on a list of Inputs takes
     the value under each Input's name (other keys unread), one built on a dict the value under each of its keys (both
     flattened with their keys sorted). Keras flattens the ``mask`` dict with its keys sorted and pairs it with the
-    inputs by position: kept so. Every other node as saved (the walk pairs a list by position)."""
+    inputs by position: kept so. tf_keras calls: :func:`keras2_in_input_order`. Every other node as saved (the walk
+    pairs a list by position)."""
+    if is_model(entry) and entry.get("class_name") != "Sequential" and (
+            isinstance(node, list) or _keras2_dict_node(node)):
+        return keras2_in_input_order(entry, node, source)
     args = node.get("args") if isinstance(node, dict) else None
     if not is_model(entry) or entry.get("class_name") == "Sequential" or not isinstance(args, list) or not args or \
             not isinstance(args[0], dict) or args[0].get("class_name") == "__keras_tensor__":
@@ -156,13 +172,65 @@ def in_input_order(entry: dict[str, Any], node: Any, source: str) -> Any:
     return {**node, "args": [[given[key] for key in keys], *args[1:]], "kwargs": kwargs}
 
 
+def _keras2_dict_node(node: Any) -> bool:
+    """A tf_keras call on a dict: its inbound node is that dict, each value a ``[layer, node, tensor, kwargs]`` item
+    (a Keras 3 node is ``{"args": [...], "kwargs": {...}}``)."""
+    return isinstance(node, dict) and bool(node) and not isinstance(node.get("kwargs"), dict) and all(
+        isinstance(v, list) for v in node.values())
+
+
+def keras2_in_input_order(entry: dict[str, Any], node: Any, source: str) -> Any:
+    """A tf_keras call of a nested Functional, as the list of its items in the order of the model's inputs
+    (``plan.inputs``, ``input_layers`` as saved), paired as tf_keras pairs them: ``_flatten_to_reference_inputs``
+    takes a dict's value under each of the model's sorted dict keys, or each Input's name for a model built on a
+    list (other keys unread; a name missing makes ``model(x)``'s input check raise, so it is refused here), a dict
+    in the sorted order of its keys by position for a model built on a nested structure, and a list by position;
+    ``model.inputs`` are ``tf.nest.flatten`` of the structure (a dict's keys sorted)."""
+    struct = (entry.get("config") or {}).get("input_layers")
+    flat, saved = layer_refs(struct, sort_keys=True), layer_refs(struct)
+    if isinstance(node, list):
+        if not isinstance(struct, dict) or len(node) != len(flat) or not all(_is_item(v) for v in node):
+            return node  # in order already (a count that differs: the walk names the model)
+        return [dict(zip(flat, node))[ref] for ref in saved]
+    name = entry_name(entry)
+    if not all(_is_item(v) for v in node.values()) or any(
+            isinstance(v[3], dict) and isinstance(v[3].get(MASK_KEYWORD), dict) for v in node.values() if len(v) > 3):
+        raise Unsupported(f"nested model {name!r} called with a dict of nested values or of masks")
+    plain = isinstance(struct, dict) and all(_is_ref(v) for v in struct.values()) or \
+        isinstance(struct, list) and (_is_ref(struct) or all(_is_ref(v) for v in struct))
+    if plain:
+        names = sorted(struct, key=str) if isinstance(struct, dict) else [ref[0] for ref in saved]
+        missing = [key for key in names if key not in node]
+        if missing:
+            raise InputError(f"{source}: model {name!r} is called with a dict of keys {sorted(node)}, which do not "
+                             f"match its inputs {names}: tf_keras's model(x) raises (Missing data for input "
+                             f"{missing[0]!r})", hint="call the nested model with a dict keyed by its inputs' names")
+        given = [node[key] for key in names]
+    else:  # a nested structure: tf_keras flattens the dict and pairs by position
+        given = [node[key] for key in sorted(node)]
+        if len(given) != len(flat):
+            raise Unsupported(f"nested model {name!r} of {len(flat)} inputs called with a dict of {len(given)}")
+    return [dict(zip(flat, given))[ref] for ref in saved]
+
+
+def _is_ref(value: Any) -> bool:
+    """``[layer, node, tensor]`` as ``input_layers`` saves it."""
+    return isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+
+
+def _is_item(value: Any) -> bool:
+    """One tf_keras inbound item ``[layer, node, tensor(, kwargs)]``."""
+    return isinstance(value, list) and len(value) in (3, 4) and isinstance(value[0], str) and \
+        all(isinstance(i, int) for i in value[1:3])
+
+
 def _output_ref(ref: Ref, by_name: dict[str, dict[str, Any]]) -> Ref:
     """An ``output_layers`` ref in the numbering of inbound refs: Keras 3 counts a nested Functional's
     building node there (and only there), like Keras 2 does everywhere (see the module docstring)."""
     entry = by_name.get(ref[0])
     nodes = (entry or {}).get("inbound_nodes") or []
     if entry is not None and is_model(entry) and entry.get("class_name") != "Sequential" and nodes and \
-            isinstance(nodes[0], dict):
+            isinstance(nodes[0], dict) and not _keras2_dict_node(nodes[0]):  # (tf_keras's counts it everywhere)
         return ref[0], ref[1] - 1, ref[2]
     return ref
 
@@ -506,8 +574,10 @@ class MaskDeletions:
     model handed its recorded mask sets it on the tensor again when it runs (:attr:`setters`): the calls after it see
     it until the next deletion."""
 
-    def __init__(self, plan: ModelPlan) -> None:
+    def __init__(self, plan: ModelPlan, aliases: dict[Ref, Ref] | None = None) -> None:
         self.plan = plan
+        #: Inputs the caller gave the tensor object an earlier Input was given too (:func:`nested_input_aliases`).
+        self.aliases = aliases or {}
         #: Outputs whose run-time mask is None where the walk tracks one (Keras 3 records the tracked one).
         self.cleared: set[Ref] = set()
         #: Outputs whose run-time mask is another one than tracked: calls with a recorded mask read the tracked one.
@@ -579,6 +649,20 @@ class MaskDeletions:
         events += [(self.order[s], False) for s in self.setters.get(root, []) if s != key and self.runs_first(s, key)]
         return max(events)[1] if events else None
 
+    def mask_after_run(self, ref: Ref) -> str | None:
+        """What ``ref``'s tensor object carries when the model has run: ``Functional.call`` hands the caller that
+        object with whatever ``_keras_mask`` the run left on it (a Functional does not support masking, so Keras 3
+        neither records nor computes a mask for the caller). ``"deleted"`` (the last deletion or setting on it is a
+        deletion), ``"cleared"`` / ``"divergent"`` (made with none or another mask at run time, :attr:`cleared`,
+        :attr:`run_masks`), ``"tracked"``; None: an event the run order does not place (a gap)."""
+        root = self.same_tensor(ref)
+        events = [*((d, True) for d in self.deleters.get(root, [])), *((s, False) for s in self.setters.get(root, []))]
+        if any(key not in self.order for key, _ in events):
+            return None
+        if events:
+            return "deleted" if max((self.order[key], deleted) for key, deleted in events)[1] else "tracked"
+        return "cleared" if ref in self.cleared else "divergent" if ref in self.divergent else "tracked"
+
     def diverged(self, call: LayerCall, refs: list[Ref]) -> set[Ref]:
         """The :attr:`divergent` ``refs`` whose run-time mask ``call`` reads (it has no recorded mask, and no
         deletion or setting on the tensor runs between its producer and ``call``): it reads :attr:`run_masks`."""
@@ -635,9 +719,9 @@ class MaskDeletions:
         while True:
             call = self.plan.producers.get((ref[0], ref[1]))
             inputs = call_inputs(call.node) if call is not None else []
-            if call is None:
-                break
-            if is_model(call.entry):  # a converted (not kept) input is a new tensor: its output is not the caller's
+            if call is None:  # an Input: the one given the same tensor object first, where the caller gave it twice
+                step = self.aliases.get(ref)
+            elif is_model(call.entry):  # a converted (not kept) input is a new tensor: its output is not the caller's
                 position, kept = passed_input(call.entry, ref[2]), kept_inputs(call)
                 step = inputs[position] if position is not None and position < len(inputs) and \
                     (not kept or kept[position]) else None
@@ -686,6 +770,36 @@ def kept_inputs(call: LayerCall) -> list[bool]:
     return [isinstance(spec.get("shape"), list) and isinstance(config.get("batch_shape"), list) and
             len(spec["shape"]) == len(config["batch_shape"]) and spec.get("dtype") == config.get("dtype")
             for spec, (_, config) in zip(specs, plan.inputs)]
+
+
+def nested_input_aliases(call: LayerCall, caller: MaskDeletions | None) -> dict[Ref, Ref] | None:
+    """The Inputs of a Keras 3 nested Functional call given the tensor object an earlier Input is given too (``inner([e,
+    e])``, both kept by ``_standardize_inputs``, :func:`kept_inputs`): each mapped to that earlier Input, so a mask
+    deleted on one is deleted on both (a dict call is a list in the Inputs' order already, :func:`in_input_order`).
+    Empty when no object is given twice; None when the call cannot tell (a nested structure of inputs, a kept input
+    not known, no caller's :class:`MaskDeletions`)."""
+    if not is_model(call.entry) or caller is None or not isinstance(call.node, dict):
+        return None
+    args = call.node.get("args") or []
+    given = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+    refs = call_inputs(call.node)
+    if any(isinstance(item, (dict, list, tuple)) and "class_name" not in item for item in given) or \
+            len(given) != len(refs):
+        return None
+    try:
+        plan = model_plan(call.entry, source="a nested model")
+    except (InputError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    kept = kept_inputs(call)
+    roots = [caller.same_tensor(r) for r in refs]
+    if plan.sequential or len(kept) != len(refs) or len(plan.inputs) != len(refs):
+        return None if len(set(roots)) < len(roots) else {}
+    aliases: dict[Ref, Ref] = {}
+    for i in range(len(refs)):
+        first = next((j for j in range(i) if kept[i] and kept[j] and roots[j] == roots[i]), None)
+        if first is not None:
+            aliases[plan.inputs[i][0]] = plan.inputs[first][0]
+    return aliases
 
 
 def nested_deleted_inputs(call: LayerCall) -> set[int] | None:
@@ -744,9 +858,9 @@ def passed_input(model: dict[str, Any], index: int) -> int | None:
             is_model(c.entry) and not _converts_input(c.entry, given) and passed_input(c.entry, 0) == 0)
             for c in plan.calls)
         return 0 if passing else None
-    if not 0 <= index < len(plan.outputs):
+    if not 0 <= index < len(plan.caller_outputs):
         return None
-    root = MaskDeletions(plan).same_tensor(plan.outputs[index])
+    root = MaskDeletions(plan).same_tensor(plan.caller_outputs[index])
     refs_in = [ref for ref, _ in plan.inputs]
     return refs_in.index(root) if root in refs_in else None
 

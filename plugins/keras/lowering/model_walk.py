@@ -125,6 +125,7 @@ from .model_plan import (
     keras2_items,
     mask_chain,
     model_plan,
+    nested_input_aliases,
     refuse_renumbered,
     shared_paths,
 )
@@ -145,6 +146,18 @@ log = logging.getLogger(__name__)
 #: The value of a tensor a gap left uncomputed: calls that read it are skipped (one gap is named once, not again
 #: for every layer downstream of it).
 UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
+
+
+def _mask_after_run(deletions: MaskDeletions | None, ref: Ref, values: dict[Ref, tuple[Value, Value | None]]
+                    ) -> Value | None:
+    """The mask a Keras 3 Functional model's output tensor carries when the run ends, which its caller reads
+    (:meth:`.model_plan.MaskDeletions.mask_after_run`; LayerGaps named the outputs it cannot place)."""
+    after = deletions.mask_after_run(ref) if deletions is not None else "tracked"
+    if after is None or after == "divergent" and deletions.run_masks.get(ref) is None:
+        raise Unsupported(f"the mask of {ref[0]!r} after a Keras 3 MultiHeadAttention deleted masks in an order the "
+                          "lowering does not place")
+    return None if after in ("deleted", "cleared") else deletions.run_masks[ref] if after == "divergent" else \
+        values[ref][1]
 
 
 class _Skipped(Exception):
@@ -264,8 +277,10 @@ class ModelLowering:
         return self._plans[id(model)]
 
     def _run(self, plan: ModelPlan, path: tuple[str, ...], prefix: str, inputs: list[Value],
-             masks: list[Value | None]) -> tuple[list[Value], list[Value | None]]:
-        """The outputs (and their masks) of one call of a model, given its input Values."""
+             masks: list[Value | None], aliases: dict[Ref, Ref] | None = None
+             ) -> tuple[list[Value], list[Value | None]]:
+        """The outputs (and their masks) of one call of a model, given its input Values (``aliases``: its Inputs
+        given one tensor object, :func:`.model_plan.nested_input_aliases`)."""
         if plan.sequential:
             if len(inputs) != 1:
                 raise Unsupported(f"a Sequential model {prefix or ''}called on {len(inputs)} tensors")
@@ -293,7 +308,7 @@ class ModelLowering:
         def unknown(ref: Ref) -> bool:
             return (ref[0], ref[1]) in skipped or ((ref[0], ref[1]) in partial and ref not in values)
 
-        deletions = MaskDeletions(plan) if self.keras3 else None
+        deletions = MaskDeletions(plan, aliases) if self.keras3 else None
 
         for call in plan.calls:
             read = call_inputs(call.node) + call.recorded_masks
@@ -315,7 +330,9 @@ class ModelLowering:
         missing = [ref for ref in plan.outputs if ref not in values]
         if missing:
             raise InputError(f"{self.source}: output {missing[0]} is not produced by any layer call")
-        return [values[r][0] for r in plan.outputs], [values[r][1] for r in plan.outputs]
+        if not prefix:  # the outer model's outputs: their masks are not read
+            return [values[r][0] for r in plan.outputs], [values[r][1] for r in plan.outputs]
+        return [values[r][0] for r in plan.outputs], [_mask_after_run(deletions, r, values) for r in plan.outputs]
 
     def _lower_functional_call(self, plan: ModelPlan, call: LayerCall, path: tuple[str, ...], prefix: str,
                                values: dict[Ref, tuple[Value, Value | None]], deletions: MaskDeletions | None = None
@@ -369,7 +386,9 @@ class ModelLowering:
         outputs, out_masks = self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks,
                                               its_input=its_input,
                                               entry_casts=nested_input_casts(plan, call, self.keras3),
-                                              entry_dtypes=nested_given_dtypes(plan, call))
+                                              entry_dtypes=nested_given_dtypes(plan, call),
+                                              input_aliases=nested_input_aliases(call, deletions)
+                                              if self.keras3 is True and is_model(call.entry) else None)
         if (unseen or diverged) and not runs_layers(call.entry):  # (a nested model's, a Pipeline's: LayerGaps)
             # the outputs' masks as tracked (Keras 3 records those for later calls): where none at run time
             tracked = self._tracked_out_masks(call, prefix, tracked_masks, tracked_keyword_masks)
@@ -466,8 +485,8 @@ class ModelLowering:
     def _lower_call(self, call: LayerCall, path: tuple[str, ...], prefix: str, inputs: list[Value],
                     masks: list[Value | None], kwargs: dict[str, Any],
                     keyword_masks: dict[str, Value | None] | None = None, *, its_input: bool = False,
-                    entry_casts: list[bool | None] | None = None, entry_dtypes: list[str | None] | None = None
-                    ) -> tuple[list[Value], list[Value | None]]:
+                    entry_casts: list[bool | None] | None = None, entry_dtypes: list[str | None] | None = None,
+                    input_aliases: dict[Ref, Ref] | None = None) -> tuple[list[Value], list[Value | None]]:
         """One call: its output Values and the mask each carries (``its_input``: an op call TF answers with its
         input tensor itself, :func:`returns_input_itself`: lowered unmasked, its input's mask handed on;
         ``entry_casts``: a nested model's inputs tf_keras casts to a new tensor, :func:`nested_input_casts`)."""
@@ -485,7 +504,9 @@ class ModelLowering:
             inputs, masks = self._check_nested_input_casts(call, prefix, inputs, masks, entry_casts, entry_dtypes)
             self._training_stack.append(not self.keras3 and dict.get(kwargs, "training") is True)
             try:
-                return self._run(self._plan(call.entry), (*path, name), nested_prefix, inputs, list(masks))
+                plan = self._plan(call.entry)
+                outputs, out_masks = self._run(plan, (*path, name), nested_prefix, inputs, list(masks), input_aliases)
+                return plan.in_caller_order(outputs), plan.in_caller_order(out_masks)
             finally:
                 self._training_stack.pop()
         if weighed := [m for m in [*masks, *keyword_masks.values()] if any(m is w for w in self._weighed_masks)]:
@@ -533,6 +554,10 @@ class ModelLowering:
         if half or cast_out:
             ctx.outputs = outputs if isinstance(ctx.outputs, list) else outputs[0]
         self._width_notices.add(prefix + name, wcls, wconfig, shown=cls)
+        if not is_op_layer(cls) and dtype_name(wconfig.get("dtype")) == "float64":  # float64 held in float32
+            from .float64_compare import mark_float64_computed
+
+            mark_float64_computed(self.graph, outputs)
         if half and is_op_layer(cls):  # named in the float16 notice (its sums: add)
             self._width_notices.add_op_layer(prefix + name, cls)
         out_masks: list[Value | None] = [None] * len(outputs)

@@ -173,6 +173,11 @@ def _activation(name: str) -> Callable[[OpCall], Value]:
 
 def _binary(op: str, *, boolean: bool = False) -> Callable[[OpCall], Value]:
     def lower(c: OpCall) -> Value:
+        if boolean:  # tf_keras's float64 constant beside a float64 tensor held as float32 (.float64_compare)
+            from .float64_compare import float64_comparison
+
+            if (exact := float64_comparison(c, op)) is not None:
+                return exact
         x, y = c.pair("x", "y")
         if x.dtype != y.dtype:
             raise c.gap(f"operands of dtypes {x.dtype.value} and {y.dtype.value}")
@@ -2569,12 +2574,19 @@ def lower_op_layer(ctx: LayerContext) -> Value:
         from .op_layers_complex import complex_step
 
         return complex_step(call, spec)
+    from .float64_jumps import refuse_float64_jumps  # x // 0.1 of a float64 model input: float32 jumps
+
+    refuse_float64_jumps(call)
     _float64_inputs_held(ctx, function)
     if function not in _HELD_FLOAT_READERS:
         _float16_promoted(ctx, keras3)
     if any(v.dtype in HELD_FLOATS for v in ctx.inputs) and function not in _HELD_FLOAT_READERS:
         return _float64_step(call, spec)
-    return spec.lower(call)
+    out = spec.lower(call)
+    from .float64_compare import mark_op_results  # float64 values held exactly or not, for comparisons later
+
+    mark_op_results(ctx.graph, function, list(ctx.inputs), out, function in _HELD_FLOAT_READERS)
+    return out
 
 
 def _float64_inputs_held(ctx: LayerContext, function: str) -> None:

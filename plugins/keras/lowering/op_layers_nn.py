@@ -108,7 +108,9 @@ def _glu(c: OpCall) -> Value:
 
 def _hard_shrink(c: OpCall) -> Value:
     """``where(|x| > threshold, x, 0)``."""
-    x, threshold = _floats(c), _number(c, "threshold", 0.5)
+    from .float64_jumps import greater_bound  # a float64 model input: compared with the float64 threshold
+
+    x, threshold = _floats(c), greater_bound(c, _number(c, "threshold", 0.5))
     keep = _compare(c, "Greater", c.ctx.unary("Abs", x, label="abs"), threshold, "keep")
     return _select(c, keep, x, _zero(c), "hard_shrink")
 
@@ -159,7 +161,9 @@ def _squareplus(c: OpCall) -> Value:
 
 def _threshold(c: OpCall) -> Value:
     """``where(x > threshold, x, default_value)``."""
-    x, threshold, default = _floats(c), _number(c, "threshold"), _number(c, "default_value")
+    from .float64_jumps import greater_bound  # a float64 model input: compared with the float64 threshold
+
+    x, threshold, default = _floats(c), greater_bound(c, _number(c, "threshold")), _number(c, "default_value")
     return _select(c, _compare(c, "Greater", x, threshold, "keep"), x, c.ctx.floats(default, "default_value"),
                    "threshold")
 

@@ -14,10 +14,12 @@ from ..dtypes import ir_dtype
 from ..mapping import onnx_op
 from . import run_time
 from .common import binary, common_layout, norm_axis, reduce, unary
+from .double_comparisons import compare_double
 
 _BINARY = {"Add": "AddV2", "Sub": "Sub", "Mul": "Mul", "Div": "RealDiv"}
 _COMPARE = {"Equal": "Equal", "Greater": "Greater", "Less": "Less", "GreaterOrEqual": "GreaterEqual",
             "LessOrEqual": "LessEqual", "And": "LogicalAnd", "Or": "LogicalOr", "Xor": "NotEqual"}
+_ORDERINGS = frozenset({"Equal", "Greater", "Less", "GreaterEqual", "LessEqual"})
 _UNARY = {"Sqrt": "Sqrt", "Exp": "Exp", "Log": "Log", "Neg": "Neg", "Abs": "Abs", "Erf": "Erf", "Floor": "Floor",
           "Ceil": "Ceil", "Reciprocal": "Reciprocal", "Sin": "Sin", "Cos": "Cos", "Sign": "Sign", "Round": "Round",
           "Not": "LogicalNot", "Tan": "Tan", "Asin": "Asin", "Acos": "Acos", "Atan": "Atan", "Sinh": "Sinh",
@@ -34,7 +36,13 @@ def arithmetic(ctx: NodeContext) -> Laid:
 
 @onnx_op(*_COMPARE)
 def compare(ctx: NodeContext) -> Laid:
-    return binary(ctx, _COMPARE[ctx.op_type], dtype=DType.BOOL)
+    """Broadcasting comparisons; a double one with a constant float32 cannot hold on its float32 bounds."""
+    tf_op = _COMPARE[ctx.op_type]
+    if tf_op in _ORDERINGS:
+        exact = compare_double(ctx, tf_op)
+        if exact is not None:
+            return exact
+    return binary(ctx, tf_op, dtype=DType.BOOL)
 
 
 @onnx_op(*_UNARY)
