@@ -81,6 +81,8 @@ REQUIRED_PASSES = (
     ("bool_reverse", "BoolReverseAsInt32", "bool_reverse", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # webgl's DivNoNan is a select that stops at rank 4: y == 0 ? 0 : x / y spelled out (select_rank then lowers it)
     ("div_no_nan", "DivNoNanAsSelect", "div_no_nan", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # session 27 (h11): TF.js drops RFFT/IRFFT's fft_length: the input cropped as TF does (refused where it cannot)
+    ("fft_length", "FftLength", "fft_length", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # wasm's OneHot writes float/bool on/off values as int32 bits: an int32 one-hot selecting on/off (its slot is
     # after one_hot's, whose axis -1 it needs; an OneHot it meets first is left, and refused)
     ("one_hot_values", "OneHotValuesAsSelect", "one_hot_values", 0, ("lower_einsum",), ("nchw_to_nhwc",)),

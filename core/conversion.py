@@ -171,6 +171,9 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
         # The frontends refuse oversized inputs before building anything; this is the net for the rest.
         check_limit("max_nodes", len(model) + sum(len(f) for f in getattr(model, "functions", {}).values()),
                     opts.limits, f"the graph of {as_path(source) or type(source).__name__} has too many nodes")
+        from .wide_dtypes import note_wide_dtypes
+
+        note_wide_dtypes(model, opts.input_format)  # before the passes rewrite float64/int64 attrs
         start = time.perf_counter()
         with progress.stage("optimize"):
             pass_report = optimize_and_check(model, opts, registry)

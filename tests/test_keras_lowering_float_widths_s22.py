@@ -222,6 +222,23 @@ def test_bfloat16_stays_a_gap_named_beside_lowered_widths(tmp_path):
     message = str(caught.value)
     assert "does not cover 2 layers: 'b' (InputLayer: a bfloat16 input), 'brain' (Dense: dtype mixed_bfloat16)" \
         in message, message
+    assert "TF.js computes no bfloat16 (--loader=tensorflow refuses it too)" in caught.value.hint, caught.value.hint
+
+
+def test_bfloat16_traced_graphs_are_refused_naming_their_constants(tmp_path):
+    """``--loader=tensorflow`` of a mixed_bfloat16 Dense crashed ("unexpected error: TypeError: unsupported numpy
+    dtype bfloat16", session 27 probe H4): its bfloat16 constants are named in one refusal now (exit 2)."""
+    import subprocess
+    import sys
+
+    x = keras.Input((4,), name="x")
+    keras.Model(x, keras.layers.Dense(2, dtype="mixed_bfloat16", name="brain")(x)).save(tmp_path / "m.keras")
+    out = subprocess.run([sys.executable, "-m", "tfjsconv", "convert", str(tmp_path / "m.keras"), str(tmp_path / "o"),
+                          "--output_format=tfjs_graph_model", "--loader=tensorflow"], capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "constant(s) of a dtype TF.js cannot compute in:" in out.stderr and "(bfloat16)" in out.stderr, \
+        out.stderr[-2000:]
+    assert not (tmp_path / "o").exists()
 
 
 # --- session 22, H10: R2's float16 findings ------------------------------------------------------------------------

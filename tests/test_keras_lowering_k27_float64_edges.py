@@ -25,9 +25,8 @@ tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf_keras")
 keras = pytest.importorskip("keras")
 
-import tfjsconv  # noqa: E402
 from keras_two_sizes import converted_fixture, two_size_saver, verify_runs  # noqa: E402
-from tfjsconv.errors import UsageError  # noqa: E402
+from test_keras_lowering_k25_float64 import _refused  # noqa: E402  (saved, refused by pattern, nothing written)
 
 _F32 = np.float32
 #: float32 values at the jumps: float32(0.1) (above 0.1), float32(0.7) (below 0.7, its float32 quotient by 0.1 is 7),
@@ -74,13 +73,6 @@ converted = converted_fixture("k27_float64_edges", CASES, two_size_saver(FAMILIE
 def test_float64_masking_shrinks_and_exact_divisions_match_keras(converted, tfjs_runtime, family, flavor):
     path, runs, _ = converted[(family, flavor)]
     verify_runs(path, runs)
-
-
-def _refused(tmp_path, model: Any, suffix: str, pattern: str) -> None:
-    model.save(tmp_path / f"m{suffix}")
-    with pytest.raises(UsageError, match=pattern):
-        tfjsconv.convert(tmp_path / f"m{suffix}", tmp_path / "out", output_format="tfjs_graph_model")
-    assert not (tmp_path / "out").exists()
 
 
 _JUMP = r"a floor division or modulo of a float64 model input"

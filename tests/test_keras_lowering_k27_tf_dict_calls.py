@@ -8,7 +8,9 @@ gave ``b - a``). A nested model's dict outputs are counted in that sorted order 
 were swapped, silently). Checked in tf_keras ``.h5``
 (Subtract on two inputs three apart: a swap gives other numbers), one converted model at two batch sizes, TF.js cpu
 and wasm against ``model(x)``, TensorFlow and Keras poisoned; a tf_keras SavedModel too. A dict missing an Input's
-name, on which tf_keras's ``model(x)`` raises, is refused naming the model.
+name, on which tf_keras's ``model(x)`` raises, is refused naming the model. A nested model's dict outputs as the
+outer model's outputs carry the names Keras's ``model.output_names`` gives them (made unique in sorted-key order; the
+saved order put each name on the other tensor, R4 N1), compared with Keras's names directly, not only through verify.
 """
 from __future__ import annotations
 
@@ -160,3 +162,56 @@ def test_a_dict_missing_an_input_name_is_refused_naming_the_model(tmp_path):
         tfjsconv.convert(tmp_path / "m.h5", tmp_path / "out", output_format="tfjs_graph_model")
     assert "model 'inner_m' is called with a dict of keys ['q', 'zz'], which do not match its inputs ['zz', 'aa']: " \
            "tf_keras's model(x) raises (Missing data for input 'aa')" in str(err.value), str(err.value)
+
+
+def nested_dict_at_the_top(k: Any) -> Any:
+    """A nested model's dict outputs (keys unsorted, widths 3 and 4) as the outer model's outputs: both are named
+    after the nested model, made unique in Keras's order (sorted keys), which saved order names the other way."""
+    a, b = k.Input((3,), name="a"), k.Input((3,), name="b")
+    inner = k.Model([a, b], {"zz": k.layers.Subtract(name="sub")([a, b]), "aa": k.layers.Dense(4, name="da")(a)},
+                    name="inner")
+    x, y = k.Input((3,), name="x"), k.Input((3,), name="y")
+    return k.Model([x, y], inner([x, y]))
+
+
+def _made_unique(names: list[str]) -> list[str]:
+    """Keras 3's ``output_names`` repeat a layer's name per output; tf_keras's rule makes them unique (``x_1``)."""
+    unique: list[str] = []
+    for name in names:
+        proposal, count = name, 1
+        while proposal in unique:
+            proposal, count = f"{name}_{count}", count + 1
+        unique.append(proposal)
+    return unique
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("flavor", ["tf_keras.h5", "keras3.keras", "keras3.h5"])
+def test_nested_dict_outputs_at_the_top_carry_keras_output_names(tmp_path, tfjs_runtime, flavor):
+    """The signature's names sit on the tensors Keras's ``model.output_names`` gives them (``inner`` on width 4,
+    ``inner_1`` on width 3; the other way round before), checked by shape and by value in TF.js cpu and wasm."""
+    from keras_models import randomize
+    from test_keras_lowering import _module, case_file, convert_poisoned
+    from tfjsconv.verify.compare import format_report, verify_model
+
+    model = nested_dict_at_the_top(_module(flavor))
+    randomize(model, 273)
+    names = _made_unique([str(n) for n in model.output_names])
+    assert names == ["inner", "inner_1"], model.output_names
+    rng = np.random.default_rng(274)
+    inputs = {"x": rng.standard_normal((2, 3)).astype("float32"),
+              "y": (rng.standard_normal((2, 3)) + 3).astype("float32")}
+    result = model([inputs["x"], inputs["y"]])
+    flat = [np.asarray(result[key]) for key in sorted(result)]  # model.outputs: the dict flattened, keys sorted
+    assert [int(t.shape[-1]) for t in model.outputs] == [v.shape[-1] for v in flat] == [4, 3]
+    path = case_file(tmp_path, "nested_dict_at_the_top", flavor)
+    model.save(path)
+    convert_poisoned([path])
+    out = Path(f"{path}.out")
+    signature = json.loads((out / "model.json").read_text())["signature"]["outputs"]
+    widths = {name.split(":")[0]: int(spec["tensorShape"]["dim"][-1]["size"]) for name, spec in signature.items()}
+    assert widths == {name: value.shape[-1] for name, value in zip(names, flat, strict=True)}, widths
+    expected = {next(s for s in signature if s.split(":")[0] == name): value
+                for name, value in zip(names, flat, strict=True)}
+    report = verify_model(out, inputs, expected, backends=("cpu", "wasm"), quiet=True)
+    assert report.passed, format_report(report)

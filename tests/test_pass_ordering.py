@@ -34,6 +34,7 @@ OLD_ORDER = [
     ("band_part", 4.5),  # MatrixBandPart as a SelectV2 over a band mask
     ("bool_reverse", 4.5),  # wasm's bool ReverseV2 through int32
     ("div_no_nan", 4.5),  # DivNoNan as SelectV2(y == 0, 0, x / y) for webgl's rank ≥ 5
+    ("fft_length", 4.5),  # session 27: RFFT/IRFFT's fft_length as a crop of the input (ordered by name)
     ("one_hot_values", 4.5),  # wasm's float OneHot through an int32 one
     ("nchw_to_nhwc", 5), ("grouped_conv", 6), ("dilated_transposed_conv", 6),
     ("lookup_shape", 6), ("cumulative_axis", 6), ("batchnorm_global", 7), ("pool_3d", 6),

@@ -166,6 +166,26 @@ def test_pt2_file_converts_and_verifies_against_torch(built, tmp_path, tfjs_runt
     assert "PASS" in out.stdout
 
 
+@pytest.mark.node
+def test_pt2_verified_on_inputs_of_other_shapes_is_a_usage_error(built, tmp_path, tfjs_runtime):
+    """A static program run on inputs of another batch: torch's shape check was "unexpected error: RuntimeError ...
+    This is a bug in tfjsconv" (session 27 probe H10); now a usage error naming the shape (exit 2)."""
+    model = built("plain_cnn")
+    path = tmp_path / "cnn.pt2"
+    program = torch.export.export(model.module, model.args)
+    program.example_inputs = None
+    torch.export.save(program, str(path))
+    assert cli("convert", str(path), str(tmp_path / "out")).returncode == 0
+    signature = json.loads((tmp_path / "out" / "model.json").read_text())["signature"]["inputs"]
+    name = next(iter(signature))
+    shape = [int(d["size"]) for d in signature[name]["tensorShape"]["dim"]]
+    np.savez(tmp_path / "in.npz", **{name.split(":")[0]: np.zeros([shape[0] + 1, *shape[1:]], np.float32)})
+    out = cli("verify", str(path), str(tmp_path / "out"), "--inputs", str(tmp_path / "in.npz"))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "the reference model refuses these inputs: Expected input at" in out.stderr, out.stderr
+    assert "bug in tfjsconv" not in out.stderr
+
+
 def test_pt2_with_pickled_sample_inputs_needs_the_flag(built, tmp_path):
     """torch.export.save pickles the example inputs, and torch.export.load may unpickle them fully."""
     model = built("plain_cnn")

@@ -614,6 +614,8 @@ def _kept_body_guards(node: Mapping[str, Any], refs: Sequence[str], nodes: Mappi
         refuse("TF.js answers float32 whatever out_type", "shape_n")
     if op == "EnsureShape":
         refuse("TF.js's mapping reads a second input and throws", "tfjs_pass_through")
+    if op in ("RFFT", "IRFFT"):
+        refuse("an fft_length TF.js ignores (TF crops to it)", "fft_length")
     if op in ("LookupTableFind", "LookupTableFindV2"):
         refuse("TF.js returns the values flat and throws on empty keys", "lookup_shape/nonempty_lookup_keys")
     if op == "Round" and refs and nodes.get(refs[0].split(":")[0], {}).get("op") == "ResizeBilinear":

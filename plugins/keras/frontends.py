@@ -359,6 +359,8 @@ def lowering_refusal(path: Path, gaps: list[str], *, keras3: bool, reader: str =
     hint = (f"convert it with --loader=tensorflow (Keras loads the {what} and TensorFlow traces it)" if not missing
             else f"these layers need the TensorFlow tracer: pip install {' '.join(missing)}, then use "
                  "--loader=tensorflow")
+    if gaps and all("bfloat16" in gap for gap in gaps):  # the tracer refuses its bfloat16 constants too
+        hint = "TF.js computes no bfloat16 (--loader=tensorflow refuses it too): save the model in float32 or float16"
     from .lowering.registry import named_gaps
 
     return UsageError(f"{path}: the graph-model lowering ({reader}) does not cover "

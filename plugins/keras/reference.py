@@ -71,12 +71,16 @@ def keras_reference(model: Any, inputs: Mapping[str, np.ndarray], model_config: 
 
     The outputs are named as the converter named them: the lowering's names (from ``model_config``, the saved
     config it read), or the TensorFlow tracer's when those are the converted model's (``converted_names``:
-    the graph signature's). Keras 3 gives every output of one layer the layer's name (a Bidirectional or an
-    LSTM with ``return_state``), so its ``output_names`` cannot key them.
+    the graph signature's). Where Keras's own ``output_names`` (made unique: Keras 3 gives every output of one
+    layer the layer's name) name the same outputs as the lowering, Keras's pairing of names and tensors wins, so a
+    lowering that puts a name on the wrong tensor fails verify.
     """
     structure = _predict(model, inputs)
     flat = [np.asarray(v) for v in _flatten(structure)]
-    candidates = [names for names in (_lowered_names(model_config, len(flat)), _traced_names(model, structure))
+    lowered = _lowered_names(model_config, len(flat))
+    own = _unique([str(n) for n in getattr(model, "output_names", None) or []])
+    candidates = [names for names in (own if lowered and set(own) == set(lowered) else None, lowered,
+                                      _traced_names(model, structure))
                   if names is not None and len(names) == len(flat)]
     if converted_names is not None:
         wanted = set(converted_names)
@@ -97,16 +101,16 @@ def _flatten(structure: Any) -> list[Any]:
 
 def _unique(names: list[str]) -> list[str]:
     """Repeats made unique as tf_keras and the lowering do (``b``, ``b_1``, ``b_2``)."""
-    from .lowering.model_plan import ModelPlan
+    from .lowering.model_plan import unique_names
 
-    return ModelPlan(False, [], [], [(n, 0, 0) for n in names]).output_names()
+    return unique_names(names)
 
 
 def _lowered_names(model_config: Mapping[str, Any] | None, count: int) -> list[str] | None:
     """The lowering's output names (:meth:`ModelPlan.output_names`), in Keras's flatten order.
 
-    The lowering names the ``output_layers`` refs in the config's order (dict values as saved); Keras flattens
-    a dict of outputs by sorted key, so the names are put in that order."""
+    Keras flattens a dict of outputs by sorted key and makes repeated names unique in that order, as the
+    lowering does: the layer names are put in that order, then made unique."""
     if not model_config:
         return None
     from .configs import plain
@@ -116,11 +120,11 @@ def _lowered_names(model_config: Mapping[str, Any] | None, count: int) -> list[s
     if not is_functional(config):
         return None if count != 1 else _unique([_last_layer_name(config)]) if _last_layer_name(config) else None
     saved = (config.get("config") or {}).get("output_layers")
-    names = _unique([ref[0] for ref in layer_refs(saved)])
-    order = _keras_order(saved, iter(range(len(names))))
-    if sorted(order) != list(range(len(names))):
+    layers = [ref[0] for ref in layer_refs(saved)]
+    order = _keras_order(saved, iter(range(len(layers))))
+    if sorted(order) != list(range(len(layers))):
         return None
-    return [names[i] for i in order]
+    return _unique([layers[i] for i in order])
 
 
 def _last_layer_name(config: Mapping[str, Any]) -> str | None:

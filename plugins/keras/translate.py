@@ -36,6 +36,7 @@ from .configs import (
     entry_name,
     is_layer_entry,
     is_model,
+    iter_layers,
     plain,
 )
 from .tfjs_support import (
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 def to_tfjs_model_config(model_config: dict[str, Any], *, keras3: bool = False) -> dict[str, Any]:
     """A translated copy of a Keras 2 or 3 model config (the input is not modified)."""
+    refuse_dict_structures(model_config)
     out = _layer(model_config, _Scope(keras3, frozenset()))
     layers = out["config"].get("layers") or []
     if out["class_name"] == "Sequential" and layers and layers[0]["class_name"] != "InputLayer":
@@ -63,6 +65,46 @@ def to_tfjs_model_config(model_config: dict[str, Any], *, keras3: bool = False) 
                              "so TF.js cannot build it", hint="start the model with keras.Input(shape=...) "
                                                                "or call model.build(input_shape) before saving")
     return out
+
+
+def refuse_dict_structures(model_config: dict[str, Any]) -> None:
+    """Refuse, naming every such nested model, dicts TF.js layers models cannot pair as Keras does.
+
+    TF.js feeds a nested model's inputs by position in its saved ``input_layers`` and reads its outputs by position.
+    Keras pairs a dict call with the model's sorted keys or its Inputs' names, a list call on a dict-built model with
+    the sorted keys (tf_keras), and counts dict outputs in sorted-key order. Written as lists, such models loaded
+    with an empty input list in TF.js or silently computed on swapped inputs (2.8e-2 .. 0.43 off, session 27);
+    the graph-model lowering pairs them as Keras does."""
+    found: list[str] = []
+    for layer in iter_layers(model_config):
+        if layer.entry is model_config or not is_model(layer.entry) or layer.class_name == "Sequential":
+            continue
+        config = layer.entry.get("config") or {}
+        why = [what for what, holds in (
+            ("is called with a dict", any(_dict_call(n) for n in layer.entry.get("inbound_nodes") or [])),
+            ("is built on a dict of inputs", _many_keys(config.get("input_layers"))),
+            ("returns a dict", _many_keys(config.get("output_layers")))) if holds]
+        if why:
+            found.append(f"nested model {layer.qualified_name!r} {' and '.join(why)}")
+    if found:
+        raise InputError(f"{len(found)} nested model{'s' if len(found) > 1 else ''} use dicts, which TF.js 4.22 "
+                         "layers models pair by position, not by key as Keras does:\n" + "\n".join(f"  - {item}" for item in found),
+                         hint=GRAPH_MODEL_HINT)
+
+
+def _many_keys(refs: Any) -> bool:
+    """A dict of more than one input or output (one key has no order to get wrong)."""
+    return isinstance(refs, dict) and len(refs) > 1
+
+
+def _dict_call(node: Any) -> bool:
+    """A call on a dict: tf_keras saves the dict itself as the node, Keras 3 a dict among ``args``."""
+    if not isinstance(node, dict):
+        return False
+    args = node.get("args")
+    if not isinstance(args, list) or not isinstance(node.get("kwargs", {}), dict):
+        return bool(node)  # tf_keras: {key: [layer, node, tensor, kwargs]}
+    return any(isinstance(a, dict) and a.get("class_name") not in ("__keras_tensor__", "__tuple__") for a in args)
 
 
 class _Scope:

@@ -7,11 +7,13 @@ a layout the tensor does not have yet. Graph outputs are turned back to the inte
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from tfjsconv.errors import InputError, TfjsconvError, UnsupportedOpsError, Usag
 from tfjsconv import provenance
 from tfjsconv.ir import Graph, Value
 
-from . import layout, symbolic
+from . import half_kernels, layout, symbolic
 from .dim_classes import DimClasses
 from .context import Laid, NodeContext, Tensor
 from .dtypes import ir_dtype, narrow, onnx_elem_to_numpy
@@ -92,6 +94,11 @@ class Translator:
         self.uses: Counter[str] = Counter()
         #: Which unknown dims are equal at run time (for Reshape targets computed from other tensors).
         self.dims = DimClasses()
+        #: Main-graph nodes onnxruntime runs on float16 kernels (:meth:`_nodes_on_half_kernels`), by index.
+        self._half_plan = half_kernels.HalfPlan()
+        self._node_index: dict[str, int] = {}
+        #: Those whose computed float16 inputs were rounded (:meth:`_half_kernel_inputs`), named in the notice.
+        self._half_kernel_named: list[str] = []
         self._collect_value_info()
 
     # -- value info ---------------------------------------------------------------------------
@@ -191,6 +198,8 @@ class Translator:
         self.uses = Counter(name for node in g.node for name in node.input if name)
         self.uses.update(o.name for o in g.output)
         used = set(self.uses)
+        self._half_plan = self._nodes_on_half_kernels()
+        self._node_index = {o: k for k, n in enumerate(g.node) for o in n.output if o}
         for index, node in enumerate(g.node):
             self._translate(node, index, unsupported, failures, used)
         if unsupported:
@@ -266,8 +275,8 @@ class Translator:
 
     def _half_note(self) -> str | None:
         """The notice for a model with float16 tensors: TF.js computes them in float32 (float16 weights and inputs
-        are exact there, float16 outputs and ONNX Casts to float16 are rounded); onnxruntime's float16 kernels
-        round each of their results, so where it runs one TF.js may differ by float16 rounding."""
+        are exact there), as onnxruntime's CPU does except around the nodes it keeps on float16 kernels
+        (:mod:`half_kernels`): float16 outputs, Casts to float16 and those kernels' inputs and results are rounded."""
         g = self.model.graph
         named = list(dict.fromkeys(vi.name for vi in (*g.input, *g.value_info, *g.output)  # these overlap
                                    if self._is_half(vi.name)))
@@ -276,12 +285,61 @@ class Translator:
             return None
         shown = ", ".join(named[:8]) + (f" and {len(named) - 8} more" if len(named) > 8 else "")
         outputs = [vi.name for vi in g.output if self._is_half(vi.name)]
+        kernels = _listed(list(dict.fromkeys(self._half_kernel_named)))
+        unmodelled = _listed([g.node[k].name or f"{g.node[k].op_type}_{k}" for k in sorted(self._half_plan.unmodelled)])
         return (f"ONNX float16: TF.js has no float16 and computes the float16 tensors in float32 "
-                f"({shown or 'none typed'}; {len(weights)} float16 weights, exact in float32). Float16 outputs "
-                f"({', '.join(outputs) or 'none'}) and Casts to float16 are rounded to float16; other float16 results "
-                "are not, so where onnxruntime computes a node in float16 (its float16 kernels round each result) "
-                "TF.js may differ by float16 rounding, about one float16 unit in the last place (1e-3 of the "
-                "result's scale) per such node")
+                f"({shown or 'none typed'}; {len(weights)} float16 weights, exact in float32), as onnxruntime "
+                f"{half_kernels.ORT_MEASURED} does for nodes without a float16 kernel. Float16 outputs "
+                f"({', '.join(outputs) or 'none'}) and Casts to float16 are rounded to float16, and so are the "
+                "inputs and results of the nodes it keeps on float16 kernels (a node with one that is not isolated "
+                f"between float32 nodes: {kernels or 'none'}). Nodes onnxruntime rewrites first (Identity, Dropout, "
+                "Transposes its optimizer may move, HardSigmoid and HardSwish at opset 18) and their float16 "
+                f"neighbours ({unmodelled or 'none'}) are "
+                "computed in float32 unrounded and may differ by about one float16 step (1e-3 of the result's "
+                "scale); so may fused nodes. Other builds or providers (ARM64, GPU) were not measured")
+
+    def _nodes_on_half_kernels(self) -> half_kernels.HalfPlan:
+        """The main graph's nodes onnxruntime's CPU keeps on float16 kernels (:func:`half_kernels.plan_half_kernels`);
+        its other float16 nodes it runs in float32 with no rounding between them (measured, docs/onnx.md)."""
+        return half_kernels.plan_half_kernels(self.model.graph, self.opsets.get("", 1), self._is_half)
+
+    def _rounded_operand(self, name: str) -> bool:
+        """Whether a float16 input is computed by a node onnxruntime runs in float32 (so its Cast rounds it)."""
+        producer = self.producers.get(name)
+        t = self.tensors.get(name)
+        return (bool(name) and t is not None and t.value is not None and producer is not None
+                and self._is_half(name) and self._node_index.get(name) not in self._half_plan.on_half)
+
+    @contextlib.contextmanager
+    def _half_kernel_inputs(self, node: Any, index: int) -> Iterator[None]:
+        """While a node onnxruntime runs on a float16 kernel is mapped, its float16 inputs computed in float32 are
+        read rounded to float16 (onnxruntime's Cast before that kernel rounds them: Round of 2.5002 gives 2)."""
+        if index not in self._half_plan.on_half:
+            yield
+            return
+        kept: dict[str, Tensor] = {}
+        for name in dict.fromkeys(node.input):
+            if self._rounded_operand(name):
+                t = self.tensors[name]
+                kept[name] = t
+                self.tensors[name] = dataclasses.replace(t, value=self._rounded_to_half(name, t.value))
+        if kept:
+            self._half_kernel_named.append(node.name or f"{node.op_type}_{index}")
+        try:
+            yield
+        finally:
+            self.tensors.update(kept)
+
+    def _round_half_kernel_results(self, node: Any, index: int) -> None:
+        """A float16 kernel's result is a float16 value: rounded here unless the op gives one anyway
+        (:data:`half_kernels.EXACT_ON_HALVES`, e.g. LayerNormalization or Shrink's results are rounded)."""
+        if index not in self._half_plan.on_half or node.op_type in half_kernels.EXACT_ON_HALVES:
+            return
+        for name in node.output:
+            t = self.tensors.get(name)
+            if name and t is not None and t.value is not None and self._is_half(name):
+                self.tensors[name] = dataclasses.replace(t, value=self._rounded_to_half(name, t.value))
+                self._half_kernel_named.append(node.name or f"{node.op_type}_{index}")
 
     def _translate(self, node: Any, index: int, unsupported: dict[str, list[str]],
                    failures: list[TfjsconvError], used: set[str]) -> None:
@@ -323,10 +381,11 @@ class Translator:
         self._refine_shapes(node, inputs)
         ctx = NodeContext(self, node, name, opset)
         try:
-            with provenance.scope(self.graph, name):
+            with provenance.scope(self.graph, name), self._half_kernel_inputs(node, index):
                 result = fn(ctx)
                 result = self._wrap_narrow_overflow(ctx, node, result)  # T6: 8/16-bit wrap-around
                 self._store_outputs(ctx, node, result, used)
+                self._round_half_kernel_results(node, index)
             self._track_elements(node, inputs, ctx.attrs)
             self.dims.track(node, inputs, [self.tensors.get(o) if o else None for o in node.output], ctx.attrs)
         except TfjsconvError as err:
@@ -456,6 +515,11 @@ def _layout_name(perm: Perm, rank: int | None) -> str:
     if rank == 4:
         return "NHWC" if perm else "NCHW"
     return "ONNX"
+
+
+def _listed(names: list[str]) -> str:
+    """At most eight names, then how many more."""
+    return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
 
 
 def describe_node(node: Any, name: str) -> str:

@@ -72,7 +72,14 @@ def _run(callable_: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptio
             array = array.transpose(0, 3, 1, 2)
         arrays[name] = array
     with torch.no_grad():
-        outputs = _flatten(callable_(*_torch_inputs(arrays, names, examples)))
+        try:
+            outputs = _flatten(callable_(*_torch_inputs(arrays, names, examples)))
+        except RuntimeError as err:  # an ExportedProgram checks its inputs against the shapes it was exported for
+            if not str(err).startswith("Expected input at"):
+                raise
+            raise UsageError(f"the reference model refuses these inputs: {str(err).splitlines()[0]}",
+                             hint="a .pt2 program runs only on the shapes it was exported for (or the dynamic "
+                                  "shapes torch.export was given); pass inputs of those shapes") from None
     out_names = [n.split(":")[0] for n in (doc.get("signature") or {}).get("outputs", {})] if doc else []
     if len(out_names) != len(outputs):
         out_names = options.extra.get("output_names") or [f"output_{i}" for i in range(len(outputs))]

@@ -111,6 +111,7 @@ def graph_from_tf_graph(tf_graph: Any, inputs: Mapping[str, str], outputs: Mappi
     graph = Graph(name)
     ops = tf_graph.get_operations()
     nodes: dict[str, Node] = {}
+    unheld: list[str] = []  # constants of dtypes TF.js has no kernels for (bfloat16, float8)
     for op in ops:
         attrs = node_attrs(op.node_def)
         node = graph.add_node(op.type, (), attrs, name=op.name, num_outputs=len(op.outputs), exact_name=True)
@@ -120,9 +121,18 @@ def graph_from_tf_graph(tf_graph: Any, inputs: Mapping[str, str], outputs: Mappi
             value.shape = shape_from_tf(tensor.shape)
         if op.type == "Const":
             value = node.attrs["value"]
-            node.attrs["dtype"] = DType.from_any(value.dtype) if value.dtype != object else DType.STRING
+            dtype = _const_dtype(value)
+            if dtype is None:
+                unheld.append(f"{op.name} ({value.dtype})")
+                continue
+            node.attrs["dtype"] = dtype
             node.outputs[0].shape = tuple(int(d) for d in value.shape)
         nodes[op.name] = node
+    if unheld:
+        raise InputError(f"{len(unheld)} constant(s) of a dtype TF.js cannot compute in: {', '.join(unheld[:8])}"
+                         f"{' ...' if len(unheld) > 8 else ''}",
+                         hint="a bfloat16 or float8 graph (a mixed_bfloat16 Keras policy) is not converted; save "
+                              "the model in float32 or float16")
     for op in ops:
         node = nodes[op.name]
         node.inputs = [nodes[t.op.name].output(t.value_index) for t in op.inputs]
@@ -143,3 +153,14 @@ def _value(nodes: Mapping[str, Node], tensor_name: str) -> Value:
     if node_name not in nodes or not 0 <= position < len(nodes[node_name].outputs):
         raise InputError(f"the graph has no tensor {tensor_name!r}")
     return nodes[node_name].output(position)
+
+
+def _const_dtype(value: np.ndarray) -> DType | None:
+    """A Const's dtype (None: one TF.js has no kernels for, bfloat16 or a float8 from ml_dtypes, which numpy names
+    but the IR does not hold)."""
+    if value.dtype == object:
+        return DType.STRING
+    try:
+        return DType.from_any(value.dtype)
+    except TypeError:
+        return None

@@ -93,16 +93,30 @@ class ModelPlan:
         return [values[self.outputs.index(ref)] for ref in self.caller_outputs]
 
     def output_names(self) -> list[str]:
-        """Keras's output names: the output layers' names, repeats made unique as tf_keras does (``x_1``)."""
-        names: list[str] = []
-        counts: dict[str, int] = {}
-        for layer, _, _ in self.outputs:
-            proposal = layer
-            while proposal in names:
-                count = counts.get(layer, 1)
-                proposal, counts[layer] = f"{layer}_{count}", count + 1
-            names.append(proposal)
+        """Keras's output names, one per :attr:`outputs`: the output layers' names made unique in Keras's order
+        (:attr:`caller_outputs`, ``model.outputs``) as tf_keras does (``x_1``); made unique in saved order, a nested
+        model's dict outputs were each named as the other until session 27."""
+        flat = unique_names([layer for layer, _, _ in self.caller_outputs])
+        unused = list(range(len(flat)))
+        names = []
+        for ref in self.outputs:  # one ref twice is one tensor twice: either name fits it
+            index = next(i for i in unused if self.caller_outputs[i] == ref)
+            unused.remove(index)
+            names.append(flat[index])
         return names
+
+
+def unique_names(layers: list[str]) -> list[str]:
+    """Repeats made unique as tf_keras's ``_set_output_names`` does (``b``, ``b_1``, ``b_2``)."""
+    names: list[str] = []
+    counts: dict[str, int] = {}
+    for layer in layers:
+        proposal = layer
+        while proposal in names:
+            count = counts.get(layer, 1)
+            proposal, counts[layer] = f"{layer}_{count}", count + 1
+        names.append(proposal)
+    return names
 
 
 def is_functional(model: dict[str, Any]) -> bool:

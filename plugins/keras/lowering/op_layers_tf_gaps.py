@@ -7,8 +7,8 @@
 - float64 arithmetic beyond one step (:func:`float64_step`): TF.js has no float64, so ``+ - · / sqrt neg abs`` of
   float64 tensors are computed on pairs ``hi + lo`` of float32 values (about 44 significant bits; "double-float"
   arithmetic built from error-free transformations), where the traced graph computes them in float32. Reductions
-  (:func:`float64_reduction`): sums, means and products over sizes the config gives as trees of such steps, max/min
-  exactly, argmax/argmin of values held exactly.
+  (:func:`float64_reduction`): sums, means and products as trees of such steps (over sizes the config gives or
+  known only at run time), max/min exactly, argmax/argmin of values held exactly.
 - ``tf.image.stateless_random_crop`` (:func:`_stateless_random_crop`): TF's offsets are Philox bits of the seed
   (:mod:`.philox`, computed here) modulo ``shape - size + 1``, the modulo at run time where a size is unknown.
 """
@@ -127,8 +127,9 @@ _MAX = {"math.reduce_max", "reduce_max", "Max"}
 _MIN = {"math.reduce_min", "reduce_min", "Min"}
 _ARG = {"math.argmax": "ArgMax", "argmax": "ArgMax", "Argmax": "ArgMax", "math.argmin": "ArgMin",
         "argmin": "ArgMin", "Argmin": "ArgMin"}
-#: Reductions of float64 tensors: sums, means and products over axes of sizes the config gives (a tree of pair
-#: steps), max/min (the largest pair: one of the values, exactly) and argmax/argmin of values held exactly.
+#: Reductions of float64 tensors: sums, means and products (a tree of pair steps, over axes of sizes the config
+#: gives or known only at run time), max/min (the largest pair: one of the values, exactly) and argmax/argmin of
+#: values held exactly.
 FLOAT64_REDUCTIONS = frozenset(_SUM | _MEAN | _PROD | _MAX | _MIN | set(_ARG))
 #: The float64 operations computed on pairs (every other reader of a float64 tensor but a cast is a gap).
 FLOAT64_PAIR_STEPS = frozenset(_ADD | _SUB | _MUL | _DIV | _NEG | _ABS | _SQRT)
@@ -408,8 +409,9 @@ def _float32_notice(c: OpCall) -> None:
 # -- float64 reductions ---------------------------------------------------------------------------------------
 def float64_reduction(c: OpCall) -> Value:
     """A reduction of a float64 tensor (:data:`FLOAT64_REDUCTIONS`). ``sum``/``mean``/``prod``: a tree of pair
-    steps along each reduced axis (:func:`_tree_reduced`), whose sizes the config must give (TF.js's graph is unrolled
-    per level); each level errs by about 2^-44 of its operands, as the chains' steps do, named by the same notice.
+    steps along each reduced axis (:func:`_tree_reduced` over a size the config gives, :func:`_runtime_tree_reduced`
+    over one known only at run time, up to 2^16); each level errs by about 2^-44 of its operands, as the chains'
+    steps do, named by the same notice.
     ``max``/``min``: the largest (smallest) pair, one of the values exactly. ``argmax``/``argmin`` of values held
     exactly (float32 ones cast up): float32's, the same order; of pairs a gap (Keras's order of values within 2^-44
     of each other could differ)."""
@@ -449,14 +451,17 @@ def float64_reduction(c: OpCall) -> Value:
 
 
 def _summed_pair(c: OpCall, build: _Pairs, pair: Pair, shape: tuple, axes: list[int]) -> Pair:
-    """``sum``/``mean``/``prod`` over ``axes`` (kept, of size 1): pair steps along each, the mean's sum divided by
-    the count (exact in float32 below 2^24)."""
+    """``sum``/``mean``/``prod`` over ``axes`` (kept, of size 1): pair steps along each (:func:`_tree_reduced` where
+    the config gives the size, :func:`_runtime_tree_reduced` where only the run does), the mean's sum divided by
+    the count (exact in float32 below 2^24; a run-time count as an exact pair)."""
     what = "sum" if c.function in _SUM else "mean" if c.function in _MEAN else "product"
     sizes = [shape[a] for a in axes]
     count = int(np.prod([s for s in sizes if s is not None]))
-    if None in sizes or count == 0 or count >= 1 << 24:
-        raise c.gap(f"a float64 {what} over axes {axes} of sizes {sizes} (computed on pairs of float32 where the "
-                    "config gives every reduced size, 1 to 2^24 values)")
+    if count == 0 or count >= 1 << 24:
+        raise c.gap(f"a float64 {what} over axes {axes} of sizes {sizes} (computed on pairs of float32 over 1 to "
+                    "2^24 values the config gives, or up to 2^16 along each axis known only at run time)")
+    if None in sizes:
+        return _runtime_summed_pair(c, build, pair, shape, axes, count)
     hi, lo = pair
     for axis in axes:
         hi, lo = _tree_reduced(build, (hi, lo), axis, shape[axis], c.function in _PROD)
@@ -465,6 +470,124 @@ def _summed_pair(c: OpCall, build: _Pairs, pair: Pair, shape: tuple, axes: list[
     if c.function in _MEAN and count > 1:
         hi, lo = build.div((hi, lo), (c.ctx.floats(float(count), build._label("count")), None))
     return hi, lo
+
+
+#: Levels of the pair tree along an axis known only at run time (:func:`_runtime_tree_reduced`): up to 2^16 values
+#: along it; a longer axis raises in TF.js (a Squeeze of the axis left longer than 1) rather than give a wrong sum.
+RUNTIME_LEVELS = 16
+
+
+def _runtime_summed_pair(c: OpCall, build: _Pairs, pair: Pair, shape: tuple, axes: list[int],
+                         known_count: int) -> Pair:
+    """:func:`_summed_pair` where some reduced sizes are known only at run time: those axes reduced by
+    :func:`_runtime_tree_reduced`, the count read from ``Shape``. As TF, a sum of one value is that value (-0.0
+    kept), of more starts from +0.0; the mean divides by the count as an exact pair (:func:`int32_pair`)."""
+    ctx, product = c.ctx, c.function in _PROD
+    hi, lo = pair
+    runtime = [a for a in axes if shape[a] is None]
+    from .core import warn_once
+
+    warn_once(ctx, f"layer {ctx.name!r} reduces float64 values along axes known only at run time ({runtime}) on "
+                   f"pairs of float32, up to {1 << RUNTIME_LEVELS} values along each: TF.js raises on longer "
+                   "inputs")
+    dims = ctx.op("Shape", [hi], {"out_type": DType.INT32}, dtype=DType.INT32, shape=(len(shape),),
+                  label=build._label("reduced_shape"))
+    count = ctx.ints([known_count], build._label("known_count"))
+    for axis in runtime:
+        count = ctx.binary("Mul", count, _dim(build, dims, axis), label=build._label("count"))
+    for axis in sorted(axes, key=lambda a: shape[a] is None):  # config-sized first: TF.js cpu's Slice of an empty
+        reduce = _tree_reduced if shape[axis] is not None else _runtime_reduced_along  # run-time result crashed (R6)
+        hi, lo = reduce(build, (hi, lo), axis, shape[axis], product)
+    if product:
+        return hi, lo
+    one = ctx.op("Equal", [count, ctx.ints(1, build._label("one"))], {"incompatible_shape_error": True},
+                 dtype=DType.BOOL, shape=(1,), label=build._label("one_value"))
+    hi = _select(c, one, hi, build.summed_from_zero((hi, lo))[0], build._label("sum_start"))
+    if c.function in _MEAN:  # NaN over no values, as TF (webgl's division gives 1 for 0/0: review R6)
+        hi, lo = build.div((hi, lo), int32_pair(build, count))
+        none = ctx.op("Equal", [count, ctx.ints(0, build._label("zero"))], {"incompatible_shape_error": True},
+                      dtype=DType.BOOL, shape=(1,), label=build._label("no_values"))
+        factor = _select(c, none, ctx.floats([np.nan], build._label("nan")), ctx.floats([1.0], build._label("one")),
+                         build._label("mean_of_none"))  # a [1] factor: a Select would grow an empty result to [1]
+        hi = ctx.binary("Mul", hi, factor, label=build._label("mean_nan"))
+    return hi, lo
+
+
+def _runtime_reduced_along(build: _Pairs, pair: Pair, axis: int, _size: None, product: bool) -> Pair:
+    """:func:`_runtime_tree_reduced`, with :func:`_tree_reduced`'s arguments."""
+    return _runtime_tree_reduced(build, pair, axis, product)
+
+
+def _dim(build: _Pairs, dims: Value, axis: int) -> Value:
+    """The run-time size of ``axis`` (int32, shape [1]) from a ``Shape``."""
+    return build.ctx.op("Slice", [dims, build.ctx.ints([axis], build._label("dim_at")),
+                                  build.ctx.ints([1], build._label("dim_size"))], {"Index": DType.INT32},
+                        dtype=DType.INT32, shape=(1,), label=build._label("dim"))
+
+
+def _runtime_tree_reduced(build: _Pairs, pair: Pair, axis: int, product: bool) -> Pair:
+    """``pair`` summed (multiplied) along ``axis`` of a size known only at run time, in :data:`RUNTIME_LEVELS`
+    levels: each pads the axis to an even size with the identity (``-0.0``, whose sum with any value is that value,
+    -0.0 too; ``1``), its first level an empty axis to 2, then adds (multiplies) its even items and its odd ones as
+    pairs (:meth:`_Pairs.add`), halving it. A length up to 2^levels ends at 1; a longer one fails the last
+    ``Squeeze`` in TF.js (it raises) rather than give a partial sum."""
+    ctx = build.ctx
+    hi, lo = pair
+    identity = 1.0 if product else -0.0
+    for level in range(RUNTIME_LEVELS):
+        paddings = _even_paddings(build, hi, axis, level == 0)
+        hi = _padded(build, hi, axis, paddings, identity)
+        lo = None if lo is None else _padded(build, lo, axis, paddings, 0.0)
+        first = (_strided(build, hi, axis, 0), None if lo is None else _strided(build, lo, axis, 0))
+        second = (_strided(build, hi, axis, 1), None if lo is None else _strided(build, lo, axis, 1))
+        hi, lo = build.mul(first, second) if product else build.add(first, second)
+    return tuple(None if v is None else ctx.expand_dims(ctx.squeeze(v, axis, build._label("at_most_one")), axis,
+                                                        build._label("reduced_axis")) for v in (hi, lo))
+
+
+def _even_paddings(build: _Pairs, v: Value, axis: int, first: bool) -> Value:
+    """``Pad`` paddings (int32 ``[rank, 2]``) that make ``axis`` of ``v`` even at run time: ``n mod 2`` items at its
+    end, on the first level 2 for an empty axis (``max(n mod 2, 2 - 2n)``)."""
+    ctx, rank = build.ctx, len(build.ctx.shape(v))
+    dims = ctx.op("Shape", [v], {"out_type": DType.INT32}, dtype=DType.INT32, shape=(rank,),
+                  label=build._label("shape"))
+    n = _dim(build, dims, axis)
+    amount = ctx.binary("FloorMod", n, ctx.ints(2, build._label("two")), label=build._label("odd"))
+    if first:
+        twice = ctx.binary("AddV2", n, n, label=build._label("twice"))
+        empty = ctx.binary("Sub", ctx.ints(2, build._label("two")), twice, label=build._label("empty"))
+        amount = ctx.binary("Maximum", amount, empty, label=build._label("pad_amount"))
+    at_end = np.zeros((rank, 2), np.int32)
+    at_end[axis, 1] = 1
+    return ctx.op("Mul", [ctx.ints(at_end, build._label("pad_at_end")), amount], dtype=DType.INT32, shape=(rank, 2),
+                  label=build._label("paddings"))
+
+
+def _padded(build: _Pairs, v: Value, axis: int, paddings: Value, value: float) -> Value:
+    """``v`` padded at the end of ``axis`` with ``value`` as ``paddings`` (run-time) say. TF.js's cpu PadV2 fills
+    with +0.0 for ``-0.0`` (it fills only a value ``!== 0``), so a -0.0 pad is ``-Pad(-v, 0.0)`` (exact)."""
+    shape = tuple(None if i == axis else d for i, d in enumerate(v.shape))
+    negated = value == 0.0 and np.signbit(value)
+    if negated:
+        v = build.ctx.unary("Neg", v, label=build._label("negated"))
+    out = build.ctx.op("PadV2", [v, paddings, build.ctx.floats(abs(value), build._label("pad_value"))],
+                       {"Tpaddings": DType.INT32}, shape=shape, label=build._label("padded"))
+    return build.ctx.op("Neg", [out], shape=shape, label=build._label("pad_negated")) if negated else out
+
+
+def _strided(build: _Pairs, v: Value, axis: int, start: int) -> Value:
+    """Every other item of ``v`` along ``axis`` from ``start`` (0 or 1), every other axis whole."""
+    rank = len(v.shape)
+    whole = ((1 << rank) - 1) & ~(1 << axis)
+    return build.ctx.op("StridedSlice", [v, build.ctx.ints([start if i == axis else 0 for i in range(rank)],
+                                                           build._label("begin")),
+                                         build.ctx.ints([0] * rank, build._label("end")),
+                                         build.ctx.ints([2 if i == axis else 1 for i in range(rank)],
+                                                        build._label("stride"))],
+                        {"Index": DType.INT32, "begin_mask": whole, "end_mask": (1 << rank) - 1, "ellipsis_mask": 0,
+                         "new_axis_mask": 0, "shrink_axis_mask": 0},
+                        shape=tuple(None if i == axis else d for i, d in enumerate(v.shape)),
+                        label=build._label("every_other"))
 
 
 def _tree_reduced(build: _Pairs, pair: Pair, axis: int, n: int, product: bool) -> Pair:
@@ -653,8 +776,9 @@ def _notice(c: OpCall) -> None:
         f"float64 arithmetic (op layers from {c.ctx.name!r} on) computed on pairs of float32 (44 significant "
         "bits where float64 has 53; TF.js has no float64): within about 2^-44 of the intermediate values of "
         "Keras's, so their float32 casts are Keras's but after a cancellation or near a rounding point, or "
-        "past float32's range, also where only a partial sum of a reduction passes ±3.4e38 (±Inf or NaN there; "
-        "--loader=tensorflow computes each step in float32)"))
+        "past float32's range, also where only a partial sum or product of a reduction leaves it (past ±3.4e38: "
+        "±Inf or NaN there; a product below 1.2e-38 loses digits or becomes 0; --loader=tensorflow computes each "
+        "step in float32)"))
 
 
 def _once_per_model(c: OpCall, seen: weakref.WeakKeyDictionary, text: str) -> None:
