@@ -81,7 +81,6 @@ def greater_bound(call: Any, threshold: float) -> float:
 
     if not any(is_float64_input(call.ctx.graph, v) for v in call.ctx.inputs) or not np.isfinite(threshold):
         return threshold
-    bound = np.float32(threshold)
-    if float(bound) > threshold:
-        bound = np.nextafter(bound, np.float32(-np.inf))
-    return float(bound)
+    from tfjsconv.passes.float64_comparisons import float32_bound  # the comparisons' rounding down
+
+    return float(float32_bound(np.asarray(threshold, np.float64), "Greater"))
