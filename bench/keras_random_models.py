@@ -33,7 +33,10 @@ fresh process: the lowering, no TensorFlow) and run in TF.js 4.22 cpu and wasm (
 - ``wrong (named)``: a WRONG model (not noise) whose conversion printed a notice naming a layer (the lowering's
   warnings on stderr, e.g. a Keras 3 bias whose eager call and traced graph add it on different axes, or a notice
   line of the summary on stdout): the conversion told of that deviation. The report lists the notice text; the
-  generic ``special values`` line names no layer and does not count. A mismatch no notice names stays WRONG;
+  generic ``special values`` line names no layer and does not count. A mismatch no notice names stays WRONG. A model
+  with a float16 policy (``--policies``) is also ``wrong (named)`` when the float16 notice names its layers and it is
+  within ``HALF_BOUND`` (5e-3 of the range, ten float16 steps); Keras in float64 gives no noise verdict for a model
+  with a dtype policy or a float64 input (it casts nothing where the model casts);
 - ``TF.js error``: TF.js failed to load or run the converted model; ``crash``: the converter failed otherwise.
 
 A lowering over unknown sizes can be right at the size it happens to run at and wrong at another (a size baked in).
@@ -45,12 +48,16 @@ lowered over unknown sizes more often (RNNs, attention, GroupNormalization, Conv
 EinsumDense, Reshape with -1, Cropping3D). ``--trace_refused`` converts every refused model through
 ``--loader=tensorflow`` too: a refused model whose traced graph passes is a gap still open.
 
+``--policies RATE`` builds each drawn layer under a dtype policy (``mixed_float16``, ``float16``, ``float64``) with
+that chance and draws float64 inputs too (session 28: before, every model was float32).
+
 ``--minimize`` shrinks each WRONG / TF.js-error model to a smallest recipe that still fails the same way (outputs
 dropped, steps bypassed), and prints its builder code. Results: ``<output>.json`` and ``<output>.md``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -98,6 +105,13 @@ DYNAMIC_WEIGHTS = {"rnn": 4, "bidirectional": 2, "rnn_cells": 2, "self_attention
                    "dot_attention": 2, "gqa": 2, "self_attention_axes": 1, "group_norm": 3, "time_distributed": 2,
                    "time_distributed_conv": 2, "einsum_dense": 3, "conv1d": 4, "conv2d": 7, "conv_lstm1d": 1, "dense": 3,
                    "flatten": 1, "reshape": 2, "pad_crop_up1d": 2, "pad_crop_resize2d": 2, "volume3d": 2, "layer_norm": 2}
+
+#: ``--policies RATE``: each drawn layer step gets a dtype policy with this chance and float64 inputs are drawn too
+#: (0: never, and no random draw is spent on it, so earlier runs' seeds still give the same models).
+POLICY_RATE = 0.0
+POLICIES = ("mixed_float16", "float16", "float64")
+#: Float64 inputs (``--policies``): fed float32-representable values, which TF.js's float32 inputs hold exactly.
+FLOAT64_INPUT_KINDS = ["seq64", "vec64"]
 
 KERAS3_ACTIVATIONS = ["relu", "relu6", "elu", "selu", "softplus", "softsign", "sigmoid", "tanh", "silu", "gelu",
                       "hard_sigmoid", "hard_silu", "softmax", "log_softmax", "leaky_relu", "mish", "linear",
@@ -147,6 +161,51 @@ def op(name: str, ranks: tuple[int, ...], arity: int = 1, ints: bool = False, we
 
 def pick(rng, items):
     return items[int(rng.integers(len(items)))]
+
+
+def with_policy(rng, step: dict) -> dict:
+    """``step`` with a dtype policy now and then (``--policies``): its layer is made under that global policy."""
+    if POLICY_RATE and rng.random() < POLICY_RATE:
+        step["dtype"] = str(pick(rng, POLICIES))
+    return step
+
+
+@contextlib.contextmanager
+def dtype_policy(k: Any, policy: str | None):
+    """Layers made inside take ``policy`` (Keras's global policy, reset after). Not under the float64 reference,
+    which computes every layer in float64."""
+    if policy is None or FLOAT == "float64":
+        yield
+        return
+    if is_k3(k):
+        before = k.config.dtype_policy()
+        k.config.set_dtype_policy(policy)
+    else:
+        k.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        if is_k3(k):
+            k.config.set_dtype_policy(before)
+        else:  # None: tf_keras's default again, which follows floatx (the float64 reference sets floatx)
+            k.mixed_precision.set_global_policy(None)
+
+
+def mixed_widths(recipe: dict) -> bool:
+    """A step under a dtype policy or a float64 input (``--policies``): Keras casts tensors between float widths, and
+    a cast can do more than round (tf_keras's drops the mask of a MultiHeadAttention's query: session 28's 0.47 off,
+    called noise by the float64 run, which casts nothing)."""
+    def walk(steps: list[dict]) -> bool:
+        return any("dtype" in step or step["op"] == "nested" and walk(step["p"]["steps"]) for step in steps)
+    return walk(recipe["steps"]) or any(spec["kind"] in FLOAT64_INPUT_KINDS for spec in recipe["inputs"])
+
+
+def has_float16(recipe: dict) -> bool:
+    """A step built under a float16 policy (nested models' steps too): Keras in float64 is no reference for it."""
+    def walk(steps: list[dict]) -> bool:
+        return any("float16" in step.get("dtype", "") or step["op"] == "nested" and walk(step["p"]["steps"])
+                   for step in steps)
+    return walk(recipe["steps"])
 
 
 def activation(rng, flavor: str) -> str:
@@ -1283,6 +1342,8 @@ def draw_input(rng, kinds: list[str] = INPUT_KINDS) -> dict:
         return dict(draw_input_of("ids", rng), kind=kind)
     if kind == "uint8_img":
         return dict(draw_input_of("img", rng), kind=kind)
+    if kind in FLOAT64_INPUT_KINDS:
+        return dict(draw_input_of(kind.removesuffix("64"), rng), kind=kind)
     return draw_input_of(kind, rng)
 
 
@@ -1301,7 +1362,8 @@ def draw_input_of(kind: str, rng) -> dict:
 
 
 def input_dtype(spec: dict) -> str:
-    return {"ids": "int32", "int_vec": "int32", "ids64": "int64", "uint8_img": "uint8"}.get(base_kind(spec), FLOAT)
+    return {"ids": "int32", "int_vec": "int32", "ids64": "int64", "uint8_img": "uint8", "seq64": "float64",
+            "vec64": "float64"}.get(base_kind(spec), FLOAT)
 
 
 @dataclass
@@ -1371,7 +1433,8 @@ class Builder:
             fn = self._nested(step["p"], shapes[0], index)
         else:
             try:
-                fn = OPS[name].make(k, step["p"], shapes)
+                with dtype_policy(k, step.get("dtype")):
+                    fn = OPS[name].make(k, step["p"], shapes)
             except Exception as exc:  # noqa: BLE001 - Keras rejects the options
                 raise Skip(f"{type(exc).__name__}: {exc}") from exc
         try:
@@ -1426,7 +1489,8 @@ class Builder:
             if not partners:
                 return None
             ins.append(int(pick(rng, partners)))
-        return {"op": o.name, "in": ins, "p": o.draw(rng, [_shape(self.tensors[i]) for i in ins], self.flavor)}
+        return with_policy(rng, {"op": o.name, "in": ins,
+                                 "p": o.draw(rng, [_shape(self.tensors[i]) for i in ins], self.flavor)})
 
     def _prefer_recent(self, idx: list[int]) -> int:
         rng = self.rng
@@ -1497,8 +1561,8 @@ class Builder:
                 break
             o = pick(rng, cands)
             try:
-                step = {"op": o.name, "in": [len(inner.tensors) - 1],
-                        "p": o.draw(rng, [_shape(inner.tensors[-1])], self.flavor)}
+                step = with_policy(rng, {"op": o.name, "in": [len(inner.tensors) - 1],
+                                         "p": o.draw(rng, [_shape(inner.tensors[-1])], self.flavor)})
                 inner.tensors.append(inner.apply(step, len(inner.tensors)))
             except Skip:
                 continue
@@ -1518,7 +1582,8 @@ def draw_recipe(seed: int, flavor: str) -> dict:
     rng = np.random.default_rng(seed)
     n_inputs = int(pick(rng, [1, 1, 1, 2, 2, 3]))
     recipe = {"seed": seed, "flavor": flavor, "steps": [], "outputs": [],
-              "inputs": [draw_input(rng, DYNAMIC_INPUT_KINDS if DYNAMIC and i == 0 else INPUT_KINDS)
+              "inputs": [draw_input(rng, DYNAMIC_INPUT_KINDS if DYNAMIC and i == 0
+                                    else INPUT_KINDS + (FLOAT64_INPUT_KINDS if POLICY_RATE else []))
                          for i in range(n_inputs)]}
     b = Builder(flavor, rng)
     b.inputs = []
@@ -1713,6 +1778,8 @@ def make_inputs(recipe: dict, seed: int, *, second: bool = False) -> list[np.nda
             arrays.append(rng.integers(0, VOCAB, shape).astype("int32"))
         else:
             x = rng.standard_normal(shape).astype("float32")
+            if kind in FLOAT64_INPUT_KINDS:
+                x = x.astype("float64")
             if kind == "masked_seq":
                 steps = shape[1]
                 x[0, steps - 1:] = 0.0
@@ -1759,6 +1826,18 @@ def conversion_notices(code: int, stdout: str, stderr: str) -> list[str]:
                if ln.startswith("  ") and not ln.startswith("   ") and not ln[2:].startswith(("weights:", "graph:"))]
     logged = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not TF_LOG_LINE.match(ln)]
     return summary + logged
+
+
+#: The float16 notice (``float_widths.WidthNotices``) lists the layers it names without quotes; each result "equal
+#: Keras's or about one float16 step from them", compounding over a stack. A model past ``HALF_BOUND`` stays WRONG.
+HALF_NOTICE = "layer(s) Keras computes in float16 are computed in float32"
+HALF_BOUND = 5e-3  # ten float16 steps (2^-11 each) of the output range
+
+
+def half_named(case: Case) -> bool:
+    """A float16 model within ``HALF_BOUND`` whose conversion printed the float16 notice: the deviation it told of."""
+    worst = max((e if e is not None else float("inf") for e in case.errors.values()), default=float("inf"))
+    return has_float16(case.recipe) and worst <= HALF_BOUND and any(HALF_NOTICE in n for n in case.notices)
 
 
 def named_notices(case: Case) -> list[str]:
@@ -1936,7 +2015,7 @@ def evaluate(cases: list[Case], work: Path, *, progress: Callable[[str], None] =
                 check_float64(case, docs)
         check_traced([c for c in cases if c.status == "WRONG"], work, progress)
     for case in cases:  # not noise, but the conversion's own notice names the layer that differs
-        if case.status == "WRONG" and named_notices(case):
+        if case.status == "WRONG" and (named_notices(case) or half_named(case)):
             case.status = "wrong (named)"
     if trace_refused:
         check_traced([c for c in cases if c.status == "refused"], work, progress, "refused")
@@ -1950,6 +2029,9 @@ def check_float64(case: Case, docs: dict[str, dict[str, Any]]) -> None:
     """
     from onnx_backend import read_outputs
 
+    if mixed_widths(case.recipe):  # Keras casts (and rounds) where a float64 run does not: no noise verdict
+        case.f64 = {"error": "a dtype policy or float64 input: Keras in float64 casts nothing, it is no reference"}
+        return
     sets = [("first", case.inputs, case.expected, case.id)]
     if case.inputs2:
         sets.append(("second", case.inputs2, case.expected2, case.id + SECOND))
@@ -2222,7 +2304,8 @@ def builder_code(recipe: dict) -> str:
     n_in = len(recipe["inputs"])
     for pos, step in enumerate(recipe["steps"]):
         ins = ", ".join(names[i] for i in step["in"])
-        lines.append(f"x{n_in + pos} = {step['op']}({json.dumps(step['p'])})({ins})")
+        policy = f", dtype_policy='{step['dtype']}'" if "dtype" in step else ""
+        lines.append(f"x{n_in + pos} = {step['op']}({json.dumps(step['p'])}{policy})({ins})")
         names.append(f"x{n_in + pos}")
     lines.append(f"model = {k}.Model([{', '.join(names[:n_in])}], [{', '.join(names[o] for o in recipe['outputs'])}])")
     return "\n".join(lines)
@@ -2263,7 +2346,8 @@ def render(cases: list[Case], command: str, seconds: float, minimized: dict[str,
               "`wrong (noise)` (differs, but TF.js is as close to Keras run in float64 as Keras's own float32 "
               "result, or the traced graph is as far off: float32 round-off of an ill-conditioned random model); "
               "`wrong (named)` (differs, not noise, and the conversion printed a notice naming a layer: the "
-              "deviation it told of, listed below); **TF.js error**; **crash** (the converter failed otherwise).", "",
+              "deviation it told of, listed below; a model with a float16 policy also when the float16 notice names "
+              "its layers and it is within 5e-3 of the range, ten float16 steps); **TF.js error**; **crash** (the converter failed otherwise).", "",
               "| model | status | worst error cpu / wasm | sizes (first -> second) | detail | layers |",
               "|---|---|---|---|---|---|"]
     order = {"WRONG": 0, "TF.js error": 1, "crash": 2, "keras error": 3, "wrong (named)": 4, "wrong (noise)": 5,
@@ -2312,10 +2396,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--snapshot", help="a folder with a tfjsconv package (e.g. `git archive HEAD` with core/ as "
                                            "tfjsconv/ and plugins/ as tfjsconv/plugins/) to convert with")
+    parser.add_argument("--policies", type=float, default=0.0, help="RATE: each layer step is made under a dtype "
+                        "policy (mixed_float16, float16, float64) with this chance; float64 inputs are drawn too")
     parser.add_argument("--boost", default="", help="NAME=FACTOR,...: draw these ops FACTOR times more often")
     args = parser.parse_args(argv)
-    global SNAPSHOT, DYNAMIC
-    SNAPSHOT, DYNAMIC = args.snapshot, args.dynamic
+    global SNAPSHOT, DYNAMIC, POLICY_RATE
+    SNAPSHOT, DYNAMIC, POLICY_RATE = args.snapshot, args.dynamic, args.policies
     BOOSTS.update({name: float(factor) for name, factor in (item.split("=") for item in args.boost.split(",") if item)})
     command = "python bench/keras_random_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731

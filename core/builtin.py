@@ -79,13 +79,19 @@ REQUIRED_PASSES = (
     ("band_part", "BandPartAsSelect", "band_part", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # wasm reverses bools wrongly: reversed as int32, read back as != 0
     ("bool_reverse", "BoolReverseAsInt32", "bool_reverse", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # session 28 (h1): TF.js has no complex64 Pad/Slice/Tile/... kernel and its Complex does not broadcast: part by part
+    ("complex_parts", "ComplexParts", "complex_parts", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # webgl's DivNoNan is a select that stops at rank 4: y == 0 ? 0 : x / y spelled out (select_rank then lowers it)
     ("div_no_nan", "DivNoNanAsSelect", "div_no_nan", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # session 27 (h11): TF.js drops RFFT/IRFFT's fft_length: the input cropped as TF does (refused where it cannot)
     ("fft_length", "FftLength", "fft_length", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # session 28 (h9): wasm and webgl compute Log1p as log(1 + x) (0 for |x| < 6e-8): the compensated form
+    ("log1p", "Log1pAsLog", "log1p", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # wasm's OneHot writes float/bool on/off values as int32 bits: an int32 one-hot selecting on/off (its slot is
     # after one_hot's, whose axis -1 it needs; an OneHot it meets first is left, and refused)
     ("one_hot_values", "OneHotValuesAsSelect", "one_hot_values", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # session 28 (h9): wasm's Sin of a negative x adds 2π in float32 (sin(-1e-10) = +1.7e-7): the sine of |x|
+    ("sin_symmetry", "SinOfMagnitude", "sin_symmetry", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     ("nchw_to_nhwc", "ChannelsLast", "nchw_to_nhwc", 0, _NORMALIZATIONS, ()),
     ("conv3d_transpose", "Conv3DTransposeAsConv3D", "conv3d_transpose", 0, ("nchw_to_nhwc",), ()),
     ("cumulative_axis", "NonNegativeCumulativeAxis", "cumulative_axis", 0, ("nchw_to_nhwc",), ()),

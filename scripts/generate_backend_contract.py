@@ -394,6 +394,14 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
      "so not in the conformance table): a window holding NaN gives a number", False, ""),
     ("Sin", "wasm", "float32", "sin(±1e30) is off (float32 argument reduction)", False, "Sin/special"),
     ("Cos", "wasm", "float32", "cos(±1e30) is off (float32 argument reduction)", False, "Cos/special"),
+    # session 28 (reviewer R1, h9's sweep; tests/test_wasm_unary_accuracy.py): less precise than TF for small
+    # arguments. The log1p and sin_symmetry passes rewrite float32/float64 nodes for these targets; the rows name the
+    # nodes left (--skip_passes, float16). A Sin of an Abs (the pass's own) never sees a negative argument
+    ("Log1p", "wasm,webgl", "float32", "less precise: computes log(1 + x) in float32, losing the bits of x below "
+     "2^-24 (log1p(1e-8) is 0, TF 1e-8; x of scale 1e-3 is 4.7e-5 of the output range off)", False, ""),
+    ("Sin", "wasm", "float32", "less precise: a negative argument loses its low bits, as if 2π were added in float32 "
+     "(sin(-1e-10) is +1.75e-7, TF -1e-10; sin(-1e-3) is 2.3e-7 off), and sin(1e-16) is 0", False, "",
+     {"signed:0": ["maybe"]}),
     ("Abs", "cpu,wasm", "int32", "abs(INT32_MAX) gives INT32_MIN (float32 round trip)", False, "Abs/i32"),
     ("Neg", "wasm", "int32", "neg(INT32_MAX) gives INT32_MIN (float32 round trip)", False, "Neg/i32"),
     ("Square", "cpu", "int32", "squares past 2^24 lose low bits (float32); TF wraps modulo 2^32", False, "Square/i32"),
@@ -473,6 +481,68 @@ def unprobed_rank_limits(ops: dict[str, Any], probe: dict[str, Any]) -> list[dic
                            "reason": f"never run at rank {HIGH_RANK} or more on {backend} by scripts/probe_backends.py "
                                      f"({highest}); refused until probed (webgl's shaders stop at rank 6, wasm's "
                                      "float32 binary kernels are wrong from rank 7)"})
+    return limits
+
+
+#: complex64 (session 28, h1): the graph ops TF.js 4.22 runs on complex64 tensors on cpu and webgl, measured with
+#: one-op SavedModels converted for cpu and run on cpu against TF and on webgl in Chromium (probe28/h1/sweep):
+#: moves that keep the elements (cpu's and webgl's Reshape/Transpose/Concat/Pack keep both parts), the complex
+#: kernels themselves and the ops the executor answers without a kernel.
+COMPLEX64_RUNS = frozenset({
+    "Complex", "Real", "Imag", "ComplexAbs", "FFT", "IFFT", "RFFT", "IRFFT", "Cast", "Reshape", "ExpandDims",
+    "Squeeze", "Transpose", "ConcatV2", "Pack", "ZerosLike", "OnesLike"})
+#: complex64 ops measured to fail on cpu, with what cpu says; the complex_parts pass rewrites those marked so
+#: (part by part) in the main graph, so these refuse only what it cannot reach (a function kept by
+#: --control_flow_v2) or does not rewrite.
+COMPLEX64_MEASURED = {
+    **{op: f"throws on cpu ('{kernel} does not support complex64 tensors in the CPU backend'); "
+           "the complex_parts pass writes it on the real and imaginary parts"
+       for op, kernel in (("Pad", "pad"), ("PadV2", "pad"), ("MirrorPad", "mirrorPad"), ("Slice", "slice"),
+                          ("StridedSlice", "stridedSlice"), ("Tile", "tile"), ("GatherV2", "gatherV2"),
+                          ("ReverseV2", "reverse"), ("Neg", "neg"), ("Sum", "sum"), ("Cumsum", "cumsum"),
+                          ("AddN", "addN"), ("SelectV2", "select"))},
+    **{op: "throws on cpu (a slice of a complex64 tensor); the complex_parts pass writes it on the parts"
+       for op in ("Split", "SplitV", "Unpack", "BroadcastTo")},
+    **{op: "wrong on cpu: NaN past the first row of a broadcast operand, silently; the complex_parts pass writes it "
+           "on the parts" for op in ("Mul", "AddV2", "Add", "Sub")},
+    "Mean": "throws on cpu ('Cannot read properties of undefined'); the complex_parts pass writes it on the parts",
+    "Exp": "throws on cpu ('Exp does not support complex64 tensors'); the complex_parts pass writes "
+           "exp(a)(cos b, sin b)",
+    "Square": "throws on cpu ('square does not support complex64 tensors'); the complex_parts pass writes x·x on the "
+              "parts",
+    **{op: "throws on cpu ('matMul does not support complex64 tensors in the CPU backend') and webgl"
+       for op in ("MatMul", "BatchMatMul", "BatchMatMulV2", "Einsum")},
+    "RealDiv": "throws on cpu ('RealDiv does not support complex64 tensors in the CPU backend') and webgl",
+    "Prod": "throws on cpu ('prod does not support complex64 tensors in the CPU backend') and webgl",
+    "Equal": "throws on cpu ('Equal does not support complex64 tensors in the CPU backend') and webgl",
+    "Sqrt": "throws on cpu and webgl ('must be float32 tensor, but got complex64 tensor')",
+    "Fill": "throws on cpu ('Unknown data type complex64') and webgl",
+}
+
+
+def complex_limits(ops: dict[str, Any]) -> list[dict[str, Any]]:
+    """complex64 refused for every graph op not measured to run it (``source: derived``).
+
+    Why: tfjs-backend-cpu asserts "not complex" in most kernels and webgl's programs take no complex64 input, so a
+    complex64 ``Pad`` or ``Slice`` (``tf.signal.irfft`` pads its bins) loaded and then crashed at the first predict,
+    and cpu's complex ``Mul``/``Add``/``Sub`` answer NaN for a broadcast operand. The default is reversed: an op runs
+    complex64 only when measured to (``COMPLEX64_RUNS``); wasm holds no complex64 tensor at all (no Complex kernel).
+    """
+    limits = []
+    for op in sorted(ops):
+        if op in COMPLEX64_RUNS or op in RANK_FREE_OPS or op.startswith(RANK_FREE_PREFIXES):
+            continue
+        measured = COMPLEX64_MEASURED.get(op)
+        for backend in BACKENDS:
+            if backend == "wasm":
+                outcome, reason = "throws", "wasm has no complex64 kernels (no Complex kernel to hold one)"
+            elif measured:
+                outcome, reason = ("wrong" if measured.startswith("wrong") else "throws"), measured
+            else:
+                outcome, reason = "unprobed", ("never run on complex64 tensors (most cpu kernels assert not complex, "
+                                               "webgl programs take no complex64 input); refused until measured")
+            limits.append({"op": op, "backend": backend, "when": {"anyinput:complex64": ["true"]},
+                           "outcome": outcome, "reason": reason})
     return limits
 
 
@@ -828,6 +898,7 @@ def generate(runtime: Path, *, probe: dict[str, Any] | None = None, node: str = 
     limits += [dict(limit, source="probe") for limit in probe.get("limits", [])]
     limits += [dict(limit, source="unprobed") for limit in unprobed_rank_limits(ops, probe)]
     limits += [dict(limit, source="derived") for limit in string_limits(packages["tfjs-converter"], packages["tfjs-core"])]
+    limits += [dict(limit, source="derived") for limit in complex_limits(ops)]
     limits += inferred_webgpu_limits(limits)
     limits.sort(key=lambda l: (l["op"], l["backend"], json.dumps(l, sort_keys=True)))
     return {
@@ -839,7 +910,8 @@ def generate(runtime: Path, *, probe: dict[str, Any] | None = None, node: str = 
                      "ops: graph op -> kernels, from a static walk of tfjs-converter's executors into "
                      "tfjs-core's ops (generated; conditional_kernels from a reviewed table); limits: "
                      "source=curated from the kernel sources, source=probe from scripts/probe_backends.py, "
-                     "source=derived from tfjs-core's dtype checks (string tensors); "
+                     "source=derived from tfjs-core's dtype checks (string tensors) and the complex64 ops "
+                     "measured to run (any other op refused for a complex64 input); "
                      "source=unprobed: rank >= 7 on a backend the probe never ran the op at that rank (outcome "
                      "unprobed, refused until probed); "
                      "quirks: value-dependent differences the probe found (0/0, int32 overflow), which no "

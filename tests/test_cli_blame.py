@@ -192,4 +192,4 @@ def test_verify_of_two_models_with_other_inputs_says_so(tmp_path, capsys):
     capsys.readouterr()
     assert main(["verify", str(source), str(tmp_path / "other_tfjs")]) == 2
     err = capsys.readouterr().err
-    assert "do not take the same inputs: the source's x is not among the TF.js model's (features)" in err
+    assert "do not take the same inputs: the source takes x, the TF.js model takes features" in err

@@ -12,8 +12,10 @@ one converted model at two input sizes (sentences and words unknown), batches wi
 all-padding sentence, TF.js cpu and wasm against ``model(x)``, TensorFlow and Keras poisoned. Also a Masking of
 ``[batch, frames, 7, 2]`` into a wrapped Sequential pooling (Keras 3), and TimeDistributed(TimeDistributed(model))
 in float32 (both flavours; refused in every policy until session 26), folded once over both time axes; a mask into
-those two wrappers stays a gap, and so does a float16 policy among them
-(``test_keras_lowering_k25_float_wrappers``).
+those two wrappers that a layer inside reads stays a gap, and so does a float16 policy among them
+(``test_keras_lowering_k25_float_wrappers``). The masks session 26 refused by name (a float16 wrapper or values,
+int32 values, a float64 Input, a mask all layers inside two wrappers hand on) lower since session 28
+(``test_keras_lowering_k28_td_masks``).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("tensorflow")
 
-from keras_models import keras_module, lowering_refusal  # noqa: E402
+from keras_models import keras_module  # noqa: E402
 from keras_two_sizes import at_runs, converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 
@@ -113,59 +115,18 @@ def test_masked_time_distributed_model_matches_keras(converted, tfjs_runtime, fa
     verify_runs(path, runs)
 
 
-def test_a_mixed_float16_wrapper_stays_refused_by_name(tmp_path):
-    """tf_keras's mixed_float16 wrapper hands the model float16 values, which its float32 Input casts to a new
-    tensor without the mask: not followed, refused naming the reader and why."""
-    tf_keras = pytest.importorskip("tf_keras")
-    L = tf_keras.layers
-    tf_keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        chars = tf_keras.Input((None, 8), dtype="float32", name="chars")
-        inner = tf_keras.Model(chars, L.GlobalAveragePooling1D(name="gap")(L.Dense(6, name="d")(chars)), name="w")
-        ids = tf_keras.Input((None, 5), dtype="int32", name="ids")
-        td = L.TimeDistributed(inner, name="td")(L.Embedding(12, 8, mask_zero=True, name="emb")(ids))
-        tf_keras.Model(ids, L.Dense(2, dtype="float32", name="head")(td)).save(tmp_path / "m.h5")
-    finally:
-        tf_keras.mixed_precision.set_global_policy("float32")
-    message = lowering_refusal(tmp_path / "m.h5")
-    assert "'td' (mask into TimeDistributed(Functional): tf_keras hands the mask to the wrapped model, whose 'gap' " \
-           "(GlobalAveragePooling1D) does not just hand it on: a mixed_float16 wrapper)" in message, message
-
-
 @pytest.mark.parametrize("flavor", ["tf_keras.h5", "keras3.keras"])
 def test_a_mask_into_two_wrappers_around_a_model_stays_a_gap(flavor):
-    """A mask into TimeDistributed(TimeDistributed(model)) is not followed through the two wrappers: named."""
+    """A mask into TimeDistributed(TimeDistributed(model)) that a layer inside reads is not followed through the two
+    wrappers: named (one all its layers hand on lowers since session 28, ``test_keras_lowering_k28_td_masks``)."""
     from test_keras_lowering import layer_gaps_of
 
     k = keras_module(flavor)
     L = k.layers
-    cells = k.Input((4,), name="cells")
-    inner = k.Model(cells, L.Dense(2, name="d")(cells), name="cell_model")
-    grid = k.Input((None, None, 4), name="grid")
+    cells = k.Input((5, 4), name="cells")
+    inner = k.Model(cells, L.GlobalAveragePooling1D(name="gap")(L.Dense(2, name="d")(cells)), name="cell_model")
+    grid = k.Input((None, None, 5, 4), name="grid")
     wrapped = L.TimeDistributed(L.TimeDistributed(inner, name="td_in"), name="td_out")
     gaps = layer_gaps_of(k.Model(grid, wrapped(L.Masking(0.0, name="masking")(grid))))
-    assert gaps == ["'td_out' (mask into TimeDistributed(TimeDistributed(...)) around a nested model: not followed)"], \
-        gaps
-
-
-def test_masks_a_cast_may_drop_stay_refused_by_name(tmp_path):
-    """tf_keras: a wrapped model whose Input is float64 (its cast makes a new tensor without the mask), and a mask on
-    int32 values (cast by the wrapper) are refused, naming why; converted, both were wrong where the mask was kept
-    (review R2: 30/36 and 18/36 elements)."""
-    tf_keras = pytest.importorskip("tf_keras")
-    L = tf_keras.layers
-    chars = tf_keras.Input((None, 8), dtype="float64", name="chars")
-    inner = tf_keras.Model(chars, L.GlobalAveragePooling1D(name="gap", dtype="float64")(
-        L.Dense(6, name="d", dtype="float64")(chars)), name="words")
-    ids = tf_keras.Input((None, None), dtype="int32", name="ids")
-    td = L.TimeDistributed(inner, name="td")(L.Embedding(12, 8, mask_zero=True, name="emb")(ids))
-    tf_keras.Model(ids, td).save(tmp_path / "f64.h5")
-    assert "a model whose Input is float64)" in lowering_refusal(tmp_path / "f64.h5")
-
-    chars = tf_keras.Input((None, 8), name="chars")
-    inner = tf_keras.Model(chars, L.GlobalAveragePooling1D(name="gap")(L.Dense(6, name="d")(chars)), name="words")
-    x = tf_keras.Input((None, None, 8), dtype="int32", name="x")
-    td = L.TimeDistributed(inner, name="td")(L.Masking(0, name="masking")(x))
-    tf_keras.Model(x, td).save(tmp_path / "ints.h5")
-    assert "(TimeDistributed: a mask on int32 values into a wrapped model whose layers read it)" in \
-        lowering_refusal(tmp_path / "ints.h5")
+    assert gaps == ["'td_out' (mask into TimeDistributed(TimeDistributed(...)) around a nested model whose 'gap' "
+                    "(GlobalAveragePooling1D) reads it: not followed)"], gaps

@@ -33,9 +33,12 @@ OLD_ORDER = [
     # session 23 (h9): after the normalizations, before nchw_to_nhwc, a tie at 4.5 (ordered by name)
     ("band_part", 4.5),  # MatrixBandPart as a SelectV2 over a band mask
     ("bool_reverse", 4.5),  # wasm's bool ReverseV2 through int32
+    ("complex_parts", 4.5),  # session 28: complex64 ops TF.js lacks, on the real and imaginary parts (by name)
     ("div_no_nan", 4.5),  # DivNoNan as SelectV2(y == 0, 0, x / y) for webgl's rank ≥ 5
     ("fft_length", 4.5),  # session 27: RFFT/IRFFT's fft_length as a crop of the input (ordered by name)
+    ("log1p", 4.5),  # session 28: Log1p as Log(1 + x) compensated, where wasm/webgl compute log(1 + x)
     ("one_hot_values", 4.5),  # wasm's float OneHot through an int32 one
+    ("sin_symmetry", 4.5),  # session 28: wasm's Sin of a negative x as -Sin(|x|)
     ("nchw_to_nhwc", 5), ("grouped_conv", 6), ("dilated_transposed_conv", 6),
     ("lookup_shape", 6), ("cumulative_axis", 6), ("batchnorm_global", 7), ("pool_3d", 6),
     ("conv3d_transpose", 6), ("pad_rank", 7),

@@ -27,8 +27,9 @@ def add_parser(sub: Any) -> None:
                    help="the TF.js model folder, optionally preceded by the source model to compare against")
     p.add_argument("--inputs", type=Path, help=".npz file of inputs, keyed by signature input name")
     p.add_argument("--expected", type=Path, help=".npz file of expected outputs, keyed by output name")
-    p.add_argument("--backend", choices=(*BACKENDS, *BROWSER_BACKENDS, "all"), default="all",
-                   help="TF.js backend(s) (default all: cpu and wasm, plus webgl with --browser)")
+    p.add_argument("--backend", choices=(*BACKENDS, *BROWSER_BACKENDS, "all"), default=None,
+                   help="TF.js backend(s) (default: those of cpu and wasm the model was converted for, its "
+                        "--target_backends, plus webgl with --browser; all: cpu and wasm whatever the targets)")
     p.add_argument("--browser", action="store_true", help="also run on webgl, in headless Chromium")
     p.add_argument("--webgl_rtol", type=non_negative_float, default=None,
                    help="tolerance of the webgl backend (default: --rtol with float32 textures, "
@@ -44,6 +45,9 @@ def add_parser(sub: Any) -> None:
                    help="elements with |expected| >= this fraction of max|expected| are held to --elem_rtol "
                         "(default 1e-5)")
     p.add_argument("--input_format", help="format of SOURCE (detected when omitted)")
+    p.add_argument("--signature_name",
+                   help="SavedModel signature SOURCE is run with, as in convert (default: the one MODEL_DIR records, "
+                        "else serving_default; `default` for TF Hub)")
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     p.add_argument("--quantized_rtol", type=non_negative_float, default=None,
                    help="tolerance of a quantized model against SOURCE (default by dtype: float16 and uint16 "
@@ -70,8 +74,12 @@ def run(args: argparse.Namespace) -> int:
                          hint="e.g. tfjsconv verify model.h5 web_model/")
     if source is None and args.inputs is None:
         raise UsageError("verify with --expected also needs --inputs X.npz (the inputs that produced it)")
+    if source is None and args.signature_name is not None:
+        raise UsageError("--signature_name names the SOURCE's signature to run; with --expected there is no SOURCE")
     inputs = load_npz(args.inputs, "--inputs") if args.inputs else random_inputs(input_specs(model_dir), seed=args.seed)
-    backends = (*BACKENDS, *(BROWSER_BACKENDS if args.browser else ())) if args.backend == "all" else (args.backend,)
+    backends = _backends(model_dir, args)
+    if source is not None and args.signature_name:
+        _note_other_signature(model_dir, args.signature_name)
     tolerances: dict = {k: v for k, v in (("rtol", args.rtol), ("atol", args.atol), ("elem_rtol", args.elem_rtol),
                                           ("elem_floor", args.elem_floor)) if v is not None}
     if args.webgl_rtol is not None:
@@ -90,14 +98,35 @@ def run(args: argparse.Namespace) -> int:
 
         # Without --inputs the random inputs are made there: an unknown time axis gets several steps.
         report = verify_against_source(source, model_dir, input_format=args.input_format,
-                                       inputs=inputs if args.inputs else None, seed=args.seed, backends=backends, quantized_rtol=args.quantized_rtol, quiet=args.json,
-                                       **tolerances)
+                                       inputs=inputs if args.inputs else None, seed=args.seed, backends=backends,
+                                       quantized_rtol=args.quantized_rtol, quiet=args.json,
+                                       signature_name=args.signature_name, **tolerances)
     print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report), file=sys.stdout)
     if report.crashes:
         raise VerificationError(f"TF.js could not run the model on {', '.join(report.crashes)} (see CRASH above)")
     if not report.passed:
         raise VerificationError("the TF.js outputs differ from the reference beyond tolerance")
     return 0
+
+
+def _backends(model_dir: Path, args: argparse.Namespace) -> tuple[str, ...]:
+    """The backends to run (the model's targets unless --backend/--browser say otherwise), notices on stderr."""
+    from ..verify.targets import choose_backends
+
+    choice = choose_backends(model_dir, args.backend, args.browser)
+    for notice in choice.notices:
+        print(notice, file=sys.stderr)
+    return choice.backends
+
+
+def _note_other_signature(model_dir: Path, asked: str) -> None:
+    """A notice when --signature_name differs from the signature MODEL_DIR records it was converted from."""
+    from ..verify.source_check import recorded_signature
+
+    recorded = recorded_signature(model_dir)
+    if recorded and recorded != asked:
+        print(f"note: {model_dir} records it was converted from signature {recorded!r}; running SOURCE's "
+              f"{asked!r} as asked", file=sys.stderr)
 
 
 def _trace(args: argparse.Namespace, source: str | None, model_dir: Path, inputs: dict, backends: tuple,
@@ -124,8 +153,10 @@ def _trace(args: argparse.Namespace, source: str | None, model_dir: Path, inputs
         tol["rtol"] = max(tol.get("rtol", 0.0), quantized)
         print(f"note: {', '.join(dtypes)} weights: nodes are held to rtol={tol['rtol']:g} (--quantized_rtol)",
               file=sys.stderr)
+    signature = {"signature_name": args.signature_name} if args.signature_name else None
     report = trace_model(source, model_dir, inputs=inputs, input_format=args.input_format, backends=backends,
-                         limit=args.trace_limit or DEFAULT_TRACE_LIMIT, quiet=args.json, **tol)
+                         limit=args.trace_limit or DEFAULT_TRACE_LIMIT, quiet=args.json, convert_options=signature,
+                         **tol)
     print(json.dumps(report.to_json(), indent=2) if args.json else format_trace(report), file=sys.stdout)
     if not report.passed:
         bad = report.first_failure

@@ -60,6 +60,47 @@ def tfjs_dtype(value: Any) -> str | None:
             DType.COMPLEX64: "complex64"}.get(dtype)
 
 
+#: Type attrs that type an op's data tensors, for an op TF's signature table does not hold (``Tpaddings``,
+#: ``Tindices``, ``Taxis`` type sizes and indices, never the data).
+_DATA_TYPE_ATTRS = ("T", "dtype", "Tparams", "SrcT", "Tcomplex")
+
+
+def _data_type_attrs(op: str, attrs: Mapping[str, Any], dtype: DType) -> tuple[str, ...] | None:
+    """The type attrs that could make an input of ``op`` a ``dtype`` tensor: in TF's op def, those typing an input
+    whose allowed types include ``dtype`` (None when an input is fixed to ``dtype``); else :data:`_DATA_TYPE_ATTRS`
+    the node carries."""
+    from .tf_signatures import signature
+
+    spec = signature(op)
+    if spec is None:
+        return tuple(name for name in _DATA_TYPE_ATTRS if name in attrs)
+    if any(arg.fixed == dtype for arg in spec.inputs):
+        return None
+    names = [arg.type_attr or arg.list_attr for arg in spec.inputs if arg.type_attr or arg.list_attr]
+    return tuple(dict.fromkeys(name for name in names if name in spec.attrs
+                               and (spec.attrs[name].allowed is None or dtype in spec.attrs[name].allowed)))
+
+
+def _typed_without(op: str, attrs: Mapping[str, Any], dtype: str) -> bool:
+    """Whether the type attrs typing the node's data inputs are known and none is ``dtype`` (complex64): a TF op's
+    tensors take their dtypes from them (or fixed ones), so no input can be complex64 then (a kept function's node
+    whose inputs the IR does not type). A ``Pad`` known only by ``Tpaddings`` says nothing of what it pads."""
+    names = _data_type_attrs(op, attrs, DType.COMPLEX64)
+    if names is None or (not names and not _signature_known(op)):
+        return False
+    values = [attrs.get(name) for name in names]
+    if any(value is None for value in values):
+        return False
+    named = [tfjs_dtype(v) for value in values for v in (value if isinstance(value, (list, tuple)) else [value])]
+    return None not in named and dtype not in named
+
+
+def _signature_known(op: str) -> bool:
+    from .tf_signatures import signature
+
+    return signature(op) is not None
+
+
 def _attr_text(value: Any) -> str | None:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
@@ -137,6 +178,8 @@ class NodeFacts:
         self.refuse_unknown_dtype = False
         #: (reason, backends or None for all) a pass that does not reach kept library functions would have fixed.
         self.guards: list[tuple[str, frozenset[str] | None]] = []
+        #: Each input's producing op, None where not known (read only by ``signed:N``).
+        self.input_producers: list[str | None] = []
 
     @classmethod
     def of(cls, node: Node, ranks: Mapping[Any, int | None] | None = None) -> NodeFacts:
@@ -155,6 +198,7 @@ class NodeFacts:
         refuse = unknown_by_rules is not None and any(unknown_by_rules(v) for v in [*node.inputs, *node.outputs])
         facts = cls(node.op, node.attrs, [_value_dtype(value) for value in node.inputs], consts, inputs, outputs,
                     refuse_unknown_rank=refuse, input_shapes=shapes)
+        facts.input_producers = [value.producer.op for value in node.inputs]
         facts.float_consts = {i: v.producer.attrs["value"] for i, v in enumerate(node.inputs)
                               if v.producer.op == "Const" and isinstance(v.producer.attrs.get("value"), np.ndarray)
                               and v.producer.attrs["value"].dtype.kind == "f"}
@@ -177,6 +221,7 @@ class NodeFacts:
         constant input N holds a negative value; ``nonfinite:N``: whether constant float input N (any size) holds
         NaN or ±Inf; ``nonzero:NAME``: whether integer attr NAME is not 0;
         ``tiles:A,B``: whether input A is one value or, past its leading 1s, input B's trailing sizes;
+        ``signed:N``: ``false`` when input N is an ``Abs``'s output (never negative), else ``maybe`` (unknown too);
         ``batch:N``: whether input N's first size is not 1 (``true``/``false``; ``maybe`` when that size or the shape
         is unknown, for it may be more than 1 at run time: a limit lists ``maybe`` beside ``true`` to refuse it, as
         cpu's ``ImageProjectiveTransformV3`` of more than one image; None when the facts hold no shapes at all,
@@ -227,6 +272,10 @@ class NodeFacts:
             small, big = (self.input_shapes[int(i)] if int(i) < len(self.input_shapes) else None for i in (first, second))
             tiles = None if small is None or big is None else tiles_trailing(small, big)
             return None if tiles is None else json.dumps(tiles)
+        if kind == "signed":  # signed:0: input 0 may be negative ("maybe"), "false" when an Abs made it (wasm's Sin)
+            index = int(key)
+            producer = self.input_producers[index] if index < len(self.input_producers) else None
+            return "false" if producer == "Abs" else "maybe"
         if kind == "batch":  # batch:0: input 0's first size is not 1 (cpu's Transform answers only the first image)
             return self._batch(int(key))
         if kind == "lessthan":  # lessthan:ksize,strides: a window smaller than its stride somewhere
@@ -263,7 +312,9 @@ class NodeFacts:
         """
         if dtype in self.input_dtypes or tfjs_dtype(self.attrs.get("T")) == dtype:
             return "true"
-        return "false" if self.input_dtypes and None not in self.input_dtypes else None
+        if self.input_dtypes and None not in self.input_dtypes:
+            return "false"
+        return "false" if dtype == "complex64" and _typed_without(self.op, self.attrs, dtype) else None
 
     def _rank_at_least(self, rank: int) -> str | None:
         """"true" if a known input/output rank is >= ``rank``, "false" if all are known (or bounded) below it, else None."""
@@ -481,12 +532,15 @@ def _topology_facts(topology: Mapping[str, Any]) -> Iterator[tuple[str, NodeFact
     nodes = list(topology.get("node", []))
     produced = {node_def.get("name"): _output_dtype(node_def.get("op", "?"), {
         key: _json_attr(value) for key, value in node_def.get("attr", {}).items()}) for node_def in nodes}
+    ops = {node_def.get("name"): node_def.get("op") for node_def in nodes}
     for node_def in nodes:
         attrs = {key: _json_attr(value) for key, value in node_def.get("attr", {}).items()}
         inputs = [name for name in node_def.get("input", []) if not name.startswith("^")]
         dtypes = [produced.get(name.split(":")[0]) if name.count(":") == 0 or name.endswith(":0") else None
                   for name in inputs]
-        yield node_def.get("name", "?"), NodeFacts(node_def.get("op", "?"), attrs, dtypes)
+        facts = NodeFacts(node_def.get("op", "?"), attrs, dtypes)
+        facts.input_producers = [ops.get(name.split(":")[0]) for name in inputs]
+        yield node_def.get("name", "?"), facts
     from .kept_bodies import topology_library_facts
 
     yield from topology_library_facts(topology)

@@ -21,12 +21,12 @@ ELEMENTWISE_UNARY = frozenset({
     "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "LeakyRelu", "Exp", "Expm1", "Log", "Log1p", "Neg", "Abs",
     "Sqrt", "Rsqrt", "Square", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Tan", "Erf",
     "Softplus", "Softsign", "LogicalNot", "IsNan", "Cast", "Identity", "StopGradient", "Snapshot",
-    "Softmax", "LogSoftmax", "ZerosLike", "OnesLike", "CheckNumerics", "EnsureShape",
+    "Softmax", "LogSoftmax", "ZerosLike", "OnesLike", "CheckNumerics", "EnsureShape", "Real", "Imag", "ComplexAbs",
 })
 ELEMENTWISE_BINARY = frozenset({
     "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "DivNoNan", "FloorDiv", "FloorMod", "Maximum", "Minimum",
     "Pow", "SquaredDifference", "Equal", "NotEqual", "Greater", "GreaterEqual", "Less", "LessEqual",
-    "LogicalAnd", "LogicalOr", "Prelu", "Atan2",
+    "LogicalAnd", "LogicalOr", "Prelu", "Atan2", "Complex",
 })
 
 

@@ -6,6 +6,8 @@ must meet both::
     |actual - expected|  <=  atol + rtol * max |expected|                          (scale rule)
     |actual - expected|  <=  atol + elem_rtol * |expected|   where |expected| >= floor   (element rule)
     floor = max(elem_floor, 8 * eps(dtype)) * max |expected|
+    |actual - expected|  <=  max(mag_rtol, rtol) * max |expected|   where max |expected| > zero floor (magnitude rule)
+    zero floor = atol * eps(dtype of expected) / eps(float32)
 
 The scale rule is relative to the largest reference magnitude of *that output*, not to each element
 (element-wise relative error explodes next to zeros, which every ReLU network has, and near zeros
@@ -14,6 +16,12 @@ be entirely wrong (a softmax class of 1e-5 when the top class is ~1), hence the 
 elements that are not tiny. Defaults: ``rtol=1e-4``, ``atol=1e-6``, ``elem_rtol=0.25``,
 ``elem_floor=1e-5``; ``elem_rtol=None`` (or 0) turns the element rule off, as lossy comparisons
 (quantized weights, webgl on float16 textures) do.
+
+Both rules allow ``atol`` everywhere, so an output whose whole reference lies below ``atol`` would pass whatever
+TF.js gives (float64 values of ~1e-10 computed as 0 in float32). ``atol`` is float32 rounding noise at unit scale;
+the magnitude rule scales it to the precision the reference was computed in (float64: 2^-29 of it) and, for a
+reference above that zero floor, forbids an error of the order of the reference's own magnitude. A float32
+reference below ``atol`` (sin(pi) = -8.7e-8, a difference of equal values) is ~0 and stays with ``atol``.
 
 Reported errors:
 
@@ -52,8 +60,11 @@ WEBGL_F16_RTOL = 1e-2
 DEFAULT_ELEM_RTOL = 0.25
 #: ...for elements with |expected| >= this fraction of max|expected| (and >= 8 eps of the dtype).
 DEFAULT_ELEM_FLOOR = 1e-5
+#: Magnitude rule: a reference that is not ~0 may not be missed by more than this fraction of its largest magnitude.
+MAG_RTOL = 0.5
 TOLERANCE_RULE = ("per element: |a-e| <= atol + rtol * max|e|, and |a-e| <= atol + elem_rtol * |e| where "
-                  "|e| >= max(elem_floor, 8 eps) * max|e|; ints, bools, strings exact")
+                  "|e| >= max(elem_floor, 8 eps) * max|e|, and |a-e| <= max(0.5, rtol) * max|e| where "
+                  "max|e| > atol * eps(dtype of e) / eps(float32); ints, bools, strings exact")
 #: Result of a comparison: within tolerance, outside it, or no outputs because the backend failed.
 PASS, FAIL, CRASH = "PASS", "FAIL", "CRASH"
 
@@ -82,6 +93,11 @@ class OutputComparison:
     elem_mismatches: int = 0
     #: The element rule's floor, an absolute magnitude (None: rule off or not numeric).
     elem_floor_abs: float | None = None
+    #: Of ``mismatches``, those only the magnitude rule rejects (a reference above its zero floor missed by
+    #: more than ``max(MAG_RTOL, rtol) * max|expected|``, within ``atol``).
+    mag_mismatches: int = 0
+    #: The magnitude rule's zero floor: max|expected| at or below it is ~0 (None: not numeric, or exact).
+    zero_floor_abs: float | None = None
     size: int = 0
     exact: bool = False
     problem: str | None = None
@@ -98,7 +114,8 @@ class OutputComparison:
         for key in ("shape", "expected_shape"):
             if doc[key] is not None:
                 doc[key] = list(doc[key])
-        for key in ("max_abs_err", "max_rel_err", "max_elem_rel_err", "allowed_abs_err", "elem_floor_abs"):
+        for key in ("max_abs_err", "max_rel_err", "max_elem_rel_err", "allowed_abs_err", "elem_floor_abs",
+                    "zero_floor_abs"):
             value = doc[key]
             if value is not None and not math.isfinite(value):
                 doc[key] = str(value)  # JSON has no inf/nan
@@ -210,17 +227,27 @@ def _compare_one(actual: np.ndarray, ref: np.ndarray, *, rtol: float, atol: floa
     if out.mismatches:
         problem = f"{out.mismatches} of {out.size} elements differ"
         if not out.exact:
-            scale_bad = out.mismatches - out.elem_mismatches
-            problem += f" ({scale_bad} by more than {out.allowed_abs_err:.3g}" if scale_bad else " ("
-            if out.elem_mismatches:
-                problem += ("; " if scale_bad else "") + (
-                    f"{out.elem_mismatches} by more than {elem_rtol:g} x |expected| where |expected| >= "
-                    f"{out.elem_floor_abs:.3g}")
-            problem += ")"
+            problem += f" ({'; '.join(_mismatch_parts(out, elem_rtol, rtol))})"
         problems.append(problem)
     out.passed = not problems
     out.problem = "; ".join(problems) or None
     return out
+
+
+def _mismatch_parts(out: OutputComparison, elem_rtol: float | None, rtol: float) -> list[str]:
+    """What each rule rejected, in words (the magnitude rule's part says why it applied)."""
+    parts = []
+    scale_bad = out.mismatches - out.elem_mismatches - out.mag_mismatches
+    if scale_bad:
+        parts.append(f"{scale_bad} by more than {out.allowed_abs_err:.3g}")
+    if out.elem_mismatches:
+        parts.append(f"{out.elem_mismatches} by more than {elem_rtol:g} x |expected| where |expected| >= "
+                     f"{out.elem_floor_abs:.3g}")
+    if out.mag_mismatches:
+        parts.append(f"{out.mag_mismatches} by more than {max(MAG_RTOL, rtol):g} x max|expected|: the reference is "
+                     f"not ~0 (max|expected| above its zero floor {out.zero_floor_abs:.3g}), yet TF.js misses it by "
+                     f"its own magnitude")
+    return parts
 
 
 def _numeric(out: OutputComparison, actual: np.ndarray, ref: np.ndarray, *, rtol: float, atol: float,
@@ -263,7 +290,12 @@ def _numeric(out: OutputComparison, actual: np.ndarray, ref: np.ndarray, *, rtol
         e_fin = np.abs(e[finite])
         elem_bad = (e_fin >= out.elem_floor_abs) & (diff > atol + elem_rtol * e_fin) & ~scale_bad
     out.elem_mismatches = int(np.count_nonzero(elem_bad))
-    out.mismatches = int(np.count_nonzero(scale_bad)) + out.elem_mismatches + nan_bad + inf_bad
+    out.zero_floor_abs = atol * _own_resolution(ref, actual) / float(np.finfo(np.float32).eps)
+    mag_bad = np.zeros_like(scale_bad)
+    if scale > out.zero_floor_abs:  # not ~0: missing it by its own magnitude is wrong whatever atol allows
+        mag_bad = (diff > max(MAG_RTOL, rtol) * scale) & ~scale_bad & ~elem_bad
+    out.mag_mismatches = int(np.count_nonzero(mag_bad))
+    out.mismatches = int(np.count_nonzero(scale_bad)) + out.elem_mismatches + out.mag_mismatches + nan_bad + inf_bad
 
 
 def _resolution(dtype: np.dtype) -> float:
@@ -271,6 +303,31 @@ def _resolution(dtype: np.dtype) -> float:
     if dtype.kind == "f" and dtype.itemsize < 4:
         return float(np.finfo(dtype).eps)
     return float(np.finfo(np.float32).eps)
+
+
+def _own_resolution(ref: np.ndarray, actual: np.ndarray) -> float:
+    """Machine epsilon of the precision the reference was computed in. A float64 reference whose every value
+    float32 holds exactly may be float32 results widened (a final cast, an ``--expected`` file saved as float64),
+    whose noise is float32's: it gets float32's floor, unless TF.js gives 0 where it is not (a value lost, not
+    noise: float64's ``(x + x·1e-12) - x`` holds few bits, so float32 holds it too)."""
+    dtype = ref.dtype
+    if dtype.kind == "f" and dtype.itemsize < 8:  # float16, float32: their own
+        return float(np.finfo(dtype).eps)
+    if dtype.kind not in "fc" or dtype.kind == "c" and dtype.itemsize <= 8:
+        return float(np.finfo(np.float32).eps)
+    lost = actual.shape == ref.shape and bool(np.any((actual == 0) & (ref != 0) & np.isfinite(ref)))
+    return float(np.finfo(np.float32 if _held_by_float32(ref) and not lost else np.float64).eps)
+
+
+def _held_by_float32(ref: np.ndarray) -> bool:
+    """Whether every finite value of ``ref`` (float64 or complex128) is exactly a float32."""
+    parts = (ref.real, ref.imag) if ref.dtype.kind == "c" else (ref,)
+    for part in parts:
+        finite = part[np.isfinite(part)]
+        with np.errstate(over="ignore"):
+            if not np.array_equal(finite.astype(np.float32).astype(part.dtype), finite):
+                return False
+    return True
 
 
 def _ratio(err: float, scale: float) -> float:

@@ -34,7 +34,6 @@ from .compare import (
     compare,
     verify_model,
 )
-from .run import DEFAULT_BACKENDS
 
 #: Default tolerance (relative to max |reference|) for a model quantized to each dtype.
 QUANTIZED_RTOL = {"float16": 1e-2, "uint16": 1e-2, "uint8": 1e-1}
@@ -107,9 +106,11 @@ def _quantization_label(quantization: Mapping[str, Any]) -> str:
 
 def source_reference(source: str | Path, model_dir: Path, inputs: Mapping[str, np.ndarray],
                      input_format: str | None, extra: Mapping[str, Any] | None = None, *,
-                     allow_unsafe_deserialization: bool = False) -> dict[str, np.ndarray]:
+                     allow_unsafe_deserialization: bool = False, signature_name: str | None = None
+                     ) -> dict[str, np.ndarray]:
     """The frontend's own run of ``source`` on ``inputs`` (loading code from it only if the
-    conversion was allowed to: ``convert --allow_unsafe_deserialization --verify``)."""
+    conversion was allowed to: ``convert --allow_unsafe_deserialization --verify``). ``signature_name``: the
+    SavedModel signature to run (None: the one ``model_dir`` records, else the default)."""
     from ..conversion import select_frontend
     from ..options import ConvertOptions
     from ..plugin_manager import get_plugin_manager
@@ -118,46 +119,83 @@ def source_reference(source: str | Path, model_dir: Path, inputs: Mapping[str, n
     frontend = select_frontend(source, input_format, registry)
     # The frontend may need to know how the model was converted (e.g. ONNX's input layout).
     options = ConvertOptions(input_format=frontend.name, extra={**(extra or {}), "model_dir": str(model_dir)},
-                             registry=registry, allow_unsafe_deserialization=allow_unsafe_deserialization)
+                             registry=registry, allow_unsafe_deserialization=allow_unsafe_deserialization,
+                             signature_name=signature_name)
     try:
         return frontend.reference(source, inputs, options)
     except NotImplementedError as err:
         raise UsageError(str(err), hint="pass --inputs and --expected instead") from None
     except MissingInputsError as err:
-        given = ", ".join(sorted(inputs)) or "none"
-        raise UsageError(f"{source} and {model_dir} do not take the same inputs: the source's "
-                         f"{', '.join(err.missing)} {'is' if len(err.missing) == 1 else 'are'} not among the "
-                         f"TF.js model's ({given})",
-                         hint="was MODEL_DIR converted from SOURCE? Otherwise pass --inputs X.npz and "
-                              "--expected Y.npz") from None
+        raise _inputs_differ(source, model_dir, inputs, err.missing, signature_name) from None
+
+
+def _inputs_differ(source: str | Path, model_dir: Path, inputs: Mapping[str, Any], missing: Sequence[str],
+                   signature_name: str | None) -> UsageError:
+    """Which side lacks what: the inputs fed (from --inputs, or made from the TF.js model's signature), or the
+    TF.js model itself (converted from another signature, or another source)."""
+    from .inputs import input_specs
+
+    model_inputs = list(input_specs(model_dir))
+    lack = ", ".join(missing)
+    if all(name in model_inputs for name in missing):  # the TF.js model takes them too: the feed lacks them
+        return UsageError(f"the inputs fed ({', '.join(sorted(inputs)) or 'none'}) lack {lack}, which both {source} "
+                          f"and {model_dir} take", hint=f"pass --inputs X.npz keyed by {', '.join(model_inputs)}")
+    signature = signature_name or recorded_signature(model_dir)  # the one the source was run with, if a SavedModel
+    what = f"source's signature {signature!r}" if signature else "source"
+    return UsageError(f"{source} and {model_dir} do not take the same inputs: the {what} takes {lack}, the "
+                      f"TF.js model takes {', '.join(model_inputs) or 'none'}",
+                      hint="was MODEL_DIR converted from SOURCE with another --signature_name? Pass the same "
+                           "--signature_name to verify; else pass --inputs X.npz and --expected Y.npz"
+                      if signature or Path(source).is_dir() else "was MODEL_DIR converted from another source? Else pass --inputs X.npz and --expected "
+                           "Y.npz")
+
+
+def recorded_signature(model_dir: Path) -> str | None:
+    """The SavedModel signature ``model_dir`` was converted from, as the converter records it."""
+    metadata = _model_doc(model_dir).get("userDefinedMetadata")
+    value = metadata.get("signatureName") if isinstance(metadata, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _model_doc(model_dir: Path) -> dict[str, Any]:
+    doc = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+    return doc if isinstance(doc, dict) else {}
 
 
 def verify_against_source(source: str | Path, model_dir: str | Path, *, input_format: str | None = None,
                           inputs: Mapping[str, np.ndarray] | None = None, seed: int = 0,
-                          backends: Sequence[str] = DEFAULT_BACKENDS, rtol: float = DEFAULT_RTOL,
+                          backends: Sequence[str] | None = None, rtol: float = DEFAULT_RTOL,
                           atol: float = DEFAULT_ATOL, quantized_rtol: float | None = None,
                           convert_options: Mapping[str, Any] | None = None, quiet: bool = False,
                           backend_rtol: Mapping[str, float] | None = None,
                           browser_flags: Mapping[str, Any] | None = None,
                           elem_rtol: float | None = DEFAULT_ELEM_RTOL,
-                          elem_floor: float = DEFAULT_ELEM_FLOOR) -> VerifyReport:
+                          elem_floor: float = DEFAULT_ELEM_FLOOR, signature_name: str | None = None) -> VerifyReport:
     """Run ``model_dir`` in TF.js and compare with ``source`` run by its frontend.
+
+    ``backends``: None runs those of cpu and wasm the model was converted for (its recorded ``--target_backends``).
+    ``signature_name``: the SavedModel signature to run (None: the one ``model_dir`` records, else the default).
 
     ``convert_options``: the options ``model_dir`` was converted with (``convert --verify`` knows
     them); a quantized model's float32 twin is converted with the same options minus quantization.
     The element rule (``elem_rtol``) holds the float32 model; quantized weights are lossy by design,
     so the quantized model is compared with the scale rule only.
     """
+    from .targets import targeted_node_backends
+
     model_dir = Path(model_dir)
+    backends = targeted_node_backends(model_dir) if backends is None else backends
     extra = {k: v for k, v in (convert_options or {}).items() if k == "input_layout" and v is not None}
     unsafe = bool((convert_options or {}).get("allow_unsafe_deserialization"))
+    signature_name = signature_name or (convert_options or {}).get("signature_name")
     input_notes: list[str] = []
     if inputs is not None:
         inputs = dict(inputs)
-        expected = source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=unsafe)
+        expected = source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=unsafe,
+                                    signature_name=signature_name)
     else:
         inputs, expected, input_notes = _random_inputs_and_reference(source, model_dir, input_format, extra, seed,
-                                                                     unsafe)
+                                                                     unsafe, signature_name)
     dtypes = quantized_dtypes(model_dir)
     if not dtypes:
         report = verify_model(model_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=quiet,
@@ -169,7 +207,8 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
     q_rtol = quantized_rtol if quantized_rtol is not None else max(QUANTIZED_RTOL.get(d, 1e-1) for d in dtypes)
     check = QuantizationCheck(dtypes, q_rtol)
     if convert_options is None:
-        convert_options = _recorded_options(model_dir)
+        convert_options = {**_recorded_options(model_dir), **({"signature_name": signature_name} if signature_name
+                                                              else {})}
     workdir = Path(tempfile.mkdtemp(prefix="tfjsconv-float32-"))
     try:
         float_dir = workdir / "float32"
@@ -203,7 +242,7 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
 
 
 def _random_inputs_and_reference(source: str | Path, model_dir: Path, input_format: str | None,
-                                 extra: Mapping[str, Any], seed: int, unsafe: bool
+                                 extra: Mapping[str, Any], seed: int, unsafe: bool, signature_name: str | None = None
                                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[str]]:
     """Random inputs, the source's outputs for them and what the report should say about their sizes. An unknown
     axis past the batch (a time length) gets :data:`~.inputs.DEFAULT_INNER_DIM` steps, so that a recurrence is
@@ -217,7 +256,7 @@ def _random_inputs_and_reference(source: str | Path, model_dir: Path, input_form
         inputs = random_inputs(specs, seed=seed, inner_dim=DEFAULT_INNER_DIM)
         try:
             expected = source_reference(source, model_dir, inputs, input_format, extra,
-                                        allow_unsafe_deserialization=unsafe)
+                                        allow_unsafe_deserialization=unsafe, signature_name=signature_name)
             return inputs, expected, [f"random inputs: unknown axes past the first ({axes}) fed size "
                                       f"{DEFAULT_INNER_DIM} (an unknown first axis: {DEFAULT_DIM})"]
         except (UsageError, MissingInputsError):
@@ -230,7 +269,8 @@ def _random_inputs_and_reference(source: str | Path, model_dir: Path, input_form
     else:
         note = None
     inputs = random_inputs(specs, seed=seed)
-    expected = source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=unsafe)
+    expected = source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=unsafe,
+                                signature_name=signature_name)
     return inputs, expected, [note] if note else []
 
 
@@ -261,12 +301,21 @@ def quantized_only_by_source(source: str | Path, model_dir: Path, input_format: 
 
 
 def _recorded_options(model_dir: Path) -> dict[str, Any]:
-    """Conversion options model.json records (today: an NHWC input layout), for the float32 twin."""
+    """Conversion options model.json records (an NHWC input layout, the SavedModel signature, the target backends),
+    for the float32 twin: converted from another signature, or for backends the source's ops do not all run on,
+    it would not be the model's twin."""
     from ..inspect.tfjs_model import layouts_from_metadata
+    from ..writers.target_record import recorded_targets
 
-    doc = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    doc = _model_doc(model_dir)
     layouts = layouts_from_metadata(doc.get("userDefinedMetadata"))
-    return {"input_layout": "nhwc"} if any(side == "inputs" and v == "NHWC" for (side, _), v in layouts.items()) else {}
+    options: dict[str, Any] = {"target_backends": list(recorded_targets(doc))}
+    if any(side == "inputs" and v == "NHWC" for (side, _), v in layouts.items()):
+        options["input_layout"] = "nhwc"
+    signature = recorded_signature(model_dir)
+    if signature:
+        options["signature_name"] = signature
+    return options
 
 
 def _convert_float32(source: str | Path, out: Path, input_format: str | None,

@@ -399,7 +399,8 @@ def trace_model(source: str | Path, model_dir: str | Path, *, inputs: Mapping[st
     """Trace ``model_dir`` (converted from ``source``) against ``source``, node by node on each backend.
 
     ``convert_options``: frontend options the conversion was given that the source side needs too
-    (a torch module's ``example_inputs``, ``input_layout``, ``allow_unsafe_deserialization``).
+    (a torch module's ``example_inputs``, ``input_layout``, ``allow_unsafe_deserialization``, a SavedModel's
+    ``signature_name``).
     """
     from ..conversion import select_frontend
     from ..options import ConvertOptions
@@ -424,8 +425,9 @@ def trace_model(source: str | Path, model_dir: str | Path, *, inputs: Mapping[st
     frontend = select_frontend(source, input_format, registry)
     given = dict(convert_options or {})
     unsafe = bool(given.pop("allow_unsafe_deserialization", False))
+    signature = given.pop("signature_name", None)  # None: the one model_dir records
     options = ConvertOptions(input_format=frontend.name, extra={**given, "model_dir": str(model_dir)},
-                             registry=registry, allow_unsafe_deserialization=unsafe)
+                             registry=registry, allow_unsafe_deserialization=unsafe, signature_name=signature)
     version: list[str | None] = [None]
 
     def fetch_source(names: list[str]) -> SourceValues:

@@ -16,6 +16,7 @@ from ..tfjs_string_attrs import refuse_altered_strings
 from ..version import CONVERTED_BY
 from . import Writer, write_weights_then_json
 from .protojson import attr_json, shape_json, tensor_meta_json
+from .target_record import with_target_record
 from .model_json import MODEL_JSON, write_model_json  # noqa: F401 - importable from here too
 
 
@@ -95,7 +96,7 @@ def model_json(graph: Graph, weights_manifest: list[dict[str, Any]], options: Co
     if graph.initializer is not None:  # resources (hash tables) TF.js creates once at load time
         doc["modelInitializer"] = graph_def_json(graph.initializer)
         doc["initializerSignature"] = {"outputs": signature_json(graph.initializer)["outputs"]}
-    metadata = {**graph.metadata, **options.metadata}
+    metadata = {**with_target_record(graph.metadata, options), **options.metadata}
     if metadata:
         doc["userDefinedMetadata"] = metadata
     return doc

@@ -8,6 +8,7 @@ from ..model import LayersModel
 from ..options import ConvertOptions
 from ..version import CONVERTED_BY
 from . import Writer, write_weights_then_json
+from .target_record import with_target_record
 
 
 def layers_model_json(model: LayersModel, weights_manifest: list[dict[str, Any]], options: ConvertOptions) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def layers_model_json(model: LayersModel, weights_manifest: list[dict[str, Any]]
         "modelTopology": topology,
         "weightsManifest": weights_manifest,
     }
-    metadata = {**model.metadata, **options.metadata}
+    metadata = {**with_target_record(model.metadata, options), **options.metadata}
     if metadata:
         doc["userDefinedMetadata"] = metadata
     return doc

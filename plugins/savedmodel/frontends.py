@@ -123,7 +123,8 @@ def with_recorded_signature(options: ConvertOptions, model_dir: Any) -> ConvertO
     """``options`` with the tag-set and signature the converted model records in its model.json.
 
     The converter writes them to ``userDefinedMetadata`` (``savedModelTags``, ``signatureName``),
-    so ``tfjsconv verify SAVED_MODEL_DIR MODEL_DIR`` runs the same signature without being told.
+    so ``tfjsconv verify SAVED_MODEL_DIR MODEL_DIR`` runs the same signature without being told; a signature
+    named in ``options`` (``verify --signature_name``) wins over the record.
     """
     import dataclasses
 
@@ -132,6 +133,6 @@ def with_recorded_signature(options: ConvertOptions, model_dir: Any) -> ConvertO
     changes: dict[str, Any] = {}
     if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
         changes["saved_model_tags"] = list(tags)
-    if isinstance(signature, str) and signature:
+    if isinstance(signature, str) and signature and not options.signature_name:
         changes["signature_name"] = signature
     return dataclasses.replace(options, **changes) if changes else options

@@ -79,6 +79,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "DepthToSpace": {"data_format": "NHWC"},
     "SpaceToDepth": {"data_format": "NHWC"},
     "Conv2DBackpropInputV2": _CONV,
+    # complex parts: a stripped ``Tout`` left ``tf.complex``'s output untyped (a pass's Shape of it then had no ``T``)
+    "Complex": {"T": F32, "Tout": DType.COMPLEX64},
+    **dict.fromkeys(("Real", "Imag", "ComplexAbs"), {"T": DType.COMPLEX64, "Tout": F32}),
+    **dict.fromkeys(("RFFT", "IRFFT"), {"Treal": F32, "Tcomplex": DType.COMPLEX64}),
+    **dict.fromkeys(("FFT", "IFFT"), {"Tcomplex": DType.COMPLEX64}),
 }
 
 

@@ -32,10 +32,12 @@ the scores as Keras lines them up (:mod:`.attention_masks`). ``use_gate`` multip
 ``sigmoid`` of one more projection of the query (Keras's ``gate`` EinsumDense, saved between the key and value
 projections) before the output projection. Attention / AdditiveAttention read ``mask=[query_mask, value_mask]``
 (given, or the inputs' Keras masks): ``scores - 1e9`` at dropped value steps (a fully masked row is uniform),
-zeros at masked query steps. A MultiHeadAttention of a float16 policy rounds to float16 where Keras's float16 ops
-round (:func:`half_step`: projections, the scaled query with its float16 scale, logits, tf_keras's mask adder with
-float16's ``-32752``, each step of TF's float16 Softmax, the attended values, the output projection; Keras 3's fused
-attention normalizes in float32), its einsums summed in float32.
+zeros at masked query steps. In a float64 layer a row masked entirely is the softmax of its unmasked logits, as
+Keras's float64 ``logit - 1e9`` keeps their differences (:func:`float64_kept_rows`). A MultiHeadAttention of a
+float16 policy rounds to float16 where Keras's float16 ops round (:func:`half_step`: projections, the scaled query
+with its float16 scale, logits, tf_keras's mask adder with float16's ``-32752``, each step of TF's float16
+Softmax, the attended values, the output projection; Keras 3's fused attention normalizes in float32), its einsums
+summed in float32.
 """
 from __future__ import annotations
 
@@ -124,6 +126,7 @@ def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, styl
     large_negative = HALF_LARGE_NEGATIVE[style] if half else LARGE_NEGATIVE
     if keep is not None:
         if style == "adder":  # a float32 ``keep``: tf_keras's non-bool mask, weighed as it is (attention_mask_value)
+            keep = float64_kept_rows(ctx, keep)
             keep_f = keep if keep.dtype == DType.FLOAT32 else ctx.op(
                 "Cast", [keep], {"SrcT": keep.dtype, "DstT": DType.FLOAT32, "Truncate": False},
                 dtype=DType.FLOAT32, shape=keep.shape, label="mask_float")
@@ -154,6 +157,25 @@ def masked_softmax(ctx: LayerContext, scores: Value, keep: Value | None, *, styl
                        shape=probs.shape, dtype=DType.FLOAT32,
                        label="masked_probs")
     return probs
+
+
+def float64_kept_rows(ctx: LayerContext, keep: Value) -> Value:
+    """``keep`` with the rows it drops entirely kept, in a layer Keras computes in float64: there ``logit - 1e9``
+    (tf_keras's mask adder, Attention's dropped scores) keeps the logits' differences (to 1.2e-7), so such a row is
+    the softmax of its logits as if unmasked, where float32 rounds them all to -1e9, a uniform row (session 28, H11:
+    10.8 off). A partly dropped row's dropped steps weigh 0 in both widths. A non-bool mask, weighed as it is, keeps
+    its fractions of 1e9 in float64: refused by name there."""
+    if dtype_name(ctx.config.get("dtype")) != "float64":
+        return keep
+    if keep.dtype != DType.BOOL:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}): a float64 attention with a non-bool mask, added "
+                          f"as (1 - mask)·-1e9 in float64, keeps differences float32 loses")
+    shape = ctx.shape(keep)
+    reduced = (*shape[:-1], 1)
+    any_kept = ctx.op("Any", [keep, ctx.ints([-1], "row_axis")], {"keep_dims": True, "Tidx": DType.INT32},
+                      dtype=DType.BOOL, shape=reduced, label="row_kept")
+    dropped_rows = ctx.op("LogicalNot", [any_kept], dtype=DType.BOOL, shape=reduced, label="row_dropped")
+    return ctx.op("LogicalOr", [keep, dropped_rows], dtype=DType.BOOL, shape=shape, label="float64_keep")
 
 
 def _fused_fill(ctx: LayerContext, keep: Value, fill: Value) -> Value:
@@ -613,7 +635,30 @@ def query_value_key_masks(ctx: LayerContext) -> tuple[Value | None, Value | None
     for index, name in overrides:
         if isinstance(kwargs.get(name), Value):
             masks[index] = kwargs.get(name)
+    query = query_value_key(ctx)[0]
+    if masks[0] is not None and ctx.class_name == "MultiHeadAttention" and tf_keras_casts_query(ctx, query):
+        masks[0] = None
     return masks[0], masks[1], masks[2]
+
+
+def tf_keras_casts_query(ctx: LayerContext, query: Value) -> bool:
+    """Whether tf_keras's ``Layer.__call__`` casts the query (its first argument, alone: the value and key are cast
+    later, by the projections) to the layer's compute dtype, a new tensor without ``_keras_mask``: MultiHeadAttention
+    then reads no query mask, only the value's and key's (session 28, the random bench's ``--policies``: a float32
+    MHA on a mixed_float16 RNN's masked result was 0.06..0.46 of the range off, a float64 MHA on a float32 Masking's
+    0.47, the padded query rows masked where Keras attends from them)."""
+    if ctx.keras3:
+        return False
+    from .float64_compare import computed_in_float32, holds_float64_exactly
+    from .float_widths import is_float64_input, is_half, rounded_from
+
+    query = rounded_from(ctx.graph, query)  # before the walk rounded it to a float16 layer's dtype
+    policy = dtype_name(ctx.config.get("dtype")) or "float32"
+    computes = "float16" if policy in ("float16", "mixed_float16") else "float64" if policy == "float64" else "float32"
+    wide = query.dtype == DType.FLOAT64 or is_float64_input(ctx.graph, query) or \
+        computed_in_float32(ctx.graph, query) or holds_float64_exactly(ctx.graph, query)
+    held = "float16" if is_half(ctx.graph, query) else "float64" if wide else "float32"
+    return held != computes
 
 
 # -- Attention / AdditiveAttention ---------------------------------------------------------------------------
@@ -711,6 +756,7 @@ def attention(ctx: LayerContext) -> Value | list[Value]:
             if band is not None:
                 keep = ctx.op("LogicalAnd", [keep, band], dtype=DType.BOOL, shape=(None, t_q, t_k),
                               label="mask_and_causal")
+        keep = float64_kept_rows(ctx, keep)
         dropped = _dropped_scores(ctx, scores)
         scores = ctx.op("SelectV2", [keep, scores, dropped], {"T": DType.FLOAT32}, shape=scores.shape,
                         dtype=DType.FLOAT32, label="masked_scores")

@@ -12,9 +12,10 @@ from tfjsconv.errors import InputError
 from ..configs import LAYER_LISTS, dtype_name, is_model
 from ..op_calls import CALLS_KEY, OP_ARGUMENTS_KEY, is_op_layer
 from .context import STATE_KEYWORD
-from .integer_dtypes import INTEGER_KEEPING_LAYERS, integer_relu, plain_relu
+from .integer_dtypes import INTEGER_KEEPING_LAYERS, INTEGER_KEEPING_OPS, NARROW_WRAPPED_OPS, integer_relu, plain_relu
 from .mask_origins import is_recorded_mask
-from .masking import WEIGHED_GIVEN_READERS, explicit_masks
+from .masking import (RETURNS_ITS_INPUT_BY_ARGUMENTS, WEIGHED_GIVEN_READERS, explicit_masks,
+                      returns_it_by_arguments)
 from .model_plan import LayerCall, ModelPlan, Ref, call_inputs, model_plan
 
 #: Op functions that TensorFlow may answer with their input tensor itself (``convert_to_tensor`` to its own dtype;
@@ -33,6 +34,8 @@ def may_return_its_input(plan: ModelPlan, call: LayerCall) -> bool:
     function = config.get("function") if cls == "TFOpLambda" else None
     if cls in _IDENTITY_OPS or function in _IDENTITY_TF_FUNCTIONS:
         return True
+    if cls in RETURNS_ITS_INPUT_BY_ARGUMENTS:  # Keras 3's rot90/diff/moveaxis/swapaxes: not told, it may
+        return returns_it_by_arguments(cls, config) is not False
     if function in _CENTRAL_CROPS | ROT90S | V1_RESIZES:  # some arguments: the image itself (session 17)
         return _image_may_return_its_input(call, function, plan)
     if function == "stack":
@@ -59,6 +62,8 @@ def cast_dtypes(plan: ModelPlan, call: LayerCall) -> tuple[str | None, str | Non
     else:  # tf_keras: the dtype the tensor has as Keras's rules give it (a relu Activation keeps int32 ids int32)
         target = _tf_cast_target(call)
         source = _held_dtype(plan, refs[0]) if refs else None
+        if dtype_name(source) == "mixed_float16":  # its compute dtype (the walk checks the lowered one agrees)
+            source = "float16"
     return dtype_name(target), dtype_name(source)
 
 
@@ -91,7 +96,8 @@ def tf_call_kwargs(call: LayerCall) -> dict[str, Any]:
 #: ``tf.image`` functions that TensorFlow answers with the image itself for some arguments: ``central_crop`` with
 #: ``central_fraction=1.0`` (eagerly and traced alike: its mask handed on, :func:`returns_input_itself`), ``rot90`` with
 #: ``k`` a multiple of 4 (eagerly only: Keras's ``model(x)`` keeps the mask, a traced graph's ``case`` makes a new
-#: tensor) and v1 ``resize`` to the image's own static size: a masked input to the latter two is a gap.
+#: tensor, so ``predict`` and the TensorFlow path drop it) and v1 ``resize`` to the image's own static size: a masked
+#: input to the latter two is a gap.
 _CENTRAL_CROPS = frozenset({"image.central_crop", "compat.v1.image.central_crop"})
 ROT90S = frozenset({"image.rot90", "compat.v1.image.rot90"})
 V1_RESIZES = frozenset({"compat.v1.image.resize", "compat.v1.image.resize_images"})
@@ -161,6 +167,15 @@ def _v1_resize_keeps(plan: ModelPlan, call: LayerCall) -> bool | None:
 #: (TF raises on another dtype), ``nn.dropout`` (its lowering takes rate 0 only, where TF returns ``x``).
 _ITS_ONE_INPUT_TF_FUNCTIONS = frozenset({"math.add_n", "add_n", "math.accumulate_n", "nn.dropout",
                                          *_IDENTITY_TF_FUNCTIONS})
+
+
+#: tf_keras TF functions of one tensor (beside constants, which TF converts to its dtype) whose result has that
+#: tensor's dtype: the arithmetic TF wraps 8/16-bit integers in, value moves, tanh and sigmoid (which raise on
+#: integers) and relu (which keeps an integer's dtype too). Not ``divide`` (integers give float64) nor reductions (``reduce_mean`` of float16: float16, but
+#: not listed: not needed).
+_DTYPE_KEEPING_TF_FUNCTIONS = frozenset({
+    *(name for name in NARROW_WRAPPED_OPS | INTEGER_KEEPING_OPS if not name.startswith("keras.")),
+    "math.tanh", "nn.tanh", "nn.relu", "math.sigmoid", "nn.sigmoid"})
 
 
 def returns_input_itself(plan: ModelPlan, call: LayerCall, keras3: bool | None) -> bool:
@@ -255,10 +270,10 @@ def saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
     """The dtype of a tensor as the saved config tells it (None: not told): a model input's own; through the layers
     that keep their input's dtype (a Masking of int32 ids gives int32, though its config says float32) the input's;
     an op layer's output is not told (its config dtype is the layer's, not the function's result), but for tf_keras's
-    ``tf.cast`` (the dtype it names) and the functions that return their one input (:data:`_ITS_ONE_INPUT_TF_FUNCTIONS`:
-    that input's); a nested Functional model's output as inside it (tf_keras casts a nested model's inputs to its
-    Inputs' dtypes); else the producing layer's dtype. Followed step by step, at most once through each call (the
-    chain is untrusted)."""
+    ``tf.cast`` (the dtype it names) and the functions that return their one input (:data:`_ITS_ONE_INPUT_TF_FUNCTIONS`)
+    or keep its dtype (:data:`_DTYPE_KEEPING_TF_FUNCTIONS`): that input's; a nested Functional model's output as
+    inside it (tf_keras casts a nested model's inputs to its Inputs' dtypes); else the producing layer's dtype.
+    Followed step by step, at most once through each call (the chain is untrusted)."""
     inputs = {(r[0], r[1]): cfg for r, cfg in plan.inputs}
     budget = len(plan.producers) + 1
     while budget > 0:
@@ -271,7 +286,8 @@ def saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
             producer.class_name == "TFOpLambda" and ref[2] == 0 else None
         if function in TF_CASTS:
             return _tf_cast_target(producer)
-        if function in _ITS_ONE_INPUT_TF_FUNCTIONS and len(call_inputs(producer.node)) == 1:
+        if function in _ITS_ONE_INPUT_TF_FUNCTIONS | _DTYPE_KEEPING_TF_FUNCTIONS and \
+                len(call_inputs(producer.node)) == 1:  # (session 28: `h * 2.0` of a float16 h is float16)
             ref = call_inputs(producer.node)[0]
             continue
         if producer is not None and is_model(producer.entry) and producer.class_name != "Sequential":
@@ -396,7 +412,7 @@ def given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int, tracked: 
     input in it is that input's mask either way; so a None entry beside a tracked mask, and a computed one for an
     unmasked input, were given explicitly: Keras 3 then keeps a None one's input's own mask, tf_keras sets None.
     tf_keras records only a list it was given (:func:`given_replaces_tracked`), so there a computed entry for a
-    masked input replaces that input's mask too (:func:`computed_for_tracked` names the Keras 3 gap)."""
+    masked input replaces that input's mask too (Keras 3's: :func:`.layer_gaps.given_over_tracked`)."""
     try:
         listed = explicit_masks(call.node)
     except ValueError:
@@ -409,17 +425,3 @@ def given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int, tracked: 
             for r, kept in zip(listed, tracked)):
         return None
     return listed
-
-
-def computed_for_tracked(plan: ModelPlan, call: LayerCall, tracked: list[bool]) -> int | None:
-    """The index of an input that carries a tracked mask and was given a computed one in a ``mask=[...]`` list
-    holding None, or None. Keras 3 fills in such a list itself with each input's own mask, and records it as it
-    records a given one: which mask the call read cannot be told from the file (a gap named so)."""
-    try:
-        listed = explicit_masks(call.node)
-    except ValueError:
-        return None
-    if listed is None or None not in listed or len(listed) != len(tracked):
-        return None
-    return next((i for i, (r, kept) in enumerate(zip(listed, tracked)) if r is not None and kept and
-                 r not in {ref for ref, _ in plan.inputs} and (r[0], r[1]) in plan.producers), None)

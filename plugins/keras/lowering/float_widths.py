@@ -509,7 +509,8 @@ def note_unit_norm(name: str, shape: tuple[int | None, ...], axes: list[int]) ->
 
 def _half_unit_norms(name: str) -> dict[str, tuple[int | None, bool]]:
     """The UnitNormalizations lowered as layer ``name`` (itself, or the one a wrapper of that name holds), refused
-    by name where no bound is claimed (a sum in float16 steps past :data:`UNIT_NORM_HALF_RUNNING` values)."""
+    by name where no bound is claimed (a sum in float16 steps past :data:`UNIT_NORM_HALF_RUNNING` values, or over a
+    count known only at run time: session 28 lowered it, review R7 found it past its bound, F3)."""
     from .registry import Unsupported
 
     found = {n: sums for n, sums in _UNIT_NORMS.items() if n == name or n.startswith(f"{name}/")}
@@ -522,8 +523,16 @@ def _half_unit_norms(name: str) -> dict[str, tuple[int | None, bool]]:
     return found
 
 
+#: The float16 sum of squares below which :func:`unit_norm_half_bound` holds: TF's running float16 sum and the
+#: lowering's float32 one may land on different sides of float16's overflow (65520) once the sum nears it, and a
+#: result be 0 where Keras's is up to 1 (or the reverse; review R7, F3: 1.0 off at n = 256). Half of 65520: up to
+#: n = 2048 the drift the bound allows (e^(2047/4096) - 1 = 0.65 of the sum) keeps both sums below 65520 there.
+UNIT_NORM_HALF_SAFE_SUM = 32768
+
+
 def _unit_norm_bounds(layers: dict[str, tuple[int | None, bool]]) -> str | None:
-    """The float16 notice's sentence on the float16 UnitNormalization ``layers``, each with its bound."""
+    """The float16 notice's sentence on the float16 UnitNormalization ``layers``, each with its bound, and the sum
+    of squares past which it does not hold (:data:`UNIT_NORM_HALF_SAFE_SUM`)."""
     if not layers:
         return None
     shown = [f"{name} ({'last axes' if inner else f'n = {n}'}: {unit_norm_half_bound(n, inner):.2g})"
@@ -531,7 +540,10 @@ def _unit_norm_bounds(layers: dict[str, tuple[int | None, bool]]) -> str | None:
     return (f"{len(layers)} float16 UnitNormalization layer(s) sum their squares in float32 before one rounding, "
             "where TF sums them in float16 steps, each off by up to 2⁻¹¹ of the partial sum: results within "
             f"{UNIT_NORM_HALF_BOUND:g} + e^((n-1)/4096) - 1 of their largest value for n squares summed, within "
-            f"{UNIT_NORM_HALF_INNER:g} over the input's last axes (summed in a tree): {_shown(shown)}")
+            f"{UNIT_NORM_HALF_INNER:g} over the input's last axes (summed in a tree), only while a normalized "
+            f"slice's sum of squares stays below {UNIT_NORM_HALF_SAFE_SUM} (nearer float16's overflow, 65520, the two "
+            f"sums may fall on either side of it: a result 0 where Keras's is up to 1, or the reverse): "
+            f"{_shown(shown)}")
 
 
 #: How far a sum of n float16 terms in TF's steps may land from the exact one, of the terms' summed magnitude (each
@@ -652,13 +664,17 @@ def mark_half_held(graph: Graph, values: list[Any]) -> None:
 def held_half_inputs(graph: Graph, name: str, inputs: list[Any]) -> list[Any]:
     """An op layer's float16 tensors made by op-layer casts (dtype FLOAT16, float16 values held in float32) as the
     float32 Values the lowering computes on, marked float16 (:func:`mark_half`): the layer computes in float16
-    (:func:`op_layer_in_half`), each op rounded as TF rounds it, moves (slices, expand_dims) exact."""
+    (:func:`op_layer_in_half`), each op rounded as TF rounds it, moves (slices, expand_dims) exact. Held float16
+    results (:func:`mark_half_held`, float32 steps) rounded to float16 first, as Keras holds them."""
     out = []
+    held = _HALF_HELD.get(graph, set()) - _HALF_VALUES.get(graph, set())
     for i, value in enumerate(inputs):
         if isinstance(value, Value) and value.dtype == DType.FLOAT16:
             value = graph.add_op("Cast", [value], {"SrcT": DType.FLOAT16, "DstT": DType.FLOAT32, "Truncate": False},
                                  name=f"{name}/float16_held_{i}", dtype=DType.FLOAT32, shape=value.shape)
             mark_half(graph, [value])
+        elif isinstance(value, Value) and id(value) in held:  # Keras's float16 tensor: on float16's grid
+            value = rounded_to_half(graph, value, f"{name}/held_to_float16_{i}")
         out.append(value)
     return out
 
@@ -701,16 +717,78 @@ def op_layer_in_half(graph: Graph, cls: str, inputs: list[Any], config: dict[str
     if not is_op_layer(cls):
         return False
     if config is not None:
-        from .op_layers import reads_held_floats
+        from .op_layers import names_a_wider_result, reads_held_floats
 
-        if reads_held_floats(cls, config):
+        if reads_held_floats(cls, config) or names_a_wider_result(cls, config):
             return False
         if saved_float_constant(cls, config):
             return False
-    marked = _HALF_VALUES.get(graph, set())
+    marked = _HALF_VALUES.get(graph, set()) | _held_read_as_half(graph, cls, config)
     floats = [v for v in inputs if isinstance(v, Value) and v.dtype in (DType.FLOAT32, DType.FLOAT16)
               and (v.producer is None or v.producer.op != "Const")]
     return bool(floats) and all(v.dtype == DType.FLOAT16 or id(v) in marked for v in floats)
+
+
+def _held_read_as_half(graph: Graph, cls: str, config: dict[str, Any] | None) -> set[int]:
+    """The held float16 results (an LSTM's, attention's: :func:`mark_half_held`) an op layer known to give float16
+    (:func:`_keeps_half`) computes on in float16, as Keras does: ``(h + 1000.0) - 1000.0`` rounds ``h + 1000`` to
+    float16's 0.5 steps (R7's N1, session 28: computed in float32, 0.298 off of an output range of 0.542)."""
+    return _HALF_HELD.get(graph, set()) if config is not None and _keeps_half(cls, config) else set()
+
+
+#: Op layers of float16 tensors (beside Python numbers) whose result is float16 again, checked one by one in TF
+#: 2.x/tf_keras and Keras 3 (session 28): arithmetic, value moves, tanh/sigmoid/relu, add_n and the functions that
+#: return their one input. Not all do: ``saturate_cast`` and a bilinear ``image.resize`` of float16 give float32.
+#: exp/log/sqrt (one rounding of TF's float32 result), flips, rolls, joins and extrema too (H12, session 28; softmax
+#: and reductions, float16 in Keras too, are not listed: TF's kernels take several float16 steps).
+_HALF_KEEPING_FUNCTIONS = frozenset({
+    *(KERAS_OP_PREFIX + name for name in ("Tanh", "Sigmoid", "Relu", "Exp", "Log", "Sqrt", "Flip", "Roll",
+                                          "Concatenate", "Stack", "Maximum", "Clip")),
+    "math.tanh", "nn.tanh", "nn.relu", "math.sigmoid", "nn.sigmoid", "math.add_n", "add_n", "math.accumulate_n",
+    "nn.dropout", "convert_to_tensor", "convert_to_tensor_v2", "convert_to_tensor_v2_with_dispatch",
+    "math.exp", "math.log", "math.sqrt", "reverse", "roll", "concat", "stack", "math.maximum", "clip_by_value"})
+
+
+def _keeps_half(cls: str, config: dict[str, Any]) -> bool:
+    """Whether op layer ``cls`` is one known to give float16 for float16 inputs (:data:`_HALF_KEEPING_FUNCTIONS`,
+    the arithmetic and value moves of :mod:`.integer_dtypes`)."""
+    from .integer_dtypes import INTEGER_KEEPING_OPS, NARROW_WRAPPED_OPS
+
+    op = cls if cls.startswith(KERAS_OP_PREFIX) else config.get("function")
+    return op in _HALF_KEEPING_FUNCTIONS or op in NARROW_WRAPPED_OPS or op in INTEGER_KEEPING_OPS
+
+
+def op_layer_keeps_held_half(graph: Graph, cls: str, inputs: list[Any], config: dict[str, Any]) -> bool:
+    """Whether an op layer that does not compute in float16 (:func:`op_layer_in_half`) reads only float16 tensors
+    held in float32 (an LSTM's or attention's results, :func:`mark_half_held`) and is one whose result Keras makes
+    float16 too (:func:`_keeps_half`: not every TF function keeps its input's dtype), so the walk records its float
+    results as float16 (:func:`mark_half_held`): a nested model's float32 Input casts them to a new tensor, dropping
+    the mask it was given (session 28: ``inner(h * 2.0, mask=m)`` kept it, NaN where Keras is finite). Not beside a
+    float32 array constant (float32 in Keras 3)."""
+    if not is_op_layer(cls) or not _keeps_half(cls, config) or saved_float_constant(cls, config):
+        return False
+    floats = [v for v in inputs if isinstance(v, Value) and v.dtype in (DType.FLOAT32, DType.FLOAT16)
+              and (v.producer is None or v.producer.op != "Const")]
+    return bool(floats) and all(is_half(graph, v) for v in floats)
+
+
+def op_layer_on_held_in_float32(graph: Graph, cls: str, inputs: list[Any], config: dict[str, Any]) -> bool:
+    """Whether an op layer that does not compute in float16 (:func:`op_layer_in_half`: its function is not known to
+    keep float16) reads float16 tensors alone, an LSTM's or attention's held results among them
+    (:func:`mark_half_held`): Keras computes most such functions in float16, the lowering in float32, so the float16
+    notice names it (not casts and ``shape``, which read the tensor as it is)."""
+    from .op_layers import reads_held_floats
+
+    if not is_op_layer(cls) or reads_held_floats(cls, config) or saved_float_constant(cls, config):
+        return False
+    held = _HALF_HELD.get(graph, set())
+    floats = [v for v in inputs if isinstance(v, Value) and v.dtype in (DType.FLOAT32, DType.FLOAT16)
+              and (v.producer is None or v.producer.op != "Const")]
+    return any(id(v) in held for v in floats) and all(is_half(graph, v) or v.dtype == DType.FLOAT16 for v in floats)
+
+
+#: The float16 notice's example of a cancellation after an op layer computed in float32 (measured, session 28).
+HELD_FLOAT32_EXAMPLE = "`(softmax(h) + 1000) - 1000` off by up to 0.25, half of float16's step at 1000"
 
 
 #: What a caller of :func:`rounded_to_half` may know of its value, sparing the rounding the branches it cannot take
@@ -759,10 +837,25 @@ def _rounded_in_range(graph: Graph, x: Value, label: str, within: str) -> Value:
     return op("SelectV2", [small, subnormal, normal], "rounded_to_half")
 
 
-def half_rounded(graph: Graph, name: str, values: list[Any], floats: list[bool]) -> list[Any]:
-    """``values`` with each float32 one (``floats``: not an integer the walk holds as float32) rounded to float16."""
-    return [rounded_to_half(graph, v, f"{name}/to_float16_{i}") if is_float and isinstance(v, Value) and
-            v.dtype == DType.FLOAT32 else v for i, (v, is_float) in enumerate(zip(values, floats, strict=True))]
+def half_rounded(graph: Graph, name: str, values: list[Any], floats: list[bool], *, entry: bool = False) -> list[Any]:
+    """``values`` with each float32 one (``floats``: not an integer the walk holds as float32) rounded to float16;
+    ``entry``: a layer's inputs (Keras's autocast), each rounded Value remembering its source (:func:`rounded_from`)."""
+    out = [rounded_to_half(graph, v, f"{name}/to_float16_{i}") if is_float and isinstance(v, Value) and
+           v.dtype == DType.FLOAT32 else v for i, (v, is_float) in enumerate(zip(values, floats, strict=True))]
+    if entry:
+        sources = _ROUNDED_FROM.setdefault(graph, {})
+        sources.update({id(r): v for r, v in zip(out, values, strict=True) if r is not v})
+    return out
+
+
+#: Per graph, the Value each :func:`half_rounded` result was rounded from (``id -> Value``, kept alive).
+_ROUNDED_FROM: weakref.WeakKeyDictionary[Graph, dict[int, Value]] = weakref.WeakKeyDictionary()
+
+
+def rounded_from(graph: Graph, value: Any) -> Any:
+    """The Value a float16 layer's input was before the walk rounded it (Keras's autocast), else ``value``: whether
+    Keras's tensor was float16 already (:func:`is_half`) or a new one its cast made (tf_keras: without its mask)."""
+    return _ROUNDED_FROM.get(graph, {}).get(id(value), value) if isinstance(value, Value) else value
 
 
 def half_input(graph: Graph, value: Value, dtype: Any) -> Value:
@@ -921,6 +1014,8 @@ class WidthNotices:
         self.unit_norms: dict[str, tuple[int | None, bool]] = {}
         #: layers whose TF kernels sum in float16 steps: name -> (values summed, one by one), :func:`_half_layer_sums`
         self.sum_layers: dict[str, tuple[int | None, bool]] = {}
+        #: op layers computing in float32 on held float16 results (:func:`op_layer_on_held_in_float32`)
+        self.held_float32: list[str] = []
         _UNIT_NORMS.clear()  # (a walk that stopped at a layer's gap left its notes)
         _HALF_REDUCTIONS.clear()
 
@@ -948,6 +1043,12 @@ class WidthNotices:
             _UNIT_NORMS.clear()  # (this layer's, taken: none is left for a later layer of the same name)
             _HALF_REDUCTIONS.clear()
 
+    def add_held_float32(self, name: str, cls: str) -> None:
+        """Note an op layer computing in float32 what Keras may compute in float16
+        (:func:`op_layer_on_held_in_float32`)."""
+        if (label := f"{name} ({cls})") not in self.held_float32:
+            self.held_float32.append(label)
+
     def add_op_layer(self, name: str, cls: str) -> None:
         """Note an op layer computing in float16 (:func:`op_layer_in_half`; its sums: :meth:`add`): a model whose
         only float16 tensors come from op-layer casts is named too."""
@@ -967,10 +1068,18 @@ class WidthNotices:
                                if text is not None)
             texts.append(f"{len(self.half)} layer(s) Keras computes in float16 are computed in float32 by TF.js with "
                          f"each result rounded to float16 as TF rounds it ({HALF_PER_LAYER}"
-                         f"{f'; {more} by more, below' if more else ''}; an operation on the result of an LSTM, GRU "
-                         "or attention layer, or on a float32 tensor beside it, is computed in float32, so past 65504 "
-                         f"it stays finite where Keras may give ±inf): {_shown(self.half)}")
+                         f"{f'; {more} by more, below' if more else ''}; an LSTM's, GRU's or attention layer's "
+                         "results are its float32 steps, rounded to float16 where a float16 layer or an operation "
+                         "Keras keeps in float16 (arithmetic, value moves, tanh, sigmoid, relu: each result rounded) "
+                         "reads them; other operations on them are computed in float32, so past 65504 such a result "
+                         f"stays finite where Keras may give ±inf): {_shown(self.half)}")
         texts.extend(text for text in (mha, unit, _half_sum_bounds(self.sum_layers)) if text is not None)
+        if self.held_float32:
+            texts.append(f"{len(self.held_float32)} operation(s) on the float16 results of an LSTM, GRU or attention "
+                         "layer, of functions not known to keep float16, are computed in float32 by TF.js, as are "
+                         "the operations after them: Keras computes most such functions in float16, rounding each "
+                         "result, so a result lands within float16's precision of Keras's unless a later step "
+                         f"cancels ({HELD_FLOAT32_EXAMPLE}) or passes 65504: {_shown(self.held_float32)}")
         if self.half_sums:
             texts.append(f"{len(self.half_sums)} float16 layer(s) whose TF kernels add up a window or an axis in "
                          "float16 are summed in float32 by TF.js: TF rounds each partial sum to float16 (one by one "

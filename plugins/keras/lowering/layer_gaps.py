@@ -13,8 +13,8 @@ from ..configs import LAYER_LISTS, MODEL_CLASSES, dtype_name, entry_name, is_mod
 from ..op_calls import is_op_layer
 from .call_facts import (
     KERAS3_GIVEN_MASK_DTYPES,
+    TF_KERAS_NESTED_MASK_DTYPES,
     ROT90S,
-    computed_for_tracked,
     given_beside_tracked,
     given_mask,
     given_per_input,
@@ -60,7 +60,7 @@ from .model_plan import (
 from .pipeline import first_layer_reads_given_mask
 from .registry import loaded_lowerings
 from .weights import _weight_owners, wrapped_model, wrapper_depth
-from .wrappers import masked_model_gap
+from .wrappers import mask_reaches_model, masked_model_gap
 
 
 def layer_gaps(model_config: dict[str, Any], source: str | None = None, *, keras3: bool | None = None) -> list[str]:
@@ -90,6 +90,9 @@ class LayerGaps:
         #: The calls (``(path, key)``) given a computed ``mask=`` that replaces the mask their input carries
         #: (:func:`.call_facts.given_replaces_tracked`): the walk lowers the given one (``ModelLowering``).
         self.overrides: set[tuple[str, int]] = set()
+        #: Nested model calls (``(path, key)``) given masks that replace their inputs' own: per input the given
+        #: mask the walk lowers, or None for the input's own (:func:`given_over_tracked`).
+        self.nested_given: dict[tuple[str, int], list[Ref | None]] = {}
 
     def of(self, model: dict[str, Any], source: str | None) -> list[str]:
         self.source = source or "the model config"
@@ -162,6 +165,7 @@ class LayerGaps:
                                               self.keras3) \
                     if origins and is_model(call.entry) else None  # inner([x, y], mask=[m, None]), y masked
                 if beside is not None:  # Keras 3 keeps y's mask for None; tf_keras sets None on y (the caller's)
+                    self._none_entries_deleted(name, call, refs, beside, masked, deletions)
                     self._mask_chain_gaps(plan, prefix, [g for g in beside if g is not None], masked)
                     given_in = [g if g is not None or not self.keras3 else (r if masked.get(r) else None)
                                 for g, r in zip(beside, refs)]
@@ -173,12 +177,13 @@ class LayerGaps:
                 elif given_use is True and call.recorded_masks and not (
                         len(call.recorded_masks) == len(origins) and all(
                             is_recorded_mask(plan, [r], o) for r, o in zip(call.recorded_masks, origins))):
-                    at = computed_for_tracked(plan, call, [masked.get(r) is not None for r in refs]) \
-                        if origins and is_model(call.entry) else None
-                    self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)" if at is None else
-                                     f"{name!r} ({cls}: given a computed mask for {refs[at][0]!r}, which carries a "
-                                     "mask of its own: Keras 3 records a mask list it fills in itself the same way, "
-                                     "so which one the call read is not known)")
+                    replaced = given_over_tracked(plan, call, [masked.get(r) for r in refs], self.keras3) \
+                        if self.keras3 is not None and origins and is_model(call.entry) else None
+                    if replaced is None:
+                        self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
+                    else:  # Keras sets each given mask on its input, in place of the input's own
+                        self._none_entries_deleted(name, call, refs, replaced, masked, deletions)
+                        given_in = self._given_over_tracked(plan, prefix, call, refs, replaced, masked, deletions)
                 in_flags = tuple(given_in[i] is not None if given_in is not None else
                                  masked.get(r) is not None and r not in unseen for i, r in enumerate(refs))
                 in_flags = self._nested_cast_flags(plan, name, call, refs, in_flags)
@@ -249,6 +254,47 @@ class LayerGaps:
         casts = nested_input_casts(plan, call, self.keras3)
         return tuple(flag and (i >= len(casts) or casts[i] is not True) for i, flag in enumerate(in_flags))
 
+    def _none_entries_deleted(self, name: str, call: LayerCall, refs: list[Ref], given: list[Ref | None],
+                              masked: dict[Ref, MaskOrigin | None], deletions: MaskDeletions | None) -> None:
+        """A None entry of a Keras 3 mask list leaves its input's run-time mask alone (``Functional.call``), which a
+        MultiHeadAttention (or a nested model holding one) that ran first may have deleted, or which a deletion made
+        none or another one (:attr:`MaskDeletions.cleared`, :attr:`MaskDeletions.divergent`), where the walk keeps
+        the tracked mask: a gap (review R6 session 28: 0.95 of the output range off, silently)."""
+        if deletions is None:
+            return
+        reached = [r for r, g in zip(refs, given) if g is None and masked.get(r) is not None and (
+            deletions.deleted_before(call, r) or r in deletions.cleared or r in deletions.divergent)]
+        if reached:
+            self.gaps.append(f"{name!r} ({call.class_name}: given a mask list whose None entry leaves "
+                             f"{reached[0][0]!r} its run-time mask, which Keras 3's MultiHeadAttention deleted or changed first)")
+
+    def _given_over_tracked(self, plan: ModelPlan, prefix: str, call: LayerCall, refs: list[Ref],
+                            replaced: list[Ref | None], masked: dict[Ref, MaskOrigin | None],
+                            deletions: MaskDeletions | None) -> list[Ref | None]:
+        """A nested model call given masks in place of its inputs' own (:func:`given_over_tracked`): noted for the
+        walk, the layers computing them checked; Keras sets each on the caller's tensor object itself (Keras 3's
+        ``Functional.call``, tf_keras's ``_run_internal_graph``), so another reader of that object (in Keras 3 through
+        layers that return it too) or an output of this model that is that object would read it or not by Keras's
+        run order: gaps. Returns the mask each input carries (the given ref, or its own tracked one)."""
+        name = f"{prefix}{call.name}"
+        self.nested_given[(name, call.key)] = replaced
+        given = [g for g in replaced if g is not None]
+        self._mask_chain_gaps(plan, prefix, given, masked)
+        set_on = [r for r, g in zip(refs, replaced) if g is not None]
+        if deletions is None:
+            self._shared_given_inputs(plan, name, call, set_on)
+        else:
+            roots = {deletions.same_tensor(r) for r in set_on}
+            readers = [c for c in plan.calls if c is not call and any(  # (a Dropout hands the object on)
+                deletions.same_tensor(r) in roots for r in call_inputs(c.node)) and
+                deletions.same_tensor((c.name, c.key, 0)) not in roots]
+            outputs = [r for r in plan.caller_outputs if prefix and deletions.same_tensor(r) in roots]
+            if readers or outputs:
+                other = repr(readers[0].name) if readers else f"the caller, as the output {outputs[0][0]!r},"
+                self.gaps.append(f"{name!r} ({call.class_name}: Keras 3 sets the mask it is given on the tensor "
+                                 f"object itself, which {other} reads too)")
+        return [g if g is not None else (r if masked.get(r) is not None else None) for g, r in zip(replaced, refs)]
+
     def _time_distributed_model(self, name: str, wrapped: dict[str, Any], masked: bool,
                                 config: dict[str, Any] | None = None, entry: dict[str, Any] | None = None) -> set[int]:
         """The gaps of TimeDistributed(model), and which of its outputs carry a mask: the wrapped model's layers
@@ -257,17 +303,23 @@ class LayerGaps:
         default ``compute_mask``), tf_keras hands the folded mask to the model and reshapes the mask the model gives
         back: lowered when no layer inside reads it (Keras 3: none reads it in its call; tf_keras: each hands it on,
         so the output's mask is the input's); where one inside reads it, the model is walked with the mask
-        (:func:`.wrappers.masked_model_gap`: float32 wrapper and Input, session 26), its readers' gaps named there.
+        where it reaches them (:func:`.wrappers.mask_reaches_model`, session 28; unmasked where tf_keras's cast drops it), its readers' gaps named there.
         Without one, tf_keras's output carries the mask the model's output carries (its ``compute_mask`` asks the model): a gap when one does (an ``Embedding(mask_zero=True)``
         whose mask a pooling or RNN inside reads and drops leaves none: lowered, as Keras 3's, which keeps no mask)."""
         inner_cls = wrapped.get("class_name")
-        if entry is not None and wrapper_depth(entry)[0] > 1 and (gap := _wrappers_gap(name, entry, masked)):
-            self.gaps.append(gap)  # TimeDistributed(TimeDistributed(model)): float32 and unmasked only
-            self._model(wrapped, f"{name}/")
+        if entry is not None and wrapper_depth(entry)[0] > 1:  # TimeDistributed(TimeDistributed(model)): float32
+            reader = wrapped_mask_reader(wrapped, self.keras3) if masked else None
+            if gap := _wrappers_gap(name, entry, reader):
+                self.gaps.append(gap)
+            if any(self._model(wrapped, f"{name}/")) and self.keras3 is not True:
+                self.gaps.append(f"{name!r} (TimeDistributed(TimeDistributed({inner_cls})): tf_keras gives its output "
+                                 "the mask the wrapped model's output carries)")
             return {0} if masked else set()
         reader = wrapped_mask_reader(wrapped, self.keras3) if masked else None
-        why = masked_model_gap(config or {}, wrapped_input_dtype(wrapped), self.keras3) if reader else None
-        carried = self._model(wrapped, f"{name}/", (True,) if reader is not None and why is None else ())
+        why = masked_model_gap(self.keras3) if reader else None
+        reaches = reader is not None and why is None and \
+            mask_reaches_model(config or {}, wrapped_input_dtype(wrapped), self.keras3)  # (floats: the walk's rule)
+        carried = self._model(wrapped, f"{name}/", (True,) if reaches else ())
         leaves = [leaf for leaf in _weight_owners(wrapped) if leaf.get("class_name") != "InputLayer"]
         if masked:
             if why is not None:
@@ -436,6 +488,35 @@ class LayerGaps:
                 self.gaps.append(f"{name!r} ({cls}: {why})")
 
 
+def given_over_tracked(plan: ModelPlan, call: LayerCall, origins: list[MaskOrigin | None], keras3: bool
+                       ) -> list[Ref | None] | None:
+    """What a nested model call whose recorded ``mask`` is not each masked input's own sets on each input. Keras 3:
+    ``Functional.call`` sets every recorded entry on its input and leaves a None one's input its own mask, and Keras
+    records the entries the call ran with, given or filled in (``Layer.__call__`` fills in only a mask not given,
+    from each input's own; that entry is the input's own mask's recorded ops, which :func:`is_recorded_mask` matches).
+    tf_keras records only a mask it was given, and sets each entry (a list holding None: :func:`given_beside_tracked`).
+    Per input: None for its own mask, or the given ref (a model input of a dtype the flavour's readers take, or a
+    tensor layers computed) for the walk to lower. None: an entry of another kind (a gap)."""
+    try:
+        listed = explicit_masks(call.node)
+    except ValueError:  # one tensor
+        listed = list(call.recorded_masks) if len(call.recorded_masks) == 1 else None
+    if listed is None or len(listed) != len(origins) or not keras3 and None in listed:
+        return None
+    inputs = {ref: config for ref, config in plan.inputs}
+    readable = KERAS3_GIVEN_MASK_DTYPES if keras3 else TF_KERAS_NESTED_MASK_DTYPES
+    result: list[Ref | None] = []
+    for ref, origin in zip(listed, origins):
+        if ref is None or keras3 and origin is not None and is_recorded_mask(plan, [ref], origin):
+            result.append(None)
+        elif dtype_name(inputs[ref].get("dtype")) in readable if ref in inputs else \
+                not plan.sequential and (ref[0], ref[1]) in plan.producers:
+            result.append(ref)
+        else:
+            return None
+    return result
+
+
 def _its_input_why(call: LayerCall) -> str:
     """The end of the gap for an op call that may hand back its masked input (:func:`may_return_its_input`): for
     ``rot90`` by a multiple of 4, why it stays a gap (Keras's own two ways of running it disagree)."""
@@ -523,15 +604,18 @@ def _check_nesting(model: dict[str, Any], what: str) -> None:
                   or wrapped_model(child) is not None]  # and models a TimeDistributed wraps
 
 
-def _wrappers_gap(name: str, entry: dict[str, Any], masked: bool) -> str | None:
+def _wrappers_gap(name: str, entry: dict[str, Any], reader: dict[str, Any] | None) -> str | None:
     """Why TimeDistributed(TimeDistributed(model)) is not lowered (folded once over both time axes): a mask into
-    it (not followed through two wrappers), or a wrapper of a policy other than float32 (each casts again)."""
+    it that a layer inside reads (``reader``: not followed through two wrappers; one all layers hand on is the
+    output's, :func:`.model_walk._masked_wrappers_check`), or a wrapper of a policy other than float32 (each casts
+    again)."""
     policies, inner = set(), entry
     while isinstance(inner, dict) and inner.get("class_name") == "TimeDistributed":
         policies.add(dtype_name((inner.get("config") or {}).get("dtype")))
         inner = (inner.get("config") or {}).get("layer")
-    if masked:
-        return f"{name!r} (mask into TimeDistributed(TimeDistributed(...)) around a nested model: not followed)"
+    if reader is not None:
+        return (f"{name!r} (mask into TimeDistributed(TimeDistributed(...)) around a nested model whose "
+                f"{entry_name(reader)!r} ({reader.get('class_name')}) reads it: not followed)")
     if policies - {None, "float32"}:
         return (f"{name!r} (TimeDistributed: a TimeDistributed of a nested model in a TimeDistributed, of dtypes "
                 f"{', '.join(sorted(policies - {None, 'float32'}))})")

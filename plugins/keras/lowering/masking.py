@@ -117,7 +117,59 @@ RETURNS_ITS_INPUT_OF_ITS_DTYPE = frozenset({"keras.ops.Cast", "keras.ops.Convert
 def returns_its_input(class_name: str, config: dict[str, Any]) -> bool:
     return class_name in RETURNS_ITS_INPUT_OPS or (
         class_name == "TFOpLambda" and config.get("function") in RETURNS_ITS_INPUT_TF_FUNCTIONS) or (
-        class_name in RETURNS_ITS_INPUT_OF_ITS_DTYPE and _reads_its_own_dtype(class_name, config))
+        class_name in RETURNS_ITS_INPUT_OF_ITS_DTYPE and _reads_its_own_dtype(class_name, config)) or (
+        class_name in RETURNS_ITS_INPUT_BY_ARGUMENTS and returns_it_by_arguments(class_name, config) is True)
+
+
+def whole_turns(k: Any) -> bool:
+    """``rot90`` by ``k`` a multiple of 4: Keras 3's TensorFlow backend (``if k % 4 == 0: return array``, eagerly and
+    traced) and tf_keras's eager ``tf.image.rot90`` (its ``case`` runs ``lambda: image``) hand back the tensor itself,
+    the mask Keras set on it with it (session 28)."""
+    return isinstance(k, int) and not isinstance(k, bool) and k % 4 == 0
+
+
+#: Keras 3 reductions whose TensorFlow backend hands back the very tensor for ``axis=()`` (``if axis == () or axis ==
+#: []: return x``): lowered unmasked before (0.32 where Keras's GlobalAveragePooling1D gives 0.79, H5b session 28).
+_EMPTY_AXIS_RETURNS = frozenset({"keras.ops.Nanmean", "keras.ops.Nanmedian"})
+
+
+#: Keras 3 operations whose TensorFlow backend hands back the very tensor for some arguments (``rot90`` by whole
+#: turns, ``diff`` with ``n=0``, ``moveaxis``/``swapaxes`` that move nothing once the axes are canonical): lowered
+#: unmasked until session 28, 0.31 where Keras's GlobalAveragePooling1D after them gives 0.51, silently.
+RETURNS_ITS_INPUT_BY_ARGUMENTS = frozenset({"keras.ops.Rot90", "keras.ops.Diff", "keras.ops.Moveaxis",
+                                            "keras.ops.Swapaxes", *_EMPTY_AXIS_RETURNS})
+
+
+def returns_it_by_arguments(class_name: str, config: dict[str, Any]) -> bool | None:
+    """Whether a :data:`RETURNS_ITS_INPUT_BY_ARGUMENTS` call returns its input itself, as its saved arguments and its
+    input's saved rank tell; None where they do not tell."""
+    arguments = config.get(OP_ARGUMENTS_KEY) or config
+    if class_name == "keras.ops.Rot90":
+        k = arguments.get("k", 1)
+        return whole_turns(k) if isinstance(k, int) else None
+    if class_name in _EMPTY_AXIS_RETURNS:
+        axis = arguments.get("axis")
+        return axis == [] if axis is None or isinstance(axis, (int, list)) else None
+    if class_name == "keras.ops.Diff":
+        n = arguments.get("n", 1)
+        return n == 0 if isinstance(n, int) and not isinstance(n, bool) else None
+    pairs = (("source", "destination"),) if class_name == "keras.ops.Moveaxis" else (("axis1", "axis2"),)
+    first, second = (arguments.get(key) for key in pairs[0])
+    first, second = ([v] if isinstance(v, int) else v for v in (first, second))
+    ranks = {_saved_rank(node) for node in config.get(CALLS_KEY) or [None]}
+    if len(ranks) != 1 or None in ranks or not all(isinstance(v, list) and all(
+            isinstance(i, int) and not isinstance(i, bool) for i in v) for v in (first, second)):
+        return None
+    rank = ranks.pop()
+    return [i % rank for i in first] == [i % rank for i in second] if rank else None
+
+
+def _saved_rank(node: Any) -> int | None:
+    """The rank of the first tensor a Keras 3 call node records (None: not told)."""
+    args = node.get("args") if isinstance(node, dict) else None
+    first = args[0] if isinstance(args, list) and args and isinstance(args[0], dict) else {}
+    shape = (first.get("config") or {}).get("shape") if first.get("class_name") == "__keras_tensor__" else None
+    return len(shape) if isinstance(shape, list) else None
 
 
 def _reads_its_own_dtype(class_name: str, config: dict[str, Any]) -> bool:

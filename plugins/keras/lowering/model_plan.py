@@ -22,6 +22,7 @@ from tfjsconv.errors import InputError
 
 from ..configs import LAYER_LISTS, dtype_name, entry_name, is_model, top_level_layers
 from ..op_calls import CALLS_KEY
+from .masking import returns_its_input
 from .registry import Unsupported
 
 Ref = tuple[str, int, int]
@@ -700,9 +701,18 @@ class MaskDeletions:
         run order cannot place before or after ``attention`` (a config it cannot read): gaps."""
         key, tensor = (attention.name, attention.key), self.same_tensor(ref)
         return [c for c in self.plan.calls if c is not attention and not c.recorded_masks and
-                c.class_name not in self._passing_classes(c) and
+                not self.passes_itself(c) and
                 any(self.same_tensor(r) == tensor for r in call_inputs(c.node)) and
                 ((c.name, c.key) not in self.order or key not in self.order)]
+
+    @staticmethod
+    def passes_itself(call: LayerCall) -> bool:
+        """Whether ``call`` returns its input tensor itself: a :meth:`_passing_classes` layer, or a Keras 3 op whose
+        TensorFlow backend hands back that object for its saved arguments (``rot90`` by whole turns, ``moveaxis`` that
+        moves nothing, ``cast`` to its own dtype: :func:`.masking.returns_its_input`). An attention deleting the
+        mask on its output deletes it on the input too (review R5 session 28: 0.29 off, silently)."""
+        return call.class_name in MaskDeletions._passing_classes(call) or \
+            returns_its_input(call.class_name, call.entry.get("config") or {})
 
     @staticmethod
     def _passing_classes(call: LayerCall) -> frozenset[str]:
@@ -740,8 +750,7 @@ class MaskDeletions:
                 step = inputs[position] if position is not None and position < len(inputs) and \
                     (not kept or kept[position]) else None
             else:
-                step = inputs[0] if ref[2] == 0 and call.class_name in self._passing_classes(call) and \
-                    len(inputs) == 1 else None
+                step = inputs[0] if ref[2] == 0 and self.passes_itself(call) and len(inputs) == 1 else None
             if step is None or step in seen:
                 break
             ref = step
@@ -790,15 +799,14 @@ def nested_input_aliases(call: LayerCall, caller: MaskDeletions | None) -> dict[
     """The Inputs of a Keras 3 nested Functional call given the tensor object an earlier Input is given too (``inner([e,
     e])``, both kept by ``_standardize_inputs``, :func:`kept_inputs`): each mapped to that earlier Input, so a mask
     deleted on one is deleted on both (a dict call is a list in the Inputs' order already, :func:`in_input_order`).
-    Empty when no object is given twice; None when the call cannot tell (a nested structure of inputs, a kept input
-    not known, no caller's :class:`MaskDeletions`)."""
+    Nested lists (``inner([[e, e], y])``) are flattened as Keras's ``tree.flatten`` pairs them with the Inputs (depth
+    first, session 28). Empty when no object is given twice; None when the call cannot tell (a dict inside the
+    structure, a kept input not known, no caller's :class:`MaskDeletions`)."""
     if not is_model(call.entry) or caller is None or not isinstance(call.node, dict):
         return None
     args = call.node.get("args") or []
-    given = args[0] if len(args) == 1 and isinstance(args[0], list) else args
     refs = call_inputs(call.node)
-    if any(isinstance(item, (dict, list, tuple)) and "class_name" not in item for item in given) or \
-            len(given) != len(refs):
+    if not _lists_of_tensors(args) or len(_tensor_configs(args)) != len(refs):
         return None
     try:
         plan = model_plan(call.entry, source="a nested model")
@@ -816,20 +824,38 @@ def nested_input_aliases(call: LayerCall, caller: MaskDeletions | None) -> dict[
     return aliases
 
 
+def _lists_of_tensors(value: Any) -> bool:
+    """Whether ``value`` holds Keras 3 tensors in lists only (no dict but the tensors' own; iterative)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack += item
+        elif isinstance(item, dict) and item.get("class_name") != "__keras_tensor__":
+            return False
+    return True
+
+
 def nested_deleted_inputs(call: LayerCall) -> set[int] | None:
-    """The inputs of a Keras 3 nested Functional call whose mask a MultiHeadAttention inside (or a model nested
-    deeper) deletes on the caller's tensor itself (:func:`kept_inputs`): the last deletion or setting of that
+    """The inputs of a Keras 3 nested Functional or Sequential call whose mask a MultiHeadAttention inside (or a model
+    nested deeper) deletes on the caller's tensor itself (:func:`kept_inputs`): the last deletion or setting of that
     input's mask in the nested model's run order is a deletion. None: one is deleted where that order, or whether
     Keras keeps the tensor, is not known (a gap)."""
     if not is_model(call.entry):
         return set()
+    return _deleted_inputs(call.entry, kept_inputs(call))
+
+
+def _deleted_inputs(model: dict[str, Any], kept: list[bool]) -> set[int] | None:
+    """:func:`nested_deleted_inputs` of ``model`` given whether each input is the caller's tensor object (``kept``;
+    empty: not known)."""
     try:
-        plan = model_plan(call.entry, source="a nested model")
+        plan = model_plan(model, source="a nested model")
     except (InputError, ValueError, TypeError, KeyError, AttributeError):
         return set()
-    if plan.sequential:  # its layers pass its input along: an attention in a model nested there is not followed
-        return None if any(is_model(c.entry) and nested_deleted_inputs(c) != set() for c in plan.calls) else set()
-    inner, kept, deleted = MaskDeletions(plan), kept_inputs(call), set()
+    if plan.sequential:
+        return _sequential_deleted(plan, kept)
+    inner, deleted = MaskDeletions(plan), set()
     for position, (ref, _) in enumerate(plan.inputs):
         deleters = inner.deleters.get(inner.same_tensor(ref), [])
         if not deleters:
@@ -841,6 +867,48 @@ def nested_deleted_inputs(call: LayerCall) -> set[int] | None:
         if last[1] and kept[position]:
             deleted.add(position)
     return deleted
+
+
+def _sequential_deleted(plan: ModelPlan, kept: list[bool]) -> set[int] | None:
+    """Whether a Keras 3 Sequential deletes the mask of the caller's tensor (``{0}``). Its Functional hands each layer
+    the one before's output, so the caller's tensor object reaches the layers up to the first that makes a new one:
+    through layers that return their input (:data:`SAME_TENSOR_LAYERS`, uncast) and nested models that return it
+    (:func:`passed_input`), each nested model getting it where its Input keeps it (dtype and rank, as
+    :func:`kept_inputs`). Its Functional records no mask for that tensor (its Input carries none when built), so
+    nothing inside sets one on it again: a deletion there is the last event. None: not known (no Input saved)."""
+    if not kept or not plan.inputs:  # whether the caller's tensor reaches the layers is not known
+        return None if any(is_model(c.entry) and _deleted_inputs(c.entry, []) != set() for c in plan.calls) else set()
+    if not kept[0]:
+        return set()  # converted to a new tensor: a deletion inside stays inside
+    config = plan.inputs[0][1]
+    deleted = False
+    for call in plan.calls:
+        if is_model(call.entry):
+            keeps = _input_keeps(call.entry, config)
+            inner = _deleted_inputs(call.entry, [keeps])
+            if inner is None:
+                return None
+            deleted = deleted or 0 in inner
+            if not keeps or passed_input(call.entry, 0) != 0:
+                break
+        elif not ((call.class_name in SAME_TENSOR_LAYERS or _linear(call)) and
+                  not MaskDeletions._casts(call, config.get("dtype"))):
+            break
+    return {0} if deleted else set()
+
+
+def _input_keeps(model: dict[str, Any], given: dict[str, Any]) -> bool:
+    """Whether a nested model keeps a tensor of the Input config ``given`` (dtype and rank) as its first Input: the
+    rule of :func:`kept_inputs` (``_standardize_inputs``, ``_adjust_input_rank``)."""
+    try:
+        plan = model_plan(model, source="a nested model")
+    except (InputError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+    if len(plan.inputs) != 1:
+        return False
+    wanted, shape = plan.inputs[0][1], given.get("batch_shape")
+    return isinstance(shape, list) and isinstance(wanted.get("batch_shape"), list) and \
+        len(shape) == len(wanted["batch_shape"]) and given.get("dtype") == wanted.get("dtype")
 
 
 def _tensor_configs(value: Any) -> list[dict[str, Any]]:

@@ -58,6 +58,8 @@ from .float_widths import (
     mark_half_held,
     nested_float_inputs,
     op_layer_in_half,
+    op_layer_keeps_held_half,
+    op_layer_on_held_in_float32,
     round_each_op,
     rounds_each_op,
     rounds_inputs,
@@ -135,6 +137,7 @@ from .registry import UncoveredLayers, Unsupported, loaded_lowerings
 from .weights import LayerWeights, wrapped_model, wrapper_depth
 from .wrappers import (
     folded_model_mask,
+    mask_reaches_model,
     model_out_mask,
     time_distributed_mask,
     time_distributed_model,
@@ -159,6 +162,20 @@ def _mask_after_run(deletions: MaskDeletions | None, ref: Ref, values: dict[Ref,
     return None if after in ("deleted", "cleared") else deletions.run_masks[ref] if after == "divergent" else \
         values[ref][1]
 
+
+
+def _masked_wrappers_check(ctx: LayerContext, mask: Value, depth: int, step_masked: bool, reaches: bool) -> None:
+    """A mask into ``depth`` TimeDistributed wrappers around a model whose layers all hand it on (a reader inside is
+    a gap: :func:`.layer_gaps._wrappers_gap`): the values are the unmasked ones and the output carries the input's
+    mask in both flavours (Keras 3's default ``compute_mask``; tf_keras's model hands the folded mask on, or, where
+    its cast drops it (``reaches`` False), each wrapper reduces the mask to one entry per step with ``any``, which
+    leaves a mask of one entry per step of every wrapper as it is). Keras 3 raises on a mask of fewer axes. Else
+    refused by name."""
+    rank = len(ctx.shape(mask))
+    if step_masked or rank < 1 + depth or not reaches and rank > 1 + depth:
+        why = "a layer inside reads it" if step_masked else f"a mask of rank {rank} over {depth} time axes"
+        raise Unsupported(f"layer {ctx.name!r} (mask into {depth} TimeDistributed wrappers around a nested model: "
+                          f"{why})")
 
 class _Skipped(Exception):
     """A call that reads a tensor a gap left uncomputed (not a gap itself)."""
@@ -216,6 +233,7 @@ class ModelLowering:
         self._walk_past_gaps = walk_past_gaps
         self._config_gaps: list[str] = []
         self._overrides: set[tuple[str, int]] = set()
+        self._nested_given: dict[tuple[str, int], list[Ref | None]] = {}  # masks given over tracked ones (LayerGaps)
         self._weighed_masks: list[Value] = []  # tf_keras masks given to nested models, used as weights
         #: The context of the call lowered last (its outputs read again for the masks a deletion left tracked).
         self._last_ctx: LayerContext | None = None
@@ -234,6 +252,7 @@ class ModelLowering:
         walker = LayerGaps(self.lowerings, self.keras3)
         gaps = walker.of(self.config, self.source)
         self._overrides = walker.overrides  # computed mask= that replace tracked masks, as LayerGaps decided
+        self._nested_given = walker.nested_given
         if gaps and not self._walk_past_gaps:
             raise UncoveredLayers(gaps)
         self._config_gaps = gaps
@@ -378,6 +397,9 @@ class ModelLowering:
             found = iter(self._given_values(plan, call, path, prefix, [g for g in beside if g is not None], values))
             masks = [next(found) if g is not None else mask if self.keras3 else None
                      for g, mask in zip(beside, masks)]
+        elif is_model(call.entry) and (over := self._nested_given.get((prefix + call.name, call.key))) is not None:
+            found = iter(self._given_values(plan, call, path, prefix, [g for g in over if g is not None], values))
+            masks = [next(found) if g is not None else mask for g, mask in zip(over, masks)]  # (LayerGaps decided)
         inputs = [values[r][0] for r in refs]
         if not runs_layers(call.entry) and any(v is UNKNOWN for v in [*inputs, *_flat_values(kwargs)]):
             raise _Skipped()  # a tensor a gap inside a nested model left uncomputed: named there already
@@ -529,7 +551,8 @@ class ModelLowering:
         if half and is_op_layer(cls):  # op-layer casts' float16 tensors, as marked float32 Values
             inputs = held_half_inputs(self.graph, prefix + name, inputs)
         if rounds_inputs(wcls, self.keras3, wconfig) if half else wrapper_rounds(wconfig, WRAPPER_CASTS):
-            inputs = half_rounded(self.graph, prefix + name, inputs, [self._keras_dtype(v) is None for v in inputs])
+            inputs = half_rounded(self.graph, prefix + name, inputs, [self._keras_dtype(v) is None for v in inputs],
+                                  entry=True)
         if half:
             self._half_weights(call, path, wcls, wconfig)
         if (layer_dtype := integer_layer_dtype(cls, config, self.keras3)) is not None and \
@@ -551,6 +574,10 @@ class ModelLowering:
             outputs = round_each_op(self.graph, before, outputs, once=cls in KERAS3_FLOAT32_REDUCTIONS)
         elif half and wcls != FLOAT32_INNER:  # float16 in Keras, computed in float32 (LSTM, attention): recorded
             mark_half_held(self.graph, outputs)
+        elif not half and op_layer_keeps_held_half(self.graph, cls, inputs, config):  # on such results: float16
+            mark_half_held(self.graph, outputs)
+        elif not half and op_layer_on_held_in_float32(self.graph, cls, inputs, config):  # float16 in Keras: named
+            self._width_notices.add_held_float32(prefix + name, cls)
         if half or cast_out:
             ctx.outputs = outputs if isinstance(ctx.outputs, list) else outputs[0]
         self._width_notices.add(prefix + name, wcls, wconfig, shown=cls)
@@ -605,15 +632,20 @@ class ModelLowering:
         ctx = LayerContext(self.graph, name, call.class_name, config, inputs, [], self.source, keras3=self.keras3,
                            call_kwargs=kwargs)
         inner: list[Value] = []
-        step_masked = bool(masks) and masks[0] is not None and wrapped_mask_reader(wrapped, self.keras3) is not None
+        masked = bool(masks) and masks[0] is not None
+        reaches = masked and mask_reaches_model(config, dtype_name(plan.inputs[0][1].get("dtype")) if plan.inputs
+                                                else None, self.keras3, self._keras_dtype(inputs[0]))
+        step_masked = reaches and wrapped_mask_reader(wrapped, self.keras3) is not None
+        depth = wrapper_depth(call.entry)[0]
+        if masked and depth > 1:
+            _masked_wrappers_check(ctx, masks[0], depth, step_masked, reaches)
         inner_masks: list[Value | None] = []
 
         def run(folded: Value) -> Value:
-            step_mask = folded_model_mask(ctx, masks[0], self._keras_dtype(inputs[0]), is_half(self.graph, inputs[0])) \
-                if step_masked else None
             if rounds_model_input(config) and self._keras_dtype(inputs[0]) is None:  # the wrapper's float16 cast
                 folded = rounded_to_half(self.graph, folded, f"{name}/to_float16")
             folded = self._wrapped_model_input(ctx, plan, inputs[0], folded)
+            step_mask = folded_model_mask(ctx, masks[0], self._keras_dtype(folded)) if step_masked else None
             outputs, out_masks = self._run(plan, (*path, call.name), f"{name}/", [folded], [step_mask])
             inner_masks.extend(out_masks[:1])
             if len(outputs) != 1:
@@ -624,11 +656,11 @@ class ModelLowering:
             return outputs[0]
 
         with provenance.scope(self.graph, name):
-            output = time_distributed_model(ctx, run, wrapper_depth(call.entry)[0])
+            output = time_distributed_model(ctx, run, depth)
         self._check_kwargs(ctx)
         if inner and id(inner[0]) in self._keras_dtypes:  # integers the model returns as float32: unfolded, the same
             self._keras_dtypes[id(output)] = self._keras_dtypes[id(inner[0])]
-        if step_masked:
+        if depth == 1 and (step_masked or masked and not reaches):  # tf_keras: the model's mask, or the input's reduced
             with provenance.scope(self.graph, name):
                 return [output], [model_out_mask(ctx, masks[0], inner_masks[0] if inner_masks else None)]
         return [output], [masks[0] if masks else None]
@@ -716,7 +748,7 @@ class ModelLowering:
         mask, so the inner layers read none (and the outputs carry the masks they make from none). The mask is
         dropped so where the dtype the lowering tracks and the saved config (``entry_casts``,
         :func:`nested_input_casts`, as :class:`LayerGaps` walked it) agree; where they disagree (or the config does not
-        tell and the dtypes differ), which mask Keras reads is not known: a gap, named (with the dtype the config
+        tell and the dtypes differ, or does not tell a float16 tensor the walk holds in float32), which mask Keras reads is not known: a gap, named (with the dtype the config
         tells, ``entry_dtypes``, :func:`nested_given_dtypes`). A float16 layer's result is float16 (:func:`is_half`:
         under ``mixed_float16`` the walk once read it as float32, kept the mask Keras drops)."""
         if not is_model(call.entry):
@@ -734,7 +766,9 @@ class ModelLowering:
             wanted = dtype_name((config or {}).get("dtype"))
             actual = self._keras_dtype(value) or (DType.FLOAT16 if is_half(self.graph, value) else value.dtype)
             same = has_input_dtype(actual, wanted)
-            if mask is not None and (same is None or same == (casts[i] is True) or not same and casts[i] is not True):
+            untold_half = same and casts[i] is None and value.dtype != DType.FLOAT16 and is_half(self.graph, value)
+            if mask is not None and (same is None or same == (casts[i] is True) or not same and casts[i] is not True
+                                     or untold_half):  # (a float16 the walk records but the config does not tell)
                 told = (entry_dtypes or [])[i] if i < len(entry_dtypes or []) else None
                 held = getattr(actual, "numpy", actual)
                 raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: tf_keras casts the masked "
@@ -801,7 +835,7 @@ class ModelLowering:
                 not masks or masks[0] is None or not inputs:
             return
         target, _ = cast_dtypes(plan, call)
-        actual = self._keras_dtype(inputs[0]) or inputs[0].dtype
+        actual = self._keras_dtype(inputs[0]) or (DType.FLOAT16 if is_half(self.graph, inputs[0]) else inputs[0].dtype)
         try:
             same = isinstance(target, str) and DType.from_any(target) == actual
         except (KeyError, TypeError, ValueError):

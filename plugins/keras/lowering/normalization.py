@@ -15,6 +15,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
+from tfjsconv.narrow_ints import is_narrow
 
 from .batch_norm_training import batch_statistics_call, training_batch_norm
 from .context import LayerContext
@@ -100,13 +101,13 @@ def _moments(ctx: LayerContext, x: Value, axes: list[int], shape: Sequence[int |
 #: their range wraps in small tensors and saturates in large ones (``tf.cast([-1.2], tf.uint8)`` is 255, of a
 #: thousand -1.2 it is 0).
 CAST_BACK_DTYPES = (DType.INT32, DType.INT64, DType.BOOL)
-#: The conversion's note for an int32/int64 normalization (session 21's review): a result within an ulp of a whole
-#: number (a row ``[a, -a, a, -a]`` normalizes to about ±1) truncates to either side by TF's or TF.js's rounding of
-#: rsqrt (cpu rounds once, wasm twice; Keras's own result changes with the batch it runs in).
+#: The conversion's note for a normalization of integers (session 21's review; 8/16-bit ones since session 28): a
+#: result within an ulp of a whole number (a row ``[a, -a, a, -a]`` normalizes to about ±1) truncates to either side
+#: by TF's or TF.js's rounding of rsqrt (cpu rounds once, wasm twice; Keras's own result changes with the batch).
 INTEGER_NORMALIZATION_NOTE = (
-    "Layer/Group/RMSNormalization of int32/int64 inputs: Keras truncates the float32 result back to integers, so a "
-    "value within a float32 rounding of a whole number (a row like [a, -a, a, -a]) may come out one unit off in "
-    "TF.js, as in Keras itself from one batch to another")
+    "Layer/Group/RMSNormalization of integer inputs (int8, int16, uint8, uint16, int32, int64): Keras truncates the "
+    "float32 result back to integers, so a value within a float32 rounding of a whole number (a row like "
+    "[a, -a, a, -a]) may come out one unit off in TF.js, as in Keras itself from one batch to another")
 #: The float32 magnitude from which TF's CPU cast to int64 gives INT64_MIN.
 _INT64_LIMIT = float(2**63)
 
@@ -120,11 +121,18 @@ def _keras3_cast_back(ctx: LayerContext, y: Value, keeps_dtype: bool) -> Value:
     dtype = ctx.keras_dtypes[0] if ctx.keras3 and ctx.keras_dtypes else None
     if dtype is None:
         return y
-    if dtype not in CAST_BACK_DTYPES:
+    from .narrow_normalization import epsilon_gap, proved_in_range  # 8/16-bit: where the result stays in range
+
+    zero_rows = epsilon_gap(ctx, dtype) if dtype in CAST_BACK_DTYPES or is_narrow(dtype) else None
+    if zero_rows is not None:
+        raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on {dtype.numpy} integers with {zero_rows}")
+    narrow_in_range = is_narrow(dtype) and proved_in_range(ctx, dtype)
+    if dtype not in CAST_BACK_DTYPES and not narrow_in_range:
         held = getattr(dtype, "numpy", "untracked")
         raise Unsupported(f"layer {ctx.name!r} ({ctx.class_name}) on {held} integers (Keras casts its float32 result "
                           f"back to them; TensorFlow's cast of floats outside {held}'s range depends on the tensor's "
-                          "size: lowered for int32, int64 and bool)" if held != "untracked" else
+                          "size: lowered for int32, int64 and bool, and for 8/16-bit integers where the weights and "
+                          "sizes keep every result in range)" if held != "untracked" else
                           f"layer {ctx.name!r} ({ctx.class_name}) on integers whose Keras dtype the lowering does not "
                           "follow (Keras casts its float32 result back to it)")
     from .op_layers import float_to_int32, float_to_int64_low_bits
@@ -137,9 +145,10 @@ def _keras3_cast_back(ctx: LayerContext, y: Value, keeps_dtype: bool) -> Value:
         cast = ctx.op("NotEqual", [y, ctx.floats(0.0, "zero")], {"incompatible_shape_error": True}, dtype=DType.BOOL,
                       shape=y.shape, label="as_bool")
     elif keeps_dtype:
-        cast = (float_to_int32 if dtype == DType.INT32 else float_to_int64_low_bits)(ctx, y, "as_integer")
+        cast = (float_to_int32 if dtype == DType.INT32 or narrow_in_range else float_to_int64_low_bits)(
+            ctx, y, "as_integer")
     else:
-        return _truncated_float(ctx, y, dtype)
+        return _truncated_float(ctx, y, DType.INT32 if narrow_in_range else dtype)
     if keeps_dtype:
         ctx.output_keras_dtype = dtype
         return cast

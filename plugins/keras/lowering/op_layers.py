@@ -37,8 +37,9 @@ from .registry import Unsupported, lowers
 #: Keras 3 operation config keys that are not arguments of the call.
 _KERAS_OP_BOOKKEEPING = ("name",)
 _REQUIRED = object()
-#: Arguments read as axes: a tensor there is the value the graph fixes when it is built (every reader alike).
-_AXIS_ARGUMENTS = frozenset({"axis", "axes"})
+#: Arguments read as axes (or ints TF's graph folds: a permutation, band_part's bounds): a tensor there is the value
+#: the graph fixes when it is built (every reader alike).
+_AXIS_ARGUMENTS = frozenset({"axis", "axes", "perm", "num_lower", "num_upper"})
 
 
 class OpCall:
@@ -150,10 +151,26 @@ class OpSpec:
 def _unary(op: str) -> Callable[[OpCall], Value]:
     def lower(c: OpCall) -> Value:
         x = c.tensor("x")
+        if op == "Abs":
+            _refuse_masked_unsigned(c, x)
+            if x.dtype == DType.BOOL:  # Keras 3 returns it (TF has no bool Abs); TF.js wasm's Abs reads bool bytes
+                return c.ctx.unary("Identity", x)
         if op in ("Neg", "Abs") and x.dtype == DType.INT32:
             return _int32_sign_op(c.ctx, x, op)
         return c.ctx.unary(op, x)
     return lower
+
+
+def _refuse_masked_unsigned(c: OpCall, x: Value) -> None:
+    """Keras 3's ``absolute`` of an unsigned tensor is that tensor itself (``if "uint" in dtype or dtype == "bool":
+    return x``), its run-time mask with it, where the saved graph (which may even call it float32) drops the mask:
+    a masked one is a gap (lowered unmasked before, 1.0 where Keras gives 2.5, H5b session 28). A masked bool is
+    none: Keras 3's Masking makes int32 of bools."""
+    held = c.ctx.keras_dtypes[0] if c.ctx.keras_dtypes and isinstance(c.ctx.keras_dtypes[0], DType) else x.dtype
+    if held.name.startswith("UINT") and c.ctx.class_name.startswith(KERAS_OP_PREFIX) and \
+            any(m is not None for m in c.ctx.masks):
+        raise c.gap(f"absolute of a masked {held.name.lower()} tensor: Keras 3 returns that tensor itself, so its "
+                    "mask reaches the later layers at run time, which Keras's saved graph says it drops")
 
 
 def _int32_sign_op(ctx: LayerContext, x: Value, op: str) -> Value:
@@ -2531,6 +2548,18 @@ def reads_held_floats(class_name: str, config: dict[str, Any]) -> bool:
     return _spec(class_name, config)[0] in _HELD_FLOAT_READERS
 
 
+#: Op layers whose result has the dtype their ``dtype`` argument names, whatever they read (besides the casts):
+#: ``saturate_cast``, lowered to float32 and integer targets only.
+_DTYPE_NAMING = frozenset({"SaturateCast", "saturate_cast", "dtypes.saturate_cast"})
+
+
+def names_a_wider_result(class_name: str, config: dict[str, Any]) -> bool:
+    """Whether an op layer's result is of a dtype other than float16 that it names (``saturate_cast(h, "float32")``
+    of a float16 ``h``): it does not compute in float16 (H12, session 28: a Keras 3 ``saturate_cast`` of a mixed
+    Dense's result times 30000 rounded to inf where Keras gives 85019)."""
+    return _spec(class_name, config)[0] in _DTYPE_NAMING  # (float16 is not among saturate_cast's lowered targets)
+
+
 def op_layer_check(config: dict[str, Any], class_name: str = "TFOpLambda") -> str | None:
     function, spec = _spec(class_name, config)
     return None if spec is not None else f"function {function!r}"
@@ -2582,7 +2611,10 @@ def lower_op_layer(ctx: LayerContext) -> Value:
         _float16_promoted(ctx, keras3)
     if any(v.dtype in HELD_FLOATS for v in ctx.inputs) and function not in _HELD_FLOAT_READERS:
         return _float64_step(call, spec)
-    out = spec.lower(call)
+    from .op_layers_tensor_args import lower_at_run_time_axis  # ``axis=tf.shape(y)[0] - 1``: moved last
+
+    out = lower_at_run_time_axis(call, spec.lower)
+    out = spec.lower(call) if out is None else out
     from .float64_compare import mark_op_results  # float64 values held exactly or not, for comparisons later
 
     mark_op_results(ctx.graph, function, list(ctx.inputs), out, function in _HELD_FLOAT_READERS)

@@ -148,5 +148,124 @@ def _known_item(c: OpCall, item: Any, key: str) -> Any:
     value = c.ctx.inputs[item.index]
     entries = known_ints(value)
     if entries is None or len(c.ctx.shape(value)) > 1:
-        raise c.gap(f"argument {key!r} is a tensor whose value is known only at run time (a constant axis is lowered)")
+        what = "axis" if key in ("axis", "axes") else "value"
+        raise c.gap(f"argument {key!r} is a tensor whose value is known only at run time (a constant {what} is lowered)")
     return entries[0] if c.ctx.shape(value) == () else entries
+
+
+#: tf_keras functions whose scalar ``axis`` may be known only at run time (``tf.reduce_sum(x, axis=tf.shape(y)[0] -
+#: 1)``), by how the result relates to the input moved so that axis is last (:func:`lower_at_run_time_axis`).
+_REDUCTIONS = ("sum", "max", "min", "mean", "prod", "any", "all", "logsumexp", "variance", "std", "euclidean_norm")
+_L2_NORMALIZE = ("math.l2_normalize", "nn.l2_normalize", "linalg.l2_normalize")
+RUN_TIME_AXIS_KINDS: dict[str, str] = {
+    **{name: "reduce" for r in _REDUCTIONS for name in (f"math.reduce_{r}", f"reduce_{r}")},
+    "math.count_nonzero": "reduce",
+    **{name: "drop" for name in ("math.argmax", "argmax", "math.argmin", "argmin")},
+    **{name: "keep" for name in ("math.cumsum", "cumsum", "math.cumprod", "cumprod", "reverse", "reverse_v2",
+                                  *_L2_NORMALIZE)},
+    "concat": "concat", "compat.v1.gather": "gather", "gather": "gather", "expand_dims": "expand", "split": "split",
+}
+#: The kinds whose axis may be a list of one tensor (``tf.reverse(x, [a])``, ``reduce_sum(x, [a])``).
+_LISTED_AXIS = ("reduce", "keep", "expand")
+
+
+def _axis_key(c: OpCall) -> str:
+    """The argument holding the axis: TF 1's ``dim`` for ``l2_normalize`` (TF raises when both are given)."""
+    return "dim" if c.function in _L2_NORMALIZE and c.has("dim") else "axis"
+
+
+def _run_time_axis(c: OpCall) -> Value | None:
+    """The call's axis as a scalar int32 tensor where it is a tensor known only at run time (a one-item list or
+    vector of one too, for a reduction or ``expand_dims``, which TF accepts), else None (the static lowering reads
+    it, or names it). Reads the arguments only."""
+    item = c.arguments.get(_axis_key(c))
+    if isinstance(item, list) and len(item) == 1 and RUN_TIME_AXIS_KINDS[c.function] in _LISTED_AXIS:
+        item = item[0]
+    if not isinstance(item, TensorArg):
+        return None
+    value = _cast_int64(c, c.ctx.inputs[item.index], "axis_int32")
+    if value.dtype != I32 or known_ints(value) is not None:
+        return None
+    shape = c.ctx.shape(value)
+    if shape == (1,) and RUN_TIME_AXIS_KINDS[c.function] in _LISTED_AXIS:
+        return c.ctx.reshape(value, [], "axis_scalar")
+    return value if shape == () else None
+
+
+def _permutations(c: OpCall, axis: Value, table: list[list[int]], label: str) -> Value:
+    """Row ``axis`` of ``table`` (one permutation per axis), read at run time. An axis outside ``[-rank, rank)``
+    makes TF.js's GatherV2 fail (cpu, wasm), where TensorFlow raises on it."""
+    rank = len(table)
+    negative = c.ctx.op("Less", [axis, c.ctx.ints(0, f"{label}_zero")], dtype=DType.BOOL, shape=(), label=f"{label}_neg")
+    wrapped = c.ctx.op("SelectV2", [negative, c.ctx.binary("AddV2", axis, c.ctx.ints(rank, f"{label}_rank"),
+                                                             label=f"{label}_plus_rank"), axis],
+                       dtype=I32, shape=(), label=f"{label}_axis")
+    return c.ctx.op("GatherV2", [c.ctx.ints(table, f"{label}_table"), wrapped, c.ctx.ints(0, f"{label}_gather_axis")],
+                    {"Tparams": I32, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=I32,
+                    shape=(len(table[0]),), label=f"{label}_perm")
+
+
+def _moved(c: OpCall, x: Value, perm: Value, label: str) -> Value:
+    """``x`` transposed by a permutation known only at run time: sizes kept only where every axis has one size."""
+    shape = c.ctx.shape(x)
+    same = shape if len(set(shape)) == 1 else (None,) * len(shape)
+    return c.ctx.op("Transpose", [x, perm], {"Tperm": I32}, shape=same, label=label)
+
+
+def lower_at_run_time_axis(c: OpCall, lower: Any) -> Value | list[Value] | None:
+    """tf_keras ``reduce_*``, ``count_nonzero``, ``argmax``/``argmin``, ``cumsum``/``cumprod``, ``reverse``,
+    ``l2_normalize``, ``concat``, ``gather``, ``expand_dims`` and ``split`` (its pieces known in number; TF.js fails
+    where the axis's size does not divide or sum up, as TF raises) along a scalar axis known only at run time: the
+    operands transposed (a permutation picked at run time from the few the rank allows) so that axis is last, the
+    call's own lowering ``lower`` along ``-1`` (every dtype rule and guard it has), the result moved back. Exactly
+    TF's values, as a transpose only moves them. None where the axis is no such tensor."""
+    kind = RUN_TIME_AXIS_KINDS.get(c.function)
+    if kind is None or c.ctx.class_name.startswith(KERAS_OP_PREFIX):
+        return None
+    axis = _run_time_axis(c)
+    if axis is None:
+        return None
+    keys = ["values"] if kind == "concat" else ["x"]
+    items = c.arguments.get(keys[0])
+    items = items if isinstance(items, list) else [items]
+    if not items or not all(isinstance(v, TensorArg) for v in items):
+        raise c.gap(f"argument 'axis' is a tensor known only at run time, of {keys[0]} that are not all tensors")
+    rank = len(c.ctx.shape(c.ctx.inputs[items[0].index]))
+    if rank == 0 or any(len(c.ctx.shape(c.ctx.inputs[v.index])) != rank for v in items):
+        raise c.gap("argument 'axis' is a tensor known only at run time, over tensors of different or no rank")
+    moved_indices = {v.index for v in items}
+    axis_key = _axis_key(c)
+    others = [v for k, v in c.arguments.items() if k not in (*keys, axis_key)]
+    if any(isinstance(v, TensorArg) and v.index in moved_indices for v in others):
+        raise c.gap("argument 'axis' is a tensor known only at run time, and the moved tensor is another argument too")
+    inputs = list(c.ctx.inputs)
+    if kind != "expand":  # expand_dims inserts its axis last, then moves it
+        last = [[*(i for i in range(rank) if i != a), a] for a in range(rank)]
+        perm = _permutations(c, axis, last, "axis_last")
+        for v in moved_indices:
+            c.ctx.inputs[v] = _moved(c, inputs[v], perm, f"axis_last_{v}")
+    moved = OpCall(c.ctx, c.function, {**{k: v for k, v in c.arguments.items() if k != axis_key}, "axis": -1})
+    try:
+        out = lower(moved)
+    finally:
+        c.ctx.inputs[:] = inputs
+    if kind == "split":  # each piece moved back by one permutation
+        back = _permutations(c, axis, [[*range(a), rank - 1, *range(a, rank - 1)] for a in range(rank)], "axis_back")
+        return [_moved(c, piece, back, f"axis_back_{i}") for i, piece in enumerate(out)]
+    return _moved_back(c, kind, out, axis, rank + 1 if kind == "expand" else rank)
+
+
+def _moved_back(c: OpCall, kind: str, out: Value, axis: Value, rank: int) -> Value:
+    """The result along the last axis put back where TF puts it: reductions keeping dims, cumulative ops, concat and
+    expand_dims (``rank`` counts its new axis) by the inverse permutation; gather with the indices' axes where the
+    axis was; dropped axes need no move."""
+    if kind == "drop" or kind == "reduce" and len(c.ctx.shape(out)) < rank:
+        return out
+    if kind == "gather":
+        extra = len(c.ctx.shape(out)) - (rank - 1)
+        if extra == 0:
+            return out
+        table = [[*range(a), *range(rank - 1, rank - 1 + extra), *range(a, rank - 1)] for a in range(rank)]
+        return _moved(c, out, _permutations(c, axis, table, "indices_back"), "indices_back")
+    back = [[*range(a), rank - 1, *range(a, rank - 1)] for a in range(rank)]
+    return _moved(c, out, _permutations(c, axis, back, "axis_back"), "axis_back")

@@ -86,10 +86,18 @@ def int32_pair(build: "_Pairs", x: Value) -> Pair:
     return build.two_sum(*as_float)
 
 
+def as_float64(c: OpCall, v: Value, exact: bool, label: str = "as_float64") -> Value:
+    """The float64 Value TF.js holds as the float32 ``v`` (a Cast it reads as float32), remembered as held exactly
+    (:data:`.op_layers._EXACTLY_HELD`) where ``exact``: Keras's float64 values are ``v``'s."""
+    out = c.ctx.op("Cast", [v], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64, shape=v.shape, label=label)
+    if exact:
+        _EXACTLY_HELD.setdefault(c.ctx.graph, {})[id(out)] = out
+    return out
+
+
 def _held_pair(c: OpCall, hi: Value, lo: Value) -> Value:
     """The float64 Value of a pair: ``hi`` cast (what TF.js holds), ``lo`` kept for the next float64 step."""
-    out = c.ctx.op("Cast", [hi], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64, shape=hi.shape,
-                   label="as_float64")
+    out = as_float64(c, hi, exact=False)
     _PAIRS.setdefault(c.ctx.graph, {})[id(out)] = (hi, lo, out)  # ``out`` kept alive: its id stays its own
     return out
 
@@ -103,6 +111,10 @@ def tf_integer_operands(c: OpCall, x: Value, y: Value) -> bool:
 # -- float64 arithmetic on pairs of float32 -----------------------------------------------------------------
 #: Per graph, each float64 Value computed on pairs: ``id(value) -> (hi, lo, value)`` (float32 hi and lo).
 _PAIRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Per graph, the float64 Values held rounded within a few float32 ulps of Keras's value (exp and log results and
+#: moves of them, :func:`float64_in_float32`), whose tanh/sigmoid keep their notice's bound; other values held rounded
+#: (logsumexp, tanh and sigmoid results, a float64 layer's float32 result) carry a larger error of their own.
+WITHIN_ULPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: Per graph, the pairs that hold Keras's float64 value exactly (integers cast to float64), which alone may be cast
 #: to int32 or bool: any other pair is within 2^-44 of it, on the other side of an integer or of 0 now and then
 #: (``x·0.1·10`` truncated to 8 where Keras gives 9), so such a cast stays a gap.
@@ -127,6 +139,8 @@ _MAX = {"math.reduce_max", "reduce_max", "Max"}
 _MIN = {"math.reduce_min", "reduce_min", "Min"}
 _ARG = {"math.argmax": "ArgMax", "argmax": "ArgMax", "Argmax": "ArgMax", "math.argmin": "ArgMin",
         "argmin": "ArgMin", "Argmin": "ArgMin"}
+#: ``top_k`` (tf_keras's ``tf.math.top_k``, Keras 3's ``ops.top_k``): of float64 values held exactly, float32's.
+_TOP_K = {"math.top_k", "TopK"}
 #: Reductions of float64 tensors: sums, means and products (a tree of pair steps, over axes of sizes the config
 #: gives or known only at run time), max/min (the largest pair: one of the values, exactly) and argmax/argmin of
 #: values held exactly.
@@ -285,6 +299,14 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
         return float64_reduction(c)
     if c.function in FLOAT64_IN_FLOAT32:
         return float64_in_float32(c, spec)
+    from .float64_functions import FLOAT64_MOVES, FLOAT64_SMOOTH, float64_moved, float64_smooth
+
+    if c.function in FLOAT64_MOVES:  # reshape, slices, concat... of float64 values, held as they were
+        return float64_moved(c, spec)
+    if c.function in _TOP_K:
+        return _exact_top_k(c)
+    if c.function in FLOAT64_SMOOTH:  # tanh, sigmoid in float32 with the pair's lo term
+        return float64_smooth(c, spec)
     if c.function not in FLOAT64_PAIR_STEPS:
         raise c.gap(_gap_text("a float64 tensor"))
     names = [p for p in spec.params if p in c.arguments][:1 if c.function in _NEG | _ABS | _SQRT else 2]
@@ -294,6 +316,9 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
     known = _known_result(c, names)
     if known is not None:
         return _known_pair(c, known)
+    unit = _unit_product(c, names, operands) if c.function in _MUL else None
+    if unit is not None:
+        return unit
     build = _Pairs(c)
     f = c.function
     if f in _ADD | _SUB:
@@ -309,15 +334,24 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
         hi, lo = build.abs(operands[0])
     else:
         hi, lo = build.sqrt(operands[0])
-    if lo is None:
-        out = c.ctx.op("Cast", [hi], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64, shape=hi.shape,
-                       label="as_float64")
-        _EXACTLY_HELD.setdefault(c.ctx.graph, {})[id(out)] = out
-    else:
-        out = _held_pair(c, hi, lo)
+    out = as_float64(c, hi, exact=True) if lo is None else _held_pair(c, hi, lo)
     if any(p[1] is not None for p in operands if p is not None):
         _notice(c)
     return out
+
+
+def _unit_product(c: OpCall, names: list[str], operands: list[Pair]) -> Value | None:
+    """``x · k`` of a float64 ``x`` held exactly and a constant ``k`` of ±0 or ±1 (every element): float32's product
+    is float64's (±x, a signed zero, NaN of ±Inf·0), so the result is held exactly, as a negation is, and a top_k or
+    argmax of ``x * 0.0`` orders Keras's values (session 28: held as a pair, its top_k was refused). None otherwise."""
+    constants = [n for n in names if not isinstance(c.arguments.get(n), TensorArg)]
+    if len(names) != 2 or len(constants) != 1 or any(p[1] is not None for p in operands):
+        return None
+    with np.errstate(invalid="ignore"):
+        k = np.abs(np.asarray(c.arguments[constants[0]], dtype=np.float64))  # _operand read it as a number
+    if not np.all((k == 0.0) | (k == 1.0)):
+        return None
+    return as_float64(c, c.ctx.binary("Mul", operands[0][0], operands[1][0], label="unit_product"), exact=True)
 
 
 def _known_result(c: OpCall, names: list[str]) -> np.ndarray | None:
@@ -355,12 +389,7 @@ def _known_pair(c: OpCall, result: np.ndarray) -> Value:
     hi = result.astype(np.float32)
     lo = (result - hi.astype(np.float64)).astype(np.float32)
     hi_value = c.ctx.floats(hi, "known_hi")
-    if np.any(lo):
-        out = _held_pair(c, hi_value, c.ctx.floats(lo, "known_lo"))
-    else:
-        out = c.ctx.op("Cast", [hi_value], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64,
-                       shape=hi_value.shape, label="as_float64")
-        _EXACTLY_HELD.setdefault(c.ctx.graph, {})[id(out)] = out
+    out = _held_pair(c, hi_value, c.ctx.floats(lo, "known_lo")) if np.any(lo) else as_float64(c, hi_value, exact=True)
     remember_exact(out, result)
     return out
 
@@ -390,8 +419,10 @@ def float64_in_float32(c: OpCall, spec: OpSpec) -> Value:
             ctx.binary("RealDiv", lo, hi, label="lo_term")
         out = ctx.binary("AddV2", out, finite_or_zero(c, term, "lo_kept"), label="with_lo")
     _float32_notice(c)
-    return c.ctx.op("Cast", [out], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64, shape=out.shape,
-                    label="as_float64")
+    held = as_float64(c, out, exact=False)
+    if c.function in _EXP | _LOG:  # within about 2 float32 ulps of Keras's value (logsumexp: 1.2e-7·(n + max|x|))
+        WITHIN_ULPS.setdefault(c.ctx.graph, {})[id(held)] = held
+    return held
 
 
 def _float32_notice(c: OpCall) -> None:
@@ -437,10 +468,7 @@ def float64_reduction(c: OpCall) -> Value:
         hi, lo = (None if v is None else c.ctx.op("Squeeze", [v], {"squeeze_dims": axes}, shape=out_shape,
                                                   label=build._label("squeezed")) for v in (hi, lo))
     if lo is None:
-        out = c.ctx.op("Cast", [hi], {"SrcT": F32, "DstT": F64, "Truncate": False}, dtype=F64, shape=hi.shape,
-                       label="as_float64")
-        _EXACTLY_HELD.setdefault(c.ctx.graph, {})[id(out)] = out
-        return out
+        return as_float64(c, hi, exact=True)
     integers = c.function in _MAX | _MIN and id(x) in _CASTABLE.get(c.ctx.graph, {})  # one of them, exactly
     if not integers and (pair[1] is not None or c.function not in _MAX | _MIN):
         _notice(c)
@@ -668,6 +696,24 @@ def _exact_arg_extreme(c: OpCall, x: Value) -> Value:
                              label="held_float32_x")
     c.ctx.inputs = inputs
     return _arg_extreme(_ARG[c.function], float64=True)(c)
+
+
+def _exact_top_k(c: OpCall) -> list[Value]:
+    """``top_k`` of float64 values held exactly (float32 ones cast up, ``x * 0.0`` of a float64 model input): the
+    float32 lowering of the same values (their order, ties by index, is Keras's), the values cast back up and held
+    exactly, the indices as they are; of pairs or values held rounded a gap (session 28: every float64 top_k was
+    one, where ``--loader=tensorflow`` converts)."""
+    from .op_layers import _top_k
+
+    x = c.tensor("x")
+    if x.dtype != F64 or id(x) not in _EXACTLY_HELD.get(c.ctx.graph, {}):
+        raise c.gap(_gap_text("a top_k of a float64 tensor not held exactly"))
+    inputs = list(c.ctx.inputs)
+    inputs[c.arguments["x"].index] = c.ctx.op("Cast", [x], {"SrcT": F64, "DstT": F32, "Truncate": False}, dtype=F32,
+                                              shape=x.shape, label="held_float32_x")
+    c.ctx.inputs = inputs
+    values, indices = _top_k(c)
+    return [as_float64(c, values, exact=True, label="values_float64"), indices]
 
 
 def _operand(c: OpCall, name: str) -> Pair:

@@ -365,29 +365,39 @@ def time_distributed_model(ctx: LayerContext, run: Callable[[Value], Value], dep
     return split_first_axis(ctx, y, ctx.x, 1 + depth, "unfold_time")
 
 
-def masked_model_gap(config: dict[str, Any], input_dtype: str | None, keras3: bool | None) -> str | None:
-    """Why a mask into TimeDistributed(model) whose layers read it is not lowered (None: it is), from the config.
-    Keras 3 hands step ``t`` ``mask[:, t]`` (``layer.call``, which sets it on the input converted to the Input's
-    dtype); tf_keras hands the mask reshaped to ``[batch·steps, ...]`` to the model's ``__call__``, after the wrapper
-    cast its float input to its own compute dtype, and the model casts that to its Input's dtype: a new tensor
-    without the mask where they differ. Lowered where both are float32 (no cast either way)."""
-    if keras3 is None:
-        return "the Keras flavour that saved it is not known"
-    policy = dtype_name(config.get("dtype"))
-    if policy not in (None, "float32"):
-        return f"a {policy} wrapper"
-    if input_dtype not in (None, "float32"):
-        return f"a model whose Input is {input_dtype}"
-    return None
+def masked_model_gap(keras3: bool | None) -> str | None:
+    """Why a mask into TimeDistributed(model) whose layers read it is not lowered (None: it is): only a file whose
+    Keras flavour is not known (which layers read the mask depends on it: :func:`mask_reaches_model`)."""
+    return "the Keras flavour that saved it is not known" if keras3 is None else None
 
 
-def folded_model_mask(ctx: LayerContext, mask: Value, keras_dtype: Any, half: bool) -> Value:
-    """The mask the wrapped model's layers read per step (:func:`masked_model_gap`), folded as its input is: the same
-    per step in both flavours (Keras 3 ``mask[:, t]``, tf_keras the mask reshaped: a built-in wrapped layer, a model
-    too, always takes tf_keras's reshape path, a batch size fixed in the config included). Refused by name: a mask on
-    integers or float16 values (where a cast may drop it)."""
-    if keras_dtype is not None or half:
-        held = "float16" if keras_dtype is None else str(getattr(keras_dtype, "name", keras_dtype)).lower()
+def mask_reaches_model(config: dict[str, Any], input_dtype: str | None, keras3: bool | None,
+                       integer_dtype: DType | None = None) -> bool:
+    """Whether the layers of a model a masked TimeDistributed wraps read the step's mask (measured, Keras 3.15 and
+    tf_keras 2.21). Keras 3 hands step ``t`` ``mask[:, t]`` to the model's ``call``, which sets it on its input after
+    casting that to its Input's dtype: always. tf_keras hands the folded mask to the model's ``__call__`` with the
+    values its wrapper cast to its compute dtype (floats only: ``integer_dtype`` stays); where the model's Input has
+    another dtype its cast makes a new tensor without the mask, and the layers compute unmasked (a float16 wrapper,
+    int32 values, a float64 Input)."""
+    if keras3 is not False:
+        return True
+    held = integer_dtype.name.lower() if integer_dtype is not None else _compute_dtype(config)
+    return held == (input_dtype or "float32")
+
+
+def _compute_dtype(config: dict[str, Any]) -> str:
+    """The dtype a tf_keras layer casts its float inputs to: its policy's compute dtype."""
+    policy = dtype_name(config.get("dtype")) or "float32"
+    return {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(policy, policy)
+
+
+def folded_model_mask(ctx: LayerContext, mask: Value, keras_dtype: Any) -> Value:
+    """The mask the wrapped model's layers read per step (:func:`mask_reaches_model`), folded as its input is: the
+    same per step in both flavours (Keras 3 ``mask[:, t]``, tf_keras the mask reshaped: a built-in wrapped layer, a
+    model too, always takes tf_keras's reshape path, a batch size fixed in the config included). ``keras_dtype``: the
+    integer dtype the model's Input keeps the values in (None: floats); a mask on integers is refused by name."""
+    if keras_dtype is not None:
+        held = str(getattr(keras_dtype, "name", keras_dtype)).lower()
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed: a mask on {held} values into a wrapped model whose "
                           "layers read it)")
     return _folded_mask(ctx, mask, ctx.shape())
