@@ -46,14 +46,15 @@ class Log1pAsLog(BackendGatedPass):
         targets = self.targets or DEFAULT_TARGET_BACKENDS
         if set(targets) <= EXACT_LOG1P_BACKENDS:
             return PassResult(0)
-        nodes = [n for n in graph.nodes if n.op == "Log1p" and len(n.inputs) == 1 and _float_type(n) is not None]
+        nodes = [n for n in graph.nodes if n.op == "Log1p" and len(n.inputs) == 1 and float32_or_64(n) is not None]
         for node in nodes:
-            _compensate(graph, node, _float_type(node))
+            _compensate(graph, node, float32_or_64(node))
         return PassResult(len(nodes))
 
 
-def _float_type(node: Node) -> DType | None:
-    """The node's float dtype (from ``T`` or its input), None for anything else (float16, complex)."""
+def float32_or_64(node: Node) -> DType | None:
+    """The node's float32/float64 dtype (from ``T`` or its input), None for anything else: float16 is left (one
+    rounding to it per step would be needed), complex is ``complex_parts``'s. Shared with ``sin_symmetry``."""
     raw = node.attrs.get("T") or node.inputs[0].dtype
     dtype = DType.from_any(raw) if raw is not None else DType.FLOAT32
     return dtype if dtype in FLOAT_TYPES else None

@@ -18,10 +18,10 @@ from ..ir import Graph, Node, Value
 from . import PassResult
 from .backend_gated import BackendGatedPass
 from .graph_edit import rewrite
+from .log1p import float32_or_64  # (float16 is left: wasm keeps its wrong sign for a tiny negative one, R8)
 
 #: The backends whose ``Sin`` of a negative argument loses its low bits.
 NAIVE_NEGATIVE_SIN_BACKENDS = frozenset({"wasm"})
-FLOAT_TYPES = (DType.FLOAT32, DType.FLOAT64)
 
 
 class SinOfMagnitude(BackendGatedPass):
@@ -37,18 +37,11 @@ class SinOfMagnitude(BackendGatedPass):
 
         if not NAIVE_NEGATIVE_SIN_BACKENDS & set(self.targets or DEFAULT_TARGET_BACKENDS):
             return PassResult(0)
-        nodes = [n for n in graph.nodes if n.op == "Sin" and len(n.inputs) == 1 and _float_type(n) is not None
+        nodes = [n for n in graph.nodes if n.op == "Sin" and len(n.inputs) == 1 and float32_or_64(n) is not None
                  and n.inputs[0].producer.op != "Abs"]  # an argument never negative (the rewrite's own too)
         for node in nodes:
-            _signed_sine(graph, node, _float_type(node))
+            _signed_sine(graph, node, float32_or_64(node))
         return PassResult(len(nodes))
-
-
-def _float_type(node: Node) -> DType | None:
-    """The node's float32/float64 dtype, None for anything else (float16 is left as it is: wasm keeps its wrong sign for a tiny negative float16 argument, R8; complex)."""
-    raw = node.attrs.get("T") or node.inputs[0].dtype
-    dtype = DType.from_any(raw) if raw is not None else DType.FLOAT32
-    return dtype if dtype in FLOAT_TYPES else None
 
 
 #: Below this magnitude float32's ``sin(x)`` is ``x`` rounded (``x³/6 < 2^-25·x``); wasm's kernel is not there
