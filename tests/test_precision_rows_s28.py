@@ -40,8 +40,10 @@ def test_skipped_passes_name_the_naive_kernels(saved: Path, tmp_path: Path):
     skipped = tfjsconv.convert(saved, tmp_path / "skipped", skip_passes=["log1p", "sin_symmetry"])
     line = _line(skipped)
     assert LESS_PRECISE in line and "Log1p" in line and "Sin" in line, skipped.notices
+    assert "the log1p, sin_symmetry passes rewrite float32 nodes" in line, skipped.notices
     only_sin = tfjsconv.convert(saved, tmp_path / "sin", skip_passes=["sin_symmetry"], target_backends=["wasm"])
     assert LESS_PRECISE in _line(only_sin) and "Log1p" not in _line(only_sin), only_sin.notices
+    assert "the sin_symmetry pass rewrites" in _line(only_sin), only_sin.notices
 
 
 def test_default_conversion_does_not_name_them(saved: Path, tmp_path: Path):

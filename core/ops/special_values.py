@@ -322,7 +322,21 @@ def notice(found: Iterable[Deviation], *, exact: bool) -> str | None:
     hint = (f"--exact_special_values rewrites {', '.join(fixable)} to give TF's results" if fixable
             else "--exact_special_values cannot rewrite these")
     return (f"special values: TF.js gives other results than TF for {_kinds(found)} in "
-            f"{_grouped(found)}; {hint}; see {DOCS}")
+            f"{_grouped(found)}; {hint}{_pass_hint(found)}; see {DOCS}")
+
+
+#: The pass that rewrites each op a "less precise" row names (float32 and float64 nodes; float16 ones stay).
+LESS_PRECISE_PASSES = {"Log1p": "log1p", "Sin": "sin_symmetry"}
+
+
+def _pass_hint(found: list[Deviation]) -> str:
+    """Where less precise kernels are named, the passes that rewrite them: the flag does not, so its hint alone
+    would send the user to the wrong remedy (review of session 28)."""
+    passes = sorted({LESS_PRECISE_PASSES[d.op] for d in found if less_precise(d) and d.op in LESS_PRECISE_PASSES})
+    if not passes:
+        return ""
+    names = f"the {passes[0]} pass rewrites" if len(passes) == 1 else f"the {', '.join(passes)} passes rewrite"
+    return f"; {names} float32 nodes of these (do not skip them; float16 nodes stay)"
 
 
 def layers_notice(found: Iterable[Deviation], layers: list[str]) -> str | None:
