@@ -21,6 +21,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from tfjsconv.cli import main  # noqa: E402
+from tfjsconv.errors import UsageError  # noqa: E402
 from tfjsconv.verify.source_check import verify_against_source  # noqa: E402
 
 pytestmark = pytest.mark.node
@@ -137,6 +138,16 @@ def test_an_explicit_backend_overrides_the_targets_with_a_notice(two_signatures,
 def test_the_python_api_runs_the_targets_too(two_signatures, tfjs_runtime):
     report = verify_against_source(two_signatures / "saved", two_signatures / "cpu", quiet=True)
     assert report.status == "PASS" and report.backends == ["cpu"]
+
+
+def test_the_python_api_names_the_remedy_for_a_webgl_only_model(two_signatures, tmp_path):
+    """A model converted for webgl alone: the API said "FAIL: nothing was compared" (review R1 M3 of session 28)."""
+    webgl = tmp_path / "webgl"
+    assert main(["convert", str(two_signatures / "saved"), str(webgl), "--target_backends=webgl", "--quiet"]) == 0
+    with pytest.raises(UsageError) as caught:
+        verify_against_source(two_signatures / "saved", webgl, quiet=True)
+    assert "none of which verify runs in Node" in caught.value.message
+    assert "backends=['webgl']" in caught.value.hint
 
 
 # -- 3. the signature ------------------------------------------------------------------------------------------------

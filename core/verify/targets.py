@@ -40,9 +40,18 @@ def model_targets(model_dir: Path | str) -> tuple[str, ...]:
 
 
 def targeted_node_backends(model_dir: Path | str) -> tuple[str, ...]:
-    """The Node backends (cpu, wasm) among the model's targets: what the Python API runs by default."""
+    """The Node backends (cpu, wasm) among the model's targets: what the Python API runs by default.
+
+    A model converted for webgl alone has none: that is a usage error naming the remedy, not a report saying
+    "nothing was compared" (review R1 of session 28)."""
     targets = model_targets(model_dir)
-    return tuple(b for b in NODE_BACKENDS if b in targets)
+    chosen = tuple(b for b in NODE_BACKENDS if b in targets)
+    if not chosen:
+        raise UsageError(f"{model_dir} was converted for --target_backends={','.join(targets)}, none of which "
+                         "verify runs in Node",
+                         hint="pass backends=['webgl'] to run it in headless Chromium, or name a Node backend "
+                         "to run it there anyway")
+    return chosen
 
 
 def choose_backends(model_dir: Path | str, backend: str | None, browser: bool) -> BackendChoice:
