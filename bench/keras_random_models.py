@@ -51,6 +51,16 @@ EinsumDense, Reshape with -1, Cropping3D). ``--trace_refused`` converts every re
 ``--policies RATE`` builds each drawn layer under a dtype policy (``mixed_float16``, ``float16``, ``float64``) with
 that chance and draws float64 inputs too (session 28: before, every model was float32).
 
+``--wide`` (session 29) draws the ``wide_*`` steps too (weight 0 without it, so earlier seeds give the same models):
+nested models in nested models (functional in functional, Sequential in functional and back, three deep),
+TimeDistributed of a nested model, nested models of a Bidirectional RNN (attention, pooling after it) that the
+outer mask flows into or that mask their own input, nested models of ``Embedding(mask_zero)`` whose mask an RNN /
+attention / merge / TimeDistributed reads, one layer (Dense, Conv1D, LSTM, a Sequential, a functional model) called
+twice (on ``x`` and ``Rescaling(x)``, or on two tensors) and merged, nested models of two inputs and two outputs
+(both read, or one left dead), and op layers of edge-case constants (signed zeros, ±Inf, NaN, exponents 0 / -1 /
+0.5, negative divisors, clip bounds equal or inverted, a constant first, integer constants, constant arrays,
+overflow and denormal scales). An output that is -Inf where Keras's is +Inf now fails (it passed before).
+
 ``--minimize`` shrinks each WRONG / TF.js-error model to a smallest recipe that still fails the same way (outputs
 dropped, steps bypassed), and prints its builder code. Results: ``<output>.json`` and ``<output>.md``.
 """
@@ -1318,6 +1328,241 @@ op("int_dense", (2, 3, 4), ints=True)((
     lambda k, p, s: k.layers.Dense(p["units"])))
 
 
+# -- --wide (session 29): the shapes of models the generator missed (drawn only under --wide: weight 0 otherwise) ----
+#: ``--wide``: these ops' weights (each 0 without the flag, so that earlier seeds still give the same models).
+WIDE = False
+WIDE_WEIGHTS = {"wide_nested_deep": 2, "wide_td_nested": 2, "wide_rnn_nested": 2, "wide_embed_nested": 1.5,
+                "wide_shared_twice": 2, "wide_shared_pair": 1.5, "wide_multi_io": 2.5, "wide_op_edge": 4}
+#: A nested model's layouts: f = functional, s = Sequential, outermost first (``f(s)``: a Sequential in a functional).
+NEST_LAYOUTS = ["f(f)", "f(s)", "s(f)", "f(f(s))", "f(s(f))", "s(s)"]
+
+
+def _inner_dense(k, shape: tuple, units: int, act: str | None, layout: str, name: str):
+    """A model (functional ``f`` or ``Sequential`` ``s``) of one Dense on ``shape``."""
+    if layout == "s":
+        return k.Sequential([k.Input(shape), k.layers.Dense(units, activation=act)], name=name)
+    x = k.Input(shape)
+    return k.Model(x, k.layers.Dense(units, activation=act)(x), name=name)
+
+
+def _nest(k, layout: str, shape: tuple, p: dict, depth: int = 0):
+    """The nested model of ``layout`` (``f(s(f))`` ...): each level wraps the next and adds a layer of its own."""
+    tag = f"{p['tag']}_{depth}"
+    if "(" not in layout:
+        return _inner_dense(k, shape, p["units"], p["activation"], layout, f"deep_{tag}")
+    outer, inner_layout = layout[0], layout[2:-1]
+    inner = _nest(k, inner_layout, shape, p, depth + 1)
+    if outer == "s":
+        return k.Sequential([k.Input(shape), inner, k.layers.Activation("tanh")], name=f"deep_{tag}")
+    x = k.Input(shape)
+    y = inner(x)
+    z = k.layers.Concatenate()([y, k.layers.Dense(p["units"], use_bias=False)(x)]) if p["side"] else y
+    return k.Model(x, k.layers.LayerNormalization()(z) if p["norm"] else z, name=f"deep_{tag}")
+
+
+op("wide_nested_deep", (2, 3, 4), weight=0.0)((
+    lambda rng, s, f: {"layout": pick(rng, NEST_LAYOUTS), "units": _units(rng, s[0]),
+                       "activation": activation(rng, f) if rng.random() < 0.5 else None,
+                       "side": bool(rng.random() < 0.5), "norm": bool(rng.random() < 0.3),
+                       "tag": int(rng.integers(10**6))},
+    lambda k, p, s: _nest(k, p["layout"], s[0], p)))
+
+
+def _td_nested_make(k, p, s):
+    """TimeDistributed of a nested model: a Sequential of Dense, a functional residual, or a per-step Conv1D."""
+    shape = tuple(s[0][1:])
+    x = k.Input(shape)
+    if p["kind"] == "seq_dense":
+        inner = k.Sequential([k.Input(shape), k.layers.Dense(p["units"], activation=p["activation"]),
+                              k.layers.Dense(p["units"])], name=f"td_seq_{p['tag']}")
+    elif p["kind"] == "residual":
+        y = k.layers.Dense(shape[-1], activation=p["activation"])(x)
+        inner = k.Model(x, k.layers.Add()([x, y]), name=f"td_res_{p['tag']}")
+    else:
+        y = k.layers.Conv1D(p["units"], 2, padding="same", activation=p["activation"])(x)
+        inner = k.Model(x, k.layers.GlobalAveragePooling1D()(y) if p["pool"] else y, name=f"td_conv_{p['tag']}")
+    return k.layers.TimeDistributed(inner)
+
+
+op("wide_td_nested", (3, 4), weight=0.0)((
+    lambda rng, s, f: {"kind": pick(rng, ["seq_dense", "residual"] + (["conv"] if len(s[0]) == 3 else [])),
+                       "units": _units(rng, s[0]), "activation": activation(rng, f) if rng.random() < 0.5 else None,
+                       "pool": bool(rng.random() < 0.4), "tag": int(rng.integers(10**6))},
+    _td_nested_make))
+
+
+def _rnn_nested_make(k, p, s):
+    """A nested functional model of (Masking,) a Bidirectional RNN (and attention over it, a residual merge): the
+    outer tensor's mask (Masking, Embedding(mask_zero)) flows in, or the model makes its own."""
+    x = k.Input(tuple(s[0]))
+    h = k.layers.Masking(0.0)(x) if p["mask_inside"] else x
+    rnn = getattr(k.layers, p["cell"])(p["units"], return_sequences=True)
+    h = k.layers.Bidirectional(rnn, merge_mode=p["merge_mode"])(h)
+    if p["attention"] == "mha":
+        h = k.layers.Add()([h, k.layers.MultiHeadAttention(1, 2)(h, h)])
+    elif p["attention"] == "dot":
+        h = k.layers.Attention()([h, h])
+    if p["pool"] == "avg":
+        h = k.layers.GlobalAveragePooling1D()(h)
+    elif p["pool"] == "rnn":
+        h = k.layers.GRU(p["units"])(h)
+    return k.Model(x, h, name=f"rnn_nested_{p['tag']}")
+
+
+op("wide_rnn_nested", (3,), weight=0.0)((
+    lambda rng, s, f: {"cell": pick(rng, ["LSTM", "GRU", "SimpleRNN"]), "units": int(rng.integers(2, 5)),
+                       "merge_mode": pick(rng, ["concat", "sum", "ave", "mul"]),
+                       "attention": pick(rng, [None, "mha", "dot"]), "pool": pick(rng, [None, "avg", "rnn"]),
+                       "mask_inside": bool(rng.random() < 0.4), "tag": int(rng.integers(10**6))},
+    _rnn_nested_make))
+
+
+def _embed_nested_make(k, p, s):
+    """A nested model of ``Embedding(mask_zero=True)`` on ids, its mask read by an RNN / attention / pooling / merge
+    inside."""
+    x = k.Input(tuple(s[0]), dtype="int32")
+    e = k.layers.Embedding(VOCAB, p["dim"], mask_zero=True)(x)
+    if p["reader"] == "lstm":
+        h = k.layers.LSTM(p["units"], return_sequences=p["seq"])(e)
+    elif p["reader"] == "mha":
+        h = k.layers.MultiHeadAttention(p["heads"], 2)(e, e)
+    elif p["reader"] == "merge_gru":
+        h = k.layers.GRU(p["units"], return_sequences=p["seq"])(k.layers.Add()([e, k.layers.Dense(p["dim"])(e)]))
+    elif p["reader"] == "td_rnn":
+        h = k.layers.SimpleRNN(p["units"], return_sequences=p["seq"])(k.layers.TimeDistributed(
+            k.layers.Dense(p["units"]))(e))
+    else:
+        h = k.layers.GlobalAveragePooling1D()(e)
+    return k.Model(x, h, name=f"embed_nested_{p['tag']}")
+
+
+op("wide_embed_nested", (2,), ints=True, weight=0.0)((
+    lambda rng, s, f: {"dim": int(rng.integers(2, 5)), "units": int(rng.integers(2, 5)), "heads": int(pick(rng, [1, 2])),
+                       "reader": pick(rng, ["lstm", "mha", "merge_gru", "td_rnn", "pool"]),
+                       "seq": bool(rng.random() < 0.5), "tag": int(rng.integers(10**6))},
+    _embed_nested_make))
+
+
+def _shared_layer(k, p, s):
+    """The layer a step calls twice: Dense, Conv1D, an LSTM, a Sequential, a functional model."""
+    shape = tuple(s[0])
+    if p["kind"] == "dense":
+        return k.layers.Dense(p["units"], activation=p["activation"])
+    if p["kind"] == "conv1d":
+        return k.layers.Conv1D(p["units"], 2, padding="same")
+    if p["kind"] == "lstm":
+        return k.layers.LSTM(p["units"], return_sequences=True)
+    return _inner_dense(k, shape, p["units"], p["activation"], "s" if p["kind"] == "sequential" else "f",
+                        f"shared_{p['tag']}")
+
+
+def _shared_twice_make(k, p, s):
+    """One layer called on ``x`` and on ``Rescaling(x)`` (the mask of ``x`` goes with both), the two merged."""
+    layer = _shared_layer(k, p, s)
+    merge = getattr(k.layers, p["merge"])
+    scale = k.layers.Rescaling(p["scale"], offset=p["offset"])
+    return lambda x: merge()([layer(x), layer(scale(x))])
+
+
+def _shared_draw(rng, s, f):
+    kinds = ["dense", "sequential", "functional"] + (["conv1d", "lstm"] if len(s[0]) == 2 else [])
+    return {"kind": pick(rng, kinds), "units": _units(rng, s[0]),
+            "activation": activation(rng, f) if rng.random() < 0.5 else None,
+            "merge": pick(rng, ["Add", "Concatenate", "Multiply", "Subtract", "Maximum"]),
+            "scale": float(pick(rng, [0.5, -1.0, 2.0])), "offset": float(pick(rng, [0.0, 0.25])),
+            "tag": int(rng.integers(10**6))}
+
+
+op("wide_shared_twice", (2, 3, 4), weight=0.0)((_shared_draw, _shared_twice_make))
+
+
+def _shared_pair_make(k, p, s):
+    """One layer called on two tensors of one shape, the two merged."""
+    layer = _shared_layer(k, p, s)
+    merge = getattr(k.layers, p["merge"])
+    return lambda x, y: merge()([layer(x), layer(y)])
+
+
+op("wide_shared_pair", (2, 3, 4), arity=2, weight=0.0)((_shared_draw, _shared_pair_make))
+
+
+def _multi_io_make(k, p, s):
+    """A nested functional model of two inputs and two outputs; the step concatenates both, or reads one (the other
+    output dead)."""
+    a, b = k.Input(tuple(s[0])), k.Input(tuple(s[1]))
+    first = k.layers.Add()([k.layers.Dense(p["units"])(a), k.layers.Dense(p["units"], use_bias=False)(b)])
+    both = k.layers.Concatenate()([a, b])
+    second = k.layers.Dense(p["units2"], activation=p["activation"])(both) if p["dense"] else both
+    inner = k.Model([a, b], [first, second], name=f"multi_io_{p['tag']}")
+    if p["read"] == "both":
+        return lambda x, y: k.layers.Concatenate()(inner([x, y]))
+    return lambda x, y: inner([x, y])[int(p["read"])]
+
+
+op("wide_multi_io", (2, 3, 4), arity=2, weight=0.0)((
+    lambda rng, s, f: {"units": _units(rng, s[0]), "units2": int(rng.integers(2, 6)), "dense": bool(rng.random() < 0.6),
+                       "activation": activation(rng, f) if rng.random() < 0.5 else None,
+                       "read": pick(rng, ["both", "both", "0", "1"]), "tag": int(rng.integers(10**6))},
+    _multi_io_make))
+
+#: Op layers with edge-case constants: signed zeros, ±Inf, NaN, exponents 0 / -1 / 0.5, negative divisors, clip
+#: bounds equal or inverted, constants first, integer constants, constant arrays, overflow and denormal scales.
+EDGE_FUNCS = ["pow0", "pow_neg1", "pow_half", "pow3", "recip_neg_zero", "max_neg_zero_recip", "min_inf",
+              "max_neg_inf", "floordiv_neg", "floormod_neg", "clip_equal", "clip_inverted", "rsub_const", "rdiv_const",
+              "add_array", "mul_int_const", "squared_diff", "divide_no_nan_zero", "round_half", "sign", "log_relu",
+              "rsqrt_relu", "exp_big", "big_const", "tiny_const", "where_nan", "max_nan", "min_nan"]
+
+
+def _edge_fn(k, name: str, width: int):
+    """The edge function ``name`` in Keras 3 ops or (tf_keras) TF functions (op layers either way)."""
+    ramp = (np.arange(width, dtype="float32") - 1.0) * 0.5
+    if is_k3(k):
+        o = k.ops
+        table = {"pow0": lambda x: o.power(x, 0.0), "pow_neg1": lambda x: o.power(x, -1.0),
+                 "pow_half": lambda x: o.power(x, 0.5), "pow3": lambda x: o.power(x, 3),
+                 "recip_neg_zero": lambda x: o.divide(1.0, o.multiply(x, -0.0)),
+                 "max_neg_zero_recip": lambda x: o.divide(1.0, o.maximum(x, -0.0)),
+                 "min_inf": lambda x: o.minimum(x, float("inf")), "max_neg_inf": lambda x: o.maximum(x, -float("inf")),
+                 "floordiv_neg": lambda x: o.floor_divide(x, -0.7), "floormod_neg": lambda x: o.mod(x, -2.5),
+                 "clip_equal": lambda x: o.clip(x, 0.3, 0.3), "clip_inverted": lambda x: o.clip(x, 0.8, -0.5),
+                 "rsub_const": lambda x: o.subtract(1.0, x), "rdiv_const": lambda x: o.divide(2.0, o.abs(x) + 0.5),
+                 "add_array": lambda x: o.add(x, ramp), "mul_int_const": lambda x: o.multiply(x, 2),
+                 "squared_diff": lambda x: o.square(o.subtract(x, 0.5)),
+                 "divide_no_nan_zero": lambda x: o.divide_no_nan(x, 0.0),
+                 "round_half": lambda x: o.round(o.floor(x * 4.0) * 0.5), "sign": o.sign,
+                 "log_relu": lambda x: o.log(o.relu(x)), "rsqrt_relu": lambda x: o.rsqrt(o.relu(x)),
+                 "exp_big": lambda x: o.exp(x * 100.0), "big_const": lambda x: x * 3e38,
+                 "tiny_const": lambda x: x * 1e-40, "where_nan": lambda x: o.where(o.greater(x, 0.0), x, float("nan")),
+                 "max_nan": lambda x: o.maximum(x, float("nan")), "min_nan": lambda x: o.minimum(x, float("nan"))}
+    else:
+        tf = _tf()
+        m = tf.math
+        table = {"pow0": lambda x: m.pow(x, 0.0), "pow_neg1": lambda x: m.pow(x, -1.0),
+                 "pow_half": lambda x: m.pow(x, 0.5), "pow3": lambda x: m.pow(x, 3.0),
+                 "recip_neg_zero": lambda x: m.divide(1.0, m.multiply(x, -0.0)),
+                 "max_neg_zero_recip": lambda x: m.reciprocal(m.maximum(x, -0.0)),
+                 "min_inf": lambda x: m.minimum(x, float("inf")), "max_neg_inf": lambda x: m.maximum(x, -float("inf")),
+                 "floordiv_neg": lambda x: m.floordiv(x, -0.7), "floormod_neg": lambda x: m.floormod(x, -2.5),
+                 "clip_equal": lambda x: tf.clip_by_value(x, 0.3, 0.3),
+                 "clip_inverted": lambda x: tf.clip_by_value(x, 0.8, -0.5),
+                 "rsub_const": lambda x: m.subtract(1.0, x), "rdiv_const": lambda x: m.divide(2.0, m.abs(x) + 0.5),
+                 "add_array": lambda x: m.add(x, ramp), "mul_int_const": lambda x: m.multiply(x, 2),
+                 "squared_diff": lambda x: m.squared_difference(x, 0.5),
+                 "divide_no_nan_zero": lambda x: m.divide_no_nan(x, 0.0),
+                 "round_half": lambda x: m.round(m.floor(x * 4.0) * 0.5), "sign": m.sign,
+                 "log_relu": lambda x: m.log(tf.nn.relu(x)), "rsqrt_relu": lambda x: m.rsqrt(tf.nn.relu(x)),
+                 "exp_big": lambda x: m.exp(x * 100.0), "big_const": lambda x: m.multiply(x, 3e38),
+                 "tiny_const": lambda x: m.multiply(x, 1e-40),
+                 "where_nan": lambda x: tf.where(m.greater(x, 0.0), x, float("nan")),
+                 "max_nan": lambda x: m.maximum(x, float("nan")), "min_nan": lambda x: m.minimum(x, float("nan"))}
+    return table[name]
+
+
+op("wide_op_edge", (2, 3, 4), weight=0.0)((
+    lambda rng, s, f: {"fn": pick(rng, EDGE_FUNCS)},
+    lambda k, p, s: _edge_fn(k, p["fn"], int(s[0][-1]))))
+
+
 # -- recipes ---------------------------------------------------------------------------------------------------------
 INPUT_KINDS = ["vec", "seq", "seq", "img", "img", "ids", "ids", "masked_seq", "int_vec", "seq_dyn", "img_dyn",
                "ids64", "uint8_img"]
@@ -1400,7 +1645,8 @@ BOOSTS: dict[str, float] = {}
 
 
 def weight_of(o: Op) -> float:
-    return (DYNAMIC_WEIGHTS.get(o.name, o.weight) if DYNAMIC else o.weight) * BOOSTS.get(o.name, 1.0)
+    weight = DYNAMIC_WEIGHTS.get(o.name, o.weight) if DYNAMIC else o.weight
+    return (WIDE_WEIGHTS.get(o.name, weight) if WIDE else weight) * BOOSTS.get(o.name, 1.0)
 
 
 class Builder:
@@ -1475,7 +1721,8 @@ class Builder:
         ops = [o for o in OPS.values() if weight_of(o) > 0 and self.candidates(o.ints, o.ranks)]
         masked = any(getattr(t, "_keras_mask", None) is not None for t in self.tensors)
         consumers = ("rnn", "bidirectional", "rnn_cells", "global_pool1d", "self_attention", "dot_attention",
-                     "merge", "concatenate", "nested", "time_distributed")
+                     "merge", "concatenate", "nested", "time_distributed", "wide_rnn_nested", "wide_td_nested",
+                     "wide_shared_twice", "wide_shared_pair", "wide_nested_deep", "wide_multi_io")
         weights = np.array([weight_of(o) * (3 if o.ints else 1) * (2 if masked and o.name in consumers else 1)
                             * (3 if DYNAMIC and o.name in DYNAMIC_WEIGHTS
                                and any(_unknown(self.tensors[i]) for i in self.candidates(o.ints, o.ranks)) else 1)
@@ -1515,6 +1762,10 @@ class Builder:
                 ok = len(u) == len(s)
             elif o.name == "merge_broadcast":
                 ok = len(u) == 1 and u[-1] == s[-1]
+            elif o.name == "wide_shared_pair":  # one layer called on both
+                ok = u == s
+            elif o.name == "wide_multi_io":  # concatenated on the last axis inside
+                ok = len(u) == len(s) and u[:-1] == s[:-1]
             elif o.name == "take_ids":  # ids (the first) into a float tensor's last axis
                 ok = u[-1] is not None
             else:  # cross attention: same batch, any steps
@@ -1878,7 +2129,8 @@ def error_ratio(want: np.ndarray, got: np.ndarray) -> float | None:
     if want.shape != got.shape:
         return None
     finite = np.isfinite(want)
-    if (np.isnan(want) != np.isnan(got)).any() or (np.isinf(want) != np.isinf(got)).any():
+    if (np.isnan(want) != np.isnan(got)).any() or (np.isinf(want) != np.isinf(got)).any() \
+            or (np.isinf(want) & (want != got)).any():  # +Inf where Keras has -Inf
         return float("inf")
     if not finite.any():
         return 0.0
@@ -2398,10 +2650,14 @@ def main(argv: list[str] | None = None) -> int:
                                            "tfjsconv/ and plugins/ as tfjsconv/plugins/) to convert with")
     parser.add_argument("--policies", type=float, default=0.0, help="RATE: each layer step is made under a dtype "
                         "policy (mixed_float16, float16, float64) with this chance; float64 inputs are drawn too")
+    parser.add_argument("--wide", action="store_true", help="draw the shapes of session 29 too: nested models in "
+                        "nested models, TimeDistributed / Bidirectional in them, masks into nested RNNs and attention, "
+                        "shared layers called twice, nested models of two inputs and outputs, op layers of edge-case "
+                        "constants (``wide_*``)")
     parser.add_argument("--boost", default="", help="NAME=FACTOR,...: draw these ops FACTOR times more often")
     args = parser.parse_args(argv)
-    global SNAPSHOT, DYNAMIC, POLICY_RATE
-    SNAPSHOT, DYNAMIC, POLICY_RATE = args.snapshot, args.dynamic, args.policies
+    global SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE
+    SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE = args.snapshot, args.dynamic, args.policies, args.wide
     BOOSTS.update({name: float(factor) for name, factor in (item.split("=") for item in args.boost.split(",") if item)})
     command = "python bench/keras_random_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731

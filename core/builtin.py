@@ -83,15 +83,21 @@ REQUIRED_PASSES = (
     ("complex_parts", "ComplexParts", "complex_parts", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # webgl's DivNoNan is a select that stops at rank 4: y == 0 ? 0 : x / y spelled out (select_rank then lowers it)
     ("div_no_nan", "DivNoNanAsSelect", "div_no_nan", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # session 29 (h6): TF.js cpu/webgl's Erf is ~1e-9 at 0 (Abramowitz-Stegun): its Taylor series below 1/4
+    ("erf_small", "SmallErfAsTaylor", "erf_small", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # session 27 (h11): TF.js drops RFFT/IRFFT's fft_length: the input cropped as TF does (refused where it cannot)
     ("fft_length", "FftLength", "fft_length", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # session 28 (h9): wasm and webgl compute Log1p as log(1 + x) (0 for |x| < 6e-8): the compensated form
     ("log1p", "Log1pAsLog", "log1p", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # session 29: wasm's Maximum/Minimum drop a NaN: a model's own NaN constant spelled out as TF's NaN (x + NaN)
+    ("nan_constant_pairs", "NanConstantPairs", "nan_constant_pairs", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # wasm's OneHot writes float/bool on/off values as int32 bits: an int32 one-hot selecting on/off (its slot is
     # after one_hot's, whose axis -1 it needs; an OneHot it meets first is left, and refused)
     ("one_hot_values", "OneHotValuesAsSelect", "one_hot_values", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # session 28 (h9): wasm's Sin of a negative x adds 2π in float32 (sin(-1e-10) = +1.7e-7): the sine of |x|
     ("sin_symmetry", "SinOfMagnitude", "sin_symmetry", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # session 29 (h2b): TF.js's SplitV counts a -1 first in its sum (every such split fails): sizes without a -1
+    ("split_sizes", "ResolvedSplitSizes", "split_sizes", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     ("nchw_to_nhwc", "ChannelsLast", "nchw_to_nhwc", 0, _NORMALIZATIONS, ()),
     ("conv3d_transpose", "Conv3DTransposeAsConv3D", "conv3d_transpose", 0, ("nchw_to_nhwc",), ()),
     ("cumulative_axis", "NonNegativeCumulativeAxis", "cumulative_axis", 0, ("nchw_to_nhwc",), ()),
@@ -107,6 +113,10 @@ REQUIRED_PASSES = (
     # webgl's select stops at rank 4, wasm's is wrong on bools: after the rewrites that make selects (special values)
     ("select_rank", "LowerSelectRank", "select_rank", 0, (*_SHAPE_LOWERINGS, "binary_rank", "exact_special_values"),
      ()),
+    # session 29 (h6): TF.js's where keeps an operand's 1 that meets an output's 0 (shape [1] for [0]): broadcast first
+    # (after select_rank: its Fill/LogicalOr at rank >= 5 webgl refuses for bools)
+    ("select_shape", "BroadcastEmptySelect", "select_shape", 0,
+     (*_SHAPE_LOWERINGS, "binary_rank", "exact_special_values", "select_rank"), ("cast_to_bool",)),
     ("strided_gather", "StridedSliceAsGather", "strided_gather", 0, _SHAPE_LOWERINGS, ()),
     ("transpose_rank", "LowerTransposeRank", "transpose_rank", 0, _SHAPE_LOWERINGS, ()),
     # wasm's Cast to bool copies bytes (2 stays 2): x != 0, after the rewrites that make casts (select_rank's)

@@ -234,7 +234,7 @@ def _refusal(tmp_path: Path, model: Any) -> str:
     return str(info.value)
 
 
-def test_virtual_batches_and_float16_in_training_are_refused_by_name(tmp_path):
+def test_virtual_batches_are_refused_by_name(tmp_path):
     L = tk.layers
     vec, img = tk.Input((4,), name="vec"), tk.Input((3, 3, 2), name="img")
     half = L.BatchNormalization(name="bn_half", dtype="mixed_float16")
@@ -245,7 +245,8 @@ def test_virtual_batches_and_float16_in_training_are_refused_by_name(tmp_path):
     # saved with axis [2]: the old lowering normalized the wrong axis of this one at inference
     assert "'bn_ghost_first' (BatchNormalization) with virtual_batch_size=2" in message, message
     assert "'bn_ghost' (BatchNormalization) with virtual_batch_size=2" in message, message
-    assert "'bn_half' (BatchNormalization) called with training=True under a float16 policy" in message, message
+    # a mixed_float16 layer in training lowers since session 29 (tests/test_keras_lowering_narrow_s29.py)
+    assert "'bn_half'" not in message, message
 
 
 def _refused_edited(path: Path, model: Any, **edits: dict[str, Any]) -> str:

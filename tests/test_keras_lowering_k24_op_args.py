@@ -169,14 +169,15 @@ def test_promotions_are_keras_own():
 
 
 def test_an_axis_known_only_at_run_time_is_refused_by_name(tmp_path):
-    """``tf.linalg.band_part(x, n - 2, 0)`` with ``n`` the run's length: refused, named. (``expand_dims``, the
+    """``tf.roll(x, 1, axis=n % 2)`` with ``n`` the run's length: refused, named. (``expand_dims``, the
     reductions, ``argmax``, ``concat``, ``gather``, ``split``... along an axis known only at run time lower since
-    session 28: test_keras_lowering_k28_op_args.)"""
+    session 28: test_keras_lowering_k28_op_args; band_part's bounds known only at run time since session 29:
+    test_keras_lowering_run_time_args_s29.)"""
     import tf_keras as k
 
     x = k.Input((None, 4), name="x")
-    k.Model(x, tf.linalg.band_part(x, tf.shape(x)[1] - 2, 0, name="band")).save(tmp_path / "m.h5")
-    with pytest.raises(UsageError, match=r"band_part.*'num_lower' is a tensor whose value is known only at run time"):
+    k.Model(x, tf.roll(x, 1, axis=tf.shape(x)[1] % 2, name="rolled")).save(tmp_path / "m.h5")
+    with pytest.raises(UsageError, match=r"roll.*'axis' is a tensor whose value is known only at run time"):
         tfjsconv.convert(tmp_path / "m.h5", tmp_path / "out", output_format="tfjs_graph_model")
     assert not (tmp_path / "out").exists()
 

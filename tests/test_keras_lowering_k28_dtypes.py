@@ -16,7 +16,8 @@ Refused before ("a float64 tensor (TF.js has none ...)"), converted by ``--loade
 
 Each family converted once (TensorFlow, Keras and tf_keras poisoned), two sizes, TF.js cpu and wasm against Keras's
 ``model(x)``; the bound checked apart on a sweep of values. ``sin``/``cos`` of float64 (TF.js's wasm Sin is 0.3 off
-at 3e38), arithmetic on a tanh result and float64 moved beside float32 stay refused by name.
+at 3e38), arithmetic on a tanh result and float64 moved beside float32 stay refused by name (session 29 lowers
+arithmetic on tanh results, and sin/cos of them, with a stated bound: ``test_keras_lowering_float64_s29.py``).
 """
 from __future__ import annotations
 
@@ -144,7 +145,7 @@ def test_float64_tanh_and_sigmoid_are_named_with_their_bound(converted):
     for case in CASES[:2]:
         path = converted[case][0]
         details = tfjsconv.convert(path, path.parent / f"{path.name}.again", output_format="tfjs_graph_model").details
-        assert any(d.startswith("float64 tanh and sigmoid (op layers from") and "within 1e-7 of Keras's float64" in d
+        assert any(d.startswith("float64 tanh and sigmoid (op layers from") and "within 1.25e-07 of Keras's float64" in d
                    for d in details), details
 
 
@@ -191,12 +192,13 @@ def test_float64_sin_is_refused_by_name(tmp_path):
 
 
 def test_arithmetic_on_a_float64_tanh_or_a_moved_exp_and_mixed_moves_are_refused_by_name(tmp_path):
-    """Arithmetic on a tanh result and on a stack holding an exp result (both held rounded), and a float64 tensor
+    """A product of a tanh result and a tensor (its error has no bound), arithmetic on a stack holding an exp result
+    (held rounded), and a float64 tensor
     joined with an integer one (Keras 3 promotes it to float64; the move is refused by name)."""
     x = keras.Input((4,), name="x")
     d = keras.ops.cast(x, "float64")
-    _refused(tmp_path, keras.Model(x, keras.ops.tanh(d) * 2.0), ".keras",
-             r"'multiply(_\d+)?'.*a float64 tensor held rounded to float32")
+    _refused(tmp_path, keras.Model(x, keras.ops.tanh(d) * d), ".keras",  # (by a constant: lowered, session 29)
+             r"'multiply(_\d+)?'.*a product of a float64 tanh/sigmoid result and a tensor of unknown magnitude")
     import tf_keras as k
 
     y = k.Input((4,), name="y")

@@ -161,8 +161,8 @@ def test_masked_time_distributed_model_matches_keras(converted, tfjs_runtime, fa
 
 def test_what_stays_refused_is_named(tmp_path):
     """tf_keras: a mask of more axes than the two wrappers' time axes into TimeDistributed(TimeDistributed(model))
-    whose float64 Input drops it (each wrapper then reduces it with ``any``: not followed), and a mask on int32
-    values into a wrapped model whose int32 Input keeps them (a reader of a mask on integers is not lowered)."""
+    whose float64 Input drops it (each wrapper then reduces it with ``any``: not followed). (A mask on int32 values
+    into a wrapped model whose int32 Input keeps them lowers since session 29: tests/test_keras_lowering_masks_s29.py.)"""
     tf_keras = pytest.importorskip("tf_keras")
     L = tf_keras.layers
     cells = tf_keras.Input((5, 4), dtype="float64", name="cells")
@@ -172,10 +172,3 @@ def test_what_stays_refused_is_named(tmp_path):
     tf_keras.Model(grid, both).save(tmp_path / "axes.h5")
     assert "'td_out' (mask into 2 TimeDistributed wrappers around a nested model: a mask of rank 4 over 2 time " \
            "axes)" in lowering_refusal(tmp_path / "axes.h5")
-
-    ids = tf_keras.Input((None, None, 4), dtype="int32", name="ids")
-    chars = tf_keras.Input((None, 4), dtype="int32", name="chars")
-    inner = tf_keras.Model(chars, L.GlobalMaxPooling1D(name="pool")(L.Masking(0, name="inner")(chars)), name="w")
-    tf_keras.Model(ids, L.TimeDistributed(inner, name="td")(L.Masking(0, name="masking")(ids))).save(tmp_path / "i.h5")
-    assert "'td' (TimeDistributed: a mask on int32 values into a wrapped model whose layers read it)" in \
-        lowering_refusal(tmp_path / "i.h5")

@@ -174,22 +174,21 @@ def test_unknown_functions_and_arguments_are_gaps_named_by_function():
 
 
 def test_tensor_valued_arguments_are_refused_by_name(tmp_path):
-    """``tf.transpose(x, perm)`` with ``perm`` known only at run time (a stack of shape arithmetic); the lowering
-    refuses (a shape built from ``tf.shape``, ``tf.reshape(x, [tf.shape(x)[0], -1])``, lowers:
-    tests/test_keras_lowering_s15_op_gaps.py; an axis the graph fixes, ``tf.rank(x) - 1``, lowers:
-    tests/test_keras_lowering_k24_op_args.py; a scalar axis known only at run time, ``tf.expand_dims(x,
-    tf.shape(x)[1] - 2)``, lowers since session 28: tests/test_keras_lowering_k28_op_args.py)."""
+    """``tf.roll(x, 1, axis)`` with ``axis`` known only at run time (shape arithmetic): the lowering refuses (a shape
+    built from ``tf.shape`` lowers: tests/test_keras_lowering_s15_op_gaps.py; an axis the graph fixes,
+    ``tf.rank(x) - 1``: tests/test_keras_lowering_k24_op_args.py; a run-time scalar axis of ``expand_dims``:
+    tests/test_keras_lowering_k28_op_args.py; a run-time transpose perm, this test's example until session 29:
+    tests/test_keras_lowering_run_time_args_s29.py)."""
     tf = _tf()
     import tf_keras as k
 
     inp = k.Input((None, 6), name="x")
-    perm = tf.stack([0, tf.shape(inp)[1] % 2 + 1, 2 - tf.shape(inp)[1] % 2])
-    k.Model(inp, tf.transpose(inp, perm)).save(tmp_path / "dyn.h5")
+    k.Model(inp, tf.roll(inp, 1, axis=tf.shape(inp)[1] % 2 + 1)).save(tmp_path / "dyn.h5")
     code = POISONED.split("for path")[0] + "tfjsconv.convert(sys.argv[1], sys.argv[1] + '.out', " \
                                             "output_format='tfjs_graph_model')\n"
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "dyn.h5")], capture_output=True, text=True)
     assert out.returncode != 0
-    assert re.search(r"'tf\.compat\.v1\.transpose(_\d+)?' \(compat\.v1\.transpose\): argument 'perm' is a "
+    assert re.search(r"'tf\.roll(_\d+)?' \(roll\): argument 'axis' is a "
                      r"tensor whose value is known only at run time", out.stderr), out.stderr[-1500:]
 
 

@@ -181,7 +181,8 @@ def test_what_stays_refused_is_named(tmp_path):
     message = _refused(tmp_path / "f64.h5")
     assert re.search(r"does not cover 1 layer: 'tf\.math\.sin\w*' \(math\.sin\): a float64 tensor \(TF\.js has none: "
                      r"float64 values are held as float32 pairs, read by casts and \+, -, ·, /, sqrt, neg or abs of "
-                     r"them; other float64 arithmetic would round otherwise\)", message), message
+                     r"them, moved, gathered, selected by where, sin/cos of bounded tanh/sigmoid results; other "
+                     r"float64 arithmetic would round otherwise\)", message), message
 
     k.Model(a, [tf.cast(a / 7, tf.int64), tf.cast(a / 7, tf.float16)]).save(tmp_path / "casts.h5")
     message = _refused(tmp_path / "casts.h5")

@@ -35,15 +35,19 @@ OLD_ORDER = [
     ("bool_reverse", 4.5),  # wasm's bool ReverseV2 through int32
     ("complex_parts", 4.5),  # session 28: complex64 ops TF.js lacks, on the real and imaginary parts (by name)
     ("div_no_nan", 4.5),  # DivNoNan as SelectV2(y == 0, 0, x / y) for webgl's rank ≥ 5
+    ("erf_small", 4.5),  # session 29: cpu/webgl's Erf below 1/4 as its Taylor series (ordered by name)
     ("fft_length", 4.5),  # session 27: RFFT/IRFFT's fft_length as a crop of the input (ordered by name)
     ("log1p", 4.5),  # session 28: Log1p as Log(1 + x) compensated, where wasm/webgl compute log(1 + x)
+    ("nan_constant_pairs", 4.5),  # session 29: Maximum/Minimum of a NaN-holding constant as TF's NaN (wasm)
     ("one_hot_values", 4.5),  # wasm's float OneHot through an int32 one
     ("sin_symmetry", 4.5),  # session 28: wasm's Sin of a negative x as -Sin(|x|)
+    ("split_sizes", 4.5),  # session 29: SplitV sizes with their -1 resolved (TF.js fails a -1 first)
     ("nchw_to_nhwc", 5), ("grouped_conv", 6), ("dilated_transposed_conv", 6),
     ("lookup_shape", 6), ("cumulative_axis", 6), ("batchnorm_global", 7), ("pool_3d", 6),
     ("conv3d_transpose", 6), ("pad_rank", 7),
     ("binary_rank", 8), ("transpose_rank", 8),
     ("select_rank", 8),  # session 20: after binary_rank and exact_special_values, a tie at 8 (ordered by name)
+    ("select_shape", 8),  # session 29: after select_rank, a select's operand broadcast where TF.js keeps a 1 for a 0
     ("cast_to_bool", 8.2),  # session 23: wasm's Cast to bool as NotEqual(x, 0), after the rank-8 lowerings
     ("same_padding", 8.5),  # session 16: after the lowerings that make convolutions, registered after transpose_rank
     ("exact_special_values", 8), ("strided_gather", 8), ("nonempty_lookup_keys", 9), ("remove_identity", 10), ("constant_folding", 20), ("shape_folding", 25),

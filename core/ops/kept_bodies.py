@@ -585,6 +585,11 @@ def _kept_body_guards(node: Mapping[str, Any], refs: Sequence[str], nodes: Mappi
         refuse("run-time input 2 (TF.js keeps elements outside the band)", "band_part")
     if op == "TensorScatterUpdate":
         refuse("cpu writes the update into its input's buffer", "tensor_scatter_update", frozenset({"cpu"}))
+    if op == "SplitV" and _split_sizes_may_fail(facts, const(1)):
+        refuse("sizes read at run time or a -1 first (TF.js fails a -1 first, reads a leftover -1 as the rest)",
+               "split_sizes")
+    if op == "SelectV2" and _select_may_keep_a_one(facts):
+        refuse("an operand TF.js may keep at a 1 where the output is 0 (shape [1] for TF's [0])", "select_shape")
     if op == "OneHot":
         depth = facts.const_inputs.get(1)
         if attrs.get("axis", -1) not in (-1, "-1"):
@@ -638,6 +643,30 @@ def _kept_body_guards(node: Mapping[str, Any], refs: Sequence[str], nodes: Mappi
         refuse("a strided SAME convolution whose window may be smaller than its stride", "same_padding",
                frozenset({"wasm"}))
     return found
+
+
+def _split_sizes_may_fail(facts: NodeFacts, constant: bool) -> bool:
+    """Whether a kept SplitV's sizes may reach TF.js with a -1 it mishandles: a -1 first (the sum check fails) or
+    sizes read at run time. A constant -1 elsewhere resolves right; its leftover is -1 only where TF raises (tf_keras's
+    GRUCell splits by ``[units, units, -1]``)."""
+    sizes = facts.const_inputs.get(1)
+    if not constant or sizes is None:
+        return True
+    flat = np.asarray(sizes).reshape(-1)
+    return flat.size > 0 and int(flat[0]) == -1
+
+
+def _select_may_keep_a_one(facts: NodeFacts) -> bool:
+    """Whether select_shape would broadcast an operand of this kept SelectV2 (its shapes or ranks known: the main
+    graph's pass leaves unknown ranks alone as well)."""
+    from ..passes.select_shape import keeps_a_one
+
+    shapes, ranks = list(facts.input_shapes), list(facts.input_ranks)
+    dims = [shapes[i] if i < len(shapes) and shapes[i] is not None
+            else ((None,) * ranks[i] if i < len(ranks) and ranks[i] is not None else None) for i in range(3)]
+    if any(d is None for d in dims):
+        return False
+    return any(keeps_a_one(dims, index) for index in range(3))
 
 
 def _batch_norm_secondary(ref: str, nodes: Mapping[str, Any]) -> str | None:

@@ -31,6 +31,9 @@ KEPT_SUFFIX = "/exact_special_values_kept"
 #: Name suffix of the guard it puts before an op it keeps in place (ArgMax, MaxPool: cleaned input); the op is
 #: counted as a kept one.
 GUARD_INPUT_SUFFIX = "/exact_special_values_input"
+#: Name suffix of a kernel a pass keeps only for the arguments where it is precise (``erf_small``'s Erf past 1/4):
+#: not counted for the "less precise" rows.
+PRECISE_SUFFIX = "/precise_arguments"
 DOCS = 'docs/backends.md, "Special values"'
 
 
@@ -94,8 +97,9 @@ def found_in(graph: Graph | Mapping[str, Any], backends: Iterable[str]) -> list[
         # a kept op's rewrite handles the op's exact deviations, not those no rewrite fixes (webgl's relu6(-Inf)
         # inside wasm's NaN guard)
         kept = name.endswith(KEPT_SUFFIX) or first_input.endswith(GUARD_INPUT_SUFFIX)
+        precise = name.endswith(PRECISE_SUFFIX)
         found.update(d for d in by_op[fact.op] if d.matches(fact) and not (kept and d.exact)
-                     and not (name in blind and signed_zero(d)))
+                     and not (name in blind and signed_zero(d)) and not (precise and less_precise(d)))
     return sorted(found)
 
 
@@ -326,7 +330,7 @@ def notice(found: Iterable[Deviation], *, exact: bool) -> str | None:
 
 
 #: The pass that rewrites each op a "less precise" row names (float32 and float64 nodes; float16 ones stay).
-LESS_PRECISE_PASSES = {"Log1p": "log1p", "Sin": "sin_symmetry"}
+LESS_PRECISE_PASSES = {"Log1p": "log1p", "Sin": "sin_symmetry", "Erf": "erf_small"}
 
 
 def _pass_hint(found: list[Deviation]) -> str:
@@ -336,7 +340,8 @@ def _pass_hint(found: list[Deviation]) -> str:
     if not passes:
         return ""
     names = f"the {passes[0]} pass rewrites" if len(passes) == 1 else f"the {', '.join(passes)} passes rewrite"
-    return f"; {names} float32 nodes of these (do not skip them; float16 nodes stay)"
+    return (f"; {names} float32 nodes of these (do not skip them); float16 nodes stay, and so do the nodes of "
+            "functions kept by --control_flow_v2 (convert without it to reach them)")
 
 
 def layers_notice(found: Iterable[Deviation], layers: list[str]) -> str | None:

@@ -19,7 +19,7 @@ wrongly at the new rank too; the rewrite is made only when the contract accepts 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -37,6 +37,25 @@ MAX_RANK = 4
 ALONE = "alone"
 
 Dims = tuple
+
+
+def operand_dims(graph: Graph, nodes: Sequence[Node], shapes: dict) -> Iterator[tuple[Node, list[Dims]]]:
+    """Each node with its operands' dims (an unknown size None; a shape unknown but for its rank all None), skipping
+    nodes with an operand of unknown rank; ranks are inferred once, when first needed. Shared with ``select_shape``."""
+    ranks = None
+    for node in nodes:
+        dims = [shapes.get(v, v.shape) for v in node.inputs]
+        if any(d is None for d in dims):
+            if ranks is None:
+                from ..shape_rank import infer_ranks
+                ranks = infer_ranks(graph)
+            dims = [d if d is not None else _unknown(ranks.get(v)) for d, v in zip(dims, node.inputs)]
+        if all(d is not None for d in dims):
+            yield node, dims
+
+
+def _unknown(rank: int | None) -> Dims | None:
+    return None if rank is None else (None,) * rank
 
 
 def _axis(sizes: Sequence[int | None]) -> tuple[object, int | None] | None:
@@ -125,15 +144,9 @@ class LowerSelectRank(BackendGatedPass):
         nodes = [n for n in graph.nodes if n.op in OPS and len(n.inputs) == 3 and self._candidate(n)]
         if not nodes:
             return PassResult(0)
-        shapes, ranks, count = infer_shapes(graph), None, 0
-        for node in nodes:
-            dims = [shapes.get(v, v.shape) for v in node.inputs]
-            if any(d is None for d in dims):
-                if ranks is None:
-                    from ..shape_rank import infer_ranks
-                    ranks = infer_ranks(graph)
-                dims = [d if d is not None else self._unknown(ranks.get(v)) for d, v in zip(dims, node.inputs)]
-            if any(d is None for d in dims) or not self._selects_alike(node, dims):
+        shapes, count = infer_shapes(graph), 0
+        for node, dims in operand_dims(graph, nodes, shapes):
+            if not self._selects_alike(node, dims):
                 continue
             count += self._lower(graph, node, [tuple(d) for d in dims])
         return PassResult(count)
@@ -143,10 +156,6 @@ class LowerSelectRank(BackendGatedPass):
         """Not a select every backend runs for sure (annotated rank ≤ 4, branches not bool): spares shape inference."""
         dtype = _branch_dtype(node)
         return dtype in (None, DType.BOOL) or any(v.shape is None or len(v.shape) > MAX_RANK for v in node.inputs)
-
-    @staticmethod
-    def _unknown(rank: int | None) -> Dims | None:
-        return None if rank is None else (None,) * rank
 
     @staticmethod
     def _selects_alike(node: Node, dims: list[Dims]) -> bool:

@@ -30,11 +30,12 @@ class Writer:
 
 
 def write_weights_then_json(groups: Any, staging_dir: Path, options: ConvertOptions,
-                            make_json: Any, int8: Any = None) -> dict[str, Any]:
+                            make_json: Any, int8: Any = None, exact: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Stream ``groups`` into shards, then write ``make_json(manifest)`` as model.json.
 
     model.json is written last so that a model folder with a model.json is always complete.
-    ``int8`` is the :class:`~tfjsconv.writers.int8_kernels.Int8Result` of ``--quantize_int8``, if any.
+    ``int8`` is the :class:`~tfjsconv.writers.int8_kernels.Int8Result` of ``--quantize_int8``, if any; ``exact``
+    names weights no quantization flag may touch (a pass's constants whose rounding would cost precision).
     """
     import dataclasses
 
@@ -48,6 +49,8 @@ def write_weights_then_json(groups: Any, staging_dir: Path, options: ConvertOpti
                                    int8_offsets=int8.offsets, int16=frozenset(int8.wide))
         report.notes.extend(f"--quantize_int8 left {s} in float32" for s in dict.fromkeys(int8.skipped))
         report.notes.extend(int8.notes)
+    if plan is not None and exact:
+        plan = dataclasses.replace(plan, exempt=plan.exempt | exact)
     manifest = write_weights(groups, staging_dir, shard_size=options.weight_shard_size_bytes, plan=plan, report=report)
     from ..weights.manifest import check_weight_count
 

@@ -135,8 +135,12 @@ class GraphModelWriter(Writer):
         if model.initializer is not None:
             model.initializer.validate()
         refuse_altered_strings(model)  # constants TF.js decodes, attrs it lower-cases: every one named
+        from ..passes.erf_small import exact_constants
+
+        exact = exact_constants(name for name, _ in all_weights(model)) if options.quantization else frozenset()
         result = write_weights_then_json([all_weights(model)], staging_dir, options,
-                                         lambda manifest: model_json(model, manifest, options), int8=int8)
+                                         lambda manifest: model_json(model, manifest, options), int8=int8,
+                                         exact=exact)
         if options.keep_provenance:
             from ..provenance import write_provenance
 

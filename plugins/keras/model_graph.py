@@ -154,11 +154,14 @@ def _collect(value: Any, refs: list[Any], *, whole: bool = False) -> None:
 
 def _flat_items(node: list[Any]) -> list[Any]:
     """A list-form node's items in order, with tf_keras's nested groups (a stacked RNN's ``initial_state=[[h, c],
-    g]``) flattened; iterative, as the nesting is untrusted."""
+    g]``, a nested model's ``[{"a": x, "b": y}, x]``: a dict's values by its sorted keys) flattened; iterative, as
+    the nesting is untrusted."""
     items, stack = [], list(reversed(node))
     while stack:
         item = stack.pop()
-        if isinstance(item, list) and item and isinstance(item[0], list):
+        if isinstance(item, dict) and item:
+            stack += [item[key] for key in sorted(item, key=str, reverse=True)]
+        elif isinstance(item, list) and item and isinstance(item[0], (list, dict)):
             stack += reversed(item)
         else:
             items.append(item)

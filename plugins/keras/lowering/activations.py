@@ -230,7 +230,15 @@ def activation_layer(ctx: LayerContext) -> Value:
 
 @lowers("ReLU")
 def relu_layer(ctx: LayerContext) -> Value:
-    """Keras's ReLU: ``x`` from ``threshold`` up to ``max_value``, ``negative_slope · (x - threshold)`` below."""
+    """Keras's ReLU layer, and Keras 3's ``activations.relu`` operation (saved as ``ReLU`` too: of float64 values see
+    :func:`.float64_functions.relu_operation`)."""
+    from .float64_functions import relu_operation
+
+    return relu_operation(ctx, _relu_options)
+
+
+def _relu_options(ctx: LayerContext) -> Value:
+    """``x`` from ``threshold`` up to ``max_value``, ``negative_slope · (x - threshold)`` below."""
     config = ctx.config
     max_value = config.get("max_value")
     slope = float(config.get("negative_slope") or 0.0)

@@ -13,9 +13,14 @@ built here. Lowered as well: a rank-3 input's mask (the non-fused path weighs th
 ``tf.nn.weighted_moments``; the fused one ignores it), ``renorm`` (its ``r``/``d`` corrections from the batch and
 the renorm weights, clipped as configured). A mask one rank below the input is weighed on the non-fused path
 (``"fused": false`` in the config included). ``training=1`` is True (tf_keras's ``bool()`` of an int;
-``BatchNormalizationV1``: 1 and 0, as its ``constant_value`` reads them). Refused by
-name: a float16 policy, ``synchronized`` (and tf_keras's ``SyncBatchNormalization``; its ``E[x²] − mean²``
-variance), other masks, and a layer called more than once where a call uses batch statistics: tf_keras updates
+``BatchNormalizationV1``: 1 and 0, as its ``constant_value`` reads them). Under a float16 or mixed_float16
+policy tf_keras computes it in float32 on the float16 input (float32 weights; FusedBatchNormV3 of a float16 ``x``,
+or the non-fused path's cast to float32) and rounds the result once, as at inference: the walk rounds it so
+(session 29). The fused float16 path follows FusedBatchNormV3's Eigen kernel (:func:`_fused_moments`,
+``(x − mean)·scale + offset``); float32's fused kernel (oneDNN on x86) divides the sum, as ``Mean``. Up to the sums'
+order, whose rounding a channel near-constant at a large value shows. Refused by name: ``synchronized`` (and
+tf_keras's ``SyncBatchNormalization``; its ``E[x²] − mean²`` variance), other masks, and a layer called more than
+once where a call uses batch statistics: tf_keras updates
 the moving (and renorm) statistics during that call, and its other calls read them in an order the lowering does
 not follow (``virtual_batch_size``: refused for inference too, :func:`.normalization.batch_norm`).
 """
@@ -93,15 +98,15 @@ def training_batch_norm(ctx: LayerContext, axes: list[int], params: dict[str, np
     config = ctx.config
     shape = ctx.shape()
     rank = len(shape)
-    from .float_widths import computes_in_half
-
-    if computes_in_half(ctx.class_name, config):
-        raise _refuse(ctx, "under a float16 policy (not lowered)")
     if config.get("synchronized") or ctx.class_name == "SyncBatchNormalization":  # the latter saves no key
         raise _refuse(ctx, "and synchronized=True (its variance is E[x²] − mean²: not lowered)")
     reduce = [a for a in range(rank) if a not in axes]
-    weights = None if ctx.mask is None or _fused(config, rank, axes) else _mask_weights(ctx, shape)
-    mean, variance = _moments(ctx, ctx.x, reduce, shape, weights)
+    from .float_widths import computes_in_half
+
+    fused = _fused(config, rank, axes)
+    eigen = fused and computes_in_half(ctx.class_name, config)  # float32's fused kernel is oneDNN's: sum/n there
+    weights = None if ctx.mask is None or fused else _mask_weights(ctx, shape)
+    mean, variance = _fused_moments(ctx, reduce, shape) if eigen else _moments(ctx, ctx.x, reduce, shape, weights)
     epsilon = float(config.get("epsilon", 1e-3))
     gamma = ctx.floats(params["gamma"].reshape(dims), "gamma") if "gamma" in params else None
     beta = ctx.floats(params["beta"].reshape(dims), "beta") if "beta" in params else None
@@ -110,6 +115,10 @@ def training_batch_norm(ctx: LayerContext, axes: list[int], params: dict[str, np
     inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, epsilon, "batch_var_eps"), label="batch_inverse_std")
     if gamma is not None:
         inverse = ctx.binary("Mul", inverse, gamma, label="batch_scale")
+    if eigen:  # FusedBatchNormV3's Eigen CPU kernel (float16 x): (x − mean)·scale + offset
+        scaled = ctx.binary("Mul", ctx.binary("Sub", ctx.x, mean, label="batch_centered"), inverse,
+                            label="batch_x_scaled")
+        return scaled if beta is None else ctx.binary("AddV2", scaled, beta, label="batch_normalized")
     shift = ctx.binary("Mul", mean, inverse, label="batch_mean_scaled")
     shift = ctx.binary("Sub", beta, shift, label="batch_shift") if beta is not None else \
         ctx.unary("Neg", shift, label="batch_shift")
@@ -119,6 +128,25 @@ def training_batch_norm(ctx: LayerContext, axes: list[int], params: dict[str, np
 
 def _stats_shape(shape: Sequence[int | None], reduce: list[int]) -> tuple[int | None, ...]:
     return tuple(1 if i in reduce else d for i, d in enumerate(shape))
+
+
+def _fused_moments(ctx: LayerContext, reduce: list[int], shape: Sequence[int | None]) -> tuple[Value, Value]:
+    """FusedBatchNormV3's Eigen CPU kernel, which TF runs for float16 inputs: ``sum(x)·float32(1/n)``, then
+    ``sum((x − mean)²)·float32(1/n)``. Its mean is not ``sum/n``: a channel of 60 values of 60000 has mean 60000.0039
+    there, normalized to -0.12 where ``Mean`` gave 0 (review R5, session 29). ``n`` is a float32 sum of ones (exact
+    up to 2^24 values per channel)."""
+    axes = ctx.ints(reduce, "batch_axes")
+    stats = _stats_shape(shape, reduce)
+    attrs = {"keep_dims": True, "Tidx": DType.INT32}
+    ones = ctx.op("OnesLike", [ctx.x], dtype=DType.FLOAT32, shape=ctx.x.shape, label="batch_ones")
+    count = ctx.op("Sum", [ones, axes], attrs, shape=stats, label="batch_count")
+    inverse_count = ctx.binary("RealDiv", ctx.floats(1.0, "one"), count, label="batch_inverse_count")
+    total = ctx.op("Sum", [ctx.x, axes], attrs, shape=stats, label="batch_sum")
+    mean = ctx.binary("Mul", total, inverse_count, label="batch_mean")
+    squared = ctx.op("Square", [ctx.binary("Sub", ctx.x, mean, label="batch_deviation")], dtype=DType.FLOAT32,
+                     shape=ctx.x.shape, label="batch_squared")
+    spread = ctx.op("Sum", [squared, axes], attrs, shape=stats, label="batch_squared_sum")
+    return mean, ctx.binary("Mul", spread, inverse_count, label="batch_variance")
 
 
 def _moments(ctx: LayerContext, x: Value, reduce: list[int], shape: Sequence[int | None],

@@ -32,7 +32,8 @@ from ..op_calls import KERAS_OP_PREFIX, TensorArg
 #: exact elementwise functions of a float32 value (``relu``, ``floor``...), so a comparison after them is exact too.
 EXACT_FLOAT64_FUNCTIONS = frozenset({
     "reshape", "transpose", "compat.v1.transpose", "expand_dims", "squeeze", "compat.v1.squeeze",
-    "__operators__.getitem", "tile", "identity", "nn.relu", "math.floor", "math.ceil", "math.round", "math.sign"})
+    "__operators__.getitem", "tile", "identity", "nn.relu", "math.floor", "math.ceil", "math.round", "math.sign",
+    "gather", "compat.v1.gather", "gather_nd", "compat.v1.gather_nd"})  # (gathers: session 29, silently off before)
 #: The comparisons (TF converts a constant given first to float32, then raises beside a float64 tensor).
 _COMPARISONS = frozenset({"Greater", "Less", "GreaterEqual", "LessEqual", "Equal", "NotEqual"})
 #: Per graph, the float32 Values op layers made of exactly held float64 values (:func:`mark_op_results`).

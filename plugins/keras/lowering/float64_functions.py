@@ -12,19 +12,31 @@ arithmetic), or rounded (``exp``, ``log``: the float32 result of a float64 funct
 - ``tanh`` and ``sigmoid`` of a float64 tensor are computed in float32 on the ``hi`` of its pair, plus the
   first-order term of ``lo`` (``f(hi + lo) = f(hi) + f'(hi)·lo``; ``|lo| <= 2^-24·|hi|``), held rounded, and named
   in one notice with their measured bound (of an exp or log result too: their slope keeps the argument's rounding
-  within 1e-7 of the result). Of a value held rounded with a larger error of its own (a logsumexp, tanh or sigmoid
+  within the bound). Of a value held rounded with a larger error of its own (a logsumexp, tanh or sigmoid
   result, a float64 layer's float32 result: not in ``WITHIN_ULPS``) they are refused by name (review R2: tanh of a
-  logsumexp of 10 000 values was 970 times the bound off on wasm). ``sin`` and ``cos`` stay refused: TF.js's wasm Sin and Cos of float32 are 0.3 off at
-  3e38 (2.5e-7 below 1e5), which no conversion can see coming, and of a pair past float32's range (an overflowed
-  ``hi``) NaN where Keras's float64 value is a number.
+  logsumexp of 10 000 values was 970 times the bound off on wasm). ``sin`` and ``cos`` of tensors of unknown
+  magnitude stay refused: TF.js's wasm Sin
+  and Cos of float32 are 0.3 off at 3e38 (2.5e-7 below 1e5), which no conversion can see coming, and of a pair past
+  float32's range (an overflowed ``hi``) NaN where Keras's float64 value is a number.
+
+Session 29: ``gather``/``gather_nd``/``take``/``take_along_axis`` move values as the moves above; ``where`` selects
+each value from one branch (:func:`float64_selected`). tanh and sigmoid results are :class:`Bounded` (within
+:data:`SMOOTH_ERROR`, magnitude 1): ``+ - · / neg abs`` of them with constants, exactly held tensors and each other
+are computed on pairs with the error carried (:func:`bounded_step`), and ``sin``/``cos`` of such a value within
+±:data:`PERIODIC_LIMIT` are lowered (:func:`float64_periodic`); every other reader sees them held rounded.
 """
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
+from ..op_calls import TensorArg
 from .op_layers import _EXACTLY_HELD, KERAS_OP_PREFIX, OpCall, OpSpec, _select, finite_or_zero
 
 F32, F64 = DType.FLOAT32, DType.FLOAT64
@@ -34,7 +46,12 @@ F32, F64 = DType.FLOAT32, DType.FLOAT64
 FLOAT64_MOVES = frozenset({
     "reshape", "transpose", "compat.v1.transpose", "expand_dims", "squeeze", "compat.v1.squeeze",
     "__operators__.getitem", "tile", "identity", "concat", "stack",
-    "Reshape", "Transpose", "ExpandDims", "Squeeze", "GetItem", "Tile", "Concatenate", "Stack"})
+    "Reshape", "Transpose", "ExpandDims", "Squeeze", "GetItem", "Tile", "Concatenate", "Stack",
+    *("gather", "compat.v1.gather", "gather_nd", "compat.v1.gather_nd", "Take", "TakeAlongAxis")})
+#: The moves that pick values at integer indices (session 29): only their first operand is a float one.
+_GATHERS = frozenset({"gather", "compat.v1.gather", "gather_nd", "compat.v1.gather_nd", "Take", "TakeAlongAxis"})
+#: tf_keras's ``tf.where`` (three arguments) and Keras 3's ``where``: each value is one of its branches' (session 29).
+FLOAT64_SELECTS = frozenset({"where", "where_v2", "Where"})
 #: The moves that join their float operands (each must stand for a float64 value).
 _JOINS = frozenset({"concat", "stack", "Concatenate", "Stack"})
 _TANH = frozenset({"math.tanh", "nn.tanh", "Tanh"})
@@ -43,12 +60,48 @@ _SIGMOID = frozenset({"math.sigmoid", "nn.sigmoid", "sigmoid", "Sigmoid"})
 FLOAT64_SMOOTH = _TANH | _SIGMOID
 #: The graphs whose smooth float64 functions were named (once per model).
 _NOTICED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: float64 ``sin`` and ``cos``: lowered only of arguments whose magnitude is bounded (:func:`float64_periodic`).
+FLOAT64_PERIODIC = frozenset({"math.sin", "math.cos", "Sin", "Cos"})
+_SIN = frozenset({"math.sin", "Sin"})
+#: tanh and sigmoid results are within this of Keras's float64 result (their notice). Measured (session 29, h1b:
+#: 16M arguments each of 8 pair and cast arguments, cpu and wasm) up to 1.047e-7 on wasm for tanh of a pair argument
+#: (5.4e-8 on cpu); 1e-7 before, which review R1 found exceeded (1.037e-7): about 20% of margin.
+SMOOTH_ERROR = 1.25e-7
+#: The largest argument magnitude of a lowered float64 sin/cos, and their error there: TF.js's float32 Sin and Cos
+#: measured within 3.3e-7 of float64's up to |x| = 1000 (wasm; cpu 3e-8), 0.3 off at 3e38 (session 29).
+PERIODIC_LIMIT, PERIODIC_ERROR = 100.0, 5e-7
+#: Per graph, the float64 Values held with an absolute error bound of their own (:class:`Bounded`):
+#: ``id(value) -> Bounded``. Every other reader sees them as held rounded (``loose``): refused or moved as such.
+_BOUNDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: The graphs whose bounded float64 arithmetic was named (once per model).
+_NOTICED_BOUNDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _held(c: OpCall, v: Value, name: str) -> tuple[Value, Value | None, str]:
+@dataclass(frozen=True)
+class Bounded:
+    """A float64 value computed from tanh/sigmoid results: ``hi`` (and ``lo``) within ``error`` of Keras's float64
+    value, whose magnitude is at most ``magnitude`` (inf where unknown); ``value`` the Value itself, kept alive."""
+    hi: Value
+    lo: Value | None
+    error: float
+    magnitude: float
+    value: Value
+
+
+def _remember_bounded(c: OpCall, out: Value, hi: Value, lo: Value | None, error: float, magnitude: float) -> Value:
+    _BOUNDED.setdefault(c.ctx.graph, {})[id(out)] = Bounded(hi, lo, error, magnitude, out)
+    return out
+
+
+def _held(c: OpCall, v: Value, name: str, bounded: bool = False) -> tuple[Value, Value | None, str]:
     """A float64 Value's float32 ``hi``, its ``lo`` (None but for pairs) and how it is held: ``exact``, ``pair``,
-    ``rounded`` (within a few float32 ulps: exp, log) or ``loose`` (held rounded with a larger error of its own)."""
+    ``rounded`` (within a few float32 ulps: exp, log) or ``loose`` (held rounded with a larger error of its own);
+    where ``bounded`` (readers that carry a :class:`Bounded` value's bound: moves) ``bounded`` for those."""
     from .op_layers_tf_gaps import _PAIRS, WITHIN_ULPS
+
+    known = _BOUNDED.get(c.ctx.graph, {}).get(id(v)) if bounded else None
+    if known is not None:
+        return known.hi, known.lo, "bounded"
 
     pair = _PAIRS.get(c.ctx.graph, {}).get(id(v))
     if pair is not None:
@@ -62,7 +115,8 @@ def _held(c: OpCall, v: Value, name: str) -> tuple[Value, Value | None, str]:
 
 def _float32_held(c: OpCall, v: Value) -> tuple[Value, None, str]:
     """A float32 operand moved beside float64 ones, as the float64 value Keras gives it: computed in float32 for a
-    float64 one (a float64 layer's result): held ``loose`` (its error is the layer's); a float64 model input held as float32 (or moved from one), or a
+    float64 one (a float64 layer's result): held ``loose`` (its error is the layer's); a float64 model input held
+    as float32 (or moved from one), or a
     Keras 3 float32 tensor (promoted to float64 exactly): exact; anything else (tf_keras raises on float32 beside
     float64, float16) a gap."""
     from .float64_compare import computed_in_float32, holds_float64_exactly
@@ -92,22 +146,99 @@ def float64_moved(c: OpCall, spec: OpSpec) -> Value:
     """A function of :data:`FLOAT64_MOVES` on float64 tensors: moves each one's ``hi`` (and a pair's ``lo``, zeros
     for the others) as the float32 lowering moves values; held exactly, as a pair or rounded as its inputs were,
     the loosest kind winning (float32 operands beside them: :func:`_float32_held`)."""
-    from .op_layers_tf_gaps import WITHIN_ULPS, _held_pair, as_float64
-
     if c.function in _JOINS and any(v.dtype not in (F32, F64) for v in c.tensors("values")):
         raise c.gap("float64 values joined with integers, bools or float16 ones")
+    if c.function in _GATHERS and any(v.dtype != F64 or i != c.arguments["x"].index
+                                      for i, v in enumerate(c.ctx.inputs) if v.dtype in (F32, F64, DType.FLOAT16)):
+        raise c.gap("a gather of float64 values at float indices, or of a float32 tensor beside float64 ones")
+    if c.function in ("gather", "compat.v1.gather") and c.value("batch_dims", 0) != 0:
+        # the float32 gather's gap would name its own dtype ("on a DT_FLOAT tensor"), not the model's float64
+        raise c.gap(f"a gather of float64 values with batch_dims={c.value('batch_dims', 0)!r} (not lowered)")
     floats = {i: v for i, v in enumerate(c.ctx.inputs) if v.dtype in (F32, F64, DType.FLOAT16)}
-    held = {i: _held(c, v, f"moved_{i}") if v.dtype == F64 else _float32_held(c, v) for i, v in floats.items()}
-    kinds = {kind for _, _, kind in held.values()}
+    held = {i: _held(c, v, f"moved_{i}", bounded=True) if v.dtype == F64 else _float32_held(c, v)
+            for i, v in floats.items()}
     hi = _lowered_on(c, spec, {i: h for i, (h, _, _) in held.items()})
+    return _held_as(c, [(lo, kind, *_limits(c, floats[i])) for i, (_, lo, kind) in held.items()], hi,
+                    lambda: _lowered_on(c, spec, {
+                        i: lo if lo is not None else c.ctx.unary("ZerosLike", h, label=f"moved_lo_{i}")
+                        for i, (h, lo, _) in held.items()}))
+
+
+def _limits(c: OpCall, v: Value) -> tuple[float, float]:
+    """A moved operand's error and magnitude: a :class:`Bounded` value's, else 0 and unknown (inf)."""
+    known = _BOUNDED.get(c.ctx.graph, {}).get(id(v))
+    return (known.error, known.magnitude) if known is not None else (0.0, np.inf)
+
+
+def _held_as(c: OpCall, operands: list[tuple], hi: Value, moved_lo: Callable[[], Value]) -> Value:
+    """The float64 result of moved values held as their ``operands`` were (each ``(lo, kind, error, magnitude)``):
+    exactly when they all were, as a pair (``moved_lo()`` its ``lo``) when none was rounded, else rounded (within a
+    few ulps where none was ``loose``); with a :class:`Bounded` operand and none rounded, Bounded (the largest error
+    and magnitude of the operands)."""
+    from .op_layers_tf_gaps import WITHIN_ULPS, _held_pair, as_float64
+
+    kinds = {kind for _, kind, _, _ in operands}
+    if "bounded" in kinds and not kinds & {"rounded", "loose"}:
+        lo = moved_lo() if any(part[0] is not None for part in operands) else None
+        error, magnitude = max(part[2] for part in operands), max(part[3] for part in operands)
+        return _remember_bounded(c, as_float64(c, hi, exact=False), hi, lo, error, magnitude)
+    kinds = {"loose" if kind == "bounded" else kind for kind in kinds}
     if "pair" not in kinds or kinds & {"rounded", "loose"}:
         out = as_float64(c, hi, exact=kinds == {"exact"})
         if "rounded" in kinds and "loose" not in kinds:
             WITHIN_ULPS.setdefault(c.ctx.graph, {})[id(out)] = out
         return out
-    lows = {i: lo if lo is not None else c.ctx.unary("ZerosLike", h, label=f"moved_lo_{i}")
-            for i, (h, lo, _) in held.items()}
-    return _held_pair(c, hi, _lowered_on(c, spec, lows))
+    return _held_pair(c, hi, moved_lo())
+
+
+def float64_selected(c: OpCall) -> Value:
+    """``where(condition, x, y)`` of float64 branches (tf_keras's ``tf.where``, Keras 3's ``where``): each value is
+    one of the branches', so the ``hi`` (and ``lo``) of each is selected as it is, held as the branches were
+    (:func:`_held_as`). A constant branch is the float64 number TF converts it to (``0.1`` is float64's 0.1, a pair
+    of float32 where float32 does not hold it). The condition is used as the float32 lowering uses it; a float64
+    one only where held exactly (an exp result rounded to 0 would flip it)."""
+    from .op_layers import _as_bool
+    from .op_layers_tf_gaps import _operand
+
+    names = ("x", "y") if "x" in c.arguments or "y" in c.arguments else ("x1", "x2")
+    if not all(c.has(n) for n in names):
+        raise c.gap("a condition without both branches (nonzero)")
+    condition = c.tensor("condition")
+    if condition.dtype == F64:
+        hi, _, kind = _held(c, condition, "condition")
+        if kind != "exact":
+            raise c.gap(f"a float64 condition held {kind} (its zeros may not be Keras's)")
+        condition = hi
+    condition = _as_bool(c, condition, "condition")
+    branches = [_branch(c, name, _operand) for name in names]
+
+    def selected(parts: list[Value], label: str) -> Value:
+        from .context import broadcast_shape
+
+        shape = broadcast_shape(broadcast_shape(condition.shape, parts[0].shape), parts[1].shape)
+        return c.ctx.op("SelectV2", [condition, *parts], {"T": F32}, dtype=F32, shape=shape, label=label)
+
+    def lows() -> Value:
+        return selected([lo if lo is not None else c.ctx.unary("ZerosLike", hi, label=f"selected_lo_{i}")
+                         for i, (hi, lo, *_) in enumerate(branches)], "selected_lo")
+
+    return _held_as(c, [part[1:] for part in branches], selected([part[0] for part in branches], "SelectV2"), lows)
+
+
+def _branch(c: OpCall, name: str, operand: Callable) -> tuple[Value, Value | None, str, float, float]:
+    """A float64 ``where`` branch ``(hi, lo, kind, error, magnitude)``: a float64 tensor held as it is
+    (:func:`_held`, a :class:`Bounded` one with its bound), a float32 one as Keras gives it (:func:`_float32_held`),
+    a constant as TF's float64 number (``operand``: a pair where float32 does not hold it)."""
+    value = c.arguments.get(name)
+    if not isinstance(value, TensorArg):
+        hi, lo = operand(c, name)
+        return hi, lo, "exact" if lo is None else "pair", 0.0, _constant_magnitude(value)
+    v = c.ctx.inputs[value.index]
+    if v.dtype == F64:
+        return (*_held(c, v, name, bounded=True), *_limits(c, v))
+    if v.dtype == F32:
+        return (*_float32_held(c, v), 0.0, np.inf)
+    raise c.gap(f"a where of a float64 branch and a branch of {v.dtype.numpy} (Keras 3 promotes it; not lowered)")
 
 
 def float64_smooth(c: OpCall, spec: OpSpec) -> Value:
@@ -123,13 +254,13 @@ def float64_smooth(c: OpCall, spec: OpSpec) -> Value:
     hi, lo, kind = _held(c, x, "x")
     if kind == "loose":
         raise c.gap("tanh or sigmoid of a float64 tensor held rounded to float32 with an error of its own (a "
-                    "logsumexp, tanh or sigmoid result, or a float64 layer's float32 result): their notice's 1e-7 "
-                    "would not cover it")
+                    "logsumexp, tanh or sigmoid result, or a float64 layer's float32 result): their notice's "
+                    f"{SMOOTH_ERROR:g} would not cover it")
     out = _lowered_on(c, spec, {c.arguments["x"].index: hi})
     if lo is not None:
         out = _with_lo_term(c, out, lo)
     _notice(c)
-    return as_float64(c, out, exact=False)
+    return _remember_bounded(c, as_float64(c, out, exact=False), out, None, SMOOTH_ERROR, 1.0)
 
 
 def _with_lo_term(c: OpCall, f: Value, lo: Value) -> Value:
@@ -157,6 +288,255 @@ def _notice(c: OpCall) -> None:
     _once_per_model(c, _NOTICED, (
         f"float64 tanh and sigmoid (op layers from {c.ctx.name!r} on) computed in float32 (TF.js has no float64; "
         "--loader=tensorflow computes them in float32 too): of float32 values cast up, float64 arithmetic and exp or "
-        "log results, within 1e-7 of Keras's float64 result (measured up to 9.9e-8 on wasm, 5.8e-8 on cpu), tanh "
-        "also within 3 float32 ulps of it; of other values held rounded (logsumexp, tanh and sigmoid results), and "
-        "float64 arithmetic on their results, refused"))
+        f"log results, within {SMOOTH_ERROR:g} of Keras's float64 result (measured up to 1.05e-7 on wasm, 5.4e-8 "
+        "on cpu), tanh "
+        "also within 3 float32 ulps of it; of other values held rounded (logsumexp, tanh and sigmoid results) "
+        "refused"))
+
+
+# -- arithmetic on tanh/sigmoid results, with a stated bound (session 29) ---------------------------------------
+def bounded_step(c: OpCall, names: list[str]) -> Value | None:
+    """A float64 ``+ - · / neg abs`` reading a :class:`Bounded` value (a tanh/sigmoid result or such a step's):
+    computed on pairs as any float64 step, the bound carried: a sum adds its operands' errors, a product
+    ``e1·M2 + e2·M1 + e1·e2`` (``M`` each operand's magnitude: a constant's largest, a tanh's 1), a quotient by a
+    constant divides the error by its smallest magnitude. A product with a tensor of unknown magnitude, a division by a
+    tensor and ``sqrt`` (no bound near 0) are refused by name. None when no operand is Bounded."""
+    from .op_layers_tf_gaps import _ABS, _DIV, _MUL, _NEG, _SQRT, _operand, as_float64
+
+    known = _BOUNDED.get(c.ctx.graph, {})
+    tensors = {n: c.ctx.inputs[a.index] for n in names if isinstance(a := c.arguments.get(n), TensorArg)}
+    if not any(id(v) in known for v in tensors.values()):
+        return None
+    if c.function in _SQRT:
+        raise c.gap("sqrt of a float64 tanh/sigmoid result (its slope has no bound near 0, so neither has its error)")
+    parts = [_bounded_operand(c, n, known, tensors, _operand) for n in names]
+    if c.function in _MUL:
+        (_, e1, m1), (_, e2, m2) = parts
+        error, magnitude = _times(e1, m2) + _times(e2, m1) + e1 * e2, _times(m1, m2)
+    elif c.function in _DIV:
+        if id(tensors.get(names[1])) in known:
+            raise c.gap("a division by a float64 tanh/sigmoid result (its error has no bound near a zero divisor)")
+        (_, e1, m1), (_, e2, _) = parts
+        error, magnitude = e1 / _smallest_constant(c, names[1]), m1 / _smallest_constant(c, names[1])
+    elif c.function in _NEG | _ABS:
+        error, magnitude = parts[0][1], parts[0][2]
+    else:
+        error, magnitude = sum(p[1] for p in parts), sum(p[2] for p in parts)
+    if not np.isfinite(error):
+        raise c.gap(_unbounded_product(c, names, tensors))
+    hi, lo = _pair_step(c, [p[0] for p in parts])
+    _bounded_notice(c)
+    return _remember_bounded(c, as_float64(c, hi, exact=False), hi, lo, float(error), float(magnitude))
+
+
+def _unbounded_product(c: OpCall, names: list[str], tensors: dict) -> str:
+    """Why a product of a :class:`Bounded` value has no bound: a factor of unknown magnitude, or an Inf/NaN constant."""
+    constants = [c.arguments[n] for n in names if n not in tensors]
+    if constants:
+        return (f"a product of a float64 tanh/sigmoid result and the constant {constants[0]!r} holding Inf or NaN "
+                "(its error times Inf has no bound)")
+    return (f"a product of a float64 tanh/sigmoid result and a tensor of unknown magnitude (its error, "
+            f"{SMOOTH_ERROR:g} times that magnitude, has no bound known at conversion)")
+
+
+def _times(a: float, b: float) -> float:
+    """``a·b`` with ``0·inf`` taken as 0 (an exact operand's 0 error times an unknown magnitude adds nothing)."""
+    return 0.0 if a == 0.0 or b == 0.0 else a * b
+
+
+def _bounded_operand(c: OpCall, name: str, known: dict, tensors: dict, operand: Callable) -> tuple:
+    """An operand of :func:`bounded_step`: ``((hi, lo), error, magnitude)``; a Bounded value's, a constant's (0, its
+    largest magnitude), an exactly held or paired tensor's (0, unknown: inf). A float32 tensor is read as Keras gives
+    it (:func:`_float32_held`): a float64 layer's float32 result carries an error of its own, which no bound
+    covers (review N1: ``(tanh(d) - Dense(d))·1e3`` was 1.1e-3 off on wasm against a stated 1e-4), so it is refused."""
+    v = tensors.get(name)
+    if v is not None and id(v) in known:
+        b = known[id(v)]
+        return (b.hi, b.lo), b.error, b.magnitude
+    if v is not None and v.dtype == F32:
+        held, _, kind = _float32_held(c, v)
+        if kind != "exact":
+            raise c.gap("float64 arithmetic on a tanh/sigmoid result and a float64 layer's result computed in float32 "
+                        "(its error is the layer's, unknown at conversion: no bound would cover the result)")
+        return (held, None), 0.0, np.inf
+    pair = operand(c, name)
+    return pair, 0.0, np.inf if v is not None else _constant_magnitude(c.arguments[name])
+
+
+def _constant_magnitude(value: object) -> float:
+    """A constant operand's largest magnitude (inf where it holds Inf or NaN)."""
+    with np.errstate(invalid="ignore"):
+        magnitude = float(np.max(np.abs(np.asarray(value, np.float64)), initial=0.0))
+    return magnitude if np.isfinite(magnitude) else np.inf
+
+
+def _smallest_constant(c: OpCall, name: str) -> float:
+    """The smallest magnitude of a constant divisor (a tensor divisor or one holding 0, Inf or NaN: refused)."""
+    value = c.arguments.get(name)
+    if isinstance(value, TensorArg):
+        raise c.gap("a float64 tanh/sigmoid result divided by a tensor (its error has no bound near a zero divisor)")
+    with np.errstate(invalid="ignore"):
+        smallest = float(np.min(np.abs(np.asarray(value, np.float64))))
+    if not np.isfinite(smallest) or smallest == 0.0 or not np.all(np.isfinite(np.asarray(value, np.float64))):
+        raise c.gap(f"a float64 tanh/sigmoid result divided by {value!r}")
+    return smallest
+
+
+def _pair_step(c: OpCall, operands: list) -> tuple[Value, Value | None]:
+    """The pair ``(hi, lo)`` of ``c``'s ``+ - · / neg abs`` of ``operands`` (:class:`.op_layers_tf_gaps._Pairs`)."""
+    from .op_layers_tf_gaps import _ABS, _ADD, _DIV, _MUL, _NEG, _SUB, _Pairs
+
+    build, f = _Pairs(c), c.function
+    if f in _ADD | _SUB:
+        return build.add(operands[0], build.neg(operands[1]) if f in _SUB else operands[1])
+    if f in _MUL:
+        return build.mul(*operands)
+    if f in _DIV:
+        return build.div(*operands)
+    if f in _NEG:
+        return build.neg(operands[0])
+    assert f in _ABS, f
+    return build.abs(operands[0])
+
+
+def float64_periodic(c: OpCall, spec: OpSpec) -> Value:
+    """``sin``/``cos`` of a float64 :class:`Bounded` value of magnitude at most :data:`PERIODIC_LIMIT` (a tanh or
+    sigmoid result, or an affine map of one by constants): TF.js's float32 function of ``hi`` plus ``lo``'s
+    first-order term, within the argument's error plus :data:`PERIODIC_ERROR` (both are 1-Lipschitz). Of any other
+    float64 tensor refused by name: its magnitude is unknown at conversion, and TF.js's float32 Sin/Cos are 0.3 off
+    at 3e38 on wasm (a pair past float32's range: NaN)."""
+    x = c.tensor("x")
+    b = _BOUNDED.get(c.ctx.graph, {}).get(id(x)) if x.dtype == F64 else None
+    if b is None or not b.magnitude <= PERIODIC_LIMIT:
+        from .op_layers_tf_gaps import _gap_text
+
+        raise c.gap(_gap_text("a float64 tensor") + f"; sin and cos only of values known to lie within "
+                    f"±{PERIODIC_LIMIT:g} (of others TF.js's wasm Sin/Cos are 0.3 off at 3e38)")
+    from .op_layers_tf_gaps import as_float64
+
+    out = _lowered_on(c, spec, {c.arguments["x"].index: b.hi})
+    if b.lo is not None:
+        out = _with_periodic_lo(c, out, b.hi, b.lo)
+    _bounded_notice(c)
+    return _remember_bounded(c, as_float64(c, out, exact=False), out, None, b.error + PERIODIC_ERROR, 1.0)
+
+
+def _with_periodic_lo(c: OpCall, f: Value, hi: Value, lo: Value) -> Value:
+    """``sin(hi) + cos(hi)·lo`` or ``cos(hi) - sin(hi)·lo`` (``lo <= 2^-24·|hi|``: the second-order term is below
+    float32's precision)."""
+    ctx = c.ctx
+    sin = c.function in _SIN
+    slope = ctx.unary("Cos" if sin else "Sin", hi, label="periodic_slope")
+    term = ctx.binary("Mul", slope, lo, label="periodic_lo_term")
+    return ctx.binary("AddV2" if sin else "Sub", f, term, label="periodic_with_lo")
+
+
+def _bounded_notice(c: OpCall) -> None:
+    """Once per model (notes and a warning), naming the first layer."""
+    from .op_layers_tf_gaps import _once_per_model
+
+    _once_per_model(c, _NOTICED_BOUNDED, (
+        f"float64 arithmetic on tanh/sigmoid results (op layers from {c.ctx.name!r} on) computed on pairs of float32 "
+        f"from their float32 values, each within {SMOOTH_ERROR:g} of Keras's float64 one: a sum within the sum of "
+        "its terms' errors, a product by a constant within |constant| times its error, a product of two such "
+        "values within e1·M2 + e2·M1 + e1·e2 (M: each one's largest magnitude, 1 for tanh/sigmoid), sin/cos of "
+        f"them (|x| <= {PERIODIC_LIMIT:g}) within their argument's error plus {PERIODIC_ERROR:g}, plus the pairs' "
+        "2^-44 of each intermediate value and float32's rounding of the result; the bounds are absolute, so after a "
+        "cancellation (tanh(a) - tanh(b) of nearby values, times a large constant) they can exceed the result itself; "
+        "products with other tensors, divisions by tensors, sqrt and other functions of them are refused"))
+
+
+# -- relu of float64 values (session 29, h1b) ----------------------------------------------------------------------
+#: tf_keras's ``tf.nn.relu``/``relu6`` and Keras 3's ``ops.relu``/``relu6`` of float64 tensors (:func:`float64_relu`).
+FLOAT64_RELUS = frozenset({"nn.relu", "Relu", "nn.relu6", "Relu6"})
+_RELU6 = frozenset({"nn.relu6", "Relu6"})
+
+
+def float64_relu(c: OpCall, cap: float | None = None) -> Value:
+    """``max(x, 0)`` (then ``min(·, cap)``: relu6, ``max_value``) of a float64 tensor, exactly: it only picks values,
+    so ``hi`` takes TF.js's Relu (and Minimum), ``lo`` is kept where ``hi > 0`` (and below the cap), and a ``hi`` of 0
+    takes ``max(lo, 0)``. Held as ``x`` was: exactly, as a pair, :class:`Bounded` with its error (relu is
+    1-Lipschitz), else ``loose`` (refused by later float64 readers)."""
+    if c.function in _RELU6:
+        cap = 6.0
+    x = c.tensor("features" if "features" in c.arguments else "x")  # tf.nn.relu's argument is ``features``
+    if x.dtype != F64:
+        raise c.gap(f"a float64 relu of a {x.dtype.value} tensor")
+    if cap is not None and not (np.isfinite(cap) and cap >= 0.0 and float(np.float32(cap)) == cap):
+        raise c.gap(f"a float64 relu with max_value={cap!r} (not a non-negative float32 number: not lowered)")
+    hi, lo, kind = _held(c, x, "x", bounded=True)
+    hi, lo = _relu_pair(c, hi, lo, cap)
+    from .op_layers_tf_gaps import _held_pair, as_float64
+
+    if kind == "bounded":
+        b = _BOUNDED[c.ctx.graph][id(x)]
+        magnitude = b.magnitude if cap is None else min(b.magnitude, cap)
+        return _remember_bounded(c, as_float64(c, hi, exact=False), hi, lo, b.error, magnitude)
+    if kind == "pair":
+        return _held_pair(c, hi, lo)
+    return as_float64(c, hi, exact=kind == "exact")
+
+
+def _relu_pair(c: OpCall, hi: Value, lo: Value | None, cap: float | None) -> tuple[Value, Value | None]:
+    """The ``(hi, lo)`` of ``clip(hi + lo, 0, cap)`` (no cap: ``max(hi + lo, 0)``)."""
+    ctx = c.ctx
+
+    def compare(op: str, a: Value, b: Value, label: str) -> Value:
+        attrs = {"incompatible_shape_error": True} if op == "Equal" else None
+        from .context import broadcast_shape
+
+        return ctx.op(op, [a, b], attrs, dtype=DType.BOOL, shape=broadcast_shape(a.shape, b.shape), label=label)
+
+    out = ctx.unary("Relu", hi, label="relu_hi")
+    if lo is not None:
+        zero = ctx.floats(0.0, "relu_zero")
+        zeros = ctx.unary("ZerosLike", lo, label="relu_lo_zeros")
+        out = _select(c, compare("Equal", hi, zero, "hi_zero"), ctx.unary("Relu", lo, label="relu_lo"), out,
+                      "relu_hi_or_lo")
+        lo = _select(c, compare("Greater", hi, zero, "hi_positive"), lo, zeros, "relu_lo_kept")
+    if cap is None:
+        return out, lo
+    limit = ctx.floats(cap, "relu_cap")
+    if lo is not None:  # above the cap: hi past it, or at it with a positive lo
+        at = ctx.op("LogicalAnd", [compare("Equal", out, limit, "at_cap"), compare("Greater", lo, zeros, "lo_up")],
+                    dtype=DType.BOOL, shape=lo.shape, label="at_cap_up")
+        over = ctx.op("LogicalOr", [compare("Greater", out, limit, "past_cap"), at], dtype=DType.BOOL, shape=lo.shape,
+                      label="over_cap")
+        lo = _select(c, over, zeros, lo, "relu_lo_capped")
+    return ctx.binary("Minimum", out, limit, label="relu_capped"), lo
+
+
+def relu_operation(ctx, float32_relu: Callable) -> Value:
+    """The ReLU layer (``float32_relu``), or Keras 3's ``keras.activations.relu(x)``, which saves a ``ReLU``
+    operation (module ``keras.src.activations``, no ``trainable`` in its config) that the walk lowers as that layer,
+    its input cast to float32 as a layer's: a layer autocasts so, an operation keeps float64. Of a float64 value it
+    is :func:`float64_relu` of the value before the cast (review F2: ``(relu(d·1e-9 + 1) - 1)·1e9`` was 0 for Keras's
+    11, silently); with a negative slope or threshold refused by name; of a float64 layer's float32 result its
+    result is marked computed in float32 as that one is (later float64 readers see its error)."""
+    from .float64_compare import computed_in_float32, mark_float64_computed
+
+    operation = ctx.keras3 and "trainable" not in ctx.config and len(ctx.inputs) == 1
+    x = ctx.inputs[0] if operation else None
+    producer = x.producer if x is not None else None
+    if producer is not None and producer.op == "Cast" and producer.name.endswith("/to_float") and producer.inputs \
+            and producer.inputs[0].dtype == F64:
+        return _float64_relu_operation(ctx, producer.inputs[0])
+    out = float32_relu(ctx)
+    if x is not None and computed_in_float32(ctx.graph, x):
+        mark_float64_computed(ctx.graph, out)
+    return out
+
+
+def _float64_relu_operation(ctx, source: Value) -> Value:
+    """Keras 3's ``activations.relu`` of the float64 ``source``: :func:`float64_relu` (``max_value`` its cap)."""
+    c = OpCall(ctx, "ReLU", {"x": TensorArg(("", 0, 0), 0)})
+    if float(ctx.config.get("negative_slope") or 0.0) or float(ctx.config.get("threshold") or 0.0):
+        raise c.gap("keras.activations.relu of a float64 tensor with a negative_slope or threshold (Keras computes "
+                    "it in float64; not lowered)")
+    cap = ctx.config.get("max_value")
+    original = ctx.inputs
+    ctx.inputs = [source]
+    try:
+        return float64_relu(c, None if cap is None else float(cap))
+    finally:
+        ctx.inputs = original

@@ -679,12 +679,53 @@ def held_half_inputs(graph: Graph, name: str, inputs: list[Any]) -> list[Any]:
     return out
 
 
+#: Keras 3 operations whose TF backend converts a Python float operand to a float32 tensor (``convert_to_tensor``
+#: without a dtype, then ``result_type`` of both dtypes), where ``add``, ``maximum``, ``where``, ``clip``... keep it
+#: weak: a float16 tensor beside it is compared or computed in float32 (H5b, session 29: ``greater_equal(x, 0.1)``
+#: of float16(0.1) is False in Keras; compared with float16(0.1) it gave True). A Python int is int32: float16.
+KERAS3_STRONG_FLOAT_OPERANDS = frozenset(KERAS_OP_PREFIX + name for name in (
+    "Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual", "Isclose", "Mod", "Fmod", "Heaviside",
+    "Hypot", "Arctan2", "Logaddexp", "Logaddexp2", "Nextafter", "Dot", "Inner", "Tensordot", "IsIn", "AllClose"))
+
+
+def _float_operand(cls: str, config: dict[str, Any]) -> bool:
+    """Whether a Keras 3 operation of :data:`KERAS3_STRONG_FLOAT_OPERANDS` was given a Python float (or a list of
+    them; a numpy float64 scalar is saved as the same number) as ``x1`` or ``x2``: a float32 tensor in Keras."""
+    nodes = config.get(CALLS_KEY)
+    if cls not in KERAS3_STRONG_FLOAT_OPERANDS or not isinstance(nodes, list) or len(nodes) != 1:
+        return False
+    try:
+        args, kwargs = parse_call(nodes[0])
+    except ValueError:
+        return False
+    stack: list[Any] = [*args[:2], kwargs.get("x1"), kwargs.get("x2")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            return True
+        if isinstance(item, (list, tuple)):
+            stack += item
+    return False
+
+
+def held_half_promoted(graph: Graph, name: str, inputs: list[Any]) -> list[Any]:
+    """An op layer's held float16 results (an LSTM's, :func:`mark_half_held`: float32 steps, not rounded) rounded to
+    float16 where Keras 3 promotes them to float32 beside a float32 operand: it casts its float16 tensor, on
+    float16's grid (``greater(h, 0.1)`` compares ``float16(h)`` with ``float32(0.1)``)."""
+    held = _HALF_HELD.get(graph, set()) - _HALF_VALUES.get(graph, set())
+    return [rounded_to_half(graph, v, f"{name}/held_promoted_{i}") if isinstance(v, Value) and id(v) in held else v
+            for i, v in enumerate(inputs)]
+
+
 def saved_float_constant(cls: str, config: dict[str, Any]) -> bool:
     """Whether a Keras 3 op layer was given a float32 (or float64) array or tensor constant (saved as ``__numpy__`` /
-    ``__tensor__``): only Python numbers are weak in Keras 3, so float16 beside it promotes to float32 (r4's F4,
+    ``__tensor__``), or a Python float where Keras makes it a float32 tensor (:func:`_float_operand`): only Python
+    numbers are weak in Keras 3, and not in every operation, so float16 beside it promotes to float32 (r4's F4,
     session 26: ``h * np.array([300.0], "float32")`` is 90000 in Keras, not inf)."""
     if not cls.startswith(KERAS_OP_PREFIX):
         return False
+    if _float_operand(cls, config):
+        return True
     stack: list[Any] = [config.get(CALLS_KEY)]
     if cls == KERAS_OP_PREFIX + "Where":  # its condition is cast to bool: only x1/x2 promote (review R8's F1)
         nodes = config.get(CALLS_KEY)

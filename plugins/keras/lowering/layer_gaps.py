@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfjsconv.dtypes import DType
 from tfjsconv.errors import InputError
 
 from ..configs import LAYER_LISTS, MODEL_CLASSES, dtype_name, entry_name, is_model, plain, top_level_layers
@@ -20,6 +21,7 @@ from .call_facts import (
     given_per_input,
     given_replaces_tracked,
     may_return_its_input,
+    nested_given_dtypes,
     nested_input_casts,
     returns_input_itself,
     runs_layers,
@@ -58,7 +60,7 @@ from .model_plan import (
     nested_input_aliases,
 )
 from .pipeline import first_layer_reads_given_mask
-from .registry import loaded_lowerings
+from .registry import Unsupported, loaded_lowerings
 from .weights import _weight_owners, wrapped_model, wrapper_depth
 from .wrappers import mask_reaches_model, masked_model_gap
 
@@ -73,7 +75,10 @@ def layer_gaps(model_config: dict[str, Any], source: str | None = None, *, keras
     cls = model_config.get("class_name")
     if cls not in MODEL_CLASSES:
         return [f"a {cls} model"]
-    return LayerGaps(loaded_lowerings(), keras3).of(plain(model_config), source)
+    try:
+        return LayerGaps(loaded_lowerings(), keras3).of(plain(model_config), source)
+    except Unsupported as err:  # a call the plan cannot pair as Keras does (.model_plan.in_input_order)
+        return [str(err)]
 
 
 class LayerGaps:
@@ -165,10 +170,10 @@ class LayerGaps:
                                               self.keras3) \
                     if origins and is_model(call.entry) else None  # inner([x, y], mask=[m, None]), y masked
                 if beside is not None:  # Keras 3 keeps y's mask for None; tf_keras sets None on y (the caller's)
-                    self._none_entries_deleted(name, call, refs, beside, masked, deletions)
+                    gone = self._none_entries_deleted(name, call, refs, beside, masked, deletions, beside)
                     self._mask_chain_gaps(plan, prefix, [g for g in beside if g is not None], masked)
-                    given_in = [g if g is not None or not self.keras3 else (r if masked.get(r) else None)
-                                for g, r in zip(beside, refs)]
+                    given_in = [g if g is not None or not self.keras3 else (r if masked.get(r) and r not in gone
+                                                                            else None) for g, r in zip(beside, refs)]
                     self._shared_given_inputs(plan, name, call, [r for r, g in zip(refs, beside) if g is not None or (
                         not self.keras3 and masked.get(r) is not None)])
                 elif given_in is not None:
@@ -182,8 +187,10 @@ class LayerGaps:
                     if replaced is None:
                         self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
                     else:  # Keras sets each given mask on its input, in place of the input's own
-                        self._none_entries_deleted(name, call, refs, replaced, masked, deletions)
+                        gone = self._none_entries_deleted(name, call, refs, replaced, masked, deletions,
+                                                          _explicit_list(call.node))
                         given_in = self._given_over_tracked(plan, prefix, call, refs, replaced, masked, deletions)
+                        given_in = [None if r in gone else g for g, r in zip(given_in, refs)]
                 in_flags = tuple(given_in[i] is not None if given_in is not None else
                                  masked.get(r) is not None and r not in unseen for i, r in enumerate(refs))
                 in_flags = self._nested_cast_flags(plan, name, call, refs, in_flags)
@@ -193,8 +200,8 @@ class LayerGaps:
             else:
                 self._layer(name, cls, config)
                 wrapped = wrapped_model(call.entry)  # TimeDistributed(Sequential / Functional)
-                wrapped_flags = self._time_distributed_model(name, wrapped, bool(origins), config, call.entry) \
-                    if wrapped else None
+                wrapped_flags = self._time_distributed_model(name, wrapped, bool(origins), config, call.entry,
+                                                             _saved_integer_dtype(plan, call)) if wrapped else None
                 in_origins = [masked.get(r) for r in refs]
                 explicit = self._explicit_masks(plan, prefix, name, cls, call, masked, not origins) \
                     if cls in EXPLICIT_MASK_LAYERS else None
@@ -255,18 +262,25 @@ class LayerGaps:
         return tuple(flag and (i >= len(casts) or casts[i] is not True) for i, flag in enumerate(in_flags))
 
     def _none_entries_deleted(self, name: str, call: LayerCall, refs: list[Ref], given: list[Ref | None],
-                              masked: dict[Ref, MaskOrigin | None], deletions: MaskDeletions | None) -> None:
+                              masked: dict[Ref, MaskOrigin | None], deletions: MaskDeletions | None,
+                              listed: list[Ref | None] | None) -> set[Ref]:
         """A None entry of a Keras 3 mask list leaves its input's run-time mask alone (``Functional.call``), which a
         MultiHeadAttention (or a nested model holding one) that ran first may have deleted, or which a deletion made
-        none or another one (:attr:`MaskDeletions.cleared`, :attr:`MaskDeletions.divergent`), where the walk keeps
-        the tracked mask: a gap (review R6 session 28: 0.95 of the output range off, silently)."""
+        none or another one (:attr:`MaskDeletions.cleared`, :attr:`MaskDeletions.divergent`), where the walk kept
+        the tracked mask (review R6 session 28: 0.95 of the output range off, silently). Returns the inputs whose
+        entry of the list as saved (``listed``; an entry Keras recorded is set again) is None and whose run-time mask
+        is then surely None (:meth:`.model_plan.MaskDeletions.none_at_run`, session 29: walked unmasked, as Keras
+        runs them); the others stay a gap."""
         if deletions is None:
-            return
+            return set()
         reached = [r for r, g in zip(refs, given) if g is None and masked.get(r) is not None and (
             deletions.deleted_before(call, r) or r in deletions.cleared or r in deletions.divergent)]
+        gone = none_entries_unmasked(call, refs, listed, deletions) & set(reached)
+        reached = [r for r in reached if r not in gone]
         if reached:
             self.gaps.append(f"{name!r} ({call.class_name}: given a mask list whose None entry leaves "
                              f"{reached[0][0]!r} its run-time mask, which Keras 3's MultiHeadAttention deleted or changed first)")
+        return gone
 
     def _given_over_tracked(self, plan: ModelPlan, prefix: str, call: LayerCall, refs: list[Ref],
                             replaced: list[Ref | None], masked: dict[Ref, MaskOrigin | None],
@@ -296,7 +310,8 @@ class LayerGaps:
         return [g if g is not None else (r if masked.get(r) is not None else None) for g, r in zip(replaced, refs)]
 
     def _time_distributed_model(self, name: str, wrapped: dict[str, Any], masked: bool,
-                                config: dict[str, Any] | None = None, entry: dict[str, Any] | None = None) -> set[int]:
+                                config: dict[str, Any] | None = None, entry: dict[str, Any] | None = None,
+                                integer_dtype: DType | None = None) -> set[int]:
         """The gaps of TimeDistributed(model), and which of its outputs carry a mask: the wrapped model's layers
         (named ``wrapper/layer``, walked unmasked: no mask reaches them as lowered), and the masks the lowering does
         not follow. A mask into it: Keras 3 hands each step's mask to the model's call and the input's mask on (its
@@ -307,18 +322,18 @@ class LayerGaps:
         Without one, tf_keras's output carries the mask the model's output carries (its ``compute_mask`` asks the model): a gap when one does (an ``Embedding(mask_zero=True)``
         whose mask a pooling or RNN inside reads and drops leaves none: lowered, as Keras 3's, which keeps no mask)."""
         inner_cls = wrapped.get("class_name")
-        if entry is not None and wrapper_depth(entry)[0] > 1:  # TimeDistributed(TimeDistributed(model)): float32
-            reader = wrapped_mask_reader(wrapped, self.keras3) if masked else None
-            if gap := _wrappers_gap(name, entry, reader):
-                self.gaps.append(gap)
-            if any(self._model(wrapped, f"{name}/")) and self.keras3 is not True:
-                self.gaps.append(f"{name!r} (TimeDistributed(TimeDistributed({inner_cls})): tf_keras gives its output "
-                                 "the mask the wrapped model's output carries)")
-            return {0} if masked else set()
         reader = wrapped_mask_reader(wrapped, self.keras3) if masked else None
         why = masked_model_gap(self.keras3) if reader else None
         reaches = reader is not None and why is None and \
-            mask_reaches_model(config or {}, wrapped_input_dtype(wrapped), self.keras3)  # (floats: the walk's rule)
+            mask_reaches_model(config or {}, wrapped_input_dtype(wrapped), self.keras3, integer_dtype)
+        if entry is not None and wrapper_depth(entry)[0] > 1:  # TimeDistributed(TimeDistributed(model)): float32
+            if gap := _wrappers_gap(name, entry, None if reaches else reader):
+                self.gaps.append(gap)
+            if any(self._model(wrapped, f"{name}/", (True,) if reaches else ())) and self.keras3 is not True and \
+                    not reaches:
+                self.gaps.append(f"{name!r} (TimeDistributed(TimeDistributed({inner_cls})): tf_keras gives its output "
+                                 "the mask the wrapped model's output carries)")
+            return {0} if masked else set()
         carried = self._model(wrapped, f"{name}/", (True,) if reaches else ())
         leaves = [leaf for leaf in _weight_owners(wrapped) if leaf.get("class_name") != "InputLayer"]
         if masked:
@@ -517,6 +532,16 @@ def given_over_tracked(plan: ModelPlan, call: LayerCall, origins: list[MaskOrigi
     return result
 
 
+def none_entries_unmasked(call: LayerCall, refs: list[Ref], listed: list[Ref | None] | None,
+                          deletions: MaskDeletions | None) -> set[Ref]:
+    """The inputs of a Keras 3 nested model call whose ``mask=[...]`` entry (``listed``, as saved) is None and whose
+    run-time mask is surely None then (:meth:`.model_plan.MaskDeletions.none_at_run`): Keras runs them unmasked."""
+    if deletions is None or listed is None or len(listed) != len(refs):
+        return set()
+    set_on = [r for r, g in zip(refs, listed) if g is not None]
+    return {r for r, g in zip(refs, listed) if g is None and deletions.none_at_run(call, r, set_on)}
+
+
 def _its_input_why(call: LayerCall) -> str:
     """The end of the gap for an op call that may hand back its masked input (:func:`may_return_its_input`): for
     ``rot90`` by a multiple of 4, why it stays a gap (Keras's own two ways of running it disagree)."""
@@ -604,6 +629,15 @@ def _check_nesting(model: dict[str, Any], what: str) -> None:
                   or wrapped_model(child) is not None]  # and models a TimeDistributed wraps
 
 
+def _saved_integer_dtype(plan: ModelPlan, call: LayerCall) -> DType | None:
+    """The integer dtype the saved config gives the tensor a TimeDistributed(model) reads (None: a float, or not
+    told), as the walk tracks it: where tf_keras hands the mask to the wrapped model depends on it
+    (:func:`.wrappers.mask_reaches_model`)."""
+    given = nested_given_dtypes(plan, call)[:1]
+    name = given[0] if given else None
+    return DType.from_any(name) if name in INPUT_DTYPES and name not in (*FLOAT_DTYPES, "string") else None
+
+
 def _wrappers_gap(name: str, entry: dict[str, Any], reader: dict[str, Any] | None) -> str | None:
     """Why TimeDistributed(TimeDistributed(model)) is not lowered (folded once over both time axes): a mask into
     it that a layer inside reads (``reader``: not followed through two wrappers; one all layers hand on is the
@@ -613,9 +647,10 @@ def _wrappers_gap(name: str, entry: dict[str, Any], reader: dict[str, Any] | Non
     while isinstance(inner, dict) and inner.get("class_name") == "TimeDistributed":
         policies.add(dtype_name((inner.get("config") or {}).get("dtype")))
         inner = (inner.get("config") or {}).get("layer")
-    if reader is not None:
+    if reader is not None:  # (one it reaches is lowered since session 29)
         return (f"{name!r} (mask into TimeDistributed(TimeDistributed(...)) around a nested model whose "
-                f"{entry_name(reader)!r} ({reader.get('class_name')}) reads it: not followed)")
+                f"{entry_name(reader)!r} ({reader.get('class_name')}) reads it, where tf_keras's cast to the model's "
+                "Input dtype drops it or the flavour is not known: not followed)")
     if policies - {None, "float32"}:
         return (f"{name!r} (TimeDistributed: a TimeDistributed of a nested model in a TimeDistributed, of dtypes "
                 f"{', '.join(sorted(policies - {None, 'float32'}))})")

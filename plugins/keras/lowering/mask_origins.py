@@ -15,7 +15,8 @@ The walk tracks each tensor's mask as an *origin*, an expression of how Keras co
 Keras 3 records the ops that compute a mask as op layers, and a layer whose ``call`` takes ``mask`` reads
 the recorded tensor (``kwargs.mask``). :func:`is_recorded_mask` checks that those ops compute exactly the
 tracked mask (same ops on the same tensors with the same constants and axes), so the walk can use its own mask in
-their place: a look-alike such as ``ops.not_equal(ids, 1)`` beside ``Embedding(mask_zero)`` is another mask.
+their place: a look-alike such as ``ops.not_equal(ids, 1)`` beside ``Embedding(mask_zero)`` is another mask. A float16
+Masking compares its autocast input, recorded as ``cast(x, "float16")`` before the ``not_equal`` (session 29).
 """
 from __future__ import annotations
 
@@ -82,7 +83,8 @@ def _matches(plan: Any, ref: Any, origin: MaskOrigin) -> bool:
                 return False
             compared_ref = reduced[0]
         compared = _producer(plan, compared_ref, "NotEqual")
-        return compared is not None and compared == [origin[1]] and _constant_operand(plan, compared_ref) == origin[3]
+        return compared is not None and len(compared) == 1 and _constant_operand(plan, compared_ref) == origin[3] \
+            and (compared == [origin[1]] or (kind == "Masking" and _half_masking_cast(plan, compared[0], origin)))
     if kind == "input":
         return tuple(ref) == tuple(origin[1])
     if kind == "convert":
@@ -99,6 +101,28 @@ def _matches(plan: Any, ref: Any, origin: MaskOrigin) -> bool:
     if kind == "concat":
         return _matches_concat(plan, ref, origin)
     return False
+
+
+def _half_masking_cast(plan: Any, ref: Any, origin: MaskOrigin) -> bool:
+    """Whether ``ref`` is Keras 3's ``cast(x, "float16")`` of a float16-policy Masking's input ``x``: its autocast,
+    recorded before the ``not_equal`` of its mask (the lowering rounds that input to float16 alike). Only where every
+    Masking of ``x`` with this mask_value computes in float16: a look-alike beside a float32 one is another mask."""
+    from ..configs import dtype_name
+    from .float_widths import computes_in_half
+
+    if _producer(plan, ref, "Cast") != [origin[1]] or \
+            dtype_name(_op_config(plan, ref).get("dtype")) != "float16":
+        return False
+    maskings = [call.entry.get("config") or {} for call in plan.producers.values() if call.class_name == "Masking"
+                and _call_input_refs(call) == [tuple(origin[1])]]
+    maskings = [c for c in maskings if c.get("mask_value", 0.0) == origin[3]]
+    return bool(maskings) and all(computes_in_half("Masking", c) for c in maskings)
+
+
+def _call_input_refs(call: Any) -> list[tuple[Any, ...]]:
+    from .model_plan import call_inputs
+
+    return [tuple(r) for r in call_inputs(call.node)]
 
 
 def _matches_concat(plan: Any, ref: Any, origin: MaskOrigin) -> bool:

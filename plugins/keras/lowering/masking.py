@@ -352,13 +352,16 @@ def _any_not_equal(ctx: LayerContext, x: Value, *, keep_dims: bool, label: str) 
     """Masking's mask of ``x`` (of int32/int64 ids: :func:`_integer_not_equal`)."""
     raw = ctx.config.get("mask_value", 0.0)
     value = float(raw)
-    if x.dtype == DType.FLOAT32 and _float64_mask_value_unheld(ctx, value, x):  # no float32 value equals it: kept
+    if x.dtype == DType.FLOAT32 and (_float64_mask_value_unheld(ctx, value, x) or
+                                     _half_mask_value_unheld(ctx, value)):  # no value equals it: every step kept
         differs = ctx.op("NotEqual", [ctx.op("OnesLike", [x], dtype=DType.FLOAT32, shape=x.shape, label=f"{label}_one"),
                                       ctx.floats(0.0, f"{label}_zero")], {"incompatible_shape_error": True},
                          dtype=DType.BOOL, shape=x.shape, label=f"{label}_differs")
         shape = ctx.shape(x)
         return ctx.op("Any", [differs, ctx.ints(-1, f"{label}_axis")], {"keep_dims": keep_dims, "Tidx": DType.INT32},
                       dtype=DType.BOOL, shape=(*shape[:-1], 1) if keep_dims else shape[:-1], label=label)
+    if x.dtype == DType.FLOAT32 and _computes_in_half(ctx):  # float16(mask_value), held so by the mask too
+        value = _half_mask_value(value)
     if x.dtype != DType.INT32:
         return any_not_equal(ctx, x, value, keep_dims=keep_dims, label=label)
     shape = ctx.shape(x)
@@ -372,6 +375,28 @@ def _any_not_equal(ctx: LayerContext, x: Value, *, keep_dims: bool, label: str) 
     return ctx.op("Any", [differs, ctx.ints(-1, f"{label}_axis")],
                   {"keep_dims": keep_dims, "Tidx": DType.INT32}, dtype=DType.BOOL,
                   shape=(*shape[:-1], 1) if keep_dims else shape[:-1], label=label)
+
+
+def _half_mask_value_unheld(ctx: LayerContext, value: float) -> bool:
+    """A Keras 3 float16 Masking whose mask_value float16 cannot hold (0.1): its ``not_equal`` of the float16 input
+    and the Python float compares in float32, which no float16 value equals, so every step is kept (the lowering
+    rounded the mask_value with its float16 input and masked steps of 0.1, 0.05 off, session 29). tf_keras converts
+    the mask_value to float16 first: rounded with the layer's constants, it masks them, as tf_keras does. A
+    mask_value whose float32 is subnormal (1e-40) is held: TensorFlow's CPU compares it as 0 (:func:`tf_kept`), and so
+    masks rows of zeros (taken as kept, 0.76 off, review R5, session 29)."""
+    if not ctx.keras3 or not _computes_in_half(ctx) or not math.isfinite(value) or abs(np.float32(value)) < FLT_MIN:
+        return False
+    with np.errstate(over="ignore"):
+        return bool(np.float32(np.float16(np.float32(value))) != np.float32(value))
+
+
+def _half_mask_value(value: float) -> float:
+    """tf_keras's float16 Masking compares with ``float16(mask_value)``, for its output and its mask alike (until
+    session 29 the lowering compared the mask with the float32 one: a tf_keras float16 ``Masking(0.1)``'s pooling
+    averaged over the zeroed steps, 0.38 off). A Keras 3 mask_value reaching here is a float16 one already, or a
+    float32 subnormal, which float16 rounds to the 0 TensorFlow compares it as (:func:`_half_mask_value_unheld`)."""
+    with np.errstate(over="ignore"):
+        return float(np.float16(value))
 
 
 def _float64_mask_value_unheld(ctx: LayerContext, value: float, x: Value) -> bool:

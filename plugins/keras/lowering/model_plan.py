@@ -169,22 +169,83 @@ def in_input_order(entry: dict[str, Any], node: Any, source: str) -> Any:
             isinstance(node, list) or _keras2_dict_node(node)):
         return keras2_in_input_order(entry, node, source)
     args = node.get("args") if isinstance(node, dict) else None
-    if not is_model(entry) or entry.get("class_name") == "Sequential" or not isinstance(args, list) or not args or \
-            not isinstance(args[0], dict) or args[0].get("class_name") == "__keras_tensor__":
+    if not is_model(entry) or entry.get("class_name") == "Sequential" or not isinstance(args, list) or not args:
         return node
+    if not isinstance(args[0], dict) or args[0].get("class_name") == "__keras_tensor__":
+        return _keras3_masks_in_input_order(entry, _keras3_list_in_input_order(entry, node))
     given, struct = args[0], (entry.get("config") or {}).get("input_layers")
     keys = list(struct) if isinstance(struct, dict) else [ref[0] for ref in layer_refs(struct)]
     missing = [key for key in keys if key not in given]
-    if missing or (isinstance(struct, dict) and set(given) != set(keys)):
+    if missing:
         raise InputError(f"{source}: model {entry_name(entry)!r} is called with a dict of keys {sorted(given)}, "
                          f"which do not match its inputs {keys}", hint="the file is corrupt or was edited by hand")
+    if isinstance(struct, dict):
+        _keys_read_by_position(entry_name(entry), sorted(given), sorted(keys))
     kwargs = dict(node.get("kwargs") or {})
     mask = kwargs.get(MASK_KEYWORD)
-    if isinstance(mask, dict):  # Keras's flat inputs (a dict model's sorted) meet the mask's sorted values
+    ordered = {**node, "args": [[given[key] for key in keys], *args[1:]], "kwargs": kwargs}
+    if isinstance(mask, dict) and mask.get("class_name") != "__keras_tensor__":
+        # Keras's flat inputs (a dict model's sorted) meet the mask's sorted values
         flat = sorted(keys) if isinstance(struct, dict) else keys
         paired = dict(zip(flat, sorted(mask)))
         kwargs[MASK_KEYWORD] = [mask[paired[key]] if key in paired else None for key in keys]
-    return {**node, "args": [[given[key] for key in keys], *args[1:]], "kwargs": kwargs}
+        return ordered
+    return _keras3_masks_in_input_order(entry, ordered)
+
+
+def _keras3_list_in_input_order(entry: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A Keras 3 nested call on a list (dicts inside it too, ``[{"a": x, "b": y}, w]``), as the flat list of its
+    tensors in the order of the model's saved inputs: ``Functional.call`` pairs ``tree.flatten`` of the list (a
+    dict's keys sorted) with the inputs in ``tree.flatten`` order; the walk pairs the args with the saved inputs by
+    position, a dict's values in saved order. Left as saved when a value is no tensor or the count differs (the walk
+    names the model)."""
+    struct = (entry.get("config") or {}).get("input_layers")
+    flat, saved = layer_refs(struct, sort_keys=True), layer_refs(struct)
+    args = node["args"]
+    given = _nest_flatten(args[0], leaf=_is_keras3_tensor) if isinstance(args[0], list) else None
+    if given is None or len(given) != len(flat):
+        return node
+    by_ref = dict(zip(flat, given))
+    return {**node, "args": [[by_ref[ref] for ref in saved], *args[1:]]}
+
+
+def _keras3_masks_in_input_order(entry: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A Keras 3 nested call's ``mask`` list or single tensor in the order of the model's saved inputs.
+    ``Functional.call`` zips ``tree.flatten(mask)`` (a dict's keys sorted) with the inputs in ``tree.flatten``
+    order, so ``inner({"b": y, "a": x}, mask=[m, None])`` on a model built on ``{"b": .., "a": ..}`` masks ``a``,
+    and a single ``m`` masks the first input in that order; the walk pairs a list with the saved inputs by
+    position. A mask dict is paired by the caller; on a model whose inputs are in that order already, a single
+    tensor or a flat list is left as it is, and so is a list longer than the inputs (the walk names it)."""
+    struct = (entry.get("config") or {}).get("input_layers")
+    flat, saved = layer_refs(struct, sort_keys=True), layer_refs(struct)
+    kwargs = node.get("kwargs")
+    mask = kwargs.get(MASK_KEYWORD) if isinstance(kwargs, dict) else None
+    if mask is None or isinstance(mask, dict) and not _is_keras3_tensor(mask):
+        return node
+    masks = _nest_flatten(mask, leaf=lambda v: v is None or _is_keras3_tensor(v))
+    if masks is None or len(masks) > len(flat) or flat == saved and (not isinstance(mask, list) or masks == mask):
+        return node
+    by_ref = dict(zip(flat, masks))
+    return {**node, "kwargs": {**kwargs, MASK_KEYWORD: [by_ref.get(ref) for ref in saved]}}
+
+
+def _is_keras3_tensor(value: Any) -> bool:
+    """A Keras 3 config's tensor, ``{"class_name": "__keras_tensor__", ...}``."""
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _keys_read_by_position(name: str, given: list[str], keys: list[str]) -> None:
+    """A Keras 3 model built on a dict, called with a dict holding a key more (``given``, sorted): Keras warns that
+    the structures differ and pairs the dict's values, sorted by key, with the inputs (``keys``, sorted) by position
+    (``tree.flatten``; 3.15). A key sorting after every input's is so not read, as by key; one sorting before some
+    shifts the inputs (``{"_w": w, "a": x, "b": y}`` gives ``a = w, b = x``): a gap naming it, as that reading
+    is Keras's position rule, not its keys'."""
+    if given[:len(keys)] == keys:
+        return
+    extra = next(key for key in given if key not in keys)
+    raise Unsupported(f"nested model {name!r} called with a dict whose key {extra!r} names no input and sorts before "
+                      f"the input keys {keys}: Keras 3 pairs the dict's values by sorted position, not by key, so the "
+                      f"inputs read the values of {given[:len(keys)]}")
 
 
 def _keras2_dict_node(node: Any) -> bool:
@@ -199,33 +260,92 @@ def keras2_in_input_order(entry: dict[str, Any], node: Any, source: str) -> Any:
     (``plan.inputs``, ``input_layers`` as saved), paired as tf_keras pairs them: ``_flatten_to_reference_inputs``
     takes a dict's value under each of the model's sorted dict keys, or each Input's name for a model built on a
     list (other keys unread; a name missing makes ``model(x)``'s input check raise, so it is refused here), a dict
-    in the sorted order of its keys by position for a model built on a nested structure, and a list by position;
-    ``model.inputs`` are ``tf.nest.flatten`` of the structure (a dict's keys sorted)."""
+    in the sorted order of its keys by position for a model built on a nested structure, and a list (dicts inside
+    it too, ``[{"a": x, "b": y}, x]``) flattened by position; ``model.inputs`` are ``tf.nest.flatten`` of the
+    structure (a dict's keys sorted). A given ``mask`` is paired by the same function (:func:`_keras2_masks`)."""
     struct = (entry.get("config") or {}).get("input_layers")
     flat, saved = layer_refs(struct, sort_keys=True), layer_refs(struct)
-    if isinstance(node, list):
-        if not isinstance(struct, dict) or len(node) != len(flat) or not all(_is_item(v) for v in node):
-            return node  # in order already (a count that differs: the walk names the model)
-        return [dict(zip(flat, node))[ref] for ref in saved]
     name = entry_name(entry)
-    if not all(_is_item(v) for v in node.values()) or any(
-            isinstance(v[3], dict) and isinstance(v[3].get(MASK_KEYWORD), dict) for v in node.values() if len(v) > 3):
-        raise Unsupported(f"nested model {name!r} called with a dict of nested values or of masks")
     plain = isinstance(struct, dict) and all(_is_ref(v) for v in struct.values()) or \
         isinstance(struct, list) and (_is_ref(struct) or all(_is_ref(v) for v in struct))
-    if plain:
-        names = sorted(struct, key=str) if isinstance(struct, dict) else [ref[0] for ref in saved]
-        missing = [key for key in names if key not in node]
-        if missing:
-            raise InputError(f"{source}: model {name!r} is called with a dict of keys {sorted(node)}, which do not "
-                             f"match its inputs {names}: tf_keras's model(x) raises (Missing data for input "
-                             f"{missing[0]!r})", hint="call the nested model with a dict keyed by its inputs' names")
-        given = [node[key] for key in names]
-    else:  # a nested structure: tf_keras flattens the dict and pairs by position
-        given = [node[key] for key in sorted(node)]
-        if len(given) != len(flat):
-            raise Unsupported(f"nested model {name!r} of {len(flat)} inputs called with a dict of {len(given)}")
-    return [dict(zip(flat, given))[ref] for ref in saved]
+    names = sorted(struct, key=str) if isinstance(struct, dict) else [ref[0] for ref in saved]  # (when plain)
+    if isinstance(node, list):
+        items = _nest_flatten(node)
+        if items is None or len(items) != len(flat):
+            return node  # (a count that differs or an unreadable item: the walk names the model)
+        kwargs = _keras2_kwargs(items)
+        if flat == saved and items == node and _flat_mask(kwargs.get(MASK_KEYWORD)):
+            return node  # in order already
+        given = items
+    else:
+        values = list(node.values())
+        if not all(_is_item(v) for v in values):
+            raise Unsupported(f"nested model {name!r} called with a dict of nested values")
+        kwargs = _keras2_kwargs(values)
+        if plain:
+            missing = [key for key in names if key not in node]
+            if missing:
+                raise InputError(f"{source}: model {name!r} is called with a dict of keys {sorted(node)}, which do "
+                                 f"not match its inputs {names}: tf_keras's model(x) raises (Missing data for input "
+                                 f"{missing[0]!r})",
+                                 hint="call the nested model with a dict keyed by its inputs' names")
+            given = [node[key] for key in names]
+        else:  # a nested structure: tf_keras flattens the dict and pairs by position
+            given = [node[key] for key in sorted(node)]
+            if len(given) != len(flat):
+                raise Unsupported(f"nested model {name!r} of {len(flat)} inputs called with a dict of {len(given)}")
+    by_ref = dict(zip(flat, given))
+    ordered = [by_ref[ref] for ref in saved]
+    if kwargs.get(MASK_KEYWORD) is None:  # (an explicit mask=None: kept so, a gap where an input is masked)
+        return ordered
+    masks = _keras2_masks(name, kwargs[MASK_KEYWORD], names if plain else None, flat)
+    mask_by_ref = dict(zip(flat, masks))
+    with_masks = {**kwargs, MASK_KEYWORD: [mask_by_ref[ref] for ref in saved]}
+    return [[*item[:3], with_masks] for item in ordered]
+
+
+def _flat_mask(mask: Any) -> bool:
+    """A tf_keras ``mask=`` the walk pairs as saved: None, one tensor, or a flat list (``[[None, m]]`` is
+    flattened by :func:`_keras2_masks`, a dict paired by it)."""
+    return mask is None or _is_ref(mask) or isinstance(mask, list) and all(v is None or _is_ref(v) for v in mask)
+
+
+def _keras2_kwargs(items: list[list[Any]]) -> dict[str, Any]:
+    """The keyword arguments of a tf_keras call, which every inbound item repeats (``{}`` when none has them)."""
+    return next((v[3] for v in items if len(v) > 3 and isinstance(v[3], dict)), {})
+
+
+def _keras2_masks(name: str, mask: Any, names: list[str] | None, flat: list[Ref]) -> list[Any]:
+    """The ``mask=`` of a tf_keras nested model call, one entry (``[layer, node, tensor]`` or None) per input in
+    ``model.inputs`` order (``flat``): ``_run_internal_graph`` pairs it by ``_flatten_to_reference_inputs``, as the
+    inputs (a dict by the model's sorted keys or Input ``names`` when it holds every one, else by its sorted keys'
+    position; a list flattened). One entry per input, or a gap (tf_keras would leave an input the caller's mask)."""
+    if mask is None:
+        return [None] * len(flat)
+    if isinstance(mask, dict) and names is not None and all(key in mask for key in names):
+        values: list[Any] | None = [mask[key] for key in names]
+    else:
+        values = _nest_flatten(mask, leaf=lambda v: v is None or _is_ref(v))
+    if values is None or len(values) != len(flat) or not all(v is None or _is_ref(v) for v in values):
+        raise Unsupported(f"nested model {name!r} of {len(flat)} inputs given a mask of another structure")
+    return [None if v is None else list(v) for v in values]
+
+
+def _nest_flatten(value: Any, leaf: Callable[[Any], bool] = lambda v: _is_item(v)) -> list[Any] | None:
+    """``tf.nest.flatten`` of a saved structure (lists in order, a dict's values by its sorted keys) down to the
+    values ``leaf`` accepts; None when another value is met. Iterative: the nesting is untrusted."""
+    found, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if leaf(item):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack += [item[key] for key in sorted(item, key=str, reverse=True)]
+        elif isinstance(item, list):
+            stack += reversed(item)
+        else:
+            return None
+    return found
 
 
 def _is_ref(value: Any) -> bool:
@@ -764,6 +884,18 @@ class MaskDeletions:
         key = (call.name, call.key)
         return any(d != key and (self.runs_first(d, key) or d not in self.order or key not in self.order)
                    for d in self.deleters.get(self.same_tensor(ref), []))
+
+    def none_at_run(self, call: LayerCall, ref: Ref, set_on: list[Ref]) -> bool:
+        """Whether the run-time mask of ``ref``, an input a nested model call's mask list leaves as it is (a None
+        entry: ``Functional.call`` sets only the others, on ``set_on``), is surely None when the call runs: the last
+        event on its tensor before it is a deletion (or it was cleared, with none after), every deletion of that
+        tensor is placed by the run order, no entry is set on that tensor object, and it is not divergent. Keras then
+        runs that input unmasked, and so does the walk."""
+        key, root = (call.name, call.key), self.same_tensor(ref)
+        if key not in self.order or ref in self.divergent or \
+                any(d not in self.order for d in self.deleters.get(root, [])):
+            return False
+        return not any(self.same_tensor(r) == root for r in set_on) and self._deleted_at(key, ref)
 
 
 def sets_mask_again(call: LayerCall) -> bool:

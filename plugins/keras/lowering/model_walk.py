@@ -21,7 +21,7 @@ from tfjsconv.ir import Graph, Value
 from tfjsconv.narrow_ints import NARROW_INTS, is_narrow, wrapped
 
 from ..configs import LAYER_LISTS, dtype_name, entry_name, is_model, plain, top_level_layers
-from ..op_calls import KERAS_OP_PREFIX, is_op_layer
+from ..op_calls import KERAS_OP_PREFIX, OP_ARGUMENTS_KEY, is_op_layer
 from .call_facts import (
     TF_CASTS,
     V1_RESIZES,
@@ -96,7 +96,7 @@ from .integer_dtypes import (
 )
 from .bounding_boxes import ARGUMENT_KEYS, KEYED_ARGUMENT_LAYERS, argument_keys
 from .integer_layer_dtypes import INTEGER_DTYPE_LAYERS, autocast_inputs, give_int64_cast_notes, integer_layer_dtype
-from .layer_gaps import LayerGaps, wrapped_mask_reader
+from .layer_gaps import LayerGaps, _explicit_list, none_entries_unmasked, wrapped_mask_reader
 from .masking import (
     ELEMENTWISE_MERGES,
     EXPLICIT_MASK_LAYERS,
@@ -112,6 +112,7 @@ from .masking import (
     masked_global_average_1d,
     masked_outputs,
     merged_mask,
+    returns_its_input,
     tf_kept,
     time_distributed_makes_mask,
     weighed_mask_gap,
@@ -165,15 +166,18 @@ def _mask_after_run(deletions: MaskDeletions | None, ref: Ref, values: dict[Ref,
 
 
 def _masked_wrappers_check(ctx: LayerContext, mask: Value, depth: int, step_masked: bool, reaches: bool) -> None:
-    """A mask into ``depth`` TimeDistributed wrappers around a model whose layers all hand it on (a reader inside is
-    a gap: :func:`.layer_gaps._wrappers_gap`): the values are the unmasked ones and the output carries the input's
-    mask in both flavours (Keras 3's default ``compute_mask``; tf_keras's model hands the folded mask on, or, where
-    its cast drops it (``reaches`` False), each wrapper reduces the mask to one entry per step with ``any``, which
-    leaves a mask of one entry per step of every wrapper as it is). Keras 3 raises on a mask of fewer axes. Else
-    refused by name."""
+    """A mask into ``depth`` TimeDistributed wrappers around a model whose layers all hand it on: the values are the
+    unmasked ones and the output carries the input's mask in both flavours (Keras 3's default ``compute_mask``;
+    tf_keras's model hands the folded mask on, or, where its cast drops it (``reaches`` False), each wrapper reduces
+    the mask to one entry per step with ``any``, which leaves a mask of one entry per step of every wrapper as it
+    is). Keras 3 raises on a mask of fewer axes. Where a layer inside reads it (``step_masked``, session 29) it is
+    folded over the wrappers' time axes (:func:`.wrappers.folded_model_mask`, which checks its shape). Else refused
+    by name."""
     rank = len(ctx.shape(mask))
-    if step_masked or rank < 1 + depth or not reaches and rank > 1 + depth:
-        why = "a layer inside reads it" if step_masked else f"a mask of rank {rank} over {depth} time axes"
+    if step_masked:
+        return
+    if rank < 1 + depth or not reaches and rank > 1 + depth:
+        why = f"a mask of rank {rank} over {depth} time axes"
         raise Unsupported(f"layer {ctx.name!r} (mask into {depth} TimeDistributed wrappers around a nested model: "
                           f"{why})")
 
@@ -183,6 +187,15 @@ class _Skipped(Exception):
 
 #: Complex tensors, which the walk holds as (real, imag) parts (:mod:`.op_layers_complex`) for op layers only.
 COMPLEX_DTYPES = (DType.COMPLEX64, DType.COMPLEX128)
+
+
+def _cast_target(config: dict[str, Any]) -> DType | None:
+    """The dtype a Keras 3 ``cast`` names in its saved call (None where it names none the lowering knows)."""
+    target = dtype_name((config.get(OP_ARGUMENTS_KEY) or config).get("dtype"))
+    try:
+        return DType.from_any(target) if isinstance(target, str) else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _flat_values(value: Any) -> list[Any]:
@@ -239,6 +252,8 @@ class ModelLowering:
         self._last_ctx: LayerContext | None = None
         #: The integer dtype Keras gives the Values the walk holds as float32 (by id; Values live with the graph).
         self._keras_dtypes: dict[int, DType | str] = {}
+        #: Values carrying a run-time mask the saved graph drops, by id (:meth:`_hides_mask`).
+        self._hidden_masks: set[int] = set()
         #: The layers computed in float32 where Keras computes in float64 or float16 (.float_widths), named once.
         self._width_notices = WidthNotices()
         #: The Keras 3 calls saved with ``training=True`` whose layer computes otherwise in training (one warning).
@@ -395,11 +410,14 @@ class ModelLowering:
         elif is_model(call.entry) and not unmasked and (beside := given_beside_tracked(
                 plan, call, len(refs), [m is not None for m in tracked_masks], self.keras3)) is not None:  # mask=[m, None]
             found = iter(self._given_values(plan, call, path, prefix, [g for g in beside if g is not None], values))
-            masks = [next(found) if g is not None else mask if self.keras3 else None
-                     for g, mask in zip(beside, masks)]
+            gone = none_entries_unmasked(call, refs, beside, deletions)  # (their mask deleted first: LayerGaps)
+            masks = [next(found) if g is not None else mask if self.keras3 and r not in gone else None
+                     for g, mask, r in zip(beside, masks, refs)]
         elif is_model(call.entry) and (over := self._nested_given.get((prefix + call.name, call.key))) is not None:
             found = iter(self._given_values(plan, call, path, prefix, [g for g in over if g is not None], values))
-            masks = [next(found) if g is not None else mask for g, mask in zip(over, masks)]  # (LayerGaps decided)
+            gone = none_entries_unmasked(call, refs, _explicit_list(call.node), deletions)
+            masks = [next(found) if g is not None else None if r in gone else mask  # (LayerGaps decided)
+                     for g, mask, r in zip(over, masks, refs)]
         inputs = [values[r][0] for r in refs]
         if not runs_layers(call.entry) and any(v is UNKNOWN for v in [*inputs, *_flat_values(kwargs)]):
             raise _Skipped()  # a tensor a gap inside a nested model left uncomputed: named there already
@@ -513,6 +531,7 @@ class ModelLowering:
         input tensor itself, :func:`returns_input_itself`: lowered unmasked, its input's mask handed on;
         ``entry_casts``: a nested model's inputs tf_keras casts to a new tensor, :func:`nested_input_casts`)."""
         self._skip_config_gap(call, prefix)
+        self._check_hidden_mask_readers(call, prefix, inputs, kwargs)  # before the nested-model and wrapper returns
         name, cls, config = call.name, call.class_name, call.entry.get("config") or {}
         keyword_masks = keyword_masks or {}
         kwargs = self._inherited_training(kwargs)
@@ -559,10 +578,14 @@ class ModelLowering:
                 cls in INTEGER_DTYPE_LAYERS:  # Keras 3 casts the float inputs to an integer dtype layer's dtype
             inputs = self._integer_autocast(prefix + name, cls, inputs, layer_dtype)
         before = {node.name for node in self.graph.nodes} if half else set()
+        hides = self._hides_mask(cls, inputs, masks)  # Keras 3's absolute of a masked unsigned tensor
         ctx = self._call(call.entry, (*path, name), prefix + name, inputs, kwargs,
-                         [None] * len(masks) if its_input else masks, keyword_masks, bool(call.recorded_masks))
+                         [None] * len(masks) if its_input or hides else masks, keyword_masks,
+                         bool(call.recorded_masks))
         self._last_ctx = ctx
         outputs = ctx.outputs if isinstance(ctx.outputs, list) else [ctx.outputs]
+        if hides:
+            self._hidden_masks.update(id(v) for v in outputs[:1])
         cast_out = wrapper_rounds(wconfig, WRAPPER_CASTS_OUT)  # a float64 layer's in a float16 Bidirectional
         if (half and rounds_outputs(wcls, self.keras3, wconfig)) or cast_out:  # computed in float32, cast to float16
             if self.keras3 and outputs:  # each direction cast before a float16 merge, the states not
@@ -645,7 +668,7 @@ class ModelLowering:
             if rounds_model_input(config) and self._keras_dtype(inputs[0]) is None:  # the wrapper's float16 cast
                 folded = rounded_to_half(self.graph, folded, f"{name}/to_float16")
             folded = self._wrapped_model_input(ctx, plan, inputs[0], folded)
-            step_mask = folded_model_mask(ctx, masks[0], self._keras_dtype(folded)) if step_masked else None
+            step_mask = folded_model_mask(ctx, masks[0], depth) if step_masked else None
             outputs, out_masks = self._run(plan, (*path, call.name), f"{name}/", [folded], [step_mask])
             inner_masks.extend(out_masks[:1])
             if len(outputs) != 1:
@@ -660,9 +683,9 @@ class ModelLowering:
         self._check_kwargs(ctx)
         if inner and id(inner[0]) in self._keras_dtypes:  # integers the model returns as float32: unfolded, the same
             self._keras_dtypes[id(output)] = self._keras_dtypes[id(inner[0])]
-        if depth == 1 and (step_masked or masked and not reaches):  # tf_keras: the model's mask, or the input's reduced
+        if step_masked or depth == 1 and masked and not reaches:  # tf_keras: the model's mask, or the input's reduced
             with provenance.scope(self.graph, name):
-                return [output], [model_out_mask(ctx, masks[0], inner_masks[0] if inner_masks else None)]
+                return [output], [model_out_mask(ctx, masks[0], inner_masks[0] if inner_masks else None, depth)]
         return [output], [masks[0] if masks else None]
 
     def _wrapped_model_input(self, ctx: LayerContext, plan: ModelPlan, value: Value, folded: Value) -> Value:
@@ -814,6 +837,54 @@ class ModelLowering:
                               f"{wanted} (a cast the lowering does not make there)")
         return cast
 
+    def _hides_mask(self, cls: str, inputs: list[Value], masks: list[Value | None]) -> bool:
+        """Keras 3's ``absolute`` of a masked unsigned tensor (the walk's tracked dtype; the saved graph may call it
+        float32): its TensorFlow backend returns that tensor itself (``if "uint" in dtype: return x``), the run-time
+        mask riding on it where the saved graph drops it. Lowered as the unmasked op (the same values), its output
+        marked (:meth:`_check_hidden_mask_readers`), session 29."""
+        held = self._keras_dtype(inputs[0]) if inputs else None
+        return bool(self.keras3 and cls == "keras.ops.Absolute" and masks and masks[0] is not None and
+                    isinstance(held, DType) and held.name.startswith("UINT"))
+
+    def _check_hidden_mask_readers(self, call: LayerCall, prefix: str, inputs: list[Value],
+                                   kwargs: dict[str, Any]) -> None:
+        """A reader of a tensor that carries a run-time mask the saved graph drops (:meth:`_hides_mask`): lowered
+        only where Keras computes it unmasked and its output carries none, a Keras 3 ``cast`` to a dtype other than
+        the tensor's (TensorFlow makes a new tensor; measured against ``model(x)`` and ``predict``); any other
+        reader (a mask reader, a cast to its own dtype, a nested model, a wrapper such as TimeDistributed around a
+        layer or a model) is refused by name. Checked before a nested model's or a wrapper's inputs are cast or
+        folded into new Values: Keras 3 hands the mask into the model, which the walk would compute unmasked
+        (13.5 off, NaN where Keras gives 0, until review of session 29)."""
+        hidden = [v for v in [*inputs, *_flat_values(kwargs)] if id(v) in self._hidden_masks]
+        if not hidden:
+            return
+        held = self._keras_dtype(hidden[0])
+        target = _cast_target(call.entry.get("config") or {})
+        new_tensor = call.class_name == "keras.ops.Cast" and len(inputs) == 1 and inputs[0] is hidden[0] and \
+            isinstance(held, DType) and target is not None and target != held
+        if not new_tensor:
+            held_name = held.name.lower() if isinstance(held, DType) else str(held)
+            raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: reads the absolute of a masked {held_name} "
+                              "tensor, which Keras 3 returns as that tensor itself, its mask riding on at run time "
+                              "where the saved graph drops it; lowered before a cast to another dtype only)")
+
+    def _check_keras3_cast_keeps(self, call: LayerCall, prefix: str, value: Value) -> None:
+        """Keras 3's ``cast`` of a masked integer tensor: the walk decides from the saved call whether TensorFlow hands
+        the tensor back, its mask riding on (the recorded input dtype is the target: :func:`.masking.
+        returns_its_input`), but the saved graph may record another dtype than the tensor has at run time (a Masking
+        of int32 or uint8 ids is recorded float32, so ``cast(x, "float32")`` was taken for the tensor itself and its
+        mask read by a GlobalAveragePooling1D after it, 1.8 off Keras's unmasked mean until session 29). The dtype
+        the walk tracks must say the same, else refused by name."""
+        config = call.entry.get("config") or {}
+        actual = self._keras_dtype(value)
+        if not isinstance(actual, DType):
+            return
+        target = dtype_name((config.get(OP_ARGUMENTS_KEY) or config).get("dtype"))
+        if (_cast_target(config) == actual) != returns_its_input(call.class_name, config):
+            raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: a cast to {target} of a masked "
+                              f"{actual.name.lower()} tensor whose saved call records another dtype: whether "
+                              "TensorFlow hands the tensor itself on, its mask with it, is not known)")
+
     def _check_cast_keeps(self, plan: ModelPlan, call: LayerCall, prefix: str, inputs: list[Value],
                           masks: list[Value | None], its_input: bool) -> None:
         """tf_keras's ``tf.cast`` of a masked tensor: the walk decided from the saved config's dtypes whether TF hands
@@ -831,6 +902,8 @@ class ModelLowering:
                 raise Unsupported(f"{prefix + call.name!r} (TFOpLambda: a resize of masked images of shape "
                                   f"{list(shape or [])} whose saved config tells another size: whether TensorFlow "
                                   "hands the images themselves on, their mask with them, is not known)")
+        if self.keras3 and call.class_name == "keras.ops.Cast" and masks and masks[0] is not None and inputs:
+            self._check_keras3_cast_keeps(call, prefix, inputs[0])
         if self.keras3 or call.class_name != "TFOpLambda" or config.get("function") not in TF_CASTS or \
                 not masks or masks[0] is None or not inputs:
             return

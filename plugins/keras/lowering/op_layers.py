@@ -311,9 +311,10 @@ def _pow(c: OpCall) -> Value:
 
 
 def _clip(c: OpCall, low: str, high: str) -> Value:
+    """TF's ``clip_by_value`` order, ``maximum(minimum(x, high), low)``: bounds inverted give the lower one."""
     x = c.tensor("x")
-    y = c.ctx.binary("Maximum", x, c.tensor(low, like=x), label="clip_low")
-    return c.ctx.binary("Minimum", y, c.tensor(high, like=x), label="clip_high")
+    y = c.ctx.binary("Minimum", x, c.tensor(high, like=x), label="clip_high")
+    return c.ctx.binary("Maximum", y, c.tensor(low, like=x), label="clip_low")
 
 
 def _elu(c: OpCall) -> Value:
@@ -2611,9 +2612,9 @@ def lower_op_layer(ctx: LayerContext) -> Value:
         _float16_promoted(ctx, keras3)
     if any(v.dtype in HELD_FLOATS for v in ctx.inputs) and function not in _HELD_FLOAT_READERS:
         return _float64_step(call, spec)
-    from .op_layers_tensor_args import lower_at_run_time_axis  # ``axis=tf.shape(y)[0] - 1``: moved last
+    from .op_layers_tensor_args import lower_at_run_time  # ``axis=tf.shape(y)[0] - 1``, a run-time ``perm``...
 
-    out = lower_at_run_time_axis(call, spec.lower)
+    out = lower_at_run_time(call, spec.lower)
     out = spec.lower(call) if out is None else out
     from .float64_compare import mark_op_results  # float64 values held exactly or not, for comparisons later
 
@@ -2688,11 +2689,13 @@ def _float16_promoted(ctx: LayerContext, keras3: bool) -> None:
     ones in as marked float32 Values) read as float32, unmarked: the layer computes in float32, as Keras's does.
     tf_keras (no promotion) only beside the float16 results of layers computed in float32 (an LSTM's,
     :func:`.float_widths.mark_half_held`), as ops on those are computed (the float16 notice says so)."""
-    from .float_widths import is_half, saved_float_constant
+    from .float_widths import held_half_promoted, is_half, saved_float_constant
 
     floats = [(v, ctx.keras_dtypes[i] if i < len(ctx.keras_dtypes) else None) for i, v in enumerate(ctx.inputs)
               if v.dtype in (DType.FLOAT32, DType.FLOAT64)]
     saved = keras3 and saved_float_constant(ctx.class_name, ctx.config)  # a float32 array argument promotes too
+    if saved:  # an LSTM's float16 result, held unrounded: Keras casts its float16 values up
+        ctx.inputs = held_half_promoted(ctx.graph, ctx.name, list(ctx.inputs))
     if not any(v.dtype == DType.FLOAT16 for v in ctx.inputs) or not (floats or saved) or \
             any(v.dtype == DType.FLOAT64 or held is not None for v, held in floats) or \
             not (keras3 or all(is_half(ctx.graph, v) for v, _ in floats)):

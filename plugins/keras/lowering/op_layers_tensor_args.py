@@ -13,9 +13,14 @@ they are. Pad/PadV2 alone differ: TF raises on a negative padding, TF.js crops s
 traced one too): ``paddings + GatherV2([0], Minimum(paddings, 0))``, unchanged when every entry is at least 0, a
 failed TF.js run (cpu, wasm: GatherV2 checks its indices) otherwise.
 Entries known when the graph is built give the static output sizes, as TF's shape inference does.
+
+Other arguments known only at run time (session 29): an ``axis`` (moved last by a permutation table, lowered along
+-1, moved back: :func:`lower_at_run_time_axis`), ``tf.transpose``'s ``perm``, ``band_part``'s bounds and
+``tf.image.rot90``'s ``k`` (:func:`lower_at_run_time`); each fails in TF.js where TF raises.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -113,7 +118,7 @@ def split_at_run_time(c: OpCall, key: str) -> list[Value]:
     x = c.tensor("x")
     shape = c.ctx.shape(x)
     axis = _axis(c, c.value("axis", 0), len(shape))
-    sizes = _int_tensor(c, c.arguments[key], key)
+    sizes = _sized_by_num(c, _int_tensor(c, c.arguments[key], key))
     entries = _known_entries(sizes)
     if len(c.ctx.shape(sizes)) != 1 or entries is None or not 0 < len(entries) <= _MAX_PIECES or \
             c.value("num", None) not in (None, len(entries)):
@@ -127,9 +132,20 @@ def split_at_run_time(c: OpCall, key: str) -> list[Value]:
         if min(pieces) < 0 or sum(pieces) != shape[axis]:
             raise c.gap(f"sizes {entries} along an axis of size {shape[axis]} (TensorFlow raises)")
     pieces = [None if p == -1 else p for p in pieces]
-    attrs = {"num_split": len(entries), "T": x.dtype, "Tlen": I32}
+    attrs = {"num_split": len(pieces), "T": x.dtype, "Tlen": I32}  # a -1 among the sizes: the core's split_sizes
     return _outputs(c, "SplitV", [x, sizes, c.ctx.ints(axis, "axis")], attrs, [
         (x.dtype, tuple(p if i == axis else d for i, d in enumerate(shape))) for p in pieces])
+
+
+def _sized_by_num(c: OpCall, sizes: Value) -> Value:
+    """Sizes of a length unknown in the graph (``tf.split(x, tf.reshape(s, [-1]), num=2)``, a vector Input's batch)
+    reshaped to the ``num`` pieces the call gives: TF's SplitV raises where the length differs, TF.js's Reshape
+    fails there (cpu, wasm). Other sizes as they are."""
+    num = c.value("num", None)
+    if c.ctx.shape(sizes) != (None,) or isinstance(num, bool) or not isinstance(num, int) or \
+            not 0 < num <= _MAX_PIECES:
+        return sizes
+    return c.ctx.reshape(sizes, [num], "sizes_of_num")
 
 
 def known_argument(c: OpCall, key: str) -> None:
@@ -167,6 +183,9 @@ RUN_TIME_AXIS_KINDS: dict[str, str] = {
 }
 #: The kinds whose axis may be a list of one tensor (``tf.reverse(x, [a])``, ``reduce_sum(x, [a])``).
 _LISTED_AXIS = ("reduce", "keep", "expand")
+#: Functions of those kinds whose TF op takes a scalar axis only (Cumsum raises "axis must be a scalar" on ``[1]``,
+#: though tf_keras builds the call): their list or vector axis stays a gap by name.
+_SCALAR_AXIS_ONLY = frozenset({"math.cumsum", "cumsum", "math.cumprod", "cumprod"})
 
 
 def _axis_key(c: OpCall) -> str:
@@ -176,20 +195,41 @@ def _axis_key(c: OpCall) -> str:
 
 def _run_time_axis(c: OpCall) -> Value | None:
     """The call's axis as a scalar int32 tensor where it is a tensor known only at run time (a one-item list or
-    vector of one too, for a reduction or ``expand_dims``, which TF accepts), else None (the static lowering reads
-    it, or names it). Reads the arguments only."""
+    vector of one too, for a reduction, ``reverse``, ``l2_normalize`` or ``expand_dims``, which TF accepts), else None
+    (the static lowering reads it, or names it). Reads the arguments only.
+
+    Two axes whose count TF reads at run time are taken as one axis, a Reshape to a scalar that fails in TF.js for
+    any other count: a vector of unknown length (``axis=ax`` of an int32 ``Input(())``, whose batch is the count:
+    TF reduces over each axis listed, which the rank of such a result cannot follow), and a ``tf.squeeze`` without
+    axes, of unknown rank (``axis=tf.squeeze(a)``): it keeps no size-1 axis, so one entry is a scalar, exactly where
+    ``cumsum``, ``argmax``, ``gather``... take it and TF raises otherwise."""
     item = c.arguments.get(_axis_key(c))
-    if isinstance(item, list) and len(item) == 1 and RUN_TIME_AXIS_KINDS[c.function] in _LISTED_AXIS:
+    listed = RUN_TIME_AXIS_KINDS[c.function] in _LISTED_AXIS and c.function not in _SCALAR_AXIS_ONLY
+    if isinstance(item, list) and len(item) == 1 and listed:
         item = item[0]
     if not isinstance(item, TensorArg):
         return None
-    value = _cast_int64(c, c.ctx.inputs[item.index], "axis_int32")
+    given = c.ctx.inputs[item.index]
+    value = _cast_int64(c, given, "axis_int32")
     if value.dtype != I32 or known_ints(value) is not None:
         return None
-    shape = c.ctx.shape(value)
-    if shape == (1,) and RUN_TIME_AXIS_KINDS[c.function] in _LISTED_AXIS:
+    if value.shape is None:
+        if not _squeezed_whole(given):
+            raise c.gap("argument 'axis' is a tensor of unknown rank (a scalar, a tf.squeeze without axes or a "
+                        "vector of one is lowered)")
+        return c.ctx.reshape(value, [], "axis_scalar")
+    shape = tuple(value.shape)
+    if shape in ((1,), (None,)) and listed:
         return c.ctx.reshape(value, [], "axis_scalar")
     return value if shape == () else None
+
+
+def _squeezed_whole(value: Value) -> bool:
+    """Whether ``value`` is a Squeeze without axes (int64 ones through their Cast): no size-1 axis is left in it."""
+    node = value.producer
+    while node is not None and node.op in ("Identity", "Cast") and node.inputs:
+        node = node.inputs[0].producer
+    return node is not None and node.op == "Squeeze" and not node.attrs.get("squeeze_dims")
 
 
 def _permutations(c: OpCall, axis: Value, table: list[list[int]], label: str) -> Value:
@@ -269,3 +309,190 @@ def _moved_back(c: OpCall, kind: str, out: Value, axis: Value, rank: int) -> Val
         return _moved(c, out, _permutations(c, axis, table, "indices_back"), "indices_back")
     back = [[*range(a), rank - 1, *range(a, rank - 1)] for a in range(rank)]
     return _moved(c, out, _permutations(c, axis, back, "axis_back"), "axis_back")
+
+
+# -- other arguments known only at run time: transpose's perm, band_part's bounds, rot90's k ---------------------
+#: The highest rank whose run-time permutations are looked up in a table of all ``rank!`` of them.
+_MAX_PERMUTED_RANK = 6
+
+
+def _run_time_value(c: OpCall, key: str, default: Any = None) -> Value | None:
+    """Argument ``key`` as an int32 tensor where it holds a tensor whose value the graph does not fix when it is
+    built; None where it is a constant or such a value (the static lowering reads it)."""
+    item = c.arguments.get(key, default)
+    if not _holds_tensor(item):
+        return None
+    value = _int_tensor(c, item, key)
+    return None if known_ints(value) is not None else value
+
+
+def _wrapped(c: OpCall, value: Value, size: int | Value, label: str) -> Value:
+    """``value + size`` where ``value < 0``: TF's reading of a negative axis or permutation entry."""
+    size = c.ctx.ints(size, f"{label}_size") if isinstance(size, int) else size
+    negative = c.ctx.op("Less", [value, c.ctx.ints(0, f"{label}_zero")], dtype=DType.BOOL, shape=value.shape,
+                        label=f"{label}_negative")
+    return c.ctx.op("SelectV2", [negative, c.ctx.binary("AddV2", value, size, label=f"{label}_plus_size"), value],
+                    dtype=I32, shape=value.shape, label=f"{label}_wrapped")
+
+
+def _table_row(c: OpCall, table: list[list[int]], row: Value, label: str) -> Value:
+    """``table[row]`` read at run time (GatherV2: a row outside the table fails on cpu and wasm, as TF raises)."""
+    return c.ctx.op("GatherV2", [c.ctx.ints(table, f"{label}_table"), row, c.ctx.ints(0, f"{label}_gather_axis")],
+                    {"Tparams": I32, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=I32,
+                    shape=(len(table[0]),), label=f"{label}_row")
+
+
+def transpose_at_run_time(c: OpCall) -> Value | None:
+    """``tf.transpose(x, perm)`` with ``perm`` known only at run time: the row of a table of every permutation of
+    the rank that equals ``perm`` (negative entries wrapped, as TF does), looked up by comparing them all; a ``perm``
+    that is no permutation matches no row, and the lookup of row -1 fails in TF.js (cpu, wasm) where TF raises."""
+    perm = _run_time_value(c, "perm")
+    if perm is None:
+        return None
+    x = c.tensor("x")
+    rank = len(c.ctx.shape(x))
+    if c.ctx.shape(perm) != (rank,) or not 0 < rank <= _MAX_PERMUTED_RANK:
+        raise c.gap(f"perm of shape {list(c.ctx.shape(perm))} known only at run time, for a rank-{rank} tensor "
+                    f"(a vector of the rank's length, up to rank {_MAX_PERMUTED_RANK}, is lowered)")
+    table = [list(p) for p in itertools.permutations(range(rank))]
+    rows = len(table)
+    same = c.ctx.op("Equal", [c.ctx.ints(table, "perm_candidates"), _wrapped(c, perm, rank, "perm")],
+                    {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=(rows, rank), label="perm_same")
+    found = c.ctx.op("All", [same, c.ctx.ints(1, "perm_all_axis")], {"keep_dims": False, "Tidx": I32},
+                     dtype=DType.BOOL, shape=(rows,), label="perm_found")
+    found = c.ctx.op("Cast", [found], {"SrcT": DType.BOOL, "DstT": I32, "Truncate": False}, dtype=I32, shape=(rows,),
+                     label="perm_found_int32")
+    numbered = c.ctx.binary("Mul", found, c.ctx.ints(np.arange(1, rows + 1), "perm_numbers"), label="perm_numbered")
+    row = c.ctx.binary("Sub", c.ctx.op("Sum", [numbered, c.ctx.ints(0, "perm_sum_axis")],
+                                       {"keep_dims": False, "Tidx": I32}, dtype=I32, shape=(), label="perm_number"),
+                       c.ctx.ints(1, "perm_one"), label="perm_index")  # -1: no row matches
+    return _moved(c, x, _table_row(c, table, row, "perm"), "transposed")
+
+
+def band_part_at_run_time(c: OpCall) -> Value | None:
+    """``tf.linalg.band_part(x, num_lower, num_upper)`` with a bound known only at run time: a SelectV2 over the
+    band's mask computed at run time (a negative bound keeps that whole triangle), as the constant case. TF raises
+    on a bound past the matrix (``num_lower`` > rows, ``num_upper`` > cols): each bound goes through a GatherV2 of
+    ``[0]`` at ``min(size - bound, 0)``, which fails on cpu and wasm exactly there."""
+    if _run_time_value(c, "num_lower") is None and _run_time_value(c, "num_upper") is None:
+        return None
+    from .dynamic_shape import runtime_range, runtime_size
+    from .op_layers_matrix import _moved as _value_moving, _on_values, _zero
+
+    x = _value_moving(c, c.tensor("x"))
+    shape = c.ctx.shape(x)
+    if len(shape) < 2:
+        raise c.gap(f"a rank-{len(shape)} tensor")
+    rank = len(shape)
+    bounds = {}
+    for key, axis in (("num_lower", rank - 2), ("num_upper", rank - 1)):
+        bound = _int_tensor(c, c.arguments.get(key), key)
+        if c.ctx.shape(bound) != ():
+            raise c.gap(f"{key} of shape {list(c.ctx.shape(bound))} (TensorFlow takes a scalar)")
+        size = c.ctx.ints(shape[axis], f"{key}_size") if shape[axis] is not None else \
+            runtime_size(c.ctx, x, axis, f"{key}_size")
+        bounds[key] = _checked(c, bound, size, key)
+    below = c.ctx.binary("Sub", c.ctx.expand_dims(runtime_range(c.ctx, x, rank - 2, "band_rows"), 1, "band_column"),
+                         runtime_range(c.ctx, x, rank - 1, "band_cols"), label="band_below")  # i - j
+    mask = c.ctx.op("LogicalAnd", [_within(c, below, bounds["num_lower"], "num_lower"),
+                                   _within(c, c.ctx.unary("Neg", below, label="band_above"), bounds["num_upper"],
+                                           "num_upper")], dtype=DType.BOOL, shape=below.shape, label="band_mask")
+    return _on_values(c, x, lambda v: c.ctx.op("SelectV2", [mask, v, _zero(c, v)], {"T": v.dtype}, dtype=v.dtype,
+                                               shape=shape, label="band_part"))
+
+
+def _checked(c: OpCall, bound: Value, size: Value, label: str) -> Value:
+    """``bound`` unchanged where it is at most ``size``; a failed TF.js run (GatherV2 of ``[0]`` at a negative index)
+    where it passes it, as TF's MatrixBandPart raises. The bound is clamped at -1 first: ``size - bound`` of a bound
+    near INT32_MIN wraps in int32 and failed a run TF computes (review R2 of session 29)."""
+    floor = c.ctx.op("Maximum", [bound, c.ctx.ints(-1, f"{label}_minus_one")], dtype=I32, shape=(),
+                     label=f"{label}_clamped")
+    past = c.ctx.op("Minimum", [c.ctx.binary("Sub", size, floor, label=f"{label}_room"), c.ctx.ints(0, f"{label}_0")],
+                    dtype=I32, shape=(), label=f"{label}_past")
+    guard = c.ctx.op("GatherV2", [c.ctx.ints([0], f"{label}_guard_table"), past, c.ctx.ints(0, f"{label}_guard_axis")],
+                     {"Tparams": I32, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=I32, shape=(),
+                     label=f"{label}_guard")
+    return c.ctx.binary("AddV2", bound, guard, label=f"{label}_checked")
+
+
+def _within(c: OpCall, distance: Value, bound: Value, label: str) -> Value:
+    """``bound < 0 or distance <= bound``: inside the band on one side."""
+    whole = c.ctx.op("Less", [bound, c.ctx.ints(0, f"{label}_zero")], dtype=DType.BOOL, shape=(), label=f"{label}_all")
+    near = c.ctx.op("LessEqual", [distance, bound], dtype=DType.BOOL, shape=distance.shape, label=f"{label}_near")
+    return c.ctx.op("LogicalOr", [whole, near], dtype=DType.BOOL, shape=distance.shape, label=f"{label}_within")
+
+
+def rot90_at_run_time(c: OpCall) -> Value | None:
+    """``tf.image.rot90(image, k)`` with ``k`` known only at run time: TF's ``k mod 4`` quarter turns as flips of the
+    height (k mod 4 in 2, 3) and width (in 1, 2), each a GatherV2 at positions reversed or not at run time, then
+    height and width swapped for an odd k by a permutation picked at run time: TF's four cases, values moved
+    exactly (NaN, -0.0); bools moved as int32."""
+    k = _run_time_value(c, "k", 1)
+    if k is None:
+        return None
+    from .op_layers_image import _axes, _image
+    from .op_layers_matrix import _moved as _value_moving, _on_values
+
+    x = _value_moving(c, _image(c))
+    h, w, _ = _axes(c, x)
+    if c.ctx.shape(k) != ():
+        raise c.gap(f"k of shape {list(c.ctx.shape(k))} (TensorFlow takes a scalar)")
+    turns = c.ctx.binary("FloorMod", k, c.ctx.ints(4, "k_turns"), label="k_mod_4")
+    flip_h, flip_w, odd = (c.ctx.op("GatherV2", [c.ctx.ints(flags, f"{name}_flags"), turns, c.ctx.ints(0, f"{name}_ax")],
+                                    {"Tparams": I32, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=I32,
+                                    shape=(), label=name)
+                           for name, flags in (("flip_h", [0, 0, 1, 1]), ("flip_w", [0, 1, 1, 0]),
+                                               ("odd", [0, 1, 0, 1])))
+    rank = len(c.ctx.shape(x))
+    swapped = list(range(rank))
+    swapped[h], swapped[w] = w, h
+
+    def turned(v: Value) -> Value:
+        v = _flipped(c, _flipped(c, v, h, flip_h, "rot90_h"), w, flip_w, "rot90_w")
+        return _moved(c, v, _table_row(c, [list(range(rank)), swapped], odd, "rot90_swap"), "rot90")
+
+    return _on_values(c, x, turned)
+
+
+def _flipped(c: OpCall, x: Value, axis: int, flip: Value, label: str) -> Value:
+    """``x`` reversed along ``axis`` where ``flip`` is 1, as it is where 0: a GatherV2 at ``r + flip·(n - 1 - 2r)``."""
+    from .dynamic_shape import runtime_range
+
+    positions = runtime_range(c.ctx, x, axis, f"{label}_positions")
+    last = c.ctx.binary("Sub", c.ctx.binary("Sub", _size_of(c, x, axis, label), c.ctx.ints(1, f"{label}_one"),
+                                            label=f"{label}_last"), c.ctx.binary("AddV2", positions, positions,
+                                                                                 label=f"{label}_twice"),
+                        label=f"{label}_span")
+    index = c.ctx.binary("AddV2", positions, c.ctx.binary("Mul", flip, last, label=f"{label}_shift"),
+                         label=f"{label}_index")
+    shape = c.ctx.shape(x)
+    return c.ctx.op("GatherV2", [x, index, c.ctx.ints(axis, f"{label}_axis")],
+                    {"Tparams": x.dtype, "Tindices": I32, "Taxis": I32, "batch_dims": 0}, dtype=x.dtype, shape=shape,
+                    label=label)
+
+
+def _size_of(c: OpCall, x: Value, axis: int, label: str) -> Value:
+    """``tf.shape(x)[axis]``: a constant where the size is known."""
+    from .dynamic_shape import runtime_size
+
+    size = c.ctx.shape(x)[axis]
+    return c.ctx.ints(size, f"{label}_size") if size is not None else runtime_size(c.ctx, x, axis, label)
+
+
+#: tf_keras functions with a non-axis argument that may be a tensor known only at run time.
+_RUN_TIME_ARGUMENTS = {
+    "transpose": transpose_at_run_time, "compat.v1.transpose": transpose_at_run_time,
+    "linalg.band_part": band_part_at_run_time,
+    "image.rot90": rot90_at_run_time, "compat.v1.image.rot90": rot90_at_run_time,
+}
+
+
+def lower_at_run_time(c: OpCall, lower: Any) -> Value | list[Value] | None:
+    """The call lowered where an argument is a tensor known only at run time (``perm``, band_part's bounds, rot90's
+    ``k``, a scalar ``axis``: :func:`lower_at_run_time_axis`); None where none is (the static lowering reads them)."""
+    special = _RUN_TIME_ARGUMENTS.get(c.function)
+    if special is not None and not c.ctx.class_name.startswith(KERAS_OP_PREFIX):
+        out = special(c)
+        if out is not None:
+            return out
+    return lower_at_run_time_axis(c, lower)

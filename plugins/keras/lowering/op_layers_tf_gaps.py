@@ -299,17 +299,28 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
         return float64_reduction(c)
     if c.function in FLOAT64_IN_FLOAT32:
         return float64_in_float32(c, spec)
-    from .float64_functions import FLOAT64_MOVES, FLOAT64_SMOOTH, float64_moved, float64_smooth
+    from .float64_functions import (FLOAT64_MOVES, FLOAT64_PERIODIC, FLOAT64_RELUS, FLOAT64_SELECTS, FLOAT64_SMOOTH,
+                                    bounded_step, float64_moved, float64_periodic, float64_relu, float64_selected,
+                                    float64_smooth)
 
-    if c.function in FLOAT64_MOVES:  # reshape, slices, concat... of float64 values, held as they were
+    if c.function in FLOAT64_MOVES:  # reshape, slices, concat, gather... of float64 values, held as they were
         return float64_moved(c, spec)
+    if c.function in FLOAT64_SELECTS:  # where(condition, x, y): each value one of the branches'
+        return float64_selected(c)
     if c.function in _TOP_K:
         return _exact_top_k(c)
     if c.function in FLOAT64_SMOOTH:  # tanh, sigmoid in float32 with the pair's lo term
         return float64_smooth(c, spec)
+    if c.function in FLOAT64_PERIODIC:  # sin, cos of tanh/sigmoid results and affine maps of them
+        return float64_periodic(c, spec)
+    if c.function in FLOAT64_RELUS:  # relu, relu6: values picked, exactly
+        return float64_relu(c)
     if c.function not in FLOAT64_PAIR_STEPS:
         raise c.gap(_gap_text("a float64 tensor"))
     names = [p for p in spec.params if p in c.arguments][:1 if c.function in _NEG | _ABS | _SQRT else 2]
+    bounded = bounded_step(c, names)  # on tanh/sigmoid results: their error carried as a stated bound
+    if bounded is not None:
+        return bounded
     operands = [_operand(c, name) for name in names]
     if not any(isinstance(c.arguments.get(n), TensorArg) for n in names):
         raise c.gap("no tensor operand")
@@ -812,7 +823,8 @@ def _pair_to_int32(c: OpCall, hi: Value, lo: Value) -> Value:
 
 def _gap_text(what: str) -> str:
     return (f"{what} (TF.js has none: float64 values are held as float32 pairs, read by casts and +, -, ·, /, "
-            "sqrt, neg or abs of them; other float64 arithmetic would round otherwise)")
+            "sqrt, neg or abs of them, moved, gathered, selected by where, sin/cos of bounded tanh/sigmoid results; "
+            "other float64 arithmetic would round otherwise)")
 
 
 def _notice(c: OpCall) -> None:

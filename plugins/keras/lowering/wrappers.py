@@ -391,49 +391,50 @@ def _compute_dtype(config: dict[str, Any]) -> str:
     return {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(policy, policy)
 
 
-def folded_model_mask(ctx: LayerContext, mask: Value, keras_dtype: Any) -> Value:
+def folded_model_mask(ctx: LayerContext, mask: Value, depth: int = 1) -> Value:
     """The mask the wrapped model's layers read per step (:func:`mask_reaches_model`), folded as its input is: the
     same per step in both flavours (Keras 3 ``mask[:, t]``, tf_keras the mask reshaped: a built-in wrapped layer, a
-    model too, always takes tf_keras's reshape path, a batch size fixed in the config included). ``keras_dtype``: the
-    integer dtype the model's Input keeps the values in (None: floats); a mask on integers is refused by name."""
-    if keras_dtype is not None:
-        held = str(getattr(keras_dtype, "name", keras_dtype)).lower()
-        raise Unsupported(f"layer {ctx.name!r} (TimeDistributed: a mask on {held} values into a wrapped model whose "
-                          "layers read it)")
-    return _folded_mask(ctx, mask, ctx.shape())
+    model too, always takes tf_keras's reshape path, a batch size fixed in the config included), through ``depth``
+    wrappers (TimeDistributed(TimeDistributed(model)): each wrapper hands its step's mask to the next, so the model
+    reads the mask folded over both time axes, session 29). On integers the Input keeps, the walk's readers inside
+    take it as on a nested model's integer Input (measured against ``model(x)`` and ``predict``, session 29)."""
+    return _folded_mask(ctx, mask, ctx.shape(), depth)
 
 
-def model_out_mask(ctx: LayerContext, mask: Value, inner: Value | None) -> Value:
+def model_out_mask(ctx: LayerContext, mask: Value, inner: Value | None, depth: int = 1) -> Value:
     """tf_keras's mask of a masked TimeDistributed(model) whose layers read the mask: the wrapped model's
     ``compute_mask`` of the folded input and mask (the mask its output carries), reshaped back to ``[batch, steps,
     ...]``; where that is None (a pooling or an RNN without sequences last), the input's mask reduced to ``[batch,
-    steps]`` with ``any``. Keras 3 hands the input's mask on (its default ``compute_mask``)."""
+    steps]`` with ``any``. Keras 3 hands the input's mask on (its default ``compute_mask``). Through ``depth``
+    wrappers the innermost reshapes or reduces its mask and each outer one reshapes that back: the same, over
+    ``depth`` time axes."""
     if ctx.keras3:
         return mask
     if inner is not None:
-        return split_first_axis(ctx, inner, ctx.x, 2, "unfold_time_mask")
-    return _steps_mask(ctx, mask)
+        return split_first_axis(ctx, inner, ctx.x, 1 + depth, "unfold_time_mask")
+    return _steps_mask(ctx, mask, depth)
 
 
-def _steps_mask(ctx: LayerContext, mask: Value) -> Value:
+def _steps_mask(ctx: LayerContext, mask: Value, depth: int = 1) -> Value:
     """tf_keras's reduction of a TimeDistributed's input mask to ``[batch, steps]`` (``any`` over the later axes),
-    where the wrapped layer's ``compute_mask`` gives none."""
+    where the wrapped layer's ``compute_mask`` gives none (``depth`` wrappers: to ``[batch, steps, inner steps]``)."""
     mask_shape = ctx.shape(mask)
-    if len(mask_shape) <= 2:
+    if len(mask_shape) <= 1 + depth:
         return mask
-    axes = list(range(2, len(mask_shape)))
+    axes = list(range(1 + depth, len(mask_shape)))
     return ctx.op("Any", [mask, ctx.ints(axes, "out_mask_axes")], {"keep_dims": False, "Tidx": DType.INT32},
-                  dtype=DType.BOOL, shape=tuple(mask_shape[:2]), label="out_mask")
+                  dtype=DType.BOOL, shape=tuple(mask_shape[:1 + depth]), label="out_mask")
 
 
-def _folded_mask(ctx: LayerContext, mask: Value, shape: tuple[int | None, ...]) -> Value:
+def _folded_mask(ctx: LayerContext, mask: Value, shape: tuple[int | None, ...], depth: int = 1) -> Value:
     """Each step's mask for the inner layer, folded as its input is: Keras 3 hands ``mask[:, t]`` to the call of
-    step ``t``, tf_keras the mask reshaped to ``[batch·T, ...]``; both need one mask entry per inner step."""
+    step ``t``, tf_keras the mask reshaped to ``[batch·T, ...]``; both need one mask entry per inner step (``depth``
+    wrappers: the batch and ``depth`` time axes folded into one)."""
     mask_shape = ctx.shape(mask)
     if len(mask_shape) != len(shape) - 1 or any(None not in (m, d) and m != d for m, d in zip(mask_shape, shape)):
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed): a mask of shape {list(mask_shape)} into a wrapped "
                           f"{_inner(ctx.config)[0]} on an input of shape {list(shape)}")
-    return merge_axes(ctx, mask, 0, 2, "fold_time_mask")
+    return merge_axes(ctx, mask, 0, 1 + depth, "fold_time_mask")
 
 
 def time_distributed_out_mask(ctx: LayerContext, mask: Value) -> Value:
