@@ -56,11 +56,14 @@ def keras3_matrix_model():
         o.logspace(v[:, 0], v[:, 1], 4, axis=-1), o.logspace(v, 2.0, 3, endpoint=False, base=2),
         o.corrcoef(v), o.corrcoef(x[0]), o.corrcoef(o.concatenate([v, v * 2.0], axis=0)),
     ]
+    corrcoef_of_extremes = len(floats) - 2
     integers = [o.roll(i, 2, axis=2), o.roll(i, 5), o.trace(i, axis1=1, axis2=2), o.trace(b, axis1=1, axis2=2),
                 o.diagonal(i, 1, 1, 2), o.diag(j[0]), o.kron(j, j), o.cross(i[..., :3], i[..., 1:]),
                 o.cross(i[..., :2], i[..., 1:])]
     bools = [o.isin(i, j), o.isin(i, j, invert=True), o.isin(x, v), o.isin(i, [7, -3]), o.signbit(i), o.signbit(b), o.roll(b, 1, axis=1),
              o.diagonal(b, 0, 1, 2), o.diag(b[0][1])]
+    isin_of_int_extremes = len(floats) + len(integers)
+    WEBGL_SKIPPED["keras3_matrix"] = {corrcoef_of_extremes, isin_of_int_extremes, isin_of_int_extremes + 1}
     return keras.Model([x, v, u, i, j, b], floats + integers + bools)
 
 
@@ -90,6 +93,9 @@ def tf_matrix_model():
     return k.Model([x, v, u, i, b], floats + integers + bools)
 
 
+# Output positions webgl is not asked to match (by position: Keras names ops from a per-process counter, so the
+# names depend on which tests ran before in the same worker).
+WEBGL_SKIPPED: dict[str, set[int]] = {}
 MODELS = {"keras3_matrix": (keras3_matrix_model, ".keras"), "tf_matrix": (tf_matrix_model, ".h5")}
 
 
@@ -153,9 +159,10 @@ def test_matrix_op_layers_match_keras_on_webgl(converted, browser, case):
     path, inputs, outputs, _ = converted[case]
     out = Path(f"{path}.out")
     names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    expected = {n: o for n, o in zip(names, outputs, strict=True)
+    skipped = WEBGL_SKIPPED.get(case, set())
+    expected = {n: o for k, (n, o) in enumerate(zip(names, outputs, strict=True))
                 if not (o.dtype.kind in "iu" and np.abs(o.astype(np.int64)).max(initial=0) >= 2**24)
-                and n not in ("is_in", "is_in_1", "corrcoef_1")}
+                and k not in skipped}
     assert len(expected) > len(names) // 2
     report = verify_model(out, inputs, expected, backends=("webgl",), rtol=1e-5, browser_session=browser, quiet=True)
     assert report.passed, format_report(report)
