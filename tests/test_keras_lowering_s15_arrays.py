@@ -41,6 +41,7 @@ def keras3_arrays_model():
     i, v, u = keras.Input((3, 4), name="i", dtype="int32"), keras.Input((5,), name="v"), keras.Input((None, None),
                                                                                                         name="u")
     starts = keras.Input(batch_shape=(3,), name="starts", dtype="int32")  # slice's start indices as a tensor
+    cast_of_int_extremes = o.array(i, dtype="float32")  # webgl rounds it (by position: Keras's names are per process)
     floats = [
         o.append(x, y, axis=1), o.append(x, y, axis=-1), o.append(x, y),
         o.broadcast_to(x[0], (2, 3, 4)), o.broadcast_to(v[0, :1], (3, 2, 4)),
@@ -58,7 +59,7 @@ def keras3_arrays_model():
         o.extract_sequences(v, 2, 1), o.extract_sequences(v, 3, 2), o.extract_sequences(x, 4, 4),
         o.extract_sequences(u, 2, 3),
         *o.vsplit(x, 2), *o.hsplit(x, 3), *o.hsplit(x, [1]), *o.dsplit(x, [1, 3]), *o.array_split(x, 3, axis=2),
-        o.empty_like(x), o.array(x), o.array(i, dtype="float32"),
+        o.empty_like(x), o.array(x), cast_of_int_extremes,
         o.linspace(y[:, 0], y[:, 1], 6, endpoint=False, axis=-1),
         o.linspace(y[:, 2], 1.5, 5), o.linspace(-2.0, y[:, :, 3], 2, axis=1), o.linspace(y[:, 0], y[:, 1], 1),
         *o.meshgrid(v[0], x[1, 2, :]), *o.meshgrid(v[1, :3], o.ravel(u), y[0, 1, :], indexing="ij"),
@@ -73,6 +74,7 @@ def keras3_arrays_model():
     bools = [o.diff(x > 0), o.full_like(x, 1, dtype="bool"), o.full_like(x, 0.5, dtype="bool"), o.triu(x > 0),
              o.fliplr(x > 0), o.select([x > 0], [x > 1], y > 0), o.vstack([x > 0, y > 0]),
              o.broadcast_to(x[1] > 0, (2, 3, 4)), o.rot90(x > 0, k=2, axes=(1, 2))]
+    WEBGL_SKIPPED["keras3_arrays"] = {next(k for k, t in enumerate(floats) if t is cast_of_int_extremes)}
     return keras.Model([x, y, i, v, u, starts], floats + integers + bools)
 
 
@@ -118,6 +120,9 @@ def tf_arrays_model():
     return k.Model([x, y, i, v, u, lengths, picks], floats + integers + bools + masks_as)
 
 
+#: Output positions webgl is not asked to match (by position: Keras names ops from a per-process counter, so the names
+#: depend on the tests that ran before in the same worker).
+WEBGL_SKIPPED: dict[str, set[int]] = {}
 MODELS = {"keras3_arrays": (keras3_arrays_model, ".keras"), "tf_arrays": (tf_arrays_model, ".h5")}
 
 
@@ -167,7 +172,7 @@ def test_array_op_layers_lower_and_match_keras(converted, tfjs_runtime, case):
 def test_array_op_layers_match_keras_on_webgl(converted, browser, case):
     """The same on webgl (headless Chromium): bools moved as int32 (reversed, selected), the run-time masks and
     fills, frames and gathers; all outputs but the int32 ones holding values past 2^24, which webgl's float32
-    textures round (the contract's int32 line), and the float32 cast of those int32 extremes (``array_1``)."""
+    textures round (the contract's int32 line), and the float32 cast of those int32 extremes."""
     import json
 
     from tfjsconv.verify.compare import format_report, verify_model
@@ -175,8 +180,9 @@ def test_array_op_layers_match_keras_on_webgl(converted, browser, case):
     path, inputs, outputs, _ = converted[case]
     out = Path(f"{path}.out")
     names = list(json.loads((out / "model.json").read_text())["signature"]["outputs"])
-    expected = {n: o for n, o in zip(names, outputs, strict=True)
-                if not (o.dtype.kind in "iu" and np.abs(o.astype(np.int64)).max(initial=0) >= 2**24) and n != "array_1"}
+    skipped = WEBGL_SKIPPED.get(case, set())
+    expected = {n: o for k, (n, o) in enumerate(zip(names, outputs, strict=True))
+                if not (o.dtype.kind in "iu" and np.abs(o.astype(np.int64)).max(initial=0) >= 2**24) and k not in skipped}
     assert len(expected) > len(names) // 2
     report = verify_model(out, inputs, expected, backends=("webgl",), rtol=1e-5, browser_session=browser, quiet=True)
     assert report.passed, format_report(report)
