@@ -1,7 +1,7 @@
 """Random Keras models against the h5py-only lowering: hunting silent-wrong graph-model conversions (issue 16).
 
     .venv/bin/python bench/keras_random_models.py [--count 160] [--seed 0] [--flavors keras3.keras,tf_keras.h5]
-        [--dynamic] [--minimize] [--trace_refused] [--snapshot FOLDER] [--boost NAME=FACTOR,...]
+        [--dynamic] [--wide] [--args] [--minimize] [--trace_refused] [--snapshot FOLDER] [--boost NAME=FACTOR,...]
         [--output bench/results/keras_random_models]
 
 A seeded generator draws small random-but-valid Keras models (a *recipe*: inputs, then steps that each apply one
@@ -60,6 +60,16 @@ twice (on ``x`` and ``Rescaling(x)``, or on two tensors) and merged, nested mode
 (both read, or one left dead), and op layers of edge-case constants (signed zeros, ±Inf, NaN, exponents 0 / -1 /
 0.5, negative divisors, clip bounds equal or inverted, a constant first, integer constants, constant arrays,
 overflow and denormal scales). An output that is -Inf where Keras's is +Inf now fails (it passed before).
+
+``--args`` (session 30) draws the ``args_*`` steps too (weight 0 without it, so earlier seeds give the same models):
+layer arguments the other steps never vary and masks from other sources: RNNs with gate / cell activations
+(``hard_sigmoid`` differs between the flavours), ``unroll``, inert dropouts and Keras 3's ``zero_output_for_mask``;
+an encoder RNN's ``return_state`` states as a decoder's ``initial_state`` (Bidirectional too); an LSTM / GRU /
+Bidirectional / pooling / Attention / MultiHeadAttention (``attention_mask``, Keras 3's ``query_mask`` /
+``value_mask``) / Softmax called with a mask computed by op layers; LayerNormalization / GroupNormalization /
+RMSNormalization of large epsilons; MultiHeadAttention's ``value_dim``, ``output_shape`` and a key other than the value
+(Attention's too); ``Masking(v)`` of padding shifted to ``v``. It also pairs cross attention's query with another
+sequence (without it the partner drawn is a rank-4 tensor, which Keras rejects: kept so for earlier seeds).
 
 ``--minimize`` shrinks each WRONG / TF.js-error model to a smallest recipe that still fails the same way (outputs
 dropped, steps bypassed), and prints its builder code. Results: ``<output>.json`` and ``<output>.md``.
@@ -1563,6 +1573,174 @@ op("wide_op_edge", (2, 3, 4), weight=0.0)((
     lambda k, p, s: _edge_fn(k, p["fn"], int(s[0][-1]))))
 
 
+# -- --args (session 30): layer arguments and mask sources the generator never varied (weight 0 without the flag) ---
+#: ``--args``: these ops' weights (each 0 without the flag, so that earlier seeds still give the same models).
+ARGS = False
+ARGS_WEIGHTS = {"args_rnn": 3, "args_seq2seq": 2.5, "args_explicit_mask": 3, "args_norm": 2, "args_attention": 2,
+                "args_masking_value": 1.5}
+#: Activations an RNN's gates and cell may take (Keras 3's ``hard_sigmoid`` is ``relu6(x + 3) / 6``, tf_keras's
+#: ``clip(0.2 x + 0.5)``).
+RNN_ACTIVATIONS = ["sigmoid", "hard_sigmoid", "tanh", "relu", "softsign", "linear", "elu"]
+
+
+def _args_rnn_draw(rng, s, f):
+    """An RNN layer with the options the ``rnn`` op never varies: gate activations, unroll, (inert) dropouts."""
+    kind = pick(rng, ["LSTM", "GRU", "SimpleRNN"])
+    p = {"kind": kind, "units": int(rng.integers(2, 6)), "return_sequences": bool(rng.random() < 0.5),
+         "go_backwards": bool(rng.random() < 0.3), "activation": pick(rng, RNN_ACTIVATIONS),
+         "use_bias": bool(rng.random() < 0.8)}
+    if kind != "SimpleRNN":
+        p["recurrent_activation"] = pick(rng, RNN_ACTIVATIONS)
+    if kind == "GRU":
+        p["reset_after"] = bool(rng.random() < 0.5)
+    if s[0][0] is not None and rng.random() < 0.4:
+        p["unroll"] = True
+    if rng.random() < 0.3:
+        p["dropout"], p["recurrent_dropout"] = 0.25, 0.25
+    if f.startswith("keras3") and rng.random() < 0.3:
+        p["zero_output_for_mask"] = True
+    return p
+
+
+op("args_rnn", (3,), weight=0.0)((_args_rnn_draw, _conv_make))
+
+
+def _seq2seq_draw(rng, s, f):
+    """An encoder RNN's ``return_state`` states start a decoder RNN of the same kind on another sequence."""
+    return {"kind": pick(rng, ["LSTM", "GRU", "SimpleRNN"]), "units": int(rng.integers(2, 6)),
+            "bidirectional": bool(rng.random() < 0.3), "return_sequences": bool(rng.random() < 0.6),
+            "enc_backwards": bool(rng.random() < 0.3), "dec_backwards": bool(rng.random() < 0.3),
+            "merge_mode": pick(rng, ["concat", "sum", "ave", "mul"])}
+
+
+def _seq2seq_make(k, p, s):
+    def rnn(**options):
+        return getattr(k.layers, p["kind"])(p["units"], **options)
+
+    if p["bidirectional"]:  # Keras 3 rejects go_backwards on a wrapped layer
+        encoder = k.layers.Bidirectional(rnn(return_state=True), merge_mode=p["merge_mode"])
+        decoder = k.layers.Bidirectional(rnn(return_sequences=p["return_sequences"]), merge_mode=p["merge_mode"])
+    else:
+        encoder = rnn(return_state=True, go_backwards=p["enc_backwards"])
+        decoder = rnn(return_sequences=p["return_sequences"], go_backwards=p["dec_backwards"])
+
+    def call(x, y):
+        states = encoder(y)[1:]
+        return decoder(x, initial_state=list(states))
+    return call
+
+
+op("args_seq2seq", (3,), arity=2, weight=0.0)((_seq2seq_draw, _seq2seq_make))
+
+
+def _explicit_mask_draw(rng, s, f):
+    readers = ["lstm", "gru", "gap", "attention", "mha", "softmax", "bidi"]
+    return {"reader": pick(rng, readers), "threshold": float(pick(rng, [0.3, 0.8, 1.2])),
+            "units": int(rng.integers(2, 5)), "return_sequences": bool(rng.random() < 0.5),
+            "mha_mask": pick(rng, ["attention_mask"] + (["query_mask", "value_mask"] if f.startswith("keras3") else []))}
+
+
+def _step_mask(k, x, threshold: float, per_feature: bool = False):
+    """A boolean mask computed by op layers: steps (or entries) whose largest magnitude passes ``threshold``."""
+    if is_k3(k):
+        o = k.ops
+        return o.greater(o.abs(x), threshold) if per_feature else o.greater(o.max(o.abs(x), axis=-1), threshold)
+    tf = _tf()
+    if per_feature:
+        return tf.math.greater(tf.math.abs(x), threshold)
+    return tf.math.greater(tf.math.reduce_max(tf.math.abs(x), axis=-1), threshold)
+
+
+def _explicit_mask_make(k, p, s):
+    """A layer called with ``mask=`` (or an attention mask) computed from its input by op layers."""
+    reader, units, seq = p["reader"], p["units"], p["return_sequences"]
+    L = k.layers
+    if reader == "softmax":
+        layer = L.Softmax(axis=-1)
+        return lambda x: layer(x, mask=_step_mask(k, x, p["threshold"], per_feature=True))
+    layer = {"lstm": lambda: L.LSTM(units, return_sequences=seq), "gru": lambda: L.GRU(units, return_sequences=seq),
+             "gap": lambda: L.GlobalAveragePooling1D(), "attention": lambda: L.Attention(),
+             "mha": lambda: L.MultiHeadAttention(2, 2),
+             "bidi": lambda: L.Bidirectional(L.SimpleRNN(units, return_sequences=seq))}[reader]()
+
+    def call(x):
+        mask = _step_mask(k, x, p["threshold"])
+        if reader == "attention":
+            return layer([x, x], mask=[mask, mask])
+        if reader == "mha":
+            if p["mha_mask"] == "attention_mask":
+                square = (k.ops.expand_dims(mask, 1) if is_k3(k) else _tf().expand_dims(mask, 1))
+                return layer(x, x, attention_mask=square)
+            return layer(x, x, **{p["mha_mask"]: mask})
+        return layer(x, mask=mask)
+    return call
+
+
+op("args_explicit_mask", (3,), weight=0.0)((_explicit_mask_draw, _explicit_mask_make))
+
+
+def _args_norm_draw(rng, s, f):
+    """Normalizations with an epsilon the other ops never vary (large ones show where it is added)."""
+    kinds = ["LayerNormalization", "GroupNormalization"] + (["RMSNormalization"] if f.startswith("keras3") else [])
+    kind = pick(rng, kinds)
+    p = {"kind": kind, "epsilon": float(pick(rng, [1e-6, 0.1, 0.5, 2.0]))}
+    if kind == "LayerNormalization":
+        p.update(center=bool(rng.random() < 0.7), scale=bool(rng.random() < 0.7))
+        if f.startswith("keras3") and rng.random() < 0.3:
+            p["rms_scaling"] = True
+    elif kind == "GroupNormalization":
+        c = int(s[0][-1])
+        p["groups"] = int(pick(rng, [g for g in (1, 2, c) if c % g == 0]))
+    return p
+
+
+op("args_norm", (2, 3, 4), weight=0.0)((_args_norm_draw, _conv_make))
+
+
+def _args_attention_draw(rng, s, f):
+    """MultiHeadAttention with value_dim, output_shape, a key other than the value, inert dropout; Attention and
+    AdditiveAttention with dropout and a key."""
+    kind = pick(rng, ["mha", "mha", "Attention", "AdditiveAttention"])
+    p = {"kind": kind, "key": bool(rng.random() < 0.5), "key_units": int(rng.integers(2, 5)),
+         "dropout": float(pick(rng, [0.0, 0.3]))}
+    if kind == "mha":
+        p.update(num_heads=int(pick(rng, [1, 2, 3])), key_dim=int(pick(rng, [1, 2, 4])),
+                 value_dim=int(pick(rng, [1, 3, 5])), output_shape=pick(rng, [None, 2, 5]),
+                 use_bias=bool(rng.random() < 0.7), causal=bool(rng.random() < 0.3))
+    else:
+        p["use_scale"] = bool(rng.random() < 0.5)
+    return p
+
+
+def _args_attention_make(k, p, s):
+    L = k.layers
+    width = int(s[0][-1])
+    key_dense = L.Dense(width if p["kind"] != "mha" else p["key_units"])
+    if p["kind"] == "mha":
+        options = {"num_heads": p["num_heads"], "key_dim": p["key_dim"], "value_dim": p["value_dim"],
+                   "use_bias": p["use_bias"], "dropout": p["dropout"]}
+        if p["output_shape"] is not None:
+            options["output_shape"] = p["output_shape"]
+        layer = L.MultiHeadAttention(**options)
+        return lambda x: layer(x, x, key=key_dense(x) if p["key"] else None, use_causal_mask=p["causal"])
+    layer = getattr(L, p["kind"])(use_scale=p["use_scale"], dropout=p["dropout"])
+    return lambda x: layer([x, x, key_dense(x)] if p["key"] else [x, x])
+
+
+op("args_attention", (3,), weight=0.0)((_args_attention_draw, _args_attention_make))
+
+
+def _masking_value_make(k, p, s):
+    """``Masking(v)`` of the sequence shifted by ``v``: its zero steps (the padding) become ``v`` and are masked."""
+    shift = k.layers.Rescaling(1.0, offset=p["value"])
+    masking = k.layers.Masking(p["value"])
+    return lambda x: masking(shift(x))
+
+
+op("args_masking_value", (3,), weight=0.0)((
+    lambda rng, s, f: {"value": float(pick(rng, [-1.0, 0.5, 2.0, -0.25]))}, _masking_value_make))
+
+
 # -- recipes ---------------------------------------------------------------------------------------------------------
 INPUT_KINDS = ["vec", "seq", "seq", "img", "img", "ids", "ids", "masked_seq", "int_vec", "seq_dyn", "img_dyn",
                "ids64", "uint8_img"]
@@ -1646,7 +1824,8 @@ BOOSTS: dict[str, float] = {}
 
 def weight_of(o: Op) -> float:
     weight = DYNAMIC_WEIGHTS.get(o.name, o.weight) if DYNAMIC else o.weight
-    return (WIDE_WEIGHTS.get(o.name, weight) if WIDE else weight) * BOOSTS.get(o.name, 1.0)
+    weight = WIDE_WEIGHTS.get(o.name, weight) if WIDE else weight
+    return (ARGS_WEIGHTS.get(o.name, weight) if ARGS else weight) * BOOSTS.get(o.name, 1.0)
 
 
 class Builder:
@@ -1722,7 +1901,8 @@ class Builder:
         masked = any(getattr(t, "_keras_mask", None) is not None for t in self.tensors)
         consumers = ("rnn", "bidirectional", "rnn_cells", "global_pool1d", "self_attention", "dot_attention",
                      "merge", "concatenate", "nested", "time_distributed", "wide_rnn_nested", "wide_td_nested",
-                     "wide_shared_twice", "wide_shared_pair", "wide_nested_deep", "wide_multi_io")
+                     "wide_shared_twice", "wide_shared_pair", "wide_nested_deep", "wide_multi_io", "args_rnn",
+                     "args_seq2seq", "args_attention")
         weights = np.array([weight_of(o) * (3 if o.ints else 1) * (2 if masked and o.name in consumers else 1)
                             * (3 if DYNAMIC and o.name in DYNAMIC_WEIGHTS
                                and any(_unknown(self.tensors[i]) for i in self.candidates(o.ints, o.ranks)) else 1)
@@ -1768,8 +1948,10 @@ class Builder:
                 ok = len(u) == len(s) and u[:-1] == s[:-1]
             elif o.name == "take_ids":  # ids (the first) into a float tensor's last axis
                 ok = u[-1] is not None
-            else:  # cross attention: same batch, any steps
-                ok = len(u) == 3
+            elif o.name == "args_seq2seq":  # an encoder sequence: any steps, a known width
+                ok = len(u) == 2 and u[-1] is not None
+            else:  # cross attention: same batch, any steps (before --args it paired rank-4 tensors: kept for old seeds)
+                ok = len(u) == (2 if ARGS else 3)
             if ok:
                 out.append(i)
         # broadcasting partners: a rank-2 [B, F] against a rank-3 [B, T, F] through Reshape((1, F))
@@ -2654,10 +2836,14 @@ def main(argv: list[str] | None = None) -> int:
                         "nested models, TimeDistributed / Bidirectional in them, masks into nested RNNs and attention, "
                         "shared layers called twice, nested models of two inputs and outputs, op layers of edge-case "
                         "constants (``wide_*``)")
+    parser.add_argument("--args", action="store_true", help="draw the ``args_*`` steps of session 30 too: RNN gate "
+                        "activations, unroll, seq2seq initial_state, masks given as mask= / attention masks, "
+                        "normalization epsilons, attention value_dim / output_shape / keys, Masking(v) of shifted "
+                        "padding")
     parser.add_argument("--boost", default="", help="NAME=FACTOR,...: draw these ops FACTOR times more often")
     args = parser.parse_args(argv)
-    global SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE
-    SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE = args.snapshot, args.dynamic, args.policies, args.wide
+    global SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE, ARGS
+    SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE, ARGS = args.snapshot, args.dynamic, args.policies, args.wide, args.args
     BOOSTS.update({name: float(factor) for name, factor in (item.split("=") for item in args.boost.split(",") if item)})
     command = "python bench/keras_random_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731

@@ -89,11 +89,16 @@ REQUIRED_PASSES = (
     ("fft_length", "FftLength", "fft_length", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # session 28 (h9): wasm and webgl compute Log1p as log(1 + x) (0 for |x| < 6e-8): the compensated form
     ("log1p", "Log1pAsLog", "log1p", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # session 30 (h3): cpu/webgl's float32 Mean rounds each element's share x/n before summing: TF's Sum / n
+    # (its slot is after empty_reductions', whose NaN select guards a run-time count of 0: webgl's 0/0 is 1)
+    ("mean_as_sum", "MeanAsSumOverCount", "mean_as_sum", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # session 29: wasm's Maximum/Minimum drop a NaN: a model's own NaN constant spelled out as TF's NaN (x + NaN)
     ("nan_constant_pairs", "NanConstantPairs", "nan_constant_pairs", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # wasm's OneHot writes float/bool on/off values as int32 bits: an int32 one-hot selecting on/off (its slot is
     # after one_hot's, whose axis -1 it needs; an OneHot it meets first is left, and refused)
     ("one_hot_values", "OneHotValuesAsSelect", "one_hot_values", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
+    # session 30 (h5): wasm's float Sign is 0 for |x| <= 1.2e-7: two selects of comparisons, TF's values
+    ("sign_comparisons", "SignByComparisons", "sign_comparisons", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # session 28 (h9): wasm's Sin of a negative x adds 2π in float32 (sin(-1e-10) = +1.7e-7): the sine of |x|
     ("sin_symmetry", "SinOfMagnitude", "sin_symmetry", 0, ("lower_einsum",), ("nchw_to_nhwc",)),
     # session 29 (h2b): TF.js's SplitV counts a -1 first in its sum (every such split fails): sizes without a -1

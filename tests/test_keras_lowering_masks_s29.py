@@ -216,17 +216,19 @@ def _keras3_refusal(tmp_path: Path, name: str, build) -> str:
 def test_keras3_masks_the_saved_graph_does_not_record_stay_named(tmp_path):
     """Keras 3, a Masking of uint8 ids (recorded float32 in the saved graph): ``absolute`` of it read by a masked
     mean (Keras reads the mask the tensor itself carries), or cast to its own uint8 (``tf.cast`` returns the tensor,
-    mask and all), and a cast to float32 of the masked ids themselves (recorded as a cast of float32 to float32,
-    taken for the tensor itself and its mask read after it: 1.8 off Keras's unmasked mean before session 29)."""
+    mask and all), and a cast to uint8 of the masked ids themselves (recorded as a cast of float32 to uint8, the
+    tensor itself at run time). A cast to float32 of them (recorded float32 to float32, taken for the tensor itself
+    and its mask read after it: 1.8 off Keras's unmasked mean before session 29, refused then) lowers since session 30
+    (``test_keras_lowering_s30_refused_cases``)."""
     assert "'gap' (GlobalAveragePooling1D: reads the absolute of a masked uint8 tensor, which Keras 3 returns as " \
            "that tensor itself" in _keras3_refusal(tmp_path, "direct", lambda k, m: k.layers.GlobalAveragePooling1D(
                name="gap")(k.ops.absolute(m)))
     assert "(keras.ops.Cast: reads the absolute of a masked uint8 tensor" in _keras3_refusal(
         tmp_path, "same", lambda k, m: k.layers.GlobalAveragePooling1D(name="gap")(k.ops.cast(k.ops.absolute(m),
                                                                                              "uint8")))
-    assert "(keras.ops.Cast: a cast to float32 of a masked uint8 tensor whose saved call records another dtype" in \
+    assert "(keras.ops.Cast: a cast to uint8 of a masked uint8 tensor whose saved call records another dtype" in \
         _keras3_refusal(tmp_path, "cast", lambda k, m: k.layers.GlobalAveragePooling1D(name="gap")(
-            k.ops.cast(m, "float32")))
+            k.ops.cast(m, "uint8")))
 
 
 def _keras3_model_reader(k: Any, kind: str, steps_axes: int = 1) -> Any:

@@ -38,8 +38,10 @@ OLD_ORDER = [
     ("erf_small", 4.5),  # session 29: cpu/webgl's Erf below 1/4 as its Taylor series (ordered by name)
     ("fft_length", 4.5),  # session 27: RFFT/IRFFT's fft_length as a crop of the input (ordered by name)
     ("log1p", 4.5),  # session 28: Log1p as Log(1 + x) compensated, where wasm/webgl compute log(1 + x)
+    ("mean_as_sum", 4.5),  # session 30: cpu/webgl's float32 Mean as TF's Sum / n (they divide each element first)
     ("nan_constant_pairs", 4.5),  # session 29: Maximum/Minimum of a NaN-holding constant as TF's NaN (wasm)
     ("one_hot_values", 4.5),  # wasm's float OneHot through an int32 one
+    ("sign_comparisons", 4.5),  # session 30: wasm's float Sign (0 for |x| <= 1.2e-7) as two selects
     ("sin_symmetry", 4.5),  # session 28: wasm's Sin of a negative x as -Sin(|x|)
     ("split_sizes", 4.5),  # session 29: SplitV sizes with their -1 resolved (TF.js fails a -1 first)
     ("nchw_to_nhwc", 5), ("grouped_conv", 6), ("dilated_transposed_conv", 6),

@@ -533,6 +533,11 @@ case("MaxPoolWithArgmax", "nan_first_in_window", [np.float32([NAN, 1, 2, 3, 4, 5
      {"ksize": [1, 2, 2, 1], "strides": [1, 2, 2, 1], "padding": "VALID", "Targmax": "int32",
       "include_batch_in_index": False})
 case("RFFT", "nan", [np.float32([[0, NAN, 2, 1, -1, 0.5, 3, -2], [1, 2, 3, 4, 5, 6, NAN, 8]]), i32(8)], consts=(1,))
+# session 30 (h6): TF's Unique keeps every NaN apart (NaN != NaN); TF.js keys values by their text, one "NaN"
+case("Unique", "nan", [np.float32([0, NAN, 1, NAN, -0.0, 1, NAN])], {"out_idx": "int32"})
+case("UniqueV2", "nan", [np.float32([NAN, 2, NAN, 2]), i32(0)], {"out_idx": "int32"}, consts=(1,))
+# TF's ListDiff never finds a NaN of x in y; TF.js's setdiff1d keeps y in a JS Set, where NaN is found
+case("ListDiff", "nan", [np.float32([NAN, 1, 2, -0.0, NAN]), np.float32([NAN, 1])], {"out_idx": "int32"})
 case("TensorScatterUpdate", "inf_overwritten", [np.float32([[1, 2, 3], [INF, -INF, 6], [7, NAN, 9]]),
                                                 i32(1).reshape(1, 1), np.float32([[10, 11, 12]])])
 # float32 reductions past FLT_MAX (session 18): TF adds and multiplies in float32, a row shorter than 8 in order and

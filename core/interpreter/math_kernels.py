@@ -121,6 +121,48 @@ def _prelu(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
     return [prelu(xs[0], xs[1])]
 
 
+def _clamped_shift(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TF's shift amount: clamped to [0, bits - 1] of x's type (a shift by >= the width keeps the top bit)."""
+    x, y = np.broadcast_arrays(x, y)
+    top = x.dtype.itemsize * 8 - 1
+    return x, np.clip(y, 0, top).astype(x.dtype)
+
+
+def _left_shift(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """TF's LeftShift: on the unsigned bits, so it wraps (-3 << 7 in int8 is -128) and never overflows."""
+    x, shift = _clamped_shift(x, y)
+    unsigned = np.dtype(f"u{x.dtype.itemsize}")
+    return np.left_shift(x.view(unsigned), shift.view(unsigned)).view(x.dtype)
+
+
+def _right_shift(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """TF's RightShift: arithmetic for signed types (-128 >> 31 is -1), logical for unsigned."""
+    x, shift = _clamped_shift(x, y)
+    return np.right_shift(x, shift)
+
+
+BITWISE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "BitwiseAnd": np.bitwise_and, "BitwiseOr": np.bitwise_or, "BitwiseXor": np.bitwise_xor,
+    "LeftShift": _left_shift, "RightShift": _right_shift,
+}
+
+
+@kernel(*BITWISE)
+def _bitwise(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
+    a, b = (np.asarray(v) for v in xs)
+    if a.dtype.kind not in "iu" or b.dtype != a.dtype:
+        raise unsupported(node, f"bitwise ops take one integer type, not {a.dtype} and {b.dtype}")
+    return [np.ascontiguousarray(BITWISE[node.op](a, b)).astype(a.dtype)]
+
+
+@kernel("Invert")
+def _invert(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
+    x = np.asarray(xs[0])
+    if x.dtype.kind not in "iu":
+        raise unsupported(node, f"Invert takes an integer type, not {x.dtype}")
+    return [np.invert(x)]
+
+
 @kernel("ClipByValue")
 def _clip(node: Node, xs: list[np.ndarray]) -> list[np.ndarray]:
     """TF's ``min(max(x, lo), hi)`` with ``max(x, lo) = x < lo ? lo : x``: NaN stays, a NaN bound is ignored."""

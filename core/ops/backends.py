@@ -12,17 +12,19 @@ the IR lacks is inferred (``tfjsconv.shape_rank``), and one that stays unknown r
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import logging
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
-from ..errors import BackendUnsupportedError, UsageError
+from ..errors import BackendUnsupportedError, InputError, UsageError, WeightsError
 from .data_files import read_data_text
 
 if TYPE_CHECKING:
@@ -171,8 +173,9 @@ class NodeFacts:
         self.rank_bound: int | None = None
         #: Each input's shape (None sizes unknown), None where neither an annotation nor a Const gives it.
         self.input_shapes = list(input_shapes or [])
-        #: Input index -> a constant float input of any size (weights), read only by ``nonfinite:N`` (lazily: big).
-        self.float_consts: dict[int, np.ndarray] = {}
+        #: Input index -> a constant float input of any size (weights; lazy ones too: a Keras file's, a checkpoint's),
+        #: read only by ``nonfinite:N`` (lazily: big).
+        self.float_consts: dict[int, Any] = {}
         #: A limit whose other selectors match but whose input dtype is unknown refuses: set for the nodes of kept
         #: library functions (``--control_flow_v2``), where no pass rewrites what a row names.
         self.refuse_unknown_dtype = False
@@ -200,8 +203,7 @@ class NodeFacts:
                     refuse_unknown_rank=refuse, input_shapes=shapes)
         facts.input_producers = [value.producer.op for value in node.inputs]
         facts.float_consts = {i: v.producer.attrs["value"] for i, v in enumerate(node.inputs)
-                              if v.producer.op == "Const" and isinstance(v.producer.attrs.get("value"), np.ndarray)
-                              and v.producer.attrs["value"].dtype.kind == "f"}
+                              if v.producer.op == "Const" and _float_weight(v.producer.attrs.get("value"))}
         bound = getattr(ranks, "bound", None)
         if bound is not None:
             bounds = [bound(v) for v in [*node.inputs, *node.outputs]]
@@ -218,10 +220,14 @@ class NodeFacts:
         when every size is known; ``nonunit:N``: whether constant
         input N holds a value other than 1; ``empty:N``: whether constant input N holds no values;
         ``other:N,V``: whether constant input N holds a value other than V; ``negative:N``: whether
-        constant input N holds a negative value; ``nonfinite:N``: whether constant float input N (any size) holds
-        NaN or ±Inf; ``nonzero:NAME``: whether integer attr NAME is not 0;
+        constant input N holds a negative value; ``nonfinite:N``: whether constant float input N (any size, lazy
+        weights read in chunks) holds NaN or ±Inf, ``maybe`` if it cannot be read; ``nonzero:NAME``: whether integer
+        attr NAME is not 0;
         ``tiles:A,B``: whether input A is one value or, past its leading 1s, input B's trailing sizes;
         ``signed:N``: ``false`` when input N is an ``Abs``'s output (never negative), else ``maybe`` (unknown too);
+        ``pointwise:N``: whether input N is a ``[1, 1, C, 1]`` filter (``maybe`` when its shape is unknown);
+        ``powertwo:A,B``: whether input A's sizes along the constant axes B multiply to a power of two (``maybe``
+        when unknown: a Mean cpu and webgl compute exactly);
         ``batch:N``: whether input N's first size is not 1 (``true``/``false``; ``maybe`` when that size or the shape
         is unknown, for it may be more than 1 at run time: a limit lists ``maybe`` beside ``true`` to refuse it, as
         cpu's ``ImageProjectiveTransformV3`` of more than one image; None when the facts hold no shapes at all,
@@ -256,7 +262,7 @@ class NodeFacts:
             return None if value is None else json.dumps(np.asarray(value).size == 0)
         if kind == "nonfinite":  # nonfinite:N: constant float input N (any size) holds NaN or ±Inf (a Prelu alpha)
             value = self.float_consts.get(int(key))
-            return None if value is None else json.dumps(bool(not np.isfinite(value).all()))
+            return None if value is None else _holds_nonfinite(value)
         if kind == "negative":  # negative:N: constant input N holds a negative value (Cumsum's axis -1)
             value = self.const_inputs.get(int(key))
             return None if value is None else json.dumps(bool(np.any(np.asarray(value) < 0)))
@@ -272,12 +278,17 @@ class NodeFacts:
             small, big = (self.input_shapes[int(i)] if int(i) < len(self.input_shapes) else None for i in (first, second))
             tiles = None if small is None or big is None else tiles_trailing(small, big)
             return None if tiles is None else json.dumps(tiles)
+        if kind == "powertwo":  # powertwo:0,1: input 0's sizes along constant axes 1 multiply to a power of two
+            data, _, axes = key.partition(",")
+            return self._power_of_two_count(int(data), int(axes))
         if kind == "signed":  # signed:0: input 0 may be negative ("maybe"), "false" when an Abs made it (wasm's Sin)
             index = int(key)
             producer = self.input_producers[index] if index < len(self.input_producers) else None
             return "false" if producer == "Abs" else "maybe"
         if kind == "batch":  # batch:0: input 0's first size is not 1 (cpu's Transform answers only the first image)
             return self._batch(int(key))
+        if kind == "pointwise":  # pointwise:1: a [1, 1, C, 1] depthwise filter (wasm's one-product kernel)
+            return self._pointwise(int(key))
         if kind == "lessthan":  # lessthan:ksize,strides: a window smaller than its stride somewhere
             first, _, second = key.partition(",")
             a, b = _spatial(self.attrs, first), _spatial(self.attrs, second)
@@ -290,6 +301,29 @@ class NodeFacts:
                 return None
             return json.dumps(any(v != 1 for v in spatial) if kind == "nonunit" else len(set(spatial)) == 1)
         return None
+
+    def _power_of_two_count(self, data: int, axes: int) -> str:
+        """``true`` when a reduction's count (input ``data``'s sizes along the constant ``axes``) is a power of two,
+        where cpu's ``x / n`` and webgl's ``x · (1/n)`` are exact (``mean_as_sum`` leaves those Means); ``maybe``
+        when the shape or the axes are not known."""
+        shape = self.input_shapes[data] if data < len(self.input_shapes) else None
+        value = self.const_inputs.get(axes)
+        if shape is None or value is None:
+            return "maybe"
+        flat = np.asarray(value).reshape(-1).tolist()
+        if not all(-len(shape) <= a < len(shape) and shape[a] is not None and shape[a] >= 0 for a in flat):
+            return "maybe"
+        count = int(np.prod([shape[a] for a in flat]))
+        return json.dumps(count & (count - 1) == 0)
+
+    def _pointwise(self, index: int) -> str:
+        """"true" if input ``index`` is a filter of shape ``[1, 1, C, 1]`` (a depthwise 1×1 window, one output per
+        channel), "false" if its shape is known otherwise, "maybe" when unknown (topologies too): a row lists "maybe"
+        beside "true" to name it."""
+        shape = self.input_shapes[index] if index < len(self.input_shapes) else None
+        if shape is None or len(shape) != 4 or None in (shape[0], shape[1], shape[3]):
+            return "maybe"
+        return json.dumps(shape[0] == 1 and shape[1] == 1 and shape[3] == 1)
 
     def _batch(self, index: int) -> str | None:
         """"true" if input ``index``'s first size is known and not 1, "false" if it is 1 (or a scalar), "maybe" if the
@@ -355,6 +389,38 @@ def _value_dtype(value: Any) -> str | None:
     if value.dtype is not None:
         return tfjs_dtype(value.dtype)
     return _output_dtype(value.producer.op, value.producer.attrs) if value.index == 0 else None
+
+
+
+#: Lazy weights already counted by ``nonfinite:N`` (``NodeFacts.of`` runs for a node in several passes): read once.
+_NONFINITE_SEEN: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def _float_weight(value: Any) -> bool:
+    """Whether a Const's value is a float weight, eager or lazy (``tfjsconv.ir.LazyArray``: it has ``load``)."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind == "f"
+    return callable(getattr(value, "load", None)) and np.dtype(getattr(value, "dtype", "O")).kind == "f"
+
+
+def _holds_nonfinite(value: Any) -> str:
+    """``nonfinite:N``'s value: "true"/"false"; a lazy weight is counted without keeping a copy (a Keras or
+    SavedModel filter must be named as a numpy one is), "maybe" when it cannot be read (the writer then refuses)."""
+    if isinstance(value, np.ndarray):
+        return json.dumps(bool(not np.isfinite(value).all()))
+    try:
+        return _NONFINITE_SEEN[value]
+    except (KeyError, TypeError):  # not counted yet, or not weakly referable
+        pass
+    from ..weights.file_ranges import count_nonfinite_of
+
+    try:
+        answer = json.dumps(any(count_nonfinite_of("constant", value)))
+    except (InputError, WeightsError, OSError):
+        answer = "maybe"
+    with contextlib.suppress(TypeError):
+        _NONFINITE_SEEN[value] = answer
+    return answer
 
 
 def _value_shape(value: Any) -> tuple | None:

@@ -292,7 +292,9 @@ def _kinds(found: list[Deviation]) -> str:
     beyond = any(d.backend == "webgl" and d.op in ("Max", "Min", "Softmax") and d.dtype == "float32" for d in found)
     special = any(not overflows(d) and not signed_zero(d) and not less_precise(d) for d in found)
     kinds = (["NaN/Inf"] if special else []) + (
-        ["small arguments (less precise kernels)"] if any(less_precise(d) for d in found) else []) + (
+        ["small arguments (less precise kernels)"] if any(less_precise(d) and d.op != "Mean" for d in found)
+        else []) + (["means of constant rows (less precise kernels)"] if any(
+            less_precise(d) and d.op == "Mean" for d in found) else []) + (
         ["sums or products past ±FLT_MAX"] if any(overflows(d) for d in found) else []) + (
         ["the sign of zero"] if any(signed_zero(d) for d in found) else [])
     if not special:
@@ -330,7 +332,7 @@ def notice(found: Iterable[Deviation], *, exact: bool) -> str | None:
 
 
 #: The pass that rewrites each op a "less precise" row names (float32 and float64 nodes; float16 ones stay).
-LESS_PRECISE_PASSES = {"Log1p": "log1p", "Sin": "sin_symmetry", "Erf": "erf_small"}
+LESS_PRECISE_PASSES = {"Log1p": "log1p", "Sin": "sin_symmetry", "Erf": "erf_small", "Mean": "mean_as_sum"}
 
 
 def _pass_hint(found: list[Deviation]) -> str:

@@ -61,7 +61,25 @@ def _entries(vector: Value, shapes: dict, depth: int = 0) -> list | None:
     if node.op in ("StridedSlice", "Slice"):
         picked = _sliced(node, _entries(node.inputs[0], shapes, depth + 1))
         return fallback if picked is None else picked
+    if node.op == "GatherV2":
+        picked = _gathered(node, _entries(node.inputs[0], shapes, depth + 1))
+        return fallback if picked is None else picked
     return fallback
+
+
+def shape_entries(vector: Value, shapes: dict) -> list | None:
+    """What each entry of an int vector is (see ``_entries``): shared with ``dim_sources``."""
+    return _entries(vector, shapes)
+
+
+def _gathered(node: Node, whole: list | None) -> list | None:
+    """``whole[indices]`` for a gather along axis 0 of a vector with constant indices (a scalar index: one item)."""
+    indices, axis = _ints(node.inputs[1]), _ints(node.inputs[2]) if len(node.inputs) > 2 else None
+    if not whole or indices is None or axis != [0] or node.attrs.get("batch_dims"):
+        return None
+    if any(not -len(whole) <= i < len(whole) for i in indices):
+        return None
+    return [whole[i] for i in indices]
 
 
 def _sliced(node: Node, whole: list | None) -> list | None:

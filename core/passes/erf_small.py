@@ -15,7 +15,6 @@ webgl is a target: wasm's own kernel is exact enough.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 import numpy as np
 
@@ -23,7 +22,7 @@ from ..dtypes import DType
 from ..ir import Graph, Node, Value
 from . import PassResult
 from .backend_gated import BackendGatedPass
-from .graph_edit import rewrite
+from .flat_form import flatten, rewrite_as_select
 from .log1p import float32_or_64
 
 #: The backends whose ``Erf`` is Abramowitz and Stegun's approximation (webgl's shader and its CPU forwarding).
@@ -68,11 +67,9 @@ def _series_below_a_quarter(graph: Graph, node: Node, dtype: DType, precise_suff
     ``flat``: over ``x`` reshaped to one axis and back (webgl's ``where`` throws from rank 5, and select_rank cannot
     lower a select whose rank is unknown)."""
     x, name, shape = node.inputs[0], node.name, node.outputs[0].shape
+    whole = x if flat else None
     if flat:
-        whole = x
-        x, shape = graph.add_op("Reshape", [whole, graph.const(np.asarray([-1], np.int32), name=f"{name}/{MARK}/flat",
-                                                               dtype=DType.INT32)],
-                                {"T": dtype, "Tshape": DType.INT32}, name=f"{name}/{MARK}/flatten", dtype=dtype), None
+        x, shape = flatten(graph, whole, dtype, f"{name}/{MARK}"), None
 
     def op(kind: str, inputs: list[Value], label: str, out: DType | None = None) -> Value:
         return graph.add_op(kind, inputs, {"T": dtype}, name=f"{name}/{MARK}/{label}", dtype=out or dtype,
@@ -88,16 +85,5 @@ def _series_below_a_quarter(graph: Graph, node: Node, dtype: DType, precise_suff
                     f"sum{n}")
     small = op("Less", [square, constant(SERIES_BELOW ** 2, "bound")], "is_small", DType.BOOL)
     kernel = graph.add_op("Erf", [x], {"T": dtype}, name=f"{name}{precise_suffix}", dtype=dtype, shape=shape)
-    chosen = [small, op("Mul", [series, x], "series"), kernel]
-    if not flat:
-        rewrite(node, "SelectV2", chosen, {"T": dtype})
-        return
-    dims = graph.add_op("Shape", [whole], {"T": dtype, "out_type": DType.INT32}, name=f"{name}/{MARK}/dims",
-                        dtype=DType.INT32)
-    rewrite(node, "Reshape", [op("SelectV2", chosen, "select"), dims], {"T": dtype, "Tshape": DType.INT32})
+    rewrite_as_select(graph, node, [small, op("Mul", [series, x], "series"), kernel], dtype, whole, f"{name}/{MARK}")
 
-
-def exact_constants(weight_names: Iterable[str]) -> frozenset[str]:
-    """The weights this pass wrote (the series' coefficients), which no ``--quantize_*`` flag may touch: float16's
-    ``2/√π`` alone puts 4e-4 relative error on every argument below 1/4 of a model that has no weights of its own."""
-    return frozenset(name for name in weight_names if f"/{MARK}/" in name)

@@ -63,6 +63,8 @@ WRAPPING_OPS = frozenset({
     "Add", "AddV2", "AddN", "Sub", "Mul", "Neg", "Abs", "Square", "Sum", "Prod", "Cumsum", "Cumprod",
     "Div", "FloorDiv", "TruncateDiv", "LeftShift", "Invert", "ScatterNd", "TensorScatterAdd",
     "TensorScatterSub", "UnsortedSegmentSum", "SegmentSum", "UnsortedSegmentProd", "SegmentProd"})
+#: TF's shifts, whose count it clamps to the operands' bit width.
+SHIFTS = frozenset({"LeftShift", "RightShift"})
 #: Ops whose integer results are among their data operands' values (or between them).
 RANGE_KEEPING_OPS = frozenset({
     "Placeholder", "PlaceholderWithDefault", "Const", "Identity", "IdentityN", "Snapshot", "StopGradient",
@@ -280,6 +282,8 @@ class NarrowIntegers(Pass):
                 rounded += round_half_result(graph, node, readers)
                 if not rounds_once(node):
                     half_arithmetic.append(node.name)
+            if dtype in WRAPPED_INTS and node.op in SHIFTS and len(node.inputs) == 2:
+                _clamp_shift_count(graph, node, dtype)
             if dtype in NARROW and node.outputs:
                 why = self._make_exact(graph, node, dtype, ranges)
                 if why:
@@ -339,6 +343,26 @@ class NarrowIntegers(Pass):
         for key in outputs:
             graph.outputs[key] = wrapped
         return ""
+
+
+def _clamp_shift_count(graph: Graph, node: Node, dtype: DType) -> None:
+    """TF clamps a shift count to ``[0, bits - 1]`` of the operands' type (``int8(1) << 10`` is -128): once the shift
+    computes in int32 (retyped, its result wrapped), that bound would be 31, so the count is clamped here, in its own
+    type, first (session 30, r6: an 8-bit shift by 10 folded to 0)."""
+    count, bits = node.inputs[1], WRAPPED_INTS[dtype][1]
+    prefix = f"{node.name}/narrow/shift_count"
+    given = const_array(count)
+    if given is not None:  # in its own dtype, as folding reads a constant shift (a folded clamp would be int32)
+        node.inputs[1] = graph.const(np.clip(given, 0, bits - 1).astype(given.dtype), name=f"{prefix}/clamped",
+                                     dtype=count.dtype)
+        return
+    held = tfjs_dtype(count.dtype or dtype)
+    attrs = {"T": held}
+    low = graph.add_op("Maximum", [count, graph.const(np.asarray(0, held.numpy), name=f"{prefix}/zero", dtype=held)],
+                       attrs, name=f"{prefix}/at_least_zero", dtype=held, shape=count.shape)
+    node.inputs[1] = graph.add_op("Minimum", [low, graph.const(np.asarray(bits - 1, held.numpy),
+                                                                name=f"{prefix}/width", dtype=held)],
+                                  attrs, name=f"{prefix}/clamped", dtype=held, shape=count.shape)
 
 
 def _uses(graph: Graph, value: Value) -> tuple[list[tuple[Node, int]], list[str]]:

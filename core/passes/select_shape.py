@@ -12,20 +12,24 @@ bit), so every operand has the output's shape and ``broadcastTo`` has nothing to
 
 An operand is rewritten when some axis of it may be 1 (known 1, missing, or unknown beside a known 0 or 1) where the
 output may be 0 (some operand's size there is 0 or unknown, none known larger than 1), unless another axis of it is
-known to grow (a 1 meeting a known size > 1: tfjs-core then tiles it, and a 0 beside it comes out right). Left alone:
-axes whose sizes are unknown in every operand that has them (a run-time batch the operands share, in nearly every
-model; a 1 meeting a 0 there is possible in TF but not told at conversion time), and a select the contract refuses on
-a target as it is (``select_rank`` skipped or unable to lower it: it stays refused by name).
+known to grow (a 1 meeting a known size > 1: tfjs-core then tiles it, and a 0 beside it comes out right). An axis
+whose size is unknown in every operand (a run-time batch, in nearly every model) counts only where ``dim_sources``
+cannot prove that another operand's 0 there makes this one's 0 too (session 30: ``where(c, t, e)`` fed ``c: [0],
+t: [1], e: [0]`` answered ``[1]``): operands computed from one input, and a masked RNN's ``where(mask, h_new, h)``
+over a loop's carried state, are left as they are. Left alone: a select the contract refuses on a target as it is
+(``select_rank`` skipped or unable to lower it: it stays refused by name), and in functions kept by
+``--control_flow_v2`` (``kept_bodies``) an axis unknown in every operand (no graph there to prove it in).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..dtypes import DType
 from ..ir import Graph, Node
 from ..ops.special_values import GUARDED_SUFFIX
 from . import PassResult
 from .backend_gated import BackendGatedPass
+from .dim_sources import DimSources
 from .empty_broadcast import broadcast_keeping_zeros
 from .select_rank import operand_dims
 from .shapes import infer_shapes
@@ -36,6 +40,8 @@ MARK = "select_shape"
 LABELS = ("condition", "t", "e")
 
 Dims = tuple
+#: ``covered(index, other, axis)``: see ``_covered_by``.
+Covered = Callable[[int, int, int], bool]
 
 
 class BroadcastEmptySelect(BackendGatedPass):
@@ -56,8 +62,10 @@ class BroadcastEmptySelect(BackendGatedPass):
         if not nodes:
             return PassResult(0)
         shapes, count = infer_shapes(graph), 0
+        sources = DimSources(shapes)
         for node, dims in operand_dims(graph, nodes, shapes):
-            exposed = [i for i in range(3) if keeps_a_one(dims, i)]
+            covered = _covered_by(sources, node, dims)
+            exposed = [i for i in range(3) if keeps_a_one(dims, i, covered)]
             if exposed and _broadcast_operands(graph, node, exposed, shapes, dims):
                 count += 1
         return PassResult(count)
@@ -68,8 +76,22 @@ def _done(node: Node) -> bool:
     return any(v.producer is not None and f"/{MARK}/" in v.producer.name for v in node.inputs)
 
 
-def keeps_a_one(dims: Sequence[Dims], index: int) -> bool:
-    """Whether tfjs-core's ``broadcastTo`` may hand operand ``index`` on with a 1 where the output is 0."""
+def _covered_by(sources: DimSources, node: Node, dims: Sequence[Dims]) -> Covered:
+    """``covered(index, other, axis)``: whether operand ``other``'s size 0 along output ``axis`` makes operand
+    ``index``'s 0 too (``dim_sources``), both operands having that axis."""
+    rank = max(len(d) for d in dims)
+
+    def covered(index: int, other: int, axis: int) -> bool:
+        own, theirs = axis - (rank - len(dims[index])), axis - (rank - len(dims[other]))
+        return sources.covers((node.inputs[index], own), (node.inputs[other], theirs))
+
+    return covered
+
+
+def keeps_a_one(dims: Sequence[Dims], index: int, covered: Covered | None = None) -> bool:
+    """Whether tfjs-core's ``broadcastTo`` may hand operand ``index`` on with a 1 where the output is 0. An axis
+    unknown in every operand counts only where ``covered`` (None: no graph to prove it in) does not prove that
+    another operand's 0 there makes this one's 0 too."""
     rank = max(len(d) for d in dims)
     padded = [(1,) * (rank - len(d)) + tuple(d) for d in dims]
     own, exposed = padded[index], False
@@ -83,7 +105,9 @@ def keeps_a_one(dims: Sequence[Dims], index: int) -> bool:
         if big or own[axis] not in (1, None):
             continue
         if own[axis] is None and not missing and not any(s is not None for s in others):
-            continue  # unknown in every operand: a shared run-time size (module docstring)
+            # unknown in every operand: a 1 meets a 0 only if some other operand's 0 may leave this one at 1
+            if covered is None or all(covered(index, other, axis) for other in range(3) if other != index):
+                continue
         exposed = exposed or any(s is None or s == 0 for s in others)
     return exposed
 

@@ -29,7 +29,11 @@ only float nodes. Each rewrite keeps TF's exact rule, measured with ``tf.raw_ops
   wraps them modulo 2^32 (NaN, ±Inf: 0) → ``SelectV2(-2^31 <= x < 2^31, Cast(x), INT32_MIN)``.
 * ``Conv2D``/``_FusedConv2D`` 1×1, stride 1, one channel into one (wasm gives -Inf for NaN): ``x · w`` as a
   ``Mul`` by the scalar weight, then the bias and the activation unfused.
-* ``_FusedConv2D``, ``_FusedMatMul`` [BiasAdd, Relu or Relu6] (wasm's fused activations turn NaN into 0),
+* ``DepthwiseConv2dNative``/``FusedDepthwiseConv2dNative`` with a ``[1, 1, C, 1]`` filter, stride 1 (wasm gives -Inf
+  for NaN): ``x · w`` as a ``Mul`` by the per-channel weights, then the bias and the activation unfused (session 30;
+  wider windows, strides and multipliers keep NaN on wasm).
+* ``_FusedConv2D``, ``_FusedMatMul``, ``FusedDepthwiseConv2dNative`` [BiasAdd, Relu or Relu6] (wasm's fused
+  activations turn NaN into 0),
   and the three fused ops [BiasAdd, Sigmoid] (webgl's fused Sigmoid gives 0 for NaN): split into the op with its
   bias only and the activation unfused; ``fuse_ops`` leaves them unfused under the flag
   (``fuse_ops.exactly_fixable_fusions``).
@@ -171,11 +175,7 @@ def _one_channel_conv(b: _Builder) -> None:
     """A 1×1 stride-1 convolution of one channel into one is ``x · w`` (one product per element, as in TF); wasm's
     kernel gives -Inf for NaN there. Explicit paddings become a ``Pad`` of zeros first (``0 · w`` is TF's border)."""
     node = b.node
-    x, weights = node.inputs[:2]
-    if _explicit_padding(node):
-        pads = np.asarray([int(p) for p in node.attrs["explicit_paddings"]], np.int32).reshape(-1, 2)
-        x = b.op("Pad", [x, b.graph.const(pads, name=f"{node.name}/explicit_paddings", dtype=DType.INT32)],
-                 "padded", attrs={"T": b.dtype, "Tpaddings": DType.INT32})
+    x, weights = _explicitly_padded(b), node.inputs[1]
     scale = b.op("Reshape", [weights, b.graph.const(np.zeros(0, np.int32), name=f"{node.name}/scalar_shape",
                                                       dtype=DType.INT32)], "scalar_weight",
                  attrs={"T": b.dtype, "Tshape": DType.INT32})
@@ -185,6 +185,47 @@ def _one_channel_conv(b: _Builder) -> None:
     product = b.op("Mul", [x, scale], GUARD_INPUT_SUFFIX.lstrip("/"))
     biased = b.op("AddV2", [product, node.inputs[2]], "biased")
     _activate(b, biased, attr_strings(node, "fused_ops")[1:])
+
+
+def _fused_depthwise(b: _Builder) -> None:
+    """``FusedDepthwiseConv2dNative``: wasm's 1×1 one-output-per-channel kernel, else its fused Relu/Relu6."""
+    if _pointwise(b.node):
+        _pointwise_depthwise(b)
+    else:
+        _split_fused_activation(b)
+
+
+def _pointwise(node: Node) -> bool:
+    facts = NodeFacts.of(node)
+    return facts.select("pointwise:1") == "true" and facts.select("nonunit:strides") == "false"
+
+
+def _pointwise_depthwise(b: _Builder) -> None:
+    """A 1×1 stride-1 depthwise convolution with one output per channel is ``x · w[0, 0, :, 0]`` (one product per
+    element, as in TF); wasm's kernel gives -Inf for NaN there. Then the bias and the activation unfused (fused op)."""
+    node = b.node
+    if node.attrs.get("data_format", b"NHWC") not in (b"NHWC", "NHWC"):
+        return
+    x, weights = _explicitly_padded(b), node.inputs[1]
+    per_channel = b.op("Reshape", [weights, b.graph.const(np.int32([-1]), name=f"{node.name}/channels_shape",
+                                                          dtype=DType.INT32)], "channel_weights",
+                       attrs={"T": b.dtype, "Tshape": DType.INT32})
+    if node.op == "DepthwiseConv2dNative":
+        rewrite(node, "Mul", [x, per_channel], {"T": b.dtype})
+        return
+    product = b.op("Mul", [x, per_channel], GUARD_INPUT_SUFFIX.lstrip("/"))
+    biased = b.op("AddV2", [product, node.inputs[2]], "biased")
+    _activate(b, biased, attr_strings(node, "fused_ops")[1:])
+
+
+def _explicitly_padded(b: _Builder) -> Value:
+    """The node's input, with its explicit paddings as a ``Pad`` of zeros (``0 · w`` is TF's border)."""
+    node, x = b.node, b.node.inputs[0]
+    if not _explicit_padding(node):
+        return x
+    pads = np.asarray([int(p) for p in node.attrs["explicit_paddings"]], np.int32).reshape(-1, 2)
+    return b.op("Pad", [x, b.graph.const(pads, name=f"{node.name}/explicit_paddings", dtype=DType.INT32)],
+                "padded", attrs={"T": b.dtype, "Tpaddings": DType.INT32})
 
 
 def _explicit_padding(node: Node) -> bool:
@@ -300,7 +341,8 @@ REWRITES = {"Maximum": _nan_propagating_pair, "Minimum": _nan_propagating_pair, 
             "Sign": _sign, "ClipByValue": _clip, "Pow": _pow, "ArgMax": _argmax, "ArgMin": _argmin,
             "MaxPool": _max_pool, "AvgPool": _avg_pool, "Softmax": _softmax, "Where": _where, "Log": _log,
             "_FusedConv2D": _fused_conv, "_FusedMatMul": _split_fused_activation, "Conv2D": _one_channel_conv,
-            "FusedDepthwiseConv2dNative": _split_fused_activation, "Cast": _cast_to_int32, "Round": _round}
+            "FusedDepthwiseConv2dNative": _fused_depthwise, "DepthwiseConv2dNative": _pointwise_depthwise,
+            "Cast": _cast_to_int32, "Round": _round}
 
 
 def _guarded(node: Node) -> bool:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from ..errors import WeightsError
+from ..ir import materialize
 from .finite import count_nonfinite
 
 #: Bytes read per ``pread``: large enough that calls are few, small enough to stay in the CPU's cache.
@@ -70,3 +71,13 @@ def copy_range(name: str, where: FileRange, dtype: np.dtype, write: Callable[[me
         write(piece)
         done += want
     return nan, inf
+
+
+def count_nonfinite_of(name: str, source: Any) -> tuple[int, int]:
+    """``(NaN, ±Inf)`` counts of an eager or lazy weight, keeping no copy: plain bytes in a file go through one
+    buffer (as the writer copies them), any other lazy weight is loaded once and dropped (a contract selector
+    asks before the writer reads it)."""
+    where = file_range_of(source)
+    if where is None:
+        return count_nonfinite(np.asarray(materialize(source)))
+    return copy_range(name, where, np.dtype(source.dtype), lambda piece: None, bytearray(BUFFER_BYTES))

@@ -1,7 +1,7 @@
 """The TF.js graph-model writer: ``model.json`` (GraphDef as protobuf JSON) plus weight shards."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,16 @@ def model_json(graph: Graph, weights_manifest: list[dict[str, Any]], options: Co
     return doc
 
 
+def exact_constants(weight_names: Iterable[str]) -> frozenset[str]:
+    """The weights the passes below wrote (their ``MARK`` is in the name), which no ``--quantize_*`` flag may touch:
+    float16's ``2/√π`` alone put 4e-4 relative error on every ``erf_small`` argument below 1/4, and ``mean_as_sum``'s
+    count rounds past 2048 and is Inf past 65504, a mean of 0 (review r3, session 30)."""
+    from ..passes import erf_small, mean_as_sum
+
+    marks = (erf_small.MARK, mean_as_sum.MARK)
+    return frozenset(name for name in weight_names if any(f"/{mark}/" in name for mark in marks))
+
+
 class GraphModelWriter(Writer):
     name = "tfjs_graph_model"
     description = "TF.js graph model (tf.loadGraphModel)"
@@ -135,8 +145,6 @@ class GraphModelWriter(Writer):
         if model.initializer is not None:
             model.initializer.validate()
         refuse_altered_strings(model)  # constants TF.js decodes, attrs it lower-cases: every one named
-        from ..passes.erf_small import exact_constants
-
         exact = exact_constants(name for name, _ in all_weights(model)) if options.quantization else frozenset()
         result = write_weights_then_json([all_weights(model)], staging_dir, options,
                                          lambda manifest: model_json(model, manifest, options), int8=int8,

@@ -96,9 +96,7 @@ ACTIVATION_OPS = {"relu": "Relu", "relu6": "Relu6", "elu": "Elu", "selu": "Selu"
 #: run ``Mean``, AveragePooling1D/2D ``avgPool`` (AveragePooling3D ``avgPool3d``, which has no recorded deviation),
 #: PReLU ``prelu`` (the graph model's ops for these layers are the same: Mean, AvgPool, Prelu).
 LAYER_OPS = {"Softmax": "Softmax", "ELU": "Elu", "LeakyReLU": "LeakyRelu", "MaxPooling1D": "MaxPool",
-             "MaxPooling2D": "MaxPool", "Maximum": "Maximum", "Minimum": "Minimum",
-             "DepthwiseConv2D": "DepthwiseConv2dNative", "SeparableConv2D": "DepthwiseConv2dNative",
-             "SeparableConv1D": "DepthwiseConv2dNative", "LayerNormalization": "Mean",
+             "MaxPooling2D": "MaxPool", "Maximum": "Maximum", "Minimum": "Minimum", "LayerNormalization": "Mean",
              "GlobalAveragePooling1D": "Mean", "GlobalAveragePooling2D": "Mean", "AveragePooling1D": "AvgPool",
              "AveragePooling2D": "AvgPool", "AveragePooling3D": "AvgPool3D", "PReLU": "Prelu"}
 #: Layers whose TF.js implementation runs bias and activation in one fused kernel for the activations TF.js
@@ -121,7 +119,7 @@ def layer_kernel_facts(class_name: str, config: dict[str, Any]) -> list[NodeFact
         max_value, slope = config.get("max_value"), config.get("negative_slope") or 0
         ops.append("LeakyRelu" if slope else "Relu6" if max_value == 6 else "Relu")
     facts = [NodeFacts(op, {}, ["float32"]) for op in ops]
-    facts += _one_channel_conv_facts(class_name, config)
+    facts += _one_channel_conv_facts(class_name, config) + _depthwise_facts(class_name, config)
     if class_name == "Dot":  # tfjs-layers' batchDot of two matrices and l2Normalize (normalize=True) sum with Sum
         facts.append(NodeFacts("Sum", {}, ["float32", "int32"]))
     activation = _activation(config)
@@ -144,6 +142,24 @@ def _one_channel_conv_facts(class_name: str, config: dict[str, Any]) -> list[Nod
     if _spatial(config, "kernel_size", rank, 1) != [1] * rank or _spatial(config, "strides", rank, 1) != [1] * rank:
         return []
     return [NodeFacts(op, {"strides": [1, 1, 1, 1]}, ["float32", "float32"], input_shapes=[None, (1, 1, 1, 1)])]
+
+
+#: Layers whose TF.js implementation runs ``DepthwiseConv2dNative`` (their spatial rank).
+DEPTHWISE_LAYERS = {"DepthwiseConv2D": 2, "SeparableConv2D": 2, "SeparableConv1D": 1, "DepthwiseConv1D": 1}
+
+
+def _depthwise_facts(class_name: str, config: dict[str, Any]) -> list[NodeFacts]:
+    """The layer's ``DepthwiseConv2dNative``: its strides, padding and filter shape (wasm's 1×1 stride-1 kernel of one
+    output per channel gives -Inf for NaN). No ``nonfinite`` fact: a layers model with a NaN or ±Inf weight is refused
+    (``core/weights/finite.py``), so wasm's padding fault (0·NaN at SAME borders) cannot reach one."""
+    rank = DEPTHWISE_LAYERS.get(class_name)
+    if rank is None:
+        return []
+    size = [1] * (2 - rank) + _spatial(config, "kernel_size", rank, 1)
+    strides = [1] * (2 - rank) + _spatial(config, "strides", rank, 1)
+    padding = str(config.get("padding", "valid")).upper()
+    return [NodeFacts("DepthwiseConv2dNative", {"strides": [1, *strides, 1], "padding": padding},
+                      ["float32", "float32"], input_shapes=[None, (*size, None, int(config.get("depth_multiplier", 1)))])]
 
 
 def layer_special_value_notice(model_config: dict[str, Any], backends: Iterable[str]) -> str | None:

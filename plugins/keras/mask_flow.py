@@ -20,6 +20,8 @@ from typing import Any
 
 from .configs import child_name, entry_name, is_model, iter_layers, top_level_layers
 from .model_graph import _layer_refs, _node_refs
+from .op_calls import is_keras_op_entry, is_relu_operation, is_saved_relu_operation
+from .tfjs_support import TFJS_LAYER_CLASSES
 
 #: Layers that use the mask in Keras but whose TF.js 4.22 implementation ignores it.
 TFJS_IGNORES_MASK = {
@@ -113,6 +115,59 @@ def ignored_masks(model_config: dict[str, Any], keras3: bool | None = None) -> l
                                     f"computes inside the nested model {child_name(model_config, layer, nested)!r}, "
                                     "where TF.js keeps the mask that went in")
     return list(dict.fromkeys(problems))
+
+
+
+def is_keras3_operation(entry: dict[str, Any], keras3: bool | None) -> bool:
+    """A Keras 3 operation saved among a model's layers (``keras.ops.add``, ``keras.activations.relu`` on a tensor):
+    the layers path writes it as the TF.js layer of its class name."""
+    return is_keras_op_entry(entry) or not is_saved_relu_operation(entry) and \
+        is_relu_operation(entry.get("class_name"), entry.get("config"), keras3)  # .h5: Keras loads the ReLU layer
+
+
+def operation_mask_problems(model_config: dict[str, Any], keras3: bool | None) -> list[str]:
+    """``"layer 'x' (Class): why"`` for every Keras 3 operation that a mask reaches with a mask reader after it.
+
+    A Keras 3 operation drops its inputs' masks (measured, Keras 3.15: ``LSTM(ops.add(Masking(x), ...))``,
+    ``ops.concatenate`` and ``activations.relu`` compute as the unmasked LSTM), while the TF.js layer of the same
+    class name hands the mask on, so an RNN (or another reader) after it skips steps Keras reads: silently off."""
+    problems: list[str] = []
+    for layer in iter_layers(model_config):
+        if not is_model(layer.entry):
+            continue
+        for operation in _reached(layer.entry):
+            if operation.get("class_name") not in TFJS_LAYER_CLASSES or not is_keras3_operation(operation, keras3):
+                continue
+            readers = [after for after in _reached(layer.entry, [operation])
+                       if after.get("class_name") in _READS_MASK or is_model(after)]
+            if readers:
+                problems.append(f"layer {child_name(model_config, layer, operation)!r} "
+                                f"({operation.get('class_name')}): a Keras 3 operation that a Masking/Embedding "
+                                "mask reaches; Keras drops the mask there, TF.js's layer hands it on to "
+                                f"{child_name(model_config, layer, readers[0])!r} ({readers[0].get('class_name')})")
+    return list(dict.fromkeys(problems))
+
+
+#: Keras 3 operations the layers path may write as the TF.js layer of their class name: elementwise ``add``,
+#: ``multiply``, ``maximum``, ``minimum`` of tensors (a constant operand is refused elsewhere), ``concatenate`` (its
+#: ``axis`` as the layer's), ``softmax`` (the layer refuses an axis but the last) and the relu operation (its options
+#: checked as the layer's). Measured (session 30, h8c): ``ops.reshape`` (its ``newshape`` counts the batch, the
+#: layer's ``target_shape`` does not) and ``ops.average`` (a weighted mean over an axis, not the merge of a list)
+#: convert to layers TF.js fails to run; ``ops.dot`` is a matrix product, not ``Dot(axes)``.
+LAYER_LIKE_OPERATIONS = frozenset({"Add", "Multiply", "Maximum", "Minimum", "Concatenate", "Softmax", "ReLU"})
+
+
+def operation_class_problems(model_config: dict[str, Any], keras3: bool | None) -> list[str]:
+    """``"layer 'x' (Class): why"`` for every Keras 3 operation of a TF.js layer's class name that computes something
+    else than that layer (:data:`LAYER_LIKE_OPERATIONS` lists the ones that do not)."""
+    problems: list[str] = []
+    for layer in iter_layers(model_config):
+        cls = layer.entry.get("class_name")
+        if cls in TFJS_LAYER_CLASSES and cls not in LAYER_LIKE_OPERATIONS and is_keras3_operation(layer.entry, keras3):
+            problems.append(f"layer {layer.qualified_name!r} ({cls}): the Keras 3 operation "
+                            f"keras.ops.{cls.lower()}, whose arguments differ from TF.js's {cls} layer (it would "
+                            "compute something else)")
+    return problems
 
 
 #: Layers whose Keras output carries their input's mask unchanged (and TF.js's too).

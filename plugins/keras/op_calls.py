@@ -31,6 +31,9 @@ Ref = tuple[str, int, int]
 LAYERS_WITHOUT_TRAINABLE = frozenset({"SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "Discretization",
                                       "HashedCrossing", "Pipeline"})
 
+#: The config keys of Keras 3's ``keras.activations.relu`` operation (``keras.src.activations.activations.ReLU``).
+RELU_OPERATION_KEYS = frozenset({"name", "negative_slope", "max_value", "threshold"})
+
 
 @dataclasses.dataclass(frozen=True)
 class TensorArg:
@@ -50,12 +53,32 @@ def is_keras_op_entry(entry: dict[str, Any]) -> bool:
     module = entry.get("module")
     if isinstance(module, str):
         return module == KERAS_OPS_MODULE or module.startswith(KERAS_OPS_MODULE + ".")
-    if entry.get("class_name") in LAYERS_WITHOUT_TRAINABLE:
+    if entry.get("class_name") in LAYERS_WITHOUT_TRAINABLE or is_saved_relu_operation(entry):
         return False
     nodes = entry.get("inbound_nodes")
     config = entry.get("config")
     return (isinstance(config, dict) and "trainable" not in config and isinstance(nodes, list) and bool(nodes)
             and all(isinstance(node, dict) for node in nodes))
+
+
+def is_saved_relu_operation(entry: dict[str, Any]) -> bool:
+    """A Keras 3 ``.h5`` entry of ``keras.activations.relu`` called on a tensor: its ``ReLU`` operation (module
+    ``keras.src.activations.activations``, the one Keras 3 operation a model records outside ``keras.src.ops``), saved
+    without its module, known by its config: the function's options alone. ``keras.saving.load_model`` builds the
+    ``keras.layers.ReLU`` layer of it (which passes the mask on, autocasts to float32 and refuses negative options):
+    :func:`tag_keras_ops` makes it that layer, what the file's user runs and ``tfjsconv verify`` compares with (the
+    ``.keras`` entry, whose module is no ``keras.src.ops`` one, Keras rebuilds as the operation:
+    :func:`is_relu_operation`)."""
+    config = entry.get("config")
+    return (entry.get("class_name") == "ReLU" and "module" not in entry and isinstance(config, dict)
+            and "name" in config and set(config) <= RELU_OPERATION_KEYS)
+
+
+def is_relu_operation(class_name: Any, config: Any, keras3: bool | None) -> bool:
+    """Keras 3's ``keras.activations.relu(x)`` operation, saved as ``ReLU`` like the layer but without the
+    ``trainable`` every Keras 3 layer saves: it keeps its input's dtype, takes any options (a negative threshold or
+    max_value, which the layer refuses) and, an operation, drops the input's mask."""
+    return keras3 is True and class_name == "ReLU" and isinstance(config, dict) and "trainable" not in config
 
 
 def is_op_layer(class_name: Any) -> bool:
@@ -71,6 +94,8 @@ def tag_keras_ops(value: Any) -> Any:
     """
     if isinstance(value, dict):
         tagged = {k: tag_keras_ops(v) for k, v in value.items()}
+        if is_saved_relu_operation(value):  # Keras 3 loads the .h5 entry as the ReLU layer: lowered as that one
+            tagged["config"] = {**tagged["config"], "trainable": True}
         if is_keras_op_entry(value) and isinstance(value.get("class_name"), str):
             tagged["class_name"] = KERAS_OP_PREFIX + value["class_name"]
         return tagged

@@ -62,7 +62,7 @@ def load_keras_model(path: Path, *, keras3: bool, allow_unsafe: bool = False) ->
 
 
 def input_names(model: Any) -> list[str]:
-    return [str(getattr(t, "name", "")).split(":")[0] for t in model.inputs]
+    return [_tensor_name(t) for t in model.inputs]
 
 
 def keras_reference(model: Any, inputs: Mapping[str, np.ndarray], model_config: Mapping[str, Any] | None = None,
@@ -75,7 +75,7 @@ def keras_reference(model: Any, inputs: Mapping[str, np.ndarray], model_config: 
     layer the layer's name) name the same outputs as the lowering, Keras's pairing of names and tensors wins, so a
     lowering that puts a name on the wrong tensor fails verify.
     """
-    structure = _predict(model, inputs)
+    structure = _run_eagerly(model, inputs)
     flat = [np.asarray(v) for v in _flatten(structure)]
     lowered = _lowered_names(model_config, len(flat))
     own = _unique([str(n) for n in getattr(model, "output_names", None) or []])
@@ -169,17 +169,63 @@ def _leaf_paths(structure: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip("/")]
 
 
-def _predict(model: Any, inputs: Mapping[str, np.ndarray]) -> Any:
-    """The model's outputs, as ``predict`` structures them, on ``inputs`` ordered as its input layers."""
+def _run_eagerly(model: Any, inputs: Mapping[str, np.ndarray]) -> Any:
+    """The model's outputs (numpy leaves, structured as the model returns them) on ``inputs`` ordered as its input
+    layers, computed as users run the model: an eager ``model(x, training=False)``, op by op.
+
+    Not ``model.predict``, whose trace computes otherwise: TensorFlow's optimizer rewrites it (a float16 divide by a
+    constant as a multiply by the reciprocal; a channels_first Conv1D's bias fused onto the channels), Keras 3's image
+    layers skip casting integer images back (CLAHE, bilinear Resizing), ops needing eager values fail
+    (``keras.ops.isin``), and Keras 3's data adapter refuses string arrays and casts float64 inputs to float32."""
+    outputs = model(_call_inputs(model, _ordered_arrays(model, inputs)), training=False)
+    return _numpy_leaves(outputs, _to_numpy(model))
+
+
+def _call_inputs(model: Any, arrays: list[np.ndarray]) -> Any:
+    """``arrays`` (in :func:`input_names` order) as the model takes them: keyed as the dict it was built on, else a
+    list (one array alone). Keras 3 refuses a list for a model built on a dict whose keys are not sorted."""
+    try:
+        built_on = model.input
+    except (AttributeError, ValueError):  # a Sequential model Keras 3 never called has no ``input``
+        built_on = None
+    if isinstance(built_on, dict) and len(built_on) == len(arrays):
+        by_name = dict(zip(input_names(model), arrays, strict=True))
+        keyed = {key: by_name.get(_tensor_name(tensor)) for key, tensor in built_on.items()}
+        if all(value is not None for value in keyed.values()):
+            return keyed
+    return arrays if len(arrays) > 1 else arrays[0]
+
+
+def _tensor_name(tensor: Any) -> str:
+    return str(getattr(tensor, "name", "")).split(":")[0]
+
+
+def _ordered_arrays(model: Any, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """``inputs`` in the order of the model's input layers (any name for a single input)."""
     names = input_names(model)
     if len(names) == 1 and len(inputs) == 1:
-        arrays = list(inputs.values())
-    else:
-        missing = [n for n in names if n not in inputs]
-        if missing:
-            raise InputError(f"the model takes inputs {names}; got {sorted(inputs)}")
-        arrays = [inputs[n] for n in names]
-    return model.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0)
+        return list(inputs.values())
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise InputError(f"the model takes inputs {names}; got {sorted(inputs)}")
+    return [inputs[n] for n in names]
+
+
+def _to_numpy(model: Any) -> Any:
+    """How to read one output tensor as numpy: Keras 3's own converter (any backend), numpy's for tf_keras."""
+    if type(model).__module__.split(".")[0] != "keras":
+        return np.asarray
+    return import_keras(keras3=True).ops.convert_to_numpy
+
+
+def _numpy_leaves(structure: Any, to_numpy: Any) -> Any:
+    """``structure`` with each tensor read as numpy; dicts, lists and tuples kept, as ``predict`` returned them."""
+    if isinstance(structure, dict):
+        return {key: _numpy_leaves(value, to_numpy) for key, value in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        items = [_numpy_leaves(item, to_numpy) for item in structure]
+        return tuple(items) if isinstance(structure, tuple) else items
+    return to_numpy(structure)
 
 
 def keras_layer_outputs(model: Any, inputs: Mapping[str, np.ndarray], layer_names: list[str]
@@ -206,7 +252,7 @@ def keras_layer_outputs(model: Any, inputs: Mapping[str, np.ndarray], layer_name
     if not tensors:
         return {}
     sub = keras.Model(model.inputs, tensors)
-    flat = [np.asarray(v) for v in _flatten(_predict(sub, inputs))]
+    flat = [np.asarray(v) for v in _flatten(_run_eagerly(sub, inputs))]
     result, k = {}, 0
     for name, count in chosen:
         result[name] = flat[k:k + count]

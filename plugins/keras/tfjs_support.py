@@ -122,6 +122,14 @@ def _equals(key: str, default: Any, allowed: tuple[Any, ...], why: str) -> Calla
     return check
 
 
+def _negative_cap(config: dict[str, Any]) -> str | None:
+    """Keras 3's ``activations.relu`` operation takes a negative cap (and returns it); TF.js's ReLU layer clips to
+    ``[0, max_value]`` and fails at run time (measured, TF.js 4.22)."""
+    cap = config.get("max_value")
+    return f"max_value={cap!r}: TF.js's ReLU layer fails on a negative cap" if isinstance(cap, (int, float)) \
+        and cap < 0 else None
+
+
 def _always(why: str) -> Callable[[dict[str, Any]], str | None]:
     return lambda config: why
 
@@ -209,7 +217,7 @@ OPTION_CHECKS: dict[str, list[Callable[[dict[str, Any]], str | None]]] = {
                            _batchnorm_axis],
     "LayerNormalization": [_truthy("rms_scaling", "RMS scaling is not implemented in TF.js")],
     "ReLU": [_truthy("negative_slope", "TF.js's ReLU layer only has max_value"),
-             _truthy("threshold", "TF.js's ReLU layer only has max_value")],
+             _truthy("threshold", "TF.js's ReLU layer only has max_value"), _negative_cap],
     "InputLayer": [_truthy("sparse", "TF.js has no sparse inputs"), _truthy("ragged", "TF.js has no ragged inputs")],
     **{name: [_KEEPDIMS] for name in ("GlobalAveragePooling1D", "GlobalAveragePooling2D",
                                      "GlobalMaxPooling1D", "GlobalMaxPooling2D")},

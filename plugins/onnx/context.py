@@ -97,6 +97,11 @@ class NodeContext:
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)
 
+    def half_rounding_dropped(self) -> bool:
+        """Whether onnxruntime drops this Cast's rounding to float16 (a Cast pair it removes: half_kernels)."""
+        index = self._tr._node_index.get(self.node.output[0]) if self.node.output else None
+        return index is not None and self._tr.half_rounding_dropped(index)
+
     def error(self, message: str, *, hint: str | None = None) -> InputError:
         """An InputError naming this node; ``raise ctx.error(...)``."""
         return InputError(f"ONNX node {self.name!r} ({self.op_type}, opset {self.opset}): {message}", hint=hint)

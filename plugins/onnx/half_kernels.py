@@ -14,13 +14,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Default-domain ops with a float16 CPU kernel in onnxruntime 1.32.0's registry, by the first model opset with one
-#: (every version from there on has one; LayerNormalization is its own opset-1 op below ONNX's 17).
-HALF_KERNELS: dict[str, int] = {
-    "Cast": 6, "Clip": 12, "Compress": 9, "Concat": 4, "ConstantOfShape": 9, "Expand": 8, "Flatten": 1, "Gather": 1,
-    "GatherElements": 11, "GatherND": 11, "Identity": 1, "IsInf": 20, "IsNaN": 9, "LayerNormalization": 1, "Max": 12,
-    "Min": 12, "Mod": 10, "Reshape": 1, "ReverseSequence": 10, "Round": 11, "ScatterElements": 11, "ScatterND": 11,
-    "Shape": 1, "Shrink": 9, "Sign": 9, "Slice": 1, "Split": 2, "Squeeze": 1, "Transpose": 1, "Unsqueeze": 1}
+#: Default-domain ops with a float16 CPU kernel in onnxruntime 1.32.0's registry (``get_all_opkernel_def()``), as
+#: the range of model opsets that have one (a kernel's version range ends the opset before the op's next version,
+#: so it is an opset range); ``None`` = no upper bound. Dropout (12+) and Scatter (11+) lose theirs. LayerNormalization 1-16 is onnxruntime's own op below ONNX's 17. Checked against the
+#: installed onnxruntime by tests/test_onnx_half_kernel_registry.py (so the table cannot drift silently).
+HALF_KERNELS: dict[str, tuple[int, int | None]] = {
+    "Attention": (23, None), "BitCast": (26, None), "Cast": (6, None), "Celu": (28, None), "Clip": (12, None),
+    "Compress": (9, None), "Concat": (4, None), "ConstantOfShape": (9, None), "DequantizeLinear": (19, None),
+    "Dropout": (7, 11), "DynamicSlice": (1, None), "Expand": (8, None), "Flatten": (1, None), "Gather": (1, None),
+    "GatherElements": (11, None), "GatherND": (11, None), "Identity": (1, None), "If": (1, None),
+    "IsInf": (20, None), "IsNaN": (9, None), "LayerNormalization": (1, None), "Loop": (1, None), "Max": (12, None),
+    "MemcpyFromHost": (1, None), "MemcpyToHost": (1, None), "Min": (12, None), "Mod": (10, None),
+    "Optional": (15, None), "OptionalGetElement": (15, None), "OptionalHasElement": (18, None),
+    "QuantizeLinear": (19, None), "RMSNormalization": (23, None), "RandomNormalLike": (1, None),
+    "RandomUniformLike": (1, None), "Reshape": (1, None), "ReverseSequence": (10, None),
+    "RotaryEmbedding": (23, None), "Round": (11, None), "Scan": (8, None), "Scatter": (9, 10),
+    "ScatterElements": (11, None), "ScatterND": (11, None), "SequenceAt": (11, None), "SequenceConstruct": (11, None),
+    "Shape": (1, None), "Shrink": (9, None), "Sign": (9, None), "SimplifiedLayerNormalization": (1, None),
+    "Slice": (1, None), "Split": (2, None), "SplitToSequence": (11, None), "Squeeze": (1, None),
+    "TensorScatter": (24, None), "Transpose": (1, None), "Unsqueeze": (1, None)}
 #: Ops whose float16 operands are one variadic parameter: onnxruntime's isolation test looks at the first only.
 VARIADIC = frozenset({"Max", "Min", "Concat", "Sum", "Mean"})
 #: Ops whose result on float16 inputs is a float16 value already (selections, data movement, integers): their
@@ -39,6 +51,8 @@ INLINED_HALF_KERNELS = frozenset({("Relu", 18)})
 REWRITTEN: dict[str, frozenset[int]] = {"HardSigmoid": frozenset({18}), "HardSwish": frozenset({18}),
                                         "Identity": frozenset(range(1, 100)), "Dropout": frozenset(range(1, 100))}
 DEFAULT_DOMAINS = ("", "ai.onnx")
+#: TensorProto.FLOAT, FLOAT16, DOUBLE (the converter runs without the onnx package: tests/test_onnx_light.py).
+TENSOR_FLOAT, TENSOR_FLOAT16, TENSOR_DOUBLE = 1, 10, 11
 _SUBGRAPH_ATTRIBUTES = (5, 10)  # AttributeProto.GRAPH, GRAPHS: If, Loop, Scan bodies
 _RESHAPES = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose"})
 #: Where this table was measured.
@@ -50,11 +64,17 @@ class HalfPlan:
     """Where onnxruntime's CPU computes float16 nodes on float16 kernels (by node index in the main graph)."""
     on_half: set[int] = field(default_factory=set)
     unmodelled: set[int] = field(default_factory=set)
+    #: Casts float32 -> float16 whose rounding onnxruntime drops (:func:`_dropped_cast_pairs`).
+    unrounded_casts: set[int] = field(default_factory=set)
 
 
 def _has_half_kernel(node: Any, opset: int) -> bool:
-    first = HALF_KERNELS.get(node.op_type)
-    return (node.op_type, opset) in INLINED_HALF_KERNELS or (first is not None and opset >= first)
+    versions = HALF_KERNELS.get(node.op_type)
+    if (node.op_type, opset) in INLINED_HALF_KERNELS:
+        return True
+    if versions is None:
+        return False
+    return versions[0] <= opset and (versions[1] is None or opset <= versions[1])
 
 
 def _half_operands(node: Any, is_half: Callable[[str], bool]) -> list[str]:
@@ -63,9 +83,12 @@ def _half_operands(node: Any, is_half: Callable[[str], bool]) -> list[str]:
     return [n for n in (present[:1] if node.op_type in VARIADIC else present) if is_half(n)]
 
 
-def plan_half_kernels(graph: Any, opset: int, is_half: Callable[[str], bool]) -> HalfPlan:
+def plan_half_kernels(graph: Any, opset: int, is_half: Callable[[str], bool],
+                      is_wide: Callable[[str], bool] | None = None) -> HalfPlan:
     """The nodes onnxruntime keeps on float16 kernels (their float16 inputs and results rounded there), following
-    InsertCastTransformer; nodes next to one it rewrites first (:data:`REWRITTEN`) are reported unmodelled."""
+    InsertCastTransformer; nodes next to one it rewrites first (:data:`REWRITTEN`) are reported unmodelled.
+    With ``is_wide`` (the Cast sources whose pairs it drops), also the Cast pairs its RemoveDuplicateCastTransformer
+    drops (:func:`_dropped_cast_pairs`)."""
     nodes = list(graph.node)
     producer = {o: k for k, n in enumerate(nodes) if n.op_type != "Constant" for o in n.output if o}
     readers: dict[str, list[int]] = {}
@@ -99,7 +122,59 @@ def plan_half_kernels(graph: Any, opset: int, is_half: Callable[[str], bool]) ->
         near |= {r for x in n.output if x and is_half(x) for r in readers.get(x, ())}
         plan.unmodelled |= {j for j in near if halfio[j] and kernel[j]}
     plan.on_half -= plan.unmodelled
+    if is_wide is not None:
+        unrounded, unrounded_reads = _dropped_cast_pairs(nodes, kernel, producer, readers, outputs, is_half,
+                                                         is_wide, plan.unmodelled)
+        plan.unrounded_casts = unrounded
+        plan.on_half -= unrounded_reads | unrounded  # an unrounded Cast's float16-kernel readers round it
     return plan
+
+
+def _cast_to(node: Any) -> int | None:
+    return next((int(a.i) for a in node.attribute if a.name == "to"), None) if node.op_type == "Cast" else None
+
+
+def _dropped_cast_pairs(nodes: list, kernel: list[bool], producer: dict[str, int], readers: dict[str, list[int]],
+                        outputs: set[str], is_half: Callable[[str], bool], is_wide: Callable[[str], bool],
+                        unmodelled: set[int]) -> tuple[set[int], set[int]]:
+    """The float16 roundings onnxruntime drops when it removes a wide -> float16 -> float32 Cast pair (measured
+    with 1.32.0 at its default optimization level, sessions 30 h7/h7b: ``x -> Cast(float16) -> Tanh ->
+    Cast(float)`` is tanh(x) in float32, unrounded):
+
+    - a Cast to float16 of a float32, float64 or int32 tensor (``is_wide``) read by at least one float32-run node
+      (no float16 kernel, not a Cast) and otherwise only by float16 kernels or as a graph output: the float32
+      readers see the unrounded value (first set). Its float16-kernel readers and the graph output still read it
+      rounded: the Cast leaves ``on_half``, so those kernels round it as their input (and outputs are rounded).
+      Identical Casts of one tensor count as one (onnxruntime's CSE merges them at its default level; at
+      ORT_DISABLE_ALL they stay apart, not modelled).
+    - a Cast float16 -> float32 or float64 of the float16 result of a node run in float32 (not a Cast), when every
+      other reader of that result runs in float32 or is such a Cast and it is no graph output: it reads the float32
+      value (second set).
+
+    Kept rounded: a Cast to float16 also read by a Cast back up (as onnxruntime does) or by an unmodelled node;
+    not modelled, though onnxruntime drops these too (about one float16 step off): a reader Cast float16 ->
+    float16, a float32 node's result read through one before the Cast up, int64/int8/int16 sources."""
+    in_float32 = [not kernel[k] and n.op_type != "Cast" and k not in unmodelled for k, n in enumerate(nodes)]
+    on_kernel = [kernel[k] and k not in unmodelled and n.op_type != "Cast" for k, n in enumerate(nodes)]
+    unrounded: set[int] = set()
+    unrounded_reads: set[int] = set()
+    twins: dict[str, list[int]] = {}  # identical Casts of one tensor: onnxruntime merges them (readers pooled)
+    for k, n in enumerate(nodes):
+        if _cast_to(n) == TENSOR_FLOAT16 and n.input and is_wide(n.input[0]):
+            twins.setdefault(n.input[0], []).append(k)
+    for group in twins.values():
+        users = [r for k in group for r in readers.get(nodes[k].output[0], [])]
+        if any(in_float32[r] for r in users) and all(in_float32[r] or on_kernel[r] for r in users):
+            unrounded |= set(group)
+    wide_casts = (TENSOR_FLOAT, TENSOR_DOUBLE)
+    for k, n in enumerate(nodes):
+        if _cast_to(n) in wide_casts and n.input and is_half(n.input[0]) and n.input[0] in producer:
+            source = n.input[0]
+            users = readers.get(source, [])
+            if (in_float32[producer[source]] and source not in outputs
+                    and all(in_float32[r] or _cast_to(nodes[r]) in wide_casts for r in users)):
+                unrounded_reads.add(k)
+    return unrounded, unrounded_reads
 
 
 def _isolated(node: Any, opset: int, is_half: Callable[[str], bool], producer: dict[str, int],

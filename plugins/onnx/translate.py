@@ -290,7 +290,9 @@ class Translator:
         return (f"ONNX float16: TF.js has no float16 and computes the float16 tensors in float32 "
                 f"({shown or 'none typed'}; {len(weights)} float16 weights, exact in float32), as onnxruntime "
                 f"{half_kernels.ORT_MEASURED} does for nodes without a float16 kernel. Float16 outputs "
-                f"({', '.join(outputs) or 'none'}) and Casts to float16 are rounded to float16, and so are the "
+                f"({', '.join(outputs) or 'none'}) and Casts to float16 are rounded to float16 (but for the Cast pairs it "
+                "drops: a float32 node reads a Cast to float16 unrounded, and a Cast back up reads a float32 node's "
+                "float16 result unrounded), and so are the "
                 "inputs and results of the nodes it keeps on float16 kernels (a node with one that is not isolated "
                 f"between float32 nodes: {kernels or 'none'}). Nodes onnxruntime rewrites first (Identity, Dropout, "
                 "Transposes its optimizer may move, HardSigmoid and HardSwish at opset 18) and their float16 "
@@ -301,7 +303,21 @@ class Translator:
     def _nodes_on_half_kernels(self) -> half_kernels.HalfPlan:
         """The main graph's nodes onnxruntime's CPU keeps on float16 kernels (:func:`half_kernels.plan_half_kernels`);
         its other float16 nodes it runs in float32 with no rounding between them (measured, docs/onnx.md)."""
-        return half_kernels.plan_half_kernels(self.model.graph, self.opsets.get("", 1), self._is_half)
+        return half_kernels.plan_half_kernels(self.model.graph, self.opsets.get("", 1), self._is_half,
+                                              self._is_wide_cast_source)
+
+    def _is_wide_cast_source(self, name: str) -> bool:
+        """Whether the ONNX tensor ``name`` is float32, float64 or int32 (by the file's types, else the translated
+        tensor's): onnxruntime drops a Cast pair to float16 and back of these (measured, :mod:`half_kernels`)."""
+        np_dtype = self._info.get(name, (None, None))[0]
+        t = self.tensors.get(name)
+        if np_dtype is None and t is not None:
+            np_dtype = t.dtype
+        return np_dtype is not None and np.dtype(np_dtype) in (np.float32, np.float64, np.int32)
+
+    def half_rounding_dropped(self, index: int) -> bool:
+        """Whether onnxruntime drops the float16 rounding of the Cast node ``index`` (:mod:`half_kernels`)."""
+        return index in self._half_plan.unrounded_casts
 
     def _rounded_operand(self, name: str) -> bool:
         """Whether a float16 input is computed by a node onnxruntime runs in float32 (so its Cast rounds it)."""

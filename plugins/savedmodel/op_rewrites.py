@@ -13,6 +13,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.errors import OpProblemsError
 from tfjsconv.ir import Graph, Node, Value
 from tfjsconv.passes import Pass, PassResult
+from tfjsconv.passes.graph_edit import const_array
 
 
 def _rename_op(new_op: str, drop: tuple[str, ...] = ()) -> Callable[[Graph, Node], bool]:
@@ -228,6 +229,149 @@ def _string_split_v2(graph: Graph, node: Node) -> bool:
     return True
 
 
+#: The float types whose ``Xlogy``/``Xdivy`` the rewrite spells out (bfloat16 and complex stay refused).
+_REAL_FLOATS = (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64)
+
+
+def _x_or(graph: Graph, node: Node, then: str) -> bool:
+    """``Xlogy``/``Xdivy``: TF gives 0 where ``x == 0``, even where ``y`` is 0, ±Inf or NaN (measured with
+    ``tf.raw_ops``), else ``x * log(y)`` / ``x / y``. Spelled ``SelectV2(x == 0, x, ...)``, which broadcasts as
+    the op does; its zero keeps ``x``'s sign, which TF's keeps only inside its 8-wide vector blocks (+0 for the
+    leftover elements and broadcasts: a sign no comparison reads, session 30 review r6)."""
+    dtype = node.attrs.get("T")
+    if dtype not in _REAL_FLOATS or len(node.inputs) != 2:
+        return False
+    x, y = node.inputs
+    t, name = {"T": dtype}, node.name
+    zero = graph.const(np.zeros((), dtype.numpy), name=f"{name}/zero", dtype=dtype)
+    is_zero = graph.add_op("Equal", [x, zero], {**t, "incompatible_shape_error": True}, name=f"{name}/x_is_zero",
+                           dtype=DType.BOOL, shape=x.shape)
+    if then == "Log":
+        other = graph.add_op("Mul", [x, graph.add_op("Log", [y], t, name=f"{name}/log_y", dtype=dtype, shape=y.shape)],
+                             t, name=f"{name}/product", dtype=dtype, shape=node.outputs[0].shape)
+    else:
+        other = graph.add_op("RealDiv", [x, y], t, name=f"{name}/quotient", dtype=dtype, shape=node.outputs[0].shape)
+    node.op, node.inputs, node.attrs = "SelectV2", [is_zero, x, other], dict(t)
+    return True
+
+
+def _space_to_depth(graph: Graph, node: Node) -> bool:
+    """``SpaceToDepth`` (NHWC; TF's cpu kernel raises on NCHW): ``[N·H', b, W', b·C]`` → Transpose ``[0, 2, 1, 3]`` →
+    ``[N, H', W', b·b·C]``, each ``b × b`` tile's values row by row becoming channels. The Reshapes need W and C
+    known, and H or N; other shapes, and string values, stay refused by the op check."""
+    layout = node.attrs.get("data_format", "NHWC")
+    layout = layout.decode() if isinstance(layout, bytes) else str(layout)
+    block, dtype, x = int(node.attrs.get("block_size", 0)), node.attrs.get("T"), node.inputs[0]
+    shape = x.shape
+    if layout != "NHWC" or block < 2 or dtype in (None, DType.STRING, DType.COMPLEX64, DType.COMPLEX128) or \
+            shape is None or len(shape) != 4:
+        return False
+    n, h, w, c = shape
+    if w is None or c is None or (n is None and h is None) or w % block or (h is not None and h % block):
+        return False
+    name, t = node.name, {"T": dtype, "Tshape": DType.INT32}
+    rows = -1 if n is None or h is None else n * h // block
+    split = graph.add_op("Reshape", [x, graph.const(np.asarray([rows, block, w // block, block * c], np.int32),
+                                                    name=f"{name}/split_shape")], t, name=f"{name}/split",
+                         dtype=dtype, shape=(None if rows == -1 else rows, block, w // block, block * c))
+    perm = graph.const(np.asarray([0, 2, 1, 3], np.int32), name=f"{name}/perm")
+    tiles = graph.add_op("Transpose", [split, perm], {"T": dtype, "Tperm": DType.INT32}, name=f"{name}/tiles",
+                         dtype=dtype, shape=(None if rows == -1 else rows, w // block, block, block * c))
+    out = [-1 if n is None else n, -1 if h is None else h // block, w // block, block * block * c]
+    node.op, node.attrs = "Reshape", t
+    node.inputs = [tiles, graph.const(np.asarray(out, np.int32), name=f"{name}/shape")]
+    return True
+
+
+def _euclidean_norm_many_axes(graph: Graph, node: Node) -> bool:
+    """A float ``EuclideanNorm`` over more than two axes (or axes whose count is known only at run time):
+    TF.js's ``euclideanNorm`` goes through ``tf.norm``, which throws "Error in norm: invalid axis" past two axes
+    on every backend, where TF computes ``sqrt(Σ x·x)``: spelled ``Sqrt(Sum(Square(x), axes, keep_dims))``, TF's
+    own steps (float32 squares, one sum, one root). One or two axes stay as they are (TF.js computes the same);
+    integers (TF takes an integer root) are left to the op check."""
+    dtype = node.attrs.get("T")
+    if dtype not in _REAL_FLOATS or len(node.inputs) != 2:
+        return False
+    x, axes = node.inputs
+    values = const_array(axes)
+    if values is not None and np.unique(values.reshape(-1)).size <= 2:
+        return False
+    if values is None and axes.shape is not None and len(axes.shape) <= 1 and \
+            (len(axes.shape) == 0 or (axes.shape[0] is not None and axes.shape[0] <= 2)):
+        return False
+    t, name = {"T": dtype}, node.name
+    squares = graph.add_op("Square", [x], t, name=f"{name}/squares", dtype=dtype, shape=x.shape)
+    total = graph.add_op("Sum", [squares, axes], {**t, "Tidx": node.attrs.get("Tidx") or axes.dtype or DType.INT32,
+                                                  "keep_dims": bool(node.attrs.get("keep_dims", False))},
+                         name=f"{name}/sum_of_squares", dtype=dtype, shape=node.outputs[0].shape)
+    node.op, node.inputs, node.attrs = "Sqrt", [total], dict(t)
+    return True
+
+
+def _unsorted_segment_sum(graph: Graph, node: Node) -> bool:
+    """``UnsortedSegmentSum`` (float32/int32; TF.js's graph runtime has no such op) as a ``ScatterNd`` into one row
+    more than ``num_segments``, its first ``num_segments`` rows kept: ``ScatterNd`` sums duplicate ids, empty
+    segments are 0. TF drops a negative id's values: such ids go to the extra row. An id ``>= num_segments``, which
+    TF raises on, is moved past the extra row, where ``scatter_index_guard`` fails the run. Ranks must be known."""
+    data, ids, num = node.inputs
+    dtype, index = node.attrs.get("T"), node.attrs.get("Tindices", ids.dtype)
+    if dtype not in (DType.FLOAT32, DType.INT32) or index not in (DType.INT32, DType.INT64) or \
+            data.shape is None or ids.shape is None:
+        return False
+    name, ids_rank, rank = node.name, len(ids.shape), len(data.shape)
+
+    def op(kind: str, inputs: list[Value], attrs: dict, label: str, out: DType | None = None) -> Value:
+        return graph.add_op(kind, inputs, attrs, name=f"{name}/{label}", dtype=out or index)
+
+    def ints(values: int | list[int], label: str) -> Value:
+        return graph.const(np.asarray(values, index.numpy), name=f"{name}/{label}", dtype=index)
+
+    if index == DType.INT64:  # TF.js holds int64 as int32 anyway: the id arithmetic is int32, no int64 notice
+        ids = op("Cast", [ids], {"SrcT": index, "DstT": DType.INT32, "Truncate": False}, "ids_int32", DType.INT32)
+        index = DType.INT32
+    t = {"T": index}
+    if node.attrs.get("Tnumsegments", num.dtype) not in (None, index):
+        num = op("Cast", [num], {"SrcT": node.attrs.get("Tnumsegments", num.dtype), "DstT": index,
+                                 "Truncate": False}, "num_segments")
+    past = op("Cast", [op("GreaterEqual", [ids, num], t, "past_end", DType.BOOL)],
+              {"SrcT": DType.BOOL, "DstT": index, "Truncate": False}, "past_end_int")
+    dropped = op("Less", [ids, ints(0, "zero")], t, "dropped", DType.BOOL)
+    moved = op("SelectV2", [dropped, num, op("AddV2", [ids, past], t, "ids_past_end_moved")], t, "ids")
+    indices = op("ExpandDims", [moved, graph.const(np.int32(-1), name=f"{name}/last_axis")],
+                 {**t, "Tdim": DType.INT32}, "indices")
+    rows = op("Reshape", [op("AddV2", [num, ints(1, "one")], t, "rows"), graph.const(
+        np.asarray([1], np.int32), name=f"{name}/vector")], {**t, "Tshape": DType.INT32}, "rows_vector")
+    tail = op("Slice", [op("Shape", [data], {"T": dtype, "out_type": index}, "data_shape"), ints([ids_rank], "tail_at"),
+                        ints([-1], "to_end")], {**t, "Index": index}, "row_shape")
+    concat = {"N": 2, "T": index, "Tidx": DType.INT32}
+    axis = graph.const(np.int32(0), name=f"{name}/axis")
+    shape = op("ConcatV2", [rows, tail, axis], concat, "shape")
+    sums = op("ScatterNd", [indices, data, shape], {"T": dtype, "Tindices": index}, "sums", dtype)
+    keep = op("ConcatV2", [op("Reshape", [num, graph.const(np.asarray([1], np.int32), name=f"{name}/num_vector")],
+                              {**t, "Tshape": DType.INT32}, "num_vector"),
+                           ints([-1] * (rank - ids_rank), "rest"), axis], concat, "size")
+    node.op, node.attrs = "Slice", {"T": dtype, "Index": index}
+    node.inputs = [sums, ints([0] * (rank - ids_rank + 1), "begin"), keep]
+    return True
+
+
+def _int_tensor_scatter(graph: Graph, node: Node, combine: str) -> bool:
+    """int32 ``TensorScatterAdd``/``TensorScatterSub`` (TF.js has neither): ``tensor ± ScatterNd(indices, updates,
+    Shape(tensor))``, which sums duplicate indices; int32 sums wrap as TF's, in any order, so this is exact.
+    float32 stays refused: TF adds the updates one by one into the tensor, and a sum of them first rounds
+    otherwise (``(1e30 - 1e30) + 1`` is 1, ``1e30 + (-1e30 + 1)`` 0) and loses -0."""
+    dtype, index = node.attrs.get("T"), node.attrs.get("Tindices")
+    if dtype != DType.INT32 or index not in (DType.INT32, DType.INT64) or len(node.inputs) != 3:
+        return False
+    tensor, indices, updates = node.inputs
+    name = node.name
+    shape = graph.add_op("Shape", [tensor], {"T": dtype, "out_type": index}, name=f"{name}/shape", dtype=index)
+    scattered = graph.add_op("ScatterNd", [indices, updates, shape], {"T": dtype, "Tindices": index},
+                             name=f"{name}/scattered", dtype=dtype, shape=tensor.shape)
+    node.op, node.inputs, node.attrs = combine, [tensor, scattered], {"T": dtype}
+    return True
+
+
 REWRITES: dict[str, Callable[[Graph, Node], bool]] = {
     "BatchMatMulV3": _batch_matmul_v3,
     "Softsign": _softsign,
@@ -240,6 +384,13 @@ REWRITES: dict[str, Callable[[Graph, Node], bool]] = {
     "PreventGradient": _rename_op("Identity", drop=("message",)),
     "Rint": _rename_op("Round"),
     "StringSplitV2": _string_split_v2,
+    "Xlogy": lambda graph, node: _x_or(graph, node, "Log"),
+    "Xdivy": lambda graph, node: _x_or(graph, node, "RealDiv"),
+    "SpaceToDepth": _space_to_depth,
+    "EuclideanNorm": _euclidean_norm_many_axes,
+    "UnsortedSegmentSum": _unsorted_segment_sum,
+    "TensorScatterAdd": lambda graph, node: _int_tensor_scatter(graph, node, "AddV2"),
+    "TensorScatterSub": lambda graph, node: _int_tensor_scatter(graph, node, "Sub"),
 }
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
+from ..op_calls import is_relu_operation
 from ..tfjs_support import activation_name
 from .context import LayerContext, broadcast_shape
 from .registry import Unsupported, lowers
@@ -245,10 +246,14 @@ def _relu_options(ctx: LayerContext) -> Value:
     threshold = float(config.get("threshold") or 0.0)
     x = ctx.x
     dtype = ctx.keras_dtypes[0] if ctx.keras_dtypes else None
+    if not is_relu_operation(ctx.class_name, config, ctx.keras3):
+        _refuse_negative_layer_options(ctx, slope, threshold, max_value)
     if not slope and isinstance(dtype, DType) and dtype.numpy.kind in "iu":  # .model_walk: int32 ids as they are
         return _integer_options_relu(ctx, dtype, config.get("threshold"), max_value)
     if x.dtype == DType.INT32:
         raise Unsupported(f"layer {ctx.name!r} (ReLU) with a negative slope on int32 integers")
+    if is_relu_operation(ctx.class_name, config, ctx.keras3):
+        return _relu_function_steps(ctx, slope, threshold, None if max_value is None else float(max_value))
     if threshold == 0.0 and slope == 0.0 and max_value is not None and float(max_value) == 6.0:
         return ctx.unary("Relu6", x)
     if threshold == 0.0:
@@ -261,6 +266,63 @@ def _relu_options(ctx: LayerContext) -> Value:
     if max_value is not None:
         y = ctx.scalar_op("Minimum", y, float(max_value), "max_value")
     return y
+
+
+def _relu_function_steps(ctx: LayerContext, slope: float, threshold: float, max_value: float | None) -> Value:
+    """Keras 3's ``keras.activations.relu`` operation as its ``static_call`` computes it, step by step: it takes options
+    the layer refuses (a negative threshold or max_value, a negative slope), under which the layer's shortcut
+    (``where(x > t, x, slope·(x - t))`` capped) differs: Keras caps before it subtracts the slope's part and clips at 0
+    (``clip(where(x > t, x, 0), 0, max_value) - slope·relu(t - x)``; a negative threshold's ``(t, 0)`` gives 0 under a
+    cap, a negative cap 0 everywhere; 0.91 and 1.0 off before, silently)."""
+    from .float_widths import is_half, mark_half_as
+
+    x = ctx.x
+    _refuse_float64_threshold(ctx, threshold)
+    if is_half(ctx.graph, x):  # Keras keeps float16: relu's values are float16's, its options rounded to it
+        if slope or threshold or max_value is not None:
+            raise Unsupported(f"layer {ctx.name!r} (keras.activations.relu) of a float16 tensor with options (Keras "
+                              "rounds the threshold, cap and slope's products to float16; not lowered)")
+        out = ctx.unary("Relu", x, label="relu")
+        mark_half_as(ctx.graph, x, out)
+        return out
+    if slope and max_value is None and not threshold:
+        return ctx.unary("LeakyRelu", x, {"alpha": slope}, label="leaky")
+    if threshold:
+        keep = ctx.scalar_op("Greater", x, threshold, "keep")
+        keep.dtype = DType.BOOL
+        zeros = ctx.unary("ZerosLike", x, label="zeros")
+        y = ctx.op("SelectV2", [keep, x, zeros], shape=x.shape, dtype=x.dtype, attrs={"T": x.dtype}, label="kept")
+    elif max_value == 6.0:
+        y, max_value = ctx.unary("Relu6", x, label="relu6"), None
+    else:
+        y = ctx.unary("Relu", x, label="relu")
+    if max_value is not None:  # TF's clip_by_value: maximum(minimum(y, max_value), 0)
+        y = ctx.scalar_op("Maximum", ctx.scalar_op("Minimum", y, max_value, "capped"), 0.0, "clipped")
+    if not slope:
+        return y
+    below = ctx.unary("Relu", ctx.binary("Sub", ctx.floats(threshold, "threshold"), x, label="from_threshold"),
+                      label="below")
+    return ctx.binary("Sub", y, ctx.scalar_op("Mul", below, slope, "sloped"), label="relu_sloped")
+
+
+def _refuse_negative_layer_options(ctx: LayerContext, slope: float, threshold: float, max_value: Any) -> None:
+    """Keras's ReLU layer refuses negative options when built: a Keras 3 ``.h5`` saving ``keras.activations.relu``
+    with them (read back as that layer, :func:`..op_calls.is_saved_relu_operation`) cannot be loaded by Keras."""
+    if slope < 0 or threshold < 0 or max_value is not None and float(max_value) < 0:
+        raise Unsupported(f"layer {ctx.name!r} (ReLU) with a negative threshold, max_value or negative_slope: Keras "
+                          "cannot load it (keras.saving.load_model builds a ReLU layer of a saved "
+                          "keras.activations.relu, which refuses them; save the model as .keras)")
+
+
+def _refuse_float64_threshold(ctx: LayerContext, threshold: float) -> None:
+    """Keras 3's relu operation keeps a float64 input float64 and compares it with float32(threshold) widened; the
+    graph holds the value rounded to float32, so a value just above the threshold that rounds onto it gives 0 where
+    Keras keeps it (review F1: 0.1 off, silently). A cap or slope is continuous (within the input's rounding)."""
+    from .float_widths import is_float64_input
+
+    if threshold and is_float64_input(ctx.graph, ctx.x):
+        raise Unsupported(f"layer {ctx.name!r} (keras.activations.relu) of a float64 tensor with a threshold (Keras "
+                          "compares the float64 values, the graph their float32 rounding; not lowered)")
 
 
 def _integer_relu(ctx: LayerContext) -> Value:

@@ -8,21 +8,22 @@ that one forward pass; the moving statistics it would update in training are not
 
 Both tf_keras paths give the same numbers up to rounding: the fused one (FusedBatchNormV3 ``is_training=True``,
 ranks 4 and 5 with the channels first or last) normalizes with the biased batch variance, the other one
-(``tf.nn.moments`` then ``tf.nn.batch_normalization``) computes ``x·inv + (beta − mean·inv)``, which is the order
-built here. Lowered as well: a rank-3 input's mask (the non-fused path weighs the moments by it,
+(``tf.nn.moments`` then ``tf.nn.batch_normalization``) computes ``x·inv + (beta − mean·inv)``; each is built in its
+own order. Lowered as well: a rank-3 input's mask (the non-fused path weighs the moments by it,
 ``tf.nn.weighted_moments``; the fused one ignores it), ``renorm`` (its ``r``/``d`` corrections from the batch and
 the renorm weights, clipped as configured). A mask one rank below the input is weighed on the non-fused path
 (``"fused": false`` in the config included). ``training=1`` is True (tf_keras's ``bool()`` of an int;
 ``BatchNormalizationV1``: 1 and 0, as its ``constant_value`` reads them). Under a float16 or mixed_float16
 policy tf_keras computes it in float32 on the float16 input (float32 weights; FusedBatchNormV3 of a float16 ``x``,
 or the non-fused path's cast to float32) and rounds the result once, as at inference: the walk rounds it so
-(session 29). The fused float16 path follows FusedBatchNormV3's Eigen kernel (:func:`_fused_moments`,
-``(x − mean)·scale + offset``); float32's fused kernel (oneDNN on x86) divides the sum, as ``Mean``. Up to the sums'
-order, whose rounding a channel near-constant at a large value shows. Refused by name: ``synchronized`` (and
-tf_keras's ``SyncBatchNormalization``; its ``E[x²] − mean²`` variance), other masks, and a layer called more than
-once where a call uses batch statistics: tf_keras updates
-the moving (and renorm) statistics during that call, and its other calls read them in an order the lowering does
-not follow (``virtual_batch_size``: refused for inference too, :func:`.normalization.batch_norm`).
+(session 29). The fused path computes FusedBatchNormV3's ``(x − mean)·scale + offset`` (a constant channel gives
+``β`` exactly, where ``x·inv + (β − mean·inv)`` rounded it: 3.7e-5 of the output range, session 30); its float16
+moments follow the Eigen kernel (:func:`_fused_moments`), float32's kernel (oneDNN on x86) divides the sum, as
+``Mean``. Up to the sums' order, whose rounding a channel near-constant at a large value shows. Refused by name:
+``synchronized`` (and tf_keras's ``SyncBatchNormalization``; its ``E[x²] − mean²`` variance), other masks, and a
+layer called more than once where a call uses batch statistics: tf_keras updates the moving (and renorm)
+statistics during that call, and its other calls read them in an order the lowering does not follow
+(``virtual_batch_size``: refused for inference too, :func:`.normalization.batch_norm`).
 """
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ def training_batch_norm(ctx: LayerContext, axes: list[int], params: dict[str, np
     fused = _fused(config, rank, axes)
     eigen = fused and computes_in_half(ctx.class_name, config)  # float32's fused kernel is oneDNN's: sum/n there
     weights = None if ctx.mask is None or fused else _mask_weights(ctx, shape)
-    mean, variance = _fused_moments(ctx, reduce, shape) if eigen else _moments(ctx, ctx.x, reduce, shape, weights)
+    mean, variance = _fused_moments(ctx, reduce, shape) if eigen else tf_moments(ctx, ctx.x, reduce, shape, weights)
     epsilon = float(config.get("epsilon", 1e-3))
     gamma = ctx.floats(params["gamma"].reshape(dims), "gamma") if "gamma" in params else None
     beta = ctx.floats(params["beta"].reshape(dims), "beta") if "beta" in params else None
@@ -115,7 +116,7 @@ def training_batch_norm(ctx: LayerContext, axes: list[int], params: dict[str, np
     inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, epsilon, "batch_var_eps"), label="batch_inverse_std")
     if gamma is not None:
         inverse = ctx.binary("Mul", inverse, gamma, label="batch_scale")
-    if eigen:  # FusedBatchNormV3's Eigen CPU kernel (float16 x): (x − mean)·scale + offset
+    if fused:  # FusedBatchNormV3 (Eigen's and oneDNN's kernels alike): (x − mean)·scale + offset
         scaled = ctx.binary("Mul", ctx.binary("Sub", ctx.x, mean, label="batch_centered"), inverse,
                             label="batch_x_scaled")
         return scaled if beta is None else ctx.binary("AddV2", scaled, beta, label="batch_normalized")
@@ -149,10 +150,11 @@ def _fused_moments(ctx: LayerContext, reduce: list[int], shape: Sequence[int | N
     return mean, ctx.binary("Mul", spread, inverse_count, label="batch_variance")
 
 
-def _moments(ctx: LayerContext, x: Value, reduce: list[int], shape: Sequence[int | None],
+def tf_moments(ctx: LayerContext, x: Value, reduce: list[int], shape: Sequence[int | None],
              weights: Value | None) -> tuple[Value, Value]:
     """``tf.nn.moments`` (mean, then the mean of squared differences from it), or ``tf.nn.weighted_moments`` with
-    the mask's 0/1 ``weights``: sums weighted, divided by the kept count (``reciprocal_no_nan``: 0 for none kept)."""
+    the mask's 0/1 ``weights``: sums weighted, divided by the kept count (``reciprocal_no_nan``: 0 for none kept;
+    tf_keras's GroupNormalization weighs by ones without a mask, :func:`.normalization.group_norm`)."""
     axes = ctx.ints(reduce, "batch_axes")
     stats = _stats_shape(shape, reduce)
     attrs = {"keep_dims": True, "Tidx": DType.INT32}

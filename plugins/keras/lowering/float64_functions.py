@@ -511,7 +511,8 @@ def relu_operation(ctx, float32_relu: Callable) -> Value:
     operation (module ``keras.src.activations``, no ``trainable`` in its config) that the walk lowers as that layer,
     its input cast to float32 as a layer's: a layer autocasts so, an operation keeps float64. Of a float64 value it
     is :func:`float64_relu` of the value before the cast (review F2: ``(relu(d·1e-9 + 1) - 1)·1e9`` was 0 for Keras's
-    11, silently); with a negative slope or threshold refused by name; of a float64 layer's float32 result its
+    11, silently); with a negative slope or threshold refused by name (a threshold on a float64 model Input too:
+    ``activations._refuse_float64_threshold``); of a float64 layer's float32 result its
     result is marked computed in float32 as that one is (later float64 readers see its error)."""
     from .float64_compare import computed_in_float32, mark_float64_computed
 

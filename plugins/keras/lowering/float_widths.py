@@ -437,10 +437,12 @@ def _rounded(graph: Graph, node: Node, value: Value, exact: frozenset[str]) -> V
 
 def _exact_on_half() -> frozenset[str]:
     """Ops whose float results are values of their operands (moves, picks, extrema, exact integer roundings):
-    float16 operands give float16 results, so they need no rounding (the core's range-keeping ops but Mean)."""
+    float16 operands give float16 results, so they need no rounding (the core's range-keeping ops but Mean, and
+    FloorMod: ``fmod(x, y) + y`` where the signs differ, ``mod(-1e-3, 3)``, is 2.999 in float32, 2.99805 in TF's
+    float16; unrounded until session 30)."""
     from tfjsconv.passes.narrow_ints import RANGE_KEEPING_OPS
 
-    return RANGE_KEEPING_OPS - {"Mean"}
+    return RANGE_KEEPING_OPS - {"Mean", "FloorMod"}
 
 
 def _holds_half(array: np.ndarray) -> bool:
@@ -645,6 +647,15 @@ def is_half(graph: Graph, value: Any) -> bool:
     float32: Keras's tensor is float16, which a nested model's float32 Input casts to a new tensor."""
     return isinstance(value, Value) and (id(value) in _HALF_VALUES.get(graph, set()) or
                                          id(value) in _HALF_HELD.get(graph, set()))
+
+
+def mark_half_as(graph: Graph, source: Value, result: Value) -> None:
+    """Note ``result``, which holds ``source``'s values or zeros (Keras 3's ``activations.relu`` of a float16 tensor,
+    float16 too), as float16 the way ``source`` is: rounded (:func:`mark_half`) or held (:func:`mark_half_held`)."""
+    if id(source) in _HALF_VALUES.get(graph, set()):
+        mark_half(graph, [result])
+    elif is_half(graph, source):
+        mark_half_held(graph, [result])
 
 
 #: The float results of each graph's float16 layers computed in float32 between their rounded inputs

@@ -28,7 +28,7 @@ from tfjsconv.ir import Graph, Value
 from tfjsconv.narrow_ints import NARROW_INTS
 from tfjsconv.ops.special_values import GUARDED_SUFFIX
 
-from ..op_calls import CALLS_KEY, OP_ARGUMENTS_KEY, is_op_layer
+from ..op_calls import CALLS_KEY, OP_ARGUMENTS_KEY, is_op_layer, is_relu_operation
 from .context import LayerContext
 from .mask_origins import MaskOrigin
 from .registry import Unsupported, lowers
@@ -224,7 +224,7 @@ def masked_outputs(class_name: str, config: dict[str, Any], masked: Sequence[boo
         return set()
     if returns_its_input(class_name, config) or its_input:  # the very tensor, its run-time mask with it
         return {0} if masked[0] else set()
-    if drops_mask(class_name, keras3):
+    if drops_mask(class_name, keras3) or is_relu_operation(class_name, config, keras3):  # an operation: none
         return set()
     if class_name in ELEMENTWISE_MERGES:  # Keras 3: OR, only when every input is masked; tf_keras: AND of those given
         return {0} if all(masked) or keras3 is not True else set()
@@ -467,11 +467,13 @@ def as_float(ctx: LayerContext, mask: Value, label: str) -> Value:
 
 @lowers("Masking")
 def masking(ctx: LayerContext) -> Value:
-    """``x * any(x != mask_value, axis=-1, keepdims=True)``, as Keras computes it."""
+    """Keras 3's ``where(keep, x, 0)``, tf_keras's ``x * cast(keep)`` (``keep = any(x != mask_value, axis=-1,
+    keepdims=True)``): they differ on masked steps of ±inf (Keras 3 0, tf_keras NaN) and of negative values (+0,
+    -0). Until session 30 both flavours multiplied: Keras 3's ``Masking(inf)`` gave NaN where Keras gives 0."""
     keep = _any_not_equal(ctx, ctx.x, keep_dims=True, label="keep")
-    if ctx.x.dtype == DType.INT32:  # int32/int64 ids: Keras 3's ``where(keep, x, 0)``, in int32
-        return ctx.op("SelectV2", [keep, ctx.x, ctx.const(_zero(DType.INT32), "masked_zero")], {"T": DType.INT32},
-                      dtype=DType.INT32, shape=ctx.x.shape, label="masked")
+    if ctx.x.dtype == DType.INT32 or (ctx.keras3 and ctx.x.dtype == DType.FLOAT32):  # ids: tf_keras refuses
+        return ctx.op("SelectV2", [keep, ctx.x, ctx.const(_zero(ctx.x.dtype), "masked_zero")], {"T": ctx.x.dtype},
+                      dtype=ctx.x.dtype, shape=ctx.x.shape, label="masked")
     return ctx.binary("Mul", ctx.x, as_float(ctx, keep, "keep_float"), label="masked")
 
 
@@ -638,8 +640,10 @@ def _concatenated_mask(ctx: LayerContext, masks: Sequence[Value | None]) -> Valu
     then reduces the features: ``any`` in Keras 3, ``all`` in tf_keras. Masks are ``[batch, steps]`` of rank-3
     inputs; on the steps axis that is the masks concatenated, on the features axis one OR (AND) of them."""
     shapes = [ctx.shape(x) for x in ctx.inputs]
-    if any(len(s) != 3 for s in shapes) or any(m is not None and len(ctx.shape(m)) != 2 for m in masks):
+    if any(len(s) != 3 for s in shapes) or any(m is not None and len(ctx.shape(m)) != 2 and
+                                               not _per_feature(ctx, m, s) for m, s in zip(masks, shapes)):
         raise Unsupported(f"layer {ctx.name!r} (Concatenate): masks on inputs of ranks {[len(s) for s in shapes]}")
+    masks = [_step_reduced(ctx, m, i) if m is not None and len(ctx.shape(m)) == 3 else m for i, m in enumerate(masks)]
     axis = int(ctx.config.get("axis", -1))
     axis = axis + 3 if axis < 0 else axis
     present = [m for m in masks if m is not None]
@@ -656,6 +660,22 @@ def _concatenated_mask(ctx: LayerContext, masks: Sequence[Value | None]) -> Valu
     steps = [s[1] for s in shapes]
     return ctx.op("ConcatV2", [*parts, ctx.ints(1, "out_mask_axis")], {"N": len(parts), "Tidx": DType.INT32},
                   dtype=DType.BOOL, shape=(None, None if None in steps else sum(steps)), label="out_mask")
+
+
+def _per_feature(ctx: LayerContext, mask: Value, shape: tuple) -> bool:
+    """A ``[batch, steps, features]`` mask of the rank-3 input of ``shape`` (a Softmax given ``mask=``), its sizes
+    those of the input wherever both are known."""
+    mask_shape = ctx.shape(mask)
+    return len(mask_shape) == 3 and all(a is None or b is None or a == b for a, b in zip(mask_shape[1:], shape[1:]))
+
+
+def _step_reduced(ctx: LayerContext, mask: Value, index: int) -> Value:
+    """A per-feature mask reduced over its features as Keras reduces the concatenated masks (``any`` in Keras 3,
+    ``all`` in tf_keras): reducing the concatenation equals reducing each part, a ``[batch, steps]`` mask being
+    broadcast (or, in tf_keras, expanded) over the features and an unmasked input all True."""
+    return ctx.op("Any" if ctx.keras3 else "All", [mask, ctx.ints(-1, f"out_mask_features_{index}")],
+                  {"keep_dims": False, "Tidx": DType.INT32}, dtype=DType.BOOL, shape=tuple(ctx.shape(mask)[:2]),
+                  label=f"out_mask_steps_{index}")
 
 
 def _all_kept(ctx: LayerContext, x: Value, label: str) -> Value:

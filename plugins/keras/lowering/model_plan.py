@@ -215,7 +215,9 @@ def _keras3_masks_in_input_order(entry: dict[str, Any], node: dict[str, Any]) ->
     order, so ``inner({"b": y, "a": x}, mask=[m, None])`` on a model built on ``{"b": .., "a": ..}`` masks ``a``,
     and a single ``m`` masks the first input in that order; the walk pairs a list with the saved inputs by
     position. A mask dict is paired by the caller; on a model whose inputs are in that order already, a single
-    tensor or a flat list is left as it is, and so is a list longer than the inputs (the walk names it)."""
+    tensor or a flat list is left as it is. A list longer than the inputs loses its last entries: ``zip`` stops at
+    the inputs, so Keras reads none of them (``inner(x, mask=[m1, m2])`` masks ``x`` by ``m1``; refused until session
+    30)."""
     struct = (entry.get("config") or {}).get("input_layers")
     flat, saved = layer_refs(struct, sort_keys=True), layer_refs(struct)
     kwargs = node.get("kwargs")
@@ -223,7 +225,10 @@ def _keras3_masks_in_input_order(entry: dict[str, Any], node: dict[str, Any]) ->
     if mask is None or isinstance(mask, dict) and not _is_keras3_tensor(mask):
         return node
     masks = _nest_flatten(mask, leaf=lambda v: v is None or _is_keras3_tensor(v))
-    if masks is None or len(masks) > len(flat) or flat == saved and (not isinstance(mask, list) or masks == mask):
+    if masks is None or not flat:
+        return node
+    masks = masks[:len(flat)]
+    if flat == saved and (not isinstance(mask, list) or masks == mask):
         return node
     by_ref = dict(zip(flat, masks))
     return {**node, "kwargs": {**kwargs, MASK_KEYWORD: [by_ref.get(ref) for ref in saved]}}

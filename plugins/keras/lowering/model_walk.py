@@ -187,6 +187,10 @@ class _Skipped(Exception):
 
 #: Complex tensors, which the walk holds as (real, imag) parts (:mod:`.op_layers_complex`) for op layers only.
 COMPLEX_DTYPES = (DType.COMPLEX64, DType.COMPLEX128)
+#: Keras 3 operations whose TensorFlow backend always makes a new tensor (``tf.squeeze``, even where nothing is
+#: squeezed): read from a tensor whose mask the saved graph drops (:meth:`ModelLowering._hides_mask`) they compute its
+#: values unmasked, as Keras does, and their result carries none (session 30).
+NEW_TENSOR_READERS = frozenset({"keras.ops.Squeeze"})
 
 
 def _cast_target(config: dict[str, Any]) -> DType | None:
@@ -277,7 +281,7 @@ class ModelLowering:
         if self.source.lower().endswith(".keras") and (shared := _shared_through_wrapped_model(self._saved_config)):
             raise Unsupported(shared)
         plan = self._plan(self.config)
-        if not plan.calls:
+        if not plan.calls and (plan.sequential or not plan.inputs):  # a functional one of no calls: an identity
             raise Unsupported("an empty model")
         if plan.sequential and not plan.inputs:
             first = plan.calls[0].entry
@@ -423,6 +427,8 @@ class ModelLowering:
             raise _Skipped()  # a tensor a gap inside a nested model left uncomputed: named there already
         its_input = returns_input_itself(plan, call, self.keras3)  # as :class:`LayerGaps` decided it
         self._check_cast_keeps(plan, call, prefix, inputs, masks, its_input)
+        if self._keras3_cast_makes_a_new_tensor(call, inputs, masks):  # its mask dropped, as TensorFlow drops it
+            masks = [None] * len(masks)
         outputs, out_masks = self._lower_call(call, path, prefix, inputs, masks, kwargs, keyword_masks,
                                               its_input=its_input,
                                               entry_casts=nested_input_casts(plan, call, self.keras3),
@@ -843,14 +849,17 @@ class ModelLowering:
         mask riding on it where the saved graph drops it. Lowered as the unmasked op (the same values), its output
         marked (:meth:`_check_hidden_mask_readers`), session 29."""
         held = self._keras_dtype(inputs[0]) if inputs else None
-        return bool(self.keras3 and cls == "keras.ops.Absolute" and masks and masks[0] is not None and
-                    isinstance(held, DType) and held.name.startswith("UINT"))
+        masked = bool(masks and masks[0] is not None) or bool(inputs and id(inputs[0]) in self._hidden_masks)
+        return bool(self.keras3 and cls == "keras.ops.Absolute" and masked and isinstance(held, DType) and
+                    held.name.startswith("UINT"))  # (an absolute of such an absolute: that tensor again, session 30)
 
     def _check_hidden_mask_readers(self, call: LayerCall, prefix: str, inputs: list[Value],
                                    kwargs: dict[str, Any]) -> None:
         """A reader of a tensor that carries a run-time mask the saved graph drops (:meth:`_hides_mask`): lowered
         only where Keras computes it unmasked and its output carries none, a Keras 3 ``cast`` to a dtype other than
-        the tensor's (TensorFlow makes a new tensor; measured against ``model(x)`` and ``predict``); any other
+        the tensor's or a squeeze (TensorFlow makes a new tensor: :data:`NEW_TENSOR_READERS`; measured against
+        ``model(x)`` and ``predict``), or where it is that tensor again (an absolute of it, whose own readers are
+        checked so; session 30: the squeeze and the second absolute were refused before); any other
         reader (a mask reader, a cast to its own dtype, a nested model, a wrapper such as TimeDistributed around a
         layer or a model) is refused by name. Checked before a nested model's or a wrapper's inputs are cast or
         folded into new Values: Keras 3 hands the mask into the model, which the walk would compute unmasked
@@ -860,13 +869,15 @@ class ModelLowering:
             return
         held = self._keras_dtype(hidden[0])
         target = _cast_target(call.entry.get("config") or {})
-        new_tensor = call.class_name == "keras.ops.Cast" and len(inputs) == 1 and inputs[0] is hidden[0] and \
-            isinstance(held, DType) and target is not None and target != held
-        if not new_tensor:
+        one = len(inputs) == 1 and inputs[0] is hidden[0] and isinstance(held, DType)
+        new_tensor = one and (call.class_name == "keras.ops.Cast" and target is not None and target != held or
+                              call.class_name in NEW_TENSOR_READERS)
+        if not new_tensor and not (one and self._hides_mask(call.class_name, inputs, [None])):
             held_name = held.name.lower() if isinstance(held, DType) else str(held)
             raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: reads the absolute of a masked {held_name} "
                               "tensor, which Keras 3 returns as that tensor itself, its mask riding on at run time "
-                              "where the saved graph drops it; lowered before a cast to another dtype only)")
+                              "where the saved graph drops it; lowered before a cast to another dtype, a squeeze or "
+                              "another absolute only)")
 
     def _check_keras3_cast_keeps(self, call: LayerCall, prefix: str, value: Value) -> None:
         """Keras 3's ``cast`` of a masked integer tensor: the walk decides from the saved call whether TensorFlow hands
@@ -874,16 +885,28 @@ class ModelLowering:
         returns_its_input`), but the saved graph may record another dtype than the tensor has at run time (a Masking
         of int32 or uint8 ids is recorded float32, so ``cast(x, "float32")`` was taken for the tensor itself and its
         mask read by a GlobalAveragePooling1D after it, 1.8 off Keras's unmasked mean until session 29). The dtype
-        the walk tracks must say the same, else refused by name."""
+        the walk tracks must say the same, else refused by name; where the tracked dtype is another than the target,
+        TensorFlow makes a new tensor whatever the saved call records: lowered as that (the mask dropped,
+        :meth:`_keras3_cast_makes_a_new_tensor`; refused until session 30)."""
         config = call.entry.get("config") or {}
         actual = self._keras_dtype(value)
         if not isinstance(actual, DType):
             return
         target = dtype_name((config.get(OP_ARGUMENTS_KEY) or config).get("dtype"))
-        if (_cast_target(config) == actual) != returns_its_input(call.class_name, config):
+        if _cast_target(config) == actual and not returns_its_input(call.class_name, config):
             raise Unsupported(f"{prefix + call.name!r} ({call.class_name}: a cast to {target} of a masked "
                               f"{actual.name.lower()} tensor whose saved call records another dtype: whether "
                               "TensorFlow hands the tensor itself on, its mask with it, is not known)")
+
+    def _keras3_cast_makes_a_new_tensor(self, call: LayerCall, inputs: list[Value], masks: list[Value | None]) -> bool:
+        """Keras 3's ``cast`` of a masked integer tensor (its dtype tracked by the walk) to another dtype, which its
+        saved call records as a cast to the dtype it reads (``cast(Masking(int32 ids), "float32")``, recorded float32
+        to float32): TensorFlow's ``tf.cast`` makes a new tensor, so the mask is dropped, as ``model(x)`` and
+        ``predict`` compute (an LSTM or mean after it reads every step)."""
+        if not (self.keras3 and call.class_name == "keras.ops.Cast" and masks and masks[0] is not None and inputs):
+            return False
+        actual, target = self._keras_dtype(inputs[0]), _cast_target(call.entry.get("config") or {})
+        return isinstance(actual, DType) and target is not None and target != actual
 
     def _check_cast_keeps(self, plan: ModelPlan, call: LayerCall, prefix: str, inputs: list[Value],
                           masks: list[Value | None], its_input: bool) -> None:

@@ -17,7 +17,8 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import is_narrow
 
-from .batch_norm_training import batch_statistics_call, training_batch_norm
+from ..configs import dtype_name
+from .batch_norm_training import batch_statistics_call, tf_moments, training_batch_norm
 from .context import LayerContext
 from .dynamic_shape import reshape_to, runtime_sizes
 from .float_widths import note_unit_norm
@@ -185,17 +186,19 @@ def layer_norm(ctx: LayerContext) -> Value:
     return _keras3_cast_back(ctx, y, keeps_dtype=False)
 
 
-def _truncated_later(ctx: LayerContext) -> bool:
-    """Whether Keras 3 casts this normalization's result back to integers (:func:`_keras3_cast_back`): then it is
-    computed in Keras's own order (:func:`_keras3_order`), whose float32 rounding the truncation can show."""
-    return ctx.keras3 and bool(ctx.keras_dtypes) and ctx.keras_dtypes[0] is not None
-
-
 def _keras3_order(ctx: LayerContext, x: Value, axes: list[int], shape: Sequence[int | None],
-                  gamma: Value | None, beta: Value | None) -> Value:
-    """Keras 3's own formula (``ops.layer_normalization``, GroupNormalization's ``_apply_normalization``):
-    ``inv = rsqrt(var + eps) · gamma``, ``x · inv + (-mean · inv + beta)`` (a row of ids equal to their mean gives
-    ``beta`` rounded away beside a huge ``mean · inv``, as Keras has it)."""
+                  gamma: Value | None, beta: Value | None, weighted: bool = False) -> Value:
+    """Keras 3's own formula (``ops.layer_normalization``, GroupNormalization's ``_apply_normalization``), which is
+    ``tf.nn.batch_normalization``'s too (tf_keras's LayerNormalization off its fused path):
+    ``inv = rsqrt(var + eps) · gamma``, ``x · inv + (-mean · inv + beta)`` (a constant row gives ``beta`` rounded
+    beside a large ``mean · inv``, as Keras has it: 1.7e-4 of the output range from ``(x − mean)·inv·γ + β``).
+    ``weighted``: the moments of ``tf.nn.weighted_moments`` with weights of one (tf_keras's GroupNormalization: the
+    sum times ``1/n``)."""
+    if weighted:
+        mean, variance = tf_moments(ctx, x, axes, shape, ctx.floats(1.0, "group_weights"))
+        inverse = ctx.unary("Rsqrt", ctx.scalar_op("AddV2", variance, float(ctx.config.get("epsilon", 1e-3)),
+                                                   "var_eps"), label="inverse_std")
+        return keras_affine(ctx, x, mean, inverse, gamma, beta, "normalized")
     reduce = ctx.ints(axes, "axes")
     stats = tuple(1 if i in axes else d for i, d in enumerate(shape))
     mean = ctx.op("Mean", [x, reduce], {"keep_dims": True, "Tidx": DType.INT32}, shape=stats, label="mean")
@@ -219,12 +222,30 @@ def keras_affine(ctx: LayerContext, x: Value, mean: Value, inverse: Value, gamma
     return ctx.binary("AddV2", ctx.binary("Mul", x, inverse, label="x_scaled"), shift, label=label)
 
 
+#: tf_keras's LayerNormalization policies whose variables are float32, which its fused path requires.
+_FLOAT32_VARIABLES = (None, "float32", "mixed_float16", "mixed_bfloat16")
+
+
+def _batch_normalization_order(ctx: LayerContext, axes: list[int], rank: int) -> bool:
+    """Whether Keras computes this LayerNormalization as ``tf.nn.batch_normalization`` (:func:`_keras3_order`):
+    Keras 3 always; tf_keras's float32 variables where ``_fused_can_be_used`` says no (axes not the trailing ones,
+    ``epsilon`` below 1.001e-5). Its fused path (FusedBatchNormV3, then ``·γ + β``) is ``(x − mean)·inv·γ + β``.
+    tf_keras's ``float16`` and ``float64`` policies keep that form (float16: each op rounded by the walk)."""
+    if ctx.keras3:
+        return True
+    trailing = axes[-1] == rank - 1 and axes[-1] - axes[0] == len(axes) - 1
+    policy = dtype_name(ctx.config.get("dtype"))
+    small_epsilon = float(ctx.config.get("epsilon", 1e-3)) < 1.001e-5
+    return policy in _FLOAT32_VARIABLES and (not trailing or small_epsilon)
+
+
 def _layer_norm(ctx: LayerContext) -> Value:
     config = ctx.config
     shape = ctx.shape()
     axes = norm_axes(ctx, config.get("axis", -1), len(shape))
     names = (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else [])
-    if not names and _truncated_later(ctx):
+    keras_order = _batch_normalization_order(ctx, axes, len(shape))
+    if not names and keras_order:
         return _keras3_order(ctx, ctx.x, axes, shape, None, None)
     if not names:  # no weights to shape: Keras normalizes over axes of unknown size too
         centered, inverse = _moments(ctx, ctx.x, axes, shape)
@@ -235,7 +256,7 @@ def _layer_norm(ctx: LayerContext) -> Value:
     for name, array in weights.items():
         if int(np.prod(array.shape)) != int(np.prod(dims)):
             raise ctx.error(f"has a {name} of shape {list(array.shape)}, expected {dims}")
-    if _truncated_later(ctx):
+    if keras_order:
         consts = {name: ctx.floats(ctx.small(array).reshape(dims), name) for name, array in weights.items()}
         return _keras3_order(ctx, ctx.x, axes, shape, consts.get("gamma"), consts.get("beta"))
     centered, inverse = _moments(ctx, ctx.x, axes, shape)
@@ -274,6 +295,13 @@ def group_norm(ctx: LayerContext) -> Value:
     return _keras3_cast_back(ctx, _group_norm(ctx), keeps_dtype=False)
 
 
+def _tf_keras_float32_groups(ctx: LayerContext) -> bool:
+    """tf_keras's GroupNormalization under a float32 policy: ``tf.nn.weighted_moments`` (weights of one without a
+    mask), then ``tf.nn.batch_normalization``, built in that order (a constant group gave 1e-4 of the output range
+    off in the other one). Its float16 policies keep the walk's per-op rounding of the plain form."""
+    return not ctx.keras3 and dtype_name(ctx.config.get("dtype")) in (None, "float32")
+
+
 def _group_norm(ctx: LayerContext) -> Value:
     """Channels split into ``groups``; each group normalized over its channels and every spatial axis."""
     config = ctx.config
@@ -290,17 +318,18 @@ def _group_norm(ctx: LayerContext) -> Value:
     weights = dict(zip(names, ctx.expect_weights(*names)))
     for name, array in weights.items():
         ctx.check_shape(array, [channels], name)
-    # Keras 3's order when its result is truncated: gamma and beta applied per group (:func:`_keras3_order`)
+    # Keras 3's order and tf_keras's float32 one: gamma and beta applied per group (:func:`_keras3_order`)
+    weighted = _tf_keras_float32_groups(ctx)
     affine = {name: ctx.floats(ctx.small(array).reshape(groups, channels // groups), f"{name}_grouped")
-              for name, array in weights.items()} if _truncated_later(ctx) else None
+              for name, array in weights.items()} if ctx.keras3 or weighted else None
     if any(d is None for d in shape[1:]):
-        y = _group_normalized_over_unknown_sizes(ctx, groups, channels // groups, affine)
+        y = _group_normalized_over_unknown_sizes(ctx, groups, channels // groups, affine, weighted)
     else:
         grouped_shape = (None, *shape[1:-1], groups, channels // groups)
         x = ctx.reshape(ctx.x, grouped_shape, "grouped")
         axes = [i for i in range(1, len(grouped_shape)) if i != len(grouped_shape) - 2]
         if affine is not None:
-            y = _keras3_order(ctx, x, axes, grouped_shape, affine.get("gamma"), affine.get("beta"))
+            y = _keras3_order(ctx, x, axes, grouped_shape, affine.get("gamma"), affine.get("beta"), weighted)
         else:
             centered, inverse = _moments(ctx, x, axes, grouped_shape)
             y = ctx.binary("Mul", centered, inverse, label="normalized")
@@ -326,7 +355,7 @@ def _group_norm_on_axis(ctx: LayerContext, axis: int) -> Value:
 
 
 def _group_normalized_over_unknown_sizes(ctx: LayerContext, groups: int, per_group: int,
-                                         affine: dict[str, Value] | None = None) -> Value:
+                                         affine: dict[str, Value] | None = None, weighted: bool = False) -> Value:
     """Each group's moments over its channels and every spatial axis, the spatial sizes read at run time: the
     rank-4 view ``[batch, -1, groups, per_group]`` holds the same elements per group (webgl reduces no rank 5),
     and the result takes ``x``'s run-time shape back. ``affine``: gamma and beta per group, applied in Keras 3's
@@ -336,7 +365,8 @@ def _group_normalized_over_unknown_sizes(ctx: LayerContext, groups: int, per_gro
     grouped = reshape_to(ctx, x, [runtime_sizes(ctx, x, 0, 1, "batch"), [-1, groups, per_group]], grouped_shape,
                          "grouped")
     if affine is not None:
-        normalized = _keras3_order(ctx, grouped, [1, 3], grouped_shape, affine.get("gamma"), affine.get("beta"))
+        normalized = _keras3_order(ctx, grouped, [1, 3], grouped_shape, affine.get("gamma"), affine.get("beta"),
+                                   weighted)
     else:
         centered, inverse = _moments(ctx, grouped, [1, 3], grouped_shape)
         normalized = ctx.binary("Mul", centered, inverse, label="normalized")

@@ -1594,11 +1594,22 @@ def _filled_like(value: int) -> Callable[[OpCall], Value]:
             target = x.dtype if dtype is None else DType.from_any(str(dtype))
         except (KeyError, ValueError, TypeError):
             raise c.gap(f"dtype={dtype!r}") from None
+        if x.dtype in (DType.FLOAT32, DType.INT32) and target == DType.BOOL:  # Keras 3's Concatenate masks
+            return _bool_filled_like(c, x, value)
         if x.dtype not in (DType.FLOAT32, DType.INT32) or target not in (DType.FLOAT32, DType.INT32):
             raise c.gap(f"dtype={dtype!r} for a {x.dtype.value} tensor")
         filled = c.ctx.unary("ZerosLike" if value == 0 else "OnesLike", x)
         return filled if target == x.dtype else c.ctx.exact_cast(filled, target, "filled_dtype")  # 0 and 1: exact
     return lower
+
+
+def _bool_filled_like(c: OpCall, x: Value, value: int) -> Value:
+    """``ones_like(x, dtype="bool")`` (all True) or ``zeros_like`` (all False) of ``x``'s run-time shape: Keras 3's
+    Concatenate makes an unmasked input's mask so, beside a masked one (its recorded op layers)."""
+    zeros = c.ctx.unary("ZerosLike", x, label="like_zeros")
+    zero = c.ctx.const(np.zeros((), np.int32 if x.dtype == DType.INT32 else np.float32), "like_zero")
+    return c.ctx.op("Equal" if value else "NotEqual", [zeros, zero], {"incompatible_shape_error": True},
+                    dtype=DType.BOOL, shape=x.shape, label="like_bool")
 
 
 def _einsum(c: OpCall) -> Value:

@@ -245,11 +245,12 @@ def _permutations(c: OpCall, axis: Value, table: list[list[int]], label: str) ->
                     shape=(len(table[0]),), label=f"{label}_perm")
 
 
-def _moved(c: OpCall, x: Value, perm: Value, label: str) -> Value:
-    """``x`` transposed by a permutation known only at run time: sizes kept only where every axis has one size."""
+def _moved(c: OpCall, x: Value, perm: Value, label: str, kept: tuple[int | None, ...] | None = None) -> Value:
+    """``x`` transposed by a permutation known only at run time: sizes kept only where every axis has one size, or
+    ``kept``, the sizes the caller knows every permutation it may pick leaves (rot90's channels and batch)."""
     shape = c.ctx.shape(x)
     same = shape if len(set(shape)) == 1 else (None,) * len(shape)
-    return c.ctx.op("Transpose", [x, perm], {"Tperm": I32}, shape=same, label=label)
+    return c.ctx.op("Transpose", [x, perm], {"Tperm": I32}, shape=same if kept is None else kept, label=label)
 
 
 def lower_at_run_time_axis(c: OpCall, lower: Any) -> Value | list[Value] | None:
@@ -443,15 +444,25 @@ def rot90_at_run_time(c: OpCall) -> Value | None:
                                     shape=(), label=name)
                            for name, flags in (("flip_h", [0, 0, 1, 1]), ("flip_w", [0, 1, 1, 0]),
                                                ("odd", [0, 1, 0, 1])))
-    rank = len(c.ctx.shape(x))
+    shape = c.ctx.shape(x)
+    rank = len(shape)
     swapped = list(range(rank))
     swapped[h], swapped[w] = w, h
+    kept = _kept_by_swap(shape, h, w)
 
     def turned(v: Value) -> Value:
         v = _flipped(c, _flipped(c, v, h, flip_h, "rot90_h"), w, flip_w, "rot90_w")
-        return _moved(c, v, _table_row(c, [list(range(rank)), swapped], odd, "rot90_swap"), "rot90")
+        return _moved(c, v, _table_row(c, [list(range(rank)), swapped], odd, "rot90_swap"), "rot90", kept)
 
     return _on_values(c, x, turned)
+
+
+def _kept_by_swap(shape: tuple[int | None, ...], h: int, w: int) -> tuple[int | None, ...]:
+    """The sizes of ``shape`` after axes ``h`` and ``w`` are swapped or not (known only at run time): every other axis
+    keeps its size (the batch, the channels a Dense after rot90 reads: refused as unknown until session 30), ``h`` and
+    ``w`` theirs only where they are equal."""
+    moved = shape[h] if shape[h] == shape[w] else None
+    return tuple(moved if axis in (h, w) else size for axis, size in enumerate(shape))
 
 
 def _flipped(c: OpCall, x: Value, axis: int, flip: Value, label: str) -> Value:

@@ -19,13 +19,15 @@ _GATHER_ATTRS = {"Tindices": DType.INT32}
 
 
 def _const_indices(ctx: NodeContext, i: int, sizes: np.ndarray | int | None) -> np.ndarray | None:
+    """Constant indices (input ``i``) with negative ones wrapped by the axis' ``sizes``; None when they are
+    computed, or negative into an axis of unknown size (the caller then wraps them at run time)."""
     idx = ctx.const(i)
     if idx is None:
         return None
     idx = np.asarray(idx).astype(np.int64)
     if (idx < 0).any():
         if sizes is None:
-            raise ctx.error("negative indices into an axis of unknown size are not supported")
+            return None
         idx = np.where(idx < 0, idx + sizes, idx)
     return idx.astype(np.int32)
 
@@ -119,8 +121,9 @@ def _nd_indices(ctx: NodeContext, data: Value, skip: int = 0) -> Value:
         idx = np.asarray(idx).astype(np.int64)
         depth = idx.shape[-1]
         if (idx < 0).any():
-            if dims is None or None in dims[skip:skip + depth]:
-                raise ctx.error("negative indices into axes of unknown size are not supported")
+            if dims is None or None in dims[skip:skip + depth]:  # wrapped by the axes' sizes at run time
+                sizes = ctx.run_time_dims(data, skip, skip + depth, label="index_sizes")
+                return run_time.wrap(ctx, ctx.make_const(idx.astype(np.int32), label="indices_int"), sizes, "indices")
             idx = np.where(idx < 0, idx + np.asarray(dims[skip:skip + depth], dtype=np.int64), idx)
         return ctx.make_const(idx.astype(np.int32), label="indices")
     if ishape is None or ishape[-1] is None:
@@ -140,7 +143,7 @@ MAX_COMBINED_ROWS = 256
 
 
 def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, reduction: str, rows: int | None,
-             depth: int, kept: Value | None = None) -> Value:
+             depth: int, kept: Value | None = None, last_rows: Value | None = None) -> Value:
     """ONNX's scatter of index rows ``indices`` (``[..., depth]``) into ``data``, by ``reduction``.
 
     Not TensorScatterUpdate: TF.js-cpu's kernel writes into its input tensor, corrupting other readers
@@ -149,7 +152,8 @@ def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, redu
     ``add`` adds the scattered sum (ScatterNd sums rows that hit one element); ``mul``/``max``/
     ``min`` apply one gathered row at a time, in order, as ONNX does (rows known statically, at most
     :data:`MAX_COMBINED_ROWS`). ``kept`` (bool, like the updates): for ``none``, the rows that land last on
-    their element; the others are left out, since ScatterNd would sum them."""
+    their element; the others are left out, since ScatterNd would sum them. ``last_rows`` (bool, one per index
+    row): the same for ScatterND's whole rows (only the update numbering needs it: the mask counts any hit)."""
     if reduction not in ("none", "add", *_COMBINE):
         raise ctx.error(f"reduction={reduction!r} is not supported")
     if data.dtype == DType.BOOL and reduction != "none":
@@ -182,7 +186,7 @@ def _scatter(ctx: NodeContext, data: Value, indices: Value, updates: Value, redu
                 updates = ctx.op("SelectV2", [kept, updates, ctx.op("ZerosLike", [updates], label="dropped")],
                                  {"T": updates.dtype}, dtype=updates.dtype, label="kept_updates")
         written = scatter(indices, updates, "scattered") if updates.dtype == DType.BOOL else \
-            _gathered_updates(ctx, data, indices, updates, depth, shape, kept)
+            _gathered_updates(ctx, data, indices, updates, depth, shape, kept if kept is not None else last_rows)
         return ctx.op("SelectV2", [hit(indices, updates, "mask", ones), written, data], {"T": data.dtype},
                       dtype=data.dtype)
     if rows is None or rows > MAX_COMBINED_ROWS:
@@ -243,6 +247,10 @@ def _row_count(shape: tuple | None) -> int | None:
     return int(np.prod(shape, dtype=np.int64))
 
 
+#: Index rows ScatterND's ``none`` compares pairwise at run time to keep the last of duplicate rows.
+MAX_PAIRED_ROWS = 1024
+
+
 @onnx_op("ScatterND", since=11)
 def scatter_nd(ctx: NodeContext) -> Value:
     data = ctx.input(0)
@@ -250,7 +258,49 @@ def scatter_nd(ctx: NodeContext) -> Value:
     ishape = ctx.shape(1)
     depth = int(ishape[-1]) if ishape is not None and ishape[-1] is not None else 0
     rows = _row_count(ishape[:-1]) if ishape is not None else None
-    return _scatter(ctx, data, indices, ctx.input(2), str(ctx.attr("reduction", "none")), rows, depth)
+    reduction = str(ctx.attr("reduction", "none"))
+    last_rows = _last_nd_rows(ctx, indices, rows, depth) if reduction == "none" else None
+    return _scatter(ctx, data, indices, ctx.input(2), reduction, rows, depth, last_rows=last_rows)
+
+
+def _last_nd_rows(ctx: NodeContext, indices: Value, rows: int | None, depth: int) -> Value | None:
+    """Which of ScatterND's index rows land last on their slice (onnxruntime applies duplicate rows in order:
+    the last one wins; ScatterNd's sum of row numbers went past the rows, a GatherV2 crash). None when no two
+    rows can be equal: constant rows on known axes all distinct. Else every pair of rows is compared at run time
+    (aliases such as -1 and n-1 on an axis of unknown size, computed rows): quadratic in the rows, refused by
+    name above :data:`MAX_PAIRED_ROWS` known rows (a run-time count is not bounded)."""
+    if rows is not None and rows < 2:
+        return None
+    const = ctx.const(1)
+    known = ctx.shape(0) is not None and None not in ctx.shape(0)[:depth]
+    if const is not None and (known or not (np.asarray(const) < 0).any()):
+        flat = np.asarray(const, np.int64).reshape(-1, depth)
+        if known:
+            flat = np.where(flat < 0, flat + np.asarray(ctx.shape(0)[:depth], np.int64), flat)
+        if len(np.unique(flat, axis=0)) == len(flat):
+            return None
+    if rows is not None and rows > MAX_PAIRED_ROWS:
+        raise ctx.error(f"reduction='none' with index rows that may repeat is compared pairwise to keep the last "
+                        f"of equal rows as onnxruntime does, for at most {MAX_PAIRED_ROWS} rows; this one has {rows}")
+    i32 = DType.INT32
+    flat_rows = ctx.reshape(indices, [-1, depth], label="last/rows")
+    mine = ctx.expand_dims(flat_rows, 1, label="last/mine")  # [R, 1, depth]
+    others = ctx.expand_dims(flat_rows, 0, label="last/others")  # [1, R, depth]
+    equal = ctx.op("Equal", [mine, others], dtype=DType.BOOL, label="last/equal")
+    same = ctx.op("All", [equal, ctx.int32(2, label="last/depth_axis")], {"keep_dims": False, "Tidx": i32},
+                  dtype=DType.BOOL, label="last/same")
+    if rows is not None:
+        steps: Value = ctx.make_const(np.arange(rows, dtype=np.int32), label="last/steps")
+    else:
+        count = ctx.run_time_dim(flat_rows, 0, label="last/count")
+        steps = ctx.op("Range", [ctx.int32(0, label="last/start"), count, ctx.int32(1, label="last/step")],
+                       {"Tidx": i32}, dtype=i32, label="last/steps")
+    later = ctx.op("Greater", [ctx.expand_dims(steps, 0, label="last/columns"),  # [i, j]: row j after row i
+                               ctx.expand_dims(steps, 1, label="last/rows_at")], dtype=DType.BOOL, label="last/later")
+    hidden = ctx.op("LogicalAnd", [same, later], dtype=DType.BOOL, label="last/hidden_by_later")
+    superseded = ctx.op("Any", [hidden, ctx.int32(1, label="last/axis")], {"keep_dims": False, "Tidx": i32},
+                        dtype=DType.BOOL, label="last/superseded")
+    return ctx.op("LogicalNot", [superseded], dtype=DType.BOOL, label="last/kept")
 
 
 @onnx_op("ScatterElements", since=11)

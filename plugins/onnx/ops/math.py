@@ -129,7 +129,8 @@ def cast(ctx: NodeContext) -> Laid:
         return ctx.laid(ctx.op("NotEqual", [x, ctx.scalar_like(0, x, label="zero")], dtype=DType.BOOL), perm)
     if x.dtype != target:
         x = ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": target, "Truncate": False}, dtype=target)
-    if np.dtype(wanted) == np.float16 and source is not None and np.dtype(source) != np.float16:
+    if np.dtype(wanted) == np.float16 and source is not None and np.dtype(source) != np.float16 \
+            and not ctx.half_rounding_dropped():
         # RT6: float16 is held as float32: a Cast to it and back, which the core narrow_ints pass rounds as
         # onnxruntime rounds to float16 (core/passes/half_rounding.py), instead of keeping every float32 bit
         half = ctx.op("Cast", [x], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT16, "Truncate": False},

@@ -12,7 +12,7 @@ from tfjsconv.ir import Value, materialize
 from .. import layout
 from ..context import Laid, NodeContext
 from ..mapping import onnx_op
-from .common import reduce
+from .common import SLICE_ATTRS, reduce
 from .filters import Filter
 
 NHWC = layout.channels_last(4)
@@ -24,12 +24,12 @@ def _effective(kernel: int, dilation: int) -> int:
     return (kernel - 1) * dilation + 1
 
 
-def conv_steps(ctx: NodeContext, n: int) -> tuple[list[int], list[int]]:
+def conv_steps(ctx: NodeContext, n: int, *, both: bool = False) -> tuple[list[int], list[int]]:
     """A convolution's ``strides`` and ``dilations`` over ``n`` spatial axes; refused when both exceed 1
-    (TF.js's convolutions need one of them to be 1)."""
+    (TF.js's convolutions need one of them to be 1) unless the caller subsamples itself (``both``)."""
     strides = [int(s) for s in ctx.attr("strides", [1] * n)]
     dilations = [int(d) for d in ctx.attr("dilations", [1] * n)]
-    if any(s > 1 for s in strides) and any(d > 1 for d in dilations):
+    if not both and any(s > 1 for s in strides) and any(d > 1 for d in dilations):
         raise ctx.error(f"strides {strides} together with dilations {dilations}: TF.js needs one of them to be 1")
     return strides, dilations
 
@@ -101,9 +101,12 @@ def conv(ctx: NodeContext) -> Laid:
     n = rank - 2
     group = int(ctx.attr("group", 1))
     kernel = list(weight.shape[2:])
-    strides, dilations = conv_steps(ctx, n)
+    strides, dilations = conv_steps(ctx, n, both=True)
     sizes = _spatial(ctx)
     begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
+    subsample = _subsampling(ctx, strides, dilations, begin)
+    if subsample:
+        strides = [1] * n  # a dilated convolution at stride 1 with the same pads, every stride-th output kept
     if one_d:  # [N, C, W] as [N, 1, W, C]: a 2-D convolution over a height of 1
         weight = weight.reshape([*weight.shape[:2], 1, weight.shape[2]], "filter_2d")  # external weights stay unread
         kernel, strides, dilations, sizes = [1, *kernel], [1, *strides], [1, *dilations], [1, *sizes]
@@ -112,12 +115,30 @@ def conv(ctx: NodeContext) -> Laid:
     else:
         x = ctx.input_as(0, NHWC)
     y = conv2d_nhwc(ctx, x, weight, group, strides, dilations, begin, end, sizes,
-                    label="conv" if ctx.has_input(2) or one_d else None)
+                    label="conv" if ctx.has_input(2) or one_d or subsample else None)
+    if subsample:
+        steps = [1, 1, *subsample, 1] if one_d else [1, *subsample, 1]
+        y = ctx.op("StridedSlice", [y, ctx.ints([0] * 4, label="subsample_begin"),
+                                    ctx.ints([0] * 4, label="subsample_end"), ctx.ints(steps, label="subsample_steps")],
+                   {**SLICE_ATTRS, "begin_mask": 0b1111, "end_mask": 0b1111},
+                   label="subsampled" if ctx.has_input(2) or one_d else None)
     if one_d:
         y = ctx.op("Squeeze", [y], {"squeeze_dims": [1]}, label="as_1d" if ctx.has_input(2) else None)
     if ctx.has_input(2):
         y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
     return ctx.laid(y, NWC if one_d else NHWC)
+
+
+def _subsampling(ctx: NodeContext, strides: list[int], dilations: list[int], begin: Sequence[int]) -> list[int]:
+    """The strides to take by slicing a stride-1 output when both strides and dilations exceed 1 (TF.js's
+    convolutions take one or the other), else []. The pads must be explicit: TF's SAME (unknown sizes) would
+    pad for stride 1."""
+    if not (any(s > 1 for s in strides) and any(d > 1 for d in dilations)):
+        return []
+    if any(b == -1 for b in begin):
+        raise ctx.error(f"strides {strides} together with dilations {dilations} need static spatial sizes "
+                        "under auto_pad=SAME_UPPER")
+    return strides
 
 
 def conv2d_nhwc(ctx: NodeContext, x: Value, weight: Filter, group: int, strides: Sequence[int],
