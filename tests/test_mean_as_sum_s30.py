@@ -229,6 +229,33 @@ def test_quantize_float16_leaves_the_count_exact(tmp_path, tfjs_runtime):
     _assert_tf_on_cpu_and_wasm(out, feeds, _tf_means(path, feeds))
 
 
+def test_quantize_float16_keeps_the_share_out_of_a_convolution_kernel(tmp_path, tfjs_runtime):
+    """Review r7: ``fold_batchnorm`` folded the ``2^-k`` share (k = 13 for 100×100 positions) into the convolution
+    before a global average pool; ``--quantize_float16`` then made float16 subnormals of the kernel (~1e-6):
+    7e-3 of the range off (6.6e-2 at 200×200). The share stays a node of its own; only the kernel is quantized."""
+    rng = np.random.default_rng(7)
+    kernel = (rng.standard_normal((3, 3, 3, 8)) * 0.01).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, 100, 100, 3], name="img")
+        conv = tf.nn.conv2d(x, tf.constant(kernel), 1, "SAME")
+        tf.raw_ops.Mean(input=conv, axis=tf.constant(np.int32([1, 2])), keep_dims=False, name="pooled")
+    path = tmp_path / "conv_pool.pb"
+    path.write_bytes(graph.as_graph_def().SerializeToString())
+    feeds = {"img": rng.uniform(0, 1, (1, 100, 100, 3)).astype(np.float32)}
+    with tf.Graph().as_default() as g, tf.compat.v1.Session(graph=g) as session:
+        tf.graph_util.import_graph_def(graph.as_graph_def(), name="")
+        want = session.run("pooled:0", {"img:0": feeds["img"]})
+    out = tmp_path / "out"
+    assert main(["convert", str(path), str(out), "--quiet", "--quantize_float16", "--output_node_names",
+                 "pooled"]) == 0
+    # the kernel's own float16 rounding leaves about 3e-4 of the range; folding the share in made it 7e-3
+    for backend, run in run_model(out, feeds, backends=["cpu", "wasm"], quiet=True).backends.items():
+        assert run.ok, (backend, run.error)
+        got = np.asarray(run.outputs["pooled"], np.float32).reshape(want.shape)
+        assert np.abs(got - want).max() <= 1e-3 * np.abs(want).max(), (backend, np.abs(got - want).max())
+
+
 def test_unknown_rank_mean_is_tf_s(tmp_path, tfjs_runtime):
     """Input of unknown rank, negative and positive axes: the count is read at run time (``Rank``, ``FloorMod``, and
     with webgl a target the power-of-two share from a table). 114 over 7 and 1000 over 15 were an ulp off on cpu."""

@@ -18,6 +18,7 @@ from ..dtypes import DType
 from ..ir import Graph, Node, Value
 from . import Pass, PassResult
 from .bias_add import LINEAR_OPS, output_channels
+from .exact_constants import is_exact_constant
 from .graph_edit import Uses, attr_text, channel_vector, const_array, is_const, make_const, rewrite
 
 BATCH_NORMS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
@@ -120,6 +121,8 @@ class FoldBatchNorm(Pass):
                     uses = Uses(graph)
             elif node.op == "Mul" and len(node.inputs) == 2:
                 for x, c in (node.inputs, node.inputs[::-1]):
+                    if is_exact_constant(c.producer.name if c.producer is not None else ""):
+                        continue  # a pass's exact share (mean_as_sum's 2^-k): folded, --quantize_* would round it
                     constant = const_array(c)
                     chain = linear_chain(x, node, uses) if constant is not None else None
                     if chain is None or constant.dtype.kind != "f":

@@ -15,7 +15,7 @@ where the reduced sizes are known, else ``Cast(Prod(Gather(Shape(x), axes)))`` a
 ``empty_reductions``, whose slot is before this pass's, already selects TF's NaN; webgl's ``RealDiv`` gives 0/0 = 1).
 With webgl a target the sum is of ``x · 2^-k`` and the divisor ``n · 2^-k`` (:func:`_scaled`): float16 textures
 overflowed ``Sum(x)`` (review r3). The division is named exact (a finite count); the constants are never quantized
-(``writers.graph_model.exact_constants``).
+(``passes.exact_constants``; nor folded into weights).
 Left as they are: a known count that is a power of two (every share ``x / n`` is exact, so the kernel's sum of them
 is the sum divided once; only shares below 2^-126 lose bits, values under ``n``·1.2e-38, and a sum past ±FLT_MAX
 stays finite: the special-values row), axes known only at run time, and repeated axes.

@@ -1,7 +1,7 @@
 """The TF.js graph-model writer: ``model.json`` (GraphDef as protobuf JSON) plus weight shards."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from ..dtypes import TFJS_WEIGHT_DOWNCASTS, DType
 from ..ir import Graph, LazyArray, Node, Value
 from ..options import ConvertOptions
 from ..passes.distinct_outputs import give_outputs_own_nodes
+from ..passes.exact_constants import exact_constants
 from ..passes.list_input_controls import move_list_input_controls
 from ..tfjs_string_attrs import refuse_altered_strings
 from ..version import CONVERTED_BY
@@ -100,16 +101,6 @@ def model_json(graph: Graph, weights_manifest: list[dict[str, Any]], options: Co
     if metadata:
         doc["userDefinedMetadata"] = metadata
     return doc
-
-
-def exact_constants(weight_names: Iterable[str]) -> frozenset[str]:
-    """The weights the passes below wrote (their ``MARK`` is in the name), which no ``--quantize_*`` flag may touch:
-    float16's ``2/√π`` alone put 4e-4 relative error on every ``erf_small`` argument below 1/4, and ``mean_as_sum``'s
-    count rounds past 2048 and is Inf past 65504, a mean of 0 (review r3, session 30)."""
-    from ..passes import erf_small, mean_as_sum
-
-    marks = (erf_small.MARK, mean_as_sum.MARK)
-    return frozenset(name for name in weight_names if any(f"/{mark}/" in name for mark in marks))
 
 
 class GraphModelWriter(Writer):
