@@ -224,8 +224,9 @@ OPTION_CHECKS: dict[str, list[Callable[[dict[str, Any]], str | None]]] = {
 }
 #: Keras dtype policy classes that only name a dtype (quantized policies change the weights).
 DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "Policy", "FloatDTypePolicy"})
-#: Dtypes and policies under which Keras computes (or an Input holds) float16 values.
-HALF_DTYPE_NAMES = frozenset({"float16", "mixed_float16"})
+#: Dtypes and policies under which Keras computes (or an Input holds) 16-bit floats, by the width Keras rounds to.
+HALF_DTYPE_NAMES = {"float16": "float16", "mixed_float16": "float16", "bfloat16": "bfloat16",
+                    "mixed_bfloat16": "bfloat16"}
 #: Config keys that hold an activation identifier.
 ACTIVATION_KEYS = ("activation", "recurrent_activation")
 
@@ -251,12 +252,14 @@ def option_problems(class_name: str, config: dict[str, Any], *, keras3: bool) ->
 def half_dtype_problem(dtype: Any) -> str | None:
     """Keras rounds a float16 layer's (or float16 Input's) values to float16; TF.js layers models have no float16
     and compute them in float32 unrounded (measured session 30: 3e-5..5e-4 of the output range off, and a value past
-    65504 stays finite where Keras gives inf), so the layers path names them and the graph path emulates them."""
+    65504 stays finite where Keras gives inf; a mixed_bfloat16 Dense 5.9e-3), so the layers path names them (the graph
+    path emulates float16 and refuses bfloat16)."""
     name = (dtype.get("config") or {}).get("name") if isinstance(dtype, dict) else dtype
-    if name not in HALF_DTYPE_NAMES:
+    width = HALF_DTYPE_NAMES.get(name) if isinstance(name, str) else None
+    if width is None:
         return None
-    return (f"dtype {name!r}: Keras rounds its values to float16, TF.js layers compute them in float32 unrounded "
-            "(a graph model rounds them as Keras does)")
+    graph = "a graph model rounds them as Keras does" if width == "float16" else "graph models refuse bfloat16 too"
+    return f"dtype {name!r}: Keras rounds its values to {width}, TF.js layers compute them in float32 unrounded ({graph})"
 
 
 def activation_name(value: Any) -> str | None:

@@ -7,7 +7,8 @@ Keras 2 configs pass through almost unchanged (the function is idempotent). What
    Keras 2 list ``[["layer", node_index, tensor_index, {kwargs}], ...]``.
 3. ``input_layers`` / ``output_layers``: a single flat ``["x", 0, 0]`` or a dict becomes a list of refs.
 4. Dtype policies (``{"class_name": "DTypePolicy", "config": {"name": "float32"}}``) become dtype
-   names; mixed-precision policies become ``float32`` (their variables are float32, TF.js computes in float32).
+   names; mixed-precision policies become ``float32`` (their variables are float32, TF.js computes in float32;
+   float16 ones the checks refuse first: Keras rounds their values, ``tfjs_support.half_dtype_problem``).
 5. Serialized objects lose ``module``, ``registered_name`` and ``shared_object_id``; ``__tuple__`` becomes a list.
 6. Activations Keras 3 saves under another name (``silu``) get the TF.js name (``swish``).
 7. Initializers, regularizers and constraints TF.js lacks (or custom ones) are dropped: they never
