@@ -152,7 +152,8 @@ def test_contract_deviations_are_named_for_onnx_and_the_flag_gives_onnxruntimes_
     path, feeds = _named_model(tmp_path)
     result = tfjsconv.convert(path, tmp_path / "default", target_backends=["cpu", "wasm"])
     (line,) = result.notices
-    for op in ("Relu", "Maximum", "ClipByValue", "Sign", "Cast", "AvgPool", "Conv2D", "ResizeBilinear"):
+    # (Sign: with wasm a target the required sign_comparisons pass computes it by comparisons, session 30)
+    for op in ("Relu", "Maximum", "ClipByValue", "Cast", "AvgPool", "Conv2D", "ResizeBilinear"):
         assert op in line, (op, line)
     for op in ("Softmax", "ArgMax", "ArgMin"):
         assert op not in line, (op, line)

@@ -5,7 +5,7 @@ TF.js 4.22's wasm ``Sign`` answers 0 for every ``|x| <= FLT_EPSILON`` (measured 
 cancelled value (``sign(x - tanh(x))`` at ``x = 0.0036``, found by bench/keras_random_models.py, h5) was 0 where TF
 gives ±1: a whole output range off, silently. The contract's special-values row named only ``sign(1e-30)``, and
 only ``--exact_special_values`` rewrote it. Every float ``Sign`` (but in functions kept by
-``--control_flow_v2``, which passes do not reach and the special-values line names) becomes
+``--control_flow_v2``, which passes do not reach) becomes
 ``SelectV2(x > 0, 1, SelectV2(x < 0, -1, x - x))`` (``x - x``: 0 for ±0, NaN for NaN, as TF; TF's ``sign(-0)``
 is +0, as here) — the rewrite ``--exact_special_values`` made, now required where wasm is a target. The node keeps
 its name and output. Where webgl is also a target and the rank is unknown, the selects run over ``x`` reshaped to one axis and back

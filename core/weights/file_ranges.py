@@ -15,7 +15,6 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from ..errors import WeightsError
-from ..ir import materialize
 from .finite import count_nonfinite
 
 #: Bytes read per ``pread``: large enough that calls are few, small enough to stay in the CPU's cache.
@@ -75,9 +74,13 @@ def copy_range(name: str, where: FileRange, dtype: np.dtype, write: Callable[[me
 
 def count_nonfinite_of(name: str, source: Any) -> tuple[int, int]:
     """``(NaN, ±Inf)`` counts of an eager or lazy weight, keeping no copy: plain bytes in a file go through one
-    buffer (as the writer copies them), any other lazy weight is loaded once and dropped (a contract selector
-    asks before the writer reads it)."""
+    buffer (as the writer copies them); any other lazy weight raises :class:`WeightsError` (the contract selector
+    then answers "maybe": loading it would read it a second time, the writer's)."""
     where = file_range_of(source)
     if where is None:
-        return count_nonfinite(np.asarray(materialize(source)))
+        if not isinstance(source, np.ndarray) and not np.isscalar(source):
+            # a lazy weight held elsewhere (ONNX external data, ...): loading it here would read it twice, as the
+            # writer reads it again (tests/test_onnx_external.py): the caller answers "maybe" instead
+            raise WeightsError(f"{name}: not read before the writer reads it")
+        return count_nonfinite(np.asarray(source))
     return copy_range(name, where, np.dtype(source.dtype), lambda piece: None, bytearray(BUFFER_BYTES))
