@@ -10,6 +10,7 @@ run in TF.js cpu and wasm (wasm's kernel already sums first: it passed before).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from keras_two_sizes import converted_fixture, each_case, keras_outputs, verify_runs  # noqa: E402
-from keras_models import randomize  # noqa: E402
-from test_keras_lowering import _module, case_file  # noqa: E402
+from keras_two_sizes import converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 from tfjsconv.cli import main  # noqa: E402
 from tfjsconv.verify.run import run_model  # noqa: E402
 
@@ -141,17 +140,12 @@ def _inputs(family: str, rng: np.random.Generator, batch: int, size: int, first:
     return {"x": x, "grid": grid}
 
 
-def _save(family: str, flavor: str, folder: Path):
-    model = FAMILIES[family](_module(flavor))
-    randomize(model, 30)
-    rng = np.random.default_rng(31)
-    runs = []
-    for spec in RUNS[family]:
-        inputs = _inputs(family, rng, *spec)
-        runs.append((inputs, keras_outputs(model, inputs)))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
+def _runs(model: Any, family: str, rng: np.random.Generator) -> Iterator[dict]:
+    """The family's runs: :func:`_inputs` at each of its ``RUNS``."""
+    return (_inputs(family, rng, *spec) for spec in RUNS[family])
+
+
+_save = two_size_saver(FAMILIES, _runs, 30)
 
 
 converted = converted_fixture("mean_as_sum", CASES, _save)

@@ -8,7 +8,7 @@ values from Keras; conversion with TensorFlow poisoned; TF.js cpu and wasm withi
 """
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,9 +16,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from keras_two_sizes import converted_fixture, each_case, keras_outputs, verify_runs  # noqa: E402
-from keras_models import randomize  # noqa: E402
-from test_keras_lowering import _module, case_file  # noqa: E402
+from keras_two_sizes import converted_fixture, each_case, two_size_saver, verify_runs  # noqa: E402
 
 pytestmark = pytest.mark.node
 
@@ -81,17 +79,12 @@ def _inputs(family: str, rng: np.random.Generator, batch: int, size: int, consta
     return {"x": x, "grid": grid}
 
 
-def _save(family: str, flavor: str, folder: Path):
-    model = FAMILIES[family](_module(flavor))
-    randomize(model, 40)
-    rng = np.random.default_rng(41)
-    runs = []
-    for spec in RUNS[family]:
-        inputs = _inputs(family, rng, *spec)
-        runs.append((inputs, keras_outputs(model, inputs)))
-    path = case_file(folder, family, flavor)
-    model.save(path)
-    return path, runs, None
+def _runs(model: Any, family: str, rng: np.random.Generator) -> Iterator[dict]:
+    """The family's runs: :func:`_inputs` at each of its ``RUNS``."""
+    return (_inputs(family, rng, *spec) for spec in RUNS[family])
+
+
+_save = two_size_saver(FAMILIES, _runs, 40)
 
 
 converted = converted_fixture("norm_order", CASES, _save)

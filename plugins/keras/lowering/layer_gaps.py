@@ -153,7 +153,7 @@ class LayerGaps:
             if origins and self.keras3 is not True and _given_no_mask(call):
                 self.gaps.append(f"{name!r} ({cls}: mask=None given explicitly, which drops the mask its input "
                                  "carries in tf_keras)")
-            if runs_layers(call.entry) and _masks_differ_on_one_tensor(refs, _explicit_list(call.node)):
+            if runs_layers(call.entry) and _masks_differ_on_one_tensor(refs, explicit_mask_list(call.node)):
                 self.gaps.append(f"{name!r} ({cls}: one tensor given as several inputs with a mask list; Keras sets "
                                  "the masks on that tensor in turn)")
             if runs_layers(call.entry):
@@ -188,7 +188,7 @@ class LayerGaps:
                         self.gaps.append(f"{name!r} ({cls}: a mask the lowering does not track)")
                     else:  # Keras sets each given mask on its input, in place of the input's own
                         gone = self._none_entries_deleted(name, call, refs, replaced, masked, deletions,
-                                                          _explicit_list(call.node))
+                                                          explicit_mask_list(call.node))
                         given_in = self._given_over_tracked(plan, prefix, call, refs, replaced, masked, deletions)
                         given_in = [None if r in gone else g for g, r in zip(given_in, refs)]
                 in_flags = tuple(given_in[i] is not None if given_in is not None else
@@ -578,7 +578,7 @@ def _mask_read_later(plan: ModelPlan, deletions: MaskDeletions, call: LayerCall,
                not deletions.runs_first((other.name, other.key), key) for other in plan.calls)
 
 
-def _explicit_list(node: Any) -> list[Ref | None] | None:
+def explicit_mask_list(node: Any) -> list[Ref | None] | None:
     """The ``mask=[...]`` list a call was given (None entries kept), None without one or for another value."""
     try:
         return explicit_masks(node)

@@ -96,7 +96,7 @@ from .integer_dtypes import (
 )
 from .bounding_boxes import ARGUMENT_KEYS, KEYED_ARGUMENT_LAYERS, argument_keys
 from .integer_layer_dtypes import INTEGER_DTYPE_LAYERS, autocast_inputs, give_int64_cast_notes, integer_layer_dtype
-from .layer_gaps import LayerGaps, _explicit_list, none_entries_unmasked, wrapped_mask_reader
+from .layer_gaps import LayerGaps, explicit_mask_list, none_entries_unmasked, wrapped_mask_reader
 from .masking import (
     ELEMENTWISE_MERGES,
     EXPLICIT_MASK_LAYERS,
@@ -419,7 +419,7 @@ class ModelLowering:
                      for g, mask, r in zip(beside, masks, refs)]
         elif is_model(call.entry) and (over := self._nested_given.get((prefix + call.name, call.key))) is not None:
             found = iter(self._given_values(plan, call, path, prefix, [g for g in over if g is not None], values))
-            gone = none_entries_unmasked(call, refs, _explicit_list(call.node), deletions)
+            gone = none_entries_unmasked(call, refs, explicit_mask_list(call.node), deletions)
             masks = [next(found) if g is not None else None if r in gone else mask  # (LayerGaps decided)
                      for g, mask, r in zip(over, masks, refs)]
         inputs = [values[r][0] for r in refs]
