@@ -27,7 +27,6 @@ feeds are kept with ``--keep``. ``--only`` re-runs chosen indices of a seed (``.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import random_graph_results  # noqa: E402
 from tf_random_graphs import convert, edge_feed, judge  # noqa: E402
 
 from tf_random_graphs import _reason as converter_reason  # noqa: E402
@@ -1111,21 +1111,14 @@ def run_case(seed: int, index: int, keep: Path | None, boost: dict[str, float] |
 
 
 def write_results(results: list[dict[str, Any]], seed: int, command: str, out: Path, suffix: str = "") -> Path:
-    """``onnx_random_graphs_s30_<seed>.{json,md}``: counts, then each non-pass case."""
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"onnx_random_graphs_s30_{seed}{suffix}"
-    counts = Counter(r["verdict"] for r in results)
-    stem.with_suffix(".json").write_text(json.dumps({"command": command, "seed": seed, "counts": counts,
-                                                     "results": results}, indent=1, default=str))
-    lines = [f"# Random ONNX graphs, seed {seed}", "", f"Command: `{command}`", "",
-             "| verdict | count |", "|---|---:|", *[f"| {k} | {v} |" for k, v in sorted(counts.items())], ""]
-    for r in results:
-        if r["verdict"] != "pass":
-            why = str(r.get("why", "")).replace("|", "/").replace("\n", " ")[:500]
-            lines.append(f"- **{r['index']}** {r['verdict']} (opset {r['recipe']['opset']}): "
-                         f"`{' '.join(r['steps'])}` — {why}")
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    return stem
+    """``onnx_random_graphs_s30_<seed>.{json,md}``: counts, then each non-pass case (the shared layout)."""
+    return random_graph_results.write_results(out / f"onnx_random_graphs_s30_{seed}{suffix}", "Random ONNX graphs",
+                                              results, seed, command, describe_case)
+
+
+def describe_case(r: dict[str, Any]) -> str:
+    """A non-pass case's verdict, opset and steps with their attributes."""
+    return f"{r['verdict']} (opset {r['recipe']['opset']}): `{' '.join(r['steps'])}`"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,13 +34,13 @@ distinct values, for ArgMax/Max). Each graph is:
 
 ``--wide`` (session 30) also draws the families of ``tf_random_wide.py`` (scatter, GatherNd, depth/space, raw resizes,
 transposed convs, pools, Einsum, segment ops, int32 bitwise ops, Range, Where, Unique...); without it a seed draws the
-recipe it drew before. Results: ``<out>/tf_random_graphs_s29_<seed>[_wide].{md,json}`` with the command line. ``--only`` re-runs chosen indices
+recipe it drew before. Results: ``<out>/tf_random_graphs_<GENERATOR_VERSION>_<seed>[_wide].{md,json}`` with the
+command line (the version changes when a seed's recipes do: s29, s31). ``--only`` re-runs chosen indices
 of a seed (the recipe printed in the JSON reproduces a case), written to ``..._<seed>_only.{md,json}``.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -54,11 +54,17 @@ from typing import Any
 
 import numpy as np
 
+from random_graph_results import write_results as write_random_results  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 CONVERT = [sys.executable, "-m", "tfjsconv", "convert"]
 BACKENDS = ("cpu", "wasm")
 EDGE_VALUES = (0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.5, 1e30, -1e30, 1e-30, 3e-38)
 SPECIAL_VALUES = (np.nan, np.inf, -np.inf)
+# Names the results files: bumped when a seed's recipes change (s31: the constant chains' truncatediv, truncatemod
+# and mod_trunc called tf.math.truncatediv/truncatemod, which TF does not have, and an int32 clip made a -0.5
+# int32 constant: TF rejected them at draw time, so they were drawn again as other ops, never kept).
+GENERATOR_VERSION = "s31"
 INPUT_SHAPES = {"image": (2, 5, 5, 3), "matrix": (3, 6), "sequence": (2, 4, 6), "vector": (7,)}
 
 Pool = list[dict[str, Any]]  # each entry: {"t": tensor, "dtype": "float32"|"int32", "shape": tuple}
@@ -259,7 +265,8 @@ def _misc(tf, xs, p):
     x = xs[0]
     axis = p.get("axis", -1)
     fn = {
-        "clip": lambda: tf.clip_by_value(x, tf.constant(-0.5, x.dtype), tf.constant(2, x.dtype)),
+        "clip": lambda: tf.clip_by_value(x, tf.constant(-0.5 if x.dtype.is_floating else -1, x.dtype),
+                                           tf.constant(2, x.dtype)),
         "stack": lambda: tf.stack([x, x * tf.constant(2, x.dtype)], axis=axis),
         "unstack_sum": lambda: tf.add_n(tf.unstack(x, axis=axis)),
         "reverse": lambda: tf.reverse(x, [axis]),
@@ -303,9 +310,9 @@ def _const_op(tf, c, name: str, k):
         "cumsum": lambda: tf.math.cumsum(c, exclusive=True), "cumprod": lambda: tf.math.cumprod(c, reverse=True),
         "softplus": lambda: tf.nn.softplus(c), "erf": lambda: tf.math.erf(c), "sigmoid": lambda: tf.sigmoid(c),
         "square": lambda: tf.square(c), "log": lambda: tf.math.log(c), "div_no_nan": lambda: tf.math.divide_no_nan(
-            kc, c), "mod_trunc": lambda: tf.math.truncatemod(c, kc), "rsqrt": lambda: tf.math.rsqrt(c),
+            kc, c), "mod_trunc": lambda: tf.truncatemod(c, kc), "rsqrt": lambda: tf.math.rsqrt(c),
         "selu": lambda: tf.nn.selu(c), "is_finite": lambda: tf.where(tf.math.is_finite(c), c, kc),
-        "truncatediv": lambda: tf.math.truncatediv(c, kc), "truncatemod": lambda: tf.math.truncatemod(c, kc),
+        "truncatediv": lambda: tf.truncatediv(c, kc), "truncatemod": lambda: tf.truncatemod(c, kc),
         "mul": lambda: c * kc, "abs": lambda: tf.abs(c), "bitwise_and": lambda: tf.bitwise.bitwise_and(c, kc),
         "bitwise_xor": lambda: tf.bitwise.bitwise_xor(c, kc),
         "left_shift": lambda: tf.bitwise.left_shift(c, tf.constant(abs(int(k)) % 31, c.dtype)),
@@ -968,20 +975,14 @@ def run_case(seed: int, index: int, keep: Path | None, boost: dict[str, float] |
 # ---------------------------------------------------------------- report
 
 def write_results(results: list[dict[str, Any]], seed: int, command: str, out: Path, suffix: str = "") -> Path:
-    """``tf_random_graphs_s29_<seed>.{json,md}``: counts, then each non-pass case."""
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"tf_random_graphs_s29_{seed}{suffix}"
-    counts = Counter(r["verdict"] for r in results)
-    stem.with_suffix(".json").write_text(json.dumps({"command": command, "seed": seed, "counts": counts,
-                                                     "results": results}, indent=1, default=str))
-    lines = [f"# Random TF graphs, seed {seed}", "", f"Command: `{command}`", "",
-             "| verdict | count |", "|---|---:|", *[f"| {k} | {v} |" for k, v in sorted(counts.items())], ""]
-    for r in results:
-        if r["verdict"] != "pass":
-            why = str(r.get("why", "")).replace("|", "/").replace("\n", " ")[:500]
-            lines.append(f"- **{r['index']}** {r['verdict']}: `{' '.join(r['ops'])}` — {why}")
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    return stem
+    """``tf_random_graphs_<version>_<seed>.{json,md}``: counts, then each non-pass case (the shared layout)."""
+    return write_random_results(out / f"tf_random_graphs_{GENERATOR_VERSION}_{seed}{suffix}", "Random TF graphs",
+                                results, seed, command, describe_case)
+
+
+def describe_case(r: dict[str, Any]) -> str:
+    """A non-pass case's verdict and ops."""
+    return f"{r['verdict']}: `{' '.join(r['ops'])}`"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,10 +55,25 @@ def adopt(new: Value, old: Value) -> None:
         _claim_fresh([new.producer], sources)
 
 
+def _read_through_fresh(start: Iterable[Node]) -> set[Node]:
+    """The nodes ``start`` reads, directly or through fresh nodes (no provenance yet: a pass just built them)."""
+    stack, seen, read = list(start), set(), set()
+    while stack:
+        node = stack.pop()
+        read.add(node)
+        if node in seen or node.provenance:
+            continue
+        seen.add(node)
+        stack.extend(v.producer for v in node.inputs)
+    return read
+
+
 def absorb(node: Node, old_inputs: Iterable[Value]) -> None:
     """``node`` was rewritten in place: it now also stands for the computing producers it no longer reads
-    (a fused Conv+BiasAdd+Relu lists all three), and fresh nodes feeding it take its sources."""
-    kept = {v.producer for v in node.inputs}
+    (a fused Conv+BiasAdd+Relu lists all three), and fresh nodes feeding it take its sources. A producer the fresh
+    nodes still read keeps its own value in the graph (``mean_as_sum``'s ``Sum(x · 2^-k)`` reads ``x``): not absorbed,
+    else ``verify --trace`` would find no node for it."""
+    kept = _read_through_fresh(v.producer for v in node.inputs)
     dropped = [v.producer for v in old_inputs if v.producer not in kept and v.producer.op not in _LEAF_OPS]
     if dropped:
         node.provenance = merge(*(d.provenance for d in dropped), node.provenance)

@@ -370,8 +370,9 @@ _DEVIATION_ROWS: list[tuple[Any, ...]] = [
      "RFFT/nan"),
     ("TopKV2", "cpu,wasm", "float32", "ranks NaN below +Inf; TF ranks NaN first", False, "TopKV2/nan_inf"),
     # session 30 (h6, found by bench/tf_random_graphs.py --wide): no rewrite gives TF's one element per NaN
-    *((op, "cpu,wasm", "float32", _UNIQUE_NAN, False, f"{op}/nan") for op in ("Unique", "UniqueV2")),
-    ("ListDiff", "cpu,wasm", "float32", "a NaN of x is found in a y holding NaN (a JS Set) and dropped; TF keeps it "
+    # (webgl runs the same JS kernels: measured by tf_ops.py --webgl in session 31)
+    *((op, "cpu,wasm,webgl", "float32", _UNIQUE_NAN, False, f"{op}/nan") for op in ("Unique", "UniqueV2")),
+    ("ListDiff", "cpu,wasm,webgl", "float32", "a NaN of x is found in a y holding NaN (a JS Set) and dropped; TF keeps it "
      "(NaN != NaN): setdiff([NaN, 2], [NaN]) gives [2], TF [NaN, 2]", False, "ListDiff/nan"),
     # fused activations (fuse_ops makes them; not TF raw ops, measured by tests/test_special_values.py)
     ("_FusedConv2D", "wasm", "float32", "a fused Relu6 turns NaN into 0, a fused Relu a NaN with its sign bit set "

@@ -141,8 +141,9 @@ def test_frozen_graph_nodes_name_their_tf_nodes(tmp_path):
 
 
 def test_tfjs_intermediates_match_the_source_tensors(tmp_path, tfjs_runtime):
-    """Every traced node of a SavedModel is fetched from real TF.js (cpu, wasm) and equals TF's tensor
-    of the source node its provenance names (here one source per node: no fusion at level 0)."""
+    """Every traced node of a SavedModel is fetched from real TF.js (cpu, wasm); the last node naming a source (the
+    node ``verify --trace`` pairs it with) equals TF's tensor of that source, with ``mean_as_sum`` on: the Mean that
+    ``mean_as_sum`` rewrites keeps its name and its value on its node, and the Mul it reads stays its own source."""
     tf = pytest.importorskip("tensorflow")
     from tfjsconv.verify.tfjs_trace import tfjs_intermediates, traceable_nodes
 
@@ -157,18 +158,20 @@ def test_tfjs_intermediates_match_the_source_tensors(tmp_path, tfjs_runtime):
     module = tf.Module()
     module.f = f
     tf.saved_model.save(module, str(tmp_path / "sm"), signatures=f)
-    _, provenance = _converted(tmp_path / "sm", tmp_path / "out", optimization_level=0,
-                               skip_passes=["mean_as_sum"])  # keeps the Mean a node of its own (its name)
+    _, provenance = _converted(tmp_path / "sm", tmp_path / "out", optimization_level=0)
     x = rng.standard_normal((1, 6, 6, 2)).astype(np.float32)
     names = traceable_nodes(tmp_path / "out")
     assert {provenance["nodes"][n][0].rsplit("/", 1)[-1] for n in names} >= {"conv", "act", "pool"}
     fetched = tfjs_intermediates(tmp_path / "out", {"x": x}, names)
     concrete = f.get_concrete_function()
     graph = concrete.graph
+    last = {source: name for name in names for source in provenance["nodes"][name]}
+    assert {s.rsplit("/", 1)[-1] for s in last} >= {"conv", "act", "mul", "pool"}
+    assert last["PartitionedCall/PartitionedCall/pool"] == "PartitionedCall/PartitionedCall/pool"
     for backend, values in fetched.items():
         assert set(values) == set(names), backend
-        for name in names:
-            (source,) = provenance["nodes"][name]
+        for source, name in last.items():
+            assert provenance["nodes"][name][-1] == source, name  # not absorbed into a later node
             op = graph.get_operation_by_name(source.rsplit("/", 1)[-1])  # the frozen graph nests it in calls
             tensor = _tf_tensor(tf, concrete, op.outputs[0].name, x)
             np.testing.assert_allclose(values[name], tensor, rtol=1e-4, atol=1e-4, err_msg=f"{backend} {name}")

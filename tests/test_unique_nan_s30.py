@@ -48,7 +48,7 @@ def test_the_special_values_line_names_unique(converted):
     """Said nothing before: TF.js's merged NaN was a silent difference."""
     _, _, result = converted
     line = [n for n in result.notices if "special values" in n]
-    assert line and "Unique (cpu, wasm)" in line[0], result.notices
+    assert line and "Unique (cpu, wasm, webgl)" in line[0], result.notices
 
 
 def test_tfjs_merges_nan_where_tf_keeps_each(converted):
@@ -79,7 +79,7 @@ def test_listdiff_with_nan_is_named(tmp_path):
     tf.saved_model.save(module, str(tmp_path / "sm"), signatures=module.f)
     result = tfjsconv.convert(tmp_path / "sm", tmp_path / "out", output_format="tfjs_graph_model", loader="tensorflow")
     line = [n for n in result.notices if "special values" in n]
-    assert line and "ListDiff (cpu, wasm)" in line[0], result.notices
+    assert line and "ListDiff (cpu, wasm, webgl)" in line[0], result.notices
     feed = np.float32([NAN, 1.0, 2.0, -0.0, NAN])
     want = module.f(tf.constant(feed))["out"].numpy()
     assert int(np.isnan(want).sum()) == 2

@@ -403,6 +403,23 @@ case("FakeQuantWithMinMaxVars", "narrow", [f32(3, 4, scale=2), np.float32(-0.3),
      {"num_bits": 8, "narrow_range": True}, consts=(1, 2))
 case("SparseSegmentSum", "basic", [f32(4, 3), i32(0, 1, 3), i32(0, 0, 1)])
 case("SparseSegmentMean", "basic", [f32(4, 3), i32(0, 1, 3), i32(0, 0, 1)])
+# the sorted segment ops TF.js lacks, rebuilt on SparseSegmentSum/Mean (session 31): empty segments, repeated indices
+_SEG_IDS = i32(0, 0, 2, 2, 2, 5)
+case("SegmentSum", "f32", [f32(6, 3, scale=3), _SEG_IDS])
+case("SegmentSum", "i32", [np.array([[I32_MAX, 1], [1, -3], [I32_MIN, 4], [5, I32_MAX], [0, 2], [-1, 7]], np.int32),
+                           _SEG_IDS])
+case("SegmentMean", "f32", [f32(6, 3, scale=3), _SEG_IDS])
+case("SegmentMean", "special", [SPECIAL.reshape(6, 3), _SEG_IDS])
+case("SparseSegmentSqrtN", "f32", [f32(4, 3), i32(3, 0, 3, 1, 2), i32(0, 0, 0, 2, 3)])
+for _op in ("SparseSegmentSumWithNumSegments", "SparseSegmentMeanWithNumSegments",
+            "SparseSegmentSqrtNWithNumSegments"):
+    case(_op, "f32", [f32(4, 3), i32(3, 0, 3, 1, 2), i32(0, 0, 0, 2, 3), np.int32(6)], consts=(3,))
+case("SparseSegmentSumWithNumSegments", "i32", [ints(4, 2), i32(3, 0, 1), i32(1, 1, 2), np.int32(4)], consts=(3,))
+# still refused by name: TF's order of float adds into the tensor, max/min/prod segment reductions
+case("TensorScatterAdd", "f32_refused", [f32(4, 3), i32(1, 3, 1).reshape(3, 1), f32(3, 3)])
+case("TensorScatterMax", "refused", [f32(4, 3), i32(1, 3, 1).reshape(3, 1), f32(3, 3)])
+case("UnsortedSegmentMax", "refused", [f32(5, 3), i32(2, 0, 2, -1, 3), np.int32(4)], consts=(2,))
+case("SegmentProd", "refused", [f32(6, 3), _SEG_IDS])
 case("StringToHashBucketFast", "basic", [np.array([b"a", b"hello", b""], object)], {"num_buckets": 10})
 case("StaticRegexReplace", "basic", [np.array([b"aab", b"bab"], object)], {"pattern": "a", "rewrite": "x", "replace_global": True})
 # -- more dtypes and shapes for the common array ops (bool/int32 tensors, scalars, empty batches) --------------

@@ -159,6 +159,25 @@ def _cases(tf):
                             {"empty_batch": [z(0, 4, 5, 8)], "empty_height": [z(1, 0, 5, 8)], "full": [n(1, 4, 5, 8)]})
     c["Transpose_3d_keep_first"] = ([([None, None, None], tf.float32)], lambda x: tf.transpose(x, [0, 2, 1]),
                                     {"empty_first": [z(0, 3, 2)], "full": [n(2, 3, 2)]})
+    # session 31 (h2): wasm's Transpose throws "divide by zero" when, after dropping size-1 axes, the permutation
+    # keeps leading axes in place and one of those is empty; other dtypes, ranks and empty trailing axes run
+    c["Transpose_2d"] = ([([None, None], tf.float32)], lambda x: tf.transpose(x), rows)
+    c["Transpose_keep_two"] = ([([None, None, None, None], tf.float32)], lambda x: tf.transpose(x, [0, 1, 3, 2]),
+                               {"empty_second": [z(2, 0, 4, 5)], "empty_third": [z(2, 3, 0, 5)],
+                                "full": [n(2, 3, 4, 5)]})
+    c["Transpose_attention"] = ([([None, None, None, None], tf.float32)], lambda x: tf.transpose(x, [0, 2, 1, 3]),
+                                {"empty_batch": [z(0, 4, 2, 8)], "empty_sequence": [z(2, 0, 2, 8)],
+                                 "one_batch_empty_sequence": [z(1, 0, 2, 8)], "full": [n(2, 4, 2, 8)]})
+    c["Transpose_5d_keep_three"] = ([([None] * 5, tf.float32)], lambda x: tf.transpose(x, [0, 1, 2, 4, 3]),
+                                    {"empty_third": [z(2, 3, 0, 5, 6)], "empty_last": [z(2, 3, 4, 5, 0)],
+                                     "full": [n(2, 3, 4, 5, 6)]})
+    for dtype, np_dtype in ((tf.int32, np.int32), (tf.bool, np.bool_)):
+        c[f"Transpose_keep_first_{dtype.name}"] = ([([None, None, None], dtype)], lambda x: tf.transpose(x, [0, 2, 1]),
+                                                   {"empty_first": [z(0, 3, 2, dtype=np_dtype)],
+                                                    "full": [np.ones((2, 3, 2), np_dtype)]})
+    # converted for known spatial sizes only (a Reshape/Transpose/Reshape of rank 6 that keeps two axes in place)
+    c["SpaceToDepth"] = ([([None, 4, 4, 3], tf.float32)], lambda x: tf.nn.space_to_depth(x, 2),
+                         {"empty_batch": [z(0, 4, 4, 3)], "full": [n(1, 4, 4, 3)]})
     for op in ("Mean", "Sum", "Max"):
         # reductions over non-empty axes of an empty batch: wasm transposes the reduced axes inwards first
         c[op + "_empty_batch"] = ([([None, None, None, 8], tf.float32)], lambda x, op=op: getattr(tf, f"reduce_{op.lower()}")(

@@ -86,9 +86,10 @@ _known("NonMaxSuppressionV3/nan_boxes", both="wrong: TF.js never selects a box w
 _known("UpperBound/nan_values", cpu="wrong: TF.js cpu gives 0 for a NaN value, TF the row length",
        webgl="wrong: webgl gives 0 for a NaN value, TF the row length")
 _UNIQUE_NAN = "wrong: TF.js merges every NaN into one element (its keys are the values' text); TF keeps each NaN apart"
-_known("Unique/nan", both=_UNIQUE_NAN)  # session 30 (h6, tf_random_graphs --wide)
-_known("UniqueV2/nan", both=_UNIQUE_NAN)
-_known("ListDiff/nan", both="wrong: TF.js finds a NaN of x in y (a JS Set) and drops it; TF keeps it (NaN != NaN)")
+_known("Unique/nan", both=_UNIQUE_NAN, webgl=_UNIQUE_NAN)  # session 30 (h6, tf_random_graphs --wide); webgl s31
+_known("UniqueV2/nan", both=_UNIQUE_NAN, webgl=_UNIQUE_NAN)
+_LISTDIFF_NAN = "wrong: TF.js finds a NaN of x in y (a JS Set) and drops it; TF keeps it (NaN != NaN)"
+_known("ListDiff/nan", both=_LISTDIFF_NAN, webgl=_LISTDIFF_NAN)
 _known("MaxPoolWithArgmax/nan_first_in_window", cpu="wrong: TF.js skips a NaN first in its window; TF's max starts "
        "there and stays NaN")
 _known("RFFT/nan", cpu="wrong: TF.js makes every bin of a row holding NaN NaN; TF's FFT leaves some real parts finite",

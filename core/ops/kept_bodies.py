@@ -10,7 +10,7 @@ standard library and the core.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -83,6 +83,36 @@ def _caller_arg_shapes(graph: Graph) -> dict[str, dict[int, tuple | None]]:
             for index, shape in enumerate(shapes):
                 known[index] = _agreed(known[index], shape) if index in known else shape
     return found
+
+
+def library_ref_dims(graph: Graph) -> dict[str, Callable[[str], tuple | None]]:
+    """Function name -> ``dims(ref)``: the sizes a reference of that library function reads (unknown ones None;
+    None where even its rank is unknown), from the walk the contract's facts use (``select_shape`` in kept bodies).
+    Each walk reads the function as it is now: ask before editing it."""
+    functions = [f for f in graph.library if isinstance(f, dict)]
+    all_shapes = _library_arg_shapes(functions, graph.library_weights, _caller_arg_shapes(graph))
+    found: dict[str, Callable[[str], tuple | None]] = {}
+    for function in functions:
+        fname = function.get("signature", {}).get("name", "function")
+        nodes = {n.get("name"): n for n in function.get("nodeDef", []) if isinstance(n, dict)}
+        found[fname] = _dims_reader(nodes, graph.library_weights, all_shapes.get(fname, {}))
+    return found
+
+
+def _dims_reader(nodes: Mapping[str, Any], weights: Mapping[str, Any] | None,
+                 arg_shapes: Mapping[str, tuple | None]) -> Callable[[str], tuple | None]:
+    """``dims(ref)`` over one function's nodes: the shape where the walk knows it, else its rank's unknown sizes."""
+    memo: dict[str, tuple | None] = {}
+    ranks: dict[str, int | None] = {}
+
+    def dims(ref: str) -> tuple | None:
+        shape = _ref_shape(ref, nodes, weights, arg_shapes, memo)
+        if shape is not None:
+            return shape
+        rank = _ref_rank(ref, nodes, weights, arg_shapes, memo, ranks)
+        return None if rank is None else (None,) * rank
+
+    return dims
 
 
 def _agreed(a: tuple | None, b: tuple | None) -> tuple | None:
@@ -385,6 +415,9 @@ def _produced_rank(ref: str, nodes: Mapping[str, Any], weights: Mapping[str, Any
         return None if inner is None or not axes else inner - len({int(a) % max(inner, 1) for a in axes})
     if op in ("Shape", "Range"):
         return 1
+    if op == "TensorListGetItem":  # an item has its element_shape's length of axes (a scalar -1: unknown rank)
+        element = _library_const(data[2], nodes, weights) if len(data) > 2 else None
+        return None if element is None or np.ndim(element) != 1 else int(np.size(element))
     if op in ("Size", "Rank"):
         return 0
     if op in _REDUCTIONS:
@@ -407,9 +440,16 @@ def _produced_rank(ref: str, nodes: Mapping[str, Any], weights: Mapping[str, Any
 def _packed_length(ref: str, nodes: Mapping[str, Any], weights: Mapping[str, Any] | None,
                    arg_shapes: Mapping[str, tuple | None], memo: dict[str, tuple | None],
                    ranks: dict[str, int | None]) -> int | None:
-    """The length of a vector a ``Pack`` of scalars builds (``x[i]``'s begin, ``tf.stack([n, 3])``), else None."""
+    """The length of a vector a ``Pack`` of scalars builds (``x[i]``'s begin, ``tf.stack([n, 3])``), a ``Shape``
+    reads (its input's rank) or ``BroadcastArgs`` makes (the longer of its two: ``select_shape``'s output shape in
+    a kept body), else None."""
     producer = nodes.get(ref.split(":")[0]) or {}
     data = [r for r in producer.get("input", []) if not r.startswith("^")]
+    if producer.get("op") == "Shape" and data:
+        return _ref_rank(data[0], nodes, weights, arg_shapes, memo, ranks)
+    if producer.get("op") == "BroadcastArgs" and len(data) == 2:
+        lengths = [_packed_length(r, nodes, weights, arg_shapes, memo, ranks) for r in data]
+        return None if None in lengths else max(lengths)
     if producer.get("op") != "Pack" or int(_json_attr(producer.get("attr", {}).get("axis", {"i": 0})) or 0) != 0:
         return None
     scalars = all(_ref_rank(r, nodes, weights, arg_shapes, memo, ranks) == 0 for r in data)
@@ -453,6 +493,10 @@ def _library_const(ref: str, nodes: Mapping[str, Any], weights: Mapping[str, Any
         return None
     value = weights.get(producer.get("name"))
     return value if isinstance(value, np.ndarray) else None
+
+
+#: Public name: ``kept_selects`` reads a body's constant Tile multiples so.
+library_const = _library_const
 
 
 # -- input dtypes, through TF's OpDefs ---------------------------------------------------------------------------------

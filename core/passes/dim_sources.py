@@ -76,6 +76,20 @@ class DimSources:
         finally:
             sys.setrecursionlimit(limit)
 
+    def walked(self, value: Value, axis: int) -> Atoms | None:
+        """``of`` under ``covers``'s raised recursion limit; None where the graph is too deep to walk (a kept body's
+        arguments are seeded with their caller's operands so: ``kept_selects``)."""
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, _DEEP_RECURSION))
+        try:
+            return self.of(value, axis)
+        except RecursionError:
+            self._memo.clear()
+            self._busy.clear()
+            return None
+        finally:
+            sys.setrecursionlimit(limit)
+
     def of(self, value: Value, axis: int) -> Atoms:
         key = (value, axis)
         if key in self._memo:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..dtypes import DType
-from ..ir import Graph, Node, Value
+from ..ir import Graph, Node
 from . import PassResult
 from .backend_gated import BackendGatedPass
-from .flat_form import flatten, rewrite_as_select
+from .flat_form import ElementwiseNodes, flatten, rewrite_as_select
 from .log1p import float32_or_64
 
 #: The backends whose ``Erf`` is Abramowitz and Stegun's approximation (webgl's shader and its CPU forwarding).
@@ -70,20 +68,14 @@ def _series_below_a_quarter(graph: Graph, node: Node, dtype: DType, precise_suff
     whole = x if flat else None
     if flat:
         x, shape = flatten(graph, whole, dtype, f"{name}/{MARK}"), None
-
-    def op(kind: str, inputs: list[Value], label: str, out: DType | None = None) -> Value:
-        return graph.add_op(kind, inputs, {"T": dtype}, name=f"{name}/{MARK}/{label}", dtype=out or dtype,
-                            shape=shape)
-
-    def constant(value: float, label: str) -> Value:
-        return graph.const(np.asarray(value, dtype.numpy), name=f"{name}/{MARK}/{label}", dtype=dtype)
-
-    square = op("Square", [x], "square")
-    series = constant(SERIES[-1], f"c{len(SERIES) - 1}")
+    nodes = ElementwiseNodes(graph, dtype, f"{name}/{MARK}", shape)
+    square = nodes.op("Square", [x], "square")
+    series = nodes.const(SERIES[-1], f"c{len(SERIES) - 1}")
     for n in range(len(SERIES) - 2, -1, -1):
-        series = op("AddV2", [op("Mul", [series, square], f"times_square{n}"), constant(SERIES[n], f"c{n}")],
-                    f"sum{n}")
-    small = op("Less", [square, constant(SERIES_BELOW ** 2, "bound")], "is_small", DType.BOOL)
+        series = nodes.op("AddV2", [nodes.op("Mul", [series, square], f"times_square{n}"),
+                                    nodes.const(SERIES[n], f"c{n}")], f"sum{n}")
+    small = nodes.op("Less", [square, nodes.const(SERIES_BELOW ** 2, "bound")], "is_small", out=DType.BOOL)
     kernel = graph.add_op("Erf", [x], {"T": dtype}, name=f"{name}{precise_suffix}", dtype=dtype, shape=shape)
-    rewrite_as_select(graph, node, [small, op("Mul", [series, x], "series"), kernel], dtype, whole, f"{name}/{MARK}")
+    rewrite_as_select(graph, node, [small, nodes.op("Mul", [series, x], "series"), kernel], dtype, whole,
+                      f"{name}/{MARK}")
 

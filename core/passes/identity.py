@@ -2,12 +2,13 @@
 
 Safe when: the node has no control inputs and anchors no control edge (TF uses Identity as a
 dependency anchor). A graph output keeps its tensor name: if the removed node *is* an output, its
-producer takes over its name (when that producer is an internal node used only here); otherwise the
-node stays.
+producer takes over its name (when that producer is an internal node used only here, and its name carries no
+special-values marker, ``ops.special_values.carries_marker``: the line reads it); otherwise the node stays.
 """
 from __future__ import annotations
 
 from ..ir import Graph
+from ..ops.special_values import carries_marker
 from . import Pass, PassResult
 from .graph_edit import Uses
 
@@ -40,7 +41,7 @@ class RemoveIdentities(Pass):
             if outputs_here:
                 producer = source.producer
                 if (producer in graph_inputs or producer.op == "Const" or source.index != 0
-                        or uses.count(source) != 1 or len(producer.outputs) != 1):
+                        or uses.count(source) != 1 or len(producer.outputs) != 1 or carries_marker(producer.name)):
                     continue
                 name = node.name
                 graph.replace_all_uses(node.output(0), source)

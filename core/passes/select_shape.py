@@ -16,9 +16,10 @@ known to grow (a 1 meeting a known size > 1: tfjs-core then tiles it, and a 0 be
 whose size is unknown in every operand (a run-time batch, in nearly every model) counts only where ``dim_sources``
 cannot prove that another operand's 0 there makes this one's 0 too (session 30: ``where(c, t, e)`` fed ``c: [0],
 t: [1], e: [0]`` answered ``[1]``): operands computed from one input, and a masked RNN's ``where(mask, h_new, h)``
-over a loop's carried state, are left as they are. Left alone: a select the contract refuses on a target as it is
-(``select_rank`` skipped or unable to lower it: it stays refused by name), and in functions kept by
-``--control_flow_v2`` (``kept_bodies``) an axis unknown in every operand (no graph there to prove it in).
+over a loop's carried state, are left as they are. Selects in the functions ``--control_flow_v2`` keeps are
+rewritten by ``kept_selects`` (the same rule, proved over the FunctionDef with its arguments seeded from the caller).
+Left alone: a select the contract refuses on a target as it is (``select_rank`` skipped or unable to lower it: it
+stays refused by name).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from . import PassResult
 from .backend_gated import BackendGatedPass
 from .dim_sources import DimSources
 from .empty_broadcast import broadcast_keeping_zeros
+from .kept_selects import broadcast_kept_selects
 from .select_rank import operand_dims
 from .shapes import infer_shapes
 
@@ -59,10 +61,12 @@ class BroadcastEmptySelect(BackendGatedPass):
         # a select some target refuses as it is (select_rank skipped or unable) stays refused by name: no more nodes
         nodes = [n for n in graph.nodes if n.op in OPS and len(n.inputs) == 3 and not _done(n)
                  and not self.refused_on(n)]
-        if not nodes:
+        if not nodes and not graph.library:
             return PassResult(0)
-        shapes, count = infer_shapes(graph), 0
+        shapes = infer_shapes(graph)
         sources = DimSources(shapes)
+        # --control_flow_v2's bodies (kept_selects), their arguments seeded with what the main graph passes
+        count = broadcast_kept_selects(graph, sources) if graph.library else 0
         for node, dims in operand_dims(graph, nodes, shapes):
             covered = _covered_by(sources, node, dims)
             exposed = [i for i in range(3) if keeps_a_one(dims, i, covered)]

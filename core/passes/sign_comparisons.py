@@ -13,13 +13,11 @@ its name and output. Where webgl is also a target and the rank is unknown, the s
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..dtypes import DType
-from ..ir import Graph, Node, Value
+from ..ir import Graph, Node
 from . import PassResult
 from .backend_gated import BackendGatedPass
-from .flat_form import flatten, rewrite_as_select
+from .flat_form import ElementwiseNodes, flatten, rewrite_as_select, sign_choices
 
 #: The backends whose float ``Sign`` is 0 for small non-zero values.
 SMALL_TO_ZERO_BACKENDS = frozenset({"wasm"})
@@ -61,20 +59,8 @@ def _float(node: Node) -> DType | None:
 
 def _by_comparisons(graph: Graph, node: Node, dtype: DType, flat: bool) -> None:
     """Turn ``node`` into ``SelectV2(x > 0, 1, SelectV2(x < 0, -1, x - x))``, over ``x`` flattened if ``flat``."""
-    x, name, shape = node.inputs[0], node.name, node.outputs[0].shape
+    x, prefix, shape = node.inputs[0], f"{node.name}/{MARK}", node.outputs[0].shape
     whole = x if flat else None
     if flat:
-        x, shape = flatten(graph, whole, dtype, f"{name}/{MARK}"), None
-
-    def op(kind: str, inputs: list[Value], label: str, out: DType | None = None) -> Value:
-        return graph.add_op(kind, inputs, {"T": dtype}, name=f"{name}/{MARK}/{label}", dtype=out or dtype,
-                            shape=shape)
-
-    def constant(value: float, label: str) -> Value:
-        return graph.const(np.asarray(value, dtype.numpy), name=f"{name}/{MARK}/{label}", dtype=dtype)
-
-    zero = constant(0.0, "zero")
-    rest = op("SelectV2", [op("Less", [x, zero], "negative", DType.BOOL), constant(-1.0, "minus_one"),
-                           op("Sub", [x, x], "zero_or_nan")], "non_positive")
-    rewrite_as_select(graph, node, [op("Greater", [x, zero], "positive", DType.BOOL), constant(1.0, "one"), rest],
-                      dtype, whole, f"{name}/{MARK}")
+        x, shape = flatten(graph, whole, dtype, prefix), None
+    rewrite_as_select(graph, node, sign_choices(ElementwiseNodes(graph, dtype, prefix, shape), x), dtype, whole, prefix)

@@ -56,6 +56,7 @@ from ..ir import Graph, Node, Value
 from ..ops.backends import NodeFacts
 from ..ops.special_values import GUARD_INPUT_SUFFIX, GUARDED_SUFFIX, KEPT_SUFFIX, for_op, sign_blind_rounds
 from . import Pass, PassResult
+from .flat_form import sign_choices
 from .graph_edit import rewrite
 
 FLOATS = frozenset({DType.FLOAT32, DType.FLOAT16, DType.FLOAT64})
@@ -109,11 +110,7 @@ def _nan_kept(b: _Builder) -> None:  # Relu6, and Relu (of a NaN with its sign b
 
 
 def _sign(b: _Builder) -> None:
-    x = b.node.inputs[0]
-    zero = b.const(0.0, "zero")
-    rest = b.op("SelectV2", [b.op("Less", [x, zero], "negative", out=DType.BOOL), b.const(-1.0, "minus_one"),
-                             b.op("Sub", [x, x], "zero_or_nan")], "non_positive")
-    b.select(b.op("Greater", [x, zero], "positive", out=DType.BOOL), b.const(1.0, "one"), rest)
+    b.select(*sign_choices(b, b.node.inputs[0]))
 
 
 def _clip(b: _Builder) -> None:

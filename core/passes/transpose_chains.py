@@ -16,6 +16,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..ir import Graph, Node, Value
+from ..ops.special_values import carries_marker
 from . import Pass, PassResult
 from .graph_edit import Uses, const_array, make_const, rewrite
 
@@ -77,7 +78,8 @@ class SimplifyTransposes(Pass):
         if perm != list(range(len(perm))):
             return 0
         if node.output(0) in uses.outputs and (source.producer.op in ("Placeholder", "Const")
-                                               or uses.count(source) != 1 or source.index != 0):
+                                               or uses.count(source) != 1 or source.index != 0
+                                               or carries_marker(source.producer.name)):
             return 0  # keep an output's name: nothing to rename onto
         if node.output(0) in uses.outputs:
             producer = source.producer

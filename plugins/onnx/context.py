@@ -238,6 +238,14 @@ class NodeContext:
             return x
         return self.op("Cast", [x], {"SrcT": x.dtype, "DstT": dtype, "Truncate": False}, dtype=dtype, label=label)
 
+    def rounded_to_half(self, x: Value, *, label: str = "half") -> Value:
+        """The float32 ``x`` rounded to float16 and held as float32 (TF.js has no float16): a Cast to float16 and
+        back, which the core ``narrow_ints`` pass rounds as onnxruntime rounds to float16."""
+        half = self.op("Cast", [x], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT16, "Truncate": False},
+                       dtype=DType.FLOAT16, label=f"to_{label}")
+        return self.op("Cast", [half], {"SrcT": DType.FLOAT16, "DstT": DType.FLOAT32, "Truncate": False},
+                       dtype=DType.FLOAT32, label=f"{label}_as_float")
+
     def make_const(self, value: Any, *, label: str = "const", dtype: Any = None) -> Value:
         """An IR Const (int64 narrowed to int32 with a range check, float64 to float32)."""
         from .dtypes import narrow

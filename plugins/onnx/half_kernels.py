@@ -44,6 +44,12 @@ EXACT_ON_HALVES = frozenset({"Cast", "Clip", "Compress", "Concat", "Expand", "Fl
 #: (op, model opset) onnxruntime inlines into one float16 kernel before choosing kernels (measured, opsets 11-21):
 #: Relu at opset 18 becomes Max(X, 0), which has one (and gives float16 values as Relu does).
 INLINED_HALF_KERNELS = frozenset({("Relu", 18)})
+#: (op, model opset) onnxruntime inlines on float16 as its ONNX function, whose last step casts the float32 result
+#: back to float16 (measured with 1.32 at opsets 13-25, session 31: only at 18): the result is rounded there.
+ROUNDED_FUNCTIONS = frozenset({("ReduceL2", 18), ("ReduceLogSumExp", 18)})
+#: Of those, the ones whose body first casts the float16 input to double: that Cast keeps a Cast to float16 it reads
+#: rounded, as a Cast back up does (ReduceLogSumExp: log(sum(exp(f16(x)))) in double, then rounded).
+CAST_FIRST_FUNCTIONS = frozenset({("ReduceLogSumExp", 18)})
 #: Ops onnxruntime rewrites otherwise before choosing kernels, by model opset (measured, 11-21): it inlines
 #: HardSigmoid and HardSwish at opset 18 into float32 Mul/Add (alpha, beta rounded to float16) and float16 Min/Max,
 #: and removes Identity and Dropout (not at a graph output: a neighbour there stays on float16 either way).
@@ -66,6 +72,8 @@ class HalfPlan:
     unmodelled: set[int] = field(default_factory=set)
     #: Casts float32 -> float16 whose rounding onnxruntime drops (:func:`_dropped_cast_pairs`).
     unrounded_casts: set[int] = field(default_factory=set)
+    #: float32-run nodes whose float16 result onnxruntime rounds (:data:`ROUNDED_FUNCTIONS`).
+    rounded_results: set[int] = field(default_factory=set)
 
 
 def _has_half_kernel(node: Any, opset: int) -> bool:
@@ -90,15 +98,21 @@ def plan_half_kernels(graph: Any, opset: int, is_half: Callable[[str], bool],
     With ``is_wide`` (the Cast sources whose pairs it drops), also the Cast pairs its RemoveDuplicateCastTransformer
     drops (:func:`_dropped_cast_pairs`)."""
     nodes = list(graph.node)
-    producer = {o: k for k, n in enumerate(nodes) if n.op_type != "Constant" for o in n.output if o}
+    outputs = {o.name for o in graph.output}
+    alias = _removed_half_casts(nodes, is_half)
+    removed = {k for k, n in enumerate(nodes) if n.output and n.output[0] in alias}
+    producer = {o: k for k, n in enumerate(nodes) if n.op_type != "Constant" and k not in removed
+                for o in n.output if o}
+    producer.update({name: producer[source] for name, source in alias.items() if source in producer})
     readers: dict[str, list[int]] = {}
     for k, n in enumerate(nodes):
         for name in n.input:
-            readers.setdefault(name, []).append(k)
-    outputs = {o.name for o in graph.output}
+            if k not in removed:
+                readers.setdefault(alias.get(name, name), []).append(k)
     standard = [n.domain in DEFAULT_DOMAINS for n in nodes]
     halfio = [any(is_half(x) for x in (*n.input, *n.output) if x) for n in nodes]
-    kernel = [standard[k] and halfio[k] and _has_half_kernel(n, opset) for k, n in enumerate(nodes)]
+    kernel = [standard[k] and halfio[k] and _has_half_kernel(n, opset) and k not in removed
+              for k, n in enumerate(nodes)]
     plan = HalfPlan()
     for k, n in enumerate(nodes):
         kept_as_output = n.op_type in ("Identity", "Dropout") and any(o in outputs for o in n.output)
@@ -122,9 +136,11 @@ def plan_half_kernels(graph: Any, opset: int, is_half: Callable[[str], bool],
         near |= {r for x in n.output if x and is_half(x) for r in readers.get(x, ())}
         plan.unmodelled |= {j for j in near if halfio[j] and kernel[j]}
     plan.on_half -= plan.unmodelled
+    plan.rounded_results = {k for k, n in enumerate(nodes) if standard[k] and (n.op_type, opset) in ROUNDED_FUNCTIONS
+                            and any(is_half(o) for o in n.output if o)}
     if is_wide is not None:
         unrounded, unrounded_reads = _dropped_cast_pairs(nodes, kernel, producer, readers, outputs, is_half,
-                                                         is_wide, plan.unmodelled)
+                                                         is_wide, plan.unmodelled, alias, opset)
         plan.unrounded_casts = unrounded
         plan.on_half -= unrounded_reads | unrounded  # an unrounded Cast's float16-kernel readers round it
     return plan
@@ -134,9 +150,20 @@ def _cast_to(node: Any) -> int | None:
     return next((int(a.i) for a in node.attribute if a.name == "to"), None) if node.op_type == "Cast" else None
 
 
+def _removed_half_casts(nodes: list, is_half: Callable[[str], bool]) -> dict[str, str]:
+    """Casts float16 -> float16 onnxruntime removes before the Cast pairs (measured with 1.32, session 31 h3:
+    ``x -> Cast(half) -> Cast(half) -> Exp -> Cast(float)`` is exp(x) unrounded; one giving a graph output too, its
+    source then being that output): each output name mapped to the tensor it repeats."""
+    alias: dict[str, str] = {}
+    for n in nodes:
+        if _cast_to(n) == TENSOR_FLOAT16 and n.domain in DEFAULT_DOMAINS and n.input and is_half(n.input[0]):
+            alias[n.output[0]] = alias.get(n.input[0], n.input[0])
+    return alias
+
+
 def _dropped_cast_pairs(nodes: list, kernel: list[bool], producer: dict[str, int], readers: dict[str, list[int]],
                         outputs: set[str], is_half: Callable[[str], bool], is_wide: Callable[[str], bool],
-                        unmodelled: set[int]) -> tuple[set[int], set[int]]:
+                        unmodelled: set[int], alias: dict[str, str], opset: int) -> tuple[set[int], set[int]]:
     """The float16 roundings onnxruntime drops when it removes a wide -> float16 -> float32 Cast pair (measured
     with 1.32.0 at its default optimization level, sessions 30 h7/h7b: ``x -> Cast(float16) -> Tanh ->
     Cast(float)`` is tanh(x) in float32, unrounded):
@@ -151,10 +178,11 @@ def _dropped_cast_pairs(nodes: list, kernel: list[bool], producer: dict[str, int
       other reader of that result runs in float32 or is such a Cast and it is no graph output: it reads the float32
       value (second set).
 
-    Kept rounded: a Cast to float16 also read by a Cast back up (as onnxruntime does) or by an unmodelled node;
-    not modelled, though onnxruntime drops these too (about one float16 step off): a reader Cast float16 ->
-    float16, a float32 node's result read through one before the Cast up, int64/int8/int16 sources."""
-    in_float32 = [not kernel[k] and n.op_type != "Cast" and k not in unmodelled for k, n in enumerate(nodes)]
+    Casts float16 -> float16 between them are removed first (``alias``: :func:`_removed_half_casts`). Kept
+    rounded: a Cast to float16 also read by a Cast back up (as onnxruntime does) or by an unmodelled node."""
+    cast_first = [(n.op_type, opset) in CAST_FIRST_FUNCTIONS for n in nodes]  # reads as a Cast up does
+    in_float32 = [not kernel[k] and n.op_type != "Cast" and k not in unmodelled and not cast_first[k]
+                  for k, n in enumerate(nodes)]
     on_kernel = [kernel[k] and k not in unmodelled and n.op_type != "Cast" for k, n in enumerate(nodes)]
     unrounded: set[int] = set()
     unrounded_reads: set[int] = set()
@@ -168,11 +196,11 @@ def _dropped_cast_pairs(nodes: list, kernel: list[bool], producer: dict[str, int
             unrounded |= set(group)
     wide_casts = (TENSOR_FLOAT, TENSOR_DOUBLE)
     for k, n in enumerate(nodes):
-        if _cast_to(n) in wide_casts and n.input and is_half(n.input[0]) and n.input[0] in producer:
-            source = n.input[0]
+        source = alias.get(n.input[0], n.input[0]) if n.input else ""
+        if _cast_to(n) in wide_casts and is_half(source) and source in producer:
             users = readers.get(source, [])
             if (in_float32[producer[source]] and source not in outputs
-                    and all(in_float32[r] or _cast_to(nodes[r]) in wide_casts for r in users)):
+                    and all(in_float32[r] or cast_first[r] or _cast_to(nodes[r]) in wide_casts for r in users)):
                 unrounded_reads.add(k)
     return unrounded, unrounded_reads
 

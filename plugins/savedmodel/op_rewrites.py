@@ -372,6 +372,172 @@ def _int_tensor_scatter(graph: Graph, node: Node, combine: str) -> bool:
     return True
 
 
+#: The TF.js op each sorted-segment kind is built on. TF.js's ``SparseSegmentSum``/``SparseSegmentMean`` kernels check
+#: what TF's check (cpu, wasm): ids sorted and not negative, indices inside ``data``, as many indices as ids; they throw
+#: where TF raises, and give an empty segment 0, as TF does.
+_SPARSE_OP = {"Sum": "SparseSegmentSum", "Mean": "SparseSegmentMean", "SqrtN": "SparseSegmentSum"}
+
+
+def _as_int32(graph: Graph, value: Value, dtype: DType | None, label: str) -> Value | None:
+    """``value`` as int32 (TF.js holds int64 as int32 anyway: no int64 notice); None for other types."""
+    if dtype == DType.INT32:
+        return value
+    if dtype != DType.INT64:
+        return None
+    return graph.add_op("Cast", [value], {"SrcT": DType.INT64, "DstT": DType.INT32, "Truncate": False},
+                        name=label, dtype=DType.INT32, shape=value.shape)
+
+
+def _every_row(graph: Graph, data: Value, name: str) -> Value:
+    """``Range(0, Shape(data)[0])``: the indices that make a ``Segment*`` op a ``SparseSegment*`` one. TF.js checks
+    that there are as many of them as ids, which is TF's own check that the ids cover ``data``'s rows."""
+    i32 = {"T": data.dtype, "out_type": DType.INT32}
+    shape = graph.add_op("Shape", [data], i32, name=f"{name}/data_shape", dtype=DType.INT32)
+    rows = graph.add_op("StridedSlice", [shape] + [graph.const(np.asarray([v], np.int32), name=f"{name}/rows_{k}")
+                                                    for k, v in (("begin", 0), ("end", 1), ("stride", 1))],
+                        {"T": DType.INT32, "Index": DType.INT32, "begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0,
+                         "new_axis_mask": 0, "shrink_axis_mask": 1}, name=f"{name}/rows", dtype=DType.INT32, shape=())
+    return graph.add_op("Range", [graph.const(np.int32(0), name=f"{name}/range_start"), rows,
+                                  graph.const(np.int32(1), name=f"{name}/range_delta")], {"Tidx": DType.INT32},
+                        name=f"{name}/every_row", dtype=DType.INT32, shape=(data.shape[0],))
+
+
+def _row_counts(graph: Graph, data: Value, indices: Value, ids: Value, name: str) -> Value:
+    """Each segment's row count, float32, shaped ``[segments, 1, …]`` to broadcast over its rows (a
+    ``SparseSegmentSum`` of ones, one per ``data`` row: exact below 2^24)."""
+    rank = len(data.shape)
+    first = graph.add_op("Slice", [data, graph.const(np.zeros(rank, np.int32), name=f"{name}/first_begin"),
+                                   graph.const(np.int32([-1] + [1] * (rank - 1)), name=f"{name}/first_size")],
+                         {"T": DType.FLOAT32, "Index": DType.INT32}, name=f"{name}/first_column", dtype=DType.FLOAT32,
+                         shape=(data.shape[0], *[1] * (rank - 1)))
+    ones = graph.add_op("OnesLike", [first], {"T": DType.FLOAT32}, name=f"{name}/ones", dtype=DType.FLOAT32,
+                        shape=first.shape)
+    return graph.add_op("SparseSegmentSum", [ones, indices, ids],
+                        {"T": DType.FLOAT32, "Tidx": DType.INT32, "Tsegmentids": DType.INT32},
+                        name=f"{name}/counts", dtype=DType.FLOAT32, shape=(None, *[1] * (rank - 1)))
+
+
+def _float_segments(graph: Graph, op: str, data: Value, indices: Value, ids: Value, counts: Value,
+                    name: str) -> Value:
+    """float32 ``op`` with TF's signed zeros. TF adds a segment's rows from its first (a segment of -0.0 alone is
+    -0.0), TF.js from +0 (+0). Rounding is sign-symmetric, so ``-(0 + (-x1) + …)`` is ``-0 + x1 + …``, TF's sum bit
+    for bit (and a mean's quotient too): the rows are reduced negated and the result negated back. An empty segment
+    (-0 then) is set back to TF's +0 by its row count."""
+    t = {"T": DType.FLOAT32}
+    shape = (None, *data.shape[1:])
+    negated = graph.add_op("Neg", [data], t, name=f"{name}/negated_data", dtype=DType.FLOAT32, shape=data.shape)
+    total = graph.add_op(op, [negated, indices, ids], {**t, "Tidx": DType.INT32, "Tsegmentids": DType.INT32},
+                         name=f"{name}/negated_sums", dtype=DType.FLOAT32, shape=shape)
+    total = graph.add_op("Neg", [total], t, name=f"{name}/sums", dtype=DType.FLOAT32, shape=shape)
+    empty = graph.add_op("Equal", [counts, graph.const(np.float32(0), name=f"{name}/no_rows")],
+                         {**t, "incompatible_shape_error": True}, name=f"{name}/empty", dtype=DType.BOOL,
+                         shape=counts.shape)
+    return graph.add_op("SelectV2", [empty, graph.const(np.float32(0), name=f"{name}/empty_value"), total], t,
+                        name=f"{name}/signed_sums", dtype=DType.FLOAT32, shape=shape)
+
+
+def _divide_by_root_count(graph: Graph, total: Value, counts: Value, name: str) -> Value:
+    """SqrtN: ``sum / sqrt(n)``, an empty segment's 0 divided by 1. float32 ``sqrt`` of an integer rounds once, as
+    TF's double one cast to float does."""
+    t = {"T": DType.FLOAT32}
+    at_least_one = graph.add_op("Maximum", [counts, graph.const(np.float32(1), name=f"{name}/one")], t,
+                                name=f"{name}/counts_at_least_one", dtype=DType.FLOAT32, shape=counts.shape)
+    root = graph.add_op("Sqrt", [at_least_one], t, name=f"{name}/root_counts", dtype=DType.FLOAT32,
+                        shape=counts.shape)
+    return graph.add_op("RealDiv", [total, root], t, name=f"{name}/sqrt_n", dtype=DType.FLOAT32, shape=total.shape)
+
+
+def _pad_rows_to(graph: Graph, total: Value, num: Value, rank: int, name: str) -> tuple[Value, Value]:
+    """The ``Pad`` inputs that give ``total`` (rows: the last id + 1) ``num`` rows of which the new ones are 0. An id
+    ``>= num`` (TF raises) makes ``rows - num`` positive: ``GatherV2([0], max(rows - num, 0))`` then fails the run on
+    cpu and wasm (TF.js checks every gather index), as ``scatter_index_guard`` does."""
+    i32 = {"T": DType.INT32}
+    shape = graph.add_op("Shape", [total], {"T": total.dtype, "out_type": DType.INT32}, name=f"{name}/sum_shape",
+                         dtype=DType.INT32, shape=(rank,))
+    rows = graph.add_op("Slice", [shape, graph.const(np.int32([0]), name=f"{name}/rows_at"),
+                                  graph.const(np.int32([1]), name=f"{name}/one_row")],
+                        {"T": DType.INT32, "Index": DType.INT32}, name=f"{name}/rows", dtype=DType.INT32, shape=(1,))
+    num = graph.add_op("Reshape", [num, graph.const(np.int32([1]), name=f"{name}/vector")],
+                       {"T": DType.INT32, "Tshape": DType.INT32}, name=f"{name}/num_vector", dtype=DType.INT32,
+                       shape=(1,))
+    extra = graph.add_op("Sub", [num, rows], i32, name=f"{name}/extra_rows", dtype=DType.INT32, shape=(1,))
+    over = graph.add_op("Maximum", [graph.add_op("Sub", [rows, num], i32, name=f"{name}/rows_over", dtype=DType.INT32,
+                                                 shape=(1,)),
+                                    graph.const(np.int32(0), name=f"{name}/zero")], i32, name=f"{name}/past_end",
+                        dtype=DType.INT32, shape=(1,))
+    check = graph.add_op("GatherV2", [graph.const(np.int32([0]), name=f"{name}/check_table"), over,
+                                      graph.const(np.int32(0), name=f"{name}/check_axis")],
+                         {"Tparams": DType.INT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                         name=f"{name}/check_ids_below_num", dtype=DType.INT32, shape=(1,))
+    checked = graph.add_op("AddV2", [extra, check], i32, name=f"{name}/pad_rows", dtype=DType.INT32, shape=(1,))
+    first = graph.add_op("ConcatV2", [graph.const(np.int32([0]), name=f"{name}/before"), checked,
+                                      graph.const(np.int32(0), name=f"{name}/axis")],
+                         {"N": 2, "T": DType.INT32, "Tidx": DType.INT32}, name=f"{name}/first_axis", dtype=DType.INT32,
+                         shape=(2,))
+    first = graph.add_op("Reshape", [first, graph.const(np.int32([1, 2]), name=f"{name}/pair")],
+                         {"T": DType.INT32, "Tshape": DType.INT32}, name=f"{name}/first_axis_pair", dtype=DType.INT32,
+                         shape=(1, 2))
+    paddings = graph.add_op("ConcatV2", [first, graph.const(np.zeros((rank - 1, 2), np.int32), name=f"{name}/rest"),
+                                         graph.const(np.int32(0), name=f"{name}/pair_axis")],
+                            {"N": 2, "T": DType.INT32, "Tidx": DType.INT32}, name=f"{name}/paddings",
+                            dtype=DType.INT32, shape=(rank, 2))
+    return total, paddings
+
+
+def _sorted_segments(graph: Graph, node: Node, kind: str, sparse: bool) -> bool:
+    """``Segment{Sum,Mean}``, ``SparseSegment{Sum,Mean,SqrtN}`` and their ``WithNumSegments`` forms (TF.js has only
+    ``SparseSegmentSum``/``Mean``, without ``num_segments``, and their float sums start from +0: see
+    :func:`_float_segments`): built on those two, which throw on unsorted or
+    negative ids and indices outside ``data`` as TF raises. ``Segment*`` reads every row in order; SqrtN divides
+    the sum by the root of each segment's count; ``num_segments`` pads the rows past the last id with 0 (an id past
+    it fails the run). float32 (Sum: int32 too). TF.js adds each segment's rows in order, as TF's ``Segment*``
+    kernels do (bit for bit TF's, measured); TF's ``SparseSegment*`` kernels add in blocks of 8 rows, so those sums
+    round otherwise: 9.7e-7 of the output range at most over 600-row segments (as TF.js's own two ops do)."""
+    dtype, name = node.attrs.get("T"), node.name
+    with_num = len(node.inputs) == (4 if sparse else 3)
+    if dtype not in ((DType.FLOAT32, DType.INT32) if kind == "Sum" else (DType.FLOAT32,)) or \
+            node.inputs[0].shape is None or not node.inputs[0].shape:
+        return False
+    data = node.inputs[0]
+    ids = _as_int32(graph, node.inputs[2 if sparse else 1], node.attrs.get("Tsegmentids", node.attrs.get("Tindices",
+                    node.inputs[2 if sparse else 1].dtype)), f"{name}/ids_int32")
+    indices = _as_int32(graph, node.inputs[1], node.attrs.get("Tidx", node.inputs[1].dtype), f"{name}/indices_int32") \
+        if sparse else _every_row(graph, data, name)
+    num = _as_int32(graph, node.inputs[-1], node.attrs.get("Tnumsegments", node.inputs[-1].dtype),
+                    f"{name}/num_int32") if with_num else None
+    if ids is None or indices is None or (with_num and num is None):
+        return False
+    if node.outputs[0].shape is None:  # rows known at run time only; the rank is data's (the backend check needs it)
+        node.outputs[0].shape = (None, *data.shape[1:])
+    if dtype == DType.INT32:  # no signed zeros: TF.js's op as it is
+        total = graph.add_op("SparseSegmentSum", [data, indices, ids],
+                             {"T": dtype, "Tidx": DType.INT32, "Tsegmentids": DType.INT32}, name=f"{name}/sums",
+                             dtype=dtype, shape=(None, *data.shape[1:]))
+    else:
+        counts = _row_counts(graph, data, indices, ids, name)
+        total = _float_segments(graph, _SPARSE_OP[kind], data, indices, ids, counts, name)
+        if kind == "SqrtN":
+            total = _divide_by_root_count(graph, total, counts, name)
+    if not with_num:
+        node.op, node.inputs, node.attrs = "Identity", [total], {"T": dtype}
+        return True
+    node.op, node.attrs = "Pad", {"T": dtype, "Tpaddings": DType.INT32}
+    node.inputs = list(_pad_rows_to(graph, total, num, len(data.shape), name))
+    return True
+
+
+def _segment_rules() -> dict[str, Callable[[Graph, Node], bool]]:
+    """The sorted-segment ops :func:`_sorted_segments` builds, by TF op name."""
+    rules: dict[str, Callable[[Graph, Node], bool]] = {}
+    for kind in ("Sum", "Mean", "SqrtN"):
+        for suffix in ("", "WithNumSegments"):
+            rules[f"SparseSegment{kind}{suffix}"] = \
+                lambda graph, node, kind=kind: _sorted_segments(graph, node, kind, sparse=True)
+    for kind in ("Sum", "Mean"):
+        rules[f"Segment{kind}"] = lambda graph, node, kind=kind: _sorted_segments(graph, node, kind, sparse=False)
+    return rules
+
+
 REWRITES: dict[str, Callable[[Graph, Node], bool]] = {
     "BatchMatMulV3": _batch_matmul_v3,
     "Softsign": _softsign,
@@ -391,6 +557,7 @@ REWRITES: dict[str, Callable[[Graph, Node], bool]] = {
     "UnsortedSegmentSum": _unsorted_segment_sum,
     "TensorScatterAdd": lambda graph, node: _int_tensor_scatter(graph, node, "AddV2"),
     "TensorScatterSub": lambda graph, node: _int_tensor_scatter(graph, node, "Sub"),
+    **_segment_rules(),
 }
 
 

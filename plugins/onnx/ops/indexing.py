@@ -454,7 +454,7 @@ def arg_extreme(ctx: NodeContext) -> Laid:
     ir_axis = layout.ir_axis(perm, axis)
     last = bool(ctx.attr("select_last_index", 0))
     if last and x.dtype == DType.FLOAT32 and getattr(ctx.options, "exact_special_values", False):
-        out = _last_extreme_as_onnxruntime(ctx, x, ir_axis, _axis_size(ctx, axis))
+        out = _last_extreme_as_onnxruntime(ctx, x, ir_axis, _last_position(ctx, x, ir_axis, axis, "exact_last"))
         if keepdims:
             return ctx.laid(ctx.op("ExpandDims", [out, ctx.int32(ir_axis, label="keep_axis")], dtype=DType.INT32), perm)
         return ctx.laid(out, layout.after_removing(perm, rank, [axis]))
@@ -468,7 +468,7 @@ def arg_extreme(ctx: NodeContext) -> Laid:
                  {"output_type": DType.INT32, "Tidx": DType.INT32}, dtype=DType.INT32,
                  label="arg" if last else f"arg{KEPT_SUFFIX}")
     if last:
-        out = ctx.op("Sub", [ctx.int32(_axis_size(ctx, axis) - 1, label="last"), out], dtype=DType.INT32,
+        out = ctx.op("Sub", [_last_position(ctx, x, ir_axis, axis, "last"), out], dtype=DType.INT32,
                      label="from_end" if keepdims else None)
     if keepdims:
         out = ctx.op("ExpandDims", [out, ctx.int32(ir_axis, label="keep_axis")], dtype=DType.INT32)
@@ -476,15 +476,17 @@ def arg_extreme(ctx: NodeContext) -> Laid:
     return ctx.laid(out, layout.after_removing(perm, rank, [axis]))
 
 
-def _axis_size(ctx: NodeContext, axis: int) -> int:
-    """The static size of ``axis`` (select_last_index counts from the end)."""
+def _last_position(ctx: NodeContext, x: Value, ir_axis: int, axis: int, label: str) -> Value:
+    """``size - 1`` of ``axis`` as an int32 scalar (select_last_index counts from the end): a constant when the
+    size is known, else read from ``Shape(x)`` at run time (an axis of unknown size)."""
     dims = ctx.shape(0)
-    if dims is None or dims[axis] is None:
-        raise ctx.error("select_last_index=1 needs the axis size")
-    return int(dims[axis])
+    size = run_time.axis_size(ctx, x, ir_axis, None if dims is None else dims[axis])
+    if isinstance(size, int):
+        return ctx.int32(size - 1, label=label)
+    return ctx.op("Sub", [size, ctx.int32(1, label=f"{label}_one")], dtype=DType.INT32, label=label)
 
 
-def _last_extreme_as_onnxruntime(ctx: NodeContext, x: Value, ir_axis: int, size: int) -> Value:
+def _last_extreme_as_onnxruntime(ctx: NodeContext, x: Value, ir_axis: int, last: Value) -> Value:
     """ArgMax/ArgMin with select_last_index as onnxruntime computes it, NaN included (--exact_special_values):
     it starts at the first element and moves on ``>=`` (``<=``), so a NaN first in the row gives 0 and any other
     NaN is never taken; else the last index of the extreme of the other values. The reversed ArgMax of the
@@ -503,7 +505,7 @@ def _last_extreme_as_onnxruntime(ctx: NodeContext, x: Value, ir_axis: int, size:
     first = ctx.op("ArgMax", [reversed_hits, ctx.int32(ir_axis, label="exact_axis")],
                    {"output_type": DType.INT32, "Tidx": DType.INT32}, dtype=DType.INT32,
                    label=f"exact_arg{KEPT_SUFFIX}")  # of 0s and 1s: no NaN to mishandle
-    index = ctx.op("Sub", [ctx.int32(size - 1, label="exact_last"), first], dtype=DType.INT32, label="exact_index")
+    index = ctx.op("Sub", [last, first], dtype=DType.INT32, label="exact_index")
     head = ctx.gather(x, ctx.int32(0, label="exact_first"), ir_axis, label="exact_head")
     head_nan = ctx.op("IsNan", [head], dtype=DType.BOOL, label="exact_head_nan")
     return ctx.op("SelectV2", [head_nan, ctx.int32(0, label="exact_zero"), index], {"T": DType.INT32},

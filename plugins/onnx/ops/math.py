@@ -133,10 +133,7 @@ def cast(ctx: NodeContext) -> Laid:
             and not ctx.half_rounding_dropped():
         # RT6: float16 is held as float32: a Cast to it and back, which the core narrow_ints pass rounds as
         # onnxruntime rounds to float16 (core/passes/half_rounding.py), instead of keeping every float32 bit
-        half = ctx.op("Cast", [x], {"SrcT": DType.FLOAT32, "DstT": DType.FLOAT16, "Truncate": False},
-                      dtype=DType.FLOAT16, label="to_half")
-        x = ctx.op("Cast", [half], {"SrcT": DType.FLOAT16, "DstT": DType.FLOAT32, "Truncate": False},
-                   dtype=DType.FLOAT32, label="half_as_float")
+        x = ctx.rounded_to_half(x, label="half")
     # An 8/16-bit integer target is held as int32: wrap values outside its range as onnxruntime does
     # (int32 300 -> uint8 44, float 200.0 -> int8 -56).
     if target == DType.INT32 and source is not None and not np.can_cast(np.dtype(source), np.dtype(wanted), "safe"):

@@ -1,6 +1,7 @@
 """Convolutions, pooling and batch normalization: NHWC inside, as TF.js requires."""
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -207,6 +208,9 @@ def _pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None 
     sizes = _spatial(ctx)
     begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
     with_indices = kind == "max" and len(ctx.node.output) > 1 and ctx.node.output[1] != ""
+    if _needs_run_time_pool(ctx, kind, sizes, dilations, begin, end, ceil_mode, count_include_pad, with_indices):
+        return _pool_run_time(ctx, kind, prepare, kernel, strides, dilations, begin, end, ceil_mode,
+                              count_include_pad)
     if any(d != 1 for d in dilations) or with_indices:
         return _tap_pool(ctx, kind, prepare, sizes, kernel, strides, dilations, begin, end, ceil_mode,
                          count_include_pad, with_indices)
@@ -240,6 +244,122 @@ def _pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None 
     if int_dtype is not None:
         y = ctx.cast(y, int_dtype, label="as_int")
     return ctx.laid(y, perm)
+
+
+def _needs_run_time_pool(ctx: NodeContext, kind: str, sizes: list[int | None], dilations: list[int],
+                         begin: list[int], end: list[int], ceil_mode: bool, count_include_pad: bool,
+                         with_indices: bool) -> bool:
+    """Whether a 1-D/2-D pool over unknown spatial sizes with explicit pads needs :func:`_pool_run_time`: ceil_mode,
+    dilations, or an average over real elements only next to pads (the static paths need the sizes for these)."""
+    if None not in sizes or ctx.rank(0) == 5 or with_indices or -1 in begin:
+        return False
+    if str(ctx.attr("auto_pad", "NOTSET")).startswith("SAME"):
+        return False
+    padded_average = kind == "avg" and not count_include_pad and (any(begin) or any(end))
+    return ceil_mode or any(d != 1 for d in dilations) or padded_average
+
+
+def _pool_run_time(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None, kernel: list[int],
+                   strides: list[int], dilations: list[int], begin: list[int], end: list[int], ceil_mode: bool,
+                   count_include_pad: bool) -> Laid:
+    """A pool over spatial axes of unknown size (1-D or 2-D, explicit pads) with ceil_mode, dilations, or an
+    average over real elements only: what needs the sizes is computed at run time, exactly.
+
+    The input is padded by ONNX's pads (the lowest value for max, zeros for sums), and with ceil_mode by
+    ``stride - 1`` more at the end, so the VALID windows number ONNX's rounded count ``ceil(span / s) + 1``;
+    with ceil_mode only those starting before the end padding are then kept, ``ceil((n + b) / s)`` of them,
+    counted at run time. A max is a VALID MaxPool or, dilated, the Maximum of one strided slice per kernel tap;
+    sums add the taps, and an average divides by the same window sums of a mask of the counted elements
+    (real ones, or with count_include_pad also ONNX's pads, never ceil_mode's overflow)."""
+    rank = ctx.rank(0)
+    perm = _POOL_LAYOUT[rank]
+    x = ctx.input_as(0, perm)
+    if prepare is not None:
+        x = prepare(x)
+    x, int_dtype = _small_ints_as_float(ctx, x)
+    if rank == 3:  # [N, W, C] as [N, 1, W, C]
+        x = ctx.expand_dims(x, 1, label="as_2d")
+        kernel, strides, dilations = [1, *kernel], [1, *strides], [1, *dilations]
+        begin, end = [0, *begin], [0, *end]
+    extra = [s - 1 if ceil_mode else 0 for s in strides]
+    pads = [(0, 0), *[(b, e + more) for b, e, more in zip(begin, end, extra)], (0, 0)]
+    if kind == "max":
+        dtype = np.dtype(x.dtype.numpy if x.dtype is not None else np.float32)
+        low = np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min
+        padded = ctx.pad(x, pads, value=ctx.make_const(np.asarray(low, dtype), label="lowest"), label="run_time_pad")
+        if all(d == 1 for d in dilations):
+            y = _window_op(ctx, "max", padded, kernel, strides, [None, None], "VALID", label="windows_pool")
+        else:
+            y = _window_taps(ctx, "max", padded, kernel, strides, dilations, "tap")
+    else:
+        y = _window_taps(ctx, "sum", ctx.pad(x, pads, label="run_time_pad"), kernel, strides, dilations, "tap")
+    if kind == "avg":
+        y = ctx.op("RealDiv", [y, _window_counts(ctx, x, kernel, strides, dilations, begin, end, extra,
+                                                 count_include_pad)], label="average")
+    if ceil_mode:
+        y = _windows_starting_inside(ctx, x, y, strides, begin)
+    if rank == 3:
+        y = ctx.op("Squeeze", [y], {"squeeze_dims": [1]}, label=None if int_dtype is None else "as_1d")
+    if int_dtype is not None:
+        y = ctx.cast(y, int_dtype, label="as_int")
+    return ctx.laid(y, perm)
+
+
+def _window_counts(ctx: NodeContext, x: Value, kernel: list[int], strides: list[int], dilations: list[int],
+                   begin: list[int], end: list[int], extra: list[int], count_include_pad: bool) -> Value:
+    """ONNX's average divisor of every window (at least 1, as onnxruntime's never reaches 0 for a kept window):
+    the window sums of ones over the counted elements, zeros over the rest of the padding."""
+    ones = ctx.op("OnesLike", [x], label="counted")
+    if count_include_pad:
+        ones = ctx.pad(ones, [(0, 0), *zip(begin, end), (0, 0)], value=ctx.scalar_like(1.0, x, label="one"),
+                       label="counted_pads")
+        tail = [(0, 0), *[(0, more) for more in extra], (0, 0)]
+    else:
+        tail = [(0, 0), *[(b, e + more) for b, e, more in zip(begin, end, extra)], (0, 0)]
+    counts = _window_taps(ctx, "sum", ctx.pad(ones, tail, label="counted_pad"), kernel, strides, dilations, "count")
+    return ctx.op("Maximum", [counts, ctx.scalar_like(1.0, x, label="at_least_one")], label="divisor")
+
+
+def _window_taps(ctx: NodeContext, kind: str, padded: Value, kernel: list[int], strides: list[int],
+                 dilations: list[int], label: str) -> Value:
+    """The VALID (dilated) max or sum pool of a channels-last [N, H, W, C] of any size: tap ``j`` of every window
+    is ``padded[j·d : L - (k-1-j)·d : s]`` (its end counted from the axis end), combined by Maximum or AddN."""
+    from .pool_windows import MAX_TAPS
+
+    if int(np.prod(kernel)) > MAX_TAPS:
+        raise ctx.error(f"a kernel of {int(np.prod(kernel))} taps is too large to spell out (pooling over sizes "
+                        "known only at run time)")
+    parts = []
+    for t, tap in enumerate(itertools.product(*[range(k) for k in kernel])):
+        starts = [j * d for j, d in zip(tap, dilations)]
+        stops = [-(k - 1 - j) * d for j, k, d in zip(tap, kernel, dilations)]
+        end_mask = 1 | 8 | sum(1 << (1 + a) for a, stop in enumerate(stops) if stop == 0)
+        parts.append(ctx.op("StridedSlice", [padded, ctx.ints([0, *starts, 0], label=f"{label}{t}_begin"),
+                                             ctx.ints([0, *stops, 0], label=f"{label}{t}_end"),
+                                             ctx.ints([1, *strides, 1], label=f"{label}{t}_strides")],
+                            {**SLICE_ATTRS, "begin_mask": 1 | 8, "end_mask": end_mask}, label=f"{label}{t}"))
+    if kind == "sum":
+        return parts[0] if len(parts) == 1 else ctx.op("AddN", parts, {"N": len(parts)}, label=f"{label}_sum")
+    y = parts[0]
+    for t, part in enumerate(parts[1:], 1):
+        y = ctx.op("Maximum", [y, part], label=f"{label}_max{t}")
+    return y
+
+
+def _windows_starting_inside(ctx: NodeContext, x: Value, pooled: Value, strides: list[int],
+                             begin: list[int]) -> Value:
+    """ceil_mode's rule: of the windows, those that start before the end padding, ``ceil((n + b) / s)``
+    (at most all of them), counted from ``x``'s run-time [N, H, W, C] shape."""
+    i32 = DType.INT32
+    sizes = ctx.run_time_dims(x, 1, 3, label="in_sizes")
+    starts = ctx.op("AddV2", [sizes, ctx.ints([b + s - 1 for b, s in zip(begin, strides)], label="start_room")],
+                    dtype=i32, label="start_span")
+    starting = ctx.op("FloorDiv", [starts, ctx.ints(strides, label="ceil_strides")], dtype=i32, label="starting")
+    windows = ctx.run_time_dims(pooled, 1, 3, label="windows")
+    kept = ctx.op("Minimum", [starting, windows], dtype=i32, label="kept")
+    size = ctx.concat_shape([[-1], kept, [-1]], label="kept_size")
+    return ctx.op("Slice", [pooled, ctx.ints([0, 0, 0, 0], label="origin"), size], {"Index": i32},
+                  label="kept_windows")
 
 
 def _small_ints_as_float(ctx: NodeContext, x: Value) -> tuple[Value, DType | None]:

@@ -6,7 +6,8 @@ onnxruntime computes it:
 
 - ``QuantizeLinear``: ``clip(round_half_even(x / scale) + zero_point, lo, hi)``, in float32
   (TF.js's ``Round`` rounds half to even), then cast to int32; ``lo``/``hi`` are the saturation
-  bounds of the zero point's type (uint8 when there is none).
+  bounds of the zero point's type (uint8 when there is none). From opset 23, in float16 when ``precision``
+  is FLOAT16 or (at 0) the scale is float16: x, the scale and x / scale rounded to float16 first.
 - ``DequantizeLinear``: ``(x − zero_point) · scale`` in float32 (``x`` and the zero point are 16-bit
   at most, so the difference is exact).
 - Scale and zero point are per tensor (a scalar), per axis (1-D along ``axis``) or blocked
@@ -55,6 +56,10 @@ def _f32(ctx: NodeContext, x: Value, label: str) -> Value:
 
 def _i32(ctx: NodeContext, x: Value, label: str) -> Value:
     return ctx.op("Cast", [x], {"SrcT": x.dtype, "DstT": I32, "Truncate": False}, dtype=I32, label=label)
+
+
+#: TensorProto.FLOAT and FLOAT16, the ``precision`` values onnxruntime's QuantizeLinear accepts besides 0.
+_FLOAT, _FLOAT16 = 1, 10
 
 
 def _onnx_dtype(ctx: NodeContext, i: int) -> np.dtype | None:
@@ -172,8 +177,32 @@ def quantize_linear(ctx: NodeContext) -> Laid:
     x, perm, axis, block = _linear_setup(ctx)
     scale = _param(ctx, 1, axis, block, perm, "scale")
     zp = _param(ctx, 2, axis, block, perm, "zero_point") if ctx.has_input(2) else None
-    q = ctx.op("Round", [ctx.op("RealDiv", [_f32(ctx, x, "x_float"), scale], label="scaled")], label="rounded")
+    in_half = _quantizes_in_half(ctx)
+    x = _f32(ctx, x, "x_float")
+    if in_half and _onnx_dtype(ctx, 0) != np.dtype(np.float16):
+        x = ctx.rounded_to_half(x, label="x_half")
+    if in_half and _onnx_dtype(ctx, 1) != np.dtype(np.float16):
+        scale = ctx.rounded_to_half(scale, label="scale_half")
+    scaled = ctx.op("RealDiv", [x, scale], label="scaled")
+    if in_half:  # x/scale of two float16 values, rounded once to float16: the float16 quotient
+        scaled = ctx.rounded_to_half(scaled, label="scaled_half")
+    q = ctx.op("Round", [scaled], label="rounded")
     return ctx.laid(_saturate(ctx, q, zp, bounds), perm)
+
+
+def _quantizes_in_half(ctx: NodeContext) -> bool:
+    """Whether onnxruntime quantizes in float16: from opset 23 by ``precision`` (FLOAT16), or by a float16 scale
+    when it is 0; it then rounds x, the scale and x/scale to float16 (codes one off otherwise: measured with 1.32,
+    docs/onnx.md). Before opset 23 it divides in float32 whatever the types."""
+    if ctx.opset < 23:
+        return False
+    precision = int(ctx.attr("precision", 0) or 0)
+    if precision not in (0, _FLOAT, _FLOAT16):
+        raise ctx.error(f"precision {precision} is not supported (onnxruntime's CPU refuses it too: only 0, "
+                        f"FLOAT ({_FLOAT}) and FLOAT16 ({_FLOAT16}))")
+    if precision == 0:
+        return _onnx_dtype(ctx, 1) == np.dtype(np.float16)
+    return precision == _FLOAT16
 
 
 @onnx_op("DequantizeLinear", since=10)

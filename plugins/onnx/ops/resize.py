@@ -222,6 +222,55 @@ def _unknown_unscaled_axes_dropped(ctx: NodeContext, axes: list[int], scales: li
     return [a for a, _ in kept], [f for _, f in kept]
 
 
+def _resized_size_unknown(ctx: NodeContext, axes: list[int], scales: list[float] | None,
+                          sizes: list[int] | None) -> bool:
+    """Whether a resized axis has no size at conversion time (a symbolic H or W), so the static plan cannot
+    compute the output lengths or coordinates."""
+    dims = ctx.shape(0)
+    return (scales is not None or sizes is not None) and dims is not None and any(dims[a] is None for a in axes)
+
+
+def _unit_scale_is_identity(how: Interpolation, roi: tuple[float, float] | None) -> bool:
+    """Whether an axis of scale 1 comes out as it is: at scale 1 tf_half_pixel_for_nn samples ``x + 0.5`` (kept
+    only by nearest's floor and round_prefer_floor), tf_crop_and_resize ``x`` only over the roi [0, 1]."""
+    if how.transform == "tf_half_pixel_for_nn":
+        return how.mode == "nearest" and how.nearest_mode in ("floor", "round_prefer_floor")
+    if how.transform == "tf_crop_and_resize":
+        return roi is not None and (float(roi[0]), float(roi[1])) == (0.0, 1.0)
+    return True
+
+
+def _constants_at_run_time(ctx: NodeContext, how: Interpolation, scales: list[float] | None,
+                           axes: list[int] | None, rois: list | None) -> Laid:
+    """Constant scales or sizes over axes of unknown size: onnxruntime's arithmetic built in the graph
+    (:mod:`.resize_runtime`, which reads the constant input as it would a computed one). Batch and channel
+    entries must leave their axes alone; that module only resizes H and W."""
+    listed = axes if axes is not None else list(range(ctx.rank(0)))
+    scales_input = None if scales is None else (1 if ctx.opset < 11 else 2)
+    sizes_input = None if scales is not None else 3
+    given = _const_vector(ctx, scales_input if scales_input is not None else 3)
+    if given is None:
+        raise ctx.error("resizing to the inferred output shape needs the resized axes' sizes at conversion time")
+    for at, a in enumerate(listed):
+        if a < 2 and not _unit_scale_is_identity(how, None if rois is None else rois[at]):
+            raise ctx.error(f"coordinate_transformation_mode={how.transform!r} moves or crops axis {a} even at scale "
+                            "1, and with H or W of unknown size only H and W are resized",
+                            hint="list only H and W in axes")
+    dims = ctx.shape(0) or [None] * len(listed)
+    for a, v in zip(listed, given.tolist()):
+        keeps = float(v) == 1.0 if scales is not None else dims[a] is not None and int(v) == dims[a]
+        if a < 2 and not keeps:
+            raise ctx.error(f"only the spatial axes (H, W) can be resized when a resized axis has no size at "
+                            f"conversion time: {'scales' if scales is not None else 'sizes'} {given.tolist()} may "
+                            f"resize axis {a} (its size: {dims[a] if dims[a] is not None else 'unknown'})")
+    return resize_at_run_time(ctx, scales_input=scales_input, sizes_input=sizes_input, mode=how.mode,
+                              transform=how.transform, nearest_mode=how.nearest_mode, cubic_a=how.cubic_a,
+                              exclude_outside=how.exclude_outside, axes=axes,
+                              policy=ctx.attr("keep_aspect_ratio_policy", "stretch"),
+                              roi_input=1 if rois is not None else None, extrapolation=how.extrapolation,
+                              antialias=how.antialias, unit_axes_checked=True)
+
+
 @onnx_op("Resize", since=10)
 def resize(ctx: NodeContext) -> Laid:
     mode = ctx.attr("mode", "nearest")
@@ -269,6 +318,9 @@ def resize(ctx: NodeContext) -> Laid:
             rois = [(float(roi[k]), float(roi[len(axes) + k])) for k in range(len(axes))]
     if scales is not None and rois is None and len(scales) == len(axes):
         axes, scales = _unknown_unscaled_axes_dropped(ctx, axes, scales, how)
+    if _resized_size_unknown(ctx, axes, scales, sizes):
+        listed = None if axes_attr is None else [norm_axis(ctx, int(a), rank) for a in axes_attr]  # all, in order
+        return _constants_at_run_time(ctx, how, scales, listed, rois)
     outs, axis_scales = _static_plan(ctx, axes, scales, sizes if scales is None else None)
     # TF.js's ResizeBilinear lerps (a + (b - a)·t): next to ±Inf it gives NaN where onnxruntime's weighted taps give
     # ±Inf, and a weight-0 NaN neighbour is left out; --exact_special_values takes onnxruntime's taps instead

@@ -153,8 +153,9 @@ def resize_at_run_time(ctx: NodeContext, *, scales_input: int | None, sizes_inpu
                        transform: str, nearest_mode: str, cubic_a: float = -0.75,
                        exclude_outside: bool = False, axes: Sequence[int] | None = None,
                        policy: str = "stretch", roi_input: int | None = None, extrapolation: float = 0.0,
-                       antialias: bool = False) -> Laid:
-    """Resize input 0 (NCHW, spatial axes) by the runtime ``scales`` or to the runtime ``sizes`` input."""
+                       antialias: bool = False, unit_axes_checked: bool = False) -> Laid:
+    """Resize input 0 (NCHW, spatial axes) by the runtime ``scales`` or to the runtime ``sizes`` input.
+    ``unit_axes_checked``: the caller made sure (constant scales or sizes) that ``axes`` 0 and 1 stay as they are."""
     if ctx.rank(0) != 4:
         raise ctx.error(f"only 4-D (NCHW) resizes are supported, got rank {ctx.rank(0)}")
     mode = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
@@ -176,7 +177,7 @@ def resize_at_run_time(ctx: NodeContext, *, scales_input: int | None, sizes_inpu
     if sizes is not None and sizes.dtype != I32:
         sizes = ctx.op("Cast", [sizes], {"SrcT": sizes.dtype, "DstT": I32, "Truncate": False}, dtype=I32,
                        label="sizes_i32")
-    if axes is not None and any(a not in (2, 3) for a in axes):
+    if axes is not None and any(a not in (2, 3) for a in axes) and not unit_axes_checked:
         raise ctx.error(f"with scales or sizes computed at run time only the spatial axes can be resized, "
                         f"got axes {list(axes)}")
     plans = {}  # k -> (in_i, in_f, out_i, out_f, scale) of each resized spatial axis

@@ -242,7 +242,20 @@ def constant_of_shape(ctx: NodeContext) -> Value:
 
 @onnx_op("Range", since=11)
 def range_(ctx: NodeContext) -> Value:
+    """TF.js's Range counts ``|ceil((limit - start) / delta)|`` values even when a ``delta`` in (0, 1] runs away
+    from a lower limit (its empty-range test is ``delta > 1``): ``Range(2, 1, 1)`` gave ``[2]`` where ONNX's
+    ``max(ceil(...), 0)`` is empty. So a positive delta's limit is first raised to ``start`` (an empty range);
+    a negative delta's runaway case TF.js already empties."""
     start, limit, delta = ctx.input(0), ctx.input(1), ctx.input(2)
+    step = ctx.const(2)
+    if step is None or float(np.asarray(step).reshape(-1)[0]) > 0:
+        reachable = ctx.op("Maximum", [limit, start], dtype=start.dtype, label="reachable_limit")
+        if step is None:  # the delta's sign is known only at run time
+            rising = ctx.op("Greater", [delta, ctx.scalar_like(0, delta, label="zero")], dtype=DType.BOOL,
+                            label="rising")
+            reachable = ctx.op("SelectV2", [rising, reachable, limit], {"T": start.dtype}, dtype=start.dtype,
+                               label="limit")
+        limit = reachable
     return ctx.op("Range", [start, limit, delta], {"Tidx": start.dtype}, dtype=start.dtype)
 
 
