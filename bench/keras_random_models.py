@@ -1,7 +1,8 @@
 """Random Keras models against the h5py-only lowering: hunting silent-wrong graph-model conversions (issue 16).
 
     .venv/bin/python bench/keras_random_models.py [--count 160] [--seed 0] [--flavors keras3.keras,tf_keras.h5]
-        [--dynamic] [--wide] [--args] [--minimize] [--trace_refused] [--snapshot FOLDER] [--boost NAME=FACTOR,...]
+        [--dynamic] [--wide] [--args] [--extra] [--minimize] [--trace_refused] [--snapshot FOLDER]
+        [--boost NAME=FACTOR,...]
         [--output bench/results/keras_random_models]
 
 A seeded generator draws small random-but-valid Keras models (a *recipe*: inputs, then steps that each apply one
@@ -71,6 +72,10 @@ RMSNormalization of large epsilons; MultiHeadAttention's ``value_dim``, ``output
 (Attention's too); ``Masking(v)`` of padding shifted to ``v``. It also pairs cross attention's query with another
 sequence (without it the partner drawn is a rank-4 tensor, which Keras rejects: kept so for earlier seeds).
 
+``--format layers`` (session 31) converts with the default output of a Keras file, a TF.js layers model, and runs it
+with ``tf.loadLayersModel`` / ``predict`` (the recipes are the same as ``--format graph``'s, the default). Most random
+models use op layers TF.js has no layer for (refused by name); ``--boost op_unary=0,...`` aims a run at the rest.
+
 ``--minimize`` shrinks each WRONG / TF.js-error model to a smallest recipe that still fails the same way (outputs
 dropped, steps bypassed), and prints its builder code. Results: ``<output>.json`` and ``<output>.md``.
 """
@@ -116,6 +121,9 @@ PYTHON = sys.executable
 SNAPSHOT: str | None = None
 #: The float inputs' dtype (float64 only while :func:`keras_float64_outputs` builds the exact reference).
 FLOAT = "float32"
+#: ``--format``: ``graph`` converts with ``--output_format tfjs_graph_model``; ``layers`` with the default output of
+#: a Keras file (a TF.js layers model, run by ``tf.loadLayersModel`` and ``model.predict``). The recipes are the same.
+FORMAT = "graph"
 #: ``--dynamic``: every model has an input of unknown sizes, and the layers lowered over them are drawn more often.
 DYNAMIC = False
 #: Batch sizes of the second input set (the first one has ``BATCH``): 1 catches squeezes, 5 a batch baked in.
@@ -1741,6 +1749,119 @@ op("args_masking_value", (3,), weight=0.0)((
     lambda rng, s, f: {"value": float(pick(rng, [-1.0, 0.5, 2.0, -0.25]))}, _masking_value_make))
 
 
+# -- --extra (session 31): layer families the generator never drew (weight 0 without the flag) ----------------------
+#: ``--extra``: these ops' weights (each 0 without the flag, so that earlier seeds still give the same models).
+EXTRA = False
+EXTRA_WEIGHTS = {"extra_spectral_norm": 2, "extra_core": 2, "extra_augment": 3, "extra_category_encoding": 1.5,
+                 "extra_discretization": 1.5, "extra_int_lookup": 1.5}
+#: Keras 3's image layers that are not random at inference (or return their input there), by their options.
+K3_AUGMENT = {"RandomGrayscale": {"factor": 0.5}, "RandomHue": {"factor": 0.3, "value_range": (0, 1)},
+              "RandomSaturation": {"factor": 0.3, "value_range": (0, 1)}, "Solarization": {"addition_factor": 0.2},
+              "AutoContrast": {"value_range": (0, 1)}, "RandomColorDegeneration": {"factor": 0.4},
+              "RandomSharpness": {"factor": 0.4}, "RandomInvert": {}, "RandomErasing": {},
+              "RandomGaussianBlur": {}, "RandomPerspective": {}, "RandomPosterization": {"factor": (2, 4)},
+              "RandomColorJitter": {"brightness_factor": 0.2}, "RandomElasticTransform": {}}
+#: Image layers of both flavours (inert at inference but RandomCrop, which crops or resizes there).
+AUGMENT = {"RandomFlip": {}, "RandomRotation": {"factor": 0.2}, "RandomZoom": {"height_factor": 0.2},
+           "RandomTranslation": {"height_factor": 0.1, "width_factor": 0.1}, "RandomContrast": {"factor": 0.3},
+           "RandomBrightness": {"factor": 0.2}}
+
+
+def _spectral_norm_draw(rng, s, f):
+    """SpectralNormalization around a Dense, Conv1D or Conv2D (inference: the wrapped layer with its kernel)."""
+    rank = len(s[0])
+    kind = pick(rng, ["Dense"] + (["Conv1D"] if rank == 3 else []) + (["Conv2D"] if rank == 4 else []))
+    return {"kind": kind, "units": int(rng.integers(2, 6)), "power_iterations": int(pick(rng, [1, 2])),
+            "activation": pick(rng, [None, "relu", "tanh"])}
+
+
+def _spectral_norm_make(k, p, s):
+    inner = (k.layers.Dense(p["units"], activation=p["activation"]) if p["kind"] == "Dense"
+             else getattr(k.layers, p["kind"])(p["units"], 2, padding="same", activation=p["activation"]))
+    return k.layers.SpectralNormalization(inner, power_iterations=p["power_iterations"])
+
+
+def _extra_core_draw(rng, s, f):
+    """tf_keras's LocallyConnected1D/2D and ThresholdedReLU; ActivityRegularization (identity at inference)."""
+    rank, known = len(s[0]), all(d is not None for d in s[0][1:])
+    kinds = ["ActivityRegularization"]
+    if f.startswith("tf_keras"):
+        kinds += ["ThresholdedReLU", "ThresholdedReLU"]
+        kinds += ["LocallyConnected1D"] * 3 if rank == 3 and known else []
+        kinds += ["LocallyConnected2D"] * 3 if rank == 4 and known else []
+    kind = pick(rng, kinds)
+    return {"kind": kind, "theta": float(pick(rng, [0.0, 0.5, -0.3])), "units": int(rng.integers(2, 5)),
+            "kernel": int(pick(rng, [1, 2, 3])), "strides": int(pick(rng, [1, 2])),
+            "implementation": int(pick(rng, [1, 2, 3])), "use_bias": bool(rng.random() < 0.8)}
+
+
+def _extra_core_make(k, p, s):
+    L = k.layers
+    if p["kind"] == "ActivityRegularization":
+        return L.ActivityRegularization(l1=0.01, l2=0.01)
+    if p["kind"] == "ThresholdedReLU":
+        return L.ThresholdedReLU(theta=p["theta"])
+    return getattr(L, p["kind"])(p["units"], p["kernel"], strides=p["strides"], implementation=p["implementation"],
+                                 use_bias=p["use_bias"])
+
+
+def _augment_draw(rng, s, f):
+    names = list(AUGMENT) + ["RandomCrop"] * 2 + (list(K3_AUGMENT) if f.startswith("keras3") else ["RandomHeight",
+                                                                                                    "RandomWidth"])
+    kind = pick(rng, names)
+    p = {"kind": kind}
+    if kind == "RandomCrop":
+        h, w = s[0][1], s[0][2]
+        if h is None or w is None:
+            return {"kind": "RandomFlip"}
+        p.update(height=int(rng.integers(max(1, h - 3), h + 1)), width=int(rng.integers(max(1, w - 3), w + 1)))
+    return p
+
+
+def _augment_make(k, p, s):
+    L, kind = k.layers, p["kind"]
+    if kind == "RandomCrop":
+        return L.RandomCrop(p["height"], p["width"])
+    if kind in ("RandomHeight", "RandomWidth"):
+        return getattr(L, kind)(0.2)
+    return getattr(L, kind)(**(AUGMENT.get(kind) or K3_AUGMENT.get(kind, {})))
+
+
+def _category_encoding_draw(rng, s, f):
+    return {"mode": pick(rng, ["multi_hot", "count", "one_hot"]), "extra": int(pick(rng, [0, 3]))}
+
+
+def _discretization_draw(rng, s, f):
+    bounds = sorted({round(float(v), 2) for v in rng.standard_normal(int(rng.integers(1, 5)))})
+    return {"bin_boundaries": bounds, "mode": pick(rng, ["int", "int", "one_hot", "multi_hot", "count"])}
+
+
+def _int_lookup_draw(rng, s, f):
+    vocab = sorted(int(v) for v in rng.choice(np.arange(1, VOCAB), int(rng.integers(2, 7)), replace=False))
+    return {"kind": pick(rng, ["IntegerLookup", "Hashing"]), "vocabulary": vocab,
+            "num_oov_indices": int(pick(rng, [1, 2])), "num_bins": int(pick(rng, [3, VOCAB])),
+            "mask_token": pick(rng, [None, 0])}
+
+
+def _int_lookup_make(k, p, s):
+    if p["kind"] == "Hashing":
+        return k.layers.Hashing(p["num_bins"])
+    return k.layers.IntegerLookup(vocabulary=p["vocabulary"], num_oov_indices=p["num_oov_indices"],
+                                  mask_token=p["mask_token"])
+
+
+op("extra_spectral_norm", (2, 3, 4), weight=0.0)((_spectral_norm_draw, _spectral_norm_make))
+op("extra_core", (2, 3, 4), weight=0.0)((_extra_core_draw, _extra_core_make))
+op("extra_augment", (4,), weight=0.0)((_augment_draw, _augment_make))
+op("extra_category_encoding", (2,), ints=True, weight=0.0)((
+    _category_encoding_draw,
+    lambda k, p, s: k.layers.CategoryEncoding(VOCAB + p["extra"], output_mode=p["mode"])))
+op("extra_discretization", (2, 3), weight=0.0, int_out=True)((
+    _discretization_draw,
+    lambda k, p, s: k.layers.Discretization(bin_boundaries=p["bin_boundaries"], output_mode=p["mode"])))
+op("extra_int_lookup", (2,), ints=True, weight=0.0, int_out=True)((_int_lookup_draw, _int_lookup_make))
+
+
 # -- recipes ---------------------------------------------------------------------------------------------------------
 INPUT_KINDS = ["vec", "seq", "seq", "img", "img", "ids", "ids", "masked_seq", "int_vec", "seq_dyn", "img_dyn",
                "ids64", "uint8_img"]
@@ -1825,7 +1946,8 @@ BOOSTS: dict[str, float] = {}
 def weight_of(o: Op) -> float:
     weight = DYNAMIC_WEIGHTS.get(o.name, o.weight) if DYNAMIC else o.weight
     weight = WIDE_WEIGHTS.get(o.name, weight) if WIDE else weight
-    return (ARGS_WEIGHTS.get(o.name, weight) if ARGS else weight) * BOOSTS.get(o.name, 1.0)
+    weight = ARGS_WEIGHTS.get(o.name, weight) if ARGS else weight
+    return (EXTRA_WEIGHTS.get(o.name, weight) if EXTRA else weight) * BOOSTS.get(o.name, 1.0)
 
 
 class Builder:
@@ -2232,8 +2354,9 @@ def keras_outputs(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 # -- conversion and TF.js --------------------------------------------------------------------------------------------
 def convert(path: Path, out: Path, *, traced: bool = False) -> tuple[int, str, list[str]]:
     """``python -m tfjsconv convert`` in a fresh process: (exit code, the last lines of stderr, its notices)."""
-    cmd = ["nice", "-n", "5", PYTHON, "-m", "tfjsconv", "convert", str(path), str(out),
-           "--output_format", "tfjs_graph_model", "--overwrite", "true"]
+    cmd = ["nice", "-n", "5", PYTHON, "-m", "tfjsconv", "convert", str(path), str(out), "--overwrite", "true"]
+    if FORMAT == "graph" or traced:  # the traced check is TensorFlow's graph: a graph model either way
+        cmd += ["--output_format", "tfjs_graph_model"]
     if traced:
         cmd += ["--loader", "tensorflow"]
     env = dict(os.environ)
@@ -2840,10 +2963,19 @@ def main(argv: list[str] | None = None) -> int:
                         "activations, unroll, seq2seq initial_state, masks given as mask= / attention masks, "
                         "normalization epsilons, attention value_dim / output_shape / keys, Masking(v) of shifted "
                         "padding")
+    parser.add_argument("--extra", action="store_true", help="draw the ``extra_*`` steps of session 31 too: "
+                        "SpectralNormalization, LocallyConnected1D/2D, ThresholdedReLU, ActivityRegularization, image "
+                        "augmentation layers at inference, RandomCrop, CategoryEncoding, Discretization, "
+                        "IntegerLookup, Hashing")
+    parser.add_argument("--format", choices=("graph", "layers"), default="graph", help="graph: convert to a TF.js "
+                        "graph model (as before); layers: the default output of a Keras file, a TF.js layers model "
+                        "run by tf.loadLayersModel (the same recipes)")
     parser.add_argument("--boost", default="", help="NAME=FACTOR,...: draw these ops FACTOR times more often")
     args = parser.parse_args(argv)
-    global SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE, ARGS
+    global SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE, ARGS, EXTRA, FORMAT
     SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE, ARGS = args.snapshot, args.dynamic, args.policies, args.wide, args.args
+    EXTRA = args.extra
+    FORMAT = args.format
     BOOSTS.update({name: float(factor) for name, factor in (item.split("=") for item in args.boost.split(",") if item)})
     command = "python bench/keras_random_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731

@@ -159,15 +159,47 @@ LAYER_LIKE_OPERATIONS = frozenset({"Add", "Multiply", "Maximum", "Minimum", "Con
 
 def operation_class_problems(model_config: dict[str, Any], keras3: bool | None) -> list[str]:
     """``"layer 'x' (Class): why"`` for every Keras 3 operation of a TF.js layer's class name that computes something
-    else than that layer (:data:`LAYER_LIKE_OPERATIONS` lists the ones that do not)."""
+    else than that layer (:data:`LAYER_LIKE_OPERATIONS` lists the ones that do not, :func:`_mixed_rank_operands`
+    the calls of them that still do)."""
     problems: list[str] = []
     for layer in iter_layers(model_config):
         cls = layer.entry.get("class_name")
-        if cls in TFJS_LAYER_CLASSES and cls not in LAYER_LIKE_OPERATIONS and is_keras3_operation(layer.entry, keras3):
+        if cls not in TFJS_LAYER_CLASSES or not is_keras3_operation(layer.entry, keras3):
+            continue
+        if cls not in LAYER_LIKE_OPERATIONS:
             problems.append(f"layer {layer.qualified_name!r} ({cls}): the Keras 3 operation "
                             f"keras.ops.{cls.lower()}, whose arguments differ from TF.js's {cls} layer (it would "
                             "compute something else)")
+        elif cls in _ELEMENTWISE_OPERATIONS and (ranks := _mixed_rank_operands(layer.entry)):
+            problems.append(f"layer {layer.qualified_name!r} ({cls}): the Keras 3 operation keras.ops.{cls.lower()} "
+                            f"of operands of ranks {ranks}: Keras broadcasts them aligned on the last axis, TF.js's "
+                            f"{cls} layer inserts the missing axes after the batch axis (another result)")
     return problems
+
+
+#: Keras 3 elementwise operations written as TF.js merge layers (which broadcast another way across ranks).
+_ELEMENTWISE_OPERATIONS = frozenset({"Add", "Multiply", "Maximum", "Minimum"})
+
+
+def _mixed_rank_operands(entry: dict[str, Any]) -> list[int]:
+    """The ranks of an operation call's tensor operands when they differ (numpy broadcasting puts a shorter operand's
+    axes last; TF.js's merge layers expand it at axis 1, as Keras's merge *layers* do; measured session 31: ``ops.add``
+    of ``[5, 5, 4]`` and ``[5, 4]`` 3.7 off), else ``[]``."""
+    for node in entry.get("inbound_nodes") or []:
+        ranks = [len(shape) for shape in _tensor_shapes(node.get("args") if isinstance(node, dict) else None)]
+        if len(set(ranks)) > 1:
+            return ranks
+    return []
+
+
+def _tensor_shapes(value: Any) -> list[list[Any]]:
+    """The shapes of the Keras 3 tensors (``__keras_tensor__``) in a call's arguments, in order."""
+    if isinstance(value, dict):
+        shape = (value.get("config") or {}).get("shape") if value.get("class_name") == "__keras_tensor__" else None
+        return [shape] if isinstance(shape, list) else []
+    if isinstance(value, (list, tuple)):
+        return [shape for item in value for shape in _tensor_shapes(item)]
+    return []
 
 
 #: Layers whose Keras output carries their input's mask unchanged (and TF.js's too).

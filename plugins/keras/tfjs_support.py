@@ -150,6 +150,11 @@ _BILINEAR_UPSAMPLING = _equals("interpolation", "nearest", ("nearest",),
 _CONV_TRANSPOSE = [_truthy("output_padding", "TF.js's transposed convolutions ignore output_padding (wrong shape)"),
                    _spatial_ones("dilation_rate", "TF.js's transposed convolutions ignore dilation_rate (wrong shape)")]
 _NOT_LAST_AXIS = "TF.js computes it along the last axis only"
+#: TF.js 4.22's 1-D pooling layers take no data_format: they pool the steps axis of a channels-last input (measured
+#: session 31: channels_first AveragePooling1D / MaxPooling1D / GlobalAveragePooling1D / GlobalMaxPooling1D loaded
+#: and gave outputs of another shape, silently).
+_POOL1D_CHANNELS_LAST = _equals("data_format", "channels_last", ("channels_last", None),
+                                "TF.js's 1-D pooling layers ignore it and pool the steps axis (another result)")
 
 
 def _input_rank(config: dict[str, Any]) -> int | None:
@@ -219,8 +224,9 @@ OPTION_CHECKS: dict[str, list[Callable[[dict[str, Any]], str | None]]] = {
     "ReLU": [_truthy("negative_slope", "TF.js's ReLU layer only has max_value"),
              _truthy("threshold", "TF.js's ReLU layer only has max_value"), _negative_cap],
     "InputLayer": [_truthy("sparse", "TF.js has no sparse inputs"), _truthy("ragged", "TF.js has no ragged inputs")],
-    **{name: [_KEEPDIMS] for name in ("GlobalAveragePooling1D", "GlobalAveragePooling2D",
-                                     "GlobalMaxPooling1D", "GlobalMaxPooling2D")},
+    **{name: [_KEEPDIMS] for name in ("GlobalAveragePooling2D", "GlobalMaxPooling2D")},
+    **{name: [_KEEPDIMS, _POOL1D_CHANNELS_LAST] for name in ("GlobalAveragePooling1D", "GlobalMaxPooling1D")},
+    **{name: [_POOL1D_CHANNELS_LAST] for name in ("AveragePooling1D", "MaxPooling1D")},
 }
 #: Keras dtype policy classes that only name a dtype (quantized policies change the weights).
 DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "Policy", "FloatDTypePolicy"})

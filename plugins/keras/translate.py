@@ -122,7 +122,7 @@ class _Scope:
         A model used as a layer has a node of its own in Keras 2 and TF.js (node 0, from building
         it), which Keras 3's inbound nodes do not count (they only count the outer model's own
         calls): Keras 3's call ``k`` of a nested model is TF.js node ``k + 1``. Keras 3's
-        ``output_layers`` do count it, so they need no shift.
+        ``output_layers`` count it for a nested functional model, not for a Sequential (``_sequential_refs_shifted``).
         """
         shift = 1 if self.keras3 and name in self.nested_models else 0
         return [name, node_index + shift, tensor_index]
@@ -155,6 +155,8 @@ def _layer_config(cls: str, config: dict[str, Any], name: str, outer: _Scope) ->
             out[key] = tfjs_activation(activation_name(value) or "", keras3=False)[0] or value
         elif key.endswith(TRAINING_ONLY_SUFFIXES):
             out[key] = _training_object(key, value, name)
+        elif key == "output_layers" and outer.keras3:
+            out[key] = _sequential_refs_shifted(_layer_refs(value), layers)
         elif key in ("input_layers", "output_layers"):
             out[key] = _layer_refs(value)  # Keras 3 numbers these like Keras 2 already
         else:
@@ -220,6 +222,15 @@ def _training_object(key: str, value: Any, layer: str) -> Any:
         return {"class_name": cls, "config": config}
     log.info("layer %r: dropping %s %r, which TF.js lacks (it only matters for training)", layer, key, cls)
     return None
+
+
+def _sequential_refs_shifted(refs: list[list[Any]], layers: list[Any]) -> list[list[Any]]:
+    """Keras 3 ``output_layers`` in TF.js numbering: they count a nested *functional* model's building node as
+    Keras 2 and TF.js do, but not a nested ``Sequential``'s (its call ``k`` is TF.js node ``k + 1``; unshifted,
+    TF.js failed to load the model: "Graph disconnected", measured session 31)."""
+    sequentials = {entry_name(v) for v in layers if is_layer_entry(v) and v.get("class_name") == "Sequential"}
+    return [[ref[0], ref[1] + 1, *ref[2:]] if ref[0] in sequentials and isinstance(ref[1], int) else ref
+            for ref in refs]
 
 
 def _layer_refs(value: Any) -> list[list[Any]]:

@@ -77,6 +77,10 @@ KERAS3_FLOAT32_INSIDE = frozenset({"BatchNormalization", "LayerNormalization", "
 #: epsilon below 1.001e-5); under ``float16`` it computes in float16 but its moments (:data:`MOMENTS`).
 TF_KERAS_FLOAT32_INSIDE = frozenset({"BatchNormalization", "Embedding", "LayerNormalization"})
 KERAS3_NOT_AUTOCAST = frozenset({"LayerNormalization", "GroupNormalization", "Embedding"})
+#: Keras 3 layers that keep a float16 input (:data:`KERAS3_NOT_AUTOCAST`), normalize it in float32 and cast the result
+#: back to that input's dtype before their own compute dtype (``ops.layer_normalization``; GroupNormalization's
+#: ``_apply_normalization``): a float16 tensor into a float32 or float64 one gives float16's values (session 31).
+KERAS3_CAST_BACK_TO_INPUT = frozenset({"LayerNormalization", "GroupNormalization"})
 
 
 #: A :func:`width_view` config's key saying whether the float inputs of a layer in Keras 3's TimeDistributed are cast
@@ -670,6 +674,25 @@ def mark_half_held(graph: Graph, values: list[Any]) -> None:
     refusal, session 25), without making op layers on them round (:func:`mark_half`)."""
     held = _HALF_HELD.setdefault(graph, set())
     held.update(id(v) for v in values if isinstance(v, Value) and v.dtype == DType.FLOAT32)
+
+
+def casts_back_to_half(graph: Graph, cls: str, keras3: bool, inputs: list[Any]) -> bool:
+    """Whether a Keras 3 layer computing outside float16 rounds its result to float16 all the same: a
+    :data:`KERAS3_CAST_BACK_TO_INPUT` layer given a float16 tensor (random bench, seed 3112: a float32
+    GroupNormalization after a float16 one was 1.2e-3 off, one float16 rounding, where the traced path is exact)."""
+    return keras3 and cls in KERAS3_CAST_BACK_TO_INPUT and bool(inputs) and is_half(graph, inputs[0])
+
+
+def through_half(graph: Graph, name: str, values: list[Any]) -> list[Any]:
+    """float32 ``values`` rounded to float16 and cast back (float32 tensors in Keras: not marked float16)."""
+    out = []
+    for i, value in enumerate(values):
+        if isinstance(value, Value) and value.dtype == DType.FLOAT32:
+            half = rounded_to_half(graph, value, f"{name}/to_float16_{i}")
+            value = graph.add_op("Identity", [half], {"T": DType.FLOAT32}, name=f"{name}/to_float32_{i}",
+                                 dtype=DType.FLOAT32, shape=value.shape)
+        out.append(value)
+    return out
 
 
 def held_half_inputs(graph: Graph, name: str, inputs: list[Any]) -> list[Any]:

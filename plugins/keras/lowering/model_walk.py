@@ -49,6 +49,7 @@ from .float_widths import (
     WRAPPER_CASTS,
     WRAPPER_CASTS_OUT,
     WidthNotices,
+    casts_back_to_half,
     computes_in_half,
     half_input,
     half_rounded,
@@ -67,6 +68,7 @@ from .float_widths import (
     rounds_model_input,
     round_merged_directions,
     rounds_outputs,
+    through_half,
     width_view,
     wrapper_cast_outputs,
     wrapper_rounds,
@@ -575,6 +577,9 @@ class ModelLowering:
         half = computes_in_half(wcls, wconfig) or op_layer_in_half(self.graph, cls, inputs, config)  # (.float_widths)
         if half and is_op_layer(cls):  # op-layer casts' float16 tensors, as marked float32 Values
             inputs = held_half_inputs(self.graph, prefix + name, inputs)
+        back_to_half = not half and casts_back_to_half(self.graph, cls, self.keras3, inputs)
+        if back_to_half:  # Keras's float16 tensor, on float16's grid (an LSTM's float32 steps rounded)
+            inputs = held_half_inputs(self.graph, prefix + name, inputs)
         if rounds_inputs(wcls, self.keras3, wconfig) if half else wrapper_rounds(wconfig, WRAPPER_CASTS):
             inputs = half_rounded(self.graph, prefix + name, inputs, [self._keras_dtype(v) is None for v in inputs],
                                   entry=True)
@@ -603,6 +608,9 @@ class ModelLowering:
             outputs = round_each_op(self.graph, before, outputs, once=cls in KERAS3_FLOAT32_REDUCTIONS)
         elif half and wcls != FLOAT32_INNER:  # float16 in Keras, computed in float32 (LSTM, attention): recorded
             mark_half_held(self.graph, outputs)
+        elif back_to_half:  # a float32 normalization cast back to its float16 input's dtype, then to float32
+            outputs = through_half(self.graph, f"{prefix}{name}/out", outputs)
+            ctx.outputs = outputs if isinstance(ctx.outputs, list) else outputs[0]
         elif not half and op_layer_keeps_held_half(self.graph, cls, inputs, config):  # on such results: float16
             mark_half_held(self.graph, outputs)
         elif not half and op_layer_on_held_in_float32(self.graph, cls, inputs, config):  # float16 in Keras: named
