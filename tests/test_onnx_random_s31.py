@@ -82,6 +82,26 @@ def test_resize_of_unknown_spatial_axes_with_axes_roi_and_shifted_nearest(tmp_pa
         matches_onnxruntime(path, feeds, tmp_path / "out", convert=False)
 
 
+@pytest.mark.node
+@pytest.mark.parametrize("policy,sizes,axes", [("not_larger", [1, 2, 10, 8], None), ("not_smaller", [1, 2, 2, 3], None),
+                                               ("not_larger", [2, 9], [1, 3]), ("not_larger", [10, 8], [2, 3])])
+def test_resize_sizes_keeping_the_aspect_ratio_count_listed_batch_and_channel_axes(tmp_path, tfjs_runtime, policy,
+                                                                                     sizes, axes):
+    """keep_aspect_ratio_policy takes the smallest (largest) ratio over every listed axis: N and C listed add their
+    ratio 1 (review r7: [1, 2, 10, 8] of [1, 2, 5, 5] not_larger gave 8x8 over unknown H/W, onnxruntime 5x5)."""
+    init = {"sizes": np.array(sizes, np.int64), "roi": np.zeros(0, np.float32), "scales": np.zeros(0, np.float32)}
+    extra = {} if axes is None else {"axes": axes}
+    nodes = [helper.make_node("Resize", ["x", "roi", "scales", "sizes"], ["y"], mode="linear",
+                              keep_aspect_ratio_policy=policy, **extra)]
+    path = onnx_model(tmp_path / "model.onnx", nodes, {"x": (F, [1, 2, "h", "w"])}, ["y"], opset=18,
+                      initializers=init)
+    tfjsconv.convert(path, tmp_path / "out")
+    rng = np.random.default_rng(37)
+    for shape in ((1, 2, 5, 5), (1, 2, 3, 7)):
+        feeds = {"x": rng.standard_normal(shape).astype(np.float32)}
+        matches_onnxruntime(path, feeds, tmp_path / "out", convert=False)
+
+
 def test_resize_of_unknown_spatial_axes_that_also_scales_channels_is_refused_by_name(tmp_path):
     """The run-time build resizes H and W only: a channel scale other than 1 stays refused, naming the node."""
     init = {"scales": np.array([1.0, 2.0, 2.0, 2.0], np.float32), "roi": np.zeros(0, np.float32)}

@@ -4,10 +4,13 @@ TF.js 4.22 has ``SparseSegmentSum`` and ``SparseSegmentMean`` (without ``num_seg
 ``SegmentMean``, ``SparseSegmentSqrtN`` or the ``WithNumSegments`` forms: those were refused by name. Its two kernels
 check ids and indices as TF does (unsorted or negative ids, indices outside ``data``: TF raises, TF.js throws), so
 ``tf_op_rewrites`` builds the others on them. Expected values come from the SavedModel run by TF; it is converted by
-the TF-free reader with TensorFlow poisoned, and run in TF.js cpu and wasm. ``Segment*`` and int32 sums are exact;
-the float ``SparseSegment*`` sums are within 1e-5 of the output range (TF's kernel adds in blocks of 8 rows, TF.js's
-in order). TF's sums start from a segment's first row (-0.0 alone stays -0.0), TF.js's from +0: the rebuilt ops,
-and TF.js's own two, give TF's signed zeros.
+the TF-free reader with TensorFlow poisoned, and run in TF.js cpu and wasm. int32 sums, and ``Segment*`` over the 3
+columns here, are exact (over 8 or more columns TF's ``SegmentSum`` adds in another order: not bit for bit, see
+docs/savedmodel.md); the float ``SparseSegment*`` results are within 1e-5 of the output range (TF's kernel adds in
+blocks of 8 rows, TF.js's in order; its means are not ``sum / n``). Both sum a segment from +0, but TF copies a
+``Segment*`` segment of one row and gives a ``SparseSegment*`` segment of -0.0 rows only -0.0: the rebuilt ops, and
+TF.js's own two, give TF's signed zeros (r8 session 31: rows that cancel stay +0). wasm's kernel does not check
+that there are as many ids as indices: the rewrite's guard fails the run there as TF raises.
 """
 from __future__ import annotations
 
@@ -79,8 +82,9 @@ def _tfjs_feeds(feeds: dict) -> dict:
 
 
 def _assert_like_tf(have: np.ndarray, want: np.ndarray, what: str) -> None:
-    """Same shape, NaN and infinities where TF has them; ints and the ``Segment*`` ops (TF adds their rows in order,
-    as TF.js does) exact; the ``SparseSegment*`` ones (TF adds in blocks of 8 rows) within 1e-5 of the finite range."""
+    """Same shape, NaN and infinities where TF has them; ints and the ``Segment*`` ops (over < 8 columns TF adds
+    their rows in order, as TF.js does) exact; the ``SparseSegment*`` ones (TF adds in blocks of 8 rows) within
+    1e-5 of the finite range."""
     assert have.shape == want.shape, (what, have.shape, want.shape)
     if want.dtype.kind == "i" or what.split()[-1].startswith("seg_"):
         np.testing.assert_array_equal(have, want, err_msg=what)
@@ -89,7 +93,7 @@ def _assert_like_tf(have: np.ndarray, want: np.ndarray, what: str) -> None:
     finite = np.isfinite(want)
     np.testing.assert_array_equal(np.isnan(have), np.isnan(want), err_msg=what)
     np.testing.assert_array_equal(have[~finite & ~np.isnan(want)], want[~finite & ~np.isnan(want)], err_msg=what)
-    zeros = (want == 0) & (have == 0)  # TF's sums start from a segment's first row: -0.0 alone stays -0.0
+    zeros = (want == 0) & (have == 0)  # TF: a segment of -0.0 rows only stays -0.0
     np.testing.assert_array_equal(np.signbit(have[zeros]), np.signbit(want[zeros]), err_msg=what)
     scale = float(np.abs(want[finite]).max()) if finite.any() else 1.0
     np.testing.assert_allclose(have[finite], want[finite], rtol=0, atol=1e-5 * max(scale, 1e-30), err_msg=what)
@@ -163,3 +167,105 @@ def test_ids_tf_raises_on_fail_the_run(segments, tfjs_runtime, bad):
         module.f(**feeds)
     runs = run_model(out, _tfjs_feeds(feeds), backends=["cpu", "wasm"], quiet=True)
     assert all(not run.ok for run in runs.backends.values()), {k: v.ok for k, v in runs.backends.items()}
+
+
+class _InverseSegments(tf.Module):
+    """``1 / op`` for every float op TF.js runs here (its own ``SparseSegmentSum``/``Mean`` too): a zero's sign shows
+    as ±Inf. ``data`` has a run-time column count (zero columns too)."""
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None), tf.float32, name="d"),
+                                  tf.TensorSpec((None,), tf.int32, name="ids"),
+                                  tf.TensorSpec((None,), tf.int32, name="rows"),
+                                  tf.TensorSpec((None,), tf.int32, name="sids")])
+    def f(self, d, ids, rows, sids):
+        raw = tf.raw_ops
+        sparse = {"data": d, "indices": rows, "segment_ids": sids}
+        ops = {"seg_sum": raw.SegmentSum(data=d, segment_ids=ids),
+               "seg_mean": raw.SegmentMean(data=d, segment_ids=ids),
+               "sparse_sum": raw.SparseSegmentSum(**sparse), "sparse_mean": raw.SparseSegmentMean(**sparse),
+               "sqrtn": raw.SparseSegmentSqrtN(**sparse),
+               "sum_n": raw.SparseSegmentSumWithNumSegments(**sparse, num_segments=6),
+               "mean_n": raw.SparseSegmentMeanWithNumSegments(**sparse, num_segments=6),
+               "sqrtn_n": raw.SparseSegmentSqrtNWithNumSegments(**sparse, num_segments=6)}
+        return {key: 1.0 / value for key, value in ops.items()}
+
+
+#: Per column, segments 0..4 over rows [0,1], [2,3], [4], [5], [6, 7]: rows that cancel exactly (TF: +0), two -0.0
+#: rows (``Segment*``: +0, ``SparseSegment*``: -0.0), one -0.0 row (-0.0), one +0 row (+0), -0.0 and +0 (+0).
+SIGNED_ZEROS = {"d": np.float32([[1, -2, 0], [-1, 2, -0.0], [-0.0, -0.0, 4], [-0.0, -0.0, -4], [-0.0, 0, -0.0],
+                                 [0, -0.0, 0.5], [-0.0, 0, 1], [0, -0.0, -1]]),
+                "ids": np.int32([0, 0, 1, 1, 2, 3, 4, 4]), "rows": np.int32([0, 1, 2, 3, 4, 5, 6, 7]),
+                "sids": np.int32([0, 0, 1, 1, 2, 3, 4, 4])}
+
+
+@pytest.fixture(scope="module")
+def inverse_segments(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("inverse_segments")
+    module = _InverseSegments()
+    tf.saved_model.save(module, str(folder / "sm"), signatures=module.f)
+    done = convert_without_tf(str(folder / "sm"), str(folder / "out"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return folder / "out", module
+
+
+def _run_exactly_like_tf(out, module, feeds: dict) -> None:
+    """Every output's infinities (a zero's sign) exactly TF's, on cpu and wasm; the rest within 1e-6 (TF's
+    ``1 / x`` is not always rounded to nearest: 1/5 is 0.19999999)."""
+    expected = {k: v.numpy() for k, v in module.f(**feeds).items()}
+    runs = run_model(out, feeds, backends=["cpu", "wasm"], quiet=True)
+    for backend, run in runs.backends.items():
+        assert run.ok, (backend, run.error)
+        for key, want in expected.items():
+            have = np.asarray(run.outputs[key], np.float32).reshape(want.shape)
+            np.testing.assert_allclose(have, want, rtol=1e-6, atol=0, err_msg=f"{backend} {key}")
+
+
+@pytest.mark.node
+def test_zero_signs_are_tf_s_where_rows_cancel_or_are_minus_zero(inverse_segments, tfjs_runtime):
+    """Failed before (h8's negated sums): rows that cancel gave -0 (1/x -Inf, TF +Inf), also for TF.js's own
+    ``SparseSegmentSum``/``Mean``, and a ``Segment*`` segment of two -0.0 rows gave -0 (TF +0)."""
+    out, module = inverse_segments
+    _run_exactly_like_tf(out, module, SIGNED_ZEROS)
+
+
+@pytest.mark.node
+def test_random_signed_zeros_are_tf_s(inverse_segments, tfjs_runtime):
+    """Random rows of ±0, ±1, ±2 in random sorted segments (failed before: cancelling segments)."""
+    out, module = inverse_segments
+    rng = np.random.default_rng(3108)
+    values = np.float32([0.0, -0.0, 1, -1, 2, -2, -0.0, -0.0])
+    d = values[rng.integers(0, len(values), (40, 8))]
+    feeds = {"d": d, "ids": np.sort(rng.integers(0, 12, 40)).astype(np.int32),
+             "rows": rng.integers(0, 40, 30).astype(np.int32), "sids": np.sort(rng.integers(0, 6, 30)).astype(np.int32)}
+    _run_exactly_like_tf(out, module, feeds)
+
+
+@pytest.mark.node
+def test_data_without_columns_runs(inverse_segments, tfjs_runtime):
+    """``data`` of shape (3, 0): TF gives zero-column results; before, cpu failed ("Error in slice2D": the row
+    counts sliced a column of ``data``)."""
+    out, module = inverse_segments
+    feeds = {"d": np.zeros((3, 0), np.float32), "ids": np.int32([0, 0, 2]), "rows": np.int32([2, 0, 1]),
+             "sids": np.int32([0, 1, 1])}
+    _run_exactly_like_tf(out, module, feeds)
+
+
+COUNT_MISMATCHES = {  # TF raises; TF.js's wasm kernel does not check the counts (before: numbers on wasm)
+    "more_ids_than_rows": {"d": SIGNED_ZEROS["d"][:5], "rows": np.int32([0, 1, 2, 3, 4, 4]),
+                           "ids": np.int32([0, 0, 1, 1, 2, 3]), "sids": np.int32([0, 0, 1, 1, 2, 3])},
+    "more_ids_than_indices": {"d": SIGNED_ZEROS["d"], "ids": SIGNED_ZEROS["ids"], "rows": np.int32([0, 1, 2, 3]),
+                              "sids": np.int32([0, 0, 1, 1, 2, 3])},
+}
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("case", sorted(COUNT_MISMATCHES))
+def test_id_count_mismatches_fail_the_run_on_wasm(inverse_segments, tfjs_runtime, case):
+    """TF raises ("segment_ids should be the same size as dimension 0 of input", "... indices should have same
+    size"); every TF.js backend fails the run, never gives numbers."""
+    out, module = inverse_segments
+    feeds = COUNT_MISMATCHES[case]
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        module.f(**feeds)
+    runs = run_model(out, feeds, backends=["cpu", "wasm"], quiet=True)
+    assert all(not run.ok for run in runs.backends.values()), {k: (v.ok, v.outputs) for k, v in runs.backends.items()}

@@ -373,8 +373,9 @@ def _int_tensor_scatter(graph: Graph, node: Node, combine: str) -> bool:
 
 
 #: The TF.js op each sorted-segment kind is built on. TF.js's ``SparseSegmentSum``/``SparseSegmentMean`` kernels check
-#: what TF's check (cpu, wasm): ids sorted and not negative, indices inside ``data``, as many indices as ids; they throw
-#: where TF raises, and give an empty segment 0, as TF does.
+#: what TF's check (cpu, wasm): ids sorted and not negative, indices inside ``data``; they throw where TF raises, and
+#: give an empty segment 0, as TF does. Only the cpu kernel checks that there are as many indices as ids
+#: (:func:`_checked_ids` does, for every backend).
 _SPARSE_OP = {"Sum": "SparseSegmentSum", "Mean": "SparseSegmentMean", "SqrtN": "SparseSegmentSum"}
 
 
@@ -402,38 +403,85 @@ def _every_row(graph: Graph, data: Value, name: str) -> Value:
                         name=f"{name}/every_row", dtype=DType.INT32, shape=(data.shape[0],))
 
 
-def _row_counts(graph: Graph, data: Value, indices: Value, ids: Value, name: str) -> Value:
-    """Each segment's row count, float32, shaped ``[segments, 1, …]`` to broadcast over its rows (a
-    ``SparseSegmentSum`` of ones, one per ``data`` row: exact below 2^24)."""
-    rank = len(data.shape)
-    first = graph.add_op("Slice", [data, graph.const(np.zeros(rank, np.int32), name=f"{name}/first_begin"),
-                                   graph.const(np.int32([-1] + [1] * (rank - 1)), name=f"{name}/first_size")],
-                         {"T": DType.FLOAT32, "Index": DType.INT32}, name=f"{name}/first_column", dtype=DType.FLOAT32,
-                         shape=(data.shape[0], *[1] * (rank - 1)))
-    ones = graph.add_op("OnesLike", [first], {"T": DType.FLOAT32}, name=f"{name}/ones", dtype=DType.FLOAT32,
-                        shape=first.shape)
-    return graph.add_op("SparseSegmentSum", [ones, indices, ids],
-                        {"T": DType.FLOAT32, "Tidx": DType.INT32, "Tsegmentids": DType.INT32},
+def _int32_op(graph: Graph, op: str, inputs: list[Value], attrs: dict, name: str, shape: tuple | None = None) -> Value:
+    """An int32 node (the id checks' arithmetic)."""
+    return graph.add_op(op, inputs, attrs, name=name, dtype=DType.INT32, shape=shape)
+
+
+def _checked_ids(graph: Graph, ids: Value, indices: Value, name: str) -> Value:
+    """``ids + GatherV2([0], |Size(ids) - Size(indices)|)``: TF raises unless there are as many ids as indices
+    (``Segment*``: rows); TF.js's cpu kernel throws, its wasm one does not (it sums, or reads past the ids). A gather
+    index past ``[0]`` fails the run on every backend (TF.js checks every gather index), as in :func:`_pad_rows_to`."""
+    sizes = [_int32_op(graph, "Size", [value], {"T": DType.INT32, "out_type": DType.INT32}, f"{name}/{label}", ())
+             for value, label in ((ids, "id_count"), (indices, "index_count"))]
+    gap = _int32_op(graph, "Abs", [_int32_op(graph, "Sub", sizes, {"T": DType.INT32}, f"{name}/count_gap", ())],
+                    {"T": DType.INT32}, f"{name}/count_gap_abs", ())
+    check = _int32_op(graph, "GatherV2", [graph.const(np.int32([0]), name=f"{name}/count_check_table"), gap,
+                                          graph.const(np.int32(0), name=f"{name}/count_check_axis")],
+                      {"Tparams": DType.INT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0},
+                      f"{name}/check_as_many_ids_as_indices", ())
+    return _int32_op(graph, "AddV2", [ids, check], {"T": DType.INT32}, f"{name}/checked_ids", ids.shape)
+
+
+def _row_counts(graph: Graph, ids: Value, rank: int, name: str) -> Value:
+    """Each segment's row count, float32, shaped ``[segments, 1, …]`` to broadcast over its rows: a
+    ``SparseSegmentSum`` of one 1 per id (from the ids alone: ``data`` may have no columns; exact below 2^24)."""
+    t = {"T": DType.FLOAT32}
+    as_float = graph.add_op("Cast", [ids], {"SrcT": DType.INT32, "DstT": DType.FLOAT32, "Truncate": False},
+                            name=f"{name}/ids_float", dtype=DType.FLOAT32, shape=ids.shape)
+    ones = graph.add_op("OnesLike", [as_float], t, name=f"{name}/ones", dtype=DType.FLOAT32, shape=ids.shape)
+    ones = graph.add_op("Reshape", [ones, graph.const(np.int32([-1] + [1] * (rank - 1)), name=f"{name}/ones_shape")],
+                        {**t, "Tshape": DType.INT32}, name=f"{name}/ones_rows", dtype=DType.FLOAT32,
+                        shape=(None, *[1] * (rank - 1)))
+    count = _int32_op(graph, "Size", [ids], {"T": DType.INT32, "out_type": DType.INT32}, f"{name}/ids_size", ())
+    every_id = _int32_op(graph, "Range", [graph.const(np.int32(0), name=f"{name}/ids_start"), count,
+                                          graph.const(np.int32(1), name=f"{name}/ids_delta")],
+                         {"Tidx": DType.INT32}, f"{name}/every_id", (None,))
+    return graph.add_op("SparseSegmentSum", [ones, every_id, ids],
+                        {**t, "Tidx": DType.INT32, "Tsegmentids": DType.INT32},
                         name=f"{name}/counts", dtype=DType.FLOAT32, shape=(None, *[1] * (rank - 1)))
 
 
-def _float_segments(graph: Graph, op: str, data: Value, indices: Value, ids: Value, counts: Value,
-                    name: str) -> Value:
-    """float32 ``op`` with TF's signed zeros. TF adds a segment's rows from its first (a segment of -0.0 alone is
-    -0.0), TF.js from +0 (+0). Rounding is sign-symmetric, so ``-(0 + (-x1) + …)`` is ``-0 + x1 + …``, TF's sum bit
-    for bit (and a mean's quotient too): the rows are reduced negated and the result negated back. An empty segment
-    (-0 then) is set back to TF's +0 by its row count."""
+def _negative_zero_counts(graph: Graph, data: Value, indices: Value, ids: Value, name: str) -> Value:
+    """How many of each segment's rows are -0.0, per element (``x == 0`` and ``1/x < 0``; ``x == 0`` keeps out the
+    negative subnormals, whose reciprocal is -Inf too)."""
     t = {"T": DType.FLOAT32}
-    shape = (None, *data.shape[1:])
-    negated = graph.add_op("Neg", [data], t, name=f"{name}/negated_data", dtype=DType.FLOAT32, shape=data.shape)
-    total = graph.add_op(op, [negated, indices, ids], {**t, "Tidx": DType.INT32, "Tsegmentids": DType.INT32},
-                         name=f"{name}/negated_sums", dtype=DType.FLOAT32, shape=shape)
-    total = graph.add_op("Neg", [total], t, name=f"{name}/sums", dtype=DType.FLOAT32, shape=shape)
-    empty = graph.add_op("Equal", [counts, graph.const(np.float32(0), name=f"{name}/no_rows")],
-                         {**t, "incompatible_shape_error": True}, name=f"{name}/empty", dtype=DType.BOOL,
-                         shape=counts.shape)
-    return graph.add_op("SelectV2", [empty, graph.const(np.float32(0), name=f"{name}/empty_value"), total], t,
-                        name=f"{name}/signed_sums", dtype=DType.FLOAT32, shape=shape)
+    zero = graph.const(np.float32(0), name=f"{name}/zero")
+    is_zero = graph.add_op("Equal", [data, zero], {**t, "incompatible_shape_error": True}, name=f"{name}/is_zero",
+                           dtype=DType.BOOL, shape=data.shape)
+    reciprocal = graph.add_op("Reciprocal", [data], t, name=f"{name}/reciprocal", dtype=DType.FLOAT32,
+                              shape=data.shape)
+    negative = graph.add_op("Less", [reciprocal, zero], t, name=f"{name}/negative_side", dtype=DType.BOOL,
+                            shape=data.shape)
+    minus_zero = graph.add_op("LogicalAnd", [is_zero, negative], {}, name=f"{name}/is_minus_zero", dtype=DType.BOOL,
+                              shape=data.shape)
+    as_float = graph.add_op("Cast", [minus_zero], {"SrcT": DType.BOOL, "DstT": DType.FLOAT32, "Truncate": False},
+                            name=f"{name}/minus_zero_float", dtype=DType.FLOAT32, shape=data.shape)
+    return graph.add_op("SparseSegmentSum", [as_float, indices, ids],
+                        {**t, "Tidx": DType.INT32, "Tsegmentids": DType.INT32}, name=f"{name}/minus_zero_counts",
+                        dtype=DType.FLOAT32, shape=(None, *data.shape[1:]))
+
+
+def _tf_signed_zeros(graph: Graph, total: Value, minus_zeros: Value, counts: Value, sparse: bool, name: str) -> Value:
+    """TF's zero signs (r8 measured the rule against TF on 1500 random ±0/±1/±2 cases): TF sums a segment from +0,
+    as TF.js does, except that it copies a ``Segment*`` segment of one row (-0.0 stays -0.0) and gives a
+    ``SparseSegment*`` segment whose rows are all -0.0 -0.0. Those elements (all rows -0.0: one row for
+    ``Segment*``, at least one for ``SparseSegment*``) are set to -0.0; cancelling rows stay +0 as in TF."""
+    t = {"T": DType.FLOAT32}
+    cmp = {**t, "incompatible_shape_error": True}
+    every = graph.add_op("Equal", [minus_zeros, counts], cmp, name=f"{name}/all_minus_zero", dtype=DType.BOOL,
+                         shape=total.shape)
+    one = graph.const(np.float32(1), name=f"{name}/one_row")
+    if sparse:
+        rows = graph.add_op("GreaterEqual", [counts, one], t, name=f"{name}/some_rows", dtype=DType.BOOL,
+                            shape=counts.shape)
+    else:
+        rows = graph.add_op("Equal", [counts, one], cmp, name=f"{name}/one_row_copied", dtype=DType.BOOL,
+                            shape=counts.shape)
+    minus = graph.add_op("LogicalAnd", [every, rows], {}, name=f"{name}/minus_zero", dtype=DType.BOOL,
+                         shape=total.shape)
+    return graph.add_op("SelectV2", [minus, graph.const(np.float32(-0.0), name=f"{name}/minus_zero_value"), total], t,
+                        name=f"{name}/signed_sums", dtype=DType.FLOAT32, shape=total.shape)
 
 
 def _divide_by_root_count(graph: Graph, total: Value, counts: Value, name: str) -> Value:
@@ -486,13 +534,16 @@ def _pad_rows_to(graph: Graph, total: Value, num: Value, rank: int, name: str) -
 
 def _sorted_segments(graph: Graph, node: Node, kind: str, sparse: bool) -> bool:
     """``Segment{Sum,Mean}``, ``SparseSegment{Sum,Mean,SqrtN}`` and their ``WithNumSegments`` forms (TF.js has only
-    ``SparseSegmentSum``/``Mean``, without ``num_segments``, and their float sums start from +0: see
-    :func:`_float_segments`): built on those two, which throw on unsorted or
-    negative ids and indices outside ``data`` as TF raises. ``Segment*`` reads every row in order; SqrtN divides
-    the sum by the root of each segment's count; ``num_segments`` pads the rows past the last id with 0 (an id past
-    it fails the run). float32 (Sum: int32 too). TF.js adds each segment's rows in order, as TF's ``Segment*``
-    kernels do (bit for bit TF's, measured); TF's ``SparseSegment*`` kernels add in blocks of 8 rows, so those sums
-    round otherwise: 9.7e-7 of the output range at most over 600-row segments (as TF.js's own two ops do)."""
+    ``SparseSegmentSum``/``Mean``, without ``num_segments``): built on those two, which throw on unsorted or negative
+    ids and indices outside ``data`` as TF raises (ids and indices of different counts: :func:`_checked_ids`).
+    ``Segment*`` reads every row in order; SqrtN divides the sum by the root of each segment's count; ``num_segments``
+    pads the rows past the last id with 0 (an id past it fails the run); float zeros get TF's signs
+    (:func:`_tf_signed_zeros`). float32 (Sum: int32 too). Rounding (measured): float32 ``SegmentSum`` over 1 to 4
+    columns and ``SegmentMean`` are TF's bit for bit (both add in order); over 8 or more columns TF's Eigen reduce
+    adds in another order (1.2e-6 of the range on random rows, up to the whole range where rows cancel: TF 216,
+    TF.js 0 over 1e8, 1, …, -1e8); TF's ``SparseSegment*`` kernels add in blocks of 8 rows (9.7e-7 of the output
+    range at most over 600-row segments, more where rows cancel, as TF.js's own two ops) and its means are not
+    ``sum / n`` (1 ulp)."""
     dtype, name = node.attrs.get("T"), node.name
     with_num = len(node.inputs) == (4 if sparse else 3)
     if dtype not in ((DType.FLOAT32, DType.INT32) if kind == "Sum" else (DType.FLOAT32,)) or \
@@ -509,15 +560,16 @@ def _sorted_segments(graph: Graph, node: Node, kind: str, sparse: bool) -> bool:
         return False
     if node.outputs[0].shape is None:  # rows known at run time only; the rank is data's (the backend check needs it)
         node.outputs[0].shape = (None, *data.shape[1:])
-    if dtype == DType.INT32:  # no signed zeros: TF.js's op as it is
-        total = graph.add_op("SparseSegmentSum", [data, indices, ids],
-                             {"T": dtype, "Tidx": DType.INT32, "Tsegmentids": DType.INT32}, name=f"{name}/sums",
-                             dtype=dtype, shape=(None, *data.shape[1:]))
-    else:
-        counts = _row_counts(graph, data, indices, ids, name)
-        total = _float_segments(graph, _SPARSE_OP[kind], data, indices, ids, counts, name)
+    ids = _checked_ids(graph, ids, indices, name)
+    total = graph.add_op(_SPARSE_OP[kind], [data, indices, ids],
+                         {"T": dtype, "Tidx": DType.INT32, "Tsegmentids": DType.INT32}, name=f"{name}/sums",
+                         dtype=dtype, shape=(None, *data.shape[1:]))
+    if dtype == DType.FLOAT32:
+        counts = _row_counts(graph, ids, len(data.shape), name)
         if kind == "SqrtN":
             total = _divide_by_root_count(graph, total, counts, name)
+        total = _tf_signed_zeros(graph, total, _negative_zero_counts(graph, data, indices, ids, name), counts,
+                                 sparse, name)
     if not with_num:
         node.op, node.inputs, node.attrs = "Identity", [total], {"T": dtype}
         return True

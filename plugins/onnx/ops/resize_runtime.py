@@ -204,6 +204,12 @@ def resize_at_run_time(ctx: NodeContext, *, scales_input: int | None, sizes_inpu
         for k, plan in plans.items():
             common = plan[4] if common is None else ctx.op("Minimum" if policy == "not_larger" else "Maximum",
                                                            [common, plan[4]], label="common_scale")
+        if common is not None and (axes is None or any(a in (0, 1) for a in axes)):
+            # N and C listed too: their ratio (1, as they stay) joins the common scale, as in onnxruntime and the
+            # spec (session 31, r7: sizes [1, 2, 10, 8] of [1, 2, 5, 5] not_larger gave 8x8, onnxruntime 5x5)
+            common = ctx.op("Minimum" if policy == "not_larger" else "Maximum",
+                            [common, ctx.make_const(np.float32(1.0), label="unit_ratio")], dtype=F32,
+                            label="common_scale_unit")
         for k, plan in plans.items():
             a = _Axis(ctx, k)
             out_f = a.op("Floor", [a.op("AddV2", [a.op("Mul", [plan[1], common], label="kept_ratio"),
