@@ -125,3 +125,46 @@ def test_only_kept_selects_over_independent_sizes_are_broadcast(converted):
     widened = sorted(name for name, refs in selects.items() if any("/select_shape/" in ref for ref in refs))
     assert len(selects) == 7, selects
     assert len(widened) == 6, widened
+
+
+def _two_callers_module() -> tf.Module:
+    """``inner`` inlined at top level (``inner(x, x)``: its operands tied) and again inside a kept loop body
+    (``inner(p, q)``: not tied): one If's branches named by both callers."""
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.float32)])
+    def inner(a, b):
+        pred = tf.shape(a)[0] >= 0
+        return tf.cond(pred, lambda: tf.where(a > 0, a, b) * 2.0, lambda: tf.where(b > 0, b, a) - 1.0)
+
+    def f(x, p, q):
+        def body(i, _):
+            return i + 1, inner(p, q)
+
+        nested = tf.while_loop(lambda i, _: i < 1, body, (tf.constant(0), tf.zeros([0])),
+                               shape_invariants=(tf.TensorShape([]), tf.TensorShape([None])))[1]
+        return {"top": inner(x, x), "nested": nested}
+
+    module = tf.Module()
+    module.inner = inner
+    module.f = tf.function(f, input_signature=[tf.TensorSpec([None], tf.float32, name=k) for k in "xpq"])
+    return module
+
+
+def test_a_body_called_from_a_kept_function_too_gets_no_seed(tmp_path, tfjs_runtime):
+    """Review r1: the branches were seeded from the top-level call alone (x, x: tied), so their selects were left
+    and the nested call's p = [1], q = [0] gave shape (1,) for TF's (0,) on cpu and wasm."""
+    import tfjsconv
+
+    module = _two_callers_module()
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures=module.f)
+    tfjsconv.convert(tmp_path / "sm", tmp_path / "out", output_format="tfjs_graph_model", control_flow_v2=True)
+    feeds = {"x": np.array([1.0, -2.0, 3.0], np.float32), "p": np.array([0.5], np.float32),
+             "q": np.zeros(0, np.float32)}
+    expected = {k: v.numpy() for k, v in module.f(**{k: tf.constant(a) for k, a in feeds.items()}).items()}
+    assert expected["nested"].shape == (0,)
+    runs = run_model(tmp_path / "out", feeds, backends=["cpu", "wasm"], quiet=True)
+    for backend, run in runs.backends.items():
+        assert run.ok, (backend, run.error)
+        for key, want in expected.items():
+            got = np.asarray(run.outputs[key])
+            assert got.shape == want.shape, (backend, key, got.shape, want.shape)
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=f"{backend} {key}")

@@ -72,15 +72,40 @@ _CALLER_KEYS = {"While": (("body", "cond"), 0, True), "StatelessWhile": (("body"
 
 
 def _callers(graph: Graph) -> dict[str, Caller | None]:
-    """Function name -> its caller in the main graph (None when several call it: no one seed)."""
+    """Function name -> its caller in the main graph (None when several call it, or when a kept function calls it
+    too: no one seed; review r1: a body inlined at top level and again inside a loop body was seeded from the
+    top-level call only and its select left, [1] where TF gives [0])."""
     found: dict[str, Caller | None] = {}
     for node in graph.nodes:
         keys, first, loop = _CALLER_KEYS.get(node.op, ((), 0, False))
-        for key in keys:
-            name = getattr(node.attrs.get(key), "name", None)
-            if name is not None:
-                found[name] = None if name in found else (node, first, loop)
+        for key, value in node.attrs.items():
+            name = getattr(value, "name", None)
+            if isinstance(name, str):
+                found[name] = None if name in found or key not in keys else (node, first, loop)
+    for name in _called_in_library(graph):
+        found[name] = None
     return found
+
+
+def _called_in_library(graph: Graph) -> set[str]:
+    """The functions a kept function's own nodes name in a func attr (or a list of them)."""
+    names: set[str] = set()
+
+    def visit(value: object) -> None:
+        if isinstance(value, dict):
+            func = value.get("func")
+            for item in func if isinstance(func, list) else [func]:
+                if isinstance(item, dict) and isinstance(item.get("name"), str):
+                    names.add(item["name"])
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    for function in graph.library:
+        visit(function.get("nodeDef", function.get("node_def", [])))
+    return names
 
 
 def _seed(main: DimSources | None, caller: Caller | None) -> Seed | None:
