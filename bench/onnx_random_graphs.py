@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import onnx_named_deviations  # noqa: E402
 import random_graph_results  # noqa: E402
-from tf_random_graphs import convert, edge_feed, judge  # noqa: E402
+from tf_random_graphs import convert, edge_feed, judge, verify  # noqa: E402
 
 from tf_random_graphs import _reason as converter_reason  # noqa: E402
 
@@ -1075,6 +1076,9 @@ def classify(graph: dict[str, Any], work: Path) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - onnxruntime rejects the other size (a reshape fixed to the drawn one)
             continue
         verdict = judge(path, oracle, out, proc, work, feeds, expected)
+        if verdict is not None and verdict["verdict"] == "WRONG":  # a deviation the converter's line names?
+            verdict = onnx_named_deviations.explained(path, proc, work, feeds, convert, run_onnxruntime,
+                                                      verify) or verdict
         if verdict is not None:
             return {**result, **verdict, "size": size}
     return {**result, "verdict": "pass"}

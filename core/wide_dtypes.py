@@ -9,7 +9,8 @@ The writer names float64 *weights* it narrows; a graph with none (float64 inputs
 
 Only graphs read from a TensorFlow GraphDef are scanned (a SavedModel, a frozen GraphDef, a Keras model traced with
 ``--loader=tensorflow``): the Keras lowering names its float64 layers itself (``plugins/keras/lowering``), the ONNX
-frontend holds doubles as float32 from the start, and a TF.js graph model already computes in float32/int32.
+frontend holds doubles as float32 from the start and names them itself (``plugins/onnx/float64_note.py``),
+and a TF.js graph model already computes in float32/int32.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ INT64_ARITHMETIC_OPS = frozenset({
 
 FLOAT64_NOTICE = ("float64: TF.js has no float64, so {count} float64 op(s) of this graph ({names}) compute in "
                   "float32 (about 7 significant digits: results overflow past 3.4e38 and small differences of "
-                  "large values cancel to 0 where TensorFlow computes them in float64)")
+                  "large values cancel to 0 where {reference} computes them in float64)")
 FLOAT64_INPUTS_NOTICE = ("float64: TF.js has no float64, so the float64 input(s) {names} are fed as float32 "
                          "(about 7 significant digits)")
 INT64_NOTICE = ("int64: TF.js holds int64 as int32, so {count} int64 arithmetic op(s) of this graph ({names}) "
@@ -75,7 +76,8 @@ def int64_arithmetic_ops(graph: Graph) -> list[str]:
             if n.op in INT64_ARITHMETIC_OPS and DType.INT64 in _output_dtypes(n)]
 
 
-def _shown(names: list[str]) -> str:
+def shown_names(names: list[str]) -> str:
+    """The first names and how many more (the ONNX frontend's float64 line shows them the same way)."""
     return ", ".join(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
 
 
@@ -85,12 +87,12 @@ def wide_dtype_notices(graph: Graph) -> list[str]:
     floats = float64_ops(graph)
     inputs = [name for name, value in graph.inputs.items() if value.dtype == DType.FLOAT64]
     if floats:
-        lines.append(FLOAT64_NOTICE.format(count=len(floats), names=_shown(floats)))
+        lines.append(FLOAT64_NOTICE.format(count=len(floats), names=shown_names(floats), reference="TensorFlow"))
     elif inputs:
-        lines.append(FLOAT64_INPUTS_NOTICE.format(names=_shown(inputs)))
+        lines.append(FLOAT64_INPUTS_NOTICE.format(names=shown_names(inputs)))
     ints = int64_arithmetic_ops(graph)
     if ints:
-        lines.append(INT64_NOTICE.format(count=len(ints), names=_shown(ints)))
+        lines.append(INT64_NOTICE.format(count=len(ints), names=shown_names(ints)))
     return lines
 
 

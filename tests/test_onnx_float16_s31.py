@@ -159,7 +159,7 @@ def test_cast_pairs_of_integer_sources_stay_unrounded(tmp_path, tfjs_runtime, so
 
 
 @pytest.mark.node
-def test_float16_reduce_l2_and_log_sum_exp_at_opset_18_round_their_results(tmp_path, tfjs_runtime):
+def test_float16_reduce_l2_and_log_sum_exp_at_opset_18_are_rounded_for_cast_up_readers(tmp_path, tfjs_runtime):
     """At opset 18 onnxruntime runs float16 ReduceL2 and ReduceLogSumExp as their ONNX functions, which cast the
     result back to float16 (ReduceLogSumExp also first casts x to double, keeping the Cast to float16 it reads
     rounded); HEAD read both results unrounded (one float16 step off: 6.4e-3 of 32.4). A Tanh before it is read
@@ -180,3 +180,52 @@ def test_float16_reduce_l2_and_log_sum_exp_at_opset_18_round_their_results(tmp_p
     rounded = _in_half(x).astype(np.float64)
     assert np.array_equal(expected["lse"], _in_half(np.log(np.exp(rounded).sum(-1))))
     assert not np.array_equal(expected["lse"], _in_half(np.log(np.exp(x64).sum(-1))))
+
+
+def _reduce(op: str, x: str, out: str) -> onnx.NodeProto:
+    return helper.make_node(op, [x, "ax"], [out], keepdims=0)
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("op", ["ReduceL2", "ReduceLogSumExp"])
+def test_float16_reduce_l2_and_log_sum_exp_at_opset_18_are_read_unrounded_by_float32_nodes(tmp_path, tfjs_runtime,
+                                                                                            op):
+    """The function's last Cast to float16 and the Cast up before a float32 reader (Neg, Sqrt) drop as a pair:
+    onnxruntime's Neg reads the float32 result (ReduceL2 -16.476974, not -16.484375); h3's commit rounded it for
+    every reader (one float16 step off). A graph output of the result keeps ReduceL2's float32 readers unrounded,
+    but ReduceLogSumExp's rounded; a Cast up among the readers rounds them all, as for other Cast pairs."""
+    nodes = [_reduce(op, "x", "r"), helper.make_node("Neg", ["r"], ["n"]), _cast("n", "neg", F),
+             helper.make_node("Sqrt", ["r"], ["sqrt"]), _reduce(op, "xo", "ro"), helper.make_node("Neg", ["ro"], ["no"]),
+             _cast("no", "neg_of_output", F), _reduce(op, "xu", "ru"), helper.make_node("Neg", ["ru"], ["nu"]),
+             _cast("nu", "neg_beside_up", F), _cast("ru", "up", F), _cast("c", "h", HALF), _reduce(op, "h", "rc"),
+             helper.make_node("Sqrt", ["rc"], ["sc"]), _cast("sc", "chain", F)]
+    # one input each: onnxruntime merges identical nodes of one tensor (their readers pooled)
+    shapes = {"x": (HALF, [6, 50, 7]), "xo": (HALF, [6, 50, 7]), "xu": (HALF, [6, 50, 7]), "c": (F, [6, 50, 7])}
+    path = onnx_model(tmp_path / "model.onnx", nodes, shapes,
+                      ["neg", "sqrt", "ro", "neg_of_output", "neg_beside_up", "up", "chain"], opset=18,
+                      initializers={"ax": np.array([1], np.int64)})
+    x = np.random.default_rng(5).uniform(-4, 4, (6, 50, 7)).astype(np.float32)
+    expected = matches_onnxruntime(path, {**dict.fromkeys(("x", "xo", "xu"), x.astype(np.float16)), "c": x},
+                                   tmp_path / "out")
+    rounded = _in_half(expected["up"])
+    assert np.array_equal(expected["neg_beside_up"], _in_half(-rounded))
+    assert not np.array_equal(expected["neg"], _in_half(-rounded))
+    assert np.array_equal(expected["neg_of_output"], _in_half(-rounded)) == (op == "ReduceLogSumExp")
+
+
+@pytest.mark.node
+def test_cast_float16_to_float16_giving_a_graph_output_keeps_its_cast_up_reader_rounded(tmp_path, tfjs_runtime):
+    """``x -> Cast(half) -> Exp -> Cast(half)=e2 [graph output] -> Cast(float)=y``: onnxruntime keeps e2 (an output
+    name) and y reads it rounded, f16(exp(x)) (h3's commit gave exp(x): 16.850964 for 16.84375). The same from a
+    float16 graph input and through two Casts float16 -> float16 whose last one is the output."""
+    nodes = [_cast("x", "a", HALF), helper.make_node("Exp", ["a"], ["e"]), _cast("e", "e2", HALF),
+             _cast("e2", "y", F), helper.make_node("Exp", ["xh"], ["f"]), _cast("f", "f2", HALF),
+             _cast("f2", "y_half_input", F), _cast("x", "b", HALF), helper.make_node("Exp", ["b"], ["g"]),
+             _cast("g", "g2", HALF), _cast("g2", "g3", HALF), _cast("g3", "y_two_casts", F)]
+    path = onnx_model(tmp_path / "model.onnx", nodes, {"x": (F, [8, 64]), "xh": (HALF, [8, 64])},
+                      ["y", "e2", "y_half_input", "f2", "y_two_casts", "g3"], opset=18)
+    x = np.random.default_rng(3).uniform(-3, 3, (8, 64)).astype(np.float32)
+    expected = matches_onnxruntime(path, {"x": x, "xh": x.astype(np.float16)}, tmp_path / "out")
+    for name in ("y", "y_half_input", "y_two_casts"):
+        assert np.array_equal(expected[name], _in_half(expected[name]))
+

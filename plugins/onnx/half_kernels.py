@@ -45,7 +45,8 @@ EXACT_ON_HALVES = frozenset({"Cast", "Clip", "Compress", "Concat", "Expand", "Fl
 #: Relu at opset 18 becomes Max(X, 0), which has one (and gives float16 values as Relu does).
 INLINED_HALF_KERNELS = frozenset({("Relu", 18)})
 #: (op, model opset) onnxruntime inlines on float16 as its ONNX function, whose last step casts the float32 result
-#: back to float16 (measured with 1.32 at opsets 13-25, session 31: only at 18): the result is rounded there.
+#: back to float16 (measured with 1.32 at opsets 13-25, session 31: only at 18). That Cast and the Cast up before a
+#: float32 reader drop as a pair, as other Cast pairs do: :func:`_rounded_function_results` says when it stays.
 ROUNDED_FUNCTIONS = frozenset({("ReduceL2", 18), ("ReduceLogSumExp", 18)})
 #: Of those, the ones whose body first casts the float16 input to double: that Cast keeps a Cast to float16 it reads
 #: rounded, as a Cast back up does (ReduceLogSumExp: log(sum(exp(f16(x)))) in double, then rounded).
@@ -72,7 +73,7 @@ class HalfPlan:
     unmodelled: set[int] = field(default_factory=set)
     #: Casts float32 -> float16 whose rounding onnxruntime drops (:func:`_dropped_cast_pairs`).
     unrounded_casts: set[int] = field(default_factory=set)
-    #: float32-run nodes whose float16 result onnxruntime rounds (:data:`ROUNDED_FUNCTIONS`).
+    #: float32-run nodes whose float16 result onnxruntime rounds for every reader (:func:`_rounded_function_results`).
     rounded_results: set[int] = field(default_factory=set)
 
 
@@ -136,8 +137,7 @@ def plan_half_kernels(graph: Any, opset: int, is_half: Callable[[str], bool],
         near |= {r for x in n.output if x and is_half(x) for r in readers.get(x, ())}
         plan.unmodelled |= {j for j in near if halfio[j] and kernel[j]}
     plan.on_half -= plan.unmodelled
-    plan.rounded_results = {k for k, n in enumerate(nodes) if standard[k] and (n.op_type, opset) in ROUNDED_FUNCTIONS
-                            and any(is_half(o) for o in n.output if o)}
+    plan.rounded_results = _rounded_function_results(nodes, standard, opset, is_half, readers, outputs, alias)
     if is_wide is not None:
         unrounded, unrounded_reads = _dropped_cast_pairs(nodes, kernel, producer, readers, outputs, is_half,
                                                          is_wide, plan.unmodelled, alias, opset)
@@ -161,6 +161,25 @@ def _removed_half_casts(nodes: list, is_half: Callable[[str], bool]) -> dict[str
     return alias
 
 
+def _rounded_function_results(nodes: list, standard: list[bool], opset: int, is_half: Callable[[str], bool],
+                               readers: dict[str, list[int]], outputs: set[str], alias: dict[str, str]) -> set[int]:
+    """The :data:`ROUNDED_FUNCTIONS` nodes whose float16 result every reader sees rounded (measured with 1.32,
+    session 31 h3c): those also read by a Cast up (as a Cast to float16 also read by one stays), and the
+    :data:`CAST_FIRST_FUNCTIONS` ones also giving a graph output. Otherwise only float16-kernel readers and graph
+    outputs see it rounded (a float32 Neg or Sqrt reads the float32 value), as for any float32-run node."""
+    wide_casts = (TENSOR_FLOAT, TENSOR_DOUBLE)
+    rounded = set()
+    for k, n in enumerate(nodes):
+        if not (standard[k] and (n.op_type, opset) in ROUNDED_FUNCTIONS):
+            continue
+        results = [o for o in n.output if o and is_half(o)]
+        names = set(results) | {a for a, source in alias.items() if source in results}
+        read_up = any(_cast_to(nodes[r]) in wide_casts for o in results for r in readers.get(o, ()))
+        if read_up or ((n.op_type, opset) in CAST_FIRST_FUNCTIONS and names & outputs):
+            rounded.add(k)
+    return rounded
+
+
 def _dropped_cast_pairs(nodes: list, kernel: list[bool], producer: dict[str, int], readers: dict[str, list[int]],
                         outputs: set[str], is_half: Callable[[str], bool], is_wide: Callable[[str], bool],
                         unmodelled: set[int], alias: dict[str, str], opset: int) -> tuple[set[int], set[int]]:
@@ -175,8 +194,9 @@ def _dropped_cast_pairs(nodes: list, kernel: list[bool], producer: dict[str, int
       Identical Casts of one tensor count as one (onnxruntime's CSE merges them at its default level; at
       ORT_DISABLE_ALL they stay apart, not modelled).
     - a Cast float16 -> float32 or float64 of the float16 result of a node run in float32 (not a Cast), when every
-      other reader of that result runs in float32 or is such a Cast and it is no graph output: it reads the float32
-      value (second set).
+      other reader of that result runs in float32 or is such a Cast and no tensor it reads through (the result, a
+      removed Cast float16 -> float16: :func:`_names_read_through`) is a graph output: it reads the float32 value
+      (second set).
 
     Casts float16 -> float16 between them are removed first (``alias``: :func:`_removed_half_casts`). Kept
     rounded: a Cast to float16 also read by a Cast back up (as onnxruntime does) or by an unmodelled node."""
@@ -195,14 +215,26 @@ def _dropped_cast_pairs(nodes: list, kernel: list[bool], producer: dict[str, int
         if any(in_float32[r] for r in users) and all(in_float32[r] or on_kernel[r] for r in users):
             unrounded |= set(group)
     wide_casts = (TENSOR_FLOAT, TENSOR_DOUBLE)
+    parent = {n.output[0]: n.input[0] for n in nodes if n.output and n.output[0] in alias}
     for k, n in enumerate(nodes):
         source = alias.get(n.input[0], n.input[0]) if n.input else ""
         if _cast_to(n) in wide_casts and is_half(source) and source in producer:
             users = readers.get(source, [])
-            if (in_float32[producer[source]] and source not in outputs
+            if (in_float32[producer[source]] and not _names_read_through(n.input[0], parent) & outputs
                     and all(in_float32[r] or cast_first[r] or _cast_to(nodes[r]) in wide_casts for r in users)):
                 unrounded_reads.add(k)
     return unrounded, unrounded_reads
+
+
+def _names_read_through(name: str, parent: dict[str, str]) -> set[str]:
+    """``name`` and the tensors the removed Casts float16 -> float16 it comes through repeat: one of them giving a
+    graph output keeps that Cast, so a Cast up reading through it reads the rounded value (measured with 1.32,
+    session 31 r3: ``Exp -> Cast(half) [output] -> Cast(float)`` is f16(exp); a Cast up of Exp itself is not)."""
+    names = {name}
+    while name in parent:
+        name = parent[name]
+        names.add(name)
+    return names
 
 
 def _isolated(node: Any, opset: int, is_half: Callable[[str], bool], producer: dict[str, int],

@@ -28,6 +28,7 @@ from . import half_kernels, layout, symbolic
 from .dim_classes import DimClasses
 from .context import Laid, NodeContext, Tensor
 from .dtypes import ir_dtype, narrow, onnx_elem_to_numpy
+from .float64_note import float64_note
 from .folding import try_fold
 from .layout import Perm
 from .mapping import DEFAULT_DOMAINS, VersionedMapping, lookup
@@ -212,10 +213,10 @@ class Translator:
                              hint="; ".join(dict.fromkeys(err.hint for err in failures if err.hint)) or None)
         for vi in g.output:
             self._add_output(vi.name, layouts)
-        half_note = self._half_note()
-        if half_note:
-            log.warning("%s", half_note)
-            self.graph.notes.append(half_note)
+        for note in (self._half_note(), float64_note(self.model.graph, self._onnx_dtype, self._folded)):
+            if note:
+                log.warning("%s", note)
+                self.graph.notes.append(note)
         self.graph.source_modules = provenance.torch_module_paths(g.node)
         self.graph.metadata["onnx"] = {
             "opset": self.opsets.get("", 0),
@@ -253,6 +254,17 @@ class Translator:
             value = self._rounded_to_half(name, value)
         self.graph.set_output(name, value)
         layouts["outputs"][name] = _layout_name(target, rank)
+
+    def _onnx_dtype(self, name: str) -> np.dtype | None:
+        """The ONNX tensor ``name``'s dtype (by the file's types, else the translated tensor's)."""
+        np_dtype = self._info.get(name, (None, None))[0]
+        t = self.tensors.get(name)
+        return np_dtype if np_dtype is not None or t is None else t.dtype
+
+    def _folded(self, name: str) -> bool:
+        """Whether the ONNX tensor ``name`` was computed at conversion (its value is known)."""
+        t = self.tensors.get(name)
+        return t is not None and t.const is not None
 
     def _is_half(self, name: str) -> bool:
         """Whether the ONNX tensor ``name`` is float16 (by the file's types, else the translated tensor's)."""
