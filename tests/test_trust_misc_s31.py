@@ -128,3 +128,33 @@ def test_the_special_values_line_names_sine_arguments_not_nan(tmp_path):
     assert "huge arguments (±1e30)" in wasm and "NaN/Inf" not in wasm and "Sin (wasm)" in wasm, wasm
     webgl = " ".join(tfjsconv.convert(source, tmp_path / "webgl", target_backends=["webgl"]).notices)
     assert "any value (webgl's GLSL kernels" in webgl and "NaN/Inf" not in webgl, webgl
+
+
+def test_trace_after_batchnorm_folding_pairs_the_norm_not_the_scaled_conv(tmp_path, tfjs_runtime, capsys):
+    """Review r2: ``fold_batchnorm`` scales the conv's filter in place, but the conv kept naming only itself, so
+    ``verify --trace`` compared the scaled conv with TF's conv (0.45 off) and failed a correct model. The conv now
+    names the norm too: the norm is paired with the BiasAdd that computes it, the conv with nothing."""
+    from tfjsconv.cli import main
+
+    rng = np.random.default_rng(5)
+    filt = tf.constant(rng.standard_normal((3, 3, 2, 4)).astype(np.float32))
+    scale, offset = (tf.constant(rng.random(4).astype(np.float32) + 0.5) for _ in range(2))
+    mean, var = tf.constant(rng.standard_normal(4).astype(np.float32)), tf.constant(rng.random(4).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 6, 6, 2), tf.float32, name="x")])
+    def f(x):
+        conv = tf.nn.conv2d(x, filt, 1, "SAME", name="conv")
+        bn, _, _ = tf.compat.v1.nn.fused_batch_norm(conv, scale, offset, mean, var + 0.5, is_training=False, name="bn")
+        return {"y": tf.nn.relu6(bn, name="act") * 3.0}
+
+    module = tf.Module()
+    module.f = f
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures=f)
+    np.savez(tmp_path / "in.npz", x=rng.standard_normal((2, 6, 6, 2)).astype(np.float32))
+    assert main(["convert", str(tmp_path / "sm"), str(tmp_path / "out"), "--optimization_level", "1",
+                 "--keep_provenance", "true"]) == 0
+    code = main(["verify", str(tmp_path / "sm"), str(tmp_path / "out"), "--inputs", str(tmp_path / "in.npz"),
+                 "--trace", "--backend", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0 and "FAIL" not in out, out
+    assert " BiasAdd " in out and "bn " in out, out
