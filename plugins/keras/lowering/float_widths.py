@@ -676,11 +676,41 @@ def mark_half_held(graph: Graph, values: list[Any]) -> None:
     held.update(id(v) for v in values if isinstance(v, Value) and v.dtype == DType.FLOAT32)
 
 
-def casts_back_to_half(graph: Graph, cls: str, keras3: bool, inputs: list[Any]) -> bool:
+def casts_back_to_half(cls: str, keras3: bool, inputs: list[Any], keras_dtype: str | None) -> bool:
     """Whether a Keras 3 layer computing outside float16 rounds its result to float16 all the same: a
-    :data:`KERAS3_CAST_BACK_TO_INPUT` layer given a float16 tensor (random bench, seed 3112: a float32
-    GroupNormalization after a float16 one was 1.2e-3 off, one float16 rounding, where the traced path is exact)."""
-    return keras3 and cls in KERAS3_CAST_BACK_TO_INPUT and bool(inputs) and is_half(graph, inputs[0])
+    :data:`KERAS3_CAST_BACK_TO_INPUT` layer whose input Keras holds as float16 (``keras_dtype``,
+    :func:`recorded_input_dtype`; random bench, seed 3112: a float32 GroupNormalization after a float16 one was
+    1.2e-3 off). Keras's dtype, not the Value's float16 mark: a nested float32 Input or a float32 ``linear``
+    Activation casts the tensor to float32 but lowers to the same Value (review r5's F1)."""
+    return keras3 and cls in KERAS3_CAST_BACK_TO_INPUT and keras_dtype == "float16" and bool(inputs) and \
+        isinstance(inputs[0], Value) and inputs[0].dtype in (DType.FLOAT16, DType.FLOAT32)
+
+
+def recorded_input_dtype(node: Any) -> str | None:
+    """The dtype a Keras 3 call node records for its first tensor (its ``__keras_tensor__`` config; None: not told,
+    a tf_keras node or a Sequential's layer)."""
+    args = node.get("args") if isinstance(node, dict) else None
+    first = args[0] if isinstance(args, list) and args and isinstance(args[0], dict) else {}
+    dtype = (first.get("config") or {}).get("dtype") if first.get("class_name") == "__keras_tensor__" else None
+    return dtype if isinstance(dtype, str) else None
+
+
+def sequential_output_dtype(entry: dict[str, Any]) -> str | None:
+    """The dtype of a Keras 3 Sequential layer's result, which the next layer reads (a Sequential records none): its
+    policy's compute dtype, which Keras 3 layers compute and return in (None for a nested model or an operation)."""
+    if is_model(entry) or is_op_layer(str(entry.get("class_name"))):
+        return None
+    name = dtype_name((entry.get("config") or {}).get("dtype"))
+    return name[len("mixed_"):] if name is not None and name.startswith("mixed_") else name
+
+
+def half_tensor_inputs(graph: Graph, name: str, inputs: list[Any]) -> list[Any]:
+    """The first input, a float16 tensor in Keras, on float16's grid: op-layer casts' and held float16 tensors as
+    :func:`held_half_inputs` gives them, any other float32 Value rounded (a no-op where it already is)."""
+    out = held_half_inputs(graph, name, inputs)
+    if out and isinstance(out[0], Value) and out[0].dtype == DType.FLOAT32 and not is_half(graph, out[0]):
+        out[0] = rounded_to_half(graph, out[0], f"{name}/input_to_float16")
+    return out
 
 
 def through_half(graph: Graph, name: str, values: list[Any]) -> list[Any]:
@@ -1144,10 +1174,11 @@ class WidthNotices:
             texts.append(f"{len(self.half)} layer(s) Keras computes in float16 are computed in float32 by TF.js with "
                          f"each result rounded to float16 as TF rounds it ({HALF_PER_LAYER}"
                          f"{f'; {more} by more, below' if more else ''}; an LSTM's, GRU's or attention layer's "
-                         "results are its float32 steps, rounded to float16 where a float16 layer or an operation "
-                         "Keras keeps in float16 (arithmetic, value moves, tanh, sigmoid, relu: each result rounded) "
-                         "reads them; other operations on them are computed in float32, so past 65504 such a result "
-                         f"stays finite where Keras may give ±inf): {_shown(self.half)}")
+                         "results are its float32 steps, rounded to float16 where a float16 layer, a float32 or "
+                         "float64 Layer- or GroupNormalization (Keras 3 casts its result back to its float16 input's "
+                         "dtype) or an operation Keras keeps in float16 (arithmetic, value moves, tanh, sigmoid, relu: "
+                         "each result rounded) reads them; other operations on them are computed in float32, so past "
+                         f"65504 such a result stays finite where Keras may give ±inf): {_shown(self.half)}")
         texts.extend(text for text in (mha, unit, _half_sum_bounds(self.sum_layers)) if text is not None)
         if self.held_float32:
             texts.append(f"{len(self.held_float32)} operation(s) on the float16 results of an LSTM, GRU or attention "

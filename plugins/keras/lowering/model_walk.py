@@ -52,6 +52,7 @@ from .float_widths import (
     casts_back_to_half,
     computes_in_half,
     half_input,
+    half_tensor_inputs,
     half_rounded,
     half_weights,
     held_half_inputs,
@@ -67,7 +68,9 @@ from .float_widths import (
     rounded_to_half,
     rounds_model_input,
     round_merged_directions,
+    recorded_input_dtype,
     rounds_outputs,
+    sequential_output_dtype,
     through_half,
     width_view,
     wrapper_cast_outputs,
@@ -325,15 +328,18 @@ class ModelLowering:
             if len(inputs) != 1:
                 raise Unsupported(f"a Sequential model {prefix or ''}called on {len(inputs)} tensors")
             x, mask = inputs[0], masks[0]
+            held = dtype_name((plan.inputs[0][1] or {}).get("dtype")) if plan.inputs else None  # Keras's dtype of x
             for call in plan.calls:
                 if x is UNKNOWN and not runs_layers(call.entry):
                     continue
                 with self._gap_of(call, prefix) as failed:
-                    produced, produced_masks = self._lower_call(call, path, prefix, [x], [mask], {})
+                    produced, produced_masks = self._lower_call(call, path, prefix, [x], [mask], {},
+                                                                sequential_dtype=held)
                     if len(produced) != 1:
                         raise Unsupported(f"layer {prefix + call.name!r} of a Sequential model returns several "
                                           "tensors")
                 x, mask = (UNKNOWN, None) if failed else (produced[0], produced_masks[0])
+                held = sequential_output_dtype(call.entry)
             return [x], [mask]
         if len(inputs) != len(plan.inputs):
             raise Unsupported(f"model {prefix or 'root'} called on {len(inputs)} tensors, "
@@ -534,10 +540,12 @@ class ModelLowering:
                     masks: list[Value | None], kwargs: dict[str, Any],
                     keyword_masks: dict[str, Value | None] | None = None, *, its_input: bool = False,
                     entry_casts: list[bool | None] | None = None, entry_dtypes: list[str | None] | None = None,
-                    input_aliases: dict[Ref, Ref] | None = None) -> tuple[list[Value], list[Value | None]]:
+                    input_aliases: dict[Ref, Ref] | None = None, sequential_dtype: str | None = None
+                    ) -> tuple[list[Value], list[Value | None]]:
         """One call: its output Values and the mask each carries (``its_input``: an op call TF answers with its
         input tensor itself, :func:`returns_input_itself`: lowered unmasked, its input's mask handed on;
-        ``entry_casts``: a nested model's inputs tf_keras casts to a new tensor, :func:`nested_input_casts`)."""
+        ``entry_casts``: a nested model's inputs tf_keras casts to a new tensor, :func:`nested_input_casts`;
+        ``sequential_dtype``: Keras's dtype of a Sequential layer's input, which its config does not record)."""
         self._skip_config_gap(call, prefix)
         self._check_hidden_mask_readers(call, prefix, inputs, kwargs)  # before the nested-model and wrapper returns
         name, cls, config = call.name, call.class_name, call.entry.get("config") or {}
@@ -577,9 +585,10 @@ class ModelLowering:
         half = computes_in_half(wcls, wconfig) or op_layer_in_half(self.graph, cls, inputs, config)  # (.float_widths)
         if half and is_op_layer(cls):  # op-layer casts' float16 tensors, as marked float32 Values
             inputs = held_half_inputs(self.graph, prefix + name, inputs)
-        back_to_half = not half and casts_back_to_half(self.graph, cls, self.keras3, inputs)
+        keras_dtype = sequential_dtype if call.node is None else recorded_input_dtype(call.node)
+        back_to_half = not half and casts_back_to_half(cls, self.keras3, inputs, keras_dtype)
         if back_to_half:  # Keras's float16 tensor, on float16's grid (an LSTM's float32 steps rounded)
-            inputs = held_half_inputs(self.graph, prefix + name, inputs)
+            inputs = half_tensor_inputs(self.graph, prefix + name, inputs)
         if rounds_inputs(wcls, self.keras3, wconfig) if half else wrapper_rounds(wconfig, WRAPPER_CASTS):
             inputs = half_rounded(self.graph, prefix + name, inputs, [self._keras_dtype(v) is None for v in inputs],
                                   entry=True)
