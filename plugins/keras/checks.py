@@ -22,6 +22,7 @@ from .call_tensors import tensor_kwarg_problems
 from .configs import MODEL_CLASSES, LayerEntry, child_name, is_model, iter_layers, top_level_layers
 from .mask_flow import ignored_masks, operation_class_problems, operation_mask_problems
 from .mask_leaks import leaked_mask_problems
+from .narrow_ints import narrow_int_problems
 from .rnn_states import initial_state_problems
 from .shape_flow import layer_input_shapes
 from .tfjs_support import (
@@ -184,7 +185,8 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
         gaps += ignored_masks(model_config, keras3) + operation_mask_problems(model_config, keras3) + \
             operation_class_problems(model_config, keras3) + \
             initial_state_problems(model_config) + \
-            tensor_kwarg_problems(model_config) + leaked_mask_problems(model_config)
+            tensor_kwarg_problems(model_config) + leaked_mask_problems(model_config) + \
+            narrow_int_problems(model_config)
         gaps += [] if keras3 else training_call_problems(model_config)
     if code and (layers_model or not allow_unsafe):
         _raise_code(code, source, allow_unsafe, layers_model)

@@ -189,6 +189,9 @@ def layer_backend_problems(model_config: dict[str, Any], backends: Iterable[str]
         same = _wasm_same_padding_problem(layer.class_name, layer.config)
         if same is not None and "wasm" in backends:
             problems.append(Problem(f"{layer.class_name} ({same[0]})", layer.qualified_name, "wasm", same[1]))
+        if "wasm" in backends and _runs_channels_first_conv(layer.class_name, layer.config):
+            problems.append(Problem(f"{layer.class_name} (Conv2D)", layer.qualified_name, "wasm",
+                                    "wasm's Conv2D has no dataFormat 'channelsFirst' (it throws at run time)"))
         facts_of = LAYER_KERNEL_FACTS.get(layer.class_name)
         if facts_of is None:
             continue
@@ -200,6 +203,15 @@ def layer_backend_problems(model_config: dict[str, Any], backends: Iterable[str]
             if reasons:  # the first reason is enough to tell the user; the message stays short
                 problems.append(Problem(f"{layer.class_name} ({facts.op})", layer.qualified_name, backend, reasons[0]))
     return sorted(set(problems))
+
+
+#: Layers tfjs-layers runs as a ``conv2d`` in the layer's own data format (measured session 31: a channels-first
+#: ConvLSTM2D throws on wasm, cpu matches; its other conv layers transpose channels-first data around the kernel).
+CHANNELS_FIRST_CONV_LAYERS = frozenset({"ConvLSTM2D"})
+
+
+def _runs_channels_first_conv(class_name: str, config: dict[str, Any]) -> bool:
+    return class_name in CHANNELS_FIRST_CONV_LAYERS and config.get("data_format") == "channels_first"
 
 
 #: Layers tfjs-layers runs as a SAME Conv2D (Conv1D through conv1d's [1, k] filter) or DepthwiseConv2dNative.
