@@ -1,6 +1,6 @@
 """Keras 3 model configs -> the Keras 2 form that TF.js 4.22's ``tf.loadLayersModel`` reads.
 
-Keras 2 configs pass through almost unchanged (the function is idempotent). What changes:
+Keras 2 configs pass through almost unchanged (idempotent unless item 12 renumbers a call). What changes:
 
 1. ``InputLayer``: ``batch_shape`` becomes ``batch_input_shape``; ``optional`` goes.
 2. Inbound nodes: Keras 3's ``{"args": [<__keras_tensor__ ...>], "kwargs": {...}}`` becomes the
@@ -21,6 +21,7 @@ Keras 2 configs pass through almost unchanged (the function is idempotent). What
 10. SeparableConv2D loses the ``kernel_*`` options tf_keras writes: Keras ignores them, TF.js refuses them.
 11. Bidirectional: Keras 3 saves the forward copy (``forward_lstm``) and a ``backward_layer``; TF.js
     wants the plain wrapped layer (``lstm``) and builds both copies itself.
+12. Node references are renumbered in the order TF.js's loader makes a shared layer's calls (``tfjs_node_order``).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from .configs import (
     iter_layers,
     plain,
 )
+from .tfjs_node_order import renumber_nodes_in_tfjs_order
 from .tfjs_support import (
     ACTIVATION_KEYS,
     CLASS_RENAMES,
@@ -58,6 +60,7 @@ def to_tfjs_model_config(model_config: dict[str, Any], *, keras3: bool = False) 
     """A translated copy of a Keras 2 or 3 model config (the input is not modified)."""
     refuse_dict_structures(model_config)
     out = _layer(model_config, _Scope(keras3, frozenset()))
+    renumber_nodes_in_tfjs_order(out)  # TF.js makes a shared layer's calls in another order than Keras
     layers = out["config"].get("layers") or []
     if out["class_name"] == "Sequential" and layers and layers[0]["class_name"] != "InputLayer":
         first = layers[0].get("config") or {}
