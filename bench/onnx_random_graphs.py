@@ -31,7 +31,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -1127,26 +1126,12 @@ def describe_case(r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=3001)
-    parser.add_argument("--chunk", type=int, default=10, help="cases between progress lines and result writes")
-    parser.add_argument("--only", default="", help="comma-separated indices to run instead of 0..count-1")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    parser.add_argument("--keep", type=Path, default=None, help="copy WRONG/CRASH cases' files here")
-    parser.add_argument("--boost", default="", help="NAME=FACTOR,... multiplies steps' draw weights (conv=4)")
+    random_graph_results.add_hunt_arguments(parser, count=40, seed=3001, out=REPO / "bench" / "results")
     args = parser.parse_args(argv)
-    command = " ".join([Path(sys.executable).name, *sys.argv]) if argv is None else " ".join(argv)
-    indices = [int(v) for v in args.only.split(",") if v] or list(range(args.count))
-    boost = {name: float(factor) for name, factor in (item.split("=") for item in args.boost.split(",") if item)}
-    results: list[dict[str, Any]] = []
-    for n, index in enumerate(indices, 1):
-        results.append(run_case(args.seed, index, args.keep, boost))
-        r = results[-1]
-        print(f"[{index}] {r['verdict']} {' '.join(r['ops'])} {str(r.get('why', ''))[:160]!r}", flush=True)
-        if n % args.chunk == 0 or n == len(indices):
-            write_results(results, args.seed, command, args.out, "_only" if args.only else "")
-    print(dict(Counter(r["verdict"] for r in results)))
-    return 0
+    boost = random_graph_results.boosts(args)
+    return random_graph_results.hunt(
+        args, argv, lambda index: run_case(args.seed, index, args.keep, boost),
+        lambda results, command: write_results(results, args.seed, command, args.out, "_only" if args.only else ""))
 
 
 if __name__ == "__main__":

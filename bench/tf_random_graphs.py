@@ -47,13 +47,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from random_graph_results import add_hunt_arguments, boosts, hunt  # noqa: E402
 from random_graph_results import write_results as write_random_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -987,28 +987,13 @@ def describe_case(r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=60)
-    parser.add_argument("--seed", type=int, default=2901)
-    parser.add_argument("--chunk", type=int, default=10, help="cases between progress lines and result writes")
-    parser.add_argument("--only", default="", help="comma-separated indices to run instead of 0..count-1")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    parser.add_argument("--keep", type=Path, default=None, help="copy WRONG/CRASH cases' files here")
-    parser.add_argument("--boost", default="", help="NAME=FACTOR,... multiplies steps' draw weights (conv=4)")
+    add_hunt_arguments(parser, count=60, seed=2901, out=REPO / "bench" / "results")
     parser.add_argument("--wide", action="store_true", help="also draw tf_random_wide.py's families (session 30)")
     args = parser.parse_args(argv)
-    command = " ".join([Path(sys.executable).name, *sys.argv]) if argv is None else " ".join(argv)
-    indices = [int(v) for v in args.only.split(",") if v] or list(range(args.count))
-    boost = {name: float(factor) for name, factor in (item.split("=") for item in args.boost.split(",") if item)}
-    results: list[dict[str, Any]] = []
-    for n, index in enumerate(indices, 1):
-        results.append(run_case(args.seed, index, args.keep, boost, args.wide))
-        r = results[-1]
-        print(f"[{index}] {r['verdict']} {' '.join(r['ops'])} {str(r.get('why', ''))[:160]!r}", flush=True)
-        if n % args.chunk == 0 or n == len(indices):
-            write_results(results, args.seed, command, args.out, ("_wide" if args.wide else "")
-                          + ("_only" if args.only else ""))
-    print(dict(Counter(r["verdict"] for r in results)))
-    return 0
+    boost = boosts(args)
+    suffix = ("_wide" if args.wide else "") + ("_only" if args.only else "")
+    return hunt(args, argv, lambda index: run_case(args.seed, index, args.keep, boost, args.wide),
+                lambda results, command: write_results(results, args.seed, command, args.out, suffix))
 
 
 if __name__ == "__main__":

@@ -103,18 +103,23 @@ def _library_selects(model: Path) -> dict[str, list[str]]:
             for n in f.get("nodeDef", []) if n.get("op") == "SelectV2"}
 
 
+def _assert_matches_tf(model: Path, inputs: dict, expected: dict, case: str) -> None:
+    """The converted model run in TF.js cpu and wasm gives TF's shapes and values for ``inputs``."""
+    runs = run_model(model, inputs, backends=["cpu", "wasm"], quiet=True)
+    for backend, run in runs.backends.items():
+        assert run.ok, (case, backend, run.error)
+        for key, want in expected.items():
+            got = np.asarray(run.outputs[key])
+            assert got.shape == want.shape, (case, backend, key, got.shape, want.shape)
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=f"{case} {backend} {key}")
+
+
 def test_kept_selects_meeting_ones_and_zeros_match_tf(converted, tfjs_runtime):
     """Failed before: while_float/while_int/cond_* answered shape (1,) for TF's (0,) on cpu and wasm."""
     model, feeds, expected = converted
     assert expected["ones_meet_zeros"]["while_float"].shape == (0,)
     for case, inputs in feeds.items():
-        runs = run_model(model, inputs, backends=["cpu", "wasm"], quiet=True)
-        for backend, run in runs.backends.items():
-            assert run.ok, (case, backend, run.error)
-            for key, want in expected[case].items():
-                got = np.asarray(run.outputs[key])
-                assert got.shape == want.shape, (case, backend, key, got.shape, want.shape)
-                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=f"{case} {backend} {key}")
+        _assert_matches_tf(model, inputs, expected[case], case)
 
 
 def test_only_kept_selects_over_independent_sizes_are_broadcast(converted):
@@ -161,10 +166,4 @@ def test_a_body_called_from_a_kept_function_too_gets_no_seed(tmp_path, tfjs_runt
              "q": np.zeros(0, np.float32)}
     expected = {k: v.numpy() for k, v in module.f(**{k: tf.constant(a) for k, a in feeds.items()}).items()}
     assert expected["nested"].shape == (0,)
-    runs = run_model(tmp_path / "out", feeds, backends=["cpu", "wasm"], quiet=True)
-    for backend, run in runs.backends.items():
-        assert run.ok, (backend, run.error)
-        for key, want in expected.items():
-            got = np.asarray(run.outputs[key])
-            assert got.shape == want.shape, (backend, key, got.shape, want.shape)
-            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=f"{backend} {key}")
+    _assert_matches_tf(tmp_path / "out", feeds, expected, "two callers")
