@@ -34,6 +34,7 @@ from .tfjs_support import (
     TFJS_LAYER_CLASSES,
     option_problems,
 )
+from .tfjs_unknown_sizes import unknown_size_problems
 from .vocabulary_files import special_vocabulary_files, vocabulary_files
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ def check_model_config(model_config: dict[str, Any], *, source: str, keras3: boo
             operation_class_problems(model_config, keras3) + \
             initial_state_problems(model_config) + \
             tensor_kwarg_problems(model_config) + leaked_mask_problems(model_config) + \
-            narrow_int_problems(model_config)
+            narrow_int_problems(model_config) + unknown_size_problems(model_config)
         gaps += [] if keras3 else training_call_problems(model_config)
     if code and (layers_model or not allow_unsafe):
         _raise_code(code, source, allow_unsafe, layers_model)

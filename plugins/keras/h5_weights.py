@@ -20,7 +20,8 @@ from .configs import entry_name, leaf_layers, top_level_layers
 from .h5source import H5Array, H5Source, attr_list
 from .tfjs_support import GRAPH_MODEL_HINT
 from .tfjs_layers import layer_weight_groups
-from .weight_names import innermost_class, keras3_basename, layer_weight_names
+from .weight_names import (holds_stacked_cells, innermost_class, keras3_basename, layer_weight_names,
+                           rename_stacked_cells)
 
 WeightGroup = list[tuple[str, H5Array]]
 _TF_SUFFIX = re.compile(r":\d+$")
@@ -50,13 +51,38 @@ def h5_weight_groups(h5: H5Source, model_config: dict[str, Any], *, keras3: bool
         if keras3:
             tfjs_names = _keras3_names(h5, layer, layers.get(layer), names)
         else:
-            tfjs_names = [_TF_SUFFIX.sub("", name) for name in names]
+            tfjs_names = _tf_keras_names(h5, layers.get(layer), [_TF_SUFFIX.sub("", name) for name in names])
         groups += layer_weight_groups(list(zip(tfjs_names, arrays, strict=True)))  # nested models: per inner layer
     extra = "top_level_model_weights"
     if extra in weights and attr_list(weights[extra], "weight_names"):
         raise InputError(f"{h5.display}: the model holds weights outside its layers ({extra}), "
                          "which TF.js layers models cannot represent")
     return groups
+
+
+def _tf_keras_names(h5: H5Source, entry: dict[str, Any] | None, names: list[str]) -> list[str]:
+    """Keras 2 variable names as TF.js matches them: stacked RNN cells renamed ``<rnn>/RNNCell_<i>/<weight>``."""
+    stacked = [leaf for leaf in leaf_layers(entry) if holds_stacked_cells(leaf)] if entry else []
+    names = list(names)
+    for leaf in stacked:
+        owner = entry_name(leaf)
+        mine = [i for i, name in enumerate(names) if name.split("/", 1)[0] == owner]
+        renamed = rename_stacked_cells([names[i] for i in mine])
+        _check_stacked(h5, leaf, [name.split("/", 1)[-1] for name in renamed])
+        for i, name in zip(mine, renamed, strict=True):
+            names[i] = name
+    return names
+
+
+def _check_stacked(h5: H5Source, leaf: dict[str, Any], found: list[str]) -> None:
+    """The renamed stacked cells' weights are the ones TF.js builds (else the file and config disagree)."""
+    expected = layer_weight_names(leaf)
+    if expected is None:
+        raise InputError(f"{h5.display}: layer {entry_name(leaf)!r} stacks RNN cells whose weights tfjsconv cannot "
+                         "name as TF.js does", hint=GRAPH_MODEL_HINT)
+    if sorted(found) != sorted(expected):
+        raise InputError(f"{h5.display}: layer {entry_name(leaf)!r} ({leaf['class_name']}) has stacked cell weights "
+                         f"{found}, but TF.js expects {expected}", hint=GRAPH_MODEL_HINT)
 
 
 def _keras3_names(h5: H5Source, layer: str, entry: dict[str, Any] | None, names: list[str]) -> list[str]:
@@ -73,10 +99,13 @@ def _keras3_names(h5: H5Source, layer: str, entry: dict[str, Any] | None, names:
             raise InputError(f"{h5.display}: cannot tell which layer of {layer!r} weight {name!r} belongs to")
         leaf = leaves[owner]
         base = keras3_basename(innermost_class(leaf), parts[-1])
-        if leaf["class_name"] == "Bidirectional":  # .../bidi/forward_lstm/lstm_cell/kernel
+        if holds_stacked_cells(leaf) and owner in parts[:-1]:  # .../rnn/stacked_rnn_cells/lstm_cell_1/kernel
+            base = "/".join(parts[parts.index(owner) + 1:])  # renamed below, once the owner's cells are all seen
+        elif leaf["class_name"] == "Bidirectional":  # .../bidi/forward_lstm/lstm_cell/kernel
             below = parts[parts.index(owner) + 1:-1] if owner in parts[:-1] else []
             base = f"{below[0]}/{base}" if below else base
         owners.append((owner, base))
+    owners = _renamed_stacked_cells(owners, leaves)
     for owner in dict.fromkeys(o for o, _ in owners):
         cls = leaves[owner]["class_name"]
         found = [base for o, base in owners if o == owner]
@@ -88,3 +117,16 @@ def _keras3_names(h5: H5Source, layer: str, entry: dict[str, Any] | None, names:
         if sorted(found) != sorted(expected):
             raise InputError(f"{h5.display}: layer {owner!r} ({cls}) has weights {found}, but TF.js expects {expected}")
     return [f"{owner}/{base}" for owner, base in owners]
+
+
+def _renamed_stacked_cells(owners: list[tuple[str, str]], leaves: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each stacked-cells RNN's ``(owner, <stacked>/<cell>/<weight>)`` as ``(owner, RNNCell_<i>/<weight>)``."""
+    renamed = list(owners)
+    for owner in dict.fromkeys(o for o, _ in owners):
+        if not holds_stacked_cells(leaves[owner]):
+            continue
+        mine = [i for i, (o, _) in enumerate(owners) if o == owner]
+        wrapped = leaves[owner]["class_name"] == "TimeDistributed"  # TF.js adds no level for it: drop the inner name
+        for i, base in zip(mine, rename_stacked_cells([owners[i][1] for i in mine]), strict=True):
+            renamed[i] = (owner, "/".join(base.split("/")[-2:]) if wrapped else base)
+    return renamed

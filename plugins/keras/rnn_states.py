@@ -14,6 +14,7 @@ from typing import Any
 
 from .configs import child_name, is_model, iter_layers, top_level_layers
 from .mask_flow import masked_layers
+from .tfjs_support import stacked_cell_list
 
 #: Layers that take ``initial_state``.
 RNN_CLASSES = frozenset({"SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional"})
@@ -30,12 +31,21 @@ def initial_state_problems(model_config: dict[str, Any]) -> list[str]:
         for entry in rnns:
             cls = entry.get("class_name")
             for node in entry.get("inbound_nodes") or []:
-                why = _problem(node, masked)
+                why = _problem(node, masked) or _stacked_problem(entry, node)
                 if why:
                     problems.append(f"layer {child_name(model_config, layer, entry)!r} ({cls}): called with "
                                     f"initial_state {why}")
                     break
     return list(dict.fromkeys(problems))
+
+
+def _stacked_problem(entry: dict[str, Any], node: Any) -> str | None:
+    """tf_keras's flat states for stacked cells (``[h1, h2]``): TF.js's StackedRNNCells reads them last cell first
+    (measured TF.js 4.22: two SimpleRNNCells 0.8 off, silently)."""
+    cells = stacked_cell_list(entry.get("config") or {}) or []
+    if len(cells) < 2 or not isinstance(node, list) or len(node) < 2:
+        return None
+    return f"over {len(cells)} stacked cells, which TF.js reads last cell first (Keras: first cell first)"
 
 
 def _problem(node: Any, masked: set[str]) -> str | None:

@@ -113,6 +113,32 @@ def _mirrored_backward_layer(config: dict[str, Any]) -> str | None:
     return None
 
 
+def stacked_cell_list(rnn_config: dict[str, Any]) -> list[Any] | None:
+    """The cells of an RNN config whose cell is a StackedRNNCells (``RNN([cell, cell])``), else None."""
+    cell = rnn_config.get("cell")
+    if not isinstance(cell, dict) or cell.get("class_name") != "StackedRNNCells":
+        return None
+    cells = (cell.get("config") or {}).get("cells")
+    return cells if isinstance(cells, list) else None
+
+
+def _stacked_state_order(config: dict[str, Any]) -> str | None:
+    """TF.js's StackedRNNCells keeps the cells' states last cell first (``[h2, c2, h1, c1]``), Keras first cell
+    first: returned states come in another order (measured TF.js 4.22: another output, silently)."""
+    cells = stacked_cell_list(config) or []
+    return f"return_state over {len(cells)} stacked cells: TF.js returns their states last cell first, Keras " \
+        "first cell first" if len(cells) > 1 and config.get("return_state") else None
+
+
+def _wrapped_stacked_cells(config: dict[str, Any]) -> str | None:
+    """TF.js 4.22's Bidirectional rebuilds its layer from ``getConfig``, which an RNN over StackedRNNCells does not
+    survive: loading fails ("Improper config format", measured)."""
+    layer = config.get("layer")
+    stacked = isinstance(layer, dict) and stacked_cell_list(layer.get("config") or {}) is not None
+    return "an RNN over stacked cells: TF.js 4.22's Bidirectional cannot rebuild it (fails loading)" \
+        if stacked else None
+
+
 def _equals(key: str, default: Any, allowed: tuple[Any, ...], why: str) -> Callable[[dict[str, Any]], str | None]:
     """A problem when ``config[key]`` (``default`` when absent) is not one of ``allowed``."""
     def check(config: dict[str, Any]) -> str | None:
@@ -213,7 +239,8 @@ OPTION_CHECKS: dict[str, list[Callable[[dict[str, Any]], str | None]]] = {
     "CenterCrop": [_always("TF.js 4.22's CenterCrop layer rejects its own input shape at run time")],
     "CategoryEncoding": [_always("TF.js 4.22's CategoryEncoding layer overwrites its input's shape with its output's "
                                  "when the model is built, so TF.js rejects the real input at predict")],
-    "Bidirectional": [_mirrored_backward_layer],
+    "Bidirectional": [_mirrored_backward_layer, _wrapped_stacked_cells],
+    "RNN": [_stacked_state_order],
     "Dense": [_LORA, _QUANTIZED],
     "Embedding": [_LORA, _QUANTIZED],
     "Conv2D": [_GROUPS, _LORA], "Conv3D": [_GROUPS, _LORA],

@@ -22,6 +22,8 @@ Keras 2 configs pass through almost unchanged (idempotent unless item 12 renumbe
 11. Bidirectional: Keras 3 saves the forward copy (``forward_lstm``) and a ``backward_layer``; TF.js
     wants the plain wrapped layer (``lstm``) and builds both copies itself.
 12. Node references are renumbered in the order TF.js's loader makes a shared layer's calls (``tfjs_node_order``).
+13. A ``Reshape``'s ``-1`` that Keras solves from known sizes gets the solved size (TF.js leaves it null over its
+    unknown batch and the next layer fails to build: ``tfjs_unknown_sizes.write_solved_reshapes``).
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ from .tfjs_support import (
     activation_name,
     tfjs_activation,
 )
+from .tfjs_unknown_sizes import unknown_size_problems, write_solved_reshapes
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ def to_tfjs_model_config(model_config: dict[str, Any], *, keras3: bool = False) 
     refuse_dict_structures(model_config)
     out = _layer(model_config, _Scope(keras3, frozenset()))
     renumber_nodes_in_tfjs_order(out)  # TF.js makes a shared layer's calls in another order than Keras
+    write_solved_reshapes(out)  # TF.js leaves a Reshape's -1 null over its unknown batch; Keras solves it
+    _refuse_unbuildable(out)
     layers = out["config"].get("layers") or []
     if out["class_name"] == "Sequential" and layers and layers[0]["class_name"] != "InputLayer":
         first = layers[0].get("config") or {}
@@ -69,6 +74,14 @@ def to_tfjs_model_config(model_config: dict[str, Any], *, keras3: bool = False) 
                              "so TF.js cannot build it", hint="start the model with keras.Input(shape=...) "
                                                                "or call model.build(input_shape) before saving")
     return out
+
+
+def _refuse_unbuildable(out: dict[str, Any]) -> None:
+    """The written config's walk must agree with the checks' (they ran on the saved config): else refuse."""
+    problems = unknown_size_problems(out)
+    if problems:
+        raise InputError("TF.js 4.22 cannot build these layers over the sizes it leaves unknown:\n  - "
+                         + "\n  - ".join(problems), hint=GRAPH_MODEL_HINT)
 
 
 def refuse_dict_structures(model_config: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from tfjsconv.errors import InputError
 from .configs import entry_name, is_model, leaf_layers, top_level_layers
 from .h5source import H5Array, H5Source, attr_text
 from .tfjs_support import GRAPH_MODEL_HINT
-from .weight_names import layer_weight_names, tfjs_weight_names
+from .weight_names import layer_weight_names, stacked_cells, tfjs_weight_names
 
 WeightGroup = list[tuple[str, H5Array]]
 _CONTAINERS = ("layers", "_layer_checkpoint_dependencies")
@@ -104,7 +104,8 @@ def _layer_keys(h5: H5Source, container: str, layers: list[dict[str, Any]], *, s
 def _layer_group(h5: H5Source, entry: dict[str, Any], path: str | None) -> WeightGroup:
     cls, name = entry["class_name"], entry_name(entry)
     subgroups = _WRAPPER_SUBGROUPS.get(cls, ("",))
-    arrays = [a for sub in subgroups for a in _owned_vars(h5, f"{path}/{sub}" if sub else path)] if path else []
+    arrays = [a for sub in subgroups for a in _owned_vars(h5, f"{path}/{sub}" if sub else path, _sub_entry(entry, sub))
+              ] if path else []
     total = _count_vars(h5.file[path]) if path else 0
     if total != len(arrays):
         raise InputError(f"{h5.display}: layer {name!r} ({cls}) keeps weights in places tfjsconv does not "
@@ -125,15 +126,33 @@ def _layer_group(h5: H5Source, entry: dict[str, Any], path: str | None) -> Weigh
     return [(f"{name}/{weight}", array) for weight, array in zip(expected, arrays, strict=True)]
 
 
-def _owned_vars(h5: H5Source, path: str) -> list[H5Array]:
+def _sub_entry(entry: dict[str, Any], sub: str) -> dict[str, Any] | None:
+    """The layer whose variables a wrapper keeps in ``sub`` (the layer itself for ``""``)."""
+    config = entry.get("config") or {}
+    if not sub:
+        return entry
+    if sub in ("layer", "forward_layer") or (sub == "backward_layer" and "backward_layer" not in config):
+        return config.get("layer") if isinstance(config.get("layer"), dict) else None
+    return config.get(sub) if isinstance(config.get(sub), dict) else None
+
+
+def _owned_vars(h5: H5Source, path: str, entry: dict[str, Any] | None = None) -> list[H5Array]:
     arrays = []
     for sub in ("", *_OWNED_SUBGROUPS):
-        vars_path = f"{path}/{sub}/vars" if sub else f"{path}/vars"
-        if vars_path not in h5.file:
-            continue
-        numbered = sorted(h5.file[vars_path].keys(), key=lambda k: int(k) if k.isdigit() else -1)
-        arrays += [h5.dataset(f"{vars_path}/{k}") for k in numbered]
+        arrays += _numbered_vars(h5, f"{path}/{sub}/vars" if sub else f"{path}/vars")
+    cells = stacked_cells(entry) if entry else None
+    if cells:  # RNN(StackedRNNCells): ``cell/cells/<key>/vars``, keyed like a model's layers, in the cells' order
+        container = f"{path}/cell/cells"
+        for key in _layer_keys(h5, container, cells, sequential=False):
+            arrays += _numbered_vars(h5, f"{container}/{key}/vars") if key else []
     return arrays
+
+
+def _numbered_vars(h5: H5Source, vars_path: str) -> list[H5Array]:
+    if vars_path not in h5.file:
+        return []
+    numbered = sorted(h5.file[vars_path].keys(), key=lambda k: int(k) if k.isdigit() else -1)
+    return [h5.dataset(f"{vars_path}/{k}") for k in numbered]
 
 
 def _count_vars(group: Any) -> int:

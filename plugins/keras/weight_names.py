@@ -7,13 +7,17 @@ archives number the variables (``layers/dense/vars/0``) and Keras 3 ``.h5`` file
 variable path (``sequential/dense/kernel``, ``depthwise_conv2d/kernel``). Both store a layer's
 trainable variables first, then the non-trainable ones, each in creation order, which is the
 order listed here.
+
+An ``RNN`` over ``StackedRNNCells`` (``RNN([cell, cell])``) is named by TF.js per cell position:
+``rnn/RNNCell_0/kernel``, ``rnn/RNNCell_1/kernel`` (``StackedRNNCells.build``'s name scope), where Keras files say
+``rnn/stacked_rnn_cells/lstm_cell_1/kernel``; TF.js's loader only drops one level (the single cell's name).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .configs import bidirectional_base_name, is_layer_entry
-from .tfjs_support import CLASS_RENAMES
+from .tfjs_support import CLASS_RENAMES, stacked_cell_list
 
 _CONV = ("Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "Conv3DTranspose", "Dense")
 _RNN = ("LSTM", "GRU", "SimpleRNN", "ConvLSTM2D", "LSTMCell", "GRUCell", "SimpleRNNCell", "ConvLSTM2DCell")
@@ -49,9 +53,56 @@ def keras3_basename(class_name: str, variable_name: str) -> str:
     return KERAS3_ALIASES.get(class_name, {}).get(base, base)
 
 
+def stacked_cells(entry: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The cell entries of an ``RNN(StackedRNNCells)`` layer (also a single cell given in a list), else None."""
+    cells = stacked_cell_list(entry.get("config") or {}) if entry.get("class_name") == "RNN" else None
+    return cells if cells is not None and all(is_layer_entry(c) for c in cells) else None
+
+
+def stacked_cell_names(cells: list[dict[str, Any]]) -> list[str] | None:
+    """TF.js's names of stacked cells' weights (``RNNCell_<i>/kernel``), cell by cell; None for an unknown cell."""
+    per_cell = [tfjs_weight_names(str(c["class_name"]), c.get("config") or {}) for c in cells]
+    if any(names is None for names in per_cell):
+        return None
+    return [f"RNNCell_{i}/{name}" for i, names in enumerate(per_cell) for name in names or []]
+
+
+def holds_stacked_cells(entry: dict[str, Any]) -> bool:
+    """An ``RNN(StackedRNNCells)``, or a wrapper of one, whose file names need :func:`rename_stacked_cells`."""
+    inner = (entry.get("config") or {}).get("layer")
+    if entry.get("class_name") in WRAPPERS and is_layer_entry(inner):
+        return holds_stacked_cells(inner)
+    return stacked_cells(entry) is not None
+
+
+def rename_stacked_cells(names: list[str]) -> list[str]:
+    """Keras's ``<prefix>/<stacked cells>/<cell>/<weight>`` as TF.js's ``<prefix>/RNNCell_<i>/<weight>``.
+
+    The cells are numbered in the order their weights come (Keras lists them cell by cell), separately under each
+    prefix (a Bidirectional's forward and backward layers). The file's cell names are not the config's (TF name
+    scopes are uniquified on their own), so only their order is used; the caller checks the result against
+    :func:`layer_weight_names`.
+    """
+    numbers: dict[str, dict[str, int]] = {}
+    renamed = []
+    for name in names:
+        parts = name.split("/")
+        if len(parts) < 3:
+            renamed.append(name)
+            continue
+        prefix, cell = parts[:-3], parts[-2]
+        cells = numbers.setdefault("/".join(prefix), {})
+        index = cells.setdefault(cell, len(cells))
+        renamed.append("/".join([*prefix, f"RNNCell_{index}", parts[-1]]))
+    return renamed
+
+
 def layer_weight_names(entry: dict[str, Any]) -> list[str] | None:
     """TF.js weight names relative to the layer (``kernel``, ``forward_lstm/kernel``), wrappers included."""
     cls, config = entry.get("class_name"), entry.get("config") or {}
+    cells = stacked_cells(entry)
+    if cells is not None:
+        return stacked_cell_names(cells)
     inner = config.get("layer")
     if cls in WRAPPERS:
         names = layer_weight_names(inner) if is_layer_entry(inner) else None
