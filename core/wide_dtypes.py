@@ -38,6 +38,13 @@ INT64_ARITHMETIC_OPS = frozenset({
 FLOAT64_NOTICE = ("float64: TF.js has no float64, so {count} float64 op(s) of this graph ({names}) compute in "
                   "float32 (about 7 significant digits: results overflow past 3.4e38 and small differences of "
                   "large values cancel to 0 where {reference} computes them in float64)")
+#: float64 ops whose result moves by a whole period as their argument moves by 2π: one float32 rounding of a large
+#: argument leaves none of their digits (session 32: ``sin(3·x)`` of x = -1e10 was 0.9933 in TF.js, 0.9991 in TF).
+FLOAT64_PERIODIC_OPS = frozenset({"Sin", "Cos", "Tan"})
+FLOAT64_PERIODIC_NOTICE = ("; of these, {names} take float64 arguments TF.js holds in float32: an argument x rounded "
+                           "to float32 once (a cast of float64 data) moves by up to |x|·6e-8 radians, so sin/cos can "
+                           "be 6e-3 off at |x| = 1e5 and keep no digit past 1e8 (tan more, near its poles); one "
+                           "computed in float32 by ops above can be further off after a cancellation")
 FLOAT64_INPUTS_NOTICE = ("float64: TF.js has no float64, so the float64 input(s) {names} are fed as float32 "
                          "(about 7 significant digits)")
 INT64_NOTICE = ("int64: TF.js holds int64 as int32, so {count} int64 arithmetic op(s) of this graph ({names}) "
@@ -87,7 +94,9 @@ def wide_dtype_notices(graph: Graph) -> list[str]:
     floats = float64_ops(graph)
     inputs = [name for name, value in graph.inputs.items() if value.dtype == DType.FLOAT64]
     if floats:
-        lines.append(FLOAT64_NOTICE.format(count=len(floats), names=shown_names(floats), reference="TensorFlow"))
+        line = FLOAT64_NOTICE.format(count=len(floats), names=shown_names(floats), reference="TensorFlow")
+        periodic = [name for name in floats if name.split(" ", 1)[0] in FLOAT64_PERIODIC_OPS]
+        lines.append(line + (FLOAT64_PERIODIC_NOTICE.format(names=shown_names(periodic)) if periodic else ""))
     elif inputs:
         lines.append(FLOAT64_INPUTS_NOTICE.format(names=shown_names(inputs)))
     ints = int64_arithmetic_ops(graph)

@@ -240,16 +240,6 @@ def test_argmax_of_float64_pairs_is_refused_by_name(tmp_path):
              r"argmax.*argmax/argmin of float64 values computed on pairs")
 
 
-def test_float64_sin_is_refused_by_name(tmp_path):
-    """float64 functions other than exp/log/logsumexp (session 26) and tanh/sigmoid (session 28), computed in float32
-    with their own notices, stay named (tanh until session 28)."""
-    import tf_keras as k
-
-    x = k.Input((None, 3), name="x")
-    _refused(tmp_path, k.Model(x, tf.math.sin(tf.cast(x, tf.float64))), ".h5",
-             r"sin.*a float64 tensor \(TF.js has none")
-
-
 def test_a_float64_input_computed_in_float32_is_named(tmp_path):
     """An op layer other than a cast, float64 arithmetic, a reduction or exp/log/logsumexp (``tanh``; exp is held as
     of a float64 cast since session 26) computes a float64 model input in float32: a warning names it (there was

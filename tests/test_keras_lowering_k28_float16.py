@@ -219,7 +219,7 @@ def _half_gap_model(k: Any, name: str) -> Any:
 
 def saturate_given_mask(k: Any) -> Any:
     """``inner16(saturate_cast(h, float32) * 3.0, mask=m)``: float32, so tf_keras's cast to the float16 Input makes a
-    new tensor without the mask; the config tells no dtype: refused (R7 F1: kept, NaN)."""
+    new tensor without the mask (R7 F1: kept, NaN; refused until session 32, when the config tells its dtype)."""
     tf = _tf()
     return _mixed_model(k, lambda k, h, ids: _half_gap_model(k, "sat")(tf.dtypes.saturate_cast(h, tf.float32) * 3.0,
                                                                        mask=tf.not_equal(ids, 0)))
@@ -233,7 +233,7 @@ def resize_given_mask(k: Any) -> Any:
 
 
 def sum_given_mask(k: Any) -> Any:
-    """``inner16(h + h, mask=m)``: float16, but the config tells no dtype for a sum of two tensors: refused."""
+    """``inner16(h + h, mask=m)``: float16 (refused until session 32; TF does not promote, so the config tells it)."""
     tf = _tf()
     return _mixed_model(k, lambda k, h, ids: _half_gap_model(k, "sum")(h + h, mask=tf.not_equal(ids, 0)))
 
@@ -252,16 +252,16 @@ def _poisoned_messages(paths: list) -> list[str]:
 
 def test_masked_float32_op_results_into_float16_inputs_are_refused_by_name(tmp_path):
     """R7 F1: the walk took ``saturate_cast``'s and ``resize``'s float32 for float16, kept the mask tf_keras's cast
-    drops (NaN, silently); a float16 sum the config tells no dtype of is refused too (which mask Keras reads rests on
-    the dtype)."""
+    drops (NaN, silently). (A float16 sum and a saturate_cast, refused here until session 32, are lowered: the config
+    tells their dtypes: tests/test_issue16_gaps_a_s32.py.)"""
     tf_keras = keras_module("tf_keras.h5")
     paths = []
-    for family in (saturate_given_mask, resize_given_mask, sum_given_mask):
+    for family in (resize_given_mask,):
         paths.append(case_file(tmp_path, family.__name__, "tf_keras.h5"))
         family(tf_keras).save(paths[-1])
     messages = _poisoned_messages(paths)
-    assert len(messages) == 3, messages
-    for message, name in zip(messages, ("sat", "rsz", "sum"), strict=True):
+    assert len(messages) == 1, messages
+    for message, name in zip(messages, ("rsz",), strict=True):
         assert message.startswith("REFUSED") and f"'{name}'" in message and \
             "whether that is a new tensor without the mask is not known" in message, message
 

@@ -28,7 +28,7 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("tensorflow")
 
-from keras_models import keras_module, lowering_refusal  # noqa: E402
+from keras_models import keras_module  # noqa: E402
 from keras_two_sizes import (  # noqa: E402
     at_runs,
     converted_fixture,
@@ -159,16 +159,3 @@ def test_masked_time_distributed_model_matches_keras(converted, tfjs_runtime, fa
     (verify_runs_within if family in HALF else verify_runs)(path, runs)
 
 
-def test_what_stays_refused_is_named(tmp_path):
-    """tf_keras: a mask of more axes than the two wrappers' time axes into TimeDistributed(TimeDistributed(model))
-    whose float64 Input drops it (each wrapper then reduces it with ``any``: not followed). (A mask on int32 values
-    into a wrapped model whose int32 Input keeps them lowers since session 29: tests/test_keras_lowering_masks_s29.py.)"""
-    tf_keras = pytest.importorskip("tf_keras")
-    L = tf_keras.layers
-    cells = tf_keras.Input((5, 4), dtype="float64", name="cells")
-    inner = tf_keras.Model(cells, L.Dense(2, dtype="float64", name="d")(cells), name="cell_model")
-    grid = tf_keras.Input((None, None, 5, 4), name="grid")
-    both = L.TimeDistributed(L.TimeDistributed(inner, name="td_in"), name="td_out")(L.Masking(0.0, name="masking")(grid))
-    tf_keras.Model(grid, both).save(tmp_path / "axes.h5")
-    assert "'td_out' (mask into 2 TimeDistributed wrappers around a nested model: a mask of rank 4 over 2 time " \
-           "axes)" in lowering_refusal(tmp_path / "axes.h5")

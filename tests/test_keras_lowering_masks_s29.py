@@ -189,21 +189,6 @@ def test_masked_time_distributed_models_match_keras(converted, tfjs_runtime, fam
     verify_runs(path, runs)
 
 
-def test_what_stays_refused_is_named(tmp_path):
-    """tf_keras: a mask into TimeDistributed(TimeDistributed(model)) whose float64 Input drops it (tf_keras's cast
-    makes a new tensor) while a layer inside would read it: not followed, named by that layer."""
-    tf_keras = pytest.importorskip("tf_keras")
-    L = tf_keras.layers
-    cells = tf_keras.Input((None, 4), dtype="float64", name="cells")
-    inner = tf_keras.Model(cells, L.GlobalAveragePooling1D(name="gap", dtype="float64")(cells), name="cell_model")
-    grid = tf_keras.Input((None, None, None, 4), name="grid")
-    both = L.TimeDistributed(L.TimeDistributed(inner, name="td_in"), name="td_out")(L.Masking(0.0, name="m")(grid))
-    tf_keras.Model(grid, both).save(tmp_path / "f64.h5")
-    assert "'td_out' (mask into TimeDistributed(TimeDistributed(...)) around a nested model whose 'gap' " \
-           "(GlobalAveragePooling1D) reads it, where tf_keras's cast to the model's Input dtype drops it or the " \
-           "flavour is not known: not followed)" in lowering_refusal(tmp_path / "f64.h5")
-
-
 def _keras3_refusal(tmp_path: Path, name: str, build) -> str:
     import keras
 

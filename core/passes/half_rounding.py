@@ -236,6 +236,14 @@ HALF_SUM_TERMS = (
     f"at run time; over the innermost axes (Eigen's tree) within {HALF_SUM_TREE:g}")
 
 
+#: Where those bounds end (session 32, as the Keras lowering's UnitNormalization notice says): near float16's overflow
+#: TF's running sum and TF.js's float32 one fall on either side of 65520 (a float16 UnitNormalization over a run-time
+#: count of 256 values near 16: Keras 0 where TF.js gives 0.0626, its whole output range).
+HALF_SUM_OVERFLOW = ("; these bounds hold while a sum stays below 32768: nearer float16's overflow (65520) either sum "
+                     "may be ±inf where the other is finite (an L2 normalization by it then 0 where the other's is up "
+                     "to 1)")
+
+
 def half_sum_length(node: Node) -> tuple[int | None, bool] | None:
     """A Sum/Mean/AvgPool node's values per result (``None``: known at run time) and whether TF adds them one by
     one (:func:`tf_sums_one_by_one`); ``None`` for other ops."""
@@ -298,6 +306,6 @@ def warn_half_arithmetic(graph: Graph, names: list[str], sums: dict[str, tuple[i
                       sorted(sums.items(), key=lambda item: -half_sum_bound(*item[1]))]  # every one, largest first
             text += (f". {len(sums)} of them add up n float16 values where TF rounds each partial sum to float16 and "
                      f"TF.js adds them in float32 and rounds once: {HALF_SUM_TERMS}: "
-                     + ", ".join(claims))
+                     + ", ".join(claims) + HALF_SUM_OVERFLOW)
         log.warning("%s", text)
         graph.notes.append(text)

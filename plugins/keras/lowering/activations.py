@@ -278,10 +278,14 @@ def _relu_function_steps(ctx: LayerContext, slope: float, threshold: float, max_
 
     x = ctx.x
     _refuse_float64_threshold(ctx, threshold)
+    options = bool(slope or threshold or max_value is not None)
+    if options and _cast_from_half(x):  # an op layer's cast to float16 (session 32: computed in float32 before)
+        return _half_relu_function_steps(ctx, slope, threshold, max_value)
+    if _cast_from_half(x):  # float16 in Keras, exact: ops on it compute in float16 (session 32, h3b: in float32)
+        return _relu_of_cast_to_half(ctx)
     if is_half(ctx.graph, x):  # Keras keeps float16: relu's values are float16's, its options rounded to it
-        if slope or threshold or max_value is not None:
-            raise Unsupported(f"layer {ctx.name!r} (keras.activations.relu) of a float16 tensor with options (Keras "
-                              "rounds the threshold, cap and slope's products to float16; not lowered)")
+        if options:
+            return _half_relu_function_steps(ctx, slope, threshold, max_value)
         out = ctx.unary("Relu", x, label="relu")
         mark_half_as(ctx.graph, x, out)
         return out
@@ -303,6 +307,64 @@ def _relu_function_steps(ctx: LayerContext, slope: float, threshold: float, max_
     below = ctx.unary("Relu", ctx.binary("Sub", ctx.floats(threshold, "threshold"), x, label="from_threshold"),
                       label="below")
     return ctx.binary("Sub", y, ctx.scalar_op("Mul", below, slope, "sloped"), label="relu_sloped")
+
+
+def _relu_of_cast_to_half(ctx: LayerContext) -> Value:
+    """``keras.activations.relu`` of a ``keras.ops.cast`` to float16, no options: exact, and float16 in Keras, so
+    the result is marked so (:func:`.float_widths.mark_half`) and op layers after it round each step as Keras does;
+    unmarked, ``relu(cast(x, "float16")) * 0.37`` was computed in float32, half a float16 step off, unnamed."""
+    from .float_widths import mark_half
+
+    out = ctx.unary("Relu", ctx.x, label="relu")
+    mark_half(ctx.graph, [out])
+    return out
+
+
+def _cast_from_half(x: Value) -> bool:
+    """Whether ``x`` is the walk's float32 view of a float16 tensor (an op layer's cast to float16, which the walk
+    holds as a float16 Value and casts to float32 for a layer: ``ModelLowering._as_float``): Keras's is float16."""
+    producer = x.producer
+    return producer is not None and producer.op == "Cast" and producer.name.endswith("/to_float") and \
+        bool(producer.inputs) and producer.inputs[0].dtype == DType.FLOAT16
+
+
+def _half_relu_function_steps(ctx: LayerContext, slope: float, threshold: float, max_value: float | None) -> Value:
+    """Keras 3's ``keras.activations.relu`` operation of a float16 tensor with options: ``static_call``'s steps in
+    float16, its options rounded to float16 (``ops.cast``, TF's scalar conversion) and each arithmetic result rounded
+    as TF's half arithmetic rounds it (computed in float32, then rounded: refused by name until session 32, where the
+    traced path matches Keras). Keras chooses its branches by the unrounded options."""
+    from .float_widths import held_half_inputs, mark_half, rounded_to_half
+
+    x = held_half_inputs(ctx.graph, ctx.name, [ctx.x])[0]  # Keras's float16 tensor, on float16's grid
+    t, s = float(np.float16(threshold)), float(np.float16(slope))
+
+    def half(value: Value, label: str) -> Value:
+        return rounded_to_half(ctx.graph, value, f"{ctx.name}/{label}")
+
+    if slope and max_value is None and not threshold:  # TF's float16 LeakyRelu: x·float16(alpha), rounded
+        out = half(ctx.unary("LeakyRelu", x, {"alpha": s}, label="leaky"), "leaky_to_float16")
+        mark_half(ctx.graph, [out])
+        return out
+    cap = None if max_value is None else float(np.float16(max_value))
+    if threshold:
+        keep = ctx.scalar_op("Greater", x, t, "keep")
+        keep.dtype = DType.BOOL
+        zeros = ctx.unary("ZerosLike", x, label="zeros")
+        y = ctx.op("SelectV2", [keep, x, zeros], shape=x.shape, dtype=x.dtype, attrs={"T": x.dtype}, label="kept")
+    elif max_value == 6:
+        y, cap = ctx.unary("Relu6", x, label="relu6"), None
+    else:
+        y = ctx.unary("Relu", x, label="relu")
+    if cap is not None:  # TF's clip_by_value: maximum(minimum(y, max_value), 0), exact
+        y = ctx.scalar_op("Maximum", ctx.scalar_op("Minimum", y, cap, "capped"), 0.0, "clipped")
+    if slope:
+        below = ctx.unary("Neg", x, label="negated")
+        if threshold:
+            below = half(ctx.scalar_op("AddV2", below, t, "from_threshold"), "from_threshold_to_float16")
+        sloped = half(ctx.scalar_op("Mul", ctx.unary("Relu", below, label="below"), s, "sloped"), "sloped_to_float16")
+        y = half(ctx.binary("Sub", y, sloped, label="relu_sloped"), "relu_sloped_to_float16")
+    mark_half(ctx.graph, [y])
+    return y
 
 
 def _refuse_negative_layer_options(ctx: LayerContext, slope: float, threshold: float, max_value: Any) -> None:

@@ -24,6 +24,9 @@ _IDENTITY_OPS = frozenset({"keras.ops.ConvertToTensor"})
 _IDENTITY_TF_FUNCTIONS = frozenset({"convert_to_tensor", "convert_to_tensor_v2", "convert_to_tensor_v2_with_dispatch"})
 #: Casts: the input itself when it already has the target dtype (``tf.cast``, Keras 3's TensorFlow backend).
 TF_CASTS = frozenset({"cast", "dtypes.cast", "math.cast"})
+#: tf_keras's ``saturate_cast``: its result has the dtype it names (:func:`saved_output_dtype`), but it is no
+#: ``tf.cast`` (it may clip first), so it is not one of :data:`TF_CASTS`.
+_SATURATE_CASTS = frozenset({"saturate_cast", "dtypes.saturate_cast"})
 
 
 def may_return_its_input(plan: ModelPlan, call: LayerCall) -> bool:
@@ -284,12 +287,14 @@ def saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
         producer = plan.producers.get(key)
         function = (producer.entry.get("config") or {}).get("function") if producer is not None and \
             producer.class_name == "TFOpLambda" and ref[2] == 0 else None
-        if function in TF_CASTS:
+        if function in TF_CASTS | _SATURATE_CASTS:  # (session 32: a saturate_cast's result has the dtype it names)
             return _tf_cast_target(producer)
         if function in _ITS_ONE_INPUT_TF_FUNCTIONS | _DTYPE_KEEPING_TF_FUNCTIONS and \
                 len(call_inputs(producer.node)) == 1:  # (session 28: `h * 2.0` of a float16 h is float16)
             ref = call_inputs(producer.node)[0]
             continue
+        if function in _SHARED_DTYPE_TF_FUNCTIONS:  # (session 32: `h + h` of a float16 h is float16)
+            return _shared_operand_dtype(plan, call_inputs(producer.node))
         if producer is not None and is_model(producer.entry) and producer.class_name != "Sequential":
             try:  # into the nested model (a finite config: each step goes one level deeper)
                 plan = model_plan(producer.entry, source="a nested model")
@@ -309,6 +314,19 @@ def saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
             return None
         ref = refs[0]
     return None
+
+
+#: tf_keras arithmetic of several tensors whose result has their dtype: TF does not promote (tensors of two dtypes
+#: raise when the model is built), so every tensor operand has the result's dtype.
+_SHARED_DTYPE_TF_FUNCTIONS = frozenset({"__operators__.add", "math.add", "math.add_v2", "math.subtract",
+                                        "__operators__.sub", "math.multiply", "__operators__.mul"})
+
+
+def _shared_operand_dtype(plan: ModelPlan, refs: list[Ref]) -> Any:
+    """The dtype of a :data:`_SHARED_DTYPE_TF_FUNCTIONS` call of several tensors: the one its operands' saved config
+    tells (:func:`saved_output_dtype`, each a shorter chain), None where one does not tell or they disagree."""
+    told = {dtype_name(saved_output_dtype(plan, ref)) for ref in refs}
+    return told.pop() if len(told) == 1 and None not in told else None
 
 
 def runs_layers(entry: dict[str, Any]) -> bool:
@@ -394,13 +412,31 @@ def given_per_input(plan: ModelPlan, call: LayerCall, count: int, keras3: bool |
     dtypes = KERAS3_GIVEN_MASK_DTYPES if keras3 is True else TF_KERAS_NESTED_MASK_DTYPES if keras3 is False else \
         ("bool",)
     if listed is None or None not in listed:
-        return _given_masks(plan, call, count, True, keras3 is True or None, dtypes)
+        return masks_set_in_turn(call, _given_masks(plan, call, count, True, keras3 is True or None, dtypes), keras3)
     inputs = {ref: config for ref, config in plan.inputs}
     if len(listed) != count or all(r is None for r in listed) or not all(
             r is None or (dtype_name(inputs[r].get("dtype")) in dtypes if r in inputs else
                           not plan.sequential and (r[0], r[1]) in plan.producers) for r in listed):
         return None
-    return listed
+    return masks_set_in_turn(call, listed, keras3)
+
+
+def masks_set_in_turn(call: LayerCall, given: list[Ref | None] | None, keras3: bool | None
+                      ) -> list[Ref | None] | None:
+    """The mask each input of a nested model reads when one unmasked tensor is given as several of its inputs
+    (``inner([y, y], mask=[m, m2])``): both flavours set the masks on that one tensor in turn, so each of its inputs
+    reads the last, tf_keras's last entry (None too: ``input_t._keras_mask = mask``), Keras 3's last tensor (it skips
+    None). ``given`` as it is where no tensor repeats; None (a gap) for another caller or an unknown flavour."""
+    refs = call_inputs(call.node)
+    if given is None or len(set(refs)) == len(refs) or len(refs) != len(given):
+        return given
+    if keras3 is None or not is_model(call.entry):
+        return None
+    last: dict[Ref, Ref | None] = {}
+    for ref, mask in zip(refs, given):
+        if mask is not None or keras3 is False:
+            last[ref] = mask
+    return [last.get(ref) for ref in refs]
 
 
 def given_beside_tracked(plan: ModelPlan, call: LayerCall, count: int, tracked: list[bool] | None = None,

@@ -15,18 +15,22 @@ arithmetic), or rounded (``exp``, ``log``: the float32 result of a float64 funct
   within the bound). Of a value held rounded with a larger error of its own (a logsumexp, tanh or sigmoid
   result, a float64 layer's float32 result: not in ``WITHIN_ULPS``) they are refused by name (review R2: tanh of a
   logsumexp of 10 000 values was 970 times the bound off on wasm). ``sin`` and ``cos`` of tensors of unknown
-  magnitude stay refused: TF.js's wasm Sin
-  and Cos of float32 are 0.3 off at 3e38 (2.5e-7 below 1e5), which no conversion can see coming, and of a pair past
-  float32's range (an overflowed ``hi``) NaN where Keras's float64 value is a number.
+  magnitude were refused (TF.js's float32 Sin/Cos of a rounded argument keep no digit past 1e8).
 
 Session 29: ``gather``/``gather_nd``/``take``/``take_along_axis`` move values as the moves above; ``where`` selects
 each value from one branch (:func:`float64_selected`). tanh and sigmoid results are :class:`Bounded` (within
 :data:`SMOOTH_ERROR`, magnitude 1): ``+ - · / neg abs`` of them with constants, exactly held tensors and each other
 are computed on pairs with the error carried (:func:`bounded_step`), and ``sin``/``cos`` of such a value within
 ±:data:`PERIODIC_LIMIT` are lowered (:func:`float64_periodic`); every other reader sees them held rounded.
+
+Session 32 (issue 16): what the traced path converts with its float64 notice and no bound holds for (sin/cos of
+values of unknown magnitude, products of tanh/sigmoid results and tensors of unknown magnitude, divisions by
+tensors) is computed in float32 as ``--loader=tensorflow`` computes it, held rounded, and named in that same notice
+(:func:`name_in_float64_notice`) instead of refused.
 """
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +44,7 @@ from ..op_calls import TensorArg
 from .op_layers import _EXACTLY_HELD, KERAS_OP_PREFIX, OpCall, OpSpec, _select, finite_or_zero
 
 F32, F64 = DType.FLOAT32, DType.FLOAT64
+log = logging.getLogger(__name__)
 
 #: tf_keras functions and Keras 3 operations that only move their float64 operands' values (a concat or stack of
 #: float64 tensors, or of float32 ones standing for float64 values; integers among them are a gap).
@@ -61,8 +66,10 @@ FLOAT64_SMOOTH = _TANH | _SIGMOID
 #: The graphs whose smooth float64 functions were named (once per model).
 _NOTICED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: float64 ``sin`` and ``cos``: lowered only of arguments whose magnitude is bounded (:func:`float64_periodic`).
-FLOAT64_PERIODIC = frozenset({"math.sin", "math.cos", "Sin", "Cos"})
+FLOAT64_PERIODIC = frozenset({"math.sin", "math.cos", "Sin", "Cos", "math.tan", "Tan"})
 _SIN = frozenset({"math.sin", "Sin"})
+#: float64 ``tan``: never bounded (its poles), always as the traced path computes it (:func:`_periodic_in_float32`).
+_TAN = frozenset({"math.tan", "Tan"})
 #: tanh and sigmoid results are within this of Keras's float64 result (their notice). Measured (session 29, h1b:
 #: 16M arguments each of 8 pair and cast arguments, cpu and wasm) up to 1.047e-7 on wasm for tanh of a pair argument
 #: (5.4e-8 on cpu); 1e-7 before, which review R1 found exceeded (1.037e-7): about 20% of margin.
@@ -299,8 +306,9 @@ def bounded_step(c: OpCall, names: list[str]) -> Value | None:
     """A float64 ``+ - · / neg abs`` reading a :class:`Bounded` value (a tanh/sigmoid result or such a step's):
     computed on pairs as any float64 step, the bound carried: a sum adds its operands' errors, a product
     ``e1·M2 + e2·M1 + e1·e2`` (``M`` each operand's magnitude: a constant's largest, a tanh's 1), a quotient by a
-    constant divides the error by its smallest magnitude. A product with a tensor of unknown magnitude, a division by a
-    tensor and ``sqrt`` (no bound near 0) are refused by name. None when no operand is Bounded."""
+    constant divides the error by its smallest magnitude. A product with a tensor of unknown magnitude and a division
+    by a tensor (no bound) are computed in float32 as the traced path computes them, named in the float64 notice
+    (:func:`_unbounded_in_float32`); ``sqrt`` (no bound near 0) is refused by name. None when no operand is Bounded."""
     from .op_layers_tf_gaps import _ABS, _DIV, _MUL, _NEG, _SQRT, _operand, as_float64
 
     known = _BOUNDED.get(c.ctx.graph, {})
@@ -310,12 +318,12 @@ def bounded_step(c: OpCall, names: list[str]) -> Value | None:
     if c.function in _SQRT:
         raise c.gap("sqrt of a float64 tanh/sigmoid result (its slope has no bound near 0, so neither has its error)")
     parts = [_bounded_operand(c, n, known, tensors, _operand) for n in names]
+    if c.function in _DIV and names[1] in tensors:
+        return _unbounded_in_float32(c, [p[0] for p in parts], "RealDiv")
     if c.function in _MUL:
         (_, e1, m1), (_, e2, m2) = parts
         error, magnitude = _times(e1, m2) + _times(e2, m1) + e1 * e2, _times(m1, m2)
     elif c.function in _DIV:
-        if id(tensors.get(names[1])) in known:
-            raise c.gap("a division by a float64 tanh/sigmoid result (its error has no bound near a zero divisor)")
         (_, e1, m1), (_, e2, _) = parts
         error, magnitude = e1 / _smallest_constant(c, names[1]), m1 / _smallest_constant(c, names[1])
     elif c.function in _NEG | _ABS:
@@ -323,20 +331,32 @@ def bounded_step(c: OpCall, names: list[str]) -> Value | None:
     else:
         error, magnitude = sum(p[1] for p in parts), sum(p[2] for p in parts)
     if not np.isfinite(error):
-        raise c.gap(_unbounded_product(c, names, tensors))
+        if any(n not in tensors for n in names):
+            raise c.gap(_unbounded_product(c, names, tensors))
+        return _unbounded_in_float32(c, [p[0] for p in parts], "Mul")
     hi, lo = _pair_step(c, [p[0] for p in parts])
     _bounded_notice(c)
     return _remember_bounded(c, as_float64(c, hi, exact=False), hi, lo, float(error), float(magnitude))
 
 
 def _unbounded_product(c: OpCall, names: list[str], tensors: dict) -> str:
-    """Why a product of a :class:`Bounded` value has no bound: a factor of unknown magnitude, or an Inf/NaN constant."""
+    """Why a product of a :class:`Bounded` value and a constant has no bound: the constant holds Inf or NaN."""
     constants = [c.arguments[n] for n in names if n not in tensors]
-    if constants:
-        return (f"a product of a float64 tanh/sigmoid result and the constant {constants[0]!r} holding Inf or NaN "
-                "(its error times Inf has no bound)")
-    return (f"a product of a float64 tanh/sigmoid result and a tensor of unknown magnitude (its error, "
-            f"{SMOOTH_ERROR:g} times that magnitude, has no bound known at conversion)")
+    return (f"a product of a float64 tanh/sigmoid result and the constant {constants[0]!r} holding Inf or NaN "
+            "(its error times Inf has no bound)")
+
+
+def _unbounded_in_float32(c: OpCall, operands: list, op: str) -> Value:
+    """A product of a :class:`Bounded` value and a tensor of unknown magnitude, or a division by a tensor (session
+    32, issue 16): no bound holds (the error scales with a magnitude, or a divisor near 0, known only at run time),
+    so it is computed as ``--loader=tensorflow`` computes it, in float32 (of the operands' pairs: as close or
+    closer), held rounded with an error of its own (float64 readers after it are refused) and named in the float64
+    notice, as the traced graph's ops are."""
+    from .op_layers_tf_gaps import as_float64
+
+    hi, _ = _pair_step(c, operands)
+    name_in_float64_notice(c, op)
+    return as_float64(c, hi, exact=False)
 
 
 def _times(a: float, b: float) -> float:
@@ -371,10 +391,9 @@ def _constant_magnitude(value: object) -> float:
 
 
 def _smallest_constant(c: OpCall, name: str) -> float:
-    """The smallest magnitude of a constant divisor (a tensor divisor or one holding 0, Inf or NaN: refused)."""
+    """The smallest magnitude of a constant divisor (one holding 0, Inf or NaN: refused; tensor divisors are
+    :func:`_unbounded_in_float32`'s)."""
     value = c.arguments.get(name)
-    if isinstance(value, TensorArg):
-        raise c.gap("a float64 tanh/sigmoid result divided by a tensor (its error has no bound near a zero divisor)")
     with np.errstate(invalid="ignore"):
         smallest = float(np.min(np.abs(np.asarray(value, np.float64))))
     if not np.isfinite(smallest) or smallest == 0.0 or not np.all(np.isfinite(np.asarray(value, np.float64))):
@@ -403,22 +422,60 @@ def float64_periodic(c: OpCall, spec: OpSpec) -> Value:
     """``sin``/``cos`` of a float64 :class:`Bounded` value of magnitude at most :data:`PERIODIC_LIMIT` (a tanh or
     sigmoid result, or an affine map of one by constants): TF.js's float32 function of ``hi`` plus ``lo``'s
     first-order term, within the argument's error plus :data:`PERIODIC_ERROR` (both are 1-Lipschitz). Of any other
-    float64 tensor refused by name: its magnitude is unknown at conversion, and TF.js's float32 Sin/Cos are 0.3 off
-    at 3e38 on wasm (a pair past float32's range: NaN)."""
-    x = c.tensor("x")
-    b = _BOUNDED.get(c.ctx.graph, {}).get(id(x)) if x.dtype == F64 else None
-    if b is None or not b.magnitude <= PERIODIC_LIMIT:
-        from .op_layers_tf_gaps import _gap_text
-
-        raise c.gap(_gap_text("a float64 tensor") + f"; sin and cos only of values known to lie within "
-                    f"±{PERIODIC_LIMIT:g} (of others TF.js's wasm Sin/Cos are 0.3 off at 3e38)")
+    float64 tensor (magnitude unknown at conversion; refused before session 32) as the traced path computes it, in
+    float32, named in the float64 notice (:func:`_periodic_in_float32`)."""
     from .op_layers_tf_gaps import as_float64
+
+    x = c.tensor("x")
+    if x.dtype != F64:
+        raise c.gap(f"a float64 sin/cos of a {x.dtype.value} tensor")
+    b = _BOUNDED.get(c.ctx.graph, {}).get(id(x))
+    if b is None or not b.magnitude <= PERIODIC_LIMIT or c.function in _TAN:
+        return _periodic_in_float32(c, spec, x)
 
     out = _lowered_on(c, spec, {c.arguments["x"].index: b.hi})
     if b.lo is not None:
         out = _with_periodic_lo(c, out, b.hi, b.lo)
     _bounded_notice(c)
     return _remember_bounded(c, as_float64(c, out, exact=False), out, None, b.error + PERIODIC_ERROR, 1.0)
+
+
+def _periodic_in_float32(c: OpCall, spec: OpSpec, x: Value) -> Value:
+    """``sin``/``cos`` of a float64 value of unknown magnitude, and ``tan`` of any (session 32, issue 16): TF.js's float32 function of its
+    float32 ``hi``, as ``--loader=tensorflow`` computes it (a pair's ``lo`` term would not help: past 2^24 it is
+    radians), held rounded and named in the float64 notice with its periodic clause (|x|·6e-8 radians)."""
+    from .op_layers_tf_gaps import as_float64
+
+    hi, _, _ = _held(c, x, "x", bounded=True)
+    out = _lowered_on(c, spec, {c.arguments["x"].index: hi})
+    name_in_float64_notice(c, "Sin" if c.function in _SIN else "Tan" if c.function in _TAN else "Cos")
+    return as_float64(c, out, exact=False)
+
+
+#: Per graph, the op layers computed in float32 without a bound (:func:`name_in_float64_notice`): their names and
+#: the notice line as last written.
+_IN_FLOAT32: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def name_in_float64_notice(c: OpCall, op: str) -> None:
+    """Names ``c``'s layer (as ``op``) in the conversion's float64 notice, the traced path's text
+    (:data:`tfjsconv.wide_dtypes.FLOAT64_NOTICE`, its periodic clause for Sin/Cos/Tan): one line per model,
+    rewritten in place as layers are added, logged for each."""
+    from tfjsconv.wide_dtypes import FLOAT64_NOTICE, FLOAT64_PERIODIC_NOTICE, FLOAT64_PERIODIC_OPS, shown_names
+
+    names, line = _IN_FLOAT32.setdefault(c.ctx.graph, ([], None))
+    names.append(f"{op} {c.ctx.name}")
+    periodic = [n for n in names if n.split(" ", 1)[0] in FLOAT64_PERIODIC_OPS]
+    text = FLOAT64_NOTICE.format(count=len(names), names=shown_names(names), reference="Keras") + (
+        FLOAT64_PERIODIC_NOTICE.format(names=shown_names(periodic)) if periodic else "")
+    notes = getattr(c.ctx.graph, "notes", None)
+    if notes is not None:
+        if line in notes:
+            notes[notes.index(line)] = text
+        else:
+            notes.append(text)
+    _IN_FLOAT32[c.ctx.graph] = (names, text)
+    log.warning("%s", text)
 
 
 def _with_periodic_lo(c: OpCall, f: Value, hi: Value, lo: Value) -> Value:
@@ -443,7 +500,8 @@ def _bounded_notice(c: OpCall) -> None:
         f"them (|x| <= {PERIODIC_LIMIT:g}) within their argument's error plus {PERIODIC_ERROR:g}, plus the pairs' "
         "2^-44 of each intermediate value and float32's rounding of the result; the bounds are absolute, so after a "
         "cancellation (tanh(a) - tanh(b) of nearby values, times a large constant) they can exceed the result itself; "
-        "products with other tensors, divisions by tensors, sqrt and other functions of them are refused"))
+        "products with other tensors and divisions by tensors are computed in float32 without a bound (named in the "
+        "float64 notice), sqrt and other functions of them are refused"))
 
 
 # -- relu of float64 values (session 29, h1b) ----------------------------------------------------------------------

@@ -695,15 +695,6 @@ def recorded_input_dtype(node: Any) -> str | None:
     return dtype if isinstance(dtype, str) else None
 
 
-def sequential_output_dtype(entry: dict[str, Any]) -> str | None:
-    """The dtype of a Keras 3 Sequential layer's result, which the next layer reads (a Sequential records none): its
-    policy's compute dtype, which Keras 3 layers compute and return in (None for a nested model or an operation)."""
-    if is_model(entry) or is_op_layer(str(entry.get("class_name"))):
-        return None
-    name = dtype_name((entry.get("config") or {}).get("dtype"))
-    return name[len("mixed_"):] if name is not None and name.startswith("mixed_") else name
-
-
 def half_tensor_inputs(graph: Graph, name: str, inputs: list[Any]) -> list[Any]:
     """The first input, a float16 tensor in Keras, on float16's grid: op-layer casts' and held float16 tensors as
     :func:`held_half_inputs` gives them, any other float32 Value rounded (a no-op where it already is)."""

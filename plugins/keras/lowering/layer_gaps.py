@@ -153,7 +153,8 @@ class LayerGaps:
             if origins and self.keras3 is not True and _given_no_mask(call):
                 self.gaps.append(f"{name!r} ({cls}: mask=None given explicitly, which drops the mask its input "
                                  "carries in tf_keras)")
-            if runs_layers(call.entry) and _masks_differ_on_one_tensor(refs, explicit_mask_list(call.node)):
+            if runs_layers(call.entry) and _masks_differ_on_one_tensor(refs, explicit_mask_list(call.node)) and (
+                    origins or not is_model(call.entry) or self.keras3 is None):  # else read as set in turn
                 self.gaps.append(f"{name!r} ({cls}: one tensor given as several inputs with a mask list; Keras sets "
                                  "the masks on that tensor in turn)")
             if runs_layers(call.entry):
@@ -327,7 +328,7 @@ class LayerGaps:
         reaches = reader is not None and why is None and \
             mask_reaches_model(config or {}, wrapped_input_dtype(wrapped), self.keras3, integer_dtype)
         if entry is not None and wrapper_depth(entry)[0] > 1:  # TimeDistributed(TimeDistributed(model)): float32
-            if gap := _wrappers_gap(name, entry, None if reaches else reader):
+            if gap := _wrappers_gap(name, entry):  # a mask tf_keras's cast drops: walked unmasked (s32)
                 self.gaps.append(gap)
             if any(self._model(wrapped, f"{name}/", (True,) if reaches else ())) and self.keras3 is not True and \
                     not reaches:
@@ -638,19 +639,15 @@ def _saved_integer_dtype(plan: ModelPlan, call: LayerCall) -> DType | None:
     return DType.from_any(name) if name in INPUT_DTYPES and name not in (*FLOAT_DTYPES, "string") else None
 
 
-def _wrappers_gap(name: str, entry: dict[str, Any], reader: dict[str, Any] | None) -> str | None:
-    """Why TimeDistributed(TimeDistributed(model)) is not lowered (folded once over both time axes): a mask into
-    it that a layer inside reads (``reader``: not followed through two wrappers; one all layers hand on is the
-    output's, :func:`.model_walk._masked_wrappers_check`), or a wrapper of a policy other than float32 (each casts
-    again)."""
+def _wrappers_gap(name: str, entry: dict[str, Any]) -> str | None:
+    """Why TimeDistributed(TimeDistributed(model)) is not lowered (folded once over both time axes): a wrapper of a
+    policy other than float32 (each casts again). A mask into it that a layer inside reads is followed since session
+    29; one tf_keras's cast to the model's Input dtype drops (a float64 or float16 Input) leaves the layers unmasked
+    and each wrapper reduces it with ``any`` (session 32, :func:`.model_walk._masked_wrappers_check`)."""
     policies, inner = set(), entry
     while isinstance(inner, dict) and inner.get("class_name") == "TimeDistributed":
         policies.add(dtype_name((inner.get("config") or {}).get("dtype")))
         inner = (inner.get("config") or {}).get("layer")
-    if reader is not None:  # (one it reaches is lowered since session 29)
-        return (f"{name!r} (mask into TimeDistributed(TimeDistributed(...)) around a nested model whose "
-                f"{entry_name(reader)!r} ({reader.get('class_name')}) reads it, where tf_keras's cast to the model's "
-                "Input dtype drops it or the flavour is not known: not followed)")
     if policies - {None, "float32"}:
         return (f"{name!r} (TimeDistributed: a TimeDistributed of a nested model in a TimeDistributed, of dtypes "
                 f"{', '.join(sorted(policies - {None, 'float32'}))})")

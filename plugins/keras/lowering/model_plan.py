@@ -279,7 +279,7 @@ def keras2_in_input_order(entry: dict[str, Any], node: Any, source: str) -> Any:
         if items is None or len(items) != len(flat):
             return node  # (a count that differs or an unreadable item: the walk names the model)
         kwargs = _keras2_kwargs(items)
-        if flat == saved and items == node and _flat_mask(kwargs.get(MASK_KEYWORD)):
+        if flat == saved and items == node and _flat_mask(kwargs.get(MASK_KEYWORD), len(flat)):
             return node  # in order already
         given = items
     else:
@@ -309,10 +309,11 @@ def keras2_in_input_order(entry: dict[str, Any], node: Any, source: str) -> Any:
     return [[*item[:3], with_masks] for item in ordered]
 
 
-def _flat_mask(mask: Any) -> bool:
-    """A tf_keras ``mask=`` the walk pairs as saved: None, one tensor, or a flat list (``[[None, m]]`` is
-    flattened by :func:`_keras2_masks`, a dict paired by it)."""
-    return mask is None or _is_ref(mask) or isinstance(mask, list) and all(v is None or _is_ref(v) for v in mask)
+def _flat_mask(mask: Any, count: int) -> bool:
+    """A tf_keras ``mask=`` the walk pairs as saved: None, one tensor, or a flat list of at most ``count`` entries
+    (``[[None, m]]`` is flattened by :func:`_keras2_masks`, a dict paired by it, a longer list trimmed by it)."""
+    return mask is None or _is_ref(mask) or isinstance(mask, list) and len(mask) <= count and all(
+        v is None or _is_ref(v) for v in mask)
 
 
 def _keras2_kwargs(items: list[list[Any]]) -> dict[str, Any]:
@@ -324,13 +325,16 @@ def _keras2_masks(name: str, mask: Any, names: list[str] | None, flat: list[Ref]
     """The ``mask=`` of a tf_keras nested model call, one entry (``[layer, node, tensor]`` or None) per input in
     ``model.inputs`` order (``flat``): ``_run_internal_graph`` pairs it by ``_flatten_to_reference_inputs``, as the
     inputs (a dict by the model's sorted keys or Input ``names`` when it holds every one, else by its sorted keys'
-    position; a list flattened). One entry per input, or a gap (tf_keras would leave an input the caller's mask)."""
+    position; a list flattened). One entry per input, or a gap (tf_keras would leave an input the caller's mask);
+    entries past the inputs are dropped, as ``zip(inputs, masks)`` never reads them (``inner(x, mask=[m1, m2])``
+    masks ``x`` by ``m1``)."""
     if mask is None:
         return [None] * len(flat)
     if isinstance(mask, dict) and names is not None and all(key in mask for key in names):
         values: list[Any] | None = [mask[key] for key in names]
     else:
         values = _nest_flatten(mask, leaf=lambda v: v is None or _is_ref(v))
+        values = values if values is None else values[:len(flat)]
     if values is None or len(values) != len(flat) or not all(v is None or _is_ref(v) for v in values):
         raise Unsupported(f"nested model {name!r} of {len(flat)} inputs given a mask of another structure")
     return [None if v is None else list(v) for v in values]

@@ -70,7 +70,6 @@ from .float_widths import (
     round_merged_directions,
     recorded_input_dtype,
     rounds_outputs,
-    sequential_output_dtype,
     through_half,
     width_view,
     wrapper_cast_outputs,
@@ -137,6 +136,7 @@ from .model_plan import (
     refuse_renumbered,
     shared_paths,
 )
+from .nested_dtypes import layer_output_dtype, untold_half_gap
 from .pipeline import first_layer_reads_given_mask
 from .recurrent import wraps_conv_lstm
 from .registry import UncoveredLayers, Unsupported, loaded_lowerings
@@ -170,18 +170,18 @@ def _mask_after_run(deletions: MaskDeletions | None, ref: Ref, values: dict[Ref,
 
 
 
-def _masked_wrappers_check(ctx: LayerContext, mask: Value, depth: int, step_masked: bool, reaches: bool) -> None:
+def _masked_wrappers_check(ctx: LayerContext, mask: Value, depth: int, step_masked: bool) -> None:
     """A mask into ``depth`` TimeDistributed wrappers around a model whose layers all hand it on: the values are the
     unmasked ones and the output carries the input's mask in both flavours (Keras 3's default ``compute_mask``;
     tf_keras's model hands the folded mask on, or, where its cast drops it (``reaches`` False), each wrapper reduces
     the mask to one entry per step with ``any``, which leaves a mask of one entry per step of every wrapper as it
-    is). Keras 3 raises on a mask of fewer axes. Where a layer inside reads it (``step_masked``, session 29) it is
-    folded over the wrappers' time axes (:func:`.wrappers.folded_model_mask`, which checks its shape). Else refused
-    by name."""
+    is; a longer one reduced past those axes, :func:`.wrappers.model_out_mask`, session 32). Keras 3 raises on a mask
+    of fewer axes. Where a layer inside reads it (``step_masked``, session 29) it is folded over the wrappers' time
+    axes (:func:`.wrappers.folded_model_mask`, which checks its shape). Else refused by name."""
     rank = len(ctx.shape(mask))
     if step_masked:
         return
-    if rank < 1 + depth or not reaches and rank > 1 + depth:
+    if rank < 1 + depth:
         why = f"a mask of rank {rank} over {depth} time axes"
         raise Unsupported(f"layer {ctx.name!r} (mask into {depth} TimeDistributed wrappers around a nested model: "
                           f"{why})")
@@ -329,17 +329,22 @@ class ModelLowering:
                 raise Unsupported(f"a Sequential model {prefix or ''}called on {len(inputs)} tensors")
             x, mask = inputs[0], masks[0]
             held = dtype_name((plan.inputs[0][1] or {}).get("dtype")) if plan.inputs else None  # Keras's dtype of x
+            untold_after: str | None = None  # the layer whose result dtype the config does not tell (.nested_dtypes)
             for call in plan.calls:
                 if x is UNKNOWN and not runs_layers(call.entry):
                     continue
                 with self._gap_of(call, prefix) as failed:
+                    if untold_after is not None and (gap := untold_half_gap(call.entry, self.keras3, prefix + call.name,
+                                                                            untold_after)) is not None:
+                        raise Unsupported(gap)
                     produced, produced_masks = self._lower_call(call, path, prefix, [x], [mask], {},
                                                                 sequential_dtype=held)
                     if len(produced) != 1:
                         raise Unsupported(f"layer {prefix + call.name!r} of a Sequential model returns several "
                                           "tensors")
                 x, mask = (UNKNOWN, None) if failed else (produced[0], produced_masks[0])
-                held = sequential_output_dtype(call.entry)
+                held = layer_output_dtype(call.entry, self._plan)
+                untold_after = prefix + call.name if held is None else None
             return [x], [mask]
         if len(inputs) != len(plan.inputs):
             raise Unsupported(f"model {prefix or 'root'} called on {len(inputs)} tensors, "
@@ -684,7 +689,7 @@ class ModelLowering:
         step_masked = reaches and wrapped_mask_reader(wrapped, self.keras3) is not None
         depth = wrapper_depth(call.entry)[0]
         if masked and depth > 1:
-            _masked_wrappers_check(ctx, masks[0], depth, step_masked, reaches)
+            _masked_wrappers_check(ctx, masks[0], depth, step_masked)
         inner_masks: list[Value | None] = []
 
         def run(folded: Value) -> Value:
@@ -706,7 +711,7 @@ class ModelLowering:
         self._check_kwargs(ctx)
         if inner and id(inner[0]) in self._keras_dtypes:  # integers the model returns as float32: unfolded, the same
             self._keras_dtypes[id(output)] = self._keras_dtypes[id(inner[0])]
-        if step_masked or depth == 1 and masked and not reaches:  # tf_keras: the model's mask, or the input's reduced
+        if step_masked or masked and not reaches:  # tf_keras: the model's mask, or the input's reduced
             with provenance.scope(self.graph, name):
                 return [output], [model_out_mask(ctx, masks[0], inner_masks[0] if inner_masks else None, depth)]
         return [output], [masks[0] if masks else None]

@@ -823,7 +823,7 @@ def _pair_to_int32(c: OpCall, hi: Value, lo: Value) -> Value:
 
 def _gap_text(what: str) -> str:
     return (f"{what} (TF.js has none: float64 values are held as float32 pairs, read by casts and +, -, ·, /, "
-            "sqrt, neg or abs of them, moved, gathered, selected by where, sin/cos of bounded tanh/sigmoid results; "
+            "sqrt, neg or abs of them, moved, gathered, selected by where, sin/cos (in float32 past a bound); "
             "other float64 arithmetic would round otherwise)")
 
 
