@@ -697,6 +697,37 @@ def lower_control_flow(graph: Graph, *, max_nodes: int | None = None) -> int:
             count += 1
         graph.remove_nodes(pending)
     _drop_unused_functions(graph)
+    if bypass_constant_enters(graph):
+        graph.remove_dead_nodes()
+    return count
+
+
+#: Ops of v1 control flow: an ``Enter`` read by one of them is not bypassed (it carries the frame).
+V1_CONTROL_FLOW_OPS = frozenset({"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefEnter",
+                                 "RefSwitch", "RefMerge", "RefExit", "RefNextIteration"})
+
+
+def bypass_constant_enters(graph: Graph) -> int:
+    """Readers of a loop-invariant ``Enter`` (``is_constant``) read its input instead; returns how many Enters.
+
+    TF.js keeps such an Enter's output in the loop's first iteration only (and a node reading nothing else has
+    no frame to run in: it never runs, or fails with "Cannot read properties of undefined"), while a tensor of an
+    enclosing frame is visible in every iteration, which is what ``is_constant`` means. The inlined readers wait
+    for the body's pivot anyway; this also covers the readers later passes add (a reduction's element count, a
+    select's Casts). Kept where a control-flow op reads it (it carries the frame) or it is a graph output.
+    """
+    consumers = graph.consumers()
+    count = 0
+    for node in graph:
+        if node.op not in ("Enter", "RefEnter") or not node.attrs.get("is_constant"):
+            continue
+        readers = consumers.get(node.output(0), [])
+        if any(r.op in V1_CONTROL_FLOW_OPS for r in readers) or node.output(0) in graph.outputs.values():
+            continue
+        source = node.inputs[0]
+        for reader in readers:
+            reader.inputs = [source if v is node.output(0) else v for v in reader.inputs]
+        count += 1
     return count
 
 

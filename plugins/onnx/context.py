@@ -94,6 +94,11 @@ class NodeContext:
     def options(self) -> Any:
         return self._tr.options
 
+    @property
+    def translator(self) -> Translator:
+        """The translation in progress: control flow translates its subgraphs with translators of its own."""
+        return self._tr
+
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)
 

@@ -100,6 +100,9 @@ class Translator:
         self._node_index: dict[str, int] = {}
         #: Those whose computed float16 inputs were rounded (:meth:`_half_kernel_inputs`), named in the notice.
         self._half_kernel_named: list[str] = []
+        #: Tensors whose inferred shape the lowering contradicted (:meth:`_own_shape`): their readers' inferred
+        #: shapes were derived from a wrong one and are inferred again from the real one (:meth:`_reinfer_after`).
+        self._contradicted: set[str] = set()
         self._collect_value_info()
 
     # -- value info ---------------------------------------------------------------------------
@@ -194,23 +197,7 @@ class Translator:
             if vi.name in initializers:
                 continue
             self._add_input(vi.name, layouts)
-        unsupported: dict[str, list[str]] = {}
-        failures: list[TfjsconvError] = []
-        self.uses = Counter(name for node in g.node for name in node.input if name)
-        self.uses.update(o.name for o in g.output)
-        used = set(self.uses)
-        self._half_plan = self._nodes_on_half_kernels()
-        self._node_index = {o: k for k, n in enumerate(g.node) for o in n.output if o}
-        for index, node in enumerate(g.node):
-            self._translate(node, index, unsupported, failures, used)
-        if unsupported:
-            raise UnsupportedOnnxOpsError(unsupported, also=failures)
-        if len(failures) == 1:
-            raise failures[0]
-        if failures:
-            raise InputError(f"{len(failures)} ONNX nodes cannot be converted:\n  "
-                             + "\n  ".join(err.message for err in failures),
-                             hint="; ".join(dict.fromkeys(err.hint for err in failures if err.hint)) or None)
+        self.translate_nodes()
         for vi in g.output:
             self._add_output(vi.name, layouts)
         for note in (self._half_note(), float64_note(self.model.graph, self._onnx_dtype, self._folded)):
@@ -227,6 +214,29 @@ class Translator:
         self.graph.generated_by = (" ".join(p for p in (self.model.producer_name, self.model.producer_version) if p)
                                    or "onnx")
         return self.graph
+
+    def translate_nodes(self) -> None:
+        """Fold or map every node of the model's graph in order (its inputs and initializers already known);
+        raises once for all the problems found. Subgraphs' reads of this graph's tensors count as uses."""
+        g = self.model.graph
+        unsupported: dict[str, list[str]] = {}
+        failures: list[TfjsconvError] = []
+        self.uses = Counter(name for node in g.node for name in node.input if name)
+        self.uses.update(o.name for o in g.output)
+        self.uses.update(name for node in g.node for name in subgraph_reads(node))
+        used = set(self.uses)
+        self._half_plan = self._nodes_on_half_kernels()
+        self._node_index = {o: k for k, n in enumerate(g.node) for o in n.output if o}
+        for index, node in enumerate(g.node):
+            self._translate(node, index, unsupported, failures, used)
+        if unsupported:
+            raise UnsupportedOnnxOpsError(unsupported, also=failures)
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            raise InputError(f"{len(failures)} ONNX nodes cannot be converted:\n  "
+                             + "\n  ".join(err.message for err in failures),
+                             hint="; ".join(dict.fromkeys(err.hint for err in failures if err.hint)) or None)
 
     def _add_input(self, name: str, layouts: dict[str, dict[str, str]]) -> None:
         np_dtype, shape = self._info.get(name, (None, None))
@@ -285,6 +295,14 @@ class Translator:
                                  name=self.graph.unique_name(f"{label}/half_as_float"), dtype=DType.FLOAT32,
                                  shape=value.shape)
 
+    def output_as_onnxruntime_holds_it(self, name: str, value: Value) -> Value:
+        """The (sub)graph output ``name``: rounded to float16 when it is float16 and computed, as onnxruntime's
+        float16 outputs are (a Loop or Scan body's in every iteration, since its carried values are float16)."""
+        t = self.tensors.get(name)
+        if not self._is_half(name) or (t is not None and t.const is not None):
+            return value
+        return self._rounded_to_half(name, value)
+
     def _half_note(self) -> str | None:
         """The notice for a model with float16 tensors: TF.js computes them in float32 (float16 weights and inputs
         are exact there), as onnxruntime's CPU does except around the nodes it keeps on float16 kernels
@@ -310,7 +328,9 @@ class Translator:
                 "Transposes its optimizer may move, HardSigmoid and HardSwish at opset 18) and their float16 "
                 f"neighbours ({unmodelled or 'none'}) are "
                 "computed in float32 unrounded and may differ by about one float16 step (1e-3 of the result's "
-                "scale); so may fused nodes. Other builds or providers (ARM64, GPU) were not measured")
+                "scale); so may fused nodes. If/Loop/Scan bodies round the float16 values they return to float16 "
+                "in every iteration, as onnxruntime holds them (a step's difference in one iteration carries into "
+                "the next). Other builds or providers (ARM64, GPU) were not measured")
 
     def _nodes_on_half_kernels(self) -> half_kernels.HalfPlan:
         """The main graph's nodes onnxruntime's CPU keeps on float16 kernels (:func:`half_kernels.plan_half_kernels`);
@@ -408,6 +428,7 @@ class Translator:
         if fn is None or any(t is not None and not t.known for t in inputs):
             self._mark_unknown(node)
             return
+        self._reinfer_after(node, inputs)
         self._refine_shapes(node, inputs)
         ctx = NodeContext(self, node, name, opset)
         try:
@@ -427,6 +448,24 @@ class Translator:
                 return
             err.add_note(f"while translating ONNX node {name!r} ({op_label}, opset {opset})")
             raise
+
+    def _reinfer_after(self, node: Any, inputs: Sequence[Tensor | None]) -> None:
+        """Infer again, from the real input shapes, the output shapes of a node reading a tensor whose inferred
+        shape was wrong (:meth:`_own_shape`); outputs whose shape then changes are contradicted in turn. Shapes
+        the file declares are inferred again too: exporters store onnx's inference in the file (value_info)."""
+        if not any(name in self._contradicted for name in node.input):
+            return
+        before = {out: self._info[out] for out in node.output if out and out in self._info}
+        for out, (np_dtype, _) in before.items():
+            self._info[out] = (np_dtype, None)
+            self._declared.discard(out)
+        self._refine_shapes(node, inputs)
+        for out, (_, shape) in before.items():
+            now = self.inferred_shape(out)
+            if now != shape:
+                log.debug("ONNX tensor %r: inferred again from its inputs' real shapes as %s (was %s)", out,
+                          None if now is None else list(now), None if shape is None else list(shape))
+                self._contradicted.add(out)
 
     def _refine_shapes(self, node: Any, inputs: Sequence[Tensor | None]) -> None:
         """Infer this node's output shapes from what translation knows (folded constants included).
@@ -511,9 +550,36 @@ class Translator:
                 continue
             self.tensors[out_name] = self._as_tensor(out_name, item)
 
+    def _own_shape(self, name: str, own: tuple | None, *, stated: bool) -> None:
+        """Keep the shape the lowering computed for ``name`` where onnx's shape inference says otherwise (onnx 1.23
+        infers a SAME ConvTranspose with output_padding one longer than onnxruntime's, and a symbolic Attention's
+        last dim as 0): the emitted graph computes ``own``, and readers must see it. A ``stated`` shape (a mapping's
+        Tensor) contradicts every inferred number it does not hold; an IR annotation only numbers it differs on."""
+        np_dtype, inferred = self._info.get(name, (None, None))
+        if own is None or inferred is None:
+            return
+        if len(own) == len(inferred) and all(i is None or o == i or (o is None and not stated)
+                                             for o, i in zip(own, inferred)):
+            return
+        kept = tuple(own) if stated or len(own) != len(inferred) else tuple(
+            o if o is not None else i for o, i in zip(own, inferred))
+        log.debug("ONNX tensor %r: onnx's shape inference gives %s, the lowering computes %s; keeping %s",
+                  name, list(inferred), list(own), list(kept))
+        self._info[name] = (np_dtype, kept)
+        self._contradicted.add(name)
+
     def _as_tensor(self, name: str, item: Any) -> Tensor:
+        if isinstance(item, Tensor):
+            self._own_shape(name, item.shape, stated=True)
+        elif isinstance(item, (Value, Laid)) and not isinstance(item, np.ndarray):
+            value, perm = (item, None) if isinstance(item, Value) else (item.value, item.perm)
+            own = None if value.shape is None else tuple(value.shape) if perm is None else layout.permute(
+                value.shape, layout.inverse(perm))
+            self._own_shape(name, own, stated=False)
         np_dtype, shape = self._info.get(name, (None, None))
         if isinstance(item, Tensor):
+            if item.value is not None and item.value.shape is None and item.shape is not None:
+                item.value.shape = layout.permute(item.shape, item.perm)  # as a Laid value is annotated below
             return Tensor(name, value=item.value, perm=item.perm, const=item.const,
                           dtype=item.dtype if item.dtype is not None else np_dtype,
                           shape=item.shape if item.shape is not None else shape)
@@ -567,6 +633,35 @@ def describe_node(node: Any, name: str) -> str:
 _NARROW_OVERFLOW_OPS = frozenset({"Add", "Sub", "Mul", "Neg", "Abs", "Div", "Pow", "Sum", "ReduceSum", "ReduceProd",
                                   "ReduceSumSquare", "CumSum", "MatMul", "Gemm", "Einsum", "ScatterElements",
                                   "ScatterND"})
+
+
+#: AttributeProto types holding one graph (GRAPH) or several (GRAPHS): If/Loop/Scan bodies.
+_GRAPH_ATTR, _GRAPHS_ATTR = 5, 10
+
+
+def subgraphs(node: Any) -> list[Any]:
+    """The graphs ``node``'s attributes hold (an If's branches, a Loop's or Scan's body)."""
+    found: list[Any] = []
+    for attr in node.attribute:
+        if attr.type == _GRAPH_ATTR:
+            found.append(attr.g)
+        elif attr.type == _GRAPHS_ATTR:
+            found.extend(attr.graphs)
+    return found
+
+
+def outer_reads(graph: Any) -> list[str]:
+    """Tensors ``graph`` (a subgraph, its nested subgraphs included) reads from an enclosing scope, each once."""
+    defined = {vi.name for vi in graph.input} | {init.name for init in graph.initializer}
+    defined |= {name for node in graph.node for name in node.output if name}
+    read = [name for node in graph.node for name in (*node.input, *subgraph_reads(node)) if name]
+    read += [vi.name for vi in graph.output]
+    return [name for name in dict.fromkeys(read) if name not in defined]
+
+
+def subgraph_reads(node: Any) -> list[str]:
+    """Tensors the subgraphs of ``node`` read from the scope ``node`` is in."""
+    return list(dict.fromkeys(name for graph in subgraphs(node) for name in outer_reads(graph)))
 
 
 def _foldable(const: Any) -> bool:

@@ -12,10 +12,6 @@ from tfjsconv.passes import Pass, PassResult
 
 from .frames import anchor_loop_bodies, control_gates, loop_frames
 
-#: Ops of v1 control flow: an ``Enter`` read by one of them is not bypassed (it carries the frame).
-V1_CONTROL_FLOW_OPS = frozenset({"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "RefEnter",
-                                 "RefSwitch", "RefMerge", "RefExit", "RefNextIteration"})
-
 
 class DropControlEdges(Pass):
     """Remove every control input: a frozen inference graph has no side effects left to order.
@@ -133,7 +129,7 @@ class BypassConstantEnters(Pass):
     so a body node reading it in the second iteration waits forever ("cannot compute the
     outputs"). A tensor from an enclosing frame is visible in every iteration, which is what
     ``is_constant`` means. Grappler's loop-invariant Enters of variables hit this. Required, for
-    that reason; the TF-free reader runs it again after lowering loops.
+    that reason; the core ``lower_control_flow`` does the same (:func:`bypass_constant_enters`) after lowering.
     """
 
     name = "bypass_constant_enters"
@@ -143,19 +139,9 @@ class BypassConstantEnters(Pass):
     after = ("remove_no_ops",)
 
     def run(self, graph: Graph) -> PassResult:
-        consumers = graph.consumers()
-        count = 0
-        for node in graph:
-            if node.op not in ("Enter", "RefEnter") or not node.attrs.get("is_constant"):
-                continue
-            readers = consumers.get(node.output(0), [])
-            if any(r.op in V1_CONTROL_FLOW_OPS for r in readers) or node.output(0) in graph.outputs.values():
-                continue
-            source = node.inputs[0]
-            for reader in readers:
-                reader.inputs = [source if v is node.output(0) else v for v in reader.inputs]
-            count += 1
-        return PassResult(count)
+        from tfjsconv.passes.lower_control_flow import bypass_constant_enters
+
+        return PassResult(bypass_constant_enters(graph))
 
 
 class UnwrapOutputIdentityN(Pass):

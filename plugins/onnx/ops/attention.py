@@ -16,7 +16,7 @@ import numpy as np
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
-from ..context import NodeContext
+from ..context import NodeContext, Tensor
 from ..mapping import onnx_op
 
 _LOWEST = float(np.finfo(np.float32).min)
@@ -161,6 +161,29 @@ def _zero_dead_rows(ctx: NodeContext, probs: Value, allowed: np.ndarray | Value 
     return ctx.op("SelectV2", [any_live, probs, zero], {"T": probs.dtype}, dtype=probs.dtype, label="probs_live")
 
 
+def _same(a: int | None, b: int | None) -> int | None:
+    """A dim two inputs share: known only when both say the same."""
+    return a if a is not None and a == b else None
+
+
+def _with_own_shapes(ctx: NodeContext, y: Value, qk: Value, q_len: int | None, kv_len: int | None,
+                     num_q: int | None, num_kv: int | None, three_d: bool) -> tuple[Tensor, Tensor]:
+    """Y and qk_matmul_output with the shapes the lowering computes (None where a size is dynamic): with symbolic
+    key and value sizes onnx 1.23's shape inference gives their last dim as 0, which a core pass took for an empty
+    product (Y all zeros)."""
+    q_shape, kv_shape, v_shape = ctx.shape(0), ctx.shape(1), ctx.shape(2)
+    batch = _same(q_shape[0], kv_shape[0])
+    v_head = v_shape[-1] if v_shape is not None else None
+    if three_d:
+        width = None if v_head is None or not num_kv else num_q * (v_head // num_kv)
+        y_shape: tuple = (batch, q_len, width)
+    else:
+        y_shape = (batch, num_q, q_len, v_head)
+    outputs = ctx.node.output
+    return (Tensor(outputs[0], value=y, shape=y_shape),
+            Tensor(outputs[3] if len(outputs) > 3 else "", value=qk, shape=(batch, num_q, q_len, kv_len)))
+
+
 @onnx_op("Attention", since=23)
 def attention(ctx: NodeContext) -> list:
     if ctx.has_input(4) != ctx.has_input(5):
@@ -218,4 +241,5 @@ def attention(ctx: NodeContext) -> list:
     qk = {0: scaled, 1: raw, 2: biased, 3: probs}.get(mode)  # onnxruntime's: 1 softcapped, 2 then masked
     if qk is None:
         raise ctx.error(f"qk_matmul_output_mode={mode} is not supported")
-    return [y, present_k if ctx.has_input(4) else k, present_v if ctx.has_input(4) else v, qk]
+    y_out, qk_out = _with_own_shapes(ctx, y, qk, q_len, kv_len, num_q, num_kv, three_d)
+    return [y_out, present_k if ctx.has_input(4) else k, present_v if ctx.has_input(4) else v, qk_out]

@@ -9,7 +9,7 @@ from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
 
 from .. import layout
-from ..context import Laid, NodeContext
+from ..context import Laid, NodeContext, Tensor
 from ..mapping import onnx_op
 from .common import SLICE_ATTRS
 from .filters import Filter
@@ -69,6 +69,9 @@ def _transpose_pads(ctx: NodeContext, sizes: Sequence[int], kernel: Sequence[int
         wanted = ([int(v) for v in output_shape][-n:] if output_shape is not None
                   else [i * s for i, s in zip(sizes, strides)])
         total = [f - w for f, w in zip(full, wanted)]
+        if output_shape is None:  # onnxruntime's SAME pads max(0, total): a small kernel gives less than input * stride
+            wanted = [w if t >= 0 else f for f, w, t in zip(full, wanted, total)]
+            total = [max(t, 0) for t in total]
         if any(o - min(t, 0) >= s for t, s, o in zip(total, strides, out_pad)):  # TF grows the output by < a stride
             raise ctx.error(f"output_shape {wanted} is larger than the transposed convolution can produce")
         if any(t < 0 for t in total):  # an output larger by less than a stride: trailing zeros, as output_padding
@@ -88,8 +91,19 @@ def _transpose_pads(ctx: NodeContext, sizes: Sequence[int], kernel: Sequence[int
     return begin, end, [f - b - e for f, b, e in zip(full, begin, end)]
 
 
+def _with_computed_shape(ctx: NodeContext, y: Laid, spatial: Sequence[int] | None, channels: int) -> Laid | Tensor:
+    """``y`` with the ONNX shape the lowering computed (batch, channels, spatial sizes) when they are static.
+
+    onnx's shape inference adds ``output_padding`` to a SAME ConvTranspose's ``input * stride`` (13 for 6 * 2 with
+    output_padding 1), where onnxruntime, as the spec says, gives 12: the next node must not read the 13."""
+    dims = ctx.shape(0)
+    if spatial is None or dims is None:
+        return y
+    return Tensor(ctx.node.output[0], value=y.value, perm=y.perm, shape=(dims[0], channels, *spatial))
+
+
 @onnx_op("ConvTranspose")
-def conv_transpose(ctx: NodeContext) -> Laid:
+def conv_transpose(ctx: NodeContext) -> Laid | Tensor:
     """Conv2DBackpropInput per group (NHWC, HWOI filter); dilations become a zero-dilated filter.
 
     1-D runs as 2-D over a height of 1; 3-D as a Conv3D over the zero-upsampled input
@@ -118,6 +132,7 @@ def conv_transpose(ctx: NodeContext) -> Laid:
         begin, end, outs = _run_time_transpose_pads(ctx, n)
     else:
         begin, end, outs = _transpose_pads(ctx, [int(d) for d in dims[2:]], kernel, strides, dilations, out_pad)
+    spatial = None if run_time else list(outs)
     if any(p < 0 for p in begin + end):
         raise ctx.error(f"negative pads {begin + end} are not supported")
     if one_d:
@@ -163,7 +178,7 @@ def conv_transpose(ctx: NodeContext) -> Laid:
         y = ctx.op("Squeeze", [y], {"squeeze_dims": [1]}, label="as_1d" if ctx.has_input(2) else None)
     if ctx.has_input(2):
         y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
-    return ctx.laid(y, NWC if one_d else NHWC)
+    return _with_computed_shape(ctx, ctx.laid(y, NWC if one_d else NHWC), spatial, per_group_out * group)
 
 
 def backprop_input_attrs(x: Value, strides: Sequence[int], begin: Sequence[int], end: Sequence[int]) -> dict:
@@ -200,7 +215,7 @@ def _run_time_transpose_pads(ctx: NodeContext, n: int) -> tuple[list[int], list[
     return pads[:n], pads[n:], None
 
 
-def conv_transpose_3d(ctx: NodeContext) -> Laid:
+def conv_transpose_3d(ctx: NodeContext) -> Laid | Tensor:
     """A 3-D transposed convolution as the convolution it is the adjoint of.
 
     Insert ``stride - 1`` zeros between input elements along each spatial axis (ExpandDims, Pad,
@@ -220,7 +235,7 @@ def conv_transpose_3d(ctx: NodeContext) -> Laid:
     strides = [int(s) for s in ctx.attr("strides", [1, 1, 1])]
     dilations = [int(d) for d in ctx.attr("dilations", [1, 1, 1])]
     out_pad = [int(p) for p in ctx.attr("output_padding", [0, 0, 0])]
-    begin, end, _ = _transpose_pads(ctx, sizes, kernel, strides, dilations, out_pad)
+    begin, end, spatial = _transpose_pads(ctx, sizes, kernel, strides, dilations, out_pad)
     x = ctx.input_as(0, NDHWC)
     grown = list(sizes)
     for axis, stride in enumerate(strides):
@@ -260,7 +275,7 @@ def conv_transpose_3d(ctx: NodeContext) -> Laid:
                    {"N": group, "Tidx": DType.INT32}, label="conv" if ctx.has_input(2) else None)
     if ctx.has_input(2):
         y = ctx.op("BiasAdd", [y, ctx.input(2)], {"data_format": "NHWC"})
-    return ctx.laid(y, NDHWC)
+    return _with_computed_shape(ctx, ctx.laid(y, NDHWC), spatial, weight.shape[1] * group)
 
 
 def _interleave_zeros(ctx: NodeContext, x: Value, axis: int, stride: int, sizes: list[int], channels: int) -> Value:

@@ -7,7 +7,7 @@ import numpy as np
 
 from tfjsconv.dtypes import DType
 from tfjsconv.ir import Value
-from tfjsconv.ops.special_values import KEPT_SUFFIX
+from tfjsconv.ops.special_values import GUARDED_SUFFIX, KEPT_SUFFIX
 
 from .. import layout
 from ..context import Laid, NodeContext
@@ -436,13 +436,93 @@ def top_k(ctx: NodeContext) -> list[Laid]:
         k_value = ctx.int32(k, label="k")
     largest = bool(ctx.attr("largest", 1))
     x, perm = axis_last(ctx, axis)
+    if x.dtype == DType.FLOAT32 and getattr(ctx.options, "exact_special_values", False):
+        values, indices = _top_k_nan_as_onnxruntime(ctx, x, k_value, largest, axis)
+        return [ctx.laid(values, perm), ctx.laid(indices, perm)]
     if not largest:
-        x = ctx.op("Neg", [x], label="negate")
+        x = _reverse_order(ctx, x, "negate")
     values, indices = ctx.multi_op("TopKV2", [x, k_value], {"sorted": True}, 2,
                                    dtypes=[x.dtype, DType.INT32])
     if not largest:
-        values = ctx.op("Neg", [values], label="values")
+        values = _reverse_order(ctx, values, "values")
     return [ctx.laid(values, perm), ctx.laid(indices, perm)]
+
+
+def _reverse_order(ctx: NodeContext, x: Value, label: str) -> Value:
+    """A map that reverses the order and is its own inverse, so TopK's largest=0 is a largest TopK between two of
+    them. Floats negate. Integers take ``-1 - x``: Neg wraps int32's lowest onto itself (INT_MIN came last, not
+    first), while ``-1 - x`` maps [INT_MIN, INT_MAX] onto [INT_MAX, INT_MIN] exactly (unsigned: ``max - x``)."""
+    dtype = np.dtype(x.dtype.numpy) if x.dtype is not None else np.dtype(np.float32)
+    if dtype.kind not in "iu":
+        return ctx.op("Neg", [x], label=label)
+    pivot = np.iinfo(dtype).max if dtype.kind == "u" else -1
+    return ctx.op("Sub", [ctx.make_const(np.asarray(pivot, dtype), label=f"{label}_pivot"), x], label=label)
+
+
+def _top_k_nan_as_onnxruntime(ctx: NodeContext, x: Value, k: Value, largest: bool, axis: int
+                              ) -> tuple[Value, Value]:
+    """TopK over the last axis as onnxruntime orders NaN (--exact_special_values): NaN ranks above +Inf (largest:
+    first; smallest: last, after +Inf), NaNs and equal values in index order. TF.js's TopKV2 ranks NaN below +Inf, but
+    breaks ties by the lower index: a first TopKV2 over the 0/1 NaN flags moves each row's NaNs to its front
+    (largest) or back, the rest in index order; a second over the moved row with NaN as +Inf (largest; smallest:
+    the negated row, NaN as -Inf) then ranks each NaN before (after) every +Inf by position, and the picked positions
+    are mapped back through the first order. Rows are flattened to gather both by flat position."""
+    i32 = DType.INT32
+    # exact by construction on cpu and wasm; webgl's TopKV2 shader special-cases ±Inf its own way: still named there
+    marker = KEPT_SUFFIX if "webgl" in (getattr(ctx.options, "target_backends", None) or ["webgl"]) else GUARDED_SUFFIX
+    shape = ctx.shape_of(x, label="exact_shape")
+    last = ctx.shape_slice(shape, ctx.rank(0) - 1, None, label="exact_length")
+    lead = _leading_size(ctx, shape, axis)
+    flat = ctx.reshape(x, ctx.concat_shape([lead, last], label="exact_rows_shape"), label="exact_rows")
+    length = ctx.op("Reshape", [last, ctx.ints([], label="exact_scalar")], {"Tshape": i32}, dtype=i32,
+                    label="exact_n")
+    nan = ctx.op("IsNan", [flat], dtype=DType.BOOL, label="exact_nan")
+    ahead = nan if largest else ctx.op("LogicalNot", [nan], dtype=DType.BOOL, label="exact_not_nan")
+    _, order = ctx.multi_op("TopKV2", [ctx.cast(ahead, DType.FLOAT32, label="exact_ahead"), length], {"sorted": True},
+                            2, dtypes=[DType.FLOAT32, i32], label=f"exact_partition{marker}")  # 0/1 keys
+    rows = ctx.int32(lead[0], label="exact_rows_count") if isinstance(lead, list) else ctx.op(
+        "Reshape", [lead, ctx.ints([], label="exact_rows_scalar")], {"Tshape": i32}, dtype=i32, label="exact_rows_count")
+    row_numbers = ctx.op("Range", [ctx.int32(0, label="exact_start"), rows, ctx.int32(1, label="exact_one")],
+                         {"Tidx": i32}, dtype=i32, label="exact_row_numbers")  # as many as rows, even of length 0
+    starts = ctx.op("Mul", [row_numbers, length], dtype=i32, label="exact_row_starts")
+    starts = ctx.expand_dims(starts, 1, label="exact_row_starts_column")
+
+    def by_row(values: Value, positions: Value, label: str) -> Value:
+        flat_values = ctx.reshape(values, [-1], label=f"{label}_all")
+        at = ctx.op("AddV2", [positions, starts], dtype=i32, label=f"{label}_at")
+        return ctx.gather(flat_values, at, 0, label=label)
+
+    moved = by_row(flat, order, "exact_moved")
+    moved_nan = ctx.op("IsNan", [moved], dtype=DType.BOOL, label="exact_moved_nan")
+    key = moved if largest else ctx.op("Neg", [moved], label="exact_negated")
+    key = ctx.op("SelectV2", [moved_nan, ctx.scalar_like(np.inf if largest else -np.inf, x, label="exact_fill"), key],
+                 {"T": DType.FLOAT32}, label="exact_key")
+    # all n ranked, then the first k kept: TF.js cpu's partial selection (k < n) compares Inf - Inf = NaN and
+    # misplaces tied infinities, where its full sort (a stable sort, NaN read as a tie) keeps them in row order
+    _, ranked = ctx.multi_op("TopKV2", [key, length], {"sorted": True}, 2, dtypes=[DType.FLOAT32, i32],
+                             label=f"exact_top{marker}")  # no NaN left in the key
+    k_vector = ctx.op("Reshape", [k, ctx.ints([1], label="exact_k_vector")], {"Tshape": i32}, dtype=i32,
+                      label="exact_k")
+    picked = ctx.op("Slice", [ranked, ctx.ints([0, 0], label="exact_origin"),
+                              ctx.concat_shape([[-1], k_vector], label="exact_top_size")], {"Index": i32},
+                    dtype=i32, label="exact_picked")
+    out_shape = ctx.concat_shape([ctx.shape_slice(shape, 0, ctx.rank(0) - 1, label="exact_lead"), k_vector],
+                                 label="exact_out_shape")
+    values = ctx.reshape(by_row(moved, picked, "exact_values"), out_shape, label="exact_values_shaped")
+    indices = ctx.reshape(by_row(order, picked, "exact_indices"), out_shape, label="exact_indices_shaped")
+    return values, indices
+
+
+def _leading_size(ctx: NodeContext, shape: Value, axis: int) -> Sequence[int] | Value:
+    """The number of rows of ``shape`` (the input with ``axis`` moved last) before its last axis, as a [1] shape
+    piece: not -1, which TF.js cannot infer when the last axis is empty (x [5, 0])."""
+    dims = ctx.shape(0) or [None] * ctx.rank(0)
+    lead = [d for a, d in enumerate(dims) if a != axis]
+    if all(isinstance(d, int) for d in lead):
+        return [int(np.prod(lead, dtype=np.int64))]
+    return ctx.op("Prod", [ctx.shape_slice(shape, 0, ctx.rank(0) - 1, label="exact_lead_dims"),
+                           ctx.int32(0, label="exact_lead_axis")], {"keep_dims": True, "Tidx": DType.INT32},
+                  dtype=DType.INT32, label="exact_lead_size")
 
 
 @onnx_op("ArgMax", "ArgMin", since=1)

@@ -8,13 +8,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tfjsconv.dtypes import DType
-from tfjsconv.ir import Value, materialize
+from tfjsconv.ir import Node, Value, materialize
+from tfjsconv.provenance import merge
 
 from .. import layout
-from ..context import Laid, NodeContext
+from ..context import Laid, NodeContext, Tensor
 from ..mapping import onnx_op
 from .common import SLICE_ATTRS, reduce
 from .filters import Filter
+from .pool_windows import floor_max_pool, max_pool_padding, out_sizes as pool_out_sizes, pads_below_lowest
 
 NHWC = layout.channels_last(4)
 NWC = layout.channels_last(3)
@@ -284,13 +286,12 @@ def _pool_run_time(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value
     extra = [s - 1 if ceil_mode else 0 for s in strides]
     pads = [(0, 0), *[(b, e + more) for b, e, more in zip(begin, end, extra)], (0, 0)]
     if kind == "max":
-        dtype = np.dtype(x.dtype.numpy if x.dtype is not None else np.float32)
-        low = np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min
-        padded = ctx.pad(x, pads, value=ctx.make_const(np.asarray(low, dtype), label="lowest"), label="run_time_pad")
+        padded = ctx.pad(x, pads, value=max_pool_padding(ctx, x), label="run_time_pad")
         if all(d == 1 for d in dilations):
             y = _window_op(ctx, "max", padded, kernel, strides, [None, None], "VALID", label="windows_pool")
         else:
             y = _window_taps(ctx, "max", padded, kernel, strides, dilations, "tap")
+        y = floor_max_pool(ctx, y)
     else:
         y = _window_taps(ctx, "sum", ctx.pad(x, pads, label="run_time_pad"), kernel, strides, dilations, "tap")
     if kind == "avg":
@@ -416,7 +417,7 @@ def _pool_nhwc(ctx: NodeContext, kind: str, x: Value, kernel: list[int], strides
         raise ctx.error("these pooling pads need static spatial dimensions")
     from .pad_low_rank import pad
 
-    lowest = ctx.scalar_like(float(np.finfo(np.float32).min), x, label="lowest") if kind == "max" else None
+    lowest = max_pool_padding(ctx, x) if kind == "max" else None
     shape = ctx.shape(0)
     padded = pad(ctx, x, [None, *sizes, None if shape is None else shape[1]], [(0, 0), *zip(begin, end), (0, 0)],
                  value=lowest, label="pad")
@@ -426,8 +427,11 @@ def _pool_nhwc(ctx: NodeContext, kind: str, x: Value, kernel: list[int], strides
     elif kind == "avg" and static:  # dynamic: all ones (checked above)
         correction = _avg_correction(sizes, kernel, strides, begin, divisor_end, out_sizes, count_include_pad)
     padded_sizes = [None if n is None else n + b + e for n, b, e in zip(sizes, begin, end)]
+    floored = kind == "max" and pads_below_lowest(ctx)
     y = _window_op(ctx, kind, padded, kernel, strides, padded_sizes, "VALID",
-                   label="pool" if correction is not None or not last else None)
+                   label="pool" if correction is not None or floored or not last else None)
+    if floored:
+        y = floor_max_pool(ctx, y, label=None if last else "at_least_lowest")
     if correction is not None:
         y = ctx.op("Mul", [y, ctx.make_const(correction, label="divisor_fix")], label=None if last else "fix")
     return y
@@ -509,14 +513,35 @@ def _avg_correction(sizes: Sequence[int | None], kernel: Sequence[int], strides:
     return fix.astype(np.float32)[..., None]
 
 
+def _with_pool_shape(ctx: NodeContext, result: Laid | list[Laid]) -> Laid | Tensor | list:
+    """The pool's outputs with the ONNX shape the lowering computes when the input's sizes are static: onnx 1.23's
+    shape inference keeps ceil_mode's last window when it starts in the end padding (MaxPool [1, 2, 4] kernel 1
+    stride 2 ceil_mode: 3, onnxruntime 2), and a reader that reshaped to its 3 crashed in TF.js."""
+    dims = ctx.shape(0)
+    if dims is None or any(d is None for d in dims[2:]):
+        return result
+    n = len(dims) - 2
+    kernel = [int(k) for k in ctx.attr("kernel_shape")]
+    strides = [int(s) for s in ctx.attr("strides", [1] * n)]
+    dilations = [int(d) for d in ctx.attr("dilations", [1] * n)]
+    begin, end = onnx_pads(ctx, dims[2:], kernel, strides, dilations)
+    if -1 in begin:
+        return result
+    shape = (dims[0], dims[1], *pool_out_sizes(dims[2:], kernel, strides, dilations, begin, end,
+                                                bool(ctx.attr("ceil_mode", 0))))
+    items = result if isinstance(result, list) else [result]
+    own = [Tensor(name, value=item.value, perm=item.perm, shape=shape) for item, name in zip(items, ctx.node.output)]
+    return own if isinstance(result, list) else own[0]
+
+
 @onnx_op("MaxPool")
-def max_pool(ctx: NodeContext) -> Laid:
-    return _pool(ctx, "max")
+def max_pool(ctx: NodeContext) -> Laid | Tensor | list:
+    return _with_pool_shape(ctx, _pool(ctx, "max"))
 
 
 @onnx_op("AveragePool")
-def average_pool(ctx: NodeContext) -> Laid:
-    return _pool(ctx, "avg")
+def average_pool(ctx: NodeContext) -> Laid | Tensor | list:
+    return _with_pool_shape(ctx, _pool(ctx, "avg"))
 
 
 def _powered(ctx: NodeContext, x: Value, p: float) -> Value:
@@ -538,13 +563,13 @@ def _root(ctx: NodeContext, y: Value, p: float) -> Value:
 
 
 @onnx_op("LpPool")
-def lp_pool(ctx: NodeContext) -> Laid:
+def lp_pool(ctx: NodeContext) -> Laid | Tensor | list:
     """(sum over the window of |x|^p)^(1/p): the window sum is a (padded) average times the area."""
     p = float(ctx.attr("p", 2))
     if p <= 0:
         raise ctx.error(f"p={p} must be positive")
     summed = _pool(ctx, "sum", prepare=lambda x: _powered(ctx, x, p))
-    return ctx.laid(_root(ctx, summed.value, p), summed.perm)
+    return _with_pool_shape(ctx, ctx.laid(_root(ctx, summed.value, p), summed.perm))
 
 
 @onnx_op("GlobalLpPool")
@@ -565,6 +590,13 @@ def global_pool(ctx: NodeContext) -> Laid:
 
 
 # -- normalization ------------------------------------------------------------------------------------
+def _names_the_norm(ctx: NodeContext, folded: list[Node]) -> None:
+    """The conv (and BiasAdd) a batch norm folds into compute the norm's value: they name the norm last, so
+    ``verify --trace`` pairs the norm with them and no longer compares the scaled conv with the source's conv."""
+    for node in folded:
+        node.provenance = merge(node.provenance, ctx.graph.provenance_scope)
+
+
 @onnx_op("BatchNormalization")
 def batch_norm(ctx: NodeContext) -> Laid:
     """Inference batch norm folded into one multiply and one add over the channel axis (any layout).
@@ -619,6 +651,7 @@ def _fold_into_conv(ctx: NodeContext, x: Value, perm: layout.Perm, mult: np.ndar
         weight = weight * mult.reshape(weight.shape[2], weight.shape[3])
     bias = materialize(bias_node.inputs[1].producer.value).astype(np.float64) if bias_node else 0.0
     dtype = x.dtype.numpy if x.dtype is not None else np.float32
+    _names_the_norm(ctx, [conv_node] + ([bias_node] if bias_node else []))
     conv_node.inputs[1] = ctx.make_const(weight.astype(dtype), label="folded_filter")
     new_bias = ctx.make_const((bias * mult + shift).astype(dtype), label="folded_bias")
     if bias_node is not None:

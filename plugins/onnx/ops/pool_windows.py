@@ -74,12 +74,12 @@ def tap_pool(ctx: NodeContext, kind: str, x: Value, sizes: Sequence[int], kernel
             raise ctx.error("MaxPool's Indices would not fit in int32")
         grid = _index_grid(batch, channels, sizes, begin, tail, storage_order)
         best, where = _argmax(ctx, slices, taps, grid, outs, strides, dilations)
-        return finish(best, "max_5d"), finish(where, "argmax_5d")
+        return floor_max_pool(ctx, finish(best, "max_5d")), finish(where, "argmax_5d")
     if kind == "max":
         y = slices[0]
         for t, s in enumerate(slices[1:], 1):
             y = ctx.op("Maximum", [y, s], label=f"max{t}")
-        return finish(y, "max_5d"), None
+        return floor_max_pool(ctx, finish(y, "max_5d")), None
     y = slices[0] if len(slices) == 1 else ctx.op("AddN", slices, {"N": len(slices)}, label="window_sum")
     y = finish(y, "sum_5d")
     if kind == "avg":
@@ -125,12 +125,49 @@ def _pad(ctx: NodeContext, kind: str, x: Value, shape: Sequence[int | None], beg
          end: Sequence[int]) -> Value:
     from .pad_low_rank import pad
 
-    value = None
-    if kind == "max":
-        dtype = np.dtype(x.dtype.numpy if x.dtype is not None else np.float32)
-        low = np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min
-        value = ctx.make_const(np.asarray(low, dtype), label="lowest")
+    value = max_pool_padding(ctx, x) if kind == "max" else None
     return pad(ctx, x, shape, [(0, 0), *zip(begin, end), (0, 0)], value=value, label="pad")
+
+
+def max_pool_padding(ctx: NodeContext, x: Value) -> Value:
+    """A max pool's padding value in ``x``'s dtype. An 8/16-bit integer (pooled as float32 for wasm, or held as
+    int32) is padded one below its ONNX dtype's lowest: padding must lose to a real element that equals the lowest
+    (onnxruntime never picks a pad, so MaxPool's Indices name the element), and float32's or int32's lowest would
+    wrap in the Cast back (int8: 0, not -128); :func:`floor_max_pool` lifts a window of padding only to the lowest.
+    Floats and wider integers pad with the lowest of the dtype the pool runs in (``x``'s): for double that is
+    float32's (TF.js holds double as float32), so a window of padding only gives -3.4e38 where onnxruntime gives
+    double's -1.8e308; float32's lowest beats a real -inf next to padding (onnxruntime: -inf, review r4 N3), and
+    int32's lowest ties a real INT_MIN (MaxPool's Indices may then name the pad)."""
+    dtype = np.dtype(x.dtype.numpy if x.dtype is not None else np.float32)
+    small = _small_int_lowest(ctx)
+    if small is not None:
+        low = small - 1  # fits the float32 or int32 the pool runs in, exactly
+    else:
+        low = np.finfo(dtype).min if dtype.kind == "f" else np.iinfo(dtype).min
+    return ctx.make_const(np.asarray(low, dtype), label="lowest")
+
+
+def floor_max_pool(ctx: NodeContext, y: Value, *, label: str | None = "at_least_lowest") -> Value:
+    """Lift a max pool's window of padding only (one below the lowest, :func:`max_pool_padding`) to the ONNX
+    dtype's lowest, as onnxruntime gives; other dtypes pass through."""
+    small = _small_int_lowest(ctx)
+    if small is None:
+        return y
+    dtype = np.dtype(y.dtype.numpy if y.dtype is not None else np.float32)
+    return ctx.op("Maximum", [y, ctx.make_const(np.asarray(small, dtype), label="dtype_lowest")], label=label)
+
+
+def pads_below_lowest(ctx: NodeContext) -> bool:
+    """Whether :func:`max_pool_padding` pads one below the dtype's lowest (then :func:`floor_max_pool` adds a node)."""
+    return _small_int_lowest(ctx) is not None
+
+
+def _small_int_lowest(ctx: NodeContext) -> int | None:
+    """The lowest value of the ONNX input's dtype when it is an 8/16-bit integer, else None."""
+    onnx_dtype = ctx.tensor(0).dtype
+    if onnx_dtype is None or np.dtype(onnx_dtype).kind not in "iu" or np.dtype(onnx_dtype).itemsize > 2:
+        return None
+    return int(np.iinfo(onnx_dtype).min)
 
 
 def _index_grid(batch: int, channels: int, sizes: Sequence[int], begin: Sequence[int], end: Sequence[int],

@@ -200,6 +200,12 @@ def _native(ctx: NodeContext, axes: list[int], outs: list[int], scales: list[flo
     return ctx.laid(out, NHWC)
 
 
+def _half_input(ctx: NodeContext) -> bool:
+    """Whether input 0 is float16 in the ONNX model (computed in float32, its result rounded to float16)."""
+    dtype = ctx.tensor(0).dtype
+    return dtype is not None and np.dtype(dtype) == np.float16
+
+
 def _const_vector(ctx: NodeContext, i: int) -> np.ndarray | None:
     """Input ``i`` as a flat array when it is given, known and not empty."""
     if not ctx.has_input(i):
@@ -323,8 +329,11 @@ def resize(ctx: NodeContext) -> Laid:
         return _constants_at_run_time(ctx, how, scales, listed, rois)
     outs, axis_scales = _static_plan(ctx, axes, scales, sizes if scales is None else None)
     # TF.js's ResizeBilinear lerps (a + (b - a)·t): next to ±Inf it gives NaN where onnxruntime's weighted taps give
-    # ±Inf, and a weight-0 NaN neighbour is left out; --exact_special_values takes onnxruntime's taps instead
-    exact = how.mode == "linear" and bool(getattr(ctx.options, "exact_special_values", False))
+    # ±Inf, and a weight-0 NaN neighbour is left out; --exact_special_values takes onnxruntime's taps instead. So
+    # does a float16 input: the lerp is a float32 ulp off onnxruntime's sum at times, a float16 step once rounded
+    # (not half_pixel_symmetric, whose taps do not repeat onnxruntime's weights bit for bit either: as before)
+    half = _half_input(ctx) and how.transform != "half_pixel_symmetric"
+    exact = how.mode == "linear" and (bool(getattr(ctx.options, "exact_special_values", False)) or half)
     native = None if exact else _native(ctx, axes, outs, axis_scales, how)
     if native is not None:
         return native

@@ -172,6 +172,47 @@ def _taps(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return index, weight
 
 
+def _onnxruntime_bilinear(how: Interpolation, rank: int, dims: Sequence[int | None], axes: Sequence[int],
+                          outs: Sequence[int], scales: Sequence[float]) -> bool:
+    """Whether onnxruntime computes this Resize with its 2-D bilinear kernel (a 2-D input, or a 4-D one resized
+    over its last two axes only): it sums four weighted corners, each weight a float32 product of the two axes'
+    weights, in a fixed order, which :func:`_bilinear_in_onnxruntime_order` repeats bit for bit for float32. Not
+    half_pixel_symmetric: onnxruntime's tap weights there differ from :func:`onnxruntime_taps` by up to 4.8e-7 (review
+    r4, session 32), so that mode stays on the separable taps (a few float32 ulps off, within tolerance)."""
+    changed = [a for a, o, f in zip(axes, outs, scales) if int(o) != dims[a] or float(f) != 1.0]
+    return bool(changed) and how.mode == "linear" and not how.antialias \
+        and how.transform not in ("tf_crop_and_resize", "half_pixel_symmetric") \
+        and rank in (2, 4) and all(a >= rank - 2 for a in changed) and None not in dims[rank - 2:]
+
+
+def _bilinear_in_onnxruntime_order(ctx: NodeContext, x: Value, perm: layout.Perm, sizes: Sequence[int],
+                                   outs: Sequence[int], scales: Sequence[float], how: Interpolation) -> Value:
+    """The bilinear Resize of the last two ONNX axes as onnxruntime's CPU kernel rounds it: with ``wy``/``wx`` the
+    float32 tap weights of rows and columns, ``((wy0·wx0)·X11 + (wy0·wx1)·X21) + (wy1·wx0)·X12 + (wy1·wx1)·X22``,
+    each product and sum rounded to float32 (float16 tensors are computed so and rounded once: a separable
+    row-then-column sum is one float32 ulp off at times, a whole float16 step after that rounding)."""
+    rank = len(perm) if perm is not None else ctx.rank(0)
+    ir_axes = [layout.ir_axis(perm, a) for a in (rank - 2, rank - 1)]
+    taps = [onnxruntime_taps(int(n), int(o), float(f), how) for n, o, f in zip(sizes, outs, scales)]
+    gather = {"batch_dims": 0, "Tindices": I32, "Tparams": F32, "Taxis": I32}
+    axis_v = [ctx.int32(a, label=f"bilinear/axis{k}") for k, a in enumerate(ir_axes)]
+    shape = [1] * rank
+    shape[ir_axes[0]], shape[ir_axes[1]] = int(outs[0]), int(outs[1])
+    total: Value | None = None
+    for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)):  # X11, X21, X12, X22: row tap i, column tap j
+        row = ctx.op("GatherV2", [x, ctx.make_const(taps[0][0][:, i], label=f"bilinear/rows{i}"), axis_v[0]], gather,
+                     dtype=F32, label=f"bilinear/row{i}_{j}")
+        corner = ctx.op("GatherV2", [row, ctx.make_const(taps[1][0][:, j], label=f"bilinear/cols{j}"), axis_v[1]],
+                        gather, dtype=F32, label=f"bilinear/corner{i}{j}")
+        weight = np.multiply.outer(taps[0][1][:, i], taps[1][1][:, j]).astype(np.float32)  # float32 products
+        if ir_axes[0] > ir_axes[1]:
+            weight = weight.T
+        term = ctx.op("Mul", [ctx.make_const(weight.reshape(shape), label=f"bilinear/weight{i}{j}"), corner],
+                      label=f"bilinear/term{i}{j}")
+        total = term if total is None else ctx.op("AddV2", [total, term], label=f"bilinear/sum{i}{j}")
+    return total  # type: ignore[return-value]
+
+
 def resize_by_taps(ctx: NodeContext, axes: Sequence[int], outs: Sequence[int], scales: Sequence[float],
                    how: Interpolation, rois: Sequence[tuple[float, float]] | None = None) -> Laid:
     """Resize input 0 along ONNX ``axes`` to ``outs`` (static) with the per-axis ``scales`` ONNX uses."""
@@ -188,6 +229,11 @@ def resize_by_taps(ctx: NodeContext, axes: Sequence[int], outs: Sequence[int], s
         raise ctx.error(f"{how.mode} resizing of {dtype.tf_name} tensors is not supported (float32 is)")
     outside_mask: Value | None = None
     resizing = any(int(out) != int(dims[axis]) or float(scale) != 1.0 for axis, out, scale in zip(axes, outs, scales))
+    if _onnxruntime_bilinear(how, rank, dims, axes, outs, scales):
+        last = {a: (int(o), float(f)) for a, o, f in zip(axes, outs, scales)}
+        plan = [last.get(a, (int(dims[a]), 1.0)) for a in (rank - 2, rank - 1)]  # type: ignore[arg-type]
+        return ctx.laid(_bilinear_in_onnxruntime_order(ctx, x, perm, [int(dims[rank - 2]), int(dims[rank - 1])],
+                                                       [o for o, _ in plan], [f for _, f in plan], how), perm)
     for j, (axis, out, scale) in enumerate(zip(axes, outs, scales)):
         size = int(dims[axis])
         matrix, outside = axis_matrix(size, int(out), float(scale), how, rois[j] if rois else None)
