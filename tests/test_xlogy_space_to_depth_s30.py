@@ -102,11 +102,12 @@ def test_space_to_depth_runs_like_tf(tmp_path, tfjs_runtime, static, block, fed,
         np.testing.assert_array_equal(np.signbit(have), np.signbit(want), err_msg=backend)
 
 
-def test_space_to_depth_of_unknown_width_stays_refused_by_name(tmp_path):
-    """The Reshapes need W and C known: without them the op check still names SpaceToDepth."""
+def test_space_to_depth_of_unknown_width_converts(tmp_path):
+    """Refused by name until session 32 (the Reshapes needed W and C known); their shapes now come from ``Shape(x)``
+    at run time (``tests/test_tf_breadth_s32.py`` runs such models against TF)."""
     _save(tmp_path / "sm", _space_to_depth(2), [tf.TensorSpec((None, None, None, 3), tf.float32, name="x")])
-    with pytest.raises(UnsupportedOpsError, match="SpaceToDepth"):
-        tfjsconv.convert(tmp_path / "sm", tmp_path / "out", output_format="tfjs_graph_model")
+    tfjsconv.convert(tmp_path / "sm", tmp_path / "out", output_format="tfjs_graph_model")
+    assert "SpaceToDepth" not in _ops(tmp_path / "out")
 
 
 class _Segments(tf.Module):

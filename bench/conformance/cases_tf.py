@@ -65,6 +65,9 @@ for _op, _domain in UNARY_FLOAT.items():
         case(_op, "domain", [_domain], _attrs)
 for _op in ("Abs", "Neg", "Sign", "Square", "Relu"):
     case(_op, "i32", [i32(-7, 0, 5, I32_MAX, I32_MIN + 1, -1)])
+#: Large angles (session 32, h2b): wasm's sin/cos are 1e-5 off from ±1.5e11 (7e-5 at 1e12), webgl's from ±2e3
+for _op in ("Sin", "Cos", "Tan"):
+    case(_op, "large", [np.array([1e3, -3e3, 1e5, -1e8, 1e11, -3e11, 1e12, -5e15], np.float32)])
 case("Relu6", "i32", [i32(-7, 0, 5, 6, 7, 100)])
 
 # -- elementwise binary --------------------------------------------------------------------------
@@ -415,10 +418,26 @@ for _op in ("SparseSegmentSumWithNumSegments", "SparseSegmentMeanWithNumSegments
             "SparseSegmentSqrtNWithNumSegments"):
     case(_op, "f32", [f32(4, 3), i32(3, 0, 3, 1, 2), i32(0, 0, 0, 2, 3), np.int32(6)], consts=(3,))
 case("SparseSegmentSumWithNumSegments", "i32", [ints(4, 2), i32(3, 0, 1), i32(1, 1, 2), np.int32(4)], consts=(3,))
-# still refused by name: TF's order of float adds into the tensor, max/min/prod segment reductions
+# [Unsorted]Segment{Max,Min} as masked reductions (session 32): TF's in-order fold, a later row winning ties (±0) and
+# NaN (a NaN is the result only as a segment's last row); empty segments 0 (sorted) or lowest/highest (unsorted);
+# sorted over 8+ columns: the first 8·k columns of a 2+ row segment skip NaN (x86-64 Eigen packets, h6b)
+_SEG_SPECIAL = np.float32([[NAN, 1], [2, NAN], [3, 4], [-INF, -INF], [-0.0, 0.0], [0.0, -0.0], [INF, -0.0], [NAN, NAN]])
+_SEG_INTS = np.array([[I32_MAX, 1], [1, -3], [I32_MIN, 4], [5, I32_MAX], [0, 2], [-1, 7]], np.int32)
+_SEG_WIDE = np.concatenate([_SEG_SPECIAL, -_SEG_SPECIAL, _SEG_SPECIAL[::-1], -_SEG_SPECIAL[::-1], _SEG_SPECIAL[:, :1]],
+                           axis=1)  # 9 columns
+for _kind in ("Max", "Min"):
+    case(f"Segment{_kind}", "f32", [f32(6, 3, scale=3), _SEG_IDS])
+    case(f"Segment{_kind}", "special", [_SEG_SPECIAL, i32(0, 0, 2, 3, 4, 4, 5, 5)])
+    case(f"Segment{_kind}", "i32", [_SEG_INTS, _SEG_IDS])
+    case(f"Segment{_kind}", "special_wide", [_SEG_WIDE, i32(0, 0, 0, 2, 2, 3, 4, 4)])
+    case(f"UnsortedSegment{_kind}", "f32", [f32(5, 3), i32(2, 0, 2, -1, 3), np.int32(6)], consts=(2,))
+    case(f"UnsortedSegment{_kind}", "special", [_SEG_SPECIAL, i32(1, 1, 3, 4, 0, 0, -1, 6), np.int32(7)],
+         consts=(2,))
+    case(f"UnsortedSegment{_kind}", "i32", [_SEG_INTS, i32(3, 0, 3, -1, 1, 3), np.int32(5)], consts=(2,))
+# still refused by name: TF's order of float adds into the tensor, max/min into a tensor, prod segment reductions
 case("TensorScatterAdd", "f32_refused", [f32(4, 3), i32(1, 3, 1).reshape(3, 1), f32(3, 3)])
 case("TensorScatterMax", "refused", [f32(4, 3), i32(1, 3, 1).reshape(3, 1), f32(3, 3)])
-case("UnsortedSegmentMax", "refused", [f32(5, 3), i32(2, 0, 2, -1, 3), np.int32(4)], consts=(2,))
+case("UnsortedSegmentProd", "refused", [f32(5, 3), i32(2, 0, 2, -1, 3), np.int32(4)], consts=(2,))
 case("SegmentProd", "refused", [f32(6, 3), _SEG_IDS])
 case("StringToHashBucketFast", "basic", [np.array([b"a", b"hello", b""], object)], {"num_buckets": 10})
 case("StaticRegexReplace", "basic", [np.array([b"aab", b"bab"], object)], {"pattern": "a", "rewrite": "x", "replace_global": True})

@@ -4,7 +4,8 @@ A :class:`Case` is one ``tf.raw_ops`` call. :func:`run_cases` runs every case th
 
 * TensorFlow eager (``tf.raw_ops.<Op>``) gives the expected outputs;
 * the interpreter kernel evaluates the same node (built from the same TF graph, so attrs match);
-* tfjsconv converts the single-op graph (data inputs are placeholders, so nothing is folded away)
+* tfjsconv converts the single-op graph (data inputs are placeholders, so nothing is folded away) as it
+  converts a frozen GraphDef or SavedModel (its frontend rewrites included: :func:`converted_graph`)
   and the model runs in TF.js on cpu and wasm. All cases of one run share one model and one Node
   process; a backend that fails is bisected until the failing cases are isolated.
 
@@ -184,6 +185,25 @@ def ir_graph(cases: Sequence[Case], ids: Sequence[int]):
     return graph_from_tf_graph(graph, inputs, outputs, name="conformance"), feeds
 
 
+def converted_graph(cases: Sequence[Case], ids: Sequence[int]):
+    """The IR a real conversion of :func:`build_tf_graph` as a frozen GraphDef gives (the SavedModel plugin's
+    TF-free reader, :func:`graph_from_graph_def`, with its frontend rewrites: ``tf_op_rewrites`` turns ops TF.js
+    lacks, such as ``SegmentSum`` or ``Softsign``, into TF.js ops), its outputs keyed ``c{id}_o{index}``, and feeds."""
+    from tfjsconv.plugins.savedmodel.graphdef_ir import NotTfFree
+    from tfjsconv.plugins.savedmodel.schema import GraphDef
+    from tfjsconv.plugins.savedmodel.tf_free import graph_from_graph_def
+
+    graph, _, outputs, feeds = build_tf_graph(cases, ids)
+    graph_def = GraphDef()
+    graph_def.ParseFromString(graph.as_graph_def(add_shapes=True).SerializeToString())  # as a SavedModel keeps them
+    try:
+        ir = graph_from_graph_def(graph_def, list(outputs.values()), name="conformance")
+    except NotTfFree as why:  # a real conversion refuses so, naming --loader=tensorflow
+        raise why.refusal("the conformance graph") from None
+    ir.outputs = {key: ir.outputs[tensor] for key, tensor in outputs.items()}
+    return ir, feeds
+
+
 # -- comparison ----------------------------------------------------------------------------------
 def compare(want: np.ndarray, got: np.ndarray, *, tfjs: bool, abs_tol: float | None = None) -> str | None:
     """``None`` when ``got`` matches ``want``, else a short reason."""
@@ -293,8 +313,8 @@ def conversion_targets(case: Case, workdir: Path,
     refused: dict[str, Outcome] = {}
     targets = list(backends)
     while targets:
-        graph, _ = ir_graph([case], [0])
         try:
+            graph, _ = converted_graph([case], [0])
             _convert(graph, workdir / "single", targets)
             return targets, refused
         except BackendUnsupportedError as exc:
@@ -318,7 +338,7 @@ def _run_batch(cases: Sequence[Case], ids: Sequence[int], backend: str, workdir:
                exact: bool = False) -> tuple[bool, Any]:
     from tfjsconv.verify.run import run_model
 
-    graph, feeds = ir_graph(cases, ids)
+    graph, feeds = converted_graph(cases, ids)
     folder = workdir / f"batch_{backend}{'_exact' if exact else ''}"
     _convert(graph, folder, [backend], exact)
     run = run_model(folder, feeds, backends=[backend], quiet=True)[backend]
@@ -374,9 +394,9 @@ def run_webgl(items: list[tuple[int, Case, list[np.ndarray]]], workdir: Path,
     results: dict[int, Outcome] = {}
     jobs = []
     for cid, case, _ in items:
-        graph, feeds = ir_graph([case], [cid])
         model = root / "models" / f"c{cid}"
         try:
+            graph, feeds = converted_graph([case], [cid])
             _convert(graph, model, [WEBGL], exact)
             jobs.append(write_job(f"c{cid}", model, root / "jobs", list(feeds.items())))
         except Exception as exc:  # noqa: BLE001 - refusals were sorted out before; anything else is a finding

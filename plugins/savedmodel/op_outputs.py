@@ -49,6 +49,13 @@ MULTI_OUTPUT_OPS: dict[str, list[ArgSpec]] = {
     "Unique": [("y", 1, "T"), ("idx", 1, "out_idx")],
     "UniqueV2": [("y", 1, "T"), ("idx", 1, "out_idx")],
     "UniqueWithCounts": [("y", 1, "T"), ("idx", 1, "out_idx"), ("count", 1, "out_idx")],
+    "ListDiff": [("out", 1, "T"), ("idx", 1, "out_idx")],
+    # TF.js registry ops the TF-free reader refused ("op output layout") until session 32 (the conformance harness)
+    "SparseFillEmptyRows": [("output_indices", 1, DType.INT64), ("output_values", 1, "T"),
+                            ("empty_row_indicator", 1, DType.BOOL), ("reverse_index_map", 1, DType.INT64)],
+    "SparseReshape": [("output_indices", 1, DType.INT64), ("output_shape", 1, DType.INT64)],
+    "RaggedRange": [("rt_nested_splits", 1, "Tsplits"), ("rt_dense_values", 1, "T")],
+    "RaggedGather": [("output_nested_splits", "OUTPUT_RAGGED_RANK", "Tsplits"), ("output_dense_values", 1, "Tvalues")],
     "Switch": [("output_false", 1, "T"), ("output_true", 1, "T")],
     "Merge": [("output", 1, "T"), ("value_index", 1, DType.INT32)],
     "BroadcastGradientArgs": [("r0", 1, "T"), ("r1", 1, "T")],

@@ -15,6 +15,8 @@ from tfjsconv.ir import Graph, Node, Value
 from tfjsconv.passes import Pass, PassResult
 from tfjsconv.passes.graph_edit import const_array
 
+from .segment_extremes import segment_extreme
+
 
 def _rename_op(new_op: str, drop: tuple[str, ...] = ()) -> Callable[[Graph, Node], bool]:
     def rewrite(graph: Graph, node: Node) -> bool:
@@ -257,8 +259,9 @@ def _x_or(graph: Graph, node: Node, then: str) -> bool:
 
 def _space_to_depth(graph: Graph, node: Node) -> bool:
     """``SpaceToDepth`` (NHWC; TF's cpu kernel raises on NCHW): ``[N·H', b, W', b·C]`` → Transpose ``[0, 2, 1, 3]`` →
-    ``[N, H', W', b·b·C]``, each ``b × b`` tile's values row by row becoming channels. The Reshapes need W and C
-    known, and H or N; other shapes, and string values, stay refused by the op check."""
+    ``[N, H', W', b·b·C]``, each ``b × b`` tile's values row by row becoming channels. Without W and C known, and H or
+    N, the shapes are computed at run time (:func:`_space_to_depth_at_run_time`); string values stay refused by the
+    op check."""
     layout = node.attrs.get("data_format", "NHWC")
     layout = layout.decode() if isinstance(layout, bytes) else str(layout)
     block, dtype, x = int(node.attrs.get("block_size", 0)), node.attrs.get("T"), node.inputs[0]
@@ -267,8 +270,10 @@ def _space_to_depth(graph: Graph, node: Node) -> bool:
             shape is None or len(shape) != 4:
         return False
     n, h, w, c = shape
-    if w is None or c is None or (n is None and h is None) or w % block or (h is not None and h % block):
-        return False
+    if (w is not None and w % block) or (h is not None and h % block):
+        return False  # TF raises: left to the op check
+    if w is None or c is None or (n is None and h is None):
+        return _space_to_depth_at_run_time(graph, node, block)
     name, t = node.name, {"T": dtype, "Tshape": DType.INT32}
     rows = -1 if n is None or h is None else n * h // block
     split = graph.add_op("Reshape", [x, graph.const(np.asarray([rows, block, w // block, block * c], np.int32),
@@ -280,6 +285,56 @@ def _space_to_depth(graph: Graph, node: Node) -> bool:
     out = [-1 if n is None else n, -1 if h is None else h // block, w // block, block * block * c]
     node.op, node.attrs = "Reshape", t
     node.inputs = [tiles, graph.const(np.asarray(out, np.int32), name=f"{name}/shape")]
+    return True
+
+
+def _shape_scalar(graph: Graph, shape: Value, axis: int, name: str) -> Value:
+    """``shape[axis]`` as an int32 scalar (a ``StridedSlice`` that shrinks the axis)."""
+    bounds = [graph.const(np.asarray([v], np.int32), name=f"{name}_{k}") for k, v in
+              (("begin", axis), ("end", axis + 1), ("stride", 1))]
+    return graph.add_op("StridedSlice", [shape, *bounds], {"T": DType.INT32, "Index": DType.INT32, "begin_mask": 0,
+                                                           "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                                                           "shrink_axis_mask": 1},
+                        name=name, dtype=DType.INT32, shape=())
+
+
+def _run_time_shape(graph: Graph, parts: list[Value], name: str) -> Value:
+    """The int32 vector ``Pack(parts)`` (a Reshape's shape known only at run time)."""
+    return graph.add_op("Pack", parts, {"N": len(parts), "T": DType.INT32, "axis": 0}, name=name, dtype=DType.INT32,
+                        shape=(len(parts),))
+
+
+def _space_to_depth_at_run_time(graph: Graph, node: Node, block: int) -> bool:
+    """:func:`_space_to_depth` with W, C or both N and H known only at run time: the same two Reshapes and
+    Transpose, their shapes computed from ``Shape(x)``. TF raises unless H and W divide by the block:
+    ``GatherV2([0], H % b + W % b)`` adds 0 to the first shape entry, or fails the run on cpu and wasm (TF.js checks
+    every gather index), as :func:`_checked_ids` does."""
+    x, dtype, name = node.inputs[0], node.attrs["T"], node.name
+
+    def int_op(op: str, inputs: list[Value], label: str, attrs: dict | None = None) -> Value:
+        return _int32_op(graph, op, inputs, {"T": DType.INT32} if attrs is None else attrs, f"{name}/{label}", ())
+
+    shape = graph.add_op("Shape", [x], {"T": dtype, "out_type": DType.INT32}, name=f"{name}/input_shape",
+                         dtype=DType.INT32, shape=(4,))
+    n, h, w, c = (_shape_scalar(graph, shape, axis, f"{name}/{label}") for axis, label in enumerate("nhwc"))
+    b = graph.const(np.int32(block), name=f"{name}/block")
+    rests = [int_op("FloorMod", [size, b], f"{label}_rest") for size, label in ((h, "h"), (w, "w"))]
+    check = int_op("GatherV2", [graph.const(np.int32([0]), name=f"{name}/divisible_check_table"),
+                                int_op("AddV2", rests, "rests"), graph.const(np.int32(0), name=f"{name}/check_axis")],
+                   "check_h_and_w_divide_by_block",
+                   {"Tparams": DType.INT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0})
+    out_h, out_w = (int_op("FloorDiv", [size, b], f"out_{label}") for size, label in ((h, "h"), (w, "w")))
+    rows = int_op("AddV2", [int_op("Mul", [n, out_h], "rows_unchecked"), check], "rows")
+    wide = int_op("Mul", [b, c], "block_channels")
+    t = {"T": dtype, "Tshape": DType.INT32}
+    split = graph.add_op("Reshape", [x, _run_time_shape(graph, [rows, b, out_w, wide], f"{name}/split_shape")], t,
+                         name=f"{name}/split", dtype=dtype, shape=(None, block, None, None))
+    perm = graph.const(np.asarray([0, 2, 1, 3], np.int32), name=f"{name}/perm")
+    tiles = graph.add_op("Transpose", [split, perm], {"T": dtype, "Tperm": DType.INT32}, name=f"{name}/tiles",
+                         dtype=dtype, shape=(None, None, block, None))
+    node.op, node.attrs = "Reshape", t
+    node.inputs = [tiles, _run_time_shape(graph, [n, out_h, out_w, int_op("Mul", [b, wide], "out_c")],
+                                          f"{name}/shape")]
     return True
 
 
@@ -610,6 +665,8 @@ REWRITES: dict[str, Callable[[Graph, Node], bool]] = {
     "TensorScatterAdd": lambda graph, node: _int_tensor_scatter(graph, node, "AddV2"),
     "TensorScatterSub": lambda graph, node: _int_tensor_scatter(graph, node, "Sub"),
     **_segment_rules(),
+    **{f"{prefix}Segment{kind}": lambda graph, node, kind=kind, unsorted=bool(prefix): segment_extreme(
+        graph, node, kind, unsorted) for prefix in ("", "Unsorted") for kind in ("Max", "Min")},
 }
 
 
