@@ -63,7 +63,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..verify.compare import format_report, verify_model
-    from ..verify.inputs import input_specs, load_npz, random_inputs
+    from ..verify.inputs import check_fed_inputs, input_specs, load_npz, random_inputs
 
     if len(args.paths) > 2:
         raise UsageError("verify takes MODEL_DIR, or SOURCE and MODEL_DIR")
@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if source is None and args.signature_name is not None:
         raise UsageError("--signature_name names the SOURCE's signature to run; with --expected there is no SOURCE")
     inputs = load_npz(args.inputs, "--inputs") if args.inputs else random_inputs(input_specs(model_dir), seed=args.seed)
+    if args.inputs:  # a SOURCE names what it lacks itself, and which side differs
+        check_fed_inputs(inputs, input_specs(model_dir), model_dir, missing_too=source is None)
     backends = _backends(model_dir, args)
     if source is not None and args.signature_name:
         _note_other_signature(model_dir, args.signature_name)

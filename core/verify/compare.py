@@ -517,8 +517,12 @@ _STAGE_TEXT = {"init": "failed to start", "load": "failed to load the model", "r
 def crash_text(run: BackendRun) -> str:
     """One line: which backend failed, at which stage, on which op, with TF.js's own message."""
     what = _STAGE_TEXT.get(run.stage or "", "failed")
+    from .crash import known_fault
+
     op = run.failed_op
-    return f"the {run.backend} backend {what}" + (f" (op {op})" if op else "") + f": {run.error}"
+    fault = known_fault(run.error or "", run.backend)
+    return (f"the {run.backend} backend {what}" + (f" (op {op})" if op else "") + f": {run.error}"
+            + (f" ({fault})" if fault else ""))
 
 
 def _fmt_err(value: float | None) -> str:

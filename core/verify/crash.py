@@ -25,3 +25,21 @@ def op_named_in(message: str) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+#: TF.js faults whose message names no op, with what they are (measured in TF.js 4.22; docs/backends.md, "Empty
+#: tensors"): (backend, a phrase of the message, the explanation a report adds).
+_KNOWN_FAULTS = (
+    ("cpu", "vals.subarray is not a function",
+     "a TF.js cpu fault, not a wrong conversion: tfjs-backend-cpu keeps the empty result of Concat, Pack or GatherNd "
+     "as a plain array, and a Slice, StridedSlice, Unpack or Split of it throws; it happens only where a tensor has "
+     "no elements (a batch of 0, as in a stacked RNN: docs/backends.md, 'Empty tensors'); wasm runs it"),
+)
+
+
+def known_fault(message: str, backend: str) -> str | None:
+    """What a TF.js failure that names no op is, when it is a known backend fault; else None."""
+    for fault_backend, phrase, explanation in _KNOWN_FAULTS:
+        if backend == fault_backend and phrase in message:
+            return explanation
+    return None

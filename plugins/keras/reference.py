@@ -177,8 +177,28 @@ def _run_eagerly(model: Any, inputs: Mapping[str, np.ndarray]) -> Any:
     constant as a multiply by the reciprocal; a channels_first Conv1D's bias fused onto the channels), Keras 3's image
     layers skip casting integer images back (CLAHE, bilinear Resizing), ops needing eager values fail
     (``keras.ops.isin``), and Keras 3's data adapter refuses string arrays and casts float64 inputs to float32."""
-    outputs = model(_call_inputs(model, _ordered_arrays(model, inputs)), training=False)
+    call_inputs = _call_inputs(model, _ordered_arrays(model, inputs))
+    try:
+        outputs = model(call_inputs, training=False)
+    except Exception as err:  # Keras's own refusal (an input spec, a shape): the source cannot run these inputs
+        raise InputError(f"{_framework(model)} cannot run the model on these inputs: {keras_message(err)}",
+                         hint="feed inputs the source model itself accepts (--inputs X.npz)") from None
     return _numpy_leaves(outputs, _to_numpy(model))
+
+
+def _framework(model: Any) -> str:
+    """Which Keras built ``model``, as a report names it."""
+    return "Keras 3" if type(model).__module__.split(".")[0] == "keras" else "tf_keras"
+
+
+def keras_message(err: BaseException) -> str:
+    """The line of a Keras error that says what went wrong: Keras 3 wraps it as ``Exception encountered when
+    calling X.`` then the cause in bold (ANSI codes), then the arguments it received."""
+    import re
+
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(err).splitlines()]
+    useful = [line for line in lines if line and not line.startswith("Exception encountered when calling")]
+    return (useful[0] if useful else type(err).__name__)[:400]
 
 
 def _call_inputs(model: Any, arrays: list[np.ndarray]) -> Any:

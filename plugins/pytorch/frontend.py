@@ -76,10 +76,12 @@ def _run(callable_: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptio
             outputs = _flatten(callable_(*_torch_inputs(arrays, names, examples)))
         except RuntimeError as err:  # an ExportedProgram checks its inputs against the shapes it was exported for
             if not str(err).startswith("Expected input at"):
-                raise
+                raise _torch_cannot_run(err) from None
             raise UsageError(f"the reference model refuses these inputs: {str(err).splitlines()[0]}",
                              hint="a .pt2 program runs only on the shapes it was exported for (or the dynamic "
                                   "shapes torch.export was given); pass inputs of those shapes") from None
+        except Exception as err:  # the module's own refusal (a shape, a dtype): the source cannot run these inputs
+            raise _torch_cannot_run(err) from None
     out_names = [n.split(":")[0] for n in (doc.get("signature") or {}).get("outputs", {})] if doc else []
     if len(out_names) != len(outputs):
         out_names = options.extra.get("output_names") or [f"output_{i}" for i in range(len(outputs))]
@@ -90,6 +92,13 @@ def _run(callable_: Any, inputs: Mapping[str, np.ndarray], options: ConvertOptio
             array = array.transpose(0, 2, 3, 1)
         result[name] = array
     return result
+
+
+def _torch_cannot_run(err: Exception) -> InputError:
+    """torch's failure to run the source on the inputs fed, as one line naming torch and its message."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return InputError(f"torch cannot run the model on these inputs: {(lines[0] if lines else type(err).__name__)[:400]}",
+                      hint="feed inputs the source model itself accepts (--inputs X.npz)")
 
 
 def _model_json(model_dir: Any) -> dict:
