@@ -75,6 +75,8 @@ sequence (without it the partner drawn is a rank-4 tensor, which Keras rejects: 
 ``--format layers`` (session 31) converts with the default output of a Keras file, a TF.js layers model, and runs it
 with ``tf.loadLayersModel`` / ``predict`` (the recipes are the same as ``--format graph``'s, the default). Most random
 models use op layers TF.js has no layer for (refused by name); ``--boost op_unary=0,...`` aims a run at the rest.
+``--boost`` takes shell patterns too (session 32): ``--extra --boost 'extra_*=4'`` draws the ``--extra`` steps
+four times more often (plain ``--extra`` seeds keep their recipes).
 
 ``--minimize`` shrinks each WRONG / TF.js-error model to a smallest recipe that still fails the same way (outputs
 dropped, steps bypassed), and prints its builder code. Results: ``<output>.json`` and ``<output>.md``.
@@ -84,6 +86,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -1940,14 +1943,21 @@ def _unknown(t) -> bool:
 
 
 #: ``--boost NAME=FACTOR,...``: ops drawn that many times more often (``op_s15_unary=10``), to aim a run at a family.
+#: A NAME may be a shell pattern (``'extra_*=4'``: every ``--extra`` step); an op matched by several patterns takes
+#: the product of their factors.
 BOOSTS: dict[str, float] = {}
+
+
+def boost_of(name: str) -> float:
+    """The product of the ``--boost`` factors whose pattern matches ``name`` (1 when none does)."""
+    return float(np.prod([factor for pattern, factor in BOOSTS.items() if fnmatch.fnmatchcase(name, pattern)]))
 
 
 def weight_of(o: Op) -> float:
     weight = DYNAMIC_WEIGHTS.get(o.name, o.weight) if DYNAMIC else o.weight
     weight = WIDE_WEIGHTS.get(o.name, weight) if WIDE else weight
     weight = ARGS_WEIGHTS.get(o.name, weight) if ARGS else weight
-    return (EXTRA_WEIGHTS.get(o.name, weight) if EXTRA else weight) * BOOSTS.get(o.name, 1.0)
+    return (EXTRA_WEIGHTS.get(o.name, weight) if EXTRA else weight) * boost_of(o.name)
 
 
 class Builder:
@@ -2970,7 +2980,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=("graph", "layers"), default="graph", help="graph: convert to a TF.js "
                         "graph model (as before); layers: the default output of a Keras file, a TF.js layers model "
                         "run by tf.loadLayersModel (the same recipes)")
-    parser.add_argument("--boost", default="", help="NAME=FACTOR,...: draw these ops FACTOR times more often")
+    parser.add_argument("--boost", default="", help="NAME=FACTOR,...: draw these ops FACTOR times more often; a NAME "
+                        "may be a shell pattern ('extra_*=4' draws every --extra step four times more often)")
     args = parser.parse_args(argv)
     global SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE, ARGS, EXTRA, FORMAT
     SNAPSHOT, DYNAMIC, POLICY_RATE, WIDE, ARGS = args.snapshot, args.dynamic, args.policies, args.wide, args.args

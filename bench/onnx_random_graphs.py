@@ -21,8 +21,11 @@ flags) and run in TF.js cpu and wasm through ``tfjsconv.verify``'s ``verify_mode
 on the same feeds. The verdicts (pass / refused / notice-only / noise / WRONG / CRASH) and the feeds' edge values
 are those of ``bench/tf_random_graphs.py`` (its ``judge``), with onnxruntime as the oracle.
 
-Results: ``<out>/onnx_random_graphs_s30_<seed>.{md,json}`` with the command line; a WRONG/CRASH case's model and
-feeds are kept with ``--keep``. ``--only`` re-runs chosen indices of a seed (``..._<seed>_only.{md,json}``).
+Results: ``<out>/onnx_random_graphs_<tag>_<seed>.{md,json}`` with the command line, where ``<tag>`` is ``--tag`` or
+by default the session the seed names (seeds are numbered ``SSNN``: 3001 -> ``s30``, 3231 -> ``s32``; other seeds
+-> ``seed``); session 31's runs (3121-3123) were written as ``s30`` before session 32 gave the stem its tag. A
+WRONG/CRASH case's model and feeds are kept with ``--keep``. ``--only`` re-runs chosen indices of a seed
+(``..._<seed>_only.{md,json}``).
 """
 from __future__ import annotations
 
@@ -1113,10 +1116,17 @@ def run_case(seed: int, index: int, keep: Path | None, boost: dict[str, float] |
             "recipe": recipe, "seconds": round(time.time() - started, 1)}
 
 
-def write_results(results: list[dict[str, Any]], seed: int, command: str, out: Path, suffix: str = "") -> Path:
-    """``onnx_random_graphs_s30_<seed>.{json,md}``: counts, then each non-pass case (the shared layout)."""
-    return random_graph_results.write_results(out / f"onnx_random_graphs_s30_{seed}{suffix}", "Random ONNX graphs",
-                                              results, seed, command, describe_case)
+def session_tag(seed: int) -> str:
+    """The session a seed names (``3231`` -> ``s32``), so each session's runs keep their own result files."""
+    return f"s{seed // 100}" if 1000 <= seed <= 9999 else "seed"
+
+
+def write_results(results: list[dict[str, Any]], seed: int, command: str, out: Path, suffix: str = "",
+                  tag: str | None = None) -> Path:
+    """``onnx_random_graphs_<tag>_<seed>.{json,md}`` (tag: the seed's session unless given): counts, then each
+    non-pass case (the shared layout)."""
+    stem = out / f"onnx_random_graphs_{tag or session_tag(seed)}_{seed}{suffix}"
+    return random_graph_results.write_results(stem, "Random ONNX graphs", results, seed, command, describe_case)
 
 
 def describe_case(r: dict[str, Any]) -> str:
@@ -1127,11 +1137,14 @@ def describe_case(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     random_graph_results.add_hunt_arguments(parser, count=40, seed=3001, out=REPO / "bench" / "results")
+    parser.add_argument("--tag", default=None, help="the results' stem tag (default: the seed's session, "
+                        "3231 -> s32)")
     args = parser.parse_args(argv)
     boost = random_graph_results.boosts(args)
     return random_graph_results.hunt(
         args, argv, lambda index: run_case(args.seed, index, args.keep, boost),
-        lambda results, command: write_results(results, args.seed, command, args.out, "_only" if args.only else ""))
+        lambda results, command: write_results(results, args.seed, command, args.out, "_only" if args.only else "",
+                                               args.tag))
 
 
 if __name__ == "__main__":
