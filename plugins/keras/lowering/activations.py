@@ -291,22 +291,31 @@ def _relu_function_steps(ctx: LayerContext, slope: float, threshold: float, max_
         return out
     if slope and max_value is None and not threshold:
         return ctx.unary("LeakyRelu", x, {"alpha": slope}, label="leaky")
-    if threshold:
-        keep = ctx.scalar_op("Greater", x, threshold, "keep")
-        keep.dtype = DType.BOOL
-        zeros = ctx.unary("ZerosLike", x, label="zeros")
-        y = ctx.op("SelectV2", [keep, x, zeros], shape=x.shape, dtype=x.dtype, attrs={"T": x.dtype}, label="kept")
-    elif max_value == 6.0:
-        y, max_value = ctx.unary("Relu6", x, label="relu6"), None
-    else:
-        y = ctx.unary("Relu", x, label="relu")
-    if max_value is not None:  # TF's clip_by_value: maximum(minimum(y, max_value), 0)
-        y = ctx.scalar_op("Maximum", ctx.scalar_op("Minimum", y, max_value, "capped"), 0.0, "clipped")
+    y = _kept_and_capped(ctx, x, bool(threshold), threshold, max_value, max_value == 6.0)
     if not slope:
         return y
     below = ctx.unary("Relu", ctx.binary("Sub", ctx.floats(threshold, "threshold"), x, label="from_threshold"),
                       label="below")
     return ctx.binary("Sub", y, ctx.scalar_op("Mul", below, slope, "sloped"), label="relu_sloped")
+
+
+def _kept_and_capped(ctx: LayerContext, x: Value, thresholded: bool, threshold: float, cap: float | None,
+                     six: bool) -> Value:
+    """relu's part before its slope: ``x > threshold`` kept (a value equal to it gives 0) when ``thresholded`` (Keras
+    branches on the unrounded option, compares with ``threshold``), else Relu (Relu6 for a cap of 6 without a
+    threshold); a cap as TF's clip_by_value, ``maximum(minimum(y, cap), 0)``."""
+    if thresholded:
+        keep = ctx.scalar_op("Greater", x, threshold, "keep")
+        keep.dtype = DType.BOOL
+        zeros = ctx.unary("ZerosLike", x, label="zeros")
+        y = ctx.op("SelectV2", [keep, x, zeros], shape=x.shape, dtype=x.dtype, attrs={"T": x.dtype}, label="kept")
+    elif six:
+        y, cap = ctx.unary("Relu6", x, label="relu6"), None
+    else:
+        y = ctx.unary("Relu", x, label="relu")
+    if cap is not None:
+        y = ctx.scalar_op("Maximum", ctx.scalar_op("Minimum", y, cap, "capped"), 0.0, "clipped")
+    return y
 
 
 def _relu_of_cast_to_half(ctx: LayerContext) -> Value:
@@ -345,18 +354,9 @@ def _half_relu_function_steps(ctx: LayerContext, slope: float, threshold: float,
         out = half(ctx.unary("LeakyRelu", x, {"alpha": s}, label="leaky"), "leaky_to_float16")
         mark_half(ctx.graph, [out])
         return out
-    cap = None if max_value is None else float(np.float16(max_value))
-    if threshold:
-        keep = ctx.scalar_op("Greater", x, t, "keep")
-        keep.dtype = DType.BOOL
-        zeros = ctx.unary("ZerosLike", x, label="zeros")
-        y = ctx.op("SelectV2", [keep, x, zeros], shape=x.shape, dtype=x.dtype, attrs={"T": x.dtype}, label="kept")
-    elif max_value == 6:
-        y, cap = ctx.unary("Relu6", x, label="relu6"), None
-    else:
-        y = ctx.unary("Relu", x, label="relu")
-    if cap is not None:  # TF's clip_by_value: maximum(minimum(y, max_value), 0), exact
-        y = ctx.scalar_op("Maximum", ctx.scalar_op("Minimum", y, cap, "capped"), 0.0, "clipped")
+    with np.errstate(over="ignore"):  # a cap past 65504 is inf in float16, as in Keras
+        cap = None if max_value is None else float(np.float16(max_value))
+    y = _kept_and_capped(ctx, x, bool(threshold), t, cap, max_value == 6)  # exact on float16's grid
     if slope:
         below = ctx.unary("Neg", x, label="negated")
         if threshold:
