@@ -323,3 +323,59 @@ def test_float64_tan_computes_as_the_traced_path_and_is_named(tmp_path, tfjs_run
     for backend in ("cpu", "wasm"):
         assert np.abs(got["lowered", backend] - got["traced", backend]).max() <= 1e-7 * np.abs(want).max(), backend
         assert (np.abs(got["lowered", backend] - want) <= bound).all(), (backend, got["lowered", backend], want)
+
+
+_ROUNDED_X = np.array([[0.5, -1.2, 8.0, -9.5, 20.0, 1e5, 3.0e7, 0.05]], np.float32)
+_ROUNDED_Y = np.array([[1e4, -3.0, 2.5e3, 7.0, -1e6, 0.25, 12.0, -4e2]], np.float32)
+
+
+def _on_rounded(k: Any, flavor: str) -> Any:
+    """``tanh(d)·dy - dy`` and ``sin(d)·2`` of ``d, dy`` float64 casts of two inputs: arithmetic on values the
+    lowering computes as the traced path computes them (a tanh result times a tensor, a sine of unknown magnitude)."""
+    x, y = k.Input((8,), name="x"), k.Input((8,), name="y")
+    if flavor == "tf_keras":
+        import tensorflow as tf
+
+        d, dy = tf.cast(x, tf.float64), tf.cast(y, tf.float64)
+        return k.Model([x, y], [tf.math.tanh(d) * dy - dy, tf.math.sin(d) * 2.0])
+    ops = k.ops
+    d, dy = ops.cast(x, "float64"), ops.cast(y, "float64")
+    return k.Model([x, y], [ops.tanh(d) * dy - dy, ops.sin(d) * 2.0])
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("flavor", ["tf_keras", "keras3"])
+def test_float64_arithmetic_on_traced_float32_values_computes_as_the_traced_path(tmp_path, tfjs_runtime, flavor):
+    """Session 32 (h9): float64 arithmetic on a value the lowering held rounded to float32 as the traced path computes
+    it (``tanh(d)·dy - dy``, ``sin(d)·2``) was refused ("a float64 tensor held rounded to float32"), where
+    ``--loader=tensorflow`` converts it in float32 under its float64 notice. It is now the traced path's float32 op,
+    named in the same notice: the lowered numbers (TensorFlow, Keras and tf_keras poisoned) equal the traced
+    conversion's within 1e-7 of the output's range in TF.js cpu and wasm, cancellation included."""
+    import json
+
+    import tf_keras
+    from test_keras_lowering import convert_poisoned
+
+    import keras
+    import tfjsconv
+    from tfjsconv.verify.run import run_model
+
+    model = _on_rounded(tf_keras if flavor == "tf_keras" else keras, flavor)
+    path = tmp_path / ("m.h5" if flavor == "tf_keras" else "m.keras")
+    model.save(path)
+    convert_poisoned([path])
+    details = tfjsconv.convert(path, tmp_path / "again", output_format="tfjs_graph_model").details
+    [line] = [d for d in details if d.startswith("float64: TF.js has no float64")]
+    assert "Sub " in line and line.count("Mul ") == 2 and "of these, Sin " in line, line
+    tfjsconv.convert(path, tmp_path / "traced", output_format="tfjs_graph_model", loader="tensorflow")
+    inputs = {"x": _ROUNDED_X, "y": _ROUNDED_Y}
+    ranges = [np.abs(np.asarray(v, np.float64)).max() for v in model(inputs)]
+    got = {}
+    for kind, folder in (("lowered", Path(f"{path}.out")), ("traced", tmp_path / "traced")):
+        names = list(json.loads((folder / "model.json").read_text())["signature"]["outputs"])
+        runs = run_model(str(folder), inputs, backends=["cpu", "wasm"], quiet=True)
+        for backend in ("cpu", "wasm"):
+            got[kind, backend] = [np.asarray(runs[backend].outputs[name], np.float64) for name in names]
+    for backend in ("cpu", "wasm"):
+        for i, (lowered, traced) in enumerate(zip(got["lowered", backend], got["traced", backend])):
+            assert np.abs(lowered - traced).max() <= 1e-7 * ranges[i], (backend, i, lowered, traced)

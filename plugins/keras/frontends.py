@@ -254,7 +254,7 @@ class KerasH5Frontend(_KerasFileFrontend):
         h5 = H5Source(path)
         try:
             return lower_model(info.model_config, h5_layer_weights(h5), keras3=info.keras3, source=str(path),
-                               walk_past_gaps=walk_past_gaps)
+                               walk_past_gaps=walk_past_gaps, target_backends=options.target_backends)
         except BaseException:
             h5.close()
             raise
@@ -317,7 +317,8 @@ class KerasV3Frontend(_KerasFileFrontend):
         try:
             config = info.model_config  # with the adapted lookups' assets and (if allowed) vocabulary files
             return lower_model(config, v3_layer_weights(archive.weights, config), keras3=info.keras3,
-                               source=str(path), walk_past_gaps=walk_past_gaps)  # tf_keras writes .keras too
+                               source=str(path), walk_past_gaps=walk_past_gaps,  # tf_keras writes .keras too
+                               target_backends=options.target_backends)
         except BaseException:
             if archive.weights is not None:
                 archive.weights.close()

@@ -106,7 +106,8 @@ def lowered_graph(path: Path, config: dict[str, Any], options: ConvertOptions) -
     try:
         weights = _checkpoint_weights(path, config)
         with malformed_config(source):
-            graph = lower_model(config, weights, keras3=False, source=source, walk_past_gaps=bool(gaps))
+            graph = lower_model(config, weights, keras3=False, source=source, walk_past_gaps=bool(gaps),
+                                target_backends=options.target_backends)
     except Unsupported as err:
         if fallback:
             return None

@@ -35,6 +35,7 @@ from .context import LayerContext, broadcast_shape
 from .dynamic_shape import runtime_range
 from .masking import tf_kept
 from .registry import Unsupported
+from .requested_backends import rank_6_backends_requested
 from .runtime_fold import merge_axes
 
 Dim = int | None
@@ -70,6 +71,11 @@ class ScoresGroups:
     def group_axes(self, group: int) -> range:
         first = 1 + (0, len(self.batch), len(self.batch) + len(self.query))[group - 1]
         return range(first, first + len(((), self.batch, self.query, self.key)[group]))
+
+
+def _rank_6_names() -> str:
+    """The requested backends a rank-7 op stops, for a refusal's text (``webgl``, ``webgl/webgpu``)."""
+    return "/".join(rank_6_backends_requested())
 
 
 def _refuse(ctx: LayerContext, why: str) -> Unsupported:
@@ -350,9 +356,9 @@ def runtime_mask_pieces(ctx: LayerContext, attention_mask: Value | None, input_m
     pieces: list[MaskPiece] = []
     if attention_mask is not None:
         piece = _attention_mask_piece(ctx, attention_mask, input_masks, banded=bool(bands))
-        if attention_mask.dtype != DType.BOOL and len(ctx.shape(attention_mask)) > 6:
+        if attention_mask.dtype != DType.BOOL and len(ctx.shape(attention_mask)) > 6 and rank_6_backends_requested():
             raise _refuse(ctx, f"a non-bool attention_mask of rank {len(ctx.shape(attention_mask))} over sizes known "
-                               "only at run time (webgl's comparisons stop at rank 6)")
+                               f"only at run time ({_rank_6_names()}'s comparisons stop at rank 6)")
         pieces.append(piece)
     for mask, is_query, label in zip(input_masks, (True, False, False), ("query_mask", "value_mask", "key_mask")):
         if mask is None:
@@ -425,9 +431,9 @@ def runtime_keras_keep(ctx: LayerContext, pieces: list[MaskPiece], scores: list[
         dims = [d for i, d in enumerate(dims) if i not in dropped]
         keep = ctx.op("Squeeze", [keep], {"squeeze_dims": dropped}, shape=tuple(dims), label="mask_spanned")
     kept = [(i, s) for i, s in enumerate(scores) if spanned[s.group]]
-    if len(kept) > 6:
+    if len(kept) > 6 and rank_6_backends_requested():
         raise _refuse(ctx, f"an attention mask spanning {len(kept)} axes of Keras's scores over sizes known only "
-                           "at run time (webgl's ops stop at rank 6)")
+                           f"at run time ({_rank_6_names()}'s ops stop at rank 6)")
     parts: list[Value | list[int]] = []
     for i, score in kept:
         parts.append([int(score.size)] if score.size is not None else

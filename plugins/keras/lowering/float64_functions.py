@@ -301,6 +301,54 @@ def _notice(c: OpCall) -> None:
         "refused"))
 
 
+# -- arithmetic on values computed as the traced path computes them (session 32, issue 16) ----------------------
+#: Per graph, the ids of float64 Values computed in float32 as ``--loader=tensorflow`` computes them, with no bound
+#: (named in the float64 notice): arithmetic reading one is computed the same way (:func:`as_traced_step`).
+_AS_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _as_traced(c: OpCall, out: Value) -> Value:
+    _AS_TRACED.setdefault(c.ctx.graph, set()).add(id(out))
+    return out
+
+
+def as_traced_step(c: OpCall, names: list[str]) -> Value | None:
+    """A float64 ``+ - · / sqrt neg abs`` reading a value computed as the traced path computes it (a sin/cos of
+    unknown magnitude, a product of a tanh result and a tensor): no bound holds for that value, so neither pairs nor
+    a bound would make the result Keras's (after a cancellation, ``tanh(d)·dy - dy``, the float32 rounding of the
+    operand can be the whole result). It is computed as ``--loader=tensorflow`` computes it, one float32 op of the
+    operands' float32 values (a constant rounded to float32 as TF.js holds it), held rounded and named in the same
+    float64 notice (its text says small differences of large values cancel). None when no operand is such a value
+    (exact, paired and bounded operands keep their paths)."""
+    from .op_layers_tf_gaps import _ABS, _ADD, _DIV, _MUL, _NEG, _SQRT, _SUB, as_float64
+
+    traced = _AS_TRACED.get(c.ctx.graph, set())
+    tensors = {n: c.ctx.inputs[a.index] for n in names if isinstance(a := c.arguments.get(n), TensorArg)}
+    if not any(id(v) in traced for v in tensors.values()):
+        return None
+    operands = [_float32_operand(c, n, tensors) for n in names]
+    op = next(o for fs, o in ((_ADD, "AddV2"), (_SUB, "Sub"), (_MUL, "Mul"), (_DIV, "RealDiv"), (_NEG, "Neg"),
+                              (_ABS, "Abs"), (_SQRT, "Sqrt")) if c.function in fs)
+    out = (c.ctx.binary(op, *operands, label="in_float32") if len(operands) == 2 else
+           c.ctx.unary(op, operands[0], label="in_float32"))
+    name_in_float64_notice(c, op)
+    return _as_traced(c, as_float64(c, out, exact=False))
+
+
+def _float32_operand(c: OpCall, name: str, tensors: dict[str, Value]) -> Value:
+    """An operand's float32 value as the traced graph holds it: a float64 tensor's (a pair's or bounded value's
+    ``hi``), a float32 tensor as it is (Keras 3 promotes it), a constant rounded to float32."""
+    v = tensors.get(name)
+    if v is None:
+        with np.errstate(over="ignore"):
+            return c.ctx.floats(np.asarray(c.arguments[name], np.float64).astype(np.float32), f"{name}_float32")
+    if v.dtype == F32:
+        return v
+    if v.dtype != F64:
+        raise c.gap(f"a float64 operation on a {v.dtype.value} tensor")
+    return _held(c, v, name, bounded=True)[0]
+
+
 # -- arithmetic on tanh/sigmoid results, with a stated bound (session 29) ---------------------------------------
 def bounded_step(c: OpCall, names: list[str]) -> Value | None:
     """A float64 ``+ - · / neg abs`` reading a :class:`Bounded` value (a tanh/sigmoid result or such a step's):
@@ -356,7 +404,7 @@ def _unbounded_in_float32(c: OpCall, operands: list, op: str) -> Value:
 
     hi, _ = _pair_step(c, operands)
     name_in_float64_notice(c, op)
-    return as_float64(c, hi, exact=False)
+    return _as_traced(c, as_float64(c, hi, exact=False))
 
 
 def _times(a: float, b: float) -> float:
@@ -449,7 +497,7 @@ def _periodic_in_float32(c: OpCall, spec: OpSpec, x: Value) -> Value:
     hi, _, _ = _held(c, x, "x", bounded=True)
     out = _lowered_on(c, spec, {c.arguments["x"].index: hi})
     name_in_float64_notice(c, "Sin" if c.function in _SIN else "Tan" if c.function in _TAN else "Cos")
-    return as_float64(c, out, exact=False)
+    return _as_traced(c, as_float64(c, out, exact=False))
 
 
 #: Per graph, the op layers computed in float32 without a bound (:func:`name_in_float64_notice`): their names and

@@ -300,8 +300,8 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
     if c.function in FLOAT64_IN_FLOAT32:
         return float64_in_float32(c, spec)
     from .float64_functions import (FLOAT64_MOVES, FLOAT64_PERIODIC, FLOAT64_RELUS, FLOAT64_SELECTS, FLOAT64_SMOOTH,
-                                    bounded_step, float64_moved, float64_periodic, float64_relu, float64_selected,
-                                    float64_smooth)
+                                    as_traced_step, bounded_step, float64_moved, float64_periodic, float64_relu,
+                                    float64_selected, float64_smooth)
 
     if c.function in FLOAT64_MOVES:  # reshape, slices, concat, gather... of float64 values, held as they were
         return float64_moved(c, spec)
@@ -318,6 +318,9 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
     if c.function not in FLOAT64_PAIR_STEPS:
         raise c.gap(_gap_text("a float64 tensor"))
     names = [p for p in spec.params if p in c.arguments][:1 if c.function in _NEG | _ABS | _SQRT else 2]
+    traced = as_traced_step(c, names)  # on values computed as the traced path computes them: the same float32 op
+    if traced is not None:
+        return traced
     bounded = bounded_step(c, names)  # on tanh/sigmoid results: their error carried as a stated bound
     if bounded is not None:
         return bounded
