@@ -64,6 +64,14 @@ def _flatten_in_nested(k: Any) -> Any:
     return k.Model(x, inner(k.layers.Dense(3)(x)))
 
 
+def _known_nested_called_on_unknown(k: Any) -> Any:
+    """review r1 #6: built over its Input (5, 3), then TF.js replays its shapes over the call's [null, null, 3]."""
+    inner_x = k.Input((5, 3), name="inner_x")
+    inner = k.Model(inner_x, k.layers.Dense(2)(k.layers.Flatten(name="flat")(inner_x)), name="inner")
+    x = k.Input((None, 3), name="x")
+    return k.Model(x, inner(x))
+
+
 def _conv_reshaped(k: Any, x: Any, target: tuple[int, ...]) -> Any:
     """A Reshape of a convolution's output: the walk does not compute its sizes, so the ``-1`` stays null."""
     return k.layers.Reshape(target)(k.layers.Conv2D(2, 2)(x))
@@ -119,6 +127,7 @@ REFUSED: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "dot_flatten": (_dot_flattened, "layer 'out' (Flatten)", "not fully defined"),
     "flatten_unknown": (_flatten_unknown, "layer 'out' (Flatten)", "not fully defined"),
     "flatten_nested": (_flatten_in_nested, "layer 'inner/flat' (Flatten)", "not fully defined"),
+    "nested_known_on_unknown": (_known_nested_called_on_unknown, "layer 'inner/flat' (Flatten)", "not fully defined"),
     "ln_axis1_unknown": (_layer_norm_over_unknown_axis, "layer 'out' (LayerNormalization)", "unknown axis 1"),
     "shared_first_unknown": (_shared_dense_first_call_unknown, "layer 'shared' (Dense)", "unknown last axis"),
 }

@@ -10,8 +10,9 @@ This walk replays TF.js's shape rules (checked against tfjs-layers 4.22 in Node,
 of size: an ``int``, ``None`` (``null`` in TF.js) and :data:`KNOWN` (a size TF.js knows whose value is not
 computed here). Only ``None`` refuses, a layer the rules do not cover leaves its outputs unknown (no check
 after it), and a shared layer is checked on its first call only (TF.js builds it there), so a refusal follows
-TF.js's own rules; it is not a proof that every model converted here loads (nested models are checked over their
-own Inputs, their outputs are not followed). A ``Reshape`` whose ``-1`` Keras solves from known sizes gets the
+TF.js's own rules; it is not a proof that every model converted here loads (a nested model is built over its
+own Inputs, then each call replays its layers' shapes over the call's shapes, as TF.js's
+``Container.computeOutputShape`` does, where a ``Flatten`` of an unknown size throws; its outputs are not followed). A ``Reshape`` whose ``-1`` Keras solves from known sizes gets the
 solved size written into the TF.js config (``write_solved_reshapes``), so it is known here too.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import math
 from typing import Any
 
 from .configs import entry_name, is_layer_entry, is_model, top_level_layers
-from .model_graph import node_inputs
+from .model_graph import _layer_refs, node_inputs
 from .shape_flow import declared_input_shape
 from .tfjs_support import CLASS_RENAMES
 
@@ -121,6 +122,7 @@ class _Walk:
         self.problems: list[str] = []
         self._seen: set[int] = set()
         self._built: set[str] = set()  # TF.js builds a layer on its first call only (a shared one's later calls pass)
+        self._replaying = False  # inside a nested model's call: TF.js only computes shapes there, it builds nothing
 
     # -- models -----------------------------------------------------------------------------------------
     def model(self, entry: dict[str, Any], prefix: str) -> None:
@@ -135,23 +137,40 @@ class _Walk:
         else:
             self._sequential(layers, prefix)
 
-    def _sequential(self, layers: list[dict[str, Any]], prefix: str) -> None:
-        shape: Flow = None
+    def replay(self, entry: dict[str, Any], inputs: list[Flow], prefix: str) -> None:
+        """Replay a nested model's layer shapes over one call's input shapes: TF.js's symbolic ``apply`` runs
+        ``Container.computeOutputShape`` on every call, which runs each inner layer's ``computeOutputShape``."""
+        layers = top_level_layers(entry)
+        functional = entry.get("class_name") != "Sequential" and any("inbound_nodes" in e for e in layers)
+        was, self._replaying = self._replaying, True
+        try:
+            if functional:
+                names = [ref[0] for ref in _layer_refs((entry.get("config") or {}).get("input_layers")) or []]
+                self._functional(layers, prefix, dict(zip(names, inputs, strict=False)))
+            else:
+                self._sequential(layers, prefix, inputs[0] if inputs else None)
+        finally:
+            self._replaying = was
+
+    def _sequential(self, layers: list[dict[str, Any]], prefix: str, called_on: Flow = None) -> None:
+        shape: Flow = called_on if self._replaying else None
         for i, entry in enumerate(layers):
             declared = declared_input_shape(entry)
             if entry.get("class_name") == "InputLayer" or (i == 0 and declared is not None):
-                shape = declared
+                shape = called_on if self._replaying else declared
                 if entry.get("class_name") == "InputLayer":
                     continue
             shape = self.call(entry, [shape], prefix)[0]
 
-    def _functional(self, layers: list[dict[str, Any]], prefix: str) -> None:
+    def _functional(self, layers: list[dict[str, Any]], prefix: str, called_on: dict[str, Flow] | None = None) -> None:
         outputs: dict[tuple[str, int], list[Flow]] = {}
         pending: list[tuple[dict[str, Any], int, Any]] = []
         for entry in layers:
             nodes = entry.get("inbound_nodes") or []
             if entry.get("class_name") == "InputLayer" or not nodes:
-                outputs[(entry_name(entry), 0)] = [declared_input_shape(entry)]
+                name = entry_name(entry)
+                shape = called_on.get(name) if called_on is not None else declared_input_shape(entry)
+                outputs[(name, 0)] = [shape]
                 continue
             shift = 1 if is_model(entry) and isinstance(nodes[0], list) else 0  # its building node counts first
             pending += [(entry, index + shift, node) for index, node in enumerate(nodes)]
@@ -188,6 +207,7 @@ class _Walk:
         name = prefix + entry_name(entry)
         if is_model(entry):
             self.model(entry, name + "/")
+            self.replay(entry, inputs, name + "/")
             return [None] * 8  # its outputs over the outer shapes are not replayed: nothing checked after it
         cls = CLASS_RENAMES.get(str(entry.get("class_name")), str(entry.get("class_name")))
         config = entry.get("config") or {}
@@ -198,7 +218,11 @@ class _Walk:
             return [(x[0], x[1], *inner[1:]) if x is not None and len(x) >= 2 and inner is not None else None]
         if cls == "Bidirectional" and is_layer_entry(config.get("layer")):
             return self._bidirectional(config, x, name)
-        if name not in self._built:
+        if self._replaying:
+            problem = shape_problem(cls, x) if x is not None else None
+            if problem:
+                self.problems.append(f"layer {name!r} ({cls}) in a call of its model: {problem}")
+        elif name not in self._built:
             self._built.add(name)
             problem = build_problem(cls, config, x) if x is not None else None
             if problem:
@@ -213,6 +237,11 @@ class _Walk:
     def _reshape(self, entry: dict[str, Any], name: str, x: Flow) -> Flow:
         """TF.js's output of a Reshape whose solvable ``-1`` is written into its config (``write_solved_reshapes``)."""
         target = (entry.get("config") or {}).get("target_shape")
+        if self._replaying:  # TF.js reads the target the walk over the model's own Inputs wrote
+            written = self.solved.get(name, (entry, None))[1]
+            if written is not None and x is not None:
+                return (x[0], *written)
+            return output_shape("Reshape", entry.get("config") or {}, [x])
         solved = None if name in self.unsolved or x is None else solved_target(x, target)
         if name in self.solved and self.solved[name][1] != solved:
             self.conflicting.add(name)
@@ -252,14 +281,21 @@ def build_problem(cls: str, config: dict[str, Any], x: TShape) -> str | None:
         axis = _single_axis(config.get("axis", -1))
         if axis is not None and -len(x) <= axis < len(x) and x[axis] is None:
             return f"input shape {_show(x)} as TF.js infers it has an unknown axis {axis}: TF.js fails to load the model"
-    if cls == "Flatten" and None in x[1:]:
-        return (f"input shape {_show(x)} as TF.js infers it is not fully defined: TF.js's Flatten fails to load the "
-                "model ('The shape of the input to \"Flatten\" is not fully defined')")
+    if cls == "Flatten":
+        return shape_problem(cls, x)
     if cls == "PReLU":
         shared = {a % len(x) for a in config.get("shared_axes") or [] if isinstance(a, int)}
         if any(d is None for i, d in enumerate(x) if i > 0 and i not in shared):
             return (f"input shape {_show(x)} as TF.js infers it has an unknown axis that sizes its alpha: TF.js fails "
                     "to load the model")
+    return None
+
+
+def shape_problem(cls: str, x: TShape) -> str | None:
+    """Why TF.js 4.22's ``computeOutputShape`` of this layer throws on input shape ``x`` (it runs on every call)."""
+    if cls == "Flatten" and None in x[1:]:
+        return (f"input shape {_show(x)} as TF.js infers it is not fully defined: TF.js's Flatten fails to load the "
+                "model ('The shape of the input to \"Flatten\" is not fully defined')")
     return None
 
 
