@@ -267,6 +267,9 @@ def _reduce(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid:
         return empty
     if op in ("ReduceMax", "ReduceMin") and ctx.dtype(0) == DType.BOOL:  # TF.js-wasm's bool Max is wrong
         return reduce(ctx, "Any" if op == "ReduceMax" else "All", axes, keepdims)
+    if op == "ReduceMean":
+        mean = reduce(ctx, "Mean", axes, keepdims)
+        return ctx.laid(_mean_of_nothing_is_zero(ctx, mean.value), mean.perm) if _may_reduce_nothing(ctx, axes) else mean
     if op not in _BEFORE and op not in _AFTER and op != "ReduceLogSumExp":
         return reduce(ctx, _REDUCE[op], axes, keepdims)
     rank = ctx.rank(0)
@@ -317,9 +320,30 @@ def _identity(op: str, dtype: DType) -> object | None:
             info = np.iinfo(np_dtype)
             return info.max if high else info.min
         return np.inf if high else -np.inf
-    if op in ("ReduceLogSum", "ReduceLogSumExp"):
-        return -np.inf
-    return {"ReduceProd": 1, "ReduceSum": 0, "ReduceL1": 0, "ReduceL2": 0, "ReduceSumSquare": 0}.get(op)
+    if op in ("ReduceLogSum", "ReduceLogSumExp"):  # an integer -inf: onnxruntime 1.32 gives the lowest value
+        return np.iinfo(np_dtype).min if np.issubdtype(np_dtype, np.integer) else -np.inf
+    # ReduceMean: the spec leaves it undefined, onnxruntime 1.32 gives 0 (float and int), TF NaN
+    return {"ReduceProd": 1, "ReduceSum": 0, "ReduceMean": 0, "ReduceL1": 0, "ReduceL2": 0,
+            "ReduceSumSquare": 0}.get(op)
+
+
+def _may_reduce_nothing(ctx: NodeContext, axes: list | None) -> bool:
+    """Whether a reduced axis's size is unknown here (so may be 0 at run time), or the input's rank is."""
+    shape = ctx.shape(0)
+    if shape is None:
+        return True
+    reduced = range(len(shape)) if axes is None else (norm_axis(ctx, int(a), len(shape)) for a in axes)
+    return any(shape[a] is None for a in reduced)
+
+
+def _mean_of_nothing_is_zero(ctx: NodeContext, mean: Value) -> Value:
+    """onnxruntime's mean over an input empty at run time is 0 where TF's (and the core's guard) is NaN:
+    selected on the input's element count (an empty input with a non-empty result means an empty reduced axis)."""
+    if mean.dtype is None or not np.issubdtype(mean.dtype.numpy, np.floating):
+        return mean
+    count = ctx.op("Size", [ctx.input(0)], {"out_type": DType.INT32}, dtype=DType.INT32, label="mean_count")
+    empty = ctx.op("Equal", [count, ctx.int32(0, label="no_elements")], dtype=DType.BOOL, label="mean_of_nothing")
+    return ctx.op("SelectV2", [empty, ctx.scalar_like(0.0, mean, label="mean_zero"), mean], label="onnx_mean")
 
 
 def _empty_reduction(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid | Value | None:
@@ -403,8 +427,6 @@ def _reduce_run_time(ctx: NodeContext, keepdims: bool, noop: bool) -> Laid:
     shape = ctx.shape(0)
     if shape is not None and 0 in shape and dtype is not None:
         ident = _identity(op, dtype)
-        if ident is None and op == "ReduceMean" and dtype == DType.FLOAT32:
-            ident = np.nan
         if ident is not None:  # the reduced shape built from the input's (webgl's reductions crash on empty inputs)
             dims = _reduced_shape(ctx, x, ir_axes, rank, keepdims, known_length)
             value = ctx.make_const(np.asarray(ident, dtype=dtype.numpy), label="identity")
@@ -418,6 +440,8 @@ def _reduce_run_time(ctx: NodeContext, keepdims: bool, noop: bool) -> Laid:
         if not keepdims:
             peak = reduced(x, "Max", False, "peak_flat")
         return ctx.laid(ctx.op("AddV2", [ctx.op("Log", [total], label="log"), peak]), perm)
+    if op == "ReduceMean":  # the axes are not known here: any of them may be empty at run time
+        return ctx.laid(_mean_of_nothing_is_zero(ctx, reduced(x, "Mean", keepdims, None)), perm)
     if op not in _BEFORE and op not in _AFTER:
         return ctx.laid(reduced(x, _REDUCE[op], keepdims, None), perm)
     if op in _BEFORE:
