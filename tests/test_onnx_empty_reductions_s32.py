@@ -74,3 +74,25 @@ def test_loop_body_mean_of_an_outer_input_empty_at_run_time(tmp_path, tfjs_runti
     for index, (count, x) in enumerate([(3, np.zeros(0, np.float32)), (2, np.array([1.0, 2.5], np.float32))]):
         feed = {"n": np.array(count, np.int64), "xd": x, "v0": np.array(0.5, np.float32)}
         matches_onnxruntime(path, feed, out, convert=index == 0, narrow_int64_feeds=True)
+
+
+@pytest.mark.parametrize("op", ["ReduceL2", "ReduceLogSum", "ReduceLogSumExp"])
+@pytest.mark.parametrize("shape", [[2, 3], ["a", "b"]])
+def test_integer_reductions_through_sqrt_log_exp_are_refused_by_name(tmp_path, op, shape):
+    """Session 32 (lead): int32 ReduceL2/ReduceLogSum converted and then threw on every backend (TF.js's Sqrt/Log take
+    float32 only), int32 ReduceLogSumExp crashed the conversion with a Python error: refused by name, exit 2."""
+    import subprocess
+    import sys
+
+    import onnx
+
+    node = helper.make_node(op, ["x", "axes"], ["y"], keepdims=0)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.INT32, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+                              [helper.make_tensor("axes", TensorProto.INT64, [1], [1])])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    run = subprocess.run([sys.executable, "-m", "tfjsconv", "convert", str(path), str(tmp_path / "out")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert f"{op} of int32 values is not supported" in run.stderr, run.stderr

@@ -267,6 +267,7 @@ def _reduce(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid:
         return empty
     if op in ("ReduceMax", "ReduceMin") and ctx.dtype(0) == DType.BOOL:  # TF.js-wasm's bool Max is wrong
         return reduce(ctx, "Any" if op == "ReduceMax" else "All", axes, keepdims)
+    _refuse_integer_float_reduction(ctx)
     if op == "ReduceMean":
         mean = reduce(ctx, "Mean", axes, keepdims)
         return ctx.laid(_mean_of_nothing_is_zero(ctx, mean.value), mean.perm) if _may_reduce_nothing(ctx, axes) else mean
@@ -295,6 +296,22 @@ def _reduce(ctx: NodeContext, axes: list | None, keepdims: bool) -> Laid:
     if op in _AFTER:
         out = ctx.op(_AFTER[op], [out])
     return ctx.laid(out, out_perm)
+
+
+#: Reductions through Sqrt, Log or Exp: TF.js's kernels take float32 only (an int32 input threw at run time).
+_FLOAT_ONLY_REDUCTIONS = frozenset({"ReduceL2", "ReduceLogSum", "ReduceLogSumExp"})
+
+
+def _refuse_integer_float_reduction(ctx: NodeContext) -> None:
+    """An integer ReduceL2/LogSum/LogSumExp over values (not over nothing, which gives its identity): TF.js's
+    Sqrt/Log/Exp refuse int32, so such a model converted and then threw on every backend (LogSumExp crashed the
+    conversion); onnxruntime truncates a float result, which float32 would match only away from whole numbers."""
+    dtype = ctx.dtype(0)
+    if ctx.op_type in _FLOAT_ONLY_REDUCTIONS and dtype is not None and dtype != DType.BOOL and \
+            np.issubdtype(dtype.numpy, np.integer):
+        name = np.dtype(dtype.numpy).name
+        raise ctx.error(f"{ctx.op_type} of {name} values is not supported: TF.js's Sqrt, Log and Exp take float32 "
+                        "only (cast the input to float first)")
 
 
 def _finite_peak(ctx: NodeContext, peak: Value, label: str) -> Value:
@@ -433,6 +450,7 @@ def _reduce_run_time(ctx: NodeContext, keepdims: bool, noop: bool) -> Laid:
             return ctx.laid(ctx.op("Fill", [dims, value], {"index_type": DType.INT32, "T": dtype}, dtype=dtype), perm)
     if op in ("ReduceMax", "ReduceMin") and dtype == DType.BOOL:
         return ctx.laid(reduced(x, "Any" if op == "ReduceMax" else "All", keepdims, None), perm)
+    _refuse_integer_float_reduction(ctx)
     if op == "ReduceLogSumExp":  # max-shifted for stability: m + log(sum(exp(x - m)))
         peak = reduced(x, "Max", True, "peak")  # added back unclipped: see _finite_peak
         shift = _finite_peak(ctx, peak, "peak")
