@@ -11,6 +11,7 @@ the last axis before a Dense) still convert and match Keras in TF.js cpu and was
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -197,17 +198,25 @@ CONVERTED: dict[str, tuple[Callable[[Any], Any], list[tuple[int, ...]]]] = {
 @pytest.mark.parametrize("module, suffix", _flavors())
 def test_neighbours_tfjs_builds_still_convert_and_match(tmp_path, module, suffix, tfjs_runtime):
     """The controls: converted and matching Keras in TF.js cpu and wasm (two sizes where the sizes are unknown)."""
+    _assert_converted_and_matching(tmp_path, module, suffix, CONVERTED,
+                                   lambda shapes, rng: [{"x": rng.normal(size=s).astype(np.float32)} for s in shapes])
+
+
+def _assert_converted_and_matching(tmp_path: Path, module: str, suffix: str, cases: dict[str, tuple[Any, Any]],
+                                   feeds: Callable[[Any, np.random.Generator], list[dict[str, np.ndarray]]]) -> None:
+    """Every model of ``cases`` (name -> (builder, shapes)) converts as a layers model and matches Keras in TF.js cpu
+    and wasm on each feed ``feeds(shapes, rng)`` gives."""
     k = _module(module)
-    models = {name: build(k) for name, (build, _) in CONVERTED.items()}
+    models = {name: build(k) for name, (build, _) in cases.items()}
     paths = {name: tmp_path / f"{name}{suffix}" for name in models}
     for name, model in models.items():
         model.save(paths[name])
     outcome = _convert(list(paths.values()), "tfjs_layers_model")
     rng = np.random.default_rng(32)
-    for name, (_, shapes) in CONVERTED.items():
+    for name, (_, shapes) in cases.items():
         assert outcome[str(paths[name])].startswith("CONVERTED"), outcome[str(paths[name])]
-        for shape in shapes:
-            _verify(paths[name], models[name], {"x": rng.normal(size=shape).astype(np.float32)})
+        for feed in feeds(shapes, rng):
+            _verify(paths[name], models[name], feed)
 
 
 def _shared_dense_later_call_unknown(k: Any) -> Any:
@@ -248,16 +257,9 @@ FALSE_REFUSALS: dict[str, tuple[Callable[[Any], Any], dict[str, tuple[int, ...]]
 @pytest.mark.parametrize("module, suffix", _flavors())
 def test_models_tfjs_builds_are_not_refused(tmp_path, module, suffix, tfjs_runtime):
     """review r1 #1-#2: TF.js builds these; they convert and match Keras in TF.js cpu and wasm."""
-    k = _module(module)
-    models = {name: build(k) for name, (build, _) in FALSE_REFUSALS.items()}
-    paths = {name: tmp_path / f"{name}{suffix}" for name in models}
-    for name, model in models.items():
-        model.save(paths[name])
-    outcome = _convert(list(paths.values()), "tfjs_layers_model")
-    rng = np.random.default_rng(32)
-    for name, (_, shapes) in FALSE_REFUSALS.items():
-        assert outcome[str(paths[name])].startswith("CONVERTED"), outcome[str(paths[name])]
-        _verify(paths[name], models[name], {n: rng.normal(size=s).astype(np.float32) for n, s in shapes.items()})
+    _assert_converted_and_matching(
+        tmp_path, module, suffix, FALSE_REFUSALS,
+        lambda shapes, rng: [{n: rng.normal(size=s).astype(np.float32) for n, s in shapes.items()}])
 
 
 @pytest.mark.node
