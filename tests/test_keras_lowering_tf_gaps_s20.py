@@ -213,8 +213,10 @@ def test_philox_words_are_tensorflows():
 
 
 def test_float64_readers_other_than_arithmetic_stay_named(tmp_path):
-    """A float64 ``sin`` (``tanh`` lowers since session 28) and a cast to float16 of a float64 chain (it would round twice) stay gaps, named (float16
-    op-layer arithmetic is rounded as TF rounds it since session 26)."""
+    """A cast to float16 of a float64 chain (it would round twice) stays a gap, named (float16 op-layer arithmetic is
+    rounded as TF rounds it since session 26). A float64 ``sin`` beside it was one too until session 32, where it is
+    computed as ``--loader=tensorflow`` computes it, in float32, named in the float64 notice (``tanh`` lowers since
+    session 28)."""
     import re
 
     import tf_keras as k
@@ -224,12 +226,9 @@ def test_float64_readers_other_than_arithmetic_stay_named(tmp_path):
     x64 = tf.cast(x, tf.float64)
     k.Model(x, [tf.math.sin(x64), tf.cast(x64 * 3.0 + 1.0, tf.float16)]).save(tmp_path / "f64.h5")
     message = _refused(tmp_path / "f64.h5")
-    assert "does not cover 2 layers" in message, message
-    for gap in (r"'tf\.math\.sin\w*' \(math\.sin\): a float64 tensor \(TF\.js has none: float64 values are held as "
-                r"float32 pairs, read by casts and \+, -, ·, /, sqrt, neg or abs of them",
-                r"'tf\.cast\w*' \(cast\): a cast to float16 of float64 values TF\.js holds only approximately "
-                r"\(rounding twice\)"):
-        assert re.search(gap, message), (gap, message)
+    assert "does not cover 1 layer" in message and "'tf.math.sin" not in message, message
+    gap = r"'tf\.cast\w*' \(cast\): a cast to float16 of float64 values TF\.js holds only approximately \(rounding twice\)"
+    assert re.search(gap, message), (gap, message)
 
 
 def test_float64_chain_is_named_once_in_a_notice(tmp_path):
