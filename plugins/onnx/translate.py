@@ -120,6 +120,14 @@ class Translator:
     def inferred_shape(self, name: str) -> tuple | None:
         return self._info.get(name, (None, None))[1]
 
+    def adopt_outer_shape(self, name: str, outer: Translator) -> None:
+        """This subgraph translation reads ``outer``'s tensor ``name``: where ``outer`` kept the lowering's shape
+        over onnx's inference of it (:meth:`_own_shape`), the subgraph's readers, whose stored shapes were inferred
+        from the wrong one, are inferred again too (:meth:`_reinfer_after`)."""
+        if name in outer._contradicted:
+            self._info[name] = outer._info[name]
+            self._contradicted.add(name)
+
     def inferred_dtype(self, name: str) -> np.dtype | None:
         return self._info.get(name, (None, None))[0]
 

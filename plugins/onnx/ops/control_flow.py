@@ -61,6 +61,13 @@ class _Body:
             self.translator.tensors[onnx_name] = Tensor(onnx_name, value=value, dtype=np_dtype, shape=shape)
         return value
 
+    def outer_argument(self, onnx_name: str, value: Value) -> Value:
+        """The next argument, standing for the outer computed tensor ``onnx_name`` (``value``), with the shape the
+        outer translation keeps for it (:meth:`Translator.adopt_outer_shape`)."""
+        argument = self.argument(value.dtype, value.shape, onnx_name, self.ctx.tensor_named(onnx_name).dtype)
+        self.translator.adopt_outer_shape(onnx_name, self.ctx.translator)
+        return argument
+
     def bind(self, onnx_name: str, value: Value, np_dtype: Any) -> None:
         """The subgraph's tensor ``onnx_name`` is ``value`` (computed in the function from its arguments)."""
         self.translator.tensors[onnx_name] = Tensor(onnx_name, value=value, dtype=np_dtype, shape=value.shape)
@@ -160,7 +167,7 @@ def if_(ctx: NodeContext) -> list[Value]:
     for role, proto in zip(("then_branch", "else_branch"), protos):
         body = _Body(ctx, proto, role.split("_")[0])
         for name, value in zip(names, args):
-            body.argument(value.dtype, value.shape, name, ctx.tensor_named(name).dtype)
+            body.outer_argument(name, value)
         outputs = body.translate(constants)
         if len(outputs) != len(ctx.node.output):
             raise ctx.error(f"its {role} returns {len(outputs)} value(s) for {len(ctx.node.output)} output(s)")
@@ -296,7 +303,7 @@ def loop(ctx: NodeContext) -> list[Value]:
     for k, init in enumerate(carried):
         _carried(body, proto.input[2 + k].name, init, ctx.tensor(2 + k).dtype)
     lists = [body.argument(DType.VARIANT, ()) for _ in range(scans)]
-    outer = [body.argument(value.dtype, value.shape, name, ctx.tensor_named(name).dtype)
+    outer = [body.outer_argument(name, value)
              for name, value in zip(names, args)]
     results = body.translate(constants)
     scanned = results[1 + len(carried):]
@@ -377,7 +384,7 @@ def scan(ctx: NodeContext) -> list[Value]:
         _carried(body, proto.input[k].name, init, ctx.tensor(k).dtype)
     lists = [body.argument(DType.VARIANT, ()) for _ in range(outs)]
     sequences = [body.argument(x.dtype, x.shape) for x in xs]
-    outer = [body.argument(value.dtype, value.shape, name, ctx.tensor_named(name).dtype)
+    outer = [body.outer_argument(name, value)
              for name, value in zip(names, args)]
     for k, x in enumerate(sequences):
         step = _scan_step(body, x, i, n, in_axes[k], in_reverse[k], k)

@@ -188,7 +188,10 @@ def _index_grid(batch: int, channels: int, sizes: Sequence[int], begin: Sequence
 
 def _argmax(ctx: NodeContext, slices: list[Value], taps: list[tuple[int, ...]], grid: np.ndarray,
             outs: Sequence[int], strides: Sequence[int], dilations: Sequence[int]) -> tuple[Value, Value]:
-    """Running max and the index of its first occurrence (Greater + two Selects per tap)."""
+    """Running max and the index of its first occurrence (Greater + two Selects per tap), as onnxruntime's
+    MaxPool with Indices: a window's first real element (in kernel order) is taken whatever it is, later ones only
+    when greater, padding never. So a NaN first in its window sticks, a later NaN never wins, and a real -inf beats
+    the padding (review r4 N3, N4). Which taps are padding, and which is a window's first real one, is static."""
     def grid_tap(tap: tuple[int, ...]) -> np.ndarray:
         index = tuple(slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in zip(tap, dilations, outs, strides))
         sliced = grid[(slice(None), *index, slice(None))]
@@ -198,9 +201,25 @@ def _argmax(ctx: NodeContext, slices: list[Value], taps: list[tuple[int, ...]], 
 
     best = slices[0]
     where = ctx.make_const(grid_tap(taps[0]), label="index0")
+    taken = grid_tap(taps[0]) >= 0  # windows whose first real element is already taken
     for t, (value, tap) in enumerate(zip(slices[1:], taps[1:]), 1):
         take = ctx.op("Greater", [value, best], dtype=DType.BOOL, label=f"greater{t}")
+        take, taken = _or_first_real(ctx, take, grid_tap(tap) >= 0, taken, t)
         best = ctx.op("SelectV2", [take, value, best], {"T": value.dtype}, dtype=value.dtype, label=f"max{t}")
         where = ctx.op("SelectV2", [take, ctx.make_const(grid_tap(tap), label=f"index{t}"), where],
                        {"T": DType.INT32}, dtype=DType.INT32, label=f"argmax{t}")
     return best, where
+
+
+def _or_first_real(ctx: NodeContext, take: Value, real: np.ndarray, taken: np.ndarray, t: int
+                   ) -> tuple[Value, np.ndarray]:
+    """``take`` never where this tap is padding, and always where it is its window's first real element (constant
+    masks; no node where one is empty)."""
+    if not real.all():
+        take = ctx.op("LogicalAnd", [take, ctx.make_const(real, label=f"real{t}")], dtype=DType.BOOL,
+                      label=f"greater_real{t}")
+    first = real & ~taken
+    if first.any():
+        take = ctx.op("LogicalOr", [take, ctx.make_const(first, label=f"first_real{t}")], dtype=DType.BOOL,
+                      label=f"take{t}")
+    return take, taken | real

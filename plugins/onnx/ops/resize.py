@@ -331,8 +331,7 @@ def resize(ctx: NodeContext) -> Laid:
     # TF.js's ResizeBilinear lerps (a + (b - a)·t): next to ±Inf it gives NaN where onnxruntime's weighted taps give
     # ±Inf, and a weight-0 NaN neighbour is left out; --exact_special_values takes onnxruntime's taps instead. So
     # does a float16 input: the lerp is a float32 ulp off onnxruntime's sum at times, a float16 step once rounded
-    # (not half_pixel_symmetric, whose taps do not repeat onnxruntime's weights bit for bit either: as before)
-    half = _half_input(ctx) and how.transform != "half_pixel_symmetric"
+    half = _half_input(ctx)
     exact = how.mode == "linear" and (bool(getattr(ctx.options, "exact_special_values", False)) or half)
     native = None if exact else _native(ctx, axes, outs, axis_scales, how)
     if native is not None:

@@ -53,15 +53,24 @@ def source_coords(out: int, size: int, scale: float, transform: str, roi: tuple[
     if transform == "tf_half_pixel_for_nn":
         return (x + f(0.5)) / s
     if transform == "half_pixel_symmetric":
-        adjustment = f(out) / (f(size) * s)
-        center = f(size) / f(2)
-        return center * (f(1) - adjustment) + (x + f(0.5)) / s - f(0.5)
+        return _half_pixel_symmetric(x, out, size, s)
     if transform == "tf_crop_and_resize":
         start, end = (f(v) for v in roi)  # type: ignore[union-attr]
         if out > 1:
             return x * (end - start) * f(size - 1) / f(out - 1) + start * f(size - 1)
         return np.full(out, (end - start) * f(size - 1) / f(2) + start * f(size - 1), f)
     raise ValueError(transform)
+
+
+def _half_pixel_symmetric(x: np.ndarray, out: int, size: int, scale: np.float32) -> np.ndarray:
+    """half_pixel_symmetric's source coordinates as onnxruntime rounds them: the offset ``size / 2 * (1 - out /
+    (scale * size))`` in float32, then ``offset + (x + 0.5) / scale - 0.5`` in double (its 0.5 is a double
+    literal), rounded once to float32. Every float32 step gave tap weights up to 4.8e-7 off (review r4 N1); these
+    give its weights bit for bit (impulse responses, probe33/h7/rs5b.py)."""
+    f = np.float32
+    adjustment = f(out) / (scale * f(size))
+    offset = (f(size) / f(2)) * (f(1) - adjustment)
+    return (np.float64(offset) + (x.astype(np.float64) + 0.5) / np.float64(scale) - 0.5).astype(f)
 
 
 def _round(coords: np.ndarray, mode: str) -> np.ndarray:
@@ -176,12 +185,11 @@ def _onnxruntime_bilinear(how: Interpolation, rank: int, dims: Sequence[int | No
                           outs: Sequence[int], scales: Sequence[float]) -> bool:
     """Whether onnxruntime computes this Resize with its 2-D bilinear kernel (a 2-D input, or a 4-D one resized
     over its last two axes only): it sums four weighted corners, each weight a float32 product of the two axes'
-    weights, in a fixed order, which :func:`_bilinear_in_onnxruntime_order` repeats bit for bit for float32. Not
-    half_pixel_symmetric: onnxruntime's tap weights there differ from :func:`onnxruntime_taps` by up to 4.8e-7 (review
-    r4, session 32), so that mode stays on the separable taps (a few float32 ulps off, within tolerance)."""
+    weights, in a fixed order, which :func:`_bilinear_in_onnxruntime_order` repeats bit for bit for float32
+    (half_pixel_symmetric too since session 33: :func:`_half_pixel_symmetric`)."""
     changed = [a for a, o, f in zip(axes, outs, scales) if int(o) != dims[a] or float(f) != 1.0]
     return bool(changed) and how.mode == "linear" and not how.antialias \
-        and how.transform not in ("tf_crop_and_resize", "half_pixel_symmetric") \
+        and how.transform != "tf_crop_and_resize" \
         and rank in (2, 4) and all(a >= rank - 2 for a in changed) and None not in dims[rank - 2:]
 
 
