@@ -434,9 +434,17 @@ for _kind in ("Max", "Min"):
     case(f"UnsortedSegment{_kind}", "special", [_SEG_SPECIAL, i32(1, 1, 3, 4, 0, 0, -1, 6), np.int32(7)],
          consts=(2,))
     case(f"UnsortedSegment{_kind}", "i32", [_SEG_INTS, i32(3, 0, 3, -1, 1, 3), np.int32(5)], consts=(2,))
-# still refused by name: TF's order of float adds into the tensor, max/min into a tensor, prod segment reductions
+# session 33: float32/int32 TensorScatterMax/Min (plugins/savedmodel/scatter_extremes.py), int32 DepthToSpace
+_SCATTER_ROWS = np.float32([[1, NAN, 0], [-0.0, -1, -INF], [INF, 2, -0.0], [5, 5, 5]])
+_SCATTER_UPDATES = np.float32([[NAN, 3, -0.0], [0, NAN, NAN], [0, -0.0, -INF], [-0.0, -2, INF], [NAN, NAN, 0],
+                               [-5, 4, 0]])
+for _kind in ("Max", "Min"):
+    case(f"TensorScatter{_kind}", "f32", [f32(4, 3), i32(1, 3, 1).reshape(3, 1), f32(3, 3)])
+    case(f"TensorScatter{_kind}", "special", [_SCATTER_ROWS, i32(0, 0, 1, 1, 2, 0).reshape(6, 1), _SCATTER_UPDATES])
+    case(f"TensorScatter{_kind}", "i32", [_SEG_INTS[:4], i32(3, 0, 3, 1).reshape(4, 1), _SEG_INTS[2:]])
+case("DepthToSpace", "i32", [np.arange(-24, 24, dtype=np.int32).reshape(1, 2, 3, 8) * 89478485], {"block_size": 2})
+# still refused by name: TF's order of float adds into the tensor, prod segment reductions
 case("TensorScatterAdd", "f32_refused", [f32(4, 3), i32(1, 3, 1).reshape(3, 1), f32(3, 3)])
-case("TensorScatterMax", "refused", [f32(4, 3), i32(1, 3, 1).reshape(3, 1), f32(3, 3)])
 case("UnsortedSegmentProd", "refused", [f32(5, 3), i32(2, 0, 2, -1, 3), np.int32(4)], consts=(2,))
 case("SegmentProd", "refused", [f32(6, 3), _SEG_IDS])
 case("StringToHashBucketFast", "basic", [np.array([b"a", b"hello", b""], object)], {"num_buckets": 10})

@@ -68,6 +68,9 @@ class Outcome:
 
     status: str  # pass | wrong | error | refused | unsupported | no kernel | skipped
     detail: str = ""
+    #: The special-values line the conversion that made this engine's model printed ("" when none, or when the
+    #: model held a batch of cases: cpu/wasm), so the table can credit what the conversion named.
+    named: str = ""
 
     def __str__(self) -> str:
         return self.status if not self.detail else f"{self.status}: {self.detail}"
@@ -299,10 +302,12 @@ def special_value_deviations() -> tuple[Any, ...]:
     return deviations()
 
 
-def _convert(graph: Any, folder: Path, backends: Sequence[str], exact: bool = False) -> None:
+def _convert(graph: Any, folder: Path, backends: Sequence[str], exact: bool = False) -> str:
+    """Convert ``graph`` into ``folder``; the conversion's special-values line ("" when it printed none)."""
     import tfjsconv
 
-    tfjsconv.convert(graph, folder, target_backends=list(backends), overwrite=True, exact_special_values=exact)
+    result = tfjsconv.convert(graph, folder, target_backends=list(backends), overwrite=True, exact_special_values=exact)
+    return next((line for line in result.notices if line.startswith("special values:")), "")
 
 
 def conversion_targets(case: Case, workdir: Path,
@@ -392,12 +397,13 @@ def run_webgl(items: list[tuple[int, Case, list[np.ndarray]]], workdir: Path,
 
     root = workdir / f"{WEBGL}{'_exact' if exact else ''}"
     results: dict[int, Outcome] = {}
+    named: dict[int, str] = {}
     jobs = []
     for cid, case, _ in items:
         model = root / "models" / f"c{cid}"
         try:
             graph, feeds = converted_graph([case], [cid])
-            _convert(graph, model, [WEBGL], exact)
+            named[cid] = _convert(graph, model, [WEBGL], exact)
             jobs.append(write_job(f"c{cid}", model, root / "jobs", list(feeds.items())))
         except Exception as exc:  # noqa: BLE001 - refusals were sorted out before; anything else is a finding
             results[cid] = Outcome("error", _short(f"{type(exc).__name__}: {exc}"))
@@ -410,6 +416,8 @@ def run_webgl(items: list[tuple[int, Case, list[np.ndarray]]], workdir: Path,
             results[cid] = Outcome("error", _short(doc.get("error") or f"failed at {doc.get('stage')}", 220))
             continue
         results[cid] = _compare_all(want, _outputs_of(cid, read_outputs(doc)), tfjs=True, abs_tol=case.abs_tol)
+    for cid, line in named.items():
+        results[cid].named = line
     return results
 
 

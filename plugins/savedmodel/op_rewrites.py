@@ -15,6 +15,7 @@ from tfjsconv.ir import Graph, Node, Value
 from tfjsconv.passes import Pass, PassResult
 from tfjsconv.passes.graph_edit import const_array
 
+from .scatter_extremes import tensor_scatter_extreme
 from .segment_extremes import segment_extreme
 
 
@@ -285,6 +286,45 @@ def _space_to_depth(graph: Graph, node: Node) -> bool:
     out = [-1 if n is None else n, -1 if h is None else h // block, w // block, block * block * c]
     node.op, node.attrs = "Reshape", t
     node.inputs = [tiles, graph.const(np.asarray(out, np.int32), name=f"{name}/shape")]
+    return True
+
+
+def _depth_to_space(graph: Graph, node: Node) -> bool:
+    """A non-float32 ``DepthToSpace`` (NHWC; TF.js's kernel takes float32 only and throws on the rest):
+    ``[N·H, W, b, b·C']`` → Transpose ``[0, 2, 1, 3]`` → ``[N, H·b, W·b, C']``, shapes from ``Shape(x)``; C not
+    divisible by ``b·b`` (TF raises) fails the run through a checked ``GatherV2``. float32 stays TF.js's own."""
+    layout = node.attrs.get("data_format", "NHWC")
+    layout = layout.decode() if isinstance(layout, bytes) else str(layout)
+    block, dtype, x = int(node.attrs.get("block_size", 0)), node.attrs.get("T"), node.inputs[0]
+    if layout != "NHWC" or block < 2 or dtype in (None, DType.FLOAT32, DType.STRING, DType.COMPLEX64,
+                                                   DType.COMPLEX128) or x.shape is None or len(x.shape) != 4:
+        return False
+    name = node.name
+
+    def int_op(op: str, inputs: list[Value], label: str, attrs: dict | None = None) -> Value:
+        return _int32_op(graph, op, inputs, {"T": DType.INT32} if attrs is None else attrs, f"{name}/{label}", ())
+
+    shape = graph.add_op("Shape", [x], {"T": dtype, "out_type": DType.INT32}, name=f"{name}/input_shape",
+                         dtype=DType.INT32, shape=(4,))
+    n, h, w, c = (_shape_scalar(graph, shape, axis, f"{name}/{label}") for axis, label in enumerate("nhwc"))
+    b = graph.const(np.int32(block), name=f"{name}/block")
+    square = graph.const(np.int32(block * block), name=f"{name}/block_square")
+    check = int_op("GatherV2", [graph.const(np.int32([0]), name=f"{name}/divisible_check_table"),
+                                int_op("FloorMod", [c, square], "c_rest"),
+                                graph.const(np.int32(0), name=f"{name}/check_axis")], "check_c_divides_by_block_square",
+                   {"Tparams": DType.INT32, "Tindices": DType.INT32, "Taxis": DType.INT32, "batch_dims": 0})
+    out_c = int_op("FloorDiv", [c, square], "out_c")
+    rows = int_op("AddV2", [int_op("Mul", [n, h], "rows_unchecked"), check], "rows")
+    t = {"T": dtype, "Tshape": DType.INT32}
+    split = graph.add_op("Reshape", [x, _run_time_shape(graph, [rows, w, b, int_op("Mul", [b, out_c], "wide")],
+                                                         f"{name}/split_shape")], t,
+                         name=f"{name}/split", dtype=dtype, shape=(None, None, block, None))
+    perm = graph.const(np.asarray([0, 2, 1, 3], np.int32), name=f"{name}/perm")
+    tiles = graph.add_op("Transpose", [split, perm], {"T": dtype, "Tperm": DType.INT32}, name=f"{name}/tiles",
+                         dtype=dtype, shape=(None, block, None, None))
+    node.op, node.attrs = "Reshape", t
+    node.inputs = [tiles, _run_time_shape(graph, [n, int_op("Mul", [h, b], "out_h"), int_op("Mul", [w, b], "out_w"),
+                                                  out_c], f"{name}/shape")]
     return True
 
 
@@ -660,6 +700,9 @@ REWRITES: dict[str, Callable[[Graph, Node], bool]] = {
     "Xlogy": lambda graph, node: _x_or(graph, node, "Log"),
     "Xdivy": lambda graph, node: _x_or(graph, node, "RealDiv"),
     "SpaceToDepth": _space_to_depth,
+    "DepthToSpace": _depth_to_space,
+    "TensorScatterMax": lambda graph, node: tensor_scatter_extreme(graph, node, "Max"),
+    "TensorScatterMin": lambda graph, node: tensor_scatter_extreme(graph, node, "Min"),
     "EuclideanNorm": _euclidean_norm_many_axes,
     "UnsortedSegmentSum": _unsorted_segment_sum,
     "TensorScatterAdd": lambda graph, node: _int_tensor_scatter(graph, node, "AddV2"),
@@ -697,5 +740,6 @@ class RewriteTfOps(Pass):
             for err in refused:
                 for op, entries in err.ops.items():
                     problems.setdefault(op, []).extend(entries)
-            raise OpProblemsError(problems, _BATCH_NORM_REFUSED)
+            whats = sorted({str(err).split(":")[0] for err in refused})
+            raise OpProblemsError(problems, whats[0] if len(whats) == 1 else "ops TF.js cannot compute as TF does")
         return PassResult.from_counts(**counts)

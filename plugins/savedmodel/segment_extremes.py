@@ -20,10 +20,22 @@ raises (unsorted or negative ids); an unsorted id ``>= num_segments`` (TF raises
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from tfjsconv.dtypes import DType
+from tfjsconv.errors import OpProblemsError
 from tfjsconv.ir import Graph, Node, Value
+
+log = logging.getLogger(__name__)
+
+#: Mask elements (segments × (rows + 1) × columns) from which a conversion is refused: a typed array holds at most
+#: 2^31 - 1 elements, and 6.4e10 (1e4 × 1e5 × 64) gave no answer in 600 s on TF.js cpu (session 33, h6's probe).
+MASK_ELEMENT_LIMIT = 2**31
+#: Mask elements from which (or where a factor is known only at run time) the conversion warns about the cost:
+#: 1.4e7 take ~25 s per op on TF.js cpu (review r6 of session 32: 300 × 3000 × 16, 6 ops, 151 s), TF well under 1 s.
+MASK_ELEMENT_WARNING = 10**7
 
 _I32 = DType.INT32
 _F32 = DType.FLOAT32
@@ -244,6 +256,50 @@ def _empty_segment_value(dtype: DType, kind: str, unsorted: bool, work: DType) -
     return np.asarray(info.min if kind == "Max" else info.max, work.numpy)
 
 
+def _known_product(values: tuple) -> int | None:
+    return None if any(v is None for v in values) else int(np.prod(values, dtype=np.int64))
+
+
+def _static_count(value: Value) -> int | None:
+    """A constant scalar's value (``num_segments``), or None."""
+    producer = value.producer
+    if producer is None or producer.op != "Const" or getattr(producer, "value", None) is None:
+        return None
+    return int(np.asarray(producer.value).reshape(-1)[0]) if np.asarray(producer.value).size == 1 else None
+
+
+def check_mask_size(node: Node, segments: int | None, rows: tuple, columns: tuple) -> None:
+    """Refuse by name where the ``[segments, rows + 1, columns]`` masks are known to be past what TF.js can allocate;
+    warn where they are large or known only at run time (a GNN-sized op, 1e4 segments × 1e5 rows × 64 columns, is
+    6.4e10 elements: it cannot run)."""
+    count, width = _known_product(rows), _known_product(columns)
+    elements = None if segments is None or count is None or width is None else segments * (count + 1) * width
+    shape = " × ".join("?" if v is None else str(v) for v in (segments, None if count is None else count + 1, width))
+    if elements is not None and elements >= MASK_ELEMENT_LIMIT:
+        raise OpProblemsError({node.op: [f"{node.name} ([segments, rows + 1, columns] masks of {shape} = "
+                                         f"{elements:.2g} elements, past the {MASK_ELEMENT_LIMIT:.2g} TF.js can hold)"]},
+                              "segment/scatter max/min too large for TF.js's masked rewrite",
+                              hint="split the op into smaller ones, or compute it outside the model")
+    if elements is None or elements >= MASK_ELEMENT_WARNING:
+        log.warning("%s %s: TF.js computes it on [segments, rows + 1, columns] masks (%s here): memory and time grow "
+                    "with their product (1e7 elements take ~25 s on TF.js cpu; from %.2g elements it cannot run)",
+                    node.op, node.name, shape, MASK_ELEMENT_LIMIT)
+
+
+def rows_with_extra_row(b: _Builder, data: Value, ids: Value, columns: Value, work: DType) -> Value:
+    """``data`` as ``[1, rows + 1, columns]``, one row per (flat) id and a last row of zeros (the id -1 of
+    :class:`_Masks`)."""
+    count = b.reshape(b.ints("Size", [ids], "id_count", ()), b.const(np.int32([1]), "id_count_shape"),
+                      "id_count_vector", _I32)  # not -1: data may have no columns
+    flat = b.reshape(data, b.concat([count, columns], "flat_shape"), "flat", work)
+    extra = b.op("Fill", [b.concat([b.const(np.int32([1]), "one_row"), columns], "extra_shape"),
+                          b.const(np.zeros((), work.numpy), "extra_value")], {"T": work, "index_type": _I32},
+                 "extra_row", work)
+    return b.reshape(b.concat([flat, extra], "rows_and_extra_row", work),
+                     b.concat([b.const(np.int32([1]), "rows_lead"), b.ints("AddV2", [count, b.const(
+                         np.int32([1]), "extra_count")], "rows_with_extra", (1,)), columns], "rows_shape"), "rows", work)
+
+
 def segment_extreme(graph: Graph, node: Node, kind: str, unsorted: bool) -> bool:
     """The rewrite of ``[Unsorted]Segment{kind}`` (module docstring); False (left to the op check) where it does not
     apply: other types, unknown ranks. float16 goes through float32 (exact: max/min pick a value, TF's float16
@@ -259,6 +315,8 @@ def segment_extreme(graph: Graph, node: Node, kind: str, unsorted: bool) -> bool
     if ids is None:
         return False
     id_rank = len(node.inputs[1].shape)
+    check_mask_size(node, _static_count(node.inputs[2]) if unsorted else None, tuple(node.inputs[1].shape),
+                    tuple(data.shape[id_rank:]))
     ids = b.reshape(ids, b.const(np.int32([-1]), "flat_ids_shape"), "flat_ids", _I32)
     if unsorted:
         num = _as_int32(b, node.inputs[2], node.attrs.get("Tnumsegments", node.inputs[2].dtype), "num_int32")
@@ -271,15 +329,7 @@ def segment_extreme(graph: Graph, node: Node, kind: str, unsorted: bool) -> bool
     work = _F32 if dtype == _F16 else dtype
     if dtype == _F16:
         data = b.op("Cast", [data], {"SrcT": _F16, "DstT": _F32, "Truncate": False}, "data_float32", _F32, data.shape)
-    count = b.reshape(b.ints("Size", [ids], "id_count", ()), b.const(np.int32([1]), "id_count_shape"),
-                      "id_count_vector", _I32)  # not -1: data may have no columns
-    flat = b.reshape(data, b.concat([count, columns], "flat_shape"), "flat", work)
-    extra = b.op("Fill", [b.concat([b.const(np.int32([1]), "one_row"), columns], "extra_shape"),
-                          b.const(np.zeros((), work.numpy), "extra_value")], {"T": work, "index_type": _I32},
-                 "extra_row", work)
-    rows = b.reshape(b.concat([flat, extra], "rows_and_extra_row", work),
-                     b.concat([b.const(np.int32([1]), "rows_lead"), b.ints("AddV2", [count, b.const(
-                         np.int32([1]), "extra_count")], "rows_with_extra", (1,)), columns], "rows_shape"), "rows", work)
+    rows = rows_with_extra_row(b, data, ids, columns, work)
     masks = _Masks(b, ids, segments)
     extreme = _int_extreme(b, rows, masks, kind) if work == _I32 else \
         _float_extreme(b, rows, masks, kind, unsorted, np.finfo(dtype.numpy))
