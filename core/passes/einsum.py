@@ -2,7 +2,8 @@
 
 :func:`lower_einsum` is the one lowering, used by this pass (TF graphs: Keras ``MultiHeadAttention``,
 ``EinsumDense``) and by the ONNX frontend. It builds nodes through a small builder (``op``, ``ints``,
-``make_const``), so each caller names and types them its own way. Supported: one or two operands,
+``make_const``), so each caller names and types them its own way (:func:`lower_einsum_chain`: three or more
+operands, ONNX's, as a chain of two-operand steps). Supported: one or two operands,
 an ellipsis (known ranks), labels summed away, repeated labels within an operand (the diagonal,
 masked with an identity matrix) and batch labels (kept as BatchMatMulV2 batch dims). Unknown sizes
 are fine (reshapes use ``-1``, or a shape computed at run time when another size is unknown or a
@@ -229,6 +230,72 @@ def lower_einsum(b: Builder, equation: str, values: Sequence[Value], shapes: Seq
     result = low.reshaped(product, [[c] for c in order], "unflatten", force=True) \
         if (len(a_free) != 1 or len(b_free) != 1) else product
     return low.transposed(result, "".join(order), out, "out_transpose")
+
+
+class _Prefixed:
+    """A :class:`Builder` whose labels start with ``prefix``: the steps of a chain name their nodes apart."""
+
+    def __init__(self, b: Builder, prefix: str) -> None:
+        self.b, self.prefix = b, prefix
+
+    def op(self, op: str, inputs: Sequence[Value], attrs: dict[str, Any] | None = None, *,
+           dtype: DType | None = None, label: str | None = None) -> Value:
+        return self.b.op(op, inputs, attrs, dtype=dtype, label=f"{self.prefix}/{label or op}")
+
+    def ints(self, values: Sequence[int], *, label: str = "ints") -> Value:
+        return self.b.ints(values, label=f"{self.prefix}/{label}")
+
+    def make_const(self, value: Any, *, label: str = "const") -> Value:
+        return self.b.make_const(value, label=f"{self.prefix}/{label}")
+
+
+def _elements(term: str, size: dict[str, int | None]) -> float:
+    """How many elements a tensor of ``term`` holds (an unknown size counts as large: 2**16)."""
+    return float(np.prod([2.0 ** 16 if size[c] is None else float(size[c]) for c in term]))
+
+
+def _cheapest_pair(terms: Sequence[str], out: str, size: dict[str, int | None]) -> tuple[int, int, str]:
+    """The two operands to contract next and the labels their product keeps: the pair whose product is the
+    smallest (then the fewest multiplications); a label no other operand nor the output uses is summed there."""
+    best: tuple[tuple[float, float, int, int], int, int, str] | None = None
+    for i in range(len(terms)):
+        for j in range(i + 1, len(terms)):
+            needed = set(out).union(*(set(t) for k, t in enumerate(terms) if k not in (i, j)))
+            kept = "".join(c for c in dict.fromkeys(terms[i] + terms[j]) if c in needed)
+            work = _elements("".join(dict.fromkeys(terms[i] + terms[j])), size)
+            key = (_elements(kept, size), work, i, j)
+            if best is None or key < best[0]:
+                best = (key, i, j, kept)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def lower_einsum_chain(b: Builder, equation: str, values: Sequence[Value], shapes: Sequence[Shape]) -> Value | None:
+    """``einsum(equation, *values)`` of any number of operands (ONNX's, numpy's); None if it cannot be lowered.
+
+    Three or more operands become a chain of two-operand :func:`lower_einsum` steps, the cheapest pair first
+    (:func:`_cheapest_pair`), each summing the labels no later operand nor the output needs. Every label must have
+    one size across all operands (or be unknown in all), as :func:`lower_einsum` asks of two."""
+    if len(values) <= 2:
+        return lower_einsum(b, equation, values, shapes)
+    parsed = parse_equation(equation, [None if s is None else len(s) for s in shapes])
+    if parsed is None:
+        return None
+    terms, out = parsed
+    sizes = _Lowering(b, values[0].dtype)
+    if not all(sizes.note(v, t, s) for v, t, s in zip(values, terms, shapes)):
+        return None
+    operands: list[tuple[Value, str, Shape]] = list(zip(values, terms, shapes))
+    for step in range(len(values) - 1):
+        last = len(operands) == 2
+        i, j, kept = (0, 1, out) if last else _cheapest_pair([t for _, t, _ in operands], out, sizes.size)
+        (va, ta, sa), (vb, tb, sb) = operands[i], operands[j]
+        value = lower_einsum(_Prefixed(b, f"step{step}"), f"{ta},{tb}->{kept}", [va, vb], [sa, sb])
+        if value is None:
+            return None
+        shape = tuple(sizes.size[c] for c in kept)
+        operands = [o for k, o in enumerate(operands) if k not in (i, j)] + [(value, kept, shape)]
+    return operands[0][0]
 
 
 class LowerEinsum(Pass):

@@ -493,13 +493,14 @@ def _reduced_shape(ctx: NodeContext, x: Value, ir_axes: Value, rank: int, keepdi
 # -- einsum -----------------------------------------------------------------------------------------
 @onnx_op("Einsum", since=12)
 def einsum(ctx: NodeContext) -> Value:
-    """Transpose/Reshape/BatchMatMulV2/Sum, by the core's lowering (TF.js's own Einsum has no wasm kernel)."""
-    from tfjsconv.passes.einsum import lower_einsum
+    """Transpose/Reshape/BatchMatMulV2/Sum, by the core's lowering (TF.js's own Einsum has no wasm kernel); three
+    or more operands as a chain of two-operand contractions."""
+    from tfjsconv.passes.einsum import lower_einsum_chain
 
     equation = str(ctx.attr("equation"))
     values = [ctx.input(i) for i in range(ctx.num_inputs)]
-    result = lower_einsum(ctx, equation, values, [ctx.shape(i) for i in range(ctx.num_inputs)])
+    result = lower_einsum_chain(ctx, equation, values, [ctx.shape(i) for i in range(ctx.num_inputs)])
     if result is None:
-        raise ctx.error(f"einsum {equation!r} cannot be lowered: only one or two operands whose repeated labels "
-                        "have known sizes are supported")
+        raise ctx.error(f"einsum {equation!r} cannot be lowered: only operands of known ranks whose repeated "
+                        "labels have known sizes and whose shared labels have one size (no broadcast) are supported")
     return result
