@@ -34,6 +34,9 @@ from . import PassResult
 from .backend_gated import BackendGatedPass
 from .empty_broadcast import broadcast_keeping_zeros, may_keep_a_one
 from .empty_gather import may_need, reshape_to_tf_shape
+from .empty_segments import SEGMENT_OPS, pad_empty_segment_data
+from .empty_top_k import pad_empty_top_k
+from .reshape_missing_size import write_missing_size
 from .graph_edit import const_array, rewrite
 from .reduction_padding import (guard, is_padded, pad_axes, pad_axes_any_rank, pad_empty_inner_dimension,
                                 pad_inner_dimension_any_rank, pad_run_time_axes, wrong_on)
@@ -281,6 +284,20 @@ class EmptyReductions(BackendGatedPass):
                 shapes = shapes if shapes is not None else infer_shapes(graph)
                 count += int(may_keep_a_one(node, shapes) and broadcast_keeping_zeros(graph, node, shapes))
                 continue
+            if node.op == "Reshape" and len(node.inputs) == 2:  # TF.js cannot infer a -1 over no elements
+                shapes = shapes if shapes is not None else infer_shapes(graph)
+                x_shape = shapes.get(node.inputs[0])
+                rank = len(x_shape) if x_shape is not None else ranks().get(node.inputs[0])
+                count += int(write_missing_size(graph, node, rank, x_shape))
+                continue
+            if node.op in SEGMENT_OPS:
+                shapes = shapes if shapes is not None else infer_shapes(graph)
+                count += int(pad_empty_segment_data(graph, node, shapes, self._targets()))
+                continue
+            if node.op == "TopKV2":
+                shapes = shapes if shapes is not None else infer_shapes(graph)
+                count += int(pad_empty_top_k(graph, node, shapes, self._targets()))
+                continue
             if node.op not in REDUCTIONS or len(node.inputs) < 2:
                 continue
             dtype = DType.BOOL if node.op in ("All", "Any") else node.attrs.get("T") or node.output(0).dtype
@@ -302,6 +319,12 @@ class EmptyReductions(BackendGatedPass):
             node.output(0).dtype = dtype
             count += 1
         return PassResult(count)
+
+    def _targets(self) -> tuple[str, ...]:
+        """The target backends (the default ones when none were given)."""
+        from ..ops.backends import DEFAULT_TARGET_BACKENDS
+
+        return tuple(self.targets or DEFAULT_TARGET_BACKENDS)
 
     def _pad_inner_dimension(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict]) -> int:
         """A matmul whose inner dimension may be 0 at run time: see ``reduction_padding``. An operand of

@@ -108,10 +108,8 @@ def integer_mean(graph: Graph, node: Node, dtype: DType, shapes: dict) -> None:
     total = ops("Sum", [x, axes], "sum", attrs=sum_attrs)
     if known:
         count = graph.const(np.asarray(reduced, dtype.numpy), name=f"{node.name}/count")
-    else:  # the sizes are int32, like every integer TF.js holds
-        size_of = {"out_type": DType.INT32}
-        count = ops("FloorDiv", [ops("Size", [x], "size_in", attrs=size_of),
-                                 ops("Size", [total], "size_out", attrs=size_of)], "count")
+    else:
+        count = _run_time_count(graph, node, x, total, ops)
     if not wide or known and not 0 < reduced < EXACT_MEAN_COUNT_LIMIT:
         rewrite(node, "TruncateDiv", [total, count], {"T": dtype})
         truncate_div(graph, node, dtype)
@@ -128,6 +126,17 @@ def integer_mean(graph: Graph, node: Node, dtype: DType, shapes: dict) -> None:
     limit = graph.const(np.asarray(EXACT_MEAN_COUNT_LIMIT, np.int32), name=f"{node.name}/exact_limit")
     small = graph.add_op("Less", [count, limit], {"T": DType.INT32}, name=f"{node.name}/exact_count", dtype=DType.BOOL)
     rewrite(node, "SelectV2", [small, exact, plain], {"T": DType.INT32})
+
+
+def _run_time_count(graph: Graph, node: Node, x: Value, total: Value, ops: _Ops) -> Value:
+    """The number of elements each mean reduces, at least 1 (held as int32, like every TF.js integer). An axis empty
+    at run time makes it 0, and TF's mean over nothing is 0: the sum (0) divided by 1 gives it, where dividing by 0
+    threw on wasm ("remainder by zero") and gave a stray quotient on cpu."""
+    size_of = {"out_type": DType.INT32}
+    one = graph.const(np.asarray(1, ops.dtype.numpy), name=f"{node.name}/count_floor")
+    sizes = [ops("Size", [v], label, attrs=size_of) for v, label in ((x, "size_in"), (total, "size_out"))]
+    count = ops("FloorDiv", [sizes[0], ops("Maximum", [sizes[1], one], "size_out_floor")], "count")
+    return ops("Maximum", [count, one], "count_at_least_one")
 
 
 class TruncatingDivision(Pass):

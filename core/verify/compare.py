@@ -451,6 +451,7 @@ def verify_model(
     browser_flags: Mapping[str, Any] | None = None,
     elem_rtol: float | None = DEFAULT_ELEM_RTOL,
     elem_floor: float = DEFAULT_ELEM_FLOOR,
+    check_inputs: bool = True,
 ) -> VerifyReport:
     """Run the TF.js model on ``inputs`` with each backend and compare with ``expected``.
 
@@ -465,9 +466,16 @@ def verify_model(
     an exception; errors that stop every backend (no Node.js, no model.json, runner crash) raise
     as in :func:`~tfjsconv.verify.run.run_model`. Call :meth:`VerifyReport.raise_if_failed` to turn
     a failed verification into :class:`VerificationError`.
+
+    ``check_inputs``: refuse first (:class:`~tfjsconv.errors.InputError`) inputs the model cannot take as they are
+    (names, ranks, fixed sizes, value types: :func:`~tfjsconv.verify.inputs.check_fed_inputs`), as the CLI does;
+    off only for a caller that checked them already.
     """
     from ..serve.browser import BROWSER_ONLY_BACKENDS
+    from .inputs import check_fed_inputs, input_specs
 
+    if check_inputs:
+        check_fed_inputs(dict(inputs), input_specs(model_dir), model_dir, missing_too=True)
     in_browser = [b for b in backends if b in BROWSER_ONLY_BACKENDS]
     in_node = [b for b in backends if b not in BROWSER_ONLY_BACKENDS]
     runs_by_backend: dict[str, BackendRun] = {}

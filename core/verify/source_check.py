@@ -181,6 +181,7 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
     The element rule (``elem_rtol``) holds the float32 model; quantized weights are lossy by design,
     so the quantized model is compared with the scale rule only.
     """
+    from .inputs import check_fed_inputs, input_specs
     from .targets import targeted_node_backends
 
     model_dir = Path(model_dir)
@@ -191,6 +192,8 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
     input_notes: list[str] = []
     if inputs is not None:
         inputs = dict(inputs)
+        # Before the source runs; what the feed lacks the source names itself, and which side differs.
+        check_fed_inputs(inputs, input_specs(model_dir), model_dir, missing_too=False)
         expected = source_reference(source, model_dir, inputs, input_format, extra, allow_unsafe_deserialization=unsafe,
                                     signature_name=signature_name)
     else:
@@ -200,7 +203,7 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
     if not dtypes:
         report = verify_model(model_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=quiet,
                               backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=elem_rtol,
-                              elem_floor=elem_floor)
+                              elem_floor=elem_floor, check_inputs=False)
         report.input_notes = input_notes
         return report
 
@@ -222,14 +225,15 @@ def verify_against_source(source: str | Path, model_dir: str | Path, *, input_fo
             check.rtol = q_rtol = rtol
             check.from_source = True
         report = verify_model(model_dir, inputs, expected, backends=backends, rtol=q_rtol, atol=atol, quiet=quiet,
-                              backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=None)
+                              backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=None,
+                              check_inputs=False)
         report.quantization = check
         report.input_notes = input_notes
         if check.unavailable is not None:
             return report
         float_report = verify_model(float_dir, inputs, expected, backends=backends, rtol=rtol, atol=atol, quiet=True,
                                     backend_rtol=backend_rtol, browser_flags=browser_flags, elem_rtol=elem_rtol,
-                                    elem_floor=elem_floor)
+                                    elem_floor=elem_floor, check_inputs=False)
         check.float_comparisons = float_report.comparisons
         for backend, run in report.runs.items():
             float_run = float_report.runs.get(backend)
