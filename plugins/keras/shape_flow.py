@@ -12,7 +12,7 @@ malformed, cyclic or dangling just leaves shapes unknown (``model_graph`` report
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from .configs import entry_name, is_layer_entry, is_model, top_level_layers
 from .model_graph import node_inputs
@@ -93,50 +93,12 @@ class _Walk:
         return shape
 
     def _functional(self, model: dict[str, Any], layers: list[dict[str, Any]]) -> list[Flow]:
-        outputs: dict[tuple[str, int], list[Flow]] = {}
-        pending: list[tuple[dict[str, Any], int, Any]] = []
-        for entry in layers:
-            nodes = entry.get("inbound_nodes") or []
-            if entry.get("class_name") == "InputLayer" or not nodes:
-                outputs[(entry_name(entry), 0)] = [declared_input_shape(entry)]
-                continue
-            shift = 1 if is_model(entry) and isinstance(nodes[0], list) else 0  # its building node counts first
-            pending += [(entry, index + shift, node) for index, node in enumerate(nodes)]
-        while pending:  # layers usually come in order: one pass, and one more to find nothing left
-            waiting = []
-            for entry, index, node in pending:
-                inputs = self._node_shapes(node, outputs)
-                if inputs is None:
-                    waiting.append((entry, index, node))
-                    continue
-                self.record(entry, inputs[0] if inputs else None)
-                outputs[(entry_name(entry), index)] = self.call(entry, inputs)
-            if len(waiting) == len(pending):
-                break  # dangling references or a cycle: those stay unknown
-            pending = waiting
-        results = []
-        for name, index, tensor in _output_refs((model.get("config") or {}).get("output_layers")):
-            found = outputs.get((name, index)) or []
-            results.append(found[tensor] if 0 <= tensor < len(found) else None)
-        return results
+        outputs = walk_nodes(layers, declared_input_shape, self._recorded_call)
+        return output_shapes(outputs, (model.get("config") or {}).get("output_layers"))
 
-    @staticmethod
-    def _node_shapes(node: Any, outputs: dict[tuple[str, int], list[Flow]]) -> list[Flow] | None:
-        """The shapes a node feeds its layer, or None while one of its producers is not done."""
-        shapes: list[Flow] = []
-        for ref, recorded in node_inputs(node):
-            if ref is None:
-                shapes.append(None)
-                continue
-            name, index, tensor = ref
-            if recorded is not None:  # Keras 3 writes each input tensor's shape into the node
-                shapes.append(recorded)
-                continue
-            if (name, index) not in outputs:
-                return None
-            found = outputs[(name, index)]
-            shapes.append(found[tensor] if 0 <= tensor < len(found) else None)
-        return shapes
+    def _recorded_call(self, entry: dict[str, Any], inputs: list[Flow]) -> list[Flow]:
+        self.record(entry, inputs[0] if inputs else None)
+        return self.call(entry, inputs)
 
     # -- layers -------------------------------------------------------------------------------------------
     def call(self, entry: dict[str, Any], inputs: list[Flow]) -> list[Flow]:
@@ -303,6 +265,66 @@ def _concatenate(inputs: list[Flow], axis: Any) -> Flow:
         else:
             dims.append(_merged_dim(column))
     return tuple(dims)
+
+
+#: Node outputs of a functional model's walk: (layer name, node index) -> that call's output shapes.
+NodeOutputs = dict[tuple[str, int], list[Any]]
+
+
+def walk_nodes(layers: list[dict[str, Any]], source_shape: Callable[[dict[str, Any]], Any],
+               call: Callable[[dict[str, Any], list[Any]], list[Any]], *, recorded: bool = True) -> NodeOutputs:
+    """Every node's output shapes of a functional model's ``layers``, each node after its producers (a dangling
+    reference or a cycle leaves its nodes out): ``source_shape`` gives an Input's, ``call`` a node's from its
+    inputs' (``recorded``: see :func:`node_shapes`)."""
+    outputs: NodeOutputs = {}
+    pending: list[tuple[dict[str, Any], int, Any]] = []
+    for entry in layers:
+        nodes = entry.get("inbound_nodes") or []
+        if entry.get("class_name") == "InputLayer" or not nodes:
+            outputs[(entry_name(entry), 0)] = [source_shape(entry)]
+            continue
+        shift = 1 if is_model(entry) and isinstance(nodes[0], list) else 0  # its building node counts first
+        pending += [(entry, index + shift, node) for index, node in enumerate(nodes)]
+    while pending:  # layers usually come in order: one pass, and one more to find nothing left
+        waiting = []
+        for entry, index, node in pending:
+            inputs = node_shapes(node, outputs, recorded=recorded)
+            if inputs is None:
+                waiting.append((entry, index, node))
+                continue
+            outputs[(entry_name(entry), index)] = call(entry, inputs)
+        if len(waiting) == len(pending):
+            break  # dangling references or a cycle: those stay unknown
+        pending = waiting
+    return outputs
+
+
+def node_shapes(node: Any, outputs: NodeOutputs, *, recorded: bool = True) -> list[Any] | None:
+    """The shapes a node feeds its layer, or None while one of its producers is not done; ``recorded=False``
+    ignores the shapes Keras 3 writes into the node (a walk that replays another framework's shape rules)."""
+    shapes: list[Any] = []
+    for ref, recorded_shape in node_inputs(node):
+        if ref is None:
+            shapes.append(None)
+            continue
+        name, index, tensor = ref
+        if recorded and recorded_shape is not None:  # Keras 3 writes each input tensor's shape into the node
+            shapes.append(recorded_shape)
+            continue
+        if (name, index) not in outputs:
+            return None
+        found = outputs[(name, index)]
+        shapes.append(found[tensor] if 0 <= tensor < len(found) else None)
+    return shapes
+
+
+def output_shapes(outputs: NodeOutputs, output_layers: Any) -> list[Any]:
+    """The shapes of a functional model's ``output_layers`` (None for one the walk did not reach)."""
+    shapes = []
+    for name, index, tensor in _output_refs(output_layers):
+        found = outputs.get((name, index)) or []
+        shapes.append(found[tensor] if 0 <= tensor < len(found) else None)
+    return shapes
 
 
 def _output_refs(value: Any) -> list[tuple[str, int, int]]:

@@ -12,8 +12,9 @@ computed here). Only ``None`` refuses, a layer the rules do not cover leaves its
 after it), and a shared layer is checked on its first call only (TF.js builds it there), so a refusal follows
 TF.js's own rules; it is not a proof that every model converted here loads (a nested model is built over its
 own Inputs, then each call replays its layers' shapes over the call's shapes, as TF.js's
-``Container.computeOutputShape`` does, where a ``Flatten`` of an unknown size throws; its outputs are not followed). A ``Reshape`` whose ``-1`` Keras solves from known sizes gets the
-solved size written into the TF.js config (``write_solved_reshapes``), so it is known here too.
+``Container.computeOutputShape`` does, where a ``Flatten`` of an unknown size throws, and the layers after the
+call are built over the output shapes the replay gives). A ``Reshape`` whose ``-1`` Keras solves from known sizes
+gets the solved size written into the TF.js config (``write_solved_reshapes``), so it is known here too.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ import math
 from typing import Any
 
 from .configs import entry_name, is_layer_entry, is_model, top_level_layers
-from .model_graph import _layer_refs, node_inputs
-from .shape_flow import declared_input_shape
+from .model_graph import _layer_refs
+from .shape_flow import NodeOutputs, declared_input_shape, output_shapes, walk_nodes
 from .tfjs_support import CLASS_RENAMES
 
 
@@ -137,22 +138,25 @@ class _Walk:
         else:
             self._sequential(layers, prefix)
 
-    def replay(self, entry: dict[str, Any], inputs: list[Flow], prefix: str) -> None:
-        """Replay a nested model's layer shapes over one call's input shapes: TF.js's symbolic ``apply`` runs
-        ``Container.computeOutputShape`` on every call, which runs each inner layer's ``computeOutputShape``."""
+    def replay(self, entry: dict[str, Any], inputs: list[Flow], prefix: str) -> list[Flow]:
+        """A nested model's output shapes over one call's input shapes: TF.js's symbolic ``apply`` runs
+        ``Container.computeOutputShape`` on every call, which runs each inner layer's ``computeOutputShape`` and
+        gives the shapes of its output layers (so the layers after the call are built over them)."""
         layers = top_level_layers(entry)
         functional = entry.get("class_name") != "Sequential" and any("inbound_nodes" in e for e in layers)
         was, self._replaying = self._replaying, True
         try:
-            if functional:
-                names = [ref[0] for ref in _layer_refs((entry.get("config") or {}).get("input_layers")) or []]
-                self._functional(layers, prefix, dict(zip(names, inputs, strict=False)))
-            else:
-                self._sequential(layers, prefix, inputs[0] if inputs else None)
+            if not functional:
+                return [self._sequential(layers, prefix, inputs[0] if inputs else None)]
+            config = entry.get("config") or {}
+            names = [ref[0] for ref in _layer_refs(config.get("input_layers")) or []]
+            outputs = self._functional(layers, prefix, dict(zip(names, inputs, strict=False)))
+            return output_shapes(outputs, config.get("output_layers"))
         finally:
             self._replaying = was
 
-    def _sequential(self, layers: list[dict[str, Any]], prefix: str, called_on: Flow = None) -> None:
+    def _sequential(self, layers: list[dict[str, Any]], prefix: str, called_on: Flow = None) -> Flow:
+        """The Sequential's output shape (None where the walk cannot tell)."""
         shape: Flow = called_on if self._replaying else None
         for i, entry in enumerate(layers):
             declared = declared_input_shape(entry)
@@ -161,45 +165,15 @@ class _Walk:
                 if entry.get("class_name") == "InputLayer":
                     continue
             shape = self.call(entry, [shape], prefix)[0]
+        return shape
 
-    def _functional(self, layers: list[dict[str, Any]], prefix: str, called_on: dict[str, Flow] | None = None) -> None:
-        outputs: dict[tuple[str, int], list[Flow]] = {}
-        pending: list[tuple[dict[str, Any], int, Any]] = []
-        for entry in layers:
-            nodes = entry.get("inbound_nodes") or []
-            if entry.get("class_name") == "InputLayer" or not nodes:
-                name = entry_name(entry)
-                shape = called_on.get(name) if called_on is not None else declared_input_shape(entry)
-                outputs[(name, 0)] = [shape]
-                continue
-            shift = 1 if is_model(entry) and isinstance(nodes[0], list) else 0  # its building node counts first
-            pending += [(entry, index + shift, node) for index, node in enumerate(nodes)]
-        while pending:
-            waiting = []
-            for entry, index, node in pending:
-                inputs = self._node_shapes(node, outputs)
-                if inputs is None:
-                    waiting.append((entry, index, node))
-                    continue
-                outputs[(entry_name(entry), index)] = self.call(entry, inputs, prefix)
-            if len(waiting) == len(pending):
-                break  # dangling references or a cycle: left unchecked
-            pending = waiting
+    def _functional(self, layers: list[dict[str, Any]], prefix: str,
+                    called_on: dict[str, Flow] | None = None) -> NodeOutputs:
+        """Each node's output shapes (TF.js's, never Keras 3's recorded ones), over the call's shapes if given."""
+        def source_shape(entry: dict[str, Any]) -> Flow:
+            return called_on.get(entry_name(entry)) if called_on is not None else declared_input_shape(entry)
 
-    @staticmethod
-    def _node_shapes(node: Any, outputs: dict[tuple[str, int], list[Flow]]) -> list[Flow] | None:
-        """TF.js's shapes of a node's inputs (never Keras 3's recorded ones), or None while a producer waits."""
-        shapes: list[Flow] = []
-        for ref, _recorded in node_inputs(node):
-            if ref is None:
-                shapes.append(None)
-                continue
-            name, index, tensor = ref
-            if (name, index) not in outputs:
-                return None
-            found = outputs[(name, index)]
-            shapes.append(found[tensor] if 0 <= tensor < len(found) else None)
-        return shapes
+        return walk_nodes(layers, source_shape, lambda entry, inputs: self.call(entry, inputs, prefix), recorded=False)
 
     # -- layers -------------------------------------------------------------------------------------------
     def call(self, entry: dict[str, Any], inputs: list[Flow], prefix: str) -> list[Flow]:
@@ -207,8 +181,7 @@ class _Walk:
         name = prefix + entry_name(entry)
         if is_model(entry):
             self.model(entry, name + "/")
-            self.replay(entry, inputs, name + "/")
-            return [None] * 8  # its outputs over the outer shapes are not replayed: nothing checked after it
+            return self.replay(entry, inputs, name + "/")
         cls = CLASS_RENAMES.get(str(entry.get("class_name")), str(entry.get("class_name")))
         config = entry.get("config") or {}
         x = inputs[0] if inputs else None
