@@ -15,9 +15,10 @@
   give float32): recorded float16, ``inner16(saturate_cast(h, float32) * 3.0, mask=m)`` kept the mask Keras drops
   (NaN) and Keras 3's ``moments(saturate_cast(h, "float32") * 30000.0)`` was clipped to 65504. Only op layers known
   to keep float16 are recorded so (``float_widths._keeps_half``); a masked float16 tensor the config tells no dtype
-  of, into a nested model, is refused by name. A float16 UnitNormalization over a count known only at run time,
-  lowered by H7, is refused again (R7: 1.0 off at n = 256 where the sum of squares nears float16's overflow), and the
-  float16 notice says its bounds hold only while a slice's sum of squares stays below 32768.
+  of, into a nested model, is refused by name (session 33: a bilinear resize's float32 is read from the config,
+  lowered). A float16 UnitNormalization over a count known only at run time, lowered by H7, is refused again (R7:
+  1.0 off at n = 256 where the sum of squares nears float16's overflow), and the float16 notice says its bounds hold
+  only while a slice's sum of squares stays below 32768.
 
 Converted with TensorFlow, Keras and tf_keras poisoned, run in TF.js cpu and wasm against ``model(x)``: the op-layer
 models at two lengths with an all-padding row, within float16's precision (1e-2 of the largest value, as the other
@@ -226,7 +227,8 @@ def saturate_given_mask(k: Any) -> Any:
 
 
 def resize_given_mask(k: Any) -> Any:
-    """A bilinear ``image.resize`` of float16 gives float32 too (R7 F1)."""
+    """A bilinear ``image.resize`` of float16 gives float32 too (R7 F1; refused until session 33, when its dtype is
+    read: tests/test_issue16_gaps_c_s33.py)."""
     tf = _tf()
     return _mixed_model(k, lambda k, h, ids: _half_gap_model(k, "rsz")(
         tf.image.resize(tf.expand_dims(h, -1), (6, WIDTH))[..., 0] * 3.0, mask=tf.not_equal(ids, 0)))
@@ -248,22 +250,6 @@ def _poisoned_messages(paths: list) -> list[str]:
     out = subprocess.run([sys.executable, "-c", _POISONED_REFUSING, *map(str, paths)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     return [line for line in out.stdout.splitlines() if line.startswith(("REFUSED", "CONVERTED"))]
-
-
-def test_masked_float32_op_results_into_float16_inputs_are_refused_by_name(tmp_path):
-    """R7 F1: the walk took ``saturate_cast``'s and ``resize``'s float32 for float16, kept the mask tf_keras's cast
-    drops (NaN, silently). (A float16 sum and a saturate_cast, refused here until session 32, are lowered: the config
-    tells their dtypes: tests/test_issue16_gaps_a_s32.py.)"""
-    tf_keras = keras_module("tf_keras.h5")
-    paths = []
-    for family in (resize_given_mask,):
-        paths.append(case_file(tmp_path, family.__name__, "tf_keras.h5"))
-        family(tf_keras).save(paths[-1])
-    messages = _poisoned_messages(paths)
-    assert len(messages) == 1, messages
-    for message, name in zip(messages, ("rsz",), strict=True):
-        assert message.startswith("REFUSED") and f"'{name}'" in message and \
-            "whether that is a new tensor without the mask is not known" in message, message
 
 
 @pytest.mark.node

@@ -174,11 +174,13 @@ _ITS_ONE_INPUT_TF_FUNCTIONS = frozenset({"math.add_n", "add_n", "math.accumulate
 
 #: tf_keras TF functions of one tensor (beside constants, which TF converts to its dtype) whose result has that
 #: tensor's dtype: the arithmetic TF wraps 8/16-bit integers in, value moves, tanh and sigmoid (which raise on
-#: integers) and relu (which keeps an integer's dtype too). Not ``divide`` (integers give float64) nor reductions (``reduce_mean`` of float16: float16, but
-#: not listed: not needed).
+#: integers) and relu (which keeps an integer's dtype too); pads, flips and extrema beside a number (session 33).
+#: Not ``divide`` (integers give float64) nor reductions (``reduce_mean`` of float16: float16, but not listed: not
+#: needed).
 _DTYPE_KEEPING_TF_FUNCTIONS = frozenset({
     *(name for name in NARROW_WRAPPED_OPS | INTEGER_KEEPING_OPS if not name.startswith("keras.")),
-    "math.tanh", "nn.tanh", "nn.relu", "math.sigmoid", "nn.sigmoid"})
+    "math.tanh", "nn.tanh", "nn.relu", "math.sigmoid", "nn.sigmoid", "pad", "compat.v1.pad", "reverse", "reverse_v2",
+    "math.maximum", "math.minimum"})
 
 
 def returns_input_itself(plan: ModelPlan, call: LayerCall, keras3: bool | None) -> bool:
@@ -286,9 +288,14 @@ def saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
             return (inputs[key] or {}).get("dtype")
         producer = plan.producers.get(key)
         function = (producer.entry.get("config") or {}).get("function") if producer is not None and \
-            producer.class_name == "TFOpLambda" and ref[2] == 0 else None
+            producer.class_name in ("TFOpLambda", "SlicingOpLambda") and ref[2] == 0 else None
         if function in TF_CASTS | _SATURATE_CASTS:  # (session 32: a saturate_cast's result has the dtype it names)
             return _tf_cast_target(producer)
+        if _resize_gives_float32(producer, function):  # (session 33: a bilinear resize of float16 is float32)
+            return "float32"
+        if _resize_keeps_dtype(producer, function) and len(call_inputs(producer.node)) == 1:  # (nearest: its own)
+            ref = call_inputs(producer.node)[0]
+            continue
         if function in _ITS_ONE_INPUT_TF_FUNCTIONS | _DTYPE_KEEPING_TF_FUNCTIONS and \
                 len(call_inputs(producer.node)) == 1:  # (session 28: `h * 2.0` of a float16 h is float16)
             ref = call_inputs(producer.node)[0]
@@ -316,10 +323,28 @@ def saved_output_dtype(plan: ModelPlan, ref: Ref) -> Any:
     return None
 
 
-#: tf_keras arithmetic of several tensors whose result has their dtype: TF does not promote (tensors of two dtypes
-#: raise when the model is built), so every tensor operand has the result's dtype.
+#: tf_keras arithmetic (and joins, session 33) of several tensors whose result has their dtype: TF does not promote
+#: (tensors of two dtypes raise when the model is built), so every tensor operand has the result's dtype.
 _SHARED_DTYPE_TF_FUNCTIONS = frozenset({"__operators__.add", "math.add", "math.add_v2", "math.subtract",
-                                        "__operators__.sub", "math.multiply", "__operators__.mul"})
+                                        "__operators__.sub", "math.multiply", "__operators__.mul", "concat"})
+
+
+def _resize_gives_float32(producer: LayerCall | None, function: Any) -> bool:
+    """A tf_keras bilinear resize whose kernel gives float32 of any images (:func:`.op_layers.resize_gives_float32`)."""
+    if producer is None or producer.class_name != "TFOpLambda":
+        return False
+    from .op_layers import resize_gives_float32  # (op_layers reads this module's facts: imported when asked)
+
+    return resize_gives_float32(function, producer.entry.get("config") or {})
+
+
+def _resize_keeps_dtype(producer: LayerCall | None, function: Any) -> bool:
+    """A tf_keras nearest resize: its result has the images' dtype (:func:`.op_layers.resize_keeps_dtype`)."""
+    if producer is None or producer.class_name != "TFOpLambda":
+        return False
+    from .op_layers import resize_keeps_dtype  # (op_layers reads this module's facts: imported when asked)
+
+    return resize_keeps_dtype(function, producer.entry.get("config") or {})
 
 
 def _shared_operand_dtype(plan: ModelPlan, refs: list[Ref]) -> Any:

@@ -263,6 +263,8 @@ def _time_distributed_masked(config: dict[str, Any], keras3: bool | None) -> set
     cls, inner_config = str(inner.get("class_name")), inner.get("config") or {}
     if keras3 is None:
         return None
+    if cls == "TimeDistributed" and nested_time_distributed_reader(config) is not None:  # (session 33)
+        return {0}
     if cls in TIME_DISTRIBUTED_READERS:
         return None if cls in GLOBAL_AVERAGE_1D and inner_config.get("data_format", "channels_last") not in (
             None, "channels_last") else {0}
@@ -273,6 +275,22 @@ def _time_distributed_masked(config: dict[str, Any], keras3: bool | None) -> set
     if keras3 or passes_mask(cls, keras3):
         return {0}
     return None
+
+
+def nested_time_distributed_reader(config: dict[str, Any]) -> tuple[str, dict[str, Any], int] | None:
+    """The mask reader that TimeDistributed(TimeDistributed(...)) wraps innermost (:data:`TIME_DISTRIBUTED_READERS`,
+    GlobalAveragePooling1D channels_last), with the number of wrappers: each wrapper hands the next its input's mask
+    folded as that input (tf_keras reshapes it, Keras 3 hands step ``t`` ``mask[:, t]``), so the reader reads the
+    mask folded over every wrapper's time axis (R23's M3, session 33). None: the innermost layer is no such reader."""
+    depth, layer = 1, config.get("layer") or {}
+    while isinstance(layer, dict) and layer.get("class_name") == "TimeDistributed" and depth < 64:  # (untrusted)
+        depth, layer = depth + 1, (layer.get("config") or {}).get("layer") or {}
+    cls = str(layer.get("class_name")) if isinstance(layer, dict) else ""
+    inner = (layer.get("config") or {}) if isinstance(layer, dict) else {}
+    if depth == 1 or cls not in TIME_DISTRIBUTED_READERS or cls in GLOBAL_AVERAGE_1D and inner.get(
+            "data_format", "channels_last") not in (None, "channels_last"):
+        return None
+    return cls, inner, depth
 
 
 def time_distributed_makes_mask(config: dict[str, Any], keras3: bool | None) -> bool:

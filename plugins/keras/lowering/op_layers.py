@@ -2568,8 +2568,44 @@ _DTYPE_NAMING = frozenset({"SaturateCast", "saturate_cast", "dtypes.saturate_cas
 def names_a_wider_result(class_name: str, config: dict[str, Any]) -> bool:
     """Whether an op layer's result is of a dtype other than float16 that it names (``saturate_cast(h, "float32")``
     of a float16 ``h``): it does not compute in float16 (H12, session 28: a Keras 3 ``saturate_cast`` of a mixed
-    Dense's result times 30000 rounded to inf where Keras gives 85019)."""
-    return _spec(class_name, config)[0] in _DTYPE_NAMING  # (float16 is not among saturate_cast's lowered targets)
+    Dense's result times 30000 rounded to inf where Keras gives 85019); nor does a tf_keras resize whose kernel
+    gives float32 (:func:`resize_gives_float32`)."""
+    function = _spec(class_name, config)[0]  # (float16 is not among saturate_cast's lowered targets)
+    return function in _DTYPE_NAMING or class_name == "TFOpLambda" and resize_gives_float32(function, config)
+
+
+#: tf_keras resizes that make a new tensor of every image: TF's ``ResizeBilinear`` kernel gives float32 whatever it
+#: reads, ``ResizeNearestNeighbor`` the images' dtype (measured, TF 2.21). Not v1 ``resize``/``resize_images``, which
+#: hand images of the target size back themselves (:data:`.call_facts.V1_RESIZES`).
+_NEW_TENSOR_RESIZES = frozenset({"image.resize", "compat.v1.image.resize_bilinear", "image.resize_with_pad",
+                                 "compat.v1.image.resize_image_with_pad"})
+
+
+def resize_gives_float32(function: Any, config: dict[str, Any]) -> bool:
+    """Whether every recorded call of a tf_keras resize of :data:`_NEW_TENSOR_RESIZES` is bilinear, so gives float32
+    of float16 images (session 33: taken for float16, ``(resize(h) + 1000) - 1000`` was rounded to float16's 0.5
+    steps, 0.48 of the range off, and the mask a nested float16 model's cast drops was kept, refused by name)."""
+    if function not in _NEW_TENSOR_RESIZES:
+        return False
+    return function == "compat.v1.image.resize_bilinear" or _recorded_methods(config) <= {"bilinear", 0}
+
+
+def resize_keeps_dtype(function: Any, config: dict[str, Any]) -> bool:
+    """Whether every recorded call of tf_keras's ``image.resize`` (or v1 ``resize_nearest_neighbor``) is nearest:
+    ``ResizeNearestNeighbor`` gives the images' dtype, float16 of float16 (measured, TF 2.21)."""
+    if function == "compat.v1.image.resize_nearest_neighbor":
+        return True
+    return function == "image.resize" and _recorded_methods(config) == {"nearest"}
+
+
+def _recorded_methods(config: dict[str, Any]) -> set[Any]:
+    """The ``method`` of each call a tf_keras TFOpLambda config records (``bilinear`` where not given; a call not
+    read as None, so the set is never taken for a known one)."""
+    nodes = config.get(CALLS_KEY)
+    if not isinstance(nodes, list) or not nodes:
+        return {None}
+    return {node[3].get("method", "bilinear") if isinstance(node, list) and len(node) > 3 and
+            isinstance(node[3], dict) else None for node in nodes}
 
 
 def op_layer_check(config: dict[str, Any], class_name: str = "TFOpLambda") -> str | None:

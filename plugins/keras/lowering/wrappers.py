@@ -331,11 +331,13 @@ def time_distributed(ctx: LayerContext) -> Value:
     inner_ctx = LayerContext(ctx.graph, f"{ctx.name}/{inner_name}", cls, config, [folded], ctx.weights, ctx.source,
                              keras3=ctx.keras3, weight_consts=ctx.weight_consts)
     inner_ctx.keras_dtypes = list(ctx.keras_dtypes)  # each step's integer dtype (Resizing rounds back to it)
-    from .masking import GLOBAL_AVERAGE_1D, TIME_DISTRIBUTED_READERS, masked_global_average_1d
+    from .masking import (GLOBAL_AVERAGE_1D, TIME_DISTRIBUTED_READERS, masked_global_average_1d,
+                          nested_time_distributed_reader)
 
-    if ctx.mask is not None and cls == "TimeDistributed":  # TimeDistributed(TimeDistributed(...)): lowered unmasked
+    nested_reader = cls == "TimeDistributed" and nested_time_distributed_reader(ctx.config) is not None
+    if ctx.mask is not None and cls == "TimeDistributed" and not nested_reader:  # lowered unmasked
         raise Unsupported(f"layer {ctx.name!r} (TimeDistributed) over a TimeDistributed with a mask")
-    if ctx.mask is not None and cls in TIME_DISTRIBUTED_READERS:
+    if ctx.mask is not None and (cls in TIME_DISTRIBUTED_READERS or nested_reader):  # folded for the next wrapper
         inner_ctx.mask = _folded_mask(ctx, ctx.mask, shape)
         inner_ctx.masks = [inner_ctx.mask]
     if inner_ctx.mask is not None and cls in GLOBAL_AVERAGE_1D:  # the walk's masked mean, per step
@@ -442,14 +444,18 @@ def time_distributed_out_mask(ctx: LayerContext, mask: Value) -> Value:
     ``compute_mask`` and, where that gives none (GlobalAveragePooling1D, an RNN without sequences), reduces the
     input's mask to ``[batch, steps]`` with ``any``."""
     cls, config = _inner(ctx.config)
-    from .masking import TIME_DISTRIBUTED_READERS
+    from .masking import TIME_DISTRIBUTED_READERS, nested_time_distributed_reader
 
+    depth = 1
+    if (nested := nested_time_distributed_reader(ctx.config)) is not None:  # each wrapper's compute_mask in turn
+        cls, config, depth = nested
     mask_shape = ctx.shape(mask)
     if cls == "Bidirectional":  # its compute_mask: the input's when it returns sequences (merged), else None
         config = (config.get("layer") or {}).get("config") or {}
-    if ctx.keras3 or cls not in TIME_DISTRIBUTED_READERS or config.get("return_sequences") or len(mask_shape) <= 2:
+    if ctx.keras3 or cls not in TIME_DISTRIBUTED_READERS or config.get("return_sequences") or \
+            len(mask_shape) <= 1 + depth:
         return mask
-    return _steps_mask(ctx, mask)
+    return _steps_mask(ctx, mask, depth)
 
 
 def time_distributed_mask(ctx: LayerContext) -> Value:
