@@ -26,7 +26,16 @@ are computed on pairs with the error carried (:func:`bounded_step`), and ``sin``
 Session 32 (issue 16): what the traced path converts with its float64 notice and no bound holds for (sin/cos of
 values of unknown magnitude, products of tanh/sigmoid results and tensors of unknown magnitude, divisions by
 tensors) is computed in float32 as ``--loader=tensorflow`` computes it, held rounded, and named in that same notice
-(:func:`name_in_float64_notice`) instead of refused.
+(:func:`name_in_float64_notice`) instead of refused; ``+ - · / sqrt neg abs`` of such values too (:func:`as_traced_step`).
+
+Session 33 (issue 16): every other float64 function of such a value (tanh, sigmoid, the reductions, exp, log,
+logsumexp, softmax, norm...) is its float32 lowering, as traced (:func:`read_as_traced`); moves, where and relu of it
+stay such values (:func:`keep_traced`). Then (h2b) what pairs and bounds refused while the traced path converts it is
+computed the same way: tanh/sigmoid of values held with an error of their own, ``+ - · /``, reductions, exp and log
+of exp/log/tanh results (:func:`held_in_float32`), functions no path covers (softmax, square, norm, maximum...:
+:func:`in_float32_as_traced`; floor, round, mod... refused by name: they jump), and argmax/argmin/top_k of pairs and
+of tanh or traced values, ties of float32 values by index (:func:`ordered_as_traced`; of exp/log results refused:
+float32's range ties exp(-200) and exp(-150); Keras 3's argmax refused, as its traced conversion is). A constant outside float32's range stays refused (1e40 would be Inf).
 """
 from __future__ import annotations
 
@@ -251,18 +260,17 @@ def _branch(c: OpCall, name: str, operand: Callable) -> tuple[Value, Value | Non
 def float64_smooth(c: OpCall, spec: OpSpec) -> Value:
     """``tanh`` or ``sigmoid`` (:data:`FLOAT64_SMOOTH`) of a float64 tensor held exactly, as a pair or within a few
     ulps (exp, log): the float32 function of ``hi`` plus ``f'(hi)·lo`` (:func:`_with_lo_term`), held rounded; named
-    in a notice with its bound. Of a value held with a larger error of its own a gap (the bound would not cover it:
-    tanh of a logsumexp of 10 000 values was 9.7e-5 off on wasm)."""
+    in a notice with its bound. Of a value held with a larger error of its own (the bound would not cover it: tanh
+    of a logsumexp of 10 000 values was 9.7e-5 off on wasm) as the traced path computes it
+    (:func:`in_float32_as_traced`; a gap before session 33)."""
     from .op_layers_tf_gaps import as_float64
 
     x = c.tensor("x")
     if x.dtype != F64:
         raise c.gap(f"a float64 function of a {x.dtype.value} tensor")
     hi, lo, kind = _held(c, x, "x")
-    if kind == "loose":
-        raise c.gap("tanh or sigmoid of a float64 tensor held rounded to float32 with an error of its own (a "
-                    "logsumexp, tanh or sigmoid result, or a float64 layer's float32 result): their notice's "
-                    f"{SMOOTH_ERROR:g} would not cover it")
+    if kind == "loose":  # an error of its own, which the notice's bound would not cover: the traced path's float32
+        return in_float32_as_traced(c, spec)
     out = _lowered_on(c, spec, {c.arguments["x"].index: hi})
     if lo is not None:
         out = _with_lo_term(c, out, lo)
@@ -298,7 +306,7 @@ def _notice(c: OpCall) -> None:
         f"log results, within {SMOOTH_ERROR:g} of Keras's float64 result (measured up to 1.05e-7 on wasm, 5.4e-8 "
         "on cpu), tanh "
         "also within 3 float32 ulps of it; of other values held rounded (logsumexp, tanh and sigmoid results) "
-        "refused"))
+        "as --loader=tensorflow computes them, named in the float64 notice"))
 
 
 # -- arithmetic on values computed as the traced path computes them (session 32, issue 16) ----------------------
@@ -312,6 +320,13 @@ def _as_traced(c: OpCall, out: Value) -> Value:
     return out
 
 
+def held_as_traced(c: OpCall, v: Value) -> Value:
+    """The float64 Value of the float32 ``v`` computed as the traced path computes it (recorded as such)."""
+    from .op_layers_tf_gaps import as_float64
+
+    return _as_traced(c, as_float64(c, v, exact=False))
+
+
 def as_traced_step(c: OpCall, names: list[str]) -> Value | None:
     """A float64 ``+ - · / sqrt neg abs`` reading a value computed as the traced path computes it (a sin/cos of
     unknown magnitude, a product of a tanh result and a tensor): no bound holds for that value, so neither pairs nor
@@ -320,28 +335,167 @@ def as_traced_step(c: OpCall, names: list[str]) -> Value | None:
     operands' float32 values (a constant rounded to float32 as TF.js holds it), held rounded and named in the same
     float64 notice (its text says small differences of large values cancel). None when no operand is such a value
     (exact, paired and bounded operands keep their paths)."""
-    from .op_layers_tf_gaps import _ABS, _ADD, _DIV, _MUL, _NEG, _SQRT, _SUB, as_float64
-
     traced = _AS_TRACED.get(c.ctx.graph, set())
     tensors = {n: c.ctx.inputs[a.index] for n in names if isinstance(a := c.arguments.get(n), TensorArg)}
     if not any(id(v) in traced for v in tensors.values()):
         return None
+    return traced_step(c, names)
+
+
+def traced_step(c: OpCall, names: list[str]) -> Value:
+    """``c``'s ``+ - · / sqrt neg abs`` as ``--loader=tensorflow`` computes it: one float32 op of the operands'
+    float32 values (:func:`as_traced_step`; session 33: also of values held rounded, exp results and tanh results
+    beside them, whose pairs' step would refuse), held rounded, recorded as traced and named in the float64 notice."""
+    from .op_layers_tf_gaps import _ABS, _ADD, _DIV, _MUL, _NEG, _SQRT, _SUB, as_float64
+
+    tensors = {n: c.ctx.inputs[a.index] for n in names if isinstance(a := c.arguments.get(n), TensorArg)}
     operands = [_float32_operand(c, n, tensors) for n in names]
     op = next(o for fs, o in ((_ADD, "AddV2"), (_SUB, "Sub"), (_MUL, "Mul"), (_DIV, "RealDiv"), (_NEG, "Neg"),
                               (_ABS, "Abs"), (_SQRT, "Sqrt")) if c.function in fs)
+    if op == "RealDiv" and names[1] not in tensors:
+        op, operands[1] = "Mul", _reciprocal(c, names[1])
     out = (c.ctx.binary(op, *operands, label="in_float32") if len(operands) == 2 else
            c.ctx.unary(op, operands[0], label="in_float32"))
     name_in_float64_notice(c, op)
     return _as_traced(c, as_float64(c, out, exact=False))
 
 
+#: The TF op the traced graph names for a reader of an as-traced value (:func:`read_as_traced`); any other function
+#: is named by its own last word (``nn.softmax`` -> ``softmax``).
+_TRACED_OP_NAMES = {
+    **dict.fromkeys(("math.tanh", "nn.tanh", "Tanh"), "Tanh"), **dict.fromkeys(_SIGMOID, "Sigmoid"),
+    **dict.fromkeys(("math.reduce_sum", "reduce_sum", "Sum"), "Sum"),
+    **dict.fromkeys(("math.reduce_mean", "reduce_mean", "Mean"), "Mean"),
+    **dict.fromkeys(("math.reduce_max", "reduce_max", "Max"), "Max"),
+    **dict.fromkeys(("math.reduce_min", "reduce_min", "Min"), "Min"),
+    **dict.fromkeys(("math.reduce_prod", "reduce_prod", "Prod"), "Prod"),
+    **dict.fromkeys(("math.exp", "Exp"), "Exp"), **dict.fromkeys(("math.log", "Log"), "Log"),
+    **dict.fromkeys(("nn.softmax", "Softmax"), "Softmax")}
+#: Readers of as-traced values that keep their own paths: ``+ - · / sqrt neg abs`` (:func:`as_traced_step`),
+#: sin/cos/tan (:func:`_periodic_in_float32`), moves, where and relu (values moved as they are,
+#: :func:`keep_traced`), argmax/argmin and top_k (orders of float32 values, :func:`ordered_as_traced`).
+_OWN_TRACED_PATHS = frozenset({"math.argmax", "argmax", "Argmax", "math.argmin", "argmin", "Argmin", "math.top_k",
+                               "TopK"})
+
+
+def read_as_traced(c: OpCall, spec: OpSpec) -> Value | None:
+    """Any other float64 function (tanh, sigmoid, sum, mean, max, min, prod, exp, log, logsumexp, softmax, norm...)
+    reading a value computed as the traced path computes it (session 33, issue 16: refused before, "held rounded to
+    float32"): no bound holds for that value, so its reader is computed as ``--loader=tensorflow`` computes it too,
+    the float32 lowering of every float64 operand's float32 value (a pair's or bounded value's ``hi``), held rounded,
+    recorded as traced (its readers follow) and named in the float64 notice. None when no float64 operand is such a
+    value (exact, paired, bounded and rounded operands keep their paths)."""
+
+    traced = _AS_TRACED.get(c.ctx.graph, set())
+    if c.function in _OWN_TRACED_PATHS or not any(v.dtype == F64 and id(v) in traced for v in c.ctx.inputs):
+        return None
+    return in_float32_as_traced(c, spec)
+
+
+def in_float32_as_traced(c: OpCall, spec: OpSpec) -> Value:
+    """``spec``'s float32 lowering of every float64 operand's float32 value (a pair's or bounded value's ``hi``), as
+    ``--loader=tensorflow`` computes it: held rounded, recorded as traced (its readers follow) and named in the
+    float64 notice. For functions that no path covers for how their operands are held (session 33, issue 16)."""
+    from .op_layers_tf_gaps import as_float64
+
+    if c.function.rsplit(".", 1)[-1].lower() in _JUMPS:
+        exact = _exact_jump(c, spec)
+        if exact is not None:
+            return exact
+        raise c.gap(f"a float64 {c.function} of values TF.js holds in float32 (its result jumps where the argument "
+                    "crosses a whole number, or 0: one float32 rounding can land it on the other side, a whole step off)")
+    floats = {i: v for i, v in enumerate(c.ctx.inputs) if v.dtype == F64}
+    out = _lowered_on(c, spec, {i: _held(c, v, f"traced_{i}", bounded=True)[0] for i, v in floats.items()})
+    name_in_float64_notice(c, _TRACED_OP_NAMES.get(c.function, c.function.rsplit(".", 1)[-1]))
+    return _as_traced(c, as_float64(c, out, exact=False))
+
+
+#: Functions whose result jumps (by last word, lower case): of float64 values held in float32, refused by name.
+_JUMPS = frozenset({"floor", "ceil", "round", "rint", "sign", "floordiv", "floor_div", "floordivide", "floormod",
+                    "mod", "fmod", "truncatemod", "truncatediv"})
+
+
+def _exact_jump(c: OpCall, spec: OpSpec) -> Value | None:
+    """floor, ceil, rint, sign or round (no decimals) of a float64 tensor held exactly: float32's result of the same
+    value is Keras's (a whole number or ±1 of a float32 value, exactly), held exactly; None for anything else."""
+    from .op_layers_tf_gaps import as_float64
+
+    floats = [(i, v) for i, v in enumerate(c.ctx.inputs) if v.dtype == F64]
+    exact = _EXACTLY_HELD.get(c.ctx.graph, {})
+    if c.function.rsplit(".", 1)[-1].lower() not in _EXACT_JUMPS or c.value("decimals", 0) not in (0, None) or \
+            len(floats) != 1 or id(floats[0][1]) not in exact:
+        return None
+    i, v = floats[0]
+    return as_float64(c, _lowered_on(c, spec, {i: _held(c, v, "x")[0]}), exact=True)
+
+
+#: The jumps whose float32 result of a float32 value is float64's of it, exactly.
+_EXACT_JUMPS = frozenset({"floor", "ceil", "rint", "sign", "round"})
+
+
+def held_in_float32(c: OpCall, v: Value, bounded: bool) -> bool:
+    """Whether the float64 ``v`` is held rounded to float32 for its reader: neither exactly nor as a pair, nor (where
+    the reader carries bounds: ``bounded``) a :class:`Bounded` value."""
+    from .op_layers_tf_gaps import _PAIRS
+
+    graph = c.ctx.graph
+    return v.dtype == F64 and id(v) not in _EXACTLY_HELD.get(graph, {}) and id(v) not in _PAIRS.get(graph, {}) \
+        and not (bounded and id(v) in _BOUNDED.get(graph, {}))
+
+
+def orders_as_traced(c: OpCall, x: Value) -> bool:
+    """Whether an argmax/argmin/top_k of the float64 ``x`` (not held exactly) orders float32 values as the traced
+    path does: of a pair, a tanh/sigmoid result (:class:`Bounded`) or a value computed as traced, whose float32
+    values tie only where they round to one. Not of exp, log and logsumexp results (review R3's F3: exp(-200) and
+    exp(-150) are both 0 in float32, argmax 0 where Keras gives 3: float32's range, not its rounding)."""
+    from .op_layers_tf_gaps import _PAIRS
+
+    graph = c.ctx.graph
+    return any(id(x) in held.get(graph, {}) for held in (_PAIRS, _BOUNDED)) or id(x) in _AS_TRACED.get(graph, set())
+
+
+def ordered_as_traced(c: OpCall, lower: Callable[[OpCall], object], op: str) -> object:
+    """argmax/argmin/top_k of float64 values held as pairs or rounded (session 33, issue 16; refused before): the
+    order of their float32 values (a pair's ``hi``), as ``--loader=tensorflow`` orders its float32 values, ties of
+    values that differ only in float64 resolved by index; named in the float64 notice with its ordering clause."""
+    x = c.tensor("x")
+    hi = _held(c, x, "x", bounded=True)[0]
+    original = list(c.ctx.inputs)
+    c.ctx.inputs = [hi if i == c.arguments["x"].index else v for i, v in enumerate(original)]
+    try:
+        out = lower(c)
+    finally:
+        c.ctx.inputs = original
+    name_in_float64_notice(c, op)
+    return out
+
+
+def keep_traced(c: OpCall, out: Value) -> Value:
+    """``out`` (values moved, selected or picked by relu) recorded as traced where a float64 operand was: held
+    rounded as the traced path computes it, so its readers are computed that way too (:func:`read_as_traced`)."""
+    traced = _AS_TRACED.get(c.ctx.graph, set())
+    if any(v.dtype == F64 and id(v) in traced for v in c.ctx.inputs):
+        _as_traced(c, out)
+    return out
+
+
+def _reciprocal(c: OpCall, name: str) -> Value:
+    """A constant divisor's float64 reciprocal rounded to float32: the traced graph's Grappler constant folding makes
+    ``x / k`` a product ``x · (1/k)`` (session 33: ``p / 1000`` differed from the traced numbers by one float32 ulp,
+    1.4e-7 of a softmax of it, on cpu)."""
+    with np.errstate(divide="ignore", over="ignore"):
+        inverse = np.reciprocal(np.asarray(c.arguments[name], np.float64)).astype(np.float32)
+    return c.ctx.floats(inverse, f"{name}_reciprocal")
+
+
 def _float32_operand(c: OpCall, name: str, tensors: dict[str, Value]) -> Value:
     """An operand's float32 value as the traced graph holds it: a float64 tensor's (a pair's or bounded value's
     ``hi``), a float32 tensor as it is (Keras 3 promotes it), a constant rounded to float32."""
+    from .op_layers_tf_gaps import _operand
+
     v = tensors.get(name)
-    if v is None:
-        with np.errstate(over="ignore"):
-            return c.ctx.floats(np.asarray(c.arguments[name], np.float64).astype(np.float32), f"{name}_float32")
+    if v is None:  # float32's rounding of it (``hi``); one outside float32's range refused (1e40 would be Inf)
+        return _operand(c, name)[0]
     if v.dtype == F32:
         return v
     if v.dtype != F64:
@@ -398,7 +552,7 @@ def _unbounded_in_float32(c: OpCall, operands: list, op: str) -> Value:
     """A product of a :class:`Bounded` value and a tensor of unknown magnitude, or a division by a tensor (session
     32, issue 16): no bound holds (the error scales with a magnitude, or a divisor near 0, known only at run time),
     so it is computed as ``--loader=tensorflow`` computes it, in float32 (of the operands' pairs: as close or
-    closer), held rounded with an error of its own (float64 readers after it are refused) and named in the float64
+    closer), held rounded with an error of its own (float64 readers after it follow it) and named in the float64
     notice, as the traced graph's ops are."""
     from .op_layers_tf_gaps import as_float64
 
@@ -500,6 +654,10 @@ def _periodic_in_float32(c: OpCall, spec: OpSpec, x: Value) -> Value:
     return _as_traced(c, as_float64(c, out, exact=False))
 
 
+#: The float64 notice's ops that order values (:func:`ordered_as_traced`), and their clause.
+_ORDERING_OPS = frozenset({"ArgMax", "ArgMin", "TopKV2"})
+_ORDERING_NOTICE = ("; {names} order float32 values: float64 values that round to one float32 tie, the tie resolved "
+                    "by index where Keras may order them otherwise")
 #: Per graph, the op layers computed in float32 without a bound (:func:`name_in_float64_notice`): their names and
 #: the notice line as last written.
 _IN_FLOAT32: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -514,8 +672,10 @@ def name_in_float64_notice(c: OpCall, op: str) -> None:
     names, line = _IN_FLOAT32.setdefault(c.ctx.graph, ([], None))
     names.append(f"{op} {c.ctx.name}")
     periodic = [n for n in names if n.split(" ", 1)[0] in FLOAT64_PERIODIC_OPS]
+    ordering = [n for n in names if n.split(" ", 1)[0] in _ORDERING_OPS]
     text = FLOAT64_NOTICE.format(count=len(names), names=shown_names(names), reference="Keras") + (
-        FLOAT64_PERIODIC_NOTICE.format(names=shown_names(periodic)) if periodic else "")
+        FLOAT64_PERIODIC_NOTICE.format(names=shown_names(periodic)) if periodic else "") + (
+        _ORDERING_NOTICE.format(names=shown_names(ordering)) if ordering else "")
     notes = getattr(c.ctx.graph, "notes", None)
     if notes is not None:
         if line in notes:
@@ -549,7 +709,7 @@ def _bounded_notice(c: OpCall) -> None:
         "2^-44 of each intermediate value and float32's rounding of the result; the bounds are absolute, so after a "
         "cancellation (tanh(a) - tanh(b) of nearby values, times a large constant) they can exceed the result itself; "
         "products with other tensors and divisions by tensors are computed in float32 without a bound (named in the "
-        "float64 notice), sqrt and other functions of them are refused"))
+        "float64 notice, as other functions of them are), sqrt of them is refused"))
 
 
 # -- relu of float64 values (session 29, h1b) ----------------------------------------------------------------------

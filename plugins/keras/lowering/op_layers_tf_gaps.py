@@ -295,18 +295,26 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
     a notice: each step errs by about 2^-44 of its operands where Keras's float64 errs by 2^-53 (the traced graph
     computes every step in float32, 2^-24), so a float32 cast differs from Keras's only after a cancellation or
     where a value lies that close to a float32 rounding point. Reductions: :func:`float64_reduction`."""
+    from .float64_functions import (FLOAT64_MOVES, FLOAT64_PERIODIC, FLOAT64_RELUS, FLOAT64_SELECTS, FLOAT64_SMOOTH,
+                                    as_traced_step, bounded_step, float64_moved, float64_periodic, float64_relu,
+                                    float64_selected, float64_smooth, in_float32_as_traced, keep_traced,
+                                    read_as_traced, traced_step)
+
+    if c.function not in FLOAT64_PAIR_STEPS | FLOAT64_PERIODIC | FLOAT64_MOVES | FLOAT64_SELECTS | FLOAT64_RELUS:
+        traced = read_as_traced(c, spec)  # of values computed as the traced path computes them: that path's float32
+        if traced is not None:
+            return traced
+    names = [p for p in spec.params if p in c.arguments][:1 if c.function in _NEG | _ABS | _SQRT else 2]
+    if _reads_held_in_float32(c):  # exp, log, tanh results... where pairs would refuse: the traced path's float32
+        return traced_step(c, names) if c.function in FLOAT64_PAIR_STEPS else in_float32_as_traced(c, spec)
     if c.function in FLOAT64_REDUCTIONS:
         return float64_reduction(c)
     if c.function in FLOAT64_IN_FLOAT32:
         return float64_in_float32(c, spec)
-    from .float64_functions import (FLOAT64_MOVES, FLOAT64_PERIODIC, FLOAT64_RELUS, FLOAT64_SELECTS, FLOAT64_SMOOTH,
-                                    as_traced_step, bounded_step, float64_moved, float64_periodic, float64_relu,
-                                    float64_selected, float64_smooth)
-
     if c.function in FLOAT64_MOVES:  # reshape, slices, concat, gather... of float64 values, held as they were
-        return float64_moved(c, spec)
+        return keep_traced(c, float64_moved(c, spec))
     if c.function in FLOAT64_SELECTS:  # where(condition, x, y): each value one of the branches'
-        return float64_selected(c)
+        return keep_traced(c, float64_selected(c))
     if c.function in _TOP_K:
         return _exact_top_k(c)
     if c.function in FLOAT64_SMOOTH:  # tanh, sigmoid in float32 with the pair's lo term
@@ -314,10 +322,9 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
     if c.function in FLOAT64_PERIODIC:  # sin, cos of tanh/sigmoid results and affine maps of them
         return float64_periodic(c, spec)
     if c.function in FLOAT64_RELUS:  # relu, relu6: values picked, exactly
-        return float64_relu(c)
-    if c.function not in FLOAT64_PAIR_STEPS:
-        raise c.gap(_gap_text("a float64 tensor"))
-    names = [p for p in spec.params if p in c.arguments][:1 if c.function in _NEG | _ABS | _SQRT else 2]
+        return keep_traced(c, float64_relu(c))
+    if c.function not in FLOAT64_PAIR_STEPS:  # softmax, square, norm, maximum...: the traced path's float32
+        return in_float32_as_traced(c, spec)
     traced = as_traced_step(c, names)  # on values computed as the traced path computes them: the same float32 op
     if traced is not None:
         return traced
@@ -352,6 +359,18 @@ def float64_step(c: OpCall, spec: OpSpec) -> Value:
     if any(p[1] is not None for p in operands if p is not None):
         _notice(c)
     return out
+
+
+def _reads_held_in_float32(c: OpCall) -> bool:
+    """Whether ``c`` (a function with no path of its own for values held rounded: not a move, where, relu, sin/cos,
+    tanh/sigmoid, argmax or top_k) reads a float64 value held rounded to float32 (an exp, log or tanh result...),
+    which pairs refuse; ``+ - · /`` carry a tanh result's bound (:func:`.float64_functions.bounded_step`)."""
+    from .float64_functions import (FLOAT64_MOVES, FLOAT64_PERIODIC, FLOAT64_RELUS, FLOAT64_SELECTS, FLOAT64_SMOOTH,
+                                    held_in_float32)
+
+    own = FLOAT64_PERIODIC | FLOAT64_MOVES | FLOAT64_SELECTS | FLOAT64_RELUS | FLOAT64_SMOOTH | _TOP_K | set(_ARG)
+    steps = c.function in FLOAT64_PAIR_STEPS
+    return c.function not in own and any(held_in_float32(c, v, bounded=steps) for v in c.ctx.inputs)
 
 
 def _unit_product(c: OpCall, names: list[str], operands: list[Pair]) -> Value | None:
@@ -418,7 +437,8 @@ def float64_in_float32(c: OpCall, spec: OpSpec) -> Value:
     cannot compute: the float32 lowering of its ``hi``, then for exp and log the first-order term of ``lo``
     (``e^(hi+lo) = e^hi·(1 + lo)``, ``log(hi + lo) = log(hi) + lo/hi``, exact to float32's precision since
     ``|lo| <= 2^-24·|hi|``). The result is held rounded (neither exact nor a pair): a float32 cast reads it, float64
-    arithmetic on it stays a gap (the pairs' 2^-44 would not hold). Named in its own notice, with its bound."""
+    arithmetic on it is computed as the traced path computes it (the pairs' 2^-44 would not hold; session 33,
+    :func:`.float64_functions.in_float32_as_traced`). Named in its own notice, with its bound."""
     x = c.tensor("x")
     if x.dtype != F64:
         raise c.gap(f"a float64 function of a {x.dtype.value} tensor")
@@ -448,7 +468,7 @@ def _float32_notice(c: OpCall) -> None:
         "Keras's float64 result (cpu and wasm), logsumexp within about 1.2e-7·(n + max|x|) of it for n values "
         "reduced; past float32's range a float64 output is Inf or 0 where Keras's is finite (exp of x > 88.72 "
         "Inf, as Keras's float32 cast of it; below 1.2e-38 within float32's smallest step); float64 arithmetic "
-        "on their results is refused"))
+        "on their results is computed as --loader=tensorflow computes it, named in the float64 notice"))
 
 
 # -- float64 reductions ---------------------------------------------------------------------------------------
@@ -698,18 +718,27 @@ def _exact_arg_extreme(c: OpCall, x: Value) -> Value:
         inputs[c.arguments["x"].index] = integers
         c.ctx.inputs = inputs
         return _arg_extreme(_ARG[c.function], float64=True)(c)
-    if id(x) not in _EXACTLY_HELD.get(c.ctx.graph, {}):
-        if id(x) not in _PAIRS.get(c.ctx.graph, {}):  # exp, log, logsumexp (:func:`float64_in_float32`)
+    if id(x) not in _EXACTLY_HELD.get(c.ctx.graph, {}):  # pairs, tanh results...: float32's order, as traced
+        from .float64_functions import ordered_as_traced, orders_as_traced
+
+        if not orders_as_traced(c, x):  # exp, log, logsumexp results (:func:`float64_in_float32`)
             raise c.gap("an argmax/argmin of float64 values held rounded to float32 (Keras orders its own values; "
                         "distinct ones may round to one float32, exp(-200) and exp(-150) both to 0)")
-        raise c.gap("an argmax/argmin of float64 values computed on pairs of float32 (Keras orders its own values, "
-                    "which may differ in the last 9 bits)")
+        if c.ctx.class_name.startswith(KERAS_OP_PREFIX):  # Keras 3's traced argmax holds an op TF.js lacks
+            raise c.gap(f"an argmax/argmin of float64 values {_held_how(c, x)} (Keras orders its own values, "
+                        "which may tie in float32; --loader=tensorflow does not convert Keras 3's either)")
+        return ordered_as_traced(c, _arg_extreme(_ARG[c.function], float64=True), _ARG[c.function])
     index = c.arguments["x"].index
     inputs = list(c.ctx.inputs)
     inputs[index] = c.ctx.op("Cast", [x], {"SrcT": F64, "DstT": F32, "Truncate": False}, dtype=F32, shape=x.shape,
                              label="held_float32_x")
     c.ctx.inputs = inputs
     return _arg_extreme(_ARG[c.function], float64=True)(c)
+
+
+def _held_how(c: OpCall, x: Value) -> str:
+    """How a float64 value not held exactly is held, for a gap's text."""
+    return "computed on pairs of float32" if id(x) in _PAIRS.get(c.ctx.graph, {}) else "held rounded to float32"
 
 
 def _exact_top_k(c: OpCall) -> list[Value]:
@@ -720,8 +749,16 @@ def _exact_top_k(c: OpCall) -> list[Value]:
     from .op_layers import _top_k
 
     x = c.tensor("x")
-    if x.dtype != F64 or id(x) not in _EXACTLY_HELD.get(c.ctx.graph, {}):
-        raise c.gap(_gap_text("a top_k of a float64 tensor not held exactly"))
+    if x.dtype != F64:
+        raise c.gap(_gap_text(f"a top_k of a {x.dtype.value} tensor beside float64 ones"))
+    if id(x) not in _EXACTLY_HELD.get(c.ctx.graph, {}):  # pairs, tanh results...: float32's order, as traced
+        from .float64_functions import held_as_traced, ordered_as_traced, orders_as_traced
+
+        if not orders_as_traced(c, x):  # exp, log, logsumexp: 0 or Inf for values Keras orders
+            raise c.gap(_gap_text("a top_k of float64 values held rounded to float32 (exp, log or logsumexp "
+                                  "results: distinct ones may round to one float32, exp(-200) and exp(-150) to 0)"))
+        values, indices = ordered_as_traced(c, _top_k, "TopKV2")
+        return [held_as_traced(c, values), indices]
     inputs = list(c.ctx.inputs)
     inputs[c.arguments["x"].index] = c.ctx.op("Cast", [x], {"SrcT": F64, "DstT": F32, "Truncate": False}, dtype=F32,
                                               shape=x.shape, label="held_float32_x")
