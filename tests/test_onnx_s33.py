@@ -301,3 +301,197 @@ def test_half_pixel_symmetric_linear_resize_is_onnxruntimes_bit_for_bit(tmp_path
         for backend, got in _run_in_tfjs(out, feeds).items():
             differ = int((got["y"].astype(np.float32) != expected.astype(np.float32)).sum())
             assert differ == 0, f"{backend}, flag {flag}: {differ} of {expected.size} elements differ"
+
+
+# -- session 33, h7b: the review's findings (r7) --------------------------------------------------------------------
+def _loop_carrying(producer: list, inputs: list, carried: str, declared: list, readers: list,
+                   opset: int) -> onnx.ModelProto:
+    """A Loop carrying ``carried`` (made by ``producer``) whose body input declares ``declared``, the shape onnx's
+    inference gives it, as exporters store it: the body reduces the carried value (``readers`` read ``c_in`` and
+    write ``red``) and scans that out, and passes its absolute value on."""
+    body = helper.make_graph(
+        [*readers, helper.make_node("Abs", ["c_in"], ["c_out"]), helper.make_node("Identity", ["cond_in"], ["go"])],
+        "body", [_vi("i", I64, []), _vi("cond_in", B, []), _vi("c_in", F, declared)],
+        [_vi("go", B, []), _vi("c_out", F, declared), _vi("red", F, None)])
+    nodes = [*producer, helper.make_node("Loop", ["n", "", carried], ["final", "out"], body=body)]
+    inits = [numpy_helper.from_array(np.array([-1], np.int64), "last_axis"),
+             numpy_helper.from_array(np.array([0], np.int64), "front")]
+    graph = helper.make_graph(nodes, "g", [*inputs, _vi("n", I64, [])], [_vi("out", F, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10 if opset >= 21 else 8
+    return onnx.shape_inference.infer_shapes(model)
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("producer", ["ceil_mode_max_pool", "symbolic_attention_scores"])
+def test_loop_carried_value_whose_body_declares_onnxs_wrong_shape(tmp_path, tfjs_runtime, producer):
+    """r7 F1: a Loop-carried value whose body input declares onnx's wrong shape (a ceil_mode MaxPool: 3 windows,
+    onnxruntime's 2; a symbolic Attention's scores: last dim 0): the body was typed from the declared shape. TF.js
+    crashed ("Size(4) must match the product of shape 1,1,2,3") for the pool and gave all zeros (no error) for the
+    Attention's ReduceSum. The body input now takes the initial value's shape and its readers are inferred again."""
+    rng = np.random.default_rng(33)
+    reducer = helper.make_node("ReduceSum", ["c_in", "last_axis"], ["red"], keepdims=1)
+    if producer == "ceil_mode_max_pool":  # the Unsqueeze reshapes to the shape it is told c_in has
+        nodes = [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[1], strides=[2], ceil_mode=1)]
+        readers = [helper.make_node("Unsqueeze", ["c_in", "front"], ["u"]),
+                   helper.make_node("ReduceSum", ["u", "last_axis"], ["red"], keepdims=1)]
+        model = _loop_carrying(nodes, [_vi("x", F, [1, 2, 4])], "y", [1, 2, 3], readers, 17)
+        feeds = {"x": rng.standard_normal([1, 2, 4]).astype(np.float32)}
+    else:
+        nodes = [helper.make_node("Attention", ["q", "k", "v"], ["y", "", "", "qk"], scale=0.3)]
+        inputs = [_vi("q", F, ["b", "h", "sq", "d"]), _vi("k", F, ["b", "h", "sk", "d"]),
+                  _vi("v", F, ["b", "h", "sk", "dv"])]
+        model = _loop_carrying(nodes, inputs, "qk", ["b", "h", "sq", 0], [reducer], 23)
+        feeds = {"q": rng.standard_normal([2, 3, 4, 8]).astype(np.float32),
+                 "k": rng.standard_normal([2, 3, 6, 8]).astype(np.float32),
+                 "v": rng.standard_normal([2, 3, 6, 5]).astype(np.float32)}
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    expected = matches_onnxruntime(path, {**feeds, "n": np.array(2, np.int64)}, tmp_path / "out",
+                                   target_backends=list(BACKENDS))
+    assert np.abs(expected["out"]).max() > 0.1
+
+
+@pytest.mark.node
+def test_scan_input_whose_body_declares_onnxs_wrong_shape(tmp_path, tfjs_runtime):
+    """r7 F1: a Scan scanning a ceil_mode MaxPool's output (onnx infers 3 windows, there are 2) whose body input
+    declares onnx's shape: TF.js crashed ("Size(4) must match the product of shape 1,2,3"). onnxruntime 1.32
+    refuses to run this model (its inference of the body's Relu says 3, its kernel gives 2), so the expected
+    values come from the ONNX reference implementation (``onnx.reference.ReferenceEvaluator``)."""
+    from onnx.reference import ReferenceEvaluator
+    from tfjsconv.verify.compare import format_report, verify_model
+
+    front = numpy_helper.from_array(np.array([0], np.int64))
+    body = helper.make_graph(
+        [helper.make_node("Constant", [], ["front"], value=front), helper.make_node("Unsqueeze", ["step", "front"],
+                                                                                  ["u"]),
+         helper.make_node("Relu", ["u"], ["r"]), helper.make_node("ReduceSum", ["r"], ["t"], keepdims=0),
+         helper.make_node("Add", ["s", "t"], ["s2"])],
+        "body", [_vi("s", F, []), _vi("step", F, [2, 3])], [_vi("s2", F, []), _vi("r", F, None)])
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[1], strides=[2], ceil_mode=1),
+             helper.make_node("Scan", ["s0", "y"], ["s_final", "out"], body=body, num_scan_inputs=1)]
+    graph = helper.make_graph(nodes, "g", [_vi("x", F, [1, 2, 4]), _vi("s0", F, [])],
+                              [_vi("s_final", F, []), _vi("out", F, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    model = onnx.shape_inference.infer_shapes(model)
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    tfjsconv.convert(path, tmp_path / "out", target_backends=list(BACKENDS))
+    feed = {"x": np.random.default_rng(4).standard_normal([1, 2, 4]).astype(np.float32),
+            "s0": np.array(0.5, np.float32)}
+    expected = dict(zip(["s_final", "out"], ReferenceEvaluator(model).run(None, feed), strict=True))
+    assert expected["out"].shape == (1, 1, 2, 2)
+    report = verify_model(tmp_path / "out", feed, {"out": expected["out"]}, backends=BACKENDS, rtol=1e-5, quiet=True)
+    assert report.passed, format_report(report)
+
+
+def _same_pool_node(op: str, auto_pad: str) -> onnx.NodeProto:
+    """``op`` over [1, 2, 6, 11], kernel 1x2, strides 3x6: SAME's pad totals are -2 and -3."""
+    extra = {"count_include_pad": 1} if op == "AveragePool" else {}
+    inputs, outputs = (["x", "w"], ["y"]) if op == "Conv" else (["x"], ["y", "i"] if op == "MaxPool" else ["y"])
+    return helper.make_node(op, inputs, outputs, kernel_shape=[1, 2], strides=[3, 6], auto_pad=auto_pad, **extra)
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "LpPool", "Conv"])
+def test_same_pools_with_a_negative_pad_total_start_where_onnxruntime_does(tmp_path, tfjs_runtime, op, auto_pad):
+    """r7 F3: auto_pad SAME with stride >= kernel + 2 gives a negative pad total ((out - 1) * s + k - n: -2 and
+    -3 here); onnxruntime applies the negative head pad (its windows start trunc(-total / 2) elements in for
+    SAME_UPPER, trunc(-(total + 1) / 2) for SAME_LOWER: 1 and 1, 0 and 1) where we clamped it to 0: windows of
+    MaxPool (values and Indices), AveragePool and LpPool were one element early, silently. onnxruntime's Conv
+    starts at trunc(-(total + 1) / 2) (SAME_UPPER; SAME_LOWER: trunc(-(total + 2) / 2)): 0 and 0 for SAME_LOWER,
+    which the clamped pads match; 0 and 1 for SAME_UPPER, now refused by name (it was silently wrong)."""
+    node = _same_pool_node(op, auto_pad)
+    if op == "Conv" and auto_pad == "SAME_UPPER":
+        path = onnx_model(tmp_path / "model.onnx", [node], {"x": (F, [1, 2, 6, 11])}, ["y"], opset=19,
+                          initializers={"w": np.ones([3, 2, 1, 2], np.float32)})
+        with pytest.raises(Exception, match=r"pad total is negative \(-3\) and onnxruntime starts its windows 1"):
+            tfjsconv.convert(path, tmp_path / "out")
+        return
+    x = np.random.default_rng(7).standard_normal([1, 2, 6, 11]).astype(np.float32)
+    inits = {"w": np.random.default_rng(8).standard_normal([3, 2, 1, 2]).astype(np.float32)} if op == "Conv" else None
+    path = onnx_model(tmp_path / "model.onnx", [node], {"x": (F, [1, 2, 6, 11])}, list(node.output), opset=19,
+                      initializers=inits)
+    tfjsconv.convert(path, tmp_path / "out", target_backends=list(BACKENDS))
+    expected = onnxruntime_outputs(path, {"x": x})
+    got = _run_in_tfjs(tmp_path / "out", {"x": x})
+    for backend in BACKENDS:
+        for name in node.output:
+            np.testing.assert_allclose(got[backend][name], expected[name], rtol=1e-6, atol=1e-6,
+                                       err_msg=f"{op} {auto_pad} {name} on {backend}")
+
+
+@pytest.mark.node
+def test_same_max_pool_with_a_negative_pad_total_as_the_onnx_reference(tmp_path, tfjs_runtime):
+    """r7 F3 for MaxPool without Indices: onnxruntime 1.32 refuses to run it ("padding values must be
+    non-negative"), so the expected values come from the ONNX reference implementation, which applies the
+    negative head pad as onnxruntime's MaxPool with Indices does (first window at element 1 for SAME_UPPER)."""
+    from onnx.reference import ReferenceEvaluator
+
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[1, 2], strides=[3, 4], auto_pad="SAME_UPPER")
+    path = onnx_model(tmp_path / "model.onnx", [node], {"x": (F, [1, 2, 6, 8])}, ["y"], opset=19)
+    tfjsconv.convert(path, tmp_path / "out", target_backends=list(BACKENDS))
+    x = np.random.default_rng(9).standard_normal([1, 2, 6, 8]).astype(np.float32)
+    expected = ReferenceEvaluator(onnx.load(str(path))).run(None, {"x": x})[0]
+    assert expected.shape == (1, 2, 2, 2)
+    for backend, outputs in _run_in_tfjs(tmp_path / "out", {"x": x}).items():
+        np.testing.assert_array_equal(outputs["y"], expected, err_msg=backend)
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("transform,nearest_mode,size,out", [
+    ("half_pixel", "round_prefer_floor", 6, 5), ("half_pixel", "round_prefer_floor", 6, 7),
+    ("asymmetric", "round_prefer_ceil", 3, 4), ("half_pixel_symmetric", "round_prefer_floor", 12, 10)])
+def test_nearest_resize_near_ties_pick_onnxruntimes_pixel(tmp_path, tfjs_runtime, transform, nearest_mode, size,
+                                                          out):
+    """r7 F2: a nearest Resize to constant sizes took TF.js's native ResizeNearestNeighbor when its pixels matched
+    ONNX's coordinates computed in float64; onnxruntime computes them in float32, where a near-tie (6 -> 5
+    half_pixel: 2.5000002 in float64) is an exact 2.5 and rounds the other way: one pixel per row was its
+    neighbour, silently (ORT [0, 1, 2, 4, 5], TF.js [0, 1, 3, 4, 5]). The rule is now chosen on float32 ones."""
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="nearest",
+                            coordinate_transformation_mode=transform, nearest_mode=nearest_mode)
+    path = onnx_model(tmp_path / "model.onnx", [node], {"x": (F, [1, 2, 3, size])}, ["y"], opset=19,
+                      initializers={"sizes": np.array([1, 2, 3, out], np.int64)})
+    x = np.arange(6 * size, dtype=np.float32).reshape(1, 2, 3, size)
+    expected = onnxruntime_outputs(path, {"x": x})
+    tfjsconv.convert(path, tmp_path / "out", target_backends=list(BACKENDS))
+    for backend, outputs in _run_in_tfjs(tmp_path / "out", {"x": x}).items():
+        np.testing.assert_array_equal(outputs["y"], expected["y"], err_msg=backend)
+
+
+@pytest.mark.node
+def test_verify_against_the_onnx_source_keeps_a_scalar_input_scalar(tmp_path, tfjs_runtime):
+    """r7 M4: ``tfjsconv verify model.onnx out/`` failed every model with a scalar input ("shape mismatch: got [],
+    expected [1]"): the reference's feeds went through ``np.ascontiguousarray``, which makes a () array [1], and
+    onnxruntime then returned [1]. The model here is right; only the check was wrong."""
+    from tfjsconv.verify.source_check import verify_against_source
+
+    path = onnx_model(tmp_path / "model.onnx", [helper.make_node("Neg", ["s"], ["y"])], {"s": (F, [])}, ["y"],
+                      opset=19)
+    tfjsconv.convert(path, tmp_path / "out", target_backends=list(BACKENDS))
+    report = verify_against_source(path, tmp_path / "out", inputs={"s": np.array(1.5, np.float32)},
+                                   backends=BACKENDS, quiet=True)
+    assert report.passed, report
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("rank,storage_order", [(1, 0), (2, 0), (2, 1), (3, 0)])
+def test_max_pool_indices_of_a_window_of_padding_only_are_onnxruntimes(tmp_path, tfjs_runtime, rank, storage_order):
+    """r7 M1: a dilated window (kernel 2, dilation 3, pads 1 < kernel) can hold padding only. onnxruntime's index
+    there is its running index never replaced: -1 on every spatial axis plus the channel's base (1-D: -1 and 1
+    for two channels of 2; 2-D: c * H * W - W - 1), which we gave as -1. It is deterministic, so now matched."""
+    spatial = [1] * (rank - 1) + [2]
+    node = helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[1] * (rank - 1) + [2],
+                            dilations=[1] * (rank - 1) + [3], pads=([0] * (rank - 1) + [1]) * 2,
+                            storage_order=storage_order)
+    shape = [2, 3, *spatial]
+    path = onnx_model(tmp_path / "model.onnx", [node], {"x": (F, shape)}, ["y", "i"], opset=12)
+    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    expected = onnxruntime_outputs(path, {"x": x})
+    assert (expected["i"] > 0).any() and (expected["i"] < -1).any() if rank > 1 else (expected["i"] > 0).any()
+    tfjsconv.convert(path, tmp_path / "out", target_backends=list(BACKENDS))
+    for backend, outputs in _run_in_tfjs(tmp_path / "out", {"x": x}).items():
+        for name in ("y", "i"):
+            assert _same_bits(outputs[name], expected[name]), (backend, name, outputs[name], expected[name])

@@ -208,7 +208,8 @@ def _feeds(session: Any, inputs: Mapping[str, np.ndarray], input_layout: str | N
         array = arrays[info.name]
         if nhwc and array.ndim == 4:
             array = array.transpose(0, 3, 1, 2)
-        feeds[info.name] = np.ascontiguousarray(array.astype(_ORT_TYPES.get(info.type, array.dtype), copy=False))
+        # np.asarray(order="C") keeps a scalar's shape () (np.ascontiguousarray makes it [1]: review r7 M4)
+        feeds[info.name] = np.asarray(array.astype(_ORT_TYPES.get(info.type, array.dtype), copy=False), order="C")
     return feeds, nhwc
 
 

@@ -128,6 +128,14 @@ class Translator:
             self._info[name] = outer._info[name]
             self._contradicted.add(name)
 
+    def adopt_input_shape(self, name: str, shape: tuple | None, outer: Translator, outer_name: str) -> None:
+        """This subgraph's input ``name`` holds a value of ``shape`` made from ``outer``'s tensor ``outer_name`` (a
+        Loop's initial carried value, a Scan input's slice): where the shape the subgraph declares for it (onnx's
+        inference, stored by exporters) contradicts a known dim, or ``outer`` kept its own shape for
+        ``outer_name`` (the declared one was inferred from the wrong one), ``shape`` is kept and the readers are
+        inferred again (:meth:`_own_shape`)."""
+        self._own_shape(name, shape, stated=outer_name in outer._contradicted)
+
     def inferred_dtype(self, name: str) -> np.dtype | None:
         return self._info.get(name, (None, None))[0]
 

@@ -68,8 +68,12 @@ class _Body:
         self.translator.adopt_outer_shape(onnx_name, self.ctx.translator)
         return argument
 
-    def bind(self, onnx_name: str, value: Value, np_dtype: Any) -> None:
-        """The subgraph's tensor ``onnx_name`` is ``value`` (computed in the function from its arguments)."""
+    def bind(self, onnx_name: str, value: Value, np_dtype: Any, outer_name: str) -> None:
+        """The subgraph's tensor ``onnx_name`` is ``value`` (computed in the function from the outer tensor
+        ``outer_name``), of ``value``'s shape where the subgraph declares a wrong one
+        (:meth:`Translator.adopt_input_shape`)."""
+        if value.shape is not None:
+            self.translator.adopt_input_shape(onnx_name, tuple(value.shape), self.ctx.translator, outer_name)
         self.translator.tensors[onnx_name] = Tensor(onnx_name, value=value, dtype=np_dtype, shape=value.shape)
 
     def scan_output_names(self, count: int) -> list[str]:
@@ -199,9 +203,12 @@ def _element_shape(shape: Shape) -> list[int]:
     return [-1 if d is None else int(d) for d in shape] if shape is not None else []
 
 
-def _carried(body: _Body, name: str, init: Value, np_dtype: Any) -> Value:
+def _carried(body: _Body, name: str, init: Value, np_dtype: Any, outer_name: str) -> Value:
     """A loop-carried argument: the shape the body declares for it, else its initial value's rank only (a value
-    may grow from one iteration to the next)."""
+    may grow from one iteration to the next). A declared dim the initial value contradicts was inferred from a
+    wrong shape (a ceil_mode pool, a symbolic Attention): the initial value's dim is kept there."""
+    if init.shape is not None:
+        body.translator.adopt_input_shape(name, tuple(init.shape), body.ctx.translator, outer_name)
     declared = body.declared_shape(name)
     if init.shape is None:
         shape = None
@@ -301,7 +308,7 @@ def loop(ctx: NodeContext) -> list[Value]:
     m = [body.argument(DType.INT32, ())] if limit is not None else []
     body.argument(DType.BOOL, (), proto.input[1].name, np.dtype(np.bool_))
     for k, init in enumerate(carried):
-        _carried(body, proto.input[2 + k].name, init, ctx.tensor(2 + k).dtype)
+        _carried(body, proto.input[2 + k].name, init, ctx.tensor(2 + k).dtype, ctx.node.input[2 + k])
     lists = [body.argument(DType.VARIANT, ()) for _ in range(scans)]
     outer = [body.outer_argument(name, value)
              for name, value in zip(names, args)]
@@ -381,14 +388,15 @@ def scan(ctx: NodeContext) -> list[Value]:
     body = _Body(ctx, proto, "body")
     i, n = body.argument(DType.INT32, ()), body.argument(DType.INT32, ())
     for k, init in enumerate(states):
-        _carried(body, proto.input[k].name, init, ctx.tensor(k).dtype)
+        _carried(body, proto.input[k].name, init, ctx.tensor(k).dtype, ctx.node.input[k])
     lists = [body.argument(DType.VARIANT, ()) for _ in range(outs)]
     sequences = [body.argument(x.dtype, x.shape) for x in xs]
     outer = [body.outer_argument(name, value)
              for name, value in zip(names, args)]
     for k, x in enumerate(sequences):
         step = _scan_step(body, x, i, n, in_axes[k], in_reverse[k], k)
-        body.bind(proto.input[len(states) + k].name, step, ctx.tensor(len(states) + k).dtype)
+        body.bind(proto.input[len(states) + k].name, step, ctx.tensor(len(states) + k).dtype,
+                  ctx.node.input[len(states) + k])
     results = body.translate(constants)
     scanned = results[len(states):]
     updates = [_next_counter(body, i), n, *results[:len(states)], *_pushed(ctx, body, lists, scanned),

@@ -47,6 +47,7 @@ def onnx_pads(ctx: NodeContext, sizes: Sequence[int | None], kernel: Sequence[in
             if auto_pad == "SAME_UPPER":
                 return [-1] * n, [-1] * n  # TF's SAME, whatever the size (resolved by tf_padding)
             raise ctx.error("auto_pad=SAME_LOWER needs static spatial dimensions")
+        _refuse_shifted_same_conv(ctx, sizes, kernel, strides, dilations)  # type: ignore[arg-type]
         begin, end = [], []
         for size, k, s, d in zip(sizes, kernel, strides, dilations):
             total = max((math.ceil(size / s) - 1) * s + _effective(k, d) - size, 0)
@@ -62,6 +63,58 @@ def onnx_pads(ctx: NodeContext, sizes: Sequence[int | None], kernel: Sequence[in
     if any(p < 0 for p in pads):
         raise ctx.error(f"negative pads {pads} are not supported")
     return pads[:n], pads[n:]
+
+
+#: Ops whose auto_pad SAME with a negative pad total is cropped as onnxruntime's pools do (:func:`same_pool_crops`).
+_POOLS_CROPPING_SAME = frozenset({"MaxPool", "AveragePool", "LpPool"})
+
+
+def _refuse_shifted_same_conv(ctx: NodeContext, sizes: Sequence[int], kernel: Sequence[int],
+                              strides: Sequence[int], dilations: Sequence[int]) -> None:
+    """A convolution whose auto_pad SAME pad total is negative: onnxruntime's windows then start ``-head`` in, the
+    head being C++'s truncated half of ``total + 1``, not of ``total`` as its pools' (measured on onnxruntime's 1-D
+    Conv: every size 1-15, kernel 1-3, stride 2-7 with a negative total; probe33/h7b/conv_heads2.py). Where that
+    head is not 0 the clamped pads would shift every window: refused (not built for the conv kernels)."""
+    if ctx.node.op_type in _POOLS_CROPPING_SAME:
+        return
+    upper = ctx.attr("auto_pad", "NOTSET") == "SAME_UPPER"
+    for size, k, s, d in zip(sizes, kernel, strides, dilations):
+        total = (math.ceil(size / s) - 1) * s + _effective(k, d) - size
+        head = math.trunc((total + 1) / 2) if upper else math.trunc((total + 2) / 2)
+        if total < 0 and head != 0:
+            raise ctx.error(f"auto_pad={ctx.attr('auto_pad')} with stride {s} over {size} elements: the pad total "
+                            f"is negative ({total}) and onnxruntime starts its windows {-head} element(s) in, "
+                            "which is not built", hint="give explicit pads (0) and Slice the input")
+
+
+def same_pool_crops(ctx: NodeContext, sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
+                    dilations: Sequence[int]) -> list[tuple[int, int]] | None:
+    """(head, tail) elements a pool's auto_pad SAME cuts off per spatial dim where its pad total is negative
+    (stride >= kernel + 2: k1 s3 on 6 gives -2), else None. onnxruntime (and the ONNX reference) apply such pads:
+    the windows start ``-head`` elements in, the head pad being C++'s truncated ``total / 2`` (SAME_UPPER) or
+    ``(total + 1) / 2`` (SAME_LOWER), measured against onnxruntime (probe33/h7b/same_heads.py). :func:`onnx_pads`
+    clamps them to 0, which Conv keeps (onnxruntime's Conv clamps too)."""
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    if auto_pad not in ("SAME_UPPER", "SAME_LOWER") or any(s is None for s in sizes):
+        return None
+    crops = []
+    for size, k, s, d in zip(sizes, kernel, strides, dilations):
+        total = min((math.ceil(size / s) - 1) * s + _effective(k, d) - size, 0)  # type: ignore[operator]
+        head = math.trunc(total / 2) if auto_pad == "SAME_UPPER" else math.trunc((total + 1) / 2)
+        crops.append((-head, head - total))
+    return crops if any(h or t for h, t in crops) else None
+
+
+def crop_spatial(ctx: NodeContext, x: Value, sizes: Sequence[int], crops: Sequence[tuple[int, int]]) -> Value:
+    """A channels-last ``x`` ([N, *sizes, C]) without ``crops``' (head, tail) elements per spatial dim."""
+    n = len(sizes)
+    starts = [h for h, _ in crops]
+    stops = [size - t for size, (_, t) in zip(sizes, crops)]
+    mask = 1 | 1 << (n + 1)
+    return ctx.op("StridedSlice", [x, ctx.ints([0, *starts, 0], label="same_crop_begin"),
+                                   ctx.ints([0, *stops, 0], label="same_crop_end"),
+                                   ctx.ints([1] * (n + 2), label="same_crop_strides")],
+                  {**SLICE_ATTRS, "begin_mask": mask, "end_mask": mask}, label="same_crop")
 
 
 def tf_padding(sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
@@ -209,13 +262,17 @@ def _pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None 
     count_include_pad = bool(ctx.attr("count_include_pad", 0)) or kind == "sum"
     sizes = _spatial(ctx)
     begin, end = onnx_pads(ctx, sizes, kernel, strides, dilations)
+    crops = same_pool_crops(ctx, sizes, kernel, strides, dilations)
+    full_sizes = sizes
+    if crops is not None:  # pads 0 on what is left: the same windows as onnxruntime's negative pads
+        sizes = [size - h - t for size, (h, t) in zip(sizes, crops)]  # type: ignore[operator]
     with_indices = kind == "max" and len(ctx.node.output) > 1 and ctx.node.output[1] != ""
     if _needs_run_time_pool(ctx, kind, sizes, dilations, begin, end, ceil_mode, count_include_pad, with_indices):
         return _pool_run_time(ctx, kind, prepare, kernel, strides, dilations, begin, end, ceil_mode,
                               count_include_pad)
     if any(d != 1 for d in dilations) or with_indices:
         return _tap_pool(ctx, kind, prepare, sizes, kernel, strides, dilations, begin, end, ceil_mode,
-                         count_include_pad, with_indices)
+                         count_include_pad, with_indices, crops)
     padding = tf_padding(sizes, kernel, strides, dilations, begin, end)
     out_sizes = None
     divisor_end = end  # count_include_pad counts ONNX's pads, not the overflow of a ceil_mode window
@@ -230,6 +287,8 @@ def _pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None 
         padding = None
     perm = _POOL_LAYOUT[rank]
     x = ctx.input_as(0, perm)
+    if crops is not None:
+        x = crop_spatial(ctx, x, full_sizes, crops)  # type: ignore[arg-type]
     if prepare is not None:
         x = prepare(x)
     x, int_dtype = _small_ints_as_float(ctx, x)
@@ -376,8 +435,10 @@ def _small_ints_as_float(ctx: NodeContext, x: Value) -> tuple[Value, DType | Non
 
 def _tap_pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | None, sizes: list[int | None],
               kernel: list[int], strides: list[int], dilations: list[int], begin: list[int], end: list[int],
-              ceil_mode: bool, count_include_pad: bool, with_indices: bool) -> Laid | list[Laid]:
-    """A pool with dilations or MaxPool's Indices, built from its window taps (:mod:`.pool_windows`)."""
+              ceil_mode: bool, count_include_pad: bool, with_indices: bool,
+              crops: list[tuple[int, int]] | None) -> Laid | list[Laid]:
+    """A pool with dilations or MaxPool's Indices, built from its window taps (:mod:`.pool_windows`), over the
+    input without ``crops`` (:func:`same_pool_crops`; sizes are the cropped ones)."""
     from .pool_windows import tap_pool
 
     if any(s is None for s in sizes) or -1 in begin:
@@ -388,13 +449,16 @@ def _tap_pool(ctx: NodeContext, kind: str, prepare: Callable[[Value], Value] | N
                         hint="give explicit pads")
     perm = _POOL_LAYOUT[ctx.rank(0)]
     x = ctx.input_as(0, perm)
+    if crops is not None:
+        x = crop_spatial(ctx, x, [size + h + t for size, (h, t) in zip(sizes, crops)], crops)  # type: ignore[operator]
     if prepare is not None:
         x = prepare(x)
     x, int_dtype = _small_ints_as_float(ctx, x)
     shape = ctx.shape(0) or [None] * ctx.rank(0)
     y, indices = tap_pool(ctx, kind, x, sizes, kernel, strides, dilations, begin, end,  # type: ignore[arg-type]
                           ceil_mode, count_include_pad, indices=with_indices,
-                          storage_order=int(ctx.attr("storage_order", 0)), batch=shape[0], channels=shape[1])
+                          storage_order=int(ctx.attr("storage_order", 0)), batch=shape[0], channels=shape[1],
+                          crops=crops)
     if int_dtype is not None:
         y = ctx.cast(y, int_dtype, label="as_int")
     if indices is None:

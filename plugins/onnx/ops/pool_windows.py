@@ -4,8 +4,9 @@ TF.js's MaxPool/AvgPool take no dilations and return no argmax that every backen
 pool that needs either is built from its taps: the (padded) channels-last input is cut into one
 strided slice per kernel offset (each slice holds that tap of every window), and the slices are
 combined: Maximum for max, AddN for sums, and for averages a constant 1/count per output pixel.
-MaxPool's Indices follow onnxruntime: the first tap holding the maximum wins (strictly greater
-replaces), indices count in the NCHW input without padding (row- or column-major spatially).
+MaxPool's Indices follow onnxruntime: each window's first real element (in kernel order) is taken whatever
+it is, later ones only when strictly greater, padding never; indices count in the NCHW input without padding
+(row- or column-major spatially), and a window of padding only gets onnxruntime's untouched running index.
 """
 from __future__ import annotations
 
@@ -41,8 +42,11 @@ def out_sizes(sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int
 def tap_pool(ctx: NodeContext, kind: str, x: Value, sizes: Sequence[int], kernel: Sequence[int],
              strides: Sequence[int], dilations: Sequence[int], begin: Sequence[int], end: Sequence[int],
              ceil_mode: bool, count_include_pad: bool, *, indices: bool = False, storage_order: int = 0,
-             batch: int | None = None, channels: int | None = None) -> tuple[Value, Value | None]:
-    """Pool a channels-last ``x`` ([N, *sizes, C]); ``kind`` is max, avg or sum. Returns (y, indices or None)."""
+             batch: int | None = None, channels: int | None = None,
+             crops: Sequence[tuple[int, int]] | None = None) -> tuple[Value, Value | None]:
+    """Pool a channels-last ``x`` ([N, *sizes, C]); ``kind`` is max, avg or sum. Returns (y, indices or None).
+    ``x`` is the input without ``crops``' (head, tail) elements per spatial dim (a SAME pool's negative pads):
+    Indices count in the whole input."""
     n = len(kernel)
     outs = out_sizes(sizes, kernel, strides, dilations, begin, end, ceil_mode)
     if any(o <= 0 for o in outs):
@@ -72,8 +76,10 @@ def tap_pool(ctx: NodeContext, kind: str, x: Value, sizes: Sequence[int], kernel
             raise ctx.error("MaxPool's Indices output needs a static batch size and channel count")
         if batch * channels * int(np.prod(sizes)) > np.iinfo(np.int32).max:
             raise ctx.error("MaxPool's Indices would not fit in int32")
-        grid = _index_grid(batch, channels, sizes, begin, tail, storage_order)
-        best, where = _argmax(ctx, slices, taps, grid, outs, strides, dilations)
+        grid = _index_grid(batch, channels, sizes, begin, tail, storage_order, crops)
+        pad_only = _pad_only_index(batch, channels, [sz + h + t for sz, (h, t) in
+                                                      zip(sizes, crops or [(0, 0)] * n)], storage_order, grid.shape)
+        best, where = _argmax(ctx, slices, taps, grid, pad_only, outs, strides, dilations)
         return floor_max_pool(ctx, finish(best, "max_5d")), finish(where, "argmax_5d")
     if kind == "max":
         y = slices[0]
@@ -136,8 +142,8 @@ def max_pool_padding(ctx: NodeContext, x: Value) -> Value:
     wrap in the Cast back (int8: 0, not -128); :func:`floor_max_pool` lifts a window of padding only to the lowest.
     Floats and wider integers pad with the lowest of the dtype the pool runs in (``x``'s): for double that is
     float32's (TF.js holds double as float32), so a window of padding only gives -3.4e38 where onnxruntime gives
-    double's -1.8e308; float32's lowest beats a real -inf next to padding (onnxruntime: -inf, review r4 N3), and
-    int32's lowest ties a real INT_MIN (MaxPool's Indices may then name the pad)."""
+    double's -1.8e308. Without Indices, float32's lowest beats a real -inf next to padding (onnxruntime: -inf,
+    review r4 N3) and int32's lowest ties a real INT_MIN; with Indices padding never wins (:func:`_argmax`)."""
     dtype = np.dtype(x.dtype.numpy if x.dtype is not None else np.float32)
     small = _small_int_lowest(ctx)
     if small is not None:
@@ -171,8 +177,12 @@ def _small_int_lowest(ctx: NodeContext) -> int | None:
 
 
 def _index_grid(batch: int, channels: int, sizes: Sequence[int], begin: Sequence[int], end: Sequence[int],
-                storage_order: int) -> np.ndarray:
-    """ONNX's flat NCHW index of every element of the padded channels-last input (pads: -1)."""
+                storage_order: int, crops: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
+    """ONNX's flat NCHW index of every element of the padded channels-last input (pads: -1), ``sizes`` being
+    what is left of the input without ``crops``' (head, tail) elements."""
+    crops = crops or [(0, 0)] * len(sizes)
+    kept = sizes
+    sizes = [size + h + t for size, (h, t) in zip(sizes, crops)]
     spatial = int(np.prod(sizes))
     grids = np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij")
     if storage_order:  # column-major: the first spatial axis varies fastest
@@ -183,24 +193,42 @@ def _index_grid(batch: int, channels: int, sizes: Sequence[int], begin: Sequence
     index = (np.arange(batch)[:, None, None] * channels * spatial + np.arange(channels)[None, :, None] * spatial
              + flat.reshape(1, 1, -1)).reshape(batch, channels, *sizes)
     index = np.moveaxis(index, 1, -1)
+    index = index[(slice(None), *[slice(h, h + k) for k, (h, _) in zip(kept, crops)], slice(None))]
     return np.pad(index, [(0, 0), *zip(begin, end), (0, 0)], constant_values=-1).astype(np.int32)
 
 
+def _pad_only_index(batch: int, channels: int, sizes: Sequence[int], storage_order: int,
+                    shape: Sequence[int]) -> np.ndarray:
+    """onnxruntime's Indices for a window holding padding only (dilation can make one with pads < kernel: review
+    r7 M1): its running index starts at -1 on every spatial axis and is never replaced, so it gives channel
+    ``n * C + c``'s base minus the spatial weights' sum (e.g. ``c * H * W - W - 1``), naming an element of
+    another channel (or a negative number). Deterministic, so it is matched. ``shape``: the padded grid's."""
+    if storage_order:
+        weights = np.cumprod([1, *sizes[:-1]])
+    else:
+        weights = np.cumprod([1, *sizes[::-1][:-1]])[::-1]
+    base = (np.arange(batch)[:, None] * channels + np.arange(channels)[None, :]) * int(np.prod(sizes))
+    value = (base - int(np.sum(weights))).astype(np.int32)
+    return np.broadcast_to(value.reshape(batch, *[1] * len(sizes), channels), tuple(shape))
+
+
 def _argmax(ctx: NodeContext, slices: list[Value], taps: list[tuple[int, ...]], grid: np.ndarray,
-            outs: Sequence[int], strides: Sequence[int], dilations: Sequence[int]) -> tuple[Value, Value]:
+            pad_only: np.ndarray, outs: Sequence[int], strides: Sequence[int], dilations: Sequence[int]
+            ) -> tuple[Value, Value]:
     """Running max and the index of its first occurrence (Greater + two Selects per tap), as onnxruntime's
     MaxPool with Indices: a window's first real element (in kernel order) is taken whatever it is, later ones only
     when greater, padding never. So a NaN first in its window sticks, a later NaN never wins, and a real -inf beats
     the padding (review r4 N3, N4). Which taps are padding, and which is a window's first real one, is static."""
-    def grid_tap(tap: tuple[int, ...]) -> np.ndarray:
+    def grid_tap(tap: tuple[int, ...], source: np.ndarray = grid) -> np.ndarray:
         index = tuple(slice(i * d, i * d + (o - 1) * s + 1, s) for i, d, o, s in zip(tap, dilations, outs, strides))
-        sliced = grid[(slice(None), *index, slice(None))]
+        sliced = source[(slice(None), *index, slice(None))]
         if len(tap) == 3:  # laid out like the 3-D taps: [N * OD, OH, OW, C]
             sliced = sliced.reshape(-1, *sliced.shape[2:])
         return np.ascontiguousarray(sliced)
 
-    best = slices[0]
-    where = ctx.make_const(grid_tap(taps[0]), label="index0")
+    best = slices[0]  # a window of padding only keeps tap 0's index: onnxruntime's (:func:`_pad_only_index`)
+    where = ctx.make_const(np.where(grid_tap(taps[0]) >= 0, grid_tap(taps[0]), grid_tap(taps[0], pad_only)),
+                           label="index0")
     taken = grid_tap(taps[0]) >= 0  # windows whose first real element is already taken
     for t, (value, tap) in enumerate(zip(slices[1:], taps[1:]), 1):
         take = ctx.op("Greater", [value, best], dtype=DType.BOOL, label=f"greater{t}")
@@ -216,10 +244,19 @@ def _or_first_real(ctx: NodeContext, take: Value, real: np.ndarray, taken: np.nd
     """``take`` never where this tap is padding, and always where it is its window's first real element (constant
     masks; no node where one is empty)."""
     if not real.all():
-        take = ctx.op("LogicalAnd", [take, ctx.make_const(real, label=f"real{t}")], dtype=DType.BOOL,
-                      label=f"greater_real{t}")
+        take = ctx.op("LogicalAnd", [take, ctx.make_const(_broadcast_mask(real), label=f"real{t}")],
+                      dtype=DType.BOOL, label=f"greater_real{t}")
     first = real & ~taken
     if first.any():
-        take = ctx.op("LogicalOr", [take, ctx.make_const(first, label=f"first_real{t}")], dtype=DType.BOOL,
-                      label=f"take{t}")
+        take = ctx.op("LogicalOr", [take, ctx.make_const(_broadcast_mask(first), label=f"first_real{t}")],
+                      dtype=DType.BOOL, label=f"take{t}")
     return take, taken | real
+
+
+def _broadcast_mask(mask: np.ndarray) -> np.ndarray:
+    """``mask`` ([N, *out, C], 3-D: [N * OD, OH, OW, C]) as the smallest slice that broadcasts back to it: padding
+    depends on the spatial position only, so [1, *out, 1] (3-D: [N * OD, OH, OW, 1]; review r7 M3)."""
+    for smaller in (mask[:1, ..., :1], mask[..., :1]):
+        if (smaller == mask).all():
+            return np.ascontiguousarray(smaller)
+    return mask

@@ -19,47 +19,13 @@ from ..context import Laid, NodeContext
 from ..mapping import onnx_op
 from .common import norm_axis
 from .resize_runtime import resize_at_run_time
-from .resize_taps import Interpolation, resize_by_taps
+from .resize_taps import Interpolation, resize_by_taps, round_nearest, source_coords
 
 NHWC = layout.channels_last(4)
 #: TF.js options: (align_corners, half_pixel_centers).
 _TF_RULES = ((False, False), (False, True), (True, False))
 _TRANSFORMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
                "half_pixel_symmetric", "tf_crop_and_resize")
-
-
-def _onnx_coords(out: int, size: int, scale: float, transform: str) -> np.ndarray:
-    x = np.arange(out, dtype=np.float64)
-    if transform == "half_pixel":
-        return (x + 0.5) / scale - 0.5
-    if transform == "pytorch_half_pixel":
-        return (x + 0.5) / scale - 0.5 if out > 1 else np.zeros(out)
-    if transform == "align_corners":
-        return x * (size - 1) / (out - 1) if out > 1 else np.zeros(out)
-    if transform == "asymmetric":
-        return x / scale
-    if transform == "tf_half_pixel_for_nn":
-        return (x + 0.5) / scale
-    if transform == "half_pixel_symmetric":
-        adjustment = out / (size * scale)
-        center = size / 2
-        return center * (1 - adjustment) + (x + 0.5) / scale - 0.5
-    raise ValueError(transform)
-
-
-def _round(coords: np.ndarray, mode: str) -> np.ndarray:
-    if mode == "floor":
-        return np.floor(coords)
-    if mode == "ceil":
-        return np.ceil(coords)
-    frac = coords - np.floor(coords)
-    tie = np.isclose(frac, 0.5, rtol=0, atol=1e-9)
-    rounded = np.floor(coords + 0.5)
-    if mode == "round_prefer_floor":
-        return np.where(tie, np.floor(coords), rounded)
-    if mode == "round_prefer_ceil":
-        return np.where(tie, np.ceil(coords), rounded)
-    raise ValueError(mode)
 
 
 def _tf_coords(out: int, size: int, align: bool, half: bool) -> np.ndarray:
@@ -81,12 +47,15 @@ def _tf_linear(out: int, size: int, align: bool, half: bool) -> np.ndarray:
 
 def _matching_rule(mode: str, transform: str, nearest_mode: str, sizes: Sequence[int], outs: Sequence[int],
                    scales: Sequence[float]) -> tuple[bool, bool] | None:
+    """The TF.js rule (align_corners, half_pixel_centers) giving ONNX's answer on every axis, else None. ONNX's
+    source coordinates and nearest rounding are onnxruntime's float32 ones (:func:`.resize_taps.source_coords`): a
+    near-tie (2.5000002 in float64, 2.5 in float32) rounds as onnxruntime rounds it (review r7 F2)."""
     for align, half in _TF_RULES:
         ok = True
         for size, out, scale in zip(sizes, outs, scales):
-            onnx = _onnx_coords(out, size, scale, transform)
+            onnx = source_coords(out, size, scale, transform, None)
             if mode == "nearest":
-                want = np.clip(_round(onnx, nearest_mode), 0, size - 1)
+                want = np.clip(round_nearest(onnx, nearest_mode), 0, size - 1)
                 ok = ok and np.array_equal(want, _tf_nearest(out, size, align, half))
             else:
                 ok = ok and np.allclose(np.clip(onnx, 0, size - 1), _tf_linear(out, size, align, half), atol=1e-6)

@@ -73,7 +73,8 @@ def _half_pixel_symmetric(x: np.ndarray, out: int, size: int, scale: np.float32)
     return (np.float64(offset) + (x.astype(np.float64) + 0.5) / np.float64(scale) - 0.5).astype(f)
 
 
-def _round(coords: np.ndarray, mode: str) -> np.ndarray:
+def round_nearest(coords: np.ndarray, mode: str) -> np.ndarray:
+    """Nearest mode's index of float32 source coordinates, as onnxruntime rounds them (a tie is an exact .5)."""
     if mode == "floor":
         return np.floor(coords)
     if mode == "ceil":
@@ -102,7 +103,7 @@ def axis_matrix(size: int, out: int, scale: float, how: Interpolation, roi: tupl
     matrix = np.zeros((out, size), dtype=np.float64)
     rows = np.arange(out)
     if how.mode == "nearest":
-        index = np.clip(_round(coords, how.nearest_mode), 0, size - 1).astype(np.int64)
+        index = np.clip(round_nearest(coords, how.nearest_mode), 0, size - 1).astype(np.int64)
         matrix[rows, index] = 1.0
     else:
         x = coords.astype(np.float64)
