@@ -179,7 +179,7 @@ def _convert_stages(source: Any, output_dir: Path, frontend: Frontend, writer: W
             pass_report = optimize_and_check(model, opts, registry)
         pass_report.stats[:0] = frontend_pass_stats  # --verbose: the frontend passes first, as they ran
         seconds["optimize"] = time.perf_counter() - start
-        notices = [line for line in [special_value_notice(model, opts)] if line]
+        notices = [*getattr(model, "notices", []), *[line for line in [special_value_notice(model, opts)] if line]]
     elif isinstance(model, LayersModel):
         notices = list(model.notices)
 

@@ -157,6 +157,8 @@ class Graph:
         self.resource_ids: dict[str, int] = {}
         #: One-line facts about how the frontend built the graph (which loader, and why); ``--verbose`` prints them.
         self.notes: list[str] = []
+        #: Lines the conversion result's ``notices`` carry (what a caller should read, as the special-values line).
+        self.notices: list[str] = []
         #: Sources every node added now records: a frontend sets it per source node (``provenance.scope``).
         self.provenance_scope: tuple[str, ...] = ()
         #: Source node name -> the framework module that made it (PyTorch module paths from the ONNX export).
@@ -413,6 +415,7 @@ class Graph:
         clone.initializer = self.initializer.copy() if self.initializer is not None else None
         clone.resource_ids = dict(self.resource_ids)
         clone.notes = list(self.notes)
+        clone.notices = list(self.notices)
         clone.source_modules = dict(self.source_modules)
         clone.source_layouts = dict(self.source_layouts)
         clone.quantized_weights = list(self.quantized_weights)

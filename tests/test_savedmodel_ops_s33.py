@@ -189,28 +189,184 @@ class _RunTimeRows(tf.Module):
 
 
 def test_segment_extremes_of_run_time_size_warn_about_the_masks(tmp_path):
-    """Rows known only at run time: the conversion says what the rewrite costs (it said nothing before)."""
-    done = _convert_module(_RunTimeRows(), tmp_path)
-    assert done.returncode == 0, done.stderr[-1500:]
-    assert "[segments, rows + 1, columns] masks (3 × ? × 4 here)" in done.stderr, done.stderr[-1500:]
+    """Rows known only at run time: the conversion says what the rewrite costs (it said nothing before), in the
+    summary's notices (review r6 N3: one line for every such op)."""
+    text = _convert_module_verbosely(_RunTimeRows(), tmp_path)
+    assert "run time, [segments, rows + 1, columns] elements" in text and "UnsortedSegmentMin (3 × ? × 4)" in text, \
+        text[-1500:]
+
+
+def _conformance_modules():
+    """``cases_tf``, ``harness_tf`` and ``tf_ops`` of bench/conformance."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench" / "conformance"))
+    return (importlib.import_module(name) for name in ("cases_tf", "harness_tf", "tf_ops"))
+
+
+def _webgl_outcome(key: str, folder, want: list, got: list):
+    """The case's real webgl conversion (its special-values line) and the table's judgement of ``got``."""
+    cases_tf, harness, tf_ops = _conformance_modules()
+    case = next(c for c in cases_tf.CASES if c.key == key)
+    graph, _ = harness.converted_graph([case], [0])
+    line = harness._convert(graph, folder / "model", ["webgl"])
+    outcome = harness._compare_all([np.asarray(w) for w in want], [np.asarray(g) for g in got], tfjs=True,
+                                   abs_tol=case.abs_tol)
+    outcome.named = line
+    return harness.CaseResult(case, tfjs={"webgl": outcome}), tf_ops
 
 
 def test_conformance_table_credits_what_the_case_s_conversion_names(tmp_path):
     """A webgl case rewritten into other ops (Softsign → RealDiv) was "wrong" in docs/conformance/tf_ops.md although
     its conversion names RealDiv's webgl deviation: the table now reads the conversion's own special-values line.
     A wrong outcome whose conversion named nothing stays wrong."""
-    import sys
-    from pathlib import Path
+    result, tf_ops = _webgl_outcome("Softsign/special", tmp_path, [[0.5, np.nan]], [[0.5, 1.0]])
+    assert tf_ops.named_ops(result.tfjs["webgl"]) == "RealDiv (webgl)", result.tfjs["webgl"].named
+    assert tf_ops.deviates(result, "webgl")
+    result.tfjs["webgl"].named = ""
+    assert not tf_ops.deviates(result, "webgl")
+    result.tfjs["webgl"].status, result.tfjs["webgl"].named = "pass", "x"
+    assert not tf_ops.deviates(result, "webgl")
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench" / "conformance"))
-    from cases_tf import CASES
-    from harness_tf import CaseResult, Outcome, _convert, converted_graph
-    from tf_ops import deviates, named_ops
 
-    case = next(c for c in CASES if c.key == "Softsign/special")
-    graph, _ = converted_graph([case], [0])
-    line = _convert(graph, tmp_path / "model", ["webgl"])
-    assert named_ops(Outcome("wrong", named=line)) == "RealDiv (webgl)", line
-    assert deviates(CaseResult(case, tfjs={"webgl": Outcome("wrong", "Inf/Inf is 1", named=line)}), "webgl")
-    assert not deviates(CaseResult(case, tfjs={"webgl": Outcome("wrong", "Inf/Inf is 1")}), "webgl")
-    assert not deviates(CaseResult(case, tfjs={"webgl": Outcome("pass", named=line)}), "webgl")
+def test_conformance_table_credits_only_the_named_kind_of_an_op_the_case_holds(tmp_path):
+    """Review r6 N1: any wrong or throwing webgl cell was credited when its conversion named anything, e.g. a GatherV2
+    gathering 1.0 for 5.0 because "int32 inputs (webgl)" was named. Now a throwing cell never is, and a wrong one only
+    where special values alone differ and the line names an op of the case's graph."""
+    gather, tf_ops = _webgl_outcome("GatherV2/axis2", tmp_path / "g", [[5.0, 2.0]], [[1.0, 2.0]])
+    assert "int32 inputs (webgl)" in tf_ops.named_ops(gather.tfjs["webgl"])
+    assert not tf_ops.deviates(gather, "webgl")
+    gather.tfjs["webgl"].status, gather.tfjs["webgl"].special_only = "error", True
+    assert not tf_ops.deviates(gather, "webgl")
+    softsign, _ = _webgl_outcome("Softsign/special", tmp_path / "s", [[0.5, 0.25]], [[0.5, 0.75]])
+    assert not tf_ops.deviates(softsign, "webgl")  # RealDiv named, but a finite value is off
+    softsign.tfjs["webgl"].status = "error"
+    assert not tf_ops.deviates(softsign, "webgl")
+    past, _ = _webgl_outcome("Softsign/special", tmp_path / "p", [[0.5, 3e30, np.inf]], [[0.5, 1e20, 1e20]])
+    assert tf_ops.deviates(past, "webgl")
+
+
+class _WiderScatters(tf.Module):
+    """Review r6 M2: float16 tensors (through float32), and index depth 2 into a ``(None, None)`` tensor (strides
+    from the run-time shape); both were refused ("not supported by TensorFlow.js 4.22")."""
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float16, name="h"),
+                                  tf.TensorSpec((None, 1), tf.int32, name="i"),
+                                  tf.TensorSpec((None, 3), tf.float16, name="hu"),
+                                  tf.TensorSpec((None, None), tf.float32, name="grid"),
+                                  tf.TensorSpec((None, 2), tf.int32, name="i2"),
+                                  tf.TensorSpec((None,), tf.float32, name="gu")])
+    def f(self, h, i, hu, grid, i2, gu):
+        out = {}
+        for kind in KINDS:
+            op = getattr(tf.raw_ops, f"TensorScatter{kind}")
+            out[f"half_{kind}"] = op(tensor=h, indices=i, updates=hu)
+            out[f"grid_{kind}"] = op(tensor=grid, indices=i2, updates=gu)
+        return out
+
+
+@pytest.fixture(scope="module")
+def wider_scatters(tmp_path_factory):
+    return _save_and_convert(_WiderScatters(), tmp_path_factory.mktemp("wider_scatters"))
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tensor_scatter_extremes_of_float16_and_run_time_strides_are_tf_s(wider_scatters, tfjs_runtime, seed):
+    """float16 max/min only pick a value, so float32 gives TF's bits; a 4 × 5 grid's strides come from its shape."""
+    rng = np.random.default_rng(seed)
+    values = np.float32([NAN, 0.0, -0.0, 1, -1, INF, -INF, 2.5, 65504, -3e38, 3e38])
+    grid = rng.choice(values, (4, 5))
+    feeds = {"h": rng.choice(values[:9], (6, 3)).astype(np.float16), "i": rng.integers(0, 6, (30, 1)).astype(np.int32),
+             "hu": rng.choice(values[:9], (30, 3)).astype(np.float16), "grid": grid,
+             "i2": np.stack([rng.integers(0, 4, 40), rng.integers(0, 5, 40)], axis=1).astype(np.int32),
+             "gu": rng.choice(values, 40)}
+    _run_exactly_like_tf(*wider_scatters, feeds)
+
+
+@pytest.mark.node
+def test_tensor_scatter_extremes_keep_special_cells_no_update_reaches_on_webgl(tmp_path, browser):
+    """Review r6 N2: webgl's max/min reduce starts from ∓1e20, so a cell no (non-NaN) update reaches came back
+    ∓1e20 where it held ±Inf or a value past ±1e20. Now only a cell with an update can change."""
+    from tfjsconv.serve.browser import run_backends_in_browser
+
+    out, module = _save_and_convert(_Scatters(), tmp_path)
+    t = np.float32([[-3e38, -INF, 1], [3e38, INF, -1e30], [2, 2, 2]])
+    feeds = _scatter_feeds(t, np.int32([[2], [0]]), np.float32([[1, 5, 3], [NAN, NAN, NAN]]),
+                           np.random.default_rng(5))
+    feeds["cube"] = np.float32([[[-INF, 3e38], [-2e30, INF], [NAN, 1]]] * 3)
+    expected = {k: v.numpy() for k, v in module.f(**{k: tf.constant(v) for k, v in feeds.items()}).items()}
+    run = run_backends_in_browser(out, _tfjs_feeds(feeds), backends=["webgl"], session=browser)[0]["webgl"]
+    assert run.ok, run.error
+    for key in ("rows_Max", "rows_Min", "cells_Max", "cells_Min"):
+        have = np.asarray(run.outputs[key]).reshape(expected[key].shape)
+        untouched = np.ones(have.shape, bool)
+        if key.startswith("rows"):
+            untouched[2] = False  # row 2's updates: webgl's reduce may name ±1e20 there (named: Max, Min webgl)
+        else:
+            untouched[tuple(feeds["i2"].T)] = False
+        np.testing.assert_array_equal(have[untouched], expected[key][untouched], err_msg=key)
+
+
+def _convert_module_verbosely(module: tf.Module, folder):
+    """As :func:`_convert_module`, without ``--quiet``: the summary's notices are printed."""
+    from test_savedmodel_tf_free import run_without_tf
+
+    tf.saved_model.save(module, str(folder / "sm"), signatures=module.f)
+    done = run_without_tf("convert", str(folder / "sm"), str(folder / "out"))
+    assert done.returncode == 0, done.stderr[-1500:]
+    return done.stdout + done.stderr
+
+
+class _SmallSorted(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec((6, 3), tf.float32, name="d"), tf.TensorSpec((6,), tf.int32, name="ids")])
+    def f(self, d, ids):
+        return {"y": tf.math.segment_max(d, ids)}
+
+
+def test_a_small_static_segment_max_converts_without_a_word_on_its_masks(tmp_path):
+    """Review r6 N3: every sorted segment max/min warned (its segment count is known only at run time), a 6-row one
+    too. The masks cost rows + 1 times TF's own output, known here: nothing to say."""
+    assert "masks" not in _convert_module_verbosely(_SmallSorted(), tmp_path)
+
+
+class _GraphSorted(tf.Module):
+    """A GNN-sized sorted aggregation: 1e5 edges' 64 features (segment count known only at run time)."""
+
+    @tf.function(input_signature=[tf.TensorSpec((100000, 64), tf.float32, name="edges"),
+                                  tf.TensorSpec((100000,), tf.int32, name="targets")])
+    def f(self, edges, targets):
+        return {"nodes": tf.math.segment_max(edges, targets)}
+
+
+def test_a_gnn_sized_sorted_segment_max_warns_by_name_that_it_may_not_finish(tmp_path):
+    """Review r6 N3: it warned as every sorted op did, then hung at run time. One segment's masks are 6.4e6
+    elements: the warning names the node, the measured times and that it may not finish."""
+    text = _convert_module_verbosely(_GraphSorted(), tmp_path)
+    assert "SegmentMax" in text and "? × 100001 × 64 here, 6.4e+06 elements per segment" in text, text[-1500:]
+    assert "gave no answer in 600 s" in text and "it may not finish" in text, text[-1500:]
+
+
+class _RunTimeScatters(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float32, name="t"),
+                                  tf.TensorSpec((None, 1), tf.int32, name="i"),
+                                  tf.TensorSpec((None, 3), tf.float32, name="u")])
+    def f(self, t, i, u):
+        return {kind: getattr(tf.raw_ops, f"TensorScatter{kind}")(tensor=t, indices=i, updates=u) for kind in KINDS}
+
+
+def test_run_time_sized_scatters_are_noted_once_and_name_no_helper_op(tmp_path):
+    """Review r6 N3, M1, M2: one log line per node said "segments/rows" for scatters and never reached the result's
+    notices; the rewrite's int32 Mul/Prod made the cpu line name ops the model does not have. Now one notice lists
+    both nodes with the updates/cells formula, and the cpu line names neither Mul nor Prod."""
+    import tfjsconv
+
+    tf.saved_model.save(_RunTimeScatters(), str(tmp_path / "sm"), signatures=_RunTimeScatters().f)
+    result = tfjsconv.convert(str(tmp_path / "sm"), tmp_path / "out", target_backends=["cpu"])
+    masks = [line for line in result.notices if "masks" in line]
+    assert len(masks) == 1 and "TensorScatterMax (? × ? × 3)" in masks[0] and "TensorScatterMin" in masks[0], masks
+    assert "[cells, updates + 1, columns]" in masks[0], masks
+    special = " ".join(line for line in result.notices if line.startswith("special values"))
+    assert "Mul" not in special and "Prod" not in special, special

@@ -442,7 +442,8 @@ for _kind in ("Max", "Min"):
     case(f"TensorScatter{_kind}", "f32", [f32(4, 3), i32(1, 3, 1).reshape(3, 1), f32(3, 3)])
     case(f"TensorScatter{_kind}", "special", [_SCATTER_ROWS, i32(0, 0, 1, 1, 2, 0).reshape(6, 1), _SCATTER_UPDATES])
     case(f"TensorScatter{_kind}", "i32", [_SEG_INTS[:4], i32(3, 0, 3, 1).reshape(4, 1), _SEG_INTS[2:]])
-case("DepthToSpace", "i32", [np.arange(-24, 24, dtype=np.int32).reshape(1, 2, 3, 8) * 89478485], {"block_size": 2})
+# |x| < 1000: webgl holds int32 as float32, so values past 2^24 hid the permutation there (review r6 M3, s33)
+case("DepthToSpace", "i32", [np.arange(-24, 24, dtype=np.int32).reshape(1, 2, 3, 8) * 41], {"block_size": 2})
 # still refused by name: TF's order of float adds into the tensor, prod segment reductions
 case("TensorScatterAdd", "f32_refused", [f32(4, 3), i32(1, 3, 1).reshape(3, 1), f32(3, 3)])
 case("UnsortedSegmentProd", "refused", [f32(5, 3), i32(2, 0, 2, -1, 3), np.int32(4)], consts=(2,))

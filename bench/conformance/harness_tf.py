@@ -71,6 +71,8 @@ class Outcome:
     #: The special-values line the conversion that made this engine's model printed ("" when none, or when the
     #: model held a batch of cases: cpu/wasm), so the table can credit what the conversion named.
     named: str = ""
+    #: ``wrong`` only where special values differ (:func:`special_values_only`): what a named deviation may cover.
+    special_only: bool = False
 
     def __str__(self) -> str:
         return self.status if not self.detail else f"{self.status}: {self.detail}"
@@ -259,14 +261,37 @@ def compare(want: np.ndarray, got: np.ndarray, *, tfjs: bool, abs_tol: float | N
     return None
 
 
+#: Past these magnitudes a value is a special one the special-values line can name: webgl's max/min reduce starts
+#: from ±1e20, and float32 (webgl's int32 textures) holds integers exactly only up to 2^24.
+SPECIAL_FLOAT, SPECIAL_INT = 1e20, 2**24
+
+
+def special_values_only(want: np.ndarray, got: np.ndarray, *, tfjs: bool, abs_tol: float | None = None) -> bool:
+    """Whether ``got`` matches ``want`` (:func:`compare`) once the elements where either holds a special value
+    (NaN, ±Inf, |x| >= 1e20; ints past 2^24) are taken as ``want``'s: a difference of the kinds a conversion names."""
+    want, got = np.asarray(want), np.asarray(got)
+    if want.shape != got.shape or want.dtype.kind not in "fiu" or got.dtype.kind not in "fiu":
+        return False
+    w, g = want.astype(np.float64), got.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        if want.dtype.kind == "f":
+            special = ~np.isfinite(w) | ~np.isfinite(g) | (np.abs(w) >= SPECIAL_FLOAT) | (np.abs(g) >= SPECIAL_FLOAT)
+        else:
+            special = (np.abs(w) > SPECIAL_INT) | (np.abs(g) > SPECIAL_INT)
+    return bool(special.any()) and compare(want, np.where(special, want, got).astype(got.dtype), tfjs=tfjs,
+                                           abs_tol=abs_tol) is None
+
+
 def _compare_all(want: list[np.ndarray], got: list[np.ndarray], *, tfjs: bool, abs_tol: float | None) -> Outcome:
     if len(want) != len(got):
         return Outcome("wrong", f"{len(got)} outputs, expected {len(want)}")
-    for index, (w, g) in enumerate(zip(want, got)):
-        why = compare(w, g, tfjs=tfjs, abs_tol=abs_tol)
-        if why:
-            return Outcome("wrong", why if len(want) == 1 else f"output {index}: {why}")
-    return Outcome("pass")
+    wrong = [(index, why) for index, (w, g) in enumerate(zip(want, got))
+             if (why := compare(w, g, tfjs=tfjs, abs_tol=abs_tol))]
+    if not wrong:
+        return Outcome("pass")
+    index, why = wrong[0]
+    special = all(special_values_only(want[i], got[i], tfjs=tfjs, abs_tol=abs_tol) for i, _ in wrong)
+    return Outcome("wrong", why if len(want) == 1 else f"output {index}: {why}", special_only=special)
 
 
 def _short(error: BaseException | str, limit: int = 160) -> str:

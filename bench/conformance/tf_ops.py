@@ -55,9 +55,27 @@ def deviations() -> dict[tuple[str, str], object]:
 
 def deviates(result: CaseResult, engine: str) -> bool:
     """A wrong (or throwing) TF.js answer that is a recorded special-value deviation of the case's op (named by every
-    conversion), or one the case's own conversion named (a rewrite's ops: segment max/min's Max/Min on webgl)."""
-    return outcome_of(result, engine).status in ("wrong", "error") and (
-        (result.case.key, engine) in deviations() or bool(named_ops(outcome_of(result, engine))))
+    conversion), or a wrong one where only special values differ (NaN/Inf, past ±1e20, ints past 2^24) and the case's
+    own conversion named an op it holds: the case's op or what a rewrite made of it (segment max/min's Max/Min on
+    webgl). Never a throwing one, nor one credited only by the inputs' own line ("int32 inputs")."""
+    outcome = outcome_of(result, engine)
+    if (result.case.key, engine) in deviations():
+        return outcome.status in ("wrong", "error")
+    return outcome.status == "wrong" and outcome.special_only and bool(named_graph_ops(outcome, engine))
+
+
+#: Names of the special-values line that are no op of the graph: properties of its inputs and constants.
+NOT_OPS = frozenset({"int32 inputs", "int32 constants"})
+
+
+def named_graph_ops(outcome, engine: str) -> list[str]:
+    """The ops of the case's converted graph (its op, or what a rewrite made of it) named for ``engine``."""
+    found = []
+    for group in named_ops(outcome).split("; "):
+        ops, _, where = group.rpartition(" (")
+        if engine in where.rstrip(")").split(", "):
+            found += [op for op in ops.split(", ") if op and op not in NOT_OPS]
+    return found
 
 
 #: The ops part of a special-values line: "… than TF for <kinds> in <ops (backends); …>; <hint>".

@@ -8,7 +8,7 @@ last row, a NaN earlier is forgotten by the next row, and ``-0``/``+0`` is the s
 after the last NaN. An unsorted fold that starts from ``lowest()`` keeps it over ``-Inf`` rows (but not after a NaN,
 which the next row replaces). Empty segments: sorted 0, unsorted ``lowest()``/``highest()`` (set after the
 reduction: webgl's reduce starts from ∓1e20). TF's sorted kernel on x86-64 wheels differs in the first
-``8 * floor(columns / 8)`` columns of a segment of 2+ rows (Eigen packets, :func:`_packet_extreme`), reproduced too.
+``8 * floor(columns / 8)`` columns of a segment of 2+ rows (Eigen packets, :func:`packet_extreme`), reproduced too.
 
 Built on ``[segments, rows + 1, columns]`` masks (the extra row has id -1, so no reduction is over an empty axis):
 each segment's last row, last NaN, and last zero and last -0 after it are ``Max`` of row positions; the extreme of
@@ -33,16 +33,21 @@ log = logging.getLogger(__name__)
 #: Mask elements (segments × (rows + 1) × columns) from which a conversion is refused: a typed array holds at most
 #: 2^31 - 1 elements, and 6.4e10 (1e4 × 1e5 × 64) gave no answer in 600 s on TF.js cpu (session 33, h6's probe).
 MASK_ELEMENT_LIMIT = 2**31
-#: Mask elements from which (or where a factor is known only at run time) the conversion warns about the cost:
+#: Known mask elements from which the conversion warns by name about the cost (a tenth of it per segment where the
+#: segment count is unknown; other run-time sizes are listed in one notice):
 #: 1.4e7 take ~25 s per op on TF.js cpu (review r6 of session 32: 300 × 3000 × 16, 6 ops, 151 s), TF well under 1 s.
 MASK_ELEMENT_WARNING = 10**7
+
+#: A first position where there is none: past every row position, and a power of two, so webgl's float32 textures
+#: hold it exactly (INT32_MAX would make the conversion name "int32 constants (webgl)" for the rewrite's own constant).
+FIRST_POSITION_NONE = 2**30
 
 _I32 = DType.INT32
 _F32 = DType.FLOAT32
 _F16 = DType.FLOAT16
 
 
-class _Builder:
+class Builder:
     """Adds the rewrite's nodes under the rewritten node's name."""
 
     def __init__(self, graph: Graph, name: str) -> None:
@@ -81,8 +86,9 @@ class _Builder:
                                               f"{label}_positions"), label)
 
     def first_position(self, where: Value, positions: Value, label: str) -> Value:
-        """The first row position where ``where`` holds, per segment and column; INT32_MAX where it never does."""
-        return self.reduce("Min", self.select(where, positions, self.const(np.int32(np.iinfo(np.int32).max),
+        """The first row position where ``where`` holds, per segment and column; :data:`FIRST_POSITION_NONE` where it
+        never does."""
+        return self.reduce("Min", self.select(where, positions, self.const(np.int32(FIRST_POSITION_NONE),
                                                                             f"{label}_none"),
                                               f"{label}_positions"), label)
 
@@ -101,7 +107,7 @@ class _Builder:
                        {"N": len(values), "T": dtype, "Tidx": _I32}, label, dtype)
 
 
-def _as_int32(b: _Builder, value: Value, dtype: DType | None, label: str) -> Value | None:
+def as_int32(b: Builder, value: Value, dtype: DType | None, label: str) -> Value | None:
     if dtype == _I32:
         return value
     if dtype != DType.INT64:
@@ -109,7 +115,7 @@ def _as_int32(b: _Builder, value: Value, dtype: DType | None, label: str) -> Val
     return b.op("Cast", [value], {"SrcT": DType.INT64, "DstT": _I32, "Truncate": False}, label, _I32, value.shape)
 
 
-def _sorted_segment_count(b: _Builder, ids: Value) -> Value:
+def _sorted_segment_count(b: Builder, ids: Value) -> Value:
     """The last id + 1, as a ``[1]`` vector: the rows of a ``SparseSegmentSum`` of ones over the ids, which throws
     on unsorted or negative ids as TF raises."""
     ones = b.op("OnesLike", [b.op("Cast", [ids], {"SrcT": _I32, "DstT": _F32, "Truncate": False}, "ids_float", _F32)],
@@ -122,7 +128,7 @@ def _sorted_segment_count(b: _Builder, ids: Value) -> Value:
     return b.shape_part(counts, 0, 1, "segments")
 
 
-def _checked_segment_count(b: _Builder, ids: Value, num: Value) -> Value:
+def _checked_segment_count(b: Builder, ids: Value, num: Value) -> Value:
     """``num_segments`` as a ``[1]`` vector, plus ``GatherV2([0], count of ids >= num)``: 0, or a failed run on
     every backend (TF.js checks every gather index) where TF raises."""
     num = b.reshape(num, b.const(np.int32([1]), "num_vector_shape"), "num_vector", _I32)
@@ -136,7 +142,7 @@ def _checked_segment_count(b: _Builder, ids: Value, num: Value) -> Value:
     return b.ints("AddV2", [num, check], "segments")
 
 
-def _columns(b: _Builder, data: Value, id_rank: int) -> Value:
+def columns_of(b: Builder, data: Value, id_rank: int) -> Value:
     """The product of ``data``'s dimensions past the ids' (1 when there are none), as a ``[1]`` vector."""
     tail = data.shape[id_rank:]
     if all(d is not None for d in tail):
@@ -146,10 +152,10 @@ def _columns(b: _Builder, data: Value, id_rank: int) -> Value:
     return product
 
 
-class _Masks:
+class Masks:
     """The ``[segments, rows + 1, 1]`` membership mask and ``[1, rows + 1, 1]`` row positions (the extra row: id -1)."""
 
-    def __init__(self, b: _Builder, ids: Value, segments: Value) -> None:
+    def __init__(self, b: Builder, ids: Value, segments: Value) -> None:
         ids = b.concat([ids, b.const(np.int32([-1]), "extra_row_id")], "ids_and_extra")
         every = b.op("Range", [b.const(np.int32(0), "segment_start"), b.reshape(segments, b.const(
             np.int32([]), "scalar_shape"), "segment_count", _I32), b.const(np.int32(1), "segment_delta")],
@@ -164,7 +170,7 @@ class _Masks:
         self.last_row = b.last_position(self.member, self.positions, "last_row")
 
 
-def _float_extreme(b: _Builder, rows: Value, masks: _Masks, kind: str, unsorted: bool, bounds: np.finfo) -> Value:
+def _float_extreme(b: Builder, rows: Value, masks: Masks, kind: str, unsorted: bool, bounds: np.finfo) -> Value:
     """TF's fold of each segment's float rows (module docstring), ``[segments, columns]``."""
     is_nan = b.op("IsNan", [rows], {"T": _F32}, "is_nan", DType.BOOL)
     last_nan = b.last_position(b.both(masks.member, is_nan, "member_nan"), masks.positions, "last_nan")
@@ -192,7 +198,7 @@ def _float_extreme(b: _Builder, rows: Value, masks: _Masks, kind: str, unsorted:
     return b.select(nan_last, _last_row_value(b, rows, masks), result, "with_nan")
 
 
-def _last_row_value(b: _Builder, rows: Value, masks: _Masks) -> Value:
+def _last_row_value(b: Builder, rows: Value, masks: Masks) -> Value:
     """Each segment's last row (a NaN where it is used): summed from the data, so the graph holds no NaN constant
     (one would be reported as a model weight holding NaN)."""
     last_rows = b.op("ExpandDims", [masks.last_row, b.const(np.int32(1), "last_row_axis")], {"T": _I32, "Tdim": _I32},
@@ -201,10 +207,11 @@ def _last_row_value(b: _Builder, rows: Value, masks: _Masks) -> Value:
     return b.reduce("Sum", b.select(is_last, rows, b.const(np.float32(0), "not_last"), "last_row_only"), "last_value")
 
 
-def _packet_extreme(b: _Builder, rows: Value, masks: _Masks, kind: str) -> Value:
-    """TF's sorted kernel over a segment of 2+ rows in its 8-wide column blocks (x86-64 Eigen packets): a running
-    max/min from ``∓Inf`` that keeps its value on NaN rows and on ties, so NaN rows are skipped (all NaN: ``∓Inf``)
-    and a zero result has the sign of the segment's first zero."""
+def packet_extreme(b: Builder, rows: Value, masks: Masks, kind: str) -> Value:
+    """A running max/min from ``∓Inf`` over each segment's (or cell's) rows that keeps its value on NaN rows and on
+    ties, so NaN rows are skipped (all NaN, or none: ``∓Inf``; webgl's reduce gives ``∓1e20`` there) and a zero result
+    has the sign of the first zero: TF's sorted kernel over a segment of 2+ rows in its 8-wide column blocks (x86-64
+    Eigen packets), and TF's tensor scatter max/min over each cell's updates (:mod:`.scatter_extremes`)."""
     kept = b.both(masks.member, b.op("LogicalNot", [b.op("IsNan", [rows], {"T": _F32}, "packet_is_nan", DType.BOOL)],
                                      {}, "packet_not_nan", DType.BOOL), "packet_kept")
     fill = b.const(np.float32(-np.inf if kind == "Max" else np.inf), "packet_infinity")
@@ -220,7 +227,7 @@ def _packet_extreme(b: _Builder, rows: Value, masks: _Masks, kind: str) -> Value
     return b.select(b.compare("Equal", extreme, zero, "packet_is_zero_result"), signed, extreme, "packet_result")
 
 
-def _packet_cells(b: _Builder, masks: _Masks, columns: Value) -> Value:
+def _packet_cells(b: Builder, masks: Masks, columns: Value) -> Value:
     """``[segments, columns]``: where TF's sorted kernel takes the packet path, i.e. the segment has 2+ rows (one
     row is copied) and the column is below ``8 * floor(columns / 8)`` (the rest go through the scalar fold)."""
     counts = b.reduce("Sum", b.as_int(masks.member, "member_count_int"), "member_counts")
@@ -234,7 +241,7 @@ def _packet_cells(b: _Builder, masks: _Masks, columns: Value) -> Value:
     return b.both(several, b.compare("Less", index, block, "in_block"), "packet_cells")
 
 
-def _int_extreme(b: _Builder, rows: Value, masks: _Masks, kind: str) -> Value:
+def int_extreme(b: Builder, rows: Value, masks: Masks, kind: str) -> Value:
     """The int32 max/min of each segment's rows; empty segments get ``lowest``/``highest`` (sorted: set to 0 later)."""
     info = np.iinfo(np.int32)
     fill = b.const(np.int32(info.min if kind == "Max" else info.max), "start")
@@ -256,7 +263,7 @@ def _empty_segment_value(dtype: DType, kind: str, unsorted: bool, work: DType) -
     return np.asarray(info.min if kind == "Max" else info.max, work.numpy)
 
 
-def _known_product(values: tuple) -> int | None:
+def known_product(values: tuple) -> int | None:
     return None if any(v is None for v in values) else int(np.prod(values, dtype=np.int64))
 
 
@@ -268,27 +275,66 @@ def _static_count(value: Value) -> int | None:
     return int(np.asarray(producer.value).reshape(-1)[0]) if np.asarray(producer.value).size == 1 else None
 
 
-def check_mask_size(node: Node, segments: int | None, rows: tuple, columns: tuple) -> None:
-    """Refuse by name where the ``[segments, rows + 1, columns]`` masks are known to be past what TF.js can allocate;
-    warn where they are large or known only at run time (a GNN-sized op, 1e4 segments × 1e5 rows × 64 columns, is
-    6.4e10 elements: it cannot run)."""
-    count, width = _known_product(rows), _known_product(columns)
-    elements = None if segments is None or count is None or width is None else segments * (count + 1) * width
+def _mask_words(scatter: bool) -> tuple[str, str]:
+    """How the masks' axes are called: ``[segments, rows + 1, columns]``, or for a scatter
+    ``[cells, updates + 1, columns]``, and what the first two count."""
+    return ("[cells, updates + 1, columns]", "updates/cells") if scatter else \
+        ("[segments, rows + 1, columns]", "segments/rows")
+
+
+def _known_part(segments: int | None, count: int | None, width: int | None) -> int:
+    """The product of the masks' known factors (an unknown one counts as 1)."""
+    return int(np.prod([v for v in (segments, None if count is None else count + 1, width) if v is not None],
+                       dtype=np.int64))
+
+
+def check_mask_size(graph: Graph, node: Node, segments: int | None, rows: tuple, columns: tuple,
+                    scatter: bool = False) -> None:
+    """Refuse by name where the masks are known to be past what TF.js can allocate; warn by name where their known
+    part is large (or, with the segment count unknown, one segment's part is); list the ops whose rows or columns are
+    known only at run time in one line of the result's notices. TF's own output is segments × columns: the masks cost
+    rows + 1 times that, so an unknown segment count alone says nothing (review r6 N3)."""
+    count, width = known_product(rows), known_product(columns)
+    axes, words = _mask_words(scatter)
     shape = " × ".join("?" if v is None else str(v) for v in (segments, None if count is None else count + 1, width))
-    if elements is not None and elements >= MASK_ELEMENT_LIMIT:
-        raise OpProblemsError({node.op: [f"{node.name} ([segments, rows + 1, columns] masks of {shape} = "
-                                         f"{elements:.2g} elements, past the {MASK_ELEMENT_LIMIT:.2g} TF.js can hold)"]},
-                              "segment/scatter max/min too large for TF.js's masked rewrite",
+    known = _known_part(segments, count, width)
+    if None not in (segments, count, width) and known >= MASK_ELEMENT_LIMIT:
+        raise OpProblemsError({node.op: [f"{node.name} ({axes} masks of {shape} = {known:.2g} elements, past the "
+                                         f"{MASK_ELEMENT_LIMIT:.2g} TF.js can hold)"]},
+                              f"segment/scatter max/min too large for TF.js's masked rewrite ({words})",
                               hint="split the op into smaller ones, or compute it outside the model")
-    if elements is None or elements >= MASK_ELEMENT_WARNING:
-        log.warning("%s %s: TF.js computes it on [segments, rows + 1, columns] masks (%s here): memory and time grow "
-                    "with their product (1e7 elements take ~25 s on TF.js cpu; from %.2g elements it cannot run)",
-                    node.op, node.name, shape, MASK_ELEMENT_LIMIT)
+    per_segment = segments is None and count is not None and width is not None and \
+        (count + 1) * width >= MASK_ELEMENT_WARNING // 10
+    if known >= MASK_ELEMENT_WARNING or per_segment:
+        log.warning("%s %s: TF.js computes it on %s masks (%s here, %.2g elements%s): time and memory grow with "
+                    "their product (%s); it may not finish", node.op, node.name, axes, shape, known,
+                    (" per cell" if scatter else " per segment") if per_segment else "", MASK_COST)
+    elif None in (count, width):  # an unknown segment count alone: the masks stay (rows + 1) × TF's own output
+        _note_run_time_size(graph, f"{node.name} ({shape})", axes)
 
 
-def rows_with_extra_row(b: _Builder, data: Value, ids: Value, columns: Value, work: DType) -> Value:
+#: What the masks cost on TF.js cpu (measured).
+MASK_COST = ("1.4e7 elements took ~25 s per op on TF.js cpu (session 32, review r6); 1e4 × 1e5 × 64 = 6.4e10 gave no "
+             "answer in 600 s (session 33, h6)")
+#: The notice that lists the ops whose masks' size is known only at run time.
+RUN_TIME_NOTICE = ("segment/scatter max/min: TF.js computes {count} op(s) on masks whose size is known only at run "
+                   "time, {axes} elements ((rows or updates) + 1 times TF's own output; {cost})"
+                   ": {names}")
+
+
+def _note_run_time_size(graph: Graph, entry: str, axes: str) -> None:
+    """Add ``entry`` to the one notice (``graph.notices``) naming the ops whose masks' size is known only at run time."""
+    entries = graph.__dict__.setdefault("_run_time_masks", {})
+    entries.setdefault(axes, []).append(entry)
+    names = [name for names in entries.values() for name in names]
+    line = RUN_TIME_NOTICE.format(count=len(names), axes=" or ".join(entries), cost=MASK_COST,
+                                  names=", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else ""))
+    graph.notices[:] = [old for old in graph.notices if not old.startswith(RUN_TIME_NOTICE[:25])] + [line]
+
+
+def rows_with_extra_row(b: Builder, data: Value, ids: Value, columns: Value, work: DType) -> Value:
     """``data`` as ``[1, rows + 1, columns]``, one row per (flat) id and a last row of zeros (the id -1 of
-    :class:`_Masks`)."""
+    :class:`Masks`)."""
     count = b.reshape(b.ints("Size", [ids], "id_count", ()), b.const(np.int32([1]), "id_count_shape"),
                       "id_count_vector", _I32)  # not -1: data may have no columns
     flat = b.reshape(data, b.concat([count, columns], "flat_shape"), "flat", work)
@@ -310,31 +356,31 @@ def segment_extreme(graph: Graph, node: Node, kind: str, unsorted: bool) -> bool
             len(node.inputs) != (3 if unsorted else 2) or (not unsorted and len(ids.shape) != 1) or \
             len(ids.shape) > len(data.shape) or not data.shape:
         return False
-    b = _Builder(graph, node.name)
-    ids = _as_int32(b, ids, node.attrs.get("Tindices", ids.dtype), "ids_int32")
+    b = Builder(graph, node.name)
+    ids = as_int32(b, ids, node.attrs.get("Tindices", ids.dtype), "ids_int32")
     if ids is None:
         return False
     id_rank = len(node.inputs[1].shape)
-    check_mask_size(node, _static_count(node.inputs[2]) if unsorted else None, tuple(node.inputs[1].shape),
+    check_mask_size(graph, node, _static_count(node.inputs[2]) if unsorted else None, tuple(node.inputs[1].shape),
                     tuple(data.shape[id_rank:]))
     ids = b.reshape(ids, b.const(np.int32([-1]), "flat_ids_shape"), "flat_ids", _I32)
     if unsorted:
-        num = _as_int32(b, node.inputs[2], node.attrs.get("Tnumsegments", node.inputs[2].dtype), "num_int32")
+        num = as_int32(b, node.inputs[2], node.attrs.get("Tnumsegments", node.inputs[2].dtype), "num_int32")
         if num is None:
             return False
         segments = _checked_segment_count(b, ids, num)
     else:
         segments = _sorted_segment_count(b, ids)
-    columns = _columns(b, data, id_rank)
+    columns = columns_of(b, data, id_rank)
     work = _F32 if dtype == _F16 else dtype
     if dtype == _F16:
         data = b.op("Cast", [data], {"SrcT": _F16, "DstT": _F32, "Truncate": False}, "data_float32", _F32, data.shape)
     rows = rows_with_extra_row(b, data, ids, columns, work)
-    masks = _Masks(b, ids, segments)
-    extreme = _int_extreme(b, rows, masks, kind) if work == _I32 else \
+    masks = Masks(b, ids, segments)
+    extreme = int_extreme(b, rows, masks, kind) if work == _I32 else \
         _float_extreme(b, rows, masks, kind, unsorted, np.finfo(dtype.numpy))
     if work == _F32 and not unsorted and not _fewer_columns_than_a_packet(data, id_rank):
-        extreme = b.select(_packet_cells(b, masks, columns), _packet_extreme(b, rows, masks, kind), extreme,
+        extreme = b.select(_packet_cells(b, masks, columns), packet_extreme(b, rows, masks, kind), extreme,
                            "blocks_and_fold")
     empty = b.compare("Less", masks.last_row, b.const(np.int32(0), "empty_none"), "empty")
     extreme = b.select(empty, b.const(_empty_segment_value(dtype, kind, unsorted, work), "empty_value"), extreme,
