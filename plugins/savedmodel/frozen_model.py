@@ -92,6 +92,9 @@ def graph_from_frozen_model(path: Path, options: ConvertOptions) -> Graph:
             graph.inputs[node.name] = node.output(0)
     graph.generated_by = tf.__version__
     graph.versions = {"producer": int(graph_def.versions.producer)} if graph_def.versions.producer else {}
+    from .grappler_monotonic import match_grappler_monotonic
+
+    match_grappler_monotonic(graph, fetches_kept=True)  # as a session's run does (Grappler's arithmetic optimizer)
     run_frontend_passes(graph)
     from tensorflow.core.framework import function_pb2
 

@@ -19,8 +19,11 @@ from .translate import graph_from_tf_graph
 log = logging.getLogger(__name__)
 
 
-def graph_from_frozen(frozen: FrozenFunction, options: ConvertOptions, *, name: str = "graph") -> Graph:
-    """The IR of a frozen function: ops rewritten for TF.js, tables in the initializer, library attached."""
+def graph_from_frozen(frozen: FrozenFunction, options: ConvertOptions, *, name: str = "graph",
+                      graph_run: bool = False) -> Graph:
+    """The IR of a frozen function: ops rewritten for TF.js, tables in the initializer, library attached.
+    ``graph_run``: the reference is TF's graph run of a SavedModel (not eager Keras), whose Grappler swaps
+    max/min reductions and monotonic functions (:mod:`.grappler_monotonic`)."""
     import tensorflow as tf
 
     graph = graph_from_tf_graph(frozen.graph, frozen.inputs, frozen.outputs, name=name)
@@ -34,6 +37,12 @@ def graph_from_frozen(frozen: FrozenFunction, options: ConvertOptions, *, name: 
     graph.versions = {"producer": int(versions.producer)}
     if versions.min_consumer:
         graph.versions["minConsumer"] = int(versions.min_consumer)
+    if graph_run:
+        from .grappler_monotonic import match_grappler_monotonic, refuse_library_swaps
+
+        match_grappler_monotonic(graph)
+        if options.control_flow_v2:
+            refuse_library_swaps(frozen.library)
     run_frontend_passes(graph)
     attach_hash_tables(graph, frozen.resources)
     attach_function_bodies(graph, frozen.library)
@@ -84,11 +93,11 @@ def graph_from_saved_model_dir(path: Path, options: ConvertOptions, *, hub: bool
 
     frozen, tags, signature_name = freeze_saved_model_dir(path, options, hub=hub, direct=direct)
     try:
-        graph = graph_from_frozen(frozen, options, name=path.name or "saved_model")
+        graph = graph_from_frozen(frozen, options, name=path.name or "saved_model", graph_run=True)
     except NotDirect as why:  # a variable without a checkpoint value: TensorFlow loads it instead
         log.info("loading %s with TensorFlow: %s", path, why)
         frozen, tags, signature_name = freeze_saved_model_dir(path, options, hub=hub, direct=False)
-        graph = graph_from_frozen(frozen, options, name=path.name or "saved_model")
+        graph = graph_from_frozen(frozen, options, name=path.name or "saved_model", graph_run=True)
     graph.metadata["savedModelTags"] = list(tags)
     graph.metadata["signatureName"] = signature_name
     return graph

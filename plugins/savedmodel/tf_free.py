@@ -182,10 +182,12 @@ def finish_signature_graph(graph: Graph, options: ConvertOptions, tables: Any, o
     into ``modelInitializer``."""
     from tfjsconv.passes.frontend import run_frontend_passes
 
+    from .grappler_monotonic import match_grappler_monotonic
     from .grappler_parity import match_grappler_constfold
     from .tf_free_control_flow import lower_or_keep_control_flow, rewrite_bodies
 
     match_grappler_constfold(graph)
+    match_grappler_monotonic(graph)  # as TF's graph run of the signature does (arithmetic optimizer)
     for step in grappler_steps:
         step(graph)
     rewrite_bodies(graph)
@@ -230,6 +232,9 @@ def graph_from_graph_def(graph_def: Any, output_names: list[str], *, name: str,
         if node.op == "Placeholder":
             graph.inputs[node.name] = node.output(0)
     _record_versions(graph, graph_def, None)
+    from .grappler_monotonic import match_grappler_monotonic
+
+    match_grappler_monotonic(graph, fetches_kept=True)  # as a session's run does (Grappler's arithmetic optimizer)
     functional = any(n.op in FUNCTIONAL_CONTROL_FLOW for n in graph)  # lowered as for SavedModels
     if functional:
         from .tf_free_control_flow import lower_or_keep_control_flow, rewrite_bodies

@@ -217,12 +217,14 @@ def _table_handles(graph: Graph, arguments: set[tuple[str, int]]) -> set[Value]:
 
 def rewrite_bodies(graph: Graph) -> None:
     """The main graph's rewrites (Grappler parity, TF.js rewrites) on every body, before lowering."""
+    from .grappler_monotonic import match_grappler_monotonic
     from .grappler_parity import match_grappler_constfold
     from tfjsconv.passes.frontend import run_frontend_passes
 
     for body in graph.functions.values():
         body.remove_dead_nodes()
         match_grappler_constfold(body)
+        match_grappler_monotonic(body)  # Grappler optimizes the bodies a graph run calls too
         run_frontend_passes(body)
 
 
