@@ -1,4 +1,5 @@
-"""RNNs that TF.js 4.22 masks with another mask than Keras gives them (silently wrong, or failing at predict).
+"""Mask readers (RNNs, Softmax) that TF.js 4.22 masks with another mask than Keras gives them (silently wrong, or
+failing at predict).
 
 TF.js 4.22's ``execute`` (the layers model's call) keeps one ``kwargs`` object for the whole walk: when a layer's
 input carries a mask it sets ``kwargs.mask`` to it, and every later layer gets that mask, whether Keras hands it one
@@ -15,6 +16,12 @@ fail to broadcast), ``Sequential[Dense, LSTM]`` and ``TimeDistributed(Dense) -> 
 (one made in it or in a model around it), an RNN is kept only when Keras surely gives it that mask: its input comes
 from the mask's maker through layers that keep the mask unchanged (``mask_flow._KEEPS_MASK``, RNNs that return
 sequences, nested models that keep it). Every other RNN is refused (the graph model's lowering masks exactly).
+
+Session 33 (h4c): in tf-layers 4.22 only the RNN classes (``RNN``, ``SimpleRNN``, ``GRU``, ``LSTM``, ``ConvRNN2D``;
+Bidirectional calls them with its ``kwargs``) and ``Softmax`` read ``kwargs.mask``; ``TimeDistributed`` hands its
+``kwargs`` to the wrapped layer's call. A Softmax after Flatten, Reshape, an LSTM's last output or Dot, in a nested
+model, on another input's branch, or wrapped in TimeDistributed, took the sticky mask: 0.09 to 0.94 off (tf_keras and
+Keras 3) or a failed broadcast. They follow the RNNs' rule.
 """
 from __future__ import annotations
 
@@ -24,12 +31,15 @@ from .configs import child_name, entry_name, is_model, iter_layers, top_level_la
 from .mask_flow import _KEEPS_MASK, _RECURRENT, _keeps_mask, _makes_mask, _passes_mask
 from .model_graph import _layer_refs, _node_refs
 
+#: Layers whose TF.js 4.22 ``call`` reads ``kwargs.mask`` (grep of tf-layers.node.js: the RNN classes and Softmax).
+_TFJS_MASK_READERS = _RECURRENT | {"Softmax"}
 #: The source name of a Sequential's first layer: the nested model's input.
 _SEQUENTIAL_INPUT = "<input>"
 
 
 def leaked_mask_problems(model_config: dict[str, Any]) -> list[str]:
-    """``"layer 'x' (Class): ..."`` for every RNN TF.js masks with another mask than the one Keras gives it."""
+    """``"layer 'x' (Class): ..."`` for every mask reader (RNN, Softmax, TimeDistributed over one) TF.js masks with
+    another mask than the one Keras gives it."""
     problems: list[str] = []
     outer_masked: set[int] = set()  # nested models TF.js may hand a mask into
     input_kept: set[int] = set()  # nested models whose input surely carries that mask in Keras too
@@ -46,12 +56,23 @@ def leaked_mask_problems(model_config: dict[str, Any]) -> list[str]:
                 outer_masked.add(id(entry))
                 if surely_kept:
                     input_kept.add(id(entry))
-            elif entry.get("class_name") in _RECURRENT and not surely_kept:
+            elif _reads_tfjs_mask(entry) and not surely_kept:
+                what = "runs on an unmasked sequence" if entry.get("class_name") in _RECURRENT else \
+                    "reads a mask Keras does not give it"
                 problems.append(f"layer {child_name(model_config, layer, entry)!r} ({entry.get('class_name')}): "
-                                "runs on an unmasked sequence in a model with a Masking/Embedding mask, which TF.js "
+                                f"{what} in a model with a Masking/Embedding mask, which TF.js "
                                 "4.22 applies to it (or on a mask a layer before it drops or changes: TF.js hands the "
                                 "last mask it met to every later layer, into nested models too)")
     return list(dict.fromkeys(problems))
+
+
+def _reads_tfjs_mask(entry: dict[str, Any]) -> bool:
+    """Whether TF.js 4.22's call of ``entry`` reads ``kwargs.mask``: its RNNs (Bidirectional's halves), Softmax (adds
+    ``(1 - mask)·-1e9``), and TimeDistributed, which hands its ``kwargs`` to the wrapped layer's call (a wrapped model's
+    walk too), when a reader is wrapped."""
+    if entry.get("class_name") == "TimeDistributed":
+        return any(inner.entry.get("class_name") in _TFJS_MASK_READERS for inner in iter_layers(entry))
+    return entry.get("class_name") in _TFJS_MASK_READERS
 
 
 def _sources(model: dict[str, Any]) -> list[tuple[dict[str, Any], list[str | None]]]:
