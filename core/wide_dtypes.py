@@ -36,8 +36,9 @@ INT64_ARITHMETIC_OPS = frozenset({
     "SegmentSum", "UnsortedSegmentProd", "SegmentProd"})
 
 FLOAT64_NOTICE = ("float64: TF.js has no float64, so {count} float64 op(s) of this graph ({names}) compute in "
-                  "float32 (about 7 significant digits: results overflow past 3.4e38 and small differences of "
-                  "large values cancel to 0 where {reference} computes them in float64)")
+                  "float32 (about 7 significant digits: results overflow past 3.4e38, and small differences of "
+                  "large values keep only float32 rounding noise, which what follows can amplify, where "
+                  "{reference} computes them in float64)")
 #: float64 ops whose result moves by a whole period as their argument moves by 2π: one float32 rounding of a large
 #: argument leaves none of their digits (session 32: ``sin(3·x)`` of x = -1e10 was 0.9933 in TF.js, 0.9991 in TF).
 FLOAT64_PERIODIC_OPS = frozenset({"Sin", "Cos", "Tan"})

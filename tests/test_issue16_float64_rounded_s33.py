@@ -227,3 +227,97 @@ def test_float64_results_past_float32s_range_stay_refused_by_name(tmp_path, flav
         out = subprocess.run([sys.executable, "-c", POISONED, str(path)], capture_output=True, text=True)
         assert LOWERED not in out.stdout, (case, out.stdout)
         assert text in out.stderr, (case, out.stderr[-2000:])
+
+
+def _near_ties(rows: int) -> np.ndarray:
+    """Rows ``[a, nextafter(a)]``: float32 neighbours whose float64 products by 0.1 (or quotients by 3) may round to
+    one float32, or round apart in the other order (review R2's F1)."""
+    a = np.random.RandomState(0).uniform(0.5, 4.0, rows).astype(np.float32)
+    return np.stack([a, np.nextafter(a, np.float32(np.inf))], 1)
+
+
+@pytest.mark.node
+def test_argmax_and_argmin_of_float64_pairs_order_as_keras_on_near_ties(tmp_path, tfjs_runtime):
+    """tf_keras argmax/argmin of pairs ordered the pairs' ``hi`` only, so on rows of float32 neighbours (m/ties_in.npz
+    of review R2) their indices differed from Keras's (and the traced path's) on about 15% of rows; ordered by ``hi``
+    then ``lo`` they are Keras's float64 order: equal indices on TF.js cpu and wasm."""
+    import tensorflow as tf
+    import tf_keras
+
+    x = tf_keras.Input((2,), name="x")
+    d = tf.cast(x, tf.float64)
+    model = tf_keras.Model(x, [tf.math.argmax(d * 0.1, axis=1), tf.math.argmin(d * -0.7, axis=1),
+                               tf.math.argmax(d / 3.0, axis=1)])
+    path = tmp_path / "m.h5"
+    model.save(path)
+    convert_poisoned([path])
+    inputs = {"x": _near_ties(300)}
+    expected = [np.asarray(v) for v in model(inputs)]
+    lowered = _outputs(Path(f"{path}.out"), inputs)
+    for backend in ("cpu", "wasm"):
+        for want, got in zip(expected, lowered[backend]):
+            assert np.array_equal(got.reshape(want.shape), want), (backend, np.flatnonzero(got.ravel() != want))
+
+
+def test_trunc_of_a_value_held_rounded_is_refused_by_name(tmp_path):
+    """Keras 3's ``ops.trunc`` of a value computed as traced converted (review R2's M1: ``trunc(tanh(-9.5)·7)`` is
+    -7 in float32, -6 in Keras): like floor, its result jumps, so it is refused by name."""
+    import subprocess
+    import sys
+
+    import keras
+
+    x = keras.Input((8,), name="x")
+    d = keras.ops.cast(x, "float64")
+    path = tmp_path / "trunc.keras"
+    keras.Model(x, keras.ops.trunc(keras.ops.tanh(d) * 7.0)).save(path)
+    out = subprocess.run([sys.executable, "-c", POISONED, str(path)], capture_output=True, text=True)
+    assert LOWERED not in out.stdout, out.stdout
+    assert "its result jumps where the argument crosses" in out.stderr, out.stderr[-2000:]
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("flavor", ["tf_keras", "keras3"])
+def test_maximum_and_minimum_of_exact_values_stay_exact(tmp_path, tfjs_runtime, flavor):
+    """maximum/minimum of float64 values held exactly were held as traced (review R2's M2): a floor of them was
+    refused and a product of them by 0.1 was float32's. Their result is one operand, so it is held exactly: the floor
+    is Keras's exactly and the product is float64's rounded to float32 (pairs), on TF.js cpu and wasm."""
+    import tensorflow as tf
+    import tf_keras
+
+    import keras
+
+    ns = keras.ops if flavor == "keras3" else tf
+    k = keras if flavor == "keras3" else tf_keras
+    x, y = k.Input((8,), name="x"), k.Input((8,), name="y")
+    d, dy = ns.cast(x, "float64"), ns.cast(y, "float64")
+    model = k.Model([x, y], [ns.floor(ns.maximum(d, dy)), ns.minimum(d, dy) * 0.1 + ns.maximum(d, dy) * 0.3])
+    path = tmp_path / ("m.h5" if flavor == "tf_keras" else "m.keras")
+    model.save(path)
+    convert_poisoned([path])
+    inputs = {"x": _X2 * np.float32(1.37), "y": _Y2 * np.float32(0.71)}
+    expected = [np.asarray(v, np.float64) for v in model(inputs)]
+    lowered = _outputs(Path(f"{path}.out"), inputs)
+    for backend in ("cpu", "wasm"):
+        for want, got in zip(expected, lowered[backend]):
+            assert np.array_equal(got.reshape(want.shape), want.astype(np.float32)), (backend, got, want)
+
+
+def test_the_float64_notice_is_logged_once_per_conversion(tmp_path, caplog):
+    """The float64 notice was logged again for each layer it names (review R2's M3: the CLI showed 1, 2, 3 copies,
+    each longer); it is logged once, and the conversion's details hold the full line naming all three."""
+    import logging
+
+    import keras
+    import tfjsconv
+
+    x = keras.Input((8,), name="x")
+    d = keras.ops.cast(x, "float64")
+    path = tmp_path / "m.keras"
+    keras.Model(x, [keras.ops.square(d), keras.ops.softmax(d), keras.ops.norm(d, axis=1)]).save(path)
+    with caplog.at_level(logging.WARNING):
+        details = tfjsconv.convert(path, tmp_path / "out", output_format="tfjs_graph_model").details
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("float64: TF.js has no float64")]
+    assert len(logged) == 1, logged
+    [line] = [d for d in details if d.startswith("float64: TF.js has no float64")]
+    assert "3 float64 op(s)" in line, line

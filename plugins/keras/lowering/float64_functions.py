@@ -333,7 +333,7 @@ def as_traced_step(c: OpCall, names: list[str]) -> Value | None:
     a bound would make the result Keras's (after a cancellation, ``tanh(d)·dy - dy``, the float32 rounding of the
     operand can be the whole result). It is computed as ``--loader=tensorflow`` computes it, one float32 op of the
     operands' float32 values (a constant rounded to float32 as TF.js holds it), held rounded and named in the same
-    float64 notice (its text says small differences of large values cancel). None when no operand is such a value
+    float64 notice (its text says small differences of large values keep only rounding noise). None when no operand is such a value
     (exact, paired and bounded operands keep their paths)."""
     traced = _AS_TRACED.get(c.ctx.graph, set())
     tensors = {n: c.ctx.inputs[a.index] for n in names if isinstance(a := c.arguments.get(n), TensorArg)}
@@ -404,6 +404,9 @@ def in_float32_as_traced(c: OpCall, spec: OpSpec) -> Value:
             return exact
         raise c.gap(f"a float64 {c.function} of values TF.js holds in float32 (its result jumps where the argument "
                     "crosses a whole number, or 0: one float32 rounding can land it on the other side, a whole step off)")
+    picked = _exact_pick(c, spec)
+    if picked is not None:
+        return picked
     floats = {i: v for i, v in enumerate(c.ctx.inputs) if v.dtype == F64}
     out = _lowered_on(c, spec, {i: _held(c, v, f"traced_{i}", bounded=True)[0] for i, v in floats.items()})
     name_in_float64_notice(c, _TRACED_OP_NAMES.get(c.function, c.function.rsplit(".", 1)[-1]))
@@ -411,7 +414,7 @@ def in_float32_as_traced(c: OpCall, spec: OpSpec) -> Value:
 
 
 #: Functions whose result jumps (by last word, lower case): of float64 values held in float32, refused by name.
-_JUMPS = frozenset({"floor", "ceil", "round", "rint", "sign", "floordiv", "floor_div", "floordivide", "floormod",
+_JUMPS = frozenset({"floor", "ceil", "round", "rint", "sign", "trunc", "floordiv", "floor_div", "floordivide", "floormod",
                     "mod", "fmod", "truncatemod", "truncatediv"})
 
 
@@ -429,8 +432,37 @@ def _exact_jump(c: OpCall, spec: OpSpec) -> Value | None:
     return as_float64(c, _lowered_on(c, spec, {i: _held(c, v, "x")[0]}), exact=True)
 
 
+def _exact_pick(c: OpCall, spec: OpSpec) -> Value | None:
+    """maximum/minimum of float64 tensors held exactly (float32 ones and float32 constants beside them): the result
+    is one of the operands, so float32's is Keras's exactly and is held exactly (review R2's M2: it was held as
+    traced, so a floor of it was refused and pair arithmetic after it dropped to float32); None for anything else."""
+    from .op_layers_tf_gaps import as_float64
+
+    if c.function.rsplit(".", 1)[-1].lower() not in _PICKS:
+        return None
+    exact = _EXACTLY_HELD.get(c.ctx.graph, {})
+    floats = {i: v for i, v in enumerate(c.ctx.inputs) if v.dtype == F64}
+    constants = [v for v in c.arguments.values() if not isinstance(v, (TensorArg, str, bool, type(None)))]
+    if not floats or any(id(v) not in exact for v in floats.values()) or not all(_float32_exact(v) for v in constants):
+        return None
+    out = _lowered_on(c, spec, {i: _held(c, v, f"x{i}")[0] for i, v in floats.items()})
+    return as_float64(c, out, exact=True)
+
+
+def _float32_exact(value: object) -> bool:
+    """Whether a constant argument is numbers float32 holds exactly."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    with np.errstate(over="ignore"):
+        return bool(np.all(array.astype(np.float32).astype(np.float64) == array) or np.all(np.isnan(array)))
+
+
+#: Functions whose result is one of their operands (by last word, lower case).
+_PICKS = frozenset({"maximum", "minimum"})
 #: The jumps whose float32 result of a float32 value is float64's of it, exactly.
-_EXACT_JUMPS = frozenset({"floor", "ceil", "rint", "sign", "round"})
+_EXACT_JUMPS = frozenset({"floor", "ceil", "rint", "sign", "round", "trunc"})
 
 
 def held_in_float32(c: OpCall, v: Value, bounded: bool) -> bool:
@@ -459,7 +491,9 @@ def ordered_as_traced(c: OpCall, lower: Callable[[OpCall], object], op: str) -> 
     order of their float32 values (a pair's ``hi``), as ``--loader=tensorflow`` orders its float32 values, ties of
     values that differ only in float64 resolved by index; named in the float64 notice with its ordering clause."""
     x = c.tensor("x")
-    hi = _held(c, x, "x", bounded=True)[0]
+    hi, lo, _ = _held(c, x, "x", bounded=True)
+    if lo is not None and op in ("ArgMax", "ArgMin"):
+        hi = _lo_at_extreme_hi(c, hi, lo, op)
     original = list(c.ctx.inputs)
     c.ctx.inputs = [hi if i == c.arguments["x"].index else v for i, v in enumerate(original)]
     try:
@@ -468,6 +502,22 @@ def ordered_as_traced(c: OpCall, lower: Callable[[OpCall], object], op: str) -> 
         c.ctx.inputs = original
     name_in_float64_notice(c, op)
     return out
+
+
+def _lo_at_extreme_hi(c: OpCall, hi: Value, lo: Value, op: str) -> Value:
+    """A pair's ``lo`` where its ``hi`` is the extreme along argmax's axis, -inf (argmin: +inf) elsewhere: its
+    argmax is the pairs' (ordered by ``hi``, then ``lo``: Keras's float64 order, review R2 F1), ties by index."""
+    from .op_layers import _axis
+
+    shape = c.ctx.shape(hi)
+    axis = _axis(c, c.value("axis", 0), len(shape))  # tf's None is axis 0 (Keras 3's argmax is a gap before)
+    kept = tuple(1 if i == axis else d for i, d in enumerate(shape))
+    extreme = c.ctx.op("Max" if op == "ArgMax" else "Min", [hi, c.ctx.ints([axis], "extreme_axis")],
+                       {"keep_dims": True, "Tidx": DType.INT32}, shape=kept, label="extreme_hi")
+    at = c.ctx.op("Equal", [hi, extreme], {"incompatible_shape_error": True}, dtype=DType.BOOL, shape=hi.shape,
+                  label="at_extreme_hi")
+    never = c.ctx.floats(-np.inf if op == "ArgMax" else np.inf, "not_at_extreme")
+    return _select(c, at, lo, never, "lo_at_extreme_hi")
 
 
 def keep_traced(c: OpCall, out: Value) -> Value:
@@ -666,7 +716,7 @@ _IN_FLOAT32: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def name_in_float64_notice(c: OpCall, op: str) -> None:
     """Names ``c``'s layer (as ``op``) in the conversion's float64 notice, the traced path's text
     (:data:`tfjsconv.wide_dtypes.FLOAT64_NOTICE`, its periodic clause for Sin/Cos/Tan): one line per model,
-    rewritten in place as layers are added, logged for each."""
+    rewritten in place as layers are added, logged for the first."""
     from tfjsconv.wide_dtypes import FLOAT64_NOTICE, FLOAT64_PERIODIC_NOTICE, FLOAT64_PERIODIC_OPS, shown_names
 
     names, line = _IN_FLOAT32.setdefault(c.ctx.graph, ([], None))
@@ -683,7 +733,8 @@ def name_in_float64_notice(c: OpCall, op: str) -> None:
         else:
             notes.append(text)
     _IN_FLOAT32[c.ctx.graph] = (names, text)
-    log.warning("%s", text)
+    if line is None:  # once per conversion (review R2's M3: the CLI showed 1, 2, 3... copies); the notes keep all
+        log.warning("%s (the conversion's details name every such layer)", text)
 
 
 def _with_periodic_lo(c: OpCall, f: Value, hi: Value, lo: Value) -> Value:
