@@ -813,9 +813,11 @@ def op_layer_in_half(graph: Graph, cls: str, inputs: list[Any], config: dict[str
     if not is_op_layer(cls):
         return False
     if config is not None:
-        from .op_layers import names_a_wider_result, reads_held_floats
+        from .op_layers import names_a_wider_result, reads_held_floats, v1_resize_gives_float32
 
         if reads_held_floats(cls, config) or names_a_wider_result(cls, config):
+            return False
+        if v1_resize_gives_float32(config.get("function"), config, _image_height_width(inputs)):
             return False
         if saved_float_constant(cls, config):
             return False
@@ -823,6 +825,14 @@ def op_layer_in_half(graph: Graph, cls: str, inputs: list[Any], config: dict[str
     floats = [v for v in inputs if isinstance(v, Value) and v.dtype in (DType.FLOAT32, DType.FLOAT16)
               and (v.producer is None or v.producer.op != "Const")]
     return bool(floats) and all(v.dtype == DType.FLOAT16 or id(v) in marked for v in floats)
+
+
+def _image_height_width(inputs: list[Any]) -> tuple[Any, Any] | None:
+    """The static height and width of an op layer's first tensor, images of rank 3 or 4 (None: not images)."""
+    shape = inputs[0].shape if inputs and isinstance(inputs[0], Value) else None
+    if shape is None or len(shape) not in (3, 4):
+        return None
+    return (shape[0], shape[1]) if len(shape) == 3 else (shape[1], shape[2])
 
 
 def _held_read_as_half(graph: Graph, cls: str, config: dict[str, Any] | None) -> set[int]:

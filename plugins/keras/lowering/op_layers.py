@@ -2565,13 +2565,23 @@ def reads_held_floats(class_name: str, config: dict[str, Any]) -> bool:
 _DTYPE_NAMING = frozenset({"SaturateCast", "saturate_cast", "dtypes.saturate_cast"})
 
 
+#: tf_keras functions whose result is float32 of float16 inputs, whatever their arguments (measured one by one in TF
+#: 2.21 for every function :data:`TF_FUNCTIONS` lowers, session 33: they convert the images to float32 first):
+#: taken for float16, ``(per_image_standardization(h) + 1000) - 1000`` was 0.12 of the range off, psnr's 0.086,
+#: ``zero_fraction``'s 0.013, ssim's 0.005, silently.
+_FLOAT32_OF_HALF_FUNCTIONS = frozenset({
+    "image.per_image_standardization", "compat.v1.image.per_image_standardization", "image.psnr",
+    "compat.v1.image.psnr", "image.ssim", "math.zero_fraction", "nn.zero_fraction"})
+
+
 def names_a_wider_result(class_name: str, config: dict[str, Any]) -> bool:
     """Whether an op layer's result is of a dtype other than float16 that it names (``saturate_cast(h, "float32")``
     of a float16 ``h``): it does not compute in float16 (H12, session 28: a Keras 3 ``saturate_cast`` of a mixed
-    Dense's result times 30000 rounded to inf where Keras gives 85019); nor does a tf_keras resize whose kernel
-    gives float32 (:func:`resize_gives_float32`)."""
+    Dense's result times 30000 rounded to inf where Keras gives 85019); nor does a tf_keras function that gives
+    float32 (:data:`_FLOAT32_OF_HALF_FUNCTIONS`) or a resize whose kernel does (:func:`resize_gives_float32`)."""
     function = _spec(class_name, config)[0]  # (float16 is not among saturate_cast's lowered targets)
-    return function in _DTYPE_NAMING or class_name == "TFOpLambda" and resize_gives_float32(function, config)
+    return function in _DTYPE_NAMING or class_name == "TFOpLambda" and (
+        function in _FLOAT32_OF_HALF_FUNCTIONS or resize_gives_float32(function, config))
 
 
 #: tf_keras resizes that make a new tensor of every image: TF's ``ResizeBilinear`` kernel gives float32 whatever it
@@ -2587,7 +2597,26 @@ def resize_gives_float32(function: Any, config: dict[str, Any]) -> bool:
     steps, 0.48 of the range off, and the mask a nested float16 model's cast drops was kept, refused by name)."""
     if function not in _NEW_TENSOR_RESIZES:
         return False
-    return function == "compat.v1.image.resize_bilinear" or _recorded_methods(config) <= {"bilinear", 0}
+    return function == "compat.v1.image.resize_bilinear" or not _recorded_methods(config) & _DTYPE_KEEPING_METHODS
+
+
+#: Resize methods whose kernel keeps the images' dtype (``ResizeNearestNeighbor``); every other one (bilinear,
+#: bicubic, area, lanczos..., antialiased or not) gives float32 of float16 (measured, TF 2.21). None: not read.
+_DTYPE_KEEPING_METHODS = frozenset({"nearest", 1, None})
+
+
+def v1_resize_gives_float32(function: Any, config: dict[str, Any], height_width: Sequence[Any] | None) -> bool:
+    """Whether a tf_keras v1 ``resize``/``resize_images`` (:data:`.call_facts.V1_RESIZES`) of images of static
+    ``height_width`` resizes them with a float32-giving kernel: to another size (the same one hands the images
+    back, float16), by a method not :data:`_DTYPE_KEEPING_METHODS` (session 33: taken for float16, ``(resize(h) +
+    1000) - 1000`` was 0.084 of the range off, silently)."""
+    if function not in ("compat.v1.image.resize", "compat.v1.image.resize_images"):
+        return False
+    if _recorded_methods(config) & _DTYPE_KEEPING_METHODS:
+        return False
+    sizes = {tuple(node[3].get("size") or ()) if isinstance(node, list) and len(node) > 3 and
+             isinstance(node[3], dict) else None for node in config.get(CALLS_KEY) or [None]}
+    return height_width is not None and None not in height_width and tuple(height_width) not in sizes
 
 
 def resize_keeps_dtype(function: Any, config: dict[str, Any]) -> bool:

@@ -33,6 +33,7 @@ from tfjsconv.ir import Value
 from tfjsconv.narrow_ints import exact_floor_div
 
 from .dynamic_shape import runtime_size, runtime_sizes
+from .float_widths import is_half
 from .integer_resize import exact_float32
 from .op_layers import OpCall, OpSpec, float_to_int32, register_op_layers
 from .preprocessing import _resize as _v2_resize
@@ -1310,10 +1311,17 @@ def _compat_resize_images(c: OpCall) -> Value:
     h, w, _ = _axes(c, x)
     size = _target_size(c)
     method, align = _v1_method(c), _flag(c, "align_corners")
+    if method != "nearest" and _flag(c, "preserve_aspect_ratio") and is_half(c.ctx.graph, x):
+        raise c.gap("float16 images resized preserving their aspect ratio: TF hands them back, float16, where the "
+                    "size it computes is theirs, else its kernel gives float32 (not told apart for float16)")
     if _flag(c, "preserve_aspect_ratio"):
         size = _aspect_size(c, x, size)
     if (c.ctx.shape(x)[h], c.ctx.shape(x)[w]) == size:
         return c.ctx.unary("Identity", x, label="unresized")
+    if method != "nearest" and None in (c.ctx.shape(x)[h], c.ctx.shape(x)[w]) and is_half(c.ctx.graph, x):
+        raise c.gap("float16 images of a size the config does not tell: TF hands them back, float16, where they are "
+                    "of the target size, else its kernel gives float32, so the dtype Keras computes on after is not "
+                    "known")
     batch, added = _batched(c, x)
     return _unbatched(c, _v1_resize_op(c, batch, size, method, align, False), added)
 
