@@ -242,3 +242,172 @@ def test_reshape_to_batch_and_minus_one_at_batch_0(name, reshaping_converted):
     assert runs[0][1].size == 0 and runs[0][1].ndim > 1  # the case is what it claims: Keras gives an empty batch
     for x, y in runs:
         _verify(Path(f"{path}.out"), {"x": x}, [y])
+
+
+# -- session 33, h5b: TF's -1 next to a run-time 0, node-name feeds ----------------------------------------------
+
+class ReshapeBesideZeros(tf.Module):
+    """``tf.reshape`` to ``[tf.shape(x)[:1], -1, 3]`` (and a sum over the batch axis after it): TF leaves zeros out
+    of its products when the target has a 0, so ``(0, 0, 6)`` becomes ``(0, 2, 3)`` and the sum ``(2, 3)``."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 6], tf.float32, name="x")])
+    def __call__(self, x):
+        rows = tf.reshape(x, tf.concat([tf.shape(x)[:1], [-1, 3]], 0))
+        flat = tf.reshape(x, tf.concat([tf.shape(x)[:1], [-1]], 0))
+        return {"rows": rows, "flat": flat, "summed": tf.reduce_sum(rows, axis=0)}
+
+
+RESHAPE_FEEDS = {"batch_and_steps_0": (0, 0), "batch_0": (0, 4), "steps_0": (2, 0), "full": (2, 4)}
+
+
+@pytest.fixture(scope="module")
+def reshape_saved_and_converted(tmp_path_factory, tfjs_runtime):
+    path = tmp_path_factory.mktemp("reshape_tf33") / "saved"
+    tf.saved_model.save(ReshapeBesideZeros(), str(path))
+    out = path.parent / "web"
+    return path, tfjsconv.convert(path, out), out
+
+
+@pytest.mark.parametrize("case", sorted(RESHAPE_FEEDS))
+def test_tf_reshape_minus_one_beside_a_run_time_zero(case, reshape_saved_and_converted):
+    """Matches TF's shapes on cpu and wasm; before, ``(0, 0, 6)`` gave ``(0, 0, 3)`` and a sum of shape ``(0, 3)``
+    where TF gives ``(2, 3)`` (zeros counted in the -1)."""
+    saved, result, out = reshape_saved_and_converted
+    feed = {"x": np.random.default_rng(4).standard_normal((*RESHAPE_FEEDS[case], 6)).astype(np.float32)}
+    expected = _tf_outputs(saved, result, out, feed)
+    if case == "batch_and_steps_0":  # the case is what it claims: TF's rule differs from counting the zeros
+        assert expected["rows"].shape == (0, 2, 3) and expected["summed"].shape == (2, 3)
+    report = verify_model(out, feed, expected, backends=BACKENDS, rtol=1e-5, atol=0.0)
+    assert report.passed, format_report(report)
+
+
+def _flatten_and_reshape(k, width: int = 6):
+    """A model with a Flatten and a Reshape((-1, 3)) + Dense over an unknown number of steps."""
+    x = k.Input((None, width), name="x")
+    rows = k.layers.Reshape((-1, 3))(x)
+    return k.Model(x, [k.layers.Flatten()(x), k.layers.Dense(2, name="dense")(rows)])
+
+
+@pytest.fixture(scope="module")
+def flavours_converted(tmp_path_factory, tfjs_runtime):
+    """tf_keras (.h5) and Keras 3 (.keras) with each one's outputs for x of shape (0, 0, 6) and (2, 4, 6),
+    converted with TF, Keras and tf_keras poisoned."""
+    from test_keras_lowering import convert_poisoned, keras
+
+    tf_keras = pytest.importorskip("tf_keras")
+    folder = tmp_path_factory.mktemp("reshape_flavours33")
+    feeds = [np.random.default_rng(5).standard_normal(shape).astype(np.float32) for shape in ((0, 0, 6), (2, 4, 6))]
+    saved = {}
+    for name, k, suffix in (("tf_keras", tf_keras, "h5"), ("keras3", keras, "keras")):
+        model = _flatten_and_reshape(k)
+        saved[name] = (folder / f"{name}.{suffix}", [(x, [np.asarray(y) for y in model(x)]) for x in feeds])
+        model.save(saved[name][0])
+    convert_poisoned([path for path, _ in saved.values()])
+    return saved
+
+
+@pytest.mark.parametrize("flavour,flat_width", [("tf_keras", 6), ("keras3", 0)])
+def test_keras_flatten_and_reshape_beside_a_zero_batch(flavour, flat_width, flavours_converted):
+    """tf_keras reshapes with ``tf.reshape``'s rule ((0, 0, 6) flattens to (0, 6)), Keras 3 from the eager shape
+    ((0, 0)): each flavour matches its own framework on cpu and wasm. Before, tf_keras got Keras 3's (0, 0)."""
+    from test_keras_lowering import _verify
+
+    path, runs = flavours_converted[flavour]
+    assert runs[0][1][0].shape == (0, flat_width)  # the case is what it claims
+    for x, outputs in runs:
+        _verify(Path(f"{path}.out"), {"x": x}, outputs)
+
+
+@pytest.mark.parametrize("suffix", ["", ":0"])
+def test_api_verify_model_takes_node_names(suffix, saved_and_converted):
+    """TF.js takes a graph model's input by its node's name (``serving_default_n``), as ``verify_model`` did before
+    the input check: it still does (the check refused these as names the model does not take)."""
+    saved, result, out = saved_and_converted
+    expected = _tf_outputs(saved, result, out, FEEDS["full"])
+    feeds = {f"serving_default_{name}{suffix}": array for name, array in FEEDS["full"].items()}
+    report = verify_model(out, feeds, expected, backends=BACKENDS, rtol=1e-5, atol=0.0)
+    assert report.passed, format_report(report)
+    with pytest.raises(InputError, match="rank"):  # and still checks them
+        verify_model(out, {**feeds, f"serving_default_n{suffix}": np.zeros((3, 2, 1), np.int32)}, expected,
+                     backends=BACKENDS)
+
+
+class NarrowMeans(tf.Module):
+    """int8/uint8/int16 means over sizes known only at run time (TF's sum does not wrap into the narrow type)."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int8, name="a"),
+                                  tf.TensorSpec([None, None], tf.uint8, name="b"),
+                                  tf.TensorSpec([None, None], tf.int16, name="c")])
+    def __call__(self, a, b, c):
+        return {"a": tf.reduce_mean(a, axis=1), "b": tf.reduce_mean(b, axis=1), "c": tf.reduce_mean(c, axis=1),
+                "a_all": tf.reduce_mean(a)}
+
+
+def _narrow_feed(rows: int, cols: int) -> dict:
+    """Extremes of each type at random, and (3 rows and more) a first row of maxima and a second of minima."""
+    rng = np.random.default_rng(rows + cols)
+    feed = {}
+    for name, dtype, info in (("a", np.int8, np.iinfo(np.int8)), ("b", np.uint8, np.iinfo(np.uint8)),
+                              ("c", np.int16, np.iinfo(np.int16))):
+        feed[name] = rng.choice([info.min, info.max, info.max - 1, info.min + 1, 3], (rows, cols)).astype(dtype)
+        if rows >= 3:
+            feed[name][0], feed[name][1] = info.max, info.min
+    return feed
+
+
+@pytest.mark.parametrize("shape", [(3, 20), (3, 0), (0, 4), (1, 1)], ids=["extremes", "empty_axis", "empty_batch",
+                                                                          "one"])
+def test_narrow_int_means_over_run_time_sizes(shape, tmp_path, tfjs_runtime):
+    """Matches TF on cpu and wasm; before, conversion refused the int8 mean ("int8 result of an op not checked")."""
+    path = tmp_path / "saved"
+    tf.saved_model.save(NarrowMeans(), str(path))
+    result = tfjsconv.convert(path, tmp_path / "web")
+    feed = _narrow_feed(*shape)
+    expected = _tf_outputs(path, result, tmp_path / "web", feed)
+    if shape == (3, 20):  # the case is what it claims: the sums leave the narrow types
+        assert (np.abs(feed["a"].astype(np.int64).sum(axis=1)[:2]) > 127).all() and expected["a"][0] == 127
+    report = verify_model(tmp_path / "web", feed, expected, backends=BACKENDS, rtol=0.0, atol=0.0)
+    assert report.passed, format_report(report)
+
+
+class StaticNarrowMeans(tf.Module):
+    """The same means over static shapes (the count a constant)."""
+
+    @tf.function(input_signature=[tf.TensorSpec([3, 20], tf.int8, name="a"),
+                                  tf.TensorSpec([3, 20], tf.uint8, name="b"),
+                                  tf.TensorSpec([3, 20], tf.int16, name="c")])
+    def __call__(self, a, b, c):
+        return {"a": tf.reduce_mean(a, axis=1), "b": tf.reduce_mean(b, axis=1), "c": tf.reduce_mean(c, axis=1)}
+
+
+def test_narrow_int_means_of_static_shapes(tmp_path, tfjs_runtime):
+    """Matches TF on cpu and wasm; before, the sum wrapped into the narrow type and uint8 truncated as if signed:
+    uint8 means of 78, 91, 52 came out 1, 1, 1 and int8 44 came out 6, silently."""
+    path = tmp_path / "saved"
+    tf.saved_model.save(StaticNarrowMeans(), str(path))
+    result = tfjsconv.convert(path, tmp_path / "web")
+    feed = _narrow_feed(3, 20)
+    expected = _tf_outputs(path, result, tmp_path / "web", feed)
+    report = verify_model(tmp_path / "web", feed, expected, backends=BACKENDS, rtol=0.0, atol=0.0)
+    assert report.passed, format_report(report)
+
+
+class ReshapeOtherPrefixes(tf.Module):
+    """Targets ``[tf.shape(x)[:-1], -1]`` and ``[tf.shape(x), -1]`` (TF.js threw "Cannot infer" at batch 0)."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 6], tf.float32, name="x")])
+    def __call__(self, x):
+        return {"all_but_last": tf.reshape(x, tf.concat([tf.shape(x)[:-1], [-1]], 0)),
+                "whole": tf.reshape(x, tf.concat([tf.shape(x), [-1]], 0))}
+
+
+@pytest.mark.parametrize("case", sorted(RESHAPE_FEEDS))
+def test_tf_reshape_prefix_to_the_end_or_the_rank(case, tmp_path, tfjs_runtime):
+    """Matches TF's shapes on cpu and wasm; before, every feed with a 0 batch threw "Cannot infer the missing size"."""
+    path = tmp_path / "saved"
+    tf.saved_model.save(ReshapeOtherPrefixes(), str(path))
+    result = tfjsconv.convert(path, tmp_path / "web")
+    feed = {"x": np.random.default_rng(6).standard_normal((*RESHAPE_FEEDS[case], 6)).astype(np.float32)}
+    expected = _tf_outputs(path, result, tmp_path / "web", feed)
+    report = verify_model(tmp_path / "web", feed, expected, backends=BACKENDS, rtol=1e-5, atol=0.0)
+    assert report.passed, format_report(report)

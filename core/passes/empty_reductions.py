@@ -329,12 +329,10 @@ class EmptyReductions(BackendGatedPass):
     def _pad_inner_dimension(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict]) -> int:
         """A matmul whose inner dimension may be 0 at run time: see ``reduction_padding``. An operand of
         unknown shape counts by its inferred rank (a ``MatMul``'s is 2): a loop variable of a lowered loop has none."""
-        from ..ops.backends import DEFAULT_TARGET_BACKENDS
-
         dtypes = _operand_dtypes(node)
         a, b = ((None, None) if node.op == "MatMul" and shapes.get(v) is None else _operand_shape(v, shapes, ranks)
                 for v in node.inputs[:2])
-        targets = self.targets or DEFAULT_TARGET_BACKENDS
+        targets = self._targets()
         if dtypes is not None and (a is None or b is None) and node.op != "MatMul":
             return int(pad_inner_dimension_any_rank(graph, node, targets, dtypes))  # axes placed at run time
         if dtypes is None or a is None or b is None or len(a) < 2 or len(b) < 2:
@@ -344,9 +342,7 @@ class EmptyReductions(BackendGatedPass):
     def _keep_gather_shape(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict]) -> int:
         """A ``GatherV2`` over params that may be empty at run time: see ``empty_gather``. A run-time axis
         leaves the result's rank to the inferred ranks (a loop variable of a lowered loop has no shape)."""
-        from ..ops.backends import DEFAULT_TARGET_BACKENDS
-
-        found = may_need(node, shapes, self.targets or DEFAULT_TARGET_BACKENDS)
+        found = may_need(node, shapes, self._targets())
         if found is None:
             return 0
         out_rank = ranks().get(node.output(0)) if found[1] is None else None
@@ -355,9 +351,7 @@ class EmptyReductions(BackendGatedPass):
     def _pad_if_empty_at_run_time(self, graph: Graph, node: Node, shapes: dict, ranks: Callable[[], dict],
                                   dtype: DType, value: np.ndarray) -> int:
         """Pad a reduction whose reduced size is unknown (1 if rewritten): see ``reduction_padding``."""
-        from ..ops.backends import DEFAULT_TARGET_BACKENDS
-
-        if is_padded(node) or not wrong_on(node.op, dtype, self.targets or DEFAULT_TARGET_BACKENDS):
+        if is_padded(node) or not wrong_on(node.op, dtype, self._targets()):
             return 0
         if np.issubdtype(dtype.numpy, np.integer) and not _INT32.min <= int(value) <= _INT32.max:
             return 0  # an int64/uint32 Max/Min: TF.js holds it as int32, the identity is no weight it can store

@@ -98,6 +98,9 @@ def integer_mean(graph: Graph, node: Node, dtype: DType, shapes: dict) -> None:
     exactly from the sums of the values' 16-bit halves (:func:`tfjsconv.narrow_ints.truncated_mean`); for larger ones
     ``Sum`` divided (truncating) by the number of elements reduced, which wraps where the sum leaves int32. A count
     known only at run time selects between the two there."""
+    if dtype not in (DType.INT32, DType.INT64):
+        _narrow_mean_in_int32(graph, node, dtype, shapes)
+        return
     x, axes = node.inputs[:2]
     ops = _Ops(graph, node, dtype)
     sum_attrs = {k: v for k, v in node.attrs.items() if k != "T"}
@@ -128,15 +131,37 @@ def integer_mean(graph: Graph, node: Node, dtype: DType, shapes: dict) -> None:
     rewrite(node, "SelectV2", [small, exact, plain], {"T": DType.INT32})
 
 
+def _narrow_mean_in_int32(graph: Graph, node: Node, dtype: DType, shapes: dict) -> None:
+    """An int8/uint8/int16 mean is the int32 mean of the values cast back: TF's sum does not wrap into the narrow
+    type (int8 ``[127] * 20`` averages to 127), and the mean of narrow values is always one of them. Before, the sum
+    wrapped (int8 extremes gave 5 where TF gives 18; uint8 went through signed overshoots: 131 for 4) and a count
+    known only at run time was refused."""
+    x, axes = node.inputs[:2]
+    wide = graph.add_op("Cast", [x], {"SrcT": dtype, "DstT": DType.INT32, "Truncate": False},
+                        name=f"{node.name}/as_int32", dtype=DType.INT32, shape=x.shape)
+    attrs = {**node.attrs, "T": DType.INT32}
+    mean = graph.add_op("Mean", [wide, axes], attrs, name=f"{node.name}/int32", dtype=DType.INT32,
+                        shape=node.output(0).shape)
+    shapes[wide], shapes[mean] = shapes.get(x), shapes.get(node.output(0))
+    integer_mean(graph, mean.producer, DType.INT32, shapes)
+    rewrite(node, "Cast", [mean], {"SrcT": DType.INT32, "DstT": dtype, "Truncate": False})
+
+
 def _run_time_count(graph: Graph, node: Node, x: Value, total: Value, ops: _Ops) -> Value:
     """The number of elements each mean reduces, at least 1 (held as int32, like every TF.js integer). An axis empty
     at run time makes it 0, and TF's mean over nothing is 0: the sum (0) divided by 1 gives it, where dividing by 0
-    threw on wasm ("remainder by zero") and gave a stray quotient on cpu."""
+    threw on wasm ("remainder by zero") and gave a stray quotient on cpu. Counted in int32, ``Size``'s type, then cast
+    to an int64 mean's type."""
+    counts = _Ops(graph, node, DType.INT32)
     size_of = {"out_type": DType.INT32}
-    one = graph.const(np.asarray(1, ops.dtype.numpy), name=f"{node.name}/count_floor")
-    sizes = [ops("Size", [v], label, attrs=size_of) for v, label in ((x, "size_in"), (total, "size_out"))]
-    count = ops("FloorDiv", [sizes[0], ops("Maximum", [sizes[1], one], "size_out_floor")], "count")
-    return ops("Maximum", [count, one], "count_at_least_one")
+    one = graph.const(np.asarray(1, np.int32), name=f"{node.name}/count_floor")
+    sizes = [counts("Size", [v], label, attrs=size_of) for v, label in ((x, "size_in"), (total, "size_out"))]
+    count = counts("FloorDiv", [sizes[0], counts("Maximum", [sizes[1], one], "size_out_floor")], "count")
+    count = counts("Maximum", [count, one], "count_at_least_one")
+    if ops.dtype == DType.INT32:
+        return count
+    return graph.add_op("Cast", [count], {"SrcT": DType.INT32, "DstT": ops.dtype, "Truncate": False},
+                        name=f"{node.name}/count_as_mean_type", dtype=ops.dtype)
 
 
 class TruncatingDivision(Pass):

@@ -472,10 +472,11 @@ def verify_model(
     off only for a caller that checked them already.
     """
     from ..serve.browser import BROWSER_ONLY_BACKENDS
-    from .inputs import check_fed_inputs, input_specs
+    from .inputs import check_fed_inputs, input_node_names, input_specs
 
-    if check_inputs:
-        check_fed_inputs(dict(inputs), input_specs(model_dir), model_dir, missing_too=True)
+    if check_inputs:  # TF.js also takes a graph model's input by its node's name (serving_default_x)
+        check_fed_inputs(dict(inputs), input_specs(model_dir), model_dir, missing_too=True,
+                         aliases=input_node_names(model_dir))
     in_browser = [b for b in backends if b in BROWSER_ONLY_BACKENDS]
     in_node = [b for b in backends if b not in BROWSER_ONLY_BACKENDS]
     runs_by_backend: dict[str, BackendRun] = {}

@@ -59,15 +59,17 @@ def _declared_bytes(path: Path) -> int:
 
 
 def check_fed_inputs(inputs: dict[str, np.ndarray], specs: dict[str, tuple[DType, tuple[int | None, ...] | None]],
-                     model_dir: Path | str, *, missing_too: bool) -> None:
+                     model_dir: Path | str, *, missing_too: bool, aliases: dict[str, str] | None = None) -> None:
     """Refuse, before any framework runs, inputs the TF.js model cannot take as they are: a name it lacks (or, with
     ``missing_too``, one it needs), a rank or fixed size it does not have, or a value type it would change (complex
     into real, text into numbers or back, fractions into integers). A framework would fail on these in its own
-    words (TF.js as a crash of every backend) or, worse, cast silently where the other refuses."""
+    words (TF.js as a crash of every backend) or, worse, cast silently where the other refuses. ``aliases``: other
+    names TF.js takes for an input (its node's, :func:`input_node_names`), mapped to the spec's name."""
     if not specs:  # nothing declared: TF.js (or the source) says what it lacks
         return
     by_name = {name.removesuffix(":0"): name for name in specs}
-    fed = {name.removesuffix(":0"): name for name in inputs}
+    aliases = aliases or {}
+    fed = {aliases.get(name.removesuffix(":0"), name.removesuffix(":0")): name for name in inputs}
     if not (len(specs) == 1 and len(inputs) == 1):
         extra = sorted(set(fed) - set(by_name))
         missing = sorted(set(by_name) - set(fed)) if missing_too else []
@@ -155,6 +157,18 @@ def _specs_of(doc: dict[str, Any]) -> dict[str, tuple[DType, tuple[int | None, .
                 specs[node["name"]] = (DType(attr.get("dtype", {}).get("type", "DT_FLOAT")),
                                        _shape(attr.get("shape", {}).get("shape")))
     return specs
+
+
+def input_node_names(model_dir: Path | str) -> dict[str, str]:
+    """``{node name: signature key}`` of a graph model's inputs whose node is named otherwise
+    (``serving_default_x`` for ``x``): TF.js's ``execute`` takes either name. Empty when there is none to read."""
+    try:
+        doc = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+        inputs = doc["signature"]["inputs"]
+        names = {str(info["name"]).removesuffix(":0"): str(key) for key, info in inputs.items()}
+    except (OSError, json.JSONDecodeError, TypeError, KeyError, AttributeError):
+        return {}
+    return {node: key for node, key in names.items() if node != key}
 
 
 def signature_output_names(model_dir: Path | str) -> list[str] | None:

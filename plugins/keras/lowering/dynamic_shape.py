@@ -24,13 +24,18 @@ def runtime_sizes(ctx: LayerContext, x: Value, begin: int, end: int, label: str)
 
 
 def reshape_to(ctx: LayerContext, x: Value, parts: Sequence[Value | Sequence[int]], shape: tuple[int | None, ...],
-               label: str) -> Value:
+               label: str, *, zeros_count: bool = True) -> Value:
     """Reshape ``x`` to the concatenation of ``parts`` (run-time size vectors and constant sizes); ``shape`` is
-    the static shape the result is known to have."""
+    the static shape the result is known to have. A -1 counts ``x``'s zero sizes (``zeros_count``: Keras 3's and
+    the lowering's own rule) or, as ``tf.reshape`` does, leaves them out when a run-time size is 0."""
     values = [p if isinstance(p, Value) else ctx.ints(list(p), f"{label}_part{i}") for i, p in enumerate(parts)]
     target = ctx.op("ConcatV2", [*values, ctx.ints(0, f"{label}_axis")], {"N": len(values), "Tidx": I32},
                     dtype=I32, shape=(len(shape),), label=f"{label}_target")
-    return ctx.op("Reshape", [x, target], {"Tshape": I32}, shape=shape, label=label)
+    from tfjsconv.passes.reshape_missing_size import ZEROS_COUNT_ATTR  # not at import: h5 -> layers loads no pass
+
+    rule = {ZEROS_COUNT_ATTR: True} if zeros_count and any(not isinstance(p, Value) and -1 in p for p in parts) \
+        else {}
+    return ctx.op("Reshape", [x, target], {"Tshape": I32, **rule}, shape=shape, label=label)
 
 
 def runtime_size(ctx: LayerContext, x: Value, axis: int, label: str) -> Value:

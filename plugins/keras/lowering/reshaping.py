@@ -25,7 +25,7 @@ def flatten(ctx: LayerContext) -> Value:
     inner = ctx.shape()[1:]
     if None in inner:
         return reshape_to(ctx, ctx.x, [runtime_sizes(ctx, ctx.x, 0, 1, "batch"), [-1]], (ctx.shape()[0], None),
-                          "Reshape")
+                          "Reshape", zeros_count=ctx.keras3)  # tf_keras: tf.reshape's -1, Keras 3: the eager size
     return ctx.reshape(ctx.x, [None, math.prod(inner)])
 
 
@@ -36,7 +36,8 @@ def reshape(ctx: LayerContext) -> Value:
         raise ctx.error(f"has target_shape {target}")
     if -1 in target and None in ctx.shape()[1:]:  # Keras reshapes to ``(shape(x)[0], *target_shape)`` too
         return reshape_to(ctx, ctx.x, [runtime_sizes(ctx, ctx.x, 0, 1, "batch"), target],
-                          (ctx.shape()[0], *(None if d == -1 else d for d in target)), "Reshape")
+                          (ctx.shape()[0], *(None if d == -1 else d for d in target)), "Reshape",
+                          zeros_count=ctx.keras3)
     if -1 in target:
         total = math.prod(ctx.shape()[1:])
         known = math.prod(d for d in target if d != -1)
