@@ -301,12 +301,8 @@ def _depth_to_space(graph: Graph, node: Node) -> bool:
         return False
     name = node.name
 
-    def int_op(op: str, inputs: list[Value], label: str, attrs: dict | None = None) -> Value:
-        return _int32_op(graph, op, inputs, {"T": DType.INT32} if attrs is None else attrs, f"{name}/{label}", ())
-
-    shape = graph.add_op("Shape", [x], {"T": dtype, "out_type": DType.INT32}, name=f"{name}/input_shape",
-                         dtype=DType.INT32, shape=(4,))
-    n, h, w, c = (_shape_scalar(graph, shape, axis, f"{name}/{label}") for axis, label in enumerate("nhwc"))
+    int_op = _scalar_int32_ops(graph, name)
+    n, h, w, c = _nhwc_sizes(graph, x, dtype, name)
     b = graph.const(np.int32(block), name=f"{name}/block")
     square = graph.const(np.int32(block * block), name=f"{name}/block_square")
     check = int_op("GatherV2", [graph.const(np.int32([0]), name=f"{name}/divisible_check_table"),
@@ -326,6 +322,22 @@ def _depth_to_space(graph: Graph, node: Node) -> bool:
     node.inputs = [tiles, _run_time_shape(graph, [n, int_op("Mul", [h, b], "out_h"), int_op("Mul", [w, b], "out_w"),
                                                   out_c], f"{name}/shape")]
     return True
+
+
+def _scalar_int32_ops(graph: Graph, name: str):
+    """``int_op(op, inputs, label, attrs=None)``: a scalar int32 op named ``<name>/<label>`` (attrs ``T=int32`` unless
+    given), for the run-time shape arithmetic of a rewrite."""
+    def int_op(op: str, inputs: list[Value], label: str, attrs: dict | None = None) -> Value:
+        return _int32_op(graph, op, inputs, {"T": DType.INT32} if attrs is None else attrs, f"{name}/{label}", ())
+    return int_op
+
+
+def _nhwc_sizes(graph: Graph, x: Value, dtype, name: str) -> tuple[Value, Value, Value, Value]:
+    """N, H, W and C of the rank-4 ``x`` as int32 scalars read at run time."""
+    shape = graph.add_op("Shape", [x], {"T": dtype, "out_type": DType.INT32}, name=f"{name}/input_shape",
+                         dtype=DType.INT32, shape=(4,))
+    n, h, w, c = (_shape_scalar(graph, shape, axis, f"{name}/{label}") for axis, label in enumerate("nhwc"))
+    return n, h, w, c
 
 
 def _shape_scalar(graph: Graph, shape: Value, axis: int, name: str) -> Value:
@@ -351,12 +363,8 @@ def _space_to_depth_at_run_time(graph: Graph, node: Node, block: int) -> bool:
     every gather index), as :func:`_checked_ids` does."""
     x, dtype, name = node.inputs[0], node.attrs["T"], node.name
 
-    def int_op(op: str, inputs: list[Value], label: str, attrs: dict | None = None) -> Value:
-        return _int32_op(graph, op, inputs, {"T": DType.INT32} if attrs is None else attrs, f"{name}/{label}", ())
-
-    shape = graph.add_op("Shape", [x], {"T": dtype, "out_type": DType.INT32}, name=f"{name}/input_shape",
-                         dtype=DType.INT32, shape=(4,))
-    n, h, w, c = (_shape_scalar(graph, shape, axis, f"{name}/{label}") for axis, label in enumerate("nhwc"))
+    int_op = _scalar_int32_ops(graph, name)
+    n, h, w, c = _nhwc_sizes(graph, x, dtype, name)
     b = graph.const(np.int32(block), name=f"{name}/block")
     rests = [int_op("FloorMod", [size, b], f"{label}_rest") for size, label in ((h, "h"), (w, "w"))]
     check = int_op("GatherV2", [graph.const(np.int32([0]), name=f"{name}/divisible_check_table"),
